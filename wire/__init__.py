@@ -1,0 +1,1 @@
+"""Sans-IO codec for Kafka's wire protocol: no sockets, no storage, no asyncio."""

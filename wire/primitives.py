@@ -1,0 +1,271 @@
+"""Kafka's primitive wire types as `construct` classes.
+
+Classic versions use fixed-width lengths (int16 for strings, int32 for bytes and
+arrays, -1 for null); flexible versions (KIP-482) use unsigned varints holding
+length + 1 (0 for null) and append a tagged-field section to every struct.
+
+Every reader checks a declared length or count against the bytes actually present
+before it allocates anything, so a hostile count of 2**31 costs nothing.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from construct import Construct, SizeofError, StreamError
+
+_FIXED = {
+    "int8": struct.Struct(">b"),
+    "int16": struct.Struct(">h"),
+    "uint16": struct.Struct(">H"),
+    "int32": struct.Struct(">i"),
+    "uint32": struct.Struct(">I"),
+    "int64": struct.Struct(">q"),
+    "float64": struct.Struct(">d"),
+}
+_INT16 = _FIXED["int16"]
+_INT32 = _FIXED["int32"]
+
+
+def remaining(stream: Any, context: Any) -> int:
+    """Bytes left in the message being parsed; the total travels in the parse context."""
+    return context._params.total - stream.tell()
+
+
+def read_exact(stream: Any, length: int) -> bytes:
+    data = stream.read(length)
+    if len(data) != length:
+        raise StreamError(f"wanted {length} bytes, found {len(data)}")
+    return data
+
+
+def read_uvarint(stream: Any, max_bytes: int = 5) -> int:
+    """Unsigned LEB128 as Kafka writes it; more than `max_bytes` bytes is malformed."""
+    result = 0
+    shift = 0
+    for _ in range(max_bytes):
+        byte = stream.read(1)
+        if not byte:
+            raise StreamError("varint runs past the end")
+        b = byte[0]
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result
+        shift += 7
+    raise StreamError("varint longer than %d bytes" % max_bytes)
+
+
+def encode_uvarint(value: int) -> bytes:
+    if value < 0:
+        raise ValueError("unsigned varint cannot hold %d" % value)
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class Fixed(Construct):
+    """A fixed-width big-endian number (int8 … int64, uint16, float64)."""
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__()
+        self.type_name = type_name
+        self._struct = _FIXED[type_name]
+
+    def _parse(self, stream, context, path):
+        return self._struct.unpack(read_exact(stream, self._struct.size))[0]
+
+    def _build(self, obj, stream, context, path):
+        stream.write(self._struct.pack(obj))
+        return obj
+
+    def _sizeof(self, context, path):
+        return self._struct.size
+
+
+class Bool(Construct):
+    type_name = "bool"
+
+    def _parse(self, stream, context, path):
+        return read_exact(stream, 1) != b"\x00"
+
+    def _build(self, obj, stream, context, path):
+        stream.write(b"\x01" if obj else b"\x00")
+        return obj
+
+    def _sizeof(self, context, path):
+        return 1
+
+
+class Uuid(Construct):
+    """16 raw bytes; the all-zero UUID means "no id"."""
+
+    type_name = "uuid"
+
+    def _parse(self, stream, context, path):
+        return read_exact(stream, 16)
+
+    def _build(self, obj, stream, context, path):
+        if len(obj) != 16:
+            raise ValueError("a uuid is 16 bytes")
+        stream.write(obj)
+        return obj
+
+    def _sizeof(self, context, path):
+        return 16
+
+
+class UVarInt(Construct):
+    type_name = "uvarint"
+
+    def _parse(self, stream, context, path):
+        return read_uvarint(stream)
+
+    def _build(self, obj, stream, context, path):
+        stream.write(encode_uvarint(obj))
+        return obj
+
+    def _sizeof(self, context, path):
+        raise SizeofError("varints have no fixed size")
+
+
+class _Lengthed(Construct):
+    """Shared length handling for strings, bytes and records.
+
+    `compact` selects the flexible encoding (uvarint length + 1); `nullable` allows
+    null (-1 classic, 0 compact). `wide` picks an int32 classic length (bytes) over int16.
+    """
+
+    type_name = "?"
+
+    def __init__(self, compact: bool, nullable: bool, wide: bool) -> None:
+        super().__init__()
+        self.compact = compact
+        self.nullable = nullable
+        self.wide = wide
+
+    def _read_length(self, stream, context) -> int:
+        if self.compact:
+            length = read_uvarint(stream) - 1
+        else:
+            length = (_INT32 if self.wide else _INT16).unpack(read_exact(stream, 4 if self.wide else 2))[0]
+        if length < -1 or (length == -1 and not self.nullable):
+            raise StreamError(f"invalid {self.type_name} length {length}")
+        if length > remaining(stream, context):
+            raise StreamError(f"{self.type_name} length {length} runs past the end")
+        return length
+
+    def _write_length(self, length: int, stream) -> None:
+        if self.compact:
+            stream.write(encode_uvarint(length + 1))
+        else:
+            stream.write((_INT32 if self.wide else _INT16).pack(length))
+
+    def _null(self, stream):
+        if not self.nullable:
+            raise ValueError(f"{self.type_name} is not nullable in this version")
+        self._write_length(-1, stream)
+        return None
+
+    def _sizeof(self, context, path):
+        raise SizeofError("variable length")
+
+
+class String(_Lengthed):
+    type_name = "string"
+
+    def __init__(self, compact: bool, nullable: bool) -> None:
+        super().__init__(compact, nullable, wide=False)
+
+    def _parse(self, stream, context, path):
+        length = self._read_length(stream, context)
+        if length < 0:
+            return None
+        return read_exact(stream, length).decode("utf-8")
+
+    def _build(self, obj, stream, context, path):
+        if obj is None:
+            return self._null(stream)
+        data = obj.encode("utf-8")
+        self._write_length(len(data), stream)
+        stream.write(data)
+        return obj
+
+
+class Bytes(_Lengthed):
+    """Opaque bytes. `records` fields parse to a memoryview of the frame (no copy)."""
+
+    type_name = "bytes"
+
+    def __init__(self, compact: bool, nullable: bool, zero_copy: bool = False) -> None:
+        super().__init__(compact, nullable, wide=True)
+        self.zero_copy = zero_copy
+
+    def _parse(self, stream, context, path):
+        length = self._read_length(stream, context)
+        if length < 0:
+            return None
+        if self.zero_copy:
+            start = stream.tell()
+            stream.seek(start + length)
+            return context._params.frame[start : start + length]
+        return read_exact(stream, length)
+
+    def _build(self, obj, stream, context, path):
+        if obj is None:
+            return self._null(stream)
+        self._write_length(len(obj), stream)
+        stream.write(obj)
+        return obj
+
+
+class Array(Construct):
+    """A Kafka array of one element type; counts are checked against the bytes left."""
+
+    def __init__(self, element: Construct, compact: bool, nullable: bool, min_element_size: int) -> None:
+        super().__init__()
+        self.element = element
+        self.compact = compact
+        self.nullable = nullable
+        self.min_element_size = max(min_element_size, 1)
+
+    @property
+    def type_name(self) -> str:
+        return "[]" + getattr(self.element, "type_name", "?")
+
+    def _parse(self, stream, context, path):
+        if self.compact:
+            count = read_uvarint(stream) - 1
+        else:
+            count = _INT32.unpack(read_exact(stream, 4))[0]
+        if count < 0:
+            if count == -1 and self.nullable:
+                return None
+            raise StreamError(f"invalid array count {count}")
+        if count * self.min_element_size > remaining(stream, context):
+            raise StreamError(f"array count {count} runs past the end")
+        parse = self.element._parse
+        return [parse(stream, context, path) for _ in range(count)]
+
+    def _build(self, obj, stream, context, path):
+        if obj is None:
+            if not self.nullable:
+                raise ValueError("array is not nullable in this version")
+            stream.write(b"\x00" if self.compact else b"\xff\xff\xff\xff")
+            return None
+        if self.compact:
+            stream.write(encode_uvarint(len(obj) + 1))
+        else:
+            stream.write(_INT32.pack(len(obj)))
+        build = self.element._build
+        for item in obj:
+            build(item, stream, context, path)
+        return obj
+
+    def _sizeof(self, context, path):
+        raise SizeofError("variable length")

@@ -1,0 +1,236 @@
+"""Kafka message definitions (JSON) interpreted into `construct` structs, one per version.
+
+A definition lists fields with the versions they exist in, the versions they may be
+null in, and the versions they travel as tagged fields. `message_struct` walks it once
+for a given version and caches the result. Parsed messages are plain dicts keyed by
+snake_case field names (`TopicId` -> `topic_id`), so a grep finds Kafka's names in ours.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+from typing import Any, Iterable
+
+from construct import Construct, ConstructError, StreamError
+
+from wire import messages
+from wire.errors import MalformedFrame
+from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint, read_uvarint, remaining
+
+_MISSING = object()
+
+
+class VersionRange:
+    """Kafka's version spec: "3+", "1-4", "2", "none"."""
+
+    __slots__ = ("low", "high")
+
+    def __init__(self, spec: str | None) -> None:
+        if spec is None or spec == "none":
+            self.low, self.high = 1, 0
+        elif spec.endswith("+"):
+            self.low, self.high = int(spec[:-1]), 1 << 15
+        elif "-" in spec:
+            low, high = spec.split("-")
+            self.low, self.high = int(low), int(high)
+        else:
+            self.low = self.high = int(spec)
+
+    def __contains__(self, version: int) -> bool:
+        return self.low <= version <= self.high
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+class Message(Construct):
+    """A struct at one version: regular fields in order, then (if flexible) tagged fields."""
+
+    def __init__(
+        self,
+        fields: list[tuple[str, Construct, Any]],
+        tagged: list[tuple[int, str, Construct, Any]],
+        flexible: bool,
+    ) -> None:
+        super().__init__()
+        self.fields = fields
+        self.tagged = tagged
+        self.tags = {tag: (name, con) for tag, name, con, _ in tagged}
+        self.flexible = flexible
+        self.type_name = "struct"
+
+    def _parse(self, stream, context, path):
+        out = {name: con._parse(stream, context, path) for name, con, _ in self.fields}
+        if self.flexible:
+            for _, name, _, default in self.tagged:
+                out[name] = default
+            for _ in range(read_uvarint(stream)):
+                tag = read_uvarint(stream)
+                size = read_uvarint(stream)
+                if size > remaining(stream, context):
+                    raise StreamError(f"tagged field {tag} of {size} bytes runs past the end")
+                end = stream.tell() + size
+                known = self.tags.get(tag)
+                if known is not None:
+                    out[known[0]] = known[1]._parse(stream, context, path)
+                    if stream.tell() != end:
+                        raise StreamError(f"tagged field {tag} is not {size} bytes long")
+                else:
+                    stream.seek(end)  # unknown tags are skipped, as KIP-482 requires
+        return out
+
+    def _build(self, obj, stream, context, path):
+        get = obj.get
+        for name, con, default in self.fields:
+            value = get(name, _MISSING)
+            con._build(default if value is _MISSING else value, stream, context, path)
+        if self.flexible:
+            present = []
+            for tag, name, con, default in self.tagged:
+                value = get(name, _MISSING)
+                if value is not _MISSING and value != default:
+                    present.append((tag, con, value))
+            stream.write(encode_uvarint(len(present)))
+            for tag, con, value in present:
+                body = io.BytesIO()
+                con._build(value, body, context, path)
+                data = body.getvalue()
+                stream.write(encode_uvarint(tag) + encode_uvarint(len(data)) + data)
+        return obj
+
+    def _sizeof(self, context, path):
+        raise ConstructError("variable length")
+
+
+class _Params:
+    __slots__ = ("total", "frame")
+
+    def __init__(self, total: int, frame: memoryview | bytes) -> None:
+        self.total = total
+        self.frame = frame
+
+
+class _Context:
+    """The minimal context our constructs read: `_params.total` and `_params.frame`."""
+
+    __slots__ = ("_params",)
+
+    def __init__(self, params: _Params) -> None:
+        self._params = params
+
+
+def _default(field: dict[str, Any], version: int) -> Any:
+    kind = field["type"]
+    raw = field.get("default")
+    nullable = version in VersionRange(field.get("nullableVersions"))
+    if kind.startswith("[]"):
+        return None if raw == "null" and nullable else []
+    if "fields" in field:
+        return {}
+    if raw == "null" and nullable:
+        return None
+    if kind == "bool":
+        return raw == "true"
+    if kind in ("string",):
+        return raw or ""
+    if kind in ("bytes", "records"):
+        return None if nullable else b""
+    if kind == "uuid":
+        return bytes(16)
+    if kind == "float64":
+        return float(raw or 0)
+    return int(raw, 0) if raw else 0
+
+
+def _element(kind: str, compact: bool, nullable: bool, zero_copy: bool = False) -> Construct:
+    if kind == "bool":
+        return Bool()
+    if kind == "uuid":
+        return Uuid()
+    if kind == "string":
+        return String(compact, nullable)
+    if kind == "bytes":
+        return Bytes(compact, nullable)
+    if kind == "records":
+        return Bytes(compact, nullable, zero_copy=True)
+    return Fixed(kind)
+
+
+def _min_size(con: Construct) -> int:
+    """The fewest bytes one element can occupy: bounds array counts before allocation."""
+    if isinstance(con, Message):
+        regular = sum(_min_size(c) for _, c, _ in con.fields)
+        return regular + (1 if con.flexible else 0)
+    if isinstance(con, (Fixed, Bool, Uuid)):
+        return con._sizeof(None, None)
+    if isinstance(con, (String, Bytes)):
+        return 1 if con.compact else (4 if con.wide else 2)
+    if isinstance(con, Array):
+        return 1 if con.compact else 4
+    return 1
+
+
+def build_struct(fields: Iterable[dict[str, Any]], version: int, flexible: bool) -> Message:
+    regular: list[tuple[str, Construct, Any]] = []
+    tagged: list[tuple[int, str, Construct, Any]] = []
+    for field in fields:
+        if version not in VersionRange(field["versions"]):
+            continue
+        name = snake_case(field["name"])
+        # A field may opt out of flexible encoding (the request header's ClientId does).
+        field_flexible = flexible and version in VersionRange(field.get("flexibleVersions", "0+"))
+        nullable = version in VersionRange(field.get("nullableVersions"))
+        kind = field["type"]
+        inner = kind.removeprefix("[]")
+        if "fields" in field:
+            element: Construct = build_struct(field["fields"], version, flexible)
+        else:
+            element = _element(inner, field_flexible, nullable and not kind.startswith("[]"))
+        if kind.startswith("[]"):
+            con: Construct = Array(element, field_flexible, nullable, _min_size(element))
+        else:
+            con = element
+        default = _default(field, version)
+        if flexible and version in VersionRange(field.get("taggedVersions")):
+            tagged.append((field["tag"], name, con, default))
+        else:
+            regular.append((name, con, default))
+    tagged.sort(key=lambda entry: entry[0])
+    return Message(regular, tagged, flexible)
+
+
+@functools.cache
+def message_struct(name: str, version: int) -> Message:
+    """The struct for message `name` (e.g. "FetchResponse") at `version`, built once."""
+    definition = messages.load(name)
+    flexible = version in VersionRange(definition.get("flexibleVersions"))
+    return build_struct(definition["fields"], version, flexible)
+
+
+def is_flexible(name: str, version: int) -> bool:
+    return version in VersionRange(messages.load(name).get("flexibleVersions"))
+
+
+def decode(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[dict[str, Any], int]:
+    """Parse `data[offset:]`; returns the message and the offset just past it.
+
+    Anything that does not decode raises MalformedFrame (truncation, bad lengths,
+    invalid UTF-8, overlong varints).
+    """
+    stream = io.BytesIO(data)
+    stream.seek(offset)
+    context = _Context(_Params(len(data), data))
+    try:
+        value = struct._parse(stream, context, "")
+    except (ConstructError, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        raise MalformedFrame(str(exc)) from exc
+    return value, stream.tell()
+
+
+def encode(struct: Message, value: dict[str, Any]) -> bytes:
+    stream = io.BytesIO()
+    struct._build(value, stream, None, "")
+    return stream.getvalue()
