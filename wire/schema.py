@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import re
 from typing import Any, Iterable
 
@@ -125,6 +126,8 @@ class _Context:
 def _default(field: dict[str, Any], version: int) -> Any:
     kind = field["type"]
     raw = field.get("default")
+    if raw is not None and not isinstance(raw, str):
+        raw = json.dumps(raw)  # Kafka's files also write `"default": -1` and `false` unquoted
     nullable = version in VersionRange(field.get("nullableVersions"))
     if kind.startswith("[]"):
         return None if raw == "null" and nullable else []
