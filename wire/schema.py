@@ -18,7 +18,18 @@ from construct import Construct, ConstructError, StreamError
 
 from wire import messages
 from wire.errors import MalformedFrame
-from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint, read_uvarint, remaining
+from wire.primitives import (
+    Array,
+    Bool,
+    Bytes,
+    Fixed,
+    String,
+    Uuid,
+    encode_uvarint,
+    read_exact,
+    read_uvarint,
+    remaining,
+)
 
 _MISSING = object()
 
@@ -106,6 +117,33 @@ class Message(Construct):
         raise ConstructError("variable length")
 
 
+class NullableStruct(Construct):
+    """A struct Kafka lets be null (KIP-893): int8 -1 for null, 1 before a present struct.
+
+    Kafka's generated readers take any negative marker as null (`readByte() < 0`).
+    """
+
+    def __init__(self, struct: Message) -> None:
+        super().__init__()
+        self.struct = struct
+        self.type_name = "struct?"
+
+    def _parse(self, stream, context, path):
+        if read_exact(stream, 1)[0] >= 0x80:
+            return None
+        return self.struct._parse(stream, context, path)
+
+    def _build(self, obj, stream, context, path):
+        if obj is None:
+            stream.write(b"\xff")
+            return None
+        stream.write(b"\x01")
+        return self.struct._build(obj, stream, context, path)
+
+    def _sizeof(self, context, path):
+        raise ConstructError("variable length")
+
+
 class _Params:
     __slots__ = ("total", "frame")
 
@@ -131,10 +169,10 @@ def _default(field: dict[str, Any], version: int) -> Any:
     nullable = version in VersionRange(field.get("nullableVersions"))
     if kind.startswith("[]"):
         return None if raw == "null" and nullable else []
-    if "fields" in field:
-        return {}
     if raw == "null" and nullable:
         return None
+    if "fields" in field:
+        return {}
     if kind == "bool":
         return raw == "true"
     if kind in ("string",):
@@ -190,6 +228,8 @@ def build_struct(fields: Iterable[dict[str, Any]], version: int, flexible: bool)
         inner = kind.removeprefix("[]")
         if "fields" in field:
             element: Construct = build_struct(field["fields"], version, flexible)
+            if nullable and not kind.startswith("[]"):
+                element = NullableStruct(element)
         else:
             element = _element(inner, field_flexible, nullable and not kind.startswith("[]"))
         if kind.startswith("[]"):

@@ -19,7 +19,7 @@ import pytest
 
 from wire.api import DECLARED_VERSIONS, ApiKey, message_name
 from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid
-from wire.schema import Message, is_flexible, message_struct
+from wire.schema import Message, NullableStruct, is_flexible, message_struct
 
 
 def _kafka_message_dir() -> Path | None:
@@ -107,6 +107,8 @@ def _expected(fields: list[dict[str, Any]], version: int, flexible: bool, common
         sub = field.get("fields") or common.get(inner)
         if sub is not None:
             element: Any = _expected(sub, version, flexible, common)
+            if nullable and not is_array:
+                element = ("nullable", element)  # KIP-893
         elif inner in _FIXED or inner in ("bool", "uuid"):
             element = inner
         else:
@@ -130,6 +132,8 @@ def _shape(con: Any) -> Any:
             "fields": [(name, _shape(c), default) for name, c, default in con.fields],
             "tagged": [(tag, name, _shape(c), default) for tag, name, c, default in con.tagged],
         }
+    if isinstance(con, NullableStruct):
+        return ("nullable", _shape(con.struct))
     if isinstance(con, Array):
         return ("array", con.compact, con.nullable, _shape(con.element))
     if isinstance(con, String):
@@ -166,6 +170,8 @@ def _diff(expected: Any, actual: Any, path: str) -> Iterator[str]:
         if expected[1:3] != actual[1:3]:
             yield f"{path}: array (compact, nullable) {actual[1:3]}, Kafka says {expected[1:3]}"
         yield from _diff(expected[3], actual[3], f"{path}[]")
+    elif isinstance(expected, tuple) and isinstance(actual, tuple) and expected[0] == actual[0] == "nullable":
+        yield from _diff(expected[1], actual[1], path)
     elif expected != actual:
         yield f"{path}: {actual!r}, Kafka says {expected!r}"
 
