@@ -1,0 +1,126 @@
+"""The broker: a listener, the log, and what connections share.
+
+`Broker` is also the embedding API: `async with Broker(port=0, data_dir=None) as b:`
+runs one in the current event loop, with settings under Kafka's names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+from server.config import BrokerConfig
+from server.connection import Connection
+from server.dispatch import Dispatcher
+from storage import Storage
+
+log = logging.getLogger("ottla.broker")
+
+_UNSET = object()
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig | None = None, *, port: int | None = None, data_dir: Any = _UNSET, **settings: Any) -> None:
+        """Settings by Kafka name (`num_partitions=3` may be spelt with underscores)."""
+        overrides = {name.replace("_", "."): value for name, value in settings.items()}
+        if port is not None:
+            overrides["port"] = port
+        if data_dir is not _UNSET:
+            overrides["data.dir"] = None if data_dir is None else str(data_dir)
+        if config is None:
+            config = BrokerConfig.from_settings(overrides)
+        else:
+            config.values.update(overrides)
+        self.config = config
+        self.node_id: int = config["node.id"]
+        self.connections: set[Connection] = set()
+        self.storage: Storage | None = None
+        self.port: int | None = None
+        self._server: asyncio.Server | None = None
+        self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
+        from server.handlers import HANDLERS
+
+        self.dispatcher = Dispatcher(self, HANDLERS)
+
+    @property
+    def data_dir(self) -> Path | None:
+        value = self.config["data.dir"]
+        return None if value is None else Path(value)
+
+    @property
+    def advertised_host(self) -> str:
+        return self.config["advertised.host"] or self.config["host"]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.advertised_host}:{self.port}"
+
+    async def start(self) -> None:
+        data_dir = self.data_dir
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = Storage.open(data_dir)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%s", self.config["host"], self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for connection in list(self.connections):
+                if connection.transport is not None:
+                    connection.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+        for waiters in self._data_waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.cancel()
+        self._data_waiters.clear()
+        if self.storage is not None:
+            self.storage.close()
+            self.storage = None
+
+    async def __aenter__(self) -> "Broker":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def notify_data(self, topic: str, partition: int) -> None:
+        """Wake every fetch parked on this partition: new records, or the partition is gone."""
+        waiters = self._data_waiters.pop((topic, partition), None)
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait_for_data(self, keys: Iterable[tuple[str, int]], timeout: float) -> None:
+        """Return when any of `keys` gets data or `timeout` seconds pass, whichever is first."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        keys = list(keys)
+        for key in keys:
+            self._data_waiters.setdefault(key, set()).add(waiter)
+        timer = loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            for key in keys:
+                waiters = self._data_waiters.get(key)
+                if waiters is not None:
+                    waiters.discard(waiter)
+                    if not waiters:
+                        del self._data_waiters[key]
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

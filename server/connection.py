@@ -1,0 +1,156 @@
+"""One asyncio Protocol per client socket: framing, pipelining, ordered responses.
+
+Requests are decoded as they arrive and handed to their handler at once, so several
+can be in flight (a parked Fetch does not stop a Metadata behind it from being
+worked on), but responses leave strictly in request order, as Kafka clients expect.
+Acks=0 produce requests get no response at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from wire.api import ApiKey
+from wire.errors import MalformedFrame
+from wire.framing import FrameReader
+from wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from server.broker import Broker
+
+log = logging.getLogger("ottla.connection")
+
+# Stop reading from a client that has this many responses waiting to be written.
+MAX_IN_FLIGHT = 256
+
+
+class _Slot:
+    """A response position in the connection's ordered queue."""
+
+    __slots__ = ("payload", "done")
+
+    def __init__(self) -> None:
+        self.payload: bytes | None = None
+        self.done = False
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, broker: "Broker") -> None:
+        self.broker = broker
+        self.reader = FrameReader(broker.config["socket.request.max.bytes"])
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.pending: collections.deque[_Slot] = collections.deque()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+        self._reading_paused = False
+        self._writing_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.broker.connections.add(self)
+        log.info("connection opened from %s", self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.broker.connections.discard(self)
+        for task in self.tasks:
+            task.cancel()
+        log.info("connection closed from %s", self.peer)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        should_pause = self._writing_paused or len(self.pending) >= MAX_IN_FLIGHT
+        if should_pause and not self._reading_paused:
+            self.transport.pause_reading()
+            self._reading_paused = True
+        elif not should_pause and self._reading_paused:
+            self.transport.resume_reading()
+            self._reading_paused = False
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        try:
+            while not self.closed:
+                frame = self.reader.next_frame()
+                if frame is None:
+                    break
+                self._handle_frame(frame)
+        except MalformedFrame as exc:
+            self.abort(f"malformed request: {exc}")
+        self._update_reading()
+
+    def abort(self, reason: str) -> None:
+        """Close this connection after a protocol violation; other clients are untouched."""
+        if self.closed:
+            return
+        log.warning("closing connection from %s: %s", self.peer, reason)
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _handle_frame(self, frame: bytes) -> None:
+        started = time.perf_counter()
+        outcome = self.broker.dispatcher.dispatch(self, frame)
+        if outcome is None:  # acks=0 produce: no response, nothing to order
+            return
+        slot = _Slot()
+        self.pending.append(slot)
+        if asyncio.iscoroutine(outcome):
+            task = asyncio.get_running_loop().create_task(outcome)
+            self.tasks.add(task)
+            task.add_done_callback(lambda t: self._finished(t, slot, started))
+        else:
+            slot.payload = outcome
+            slot.done = True
+            self._flush()
+
+    def _finished(self, task: asyncio.Task[Any], slot: _Slot, started: float) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            if isinstance(exc, MalformedFrame):
+                self.abort(f"malformed request: {exc}")
+            else:
+                log.error("handler failed for %s", self.peer, exc_info=exc)
+                self.abort("internal error in a handler")
+            return
+        slot.payload = task.result()
+        slot.done = True
+        self._flush()
+
+    def _flush(self) -> None:
+        pending = self.pending
+        chunks = []
+        while pending and pending[0].done:
+            payload = pending.popleft().payload
+            if payload is not None:
+                chunks.append(payload)
+        if chunks and not self.closed and self.transport is not None:
+            self.transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        self._update_reading()
+
+    def request_description(self, header: RequestHeader) -> str:
+        try:
+            name = ApiKey(header.api_key).name
+        except ValueError:
+            name = f"api {header.api_key}"
+        return f"{name} v{header.api_version} from {header.client_id!r} at {self.peer}"

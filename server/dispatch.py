@@ -1,0 +1,77 @@
+"""Requests to handlers by API key, through one table.
+
+Each handler module names its API, the versions it serves and a `handle` function.
+The table is also what ApiVersions advertises, so nothing is advertised that has no
+handler. A handler returns the response body (or None for no response), or a
+coroutine that does. Handlers put Kafka error codes in their responses; an
+exception escaping one is a bug, logged, and closes only that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Coroutine
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, MalformedFrame
+from wire.header import RequestHeader, peek_api, request_header_version
+from wire.protocol import decode_request, encode_response
+
+if TYPE_CHECKING:
+    from server.broker import Broker
+    from server.connection import Connection
+
+log = logging.getLogger("ottla.request")
+
+Handle = Callable[["Broker", RequestHeader, dict[str, Any]], Any]
+
+
+class Dispatcher:
+    def __init__(self, broker: "Broker", handlers: dict[ApiKey, tuple[Handle, int, int]]) -> None:
+        self.broker = broker
+        self.handlers = handlers
+
+    def supported(self) -> list[tuple[ApiKey, int, int]]:
+        return [(key, low, high) for key, (_, low, high) in sorted(self.handlers.items())]
+
+    def dispatch(self, connection: "Connection", frame: bytes) -> bytes | None | Coroutine[Any, Any, bytes]:
+        api_key, api_version, correlation_id = peek_api(frame)
+        entry = self.handlers.get(api_key)  # type: ignore[call-overload]
+        if entry is None or not entry[1] <= api_version <= entry[2]:
+            if api_key == ApiKey.API_VERSIONS:
+                # KIP-511: a client newer than us learns our versions from a v0 answer.
+                return encode_response(api_key, 0, correlation_id, self.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
+            raise MalformedFrame(f"unsupported API {api_key} version {api_version}")
+        handle = entry[0]
+        header, body = decode_request(frame, request_header_version(api_key, api_version))
+        started = time.perf_counter()
+        result = handle(self.broker, header, body)
+        if asyncio.iscoroutine(result):
+            return self._finish_async(connection, header, result, started)
+        if result is None:
+            return None
+        self._log(connection, header, result, started)
+        return encode_response(api_key, api_version, correlation_id, result)
+
+    async def _finish_async(self, connection: "Connection", header: RequestHeader, pending: Coroutine[Any, Any, Any], started: float) -> bytes:
+        result = await pending
+        self._log(connection, header, result, started)
+        return encode_response(header.api_key, header.api_version, header.correlation_id, result)
+
+    def _log(self, connection: "Connection", header: RequestHeader, result: dict[str, Any], started: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s took %.2f ms, error_code=%s",
+                connection.request_description(header),
+                (time.perf_counter() - started) * 1000,
+                result.get("error_code", 0),
+            )
+
+    def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
+        return {
+            "error_code": error,
+            "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported()],
+            "throttle_time_ms": 0,
+        }

@@ -1,0 +1,60 @@
+"""CreateTopics, with validate-only, under Kafka's rules for counts and names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.CREATE_TOPICS
+VERSIONS = (0, 7)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    storage = broker.storage
+    validate_only = request.get("validate_only", False)
+    names = [topic["name"] for topic in request["topics"]]
+    results = []
+    for topic in request["topics"]:
+        name = topic["name"]
+        entry: dict[str, Any] = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
+        try:
+            if names.count(name) > 1:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name} appears more than once in the request")
+            partitions = topic["num_partitions"]
+            if topic["assignments"]:
+                if partitions != -1 or topic["replication_factor"] != -1:
+                    raise KafkaError(ErrorCode.INVALID_REQUEST, "both num_partitions or replication_factor and assignments were set")
+                if any(a["broker_ids"] != [broker.node_id] for a in topic["assignments"]):
+                    raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"only broker {broker.node_id} exists")
+                partitions = len(topic["assignments"])
+            elif partitions == -1:
+                partitions = broker.config["num.partitions"]
+            if partitions <= 0:
+                raise KafkaError(ErrorCode.INVALID_PARTITIONS, "number of partitions must be larger than 0")
+            if topic["replication_factor"] not in (-1, 1):
+                raise KafkaError(
+                    ErrorCode.INVALID_REPLICATION_FACTOR,
+                    f"replication factor {topic['replication_factor']} is larger than the 1 available broker",
+                )
+            configs = {c["name"]: c["value"] for c in topic["configs"]}
+            if validate_only:
+                if storage.topic(name) is not None:
+                    raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic '{name}' already exists")
+                storage.validate_topic_name(name)
+                info = None
+            else:
+                info = storage.create_topic(name, partitions, configs)
+        except KafkaError as exc:
+            entry["error_code"] = exc.code
+            entry["error_message"] = exc.message
+            entry["configs"] = None
+        else:
+            entry["num_partitions"] = partitions
+            entry["replication_factor"] = 1
+            entry["configs"] = []
+            if info is not None:
+                entry["topic_id"] = info.topic_id
+        results.append(entry)
+    return {"throttle_time_ms": 0, "topics": results}

@@ -1,0 +1,38 @@
+"""DeleteTopics, by name (v0-5) or by name or id (v6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.handlers._topics import resolve_topic_name
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.DELETE_TOPICS
+VERSIONS = (0, 6)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    if header.api_version >= 6:
+        wanted = [(t["name"], t["topic_id"]) for t in request["topics"]]
+    else:
+        wanted = [(name, None) for name in request["topic_names"]]
+    storage = broker.storage
+    responses = []
+    for name, topic_id in wanted:
+        entry: dict[str, Any] = {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
+        try:
+            resolved = resolve_topic_name(broker, name, topic_id)
+            info = storage.topic(resolved)
+            if info is None:
+                raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            storage.delete_topic(resolved)
+            entry["name"] = resolved
+            entry["topic_id"] = info.topic_id
+            for index in range(info.partitions):
+                broker.notify_data(resolved, index)
+        except KafkaError as exc:
+            entry["error_code"] = exc.code
+            entry["error_message"] = exc.message
+        responses.append(entry)
+    return {"throttle_time_ms": 0, "responses": responses}

@@ -1,0 +1,107 @@
+"""Fetch: whole batches from the batch holding the fetch offset, with long polling.
+
+A fetch that finds fewer than `min_bytes` parks until an append to one of its
+partitions wakes it (Broker.notify_data) or `max_wait_ms` passes, then reads again.
+No fetch sessions (KIP-227) are kept: a request for one is answered with session id 0,
+which every client takes to mean "send full requests", as Kafka does when its session
+cache is full.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from server.handlers._topics import resolve_topic_name
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.FETCH
+VERSIONS = (0, 17)
+
+_READ_COMMITTED = 1
+
+
+def handle(broker, header, request: dict[str, Any]):
+    session_id = request.get("session_id", 0)
+    session_epoch = request.get("session_epoch", -1)
+    if session_id != 0:
+        return _session_error(ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
+    if session_epoch > 0:
+        return _session_error(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
+    response, size, keys, failed = _read(broker, header.api_version, request)
+    max_wait_ms = request["max_wait_ms"]
+    if size >= request["min_bytes"] or max_wait_ms <= 0 or failed or not keys:
+        return response
+    return _long_poll(broker, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000)
+
+
+async def _long_poll(broker, version: int, request: dict[str, Any], keys, deadline: float) -> dict[str, Any]:
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        await broker.wait_for_data(keys, remaining)
+        response, size, keys, failed = _read(broker, version, request)
+        if size >= request["min_bytes"] or failed:
+            return response
+    return _read(broker, version, request)[0]
+
+
+def _session_error(code: ErrorCode) -> dict[str, Any]:
+    return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
+
+
+def _read(broker, version: int, request: dict[str, Any]):
+    """One pass over the requested partitions: (response, bytes, partition keys, any error)."""
+    storage = broker.storage
+    read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
+    budget = request.get("max_bytes", 2**31 - 1)
+    total = 0
+    failed = False
+    keys = []
+    responses = []
+    for topic in request["topics"]:
+        topic_id = topic.get("topic_id")
+        try:
+            name = resolve_topic_name(broker, topic.get("topic"), topic_id)
+            topic_error = None
+        except KafkaError as exc:
+            name, topic_error = None, exc.code
+        partitions = []
+        for wanted in topic["partitions"]:
+            index = wanted["partition"]
+            entry = {
+                "partition_index": index,
+                "error_code": ErrorCode.NONE,
+                "high_watermark": -1,
+                "last_stable_offset": -1,
+                "log_start_offset": -1,
+                "aborted_transactions": [] if read_committed else None,
+                "preferred_read_replica": -1,
+                "records": b"",
+            }
+            try:
+                if topic_error is not None:
+                    raise KafkaError(topic_error)
+                log = storage.partition(name, index)
+                limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
+                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0)
+                data = result.to_bytes()
+            except KafkaError as exc:
+                entry["error_code"] = exc.code
+                failed = True
+            else:
+                entry["high_watermark"] = result.high_watermark
+                entry["last_stable_offset"] = result.high_watermark
+                entry["log_start_offset"] = result.log_start_offset
+                entry["records"] = data
+                total += len(data)
+                keys.append((name, index))
+            partitions.append(entry)
+        if version >= 13:
+            responses.append({"topic_id": topic_id, "partitions": partitions})
+        else:
+            responses.append({"topic": topic.get("topic"), "partitions": partitions})
+    response = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
+    return response, total, keys, failed

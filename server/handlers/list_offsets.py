@@ -1,0 +1,60 @@
+"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first offset at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.LIST_OFFSETS
+VERSIONS = (0, 10)
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL = -4
+LATEST_TIERED = -5
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    storage = broker.storage
+    topics = []
+    for topic in request["topics"]:
+        partitions = []
+        for wanted in topic["partitions"]:
+            entry: dict[str, Any] = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
+            try:
+                log = storage.partition(topic["name"], wanted["partition_index"])
+                timestamp, offset = _lookup(log, wanted["timestamp"])
+            except KafkaError as exc:
+                entry["error_code"] = exc.code
+                timestamp, offset = -1, -1
+                found = []
+            else:
+                found = [offset] if offset >= 0 else []
+            if version == 0:
+                entry["old_style_offsets"] = found
+            else:
+                entry.update(timestamp=timestamp, offset=offset, leader_epoch=0 if offset >= 0 else -1)
+            partitions.append(entry)
+        topics.append({"name": topic["name"], "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}
+
+
+def _lookup(log, timestamp: int) -> tuple[int, int]:
+    """(timestamp, offset) as Kafka answers it; (-1, -1) when no record qualifies."""
+    if timestamp == LATEST:
+        return -1, log.high_watermark
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
+        return -1, log.log_start_offset
+    if timestamp == LATEST_TIERED:
+        return -1, -1
+    if timestamp == MAX_TIMESTAMP:
+        found = log.max_timestamp()
+    elif timestamp < 0:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown special timestamp {timestamp}")
+    else:
+        found = log.offset_for_timestamp(timestamp)
+    return found if found is not None else (-1, -1)

@@ -1,0 +1,81 @@
+"""Metadata: brokers, the controller, topics and their partitions.
+
+Unknown topics are created on the spot when the request allows it (always before v4)
+and `auto.create.topics.enable` is on, synchronously, so the answer already carries
+the new topic with its leader: clients need no LEADER_NOT_AVAILABLE retry loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.handlers._topics import partition_metadata
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.METADATA
+VERSIONS = (0, 12)
+
+# Kafka's sentinel for "authorized operations not requested".
+_OPERATIONS_OMITTED = -(2**31)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    storage = broker.storage
+    requested = request["topics"]
+    if requested is None or (version == 0 and not requested):
+        topics = [_topic_entry(broker, info) for info in storage.topics()]
+    else:
+        allow_create = request.get("allow_auto_topic_creation", True) and broker.config["auto.create.topics.enable"]
+        topics = [_requested_topic(broker, entry, allow_create) for entry in requested]
+    return {
+        "throttle_time_ms": 0,
+        "brokers": [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}],
+        "cluster_id": broker.config["cluster.id"],
+        "controller_id": broker.node_id,
+        "topics": topics,
+        "cluster_authorized_operations": _OPERATIONS_OMITTED,
+    }
+
+
+def _requested_topic(broker, entry: dict[str, Any], allow_create: bool) -> dict[str, Any]:
+    name = entry.get("name")
+    topic_id = entry.get("topic_id")
+    storage = broker.storage
+    if name is None and topic_id and any(topic_id):
+        info = storage.topic_by_id(topic_id)
+        if info is None:
+            return _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
+        return _topic_entry(broker, info)
+    info = storage.topic(name)
+    if info is None:
+        if not allow_create:
+            return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        try:
+            info = storage.create_topic(name, broker.config["num.partitions"])
+        except KafkaError as exc:
+            return _error_entry(name, bytes(16), exc.code)
+    return _topic_entry(broker, info)
+
+
+def _topic_entry(broker, info) -> dict[str, Any]:
+    return {
+        "error_code": ErrorCode.NONE,
+        "name": info.name,
+        "topic_id": info.topic_id,
+        "is_internal": False,
+        "partitions": partition_metadata(broker, info.partitions),
+        "topic_authorized_operations": _OPERATIONS_OMITTED,
+    }
+
+
+def _error_entry(name: str | None, topic_id: bytes, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "error_code": code,
+        "name": name,
+        "topic_id": topic_id,
+        "is_internal": False,
+        "partitions": [],
+        "topic_authorized_operations": _OPERATIONS_OMITTED,
+    }

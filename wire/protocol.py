@@ -1,0 +1,60 @@
+"""Whole requests and responses: header plus body, for both ends of a connection.
+
+The broker decodes requests and encodes responses; the same functions the other way
+round make `wire/` a client codec too (the CLI and the tests use them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey, message_name
+from wire.framing import SIZE
+from wire.header import (
+    RequestHeader,
+    decode_request_header,
+    encode_request_header,
+    encode_response_header,
+    request_header_version,
+    response_header_version,
+    skip_tagged_fields,
+)
+from wire.schema import Message, decode, encode, message_struct
+
+
+def request_struct(api_key: int, version: int) -> Message:
+    return message_struct(message_name(ApiKey(api_key)) + "Request", version)
+
+
+def response_struct(api_key: int, version: int) -> Message:
+    return message_struct(message_name(ApiKey(api_key)) + "Response", version)
+
+
+def decode_request(frame: bytes | memoryview, header_version: int) -> tuple[RequestHeader, dict[str, Any]]:
+    """Header and body of one request frame; raises MalformedFrame when it does not decode."""
+    header, position = decode_request_header(frame, header_version)
+    body, _ = decode(request_struct(header.api_key, header.api_version), frame, position)
+    return header, body
+
+
+def encode_response(api_key: int, version: int, correlation_id: int, body: dict[str, Any]) -> bytes:
+    """A complete response frame, size prefix included."""
+    payload = encode_response_header(correlation_id, response_header_version(api_key, version))
+    payload += encode(response_struct(api_key, version), body)
+    return SIZE.pack(len(payload)) + payload
+
+
+def encode_request(api_key: int, version: int, correlation_id: int, body: dict[str, Any], client_id: str | None = "ottla") -> bytes:
+    header = RequestHeader(api_key, version, correlation_id, client_id, request_header_version(api_key, version))
+    payload = encode_request_header(header) + encode(request_struct(api_key, version), body)
+    return SIZE.pack(len(payload)) + payload
+
+
+def decode_response(api_key: int, version: int, frame: bytes | memoryview) -> tuple[int, dict[str, Any]]:
+    """Correlation id and body of one response frame (without its size prefix)."""
+    (correlation_id,) = SIZE.unpack_from(frame)
+    position = 4
+    if response_header_version(api_key, version) >= 1:
+        position = skip_tagged_fields(frame, position)
+    body, _ = decode(response_struct(api_key, version), frame, position)
+    return correlation_id, body
