@@ -1,0 +1,71 @@
+"""aiokafka 0.14 driver (contract in compat/drivers/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import for_code
+
+from compat.drivers import key, main, value
+
+
+async def create(args: argparse.Namespace) -> dict[str, Any]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(args.topic, args.partitions, 1)])
+    finally:
+        await admin.close()
+    # aiokafka hands back the raw response: per-topic errors are ours to raise.
+    for topic, code, *_ in response.topic_errors:
+        if code:
+            raise for_code(code)(f"CreateTopics {topic}")
+    return {"created": True}
+
+
+async def produce(args: argparse.Namespace) -> dict[str, Any]:
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(args.topic, key=key(i).encode(), value=value(i).encode())
+            for i in range(args.count)
+        ]
+        metas = await asyncio.wait_for(asyncio.gather(*futures), args.timeout)
+    finally:
+        await producer.stop()
+    delivered = [[key(i), m.partition, m.offset] for i, m in enumerate(metas)]
+    return {"produced": len(delivered), "delivered": delivered}
+
+
+async def consume(args: argparse.Namespace) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        # aiokafka only loads a topic's metadata once it is assigned, so assign the expected
+        # partitions and report what the client's metadata says afterwards.
+        tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        records = []
+        deadline = time.monotonic() + args.timeout
+        while any([await consumer.position(tp) < end[tp] for tp in tps]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read stalled at {[await consumer.position(tp) for tp in tps]}, end {end}")
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records += [[r.partition, r.offset, r.key.decode(), r.value.decode()] for r in batch]
+        partitions = consumer.partitions_for_topic(args.topic) or set()
+    finally:
+        await consumer.stop()
+    return {"partitions": len(partitions), "records": records}
+
+
+if __name__ == "__main__":
+    main({name: lambda args, fn=fn: asyncio.run(fn(args)) for name, fn in
+          {"create": create, "produce": produce, "consume": consume}.items()})

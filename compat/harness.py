@@ -1,0 +1,189 @@
+"""Start, stop and restart a real `ottla serve` subprocess for the compat matrix.
+
+Scenarios only see a `Target`: a bootstrap address and a `restart()` callable. That keeps them
+broker-agnostic, so the same matrix can later run against the reference Apache Kafka for
+differential tests.
+
+The broker's stderr goes straight to a log file (never a pipe: a pipe nobody drains would block
+the broker once its buffer fills); readiness is found by polling that file for the ready line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Protocol
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)$", re.M)
+
+
+class BrokerError(RuntimeError):
+    """The broker did not start, or did not stop cleanly."""
+
+
+class Target(Protocol):
+    """What a scenario needs from a broker, whoever runs it."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    def restart(self) -> None: ...
+
+
+class ExternalTarget:
+    """A broker started by someone else, e.g. the reference Kafka launcher."""
+
+    def __init__(self, bootstrap: str, restart: Callable[[], str]) -> None:
+        self._bootstrap = bootstrap
+        self._restart = restart
+
+    @property
+    def bootstrap(self) -> str:
+        return self._bootstrap
+
+    def restart(self) -> None:
+        # The launcher returns the new bootstrap: its port may change across a restart.
+        self._bootstrap = self._restart()
+
+
+class OttlaBroker:
+    """One `python -m server serve` process on a free loopback port with its own data dir.
+
+    `restart()` stops with SIGTERM (the broker must flush and exit 0) and starts again on the
+    same data dir and, when it is still free, the same port: clients prefer a stable address.
+    """
+
+    def __init__(
+        self,
+        work_dir: Path | None = None,
+        *,
+        ready_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
+    ) -> None:
+        # Without a work dir the data and the log vanish on close(); pass one to keep the log.
+        self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="ottla-compat-")
+        self.work_dir = Path(work_dir) if work_dir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.data_dir = self.work_dir / "data"
+        self.log_path = self.work_dir / "broker.log"
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.startup_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        if self._proc is None:
+            raise BrokerError("broker is not running")
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        if self._proc is not None:
+            raise BrokerError("broker already running")
+        port = self.port if self.port and _port_free(self.host, self.port) else 0
+        self._spawn(port)
+
+    def stop(self) -> None:
+        """SIGTERM, then wait; a broker that hangs or exits non-zero is a bug worth reporting."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BrokerError(f"broker ignored SIGTERM for {self.stop_timeout:.0f}s; killed. {self.log_tail()}")
+        if code != 0:
+            raise BrokerError(f"broker exited {code} after SIGTERM. {self.log_tail()}")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop (best effort) and remove the temp dir; for teardown paths."""
+        try:
+            self.stop()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+
+    def __enter__(self) -> OttlaBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no broker log)"
+        tail = "\n".join(text.splitlines()[-lines:])
+        return f"broker log {self.log_path} (tail):\n{tail}"
+
+    def _command(self, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "server", "serve",
+            "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
+        ]
+
+    def _log_note(self, text: str) -> None:
+        with open(self.log_path, "a") as log:
+            log.write(f"[compat harness] {text}\n")
+
+    def _spawn(self, port: int) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = self._command(port)
+        self._log_note("starting: " + " ".join(cmd))
+        start_at = self.log_path.stat().st_size
+        began = time.monotonic()
+        with open(self.log_path, "ab") as log:
+            proc = subprocess.Popen(
+                cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = began + self.ready_timeout
+        while True:
+            with open(self.log_path, "rb") as log:
+                log.seek(start_at)
+                match = READY_RE.search(log.read())
+            if match:
+                break
+            if proc.poll() is not None:
+                raise BrokerError(f"broker exited {proc.returncode} before ready. {self.log_tail()}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise BrokerError(f"no ready line within {self.ready_timeout:.0f}s. {self.log_tail()}")
+            time.sleep(0.01)
+        self.startup_seconds = time.monotonic() - began
+        self.host = match["host"].decode()
+        self.port = int(match["port"])
+        self._proc = proc
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether `port` can be bound again (SO_REUSEADDR, as asyncio's server does on POSIX)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,112 @@
+// kafkajs 2.2.4 driver (contract in compat/drivers/__init__.py).
+import { createRequire } from 'node:module'
+import kafkajs from 'kafkajs'
+import { deadline, key, main, value } from './driver.mjs'
+
+const { Kafka, Partitioners, logLevel } = kafkajs
+// kafkajs has no public assign() (tulios/kafkajs#373: its consumer always joins a group), so the
+// group-less read drives the same Cluster, Broker.fetch and Batch its consumer uses internally.
+const Batch = createRequire(import.meta.url)('kafkajs/src/consumer/batch')
+const READ_COMMITTED = 1 // kafkajs's consumer default isolation level
+
+const client = args => new Kafka({ clientId: 'ottla-compat', brokers: [args.bootstrap], logLevel: logLevel.WARN })
+
+async function create (args) {
+  const admin = client(args).admin()
+  await admin.connect()
+  try {
+    const created = await admin.createTopics({
+      topics: [{ topic: args.topic, numPartitions: args.partitions, replicationFactor: 1 }],
+      waitForLeaders: true
+    })
+    if (!created) throw new Error(`topic ${args.topic} already exists`)
+  } finally {
+    await admin.disconnect()
+  }
+  return { created: true }
+}
+
+async function produce (args) {
+  // Wrap the stock default partitioner only to learn where each key went; offsets then follow
+  // from the per-partition base offsets Produce returns, since kafkajs keeps send order per partition.
+  const placed = new Map()
+  const createPartitioner = () => {
+    const partition = Partitioners.DefaultPartitioner()
+    return input => {
+      const p = partition(input)
+      placed.set(input.message.key, p)
+      return p
+    }
+  }
+  const producer = client(args).producer({ createPartitioner })
+  await producer.connect()
+  const messages = Array.from({ length: args.count }, (_, i) => ({ key: key(i), value: value(i) }))
+  let metadata
+  try {
+    metadata = await producer.send({ topic: args.topic, messages })
+  } finally {
+    await producer.disconnect()
+  }
+  const next = new Map(metadata.map(m => [m.partition, BigInt(m.baseOffset)]))
+  const delivered = messages.map(({ key }) => {
+    const p = placed.get(key)
+    const offset = next.get(p)
+    next.set(p, offset + 1n)
+    return [key, p, Number(offset)]
+  })
+  return { produced: delivered.length, delivered }
+}
+
+async function consume (args) {
+  const kafka = client(args)
+  const admin = kafka.admin()
+  await admin.connect()
+  let topicMetadata, offsets
+  try {
+    ({ topics: [topicMetadata] } = await admin.fetchTopicMetadata({ topics: [args.topic] }))
+    offsets = await admin.fetchTopicOffsets(args.topic) // ListOffsets: low and high per partition
+  } finally {
+    await admin.disconnect()
+  }
+  const createCluster = Object.getOwnPropertySymbols(kafka).find(s => s.description === 'private:Kafka:createCluster')
+  const cluster = kafka[createCluster]({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED })
+  await cluster.connect()
+  await cluster.addTargetTopic(args.topic)
+  const position = new Map(offsets.map(o => [o.partition, BigInt(o.low)]))
+  const end = new Map(offsets.map(o => [o.partition, BigInt(o.high)]))
+  const records = []
+  const check = deadline(args)
+  try {
+    for (;;) {
+      const pending = [...position].filter(([p, at]) => at < end.get(p)).map(([p]) => p)
+      if (pending.length === 0) break
+      check(() => `positions ${[...position]}, end ${[...end]}`)
+      const leaders = cluster.findLeaderForPartitions(args.topic, pending)
+      for (const [nodeId, partitions] of Object.entries(leaders)) {
+        const broker = await cluster.findBroker({ nodeId })
+        const { responses } = await broker.fetch({
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: 500,
+          topics: [{
+            topic: args.topic,
+            partitions: partitions.map(p => ({ partition: p, fetchOffset: position.get(p).toString(), maxBytes: 1048576 }))
+          }]
+        })
+        for (const { partitions: data } of responses) {
+          for (const partitionData of data) {
+            const batch = new Batch(args.topic, position.get(partitionData.partition).toString(), partitionData)
+            for (const m of batch.messages) {
+              records.push([batch.partition, Number(m.offset), m.key.toString(), m.value.toString()])
+            }
+            if (!batch.isEmptyIncludingFiltered()) position.set(batch.partition, BigInt(batch.lastOffset()) + 1n)
+          }
+        }
+      }
+    }
+  } finally {
+    await cluster.disconnect()
+  }
+  return { partitions: topicMetadata.partitions.length, records }
+}
+
+main({ create, produce, consume })
