@@ -265,7 +265,7 @@ def decode(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[
     """
     stream = io.BytesIO(data)
     stream.seek(offset)
-    context = _Context(_Params(len(data), data))
+    context = _Context(_Params(len(data), memoryview(data)))  # so `records` slices never copy
     try:
         value = struct._parse(stream, context, "")
     except (ConstructError, UnicodeDecodeError, ValueError, OverflowError) as exc:
