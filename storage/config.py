@@ -1,0 +1,78 @@
+"""Per-topic log settings: Kafka's topic config keys, defaults from Kafka's LogConfig."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wire.errors import ErrorCode, KafkaError
+
+DEFAULTS: dict[str, str] = {
+    "segment.bytes": str(1 << 30),
+    "segment.ms": str(7 * 24 * 3600 * 1000),
+    "segment.index.bytes": str(10 * 1024 * 1024),
+    "index.interval.bytes": "4096",
+    "retention.ms": str(7 * 24 * 3600 * 1000),
+    "retention.bytes": "-1",
+    "max.message.bytes": "1048588",
+    "message.timestamp.type": "CreateTime",
+    "cleanup.policy": "delete",
+    "delete.retention.ms": str(24 * 3600 * 1000),
+    "min.compaction.lag.ms": "0",
+    "min.cleanable.dirty.ratio": "0.5",
+    "file.delete.delay.ms": "60000",
+    "flush.messages": str((1 << 63) - 1),
+    "flush.ms": str((1 << 63) - 1),
+}
+
+_POLICIES = {"delete", "compact"}
+_TIMESTAMP_TYPES = {"CreateTime", "LogAppendTime"}
+
+
+@dataclass(slots=True, frozen=True)
+class LogConfig:
+    """The settings a partition log reads, parsed once from the topic's overrides."""
+
+    segment_bytes: int
+    segment_ms: int
+    index_interval_bytes: int
+    retention_ms: int
+    retention_bytes: int
+    max_message_bytes: int
+    log_append_time: bool
+    compact: bool
+    delete: bool
+    delete_retention_ms: int
+    min_compaction_lag_ms: int
+    flush_messages: int
+    flush_ms: int
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, str]) -> LogConfig:
+        """Parse topic overrides over Kafka's defaults; a bad value is INVALID_CONFIG."""
+        merged = {**DEFAULTS, **overrides}
+        try:
+            policies = {policy.strip() for policy in merged["cleanup.policy"].split(",")}
+            if not policies <= _POLICIES or merged["message.timestamp.type"] not in _TIMESTAMP_TYPES:
+                raise ValueError(merged["cleanup.policy"], merged["message.timestamp.type"])
+            config = cls(
+                segment_bytes=int(merged["segment.bytes"]),
+                segment_ms=int(merged["segment.ms"]),
+                index_interval_bytes=int(merged["index.interval.bytes"]),
+                retention_ms=int(merged["retention.ms"]),
+                retention_bytes=int(merged["retention.bytes"]),
+                max_message_bytes=int(merged["max.message.bytes"]),
+                log_append_time=merged["message.timestamp.type"] == "LogAppendTime",
+                compact="compact" in policies,
+                delete="delete" in policies,
+                delete_retention_ms=int(merged["delete.retention.ms"]),
+                min_compaction_lag_ms=int(merged["min.compaction.lag.ms"]),
+                flush_messages=int(merged["flush.messages"]),
+                flush_ms=int(merged["flush.ms"]),
+            )
+        except ValueError as error:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid topic config: {error}") from error
+        # Kafka's LogConfig: segment.bytes has a 14-byte floor (one legacy message header).
+        if config.segment_bytes < 14 or config.segment_ms < 1 or config.index_interval_bytes < 0:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, "segment.bytes, segment.ms or index.interval.bytes out of range")
+        return config
