@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.engine import validate_topic_name
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -42,7 +43,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             if validate_only:
                 if storage.topic(name) is not None:
                     raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic '{name}' already exists")
-                storage.validate_topic_name(name)
+                validate_topic_name(name)
                 info = None
             else:
                 info = storage.create_topic(name, partitions, configs)

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from server.handlers._topics import resolve_topic_name
+from storage import FileRegion, ReadResult
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -87,7 +88,7 @@ def _read(broker, version: int, request: dict[str, Any]):
                 log = storage.partition(name, index)
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 result = log.read(wanted["fetch_offset"], limit, min_one=total == 0)
-                data = result.to_bytes()
+                data = _materialize(result)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 failed = True
@@ -105,3 +106,10 @@ def _read(broker, version: int, request: dict[str, Any]):
             responses.append({"topic": topic.get("topic"), "partitions": partitions})
     response = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
     return response, total, keys, failed
+
+
+def _materialize(result: ReadResult) -> bytes:
+    chunks = result.chunks
+    if len(chunks) == 1 and not isinstance(chunks[0], FileRegion):
+        return bytes(chunks[0])
+    return b"".join(chunk.read() if isinstance(chunk, FileRegion) else chunk for chunk in chunks)

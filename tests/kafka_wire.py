@@ -1,0 +1,89 @@
+"""A raw Kafka connection whose requests and responses are encoded and decoded by
+kafka-python's generated protocol classes: an independent codec to check ours against,
+and a way to send any API at any version over a real socket."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
+
+
+class RawClient:
+    def __init__(self, bootstrap: str, client_id: str = "ottla-tests") -> None:
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.client_id = client_id
+        self.correlation_id = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "RawClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, request: Any, version: int) -> None:
+        self.correlation_id += 1
+        request.with_header(correlation_id=self.correlation_id, client_id=self.client_id)
+        self.sock.sendall(bytes(request.encode(version=version, header=True, framed=True)))
+
+    def receive_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self._read(4))
+        return self._read(size)
+
+    def call(self, request: Any, version: int, response_class: Any) -> Any:
+        """Send `request` at `version`; decode the answer as `response_class` at the same version."""
+        self.send(request, version)
+        frame = self.receive_frame()
+        (correlation_id,) = struct.unpack_from(">i", frame)
+        assert correlation_id == self.correlation_id
+        return response_class.decode(frame, version=version, header=True)
+
+    def _read(self, size: int) -> bytes:
+        chunks = []
+        while size:
+            chunk = self.sock.recv(size)
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+
+def build_records(magic: int, pairs: list[tuple[bytes, bytes]], timestamp: int = 1_700_000_000_000) -> bytes:
+    """A record batch (magic 2) or message set (magic 0/1) built by kafka-python."""
+    builder = MemoryRecordsBuilder(magic=magic, compression_type=0, batch_size=1 << 20)
+    for key, value in pairs:
+        builder.append(timestamp=timestamp if magic > 0 else None, key=key, value=value)
+    builder.close()
+    return bytes(builder.buffer())
+
+
+def read_records(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """(offset, key, value) of every record in fetched bytes, decoded by kafka-python."""
+    records = MemoryRecords(data)
+    out = []
+    while True:
+        batch = records.next_batch()
+        if batch is None:
+            return out
+        for record in batch:
+            out.append((record.offset, record.key, record.value))
+
+
+def make(message_class: Any, values: dict[str, Any]) -> Any:
+    """A kafka-python message (or nested struct) built from plain dicts and lists."""
+    kwargs = {}
+    for name, value in values.items():
+        field = message_class.fields[name]
+        if field.is_struct_array() and value is not None:
+            value = [make(field.array_of.data_class, item) for item in value]
+        elif field.is_struct() and value is not None:
+            value = make(field.data_class, value)
+        kwargs[name] = value
+    return message_class(**kwargs)
