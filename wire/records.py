@@ -371,6 +371,8 @@ def iter_records(batch: Buffer) -> Iterator[Record]:
         key, position = _read_bytes(body, position)
         value, position = _read_bytes(body, position)
         header_count, position = read_varint(body, position)
+        if header_count < 0:
+            raise _corrupt(f"invalid number of record headers: {header_count}")
         headers = []
         for _ in range(header_count):
             name, position = _read_bytes(body, position)
