@@ -1,0 +1,145 @@
+"""Connection behaviour over real sockets: long polling, ordering, limits, restarts, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
+from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+
+from kafka_wire import RawClient, build_records, make, read_records
+from server.testing import running_broker
+
+
+def _fetch_request(topic: str, offset: int, max_wait_ms: int, min_bytes: int = 1):
+    partition = dict(partition=0, fetch_offset=offset, partition_max_bytes=1 << 20, current_leader_epoch=-1, log_start_offset=-1, last_fetched_epoch=-1)
+    return make(FetchRequest, dict(replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=1 << 20, isolation_level=0, session_id=0, session_epoch=-1, topics=[dict(topic=topic, partitions=[partition])], forgotten_topics_data=[], rack_id=""))
+
+
+def _produce_request(topic: str, pairs):
+    return make(ProduceRequest, dict(transactional_id=None, acks=1, timeout_ms=5000, topic_data=[dict(name=topic, partition_data=[dict(index=0, records=build_records(2, pairs))])]))
+
+
+def test_parked_fetch_wakes_on_produce_and_responses_keep_request_order(memory_broker):
+    memory_broker.create_topic("longpoll")
+    with RawClient(memory_broker.bootstrap_servers) as consumer, RawClient(memory_broker.bootstrap_servers) as producer:
+        consumer.send(_fetch_request("longpoll", 0, max_wait_ms=30_000), 11)
+        fetch_id = consumer.correlation_id
+        consumer.send(ApiVersionsRequest(), 0)  # pipelined behind the parked fetch
+        time.sleep(0.2)
+        started = time.monotonic()
+        producer.call(_produce_request("longpoll", [(b"k", b"v")]), 9, ProduceResponse)
+        first = consumer.receive_frame()
+        woke_after = time.monotonic() - started
+        second = consumer.receive_frame()
+    assert struct.unpack_from(">i", first)[0] == fetch_id  # the fetch answers first, in order
+    assert struct.unpack_from(">i", second)[0] == fetch_id + 1
+    fetched = FetchResponse.decode(first, version=11, header=True)
+    assert read_records(bytes(fetched.responses[0].partitions[0].records)) == [(0, b"k", b"v")]
+    assert woke_after < 10  # woken by the append, not by the 30 s timeout
+
+
+def test_fetch_waits_max_wait_when_nothing_arrives(memory_broker):
+    memory_broker.create_topic("quiet")
+    with RawClient(memory_broker.bootstrap_servers) as consumer:
+        started = time.monotonic()
+        response = consumer.call(_fetch_request("quiet", 0, max_wait_ms=300), 11, FetchResponse)
+        waited = time.monotonic() - started
+    assert response.responses[0].partitions[0].error_code == 0
+    assert bytes(response.responses[0].partitions[0].records or b"") == b""
+    assert waited >= 0.25
+
+
+def test_fetch_past_the_end_is_out_of_range(memory_broker):
+    memory_broker.create_topic("range")
+    with RawClient(memory_broker.bootstrap_servers) as consumer:
+        response = consumer.call(_fetch_request("range", 5, max_wait_ms=0), 11, FetchResponse)
+    assert response.responses[0].partitions[0].error_code == 1  # OFFSET_OUT_OF_RANGE
+
+
+def test_oversized_frame_closes_only_that_connection():
+    with running_broker(data_dir=None, socket_request_max_bytes=1024) as broker:
+        host, port = broker.bootstrap_servers.rsplit(":", 1)
+        with RawClient(broker.bootstrap_servers) as bystander, socket.create_connection((host, int(port))) as rogue:
+            rogue.sendall(struct.pack(">i", 1_000_000) + b"\x00" * 100)
+            rogue.settimeout(5)
+            assert rogue.recv(10) == b""
+            assert bystander.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+
+
+def test_garbage_after_a_valid_header_closes_the_connection(memory_broker):
+    host, port = memory_broker.bootstrap_servers.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as rogue:
+        body = struct.pack(">hhih", 0, 9, 7, -1) + b"\xff" * 20  # Produce v9 with nonsense
+        rogue.sendall(struct.pack(">i", len(body)) + body)
+        rogue.settimeout(5)
+        assert rogue.recv(10) == b""
+    with RawClient(memory_broker.bootstrap_servers) as client:
+        assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+
+
+def test_many_pipelined_requests_answer_in_order(memory_broker):
+    with RawClient(memory_broker.bootstrap_servers) as client:
+        for _ in range(500):
+            client.send(ApiVersionsRequest(), 0)
+        ids = [struct.unpack_from(">i", client.receive_frame())[0] for _ in range(500)]
+    assert ids == list(range(1, 501))
+
+
+def test_restart_keeps_topics_and_records(tmp_path):
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("kept", partitions=2)
+        with RawClient(broker.bootstrap_servers) as client:
+            client.call(_produce_request("kept", [(b"a", b"1"), (b"b", b"2")]), 9, ProduceResponse)
+        broker.restart()
+        with RawClient(broker.bootstrap_servers) as client:
+            response = client.call(_fetch_request("kept", 0, max_wait_ms=0), 11, FetchResponse)
+    partition = response.responses[0].partitions[0]
+    assert partition.high_watermark == 2
+    assert read_records(bytes(partition.records)) == [(0, b"a", b"1"), (1, b"b", b"2")]
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _start_cli(*args: str, cwd: str | None = None) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PYTHONPATH": REPO}
+    command = [sys.executable, "-m", "server", "serve", "--port", "0", *args]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    line = process.stderr.readline()
+    threading.Thread(target=process.stderr.read, daemon=True).start()
+    return process, line
+
+
+def test_cli_prints_ready_line_and_stops_cleanly_on_sigterm(tmp_path):
+    data = tmp_path / "cli-data"
+    process, line = _start_cli("--data-dir", str(data))
+    try:
+        assert line.startswith("ottla ready bootstrap=127.0.0.1:") and line.rstrip().endswith(f"data={data}")
+        bootstrap = line.split()[2].split("=", 1)[1]
+        with RawClient(bootstrap) as client:
+            assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_cli_memory_mode_writes_no_files(tmp_path):
+    process, line = _start_cli("--memory", cwd=str(tmp_path))
+    try:
+        assert line.rstrip().endswith("data=memory")
+        bootstrap = line.split()[2].split("=", 1)[1]
+        with RawClient(bootstrap) as client:
+            client.call(_produce_request("anything", [(b"k", b"v")]), 9, ProduceResponse)
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    assert list(tmp_path.iterdir()) == []
