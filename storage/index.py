@@ -33,7 +33,10 @@ class _IndexFile:
         self._file: BinaryIO | None = None
 
     def _read_entries(self, entry: struct.Struct) -> list[tuple[int, int]]:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
+            return []
+        if not self.path.exists():
+            self.path.touch()  # Kafka creates both index files with the segment
             return []
         data = self.path.read_bytes()
         # A torn trailing entry is dropped; recovery checks the rest.
