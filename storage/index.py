@@ -101,6 +101,10 @@ class OffsetIndex(_IndexFile):
     def last_position(self) -> int:
         return self.positions[-1] if self.positions else 0
 
+    def clear(self) -> None:
+        self.offsets.clear()
+        self.positions.clear()
+
     def truncate_to_position(self, log_size: int) -> None:
         """Drop entries at or past `log_size` (after the log was truncated)."""
         keep = bisect.bisect_left(self.positions, log_size)
@@ -146,6 +150,10 @@ class TimeIndex(_IndexFile):
         maximum, so no earlier record can reach it."""
         slot = bisect.bisect_right(self.timestamps, timestamp) - 1
         return self.offsets[slot] if slot >= 0 else self.base_offset
+
+    def clear(self) -> None:
+        self.timestamps.clear()
+        self.offsets.clear()
 
     def truncate_to_offset(self, next_offset: int) -> None:
         keep = bisect.bisect_left(self.offsets, next_offset)

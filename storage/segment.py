@@ -149,8 +149,8 @@ class Segment:
         Rebuilds both indexes from scratch when they are inconsistent, truncates a
         torn or corrupt tail, and returns the number of bytes cut."""
         if not self.index.is_consistent(self.size) or not self.time_index.is_consistent():
-            self.index.offsets.clear(), self.index.positions.clear()
-            self.time_index.timestamps.clear(), self.time_index.offsets.clear()
+            self.index.clear()
+            self.time_index.clear()
         position = self.index.last_position()
         if self.time_index.timestamps:
             self.max_timestamp = self.time_index.timestamps[-1]
