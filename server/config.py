@@ -43,6 +43,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("auto.create.topics.enable", _bool, True, "Create unknown topics named in Metadata requests."),
         Setting("socket.request.max.bytes", int, 104857600, "Largest request frame accepted; a larger one closes the connection."),
         Setting("message.max.bytes", int, 1048588, "Largest record batch accepted (topic override: max.message.bytes)."),
+        Setting(
+            "group.initial.rebalance.delay.ms",
+            int,
+            3000,
+            "How long the first rebalance of a new group waits for more members to join; tests set 0.",
+        ),
         Setting("cluster.id", str, "ottla-cluster-0000000001", "Cluster id reported in Metadata."),
     )
 }
