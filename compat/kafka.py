@@ -1,0 +1,368 @@
+"""Apache Kafka itself as a test-time reference: the broker, its tools and the Java client.
+
+Nothing here is an Ottla runtime dependency. ``fetch()`` builds the Maven project in
+``compat/java`` (kafka_2.13, kafka-tools and a small kafka-clients driver, all of the release
+named by ``kafka.version`` in its pom) into ``.cache/kafka/<version>/``; ``ReferenceKafka`` runs a
+single KRaft node from those jars; ``run_tool`` and ``run_driver`` point Kafka's tools and the Java
+client at any bootstrap address, Ottla's or Kafka's, which is what the differential tests need.
+
+``python -m compat.kafka --fetch`` only fetches (the README's test command calls it);
+``python -m compat.kafka`` starts a broker and prints its address until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+JAVA_PROJECT = REPO / "compat" / "java"
+LOG4J2_CONFIG = JAVA_PROJECT / "log4j2.properties"
+
+
+def _kafka_version() -> str:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    version = ET.parse(JAVA_PROJECT / "pom.xml").getroot().findtext("m:properties/m:kafka.version", namespaces=ns)
+    if not version:
+        raise RuntimeError(f"no kafka.version in {JAVA_PROJECT / 'pom.xml'}")
+    return version
+
+
+KAFKA_VERSION = _kafka_version()
+CACHE = REPO / ".cache" / "kafka" / KAFKA_VERSION
+LIB = CACHE / "lib"
+DRIVER_JAR = CACHE / "driver" / "ottla-kafka-driver.jar"
+_STAMP = CACHE / ".fetched"
+
+# Script name in Kafka's bin/ -> the main class it runs, as of 4.x (most tools moved from
+# kafka.admin (Scala) to org.apache.kafka.tools; ConfigCommand moved last, KAFKA-17073).
+TOOLS = {
+    "kafka-topics": "org.apache.kafka.tools.TopicCommand",
+    "kafka-console-producer": "org.apache.kafka.tools.ConsoleProducer",
+    "kafka-console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "kafka-configs": "org.apache.kafka.tools.ConfigCommand",
+    "kafka-get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "kafka-delete-records": "org.apache.kafka.tools.DeleteRecordsCommand",
+    "kafka-transactions": "org.apache.kafka.tools.TransactionsCommand",
+    "kafka-broker-api-versions": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "kafka-producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
+    "kafka-consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
+    "kafka-e2e-latency": "org.apache.kafka.tools.EndToEndLatency",
+    "kafka-verifiable-producer": "org.apache.kafka.tools.VerifiableProducer",
+    "kafka-verifiable-consumer": "org.apache.kafka.tools.VerifiableConsumer",
+    "kafka-dump-log": "org.apache.kafka.tools.DumpLogSegments",
+    "kafka-storage": "kafka.tools.StorageTool",
+}
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java:
+        raise RuntimeError("java not found: Kafka 4.x needs a JDK 17+ on PATH or in JAVA_HOME")
+    return java
+
+
+def _inputs_digest() -> str:
+    """Everything the Maven build reads, so an edit to a pom or the driver triggers a rebuild."""
+    h = hashlib.sha256()
+    for path in sorted(JAVA_PROJECT.rglob("*")):
+        if path.is_file() and "target" not in path.relative_to(JAVA_PROJECT).parts:
+            h.update(str(path.relative_to(JAVA_PROJECT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def is_fetched() -> bool:
+    return _STAMP.exists() and _STAMP.read_text() == _inputs_digest()
+
+
+def fetch() -> Path:
+    """Resolve the reference Kafka and build the driver into CACHE; a no-op when up to date."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Parallel test processes may all ask at once; one builds, the rest find it done.
+    with open(CACHE.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_fetched():
+            return CACHE
+        mvn = shutil.which("mvn")
+        if not mvn:
+            raise RuntimeError("mvn not found: the reference Kafka is resolved with Maven 3.8+")
+        # copy-dependencies never deletes, so a changed dependency would leave two versions on the class path.
+        shutil.rmtree(LIB, ignore_errors=True)
+        shutil.rmtree(DRIVER_JAR.parent, ignore_errors=True)
+        started = time.monotonic()
+        # -q leaves only errors, but Maven 3.8 still writes colour resets: keep its output for a failure.
+        build = subprocess.run([mvn, "-B", "-q", "-f", str(JAVA_PROJECT / "pom.xml"), "package"], capture_output=True, text=True)
+        if build.returncode != 0:
+            raise RuntimeError(f"Maven build of {JAVA_PROJECT} failed ({build.returncode}):\n{build.stdout}{build.stderr}")
+        _STAMP.write_text(_inputs_digest())
+        log.info("fetched Kafka %s into %s in %.1fs", KAFKA_VERSION, CACHE, time.monotonic() - started)
+    return CACHE
+
+
+def _require_fetched() -> None:
+    if not is_fetched():
+        raise RuntimeError(f"reference Kafka {KAFKA_VERSION} is not fetched: run `python -m compat.kafka --fetch`")
+
+
+def _jvm(main_class: str, *args: str, heap: str, log_level: str, log_target: str) -> list[str]:
+    return [
+        _java(),
+        f"-Xmx{heap}",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}",
+        f"-Dottla.log.level={log_level}",
+        f"-Dottla.log.target={log_target}",
+        "-cp",
+        str(LIB / "*"),
+        main_class,
+        *args,
+    ]
+
+
+def run_tool(tool: str, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run one of Kafka's tools, by script name (a TOOLS key) or main class, and capture its output.
+
+    The caller passes the bootstrap the way that tool wants it (``--bootstrap-server`` for most);
+    a non-zero exit is returned, not raised, since refusing is often what a test checks.
+    """
+    _require_fetched()
+    cmd = _jvm(TOOLS.get(tool, tool), *args, heap="512m", log_level="WARN", log_target="SYSTEM_ERR")
+    return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+
+
+def run_driver(
+    bootstrap: str,
+    topic: str,
+    action: str,
+    *,
+    partitions: int | None = None,
+    count: int | None = None,
+    timeout_ms: int | None = None,
+    config: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run the Java client driver (compat/java/driver) and return its JSON result.
+
+    Actions: ``create-topic`` (``partitions``), ``produce`` (``count`` records ``k{i}``/``v{i}``),
+    ``consume`` (every partition from the beginning, by assignment). ``config`` goes to the client
+    as is. The result has ``ok``; on a refusal also ``error`` (the Kafka exception's simple name)
+    and ``message``.
+    """
+    _require_fetched()
+    cmd = [_java(), "-Xmx256m", "-jar", str(DRIVER_JAR), bootstrap, topic, action]
+    for flag, value in (("--partitions", partitions), ("--count", count), ("--timeout-ms", timeout_ms)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    for key, value in (config or {}).items():
+        cmd += ["-c", f"{key}={value}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=(timeout_ms or 30_000) / 1000 + 60)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"driver exited {proc.returncode}: {proc.stderr.strip()}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _random_cluster_id() -> str:
+    # Kafka's Uuid.randomUuid(): 16 random bytes, URL-safe base64 without padding, never
+    # starting with '-' so the id cannot be mistaken for a command-line flag.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+class ReferenceKafka:
+    """A single-node Apache Kafka (KRaft, combined broker and controller) on loopback.
+
+    The log dir and both ports are fixed at construction, so ``restart()`` brings back the same
+    broker with its data. ``close()`` (or leaving the ``with`` block) stops it and removes the
+    temp dir it made.
+    """
+
+    def __init__(self, log_dir: Path | None = None, *, heap: str = "512m", config: dict[str, str] | None = None) -> None:
+        _require_fetched()
+        self._own_dir = log_dir is None
+        self.dir = Path(tempfile.mkdtemp(prefix="ottla-ref-kafka-")) if log_dir is None else log_dir
+        self.heap = heap
+        self.port = _free_port()
+        self.controller_port = _free_port()
+        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self.log_file = self.dir / "kafka.out"
+        self.startup_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._properties = self.dir / "server.properties"
+        self._write_properties(config or {})
+
+    def _write_properties(self, overrides: dict[str, str]) -> None:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            # Kafka 4.x dynamic quorum (KIP-853): a bootstrap list plus `format --standalone`.
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.dir / "data"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "true",
+            # One node: every internal topic must fit on it.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # No one else will join; the default 3 s wait only slows every first group join.
+            "group.initial.rebalance.delay.ms": "0",
+            **overrides,
+        }
+        self._properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+
+    def _format(self) -> None:
+        if (self.dir / "data" / "meta.properties").exists():
+            return
+        args = ("format", "-t", _random_cluster_id(), "-c", str(self._properties), "--standalone")
+        cmd = _jvm(TOOLS["kafka-storage"], *args, heap="256m", log_level="WARN", log_target="SYSTEM_ERR")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"kafka-storage format failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
+
+    def start(self) -> None:
+        if self._proc is not None:
+            return
+        started = time.monotonic()
+        self._format()
+        cmd = _jvm("kafka.Kafka", str(self._properties), heap=self.heap, log_level="INFO", log_target="SYSTEM_OUT")
+        # Own session: a Ctrl-C at the terminal reaches only Python, which then stops Kafka in order.
+        with open(self.log_file, "ab") as out:
+            self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready(deadline=started + 120)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        log.info("reference Kafka %s ready on %s in %.1fs", KAFKA_VERSION, self.bootstrap_servers, self.startup_seconds)
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Ready when the listener accepts and Metadata over it names a broker (it is unfenced)."""
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        assert self._proc is not None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"Kafka exited with {self._proc.returncode} while starting:\n{self._log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000)
+                try:
+                    if admin.describe_cluster()["brokers"]:
+                        return
+                finally:
+                    admin.close()
+            except (OSError, KafkaError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"Kafka not ready on {self.bootstrap_servers}:\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the broker JVM, for the idle-memory comparison."""
+        assert self._proc is not None, "not running"
+        for line in Path(f"/proc/{self._proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS in /proc status")
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (Kafka's controlled shutdown), then SIGKILL if it has not exited in ``timeout``."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("Kafka ignored SIGTERM for %.0fs; killing it", timeout)
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> ReferenceKafka:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.kafka", description=__doc__.splitlines()[0])
+    parser.add_argument("--fetch", action="store_true", help="only fetch the reference Kafka and build the driver")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # Leave through the `with` below on SIGTERM too, so the broker is not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    fetch()
+    if args.fetch:
+        return 0
+    with ReferenceKafka() as kafka:
+        rss_mib = kafka.rss_bytes() / 2**20
+        print(f"Kafka {KAFKA_VERSION} on {kafka.bootstrap_servers} (log {kafka.log_file}, RSS {rss_mib:.0f} MiB)", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
