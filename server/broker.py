@@ -86,6 +86,18 @@ class Broker:
             self.storage.close()
             self.storage = None
 
+    async def restart(self) -> None:
+        """Stop and start again on the same port with the same data."""
+        port = self.port
+        await self.stop()
+        self.config.values["port"] = port
+        await self.start()
+
+    def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
+        """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`)."""
+        assert self.storage is not None, "the broker is not running"
+        self.storage.create_topic(name, partitions, {key.replace("_", "."): str(value) for key, value in configs.items()})
+
     async def __aenter__(self) -> "Broker":
         await self.start()
         return self

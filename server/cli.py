@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 
@@ -21,12 +20,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--node-id", type=int, default=1, help="this broker's node id (default 1)")
     serve.add_argument("--advertised-host", default=None, help="host name given to clients (default: --host)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from server.logs import configure
+
+    configure(args.log_level, args.log_format)
     return asyncio.run(_serve(args))
 
 

@@ -66,7 +66,7 @@ class Dispatcher:
                 "%s took %.2f ms, error_code=%s",
                 connection.request_description(header),
                 (time.perf_counter() - started) * 1000,
-                result.get("error_code", 0),
+                _first_error(result),
             )
 
     def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
@@ -75,3 +75,22 @@ class Dispatcher:
             "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported()],
             "throttle_time_ms": 0,
         }
+
+
+def _first_error(value: Any) -> int:
+    """The top-level error code, else the first non-zero one nested in the response."""
+    if isinstance(value, dict):
+        code = value.get("error_code", 0)
+        if code:
+            return code
+        values = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return 0
+    for item in values:
+        if isinstance(item, (dict, list)):
+            code = _first_error(item)
+            if code:
+                return code
+    return 0

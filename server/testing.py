@@ -49,24 +49,21 @@ class ThreadedBroker:
     def restart(self) -> None:
         """Stop and start again with the same data and the same port."""
         assert self.broker is not None
-        port = self.broker.port
-        self._call(self.broker.stop())
-        self.broker = Broker(**{**self._settings, "port": port})
-        self._call(self.broker.start())
+        self._call(self.broker.restart())
 
     @property
     def bootstrap_servers(self) -> str:
         assert self.broker is not None
         return self.broker.bootstrap_servers
 
-    def create_topic(self, name: str, partitions: int = 1, **configs: str) -> None:
+    def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
+        """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`)."""
         assert self.broker is not None
-        storage = self.broker.storage
-        self._call(_run(lambda: storage.create_topic(name, partitions, {k.replace("_", "."): str(v) for k, v in configs.items()})))
+        self._call(_on_loop(self.broker.create_topic, name, partitions, **configs))
 
 
-async def _run(function: Any) -> Any:
-    return function()
+async def _on_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -28,9 +28,9 @@ def _produce_request(topic: str, pairs):
     return make(ProduceRequest, dict(transactional_id=None, acks=1, timeout_ms=5000, topic_data=[dict(name=topic, partition_data=[dict(index=0, records=build_records(2, pairs))])]))
 
 
-def test_parked_fetch_wakes_on_produce_and_responses_keep_request_order(memory_broker):
-    memory_broker.create_topic("longpoll")
-    with RawClient(memory_broker.bootstrap_servers) as consumer, RawClient(memory_broker.bootstrap_servers) as producer:
+def test_parked_fetch_wakes_on_produce_and_responses_keep_request_order(ottla_broker):
+    ottla_broker.create_topic("longpoll")
+    with RawClient(ottla_broker.bootstrap_servers) as consumer, RawClient(ottla_broker.bootstrap_servers) as producer:
         consumer.send(_fetch_request("longpoll", 0, max_wait_ms=30_000), 11)
         fetch_id = consumer.correlation_id
         consumer.send(ApiVersionsRequest(), 0)  # pipelined behind the parked fetch
@@ -47,9 +47,9 @@ def test_parked_fetch_wakes_on_produce_and_responses_keep_request_order(memory_b
     assert woke_after < 10  # woken by the append, not by the 30 s timeout
 
 
-def test_fetch_waits_max_wait_when_nothing_arrives(memory_broker):
-    memory_broker.create_topic("quiet")
-    with RawClient(memory_broker.bootstrap_servers) as consumer:
+def test_fetch_waits_max_wait_when_nothing_arrives(ottla_broker):
+    ottla_broker.create_topic("quiet")
+    with RawClient(ottla_broker.bootstrap_servers) as consumer:
         started = time.monotonic()
         response = consumer.call(_fetch_request("quiet", 0, max_wait_ms=300), 11, FetchResponse)
         waited = time.monotonic() - started
@@ -58,9 +58,9 @@ def test_fetch_waits_max_wait_when_nothing_arrives(memory_broker):
     assert waited >= 0.25
 
 
-def test_fetch_past_the_end_is_out_of_range(memory_broker):
-    memory_broker.create_topic("range")
-    with RawClient(memory_broker.bootstrap_servers) as consumer:
+def test_fetch_past_the_end_is_out_of_range(ottla_broker):
+    ottla_broker.create_topic("range")
+    with RawClient(ottla_broker.bootstrap_servers) as consumer:
         response = consumer.call(_fetch_request("range", 5, max_wait_ms=0), 11, FetchResponse)
     assert response.responses[0].partitions[0].error_code == 1  # OFFSET_OUT_OF_RANGE
 
@@ -75,19 +75,19 @@ def test_oversized_frame_closes_only_that_connection():
             assert bystander.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
 
 
-def test_garbage_after_a_valid_header_closes_the_connection(memory_broker):
-    host, port = memory_broker.bootstrap_servers.rsplit(":", 1)
+def test_garbage_after_a_valid_header_closes_the_connection(ottla_broker):
+    host, port = ottla_broker.bootstrap_servers.rsplit(":", 1)
     with socket.create_connection((host, int(port))) as rogue:
         body = struct.pack(">hhih", 0, 9, 7, -1) + b"\xff" * 20  # Produce v9 with nonsense
         rogue.sendall(struct.pack(">i", len(body)) + body)
         rogue.settimeout(5)
         assert rogue.recv(10) == b""
-    with RawClient(memory_broker.bootstrap_servers) as client:
+    with RawClient(ottla_broker.bootstrap_servers) as client:
         assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
 
 
-def test_many_pipelined_requests_answer_in_order(memory_broker):
-    with RawClient(memory_broker.bootstrap_servers) as client:
+def test_many_pipelined_requests_answer_in_order(ottla_broker):
+    with RawClient(ottla_broker.bootstrap_servers) as client:
         for _ in range(500):
             client.send(ApiVersionsRequest(), 0)
         ids = [struct.unpack_from(">i", client.receive_frame())[0] for _ in range(500)]

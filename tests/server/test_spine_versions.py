@@ -19,8 +19,8 @@ SPINE = {0: (0, 11), 1: (0, 17), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7),
 
 
 @pytest.fixture
-def client(memory_broker):
-    with RawClient(memory_broker.bootstrap_servers) as raw:
+def client(ottla_broker):
+    with RawClient(ottla_broker.bootstrap_servers) as raw:
         yield raw
 
 
@@ -57,11 +57,11 @@ def test_api_versions_from_the_future_gets_a_v0_answer(client):
     assert {k.api_key for k in response.api_keys} >= set(SPINE)
 
 
-def test_unknown_api_closes_only_that_connection(memory_broker, client):
+def test_unknown_api_closes_only_that_connection(ottla_broker, client):
     import socket
     import struct
 
-    with socket.create_connection(memory_broker.bootstrap_servers.rsplit(":", 1)) as rogue:
+    with socket.create_connection(ottla_broker.bootstrap_servers.rsplit(":", 1)) as rogue:
         rogue.sendall(struct.pack(">ihhih", 10, 9999, 0, 1, -1))
         assert rogue.recv(10) == b""
     response = client.call(ApiVersionsRequest(), 0, ApiVersionsResponse)
@@ -69,14 +69,14 @@ def test_unknown_api_closes_only_that_connection(memory_broker, client):
 
 
 @pytest.mark.parametrize("version", range(0, 13))
-def test_metadata_auto_creates_and_describes(client, memory_broker, version):
+def test_metadata_auto_creates_and_describes(client, ottla_broker, version):
     name = _name(f"meta-v{version}")
     topic = {"name": name}
     if version >= 10:
         topic["topic_id"] = None
     request = make(MetadataRequest, dict(topics=[topic], allow_auto_topic_creation=True))
     response = client.call(request, version, MetadataResponse)
-    assert [(b.node_id, b.port) for b in response.brokers] == [(1, int(memory_broker.bootstrap_servers.rsplit(":", 1)[1]))]
+    assert [(b.node_id, b.port) for b in response.brokers] == [(1, int(ottla_broker.bootstrap_servers.rsplit(":", 1)[1]))]
     (entry,) = response.topics
     assert (entry.error_code, entry.name) == (0, name)
     assert [(p.partition_index, p.leader_id) for p in entry.partitions] == [(0, 1)]

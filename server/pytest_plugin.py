@@ -1,0 +1,51 @@
+"""pytest fixtures for testing against Ottla, registered through the `pytest11` entry point,
+so installing `ottla` is enough:
+
+    def test_round_trip(ottla_bootstrap):
+        KafkaProducer(bootstrap_servers=ottla_bootstrap).send("t", b"v").get(timeout=10)
+
+`ottla_broker` is one in-memory broker per session, `ottla_broker_fn` a fresh one per
+test. Mark a test `@pytest.mark.ottla_disk` (or run pytest with `--ottla-disk`) for a
+broker that writes its log to a temporary directory instead.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from server.testing import ThreadedBroker, running_broker
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--ottla-disk", action="store_true", help="Ottla fixtures keep their log on disk in a temporary directory")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ottla_disk: the Ottla broker of this test writes to a temporary directory")
+
+
+def _data_dir(request: pytest.FixtureRequest, factory: pytest.TempPathFactory):
+    on_disk = request.config.getoption("--ottla-disk") or request.node.get_closest_marker("ottla_disk") is not None
+    return factory.mktemp("ottla-data") if on_disk else None
+
+
+@pytest.fixture(scope="session")
+def ottla_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedBroker]:
+    """One broker for the whole session (in memory unless --ottla-disk)."""
+    with running_broker(data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0) as broker:
+        yield broker
+
+
+@pytest.fixture
+def ottla_broker_fn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedBroker]:
+    """A fresh broker for one test (in memory unless marked ottla_disk or --ottla-disk)."""
+    with running_broker(data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0) as broker:
+        yield broker
+
+
+@pytest.fixture
+def ottla_bootstrap(ottla_broker: ThreadedBroker) -> str:
+    """`host:port` of the session's broker, for `bootstrap_servers`."""
+    return ottla_broker.bootstrap_servers

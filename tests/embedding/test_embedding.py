@@ -1,0 +1,144 @@
+"""The embedding API and the pytest plugin, used the way a project's own tests would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import venv
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaTopicPartition
+
+from server import Broker
+from server.testing import running_broker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_kafka_python_round_trip_on_a_fresh_broker(ottla_broker_fn):
+    ottla_broker_fn.create_topic("greetings", partitions=2)
+    producer = KafkaProducer(bootstrap_servers=ottla_broker_fn.bootstrap_servers)
+    for i in range(10):
+        producer.send("greetings", key=b"k%d" % i, value=b"hello %d" % i, partition=i % 2)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=ottla_broker_fn.bootstrap_servers, consumer_timeout_ms=2000)
+    consumer.assign([KafkaTopicPartition("greetings", 0), KafkaTopicPartition("greetings", 1)])
+    consumer.seek_to_beginning()
+    values = sorted(message.value for message in consumer)
+    consumer.close()
+    assert values == sorted(b"hello %d" % i for i in range(10))
+
+
+def test_session_broker_and_bootstrap_agree(ottla_broker, ottla_bootstrap):
+    assert ottla_bootstrap == ottla_broker.bootstrap_servers
+
+
+def _open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_nothing_outlives_the_context(tmp_path):
+    threads_before = set(threading.enumerate())
+    fds_before = _open_descriptors()
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("leak-check", partitions=3)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        producer.send("leak-check", b"v").get(timeout=10)
+        producer.close()
+        assert len(_open_descriptors()) > len(fds_before)  # the broker did hold sockets and files
+    assert set(threading.enumerate()) <= threads_before
+    assert _open_descriptors() <= fds_before
+
+
+async def test_async_broker_with_aiokafka_and_restart(tmp_path):
+    async with Broker(port=0, data_dir=tmp_path / "data", group_initial_rebalance_delay_ms=0) as broker:
+        broker.create_topic("async-topic")
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        await producer.start()
+        await producer.send_and_wait("async-topic", b"before restart")
+        await producer.stop()
+        port = broker.port
+        await broker.restart()
+        assert broker.port == port
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers)
+        await consumer.start()
+        consumer.assign([TopicPartition("async-topic", 0)])
+        await consumer.seek_to_beginning()
+        batch = await consumer.getmany(timeout_ms=5000)
+        await consumer.stop()
+    assert [m.value for messages in batch.values() for m in messages] == [b"before restart"]
+
+
+def _serve(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", "0", "--memory", *args], stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _bootstrap(process: subprocess.Popen) -> str:
+    for line in process.stderr:
+        if line.startswith("ottla ready"):
+            return line.split()[2].split("=", 1)[1]
+    raise AssertionError("the broker never became ready")
+
+
+def test_debug_log_has_one_line_per_request_in_json():
+    process = _serve("--log-level", "debug", "--log-format", "json")
+    try:
+        bootstrap = None
+        lines = []
+        for line in process.stderr:
+            if line.startswith("ottla ready"):
+                bootstrap = line.split()[2].split("=", 1)[1]
+                break
+            lines.append(json.loads(line))
+        producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="log-test")
+        producer.send("logged", b"v").get(timeout=10)
+        producer.close()
+    finally:
+        process.terminate()
+        rest = process.communicate(timeout=10)[1]
+    entries = lines + [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+    requests = [e["message"] for e in entries if e["logger"] == "ottla.request"]
+    assert any(m.startswith("PRODUCE v") and "'log-test'" in m and "error_code=0" in m for m in requests)
+    assert any(e["logger"] == "ottla.connection" and e["message"].startswith("connection opened") for e in entries)
+
+
+def test_a_clients_mistake_leaves_no_traceback_at_info():
+    import socket
+    import struct
+
+    process = _serve("--log-level", "info")
+    try:
+        host, port = _bootstrap(process).rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as rogue:
+            rogue.sendall(struct.pack(">ihhih", 10, 0, 9, 1, -1))  # Produce v9 with no body
+            rogue.recv(10)
+    finally:
+        process.terminate()
+        log = process.communicate(timeout=10)[1]
+    assert "malformed request" in log
+    assert "Traceback" not in log
+
+
+def test_plugin_works_in_a_fresh_venv_without_conftest(tmp_path):
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", str(REPO), "pytest"], check=True, timeout=600)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_uses_fixture.py").write_text(
+        "from kafka import KafkaProducer\n"
+        "def test_produce(ottla_bootstrap):\n"
+        "    producer = KafkaProducer(bootstrap_servers=ottla_bootstrap)\n"
+        "    assert producer.send('t', b'v').get(timeout=10).offset == 0\n"
+    )
+    result = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
