@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,12 @@ READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data
 
 
 class BrokerError(RuntimeError):
-    """The broker did not start, or did not stop cleanly."""
+    """The broker did not start, or did not stop cleanly. `detail` holds its log tail."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
 
 
 class Target(Protocol):
@@ -38,21 +43,7 @@ class Target(Protocol):
 
     def restart(self) -> None: ...
 
-
-class ExternalTarget:
-    """A broker started by someone else, e.g. the reference Kafka launcher."""
-
-    def __init__(self, bootstrap: str, restart: Callable[[], str]) -> None:
-        self._bootstrap = bootstrap
-        self._restart = restart
-
-    @property
-    def bootstrap(self) -> str:
-        return self._bootstrap
-
-    def restart(self) -> None:
-        # The launcher returns the new bootstrap: its port may change across a restart.
-        self._bootstrap = self._restart()
+    def log_tail(self) -> str: ...
 
 
 class OttlaBroker:
@@ -105,9 +96,9 @@ class OttlaBroker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise BrokerError(f"broker ignored SIGTERM for {self.stop_timeout:.0f}s; killed. {self.log_tail()}")
+            raise BrokerError(f"broker ignored SIGTERM for {self.stop_timeout:.0f}s; killed", self.log_tail())
         if code != 0:
-            raise BrokerError(f"broker exited {code} after SIGTERM. {self.log_tail()}")
+            raise BrokerError(f"broker exited {code} after SIGTERM", self.log_tail())
 
     def restart(self) -> None:
         self.stop()
@@ -166,11 +157,11 @@ class OttlaBroker:
             if match:
                 break
             if proc.poll() is not None:
-                raise BrokerError(f"broker exited {proc.returncode} before ready. {self.log_tail()}")
+                raise BrokerError(f"broker exited {proc.returncode} before the ready line", self.log_tail())
             if time.monotonic() > deadline:
                 proc.kill()
                 proc.wait()
-                raise BrokerError(f"no ready line within {self.ready_timeout:.0f}s. {self.log_tail()}")
+                raise BrokerError(f"no ready line within {self.ready_timeout:.0f}s", self.log_tail())
             time.sleep(0.01)
         self.startup_seconds = time.monotonic() - began
         self.host = match["host"].decode()

@@ -1,0 +1,90 @@
+"""`python -m compat`: run the client × scenario matrix, print it and write compat/REPORT.md.
+
+Exits 1 when any client fails; a client that is not installed is shown but does not fail the run
+here (the pytest suite is stricter under CI=true).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from compat.clients import CLIENTS
+from compat.harness import REPO_ROOT, OttlaBroker, Target
+from compat.matrix import FAIL, Result, format_text, git_revision, report, run_matrix, table
+from compat.scenarios import SCENARIOS
+
+
+class _KafkaTarget:
+    """compat.kafka's ReferenceKafka seen as a Target; it keeps its ports across restart()."""
+
+    def __init__(self, kafka: object) -> None:
+        self._kafka = kafka
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self._kafka.bootstrap_servers)  # type: ignore[attr-defined]
+
+    def restart(self) -> None:
+        self._kafka.restart()  # type: ignore[attr-defined]
+
+    def log_tail(self, lines: int = 15) -> str:
+        path: Path = self._kafka.log_file  # type: ignore[attr-defined]
+        tail = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return f"Kafka log {path} (tail):\n{tail}"
+
+
+@contextmanager
+def _reference_kafka(work_dir: Path) -> Iterator[Target]:
+    from compat.kafka import ReferenceKafka
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with ReferenceKafka(work_dir) as kafka:
+        yield _KafkaTarget(kafka)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat", description=__doc__.splitlines()[0])
+    parser.add_argument("--client", action="append", choices=list(CLIENTS), help="only these clients (repeatable)")
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="only these scenarios")
+    parser.add_argument("--broker", choices=["ottla", "kafka"], default="ottla",
+                        help="run against Ottla (default) or the reference Apache Kafka from compat.kafka")
+    parser.add_argument("--report", type=Path, default=REPO_ROOT / "compat" / "REPORT.md")
+    parser.add_argument("--work-dir", type=Path, help="keep broker data and logs here (default: a new temp dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print driver and broker output of failures")
+    args = parser.parse_args(argv)
+
+    clients = [CLIENTS[name] for name in args.client or CLIENTS]
+    scenarios = args.scenario or list(SCENARIOS)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-compat-"))
+    if args.broker == "kafka":
+        from compat.kafka import KAFKA_VERSION, fetch
+
+        fetch()
+        new_target, broker = _reference_kafka, f"Apache Kafka {KAFKA_VERSION} (reference)"
+    else:
+        new_target, broker = OttlaBroker, f"Ottla {git_revision()}"
+
+    def progress(result: Result) -> None:
+        line = f"{result.client:<20} {result.scenario:<26} {result.seconds:5.1f}s {result.status}"
+        if result.reason:
+            line += f": {result.reason}"
+        print(line, file=sys.stderr, flush=True)
+        if args.verbose and result.status == FAIL and result.detail:
+            print(result.detail, file=sys.stderr, flush=True)
+
+    print(f"compat matrix against {broker}; logs under {work_dir}", file=sys.stderr)
+    versions, results = run_matrix(clients, scenarios, new_target, work_dir, progress)
+    print(format_text(table(versions, results, scenarios)))
+    command = " ".join(["python -m compat", *(sys.argv[1:] if argv is None else argv)])
+    args.report.write_text(report(versions, results, scenarios, broker, command))
+    print(f"\nwrote {args.report}", file=sys.stderr)
+    return 1 if any(r.status == FAIL for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

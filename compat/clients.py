@@ -1,0 +1,126 @@
+"""The stock clients in the matrix: how to find each one's version and how to run its driver.
+
+A client whose runtime or package is missing is *not installed*: the matrix says so, never
+"passed". `python -m compat.install` installs the Node packages and kcat.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable
+
+from compat.harness import REPO_ROOT
+
+NODE_DIR = REPO_ROOT / "compat" / "node"
+
+
+class NotInstalled(Exception):
+    """The client cannot run here; the message says what is missing."""
+
+
+class DriverError(Exception):
+    """A driver failed: exit status, timeout or no JSON. `detail` holds its stderr tail."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    argv: tuple[str, ...]
+    version: Callable[[], str]  # the installed version, or raises NotInstalled
+    has_admin: bool = True  # kcat has no admin API: the scenario creates its topic with kafka-python
+
+    def run(
+        self, bootstrap: str, topic: str, action: str, *,
+        partitions: int = 3, count: int = 1000, timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        cmd = [*self.argv, "--bootstrap", bootstrap, "--topic", topic, "--action", action,
+               "--partitions", str(partitions), "--count", str(count), "--timeout", str(timeout)]
+        try:
+            # The driver enforces `timeout` itself and reports why; the margin only catches a hang.
+            proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout + 30)
+        except subprocess.TimeoutExpired as exc:
+            raise DriverError(f"{self.name} {action} hung for {timeout + 30:.0f}s", _tail(exc.stderr)) from None
+        try:
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise DriverError(f"{self.name} {action} exited {proc.returncode} without JSON", _tail(proc.stderr)) from None
+        if proc.returncode != 0 or "error" in result:
+            raise DriverError(f"{self.name} {action}: {result.get('error', f'exit {proc.returncode}')}", _tail(proc.stderr))
+        return result
+
+
+def _tail(stderr: str | bytes | None, lines: int = 20) -> str:
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    return "\n".join((stderr or "").splitlines()[-lines:])
+
+
+def _python_package(dist: str) -> Callable[[], str]:
+    def probe() -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            raise NotInstalled(f"Python package {dist} is not installed (pip install -e '.[test]')") from None
+    return probe
+
+
+def _confluent() -> str:
+    version = _python_package("confluent-kafka")()
+    import confluent_kafka
+
+    return f"{version} (librdkafka {confluent_kafka.libversion()[0]})"
+
+
+def _node_package(package: str) -> Callable[[], str]:
+    def probe() -> str:
+        if shutil.which("node") is None:
+            raise NotInstalled("node is not on PATH")
+        manifest = NODE_DIR / "node_modules" / package / "package.json"
+        if not manifest.exists():
+            raise NotInstalled(f"{package} is not installed (python -m compat.install)")
+        return str(json.loads(manifest.read_text())["version"])
+    return probe
+
+
+def _kcat() -> str:
+    if shutil.which("kcat") is None:
+        raise NotInstalled("kcat is not on PATH (python -m compat.install, as root, apt-get installs it)")
+    out = subprocess.run(["kcat", "-V"], capture_output=True, text=True, timeout=10).stdout
+    version = re.search(r"Version (\S+)", out)
+    librdkafka = re.search(r"librdkafka (\S+)", out)
+    if not version:
+        raise NotInstalled(f"kcat -V printed no version: {out.strip()[:200]}")
+    return f"{version[1]} (librdkafka {librdkafka[1]})" if librdkafka else version[1]
+
+
+def _python_driver(module: str) -> tuple[str, ...]:
+    return (sys.executable, "-m", f"compat.drivers.{module}")
+
+
+def _node_driver(script: str) -> tuple[str, ...]:
+    return ("node", str(NODE_DIR / script))
+
+
+KAFKA_PYTHON = Client("kafka-python", _python_driver("kafka_python"), _python_package("kafka-python"))
+
+CLIENTS: dict[str, Client] = {
+    c.name: c for c in [
+        KAFKA_PYTHON,
+        Client("aiokafka", _python_driver("aiokafka_client"), _python_package("aiokafka")),
+        Client("confluent-kafka", _python_driver("confluent"), _confluent),
+        Client("kafkajs", _node_driver("kafkajs.mjs"), _node_package("kafkajs")),
+        Client("@platformatic/kafka", _node_driver("platformatic.mjs"), _node_package("@platformatic/kafka")),
+        Client("kcat", _python_driver("kcat"), _kcat, has_admin=False),
+    ]
+}

@@ -1,0 +1,132 @@
+"""Run clients × scenarios against a broker and render the result as a table and as REPORT.md."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from compat.clients import Client, NotInstalled
+from compat.harness import REPO_ROOT, BrokerError, Target
+from compat.scenarios import SCENARIOS, ScenarioFailure
+
+PASS, FAIL, NOT_INSTALLED = "pass", "FAIL", "not installed"
+
+# Given a work dir for data and logs, a started broker that stops when the block ends.
+TargetFactory = Callable[[Path], AbstractContextManager[Target]]
+
+
+@dataclass(frozen=True)
+class Result:
+    client: str
+    scenario: str
+    status: str
+    reason: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def run_scenario(client: Client, scenario: str, target: Target) -> Result:
+    """One scenario against a running broker; never raises for a client or broker failure."""
+    began = time.monotonic()
+    try:
+        SCENARIOS[scenario](client, target)
+    except ScenarioFailure as exc:
+        return Result(client.name, scenario, FAIL, exc.reason, exc.detail, time.monotonic() - began)
+    return Result(client.name, scenario, PASS, seconds=time.monotonic() - began)
+
+
+def run_matrix(
+    clients: Iterable[Client], scenarios: Iterable[str], new_target: TargetFactory, work_dir: Path,
+    progress: Callable[[Result], None] = lambda _: None,
+) -> tuple[dict[str, str], list[Result]]:
+    """Every scenario gets a fresh broker, so one client's failure cannot leak into the next row."""
+    versions: dict[str, str] = {}
+    results = []
+    for client in clients:
+        try:
+            versions[client.name] = client.version()
+        except NotInstalled as exc:
+            versions[client.name] = "—"
+            for scenario in scenarios:
+                results.append(Result(client.name, scenario, NOT_INSTALLED, str(exc)))
+                progress(results[-1])
+            continue
+        for scenario in scenarios:
+            run_dir = work_dir / _slug(client.name) / scenario
+            try:
+                with new_target(run_dir) as target:
+                    result = run_scenario(client, scenario, target)
+                    if result.status == FAIL:
+                        # The broker's side of the story is usually the telling half.
+                        result = replace(result, detail=f"{result.detail}\n{target.log_tail()}")
+            except BrokerError as exc:
+                result = Result(client.name, scenario, FAIL, f"broker: {exc.reason}", exc.detail)
+            results.append(result)
+            progress(result)
+    return versions, results
+
+
+def _slug(name: str) -> str:
+    return name.strip("@").replace("/", "-")
+
+
+def _cell(result: Result) -> str:
+    return f"FAIL: {result.reason}" if result.status == FAIL else result.status
+
+
+def table(versions: dict[str, str], results: list[Result], scenarios: list[str]) -> list[list[str]]:
+    """Rows of [client, version, one cell per scenario], the header row first."""
+    cells = {(r.client, r.scenario): r for r in results}
+    rows = [["client", "version", *scenarios]]
+    for client, version in versions.items():
+        rows.append([client, version, *(_cell(cells[client, s]) for s in scenarios)])
+    return rows
+
+
+def format_text(rows: list[list[str]], width: int = 60) -> str:
+    clipped = [[c if len(c) <= width else c[: width - 1] + "…" for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in clipped) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in clipped]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def report(
+    versions: dict[str, str], results: list[Result], scenarios: list[str], broker: str, command: str,
+) -> str:
+    rows = table(versions, results, scenarios)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Compatibility matrix",
+        "",
+        f"Stock Kafka clients against {broker}, {when}, written by `{command}`.",
+        "Every client runs as its own process over a real socket; a client that is not installed is",
+        "reported as such, never as passed.",
+        "",
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+        *("| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows[1:]),
+        "",
+        "## Scenarios",
+        "",
+        *(f"- **{name}**: {' '.join((SCENARIOS[name].__doc__ or '').split())}" for name in scenarios),
+    ]
+    problems = [r for r in results if r.status != PASS]
+    if problems:
+        out += ["", "## Not passing", ""]
+        out += [f"- **{r.client} / {r.scenario}** ({r.status}): {_markdown_cell(r.reason)}" for r in problems]
+    return "\n".join(out) + "\n"
+
+
+def git_revision() -> str:
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() or "unknown revision"
