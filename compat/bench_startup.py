@@ -1,0 +1,76 @@
+"""Start-up cost of Ottla: in-process (Broker.start) and as a process (`ottla serve --memory`).
+
+    python -m compat.bench_startup [--runs N]
+
+In-process time excludes importing the package (reported on its own line, from a fresh
+interpreter); the subprocess time runs from launching the interpreter to the ready line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _import_ms() -> float:
+    code = "import time; t = time.perf_counter(); import server.broker; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return float(out.stdout)
+
+
+async def _in_process_ms() -> float:
+    from server.broker import Broker
+
+    started = time.perf_counter()
+    broker = Broker(port=0, data_dir=None)
+    await broker.start()
+    elapsed = (time.perf_counter() - started) * 1000
+    await broker.stop()
+    return elapsed
+
+
+def _subprocess_ms() -> float:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", "0", "--memory"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    line = process.stderr.readline()
+    elapsed = (time.perf_counter() - started) * 1000
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=10)
+    if not line.startswith("ottla ready"):
+        raise RuntimeError(f"unexpected first line: {line!r}")
+    return elapsed
+
+
+def _summary(samples: list[float]) -> str:
+    return f"median {statistics.median(samples):7.1f} ms   min {min(samples):7.1f} ms   max {max(samples):7.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    imports = [_import_ms() for _ in range(args.runs)]
+    in_process = [asyncio.run(_in_process_ms()) for _ in range(args.runs)]
+    processes = [_subprocess_ms() for _ in range(args.runs)]
+    print(f"import server.broker (fresh interpreter): {_summary(imports)}")
+    print(f"in-process Broker.start to listening:     {_summary(in_process)}   target <= 50 ms")
+    print(f"ottla serve --memory to ready line:        {_summary(processes)}   target <= 500 ms")
+    print(f"rerun: python -m compat.bench_startup --runs {args.runs}")
+
+
+if __name__ == "__main__":
+    main()
