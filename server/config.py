@@ -79,3 +79,21 @@ class BrokerConfig:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+
+def markdown_table() -> str:
+    """The README's configuration table, drawn from the registry so the two never drift."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS.values():
+        if setting.default is None:
+            default = "(none)"
+        elif isinstance(setting.default, bool):
+            default = f"`{str(setting.default).lower()}`"
+        else:
+            default = f"`{setting.default}`"
+        rows.append(f"| `{setting.name}` | {default} | {setting.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

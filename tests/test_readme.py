@@ -1,0 +1,42 @@
+"""The README's promises that can drift from the code are checked here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from server.config import markdown_table
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_configuration_table_matches_the_registry():
+    match = re.search(r"<!-- config-table:[^>]*-->\n(.*?)\n<!-- /config-table -->", README, re.S)
+    assert match, "the README has lost its configuration table markers"
+    assert match.group(1) == markdown_table(), "regenerate with: python -m server.config"
+
+
+def test_readme_has_exactly_two_setup_commands_up_front():
+    first_section = README.split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", first_section, re.S)
+    assert len(commands) == 2
+    assert commands[0].endswith("ottla serve")
+    assert "pytest" in commands[1]
+    assert commands[1] in (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+
+
+def _readme_test_functions():
+    for block in re.findall(r"```python\n(.*?)\n```", README, re.S):
+        if "def test_" in block:
+            namespace: dict = {}
+            exec(compile(block, "README.md", "exec"), namespace)
+            yield from (value for name, value in namespace.items() if name.startswith("test_"))
+
+
+def test_readme_examples_run(ottla_broker_fn, ottla_bootstrap):
+    fixtures = {"ottla_broker_fn": ottla_broker_fn, "ottla_bootstrap": ottla_bootstrap}
+    examples = list(_readme_test_functions())
+    assert len(examples) == 2
+    for example in examples:
+        names = example.__code__.co_varnames[: example.__code__.co_argcount]
+        example(*(fixtures[name] for name in names))
