@@ -1,0 +1,59 @@
+"""`python -m compat.install`: install the matrix's non-Python clients.
+
+* the Node clients, exactly as locked: `npm ci --prefix compat/node`;
+* kcat, Debian's package, with apt-get when running as root and it is missing;
+* the reference Apache Kafka and its Java client driver, through `python -m compat.kafka --fetch`
+  (Maven; a no-op once cached).
+
+A tool that cannot be installed here (no npm, not root) is reported and skipped: the matrix then
+shows that client as not installed, and the pytest suite fails on it under CI=true. A command
+that runs and fails stops the install with its exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from compat.clients import NODE_DIR
+
+
+def _run(*cmd: str, env: dict[str, str] | None = None) -> None:
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True, env=env)
+
+
+def install_node() -> None:
+    if shutil.which("npm") is None:
+        print("npm not found: the Node clients will be reported as not installed", file=sys.stderr)
+        return
+    _run("npm", "ci", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund")
+
+
+def install_kcat() -> None:
+    if shutil.which("kcat"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("kcat missing and apt-get unavailable or not root: kcat will be reported as not installed",
+              file=sys.stderr)
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run("apt-get", "update", "-qq", env=env)
+    _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "kcat", env=env)
+
+
+def main() -> int:
+    try:
+        install_node()
+        install_kcat()
+        _run(sys.executable, "-m", "compat.kafka", "--fetch")
+    except subprocess.CalledProcessError as exc:
+        print(f"install failed: {' '.join(exc.cmd)} exited {exc.returncode}", file=sys.stderr)
+        return exc.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

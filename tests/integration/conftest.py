@@ -1,0 +1,36 @@
+"""Fixtures for the compatibility matrix: a real `ottla serve` subprocess and installed clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compat.clients import Client, NotInstalled
+from compat.harness import OttlaBroker
+
+
+@pytest.fixture
+def compat_client(request: pytest.FixtureRequest) -> Client:
+    """The client named by indirect parametrization, if it can run here.
+
+    A missing client fails under CI=true (a broken install must not pass as green) and is
+    skipped, with the reason, elsewhere.
+    """
+    client: Client = request.param
+    try:
+        client.version()
+    except NotInstalled as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{client.name} is not installed: {exc}")
+        pytest.skip(f"{client.name} is not installed: {exc}")
+    return client
+
+
+@pytest.fixture
+def ottla_serve(tmp_path: Path) -> Iterator[OttlaBroker]:
+    """A fresh `python -m server serve` on a free port with its own data dir, stopped by SIGTERM."""
+    with OttlaBroker(tmp_path / "ottla") as broker:
+        yield broker
