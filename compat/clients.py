@@ -39,6 +39,7 @@ class Client:
     argv: tuple[str, ...]
     version: Callable[[], str]  # the installed version, or raises NotInstalled
     has_admin: bool = True  # kcat has no admin API: the scenario creates its topic with kafka-python
+    notes: str = ""  # how the driver gets round the client's quirks; printed in REPORT.md
 
     def run(
         self, bootstrap: str, topic: str, action: str, *,
@@ -112,15 +113,43 @@ def _node_driver(script: str) -> tuple[str, ...]:
     return ("node", str(NODE_DIR / script))
 
 
-KAFKA_PYTHON = Client("kafka-python", _python_driver("kafka_python"), _python_package("kafka-python"))
+KAFKA_PYTHON = Client(
+    "kafka-python", _python_driver("kafka_python"), _python_package("kafka-python"),
+    notes="Stock producer defaults: idempotence on and acks=all (KIP-679), so InitProducerId is exercised.",
+)
 
 CLIENTS: dict[str, Client] = {
     c.name: c for c in [
         KAFKA_PYTHON,
-        Client("aiokafka", _python_driver("aiokafka_client"), _python_package("aiokafka")),
-        Client("confluent-kafka", _python_driver("confluent"), _confluent),
-        Client("kafkajs", _node_driver("kafkajs.mjs"), _node_package("kafkajs")),
-        Client("@platformatic/kafka", _node_driver("platformatic.mjs"), _node_package("@platformatic/kafka")),
-        Client("kcat", _python_driver("kcat"), _kcat, has_admin=False),
+        Client(
+            "aiokafka", _python_driver("aiokafka_client"), _python_package("aiokafka"),
+            notes="Only loads a topic's metadata once it is assigned, so the read assigns the expected "
+                  "partitions and then reports the partition count from the client's metadata. The admin "
+                  "client returns CreateTopics errors as codes; the driver raises them.",
+        ),
+        Client(
+            "confluent-kafka", _python_driver("confluent"), _confluent,
+            notes="The Consumer refuses to start without group.id even for assign(); the driver sets one "
+                  "and never commits. Reads are read_committed (librdkafka default).",
+        ),
+        Client(
+            "kafkajs", _node_driver("kafkajs.mjs"), _node_package("kafkajs"),
+            notes="No public assign() (tulios/kafkajs#373): the group-less read drives the Cluster, "
+                  "Broker.fetch and Batch classes kafkajs's own consumer uses. Offsets of produced records "
+                  "follow from the per-partition base offsets Produce returns.",
+        ),
+        Client(
+            "@platformatic/kafka", _node_driver("platformatic.mjs"), _node_package("@platformatic/kafka"),
+            notes="The streaming consume() always joins a group; the read uses the public Consumer.fetch() "
+                  "(Fetch v13+ by topic id) and listOffsets(). Its default partitioner is murmur2 >>> 0, not "
+                  "Java's murmur2 & 0x7fffffff, so keys land on other partitions than with the Java client. "
+                  "npm warns that two of its dependencies want Node >= 22.19; it runs on Node 20.",
+        ),
+        Client(
+            "kcat", _python_driver("kcat"), _kcat, has_admin=False,
+            notes="No admin API: the topic is created with kafka-python. Produces with -P -K: (key delimiter), "
+                  "reads each partition with -C -p N -o beginning -e, partition count from -L -J. Prints no "
+                  "delivery reports, so Produce's offsets are not cross-checked.",
+        ),
     ]
 }

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from compat.clients import Client, NotInstalled
+from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import REPO_ROOT, BrokerError, Target
 from compat.scenarios import SCENARIOS, ScenarioFailure
 
@@ -120,6 +120,8 @@ def report(
         "",
         *(f"- **{name}**: {' '.join((SCENARIOS[name].__doc__ or '').split())}" for name in scenarios),
     ]
+    out += ["", "## Client notes", ""]
+    out += [f"- **{name}**: {CLIENTS[name].notes}" for name in versions if CLIENTS[name].notes]
     problems = [r for r in results if r.status != PASS]
     if problems:
         out += ["", "## Not passing", ""]

@@ -89,7 +89,11 @@ def check_read(read: dict[str, Any], delivered: list[list[Any]] | None) -> list[
 
 
 def produce_consume_restart(client: Client, target: Target) -> None:
-    """Issue 2's scenario: 3 partitions, 1,000 keyed records, read by assignment, restart, read again."""
+    """Create a 3-partition topic (the client's admin API; kafka-python's for kcat), produce 1,000
+    records keyed k{i} with value v{i}, read every partition by assignment (no group) from the
+    earliest to the end offset, restart the broker and read again. Passes when each read holds
+    every record exactly once with its value, offsets 0..n-1 per partition in send order, where
+    the producer's acks put them, and both reads agree."""
     topic = _topic(client, "pcr")
     creator = client if client.has_admin else KAFKA_PYTHON
     _step(f"create via {creator.name}", lambda: creator.run(target.bootstrap, topic, "create", partitions=PARTITIONS))
