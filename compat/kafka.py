@@ -32,6 +32,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kafka import KafkaAdminClient  # type: ignore[import-untyped]
+from kafka.errors import KafkaError  # type: ignore[import-untyped]
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -174,8 +177,8 @@ def run_driver(
     for flag, value in (("--partitions", partitions), ("--count", count), ("--timeout-ms", timeout_ms)):
         if value is not None:
             cmd += [flag, str(value)]
-    for key, value in (config or {}).items():
-        cmd += ["-c", f"{key}={value}"]
+    for key, setting in (config or {}).items():
+        cmd += ["-c", f"{key}={setting}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=(timeout_ms or 30_000) / 1000 + 60)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"driver exited {proc.returncode}: {proc.stderr.strip()}")
@@ -275,9 +278,6 @@ class ReferenceKafka:
 
     def _wait_ready(self, deadline: float) -> None:
         """Ready when the listener accepts and Metadata over it names a broker (it is unfenced)."""
-        from kafka import KafkaAdminClient
-        from kafka.errors import KafkaError
-
         assert self._proc is not None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
