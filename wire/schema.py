@@ -128,19 +128,19 @@ class NullableStruct(Construct):
         self.struct = struct
         self.type_name = "struct?"
 
-    def _parse(self, stream, context, path):
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
         if read_exact(stream, 1)[0] >= 0x80:
             return None
         return self.struct._parse(stream, context, path)
 
-    def _build(self, obj, stream, context, path):
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
         if obj is None:
             stream.write(b"\xff")
             return None
         stream.write(b"\x01")
         return self.struct._build(obj, stream, context, path)
 
-    def _sizeof(self, context, path):
+    def _sizeof(self, context: Any, path: str) -> int:
         raise ConstructError("variable length")
 
 
