@@ -42,6 +42,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("num.partitions", int, 1, "Partitions of an auto-created topic or a CreateTopics request with -1."),
         Setting("auto.create.topics.enable", _bool, True, "Create unknown topics named in Metadata requests."),
         Setting("socket.request.max.bytes", int, 104857600, "Largest request frame accepted; a larger one closes the connection."),
+        Setting("max.connections", int, 2147483647, "Connections the broker accepts at once; more are closed on arrival."),
+        Setting("max.connections.per.ip", int, 2147483647, "Connections accepted at once from one client address."),
+        Setting("connections.max.idle.ms", int, 600000, "A connection with no request for this long is closed."),
         Setting("message.max.bytes", int, 1048588, "Largest record batch accepted (topic override: max.message.bytes)."),
         Setting(
             "group.initial.rebalance.delay.ms",
