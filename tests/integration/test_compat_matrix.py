@@ -1,14 +1,16 @@
 """The compatibility matrix under pytest: every stock client through every scenario, each
-against its own real Ottla process (`python -m compat` runs the same and writes REPORT.md)."""
+against its own real Ottla process (`python -m compat` runs the same and writes REPORT.md).
+Below it, the scenario's checks are pinned without sockets, so a lenient check cannot turn a
+broken broker green."""
 
 from __future__ import annotations
 
 import pytest
 
-from compat.clients import CLIENTS, Client
+from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import OttlaBroker
-from compat.matrix import FAIL, run_scenario
-from compat.scenarios import SCENARIOS
+from compat.matrix import FAIL, NOT_INSTALLED, run_matrix, run_scenario
+from compat.scenarios import SCENARIOS, check_read
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
@@ -17,3 +19,78 @@ def test_client(compat_client: Client, scenario: str, ottla_serve: OttlaBroker) 
     result = run_scenario(compat_client, scenario, ottla_serve)
     if result.status == FAIL:
         pytest.fail(f"{result.reason}\n\n{result.detail}\n\n{ottla_serve.log_tail()}", pytrace=False)
+
+
+def _good_read() -> tuple[dict, list[list]]:
+    """A read as the scenario expects it: keys round-robin over 3 partitions."""
+    records, delivered = [], []
+    for i in range(1000):
+        partition, offset = i % 3, i // 3
+        records.append([partition, offset, f"k{i}", f"v{i}"])
+        delivered.append([f"k{i}", partition, offset])
+    return {"partitions": 3, "records": records}, delivered
+
+
+def test_check_read_accepts_exactly_what_was_produced() -> None:
+    read, delivered = _good_read()
+    assert check_read(read, delivered) == []
+    assert check_read(read, None) == []
+
+
+def _lose_one(read: dict) -> None:
+    read["records"].pop()
+
+
+def _repeat_one(read: dict) -> None:
+    read["records"].append(read["records"][0])
+
+
+def _corrupt_value(read: dict) -> None:
+    read["records"][5][3] = "v0"
+
+
+def _skip_offset_zero(read: dict) -> None:
+    for record in read["records"][:3]:  # the first record of each partition
+        record[1] += 1
+
+
+def _swap_first_two_of_partition_0(read: dict) -> None:
+    records = read["records"]
+    records[0][2:], records[3][2:] = records[3][2:], records[0][2:]
+
+
+def _lose_partitions(read: dict) -> None:
+    read["partitions"] = 1
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    (_lose_one, "1 of 1000 records missing"),
+    (_repeat_one, "seen more than once"),
+    (_corrupt_value, "wrong values"),
+    (_skip_offset_zero, "offsets not 0.."),
+    (_swap_first_two_of_partition_0, "out of send order"),
+    (_lose_partitions, "metadata shows 1 partitions"),
+])
+def test_check_read_names_each_kind_of_damage(damage, expected: str) -> None:
+    read, delivered = _good_read()
+    damage(read)
+    assert any(expected in problem for problem in check_read(read, delivered)), check_read(read, delivered)
+
+
+def test_check_read_holds_records_to_where_produce_acked_them() -> None:
+    read, delivered = _good_read()
+    delivered[0] = ["k0", 1, 0]
+    assert any("not where Produce said" in p for p in check_read(read, delivered))
+
+
+def test_missing_client_is_never_reported_as_passed(tmp_path) -> None:
+    def absent() -> str:
+        raise NotInstalled("not on PATH")
+
+    def no_broker(_: object):
+        raise AssertionError("a client that is not installed needs no broker")
+
+    ghost = Client("ghost", ("false",), absent)
+    versions, results = run_matrix([ghost], list(SCENARIOS), no_broker, tmp_path)
+    assert [r.status for r in results] == [NOT_INSTALLED] * len(SCENARIOS)
+    assert "not on PATH" in results[0].reason
