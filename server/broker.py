@@ -36,6 +36,8 @@ class Broker:
         self.config = config
         self.node_id: int = config["node.id"]
         self.connections: set[Connection] = set()
+        self._connections_per_ip: dict[str, int] = {}
+        self._idle_sweep: asyncio.TimerHandle | None = None
         self.storage: Storage | None = None
         self.port: int | None = None
         self._server: asyncio.Server | None = None
@@ -67,9 +69,13 @@ class Broker:
             lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        self._schedule_idle_sweep()
         log.info("listening on %s:%s", self.config["host"], self.port)
 
     async def stop(self) -> None:
+        if self._idle_sweep is not None:
+            self._idle_sweep.cancel()
+            self._idle_sweep = None
         if self._server is not None:
             self._server.close()
             for connection in list(self.connections):
@@ -104,6 +110,39 @@ class Broker:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    def admit(self, connection: Connection) -> str | None:
+        """Count a new connection in, or say which limit refuses it (Kafka closes it at once)."""
+        if len(self.connections) >= self.config["max.connections"]:
+            return f"max.connections ({self.config['max.connections']}) reached"
+        per_ip = self._connections_per_ip.get(connection.ip, 0)
+        if per_ip >= self.config["max.connections.per.ip"]:
+            return f"max.connections.per.ip ({self.config['max.connections.per.ip']}) reached for {connection.ip}"
+        self.connections.add(connection)
+        self._connections_per_ip[connection.ip] = per_ip + 1
+        return None
+
+    def release(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        remaining = self._connections_per_ip.get(connection.ip, 1) - 1
+        if remaining:
+            self._connections_per_ip[connection.ip] = remaining
+        else:
+            self._connections_per_ip.pop(connection.ip, None)
+
+    def _schedule_idle_sweep(self) -> None:
+        # One sweep for all connections, a few times per idle period, instead of a
+        # timer per connection re-armed on every request.
+        interval = min(max(self.config["connections.max.idle.ms"] / 4000, 0.01), 30.0)
+        self._idle_sweep = asyncio.get_running_loop().call_later(interval, self._close_idle_connections)
+
+    def _close_idle_connections(self) -> None:
+        limit = self.config["connections.max.idle.ms"] / 1000
+        now = asyncio.get_running_loop().time()
+        for connection in list(self.connections):
+            if not connection.pending and now - connection.last_active > limit:
+                connection.abort(f"idle for more than connections.max.idle.ms ({self.config['connections.max.idle.ms']})", logging.INFO)
+        self._schedule_idle_sweep()
 
     def notify_data(self, topic: str, partition: int) -> None:
         """Wake every fetch parked on this partition: new records, or the partition is gone."""

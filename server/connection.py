@@ -47,6 +47,8 @@ class Connection(asyncio.Protocol):
         self.pending: collections.deque[_Slot] = collections.deque()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
+        self.admitted = False
+        self.last_active = 0.0
         self._reading_paused = False
         self._writing_paused = False
 
@@ -55,12 +57,22 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.broker.connections.add(self)
+        self.ip = peer[0] if peer else "?"
+        self.last_active = asyncio.get_running_loop().time()
+        refusal = self.broker.admit(self)
+        if refusal is not None:
+            log.info("refusing connection from %s: %s", self.peer, refusal)
+            self.closed = True
+            transport.close()
+            return
+        self.admitted = True
         log.info("connection opened from %s", self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.broker.connections.discard(self)
+        if not self.admitted:
+            return
+        self.broker.release(self)
         for task in self.tasks:
             task.cancel()
         log.info("connection closed from %s", self.peer)
@@ -85,6 +97,9 @@ class Connection(asyncio.Protocol):
             self._reading_paused = False
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.last_active = asyncio.get_running_loop().time()
         self.reader.feed(data)
         try:
             while not self.closed:
@@ -96,11 +111,11 @@ class Connection(asyncio.Protocol):
             self.abort(f"malformed request: {exc}")
         self._update_reading()
 
-    def abort(self, reason: str) -> None:
-        """Close this connection after a protocol violation; other clients are untouched."""
+    def abort(self, reason: str, level: int = logging.WARNING) -> None:
+        """Close this connection (a protocol violation, or idleness); other clients are untouched."""
         if self.closed:
             return
-        log.warning("closing connection from %s: %s", self.peer, reason)
+        log.log(level, "closing connection from %s: %s", self.peer, reason)
         self.closed = True
         if self.transport is not None:
             self.transport.abort()

@@ -1,0 +1,89 @@
+"""Kafka's connection limits and the isolation of one misbehaving client from the others."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
+
+from kafka_wire import RawClient
+from server.testing import running_broker
+
+
+def _closed_by_broker(sock: socket.socket, timeout: float = 5) -> bool:
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def _works(bootstrap: str) -> bool:
+    with RawClient(bootstrap) as client:
+        return client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+
+
+def test_max_connections_per_ip_refuses_and_counts_closes():
+    with running_broker(data_dir=None, max_connections_per_ip=2) as broker:
+        address = broker.bootstrap_servers.rsplit(":", 1)
+        first, second = socket.create_connection(address), socket.create_connection(address)
+        third = socket.create_connection(address)
+        assert _closed_by_broker(third)
+        first.close()
+        time.sleep(0.2)
+        assert _works(broker.bootstrap_servers)  # the freed place is usable again
+        second.close()
+        third.close()
+
+
+def test_max_connections_refuses_the_one_too_many():
+    with running_broker(data_dir=None, max_connections=3) as broker:
+        address = broker.bootstrap_servers.rsplit(":", 1)
+        held = [socket.create_connection(address) for _ in range(3)]
+        extra = socket.create_connection(address)
+        assert _closed_by_broker(extra)
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)
+        assert _works(broker.bootstrap_servers)
+
+
+def test_idle_connections_are_closed_and_busy_ones_kept():
+    with running_broker(data_dir=None, connections_max_idle_ms=400) as broker:
+        idle = socket.create_connection(broker.bootstrap_servers.rsplit(":", 1))
+        with RawClient(broker.bootstrap_servers) as busy:
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                assert busy.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+                time.sleep(0.1)
+            assert _closed_by_broker(idle, timeout=0.1)
+
+
+def test_half_a_frame_then_silence_does_not_stall_others(ottla_broker):
+    stuck = socket.create_connection(ottla_broker.bootstrap_servers.rsplit(":", 1))
+    stuck.sendall(struct.pack(">i", 1000) + b"\x00\x12\x00\x00")  # promises 1000 bytes, sends 4
+    started = time.monotonic()
+    assert _works(ottla_broker.bootstrap_servers)
+    assert time.monotonic() - started < 5
+    stuck.close()
+
+
+def test_a_client_that_never_reads_is_paused_not_buffered(ottla_broker):
+    request = ApiVersionsRequest()
+    request.with_header(correlation_id=1, client_id="flood")
+    frame = bytes(request.encode(version=3, header=True, framed=True))
+    flood = socket.create_connection(ottla_broker.bootstrap_servers.rsplit(":", 1))
+    flood.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 10
+    # Keep writing until the broker stops reading us: our send buffer then fills up.
+    while time.monotonic() < deadline:
+        try:
+            sent += flood.send(frame * 64)
+        except BlockingIOError:
+            break
+    assert time.monotonic() < deadline, "the broker kept reading a client that reads nothing"
+    assert _works(ottla_broker.bootstrap_servers)
+    flood.close()
