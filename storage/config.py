@@ -35,6 +35,7 @@ class LogConfig:
 
     segment_bytes: int
     segment_ms: int
+    segment_index_bytes: int
     index_interval_bytes: int
     retention_ms: int
     retention_bytes: int
@@ -58,6 +59,7 @@ class LogConfig:
             config = cls(
                 segment_bytes=int(merged["segment.bytes"]),
                 segment_ms=int(merged["segment.ms"]),
+                segment_index_bytes=int(merged["segment.index.bytes"]),
                 index_interval_bytes=int(merged["index.interval.bytes"]),
                 retention_ms=int(merged["retention.ms"]),
                 retention_bytes=int(merged["retention.bytes"]),
@@ -73,6 +75,11 @@ class LogConfig:
         except ValueError as error:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid topic config: {error}") from error
         # Kafka's LogConfig: segment.bytes has a 14-byte floor (one legacy message header).
-        if config.segment_bytes < 14 or config.segment_ms < 1 or config.index_interval_bytes < 0:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, "segment.bytes, segment.ms or index.interval.bytes out of range")
+        if (
+            config.segment_bytes < 14
+            or config.segment_ms < 1
+            or config.index_interval_bytes < 0
+            or config.segment_index_bytes < 12  # room for one entry of either index
+        ):
+            raise KafkaError(ErrorCode.INVALID_CONFIG, "segment or index setting out of range")
         return config

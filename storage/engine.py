@@ -4,6 +4,7 @@ Layout of a data directory (Kafka's, so its tools can read the partitions):
   <topic>-<partition>/00000000000000000000.log|.index|.timeindex
   <topic>-<partition>/partition.metadata   Kafka's topic-id file (PartitionMetadataFile.java)
   <topic>.topic.json                        ours: topic id, partition count, config overrides
+  log-start-offset-checkpoint               Kafka's (OffsetCheckpointFile.java): moved by DeleteRecords
 The topic file sits beside, not inside, the partition directories: Kafka's
 LogManager only loads directories, so it ignores regular files there.
 """
@@ -20,10 +21,13 @@ import uuid
 from dataclasses import dataclass, field
 
 from storage.config import LogConfig
+from storage.handles import DEFAULT_LIMIT, FileHandles
+from storage.index import write_atomically
 from storage.log import PartitionLog
 from wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
+_LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
@@ -45,12 +49,8 @@ def _new_topic_id() -> bytes:
 
 
 def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    """Write tmp, fsync, rename, then fsync the directory so the rename itself survives."""
+    write_atomically(path, data)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -66,15 +66,19 @@ def validate_topic_name(name: str) -> None:
 class Storage:
     """All topics of one broker. `data_dir=None` keeps everything in memory."""
 
-    def __init__(self, data_dir: pathlib.Path | None) -> None:
+    def __init__(self, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT) -> None:
         self.data_dir = data_dir
+        self._handles = FileHandles(max_open_files)
         self._topics: dict[str, TopicInfo] = {}
         self._by_id: dict[bytes, TopicInfo] = {}
         self._logs: dict[tuple[str, int], PartitionLog] = {}
+        self._checkpointed_starts: dict[tuple[str, int], int] = {}
 
     @classmethod
-    def open(cls, data_dir: pathlib.Path | None) -> Storage:
-        storage = cls(data_dir)
+    def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT) -> Storage:
+        """Load (or create) a data directory; `None` keeps everything in memory.
+        `max_open_files` bounds the descriptors held for segments and indexes."""
+        storage = cls(data_dir, max_open_files)
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             storage._load()
@@ -82,6 +86,7 @@ class Storage:
 
     def _load(self) -> None:
         assert self.data_dir is not None
+        self._checkpointed_starts = _read_checkpoint(self.data_dir / _LOG_START_CHECKPOINT)
         for path in sorted(self.data_dir.glob("*" + _TOPIC_SUFFIX)):
             stored = json.loads(path.read_bytes())
             info = TopicInfo(stored["name"], bytes.fromhex(stored["topic_id"]), stored["partitions"], stored["configs"])
@@ -93,7 +98,13 @@ class Storage:
         config = LogConfig.from_overrides(info.configs)
         for index in range(info.partitions):
             directory = None if self.data_dir is None else self.data_dir / f"{info.name}-{index}"
-            self._logs[(info.name, index)] = PartitionLog(directory, config)
+            self._logs[(info.name, index)] = PartitionLog(
+                directory,
+                config,
+                self._handles,
+                log_start_offset=self._checkpointed_starts.get((info.name, index), 0),
+                on_log_start_offset_moved=self._checkpoint_log_start_offsets,
+            )
             if directory is not None:
                 _write_partition_metadata(directory, info.topic_id)
 
@@ -141,14 +152,54 @@ class Storage:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown partition {topic}-{index}")
         return log
 
+    def enforce_retention(self, now_ms: int) -> int:
+        """One pass of Kafka's retention check (log.retention.check.interval.ms is the
+        server's schedule): delete segments past retention.ms / retention.bytes or
+        below the log start offset. Returns the number of segments deleted."""
+        return sum(log.enforce_retention(now_ms) for log in self._logs.values())
+
+    def flush_if_due(self, now_ms: int) -> None:
+        """Honour topics' flush.ms (Kafka's default never flushes: the OS does)."""
+        for log in self._logs.values():
+            log.flush_if_due(now_ms)
+
+    def _checkpoint_log_start_offsets(self) -> None:
+        """Persist every log start offset that DeleteRecords moved past its first segment."""
+        if self.data_dir is None:
+            return
+        starts = {key: log.log_start_offset for key, log in self._logs.items() if log.log_start_offset > log.segments[0].base_offset}
+        if starts != self._checkpointed_starts:
+            lines = [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(starts.items())]
+            _write_atomically(self.data_dir / _LOG_START_CHECKPOINT, "\n".join(["0", str(len(lines)), *lines, ""]).encode())
+            self._checkpointed_starts = starts
+
     def flush(self) -> None:
         for log in self._logs.values():
             log.flush()
 
     def close(self) -> None:
+        """Flush, fsync and close every file; the storage is unusable afterwards."""
         for log in self._logs.values():
             log.close()
         self._logs.clear()
+        self._handles.close_all()
+
+
+def _read_checkpoint(path: pathlib.Path) -> dict[tuple[str, int], int]:
+    """Kafka's OffsetCheckpointFile: version 0, a count, then `topic partition offset` lines."""
+    if not path.exists():
+        return {}
+    try:
+        version, count, *lines = path.read_text().splitlines()
+        if version != "0" or int(count) != len(lines):
+            raise ValueError(f"version {version}, {count} entries declared, {len(lines)} present")
+        starts = {}
+        for line in lines:
+            topic, partition, offset = line.rsplit(" ", 2)
+            starts[(topic, int(partition))] = int(offset)
+    except ValueError:
+        return {}  # unreadable: the first segments' base offsets are the safe fallback
+    return starts
 
 
 def _write_partition_metadata(directory: pathlib.Path, topic_id: bytes) -> None:

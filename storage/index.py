@@ -3,170 +3,198 @@
 OffsetIndex (Kafka's OffsetIndex.java): 8-byte entries, 4-byte offset
 relative to the segment's base offset + 4-byte position in the .log file.
 TimeIndex (TimeIndex.java): 12-byte entries, 8-byte timestamp + 4-byte
-relative offset. Both are big-endian, strictly increasing, and sparse: the
-segment adds an entry after each `index.interval.bytes` of log.
+relative offset. Both are big-endian and increasing, and sparse: the segment
+adds an entry after each `index.interval.bytes` of log.
 
 Like Kafka, an index is not checksummed: recovery rebuilds it from the log
 when it is missing or inconsistent. Unlike Kafka, the files are not
 preallocated to `segment.index.bytes`, so they always have the size Kafka
 trims them to when a segment is closed.
+
+Entries stay in their on-disk encoding and are searched in place: the
+active segment's in a bytearray it appends to, a sealed segment's in a
+read-only mmap loaded on first lookup, so memory does not grow with the log.
 """
 
 from __future__ import annotations
 
-import bisect
+import mmap
 import os
 import pathlib
 import struct
-from typing import BinaryIO
+
+from storage.handles import FileHandles
 
 OFFSET_ENTRY = struct.Struct(">iI")
 TIME_ENTRY = struct.Struct(">qi")
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 
-class _IndexFile:
-    """The append-only file behind an index, kept open between appends."""
+class _Index:
+    """Fixed-size entries in a file, appended to while the segment is active."""
 
-    def __init__(self, path: pathlib.Path | None, base_offset: int) -> None:
+    entry: struct.Struct
+
+    def __init__(self, path: pathlib.Path | None, base_offset: int, handles: FileHandles | None) -> None:
         self.path = path
         self.base_offset = base_offset
-        self._file: BinaryIO | None = None
+        self._handles = handles
+        self._entries: bytearray | mmap.mmap | bytes | None = None if path is not None else bytearray()
+        if path is not None and not path.exists():
+            path.touch()  # Kafka creates both index files with the segment
 
-    def _read_entries(self, entry: struct.Struct) -> list[tuple[int, int]]:
-        if self.path is None:
-            return []
-        if not self.path.exists():
-            self.path.touch()  # Kafka creates both index files with the segment
-            return []
-        data = self.path.read_bytes()
-        # A torn trailing entry is dropped; recovery checks the rest.
-        return list(entry.iter_unpack(data[: len(data) - len(data) % entry.size]))
+    @property
+    def existed(self) -> bool:
+        return self.path is None or self.path.exists()
 
-    def _append_entry(self, entry: bytes) -> None:
-        if self.path is None:
-            return
-        if self._file is None:
-            # Unbuffered: each entry reaches the page cache at once, like the log itself.
-            self._file = open(self.path, "ab", buffering=0)
-        self._file.write(entry)
-
-    def _replace(self, data: bytes) -> None:
-        if self.path is None:
-            return
-        self.close()
-        _write_atomically(self.path, data)
-
-    def flush(self) -> None:
-        if self._file is not None:
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-class OffsetIndex(_IndexFile):
-    """Maps relative offsets to .log positions; entries mirrored in memory for bisect."""
-
-    def __init__(self, path: pathlib.Path | None, base_offset: int) -> None:
-        super().__init__(path, base_offset)
-        entries = self._read_entries(OFFSET_ENTRY)
-        self.offsets = [base_offset + relative for relative, _ in entries]
-        self.positions = [position for _, position in entries]
+    def _data(self) -> bytearray | mmap.mmap | bytes:
+        if self._entries is None:
+            assert self.path is not None
+            with open(self.path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                usable = size - size % self.entry.size  # a torn trailing entry is dropped
+                self._entries = mmap.mmap(file.fileno(), usable, access=mmap.ACCESS_READ) if usable else b""
+        return self._entries
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return len(self._data()) // self.entry.size
+
+    def _unpack(self, slot: int) -> tuple[int, int]:
+        first, second = self.entry.unpack_from(self._data(), slot * self.entry.size)
+        return first, second
+
+    def _writable(self) -> bytearray:
+        """The entries as an appendable bytearray (the active segment's)."""
+        data = self._data()
+        if not isinstance(data, bytearray):
+            self._close_map()
+            self._entries = data = bytearray(data)
+        return data
+
+    def _append(self, entry: bytes) -> None:
+        self._writable().extend(entry)
+        if self.path is not None and self._handles is not None:
+            os.write(self._handles.fd(self.path, _APPEND_FLAGS), entry)
+
+    def _last_slot_below(self, key: int, field: int) -> int:
+        """Index of the last entry whose `field` is <= key, or -1."""
+        low, high = 0, len(self) - 1
+        found = -1
+        while low <= high:
+            middle = (low + high) // 2
+            if self._unpack(middle)[field] <= key:
+                found, low = middle, middle + 1
+            else:
+                high = middle - 1
+        return found
+
+    def replace(self, entries: bytes) -> None:
+        """Swap in a rebuilt index: write tmp, fsync, rename."""
+        self._close_map()
+        self._entries = bytearray(entries)
+        if self.path is not None:
+            if self._handles is not None:
+                self._handles.close(self.path)
+            write_atomically(self.path, entries)
+
+    def seal(self) -> None:
+        """The segment stopped being active: free the entries; an mmap comes back on demand."""
+        if self.path is not None:
+            self._close_map()
+            self._entries = None
+            if self._handles is not None:
+                self._handles.close(self.path)
+
+    def _close_map(self) -> None:
+        if isinstance(self._entries, mmap.mmap):
+            self._entries.close()
+
+    def close(self) -> None:
+        self.seal()
+
+    def flush(self) -> None:
+        if self.path is not None and self._handles is not None and self._handles.is_open(self.path):
+            os.fsync(self._handles.fd(self.path, _APPEND_FLAGS))
+
+    def delete(self) -> None:
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class OffsetIndex(_Index):
+    """Maps offsets to .log positions of the batches holding them."""
+
+    entry = OFFSET_ENTRY
+
+    def entry_at(self, slot: int) -> tuple[int, int]:
+        """(absolute offset, position) of entry `slot`."""
+        relative, position = self._unpack(slot)
+        return self.base_offset + relative, position
 
     def is_consistent(self, log_size: int) -> bool:
-        """Kafka's OffsetIndex.sanityCheck, plus monotonicity: entries must be
-        strictly increasing and point inside the log."""
-        pairs = zip(self.offsets, self.offsets[1:])
-        if any(later <= earlier for earlier, later in pairs):
-            return False
-        if any(later < earlier for earlier, later in zip(self.positions, self.positions[1:])):
-            return False
-        return not self.positions or (self.offsets[0] >= self.base_offset and self.positions[-1] < log_size)
+        """Kafka's OffsetIndex.sanityCheck, extended: offsets strictly and positions
+        weakly increasing, every position inside the log."""
+        previous = (-1, -1)
+        for slot in range(len(self)):
+            relative, position = self._unpack(slot)
+            if relative <= previous[0] or position < previous[1] or position >= log_size:
+                return False
+            previous = (relative, position)
+        return True
 
     def append(self, offset: int, position: int) -> None:
-        self.offsets.append(offset)
-        self.positions.append(position)
-        self._append_entry(OFFSET_ENTRY.pack(offset - self.base_offset, position))
+        self._append(OFFSET_ENTRY.pack(offset - self.base_offset, position))
 
     def lookup(self, offset: int) -> int:
         """Position of the last indexed batch whose offset is <= `offset` (0 if none)."""
-        slot = bisect.bisect_right(self.offsets, offset) - 1
-        return self.positions[slot] if slot >= 0 else 0
+        slot = self._last_slot_below(offset - self.base_offset, 0)
+        return self._unpack(slot)[1] if slot >= 0 else 0
 
-    def last_position(self) -> int:
-        return self.positions[-1] if self.positions else 0
-
-    def clear(self) -> None:
-        self.offsets.clear()
-        self.positions.clear()
-
-    def truncate_to_position(self, log_size: int) -> None:
-        """Drop entries at or past `log_size` (after the log was truncated)."""
-        keep = bisect.bisect_left(self.positions, log_size)
-        if keep == len(self.positions):
-            return
-        del self.offsets[keep:], self.positions[keep:]
-        self.rewrite()
-
-    def rewrite(self) -> None:
-        self._replace(b"".join(OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in zip(self.offsets, self.positions)))
+    def last(self) -> tuple[int, int] | None:
+        return self.entry_at(len(self) - 1) if len(self) else None
 
 
-class TimeIndex(_IndexFile):
-    """Maps max timestamps to the relative offset of the batch that carried them."""
+class TimeIndex(_Index):
+    """Maps a segment's running max timestamp to the offset where it was first reached."""
 
-    def __init__(self, path: pathlib.Path | None, base_offset: int) -> None:
-        super().__init__(path, base_offset)
-        entries = self._read_entries(TIME_ENTRY)
-        self.timestamps = [timestamp for timestamp, _ in entries]
-        self.offsets = [base_offset + relative for _, relative in entries]
+    entry = TIME_ENTRY
 
-    def __len__(self) -> int:
-        return len(self.timestamps)
+    def entry_at(self, slot: int) -> tuple[int, int]:
+        """(timestamp, absolute offset) of entry `slot`."""
+        timestamp, relative = self._unpack(slot)
+        return timestamp, self.base_offset + relative
 
-    def is_consistent(self) -> bool:
-        increasing = all(b > a for a, b in zip(self.timestamps, self.timestamps[1:]))
-        ordered = all(b >= a for a, b in zip(self.offsets, self.offsets[1:]))
-        return increasing and ordered and (not self.offsets or self.offsets[0] >= self.base_offset)
+    def is_consistent(self, next_offset: int) -> bool:
+        previous = (-(1 << 63), -1)
+        for slot in range(len(self)):
+            timestamp, relative = self._unpack(slot)
+            if timestamp <= previous[0] or relative < previous[1] or self.base_offset + relative >= next_offset:
+                return False
+            previous = (timestamp, relative)
+        return True
+
+    def last(self) -> tuple[int, int] | None:
+        return self.entry_at(len(self) - 1) if len(self) else None
 
     def maybe_append(self, timestamp: int, offset: int) -> None:
         """Kafka's TimeIndex.maybeAppend: only a timestamp larger than the last entry's."""
-        if self.timestamps and timestamp <= self.timestamps[-1]:
+        last = self.last()
+        if last is not None and timestamp <= last[0]:
             return
-        self.timestamps.append(timestamp)
-        self.offsets.append(offset)
-        self._append_entry(TIME_ENTRY.pack(timestamp, offset - self.base_offset))
+        self._append(TIME_ENTRY.pack(timestamp, offset - self.base_offset))
 
     def lookup(self, timestamp: int) -> int:
         """Offset to start scanning from for the first record with timestamp >= `timestamp`.
 
         Kafka's TimeIndex.lookup: the last entry with timestamp <= target. An
         entry's offset is where its timestamp first became the segment's
-        maximum, so no earlier record can reach it."""
-        slot = bisect.bisect_right(self.timestamps, timestamp) - 1
-        return self.offsets[slot] if slot >= 0 else self.base_offset
-
-    def clear(self) -> None:
-        self.timestamps.clear()
-        self.offsets.clear()
-
-    def truncate_to_offset(self, next_offset: int) -> None:
-        keep = bisect.bisect_left(self.offsets, next_offset)
-        if keep == len(self.offsets):
-            return
-        del self.timestamps[keep:], self.offsets[keep:]
-        self.rewrite()
-
-    def rewrite(self) -> None:
-        self._replace(b"".join(TIME_ENTRY.pack(t, o - self.base_offset) for t, o in zip(self.timestamps, self.offsets)))
+        maximum, so no earlier record reaches it."""
+        slot = self._last_slot_below(timestamp, 0)
+        return self.entry_at(slot)[1] if slot >= 0 else self.base_offset
 
 
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
+def write_atomically(path: pathlib.Path, data: bytes) -> None:
     """Write tmp, fsync, rename: a crash leaves the old file or the new one."""
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as file:

@@ -1,7 +1,8 @@
 """A partition's log: an ordered list of segments behind one append/read interface.
 
 Invariants: segments are sorted by base offset and contiguous; only the last
-(active) one is appended to; `log_end_offset` is the next offset to assign.
+(active) one is appended to; `log_end_offset` is the next offset to assign;
+`log_start_offset` lies within [first segment's base offset, log end offset].
 Single node, so the high watermark equals the log end offset after each
 append. Not thread-safe: the broker calls it from its one event-loop thread.
 """
@@ -11,14 +12,28 @@ from __future__ import annotations
 import bisect
 import pathlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage.config import LogConfig
-from storage.segment import AppendInfo, Chunk, MemorySegment, Segment
+from storage.handles import FileHandles
+from storage.index import OFFSET_ENTRY, TIME_ENTRY
+from storage.segment import AppendInfo, Chunk, Segment
 from wire.errors import ErrorCode, KafkaError
-from wire.records import batch_magic, convert_legacy, iter_batches, set_base_offset, set_log_append_time, set_partition_leader_epoch
+from wire.records import (
+    batch_magic,
+    convert_legacy,
+    iter_batches,
+    set_base_offset,
+    set_log_append_time,
+    set_partition_leader_epoch,
+)
 
-AnySegment = Segment | MemorySegment
+# ListOffsets' special timestamps (Kafka's ListOffsetsRequest).
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL_TIMESTAMP = -4
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,37 +54,60 @@ class ReadResult:
     log_start_offset: int
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class PartitionLog:
-    def __init__(self, directory: pathlib.Path | None, config: LogConfig, leader_epoch: int = 0) -> None:
+    def __init__(
+        self,
+        directory: pathlib.Path | None,
+        config: LogConfig,
+        handles: FileHandles | None = None,
+        log_start_offset: int = 0,
+        on_log_start_offset_moved: Callable[[], None] | None = None,
+        leader_epoch: int = 0,
+    ) -> None:
+        """`directory=None` keeps the log in memory. `log_start_offset` is the
+        checkpointed value; `on_log_start_offset_moved` persists a new one."""
         self.directory = directory
         self.config = config
         self.leader_epoch = leader_epoch
-        self.segments: list[AnySegment] = []
-        self._log_start_offset = 0
+        self._handles = handles if directory is not None else None
+        self._on_log_start_offset_moved = on_log_start_offset_moved
+        self.segments: list[Segment] = []
+        self._messages_since_flush = 0
+        self._last_flush_ms = _now_ms()
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             self._load()
         if not self.segments:
-            self.segments.append(self._new_segment(0))
+            self.segments.append(self._new_segment(0, _now_ms()))
+        self._log_start_offset = min(max(log_start_offset, self.segments[0].base_offset), self.log_end_offset)
 
-    def _new_segment(self, base_offset: int) -> AnySegment:
-        if self.directory is None:
-            return MemorySegment(base_offset)
-        return Segment(self.directory, base_offset, self.config.index_interval_bytes)
+    def _new_segment(self, base_offset: int, now_ms: int) -> Segment:
+        return Segment(self.directory, base_offset, self.config.index_interval_bytes, self._handles, now_ms)
 
     def _load(self) -> None:
-        """Open existing segments; recover the active one (its tail may be torn)."""
+        """Open existing segments; recover the active one (its tail may be torn) and
+        any whose index is missing. Leftovers of an interrupted index rewrite go."""
         assert self.directory is not None
+        for leftover in self.directory.glob("*.tmp"):
+            leftover.unlink()
         bases = sorted(int(path.stem) for path in self.directory.glob("*.log") if path.stem.isdigit())
+        now = _now_ms()
         for base in bases:
-            self.segments.append(Segment(self.directory, base, self.config.index_interval_bytes))
+            names = (self.directory / f"{base:020d}.index", self.directory / f"{base:020d}.timeindex")
+            indexes_missing = not all(name.exists() for name in names)
+            segment = self._new_segment(base, now)
+            if indexes_missing and base != bases[-1]:
+                segment.recover(from_start=True)
+                segment.seal()
+            self.segments.append(segment)
         for segment, following in zip(self.segments, self.segments[1:]):
             segment.next_offset = following.base_offset
         if self.segments:
-            active = self.segments[-1]
-            assert isinstance(active, Segment)
-            active.recover()
-            self._log_start_offset = self.segments[0].base_offset
+            self.segments[-1].recover()
 
     @property
     def log_start_offset(self) -> int:
@@ -83,22 +121,26 @@ class PartitionLog:
     def high_watermark(self) -> int:
         return self.log_end_offset
 
+    @property
+    def size(self) -> int:
+        return sum(segment.size for segment in self.segments)
+
     def append(self, records: memoryview | bytes | bytearray, log_append_time_ms: int | None = None) -> AppendResult:
         """Validate batches, assign offsets in place on a copy, append the bytes.
 
-        `log_append_time_ms` is the broker's clock (now if None); it is stamped
-        only when the topic's message.timestamp.type is LogAppendTime.
-        Raises KafkaError: CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE,
-        RECORD_LIST_TOO_LARGE, KAFKA_STORAGE_ERROR.
+        `log_append_time_ms` is the broker's clock (now if None): stamped into the
+        batches when the topic's message.timestamp.type is LogAppendTime, and the
+        time segment.ms counts from. Raises KafkaError: CORRUPT_MESSAGE,
+        INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
+        KAFKA_STORAGE_ERROR; the log is unchanged when it does.
         """
         # The one copy on the produce path: offsets are rewritten in this buffer.
         data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
         batches = [(header, batch.nbytes) for header, batch in iter_batches(data)]
         if len(data) > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
-        append_time = -1
-        if self.config.log_append_time:
-            append_time = int(time.time() * 1000) if log_append_time_ms is None else log_append_time_ms
+        now = _now_ms() if log_append_time_ms is None else log_append_time_ms
+        append_time = now if self.config.log_append_time else -1
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
@@ -115,39 +157,154 @@ class PartitionLog:
             if batch_max_timestamp > max_timestamp:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size
-        info = AppendInfo(first_offset, next_offset - 1, max_timestamp, offset_of_max_timestamp, len(data))
-        self._maybe_roll(len(data))
+        info = AppendInfo(first_offset, next_offset - 1, max_timestamp, offset_of_max_timestamp)
+        self._maybe_roll(len(data), info, now)
         self.segments[-1].append(data, info)
+        self._messages_since_flush += next_offset - first_offset
+        if self._messages_since_flush >= self.config.flush_messages:
+            self.flush(now)
         return AppendResult(first_offset, next_offset - 1, append_time, self._log_start_offset)
 
-    def _maybe_roll(self, incoming: int) -> None:
+    def _maybe_roll(self, incoming: int, info: AppendInfo, now_ms: int) -> None:
+        """Kafka's LogSegment.shouldRoll, without jitter."""
         active = self.segments[-1]
-        if not active.is_empty and active.size + incoming > self.config.segment_bytes:
-            self.segments.append(self._new_segment(active.next_offset))
+        if active.is_empty:
+            return
+        index_full = (
+            len(active.index) >= self.config.segment_index_bytes // OFFSET_ENTRY.size
+            or len(active.time_index) >= self.config.segment_index_bytes // TIME_ENTRY.size
+        )
+        if (
+            active.size > self.config.segment_bytes - incoming
+            or active.time_waited_for_roll(now_ms, info.max_timestamp) > self.config.segment_ms
+            or index_full
+            or not active.can_index(info.last_offset)
+        ):
+            self.roll(now_ms)
+
+    def roll(self, now_ms: int | None = None) -> None:
+        """Start a new active segment at the log end offset."""
+        active = self.segments[-1]
+        active.seal()
+        self.segments.append(self._new_segment(active.next_offset, _now_ms() if now_ms is None else now_ms))
 
     def read(self, offset: int, max_bytes: int, min_one: bool = True) -> ReadResult:
         """Whole batches from the one holding `offset`, up to `max_bytes` (at least
         one when `min_one`, as Kafka does); never spans two segments, as in Kafka."""
         end = self.log_end_offset
         if offset < self._log_start_offset or offset > end:
-            raise KafkaError(
-                ErrorCode.OFFSET_OUT_OF_RANGE,
-                f"offset {offset} outside [{self._log_start_offset}, {end}]",
-            )
-        slot = max(bisect.bisect_right([s.base_offset for s in self.segments], offset) - 1, 0)
-        for segment in self.segments[slot:]:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"offset {offset} outside [{self._log_start_offset}, {end}]")
+        for segment in self.segments[self._segment_slot(offset) :]:
             if offset < segment.next_offset:
                 chunks, size = segment.read(offset, max_bytes, min_one)
                 return ReadResult(chunks, size, end, self._log_start_offset)
         return ReadResult([], 0, end, self._log_start_offset)
 
-    def flush(self) -> None:
+    def _segment_slot(self, offset: int) -> int:
+        return max(bisect.bisect_right([segment.base_offset for segment in self.segments], offset) - 1, 0)
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """ListOffsets: (offset, timestamp) of the first record with a timestamp >= the
+        target, or for the special targets latest (-1), earliest (-2, -4: no tiers
+        here) and max timestamp (-3, KIP-734). None when no record qualifies; the
+        special targets report timestamp -1, as Kafka does."""
+        if timestamp == LATEST_TIMESTAMP:
+            return self.log_end_offset, -1
+        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+            return self._log_start_offset, -1
+        if timestamp == MAX_TIMESTAMP:
+            return self._max_timestamp_offset()
+        if timestamp < 0:
+            return None
+        start = self._log_start_offset
+        for segment in self.segments[self._segment_slot(start) :]:
+            if segment.max_timestamp_and_offset[0] >= timestamp:
+                found = segment.find_offset_by_timestamp(timestamp, start)
+                if found is not None:
+                    return found
+        return None
+
+    def _max_timestamp_offset(self) -> tuple[int, int] | None:
+        best: tuple[int, int, Segment] | None = None
+        for segment in self.segments[self._segment_slot(self._log_start_offset) :]:
+            timestamp, offset = segment.max_timestamp_and_offset
+            if timestamp >= 0 and offset >= self._log_start_offset and (best is None or timestamp > best[0]):
+                best = (timestamp, offset, segment)
+        if best is None:
+            return None
+        timestamp, offset, segment = best
+        return segment.offset_of_timestamp(timestamp, offset), timestamp
+
+    def delete_records(self, offset: int) -> int:
+        """DeleteRecords (API 21): move the log start offset up to `offset` (-1: the
+        high watermark) and drop segments wholly below it. Returns the new low
+        watermark; an offset past the high watermark is OFFSET_OUT_OF_RANGE."""
+        target = self.high_watermark if offset == -1 else offset
+        if target < 0 or target > self.high_watermark:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
+        if target > self._log_start_offset:
+            self._log_start_offset = target
+            if self._on_log_start_offset_moved is not None:
+                self._on_log_start_offset_moved()
+            self._delete_segments(lambda segment, following: following is not None and following.base_offset <= target)
+        return self._log_start_offset
+
+    def enforce_retention(self, now_ms: int) -> int:
+        """Kafka's UnifiedLog.deleteOldSegments: whole segments past retention.ms, then
+        past retention.bytes, then below the log start offset. Returns segments deleted."""
+        deleted = 0
+        if self.config.delete:
+            if self.config.retention_ms >= 0:
+                limit = self.config.retention_ms
+                deleted += self._delete_segments(lambda segment, _: now_ms - segment.largest_timestamp > limit)
+            if self.config.retention_bytes >= 0:
+                excess = self.size - self.config.retention_bytes
+
+                def over_size(segment: Segment, _: Segment | None) -> bool:
+                    nonlocal excess
+                    if excess - segment.size < 0:
+                        return False
+                    excess -= segment.size
+                    return True
+
+                deleted += self._delete_segments(over_size)
+        start = self._log_start_offset
+        deleted += self._delete_segments(lambda _, following: following is not None and following.base_offset <= start)
+        return deleted
+
+    def _delete_segments(self, predicate: Callable[[Segment, Segment | None], bool]) -> int:
+        """Delete the longest prefix of segments matching `predicate` (Kafka's
+        deletableSegments). An empty active segment stays; a non-empty one goes only
+        after a roll, so the log always has an active segment at its end."""
+        count = 0
+        for slot, segment in enumerate(self.segments):
+            following = self.segments[slot + 1] if slot + 1 < len(self.segments) else None
+            if (following is None and segment.is_empty) or not predicate(segment, following):
+                break
+            count += 1
+        if count == 0:
+            return 0
+        if count == len(self.segments):
+            self.roll()
+        doomed, self.segments = self.segments[:count], self.segments[count:]
+        for segment in doomed:
+            segment.delete()
+        self._log_start_offset = max(self._log_start_offset, self.segments[0].base_offset)
+        return count
+
+    def flush(self, now_ms: int | None = None) -> None:
         for segment in self.segments:
             segment.flush()
+        self._messages_since_flush = 0
+        self._last_flush_ms = _now_ms() if now_ms is None else now_ms
+
+    def flush_if_due(self, now_ms: int) -> None:
+        """flush.ms (Kafka's default: never; the OS writes the page cache back)."""
+        if now_ms - self._last_flush_ms >= self.config.flush_ms:
+            self.flush(now_ms)
 
     def close(self) -> None:
         for segment in self.segments:
-            segment.flush()
             segment.close()
 
     def delete(self) -> None:

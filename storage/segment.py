@@ -1,35 +1,39 @@
-"""Log segments: a .log file of RecordBatch v2 bytes plus its sparse indexes.
+"""Log segments: a .log of RecordBatch v2 bytes plus its sparse indexes.
 
 A segment (Kafka's LogSegment.java) is named by its base offset, the offset
 of its first batch; its .log holds whole batches exactly as produced (with
-offsets assigned), its .index and .timeindex point into it every
+offsets assigned) and its .index and .timeindex point into it every
 `index.interval.bytes`. Not thread-safe: one owner (the PartitionLog) calls it.
 
-MemorySegment keeps the same contract in memory for `ottla serve --memory`.
+The bytes live in a DiskFile or, for `ottla serve --memory`, a MemoryFile;
+everything above that (indexing, reads, recovery, timestamp search) is shared.
 """
 
 from __future__ import annotations
 
 import bisect
-import errno
 import os
 import pathlib
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from storage.index import OffsetIndex, TimeIndex
+from storage.handles import FileHandles
+from storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
 from wire.errors import ErrorCode, KafkaError
-from wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, scan_batches
+from wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader, iter_records, read_header, scan_batches
 
 # baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8,
-# crc uint32, attributes int16, lastOffsetDelta int32: the prefix a read needs.
+# crc uint32, attributes int16, lastOffsetDelta int32: what a read needs.
 _BATCH_PREFIX = struct.Struct(">qi9xhi")
 _RECOVERY_WINDOW = 1 << 20
+_LOG_FLAGS = os.O_RDWR | os.O_CREAT
 
 
 @dataclass(slots=True, frozen=True)
 class FileRegion:
-    """A byte range of a segment file, for the server to sendfile or read."""
+    """A byte range of a segment file, for the server to sendfile or read.
+    Valid until the next retention, compaction or DeleteRecords pass."""
 
     path: pathlib.Path
     position: int
@@ -51,7 +55,6 @@ class AppendInfo:
     last_offset: int
     max_timestamp: int
     offset_of_max_timestamp: int
-    size: int
 
 
 def file_name(base_offset: int, suffix: str) -> str:
@@ -59,210 +62,345 @@ def file_name(base_offset: int, suffix: str) -> str:
     return f"{base_offset:020d}{suffix}"
 
 
-class Segment:
-    """One on-disk segment. Invariant: `size` bytes of the .log are whole valid
-    batches, offsets strictly increasing; `next_offset` follows the last one."""
+class DiskFile:
+    """A .log file reached through the shared bounded descriptor cache."""
 
-    def __init__(self, directory: pathlib.Path, base_offset: int, index_interval_bytes: int) -> None:
+    def __init__(self, path: pathlib.Path, handles: FileHandles) -> None:
+        self.path = path
+        self._handles = handles
+        self.size = os.fstat(handles.fd(path, _LOG_FLAGS)).st_size
+
+    def append(self, data: bytearray) -> None:
+        """Write at the end; on failure cut back to the old size and raise KAFKA_STORAGE_ERROR."""
+        view = memoryview(data)
+        fd = self._handles.fd(self.path, _LOG_FLAGS)
+        written = 0
+        try:
+            while written < len(view):
+                written += os.pwrite(fd, view[written:], self.size + written)
+        except OSError as error:
+            try:
+                os.ftruncate(fd, self.size)
+            except OSError:
+                pass  # the size in memory still marks where valid data ends; recovery cuts the rest
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"write to {self.path} failed: {error}") from error
+        self.size += written
+
+    def pread(self, length: int, position: int) -> bytes:
+        return os.pread(self._handles.fd(self.path, _LOG_FLAGS), length, position)
+
+    def region(self, position: int, length: int) -> list[Chunk]:
+        return [FileRegion(self.path, position, length)]
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._handles.fd(self.path, _LOG_FLAGS), size)
+        self.size = size
+
+    def modified_ms(self) -> int:
+        return self.path.stat().st_mtime_ns // 1_000_000
+
+    def flush(self) -> None:
+        if self._handles.is_open(self.path):
+            os.fsync(self._handles.fd(self.path, _LOG_FLAGS))
+
+    def close(self) -> None:
+        self._handles.close(self.path)
+
+    def delete(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+class MemoryFile:
+    """The in-memory twin of DiskFile: one immutable buffer per append, so reads
+    can hand out views without pinning a buffer that later grows."""
+
+    def __init__(self, created_ms: int) -> None:
+        self.size = 0
+        self._pieces: list[bytes | bytearray] = []
+        self._starts: list[int] = []
+        self._created_ms = created_ms
+
+    def append(self, data: bytearray) -> None:
+        """Takes ownership of `data`: the caller must not touch it again."""
+        self._starts.append(self.size)
+        self._pieces.append(data)
+        self.size += len(data)
+
+    def _views(self, position: int, length: int) -> Iterator[memoryview]:
+        slot = bisect.bisect_right(self._starts, position) - 1
+        end = position + length
+        while slot < len(self._pieces) and position < end:
+            start = self._starts[slot]
+            piece = memoryview(self._pieces[slot])[position - start : end - start]
+            yield piece
+            position += len(piece)
+            slot += 1
+
+    def pread(self, length: int, position: int) -> bytes:
+        return b"".join(self._views(position, min(length, self.size - position)))
+
+    def region(self, position: int, length: int) -> list[Chunk]:
+        return list(self._views(position, length))
+
+    def truncate(self, size: int) -> None:
+        slot = bisect.bisect_left(self._starts, size)
+        del self._pieces[slot:], self._starts[slot:]
+        if self._pieces and self._starts[-1] + len(self._pieces[-1]) > size:
+            self._pieces[-1] = bytes(self._pieces[-1][: size - self._starts[-1]])
+        self.size = size
+
+    def modified_ms(self) -> int:
+        return self._created_ms
+
+    def flush(self) -> None:
+        """Nothing to make durable."""
+
+    def close(self) -> None:
+        """Nothing to release: the pieces live as long as the segment."""
+
+    def delete(self) -> None:
+        self._pieces.clear()
+        self._starts.clear()
+
+
+class Segment:
+    """One segment. Invariant: the first `file.size` bytes are whole valid batches with
+    strictly increasing offsets; `next_offset` follows the last one."""
+
+    def __init__(
+        self,
+        directory: pathlib.Path | None,
+        base_offset: int,
+        index_interval_bytes: int,
+        handles: FileHandles | None,
+        now_ms: int,
+    ) -> None:
         self.base_offset = base_offset
-        self.log_path = directory / file_name(base_offset, ".log")
-        self.index = OffsetIndex(directory / file_name(base_offset, ".index"), base_offset)
-        self.time_index = TimeIndex(directory / file_name(base_offset, ".timeindex"), base_offset)
         self.index_interval_bytes = index_interval_bytes
-        self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.size = os.fstat(self._fd).st_size
+        self.created_ms = now_ms
+        self.file: DiskFile | MemoryFile
+        if directory is None or handles is None:
+            self.file = MemoryFile(now_ms)
+            self.index = OffsetIndex(None, base_offset, None)
+            self.time_index = TimeIndex(None, base_offset, None)
+        else:
+            self.index = OffsetIndex(directory / file_name(base_offset, ".index"), base_offset, handles)
+            self.time_index = TimeIndex(directory / file_name(base_offset, ".timeindex"), base_offset, handles)
+            self.file = DiskFile(directory / file_name(base_offset, ".log"), handles)
         self.next_offset = base_offset
-        self.max_timestamp = -1
-        self.offset_of_max_timestamp = base_offset
+        self._max_timestamp: tuple[int, int] | None = None if self.file.size else (-1, base_offset)
+        self._first_batch_timestamp: int | None = None if self.file.size else -1
         self.bytes_since_last_index_entry = 0
+        # A segment found on disk was sealed when rolled; the active one is reopened by recover().
+        self._sealed = self.file.size > 0
+
+    @property
+    def size(self) -> int:
+        return self.file.size
 
     @property
     def is_empty(self) -> bool:
-        return self.size == 0
+        return self.file.size == 0
 
-    def append(self, data: bytes | bytearray | memoryview, info: AppendInfo) -> None:
-        """Append already validated batches; index them as Kafka's LogSegment.append does:
-        an entry for this append's last offset at its start position once more than
-        `index.interval.bytes` went unindexed."""
-        position = self.size
-        try:
-            written = 0
-            view = memoryview(data)
-            while written < len(view):
-                written += os.pwrite(self._fd, view[written:], position + written)
-        except OSError as error:
-            os.ftruncate(self._fd, position)
-            code = ErrorCode.KAFKA_STORAGE_ERROR
-            raise KafkaError(code, f"write to {self.log_path} failed: {errno.errorcode.get(error.errno or 0, error)}") from error
-        self.size += len(view)
-        if info.max_timestamp > self.max_timestamp:
-            self.max_timestamp = info.max_timestamp
-            self.offset_of_max_timestamp = info.offset_of_max_timestamp
+    @property
+    def max_timestamp_and_offset(self) -> tuple[int, int]:
+        """(largest timestamp, offset where it was first reached), as Kafka's
+        maxTimestampAndOffsetSoFar; after a restart, the time index's last entry
+        (a segment's final entry is written when it is rolled or closed)."""
+        if self._max_timestamp is None:
+            self._max_timestamp = self.time_index.last() or (-1, self.base_offset)
+        return self._max_timestamp
+
+    @property
+    def largest_timestamp(self) -> int:
+        """What time retention compares: Kafka's LogSegment.largestTimestamp falls back
+        to the file's modification time when no batch carries a timestamp."""
+        timestamp = self.max_timestamp_and_offset[0]
+        return timestamp if timestamp >= 0 else self.file.modified_ms()
+
+    @property
+    def first_batch_timestamp(self) -> int:
+        """Kafka's rollingBasedTimestamp: the first batch's max timestamp, -1 if none."""
+        if self._first_batch_timestamp is None:
+            first = next(self.batches(), None)
+            self._first_batch_timestamp = first[1].max_timestamp if first else -1
+        return self._first_batch_timestamp
+
+    def time_waited_for_roll(self, now_ms: int, incoming_timestamp: int) -> int:
+        """Kafka's LogSegment.timeWaitedForRoll: by record time when batches carry it."""
+        first = self.first_batch_timestamp
+        return incoming_timestamp - first if first >= 0 else now_ms - self.created_ms
+
+    def can_index(self, last_offset: int) -> bool:
+        """Relative offsets are 4 bytes (Kafka's canConvertToRelativeOffset)."""
+        return last_offset - self.base_offset <= 0x7FFFFFFF
+
+    def index_entries(self) -> int:
+        return max(len(self.index), len(self.time_index))
+
+    def append(self, data: bytearray, info: AppendInfo) -> None:
+        """Append validated batches and index them as Kafka's LogSegment.append does:
+        once more than `index.interval.bytes` went unindexed, an entry for this
+        append's last offset at the position where the append starts."""
+        position = self.file.size
+        self._sealed = False
+        if self._first_batch_timestamp == -1 and position == 0:
+            self._first_batch_timestamp = read_header(data).max_timestamp
+        self.file.append(data)
+        largest, _ = self.max_timestamp_and_offset
+        if info.max_timestamp > largest:
+            self._max_timestamp = (info.max_timestamp, info.offset_of_max_timestamp)
         if self.bytes_since_last_index_entry > self.index_interval_bytes:
             self.index.append(info.last_offset, position)
-            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.time_index.maybe_append(*self.max_timestamp_and_offset)
             self.bytes_since_last_index_entry = 0
-        self.bytes_since_last_index_entry += len(view)
+        self.bytes_since_last_index_entry += len(data)
         self.next_offset = info.last_offset + 1
 
-    def _prefixes(self, position: int, end: int) -> list[tuple[int, int, int, int]]:
-        """(position, base offset, size, last offset) of each batch in [position, end)."""
-        out = []
-        while end - position >= BATCH_HEADER_SIZE:
-            prefix = os.pread(self._fd, _BATCH_PREFIX.size, position)
-            base_offset, length, _, last_offset_delta = _BATCH_PREFIX.unpack(prefix)
-            out.append((position, base_offset, length + LOG_OVERHEAD, base_offset + last_offset_delta))
-            position += length + LOG_OVERHEAD
-        return out
+    def batches(self, position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of each batch from `position` on, reading headers only."""
+        while self.file.size - position >= BATCH_HEADER_SIZE:
+            header = read_header(self.file.pread(BATCH_HEADER_SIZE, position))
+            yield position, header
+            position += header.size
 
     def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[Chunk], int]:
-        """Whole batches from the one holding `offset`, up to `max_bytes`
-        (the first one regardless when `min_one`)."""
+        """Whole batches from the one holding `offset`, up to `max_bytes` (the first
+        one regardless when `min_one`)."""
         position = self.index.lookup(offset)
         start = -1
         total = 0
-        while position < self.size:
-            prefix = os.pread(self._fd, _BATCH_PREFIX.size, position)
-            base_offset, length, _, last_offset_delta = _BATCH_PREFIX.unpack(prefix)
+        end = self.file.size
+        while position < end:
+            base_offset, length, _, last_offset_delta = _BATCH_PREFIX.unpack(self.file.pread(_BATCH_PREFIX.size, position))
             size = length + LOG_OVERHEAD
             if start < 0:
                 if base_offset + last_offset_delta < offset:
                     position += size
                     continue
-                start = position
                 if size > max_bytes and not min_one:
                     return [], 0
+                start = position
             elif total + size > max_bytes:
                 break
             total += size
             position += size
         if start < 0:
             return [], 0
-        return [FileRegion(self.log_path, start, total)], total
+        return self.file.region(start, total), total
 
-    def read_bytes(self, position: int, length: int) -> bytes:
-        return os.pread(self._fd, length, position)
+    def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> tuple[int, int] | None:
+        """The first record at or after `starting_offset` with a timestamp >= `timestamp`,
+        as (offset, timestamp); Kafka's LogSegment.findOffsetByTimestamp."""
+        indexed_offset = self.time_index.lookup(timestamp)
+        position = self.index.lookup(max(indexed_offset, starting_offset))
+        for batch_position, header in self.batches(position):
+            if header.max_timestamp < timestamp or header.last_offset < starting_offset:
+                continue
+            for record in iter_records(self.file.pread(header.size, batch_position)):
+                if record.timestamp >= timestamp and record.offset >= starting_offset:
+                    return record.offset, record.timestamp
+        return None
 
-    def recover(self) -> int:
-        """Re-validate the tail from the last index entry (Kafka's LogSegment.recover
-        scans the whole segment; the indexed part was checked when it was written).
-        Rebuilds both indexes from scratch when they are inconsistent, truncates a
-        torn or corrupt tail, and returns the number of bytes cut."""
-        if not self.index.is_consistent(self.size) or not self.time_index.is_consistent():
-            self.index.clear()
-            self.time_index.clear()
-        position = self.index.last_position()
-        if self.time_index.timestamps:
-            self.max_timestamp = self.time_index.timestamps[-1]
-            self.offset_of_max_timestamp = self.time_index.offsets[-1]
+    def offset_of_timestamp(self, timestamp: int, near_offset: int) -> int:
+        """The offset of the first record carrying exactly `timestamp` in the batch that
+        holds `near_offset` (KIP-734's max-timestamp answer is a record, not a batch)."""
+        for batch_position, header in self.batches(self.index.lookup(near_offset)):
+            if header.last_offset >= near_offset:
+                for record in iter_records(self.file.pread(header.size, batch_position)):
+                    if record.timestamp == timestamp:
+                        return record.offset
+                break
+        return near_offset
+
+    def recover(self, from_start: bool = False) -> int:
+        """Re-validate the log from the last index entry (or the start) and rebuild what
+        follows in both indexes. Kafka's LogSegment.recover scans the whole segment; the
+        indexed part was checked when it was written, and a start from scratch happens
+        whenever an index is missing or inconsistent. Truncates a torn or corrupt tail;
+        returns the number of bytes cut."""
+        self._sealed = False
+        if from_start or not self.index.is_consistent(self.file.size):
+            self.index.replace(b"")
+            self.time_index.replace(b"")
+        last = self.index.last()
+        position = last[1] if last else 0
+        kept_time_entries = self._time_entries_before(last[0] if last else self.base_offset)
+        self.time_index.replace(b"".join(TIME_ENTRY.pack(t, o - self.base_offset) for t, o in kept_time_entries))
+        self._max_timestamp = kept_time_entries[-1] if kept_time_entries else (-1, self.base_offset)
+        self._first_batch_timestamp = None
         self.bytes_since_last_index_entry = 0
-        while position < self.size:
-            window = os.pread(self._fd, _RECOVERY_WINDOW, position)
-            consumed = self._recover_window(window, position)
-            if consumed == 0 and len(window) >= _BATCH_PREFIX.size:
+        self.next_offset = self.base_offset
+        offset_entries: list[tuple[int, int]] = []
+        while position < self.file.size:
+            consumed = self._recover_window(self.file.pread(_RECOVERY_WINDOW, position), position, offset_entries)
+            if consumed == 0:
                 # Perhaps one batch larger than the window: read it whole.
-                _, length, _, _ = _BATCH_PREFIX.unpack_from(window)
-                if len(window) < length + LOG_OVERHEAD <= self.size - position:
-                    consumed = self._recover_window(os.pread(self._fd, length + LOG_OVERHEAD, position), position)
+                prefix = self.file.pread(_BATCH_PREFIX.size, position)
+                if len(prefix) == _BATCH_PREFIX.size:
+                    size = _BATCH_PREFIX.unpack(prefix)[1] + LOG_OVERHEAD
+                    if _RECOVERY_WINDOW < size <= self.file.size - position:
+                        consumed = self._recover_window(self.file.pread(size, position), position, offset_entries)
             if consumed == 0:
                 break
             position += consumed
-        truncated = self.size - position
+        truncated = self.file.size - position
         if truncated:
-            os.ftruncate(self._fd, position)
-            self.size = position
-        self.index.rewrite()
-        self.time_index.rewrite()
+            self.file.truncate(position)
+        kept = [self.index.entry_at(slot) for slot in range(len(self.index))]
+        self.index.replace(b"".join(OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in kept + offset_entries))
         return truncated
 
-    def _recover_window(self, window: bytes, position: int) -> int:
-        """Accept the valid batches at the start of `window`; returns their total size."""
+    def _time_entries_before(self, offset: int) -> list[tuple[int, int]]:
+        """Time index entries that recovery keeps: consistent ones up to `offset`."""
+        entries = [self.time_index.entry_at(slot) for slot in range(len(self.time_index))]
+        if not self.time_index.is_consistent(1 << 62):
+            return []
+        return [entry for entry in entries if entry[1] <= offset]
+
+    def _recover_window(self, window: bytes, position: int, offset_entries: list[tuple[int, int]]) -> int:
+        """Accept the valid batches at the start of `window`, indexing them batch by batch
+        as Kafka's LogSegment.recover does; returns their total size."""
         consumed = 0
         for header, _ in scan_batches(window, verify_crc=True):
-            if header.base_offset < self.next_offset:
-                break  # offsets must increase: anything else is not ours
-            self._note_recovered_batch(position + consumed, header.last_offset, header.max_timestamp, header.size)
+            if header.base_offset < self.next_offset or not self.can_index(header.last_offset):
+                break  # offsets must increase and fit the index: anything else is not ours
+            batch_position = position + consumed
+            if header.max_timestamp > self.max_timestamp_and_offset[0]:
+                self._max_timestamp = (header.max_timestamp, header.last_offset)
+            if self.bytes_since_last_index_entry > self.index_interval_bytes:
+                offset_entries.append((header.last_offset, batch_position))
+                self.time_index.maybe_append(*self.max_timestamp_and_offset)
+                self.bytes_since_last_index_entry = 0
+            self.bytes_since_last_index_entry += header.size
+            self.next_offset = header.last_offset + 1
             consumed += header.size
         return consumed
 
-    def _note_recovered_batch(self, position: int, last_offset: int, max_timestamp: int, size: int) -> None:
-        """Rebuild index state for a batch found valid by recovery, batch by batch as
-        Kafka's LogSegment.recover does (it indexes per batch, not per append)."""
-        if max_timestamp > self.max_timestamp:
-            self.max_timestamp = max_timestamp
-            self.offset_of_max_timestamp = last_offset
-        if self.bytes_since_last_index_entry > self.index_interval_bytes and (
-            not self.index.offsets or last_offset > self.index.offsets[-1]
-        ):
-            self.index.offsets.append(last_offset)
-            self.index.positions.append(position)
-            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
-            self.bytes_since_last_index_entry = 0
-        self.bytes_since_last_index_entry += size
-        self.next_offset = last_offset + 1
+    def seal(self) -> None:
+        """The segment stops being active (rolled or closed): write the final time index
+        entry as Kafka's onBecomeInactiveSegment/close do, release the indexes."""
+        if self._sealed:
+            return
+        self._sealed = True
+        timestamp, offset = self.max_timestamp_and_offset
+        if timestamp >= 0:
+            self.time_index.maybe_append(timestamp, offset)
+        self.flush()
+        self.index.seal()
+        self.time_index.seal()
+        self.file.close()
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        self.file.flush()
         self.index.flush()
         self.time_index.flush()
 
     def close(self) -> None:
-        self.index.close()
-        self.time_index.close()
-        os.close(self._fd)
+        self.seal()
 
     def delete(self) -> None:
-        self.close()
-        for path in (self.log_path, self.index.path, self.time_index.path):
-            if path is not None:
-                path.unlink(missing_ok=True)
-
-
-class MemorySegment:
-    """The in-memory twin of Segment: batches kept as immutable buffers."""
-
-    def __init__(self, base_offset: int) -> None:
-        self.base_offset = base_offset
-        self.size = 0
-        self.next_offset = base_offset
-        self.max_timestamp = -1
-        self.offset_of_max_timestamp = base_offset
-        self._last_offsets: list[int] = []
-        self._batches: list[memoryview] = []
-        self._timestamps: list[int] = []
-
-    @property
-    def is_empty(self) -> bool:
-        return self.size == 0
-
-    def append(self, data: bytes | bytearray | memoryview, info: AppendInfo) -> None:
-        """`data` must not be modified afterwards: reads hand out views of it."""
-        for header, batch in scan_batches(data):
-            self._last_offsets.append(header.last_offset)
-            self._batches.append(batch)
-            self._timestamps.append(header.max_timestamp)
-        self.size += len(data)
-        if info.max_timestamp > self.max_timestamp:
-            self.max_timestamp = info.max_timestamp
-            self.offset_of_max_timestamp = info.offset_of_max_timestamp
-        self.next_offset = info.last_offset + 1
-
-    def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[Chunk], int]:
-        first = bisect.bisect_left(self._last_offsets, offset)
-        chunks: list[Chunk] = []
-        total = 0
-        for batch in self._batches[first:]:
-            if total + len(batch) > max_bytes and (chunks or not min_one):
-                break
-            chunks.append(batch)
-            total += len(batch)
-        return chunks, total
-
-    def flush(self) -> None:
-        """Nothing to make durable."""
-
-    def close(self) -> None:
-        self._batches.clear()
-
-    def delete(self) -> None:
-        self.close()
+        self.file.delete()
+        self.index.delete()
+        self.time_index.delete()
