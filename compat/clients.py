@@ -43,15 +43,15 @@ class Client:
 
     def run(
         self, bootstrap: str, topic: str, action: str, *,
-        partitions: int = 3, count: int = 1000, timeout: float = 60.0,
+        partitions: int = 3, count: int = 1000, timeout: float = 30.0,
     ) -> dict[str, Any]:
         cmd = [*self.argv, "--bootstrap", bootstrap, "--topic", topic, "--action", action,
                "--partitions", str(partitions), "--count", str(count), "--timeout", str(timeout)]
         try:
             # The driver enforces `timeout` itself and reports why; the margin only catches a hang.
-            proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout + 30)
+            proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout + 15)
         except subprocess.TimeoutExpired as exc:
-            raise DriverError(f"{self.name} {action} hung for {timeout + 30:.0f}s", _tail(exc.stderr)) from None
+            raise DriverError(f"{self.name} {action} hung for {timeout + 15:.0f}s", _tail(exc.stderr)) from None
         try:
             result = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):

@@ -69,7 +69,6 @@ class OttlaBroker:
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
         self.port = 0
-        self.startup_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,8 +88,9 @@ class OttlaBroker:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        if proc.poll() is not None:
+            raise BrokerError(f"broker had already exited {proc.returncode}", self.log_tail())
+        proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(self.stop_timeout)
         except subprocess.TimeoutExpired:
@@ -143,13 +143,12 @@ class OttlaBroker:
         cmd = self._command(port)
         self._log_note("starting: " + " ".join(cmd))
         start_at = self.log_path.stat().st_size
-        began = time.monotonic()
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
                 cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        deadline = began + self.ready_timeout
+        deadline = time.monotonic() + self.ready_timeout
         while True:
             with open(self.log_path, "rb") as log:
                 log.seek(start_at)
@@ -163,7 +162,6 @@ class OttlaBroker:
                 proc.wait()
                 raise BrokerError(f"no ready line within {self.ready_timeout:.0f}s", self.log_tail())
             time.sleep(0.01)
-        self.startup_seconds = time.monotonic() - began
         self.host = match["host"].decode()
         self.port = int(match["port"])
         self._proc = proc

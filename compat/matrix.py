@@ -58,6 +58,7 @@ def run_matrix(
             continue
         for scenario in scenarios:
             run_dir = work_dir / _slug(client.name) / scenario
+            result = None
             try:
                 with new_target(run_dir) as target:
                     result = run_scenario(client, scenario, target)
@@ -65,7 +66,11 @@ def run_matrix(
                         # The broker's side of the story is usually the telling half.
                         result = replace(result, detail=f"{result.detail}\n{target.log_tail()}")
             except BrokerError as exc:
-                result = Result(client.name, scenario, FAIL, f"broker: {exc.reason}", exc.detail)
+                # Did not start, crashed, or did not stop cleanly: keep the client's story too.
+                broken = Result(client.name, scenario, FAIL, f"broker: {exc.reason}", exc.detail)
+                if result is not None and result.status == FAIL:
+                    broken = replace(result, reason=f"{result.reason}; {broken.reason}")
+                result = broken
             results.append(result)
             progress(result)
     return versions, results

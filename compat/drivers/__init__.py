@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--action", required=True, choices=["create", "produce", "consume"])
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=30.0)
     return parser.parse_args()
 
 

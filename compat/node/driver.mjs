@@ -19,7 +19,7 @@ export async function main (actions) {
       action: { type: 'string' },
       partitions: { type: 'string', default: '3' },
       count: { type: 'string', default: '1000' },
-      timeout: { type: 'string', default: '60' }
+      timeout: { type: 'string', default: '30' }
     }
   })
   const args = {
