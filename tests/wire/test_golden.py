@@ -113,6 +113,7 @@ def _pairs(con: Message, kstruct: Any, version: int) -> tuple[list[Any], list[An
     by_tag = {f.tag: f for f in kstruct.tagged_fields(version)._fields}
     tagged = [(name, c, by_tag[tag], default) for tag, name, c, default in con.tagged]
     assert len(by_tag) == len(con.tagged)
+    assert all(_same_field(name, kfield.name) for name, _, kfield, _ in tagged)
     return regular, tagged
 
 
