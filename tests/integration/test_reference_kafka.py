@@ -8,6 +8,7 @@ these tests fail under CI=true, so a broken fetch cannot pass as green, and skip
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -15,15 +16,29 @@ import pytest
 from compat import kafka as reference
 
 
-@pytest.fixture(scope="module")
-def kafka() -> Iterator[reference.ReferenceKafka]:
+def _require_fetched() -> None:
     if not reference.is_fetched():
         why = f"reference Kafka {reference.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`"
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[reference.ReferenceKafka]:
+    _require_fetched()
     with reference.ReferenceKafka() as broker:
         yield broker
+
+
+def test_every_tool_main_class_is_in_the_jars() -> None:
+    """Kafka moves tools between packages across releases; a version bump must fail here first."""
+    _require_fetched()
+    classes: set[str] = set()
+    for jar in reference.LIB.glob("*.jar"):
+        with zipfile.ZipFile(jar) as z:
+            classes.update(name[: -len(".class")].replace("/", ".") for name in z.namelist() if name.endswith(".class"))
+    assert {tool: main for tool, main in reference.TOOLS.items() if main not in classes} == {}
 
 
 def test_java_driver_produces_and_consumes_by_assignment(kafka: reference.ReferenceKafka) -> None:
