@@ -97,7 +97,7 @@ def _inputs_digest() -> str:
 
 
 def is_fetched() -> bool:
-    return _STAMP.exists() and _STAMP.read_text() == _inputs_digest()
+    return _STAMP.exists() and DRIVER_JAR.exists() and _STAMP.read_text() == _inputs_digest()
 
 
 def fetch() -> Path:
@@ -223,6 +223,8 @@ class ReferenceKafka:
         self.heap = heap
         self.port = _free_port()
         self.controller_port = _free_port()
+        while self.controller_port == self.port:  # the kernel may hand the just-freed port out again
+            self.controller_port = _free_port()
         self.bootstrap_servers = f"127.0.0.1:{self.port}"
         self.log_file = self.dir / "kafka.out"
         self.startup_seconds: float | None = None
