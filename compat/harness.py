@@ -34,6 +34,10 @@ class BrokerError(RuntimeError):
         self.reason = reason
         self.detail = detail
 
+    def __str__(self) -> str:
+        # Raised into a pytest fixture, the log tail is the part that explains it.
+        return f"{self.reason}\n{self.detail}" if self.detail else self.reason
+
 
 class Target(Protocol):
     """What a scenario needs from a broker, whoever runs it."""
