@@ -165,11 +165,12 @@ class TimeIndex(_Index):
         timestamp, relative = self._unpack(slot)
         return timestamp, self.base_offset + relative
 
-    def is_consistent(self, next_offset: int) -> bool:
-        previous = (-(1 << 63), -1)
+    def is_consistent(self) -> bool:
+        """Timestamps strictly and offsets weakly increasing, none below the base."""
+        previous = (-(1 << 63), 0)
         for slot in range(len(self)):
             timestamp, relative = self._unpack(slot)
-            if timestamp <= previous[0] or relative < previous[1] or self.base_offset + relative >= next_offset:
+            if timestamp <= previous[0] or relative < previous[1]:
                 return False
             previous = (timestamp, relative)
         return True

@@ -321,12 +321,24 @@ class Segment:
         whenever an index is missing or inconsistent. Truncates a torn or corrupt tail;
         returns the number of bytes cut."""
         self._sealed = False
-        if from_start or not self.index.is_consistent(self.file.size):
+        # Both indexes gain an entry together, so an empty time index beside a
+        # non-empty offset index was lost.
+        if (
+            from_start
+            or not self.index.is_consistent(self.file.size)
+            or not self.time_index.is_consistent()
+            or (len(self.index) > 0 and len(self.time_index) == 0)
+        ):
             self.index.replace(b"")
             self.time_index.replace(b"")
         last = self.index.last()
-        position = last[1] if last else 0
-        kept_time_entries = self._time_entries_before(last[0] if last else self.base_offset)
+        position = start = last[1] if last else 0
+        # Time entries past the last offset entry are rebuilt by the scan.
+        kept_time_entries = [
+            entry
+            for entry in (self.time_index.entry_at(slot) for slot in range(len(self.time_index)))
+            if entry[1] <= (last[0] if last else self.base_offset)
+        ]
         self.time_index.replace(b"".join(TIME_ENTRY.pack(t, o - self.base_offset) for t, o in kept_time_entries))
         self._max_timestamp = kept_time_entries[-1] if kept_time_entries else (-1, self.base_offset)
         self._first_batch_timestamp = None
@@ -346,18 +358,14 @@ class Segment:
                 break
             position += consumed
         truncated = self.file.size - position
+        if truncated and start > 0:
+            # Only a full scan may condemn bytes: the index entry itself could be stale.
+            return self.recover(from_start=True)
         if truncated:
             self.file.truncate(position)
         kept = [self.index.entry_at(slot) for slot in range(len(self.index))]
         self.index.replace(b"".join(OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in kept + offset_entries))
         return truncated
-
-    def _time_entries_before(self, offset: int) -> list[tuple[int, int]]:
-        """Time index entries that recovery keeps: consistent ones up to `offset`."""
-        entries = [self.time_index.entry_at(slot) for slot in range(len(self.time_index))]
-        if not self.time_index.is_consistent(1 << 62):
-            return []
-        return [entry for entry in entries if entry[1] <= offset]
 
     def _recover_window(self, window: bytes, position: int, offset_entries: list[tuple[int, int]]) -> int:
         """Accept the valid batches at the start of `window`, indexing them batch by batch
