@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine
 from wire.api import ApiKey
 from wire.errors import ErrorCode, MalformedFrame
 from wire.header import RequestHeader, peek_api, request_header_version
-from wire.protocol import decode_request, encode_response
+from wire.protocol import decode_request, encode_response, encode_response_parts
 
 if TYPE_CHECKING:
     from server.broker import Broker
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("ottla.request")
 
 Handle = Callable[["Broker", RequestHeader, dict[str, Any]], Any]
+
+# A response frame: bytes, or a list of bytes and file regions to send in order.
+Payload = bytes | list[Any]
+
+# Responses that carry log data by reference (file regions), sent without copying.
+_SPLICED = {ApiKey.FETCH}
 
 
 class Dispatcher:
@@ -36,7 +42,7 @@ class Dispatcher:
     def supported(self) -> list[tuple[ApiKey, int, int]]:
         return [(key, low, high) for key, (_, low, high) in sorted(self.handlers.items())]
 
-    def dispatch(self, connection: "Connection", frame: bytes) -> bytes | None | Coroutine[Any, Any, bytes]:
+    def dispatch(self, connection: "Connection", frame: bytes) -> Payload | None | Coroutine[Any, Any, Payload]:
         api_key, api_version, correlation_id = peek_api(frame)
         entry = self.handlers.get(api_key)  # type: ignore[call-overload]
         if entry is None or not entry[1] <= api_version <= entry[2]:
@@ -53,12 +59,12 @@ class Dispatcher:
         if result is None:
             return None
         self._log(connection, header, result, started)
-        return encode_response(api_key, api_version, correlation_id, result)
+        return _encode(header, result)
 
-    async def _finish_async(self, connection: "Connection", header: RequestHeader, pending: Coroutine[Any, Any, Any], started: float) -> bytes:
+    async def _finish_async(self, connection: "Connection", header: RequestHeader, pending: Coroutine[Any, Any, Any], started: float) -> Payload:
         result = await pending
         self._log(connection, header, result, started)
-        return encode_response(header.api_key, header.api_version, header.correlation_id, result)
+        return _encode(header, result)
 
     def _log(self, connection: "Connection", header: RequestHeader, result: dict[str, Any], started: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -75,6 +81,12 @@ class Dispatcher:
             "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported()],
             "throttle_time_ms": 0,
         }
+
+
+def _encode(header: RequestHeader, result: dict[str, Any]) -> Payload:
+    if header.api_key in _SPLICED:
+        return encode_response_parts(header.api_key, header.api_version, header.correlation_id, result)
+    return encode_response(header.api_key, header.api_version, header.correlation_id, result)
 
 
 def _first_error(value: Any) -> int:

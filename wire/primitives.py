@@ -219,9 +219,51 @@ class Bytes(_Lengthed):
     def _build(self, obj, stream, context, path):
         if obj is None:
             return self._null(stream)
+        if isinstance(obj, Spliced):
+            self._write_length(obj.size, stream)
+            for part in obj.parts:
+                stream.splice(part)
+            return obj
         self._write_length(len(obj), stream)
         stream.write(obj)
         return obj
+
+
+class Spliced:
+    """Bytes a response carries by reference: buffers, or regions of files the caller
+    will send without copying them through Python (sendfile). Only `encode_parts`
+    accepts it; each part that is not a buffer must have a `length`."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts: list[Any], size: int) -> None:
+        self.parts = parts
+        self.size = size
+
+
+class PartsStream:
+    """A write-only stream that keeps spliced parts apart from the encoded bytes around them."""
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+        self._current = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._current += data
+
+    def splice(self, part: Any) -> None:
+        if isinstance(part, (bytes, bytearray, memoryview)):
+            self._current += part
+            return
+        if self._current:
+            self.parts.append(bytes(self._current))
+            self._current = bytearray()
+        self.parts.append(part)
+
+    def finish(self) -> list[Any]:
+        if self._current:
+            self.parts.append(bytes(self._current))
+        return self.parts
 
 
 class Array(Construct):

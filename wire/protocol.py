@@ -19,7 +19,7 @@ from wire.header import (
     response_header_version,
     skip_tagged_fields,
 )
-from wire.schema import Message, decode, encode, message_struct
+from wire.schema import Message, decode, encode, encode_parts, message_struct
 
 
 def request_struct(api_key: int, version: int) -> Message:
@@ -42,6 +42,14 @@ def encode_response(api_key: int, version: int, correlation_id: int, body: dict[
     payload = encode_response_header(correlation_id, response_header_version(api_key, version))
     payload += encode(response_struct(api_key, version), body)
     return SIZE.pack(len(payload)) + payload
+
+
+def encode_response_parts(api_key: int, version: int, correlation_id: int, body: dict[str, Any]) -> list[Any]:
+    """A response frame as parts: buffers, and the `Spliced` parts of its body left in place."""
+    header = encode_response_header(correlation_id, response_header_version(api_key, version))
+    parts = encode_parts(response_struct(api_key, version), body)
+    size = len(header) + sum(len(part) if isinstance(part, bytes) else part.length for part in parts)
+    return [SIZE.pack(size) + header, *parts]
 
 
 def encode_request(api_key: int, version: int, correlation_id: int, body: dict[str, Any], client_id: str | None = "ottla") -> bytes:

@@ -23,6 +23,7 @@ from wire.primitives import (
     Bool,
     Bytes,
     Fixed,
+    PartsStream,
     String,
     Uuid,
     encode_uvarint,
@@ -277,3 +278,10 @@ def encode(struct: Message, value: dict[str, Any]) -> bytes:
     stream = io.BytesIO()
     struct._build(value, stream, None, "")
     return stream.getvalue()
+
+
+def encode_parts(struct: Message, value: dict[str, Any]) -> list[Any]:
+    """Like `encode`, but `Spliced` values stay as their parts (for zero-copy sending)."""
+    stream = PartsStream()
+    struct._build(value, stream, None, "")
+    return stream.finish()

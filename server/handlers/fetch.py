@@ -14,6 +14,7 @@ from typing import Any
 
 from server.handlers._topics import resolve_topic_name
 from storage import FileRegion, ReadResult
+from wire.primitives import Spliced
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -88,7 +89,7 @@ def _read(broker, version: int, request: dict[str, Any]):
                 log = storage.partition(name, index)
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 result = log.read(wanted["fetch_offset"], limit, min_one=total == 0)
-                data = _materialize(result)
+                data = _records(result)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 failed = True
@@ -97,7 +98,7 @@ def _read(broker, version: int, request: dict[str, Any]):
                 entry["last_stable_offset"] = result.high_watermark
                 entry["log_start_offset"] = result.log_start_offset
                 entry["records"] = data
-                total += len(data)
+                total += result.size
                 keys.append((name, index))
             partitions.append(entry)
         if version >= 13:
@@ -108,8 +109,12 @@ def _read(broker, version: int, request: dict[str, Any]):
     return response, total, keys, failed
 
 
-def _materialize(result: ReadResult) -> bytes:
+
+def _records(result: ReadResult) -> bytes | Spliced:
+    """Log data by reference where it sits in files, so the connection can sendfile it."""
     chunks = result.chunks
+    if not chunks:
+        return b""
     if len(chunks) == 1 and not isinstance(chunks[0], FileRegion):
-        return bytes(chunks[0])
-    return b"".join(chunk.read() if isinstance(chunk, FileRegion) else chunk for chunk in chunks)
+        return chunks[0]
+    return Spliced(chunks, result.size)
