@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from compat.clients import CLIENTS
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         fetch()
         new_target, broker = _reference_kafka, f"Apache Kafka {KAFKA_VERSION} (reference)"
     else:
-        new_target, broker = OttlaBroker, f"Ottla {git_revision()}"
+        # Debug level makes the broker log each request, so the report can list the versions used.
+        new_target, broker = partial(OttlaBroker, log_level="debug"), f"Ottla {git_revision()}"
 
     def progress(result: Result) -> None:
         line = f"{result.client:<20} {result.scenario:<26} {result.seconds:5.1f}s {result.status}"

@@ -24,6 +24,8 @@ from typing import Protocol
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)$", re.M)
+# server/dispatch.py logs every request at debug level as "ottla.request: FETCH v16 from ...".
+REQUEST_RE = re.compile(r"ottla\.request: (?P<api>[A-Z_]+) v(?P<version>\d+) ")
 
 
 class BrokerError(RuntimeError):
@@ -61,6 +63,7 @@ class OttlaBroker:
         self,
         work_dir: Path | None = None,
         *,
+        log_level: str | None = None,
         ready_timeout: float = 30.0,
         stop_timeout: float = 15.0,
     ) -> None:
@@ -69,6 +72,7 @@ class OttlaBroker:
         self.work_dir = Path(work_dir) if work_dir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.data_dir = self.work_dir / "data"
         self.log_path = self.work_dir / "broker.log"
+        self.log_level = log_level
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -132,11 +136,19 @@ class OttlaBroker:
         tail = "\n".join(text.splitlines()[-lines:])
         return f"broker log {self.log_path} (tail):\n{tail}"
 
+    def requests_seen(self) -> dict[str, list[int]]:
+        """API name -> versions clients sent, from a debug-level log (empty at other levels)."""
+        seen: dict[str, set[int]] = {}
+        for match in REQUEST_RE.finditer(self.log_path.read_text(errors="replace")):
+            seen.setdefault(match["api"], set()).add(int(match["version"]))
+        return {api: sorted(versions) for api, versions in sorted(seen.items())}
+
     def _command(self, port: int) -> list[str]:
-        return [
+        cmd = [
             sys.executable, "-m", "server", "serve",
             "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
         ]
+        return cmd + ["--log-level", self.log_level] if self.log_level else cmd
 
     def _log_note(self, text: str) -> None:
         with open(self.log_path, "a") as log:

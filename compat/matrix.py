@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from compat.clients import CLIENTS, Client, NotInstalled
-from compat.harness import REPO_ROOT, BrokerError, Target
+from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, Target
 from compat.scenarios import SCENARIOS, ScenarioFailure
 
 PASS, FAIL, NOT_INSTALLED = "pass", "FAIL", "not installed"
@@ -28,6 +28,7 @@ class Result:
     reason: str = ""
     detail: str = ""
     seconds: float = 0.0
+    requests: dict[str, list[int]] | None = None  # API -> versions sent, when the broker logs them
 
 
 def run_scenario(client: Client, scenario: str, target: Target) -> Result:
@@ -65,6 +66,8 @@ def run_matrix(
                     if result.status == FAIL:
                         # The broker's side of the story is usually the telling half.
                         result = replace(result, detail=f"{result.detail}\n{target.log_tail()}")
+                    if isinstance(target, OttlaBroker) and target.log_level == "debug":
+                        result = replace(result, requests=target.requests_seen())
             except BrokerError as exc:
                 # Did not start, crashed, or did not stop cleanly: keep the client's story too.
                 broken = Result(client.name, scenario, FAIL, f"broker: {exc.reason}", exc.detail)
@@ -127,6 +130,12 @@ def report(
     ]
     out += ["", "## Client notes", ""]
     out += [f"- **{name}**: {CLIENTS[name].notes}" for name in versions if CLIENTS[name].notes]
+    traced = [r for r in results if r.requests is not None]
+    if traced:
+        out += ["", "## Request versions each client sent", "",
+                "From the broker's debug log; kcat's row includes the kafka-python admin client that created its topic.", "",
+                "| client | scenario | requests (API versions) |", "|---|---|---|"]
+        out += [f"| {r.client} | {r.scenario} | {_requests(r.requests) or 'none logged'} |" for r in traced]
     problems = [r for r in results if r.status != PASS]
     if problems:
         out += ["", "## Not passing", ""]
@@ -134,6 +143,10 @@ def report(
     return "\n".join(out) + "\n"
 
 
+def _requests(requests: dict[str, list[int]] | None) -> str:
+    return ", ".join(f"{api} {'/'.join(map(str, versions))}" for api, versions in (requests or {}).items())
+
+
 def git_revision() -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_ROOT, capture_output=True, text=True)
     return proc.stdout.strip() or "unknown revision"
