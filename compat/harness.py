@@ -91,29 +91,30 @@ class OttlaBroker:
         port = self.port if self.port and _port_free(self.host, self.port) else 0
         self._spawn(port)
 
-    def stop(self) -> None:
-        """SIGTERM, then wait; a broker that hangs or exits non-zero is a bug worth reporting."""
+    def stop(self, signum: signal.Signals = signal.SIGTERM) -> None:
+        """Signal (SIGTERM, or SIGINT as Ctrl-C sends), then wait; a broker that hangs or exits
+        non-zero is a bug worth reporting."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         if proc.poll() is not None:
             raise BrokerError(f"broker had already exited {proc.returncode}", self.log_tail())
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         try:
             code = proc.wait(self.stop_timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise BrokerError(f"broker ignored SIGTERM for {self.stop_timeout:.0f}s; killed", self.log_tail())
+            raise BrokerError(f"broker ignored {signum.name} for {self.stop_timeout:.0f}s; killed", self.log_tail())
         if code != 0:
-            raise BrokerError(f"broker exited {code} after SIGTERM", self.log_tail())
+            raise BrokerError(f"broker exited {code} after {signum.name}", self.log_tail())
 
     def restart(self) -> None:
         self.stop()
         self.start()
 
     def close(self) -> None:
-        """Stop (best effort) and remove the temp dir; for teardown paths."""
+        """Stop, and remove the temp dir even when stopping failed."""
         try:
             self.stop()
         finally:

@@ -5,6 +5,8 @@ broken broker green."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from compat.clients import CLIENTS, Client, NotInstalled
@@ -19,6 +21,15 @@ def test_client(compat_client: Client, scenario: str, ottla_serve: OttlaBroker) 
     result = run_scenario(compat_client, scenario, ottla_serve)
     if result.status == FAIL:
         pytest.fail(f"{result.reason}\n\n{result.detail}\n\n{ottla_serve.log_tail()}", pytrace=False)
+
+
+def test_ottla_serve_keeps_its_data_dir_and_port_and_stops_on_sigint(ottla_serve: OttlaBroker) -> None:
+    """The harness's contract with `ottla serve`: ready line, same port on restart, exit 0 on SIGINT."""
+    port = ottla_serve.port
+    ottla_serve.restart()
+    assert ottla_serve.port == port
+    assert f"data={ottla_serve.data_dir}" in ottla_serve.log_path.read_text()
+    ottla_serve.stop(signal.SIGINT)  # raises unless the broker exits 0
 
 
 def _good_read() -> tuple[dict, list[list]]:
