@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compat.clients import CLIENTS
 from compat.harness import REPO_ROOT, OttlaBroker, Target
-from compat.matrix import FAIL, Result, format_text, git_revision, report, run_matrix, table
+from compat.matrix import FAIL, Result, TargetFactory, format_text, git_revision, report, run_matrix, table
 from compat.scenarios import SCENARIOS
 
 
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     clients = [CLIENTS[name] for name in args.client or CLIENTS]
     scenarios = args.scenario or list(SCENARIOS)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-compat-"))
+    new_target: TargetFactory
     if args.broker == "kafka":
         from compat.kafka import KAFKA_VERSION, fetch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from typing import Any
+from typing import Any, Callable, Coroutine
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -66,6 +66,9 @@ async def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"partitions": len(partitions), "records": records}
 
 
+def _sync(action: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    return lambda args: asyncio.run(action(args))
+
+
 if __name__ == "__main__":
-    main({name: lambda args, fn=fn: asyncio.run(fn(args)) for name, fn in
-          {"create": create, "produce": produce, "consume": consume}.items()})
+    main({"create": _sync(create), "produce": _sync(produce), "consume": _sync(consume)})

@@ -69,8 +69,10 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             if msg.error():
                 raise KafkaException(msg.error())
-            records.append([msg.partition(), msg.offset(), msg.key().decode(), msg.value().decode()])
-            position[msg.partition()] = msg.offset() + 1
+            partition, offset = msg.partition(), msg.offset()
+            assert partition is not None and offset is not None  # set on every fetched message
+            records.append([partition, offset, (msg.key() or b"").decode(), (msg.value() or b"").decode()])
+            position[partition] = offset + 1
     finally:
         consumer.close()
     return {"partitions": len(partitions), "records": records}
