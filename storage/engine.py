@@ -18,6 +18,7 @@ import pathlib
 import re
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from storage.config import LogConfig
@@ -66,8 +67,10 @@ def validate_topic_name(name: str) -> None:
 class Storage:
     """All topics of one broker. `data_dir=None` keeps everything in memory."""
 
-    def __init__(self, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        # Broker-level values of topic configs (log.retention.hours, ...), under each topic's overrides.
+        self.defaults = dict(defaults or {})
         self._handles = FileHandles(max_open_files)
         self._topics: dict[str, TopicInfo] = {}
         self._by_id: dict[bytes, TopicInfo] = {}
@@ -75,10 +78,11 @@ class Storage:
         self._checkpointed_starts: dict[tuple[str, int], int] = {}
 
     @classmethod
-    def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT) -> Storage:
+    def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> Storage:
         """Load (or create) a data directory; `None` keeps everything in memory.
-        `max_open_files` bounds the descriptors held for segments and indexes."""
-        storage = cls(data_dir, max_open_files)
+        `max_open_files` bounds the descriptors held for segments and indexes;
+        `defaults` are the broker's topic config values, under each topic's overrides."""
+        storage = cls(data_dir, max_open_files, defaults)
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             storage._load()
@@ -95,8 +99,11 @@ class Storage:
     def _register(self, info: TopicInfo) -> None:
         self._topics[info.name] = info
         self._by_id[info.topic_id] = info
-        config = LogConfig.from_overrides(info.configs)
-        for index in range(info.partitions):
+        config = LogConfig.from_overrides({**self.defaults, **info.configs})
+        self._open_partitions(info, config, range(info.partitions))
+
+    def _open_partitions(self, info: TopicInfo, config: LogConfig, indexes: range) -> None:
+        for index in indexes:
             directory = None if self.data_dir is None else self.data_dir / f"{info.name}-{index}"
             self._logs[(info.name, index)] = PartitionLog(
                 directory,
@@ -115,13 +122,51 @@ class Storage:
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})
-        LogConfig.from_overrides(overrides)
+        LogConfig.from_overrides({**self.defaults, **overrides})
         info = TopicInfo(name, _new_topic_id(), partitions, overrides)
-        if self.data_dir is not None:
-            stored = {"name": name, "topic_id": info.topic_id.hex(), "partitions": partitions, "configs": overrides}
-            _write_atomically(self.data_dir / (name + _TOPIC_SUFFIX), json.dumps(stored, indent=1).encode())
+        self._write_topic_file(info)
         self._register(info)
         return info
+
+    def _write_topic_file(self, info: TopicInfo) -> None:
+        if self.data_dir is not None:
+            stored = {"name": info.name, "topic_id": info.topic_id.hex(), "partitions": info.partitions, "configs": info.configs}
+            _write_atomically(self.data_dir / (info.name + _TOPIC_SUFFIX), json.dumps(stored, indent=1).encode())
+
+    def _existing(self, name: str) -> TopicInfo:
+        info = self._topics.get(name)
+        if info is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
+        return info
+
+    def _replace(self, info: TopicInfo) -> None:
+        self._topics[info.name] = info
+        self._by_id[info.topic_id] = info
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
+        """Replace a topic's config overrides (persisted); every partition log uses them at once."""
+        info = self._existing(name)
+        overrides = dict(configs)
+        config = LogConfig.from_overrides({**self.defaults, **overrides})
+        updated = TopicInfo(info.name, info.topic_id, info.partitions, overrides)
+        self._write_topic_file(updated)
+        self._replace(updated)
+        for index in range(info.partitions):
+            self._logs[(name, index)].config = config
+        return updated
+
+    def add_partitions(self, name: str, total: int) -> TopicInfo:
+        """Grow a topic to `total` partitions (CreatePartitions); existing ones are untouched.
+        The topic file is written first, so a crash leaves empty partitions, never lost ones."""
+        info = self._existing(name)
+        if total <= info.partitions:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"topic {name!r} has {info.partitions} partitions, cannot grow to {total}")
+        updated = TopicInfo(info.name, info.topic_id, total, info.configs)
+        self._write_topic_file(updated)
+        self._replace(updated)
+        config = LogConfig.from_overrides({**self.defaults, **info.configs})
+        self._open_partitions(updated, config, range(info.partitions, total))
+        return updated
 
     def delete_topic(self, name: str) -> None:
         info = self._topics.pop(name, None)

@@ -28,6 +28,10 @@ from storage.handles import FileHandles
 OFFSET_ENTRY = struct.Struct(">iI")
 TIME_ENTRY = struct.Struct(">qi")
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+# New entries reach the file in groups of this many bytes (and at flush, roll and
+# close): one syscall per entry would cost as much as the log write itself. Entries
+# lost in a crash are rebuilt by recovery, which scans from the last one on disk.
+_WRITE_BEHIND_BYTES = 4096
 
 
 class _Index:
@@ -40,6 +44,7 @@ class _Index:
         self.base_offset = base_offset
         self._handles = handles
         self._entries: bytearray | mmap.mmap | bytes | None = None if path is not None else bytearray()
+        self._unwritten = bytearray()
         if path is not None and not path.exists():
             path.touch()  # Kafka creates both index files with the segment
 
@@ -59,6 +64,9 @@ class _Index:
     def __len__(self) -> int:
         return len(self._data()) // self.entry.size
 
+    def byte_size(self) -> int:
+        return len(self._data())
+
     def _unpack(self, slot: int) -> tuple[int, int]:
         first, second = self.entry.unpack_from(self._data(), slot * self.entry.size)
         return first, second
@@ -73,8 +81,15 @@ class _Index:
 
     def _append(self, entry: bytes) -> None:
         self._writable().extend(entry)
-        if self.path is not None and self._handles is not None:
-            os.write(self._handles.fd(self.path, _APPEND_FLAGS), entry)
+        if self.path is not None:
+            self._unwritten += entry
+            if len(self._unwritten) >= _WRITE_BEHIND_BYTES:
+                self._write_unwritten()
+
+    def _write_unwritten(self) -> None:
+        if self._unwritten and self.path is not None and self._handles is not None:
+            os.write(self._handles.fd(self.path, _APPEND_FLAGS), self._unwritten)
+            self._unwritten.clear()
 
     def _last_slot_below(self, key: int, field: int) -> int:
         """Index of the last entry whose `field` is <= key, or -1."""
@@ -90,6 +105,7 @@ class _Index:
 
     def replace(self, entries: bytes) -> None:
         """Swap in a rebuilt index: write tmp, fsync, rename."""
+        self._unwritten.clear()
         self._close_map()
         self._entries = bytearray(entries)
         if self.path is not None:
@@ -98,8 +114,10 @@ class _Index:
             write_atomically(self.path, entries)
 
     def seal(self) -> None:
-        """The segment stopped being active: free the entries; an mmap comes back on demand."""
+        """The segment stopped being active: write what is pending, free the entries;
+        an mmap comes back on demand."""
         if self.path is not None:
+            self._write_unwritten()
             self._close_map()
             self._entries = None
             if self._handles is not None:
@@ -113,6 +131,7 @@ class _Index:
         self.seal()
 
     def flush(self) -> None:
+        self._write_unwritten()
         if self.path is not None and self._handles is not None and self._handles.is_open(self.path):
             os.fsync(self._handles.fd(self.path, _APPEND_FLAGS))
 
@@ -180,8 +199,8 @@ class TimeIndex(_Index):
 
     def maybe_append(self, timestamp: int, offset: int) -> None:
         """Kafka's TimeIndex.maybeAppend: only a timestamp larger than the last entry's."""
-        last = self.last()
-        if last is not None and timestamp <= last[0]:
+        data = self._data()
+        if data and timestamp <= TIME_ENTRY.unpack_from(data, len(data) - TIME_ENTRY.size)[0]:
             return
         self._append(TIME_ENTRY.pack(timestamp, offset - self.base_offset))
 

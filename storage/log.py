@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from storage.config import LogConfig
 from storage.handles import FileHandles
 from storage.index import OFFSET_ENTRY, TIME_ENTRY
-from storage.segment import AppendInfo, Chunk, Segment
+from storage.segment import Chunk, Segment
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
     batch_magic,
@@ -136,16 +136,18 @@ class PartitionLog:
         """
         # The one copy on the produce path: offsets are rewritten in this buffer.
         data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
-        batches = [(header, batch.nbytes) for header, batch in iter_batches(data)]
         if len(data) > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
         now = _now_ms() if log_append_time_ms is None else log_append_time_ms
         append_time = now if self.config.log_append_time else -1
+        max_message_bytes = self.config.max_message_bytes
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
-        for header, size in batches:
-            if size > self.config.max_message_bytes:
+        # Validation finishes before anything is written, so a bad batch leaves the log as it was.
+        for header, batch in iter_batches(data):
+            size = batch.nbytes
+            if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
             set_base_offset(data, position, next_offset)
             set_partition_leader_epoch(data, position, self.leader_epoch)
@@ -157,28 +159,26 @@ class PartitionLog:
             if batch_max_timestamp > max_timestamp:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size
-        info = AppendInfo(first_offset, next_offset - 1, max_timestamp, offset_of_max_timestamp)
-        self._maybe_roll(len(data), info, now)
-        self.segments[-1].append(data, info)
+        last_offset = next_offset - 1
+        self._maybe_roll(len(data), last_offset, max_timestamp, now)
+        self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
         self._messages_since_flush += next_offset - first_offset
         if self._messages_since_flush >= self.config.flush_messages:
             self.flush(now)
-        return AppendResult(first_offset, next_offset - 1, append_time, self._log_start_offset)
+        return AppendResult(first_offset, last_offset, append_time, self._log_start_offset)
 
-    def _maybe_roll(self, incoming: int, info: AppendInfo, now_ms: int) -> None:
+    def _maybe_roll(self, incoming: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
         """Kafka's LogSegment.shouldRoll, without jitter."""
         active = self.segments[-1]
         if active.is_empty:
             return
-        index_full = (
-            len(active.index) >= self.config.segment_index_bytes // OFFSET_ENTRY.size
-            or len(active.time_index) >= self.config.segment_index_bytes // TIME_ENTRY.size
-        )
+        config = self.config
         if (
-            active.size > self.config.segment_bytes - incoming
-            or active.time_waited_for_roll(now_ms, info.max_timestamp) > self.config.segment_ms
-            or index_full
-            or not active.can_index(info.last_offset)
+            active.size > config.segment_bytes - incoming
+            or active.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
+            or active.index.byte_size() + OFFSET_ENTRY.size > config.segment_index_bytes
+            or active.time_index.byte_size() + TIME_ENTRY.size > config.segment_index_bytes
+            or not active.can_index(last_offset)
         ):
             self.roll(now_ms)
 

@@ -47,16 +47,6 @@ class FileRegion:
 Chunk = bytes | memoryview | FileRegion
 
 
-@dataclass(slots=True, frozen=True)
-class AppendInfo:
-    """What the log learned about an append while validating it."""
-
-    first_offset: int
-    last_offset: int
-    max_timestamp: int
-    offset_of_max_timestamp: int
-
-
 def file_name(base_offset: int, suffix: str) -> str:
     """Kafka's LogFileUtils.filenamePrefixFromOffset: 20 zero-padded digits."""
     return f"{base_offset:020d}{suffix}"
@@ -239,24 +229,24 @@ class Segment:
     def index_entries(self) -> int:
         return max(len(self.index), len(self.time_index))
 
-    def append(self, data: bytearray, info: AppendInfo) -> None:
-        """Append validated batches and index them as Kafka's LogSegment.append does:
-        once more than `index.interval.bytes` went unindexed, an entry for this
-        append's last offset at the position where the append starts."""
+    def append(self, data: bytearray, last_offset: int, max_timestamp: int, offset_of_max_timestamp: int) -> None:
+        """Append validated batches ending at `last_offset`, whose largest timestamp first
+        appears at `offset_of_max_timestamp`. Indexed as Kafka's LogSegment.append does:
+        once more than `index.interval.bytes` went unindexed, an entry for this append's
+        last offset at the position where the append starts."""
         position = self.file.size
         self._sealed = False
-        if self._first_batch_timestamp == -1 and position == 0:
+        if position == 0:
             self._first_batch_timestamp = read_header(data).max_timestamp
         self.file.append(data)
-        largest, _ = self.max_timestamp_and_offset
-        if info.max_timestamp > largest:
-            self._max_timestamp = (info.max_timestamp, info.offset_of_max_timestamp)
+        if max_timestamp > self.max_timestamp_and_offset[0]:
+            self._max_timestamp = (max_timestamp, offset_of_max_timestamp)
         if self.bytes_since_last_index_entry > self.index_interval_bytes:
-            self.index.append(info.last_offset, position)
+            self.index.append(last_offset, position)
             self.time_index.maybe_append(*self.max_timestamp_and_offset)
             self.bytes_since_last_index_entry = 0
         self.bytes_since_last_index_entry += len(data)
-        self.next_offset = info.last_offset + 1
+        self.next_offset = last_offset + 1
 
     def batches(self, position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
         """(position, header) of each batch from `position` on, reading headers only."""

@@ -51,6 +51,8 @@ CRC = struct.Struct(">I")
 _MIN_LENGTH_FIELD = 14
 
 _COMPRESSION_MASK = 0x07
+_MAX_CODEC = 4  # zstd
+_BATCH_LENGTH = struct.Struct(">i")
 _TIMESTAMP_TYPE_BIT = 0x08
 _TRANSACTIONAL_BIT = 0x10
 _CONTROL_BIT = 0x20
@@ -160,7 +162,7 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
     while position < end:
         if end - position < LOG_OVERHEAD + 5:
             raise _corrupt(f"truncated batch: {end - position} bytes at position {position}")
-        length = int.from_bytes(view[position + 8 : position + 12], "big", signed=True)
+        (length,) = _BATCH_LENGTH.unpack_from(view, position + 8)
         if length < _MIN_LENGTH_FIELD:
             raise _corrupt(f"batch length {length} is below the minimum record overhead")
         magic = view[position + MAGIC_OFFSET]
@@ -174,10 +176,10 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
         if size > end - position:
             raise _corrupt(f"batch of {size} bytes truncated to {end - position}")
         batch = view[position : position + size]
-        header = read_header(batch)
-        if compute_crc(batch) != header.crc:
+        header = BatchHeader(*BATCH_HEADER.unpack_from(batch))
+        if crc32c.crc32c(batch[ATTRIBUTES_OFFSET:]) != header.crc:
             raise _corrupt(f"batch CRC mismatch at position {position}")
-        if header.attributes & _COMPRESSION_MASK > Compression.ZSTD:
+        if header.attributes & _COMPRESSION_MASK > _MAX_CODEC:
             raise _corrupt(f"unknown compression codec {header.attributes & _COMPRESSION_MASK}")
         if from_client:
             _check_client_batch(header)

@@ -34,7 +34,7 @@ def test_offset_index_lookup_boundaries(index_dir: pathlib.Path | None) -> None:
     expected = {999: 0, 1000: 0, 1009: 0, 1010: 0, 1019: 0, 1020: 100, 1029: 100, 1030: 200, 10**12: 200}
     assert {offset: index.lookup(offset) for offset in expected} == expected
     if index_dir is not None:
-        handles.close_all()
+        index.close()
         reloaded = OffsetIndex(index_dir / "x.index", 1000, handles)
         assert {offset: reloaded.lookup(offset) for offset in expected} == expected
         assert (index_dir / "x.index").read_bytes() == bytes.fromhex("0000000a00000000" "0000001400000064" "0000001e000000c8")
