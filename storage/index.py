@@ -45,6 +45,7 @@ class _Index:
         self._handles = handles
         self._entries: bytearray | mmap.mmap | bytes | None = None if path is not None else bytearray()
         self._unwritten = bytearray()
+        self._unsynced = False
         if path is not None and not path.exists():
             path.touch()  # Kafka creates both index files with the segment
 
@@ -75,8 +76,9 @@ class _Index:
         """The entries as an appendable bytearray (the active segment's)."""
         data = self._data()
         if not isinstance(data, bytearray):
+            writable = bytearray(data)
             self._close_map()
-            self._entries = data = bytearray(data)
+            self._entries = data = writable
         return data
 
     def _append(self, entry: bytes) -> None:
@@ -90,6 +92,7 @@ class _Index:
         if self._unwritten and self.path is not None and self._handles is not None:
             os.write(self._handles.fd(self.path, _APPEND_FLAGS), self._unwritten)
             self._unwritten.clear()
+            self._unsynced = True
 
     def _last_slot_below(self, key: int, field: int) -> int:
         """Index of the last entry whose `field` is <= key, or -1."""
@@ -102,6 +105,10 @@ class _Index:
             else:
                 high = middle - 1
         return found
+
+    def replace_if_changed(self, entries: bytes) -> None:
+        if self._data()[:] != entries:  # an mmap only compares equal to itself
+            self.replace(entries)
 
     def replace(self, entries: bytes) -> None:
         """Swap in a rebuilt index: write tmp, fsync, rename."""
@@ -132,8 +139,9 @@ class _Index:
 
     def flush(self) -> None:
         self._write_unwritten()
-        if self.path is not None and self._handles is not None and self._handles.is_open(self.path):
+        if self._unsynced and self.path is not None and self._handles is not None:
             os.fsync(self._handles.fd(self.path, _APPEND_FLAGS))
+            self._unsynced = False
 
     def delete(self) -> None:
         self.close()

@@ -59,6 +59,7 @@ class DiskFile:
         self.path = path
         self._handles = handles
         self.size = os.fstat(handles.fd(path, _LOG_FLAGS)).st_size
+        self._unsynced = False
 
     def append(self, data: bytearray) -> None:
         """Write at the end; on failure cut back to the old size and raise KAFKA_STORAGE_ERROR."""
@@ -75,6 +76,7 @@ class DiskFile:
                 pass  # the size in memory still marks where valid data ends; recovery cuts the rest
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"write to {self.path} failed: {error}") from error
         self.size += written
+        self._unsynced = True
 
     def pread(self, length: int, position: int) -> bytes:
         return os.pread(self._handles.fd(self.path, _LOG_FLAGS), length, position)
@@ -85,13 +87,16 @@ class DiskFile:
     def truncate(self, size: int) -> None:
         os.ftruncate(self._handles.fd(self.path, _LOG_FLAGS), size)
         self.size = size
+        self._unsynced = True
 
     def modified_ms(self) -> int:
         return self.path.stat().st_mtime_ns // 1_000_000
 
     def flush(self) -> None:
-        if self._handles.is_open(self.path):
+        if self._unsynced:
+            # A descriptor closed by the LRU lost nothing: fsync covers the file, not the descriptor.
             os.fsync(self._handles.fd(self.path, _LOG_FLAGS))
+            self._unsynced = False
 
     def close(self) -> None:
         self._handles.close(self.path)
@@ -309,41 +314,35 @@ class Segment:
         follows in both indexes. Kafka's LogSegment.recover scans the whole segment; the
         indexed part was checked when it was written, and a start from scratch happens
         whenever an index is missing or inconsistent. Truncates a torn or corrupt tail;
-        returns the number of bytes cut."""
+        returns the number of bytes cut. Index files are rewritten only if they changed."""
         self._sealed = False
+        offsets = [self.index.entry_at(slot) for slot in range(len(self.index))]
+        times = [self.time_index.entry_at(slot) for slot in range(len(self.time_index))]
         # Both indexes gain an entry together, so an empty time index beside a
         # non-empty offset index was lost.
         if (
             from_start
             or not self.index.is_consistent(self.file.size)
             or not self.time_index.is_consistent()
-            or (len(self.index) > 0 and len(self.time_index) == 0)
+            or (offsets and not times)
         ):
-            self.index.replace(b"")
-            self.time_index.replace(b"")
-        last = self.index.last()
-        position = start = last[1] if last else 0
+            offsets, times = [], []
+        position = start = offsets[-1][1] if offsets else 0
         # Time entries past the last offset entry are rebuilt by the scan.
-        kept_time_entries = [
-            entry
-            for entry in (self.time_index.entry_at(slot) for slot in range(len(self.time_index)))
-            if entry[1] <= (last[0] if last else self.base_offset)
-        ]
-        self.time_index.replace(b"".join(TIME_ENTRY.pack(t, o - self.base_offset) for t, o in kept_time_entries))
-        self._max_timestamp = kept_time_entries[-1] if kept_time_entries else (-1, self.base_offset)
+        times = [entry for entry in times if entry[1] <= (offsets[-1][0] if offsets else self.base_offset)]
+        self._max_timestamp = times[-1] if times else (-1, self.base_offset)
         self._first_batch_timestamp = None
         self.bytes_since_last_index_entry = 0
         self.next_offset = self.base_offset
-        offset_entries: list[tuple[int, int]] = []
         while position < self.file.size:
-            consumed = self._recover_window(self.file.pread(_RECOVERY_WINDOW, position), position, offset_entries)
+            consumed = self._recover_window(self.file.pread(_RECOVERY_WINDOW, position), position, offsets, times)
             if consumed == 0:
                 # Perhaps one batch larger than the window: read it whole.
                 prefix = self.file.pread(_BATCH_PREFIX.size, position)
                 if len(prefix) == _BATCH_PREFIX.size:
                     size = _BATCH_PREFIX.unpack(prefix)[1] + LOG_OVERHEAD
                     if _RECOVERY_WINDOW < size <= self.file.size - position:
-                        consumed = self._recover_window(self.file.pread(size, position), position, offset_entries)
+                        consumed = self._recover_window(self.file.pread(size, position), position, offsets, times)
             if consumed == 0:
                 break
             position += consumed
@@ -353,23 +352,30 @@ class Segment:
             return self.recover(from_start=True)
         if truncated:
             self.file.truncate(position)
-        kept = [self.index.entry_at(slot) for slot in range(len(self.index))]
-        self.index.replace(b"".join(OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in kept + offset_entries))
+        # As Kafka's recover ends: the running max becomes the last time entry, as on close.
+        largest = self.max_timestamp_and_offset
+        if largest[0] >= 0 and (not times or largest[0] > times[-1][0]):
+            times.append(largest)
+        self.index.replace_if_changed(b"".join(OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in offsets))
+        self.time_index.replace_if_changed(b"".join(TIME_ENTRY.pack(t, o - self.base_offset) for t, o in times))
         return truncated
 
-    def _recover_window(self, window: bytes, position: int, offset_entries: list[tuple[int, int]]) -> int:
+    def _recover_window(
+        self, window: bytes, position: int, offsets: list[tuple[int, int]], times: list[tuple[int, int]]
+    ) -> int:
         """Accept the valid batches at the start of `window`, indexing them batch by batch
         as Kafka's LogSegment.recover does; returns their total size."""
         consumed = 0
         for header, _ in scan_batches(window, verify_crc=True):
             if header.base_offset < self.next_offset or not self.can_index(header.last_offset):
                 break  # offsets must increase and fit the index: anything else is not ours
-            batch_position = position + consumed
             if header.max_timestamp > self.max_timestamp_and_offset[0]:
                 self._max_timestamp = (header.max_timestamp, header.last_offset)
             if self.bytes_since_last_index_entry > self.index_interval_bytes:
-                offset_entries.append((header.last_offset, batch_position))
-                self.time_index.maybe_append(*self.max_timestamp_and_offset)
+                offsets.append((header.last_offset, position + consumed))
+                largest = self.max_timestamp_and_offset
+                if not times or largest[0] > times[-1][0]:
+                    times.append(largest)
                 self.bytes_since_last_index_entry = 0
             self.bytes_since_last_index_entry += header.size
             self.next_offset = header.last_offset + 1
