@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from server.config import BrokerConfig
 from server.connection import Connection
 from server.dispatch import Dispatcher
+from server.groups import GroupCoordinator, open_coordinator
 from storage import Storage
 
 log = logging.getLogger("ottla.broker")
@@ -39,6 +40,7 @@ class Broker:
         self._connections_per_ip: dict[str, int] = {}
         self._idle_sweep: asyncio.TimerHandle | None = None
         self.storage: Storage | None = None
+        self.groups: GroupCoordinator | None = None
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
@@ -64,6 +66,7 @@ class Broker:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = Storage.open(data_dir)
+        self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
@@ -88,6 +91,9 @@ class Broker:
                 if not waiter.done():
                     waiter.cancel()
         self._data_waiters.clear()
+        if self.groups is not None:
+            self.groups.close()
+            self.groups = None
         if self.storage is not None:
             self.storage.close()
             self.storage = None

@@ -52,6 +52,13 @@ SETTINGS: dict[str, Setting] = {
             3000,
             "How long the first rebalance of a new group waits for more members to join; tests set 0.",
         ),
+        Setting("group.min.session.timeout.ms", int, 6000, "Shortest session timeout a JoinGroup may ask for."),
+        Setting("group.max.session.timeout.ms", int, 1800000, "Longest session timeout a JoinGroup may ask for."),
+        Setting("group.max.size", int, 2147483647, "Most members a classic group admits."),
+        Setting("offsets.retention.minutes", int, 10080, "How long the committed offsets of an empty group are kept."),
+        Setting("offsets.retention.check.interval.ms", int, 600000, "How often committed offsets are checked for expiry."),
+        Setting("offset.metadata.max.bytes", int, 4096, "Largest metadata string an offset commit may carry."),
+        Setting("offsets.topic.num.partitions", int, 1, "Partitions of `__consumer_offsets` when first created (Kafka: 50, to spread coordinators over brokers; one node needs one)."),
         Setting("cluster.id", str, "ottla-cluster-0000000001", "Cluster id reported in Metadata."),
     )
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.groups import INTERNAL_TOPICS
 from server.handlers._topics import partition_metadata
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
@@ -64,7 +65,7 @@ def _topic_entry(broker, info) -> dict[str, Any]:
         "error_code": ErrorCode.NONE,
         "name": info.name,
         "topic_id": info.topic_id,
-        "is_internal": False,
+        "is_internal": info.name in INTERNAL_TOPICS,
         "partitions": partition_metadata(broker, info.partitions),
         "topic_authorized_operations": _OPERATIONS_OMITTED,
     }

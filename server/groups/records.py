@@ -1,0 +1,231 @@
+"""The records of `__consumer_offsets`, in Kafka's own byte layout.
+
+Kafka's group coordinator keeps its state as keyed records in this compacted topic
+(group-coordinator/src/main/resources/common/message/*Key.json, *Value.json), and so
+do we, so Kafka's tools can read our log and compaction keeps one value per key:
+
+    OffsetCommitKey    version 1: group, topic, partition
+    OffsetCommitValue  version 3: offset, leader epoch, metadata, commit timestamp
+                       version 1: offset, metadata, commit timestamp, expire timestamp
+                                  (written only when a v2-v4 commit set a retention)
+    GroupMetadataKey   version 2: group
+    GroupMetadataValue version 3: protocol type, generation, protocol, leader,
+                                  state timestamp, members
+
+A null value is a tombstone. Keys of other versions (KIP-848 and share group records)
+are not ours to read and are skipped.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+_INT64 = struct.Struct(">q")
+
+OFFSET_COMMIT_KEY_VERSION = 1
+GROUP_METADATA_KEY_VERSION = 2
+_OFFSET_VALUE_WITH_EPOCH = 3
+_OFFSET_VALUE_WITH_EXPIRY = 1
+_GROUP_VALUE_VERSION = 3
+
+
+@dataclass(slots=True, frozen=True)
+class OffsetAndMetadata:
+    offset: int
+    leader_epoch: int  # -1 when the client did not say
+    metadata: str
+    commit_timestamp_ms: int
+    expire_timestamp_ms: int | None  # only from v2-v4 commits with an explicit retention
+
+
+@dataclass(slots=True, frozen=True)
+class StoredMember:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    rebalance_timeout_ms: int
+    session_timeout_ms: int
+    subscription: bytes
+    assignment: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class StoredGroup:
+    protocol_type: str
+    generation: int
+    protocol: str | None
+    leader: str | None
+    current_state_timestamp_ms: int
+    members: tuple[StoredMember, ...]
+
+
+class _Writer:
+    __slots__ = ("out",)
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def int16(self, value: int) -> "_Writer":
+        self.out += _INT16.pack(value)
+        return self
+
+    def int32(self, value: int) -> "_Writer":
+        self.out += _INT32.pack(value)
+        return self
+
+    def int64(self, value: int) -> "_Writer":
+        self.out += _INT64.pack(value)
+        return self
+
+    def string(self, value: str | None) -> "_Writer":
+        if value is None:
+            return self.int16(-1)
+        encoded = value.encode()
+        self.int16(len(encoded))
+        self.out += encoded
+        return self
+
+    def bytes(self, value: bytes) -> "_Writer":
+        self.int32(len(value))
+        self.out += value
+        return self
+
+
+class RecordFormatError(ValueError):
+    """A record in `__consumer_offsets` that does not parse."""
+
+
+class _Reader:
+    __slots__ = ("data", "position")
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.data = memoryview(data)
+        self.position = 0
+
+    def _take(self, size: int) -> memoryview:
+        end = self.position + size
+        if size < 0 or end > len(self.data):
+            raise RecordFormatError("record shorter than its fields")
+        chunk = self.data[self.position : end]
+        self.position = end
+        return chunk
+
+    def int16(self) -> int:
+        return _INT16.unpack(self._take(2))[0]
+
+    def int32(self) -> int:
+        return _INT32.unpack(self._take(4))[0]
+
+    def int64(self) -> int:
+        return _INT64.unpack(self._take(8))[0]
+
+    def string(self) -> str | None:
+        size = self.int16()
+        if size == -1:
+            return None
+        try:
+            return str(self._take(size), "utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordFormatError(str(exc)) from exc
+
+    def bytes(self) -> bytes:
+        return bytes(self._take(self.int32()))
+
+
+def offset_key(group_id: str, topic: str, partition: int) -> bytes:
+    return bytes(_Writer().int16(OFFSET_COMMIT_KEY_VERSION).string(group_id).string(topic).int32(partition).out)
+
+
+def group_key(group_id: str) -> bytes:
+    return bytes(_Writer().int16(GROUP_METADATA_KEY_VERSION).string(group_id).out)
+
+
+def offset_value(value: OffsetAndMetadata) -> bytes:
+    if value.expire_timestamp_ms is not None:
+        writer = _Writer().int16(_OFFSET_VALUE_WITH_EXPIRY).int64(value.offset).string(value.metadata)
+        return bytes(writer.int64(value.commit_timestamp_ms).int64(value.expire_timestamp_ms).out)
+    writer = _Writer().int16(_OFFSET_VALUE_WITH_EPOCH).int64(value.offset).int32(value.leader_epoch)
+    return bytes(writer.string(value.metadata).int64(value.commit_timestamp_ms).out)
+
+
+def group_value(group: StoredGroup) -> bytes:
+    writer = _Writer().int16(_GROUP_VALUE_VERSION).string(group.protocol_type).int32(group.generation)
+    writer.string(group.protocol).string(group.leader).int64(group.current_state_timestamp_ms)
+    writer.int32(len(group.members))
+    for member in group.members:
+        writer.string(member.member_id).string(member.group_instance_id).string(member.client_id)
+        writer.string(member.client_host).int32(member.rebalance_timeout_ms).int32(member.session_timeout_ms)
+        writer.bytes(member.subscription).bytes(member.assignment)
+    return bytes(writer.out)
+
+
+@dataclass(slots=True, frozen=True)
+class OffsetKey:
+    group_id: str
+    topic: str
+    partition: int
+
+
+@dataclass(slots=True, frozen=True)
+class GroupKey:
+    group_id: str
+
+
+def parse_key(data: bytes | memoryview) -> OffsetKey | GroupKey | None:
+    """The key's meaning, or None for record types this coordinator does not keep."""
+    reader = _Reader(data)
+    version = reader.int16()
+    if version in (0, OFFSET_COMMIT_KEY_VERSION):
+        return OffsetKey(_required(reader.string()), _required(reader.string()), reader.int32())
+    if version == GROUP_METADATA_KEY_VERSION:
+        return GroupKey(_required(reader.string()))
+    return None
+
+
+def parse_offset_value(data: bytes | memoryview) -> OffsetAndMetadata:
+    reader = _Reader(data)
+    version = reader.int16()
+    if not 0 <= version <= 3:  # v4 is flexible (KIP-915); we never write it
+        raise RecordFormatError(f"unsupported OffsetCommitValue version {version}")
+    offset = reader.int64()
+    leader_epoch = reader.int32() if version >= 3 else -1
+    metadata = reader.string() or ""
+    commit_timestamp = reader.int64()
+    expire_timestamp = reader.int64() if version == 1 else -1
+    return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, None if expire_timestamp < 0 else expire_timestamp)
+
+
+def parse_group_value(data: bytes | memoryview) -> StoredGroup:
+    reader = _Reader(data)
+    version = reader.int16()
+    if not 0 <= version <= 3:
+        raise RecordFormatError(f"unsupported GroupMetadataValue version {version}")
+    protocol_type = reader.string() or ""
+    generation = reader.int32()
+    protocol = reader.string()
+    leader = reader.string()
+    state_timestamp = reader.int64() if version >= 2 else -1
+    members = []
+    for _ in range(reader.int32()):
+        member_id = _required(reader.string())
+        instance_id = reader.string() if version >= 3 else None
+        client_id = reader.string() or ""
+        client_host = reader.string() or ""
+        rebalance_timeout = reader.int32() if version >= 1 else -1
+        session_timeout = reader.int32()
+        # GroupMetadataManager.replay: a v0 member's rebalance timeout is its session timeout.
+        rebalance_timeout = session_timeout if rebalance_timeout == -1 else rebalance_timeout
+        members.append(
+            StoredMember(member_id, instance_id, client_id, client_host, rebalance_timeout, session_timeout, reader.bytes(), reader.bytes())
+        )
+    return StoredGroup(protocol_type, generation, protocol, leader, state_timestamp, tuple(members))
+
+
+def _required(value: str | None) -> str:
+    if value is None:
+        raise RecordFormatError("null where Kafka's schema has a non-null string")
+    return value

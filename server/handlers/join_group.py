@@ -1,0 +1,62 @@
+"""JoinGroup: parks until the group's join phase completes (server/groups/coordinator.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from server.groups import JoinRequest
+from server.groups.group import JoinResult
+from wire.api import ApiKey
+
+API = ApiKey.JOIN_GROUP
+VERSIONS = (0, 9)
+
+
+def handle(broker, header, request: dict[str, Any]):
+    version = header.api_version
+    session_timeout_ms = request["session_timeout_ms"]
+    join = JoinRequest(
+        group_id=request["group_id"],
+        member_id=request["member_id"],
+        group_instance_id=request.get("group_instance_id"),
+        protocol_type=request["protocol_type"],
+        protocols=tuple((protocol["name"], bytes(protocol["metadata"])) for protocol in request["protocols"]),
+        session_timeout_ms=session_timeout_ms,
+        # JoinGroup v0 has no rebalance timeout; Kafka uses the session timeout.
+        rebalance_timeout_ms=request["rebalance_timeout_ms"] if version >= 1 else session_timeout_ms,
+        client_id=header.client_id or "",
+        require_known_member_id=version >= 4,
+        supports_skip_assignment=version >= 9,
+    )
+    answer: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
+    broker.groups.join(join, lambda result: answer.done() or answer.set_result(result))
+    if answer.done():
+        return _response(version, answer.result())
+    return _parked(version, answer)
+
+
+async def _parked(version: int, answer: asyncio.Future[JoinResult]) -> dict[str, Any]:
+    return _response(version, await answer)
+
+
+def _response(version: int, result: JoinResult) -> dict[str, Any]:
+    protocol_name = result.protocol_name
+    # JoinGroupResponse: before v7 the protocol name is not nullable, "" stands for none.
+    if version < 7 and protocol_name is None:
+        protocol_name = ""
+    elif version >= 7 and protocol_name == "":
+        protocol_name = None
+    return {
+        "throttle_time_ms": 0,
+        "error_code": result.error,
+        "generation_id": result.generation_id,
+        "protocol_type": result.protocol_type,
+        "protocol_name": protocol_name,
+        "leader": result.leader,
+        "skip_assignment": result.skip_assignment,
+        "member_id": result.member_id,
+        "members": [
+            {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "metadata": m.metadata} for m in result.members
+        ],
+    }

@@ -1,0 +1,29 @@
+"""LeaveGroup: one member before v3, a batch from v3 (KIP-345), with reasons from v5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.LEAVE_GROUP
+VERSIONS = (0, 5)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    if header.api_version < 3:
+        leaving = [(request["member_id"], None)]
+    else:
+        leaving = [(member["member_id"], member.get("group_instance_id")) for member in request["members"]]
+    error, member_errors = broker.groups.leave(request["group_id"], leaving)
+    if header.api_version < 3:
+        # LeaveGroupResponse: the single member's error becomes the top-level error.
+        if error is ErrorCode.NONE:
+            error = next((e for e in member_errors if e is not ErrorCode.NONE), ErrorCode.NONE)
+        return {"throttle_time_ms": 0, "error_code": error}
+    members = [
+        {"member_id": member_id, "group_instance_id": instance_id, "error_code": member_error}
+        for (member_id, instance_id), member_error in zip(leaving, member_errors)
+    ]
+    return {"throttle_time_ms": 0, "error_code": error, "members": members}

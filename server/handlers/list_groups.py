@@ -1,0 +1,27 @@
+"""ListGroups: every group this coordinator knows, filtered by state (v4, KIP-518) and by
+type (v5, KIP-848). All of ours are classic groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.LIST_GROUPS
+VERSIONS = (0, 5)
+
+_CLASSIC = "classic"
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    types = {name.lower() for name in request.get("types_filter") or ()}
+    groups = [] if types and _CLASSIC not in types else broker.groups.list_groups(set(request.get("states_filter") or ()))
+    return {
+        "throttle_time_ms": 0,
+        "error_code": ErrorCode.NONE,
+        "groups": [
+            {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value, "group_type": _CLASSIC}
+            for g in groups
+        ],
+    }

@@ -1,0 +1,50 @@
+"""OffsetCommit: partitions of unknown topics are refused here, as KafkaApis does; the
+rest go to the coordinator, which stores them in `__consumer_offsets` before answering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.groups import CommitEntry
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.OFFSET_COMMIT
+VERSIONS = (0, 9)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    storage = broker.storage
+    entries: list[CommitEntry] = []
+    slots: list[tuple[dict[str, Any], int]] = []  # (response partition, index into entries)
+    topics = []
+    for topic in request["topics"]:
+        name = topic["name"]
+        info = storage.topic(name)
+        partitions = []
+        for partition in topic["partitions"]:
+            index = partition["partition_index"]
+            answer = {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+            if info is not None and 0 <= index < info.partitions:
+                slots.append((answer, len(entries)))
+                entries.append(
+                    CommitEntry(name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
+                )
+            partitions.append(answer)
+        topics.append({"name": name, "partitions": partitions})
+    if entries:
+        errors = broker.groups.commit_offsets(
+            request["group_id"],
+            request.get("generation_id_or_member_epoch", -1),
+            request.get("member_id", ""),
+            request.get("group_instance_id"),
+            entries,
+            # v2-v4 may set a retention for these offsets; -1 means the broker's.
+            retention_ms=request.get("retention_time_ms", -1),
+            # From v9 a missing group is named as such (KIP-848) rather than ILLEGAL_GENERATION.
+            missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND if version >= 9 else ErrorCode.ILLEGAL_GENERATION,
+        )
+        for answer, index in slots:
+            answer["error_code"] = errors[index]
+    return {"throttle_time_ms": 0, "topics": topics}

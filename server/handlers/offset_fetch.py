@@ -1,0 +1,49 @@
+"""OffsetFetch: one group before v8, a batch of groups from v8 (KIP-709).
+
+A partition with no committed offset answers -1 with no error; null topics (v2+) ask
+for every offset the group has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.OFFSET_FETCH
+VERSIONS = (0, 9)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    if version >= 8:
+        groups = []
+        for group in request["groups"]:
+            error, topics = _fetch(broker, group["group_id"], group["topics"])
+            groups.append({"group_id": group["group_id"], "error_code": error, "topics": topics})
+        return {"throttle_time_ms": 0, "groups": groups}
+    error, topics = _fetch(broker, request["group_id"], request["topics"])
+    if version < 2 and error is not ErrorCode.NONE:
+        # No top-level error before v2: each partition carries it.
+        for topic in topics:
+            for partition in topic["partitions"]:
+                partition["error_code"] = error
+    return {"throttle_time_ms": 0, "error_code": error, "topics": topics}
+
+
+def _fetch(broker, group_id: str, requested: list[dict[str, Any]] | None) -> tuple[ErrorCode, list[dict[str, Any]]]:
+    wanted = None if requested is None else [(topic["name"], list(topic["partition_indexes"])) for topic in requested]
+    error, found = broker.groups.fetch_offsets(group_id, wanted)
+    if error is not ErrorCode.NONE and wanted is not None:
+        found = [(topic, [(partition, None) for partition in partitions]) for topic, partitions in wanted]
+    topics = []
+    for topic, partitions in found:
+        entries = []
+        for partition, value in partitions:
+            entry = {"partition_index": partition, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "", "error_code": ErrorCode.NONE}
+            if value is not None:
+                entry.update(committed_offset=value.offset, committed_leader_epoch=value.leader_epoch, metadata=value.metadata)
+            entries.append(entry)
+        topics.append({"name": topic, "partitions": entries})
+    return error, topics
