@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="only these scenarios")
     parser.add_argument("--broker", choices=["ottla", "kafka"], default="ottla",
                         help="run against Ottla (default) or the reference Apache Kafka from compat.kafka")
-    parser.add_argument("--report", type=Path, default=REPO_ROOT / "compat" / "REPORT.md")
+    parser.add_argument("--report", type=Path,
+                        help="default compat/REPORT.md, or compat/REPORT-kafka.md with --broker kafka")
     parser.add_argument("--work-dir", type=Path, help="keep broker data and logs here (default: a new temp dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print driver and broker output of failures")
     args = parser.parse_args(argv)
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     clients = [CLIENTS[name] for name in args.client or CLIENTS]
     scenarios = args.scenario or list(SCENARIOS)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-compat-"))
+    # A reference run must not overwrite Ottla's report.
+    report_path = args.report or REPO_ROOT / "compat" / ("REPORT-kafka.md" if args.broker == "kafka" else "REPORT.md")
     new_target: TargetFactory
     if args.broker == "kafka":
         from compat.kafka import KAFKA_VERSION, fetch
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     versions, results = run_matrix(clients, scenarios, new_target, work_dir, progress)
     print(format_text(table(versions, results, scenarios)))
     command = " ".join(["python -m compat", *(sys.argv[1:] if argv is None else argv)])
-    args.report.write_text(report(versions, results, scenarios, broker, command))
-    print(f"\nwrote {args.report}", file=sys.stderr)
+    report_path.write_text(report(versions, results, scenarios, broker, command))
+    print(f"\nwrote {report_path}", file=sys.stderr)
     return 1 if any(r.status == FAIL for r in results) else 0
 
 
