@@ -381,7 +381,7 @@ def iter_records(batch: Buffer) -> Iterator[Record]:
             if name is None:
                 raise _corrupt("record header with a null key")
             header_value, position = _read_bytes(body, position)
-            headers.append((str(name, "utf-8"), header_value))
+            headers.append((str(name, "utf-8", "replace"), header_value))  # as Java's new String(bytes, UTF_8)
         if position != end:
             raise _corrupt(f"record declares {length} bytes but its fields take {length + position - end}")
         yield Record(
@@ -483,7 +483,7 @@ def _iter_legacy(data: memoryview, wrapper_timestamp_type: TimestampType | None)
     position = 0
     end = len(data)
     while position < end:
-        if end - position < LOG_OVERHEAD:
+        if end - position < LEGACY_HEADER.size:
             raise _corrupt(f"truncated legacy message at position {position}")
         offset, size, crc, magic, attributes = LEGACY_HEADER.unpack_from(data, position)
         if size < _MIN_LENGTH_FIELD or magic not in (0, 1) or (magic == 1 and size < _MIN_LENGTH_FIELD + 8):
