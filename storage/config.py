@@ -45,6 +45,7 @@ class LogConfig:
     delete: bool
     delete_retention_ms: int
     min_compaction_lag_ms: int
+    min_cleanable_dirty_ratio: float
     flush_messages: int
     flush_ms: int
 
@@ -69,6 +70,7 @@ class LogConfig:
                 delete="delete" in policies,
                 delete_retention_ms=int(merged["delete.retention.ms"]),
                 min_compaction_lag_ms=int(merged["min.compaction.lag.ms"]),
+                min_cleanable_dirty_ratio=float(merged["min.cleanable.dirty.ratio"]),
                 flush_messages=int(merged["flush.messages"]),
                 flush_ms=int(merged["flush.ms"]),
             )

@@ -5,6 +5,7 @@ Layout of a data directory (Kafka's, so its tools can read the partitions):
   <topic>-<partition>/partition.metadata   Kafka's topic-id file (PartitionMetadataFile.java)
   <topic>.topic.json                        ours: topic id, partition count, config overrides
   log-start-offset-checkpoint               Kafka's (OffsetCheckpointFile.java): moved by DeleteRecords
+  cleaner-offset-checkpoint                 Kafka's: where each compacted log's dirty section starts
 The topic file sits beside, not inside, the partition directories: Kafka's
 LogManager only loads directories, so it ignores regular files there.
 """
@@ -29,6 +30,7 @@ from wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
 _LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
+_CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
@@ -76,6 +78,7 @@ class Storage:
         self._by_id: dict[bytes, TopicInfo] = {}
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         self._checkpointed_starts: dict[tuple[str, int], int] = {}
+        self._checkpointed_dirty: dict[tuple[str, int], int] = {}
 
     @classmethod
     def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> Storage:
@@ -91,6 +94,7 @@ class Storage:
     def _load(self) -> None:
         assert self.data_dir is not None
         self._checkpointed_starts = _read_checkpoint(self.data_dir / _LOG_START_CHECKPOINT)
+        self._checkpointed_dirty = _read_checkpoint(self.data_dir / _CLEANER_CHECKPOINT)
         for path in sorted(self.data_dir.glob("*" + _TOPIC_SUFFIX)):
             stored = json.loads(path.read_bytes())
             info = TopicInfo(stored["name"], bytes.fromhex(stored["topic_id"]), stored["partitions"], stored["configs"])
@@ -110,7 +114,8 @@ class Storage:
                 config,
                 self._handles,
                 log_start_offset=self._checkpointed_starts.get((info.name, index), 0),
-                on_log_start_offset_moved=self._checkpoint_log_start_offsets,
+                first_dirty_offset=self._checkpointed_dirty.get((info.name, index), 0),
+                on_checkpoint=self._write_checkpoints,
             )
             if directory is not None:
                 _write_partition_metadata(directory, info.topic_id)
@@ -124,6 +129,10 @@ class Storage:
         overrides = dict(configs or {})
         LogConfig.from_overrides({**self.defaults, **overrides})
         info = TopicInfo(name, _new_topic_id(), partitions, overrides)
+        if self.data_dir is not None:
+            for index in range(partitions):
+                # Left by a deletion that crashed before removing its directories: a new topic starts empty.
+                shutil.rmtree(self.data_dir / f"{name}-{index}", ignore_errors=True)
         self._write_topic_file(info)
         self._register(info)
         return info
@@ -181,6 +190,7 @@ class Storage:
             self._logs.pop((name, index)).delete()
             if self.data_dir is not None:
                 shutil.rmtree(self.data_dir / f"{name}-{index}", ignore_errors=True)
+        self._write_checkpoints()
 
     def topic(self, name: str) -> TopicInfo | None:
         return self._topics.get(name)
@@ -208,15 +218,24 @@ class Storage:
         for log in self._logs.values():
             log.flush_if_due(now_ms)
 
-    def _checkpoint_log_start_offsets(self) -> None:
-        """Persist every log start offset that DeleteRecords moved past its first segment."""
+    def compact(self, now_ms: int) -> int:
+        """One pass of the log cleaner over compacted topics (log.cleaner.backoff.ms is
+        the server's schedule). Returns the number of records removed."""
+        return sum(log.clean(now_ms) for log in self._logs.values())
+
+    def _write_checkpoints(self) -> None:
+        """Persist log start offsets that DeleteRecords moved past the first segment, and
+        the cleaner's first dirty offsets, in Kafka's checkpoint files, when they change."""
         if self.data_dir is None:
             return
         starts = {key: log.log_start_offset for key, log in self._logs.items() if log.log_start_offset > log.segments[0].base_offset}
         if starts != self._checkpointed_starts:
-            lines = [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(starts.items())]
-            _write_atomically(self.data_dir / _LOG_START_CHECKPOINT, "\n".join(["0", str(len(lines)), *lines, ""]).encode())
+            _write_checkpoint(self.data_dir / _LOG_START_CHECKPOINT, starts)
             self._checkpointed_starts = starts
+        dirty = {key: log.first_dirty_offset for key, log in self._logs.items() if log.first_dirty_offset > 0}
+        if dirty != self._checkpointed_dirty:
+            _write_checkpoint(self.data_dir / _CLEANER_CHECKPOINT, dirty)
+            self._checkpointed_dirty = dirty
 
     def flush(self) -> None:
         for log in self._logs.values():
@@ -228,6 +247,11 @@ class Storage:
             log.close()
         self._logs.clear()
         self._handles.close_all()
+
+
+def _write_checkpoint(path: pathlib.Path, offsets: dict[tuple[str, int], int]) -> None:
+    lines = [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(offsets.items())]
+    _write_atomically(path, "\n".join(["0", str(len(lines)), *lines, ""]).encode())
 
 
 def _read_checkpoint(path: pathlib.Path) -> dict[tuple[str, int], int]:

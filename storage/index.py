@@ -130,6 +130,14 @@ class _Index:
             if self._handles is not None:
                 self._handles.close(self.path)
 
+    def forget(self) -> None:
+        """The file was removed underneath (a compaction swap): start empty."""
+        self._close_map()
+        self._entries = bytearray()
+        self._unwritten.clear()
+        if self.path is not None:
+            self.path.touch()
+
     def _close_map(self) -> None:
         if isinstance(self._entries, mmap.mmap):
             self._entries.close()

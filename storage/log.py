@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from storage.config import LogConfig
 from storage.handles import FileHandles
 from storage.index import OFFSET_ENTRY, TIME_ENTRY
-from storage.segment import Chunk, Segment
+from storage.compaction import build_offset_map, filter_batch, record_filter
+from storage.segment import Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
     batch_magic,
     convert_legacy,
     iter_batches,
+    iter_records,
+    read_header,
     set_base_offset,
     set_log_append_time,
     set_partition_leader_epoch,
@@ -54,6 +57,10 @@ class ReadResult:
     log_start_offset: int
 
 
+def _segment_batches(segment: Segment) -> list[tuple[int, bytes]]:
+    return [(header.base_offset, segment.file.pread(header.size, position)) for position, header in segment.batches()]
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -65,16 +72,19 @@ class PartitionLog:
         config: LogConfig,
         handles: FileHandles | None = None,
         log_start_offset: int = 0,
-        on_log_start_offset_moved: Callable[[], None] | None = None,
+        on_checkpoint: Callable[[], None] | None = None,
         leader_epoch: int = 0,
+        first_dirty_offset: int = 0,
     ) -> None:
-        """`directory=None` keeps the log in memory. `log_start_offset` is the
-        checkpointed value; `on_log_start_offset_moved` persists a new one."""
+        """`directory=None` keeps the log in memory. `log_start_offset` and
+        `first_dirty_offset` are the checkpointed values; `on_checkpoint` persists
+        them when DeleteRecords or the cleaner moves them."""
         self.directory = directory
         self.config = config
         self.leader_epoch = leader_epoch
         self._handles = handles if directory is not None else None
-        self._on_log_start_offset_moved = on_log_start_offset_moved
+        self._on_checkpoint = on_checkpoint
+        self.first_dirty_offset = first_dirty_offset
         self.segments: list[Segment] = []
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms()
@@ -94,6 +104,7 @@ class PartitionLog:
         assert self.directory is not None
         for leftover in self.directory.glob("*.tmp"):
             leftover.unlink()
+        finish_swaps(self.directory)
         bases = sorted(int(path.stem) for path in self.directory.glob("*.log") if path.stem.isdigit())
         now = _now_ms()
         for base in bases:
@@ -149,6 +160,9 @@ class PartitionLog:
             size = batch.nbytes
             if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
+            if self.config.compact and any(record.key is None for record in iter_records(batch)):
+                # LogValidator.validateKey: the one check that walks records, only on compacted topics.
+                raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
             set_base_offset(data, position, next_offset)
             set_partition_leader_epoch(data, position, self.leader_epoch)
             batch_max_timestamp = header.max_timestamp
@@ -195,9 +209,10 @@ class PartitionLog:
         if offset < self._log_start_offset or offset > end:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"offset {offset} outside [{self._log_start_offset}, {end}]")
         for segment in self.segments[self._segment_slot(offset) :]:
-            if offset < segment.next_offset:
-                chunks, size = segment.read(offset, max_bytes, min_one)
-                return ReadResult(chunks, size, end, self._log_start_offset)
+            # A segment emptied by compaction holds nothing: go on to the next, as Kafka does.
+            found = segment.read(offset, max_bytes, min_one) if offset < segment.next_offset else None
+            if found is not None:
+                return ReadResult(found[0], found[1], end, self._log_start_offset)
         return ReadResult([], 0, end, self._log_start_offset)
 
     def _segment_slot(self, offset: int) -> int:
@@ -244,8 +259,8 @@ class PartitionLog:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
         if target > self._log_start_offset:
             self._log_start_offset = target
-            if self._on_log_start_offset_moved is not None:
-                self._on_log_start_offset_moved()
+            if self._on_checkpoint is not None:
+                self._on_checkpoint()
             self._delete_segments(lambda segment, following: following is not None and following.base_offset <= target)
         return self._log_start_offset
 
@@ -291,6 +306,48 @@ class PartitionLog:
             segment.delete()
         self._log_start_offset = max(self._log_start_offset, self.segments[0].base_offset)
         return count
+
+    def clean(self, now_ms: int) -> int:
+        """One compaction pass (storage/compaction.py); returns the records removed.
+
+        Cleans closed segments only, up to the first one still inside
+        min.compaction.lag.ms, and only when the dirty share of them reaches
+        min.cleanable.dirty.ratio (Kafka's LogCleanerManager)."""
+        if not self.config.compact:
+            return 0
+        cleanable: list[Segment] = []
+        for segment in self.segments[:-1]:
+            newest = segment.max_timestamp_and_offset[0]  # -1: emptied by an earlier pass
+            if newest >= 0 and now_ms - newest < self.config.min_compaction_lag_ms:
+                break
+            cleanable.append(segment)
+        if not cleanable or cleanable[-1].next_offset <= self.first_dirty_offset:
+            return 0
+        dirty = [segment for segment in cleanable if segment.next_offset > self.first_dirty_offset]
+        total = sum(segment.size for segment in cleanable)
+        if total and sum(segment.size for segment in dirty) / total < self.config.min_cleanable_dirty_ratio:
+            return 0
+        offset_map = build_offset_map([batch for segment in dirty for batch in _segment_batches(segment)])
+        horizon = now_ms - self.config.delete_retention_ms
+        removed = 0
+        for segment in cleanable:
+            keep = record_filter(offset_map, drop_tombstones=segment.largest_timestamp < horizon)
+            kept: list[bytes] = []
+            changed = False
+            for _, data in _segment_batches(segment):
+                filtered = filter_batch(data, keep)
+                if filtered is not data:
+                    changed = True
+                    before = read_header(data).records_count
+                    removed += before - (read_header(filtered).records_count if filtered else 0)
+                if filtered is not None:
+                    kept.append(filtered)
+            if changed:
+                segment.replace_contents(b"".join(kept))
+        self.first_dirty_offset = cleanable[-1].next_offset
+        if self._on_checkpoint is not None:
+            self._on_checkpoint()
+        return removed
 
     def flush(self, now_ms: int | None = None) -> None:
         for segment in self.segments:

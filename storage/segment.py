@@ -47,6 +47,31 @@ class FileRegion:
 Chunk = bytes | memoryview | FileRegion
 
 
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
+
+
+def _complete_swap(swap: pathlib.Path, log_path: pathlib.Path, index_paths: tuple[pathlib.Path, ...]) -> None:
+    for index_path in index_paths:
+        index_path.unlink(missing_ok=True)
+    os.replace(swap, log_path)
+    directory = os.open(log_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def finish_swaps(directory: pathlib.Path) -> None:
+    """After a crash mid-clean: drop incomplete `.cleaned` files, complete `.swap` ones."""
+    for cleaned in directory.glob("*" + CLEANED_SUFFIX):
+        cleaned.unlink()
+    for swap in directory.glob("*.log" + SWAP_SUFFIX):
+        log_path = swap.with_name(swap.name.removesuffix(SWAP_SUFFIX))
+        stem = log_path.with_suffix("")
+        _complete_swap(swap, log_path, (stem.with_suffix(".index"), stem.with_suffix(".timeindex")))
+
+
 def file_name(base_offset: int, suffix: str) -> str:
     """Kafka's LogFileUtils.filenamePrefixFromOffset: 20 zero-padded digits."""
     return f"{base_offset:020d}{suffix}"
@@ -91,6 +116,24 @@ class DiskFile:
 
     def modified_ms(self) -> int:
         return self.path.stat().st_mtime_ns // 1_000_000
+
+    def replace_contents(self, data: bytes, index_paths: tuple[pathlib.Path, ...]) -> None:
+        """Swap in rewritten contents so that a crash at any point leaves a readable log
+        (Kafka's LogCleaner: .cleaned, then .swap, then the real name):
+        `.log.cleaned` is written and fsynced, renamed `.log.swap` once complete, the
+        indexes are removed (recovery rebuilds missing ones), then `.swap` replaces
+        the log. `finish_swaps` completes a swap interrupted by a crash."""
+        cleaned = self.path.with_name(self.path.name + CLEANED_SUFFIX)
+        with open(cleaned, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        swap = self.path.with_name(self.path.name + SWAP_SUFFIX)
+        os.replace(cleaned, swap)
+        self._handles.close(self.path)
+        _complete_swap(swap, self.path, index_paths)
+        self.size = len(data)
+        self._unsynced = False
 
     def flush(self) -> None:
         if self._unsynced:
@@ -147,6 +190,9 @@ class MemoryFile:
 
     def modified_ms(self) -> int:
         return self._created_ms
+
+    def replace_contents(self, data: bytes, index_paths: tuple[pathlib.Path, ...]) -> None:
+        self._pieces, self._starts, self.size = [data], [0], len(data)
 
     def flush(self) -> None:
         """Nothing to make durable."""
@@ -260,9 +306,9 @@ class Segment:
             yield position, header
             position += header.size
 
-    def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[Chunk], int]:
+    def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[Chunk], int] | None:
         """Whole batches from the one holding `offset`, up to `max_bytes` (the first
-        one regardless when `min_one`)."""
+        one regardless when `min_one`); None if no batch here reaches `offset`."""
         position = self.index.lookup(offset)
         start = -1
         total = 0
@@ -282,7 +328,7 @@ class Segment:
             total += size
             position += size
         if start < 0:
-            return [], 0
+            return None
         return self.file.region(start, total), total
 
     def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> tuple[int, int] | None:
@@ -381,6 +427,20 @@ class Segment:
             self.next_offset = header.last_offset + 1
             consumed += header.size
         return consumed
+
+    def replace_contents(self, data: bytes) -> None:
+        """Swap in rewritten batches (compaction) and rebuild both indexes from them.
+        Only for a sealed segment: the active one is never cleaned."""
+        self.index.seal()
+        self.time_index.seal()
+        paths = tuple(path for path in (self.index.path, self.time_index.path) if path is not None)
+        next_offset = self.next_offset  # offsets do not move, even if the last batch went
+        self.file.replace_contents(data, paths)
+        self.index.forget()
+        self.time_index.forget()
+        self.recover(from_start=True)
+        self.next_offset = next_offset
+        self.seal()
 
     def seal(self) -> None:
         """The segment stops being active (rolled or closed): write the final time index

@@ -428,10 +428,13 @@ def build_batch(
     control: bool = False,
     timestamp_type: TimestampType = TimestampType.CREATE_TIME,
     partition_leader_epoch: int = -1,
+    last_offset: int | None = None,
 ) -> bytes:
     """Encode one v2 batch. Offset deltas come from each record's `offset`
     minus `base_offset`; baseTimestamp is the first record's, as Kafka's
-    MemoryRecordsBuilder does."""
+    MemoryRecordsBuilder does. `last_offset` overrides the last record's
+    offset for lastOffsetDelta, as compaction does to keep a producer's last
+    sequence (Kafka's MemoryRecordsBuilder.overrideLastOffset)."""
     if not records:
         raise ValueError("a batch needs at least one record")
     base_timestamp = records[0].timestamp
@@ -455,7 +458,7 @@ def build_batch(
         2,
         0,
         attributes,
-        records[-1].offset - base_offset,
+        (records[-1].offset if last_offset is None else last_offset) - base_offset,
         base_timestamp,
         max(record.timestamp for record in records),
         producer_id,

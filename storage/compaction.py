@@ -1,0 +1,84 @@
+"""Log compaction (cleanup.policy=compact): keep the latest record per key.
+
+Follows Kafka's LogCleaner in outline. The dirty section runs from the first
+dirty offset (checkpointed) to the active segment, or to the first segment
+still inside min.compaction.lag.ms. An offset map of key -> latest offset is
+built over it; then every closed segment from the log start up to the end of
+the dirty section is rewritten, keeping a record only if no later record
+has its key. Offsets never change: batches keep their base offset and
+lastOffsetDelta (MemoryRecords.filterTo). Batches that lose no record are
+copied byte for byte.
+
+Tombstones (null values) are kept for delete.retention.ms and are then
+removed. Kafka (KIP-534) times that from when the cleaner first saw the
+tombstone; we time it from the segment's largest timestamp, Kafka's rule
+before KIP-534.
+
+Divergences, each for a later issue: a batch that loses all its records is
+dropped even if it carried a producer's last sequence (Kafka keeps it empty);
+control batches and transactional aborts are kept as they are; small
+segments are not merged into one; the offset map is a dict with no size cap
+(log.cleaner.dedupe.buffer.size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from wire.records import Record, build_batch, iter_records, read_header
+
+OffsetMap = dict[bytes, int]
+
+
+def build_offset_map(batches: Sequence[tuple[int, bytes]]) -> OffsetMap:
+    """key -> latest offset over `batches` (base offset, bytes) of the dirty section."""
+    latest: OffsetMap = {}
+    for _, data in batches:
+        if read_header(data).is_control:
+            continue
+        for record in iter_records(data):
+            if record.key is not None:
+                latest[bytes(record.key)] = record.offset
+    return latest
+
+
+def filter_batch(data: bytes, keep: Callable[[Record], bool]) -> bytes | None:
+    """The batch with only the records `keep` accepts: the same bytes if all stay,
+    None if none do. A control batch always stays."""
+    header = read_header(data)
+    if header.is_control:
+        return data
+    records = list(iter_records(data))
+    retained = [record for record in records if keep(record)]
+    if len(retained) == len(records):
+        return data
+    if not retained:
+        return None
+    # LogAppendTime batches report their max timestamp for every record, so rebuilding
+    # from the decoded records keeps the batch's timestamps.
+    return build_batch(
+        retained,
+        base_offset=header.base_offset,
+        compression=header.compression,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        transactional=header.is_transactional,
+        timestamp_type=header.timestamp_type,
+        partition_leader_epoch=header.partition_leader_epoch,
+        last_offset=header.last_offset,
+    )
+
+
+def record_filter(offset_map: OffsetMap, drop_tombstones: bool) -> Callable[[Record], bool]:
+    """Kafka's LogCleaner.shouldRetainRecord: latest per key; tombstones until their horizon."""
+
+    def keep(record: Record) -> bool:
+        if record.key is None:
+            return True  # only possible in data written before the topic was compacted
+        latest = offset_map.get(bytes(record.key), -1)
+        if record.offset < latest:
+            return False
+        return not (drop_tombstones and record.value is None)
+
+    return keep
