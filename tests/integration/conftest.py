@@ -31,6 +31,9 @@ def compat_client(request: pytest.FixtureRequest) -> Client:
 
 @pytest.fixture
 def ottla_serve(tmp_path: Path) -> Iterator[OttlaBroker]:
-    """A fresh `python -m server serve` on a free port with its own data dir, stopped by SIGTERM."""
-    with OttlaBroker(tmp_path / "ottla") as broker:
+    """A fresh `python -m server serve` on a free port with its own data dir, stopped by SIGTERM.
+
+    It logs every request (debug level), so a failure can name the requests and versions sent.
+    """
+    with OttlaBroker(tmp_path / "ottla", log_level="debug") as broker:
         yield broker

@@ -20,7 +20,9 @@ from compat.scenarios import SCENARIOS, check_read
 def test_client(compat_client: Client, scenario: str, ottla_serve: OttlaBroker) -> None:
     result = run_scenario(compat_client, scenario, ottla_serve)
     if result.status == FAIL:
-        pytest.fail(f"{result.reason}\n\n{result.detail}\n\n{ottla_serve.log_tail()}", pytrace=False)
+        sent = ", ".join(f"{api} {versions}" for api, versions in ottla_serve.requests_seen().items())
+        pytest.fail(f"{result.reason}\n\n{result.detail}\n\nrequests sent: {sent}\n{ottla_serve.log_tail()}",
+                    pytrace=False)
 
 
 def test_ottla_serve_keeps_its_data_dir_and_port_and_stops_on_sigint(ottla_serve: OttlaBroker) -> None:
