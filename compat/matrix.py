@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, Target
@@ -42,7 +42,7 @@ def run_scenario(client: Client, scenario: str, target: Target) -> Result:
 
 
 def run_matrix(
-    clients: Iterable[Client], scenarios: Iterable[str], new_target: TargetFactory, work_dir: Path,
+    clients: Iterable[Client], scenarios: Sequence[str], new_target: TargetFactory, work_dir: Path,
     progress: Callable[[Result], None] = lambda _: None,
 ) -> tuple[dict[str, str], list[Result]]:
     """Every scenario gets a fresh broker, so one client's failure cannot leak into the next row."""

@@ -88,6 +88,11 @@ def check_read(read: dict[str, Any], delivered: list[list[Any]] | None) -> list[
     return problems
 
 
+def _summary(problems: list[str]) -> str:
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + more
+
+
 def produce_consume_restart(client: Client, target: Target) -> None:
     """Create a 3-partition topic (the client's admin API; kafka-python's for kcat), produce 1,000
     records keyed k{i} with value v{i}, read every partition by assignment (no group) from the
@@ -105,14 +110,14 @@ def produce_consume_restart(client: Client, target: Target) -> None:
     first = _step("read", lambda: client.run(target.bootstrap, topic, "consume"))
     problems = check_read(first, delivered)
     if problems:
-        raise ScenarioFailure("read: " + "; ".join(problems[:3]))
+        raise ScenarioFailure("read: " + _summary(problems))
 
     _step("restart", target.restart)
 
     second = _step("read after restart", lambda: client.run(target.bootstrap, topic, "consume"))
     problems = check_read(second, delivered)
     if problems:
-        raise ScenarioFailure("read after restart: " + "; ".join(problems[:3]))
+        raise ScenarioFailure("read after restart: " + _summary(problems))
     before = {tuple(r) for r in first["records"]}
     changed = [r for r in second["records"] if tuple(r) not in before]
     if changed:
