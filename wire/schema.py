@@ -4,6 +4,11 @@ A definition lists fields with the versions they exist in, the versions they may
 null in, and the versions they travel as tagged fields. `message_struct` walks it once
 for a given version and caches the result. Parsed messages are plain dicts keyed by
 snake_case field names (`TopicId` -> `topic_id`), so a grep finds Kafka's names in ours.
+
+`decode`, `encode` and `encode_parts` run code generated from each struct by
+`wire.compiler` (interpreting construct costs more than a loopback round trip on a hot
+request); the `*_interpreted` functions run the structs themselves, the reference the
+generated code is tested against.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import functools
 import io
 import json
 import re
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from construct import Construct, ConstructError, StreamError
 
@@ -31,6 +36,9 @@ from wire.primitives import (
     read_uvarint,
     remaining,
 )
+
+if TYPE_CHECKING:
+    from wire.compiler import Codec
 
 _MISSING = object()
 
@@ -74,6 +82,13 @@ class Message(Construct):
         self.tags = {tag: (name, con) for tag, name, con, _ in tagged}
         self.flexible = flexible
         self.type_name = "struct"
+
+    @functools.cached_property
+    def codec(self) -> Codec:
+        """Parse and build functions generated for this struct, on first use."""
+        from wire.compiler import compile_message  # it walks Message objects: imported late
+
+        return compile_message(self)
 
     def _parse(self, stream, context, path):
         out = {name: con._parse(stream, context, path) for name, con, _ in self.fields}
@@ -264,6 +279,29 @@ def decode(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[
     Anything that does not decode raises MalformedFrame (truncation, bad lengths,
     invalid UTF-8, overlong varints).
     """
+    return struct.codec.parse(data, offset)
+
+
+def encode(struct: Message, value: dict[str, Any]) -> bytes:
+    try:
+        return struct.codec.build(value)
+    except Exception:
+        # Generated code leaves type checks to Python's own errors; the interpreted
+        # struct raises the one that names the rule (e.g. null in a non-nullable field).
+        encode_interpreted(struct, value)
+        raise
+
+
+def encode_parts(struct: Message, value: dict[str, Any]) -> list[Any]:
+    """Like `encode`, but `Spliced` values stay as their parts (for zero-copy sending)."""
+    try:
+        return struct.codec.build_parts(value)
+    except Exception:
+        encode_parts_interpreted(struct, value)
+        raise
+
+
+def decode_interpreted(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[dict[str, Any], int]:
     stream = io.BytesIO(data)
     stream.seek(offset)
     context = _Context(_Params(len(data), memoryview(data)))  # so `records` slices never copy
@@ -274,14 +312,13 @@ def decode(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[
     return value, stream.tell()
 
 
-def encode(struct: Message, value: dict[str, Any]) -> bytes:
+def encode_interpreted(struct: Message, value: dict[str, Any]) -> bytes:
     stream = io.BytesIO()
     struct._build(value, stream, None, "")
     return stream.getvalue()
 
 
-def encode_parts(struct: Message, value: dict[str, Any]) -> list[Any]:
-    """Like `encode`, but `Spliced` values stay as their parts (for zero-copy sending)."""
+def encode_parts_interpreted(struct: Message, value: dict[str, Any]) -> list[Any]:
     stream = PartsStream()
     struct._build(value, stream, None, "")
     return stream.finish()
