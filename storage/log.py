@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from storage.config import LogConfig
 from storage.handles import FileHandles
-from storage.index import OFFSET_ENTRY, TIME_ENTRY
 from storage.compaction import build_offset_map, filter_batch, record_filter
 from storage.segment import Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
@@ -80,7 +79,7 @@ class PartitionLog:
         `first_dirty_offset` are the checkpointed values; `on_checkpoint` persists
         them when DeleteRecords or the cleaner moves them."""
         self.directory = directory
-        self.config = config
+        self._config = config
         self.leader_epoch = leader_epoch
         self._handles = handles if directory is not None else None
         self._on_checkpoint = on_checkpoint
@@ -96,7 +95,8 @@ class PartitionLog:
         self._log_start_offset = min(max(log_start_offset, self.segments[0].base_offset), self.log_end_offset)
 
     def _new_segment(self, base_offset: int, now_ms: int) -> Segment:
-        return Segment(self.directory, base_offset, self.config.index_interval_bytes, self._handles, now_ms)
+        config = self._config
+        return Segment(self.directory, base_offset, config.index_interval_bytes, self._handles, now_ms, config.segment_index_bytes)
 
     def _load(self) -> None:
         """Open existing segments; recover the active one (its tail may be torn) and
@@ -119,6 +119,18 @@ class PartitionLog:
             segment.next_offset = following.base_offset
         if self.segments:
             self.segments[-1].recover()
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: LogConfig) -> None:
+        """A topic config change (AlterConfigs) applies at once, to existing segments too."""
+        self._config = config
+        for segment in self.segments:
+            segment.index_interval_bytes = config.index_interval_bytes
+            segment.max_index_bytes = config.segment_index_bytes
 
     @property
     def log_start_offset(self) -> int:
@@ -147,11 +159,11 @@ class PartitionLog:
         """
         # The one copy on the produce path: offsets are rewritten in this buffer.
         data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
-        if len(data) > self.config.segment_bytes:
+        if len(data) > self._config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
         now = _now_ms() if log_append_time_ms is None else log_append_time_ms
-        append_time = now if self.config.log_append_time else -1
-        max_message_bytes = self.config.max_message_bytes
+        append_time = now if self._config.log_append_time else -1
+        max_message_bytes = self._config.max_message_bytes
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
@@ -160,7 +172,7 @@ class PartitionLog:
             size = batch.nbytes
             if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
-            if self.config.compact and any(record.key is None for record in iter_records(batch)):
+            if self._config.compact and any(record.key is None for record in iter_records(batch)):
                 # LogValidator.validateKey: the one check that walks records, only on compacted topics.
                 raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
             set_base_offset(data, position, next_offset)
@@ -177,7 +189,7 @@ class PartitionLog:
         self._maybe_roll(len(data), last_offset, max_timestamp, now)
         self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
         self._messages_since_flush += next_offset - first_offset
-        if self._messages_since_flush >= self.config.flush_messages:
+        if self._messages_since_flush >= self._config.flush_messages:
             self.flush(now)
         return AppendResult(first_offset, last_offset, append_time, self._log_start_offset)
 
@@ -186,12 +198,11 @@ class PartitionLog:
         active = self.segments[-1]
         if active.is_empty:
             return
-        config = self.config
+        config = self._config
         if (
             active.size > config.segment_bytes - incoming
+            or active.indexes_full
             or active.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
-            or active.index.byte_size() + OFFSET_ENTRY.size > config.segment_index_bytes
-            or active.time_index.byte_size() + TIME_ENTRY.size > config.segment_index_bytes
             or not active.can_index(last_offset)
         ):
             self.roll(now_ms)
@@ -268,12 +279,12 @@ class PartitionLog:
         """Kafka's UnifiedLog.deleteOldSegments: whole segments past retention.ms, then
         past retention.bytes, then below the log start offset. Returns segments deleted."""
         deleted = 0
-        if self.config.delete:
-            if self.config.retention_ms >= 0:
-                limit = self.config.retention_ms
+        if self._config.delete:
+            if self._config.retention_ms >= 0:
+                limit = self._config.retention_ms
                 deleted += self._delete_segments(lambda segment, _: now_ms - segment.largest_timestamp > limit)
-            if self.config.retention_bytes >= 0:
-                excess = self.size - self.config.retention_bytes
+            if self._config.retention_bytes >= 0:
+                excess = self.size - self._config.retention_bytes
 
                 def over_size(segment: Segment, _: Segment | None) -> bool:
                     nonlocal excess
@@ -313,22 +324,22 @@ class PartitionLog:
         Cleans closed segments only, up to the first one still inside
         min.compaction.lag.ms, and only when the dirty share of them reaches
         min.cleanable.dirty.ratio (Kafka's LogCleanerManager)."""
-        if not self.config.compact:
+        if not self._config.compact:
             return 0
         cleanable: list[Segment] = []
         for segment in self.segments[:-1]:
             newest = segment.max_timestamp_and_offset[0]  # -1: emptied by an earlier pass
-            if newest >= 0 and now_ms - newest < self.config.min_compaction_lag_ms:
+            if newest >= 0 and now_ms - newest < self._config.min_compaction_lag_ms:
                 break
             cleanable.append(segment)
         if not cleanable or cleanable[-1].next_offset <= self.first_dirty_offset:
             return 0
         dirty = [segment for segment in cleanable if segment.next_offset > self.first_dirty_offset]
         total = sum(segment.size for segment in cleanable)
-        if total and sum(segment.size for segment in dirty) / total < self.config.min_cleanable_dirty_ratio:
+        if total and sum(segment.size for segment in dirty) / total < self._config.min_cleanable_dirty_ratio:
             return 0
         offset_map = build_offset_map([batch for segment in dirty for batch in _segment_batches(segment)])
-        horizon = now_ms - self.config.delete_retention_ms
+        horizon = now_ms - self._config.delete_retention_ms
         removed = 0
         for segment in cleanable:
             keep = record_filter(offset_map, drop_tombstones=segment.largest_timestamp < horizon)
@@ -357,7 +368,7 @@ class PartitionLog:
 
     def flush_if_due(self, now_ms: int) -> None:
         """flush.ms (Kafka's default: never; the OS writes the page cache back)."""
-        if now_ms - self._last_flush_ms >= self.config.flush_ms:
+        if now_ms - self._last_flush_ms >= self._config.flush_ms:
             self.flush(now_ms)
 
     def close(self) -> None:

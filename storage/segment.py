@@ -216,9 +216,15 @@ class Segment:
         index_interval_bytes: int,
         handles: FileHandles | None,
         now_ms: int,
+        max_index_bytes: int = 10 * 1024 * 1024,
     ) -> None:
+        """`index_interval_bytes` and `max_index_bytes` are the topic's index.interval.bytes
+        and segment.index.bytes; the owning log updates them when the topic's config changes."""
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
+        self.max_index_bytes = max_index_bytes
+        # Kafka rolls when either index is full (OffsetIndex/TimeIndex.isFull).
+        self.indexes_full = False
         self.created_ms = now_ms
         self.file: DiskFile | MemoryFile
         if directory is None or handles is None:
@@ -296,6 +302,10 @@ class Segment:
             self.index.append(last_offset, position)
             self.time_index.maybe_append(*self.max_timestamp_and_offset)
             self.bytes_since_last_index_entry = 0
+            self.indexes_full = (
+                self.index.byte_size() + OFFSET_ENTRY.size > self.max_index_bytes
+                or self.time_index.byte_size() + TIME_ENTRY.size > self.max_index_bytes
+            )
         self.bytes_since_last_index_entry += len(data)
         self.next_offset = last_offset + 1
 

@@ -160,8 +160,9 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
         raise _invalid("produce request must have at least one record batch")
     position = 0
     while position < end:
-        if end - position < LOG_OVERHEAD + 5:
-            raise _corrupt(f"truncated batch: {end - position} bytes at position {position}")
+        remaining = end - position
+        if remaining < LOG_OVERHEAD + 5:
+            raise _corrupt(f"truncated batch: {remaining} bytes at position {position}")
         (length,) = _BATCH_LENGTH.unpack_from(view, position + 8)
         if length < _MIN_LENGTH_FIELD:
             raise _corrupt(f"batch length {length} is below the minimum record overhead")
@@ -170,15 +171,16 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
             if magic in (0, 1):
                 raise _invalid(f"batch with magic {magic} among magic 2 batches")
             raise _corrupt(f"unknown magic {magic}")
-        if length + LOG_OVERHEAD < BATCH_HEADER_SIZE:
-            raise _corrupt(f"batch length {length} is below the 61-byte batch header")
         size = length + LOG_OVERHEAD
-        if size > end - position:
-            raise _corrupt(f"batch of {size} bytes truncated to {end - position}")
+        if size < BATCH_HEADER_SIZE:
+            raise _corrupt(f"batch length {length} is below the 61-byte batch header")
+        if size > remaining:
+            raise _corrupt(f"batch of {size} bytes truncated to {remaining}")
         batch = view[position : position + size]
-        header = BatchHeader(*BATCH_HEADER.unpack_from(batch))
-        if crc32c.crc32c(batch[ATTRIBUTES_OFFSET:]) != header.crc:
+        fields = BATCH_HEADER.unpack_from(batch)
+        if crc32c.crc32c(batch[ATTRIBUTES_OFFSET:]) != fields[4]:
             raise _corrupt(f"batch CRC mismatch at position {position}")
+        header = BatchHeader(*fields)
         if header.attributes & _COMPRESSION_MASK > _MAX_CODEC:
             raise _corrupt(f"unknown compression codec {header.attributes & _COMPRESSION_MASK}")
         if from_client:
