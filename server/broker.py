@@ -15,6 +15,7 @@ from server.config import BrokerConfig
 from server.connection import Connection
 from server.dispatch import Dispatcher
 from server.groups import GroupCoordinator, open_coordinator
+from server.topic_config import broker_topic_defaults
 from storage import Storage
 
 log = logging.getLogger("ottla.broker")
@@ -33,7 +34,7 @@ class Broker:
         if config is None:
             config = BrokerConfig.from_settings(overrides)
         else:
-            config.values.update(overrides)
+            config.update(overrides)
         self.config = config
         self.node_id: int = config["node.id"]
         self.connections: set[Connection] = set()
@@ -65,7 +66,7 @@ class Broker:
         data_dir = self.data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = Storage.open(data_dir)
+        self.storage = Storage.open(data_dir, defaults=broker_topic_defaults(self.config))
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(

@@ -1,4 +1,5 @@
-"""The `ottla` command line."""
+"""The `ottla` command line: `serve` runs the broker; the other subcommands are a client
+for any Kafka broker (server/admin/)."""
 
 from __future__ import annotations
 
@@ -6,47 +7,84 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import Any
+
+from server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_assignment
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker.")
+    from server.admin.commands import add_commands
+
+    parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker, and a client for any Kafka.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the broker")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=9092, help="port to listen on; 0 picks a free one (default 9092)")
+    # Flag defaults are None so that an unset flag does not hide the same setting from
+    # --config, the environment or --set; the registry holds the real defaults.
+    serve.add_argument("--config", metavar="FILE", help="a Kafka server.properties file")
+    serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one setting by Kafka name; repeatable")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", help="port to listen on; 0 picks a free one (default 9092)")
     store = serve.add_mutually_exclusive_group()
-    store.add_argument("--data-dir", default="./ottla-data", help="log directory (default ./ottla-data)")
+    store.add_argument("--data-dir", help="log directory (default ./ottla-data)")
     store.add_argument("--memory", action="store_true", help="keep everything in memory, write no files")
-    serve.add_argument("--node-id", type=int, default=1, help="this broker's node id (default 1)")
-    serve.add_argument("--advertised-host", default=None, help="host name given to clients (default: --host)")
+    serve.add_argument("--node-id", help="this broker's node id (default 1)")
+    serve.add_argument("--advertised-host", help="host name given to clients (default: --host)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
+    add_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "serve":
+        from server.admin.commands import run
+
+        return run(args)
     from server.logs import configure
 
     configure(args.log_level, args.log_format)
-    return asyncio.run(_serve(args))
+    try:
+        config = broker_config(args)
+    except ConfigError as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(config))
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def broker_config(args: argparse.Namespace) -> BrokerConfig:
+    """Settings from, lowest precedence first: defaults, --config, OTTLA_* variables, --set, flags."""
+    config = BrokerConfig.from_settings()
+    if args.config:
+        config.update(load_properties(args.config))
+    config.update(environment_settings())
+    config.update(dict(parse_assignment(item) for item in args.set))
+    flags: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "data.dir": args.data_dir,
+        "node.id": args.node_id,
+        "advertised.host": args.advertised_host,
+    }
+    config.update({name: value for name, value in flags.items() if value is not None})
+    if args.memory:
+        config.update({"data.dir": None})
+    return config
+
+
+async def _serve(config: BrokerConfig) -> int:
     from server.broker import Broker
 
-    broker = Broker(
-        host=args.host,
-        port=args.port,
-        data_dir=None if args.memory else args.data_dir,
-        node_id=args.node_id,
-        advertised_host=args.advertised_host,
-    )
+    broker = Broker(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await broker.start()
+    try:
+        await broker.start()
+    except OSError as exc:
+        print(f"ottla: cannot listen on {config['host']}:{config['port']}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     data = "memory" if broker.data_dir is None else str(broker.data_dir)
     print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}", file=sys.stderr, flush=True)
     await stop.wait()

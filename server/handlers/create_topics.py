@@ -1,9 +1,10 @@
-"""CreateTopics, with validate-only, under Kafka's rules for counts and names."""
+"""CreateTopics, with validate-only, under Kafka's rules for counts, names and topic configs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from server.topic_config import resolve, validate_configs
 from storage.engine import validate_topic_name
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
@@ -28,7 +29,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
                 if partitions != -1 or topic["replication_factor"] != -1:
                     raise KafkaError(ErrorCode.INVALID_REQUEST, "both num_partitions or replication_factor and assignments were set")
                 if any(a["broker_ids"] != [broker.node_id] for a in topic["assignments"]):
-                    raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"only broker {broker.node_id} exists")
+                    raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {broker.node_id} exists")
                 partitions = len(topic["assignments"])
             elif partitions == -1:
                 partitions = broker.config["num.partitions"]
@@ -39,7 +40,10 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
                     ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"replication factor {topic['replication_factor']} is larger than the 1 available broker",
                 )
-            configs = {c["name"]: c["value"] for c in topic["configs"]}
+            names_given = [c["name"] for c in topic["configs"]]
+            if len(set(names_given)) != len(names_given):
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
+            configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
             if validate_only:
                 if storage.topic(name) is not None:
                     raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic '{name}' already exists")
@@ -54,7 +58,11 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         else:
             entry["num_partitions"] = partitions
             entry["replication_factor"] = 1
-            entry["configs"] = []
+            # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
+            entry["configs"] = [
+                {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
+                for item in resolve(configs, broker.config)
+            ]
             if info is not None:
                 entry["topic_id"] = info.topic_id
         results.append(entry)

@@ -1,0 +1,35 @@
+"""AlterConfigs (the legacy, non-incremental form): the given set replaces all of a topic's
+overrides, as in Kafka, where any config left out returns to its default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
+from wire.api import ApiKey
+from wire.errors import KafkaError
+
+API = ApiKey.ALTER_CONFIGS
+VERSIONS = (0, 2)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    responses = []
+    for resource in request["resources"]:
+        error = None
+        try:
+            names = [config["name"] for config in resource["configs"]]
+            check_unique(names)
+            kind = resource["resource_type"]
+            if kind == TOPIC:
+                existing_topic(broker, resource["resource_name"])
+                overrides = {config["name"]: config["value"] for config in resource["configs"]}
+                replace_topic_configs(broker, resource["resource_name"], overrides, request["validate_only"])
+            elif kind == BROKER:
+                refuse_broker_change(broker, resource["resource_name"], names)
+            else:
+                raise unsupported_resource(kind)
+        except KafkaError as exc:
+            error = exc
+        responses.append(alter_result(resource, error))
+    return {"throttle_time_ms": 0, "responses": responses}

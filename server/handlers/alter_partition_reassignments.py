@@ -1,0 +1,50 @@
+"""AlterPartitionReassignments (KIP-455) on one node: moving a partition to the replica set
+it already has succeeds with nothing to do; any other broker is unknown; cancelling finds no
+reassignment in progress. Messages are Kafka's (ReplicationControlManager)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.ALTER_PARTITION_REASSIGNMENTS
+VERSIONS = (0, 0)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    responses = []
+    for topic in request["topics"]:
+        partitions = []
+        for wanted in topic["partitions"]:
+            entry: dict[str, Any] = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE, "error_message": None}
+            try:
+                _check(broker, topic["name"], wanted["partition_index"], wanted["replicas"])
+            except KafkaError as exc:
+                entry["error_code"] = exc.code
+                entry["error_message"] = exc.message
+            partitions.append(entry)
+        responses.append({"name": topic["name"], "partitions": partitions})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
+
+
+def _check(broker, name: str, index: int, replicas: list[int] | None) -> None:
+    info = broker.storage.topic(name)
+    if info is None:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find a topic named {name}.")
+    if not 0 <= index < info.partitions:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find partition {name}:{index}.")
+    if replicas is None:
+        raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS)
+    if not replicas:
+        raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment includes an empty replica list.")
+    for node in replicas:
+        if node != broker.node_id:
+            raise KafkaError(
+                ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
+            )
+    if len(replicas) > 1:
+        raise KafkaError(
+            ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {broker.node_id} more than once."
+        )

@@ -1,0 +1,61 @@
+"""CreatePartitions: grow a topic. Existing partitions keep their data; keys may now hash to
+other partitions, as in Kafka. Manual assignments may name only this node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.CREATE_PARTITIONS
+VERSIONS = (0, 3)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    names = [topic["name"] for topic in request["topics"]]
+    results = []
+    for topic in request["topics"]:
+        name = topic["name"]
+        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
+        try:
+            if names.count(name) > 1:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
+            _grow(broker, topic, request["validate_only"])
+        except KafkaError as exc:
+            entry["error_code"] = exc.code
+            entry["error_message"] = exc.message
+        results.append(entry)
+    return {"throttle_time_ms": 0, "results": results}
+
+
+def _grow(broker, topic: dict[str, Any], validate_only: bool) -> None:
+    """Kafka's messages (ReplicationControlManager.createPartitions)."""
+    name, count = topic["name"], topic["count"]
+    info = broker.storage.topic(name)
+    if info is None:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
+    if count == info.partitions:
+        raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {info.partitions} partition(s).")
+    if count < info.partitions:
+        raise KafkaError(
+            ErrorCode.INVALID_PARTITIONS, f"The topic {name} currently has {info.partitions} partition(s); {count} would not be an increase."
+        )
+    assignments = topic["assignments"]
+    if assignments is not None:
+        added = count - info.partitions
+        if len(assignments) != added:
+            raise KafkaError(
+                ErrorCode.INVALID_REPLICATION_ASSIGNMENT,
+                f"Attempted to add {added} additional partition(s), but only {len(assignments)} assignment(s) were specified.",
+            )
+        for assignment in assignments:
+            for node in assignment["broker_ids"]:
+                if node != broker.node_id:
+                    raise KafkaError(
+                        ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
+                    )
+            if len(assignment["broker_ids"]) != 1:
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
+    if not validate_only:
+        broker.storage.add_partitions(name, count)

@@ -1,0 +1,28 @@
+"""DeleteRecords: move each partition's log start offset up (offset -1: to the high
+watermark); storage drops the segments wholly below it and keeps the new start across restarts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.DELETE_RECORDS
+VERSIONS = (0, 2)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    topics = []
+    for topic in request["topics"]:
+        partitions = []
+        for wanted in topic["partitions"]:
+            entry = {"partition_index": wanted["partition_index"], "low_watermark": -1, "error_code": ErrorCode.NONE}
+            try:
+                log = broker.storage.partition(topic["name"], wanted["partition_index"])
+                entry["low_watermark"] = log.delete_records(wanted["offset"])
+            except KafkaError as exc:
+                entry["error_code"] = exc.code
+            partitions.append(entry)
+        topics.append({"name": topic["name"], "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}

@@ -1,0 +1,50 @@
+"""DescribeCluster (KIP-700): this node is the whole cluster and its controller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.DESCRIBE_CLUSTER
+VERSIONS = (0, 1)
+
+_BROKERS, _CONTROLLERS = 1, 2
+# Kafka's sentinel for "authorized operations not requested".
+_OPERATIONS_OMITTED = -(2**31)
+# With no authorizer Kafka allows every cluster operation and says so: the bits of
+# ALTER, ALTER_CONFIGS, CLUSTER_ACTION, CREATE, DESCRIBE, DESCRIBE_CONFIGS, IDEMPOTENT_WRITE
+# (AclOperation codes), the value a real Kafka 4 answers.
+_ALL_CLUSTER_OPERATIONS = 8096
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    endpoint_type = request.get("endpoint_type", _BROKERS)
+    response: dict[str, Any] = {
+        "throttle_time_ms": 0,
+        "error_code": ErrorCode.NONE,
+        "error_message": None,
+        "endpoint_type": _BROKERS,
+        "cluster_id": "",
+        "controller_id": -1,
+        "brokers": [],
+        "cluster_authorized_operations": _OPERATIONS_OMITTED,
+    }
+    if endpoint_type == _CONTROLLERS:
+        # Kafka's brokers refuse to describe controllers: clients must ask a controller listener.
+        response["error_code"] = ErrorCode.MISMATCHED_ENDPOINT_TYPE
+        response["error_message"] = "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+        return response
+    if endpoint_type != _BROKERS:
+        response["error_code"] = ErrorCode.UNSUPPORTED_ENDPOINT_TYPE
+        response["error_message"] = f"Unsupported endpoint type {endpoint_type}"
+        return response
+    response.update(
+        cluster_id=broker.config["cluster.id"],
+        controller_id=broker.node_id,
+        brokers=[{"broker_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}],
+    )
+    if request.get("include_cluster_authorized_operations"):
+        response["cluster_authorized_operations"] = _ALL_CLUSTER_OPERATIONS
+    return response

@@ -1,0 +1,45 @@
+"""DescribeLogDirs: the one log directory, each partition's size in bytes (the sum of its
+segment files, as Kafka's UnifiedLog.size) and the file system's capacity (KIP-827)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.DESCRIBE_LOG_DIRS
+VERSIONS = (0, 4)
+
+# What an in-memory broker reports as its log directory: no path, no file system.
+MEMORY_LOG_DIR = "(memory)"
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    storage = broker.storage
+    if request["topics"] is None:
+        wanted = {info.name: range(info.partitions) for info in storage.topics()}
+    else:
+        wanted = {}
+        for topic in request["topics"]:
+            info = storage.topic(topic["topic"])
+            if info is not None:
+                # Kafka leaves out partitions it does not host.
+                wanted[info.name] = [p for p in topic["partitions"] if 0 <= p < info.partitions]
+    topics = []
+    for name, partitions in wanted.items():
+        entries = [
+            {"partition_index": index, "partition_size": storage.partition(name, index).size, "offset_lag": 0, "is_future_key": False}
+            for index in partitions
+        ]
+        if entries:
+            topics.append({"name": name, "partitions": entries})
+    data_dir = broker.data_dir
+    if data_dir is None:
+        log_dir, total, usable = MEMORY_LOG_DIR, -1, -1
+    else:
+        usage = shutil.disk_usage(data_dir)
+        log_dir, total, usable = str(data_dir.resolve()), usage.total, usage.free
+    result = {"error_code": ErrorCode.NONE, "log_dir": log_dir, "topics": topics, "total_bytes": total, "usable_bytes": usable}
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": [result]}

@@ -1,0 +1,42 @@
+"""ElectLeaders (KIP-183, KIP-460): with one replica per partition the preferred leader is
+always the leader, so every existing partition answers ELECTION_NOT_NEEDED, as Kafka does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.ELECT_LEADERS
+VERSIONS = (0, 2)
+
+PREFERRED, UNCLEAN = 0, 1
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    storage = broker.storage
+    election_type = request.get("election_type", PREFERRED)
+    requested = request["topic_partitions"]
+    if requested is None:
+        # Kafka lists every topic, with no partition results: nothing was elected.
+        results = [{"topic": info.name, "partition_result": []} for info in storage.topics()]
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": results}
+    valid_type = election_type in (PREFERRED, UNCLEAN)
+    results = []
+    for topic in requested:
+        info = storage.topic(topic["topic"])
+        partition_results = []
+        for index in topic["partitions"]:
+            if not valid_type:
+                code, message = ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}"
+            elif info is None:
+                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic as {topic['topic']}"
+            elif not 0 <= index < info.partitions:
+                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such partition as {topic['topic']}-{index}"
+            else:
+                code, message = ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+            partition_results.append({"partition_id": index, "error_code": code, "error_message": message})
+        results.append({"topic": topic["topic"], "partition_result": partition_results})
+    top_error = ErrorCode.NONE if valid_type else ErrorCode.INVALID_REQUEST
+    return {"throttle_time_ms": 0, "error_code": top_error, "replica_election_results": results}

@@ -1,0 +1,55 @@
+"""OffsetForLeaderEpoch (KIP-101/KIP-320): the end offset of a leader epoch, which consumers
+(librdkafka) use to validate their position after a leader change.
+
+This node has led every partition since it was created, always in epoch 0 (the epoch Metadata
+reports and Produce stamps into batches), so epoch 0 ends at the log end offset and any other
+epoch is unknown, answered as Kafka's LeaderEpochFileCache.endOffsetFor answers it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.OFFSET_FOR_LEADER_EPOCH
+VERSIONS = (0, 4)
+
+UNDEFINED_EPOCH = -1
+UNDEFINED_EPOCH_OFFSET = -1
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    topics = []
+    for topic in request["topics"]:
+        partitions = []
+        for wanted in topic["partitions"]:
+            entry = {
+                "error_code": ErrorCode.NONE,
+                "partition": wanted["partition"],
+                "leader_epoch": UNDEFINED_EPOCH,
+                "end_offset": UNDEFINED_EPOCH_OFFSET,
+            }
+            try:
+                log = broker.storage.partition(topic["topic"], wanted["partition"])
+                _check_current_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
+            except KafkaError as exc:
+                entry["error_code"] = exc.code
+            else:
+                if wanted["leader_epoch"] == log.leader_epoch:
+                    entry["leader_epoch"] = log.leader_epoch
+                    entry["end_offset"] = log.log_end_offset
+            partitions.append(entry)
+        topics.append({"topic": topic["topic"], "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}
+
+
+def _check_current_epoch(claimed: int, current: int) -> None:
+    """Kafka's Partition.getLocalLog: a client behind the leader is fenced, one ahead is early."""
+    if claimed == -1:
+        return
+    if claimed < current:
+        raise KafkaError(ErrorCode.FENCED_LEADER_EPOCH)
+    if claimed > current:
+        raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH)
