@@ -27,6 +27,10 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     requested = request["topics"]
     if requested is None or (version == 0 and not requested):
         topics = [_topic_entry(broker, info) for info in storage.topics()]
+    elif version < 12 and any(entry["name"] is None or any(entry.get("topic_id") or b"") for entry in requested):
+        # KafkaApis.handleTopicMetadataRequest refuses null names and topic ids before v12;
+        # the error response names a null topic "" (MetadataRequest.getErrorResponse).
+        topics = [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested]
     else:
         allow_create = request.get("allow_auto_topic_creation", True) and broker.config["auto.create.topics.enable"]
         topics = [_requested_topic(broker, entry, allow_create) for entry in requested]
@@ -49,6 +53,8 @@ def _requested_topic(broker, entry: dict[str, Any], allow_create: bool) -> dict[
         if info is None:
             return _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
         return _topic_entry(broker, info)
+    if name is None:  # v12: neither a name nor a topic id
+        return _error_entry(None, bytes(16), ErrorCode.INVALID_REQUEST)
     info = storage.topic(name)
     if info is None:
         if not allow_create:
