@@ -1,0 +1,242 @@
+"""Per-partition producer state: idempotent de-duplication and transaction bookkeeping.
+
+Modelled on Kafka's `ProducerStateManager` / `ProducerAppendInfo`:
+
+* each producer id keeps its epoch and the metadata of its last five batches, so a
+  retried batch is recognised and answered with the offsets it got the first time;
+* a batch must continue its producer's sequence (or start a new epoch at 0), else
+  OUT_OF_ORDER_SEQUENCE_NUMBER, or UNKNOWN_PRODUCER_ID when the broker holds no
+  state for the producer and the batch does not start at 0;
+* a transactional batch opens a transaction at its first offset; a control batch
+  (COMMIT/ABORT marker) closes it. Aborted transactions are kept as Kafka's
+  `.txnindex` entries so read_committed fetches can filter them, and the last stable
+  offset (LSO) is the first offset of the oldest open transaction, or the high watermark.
+
+State is rebuilt on start from a snapshot (`.snapshot`) plus a replay of the batch
+headers after it, as Kafka does; `snapshot()`/`load()` give the bytes of one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from wire.errors import ErrorCode, KafkaError
+from wire.records import BatchHeader, Record, build_batch, iter_records
+
+# Kafka keeps the metadata of this many batches per producer (ProducerStateEntry.NUM_BATCHES_TO_RETAIN).
+BATCHES_TO_RETAIN = 5
+NO_PRODUCER_EPOCH = -1
+NO_SEQUENCE = -1
+_INT32_MAX = 2**31 - 1
+
+# Control record keys (Kafka's ControlRecordType): version int16, type int16.
+CONTROL_ABORT = 0
+CONTROL_COMMIT = 1
+
+
+@dataclass(slots=True, frozen=True)
+class BatchMetadata:
+    first_seq: int
+    last_seq: int
+    first_offset: int
+    last_offset: int
+    timestamp: int
+
+
+@dataclass(slots=True)
+class ProducerEntry:
+    epoch: int = NO_PRODUCER_EPOCH
+    batches: list[BatchMetadata] = field(default_factory=list)
+    current_txn_first_offset: int | None = None
+    last_timestamp: int = -1
+
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1].last_seq if self.batches else NO_SEQUENCE
+
+    def find_duplicate(self, header: BatchHeader) -> BatchMetadata | None:
+        if header.producer_epoch != self.epoch:
+            return None
+        last_seq = _last_sequence(header)
+        for batch in self.batches:
+            if batch.first_seq == header.base_sequence and batch.last_seq == last_seq:
+                return batch
+        return None
+
+
+@dataclass(slots=True, frozen=True)
+class AbortedTransaction:
+    """One `.txnindex` entry: the aborted range of one producer and the LSO when it ended."""
+
+    producer_id: int
+    first_offset: int
+    last_offset: int
+    last_stable_offset: int
+
+
+def _last_sequence(header: BatchHeader) -> int:
+    # Sequences wrap at Int32.MAX_VALUE (DefaultRecordBatch.incrementSequence).
+    last = header.base_sequence + header.last_offset_delta
+    return last - _INT32_MAX - 1 if last > _INT32_MAX else last
+
+
+def _in_sequence(last_seq: int, next_seq: int) -> bool:
+    return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == _INT32_MAX)
+
+
+class ProducerStateManager:
+    """The producer state of one partition. Not thread-safe; the log owns it."""
+
+    def __init__(self) -> None:
+        self.producers: dict[int, ProducerEntry] = {}
+        # first offset -> producer id of every open transaction, oldest first.
+        self.ongoing: dict[int, int] = {}
+        self.aborted: list[AbortedTransaction] = []
+
+    def check(self, header: BatchHeader) -> BatchMetadata | None:
+        """Validate a batch before it is appended.
+
+        Returns the original batch's metadata when this one is a retry of it (do not
+        append; answer with those offsets); None when it may be appended; raises
+        KafkaError for a stale epoch or a sequence that does not follow.
+        """
+        if header.producer_id < 0 or header.is_control:
+            return None
+        entry = self.producers.get(header.producer_id)
+        if entry is None:
+            entry = ProducerEntry()
+        if header.producer_epoch < entry.epoch:
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH, f"epoch {header.producer_epoch} is older than {entry.epoch}")
+        if header.base_sequence == NO_SEQUENCE:
+            return None  # transactional markers and non-idempotent producers carry no sequence
+        duplicate = entry.find_duplicate(header)
+        if duplicate is not None:
+            return duplicate
+        if header.producer_epoch != entry.epoch:
+            if header.base_sequence != 0:
+                if entry.epoch != NO_PRODUCER_EPOCH:
+                    raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, "a new epoch must start at sequence 0")
+                raise KafkaError(
+                    ErrorCode.UNKNOWN_PRODUCER_ID,
+                    f"no state for producer {header.producer_id}; it may have expired or been removed by retention",
+                )
+        elif not _in_sequence(entry.last_seq, header.base_sequence):
+            raise KafkaError(
+                ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                f"expected sequence {entry.last_seq + 1}, got {header.base_sequence}",
+            )
+        return None
+
+    def record(self, header: BatchHeader, high_watermark: int, control_type: int | None = None) -> AbortedTransaction | None:
+        """Account for a batch that was appended at `header.base_offset` (already assigned).
+
+        `control_type` is the marker type (CONTROL_ABORT/CONTROL_COMMIT) of a control
+        batch, read from its one record's key. Returns the aborted transaction a marker
+        closed, if any (for the txn index).
+        """
+        producer_id = header.producer_id
+        if producer_id < 0:
+            return None
+        entry = self.producers.setdefault(producer_id, ProducerEntry())
+        if header.producer_epoch > entry.epoch:
+            entry.epoch = header.producer_epoch
+            entry.batches.clear()
+        entry.last_timestamp = max(entry.last_timestamp, header.max_timestamp)
+        if header.is_control:
+            return self._end_transaction(producer_id, entry, header.base_offset, control_type, high_watermark)
+        if header.base_sequence != NO_SEQUENCE:
+            entry.batches.append(
+                BatchMetadata(header.base_sequence, _last_sequence(header), header.base_offset, header.last_offset, header.max_timestamp)
+            )
+            del entry.batches[:-BATCHES_TO_RETAIN]
+        if header.is_transactional and entry.current_txn_first_offset is None:
+            entry.current_txn_first_offset = header.base_offset
+            self.ongoing[header.base_offset] = producer_id
+        return None
+
+    def _end_transaction(
+        self, producer_id: int, entry: ProducerEntry, marker_offset: int, control_type: int | None, high_watermark: int
+    ) -> AbortedTransaction | None:
+        first = entry.current_txn_first_offset
+        if first is None:
+            return None  # a marker for a transaction that wrote nothing here
+        entry.current_txn_first_offset = None
+        del self.ongoing[first]
+        if control_type != CONTROL_ABORT:
+            return None
+        aborted = AbortedTransaction(producer_id, first, marker_offset, self.last_stable_offset(high_watermark))
+        self.aborted.append(aborted)
+        return aborted
+
+    def last_stable_offset(self, high_watermark: int) -> int:
+        """The first offset of the oldest open transaction, or the high watermark."""
+        if self.ongoing:
+            return min(next(iter(self.ongoing)), high_watermark)
+        return high_watermark
+
+    def aborted_between(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
+        """Aborted transactions that overlap [start_offset, end_offset), for a read_committed fetch."""
+        return [a for a in self.aborted if a.first_offset < end_offset and a.last_offset >= start_offset]
+
+    def truncate_before(self, log_start_offset: int) -> None:
+        """Forget aborted ranges that retention or DeleteRecords removed entirely."""
+        self.aborted = [a for a in self.aborted if a.last_offset >= log_start_offset]
+
+    def expire(self, now_ms: int, expiration_ms: int) -> None:
+        """Drop producers silent for `producer.id.expiration.ms` and holding no open transaction."""
+        for producer_id, entry in list(self.producers.items()):
+            if entry.current_txn_first_offset is None and entry.last_timestamp + expiration_ms < now_ms:
+                del self.producers[producer_id]
+
+    def snapshot(self) -> bytes:
+        """This state as bytes, for a `.snapshot` file."""
+        return json.dumps(
+            {
+                "producers": {
+                    str(pid): [e.epoch, e.current_txn_first_offset, e.last_timestamp, [list(_batch_fields(b)) for b in e.batches]]
+                    for pid, e in self.producers.items()
+                },
+                "aborted": [[a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset] for a in self.aborted],
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def load(cls, data: bytes) -> "ProducerStateManager":
+        raw = json.loads(data)
+        state = cls()
+        for pid_text, (epoch, txn_first, last_timestamp, batches) in raw["producers"].items():
+            pid = int(pid_text)
+            state.producers[pid] = ProducerEntry(epoch, [BatchMetadata(*b) for b in batches], txn_first, last_timestamp)
+            if txn_first is not None:
+                state.ongoing[txn_first] = pid
+        state.ongoing = dict(sorted(state.ongoing.items()))
+        state.aborted = [AbortedTransaction(*a) for a in raw["aborted"]]
+        return state
+
+
+def _batch_fields(batch: BatchMetadata) -> tuple[int, int, int, int, int]:
+    return (batch.first_seq, batch.last_seq, batch.first_offset, batch.last_offset, batch.timestamp)
+
+
+def control_type(batch: bytes | memoryview) -> int:
+    """The marker type of a control batch: its one record's key is (version int16, type int16)."""
+    for record in iter_records(batch):
+        key = bytes(record.key or b"")
+        if len(key) >= 4:
+            return int.from_bytes(key[2:4], "big", signed=True)
+    raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "a control batch without a control record")
+
+
+def control_batch(producer_id: int, producer_epoch: int, commit: bool, timestamp: int, coordinator_epoch: int = 0) -> bytes:
+    """A COMMIT or ABORT marker batch as Kafka's EndTransactionMarker writes it."""
+    key = (0).to_bytes(2, "big") + (CONTROL_COMMIT if commit else CONTROL_ABORT).to_bytes(2, "big")
+    value = (0).to_bytes(2, "big") + coordinator_epoch.to_bytes(4, "big", signed=True)
+    return build_batch(
+        [Record(0, timestamp, key, value)],
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        transactional=True,
+        control=True,
+    )

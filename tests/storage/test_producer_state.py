@@ -1,0 +1,125 @@
+"""Sequence checks, transactions, the LSO and the aborted-transactions index, without a log."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.producer_state import CONTROL_ABORT, CONTROL_COMMIT, ProducerStateManager, control_batch, control_type
+from wire.errors import ErrorCode, KafkaError
+from wire.records import Record, build_batch, read_header
+
+
+def _batch(base_offset: int, count: int, pid: int = 7, epoch: int = 0, seq: int = 0, transactional: bool = False):
+    records = [Record(base_offset + i, 1000 + i, b"k", b"v") for i in range(count)]
+    return read_header(build_batch(records, base_offset=base_offset, producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=transactional))
+
+
+def _append(state: ProducerStateManager, header, high_watermark: int = 0):
+    assert state.check(header) is None
+    state.record(header, high_watermark)
+
+
+def _marker(offset: int, pid: int, commit: bool, epoch: int = 0):
+    data = bytearray(control_batch(pid, epoch, commit, 5000))
+    data[0:8] = offset.to_bytes(8, "big")
+    return read_header(bytes(data)), control_type(bytes(data))
+
+
+def test_in_order_batches_are_accepted():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 3, seq=0))
+    _append(state, _batch(3, 2, seq=3))
+    assert state.producers[7].last_seq == 4
+
+
+def test_a_retried_batch_is_recognised_with_its_original_offsets():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 3, seq=0))
+    _append(state, _batch(3, 2, seq=3))
+    retry = _batch(99, 3, seq=0)  # the offsets the retry would get are not the ones it had
+    original = state.check(retry)
+    assert original is not None and (original.first_offset, original.last_offset) == (0, 2)
+
+
+def test_only_the_last_five_batches_are_remembered():
+    state = ProducerStateManager()
+    for i in range(6):
+        _append(state, _batch(i, 1, seq=i))
+    with pytest.raises(KafkaError) as raised:
+        state.check(_batch(50, 1, seq=0))  # older than the five kept: out of order, as Kafka says
+    assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check(_batch(50, 1, seq=1)) is not None
+
+
+def test_a_gap_is_out_of_order():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 3, seq=0))
+    with pytest.raises(KafkaError) as raised:
+        state.check(_batch(3, 1, seq=5))
+    assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+
+
+def test_an_unknown_producer_must_start_at_zero():
+    state = ProducerStateManager()
+    with pytest.raises(KafkaError) as raised:
+        state.check(_batch(0, 1, seq=42))
+    assert raised.value.code == ErrorCode.UNKNOWN_PRODUCER_ID
+
+
+def test_a_new_epoch_starts_at_zero_and_fences_the_old_one():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 2, seq=0, epoch=0))
+    with pytest.raises(KafkaError) as raised:
+        state.check(_batch(2, 1, seq=5, epoch=1))
+    assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    _append(state, _batch(2, 1, seq=0, epoch=1))
+    with pytest.raises(KafkaError) as raised:
+        state.check(_batch(3, 1, seq=2, epoch=0))
+    assert raised.value.code == ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+def test_sequence_wraps_at_int32_max():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 1, seq=0))
+    state.producers[7].batches[-1] = state.producers[7].batches[-1].__class__(2**31 - 1, 2**31 - 1, 0, 0, 0)
+    assert state.check(_batch(1, 1, seq=0)) is None
+
+
+def test_transactions_hold_back_the_lso_and_aborts_are_indexed():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 2, pid=1, seq=0, transactional=True), high_watermark=2)
+    _append(state, _batch(2, 1, pid=2, seq=0, transactional=True), high_watermark=3)
+    assert state.last_stable_offset(3) == 0
+    marker, kind = _marker(3, pid=1, commit=False)
+    assert kind == CONTROL_ABORT
+    aborted = state.record(marker, 4, kind)
+    assert (aborted.producer_id, aborted.first_offset, aborted.last_offset) == (1, 0, 3)
+    assert state.last_stable_offset(4) == 2  # producer 2's transaction is still open
+    marker, kind = _marker(4, pid=2, commit=True)
+    assert kind == CONTROL_COMMIT
+    assert state.record(marker, 5, kind) is None
+    assert state.last_stable_offset(5) == 5
+    assert [a.producer_id for a in state.aborted_between(0, 5)] == [1]
+    assert state.aborted_between(4, 5) == []
+
+
+def test_snapshot_round_trip_keeps_everything():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 2, pid=1, seq=0, transactional=True))
+    _append(state, _batch(2, 1, pid=3, seq=0))
+    marker, kind = _marker(3, pid=1, commit=False)
+    state.record(marker, 4, kind)
+    _append(state, _batch(4, 1, pid=1, epoch=0, seq=2, transactional=True))
+    restored = ProducerStateManager.load(state.snapshot())
+    assert restored.producers == state.producers
+    assert restored.aborted == state.aborted
+    assert restored.last_stable_offset(5) == 4
+    assert restored.check(_batch(9, 1, pid=3, seq=0)) is not None  # still a known duplicate
+
+
+def test_silent_producers_expire_but_not_inside_a_transaction():
+    state = ProducerStateManager()
+    _append(state, _batch(0, 1, pid=1, seq=0))
+    _append(state, _batch(1, 1, pid=2, seq=0, transactional=True))
+    state.expire(now_ms=10_000_000, expiration_ms=1000)
+    assert set(state.producers) == {2}
