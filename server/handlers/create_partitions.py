@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
 
@@ -14,6 +15,11 @@ VERSIONS = (0, 3)
 
 def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     names = [topic["name"] for topic in request["topics"]]
+    if _added(broker, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+        # Kafka's controller writes one record per new partition, at most MAX_RECORDS_PER_USER_OP
+        # per request; past that the request fails whole (EventHandlerExceptionInfo).
+        message = "Unable to perform excessively large batch operation."
+        return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message} for name in names]}
     results = []
     for topic in request["topics"]:
         name = topic["name"]
@@ -27,6 +33,15 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             entry["error_message"] = exc.message
         results.append(entry)
     return {"throttle_time_ms": 0, "results": results}
+
+
+def _added(broker, topics: list[dict[str, Any]]) -> int:
+    total = 0
+    for topic in topics:
+        info = broker.storage.topic(topic["name"])
+        if info is not None:
+            total += max(topic["count"] - info.partitions, 0)
+    return total
 
 
 def _grow(broker, topic: dict[str, Any], validate_only: bool) -> None:

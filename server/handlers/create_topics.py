@@ -12,10 +12,17 @@ from wire.errors import ErrorCode, KafkaError
 API = ApiKey.CREATE_TOPICS
 VERSIONS = (0, 7)
 
+# Kafka's ReplicationControlManager.MAX_PARTITIONS_PER_BATCH: a request for more partitions
+# than this fails whole, before anything is allocated (validateTotalNumberOfPartitions).
+MAX_PARTITIONS_PER_REQUEST = 10_000
+
 
 def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     storage = broker.storage
     validate_only = request.get("validate_only", False)
+    if _total_partitions(broker, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+        error = {"topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": "Excessively large number of partitions per request.", "configs": None}
+        return {"throttle_time_ms": 0, "topics": [{"name": topic["name"], **error} for topic in request["topics"]]}
     names = [topic["name"] for topic in request["topics"]]
     results = []
     for topic in request["topics"]:
@@ -67,3 +74,15 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
                 entry["topic_id"] = info.topic_id
         results.append(entry)
     return {"throttle_time_ms": 0, "topics": results}
+
+
+def _total_partitions(broker, topics: list[dict[str, Any]]) -> int:
+    total = 0
+    for topic in topics:
+        if topic["assignments"]:
+            total += len(topic["assignments"])
+        elif topic["num_partitions"] == -1:
+            total += broker.config["num.partitions"]
+        else:
+            total += max(topic["num_partitions"], 0)
+    return total

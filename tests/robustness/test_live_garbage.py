@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -245,3 +246,31 @@ def test_metadata_with_a_null_topic_name_is_answered(broker: ThreadedBroker, ott
             assert response["topics"][0]["error_code"] == ErrorCode.INVALID_REQUEST
     finally:
         connection.close()
+
+
+def _call(broker: ThreadedBroker, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
+    connection = Connection(broker.bootstrap_servers)
+    try:
+        connection.send(encode_request(api_key, version, 9, body)[4:])
+        frame = connection.receive()
+        assert frame is not None, f"api {api_key} v{version} closed the connection"
+        return decode_response(api_key, version, frame)[1]
+    finally:
+        connection.close()
+
+
+def test_partition_counts_past_kafkas_bound_fail_fast(broker: ThreadedBroker, ottla_log: pytest.LogCaptureFixture) -> None:
+    # One request could ask for 2**31 - 1 partitions, which the broker allocated eagerly,
+    # blocking every client (found by compat.fuzz). Kafka refuses more than 10,000 per request.
+    def create(*counts: int) -> list[dict[str, Any]]:
+        topics = [{"name": f"huge-{n}-{count}", "num_partitions": count, "replication_factor": -1, "assignments": [], "configs": []} for n, count in enumerate(counts)]
+        return _call(broker, ApiKey.CREATE_TOPICS, 7, {"topics": topics, "timeout_ms": 1000, "validate_only": False})["topics"]
+
+    started = time.monotonic()
+    for counts in [(2**31 - 1,), (6_000, 6_000)]:
+        assert {topic["error_code"] for topic in create(*counts)} == {ErrorCode.POLICY_VIOLATION}
+    broker.create_topic("grows", partitions=1)
+    grown = _call(broker, ApiKey.CREATE_PARTITIONS, 3, {"topics": [{"name": "grows", "count": 2**31 - 1, "assignments": None}], "timeout_ms": 1000, "validate_only": False})
+    assert grown["results"][0]["error_code"] == ErrorCode.POLICY_VIOLATION
+    assert time.monotonic() - started < 5
+    assert [topic["error_code"] for topic in create(3)] == [ErrorCode.NONE]
