@@ -169,20 +169,26 @@ def run_driver(
     partitions: int | None = None,
     count: int | None = None,
     timeout_ms: int | None = None,
+    group: str | None = None,
+    topic_config: dict[str, str] | None = None,
     config: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the Java client driver (compat/java/driver) and return its JSON result.
 
-    Actions: ``create-topic`` (``partitions``), ``produce`` (``count`` records ``k{i}``/``v{i}``),
-    ``consume`` (every partition from the beginning, by assignment). ``config`` goes to the client
-    as is. The result has ``ok``; on a refusal also ``error`` (the Kafka exception's simple name)
-    and ``message``.
+    Actions: ``create-topic`` (``partitions``, ``topic_config``), ``produce`` (``count`` records
+    ``k{i}``/``v{i}`` with header ``seq``; one transaction when ``config`` has ``transactional.id``),
+    ``consume`` (every partition from the beginning, by assignment), ``consume-group`` (subscribe
+    as ``group`` until ``count`` records, commit, leave) and ``admin`` (the admin calls of Kafka's
+    tools, each reported separately). ``config`` goes to the client as is. The result has ``ok``;
+    on a refusal also ``error`` (the Kafka exception's simple name) and ``message``.
     """
     _require_fetched()
     cmd = [_java(), "-Xmx256m", "-jar", str(DRIVER_JAR), bootstrap, topic, action]
-    for flag, value in (("--partitions", partitions), ("--count", count), ("--timeout-ms", timeout_ms)):
+    for flag, value in (("--partitions", partitions), ("--count", count), ("--timeout-ms", timeout_ms), ("--group", group)):
         if value is not None:
             cmd += [flag, str(value)]
+    for key, setting in (topic_config or {}).items():
+        cmd += ["-t", f"{key}={setting}"]
     for key, setting in (config or {}).items():
         cmd += ["-c", f"{key}={setting}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=(timeout_ms or 30_000) / 1000 + 60)

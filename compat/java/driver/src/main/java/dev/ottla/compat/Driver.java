@@ -6,26 +6,46 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -34,9 +54,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Runs one client action against any broker and prints one JSON object on stdout.
  *
  * <p>Usage: {@code Driver <bootstrap> <topic> <action> [--partitions N] [--count N]
- * [--timeout-ms N] [-c key=value]...} with action one of {@code create-topic}, {@code produce},
- * {@code consume}. {@code -c} passes a client config through unchanged, so a scenario can turn on
- * idempotence, compression or acks without a new action.
+ * [--timeout-ms N] [--group G] [-t key=value]... [-c key=value]...} with action one of
+ * {@code create-topic} ({@code -t} sets topic configs), {@code produce}, {@code consume},
+ * {@code consume-group} and {@code admin}. {@code -c} passes a client config through unchanged,
+ * so a scenario can turn on idempotence, compression or acks without a new action; with
+ * {@code transactional.id} set, {@code produce} sends its records in one committed transaction.
  *
  * <p>Contract: exit 0 with {@code {"ok": true, ...}}; exit 1 with {@code {"ok": false, "error":
  * <exception simple name>, "message": ...}} when the client or broker refused; exit 2 on bad
@@ -51,14 +73,19 @@ public final class Driver {
     private final int partitions;
     private final int count;
     private final Duration timeout;
+    private final String group;
+    private final Map<String, String> topicConfigs;
     private final Properties extra;
 
-    private Driver(String bootstrap, String topic, int partitions, int count, Duration timeout, Properties extra) {
+    private Driver(String bootstrap, String topic, int partitions, int count, Duration timeout, String group,
+                   Map<String, String> topicConfigs, Properties extra) {
         this.bootstrap = bootstrap;
         this.topic = topic;
         this.partitions = partitions;
         this.count = count;
         this.timeout = timeout;
+        this.group = group;
+        this.topicConfigs = topicConfigs;
         this.extra = extra;
     }
 
@@ -69,6 +96,8 @@ public final class Driver {
         int partitions = 1;
         int count = 10;
         long timeoutMs = 30_000;
+        String group = null;
+        Map<String, String> topicConfigs = new TreeMap<>();
         Properties extra = new Properties();
         for (int i = 3; i < args.length; i += 2) {
             if (i + 1 >= args.length) {
@@ -79,17 +108,23 @@ public final class Driver {
                 case "--partitions" -> partitions = Integer.parseInt(value);
                 case "--count" -> count = Integer.parseInt(value);
                 case "--timeout-ms" -> timeoutMs = Long.parseLong(value);
-                case "-c" -> {
+                case "--group" -> group = value;
+                case "-c", "-t" -> {
                     int eq = value.indexOf('=');
                     if (eq < 1) {
-                        usage("-c wants key=value, got " + value);
+                        usage(args[i] + " wants key=value, got " + value);
                     }
-                    extra.setProperty(value.substring(0, eq), value.substring(eq + 1));
+                    if (args[i].equals("-c")) {
+                        extra.setProperty(value.substring(0, eq), value.substring(eq + 1));
+                    } else {
+                        topicConfigs.put(value.substring(0, eq), value.substring(eq + 1));
+                    }
                 }
                 default -> usage("unknown option " + args[i]);
             }
         }
-        Driver driver = new Driver(args[0], args[1], partitions, count, Duration.ofMillis(timeoutMs), extra);
+        Driver driver = new Driver(args[0], args[1], partitions, count, Duration.ofMillis(timeoutMs), group,
+                topicConfigs, extra);
         ObjectNode out = JSON.createObjectNode();
         out.put("action", args[2]);
         out.put("topic", args[1]);
@@ -99,24 +134,30 @@ public final class Driver {
                 case "create-topic" -> driver.createTopic(out);
                 case "produce" -> driver.produce(out);
                 case "consume" -> driver.consume(out);
+                case "consume-group" -> driver.consumeGroup(out);
+                case "admin" -> driver.admin(out);
                 default -> usage("unknown action " + args[2]);
             }
             out.put("ok", true);
         } catch (Exception e) {
-            // Futures wrap the broker's error; the diff wants the Kafka exception itself.
-            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
             out.put("ok", false);
-            out.put("error", cause.getClass().getSimpleName());
-            out.put("message", cause.getMessage());
+            putError(out, e);
             status = 1;
         }
         System.out.println(JSON.writeValueAsString(out));
         System.exit(status);
     }
 
+    private static void putError(ObjectNode out, Exception e) {
+        // Futures wrap the broker's error; the diff wants the Kafka exception itself.
+        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        out.put("error", cause.getClass().getSimpleName());
+        out.put("message", cause.getMessage());
+    }
+
     private static void usage(String why) {
-        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume"
-                + " [--partitions N] [--count N] [--timeout-ms N] [-c key=value]...");
+        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|admin"
+                + " [--partitions N] [--count N] [--timeout-ms N] [--group G] [-t key=value]... [-c key=value]...");
         System.err.println(why);
         System.exit(2);
     }
@@ -130,20 +171,31 @@ public final class Driver {
 
     private void createTopic(ObjectNode out) throws Exception {
         try (Admin admin = Admin.create(config())) {
-            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all()
-                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            NewTopic newTopic = new NewTopic(topic, partitions, (short) 1).configs(topicConfigs);
+            admin.createTopics(List.of(newTopic)).all().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         }
         out.put("partitions", partitions);
     }
 
+    /** Records k{i}/v{i} with one header seq={i}; in one committed transaction if transactional.id is set. */
     private void produce(ObjectNode out) throws Exception {
         Properties props = config();
         props.putIfAbsent(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         props.putIfAbsent(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        boolean transactional = props.containsKey(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         List<Future<RecordMetadata>> sent = new ArrayList<>(count);
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
+            if (transactional) {
+                producer.initTransactions();
+                producer.beginTransaction();
+            }
             for (int i = 0; i < count; i++) {
-                sent.add(producer.send(new ProducerRecord<>(topic, "k" + i, "v" + i)));
+                ProducerRecord<String, String> record = new ProducerRecord<>(topic, "k" + i, "v" + i);
+                record.headers().add("seq", Integer.toString(i).getBytes(StandardCharsets.UTF_8));
+                sent.add(producer.send(record));
+            }
+            if (transactional) {
+                producer.commitTransaction();
             }
             producer.flush();
             ArrayNode records = out.putArray("records");
@@ -158,16 +210,21 @@ public final class Driver {
         }
     }
 
-    /** Reads every partition from its start to the end offset seen at start, by assignment: no group. */
-    private void consume(ObjectNode out) throws Exception {
+    private Properties consumerConfig() {
         Properties props = config();
         props.putIfAbsent(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         props.putIfAbsent(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         props.putIfAbsent(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        return props;
+    }
+
+    /** Reads every partition from its start to the end offset seen at start, by assignment: no group. */
+    private void consume(ObjectNode out) throws Exception {
         List<ConsumerRecord<String, String>> got = new ArrayList<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerConfig())) {
             List<PartitionInfo> infos = consumer.partitionsFor(topic, timeout);
             List<TopicPartition> tps = infos.stream().map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+            out.put("partitions", tps.size());
             consumer.assign(tps);
             consumer.seekToBeginning(tps);
             Map<TopicPartition, Long> end = consumer.endOffsets(tps, timeout);
@@ -179,6 +236,56 @@ public final class Driver {
                 consumer.poll(Duration.ofMillis(200)).forEach(got::add);
             }
         }
+        putRecords(out, got);
+    }
+
+    /**
+     * Subscribes as a member of {@code --group} (classic protocol), reads until it has {@code --count}
+     * records, commits synchronously and leaves; then reports what the group coordinator kept.
+     */
+    private void consumeGroup(ObjectNode out) throws Exception {
+        Properties props = consumerConfig();
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        props.putIfAbsent(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        List<ConsumerRecord<String, String>> got = new ArrayList<>();
+        TreeSet<Integer> assigned = new TreeSet<>();
+        Map<Integer, Long> committed = new TreeMap<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> newly) {
+                    newly.forEach(tp -> assigned.add(tp.partition()));
+                }
+            });
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (got.size() < count) {
+                if (System.nanoTime() > deadline) {
+                    throw new TimeoutException("group read " + got.size() + " of " + count + " records in " + timeout);
+                }
+                consumer.poll(Duration.ofMillis(200)).forEach(got::add);
+            }
+            consumer.commitSync(timeout);
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : consumer.committed(consumer.assignment(), timeout).entrySet()) {
+                committed.put(e.getKey().partition(), e.getValue() == null ? null : e.getValue().offset());
+            }
+        }
+        ArrayNode partitionsOut = out.putArray("assignment");
+        assigned.forEach(partitionsOut::add);
+        ObjectNode committedOut = out.putObject("committed");
+        committed.forEach((p, o) -> committedOut.put(Integer.toString(p), o));
+        putRecords(out, got);
+        try (Admin admin = Admin.create(config())) {
+            ObjectNode after = out.putObject("group_after_leave");
+            call(after, "describeConsumerGroups", () -> describeGroup(admin));
+            call(after, "listConsumerGroupOffsets", () -> groupOffsets(admin));
+        }
+    }
+
+    private static void putRecords(ObjectNode out, List<ConsumerRecord<String, String>> got) {
         got.sort(Comparator.comparingInt((ConsumerRecord<String, String> r) -> r.partition())
                 .thenComparingLong(ConsumerRecord::offset));
         ArrayNode records = out.putArray("records");
@@ -199,5 +306,167 @@ public final class Driver {
 
     private static boolean caughtUp(KafkaConsumer<?, ?> consumer, Map<TopicPartition, Long> end) {
         return end.entrySet().stream().allMatch(e -> consumer.position(e.getKey()) >= e.getValue());
+    }
+
+    private interface AdminCall {
+        Object run() throws Exception;
+    }
+
+    /** One admin call as {"ok": true, "result": ...} or its error, so one refusal hides no other call. */
+    private static void call(ObjectNode out, String name, AdminCall fn) {
+        ObjectNode node = out.putObject(name);
+        try {
+            node.set("result", JSON.valueToTree(fn.run()));
+            node.put("ok", true);
+        } catch (Exception e) {
+            node.put("ok", false);
+            putError(node, e);
+        }
+    }
+
+    private <T> T get(org.apache.kafka.common.KafkaFuture<T> future) throws Exception {
+        return future.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * The admin calls Kafka's tools make, on the topic (and {@code --group} if given), reads first,
+     * then the changes, each re-read: cluster, topics, configs, offsets, groups, then
+     * IncrementalAlterConfigs, CreatePartitions, DeleteRecords and DeleteTopics.
+     */
+    private void admin(ObjectNode out) throws Exception {
+        ObjectNode calls = out.putObject("calls");
+        try (Admin admin = Admin.create(config())) {
+            call(calls, "describeCluster", () -> {
+                DescribeClusterResult cluster = admin.describeCluster();
+                Map<String, Object> r = new TreeMap<>();
+                r.put("cluster_id", get(cluster.clusterId()));
+                r.put("controller", nodeMap(get(cluster.controller())));
+                r.put("nodes", get(cluster.nodes()).stream().map(Driver::nodeMap).toList());
+                return r;
+            });
+            call(calls, "listTopics", () -> new TreeSet<>(get(admin.listTopics().names())).contains(topic));
+            call(calls, "describeTopics", () -> describeTopic(admin));
+            call(calls, "describeConfigs", () -> describeConfigs(admin));
+            call(calls, "listOffsets", () -> listOffsets(admin));
+            call(calls, "listConsumerGroups", () -> {
+                TreeSet<String> ids = new TreeSet<>();
+                for (GroupListing g : get(admin.listGroups().all())) {
+                    ids.add(g.groupId());
+                }
+                return group == null ? ids : ids.contains(group);
+            });
+            if (group != null) {
+                call(calls, "describeConsumerGroups", () -> describeGroup(admin));
+                call(calls, "listConsumerGroupOffsets", () -> groupOffsets(admin));
+            }
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            call(calls, "incrementalAlterConfigs", () -> {
+                AlterConfigOp set = new AlterConfigOp(new ConfigEntry("retention.ms", "123456789"), AlterConfigOp.OpType.SET);
+                get(admin.incrementalAlterConfigs(Map.of(resource, List.of(set))).all());
+                ConfigEntry entry = get(admin.describeConfigs(List.of(resource)).all()).get(resource).get("retention.ms");
+                return configMap(entry);
+            });
+            call(calls, "createPartitions", () -> {
+                get(admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(partitions + 1))).all());
+                return get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size();
+            });
+            call(calls, "deleteRecords", () -> {
+                TopicPartition p0 = new TopicPartition(topic, 0);
+                return get(admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(1))).lowWatermarks().get(p0)).lowWatermark();
+            });
+            call(calls, "deleteTopics", () -> {
+                get(admin.deleteTopics(List.of(topic)).all());
+                return get(admin.listTopics().names()).contains(topic);
+            });
+        }
+    }
+
+    private static Map<String, Object> nodeMap(Node node) {
+        if (node == null) {
+            return null;
+        }
+        Map<String, Object> r = new TreeMap<>();
+        r.put("id", node.id());
+        r.put("host", node.host());
+        r.put("port", node.port());
+        r.put("rack", node.rack());
+        return r;
+    }
+
+    private Map<String, Object> describeTopic(Admin admin) throws Exception {
+        TopicDescription d = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic);
+        Map<String, Object> r = new TreeMap<>();
+        r.put("name", d.name());
+        r.put("internal", d.isInternal());
+        r.put("topic_id_set", d.topicId() != null && !d.topicId().equals(org.apache.kafka.common.Uuid.ZERO_UUID));
+        List<Map<String, Object>> parts = new ArrayList<>();
+        for (TopicPartitionInfo p : d.partitions()) {
+            Map<String, Object> m = new TreeMap<>();
+            m.put("partition", p.partition());
+            m.put("leader", nodeMap(p.leader()));
+            m.put("replicas", p.replicas().stream().map(Node::id).toList());
+            m.put("isr", p.isr().stream().map(Node::id).toList());
+            parts.add(m);
+        }
+        r.put("partitions", parts);
+        return r;
+    }
+
+    private Map<String, Object> describeConfigs(Admin admin) throws Exception {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        Config config = get(admin.describeConfigs(List.of(resource)).all()).get(resource);
+        Map<String, Object> r = new TreeMap<>();
+        for (ConfigEntry e : config.entries()) {
+            r.put(e.name(), configMap(e));
+        }
+        return r;
+    }
+
+    private static Map<String, Object> configMap(ConfigEntry e) {
+        Map<String, Object> m = new TreeMap<>();
+        m.put("value", e.value());
+        m.put("source", e.source().name());
+        m.put("read_only", e.isReadOnly());
+        m.put("sensitive", e.isSensitive());
+        m.put("type", e.type().name());
+        return m;
+    }
+
+    private Map<String, Object> listOffsets(Admin admin) throws Exception {
+        Map<String, OffsetSpec> specs = Map.of(
+                "earliest", OffsetSpec.earliest(), "latest", OffsetSpec.latest(), "max_timestamp", OffsetSpec.maxTimestamp());
+        Map<String, Object> r = new TreeMap<>();
+        for (Map.Entry<String, OffsetSpec> spec : specs.entrySet()) {
+            Map<TopicPartition, OffsetSpec> request = new HashMap<>();
+            for (int p = 0; p < partitions; p++) {
+                request.put(new TopicPartition(topic, p), spec.getValue());
+            }
+            Map<String, Long> offsets = new TreeMap<>();
+            get(admin.listOffsets(request).all()).forEach((tp, info) -> offsets.put(Integer.toString(tp.partition()), info.offset()));
+            r.put(spec.getKey(), offsets);
+        }
+        return r;
+    }
+
+    private Map<String, Object> describeGroup(Admin admin) throws Exception {
+        ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(group)).all()).get(group);
+        Map<String, Object> r = new TreeMap<>();
+        r.put("state", d.groupState().toString());
+        r.put("type", d.type().toString());
+        r.put("simple", d.isSimpleConsumerGroup());
+        r.put("assignor", d.partitionAssignor());
+        List<List<Integer>> members = new ArrayList<>();
+        for (MemberDescription m : d.members()) {
+            members.add(m.assignment().topicPartitions().stream().map(TopicPartition::partition).sorted().toList());
+        }
+        r.put("member_assignments", members);
+        return r;
+    }
+
+    private Map<String, Long> groupOffsets(Admin admin) throws Exception {
+        Map<String, Long> r = new TreeMap<>();
+        get(admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata())
+                .forEach((tp, om) -> r.put(tp.topic() + "-" + tp.partition(), om == null ? null : om.offset()));
+        return r;
     }
 }
