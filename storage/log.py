@@ -230,16 +230,16 @@ class PartitionLog:
         return max(bisect.bisect_right([segment.base_offset for segment in self.segments], offset) - 1, 0)
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
-        """ListOffsets: (offset, timestamp) of the first record with a timestamp >= the
-        target, or for the special targets latest (-1), earliest (-2, -4: no tiers
-        here) and max timestamp (-3, KIP-734). None when no record qualifies; the
-        special targets report timestamp -1, as Kafka does."""
+        """ListOffsets: (timestamp, offset) of the first record with a timestamp >= the
+        target (Kafka's TimestampAndOffset order), None when no record has one. The
+        special targets work too: latest (-1) and earliest (-2, and -4 as there are no
+        tiers here) report timestamp -1 as Kafka does; -3 is `max_timestamp()`."""
         if timestamp == LATEST_TIMESTAMP:
-            return self.log_end_offset, -1
+            return -1, self.log_end_offset
         if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
-            return self._log_start_offset, -1
+            return -1, self._log_start_offset
         if timestamp == MAX_TIMESTAMP:
-            return self._max_timestamp_offset()
+            return self.max_timestamp()
         if timestamp < 0:
             return None
         start = self._log_start_offset
@@ -250,7 +250,9 @@ class PartitionLog:
                     return found
         return None
 
-    def _max_timestamp_offset(self) -> tuple[int, int] | None:
+    def max_timestamp(self) -> tuple[int, int] | None:
+        """(largest timestamp, offset of the first record carrying it) for ListOffsets -3
+        (KIP-734), None for a log without timestamped records."""
         best: tuple[int, int, Segment] | None = None
         for segment in self.segments[self._segment_slot(self._log_start_offset) :]:
             timestamp, offset = segment.max_timestamp_and_offset
@@ -259,7 +261,7 @@ class PartitionLog:
         if best is None:
             return None
         timestamp, offset, segment = best
-        return segment.offset_of_timestamp(timestamp, offset), timestamp
+        return timestamp, segment.offset_of_timestamp(timestamp, offset)
 
     def delete_records(self, offset: int) -> int:
         """DeleteRecords (API 21): move the log start offset up to `offset` (-1: the

@@ -343,7 +343,7 @@ class Segment:
 
     def find_offset_by_timestamp(self, timestamp: int, starting_offset: int) -> tuple[int, int] | None:
         """The first record at or after `starting_offset` with a timestamp >= `timestamp`,
-        as (offset, timestamp); Kafka's LogSegment.findOffsetByTimestamp."""
+        as (timestamp, offset); Kafka's LogSegment.findOffsetByTimestamp."""
         indexed_offset = self.time_index.lookup(timestamp)
         position = self.index.lookup(max(indexed_offset, starting_offset))
         for batch_position, header in self.batches(position):
@@ -351,7 +351,7 @@ class Segment:
                 continue
             for record in iter_records(self.file.pread(header.size, batch_position)):
                 if record.timestamp >= timestamp and record.offset >= starting_offset:
-                    return record.offset, record.timestamp
+                    return record.timestamp, record.offset
         return None
 
     def offset_of_timestamp(self, timestamp: int, near_offset: int) -> int:

@@ -231,18 +231,19 @@ def timestamped_log(storage: Storage) -> None:
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        (0, (0, 100)),
-        (100, (0, 100)),
-        (101, (1, 105)),
-        (104, (1, 105)),
-        (106, (3, 200)),
-        (200, (3, 200)),
-        (201, (7, 400)),
-        (410, (8, 410)),
+        (0, (100, 0)),
+        (100, (100, 0)),
+        (101, (105, 1)),
+        (104, (105, 1)),
+        (106, (200, 3)),
+        (200, (200, 3)),
+        (201, (400, 7)),
+        (410, (410, 8)),
         (411, None),
-        (-1, (9, -1)),
-        (-2, (0, -1)),
-        (-3, (8, 410)),
+        (-1, (-1, 9)),
+        (-2, (-1, 0)),
+        (-4, (-1, 0)),
+        (-3, (410, 8)),
     ],
 )
 def test_offset_for_timestamp(storage: Storage, target: int, expected: tuple[int, int] | None) -> None:
@@ -256,8 +257,8 @@ def test_offset_for_timestamp_respects_log_start(storage: Storage) -> None:
     timestamped_log(storage)
     log = storage.partition("t", 0)
     log.delete_records(2)
-    assert log.offset_for_timestamp(0) == (2, 103)
-    assert log.offset_for_timestamp(-2) == (2, -1)
+    assert log.offset_for_timestamp(0) == (103, 2)
+    assert log.offset_for_timestamp(-2) == (-1, 2)
 
 
 def test_max_timestamp_is_the_first_record_carrying_it(storage: Storage) -> None:
@@ -265,9 +266,9 @@ def test_max_timestamp_is_the_first_record_carrying_it(storage: Storage) -> None
     log = storage.partition("t", 0)
     log.append(build_batch([Record(i, t, None, b"v") for i, t in enumerate([5, 9, 9, 1])]))
     log.append(build_batch([Record(0, 9, None, b"v")]))
-    assert log.offset_for_timestamp(-3) == (1, 9)
+    assert log.offset_for_timestamp(-3) == log.max_timestamp() == (9, 1)
     storage.create_topic("empty", 1)
-    assert storage.partition("empty", 0).offset_for_timestamp(-3) is None
+    assert storage.partition("empty", 0).max_timestamp() is None
 
 
 def test_offset_for_timestamp_after_restart_uses_the_stored_indexes(tmp_path: pathlib.Path) -> None:
@@ -276,7 +277,7 @@ def test_offset_for_timestamp_after_restart_uses_the_stored_indexes(tmp_path: pa
     storage.close()
     reopened = Storage.open(tmp_path)
     log = reopened.partition("t", 0)
-    assert [log.offset_for_timestamp(t) for t in (101, 201, -3)] == [(1, 105), (7, 400), (8, 410)]
+    assert [log.offset_for_timestamp(t) for t in (101, 201, -3)] == [(105, 1), (400, 7), (410, 8)]
     reopened.close()
 
 
