@@ -7,6 +7,7 @@ A client whose runtime or package is missing is *not installed*: the matrix says
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -105,6 +106,16 @@ def _kcat() -> str:
     return f"{version[1]} (librdkafka {librdkafka[1]})" if librdkafka else version[1]
 
 
+def _java_client() -> str:
+    from compat import kafka
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise NotInstalled("java is not on PATH (the Java client needs a JDK 17+)")
+    if not kafka.is_fetched():
+        raise NotInstalled("the Java client driver is not built (python -m compat.kafka --fetch)")
+    return f"{kafka.KAFKA_VERSION} (kafka-clients)"
+
+
 def _python_driver(module: str) -> tuple[str, ...]:
     return (sys.executable, "-m", f"compat.drivers.{module}")
 
@@ -150,6 +161,12 @@ CLIENTS: dict[str, Client] = {
             notes="No admin API: the topic is created with kafka-python. Produces with -P -K: (key delimiter), "
                   "reads each partition with -C -p N -o beginning -e, partition count from -L -J. Prints no "
                   "delivery reports, so Produce's offsets are not cross-checked.",
+        ),
+        Client(
+            "java", _python_driver("java"), _java_client,
+            notes="Apache kafka-clients of the reference Kafka release, through compat/java/driver (one JVM per "
+                  "action). Stock producer defaults: idempotence on, acks=all. Reads by assign() + "
+                  "seekToBeginning() up to endOffsets().",
         ),
     ]
 }

@@ -161,6 +161,21 @@ def run_tool(tool: str, *args: str, input: str | None = None, timeout: float = 1
     return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
 
 
+def driver_command(bootstrap: str, topic: str, action: str, *, config: dict[str, str] | None = None,
+                   topic_config: dict[str, str] | None = None, **options: str | int | None) -> list[str]:
+    """The Java driver's command line; each of ``options`` becomes ``--name-with-dashes value``."""
+    _require_fetched()
+    cmd = [_java(), "-Xmx256m", "-jar", str(DRIVER_JAR), bootstrap, topic, action]
+    for name, value in options.items():
+        if value is not None:
+            cmd += ["--" + name.replace("_", "-"), str(value)]
+    for key, setting in (topic_config or {}).items():
+        cmd += ["-t", f"{key}={setting}"]
+    for key, setting in (config or {}).items():
+        cmd += ["-c", f"{key}={setting}"]
+    return cmd
+
+
 def run_driver(
     bootstrap: str,
     topic: str,
@@ -182,15 +197,8 @@ def run_driver(
     tools, each reported separately). ``config`` goes to the client as is. The result has ``ok``;
     on a refusal also ``error`` (the Kafka exception's simple name) and ``message``.
     """
-    _require_fetched()
-    cmd = [_java(), "-Xmx256m", "-jar", str(DRIVER_JAR), bootstrap, topic, action]
-    for flag, value in (("--partitions", partitions), ("--count", count), ("--timeout-ms", timeout_ms), ("--group", group)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    for key, setting in (topic_config or {}).items():
-        cmd += ["-t", f"{key}={setting}"]
-    for key, setting in (config or {}).items():
-        cmd += ["-c", f"{key}={setting}"]
+    cmd = driver_command(bootstrap, topic, action, partitions=partitions, count=count, timeout_ms=timeout_ms,
+                         group=group, topic_config=topic_config, config=config)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=(timeout_ms or 30_000) / 1000 + 60)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"driver exited {proc.returncode}: {proc.stderr.strip()}")

@@ -3,6 +3,10 @@ package dev.ottla.compat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,6 +22,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
@@ -32,6 +37,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -46,6 +52,7 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -56,7 +63,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: {@code Driver <bootstrap> <topic> <action> [--partitions N] [--count N]
  * [--timeout-ms N] [--group G] [-t key=value]... [-c key=value]...} with action one of
  * {@code create-topic} ({@code -t} sets topic configs), {@code produce}, {@code consume},
- * {@code consume-group} and {@code admin}. {@code -c} passes a client config through unchanged,
+ * {@code consume-group}, {@code member} and {@code admin}. {@code -c} passes a client config through unchanged,
  * so a scenario can turn on idempotence, compression or acks without a new action; with
  * {@code transactional.id} set, {@code produce} sends its records in one committed transaction.
  *
@@ -74,17 +81,21 @@ public final class Driver {
     private final int count;
     private final Duration timeout;
     private final String group;
+    private final String instanceId;
+    private final int sessionTimeoutMs;
     private final Map<String, String> topicConfigs;
     private final Properties extra;
 
     private Driver(String bootstrap, String topic, int partitions, int count, Duration timeout, String group,
-                   Map<String, String> topicConfigs, Properties extra) {
+                   String instanceId, int sessionTimeoutMs, Map<String, String> topicConfigs, Properties extra) {
         this.bootstrap = bootstrap;
         this.topic = topic;
         this.partitions = partitions;
         this.count = count;
         this.timeout = timeout;
         this.group = group;
+        this.instanceId = instanceId;
+        this.sessionTimeoutMs = sessionTimeoutMs;
         this.topicConfigs = topicConfigs;
         this.extra = extra;
     }
@@ -97,6 +108,8 @@ public final class Driver {
         int count = 10;
         long timeoutMs = 30_000;
         String group = null;
+        String instanceId = null;
+        int sessionTimeoutMs = 6000;
         Map<String, String> topicConfigs = new TreeMap<>();
         Properties extra = new Properties();
         for (int i = 3; i < args.length; i += 2) {
@@ -109,6 +122,8 @@ public final class Driver {
                 case "--count" -> count = Integer.parseInt(value);
                 case "--timeout-ms" -> timeoutMs = Long.parseLong(value);
                 case "--group" -> group = value;
+                case "--instance-id" -> instanceId = value;
+                case "--session-timeout-ms" -> sessionTimeoutMs = Integer.parseInt(value);
                 case "-c", "-t" -> {
                     int eq = value.indexOf('=');
                     if (eq < 1) {
@@ -124,7 +139,7 @@ public final class Driver {
             }
         }
         Driver driver = new Driver(args[0], args[1], partitions, count, Duration.ofMillis(timeoutMs), group,
-                topicConfigs, extra);
+                instanceId, sessionTimeoutMs, topicConfigs, extra);
         ObjectNode out = JSON.createObjectNode();
         out.put("action", args[2]);
         out.put("topic", args[1]);
@@ -135,6 +150,7 @@ public final class Driver {
                 case "produce" -> driver.produce(out);
                 case "consume" -> driver.consume(out);
                 case "consume-group" -> driver.consumeGroup(out);
+                case "member" -> driver.member();
                 case "admin" -> driver.admin(out);
                 default -> usage("unknown action " + args[2]);
             }
@@ -156,8 +172,9 @@ public final class Driver {
     }
 
     private static void usage(String why) {
-        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|admin"
-                + " [--partitions N] [--count N] [--timeout-ms N] [--group G] [-t key=value]... [-c key=value]...");
+        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|member|admin"
+                + " [--partitions N] [--count N] [--timeout-ms N] [--group G] [--instance-id I]"
+                + " [--session-timeout-ms N] [-t key=value]... [-c key=value]...");
         System.err.println(why);
         System.exit(2);
     }
@@ -283,6 +300,79 @@ public final class Driver {
             call(after, "describeConsumerGroups", () -> describeGroup(admin));
             call(after, "listConsumerGroupOffsets", () -> groupOffsets(admin));
         }
+    }
+
+    /**
+     * The long-lived group member of compat/drivers/__init__.py's contract: streams {"event":
+     * "assigned"} after each rebalance and {"event": "records"} after each committed batch, until
+     * "close" (or the end) on stdin; then it leaves the group and main prints the final object.
+     */
+    private void member() throws Exception {
+        Properties props = consumerConfig();
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        if (instanceId != null) {
+            props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId);
+        }
+        props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(sessionTimeoutMs));
+        props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        props.putIfAbsent(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        AtomicBoolean closing = new AtomicBoolean();
+        Thread stdin = new Thread(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null && !line.strip().equals("close")) {
+                    // only "close" means anything
+                }
+            } catch (IOException e) {
+                // a broken stdin is a close too
+            }
+            closing.set(true);
+        }, "stdin");
+        stdin.setDaemon(true);
+        stdin.start();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> newly) {
+                    // The whole assignment, also under a cooperative assignor's incremental callbacks.
+                    ObjectNode event = JSON.createObjectNode().put("event", "assigned");
+                    ArrayNode parts = event.putArray("partitions");
+                    consumer.assignment().stream().map(TopicPartition::partition).sorted().forEach(parts::add);
+                    emit(event);
+                }
+            });
+            while (!closing.get()) {
+                List<ConsumerRecord<String, String>> got = new ArrayList<>();
+                consumer.poll(Duration.ofMillis(200)).forEach(got::add);
+                if (got.isEmpty()) {
+                    continue;
+                }
+                try {
+                    consumer.commitSync(timeout);
+                } catch (CommitFailedException | RebalanceInProgressException e) {
+                    continue; // a rebalance took the partitions: their next owner reads these again
+                }
+                ObjectNode event = JSON.createObjectNode().put("event", "records");
+                ArrayNode rows = event.putArray("records");
+                for (ConsumerRecord<String, String> r : got) {
+                    rows.addArray().add(r.partition()).add(r.offset()).add(r.key()).add(r.value());
+                }
+                emit(event);
+            }
+        }
+    }
+
+    private static void emit(ObjectNode event) {
+        try {
+            System.out.println(JSON.writeValueAsString(event));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        System.out.flush();
     }
 
     private static void putRecords(ObjectNode out, List<ConsumerRecord<String, String>> got) {

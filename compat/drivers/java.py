@@ -1,0 +1,50 @@
+"""The Java client (kafka-clients of the reference release) through compat/java's driver, seen
+through the contract in compat/drivers/__init__.py so the matrix can run it like any other."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from compat.drivers import main, parse_args
+from compat.kafka import driver_command, run_driver
+
+
+def _run(args: argparse.Namespace, action: str, **kwargs: Any) -> dict[str, Any]:
+    result = run_driver(args.bootstrap, args.topic, action, timeout_ms=int(args.timeout * 1000), **kwargs)
+    if not result["ok"]:
+        raise RuntimeError(f"{result['error']}: {result['message']}")
+    return result
+
+
+def create(args: argparse.Namespace) -> dict[str, Any]:
+    _run(args, "create-topic", partitions=args.partitions)
+    return {"created": True}
+
+
+def produce(args: argparse.Namespace) -> dict[str, Any]:
+    # Stock defaults since Kafka 3.0: idempotence on, acks=all, so InitProducerId is exercised.
+    records = _run(args, "produce", count=args.count)["records"]
+    return {"produced": len(records), "delivered": [[r["key"], r["partition"], r["offset"]] for r in records]}
+
+
+def consume(args: argparse.Namespace) -> dict[str, Any]:
+    result = _run(args, "consume")
+    rows = [[r["partition"], r["offset"], r["key"], r["value"]] for r in result["records"]]
+    return {"partitions": result["partitions"], "records": rows}
+
+
+def member(args: argparse.Namespace) -> None:
+    """The JVM takes over this process, so the member's stdin, event lines and pid are the driver's own."""
+    cmd = driver_command(args.bootstrap, args.topic, "member", group=args.group, instance_id=args.instance_id,
+                         session_timeout_ms=args.session_timeout_ms, timeout_ms=int(args.timeout * 1000))
+    sys.stdout.flush()
+    os.execv(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    if parse_args().action == "member":
+        member(parse_args())
+    main({"create": create, "produce": produce, "consume": consume})
