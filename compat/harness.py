@@ -85,6 +85,19 @@ class OttlaBroker:
             raise BrokerError("broker is not running")
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise BrokerError("broker is not running")
+        return self._proc.pid
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the broker process, as ReferenceKafka.rss_bytes gives Kafka's."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise BrokerError("no VmRSS in /proc status")
+
     def start(self) -> None:
         if self._proc is not None:
             raise BrokerError("broker already running")
