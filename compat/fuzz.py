@@ -640,10 +640,10 @@ def run_live(seed: int, count: int) -> tuple[collections.Counter[str], list[tupl
     return counts, failures, elapsed, bad_lines
 
 
-def _report(title: str, counts: collections.Counter[str], elapsed: float, total: int) -> None:
+def _report(title: str, counts: collections.Counter[str], elapsed: float, total: int, first: tuple[str, ...]) -> None:
     print(f"{title}: {total:,} inputs in {elapsed:.1f} s = {total / elapsed:,.0f} inputs/s")
-    for name, value in sorted(counts.items()):
-        print(f"  {name:<24} {value:>12,}")
+    for name in [*first, *sorted(set(counts) - set(first))]:
+        print(f"  {name:<24} {counts[name]:>12,}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -662,13 +662,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"seed {seed}; {len(declared_targets())} API versions (all that wire/ declares); {args.jobs} worker(s)")
     counts, failures, elapsed = run_in_process(seed, args.count, args.jobs)
-    _report("decoder in-process", counts, elapsed, args.count)
+    _report("decoder in-process", counts, elapsed, args.count, (DECODED, REJECTED, OTHER))
     bad = bool(failures) or counts[OTHER] > 0
     for index, message in failures:
         print(f"  OTHER input {index}: {message}\n    replay: python -m compat.fuzz --seed {seed} --replay {index}")
     if args.live:
         live_counts, live_failures, live_elapsed, bad_lines = run_live(seed, args.live_count)
-        _report("live `ottla serve`", live_counts, live_elapsed, args.live_count)
+        _report("live `ottla serve`", live_counts, live_elapsed, args.live_count, ("answered", "closed", OTHER))
         for index, message in live_failures:
             print(f"  OTHER live input {index}: {message}\n    replay: python -m compat.fuzz --seed {seed} --live --replay {index}")
         for line in bad_lines[:20]:

@@ -235,6 +235,24 @@ def test_garbage_after_a_valid_header_decodes_or_is_malformed(target: tuple[int,
         pass
 
 
+PRODUCE_VERSIONS = [version for api_key, version in ADVERTISED if api_key == 0]
+
+
+@pytest.mark.parametrize("version", PRODUCE_VERSIONS)
+def test_a_records_length_that_lies_is_malformed(version: int) -> None:
+    batch = build_batch([Record(0, 0, b"k", b"v")])
+    body = {"transactional_id": None, "acks": 1, "timeout_ms": 1000, "topic_data": [{"name": "t", "partition_data": [{"index": 0, "records": batch}]}]}
+    frame = encode_request(0, version, 1, body)[4:]
+    start = frame.index(batch)
+    compact = request_header_version(0, version) >= 2
+    prefix = len(encode_uvarint(len(batch) + 1)) if compact else 4
+    lies = [len(batch) + 1, 2**31 - 1, 2**32 - 2] if compact else [len(batch) + 1, 2**31 - 1, -2, -(2**31)]
+    for lie in lies:
+        length = encode_uvarint(lie + 1) if compact else struct.pack(">i", lie)
+        with pytest.raises(MalformedFrame):
+            decode_as_broker(frame[: start - prefix] + length + frame[start:], 0, version)
+
+
 def test_an_unknown_tagged_field_is_skipped() -> None:
     # KIP-482: a reader skips tags it does not know. Metadata v12: flexible, ends in the tag count.
     frame = encode_request(3, 12, 1, {"topics": None})[4:]

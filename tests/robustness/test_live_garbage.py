@@ -44,7 +44,7 @@ def ottla_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFix
     """Every warning or worse the broker logs during the test; none may carry a traceback."""
     caplog.set_level(logging.WARNING, logger="ottla")
     yield caplog
-    bugs = [record for record in caplog.records if record.exc_info or "failed" in record.getMessage()]
+    bugs = [record for record in caplog.records if record.exc_info or "handling failed" in record.getMessage() or "handler failed" in record.getMessage()]
     assert not bugs, "\n".join(caplog.text.splitlines()[:40])
 
 
@@ -274,3 +274,26 @@ def test_partition_counts_past_kafkas_bound_fail_fast(broker: ThreadedBroker, ot
     assert grown["results"][0]["error_code"] == ErrorCode.POLICY_VIOLATION
     assert time.monotonic() - started < 5
     assert [topic["error_code"] for topic in create(3)] == [ErrorCode.NONE]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        struct.pack(">i", -1) + b"\x00" * 8,  # negative frame size
+        struct.pack(">i", -(2**31)),
+        struct.pack(">i", 0),  # an empty frame has no header
+        struct.pack(">i", 3) + b"\x00\x12\x00",  # shorter than api key, version and correlation id
+        struct.pack(">i", 2**31 - 1) + b"\x00" * 64,  # past socket.request.max.bytes
+    ],
+    ids=["negative", "most-negative", "empty", "short-header", "huge"],
+)
+def test_lying_frame_sizes_close_only_that_connection(broker: ThreadedBroker, ottla_log: pytest.LogCaptureFixture, raw: bytes) -> None:
+    with RawClient(broker.bootstrap_servers) as bystander:
+        rogue = Connection(broker.bootstrap_servers)
+        try:
+            rogue.sock.sendall(raw)
+            assert rogue.receive() is None
+        finally:
+            rogue.close()
+        assert _bystander_works(bystander)
+    assert [r.levelno for r in ottla_log.records if r.name == "ottla.connection"] == [logging.WARNING]
