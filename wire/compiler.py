@@ -69,6 +69,21 @@ def _splice(out: list[Any], parts: list[Any], spliced: Spliced) -> None:
         parts.append(part)
 
 
+class _Repeated(dict[int, struct.Struct]):
+    """Structs for arrays of one fixed-width type, by count: `>3i` for three int32s.
+    Small counts are kept, since building a format per call costs more than the unpack."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def __missing__(self, count: int) -> struct.Struct:
+        layout = struct.Struct(f">{count}{self.code}")
+        if count < 64:
+            self[count] = layout
+        return layout
+
+
 _HELPERS: dict[str, Any] = {
     "MalformedFrame": MalformedFrame,
     "_MISSING": _MISSING,
@@ -78,8 +93,6 @@ _HELPERS: dict[str, Any] = {
     "_skip_tags": _skip_tags,
     "_splice": _splice,
     "_Spliced": Spliced,
-    "_unpack": struct.unpack_from,
-    "_pack": struct.pack,
     "_ERRORS": (struct.error, IndexError, UnicodeDecodeError),
 }
 
@@ -159,6 +172,12 @@ class _Generator:
         key = (fmt, method)
         if key not in self._structs:
             self._structs[key] = self.constant(getattr(struct.Struct(">" + fmt), method))
+        return self._structs[key]
+
+    def repeated(self, code: str) -> str:
+        key = (code, "repeated")
+        if key not in self._structs:
+            self._structs[key] = self.constant(_Repeated(code))
         return self._structs[key]
 
     def _take(self) -> list[str]:
@@ -310,7 +329,7 @@ class _Generator:
             code = _fixed_code(con.element)
             if code is not None and not isinstance(con.element, Uuid):
                 width = struct.calcsize(">" + code)
-                self.line(f"{target} = list(_unpack(f'>{{{count}}}{code}', data, pos))")
+                self.line(f"{target} = list({self.repeated(code)}[{count}].unpack_from(data, pos))")
                 self.line(f"pos += {count} * {width}")
                 return
             self.line(f"{target} = []")
@@ -454,7 +473,7 @@ class _Generator:
             self.write_count(con, f"len({var})", w)
             element = _fixed_code(con.element)
             if element is not None and not isinstance(con.element, Uuid):
-                self.line(f"{w}(_pack(f'>{{len({var})}}{element}', *{var}))")
+                self.line(f"{w}({self.repeated(element)}[len({var})].pack(*{var}))")
             else:
                 item = self.fresh("e")
                 with self.block(f"for {item} in {var}:"):

@@ -6,6 +6,7 @@ round make `wire/` a client codec too (the CLI and the tests use them).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from wire.api import ApiKey, message_name
@@ -14,18 +15,22 @@ from wire.header import (
     RequestHeader,
     decode_request_header,
     encode_request_header,
-    encode_response_header,
     request_header_version,
+    response_frame_prefix,
     response_header_version,
     skip_tagged_fields,
 )
 from wire.schema import Message, decode, encode, encode_parts, message_struct
 
 
+# Looked up for every request: naming the message (ApiKey, then its name) costs more
+# than decoding a small body.
+@functools.lru_cache(maxsize=4096)
 def request_struct(api_key: int, version: int) -> Message:
     return message_struct(message_name(ApiKey(api_key)) + "Request", version)
 
 
+@functools.lru_cache(maxsize=4096)
 def response_struct(api_key: int, version: int) -> Message:
     return message_struct(message_name(ApiKey(api_key)) + "Response", version)
 
@@ -39,17 +44,15 @@ def decode_request(frame: bytes | memoryview, header_version: int) -> tuple[Requ
 
 def encode_response(api_key: int, version: int, correlation_id: int, body: dict[str, Any]) -> bytes:
     """A complete response frame, size prefix included."""
-    payload = encode_response_header(correlation_id, response_header_version(api_key, version))
-    payload += encode(response_struct(api_key, version), body)
-    return SIZE.pack(len(payload)) + payload
+    data = encode(response_struct(api_key, version), body)
+    return response_frame_prefix(correlation_id, response_header_version(api_key, version), len(data)) + data
 
 
 def encode_response_parts(api_key: int, version: int, correlation_id: int, body: dict[str, Any]) -> list[Any]:
     """A response frame as parts: buffers, and the `Spliced` parts of its body left in place."""
-    header = encode_response_header(correlation_id, response_header_version(api_key, version))
     parts = encode_parts(response_struct(api_key, version), body)
-    size = len(header) + sum(len(part) if isinstance(part, bytes) else part.length for part in parts)
-    return [SIZE.pack(size) + header, *parts]
+    size = sum(len(part) if isinstance(part, bytes) else part.length for part in parts)
+    return [response_frame_prefix(correlation_id, response_header_version(api_key, version), size), *parts]
 
 
 def encode_request(api_key: int, version: int, correlation_id: int, body: dict[str, Any], client_id: str | None = "ottla") -> bytes:
