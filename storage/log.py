@@ -10,6 +10,7 @@ append. Not thread-safe: the broker calls it from its one event-loop thread.
 from __future__ import annotations
 
 import bisect
+import os
 import pathlib
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from storage.config import LogConfig
 from storage.handles import FileHandles
 from storage.compaction import build_offset_map, filter_batch, record_filter
-from storage.segment import Chunk, Segment, finish_swaps
+from storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
     batch_magic,
@@ -102,14 +103,18 @@ class PartitionLog:
         """Open existing segments; recover the active one (its tail may be torn) and
         any whose index is missing. Leftovers of an interrupted index rewrite go."""
         assert self.directory is not None
-        for leftover in self.directory.glob("*.tmp"):
-            leftover.unlink()
-        finish_swaps(self.directory)
-        bases = sorted(int(path.stem) for path in self.directory.glob("*.log") if path.stem.isdigit())
+        # One listing per partition: thousands of partitions must open in well under a second.
+        names = set(os.listdir(self.directory))
+        if any(name.endswith((".tmp", CLEANED_SUFFIX, SWAP_SUFFIX)) for name in names):
+            for name in names:
+                if name.endswith(".tmp"):
+                    (self.directory / name).unlink()
+            finish_swaps(self.directory)
+            names = set(os.listdir(self.directory))
+        bases = sorted(int(name[:-4]) for name in names if name.endswith(".log") and name[:-4].isdigit())
         now = _now_ms()
         for base in bases:
-            names = (self.directory / f"{base:020d}.index", self.directory / f"{base:020d}.timeindex")
-            indexes_missing = not all(name.exists() for name in names)
+            indexes_missing = not {f"{base:020d}.index", f"{base:020d}.timeindex"} <= names
             segment = self._new_segment(base, now)
             if indexes_missing and base != bases[-1]:
                 segment.recover(from_start=True)

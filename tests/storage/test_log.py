@@ -266,3 +266,36 @@ def test_memory_engine_writes_no_files(tmp_path: pathlib.Path, monkeypatch: pyte
     storage.partition("t", 0).append(build_batch([Record(0, 1, None, b"v")]))
     storage.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kafka's default never fsyncs on append (the OS writes back); flush.messages and
+    flush.ms make it do so, and close always does."""
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        path = pathlib.Path(os.readlink(f"/proc/self/fd/{fd}"))
+        synced.append(f"{path.parent.name}/{path.suffix}")
+        real_fsync(fd)
+
+    storage = Storage.open(tmp_path)
+    storage.create_topic("default", 1)
+    storage.create_topic("every3", 1, {"flush.messages": "3"})
+    storage.create_topic("timed", 1, {"flush.ms": "1000"})
+    monkeypatch.setattr(os, "fsync", fsync)
+    for _ in range(2):
+        storage.partition("default", 0).append(batch(5))
+        storage.partition("every3", 0).append(batch(1))
+        storage.partition("timed", 0).append(batch(1), log_append_time_ms=0)
+    assert synced == []
+    storage.partition("every3", 0).append(batch(1))
+    assert synced == ["every3-0/.log"]
+    storage.flush_if_due(now_ms=10**13)
+    assert synced == ["every3-0/.log", "timed-0/.log"]
+    synced.clear()
+    storage.close()
+    # Close fsyncs the unsynced log and each final time index entry (Kafka's LogSegment.close).
+    assert sorted(synced) == ["default-0/.log", "default-0/.timeindex", "every3-0/.timeindex", "timed-0/.timeindex"]
