@@ -12,9 +12,9 @@ from typing import Callable, Iterable, Sequence
 
 from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, Target
-from compat.scenarios import SCENARIOS, ScenarioFailure
+from compat.scenarios import SCENARIOS, ScenarioFailure, not_applicable
 
-PASS, FAIL, NOT_INSTALLED = "pass", "FAIL", "not installed"
+PASS, FAIL, NOT_INSTALLED, NOT_APPLICABLE = "pass", "FAIL", "not installed", "n/a"
 
 # Given a work dir for data and logs, a started broker that stops when the block ends.
 TargetFactory = Callable[[Path], AbstractContextManager[Target]]
@@ -58,6 +58,11 @@ def run_matrix(
                 progress(results[-1])
             continue
         for scenario in scenarios:
+            why_not = not_applicable(client, scenario)
+            if why_not is not None:
+                results.append(Result(client.name, scenario, NOT_APPLICABLE, why_not))
+                progress(results[-1])
+                continue
             run_dir = work_dir / _slug(client.name) / scenario
             result = None
             try:
@@ -128,6 +133,10 @@ def report(
         "",
         *(f"- **{name}**: {' '.join((SCENARIOS[name].__doc__ or '').split())}" for name in scenarios),
     ]
+    skipped = [r for r in results if r.status == NOT_APPLICABLE]
+    if skipped:
+        out += ["", "## Not run", ""]
+        out += [f"- **{r.client} / {r.scenario}**: {_markdown_cell(r.reason)}" for r in skipped]
     out += ["", "## Client notes", ""]
     out += [f"- **{name}**: {CLIENTS[name].notes}" for name in versions if CLIENTS[name].notes]
     traced = [r for r in results if r.requests is not None]
@@ -136,7 +145,7 @@ def report(
                 "From the broker's debug log; kcat's row includes the kafka-python admin client that created its topic.", "",
                 "| client | scenario | requests (API versions) |", "|---|---|---|"]
         out += [f"| {r.client} | {r.scenario} | {_requests(r.requests) or 'none logged'} |" for r in traced]
-    problems = [r for r in results if r.status != PASS]
+    problems = [r for r in results if r.status not in (PASS, NOT_APPLICABLE)]
     if problems:
         out += ["", "## Not passing", ""]
         out += [f"- **{r.client} / {r.scenario}** ({r.status}): {_markdown_cell(r.reason)}" for r in problems]

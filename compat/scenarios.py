@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from compat.clients import KAFKA_PYTHON, Client, DriverError
+from compat.group_member import GroupMember
 from compat.harness import BrokerError, Target
 
 PARTITIONS = 3
@@ -124,6 +125,173 @@ def produce_consume_restart(client: Client, target: Target) -> None:
         raise ScenarioFailure(f"read after restart: {len(changed)} records at other offsets (e.g. {changed[0]})")
 
 
+# --- consumer groups (issue 4) ------------------------------------------------------------
+
+GROUP_PARTITIONS = 4
+GROUP_RECORDS = 400
+ALL_PARTITIONS = list(range(GROUP_PARTITIONS))
+# Clients with a `member` driver action; kcat and @platformatic/kafka have none yet.
+GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs"})
+
+Position = tuple[int, int]  # (partition, offset): a record's identity, whatever its key
+
+
+def _create_group_topic(client: Client, target: Target, scenario: str) -> str:
+    topic = _topic(client, scenario)
+    _step("create", lambda: client.run(target.bootstrap, topic, "create", partitions=GROUP_PARTITIONS))
+    return topic
+
+
+def _produce_round(client: Client, target: Target, topic: str) -> set[Position]:
+    produced = _step("produce", lambda: client.run(target.bootstrap, topic, "produce", count=GROUP_RECORDS))
+    return {(partition, offset) for _, partition, offset in produced["delivered"]}
+
+
+def _read(member: GroupMember) -> list[Position]:
+    return [(partition, offset) for partition, offset, _, _ in list(member.records)]
+
+
+def _wait(member: GroupMember, condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    _step(what, lambda: member.wait_until(condition, what, timeout))
+
+
+def _split(*members: GroupMember) -> bool:
+    """Every member holds partitions, no two hold the same one, and together they hold all."""
+    held = [m.assignment for m in members]
+    return all(held) and sorted(p for h in held for p in h or ()) == ALL_PARTITIONS
+
+
+def _check_once(where: str, read: list[Position], expected: set[Position]) -> None:
+    twice = [position for position, n in Counter(read).items() if n > 1]
+    if twice:
+        raise ScenarioFailure(f"{where}: {len(twice)} records read twice (e.g. {twice[:3]})")
+    missing = expected - set(read)
+    if missing:
+        raise ScenarioFailure(f"{where}: {len(missing)} records never read (e.g. {sorted(missing)[:3]})")
+
+
+def _check_owners(where: str, members: list[GroupMember]) -> None:
+    for member in members:
+        strays = {p for p, _ in _read(member)} - set(member.assignment or ())
+        if strays:
+            raise ScenarioFailure(f"{where}: {member.name} read partitions {sorted(strays)} it was not assigned")
+
+
+def group_split_leave_evict(client: Client, target: Target) -> None:
+    """Two members of one group split a 4-partition topic and read 400 records with no record
+    read twice and each by the owner of its partition; one leaves and the other takes over all
+    partitions and reads 400 more; a third joins, is frozen (SIGSTOP, so it stops heartbeating),
+    is evicted after its 6 s session timeout, and the survivor takes over again and reads 400 more."""
+    topic = _create_group_topic(client, target, "split")
+    group = "group-" + topic
+    members: list[GroupMember] = []
+
+    def start(name: str) -> GroupMember:
+        members.append(GroupMember(client, target.bootstrap, topic, group, name))
+        return members[-1]
+
+    try:
+        a, b = start("member A"), start("member B")
+        _wait(a, lambda: _split(a, b), "a 2-way split of the 4 partitions")
+        first = _produce_round(client, target, topic)
+        _wait(a, lambda: set(_read(a)) | set(_read(b)) >= first, "all records read by A and B")
+        _check_once("split", _read(a) + _read(b), first)
+        _check_owners("split", [a, b])
+
+        _step("B leaves", b.close)
+        _wait(a, lambda: a.assignment == ALL_PARTITIONS, "A taking over all partitions after B left")
+        second = _produce_round(client, target, topic)
+        _wait(a, lambda: set(_read(a)) >= second, "A reading what was produced after B left")
+        _check_once("after B left", _read(a), second)
+
+        c = start("member C")
+        _wait(a, lambda: _split(a, c), "a 2-way split with C")
+        c.freeze()
+        _wait(a, lambda: a.assignment == ALL_PARTITIONS, "C's eviction after its session timeout", timeout=90)
+        third = _produce_round(client, target, topic)
+        _wait(a, lambda: set(_read(a)) >= third, "A reading what was produced after C was evicted")
+        _check_once("after C was evicted", _read(a), second | third)
+    finally:
+        for member in members:
+            member.kill()
+
+
+def group_resume_second_group(client: Client, target: Target) -> None:
+    """A member reads 400 records, committing, and closes; 400 more are produced and the broker
+    restarts; a member of the same group resumes from the committed offsets (reads exactly the
+    400 new records); then a member of a second group reads all 800 again."""
+    topic = _create_group_topic(client, target, "resume")
+    group = "group-" + topic
+    members: list[GroupMember] = []
+    try:
+        first = _produce_round(client, target, topic)
+        members.append(GroupMember(client, target.bootstrap, topic, group, "first member"))
+        reader = members[-1]
+        _wait(reader, lambda: set(_read(reader)) >= first, "the first 400 records")
+        _check_once("first read", _read(reader), first)
+        _step("close", reader.close)
+        second = _produce_round(client, target, topic)
+        _step("restart", target.restart)
+
+        members.append(GroupMember(client, target.bootstrap, topic, group, "restarted member"))
+        resumed = members[-1]
+        _wait(resumed, lambda: set(_read(resumed)) >= second, "the 400 records produced while it was away")
+        again = set(_read(resumed)) & first
+        if again:
+            raise ScenarioFailure(f"resume: {len(again)} records committed before the restart were read again (e.g. {sorted(again)[:3]})")
+        _check_once("resume", _read(resumed), second)
+
+        members.append(GroupMember(client, target.bootstrap, topic, "other-" + group, "second group"))
+        other = members[-1]
+        _wait(other, lambda: set(_read(other)) >= first | second, "the second group reading everything")
+        _check_once("second group", _read(other), first | second)
+    finally:
+        for member in members:
+            member.kill()
+
+
+def group_static_membership(client: Client, target: Target) -> None:
+    """Two static members (group.instance.id) split the topic; one is killed (SIGKILL, so it never
+    leaves) and restarted at once with the same instance id: it gets its old partitions back
+    and the other member sees no rebalance; 400 records are then read once each, by their owners."""
+    topic = _create_group_topic(client, target, "static")
+    group = "group-" + topic
+    members: list[GroupMember] = []
+    try:
+        members += [GroupMember(client, target.bootstrap, topic, group, "static A", "instance-a"),
+                    GroupMember(client, target.bootstrap, topic, group, "static B", "instance-b")]
+        a, b = members
+        _wait(a, lambda: _split(a, b), "a 2-way split of the 4 partitions")
+        before, rebalances = b.assignment, len(a.assignments)
+        b.kill()
+        members.append(GroupMember(client, target.bootstrap, topic, group, "static B again", "instance-b"))
+        b2 = members[-1]
+        _wait(b2, lambda: b2.assignment is not None, "the restarted member's assignment")
+        if b2.assignment != before:
+            raise ScenarioFailure(f"static: restarted member got {b2.assignment}, had {before}")
+        produced = _produce_round(client, target, topic)
+        _wait(a, lambda: set(_read(a)) | set(_read(b2)) >= produced, "all records read by A and the restarted B")
+        _check_once("static", _read(a) + _read(b2), produced)
+        _check_owners("static", [a, b2])
+        if len(a.assignments) != rebalances:
+            raise ScenarioFailure(f"static: the other member was reassigned {a.assignments[rebalances:]} on the restart")
+    finally:
+        for member in members:
+            member.kill()
+
+
 SCENARIOS: dict[str, Callable[[Client, Target], None]] = {
     "produce-consume-restart": produce_consume_restart,
+    "group-split-leave-evict": group_split_leave_evict,
+    "group-resume-second-group": group_resume_second_group,
+    "group-static-membership": group_static_membership,
 }
+
+
+def not_applicable(client: Client, scenario: str) -> str | None:
+    """Why `scenario` is not run for `client` (shown in the matrix), or None when it is."""
+    if scenario.startswith("group-") and client.name not in GROUP_CLIENTS:
+        return "no group-member driver for this client yet"
+    if scenario == "group-static-membership" and client.name == "kafkajs":
+        return "kafkajs has no group.instance.id option (static membership)"
+    return None

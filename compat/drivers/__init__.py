@@ -2,8 +2,9 @@
 
 The JSON contract (the Node drivers in compat/node/ follow the same one):
 
-    <driver> --bootstrap HOST:PORT --topic T --action create|produce|consume
+    <driver> --bootstrap HOST:PORT --topic T --action create|produce|consume|member
              [--partitions N] [--count N] [--timeout SECONDS]
+             [--group G] [--instance-id I] [--session-timeout-ms MS]
 
 prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exits 1:
 
@@ -14,6 +15,13 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
     consume  {"partitions": P, "records": [[partition, offset, key, value], ...]}
              P from the client's own metadata; every partition read by assignment (no group)
              from its earliest offset up to the end offset listed when the read began
+    member   a consumer-group member of --group (static with --instance-id) subscribed to T, with
+             session.timeout.ms --session-timeout-ms and heartbeats every second, reading from the
+             earliest offset and committing after each batch. It streams JSON lines on stdout:
+               {"event": "assigned", "partitions": [P, ...]}   its whole assignment, after each rebalance
+               {"event": "records", "records": [[partition, offset, key, value], ...]}   read and committed
+             until a "close" line on stdin (or its end); then it closes the consumer, leaving the
+             group, and prints {"closed": true}. The scenarios drive it (compat/group_member.py).
 
 The drivers only speak to the broker; checking what came back is the scenario's job.
 """
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import traceback
 from typing import Any, Callable
 
@@ -39,11 +48,33 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--action", required=True, choices=["create", "produce", "consume"])
+    parser.add_argument("--action", required=True, choices=["create", "produce", "consume", "member"])
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--group")
+    parser.add_argument("--instance-id")
+    parser.add_argument("--session-timeout-ms", type=int, default=6000)
     return parser.parse_args()
+
+
+def emit(event: dict[str, Any]) -> None:
+    """One line of a member's event stream."""
+    print(json.dumps(event), flush=True)
+
+
+def close_requested() -> threading.Event:
+    """Set once stdin says "close" or ends: the member's cue to leave its group."""
+    requested = threading.Event()
+
+    def watch() -> None:
+        for line in sys.stdin:
+            if line.strip() == "close":
+                break
+        requested.set()
+
+    threading.Thread(target=watch, name="stdin", daemon=True).start()
+    return requested
 
 
 def main(actions: dict[str, Callable[[argparse.Namespace], dict[str, Any]]]) -> None:

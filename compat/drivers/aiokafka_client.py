@@ -7,11 +7,11 @@ import asyncio
 import time
 from typing import Any, Callable, Coroutine
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import for_code
+from aiokafka.errors import CommitFailedError, for_code
 
-from compat.drivers import key, main, value
+from compat.drivers import close_requested, emit, key, main, value
 
 
 async def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,9 +66,46 @@ async def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"partitions": len(partitions), "records": records}
 
 
+class _ReportAssignment(ConsumerRebalanceListener):
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        emit({"event": "assigned", "partitions": sorted(tp.partition for tp in assigned)})
+
+
+async def member(args: argparse.Namespace) -> dict[str, Any]:
+    closing = close_requested()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        group_instance_id=args.instance_id,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=1000,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe([args.topic], listener=_ReportAssignment())
+        while not closing.is_set():
+            batches = await consumer.getmany(timeout_ms=200)
+            records = [[r.partition, r.offset, r.key.decode(), r.value.decode()] for batch in batches.values() for r in batch]
+            if not records:
+                continue
+            try:
+                await consumer.commit()
+            except CommitFailedError:
+                continue  # a rebalance took the partitions: their next owner reads these again
+            emit({"event": "records", "records": records})
+    finally:
+        await consumer.stop()
+    return {"closed": True}
+
+
 def _sync(action: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
     return lambda args: asyncio.run(action(args))
 
 
 if __name__ == "__main__":
-    main({"create": _sync(create), "produce": _sync(produce), "consume": _sync(consume)})
+    main({"create": _sync(create), "produce": _sync(produce), "consume": _sync(consume), "member": _sync(member)})

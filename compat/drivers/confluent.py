@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from compat.drivers import key, main, value
+from compat.drivers import close_requested, emit, key, main, value
 
 
 def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -78,5 +78,43 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"partitions": len(partitions), "records": records}
 
 
+def member(args: argparse.Namespace) -> dict[str, Any]:
+    closing = close_requested()
+    config = {
+        "bootstrap.servers": args.bootstrap,
+        "group.id": args.group,
+        "session.timeout.ms": args.session_timeout_ms,
+        "heartbeat.interval.ms": 1000,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    }
+    if args.instance_id:
+        config["group.instance.id"] = args.instance_id
+    consumer = Consumer(config)
+
+    def on_assign(_: Any, partitions: list[TopicPartition]) -> None:
+        emit({"event": "assigned", "partitions": sorted(tp.partition for tp in partitions)})
+
+    try:
+        consumer.subscribe([args.topic], on_assign=on_assign)
+        while not closing.is_set():
+            messages = consumer.consume(num_messages=500, timeout=0.2)
+            records = []
+            for msg in messages:
+                if msg.error():
+                    raise KafkaException(msg.error())
+                records.append([msg.partition(), msg.offset(), (msg.key() or b"").decode(), (msg.value() or b"").decode()])
+            if not records:
+                continue
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException:
+                continue  # a rebalance took the partitions: their next owner reads these again
+            emit({"event": "records", "records": records})
+    finally:
+        consumer.close()
+    return {"closed": True}
+
+
 if __name__ == "__main__":
-    main({"create": create, "produce": produce, "consume": consume})
+    main({"create": create, "produce": produce, "consume": consume, "member": member})

@@ -6,9 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError
 
-from compat.drivers import key, main, value
+from compat.drivers import close_requested, emit, key, main, value
 
 
 def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,5 +64,41 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"partitions": len(partitions), "records": records}
 
 
+class _ReportAssignment(ConsumerRebalanceListener):
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        emit({"event": "assigned", "partitions": sorted(tp.partition for tp in assigned)})
+
+
+def member(args: argparse.Namespace) -> dict[str, Any]:
+    closing = close_requested()
+    consumer = KafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        group_instance_id=args.instance_id,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=1000,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    try:
+        consumer.subscribe([args.topic], listener=_ReportAssignment())
+        while not closing.is_set():
+            batches = consumer.poll(timeout_ms=200)
+            records = [[r.partition, r.offset, r.key.decode(), r.value.decode()] for batch in batches.values() for r in batch]
+            if not records:
+                continue
+            try:
+                consumer.commit()
+            except CommitFailedError:
+                continue  # a rebalance took the partitions: their next owner reads these again
+            emit({"event": "records", "records": records})
+    finally:
+        consumer.close()
+    return {"closed": True}
+
+
 if __name__ == "__main__":
-    main({"create": create, "produce": produce, "consume": consume})
+    main({"create": create, "produce": produce, "consume": consume, "member": member})

@@ -1,4 +1,5 @@
 // The Node side of the driver contract described in compat/drivers/__init__.py.
+import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 
 export const key = i => `k${i}`
@@ -11,6 +12,18 @@ export function deadline (args) {
   }
 }
 
+// One line of a member's event stream (the member action of compat/drivers/__init__.py).
+export const emit = event => process.stdout.write(JSON.stringify(event) + '\n')
+
+// Resolves once stdin says "close" or ends: the member's cue to leave its group.
+export function closeRequested () {
+  return new Promise(resolve => {
+    const lines = createInterface({ input: process.stdin })
+    lines.on('line', line => { if (line.trim() === 'close') { lines.close() } })
+    lines.on('close', resolve)
+  })
+}
+
 export async function main (actions) {
   const { values } = parseArgs({
     options: {
@@ -19,14 +32,19 @@ export async function main (actions) {
       action: { type: 'string' },
       partitions: { type: 'string', default: '3' },
       count: { type: 'string', default: '1000' },
-      timeout: { type: 'string', default: '30' }
+      timeout: { type: 'string', default: '30' },
+      group: { type: 'string' },
+      'instance-id': { type: 'string' },
+      'session-timeout-ms': { type: 'string', default: '6000' }
     }
   })
   const args = {
     ...values,
     partitions: Number(values.partitions),
     count: Number(values.count),
-    timeout: Number(values.timeout)
+    timeout: Number(values.timeout),
+    instanceId: values['instance-id'],
+    sessionTimeoutMs: Number(values['session-timeout-ms'])
   }
   let result
   let code = 0

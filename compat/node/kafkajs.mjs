@@ -1,7 +1,7 @@
 // kafkajs 2.2.4 driver (contract in compat/drivers/__init__.py).
 import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
-import { deadline, key, main, value } from './driver.mjs'
+import { closeRequested, deadline, emit, key, main, value } from './driver.mjs'
 
 const { Kafka, Partitioners, logLevel } = kafkajs
 // kafkajs has no public assign() (tulios/kafkajs#373: its consumer always joins a group), so the
@@ -109,4 +109,36 @@ async function consume (args) {
   return { partitions: topicMetadata.partitions.length, records }
 }
 
-main({ create, produce, consume })
+async function member (args) {
+  // kafkajs has no group.instance.id option (no static membership), so --instance-id is refused.
+  if (args.instanceId) throw new Error('kafkajs does not support static membership (group.instance.id)')
+  const closing = closeRequested()
+  const consumer = client(args).consumer({ groupId: args.group, sessionTimeout: args.sessionTimeoutMs, heartbeatInterval: 1000 })
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    emit({ event: 'assigned', partitions: [...(payload.memberAssignment[args.topic] || [])].sort((a, b) => a - b) })
+  })
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic: args.topic, fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (batch.messages.length === 0) return
+        const records = batch.messages.map(m => [batch.partition, Number(m.offset), m.key.toString(), m.value.toString()])
+        try {
+          const next = (BigInt(batch.lastOffset()) + 1n).toString()
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+        } catch (err) {
+          return // a rebalance took the partition: its next owner reads these again
+        }
+        emit({ event: 'records', records })
+      }
+    })
+    await closing
+  } finally {
+    await consumer.disconnect()
+  }
+  return { closed: true }
+}
+
+main({ create, produce, consume, member })
