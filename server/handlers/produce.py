@@ -18,7 +18,6 @@ VERSIONS = (0, 11)
 def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
     acks = request["acks"]
     storage = broker.storage
-    max_bytes = broker.config["message.max.bytes"]
     responses = []
     for topic in request["topic_data"]:
         name = topic["name"]
@@ -32,8 +31,6 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if records is None or not len(records):
                     raise KafkaError(ErrorCode.INVALID_RECORD, "a produce request must carry a record batch")
-                if len(records) > max_bytes:
-                    raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE)
                 log = storage.partition(name, index)
                 appended = log.append(records)
             except KafkaError as exc:
