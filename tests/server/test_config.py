@@ -1,0 +1,193 @@
+"""Broker configuration as Kafka users write it: a server.properties, OTTLA_ variables and
+--set, checked on a real `ottla serve` (settings took effect, bad values stop start-up naming
+the key) and, for the parsing rules themselves, without a socket."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import MessageSizeTooLargeError
+
+from server.cli import _parser, broker_config
+from server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_properties
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, list[str]]:
+    """Start `ottla serve`; returns the process, its bootstrap address and the stderr lines
+    before the ready line. A process that exits first is returned with bootstrap ''."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", *args], stderr=subprocess.PIPE, text=True, env=environment
+    )
+    before = []
+    for line in process.stderr:
+        if line.startswith("ottla ready"):
+            # Keep draining: a broker blocked on a full stderr pipe stops answering.
+            threading.Thread(target=process.stderr.read, daemon=True).start()
+            return process, line.split()[2].split("=", 1)[1], before
+        before.append(line.rstrip("\n"))
+    process.wait(timeout=10)
+    return process, "", before
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+
+def test_serve_reads_a_kafka_server_properties(tmp_path):
+    data = tmp_path / "kraft-combined-logs"
+    properties = tmp_path / "server.properties"
+    properties.write_text(
+        "\n".join(
+            [
+                "# Kafka's KRaft quickstart file, as people copy it",
+                "process.roles=broker,controller",
+                "broker.id=7",
+                "controller.quorum.voters=7@127.0.0.1:9093",
+                "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:9093",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=3",
+                "log.retention.hours=2",
+                "message.max.bytes = 2048",
+                "num.network.threads=3",
+            ]
+        )
+    )
+    process, bootstrap, before = _serve("--config", str(properties))
+    try:
+        assert bootstrap.startswith("127.0.0.1:")
+        # Unknown keys are logged once; cluster-only keys are expected and stay quiet.
+        assert [line for line in before if "num.network.threads" in line] == [line for line in before if "ignoring" in line]
+        assert len([line for line in before if "num.network.threads" in line]) == 1
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            assert [b["broker_id"] for b in admin.describe_cluster()["brokers"]] == [7]
+            admin.create_topics([NewTopic("configured", -1, -1)])
+            assert len(admin.describe_topics(["configured"])[0]["partitions"]) == 3
+            (configs,) = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "configured")], include_synonyms=True, config_filter="all")[
+                "topic"
+            ].values()
+            assert configs["retention.ms"]["value"] == str(2 * 3600 * 1000)
+            assert configs["retention.ms"]["config_source"] == "STATIC_BROKER_CONFIG"
+            assert configs["retention.ms"]["synonyms"][0] == {"name": "log.retention.hours", "value": "2", "source": "STATIC_BROKER_CONFIG"}
+            (broker,) = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "7")], config_filter="all")["broker"].values()
+            assert broker["num.partitions"]["config_source"] == "STATIC_BROKER_CONFIG"
+            assert broker["auto.create.topics.enable"]["config_source"] == "DEFAULT_CONFIG"
+        finally:
+            admin.close()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1)
+        try:
+            producer.send("configured", b"small", partition=0).get(timeout=10)
+            with pytest.raises(MessageSizeTooLargeError):
+                producer.send("configured", b"x" * 4096, partition=0).get(timeout=10)
+        finally:
+            producer.close()
+        assert (data / "configured-0").is_dir()
+    finally:
+        _stop(process)
+
+
+@pytest.mark.parametrize(
+    "args, env, key",
+    [
+        (["--set", "num.partitions=three"], {}, "num.partitions"),
+        (["--set", "log.retention.ms=-7"], {}, "log.retention.ms"),
+        (["--set", "auto.create.topics.enable=maybe"], {}, "auto.create.topics.enable"),
+        (["--set", "no.such.setting=1"], {}, "no.such.setting"),
+        ([], {"OTTLA_MESSAGE_MAX_BYTES": "big"}, "message.max.bytes"),
+        ([], {"OTTLA_NO_SUCH_SETTING": "1"}, "OTTLA_NO_SUCH_SETTING"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_key(args, env, key):
+    process, bootstrap, before = _serve("--port", "0", "--memory", *args, env=env)
+    assert bootstrap == ""
+    assert process.returncode == 2
+    assert len(before) == 1 and before[0].startswith("ottla: ") and key in before[0]
+
+
+def test_a_bad_value_in_the_file_names_the_key(tmp_path):
+    properties = tmp_path / "server.properties"
+    properties.write_text("listeners=PLAINTEXT://127.0.0.1:0\nlog.segment.bytes=10\n")
+    process, bootstrap, before = _serve("--config", str(properties), "--memory")
+    assert (bootstrap, process.returncode) == ("", 2)
+    assert before == ["ottla: invalid value for log.segment.bytes: must be at least 1048576, got 10"]
+
+
+def test_precedence_file_then_environment_then_set_then_flags(tmp_path, monkeypatch):
+    properties = tmp_path / "server.properties"
+    properties.write_text("num.partitions=2\nlog.retention.hours=5\nmessage.max.bytes=1000\nlisteners=PLAINTEXT://0.0.0.0:19092\n")
+    monkeypatch.setenv("OTTLA_LOG_RETENTION_HOURS", "6")
+    monkeypatch.setenv("OTTLA_MESSAGE_MAX_BYTES", "2000")
+    args = _parser().parse_args(["serve", "--config", str(properties), "--set", "message.max.bytes=3000", "--port", "0"])
+    config = broker_config(args)
+    assert config["num.partitions"] == 2
+    assert config["log.retention.hours"] == 6
+    assert config["message.max.bytes"] == 3000
+    assert (config["host"], config["port"]) == ("0.0.0.0", 0)
+    assert {"num.partitions", "log.retention.hours", "message.max.bytes", "host", "port"} <= config.explicit
+    assert "log.segment.bytes" not in config.explicit
+
+
+def test_properties_syntax_is_java_properties():
+    # Values come back trimmed, as Kafka's ConfigDef.parseType trims every value it parses.
+    text = "# comment\n! also a comment\n  spaced.key = padded value  \ncolon.key: v\nlong.key=first,\\\n    second\nempty.key=\n"
+    assert parse_properties(text) == {"spaced.key": "padded value", "colon.key": "v", "long.key": "first,second", "empty.key": ""}
+
+
+def test_kafka_spellings_and_listeners_are_translated(tmp_path, caplog):
+    properties = tmp_path / "server.properties"
+    properties.write_text(
+        "broker.id=4\nlog.dirs=/var/lib/kafka\nlisteners=PLAINTEXT://:9095\nadvertised.listeners=PLAINTEXT://kafka.example:9095\n"
+        "process.roles=broker\nsasl.enabled.mechanisms=PLAIN\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="ottla.config"):
+        settings = load_properties(properties)
+    assert settings == {"node.id": "4", "data.dir": "/var/lib/kafka", "host": "0.0.0.0", "port": "9095", "advertised.host": "kafka.example"}
+    assert [r.getMessage() for r in caplog.records] == [f"ignoring setting sasl.enabled.mechanisms from {properties}: Ottla does not use it"]
+
+
+@pytest.mark.parametrize(
+    "line, key",
+    [
+        ("listeners=SSL://127.0.0.1:9093", "listeners"),
+        ("listeners=127.0.0.1:9092", "listeners"),
+        ("log.dirs=/a,/b", "log.dirs"),
+    ],
+)
+def test_properties_ottla_cannot_honour_are_refused(tmp_path, line, key):
+    properties = tmp_path / "server.properties"
+    properties.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=f"invalid value for {key}"):
+        load_properties(properties)
+
+
+def test_environment_names_and_unknown_variables():
+    assert environment_settings({"OTTLA_LOG_RETENTION_MS": "1000", "OTTLA_BROKER_ID": "3", "PATH": "/bin"}) == {
+        "log.retention.ms": "1000",
+        "node.id": "3",
+    }
+    with pytest.raises(ConfigError, match="OTTLA_RETENTION"):
+        environment_settings({"OTTLA_RETENTION": "1"})
+
+
+def test_values_are_checked_against_kafkas_ranges():
+    with pytest.raises(ConfigError, match="invalid value for num.partitions: must be at least 1"):
+        BrokerConfig.from_settings({"num.partitions": "0"})
+    with pytest.raises(ConfigError, match="invalid value for log.cleanup.policy"):
+        BrokerConfig.from_settings({"log.cleanup.policy": "compact,shred"})
+    config = BrokerConfig.from_settings({"log.retention.minutes": "", "auto.create.topics.enable": "FALSE"})
+    assert config["log.retention.minutes"] is None and config["auto.create.topics.enable"] is False
