@@ -1,0 +1,325 @@
+"""Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
+
+    python -m compat.bench [--quick] [--json FILE] [--against kafka]
+    python -m compat.bench --profile produce|fetch|small [--seconds N]
+
+Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
+confluent-kafka (librdkafka) as the client: produce throughput (1 KiB and 100-byte records,
+linger.ms=5, batch.size 1 MiB, acks=1 and all, 1 and 8 partitions); consume throughput of the same
+data from offset 0 (assigned, no group); end-to-end latency at a steady 1,000 and 10,000 records/s;
+with raw sockets, single-record acks=1 Produce and Metadata requests/s over several connections;
+and cold start (launch to first acknowledged produce) with the idle broker's RSS. In the same run it
+measures the machine's limits (compat.bench_limits) and prints each figure as a share of its limit
+beside issue 9's target. `--against kafka` runs the same workloads against the reference Kafka
+(compat.kafka) and Kafka's own perf-test tools against both, and prints Ottla/Kafka ratios.
+`--profile` runs one workload with the broker under py-spy (compat.bench_profile).
+
+Figures depend on the machine and its load; the report prints the load average with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compat import bench_limits, bench_profile, bench_workloads as work
+from compat.harness import OttlaBroker
+from compat.kafka import ReferenceKafka, fetch, run_tool
+
+
+@dataclass(frozen=True)
+class Plan:
+    records: dict[int, int]  # record size -> records per produce run
+    produce_seconds: float  # bound on each produce run
+    latency_seconds: float
+    warmup_seconds: float
+    small_seconds: float
+    connections: int
+    cold_runs: int
+    disk_mb: int
+    sink_mb: int
+    tool_records: int  # records for Kafka's perf-test tools (1 KiB)
+
+
+FULL = Plan({1024: 300_000, 100: 2_000_000}, 60, 10, 1, 5, 8, 5, 512, 1024, 300_000)
+QUICK = Plan({1024: 10_000, 100: 50_000}, 10, 1.5, 0.5, 1, 8, 1, 32, 64, 20_000)
+
+SIZES = (1024, 100)
+ACKS = ("1", "all")
+PARTITIONS = (1, 8)
+RATES = (1000, 10_000)
+
+
+def _topic(size: int, acks: str, partitions: int) -> str:
+    return f"bench-{size}b-acks{acks}-{partitions}p"
+
+
+def workloads(bootstrap: str, plan: Plan, say: Any) -> dict[str, Any]:
+    """Every broker-side figure except cold start, against one running broker."""
+    produced, consumed, latencies = [], [], []
+    for size in SIZES:
+        for partitions in PARTITIONS:
+            for acks in ACKS:
+                topic = _topic(size, acks, partitions)
+                work.create_topic(bootstrap, topic, partitions)
+                run = work.produce(bootstrap, topic, partitions=partitions, size=size, acks=acks, count=plan.records[size], seconds=plan.produce_seconds)
+                say(f"produce {size} B acks={acks} {partitions}p: {run.mb_s:.1f} MB/s")
+                produced.append({"size": size, "acks": acks, "partitions": partitions, **run.as_dict()})
+            # Read back what acks=1 wrote; the acks=all topic holds the same shape of data.
+            records = produced[-2]["records"]
+            run = work.consume(bootstrap, _topic(size, "1", partitions), partitions=partitions, records=records, size=size, seconds=max(60, plan.produce_seconds))
+            say(f"consume {size} B {partitions}p: {run.mb_s:.1f} MB/s")
+            consumed.append({"size": size, "partitions": partitions, **run.as_dict()})
+    for rate in RATES:
+        topic = f"bench-latency-{rate}"
+        work.create_topic(bootstrap, topic, 1)
+        result = work.latency(bootstrap, topic, rate=rate, seconds=plan.latency_seconds, warmup=plan.warmup_seconds)
+        say(f"latency at {rate}/s: p99 {result['p99_ms']:.2f} ms")
+        latencies.append(result)
+    small = work.small_requests(bootstrap, "bench-small", connections=plan.connections, seconds=plan.small_seconds)
+    say(f"small requests: {small['produce_rps']:.0f} produce/s, {small['metadata_rps']:.0f} metadata/s")
+    return {"produce": produced, "consume": consumed, "latency": latencies, "small_requests": small}
+
+
+def ottla_cold_start(runs: int) -> dict[str, float]:
+    """Median over `runs` fresh brokers of launch -> ready line and launch -> first acknowledged
+    produce; RSS after a second idle. Broker start is timed around OttlaBroker.start, which polls
+    for the ready line every 10 ms."""
+    ready, first, rss = [], [], []
+    for _ in range(runs):
+        broker = OttlaBroker()
+        try:
+            started = time.perf_counter()
+            broker.start()
+            ready.append(time.perf_counter() - started)
+            work.first_produce(broker.bootstrap, "bench-cold")
+            first.append(time.perf_counter() - started)
+            time.sleep(1)
+            rss.append(broker.rss_bytes() / 1e6)
+        finally:
+            broker.close()
+    return {"ready_s": statistics.median(ready), "first_produce_s": statistics.median(first), "idle_rss_mb": statistics.median(rss)}
+
+
+def limits(data_dir: Path, plan: Plan) -> dict[str, float]:
+    disk = bench_limits.disk_write_mb_s(data_dir, plan.disk_mb)
+    with bench_limits.limit_server("sink") as address:
+        sink = bench_limits.sink_mb_s(address, plan.sink_mb)
+    with bench_limits.limit_server("echo") as (host, port):
+        # The same client and Produce frame as the small-request test: the ratio is the broker's cost.
+        count, seconds, _ = work.request_rate(f"{host}:{port}", work.produce_frame("bench-small"), connections=plan.connections, seconds=plan.small_seconds)
+    return {"disk_write_mb_s": disk, "loopback_sink_mb_s": sink, "pingpong_rps": count / seconds}
+
+
+_PRODUCER_TOOL = re.compile(
+    r"(?P<records>\d+) records sent, (?P<records_s>[\d.]+) records/sec \((?P<mb_s>[\d.]+) MB/sec\), "
+    r"(?P<avg_ms>[\d.]+) ms avg latency, (?P<max_ms>[\d.]+) ms max latency, (?P<p50_ms>\d+) ms 50th, "
+    r"(?P<p95_ms>\d+) ms 95th, (?P<p99_ms>\d+) ms 99th, (?P<p999_ms>\d+) ms 99.9th"
+)
+
+
+def perf_tools(bootstrap: str, plan: Plan) -> dict[str, float]:
+    """Kafka's kafka-producer-perf-test then kafka-consumer-perf-test (a group member) on one
+    1-partition topic of 1 KiB records, with the librdkafka run's producer settings."""
+    topic = "bench-perf-tools"
+    work.create_topic(bootstrap, topic, 1)
+    n = str(plan.tool_records)
+    produced = run_tool(
+        "kafka-producer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", n,
+        "--record-size", "1024", "--throughput", "-1", "--command-property", "acks=1", "linger.ms=5", "batch.size=1048576",
+        timeout=300,
+    )
+    match = _PRODUCER_TOOL.search(produced.stdout.strip().splitlines()[-1] if produced.stdout.strip() else "")
+    if produced.returncode != 0 or not match:
+        raise RuntimeError(f"kafka-producer-perf-test failed ({produced.returncode}):\n{produced.stdout[-2000:]}{produced.stderr[-2000:]}")
+    consumed = run_tool("kafka-consumer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", n, "--timeout", "30000", timeout=300)
+    lines = [line for line in consumed.stdout.splitlines() if line.strip()]
+    if consumed.returncode != 0 or len(lines) < 2:
+        raise RuntimeError(f"kafka-consumer-perf-test failed ({consumed.returncode}):\n{consumed.stdout[-2000:]}{consumed.stderr[-2000:]}")
+    stats = dict(zip((h.strip() for h in lines[-2].split(",")), (v.strip() for v in lines[-1].split(","))))
+    if int(stats["data.consumed.in.nMsg"]) != plan.tool_records:
+        raise RuntimeError(f"kafka-consumer-perf-test read {stats['data.consumed.in.nMsg']} of {n} records")
+    return {
+        "produce_mb_s": float(match["mb_s"]), "produce_records_s": float(match["records_s"]), "produce_p99_ms": float(match["p99_ms"]),
+        "consume_mb_s": float(stats["MB.sec"]), "consume_records_s": float(stats["nMsg.sec"]), "consume_fetch_mb_s": float(stats["fetch.MB.sec"]),
+    }
+
+
+def kafka_run(plan: Plan, say: Any) -> dict[str, Any]:
+    """The same workloads against a fresh reference Kafka; its cold start includes `kafka-storage
+    format`, as a fresh data dir needs."""
+    fetch()
+    started = time.perf_counter()
+    with ReferenceKafka() as kafka:
+        ready = time.perf_counter() - started
+        work.first_produce(kafka.bootstrap_servers, "bench-cold")
+        first = time.perf_counter() - started
+        time.sleep(1)
+        cold = {"ready_s": ready, "first_produce_s": first, "idle_rss_mb": kafka.rss_bytes() / 1e6}
+        say(f"kafka cold start {first:.2f} s, idle RSS {cold['idle_rss_mb']:.0f} MB")
+        result = workloads(kafka.bootstrap_servers, plan, say)
+        result["cold_start"] = cold
+        result["perf_tools"] = perf_tools(kafka.bootstrap_servers, plan)
+    return result
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    unit: str
+    ottla: float
+    limit: float | None = None  # the machine's ceiling for this figure, same unit
+    target: str = ""
+    met: bool | None = None
+    kafka: float | None = None
+    lower_is_better: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        share = self.ottla / self.limit if self.limit else None
+        ratio = self.ottla / self.kafka if self.kafka else None
+        return {
+            "metric": self.metric, "unit": self.unit, "ottla": self.ottla, "limit": self.limit, "of_limit": share,
+            "target": self.target, "met": self.met, "kafka": self.kafka, "ottla_over_kafka": ratio,
+        }
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    """The report's lines: each figure beside its limit, issue 9's target and Kafka's figure."""
+    ottla, kafka, lim = result["ottla"], result.get("kafka"), result["limits"]
+
+    def peer(section: str, index: int | None, key: str) -> float | None:
+        if kafka is None:
+            return None
+        value = kafka[section] if index is None else kafka[section][index]
+        return float(value[key])
+
+    out = []
+    for i, run in enumerate(ottla["produce"]):
+        name = f"produce {run['size']} B acks={run['acks']} {run['partitions']}p"
+        share = run["mb_s"] / lim["disk_write_mb_s"]
+        target = ("≥ 70% of disk", share >= 0.7) if run["size"] == 1024 else ("", None)
+        out.append(Row(name, "MB/s", run["mb_s"], lim["disk_write_mb_s"], *target, kafka=peer("produce", i, "mb_s")))
+        out.append(Row(name, "rec/s", run["records_s"], kafka=peer("produce", i, "records_s")))
+    for i, run in enumerate(ottla["consume"]):
+        name = f"consume {run['size']} B {run['partitions']}p"
+        share = run["mb_s"] / lim["loopback_sink_mb_s"]
+        target = ("≥ 50% of sink", share >= 0.5) if run["size"] == 1024 else ("", None)
+        out.append(Row(name, "MB/s", run["mb_s"], lim["loopback_sink_mb_s"], *target, kafka=peer("consume", i, "mb_s")))
+        out.append(Row(name, "rec/s", run["records_s"], kafka=peer("consume", i, "records_s")))
+    for i, run in enumerate(ottla["latency"]):
+        for key in ("p50_ms", "p99_ms", "p999_ms"):
+            target = ("≤ 5 ms", run[key] <= 5) if (run["rate"], key) == (1000, "p99_ms") else ("", None)
+            out.append(Row(f"e2e latency {key[:-3]} at {run['rate']}/s", "ms", run[key], None, *target, kafka=peer("latency", i, key), lower_is_better=True))
+    small, echo = ottla["small_requests"], lim["pingpong_rps"]
+    for key, label in (("produce_rps", "single-record produce"), ("metadata_rps", "metadata")):
+        name = f"{label}, {small['connections']} conns"
+        out.append(Row(name, "req/s", small[key], echo, "≥ 50% of ping-pong", small[key] / echo >= 0.5, kafka=peer("small_requests", None, key)))
+    cold = ottla["cold_start"]
+    out.append(Row("cold start to first produce", "s", cold["first_produce_s"], None, "≤ 0.5 s", cold["first_produce_s"] <= 0.5, peer("cold_start", None, "first_produce_s"), True))
+    out.append(Row("cold start to ready line", "s", cold["ready_s"], kafka=peer("cold_start", None, "ready_s"), lower_is_better=True))
+    out.append(Row("idle RSS", "MB", cold["idle_rss_mb"], None, "≤ 60 MB", cold["idle_rss_mb"] <= 60, peer("cold_start", None, "idle_rss_mb"), True))
+    tools = result.get("perf_tools")
+    if tools:
+        for key, unit in (("produce_mb_s", "MB/s"), ("produce_records_s", "rec/s"), ("produce_p99_ms", "ms"), ("consume_mb_s", "MB/s"), ("consume_fetch_mb_s", "MB/s"), ("consume_records_s", "rec/s")):
+            name = f"{'kafka-producer-perf-test' if key.startswith('produce') else 'kafka-consumer-perf-test'} {key.split('_', 1)[1]}"
+            out.append(Row(name, unit, tools["ottla"][key], kafka=tools["kafka"][key], lower_is_better=key.endswith("_ms")))
+    return out
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    lim = result["limits"]
+    header = f"{'metric':44} {'unit':6} {'Ottla':>10} {'limit':>10} {'of limit':>8}  {'target':20} {'met':4} {'Kafka':>10} {'Ottla/Kafka':>11}"
+    lines = [
+        f"machine limits: raw disk write {lim['disk_write_mb_s']:.0f} MB/s, asyncio loopback sink {lim['loopback_sink_mb_s']:.0f} MB/s, "
+        f"asyncio ping-pong {lim['pingpong_rps']:,.0f} req/s ({result['meta']['connections']} conns)",
+        header, "-" * len(header),
+    ]
+    for row in rows(result):
+        d = row.as_dict()
+        share = f"{d['of_limit']:.0%}" if d["of_limit"] is not None else ""
+        met = {True: "yes", False: "NO", None: ""}[row.met]
+        ratio = ""
+        if d["ottla_over_kafka"] is not None:
+            ahead = d["ottla_over_kafka"] < 1 if row.lower_is_better else d["ottla_over_kafka"] > 1
+            ratio = f"{d['ottla_over_kafka']:.2f} {'ahead' if ahead else 'behind'}"
+        lines.append(f"{row.metric:44} {row.unit:6} {_num(row.ottla):>10} {_num(row.limit):>10} {share:>8}  {row.target:20} {met:4} {_num(row.kafka):>10} {ratio:>11}")
+    return "\n".join(lines)
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="everything small: under a minute")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--against", choices=["kafka"], help="run the same workloads against the reference Apache Kafka")
+    parser.add_argument("--profile", choices=sorted(bench_profile.WORKLOADS), help="profile the broker under one workload instead")
+    parser.add_argument("--seconds", type=float, default=20, help="with --profile: how long to sample")
+    args = parser.parse_args(argv)
+    rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.profile:
+        print(bench_profile.profile(args.profile, args.seconds))
+        print(f"rerun: {rerun}")
+        return 0
+
+    plan = QUICK if args.quick else FULL
+
+    def say(text: str) -> None:
+        print(f"  [{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    result: dict[str, Any] = {"meta": {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick, "commit": _commit(),
+        "python": platform.python_version(), "cpus": os.cpu_count(), "connections": plan.connections,
+        "load_average_start": os.getloadavg()[0],
+    }}
+    with OttlaBroker() as broker:
+        result["limits"] = limits(broker.work_dir, plan)
+        say(f"limits {result['limits']}")
+        result["ottla"] = workloads(broker.bootstrap, plan, say)
+        tools = {"ottla": perf_tools(broker.bootstrap, plan)} if args.against else None
+    result["ottla"]["cold_start"] = ottla_cold_start(plan.cold_runs)
+    say(f"cold start {result['ottla']['cold_start']}")
+    if args.against:
+        result["kafka"] = kafka_run(plan, say)
+        assert tools is not None
+        tools["kafka"] = result["kafka"].pop("perf_tools")
+        result["perf_tools"] = tools
+    result["meta"]["load_average_end"] = os.getloadavg()[0]
+    result["meta"]["seconds"] = time.monotonic() - started
+    result["summary"] = [row.as_dict() for row in rows(result)]
+
+    print(table(result))
+    meta = result["meta"]
+    print(f"ran {meta['seconds']:.0f} s at commit {meta['commit']}; 1-min load average {meta['load_average_start']:.2f} at start, "
+          f"{meta['load_average_end']:.2f} at end, on {meta['cpus']} cores")
+    print(f"rerun: {rerun}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
