@@ -24,7 +24,9 @@ from wire.errors import ErrorCode, KafkaError
 from wire.records import (
     batch_magic,
     convert_legacy,
-    iter_batches,
+    FIELD_LAST_OFFSET_DELTA,
+    FIELD_MAX_TIMESTAMP,
+    iter_batch_fields,
     iter_records,
     read_header,
     set_base_offset,
@@ -173,7 +175,7 @@ class PartitionLog:
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
         # Validation finishes before anything is written, so a bad batch leaves the log as it was.
-        for header, batch in iter_batches(data):
+        for fields, batch in iter_batch_fields(data):
             size = batch.nbytes
             if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
@@ -182,11 +184,11 @@ class PartitionLog:
                 raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
             set_base_offset(data, position, next_offset)
             set_partition_leader_epoch(data, position, self.leader_epoch)
-            batch_max_timestamp = header.max_timestamp
+            batch_max_timestamp = fields[FIELD_MAX_TIMESTAMP]
             if append_time >= 0:
                 set_log_append_time(data, position, append_time)
                 batch_max_timestamp = append_time
-            next_offset += header.last_offset_delta + 1
+            next_offset += fields[FIELD_LAST_OFFSET_DELTA] + 1
             if batch_max_timestamp > max_timestamp:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size

@@ -154,6 +154,18 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
     request (UnifiedLog.trimInvalidBytes); no stock client sends one, so we
     reject it rather than acknowledge bytes we did not store.
     """
+    for fields, batch in iter_batch_fields(data, from_client=from_client):
+        yield BatchHeader(*fields), batch
+
+
+# Positions in the tuple iter_batch_fields yields (BATCH_HEADER's field order).
+FIELD_LAST_OFFSET_DELTA = 6
+FIELD_MAX_TIMESTAMP = 8
+
+
+def iter_batch_fields(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[tuple[int, ...], memoryview]]:
+    """iter_batches for the append path: the same validation, the header as the raw
+    13-field tuple (building a frozen BatchHeader costs as much as the CRC)."""
     view = memoryview(data)
     end = len(view)
     if end == 0:
@@ -180,29 +192,40 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
         fields = BATCH_HEADER.unpack_from(batch)
         if crc32c.crc32c(batch[ATTRIBUTES_OFFSET:]) != fields[4]:
             raise _corrupt(f"batch CRC mismatch at position {position}")
-        header = BatchHeader(*fields)
-        if header.attributes & _COMPRESSION_MASK > _MAX_CODEC:
-            raise _corrupt(f"unknown compression codec {header.attributes & _COMPRESSION_MASK}")
+        if fields[5] & _COMPRESSION_MASK > _MAX_CODEC:
+            raise _corrupt(f"unknown compression codec {fields[5] & _COMPRESSION_MASK}")
         if from_client:
-            _check_client_batch(header)
-        yield header, batch
+            _check_client_batch(*fields)
+        yield fields, batch
         position += size
 
 
-def _check_client_batch(header: BatchHeader) -> None:
+def _check_client_batch(
+    base_offset: int,
+    batch_length: int,
+    partition_leader_epoch: int,
+    magic: int,
+    crc: int,
+    attributes: int,
+    last_offset_delta: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    producer_id: int,
+    producer_epoch: int,
+    base_sequence: int,
+    records_count: int,
+) -> None:
     """The rules LogValidator.validateBatch applies to batches with AppendOrigin.CLIENT."""
-    if header.last_offset_delta < 0:
-        raise _invalid(f"invalid offset range, last offset delta {header.last_offset_delta}")
-    if header.records_count <= 0:
-        raise _invalid(f"invalid reported count for record batch: {header.records_count}")
-    if header.last_offset_delta + 1 != header.records_count:
-        raise _invalid(
-            f"last offset delta {header.last_offset_delta} inconsistent with {header.records_count} records"
-        )
-    if header.is_control:
+    if last_offset_delta < 0:
+        raise _invalid(f"invalid offset range, last offset delta {last_offset_delta}")
+    if records_count <= 0:
+        raise _invalid(f"invalid reported count for record batch: {records_count}")
+    if last_offset_delta + 1 != records_count:
+        raise _invalid(f"last offset delta {last_offset_delta} inconsistent with {records_count} records")
+    if attributes & _CONTROL_BIT:
         raise _invalid("clients are not allowed to write control records")
-    if header.producer_id >= 0 and header.base_sequence < 0:
-        raise _invalid(f"invalid sequence number {header.base_sequence} for producer {header.producer_id}")
+    if producer_id >= 0 and base_sequence < 0:
+        raise _invalid(f"invalid sequence number {base_sequence} for producer {producer_id}")
 
 
 def scan_batches(data: Buffer, *, verify_crc: bool = False) -> Iterator[tuple[BatchHeader, memoryview]]:
