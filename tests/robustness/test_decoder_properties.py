@@ -8,6 +8,7 @@ Examples are bounded so the suite stays fast; `python -m compat.fuzz` runs milli
 from __future__ import annotations
 
 import struct
+import tracemalloc
 import zlib
 from typing import Any
 
@@ -129,6 +130,34 @@ def test_every_truncation_of_an_advertised_request_is_malformed(api_key: int, ve
     for cut in range(len(frame)):
         with pytest.raises(MalformedFrame):
             decode_as_broker(frame[:cut], api_key, version)
+
+
+def test_hostile_counts_anywhere_are_refused_without_allocating() -> None:
+    """Each position of each advertised request overwritten with a huge count (int32
+    2**31 - 1; varint 2**32 - 1 in flexible versions): refused or decoded, never allocated for."""
+    tracemalloc.start()
+    try:
+        for api_key, version in ADVERTISED:
+            body = {name: default for name, _, default in request_struct(api_key, version).fields}
+            frame = encode_request(api_key, version, 1, body)[4:]
+            # Warm up: the codec, and what reports its failures, are built on first use.
+            decode_as_broker(frame, api_key, version)
+            with pytest.raises(MalformedFrame):
+                decode_as_broker(frame[:-1], api_key, version)
+            # Counts are int32 in classic versions, varints in flexible ones.
+            hostile = encode_uvarint(2**32 - 1) if request_header_version(api_key, version) >= 2 else struct.pack(">i", 2**31 - 1)
+            for at in range(8, len(frame)):
+                hostile_frame = frame[:at] + hostile + frame[at + len(hostile) :]
+                tracemalloc.reset_peak()
+                before = tracemalloc.get_traced_memory()[0]
+                try:
+                    decode_as_broker(hostile_frame, api_key, version)
+                except MalformedFrame:
+                    pass
+                grown = tracemalloc.get_traced_memory()[1] - before
+                assert grown < 64 * 1024, f"api {api_key} v{version}: {grown} bytes for a count at {at}"
+    finally:
+        tracemalloc.stop()
 
 
 # Corruptions: each takes the frame and hypothesis' draw, and returns new bytes.
