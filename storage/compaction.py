@@ -23,17 +23,17 @@ segments are not merged into one; the offset map is a dict with no size cap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from wire.records import Record, build_batch, iter_records, read_header
 
 OffsetMap = dict[bytes, int]
 
 
-def build_offset_map(batches: Sequence[tuple[int, bytes]]) -> OffsetMap:
-    """key -> latest offset over `batches` (base offset, bytes) of the dirty section."""
+def build_offset_map(batches: Iterable[bytes]) -> OffsetMap:
+    """key -> latest offset over the batches of the dirty section."""
     latest: OffsetMap = {}
-    for _, data in batches:
+    for data in batches:
         if read_header(data).is_control:
             continue
         for record in iter_records(data):

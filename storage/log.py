@@ -13,19 +13,19 @@ import bisect
 import os
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from storage.compaction import build_offset_map, filter_batch, record_filter
 from storage.config import LogConfig
 from storage.handles import FileHandles
-from storage.compaction import build_offset_map, filter_batch, record_filter
 from storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
-    batch_magic,
-    convert_legacy,
     FIELD_LAST_OFFSET_DELTA,
     FIELD_MAX_TIMESTAMP,
+    batch_magic,
+    convert_legacy,
     iter_batch_fields,
     iter_records,
     read_header,
@@ -59,8 +59,10 @@ class ReadResult:
     log_start_offset: int
 
 
-def _segment_batches(segment: Segment) -> list[tuple[int, bytes]]:
-    return [(header.base_offset, segment.file.pread(header.size, position)) for position, header in segment.batches()]
+def _segment_batches(segment: Segment) -> Iterator[bytes]:
+    """A segment's batches one at a time: compaction never holds a whole segment."""
+    for position, header in segment.batches():
+        yield segment.file.pread(header.size, position)
 
 
 def _now_ms() -> int:
@@ -68,6 +70,8 @@ def _now_ms() -> int:
 
 
 class PartitionLog:
+    """One partition's segments; see the module docstring for its invariants."""
+
     def __init__(
         self,
         directory: pathlib.Path | None,
@@ -347,23 +351,28 @@ class PartitionLog:
         total = sum(segment.size for segment in cleanable)
         if total and sum(segment.size for segment in dirty) / total < self._config.min_cleanable_dirty_ratio:
             return 0
-        offset_map = build_offset_map([batch for segment in dirty for batch in _segment_batches(segment)])
+        offset_map = build_offset_map(batch for segment in dirty for batch in _segment_batches(segment))
         horizon = now_ms - self._config.delete_retention_ms
         removed = 0
         for segment in cleanable:
             keep = record_filter(offset_map, drop_tombstones=segment.largest_timestamp < horizon)
-            kept: list[bytes] = []
+            rewrite = segment.start_rewrite()
             changed = False
-            for _, data in _segment_batches(segment):
-                filtered = filter_batch(data, keep)
-                if filtered is not data:
-                    changed = True
-                    before = read_header(data).records_count
-                    removed += before - (read_header(filtered).records_count if filtered else 0)
-                if filtered is not None:
-                    kept.append(filtered)
+            try:
+                for data in _segment_batches(segment):
+                    filtered = filter_batch(data, keep)
+                    if filtered is not data:
+                        changed = True
+                        removed += read_header(data).records_count - (read_header(filtered).records_count if filtered else 0)
+                    if filtered is not None:
+                        rewrite.write(filtered)
+            except BaseException:
+                rewrite.abort()  # e.g. an undecodable batch: the segment stays as it was
+                raise
             if changed:
-                segment.replace_contents(b"".join(kept))
+                segment.replace_contents(rewrite)
+            else:
+                rewrite.abort()
         self.first_dirty_offset = cleanable[-1].next_offset
         if self._on_checkpoint is not None:
             self._on_checkpoint()

@@ -117,22 +117,19 @@ class DiskFile:
     def modified_ms(self) -> int:
         return self.path.stat().st_mtime_ns // 1_000_000
 
-    def replace_contents(self, data: bytes, index_paths: tuple[pathlib.Path, ...]) -> None:
-        """Swap in rewritten contents so that a crash at any point leaves a readable log
-        (Kafka's LogCleaner: .cleaned, then .swap, then the real name):
-        `.log.cleaned` is written and fsynced, renamed `.log.swap` once complete, the
-        indexes are removed (recovery rebuilds missing ones), then `.swap` replaces
-        the log. `finish_swaps` completes a swap interrupted by a crash."""
-        cleaned = self.path.with_name(self.path.name + CLEANED_SUFFIX)
-        with open(cleaned, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> None:
+        """Swap in a completed rewrite so that a crash at any point leaves a readable log
+        (Kafka's LogCleaner: .cleaned, then .swap, then the real name): the fsynced
+        `.log.cleaned` is renamed `.log.swap` once complete, the indexes are removed
+        (recovery rebuilds missing ones), then `.swap` replaces the log.
+        `finish_swaps` completes a swap interrupted by a crash."""
+        assert rewrite.path is not None
+        size = rewrite.finish()
         swap = self.path.with_name(self.path.name + SWAP_SUFFIX)
-        os.replace(cleaned, swap)
+        os.replace(rewrite.path, swap)
         self._handles.close(self.path)
         _complete_swap(swap, self.path, index_paths)
-        self.size = len(data)
+        self.size = size
         self._unsynced = False
 
     def flush(self) -> None:
@@ -191,8 +188,13 @@ class MemoryFile:
     def modified_ms(self) -> int:
         return self._created_ms
 
-    def replace_contents(self, data: bytes, index_paths: tuple[pathlib.Path, ...]) -> None:
-        self._pieces, self._starts, self.size = [data], [0], len(data)
+    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> None:
+        self._pieces = list(rewrite.pieces)
+        self._starts = []
+        self.size = 0
+        for piece in self._pieces:
+            self._starts.append(self.size)
+            self.size += len(piece)
 
     def flush(self) -> None:
         """Nothing to make durable."""
@@ -203,6 +205,37 @@ class MemoryFile:
     def delete(self) -> None:
         self._pieces.clear()
         self._starts.clear()
+
+
+class Rewrite:
+    """The new contents of a segment being compacted, collected batch by batch where
+    they will live: a `.log.cleaned` file beside the segment, or memory."""
+
+    def __init__(self, log_path: pathlib.Path | None) -> None:
+        self.path = None if log_path is None else log_path.with_name(log_path.name + CLEANED_SUFFIX)
+        self._file = None if self.path is None else open(self.path, "wb")
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def write(self, batch: bytes) -> None:
+        if self._file is not None:
+            self._file.write(batch)
+        else:
+            self.pieces.append(batch)
+        self.size += len(batch)
+
+    def finish(self) -> int:
+        """Make the new contents durable; returns their size."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        return self.size
+
+    def abort(self) -> None:
+        if self._file is not None and self.path is not None:
+            self._file.close()
+            self.path.unlink()
 
 
 class Segment:
@@ -438,14 +471,17 @@ class Segment:
             consumed += header.size
         return consumed
 
-    def replace_contents(self, data: bytes) -> None:
+    def start_rewrite(self) -> Rewrite:
+        return Rewrite(self.file.path if isinstance(self.file, DiskFile) else None)
+
+    def replace_contents(self, rewrite: Rewrite) -> None:
         """Swap in rewritten batches (compaction) and rebuild both indexes from them.
         Only for a sealed segment: the active one is never cleaned."""
         self.index.seal()
         self.time_index.seal()
         paths = tuple(path for path in (self.index.path, self.time_index.path) if path is not None)
         next_offset = self.next_offset  # offsets do not move, even if the last batch went
-        self.file.replace_contents(data, paths)
+        self.file.replace_contents(rewrite, paths)
         self.index.forget()
         self.time_index.forget()
         self.recover(from_start=True)
