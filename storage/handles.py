@@ -34,9 +34,6 @@ class FileHandles:
         self._open[path] = fd
         return fd
 
-    def is_open(self, path: pathlib.Path) -> bool:
-        return path in self._open
-
     def close(self, path: pathlib.Path) -> None:
         fd = self._open.pop(path, None)
         if fd is not None:

@@ -49,10 +49,6 @@ class _Index:
         if path is not None and not path.exists():
             path.touch()  # Kafka creates both index files with the segment
 
-    @property
-    def existed(self) -> bool:
-        return self.path is None or self.path.exists()
-
     def _data(self) -> bytearray | mmap.mmap | bytes:
         if self._entries is None:
             assert self.path is not None

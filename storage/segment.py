@@ -316,9 +316,6 @@ class Segment:
         """Relative offsets are 4 bytes (Kafka's canConvertToRelativeOffset)."""
         return last_offset - self.base_offset <= 0x7FFFFFFF
 
-    def index_entries(self) -> int:
-        return max(len(self.index), len(self.time_index))
-
     def append(self, data: bytearray, last_offset: int, max_timestamp: int, offset_of_max_timestamp: int) -> None:
         """Append validated batches ending at `last_offset`, whose largest timestamp first
         appears at `offset_of_max_timestamp`. Indexed as Kafka's LogSegment.append does:
