@@ -1,4 +1,5 @@
-"""Committed offsets and group metadata survive a broker restart and a SIGKILL.
+"""Committed offsets and group metadata survive a broker restart and a SIGKILL; cooperative
+rebalancing works.
 
 A real `python -m server serve` process per test; stock kafka-python, aiokafka and
 confluent-kafka consumers commit through it. The kill comes right after the commit is
@@ -23,6 +24,8 @@ from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as ConfluentPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+
+from server.testing import running_broker
 
 REPO = Path(__file__).resolve().parents[2]
 TOPIC = "ledger"
@@ -174,3 +177,44 @@ def test_committed_offsets_survive(serve, client, stop):
         assert seen == [b"after"] * PARTITIONS
     finally:
         consumer.close(autocommit=False)
+
+
+def test_cooperative_sticky_rebalancing_with_confluent_kafka():
+    """KIP-429 is client-driven: members revoke only what moves, over the same JoinGroup/SyncGroup.
+    Two librdkafka consumers with cooperative-sticky end up with two partitions each, and
+    every record is read exactly once."""
+    with running_broker(data_dir=None, group_initial_rebalance_delay_ms=0) as broker:
+        broker.create_topic(TOPIC, PARTITIONS)
+        config = {
+            "bootstrap.servers": broker.bootstrap_servers, "group.id": "cooperative", "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky", "heartbeat.interval.ms": 200, "session.timeout.ms": 6000,
+        }
+        first, second = Consumer(config), Consumer(config)
+        seen: list[tuple[int, int]] = []
+
+        def poll_both() -> None:
+            for consumer in (first, second):
+                message = consumer.poll(0.05)
+                if message is not None and not message.error():
+                    seen.append((message.partition(), message.offset()))
+
+        def holds(consumer: Consumer) -> set[int]:
+            return {tp.partition for tp in consumer.assignment()}
+
+        try:
+            first.subscribe([TOPIC])
+            while holds(first) != set(range(PARTITIONS)):
+                poll_both()
+            second.subscribe([TOPIC])
+            while not (len(holds(first)) == len(holds(second)) == PARTITIONS // 2 and not holds(first) & holds(second)):
+                poll_both()
+            producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+            for i in range(RECORDS):
+                producer.send(TOPIC, value=b"x", partition=i % PARTITIONS)
+            producer.close()
+            while len(seen) < RECORDS:
+                poll_both()
+            assert sorted(seen) == sorted({(p, o) for p in range(PARTITIONS) for o in range(RECORDS // PARTITIONS)})
+        finally:
+            first.close()
+            second.close()
