@@ -21,7 +21,7 @@ def handle(broker, header, request: dict[str, Any]):
         member_id=request["member_id"],
         group_instance_id=request.get("group_instance_id"),
         protocol_type=request["protocol_type"],
-        protocols=tuple((protocol["name"], bytes(protocol["metadata"])) for protocol in request["protocols"]),
+        protocols=_distinct(request["protocols"]),
         session_timeout_ms=session_timeout_ms,
         # JoinGroup v0 has no rebalance timeout; Kafka uses the session timeout.
         rebalance_timeout_ms=request["rebalance_timeout_ms"] if version >= 1 else session_timeout_ms,
@@ -34,6 +34,15 @@ def handle(broker, header, request: dict[str, Any]):
     if answer.done():
         return _response(version, answer.result())
     return _parked(version, answer)
+
+
+def _distinct(protocols: list[dict[str, Any]]) -> tuple[tuple[str, bytes], ...]:
+    """The member's protocols, a name listed twice kept at its first (preferred) place: counted
+    twice, it could never be "supported by every member" and the join would never complete."""
+    first: dict[str, bytes] = {}
+    for protocol in protocols:
+        first.setdefault(protocol["name"], bytes(protocol["metadata"]))
+    return tuple(first.items())
 
 
 async def _parked(version: int, answer: asyncio.Future[JoinResult]) -> dict[str, Any]:

@@ -297,3 +297,14 @@ def test_lying_frame_sizes_close_only_that_connection(broker: ThreadedBroker, ot
             rogue.close()
         assert _bystander_works(bystander)
     assert [r.levelno for r in ottla_log.records if r.name == "ottla.connection"] == [logging.WARNING]
+
+
+def test_join_group_listing_a_protocol_twice_is_answered(broker: ThreadedBroker, ottla_log: pytest.LogCaptureFixture) -> None:
+    # A protocol name listed twice counted twice towards "supported by every member", so no
+    # protocol could be elected: the join was never answered and the group stuck (found by
+    # compat.fuzz --live).
+    protocols = [{"name": "range", "metadata": b"first"}, {"name": "range", "metadata": b"second"}]
+    body = {"group_id": "twice", "session_timeout_ms": 10_000, "rebalance_timeout_ms": 10_000, "member_id": "", "protocol_type": "consumer", "protocols": protocols}
+    joined = _call(broker, ApiKey.JOIN_GROUP, 1, body)
+    assert (joined["error_code"], joined["protocol_name"]) == (ErrorCode.NONE, "range")
+    assert [bytes(member["metadata"]) for member in joined["members"]] == [b"first"]
