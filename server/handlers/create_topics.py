@@ -21,7 +21,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     storage = broker.storage
     validate_only = request.get("validate_only", False)
     if _total_partitions(broker, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
-        error = {"topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": "Excessively large number of partitions per request.", "configs": None}
+        error = {"topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": "Excessively large number of partitions per request.", "configs": []}
         return {"throttle_time_ms": 0, "topics": [{"name": topic["name"], **error} for topic in request["topics"]]}
     names = [topic["name"] for topic in request["topics"]]
     results = []
@@ -61,7 +61,8 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
-            entry["configs"] = None
+            # Kafka leaves a failed topic's configs at the generated default, the empty array (not null).
+            entry["configs"] = []
         else:
             entry["num_partitions"] = partitions
             entry["replication_factor"] = 1
