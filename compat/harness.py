@@ -64,6 +64,7 @@ class OttlaBroker:
         work_dir: Path | None = None,
         *,
         log_level: str | None = None,
+        settings: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
         stop_timeout: float = 15.0,
     ) -> None:
@@ -73,6 +74,7 @@ class OttlaBroker:
         self.data_dir = self.work_dir / "data"
         self.log_path = self.work_dir / "broker.log"
         self.log_level = log_level
+        self.settings = settings or {}
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -162,6 +164,7 @@ class OttlaBroker:
             sys.executable, "-m", "server", "serve",
             "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
         ]
+        cmd += [arg for key, value in self.settings.items() for arg in ("--set", f"{key}={value}")]
         return cmd + ["--log-level", self.log_level] if self.log_level else cmd
 
     def _log_note(self, text: str) -> None:
