@@ -25,6 +25,7 @@ of inputs for the APIs an `ottla serve` subprocess advertises over real sockets,
 by an ApiVersions probe on the same connection: a decodable request must be answered with
 a well-formed response (or, acks=0, not at all), an undecodable one must close the
 connection; the broker must never hang, log a traceback, or stop serving produce/fetch.
+A fetch, join or sync that is still parked after a second is hung up on, as a client would.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ _INTERESTING_INTS = {
     "int64": (0, 1, -1, -2, 2**63 - 1, -(2**63), 1 << 40),
 }
 _TEXT_PIECES = ("a", "topic", "é", "日本", "\U0001f600", "\x00", " ", "-", "_", ".", "Ω")
+# Names the live broker has topics (with records) for, so requests reach past "unknown topic".
+KNOWN_TOPICS = {"topic": 3, "a": 1}
 # Byte strings that are not UTF-8: a lone continuation, a truncated sequence, an overlong
 # encoding, a surrogate, a code point past U+10FFFF.
 _BAD_UTF8 = (b"\xff", b"\x80", b"\xc3", b"\xc3\x28", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82")
@@ -150,7 +153,10 @@ class _Generator:
         if isinstance(con, String):
             if con.nullable and rng.random() < 0.1:
                 return None
-            text = "".join(rng.choice(_TEXT_PIECES) for _ in range(rng.randint(0, 6)))
+            if rng.random() < 0.3:
+                text = rng.choice(tuple(KNOWN_TOPICS))
+            else:
+                text = "".join(rng.choice(_TEXT_PIECES) for _ in range(rng.randint(0, 6)))
             if self._lie():
                 bad = _BadText(text)
                 if rng.random() < 0.5:
@@ -451,6 +457,8 @@ def replay_live(seed: int, index: int) -> None:
     broker = _LiveBroker()
     try:
         targets = _advertised(broker.address)
+        for topic, partitions in KNOWN_TOPICS.items():
+            _create_with_records(broker.address, topic, partitions)
         frame, expected = make_input(seed, index, targets)
         _describe(seed, index, frame, expected)
         print(_live_one(None, broker.address, frame, set(targets))[0])
@@ -464,7 +472,8 @@ def replay_live(seed: int, index: int) -> None:
 
 class _LiveBroker:
     def __init__(self) -> None:
-        command = [sys.executable, "-m", "server", "serve", "--port", "0", "--memory", "--log-level", "warning"]
+        # No initial rebalance delay: a join to a new group would wait 3 s for company.
+        command = [sys.executable, "-m", "server", "serve", "--port", "0", "--memory", "--log-level", "warning", "--set", "group.initial.rebalance.delay.ms=0"]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         assert self.process.stderr is not None
@@ -543,9 +552,10 @@ def _advertised(address: tuple[str, int]) -> list[Target]:
     return [(entry["api_key"], version) for entry in body["api_keys"] for version in range(entry["min_version"], entry["max_version"] + 1)]
 
 
-def _long_poll(api_key: int, body: dict[str, Any]) -> bool:
-    """A fetch the broker may rightly park for more than a second: not sent live."""
-    return api_key == ApiKey.FETCH and body.get("max_wait_ms", 0) > 1000 and body.get("min_bytes", 0) > 0
+# Requests the broker may rightly hold: a fetch waiting for data, a join or sync waiting for
+# the group's other members.
+_MAY_PARK = {ApiKey.FETCH, ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP}
+_PARK_WAIT_S = 1.0
 
 
 def _live_one(conn: _Conn | None, address: tuple[str, int], frame: bytes, supported: set[Target]) -> tuple[str, _Conn | None]:
@@ -556,13 +566,20 @@ def _live_one(conn: _Conn | None, address: tuple[str, int], frame: bytes, suppor
     except MalformedFrame:
         api_key, version = peek_api(frame)[:2] if len(frame) >= 8 else (-1, -1)
         body, decodable = {}, False
-    if decodable and _long_poll(api_key, body):
-        return "skipped (long poll)", conn
     silent = decodable and api_key == ApiKey.PRODUCE and body.get("acks") == 0
     if conn is None:
         conn = _Conn(address)
     conn.sock.sendall(struct.pack(">i", len(frame)) + frame + _probe())
-    first = conn.read_frame()
+    if decodable and api_key in _MAY_PARK:
+        conn.sock.settimeout(_PARK_WAIT_S)
+        try:
+            first = conn.read_frame()
+        except TimeoutError:
+            conn.sock.close()  # hang up on it: the broker must clean up what the request left
+            return "parked, then hung up", None
+        conn.sock.settimeout(10)
+    else:
+        first = conn.read_frame()
     if first is None:
         conn.sock.close()
         if decodable:
@@ -585,14 +602,20 @@ def _live_one(conn: _Conn | None, address: tuple[str, int], frame: bytes, suppor
     return "answered", conn
 
 
+def _create_with_records(address: tuple[str, int], topic: str, partitions: int) -> None:
+    """A new topic whose every partition holds one record."""
+    created = _call(address, ApiKey.CREATE_TOPICS, 7, {"topics": [{"name": topic, "num_partitions": partitions, "replication_factor": 1, "assignments": [], "configs": []}], "timeout_ms": 5000, "validate_only": False})
+    assert created["topics"][0]["error_code"] == 0, created
+    batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"still-serving")])
+    data = [{"index": index, "records": batch} for index in range(partitions)]
+    produced = _call(address, ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "topic_data": [{"name": topic, "partition_data": data}]})
+    assert all(p["error_code"] == 0 for p in produced["responses"][0]["partition_responses"]), produced
+
+
 def _health_check(address: tuple[str, int]) -> None:
     """Produce then fetch a record on a fresh topic: the broker still does its job."""
     topic = "fuzz-health-check"
-    created = _call(address, ApiKey.CREATE_TOPICS, 7, {"topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}], "timeout_ms": 5000, "validate_only": False})
-    assert created["topics"][0]["error_code"] == 0, created
-    batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"still-serving")])
-    produced = _call(address, ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": batch}]}]})
-    assert produced["responses"][0]["partition_responses"][0]["error_code"] == 0, produced
+    _create_with_records(address, topic, 1)
     fetched = _call(address, ApiKey.FETCH, 12, {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0, "session_epoch": -1, "topics": [{"topic": topic, "partitions": [{"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1, "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}], "forgotten_topics_data": [], "rack_id": ""})
     data = fetched["responses"][0]["partitions"][0]["records"]
     values = [bytes(record.value) for _, batch_view in iter_batches(data, from_client=False) for record in iter_records(batch_view) if record.value is not None]
@@ -608,6 +631,8 @@ def run_live(seed: int, count: int) -> tuple[collections.Counter[str], list[tupl
         targets = _advertised(broker.address)
         supported = set(targets)
         print(f"live: `ottla serve` advertises {len({key for key, _ in targets})} APIs, {len(targets)} API versions")
+        for topic, partitions in KNOWN_TOPICS.items():
+            _create_with_records(broker.address, topic, partitions)
         conn: _Conn | None = None
         for index in range(count):
             frame, _ = make_input(seed, index, targets)
