@@ -73,15 +73,17 @@ def profile(workload: str, seconds: float, top: int = 15) -> str:
             [py_spy, "record", "--pid", str(broker.pid), "--rate", str(SAMPLE_RATE), "--format", "raw", "--function", "--output", str(output)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
+        started = time.perf_counter()
         try:
             run(broker.bootstrap, seconds)
         finally:
+            sampled = time.perf_counter() - started
             # py-spy writes its output when interrupted, as on Ctrl-C.
             spy.send_signal(signal.SIGINT)
             _, errors = spy.communicate(timeout=60)
         if not output.exists():
             raise RuntimeError(f"py-spy wrote no samples ({spy.returncode}): {errors.strip()}")
-        return report(output.read_text(), f"{workload} for {seconds:.0f} s", top)
+        return report(output.read_text(), workload, sampled, top)
 
 
 def _short(frame: str) -> str:
@@ -103,7 +105,7 @@ def _ours(frame: str) -> bool:
     return any(f"({package}/" in frame for package in ("server", "storage", "wire"))
 
 
-def report(raw: str, title: str, top: int) -> str:
+def report(raw: str, workload: str, seconds: float, top: int) -> str:
     """Top functions by own and by inclusive samples, from py-spy's raw (collapsed) stacks."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
@@ -117,9 +119,12 @@ def report(raw: str, title: str, top: int) -> str:
         own[frames[-1]] += int(count)
         for frame in set(frames):
             inclusive[frame] += int(count)
+    title = f"profile {workload}: {seconds:.0f} s sampled at {SAMPLE_RATE}/s"
     if not total:
-        return f"profile {title}: no busy samples"
-    lines = [f"profile {title}: {total} busy samples at {SAMPLE_RATE}/s", "", "own time (leaf of the stack):"]
+        return f"{title}: the broker was never busy"
+    # A share well under 100% means the broker waited on its clients: something else bounds the workload.
+    busy = total / (seconds * SAMPLE_RATE)
+    lines = [f"{title}: {total} busy samples, the broker busy {busy:.0%} of the time", "", "own time (leaf of the stack):"]
     lines += [f"  {count / total:6.1%}  {frame}" for frame, count in own.most_common(top)]
     lines += ["", "including callees, Ottla's code only:"]
     lines += [f"  {count / total:6.1%}  {frame}" for frame, count in [(f, c) for f, c in inclusive.most_common() if _ours(f)][:top]]
