@@ -263,7 +263,7 @@ class _Generator:
                 for number, name, con, _ in message.tagged:
                     with self.block(f"{keyword} {tag} == {number}:"):
                         self.line(f"{target}[{name!r}] = {self.parse_value(con, path + name)}")
-                        self.fail(f"pos != {stop}", f'"{path}{name}: tagged field is not {{{length}}} bytes long"')
+                        self.fail(f"pos != {stop}", f'f"{path}{name}: tagged field is not {{{length}}} bytes long"')
                     keyword = "elif"
                 with self.block("else:"):
                     self.line(f"pos = {stop}")  # unknown tags are skipped, as KIP-482 requires

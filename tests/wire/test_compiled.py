@@ -63,7 +63,8 @@ def _typed(value: Any) -> Any:
 def _outcome(decoder: Any, struct: Message, data: Any, offset: int = 0) -> Any:
     try:
         value, end = decoder(struct, data, offset)
-    except MalformedFrame:
+    except MalformedFrame as exc:
+        assert "{" not in str(exc), f"generated message left unformatted: {exc}"
         return MalformedFrame
     return _typed(value), end
 
