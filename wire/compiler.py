@@ -1,12 +1,13 @@
 """Specialised parse and build functions generated from the construct structs.
 
 `wire.schema` stays the declarative schema. Interpreting it costs more than a loopback
-round trip on a hot request (STYLE.md §3), and construct's own `.compile()` does not
-apply: it compiles only classes that emit code, and ours carry Kafka's length, count and
-tagged-field rules in Python methods. So this module walks the same `Message` objects once
-per (message, version) and writes the Python source a careful hand would: reads by offset
-from the frame (bytes or memoryview, no stream), one `struct` call per run of fixed-width
-fields, one-byte varints inline, dict literals for structs.
+round trip on a hot request (STYLE.md §3). construct's own `.compile()` gains nothing for
+our classes, which carry Kafka's length, count and tagged-field rules in Python methods,
+and giving them `_emitparse` would keep what dominates its compiled code: a stream read
+per field. So this module walks the same `Message` objects once per (message, version)
+and writes the Python source a careful hand would: reads by offset from the frame (bytes
+or memoryview), one `struct` call per run of fixed-width fields, one-byte varints inline,
+dict literals for structs. `message_struct(name, version).codec.source` shows it.
 
 The generated code keeps the interpreter's rules: a length or count is checked against
 the bytes left before anything is allocated, and every failure to decode is a
@@ -328,13 +329,12 @@ class _Generator:
         with self.block("else:"):
             code = _fixed_code(con.element)
             if code is not None and not isinstance(con.element, Uuid):
-                width = struct.calcsize(">" + code)
                 self.line(f"{target} = list({self.repeated(code)}[{count}].unpack_from(data, pos))")
-                self.line(f"pos += {count} * {width}")
-                return
-            self.line(f"{target} = []")
-            with self.block(f"for _ in range({count}):"):
-                self.line(f"{target}.append({self.parse_value(con.element, path)})")
+                self.line(f"pos += {count} * {struct.calcsize('>' + code)}")
+            else:
+                self.line(f"{target} = []")
+                with self.block(f"for _ in range({count}):"):
+                    self.line(f"{target}.append({self.parse_value(con.element, path)})")
 
     # Building: `w` appends to the list of byte strings joined at the end.
 
