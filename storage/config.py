@@ -16,6 +16,9 @@ DEFAULTS: dict[str, str] = {
     "retention.bytes": "-1",
     "max.message.bytes": "1048588",
     "message.timestamp.type": "CreateTime",
+    "message.timestamp.before.max.ms": str((1 << 63) - 1),
+    # KIP-1030 made Kafka 4.0 reject records stamped more than an hour ahead of the broker.
+    "message.timestamp.after.max.ms": "3600000",
     "cleanup.policy": "delete",
     "delete.retention.ms": str(24 * 3600 * 1000),
     "min.compaction.lag.ms": "0",
@@ -41,6 +44,8 @@ class LogConfig:
     retention_bytes: int
     max_message_bytes: int
     log_append_time: bool
+    timestamp_before_max_ms: int
+    timestamp_after_max_ms: int
     compact: bool
     delete: bool
     delete_retention_ms: int
@@ -54,7 +59,8 @@ class LogConfig:
         """Parse topic overrides over Kafka's defaults; a bad value is INVALID_CONFIG."""
         merged = {**DEFAULTS, **overrides}
         try:
-            policies = {policy.strip() for policy in merged["cleanup.policy"].split(",")}
+            # An empty list means no cleanup at all: infinite retention (KAFKA-19112).
+            policies = {policy.strip() for policy in merged["cleanup.policy"].split(",") if policy.strip()}
             if not policies <= _POLICIES or merged["message.timestamp.type"] not in _TIMESTAMP_TYPES:
                 raise ValueError(merged["cleanup.policy"], merged["message.timestamp.type"])
             config = cls(
@@ -66,6 +72,8 @@ class LogConfig:
                 retention_bytes=int(merged["retention.bytes"]),
                 max_message_bytes=int(merged["max.message.bytes"]),
                 log_append_time=merged["message.timestamp.type"] == "LogAppendTime",
+                timestamp_before_max_ms=int(merged["message.timestamp.before.max.ms"]),
+                timestamp_after_max_ms=int(merged["message.timestamp.after.max.ms"]),
                 compact="compact" in policies,
                 delete="delete" in policies,
                 delete_retention_ms=int(merged["delete.retention.ms"]),

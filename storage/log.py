@@ -5,6 +5,13 @@ Invariants: segments are sorted by base offset and contiguous; only the last
 `log_start_offset` lies within [first segment's base offset, log end offset].
 Single node, so the high watermark equals the log end offset after each
 append. Not thread-safe: the broker calls it from its one event-loop thread.
+
+Producer state (storage/producer_state.py) is checked before each batch is appended and
+updated after, as Kafka's UnifiedLog.analyzeAndValidateProducerState does. It is written
+to `<offset>.snapshot` at each roll and at close, and rebuilt on open from the newest
+snapshot not past the log end plus a replay of the batch headers after it
+(ProducerStateManager.truncateAndReload). Divergence: our snapshot body is JSON, not
+Kafka's binary schema, so Kafka cannot read it (it rebuilds from the log instead).
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ from dataclasses import dataclass
 from storage.compaction import build_offset_map, filter_batch, record_filter
 from storage.config import LogConfig
 from storage.handles import FileHandles
+from storage.index import write_atomically
+from storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
 from storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
     FIELD_LAST_OFFSET_DELTA,
     FIELD_MAX_TIMESTAMP,
+    FIELD_PRODUCER_ID,
     batch_magic,
     convert_legacy,
     iter_batch_fields,
@@ -39,6 +49,10 @@ LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
+
+SNAPSHOT_SUFFIX = ".snapshot"
+# Kafka keeps a few snapshots so a truncated tail can fall back to an older one.
+_SNAPSHOTS_KEPT = 2
 
 
 @dataclass(slots=True, frozen=True)
@@ -92,6 +106,8 @@ class PartitionLog:
         self._on_checkpoint = on_checkpoint
         self.first_dirty_offset = first_dirty_offset
         self.segments: list[Segment] = []
+        self.producer_state = ProducerStateManager()
+        self._snapshot_offset = 0  # the log end offset the newest snapshot was taken at
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms()
         if directory is not None:
@@ -130,6 +146,52 @@ class PartitionLog:
             segment.next_offset = following.base_offset
         if self.segments:
             self.segments[-1].recover()
+            self._load_producer_state()
+
+    def _snapshot_offsets(self) -> list[int]:
+        assert self.directory is not None
+        names = os.listdir(self.directory)
+        return sorted(int(n[: -len(SNAPSHOT_SUFFIX)]) for n in names if n.endswith(SNAPSHOT_SUFFIX) and n[: -len(SNAPSHOT_SUFFIX)].isdigit())
+
+    def _snapshot_path(self, offset: int) -> pathlib.Path:
+        assert self.directory is not None
+        return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
+
+    def _load_producer_state(self) -> None:
+        """The newest readable snapshot at or below the log end, then the batches after it;
+        snapshots past the end (a torn tail was cut) or unreadable are deleted."""
+        end = self.log_end_offset
+        start = self.segments[0].base_offset
+        for offset in reversed(self._snapshot_offsets()):
+            path = self._snapshot_path(offset)
+            if offset <= end:
+                try:
+                    self.producer_state = ProducerStateManager.load(path.read_bytes())
+                except (ValueError, KeyError, TypeError):
+                    pass
+                else:
+                    start = self._snapshot_offset = offset
+                    break
+            path.unlink()
+        for segment in self.segments:
+            if segment.next_offset <= start:
+                continue
+            for position, header in segment.batches(segment.index.lookup(start) if segment.base_offset <= start else 0):
+                if header.producer_id < 0 or header.last_offset < start:
+                    continue
+                marker = control_type(segment.file.pread(header.size, position)) if header.is_control else None
+                self.producer_state.record(header, header.next_offset, marker)
+
+    def _take_snapshot(self) -> None:
+        """Kafka's ProducerStateManager.takeSnapshot, at roll and close; skipped when
+        nothing was appended since the last one."""
+        end = self.log_end_offset
+        if self.directory is None or end == self._snapshot_offset:
+            return
+        write_atomically(self._snapshot_path(end), self.producer_state.snapshot())
+        self._snapshot_offset = end
+        for old in self._snapshot_offsets()[:-_SNAPSHOTS_KEPT]:
+            self._snapshot_path(old).unlink()
 
     @property
     def config(self) -> LogConfig:
@@ -159,14 +221,22 @@ class PartitionLog:
     def size(self) -> int:
         return sum(segment.size for segment in self.segments)
 
-    def append(self, records: memoryview | bytes | bytearray, log_append_time_ms: int | None = None) -> AppendResult:
+    def append(
+        self, records: memoryview | bytes | bytearray, log_append_time_ms: int | None = None, from_client: bool = True
+    ) -> AppendResult:
         """Validate batches, assign offsets in place on a copy, append the bytes.
 
         `log_append_time_ms` is the broker's clock (now if None): stamped into the
         batches when the topic's message.timestamp.type is LogAppendTime, and the
-        time segment.ms counts from. Raises KafkaError: CORRUPT_MESSAGE,
+        time segment.ms counts from. `from_client=False` is the coordinators' own
+        writes (Kafka's AppendOrigin.COORDINATOR): control markers and transactional
+        offset commits without sequences. Raises KafkaError: CORRUPT_MESSAGE,
         INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
-        KAFKA_STORAGE_ERROR; the log is unchanged when it does.
+        KAFKA_STORAGE_ERROR, and the producer state's INVALID_PRODUCER_EPOCH,
+        OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID; the log is unchanged
+        when it does. A retried idempotent batch is not appended again: the result
+        carries the offsets it got the first time (Kafka's duplicate handling in
+        UnifiedLog.append).
         """
         # The one copy on the produce path: offsets are rewritten in this buffer.
         data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
@@ -178,14 +248,19 @@ class PartitionLog:
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
+        producer_batches: list[int] = []  # positions of batches that carry a producer id
         # Validation finishes before anything is written, so a bad batch leaves the log as it was.
-        for fields, batch in iter_batch_fields(data):
+        for fields, batch in iter_batch_fields(data, from_client=from_client):
             size = batch.nbytes
             if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
             if self._config.compact and any(record.key is None for record in iter_records(batch)):
-                # LogValidator.validateKey: the one check that walks records, only on compacted topics.
+                # LogValidator.validateKey: walks records, so only on compacted topics.
                 raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
+            if append_time < 0:
+                self._check_timestamps(fields[FIELD_MAX_TIMESTAMP], batch, now)
+            if fields[FIELD_PRODUCER_ID] >= 0:
+                producer_batches.append(position)
             set_base_offset(data, position, next_offset)
             set_partition_leader_epoch(data, position, self.leader_epoch)
             batch_max_timestamp = fields[FIELD_MAX_TIMESTAMP]
@@ -197,12 +272,57 @@ class PartitionLog:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size
         last_offset = next_offset - 1
+        if producer_batches:
+            duplicate = self._check_producers(data, producer_batches)
+            if duplicate is not None:
+                return AppendResult(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp, self._log_start_offset)
         self._maybe_roll(len(data), last_offset, max_timestamp, now)
         self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
+        for position in producer_batches:
+            header = read_header(data, position)
+            marker = control_type(memoryview(data)[position : position + header.size]) if header.is_control else None
+            self.producer_state.record(header, next_offset, marker)
         self._messages_since_flush += next_offset - first_offset
         if self._messages_since_flush >= self._config.flush_messages:
             self.flush(now)
         return AppendResult(first_offset, last_offset, append_time, self._log_start_offset)
+
+    def _check_producers(self, data: bytearray, positions: list[int]) -> BatchMetadata | None:
+        """The original of a retried batch, or None when all may be appended; raises the
+        sequence and epoch errors. Several batches in one request are checked in turn
+        against a scratch copy, so a producer's second batch follows its first."""
+        state = self.producer_state if len(positions) == 1 else ProducerStateManager.load(self.producer_state.snapshot())
+        for position in positions:
+            header = read_header(data, position)
+            duplicate = state.check(header)
+            if duplicate is not None:
+                return duplicate
+            if len(positions) > 1 and not header.is_control:
+                state.record(header, header.next_offset)
+        return None
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The LSO: read_committed readers see nothing at or past it."""
+        return self.producer_state.last_stable_offset(self.high_watermark)
+
+    def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
+        """Aborted transactions overlapping [start_offset, end_offset), for read_committed fetches."""
+        return self.producer_state.aborted_between(start_offset, end_offset)
+
+    def expire_producers(self, now_ms: int, expiration_ms: int) -> None:
+        """producer.id.expiration.ms: forget idle producers without an open transaction."""
+        self.producer_state.expire(now_ms, expiration_ms)
+
+    def _check_timestamps(self, max_timestamp: int, batch: memoryview, now_ms: int) -> None:
+        """LogValidator.validateTimestamp for CreateTime topics: no record stamped more than
+        message.timestamp.after.max.ms ahead of the broker (the batch's max timestamp tells)
+        or message.timestamp.before.max.ms behind it (records walked only when that is set)."""
+        if max_timestamp > now_ms + self._config.timestamp_after_max_ms:
+            raise KafkaError(ErrorCode.INVALID_TIMESTAMP, f"timestamp {max_timestamp} is after the valid range")
+        earliest = now_ms - self._config.timestamp_before_max_ms
+        if earliest > 0 and any(0 <= record.timestamp < earliest for record in iter_records(batch)):
+            raise KafkaError(ErrorCode.INVALID_TIMESTAMP, f"a record's timestamp is before {earliest}, the valid range")
 
     def _maybe_roll(self, incoming: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
         """Kafka's LogSegment.shouldRoll, without jitter."""
@@ -222,17 +342,24 @@ class PartitionLog:
         """Start a new active segment at the log end offset."""
         active = self.segments[-1]
         active.seal()
+        self._take_snapshot()
         self.segments.append(self._new_segment(active.next_offset, _now_ms() if now_ms is None else now_ms))
 
-    def read(self, offset: int, max_bytes: int, min_one: bool = True) -> ReadResult:
+    def read(self, offset: int, max_bytes: int, min_one: bool = True, max_offset: int | None = None) -> ReadResult:
         """Whole batches from the one holding `offset`, up to `max_bytes` (at least
-        one when `min_one`, as Kafka does); never spans two segments, as in Kafka."""
+        one when `min_one`, as Kafka does); never spans two segments, as in Kafka.
+        `max_offset` (the LSO, for read_committed) stops before the batch starting there."""
         end = self.log_end_offset
         if offset < self._log_start_offset or offset > end:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"offset {offset} outside [{self._log_start_offset}, {end}]")
+        limit = end if max_offset is None else max_offset
+        if offset >= limit:
+            return ReadResult([], 0, end, self._log_start_offset)
         for segment in self.segments[self._segment_slot(offset) :]:
+            if segment.base_offset >= limit:
+                break
             # A segment emptied by compaction holds nothing: go on to the next, as Kafka does.
-            found = segment.read(offset, max_bytes, min_one) if offset < segment.next_offset else None
+            found = segment.read(offset, max_bytes, min_one, limit) if offset < segment.next_offset else None
             if found is not None:
                 return ReadResult(found[0], found[1], end, self._log_start_offset)
         return ReadResult([], 0, end, self._log_start_offset)
@@ -329,6 +456,12 @@ class PartitionLog:
         for segment in doomed:
             segment.delete()
         self._log_start_offset = max(self._log_start_offset, self.segments[0].base_offset)
+        self.producer_state.truncate_before(self._log_start_offset)
+        if self.directory is not None:
+            # As UnifiedLog.deleteSegments: a deleted segment's snapshot goes with it.
+            for offset in self._snapshot_offsets():
+                if offset < self.segments[0].base_offset:
+                    self._snapshot_path(offset).unlink()
         return count
 
     def clean(self, now_ms: int) -> int:
@@ -392,6 +525,7 @@ class PartitionLog:
     def close(self) -> None:
         for segment in self.segments:
             segment.close()
+        self._take_snapshot()
 
     def delete(self) -> None:
         for segment in self.segments:

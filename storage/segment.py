@@ -346,9 +346,10 @@ class Segment:
             yield position, header
             position += header.size
 
-    def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[Chunk], int] | None:
+    def read(self, offset: int, max_bytes: int, min_one: bool, max_offset: int | None = None) -> tuple[list[Chunk], int] | None:
         """Whole batches from the one holding `offset`, up to `max_bytes` (the first
-        one regardless when `min_one`); None if no batch here reaches `offset`."""
+        one regardless when `min_one`), none starting at or past `max_offset`; None if
+        no batch here reaches `offset`."""
         position = self.index.lookup(offset)
         start = -1
         total = 0
@@ -356,6 +357,8 @@ class Segment:
         while position < end:
             base_offset, length, _, last_offset_delta = _BATCH_PREFIX.unpack(self.file.pread(_BATCH_PREFIX.size, position))
             size = length + LOG_OVERHEAD
+            if max_offset is not None and base_offset >= max_offset:
+                break
             if start < 0:
                 if base_offset + last_offset_delta < offset:
                     position += size

@@ -228,6 +228,7 @@ def test_disk_layout_is_kafkas(tmp_path: pathlib.Path) -> None:
         "00000000000000000000.index",
         "00000000000000000000.log",
         "00000000000000000000.timeindex",
+        "00000000000000000001.snapshot",  # producer state at the log end, written at close as Kafka does
         "partition.metadata",
     ]
     assert (tmp_path / "my.topic-0").is_dir()
@@ -297,5 +298,31 @@ def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: 
     assert synced == ["every3-0/.log", "timed-0/.log"]
     synced.clear()
     storage.close()
-    # Close fsyncs the unsynced log and each final time index entry (Kafka's LogSegment.close).
-    assert sorted(synced) == ["default-0/.log", "default-0/.timeindex", "every3-0/.timeindex", "timed-0/.timeindex"]
+    # Close fsyncs the unsynced log and each final time index entry (Kafka's LogSegment.close),
+    # and writes each partition's producer state snapshot (.snapshot.tmp, then renamed).
+    assert sorted(synced) == [
+        "default-0/.log",
+        "default-0/.timeindex",
+        "default-0/.tmp",
+        "every3-0/.timeindex",
+        "every3-0/.tmp",
+        "timed-0/.timeindex",
+        "timed-0/.tmp",
+    ]
+
+
+def test_timestamps_outside_the_valid_range(storage: Storage) -> None:
+    """Kafka 4.0 (KIP-1030) rejects records stamped over an hour ahead of the broker;
+    message.timestamp.before.max.ms bounds how old they may be."""
+    storage.create_topic("t", 1)
+    storage.create_topic("recent", 1, {"message.timestamp.before.max.ms": "1000"})
+    storage.create_topic("appended", 1, {"message.timestamp.type": "LogAppendTime"})
+    now = 10_000_000
+    assert storage.partition("t", 0).append(batch(2, timestamp=now + 3_600_000 - 1), log_append_time_ms=now).base_offset == 0
+    for topic, timestamp in (("t", now + 3_600_000), ("recent", now - 1001)):
+        with pytest.raises(KafkaError) as raised:
+            storage.partition(topic, 0).append(batch(2, timestamp=timestamp), log_append_time_ms=now)
+        assert raised.value.code is ErrorCode.INVALID_TIMESTAMP
+    assert storage.partition("recent", 0).append(batch(1, timestamp=-1), log_append_time_ms=now).base_offset == 0
+    # LogAppendTime replaces the producer's timestamps, so they are not checked.
+    assert storage.partition("appended", 0).append(batch(1, timestamp=now * 10), log_append_time_ms=now).base_offset == 0

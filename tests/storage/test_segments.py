@@ -174,6 +174,7 @@ def test_retention_on_disk_removes_files_and_survives_restart(tmp_path: pathlib.
     assert sorted(p.name for p in (tmp_path / "t-0").iterdir() if p.suffix != ".metadata") == [
         "00000000000000000002.index",
         "00000000000000000002.log",
+        "00000000000000000002.snapshot",  # producer state at the roll; the deleted segments' went with them
         "00000000000000000002.timeindex",
     ]
     storage.close()
