@@ -161,6 +161,7 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
 # Positions in the tuple iter_batch_fields yields (BATCH_HEADER's field order).
 FIELD_LAST_OFFSET_DELTA = 6
 FIELD_MAX_TIMESTAMP = 8
+FIELD_PRODUCER_ID = 9
 
 
 def iter_batch_fields(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[tuple[int, ...], memoryview]]:
