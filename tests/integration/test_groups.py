@@ -22,7 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as ConfluentPartition
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic
 
 from server.testing import running_broker
@@ -218,3 +218,26 @@ def test_cooperative_sticky_rebalancing_with_confluent_kafka():
         finally:
             first.close()
             second.close()
+
+
+def test_assign_consumers_commit_without_joining_a_group():
+    """A consumer that assign()s its partitions commits with generation -1: a simple group holds
+    the offsets (OffsetMetadataManager), visible to the next consumer and to ListGroups."""
+    with running_broker(data_dir=None) as broker:
+        broker.create_topic(TOPIC, PARTITIONS)
+        partitions = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id="by-hand", enable_auto_commit=False)
+        consumer.assign(partitions)
+        consumer.commit({tp: OffsetAndMetadata(10 + tp.partition, "note", -1) for tp in partitions})
+        consumer.close(autocommit=False)
+        again = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id="by-hand", enable_auto_commit=False)
+        try:
+            assert {tp.partition: again.committed(tp) for tp in partitions} == {p: 10 + p for p in range(PARTITIONS)}
+        finally:
+            again.close(autocommit=False)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        try:
+            listed = {group["group_id"]: group for group in admin.list_groups()}
+            assert listed["by-hand"]["protocol_type"] == ""
+        finally:
+            admin.close()
