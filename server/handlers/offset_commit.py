@@ -40,8 +40,9 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             request.get("member_id", ""),
             request.get("group_instance_id"),
             entries,
-            # v2-v4 may set a retention for these offsets; -1 means the broker's.
-            retention_ms=request.get("retention_time_ms", -1),
+            # v2-v4 may set a retention for these offsets; -1 means the broker's. Added to the
+            # commit time it must stay an int64 (Kafka's long silently wraps): 2**62 ms is forever.
+            retention_ms=min(request.get("retention_time_ms", -1), 2**62),
             # From v9 a missing group is named as such (KIP-848) rather than ILLEGAL_GENERATION.
             missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND if version >= 9 else ErrorCode.ILLEGAL_GENERATION,
         )

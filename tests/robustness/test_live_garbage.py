@@ -308,3 +308,15 @@ def test_join_group_listing_a_protocol_twice_is_answered(broker: ThreadedBroker,
     joined = _call(broker, ApiKey.JOIN_GROUP, 1, body)
     assert (joined["error_code"], joined["protocol_name"]) == (ErrorCode.NONE, "range")
     assert [bytes(member["metadata"]) for member in joined["members"]] == [b"first"]
+
+
+@pytest.mark.parametrize("retention_ms", [2**63 - 1, -(2**63)])
+def test_offset_commit_with_an_extreme_retention_is_answered(broker: ThreadedBroker, ottla_log: pytest.LogCaptureFixture, retention_ms: int) -> None:
+    # OffsetCommit v2-v4 carry a retention added to the commit time: past int64 it broke the
+    # stored offset record and closed the connection (found by compat.fuzz --live).
+    topic = f"retained-{retention_ms}"
+    broker.create_topic(topic)
+    partition = {"partition_index": 0, "committed_offset": 7, "committed_metadata": ""}
+    body = {"group_id": f"g-{retention_ms}", "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": retention_ms, "topics": [{"name": topic, "partitions": [partition]}]}
+    committed = _call(broker, ApiKey.OFFSET_COMMIT, 2, body)
+    assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
