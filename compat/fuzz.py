@@ -16,7 +16,8 @@ Each input is decoded the way the broker does it (`peek_api`, the version check,
 `decode_request`), and the records of a decoded Produce go where storage sends them
 (`convert_legacy` / `iter_batches`, then `iter_records`). Outcomes: decoded, rejected
 (MalformedFrame from the decoder, KafkaError from the records), or other: any other
-exception, or an unmutated request that does not decode to what was encoded. "other" is a
+exception, or an unmutated request that does not decode to what was encoded (or that
+`encode_request` does not encode byte for byte as the interpreted builder did). "other" is a
 bug; each is printed with the command that replays it.
 
 In-process, every API version `wire/` declares is fuzzed (a superset of what the broker
@@ -48,7 +49,7 @@ from typing import Any
 
 from wire.api import DECLARED_VERSIONS, ApiKey
 from wire.errors import KafkaError, MalformedFrame
-from wire.header import RequestHeader, encode_request_header, peek_api, request_header_version
+from wire.header import RequestHeader, decode_request_header, encode_request_header, peek_api, request_header_version
 from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint
 from wire.protocol import decode_request, decode_response, encode_request, request_struct
 from wire.records import (
@@ -373,11 +374,15 @@ def run_one(seed: int, index: int, targets: list[Target], supported: set[Target]
     """(decoder outcome, records outcome or "") for input `index`."""
     frame, expected = make_input(seed, index, targets)
     try:
-        api_key, _, body = decode_as_broker(frame, supported)
+        api_key, version, body = decode_as_broker(frame, supported)
     except MalformedFrame:
         return REJECTED, ""
-    if expected is not None and _normal(body) != _normal(expected):
-        raise AssertionError("an uncorrupted request did not decode to what was encoded")
+    if expected is not None:
+        if _normal(body) != _normal(expected):
+            raise AssertionError("an uncorrupted request did not decode to what was encoded")
+        header, _ = decode_request_header(frame, request_header_version(api_key, version))
+        if encode_request(api_key, version, header.correlation_id, expected, header.client_id)[4:] != frame:
+            raise AssertionError("encode_request disagrees with the interpreted builder")
     records = ""
     if api_key == ApiKey.PRODUCE:
         for topic in body["topic_data"]:
