@@ -22,6 +22,7 @@ DEFAULTS: dict[str, str] = {
     "cleanup.policy": "delete",
     "delete.retention.ms": str(24 * 3600 * 1000),
     "min.compaction.lag.ms": "0",
+    "max.compaction.lag.ms": str((1 << 63) - 1),
     "min.cleanable.dirty.ratio": "0.5",
     "file.delete.delay.ms": "60000",
     "flush.messages": str((1 << 63) - 1),
@@ -51,6 +52,7 @@ class LogConfig:
     delete_retention_ms: int
     min_compaction_lag_ms: int
     min_cleanable_dirty_ratio: float
+    max_compaction_lag_ms: int
     flush_messages: int
     flush_ms: int
 
@@ -79,6 +81,7 @@ class LogConfig:
                 delete_retention_ms=int(merged["delete.retention.ms"]),
                 min_compaction_lag_ms=int(merged["min.compaction.lag.ms"]),
                 min_cleanable_dirty_ratio=float(merged["min.cleanable.dirty.ratio"]),
+                max_compaction_lag_ms=int(merged["max.compaction.lag.ms"]),
                 flush_messages=int(merged["flush.messages"]),
                 flush_ms=int(merged["flush.ms"]),
             )

@@ -469,7 +469,8 @@ class PartitionLog:
 
         Cleans closed segments only, up to the first one still inside
         min.compaction.lag.ms, and only when the dirty share of them reaches
-        min.cleanable.dirty.ratio (Kafka's LogCleanerManager)."""
+        min.cleanable.dirty.ratio or dirty records passed max.compaction.lag.ms
+        (Kafka's LogCleanerManager)."""
         if not self._config.compact:
             return 0
         cleanable: list[Segment] = []
@@ -482,7 +483,10 @@ class PartitionLog:
             return 0
         dirty = [segment for segment in cleanable if segment.next_offset > self.first_dirty_offset]
         total = sum(segment.size for segment in cleanable)
-        if total and sum(segment.size for segment in dirty) / total < self._config.min_cleanable_dirty_ratio:
+        # max.compaction.lag.ms (KIP-354) overrides the ratio once dirty records are that old.
+        oldest_dirty = dirty[0].first_batch_timestamp
+        overdue = 0 <= oldest_dirty < now_ms - self._config.max_compaction_lag_ms
+        if total and not overdue and sum(s.size for s in dirty) / total < self._config.min_cleanable_dirty_ratio:
             return 0
         offset_map = build_offset_map(batch for segment in dirty for batch in _segment_batches(segment))
         horizon = now_ms - self._config.delete_retention_ms

@@ -9,7 +9,7 @@ from conftest import read_bytes
 from kafka.record import MemoryRecords
 
 import storage.segment
-from storage import Storage
+from storage import LogConfig, Storage
 from wire.errors import ErrorCode, KafkaError
 from wire.records import Compression, Record, build_batch, iter_records, scan_batches
 
@@ -103,6 +103,11 @@ def test_dirty_ratio_and_compaction_lag_hold_the_cleaner_back(storage: Storage) 
     storage.partition("c", 0).append(keyed([("a", "late")]))
     storage.partition("c", 0).roll()
     assert storage.compact(now_ms=2000) == 0  # a sliver of dirty data is below the ratio
+    # The dirty records date from 1000: past max.compaction.lag.ms, the ratio no longer holds
+    # the cleaner back, and the late "a" supersedes a2 and a3.
+    overdue = {**COMPACTED, "min.cleanable.dirty.ratio": "0.99", "max.compaction.lag.ms": "500"}
+    storage.partition("c", 0).config = LogConfig.from_overrides(overdue)
+    assert storage.compact(now_ms=2000) == 2
     storage.create_topic("lagged", 1, {**COMPACTED, "min.compaction.lag.ms": "10000"})
     lagged = storage.partition("lagged", 0)
     for _ in range(4):
