@@ -37,3 +37,20 @@ def ottla_serve(tmp_path: Path) -> Iterator[OttlaBroker]:
     """
     with OttlaBroker(tmp_path / "ottla", log_level="debug") as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def reference_kafka() -> Iterator[str]:
+    """One reference Apache Kafka for the session (it takes seconds to start); its bootstrap.
+
+    Tests on it use names no other test uses. Not fetched: fails under CI=true, skips elsewhere.
+    """
+    from compat import kafka
+
+    if not kafka.is_fetched():
+        why = f"reference Kafka {kafka.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    with kafka.ReferenceKafka() as broker:
+        yield broker.bootstrap_servers
