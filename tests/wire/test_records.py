@@ -446,3 +446,18 @@ def test_damaged_legacy_messages_are_corrupt(damage: object) -> None:
     with pytest.raises(KafkaError) as raised:
         convert_legacy(message)
     assert raised.value.code is ErrorCode.CORRUPT_MESSAGE
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 119), st.integers(0, 255))
+def test_arbitrary_legacy_bytes_raise_only_kafka_errors(noise: bytes, position: int, byte: int) -> None:
+    """Random bytes, and valid messages with one byte changed under a recomputed CRC."""
+    message = bytearray(legacy_message(1, b"key", b"value", timestamp=5))
+    message[position % len(message)] = byte
+    if len(message) > 16:
+        message[12:16] = struct.pack(">I", crc32_reference(bytes(message[16:])))
+    for data in (noise, bytes(message)):
+        try:
+            list(iter_records(convert_legacy(data)))
+        except KafkaError as error:
+            assert error.code in (ErrorCode.CORRUPT_MESSAGE, ErrorCode.INVALID_RECORD)
