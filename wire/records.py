@@ -361,6 +361,30 @@ def decompress(codec: Compression, data: memoryview) -> memoryview:
     return data
 
 
+# The LZ4 frame header Kafka's KafkaLZ4BlockOutputStream writes: magic, FLG 0x60
+# (version 1, independent blocks, no checksums, no content size), BD 0x40 (64 KiB
+# blocks) and their header checksum. Its reader decompresses each block on its own,
+# so linked blocks (what a default LZ4 frame encoder writes) would not survive it.
+_LZ4_FRAME_HEADER = bytes.fromhex("04224d18604082")
+_LZ4_BLOCK_SIZE = 64 * 1024
+_LZ4_UNCOMPRESSED_BLOCK = 0x80000000
+_LZ4_BLOCK_LENGTH = struct.Struct("<I")
+
+
+def _lz4_frame(data: Buffer) -> bytes:
+    view = memoryview(data)
+    out = bytearray(_LZ4_FRAME_HEADER)
+    for start in range(0, len(view), _LZ4_BLOCK_SIZE):
+        chunk = view[start : start + _LZ4_BLOCK_SIZE]
+        block = bytes(cramjam.lz4.compress_block(chunk, store_size=False))
+        if len(block) < len(chunk):
+            out += _LZ4_BLOCK_LENGTH.pack(len(block)) + block
+        else:
+            out += _LZ4_BLOCK_LENGTH.pack(len(chunk) | _LZ4_UNCOMPRESSED_BLOCK) + chunk
+    out += _LZ4_BLOCK_LENGTH.pack(0)  # end mark
+    return bytes(out)
+
+
 def compress(codec: Compression, data: Buffer) -> bytes:
     if codec is Compression.GZIP:
         return bytes(cramjam.gzip.compress(data))
@@ -371,7 +395,7 @@ def compress(codec: Compression, data: Buffer) -> bytes:
             (_XERIAL_MAGIC, struct.pack(">ii", 1, 1), _XERIAL_BLOCK_LENGTH.pack(len(body)), bytes(body))
         )
     if codec is Compression.LZ4:
-        return bytes(cramjam.lz4.compress(data))
+        return _lz4_frame(data)
     if codec is Compression.ZSTD:
         return bytes(cramjam.zstd.compress(data))
     return bytes(data)

@@ -249,6 +249,24 @@ def test_snappy_in_xerial_framing_written_by_hand() -> None:
     assert [r.value for r in iter_records(raw)] == [b"v", b"hello"]
 
 
+def test_lz4_frames_are_written_as_kafka_writes_them() -> None:
+    """Kafka's KafkaLZ4BlockInputStream inflates each block alone: our frames must carry its
+    header (FLG 0x60: independent blocks; BD 0x40: 64 KiB) and blocks that decode alone."""
+    body = b"".join(b"record %06d " % i for i in range(20_000))  # 280 KB: several blocks
+    data = build_batch([Record(0, 1, None, body)], compression=Compression.LZ4)
+    frame = data[61:]
+    assert frame[:7] == bytes.fromhex("04224d18604082")
+    position, inflated = 7, b""
+    while (length := int.from_bytes(frame[position : position + 4], "little")) != 0:
+        block = frame[position + 4 : position + 4 + (length & 0x7FFFFFFF)]
+        raw = length & 0x80000000
+        inflated += block if raw else bytes(cramjam.lz4.decompress_block(block, output_len=64 * 1024))
+        position += 4 + (length & 0x7FFFFFFF)
+    assert position + 4 == len(frame)
+    [record] = list(iter_records(data))
+    assert record.value == body and len(inflated) > 4 * 64 * 1024
+
+
 # --- corrupt and invalid input -----------------------------------------------------
 
 
