@@ -35,6 +35,7 @@ from server.groups.records import (
 from server.groups.state import GroupState, IllegalTransition, check_transition
 from storage import Storage
 from wire.errors import ErrorCode
+from wire.records import Record, build_batch
 
 WALL_CLOCK_BASE_MS = 1_700_000_000_000
 SESSION_MS = 10_000
@@ -511,6 +512,20 @@ def test_group_state_and_offsets_are_replayed_from_the_log(tmp_path):
     h2.clock.advance(SESSION_MS / 2000 + 0.01)
     assert set(group.members) == {joined[0].member_id}
     reopened.close()
+
+
+def test_unreadable_records_in_the_log_are_skipped_at_load():
+    # A client may produce garbage into __consumer_offsets; the broker must still start.
+    h = Harness()
+    h.coordinator.commit_offsets("g", -1, "", None, [CommitEntry("t", 0, 5)])
+    partition = h.storage.partition(OFFSETS_TOPIC, 0)
+    partition.append(build_batch([
+        Record(0, 0, b"\x00\x01\xff\xff", b"x"),  # a key whose group name runs past its end
+        Record(1, 0, offset_key("g", "t", 1), b"\x00\x09junk"),  # an OffsetCommitValue version we never wrote
+    ]))
+    h.coordinator.commit_offsets("g", -1, "", None, [CommitEntry("t", 3, 7)])
+    reloaded = Harness(h.storage)
+    assert {key: value.offset for key, value in reloaded.coordinator.groups["g"].offsets.items()} == {("t", 0): 5, ("t", 3): 7}
 
 
 def test_offsets_of_an_empty_group_expire_and_the_group_goes_with_them():
