@@ -29,6 +29,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,31 +67,56 @@ def _topic(size: int, acks: str, partitions: int) -> str:
     return f"bench-{size}b-acks{acks}-{partitions}p"
 
 
-def workloads(bootstrap: str, plan: Plan, say: Any) -> dict[str, Any]:
-    """Every broker-side figure except cold start, against one running broker."""
-    produced, consumed, latencies = [], [], []
+def workloads(brokers: dict[str, str], plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Every broker-side figure but cold start, for each named broker. Each step runs on every
+    broker back to back, in alternating order, so an Ottla/Kafka ratio compares runs made under
+    the same machine load."""
+    results: dict[str, dict[str, Any]] = {name: {"produce": [], "consume": [], "latency": []} for name in brokers}
+    order = list(brokers.items())
+
+    def each(measure: Callable[[str, str], Any], section: str, label: str) -> None:
+        for name, bootstrap in order:
+            value = measure(name, bootstrap)
+            if section in ("produce", "consume", "latency"):
+                results[name][section].append(value)
+            else:
+                results[name][section] = value
+            say(f"{name} {label}: {_brief(value)}")
+        order.reverse()
+
     for size in SIZES:
         for partitions in PARTITIONS:
             for acks in ACKS:
                 topic = _topic(size, acks, partitions)
-                work.create_topic(bootstrap, topic, partitions)
-                run = work.produce(bootstrap, topic, partitions=partitions, size=size, acks=acks, count=plan.records[size], seconds=plan.produce_seconds)
-                say(f"produce {size} B acks={acks} {partitions}p: {run.mb_s:.1f} MB/s")
-                produced.append({"size": size, "acks": acks, "partitions": partitions, **run.as_dict()})
+
+                def produce(name: str, bootstrap: str) -> dict[str, Any]:
+                    work.create_topic(bootstrap, topic, partitions)
+                    run = work.produce(bootstrap, topic, partitions=partitions, size=size, acks=acks, count=plan.records[size], seconds=plan.produce_seconds)
+                    return {"size": size, "acks": acks, "partitions": partitions, **run.as_dict()}
+
+                each(produce, "produce", f"produce {size} B acks={acks} {partitions}p")
+
             # Read back what acks=1 wrote; the acks=all topic holds the same shape of data.
-            records = produced[-2]["records"]
-            run = work.consume(bootstrap, _topic(size, "1", partitions), partitions=partitions, records=records, size=size, seconds=max(60, plan.produce_seconds))
-            say(f"consume {size} B {partitions}p: {run.mb_s:.1f} MB/s")
-            consumed.append({"size": size, "partitions": partitions, **run.as_dict()})
+            def consume(name: str, bootstrap: str) -> dict[str, Any]:
+                records = next(r["records"] for r in reversed(results[name]["produce"]) if (r["size"], r["acks"], r["partitions"]) == (size, "1", partitions))
+                run = work.consume(bootstrap, _topic(size, "1", partitions), partitions=partitions, records=records, size=size, seconds=max(60, plan.produce_seconds))
+                return {"size": size, "partitions": partitions, **run.as_dict()}
+
+            each(consume, "consume", f"consume {size} B {partitions}p")
     for rate in RATES:
-        topic = f"bench-latency-{rate}"
-        work.create_topic(bootstrap, topic, 1)
-        result = work.latency(bootstrap, topic, rate=rate, seconds=plan.latency_seconds, warmup=plan.warmup_seconds)
-        say(f"latency at {rate}/s: p99 {result['p99_ms']:.2f} ms")
-        latencies.append(result)
-    small = work.small_requests(bootstrap, "bench-small", connections=plan.connections, seconds=plan.small_seconds)
-    say(f"small requests: {small['produce_rps']:.0f} produce/s, {small['metadata_rps']:.0f} metadata/s")
-    return {"produce": produced, "consume": consumed, "latency": latencies, "small_requests": small}
+        def latency(name: str, bootstrap: str) -> dict[str, float]:
+            topic = f"bench-latency-{rate}"
+            work.create_topic(bootstrap, topic, 1)
+            return work.latency(bootstrap, topic, rate=rate, seconds=plan.latency_seconds, warmup=plan.warmup_seconds)
+
+        each(latency, "latency", f"latency at {rate}/s")
+    each(lambda name, bootstrap: work.small_requests(bootstrap, "bench-small", connections=plan.connections, seconds=plan.small_seconds), "small_requests", "small requests")
+    return results
+
+
+def _brief(value: Any) -> str:
+    keys = ("mb_s", "records_s", "p50_ms", "p99_ms", "produce_rps", "metadata_rps")
+    return ", ".join(f"{key} {value[key]:,.1f}" for key in keys if key in value)
 
 
 def ottla_cold_start(runs: int) -> dict[str, float]:
@@ -157,22 +184,19 @@ def perf_tools(bootstrap: str, plan: Plan) -> dict[str, float]:
     }
 
 
-def kafka_run(plan: Plan, say: Any) -> dict[str, Any]:
-    """The same workloads against a fresh reference Kafka; its cold start includes `kafka-storage
-    format`, as a fresh data dir needs."""
+def start_kafka(stack: ExitStack, say: Callable[[str], None]) -> tuple[str, dict[str, float]]:
+    """A fresh reference Kafka, and its cold start: launch (with `kafka-storage format`, as a
+    fresh data dir needs) to the first acknowledged produce, and its RSS after a second idle."""
     fetch()
     started = time.perf_counter()
-    with ReferenceKafka() as kafka:
-        ready = time.perf_counter() - started
-        work.first_produce(kafka.bootstrap_servers, "bench-cold")
-        first = time.perf_counter() - started
-        time.sleep(1)
-        cold = {"ready_s": ready, "first_produce_s": first, "idle_rss_mb": kafka.rss_bytes() / 1e6}
-        say(f"kafka cold start {first:.2f} s, idle RSS {cold['idle_rss_mb']:.0f} MB")
-        result = workloads(kafka.bootstrap_servers, plan, say)
-        result["cold_start"] = cold
-        result["perf_tools"] = perf_tools(kafka.bootstrap_servers, plan)
-    return result
+    kafka = stack.enter_context(ReferenceKafka())
+    ready = time.perf_counter() - started
+    work.first_produce(kafka.bootstrap_servers, "bench-cold")
+    first = time.perf_counter() - started
+    time.sleep(1)
+    cold = {"ready_s": ready, "first_produce_s": first, "idle_rss_mb": kafka.rss_bytes() / 1e6}
+    say(f"kafka cold start {cold}")
+    return kafka.bootstrap_servers, cold
 
 
 @dataclass(frozen=True)
@@ -299,22 +323,23 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(), "cpus": os.cpu_count(), "connections": plan.connections,
         "load_average_start": os.getloadavg()[0],
     }}
-    with OttlaBroker() as broker:
+    result["ottla"] = {"cold_start": ottla_cold_start(plan.cold_runs)}
+    say(f"ottla cold start {result['ottla']['cold_start']}")
+    with OttlaBroker() as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan)
         say(f"limits {before}")
-        result["ottla"] = workloads(broker.bootstrap, plan, say)
+        brokers = {"ottla": broker.bootstrap}
+        if args.against:
+            brokers["kafka"], cold = start_kafka(stack, say)
+            result["kafka"] = {"cold_start": cold}
+        for name, figures in workloads(brokers, plan, say).items():
+            result[name].update(figures)
+        if args.against:
+            result["perf_tools"] = {name: perf_tools(bootstrap, plan) for name, bootstrap in brokers.items()}
         # Other load only ever slows a measurement down: the best of before and after is the ceiling.
         after = limits(broker.work_dir, plan)
         say(f"limits {after}")
         result["limits"] = {key: max(before[key], after[key]) for key in before}
-        tools = {"ottla": perf_tools(broker.bootstrap, plan)} if args.against else None
-    result["ottla"]["cold_start"] = ottla_cold_start(plan.cold_runs)
-    say(f"cold start {result['ottla']['cold_start']}")
-    if args.against:
-        result["kafka"] = kafka_run(plan, say)
-        assert tools is not None
-        tools["kafka"] = result["kafka"].pop("perf_tools")
-        result["perf_tools"] = tools
     result["meta"]["load_average_end"] = os.getloadavg()[0]
     result["meta"]["seconds"] = time.monotonic() - started
     result["summary"] = [row.as_dict() for row in rows(result)]

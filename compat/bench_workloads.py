@@ -50,9 +50,20 @@ class Throughput:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """Create `name` and wait until Metadata gives every partition a leader: Kafka's CreateTopics
+    answers before its broker serves the partitions, and a timed run must not wait for that."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
     for future in admin.create_topics([NewTopic(name, partitions, 1)], request_timeout=30).values():
         future.result(timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        topic = admin.list_topics(name, timeout=10).topics.get(name)
+        if topic is not None and topic.error is None and len(topic.partitions) == partitions:
+            if all(p.error is None and p.leader >= 0 for p in topic.partitions.values()):
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {name} has no leader for every partition after 30 s: {topic}")
+        time.sleep(0.05)
 
 
 def produce(bootstrap: str, topic: str, *, partitions: int, size: int, acks: str, count: int, seconds: float) -> Throughput:
@@ -112,8 +123,9 @@ def consume(bootstrap: str, topic: str, *, partitions: int, records: int, size: 
 
 def latency(bootstrap: str, topic: str, *, rate: int, seconds: float, warmup: float) -> dict[str, float]:
     """Produce 100-byte records at a steady `rate` for `seconds` (acks=1, linger.ms=0) and consume
-    them in another thread; each record carries its send time. The first `warmup` seconds of
-    records are not counted (connections, metadata)."""
+    them in another thread; each record carries its send time. Timing starts once a probe record
+    has gone through (both clients connected and fetching); the first `warmup` seconds of paced
+    records are not counted either."""
     total = int(rate * (seconds + warmup))
     skip = int(rate * warmup)
     samples: list[int] = []
@@ -121,9 +133,10 @@ def latency(bootstrap: str, topic: str, *, rate: int, seconds: float, warmup: fl
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ottla-bench", "enable.auto.commit": False, **_QUIET})
     consumer.assign([TopicPartition(topic, 0, 0)])
     done = threading.Event()
+    probed = threading.Event()
 
     def receive() -> None:
-        got = 0
+        got = -1  # the probe
         # poll, not consume(n): consume waits for n messages or its timeout, which would be the latency.
         while got < total and not done.is_set():
             message = consumer.poll(0.05)
@@ -136,6 +149,7 @@ def latency(bootstrap: str, topic: str, *, rate: int, seconds: float, warmup: fl
             sent_at, index = struct.unpack_from(">qq", message.value())
             if index >= skip:
                 samples.append(now - sent_at)
+            probed.set()
             got += 1
 
     receiver = threading.Thread(target=receive, name="bench-latency-consumer")
@@ -143,6 +157,10 @@ def latency(bootstrap: str, topic: str, *, rate: int, seconds: float, warmup: fl
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "1", **_QUIET})
     padding = bytes(100 - 16)
     try:
+        producer.produce(topic, struct.pack(">qq", time.perf_counter_ns(), -1) + padding, partition=0)
+        producer.flush(30)
+        if not probed.wait(30):
+            raise RuntimeError(f"latency on {topic}: the probe record was not consumed within 30 s")
         started = time.perf_counter()
         sent = 0
         while sent < total:
