@@ -361,6 +361,47 @@ def decompress(codec: Compression, data: memoryview) -> memoryview:
     return data
 
 
+def _repair_lz4_header_checksum(frame: memoryview) -> bytes:
+    """Kafka before 0.10 computed the LZ4 frame's header checksum over the magic number
+    too (KIP-57), so magic 0 messages carry a wrong one, which Kafka's reader ignores
+    for them. Put in the right one: xxh32 of the descriptor, second byte."""
+    if len(frame) < 7 or frame[:4] != _LZ4_FRAME_HEADER[:4]:
+        return bytes(frame)
+    flags = frame[4]
+    end = 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0)  # content size, dictionary id
+    if len(frame) <= end:
+        return bytes(frame)
+    repaired = bytearray(frame)
+    repaired[end] = (_xxh32(bytes(frame[4:end])) >> 8) & 0xFF
+    return bytes(repaired)
+
+
+_XXH_PRIME1, _XXH_PRIME2, _XXH_PRIME3, _XXH_PRIME4, _XXH_PRIME5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+_U32 = 0xFFFFFFFF
+
+
+def _xxh32(data: bytes) -> int:
+    """XXH32 with seed 0 for inputs under 16 bytes (an LZ4 frame descriptor is at most 14)."""
+
+    def rotate(value: int, bits: int) -> int:
+        return ((value << bits) | (value >> (32 - bits))) & _U32
+
+    state = (_XXH_PRIME5 + len(data)) & _U32
+    position = 0
+    while position + 4 <= len(data):
+        state = (state + int.from_bytes(data[position : position + 4], "little") * _XXH_PRIME3) & _U32
+        state = (rotate(state, 17) * _XXH_PRIME4) & _U32
+        position += 4
+    for byte in data[position:]:
+        state = (state + byte * _XXH_PRIME5) & _U32
+        state = (rotate(state, 11) * _XXH_PRIME1) & _U32
+    state ^= state >> 15
+    state = (state * _XXH_PRIME2) & _U32
+    state ^= state >> 13
+    state = (state * _XXH_PRIME3) & _U32
+    return state ^ (state >> 16)
+
+
 # The LZ4 frame header Kafka's KafkaLZ4BlockOutputStream writes: magic, FLG 0x60
 # (version 1, independent blocks, no checksums, no content size), BD 0x40 (64 KiB
 # blocks) and their header checksum. Its reader decompresses each block on its own,
@@ -565,6 +606,8 @@ def _iter_legacy(data: memoryview, wrapper_timestamp_type: TimestampType | None)
                 raise _corrupt("nested compressed legacy message")
             if value is None:
                 raise _corrupt("compressed legacy wrapper without a value")
+            if magic == 0 and codec is Compression.LZ4:
+                value = memoryview(_repair_lz4_header_checksum(value))
             for inner_magic, inner, _, _ in _iter_legacy(decompress(codec, value), timestamp_type):
                 # KIP-32: with LogAppendTime the wrapper's timestamp applies to every inner message.
                 inner_timestamp = timestamp if timestamp_type is TimestampType.LOG_APPEND_TIME else inner.timestamp

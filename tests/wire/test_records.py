@@ -19,6 +19,7 @@ from wire.records import (
     Record,
     TimestampType,
     build_batch,
+    compress,
     convert_legacy,
     iter_batches,
     iter_records,
@@ -446,6 +447,26 @@ def test_kafka_python_legacy_message_sets_convert(magic: int, compression: int) 
     ]
     if magic == 1:
         assert [r.timestamp for r in iter_records(batch)] == [1000 + i for i in range(5)]
+
+
+def test_legacy_magic_0_lz4_with_the_pre_kip_57_header_checksum() -> None:
+    """Kafka before 0.10 checksummed the LZ4 frame header including its magic number;
+    magic 0 messages keep that checksum. The frame here is the one Kafka writes for the
+    inner message set, with the header checksum computed the old, wrong way."""
+    inner = legacy_message(0, b"k", b"compressed value")
+    frame = bytearray(compress(Compression.LZ4, inner))
+    assert frame[6] == 0x82  # the right one, as in every frame Kafka writes: 04 22 4d 18 60 40 82
+    frame[6] = 0x1A  # (xxh32(04 22 4d 18 60 40) >> 8) & 0xff: the magic number included
+    wrapper = legacy_message(0, None, bytes(frame), attributes=Compression.LZ4)
+    [record] = list(iter_records(convert_legacy(wrapper)))
+    assert (record.key, record.value) == (b"k", b"compressed value")
+    # From magic 1 on the checksum must be right, as Kafka's reader then checks it.
+    inner_v1 = legacy_message(1, b"k", b"compressed value")
+    frame_v1 = bytearray(compress(Compression.LZ4, inner_v1))
+    frame_v1[6] = 0x1A
+    with pytest.raises(KafkaError) as raised:
+        convert_legacy(legacy_message(1, None, bytes(frame_v1), attributes=Compression.LZ4))
+    assert raised.value.code is ErrorCode.CORRUPT_MESSAGE
 
 
 @pytest.mark.parametrize(
