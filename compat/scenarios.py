@@ -155,13 +155,13 @@ def _wait(member: GroupMember, condition: Callable[[], bool], what: str, timeout
     _step(what, lambda: member.wait_until(condition, what, timeout))
 
 
-def _split(*members: GroupMember) -> bool:
+def splits_partitions(*members: GroupMember) -> bool:
     """Every member holds partitions, no two hold the same one, and together they hold all."""
     held = [m.assignment for m in members]
     return all(held) and sorted(p for h in held for p in h or ()) == ALL_PARTITIONS
 
 
-def _check_once(where: str, read: list[Position], expected: set[Position]) -> None:
+def check_read_once(where: str, read: list[Position], expected: set[Position]) -> None:
     twice = [position for position, n in Counter(read).items() if n > 1]
     if twice:
         raise ScenarioFailure(f"{where}: {len(twice)} records read twice (e.g. {twice[:3]})")
@@ -192,25 +192,25 @@ def group_split_leave_evict(client: Client, target: Target) -> None:
 
     try:
         a, b = start("member A"), start("member B")
-        _wait(a, lambda: _split(a, b), "a 2-way split of the 4 partitions")
+        _wait(a, lambda: splits_partitions(a, b), "a 2-way split of the 4 partitions")
         first = _produce_round(client, target, topic)
         _wait(a, lambda: set(_read(a)) | set(_read(b)) >= first, "all records read by A and B")
-        _check_once("split", _read(a) + _read(b), first)
+        check_read_once("split", _read(a) + _read(b), first)
         _check_owners("split", [a, b])
 
         _step("B leaves", b.close)
         _wait(a, lambda: a.assignment == ALL_PARTITIONS, "A taking over all partitions after B left")
         second = _produce_round(client, target, topic)
         _wait(a, lambda: set(_read(a)) >= second, "A reading what was produced after B left")
-        _check_once("after B left", _read(a), second)
+        check_read_once("after B left", _read(a), second)
 
         c = start("member C")
-        _wait(a, lambda: _split(a, c), "a 2-way split with C")
+        _wait(a, lambda: splits_partitions(a, c), "a 2-way split with C")
         c.freeze()
         _wait(a, lambda: a.assignment == ALL_PARTITIONS, "C's eviction after its session timeout", timeout=90)
         third = _produce_round(client, target, topic)
         _wait(a, lambda: set(_read(a)) >= third, "A reading what was produced after C was evicted")
-        _check_once("after C was evicted", _read(a), second | third)
+        check_read_once("after C was evicted", _read(a), second | third)
     finally:
         for member in members:
             member.kill()
@@ -228,7 +228,7 @@ def group_resume_second_group(client: Client, target: Target) -> None:
         members.append(GroupMember(client, target.bootstrap, topic, group, "first member"))
         reader = members[-1]
         _wait(reader, lambda: set(_read(reader)) >= first, "the first 400 records")
-        _check_once("first read", _read(reader), first)
+        check_read_once("first read", _read(reader), first)
         _step("close", reader.close)
         second = _produce_round(client, target, topic)
         _step("restart", target.restart)
@@ -239,12 +239,12 @@ def group_resume_second_group(client: Client, target: Target) -> None:
         again = set(_read(resumed)) & first
         if again:
             raise ScenarioFailure(f"resume: {len(again)} records committed before the restart were read again (e.g. {sorted(again)[:3]})")
-        _check_once("resume", _read(resumed), second)
+        check_read_once("resume", _read(resumed), second)
 
         members.append(GroupMember(client, target.bootstrap, topic, "other-" + group, "second group"))
         other = members[-1]
         _wait(other, lambda: set(_read(other)) >= first | second, "the second group reading everything")
-        _check_once("second group", _read(other), first | second)
+        check_read_once("second group", _read(other), first | second)
     finally:
         for member in members:
             member.kill()
@@ -261,7 +261,7 @@ def group_static_membership(client: Client, target: Target) -> None:
         members += [GroupMember(client, target.bootstrap, topic, group, "static A", "instance-a"),
                     GroupMember(client, target.bootstrap, topic, group, "static B", "instance-b")]
         a, b = members
-        _wait(a, lambda: _split(a, b), "a 2-way split of the 4 partitions")
+        _wait(a, lambda: splits_partitions(a, b), "a 2-way split of the 4 partitions")
         before, rebalances = b.assignment, len(a.assignments)
         b.kill()
         members.append(GroupMember(client, target.bootstrap, topic, group, "static B again", "instance-b"))
@@ -271,7 +271,7 @@ def group_static_membership(client: Client, target: Target) -> None:
             raise ScenarioFailure(f"static: restarted member got {b2.assignment}, had {before}")
         produced = _produce_round(client, target, topic)
         _wait(a, lambda: set(_read(a)) | set(_read(b2)) >= produced, "all records read by A and the restarted B")
-        _check_once("static", _read(a) + _read(b2), produced)
+        check_read_once("static", _read(a) + _read(b2), produced)
         _check_owners("static", [a, b2])
         if len(a.assignments) != rebalances:
             raise ScenarioFailure(f"static: the other member was reassigned {a.assignments[rebalances:]} on the restart")

@@ -6,13 +6,14 @@ broken broker green."""
 from __future__ import annotations
 
 import signal
+from types import SimpleNamespace
 
 import pytest
 
 from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import OttlaBroker
 from compat.matrix import FAIL, NOT_INSTALLED, run_matrix, run_scenario
-from compat.scenarios import SCENARIOS, check_read, not_applicable
+from compat.scenarios import SCENARIOS, ScenarioFailure, check_read, check_read_once, not_applicable, splits_partitions
 
 # Only the pairs that run; the matrix lists the others as n/a, with the reason.
 RUNS = [(client, scenario) for scenario in SCENARIOS for client in CLIENTS.values() if not_applicable(client, scenario) is None]
@@ -109,3 +110,20 @@ def test_missing_client_is_never_reported_as_passed(tmp_path) -> None:
     versions, results = run_matrix([ghost], list(SCENARIOS), no_broker, tmp_path)
     assert [r.status for r in results] == [NOT_INSTALLED] * len(SCENARIOS)
     assert "not on PATH" in results[0].reason
+
+
+def test_group_checks_name_repeats_gaps_and_overlapping_assignments() -> None:
+    produced = {(p, o) for p in range(4) for o in range(3)}
+    check_read_once("ok", sorted(produced), produced)
+    with pytest.raises(ScenarioFailure, match="read twice"):
+        check_read_once("dup", sorted(produced) + [(0, 0)], produced)
+    with pytest.raises(ScenarioFailure, match="never read"):
+        check_read_once("gap", sorted(produced - {(3, 2)}), produced)
+
+    def member(*partitions: int) -> SimpleNamespace:
+        return SimpleNamespace(assignment=list(partitions) if partitions else None)
+
+    assert splits_partitions(member(0, 1), member(2, 3))
+    assert not splits_partitions(member(0, 1, 2), member(2, 3))  # partition 2 twice
+    assert not splits_partitions(member(0, 1), member(2))  # partition 3 read by nobody
+    assert not splits_partitions(member(0, 1, 2, 3), member())  # one member idle: no split
