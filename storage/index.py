@@ -85,9 +85,14 @@ class _Index:
                 self._write_unwritten()
 
     def _write_unwritten(self) -> None:
+        """Write pending entries out. An index is derived data: if the disk refuses it, the
+        entries stay pending (and in memory) and recovery rebuilds what never reached disk."""
         if self._unwritten and self.path is not None and self._handles is not None:
-            os.write(self._handles.fd(self.path, _APPEND_FLAGS), self._unwritten)
-            self._unwritten.clear()
+            try:
+                written = os.write(self._handles.fd(self.path, _APPEND_FLAGS), self._unwritten)
+            except OSError:
+                return
+            del self._unwritten[:written]
             self._unsynced = True
 
     def _last_slot_below(self, key: int, field: int) -> int:
@@ -144,7 +149,10 @@ class _Index:
     def flush(self) -> None:
         self._write_unwritten()
         if self._unsynced and self.path is not None and self._handles is not None:
-            os.fsync(self._handles.fd(self.path, _APPEND_FLAGS))
+            try:
+                os.fsync(self._handles.fd(self.path, _APPEND_FLAGS))
+            except OSError:
+                return  # derived data, rebuilt by recovery: the log's own fsync is what counts
             self._unsynced = False
 
     def delete(self) -> None:

@@ -339,11 +339,17 @@ class PartitionLog:
             self.roll(now_ms)
 
     def roll(self, now_ms: int | None = None) -> None:
-        """Start a new active segment at the log end offset."""
+        """Start a new active segment at the log end offset. A new segment's files that
+        cannot be created (full disk, no descriptors) are KAFKA_STORAGE_ERROR, and the
+        old segment stays active."""
         active = self.segments[-1]
+        try:
+            segment = self._new_segment(active.next_offset, _now_ms() if now_ms is None else now_ms)
+        except OSError as error:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"cannot roll a new segment: {error}") from error
         active.seal()
         self._take_snapshot()
-        self.segments.append(self._new_segment(active.next_offset, _now_ms() if now_ms is None else now_ms))
+        self.segments.append(segment)
 
     def read(self, offset: int, max_bytes: int, min_one: bool = True, max_offset: int | None = None) -> ReadResult:
         """Whole batches from the one holding `offset`, up to `max_bytes` (at least

@@ -135,7 +135,10 @@ class DiskFile:
     def flush(self) -> None:
         if self._unsynced:
             # A descriptor closed by the LRU lost nothing: fsync covers the file, not the descriptor.
-            os.fsync(self._handles.fd(self.path, _LOG_FLAGS))
+            try:
+                os.fsync(self._handles.fd(self.path, _LOG_FLAGS))
+            except OSError as error:
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"fsync of {self.path} failed: {error}") from error
             self._unsynced = False
 
     def close(self) -> None:

@@ -203,3 +203,50 @@ def test_clean_restart_rewrites_nothing(tmp_path: pathlib.Path) -> None:
     before = {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in files}
     reopen(tmp_path).close()
     assert {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in files} == before
+
+
+def test_index_write_failures_do_not_fail_appends(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes are derived: a full disk while writing one costs nothing but a rebuild."""
+    from storage import index
+
+    storage = Storage.open(tmp_path)
+    storage.create_topic("t", 1, {"index.interval.bytes": "0"})
+    log = storage.partition("t", 0)
+
+    def refuse(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(index.os, "write", refuse)
+    for _ in range(600):  # enough entries to reach the write-behind threshold
+        log.append(batch(1))
+    assert read_base_offsets(log.read(599, 1 << 20)) == [599]
+    monkeypatch.undo()
+    storage.close()
+    reopened = reopen(tmp_path)
+    assert reopened.partition("t", 0).log_end_offset == 600
+    assert read_base_offsets(reopened.partition("t", 0).read(300, 1)) == [300]
+    reopened.close()
+
+
+def test_a_segment_that_cannot_be_created_is_a_storage_error(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wire.errors import ErrorCode, KafkaError
+
+    storage = Storage.open(tmp_path)
+    storage.create_topic("t", 1, {"segment.bytes": "200"})
+    log = storage.partition("t", 0)
+    log.append(batch(1, value_size=100))
+    real_open = os.open
+
+    def no_new_files(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_CREAT and not os.path.exists(path):
+            raise OSError(28, "No space left on device")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", no_new_files)
+    with pytest.raises(KafkaError) as raised:
+        log.append(batch(1, value_size=100))  # needs a roll
+    assert raised.value.code is ErrorCode.KAFKA_STORAGE_ERROR
+    monkeypatch.undo()
+    assert (log.log_end_offset, len(log.segments)) == (1, 1)
+    assert log.append(batch(1, value_size=100)).base_offset == 1
+    storage.close()
