@@ -485,7 +485,7 @@ class _LiveBroker:
         line = self.process.stderr.readline()
         if not line.startswith("ottla ready"):
             self.process.kill()
-            raise RuntimeError(f"ottla serve did not start: {line!r}")
+            raise RuntimeError(f"ottla serve did not start:\n{line}{self.process.stderr.read()}")
         host, port = line.split("bootstrap=")[1].split()[0].rsplit(":", 1)
         self.address = (host, int(port))
         self.log: list[str] = []
