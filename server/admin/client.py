@@ -29,8 +29,13 @@ class RetriableError(ClientError):
 
 
 # Errors Kafka marks RetriableException that a one-shot tool meets: the offsets topic is
-# created and loaded on first use of a group.
-_RETRIABLE = {ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR}
+# created and loaded on first use of a group; an auto-created topic has no leader at first.
+_RETRIABLE = {
+    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_COORDINATOR,
+    ErrorCode.LEADER_NOT_AVAILABLE,
+}
 _RETRY_BACKOFF = 0.1
 
 
@@ -171,14 +176,14 @@ class KafkaClient:
             self._nodes[node_id] = connection
         return connection
 
-    def metadata(self, topics: list[str] | None) -> dict[str, Any]:
-        """Metadata for `topics` (None: all), never auto-creating; remembers broker addresses."""
+    def metadata(self, topics: list[str] | None, allow_auto_topic_creation: bool = False) -> dict[str, Any]:
+        """Metadata for `topics` (None: all); remembers broker addresses."""
         version = self.bootstrap.version(ApiKey.METADATA)
         if topics is None:
             wanted = None if version >= 1 else []
         else:
             wanted = [{"name": name, "topic_id": bytes(16)} for name in topics]
-        body = {"topics": wanted, "allow_auto_topic_creation": False, "include_topic_authorized_operations": False}
+        body = {"topics": wanted, "allow_auto_topic_creation": allow_auto_topic_creation, "include_topic_authorized_operations": False}
         response = self.bootstrap.request(ApiKey.METADATA, version, body)
         for broker in response["brokers"]:
             self._addresses[broker["node_id"]] = (broker["host"], broker["port"])

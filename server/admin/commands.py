@@ -253,12 +253,17 @@ def topics_alter(client: KafkaClient, args: argparse.Namespace) -> None:
 # --- offsets --------------------------------------------------------------------------
 
 
-def _partitions(client: KafkaClient, topic: str) -> dict[int, int]:
-    """partition -> leader node, for an existing topic."""
-    (entry,) = client.metadata([topic])["topics"]
-    if entry["error_code"]:
-        raise kafka_error(entry["error_code"], subject=f"topic {topic}")
-    return {p["partition_index"]: p["leader_id"] for p in entry["partitions"]}
+def _partitions(client: KafkaClient, topic: str, create: bool = False) -> dict[int, int]:
+    """partition -> leader node. `create`: let the broker auto-create the topic, as a
+    producer's Metadata request does (a new topic may be LEADER_NOT_AVAILABLE at first)."""
+
+    def lookup() -> dict[int, int]:
+        (entry,) = client.metadata([topic], allow_auto_topic_creation=create)["topics"]
+        if entry["error_code"]:
+            raise kafka_error(entry["error_code"], subject=f"topic {topic}")
+        return {p["partition_index"]: p["leader_id"] for p in entry["partitions"]}
+
+    return retrying(client.timeout, lookup)
 
 
 def _list_offsets(client: KafkaClient, topic: str, leaders: dict[int, int], timestamp: int) -> dict[int, int]:
@@ -334,7 +339,7 @@ def partition_for_key(key: bytes, partitions: int) -> int:
 
 
 def produce(client: KafkaClient, args: argparse.Namespace) -> None:
-    leaders = _partitions(client, args.topic)
+    leaders = _partitions(client, args.topic, create=True)
     if args.partition is not None and args.partition not in leaders:
         raise ClientError(f"topic {args.topic} has no partition {args.partition}")
     pending: dict[int, list[Record]] = {}
@@ -420,6 +425,8 @@ def consume(client: KafkaClient, args: argparse.Namespace) -> None:
                     positions[partition] = record.offset + 1
                     return
             progress.show(positions)
+            if args.follow:
+                sys.stdout.flush()
             if coordinator is not None and fetched:
                 _commit(client, coordinator, args.group, args.topic, positions)
     finally:
