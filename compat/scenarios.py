@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from compat.clients import KAFKA_PYTHON, Client, DriverError
+from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS
 from compat.group_member import GroupMember
 from compat.harness import BrokerError, Target
 
@@ -280,11 +281,59 @@ def group_static_membership(client: Client, target: Target) -> None:
             member.kill()
 
 
+ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "kcat"})
+KCAT_PARTITIONS = 2
+
+
+def check_admin(result: dict[str, Any]) -> list[str]:
+    """Problems with an admin run (the plan is in compat/drivers/__init__.py); empty when each
+    step did what Kafka does: overrides reported as DYNAMIC_TOPIC_CONFIG, the alter changed
+    retention.ms and kept cleanup.policy, partitions grew, records below the cut are gone,
+    one broker that is its own controller, and the group was listed, Empty, then deleted."""
+    problems = []
+    want_created = {name: [value, "DYNAMIC_TOPIC_CONFIG"] for name, value in ADMIN_CONFIGS.items()}
+    want_altered = {**want_created, "retention.ms": [ADMIN_ALTERED_RETENTION, "DYNAMIC_TOPIC_CONFIG"]}
+    if result["configs"]["created"] != want_created:
+        problems.append(f"described after create: {result['configs']['created']}, want {want_created}")
+    if result["configs"]["altered"] != want_altered:
+        problems.append(f"described after alter: {result['configs']['altered']}, want {want_altered}")
+    if result["partitions"] != ADMIN_PARTITIONS:
+        problems.append(f"{result['partitions']} partitions after growing to {ADMIN_PARTITIONS}")
+    if result["low_watermark"] != ADMIN_DELETE_BEFORE:
+        problems.append(f"low watermark {result['low_watermark']} after deleting below {ADMIN_DELETE_BEFORE}")
+    if result["brokers"] != [result["controller"]] or len(result["brokers"]) != 1:
+        problems.append(f"cluster of {result['brokers']} with controller {result['controller']}")
+    group = result["group"]
+    if not group["listed"] or group["state"] != "Empty" or group["deleted"] is False:
+        problems.append(f"group listed={group['listed']} state={group['state']} deleted={group['deleted']}")
+    return problems
+
+
+def admin(client: Client, target: Target) -> None:
+    """Through the client's admin API: create a topic with configs and describe them, alter one
+    (incrementally where the client can) and describe again, grow the topic to 3 partitions,
+    delete the records below offset 4, describe the cluster, and list, describe and delete a group
+    with a committed offset. kcat, which has no admin API, lists the cluster with `kcat -L` instead
+    (a 2-partition topic made by kafka-python must show, with the one broker)."""
+    topic = _topic(client, "admin")
+    if not client.has_admin:
+        _step("create via kafka-python", lambda: KAFKA_PYTHON.run(target.bootstrap, topic, "create", partitions=KCAT_PARTITIONS))
+        listed = _step("kcat -L", lambda: client.run(target.bootstrap, topic, "admin"))
+        if listed["topics"].get(topic) != KCAT_PARTITIONS or len(listed["brokers"]) != 1:
+            raise ScenarioFailure(f"kcat -L: topic {topic} has {listed['topics'].get(topic)} partitions, brokers {listed['brokers']}")
+        return
+    result = _step("admin", lambda: client.run(target.bootstrap, topic, "admin"))
+    problems = check_admin(result)
+    if problems:
+        raise ScenarioFailure("admin: " + _summary(problems))
+
+
 SCENARIOS: dict[str, Callable[[Client, Target], None]] = {
     "produce-consume-restart": produce_consume_restart,
     "group-split-leave-evict": group_split_leave_evict,
     "group-resume-second-group": group_resume_second_group,
     "group-static-membership": group_static_membership,
+    "admin": admin,
 }
 
 
@@ -292,6 +341,8 @@ def not_applicable(client: Client, scenario: str) -> str | None:
     """Why `scenario` is not run for `client` (shown in the matrix), or None when it is."""
     if scenario.startswith("group-") and client.name not in GROUP_CLIENTS:
         return "no group-member driver for this client yet"
+    if scenario == "admin" and client.name not in ADMIN_CLIENTS:
+        return "no admin driver for this client yet"
     if scenario == "group-static-membership" and client.name == "kafkajs":
         return "kafkajs has no group.instance.id option (static membership)"
     return None

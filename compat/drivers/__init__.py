@@ -22,6 +22,16 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
                {"event": "records", "records": [[partition, offset, key, value], ...]}   read and committed
              until a "close" line on stdin (or its end); then it closes the consumer, leaving the
              group, and prints {"closed": true}. The scenarios drive it (compat/group_member.py).
+    admin    through the client's admin API: create T with 1 partition and ADMIN_CONFIGS, describe
+             them, set retention.ms to ADMIN_ALTERED_RETENTION (incrementally where the client can),
+             describe again, grow T to ADMIN_PARTITIONS, write ADMIN_RECORDS records to partition 0
+             and delete those below ADMIN_DELETE_BEFORE, describe the cluster, commit offset
+             ADMIN_COMMITTED on partition 0 for group "T-admin", then list, describe and delete it:
+               {"configs": {"created": {name: [value, source]}, "altered": {...}}, "partitions": N,
+                "low_watermark": L, "brokers": [id, ...], "controller": id,
+                "group": {"listed": bool, "state": S, "deleted": bool | null}}
+             (source as Kafka names it, e.g. DYNAMIC_TOPIC_CONFIG; deleted null: no such API).
+             kcat has no admin API: its admin is `kcat -L`, {"brokers": [id, ...], "topics": {T: N}}.
 
 The drivers only speak to the broker; checking what came back is the scenario's job.
 """
@@ -36,6 +46,15 @@ import traceback
 from typing import Any, Callable
 
 
+# The admin action's fixed plan (see above), shared by the drivers and the scenario that checks them.
+ADMIN_CONFIGS = {"retention.ms": "3600000", "cleanup.policy": "compact"}
+ADMIN_ALTERED_RETENTION = "7200000"
+ADMIN_PARTITIONS = 3
+ADMIN_RECORDS = 10
+ADMIN_DELETE_BEFORE = 4
+ADMIN_COMMITTED = 5
+
+
 def key(i: int) -> str:
     return f"k{i}"
 
@@ -48,7 +67,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--action", required=True, choices=["create", "produce", "consume", "member"])
+    parser.add_argument("--action", required=True, choices=["create", "produce", "consume", "member", "admin"])
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=30.0)

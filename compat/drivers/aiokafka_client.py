@@ -8,10 +8,11 @@ import time
 from typing import Any, Callable, Coroutine
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, RecordsToDelete
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import CommitFailedError, for_code
 
-from compat.drivers import close_requested, emit, key, main, value
+from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, close_requested, emit, key, main, value
 
 
 async def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -103,9 +104,77 @@ async def member(args: argparse.Namespace) -> dict[str, Any]:
     return {"closed": True}
 
 
+# DescribeConfigs config_source ids (Kafka's DescribeConfigsResponse.json), by Kafka's names.
+_CONFIG_SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG"}
+
+
+async def admin(args: argparse.Namespace) -> dict[str, Any]:
+    client = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    await client.start()
+    try:
+        response = await client.create_topics([NewTopic(args.topic, 1, 1, topic_configs=ADMIN_CONFIGS)])
+        for topic, code, *_ in response.topic_errors:
+            if code:
+                raise for_code(code)(f"CreateTopics {topic}")
+
+        async def configs() -> dict[str, list[str]]:
+            (response,) = await client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic)])
+            ((code, message, _, _, entries),) = response.resources
+            if code:
+                raise for_code(code)(f"DescribeConfigs: {message}")
+            # Entries are (name, value, read_only, config_source, is_sensitive, synonyms) from v1.
+            return {entry[0]: [entry[1], _CONFIG_SOURCES[entry[3]]] for entry in entries if entry[0] in ADMIN_CONFIGS}
+
+        created = await configs()
+        # aiokafka has only the legacy AlterConfigs, which resets what it does not name:
+        # the other override is sent again, as its users must.
+        change = {**ADMIN_CONFIGS, "retention.ms": ADMIN_ALTERED_RETENTION}
+        (response,) = await client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic, configs=change)])
+        for code, message, *_ in response.resources:
+            if code:
+                raise for_code(code)(f"AlterConfigs: {message}")
+        altered = await configs()
+        await client.create_partitions({args.topic: NewPartitions(ADMIN_PARTITIONS)})
+        (description,) = await client.describe_topics([args.topic])
+
+        producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap)
+        await producer.start()
+        try:
+            for i in range(ADMIN_RECORDS):
+                await producer.send_and_wait(args.topic, key=key(i).encode(), value=value(i).encode(), partition=0)
+        finally:
+            await producer.stop()
+        tp = TopicPartition(args.topic, 0)
+        low_watermark = (await client.delete_records({tp: RecordsToDelete(ADMIN_DELETE_BEFORE)}))[tp]
+
+        cluster = await client.describe_cluster()
+        group = f"{args.topic}-admin"
+        consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            await consumer.commit({tp: ADMIN_COMMITTED})
+        finally:
+            await consumer.stop()
+        listed = group in {name for name, *_ in await client.list_consumer_groups()}
+        (response,) = await client.describe_consumer_groups([group])
+        (described_group,) = response.groups
+    finally:
+        await client.close()
+    return {
+        "configs": {"created": created, "altered": altered},
+        "partitions": len(description["partitions"]),
+        "low_watermark": low_watermark,
+        "brokers": sorted(b["node_id"] for b in cluster["brokers"]),
+        "controller": cluster["controller_id"],
+        # aiokafka's admin client has no DeleteGroups.
+        "group": {"listed": listed, "state": described_group[2], "deleted": None},
+    }
+
+
 def _sync(action: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
     return lambda args: asyncio.run(action(args))
 
 
 if __name__ == "__main__":
-    main({"create": _sync(create), "produce": _sync(produce), "consume": _sync(consume), "member": _sync(member)})
+    main({"create": _sync(create), "produce": _sync(produce), "consume": _sync(consume), "member": _sync(member), "admin": _sync(admin)})

@@ -6,10 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic, ResourceType
 
-from compat.drivers import close_requested, emit, key, main, value
+from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, close_requested, emit, key, main, value
 
 
 def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,5 +116,50 @@ def member(args: argparse.Namespace) -> dict[str, Any]:
     return {"closed": True}
 
 
+def admin(args: argparse.Namespace) -> dict[str, Any]:
+    client = AdminClient({"bootstrap.servers": args.bootstrap})
+
+    def done(futures: dict[Any, Any]) -> list[Any]:
+        return [future.result(timeout=args.timeout) for future in futures.values()]
+
+    def configs() -> dict[str, list[str]]:
+        (described,) = done(client.describe_configs([ConfigResource(ResourceType.TOPIC, args.topic)]))
+        return {name: [described[name].value, ConfigSource(described[name].source).name] for name in ADMIN_CONFIGS}
+
+    done(client.create_topics([NewTopic(args.topic, num_partitions=1, replication_factor=1, config=ADMIN_CONFIGS)]))
+    created = configs()
+    retention = ConfigEntry("retention.ms", ADMIN_ALTERED_RETENTION, incremental_operation=AlterConfigOpType.SET)
+    done(client.incremental_alter_configs([ConfigResource(ResourceType.TOPIC, args.topic, incremental_configs=[retention])]))
+    altered = configs()
+    done(client.create_partitions([NewPartitions(args.topic, ADMIN_PARTITIONS)]))
+    (description,) = done(client.describe_topics(TopicCollection([args.topic])))
+
+    producer = Producer({"bootstrap.servers": args.bootstrap})
+    for i in range(ADMIN_RECORDS):
+        producer.produce(args.topic, key=key(i), value=value(i), partition=0)
+    if producer.flush(args.timeout):
+        raise KafkaException("records left undelivered")
+    (deleted_records,) = done(client.delete_records([TopicPartition(args.topic, 0, ADMIN_DELETE_BEFORE)]))
+
+    cluster = client.describe_cluster().result(timeout=args.timeout)
+    group = f"{args.topic}-admin"
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(args.topic, 0, ADMIN_COMMITTED)], asynchronous=False)
+    consumer.close()
+    listed = group in {g.group_id for g in client.list_consumer_groups().result(timeout=args.timeout).valid}
+    (described_group,) = done(client.describe_consumer_groups([group]))
+    done(client.delete_consumer_groups([group]))
+    deleted = group not in {g.group_id for g in client.list_consumer_groups().result(timeout=args.timeout).valid}
+    return {
+        "configs": {"created": created, "altered": altered},
+        "partitions": len(description.partitions),
+        "low_watermark": deleted_records.low_watermark,
+        "brokers": sorted(node.id for node in cluster.nodes),
+        "controller": cluster.controller.id,
+        # librdkafka names states in capitals (ConsumerGroupState.EMPTY); Kafka says "Empty".
+        "group": {"listed": listed, "state": described_group.state.name.capitalize(), "deleted": deleted},
+    }
+
+
 if __name__ == "__main__":
-    main({"create": create, "produce": produce, "consume": consume, "member": member})
+    main({"create": create, "produce": produce, "consume": consume, "member": member, "admin": admin})

@@ -6,10 +6,11 @@ import argparse
 import time
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import CommitFailedError
 
-from compat.drivers import close_requested, emit, key, main, value
+from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, close_requested, emit, key, main, value
 
 
 def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,5 +101,55 @@ def member(args: argparse.Namespace) -> dict[str, Any]:
     return {"closed": True}
 
 
+def admin(args: argparse.Namespace) -> dict[str, Any]:
+    client = KafkaAdminClient(bootstrap_servers=args.bootstrap)
+    try:
+        client.create_topics([NewTopic(args.topic, 1, 1, topic_configs=ADMIN_CONFIGS)])
+
+        def configs() -> dict[str, list[str]]:
+            (described,) = client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic)], config_filter="all")["topic"].values()
+            return {name: [described[name]["value"], described[name]["config_source"]] for name in ADMIN_CONFIGS}
+
+        created = configs()
+        change = ConfigResource(ConfigResourceType.TOPIC, args.topic, configs={"retention.ms": (AlterConfigOp.SET, ADMIN_ALTERED_RETENTION)})
+        altered_result = client.alter_configs([change], incremental=True)["topic"][args.topic]
+        if altered_result != "OK":
+            raise RuntimeError(f"IncrementalAlterConfigs: {altered_result}")
+        altered = configs()
+        client.create_partitions({args.topic: NewPartitions(ADMIN_PARTITIONS)})
+        partitions = len(client.describe_topics([args.topic])[0]["partitions"])
+
+        producer = KafkaProducer(bootstrap_servers=args.bootstrap)
+        for i in range(ADMIN_RECORDS):
+            producer.send(args.topic, key=key(i).encode(), value=value(i).encode(), partition=0)
+        producer.flush(timeout=args.timeout)
+        producer.close()
+        tp = TopicPartition(args.topic, 0)
+        low_watermark = client.delete_records({tp: ADMIN_DELETE_BEFORE})[tp]["low_watermark"]
+
+        cluster = client.describe_cluster()
+        group = f"{args.topic}-admin"
+        consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False)
+        consumer.assign([tp])
+        consumer.commit({tp: OffsetAndMetadata(ADMIN_COMMITTED, "", -1)})
+        consumer.close()
+        listed = group in {g["group_id"] for g in client.list_groups()}
+        state = client.describe_groups([group])[group]["group_state"]
+        outcome = client.delete_groups([group])[group]
+        if outcome != "OK":
+            raise RuntimeError(f"DeleteGroups {group}: {outcome}")
+        deleted = group not in {g["group_id"] for g in client.list_groups()}
+    finally:
+        client.close()
+    return {
+        "configs": {"created": created, "altered": altered},
+        "partitions": partitions,
+        "low_watermark": low_watermark,
+        "brokers": sorted(b["broker_id"] for b in cluster["brokers"]),
+        "controller": cluster["controller_id"],
+        "group": {"listed": listed, "state": state, "deleted": deleted},
+    }
+
+
 if __name__ == "__main__":
-    main({"create": create, "produce": produce, "consume": consume, "member": member})
+    main({"create": create, "produce": produce, "consume": consume, "member": member, "admin": admin})

@@ -48,5 +48,14 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"partitions": len(partitions), "records": records}
 
 
+def admin(args: argparse.Namespace) -> dict[str, Any]:
+    """kcat's one admin view: `-L`, the cluster metadata (see the contract)."""
+    metadata = json.loads(kcat(args, "-L", "-J"))
+    return {
+        "brokers": sorted(b["id"] for b in metadata["brokers"]),
+        "topics": {t["topic"]: len(t["partitions"]) for t in metadata["topics"] if not t.get("error")},
+    }
+
+
 if __name__ == "__main__":
-    main({"produce": produce, "consume": consume})
+    main({"produce": produce, "consume": consume, "admin": admin})

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
 import { closeRequested, deadline, emit, key, main, value } from './driver.mjs'
 
-const { Kafka, Partitioners, logLevel } = kafkajs
+const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs
 // kafkajs has no public assign() (tulios/kafkajs#373: its consumer always joins a group), so the
 // group-less read drives the same Cluster, Broker.fetch and Batch its consumer uses internally.
 const Batch = createRequire(import.meta.url)('kafkajs/src/consumer/batch')
@@ -141,4 +141,69 @@ async function member (args) {
   return { closed: true }
 }
 
-main({ create, produce, consume, member })
+// The admin plan of compat/drivers/__init__.py (ADMIN_* there; the scenario checks these values).
+const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact' }
+const ADMIN_ALTERED_RETENTION = '7200000'
+const ADMIN_PARTITIONS = 3
+const ADMIN_RECORDS = 10
+const ADMIN_DELETE_BEFORE = 4
+const ADMIN_COMMITTED = 5
+// DescribeConfigs config_source ids, by Kafka's names.
+const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
+
+async function admin (args) {
+  const kafka = client(args)
+  const admin = kafka.admin()
+  await admin.connect()
+  const group = `${args.topic}-admin`
+  try {
+    const configEntries = Object.entries(ADMIN_CONFIGS).map(([name, value]) => ({ name, value }))
+    await admin.createTopics({ topics: [{ topic: args.topic, numPartitions: 1, replicationFactor: 1, configEntries }], waitForLeaders: true })
+    const configs = async () => {
+      const { resources } = await admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: args.topic, configNames: Object.keys(ADMIN_CONFIGS) }],
+        includeSynonyms: false
+      })
+      return Object.fromEntries(resources[0].configEntries.map(e => [e.configName, [e.configValue, CONFIG_SOURCES[e.configSource]]]))
+    }
+    const created = await configs()
+    // kafkajs has only the legacy AlterConfigs, which resets what it does not name: the other
+    // override is sent again, as its users must.
+    const altered = Object.entries({ ...ADMIN_CONFIGS, 'retention.ms': ADMIN_ALTERED_RETENTION }).map(([name, value]) => ({ name, value }))
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: args.topic, configEntries: altered }] })
+    const afterAlter = await configs()
+    await admin.createPartitions({ topicPartitions: [{ topic: args.topic, count: ADMIN_PARTITIONS }] })
+    const { topics } = await admin.fetchTopicMetadata({ topics: [args.topic] })
+
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    try {
+      const messages = Array.from({ length: ADMIN_RECORDS }, (_, i) => ({ key: key(i), value: value(i), partition: 0 }))
+      await producer.send({ topic: args.topic, messages })
+    } finally {
+      await producer.disconnect()
+    }
+    await admin.deleteTopicRecords({ topic: args.topic, partitions: [{ partition: 0, offset: String(ADMIN_DELETE_BEFORE) }] })
+    const offsets = await admin.fetchTopicOffsets(args.topic)
+    const lowWatermark = Number(offsets.find(o => o.partition === 0).low)
+
+    const cluster = await admin.describeCluster()
+    await admin.setOffsets({ groupId: group, topic: args.topic, partitions: [{ partition: 0, offset: String(ADMIN_COMMITTED) }] })
+    const listed = (await admin.listGroups()).groups.some(g => g.groupId === group)
+    const { groups } = await admin.describeGroups([group])
+    await admin.deleteGroups([group])
+    const deleted = !(await admin.listGroups()).groups.some(g => g.groupId === group)
+    return {
+      configs: { created, altered: afterAlter },
+      partitions: topics[0].partitions.length,
+      low_watermark: lowWatermark,
+      brokers: cluster.brokers.map(b => b.nodeId).sort(),
+      controller: cluster.controller,
+      group: { listed, state: groups[0].state, deleted }
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+main({ create, produce, consume, member, admin })
