@@ -4,14 +4,16 @@ Format: https://kafka.apache.org/documentation/#recordbatch and Kafka's
 `DefaultRecordBatch.java` / `DefaultRecord.java` / `LegacyRecord.java`.
 
 The produce path only ever looks at the 61-byte batch header: `iter_batches`
+(and `iter_batch_fields`, its allocation-free twin for the log's append)
 checks each batch whole (length, magic, CRC-32C, record count) and hands back
 a memoryview of it; `set_base_offset` and `set_partition_leader_epoch` then
 rewrite fields that lie outside the CRC, in place. Records are decoded
 (`iter_records`) only where a feature needs them.
 
 Divergence from Kafka's LogValidator: it walks every record of every batch
-(timestamps, consecutive offset deltas); we trust the batch header, as the
-batch CRC already guarantees the producer's bytes arrived intact.
+(timestamps, consecutive offset deltas); we trust the batch header (its max
+timestamp answers the future-timestamp rule), as the batch CRC already
+guarantees the producer's bytes arrived intact.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def _invalid(message: str) -> KafkaError:
 
 
 def compute_crc(batch: Buffer) -> int:
+    """The CRC-32C a batch's crc field must hold: over attributes to the end."""
     view = memoryview(batch)
     return crc32c.crc32c(view[ATTRIBUTES_OFFSET:])
 
@@ -159,6 +162,8 @@ def iter_batches(data: Buffer, *, from_client: bool = True) -> Iterator[tuple[Ba
 
 
 # Positions in the tuple iter_batch_fields yields (BATCH_HEADER's field order).
+FIELD_CRC = 4
+FIELD_ATTRIBUTES = 5
 FIELD_LAST_OFFSET_DELTA = 6
 FIELD_MAX_TIMESTAMP = 8
 FIELD_PRODUCER_ID = 9
@@ -191,10 +196,11 @@ def iter_batch_fields(data: Buffer, *, from_client: bool = True) -> Iterator[tup
             raise _corrupt(f"batch of {size} bytes truncated to {remaining}")
         batch = view[position : position + size]
         fields = BATCH_HEADER.unpack_from(batch)
-        if crc32c.crc32c(batch[ATTRIBUTES_OFFSET:]) != fields[4]:
+        if crc32c.crc32c(batch[ATTRIBUTES_OFFSET:]) != fields[FIELD_CRC]:
             raise _corrupt(f"batch CRC mismatch at position {position}")
-        if fields[5] & _COMPRESSION_MASK > _MAX_CODEC:
-            raise _corrupt(f"unknown compression codec {fields[5] & _COMPRESSION_MASK}")
+        codec = fields[FIELD_ATTRIBUTES] & _COMPRESSION_MASK
+        if codec > _MAX_CODEC:
+            raise _corrupt(f"unknown compression codec {codec}")
         if from_client:
             _check_client_batch(*fields)
         yield fields, batch
