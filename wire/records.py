@@ -647,6 +647,9 @@ def convert_legacy(data: Buffer) -> bytes:
     if len(view) == 0:
         raise _invalid("produce request must have at least one message")
     converted = list(_iter_legacy(view, None))
+    if not converted:
+        # AbstractLegacyRecordBatch: "Found invalid compressed record set with no inner records".
+        raise _invalid("compressed message set with no inner messages")
     codec = max((item[2] for item in converted), default=Compression.NONE)
     timestamp_type = converted[0][3]
     records = [Record(index, record.timestamp, record.key, record.value) for index, (_, record, _, _) in enumerate(converted)]

@@ -449,6 +449,14 @@ def test_kafka_python_legacy_message_sets_convert(magic: int, compression: int) 
         assert [r.timestamp for r in iter_records(batch)] == [1000 + i for i in range(5)]
 
 
+@pytest.mark.parametrize("codec", [Compression.GZIP, Compression.SNAPPY, Compression.LZ4])
+def test_compressed_legacy_wrapper_with_nothing_inside(codec: Compression) -> None:
+    wrapper = legacy_message(1, None, compress(codec, b""), attributes=codec)
+    with pytest.raises(KafkaError) as raised:
+        convert_legacy(wrapper)
+    assert raised.value.code is ErrorCode.INVALID_RECORD
+
+
 def test_legacy_magic_0_lz4_with_the_pre_kip_57_header_checksum() -> None:
     """Kafka before 0.10 checksummed the LZ4 frame header including its magic number;
     magic 0 messages keep that checksum. The frame here is the one Kafka writes for the
