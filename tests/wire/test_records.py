@@ -498,12 +498,15 @@ def test_damaged_legacy_messages_are_corrupt(damage: object) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=120), st.integers(0, 119), st.integers(0, 255))
 def test_arbitrary_legacy_bytes_raise_only_kafka_errors(noise: bytes, position: int, byte: int) -> None:
-    """Random bytes, and valid messages with one byte changed under a recomputed CRC."""
+    """Random bytes, valid messages with one byte changed under a recomputed CRC, and
+    compressed wrappers around random bytes."""
     message = bytearray(legacy_message(1, b"key", b"value", timestamp=5))
     message[position % len(message)] = byte
     if len(message) > 16:
         message[12:16] = struct.pack(">I", crc32_reference(bytes(message[16:])))
-    for data in (noise, bytes(message)):
+    codec = [Compression.GZIP, Compression.SNAPPY, Compression.LZ4][byte % 3]
+    wrapper = legacy_message(byte % 2, None, compress(codec, noise), attributes=codec)
+    for data in (noise, bytes(message), wrapper):
         try:
             list(iter_records(convert_legacy(data)))
         except KafkaError as error:
