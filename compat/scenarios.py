@@ -132,7 +132,7 @@ GROUP_PARTITIONS = 4
 GROUP_RECORDS = 400
 ALL_PARTITIONS = list(range(GROUP_PARTITIONS))
 # Clients with a `member` driver action; kcat and @platformatic/kafka have none yet.
-GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs"})
+GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java"})
 
 Position = tuple[int, int]  # (partition, offset): a record's identity, whatever its key
 
