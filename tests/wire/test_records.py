@@ -511,3 +511,16 @@ def test_arbitrary_legacy_bytes_raise_only_kafka_errors(noise: bytes, position: 
             list(iter_records(convert_legacy(data)))
         except KafkaError as error:
             assert error.code in (ErrorCode.CORRUPT_MESSAGE, ErrorCode.INVALID_RECORD)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from([c for c in Compression if c is not Compression.NONE]), st.booleans())
+def test_random_compressed_bodies_raise_only_kafka_errors(body: bytes, codec: Compression, xerial: bool) -> None:
+    """A body under a valid CRC that is not what its codec claims, including a fake
+    xerial snappy header with random block lengths."""
+    if xerial and codec is Compression.SNAPPY:
+        body = b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1) + body
+    try:
+        list(iter_records(hand_batch(body, attributes=codec)))
+    except KafkaError as error:
+        assert error.code is ErrorCode.CORRUPT_MESSAGE
