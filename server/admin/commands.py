@@ -25,7 +25,7 @@ EARLIEST, LATEST = -2, -1
 DYNAMIC_TOPIC_CONFIG = 1
 # Fetch up to v12 names topics; v13+ needs topic ids, which Metadata v10+ would supply.
 FETCH_MAX_VERSION = 12
-# OffsetFetch v8+ and OffsetCommit v8+... keep the single-group shapes (KIP-709 batches groups).
+# OffsetFetch v8+ asks for many groups at once (KIP-709); one group is all a command needs.
 OFFSET_FETCH_MAX_VERSION = 7
 # Records per Produce request; keeps one request well under message.max.bytes for lines.
 PRODUCE_BATCH = 500
@@ -568,7 +568,7 @@ def _send_commit(client: KafkaClient, coordinator: int, group: str, topic: str, 
             }
         ],
     }
-    _, response = client.call(ApiKey.OFFSET_COMMIT, body, node=coordinator, highest=OFFSET_FETCH_MAX_VERSION)
+    _, response = client.call(ApiKey.OFFSET_COMMIT, body, node=coordinator)
     for entry in response["topics"][0]["partitions"]:
         if entry["error_code"]:
             raise kafka_error(entry["error_code"], subject=f"commit for group {group}")
