@@ -213,6 +213,11 @@ class Storage:
         below the log start offset. Returns the number of segments deleted."""
         return sum(log.enforce_retention(now_ms) for log in self._logs.values())
 
+    def expire_producers(self, now_ms: int, expiration_ms: int) -> None:
+        """producer.id.expiration.ms: every partition forgets producers idle that long."""
+        for log in self._logs.values():
+            log.expire_producers(now_ms, expiration_ms)
+
     def flush_if_due(self, now_ms: int) -> None:
         """Honour topics' flush.ms (Kafka's default never flushes: the OS does)."""
         for log in self._logs.values():
