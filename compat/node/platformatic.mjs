@@ -104,4 +104,67 @@ async function consume (args) {
   return { partitions: count, records }
 }
 
-main({ create, produce, consume })
+
+// The admin plan of compat/drivers/__init__.py (ADMIN_* there; the scenario checks these values).
+const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact' }
+const ADMIN_ALTERED_RETENTION = '7200000'
+const ADMIN_PARTITIONS = 3
+const ADMIN_RECORDS = 10
+const ADMIN_DELETE_BEFORE = 4n
+const ADMIN_COMMITTED = 5n
+const TOPIC_RESOURCE = 2
+const SET = 0
+// DescribeConfigs config_source ids, by Kafka's names.
+const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
+
+async function admin (args) {
+  const client = new Admin(base(args))
+  const group = `${args.topic}-admin`
+  try {
+    const configs = Object.entries(ADMIN_CONFIGS).map(([name, value]) => ({ name, value }))
+    await client.createTopics({ topics: [args.topic], partitions: 1, replicas: 1, configs })
+    const describe = async () => {
+      const [description] = await client.describeConfigs({
+        resources: [{ resourceType: TOPIC_RESOURCE, resourceName: args.topic, configurationKeys: Object.keys(ADMIN_CONFIGS) }]
+      })
+      return Object.fromEntries(description.configs.map(c => [c.name, [c.value, CONFIG_SOURCES[c.configSource]]]))
+    }
+    const created = await describe()
+    await client.incrementalAlterConfigs({
+      resources: [{ resourceType: TOPIC_RESOURCE, resourceName: args.topic, configs: [{ name: 'retention.ms', configOperation: SET, value: ADMIN_ALTERED_RETENTION }] }]
+    })
+    const altered = await describe()
+    await client.createPartitions({ topics: [{ name: args.topic, count: ADMIN_PARTITIONS }] })
+    const cluster = await client.metadata({ topics: [args.topic], forceUpdate: true })
+
+    const producer = new Producer(base(args))
+    try {
+      const messages = Array.from({ length: ADMIN_RECORDS }, (_, i) => ({
+        topic: args.topic, key: Buffer.from(key(i)), value: Buffer.from(value(i)), partition: 0
+      }))
+      await producer.send({ messages })
+    } finally {
+      await producer.close()
+    }
+    const [deleted] = await client.deleteRecords({ topics: [{ name: args.topic, partitions: [{ partition: 0, offset: ADMIN_DELETE_BEFORE }] }] })
+
+    await client.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: args.topic, partitionOffsets: [{ partition: 0, offset: ADMIN_COMMITTED }] }] })
+    const listed = (await client.listGroups()).has(group)
+    const described = (await client.describeGroups({ groups: [group] })).get(group)
+    await client.deleteGroups({ groups: [group] })
+    const gone = !(await client.listGroups()).has(group)
+    return {
+      configs: { created, altered },
+      partitions: cluster.topics.get(args.topic).partitionsCount,
+      low_watermark: Number(deleted.partitions[0].lowWatermark),
+      brokers: [...cluster.brokers.keys()].sort(),
+      controller: cluster.controllerId,
+      // platformatic names states in capitals (EMPTY); Kafka says "Empty".
+      group: { listed, state: described.state[0] + described.state.slice(1).toLowerCase(), deleted: gone }
+    }
+  } finally {
+    await client.close()
+  }
+}
+
+main({ create, produce, consume, admin })
