@@ -8,8 +8,8 @@ construct structs as interpreted, through the code wire.compiler generates from 
 frames as the broker handles them (request header and response framing included).
 The yardstick, measured in the same run, is the round trip of a plain asyncio
 ping-pong over loopback, client and echo server in separate processes as a client
-and the broker are. Figures are the best of several repeats; they depend on the
-machine and its load, so read the ratios.
+and the broker are. Codec figures are this process's CPU time, best of several runs;
+the round trip is wall time, which a loaded machine stretches: the load is printed.
 """
 
 from __future__ import annotations
@@ -157,9 +157,11 @@ METADATA_RESPONSE = {
 
 
 def best_us(*stmts: Callable[[], Any]) -> list[float]:
-    """Microseconds per call of each statement: the best of seven runs of ~0.1 s, the
-    statements' runs interleaved so that other processes' load falls on all alike."""
-    timers = [timeit.Timer(stmt) for stmt in stmts]
+    """Microseconds of CPU per call of each statement: the best of seven runs of ~0.1 s,
+    interleaved. CPU time of this process, not wall time, so that the time other
+    processes hold the CPU is not counted; interleaved, so that what they do to caches
+    falls on all statements alike."""
+    timers = [timeit.Timer(stmt, timer=time.process_time) for stmt in stmts]
     numbers = [max(timer.autorange()[0] // 2, 1) for timer in timers]  # autorange: >= 0.2 s
     best = [float("inf")] * len(stmts)
     for _ in range(7):
