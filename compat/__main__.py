@@ -1,6 +1,7 @@
 """`python -m compat`: run the client × scenario matrix, print it and write compat/REPORT.md.
 
-Exits 1 when any client fails; a client that is not installed is shown but does not fail the run
+Against Ottla it also runs Kafka's tools and the differential suite (compat.differential) and
+adds both to the report. Exits 1 when any client or tool fails or a difference is unexplained; a client that is not installed is shown but does not fail the run
 here (the pytest suite is stricter under CI=true).
 """
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path,
                         help="default compat/REPORT.md, or compat/REPORT-kafka.md with --broker kafka")
     parser.add_argument("--work-dir", type=Path, help="keep broker data and logs here (default: a new temp dir)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip Kafka's tools and the differential run against the reference Kafka")
     parser.add_argument("-v", "--verbose", action="store_true", help="print driver and broker output of failures")
     args = parser.parse_args(argv)
 
@@ -87,9 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     versions, results = run_matrix(clients, scenarios, new_target, work_dir, progress)
     print(format_text(table(versions, results, scenarios)))
     command = " ".join(["python -m compat", *(sys.argv[1:] if argv is None else argv)])
-    report_path.write_text(report(versions, results, scenarios, broker, command))
+    text = report(versions, results, scenarios, broker, command)
+    reference_ok = True
+    if args.broker == "ottla" and not args.no_reference:
+        section, reference_ok = _reference_sections()
+        text += section
+    report_path.write_text(text)
     print(f"\nwrote {report_path}", file=sys.stderr)
-    return 1 if any(r.status == FAIL for r in results) else 0
+    return 1 if any(r.status == FAIL for r in results) or not reference_ok else 0
+
+
+def _reference_sections() -> tuple[str, bool]:
+    """Kafka's tools against Ottla and the differential run, as REPORT.md sections; whether all is well."""
+    from compat import differential, kafka
+    from compat.tools import PASS
+
+    if not kafka.is_fetched():
+        why = f"not installed: reference Kafka {kafka.KAFKA_VERSION} is not fetched (python -m compat.kafka --fetch)"
+        return f"\n## Kafka's tools and the differential run\n\n{why}\n", False
+    run = differential.run_all(lambda line: print(line, file=sys.stderr, flush=True))
+    new = [d for d in run.differences() if d.deviation() is None and d.open_finding() is None]
+    return differential.report_section(run, kafka.KAFKA_VERSION), not new and all(r.status == PASS for r in run.tools_ottla)
 
 
 if __name__ == "__main__":
