@@ -29,6 +29,9 @@ _LONG_MAX = 2**63 - 1
 _LONG_MIN = -(2**63)
 _TYPE_NAMES = {BOOLEAN: "BOOLEAN", STRING: "STRING", INT: "INT", LONG: "LONG", DOUBLE: "DOUBLE", LIST: "LIST"}
 
+# A validator: (config name, normalised value) -> Kafka's refusal message, or None if valid.
+Check = Callable[[str, str], "str | None"]
+
 
 @dataclass(slots=True, frozen=True)
 class TopicConfigKey:
@@ -39,7 +42,7 @@ class TopicConfigKey:
     # Kafka's broker synonyms, highest precedence first, each with a converter from the
     # broker setting's unit to the topic config's (LogConfig's synonym table).
     synonyms: tuple[tuple[str, Callable[[object], str]], ...] = ()
-    check: Callable[[str], str | None] | None = None  # Kafka's validator: a message when invalid
+    check: Check | None = None  # Kafka's validator: Kafka's message when the value is refused
 
 
 def _same(value: object) -> str:
@@ -54,17 +57,22 @@ def _minutes(value: object) -> str:
     return str(int(value) * 60 * 1000) if int(value) >= 0 else str(value)  # type: ignore[call-overload]
 
 
-def _at_least(low: float) -> Callable[[str], str | None]:
-    return lambda text: f"Value must be at least {_number_text(low)}" if float(text) < low else None
+def _invalid(name: str, shown: str, reason: str) -> str:
+    """Kafka's ConfigException wording for a value its validator refuses."""
+    return f"Invalid value {shown} for configuration {name}: {reason}"
 
 
-def _between(low: float, high: float) -> Callable[[str], str | None]:
-    def check(text: str) -> str | None:
+def _at_least(low: float) -> Check:
+    return lambda name, text: _invalid(name, text, f"Value must be at least {_number_text(low)}") if float(text) < low else None
+
+
+def _between(low: float, high: float) -> Check:
+    def check(name: str, text: str) -> str | None:
         value = float(text)
         if value < low:
-            return f"Value must be at least {_number_text(low)}"
+            return _invalid(name, text, f"Value must be at least {_number_text(low)}")
         if value > high:
-            return f"Value must be no more than {_number_text(high)}"
+            return _invalid(name, text, f"Value must be no more than {_number_text(high)}")
         return None
 
     return check
@@ -74,32 +82,33 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _in(*choices: str) -> Callable[[str], str | None]:
-    return lambda text: None if text in choices else f"String must be one of: {', '.join(choices)}"
+def _in(*choices: str) -> Check:
+    return lambda name, text: None if text in choices else _invalid(name, text, f"String must be one of: {', '.join(choices)}")
 
 
-def _list_in(*choices: str) -> Callable[[str], str | None]:
-    def check(text: str) -> str | None:
+def _list_in(*choices: str) -> Check:
+    def check(name: str, text: str) -> str | None:
         for item in (part.strip() for part in text.split(",") if part.strip()):
             if item not in choices:
-                return f"Invalid value {item} for configuration: String must be one of: {', '.join(choices)}"
+                # Kafka's ValidList names the one bad item, not the whole list.
+                return _invalid(name, item, f"String must be one of: {', '.join(choices)}")
         return None
 
     return check
 
 
-def _gzip_level(text: str) -> str | None:
+def _gzip_level(name: str, text: str) -> str | None:
     # GzipCompression.LEVEL_VALIDATOR: 1..9, or -1 for zlib's default.
     value = int(text)
-    return None if value == -1 or 1 <= value <= 9 else "Value must be between 1 and 9, or -1 for the default"
+    return None if value == -1 or 1 <= value <= 9 else _invalid(name, text, "Value must be between 1 and 9, or -1 for the default")
 
 
-def _throttled_replicas(text: str) -> str | None:
+def _throttled_replicas(name: str, text: str) -> str | None:
     # ThrottledReplicaListValidator: "*" or partition:broker pairs.
     items = [item.strip() for item in text.split(",") if item.strip()]
     if items == ["*"] or all(_is_pair(item) for item in items):
         return None
-    return "must be the wildcard (*) or a list of replicas in the form [PartitionId]:[BrokerId],[PartitionId]:[BrokerId],..."
+    return _invalid(name, text, "must be the wildcard (*) or a list of replicas in the form [PartitionId]:[BrokerId],[PartitionId]:[BrokerId],...")
 
 
 def _is_pair(item: str) -> bool:
@@ -107,7 +116,7 @@ def _is_pair(item: str) -> bool:
     return partition.strip().isdigit() and node.strip().isdigit()
 
 
-def _tiered_storage_off(text: str) -> str | None:
+def _tiered_storage_off(name: str, text: str) -> str | None:
     # Kafka refuses remote.storage.enable=true unless remote.log.storage.system.enable is on;
     # Ottla has no tiered storage.
     if text.lower() == "true":
@@ -121,7 +130,7 @@ def _key(
     default: object,
     doc: str,
     synonyms: tuple[tuple[str, Callable[[object], str]], ...] = (),
-    check: Callable[[str], str | None] | None = None,
+    check: Check | None = None,
 ) -> TopicConfigKey:
     return TopicConfigKey(name, config_type, _same(default), doc, synonyms, check)
 
@@ -211,11 +220,9 @@ def validate_value(name: str, value: str | None) -> str:
         ) from None
     if key.config_type == LIST:
         text = ",".join(part.strip() for part in text.split(",") if part.strip())
-    problem = key.check(text) if key.check is not None else None
+    problem = key.check(name, text) if key.check is not None else None
     if problem is not None:
-        if problem.startswith("Invalid value") or problem.startswith("Tiered"):
-            raise KafkaError(ErrorCode.INVALID_CONFIG, problem.replace("configuration:", f"configuration {name}:"))
-        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Invalid value {text} for configuration {name}: {problem}")
+        raise KafkaError(ErrorCode.INVALID_CONFIG, problem)
     return text
 
 

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, TypeVar
 
 from wire.api import DECLARED_VERSIONS, ApiKey
-from wire.errors import ErrorCode
+from wire.errors import ErrorCode, MalformedFrame
 from wire.protocol import decode_response, encode_request
 
 _SIZE = struct.Struct(">i")
@@ -107,7 +107,10 @@ class Connection:
             frame = self._read(size)
         except (OSError, ConnectionError) as exc:
             raise ClientError(f"{api.name} to {self.address} failed: {exc}") from None
-        correlation_id, response = decode_response(api, version, frame)
+        try:
+            correlation_id, response = decode_response(api, version, frame)
+        except MalformedFrame as exc:
+            raise ClientError(f"cannot decode {self.address}'s answer to {api.name} v{version}: {exc}") from None
         if correlation_id != self.correlation_id:
             raise ClientError(f"{self.address} answered correlation id {correlation_id}, expected {self.correlation_id}")
         return response

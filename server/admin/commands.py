@@ -600,7 +600,13 @@ def _assignment(data: bytes | None) -> dict[str, list[int]]:
     """Kafka's ConsumerProtocolAssignment: version, then [topic, [partition]], user data."""
     if not data:
         return {}
-    view = memoryview(bytes(data))
+    try:
+        return _parse_assignment(memoryview(bytes(data)))
+    except (struct.error, UnicodeDecodeError):
+        return {}  # not the consumer protocol's layout: no assignment to show
+
+
+def _parse_assignment(view: memoryview) -> dict[str, list[int]]:
     position = 2
     (count,) = struct.unpack_from(">i", view, position)
     position += 4
