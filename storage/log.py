@@ -517,9 +517,23 @@ class PartitionLog:
             else:
                 rewrite.abort()
         self.first_dirty_offset = cleanable[-1].next_offset
+        self._drop_emptied_segments()
         if self._on_checkpoint is not None:
             self._on_checkpoint()
         return removed
+
+    def _drop_emptied_segments(self) -> None:
+        """Closed segments compaction left empty go; the one before takes over their
+        offsets, so segments stay contiguous (Kafka merges them into a group instead).
+        The first segment stays, so the log start offset does not move."""
+        kept = [self.segments[0]]
+        for segment in self.segments[1:-1]:
+            if segment.is_empty:
+                kept[-1].next_offset = segment.next_offset
+                segment.delete()
+            else:
+                kept.append(segment)
+        self.segments = [*kept, self.segments[-1]] if len(self.segments) > 1 else kept
 
     def flush(self, now_ms: int | None = None) -> None:
         for segment in self.segments:

@@ -529,6 +529,7 @@ class Segment:
         self.seal()
 
     def delete(self) -> None:
-        self.file.delete()
+        # Indexes first: a crash in between leaves a log whose missing indexes are rebuilt.
         self.index.delete()
         self.time_index.delete()
+        self.file.delete()

@@ -192,3 +192,40 @@ def test_crash_after_the_swap_file_is_complete_finishes_the_swap(tmp_path: pathl
     reopened.compact(now_ms=2000)
     assert contents(reopened) == expected
     reopened.close()
+
+
+def test_segments_emptied_by_compaction_go_and_offsets_stay_readable(storage: Storage) -> None:
+    storage.create_topic("c", 1, COMPACTED)
+    log = storage.partition("c", 0)
+    for pairs in ([("keep", "1")], [("x", "1")], [("x", "2")], [("x", "3")], [("y", "1")]):
+        log.append(keyed(pairs))
+        log.roll()
+    assert [s.base_offset for s in log.segments] == [0, 1, 2, 3, 4, 5]
+    storage.compact(now_ms=2000)
+    # [1] and [2] held only superseded records: gone, their offsets now [0]'s.
+    assert [s.base_offset for s in log.segments] == [0, 3, 4, 5]
+    assert contents(storage) == [(0, "keep", "1"), (3, "x", "3"), (4, "y", "1")]
+    # A fetch inside the vanished range gets the next batch there is (one segment per read).
+    assert read_from(storage, 1) == [(3, 3)]
+
+
+def read_from(storage: Storage, offset: int) -> list[tuple[int, int]]:
+    log = storage.partition("c", 0)
+    return [(header.base_offset, header.last_offset) for header, _ in scan_batches(read_bytes(log.read(offset, 1 << 20)))]
+
+
+def test_dropped_segments_stay_dropped_after_restart(tmp_path: pathlib.Path) -> None:
+    first = Storage.open(tmp_path)
+    first.create_topic("c", 1, COMPACTED)
+    log = first.partition("c", 0)
+    for pairs in ([("keep", "1")], [("x", "1")], [("x", "2")]):
+        log.append(keyed(pairs))
+        log.roll()
+    first.compact(now_ms=2000)
+    expected = contents(first)
+    first.close()
+    assert sorted(p.name for p in (tmp_path / "c-0").glob("*.log")) == ["00000000000000000000.log", "00000000000000000002.log", "00000000000000000003.log"]
+    reopened = Storage.open(tmp_path)
+    assert contents(reopened) == expected == [(0, "keep", "1"), (2, "x", "2")]
+    assert reopened.partition("c", 0).log_end_offset == 3
+    reopened.close()
