@@ -1,4 +1,17 @@
-"""Log storage engine: Kafka's on-disk layout, no knowledge of requests, sockets or asyncio."""
+"""Log storage engine: Kafka's on-disk layout, no knowledge of requests, sockets or asyncio.
+
+`Storage.open(data_dir)` (None: in memory) holds the topics; `partition(topic, i)` is a
+`PartitionLog` with `append`, `read`, `offset_for_timestamp`, `max_timestamp` and
+`delete_records`. Errors are `KafkaError`s carrying the code a response needs.
+
+Nothing here runs by itself: the broker calls, on its own schedule,
+`enforce_retention(now_ms)` (log.retention.check.interval.ms), `compact(now_ms)`
+(log.cleaner.backoff.ms), `flush_if_due(now_ms)` (flush.ms) and `close()` on shutdown.
+
+Modules: engine (topics, checkpoints), log (a partition's segments), segment (a .log
+and its indexes, on disk or in memory), index (.index/.timeindex), compaction,
+producer_state, handles (bounded descriptors), config (topic settings).
+"""
 
 from storage.config import LogConfig
 from storage.engine import Storage, TopicInfo
