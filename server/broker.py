@@ -15,6 +15,7 @@ from server.config import BrokerConfig
 from server.connection import Connection
 from server.dispatch import Dispatcher
 from server.groups import GroupCoordinator, open_coordinator
+from server.log_maintenance import LogMaintenance
 from server.topic_config import broker_topic_defaults
 from storage import Storage
 
@@ -41,6 +42,7 @@ class Broker:
         self._connections_per_ip: dict[str, int] = {}
         self._idle_sweep: asyncio.TimerHandle | None = None
         self.storage: Storage | None = None
+        self.maintenance: LogMaintenance | None = None
         self.groups: GroupCoordinator | None = None
         self.port: int | None = None
         self._server: asyncio.Server | None = None
@@ -67,6 +69,8 @@ class Broker:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = Storage.open(data_dir, defaults=broker_topic_defaults(self.config))
+        self.maintenance = LogMaintenance(self)
+        self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
@@ -95,6 +99,9 @@ class Broker:
         if self.groups is not None:
             self.groups.close()
             self.groups = None
+        if self.maintenance is not None:
+            self.maintenance.stop()
+            self.maintenance = None
         if self.storage is not None:
             self.storage.close()
             self.storage = None

@@ -124,6 +124,16 @@ SETTINGS: dict[str, Setting] = {
         Setting("log.cleaner.delete.retention.ms", _number(int, 0, _LONG_MAX), 86400000, "Default of the topic config `delete.retention.ms`.", LONG),
         Setting("log.cleaner.min.compaction.lag.ms", _number(int, 0, _LONG_MAX), 0, "Default of the topic config `min.compaction.lag.ms`.", LONG),
         Setting("log.cleaner.min.cleanable.ratio", _number(float, 0, 1), 0.5, "Default of the topic config `min.cleanable.dirty.ratio`.", DOUBLE),
+        Setting("log.retention.check.interval.ms", _number(int, 1, _LONG_MAX), 300000, "How often segments past retention are deleted.", LONG),
+        Setting("log.cleaner.enable", _bool, True, "Compact topics whose cleanup.policy includes compact.", BOOLEAN),
+        Setting("log.cleaner.backoff.ms", _number(int, 0, _LONG_MAX), 15000, "How often compacted topics are checked for cleaning.", LONG),
+        Setting(
+            "log.flush.scheduler.interval.ms",
+            _number(int, 1, _LONG_MAX),
+            _LONG_MAX,
+            "How often topics' flush.ms is checked; Kafka's default never checks (the OS flushes).",
+            LONG,
+        ),
         Setting("offsets.retention.minutes", _number(int, 1, _INT_MAX), 10080, "How long the committed offsets of an empty group are kept.", INT),
         Setting(
             "group.initial.rebalance.delay.ms",

@@ -28,7 +28,10 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             if kind == TOPIC:
                 info = existing_topic(broker, resource["resource_name"])
                 overrides = _apply(broker, dict(info.configs), resource["configs"])
-                replace_topic_configs(broker, info.name, overrides, request["validate_only"])
+                touched = {operation["name"] for operation in resource["configs"]}
+                changed = {k: v for k, v in overrides.items() if k in touched}
+                unchanged = {k: v for k, v in info.configs.items() if k not in touched}
+                replace_topic_configs(broker, info.name, changed, request["validate_only"], unchanged)
             elif kind == BROKER:
                 refuse_broker_change(broker, resource["resource_name"], [config["name"] for config in resource["configs"]])
             else:
