@@ -39,7 +39,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         if remaining == 0:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
-        first = cursor["partition_index"] if cursor and name == start_name else 0
+        first = max(cursor["partition_index"], 0) if cursor and name == start_name else 0
         partitions = partition_metadata(broker, info.partitions)[first:]
         if len(partitions) > remaining:
             next_cursor = {"topic_name": name, "partition_index": first + remaining}
