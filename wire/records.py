@@ -351,17 +351,49 @@ def _snappy_decompress(data: memoryview) -> bytes:
     return bytes(out)
 
 
-def decompress(codec: Compression, data: memoryview) -> memoryview:
-    """Inflate a batch body; a body the codec cannot read is CORRUPT_MESSAGE."""
+# The most a batch body may inflate to. Kafka streams records out of a compressed batch;
+# we inflate whole bodies, so a bound keeps a small request (zstd reaches ~30,000:1) from
+# exhausting memory. The buffer starts small and grows only while the codec says it is
+# too small, so a corrupt body costs one small attempt.
+MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+_FIRST_DECOMPRESS_GUESS = 1024 * 1024
+_INTO = {
+    Compression.GZIP: cramjam.gzip.decompress_into,
+    Compression.LZ4: cramjam.lz4.decompress_into,
+    Compression.ZSTD: cramjam.zstd.decompress_into,
+}
+
+
+def _output_too_small(error: Exception) -> bool:
+    text = str(error)
+    return "failed to write whole buffer" in text or "smaller than required" in text
+
+
+def _inflate_bounded(codec: Compression, data: memoryview, limit: int) -> memoryview:
+    size = min(limit, max(_FIRST_DECOMPRESS_GUESS, 8 * len(data)))
+    while True:
+        out = bytearray(size)
+        try:
+            written = _INTO[codec](data, out)
+        except cramjam.DecompressionError as error:
+            if not _output_too_small(error):
+                raise
+            if size >= limit:
+                raise _corrupt(f"{codec.name} batch inflates past {limit} bytes") from error
+            size = min(limit, size * 4)
+            continue
+        return memoryview(out)[:written]
+
+
+def decompress(codec: Compression, data: memoryview, limit: int = MAX_DECOMPRESSED_BYTES) -> memoryview:
+    """Inflate a batch body; a body the codec cannot read, or one that inflates past
+    `limit`, is CORRUPT_MESSAGE."""
     try:
-        if codec is Compression.GZIP:
-            return memoryview(cramjam.gzip.decompress(data))
         if codec is Compression.SNAPPY:
+            # Snappy cannot expand more than about 21:1, so a frame bounds its output.
             return memoryview(_snappy_decompress(data))
-        if codec is Compression.LZ4:  # Kafka's KafkaLZ4BlockOutputStream writes the standard LZ4 frame.
-            return memoryview(cramjam.lz4.decompress(data))
-        if codec is Compression.ZSTD:
-            return memoryview(cramjam.zstd.decompress(data))
+        if codec in _INTO:
+            return _inflate_bounded(codec, data, limit)
     except (cramjam.DecompressionError, struct.error, ValueError) as error:
         raise _corrupt(f"cannot decompress {codec.name} batch: {error}") from error
     return data
@@ -607,6 +639,9 @@ def _iter_legacy(data: memoryview, wrapper_timestamp_type: TimestampType | None)
         codec = Compression(attributes & _COMPRESSION_MASK) if attributes & _COMPRESSION_MASK < 5 else None
         if codec is None:
             raise _corrupt(f"unknown legacy compression codec {attributes & _COMPRESSION_MASK}")
+        if codec is Compression.ZSTD:
+            # Kafka refuses zstd below magic 2 (KIP-110): UNSUPPORTED_COMPRESSION_TYPE.
+            raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs record batch v2")
         if codec is not Compression.NONE:
             if wrapper_timestamp_type is not None:
                 raise _corrupt("nested compressed legacy message")
