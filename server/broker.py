@@ -17,6 +17,7 @@ from server.dispatch import Dispatcher
 from server.groups import GroupCoordinator, open_coordinator
 from server.log_maintenance import LogMaintenance
 from server.topic_config import broker_topic_defaults
+from server.txn import TransactionCoordinator, open_transaction_coordinator
 from storage import Storage
 
 log = logging.getLogger("ottla.broker")
@@ -44,6 +45,8 @@ class Broker:
         self.storage: Storage | None = None
         self.maintenance: LogMaintenance | None = None
         self.groups: GroupCoordinator | None = None
+        self.txn: TransactionCoordinator | None = None
+        self._produce_requests = 0  # for the test.produce.drop.response.every hook
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
@@ -72,6 +75,7 @@ class Broker:
         self.maintenance = LogMaintenance(self)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
+        self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
@@ -96,6 +100,9 @@ class Broker:
                 if not waiter.done():
                     waiter.cancel()
         self._data_waiters.clear()
+        if self.txn is not None:
+            self.txn.close()
+            self.txn = None
         if self.groups is not None:
             self.groups.close()
             self.groups = None
@@ -157,6 +164,12 @@ class Broker:
             if not connection.pending and now - connection.last_active > limit:
                 connection.abort(f"idle for more than connections.max.idle.ms ({self.config['connections.max.idle.ms']})", logging.INFO)
         self._schedule_idle_sweep()
+
+    def drop_this_produce_response(self) -> bool:
+        """The test.produce.drop.response.every hook: true for every Nth Produce request
+        that carried a producer id, whose connection is then closed unanswered."""
+        self._produce_requests += 1
+        return self._produce_requests % self.config["test.produce.drop.response.every"] == 0
 
     def notify_data(self, topic: str, partition: int) -> None:
         """Wake every fetch parked on this partition: new records, or the partition is gone."""

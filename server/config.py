@@ -160,6 +160,50 @@ SETTINGS: dict[str, Setting] = {
             "Partitions of `__consumer_offsets` when first created (Kafka: 50, to spread coordinators over brokers; one node needs one).",
             INT,
         ),
+        Setting("transaction.max.timeout.ms", _number(int, 1, _INT_MAX), 900000, "Longest transaction.timeout.ms a transactional producer may ask for.", INT),
+        Setting(
+            "transactional.id.expiration.ms",
+            _number(int, 1, _INT_MAX),
+            604800000,
+            "A transactional id with no open transaction and no request for this long is removed.",
+            INT,
+        ),
+        Setting(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            _number(int, 1, _INT_MAX),
+            10000,
+            "How often transactions past their transaction.timeout.ms are looked for and aborted.",
+            INT,
+        ),
+        Setting(
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            _number(int, 1, _INT_MAX),
+            3600000,
+            "How often expired transactional ids are removed.",
+            INT,
+        ),
+        Setting(
+            "transaction.state.log.num.partitions",
+            _number(int, 1, _INT_MAX),
+            1,
+            "Partitions of `__transaction_state` when first created (Kafka: 50; one node needs one).",
+            INT,
+        ),
+        Setting("producer.id.expiration.ms", _number(int, 1, _INT_MAX), 86400000, "A partition forgets an idempotent producer silent for this long.", INT),
+        Setting(
+            "producer.id.expiration.check.interval.ms",
+            _number(int, 1, _INT_MAX),
+            600000,
+            "How often partitions look for producers past producer.id.expiration.ms.",
+            INT,
+        ),
+        Setting(
+            "test.produce.drop.response.every",
+            _number(int, 0, _INT_MAX),
+            0,
+            "Tests only: every Nth Produce request with a producer id is written, then its connection closed unanswered, so the client retries (0: never).",
+            INT,
+        ),
     )
 }
 

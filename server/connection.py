@@ -28,6 +28,10 @@ log = logging.getLogger("ottla.connection")
 MAX_IN_FLIGHT = 256
 
 
+class DropConnection(Exception):
+    """A handler's request to close its connection without answering (test hooks only)."""
+
+
 class _Slot:
     """A response position in the connection's ordered queue."""
 
@@ -114,6 +118,8 @@ class Connection(asyncio.Protocol):
                 self._handle_frame(frame)
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
+        except DropConnection as exc:
+            self.abort(str(exc), logging.INFO)
         except Exception:
             # A bug of ours, not the client's: log it in full, drop only this connection.
             log.exception("request handling failed for %s", self.peer)

@@ -8,7 +8,8 @@ from server.groups.coordinator import Clock, CommitEntry, GroupConfig, GroupCoor
 from server.groups.log import OFFSETS_TOPIC, CoordinatorLog
 from storage import Storage
 
-INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC})
+# `__transaction_state` is the transaction coordinator's (server/txn/).
+INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC, "__transaction_state"})
 
 __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "INTERNAL_TOPICS", "JoinRequest", "OFFSETS_TOPIC", "open_coordinator"]
 

@@ -143,6 +143,9 @@ class GroupCoordinator:
         self.clock = clock
         self.wall_clock_ms = wall_clock_ms
         self.groups: dict[str, ClassicGroup] = {}
+        # TxnOffsetCommit offsets awaiting their transaction's end:
+        # producer id -> group id -> (topic, partition) -> offset (OffsetMetadataManager's pendingTransactionalOffsets).
+        self.pending_transactional: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
         self._expiry_timer: TimerHandle | None = None
 
     # --- lifecycle ---------------------------------------------------------------
@@ -155,6 +158,12 @@ class GroupCoordinator:
                 self._replay(key, value)
             except RecordFormatError as exc:
                 log.warning("skipping an unreadable record in __consumer_offsets: %s", exc)
+        for producer_id, records in self.log.open_transactions.items():
+            for key, value in records:
+                parsed = parse_key(key)
+                if isinstance(parsed, OffsetKey) and value is not None:
+                    pending = self.pending_transactional.setdefault(producer_id, {}).setdefault(parsed.group_id, {})
+                    pending[(parsed.topic, parsed.partition)] = parse_offset_value(value)
         for group in self.groups.values():
             for member in group.members.values():
                 self._arm_heartbeat(group, member, member.session_timeout_ms)
@@ -718,9 +727,72 @@ class GroupCoordinator:
             group.offsets.update(accepted)
         return errors
 
+    def commit_transactional_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        entries: list[CommitEntry],
+    ) -> list[ErrorCode]:
+        """OffsetMetadataManager.commitTransactionalOffset: stored now as a transactional
+        batch of the producer, visible to OffsetFetch only once its transaction commits
+        (`complete_transaction`)."""
+        if not group_id:
+            return [ErrorCode.INVALID_GROUP_ID] * len(entries)
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                return [ErrorCode.ILLEGAL_GENERATION] * len(entries)
+            group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
+        error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id, transactional=True)
+        if error is not ErrorCode.NONE:
+            return [error] * len(entries)
+        now = self.wall_clock_ms()
+        errors = []
+        records: list[KeyValue] = []
+        accepted: dict[tuple[str, int], OffsetAndMetadata] = {}
+        for entry in entries:
+            metadata = entry.metadata or ""
+            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+                errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
+                continue
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None)
+            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
+            accepted[(entry.topic, entry.partition)] = value
+            errors.append(ErrorCode.NONE)
+        if records:
+            try:
+                self.log.append(group_id, records, now, producer_id, producer_epoch)
+            except KafkaError as exc:
+                code = exc.code if exc.code in (ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.PRODUCER_FENCED) else _store_error(exc.code)
+                return [code if e is ErrorCode.NONE else e for e in errors]
+            self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {}).update(accepted)
+        return errors
+
+    def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
+        """A COMMIT or ABORT marker of `producer_id` reached these `__consumer_offsets`
+        partitions: its pending offsets there become committed or are dropped
+        (GroupMetadataManager.scheduleHandleTxnCompletion)."""
+        pending = self.pending_transactional.get(producer_id, {})
+        for group_id in [g for g in pending if self.log.partition_for(g) in partitions]:
+            offsets = pending.pop(group_id)
+            if commit:
+                group = self.groups.get(group_id)
+                if group is None or group.is_in(GroupState.DEAD):
+                    group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
+                group.offsets.update(offsets)
+        if not pending:
+            self.pending_transactional.pop(producer_id, None)
+
     @staticmethod
-    def _validate_offset_commit(group: ClassicGroup, generation_id: int, member_id: str, group_instance_id: str | None) -> ErrorCode:
-        """ClassicGroup.validateOffsetCommit."""
+    def _validate_offset_commit(
+        group: ClassicGroup, generation_id: int, member_id: str, group_instance_id: str | None, transactional: bool = False
+    ) -> ErrorCode:
+        """ClassicGroup.validateOffsetCommit; a transactional commit (TxnOffsetCommit v0-2
+        carries no member) may go into a non-empty group, and during a rebalance."""
         if group.is_in(GroupState.DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id < 0 and group.is_in(GroupState.EMPTY):
@@ -731,10 +803,10 @@ class GroupCoordinator:
                 return error
             if generation_id != group.generation_id:
                 return ErrorCode.ILLEGAL_GENERATION
-        elif not group.is_in(GroupState.EMPTY):
+        elif not transactional and not group.is_in(GroupState.EMPTY):
             # No member id and no generation (v0) commits only into an empty group.
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if group.is_in(GroupState.COMPLETING_REBALANCE):
+        if not transactional and group.is_in(GroupState.COMPLETING_REBALANCE):
             # The member has its new generation from JoinGroup but not yet its assignment.
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE

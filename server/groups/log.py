@@ -4,16 +4,22 @@ Kafka keeps group state as records in this internal, compacted topic and rebuild
 memory from it when a broker takes over the partition (GroupMetadataManager.replay,
 OffsetMetadataManager.replay); we reuse the same log engine and do the same at start-up.
 A commit is acknowledged only after its record is in the log, so a process killed
-right after an acknowledgement still finds it on restart.
+right after an acknowledgement still finds it on restart. The transaction coordinator
+keeps `__transaction_state` the same way, through the same class.
+
+TxnOffsetCommit records are written as transactional batches of their producer; replay
+applies them where the producer's COMMIT marker follows, drops them at an ABORT, and
+leaves those with no marker yet in `open_transactions`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from storage import FileRegion, Storage
-from wire.records import Record, build_batch, iter_records, scan_batches
+from storage.producer_state import CONTROL_COMMIT, control_type
+from wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
 
 log = logging.getLogger("ottla.groups")
 
@@ -36,31 +42,42 @@ def java_string_hash(text: str) -> int:
 
 
 class CoordinatorLog:
-    """Appends coordinator records to the group's partition of `__consumer_offsets` and
-    replays all of them. The topic is created on first use with `partitions` partitions;
-    an existing topic keeps its count, since a group's partition must never move."""
+    """Appends coordinator records to the key's partition of an internal topic and replays
+    all of them. The topic is created on first use with `partitions` partitions; an
+    existing topic keeps its count, since a key's partition must never move."""
 
-    def __init__(self, storage: Storage, partitions: int) -> None:
-        info = storage.topic(OFFSETS_TOPIC)
+    def __init__(self, storage: Storage, partitions: int, topic: str = OFFSETS_TOPIC, configs: Mapping[str, str] = OFFSETS_TOPIC_CONFIGS) -> None:
+        info = storage.topic(topic)
         if info is None:
-            info = storage.create_topic(OFFSETS_TOPIC, partitions, dict(OFFSETS_TOPIC_CONFIGS))
+            info = storage.create_topic(topic, partitions, dict(configs))
         self.storage = storage
+        self.topic = topic
         self.partitions = info.partitions
+        # Producer id -> records of its transactional batches that no marker has ended yet.
+        self.open_transactions: dict[int, list[KeyValue]] = {}
 
-    def partition_for(self, group_id: str) -> int:
-        """GroupCoordinatorShard.partitionFor: Utils.abs(groupId.hashCode()) % partitions."""
-        code = java_string_hash(group_id)
+    def partition_for(self, key: str) -> int:
+        """GroupCoordinatorShard.partitionFor: Utils.abs(key.hashCode()) % partitions."""
+        code = java_string_hash(key)
         return (0 if code == -(1 << 31) else abs(code)) % self.partitions
 
-    def append(self, group_id: str, records: list[KeyValue], now_ms: int) -> None:
-        """One batch, so a commit of many partitions is stored whole or not at all.
-        Raises KafkaError from the log (e.g. KAFKA_STORAGE_ERROR)."""
-        batch = build_batch([Record(offset=i, timestamp=now_ms, key=key, value=value) for i, (key, value) in enumerate(records)])
-        self.storage.partition(OFFSETS_TOPIC, self.partition_for(group_id)).append(batch)
+    def append(self, key: str, records: list[KeyValue], now_ms: int, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1) -> None:
+        """One batch, so a commit of many partitions is stored whole or not at all; with a
+        producer id it is a transactional batch of that producer (TxnOffsetCommit).
+        Raises KafkaError from the log (KAFKA_STORAGE_ERROR, INVALID_PRODUCER_EPOCH, ...)."""
+        batch = build_batch(
+            [Record(offset=i, timestamp=now_ms, key=k, value=v) for i, (k, v) in enumerate(records)],
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
+            transactional=producer_id != NO_PRODUCER_ID,
+        )
+        # Kafka's AppendOrigin.COORDINATOR: the broker's own writes carry no sequence numbers.
+        self.storage.partition(self.topic, self.partition_for(key)).append(batch, from_client=False)
 
     def replay(self) -> Iterator[KeyValue]:
+        self.open_transactions = {}
         for index in range(self.partitions):
-            partition = self.storage.partition(OFFSETS_TOPIC, index)
+            partition = self.storage.partition(self.topic, index)
             offset, end = partition.log_start_offset, partition.log_end_offset
             while offset < end:
                 chunks = partition.read(offset, _REPLAY_READ_BYTES).chunks
@@ -69,12 +86,24 @@ class CoordinatorLog:
                 for header, batch in scan_batches(data, verify_crc=True):
                     if header.next_offset <= offset:
                         continue
-                    if not header.is_control:
-                        for record in iter_records(batch):
-                            if record.offset >= offset and record.key is not None:
-                                yield bytes(record.key), None if record.value is None else bytes(record.value)
+                    if header.is_control:
+                        ended = self.open_transactions.pop(header.producer_id, [])
+                        if control_type(batch) == CONTROL_COMMIT:
+                            yield from ended
+                    elif header.is_transactional:
+                        self.open_transactions.setdefault(header.producer_id, []).extend(_keyed(batch, offset))
+                    else:
+                        yield from _keyed(batch, offset)
                     offset = header.next_offset
                     progressed = True
                 if not progressed:
-                    log.warning("%s-%d: stopped loading at offset %d, no readable batch there", OFFSETS_TOPIC, index, offset)
+                    log.warning("%s-%d: stopped loading at offset %d, no readable batch there", self.topic, index, offset)
                     break
+
+
+def _keyed(batch: memoryview, offset: int) -> list[KeyValue]:
+    return [
+        (bytes(record.key), None if record.value is None else bytes(record.value))
+        for record in iter_records(batch)
+        if record.offset >= offset and record.key is not None
+    ]

@@ -8,6 +8,8 @@ and reach Kafka 4.0's maxima so that clients which infer a release from the maxi
 from __future__ import annotations
 
 from server.handlers import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
     alter_configs,
     alter_partition_reassignments,
     api_versions,
@@ -19,9 +21,12 @@ from server.handlers import (
     describe_cluster,
     describe_configs,
     describe_groups,
+    describe_producers,
     describe_log_dirs,
     describe_topic_partitions,
+    describe_transactions,
     elect_leaders,
+    end_txn,
     fetch,
     find_coordinator,
     heartbeat,
@@ -32,6 +37,7 @@ from server.handlers import (
     list_groups,
     list_offsets,
     list_partition_reassignments,
+    list_transactions,
     metadata,
     offset_commit,
     offset_delete,
@@ -39,6 +45,7 @@ from server.handlers import (
     offset_for_leader_epoch,
     produce,
     sync_group,
+    txn_offset_commit,
 )
 
 HANDLERS = {
@@ -76,5 +83,13 @@ HANDLERS = {
         describe_groups,
         delete_groups,
         offset_delete,
+        # Idempotence and transactions (issue 5).
+        add_partitions_to_txn,
+        add_offsets_to_txn,
+        end_txn,
+        txn_offset_commit,
+        describe_transactions,
+        list_transactions,
+        describe_producers,
     )
 }

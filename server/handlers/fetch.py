@@ -2,6 +2,9 @@
 
 A fetch that finds fewer than `min_bytes` parks until an append to one of its
 partitions wakes it (Broker.notify_data) or `max_wait_ms` passes, then reads again.
+A read_committed fetch (isolation_level 1) stops at the last stable offset and lists the
+aborted transactions overlapping what it returns, so the client drops their records
+(Kafka's UnifiedLog.read with FetchIsolation.TXN_COMMITTED, collectAbortedTransactions).
 No fetch sessions (KIP-227) are kept: a request for one is answered with session id 0,
 which every client takes to mean "send full requests", as Kafka does when its session
 cache is full.
@@ -88,14 +91,20 @@ def _read(broker, version: int, request: dict[str, Any]):
                     raise KafkaError(topic_error)
                 log = storage.partition(name, index)
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
-                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0)
+                stable = log.last_stable_offset
+                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else None)
                 data = _records(result)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 failed = True
             else:
                 entry["high_watermark"] = result.high_watermark
-                entry["last_stable_offset"] = result.high_watermark
+                entry["last_stable_offset"] = stable
+                if read_committed and result.size:
+                    entry["aborted_transactions"] = [
+                        {"producer_id": aborted.producer_id, "first_offset": aborted.first_offset}
+                        for aborted in log.aborted_transactions(wanted["fetch_offset"], stable)
+                    ]
                 entry["log_start_offset"] = result.log_start_offset
                 entry["records"] = data
                 total += result.size

@@ -1,14 +1,14 @@
-"""InitProducerId: a fresh producer id and epoch 0 for each idempotent producer.
+"""InitProducerId: a producer id and epoch, through the transaction coordinator.
 
-De-duplication by sequence number and transactional fencing come with the producer
-state work (issue 5); until then ids only need to be unique, across restarts too,
-which a millisecond clock seed gives without persisted state.
+Without a transactional id every call gets a fresh id at epoch 0 (idempotent producers,
+which bump their own epoch after an error, KIP-360). With one, the coordinator bumps
+the id's epoch, fencing the previous producer and aborting what it left open; v3+ may
+name the producer id and epoch being bumped, and get PRODUCER_FENCED when they are
+stale. Ids are unique across restarts (server/txn/coordinator.py ProducerIdManager).
 """
 
 from __future__ import annotations
 
-import itertools
-import time
 from typing import Any
 
 from wire.api import ApiKey
@@ -17,8 +17,12 @@ from wire.errors import ErrorCode
 API = ApiKey.INIT_PRODUCER_ID
 VERSIONS = (0, 5)
 
-_next_producer_id = itertools.count(int(time.time() * 1000) * 1000 % (2**62))
-
 
 def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "producer_id": next(_next_producer_id), "producer_epoch": 0}
+    result = broker.txn.init_producer_id(
+        request["transactional_id"], request["transaction_timeout_ms"], request.get("producer_id", -1), request.get("producer_epoch", -1)
+    )
+    error = result.error
+    if error is ErrorCode.PRODUCER_FENCED and header.api_version < 4:
+        error = ErrorCode.INVALID_PRODUCER_EPOCH  # KafkaApis: older clients do not know PRODUCER_FENCED (KIP-588)
+    return {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}

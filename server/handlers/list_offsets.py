@@ -1,4 +1,9 @@
-"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first offset at a time."""
+"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first offset at a time.
+
+With isolation_level 1 (read_committed, v2+) nothing at or past the last stable offset is
+answered: latest is the LSO, and a lookup landing beyond it finds nothing (Kafka's
+ReplicaManager.fetchOffsetForTimestamp, lastFetchableOffset).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ LATEST_TIERED = -5
 def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     version = header.api_version
     storage = broker.storage
+    read_committed = request.get("isolation_level", 0) == 1
     topics = []
     for topic in request["topics"]:
         partitions = []
@@ -27,7 +33,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             entry: dict[str, Any] = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
             try:
                 log = storage.partition(topic["name"], wanted["partition_index"])
-                timestamp, offset = _lookup(log, wanted["timestamp"])
+                timestamp, offset = _lookup(log, wanted["timestamp"], read_committed)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 timestamp, offset = -1, -1
@@ -43,10 +49,11 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "topics": topics}
 
 
-def _lookup(log, timestamp: int) -> tuple[int, int]:
+def _lookup(log, timestamp: int, read_committed: bool) -> tuple[int, int]:
     """(timestamp, offset) as Kafka answers it; (-1, -1) when no record qualifies."""
+    fetchable = log.last_stable_offset if read_committed else log.high_watermark
     if timestamp == LATEST:
-        return -1, log.high_watermark
+        return -1, fetchable
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return -1, log.log_start_offset
     if timestamp == LATEST_TIERED:
@@ -57,4 +64,4 @@ def _lookup(log, timestamp: int) -> tuple[int, int]:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown special timestamp {timestamp}")
     else:
         found = log.offset_for_timestamp(timestamp)
-    return found if found is not None else (-1, -1)
+    return found if found is not None and found[1] < fetchable else (-1, -1)

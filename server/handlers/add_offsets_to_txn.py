@@ -1,0 +1,19 @@
+"""AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction, so
+a later TxnOffsetCommit is committed or aborted with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.ADD_OFFSETS_TO_TXN
+VERSIONS = (0, 4)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    error = broker.txn.add_offsets(request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"])
+    if error is ErrorCode.PRODUCER_FENCED and header.api_version < 2:
+        error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
+    return {"throttle_time_ms": 0, "error_code": error}

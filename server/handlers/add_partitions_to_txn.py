@@ -1,0 +1,59 @@
+"""AddPartitionsToTxn: partitions join a transactional producer's open transaction.
+
+v0-3 carry one transaction (from the producer); v4+ a batch of them, and `verify_only`
+asks whether partitions already joined (KIP-890; sent between brokers in Kafka). A
+partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION and the others
+OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnRequest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.ADD_PARTITIONS_TO_TXN
+VERSIONS = (0, 5)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    if version <= 3:
+        results = _one(broker, version, request["v3_and_below_transactional_id"], request["v3_and_below_producer_id"],
+                       request["v3_and_below_producer_epoch"], False, request["v3_and_below_topics"])
+        return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
+    return {
+        "throttle_time_ms": 0,
+        "error_code": ErrorCode.NONE,
+        "results_by_transaction": [
+            {
+                "transactional_id": txn["transactional_id"],
+                "topic_results": _one(broker, version, txn["transactional_id"], txn["producer_id"], txn["producer_epoch"], txn["verify_only"], txn["topics"]),
+            }
+            for txn in request["transactions"]
+        ],
+    }
+
+
+def _one(broker, version: int, transactional_id: str, producer_id: int, producer_epoch: int, verify_only: bool, topics) -> list[dict[str, Any]]:
+    wanted = [(topic["name"], partition) for topic in topics for partition in topic["partitions"]]
+    storage = broker.storage
+    unknown = set()
+    for name, partition in wanted:
+        info = storage.topic(name)
+        if info is None or not 0 <= partition < info.partitions:
+            unknown.add((name, partition))
+    if unknown:
+        errors = {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED for tp in wanted}
+    elif verify_only:
+        errors = broker.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
+    else:
+        error = broker.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
+        if error is ErrorCode.PRODUCER_FENCED and version < 2:
+            error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
+        errors = {tp: error for tp in wanted}
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for (name, partition), error in errors.items():
+        by_topic.setdefault(name, []).append({"partition_index": partition, "partition_error_code": error})
+    return [{"name": name, "results_by_partition": results} for name, results in by_topic.items()]

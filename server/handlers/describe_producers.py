@@ -1,0 +1,39 @@
+"""DescribeProducers (KIP-664): the producer state each partition holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode, KafkaError
+
+API = ApiKey.DESCRIBE_PRODUCERS
+VERSIONS = (0, 0)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    topics = []
+    for topic in request["topics"]:
+        partitions = []
+        for index in topic["partition_indexes"]:
+            entry: dict[str, Any] = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None, "active_producers": []}
+            try:
+                log = broker.storage.partition(topic["name"], index)
+            except KafkaError as exc:
+                entry["error_code"] = exc.code
+                entry["error_message"] = exc.message
+            else:
+                entry["active_producers"] = [
+                    {
+                        "producer_id": producer_id,
+                        "producer_epoch": state.epoch,
+                        "last_sequence": state.last_seq,
+                        "last_timestamp": state.last_timestamp,
+                        "coordinator_epoch": 0 if state.current_txn_first_offset is not None else -1,
+                        "current_txn_start_offset": -1 if state.current_txn_first_offset is None else state.current_txn_first_offset,
+                    }
+                    for producer_id, state in sorted(log.producer_state.producers.items())
+                ]
+            partitions.append(entry)
+        topics.append({"name": topic["name"], "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics}

@@ -1,0 +1,39 @@
+"""DescribeTransactions (KIP-664): each transactional id's state from the coordinator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.DESCRIBE_TRANSACTIONS
+VERSIONS = (0, 0)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    states = []
+    for transactional_id in request["transactional_ids"]:
+        txn = broker.txn.describe(transactional_id)
+        if txn is None:
+            states.append(
+                {"error_code": ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, "transactional_id": transactional_id, "transaction_state": "",
+                 "transaction_timeout_ms": 0, "transaction_start_time_ms": -1, "producer_id": -1, "producer_epoch": -1, "topics": []}
+            )
+            continue
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in sorted(txn.partitions):
+            by_topic.setdefault(topic, []).append(partition)
+        states.append(
+            {
+                "error_code": ErrorCode.NONE,
+                "transactional_id": transactional_id,
+                "transaction_state": txn.state.value,
+                "transaction_timeout_ms": txn.timeout_ms,
+                "transaction_start_time_ms": txn.start_ms,
+                "producer_id": txn.producer_id,
+                "producer_epoch": txn.producer_epoch,
+                "topics": [{"topic": topic, "partitions": partitions} for topic, partitions in by_topic.items()],
+            }
+        )
+    return {"throttle_time_ms": 0, "transaction_states": states}

@@ -1,0 +1,23 @@
+"""EndTxn: commit or abort; the markers are in every partition before the answer.
+v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.END_TXN
+VERSIONS = (0, 5)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    version = header.api_version
+    result = broker.txn.end_transaction(
+        request["transactional_id"], request["producer_id"], request["producer_epoch"], request["committed"], bump_epoch=version >= 5
+    )
+    error = result.error
+    if error is ErrorCode.PRODUCER_FENCED and version < 2:
+        error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
+    return {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}

@@ -1,0 +1,30 @@
+"""ListTransactions (KIP-664): transactional ids by state and producer id; v1 adds
+`duration_filter` (KIP-994), transactions open longer than that many ms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.txn.state import TxnState
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.LIST_TRANSACTIONS
+VERSIONS = (0, 1)
+
+_STATE_NAMES = {state.value for state in TxnState}
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    wanted = set(request["state_filters"])
+    found = broker.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))
+    if wanted and not wanted & _STATE_NAMES:
+        found = []  # only unknown states asked for: none can match
+    return {
+        "throttle_time_ms": 0,
+        "error_code": ErrorCode.NONE,
+        "unknown_state_filters": sorted(wanted - _STATE_NAMES),
+        "transaction_states": [
+            {"transactional_id": txn.transactional_id, "producer_id": txn.producer_id, "transaction_state": txn.state.value} for txn in found
+        ],
+    }

@@ -1,0 +1,52 @@
+"""TxnOffsetCommit: offsets written inside a transaction, visible to OffsetFetch only once
+it commits (the group coordinator holds them pending; server/groups/coordinator.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.groups import CommitEntry
+from wire.api import ApiKey
+from wire.errors import ErrorCode
+
+API = ApiKey.TXN_OFFSET_COMMIT
+VERSIONS = (0, 4)
+
+
+def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+    storage = broker.storage
+    group_id = request["group_id"]
+    error = broker.txn.check_offsets_commit(request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id)
+    entries: list[CommitEntry] = []
+    slots: list[tuple[dict[str, Any], int]] = []
+    topics = []
+    for topic in request["topics"]:
+        name = topic["name"]
+        info = storage.topic(name)
+        partitions = []
+        for partition in topic["partitions"]:
+            index = partition["partition_index"]
+            answer = {"partition_index": index, "error_code": error}
+            if error is ErrorCode.NONE:
+                if info is None or not 0 <= index < info.partitions:
+                    answer["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                else:
+                    slots.append((answer, len(entries)))
+                    entries.append(
+                        CommitEntry(name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
+                    )
+            partitions.append(answer)
+        topics.append({"name": name, "partitions": partitions})
+    if entries:
+        errors = broker.groups.commit_transactional_offsets(
+            group_id,
+            request["producer_id"],
+            request["producer_epoch"],
+            request.get("generation_id", -1),
+            request.get("member_id", ""),
+            request.get("group_instance_id"),
+            entries,
+        )
+        for answer, index in slots:
+            answer["error_code"] = errors[index]
+    return {"throttle_time_ms": 0, "topics": topics}

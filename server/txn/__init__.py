@@ -1,0 +1,31 @@
+"""The transaction coordinator (issue 5): transactional ids, epochs and markers."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from server.groups import GroupCoordinator
+from server.groups.coordinator import Clock
+from server.groups.log import CoordinatorLog
+from server.txn.coordinator import (
+    TRANSACTION_STATE_CONFIGS,
+    TRANSACTION_STATE_TOPIC,
+    ProducerIdManager,
+    TransactionCoordinator,
+    TxnConfig,
+)
+from storage import Storage
+
+__all__ = ["TRANSACTION_STATE_TOPIC", "TransactionCoordinator", "TxnConfig", "open_transaction_coordinator"]
+
+
+def open_transaction_coordinator(
+    storage: Storage, groups: GroupCoordinator, config: Any, clock: Clock, notify_data: Callable[[str, int], None]
+) -> TransactionCoordinator:
+    """A coordinator over `__transaction_state` (created if missing), its state loaded and
+    interrupted transaction ends finished."""
+    txn_config = TxnConfig.from_broker(config)
+    log_ = CoordinatorLog(storage, txn_config.state_log_partitions, TRANSACTION_STATE_TOPIC, TRANSACTION_STATE_CONFIGS)
+    coordinator = TransactionCoordinator(log_, storage, groups, ProducerIdManager(storage.data_dir), txn_config, clock, notify_data)
+    coordinator.load()
+    return coordinator

@@ -1,0 +1,400 @@
+"""The transaction coordinator (KIP-98): transactional ids, their producer ids and epochs,
+and the two-phase end of each transaction.
+
+It follows Kafka's TransactionCoordinator and TransactionStateManager. Each state
+change is written to `__transaction_state` before it is acknowledged, so a restart
+replays the log into the same metadata. Ending a transaction writes PrepareCommit or
+PrepareAbort, then a COMMIT or ABORT marker into every partition of the transaction
+(Kafka's TransactionMarkerChannelManager; here they are local appends), then
+CompleteCommit or CompleteAbort. A restart that finds a Prepare state writes the
+markers again and completes, as Kafka's coordinator does on loading; an Ongoing
+transaction stays open until its producer ends it or transaction.timeout.ms aborts it,
+so no transaction is ever half-visible.
+
+Since markers are local appends, each request finishes its whole transition before it
+returns: clients never see CONCURRENT_TRANSACTIONS from a transition in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from server.groups import OFFSETS_TOPIC, GroupCoordinator
+from server.groups.coordinator import Clock, TimerHandle
+from server.groups.log import CoordinatorLog
+from server.txn.records import RecordFormatError, TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
+from server.txn.state import TxnState, check_transition
+from storage import Storage
+from storage.index import write_atomically
+from storage.producer_state import control_batch
+from wire.errors import ErrorCode, KafkaError
+
+log = logging.getLogger("ottla.txn")
+
+TRANSACTION_STATE_TOPIC = "__transaction_state"
+# Kafka's defaults for the topic (transaction.state.log.segment.bytes 100 MiB), compacted.
+TRANSACTION_STATE_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
+# RecordBatch.NO_PRODUCER_EPOCH and Short.MAX_VALUE: an exhausted epoch takes a new producer id.
+NO_PRODUCER_EPOCH = -1
+_MAX_EPOCH = 2**15 - 1
+# ProducerIdManager hands out ids in blocks (ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE).
+PRODUCER_ID_BLOCK_SIZE = 1000
+_PRODUCER_ID_FILE = "producer-id-block"
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ProducerIdManager:
+    """Unique producer ids across restarts: the end of the block in use is written to
+    `producer-id-block` before any id of the block is given out (Kafka keeps the same
+    in its metadata log as ProducerIdsRecord). In memory, ids simply count from 0."""
+
+    def __init__(self, data_dir: pathlib.Path | None) -> None:
+        self._path = None if data_dir is None else data_dir / _PRODUCER_ID_FILE
+        self._next = 0
+        if self._path is not None and self._path.exists():
+            try:
+                self._next = int(self._path.read_text().strip())
+            except ValueError:
+                raise RuntimeError(f"{self._path} is unreadable; remove it only if no producer ids were ever handed out") from None
+        self._block_end = self._next
+
+    def generate(self) -> int:
+        if self._next >= self._block_end:
+            self._block_end = self._next + PRODUCER_ID_BLOCK_SIZE
+            if self._path is not None:
+                write_atomically(self._path, f"{self._block_end}\n".encode())
+        producer_id = self._next
+        self._next += 1
+        return producer_id
+
+
+@dataclass(slots=True, frozen=True)
+class TxnConfig:
+    """Broker settings the coordinator reads (Kafka's names in server/config.py)."""
+
+    max_timeout_ms: int = 900000
+    id_expiration_ms: int = 604800000
+    abort_timed_out_interval_ms: int = 10000
+    remove_expired_interval_ms: int = 3600000
+    producer_id_expiration_ms: int = 86400000
+    producer_id_expiration_check_interval_ms: int = 600000
+    state_log_partitions: int = 1
+
+    @classmethod
+    def from_broker(cls, config: Any) -> "TxnConfig":
+        return cls(
+            max_timeout_ms=config["transaction.max.timeout.ms"],
+            id_expiration_ms=config["transactional.id.expiration.ms"],
+            abort_timed_out_interval_ms=config["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
+            remove_expired_interval_ms=config["transaction.remove.expired.transaction.cleanup.interval.ms"],
+            producer_id_expiration_ms=config["producer.id.expiration.ms"],
+            producer_id_expiration_check_interval_ms=config["producer.id.expiration.check.interval.ms"],
+            state_log_partitions=config["transaction.state.log.num.partitions"],
+        )
+
+
+@dataclass(slots=True)
+class TransactionMetadata:
+    """Kafka's TransactionMetadata: one transactional id's current state."""
+
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    timeout_ms: int
+    state: TxnState
+    partitions: set[tuple[str, int]] = field(default_factory=set)
+    update_ms: int = -1
+    start_ms: int = -1
+
+    def record(self) -> TxnRecord:
+        return TxnRecord(self.producer_id, self.producer_epoch, self.timeout_ms, self.state, frozenset(self.partitions), self.update_ms, self.start_ms)
+
+
+@dataclass(slots=True, frozen=True)
+class InitResult:
+    error: ErrorCode
+    producer_id: int = -1
+    producer_epoch: int = NO_PRODUCER_EPOCH
+
+
+class TransactionCoordinator:
+    def __init__(
+        self,
+        log_: CoordinatorLog,
+        storage: Storage,
+        groups: GroupCoordinator,
+        producer_ids: ProducerIdManager,
+        config: TxnConfig,
+        clock: Clock,
+        notify_data: Callable[[str, int], None] = lambda topic, partition: None,
+        wall_clock_ms: Callable[[], int] = _wall_clock_ms,
+    ) -> None:
+        self.log = log_
+        self.storage = storage
+        self.groups = groups
+        self.producer_ids = producer_ids
+        self.config = config
+        self.clock = clock
+        self.notify_data = notify_data
+        self.wall_clock_ms = wall_clock_ms
+        self.transactions: dict[str, TransactionMetadata] = {}
+        self._timers: list[TimerHandle] = []
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def load(self) -> None:
+        """Replay `__transaction_state`, then finish what a stop interrupted: a Prepare
+        state gets its markers (again) and completes (TransactionStateManager.loadTransactionMetadata)."""
+        for key, value in self.log.replay():
+            try:
+                transactional_id = parse_txn_key(key)
+                if value is None:
+                    self.transactions.pop(transactional_id, None)
+                    continue
+                stored = parse_txn_value(value)
+            except RecordFormatError as exc:
+                log.warning("skipping an unreadable record in %s: %s", TRANSACTION_STATE_TOPIC, exc)
+                continue
+            self.transactions[transactional_id] = TransactionMetadata(
+                transactional_id, stored.producer_id, stored.producer_epoch, stored.timeout_ms, stored.state, set(stored.partitions), stored.update_ms, stored.start_ms
+            )
+        for txn in list(self.transactions.values()):
+            if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+                self._complete(txn, commit=txn.state is TxnState.PREPARE_COMMIT)
+            elif txn.state is TxnState.PREPARE_EPOCH_FENCE:
+                self._end(txn, commit=False)
+        self._every(self.config.abort_timed_out_interval_ms, self.abort_timed_out)
+        self._every(self.config.remove_expired_interval_ms, self.remove_expired)
+        self._every(self.config.producer_id_expiration_check_interval_ms, self.expire_producers)
+
+    def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _every(self, interval_ms: int, task: Callable[[], Any]) -> None:
+        def run() -> None:
+            self._timers.remove(timer)
+            task()
+            self._every(interval_ms, task)
+
+        timer = self.clock.call_at(self.clock.time() + interval_ms / 1000, run)
+        self._timers.append(timer)
+
+    # --- persistence -------------------------------------------------------------
+
+    def _write(self, txn: TransactionMetadata, target: TxnState, **changes: Any) -> None:
+        """Check the transition, store the new metadata, then apply it: a failed write
+        leaves memory as it was (TransactionMetadata.prepareTransitionTo / completeTransitionTo).
+        Raises KafkaError from the log."""
+        check_transition(txn.state, target)
+        updated = replace(txn, state=target, update_ms=self.wall_clock_ms(), **changes)
+        self.log.append(txn.transactional_id, [(txn_key(txn.transactional_id), txn_value(updated.record()))], updated.update_ms)
+        txn.state, txn.producer_id, txn.producer_epoch = updated.state, updated.producer_id, updated.producer_epoch
+        txn.timeout_ms, txn.partitions, txn.update_ms, txn.start_ms = updated.timeout_ms, updated.partitions, updated.update_ms, updated.start_ms
+
+    # --- InitProducerId ----------------------------------------------------------
+
+    def init_producer_id(self, transactional_id: str | None, timeout_ms: int, producer_id: int = -1, producer_epoch: int = NO_PRODUCER_EPOCH) -> InitResult:
+        """TransactionCoordinator.handleInitProducerId. Without a transactional id every
+        call gets a fresh producer id at epoch 0, as Kafka does: an idempotent producer
+        bumps its own epoch after an error (KIP-360) and the partitions accept it."""
+        if transactional_id is None:
+            return InitResult(ErrorCode.NONE, self.producer_ids.generate(), 0)
+        if not transactional_id:
+            return InitResult(ErrorCode.INVALID_REQUEST)
+        if not 0 < timeout_ms <= self.config.max_timeout_ms:
+            return InitResult(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
+        txn = self.transactions.get(transactional_id)
+        try:
+            if txn is None:
+                txn = TransactionMetadata(transactional_id, self.producer_ids.generate(), NO_PRODUCER_EPOCH, timeout_ms, TxnState.EMPTY)
+                self._write(txn, TxnState.EMPTY, producer_epoch=0)
+                self.transactions[transactional_id] = txn
+                return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+            if producer_id >= 0 and (producer_id, producer_epoch) != (txn.producer_id, txn.producer_epoch):
+                # KIP-360: a producer that asks to bump an epoch it no longer holds was fenced.
+                return InitResult(ErrorCode.PRODUCER_FENCED)
+            if txn.state is TxnState.ONGOING:
+                # A new producer with this id: abort what the old one left open, fencing it.
+                self._fence_and_abort(txn)
+            pid, epoch = txn.producer_id, txn.producer_epoch + 1
+            if epoch >= _MAX_EPOCH:
+                pid, epoch = self.producer_ids.generate(), 0
+            self._write(txn, TxnState.EMPTY, producer_id=pid, producer_epoch=epoch, timeout_ms=timeout_ms, partitions=set(), start_ms=-1)
+        except KafkaError as exc:
+            return InitResult(_store_error(exc.code))
+        return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+
+    # --- the transaction ---------------------------------------------------------
+
+    def _validate(self, transactional_id: str, producer_id: int, producer_epoch: int) -> tuple[ErrorCode, TransactionMetadata | None]:
+        """The checks every in-transaction request starts with (TransactionCoordinator)."""
+        if not transactional_id:
+            return ErrorCode.INVALID_REQUEST, None
+        txn = self.transactions.get(transactional_id)
+        if txn is None or txn.producer_id != producer_id:
+            return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None
+        if txn.producer_epoch != producer_epoch:
+            return ErrorCode.PRODUCER_FENCED, None
+        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT, TxnState.PREPARE_EPOCH_FENCE):
+            return ErrorCode.CONCURRENT_TRANSACTIONS, None
+        return ErrorCode.NONE, txn
+
+    def add_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: set[tuple[str, int]]) -> ErrorCode:
+        """TransactionCoordinator.handleAddPartitionsToTransaction: the transaction is
+        Ongoing from its first partition; its timeout counts from then."""
+        error, txn = self._validate(transactional_id, producer_id, producer_epoch)
+        if txn is None:
+            return error
+        if txn.state is TxnState.ONGOING and partitions <= txn.partitions:
+            return ErrorCode.NONE
+        start = txn.start_ms if txn.state is TxnState.ONGOING else self.wall_clock_ms()
+        try:
+            self._write(txn, TxnState.ONGOING, partitions=(txn.partitions if txn.state is TxnState.ONGOING else set()) | partitions, start_ms=start)
+        except KafkaError as exc:
+            return _store_error(exc.code)
+        return ErrorCode.NONE
+
+    def verify_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """AddPartitionsToTxn v4+ verify_only: is each partition already in the open
+        transaction (KIP-890)? INVALID_TXN_STATE for one that is not."""
+        error, txn = self._validate(transactional_id, producer_id, producer_epoch)
+        if txn is None:
+            return {tp: error for tp in partitions}
+        inside = txn.partitions if txn.state is TxnState.ONGOING else set()
+        return {tp: ErrorCode.NONE if tp in inside else ErrorCode.INVALID_TXN_STATE for tp in partitions}
+
+    def add_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
+        """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction."""
+        return self.add_partitions(transactional_id, producer_id, producer_epoch, {(OFFSETS_TOPIC, self.groups.log.partition_for(group_id))})
+
+    def check_offsets_commit(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
+        """TxnOffsetCommit is accepted only from the current producer of a transaction
+        that AddOffsetsToTxn joined the group's partition to."""
+        error, txn = self._validate(transactional_id, producer_id, producer_epoch)
+        if txn is None:
+            return ErrorCode.INVALID_PRODUCER_EPOCH if error is ErrorCode.PRODUCER_FENCED else error
+        if txn.state is not TxnState.ONGOING or (OFFSETS_TOPIC, self.groups.log.partition_for(group_id)) not in txn.partitions:
+            return ErrorCode.INVALID_TXN_STATE
+        return ErrorCode.NONE
+
+    def end_transaction(self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool, bump_epoch: bool = False) -> InitResult:
+        """TransactionCoordinator.handleEndTransaction. A retry of an end that already
+        completed succeeds; the other end of a completed transaction is INVALID_TXN_STATE.
+        `bump_epoch` is EndTxn v5 (KIP-890 transaction version 2): the epoch goes up by
+        one with every end, and the answer carries it."""
+        error, txn = self._validate(transactional_id, producer_id, producer_epoch)
+        if txn is None:
+            return InitResult(error)
+        if txn.state is TxnState.ONGOING:
+            try:
+                self._end(txn, commit, bump_epoch)
+            except KafkaError as exc:
+                return InitResult(_store_error(exc.code))
+            return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+        done = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
+        if txn.state is done:
+            return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+        return InitResult(ErrorCode.INVALID_TXN_STATE)
+
+    def _end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False) -> None:
+        """Ongoing (or fenced) -> Prepare -> markers -> Complete."""
+        epoch = txn.producer_epoch + 1 if bump_epoch else txn.producer_epoch
+        self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch)
+        self._complete(txn, commit)
+
+    def _fence_and_abort(self, txn: TransactionMetadata) -> None:
+        """Bump the epoch first (PrepareEpochFence), so the markers carry the new one and
+        every partition refuses the old producer's late writes, then abort."""
+        self._write(txn, TxnState.PREPARE_EPOCH_FENCE, producer_epoch=txn.producer_epoch + 1)
+        self._end(txn, commit=False)
+
+    def _complete(self, txn: TransactionMetadata, commit: bool) -> None:
+        now = self.wall_clock_ms()
+        marker = control_batch(txn.producer_id, txn.producer_epoch, commit, now)
+        offsets_partitions = set()
+        for topic, partition in sorted(txn.partitions):
+            try:
+                self.storage.partition(topic, partition).append(marker, from_client=False)
+            except KafkaError as exc:
+                # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
+                log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, exc)
+                continue
+            if topic == OFFSETS_TOPIC:
+                offsets_partitions.add(partition)
+            self.notify_data(topic, partition)
+        if offsets_partitions:
+            self.groups.complete_transaction(txn.producer_id, offsets_partitions, commit)
+        self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT)
+
+    # --- housekeeping ------------------------------------------------------------
+
+    def abort_timed_out(self) -> int:
+        """TransactionCoordinator.abortTimedOutTransactions: an Ongoing transaction older
+        than its timeout has its epoch bumped (fencing its producer) and is aborted."""
+        now = self.wall_clock_ms()
+        aborted = 0
+        for txn in list(self.transactions.values()):
+            if txn.state is TxnState.ONGOING and txn.start_ms + txn.timeout_ms < now:
+                try:
+                    self._fence_and_abort(txn)
+                except KafkaError as exc:
+                    log.warning("could not abort timed-out transaction %s: %s", txn.transactional_id, exc)
+                    continue
+                log.info("aborted transaction %s after its %d ms timeout", txn.transactional_id, txn.timeout_ms)
+                aborted += 1
+        return aborted
+
+    def remove_expired(self) -> int:
+        """transactional.id.expiration.ms: ids idle that long with nothing open are
+        removed, a tombstone in the log (TransactionStateManager.removeExpiredTransactionalIds)."""
+        now = self.wall_clock_ms()
+        removed = 0
+        for transactional_id, txn in list(self.transactions.items()):
+            if txn.state in (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT) and txn.update_ms + self.config.id_expiration_ms < now:
+                check_transition(txn.state, TxnState.DEAD)
+                try:
+                    self.log.append(transactional_id, [(txn_key(transactional_id), None)], now)
+                except KafkaError as exc:
+                    log.warning("could not expire transactional id %s: %s", transactional_id, exc)
+                    continue
+                del self.transactions[transactional_id]
+                removed += 1
+        return removed
+
+    def expire_producers(self) -> None:
+        """producer.id.expiration.ms in every partition (Kafka's removeExpiredProducers)."""
+        self.storage.expire_producers(self.wall_clock_ms(), self.config.producer_id_expiration_ms)
+
+    # --- describing --------------------------------------------------------------
+
+    def describe(self, transactional_id: str) -> TransactionMetadata | None:
+        return self.transactions.get(transactional_id)
+
+    def list_transactions(self, states: set[str], producer_ids: set[int], min_duration_ms: int) -> list[TransactionMetadata]:
+        """ListTransactions filters: states by name, producer ids, and (v1) running longer than."""
+        now = self.wall_clock_ms()
+        return [
+            txn
+            for txn in self.transactions.values()
+            if (not states or txn.state.value in states)
+            and (not producer_ids or txn.producer_id in producer_ids)
+            and (min_duration_ms < 0 or (txn.state is TxnState.ONGOING and now - txn.start_ms >= min_duration_ms))
+        ]
+
+
+def _store_error(error: ErrorCode) -> ErrorCode:
+    """TransactionStateManager.appendTransactionToLog: what a failed write tells the client."""
+    if error in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT):
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    if error in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.KAFKA_STORAGE_ERROR):
+        return ErrorCode.NOT_COORDINATOR
+    return ErrorCode.UNKNOWN_SERVER_ERROR

@@ -1,0 +1,238 @@
+"""Idempotence and transactions with stock clients over real sockets (issue 5).
+
+Retries are forced with the broker's test hook `test.produce.drop.response.every`: the
+batch is written, then the connection is closed unanswered, so the client sends it again
+and only de-duplication keeps the log free of copies.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition as CTopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from server.testing import running_broker
+
+
+def _topic() -> str:
+    return f"txn-{uuid.uuid4().hex[:8]}"
+
+
+def _kafka_python_values(bootstrap: str, topic: str, isolation: str = "read_uncommitted", partitions: int = 1) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level=isolation, consumer_timeout_ms=1500, enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    consumer.seek_to_beginning()
+    values = [message.value for message in consumer]
+    consumer.close()
+    return values
+
+
+def _confluent_values(bootstrap: str, topic: str, isolation: str, expect: int) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex, "isolation.level": isolation, "enable.auto.commit": False})
+    consumer.assign([CTopicPartition(topic, 0, 0)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.2)
+        if message is not None and message.error() is None:
+            values.append(message.value())
+        elif len(values) >= expect and message is None:
+            break
+    consumer.close()
+    return values
+
+
+def test_kafka_python_idempotent_retries_are_not_written_twice() -> None:
+    with running_broker(data_dir=None, test_produce_drop_response_every=3) as broker:
+        topic = _topic()
+        broker.create_topic(topic, 1)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=True, retries=10, linger_ms=0)
+        for i in range(12):
+            producer.send(topic, b"v%d" % i).get(timeout=30)
+        producer.close()
+        dropped = broker.broker._produce_requests // 3
+        assert dropped >= 4  # the client did have to retry
+        assert _kafka_python_values(broker.bootstrap_servers, topic) == [b"v%d" % i for i in range(12)]
+
+
+def test_confluent_idempotent_retries_are_not_written_twice() -> None:
+    with running_broker(data_dir=None, test_produce_drop_response_every=2) as broker:
+        topic = _topic()
+        broker.create_topic(topic, 1)
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "enable.idempotence": True, "linger.ms": 0})
+        for i in range(10):
+            producer.produce(topic, b"v%d" % i)
+            assert producer.flush(30) == 0
+        assert broker.broker._produce_requests >= 10
+        assert _kafka_python_values(broker.bootstrap_servers, topic) == [b"v%d" % i for i in range(10)]
+
+
+def test_confluent_abort_then_commit_by_isolation_level(ottla_broker_fn) -> None:
+    topic = _topic()
+    ottla_broker_fn.create_topic(topic, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "confluent-" + topic})
+    producer.init_transactions(10)
+    producer.begin_transaction()
+    producer.produce(topic, b"aborted-1")
+    producer.produce(topic, b"aborted-2")
+    producer.flush(10)
+    producer.abort_transaction(10)
+    producer.begin_transaction()
+    producer.produce(topic, b"committed")
+    producer.commit_transaction(10)
+    assert _confluent_values(bootstrap, topic, "read_committed", 1) == [b"committed"]
+    assert _confluent_values(bootstrap, topic, "read_uncommitted", 3) == [b"aborted-1", b"aborted-2", b"committed"]
+    assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"committed"]
+
+
+def test_read_committed_waits_for_an_open_transaction(ottla_broker_fn) -> None:
+    topic = _topic()
+    ottla_broker_fn.create_topic(topic, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    plain = KafkaProducer(bootstrap_servers=bootstrap)
+    plain.send(topic, b"before").get(timeout=10)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="kp-" + topic)
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send(topic, b"pending")
+    producer.flush()
+    plain.send(topic, b"after").get(timeout=10)
+    assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"before"]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    tp = TopicPartition(topic, 0)
+    assert consumer.end_offsets([tp])[tp] == 1  # ListOffsets latest under read_committed is the LSO
+    producer.commit_transaction()
+    assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"before", b"pending", b"after"]
+    assert consumer.end_offsets([tp])[tp] == 4  # three records and the COMMIT marker
+
+
+def test_confluent_consume_transform_produce_commits_offsets_with_the_transaction(ottla_broker_fn) -> None:
+    source, sink, group = _topic(), _topic(), "ctp-" + uuid.uuid4().hex[:6]
+    ottla_broker_fn.create_topic(source, 1)
+    ottla_broker_fn.create_topic(sink, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    seed = Producer({"bootstrap.servers": bootstrap})
+    for i in range(4):
+        seed.produce(source, b"in%d" % i)
+    seed.flush(10)
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.assign([CTopicPartition(source, 0, 0)])
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "ctp-" + source})
+    producer.init_transactions(10)
+
+    def transform(count: int, commit: bool) -> None:
+        producer.begin_transaction()
+        last = None
+        for _ in range(count):
+            message = None
+            while message is None or message.error() is not None:
+                message = consumer.poll(5)
+            producer.produce(sink, message.value().replace(b"in", b"out"))
+            last = message.offset()
+        producer.send_offsets_to_transaction([CTopicPartition(source, 0, last + 1)], consumer.consumer_group_metadata(), 10)
+        if commit:
+            producer.commit_transaction(10)
+        else:
+            producer.abort_transaction(10)
+
+    transform(2, commit=True)
+    assert consumer.committed([CTopicPartition(source, 0)], 10)[0].offset == 2
+    transform(2, commit=False)
+    assert consumer.committed([CTopicPartition(source, 0)], 10)[0].offset == 2  # the aborted offsets never show
+    consumer.close()
+    assert _confluent_values(bootstrap, sink, "read_committed", 2) == [b"out0", b"out1"]
+
+
+def test_kafka_python_send_offsets_visible_only_after_commit(ottla_broker_fn) -> None:
+    topic, group = _topic(), "kp-" + uuid.uuid4().hex[:6]
+    ottla_broker_fn.create_topic(topic, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="kp-" + topic)
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send(topic, b"x")
+    producer.send_offsets_to_transaction({TopicPartition(topic, 0): _offset(7)}, group)
+    watcher = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    assert watcher.committed(TopicPartition(topic, 0)) is None
+    producer.commit_transaction()
+    assert watcher.committed(TopicPartition(topic, 0)) == 7
+
+
+def _offset(offset: int):
+    from kafka.structs import OffsetAndMetadata
+
+    try:
+        return OffsetAndMetadata(offset, "", -1)
+    except TypeError:
+        return OffsetAndMetadata(offset, "")
+
+
+def test_a_second_producer_with_the_same_id_fences_the_first(ottla_broker_fn) -> None:
+    topic = _topic()
+    ottla_broker_fn.create_topic(topic, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    config = {"bootstrap.servers": bootstrap, "transactional.id": "fence-" + topic}
+    zombie = Producer(config)
+    zombie.init_transactions(10)
+    zombie.begin_transaction()
+    zombie.produce(topic, b"zombie")
+    zombie.flush(10)
+    successor = Producer(config)
+    successor.init_transactions(10)  # aborts the zombie's open transaction
+    successor.begin_transaction()
+    successor.produce(topic, b"successor")
+    successor.commit_transaction(10)
+    with pytest.raises(KafkaException) as raised:
+        zombie.commit_transaction(10)
+    assert raised.value.args[0].fatal() or "fenced" in str(raised.value).lower()
+    assert _confluent_values(bootstrap, topic, "read_committed", 1) == [b"successor"]
+
+
+@pytest.mark.parametrize("outcome", ["commit", "timeout"])
+def test_a_transaction_open_across_a_restart_completes_or_times_out(tmp_path, outcome: str) -> None:
+    """Stop the broker mid-transaction: after the restart read_committed sees nothing of it
+    until the same producer commits, or until transaction.timeout.ms aborts it."""
+    with running_broker(data_dir=tmp_path, transaction_abort_timed_out_transaction_cleanup_interval_ms=200) as broker:
+        topic = _topic()
+        broker.create_topic(topic, 1)
+        bootstrap = broker.bootstrap_servers
+        producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "restart-" + topic, "transaction.timeout.ms": 3000})
+        producer.init_transactions(10)
+        producer.begin_transaction()
+        producer.produce(topic, b"one")
+        producer.flush(10)
+        broker.restart()
+        assert _kafka_python_values(bootstrap, topic, "read_committed") == []
+        if outcome == "commit":
+            producer.produce(topic, b"two")
+            producer.commit_transaction(30)
+            assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"one", b"two"]
+        else:
+            time.sleep(4)
+            assert _kafka_python_values(bootstrap, topic, "read_committed") == []
+            assert _kafka_python_values(bootstrap, topic, "read_uncommitted") == [b"one"]
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+            tp = TopicPartition(topic, 0)
+            assert consumer.end_offsets([tp])[tp] == 2  # no longer held back: the ABORT marker closed it
+        producer.flush(1)
+
+
+def test_idempotent_state_survives_a_restart(tmp_path) -> None:
+    """kafka-python keeps its producer id and sequence across the broker's restart; the
+    broker must still know them (snapshot), or the next batch is UNKNOWN_PRODUCER_ID/out of order."""
+    with running_broker(data_dir=tmp_path) as broker:
+        topic = _topic()
+        broker.create_topic(topic, 1)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=True)
+        for i in range(3):
+            producer.send(topic, b"a%d" % i).get(timeout=10)
+        broker.restart()
+        for i in range(3):
+            producer.send(topic, b"b%d" % i).get(timeout=30)
+        producer.close()
+        assert _kafka_python_values(broker.bootstrap_servers, topic) == [b"a0", b"a1", b"a2", b"b0", b"b1", b"b2"]

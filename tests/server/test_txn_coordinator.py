@@ -1,0 +1,311 @@
+"""The transaction state machine and coordinator driven directly: no sockets, no event loop.
+
+The coordinator runs over a real Storage (in memory, or a directory for the restart
+cases) and a manual clock, so timeouts are crossed by advancing time, and what a
+restart recovers is exactly what was written to `__transaction_state` and the logs.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+
+from server.groups import CommitEntry, GroupConfig, GroupCoordinator, OFFSETS_TOPIC
+from server.groups.log import CoordinatorLog
+from server.txn import TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig
+from server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager, TRANSACTION_STATE_CONFIGS
+from server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
+from server.txn.state import VALID_PREVIOUS_STATES, IllegalTransition, TxnState, check_transition
+from storage import Storage
+from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
+from tests.storage.conftest import read_bytes
+from wire.errors import ErrorCode
+from wire.records import Record, build_batch, iter_records, scan_batches
+
+TIMEOUT_MS = 60_000
+
+
+class Harness:
+    def __init__(self, data_dir: pathlib.Path | None = None, clock: ManualClock | None = None, **config: Any) -> None:
+        self.storage = Storage.open(data_dir)
+        self.storage.create_topic("t", 2) if self.storage.topic("t") is None else None
+        self.clock = clock or ManualClock()
+        wall = lambda: WALL_CLOCK_BASE_MS + int(self.clock.now * 1000)  # noqa: E731
+        self.groups = GroupCoordinator(CoordinatorLog(self.storage, 1), GroupConfig(), self.clock, wall_clock_ms=wall)
+        self.groups.load()
+        self.coordinator = TransactionCoordinator(
+            CoordinatorLog(self.storage, 1, TRANSACTION_STATE_TOPIC, TRANSACTION_STATE_CONFIGS),
+            self.storage,
+            self.groups,
+            ProducerIdManager(data_dir),
+            TxnConfig(**config),
+            self.clock,
+            wall_clock_ms=wall,
+        )
+        self.coordinator.load()
+
+    def produce(self, producer_id: int, epoch: int, seq: int, partition: int = 0, value: bytes = b"v") -> None:
+        batch = build_batch([Record(0, 1000, None, value)], producer_id=producer_id, producer_epoch=epoch, base_sequence=seq, transactional=True)
+        self.storage.partition("t", partition).append(batch)
+
+    def batches(self, partition: int = 0) -> list[tuple[int, bool, bytes]]:
+        """(producer epoch, is a marker, first record value or marker key) of every batch."""
+        log = self.storage.partition("t", partition)
+        out: list[tuple[int, bool, bytes]] = []
+        offset = 0
+        while offset < log.high_watermark:  # a read stops at a segment's end
+            for header, batch in scan_batches(read_bytes(log.read(offset, 1 << 20))):
+                record = next(iter_records(batch))
+                out.append((header.producer_epoch, header.is_control, bytes(record.key if header.is_control else record.value)))
+                offset = header.next_offset
+        return out
+
+    def close(self) -> None:
+        self.coordinator.close()
+        self.groups.close()
+        self.storage.close()
+
+
+def _begin(h: Harness, tid: str = "tx") -> tuple[int, int]:
+    init = h.coordinator.init_producer_id(tid, TIMEOUT_MS)
+    assert init.error is ErrorCode.NONE
+    assert h.coordinator.add_partitions(tid, init.producer_id, init.producer_epoch, {("t", 0), ("t", 1)}) is ErrorCode.NONE
+    return init.producer_id, init.producer_epoch
+
+
+COMMIT_KEY, ABORT_KEY = b"\x00\x00\x00\x01", b"\x00\x00\x00\x00"
+
+
+# --- the table ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", list(TxnState))
+@pytest.mark.parametrize("current", list(TxnState))
+def test_every_transition_is_allowed_exactly_when_the_table_says(current: TxnState, target: TxnState) -> None:
+    if current in VALID_PREVIOUS_STATES[target]:
+        check_transition(current, target)
+    else:
+        with pytest.raises(IllegalTransition):
+            check_transition(current, target)
+
+
+def test_the_table_is_kafkas() -> None:
+    """Spot checks against TransactionState.java: a commit can only follow Ongoing,
+    an abort also follows the epoch fence, and nothing leaves Dead."""
+    assert VALID_PREVIOUS_STATES[TxnState.PREPARE_COMMIT] == {TxnState.ONGOING}
+    assert VALID_PREVIOUS_STATES[TxnState.PREPARE_ABORT] == {TxnState.ONGOING, TxnState.PREPARE_EPOCH_FENCE}
+    assert not any(TxnState.DEAD in previous for previous in VALID_PREVIOUS_STATES.values())
+    assert [TxnState.from_id(i) for i in range(8)] == list(TxnState)
+
+
+def test_records_round_trip_in_kafkas_layout() -> None:
+    record = TxnRecord(42, 3, 60000, TxnState.ONGOING, frozenset({("a", 1), ("a", 0), ("b", 2)}), 1234, 1200)
+    value = txn_value(record)
+    assert value[:2] == b"\x00\x00" and value[2:10] == (42).to_bytes(8, "big") and value[16] == 1  # version, producer id, status
+    assert parse_txn_value(value) == record
+    assert parse_txn_key(txn_key("my-id")) == "my-id" and txn_key("my-id") == b"\x00\x00\x00\x05my-id"
+
+
+# --- InitProducerId ----------------------------------------------------------------
+
+
+def test_idempotent_producers_get_fresh_ids_at_epoch_zero() -> None:
+    h = Harness()
+    first, second = h.coordinator.init_producer_id(None, 0), h.coordinator.init_producer_id(None, 0)
+    assert (first.producer_epoch, second.producer_epoch) == (0, 0) and first.producer_id != second.producer_id
+
+
+def test_producer_ids_stay_unique_across_restarts(tmp_path: pathlib.Path) -> None:
+    ids = ProducerIdManager(tmp_path)
+    given = [ids.generate() for _ in range(3)]
+    again = ProducerIdManager(tmp_path)
+    assert again.generate() == PRODUCER_ID_BLOCK_SIZE and given == [0, 1, 2]
+
+
+def test_a_transactional_id_keeps_its_producer_id_and_bumps_its_epoch() -> None:
+    h = Harness()
+    first = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    second = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    assert (second.producer_id, second.producer_epoch) == (first.producer_id, first.producer_epoch + 1)
+    assert h.coordinator.add_partitions("tx", first.producer_id, first.producer_epoch, {("t", 0)}) is ErrorCode.PRODUCER_FENCED
+
+
+@pytest.mark.parametrize(("tid", "timeout", "error"), [("", TIMEOUT_MS, ErrorCode.INVALID_REQUEST), ("tx", 0, ErrorCode.INVALID_TRANSACTION_TIMEOUT), ("tx", 900_001, ErrorCode.INVALID_TRANSACTION_TIMEOUT)])
+def test_bad_init_requests(tid: str, timeout: int, error: ErrorCode) -> None:
+    assert Harness().coordinator.init_producer_id(tid, timeout).error is error
+
+
+def test_kip_360_bump_with_a_stale_epoch_is_fenced() -> None:
+    h = Harness()
+    first = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    bumped = h.coordinator.init_producer_id("tx", TIMEOUT_MS, first.producer_id, first.producer_epoch)
+    assert bumped.producer_epoch == first.producer_epoch + 1
+    assert h.coordinator.init_producer_id("tx", TIMEOUT_MS, first.producer_id, first.producer_epoch).error is ErrorCode.PRODUCER_FENCED
+
+
+def test_a_new_producer_aborts_and_fences_the_open_transaction_of_the_old_one() -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0, value=b"zombie")
+    assert h.storage.partition("t", 0).last_stable_offset == 0
+    new = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    assert new.producer_epoch > epoch + 1  # the abort itself ran at a fenced epoch
+    assert h.batches() == [(epoch, False, b"zombie"), (epoch + 1, True, ABORT_KEY)]
+    assert h.storage.partition("t", 0).last_stable_offset == 2
+    with pytest.raises(Exception) as raised:
+        h.produce(pid, epoch, 1)  # the old producer's late write
+    assert raised.value.code is ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+# --- the transaction ---------------------------------------------------------------
+
+
+def test_commit_writes_markers_into_every_partition_and_a_retry_succeeds() -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0)
+    assert h.coordinator.describe("tx").state is TxnState.ONGOING
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE
+    assert h.batches(0) == [(epoch, False, b"v"), (epoch, True, COMMIT_KEY)]
+    assert h.batches(1) == [(epoch, True, COMMIT_KEY)]  # joined, wrote nothing: the marker still goes
+    assert h.coordinator.describe("tx").state is TxnState.COMPLETE_COMMIT
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE  # retried EndTxn
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=False).error is ErrorCode.INVALID_TXN_STATE
+    assert len(h.batches(0)) == 2
+
+
+def test_end_txn_errors() -> None:
+    h = Harness()
+    init = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    assert h.coordinator.end_transaction("tx", init.producer_id, init.producer_epoch, True).error is ErrorCode.INVALID_TXN_STATE  # Empty
+    assert h.coordinator.end_transaction("tx", init.producer_id + 1, init.producer_epoch, True).error is ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    assert h.coordinator.end_transaction("nope", init.producer_id, 0, True).error is ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    assert h.coordinator.end_transaction("tx", init.producer_id, init.producer_epoch + 1, True).error is ErrorCode.PRODUCER_FENCED
+
+
+def test_end_txn_v5_bumps_the_epoch_with_each_end() -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    ended = h.coordinator.end_transaction("tx", pid, epoch, commit=False, bump_epoch=True)
+    assert (ended.error, ended.producer_id, ended.producer_epoch) == (ErrorCode.NONE, pid, epoch + 1)
+    assert h.batches(1) == [(epoch + 1, True, ABORT_KEY)]
+
+
+def test_a_transaction_past_its_timeout_is_fenced_and_aborted() -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0, value=b"hung")
+    h.clock.advance(TIMEOUT_MS / 1000 - 5)
+    assert h.coordinator.describe("tx").state is TxnState.ONGOING
+    h.clock.advance(20)  # the sweep runs every 10 s by default
+    txn = h.coordinator.describe("tx")
+    assert (txn.state, txn.producer_epoch) == (TxnState.COMPLETE_ABORT, epoch + 1)
+    assert h.batches(0)[-1] == (epoch + 1, True, ABORT_KEY)
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.PRODUCER_FENCED
+
+
+def test_idle_transactional_ids_expire() -> None:
+    h = Harness(id_expiration_ms=1000, remove_expired_interval_ms=500)
+    h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    _begin(h, "busy")
+    h.clock.advance(2)
+    assert h.coordinator.describe("tx") is None and h.coordinator.describe("busy") is not None
+
+
+def test_list_transactions_filters() -> None:
+    h = Harness()
+    _begin(h, "a")
+    h.coordinator.init_producer_id("b", TIMEOUT_MS)
+    assert [t.transactional_id for t in h.coordinator.list_transactions({"Ongoing"}, set(), -1)] == ["a"]
+    assert {t.transactional_id for t in h.coordinator.list_transactions(set(), set(), -1)} == {"a", "b"}
+    h.clock.advance(5)
+    assert [t.transactional_id for t in h.coordinator.list_transactions(set(), set(), 4000)] == ["a"]
+    assert h.coordinator.list_transactions(set(), set(), 6000) == []
+
+
+# --- offsets in a transaction ------------------------------------------------------
+
+
+def _send_offsets(h: Harness, pid: int, epoch: int, group: str = "g", offset: int = 5) -> None:
+    assert h.coordinator.add_offsets("tx", pid, epoch, group) is ErrorCode.NONE
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, group) is ErrorCode.NONE
+    errors = h.groups.commit_transactional_offsets(group, pid, epoch, -1, "", None, [CommitEntry("t", 0, offset)])
+    assert errors == [ErrorCode.NONE]
+
+
+def _committed(h: Harness, group: str = "g") -> int | None:
+    _, [(_, [(_, value)])] = h.groups.fetch_offsets(group, [("t", [0])])
+    return None if value is None else value.offset
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_offsets_in_a_transaction_are_visible_only_once_it_commits(commit: bool) -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    _send_offsets(h, pid, epoch)
+    assert _committed(h) is None
+    h.coordinator.end_transaction("tx", pid, epoch, commit)
+    assert _committed(h) == (5 if commit else None)
+
+
+def test_offsets_need_the_group_added_first() -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g") is ErrorCode.INVALID_TXN_STATE
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch + 1, "g") is ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+# --- restarts ----------------------------------------------------------------------
+
+
+def test_an_open_transaction_survives_a_restart_and_can_commit(tmp_path: pathlib.Path) -> None:
+    h = Harness(tmp_path)
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0, value=b"before")
+    _send_offsets(h, pid, epoch)
+    h.close()
+    again = Harness(tmp_path)
+    assert again.storage.partition("t", 0).last_stable_offset == 0  # still not readable
+    assert again.coordinator.describe("tx").state is TxnState.ONGOING
+    again.produce(pid, epoch, 1, value=b"after")  # the sequence continues from the snapshot
+    assert again.coordinator.end_transaction("tx", pid, epoch, True).error is ErrorCode.NONE
+    assert _committed(again) == 5
+    assert again.storage.partition("t", 0).last_stable_offset == 3
+    assert again.coordinator.init_producer_id(None, 0).producer_id >= PRODUCER_ID_BLOCK_SIZE  # no id handed out twice
+    again.close()
+
+
+def test_an_open_transaction_left_by_a_restart_is_aborted_by_its_timeout(tmp_path: pathlib.Path) -> None:
+    h = Harness(tmp_path)
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0, value=b"orphan")
+    h.close()
+    again = Harness(tmp_path)
+    again.clock.advance(TIMEOUT_MS / 1000 + 15)
+    assert again.coordinator.describe("tx").state is TxnState.COMPLETE_ABORT
+    log = again.storage.partition("t", 0)
+    assert log.last_stable_offset == log.high_watermark == 2
+    assert [(a.first_offset, a.last_offset) for a in log.aborted_transactions(0, 2)] == [(0, 1)]
+    again.close()
+
+
+def test_a_stop_between_prepare_and_complete_finishes_on_load(tmp_path: pathlib.Path) -> None:
+    """PrepareCommit is in the log but no marker: loading writes the markers and completes."""
+    h = Harness(tmp_path)
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0)
+    txn = h.coordinator.describe("tx")
+    h.coordinator._write(txn, TxnState.PREPARE_COMMIT)  # as if stopped right after this write
+    h.close()
+    again = Harness(tmp_path)
+    assert again.coordinator.describe("tx").state is TxnState.COMPLETE_COMMIT
+    assert again.batches(0) == [(epoch, False, b"v"), (epoch, True, COMMIT_KEY)]
+    assert again.storage.partition("t", 0).last_stable_offset == 2
+    again.close()
+
+
+def test_internal_topics_exist_after_load() -> None:
+    h = Harness()
+    assert h.storage.topic(TRANSACTION_STATE_TOPIC) is not None and h.storage.topic(OFFSETS_TOPIC) is not None
