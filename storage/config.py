@@ -27,7 +27,11 @@ DEFAULTS: dict[str, str] = {
     "file.delete.delay.ms": "60000",
     "flush.messages": str((1 << 63) - 1),
     "flush.ms": str((1 << 63) - 1),
+    # "producer" keeps each batch as the producer compressed it; a codec name (or
+    # "uncompressed") makes the broker recompress batches that differ, as Kafka's LogValidator does.
+    "compression.type": "producer",
 }
+_COMPRESSION_TYPES = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}
 
 _POLICIES = {"delete", "compact"}
 _TIMESTAMP_TYPES = {"CreateTime", "LogAppendTime"}
@@ -55,6 +59,7 @@ class LogConfig:
     max_compaction_lag_ms: int
     flush_messages: int
     flush_ms: int
+    compression_type: str = "producer"
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, str]) -> LogConfig:
@@ -63,8 +68,8 @@ class LogConfig:
         try:
             # An empty list means no cleanup at all: infinite retention (KAFKA-19112).
             policies = {policy.strip() for policy in merged["cleanup.policy"].split(",") if policy.strip()}
-            if not policies <= _POLICIES or merged["message.timestamp.type"] not in _TIMESTAMP_TYPES:
-                raise ValueError(merged["cleanup.policy"], merged["message.timestamp.type"])
+            if not policies <= _POLICIES or merged["message.timestamp.type"] not in _TIMESTAMP_TYPES or merged["compression.type"] not in _COMPRESSION_TYPES:
+                raise ValueError(merged["cleanup.policy"], merged["message.timestamp.type"], merged["compression.type"])
             config = cls(
                 segment_bytes=int(merged["segment.bytes"]),
                 segment_ms=int(merged["segment.ms"]),
@@ -84,6 +89,7 @@ class LogConfig:
                 max_compaction_lag_ms=int(merged["max.compaction.lag.ms"]),
                 flush_messages=int(merged["flush.messages"]),
                 flush_ms=int(merged["flush.ms"]),
+                compression_type=merged["compression.type"],
             )
         except ValueError as error:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid topic config: {error}") from error

@@ -31,12 +31,15 @@ from storage.producer_state import AbortedTransaction, BatchMetadata, ProducerSt
 from storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
+    Compression,
     FIELD_LAST_OFFSET_DELTA,
     FIELD_MAX_TIMESTAMP,
     FIELD_PRODUCER_ID,
     batch_magic,
+    build_batch,
     convert_legacy,
     iter_batch_fields,
+    iter_batches,
     iter_records,
     read_header,
     set_base_offset,
@@ -53,6 +56,7 @@ EARLIEST_LOCAL_TIMESTAMP = -4
 SNAPSHOT_SUFFIX = ".snapshot"
 # Kafka keeps a few snapshots so a truncated tail can fall back to an older one.
 _SNAPSHOTS_KEPT = 2
+_CODECS = {"uncompressed": Compression.NONE, "gzip": Compression.GZIP, "snappy": Compression.SNAPPY, "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,6 +81,32 @@ def _segment_batches(segment: Segment) -> Iterator[bytes]:
     """A segment's batches one at a time: compaction never holds a whole segment."""
     for position, header in segment.batches():
         yield segment.file.pread(header.size, position)
+
+
+def _recompress(data: bytearray, codec: Compression, from_client: bool) -> bytearray:
+    """A topic's compression.type other than "producer": batches in another codec are
+    rebuilt in the topic's, as Kafka's LogValidator does (producer id, epoch, sequence,
+    transactional flag, offsets deltas and timestamps kept); the rest stay as sent.
+    Control batches are the broker's own and stay uncompressed."""
+    if all(header.compression is codec or header.is_control for header, _ in iter_batches(data, from_client=from_client)):
+        return data
+    out = bytearray()
+    for header, batch in iter_batches(data, from_client=from_client):
+        if header.compression is codec or header.is_control:
+            out += batch
+            continue
+        out += build_batch(
+            list(iter_records(batch)),
+            base_offset=header.base_offset,
+            compression=codec,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            transactional=header.is_transactional,
+            timestamp_type=header.timestamp_type,
+            last_offset=header.last_offset,
+        )
+    return out
 
 
 def _now_ms() -> int:
@@ -240,6 +270,8 @@ class PartitionLog:
         """
         # The one copy on the produce path: offsets are rewritten in this buffer.
         data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
+        if self._config.compression_type != "producer":
+            data = _recompress(data, _CODECS[self._config.compression_type], from_client)
         if len(data) > self._config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
         now = _now_ms() if log_append_time_ms is None else log_append_time_ms

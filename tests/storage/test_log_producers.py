@@ -11,7 +11,7 @@ from storage.handles import FileHandles
 from storage.producer_state import control_batch
 from tests.storage.conftest import read_bytes
 from wire.errors import ErrorCode, KafkaError
-from wire.records import Record, build_batch, scan_batches
+from wire.records import Compression, Record, build_batch, iter_records, scan_batches
 
 
 def _batch(count: int = 1, pid: int = 7, epoch: int = 0, seq: int = 0, transactional: bool = False) -> bytes:
@@ -127,3 +127,33 @@ def test_a_snapshot_past_the_log_end_is_discarded(tmp_path: pathlib.Path) -> Non
     assert not (tmp_path / "00000000000000000099.snapshot").exists()
     assert reopened.append(_batch(1, seq=0)).base_offset == 0  # rebuilt from the log itself
     assert reopened.append(_batch(1, seq=1)).base_offset == 1
+
+
+@pytest.mark.parametrize(("target", "codec"), [("gzip", Compression.GZIP), ("zstd", Compression.ZSTD), ("uncompressed", Compression.NONE)])
+def test_a_topic_compression_type_recompresses_what_differs(target: str, codec: Compression) -> None:
+    """compression.type other than producer: Kafka's LogValidator rebuilds batches in the
+    topic's codec, keeping producer fields (so de-duplication still works) and records."""
+    log = PartitionLog(None, LogConfig.from_overrides({"compression.type": target}))
+    records = [Record(i, 1000 + i, b"k%d" % i, b"v%d" % i, (("h", b"x"),)) for i in range(3)]
+    sent = build_batch(records, compression=Compression.LZ4, producer_id=7, producer_epoch=0, base_sequence=0)
+    log.append(sent)
+    assert log.append(sent).base_offset == 0  # the retry is still recognised
+    [(header, batch)] = list(scan_batches(read_bytes(log.read(0, 1 << 20))))
+    assert (header.compression, header.producer_id, header.base_sequence, header.records_count) == (codec, 7, 0, 3)
+    assert [(r.offset, r.timestamp, bytes(r.key), bytes(r.value), r.headers) for r in iter_records(batch)] == [
+        (i, 1000 + i, b"k%d" % i, b"v%d" % i, (("h", b"x"),)) for i in range(3)
+    ]
+
+
+def test_producer_compression_type_stores_batches_as_sent() -> None:
+    log = PartitionLog(None, LogConfig.from_overrides({}))
+    sent = build_batch([Record(0, 1000, b"k", b"v")], compression=Compression.SNAPPY)
+    log.append(sent)
+    stored = read_bytes(log.read(0, 1 << 20))
+    assert stored[16:] == sent[16:]  # all but the assigned base offset and leader epoch
+
+
+def test_an_unknown_compression_type_is_invalid_config() -> None:
+    with pytest.raises(KafkaError) as raised:
+        LogConfig.from_overrides({"compression.type": "brotli"})
+    assert raised.value.code == ErrorCode.INVALID_CONFIG
