@@ -610,9 +610,9 @@ def run_requests(ottla: str, kafka: str, tag: str) -> RequestOutcome:
                 outcome.skipped.append(ApiKey(api).name)
                 continue
             for version in range(low, high + 1):
-                answers = [conn.call(api, version, _request_body(api, version, ctx)) for conn, ctx in zip((a, b), contexts)]
+                on_ottla, on_kafka = (conn.call(api, version, _request_body(api, version, ctx) or {}) for conn, ctx in zip((a, b), contexts))
                 outcome.compared.append((ApiKey(api).name, version))
-                outcome.differences += compare(*answers, f"request {ApiKey(api).name} v{version}: ")
+                outcome.differences += compare(on_ottla, on_kafka, f"request {ApiKey(api).name} v{version}: ")
     finally:
         a.close()
         b.close()
