@@ -131,8 +131,8 @@ def produce_consume_restart(client: Client, target: Target) -> None:
 GROUP_PARTITIONS = 4
 GROUP_RECORDS = 400
 ALL_PARTITIONS = list(range(GROUP_PARTITIONS))
-# Clients with a `member` driver action; kcat and @platformatic/kafka have none yet.
-GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java"})
+# Clients with a `member` driver action; kcat has none.
+GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java", "@platformatic/kafka"})
 
 Position = tuple[int, int]  # (partition, offset): a record's identity, whatever its key
 

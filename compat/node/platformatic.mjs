@@ -1,6 +1,6 @@
 // @platformatic/kafka 1.35 driver (contract in compat/drivers/__init__.py).
 import { Admin, Consumer, ListOffsetTimestamps, Producer, defaultPartitioner } from '@platformatic/kafka'
-import { deadline, key, main, value } from './driver.mjs'
+import { closeRequested, deadline, emit, key, main, value } from './driver.mjs'
 
 const IS_CONTROL_BATCH = 0x20 // RecordBatch attributes bit 5 (KIP-98)
 const base = args => ({ clientId: 'ottla-compat', bootstrapBrokers: [args.bootstrap] })
@@ -167,4 +167,31 @@ async function admin (args) {
   }
 }
 
-main({ create, produce, consume, admin })
+async function member (args) {
+  const closing = closeRequested()
+  const options = { ...base(args), groupId: args.group, sessionTimeout: args.sessionTimeoutMs, heartbeatInterval: 1000 }
+  if (args.instanceId) options.groupInstanceId = args.instanceId
+  const consumer = new Consumer(options)
+  consumer.on('consumer:group:join', ({ assignments }) => {
+    const mine = assignments.find(a => a.topic === args.topic)
+    emit({ event: 'assigned', partitions: [...(mine ? mine.partitions : [])].sort((a, b) => a - b) })
+  })
+  const stream = await consumer.consume({ topics: [args.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+  const reading = (async () => {
+    for await (const message of stream) {
+      try {
+        await message.commit()
+      } catch (err) {
+        continue // a rebalance took the partition: its next owner reads this again
+      }
+      emit({ event: 'records', records: [[message.partition, Number(message.offset), message.key.toString(), message.value.toString()]] })
+    }
+  })()
+  await closing
+  await stream.close()
+  await reading
+  await consumer.close()
+  return { closed: true }
+}
+
+main({ create, produce, consume, admin, member })
