@@ -16,9 +16,10 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     for transactional_id in request["transactional_ids"]:
         txn = broker.txn.describe(transactional_id)
         if txn is None:
+            # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json).
             states.append(
                 {"error_code": ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, "transactional_id": transactional_id, "transaction_state": "",
-                 "transaction_timeout_ms": 0, "transaction_start_time_ms": -1, "producer_id": -1, "producer_epoch": -1, "topics": []}
+                 "transaction_timeout_ms": 0, "transaction_start_time_ms": 0, "producer_id": -1, "producer_epoch": 0, "topics": []}
             )
             continue
         by_topic: dict[str, list[int]] = {}
