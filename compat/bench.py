@@ -337,9 +337,6 @@ def main(argv: list[str] | None = None) -> int:
         loads.append(os.getloadavg()[0])
         print(f"  [{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
-    # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
-    # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
-    os.environ["OTTLA_GROUP_INITIAL_REBALANCE_DELAY_MS"] = "0"
     started = time.monotonic()
     result: dict[str, Any] = {"meta": {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick, "commit": _commit(),
@@ -348,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     }}
     result["ottla"] = {"cold_start": ottla_cold_start(plan.cold_runs)}
     say(f"ottla cold start {result['ottla']['cold_start']}")
-    with OttlaBroker() as broker, ExitStack() as stack:
+    # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
+    # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
+    with OttlaBroker(settings={"group.initial.rebalance.delay.ms": "0"}) as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan)
         say(f"limits {before}")
         brokers = {"ottla": broker.bootstrap}
