@@ -162,17 +162,16 @@ def run_tool(tool: str, *args: str, input: str | None = None, timeout: float = 1
 
 
 def driver_command(bootstrap: str, topic: str, action: str, *, config: dict[str, str] | None = None,
-                   topic_config: dict[str, str] | None = None, **options: str | int | None) -> list[str]:
+                   topic_config: dict[str, str] | None = None, plan: dict[str, str] | None = None,
+                   **options: str | int | None) -> list[str]:
     """The Java driver's command line; each of ``options`` becomes ``--name-with-dashes value``."""
     _require_fetched()
     cmd = [_java(), "-Xmx256m", "-jar", str(DRIVER_JAR), bootstrap, topic, action]
     for name, value in options.items():
         if value is not None:
             cmd += ["--" + name.replace("_", "-"), str(value)]
-    for key, setting in (topic_config or {}).items():
-        cmd += ["-t", f"{key}={setting}"]
-    for key, setting in (config or {}).items():
-        cmd += ["-c", f"{key}={setting}"]
+    for flag, settings in (("-t", topic_config), ("-p", plan), ("-c", config)):
+        cmd += [arg for key, setting in (settings or {}).items() for arg in (flag, f"{key}={setting}")]
     return cmd
 
 
@@ -186,6 +185,7 @@ def run_driver(
     timeout_ms: int | None = None,
     group: str | None = None,
     topic_config: dict[str, str] | None = None,
+    plan: dict[str, str] | None = None,
     config: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the Java client driver (compat/java/driver) and return its JSON result.
@@ -193,12 +193,12 @@ def run_driver(
     Actions: ``create-topic`` (``partitions``, ``topic_config``), ``produce`` (``count`` records
     ``k{i}``/``v{i}`` with header ``seq``; one transaction when ``config`` has ``transactional.id``),
     ``consume`` (every partition from the beginning, by assignment), ``consume-group`` (subscribe
-    as ``group`` until ``count`` records, commit, leave) and ``admin`` (the admin calls of Kafka's
-    tools, each reported separately). ``config`` goes to the client as is. The result has ``ok``;
+    as ``group`` until ``count`` records, commit, leave), ``admin`` (the admin calls of Kafka's
+    tools, each reported separately) and ``admin-plan`` (the matrix's admin plan, its numbers in ``plan``). ``config`` goes to the client as is. The result has ``ok``;
     on a refusal also ``error`` (the Kafka exception's simple name) and ``message``.
     """
     cmd = driver_command(bootstrap, topic, action, partitions=partitions, count=count, timeout_ms=timeout_ms,
-                         group=group, topic_config=topic_config, config=config)
+                         group=group, topic_config=topic_config, plan=plan, config=config)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=(timeout_ms or 30_000) / 1000 + 60)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"driver exited {proc.returncode}: {proc.stderr.strip()}")

@@ -8,7 +8,10 @@ import os
 import sys
 from typing import Any
 
-from compat.drivers import main, parse_args
+from compat.drivers import (
+    ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, main,
+    parse_args,
+)
 from compat.kafka import driver_command, run_driver
 
 
@@ -36,6 +39,13 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"partitions": result["partitions"], "records": rows}
 
 
+def admin(args: argparse.Namespace) -> dict[str, Any]:
+    plan = {"altered_retention": ADMIN_ALTERED_RETENTION, "delete_before": ADMIN_DELETE_BEFORE, "committed": ADMIN_COMMITTED}
+    result = _run(args, "admin-plan", partitions=ADMIN_PARTITIONS, count=ADMIN_RECORDS, topic_config=ADMIN_CONFIGS,
+                  plan={k: str(v) for k, v in plan.items()})
+    return {k: result[k] for k in ("configs", "partitions", "low_watermark", "brokers", "controller", "group")}
+
+
 def member(args: argparse.Namespace) -> None:
     """The JVM takes over this process, so the member's stdin, event lines and pid are the driver's own."""
     cmd = driver_command(args.bootstrap, args.topic, "member", group=args.group, instance_id=args.instance_id,
@@ -47,4 +57,4 @@ def member(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     if parse_args().action == "member":
         member(parse_args())
-    main({"create": create, "produce": produce, "consume": consume})
+    main({"create": create, "produce": produce, "consume": consume, "admin": admin})

@@ -63,7 +63,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: {@code Driver <bootstrap> <topic> <action> [--partitions N] [--count N]
  * [--timeout-ms N] [--group G] [-t key=value]... [-c key=value]...} with action one of
  * {@code create-topic} ({@code -t} sets topic configs), {@code produce}, {@code consume},
- * {@code consume-group}, {@code member} and {@code admin}. {@code -c} passes a client config through unchanged,
+ * {@code consume-group}, {@code member}, {@code admin} and {@code admin-plan} (the matrix's admin plan,
+ * its numbers given with {@code -p key=value}). {@code -c} passes a client config through unchanged,
  * so a scenario can turn on idempotence, compression or acks without a new action; with
  * {@code transactional.id} set, {@code produce} sends its records in one committed transaction.
  *
@@ -111,6 +112,7 @@ public final class Driver {
         String instanceId = null;
         int sessionTimeoutMs = 6000;
         Map<String, String> topicConfigs = new TreeMap<>();
+        Map<String, String> plan = new TreeMap<>();
         Properties extra = new Properties();
         for (int i = 3; i < args.length; i += 2) {
             if (i + 1 >= args.length) {
@@ -124,15 +126,17 @@ public final class Driver {
                 case "--group" -> group = value;
                 case "--instance-id" -> instanceId = value;
                 case "--session-timeout-ms" -> sessionTimeoutMs = Integer.parseInt(value);
-                case "-c", "-t" -> {
+                case "-c", "-t", "-p" -> {
                     int eq = value.indexOf('=');
                     if (eq < 1) {
                         usage(args[i] + " wants key=value, got " + value);
                     }
-                    if (args[i].equals("-c")) {
-                        extra.setProperty(value.substring(0, eq), value.substring(eq + 1));
-                    } else {
-                        topicConfigs.put(value.substring(0, eq), value.substring(eq + 1));
+                    String k = value.substring(0, eq);
+                    String v = value.substring(eq + 1);
+                    switch (args[i]) {
+                        case "-c" -> extra.setProperty(k, v);
+                        case "-t" -> topicConfigs.put(k, v);
+                        default -> plan.put(k, v);
                     }
                 }
                 default -> usage("unknown option " + args[i]);
@@ -152,6 +156,7 @@ public final class Driver {
                 case "consume-group" -> driver.consumeGroup(out);
                 case "member" -> driver.member();
                 case "admin" -> driver.admin(out);
+                case "admin-plan" -> driver.adminPlan(out, plan);
                 default -> usage("unknown action " + args[2]);
             }
             out.put("ok", true);
@@ -172,9 +177,9 @@ public final class Driver {
     }
 
     private static void usage(String why) {
-        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|member|admin"
+        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|member|admin|admin-plan"
                 + " [--partitions N] [--count N] [--timeout-ms N] [--group G] [--instance-id I]"
-                + " [--session-timeout-ms N] [-t key=value]... [-c key=value]...");
+                + " [--session-timeout-ms N] [-t key=value]... [-p key=value]... [-c key=value]...");
         System.err.println(why);
         System.exit(2);
     }
@@ -469,6 +474,66 @@ public final class Driver {
                 return get(admin.listTopics().names()).contains(topic);
             });
         }
+    }
+
+    /**
+     * The matrix's admin plan (compat/drivers/__init__.py, action "admin"): create with {@code -t}
+     * configs, describe them, alter retention.ms ({@code -p altered_retention}) incrementally,
+     * describe again, grow to {@code --partitions}, write {@code --count} records to partition 0,
+     * delete below {@code -p delete_before}, describe the cluster, commit {@code -p committed} for
+     * group T-admin, then list, describe and delete that group.
+     */
+    private void adminPlan(ObjectNode out, Map<String, String> plan) throws Exception {
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        TopicPartition p0 = new TopicPartition(topic, 0);
+        String planGroup = topic + "-admin";
+        try (Admin admin = Admin.create(config())) {
+            get(admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1).configs(topicConfigs))).all());
+            ObjectNode configs = out.putObject("configs");
+            planConfigs(admin, resource, configs.putObject("created"));
+            ConfigEntry retention = new ConfigEntry("retention.ms", plan.get("altered_retention"));
+            get(admin.incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(retention, AlterConfigOp.OpType.SET)))).all());
+            planConfigs(admin, resource, configs.putObject("altered"));
+            get(admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(partitions))).all());
+            out.put("partitions", get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size());
+            Properties props = config();
+            props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
+                for (int i = 0; i < count; i++) {
+                    producer.send(new ProducerRecord<>(topic, 0, "k" + i, "v" + i)).get();
+                }
+            }
+            RecordsToDelete below = RecordsToDelete.beforeOffset(Long.parseLong(plan.get("delete_before")));
+            out.put("low_watermark", get(admin.deleteRecords(Map.of(p0, below)).lowWatermarks().get(p0)).lowWatermark());
+            DescribeClusterResult cluster = admin.describeCluster();
+            ArrayNode brokers = out.putArray("brokers");
+            get(cluster.nodes()).stream().map(Node::id).sorted().forEach(brokers::add);
+            out.put("controller", get(cluster.controller()).id());
+            OffsetAndMetadata commit = new OffsetAndMetadata(Long.parseLong(plan.get("committed")));
+            get(admin.alterConsumerGroupOffsets(planGroup, Map.of(p0, commit)).all());
+            ObjectNode groupOut = out.putObject("group");
+            groupOut.put("listed", groupIds(admin).contains(planGroup));
+            groupOut.put("state", get(admin.describeConsumerGroups(List.of(planGroup)).all()).get(planGroup).groupState().toString());
+            get(admin.deleteConsumerGroups(List.of(planGroup)).all());
+            groupOut.put("deleted", !groupIds(admin).contains(planGroup));
+        }
+    }
+
+    private void planConfigs(Admin admin, ConfigResource resource, ObjectNode out) throws Exception {
+        Config described = get(admin.describeConfigs(List.of(resource)).all()).get(resource);
+        for (String name : topicConfigs.keySet()) {
+            ConfigEntry e = described.get(name);
+            out.putArray(name).add(e.value()).add(e.source().name());
+        }
+    }
+
+    private TreeSet<String> groupIds(Admin admin) throws Exception {
+        TreeSet<String> ids = new TreeSet<>();
+        for (GroupListing g : get(admin.listGroups().all())) {
+            ids.add(g.groupId());
+        }
+        return ids;
     }
 
     private static Map<String, Object> nodeMap(Node node) {
