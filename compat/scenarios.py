@@ -281,7 +281,7 @@ def group_static_membership(client: Client, target: Target) -> None:
             member.kill()
 
 
-ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat"})
+ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java"})
 KCAT_PARTITIONS = 2
 
 
