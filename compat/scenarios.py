@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from compat.clients import KAFKA_PYTHON, Client, DriverError
-from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS
+from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, CODECS, TXN_BATCH
 from compat.group_member import GroupMember
-from compat.harness import BrokerError, Target
+from compat.harness import BrokerError, OttlaBroker, Target
 
 PARTITIONS = 3
 RECORDS = 1000
@@ -328,13 +328,135 @@ def admin(client: Client, target: Target) -> None:
         raise ScenarioFailure("admin: " + _summary(problems))
 
 
+# --- producer guarantees (issue 5) ---------------------------------------------------------
+
+# Clients with the idempotent, transactions, ctp and codecs driver actions.
+PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs"})
+IDEMPOTENT_RECORDS = 30
+TXN_RECORDS = 10
+CODEC_RECORDS = 50
+# Ottla's test hook: every Nth Produce request with a producer id is written, then its
+# connection closed unanswered, so the client has to send the batch again.
+DROP_EVERY = "3"
+_DROP_SETTING = "test.produce.drop.response.every"
+
+
+def _create_one_partition(client: Client, target: Target, scenario: str) -> str:
+    topic = _topic(client, scenario)
+    creator = client if client.has_admin else KAFKA_PYTHON
+    _step(f"create via {creator.name}", lambda: creator.run(target.bootstrap, topic, "create", partitions=1))
+    return topic
+
+
+def check_sequence(records: list[list[Any]], want: list[tuple[int, str, str]]) -> list[str]:
+    """Problems with partition-0 records against the expected (offset, key, value) list, in order."""
+    got = [(offset, k, v) for partition, offset, k, v in records if partition == 0]
+    strays = [r for r in records if r[0] != 0]
+    problems = [f"{len(strays)} records outside partition 0"] if strays else []
+    if got != want:
+        extra = len(got) - len(want)
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        problems.append(
+            f"{len(got)} records, want {len(want)}"
+            + (f" ({extra} extra: duplicates?)" if extra > 0 else "")
+            + (f"; at position {first} got {got[first] if first < len(got) else None}, want {want[first] if first < len(want) else None}")
+        )
+    return problems
+
+
+def idempotent_retries(client: Client, target: Target) -> None:
+    """An idempotent producer sends 30 records one at a time to a 1-partition topic, then the
+    topic is read. On Ottla the broker restarts with test.produce.drop.response.every=3: every
+    third produce request is written but its connection is closed unanswered, so the client
+    retries it; the broker must answer the retry with the original offset and not write it
+    again. Passes when the read holds k0..k29 exactly once, at offsets 0..29, where the
+    producer was told, and (on Ottla) the broker log shows responses were dropped."""
+    if isinstance(target, OttlaBroker):
+        target.settings[_DROP_SETTING] = DROP_EVERY
+        _step("restart with dropped produce responses", target.restart)
+    topic = _create_one_partition(client, target, "idem")
+    produced = _step("produce", lambda: client.run(target.bootstrap, topic, "idempotent", count=IDEMPOTENT_RECORDS, timeout=90))
+    want = [(i, f"k{i}", f"v{i}") for i in range(IDEMPOTENT_RECORDS)]
+    acked = [(o, k) for k, _, o in produced["delivered"]]
+    if acked != [(o, k) for o, k, _ in want]:
+        raise ScenarioFailure(f"produce: acknowledged offsets {acked[:5]}..., want 0..{IDEMPOTENT_RECORDS - 1} in order")
+    read = _step("read", lambda: client.run(target.bootstrap, topic, "consume", partitions=1))
+    problems = check_sequence(read["records"], want)
+    if problems:
+        raise ScenarioFailure("read: " + _summary(problems))
+    if isinstance(target, OttlaBroker) and _DROP_SETTING not in target.log_path.read_text(errors="replace"):
+        raise ScenarioFailure("no produce response was dropped: the client never had to retry")
+
+
+def transactions_isolation(client: Client, target: Target) -> None:
+    """A transactional producer writes 10 records and aborts, then 10 more and commits, to a
+    1-partition topic. Passes when a read_committed read holds only the committed ten (offsets
+    11..20, after the aborted ten and their ABORT marker) and a read_uncommitted read holds
+    all twenty at their offsets, markers never shown as records."""
+    topic = _create_one_partition(client, target, "txn")
+    result = _step("transactions", lambda: client.run(target.bootstrap, topic, "transactions", count=TXN_RECORDS, timeout=60))
+    aborted = [(i, f"k{i}", f"a{i}") for i in range(TXN_RECORDS)]
+    committed = [(TXN_RECORDS + 1 + i, f"k{i}", f"c{i}") for i in range(TXN_RECORDS)]
+    problems = [f"read_committed: {p}" for p in check_sequence(result["committed"], committed)]
+    problems += [f"read_uncommitted: {p}" for p in check_sequence(result["uncommitted"], aborted + committed)]
+    if problems:
+        raise ScenarioFailure(_summary(problems))
+
+
+def consume_transform_produce(client: Client, target: Target) -> None:
+    """10 records are produced; a consumer of group T-ctp reads them and a transactional
+    producer writes each as out-v{i} to T-out, sending the consumer's offsets in the same
+    transaction: the first five commit, the next five abort. Passes when the group's committed
+    offset is 5 (the aborted offsets never show) and T-out read_committed holds out-v0..out-v4."""
+    topic = _create_one_partition(client, target, "ctp")
+    produced = _step("produce", lambda: client.run(target.bootstrap, topic, "produce", count=2 * TXN_BATCH, partitions=1))
+    if produced["produced"] != 2 * TXN_BATCH:
+        raise ScenarioFailure(f"produce: {produced['produced']} of {2 * TXN_BATCH} records acknowledged")
+    result = _step("ctp", lambda: client.run(target.bootstrap, topic, "ctp", count=2 * TXN_BATCH, timeout=60))
+    problems = []
+    if result["committed_offset"] != TXN_BATCH:
+        problems.append(f"group offset {result['committed_offset']}, want {TXN_BATCH} (committed with the first transaction only)")
+    want = [f"out-v{i}" for i in range(TXN_BATCH)]
+    if result["output"] != want:
+        problems.append(f"T-out read_committed holds {result['output']}, want {want}")
+    if problems:
+        raise ScenarioFailure(_summary(problems))
+
+
+def codecs(client: Client, target: Target) -> None:
+    """For each of gzip, snappy, lz4 and zstd the client can write, 50 records compressed with
+    it go to their own topic and are read back. Passes when every codec's read is k{i}/v{i} at
+    offsets 0..49 in order, and a codec is skipped only when the driver says the client lacks it."""
+    topic = _topic(client, "codecs")
+    result = _step("codecs", lambda: client.run(target.bootstrap, topic, "codecs", count=CODEC_RECORDS, timeout=60))
+    want = [(i, f"k{i}", f"v{i}") for i in range(CODEC_RECORDS)]
+    problems = []
+    for name in CODECS:
+        if name in result["unavailable"]:
+            continue
+        if name not in result["codecs"]:
+            problems.append(f"{name}: not tried")
+            continue
+        problems += [f"{name}: {p}" for p in check_sequence(result["codecs"][name], want)]
+    if not result["codecs"]:
+        problems.append(f"no codec available: {result['unavailable']}")
+    if problems:
+        raise ScenarioFailure(_summary(problems))
+
+
 SCENARIOS: dict[str, Callable[[Client, Target], None]] = {
     "produce-consume-restart": produce_consume_restart,
     "group-split-leave-evict": group_split_leave_evict,
     "group-resume-second-group": group_resume_second_group,
     "group-static-membership": group_static_membership,
     "admin": admin,
+    "idempotent-retries": idempotent_retries,
+    "transactions-isolation": transactions_isolation,
+    "consume-transform-produce": consume_transform_produce,
+    "codecs": codecs,
 }
+
+_PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation", "consume-transform-produce", "codecs"})
 
 
 def not_applicable(client: Client, scenario: str) -> str | None:
@@ -343,6 +465,8 @@ def not_applicable(client: Client, scenario: str) -> str | None:
         return "no group-member driver for this client yet"
     if scenario == "admin" and client.name not in ADMIN_CLIENTS:
         return "no admin driver for this client yet"
+    if scenario in _PRODUCER_SCENARIOS and client.name not in PRODUCER_CLIENTS:
+        return "no idempotent/transactions/ctp/codecs driver actions for this client yet"
     if scenario == "group-static-membership" and client.name == "kafkajs":
         return "kafkajs has no group.instance.id option (static membership)"
     return None

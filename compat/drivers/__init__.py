@@ -32,6 +32,21 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
                 "group": {"listed": bool, "state": S, "deleted": bool | null}}
              (source as Kafka names it, e.g. DYNAMIC_TOPIC_CONFIG; deleted null: no such API).
              kcat has no admin API: its admin is `kcat -L`, {"brokers": [id, ...], "topics": {T: N}}.
+    idempotent  an idempotent producer sends k{i}/v{i}, i < N, to partition 0 of T, awaiting each
+             acknowledgement before the next (a dropped response is retried by the client, alone):
+               {"produced": N, "delivered": [[key, partition, offset], ...]}
+    transactions  a transactional producer (transactional id "T-txn") writes k{i}/a{i} for i < N
+             and aborts, then k{i}/c{i} for i < N and commits, to partition 0 of T; then T is read
+             from the earliest offset (by assignment, until idle) read_committed and read_uncommitted:
+               {"committed": [[partition, offset, key, value], ...], "uncommitted": [...]}
+    ctp      consume-transform-produce: T holds N records; group "T-ctp" reads partition 0 and a
+             transactional producer writes each value v{i} as out-v{i} to "T-out", sending the
+             consumer's offsets in the transaction: the first TXN_BATCH records commit, the next
+             TXN_BATCH abort. Then the group's committed offset on T-0 and "T-out" read_committed:
+               {"committed_offset": X, "output": [value, ...]}
+    codecs   for each codec the client can write, N records k{i}/v{i} compressed with it to
+             "T-<codec>" (auto-created), read back by assignment:
+               {"codecs": {codec: [[partition, offset, key, value], ...]}, "unavailable": {codec: why}}
 
 The drivers only speak to the broker; checking what came back is the scenario's job.
 """
@@ -53,6 +68,9 @@ ADMIN_PARTITIONS = 3
 ADMIN_RECORDS = 10
 ADMIN_DELETE_BEFORE = 4
 ADMIN_COMMITTED = 5
+# The ctp action's transaction size (its first transaction commits, its second aborts).
+TXN_BATCH = 5
+CODECS = ("gzip", "snappy", "lz4", "zstd")
 
 
 def key(i: int) -> str:
@@ -67,7 +85,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--action", required=True, choices=["create", "produce", "consume", "member", "admin"])
+    parser.add_argument("--action", required=True, choices=["create", "produce", "consume", "member", "admin", "idempotent", "transactions", "ctp", "codecs"])
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=30.0)

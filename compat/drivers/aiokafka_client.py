@@ -12,7 +12,21 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, Records
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import CommitFailedError, for_code
 
-from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, close_requested, emit, key, main, value
+from compat.drivers import (
+    ADMIN_ALTERED_RETENTION,
+    ADMIN_COMMITTED,
+    ADMIN_CONFIGS,
+    ADMIN_DELETE_BEFORE,
+    ADMIN_PARTITIONS,
+    ADMIN_RECORDS,
+    CODECS,
+    TXN_BATCH,
+    close_requested,
+    emit,
+    key,
+    main,
+    value,
+)
 
 
 async def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,9 +186,104 @@ async def admin(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def idempotent(args: argparse.Namespace) -> dict[str, Any]:
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, enable_idempotence=True)
+    await producer.start()
+    delivered = []
+    try:
+        for i in range(args.count):
+            meta = await asyncio.wait_for(producer.send_and_wait(args.topic, key=key(i).encode(), value=value(i).encode(), partition=0), args.timeout)
+            delivered.append([key(i), meta.partition, meta.offset])
+    finally:
+        await producer.stop()
+    return {"produced": len(delivered), "delivered": delivered}
+
+
+async def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str = "read_uncommitted") -> list[list[Any]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, enable_auto_commit=False, isolation_level=isolation_level)
+    await consumer.start()
+    records: list[list[Any]] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=3000)
+            if not batch:
+                break
+            records += [[m.partition, m.offset, (m.key or b"").decode(), (m.value or b"").decode()] for m in batch[tp]]
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def transactions(args: argparse.Namespace) -> dict[str, Any]:
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=args.topic + "-txn")
+    await producer.start()
+    try:
+        for prefix, commit in (("a", False), ("c", True)):
+            await producer.begin_transaction()
+            for i in range(args.count):
+                await producer.send(args.topic, key=key(i).encode(), value=f"{prefix}{i}".encode(), partition=0)
+            await producer.flush()
+            await (producer.commit_transaction() if commit else producer.abort_transaction())
+    finally:
+        await producer.stop()
+    return {"committed": await _read_until_idle(args, args.topic, "read_committed"), "uncommitted": await _read_until_idle(args, args.topic)}
+
+
+async def ctp(args: argparse.Namespace) -> dict[str, Any]:
+    group, source = args.topic + "-ctp", TopicPartition(args.topic, 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=group)
+    await consumer.start()
+    await producer.start()
+    try:
+        consumer.assign([source])
+        for commit in (True, False):
+            await producer.begin_transaction()
+            taken: list[Any] = []
+            deadline = time.monotonic() + args.timeout
+            while len(taken) < TXN_BATCH:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"read {len(taken)} of {TXN_BATCH} records")
+                batch = await consumer.getmany(source, timeout_ms=500, max_records=TXN_BATCH - len(taken))
+                taken += batch.get(source, [])
+            for record in taken:
+                await producer.send(args.topic + "-out", value=b"out-" + record.value, partition=0)
+            await producer.send_offsets_to_transaction({source: taken[-1].offset + 1}, group)
+            await (producer.commit_transaction() if commit else producer.abort_transaction())
+        committed = await consumer.committed(source)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    output = [v for _, _, _, v in await _read_until_idle(args, args.topic + "-out", "read_committed")]
+    return {"committed_offset": committed, "output": output}
+
+
+async def codecs(args: argparse.Namespace) -> dict[str, Any]:
+    results = {}
+    for name in CODECS:  # gzip from the standard library, the others through cramjam
+        topic = f"{args.topic}-{name}"
+        producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, compression_type=name)
+        await producer.start()
+        try:
+            for i in range(args.count):
+                await producer.send(topic, key=key(i).encode(), value=value(i).encode(), partition=0)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        results[name] = await _read_until_idle(args, topic)
+    return {"codecs": results, "unavailable": {}}
+
+
 def _sync(action: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
     return lambda args: asyncio.run(action(args))
 
 
 if __name__ == "__main__":
-    main({"create": _sync(create), "produce": _sync(produce), "consume": _sync(consume), "member": _sync(member), "admin": _sync(admin)})
+    main({
+        "create": _sync(create), "produce": _sync(produce), "consume": _sync(consume), "member": _sync(member), "admin": _sync(admin),
+        "idempotent": _sync(idempotent), "transactions": _sync(transactions), "ctp": _sync(ctp), "codecs": _sync(codecs),
+    })

@@ -9,7 +9,21 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic, ResourceType
 
-from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, close_requested, emit, key, main, value
+from compat.drivers import (
+    ADMIN_ALTERED_RETENTION,
+    ADMIN_COMMITTED,
+    ADMIN_CONFIGS,
+    ADMIN_DELETE_BEFORE,
+    ADMIN_PARTITIONS,
+    ADMIN_RECORDS,
+    CODECS,
+    TXN_BATCH,
+    close_requested,
+    emit,
+    key,
+    main,
+    value,
+)
 
 
 def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,5 +175,104 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def idempotent(args: argparse.Namespace) -> dict[str, Any]:
+    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "linger.ms": 0})
+    delivered: list[list[Any]] = []
+    errors: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered.append([msg.key().decode(), msg.partition(), msg.offset()])
+
+    for i in range(args.count):
+        producer.produce(args.topic, key=key(i), value=value(i), partition=0, on_delivery=on_delivery)
+        if producer.flush(args.timeout):
+            raise TimeoutError(f"record {i} not acknowledged in {args.timeout}s")
+        if errors:
+            raise KafkaException(errors[0])
+    return {"produced": len(delivered), "delivered": delivered}
+
+
+def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str = "read_uncommitted") -> list[list[Any]]:
+    consumer = Consumer({
+        "bootstrap.servers": args.bootstrap, "group.id": topic + "-reader", "enable.auto.commit": False, "isolation.level": isolation_level,
+    })
+    records: list[list[Any]] = []
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        idle_since = time.monotonic()
+        deadline = idle_since + args.timeout
+        while time.monotonic() - idle_since < 3 and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or (msg.error() and msg.error().code() == -191):  # -191: partition EOF
+                continue
+            if msg.error():
+                raise KafkaException(msg.error())
+            records.append([msg.partition(), msg.offset(), (msg.key() or b"").decode(), (msg.value() or b"").decode()])
+            idle_since = time.monotonic()
+    finally:
+        consumer.close()
+    return records
+
+
+def transactions(args: argparse.Namespace) -> dict[str, Any]:
+    producer = Producer({"bootstrap.servers": args.bootstrap, "transactional.id": args.topic + "-txn"})
+    producer.init_transactions(args.timeout)
+    for prefix, commit in (("a", False), ("c", True)):
+        producer.begin_transaction()
+        for i in range(args.count):
+            producer.produce(args.topic, key=key(i), value=f"{prefix}{i}", partition=0)
+        producer.flush(args.timeout)
+        producer.commit_transaction(args.timeout) if commit else producer.abort_transaction(args.timeout)
+    return {"committed": _read_until_idle(args, args.topic, "read_committed"), "uncommitted": _read_until_idle(args, args.topic)}
+
+
+def ctp(args: argparse.Namespace) -> dict[str, Any]:
+    group = args.topic + "-ctp"
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    producer = Producer({"bootstrap.servers": args.bootstrap, "transactional.id": group})
+    try:
+        consumer.assign([TopicPartition(args.topic, 0, OFFSET_BEGINNING)])
+        producer.init_transactions(args.timeout)
+        for commit in (True, False):
+            producer.begin_transaction()
+            taken: list[Any] = []
+            deadline = time.monotonic() + args.timeout
+            while len(taken) < TXN_BATCH:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"read {len(taken)} of {TXN_BATCH} records")
+                msg = consumer.poll(0.5)
+                if msg is not None and not msg.error():
+                    taken.append(msg)
+            for msg in taken:
+                producer.produce(args.topic + "-out", value=b"out-" + msg.value(), partition=0)
+            offsets = [TopicPartition(args.topic, 0, taken[-1].offset() + 1)]
+            producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), args.timeout)
+            producer.commit_transaction(args.timeout) if commit else producer.abort_transaction(args.timeout)
+        (committed,) = consumer.committed([TopicPartition(args.topic, 0)], args.timeout)
+    finally:
+        consumer.close()
+    output = [v for _, _, _, v in _read_until_idle(args, args.topic + "-out", "read_committed")]
+    return {"committed_offset": committed.offset if committed.offset >= 0 else None, "output": output}
+
+
+def codecs(args: argparse.Namespace) -> dict[str, Any]:
+    results = {}
+    for name in CODECS:  # librdkafka builds all four in
+        topic = f"{args.topic}-{name}"
+        producer = Producer({"bootstrap.servers": args.bootstrap, "compression.type": name, "linger.ms": 50})
+        for i in range(args.count):
+            producer.produce(topic, key=key(i), value=value(i), partition=0)
+        if producer.flush(args.timeout):
+            raise TimeoutError(f"{name}: records not acknowledged")
+        results[name] = _read_until_idle(args, topic)
+    return {"codecs": results, "unavailable": {}}
+
+
 if __name__ == "__main__":
-    main({"create": create, "produce": produce, "consume": consume, "member": member, "admin": admin})
+    main({
+        "create": create, "produce": produce, "consume": consume, "member": member, "admin": admin,
+        "idempotent": idempotent, "transactions": transactions, "ctp": ctp, "codecs": codecs,
+    })

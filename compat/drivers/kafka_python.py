@@ -10,7 +10,21 @@ from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, Ka
 from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import CommitFailedError
 
-from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, close_requested, emit, key, main, value
+from compat.drivers import (
+    ADMIN_ALTERED_RETENTION,
+    ADMIN_COMMITTED,
+    ADMIN_CONFIGS,
+    ADMIN_DELETE_BEFORE,
+    ADMIN_PARTITIONS,
+    ADMIN_RECORDS,
+    CODECS,
+    TXN_BATCH,
+    close_requested,
+    emit,
+    key,
+    main,
+    value,
+)
 
 
 def create(args: argparse.Namespace) -> dict[str, Any]:
@@ -151,5 +165,96 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def idempotent(args: argparse.Namespace) -> dict[str, Any]:
+    producer = KafkaProducer(bootstrap_servers=args.bootstrap, enable_idempotence=True, retries=20)
+    delivered = []
+    try:
+        for i in range(args.count):
+            meta = producer.send(args.topic, key=key(i).encode(), value=value(i).encode(), partition=0).get(timeout=args.timeout)
+            delivered.append([key(i), meta.partition, meta.offset])
+    finally:
+        producer.close()
+    return {"produced": len(delivered), "delivered": delivered}
+
+
+def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str = "read_uncommitted") -> list[list[Any]]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False, isolation_level=isolation_level, consumer_timeout_ms=3000
+    )
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        return [[m.partition, m.offset, (m.key or b"").decode(), (m.value or b"").decode()] for m in consumer]
+    finally:
+        consumer.close()
+
+
+def transactions(args: argparse.Namespace) -> dict[str, Any]:
+    producer = KafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=args.topic + "-txn")
+    try:
+        producer.init_transactions()
+        for prefix, commit in (("a", False), ("c", True)):
+            producer.begin_transaction()
+            for i in range(args.count):
+                producer.send(args.topic, key=key(i).encode(), value=f"{prefix}{i}".encode(), partition=0)
+            producer.flush(timeout=args.timeout)
+            producer.commit_transaction() if commit else producer.abort_transaction()
+    finally:
+        producer.close()
+    return {"committed": _read_until_idle(args, args.topic, "read_committed"), "uncommitted": _read_until_idle(args, args.topic)}
+
+
+def ctp(args: argparse.Namespace) -> dict[str, Any]:
+    group, source = args.topic + "-ctp", TopicPartition(args.topic, 0)
+    consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = KafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=group)
+    try:
+        consumer.assign([source])
+        producer.init_transactions()
+        for commit in (True, False):
+            producer.begin_transaction()
+            taken: list[Any] = []
+            deadline = time.monotonic() + args.timeout
+            while len(taken) < TXN_BATCH:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"read {len(taken)} of {TXN_BATCH} records")
+                for records in consumer.poll(timeout_ms=500, max_records=TXN_BATCH - len(taken)).values():
+                    taken += records
+            for record in taken:
+                producer.send(args.topic + "-out", value=b"out-" + record.value, partition=0)
+            producer.send_offsets_to_transaction({source: OffsetAndMetadata(taken[-1].offset + 1, "", -1)}, group)
+            producer.commit_transaction() if commit else producer.abort_transaction()
+        committed = consumer.committed(source)
+    finally:
+        producer.close()
+        consumer.close()
+    output = [v for _, _, _, v in _read_until_idle(args, args.topic + "-out", "read_committed")]
+    return {"committed_offset": committed, "output": output}
+
+
+def codecs(args: argparse.Namespace) -> dict[str, Any]:
+    from kafka import codec
+
+    available = {"gzip": codec.has_gzip(), "snappy": codec.has_snappy(), "lz4": codec.has_lz4(), "zstd": codec.has_zstd()}
+    results, unavailable = {}, {}
+    for name in CODECS:
+        if not available[name]:
+            unavailable[name] = "its Python library is not installed (kafka-python does not use cramjam)"
+            continue
+        topic = f"{args.topic}-{name}"
+        producer = KafkaProducer(bootstrap_servers=args.bootstrap, compression_type=name)
+        try:
+            for i in range(args.count):
+                producer.send(topic, key=key(i).encode(), value=value(i).encode(), partition=0)
+            producer.flush(timeout=args.timeout)
+        finally:
+            producer.close()
+        results[name] = _read_until_idle(args, topic)
+    return {"codecs": results, "unavailable": unavailable}
+
+
 if __name__ == "__main__":
-    main({"create": create, "produce": produce, "consume": consume, "member": member, "admin": admin})
+    main({
+        "create": create, "produce": produce, "consume": consume, "member": member, "admin": admin,
+        "idempotent": idempotent, "transactions": transactions, "ctp": ctp, "codecs": codecs,
+    })

@@ -8,6 +8,8 @@ const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs
 // group-less read drives the same Cluster, Broker.fetch and Batch its consumer uses internally.
 const Batch = createRequire(import.meta.url)('kafkajs/src/consumer/batch')
 const READ_COMMITTED = 1 // kafkajs's consumer default isolation level
+const READ_UNCOMMITTED = 0
+const TXN_BATCH = 5 // compat/drivers/__init__.py TXN_BATCH
 
 const client = args => new Kafka({ clientId: 'ottla-compat', brokers: [args.bootstrap], logLevel: logLevel.WARN })
 
@@ -57,21 +59,23 @@ async function produce (args) {
   return { produced: delivered.length, delivered }
 }
 
-async function consume (args) {
+const consume = args => read(args, args.topic, READ_COMMITTED)
+
+async function read (args, topic, isolationLevel) {
   const kafka = client(args)
   const admin = kafka.admin()
   await admin.connect()
   let topicMetadata, offsets
   try {
-    ({ topics: [topicMetadata] } = await admin.fetchTopicMetadata({ topics: [args.topic] }))
-    offsets = await admin.fetchTopicOffsets(args.topic) // ListOffsets: low and high per partition
+    ({ topics: [topicMetadata] } = await admin.fetchTopicMetadata({ topics: [topic] }))
+    offsets = await admin.fetchTopicOffsets(topic) // ListOffsets: low and high per partition
   } finally {
     await admin.disconnect()
   }
   const createCluster = Object.getOwnPropertySymbols(kafka).find(s => s.description === 'private:Kafka:createCluster')
-  const cluster = kafka[createCluster]({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED })
+  const cluster = kafka[createCluster]({ allowAutoTopicCreation: false, isolationLevel })
   await cluster.connect()
-  await cluster.addTargetTopic(args.topic)
+  await cluster.addTargetTopic(topic)
   const position = new Map(offsets.map(o => [o.partition, BigInt(o.low)]))
   const end = new Map(offsets.map(o => [o.partition, BigInt(o.high)]))
   const records = []
@@ -81,20 +85,20 @@ async function consume (args) {
       const pending = [...position].filter(([p, at]) => at < end.get(p)).map(([p]) => p)
       if (pending.length === 0) break
       check(() => `positions ${[...position]}, end ${[...end]}`)
-      const leaders = cluster.findLeaderForPartitions(args.topic, pending)
+      const leaders = cluster.findLeaderForPartitions(topic, pending)
       for (const [nodeId, partitions] of Object.entries(leaders)) {
         const broker = await cluster.findBroker({ nodeId })
         const { responses } = await broker.fetch({
-          isolationLevel: READ_COMMITTED,
+          isolationLevel,
           maxWaitTime: 500,
           topics: [{
-            topic: args.topic,
+            topic,
             partitions: partitions.map(p => ({ partition: p, fetchOffset: position.get(p).toString(), maxBytes: 1048576 }))
           }]
         })
         for (const { partitions: data } of responses) {
           for (const partitionData of data) {
-            const batch = new Batch(args.topic, position.get(partitionData.partition).toString(), partitionData)
+            const batch = new Batch(topic, position.get(partitionData.partition).toString(), partitionData)
             for (const m of batch.messages) {
               records.push([batch.partition, Number(m.offset), m.key.toString(), m.value.toString()])
             }
@@ -206,4 +210,115 @@ async function admin (args) {
   }
 }
 
-main({ create, produce, consume, member, admin })
+async function idempotent (args) {
+  const producer = client(args).producer({ idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const delivered = []
+  try {
+    for (let i = 0; i < args.count; i++) {
+      const [meta] = await producer.send({ topic: args.topic, messages: [{ key: key(i), value: value(i), partition: 0 }] })
+      delivered.push([key(i), meta.partition, Number(meta.baseOffset)])
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return { produced: delivered.length, delivered }
+}
+
+async function transactions (args) {
+  const producer = client(args).producer({ transactionalId: `${args.topic}-txn`, idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  try {
+    for (const [prefix, commit] of [['a', false], ['c', true]]) {
+      const txn = await producer.transaction()
+      const messages = Array.from({ length: args.count }, (_, i) => ({ key: key(i), value: `${prefix}${i}`, partition: 0 }))
+      await txn.send({ topic: args.topic, messages })
+      await (commit ? txn.commit() : txn.abort())
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  const committed = (await read(args, args.topic, READ_COMMITTED)).records
+  const uncommitted = (await read(args, args.topic, READ_UNCOMMITTED)).records
+  return { committed, uncommitted }
+}
+
+async function ctp (args) {
+  // kafkajs's consumer always joins a group; its records come through eachBatch and the
+  // offsets go into the transaction with sendOffsets (the kafkajs exactly-once recipe).
+  const group = `${args.topic}-ctp`
+  const kafka = client(args)
+  const consumer = kafka.consumer({ groupId: group, heartbeatInterval: 1000 })
+  const producer = kafka.producer({ transactionalId: group, idempotent: true, maxInFlightRequests: 1 })
+  await Promise.all([consumer.connect(), producer.connect()])
+  await consumer.subscribe({ topic: args.topic, fromBeginning: true })
+  const taken = []
+  let transactions = 0
+  let failure
+  const done = new Promise(resolve => {
+    consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        try {
+          for (const m of batch.messages) {
+            if (transactions >= 2) return resolve()
+            taken.push(m)
+            resolveOffset(m.offset)
+            if (taken.length < TXN_BATCH) continue
+            const txn = await producer.transaction()
+            await txn.send({ topic: `${args.topic}-out`, messages: taken.map(t => ({ key: t.key, value: `out-${t.value}`, partition: 0 })) })
+            const next = (BigInt(taken[taken.length - 1].offset) + 1n).toString()
+            await txn.sendOffsets({ consumerGroupId: group, topics: [{ topic: args.topic, partitions: [{ partition: 0, offset: next }] }] })
+            await (transactions === 0 ? txn.commit() : txn.abort())
+            taken.length = 0
+            transactions += 1
+          }
+          if (transactions >= 2) resolve()
+        } catch (err) {
+          failure = err
+          resolve()
+        }
+      }
+    }).catch(err => { failure = err; resolve() })
+  })
+  try {
+    const check = deadline(args)
+    await Promise.race([done, new Promise((resolve, reject) => {
+      const timer = setInterval(() => { try { check(() => `${transactions} transactions done`) } catch (err) { clearInterval(timer); reject(err) } }, 500)
+      done.then(() => clearInterval(timer))
+    })])
+    if (failure) throw failure
+  } finally {
+    await Promise.all([consumer.disconnect(), producer.disconnect()])
+  }
+  const admin = kafka.admin()
+  await admin.connect()
+  let committed
+  try {
+    const [{ partitions }] = await admin.fetchOffsets({ groupId: group, topics: [args.topic] })
+    committed = Number(partitions.find(p => p.partition === 0).offset)
+  } finally {
+    await admin.disconnect()
+  }
+  const output = (await read(args, `${args.topic}-out`, READ_COMMITTED)).records.map(r => r[3])
+  return { committed_offset: committed < 0 ? null : committed, output }
+}
+
+async function codecs (args) {
+  // gzip is built in; snappy, lz4 and zstd need codec packages (kafkajs-snappy, kafkajs-lz4,
+  // @kafkajs/zstd) that the matrix does not install.
+  const topic = `${args.topic}-gzip`
+  const producer = client(args).producer()
+  await producer.connect()
+  try {
+    const messages = Array.from({ length: args.count }, (_, i) => ({ key: key(i), value: value(i), partition: 0 }))
+    await producer.send({ topic, messages, compression: kafkajs.CompressionTypes.GZIP })
+  } finally {
+    await producer.disconnect()
+  }
+  const unavailable = Object.fromEntries(['snappy', 'lz4', 'zstd'].map(c => [c, 'kafkajs needs a codec package for it, not installed']))
+  return { codecs: { gzip: (await read(args, topic, READ_UNCOMMITTED)).records }, unavailable }
+}
+
+main({ create, produce, consume, member, admin, idempotent, transactions, ctp, codecs })
