@@ -126,7 +126,8 @@ def _node_driver(script: str) -> tuple[str, ...]:
 
 KAFKA_PYTHON = Client(
     "kafka-python", _python_driver("kafka_python"), _python_package("kafka-python"),
-    notes="Stock producer defaults: idempotence on and acks=all (KIP-679), so InitProducerId is exercised.",
+    notes="Stock producer defaults: idempotence on and acks=all (KIP-679), so InitProducerId is exercised. "
+          "The codecs row covers gzip only unless python-snappy, lz4 and zstandard are installed (kafka-python does not use cramjam).",
 )
 
 CLIENTS: dict[str, Client] = {
@@ -147,7 +148,8 @@ CLIENTS: dict[str, Client] = {
             "kafkajs", _node_driver("kafkajs.mjs"), _node_package("kafkajs"),
             notes="No public assign() (tulios/kafkajs#373): the group-less read drives the Cluster, "
                   "Broker.fetch and Batch classes kafkajs's own consumer uses. Offsets of produced records "
-                  "follow from the per-partition base offsets Produce returns.",
+                  "follow from the per-partition base offsets Produce returns. The codecs row covers gzip only: "
+                  "snappy, lz4 and zstd need codec packages (kafkajs-snappy, kafkajs-lz4, @kafkajs/zstd) not installed.",
         ),
         Client(
             "@platformatic/kafka", _node_driver("platformatic.mjs"), _node_package("@platformatic/kafka"),
