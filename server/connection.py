@@ -42,7 +42,7 @@ class _Slot:
         self.done = False
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     def __init__(self, broker: "Broker") -> None:
         self.broker = broker
         self.reader = FrameReader(broker.config["socket.request.max.bytes"])
@@ -105,11 +105,15 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
             self._reading_paused = False
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # The socket is read straight into the frame buffer: no per-chunk copy.
+        return self.reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.closed:
             return
         self.last_active = asyncio.get_running_loop().time()
-        self.reader.feed(data)
+        self.reader.buffer_updated(nbytes)
         try:
             while not self.closed:
                 frame = self.reader.next_frame()

@@ -1,4 +1,10 @@
-"""Kafka's size-prefixed framing, sans-IO in the manner of h11: feed bytes, take frames."""
+"""Kafka's size-prefixed framing, sans-IO in the manner of h11: put bytes in, take frames out.
+
+Bytes go in either by `feed(data)` or, without an intermediate copy, by filling the
+buffer `get_buffer()` lends and reporting `buffer_updated(n)` (what asyncio's
+BufferedProtocol does with `recv_into`). Each frame is then copied exactly once, out of
+the buffer, into the `bytes` the decoder reads.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +14,89 @@ from wire.errors import MalformedFrame
 
 SIZE = struct.Struct(">i")
 
+_INITIAL_BUFFER = 64 * 1024
+# Never lend less room than this to a read, so small frames arrive many at a time.
+_MIN_READ = 16 * 1024
+# An idle buffer grown past this by a large frame is given back.
+_KEEP_BUFFER = 1024 * 1024
+
 
 class FrameTooLarge(MalformedFrame):
     """A frame whose declared size exceeds the limit (`socket.request.max.bytes`)."""
 
 
 class FrameReader:
-    """Splits a byte stream into frames; each frame is copied once out of the buffer."""
+    """Splits a byte stream into frames.
+
+    Invariant: `_buffer[_start:_end]` holds the bytes received and not yet taken as frames.
+    The buffer is never resized in place — a lent view may still be alive when
+    `buffer_updated` runs — but replaced by a new one in `get_buffer` when it lacks room.
+    """
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
+        self._buffer = bytearray(_INITIAL_BUFFER)
+        self._start = 0
+        self._end = 0
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._end - self._start
+
+    def get_buffer(self) -> memoryview:
+        """Free room to receive into; enough for the whole of a frame whose size is known."""
+        live = self._end - self._start
+        needed = _MIN_READ
+        if live >= 4:
+            (size,) = SIZE.unpack_from(self._buffer, self._start)
+            if 0 <= size <= self.max_size:
+                needed = max(needed, 4 + size - live)
+        if len(self._buffer) - self._end < needed:
+            if live + needed <= len(self._buffer) and live <= self._start:
+                # Room enough once the live bytes move to the front (no overlap, no resize).
+                self._buffer[0:live] = self._buffer[self._start : self._end]
+            else:
+                grown = bytearray(max(_INITIAL_BUFFER, live + needed))
+                grown[0:live] = self._buffer[self._start : self._end]
+                self._buffer = grown
+            self._start, self._end = 0, live
+        elif live == 0 and len(self._buffer) > _KEEP_BUFFER:
+            self._buffer = bytearray(_INITIAL_BUFFER)
+            self._start = self._end = 0
+        return memoryview(self._buffer)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            room = self.get_buffer()
+            count = min(len(room), len(view))
+            room[:count] = view[:count]
+            room.release()
+            self.buffer_updated(count)
+            view = view[count:]
 
     def next_frame(self) -> bytes | None:
         """The next complete frame without its size prefix, or None if more bytes are needed."""
-        buffer = self._buffer
-        if len(buffer) < 4:
+        start = self._start
+        if self._end - start < 4:
             return None
-        (size,) = SIZE.unpack_from(buffer)
+        (size,) = SIZE.unpack_from(self._buffer, start)
         if size < 0:
             raise MalformedFrame(f"negative frame size {size}")
         if size > self.max_size:
             raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self.max_size}")
-        end = 4 + size
-        if len(buffer) < end:
+        end = start + 4 + size
+        if end > self._end:
             return None
-        frame = bytes(buffer[4:end])
-        del buffer[:end]
+        with memoryview(self._buffer) as view:
+            frame = bytes(view[start + 4 : end])
+        if end == self._end:
+            self._start = self._end = 0
+        else:
+            self._start = end
         return frame
 
 

@@ -1,0 +1,74 @@
+"""Size-prefixed framing: frames whole, whatever the chunking of the byte stream."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from wire.errors import MalformedFrame
+from wire.framing import FrameReader, FrameTooLarge
+
+# Three frames as a client would send them: sizes 3, 0 and 5.
+STREAM = bytes.fromhex("00000003 616263 00000000 00000005 6465666768".replace(" ", ""))
+FRAMES = [b"abc", b"", b"defgh"]
+
+
+def _drain(reader: FrameReader) -> list[bytes]:
+    out = []
+    while (frame := reader.next_frame()) is not None:
+        out.append(frame)
+    return out
+
+
+def test_fed_whole():
+    reader = FrameReader(max_size=100)
+    reader.feed(STREAM)
+    assert _drain(reader) == FRAMES
+    assert reader.buffered == 0
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_fed_in_two_pieces_at_every_cut(cut):
+    reader = FrameReader(max_size=100)
+    reader.feed(STREAM[:cut])
+    first = _drain(reader)
+    reader.feed(STREAM[cut:])
+    assert first + _drain(reader) == FRAMES
+
+
+def test_received_into_lent_buffers_in_random_chunks():
+    rng = random.Random(7)
+    frames = [rng.randbytes(rng.choice([0, 1, 100, 70_000, 300_000])) for _ in range(40)]
+    stream = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+    reader = FrameReader(max_size=1 << 20)
+    received, position = [], 0
+    while position < len(stream):
+        room = reader.get_buffer()
+        count = min(len(room), rng.randint(1, 200_000), len(stream) - position)
+        room[:count] = stream[position : position + count]
+        # The lent view stays alive while frames are taken, as asyncio keeps it.
+        reader.buffer_updated(count)
+        received += _drain(reader)
+        position += count
+    assert received == frames
+
+
+def test_a_large_frame_is_received_in_one_buffer():
+    reader = FrameReader(max_size=1 << 21)
+    reader.feed((1 << 20).to_bytes(4, "big"))
+    assert len(reader.get_buffer()) >= 1 << 20  # room for the whole body at once
+
+
+def test_negative_size_is_malformed():
+    reader = FrameReader(max_size=100)
+    reader.feed(b"\xff\xff\xff\xfe")
+    with pytest.raises(MalformedFrame):
+        reader.next_frame()
+
+
+def test_size_over_the_limit_is_refused_before_the_body_arrives():
+    reader = FrameReader(max_size=100)
+    reader.feed((101).to_bytes(4, "big"))
+    with pytest.raises(FrameTooLarge):
+        reader.next_frame()
