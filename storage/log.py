@@ -31,6 +31,7 @@ from storage.producer_state import AbortedTransaction, BatchMetadata, ProducerSt
 from storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import (
+    BatchHeader,
     Compression,
     FIELD_LAST_OFFSET_DELTA,
     FIELD_MAX_TIMESTAMP,
@@ -280,7 +281,7 @@ class PartitionLog:
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
-        producer_batches: list[int] = []  # positions of batches that carry a producer id
+        producer_batches: list[tuple[int, BatchHeader]] = []  # (position, header) of batches with a producer id
         # Validation finishes before anything is written, so a bad batch leaves the log as it was.
         for fields, batch in iter_batch_fields(data, from_client=from_client):
             size = batch.nbytes
@@ -291,27 +292,28 @@ class PartitionLog:
                 raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
             if append_time < 0:
                 self._check_timestamps(fields[FIELD_MAX_TIMESTAMP], batch, now)
-            if fields[FIELD_PRODUCER_ID] >= 0:
-                producer_batches.append(position)
             set_base_offset(data, position, next_offset)
             set_partition_leader_epoch(data, position, self.leader_epoch)
             batch_max_timestamp = fields[FIELD_MAX_TIMESTAMP]
             if append_time >= 0:
                 set_log_append_time(data, position, append_time)
                 batch_max_timestamp = append_time
+            if fields[FIELD_PRODUCER_ID] >= 0:
+                # The header as stored (offset and time assigned), built once from the fields.
+                stored = (next_offset, *fields[1:FIELD_MAX_TIMESTAMP], batch_max_timestamp, *fields[FIELD_MAX_TIMESTAMP + 1 :])
+                producer_batches.append((position, BatchHeader(*stored)))
             next_offset += fields[FIELD_LAST_OFFSET_DELTA] + 1
             if batch_max_timestamp > max_timestamp:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size
         last_offset = next_offset - 1
         if producer_batches:
-            duplicate = self._check_producers(data, producer_batches)
+            duplicate = self._check_producers(producer_batches)
             if duplicate is not None:
                 return AppendResult(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp, self._log_start_offset)
         self._maybe_roll(len(data), last_offset, max_timestamp, now)
         self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
-        for position in producer_batches:
-            header = read_header(data, position)
+        for position, header in producer_batches:
             marker = control_type(memoryview(data)[position : position + header.size]) if header.is_control else None
             self.producer_state.record(header, next_offset, marker)
         self._messages_since_flush += next_offset - first_offset
@@ -319,17 +321,16 @@ class PartitionLog:
             self.flush(now)
         return AppendResult(first_offset, last_offset, append_time, self._log_start_offset)
 
-    def _check_producers(self, data: bytearray, positions: list[int]) -> BatchMetadata | None:
+    def _check_producers(self, batches: list[tuple[int, BatchHeader]]) -> BatchMetadata | None:
         """The original of a retried batch, or None when all may be appended; raises the
         sequence and epoch errors. Several batches in one request are checked in turn
         against a scratch copy, so a producer's second batch follows its first."""
-        state = self.producer_state if len(positions) == 1 else ProducerStateManager.load(self.producer_state.snapshot())
-        for position in positions:
-            header = read_header(data, position)
+        state = self.producer_state if len(batches) == 1 else ProducerStateManager.load(self.producer_state.snapshot())
+        for _, header in batches:
             duplicate = state.check(header)
             if duplicate is not None:
                 return duplicate
-            if len(positions) > 1 and not header.is_control:
+            if len(batches) > 1 and not header.is_control:
                 state.record(header, header.next_offset)
         return None
 
