@@ -772,6 +772,10 @@ class GroupCoordinator:
             self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {}).update(accepted)
         return errors
 
+    def has_pending_transactional_offset(self, group_id: str, topic: str, partition: int) -> bool:
+        """Is an offset for this partition waiting on an open transaction (KIP-447's unstable offset)?"""
+        return any((topic, partition) in groups.get(group_id, ()) for groups in self.pending_transactional.values())
+
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         """A COMMIT or ABORT marker of `producer_id` reached these `__consumer_offsets`
         partitions: its pending offsets there become committed or are dropped

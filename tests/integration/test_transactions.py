@@ -236,3 +236,38 @@ def test_idempotent_state_survives_a_restart(tmp_path) -> None:
             producer.send(topic, b"b%d" % i).get(timeout=30)
         producer.close()
         assert _kafka_python_values(broker.bootstrap_servers, topic) == [b"a0", b"a1", b"a2", b"b0", b"b1", b"b2"]
+
+
+@pytest.mark.parametrize("version", [7, 8, 9])
+def test_require_stable_offset_fetch_waits_for_the_transaction(ottla_broker_fn, version: int) -> None:
+    """KIP-447: while sent offsets are pending, OffsetFetch with require_stable answers
+    UNSTABLE_OFFSET_COMMIT for them (the client retries); without it, the last committed offset."""
+    from kafka.protocol.consumer.group import OffsetFetchRequest, OffsetFetchResponse
+
+    from kafka_wire import RawClient, make
+
+    topic, group = _topic(), "stable-" + uuid.uuid4().hex[:6]
+    ottla_broker_fn.create_topic(topic, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="stable-" + topic)
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send(topic, b"x")
+    producer.send_offsets_to_transaction({TopicPartition(topic, 0): _offset(7)}, group)
+
+    def fetch(require_stable: bool) -> tuple[int, int]:
+        topics = [dict(name=topic, partition_indexes=[0])]
+        request = make(OffsetFetchRequest, dict(
+            group_id=group, topics=topics, require_stable=require_stable,
+            groups=[dict(group_id=group, member_id=None, member_epoch=-1, topics=topics)],
+        ))
+        with RawClient(bootstrap) as raw:
+            response = raw.call(request, version, OffsetFetchResponse)
+        topics_out = response.groups[0].topics if version >= 8 else response.topics
+        (partition,) = topics_out[0].partitions
+        return partition.committed_offset, partition.error_code
+
+    assert fetch(require_stable=True) == (-1, 88)  # UNSTABLE_OFFSET_COMMIT
+    assert fetch(require_stable=False) == (-1, 0)
+    producer.commit_transaction()
+    assert fetch(require_stable=True) == (7, 0)

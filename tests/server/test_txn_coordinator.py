@@ -245,9 +245,10 @@ def test_offsets_in_a_transaction_are_visible_only_once_it_commits(commit: bool)
     h = Harness()
     pid, epoch = _begin(h)
     _send_offsets(h, pid, epoch)
-    assert _committed(h) is None
+    assert _committed(h) is None and h.groups.has_pending_transactional_offset("g", "t", 0)
     h.coordinator.end_transaction("tx", pid, epoch, commit)
     assert _committed(h) == (5 if commit else None)
+    assert not h.groups.has_pending_transactional_offset("g", "t", 0)
 
 
 def test_offsets_need_the_group_added_first() -> None:
