@@ -466,6 +466,10 @@ def not_applicable(client: Client, scenario: str) -> str | None:
     if scenario == "admin" and client.name not in ADMIN_CLIENTS:
         return "no admin driver for this client yet"
     if scenario in _PRODUCER_SCENARIOS and client.name not in PRODUCER_CLIENTS:
+        if client.name == "java":
+            if scenario in ("idempotent-retries", "codecs"):
+                return None
+            return "the Java driver (compat/java) has no abort or send-offsets action yet"
         return "no idempotent/transactions/ctp/codecs driver actions for this client yet"
     if scenario == "group-static-membership" and client.name == "kafkajs":
         return "kafkajs has no group.instance.id option (static membership)"

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from compat.drivers import (
-    ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, main,
+    ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, CODECS, main,
     parse_args,
 )
 from compat.kafka import driver_command, run_driver
@@ -46,6 +46,24 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     return {k: result[k] for k in ("configs", "partitions", "low_watermark", "brokers", "controller", "group")}
 
 
+def idempotent(args: argparse.Namespace) -> dict[str, Any]:
+    # One request in flight and no linger, so each dropped response costs the client a retry.
+    config = {"enable.idempotence": "true", "acks": "all", "max.in.flight.requests.per.connection": "1", "linger.ms": "0"}
+    records = _run(args, "produce", count=args.count, config=config)["records"]
+    return {"produced": len(records), "delivered": [[r["key"], r["partition"], r["offset"]] for r in records]}
+
+
+def codecs(args: argparse.Namespace) -> dict[str, Any]:
+    """kafka-clients carries all four codecs (snappy-java, lz4-java, zstd-jni)."""
+    results = {}
+    for name in CODECS:
+        topic = argparse.Namespace(**{**vars(args), "topic": f"{args.topic}-{name}"})
+        _run(topic, "create-topic", partitions=1)
+        _run(topic, "produce", count=args.count, config={"compression.type": name, "linger.ms": "50"})
+        results[name] = consume(topic)["records"]
+    return {"codecs": results, "unavailable": {}}
+
+
 def member(args: argparse.Namespace) -> None:
     """The JVM takes over this process, so the member's stdin, event lines and pid are the driver's own."""
     cmd = driver_command(args.bootstrap, args.topic, "member", group=args.group, instance_id=args.instance_id,
@@ -57,4 +75,4 @@ def member(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     if parse_args().action == "member":
         member(parse_args())
-    main({"create": create, "produce": produce, "consume": consume, "admin": admin})
+    main({"create": create, "produce": produce, "consume": consume, "admin": admin, "idempotent": idempotent, "codecs": codecs})
