@@ -11,7 +11,7 @@ import json
 import subprocess
 from typing import Any
 
-from compat.drivers import key, main, value
+from compat.drivers import CODECS, key, main, value
 
 
 def kcat(args: argparse.Namespace, *flags: str, stdin: str | None = None) -> str:
@@ -57,5 +57,15 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def codecs(args: argparse.Namespace) -> dict[str, Any]:
+    results = {}
+    for name in CODECS:  # librdkafka builds all four in; the topic is auto-created by Metadata
+        topic = argparse.Namespace(**{**vars(args), "topic": f"{args.topic}-{name}"})
+        lines = "".join(f"{key(i)}:{value(i)}\n" for i in range(args.count))
+        kcat(topic, "-P", "-t", topic.topic, "-p", "0", "-K", ":", "-z", name, stdin=lines)
+        results[name] = consume(topic)["records"]
+    return {"codecs": results, "unavailable": {}}
+
+
 if __name__ == "__main__":
-    main({"produce": produce, "consume": consume, "admin": admin})
+    main({"produce": produce, "consume": consume, "admin": admin, "codecs": codecs})
