@@ -104,9 +104,6 @@ DEVIATIONS: list[Deviation] = [
 # Differences that are Ottla bugs or gaps, reported to the lead and not fixed yet. A test fails
 # when one the request differ pins disappears, so the entry goes once the fix lands.
 OPEN: list[Deviation] = [
-    Deviation("transactions", r"^scenario java-transactional: ",
-              "transactions are not implemented yet (their own issue): the Java transactional producer fails in "
-              "initTransactions with UnsupportedVersionException, so nothing is committed"),
     Deviation("retention.ms synonyms", r"\[retention\.ms\]\.synonyms|^tool kafka-configs --describe: retention\.ms=.*log\.retention\.hours",
               "DescribeConfigs (include_synonyms) lists DEFAULT_CONFIG log.retention.hours=168 under retention.ms; Kafka's "
               "ConfigHelper.configSynonyms keeps synonyms only from the first named log.retention.ms (its dropWhile), "
