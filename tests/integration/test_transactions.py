@@ -271,3 +271,40 @@ def test_require_stable_offset_fetch_waits_for_the_transaction(ottla_broker_fn, 
     assert fetch(require_stable=False) == (-1, 0)
     producer.commit_transaction()
     assert fetch(require_stable=True) == (7, 0)
+
+
+def test_kafkas_transactions_tool_reads_our_state(ottla_broker_fn) -> None:
+    """Kafka's own kafka-transactions (TransactionsCommand) lists, describes and finds the
+    producers of an open transaction through ListTransactions, DescribeTransactions and
+    DescribeProducers."""
+    import os
+
+    from compat import kafka as reference
+
+    if not reference.is_fetched():
+        why = f"reference Kafka {reference.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    topic = _topic()
+    ottla_broker_fn.create_topic(topic, 1)
+    bootstrap = ottla_broker_fn.bootstrap_servers
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="tool-" + topic)
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send(topic, b"x")
+    producer.flush()
+
+    def tool(*args: str) -> list[list[str]]:
+        proc = reference.run_tool("kafka-transactions", "--bootstrap-server", bootstrap, *args, timeout=90)
+        assert proc.returncode == 0, proc.stderr[-500:]
+        return [line.split() for line in proc.stdout.splitlines() if line.strip()]
+
+    assert ["tool-" + topic, "1", "Ongoing"] == [row[i] for row in tool("list")[1:] for i in (0, 1, 3)]
+    (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
+    assert described[4] == "Ongoing" and described[-1] == f"{topic}-0"
+    (active,) = tool("describe-producers", "--topic", topic, "--partition", "0")[1:]
+    assert active[-1] == "0"  # CurrentTransactionStartOffset: the open transaction's first offset
+    producer.commit_transaction()
+    (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
+    assert described[4] == "CompleteCommit"
