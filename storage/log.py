@@ -20,7 +20,7 @@ import bisect
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from storage.compaction import build_offset_map, filter_batch, record_filter
@@ -177,23 +177,23 @@ class PartitionLog:
             segment.next_offset = following.base_offset
         if self.segments:
             self.segments[-1].recover()
-            self._load_producer_state()
+            self._load_producer_state(names)
 
-    def _snapshot_offsets(self) -> list[int]:
+    def _snapshot_offsets(self, names: Iterable[str] | None = None) -> list[int]:
         assert self.directory is not None
-        names = os.listdir(self.directory)
+        names = os.listdir(self.directory) if names is None else names
         return sorted(int(n[: -len(SNAPSHOT_SUFFIX)]) for n in names if n.endswith(SNAPSHOT_SUFFIX) and n[: -len(SNAPSHOT_SUFFIX)].isdigit())
 
     def _snapshot_path(self, offset: int) -> pathlib.Path:
         assert self.directory is not None
         return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
-    def _load_producer_state(self) -> None:
+    def _load_producer_state(self, names: set[str]) -> None:
         """The newest readable snapshot at or below the log end, then the batches after it;
         snapshots past the end (a torn tail was cut) or unreadable are deleted."""
         end = self.log_end_offset
         start = self.segments[0].base_offset
-        for offset in reversed(self._snapshot_offsets()):
+        for offset in reversed(self._snapshot_offsets(names)):
             path = self._snapshot_path(offset)
             if offset <= end:
                 try:
