@@ -166,10 +166,10 @@ class TransactionCoordinator:
                 transactional_id, stored.producer_id, stored.producer_epoch, stored.timeout_ms, stored.state, set(stored.partitions), stored.update_ms, stored.start_ms
             )
         for txn in list(self.transactions.values()):
-            if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
-                self._complete(txn, commit=txn.state is TxnState.PREPARE_COMMIT)
-            elif txn.state is TxnState.PREPARE_EPOCH_FENCE:
-                self._end(txn, commit=False)
+            try:
+                self._finish_interrupted(txn)
+            except KafkaError as exc:
+                log.warning("could not finish transaction %s on load: %s", txn.transactional_id, exc)
         self._every(self.config.abort_timed_out_interval_ms, self.abort_timed_out)
         self._every(self.config.remove_expired_interval_ms, self.remove_expired)
         self._every(self.config.producer_id_expiration_check_interval_ms, self.expire_producers)
@@ -311,6 +311,14 @@ class TransactionCoordinator:
         self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch)
         self._complete(txn, commit)
 
+    def _finish_interrupted(self, txn: TransactionMetadata) -> None:
+        """A transaction left between states (a stop, or a failed write) goes on to its end:
+        Prepare states get their markers and complete, a fenced one is aborted."""
+        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            self._complete(txn, commit=txn.state is TxnState.PREPARE_COMMIT)
+        elif txn.state is TxnState.PREPARE_EPOCH_FENCE:
+            self._end(txn, commit=False)
+
     def _fence_and_abort(self, txn: TransactionMetadata) -> None:
         """Bump the epoch first (PrepareEpochFence), so the markers carry the new one and
         every partition refuses the old producer's late writes, then abort."""
@@ -343,6 +351,11 @@ class TransactionCoordinator:
         now = self.wall_clock_ms()
         aborted = 0
         for txn in list(self.transactions.values()):
+            try:
+                self._finish_interrupted(txn)  # an end whose writes failed earlier is retried here
+            except KafkaError as exc:
+                log.warning("could not finish transaction %s: %s", txn.transactional_id, exc)
+                continue
             if txn.state is TxnState.ONGOING and txn.start_ms + txn.timeout_ms < now:
                 try:
                     self._fence_and_abort(txn)

@@ -310,3 +310,16 @@ def test_a_stop_between_prepare_and_complete_finishes_on_load(tmp_path: pathlib.
 def test_internal_topics_exist_after_load() -> None:
     h = Harness()
     assert h.storage.topic(TRANSACTION_STATE_TOPIC) is not None and h.storage.topic(OFFSETS_TOPIC) is not None
+
+
+def test_an_end_whose_write_failed_is_finished_by_the_next_sweep() -> None:
+    """PrepareCommit stored, then the Complete write failed: the coordinator does not leave
+    the transaction there (CONCURRENT_TRANSACTIONS forever) but finishes it on its next sweep."""
+    h = Harness()
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0)
+    h.coordinator._write(h.coordinator.describe("tx"), TxnState.PREPARE_COMMIT)
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.CONCURRENT_TRANSACTIONS
+    h.clock.advance(11)
+    assert h.coordinator.describe("tx").state is TxnState.COMPLETE_COMMIT
+    assert h.batches(0)[-1] == (epoch, True, COMMIT_KEY)
