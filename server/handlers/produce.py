@@ -35,6 +35,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if records is None or not len(records):
                     raise KafkaError(ErrorCode.INVALID_RECORD, "a produce request must carry a record batch")
+                _check_batches_for_version(header.api_version, records)
                 log = storage.partition(name, index)
                 appended = log.append(records)
             except KafkaError as exc:
@@ -52,6 +53,35 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
     if broker.config["test.produce.drop.response.every"] and _carries_producer_id(request) and broker.drop_this_produce_response():
         raise DropConnection("test.produce.drop.response.every: written, left unanswered so the client retries")
     return {"responses": responses, "throttle_time_ms": 0}
+
+
+_MAGIC_AT = 16
+_CODEC_AT = 22  # low byte of the int16 attributes
+_ZSTD = 4
+# LegacyRecord.RECORD_OVERHEAD_V0: no batch of any magic is shorter.
+_SMALLEST_RECORD = 14
+
+
+def _check_batches_for_version(version: int, records) -> None:
+    """Kafka's ProduceRequest.validateRecords, reading batches as its ByteBufferLogInputStream
+    does: from v3 a partition carries exactly one whole batch of magic 2, and zstd
+    (KIP-110) needs v7. A size or magic no batch can have is CORRUPT_MESSAGE; bytes that
+    hold no whole batch are INVALID_RECORD."""
+    if version < 3:
+        return
+    available = len(records)
+    if available >= 12 and int.from_bytes(records[8:12], "big", signed=True) < _SMALLEST_RECORD:
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "record size is less than the minimum record overhead")
+    if available > _MAGIC_AT and not 0 <= records[_MAGIC_AT] <= 2:
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"invalid magic {records[_MAGIC_AT]}")
+    if available <= _MAGIC_AT or 12 + int.from_bytes(records[8:12], "big", signed=True) > available:
+        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} must have at least one record batch per partition")
+    if records[_MAGIC_AT] != 2:
+        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} only allows record batches with magic 2")
+    if 12 + int.from_bytes(records[8:12], "big", signed=True) < available:
+        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} only allows exactly one record batch per partition")
+    if version < 7 and records[_CODEC_AT] & 0x07 == _ZSTD:
+        raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"zstd needs Produce v7, got v{version}")
 
 
 def _carries_producer_id(request: dict[str, Any]) -> bool:

@@ -218,3 +218,23 @@ def test_init_producer_id_hands_out_distinct_ids(client, version):
     assert first.error_code == second.error_code == 0
     assert first.producer_id >= 0 and second.producer_id >= 0 and first.producer_id != second.producer_id
     assert first.producer_epoch == 0
+
+
+def test_produce_v3_and_later_take_exactly_one_batch_of_magic_2(client):
+    name = _name("one-batch")
+    _create(client, name)
+    two = build_records(2, [(b"a", b"1")]) + build_records(2, [(b"b", b"2")])
+    assert _produce(client, 3, name, 0, two).responses[0].partition_responses[0].error_code == 87  # INVALID_RECORD
+    legacy = build_records(1, [(b"a", b"1")])
+    assert _produce(client, 9, name, 0, legacy).responses[0].partition_responses[0].error_code == 87
+    assert _produce(client, 2, name, 0, legacy).responses[0].partition_responses[0].error_code == 0
+
+
+def test_zstd_needs_produce_v7(client):
+    from wire.records import Compression, Record, build_batch
+
+    name = _name("zstd")
+    _create(client, name)
+    batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")], compression=Compression.ZSTD)
+    assert _produce(client, 6, name, 0, batch).responses[0].partition_responses[0].error_code == 76
+    assert _produce(client, 7, name, 0, batch).responses[0].partition_responses[0].error_code == 0
