@@ -308,3 +308,60 @@ def test_kafkas_transactions_tool_reads_our_state(ottla_broker_fn) -> None:
     producer.commit_transaction()
     (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
     assert described[4] == "CompleteCommit"
+
+
+def _serve(data_dir, port: int):
+    """`ottla serve` as its own process (so it can be SIGKILLed), ready when it says so."""
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(port), "--data-dir", str(data_dir),
+         "--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200"],
+        cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True,
+    )
+    for line in proc.stderr:
+        if line.startswith("ottla ready"):
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return proc, line.split()[2].split("=", 1)[1]
+    raise AssertionError(f"the broker exited {proc.wait()} before its ready line")
+
+
+def test_producer_and_transaction_state_survive_a_sigkill(tmp_path) -> None:
+    """kill -9 with a transaction open and an idempotent producer mid-stream, no clean close
+    and so no fresh snapshot: on restart the open transaction is still held back and then
+    commits, and the idempotent producer goes on without duplicates or UNKNOWN_PRODUCER_ID."""
+    import signal
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc, bootstrap = _serve(tmp_path, port)
+    try:
+        topic = _topic()
+        txn = Producer({"bootstrap.servers": bootstrap, "transactional.id": "kill-" + topic, "transaction.timeout.ms": 60000})
+        txn.init_transactions(10)
+        txn.begin_transaction()
+        txn.produce(topic, b"txn-1", partition=0)
+        txn.flush(10)
+        idem = KafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+        for i in range(3):
+            idem.send(topic, b"idem-%d" % i, partition=0).get(timeout=10)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc, bootstrap = _serve(tmp_path, port)
+        assert _kafka_python_values(bootstrap, topic, "read_committed") == []  # the open transaction holds the LSO
+        for i in range(3, 6):
+            idem.send(topic, b"idem-%d" % i, partition=0).get(timeout=30)
+        idem.close()
+        txn.produce(topic, b"txn-2", partition=0)
+        txn.commit_transaction(30)
+        assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"txn-1"] + [b"idem-%d" % i for i in range(3)] + [
+            b"idem-%d" % i for i in range(3, 6)
+        ] + [b"txn-2"]
+    finally:
+        proc.kill()
+        proc.wait()
