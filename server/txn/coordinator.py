@@ -12,7 +12,8 @@ transaction stays open until its producer ends it or transaction.timeout.ms abor
 so no transaction is ever half-visible.
 
 Since markers are local appends, each request finishes its whole transition before it
-returns: clients never see CONCURRENT_TRANSACTIONS from a transition in flight.
+returns: clients see CONCURRENT_TRANSACTIONS only after a failed write left a Prepare
+state, until the next timeout sweep finishes it.
 """
 
 from __future__ import annotations
