@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.handlers._topics import partition_metadata
+from server.groups import INTERNAL_TOPICS
 from wire.api import ApiKey
 from wire.errors import ErrorCode
 
@@ -50,7 +51,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
                 "error_code": ErrorCode.NONE,
                 "name": name,
                 "topic_id": info.topic_id,
-                "is_internal": False,
+                "is_internal": name in INTERNAL_TOPICS,
                 "partitions": [dict(p, eligible_leader_replicas=[], last_known_elr=[]) for p in partitions],
                 "topic_authorized_operations": _ALL_TOPIC_OPERATIONS,
             }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.connection import DropConnection
+from server.groups import INTERNAL_TOPICS
 from wire.api import ApiKey
 from wire.errors import ErrorCode, KafkaError
 from wire.records import BATCH_HEADER_SIZE, read_header
@@ -35,6 +36,9 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if records is None or not len(records):
                     raise KafkaError(ErrorCode.INVALID_RECORD, "a produce request must carry a record batch")
+                if name in INTERNAL_TOPICS:
+                    # ReplicaManager.appendToLocalLog: clients may not write the coordinators' logs.
+                    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
                 _check_batches_for_version(header.api_version, records)
                 log = storage.partition(name, index)
                 appended = log.append(records)

@@ -238,3 +238,9 @@ def test_zstd_needs_produce_v7(client):
     batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")], compression=Compression.ZSTD)
     assert _produce(client, 6, name, 0, batch).responses[0].partition_responses[0].error_code == 76
     assert _produce(client, 7, name, 0, batch).responses[0].partition_responses[0].error_code == 0
+
+
+def test_clients_cannot_write_internal_topics(client):
+    # The group coordinator's log exists as soon as the broker runs.
+    response = _produce(client, 9, "__consumer_offsets", 0, build_records(2, [(b"k", b"v")]))
+    assert response.responses[0].partition_responses[0].error_code == 17  # INVALID_TOPIC_EXCEPTION
