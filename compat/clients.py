@@ -156,7 +156,10 @@ CLIENTS: dict[str, Client] = {
             notes="The streaming consume() always joins a group; the read uses the public Consumer.fetch() "
                   "(Fetch v13+ by topic id) and listOffsets(). Its default partitioner is murmur2 >>> 0, not "
                   "Java's murmur2 & 0x7fffffff, so keys land on other partitions than with the Java client. "
-                  "npm warns that two of its dependencies want Node >= 22.19; it runs on Node 20.",
+                  "npm warns that two of its dependencies want Node >= 22.19; it runs on Node 20. fetch() returns raw "
+                  "batches, so the read_committed read drops aborted transactions itself (abortedTransactions). "
+                  "The codecs row covers gzip, snappy and lz4 only: zstd needs node:zlib's zstd (Node >= 22.15), "
+                  "which Node 20 lacks.",
         ),
         Client(
             "kcat", _python_driver("kcat"), _kcat, has_admin=False,

@@ -331,7 +331,7 @@ def admin(client: Client, target: Target) -> None:
 # --- producer guarantees (issue 5) ---------------------------------------------------------
 
 # Clients with the idempotent, transactions, ctp and codecs driver actions.
-PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs"})
+PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka"})
 IDEMPOTENT_RECORDS = 30
 TXN_RECORDS = 10
 CODEC_RECORDS = 50

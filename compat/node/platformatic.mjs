@@ -1,8 +1,11 @@
 // @platformatic/kafka 1.35 driver (contract in compat/drivers/__init__.py).
-import { Admin, Consumer, ListOffsetTimestamps, Producer, defaultPartitioner } from '@platformatic/kafka'
+import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer, defaultPartitioner } from '@platformatic/kafka'
 import { closeRequested, deadline, emit, key, main, value } from './driver.mjs'
 
 const IS_CONTROL_BATCH = 0x20 // RecordBatch attributes bit 5 (KIP-98)
+const IS_TRANSACTIONAL = 0x10 // RecordBatch attributes bit 4
+const { READ_COMMITTED, READ_UNCOMMITTED } = FetchIsolationLevels
+const TXN_BATCH = 5 // compat/drivers/__init__.py TXN_BATCH
 const base = args => ({ clientId: 'ottla-compat', bootstrapBrokers: [args.bootstrap] })
 
 async function create (args) {
@@ -46,18 +49,22 @@ async function produce (args) {
   return { produced: delivered.length, delivered }
 }
 
-async function consume (args) {
+const consume = args => read(args, args.topic, READ_COMMITTED)
+
+async function read (args, name, isolationLevel) {
   // The streaming consume() always joins a group; the group-less read uses the consumer's public
-  // fetch() (Fetch v13+ by topic id) and listOffsets().
+  // fetch() (Fetch v13+ by topic id) and listOffsets(). fetch() hands back raw batches, so
+  // read_committed drops aborted transactions itself from the response's abortedTransactions
+  // (as Kafka's own consumer does).
   const consumer = new Consumer({ ...base(args), groupId: 'ottla-compat-assign-only' })
   const records = []
   let count
   try {
-    const topic = (await consumer.metadata({ topics: [args.topic] })).topics.get(args.topic)
+    const topic = (await consumer.metadata({ topics: [name] })).topics.get(name)
     count = topic.partitionsCount
     const partitions = [...Array(count).keys()]
     const listed = async timestamp =>
-      (await consumer.listOffsets({ topics: [args.topic], timestamp })).get(args.topic)
+      (await consumer.listOffsets({ topics: [name], timestamp, isolationLevel })).get(name)
     const position = await listed(ListOffsetTimestamps.EARLIEST)
     const end = await listed(ListOffsetTimestamps.LATEST)
     const check = deadline(args)
@@ -74,6 +81,7 @@ async function consume (args) {
         const response = await consumer.fetch({
           node,
           maxWaitTime: 500,
+          isolationLevel,
           topics: [{
             topicId: topic.id,
             partitions: ps.map(p => ({
@@ -82,10 +90,17 @@ async function consume (args) {
           }]
         })
         for (const { partitions: data } of response.responses) {
-          for (const { partitionIndex: p, records: batches = [] } of data) {
+          for (const { partitionIndex: p, records: batches = [], abortedTransactions = [] } of data) {
+            const pendingAborts = [...(isolationLevel === READ_COMMITTED ? abortedTransactions : [])]
+              .sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1))
+            const aborting = new Set()
             for (const batch of batches) {
               const last = batch.firstOffset + BigInt(batch.lastOffsetDelta)
-              if (!(batch.attributes & IS_CONTROL_BATCH)) {
+              while (pendingAborts.length && pendingAborts[0].firstOffset <= last) aborting.add(pendingAborts.shift().producerId)
+              const aborted = (batch.attributes & IS_TRANSACTIONAL) && aborting.has(batch.producerId)
+              if (batch.attributes & IS_CONTROL_BATCH) {
+                if (aborted) aborting.delete(batch.producerId) // the ABORT marker ends it
+              } else if (!aborted) {
                 for (const r of batch.records) {
                   const offset = batch.firstOffset + BigInt(r.offsetDelta)
                   // Whole batches come back from the one holding fetchOffset: skip what was read.
@@ -194,4 +209,106 @@ async function member (args) {
   return { closed: true }
 }
 
-main({ create, produce, consume, admin, member })
+async function idempotent (args) {
+  const producer = new Producer({ ...base(args), idempotent: true, acks: -1 })
+  const delivered = []
+  try {
+    for (let i = 0; i < args.count; i++) {
+      const result = await producer.send({ messages: [{ topic: args.topic, key: Buffer.from(key(i)), value: Buffer.from(value(i)), partition: 0 }] })
+      const [{ partition, offset }] = result.offsets
+      delivered.push([key(i), partition, Number(offset)])
+    }
+  } finally {
+    await producer.close()
+  }
+  return { produced: delivered.length, delivered }
+}
+
+async function transactions (args) {
+  const producer = new Producer({ ...base(args), idempotent: true, transactionalId: `${args.topic}-txn` })
+  try {
+    for (const [prefix, commit] of [['a', false], ['c', true]]) {
+      const txn = await producer.beginTransaction()
+      const messages = Array.from({ length: args.count }, (_, i) => ({
+        topic: args.topic, key: Buffer.from(key(i)), value: Buffer.from(`${prefix}${i}`), partition: 0
+      }))
+      await txn.send({ messages })
+      await (commit ? txn.commit() : txn.abort())
+    }
+  } finally {
+    await producer.close()
+  }
+  const committed = (await read(args, args.topic, READ_COMMITTED)).records
+  const uncommitted = (await read(args, args.topic, READ_UNCOMMITTED)).records
+  return { committed, uncommitted }
+}
+
+async function ctp (args) {
+  // platformatic's exactly-once recipe: the transaction adds the consumer (AddOffsetsToTxn) and
+  // each consumed message's offset (TxnOffsetCommit of offset + 1).
+  const group = `${args.topic}-ctp`
+  const consumer = new Consumer({ ...base(args), groupId: group, heartbeatInterval: 1000 })
+  // T-out does not exist yet: Metadata must ask for it to be auto-created.
+  const producer = new Producer({ ...base(args), idempotent: true, transactionalId: group, autocreateTopics: true })
+  let committed
+  try {
+    const stream = await consumer.consume({ topics: [args.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false, isolationLevel: READ_COMMITTED })
+    const check = deadline(args)
+    const timer = setInterval(() => {
+      try { check(() => 'ctp transactions') } catch (err) { stream.destroy(err) }
+    }, 500)
+    const taken = []
+    let transactions = 0
+    try {
+      for await (const message of stream) {
+        taken.push(message)
+        if (taken.length < TXN_BATCH) continue
+        const txn = await producer.beginTransaction()
+        await txn.addConsumer(consumer)
+        await txn.send({ messages: taken.map(t => ({ topic: `${args.topic}-out`, key: t.key, value: Buffer.from(`out-${t.value}`), partition: 0 })) })
+        await txn.addOffset(taken[taken.length - 1])
+        await (transactions === 0 ? txn.commit() : txn.abort())
+        taken.length = 0
+        transactions += 1
+        if (transactions >= 2) break
+      }
+    } finally {
+      clearInterval(timer)
+      await stream.close()
+    }
+    const offsets = await consumer.listCommittedOffsets({ topics: [{ topic: args.topic, partitions: [0] }] })
+    committed = Number(offsets.get(args.topic)[0])
+  } finally {
+    await producer.close()
+    await consumer.close()
+  }
+  const output = (await read(args, `${args.topic}-out`, READ_COMMITTED)).records.map(r => r[3])
+  return { committed_offset: committed < 0 ? null : committed, output }
+}
+
+async function codecs (args) {
+  // zstd needs node:zlib's zstdCompressSync (Node >= 22.15); without it the client refuses it.
+  const result = {}
+  const unavailable = {}
+  for (const codec of ['gzip', 'snappy', 'lz4', 'zstd']) {
+    const topic = `${args.topic}-${codec}`
+    const producer = new Producer({ ...base(args), compression: codec, autocreateTopics: true })
+    try {
+      const messages = Array.from({ length: args.count }, (_, i) => ({
+        topic, key: Buffer.from(key(i)), value: Buffer.from(value(i)), partition: 0
+      }))
+      await producer.send({ messages })
+    } catch (err) {
+      const unsupported = [err, ...(err.errors ?? [])].find(e => e.code === 'PLT_KFK_UNSUPPORTED_COMPRESSION')
+      if (!unsupported) throw err
+      unavailable[codec] = `@platformatic/kafka: ${unsupported.message}`
+      continue
+    } finally {
+      await producer.close()
+    }
+    result[codec] = (await read(args, topic, READ_UNCOMMITTED)).records
+  }
+  return { codecs: result, unavailable }
+}
+
+main({ create, produce, consume, admin, member, idempotent, transactions, ctp, codecs })
