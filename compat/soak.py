@@ -1,0 +1,316 @@
+"""Load and soak: many real clients against one `ottla serve` while it is SIGKILLed and restarted.
+
+    python -m compat.soak [--seconds N] [--connections N] [--kills N] [--quick]
+
+Idempotent acks=all producers record every acknowledged (topic, partition, offset, value); group
+consumers join and leave, committing after processing; admin clients describe topics and groups.
+The broker is killed with SIGKILL `--kills` times and restarted on the same port and data dir.
+At the end the whole log is read back: every acknowledged record must be present exactly once at
+its acknowledged offset, in order per partition per producer, and the group's committed offsets
+must not be ahead of what the group consumed. Exits 1 if anything was lost or wrong.
+Loopback only; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError
+
+from compat.harness import READY_RE, REPO_ROOT
+
+TOPICS = ("soak-a", "soak-b")
+PARTITIONS = 4
+GROUP_SIZE = 6  # members per group: churn in one big group would keep it rebalancing forever
+QUIET = {"log_level": 0, "logger": lambda *_: None}  # broker outages are expected; keep stderr readable
+
+
+class Broker:
+    """`ottla serve` as a subprocess that can be SIGKILLed and restarted on the same port and data."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.data_dir = work_dir / "data"
+        self.log_path = work_dir / "broker.log"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir)],
+                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )
+        deadline = time.monotonic() + 60
+        while not (match := READY_RE.search(self.log_path.read_bytes()[start_at:])):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"broker did not become ready; see {self.log_path}")
+            time.sleep(0.02)
+        self.port = int(match["port"])
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -9
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def established(self) -> int:
+        """Established TCP connections whose local port is the broker's: the server side of each."""
+        count = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == self.port:
+                        count += 1
+        return count
+
+
+class Ledger:
+    """What every client saw, shared by the client threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.acked: dict[bytes, tuple[str, int, int]] = {}
+        self.failed = 0
+        self.producer_fatal = 0
+        self.consumed: dict[tuple[str, str, int], int] = defaultdict(lambda: -1)  # (group, tp) -> highest
+        self.consumed_count = 0
+        self.commits = 0
+        self.joins = 0
+        self.admin_calls = 0
+
+
+def run_producer(bootstrap: str, ledger: Ledger, stop: threading.Event, name: str, rate: float) -> None:
+    """Produces `name-<instance>-<seq>` values; a producer hit by a fatal error is replaced."""
+    instance = 0
+    while not stop.is_set():
+        fatal = threading.Event()
+
+        def on_delivery(err, msg) -> None:
+            with ledger.lock:
+                if err is None:
+                    ledger.acked[msg.value()] = (msg.topic(), msg.partition(), msg.offset())
+                else:
+                    ledger.failed += 1
+                    if err.fatal():
+                        fatal.set()
+
+        producer = Producer({
+            "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+            "linger.ms": 5, "message.timeout.ms": 30000, **QUIET,
+        })
+        seq = 0
+        while not stop.is_set() and not fatal.is_set():
+            value = f"{name}-{instance}-{seq:08d}".encode()
+            try:
+                producer.produce(random.choice(TOPICS), value=value, key=value, on_delivery=on_delivery)
+                seq += 1
+            except BufferError:
+                pass
+            producer.poll(0)
+            time.sleep(1 / rate)
+        producer.flush(40)
+        if fatal.is_set():
+            with ledger.lock:
+                ledger.producer_fatal += 1
+        instance += 1
+
+
+def run_consumer(bootstrap: str, ledger: Ledger, stop: threading.Event, group: str) -> None:
+    """Group members that join, consume and commit for a random while, then leave; and again."""
+    while not stop.is_set():
+        consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": 10000, **QUIET,
+        })
+        consumer.subscribe(list(TOPICS))
+        with ledger.lock:
+            ledger.joins += 1
+        leave_at = time.monotonic() + random.uniform(8, 30)
+        while not stop.is_set() and time.monotonic() < leave_at:
+            batch = [m for m in consumer.consume(100, timeout=0.5) if m.error() is None]
+            if not batch:
+                continue
+            with ledger.lock:
+                for m in batch:
+                    key = (group, m.topic(), m.partition())
+                    ledger.consumed[key] = max(ledger.consumed[key], m.offset())
+                ledger.consumed_count += len(batch)
+            try:
+                consumer.commit(asynchronous=False)
+                with ledger.lock:
+                    ledger.commits += 1
+            except KafkaException:
+                pass  # broker down or rebalance; the next batch commits again
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError):
+            pass
+
+
+def run_admin(bootstrap: str, ledger: Ledger, stop: threading.Event, groups: list[str]) -> None:
+    """kafka-python's admin: librdkafka 2.16's AdminClient can abort the process (eonce assertion)
+    when the broker dies under an in-flight admin request."""
+    admin = None
+    while not stop.wait(random.uniform(0.5, 1.5)):
+        try:
+            admin = admin or KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin.describe_topics(list(TOPICS))
+            admin.list_groups()
+            admin.describe_groups(groups)
+            with ledger.lock:
+                ledger.admin_calls += 3
+        except (KafkaError, OSError):
+            pass  # broker down; kafka-python reconnects on the next call
+    if admin:
+        admin.close()
+
+
+Stored = list[tuple[str, int, int, bytes]]
+
+
+def read_back(bootstrap: str, groups: list[str]) -> tuple[Stored, dict[tuple[str, str, int], int]]:
+    """Every stored record, and each group's committed offsets."""
+    parts = [TopicPartition(t, p, OFFSET_BEGINNING) for t in TOPICS for p in range(PARTITIONS)]
+    committed = {}
+    for group in groups:
+        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+        committed.update({(group, tp.topic, tp.partition): tp.offset for tp in reader.committed(parts, timeout=10)})
+        reader.close()
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "soak-verify", "enable.auto.commit": False})
+    ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+    consumer.assign(parts)
+    records = []
+    remaining = {key for key, end in ends.items() if end > 0}
+    deadline = time.monotonic() + 120
+    while remaining and time.monotonic() < deadline:
+        for m in consumer.consume(1000, timeout=1):
+            if m.error() is None:
+                key = (m.topic(), m.partition())
+                records.append((*key, m.offset(), m.value()))
+                if m.offset() + 1 >= ends[key]:
+                    remaining.discard(key)
+    consumer.close()
+    if remaining:
+        raise RuntimeError(f"could not read back {sorted(remaining)} within 120 s")
+    return records, committed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--connections", type=int, default=200, help="target; the measured count is printed")
+    parser.add_argument("--kills", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=20, help="records/s per producer")
+    parser.add_argument("--quick", action="store_true", help="about 30 s in all")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.kills = 18, 2
+    # Measured: about 1.5 established connections per client (librdkafka's bootstrap one closes).
+    producers = max(1, round(args.connections * 0.35))
+    consumers = max(1, round(args.connections * 0.3))
+    admins = max(1, args.connections // 50)
+
+    with tempfile.TemporaryDirectory(prefix="ottla-soak-") as tmp:
+        broker = Broker(Path(tmp))
+        broker.start()
+        bootstrap = f"127.0.0.1:{broker.port}"
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in TOPICS])
+        admin.close()
+        time.sleep(1)
+        rss_idle = broker.rss_bytes()
+
+        ledger, stop = Ledger(), threading.Event()
+        threads = [threading.Thread(target=run_producer, args=(bootstrap, ledger, stop, f"p{i}", args.rate))
+                   for i in range(producers)]
+        groups = [f"soak-group-{i}" for i in range(max(1, consumers // GROUP_SIZE))]
+        threads += [threading.Thread(target=run_consumer, args=(bootstrap, ledger, stop, groups[i % len(groups)]))
+                    for i in range(consumers)]
+        threads += [threading.Thread(target=run_admin, args=(bootstrap, ledger, stop, groups)) for _ in range(admins)]
+        for thread in threads:
+            thread.start()
+
+        started = time.monotonic()
+        kill_at = [started + args.seconds * (i + 1) / (args.kills + 1) for i in range(args.kills)]
+        peak_conns = rss_peak = restarts = 0
+        while (now := time.monotonic()) < started + args.seconds:
+            if kill_at and now >= kill_at[0]:
+                kill_at.pop(0)
+                broker.kill()
+                time.sleep(1)
+                broker.start()
+                restarts += 1
+            peak_conns = max(peak_conns, broker.established())
+            rss_peak = max(rss_peak, broker.rss_bytes())
+            time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join(90)
+        elapsed = time.monotonic() - started
+        time.sleep(3)
+        rss_final = broker.rss_bytes()
+
+        records, committed = read_back(bootstrap, groups)
+        stop_code = broker.stop()
+
+    stored: dict[bytes, list[tuple[str, int, int]]] = defaultdict(list)
+    for topic, partition, offset, value in records:
+        stored[value].append((topic, partition, offset))
+    lost = [v for v, where in ledger.acked.items() if where not in stored.get(v, [])]
+    duplicates = sum(n - 1 for n in Counter(v for *_, v in records).values() if n > 1)
+    out_of_order = 0
+    last_seq: dict[tuple[str, str, int], int] = {}
+    for topic, partition, _offset, value in sorted(records, key=lambda r: (r[0], r[1], r[2])):
+        instance, seq = value.decode().rsplit("-", 1)
+        key = (instance, topic, partition)
+        if last_seq.get(key, -1) >= int(seq):
+            out_of_order += 1
+        last_seq[key] = int(seq)
+    ahead = {key: off for key, off in committed.items() if off >= 0 and off > ledger.consumed[key] + 1}
+
+    mib = 1 << 20
+    print(f"command: python -m compat.soak {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"clients: {producers} producers, {consumers} consumer slots in {len(groups)} groups, {admins} admin")
+    print(f"connections (peak established to broker): {peak_conns}")
+    print(f"run: {elapsed:.0f} s, restarts survived: {restarts} (SIGKILL), final SIGTERM exit {stop_code}")
+    print(f"records acknowledged: {len(ledger.acked)} ({len(ledger.acked) / elapsed:.0f}/s); "
+          f"delivery failures: {ledger.failed}; producers replaced after fatal error: {ledger.producer_fatal}")
+    print(f"records stored: {len(records)}; consumed by the groups: {ledger.consumed_count}; "
+          f"group joins: {ledger.joins}; commits: {ledger.commits}; admin calls: {ledger.admin_calls}")
+    print(f"records lost: {len(lost)}")
+    print(f"duplicates: {duplicates}; out of order per producer and partition: {out_of_order}")
+    print(f"committed offsets ahead of consumption: {len(ahead)} {ahead or ''}")
+    print(f"broker RSS MiB: idle {rss_idle / mib:.1f}, peak {rss_peak / mib:.1f}, final {rss_final / mib:.1f}")
+    return 1 if lost or duplicates or out_of_order or ahead or stop_code != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
