@@ -331,7 +331,7 @@ def admin(client: Client, target: Target) -> None:
 # --- producer guarantees (issue 5) ---------------------------------------------------------
 
 # Clients with the idempotent, transactions, ctp and codecs driver actions.
-PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka"})
+PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "java"})
 IDEMPOTENT_RECORDS = 30
 TXN_RECORDS = 10
 CODEC_RECORDS = 50
@@ -466,10 +466,6 @@ def not_applicable(client: Client, scenario: str) -> str | None:
     if scenario == "admin" and client.name not in ADMIN_CLIENTS:
         return "no admin driver for this client yet"
     if scenario in _PRODUCER_SCENARIOS and client.name not in PRODUCER_CLIENTS:
-        if client.name == "java" and scenario in ("idempotent-retries", "codecs"):
-            return None
-        if client.name == "java":
-            return "the Java driver (compat/java) has no abort or send-offsets action yet"
         if client.name == "kcat" and scenario == "codecs":
             return None
         if client.name == "kcat":

@@ -64,6 +64,20 @@ def codecs(args: argparse.Namespace) -> dict[str, Any]:
     return {"codecs": results, "unavailable": {}}
 
 
+def _rows(records: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[r["partition"], r["offset"], r["key"], r["value"]] for r in records]
+
+
+def transactions(args: argparse.Namespace) -> dict[str, Any]:
+    result = _run(args, "transactions", count=args.count)
+    return {"committed": _rows(result["committed"]["records"]), "uncommitted": _rows(result["uncommitted"]["records"])}
+
+
+def ctp(args: argparse.Namespace) -> dict[str, Any]:
+    result = _run(args, "ctp", count=args.count)
+    return {"committed_offset": result["committed_offset"], "output": result["output"]}
+
+
 def member(args: argparse.Namespace) -> None:
     """The JVM takes over this process, so the member's stdin, event lines and pid are the driver's own."""
     cmd = driver_command(args.bootstrap, args.topic, "member", group=args.group, instance_id=args.instance_id,
@@ -75,4 +89,5 @@ def member(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     if parse_args().action == "member":
         member(parse_args())
-    main({"create": create, "produce": produce, "consume": consume, "admin": admin, "idempotent": idempotent, "codecs": codecs})
+    main({"create": create, "produce": produce, "consume": consume, "admin": admin, "idempotent": idempotent, "codecs": codecs,
+          "transactions": transactions, "ctp": ctp})

@@ -63,8 +63,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: {@code Driver <bootstrap> <topic> <action> [--partitions N] [--count N]
  * [--timeout-ms N] [--group G] [-t key=value]... [-c key=value]...} with action one of
  * {@code create-topic} ({@code -t} sets topic configs), {@code produce}, {@code consume},
- * {@code consume-group}, {@code member}, {@code admin} and {@code admin-plan} (the matrix's admin plan,
- * its numbers given with {@code -p key=value}). {@code -c} passes a client config through unchanged,
+ * {@code consume-group}, {@code member}, {@code admin}, {@code admin-plan} (the matrix's admin plan,
+ * its numbers given with {@code -p key=value}), {@code transactions} and {@code ctp} (the matrix's
+ * transaction plans of compat/drivers/__init__.py). {@code -c} passes a client config through unchanged,
  * so a scenario can turn on idempotence, compression or acks without a new action; with
  * {@code transactional.id} set, {@code produce} sends its records in one committed transaction.
  *
@@ -157,6 +158,8 @@ public final class Driver {
                 case "member" -> driver.member();
                 case "admin" -> driver.admin(out);
                 case "admin-plan" -> driver.adminPlan(out, plan);
+                case "transactions" -> driver.transactions(out);
+                case "ctp" -> driver.ctp(out);
                 default -> usage("unknown action " + args[2]);
             }
             out.put("ok", true);
@@ -177,7 +180,7 @@ public final class Driver {
     }
 
     private static void usage(String why) {
-        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|member|admin|admin-plan"
+        System.err.println("usage: Driver <bootstrap> <topic> create-topic|produce|consume|consume-group|member|admin|admin-plan|transactions|ctp"
                 + " [--partitions N] [--count N] [--timeout-ms N] [--group G] [--instance-id I]"
                 + " [--session-timeout-ms N] [-t key=value]... [-p key=value]... [-c key=value]...");
         System.err.println(why);
@@ -230,6 +233,129 @@ public final class Driver {
                 r.put("timestamp", md.timestamp());
             }
         }
+    }
+
+    private KafkaProducer<String, String> transactionalProducer(String transactionalId) {
+        Properties props = config();
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+        KafkaProducer<String, String> producer = new KafkaProducer<>(props);
+        producer.initTransactions();
+        return producer;
+    }
+
+    /**
+     * Transactional id "T-txn": k{i}/a{i} (i < count) to partition 0, aborted, then k{i}/c{i},
+     * committed; then T read by assignment read_committed ("committed") and read_uncommitted.
+     */
+    private void transactions(ObjectNode out) throws Exception {
+        try (KafkaProducer<String, String> producer = transactionalProducer(topic + "-txn")) {
+            for (String prefix : List.of("a", "c")) {
+                producer.beginTransaction();
+                for (int i = 0; i < count; i++) {
+                    producer.send(new ProducerRecord<>(topic, 0, "k" + i, prefix + i));
+                }
+                // abortTransaction drops batches not yet sent: flush so the aborted records reach the log.
+                producer.flush();
+                if (prefix.equals("a")) {
+                    producer.abortTransaction();
+                } else {
+                    producer.commitTransaction();
+                }
+            }
+        }
+        putRecords(out.putObject("committed"), read(topic, "read_committed"));
+        putRecords(out.putObject("uncommitted"), read(topic, "read_uncommitted"));
+    }
+
+    /**
+     * Consume-transform-produce: group "T-ctp" reads partition 0 of T; transactional id "T-ctp"
+     * writes each v{i} as out-v{i} to "T-out" with the consumer's offsets sent in the transaction
+     * (sendOffsetsToTransaction); the first count/2 commit, the next count/2 abort. Reports the
+     * group's committed offset on T-0 and "T-out" read read_committed.
+     */
+    private void ctp(ObjectNode out) throws Exception {
+        String ctpGroup = topic + "-ctp";
+        String output = topic + "-out";
+        int batch = count / 2;
+        Properties props = consumerConfig();
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, ctpGroup);
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, Integer.toString(batch));
+        TopicPartition tp = new TopicPartition(topic, 0);
+        Long committed;
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props);
+             KafkaProducer<String, String> producer = transactionalProducer(ctpGroup)) {
+            consumer.subscribe(List.of(topic));
+            List<ConsumerRecord<String, String>> taken = new ArrayList<>();
+            int transactions = 0;
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (transactions < 2) {
+                if (System.nanoTime() > deadline) {
+                    throw new TimeoutException(transactions + " transactions done after " + timeout);
+                }
+                for (ConsumerRecord<String, String> rec : consumer.poll(Duration.ofMillis(200))) {
+                    if (transactions >= 2) {
+                        break;
+                    }
+                    taken.add(rec);
+                    if (taken.size() < batch) {
+                        continue;
+                    }
+                    producer.beginTransaction();
+                    for (ConsumerRecord<String, String> t : taken) {
+                        producer.send(new ProducerRecord<>(output, 0, t.key(), "out-" + t.value()));
+                    }
+                    long next = taken.get(taken.size() - 1).offset() + 1;
+                    producer.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(next)), consumer.groupMetadata());
+                    producer.flush();
+                    if (transactions == 0) {
+                        producer.commitTransaction();
+                    } else {
+                        producer.abortTransaction();
+                    }
+                    taken.clear();
+                    transactions++;
+                }
+            }
+            OffsetAndMetadata at = consumer.committed(java.util.Set.of(tp), timeout).get(tp);
+            committed = at == null ? null : at.offset();
+        }
+        if (committed == null) {
+            out.putNull("committed_offset");
+        } else {
+            out.put("committed_offset", committed);
+        }
+        ArrayNode values = out.putArray("output");
+        for (ConsumerRecord<String, String> rec : read(output, "read_committed")) {
+            values.add(rec.value());
+        }
+    }
+
+    /** Every partition of {@code name} from its start to the end offset seen at start, by assignment. */
+    private List<ConsumerRecord<String, String>> read(String name, String isolation) throws Exception {
+        Properties props = consumerConfig();
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        List<ConsumerRecord<String, String>> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+            List<TopicPartition> tps = consumer.partitionsFor(name, timeout).stream()
+                    .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = consumer.endOffsets(tps, timeout);
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (!caughtUp(consumer, end)) {
+                if (System.nanoTime() > deadline) {
+                    throw new TimeoutException("not at end offsets " + end + " after " + timeout);
+                }
+                consumer.poll(Duration.ofMillis(200)).forEach(got::add);
+            }
+        }
+        got.sort(Comparator.comparingInt((ConsumerRecord<String, String> r) -> r.partition())
+                .thenComparingLong(ConsumerRecord::offset));
+        return got;
     }
 
     private Properties consumerConfig() {
