@@ -194,7 +194,7 @@ def run_driver(
     ``k{i}``/``v{i}`` with header ``seq``; one transaction when ``config`` has ``transactional.id``),
     ``consume`` (every partition from the beginning, by assignment), ``consume-group`` (subscribe
     as ``group`` until ``count`` records, commit, leave), ``admin`` (the admin calls of Kafka's
-    tools, each reported separately) ``admin-plan`` (the matrix's admin plan, its numbers in ``plan``), ``transactions`` and ``ctp`` (the matrix's transaction plans, compat/drivers/__init__.py). ``config`` goes to the client as is. The result has ``ok``;
+    tools, each reported separately), ``admin-plan`` (the matrix's admin plan, its numbers in ``plan``), ``transactions`` and ``ctp`` (the matrix's transaction plans, compat/drivers/__init__.py). ``config`` goes to the client as is. The result has ``ok``;
     on a refusal also ``error`` (the Kafka exception's simple name) and ``message``.
     """
     cmd = driver_command(bootstrap, topic, action, partitions=partitions, count=count, timeout_ms=timeout_ms,
