@@ -87,7 +87,7 @@ DEVIATIONS: list[Deviation] = [
               "Ottla serves every version Kafka 4.0 defines for an API, including the ones Kafka 4 removed (KIP-896), "
               "and only the APIs it implements"),
     Deviation("min.insync.replicas as a cluster default",
-              r"kafka-topics --describe.*min\.insync\.replicas|min\.insync\.replicas\]?\.(config_)?source$",
+              r"kafka-topics --describe.*min\.insync\.replicas|min\.insync\.replicas\]?\.((config_)?source|synonyms)$",
               "Kafka 4.x's controller records min.insync.replicas=1 as a cluster-level dynamic config (KIP-966, ELR), "
               "so kafka-topics lists it among a topic's non-default configs; Ottla has no dynamic broker configs"),
     Deviation("old Produce versions", r"^request PRODUCE v[012]: ",
@@ -103,21 +103,16 @@ DEVIATIONS: list[Deviation] = [
 
 # Differences that are Ottla bugs or gaps, reported to the lead and not fixed yet. A test fails
 # when one the request differ pins disappears, so the entry goes once the fix lands.
-OPEN: list[Deviation] = [
-    Deviation("retention.ms synonyms", r"\[retention\.ms\]\.synonyms|^tool kafka-configs --describe: retention\.ms=.*log\.retention\.hours",
-              "DescribeConfigs (include_synonyms) lists DEFAULT_CONFIG log.retention.hours=168 under retention.ms; Kafka's "
-              "ConfigHelper.configSynonyms keeps synonyms only from the first named log.retention.ms (its dropWhile), "
-              "so it lists none (and kafka-configs prints no such synonym)"),
-    Deviation("Kafka 4.4 topic configs", r"[.\[](errors\.deadletterqueue\.group\.enable|max\.decompressed\.message\.bytes|"
-              r"remote\.copy\.lag\.bytes|remote\.copy\.lag\.ms)\]?$",
-              "Kafka 4.4 describes four topic configs Ottla does not know: errors.deadletterqueue.group.enable, "
-              "max.decompressed.message.bytes, remote.copy.lag.bytes, remote.copy.lag.ms"),
-]
+OPEN: list[Deviation] = []
 
 
 # Differences this suite found that were fixed in Ottla; kept for the report's account.
 FIXED: list[tuple[str, str]] = [
     ("CreateTopics v5+ configs of a refused topic", "null where Kafka answers an empty array"),
+    ("DescribeConfigs synonyms", "broker synonyms listed before the primary name (log.retention.hours under retention.ms), "
+     "and none for 14 topic configs whose broker settings Ottla lacked"),
+    ("Kafka 4.4 topic configs", "errors.deadletterqueue.group.enable, max.decompressed.message.bytes, remote.copy.lag.bytes "
+     "and remote.copy.lag.ms were unknown"),
 ]
 
 
@@ -536,7 +531,7 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
         ApiKey.OFFSET_FOR_LEADER_EPOCH: {"replica_id": -1, "topics": [{"topic": t, "partitions": [
             {"partition": 0, "current_leader_epoch": -1, "leader_epoch": 0}]}]},
         ApiKey.DESCRIBE_CONFIGS: {"include_synonyms": True, "include_documentation": False, "resources": [
-            {"resource_type": 2, "resource_name": t, "configuration_keys": ["retention.ms", "cleanup.policy", "segment.bytes"]}]},
+            {"resource_type": 2, "resource_name": t, "configuration_keys": None}]},
         ApiKey.ALTER_CONFIGS: {"validate_only": False, "resources": [
             {"resource_type": 2, "resource_name": t, "configs": [{"name": "retention.ms", "value": str(7_200_000 + v)}]}]},
         ApiKey.DESCRIBE_LOG_DIRS: {"topics": [{"topic": t, "partitions": [0]}]},

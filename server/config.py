@@ -81,6 +81,14 @@ def _cleanup_policy(text: str) -> str:
     return ",".join(policies)
 
 
+def _gzip_level(text: str) -> int:
+    # GzipCompression.LEVEL_VALIDATOR: 1..9, or -1 for zlib's default.
+    level = _number(int)(text)
+    if level != -1 and not 1 <= level <= 9:
+        raise ValueError(f"must be between 1 and 9, or -1 for the default; got {level}")
+    return level
+
+
 _INT_MAX = 2**31 - 1
 _LONG_MAX = 2**63 - 1
 
@@ -120,6 +128,56 @@ SETTINGS: dict[str, Setting] = {
             _one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
             "producer",
             "Default of the topic config `compression.type`.",
+        ),
+        Setting("log.roll.jitter.hours", _number(int, 0, _INT_MAX), 0, "Default of the topic config `segment.jitter.ms`, in hours.", INT),
+        Setting("log.roll.jitter.ms", _optional(_number(int, 0, _LONG_MAX)), None, "Default of `segment.jitter.ms`; overrides `log.roll.jitter.hours`.", LONG),
+        Setting("log.index.size.max.bytes", _number(int, 4, _INT_MAX), 10485760, "Default of the topic config `segment.index.bytes`.", INT),
+        Setting("log.segment.delete.delay.ms", _number(int, 0, _LONG_MAX), 60000, "Default of the topic config `file.delete.delay.ms`.", LONG),
+        Setting("log.flush.interval.messages", _number(int, 1, _LONG_MAX), _LONG_MAX, "Default of the topic config `flush.messages`.", LONG),
+        Setting(
+            "log.flush.interval.ms",
+            _optional(_number(int, 0, _LONG_MAX)),
+            None,
+            "Default of the topic config `flush.ms`; unset, `log.flush.scheduler.interval.ms` stands in, as in Kafka.",
+            LONG,
+        ),
+        Setting("log.preallocate", _bool, False, "Default of the topic config `preallocate`.", BOOLEAN),
+        Setting(
+            "log.message.timestamp.after.max.ms",
+            _number(int, 0, _LONG_MAX),
+            3600000,
+            "Default of the topic config `message.timestamp.after.max.ms`.",
+            LONG,
+        ),
+        Setting(
+            "log.message.timestamp.before.max.ms",
+            _number(int, 0, _LONG_MAX),
+            _LONG_MAX,
+            "Default of the topic config `message.timestamp.before.max.ms`.",
+            LONG,
+        ),
+        Setting("compression.gzip.level", _gzip_level, -1, "Default of the topic config `compression.gzip.level`.", INT),
+        Setting("compression.lz4.level", _number(int, 1, 17), 9, "Default of the topic config `compression.lz4.level`.", INT),
+        Setting("compression.zstd.level", _number(int, -131072, 22), 3, "Default of the topic config `compression.zstd.level`.", INT),
+        Setting(
+            "max.decompressed.message.bytes",
+            _number(int, 1, _INT_MAX),
+            _INT_MAX - 8,
+            "Default of the topic config `max.decompressed.message.bytes`.",
+            INT,
+        ),
+        Setting("min.insync.replicas", _number(int, 1, _INT_MAX), 1, "Default of the topic config `min.insync.replicas`.", INT),
+        Setting("unclean.leader.election.enable", _bool, False, "Default of the topic config `unclean.leader.election.enable`.", BOOLEAN),
+        Setting("log.local.retention.ms", _number(int, -2, _LONG_MAX), -2, "Default of the topic config `local.retention.ms` (tiered storage: not in Ottla).", LONG),
+        Setting("log.local.retention.bytes", _number(int, -2, _LONG_MAX), -2, "Default of the topic config `local.retention.bytes` (tiered storage: not in Ottla).", LONG),
+        Setting("log.remote.copy.lag.ms", _number(int, -1, _LONG_MAX), 0, "Default of the topic config `remote.copy.lag.ms` (tiered storage: not in Ottla).", LONG),
+        Setting("log.remote.copy.lag.bytes", _number(int, -1, _LONG_MAX), -1, "Default of the topic config `remote.copy.lag.bytes` (tiered storage: not in Ottla).", LONG),
+        Setting(
+            "log.cleaner.max.compaction.lag.ms",
+            _number(int, 1, _LONG_MAX),
+            _LONG_MAX,
+            "Default of the topic config `max.compaction.lag.ms`.",
+            LONG,
         ),
         Setting("log.cleaner.delete.retention.ms", _number(int, 0, _LONG_MAX), 86400000, "Default of the topic config `delete.retention.ms`.", LONG),
         Setting("log.cleaner.min.compaction.lag.ms", _number(int, 0, _LONG_MAX), 0, "Default of the topic config `min.compaction.lag.ms`.", LONG),

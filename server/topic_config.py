@@ -1,4 +1,4 @@
-"""Topic-level configs as Kafka 4.0 defines them (TopicConfig, LogConfig.CONFIG): which names
+"""Topic-level configs as Kafka 4.4 defines them (TopicConfig, LogConfig.CONFIG): which names
 exist, how each value is validated, which broker setting supplies its default, and how
 DescribeConfigs reports it.
 
@@ -10,10 +10,11 @@ that change what the log does.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from server.config import BOOLEAN, DOUBLE, INT, LIST, LONG, STRING
+from server.config import BOOLEAN, DOUBLE, INT, LIST, LONG, SETTINGS, STRING
 from wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
@@ -142,37 +143,56 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
     for key in (
         _key("cleanup.policy", LIST, "delete", "Retention policy of old segments: delete, compact, both, or empty for none.",
              (("log.cleanup.policy", _same),), _list_in("compact", "delete")),
-        _key("compression.gzip.level", INT, -1, "Level used when compression.type is gzip.", check=_gzip_level),
-        _key("compression.lz4.level", INT, 9, "Level used when compression.type is lz4.", check=_between(1, 17)),
+        _key("compression.gzip.level", INT, -1, "Level used when compression.type is gzip.",
+             (("compression.gzip.level", _same),), _gzip_level),
+        _key("compression.lz4.level", INT, 9, "Level used when compression.type is lz4.",
+             (("compression.lz4.level", _same),), _between(1, 17)),
         _key("compression.type", STRING, "producer", "Final compression of the topic's batches; producer keeps the producer's codec.",
              (("compression.type", _same),), _in("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")),
-        _key("compression.zstd.level", INT, 3, "Level used when compression.type is zstd.", check=_between(-131072, 22)),
+        _key("compression.zstd.level", INT, 3, "Level used when compression.type is zstd.",
+             (("compression.zstd.level", _same),), _between(-131072, 22)),
         _key("delete.retention.ms", LONG, 86400000, "How long delete tombstones are kept in a compacted topic.",
              (("log.cleaner.delete.retention.ms", _same),), _at_least(0)),
-        _key("file.delete.delay.ms", LONG, 60000, "How long a deleted segment file lingers before removal.", check=_at_least(0)),
-        _key("flush.messages", LONG, _LONG_MAX, "Force an fsync after this many messages.", check=_at_least(1)),
-        _key("flush.ms", LONG, _LONG_MAX, "Force an fsync after this many milliseconds.", check=_at_least(0)),
+        _key("errors.deadletterqueue.group.enable", BOOLEAN, False, "Whether share groups may use this topic as a dead-letter queue (Ottla has no share groups)."),
+        _key("file.delete.delay.ms", LONG, 60000, "How long a deleted segment file lingers before removal.",
+             (("log.segment.delete.delay.ms", _same),), _at_least(0)),
+        _key("flush.messages", LONG, _LONG_MAX, "Force an fsync after this many messages.",
+             (("log.flush.interval.messages", _same),), _at_least(1)),
+        _key("flush.ms", LONG, _LONG_MAX, "Force an fsync after this many milliseconds.",
+             (("log.flush.interval.ms", _same), ("log.flush.scheduler.interval.ms", _same)), _at_least(0)),
         _key("follower.replication.throttled.replicas", LIST, "", "Replicas throttled on the follower side (no followers on one node).",
              check=_throttled_replicas),
         _key("index.interval.bytes", INT, 4096, "Bytes of log between two offset index entries.",
              (("log.index.interval.bytes", _same),), _at_least(0)),
         _key("leader.replication.throttled.replicas", LIST, "", "Replicas throttled on the leader side (no followers on one node).",
              check=_throttled_replicas),
-        _key("local.retention.bytes", LONG, -2, "Local retention size with tiered storage; -2 means retention.bytes.", check=_at_least(-2)),
-        _key("local.retention.ms", LONG, -2, "Local retention time with tiered storage; -2 means retention.ms.", check=_at_least(-2)),
-        _key("max.compaction.lag.ms", LONG, _LONG_MAX, "Longest a message stays ineligible for compaction.", check=_at_least(1)),
+        _key("local.retention.bytes", LONG, -2, "Local retention size with tiered storage; -2 means retention.bytes.",
+             (("log.local.retention.bytes", _same),), _at_least(-2)),
+        _key("local.retention.ms", LONG, -2, "Local retention time with tiered storage; -2 means retention.ms.",
+             (("log.local.retention.ms", _same),), _at_least(-2)),
+        _key("max.compaction.lag.ms", LONG, _LONG_MAX, "Longest a message stays ineligible for compaction.",
+             (("log.cleaner.max.compaction.lag.ms", _same),), _at_least(1)),
+        _key("max.decompressed.message.bytes", INT, _INT_MAX - 8, "Largest decompressed size of one record the broker accepts.",
+             (("max.decompressed.message.bytes", _same),), _between(1, _INT_MAX - 8)),
         _key("max.message.bytes", INT, 1048588, "Largest record batch the topic accepts, after compression.",
              (("message.max.bytes", _same),), _at_least(0)),
-        _key("message.timestamp.after.max.ms", LONG, 3600000, "How far a CreateTime timestamp may lie in the future.", check=_at_least(0)),
-        _key("message.timestamp.before.max.ms", LONG, _LONG_MAX, "How far a CreateTime timestamp may lie in the past.", check=_at_least(0)),
+        _key("message.timestamp.after.max.ms", LONG, 3600000, "How far a CreateTime timestamp may lie in the future.",
+             (("log.message.timestamp.after.max.ms", _same),), _at_least(0)),
+        _key("message.timestamp.before.max.ms", LONG, _LONG_MAX, "How far a CreateTime timestamp may lie in the past.",
+             (("log.message.timestamp.before.max.ms", _same),), _at_least(0)),
         _key("message.timestamp.type", STRING, "CreateTime", "Whether record timestamps are the producer's (CreateTime) or the broker's (LogAppendTime).",
              (("log.message.timestamp.type", _same),), _in("CreateTime", "LogAppendTime")),
         _key("min.cleanable.dirty.ratio", DOUBLE, 0.5, "Share of uncompacted log that makes a compacted topic eligible for cleaning.",
              (("log.cleaner.min.cleanable.ratio", _same),), _between(0, 1)),
         _key("min.compaction.lag.ms", LONG, 0, "Shortest time a message stays uncompacted.",
              (("log.cleaner.min.compaction.lag.ms", _same),), _at_least(0)),
-        _key("min.insync.replicas", INT, 1, "Replicas that must acknowledge an acks=all write; one node is the whole ISR.", check=_at_least(1)),
-        _key("preallocate", BOOLEAN, False, "Preallocate segment files on disk."),
+        _key("min.insync.replicas", INT, 1, "Replicas that must acknowledge an acks=all write; one node is the whole ISR.",
+             (("min.insync.replicas", _same),), _at_least(1)),
+        _key("preallocate", BOOLEAN, False, "Preallocate segment files on disk.", (("log.preallocate", _same),)),
+        _key("remote.copy.lag.bytes", LONG, -1, "Tiered storage: bytes of newer log before a segment is uploaded (not in Ottla).",
+             (("log.remote.copy.lag.bytes", _same),), _at_least(-1)),
+        _key("remote.copy.lag.ms", LONG, 0, "Tiered storage: age before a segment is uploaded (not in Ottla).",
+             (("log.remote.copy.lag.ms", _same),), _at_least(-1)),
         _key("remote.log.copy.disable", BOOLEAN, False, "Stop uploading to tiered storage."),
         _key("remote.log.delete.on.disable", BOOLEAN, False, "Delete tiered data when tiered storage is disabled."),
         _key("remote.storage.enable", BOOLEAN, False, "Tiered storage; not available in Ottla.", check=_tiered_storage_off),
@@ -182,11 +202,14 @@ TOPIC_CONFIGS: dict[str, TopicConfigKey] = {
              (("log.retention.ms", _same), ("log.retention.minutes", _minutes), ("log.retention.hours", _hours)), _at_least(-1)),
         _key("segment.bytes", INT, 1073741824, "Size at which the active segment is rolled.",
              (("log.segment.bytes", _same),), _at_least(1048576)),
-        _key("segment.index.bytes", INT, 10485760, "Size of a segment's offset index.", check=_at_least(4)),
-        _key("segment.jitter.ms", LONG, 0, "Random jitter subtracted from segment.ms.", check=_at_least(0)),
+        _key("segment.index.bytes", INT, 10485760, "Size of a segment's offset index.",
+             (("log.index.size.max.bytes", _same),), _at_least(4)),
+        _key("segment.jitter.ms", LONG, 0, "Random jitter subtracted from segment.ms.",
+             (("log.roll.jitter.ms", _same), ("log.roll.jitter.hours", _hours)), _at_least(0)),
         _key("segment.ms", LONG, _WEEK_MS, "Age at which the active segment is rolled.",
              (("log.roll.ms", _same), ("log.roll.hours", _hours)), _at_least(1)),
-        _key("unclean.leader.election.enable", BOOLEAN, False, "Elect an out-of-sync replica as leader as a last resort."),
+        _key("unclean.leader.election.enable", BOOLEAN, False, "Elect an out-of-sync replica as leader as a last resort.",
+             (("unclean.leader.election.enable", _same),)),
     )
 }
 
@@ -242,20 +265,31 @@ class Resolved:
 
 
 def broker_default(key: TopicConfigKey, broker: "BrokerConfig") -> tuple[str, int, list[tuple[str, str, int]]]:
-    """(value, source, synonyms) of `key` when the topic does not override it: the first
-    broker synonym set explicitly, else the first with a default, else Kafka's default."""
-    synonyms = []
+    """(value, source, synonyms) of `key` when the topic does not override it.
+
+    The value is the first broker synonym set explicitly, else the first with a default,
+    else Kafka's default. The synonyms are listed as Kafka's ConfigHelper.configSynonyms
+    lists them: every explicit setting, then every default, each in synonym order, and then
+    everything before the first entry of the primary name (log.retention.ms for retention.ms)
+    dropped. So a broker that sets only log.retention.hours describes retention.ms with no
+    synonyms and DEFAULT_CONFIG as its source, as Kafka does; the value is still the hours'.
+    """
+    explicit, defaults = [], []
     for setting, convert in key.synonyms:
         value = broker.values.get(setting)
-        if value is None:
-            continue
-        source = STATIC_BROKER_CONFIG if setting in broker.explicit else DEFAULT_CONFIG
-        synonyms.append((setting, _same(value), source, convert(value)))
-    synonyms.sort(key=lambda s: s[2] != STATIC_BROKER_CONFIG)  # explicit settings win, in order
-    if synonyms:
-        _, _, source, value = synonyms[0]
-        return value, source, [(name, shown, origin) for name, shown, origin, _ in synonyms]
-    return key.default, DEFAULT_CONFIG, []
+        if setting in broker.explicit and value is not None:
+            explicit.append((setting, value, convert))
+        default = SETTINGS[setting].default
+        if default is not None:
+            defaults.append((setting, default, convert))
+    effective = explicit[0] if explicit else defaults[0] if defaults else None
+    listed = [(name, _same(value), STATIC_BROKER_CONFIG) for name, value, _ in explicit]
+    listed += [(name, _same(value), DEFAULT_CONFIG) for name, value, _ in defaults]
+    if key.synonyms:
+        primary = key.synonyms[0][0]
+        listed = list(itertools.dropwhile(lambda synonym: synonym[0] != primary, listed))
+    value = key.default if effective is None else effective[2](effective[1])
+    return value, listed[0][2] if listed else DEFAULT_CONFIG, listed
 
 
 def broker_topic_defaults(broker: "BrokerConfig") -> dict[str, str]:

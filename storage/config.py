@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from wire.errors import ErrorCode, KafkaError
 
+NO_RECORD_SIZE_LIMIT = 2**31 - 9
+
 DEFAULTS: dict[str, str] = {
     "segment.bytes": str(1 << 30),
     "segment.ms": str(7 * 24 * 3600 * 1000),
@@ -30,6 +32,8 @@ DEFAULTS: dict[str, str] = {
     # "producer" keeps each batch as the producer compressed it; a codec name (or
     # "uncompressed") makes the broker recompress batches that differ, as Kafka's LogValidator does.
     "compression.type": "producer",
+    # Kafka 4.4: the default is the largest array the JVM allocates, i.e. no limit of its own.
+    "max.decompressed.message.bytes": str(NO_RECORD_SIZE_LIMIT),
 }
 _COMPRESSION_TYPES = {"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}
 
@@ -60,6 +64,12 @@ class LogConfig:
     flush_messages: int
     flush_ms: int
     compression_type: str = "producer"
+    max_decompressed_message_bytes: int = NO_RECORD_SIZE_LIMIT
+
+    @property
+    def limits_record_size(self) -> bool:
+        """Whether appends must walk compressed records to hold them to max.decompressed.message.bytes."""
+        return self.max_decompressed_message_bytes < NO_RECORD_SIZE_LIMIT
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, str]) -> LogConfig:
@@ -90,6 +100,7 @@ class LogConfig:
                 flush_messages=int(merged["flush.messages"]),
                 flush_ms=int(merged["flush.ms"]),
                 compression_type=merged["compression.type"],
+                max_decompressed_message_bytes=int(merged["max.decompressed.message.bytes"]),
             )
         except ValueError as error:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid topic config: {error}") from error

@@ -287,9 +287,12 @@ class PartitionLog:
             size = batch.nbytes
             if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
-            if self._config.compact and any(record.key is None for record in iter_records(batch)):
-                # LogValidator.validateKey: walks records, so only on compacted topics.
-                raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
+            if self._config.compact or self._config.limits_record_size:
+                # Walks records, so only where a rule needs it: LogValidator.validateKey on compacted
+                # topics, and max.decompressed.message.bytes (checked by iter_records) once it is set.
+                for record in iter_records(batch, self._config.max_decompressed_message_bytes):
+                    if self._config.compact and record.key is None:
+                        raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
             if append_time < 0:
                 self._check_timestamps(fields[FIELD_MAX_TIMESTAMP], batch, now)
             set_base_offset(data, position, next_offset)

@@ -480,15 +480,20 @@ def compress(codec: Compression, data: Buffer) -> bytes:
     return bytes(data)
 
 
-def iter_records(batch: Buffer) -> Iterator[Record]:
+def iter_records(batch: Buffer, max_record_bytes: int | None = None) -> Iterator[Record]:
     """Decode the records of one v2 batch (as yielded by iter_batches/scan_batches).
 
     A batch marked LogAppendTime reports its max timestamp for every record, as
-    Kafka's DefaultRecord does.
+    Kafka's DefaultRecord does. `max_record_bytes` is a topic's max.decompressed.message.bytes:
+    a record of a compressed batch whose declared body is larger is INVALID_RECORD, as
+    Kafka 4.4's DefaultRecord.readFrom refuses it; uncompressed records are bounded by
+    max.message.bytes instead.
     """
     view = memoryview(batch)
     header = read_header(view)
     body = decompress(header.compression, view[BATCH_HEADER_SIZE:])
+    if header.compression is Compression.NONE:
+        max_record_bytes = None
     log_append_time = header.timestamp_type is TimestampType.LOG_APPEND_TIME
     position = 0
     for _ in range(header.records_count):
@@ -496,6 +501,8 @@ def iter_records(batch: Buffer) -> Iterator[Record]:
         end = position + length
         if length < 0 or end > len(body):
             raise _corrupt(f"record length {length} runs past the end of the batch")
+        if max_record_bytes is not None and length > max_record_bytes:
+            raise _invalid(f"record of {length} bytes exceeds max.decompressed.message.bytes {max_record_bytes}")
         position += 1  # record attributes: unused since magic 2
         timestamp_delta, position = read_varint(body, position)
         offset_delta, position = read_varint(body, position)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from storage import FileRegion
 from wire.records import Compression, scan_batches
@@ -60,3 +60,20 @@ def test_a_topic_compression_type_recompresses(ottla_broker_fn) -> None:
     _produce(ottla_broker_fn.bootstrap_servers, topic, "none", 10)
     assert set(_stored_codecs(ottla_broker_fn, topic)) == {Compression.ZSTD}
     assert _values(ottla_broker_fn.bootstrap_servers, topic) == [b"value-%d" % i for i in range(10)] * 2
+
+
+def test_max_decompressed_message_bytes_refuses_large_compressed_records(ottla_broker_fn) -> None:
+    """Kafka 4.4's max.decompressed.message.bytes: a compressed record whose body is larger than
+    the limit is INVALID_RECORD; the same record uncompressed is bounded by max.message.bytes only."""
+    topic = f"codec-{uuid.uuid4().hex[:8]}"
+    ottla_broker_fn.create_topic(topic, 1, max_decompressed_message_bytes="512")
+    results = {}
+    for codec in ("gzip", "none"):
+        producer = Producer({"bootstrap.servers": ottla_broker_fn.bootstrap_servers, "compression.type": codec, "retries": 0})
+        for value in (b"small", b"x" * 4000):
+            producer.produce(topic, value, partition=0,
+                             on_delivery=lambda err, msg, key=(codec, len(value)): results.__setitem__(key, err))
+            assert producer.flush(10) == 0
+    assert results[("gzip", 5)] is None and results[("none", 5)] is None and results[("none", 4000)] is None
+    assert results[("gzip", 4000)].code() == KafkaError.INVALID_RECORD
+    assert _values(ottla_broker_fn.bootstrap_servers, topic) == [b"small", b"small", b"x" * 4000]

@@ -43,7 +43,7 @@ def test_create_with_configs_and_describe(admin):
     configs = _configs(admin, name)
     assert configs["retention.ms"].value == "60000"
     assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-    assert set(configs["retention.ms"].synonyms) == {"retention.ms", "log.retention.hours"}
+    assert set(configs["retention.ms"].synonyms) == {"retention.ms"}  # as Kafka: no log.retention.hours
     assert configs["message.timestamp.type"].value == "LogAppendTime"
     assert configs["segment.bytes"].source == ConfigSource.DEFAULT_CONFIG.value
 
