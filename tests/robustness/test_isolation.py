@@ -1,0 +1,103 @@
+"""Issue 8: one abusive client never stalls the others. The test holds an abuse in progress
+over real sockets while a bystander's requests complete, then checks the abuse ended cleanly,
+with every connection counted back. (Half a frame and a client that never reads are in
+tests/server/test_limits.py.)"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import time
+
+import pytest
+from kafka.protocol.consumer.fetch import FetchRequest
+from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+
+from kafka_wire import RawClient, build_records, make
+from server.handlers.fetch import FETCH_MAX_BYTES
+from server.testing import running_broker
+from wire.records import Record, build_batch
+
+MIB = 1 << 20
+
+
+def _bystander_works(bootstrap: str, topic: str) -> None:
+    """A fresh connection, an ApiVersions and an acks=1 Produce, within a generous bound."""
+    started = time.monotonic()
+    with RawClient(bootstrap, client_id="bystander") as client:
+        assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+        produce = make(ProduceRequest, dict(transactional_id=None, acks=1, timeout_ms=5000, topic_data=[
+            dict(name=topic, partition_data=[dict(index=0, records=build_records(2, [(b"k", b"v")]))])]))
+        response = client.call(produce, 9, ProduceResponse)
+        assert response.responses[0].partition_responses[0].error_code == 0
+    assert time.monotonic() - started < 5
+
+
+def _wait_for(condition, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _connections(broker) -> int:
+    return len(broker.broker.connections)
+
+
+def test_a_thousand_connections_do_not_stall_a_bystander():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2200:
+        pytest.fail(f"the hard file descriptor limit ({hard}) cannot hold 1,000 connections at both ends")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2200), hard))
+    try:
+        with running_broker(data_dir=None) as broker:
+            broker.create_topic("bystander")
+            address = broker.bootstrap_servers.rsplit(":", 1)
+            held = [socket.create_connection(address) for _ in range(1000)]
+            try:
+                assert _wait_for(lambda: _connections(broker) == 1000)
+                _bystander_works(broker.bootstrap_servers, "bystander")
+                # Half of them busy: every one pipelines ApiVersions requests it does not read.
+                request = ApiVersionsRequest()
+                request.with_header(correlation_id=1, client_id="swarm")
+                frame = bytes(request.encode(version=3, header=True, framed=True))
+                for sock in held[::2]:
+                    sock.sendall(frame * 8)
+                _bystander_works(broker.bootstrap_servers, "bystander")
+            finally:
+                for sock in held:
+                    sock.close()
+            assert _wait_for(lambda: _connections(broker) == 0), "closed connections were not counted back"
+            _bystander_works(broker.bootstrap_servers, "bystander")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_fetch_asking_for_everything_is_capped_at_fetch_max_bytes():
+    """Kafka's broker fetch.max.bytes (55 MiB) caps a request's max_bytes: a client asking
+    2^31-1 of a 64 MiB partition gets one capped answer, and others are served meanwhile."""
+    with running_broker(data_dir=None) as broker:
+        broker.create_topic("bystander")
+        broker.create_topic("huge", 1, max_message_bytes=8 * MIB + 1024)
+        batch = build_batch([Record(0, 0, None, b"x" * (8 * MIB - 200))])
+
+        async def fill() -> None:
+            log = broker.broker.storage.partition("huge", 0)
+            for _ in range(8):
+                log.append(batch)
+
+        broker._call(fill())
+        partition = dict(partition=0, fetch_offset=0, partition_max_bytes=2**31 - 1, current_leader_epoch=-1,
+                         log_start_offset=-1, last_fetched_epoch=-1)
+        request = make(FetchRequest, dict(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=2**31 - 1, isolation_level=0,
+                                          session_id=0, session_epoch=-1, topics=[dict(topic="huge", partitions=[partition])],
+                                          forgotten_topics_data=[], rack_id=""))
+        request.with_header(correlation_id=1, client_id="greedy")
+        with RawClient(broker.bootstrap_servers, client_id="greedy") as greedy:
+            greedy.sock.sendall(bytes(request.encode(version=11, header=True, framed=True)))
+            _bystander_works(broker.bootstrap_servers, "bystander")
+            frame = greedy.receive_frame()
+        assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096  # whole batches up to the cap, not all 64 MiB
