@@ -19,6 +19,12 @@ left should converge: one generation, every partition assigned exactly once, hol
   overlaps        partitions handed to two members in the same generation (must be 0)
   settle          seconds from the end of churn until the group converged, or "never"
 
+Reading the figures: Kafka reads one request at a time per connection (SocketServer's
+Processor mutes a channel from REQUEST_RECEIVED until RESPONSE_SENT), so the LeaveGroup
+that librdkafka's close() sends behind its parked JoinGroup lands just after the join phase
+completes and breaks the new generation before its SyncGroup; Ottla works on pipelined
+requests at once, so the leave takes the member out of the join phase instead.
+
 Both brokers run with Kafka's default group settings; group.initial.rebalance.delay.ms is
 passed explicitly (Kafka's default 3000 unless `--initial-delay-ms`), because compat.kafka
 starts the reference Kafka with 0. Runs one broker after the other, never both at once.

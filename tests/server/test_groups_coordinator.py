@@ -325,6 +325,27 @@ def test_a_member_leaving_mid_rebalance_lets_the_others_complete():
     assert parked[0].generation_id == 2
 
 
+def test_a_member_leaving_while_its_own_join_is_parked_is_left_out_of_the_generation():
+    """librdkafka's close() sends LeaveGroup behind the member's parked JoinGroup, which under
+    churn is most leaves (compat.bench_churn). The parked join is answered UNKNOWN_MEMBER_ID
+    (GroupMetadataManager.removeCurrentMemberFromClassicGroup) and the generation the others
+    then complete leaves the member out, so no rebalance follows that generation at once."""
+    h = Harness()
+    a, b, c = h.stable_group("g", 3)
+    newcomer = h.join_new("g")
+    assert h.state("g") is GroupState.PREPARING_REBALANCE
+    leaving = h.join("g", member_id=b.member_id)
+    assert leaving == []
+    assert h.coordinator.leave("g", [(b.member_id, None)]) == (ErrorCode.NONE, [ErrorCode.NONE])
+    assert [answer.error for answer in leaving] == [ErrorCode.UNKNOWN_MEMBER_ID]
+    rejoined = [h.join("g", member_id=a.member_id), h.join("g", member_id=c.member_id)]
+    answers = [newcomer[0], *(answer[0] for answer in rejoined)]
+    assert {answer.generation_id for answer in answers} == {2}
+    leader = next(answer for answer in answers if answer.members)
+    assert {m.member_id for m in leader.members} == {a.member_id, c.member_id, newcomer[0].member_id}
+    assert h.state("g") is GroupState.COMPLETING_REBALANCE
+
+
 def test_static_member_rejoining_keeps_its_assignment_without_a_rebalance():
     h = Harness()
     parked = [h.join("g", instance_id="i-1"), h.join("g", instance_id="i-2")]
