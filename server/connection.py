@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ottla.connection")
 
-# Stop reading from a client that has this many responses waiting to be written.
+# Stop taking requests from a client that has this many responses waiting to be written,
 MAX_IN_FLIGHT = 256
+# or finished responses of this many bytes held behind an unfinished one (about one
+# largest fetch response: fetch.max.bytes is 55 MiB).
+MAX_HELD_BYTES = 64 * 1024 * 1024
 
 
 class DropConnection(Exception):
@@ -38,8 +41,17 @@ class _Slot:
     __slots__ = ("payload", "done")
 
     def __init__(self) -> None:
-        self.payload: bytes | None = None
+        self.payload: Any = None
         self.done = False
+
+
+def _held_size(payload: Any) -> int:
+    """Bytes of memory a finished response holds: its buffers, not its file regions."""
+    if payload is None:
+        return 0
+    if isinstance(payload, bytes):
+        return len(payload)
+    return sum(len(part) for part in payload if isinstance(part, (bytes, bytearray, memoryview)))
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -58,6 +70,8 @@ class Connection(asyncio.BufferedProtocol):
         self.last_active = 0.0
         self._reading_paused = False
         self._writing_paused = False
+        self._held_bytes = 0
+        self._taking_frames = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -92,12 +106,20 @@ class Connection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        self._update_reading()
+        self._take_frames()
+
+    def _backlogged(self) -> bool:
+        """Whether this client is not reading its responses fast enough to be given more."""
+        return (
+            self._writing_paused
+            or len(self.pending) + len(self.outbox) >= MAX_IN_FLIGHT
+            or self._held_bytes >= MAX_HELD_BYTES
+        )
 
     def _update_reading(self) -> None:
         if self.transport is None or self.closed:
             return
-        should_pause = self._writing_paused or len(self.pending) + len(self.outbox) >= MAX_IN_FLIGHT
+        should_pause = self._backlogged()
         if should_pause and not self._reading_paused:
             self.transport.pause_reading()
             self._reading_paused = True
@@ -114,8 +136,18 @@ class Connection(asyncio.BufferedProtocol):
             return
         self.last_active = asyncio.get_running_loop().time()
         self.reader.buffer_updated(nbytes)
+        self._take_frames()
+
+    def _take_frames(self) -> None:
+        """Handle the frames received, until the client is backlogged: the rest wait in the
+        frame buffer, and reading stops, so a client that pipelines requests without reading
+        the answers holds a bounded amount of memory (backpressure, as Kafka's muted channel).
+        Called again whenever the backlog shrinks."""
+        if self._taking_frames or self.closed:
+            return
+        self._taking_frames = True
         try:
-            while not self.closed:
+            while not self.closed and not self._backlogged():
                 frame = self.reader.next_frame()
                 if frame is None:
                     break
@@ -128,6 +160,8 @@ class Connection(asyncio.BufferedProtocol):
             # A bug of ours, not the client's: log it in full, drop only this connection.
             log.exception("request handling failed for %s", self.peer)
             self.abort("internal error")
+        finally:
+            self._taking_frames = False
         self._update_reading()
 
     def abort(self, reason: str, level: int = logging.WARNING) -> None:
@@ -151,9 +185,7 @@ class Connection(asyncio.BufferedProtocol):
             self.tasks.add(task)
             task.add_done_callback(lambda t: self._finished(t, slot, started))
         else:
-            slot.payload = outcome
-            slot.done = True
-            self._flush()
+            self._complete(slot, outcome)
 
     def _finished(self, task: asyncio.Task[Any], slot: _Slot, started: float) -> None:
         self.tasks.discard(task)
@@ -167,12 +199,17 @@ class Connection(asyncio.BufferedProtocol):
                 log.error("handler failed for %s", self.peer, exc_info=exc)
                 self.abort("internal error in a handler")
             return
-        slot.payload = task.result()
+        self._complete(slot, task.result())
+
+    def _complete(self, slot: _Slot, payload: Any) -> None:
+        slot.payload = payload
         slot.done = True
+        self._held_bytes += _held_size(payload)
         self._flush()
 
     def _flush(self) -> None:
-        """Move finished responses, in order, to the socket."""
+        """Move finished responses, in order, to the socket; then take more requests if
+        that ended a backlog."""
         pending = self.pending
         outbox = self.outbox
         while pending and pending[0].done:
@@ -181,10 +218,13 @@ class Connection(asyncio.BufferedProtocol):
                 outbox.append(payload)
         if outbox and self._sender is None and not self.closed and self.transport is not None:
             if all(isinstance(payload, bytes) for payload in outbox):
-                self.transport.write(b"".join(outbox) if len(outbox) > 1 else outbox[0])
+                payload = outbox[0] if len(outbox) == 1 else b"".join(outbox)
                 outbox.clear()
+                self._held_bytes -= len(payload)
+                self.transport.write(payload)
             else:
                 self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+        self._take_frames()
         self._update_reading()
 
     async def _send_outbox(self) -> None:
@@ -196,6 +236,7 @@ class Connection(asyncio.BufferedProtocol):
         try:
             while self.outbox and not self.closed:
                 payload = self.outbox.popleft()
+                self._held_bytes -= _held_size(payload)
                 if isinstance(payload, bytes):
                     transport.write(payload)
                     continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import resource
 import socket
+import struct
 import time
 
 import pytest
@@ -76,28 +77,71 @@ def test_a_thousand_connections_do_not_stall_a_bystander():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def _fill_huge_partition(broker, batches: int = 8) -> None:
+    """A partition of `batches` 8 MiB batches, appended straight to the log (no produce path)."""
+    broker.create_topic("huge", 1, max_message_bytes=8 * MIB + 1024)
+    batch = build_batch([Record(0, 0, None, b"x" * (8 * MIB - 200))])
+
+    async def fill() -> None:
+        log = broker.broker.storage.partition("huge", 0)
+        for _ in range(batches):
+            log.append(batch)
+
+    broker._call(fill())
+
+
+def _fetch_everything_frame(correlation_id: int) -> bytes:
+    """A Fetch v11 of partition huge/0 from offset 0 asking for 2^31-1 bytes, framed."""
+    partition = dict(partition=0, fetch_offset=0, partition_max_bytes=2**31 - 1, current_leader_epoch=-1,
+                     log_start_offset=-1, last_fetched_epoch=-1)
+    request = make(FetchRequest, dict(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=2**31 - 1, isolation_level=0,
+                                      session_id=0, session_epoch=-1, topics=[dict(topic="huge", partitions=[partition])],
+                                      forgotten_topics_data=[], rack_id=""))
+    request.with_header(correlation_id=correlation_id, client_id="greedy")
+    return bytes(request.encode(version=11, header=True, framed=True))
+
+
 def test_a_fetch_asking_for_everything_is_capped_at_fetch_max_bytes():
     """Kafka's broker fetch.max.bytes (55 MiB) caps a request's max_bytes: a client asking
     2^31-1 of a 64 MiB partition gets one capped answer, and others are served meanwhile."""
     with running_broker(data_dir=None) as broker:
         broker.create_topic("bystander")
-        broker.create_topic("huge", 1, max_message_bytes=8 * MIB + 1024)
-        batch = build_batch([Record(0, 0, None, b"x" * (8 * MIB - 200))])
-
-        async def fill() -> None:
-            log = broker.broker.storage.partition("huge", 0)
-            for _ in range(8):
-                log.append(batch)
-
-        broker._call(fill())
-        partition = dict(partition=0, fetch_offset=0, partition_max_bytes=2**31 - 1, current_leader_epoch=-1,
-                         log_start_offset=-1, last_fetched_epoch=-1)
-        request = make(FetchRequest, dict(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=2**31 - 1, isolation_level=0,
-                                          session_id=0, session_epoch=-1, topics=[dict(topic="huge", partitions=[partition])],
-                                          forgotten_topics_data=[], rack_id=""))
-        request.with_header(correlation_id=1, client_id="greedy")
+        _fill_huge_partition(broker)
         with RawClient(broker.bootstrap_servers, client_id="greedy") as greedy:
-            greedy.sock.sendall(bytes(request.encode(version=11, header=True, framed=True)))
+            greedy.sock.sendall(_fetch_everything_frame(1))
             _bystander_works(broker.bootstrap_servers, "bystander")
             frame = greedy.receive_frame()
         assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096  # whole batches up to the cap, not all 64 MiB
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+@pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "on-disk"])
+def test_pipelined_huge_fetches_never_read_hold_bounded_memory(on_disk, tmp_path):
+    """A client sends 20 fetches of ~50 MB answers each and reads none: the broker answers
+    one, then stops taking its requests (backpressure) instead of building all 20 answers
+    (a GiB) in memory. A bystander is served meanwhile; once the client reads, every answer
+    arrives, in order, and the frames left waiting were not lost."""
+    pipelined = 20
+    with running_broker(data_dir=str(tmp_path) if on_disk else None) as broker:
+        broker.create_topic("bystander")
+        _fill_huge_partition(broker)
+        idle_rss = _rss_bytes()
+        with RawClient(broker.bootstrap_servers, client_id="greedy") as greedy:
+            greedy.sock.sendall(b"".join(_fetch_everything_frame(n) for n in range(1, pipelined + 1)))
+            # The broker has gone as far as it will: stopped reading, or (answers from disk
+            # being file regions, cheap to hold) taken every request.
+            assert _wait_for(lambda: any(c._reading_paused or (c.outbox and not c.reader.buffered)
+                                         for c in list(broker.broker.connections)))
+            time.sleep(0.5)
+            grown = _rss_bytes() - idle_rss
+            _bystander_works(broker.bootstrap_servers, "bystander")
+            for expected in range(1, pipelined + 1):
+                frame = greedy.receive_frame()
+                (correlation_id,) = struct.unpack_from(">i", frame)
+                assert correlation_id == expected
+                assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096
+        assert grown < 3 * FETCH_MAX_BYTES, f"{grown / MIB:.0f} MiB held for a client that reads nothing"
