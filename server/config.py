@@ -107,6 +107,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("max.connections", _number(int, 0, _INT_MAX), 2147483647, "Connections the broker accepts at once; more are closed on arrival.", INT),
         Setting("max.connections.per.ip", _number(int, 0, _INT_MAX), 2147483647, "Connections accepted at once from one client address.", INT),
         Setting("connections.max.idle.ms", _number(int, -1, _LONG_MAX), 600000, "A connection with no request for this long is closed.", LONG),
+        Setting("fetch.max.bytes", _number(int, 1024, _INT_MAX), 57671680, "Most bytes one Fetch response carries, whatever the request asks for.", INT),
         Setting("message.max.bytes", _number(int, 0, _INT_MAX), 1048588, "Largest record batch accepted; default of the topic config `max.message.bytes`.", INT),
         Setting("log.retention.hours", _number(int, -1, _INT_MAX), 168, "Default of the topic config `retention.ms`, in hours.", INT),
         Setting("log.retention.minutes", _optional(_number(int, -1, _INT_MAX)), None, "Default of `retention.ms` in minutes; overrides `log.retention.hours`.", INT),

@@ -26,12 +26,6 @@ VERSIONS = (0, 17)
 
 _READ_COMMITTED = 1
 
-# Kafka's broker `fetch.max.bytes` default (KafkaConfig, 55 MiB): KafkaApis.handleFetchRequest
-# caps a request's max_bytes, and min_bytes with it, at this, so no client (v0-2 carry no
-# max_bytes at all) gets a response of a whole 1 GiB segment per partition.
-FETCH_MAX_BYTES = 57671680
-
-
 def handle(broker, header, request: dict[str, Any]):
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
@@ -41,7 +35,7 @@ def handle(broker, header, request: dict[str, Any]):
         return _session_error(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
     response, size, keys, failed = _read(broker, header.api_version, request)
     max_wait_ms = request["max_wait_ms"]
-    if size >= _min_bytes(request) or max_wait_ms <= 0 or failed or not keys:
+    if size >= _min_bytes(broker, request) or max_wait_ms <= 0 or failed or not keys:
         return response
     return _long_poll(broker, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000)
 
@@ -53,17 +47,20 @@ async def _long_poll(broker, version: int, request: dict[str, Any], keys, deadli
             break
         await broker.wait_for_data(keys, remaining)
         response, size, keys, failed = _read(broker, version, request)
-        if size >= _min_bytes(request) or failed:
+        if size >= _min_bytes(broker, request) or failed:
             return response
     return _read(broker, version, request)[0]
 
 
-def _min_bytes(request: dict[str, Any]) -> int:
-    return min(request["min_bytes"], _max_bytes(request))
+def _min_bytes(broker, request: dict[str, Any]) -> int:
+    return min(request["min_bytes"], _max_bytes(broker, request))
 
 
-def _max_bytes(request: dict[str, Any]) -> int:
-    return min(request.get("max_bytes", 2**31 - 1), FETCH_MAX_BYTES)
+def _max_bytes(broker, request: dict[str, Any]) -> int:
+    """The broker's `fetch.max.bytes` (55 MiB by default) caps what a request asks for, as
+    KafkaApis.handleFetchRequest does: no client (v0-2 carry no max_bytes at all) gets a
+    whole 1 GiB segment per partition in one response."""
+    return min(request.get("max_bytes", 2**31 - 1), broker.config["fetch.max.bytes"])
 
 
 def _session_error(code: ErrorCode) -> dict[str, Any]:
@@ -74,7 +71,7 @@ def _read(broker, version: int, request: dict[str, Any]):
     """One pass over the requested partitions: (response, bytes, partition keys, any error)."""
     storage = broker.storage
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
-    budget = _max_bytes(request)
+    budget = _max_bytes(broker, request)
     total = 0
     failed = False
     keys = []

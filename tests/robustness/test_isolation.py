@@ -16,11 +16,12 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
 from kafka_wire import RawClient, build_records, make
-from server.handlers.fetch import FETCH_MAX_BYTES
+from server.config import SETTINGS
 from server.testing import running_broker
 from wire.records import Record, build_batch
 
 MIB = 1 << 20
+FETCH_MAX_BYTES = SETTINGS["fetch.max.bytes"].default  # Kafka's 55 MiB
 
 
 def _bystander_works(bootstrap: str, topic: str) -> None:
@@ -112,6 +113,16 @@ def test_a_fetch_asking_for_everything_is_capped_at_fetch_max_bytes():
             _bystander_works(broker.bootstrap_servers, "bystander")
             frame = greedy.receive_frame()
         assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096  # whole batches up to the cap, not all 64 MiB
+
+
+def test_fetch_max_bytes_is_a_broker_setting():
+    """fetch.max.bytes=20 MiB: the same ask-for-everything fetch gets two 8 MiB batches."""
+    with running_broker(data_dir=None, fetch_max_bytes=20 * MIB) as broker:
+        _fill_huge_partition(broker, batches=4)
+        with RawClient(broker.bootstrap_servers, client_id="greedy") as greedy:
+            greedy.sock.sendall(_fetch_everything_frame(1))
+            frame = greedy.receive_frame()
+        assert 15 * MIB < len(frame) <= 20 * MIB  # two ~8 MiB batches; a third would pass the cap
 
 
 def _rss_bytes() -> int:
