@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import signal
 import sys
 from typing import Any
@@ -49,7 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
+    _raise_open_file_limit()
     return asyncio.run(_serve(config))
+
+
+def _raise_open_file_limit() -> None:
+    """Every connection and every segment file holds a descriptor, and a shell's soft
+    limit is often 1,024: lift it to the hard limit, as the JVM does for Kafka (MaxFDLimit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # a hard limit the platform will not grant as soft (macOS: above OPEN_MAX)
 
 
 def broker_config(args: argparse.Namespace) -> BrokerConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import struct
@@ -110,10 +111,10 @@ def test_restart_keeps_topics_and_records(tmp_path):
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _start_cli(*args: str, cwd: str | None = None) -> tuple[subprocess.Popen, str]:
+def _start_cli(*args: str, cwd: str | None = None, preexec_fn=None) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": REPO}
     command = [sys.executable, "-m", "server", "serve", "--port", "0", *args]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, preexec_fn=preexec_fn)
     line = process.stderr.readline()
     threading.Thread(target=process.stderr.read, daemon=True).start()
     return process, line
@@ -143,3 +144,25 @@ def test_cli_memory_mode_writes_no_files(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_lifts_a_low_open_file_limit_to_hold_many_connections():
+    """Started under a soft limit of 256 descriptors, `ottla serve` still holds 600 clients
+    (it raises the soft limit to the hard one, as the JVM does for Kafka)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard >= 1400, f"the hard file descriptor limit ({hard}) cannot hold this test's connections"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+    process, line = _start_cli("--memory", preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)))
+    clients: list[RawClient] = []
+    try:
+        bootstrap = line.split()[2].split("=", 1)[1]
+        for _ in range(600):
+            clients.append(RawClient(bootstrap))
+        for client in clients:
+            assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+    finally:
+        for client in clients:
+            client.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
