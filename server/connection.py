@@ -27,8 +27,12 @@ log = logging.getLogger("ottla.connection")
 # Stop taking requests from a client that has this many responses waiting to be written,
 MAX_IN_FLIGHT = 256
 # or finished responses of this many bytes held behind an unfinished one (about one
-# largest fetch response: fetch.max.bytes is 55 MiB).
+# largest fetch response: fetch.max.bytes is 55 MiB),
 MAX_HELD_BYTES = 64 * 1024 * 1024
+# or this many parked Fetch requests, each of which may wake to build a 55 MiB answer at
+# once. Stock clients keep one fetch in flight per connection; Kafka takes one request of
+# any kind at a time.
+MAX_PARKED_FETCHES = 4
 
 
 class DropConnection(Exception):
@@ -71,6 +75,7 @@ class Connection(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._writing_paused = False
         self._held_bytes = 0
+        self._parked_fetches = 0
         self._taking_frames = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -114,6 +119,7 @@ class Connection(asyncio.BufferedProtocol):
             self._writing_paused
             or len(self.pending) + len(self.outbox) >= MAX_IN_FLIGHT
             or self._held_bytes >= MAX_HELD_BYTES
+            or self._parked_fetches >= MAX_PARKED_FETCHES
         )
 
     def _update_reading(self) -> None:
@@ -174,7 +180,6 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.abort()
 
     def _handle_frame(self, frame: bytes) -> None:
-        started = time.perf_counter()
         outcome = self.broker.dispatcher.dispatch(self, frame)
         if outcome is None:  # acks=0 produce: no response, nothing to order
             return
@@ -183,12 +188,15 @@ class Connection(asyncio.BufferedProtocol):
         if asyncio.iscoroutine(outcome):
             task = asyncio.get_running_loop().create_task(outcome)
             self.tasks.add(task)
-            task.add_done_callback(lambda t: self._finished(t, slot, started))
+            fetch = int.from_bytes(frame[:2], "big") == ApiKey.FETCH
+            self._parked_fetches += fetch
+            task.add_done_callback(lambda t: self._finished(t, slot, fetch))
         else:
             self._complete(slot, outcome)
 
-    def _finished(self, task: asyncio.Task[Any], slot: _Slot, started: float) -> None:
+    def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool) -> None:
         self.tasks.discard(task)
+        self._parked_fetches -= fetch
         if task.cancelled():
             return
         exc = task.exception()

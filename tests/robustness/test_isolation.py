@@ -91,11 +91,11 @@ def _fill_huge_partition(broker, batches: int = 8) -> None:
     broker._call(fill())
 
 
-def _fetch_everything_frame(correlation_id: int) -> bytes:
+def _fetch_everything_frame(correlation_id: int, max_wait_ms: int = 0, min_bytes: int = 1) -> bytes:
     """A Fetch v11 of partition huge/0 from offset 0 asking for 2^31-1 bytes, framed."""
     partition = dict(partition=0, fetch_offset=0, partition_max_bytes=2**31 - 1, current_leader_epoch=-1,
                      log_start_offset=-1, last_fetched_epoch=-1)
-    request = make(FetchRequest, dict(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=2**31 - 1, isolation_level=0,
+    request = make(FetchRequest, dict(replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=2**31 - 1, isolation_level=0,
                                       session_id=0, session_epoch=-1, topics=[dict(topic="huge", partitions=[partition])],
                                       forgotten_topics_data=[], rack_id=""))
     request.with_header(correlation_id=correlation_id, client_id="greedy")
@@ -156,3 +156,34 @@ def test_pipelined_huge_fetches_never_read_hold_bounded_memory(on_disk, tmp_path
                 assert correlation_id == expected
                 assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096
         assert grown < 3 * FETCH_MAX_BYTES, f"{grown / MIB:.0f} MiB held for a client that reads nothing"
+
+
+def test_pipelined_parked_fetches_waking_at_once_hold_bounded_memory():
+    """20 pipelined fetches park on an empty partition (min_bytes 40 MiB); 64 MiB then
+    arrive. The broker keeps at most a few fetches parked per connection, so the wake-up
+    builds a few ~50 MB answers, not 20; all 20 are answered, in order, once read."""
+    pipelined = 20
+    with running_broker(data_dir=None) as broker:
+        broker.create_topic("huge", 1, max_message_bytes=8 * MIB + 1024)
+        idle_rss = _rss_bytes()
+        with RawClient(broker.bootstrap_servers, client_id="greedy") as greedy:
+            greedy.sock.sendall(b"".join(_fetch_everything_frame(n, max_wait_ms=20_000, min_bytes=40 * MIB)
+                                         for n in range(1, pipelined + 1)))
+            assert _wait_for(lambda: any(c.tasks for c in list(broker.broker.connections)))
+            batch = build_batch([Record(0, 0, None, b"x" * (8 * MIB - 200))])
+
+            async def fill() -> None:
+                log = broker.broker.storage.partition("huge", 0)
+                for _ in range(8):
+                    log.append(batch)
+                broker.broker.notify_data("huge", 0)
+
+            broker._call(fill())
+            assert _wait_for(lambda: any(c._reading_paused and not c.tasks for c in list(broker.broker.connections)))
+            time.sleep(0.5)
+            grown = _rss_bytes() - idle_rss - 64 * MIB  # the partition's own 64 MiB
+            for expected in range(1, pipelined + 1):
+                frame = greedy.receive_frame()
+                assert struct.unpack_from(">i", frame)[0] == expected
+                assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096
+        assert grown < 6 * FETCH_MAX_BYTES, f"{grown / MIB:.0f} MiB held for a client that reads nothing"
