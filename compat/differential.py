@@ -24,7 +24,6 @@ import argparse
 import json
 import re
 import socket
-import struct
 import sys
 import time
 import uuid
@@ -36,6 +35,7 @@ from itertools import zip_longest
 from typing import Any
 
 from compat.clients import CLIENTS, KAFKA_PYTHON, Client, DriverError, NotInstalled
+from compat.sockets import read_frame
 from compat.tools import STEPS, ToolResult
 from wire.api import ApiKey
 from wire.protocol import decode_response, encode_request
@@ -417,25 +417,15 @@ class _Connection:
         self.correlation_id += 1
         try:
             self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="ottla-differential"))
-            (size,) = struct.unpack(">i", self._read(4))
-            frame = self._read(size)
+            frame = read_frame(self.sock)
+            if frame is None:
+                raise ConnectionError("closed")
         except (ConnectionError, socket.timeout) as exc:
             self.close()
             return {"connection": f"closed ({type(exc).__name__})"}
         correlation_id, response = decode_response(api, version, frame)
         assert correlation_id == self.correlation_id, (correlation_id, self.correlation_id)
         return response
-
-    def _read(self, size: int) -> bytes:
-        assert self.sock is not None
-        chunks = []
-        while size:
-            chunk = self.sock.recv(size)
-            if not chunk:
-                raise ConnectionError("closed")
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
 
     def close(self) -> None:
         if self.sock is not None:

@@ -47,6 +47,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from compat.sockets import read_frame
 from wire.api import DECLARED_VERSIONS, ApiKey
 from wire.errors import KafkaError, MalformedFrame
 from wire.header import RequestHeader, decode_request_header, encode_request_header, peek_api, request_header_version
@@ -511,26 +512,7 @@ class _Conn:
 
     def read_frame(self) -> bytes | None:
         """A whole response frame, or None when the broker closed the connection."""
-        size = self._read(4)
-        if size is None:
-            return None
-        data = self._read(struct.unpack(">i", size)[0])
-        if data is None:
-            raise ConnectionError("connection closed mid-response")
-        return data
-
-    def _read(self, size: int) -> bytes | None:
-        chunks = []
-        while size:
-            try:
-                chunk = self.sock.recv(size)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
+        return read_frame(self.sock)
 
 
 _PROBE_ID = 2**31 - 7

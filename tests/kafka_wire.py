@@ -10,6 +10,8 @@ from typing import Any
 
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 
+from compat.sockets import read_frame
+
 
 class RawClient:
     def __init__(self, bootstrap: str, client_id: str = "ottla-tests") -> None:
@@ -33,8 +35,10 @@ class RawClient:
         self.sock.sendall(bytes(request.encode(version=version, header=True, framed=True)))
 
     def receive_frame(self) -> bytes:
-        (size,) = struct.unpack(">i", self._read(4))
-        return self._read(size)
+        frame = read_frame(self.sock)
+        if frame is None:
+            raise ConnectionError("broker closed the connection")
+        return frame
 
     def call(self, request: Any, version: int, response_class: Any) -> Any:
         """Send `request` at `version`; decode the answer as `response_class` at the same version."""
@@ -44,15 +48,6 @@ class RawClient:
         assert correlation_id == self.correlation_id
         return response_class.decode(frame, version=version, header=True)
 
-    def _read(self, size: int) -> bytes:
-        chunks = []
-        while size:
-            chunk = self.sock.recv(size)
-            if not chunk:
-                raise ConnectionError("broker closed the connection")
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
 
 
 def build_records(magic: int, pairs: list[tuple[bytes, bytes]], timestamp: int = 1_700_000_000_000) -> bytes:

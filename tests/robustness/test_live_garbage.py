@@ -22,6 +22,7 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
 from compat.fuzz import decode_as_broker, make_input
+from compat.sockets import read_frame
 from kafka_wire import RawClient, build_records, make, read_records
 from server.testing import ThreadedBroker, running_broker
 from wire.api import ApiKey
@@ -61,25 +62,7 @@ class Connection:
 
     def receive(self) -> bytes | None:
         """The next response frame, or None when the broker closed the connection."""
-        size = self._read(4)
-        if size is None:
-            return None
-        frame = self._read(struct.unpack(">i", size)[0])
-        assert frame is not None, "connection closed in the middle of a response"
-        return frame
-
-    def _read(self, size: int) -> bytes | None:
-        chunks = []
-        while size:
-            try:
-                chunk = self.sock.recv(size)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
+        return read_frame(self.sock)
 
     def close(self) -> None:
         self.sock.close()
