@@ -3,6 +3,10 @@ cleanupLogs, every `log.retention.check.interval.ms`), compaction (the LogCleane
 `log.cleaner.backoff.ms` while `log.cleaner.enable`) and time-based flushes (flushDirtyLogs,
 every `log.flush.scheduler.interval.ms`). Each pass reads the topics' current configs, so a
 retention.ms altered at runtime applies at the next pass, without a restart.
+
+Compaction decodes every record of the logs it cleans (seconds for a few hundred MB), so
+it runs in slices of a few milliseconds with clients served between them, where Kafka
+has its cleaner threads.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from server.broker import Broker
@@ -19,12 +24,16 @@ log = logging.getLogger("ottla.log_maintenance")
 
 # Kafka's default log.flush.scheduler.interval.ms: never (the OS flushes).
 NEVER = 2**63 - 1
+# The longest compaction holds the event loop before letting clients in.
+COMPACTION_SLICE_S = 0.005
 
 
 class LogMaintenance:
     def __init__(self, broker: "Broker") -> None:
         self.broker = broker
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._compaction: asyncio.Task[None] | None = None
+        self._compaction_steps: Generator[None, None, int] | None = None
 
     def start(self) -> None:
         storage = self.broker.storage
@@ -32,7 +41,7 @@ class LogMaintenance:
         config = self.broker.config
         self._every("retention", config["log.retention.check.interval.ms"], storage.enforce_retention)
         if config["log.cleaner.enable"]:
-            self._every("compaction", config["log.cleaner.backoff.ms"], storage.compact)
+            self._every("compaction", config["log.cleaner.backoff.ms"], self._start_compaction)
         if config["log.flush.scheduler.interval.ms"] != NEVER:
             self._every("flush", config["log.flush.scheduler.interval.ms"], storage.flush_if_due)
 
@@ -40,6 +49,33 @@ class LogMaintenance:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._compaction is not None:
+            self._compaction.cancel()
+            self._compaction = None
+        if self._compaction_steps is not None:
+            # Now, before the storage closes: an unfinished segment rewrite is discarded.
+            self._compaction_steps.close()
+            self._compaction_steps = None
+
+    def _start_compaction(self, now_ms: int) -> None:
+        """A pass, unless the last one is still running (a pass may outlast the backoff)."""
+        if self._compaction is None or self._compaction.done():
+            storage = self.broker.storage
+            assert storage is not None
+            self._compaction_steps = storage.compaction_steps(now_ms)
+            self._compaction = asyncio.get_running_loop().create_task(self._compact(self._compaction_steps))
+
+    async def _compact(self, steps: Generator[None, None, int]) -> None:
+        try:
+            slice_ends = time.monotonic() + COMPACTION_SLICE_S
+            for _ in steps:
+                if time.monotonic() >= slice_ends:
+                    await asyncio.sleep(0)
+                    slice_ends = time.monotonic() + COMPACTION_SLICE_S
+        except Exception:
+            log.exception("log compaction pass failed")
+        finally:
+            steps.close()
 
     def _every(self, name: str, interval_ms: int, task: Callable[[int], object]) -> None:
         def run() -> None:

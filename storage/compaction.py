@@ -23,23 +23,21 @@ segments are not merged into one; the offset map is a dict with no size cap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from wire.records import Record, build_batch, iter_records, read_header
 
 OffsetMap = dict[bytes, int]
 
 
-def build_offset_map(batches: Iterable[bytes]) -> OffsetMap:
-    """key -> latest offset over the batches of the dirty section."""
-    latest: OffsetMap = {}
-    for data in batches:
-        if read_header(data).is_control:
-            continue
-        for record in iter_records(data):
-            if record.key is not None:
-                latest[bytes(record.key)] = record.offset
-    return latest
+def map_batch(offset_map: OffsetMap, data: bytes) -> None:
+    """Record a batch of the dirty section (taken in log order) in the map of key ->
+    latest offset."""
+    if read_header(data).is_control:
+        return
+    for record in iter_records(data):
+        if record.key is not None:
+            offset_map[bytes(record.key)] = record.offset
 
 
 def filter_batch(data: bytes, keep: Callable[[Record], bool]) -> bytes | None:

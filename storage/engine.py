@@ -19,13 +19,13 @@ import pathlib
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 
 from storage.config import LogConfig
 from storage.handles import DEFAULT_LIMIT, FileHandles
 from storage.index import write_atomically
-from storage.log import PartitionLog
+from storage.log import PartitionLog, run_steps
 from wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
@@ -226,7 +226,16 @@ class Storage:
     def compact(self, now_ms: int) -> int:
         """One pass of the log cleaner over compacted topics (log.cleaner.backoff.ms is
         the server's schedule). Returns the number of records removed."""
-        return sum(log.clean(now_ms) for log in self._logs.values())
+        return run_steps(self.compaction_steps(now_ms))
+
+    def compaction_steps(self, now_ms: int) -> Generator[None, None, int]:
+        """`compact` a batch at a time (PartitionLog.clean_steps), for a caller that
+        serves clients between steps; a partition deleted meanwhile is passed over."""
+        removed = 0
+        for key, log in list(self._logs.items()):
+            if self._logs.get(key) is log:
+                removed += yield from log.clean_steps(now_ms)
+        return removed
 
     def _write_checkpoints(self) -> None:
         """Persist log start offsets that DeleteRecords moved past the first segment, and

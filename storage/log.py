@@ -20,10 +20,10 @@ import bisect
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from storage.compaction import build_offset_map, filter_batch, record_filter
+from storage.compaction import OffsetMap, filter_batch, map_batch, record_filter
 from storage.config import LogConfig
 from storage.handles import FileHandles
 from storage.index import write_atomically
@@ -76,6 +76,15 @@ class ReadResult:
     size: int
     high_watermark: int
     log_start_offset: int
+
+
+def run_steps(steps: Generator[None, None, int]) -> int:
+    """Drive a stepwise pass (`PartitionLog.clean_steps`) to its end, without pausing."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
 
 
 def _segment_batches(segment: Segment) -> Iterator[bytes]:
@@ -507,12 +516,20 @@ class PartitionLog:
         return count
 
     def clean(self, now_ms: int) -> int:
-        """One compaction pass (storage/compaction.py); returns the records removed.
+        """One compaction pass, start to end; returns the records removed."""
+        return run_steps(self.clean_steps(now_ms))
+
+    def clean_steps(self, now_ms: int) -> Generator[None, None, int]:
+        """One compaction pass (storage/compaction.py), yielding after every batch so that
+        a caller on an event loop can serve clients between them; returns the records removed.
 
         Cleans closed segments only, up to the first one still inside
         min.compaction.lag.ms, and only when the dirty share of them reaches
         min.cleanable.dirty.ratio or dirty records passed max.compaction.lag.ms
-        (Kafka's LogCleanerManager)."""
+        (Kafka's LogCleanerManager). Between two steps the log may change: appends only
+        reach the active segment, which is never cleaned, but retention, DeleteRecords or
+        a topic deletion may remove a segment of the pass; then the pass ends there, its
+        segment left as it was, and the next pass starts over from the same dirty offset."""
         if not self._config.compact:
             return 0
         cleanable: list[Segment] = []
@@ -530,26 +547,40 @@ class PartitionLog:
         overdue = 0 <= oldest_dirty < now_ms - self._config.max_compaction_lag_ms
         if total and not overdue and sum(s.size for s in dirty) / total < self._config.min_cleanable_dirty_ratio:
             return 0
-        offset_map = build_offset_map(batch for segment in dirty for batch in _segment_batches(segment))
+        offset_map: OffsetMap = {}
+        for segment in dirty:
+            for data in _segment_batches(segment):
+                map_batch(offset_map, data)
+                yield
+                if segment not in self.segments:
+                    return 0
         horizon = now_ms - self._config.delete_retention_ms
         removed = 0
         for segment in cleanable:
+            if segment not in self.segments:
+                return removed
             keep = record_filter(offset_map, drop_tombstones=segment.largest_timestamp < horizon)
             rewrite = segment.start_rewrite()
             changed = False
+            dropped = 0
             try:
                 for data in _segment_batches(segment):
                     filtered = filter_batch(data, keep)
                     if filtered is not data:
                         changed = True
-                        removed += read_header(data).records_count - (read_header(filtered).records_count if filtered else 0)
+                        dropped += read_header(data).records_count - (read_header(filtered).records_count if filtered else 0)
                     if filtered is not None:
                         rewrite.write(filtered)
+                    yield
+                    if segment not in self.segments:
+                        rewrite.abort()
+                        return removed
             except BaseException:
-                rewrite.abort()  # e.g. an undecodable batch: the segment stays as it was
+                rewrite.abort()  # e.g. an undecodable batch, or the pass cancelled: the segment stays as it was
                 raise
             if changed:
                 segment.replace_contents(rewrite)
+                removed += dropped
             else:
                 rewrite.abort()
         self.first_dirty_offset = cleanable[-1].next_offset

@@ -240,7 +240,7 @@ class Rewrite:
     def abort(self) -> None:
         if self._file is not None and self.path is not None:
             self._file.close()
-            self.path.unlink()
+            self.path.unlink(missing_ok=True)  # gone with its topic's directory
 
 
 class Segment:

@@ -11,6 +11,7 @@ import struct
 import time
 
 import pytest
+from kafka import KafkaConsumer
 from kafka.protocol.consumer.fetch import FetchRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
@@ -187,3 +188,40 @@ def test_pipelined_parked_fetches_waking_at_once_hold_bounded_memory():
                 assert struct.unpack_from(">i", frame)[0] == expected
                 assert 5 * 8 * MIB < len(frame) <= FETCH_MAX_BYTES + 4096
         assert grown < 6 * FETCH_MAX_BYTES, f"{grown / MIB:.0f} MiB held for a client that reads nothing"
+
+
+def test_clients_are_served_while_a_large_log_is_compacted(tmp_path):
+    """Compacting 200,000 records takes seconds of decoding; the broker's cleaner works in
+    slices, so a client's request is answered while the pass is still running, and a real
+    consumer then reads the latest record of each key only."""
+    keys, batches, per_batch = 1000, 2000, 100
+    with running_broker(data_dir=str(tmp_path), log_cleaner_backoff_ms=200) as broker:
+        broker.create_topic("compacted", 1, cleanup_policy="compact", min_cleanable_dirty_ratio="0.01")
+
+        async def fill() -> None:
+            log = broker.broker.storage.partition("compacted", 0)
+            for n in range(batches):
+                log.append(build_batch([Record(i, 1_700_000_000_000, b"%d" % ((n * per_batch + i) % keys), b"%d" % (n * per_batch + i))
+                                        for i in range(per_batch)]))
+            log.roll()
+
+        broker._call(fill())
+        maintenance = broker.broker.maintenance
+
+        def compacting() -> bool:
+            return maintenance._compaction is not None and not maintenance._compaction.done()
+
+        assert _wait_for(compacting)
+        with RawClient(broker.bootstrap_servers, client_id="bystander") as client:
+            assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
+        assert compacting(), "the bystander was answered only after the compaction pass"
+        assert _wait_for(lambda: not compacting(), timeout=120)
+
+        consumer = KafkaConsumer("compacted", bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, consumer_timeout_ms=5000)
+        try:
+            messages = [(message.key, message.value) for message in consumer]
+        finally:
+            consumer.close()
+        total = batches * per_batch
+        assert sorted(messages) == sorted((b"%d" % k, b"%d" % (total - keys + k)) for k in range(keys))

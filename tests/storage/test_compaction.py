@@ -10,6 +10,7 @@ from kafka.record import MemoryRecords
 
 import storage.segment
 from storage import LogConfig, Storage
+from storage.log import run_steps
 from wire.errors import ErrorCode, KafkaError
 from wire.records import Compression, Record, build_batch, iter_records, scan_batches
 
@@ -229,3 +230,35 @@ def test_dropped_segments_stay_dropped_after_restart(tmp_path: pathlib.Path) -> 
     assert contents(reopened) == expected == [(0, "keep", "1"), (2, "x", "2")]
     assert reopened.partition("c", 0).log_end_offset == 3
     reopened.close()
+
+
+def _mid_rewrite_of_first_segment(storage: Storage):
+    """A compaction pass stopped after its offset map (5 dirty batches) and the first
+    batch of segment [0-4]'s rewrite, as the broker's cleaner leaves it between slices."""
+    steps = storage.compaction_steps(2000)
+    for _ in range(6):
+        next(steps)
+    return steps
+
+
+def test_a_pass_meeting_a_segment_deleted_between_steps_stops_and_the_next_completes(storage: Storage) -> None:
+    fill(storage)
+    log = storage.partition("c", 0)
+    steps = _mid_rewrite_of_first_segment(storage)
+    log.delete_records(5)  # segment [0-4], under rewrite, goes
+    run_steps(steps)
+    assert [offset for offset, *_ in contents(storage)] == list(range(5, 11))  # as appended
+    if storage.data_dir is not None:
+        assert not list(storage.data_dir.rglob("*.cleaned")), "the abandoned rewrite was left behind"
+    assert storage.compact(now_ms=2000) == 0  # what is left holds each key once
+    assert log.first_dirty_offset == 10
+    assert contents(storage) == [(5, "b", "b1"), (6, "a", "a2"), (7, "e", "e0"), (8, "c", None), (9, "d", "d1"), (10, "a", "a3")]
+
+
+def test_a_pass_meeting_its_topic_deleted_between_steps_ends_quietly(storage: Storage) -> None:
+    fill(storage)
+    steps = _mid_rewrite_of_first_segment(storage)
+    storage.delete_topic("c")
+    assert run_steps(steps) == 0
+    if storage.data_dir is not None:
+        assert not any(storage.data_dir.glob("c-0*")), "the deleted partition's files remain"
