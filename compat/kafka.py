@@ -323,6 +323,12 @@ class ReferenceKafka:
         except OSError:
             return "(no log)"
 
+    @property
+    def pid(self) -> int:
+        """The broker JVM's process id, as OttlaBroker.pid gives Ottla's."""
+        assert self._proc is not None, "not running"
+        return self._proc.pid
+
     def rss_bytes(self) -> int:
         """Resident set size of the broker JVM, for the idle-memory comparison."""
         assert self._proc is not None, "not running"
