@@ -78,6 +78,14 @@ class FrameReader:
             self.buffer_updated(count)
             view = view[count:]
 
+    def has_frame(self) -> bool:
+        """Whether `next_frame` would give a frame (or raise, for a bad size) without more bytes."""
+        live = self._end - self._start
+        if live < 4:
+            return False
+        (size,) = SIZE.unpack_from(self._buffer, self._start)
+        return size < 0 or size > self.max_size or 4 + size <= live
+
     def next_frame(self) -> bytes | None:
         """The next complete frame without its size prefix, or None if more bytes are needed."""
         start = self._start
