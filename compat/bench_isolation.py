@@ -60,6 +60,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from compat.harness import OttlaBroker
 from compat.kafka import ReferenceKafka, fetch
+from compat.sockets import read_frame
 from wire.framing import SIZE
 from wire.protocol import decode_response, encode_request
 from wire.records import Record, build_batch
@@ -115,20 +116,16 @@ def _fetch(correlation_id: int, topic: str, offset: int, max_bytes: int, client_
     return encode_request(FETCH, VERSIONS[FETCH], correlation_id, body, client_id=client_id)
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        data += chunk
-    return bytes(data)
+def _receive(sock: socket.socket) -> bytes:
+    frame = read_frame(sock)
+    if frame is None:
+        raise ConnectionError("broker closed the connection")
+    return frame
 
 
 def _round_trip(sock: socket.socket, frame: bytes) -> bytes:
     sock.sendall(frame)
-    (size,) = SIZE.unpack(_read_exactly(sock, 4))
-    return _read_exactly(sock, size)
+    return _receive(sock)
 
 
 # ---- the bystander and the newcomer ---------------------------------------------------------
@@ -443,7 +440,7 @@ def prepare(target: Target, huge_bytes: int, say: Callable[[str], None]) -> dict
             sock.sendall(frame)
             in_flight += 1
             while in_flight == window or (sent == batches - 1 and in_flight):
-                if _check(PRODUCE, _read_exactly(sock, SIZE.unpack(_read_exactly(sock, 4))[0])) < 0:
+                if _check(PRODUCE, _receive(sock)) < 0:
                     raise RuntimeError(f"{target.name} refused a {len(batch)}-byte batch to {HUGE_TOPIC}")
                 in_flight -= 1
     elapsed = time.perf_counter() - started
