@@ -25,6 +25,29 @@ log = logging.getLogger("ottla.broker")
 _UNSET = object()
 
 
+def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
+    """Keep asyncio's selector transport from logging a traceback whenever a client goes away
+    during a sendfile: its `_call_connection_lost` sets the sendfile's already-settled waiter
+    again and raises InvalidStateError, after it has closed the socket and told the protocol.
+    Nothing is left undone, so the traceback is noise; every other exception passes on."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "ignores_sendfile_close_race", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        callback = getattr(context.get("handle"), "_callback", None)
+        if isinstance(context.get("exception"), asyncio.InvalidStateError) and getattr(callback, "__name__", "") == "_call_connection_lost":
+            log.debug("client gone during a sendfile: %s", context.get("message"))
+            return
+        if previous is None:
+            loop.default_exception_handler(context)
+        else:
+            previous(loop, context)
+
+    handler.ignores_sendfile_close_race = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
 class Broker:
     def __init__(self, config: BrokerConfig | None = None, *, port: int | None = None, data_dir: Any = _UNSET, **settings: Any) -> None:
         """Settings by Kafka name (`num_partitions=3` may be spelt with underscores)."""
@@ -77,6 +100,7 @@ class Broker:
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
         loop = asyncio.get_running_loop()
+        _ignore_sendfile_close_race(loop)
         self._server = await loop.create_server(
             lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
         )

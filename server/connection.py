@@ -41,6 +41,8 @@ FRAMES_PER_TURN = 1
 # Answers written together in one write() up to this size; larger ones go one by one, so
 # no 50 MB fetch answer is copied only to be joined.
 _JOIN_BELOW = 1 << 20
+# Read and written at a time when a file region cannot go by sendfile.
+COPY_CHUNK_BYTES = 1 << 20
 
 
 class DropConnection(Exception):
@@ -82,6 +84,7 @@ class Connection(asyncio.BufferedProtocol):
         self.last_active = 0.0
         self._reading_paused = False
         self._writing_paused = False
+        self._writable: asyncio.Future[None] | None = None  # awaited by _copy_region while writing is paused
         self._held_bytes = 0
         self._parked_fetches = 0
         self._taking_frames = False
@@ -122,7 +125,13 @@ class Connection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._wake_writer()
         self._resume()
+
+    def _wake_writer(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
 
     def _backlogged(self) -> bool:
         """Whether this client is not reading its responses fast enough to be given more."""
@@ -299,10 +308,31 @@ class Connection(asyncio.BufferedProtocol):
 
     async def _send_region(self, transport: asyncio.Transport, region: Any) -> None:
         with open(region.path, "rb") as file:
-            sent = await asyncio.get_running_loop().sendfile(transport, file, region.position, region.length)
+            try:
+                sent = await asyncio.get_running_loop().sendfile(transport, file, region.position, region.length, fallback=False)
+            except asyncio.SendfileNotAvailableError:
+                # Also what asyncio raises when the first os.sendfile fails because the client
+                # has gone. Its own fallback swaps in a protocol that raises on the client's
+                # EOF; ours lets the transport notice the close and end the connection.
+                sent = await self._copy_region(transport, file, region)
         if sent != region.length:
             # The segment shrank under us (retention, recovery): the frame would be corrupt.
             raise OSError(f"sent {sent} of {region.length} bytes of {region.path}")
+
+    async def _copy_region(self, transport: asyncio.Transport, file: Any, region: Any) -> int:
+        """The region through write(), a chunk at a time as the client takes them."""
+        file.seek(region.position)
+        sent = 0
+        while sent < region.length and not self.closed:
+            chunk = file.read(min(COPY_CHUNK_BYTES, region.length - sent))
+            if not chunk:
+                break
+            transport.write(chunk)
+            sent += len(chunk)
+            if self._writing_paused:
+                self._writable = asyncio.get_running_loop().create_future()
+                await self._writable
+        return sent
 
     def request_description(self, header: RequestHeader) -> str:
         try:

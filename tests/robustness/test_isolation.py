@@ -6,6 +6,7 @@ tests/server/test_limits.py.)"""
 from __future__ import annotations
 
 import fcntl
+import logging
 import resource
 import socket
 import struct
@@ -253,3 +254,27 @@ def test_a_flood_of_pipelined_requests_is_taken_a_turn_at_a_time():
         # A few in practice (the old one-read-at-a-time broker: all 3,000); the margin is
         # for a loaded machine, where this thread may sleep while the broker takes turns.
         assert answered_meanwhile < 500, f"{answered_meanwhile:.0f} of the flood's answers went before the bystander's"
+
+
+def test_clients_gone_mid_sendfile_leave_nothing_behind(tmp_path, caplog):
+    """Clients that pipeline two fetches answered from disk, read a little and reset: each
+    goes while its second answer waits behind the first in the send buffer. Every connection
+    is counted back, a bystander is served, and nothing is logged at error level (asyncio's
+    transport raised InvalidStateError on every such close, a traceback each time)."""
+    with running_broker(data_dir=str(tmp_path)) as broker:
+        broker.create_topic("bystander")
+        _fill_huge_partition(broker, batches=4)
+        host, port = broker.bootstrap_servers.rsplit(":", 1)
+        with caplog.at_level(logging.ERROR):
+            for n in range(20):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect((host, int(port)))
+                sock.sendall(_fetch_everything_frame(1) + _fetch_everything_frame(2))
+                sock.recv(1000 * n + 1)
+                time.sleep(0.01 * (n % 5))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            assert _wait_for(lambda: _connections(broker) == 0), "connections were not counted back"
+            _bystander_works(broker.bootstrap_servers, "bystander")
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

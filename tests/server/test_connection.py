@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import signal
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
@@ -106,6 +108,32 @@ def test_restart_keeps_topics_and_records(tmp_path):
     partition = response.responses[0].partitions[0]
     assert partition.high_watermark == 2
     assert read_records(bytes(partition.records)) == [(0, b"a", b"1"), (1, b"b", b"2")]
+
+
+def test_log_data_is_written_in_chunks_where_sendfile_is_unavailable(tmp_path, monkeypatch):
+    """Where os.sendfile cannot be used (asyncio raises SendfileNotAvailableError, as it
+    also does when the client has gone), the broker copies file regions itself: a real
+    consumer still reads every record, megabytes of them, in order."""
+    async def no_sendfile(*args, **kwargs):
+        raise asyncio.SendfileNotAvailableError("os.sendfile is not available")
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "sendfile", no_sendfile)
+    values = [bytes([n]) * 100_000 for n in range(40)]
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("copied")
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        for value in values:
+            producer.send("copied", value)
+        producer.close()
+        consumer = KafkaConsumer("copied", bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest",
+                                 max_partition_fetch_bytes=8 << 20, consumer_timeout_ms=10_000)
+        received = []
+        for message in consumer:
+            received.append(message.value)
+            if len(received) == len(values):
+                break
+        consumer.close()
+    assert received == values
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
