@@ -30,11 +30,10 @@ their defaults, one after the other, never both at once. Loopback only; every wa
 
 Reading the figures: Kafka takes one request at a time per connection (SocketServer's
 Processor mutes a channel from REQUEST_RECEIVED until RESPONSE_SENT), so a flooding connection
-gets one request's turn like any other. Ottla handles every frame a read brought (up to 64 KiB,
-some 1,700 of the never-reader's 39-byte ApiVersions) in one callback, until the client is
-backlogged: while a never-reader's answers still fit in the socket buffers, the bystander waits
-behind whole reads of its requests; once they are full, reading stops and the bystander's
-latency is back to baseline.
+gets one request's turn like any other. Ottla takes one request per connection per turn of its
+event loop (server/connection.py FRAMES_PER_TURN), and stops taking a client's requests while
+that client is backlogged, so the never-reader costs the bystander throughput (one loop serves
+both) but not latency.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from compat import procfs
 from compat.harness import OttlaBroker
 from compat.kafka import ReferenceKafka, fetch
 from compat.sockets import read_frame
@@ -392,28 +392,13 @@ class Target:
         return int(self.bootstrap.rsplit(":", 1)[1])
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return procfs.rss_bytes(self.pid) / MIB
 
     def open_file_limit(self) -> int:
-        for line in Path(f"/proc/{self.pid}/limits").read_text().splitlines():
-            if line.startswith("Max open files"):
-                return int(line.split()[3])
-        return 0
+        return procfs.open_file_limit(self.pid)
 
     def established(self) -> int:
-        """Established TCP connections whose local port is the broker's: its side of each."""
-        count = 0
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == self.port:
-                        count += 1
-        return count
+        return procfs.established(self.port)
 
 
 def prepare(target: Target, huge_bytes: int, say: Callable[[str], None]) -> dict[str, float]:

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from compat import procfs
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)$", re.M)
@@ -95,10 +97,7 @@ class OttlaBroker:
 
     def rss_bytes(self) -> int:
         """Resident set size of the broker process, as ReferenceKafka.rss_bytes gives Kafka's."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise BrokerError("no VmRSS in /proc status")
+        return procfs.rss_bytes(self.pid)
 
     def start(self) -> None:
         if self._proc is not None:

@@ -35,6 +35,8 @@ from typing import Any
 from kafka import KafkaAdminClient  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
+from compat import procfs
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -331,11 +333,7 @@ class ReferenceKafka:
 
     def rss_bytes(self) -> int:
         """Resident set size of the broker JVM, for the idle-memory comparison."""
-        assert self._proc is not None, "not running"
-        for line in Path(f"/proc/{self._proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS in /proc status")
+        return procfs.rss_bytes(self.pid)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (Kafka's controlled shutdown), then SIGKILL if it has not exited in ``timeout``."""

@@ -1,0 +1,39 @@
+"""What Linux's /proc says about a broker process, for the benchmarks and the soak: its memory,
+its open-file limit, and the connections it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process `pid`."""
+    return _status_field(pid, "VmRSS:") * 1024
+
+
+def open_file_limit(pid: int) -> int:
+    """The soft RLIMIT_NOFILE of process `pid`."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise RuntimeError(f"no open-file limit in /proc/{pid}/limits")
+
+
+def established(port: int) -> int:
+    """Established TCP connections whose local port is `port`: the server side of each."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+def _status_field(pid: int, name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {name} in /proc/{pid}/status")
