@@ -16,6 +16,7 @@ from server.connection import Connection
 from server.dispatch import Dispatcher
 from server.groups import GroupCoordinator, open_coordinator
 from server.log_maintenance import LogMaintenance
+from server.memory import MemoryRelease
 from server.topic_config import broker_topic_defaults
 from server.txn import TransactionCoordinator, open_transaction_coordinator
 from storage import Storage
@@ -65,6 +66,7 @@ class Broker:
         self.connections: set[Connection] = set()
         self._connections_per_ip: dict[str, int] = {}
         self._idle_sweep: asyncio.TimerHandle | None = None
+        self._memory_release = MemoryRelease()
         self.storage: Storage | None = None
         self.maintenance: LogMaintenance | None = None
         self.groups: GroupCoordinator | None = None
@@ -106,12 +108,14 @@ class Broker:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._schedule_idle_sweep()
+        self._memory_release.start()
         log.info("listening on %s:%s", self.config["host"], self.port)
 
     async def stop(self) -> None:
         if self._idle_sweep is not None:
             self._idle_sweep.cancel()
             self._idle_sweep = None
+        self._memory_release.stop()
         if self._server is not None:
             self._server.close()
             for connection in list(self.connections):
