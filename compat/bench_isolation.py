@@ -58,7 +58,7 @@ from typing import Any
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from compat import procfs
-from compat.harness import OttlaBroker
+from compat.harness import OttlaBroker, wait_for
 from compat.kafka import ReferenceKafka, fetch
 from compat.sockets import read_frame
 from wire.framing import SIZE
@@ -452,20 +452,11 @@ def _wait_writable(target: Target, topics: list[str], timeout: float = 30) -> No
                 time.sleep(0.1)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def run_scenario(target: Target, scenario: str, seconds: float) -> dict[str, Any]:
     samples = Samples()
     before = target.established()
     with abusers(scenario, target.bootstrap) as stats:
-        _wait_for(lambda: target.established() >= before + stats["connections"], 10)
+        wait_for(lambda: target.established() >= before + stats["connections"], 10)
         held_start = target.established() - before
         stop = threading.Event()
         arriving = threading.Thread(target=newcomer, args=(target.bootstrap, stop, samples))
@@ -478,7 +469,7 @@ def run_scenario(target: Target, scenario: str, seconds: float) -> dict[str, Any
         time.sleep(0.1)  # the bystander's close reaches the broker's side
         held_end = target.established() - before
         rss = target.rss_mib()
-    counted_back = _wait_for(lambda: target.established() <= before, 15)
+    counted_back = wait_for(lambda: target.established() <= before, 15)
     latencies = samples.all()
     return {
         "scenario": scenario,

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +29,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)$", re.M)
 # server/dispatch.py logs every request at debug level as "ottla.request: FETCH v16 from ...".
 REQUEST_RE = re.compile(r"ottla\.request: (?P<api>[A-Z_]+) v(?P<version>\d+) ")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    """Whether `condition()` came true within `timeout` seconds, polled every 50 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 class BrokerError(RuntimeError):

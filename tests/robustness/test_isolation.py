@@ -19,6 +19,7 @@ from kafka.protocol.consumer.fetch import FetchRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
+from compat.harness import wait_for
 from kafka_wire import RawClient, build_records, make
 from server.config import SETTINGS
 from server.testing import running_broker
@@ -40,15 +41,6 @@ def _bystander_works(bootstrap: str, topic: str) -> None:
     assert time.monotonic() - started < 5
 
 
-def _wait_for(condition, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def _connections(broker) -> int:
     return len(broker.broker.connections)
 
@@ -64,7 +56,7 @@ def test_a_thousand_connections_do_not_stall_a_bystander():
             address = broker.bootstrap_servers.rsplit(":", 1)
             held = [socket.create_connection(address) for _ in range(1000)]
             try:
-                assert _wait_for(lambda: _connections(broker) == 1000)
+                assert wait_for(lambda: _connections(broker) == 1000)
                 _bystander_works(broker.bootstrap_servers, "bystander")
                 # Half of them busy: every one pipelines ApiVersions requests it does not read.
                 request = ApiVersionsRequest()
@@ -76,7 +68,7 @@ def test_a_thousand_connections_do_not_stall_a_bystander():
             finally:
                 for sock in held:
                     sock.close()
-            assert _wait_for(lambda: _connections(broker) == 0), "closed connections were not counted back"
+            assert wait_for(lambda: _connections(broker) == 0), "closed connections were not counted back"
             _bystander_works(broker.bootstrap_servers, "bystander")
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
@@ -149,7 +141,7 @@ def test_pipelined_huge_fetches_never_read_hold_bounded_memory(on_disk, tmp_path
             greedy.sock.sendall(b"".join(_fetch_everything_frame(n) for n in range(1, pipelined + 1)))
             # The broker has gone as far as it will: stopped reading, or (answers from disk
             # being file regions, cheap to hold) taken every request.
-            assert _wait_for(lambda: any(c._reading_paused or (c.outbox and not c.reader.buffered)
+            assert wait_for(lambda: any(c._reading_paused or (c.outbox and not c.reader.buffered)
                                          for c in list(broker.broker.connections)))
             time.sleep(0.5)
             grown = _rss_bytes() - idle_rss
@@ -173,7 +165,7 @@ def test_pipelined_parked_fetches_waking_at_once_hold_bounded_memory():
         with RawClient(broker.bootstrap_servers, client_id="greedy") as greedy:
             greedy.sock.sendall(b"".join(_fetch_everything_frame(n, max_wait_ms=20_000, min_bytes=40 * MIB)
                                          for n in range(1, pipelined + 1)))
-            assert _wait_for(lambda: any(c.tasks for c in list(broker.broker.connections)))
+            assert wait_for(lambda: any(c.tasks for c in list(broker.broker.connections)))
             batch = build_batch([Record(0, 0, None, b"x" * (8 * MIB - 200))])
 
             async def fill() -> None:
@@ -183,7 +175,7 @@ def test_pipelined_parked_fetches_waking_at_once_hold_bounded_memory():
                 broker.broker.notify_data("huge", 0)
 
             broker._call(fill())
-            assert _wait_for(lambda: any(c._reading_paused and not c.tasks for c in list(broker.broker.connections)))
+            assert wait_for(lambda: any(c._reading_paused and not c.tasks for c in list(broker.broker.connections)))
             time.sleep(0.5)
             grown = _rss_bytes() - idle_rss - 64 * MIB  # the partition's own 64 MiB
             for expected in range(1, pipelined + 1):
@@ -214,11 +206,11 @@ def test_clients_are_served_while_a_large_log_is_compacted(tmp_path):
         def compacting() -> bool:
             return maintenance._compaction is not None and not maintenance._compaction.done()
 
-        assert _wait_for(compacting)
+        assert wait_for(compacting)
         with RawClient(broker.bootstrap_servers, client_id="bystander") as client:
             assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
         assert compacting(), "the bystander was answered only after the compaction pass"
-        assert _wait_for(lambda: not compacting(), timeout=120)
+        assert wait_for(lambda: not compacting(), timeout=120)
 
         consumer = KafkaConsumer("compacted", bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest",
                                  enable_auto_commit=False, consumer_timeout_ms=5000)
@@ -275,6 +267,6 @@ def test_clients_gone_mid_sendfile_leave_nothing_behind(tmp_path, caplog):
                 time.sleep(0.01 * (n % 5))
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
-            assert _wait_for(lambda: _connections(broker) == 0), "connections were not counted back"
+            assert wait_for(lambda: _connections(broker) == 0), "connections were not counted back"
             _bystander_works(broker.bootstrap_servers, "bystander")
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
