@@ -1,12 +1,13 @@
 """A full disk under a live broker: producers get KAFKA_STORAGE_ERROR, reads keep working,
 writes resume once space is back, and no acknowledged record is lost across a restart.
 
-The data dir sits on a real 4 MiB tmpfs mounted for the test (needs root)."""
+The data dir sits on a real 4 MiB tmpfs mounted for the test (as root, or in a user namespace)."""
 
 from __future__ import annotations
 
 import os
 import pathlib
+import shlex
 import subprocess
 from collections.abc import Iterator
 
@@ -26,15 +27,27 @@ VALUE = 3000
 
 @pytest.fixture
 def small_fs(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A 4 MiB tmpfs: mounted here as root; otherwise in a user and mount namespace of a
+    helper process, whose mounts this process reaches through /proc/<helper>/root."""
     mountpoint = tmp_path / "fs"
     mountpoint.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)], capture_output=True)
-    if result.returncode:
-        pytest.skip(f"cannot mount a small tmpfs: {result.stderr.decode().strip()}")
+    mount = ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)]
+    if subprocess.run(mount, capture_output=True).returncode == 0:
+        try:
+            yield mountpoint
+        finally:
+            subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+        return
+    # The helper holds the namespace until its stdin closes.
+    helper = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", f"{shlex.join(mount)} && echo mounted && exec cat"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield mountpoint
+        if helper.stdout.readline().strip() != "mounted":
+            pytest.skip(f"cannot mount a small tmpfs, as root or in a user namespace: {helper.stderr.read().strip()}")
+        yield pathlib.Path(f"/proc/{helper.pid}/root{mountpoint}")
     finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=True)
+        helper.stdin.close()
+        helper.wait(10)
 
 
 def produce(client: RawClient, partition: int, value: bytes) -> tuple[int, int]:
