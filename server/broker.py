@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -106,10 +107,20 @@ class Broker:
         self._server = await loop.create_server(
             lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
         )
+        for listener in self._server.sockets:
+            self._set_buffer_sizes(listener)
         self.port = self._server.sockets[0].getsockname()[1]
         self._schedule_idle_sweep()
         self._memory_release.start()
         log.info("listening on %s:%s", self.config["host"], self.port)
+
+    def _set_buffer_sizes(self, listener: socket.socket) -> None:
+        """Kafka's socket.send/receive.buffer.bytes, on the listener so that every connection
+        has them from its handshake on (the receive window is scaled to the buffer then). A
+        client that stops reading is backlogged once ~this much is in flight, not megabytes."""
+        for option, name in ((socket.SO_SNDBUF, "socket.send.buffer.bytes"), (socket.SO_RCVBUF, "socket.receive.buffer.bytes")):
+            if self.config[name] != -1:
+                listener.setsockopt(socket.SOL_SOCKET, option, self.config[name])
 
     async def stop(self) -> None:
         if self._idle_sweep is not None:

@@ -104,6 +104,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("num.partitions", _number(int, 1, _INT_MAX), 1, "Partitions of an auto-created topic or a CreateTopics request with -1.", INT),
         Setting("auto.create.topics.enable", _bool, True, "Create unknown topics named in Metadata requests.", BOOLEAN),
         Setting("socket.request.max.bytes", _number(int, 1, _INT_MAX), 104857600, "Largest request frame accepted; a larger one closes the connection.", INT),
+        Setting("socket.send.buffer.bytes", _number(int, -1, _INT_MAX), 102400, "SO_SNDBUF of each client connection; -1 leaves it to the OS.", INT),
+        Setting("socket.receive.buffer.bytes", _number(int, -1, _INT_MAX), 102400, "SO_RCVBUF of each client connection; -1 leaves it to the OS.", INT),
         Setting("max.connections", _number(int, 0, _INT_MAX), 2147483647, "Connections the broker accepts at once; more are closed on arrival.", INT),
         Setting("max.connections.per.ip", _number(int, 0, _INT_MAX), 2147483647, "Connections accepted at once from one client address.", INT),
         Setting("connections.max.idle.ms", _number(int, -1, _LONG_MAX), 600000, "A connection with no request for this long is closed.", LONG),
