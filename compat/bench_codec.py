@@ -28,11 +28,11 @@ from kafka.protocol.consumer import FetchRequest, FetchResponse
 from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
-from wire.api import ApiKey
-from wire.header import request_header_version
-from wire.primitives import Spliced
-from wire.protocol import decode_request, encode_request, encode_response, encode_response_parts
-from wire.schema import (
+from ottla.wire.api import ApiKey
+from ottla.wire.header import request_header_version
+from ottla.wire.primitives import Spliced
+from ottla.wire.protocol import decode_request, encode_request, encode_response, encode_response_parts
+from ottla.wire.schema import (
     decode,
     decode_interpreted,
     encode,

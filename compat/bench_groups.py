@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wire.api import ApiKey
-from wire.protocol import decode_response, encode_request
+from ottla.wire.api import ApiKey
+from ottla.wire.protocol import decode_response, encode_request
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = struct.Struct(">i")
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     broker = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", "0", "--memory", "--set", "group.initial.rebalance.delay.ms=0"],
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--set", "group.initial.rebalance.delay.ms=0"],
         cwd=REPO, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -23,8 +23,8 @@ import time
 from typing import Callable
 
 from compat.harness import OttlaBroker
-from storage import LogConfig, PartitionLog
-from wire.records import Record, build_batch
+from ottla.storage import LogConfig, PartitionLog
+from ottla.wire.records import Record, build_batch
 
 RERUN = "python -m compat.bench_idempotence"
 

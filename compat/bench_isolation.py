@@ -62,9 +62,9 @@ from compat import procfs
 from compat.harness import OttlaBroker, wait_for
 from compat.kafka import ReferenceKafka, fetch
 from compat.sockets import read_frame
-from wire.framing import SIZE
-from wire.protocol import decode_response, encode_request
-from wire.records import Record, build_batch
+from ottla.wire.framing import SIZE
+from ottla.wire.protocol import decode_response, encode_request
+from ottla.wire.records import Record, build_batch
 
 API_VERSIONS, METADATA, PRODUCE, FETCH = 18, 3, 0, 1
 # Versions both Ottla and Kafka 4 serve, flexible (KIP-482) as current clients send them.

@@ -21,15 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _import_ms() -> float:
-    code = "import time; t = time.perf_counter(); import server.broker; print((time.perf_counter() - t) * 1000)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    code = "import time; t = time.perf_counter(); import ottla.server.broker; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
 # Run in a fresh interpreter: compat reaches the broker only from outside, never by import.
 _IN_PROCESS = """
 import asyncio, time
-from server.broker import Broker
+from ottla.server.broker import Broker
 
 async def main():
     started = time.perf_counter()
@@ -44,14 +44,14 @@ asyncio.run(main())
 
 
 def _in_process_ms() -> float:
-    out = subprocess.run([sys.executable, "-c", _IN_PROCESS], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run([sys.executable, "-c", _IN_PROCESS], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
 def _subprocess_ms() -> float:
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", "0", "--memory"],
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory"],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -76,7 +76,7 @@ def main() -> None:
     imports = [_import_ms() for _ in range(args.runs)]
     in_process = [_in_process_ms() for _ in range(args.runs)]
     processes = [_subprocess_ms() for _ in range(args.runs)]
-    print(f"import server.broker (fresh interpreter): {_summary(imports)}")
+    print(f"import ottla.server.broker (fresh interpreter): {_summary(imports)}")
     print(f"in-process Broker.start to listening:     {_summary(in_process)}   target <= 50 ms")
     print(f"ottla serve --memory to ready line:        {_summary(processes)}   target <= 500 ms")
     print(f"rerun: python -m compat.bench_startup --runs {args.runs}")

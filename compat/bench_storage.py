@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 
-from storage import FileRegion, Storage
-from wire.records import Record, build_batch
+from ottla.storage import FileRegion, Storage
+from ottla.wire.records import Record, build_batch
 
 RECORD_SIZE = 1024
 FETCH_SIZE = 1 << 20

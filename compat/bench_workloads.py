@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from wire.protocol import decode_response, encode_request
-from wire.records import Record, build_batch
+from ottla.wire.protocol import decode_response, encode_request
+from ottla.wire.records import Record, build_batch
 
 # librdkafka logs every disconnect at level 6 (info); the bench prints its own errors.
 _QUIET = {"log_level": 3, "log.connection.close": False}

@@ -37,9 +37,9 @@ from typing import Any
 from compat.clients import CLIENTS, KAFKA_PYTHON, Client, DriverError, NotInstalled
 from compat.sockets import read_frame
 from compat.tools import STEPS, ToolResult
-from wire.api import ApiKey
-from wire.protocol import decode_response, encode_request
-from wire.records import Record, build_batch
+from ottla.wire.api import ApiKey
+from ottla.wire.protocol import decode_response, encode_request
+from ottla.wire.records import Record, build_batch
 
 # ---------------------------------------------------------------------------------------------
 # What may differ. Keys are field names (in responses, in the drivers' JSON); each says why.

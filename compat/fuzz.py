@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from compat.sockets import read_frame
-from wire.api import DECLARED_VERSIONS, ApiKey
-from wire.errors import KafkaError, MalformedFrame
-from wire.header import RequestHeader, decode_request_header, encode_request_header, peek_api, request_header_version
-from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint
-from wire.protocol import decode_request, decode_response, encode_request, request_struct
-from wire.records import (
+from ottla.wire.api import DECLARED_VERSIONS, ApiKey
+from ottla.wire.errors import KafkaError, MalformedFrame
+from ottla.wire.header import RequestHeader, decode_request_header, encode_request_header, peek_api, request_header_version
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint
+from ottla.wire.protocol import decode_request, decode_response, encode_request, request_struct
+from ottla.wire.records import (
     CRC,
     CRC_OFFSET,
     Compression,
@@ -65,7 +65,7 @@ from wire.records import (
     iter_batches,
     iter_records,
 )
-from wire.schema import Message, NullableStruct
+from ottla.wire.schema import Message, NullableStruct
 
 REPO = Path(__file__).resolve().parents[1]
 Target = tuple[int, int]  # (api_key, version)
@@ -479,7 +479,7 @@ def replay_live(seed: int, index: int) -> None:
 class _LiveBroker:
     def __init__(self) -> None:
         # No initial rebalance delay: a join to a new group would wait 3 s for company.
-        command = [sys.executable, "-m", "server", "serve", "--port", "0", "--memory", "--log-level", "warning", "--set", "group.initial.rebalance.delay.ms=0"]
+        command = [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--log-level", "warning", "--set", "group.initial.rebalance.delay.ms=0"]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         assert self.process.stderr is not None

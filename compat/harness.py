@@ -66,7 +66,7 @@ class Target(Protocol):
 
 
 class OttlaBroker:
-    """One `python -m server serve` process on a free loopback port with its own data dir.
+    """One `python -m ottla serve` process on a free loopback port with its own data dir.
 
     `restart()` stops with SIGTERM (the broker must flush and exit 0) and starts again on the
     same data dir and, when it is still free, the same port: clients prefer a stable address.
@@ -171,7 +171,7 @@ class OttlaBroker:
 
     def _command(self, port: int) -> list[str]:
         cmd = [
-            sys.executable, "-m", "server", "serve",
+            sys.executable, "-m", "ottla", "serve",
             "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
         ]
         cmd += [arg for key, value in self.settings.items() for arg in ("--set", f"{key}={value}")]

@@ -56,7 +56,7 @@ class Broker:
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [sys.executable, "-m", "ottla", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--data-dir", str(self.data_dir)],
                 cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )

@@ -12,15 +12,15 @@ import socket
 from pathlib import Path
 from typing import Any, Iterable
 
-from server.config import BrokerConfig
-from server.connection import Connection
-from server.dispatch import Dispatcher
-from server.groups import GroupCoordinator, open_coordinator
-from server.log_maintenance import LogMaintenance
-from server.memory import MemoryRelease
-from server.topic_config import broker_topic_defaults
-from server.txn import TransactionCoordinator, open_transaction_coordinator
-from storage import Storage
+from ottla.server.config import BrokerConfig
+from ottla.server.connection import Connection
+from ottla.server.dispatch import Dispatcher
+from ottla.server.groups import GroupCoordinator, open_coordinator
+from ottla.server.log_maintenance import LogMaintenance
+from ottla.server.memory import MemoryRelease
+from ottla.server.topic_config import broker_topic_defaults
+from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
+from ottla.storage import Storage
 
 log = logging.getLogger("ottla.broker")
 
@@ -76,7 +76,7 @@ class Broker:
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
-        from server.handlers import HANDLERS
+        from ottla.server.handlers import HANDLERS
 
         self.dispatcher = Dispatcher(self, HANDLERS)
 

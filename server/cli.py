@@ -10,11 +10,11 @@ import signal
 import sys
 from typing import Any
 
-from server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_assignment
+from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_assignment
 
 
 def _parser() -> argparse.ArgumentParser:
-    from server.admin.commands import add_commands
+    from ottla.server.admin.commands import add_commands
 
     parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker, and a client for any Kafka.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,10 +39,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command != "serve":
-        from server.admin.commands import run
+        from ottla.server.admin.commands import run
 
         return run(args)
-    from server.logs import configure
+    from ottla.server.logs import configure
 
     configure(args.log_level, args.log_format)
     try:
@@ -86,7 +86,7 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
 
 
 async def _serve(config: BrokerConfig) -> int:
-    from server.broker import Broker
+    from ottla.server.broker import Broker
 
     broker = Broker(config)
     stop = asyncio.Event()

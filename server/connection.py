@@ -14,13 +14,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from wire.api import ApiKey
-from wire.errors import MalformedFrame
-from wire.framing import FrameReader
-from wire.header import RequestHeader
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.framing import FrameReader
+from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
-    from server.broker import Broker
+    from ottla.server.broker import Broker
 
 log = logging.getLogger("ottla.connection")
 

@@ -14,14 +14,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode, MalformedFrame
-from wire.header import RequestHeader, peek_api, request_header_version
-from wire.protocol import decode_request, encode_response, encode_response_parts
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, MalformedFrame
+from ottla.wire.header import RequestHeader, peek_api, request_header_version
+from ottla.wire.protocol import decode_request, encode_response, encode_response_parts
 
 if TYPE_CHECKING:
-    from server.broker import Broker
-    from server.connection import Connection
+    from ottla.server.broker import Broker
+    from ottla.server.connection import Connection
 
 log = logging.getLogger("ottla.request")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from server.broker import Broker
+    from ottla.server.broker import Broker
 
 log = logging.getLogger("ottla.log_maintenance")
 

@@ -14,11 +14,11 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from server.config import BOOLEAN, DOUBLE, INT, LIST, LONG, SETTINGS, STRING
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.config import BOOLEAN, DOUBLE, INT, LIST, LONG, SETTINGS, STRING
+from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
-    from server.config import BrokerConfig
+    from ottla.server.config import BrokerConfig
 
 # DescribeConfigsResponse config_source values (ConfigSource in DescribeConfigsResponse.json).
 DYNAMIC_TOPIC_CONFIG = 1

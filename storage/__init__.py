@@ -13,9 +13,9 @@ and its indexes, on disk or in memory), index (.index/.timeindex), compaction,
 producer_state, handles (bounded descriptors), config (topic settings).
 """
 
-from storage.config import LogConfig
-from storage.engine import Storage, TopicInfo
-from storage.log import AppendResult, PartitionLog, ReadResult
-from storage.segment import Chunk, FileRegion
+from ottla.storage.config import LogConfig
+from ottla.storage.engine import Storage, TopicInfo
+from ottla.storage.log import AppendResult, PartitionLog, ReadResult
+from ottla.storage.segment import Chunk, FileRegion
 
 __all__ = ["AppendResult", "Chunk", "FileRegion", "LogConfig", "PartitionLog", "ReadResult", "Storage", "TopicInfo"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wire.records import Record, build_batch, iter_records, read_header
+from ottla.wire.records import Record, build_batch, iter_records, read_header
 
 OffsetMap = dict[bytes, int]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError
 
 NO_RECORD_SIZE_LIMIT = 2**31 - 9
 

@@ -22,11 +22,11 @@ import uuid
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 
-from storage.config import LogConfig
-from storage.handles import DEFAULT_LIMIT, FileHandles
-from storage.index import write_atomically
-from storage.log import PartitionLog, run_steps
-from wire.errors import ErrorCode, KafkaError
+from ottla.storage.config import LogConfig
+from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
+from ottla.storage.index import write_atomically
+from ottla.storage.log import PartitionLog, run_steps
+from ottla.wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
 _LOG_START_CHECKPOINT = "log-start-offset-checkpoint"

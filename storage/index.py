@@ -23,7 +23,7 @@ import os
 import pathlib
 import struct
 
-from storage.handles import FileHandles
+from ottla.storage.handles import FileHandles
 
 OFFSET_ENTRY = struct.Struct(">iI")
 TIME_ENTRY = struct.Struct(">qi")

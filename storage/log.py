@@ -23,14 +23,14 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from storage.compaction import OffsetMap, filter_batch, map_batch, record_filter
-from storage.config import LogConfig
-from storage.handles import FileHandles
-from storage.index import write_atomically
-from storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
-from storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
-from wire.errors import ErrorCode, KafkaError
-from wire.records import (
+from ottla.storage.compaction import OffsetMap, filter_batch, map_batch, record_filter
+from ottla.storage.config import LogConfig
+from ottla.storage.handles import FileHandles
+from ottla.storage.index import write_atomically
+from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
+from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import (
     BatchHeader,
     Compression,
     FIELD_LAST_OFFSET_DELTA,

@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from wire.errors import ErrorCode, KafkaError
-from wire.records import BatchHeader, Record, build_batch, iter_records
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import BatchHeader, Record, build_batch, iter_records
 
 # Kafka keeps the metadata of this many batches per producer (ProducerStateEntry.NUM_BATCHES_TO_RETAIN).
 BATCHES_TO_RETAIN = 5

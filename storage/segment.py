@@ -18,10 +18,10 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from storage.handles import FileHandles
-from storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
-from wire.errors import ErrorCode, KafkaError
-from wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader, iter_records, read_header, scan_batches
+from ottla.storage.handles import FileHandles
+from ottla.storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader, iter_records, read_header, scan_batches
 
 # baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8,
 # crc uint32, attributes int16, lastOffsetDelta int32: what a read needs.

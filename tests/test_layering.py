@@ -1,4 +1,8 @@
-"""Dependencies point one way: wire <- storage <- server. A test, so a slip fails CI."""
+"""Dependencies point one way: wire <- storage <- server. A test, so a slip fails CI.
+
+Every module of ours is named under the one import name `ottla`; compat/ (test tooling, run from
+the checkout) reaches the broker only over a socket.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-OURS = {"wire", "storage", "server", "compat"}
+FACADE = ("__init__.py", "__main__.py", "testing.py", "pytest_plugin.py")
 
-# package -> the modules of ours it may import (a prefix match on the dotted name).
+# folder -> the modules of ours it may import (a prefix match on the dotted name).
 ALLOWED = {
-    "wire": ("wire",),
-    "storage": ("storage", "wire.records", "wire.errors"),
-    "server": ("server", "storage", "wire"),
+    "wire": ("ottla.wire",),
+    "storage": ("ottla.storage", "ottla.wire.records", "ottla.wire.errors"),
+    "server": ("ottla.server", "ottla.storage", "ottla.wire"),
     # compat drives the broker over sockets only; it never imports the broker itself.
-    "compat": ("compat", "wire", "storage"),
+    "compat": ("compat", "ottla.wire", "ottla.storage"),
+}
+# Imports no module of a folder may make, whatever else it may.
+FORBIDDEN = {
+    "wire": ("asyncio", "socket"),
+    "storage": ("asyncio", "socket"),
 }
 
 
@@ -32,10 +41,14 @@ def _imports(path: Path):
                 yield node.lineno, f"{node.module}.{alias.name}"
 
 
-def _allowed(name: str, allowed: tuple[str, ...]) -> bool:
-    # "from wire import records" shows as "wire" and "wire.records": the parent alone passes,
-    # the full name is judged.
-    return any(name == a or name.startswith(a + ".") or a.startswith(name + ".") for a in allowed)
+def _matches(name: str, prefixes: tuple[str, ...]) -> bool:
+    # "from ottla.wire import records" shows as "ottla.wire" and "ottla.wire.records": the parent
+    # alone passes, the full name is judged.
+    return any(name == a or name.startswith(a + ".") or a.startswith(name + ".") for a in prefixes)
+
+
+def _ours(name: str) -> bool:
+    return name.split(".")[0] in ("ottla", "compat", "server", "storage", "wire")
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -43,8 +56,24 @@ def test_imports_respect_the_layers(package):
     breaches = []
     for path in sorted((REPO / package).rglob("*.py")):
         for line, name in _imports(path):
-            if name.split(".")[0] not in OURS:
-                continue
-            if not _allowed(name, ALLOWED[package]):
+            if _ours(name) and not _matches(name, ALLOWED[package]):
+                breaches.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+            if _matches(name, FORBIDDEN.get(package, ())) and name.split(".")[0] in FORBIDDEN[package]:
                 breaches.append(f"{path.relative_to(REPO)}:{line} imports {name}")
     assert not breaches, "\n".join(breaches)
+
+
+def test_only_the_facade_lives_at_the_root():
+    """The repository root is the `ottla` package: only its small public face is code there."""
+    assert sorted(path.name for path in REPO.glob("*.py")) == sorted(FACADE)
+
+
+def test_modules_import_ours_by_the_one_name():
+    """`import server` would load a second copy of a module beside `ottla.server`."""
+    strays = []
+    for folder in ("wire", "storage", "server", "compat", "tests"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for line, name in _imports(path):
+                if name.split(".")[0] in ("server", "storage", "wire"):
+                    strays.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    assert not strays, "\n".join(strays)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.config import markdown_table
+from ottla.server.config import markdown_table
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -13,7 +13,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 def test_configuration_table_matches_the_registry():
     match = re.search(r"<!-- config-table:[^>]*-->\n(.*?)\n<!-- /config-table -->", README, re.S)
     assert match, "the README has lost its configuration table markers"
-    assert match.group(1) == markdown_table(), "regenerate with: python -m server.config"
+    assert match.group(1) == markdown_table(), "regenerate with: python -m ottla.server.config"
 
 
 def test_readme_has_exactly_two_setup_commands_up_front():

@@ -7,8 +7,8 @@ from typing import Any, Callable, NamedTuple
 
 import pytest
 
-from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid
-from wire.schema import Message, NullableStruct, decode, decode_interpreted, encode, encode_interpreted
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid
+from ottla.wire.schema import Message, NullableStruct, decode, decode_interpreted, encode, encode_interpreted
 
 
 class Codec(NamedTuple):

@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterator
 
 from construct import Construct
 
-from wire.errors import MalformedFrame
-from wire.primitives import Array, Bool, Bytes, Fixed, Spliced, String, Uuid, encode_uvarint
-from wire.schema import Message, NullableStruct
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, Spliced, String, Uuid, encode_uvarint
+from ottla.wire.schema import Message, NullableStruct
 
 _MISSING = object()
 # Unsigned varints below 128 are one byte; most lengths and counts are.

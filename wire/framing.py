@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from wire.errors import MalformedFrame
+from ottla.wire.errors import MalformedFrame
 
 SIZE = struct.Struct(">i")
 

@@ -12,10 +12,10 @@ import functools
 import struct
 from dataclasses import dataclass
 
-from wire.api import ApiKey, message_name
-from wire.errors import MalformedFrame
-from wire.primitives import encode_uvarint
-from wire.schema import is_flexible
+from ottla.wire.api import ApiKey, message_name
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.primitives import encode_uvarint
+from ottla.wire.schema import is_flexible
 
 _FIXED_PART = struct.Struct(">hhi")
 _WITH_CLIENT_ID = struct.Struct(">hhih")  # header v1+: the fixed part, then ClientId's length

@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from wire.api import ApiKey, message_name
-from wire.framing import SIZE
-from wire.header import (
+from ottla.wire.api import ApiKey, message_name
+from ottla.wire.framing import SIZE
+from ottla.wire.header import (
     RequestHeader,
     decode_request_header,
     encode_request_header,
@@ -20,7 +20,7 @@ from wire.header import (
     response_header_version,
     skip_tagged_fields,
 )
-from wire.schema import Message, decode, encode, encode_parts, message_struct
+from ottla.wire.schema import Message, decode, encode, encode_parts, message_struct
 
 
 # Looked up for every request: naming the message (ApiKey, then its name) costs more

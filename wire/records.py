@@ -27,7 +27,7 @@ from enum import IntEnum
 import cramjam
 import crc32c
 
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError
 
 Buffer = bytes | bytearray | memoryview
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from construct import Construct, ConstructError, StreamError
 
-from wire import messages
-from wire.errors import MalformedFrame
-from wire.primitives import (
+from ottla.wire import messages
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.primitives import (
     Array,
     Bool,
     Bytes,
@@ -38,7 +38,7 @@ from wire.primitives import (
 )
 
 if TYPE_CHECKING:
-    from wire.compiler import Codec
+    from ottla.wire.compiler import Codec
 
 _MISSING = object()
 
@@ -86,7 +86,7 @@ class Message(Construct):
     @functools.cached_property
     def codec(self) -> Codec:
         """Parse and build functions generated for this struct, on first use."""
-        from wire.compiler import compile_message  # it walks Message objects: imported late
+        from ottla.wire.compiler import compile_message  # it walks Message objects: imported late
 
         return compile_message(self)
 

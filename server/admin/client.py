@@ -12,9 +12,9 @@ import struct
 import time
 from typing import Any, Callable, TypeVar
 
-from wire.api import DECLARED_VERSIONS, ApiKey
-from wire.errors import ErrorCode, MalformedFrame
-from wire.protocol import decode_response, encode_request
+from ottla.wire.api import DECLARED_VERSIONS, ApiKey
+from ottla.wire.errors import ErrorCode, MalformedFrame
+from ottla.wire.protocol import decode_response, encode_request
 
 _SIZE = struct.Struct(">i")
 T = TypeVar("T")

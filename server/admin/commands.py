@@ -14,11 +14,11 @@ import sys
 import time
 from typing import Any, Callable
 
-from server.admin.client import ClientError, KafkaClient, kafka_error, retrying
-from server.admin.output import as_json, table
-from wire.api import ApiKey
-from wire.errors import ErrorCode
-from wire.records import Record, build_batch, iter_records, scan_batches
+from ottla.server.admin.client import ClientError, KafkaClient, kafka_error, retrying
+from ottla.server.admin.output import as_json, table
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 EARLIEST, LATEST = -2, -1
 # DescribeConfigs config_source of a topic's own override.

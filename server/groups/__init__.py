@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.groups.coordinator import Clock, CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
-from server.groups.log import OFFSETS_TOPIC, CoordinatorLog
-from storage import Storage
+from ottla.server.groups.coordinator import Clock, CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
+from ottla.server.groups.log import OFFSETS_TOPIC, CoordinatorLog
+from ottla.storage import Storage
 
 # `__transaction_state` is the transaction coordinator's (server/txn/).
 INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC, "__transaction_state"})

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from server.groups.group import (
+from ottla.server.groups.group import (
     ClassicGroup,
     JoinResponder,
     JoinResult,
@@ -29,8 +29,8 @@ from server.groups.group import (
     SyncResult,
     generate_member_id,
 )
-from server.groups.log import CoordinatorLog, KeyValue
-from server.groups.records import (
+from ottla.server.groups.log import CoordinatorLog, KeyValue
+from ottla.server.groups.records import (
     GroupKey,
     OffsetAndMetadata,
     OffsetKey,
@@ -43,8 +43,8 @@ from server.groups.records import (
     parse_key,
     parse_offset_value,
 )
-from server.groups.state import GroupState
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.groups.state import GroupState
+from ottla.wire.errors import ErrorCode, KafkaError
 
 log = logging.getLogger("ottla.groups")
 

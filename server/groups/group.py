@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from server.groups.records import OffsetAndMetadata, StoredGroup, StoredMember
-from server.groups.state import GroupState, check_transition
-from wire.errors import ErrorCode
+from ottla.server.groups.records import OffsetAndMetadata, StoredGroup, StoredMember
+from ottla.server.groups.state import GroupState, check_transition
+from ottla.wire.errors import ErrorCode
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 
-from storage import FileRegion, Storage
-from storage.producer_state import CONTROL_COMMIT, control_type
-from wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
+from ottla.storage import FileRegion, Storage
+from ottla.storage.producer_state import CONTROL_COMMIT, control_type
+from ottla.wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
 
 log = logging.getLogger("ottla.groups")
 

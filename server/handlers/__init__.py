@@ -7,7 +7,7 @@ and reach Kafka 4.0's maxima so that clients which infer a release from the maxi
 
 from __future__ import annotations
 
-from server.handlers import (
+from ottla.server.handlers import (
     add_offsets_to_txn,
     add_partitions_to_txn,
     alter_configs,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from server.topic_config import validate_configs
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.topic_config import validate_configs
+from ottla.wire.errors import ErrorCode, KafkaError
 
 # ConfigResource.Type ids.
 TOPIC = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError
 
 
 def partition_metadata(broker, partitions: int) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
-from wire.api import ApiKey
-from wire.errors import KafkaError
+from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import KafkaError
 
 API = ApiKey.ALTER_CONFIGS
 VERSIONS = (0, 2)

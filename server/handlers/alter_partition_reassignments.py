@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.ALTER_PARTITION_REASSIGNMENTS
 VERSIONS = (0, 0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.CREATE_PARTITIONS
 VERSIONS = (0, 3)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.topic_config import resolve, validate_configs
-from storage.engine import validate_topic_name
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.topic_config import resolve, validate_configs
+from ottla.storage.engine import validate_topic_name
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.CREATE_TOPICS
 VERSIONS = (0, 7)

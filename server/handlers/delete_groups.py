@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.api import ApiKey
+from ottla.wire.api import ApiKey
 
 API = ApiKey.DELETE_GROUPS
 VERSIONS = (0, 2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.DELETE_RECORDS
 VERSIONS = (0, 2)

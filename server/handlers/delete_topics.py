@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.handlers._topics import resolve_topic_name
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.handlers._topics import resolve_topic_name
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.DELETE_TOPICS
 VERSIONS = (0, 6)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.config import SETTINGS
-from server.handlers._configs import BROKER, TOPIC, check_broker, existing_topic, unsupported_resource
-from server.topic_config import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, resolve
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.config import SETTINGS
+from ottla.server.handlers._configs import BROKER, TOPIC, check_broker, existing_topic, unsupported_resource
+from ottla.server.topic_config import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, resolve
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.DESCRIBE_CONFIGS
 VERSIONS = (0, 4)

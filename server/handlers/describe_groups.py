@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.groups.state import GroupState
-from wire.api import ApiKey
-from wire.errors import ErrorCode
+from ottla.server.groups.state import GroupState
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 API = ApiKey.DESCRIBE_GROUPS
 VERSIONS = (0, 5)

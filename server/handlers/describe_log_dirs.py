@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 API = ApiKey.DESCRIBE_LOG_DIRS
 VERSIONS = (0, 4)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.DESCRIBE_PRODUCERS
 VERSIONS = (0, 0)

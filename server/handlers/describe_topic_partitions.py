@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.handlers._topics import partition_metadata
-from server.groups import INTERNAL_TOPICS
-from wire.api import ApiKey
-from wire.errors import ErrorCode
+from ottla.server.handlers._topics import partition_metadata
+from ottla.server.groups import INTERNAL_TOPICS
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 API = ApiKey.DESCRIBE_TOPIC_PARTITIONS
 VERSIONS = (0, 0)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from server.handlers._topics import resolve_topic_name
-from storage import FileRegion, ReadResult
-from wire.primitives import Spliced
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.handlers._topics import resolve_topic_name
+from ottla.storage import FileRegion, ReadResult
+from ottla.wire.primitives import Spliced
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.FETCH
 VERSIONS = (0, 17)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
-from server.config import LIST
-from server.topic_config import TOPIC_CONFIGS, broker_default
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
+from ottla.server.config import LIST
+from ottla.server.topic_config import TOPIC_CONFIGS, broker_default
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.INCREMENTAL_ALTER_CONFIGS
 VERSIONS = (0, 1)

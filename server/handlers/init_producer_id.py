@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 API = ApiKey.INIT_PRODUCER_ID
 VERSIONS = (0, 5)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server.groups import JoinRequest
-from server.groups.group import JoinResult
-from wire.api import ApiKey
+from ottla.server.groups import JoinRequest
+from ottla.server.groups.group import JoinResult
+from ottla.wire.api import ApiKey
 
 API = ApiKey.JOIN_GROUP
 VERSIONS = (0, 9)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.LIST_OFFSETS
 VERSIONS = (0, 10)

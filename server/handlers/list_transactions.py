@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.txn.state import TxnState
-from wire.api import ApiKey
-from wire.errors import ErrorCode
+from ottla.server.txn.state import TxnState
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 API = ApiKey.LIST_TRANSACTIONS
 VERSIONS = (0, 1)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.groups import INTERNAL_TOPICS
-from server.handlers._topics import partition_metadata
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.groups import INTERNAL_TOPICS
+from ottla.server.handlers._topics import partition_metadata
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
 
 API = ApiKey.METADATA
 VERSIONS = (0, 12)

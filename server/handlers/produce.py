@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.connection import DropConnection
-from server.groups import INTERNAL_TOPICS
-from wire.api import ApiKey
-from wire.errors import ErrorCode, KafkaError
-from wire.records import BATCH_HEADER_SIZE, read_header
+from ottla.server.connection import DropConnection
+from ottla.server.groups import INTERNAL_TOPICS
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 
 API = ApiKey.PRODUCE
 VERSIONS = (0, 11)

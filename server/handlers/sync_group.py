@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server.groups.group import SyncResult
-from wire.api import ApiKey
+from ottla.server.groups.group import SyncResult
+from ottla.wire.api import ApiKey
 
 API = ApiKey.SYNC_GROUP
 VERSIONS = (0, 5)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.groups import CommitEntry
-from wire.api import ApiKey
-from wire.errors import ErrorCode
+from ottla.server.groups import CommitEntry
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 API = ApiKey.TXN_OFFSET_COMMIT
 VERSIONS = (0, 4)

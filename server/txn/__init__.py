@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from server.groups import GroupCoordinator
-from server.groups.coordinator import Clock
-from server.groups.log import CoordinatorLog
-from server.txn.coordinator import (
+from ottla.server.groups import GroupCoordinator
+from ottla.server.groups.coordinator import Clock
+from ottla.server.groups.log import CoordinatorLog
+from ottla.server.txn.coordinator import (
     TRANSACTION_STATE_CONFIGS,
     TRANSACTION_STATE_TOPIC,
     ProducerIdManager,
     TransactionCoordinator,
     TxnConfig,
 )
-from storage import Storage
+from ottla.storage import Storage
 
 __all__ = ["TRANSACTION_STATE_TOPIC", "TransactionCoordinator", "TxnConfig", "open_transaction_coordinator"]
 

@@ -24,15 +24,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from server.groups import OFFSETS_TOPIC, GroupCoordinator
-from server.groups.coordinator import Clock, TimerHandle
-from server.groups.log import CoordinatorLog
-from server.txn.records import RecordFormatError, TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
-from server.txn.state import TxnState, check_transition
-from storage import Storage
-from storage.index import write_atomically
-from storage.producer_state import control_batch
-from wire.errors import ErrorCode, KafkaError
+from ottla.server.groups import OFFSETS_TOPIC, GroupCoordinator
+from ottla.server.groups.coordinator import Clock, TimerHandle
+from ottla.server.groups.log import CoordinatorLog
+from ottla.server.txn.records import RecordFormatError, TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
+from ottla.server.txn.state import TxnState, check_transition
+from ottla.storage import Storage
+from ottla.storage.index import write_atomically
+from ottla.storage.producer_state import control_batch
+from ottla.wire.errors import ErrorCode, KafkaError
 
 log = logging.getLogger("ottla.txn")
 

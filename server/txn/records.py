@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from server.txn.state import TxnState
+from ottla.server.txn.state import TxnState
 
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")

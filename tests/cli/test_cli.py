@@ -14,13 +14,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from server.admin.commands import murmur2, partition_for_key
+from ottla.server.admin.commands import murmur2, partition_for_key
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def ottla(bootstrap: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "server", *args, "--bootstrap", bootstrap]
+    command = [sys.executable, "-m", "ottla", *args, "--bootstrap", bootstrap]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -152,7 +152,7 @@ def test_groups_describe_shows_a_live_member_and_its_lag(bootstrap):
 def test_follow_prints_records_produced_later(bootstrap):
     topic = _name("cli-follow")
     ok(bootstrap, "produce", topic, stdin="first\n")
-    command = [sys.executable, "-m", "server", "consume", topic, "--from-beginning", "--follow", "--max-messages", "2", "--bootstrap", bootstrap]
+    command = [sys.executable, "-m", "ottla", "consume", topic, "--from-beginning", "--follow", "--max-messages", "2", "--bootstrap", bootstrap]
     follower = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         # Once the old record is out, the follower is waiting at the end of the log.

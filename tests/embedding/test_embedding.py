@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 
-from server import Broker
-from server.testing import running_broker
+from ottla import Broker
+from ottla.testing import running_broker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ async def test_async_broker_with_aiokafka_and_restart(tmp_path):
 
 def _serve(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", "0", "--memory", *args], stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", *args], stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _bootstrap(process: subprocess.Popen) -> str:

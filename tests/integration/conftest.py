@@ -31,7 +31,7 @@ def compat_client(request: pytest.FixtureRequest) -> Client:
 
 @pytest.fixture
 def ottla_serve(tmp_path: Path) -> Iterator[OttlaBroker]:
-    """A fresh `python -m server serve` on a free port with its own data dir, stopped by SIGTERM.
+    """A fresh `python -m ottla serve` on a free port with its own data dir, stopped by SIGTERM.
 
     It logs every request (debug level), so a failure can name the requests and versions sent.
     """

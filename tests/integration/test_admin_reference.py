@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from compat import kafka as reference
-from server.admin.client import KafkaClient
-from wire.api import ApiKey
+from ottla.server.admin.client import KafkaClient
+from ottla.wire.api import ApiKey
 
 REPO = Path(__file__).resolve().parents[2]
 # Topic configs Kafka added after 4.0, whose definitions Ottla follows.
@@ -131,7 +131,7 @@ def test_incremental_alter_answers_like_kafka(kafka, ottla_broker, operations):
 
 
 def _ottla(bootstrap: str, *args: str, stdin: str | None = None) -> str:
-    command = [sys.executable, "-m", "server", *args, "--bootstrap", bootstrap]
+    command = [sys.executable, "-m", "ottla", *args, "--bootstrap", bootstrap]
     result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     return result.stdout

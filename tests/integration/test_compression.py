@@ -8,8 +8,8 @@ import uuid
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from storage import FileRegion
-from wire.records import Compression, scan_batches
+from ottla.storage import FileRegion
+from ottla.wire.records import Compression, scan_batches
 
 CODECS = {"gzip": Compression.GZIP, "snappy": Compression.SNAPPY, "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
 

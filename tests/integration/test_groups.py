@@ -1,7 +1,7 @@
 """Committed offsets and group metadata survive a broker restart and a SIGKILL; cooperative
 rebalancing works.
 
-A real `python -m server serve` process per test; stock kafka-python, aiokafka and
+A real `python -m ottla serve` process per test; stock kafka-python, aiokafka and
 confluent-kafka consumers commit through it. The kill comes right after the commit is
 acknowledged, so an acknowledged commit that was not yet in the log would be lost.
 (The group scenarios themselves, for these clients and kafkajs, run in the compatibility
@@ -25,7 +25,7 @@ from confluent_kafka import TopicPartition as ConfluentPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic
 
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 REPO = Path(__file__).resolve().parents[2]
 TOPIC = "ledger"
@@ -35,11 +35,11 @@ GROUP = "bookkeepers"
 
 
 class ServeProcess:
-    """`python -m server serve` on a free port over `data_dir`, ready when it says so."""
+    """`python -m ottla serve` on a free port over `data_dir`, ready when it says so."""
 
     def __init__(self, data_dir: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "ottla", "serve", "--port", "0", "--data-dir", str(data_dir)],
             cwd=REPO, stderr=subprocess.PIPE, text=True,
         )
         assert self.proc.stderr is not None

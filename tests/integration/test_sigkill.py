@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "ottla", "serve", "--port", str(port), "--data-dir", str(data_dir)],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition as CTopicPartition
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 
 def _topic() -> str:
@@ -318,7 +318,7 @@ def _serve(data_dir, port: int):
     from pathlib import Path
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port), "--data-dir", str(data_dir),
+        [sys.executable, "-m", "ottla", "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200"],
         cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True,
     )

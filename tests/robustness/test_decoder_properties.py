@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.broker import Broker
-from wire.errors import ErrorCode, KafkaError, MalformedFrame
-from wire.header import RequestHeader, encode_request_header, request_header_version
-from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint
-from wire.protocol import decode_request, encode_request, request_struct
-from wire.records import CRC, CRC_OFFSET, Compression, Record, batch_magic, build_batch, compute_crc, convert_legacy, iter_batches, iter_records
-from wire.schema import Message, NullableStruct
+from ottla.server.broker import Broker
+from ottla.wire.errors import ErrorCode, KafkaError, MalformedFrame
+from ottla.wire.header import RequestHeader, encode_request_header, request_header_version
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint
+from ottla.wire.protocol import decode_request, encode_request, request_struct
+from ottla.wire.records import CRC, CRC_OFFSET, Compression, Record, batch_magic, build_batch, compute_crc, convert_legacy, iter_batches, iter_records
+from ottla.wire.schema import Message, NullableStruct
 
 ADVERTISED = [
     (int(key), version) for key, low, high in Broker(port=0, data_dir=None).dispatcher.supported() for version in range(low, high + 1)

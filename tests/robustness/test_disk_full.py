@@ -18,7 +18,7 @@ from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 from kafka_wire import RawClient, build_records, make, read_records
 
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 TOPIC = "full"
 PARTITIONS = 2

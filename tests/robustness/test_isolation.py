@@ -21,9 +21,9 @@ from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
 from compat.harness import wait_for
 from kafka_wire import RawClient, build_records, make
-from server.config import SETTINGS
-from server.testing import running_broker
-from wire.records import Record, build_batch
+from ottla.server.config import SETTINGS
+from ottla.testing import running_broker
+from ottla.wire.records import Record, build_batch
 
 MIB = 1 << 20
 FETCH_MAX_BYTES = SETTINGS["fetch.max.bytes"].default  # Kafka's 55 MiB

@@ -24,11 +24,11 @@ from kafka.protocol.producer import ProduceRequest, ProduceResponse
 from compat.fuzz import decode_as_broker, make_input
 from compat.sockets import read_frame
 from kafka_wire import RawClient, build_records, make, read_records
-from server.testing import ThreadedBroker, running_broker
-from wire.api import ApiKey
-from wire.errors import ErrorCode, MalformedFrame
-from wire.protocol import decode_response, encode_request
-from wire.records import CRC, CRC_OFFSET, compute_crc
+from ottla.testing import ThreadedBroker, running_broker
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, MalformedFrame
+from ottla.wire.protocol import decode_response, encode_request
+from ottla.wire.records import CRC, CRC_OFFSET, compute_crc
 
 SEED = 8
 INPUTS_PER_VERSION = 4

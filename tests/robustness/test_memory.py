@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from compat import procfs
-from server.memory import CHECK_INTERVAL_S
+from ottla.server.memory import CHECK_INTERVAL_S
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MIB = 1 << 20
@@ -45,7 +45,7 @@ def test_memory_returns_to_idle_after_a_burst_of_load(tmp_path):
     """60 clients produce 1,500 records of 0.1-8 KB each and read the topic back. The
     broker's resident memory went from 33 MiB idle to 93 MiB and stayed there, all of it
     free inside malloc; the broker hands it back, and is within a few MiB of idle again."""
-    process = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
+    process = subprocess.Popen([sys.executable, "-m", "ottla", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
                                stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO})
     try:
         bootstrap = process.stderr.readline().split()[2].split("=", 1)[1]

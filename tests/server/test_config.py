@@ -17,8 +17,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import MessageSizeTooLargeError
 
-from server.cli import _parser, broker_config
-from server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_properties
+from ottla.server.cli import _parser, broker_config
+from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_properties
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Po
     before the ready line. A process that exits first is returned with bootstrap ''."""
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", *args], stderr=subprocess.PIPE, text=True, env=environment
+        [sys.executable, "-m", "ottla", "serve", *args], stderr=subprocess.PIPE, text=True, env=environment
     )
     before = []
     for line in process.stderr:

@@ -8,7 +8,7 @@ import time
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType
 
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 CHECK_INTERVAL_MS = 50
 

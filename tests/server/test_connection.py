@@ -19,7 +19,7 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
 from kafka_wire import RawClient, build_records, make, read_records
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 
 def _fetch_request(topic: str, offset: int, max_wait_ms: int, min_bytes: int = 1):
@@ -141,7 +141,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _start_cli(*args: str, cwd: str | None = None, preexec_fn=None) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": REPO}
-    command = [sys.executable, "-m", "server", "serve", "--port", "0", *args]
+    command = [sys.executable, "-m", "ottla", "serve", "--port", "0", *args]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, preexec_fn=preexec_fn)
     line = process.stderr.readline()
     threading.Thread(target=process.stderr.read, daemon=True).start()

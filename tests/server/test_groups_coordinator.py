@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import pytest
 
-from server.groups import CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
-from server.groups.group import JoinResult, SyncResult, subscription_topics
-from server.groups.log import OFFSETS_TOPIC, CoordinatorLog, java_string_hash
-from server.groups.records import (
+from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
+from ottla.server.groups.group import JoinResult, SyncResult, subscription_topics
+from ottla.server.groups.log import OFFSETS_TOPIC, CoordinatorLog, java_string_hash
+from ottla.server.groups.records import (
     GroupKey,
     OffsetAndMetadata,
     OffsetKey,
@@ -32,10 +32,10 @@ from server.groups.records import (
     parse_key,
     parse_offset_value,
 )
-from server.groups.state import GroupState, IllegalTransition, check_transition
-from storage import Storage
-from wire.errors import ErrorCode
-from wire.records import Record, build_batch
+from ottla.server.groups.state import GroupState, IllegalTransition, check_transition
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records import Record, build_batch
 
 WALL_CLOCK_BASE_MS = 1_700_000_000_000
 SESSION_MS = 10_000

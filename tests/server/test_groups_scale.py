@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from compat.bench_groups import Connection
-from server.broker import Broker
-from wire.api import ApiKey
+from ottla.server.broker import Broker
+from ottla.wire.api import ApiKey
 
 GROUPS = 200
 

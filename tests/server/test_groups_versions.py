@@ -35,7 +35,7 @@ from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest, Fin
 from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
 
 from kafka_wire import RawClient, make
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 GROUP_APIS = {8: (0, 9), 9: (0, 9), 10: (0, 6), 11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5), 42: (0, 2), 47: (0, 0)}
 TOPIC = "orders"

@@ -9,7 +9,7 @@ import time
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 
 from kafka_wire import RawClient
-from server.testing import running_broker
+from ottla.testing import running_broker
 
 
 def _closed_by_broker(sock: socket.socket, timeout: float = 5) -> bool:

@@ -231,7 +231,7 @@ def test_produce_v3_and_later_take_exactly_one_batch_of_magic_2(client):
 
 
 def test_zstd_needs_produce_v7(client):
-    from wire.records import Compression, Record, build_batch
+    from ottla.wire.records import Compression, Record, build_batch
 
     name = _name("zstd")
     _create(client, name)

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from server.groups import CommitEntry, GroupConfig, GroupCoordinator, OFFSETS_TOPIC
-from server.groups.log import CoordinatorLog
-from server.txn import TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig
-from server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager, TRANSACTION_STATE_CONFIGS
-from server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
-from server.txn.state import VALID_PREVIOUS_STATES, IllegalTransition, TxnState, check_transition
-from storage import Storage
+from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator, OFFSETS_TOPIC
+from ottla.server.groups.log import CoordinatorLog
+from ottla.server.txn import TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig
+from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager, TRANSACTION_STATE_CONFIGS
+from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
+from ottla.server.txn.state import VALID_PREVIOUS_STATES, IllegalTransition, TxnState, check_transition
+from ottla.storage import Storage
 from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
 from tests.storage.conftest import read_bytes
-from wire.errors import ErrorCode
-from wire.records import Record, build_batch, iter_records, scan_batches
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 TIMEOUT_MS = 60_000
 

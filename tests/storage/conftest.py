@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage import FileRegion, ReadResult, Storage
-from wire.records import Record, build_batch, scan_batches
+from ottla.storage import FileRegion, ReadResult, Storage
+from ottla.wire.records import Record, build_batch, scan_batches
 
 
 @pytest.fixture(params=["disk", "memory"])

@@ -8,11 +8,11 @@ import pytest
 from conftest import read_bytes
 from kafka.record import MemoryRecords
 
-import storage.segment
-from storage import LogConfig, Storage
-from storage.log import run_steps
-from wire.errors import ErrorCode, KafkaError
-from wire.records import Compression, Record, build_batch, iter_records, scan_batches
+from ottla.storage import segment as storage_segment
+from ottla.storage import LogConfig, Storage
+from ottla.storage.log import run_steps
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Compression, Record, build_batch, iter_records, scan_batches
 
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0"}
 
@@ -156,7 +156,7 @@ def test_crash_before_the_swap_is_complete_keeps_the_old_segment(tmp_path: pathl
     def crash(*_: object) -> None:
         raise KeyboardInterrupt("killed while renaming .cleaned to .swap")
 
-    monkeypatch.setattr(storage.segment.os, "replace", crash)
+    monkeypatch.setattr(storage_segment.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         first.compact(now_ms=2000)
     monkeypatch.undo()
@@ -180,7 +180,7 @@ def test_crash_after_the_swap_file_is_complete_finishes_the_swap(tmp_path: pathl
     def crash(*_: object) -> None:
         raise KeyboardInterrupt("killed before .swap replaced the log")
 
-    monkeypatch.setattr(storage.segment, "_complete_swap", crash)
+    monkeypatch.setattr(storage_segment, "_complete_swap", crash)
     with pytest.raises(KeyboardInterrupt):
         first.compact(now_ms=2000)
     monkeypatch.undo()

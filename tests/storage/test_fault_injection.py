@@ -20,8 +20,8 @@ from collections.abc import Callable
 import pytest
 from conftest import read_bytes
 
-from storage import Storage
-from wire.records import Record, build_batch, iter_records, scan_batches
+from ottla.storage import Storage
+from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 CRASHED, FINISHED, NOT_A_WRITE = 17, 18, 19
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND

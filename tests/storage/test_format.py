@@ -8,7 +8,7 @@ import pathlib
 
 from conftest import hand_batch
 
-from storage import Storage
+from ottla.storage import Storage
 
 # Six appends of one batch each (null keys, 2-byte values): a record is 9 bytes, so a
 # batch of n records is 61 + 9n bytes. Timestamps per append, offsets assigned 0..6:

@@ -24,8 +24,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.record import MemoryRecordsBuilder
 
 from compat import kafka as reference
-from storage import FileRegion, Storage
-from wire.records import Compression, Record, build_batch
+from ottla.storage import FileRegion, Storage
+from ottla.wire.records import Compression, Record, build_batch
 
 
 def require_reference_kafka() -> None:

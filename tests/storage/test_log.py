@@ -7,9 +7,9 @@ import pathlib
 import pytest
 from conftest import batch, read_base_offsets, read_bytes
 
-from storage import FileRegion, Storage
-from wire.errors import ErrorCode, KafkaError
-from wire.records import Record, build_batch, iter_records, scan_batches
+from ottla.storage import FileRegion, Storage
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 
 def test_append_assigns_consecutive_offsets(storage: Storage) -> None:

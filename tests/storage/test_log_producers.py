@@ -6,12 +6,12 @@ import pathlib
 
 import pytest
 
-from storage import LogConfig, PartitionLog
-from storage.handles import FileHandles
-from storage.producer_state import control_batch
+from ottla.storage import LogConfig, PartitionLog
+from ottla.storage.handles import FileHandles
+from ottla.storage.producer_state import control_batch
 from tests.storage.conftest import read_bytes
-from wire.errors import ErrorCode, KafkaError
-from wire.records import Compression, Record, build_batch, iter_records, scan_batches
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Compression, Record, build_batch, iter_records, scan_batches
 
 
 def _batch(count: int = 1, pid: int = 7, epoch: int = 0, seq: int = 0, transactional: bool = False) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from storage.producer_state import CONTROL_ABORT, CONTROL_COMMIT, ProducerStateManager, control_batch, control_type
-from wire.errors import ErrorCode, KafkaError
-from wire.records import Record, build_batch, read_header
+from ottla.storage.producer_state import CONTROL_ABORT, CONTROL_COMMIT, ProducerStateManager, control_batch, control_type
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Record, build_batch, read_header
 
 
 def _batch(base_offset: int, count: int, pid: int = 7, epoch: int = 0, seq: int = 0, transactional: bool = False):

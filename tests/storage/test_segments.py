@@ -8,11 +8,11 @@ import pathlib
 import pytest
 from conftest import batch, read_base_offsets
 
-from storage import Storage
-from storage.handles import FileHandles
-from storage.index import OffsetIndex, TimeIndex
-from wire.errors import ErrorCode, KafkaError
-from wire.records import Record, build_batch
+from ottla.storage import Storage
+from ottla.storage.handles import FileHandles
+from ottla.storage.index import OffsetIndex, TimeIndex
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Record, build_batch
 
 BATCH_SIZE = len(batch(1, value_size=100))
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from wire.api import DECLARED_VERSIONS, ApiKey, message_name
-from wire.errors import MalformedFrame
-from wire.primitives import Spliced
-from wire.schema import (
+from ottla.wire.api import DECLARED_VERSIONS, ApiKey, message_name
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.primitives import Spliced
+from ottla.wire.schema import (
     Message,
     decode,
     decode_interpreted,

@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from wire.api import DECLARED_VERSIONS, ApiKey, message_name
-from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid
-from wire.schema import Message, NullableStruct, is_flexible, message_struct
+from ottla.wire.api import DECLARED_VERSIONS, ApiKey, message_name
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid
+from ottla.wire.schema import Message, NullableStruct, is_flexible, message_struct
 
 
 def _kafka_message_dir() -> Path | None:

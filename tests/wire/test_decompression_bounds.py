@@ -9,8 +9,8 @@ import zlib
 import cramjam
 import pytest
 
-from wire.errors import ErrorCode, KafkaError
-from wire.records import Compression, Record, build_batch, decompress, iter_records
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Compression, Record, build_batch, decompress, iter_records
 
 
 @pytest.mark.parametrize("codec", [Compression.GZIP, Compression.LZ4, Compression.ZSTD])
@@ -56,7 +56,7 @@ def test_a_bomb_does_not_grow_memory_past_the_limit(tmp_path):
 def test_zstd_inside_a_legacy_message_set_is_refused():
     from kafka.record.legacy_records import LegacyRecordBatchBuilder
 
-    from wire.records import convert_legacy
+    from ottla.wire.records import convert_legacy
 
     builder = LegacyRecordBatchBuilder(magic=1, compression_type=0, batch_size=1 << 20)
     builder.append(0, timestamp=1000, key=b"k", value=b"v")

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from wire.errors import MalformedFrame
-from wire.framing import FrameReader, FrameTooLarge
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.framing import FrameReader, FrameTooLarge
 
 # Three frames as a client would send them: sizes 3, 0 and 5.
 STREAM = bytes.fromhex("00000003 616263 00000000 00000005 6465666768".replace(" ", ""))

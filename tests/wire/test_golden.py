@@ -24,10 +24,10 @@ import pytest
 from kafka.protocol.api_message import ApiMessage
 from kafka.protocol.schemas.fields.codecs import BitField
 
-from wire.api import DECLARED_VERSIONS, ApiKey, message_name
-from wire.errors import MalformedFrame
-from wire.primitives import Array, Uuid
-from wire.schema import Message, NullableStruct, decode, encode, is_flexible, message_struct
+from ottla.wire.api import DECLARED_VERSIONS, ApiKey, message_name
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.primitives import Array, Uuid
+from ottla.wire.schema import Message, NullableStruct, decode, encode, is_flexible, message_struct
 
 from wire_codecs import Codec, both_codecs, sample
 

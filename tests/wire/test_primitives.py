@@ -22,10 +22,10 @@ from kafka.protocol.schemas.fields.codecs import Bytes as KBytes
 from kafka.protocol.schemas.fields.codecs import String as KString
 from kafka.protocol.schemas.fields.codecs import UnsignedVarInt32
 
-from wire.api import DECLARED_VERSIONS, message_name
-from wire.errors import MalformedFrame
-from wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint, read_uvarint
-from wire.schema import Message, NullableStruct, build_struct, encode_interpreted, message_struct
+from ottla.wire.api import DECLARED_VERSIONS, message_name
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint, read_uvarint
+from ottla.wire.schema import Message, NullableStruct, build_struct, encode_interpreted, message_struct
 
 from wire_codecs import Codec, both_codecs
 

@@ -11,12 +11,12 @@ import random
 
 import pytest
 
-from wire.api import ApiKey
-from wire.errors import MalformedFrame
-from wire.header import RequestHeader, decode_request_header, request_header_version
-from wire.primitives import Spliced
-from wire.protocol import decode_request, encode_request, encode_response, encode_response_parts
-from wire.schema import decode_interpreted, encode_interpreted, message_struct
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.header import RequestHeader, decode_request_header, request_header_version
+from ottla.wire.primitives import Spliced
+from ottla.wire.protocol import decode_request, encode_request, encode_response, encode_response_parts
+from ottla.wire.schema import decode_interpreted, encode_interpreted, message_struct
 
 
 @pytest.mark.parametrize("header_version", [0, 1, 2])

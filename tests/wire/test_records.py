@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record import MemoryRecords, MemoryRecordsBuilder
 
-from wire.errors import ErrorCode, KafkaError
-from wire.records import (
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import (
     BatchHeader,
     Compression,
     Record,

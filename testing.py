@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Iterator
 
-from server.broker import Broker
+from ottla.server.broker import Broker
 
 
 class ThreadedBroker:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from server.testing import ThreadedBroker, running_broker
+from ottla.testing import ThreadedBroker, running_broker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

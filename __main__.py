@@ -1,0 +1,3 @@
+from ottla.server.cli import main
+
+raise SystemExit(main())
