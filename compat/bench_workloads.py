@@ -1,7 +1,7 @@
 """The workloads of compat.bench, each pointed at a bootstrap address: Ottla's or Kafka's alike.
 
 Throughput and latency use confluent-kafka (librdkafka), as Kafka users do. The small-request rate
-uses raw sockets with frames from wire.protocol, one request in flight per connection, so the same
+uses raw sockets with frames from ottla.wire.protocol, one request in flight per connection, so the same
 client can drive the plain asyncio echo server of compat.bench_limits for the machine's ceiling.
 Every loop is bounded by a count and a deadline.
 """

@@ -38,8 +38,8 @@ def test_a_bomb_does_not_grow_memory_past_the_limit(tmp_path):
     bomb.write_bytes(bytes(compressor.finish()))
     probe = (
         "import sys\n"
-        "from wire.records import Compression, decompress\n"
-        "from wire.errors import KafkaError\n"
+        "from ottla.wire.records import Compression, decompress\n"
+        "from ottla.wire.errors import KafkaError\n"
         "data = memoryview(open(sys.argv[1], 'rb').read())\n"
         "try:\n"
         "    decompress(Compression.ZSTD, data, limit=16 << 20)\n"
