@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 import struct
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from construct import Construct
 
 from ottla.wire.errors import MalformedFrame
-from ottla.wire.primitives import Array, Bool, Bytes, Fixed, Spliced, String, Uuid, encode_uvarint
-from ottla.wire.schema import Message, NullableStruct
+from ottla.wire.primitives import Array, Bool, Buffer, Bytes, Fixed, Region, Spliced, String, Uuid, encode_uvarint
+from ottla.wire.structs import Codec, Message, NullableStruct
 
 _MISSING = object()
 # Unsigned varints below 128 are one byte; most lengths and counts are.
@@ -57,7 +57,7 @@ def _skip_tags(data: Any, pos: int, size: int) -> int:
     return pos
 
 
-def _splice(out: list[Any], parts: list[Any], spliced: Spliced) -> None:
+def _splice(out: list[Buffer], parts: list[bytes | Region], spliced: Spliced) -> None:
     """Buffers join the bytes being built; anything else (a file region) stands alone."""
     for part in spliced.parts:
         if isinstance(part, (bytes, bytearray, memoryview)):
@@ -98,24 +98,12 @@ _HELPERS: dict[str, Any] = {
 }
 
 
-class Codec:
-    """The generated functions of one message version, and their source for reading."""
-
-    __slots__ = ("parse", "build", "build_parts", "source")
-
-    def __init__(self, namespace: dict[str, Any], source: str) -> None:
-        self.parse: Callable[[Any, int], tuple[dict[str, Any], int]] = namespace["parse"]
-        self.build: Callable[[dict[str, Any]], bytes] = namespace["build"]
-        self.build_parts: Callable[[dict[str, Any]], list[Any]] = namespace["build_parts"]
-        self.source = source
-
-
 def compile_message(message: Message) -> Codec:
     gen = _Generator()
     source = "\n".join(gen.parse_function(message) + gen.build_function(message, False) + gen.build_function(message, True))
     namespace = {**_HELPERS, **gen.constants}
     exec(compile(source, "<wire.compiler>", "exec"), namespace)
-    return Codec(namespace, source)
+    return Codec(namespace["parse"], namespace["build"], namespace["build_parts"], source)
 
 
 def _fixed_code(con: Construct) -> str | None:
@@ -441,6 +429,8 @@ class _Generator:
                 self.line(f'{w}(b"\\x01")')
                 self.build_message(con.struct, var, w)
             return
+        if not isinstance(con, (String, Bytes, Array)):
+            raise TypeError(f"cannot compile {con!r}")
         # A None where null is not allowed fails here; schema.encode then lets the
         # interpreted struct raise its ValueError naming the rule.
         keyword = "if"

@@ -83,7 +83,7 @@ class FrameReader:
         live = self._end - self._start
         if live < 4:
             return False
-        (size,) = SIZE.unpack_from(self._buffer, self._start)
+        size: int = SIZE.unpack_from(self._buffer, self._start)[0]
         return size < 0 or size > self.max_size or 4 + size <= live
 
     def next_frame(self) -> bytes | None:

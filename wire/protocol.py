@@ -20,7 +20,8 @@ from ottla.wire.header import (
     response_header_version,
     skip_tagged_fields,
 )
-from ottla.wire.schema import Message, decode, encode, encode_parts, message_struct
+from ottla.wire.schema import decode, encode, encode_parts, message_struct
+from ottla.wire.structs import Message
 
 
 # Looked up for every request: naming the message (ApiKey, then its name) costs more

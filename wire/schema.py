@@ -17,30 +17,18 @@ import functools
 import io
 import json
 import re
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from construct import Construct, ConstructError, StreamError
+from construct import Construct, ConstructError
 
 from ottla.wire import messages
+from ottla.wire.compiler import compile_message
 from ottla.wire.errors import MalformedFrame
-from ottla.wire.primitives import (
-    Array,
-    Bool,
-    Bytes,
-    Fixed,
-    PartsStream,
-    String,
-    Uuid,
-    encode_uvarint,
-    read_exact,
-    read_uvarint,
-    remaining,
-)
-
-if TYPE_CHECKING:
-    from ottla.wire.compiler import Codec
-
-_MISSING = object()
+from ottla.wire.primitives import Array, Bool, Bytes, Fixed, ParseContext, ParseParams, PartsStream, Region, String, Uuid
+from ottla.wire.structs import Field, TaggedField
+# Re-exported: the structs are what callers of message_struct get.
+from ottla.wire.structs import Message as Message, NullableStruct as NullableStruct
 
 
 class VersionRange:
@@ -65,116 +53,6 @@ class VersionRange:
 
 def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
-
-
-class Message(Construct):
-    """A struct at one version: regular fields in order, then (if flexible) tagged fields."""
-
-    def __init__(
-        self,
-        fields: list[tuple[str, Construct, Any]],
-        tagged: list[tuple[int, str, Construct, Any]],
-        flexible: bool,
-    ) -> None:
-        super().__init__()
-        self.fields = fields
-        self.tagged = tagged
-        self.tags = {tag: (name, con) for tag, name, con, _ in tagged}
-        self.flexible = flexible
-        self.type_name = "struct"
-
-    @functools.cached_property
-    def codec(self) -> Codec:
-        """Parse and build functions generated for this struct, on first use."""
-        from ottla.wire.compiler import compile_message  # it walks Message objects: imported late
-
-        return compile_message(self)
-
-    def _parse(self, stream, context, path):
-        out = {name: con._parse(stream, context, path) for name, con, _ in self.fields}
-        if self.flexible:
-            for _, name, _, default in self.tagged:
-                out[name] = default
-            for _ in range(read_uvarint(stream)):
-                tag = read_uvarint(stream)
-                size = read_uvarint(stream)
-                if size > remaining(stream, context):
-                    raise StreamError(f"tagged field {tag} of {size} bytes runs past the end")
-                end = stream.tell() + size
-                known = self.tags.get(tag)
-                if known is not None:
-                    out[known[0]] = known[1]._parse(stream, context, path)
-                    if stream.tell() != end:
-                        raise StreamError(f"tagged field {tag} is not {size} bytes long")
-                else:
-                    stream.seek(end)  # unknown tags are skipped, as KIP-482 requires
-        return out
-
-    def _build(self, obj, stream, context, path):
-        get = obj.get
-        for name, con, default in self.fields:
-            value = get(name, _MISSING)
-            con._build(default if value is _MISSING else value, stream, context, path)
-        if self.flexible:
-            present = []
-            for tag, name, con, default in self.tagged:
-                value = get(name, _MISSING)
-                if value is not _MISSING and value != default:
-                    present.append((tag, con, value))
-            stream.write(encode_uvarint(len(present)))
-            for tag, con, value in present:
-                body = io.BytesIO()
-                con._build(value, body, context, path)
-                data = body.getvalue()
-                stream.write(encode_uvarint(tag) + encode_uvarint(len(data)) + data)
-        return obj
-
-    def _sizeof(self, context, path):
-        raise ConstructError("variable length")
-
-
-class NullableStruct(Construct):
-    """A struct Kafka lets be null (KIP-893): int8 -1 for null, 1 before a present struct.
-
-    Kafka's generated readers take any negative marker as null (`readByte() < 0`).
-    """
-
-    def __init__(self, struct: Message) -> None:
-        super().__init__()
-        self.struct = struct
-        self.type_name = "struct?"
-
-    def _parse(self, stream: Any, context: Any, path: str) -> Any:
-        if read_exact(stream, 1)[0] >= 0x80:
-            return None
-        return self.struct._parse(stream, context, path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if obj is None:
-            stream.write(b"\xff")
-            return None
-        stream.write(b"\x01")
-        return self.struct._build(obj, stream, context, path)
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        raise ConstructError("variable length")
-
-
-class _Params:
-    __slots__ = ("total", "frame")
-
-    def __init__(self, total: int, frame: memoryview | bytes) -> None:
-        self.total = total
-        self.frame = frame
-
-
-class _Context:
-    """The minimal context our constructs read: `_params.total` and `_params.frame`."""
-
-    __slots__ = ("_params",)
-
-    def __init__(self, params: _Params) -> None:
-        self._params = params
 
 
 def _default(field: dict[str, Any], version: int) -> Any:
@@ -222,7 +100,7 @@ def _min_size(con: Construct) -> int:
         regular = sum(_min_size(c) for _, c, _ in con.fields)
         return regular + (1 if con.flexible else 0)
     if isinstance(con, (Fixed, Bool, Uuid)):
-        return con._sizeof(None, None)
+        return con._sizeof(None, "")
     if isinstance(con, (String, Bytes)):
         return 1 if con.compact else (4 if con.wide else 2)
     if isinstance(con, Array):
@@ -231,8 +109,8 @@ def _min_size(con: Construct) -> int:
 
 
 def build_struct(fields: Iterable[dict[str, Any]], version: int, flexible: bool) -> Message:
-    regular: list[tuple[str, Construct, Any]] = []
-    tagged: list[tuple[int, str, Construct, Any]] = []
+    regular: list[Field] = []
+    tagged: list[TaggedField] = []
     for field in fields:
         if version not in VersionRange(field["versions"]):
             continue
@@ -242,10 +120,10 @@ def build_struct(fields: Iterable[dict[str, Any]], version: int, flexible: bool)
         nullable = version in VersionRange(field.get("nullableVersions"))
         kind = field["type"]
         inner = kind.removeprefix("[]")
+        element: Construct
         if "fields" in field:
-            element: Construct = build_struct(field["fields"], version, flexible)
-            if nullable and not kind.startswith("[]"):
-                element = NullableStruct(element)
+            struct = build_struct(field["fields"], version, flexible)
+            element = NullableStruct(struct) if nullable and not kind.startswith("[]") else struct
         else:
             element = _element(inner, field_flexible, nullable and not kind.startswith("[]"))
         if kind.startswith("[]"):
@@ -258,7 +136,7 @@ def build_struct(fields: Iterable[dict[str, Any]], version: int, flexible: bool)
         else:
             regular.append((name, con, default))
     tagged.sort(key=lambda entry: entry[0])
-    return Message(regular, tagged, flexible)
+    return Message(regular, tagged, flexible, compile_message)
 
 
 @functools.cache
@@ -282,7 +160,7 @@ def decode(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[
     return struct.codec.parse(data, offset)
 
 
-def encode(struct: Message, value: dict[str, Any]) -> bytes:
+def encode(struct: Message, value: Mapping[str, Any]) -> bytes:
     try:
         return struct.codec.build(value)
     except Exception:
@@ -292,7 +170,7 @@ def encode(struct: Message, value: dict[str, Any]) -> bytes:
         raise
 
 
-def encode_parts(struct: Message, value: dict[str, Any]) -> list[Any]:
+def encode_parts(struct: Message, value: Mapping[str, Any]) -> list[bytes | Region]:
     """Like `encode`, but `Spliced` values stay as their parts (for zero-copy sending)."""
     try:
         return struct.codec.build_parts(value)
@@ -304,7 +182,7 @@ def encode_parts(struct: Message, value: dict[str, Any]) -> list[Any]:
 def decode_interpreted(struct: Message, data: memoryview | bytes, offset: int = 0) -> tuple[dict[str, Any], int]:
     stream = io.BytesIO(data)
     stream.seek(offset)
-    context = _Context(_Params(len(data), memoryview(data)))  # so `records` slices never copy
+    context = ParseContext(ParseParams(len(data), memoryview(data)))  # so `records` slices never copy
     try:
         value = struct._parse(stream, context, "")
     except (ConstructError, UnicodeDecodeError, ValueError, OverflowError) as exc:
@@ -312,13 +190,13 @@ def decode_interpreted(struct: Message, data: memoryview | bytes, offset: int = 
     return value, stream.tell()
 
 
-def encode_interpreted(struct: Message, value: dict[str, Any]) -> bytes:
+def encode_interpreted(struct: Message, value: Mapping[str, Any]) -> bytes:
     stream = io.BytesIO()
     struct._build(value, stream, None, "")
     return stream.getvalue()
 
 
-def encode_parts_interpreted(struct: Message, value: dict[str, Any]) -> list[Any]:
+def encode_parts_interpreted(struct: Message, value: Mapping[str, Any]) -> list[bytes | Region]:
     stream = PartsStream()
     struct._build(value, stream, None, "")
     return stream.finish()
