@@ -76,6 +76,8 @@ class Broker:
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
+        # Counts notify_data calls: a fetch compares it across its read and its park.
+        self.data_version = 0
         from ottla.server.handlers import HANDLERS
 
         self.dispatcher = Dispatcher(self, HANDLERS)
@@ -212,14 +214,22 @@ class Broker:
 
     def notify_data(self, topic: str, partition: int) -> None:
         """Wake every fetch parked on this partition: new records, or the partition is gone."""
+        self.data_version += 1
         waiters = self._data_waiters.pop((topic, partition), None)
         if waiters:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def wait_for_data(self, keys: Iterable[tuple[str, int]], timeout: float) -> None:
-        """Return when any of `keys` gets data or `timeout` seconds pass, whichever is first."""
+    async def wait_for_data(self, keys: Iterable[tuple[str, int]], timeout: float, seen_version: int) -> None:
+        """Return when any of `keys` gets data or `timeout` seconds pass, whichever is first.
+
+        `seen_version` is `data_version` as it was before the caller last read: data that
+        arrived since then, while no waiter was registered yet (a parked fetch starts on a
+        later turn of the loop than the read that found too little), returns at once instead
+        of being waited for until the timeout."""
+        if self.data_version != seen_version:
+            return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         keys = list(keys)

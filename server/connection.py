@@ -12,8 +12,9 @@ import asyncio
 import collections
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from ottla.server.dispatch import Deferred
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
 from ottla.wire.framing import FrameReader
@@ -222,29 +223,29 @@ class Connection(asyncio.BufferedProtocol):
             return
         slot = _Slot()
         self.pending.append(slot)
-        if asyncio.iscoroutine(outcome):
-            task = asyncio.get_running_loop().create_task(outcome)
+        if isinstance(outcome, Deferred):
+            task = asyncio.get_running_loop().create_task(outcome.work)
             self.tasks.add(task)
             fetch = int.from_bytes(frame[:2], "big") == ApiKey.FETCH
             self._parked_fetches += fetch
-            task.add_done_callback(lambda t: self._finished(t, slot, fetch))
+            task.add_done_callback(lambda t: self._finished(t, slot, fetch, outcome.finish))
         else:
             self._complete(slot, outcome)
 
-    def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool) -> None:
+    def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool, finish: Callable[[Any], Any]) -> None:
         self.tasks.discard(task)
         self._parked_fetches -= fetch
         if task.cancelled():
             return
-        exc = task.exception()
-        if exc is not None:
-            if isinstance(exc, MalformedFrame):
-                self.abort(f"malformed request: {exc}")
-            else:
-                log.error("handler failed for %s", self.peer, exc_info=exc)
-                self.abort("internal error in a handler")
-            return
-        self._complete(slot, task.result())
+        try:
+            payload = finish(task.result())
+        except MalformedFrame as exc:
+            self.abort(f"malformed request: {exc}")
+        except Exception as exc:
+            log.error("handler failed for %s", self.peer, exc_info=exc)
+            self.abort("internal error in a handler")
+        else:
+            self._complete(slot, payload)
 
     def _complete(self, slot: _Slot, payload: Any) -> None:
         slot.payload = payload

@@ -10,9 +10,10 @@ exception escaping one is a bug, logged, and closes only that connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, NamedTuple
 
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
@@ -30,6 +31,17 @@ Handle = Callable[["Broker", RequestHeader, dict[str, Any]], Any]
 # A response frame: bytes, or a list of bytes and file regions to send in order.
 Payload = bytes | list[Any]
 
+
+class Deferred(NamedTuple):
+    """An answer still to come: the connection runs `work` as a task, then `finish` turns its
+    result into the response frame. The handler's own coroutine is the task, so a task
+    cancelled before it starts (its client gone) closes that coroutine instead of leaving it
+    never awaited inside a wrapper."""
+
+    work: Coroutine[Any, Any, Any]
+    finish: Callable[[Any], Payload]
+
+
 # Responses that carry log data by reference (file regions), sent without copying.
 _SPLICED = {ApiKey.FETCH}
 
@@ -42,7 +54,7 @@ class Dispatcher:
     def supported(self) -> list[tuple[ApiKey, int, int]]:
         return [(key, low, high) for key, (_, low, high) in sorted(self.handlers.items())]
 
-    def dispatch(self, connection: "Connection", frame: bytes) -> Payload | None | Coroutine[Any, Any, Payload]:
+    def dispatch(self, connection: "Connection", frame: bytes) -> Payload | None | Deferred:
         api_key, api_version, correlation_id = peek_api(frame)
         entry = self.handlers.get(api_key)  # type: ignore[call-overload]
         if entry is None or not entry[1] <= api_version <= entry[2]:
@@ -55,14 +67,12 @@ class Dispatcher:
         started = time.perf_counter()
         result = handle(self.broker, header, body)
         if asyncio.iscoroutine(result):
-            return self._finish_async(connection, header, result, started)
+            return Deferred(result, functools.partial(self._finish, connection, header, started))
         if result is None:
             return None
-        self._log(connection, header, result, started)
-        return _encode(header, result)
+        return self._finish(connection, header, started, result)
 
-    async def _finish_async(self, connection: "Connection", header: RequestHeader, pending: Coroutine[Any, Any, Any], started: float) -> Payload:
-        result = await pending
+    def _finish(self, connection: "Connection", header: RequestHeader, started: float, result: dict[str, Any]) -> Payload:
         self._log(connection, header, result, started)
         return _encode(header, result)
 

@@ -33,19 +33,23 @@ def handle(broker, header, request: dict[str, Any]):
         return _session_error(ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
     if session_epoch > 0:
         return _session_error(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
+    seen_version = broker.data_version
     response, size, keys, failed = _read(broker, header.api_version, request)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(broker, request) or max_wait_ms <= 0 or failed or not keys:
         return response
-    return _long_poll(broker, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000)
+    return _long_poll(broker, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
 
 
-async def _long_poll(broker, version: int, request: dict[str, Any], keys, deadline: float) -> dict[str, Any]:
+async def _long_poll(broker, version: int, request: dict[str, Any], keys, deadline: float, seen_version: int) -> dict[str, Any]:
+    """Park until data arrives or the deadline passes. Appends that land between the read in
+    `handle` and the first park are not lost: `seen_version` was taken before that read."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        await broker.wait_for_data(keys, remaining)
+        await broker.wait_for_data(keys, remaining, seen_version)
+        seen_version = broker.data_version
         response, size, keys, failed = _read(broker, version, request)
         if size >= _min_bytes(broker, request) or failed:
             return response
