@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
-from ottla.storage.index import write_atomically
+from ottla.storage.files import replace_file
 from ottla.storage.log import PartitionLog, run_steps
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -49,16 +48,6 @@ def _new_topic_id() -> bytes:
         topic_id = uuid.uuid4().bytes
         if any(topic_id):
             return topic_id
-
-
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    """Write tmp, fsync, rename, then fsync the directory so the rename itself survives."""
-    write_atomically(path, data)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def validate_topic_name(name: str) -> None:
@@ -140,7 +129,7 @@ class Storage:
     def _write_topic_file(self, info: TopicInfo) -> None:
         if self.data_dir is not None:
             stored = {"name": info.name, "topic_id": info.topic_id.hex(), "partitions": info.partitions, "configs": info.configs}
-            _write_atomically(self.data_dir / (info.name + _TOPIC_SUFFIX), json.dumps(stored, indent=1).encode())
+            replace_file(self.data_dir / (info.name + _TOPIC_SUFFIX), json.dumps(stored, indent=1).encode())
 
     def _existing(self, name: str) -> TopicInfo:
         info = self._topics.get(name)
@@ -265,7 +254,7 @@ class Storage:
 
 def _write_checkpoint(path: pathlib.Path, offsets: dict[tuple[str, int], int]) -> None:
     lines = [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(offsets.items())]
-    _write_atomically(path, "\n".join(["0", str(len(lines)), *lines, ""]).encode())
+    replace_file(path, "\n".join(["0", str(len(lines)), *lines, ""]).encode())
 
 
 def _read_checkpoint(path: pathlib.Path) -> dict[tuple[str, int], int]:
@@ -290,4 +279,4 @@ def _write_partition_metadata(directory: pathlib.Path, topic_id: bytes) -> None:
     path = directory / "partition.metadata"
     text = f"version: 0\ntopic_id: {base64.urlsafe_b64encode(topic_id).rstrip(b'=').decode()}\n"
     if not path.exists():
-        _write_atomically(path, text.encode())
+        replace_file(path, text.encode())

@@ -23,6 +23,7 @@ import os
 import pathlib
 import struct
 
+from ottla.storage.files import replace_file
 from ottla.storage.handles import FileHandles
 
 OFFSET_ENTRY = struct.Struct(">iI")
@@ -112,14 +113,14 @@ class _Index:
             self.replace(entries)
 
     def replace(self, entries: bytes) -> None:
-        """Swap in a rebuilt index: write tmp, fsync, rename."""
+        """Swap in a rebuilt index, durably (storage/files.py)."""
         self._unwritten.clear()
         self._close_map()
         self._entries = bytearray(entries)
         if self.path is not None:
             if self._handles is not None:
                 self._handles.close(self.path)
-            write_atomically(self.path, entries)
+            replace_file(self.path, entries)
 
     def seal(self) -> None:
         """The segment stopped being active: write what is pending, free the entries;
@@ -233,12 +234,3 @@ class TimeIndex(_Index):
         slot = self._last_slot_below(timestamp, 0)
         return self.entry_at(slot)[1] if slot >= 0 else self.base_offset
 
-
-def write_atomically(path: pathlib.Path, data: bytes) -> None:
-    """Write tmp, fsync, rename: a crash leaves the old file or the new one."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from ottla.storage.compaction import OffsetMap, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
+from ottla.storage.files import TEMPORARY_SUFFIX, replace_file
 from ottla.storage.handles import FileHandles
-from ottla.storage.index import write_atomically
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -167,9 +167,9 @@ class PartitionLog:
         assert self.directory is not None
         # One listing per partition: thousands of partitions must open in well under a second.
         names = set(os.listdir(self.directory))
-        if any(name.endswith((".tmp", CLEANED_SUFFIX, SWAP_SUFFIX)) for name in names):
+        if any(name.endswith((TEMPORARY_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)) for name in names):
             for name in names:
-                if name.endswith(".tmp"):
+                if name.endswith(TEMPORARY_SUFFIX):
                     (self.directory / name).unlink()
             finish_swaps(self.directory)
             names = set(os.listdir(self.directory))
@@ -228,7 +228,7 @@ class PartitionLog:
         end = self.log_end_offset
         if self.directory is None or end == self._snapshot_offset:
             return
-        write_atomically(self._snapshot_path(end), self.producer_state.snapshot())
+        replace_file(self._snapshot_path(end), self.producer_state.snapshot())
         self._snapshot_offset = end
         for old in self._snapshot_offsets()[:-_SNAPSHOTS_KEPT]:
             self._snapshot_path(old).unlink()

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ottla.storage.files import rename_durably
 from ottla.storage.handles import FileHandles
 from ottla.storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -56,12 +57,7 @@ SWAP_SUFFIX = ".swap"
 def _complete_swap(swap: pathlib.Path, log_path: pathlib.Path, index_paths: tuple[pathlib.Path, ...]) -> None:
     for index_path in index_paths:
         index_path.unlink(missing_ok=True)
-    os.replace(swap, log_path)
-    directory = os.open(log_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    rename_durably(swap, log_path)
 
 
 def finish_swaps(directory: pathlib.Path) -> None:
@@ -128,7 +124,7 @@ class DiskFile:
         assert rewrite.path is not None
         size = rewrite.finish()
         swap = self.path.with_name(self.path.name + SWAP_SUFFIX)
-        os.replace(rewrite.path, swap)
+        rename_durably(rewrite.path, swap)
         self._handles.close(self.path)
         _complete_swap(swap, self.path, index_paths)
         self.size = size

@@ -30,7 +30,7 @@ from ottla.server.groups.log import CoordinatorLog
 from ottla.server.txn.records import RecordFormatError, TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import TxnState, check_transition
 from ottla.storage import Storage
-from ottla.storage.index import write_atomically
+from ottla.storage.files import replace_file
 from ottla.storage.producer_state import control_batch
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -70,7 +70,7 @@ class ProducerIdManager:
         if self._next >= self._block_end:
             self._block_end = self._next + PRODUCER_ID_BLOCK_SIZE
             if self._path is not None:
-                write_atomically(self._path, f"{self._block_end}\n".encode())
+                replace_file(self._path, f"{self._block_end}\n".encode())
         producer_id = self._next
         self._next += 1
         return producer_id

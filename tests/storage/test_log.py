@@ -279,7 +279,7 @@ def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: 
 
     def fsync(fd: int) -> None:
         path = pathlib.Path(os.readlink(f"/proc/self/fd/{fd}"))
-        synced.append(f"{path.parent.name}/{path.suffix}")
+        synced.append(f"{path.name}/" if path.is_dir() else f"{path.parent.name}/{path.suffix}")
         real_fsync(fd)
 
     storage = Storage.open(tmp_path)
@@ -299,13 +299,17 @@ def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: 
     synced.clear()
     storage.close()
     # Close fsyncs the unsynced log and each final time index entry (Kafka's LogSegment.close),
-    # and writes each partition's producer state snapshot (.snapshot.tmp, then renamed).
+    # and writes each partition's producer state snapshot (.snapshot.tmp, then renamed, then
+    # the directory fsynced so that the rename survives a power loss).
     assert sorted(synced) == [
+        "default-0/",
         "default-0/.log",
         "default-0/.timeindex",
         "default-0/.tmp",
+        "every3-0/",
         "every3-0/.timeindex",
         "every3-0/.tmp",
+        "timed-0/",
         "timed-0/.timeindex",
         "timed-0/.tmp",
     ]

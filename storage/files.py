@@ -1,0 +1,42 @@
+"""Replacing a file so that a crash, power loss included, leaves the old one or the new one.
+
+rename(2) changes the directory, not the file: until the directory itself is fsynced, a
+power loss may undo a rename that already returned, and bring back the old contents (a
+producer-id block already handed out, a checkpoint DeleteRecords moved past). So every
+replacement ends with an fsync of the directory, as Kafka's Utils.atomicMoveWithFallback
+does by default. Every file the storage (and the broker beside it) replaces goes through here.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def replace_file(path: pathlib.Path, data: bytes) -> None:
+    """Make `data` the contents of `path`: write `<path>.tmp`, fsync it, then `rename_durably`.
+    A `.tmp` left by a crash is the caller's to remove when it next loads the directory."""
+    temporary = path.with_name(path.name + TEMPORARY_SUFFIX)
+    with open(temporary, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    rename_durably(temporary, path)
+
+
+def rename_durably(source: pathlib.Path, target: pathlib.Path) -> None:
+    """Rename `source` over `target` (same directory, contents already fsynced by the caller),
+    then fsync the directory so that the rename survives a power loss."""
+    os.replace(source, target)
+    fsync_directory(target.parent)
+
+
+def fsync_directory(directory: pathlib.Path) -> None:
+    """Make the directory's entries (creations, renames, removals) durable."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
