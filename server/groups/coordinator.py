@@ -15,10 +15,10 @@ offset-expiry sweep. No group has a task of its own and nothing polls.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
+from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms
 from ottla.server.groups.group import (
     ClassicGroup,
     JoinResponder,
@@ -29,12 +29,10 @@ from ottla.server.groups.group import (
     SyncResult,
     generate_member_id,
 )
-from ottla.server.groups.log import CoordinatorLog, KeyValue
 from ottla.server.groups.records import (
     GroupKey,
     OffsetAndMetadata,
     OffsetKey,
-    RecordFormatError,
     group_key,
     group_value,
     offset_key,
@@ -51,24 +49,6 @@ log = logging.getLogger("ottla.groups")
 # Heartbeat timers may fire a hair before their deadline (asyncio's clock resolution);
 # a deadline this close counts as reached.
 _TIMER_SLACK_S = 0.001
-
-
-class TimerHandle(Protocol):
-    def cancel(self) -> None: ...
-
-    def when(self) -> float: ...
-
-
-class Clock(Protocol):
-    """What the coordinator needs of an event loop: monotonic seconds and timers."""
-
-    def time(self) -> float: ...
-
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
-
-
-def _wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(slots=True, frozen=True)
@@ -88,13 +68,13 @@ class GroupConfig:
     @classmethod
     def from_broker(cls, config: Any) -> "GroupConfig":
         return cls(
-            initial_rebalance_delay_ms=config["group.initial.rebalance.delay.ms"],
-            min_session_timeout_ms=config["group.min.session.timeout.ms"],
-            max_session_timeout_ms=config["group.max.session.timeout.ms"],
-            max_size=config["group.max.size"],
-            offsets_retention_ms=config["offsets.retention.minutes"] * 60 * 1000,
-            offsets_retention_check_interval_ms=config["offsets.retention.check.interval.ms"],
-            offset_metadata_max_bytes=config["offset.metadata.max.bytes"],
+            initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
+            min_session_timeout_ms=config.group_min_session_timeout_ms,
+            max_session_timeout_ms=config.group_max_session_timeout_ms,
+            max_size=config.group_max_size,
+            offsets_retention_ms=config.offsets_retention_minutes * 60 * 1000,
+            offsets_retention_check_interval_ms=config.offsets_retention_check_interval_ms,
+            offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )
 
 
@@ -137,27 +117,22 @@ def _store_error(error: ErrorCode) -> ErrorCode:
 
 
 class GroupCoordinator:
-    def __init__(self, log_: CoordinatorLog, config: GroupConfig, clock: Clock, wall_clock_ms: Callable[[], int] = _wall_clock_ms) -> None:
+    def __init__(self, log_: CoordinatorLog, config: GroupConfig, clock: Clock, wall_clock_ms: Callable[[], int] = now_epoch_ms) -> None:
         self.log = log_
         self.config = config
-        self.clock = clock
+        self.timers = Timers(clock)
         self.wall_clock_ms = wall_clock_ms
         self.groups: dict[str, ClassicGroup] = {}
         # TxnOffsetCommit offsets awaiting their transaction's end:
         # producer id -> group id -> (topic, partition) -> offset (OffsetMetadataManager's pendingTransactionalOffsets).
         self.pending_transactional: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
-        self._expiry_timer: TimerHandle | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
     def load(self) -> None:
         """Rebuild groups and offsets from the log, then start their timers: every loaded
         member must heartbeat within its session timeout (GroupMetadataManager.onLoaded)."""
-        for key, value in self.log.replay():
-            try:
-                self._replay(key, value)
-            except RecordFormatError as exc:
-                log.warning("skipping an unreadable record in __consumer_offsets: %s", exc)
+        self.log.load(self._replay)
         for producer_id, records in self.log.open_transactions.items():
             for key, value in records:
                 parsed = parse_key(key)
@@ -167,7 +142,7 @@ class GroupCoordinator:
         for group in self.groups.values():
             for member in group.members.values():
                 self._arm_heartbeat(group, member, member.session_timeout_ms)
-        self._schedule_offset_expiry()
+        self.timers.every(self.config.offsets_retention_check_interval_ms, self.expire_offsets)
 
     def _replay(self, key: bytes, value: bytes | None) -> None:
         parsed = parse_key(key)
@@ -192,9 +167,7 @@ class GroupCoordinator:
 
     def close(self) -> None:
         """Cancel every timer; parked requests end with their connections."""
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
+        self.timers.close()
         for group in self.groups.values():
             self._cancel_group_timers(group)
 
@@ -252,7 +225,7 @@ class GroupCoordinator:
         elif request.require_known_member_id:
             # KIP-394: the id is handed out first and the member counts only once it rejoins
             # with it, so a client that times out and retries leaves no orphan member behind.
-            group.pending_members[new_member_id] = self._schedule(request.session_timeout_ms, self._expire_pending_member, group, new_member_id)
+            group.pending_members[new_member_id] = self.timers.after(request.session_timeout_ms, self._expire_pending_member, group, new_member_id)
             respond(JoinResult(ErrorCode.MEMBER_ID_REQUIRED, new_member_id))
         else:
             self._add_member_and_rebalance(group, request, new_member_id, respond)
@@ -271,7 +244,7 @@ class GroupCoordinator:
                 # with an IllegalStateException, which clients see as UNKNOWN_SERVER_ERROR.
                 respond(JoinResult(ErrorCode.UNKNOWN_SERVER_ERROR, member_id))
                 return
-            self._cancel(group.pending_members[member_id])
+            self.timers.cancel(group.pending_members[member_id])
             self._add_member_and_rebalance(group, request, member_id, respond)
             return
         error = group.validate_member(member_id, request.group_instance_id)
@@ -339,7 +312,7 @@ class GroupCoordinator:
         new id takes over the old assignment without a rebalance."""
         assert request.group_instance_id is not None
         current_leader = group.leader_id
-        self._cancel(group.members[old_member_id].heartbeat_timer)
+        self.timers.cancel(group.members[old_member_id].heartbeat_timer)
         member = group.replace_static_member(request.group_instance_id, old_member_id, new_member_id)
         self._arm_heartbeat(group, member, member.session_timeout_ms)
         old_protocols, old_rebalance_timeout, old_session_timeout = member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms
@@ -352,7 +325,7 @@ class GroupCoordinator:
                 self._store_group(group)
             except KafkaError as exc:
                 group.update_member(member, old_protocols, old_rebalance_timeout, old_session_timeout, None)
-                self._cancel(member.heartbeat_timer)
+                self.timers.cancel(member.heartbeat_timer)
                 restored = group.replace_static_member(request.group_instance_id, new_member_id, old_member_id)
                 self._arm_heartbeat(group, restored, restored.session_timeout_ms)
                 respond(JoinResult(_store_error(exc.code), "", group.generation_id, group.protocol_type, group.protocol_name, current_leader or ""))
@@ -414,7 +387,7 @@ class GroupCoordinator:
     def _complete_join(self, group: ClassicGroup) -> None:
         """GroupMetadataManager.completeClassicGroupJoin: drop dynamic members that did not
         rejoin (static ones keep their place), start the next generation, answer everyone."""
-        self._cancel(group.join_timer)
+        self.timers.cancel(group.join_timer)
         group.join_timer = None
         for member in group.not_yet_rejoined():
             if not member.is_static:
@@ -439,7 +412,7 @@ class GroupCoordinator:
             self._arm_heartbeat(group, member, member.session_timeout_ms)
             member.is_new = False
             group.pending_sync_members.add(member.member_id)
-        group.sync_timer = self._schedule(group.rebalance_timeout_ms(), self._expire_pending_sync, group, group.generation_id)
+        group.sync_timer = self.timers.after(group.rebalance_timeout_ms(), self._expire_pending_sync, group, group.generation_id)
 
     def _expire_pending_sync(self, group: ClassicGroup, generation_id: int) -> None:
         """Members that got their JoinGroup answer but never sent SyncGroup are removed."""
@@ -453,13 +426,13 @@ class GroupCoordinator:
 
     def _remove_sync_expiration(self, group: ClassicGroup) -> None:
         group.pending_sync_members.clear()
-        self._cancel(group.sync_timer)
+        self.timers.cancel(group.sync_timer)
         group.sync_timer = None
 
     def _remove_pending_sync_member(self, group: ClassicGroup, member_id: str) -> None:
         group.pending_sync_members.discard(member_id)
         if not group.pending_sync_members or group.is_in(GroupState.DEAD, GroupState.EMPTY, GroupState.PREPARING_REBALANCE):
-            self._cancel(group.sync_timer)
+            self.timers.cancel(group.sync_timer)
             group.sync_timer = None
 
     # --- SyncGroup ---------------------------------------------------------------
@@ -611,37 +584,29 @@ class GroupCoordinator:
 
     # --- timers and expiry -------------------------------------------------------
 
-    def _schedule(self, delay_ms: int, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        return self.clock.call_at(self.clock.time() + delay_ms / 1000, callback, *args)
-
-    @staticmethod
-    def _cancel(timer: TimerHandle | None) -> None:
-        if timer is not None:
-            timer.cancel()
-
     def _set_join_timer(self, group: ClassicGroup, delay_ms: int, callback: Callable[..., Any], *args: Any) -> None:
-        self._cancel(group.join_timer)
-        group.join_timer = self._schedule(delay_ms, callback, *args)
+        self.timers.cancel(group.join_timer)
+        group.join_timer = self.timers.after(delay_ms, callback, *args)
 
     def _arm_heartbeat(self, group: ClassicGroup, member: Member, timeout_ms: int) -> None:
         """Push the member's session deadline out. The pending timer is kept when it fires no
         later than the new deadline (it re-arms itself for the rest), so a heartbeat costs
         no timer churn; only a nearer deadline replaces it."""
-        deadline = self.clock.time() + timeout_ms / 1000
+        deadline = self.timers.now() + timeout_ms / 1000
         member.heartbeat_deadline = deadline
         timer = member.heartbeat_timer
         if timer is not None:
             if timer.when() <= deadline:
                 return
             timer.cancel()
-        member.heartbeat_timer = self.clock.call_at(deadline, self._on_heartbeat_timer, group, member)
+        member.heartbeat_timer = self.timers.at(deadline, self._on_heartbeat_timer, group, member)
 
     def _on_heartbeat_timer(self, group: ClassicGroup, member: Member) -> None:
         member.heartbeat_timer = None
         if group.members.get(member.member_id) is not member:
             return
-        if member.heartbeat_deadline - self.clock.time() > _TIMER_SLACK_S:
-            member.heartbeat_timer = self.clock.call_at(member.heartbeat_deadline, self._on_heartbeat_timer, group, member)
+        if member.heartbeat_deadline - self.timers.now() > _TIMER_SLACK_S:
+            member.heartbeat_timer = self.timers.at(member.heartbeat_deadline, self._on_heartbeat_timer, group, member)
             return
         if group.is_in(GroupState.DEAD) or member.has_satisfied_heartbeat():
             return
@@ -661,10 +626,10 @@ class GroupCoordinator:
             self._complete_join(group)
 
     def _drop_member(self, group: ClassicGroup, member_id: str) -> None:
-        self._cancel(group.pending_members.get(member_id))
+        self.timers.cancel(group.pending_members.get(member_id))
         member = group.remove(member_id)
         if member is not None:
-            self._cancel(member.heartbeat_timer)
+            self.timers.cancel(member.heartbeat_timer)
             member.heartbeat_timer = None
             # Kafka leaves a removed member's parked SyncGroup unanswered until the client
             # times out; we answer it, so no request outlives its member.
@@ -672,10 +637,10 @@ class GroupCoordinator:
 
     def _cancel_group_timers(self, group: ClassicGroup) -> None:
         for timer in (group.join_timer, group.sync_timer, *group.pending_members.values()):
-            self._cancel(timer)
+            self.timers.cancel(timer)
         group.join_timer = group.sync_timer = None
         for member in group.members.values():
-            self._cancel(member.heartbeat_timer)
+            self.timers.cancel(member.heartbeat_timer)
             member.heartbeat_timer = None
 
     # --- offsets -----------------------------------------------------------------
@@ -922,13 +887,6 @@ class GroupCoordinator:
         if group.uses_consumer_protocol() and group.subscribed_topics is not None and group.is_in(GroupState.STABLE):
             return lambda value: value.commit_timestamp_ms
         return None
-
-    def _schedule_offset_expiry(self) -> None:
-        self._expiry_timer = self._schedule(self.config.offsets_retention_check_interval_ms, self._run_offset_expiry)
-
-    def _run_offset_expiry(self) -> None:
-        self.expire_offsets()
-        self._schedule_offset_expiry()
 
     # --- listing -----------------------------------------------------------------
 

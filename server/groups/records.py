@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ottla.server.coordinator.log import RecordFormatError
+
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _INT64 = struct.Struct(">q")
@@ -93,10 +95,6 @@ class _Writer:
         self.int32(len(value))
         self.out += value
         return self
-
-
-class RecordFormatError(ValueError):
-    """A record in `__consumer_offsets` that does not parse."""
 
 
 class _Reader:

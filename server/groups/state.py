@@ -2,12 +2,16 @@
 
 Kafka's ClassicGroupState.java lists, for each state, the states it may be entered
 from; `ClassicGroup.transitionTo` asserts against that list. The table below is the
-same list, so an illegal transition is a bug caught at the line that attempts it.
+same list, checked by the coordinator runtime's `TransitionTable`.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+
+from ottla.server.coordinator.transitions import IllegalTransition, TransitionTable
+
+__all__ = ["GroupState", "IllegalTransition", "TRANSITIONS", "VALID_PREVIOUS_STATES", "check_transition"]
 
 
 class GroupState(Enum):
@@ -36,10 +40,5 @@ VALID_PREVIOUS_STATES: dict[GroupState, frozenset[GroupState]] = {
 }
 
 
-class IllegalTransition(RuntimeError):
-    """A coordinator bug: a transition the table does not allow."""
-
-
-def check_transition(current: GroupState, target: GroupState) -> None:
-    if current not in VALID_PREVIOUS_STATES[target]:
-        raise IllegalTransition(f"{current.value} -> {target.value} is not a valid group transition")
+TRANSITIONS = TransitionTable("group", VALID_PREVIOUS_STATES)
+check_transition = TRANSITIONS.check

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ottla.server.coordinator import TRANSACTION_STATE, TRANSACTION_STATE_TOPIC, Clock, CoordinatorLog
 from ottla.server.groups import GroupCoordinator
-from ottla.server.groups.coordinator import Clock
-from ottla.server.groups.log import CoordinatorLog
-from ottla.server.txn.coordinator import (
-    TRANSACTION_STATE_CONFIGS,
-    TRANSACTION_STATE_TOPIC,
-    ProducerIdManager,
-    TransactionCoordinator,
-    TxnConfig,
-)
+from ottla.server.txn.coordinator import ProducerIdManager, TransactionCoordinator, TxnConfig
 from ottla.storage import Storage
 
 __all__ = ["TRANSACTION_STATE_TOPIC", "TransactionCoordinator", "TxnConfig", "open_transaction_coordinator"]
@@ -25,7 +18,7 @@ def open_transaction_coordinator(
     """A coordinator over `__transaction_state` (created if missing), its state loaded and
     interrupted transaction ends finished."""
     txn_config = TxnConfig.from_broker(config)
-    log_ = CoordinatorLog(storage, txn_config.state_log_partitions, TRANSACTION_STATE_TOPIC, TRANSACTION_STATE_CONFIGS)
+    log_ = CoordinatorLog(storage, TRANSACTION_STATE, txn_config.state_log_partitions)
     coordinator = TransactionCoordinator(log_, storage, groups, ProducerIdManager(storage.data_dir), txn_config, clock, notify_data)
     coordinator.load()
     return coordinator

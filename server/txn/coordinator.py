@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import logging
 import pathlib
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from ottla.server.groups import OFFSETS_TOPIC, GroupCoordinator
-from ottla.server.groups.coordinator import Clock, TimerHandle
-from ottla.server.groups.log import CoordinatorLog
-from ottla.server.txn.records import RecordFormatError, TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
+from ottla.server.coordinator import OFFSETS_TOPIC, Clock, CoordinatorLog, Timers, now_epoch_ms
+from ottla.server.groups import GroupCoordinator
+from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import TxnState, check_transition
 from ottla.storage import Storage
 from ottla.storage.files import replace_file
@@ -36,19 +34,12 @@ from ottla.wire.errors import ErrorCode, KafkaError
 
 log = logging.getLogger("ottla.txn")
 
-TRANSACTION_STATE_TOPIC = "__transaction_state"
-# Kafka's defaults for the topic (transaction.state.log.segment.bytes 100 MiB), compacted.
-TRANSACTION_STATE_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
 # RecordBatch.NO_PRODUCER_EPOCH and Short.MAX_VALUE: an exhausted epoch takes a new producer id.
 NO_PRODUCER_EPOCH = -1
 _MAX_EPOCH = 2**15 - 1
 # ProducerIdManager hands out ids in blocks (ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE).
 PRODUCER_ID_BLOCK_SIZE = 1000
 _PRODUCER_ID_FILE = "producer-id-block"
-
-
-def _wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ProducerIdManager:
@@ -91,13 +82,13 @@ class TxnConfig:
     @classmethod
     def from_broker(cls, config: Any) -> "TxnConfig":
         return cls(
-            max_timeout_ms=config["transaction.max.timeout.ms"],
-            id_expiration_ms=config["transactional.id.expiration.ms"],
-            abort_timed_out_interval_ms=config["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
-            remove_expired_interval_ms=config["transaction.remove.expired.transaction.cleanup.interval.ms"],
-            producer_id_expiration_ms=config["producer.id.expiration.ms"],
-            producer_id_expiration_check_interval_ms=config["producer.id.expiration.check.interval.ms"],
-            state_log_partitions=config["transaction.state.log.num.partitions"],
+            max_timeout_ms=config.transaction_max_timeout_ms,
+            id_expiration_ms=config.transactional_id_expiration_ms,
+            abort_timed_out_interval_ms=config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            remove_expired_interval_ms=config.transaction_remove_expired_transaction_cleanup_interval_ms,
+            producer_id_expiration_ms=config.producer_id_expiration_ms,
+            producer_id_expiration_check_interval_ms=config.producer_id_expiration_check_interval_ms,
+            state_log_partitions=config.transaction_state_log_num_partitions,
         )
 
 
@@ -135,59 +126,46 @@ class TransactionCoordinator:
         config: TxnConfig,
         clock: Clock,
         notify_data: Callable[[str, int], None] = lambda topic, partition: None,
-        wall_clock_ms: Callable[[], int] = _wall_clock_ms,
+        wall_clock_ms: Callable[[], int] = now_epoch_ms,
     ) -> None:
         self.log = log_
         self.storage = storage
         self.groups = groups
         self.producer_ids = producer_ids
         self.config = config
-        self.clock = clock
+        self.timers = Timers(clock)
         self.notify_data = notify_data
         self.wall_clock_ms = wall_clock_ms
         self.transactions: dict[str, TransactionMetadata] = {}
-        self._timers: list[TimerHandle] = []
 
     # --- lifecycle ---------------------------------------------------------------
 
     def load(self) -> None:
         """Replay `__transaction_state`, then finish what a stop interrupted: a Prepare
         state gets its markers (again) and completes (TransactionStateManager.loadTransactionMetadata)."""
-        for key, value in self.log.replay():
-            try:
-                transactional_id = parse_txn_key(key)
-                if value is None:
-                    self.transactions.pop(transactional_id, None)
-                    continue
-                stored = parse_txn_value(value)
-            except RecordFormatError as exc:
-                log.warning("skipping an unreadable record in %s: %s", TRANSACTION_STATE_TOPIC, exc)
-                continue
-            self.transactions[transactional_id] = TransactionMetadata(
-                transactional_id, stored.producer_id, stored.producer_epoch, stored.timeout_ms, stored.state, set(stored.partitions), stored.update_ms, stored.start_ms
-            )
+        self.log.load(self._replay)
         for txn in list(self.transactions.values()):
             try:
                 self._finish_interrupted(txn)
             except KafkaError as exc:
                 log.warning("could not finish transaction %s on load: %s", txn.transactional_id, exc)
-        self._every(self.config.abort_timed_out_interval_ms, self.abort_timed_out)
-        self._every(self.config.remove_expired_interval_ms, self.remove_expired)
-        self._every(self.config.producer_id_expiration_check_interval_ms, self.expire_producers)
+        self.timers.every(self.config.abort_timed_out_interval_ms, self.abort_timed_out)
+        self.timers.every(self.config.remove_expired_interval_ms, self.remove_expired)
+        self.timers.every(self.config.producer_id_expiration_check_interval_ms, self.expire_producers)
+
+    def _replay(self, key: bytes, value: bytes | None) -> None:
+        """TransactionStateManager.loadTransactionMetadata: the latest record per id wins."""
+        transactional_id = parse_txn_key(key)
+        if value is None:
+            self.transactions.pop(transactional_id, None)
+            return
+        stored = parse_txn_value(value)
+        self.transactions[transactional_id] = TransactionMetadata(
+            transactional_id, stored.producer_id, stored.producer_epoch, stored.timeout_ms, stored.state, set(stored.partitions), stored.update_ms, stored.start_ms
+        )
 
     def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
-
-    def _every(self, interval_ms: int, task: Callable[[], Any]) -> None:
-        def run() -> None:
-            self._timers.remove(timer)
-            task()
-            self._every(interval_ms, task)
-
-        timer = self.clock.call_at(self.clock.time() + interval_ms / 1000, run)
-        self._timers.append(timer)
+        self.timers.close()
 
     # --- persistence -------------------------------------------------------------
 

@@ -13,16 +13,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ottla.server.coordinator.log import RecordFormatError
 from ottla.server.txn.state import TxnState
 
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _VALUE_HEAD = struct.Struct(">hqhib")
 _TIMES = struct.Struct(">qq")
-
-
-class RecordFormatError(ValueError):
-    """A `__transaction_state` record we cannot read."""
 
 
 @dataclass(slots=True, frozen=True)

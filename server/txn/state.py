@@ -3,13 +3,17 @@
 Kafka's TransactionState.java gives each state the set of states it may be entered
 from, and TransactionMetadata.prepareTransitionTo throws on anything else. The table
 below is that list (transaction version 1, plus the epoch fence used when a transaction
-times out or a new producer with the same id arrives), so an illegal transition is a
-coordinator bug caught where it is attempted.
+times out or a new producer with the same id arrives), checked by the coordinator
+runtime's `TransitionTable`.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+
+from ottla.server.coordinator.transitions import IllegalTransition, TransitionTable
+
+__all__ = ["IllegalTransition", "TRANSITIONS", "TxnState", "VALID_PREVIOUS_STATES", "check_transition"]
 
 
 class TxnState(Enum):
@@ -69,10 +73,5 @@ VALID_PREVIOUS_STATES: dict[TxnState, frozenset[TxnState]] = {
 }
 
 
-class IllegalTransition(RuntimeError):
-    """A coordinator bug: a transition the table does not allow."""
-
-
-def check_transition(current: TxnState, target: TxnState) -> None:
-    if current not in VALID_PREVIOUS_STATES[target]:
-        raise IllegalTransition(f"{current.value} -> {target.value} is not a valid transaction transition")
+TRANSITIONS = TransitionTable("transaction", VALID_PREVIOUS_STATES)
+check_transition = TRANSITIONS.check

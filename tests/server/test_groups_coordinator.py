@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import pytest
 
+from ottla.server.coordinator import OFFSETS, OFFSETS_TOPIC, CoordinatorLog, java_string_hash
 from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
 from ottla.server.groups.group import JoinResult, SyncResult, subscription_topics
-from ottla.server.groups.log import OFFSETS_TOPIC, CoordinatorLog, java_string_hash
 from ottla.server.groups.records import (
     GroupKey,
     OffsetAndMetadata,
@@ -92,7 +92,7 @@ class Harness:
         self.clock = ManualClock()
         settings = {"initial_rebalance_delay_ms": 0, "min_session_timeout_ms": 1000, **config}
         self.coordinator = GroupCoordinator(
-            CoordinatorLog(self.storage, 1),
+            CoordinatorLog(self.storage, OFFSETS, 1),
             GroupConfig(**settings),
             self.clock,
             wall_clock_ms=lambda: WALL_CLOCK_BASE_MS + int(self.clock.now * 1000),
@@ -621,7 +621,7 @@ def test_partition_for_matches_kafkas_hash():
     assert java_string_hash("polygenelubricants") == -(2**31)
     storage = Storage.open(None)
     storage.create_topic(OFFSETS_TOPIC, 50)
-    log = CoordinatorLog(storage, 1)
+    log = CoordinatorLog(storage, OFFSETS, 1)
     assert log.partitions == 50  # an existing topic keeps its partition count
     assert log.partition_for("hello") == 99162322 % 50
     assert log.partition_for("polygenelubricants") == 0

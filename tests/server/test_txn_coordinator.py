@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator, OFFSETS_TOPIC
-from ottla.server.groups.log import CoordinatorLog
-from ottla.server.txn import TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig
-from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager, TRANSACTION_STATE_CONFIGS
+from ottla.server.coordinator import OFFSETS, OFFSETS_TOPIC, TRANSACTION_STATE, TRANSACTION_STATE_TOPIC, CoordinatorLog
+from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator
+from ottla.server.txn import TransactionCoordinator, TxnConfig
+from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager
 from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import VALID_PREVIOUS_STATES, IllegalTransition, TxnState, check_transition
 from ottla.storage import Storage
@@ -33,10 +33,10 @@ class Harness:
         self.storage.create_topic("t", 2) if self.storage.topic("t") is None else None
         self.clock = clock or ManualClock()
         wall = lambda: WALL_CLOCK_BASE_MS + int(self.clock.now * 1000)  # noqa: E731
-        self.groups = GroupCoordinator(CoordinatorLog(self.storage, 1), GroupConfig(), self.clock, wall_clock_ms=wall)
+        self.groups = GroupCoordinator(CoordinatorLog(self.storage, OFFSETS, 1), GroupConfig(), self.clock, wall_clock_ms=wall)
         self.groups.load()
         self.coordinator = TransactionCoordinator(
-            CoordinatorLog(self.storage, 1, TRANSACTION_STATE_TOPIC, TRANSACTION_STATE_CONFIGS),
+            CoordinatorLog(self.storage, TRANSACTION_STATE, 1),
             self.storage,
             self.groups,
             ProducerIdManager(data_dir),

@@ -1,35 +1,35 @@
-"""`__consumer_offsets`: where the coordinator writes its records and reads them back.
+"""A coordinator's state as records in an internal, compacted topic, replayed at load.
 
-Kafka keeps group state as records in this internal, compacted topic and rebuilds its
-memory from it when a broker takes over the partition (GroupMetadataManager.replay,
-OffsetMetadataManager.replay); we reuse the same log engine and do the same at start-up.
-A commit is acknowledged only after its record is in the log, so a process killed
-right after an acknowledgement still finds it on restart. The transaction coordinator
-keeps `__transaction_state` the same way, through the same class.
+Kafka keeps coordinator state this way and rebuilds its memory from the records when a
+broker takes over a partition (CoordinatorRuntime, GroupMetadataManager.replay,
+TransactionStateManager.loadTransactionMetadata); we reuse the same log engine and do
+the same at start-up. A change is acknowledged only after its record is in the log, so a
+process killed right after an acknowledgement still finds it on restart.
 
-TxnOffsetCommit records are written as transactional batches of their producer; replay
-applies them where the producer's COMMIT marker follows, drops them at an ABORT, and
-leaves those with no marker yet in `open_transactions`.
+Transactional batches (TxnOffsetCommit writes them into `__consumer_offsets`) are applied
+at replay where their producer's COMMIT marker follows, dropped at an ABORT, and those
+with no marker yet are left in `open_transactions`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 
+from ottla.server.coordinator.topics import InternalTopic
 from ottla.storage import FileRegion, Storage
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
 from ottla.wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
 
-log = logging.getLogger("ottla.groups")
+log = logging.getLogger("ottla.coordinator")
 
-OFFSETS_TOPIC = "__consumer_offsets"
-# Kafka's settings for the topic: compacted, so only the latest value per key survives
-# (offsets.topic.segment.bytes defaults to 100 MiB to keep compaction and loading quick).
-OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
 _REPLAY_READ_BYTES = 1 << 20
 
 KeyValue = tuple[bytes, bytes | None]  # a None value is a tombstone
+
+
+class RecordFormatError(ValueError):
+    """A record in a coordinator's topic that does not parse; loading skips it."""
 
 
 def java_string_hash(text: str) -> int:
@@ -46,12 +46,12 @@ class CoordinatorLog:
     all of them. The topic is created on first use with `partitions` partitions; an
     existing topic keeps its count, since a key's partition must never move."""
 
-    def __init__(self, storage: Storage, partitions: int, topic: str = OFFSETS_TOPIC, configs: Mapping[str, str] = OFFSETS_TOPIC_CONFIGS) -> None:
-        info = storage.topic(topic)
+    def __init__(self, storage: Storage, topic: InternalTopic, partitions: int) -> None:
+        info = storage.topic(topic.name)
         if info is None:
-            info = storage.create_topic(topic, partitions, dict(configs))
+            info = storage.create_topic(topic.name, partitions, dict(topic.configs))
         self.storage = storage
-        self.topic = topic
+        self.topic = topic.name
         self.partitions = info.partitions
         # Producer id -> records of its transactional batches that no marker has ended yet.
         self.open_transactions: dict[int, list[KeyValue]] = {}
@@ -62,7 +62,7 @@ class CoordinatorLog:
         return (0 if code == -(1 << 31) else abs(code)) % self.partitions
 
     def append(self, key: str, records: list[KeyValue], now_ms: int, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1) -> None:
-        """One batch, so a commit of many partitions is stored whole or not at all; with a
+        """One batch, so a change of many records is stored whole or not at all; with a
         producer id it is a transactional batch of that producer (TxnOffsetCommit).
         Raises KafkaError from the log (KAFKA_STORAGE_ERROR, INVALID_PRODUCER_EPOCH, ...)."""
         batch = build_batch(
@@ -73,6 +73,16 @@ class CoordinatorLog:
         )
         # Kafka's AppendOrigin.COORDINATOR: the broker's own writes carry no sequence numbers.
         self.storage.partition(self.topic, self.partition_for(key)).append(batch, from_client=False)
+
+    def load(self, apply: Callable[[bytes, bytes | None], None]) -> None:
+        """Replay every record into `apply`, in log order; one that raises
+        RecordFormatError is skipped with a warning, so garbage a client wrote into the
+        topic cannot keep the broker from starting."""
+        for key, value in self.replay():
+            try:
+                apply(key, value)
+            except RecordFormatError as exc:
+                log.warning("skipping an unreadable record in %s: %s", self.topic, exc)
 
     def replay(self) -> Iterator[KeyValue]:
         self.open_transactions = {}
