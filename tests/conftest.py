@@ -2,3 +2,18 @@
 `ottla_broker_fn`, `ottla_bootstrap`), loaded through its entry point once the package is
 installed. `tests/` is on sys.path (pytest puts a rootdir conftest's folder there), so test
 modules import helpers such as `kafka_wire` directly."""
+
+import pytest
+
+# Folders whose every test drives processes outside this interpreter: stock clients in Node,
+# the JVM and kcat, Kafka's own tools, the reference Apache Kafka, `ottla serve` subprocesses.
+_EXTERNAL_FOLDERS = {"integration"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what the fast lane (`pytest -m "not external and not slow"`) leaves out."""
+    tests_dir = config.rootpath / "tests"
+    for item in items:
+        relative = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
+        if relative and relative[0] in _EXTERNAL_FOLDERS:
+            item.add_marker(pytest.mark.external)

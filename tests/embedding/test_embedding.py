@@ -10,6 +10,7 @@ import threading
 import venv
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
@@ -126,6 +127,7 @@ def test_a_clients_mistake_leaves_no_traceback_at_info():
     assert "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_plugin_works_in_a_fresh_venv_without_conftest(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

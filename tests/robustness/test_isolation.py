@@ -126,6 +126,7 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "on-disk"])
 def test_pipelined_huge_fetches_never_read_hold_bounded_memory(on_disk, tmp_path):
     """A client sends 20 fetches of ~50 MB answers each and reads none: the broker answers
@@ -154,6 +155,7 @@ def test_pipelined_huge_fetches_never_read_hold_bounded_memory(on_disk, tmp_path
         assert grown < 3 * FETCH_MAX_BYTES, f"{grown / MIB:.0f} MiB held for a client that reads nothing"
 
 
+@pytest.mark.slow
 def test_pipelined_parked_fetches_waking_at_once_hold_bounded_memory():
     """20 pipelined fetches park on an empty partition (min_bytes 40 MiB); 64 MiB then
     arrive. The broker keeps at most a few fetches parked per connection, so the wake-up
@@ -185,6 +187,7 @@ def test_pipelined_parked_fetches_waking_at_once_hold_bounded_memory():
         assert grown < 6 * FETCH_MAX_BYTES, f"{grown / MIB:.0f} MiB held for a client that reads nothing"
 
 
+@pytest.mark.slow
 def test_clients_are_served_while_a_large_log_is_compacted(tmp_path):
     """Compacting 200,000 records takes seconds of decoding; the broker's cleaner works in
     slices, so a client's request is answered while the pass is still running, and a real

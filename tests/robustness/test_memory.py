@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+import pytest
 from confluent_kafka import Consumer, Producer
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -41,6 +42,7 @@ def _produce_then_consume(bootstrap: str, worker: int) -> None:
     consumer.close()
 
 
+@pytest.mark.slow
 def test_memory_returns_to_idle_after_a_burst_of_load(tmp_path):
     """60 clients produce 1,500 records of 0.1-8 KB each and read the topic back. The
     broker's resident memory went from 33 MiB idle to 93 MiB and stayed there, all of it

@@ -21,6 +21,7 @@ def kcat() -> str:
     return path
 
 
+@pytest.mark.external
 def test_kcat_lists_the_broker_and_topics(kcat, ottla_broker):
     topic = f"kcat-{uuid.uuid4().hex[:8]}"
     ottla_broker.create_topic(topic, partitions=3)
