@@ -28,6 +28,10 @@ FORBIDDEN = {
     "storage": ("asyncio", "socket"),
 }
 
+# Coordinators stand on one runtime, server/coordinator, and never on each other: the broker
+# wires them together. The runtime itself knows no coordinator.
+COORDINATORS = {"server/groups": "ottla.server.groups", "server/txn": "ottla.server.txn"}
+
 
 def _imports(path: Path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -63,6 +67,20 @@ def test_imports_respect_the_layers(package):
     assert not breaches, "\n".join(breaches)
 
 
+@pytest.mark.parametrize("folder", ["server/coordinator", *sorted(COORDINATORS)])
+def test_coordinators_import_the_runtime_not_each_other(folder):
+    others = tuple(name for other, name in COORDINATORS.items() if other != folder)
+    breaches = []
+    uses_runtime = False
+    for path in sorted((REPO / folder).rglob("*.py")):
+        for line, name in _imports(path):
+            uses_runtime |= name == "ottla.server.coordinator" or name.startswith("ottla.server.coordinator.")
+            if any(name == other or name.startswith(other + ".") for other in others):
+                breaches.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    assert not breaches, "\n".join(breaches)
+    assert uses_runtime or folder not in COORDINATORS, f"{folder} does not stand on ottla.server.coordinator"
+
+
 def test_only_the_facade_lives_at_the_root():
     """The repository root is the `ottla` package: only its small public face is code there."""
     assert sorted(path.name for path in REPO.glob("*.py")) == sorted(FACADE)
@@ -77,3 +95,42 @@ def test_modules_import_ours_by_the_one_name():
                 if name.split(".")[0] in ("server", "storage", "wire"):
                     strays.append(f"{path.relative_to(REPO)}:{line} imports {name}")
     assert not strays, "\n".join(strays)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["ottla", *parts])
+
+
+def test_no_module_imports_itself_back():
+    """No import circle among our modules, counting imports inside functions and under
+    TYPE_CHECKING too: a circle held together by a lazy import is still a circle."""
+    modules = {_module_name(path): path for folder in ("wire", "storage", "server") for path in (REPO / folder).rglob("*.py")}
+
+    def owner(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {
+        module: {target for _, name in _imports(path) if (target := owner(name)) not in (None, module)}
+        for module, path in modules.items()
+    }
+    circles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                circles.append(" -> ".join([*path[path.index(target):], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not circles, "\n".join(circles)

@@ -741,6 +741,10 @@ class GroupCoordinator:
         """Is an offset for this partition waiting on an open transaction (KIP-447's unstable offset)?"""
         return any((topic, partition) in groups.get(group_id, ()) for groups in self.pending_transactional.values())
 
+    def offsets_partition(self, group_id: str) -> int:
+        """The `__consumer_offsets` partition that holds the group's records."""
+        return self.log.partition_for(group_id)
+
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         """A COMMIT or ABORT marker of `producer_id` reached these `__consumer_offsets`
         partitions: its pending offsets there become committed or are dropped

@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ottla.server.coordinator import TRANSACTION_STATE, TRANSACTION_STATE_TOPIC, Clock, CoordinatorLog
-from ottla.server.groups import GroupCoordinator
-from ottla.server.txn.coordinator import ProducerIdManager, TransactionCoordinator, TxnConfig
+from ottla.server.txn.coordinator import GroupOffsets, ProducerIdManager, TransactionCoordinator, TxnConfig
 from ottla.storage import Storage
 
-__all__ = ["TRANSACTION_STATE_TOPIC", "TransactionCoordinator", "TxnConfig", "open_transaction_coordinator"]
+__all__ = ["TRANSACTION_STATE_TOPIC", "GroupOffsets", "TransactionCoordinator", "TxnConfig", "open_transaction_coordinator"]
 
 
 def open_transaction_coordinator(
-    storage: Storage, groups: GroupCoordinator, config: Any, clock: Clock, notify_data: Callable[[str, int], None]
+    storage: Storage, group_offsets: GroupOffsets, config: Any, clock: Clock, notify_data: Callable[[str, int], None]
 ) -> TransactionCoordinator:
     """A coordinator over `__transaction_state` (created if missing), its state loaded and
     interrupted transaction ends finished."""
     txn_config = TxnConfig.from_broker(config)
     log_ = CoordinatorLog(storage, TRANSACTION_STATE, txn_config.state_log_partitions)
-    coordinator = TransactionCoordinator(log_, storage, groups, ProducerIdManager(storage.data_dir), txn_config, clock, notify_data)
+    coordinator = TransactionCoordinator(log_, storage, group_offsets, ProducerIdManager(storage.data_dir), txn_config, clock, notify_data)
     coordinator.load()
     return coordinator

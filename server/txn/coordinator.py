@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 import pathlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ottla.server.coordinator import OFFSETS_TOPIC, Clock, CoordinatorLog, Timers, now_epoch_ms
-from ottla.server.groups import GroupCoordinator
 from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import TxnState, check_transition
 from ottla.storage import Storage
@@ -65,6 +64,18 @@ class ProducerIdManager:
         producer_id = self._next
         self._next += 1
         return producer_id
+
+
+class GroupOffsets(Protocol):
+    """What the transaction coordinator needs of the group coordinator, injected by the
+    broker so that neither imports the other: which `__consumer_offsets` partition holds a
+    group (AddOffsetsToTxn joins it to the transaction), and settling a producer's pending
+    TxnOffsetCommit offsets once its marker reaches those partitions
+    (GroupCoordinator.onTransactionCompleted in Kafka)."""
+
+    def offsets_partition(self, group_id: str) -> int: ...
+
+    def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -121,7 +132,7 @@ class TransactionCoordinator:
         self,
         log_: CoordinatorLog,
         storage: Storage,
-        groups: GroupCoordinator,
+        group_offsets: GroupOffsets,
         producer_ids: ProducerIdManager,
         config: TxnConfig,
         clock: Clock,
@@ -130,7 +141,7 @@ class TransactionCoordinator:
     ) -> None:
         self.log = log_
         self.storage = storage
-        self.groups = groups
+        self.group_offsets = group_offsets
         self.producer_ids = producer_ids
         self.config = config
         self.timers = Timers(clock)
@@ -253,7 +264,7 @@ class TransactionCoordinator:
 
     def add_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
         """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction."""
-        return self.add_partitions(transactional_id, producer_id, producer_epoch, {(OFFSETS_TOPIC, self.groups.log.partition_for(group_id))})
+        return self.add_partitions(transactional_id, producer_id, producer_epoch, {(OFFSETS_TOPIC, self.group_offsets.offsets_partition(group_id))})
 
     def check_offsets_commit(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
         """TxnOffsetCommit is accepted only from the current producer of a transaction
@@ -261,7 +272,7 @@ class TransactionCoordinator:
         error, txn = self._validate(transactional_id, producer_id, producer_epoch)
         if txn is None:
             return ErrorCode.INVALID_PRODUCER_EPOCH if error is ErrorCode.PRODUCER_FENCED else error
-        if txn.state is not TxnState.ONGOING or (OFFSETS_TOPIC, self.groups.log.partition_for(group_id)) not in txn.partitions:
+        if txn.state is not TxnState.ONGOING or (OFFSETS_TOPIC, self.group_offsets.offsets_partition(group_id)) not in txn.partitions:
             return ErrorCode.INVALID_TXN_STATE
         return ErrorCode.NONE
 
@@ -319,7 +330,7 @@ class TransactionCoordinator:
                 offsets_partitions.add(partition)
             self.notify_data(topic, partition)
         if offsets_partitions:
-            self.groups.complete_transaction(txn.producer_id, offsets_partitions, commit)
+            self.group_offsets.complete_transaction(txn.producer_id, offsets_partitions, commit)
         self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT)
 
     # --- housekeeping ------------------------------------------------------------
