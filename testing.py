@@ -4,10 +4,15 @@
         KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
 
 Nothing it starts outlives the `with`: the loop, the thread, sockets and files end there.
+
+Test hooks (faults no production broker has) are given here and nowhere else:
+`running_broker(test_hooks=TestHooks(drop_produce_response_every=3))`, or for a broker in
+its own process, `python -m ottla.testing serve --drop-produce-response-every 3 [ottla serve options]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import threading
@@ -15,13 +20,18 @@ from concurrent.futures import Future
 from typing import Any, Iterator
 
 from ottla.server.broker import Broker
+from ottla.server.cli import main as serve
+from ottla.server.hooks import TestHooks
+
+__all__ = ["ThreadedBroker", "TestHooks", "running_broker"]
 
 
 class ThreadedBroker:
     """A Broker driven from another thread; every call runs on the broker's loop."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, test_hooks: TestHooks | None = None, **settings: Any) -> None:
         self._settings = settings
+        self._test_hooks = test_hooks
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ottla-broker", daemon=True)
         self.broker: Broker | None = None
@@ -32,7 +42,7 @@ class ThreadedBroker:
 
     def start(self) -> "ThreadedBroker":
         self._thread.start()
-        self.broker = Broker(**self._settings)
+        self.broker = Broker(test_hooks=self._test_hooks, **self._settings)
         self._call(self.broker.start())
         return self
 
@@ -67,11 +77,24 @@ async def _on_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @contextlib.contextmanager
-def running_broker(**settings: Any) -> Iterator[ThreadedBroker]:
+def running_broker(test_hooks: TestHooks | None = None, **settings: Any) -> Iterator[ThreadedBroker]:
     """Settings by Kafka name, underscores for dots: `running_broker(port=0, data_dir=None)`."""
     settings.setdefault("port", 0)
-    handle = ThreadedBroker(**settings)
+    handle = ThreadedBroker(test_hooks, **settings)
     try:
         yield handle.start()
     finally:
         handle.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`ottla serve` with test hooks, for a broker in its own process (the compat matrix)."""
+    parser = argparse.ArgumentParser(prog="python -m ottla.testing", description="ottla serve, with test hooks")
+    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("--drop-produce-response-every", type=int, default=0, metavar="N", help=TestHooks.__doc__)
+    hooks, rest = parser.parse_known_args(argv)
+    return serve(["serve", *rest], TestHooks(drop_produce_response_every=hooks.drop_produce_response_every))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -88,6 +88,9 @@ class OttlaBroker:
         self.log_path = self.work_dir / "broker.log"
         self.log_level = log_level
         self.settings = settings or {}
+        # ottla.testing's TestHooks as its flags (["--drop-produce-response-every", "3"]): a
+        # broker with hooks runs as `python -m ottla.testing serve`, never plain `ottla serve`.
+        self.test_hook_args: list[str] = []
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -170,8 +173,9 @@ class OttlaBroker:
         return {api: sorted(versions) for api, versions in sorted(seen.items())}
 
     def _command(self, port: int) -> list[str]:
+        program = ["ottla.testing", "serve", *self.test_hook_args] if self.test_hook_args else ["ottla", "serve"]
         cmd = [
-            sys.executable, "-m", "ottla", "serve",
+            sys.executable, "-m", *program,
             "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
         ]
         cmd += [arg for key, value in self.settings.items() for arg in ("--set", f"{key}={value}")]

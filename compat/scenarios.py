@@ -335,10 +335,10 @@ PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "ka
 IDEMPOTENT_RECORDS = 30
 TXN_RECORDS = 10
 CODEC_RECORDS = 50
-# Ottla's test hook: every Nth Produce request with a producer id is written, then its
-# connection closed unanswered, so the client has to send the batch again.
+# Ottla's test hook (ottla.testing's TestHooks): every Nth Produce request with a producer id
+# is written, then its connection closed unanswered, so the client has to send the batch again.
 DROP_EVERY = "3"
-_DROP_SETTING = "test.produce.drop.response.every"
+_DROP_HOOK = "drop_produce_response_every"
 
 
 def _create_one_partition(client: Client, target: Target, scenario: str) -> str:
@@ -366,13 +366,13 @@ def check_sequence(records: list[list[Any]], want: list[tuple[int, str, str]]) -
 
 def idempotent_retries(client: Client, target: Target) -> None:
     """An idempotent producer sends 30 records one at a time to a 1-partition topic, then the
-    topic is read. On Ottla the broker restarts with test.produce.drop.response.every=3: every
+    topic is read. On Ottla the broker restarts with the test hook drop_produce_response_every=3: every
     third produce request is written but its connection is closed unanswered, so the client
     retries it; the broker must answer the retry with the original offset and not write it
     again. Passes when the read holds k0..k29 exactly once, at offsets 0..29, where the
     producer was told, and (on Ottla) the broker log shows responses were dropped."""
     if isinstance(target, OttlaBroker):
-        target.settings[_DROP_SETTING] = DROP_EVERY
+        target.test_hook_args = ["--drop-produce-response-every", DROP_EVERY]
         _step("restart with dropped produce responses", target.restart)
     topic = _create_one_partition(client, target, "idem")
     produced = _step("produce", lambda: client.run(target.bootstrap, topic, "idempotent", count=IDEMPOTENT_RECORDS, timeout=90))
@@ -384,7 +384,7 @@ def idempotent_retries(client: Client, target: Target) -> None:
     problems = check_sequence(read["records"], want)
     if problems:
         raise ScenarioFailure("read: " + _summary(problems))
-    if isinstance(target, OttlaBroker) and _DROP_SETTING not in target.log_path.read_text(errors="replace"):
+    if isinstance(target, OttlaBroker) and _DROP_HOOK not in target.log_path.read_text(errors="replace"):
         raise ScenarioFailure("no produce response was dropped: the client never had to retry")
 
 

@@ -7,6 +7,7 @@ runs one in the current event loop, with settings under Kafka's names.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from pathlib import Path
@@ -16,6 +17,7 @@ from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.dispatch import Dispatcher
 from ottla.server.groups import GroupCoordinator, open_coordinator
+from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.topic_config import broker_topic_defaults
@@ -51,8 +53,17 @@ def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class Broker:
-    def __init__(self, config: BrokerConfig | None = None, *, port: int | None = None, data_dir: Any = _UNSET, **settings: Any) -> None:
-        """Settings by Kafka name (`num_partitions=3` may be spelt with underscores)."""
+    def __init__(
+        self,
+        config: BrokerConfig | None = None,
+        *,
+        port: int | None = None,
+        data_dir: Any = _UNSET,
+        test_hooks: TestHooks | None = None,
+        **settings: Any,
+    ) -> None:
+        """Settings by Kafka name (`num_partitions=3` may be spelt with underscores);
+        `test_hooks` only from `ottla.testing`."""
         overrides = {name.replace("_", "."): value for name, value in settings.items()}
         if port is not None:
             overrides["port"] = port
@@ -61,9 +72,10 @@ class Broker:
         if config is None:
             config = BrokerConfig.from_settings(overrides)
         else:
-            config.update(overrides)
+            config = config.updated(overrides)
         self.config = config
-        self.node_id: int = config["node.id"]
+        self.node_id = config.node_id
+        self.test_hooks = test_hooks or TestHooks()
         self.connections: set[Connection] = set()
         self._connections_per_ip: dict[str, int] = {}
         self._idle_sweep: asyncio.TimerHandle | None = None
@@ -72,7 +84,7 @@ class Broker:
         self.maintenance: LogMaintenance | None = None
         self.groups: GroupCoordinator | None = None
         self.txn: TransactionCoordinator | None = None
-        self._produce_requests = 0  # for the test.produce.drop.response.every hook
+        self._produce_requests = 0  # for TestHooks.drop_produce_response_every
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
@@ -84,12 +96,12 @@ class Broker:
 
     @property
     def data_dir(self) -> Path | None:
-        value = self.config["data.dir"]
+        value = self.config.data_dir
         return None if value is None else Path(value)
 
     @property
     def advertised_host(self) -> str:
-        return self.config["advertised.host"] or self.config["host"]
+        return self.config.advertised_host or self.config.host
 
     @property
     def bootstrap_servers(self) -> str:
@@ -107,22 +119,22 @@ class Broker:
         loop = asyncio.get_running_loop()
         _ignore_sendfile_close_race(loop)
         self._server = await loop.create_server(
-            lambda: Connection(self), self.config["host"], self.config["port"], reuse_address=True, backlog=1024
+            lambda: Connection(self), self.config.host, self.config.port, reuse_address=True, backlog=1024
         )
         for listener in self._server.sockets:
             self._set_buffer_sizes(listener)
         self.port = self._server.sockets[0].getsockname()[1]
         self._schedule_idle_sweep()
         self._memory_release.start()
-        log.info("listening on %s:%s", self.config["host"], self.port)
+        log.info("listening on %s:%s", self.config.host, self.port)
 
     def _set_buffer_sizes(self, listener: socket.socket) -> None:
         """Kafka's socket.send/receive.buffer.bytes, on the listener so that every connection
         has them from its handshake on (the receive window is scaled to the buffer then). A
         client that stops reading is backlogged once ~this much is in flight, not megabytes."""
-        for option, name in ((socket.SO_SNDBUF, "socket.send.buffer.bytes"), (socket.SO_RCVBUF, "socket.receive.buffer.bytes")):
-            if self.config[name] != -1:
-                listener.setsockopt(socket.SOL_SOCKET, option, self.config[name])
+        for option, size in ((socket.SO_SNDBUF, self.config.socket_send_buffer_bytes), (socket.SO_RCVBUF, self.config.socket_receive_buffer_bytes)):
+            if size != -1:
+                listener.setsockopt(socket.SOL_SOCKET, option, size)
 
     async def stop(self) -> None:
         if self._idle_sweep is not None:
@@ -158,7 +170,7 @@ class Broker:
         """Stop and start again on the same port with the same data."""
         port = self.port
         await self.stop()
-        self.config.values["port"] = port
+        self.config = dataclasses.replace(self.config, port=port)
         await self.start()
 
     def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
@@ -175,11 +187,11 @@ class Broker:
 
     def admit(self, connection: Connection) -> str | None:
         """Count a new connection in, or say which limit refuses it (Kafka closes it at once)."""
-        if len(self.connections) >= self.config["max.connections"]:
-            return f"max.connections ({self.config['max.connections']}) reached"
+        if len(self.connections) >= self.config.max_connections:
+            return f"max.connections ({self.config.max_connections}) reached"
         per_ip = self._connections_per_ip.get(connection.ip, 0)
-        if per_ip >= self.config["max.connections.per.ip"]:
-            return f"max.connections.per.ip ({self.config['max.connections.per.ip']}) reached for {connection.ip}"
+        if per_ip >= self.config.max_connections_per_ip:
+            return f"max.connections.per.ip ({self.config.max_connections_per_ip}) reached for {connection.ip}"
         self.connections.add(connection)
         self._connections_per_ip[connection.ip] = per_ip + 1
         return None
@@ -195,22 +207,25 @@ class Broker:
     def _schedule_idle_sweep(self) -> None:
         # One sweep for all connections, a few times per idle period, instead of a
         # timer per connection re-armed on every request.
-        interval = min(max(self.config["connections.max.idle.ms"] / 4000, 0.01), 30.0)
+        interval = min(max(self.config.connections_max_idle_ms / 4000, 0.01), 30.0)
         self._idle_sweep = asyncio.get_running_loop().call_later(interval, self._close_idle_connections)
 
     def _close_idle_connections(self) -> None:
-        limit = self.config["connections.max.idle.ms"] / 1000
+        limit = self.config.connections_max_idle_ms / 1000
         now = asyncio.get_running_loop().time()
         for connection in list(self.connections):
             if not connection.pending and now - connection.last_active > limit:
-                connection.abort(f"idle for more than connections.max.idle.ms ({self.config['connections.max.idle.ms']})", logging.INFO)
+                connection.abort(f"idle for more than connections.max.idle.ms ({self.config.connections_max_idle_ms})", logging.INFO)
         self._schedule_idle_sweep()
 
     def drop_this_produce_response(self) -> bool:
-        """The test.produce.drop.response.every hook: true for every Nth Produce request
-        that carried a producer id, whose connection is then closed unanswered."""
+        """TestHooks.drop_produce_response_every: true for every Nth Produce request that
+        carried a producer id, whose connection is then closed unanswered; never without it."""
+        every = self.test_hooks.drop_produce_response_every
+        if not every:
+            return False
         self._produce_requests += 1
-        return self._produce_requests % self.config["test.produce.drop.response.every"] == 0
+        return self._produce_requests % every == 0
 
     def notify_data(self, topic: str, partition: int) -> None:
         """Wake every fetch parked on this partition: new records, or the partition is gone."""

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_assignment
+from ottla.server.hooks import TestHooks
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> int:
+    """`test_hooks` come only from `python -m ottla.testing serve`."""
     args = _parser().parse_args(argv)
     if args.command != "serve":
         from ottla.server.admin.commands import run
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
     _raise_open_file_limit()
-    return asyncio.run(_serve(config))
+    return asyncio.run(_serve(config, test_hooks))
 
 
 def _raise_open_file_limit() -> None:
@@ -69,9 +71,9 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
     """Settings from, lowest precedence first: defaults, --config, OTTLA_* variables, --set, flags."""
     config = BrokerConfig.from_settings()
     if args.config:
-        config.update(load_properties(args.config))
-    config.update(environment_settings())
-    config.update(dict(parse_assignment(item) for item in args.set))
+        config = config.updated(load_properties(args.config))
+    config = config.updated(environment_settings())
+    config = config.updated(dict(parse_assignment(item) for item in args.set))
     flags: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -79,16 +81,16 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
         "node.id": args.node_id,
         "advertised.host": args.advertised_host,
     }
-    config.update({name: value for name, value in flags.items() if value is not None})
+    config = config.updated({name: value for name, value in flags.items() if value is not None})
     if args.memory:
-        config.update({"data.dir": None})
+        config = config.updated({"data.dir": None})
     return config
 
 
-async def _serve(config: BrokerConfig) -> int:
+async def _serve(config: BrokerConfig, test_hooks: TestHooks | None) -> int:
     from ottla.server.broker import Broker
 
-    broker = Broker(config)
+    broker = Broker(config, test_hooks=test_hooks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -96,7 +98,7 @@ async def _serve(config: BrokerConfig) -> int:
     try:
         await broker.start()
     except OSError as exc:
-        print(f"ottla: cannot listen on {config['host']}:{config['port']}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"ottla: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     data = "memory" if broker.data_dir is None else str(broker.data_dir)
     print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}", file=sys.stderr, flush=True)

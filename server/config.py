@@ -1,272 +1,206 @@
 """Broker settings, under Kafka's names and with Kafka's defaults.
 
-One registry describes every setting (name, type, default, meaning); the CLI, the
-embedding API, DescribeConfigs on the broker resource and the README's configuration
-table are all drawn from it. Settings come, lowest precedence first, from the defaults,
-a Kafka `server.properties` file, `OTTLA_<KEY_WITH_UNDERSCORES>` environment variables,
-and `--set key=value` (or the flags of `ottla serve`).
+`BrokerConfig` is the registry: each field is one setting, defined once (type, default,
+validator, documentation, dynamic or not, sensitive or not), and read typed
+(`config.fetch_max_bytes`). The settings that supply topic config defaults (`log.retention.hours`
+and the like) are defined with their topic keys in `ottla.storage.config` and only named here.
+The CLI, the embedding API, DescribeConfigs on the broker resource and the README's
+configuration table are all drawn from it. Settings come, lowest precedence first, from the
+defaults, a Kafka `server.properties` file, `OTTLA_<KEY_WITH_UNDERSCORES>` environment
+variables, and `--set key=value` (or the flags of `ottla serve`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
+
+from ottla.storage.config import (
+    BROKER_LOG_KEYS,
+    INT_MAX,
+    LONG_MAX,
+    ConfigKey,
+    ConfigType,
+    InvalidConfigValue,
+    Validator,
+    at_least,
+    between,
+)
 
 log = logging.getLogger("ottla.config")
 
-# Kafka's ConfigDef.Type ids, as DescribeConfigs v3+ reports them (DescribeConfigsResponse.json).
-BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST = 1, 2, 3, 4, 5, 6, 7
+BOOLEAN, STRING, INT, LONG = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.LONG
+
+
+def _setting(config_type: ConfigType, default: Any, doc: str, validator: Validator | None = None, *, nullable: bool = False) -> Any:
+    """A broker setting of the server's own; its name is the field's, dots for underscores."""
+    key = ConfigKey("", config_type, default, doc, validator, nullable=nullable or default is None)
+    return field(default=default, metadata={"key": key})
+
+
+def _log_setting(name: str) -> Any:
+    """A broker setting that supplies a topic config's default, as storage defines it."""
+    key = BROKER_LOG_KEYS[name]
+    return field(default=key.default, metadata={"key": key})
 
 
 @dataclass(slots=True, frozen=True)
-class Setting:
-    name: str
-    parse: Callable[[str], Any]
-    default: Any
-    doc: str
-    config_type: int = STRING
+class BrokerConfig:
+    """Every broker setting, typed. All are static (read at start-up): DescribeConfigs reports
+    them read-only, and AlterConfigs on the broker is refused as Kafka refuses a static one."""
 
-
-def _bool(text: str) -> bool:
-    # Kafka's ConfigDef accepts only true/false (case-insensitive) for BOOLEAN.
-    lowered = text.strip().lower()
-    if lowered == "true":
-        return True
-    if lowered == "false":
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def _number(kind: type, low: float | None = None, high: float | None = None) -> Callable[[str], Any]:
-    """A parser for an int or float with Kafka's Range validator bounds."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text.strip())
-        except ValueError:
-            raise ValueError(f"not a number: {text!r}") from None
-        if low is not None and value < low:
-            raise ValueError(f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            raise ValueError(f"must be at most {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    return lambda text: parse(text) if text.strip() else None
-
-
-def _optional_str(text: str) -> str | None:
-    return text or None
-
-
-def _one_of(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
-
-
-def _cleanup_policy(text: str) -> str:
-    policies = [p.strip() for p in text.split(",") if p.strip()]
-    if not set(policies) <= {"compact", "delete"}:
-        raise ValueError(f"must be a list of compact, delete; got {text!r}")
-    return ",".join(policies)
-
-
-def _gzip_level(text: str) -> int:
-    # GzipCompression.LEVEL_VALIDATOR: 1..9, or -1 for zlib's default.
-    level = _number(int)(text)
-    if level != -1 and not 1 <= level <= 9:
-        raise ValueError(f"must be between 1 and 9, or -1 for the default; got {level}")
-    return level
-
-
-_INT_MAX = 2**31 - 1
-_LONG_MAX = 2**63 - 1
-
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        Setting("host", str, "127.0.0.1", "Address the listener binds to (or `listeners=PLAINTEXT://HOST:PORT`)."),
-        Setting("port", _number(int, 0, 65535), 9092, "Listener port; 0 picks a free one.", INT),
-        Setting("data.dir", _optional_str, "./ottla-data", "Directory for the log (or Kafka's `log.dirs`, one directory); empty means in memory."),
-        Setting("node.id", _number(int, 0, _INT_MAX), 1, "This broker's node id (or Kafka's `broker.id`).", INT),
-        Setting("advertised.host", _optional_str, None, "Host name given to clients in Metadata (default: the bind host)."),
-        Setting("cluster.id", str, "ottla-cluster-0000000001", "Cluster id reported in Metadata and DescribeCluster."),
-        Setting("num.partitions", _number(int, 1, _INT_MAX), 1, "Partitions of an auto-created topic or a CreateTopics request with -1.", INT),
-        Setting("auto.create.topics.enable", _bool, True, "Create unknown topics named in Metadata requests.", BOOLEAN),
-        Setting("socket.request.max.bytes", _number(int, 1, _INT_MAX), 104857600, "Largest request frame accepted; a larger one closes the connection.", INT),
-        Setting("socket.send.buffer.bytes", _number(int, -1, _INT_MAX), 102400, "SO_SNDBUF of each client connection; -1 leaves it to the OS.", INT),
-        Setting("socket.receive.buffer.bytes", _number(int, -1, _INT_MAX), 102400, "SO_RCVBUF of each client connection; -1 leaves it to the OS.", INT),
-        Setting("max.connections", _number(int, 0, _INT_MAX), 2147483647, "Connections the broker accepts at once; more are closed on arrival.", INT),
-        Setting("max.connections.per.ip", _number(int, 0, _INT_MAX), 2147483647, "Connections accepted at once from one client address.", INT),
-        Setting("connections.max.idle.ms", _number(int, -1, _LONG_MAX), 600000, "A connection with no request for this long is closed.", LONG),
-        Setting("fetch.max.bytes", _number(int, 1024, _INT_MAX), 57671680, "Most bytes one Fetch response carries, whatever the request asks for.", INT),
-        Setting("message.max.bytes", _number(int, 0, _INT_MAX), 1048588, "Largest record batch accepted; default of the topic config `max.message.bytes`.", INT),
-        Setting("log.retention.hours", _number(int, -1, _INT_MAX), 168, "Default of the topic config `retention.ms`, in hours.", INT),
-        Setting("log.retention.minutes", _optional(_number(int, -1, _INT_MAX)), None, "Default of `retention.ms` in minutes; overrides `log.retention.hours`.", INT),
-        Setting("log.retention.ms", _optional(_number(int, -1, _LONG_MAX)), None, "Default of `retention.ms`; overrides the minutes and hours forms.", LONG),
-        Setting("log.retention.bytes", _number(int, -(2**63), _LONG_MAX), -1, "Default of the topic config `retention.bytes`; -1 is no limit.", LONG),
-        Setting("log.segment.bytes", _number(int, 1048576, _INT_MAX), 1073741824, "Default of the topic config `segment.bytes` (Kafka 4's floor: 1 MiB).", INT),
-        Setting("log.roll.hours", _number(int, 1, _INT_MAX), 168, "Default of the topic config `segment.ms`, in hours.", INT),
-        Setting("log.roll.ms", _optional(_number(int, 1, _LONG_MAX)), None, "Default of `segment.ms`; overrides `log.roll.hours`.", LONG),
-        Setting("log.cleanup.policy", _cleanup_policy, "delete", "Default of the topic config `cleanup.policy`.", LIST),
-        Setting("log.index.interval.bytes", _number(int, 0, _INT_MAX), 4096, "Default of the topic config `index.interval.bytes`.", INT),
-        Setting(
-            "log.message.timestamp.type",
-            _one_of("CreateTime", "LogAppendTime"),
-            "CreateTime",
-            "Default of the topic config `message.timestamp.type`.",
-        ),
-        Setting(
-            "compression.type",
-            _one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-            "producer",
-            "Default of the topic config `compression.type`.",
-        ),
-        Setting("log.roll.jitter.hours", _number(int, 0, _INT_MAX), 0, "Default of the topic config `segment.jitter.ms`, in hours.", INT),
-        Setting("log.roll.jitter.ms", _optional(_number(int, 0, _LONG_MAX)), None, "Default of `segment.jitter.ms`; overrides `log.roll.jitter.hours`.", LONG),
-        Setting("log.index.size.max.bytes", _number(int, 4, _INT_MAX), 10485760, "Default of the topic config `segment.index.bytes`.", INT),
-        Setting("log.segment.delete.delay.ms", _number(int, 0, _LONG_MAX), 60000, "Default of the topic config `file.delete.delay.ms`.", LONG),
-        Setting("log.flush.interval.messages", _number(int, 1, _LONG_MAX), _LONG_MAX, "Default of the topic config `flush.messages`.", LONG),
-        Setting(
-            "log.flush.interval.ms",
-            _optional(_number(int, 0, _LONG_MAX)),
-            None,
-            "Default of the topic config `flush.ms`; unset, `log.flush.scheduler.interval.ms` stands in, as in Kafka.",
-            LONG,
-        ),
-        Setting("log.preallocate", _bool, False, "Default of the topic config `preallocate`.", BOOLEAN),
-        Setting(
-            "log.message.timestamp.after.max.ms",
-            _number(int, 0, _LONG_MAX),
-            3600000,
-            "Default of the topic config `message.timestamp.after.max.ms`.",
-            LONG,
-        ),
-        Setting(
-            "log.message.timestamp.before.max.ms",
-            _number(int, 0, _LONG_MAX),
-            _LONG_MAX,
-            "Default of the topic config `message.timestamp.before.max.ms`.",
-            LONG,
-        ),
-        Setting("compression.gzip.level", _gzip_level, -1, "Default of the topic config `compression.gzip.level`.", INT),
-        Setting("compression.lz4.level", _number(int, 1, 17), 9, "Default of the topic config `compression.lz4.level`.", INT),
-        Setting("compression.zstd.level", _number(int, -131072, 22), 3, "Default of the topic config `compression.zstd.level`.", INT),
-        Setting(
-            "max.decompressed.message.bytes",
-            _number(int, 1, _INT_MAX),
-            _INT_MAX - 8,
-            "Default of the topic config `max.decompressed.message.bytes`.",
-            INT,
-        ),
-        Setting("min.insync.replicas", _number(int, 1, _INT_MAX), 1, "Default of the topic config `min.insync.replicas`.", INT),
-        Setting("unclean.leader.election.enable", _bool, False, "Default of the topic config `unclean.leader.election.enable`.", BOOLEAN),
-        Setting("log.local.retention.ms", _number(int, -2, _LONG_MAX), -2, "Default of the topic config `local.retention.ms` (tiered storage: not in Ottla).", LONG),
-        Setting("log.local.retention.bytes", _number(int, -2, _LONG_MAX), -2, "Default of the topic config `local.retention.bytes` (tiered storage: not in Ottla).", LONG),
-        Setting("log.remote.copy.lag.ms", _number(int, -1, _LONG_MAX), 0, "Default of the topic config `remote.copy.lag.ms` (tiered storage: not in Ottla).", LONG),
-        Setting("log.remote.copy.lag.bytes", _number(int, -1, _LONG_MAX), -1, "Default of the topic config `remote.copy.lag.bytes` (tiered storage: not in Ottla).", LONG),
-        Setting(
-            "log.cleaner.max.compaction.lag.ms",
-            _number(int, 1, _LONG_MAX),
-            _LONG_MAX,
-            "Default of the topic config `max.compaction.lag.ms`.",
-            LONG,
-        ),
-        Setting("log.cleaner.delete.retention.ms", _number(int, 0, _LONG_MAX), 86400000, "Default of the topic config `delete.retention.ms`.", LONG),
-        Setting("log.cleaner.min.compaction.lag.ms", _number(int, 0, _LONG_MAX), 0, "Default of the topic config `min.compaction.lag.ms`.", LONG),
-        Setting("log.cleaner.min.cleanable.ratio", _number(float, 0, 1), 0.5, "Default of the topic config `min.cleanable.dirty.ratio`.", DOUBLE),
-        Setting("log.retention.check.interval.ms", _number(int, 1, _LONG_MAX), 300000, "How often segments past retention are deleted.", LONG),
-        Setting("log.cleaner.enable", _bool, True, "Compact topics whose cleanup.policy includes compact.", BOOLEAN),
-        Setting("log.cleaner.backoff.ms", _number(int, 0, _LONG_MAX), 15000, "How often compacted topics are checked for cleaning.", LONG),
-        Setting(
-            "log.flush.scheduler.interval.ms",
-            _number(int, 1, _LONG_MAX),
-            _LONG_MAX,
-            "How often topics' flush.ms is checked; Kafka's default never checks (the OS flushes).",
-            LONG,
-        ),
-        Setting("offsets.retention.minutes", _number(int, 1, _INT_MAX), 10080, "How long the committed offsets of an empty group are kept.", INT),
-        Setting(
-            "group.initial.rebalance.delay.ms",
-            _number(int, 0, _INT_MAX),
-            3000,
-            "How long the first rebalance of a new group waits for more members to join; tests set 0.",
-            INT,
-        ),
-        Setting("group.min.session.timeout.ms", _number(int, 0, _INT_MAX), 6000, "Shortest session timeout a JoinGroup may ask for.", INT),
-        Setting("group.max.session.timeout.ms", _number(int, 0, _INT_MAX), 1800000, "Longest session timeout a JoinGroup may ask for.", INT),
-        Setting("group.max.size", _number(int, 1, _INT_MAX), _INT_MAX, "Most members a classic group admits.", INT),
-        Setting(
-            "offsets.retention.check.interval.ms",
-            _number(int, 1, _LONG_MAX),
-            600000,
-            "How often committed offsets are checked for expiry.",
-            LONG,
-        ),
-        Setting("offset.metadata.max.bytes", _number(int, 0, _INT_MAX), 4096, "Largest metadata string an offset commit may carry.", INT),
-        Setting(
-            "offsets.topic.num.partitions",
-            _number(int, 1, _INT_MAX),
-            1,
-            "Partitions of `__consumer_offsets` when first created (Kafka: 50, to spread coordinators over brokers; one node needs one).",
-            INT,
-        ),
-        Setting("transaction.max.timeout.ms", _number(int, 1, _INT_MAX), 900000, "Longest transaction.timeout.ms a transactional producer may ask for.", INT),
-        Setting(
-            "transactional.id.expiration.ms",
-            _number(int, 1, _INT_MAX),
-            604800000,
-            "A transactional id with no open transaction and no request for this long is removed.",
-            INT,
-        ),
-        Setting(
-            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-            _number(int, 1, _INT_MAX),
-            10000,
-            "How often transactions past their transaction.timeout.ms are looked for and aborted.",
-            INT,
-        ),
-        Setting(
-            "transaction.remove.expired.transaction.cleanup.interval.ms",
-            _number(int, 1, _INT_MAX),
-            3600000,
-            "How often expired transactional ids are removed.",
-            INT,
-        ),
-        Setting(
-            "transaction.state.log.num.partitions",
-            _number(int, 1, _INT_MAX),
-            1,
-            "Partitions of `__transaction_state` when first created (Kafka: 50; one node needs one).",
-            INT,
-        ),
-        Setting("producer.id.expiration.ms", _number(int, 1, _INT_MAX), 86400000, "A partition forgets an idempotent producer silent for this long.", INT),
-        Setting(
-            "producer.id.expiration.check.interval.ms",
-            _number(int, 1, _INT_MAX),
-            600000,
-            "How often partitions look for producers past producer.id.expiration.ms.",
-            INT,
-        ),
-        Setting(
-            "test.produce.drop.response.every",
-            _number(int, 0, _INT_MAX),
-            0,
-            "Tests only: every Nth Produce request with a producer id is written, then its connection closed unanswered, so the client retries (0: never).",
-            INT,
-        ),
+    host: str = _setting(STRING, "127.0.0.1", "Address the listener binds to (or `listeners=PLAINTEXT://HOST:PORT`).")
+    port: int = _setting(INT, 9092, "Listener port; 0 picks a free one.", between(0, 65535))
+    data_dir: str | None = _setting(
+        STRING, "./ottla-data", "Directory for the log (or Kafka's `log.dirs`, one directory); empty means in memory.", nullable=True
     )
-}
+    node_id: int = _setting(INT, 1, "This broker's node id (or Kafka's `broker.id`).", at_least(0))
+    advertised_host: str | None = _setting(STRING, None, "Host name given to clients in Metadata (default: the bind host).")
+    cluster_id: str = _setting(STRING, "ottla-cluster-0000000001", "Cluster id reported in Metadata and DescribeCluster.")
+    num_partitions: int = _setting(INT, 1, "Partitions of an auto-created topic or a CreateTopics request with -1.", at_least(1))
+    auto_create_topics_enable: bool = _setting(BOOLEAN, True, "Create unknown topics named in Metadata requests.")
+    socket_request_max_bytes: int = _setting(
+        INT, 104857600, "Largest request frame accepted; a larger one closes the connection.", at_least(1)
+    )
+    socket_send_buffer_bytes: int = _setting(INT, 102400, "SO_SNDBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
+    socket_receive_buffer_bytes: int = _setting(INT, 102400, "SO_RCVBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
+    max_connections: int = _setting(INT, INT_MAX, "Connections the broker accepts at once; more are closed on arrival.", at_least(0))
+    max_connections_per_ip: int = _setting(INT, INT_MAX, "Connections accepted at once from one client address.", at_least(0))
+    connections_max_idle_ms: int = _setting(LONG, 600000, "A connection with no request for this long is closed.", at_least(-1))
+    fetch_max_bytes: int = _setting(INT, 57671680, "Most bytes one Fetch response carries, whatever the request asks for.", at_least(1024))
+    message_max_bytes: int = _log_setting("message.max.bytes")
+    log_retention_hours: int = _log_setting("log.retention.hours")
+    log_retention_minutes: int | None = _log_setting("log.retention.minutes")
+    log_retention_ms: int | None = _log_setting("log.retention.ms")
+    log_retention_bytes: int = _log_setting("log.retention.bytes")
+    log_segment_bytes: int = _log_setting("log.segment.bytes")
+    log_roll_hours: int = _log_setting("log.roll.hours")
+    log_roll_ms: int | None = _log_setting("log.roll.ms")
+    log_cleanup_policy: tuple[str, ...] = _log_setting("log.cleanup.policy")
+    log_index_interval_bytes: int = _log_setting("log.index.interval.bytes")
+    log_message_timestamp_type: str = _log_setting("log.message.timestamp.type")
+    compression_type: str = _log_setting("compression.type")
+    log_roll_jitter_hours: int = _log_setting("log.roll.jitter.hours")
+    log_roll_jitter_ms: int | None = _log_setting("log.roll.jitter.ms")
+    log_index_size_max_bytes: int = _log_setting("log.index.size.max.bytes")
+    log_segment_delete_delay_ms: int = _log_setting("log.segment.delete.delay.ms")
+    log_flush_interval_messages: int = _log_setting("log.flush.interval.messages")
+    log_flush_interval_ms: int | None = _log_setting("log.flush.interval.ms")
+    log_preallocate: bool = _log_setting("log.preallocate")
+    log_message_timestamp_after_max_ms: int = _log_setting("log.message.timestamp.after.max.ms")
+    log_message_timestamp_before_max_ms: int = _log_setting("log.message.timestamp.before.max.ms")
+    compression_gzip_level: int = _log_setting("compression.gzip.level")
+    compression_lz4_level: int = _log_setting("compression.lz4.level")
+    compression_zstd_level: int = _log_setting("compression.zstd.level")
+    max_decompressed_message_bytes: int = _log_setting("max.decompressed.message.bytes")
+    min_insync_replicas: int = _log_setting("min.insync.replicas")
+    unclean_leader_election_enable: bool = _log_setting("unclean.leader.election.enable")
+    log_local_retention_ms: int = _log_setting("log.local.retention.ms")
+    log_local_retention_bytes: int = _log_setting("log.local.retention.bytes")
+    log_remote_copy_lag_ms: int = _log_setting("log.remote.copy.lag.ms")
+    log_remote_copy_lag_bytes: int = _log_setting("log.remote.copy.lag.bytes")
+    log_cleaner_max_compaction_lag_ms: int = _log_setting("log.cleaner.max.compaction.lag.ms")
+    log_cleaner_delete_retention_ms: int = _log_setting("log.cleaner.delete.retention.ms")
+    log_cleaner_min_compaction_lag_ms: int = _log_setting("log.cleaner.min.compaction.lag.ms")
+    log_cleaner_min_cleanable_ratio: float = _log_setting("log.cleaner.min.cleanable.ratio")
+    log_retention_check_interval_ms: int = _setting(LONG, 300000, "How often segments past retention are deleted.", at_least(1))
+    log_cleaner_enable: bool = _setting(BOOLEAN, True, "Compact topics whose cleanup.policy includes compact.")
+    log_cleaner_backoff_ms: int = _setting(LONG, 15000, "How often compacted topics are checked for cleaning.", at_least(0))
+    log_flush_scheduler_interval_ms: int = _log_setting("log.flush.scheduler.interval.ms")
+    offsets_retention_minutes: int = _setting(INT, 10080, "How long the committed offsets of an empty group are kept.", at_least(1))
+    group_initial_rebalance_delay_ms: int = _setting(
+        INT, 3000, "How long the first rebalance of a new group waits for more members to join; tests set 0.", at_least(0)
+    )
+    group_min_session_timeout_ms: int = _setting(INT, 6000, "Shortest session timeout a JoinGroup may ask for.", at_least(0))
+    group_max_session_timeout_ms: int = _setting(INT, 1800000, "Longest session timeout a JoinGroup may ask for.", at_least(0))
+    group_max_size: int = _setting(INT, INT_MAX, "Most members a classic group admits.", at_least(1))
+    offsets_retention_check_interval_ms: int = _setting(LONG, 600000, "How often committed offsets are checked for expiry.", at_least(1))
+    offset_metadata_max_bytes: int = _setting(INT, 4096, "Largest metadata string an offset commit may carry.", at_least(0))
+    offsets_topic_num_partitions: int = _setting(
+        INT,
+        1,
+        "Partitions of `__consumer_offsets` when first created (Kafka: 50, to spread coordinators over brokers; one node needs one).",
+        at_least(1),
+    )
+    transaction_max_timeout_ms: int = _setting(
+        INT, 900000, "Longest transaction.timeout.ms a transactional producer may ask for.", at_least(1)
+    )
+    transactional_id_expiration_ms: int = _setting(
+        INT, 604800000, "A transactional id with no open transaction and no request for this long is removed.", at_least(1)
+    )
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = _setting(
+        INT, 10000, "How often transactions past their transaction.timeout.ms are looked for and aborted.", at_least(1)
+    )
+    transaction_remove_expired_transaction_cleanup_interval_ms: int = _setting(
+        INT, 3600000, "How often expired transactional ids are removed.", at_least(1)
+    )
+    transaction_state_log_num_partitions: int = _setting(
+        INT, 1, "Partitions of `__transaction_state` when first created (Kafka: 50; one node needs one).", at_least(1)
+    )
+    producer_id_expiration_ms: int = _setting(INT, 86400000, "A partition forgets an idempotent producer silent for this long.", at_least(1))
+    producer_id_expiration_check_interval_ms: int = _setting(
+        INT, 600000, "How often partitions look for producers past producer.id.expiration.ms.", at_least(1)
+    )
+    # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
+    # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Not a setting itself.
+    explicit: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @classmethod
+    def from_settings(cls, overrides: Mapping[str, Any] | None = None) -> BrokerConfig:
+        return cls().updated(overrides or {})
+
+    def updated(self, overrides: Mapping[str, Any]) -> BrokerConfig:
+        """A copy with settings applied by name (or Kafka alias): text is parsed and checked,
+        a typed value (from the embedding API) is taken as given; an unknown name is an error."""
+        changes: dict[str, Any] = {}
+        for name, value in overrides.items():
+            name = ALIASES.get(name, name)
+            key = SETTINGS.get(name)
+            if key is None:
+                raise ConfigError(f"unknown setting {name!r}")
+            if isinstance(value, str):
+                try:
+                    value = key.parse(value)
+                except InvalidConfigValue as exc:
+                    raise ConfigError(str(exc)) from None
+            changes[_attribute(name)] = value
+        names = {ALIASES.get(name, name) for name in overrides}
+        return dataclasses.replace(self, **changes, explicit=self.explicit | names)
+
+    def value(self, name: str) -> Any:
+        """A setting's value by its Kafka name (for code that walks the registry)."""
+        return getattr(self, _attribute(name))
+
+
+def _attribute(name: str) -> str:
+    return name.replace(".", "_")
+
+
+def _registry() -> dict[str, ConfigKey]:
+    """Every setting's definition by Kafka name, in field order, checked against storage's list
+    of the broker settings topic keys draw their defaults from."""
+    settings = {}
+    for item in dataclasses.fields(BrokerConfig):
+        key = item.metadata.get("key")
+        if key is None:
+            continue
+        name = item.name.replace("_", ".")
+        if key.name == "":
+            key = dataclasses.replace(key, name=name)
+        elif key.name != name:
+            raise TypeError(f"BrokerConfig.{item.name} reads {key.name}, not {name}")
+        settings[name] = key
+    missing = BROKER_LOG_KEYS.keys() - settings.keys()
+    if missing:
+        raise TypeError(f"BrokerConfig has no field for {', '.join(sorted(missing))}")
+    return settings
+
+
+SETTINGS: dict[str, ConfigKey] = _registry()
 
 # Kafka spellings of our settings, accepted in server.properties, --set and the environment.
 ALIASES = {"broker.id": "node.id", "log.dirs": "data.dir", "log.dir": "data.dir"}
@@ -274,38 +208,6 @@ ALIASES = {"broker.id": "node.id", "log.dirs": "data.dir", "log.dir": "data.dir"
 
 class ConfigError(ValueError):
     """A setting with a value that does not parse; the message names the key."""
-
-
-@dataclass(slots=True)
-class BrokerConfig:
-    values: dict[str, Any]
-    # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
-    # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG.
-    explicit: set[str] = field(default_factory=set)
-
-    @classmethod
-    def from_settings(cls, overrides: Mapping[str, Any] | None = None) -> "BrokerConfig":
-        config = cls({name: setting.default for name, setting in SETTINGS.items()})
-        config.update(overrides or {})
-        return config
-
-    def update(self, overrides: Mapping[str, Any]) -> None:
-        """Apply settings by name; a string is parsed and checked, an unknown name is an error."""
-        for name, value in overrides.items():
-            name = ALIASES.get(name, name)
-            setting = SETTINGS.get(name)
-            if setting is None:
-                raise ConfigError(f"unknown setting {name!r}")
-            if isinstance(value, str) and setting.parse is not str:
-                try:
-                    value = setting.parse(value)
-                except ValueError as exc:
-                    raise ConfigError(f"invalid value for {name}: {exc}") from None
-            self.values[name] = value
-            self.explicit.add(name)
-
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -440,12 +342,7 @@ def markdown_table() -> str:
     """The README's configuration table, drawn from the registry so the two never drift."""
     rows = ["| setting | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS.values():
-        if setting.default is None:
-            default = "(none)"
-        elif isinstance(setting.default, bool):
-            default = f"`{str(setting.default).lower()}`"
-        else:
-            default = f"`{setting.default}`"
+        default = "(none)" if setting.default is None else f"`{setting.render(setting.default)}`"
         rows.append(f"| `{setting.name}` | {default} | {setting.doc} |")
     return "\n".join(rows)
 

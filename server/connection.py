@@ -72,7 +72,7 @@ def _held_size(payload: Any) -> int:
 class Connection(asyncio.BufferedProtocol):
     def __init__(self, broker: "Broker") -> None:
         self.broker = broker
-        self.reader = FrameReader(broker.config["socket.request.max.bytes"])
+        self.reader = FrameReader(broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.pending: collections.deque[_Slot] = collections.deque()

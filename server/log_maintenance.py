@@ -39,11 +39,11 @@ class LogMaintenance:
         storage = self.broker.storage
         assert storage is not None
         config = self.broker.config
-        self._every("retention", config["log.retention.check.interval.ms"], storage.enforce_retention)
-        if config["log.cleaner.enable"]:
-            self._every("compaction", config["log.cleaner.backoff.ms"], self._start_compaction)
-        if config["log.flush.scheduler.interval.ms"] != NEVER:
-            self._every("flush", config["log.flush.scheduler.interval.ms"], storage.flush_if_due)
+        self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
+        if config.log_cleaner_enable:
+            self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
+        if config.log_flush_scheduler_interval_ms != NEVER:
+            self._every("flush", config.log_flush_scheduler_interval_ms, storage.flush_if_due)
 
     def stop(self) -> None:
         for timer in self._timers.values():

@@ -14,7 +14,7 @@ __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "INTERNAL_TOPICS", 
 
 def open_coordinator(storage: Storage, config: Any, clock: Clock) -> GroupCoordinator:
     """A coordinator over `__consumer_offsets` (created if missing), its state loaded."""
-    log_ = CoordinatorLog(storage, OFFSETS, config[OFFSETS.partitions_setting])
+    log_ = CoordinatorLog(storage, OFFSETS, config.value(OFFSETS.partitions_setting))
     coordinator = GroupCoordinator(log_, GroupConfig.from_broker(config), clock)
     coordinator.load()
     return coordinator

@@ -39,7 +39,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
                     raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {broker.node_id} exists")
                 partitions = len(topic["assignments"])
             elif partitions == -1:
-                partitions = broker.config["num.partitions"]
+                partitions = broker.config.num_partitions
             if partitions <= 0:
                 raise KafkaError(ErrorCode.INVALID_PARTITIONS, "number of partitions must be larger than 0")
             if topic["replication_factor"] not in (-1, 1):
@@ -83,7 +83,7 @@ def _total_partitions(broker, topics: list[dict[str, Any]]) -> int:
         if topic["assignments"]:
             total += len(topic["assignments"])
         elif topic["num_partitions"] == -1:
-            total += broker.config["num.partitions"]
+            total += broker.config.num_partitions
         else:
             total += max(topic["num_partitions"], 0)
     return total

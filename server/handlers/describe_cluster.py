@@ -41,7 +41,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         response["error_message"] = f"Unsupported endpoint type {endpoint_type}"
         return response
     response.update(
-        cluster_id=broker.config["cluster.id"],
+        cluster_id=broker.config.cluster_id,
         controller_id=broker.node_id,
         brokers=[{"broker_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}],
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ottla.server.config import SETTINGS
+from ottla.server.config import SETTINGS, BrokerConfig
 from ottla.server.handlers._configs import BROKER, TOPIC, check_broker, existing_topic, unsupported_resource
 from ottla.server.topic_config import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, resolve
+from ottla.storage.config import ConfigKey
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -53,44 +54,38 @@ def _describe(broker, resource: dict[str, Any]) -> list[dict[str, Any]]:
     kind, name = resource["resource_type"], resource["resource_name"]
     if kind == TOPIC:
         info = existing_topic(broker, name)
-        return [
-            _entry(item.key.name, item.value, item.source, False, item.synonyms, item.key.config_type, item.key.doc)
-            for item in resolve(info.configs, broker.config)
-        ]
+        return [_entry(item.key, item.value, item.source, item.synonyms) for item in resolve(info.configs, broker.config)]
     if kind == BROKER:
         check_broker(broker, name)
         if name == "":
             return []  # cluster-wide dynamic defaults: Ottla has none
-        return [_broker_entry(broker.config, setting) for setting in sorted(SETTINGS.values(), key=lambda s: s.name)]
+        return [_broker_entry(broker.config, key) for key in sorted(SETTINGS.values(), key=lambda key: key.name)]
     raise unsupported_resource(kind)
 
 
-def _broker_entry(config, setting) -> dict[str, Any]:
-    value = _text(config[setting.name])
-    default = _text(setting.default)
+def _broker_entry(config: BrokerConfig, key: ConfigKey) -> dict[str, Any]:
+    value = key.render(config.value(key.name))
+    default = key.render(key.default)
     synonyms = []
-    if setting.name in config.explicit:
-        synonyms.append((setting.name, value, STATIC_BROKER_CONFIG))
+    if key.name in config.explicit:
+        synonyms.append((key.name, value, STATIC_BROKER_CONFIG))
     if default is not None:
-        synonyms.append((setting.name, default, DEFAULT_CONFIG))
-    source = STATIC_BROKER_CONFIG if setting.name in config.explicit else DEFAULT_CONFIG
-    return _entry(setting.name, value, source, True, synonyms, setting.config_type, setting.doc)
+        synonyms.append((key.name, default, DEFAULT_CONFIG))
+    source = STATIC_BROKER_CONFIG if key.name in config.explicit else DEFAULT_CONFIG
+    return _entry(key, value, source, synonyms)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _entry(name, value, source, read_only, synonyms, config_type, doc) -> dict[str, Any]:
+def _entry(key: ConfigKey, value: str | None, source: int, synonyms: list[tuple[str, str | None, int]]) -> dict[str, Any]:
+    """One config as Kafka's ConfigHelper gives it: a sensitive value is never shown, and only
+    a config that can change at run time is not read-only."""
+    hidden = key.sensitive
     return {
-        "name": name,
-        "value": value,
-        "read_only": read_only,
+        "name": key.name,
+        "value": None if hidden else value,
+        "read_only": not key.dynamic,
         "config_source": source,
-        "is_sensitive": False,
-        "synonyms": [{"name": n, "value": v, "source": s} for n, v, s in synonyms],
-        "config_type": config_type,
-        "documentation": doc,
+        "is_sensitive": hidden,
+        "synonyms": [{"name": n, "value": None if hidden else v, "source": s} for n, v, s in synonyms],
+        "config_type": int(key.type),
+        "documentation": key.doc,
     }

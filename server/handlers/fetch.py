@@ -64,7 +64,7 @@ def _max_bytes(broker, request: dict[str, Any]) -> int:
     """The broker's `fetch.max.bytes` (55 MiB by default) caps what a request asks for, as
     KafkaApis.handleFetchRequest does: no client (v0-2 carry no max_bytes at all) gets a
     whole 1 GiB segment per partition in one response."""
-    return min(request.get("max_bytes", 2**31 - 1), broker.config["fetch.max.bytes"])
+    return min(request.get("max_bytes", 2**31 - 1), broker.config.fetch_max_bytes)
 
 
 def _session_error(code: ErrorCode) -> dict[str, Any]:

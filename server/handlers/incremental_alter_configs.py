@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
-from ottla.server.config import LIST
-from ottla.server.topic_config import TOPIC_CONFIGS, broker_default
+from ottla.server.topic_config import broker_default
+from ottla.storage.config import TOPIC_KEYS, ConfigType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -46,7 +46,7 @@ def _apply(broker, overrides: dict[str, str], operations: list[dict[str, Any]]) 
     result: dict[str, str | None] = dict(overrides)
     for operation in operations:
         name, op, value = operation["name"], operation["config_operation"], operation["value"]
-        key = TOPIC_CONFIGS.get(name)
+        key = TOPIC_KEYS.get(name)
         if key is None:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
         if op == SET:
@@ -54,7 +54,7 @@ def _apply(broker, overrides: dict[str, str], operations: list[dict[str, Any]]) 
         elif op == DELETE:
             result.pop(name, None)
         elif op in (APPEND, SUBTRACT):
-            if key.config_type != LIST:
+            if key.type != ConfigType.LIST:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
             current = result.get(name)
             if current is None:

@@ -32,12 +32,12 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         # the error response names a null topic "" (MetadataRequest.getErrorResponse).
         topics = [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested]
     else:
-        allow_create = request.get("allow_auto_topic_creation", True) and broker.config["auto.create.topics.enable"]
+        allow_create = request.get("allow_auto_topic_creation", True) and broker.config.auto_create_topics_enable
         topics = [_requested_topic(broker, entry, allow_create) for entry in requested]
     return {
         "throttle_time_ms": 0,
         "brokers": [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}],
-        "cluster_id": broker.config["cluster.id"],
+        "cluster_id": broker.config.cluster_id,
         "controller_id": broker.node_id,
         "topics": topics,
         "cluster_authorized_operations": _OPERATIONS_OMITTED,
@@ -60,7 +60,7 @@ def _requested_topic(broker, entry: dict[str, Any], allow_create: bool) -> dict[
         if not allow_create:
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         try:
-            info = storage.create_topic(name, broker.config["num.partitions"])
+            info = storage.create_topic(name, broker.config.num_partitions)
         except KafkaError as exc:
             return _error_entry(name, bytes(16), exc.code)
     return _topic_entry(broker, info)

@@ -54,8 +54,8 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
         responses.append({"name": name, "partition_responses": results})
     if acks == 0:
         return None
-    if broker.config["test.produce.drop.response.every"] and _carries_producer_id(request) and broker.drop_this_produce_response():
-        raise DropConnection("test.produce.drop.response.every: written, left unanswered so the client retries")
+    if broker.test_hooks.drop_produce_response_every and _carries_producer_id(request) and broker.drop_this_produce_response():
+        raise DropConnection("TestHooks.drop_produce_response_every: written, left unanswered so the client retries")
     return {"responses": responses, "throttle_time_ms": 0}
 
 

@@ -93,13 +93,13 @@ class TxnConfig:
     @classmethod
     def from_broker(cls, config: Any) -> "TxnConfig":
         return cls(
-            max_timeout_ms=config["transaction.max.timeout.ms"],
-            id_expiration_ms=config["transactional.id.expiration.ms"],
-            abort_timed_out_interval_ms=config["transaction.abort.timed.out.transaction.cleanup.interval.ms"],
-            remove_expired_interval_ms=config["transaction.remove.expired.transaction.cleanup.interval.ms"],
-            producer_id_expiration_ms=config["producer.id.expiration.ms"],
-            producer_id_expiration_check_interval_ms=config["producer.id.expiration.check.interval.ms"],
-            state_log_partitions=config["transaction.state.log.num.partitions"],
+            max_timeout_ms=config.transaction_max_timeout_ms,
+            id_expiration_ms=config.transactional_id_expiration_ms,
+            abort_timed_out_interval_ms=config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            remove_expired_interval_ms=config.transaction_remove_expired_transaction_cleanup_interval_ms,
+            producer_id_expiration_ms=config.producer_id_expiration_ms,
+            producer_id_expiration_check_interval_ms=config.producer_id_expiration_check_interval_ms,
+            state_log_partitions=config.transaction_state_log_num_partitions,
         )
 
 

@@ -3,6 +3,7 @@ a person reads (tables, one-line errors, exit status) and what a script reads (-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -178,7 +179,9 @@ def test_follow_prints_records_produced_later(bootstrap):
 )
 def test_errors_are_one_line_and_exit_1(ottla_broker_fn, args, stdin, message):
     if args[0] == "produce":
-        ottla_broker_fn.broker.config.values["auto.create.topics.enable"] = False
+        # Settings are read at start-up: a restart is how a running broker takes a new one.
+        ottla_broker_fn.broker.config = dataclasses.replace(ottla_broker_fn.broker.config, auto_create_topics_enable=False)
+        ottla_broker_fn.restart()
     result = ottla(ottla_broker_fn.bootstrap_servers, *args, stdin=stdin)
     assert result.returncode == 1
     assert result.stdout == ""

@@ -1,6 +1,6 @@
 """Idempotence and transactions with stock clients over real sockets (issue 5).
 
-Retries are forced with the broker's test hook `test.produce.drop.response.every`: the
+Retries are forced with the test hook `TestHooks.drop_produce_response_every`: the
 batch is written, then the connection is closed unanswered, so the client sends it again
 and only de-duplication keeps the log free of copies.
 """
@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition as CTopicPartition
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ottla.testing import running_broker
+from ottla.testing import TestHooks, running_broker
 
 
 def _topic() -> str:
@@ -46,7 +46,7 @@ def _confluent_values(bootstrap: str, topic: str, isolation: str, expect: int) -
 
 
 def test_kafka_python_idempotent_retries_are_not_written_twice() -> None:
-    with running_broker(data_dir=None, test_produce_drop_response_every=3) as broker:
+    with running_broker(data_dir=None, test_hooks=TestHooks(drop_produce_response_every=3)) as broker:
         topic = _topic()
         broker.create_topic(topic, 1)
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=True, retries=10, linger_ms=0)
@@ -59,7 +59,7 @@ def test_kafka_python_idempotent_retries_are_not_written_twice() -> None:
 
 
 def test_confluent_idempotent_retries_are_not_written_twice() -> None:
-    with running_broker(data_dir=None, test_produce_drop_response_every=2) as broker:
+    with running_broker(data_dir=None, test_hooks=TestHooks(drop_produce_response_every=2)) as broker:
         topic = _topic()
         broker.create_topic(topic, 1)
         producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "enable.idempotence": True, "linger.ms": 0})

@@ -4,6 +4,7 @@ the key) and, for the parsing rules themselves, without a socket."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -18,7 +19,11 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import MessageSizeTooLargeError
 
 from ottla.server.cli import _parser, broker_config
-from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_properties
+from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, environment_settings, load_properties, parse_properties
+from ottla.server.topic_config import broker_topic_defaults
+from ottla.storage import LogConfig
+from ottla.storage.config import BROKER_LOG_KEYS, TOPIC_KEYS
+from ottla.testing import running_broker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,6 +122,9 @@ def test_serve_reads_a_kafka_server_properties(tmp_path):
         (["--set", "no.such.setting=1"], {}, "no.such.setting"),
         ([], {"OTTLA_MESSAGE_MAX_BYTES": "big"}, "message.max.bytes"),
         ([], {"OTTLA_NO_SUCH_SETTING": "1"}, "OTTLA_NO_SUCH_SETTING"),
+        # Test hooks are ottla.testing's alone: no production configuration reaches them.
+        (["--set", "test.produce.drop.response.every=3"], {}, "test.produce.drop.response.every"),
+        ([], {"OTTLA_TEST_PRODUCE_DROP_RESPONSE_EVERY": "3"}, "OTTLA_TEST_PRODUCE_DROP_RESPONSE_EVERY"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_key(args, env, key):
@@ -131,7 +139,8 @@ def test_a_bad_value_in_the_file_names_the_key(tmp_path):
     properties.write_text("listeners=PLAINTEXT://127.0.0.1:0\nlog.segment.bytes=10\n")
     process, bootstrap, before = _serve("--config", str(properties), "--memory")
     assert (bootstrap, process.returncode) == ("", 2)
-    assert before == ["ottla: invalid value for log.segment.bytes: must be at least 1048576, got 10"]
+    # Kafka's own ConfigException wording, as a Kafka broker stops with on the same file.
+    assert before == ["ottla: Invalid value 10 for configuration log.segment.bytes: Value must be at least 1048576"]
 
 
 def test_precedence_file_then_environment_then_set_then_flags(tmp_path, monkeypatch):
@@ -141,10 +150,10 @@ def test_precedence_file_then_environment_then_set_then_flags(tmp_path, monkeypa
     monkeypatch.setenv("OTTLA_MESSAGE_MAX_BYTES", "2000")
     args = _parser().parse_args(["serve", "--config", str(properties), "--set", "message.max.bytes=3000", "--port", "0"])
     config = broker_config(args)
-    assert config["num.partitions"] == 2
-    assert config["log.retention.hours"] == 6
-    assert config["message.max.bytes"] == 3000
-    assert (config["host"], config["port"]) == ("0.0.0.0", 0)
+    assert config.num_partitions == 2
+    assert config.log_retention_hours == 6
+    assert config.message_max_bytes == 3000
+    assert (config.host, config.port) == ("0.0.0.0", 0)
     assert {"num.partitions", "log.retention.hours", "message.max.bytes", "host", "port"} <= config.explicit
     assert "log.segment.bytes" not in config.explicit
 
@@ -192,9 +201,40 @@ def test_environment_names_and_unknown_variables():
 
 
 def test_values_are_checked_against_kafkas_ranges():
-    with pytest.raises(ConfigError, match="invalid value for num.partitions: must be at least 1"):
+    with pytest.raises(ConfigError, match="Invalid value 0 for configuration num.partitions: Value must be at least 1"):
         BrokerConfig.from_settings({"num.partitions": "0"})
-    with pytest.raises(ConfigError, match="invalid value for log.cleanup.policy"):
+    with pytest.raises(ConfigError, match="Invalid value shred for configuration log.cleanup.policy"):
         BrokerConfig.from_settings({"log.cleanup.policy": "compact,shred"})
     config = BrokerConfig.from_settings({"log.retention.minutes": "", "auto.create.topics.enable": "FALSE"})
-    assert config["log.retention.minutes"] is None and config["auto.create.topics.enable"] is False
+    assert config.log_retention_minutes is None and config.auto_create_topics_enable is False
+
+
+def test_topic_defaults_agree_everywhere():
+    """A topic config's default as DescribeConfigs gives it over a socket, as LogConfig reads it
+    and as the broker's settings derive it are one value, for every key."""
+    derived = broker_topic_defaults(BrokerConfig())
+    log_config = LogConfig.from_overrides({})
+    with running_broker(data_dir=None) as broker:
+        broker.create_topic("defaults")
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        try:
+            (described,) = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "defaults")], config_filter="all")["topic"].values()
+        finally:
+            admin.close()
+    assert sorted(described) == sorted(TOPIC_KEYS)
+    for name, key in TOPIC_KEYS.items():
+        assert described[name]["value"] == derived[name] == key.render(key.default), name
+        assert described[name]["config_source"] == "DEFAULT_CONFIG", name
+    for item in dataclasses.fields(LogConfig):
+        key = TOPIC_KEYS[item.metadata["topic_key"]]
+        assert getattr(log_config, item.name) == key.default, item.name
+
+
+def test_every_topic_synonym_is_a_broker_setting_that_moves_the_default():
+    """Each broker setting a topic key names is one of the broker's settings, typed as the key
+    expects, and setting it changes the topic default storage is given."""
+    assert BROKER_LOG_KEYS.keys() <= SETTINGS.keys()
+    config = BrokerConfig.from_settings({"log.roll.hours": "2", "log.cleanup.policy": "compact", "message.max.bytes": "2048"})
+    defaults = broker_topic_defaults(config)
+    assert (defaults["segment.ms"], defaults["cleanup.policy"], defaults["max.message.bytes"]) == (str(2 * 3600 * 1000), "compact", "2048")
+    assert LogConfig.from_overrides(defaults).segment_ms == 2 * 3600 * 1000
