@@ -1,7 +1,9 @@
 """Kafka's background log tasks, run on the broker's event loop: retention (LogManager's
 cleanupLogs, every `log.retention.check.interval.ms`), compaction (the LogCleaner, every
 `log.cleaner.backoff.ms` while `log.cleaner.enable`) and time-based flushes (flushDirtyLogs,
-every `log.flush.scheduler.interval.ms`). Each pass reads the topics' current configs, so a
+every `log.flush.scheduler.interval.ms`), and the removal of deleted segments and topics
+once their file.delete.delay.ms has passed (Kafka schedules each such delete; here a check
+every second finds the due ones). Each pass reads the topics' current configs, so a
 retention.ms altered at runtime applies at the next pass, without a restart.
 
 Compaction decodes every record of the logs it cleans (seconds for a few hundred MB), so
@@ -26,6 +28,8 @@ log = logging.getLogger("ottla.log_maintenance")
 NEVER = 2**63 - 1
 # The longest compaction holds the event loop before letting clients in.
 COMPACTION_SLICE_S = 0.005
+# How often files whose file.delete.delay.ms has passed are looked for.
+FILE_DELETION_CHECK_MS = 1000
 
 
 class LogMaintenance:
@@ -39,11 +43,12 @@ class LogMaintenance:
         storage = self.broker.storage
         assert storage is not None
         config = self.broker.config
-        self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
-        if config.log_cleaner_enable:
-            self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
-        if config.log_flush_scheduler_interval_ms != NEVER:
-            self._every("flush", config.log_flush_scheduler_interval_ms, storage.flush_if_due)
+        self._every("retention", config["log.retention.check.interval.ms"], storage.enforce_retention)
+        if config["log.cleaner.enable"]:
+            self._every("compaction", config["log.cleaner.backoff.ms"], self._start_compaction)
+        if config["log.flush.scheduler.interval.ms"] != NEVER:
+            self._every("flush", config["log.flush.scheduler.interval.ms"], storage.flush_if_due)
+        self._every("file deletion", FILE_DELETION_CHECK_MS, storage.delete_expired_files)
 
     def stop(self) -> None:
         for timer in self._timers.values():

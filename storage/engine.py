@@ -6,6 +6,7 @@ Layout of a data directory (Kafka's, so its tools can read the partitions):
   <topic>.topic.json                        ours: topic id, partition count, config overrides
   log-start-offset-checkpoint               Kafka's (OffsetCheckpointFile.java): moved by DeleteRecords
   cleaner-offset-checkpoint                 Kafka's: where each compacted log's dirty section starts
+  <topic>-<partition>.<uuid>-delete/        Kafka's: a deleted topic's partition, removed after file.delete.delay.ms
 The topic file sits beside, not inside, the partition directories: Kafka's
 LogManager only loads directories, so it ignores regular files there.
 """
@@ -14,22 +15,26 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import pathlib
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
-from ottla.storage.files import replace_file
+from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, replace_file
 from ottla.storage.log import PartitionLog, run_steps
 from ottla.wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
 _LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 _CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
+# Kafka's LocalLog.DeleteDirSuffix: a deleted topic's partition directory waiting out file.delete.delay.ms.
+_DELETE_DIR_SUFFIX = "-delete"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
@@ -68,6 +73,8 @@ class Storage:
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         self._checkpointed_starts: dict[tuple[str, int], int] = {}
         self._checkpointed_dirty: dict[tuple[str, int], int] = {}
+        # Partition directories of deleted topics, each with the time it may be removed.
+        self._deleted_directories: list[tuple[int, pathlib.Path]] = []
 
     @classmethod
     def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> Storage:
@@ -81,7 +88,14 @@ class Storage:
         return storage
 
     def _load(self) -> None:
+        """Read the topics; first remove what a crash or a restart left for deletion (Kafka's
+        LogManager does the same with `-delete` directories) and interrupted replacements."""
         assert self.data_dir is not None
+        for entry in os.scandir(self.data_dir):
+            if entry.name.endswith(_DELETE_DIR_SUFFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            elif entry.name.endswith(TEMPORARY_SUFFIX) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
         self._checkpointed_starts = _read_checkpoint(self.data_dir / _LOG_START_CHECKPOINT)
         self._checkpointed_dirty = _read_checkpoint(self.data_dir / _CLEANER_CHECKPOINT)
         for path in sorted(self.data_dir.glob("*" + _TOPIC_SUFFIX)):
@@ -166,20 +180,44 @@ class Storage:
         self._open_partitions(updated, config, range(info.partitions, total))
         return updated
 
-    def delete_topic(self, name: str) -> None:
+    def delete_topic(self, name: str, now_ms: int | None = None) -> None:
+        """DeleteTopics. On disk, as Kafka's LogManager.asyncDelete: each partition's directory
+        is renamed `<topic>-<partition>.<uuid>-delete` at once (so the name is free for a new
+        topic) and removed by `delete_expired_files` after the broker's file.delete.delay.ms,
+        counted from `now_ms`, so that fetch answers already cut from it are sent whole."""
         info = self._topics.pop(name, None)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
         del self._by_id[info.topic_id]
-        if self.data_dir is not None:
-            # The topic file goes first: a crash after it leaves orphan partition
-            # directories that no topic claims, never a topic with missing data.
-            (self.data_dir / (name + _TOPIC_SUFFIX)).unlink()
-        for index in range(info.partitions):
-            self._logs.pop((name, index)).delete()
-            if self.data_dir is not None:
-                shutil.rmtree(self.data_dir / f"{name}-{index}", ignore_errors=True)
+        logs = [self._logs.pop((name, index)) for index in range(info.partitions)]
+        if self.data_dir is None:
+            for log in logs:
+                log.delete()
+            return
+        # The topic file goes first, durably: a crash after it leaves orphan partition
+        # directories that no topic claims (create_topic clears them), never a topic with missing data.
+        (self.data_dir / (name + _TOPIC_SUFFIX)).unlink()
+        fsync_directory(self.data_dir)
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        due = now + LogConfig.from_overrides(self.defaults).file_delete_delay_ms
+        for index, log in enumerate(logs):
+            destination = self.data_dir / _deletion_directory_name(name, index)
+            log.move_for_deletion(destination)
+            self._deleted_directories.append((due, destination))
         self._write_checkpoints()
+
+    def delete_expired_files(self, now_ms: int) -> int:
+        """Remove what deletions set aside (segments renamed `.deleted`, deleted topics'
+        `-delete` directories) once their file.delete.delay.ms has passed at `now_ms`: the
+        broker calls this on its schedule, as Kafka schedules each asynchronous delete.
+        Returns the number of segments and directories removed."""
+        removed = sum(log.delete_expired_files(now_ms) for log in self._logs.values())
+        expired = [directory for due, directory in self._deleted_directories if due <= now_ms]
+        if expired:
+            self._deleted_directories = [(due, directory) for due, directory in self._deleted_directories if due > now_ms]
+            for directory in expired:
+                shutil.rmtree(directory, ignore_errors=True)
+        return removed + len(expired)
 
     def topic(self, name: str) -> TopicInfo | None:
         return self._topics.get(name)
@@ -250,6 +288,12 @@ class Storage:
             log.close()
         self._logs.clear()
         self._handles.close_all()
+
+
+def _deletion_directory_name(topic: str, partition: int) -> str:
+    """Kafka's LocalLog.logDeleteDirName: the topic name is cut so the whole fits in 255 bytes."""
+    suffix = f"-{partition}.{uuid.uuid4().hex}{_DELETE_DIR_SUFFIX}"
+    return topic[: 255 - len(suffix)] + suffix
 
 
 def _write_checkpoint(path: pathlib.Path, offsets: dict[tuple[str, int], int]) -> None:

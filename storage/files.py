@@ -13,6 +13,8 @@ import os
 import pathlib
 
 TEMPORARY_SUFFIX = ".tmp"
+# Kafka's LogFileUtils.DELETED_FILE_SUFFIX: a deleted segment's file waiting out file.delete.delay.ms.
+DELETED_SUFFIX = ".deleted"
 
 
 def replace_file(path: pathlib.Path, data: bytes) -> None:

@@ -23,7 +23,7 @@ import os
 import pathlib
 import struct
 
-from ottla.storage.files import replace_file
+from ottla.storage.files import DELETED_SUFFIX, replace_file
 from ottla.storage.handles import FileHandles
 
 OFFSET_ENTRY = struct.Struct(">iI")
@@ -160,6 +160,24 @@ class _Index:
         self.close()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """The segment is gone (deleted): drop pending entries, the map and the descriptor."""
+        self._unwritten.clear()
+        if self.path is not None:
+            self._close_map()
+            self._entries = None
+            if self._handles is not None:
+                self._handles.close(self.path)
+
+    def rename_for_deletion(self) -> pathlib.Path:
+        """`release`, then rename the file `.deleted` (Kafka's changeFileSuffixes); returns the new name."""
+        assert self.path is not None
+        self.release()
+        deleted = self.path.with_name(self.path.name + DELETED_SUFFIX)
+        os.rename(self.path, deleted)
+        self.path = deleted
+        return deleted
 
 
 class OffsetIndex(_Index):

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 from ottla.storage.compaction import OffsetMap, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
-from ottla.storage.files import TEMPORARY_SUFFIX, replace_file
+from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
-from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, Segment, finish_swaps
+from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
     BatchHeader,
@@ -146,6 +146,8 @@ class PartitionLog:
         self._on_checkpoint = on_checkpoint
         self.first_dirty_offset = first_dirty_offset
         self.segments: list[Segment] = []
+        # Files of deleted segments, each with the time it may be removed (file.delete.delay.ms).
+        self._deleted: list[tuple[int, DeletedFiles]] = []
         self.producer_state = ProducerStateManager()
         self._snapshot_offset = 0  # the log end offset the newest snapshot was taken at
         self._messages_since_flush = 0
@@ -163,13 +165,14 @@ class PartitionLog:
 
     def _load(self) -> None:
         """Open existing segments; recover the active one (its tail may be torn) and
-        any whose index is missing. Leftovers of an interrupted index rewrite go."""
+        any whose index is missing. Leftovers of an interrupted index rewrite go, and
+        files of deleted segments whose delay a restart cut short (as Kafka's LogLoader)."""
         assert self.directory is not None
         # One listing per partition: thousands of partitions must open in well under a second.
         names = set(os.listdir(self.directory))
-        if any(name.endswith((TEMPORARY_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)) for name in names):
+        if any(name.endswith((TEMPORARY_SUFFIX, DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)) for name in names):
             for name in names:
-                if name.endswith(TEMPORARY_SUFFIX):
+                if name.endswith((TEMPORARY_SUFFIX, DELETED_SUFFIX)):
                     (self.directory / name).unlink()
             finish_swaps(self.directory)
             names = set(os.listdir(self.directory))
@@ -452,10 +455,11 @@ class PartitionLog:
         timestamp, offset, segment = best
         return timestamp, segment.offset_of_timestamp(timestamp, offset)
 
-    def delete_records(self, offset: int) -> int:
+    def delete_records(self, offset: int, now_ms: int | None = None) -> int:
         """DeleteRecords (API 21): move the log start offset up to `offset` (-1: the
-        high watermark) and drop segments wholly below it. Returns the new low
-        watermark; an offset past the high watermark is OFFSET_OUT_OF_RANGE."""
+        high watermark) and delete segments wholly below it (their files go
+        file.delete.delay.ms after `now_ms`). Returns the new low watermark; an offset
+        past the high watermark is OFFSET_OUT_OF_RANGE."""
         target = self.high_watermark if offset == -1 else offset
         if target < 0 or target > self.high_watermark:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
@@ -463,7 +467,8 @@ class PartitionLog:
             self._log_start_offset = target
             if self._on_checkpoint is not None:
                 self._on_checkpoint()
-            self._delete_segments(lambda segment, following: following is not None and following.base_offset <= target)
+            now = _now_ms() if now_ms is None else now_ms
+            self._delete_segments(lambda segment, following: following is not None and following.base_offset <= target, now)
         return self._log_start_offset
 
     def enforce_retention(self, now_ms: int) -> int:
@@ -473,7 +478,7 @@ class PartitionLog:
         if self._config.delete:
             if self._config.retention_ms >= 0:
                 limit = self._config.retention_ms
-                deleted += self._delete_segments(lambda segment, _: now_ms - segment.largest_timestamp > limit)
+                deleted += self._delete_segments(lambda segment, _: now_ms - segment.largest_timestamp > limit, now_ms)
             if self._config.retention_bytes >= 0:
                 excess = self.size - self._config.retention_bytes
 
@@ -484,12 +489,12 @@ class PartitionLog:
                     excess -= segment.size
                     return True
 
-                deleted += self._delete_segments(over_size)
+                deleted += self._delete_segments(over_size, now_ms)
         start = self._log_start_offset
-        deleted += self._delete_segments(lambda _, following: following is not None and following.base_offset <= start)
+        deleted += self._delete_segments(lambda _, following: following is not None and following.base_offset <= start, now_ms)
         return deleted
 
-    def _delete_segments(self, predicate: Callable[[Segment, Segment | None], bool]) -> int:
+    def _delete_segments(self, predicate: Callable[[Segment, Segment | None], bool], now_ms: int) -> int:
         """Delete the longest prefix of segments matching `predicate` (Kafka's
         deletableSegments). An empty active segment stays; a non-empty one goes only
         after a roll, so the log always has an active segment at its end."""
@@ -505,7 +510,7 @@ class PartitionLog:
             self.roll()
         doomed, self.segments = self.segments[:count], self.segments[count:]
         for segment in doomed:
-            segment.delete()
+            self._delete_later(segment.mark_deleted(), now_ms)
         self._log_start_offset = max(self._log_start_offset, self.segments[0].base_offset)
         self.producer_state.truncate_before(self._log_start_offset)
         if self.directory is not None:
@@ -579,17 +584,17 @@ class PartitionLog:
                 rewrite.abort()  # e.g. an undecodable batch, or the pass cancelled: the segment stays as it was
                 raise
             if changed:
-                segment.replace_contents(rewrite)
+                self._delete_later(segment.replace_contents(rewrite), now_ms)
                 removed += dropped
             else:
                 rewrite.abort()
         self.first_dirty_offset = cleanable[-1].next_offset
-        self._drop_emptied_segments()
+        self._drop_emptied_segments(now_ms)
         if self._on_checkpoint is not None:
             self._on_checkpoint()
         return removed
 
-    def _drop_emptied_segments(self) -> None:
+    def _drop_emptied_segments(self, now_ms: int) -> None:
         """Closed segments compaction left empty go; the one before takes over their
         offsets, so segments stay contiguous (Kafka merges them into a group instead).
         The first segment stays, so the log start offset does not move."""
@@ -597,7 +602,7 @@ class PartitionLog:
         for segment in self.segments[1:-1]:
             if segment.is_empty:
                 kept[-1].next_offset = segment.next_offset
-                segment.delete()
+                self._delete_later(segment.mark_deleted(), now_ms)
             else:
                 kept.append(segment)
         self.segments = [*kept, self.segments[-1]] if len(self.segments) > 1 else kept
@@ -618,7 +623,46 @@ class PartitionLog:
             segment.close()
         self._take_snapshot()
 
+    def _delete_later(self, files: DeletedFiles | None, now_ms: int) -> None:
+        """Kafka's UnifiedLog.deleteSegmentFiles: the renamed files of a deleted segment
+        stay for file.delete.delay.ms, so a fetch answer already cut from them (sent by
+        sendfile, perhaps still queued behind others) can still be sent whole."""
+        if files is not None:
+            self._deleted.append((now_ms + self._config.file_delete_delay_ms, files))
+
+    def delete_expired_files(self, now_ms: int) -> int:
+        """Remove the files of segments deleted at least file.delete.delay.ms before
+        `now_ms`; returns how many segments' files went."""
+        if not self._deleted:
+            return 0  # the common case, checked every second for every partition
+        expired = [files for due, files in self._deleted if due <= now_ms]
+        if expired:
+            self._deleted = [(due, files) for due, files in self._deleted if due > now_ms]
+        for files in expired:
+            files.remove()
+        return len(expired)
+
     def delete(self) -> None:
+        """Drop everything now (an in-memory log, or one whose files nobody reads)."""
         for segment in self.segments:
             segment.delete()
         self.segments.clear()
+        for _, files in self._deleted:
+            files.remove()
+        self._deleted.clear()
+
+    def move_for_deletion(self, destination: pathlib.Path) -> None:
+        """DeleteTopics on disk: rename the partition's directory to `destination`, for the
+        storage to remove after file.delete.delay.ms, and end the log. Regions already
+        cut from its segments follow their files there. Descriptors and maps are released:
+        the descriptor cache knows files by their old names, which a re-created topic of
+        the same name uses again."""
+        assert self.directory is not None
+        os.rename(self.directory, destination)
+        for segment in self.segments:
+            segment.moved_to(destination)
+        for _, files in self._deleted:
+            files.moved_to(destination)
+        self.segments.clear()
+        self._deleted.clear()
+        self.directory = destination

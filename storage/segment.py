@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ottla.storage.files import rename_durably
+from ottla.storage.files import DELETED_SUFFIX, rename_durably
 from ottla.storage.handles import FileHandles
 from ottla.storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -35,12 +35,21 @@ _LOG_FLAGS = os.O_RDWR | os.O_CREAT
 
 @dataclass(slots=True, frozen=True)
 class FileRegion:
-    """A byte range of a segment file, for the server to sendfile or read.
-    Valid until the next retention, compaction or DeleteRecords pass."""
+    """A byte range of a segment's .log, for the server to sendfile or read.
 
-    path: pathlib.Path
+    `path` is the file's name at the moment it is asked for: a segment deleted after the
+    read (retention, DeleteRecords, compaction, DeleteTopics) is renamed, not removed, and
+    removed only file.delete.delay.ms later, so a region opened within that delay still
+    reads the bytes it was cut from; one already opened reads them to the end whatever
+    happens to the name (Kafka's FileRecords slices keep their FileChannel the same way)."""
+
+    file: DiskFile
     position: int
     length: int
+
+    @property
+    def path(self) -> pathlib.Path:
+        return self.file.path
 
     def read(self) -> bytes:
         with open(self.path, "rb") as file:
@@ -105,7 +114,7 @@ class DiskFile:
         return os.pread(self._handles.fd(self.path, _LOG_FLAGS), length, position)
 
     def region(self, position: int, length: int) -> list[Chunk]:
-        return [FileRegion(self.path, position, length)]
+        return [FileRegion(self, position, length)]
 
     def truncate(self, size: int) -> None:
         os.ftruncate(self._handles.fd(self.path, _LOG_FLAGS), size)
@@ -115,20 +124,34 @@ class DiskFile:
     def modified_ms(self) -> int:
         return self.path.stat().st_mtime_ns // 1_000_000
 
-    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> None:
-        """Swap in a completed rewrite so that a crash at any point leaves a readable log
-        (Kafka's LogCleaner: .cleaned, then .swap, then the real name): the fsynced
-        `.log.cleaned` is renamed `.log.swap` once complete, the indexes are removed
-        (recovery rebuilds missing ones), then `.swap` replaces the log.
-        `finish_swaps` completes a swap interrupted by a crash."""
+    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> DiskFile:
+        """Swap in a completed rewrite; returns the file now holding it, this one being
+        renamed `.log.deleted` for the caller to remove later (regions cut from the old
+        contents still read them). A crash at any point leaves a readable log (Kafka's
+        LogCleaner and LocalLog.replaceSegments: .cleaned, then .swap, the old segment
+        .deleted, then the real name): the fsynced `.log.cleaned` is renamed `.log.swap`
+        once complete, the indexes are removed (recovery rebuilds missing ones), the old
+        log renamed, then `.swap` takes its name. `finish_swaps` completes a swap
+        interrupted by a crash."""
         assert rewrite.path is not None
-        size = rewrite.finish()
-        swap = self.path.with_name(self.path.name + SWAP_SUFFIX)
+        rewrite.finish()
+        log_path = self.path
+        swap = log_path.with_name(log_path.name + SWAP_SUFFIX)
         rename_durably(rewrite.path, swap)
+        self.rename(log_path.with_name(log_path.name + DELETED_SUFFIX))
+        _complete_swap(swap, log_path, index_paths)
+        return DiskFile(log_path, self._handles)
+
+    def rename(self, path: pathlib.Path) -> None:
+        """Give the file a new name; regions already cut from it follow."""
         self._handles.close(self.path)
-        _complete_swap(swap, self.path, index_paths)
-        self.size = size
-        self._unsynced = False
+        os.rename(self.path, path)
+        self.path = path
+
+    def moved_to(self, directory: pathlib.Path) -> None:
+        """Its directory was renamed to `directory`: follow it."""
+        self._handles.close(self.path)
+        self.path = directory / self.path.name
 
     def flush(self) -> None:
         if self._unsynced:
@@ -189,13 +212,15 @@ class MemoryFile:
     def modified_ms(self) -> int:
         return self._created_ms
 
-    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> None:
+    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> MemoryFile:
+        """Views already handed out keep the old pieces alive: nothing to wait for."""
         self._pieces = list(rewrite.pieces)
         self._starts = []
         self.size = 0
         for piece in self._pieces:
             self._starts.append(self.size)
             self.size += len(piece)
+        return self
 
     def flush(self) -> None:
         """Nothing to make durable."""
@@ -488,19 +513,22 @@ class Segment:
     def start_rewrite(self) -> Rewrite:
         return Rewrite(self.file.path if isinstance(self.file, DiskFile) else None)
 
-    def replace_contents(self, rewrite: Rewrite) -> None:
-        """Swap in rewritten batches (compaction) and rebuild both indexes from them.
-        Only for a sealed segment: the active one is never cleaned."""
+    def replace_contents(self, rewrite: Rewrite) -> DeletedFiles | None:
+        """Swap in rewritten batches (compaction) and rebuild both indexes from them; returns
+        the old contents, renamed for the caller to remove after file.delete.delay.ms (None
+        in memory). Only for a sealed segment: the active one is never cleaned."""
         self.index.seal()
         self.time_index.seal()
         paths = tuple(path for path in (self.index.path, self.time_index.path) if path is not None)
         next_offset = self.next_offset  # offsets do not move, even if the last batch went
-        self.file.replace_contents(rewrite, paths)
+        old = self.file
+        self.file = old.replace_contents(rewrite, paths)
         self.index.forget()
         self.time_index.forget()
         self.recover(from_start=True)
         self.next_offset = next_offset
         self.seal()
+        return DeletedFiles(old, []) if isinstance(old, DiskFile) else None
 
     def seal(self) -> None:
         """The segment stops being active (rolled or closed): write the final time index
@@ -525,7 +553,49 @@ class Segment:
         self.seal()
 
     def delete(self) -> None:
+        """Remove the files now: an in-memory segment's, or one nobody can be reading."""
         # Indexes first: a crash in between leaves a log whose missing indexes are rebuilt.
         self.index.delete()
         self.time_index.delete()
         self.file.delete()
+
+    def mark_deleted(self) -> DeletedFiles | None:
+        """Kafka's LogSegment.changeFileSuffixes("", ".deleted"): rename the files for the
+        caller to remove after file.delete.delay.ms, releasing descriptors and maps. In
+        memory the segment just goes (None): the views a read handed out keep their buffers.
+        Indexes first: a crash in between leaves a log whose missing indexes are rebuilt
+        (an index without its log would be taken up by a new segment at that offset);
+        recovery removes `.deleted` files."""
+        if not isinstance(self.file, DiskFile):
+            self.delete()
+            return None
+        indexes = [index.rename_for_deletion() for index in (self.index, self.time_index)]
+        self.file.rename(self.file.path.with_name(self.file.path.name + DELETED_SUFFIX))
+        return DeletedFiles(self.file, indexes)
+
+    def moved_to(self, directory: pathlib.Path) -> None:
+        """Its partition's directory was renamed for deletion (DeleteTopics): release
+        descriptors and maps, and follow the log file there for regions already cut."""
+        self.index.release()
+        self.time_index.release()
+        if isinstance(self.file, DiskFile):
+            self.file.moved_to(directory)
+
+
+@dataclass(slots=True)
+class DeletedFiles:
+    """A deleted segment's files (or a compacted segment's old log) under their `.deleted`
+    names, to be removed once no reader can still want them. `log` is what the regions
+    cut from it reference."""
+
+    log: DiskFile
+    others: list[pathlib.Path]
+
+    def moved_to(self, directory: pathlib.Path) -> None:
+        self.log.moved_to(directory)
+        self.others = [directory / path.name for path in self.others]
+
+    def remove(self) -> None:
+        for path in self.others:
+            path.unlink(missing_ok=True)
+        self.log.delete()

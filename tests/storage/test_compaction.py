@@ -258,7 +258,8 @@ def test_a_pass_meeting_a_segment_deleted_between_steps_stops_and_the_next_compl
 def test_a_pass_meeting_its_topic_deleted_between_steps_ends_quietly(storage: Storage) -> None:
     fill(storage)
     steps = _mid_rewrite_of_first_segment(storage)
-    storage.delete_topic("c")
+    storage.delete_topic("c", now_ms=0)
     assert run_steps(steps) == 0
+    storage.delete_expired_files(now_ms=60_000)  # file.delete.delay.ms later
     if storage.data_dir is not None:
         assert not any(storage.data_dir.glob("c-0*")), "the deleted partition's files remain"

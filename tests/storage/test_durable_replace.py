@@ -3,7 +3,8 @@
 A crash test cannot see this (a killed process loses no directory entry the kernel already
 has; only a power loss does), so the system calls are recorded instead: each `os.replace`
 or `os.rename` must be followed by an fsync of a descriptor opened on the target's
-directory before the next rename. Without it a power loss after the rename can bring the
+directory before the next rename. Renames for deletion (`.deleted`) are exempt: one that
+is lost only brings back a file that is deleted again. Without it a power loss after the rename can bring the
 old file back: a producer-id block already handed out, a checkpoint, a compacted segment."""
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class SyscallLog:
         """Targets whose directory was not fsynced between their rename and the next one."""
         missing = []
         for slot, (kind, target) in enumerate(self.events):
-            if kind != "rename":
+            if kind != "rename" or target.name.endswith(".deleted"):
                 continue
             following = self.events[slot + 1 :]
             until_next_rename = following[: next((i for i, (k, _) in enumerate(following) if k == "rename"), len(following))]

@@ -1,5 +1,6 @@
 """A crash at every step of a segment roll, an index write, a compaction, a topic metadata
-write and a producer snapshot write leaves a directory that `Storage.open` recovers.
+write, a producer snapshot write and a topic deletion leaves a directory that `Storage.open`
+recovers.
 
 Each operation runs in a forked child whose file-system calls (open for writing, write,
 pwrite, ftruncate, fsync, rename/replace, unlink) are counted; at step k the child dies
@@ -186,11 +187,20 @@ def snapshot_at_close(storage: Storage) -> None:
     storage.close()
 
 
-OPERATIONS = [roll, index_writes, compaction, create_topic, set_configs, add_partitions, snapshot_at_close]
+def delete_topic(storage: Storage) -> None:
+    """Created, deleted (its directories set aside), then removed after the delay."""
+    storage.create_topic("u", 2)
+    storage.partition("u", 0).append(keyed([(b"u", b"doomed")]))
+    storage.delete_topic("u", now_ms=0)
+    storage.delete_expired_files(now_ms=1 << 42)
+
+
+OPERATIONS = [roll, index_writes, compaction, create_topic, set_configs, add_partitions, snapshot_at_close, delete_topic]
 
 
 def check_recovered(directory: pathlib.Path, before: dict[str, list[tuple[int, bytes | None, bytes | None]]], operation: Callable[[Storage], object]) -> None:
     storage = Storage.open(directory)
+    assert not [path for path in directory.rglob("*") if path.name.endswith((".deleted", "-delete"))], "deletions' leftovers stay"
     after_t = records(storage, "t")
     assert after_t[: len(before["t"])] == before["t"]
     assert [offset for offset, _, _ in after_t] == list(range(len(after_t)))

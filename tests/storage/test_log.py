@@ -241,7 +241,8 @@ def test_disk_layout_is_kafkas(tmp_path: pathlib.Path) -> None:
 def test_delete_topic_removes_its_files(tmp_path: pathlib.Path) -> None:
     storage = Storage.open(tmp_path)
     storage.create_topic("t", 2)
-    storage.delete_topic("t")
+    storage.delete_topic("t", now_ms=0)
+    storage.delete_expired_files(now_ms=60_000)  # file.delete.delay.ms later (tests/storage/test_deletion.py)
     assert list(tmp_path.iterdir()) == []
     storage.close()
 

@@ -171,12 +171,18 @@ def test_retention_on_disk_removes_files_and_survives_restart(tmp_path: pathlib.
     for timestamp in (1, 2, 1000):
         log.append(batch(1, value_size=100, timestamp=timestamp))
     storage.enforce_retention(now_ms=1050)
-    assert sorted(p.name for p in (tmp_path / "t-0").iterdir() if p.suffix != ".metadata") == [
+    live = [
         "00000000000000000002.index",
         "00000000000000000002.log",
         "00000000000000000002.snapshot",  # producer state at the roll; the deleted segments' went with them
         "00000000000000000002.timeindex",
     ]
+    # Renamed for file.delete.delay.ms (60 s by default), as Kafka does, then removed.
+    deleted = [f"{base:020d}.{kind}.deleted" for base in (0, 1) for kind in ("index", "log", "timeindex")]
+    assert sorted(p.name for p in (tmp_path / "t-0").iterdir() if p.suffix != ".metadata") == sorted(live + deleted)
+    assert storage.delete_expired_files(now_ms=1050 + 59_999) == 0
+    assert storage.delete_expired_files(now_ms=1050 + 60_000) == 2
+    assert sorted(p.name for p in (tmp_path / "t-0").iterdir() if p.suffix != ".metadata") == live
     storage.close()
     reopened = Storage.open(tmp_path)
     assert (reopened.partition("t", 0).log_start_offset, reopened.partition("t", 0).log_end_offset) == (2, 3)
