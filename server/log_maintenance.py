@@ -43,11 +43,11 @@ class LogMaintenance:
         storage = self.broker.storage
         assert storage is not None
         config = self.broker.config
-        self._every("retention", config["log.retention.check.interval.ms"], storage.enforce_retention)
-        if config["log.cleaner.enable"]:
-            self._every("compaction", config["log.cleaner.backoff.ms"], self._start_compaction)
-        if config["log.flush.scheduler.interval.ms"] != NEVER:
-            self._every("flush", config["log.flush.scheduler.interval.ms"], storage.flush_if_due)
+        self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
+        if config.log_cleaner_enable:
+            self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
+        if config.log_flush_scheduler_interval_ms != NEVER:
+            self._every("flush", config.log_flush_scheduler_interval_ms, storage.flush_if_due)
         self._every("file deletion", FILE_DELETION_CHECK_MS, storage.delete_expired_files)
 
     def stop(self) -> None:
