@@ -32,6 +32,11 @@ FORBIDDEN = {
 # wires them together. The runtime itself knows no coordinator.
 COORDINATORS = {"server/groups": "ottla.server.groups", "server/txn": "ottla.server.txn"}
 
+# The admin client is a Kafka client like any other: it reaches brokers through wire/ alone,
+# and of the broker only its command line (server/cli.py) may reach it.
+ADMIN = "ottla.server.admin"
+ADMIN_MAY_IMPORT = ("ottla.wire", ADMIN)
+
 
 def _imports(path: Path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -79,6 +84,19 @@ def test_coordinators_import_the_runtime_not_each_other(folder):
                 breaches.append(f"{path.relative_to(REPO)}:{line} imports {name}")
     assert not breaches, "\n".join(breaches)
     assert uses_runtime or folder not in COORDINATORS, f"{folder} does not stand on ottla.server.coordinator"
+
+
+def test_the_admin_client_needs_only_wire_and_the_broker_never_imports_it():
+    breaches = []
+    for path in sorted((REPO / "server").rglob("*.py")):
+        relative = path.relative_to(REPO).as_posix()
+        in_admin = relative.startswith("server/admin/")
+        for line, name in _imports(path):
+            if in_admin and _ours(name) and not _matches(name, ADMIN_MAY_IMPORT):
+                breaches.append(f"{relative}:{line} imports {name}")
+            if not in_admin and relative != "server/cli.py" and (name == ADMIN or name.startswith(ADMIN + ".")):
+                breaches.append(f"{relative}:{line} imports {name}")
+    assert not breaches, "\n".join(breaches)
 
 
 def test_only_the_facade_lives_at_the_root():

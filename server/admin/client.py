@@ -182,6 +182,7 @@ class KafkaClient:
     def metadata(self, topics: list[str] | None, allow_auto_topic_creation: bool = False) -> dict[str, Any]:
         """Metadata for `topics` (None: all); remembers broker addresses."""
         version = self.bootstrap.version(ApiKey.METADATA)
+        wanted: list[dict[str, Any]] | None
         if topics is None:
             wanted = None if version >= 1 else []
         else:

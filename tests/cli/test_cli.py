@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from ottla.server.admin.commands import murmur2, partition_for_key
+from ottla.server.admin.operations import murmur2, partition_for_key
 
 REPO = Path(__file__).resolve().parents[2]
 
