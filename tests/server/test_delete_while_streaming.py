@@ -1,6 +1,7 @@
 """A fetch answer being streamed from segment files is sent whole when the topic is deleted
 meanwhile: Kafka renames deleted files and removes them file.delete.delay.ms later, and the
-answer's file regions follow their files to the new names (storage/segment.py FileRegion)."""
+answer's file regions follow their files to the new names (storage/segment.py FileRegion).
+The broker's log maintenance removes them once the delay has passed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 
+from compat.harness import wait_for
 from kafka_wire import RawClient, make, read_records
 from ottla.testing import running_broker
 
@@ -71,3 +73,16 @@ def test_deleting_a_topic_does_not_cut_a_fetch_answer_being_sent(tmp_path):
             # The connection carries on.
             versions = client.call(make(ApiVersionsRequest, dict(client_software_name="t", client_software_version="1")), 3, ApiVersionsResponse)
             assert versions.error_code == 0
+
+
+def test_the_broker_removes_a_deleted_topics_files_once_the_delay_has_passed(tmp_path):
+    data = tmp_path / "data"
+    with running_broker(data_dir=data, log_segment_delete_delay_ms=0) as broker:
+        broker.create_topic("brief", partitions=2)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        producer.send("brief", b"soon gone", partition=1)
+        producer.close()
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        admin.delete_topics(["brief"])
+        admin.close()
+        assert wait_for(lambda: not any(data.glob("brief*"))), sorted(path.name for path in data.iterdir())
