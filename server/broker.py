@@ -15,8 +15,10 @@ from typing import Any, Iterable
 
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
+from ottla.server.context import BrokerServices, Node
 from ottla.server.dispatch import Dispatcher
 from ottla.server.groups import GroupCoordinator, open_coordinator
+from ottla.server.handlers import HANDLERS
 from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
@@ -27,6 +29,8 @@ from ottla.storage import Storage
 log = logging.getLogger("ottla.broker")
 
 _UNSET = object()
+# The one listener's name, Kafka's default: settings accept only a PLAINTEXT listener.
+LISTENER = "PLAINTEXT"
 
 
 def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
@@ -90,9 +94,8 @@ class Broker:
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         # Counts notify_data calls: a fetch compares it across its read and its park.
         self.data_version = 0
-        from ottla.server.handlers import HANDLERS
-
-        self.dispatcher = Dispatcher(self, HANDLERS)
+        self.dispatcher = Dispatcher(HANDLERS)
+        self.services: BrokerServices | None = None
 
     @property
     def data_dir(self) -> Path | None:
@@ -112,21 +115,37 @@ class Broker:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.storage = Storage.open(data_dir, defaults=broker_topic_defaults(self.config))
-        self.maintenance = LogMaintenance(self)
+        self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
         loop = asyncio.get_running_loop()
         _ignore_sendfile_close_race(loop)
         self._server = await loop.create_server(
-            lambda: Connection(self), self.config.host, self.config.port, reuse_address=True, backlog=1024
+            self._accept, self.config.host, self.config.port, reuse_address=True, backlog=1024, start_serving=False
         )
         for listener in self._server.sockets:
             self._set_buffer_sizes(listener)
         self.port = self._server.sockets[0].getsockname()[1]
+        self.services = BrokerServices(
+            node=Node(self.node_id, self.advertised_host, self.port),
+            config=self.config,
+            data_dir=data_dir,
+            storage=self.storage,
+            groups=self.groups,
+            txn=self.txn,
+            wakeups=self,
+            supported_apis=self.dispatcher.supported(),
+            drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
+        )
+        await self._server.start_serving()
         self._schedule_idle_sweep()
         self._memory_release.start()
         log.info("listening on %s:%s", self.config.host, self.port)
+
+    def _accept(self) -> Connection:
+        assert self.services is not None, "connections are accepted only while the broker runs"
+        return Connection(self.dispatcher, self.services, self, LISTENER)
 
     def _set_buffer_sizes(self, listener: socket.socket) -> None:
         """Kafka's socket.send/receive.buffer.bytes, on the listener so that every connection
@@ -148,6 +167,7 @@ class Broker:
                     connection.transport.abort()
             await self._server.wait_closed()
             self._server = None
+        self.services = None
         for waiters in self._data_waiters.values():
             for waiter in waiters:
                 if not waiter.done():

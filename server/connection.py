@@ -12,16 +12,13 @@ import asyncio
 import collections
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
-from ottla.server.dispatch import Deferred
+from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection
+from ottla.server.dispatch import Deferred, Dispatcher
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
 from ottla.wire.framing import FrameReader
-from ottla.wire.header import RequestHeader
-
-if TYPE_CHECKING:
-    from ottla.server.broker import Broker
 
 log = logging.getLogger("ottla.connection")
 
@@ -46,8 +43,14 @@ _JOIN_BELOW = 1 << 20
 COPY_CHUNK_BYTES = 1 << 20
 
 
-class DropConnection(Exception):
-    """A handler's request to close its connection without answering (test hooks only)."""
+class ConnectionRegistry(Protocol):
+    """Counts connections against the broker's limits (the broker is one)."""
+
+    def admit(self, connection: Connection) -> str | None:
+        """Count `connection` in, or say which limit refuses it."""
+
+    def release(self, connection: Connection) -> None:
+        """Count a closed connection out."""
 
 
 class _Slot:
@@ -70,9 +73,13 @@ def _held_size(payload: Any) -> int:
 
 
 class Connection(asyncio.BufferedProtocol):
-    def __init__(self, broker: "Broker") -> None:
-        self.broker = broker
-        self.reader = FrameReader(broker.config.socket_request_max_bytes)
+    def __init__(self, dispatcher: Dispatcher, services: BrokerServices, registry: ConnectionRegistry, listener: str) -> None:
+        self.dispatcher = dispatcher
+        self.services = services
+        self.registry = registry
+        self.listener = listener
+        self.client = ClientIdentity(ANONYMOUS, listener, "?")
+        self.reader = FrameReader(services.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.pending: collections.deque[_Slot] = collections.deque()
@@ -99,8 +106,9 @@ class Connection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.ip = peer[0] if peer else "?"
+        self.client = ClientIdentity(ANONYMOUS, self.listener, self.peer)
         self.last_active = asyncio.get_running_loop().time()
-        refusal = self.broker.admit(self)
+        refusal = self.registry.admit(self)
         if refusal is not None:
             log.info("refusing connection from %s: %s", self.peer, refusal)
             self.closed = True
@@ -113,7 +121,7 @@ class Connection(asyncio.BufferedProtocol):
         self.closed = True
         if not self.admitted:
             return
-        self.broker.release(self)
+        self.registry.release(self)
         for task in self.tasks:
             task.cancel()
         if self._sender is not None:
@@ -218,7 +226,7 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.abort()
 
     def _handle_frame(self, frame: bytes) -> None:
-        outcome = self.broker.dispatcher.dispatch(self, frame)
+        outcome = self.dispatcher.dispatch(self.services, self.client, frame)
         if outcome is None:  # acks=0 produce: no response, nothing to order
             return
         slot = _Slot()
@@ -334,10 +342,3 @@ class Connection(asyncio.BufferedProtocol):
                 self._writable = asyncio.get_running_loop().create_future()
                 await self._writable
         return sent
-
-    def request_description(self, header: RequestHeader) -> str:
-        try:
-            name = ApiKey(header.api_key).name
-        except ValueError:
-            name = f"api {header.api_key}"
-        return f"{name} v{header.api_version} from {header.client_id!r} at {self.peer}"

@@ -13,20 +13,20 @@ import asyncio
 import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable, Coroutine, NamedTuple
 
+from ottla.server.context import BrokerServices, ClientIdentity, RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader, peek_api, request_header_version
 from ottla.wire.protocol import decode_request, encode_response, encode_response_parts
 
-if TYPE_CHECKING:
-    from ottla.server.broker import Broker
-    from ottla.server.connection import Connection
-
 log = logging.getLogger("ottla.request")
 
-Handle = Callable[["Broker", RequestHeader, dict[str, Any]], Any]
+# A handler: the request's context and decoded body (the generated TypedDict of its API)
+# in, the response body (or None, or a coroutine that gives it) out.
+Handle = Callable[[RequestContext, Any], Any]
 
 # A response frame: bytes, or a list of bytes and file regions to send in order.
 Payload = bytes | list[Any]
@@ -47,62 +47,63 @@ _SPLICED = {ApiKey.FETCH}
 
 
 class Dispatcher:
-    def __init__(self, broker: "Broker", handlers: dict[ApiKey, tuple[Handle, int, int]]) -> None:
-        self.broker = broker
+    def __init__(self, handlers: Mapping[int, tuple[Handle, int, int]]) -> None:
         self.handlers = handlers
 
-    def supported(self) -> list[tuple[ApiKey, int, int]]:
-        return [(key, low, high) for key, (_, low, high) in sorted(self.handlers.items())]
+    def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
+        return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
 
-    def dispatch(self, connection: "Connection", frame: bytes) -> Payload | None | Deferred:
+    def dispatch(self, services: BrokerServices, client: ClientIdentity, frame: bytes) -> Payload | None | Deferred:
         api_key, api_version, correlation_id = peek_api(frame)
-        entry = self.handlers.get(api_key)  # type: ignore[call-overload]
+        entry = self.handlers.get(api_key)
         if entry is None or not entry[1] <= api_version <= entry[2]:
             if api_key == ApiKey.API_VERSIONS:
                 # KIP-511: a client newer than us learns our versions from a v0 answer.
-                return encode_response(api_key, 0, correlation_id, self.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
+                return encode_response(api_key, 0, correlation_id, services.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
             raise MalformedFrame(f"unsupported API {api_key} version {api_version}")
         handle = entry[0]
         header, body = decode_request(frame, request_header_version(api_key, api_version))
         started = time.perf_counter()
-        result = handle(self.broker, header, body)
+        result = handle(RequestContext(services, client, header), body)
         if asyncio.iscoroutine(result):
-            return Deferred(result, functools.partial(self._finish, connection, header, started))
+            return Deferred(result, functools.partial(self._finish, client, header, started))
         if result is None:
             return None
-        return self._finish(connection, header, started, result)
+        return self._finish(client, header, started, result)
 
-    def _finish(self, connection: "Connection", header: RequestHeader, started: float, result: dict[str, Any]) -> Payload:
-        self._log(connection, header, result, started)
+    def _finish(self, client: ClientIdentity, header: RequestHeader, started: float, result: Mapping[str, Any]) -> Payload:
+        self._log(client, header, result, started)
         return _encode(header, result)
 
-    def _log(self, connection: "Connection", header: RequestHeader, result: dict[str, Any], started: float) -> None:
+    def _log(self, client: ClientIdentity, header: RequestHeader, result: Mapping[str, Any], started: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s took %.2f ms, error_code=%s",
-                connection.request_description(header),
+                describe_request(client, header),
                 (time.perf_counter() - started) * 1000,
                 _first_error(result),
             )
 
-    def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> dict[str, Any]:
-        return {
-            "error_code": error,
-            "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported()],
-            "throttle_time_ms": 0,
-        }
+
+def describe_request(client: ClientIdentity, header: RequestHeader) -> str:
+    try:
+        name = ApiKey(header.api_key).name
+    except ValueError:
+        name = f"api {header.api_key}"
+    return f"{name} v{header.api_version} from {header.client_id!r} at {client.address}"
 
 
-def _encode(header: RequestHeader, result: dict[str, Any]) -> Payload:
+def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
     if header.api_key in _SPLICED:
         return encode_response_parts(header.api_key, header.api_version, header.correlation_id, result)
     return encode_response(header.api_key, header.api_version, header.correlation_id, result)
 
 
-def _first_error(value: Any) -> int:
+def _first_error(value: object) -> int:
     """The top-level error code, else the first non-zero one nested in the response."""
+    values: Iterable[object]
     if isinstance(value, dict):
-        code = value.get("error_code", 0)
+        code: int = value.get("error_code", 0)
         if code:
             return code
         values = value.values()

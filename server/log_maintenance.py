@@ -17,10 +17,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ottla.server.broker import Broker
+from ottla.server.config import BrokerConfig
+from ottla.storage import Storage
 
 log = logging.getLogger("ottla.log_maintenance")
 
@@ -33,16 +32,16 @@ FILE_DELETION_CHECK_MS = 1000
 
 
 class LogMaintenance:
-    def __init__(self, broker: "Broker") -> None:
-        self.broker = broker
+    def __init__(self, storage: Storage, config: BrokerConfig) -> None:
+        self.storage = storage
+        self.config = config
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._compaction: asyncio.Task[None] | None = None
         self._compaction_steps: Generator[None, None, int] | None = None
 
     def start(self) -> None:
-        storage = self.broker.storage
-        assert storage is not None
-        config = self.broker.config
+        storage = self.storage
+        config = self.config
         self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
         if config.log_cleaner_enable:
             self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
@@ -65,9 +64,7 @@ class LogMaintenance:
     def _start_compaction(self, now_ms: int) -> None:
         """A pass, unless the last one is still running (a pass may outlast the backoff)."""
         if self._compaction is None or self._compaction.done():
-            storage = self.broker.storage
-            assert storage is not None
-            self._compaction_steps = storage.compaction_steps(now_ms)
+            self._compaction_steps = self.storage.compaction_steps(now_ms)
             self._compaction = asyncio.get_running_loop().create_task(self._compact(self._compaction_steps))
 
     async def _compact(self, steps: Generator[None, None, int]) -> None:

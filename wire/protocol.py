@@ -7,6 +7,7 @@ round make `wire/` a client codec too (the CLI and the tests use them).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from ottla.wire.api import ApiKey, message_name
@@ -43,20 +44,20 @@ def decode_request(frame: bytes | memoryview, header_version: int) -> tuple[Requ
     return header, body
 
 
-def encode_response(api_key: int, version: int, correlation_id: int, body: dict[str, Any]) -> bytes:
+def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> bytes:
     """A complete response frame, size prefix included."""
     data = encode(response_struct(api_key, version), body)
     return response_frame_prefix(correlation_id, response_header_version(api_key, version), len(data)) + data
 
 
-def encode_response_parts(api_key: int, version: int, correlation_id: int, body: dict[str, Any]) -> list[Any]:
+def encode_response_parts(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> list[Any]:
     """A response frame as parts: buffers, and the `Spliced` parts of its body left in place."""
     parts = encode_parts(response_struct(api_key, version), body)
     size = sum(len(part) if isinstance(part, bytes) else part.length for part in parts)
     return [response_frame_prefix(correlation_id, response_header_version(api_key, version), size), *parts]
 
 
-def encode_request(api_key: int, version: int, correlation_id: int, body: dict[str, Any], client_id: str | None = "ottla") -> bytes:
+def encode_request(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any], client_id: str | None = "ottla") -> bytes:
     header = RequestHeader(api_key, version, correlation_id, client_id, request_header_version(api_key, version))
     payload = encode_request_header(header) + encode(request_struct(api_key, version), body)
     return SIZE.pack(len(payload)) + payload

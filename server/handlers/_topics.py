@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import MetadataResponseMetadataResponsePartition
 
 
-def partition_metadata(broker, partitions: int) -> list[dict[str, Any]]:
+def partition_metadata(context: RequestContext, partitions: int) -> list[MetadataResponseMetadataResponsePartition]:
     """A single node leads every partition and is its only replica."""
-    node = broker.node_id
+    node = context.node.node_id
     return [
         {
             "error_code": ErrorCode.NONE,
@@ -24,10 +24,10 @@ def partition_metadata(broker, partitions: int) -> list[dict[str, Any]]:
     ]
 
 
-def resolve_topic_name(broker, name: str | None, topic_id: bytes | None) -> str:
+def resolve_topic_name(context: RequestContext, name: str | None, topic_id: bytes | None) -> str:
     """Requests name a topic by name (older versions) or by id (Fetch 13+, Metadata 10+)."""
     if topic_id and any(topic_id):
-        info = broker.storage.topic_by_id(topic_id)
+        info = context.storage.topic_by_id(topic_id)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
         return info.name

@@ -8,19 +8,25 @@ OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnReq
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    AddPartitionsToTxnRequest,
+    AddPartitionsToTxnRequestAddPartitionsToTxnTopic,
+    AddPartitionsToTxnResponse,
+    AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult,
+    AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult,
+)
 
 API = ApiKey.ADD_PARTITIONS_TO_TXN
 VERSIONS = (0, 5)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
+def handle(context: RequestContext, request: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse:
+    version = context.api_version
     if version <= 3:
-        results = _one(broker, version, request["v3_and_below_transactional_id"], request["v3_and_below_producer_id"],
+        results = _one(context, version, request["v3_and_below_transactional_id"], request["v3_and_below_producer_id"],
                        request["v3_and_below_producer_epoch"], False, request["v3_and_below_topics"])
         return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
     return {
@@ -29,16 +35,24 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         "results_by_transaction": [
             {
                 "transactional_id": txn["transactional_id"],
-                "topic_results": _one(broker, version, txn["transactional_id"], txn["producer_id"], txn["producer_epoch"], txn["verify_only"], txn["topics"]),
+                "topic_results": _one(context, version, txn["transactional_id"], txn["producer_id"], txn["producer_epoch"], txn["verify_only"], txn["topics"]),
             }
             for txn in request["transactions"]
         ],
     }
 
 
-def _one(broker, version: int, transactional_id: str, producer_id: int, producer_epoch: int, verify_only: bool, topics) -> list[dict[str, Any]]:
+def _one(
+    context: RequestContext,
+    version: int,
+    transactional_id: str,
+    producer_id: int,
+    producer_epoch: int,
+    verify_only: bool,
+    topics: list[AddPartitionsToTxnRequestAddPartitionsToTxnTopic],
+) -> list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
     wanted = [(topic["name"], partition) for topic in topics for partition in topic["partitions"]]
-    storage = broker.storage
+    storage = context.storage
     unknown = set()
     for name, partition in wanted:
         info = storage.topic(name)
@@ -47,13 +61,13 @@ def _one(broker, version: int, transactional_id: str, producer_id: int, producer
     if unknown:
         errors = {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED for tp in wanted}
     elif verify_only:
-        errors = broker.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
+        errors = context.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
     else:
-        error = broker.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
+        error = context.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
         if error is ErrorCode.PRODUCER_FENCED and version < 2:
             error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
         errors = {tp: error for tp in wanted}
-    by_topic: dict[str, list[dict[str, Any]]] = {}
+    by_topic: dict[str, list[AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult]] = {}
     for (name, partition), error in errors.items():
         by_topic.setdefault(name, []).append({"partition_index": partition, "partition_error_code": error})
     return [{"name": name, "results_by_partition": results} for name, results in by_topic.items()]

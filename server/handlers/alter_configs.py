@@ -3,18 +3,22 @@ overrides, as in Kafka, where any config left out returns to its default."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import KafkaError
+from ottla.wire.messages.types import (
+    AlterConfigsRequest,
+    AlterConfigsResponse,
+    AlterConfigsResponseAlterConfigsResourceResponse,
+)
 
 API = ApiKey.ALTER_CONFIGS
 VERSIONS = (0, 2)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    responses = []
+def handle(context: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
+    responses: list[AlterConfigsResponseAlterConfigsResourceResponse] = []
     for resource in request["resources"]:
         error = None
         try:
@@ -22,11 +26,11 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             check_unique(names)
             kind = resource["resource_type"]
             if kind == TOPIC:
-                existing_topic(broker, resource["resource_name"])
+                existing_topic(context, resource["resource_name"])
                 overrides = {config["name"]: config["value"] for config in resource["configs"]}
-                replace_topic_configs(broker, resource["resource_name"], overrides, request["validate_only"])
+                replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
             elif kind == BROKER:
-                refuse_broker_change(broker, resource["resource_name"], names)
+                refuse_broker_change(context, resource["resource_name"], names)
             else:
                 raise unsupported_resource(kind)
         except KafkaError as exc:

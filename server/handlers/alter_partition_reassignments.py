@@ -4,23 +4,28 @@ reassignment in progress. Messages are Kafka's (ReplicationControlManager)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
+    AlterPartitionReassignmentsResponseReassignablePartitionResponse,
+    AlterPartitionReassignmentsResponseReassignableTopicResponse,
+)
 
 API = ApiKey.ALTER_PARTITION_REASSIGNMENTS
 VERSIONS = (0, 0)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    responses = []
+def handle(context: RequestContext, request: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse:
+    responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse] = []
     for topic in request["topics"]:
-        partitions = []
+        partitions: list[AlterPartitionReassignmentsResponseReassignablePartitionResponse] = []
         for wanted in topic["partitions"]:
-            entry: dict[str, Any] = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE, "error_message": None}
+            entry: AlterPartitionReassignmentsResponseReassignablePartitionResponse = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE, "error_message": None}
             try:
-                _check(broker, topic["name"], wanted["partition_index"], wanted["replicas"])
+                _check(context, topic["name"], wanted["partition_index"], wanted["replicas"])
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 entry["error_message"] = exc.message
@@ -29,8 +34,8 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
 
 
-def _check(broker, name: str, index: int, replicas: list[int] | None) -> None:
-    info = broker.storage.topic(name)
+def _check(context: RequestContext, name: str, index: int, replicas: list[int] | None) -> None:
+    info = context.storage.topic(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find a topic named {name}.")
     if not 0 <= index < info.partitions:
@@ -40,11 +45,11 @@ def _check(broker, name: str, index: int, replicas: list[int] | None) -> None:
     if not replicas:
         raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment includes an empty replica list.")
     for node in replicas:
-        if node != broker.node_id:
+        if node != context.node.node_id:
             raise KafkaError(
                 ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
             )
     if len(replicas) > 1:
         raise KafkaError(
-            ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {broker.node_id} more than once."
+            ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {context.node.node_id} more than once."
         )

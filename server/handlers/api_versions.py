@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
+from ottla.wire.messages.types import ApiVersionsRequest, ApiVersionsResponse
 
 API = ApiKey.API_VERSIONS
 VERSIONS = (0, 4)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    return broker.dispatcher.api_versions_body()
+def handle(context: RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse:
+    return context.services.api_versions_body()

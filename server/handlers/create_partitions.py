@@ -3,31 +3,36 @@ other partitions, as in Kafka. Manual assignments may name only this node."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    CreatePartitionsRequest,
+    CreatePartitionsRequestCreatePartitionsTopic,
+    CreatePartitionsResponse,
+    CreatePartitionsResponseCreatePartitionsTopicResult,
+)
 
 API = ApiKey.CREATE_PARTITIONS
 VERSIONS = (0, 3)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+def handle(context: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
     names = [topic["name"] for topic in request["topics"]]
-    if _added(broker, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+    if _added(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
         # Kafka's controller writes one record per new partition, at most MAX_RECORDS_PER_USER_OP
         # per request; past that the request fails whole (EventHandlerExceptionInfo).
         message = "Unable to perform excessively large batch operation."
         return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message} for name in names]}
-    results = []
+    results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = []
     for topic in request["topics"]:
         name = topic["name"]
-        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
+        entry: CreatePartitionsResponseCreatePartitionsTopicResult = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
         try:
             if names.count(name) > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
-            _grow(broker, topic, request["validate_only"])
+            _grow(context, topic, request["validate_only"])
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
@@ -35,19 +40,19 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "results": results}
 
 
-def _added(broker, topics: list[dict[str, Any]]) -> int:
+def _added(context: RequestContext, topics: list[CreatePartitionsRequestCreatePartitionsTopic]) -> int:
     total = 0
     for topic in topics:
-        info = broker.storage.topic(topic["name"])
+        info = context.storage.topic(topic["name"])
         if info is not None:
             total += max(topic["count"] - info.partitions, 0)
     return total
 
 
-def _grow(broker, topic: dict[str, Any], validate_only: bool) -> None:
+def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartitionsTopic, validate_only: bool) -> None:
     """Kafka's messages (ReplicationControlManager.createPartitions)."""
     name, count = topic["name"], topic["count"]
-    info = broker.storage.topic(name)
+    info = context.storage.topic(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
     if count == info.partitions:
@@ -66,11 +71,11 @@ def _grow(broker, topic: dict[str, Any], validate_only: bool) -> None:
             )
         for assignment in assignments:
             for node in assignment["broker_ids"]:
-                if node != broker.node_id:
+                if node != context.node.node_id:
                     raise KafkaError(
                         ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
                     )
             if len(assignment["broker_ids"]) != 1:
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
     if not validate_only:
-        broker.storage.add_partitions(name, count)
+        context.storage.add_partitions(name, count)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.topic_config import resolve, validate_configs
 from ottla.storage.engine import validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    CreateTopicsRequest,
+    CreateTopicsRequestCreatableTopic,
+    CreateTopicsResponse,
+    CreateTopicsResponseCreatableTopicResult,
+)
 
 API = ApiKey.CREATE_TOPICS
 VERSIONS = (0, 7)
@@ -17,17 +22,21 @@ VERSIONS = (0, 7)
 MAX_PARTITIONS_PER_REQUEST = 10_000
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    storage = broker.storage
+def handle(context: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
+    storage = context.storage
     validate_only = request.get("validate_only", False)
-    if _total_partitions(broker, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
-        error = {"topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": "Excessively large number of partitions per request.", "configs": []}
-        return {"throttle_time_ms": 0, "topics": [{"name": topic["name"], **error} for topic in request["topics"]]}
+    if _total_partitions(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+        message = "Excessively large number of partitions per request."
+        refused: list[CreateTopicsResponseCreatableTopicResult] = [
+            {"name": topic["name"], "topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message, "configs": []}
+            for topic in request["topics"]
+        ]
+        return {"throttle_time_ms": 0, "topics": refused}
     names = [topic["name"] for topic in request["topics"]]
-    results = []
+    results: list[CreateTopicsResponseCreatableTopicResult] = []
     for topic in request["topics"]:
         name = topic["name"]
-        entry: dict[str, Any] = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
+        entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
         try:
             if names.count(name) > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name} appears more than once in the request")
@@ -35,11 +44,11 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             if topic["assignments"]:
                 if partitions != -1 or topic["replication_factor"] != -1:
                     raise KafkaError(ErrorCode.INVALID_REQUEST, "both num_partitions or replication_factor and assignments were set")
-                if any(a["broker_ids"] != [broker.node_id] for a in topic["assignments"]):
-                    raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {broker.node_id} exists")
+                if any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
+                    raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {context.node.node_id} exists")
                 partitions = len(topic["assignments"])
             elif partitions == -1:
-                partitions = broker.config.num_partitions
+                partitions = context.config.num_partitions
             if partitions <= 0:
                 raise KafkaError(ErrorCode.INVALID_PARTITIONS, "number of partitions must be larger than 0")
             if topic["replication_factor"] not in (-1, 1):
@@ -69,7 +78,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
             entry["configs"] = [
                 {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
-                for item in resolve(configs, broker.config)
+                for item in resolve(configs, context.config)
             ]
             if info is not None:
                 entry["topic_id"] = info.topic_id
@@ -77,13 +86,13 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "topics": results}
 
 
-def _total_partitions(broker, topics: list[dict[str, Any]]) -> int:
+def _total_partitions(context: RequestContext, topics: list[CreateTopicsRequestCreatableTopic]) -> int:
     total = 0
     for topic in topics:
         if topic["assignments"]:
             total += len(topic["assignments"])
         elif topic["num_partitions"] == -1:
-            total += broker.config.num_partitions
+            total += context.config.num_partitions
         else:
             total += max(topic["num_partitions"], 0)
     return total

@@ -3,23 +3,28 @@ watermark); storage drops the segments wholly below it and keeps the new start a
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    DeleteRecordsRequest,
+    DeleteRecordsResponse,
+    DeleteRecordsResponseDeleteRecordsPartitionResult,
+    DeleteRecordsResponseDeleteRecordsTopicResult,
+)
 
 API = ApiKey.DELETE_RECORDS
 VERSIONS = (0, 2)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    topics = []
+def handle(context: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
+    topics: list[DeleteRecordsResponseDeleteRecordsTopicResult] = []
     for topic in request["topics"]:
-        partitions = []
+        partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = []
         for wanted in topic["partitions"]:
-            entry = {"partition_index": wanted["partition_index"], "low_watermark": -1, "error_code": ErrorCode.NONE}
+            entry: DeleteRecordsResponseDeleteRecordsPartitionResult = {"partition_index": wanted["partition_index"], "low_watermark": -1, "error_code": ErrorCode.NONE}
             try:
-                log = broker.storage.partition(topic["name"], wanted["partition_index"])
+                log = context.storage.partition(topic["name"], wanted["partition_index"])
                 entry["low_watermark"] = log.delete_records(wanted["offset"])
             except KafkaError as exc:
                 entry["error_code"] = exc.code

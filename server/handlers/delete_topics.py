@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    DeleteTopicsRequest,
+    DeleteTopicsResponse,
+    DeleteTopicsResponseDeletableTopicResult,
+)
 
 API = ApiKey.DELETE_TOPICS
 VERSIONS = (0, 6)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    if header.api_version >= 6:
-        wanted = [(t["name"], t["topic_id"]) for t in request["topics"]]
+def handle(context: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
+    if context.api_version >= 6:
+        wanted: list[tuple[str | None, bytes | None]] = [(t["name"], t["topic_id"]) for t in request["topics"]]
     else:
         wanted = [(name, None) for name in request["topic_names"]]
-    storage = broker.storage
-    responses = []
+    storage = context.storage
+    responses: list[DeleteTopicsResponseDeletableTopicResult] = []
     for name, topic_id in wanted:
-        entry: dict[str, Any] = {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
+        entry: DeleteTopicsResponseDeletableTopicResult = {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            resolved = resolve_topic_name(broker, name, topic_id)
+            resolved = resolve_topic_name(context, name, topic_id)
             info = storage.topic(resolved)
             if info is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -30,7 +34,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             entry["name"] = resolved
             entry["topic_id"] = info.topic_id
             for index in range(info.partitions):
-                broker.notify_data(resolved, index)
+                context.wakeups.notify_data(resolved, index)
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message

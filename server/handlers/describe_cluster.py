@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import DescribeClusterRequest, DescribeClusterResponse
 
 API = ApiKey.DESCRIBE_CLUSTER
 VERSIONS = (0, 1)
@@ -19,9 +19,9 @@ _OPERATIONS_OMITTED = -(2**31)
 _ALL_CLUSTER_OPERATIONS = 8096
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+def handle(context: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
     endpoint_type = request.get("endpoint_type", _BROKERS)
-    response: dict[str, Any] = {
+    response: DescribeClusterResponse = {
         "throttle_time_ms": 0,
         "error_code": ErrorCode.NONE,
         "error_message": None,
@@ -40,11 +40,9 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         response["error_code"] = ErrorCode.UNSUPPORTED_ENDPOINT_TYPE
         response["error_message"] = f"Unsupported endpoint type {endpoint_type}"
         return response
-    response.update(
-        cluster_id=broker.config.cluster_id,
-        controller_id=broker.node_id,
-        brokers=[{"broker_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}],
-    )
+    response["cluster_id"] = context.config.cluster_id
+    response["controller_id"] = context.node.node_id
+    response["brokers"] = [{"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None}]
     if request.get("include_cluster_authorized_operations"):
         response["cluster_authorized_operations"] = _ALL_CLUSTER_OPERATIONS
     return response

@@ -3,26 +3,33 @@ ConfigHelper.describeConfigs), and the broker's settings from the registry."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from collections.abc import Sequence
+from ottla.server.context import RequestContext
 from ottla.server.config import SETTINGS, BrokerConfig
 from ottla.server.handlers._configs import BROKER, TOPIC, check_broker, existing_topic, unsupported_resource
 from ottla.server.topic_config import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, resolve
 from ottla.storage.config import ConfigKey
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    DescribeConfigsRequest,
+    DescribeConfigsRequestDescribeConfigsResource,
+    DescribeConfigsResponse,
+    DescribeConfigsResponseDescribeConfigsResourceResult,
+    DescribeConfigsResponseDescribeConfigsResult,
+)
 
 API = ApiKey.DESCRIBE_CONFIGS
 VERSIONS = (0, 4)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
+def handle(context: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
+    version = context.api_version
     synonyms = request.get("include_synonyms", False)
     documentation = request.get("include_documentation", False)
-    results = []
+    results: list[DescribeConfigsResponseDescribeConfigsResult] = []
     for resource in request["resources"]:
-        result: dict[str, Any] = {
+        result: DescribeConfigsResponseDescribeConfigsResult = {
             "error_code": ErrorCode.NONE,
             "error_message": None,
             "resource_type": resource["resource_type"],
@@ -30,7 +37,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             "configs": [],
         }
         try:
-            entries = _describe(broker, resource)
+            entries = _describe(context, resource)
         except KafkaError as exc:
             result["error_code"] = exc.code
             result["error_message"] = exc.message
@@ -50,23 +57,25 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "results": results}
 
 
-def _describe(broker, resource: dict[str, Any]) -> list[dict[str, Any]]:
+def _describe(
+    context: RequestContext, resource: DescribeConfigsRequestDescribeConfigsResource
+) -> list[DescribeConfigsResponseDescribeConfigsResourceResult]:
     kind, name = resource["resource_type"], resource["resource_name"]
     if kind == TOPIC:
-        info = existing_topic(broker, name)
-        return [_entry(item.key, item.value, item.source, item.synonyms) for item in resolve(info.configs, broker.config)]
+        info = existing_topic(context, name)
+        return [_entry(item.key, item.value, item.source, item.synonyms) for item in resolve(info.configs, context.config)]
     if kind == BROKER:
-        check_broker(broker, name)
+        check_broker(context, name)
         if name == "":
             return []  # cluster-wide dynamic defaults: Ottla has none
-        return [_broker_entry(broker.config, key) for key in sorted(SETTINGS.values(), key=lambda key: key.name)]
+        return [_broker_entry(context.config, key) for key in sorted(SETTINGS.values(), key=lambda key: key.name)]
     raise unsupported_resource(kind)
 
 
-def _broker_entry(config: BrokerConfig, key: ConfigKey) -> dict[str, Any]:
+def _broker_entry(config: BrokerConfig, key: ConfigKey) -> DescribeConfigsResponseDescribeConfigsResourceResult:
     value = key.render(config.value(key.name))
     default = key.render(key.default)
-    synonyms = []
+    synonyms: list[tuple[str, str | None, int]] = []
     if key.name in config.explicit:
         synonyms.append((key.name, value, STATIC_BROKER_CONFIG))
     if default is not None:
@@ -75,7 +84,9 @@ def _broker_entry(config: BrokerConfig, key: ConfigKey) -> dict[str, Any]:
     return _entry(key, value, source, synonyms)
 
 
-def _entry(key: ConfigKey, value: str | None, source: int, synonyms: list[tuple[str, str | None, int]]) -> dict[str, Any]:
+def _entry(
+    key: ConfigKey, value: str | None, source: int, synonyms: Sequence[tuple[str, str | None, int]]
+) -> DescribeConfigsResponseDescribeConfigsResourceResult:
     """One config as Kafka's ConfigHelper gives it: a sensitive value is never shown, and only
     a config that can change at run time is not read-only."""
     hidden = key.sensitive

@@ -4,26 +4,31 @@ is reported as Dead with no error (GROUP_ID_NOT_FOUND comes with v6, not served)
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.groups.state import GroupState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
+    DescribeGroupsResponseDescribedGroup,
+    DescribeGroupsResponseDescribedGroupMember,
+)
 
 API = ApiKey.DESCRIBE_GROUPS
 VERSIONS = (0, 5)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    return {"throttle_time_ms": 0, "groups": [_describe(broker, group_id) for group_id in request["groups"]]}
+def handle(context: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
+    return {"throttle_time_ms": 0, "groups": [_describe(context, group_id) for group_id in request["groups"]]}
 
 
-def _describe(broker, group_id: str) -> dict[str, Any]:
-    group = broker.groups.groups.get(group_id)
+def _describe(context: RequestContext, group_id: str) -> DescribeGroupsResponseDescribedGroup:
+    group = context.groups.groups.get(group_id)
     if group is None:
         return {"error_code": ErrorCode.NONE, "group_id": group_id, "group_state": GroupState.DEAD.value, "protocol_type": "", "protocol_data": "", "members": []}
     stable = group.is_in(GroupState.STABLE)
-    members = [
+    members: list[DescribeGroupsResponseDescribedGroupMember] = [
         {
             "member_id": member.member_id,
             "group_instance_id": member.group_instance_id,

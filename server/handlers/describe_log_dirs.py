@@ -4,10 +4,17 @@ segment files, as Kafka's UnifiedLog.size) and the file system's capacity (KIP-8
 from __future__ import annotations
 
 import shutil
-from typing import Any
-
+from collections.abc import Sequence
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+    DescribeLogDirsResponseDescribeLogDirsPartition,
+    DescribeLogDirsResponseDescribeLogDirsResult,
+    DescribeLogDirsResponseDescribeLogDirsTopic,
+)
 
 API = ApiKey.DESCRIBE_LOG_DIRS
 VERSIONS = (0, 4)
@@ -16,10 +23,10 @@ VERSIONS = (0, 4)
 MEMORY_LOG_DIR = "(memory)"
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    storage = broker.storage
+def handle(context: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
+    storage = context.storage
     if request["topics"] is None:
-        wanted = {info.name: range(info.partitions) for info in storage.topics()}
+        wanted: dict[str, Sequence[int]] = {info.name: range(info.partitions) for info in storage.topics()}
     else:
         wanted = {}
         for topic in request["topics"]:
@@ -27,19 +34,19 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             if info is not None:
                 # Kafka leaves out partitions it does not host.
                 wanted[info.name] = [p for p in topic["partitions"] if 0 <= p < info.partitions]
-    topics = []
+    topics: list[DescribeLogDirsResponseDescribeLogDirsTopic] = []
     for name, partitions in wanted.items():
-        entries = [
+        entries: list[DescribeLogDirsResponseDescribeLogDirsPartition] = [
             {"partition_index": index, "partition_size": storage.partition(name, index).size, "offset_lag": 0, "is_future_key": False}
             for index in partitions
         ]
         if entries:
             topics.append({"name": name, "partitions": entries})
-    data_dir = broker.data_dir
+    data_dir = context.services.data_dir
     if data_dir is None:
         log_dir, total, usable = MEMORY_LOG_DIR, -1, -1
     else:
         usage = shutil.disk_usage(data_dir)
         log_dir, total, usable = str(data_dir.resolve()), usage.total, usage.free
-    result = {"error_code": ErrorCode.NONE, "log_dir": log_dir, "topics": topics, "total_bytes": total, "usable_bytes": usable}
+    result: DescribeLogDirsResponseDescribeLogDirsResult = {"error_code": ErrorCode.NONE, "log_dir": log_dir, "topics": topics, "total_bytes": total, "usable_bytes": usable}
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": [result]}

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    DescribeProducersRequest,
+    DescribeProducersResponse,
+    DescribeProducersResponsePartitionResponse,
+    DescribeProducersResponseTopicResponse,
+)
 
 API = ApiKey.DESCRIBE_PRODUCERS
 VERSIONS = (0, 0)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    topics = []
+def handle(context: RequestContext, request: DescribeProducersRequest) -> DescribeProducersResponse:
+    topics: list[DescribeProducersResponseTopicResponse] = []
     for topic in request["topics"]:
-        partitions = []
+        partitions: list[DescribeProducersResponsePartitionResponse] = []
         for index in topic["partition_indexes"]:
-            entry: dict[str, Any] = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None, "active_producers": []}
+            entry: DescribeProducersResponsePartitionResponse = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None, "active_producers": []}
             try:
-                log = broker.storage.partition(topic["name"], index)
+                log = context.storage.partition(topic["name"], index)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 entry["error_message"] = exc.message

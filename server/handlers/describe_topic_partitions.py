@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import partition_metadata
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    DescribeTopicPartitionsRequest,
+    DescribeTopicPartitionsResponse,
+    DescribeTopicPartitionsResponseCursor,
+    DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition,
+    DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic,
+    MetadataResponseMetadataResponsePartition,
+)
 
 API = ApiKey.DESCRIBE_TOPIC_PARTITIONS
 VERSIONS = (0, 0)
@@ -20,8 +27,8 @@ _ALL_TOPIC_OPERATIONS = 3576
 _OPERATIONS_OMITTED = -(2**31)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    storage = broker.storage
+def handle(context: RequestContext, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse:
+    storage = context.storage
     cursor = request["cursor"]
     start_name = cursor["topic_name"] if cursor else ""
     requested = sorted({topic["name"] for topic in request["topics"]})
@@ -30,8 +37,8 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
         return {"throttle_time_ms": 0, "topics": message_topics, "next_cursor": None}
     names = requested or sorted(info.name for info in storage.topics())
     remaining = max(0, min(request["response_partition_limit"], MAX_PARTITIONS_PER_RESPONSE))
-    topics: list[dict[str, Any]] = []
-    next_cursor = None
+    topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
+    next_cursor: DescribeTopicPartitionsResponseCursor | None = None
     for name in (n for n in names if n >= start_name):
         info = storage.topic(name)
         if info is None:
@@ -41,7 +48,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
         first = max(cursor["partition_index"], 0) if cursor and name == start_name else 0
-        partitions = partition_metadata(broker, info.partitions)[first:]
+        partitions = partition_metadata(context, info.partitions)[first:]
         if len(partitions) > remaining:
             next_cursor = {"topic_name": name, "partition_index": first + remaining}
             partitions = partitions[:remaining]
@@ -52,7 +59,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
                 "name": name,
                 "topic_id": info.topic_id,
                 "is_internal": name in INTERNAL_TOPICS,
-                "partitions": [dict(p, eligible_leader_replicas=[], last_known_elr=[]) for p in partitions],
+                "partitions": [_without_elr(p) for p in partitions],
                 "topic_authorized_operations": _ALL_TOPIC_OPERATIONS,
             }
         )
@@ -61,7 +68,22 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "topics": topics, "next_cursor": next_cursor}
 
 
-def _error(name: str, code: ErrorCode) -> dict[str, Any]:
+def _without_elr(partition: MetadataResponseMetadataResponsePartition) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition:
+    """A partition as Metadata describes it, with no eligible leader replicas (KIP-966)."""
+    return {
+        "error_code": partition["error_code"],
+        "partition_index": partition["partition_index"],
+        "leader_id": partition["leader_id"],
+        "leader_epoch": partition.get("leader_epoch", 0),
+        "replica_nodes": partition["replica_nodes"],
+        "isr_nodes": partition["isr_nodes"],
+        "eligible_leader_replicas": [],
+        "last_known_elr": [],
+        "offline_replicas": partition.get("offline_replicas", []),
+    }
+
+
+def _error(name: str, code: ErrorCode) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic:
     return {
         "error_code": code,
         "name": name,

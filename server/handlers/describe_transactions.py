@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    DescribeTransactionsRequest,
+    DescribeTransactionsResponse,
+    DescribeTransactionsResponseTransactionState,
+)
 
 API = ApiKey.DESCRIBE_TRANSACTIONS
 VERSIONS = (0, 0)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    states = []
+def handle(context: RequestContext, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
+    states: list[DescribeTransactionsResponseTransactionState] = []
     for transactional_id in request["transactional_ids"]:
-        txn = broker.txn.describe(transactional_id)
+        txn = context.txn.describe(transactional_id)
         if txn is None:
             # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json).
             states.append(

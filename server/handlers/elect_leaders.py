@@ -3,10 +3,15 @@ always the leader, so every existing partition answers ELECTION_NOT_NEEDED, as K
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    ElectLeadersRequest,
+    ElectLeadersResponse,
+    ElectLeadersResponsePartitionResult,
+    ElectLeadersResponseReplicaElectionResult,
+)
 
 API = ApiKey.ELECT_LEADERS
 VERSIONS = (0, 2)
@@ -14,19 +19,19 @@ VERSIONS = (0, 2)
 PREFERRED, UNCLEAN = 0, 1
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    storage = broker.storage
+def handle(context: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+    storage = context.storage
     election_type = request.get("election_type", PREFERRED)
     requested = request["topic_partitions"]
     if requested is None:
         # Kafka lists every topic, with no partition results: nothing was elected.
-        results = [{"topic": info.name, "partition_result": []} for info in storage.topics()]
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": results}
+        every: list[ElectLeadersResponseReplicaElectionResult] = [{"topic": info.name, "partition_result": []} for info in storage.topics()]
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": every}
     valid_type = election_type in (PREFERRED, UNCLEAN)
-    results = []
+    results: list[ElectLeadersResponseReplicaElectionResult] = []
     for topic in requested:
         info = storage.topic(topic["topic"])
-        partition_results = []
+        partition_results: list[ElectLeadersResponsePartitionResult] = []
         for index in topic["partitions"]:
             if not valid_type:
                 code, message = ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}"

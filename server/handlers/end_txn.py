@@ -3,18 +3,18 @@ v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import EndTxnRequest, EndTxnResponse
 
 API = ApiKey.END_TXN
 VERSIONS = (0, 5)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
-    result = broker.txn.end_transaction(
+def handle(context: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
+    version = context.api_version
+    result = context.txn.end_transaction(
         request["transactional_id"], request["producer_id"], request["producer_epoch"], request["committed"], bump_epoch=version >= 5
     )
     error = result.error

@@ -13,84 +13,91 @@ cache is full.
 from __future__ import annotations
 
 import time
-from typing import Any
-
+from ottla.server.context import Answer, RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.storage import FileRegion, ReadResult
 from ottla.wire.primitives import Spliced
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    FetchRequest,
+    FetchResponse,
+    FetchResponseFetchableTopicResponse,
+    FetchResponsePartitionData,
+)
 
 API = ApiKey.FETCH
 VERSIONS = (0, 17)
 
 _READ_COMMITTED = 1
 
-def handle(broker, header, request: dict[str, Any]):
+def handle(context: RequestContext, request: FetchRequest) -> Answer[FetchResponse]:
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
     if session_id != 0:
         return _session_error(ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
     if session_epoch > 0:
         return _session_error(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
-    seen_version = broker.data_version
-    response, size, keys, failed = _read(broker, header.api_version, request)
+    seen_version = context.wakeups.data_version
+    response, size, keys, failed = _read(context, context.api_version, request)
     max_wait_ms = request["max_wait_ms"]
-    if size >= _min_bytes(broker, request) or max_wait_ms <= 0 or failed or not keys:
+    if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
         return response
-    return _long_poll(broker, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
+    return _long_poll(context, context.api_version, request, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
 
 
-async def _long_poll(broker, version: int, request: dict[str, Any], keys, deadline: float, seen_version: int) -> dict[str, Any]:
+async def _long_poll(
+    context: RequestContext, version: int, request: FetchRequest, keys: list[tuple[str, int]], deadline: float, seen_version: int
+) -> FetchResponse:
     """Park until data arrives or the deadline passes. Appends that land between the read in
     `handle` and the first park are not lost: `seen_version` was taken before that read."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        await broker.wait_for_data(keys, remaining, seen_version)
-        seen_version = broker.data_version
-        response, size, keys, failed = _read(broker, version, request)
-        if size >= _min_bytes(broker, request) or failed:
+        await context.wakeups.wait_for_data(keys, remaining, seen_version)
+        seen_version = context.wakeups.data_version
+        response, size, keys, failed = _read(context, version, request)
+        if size >= _min_bytes(context, request) or failed:
             return response
-    return _read(broker, version, request)[0]
+    return _read(context, version, request)[0]
 
 
-def _min_bytes(broker, request: dict[str, Any]) -> int:
-    return min(request["min_bytes"], _max_bytes(broker, request))
+def _min_bytes(context: RequestContext, request: FetchRequest) -> int:
+    return min(request["min_bytes"], _max_bytes(context, request))
 
 
-def _max_bytes(broker, request: dict[str, Any]) -> int:
+def _max_bytes(context: RequestContext, request: FetchRequest) -> int:
     """The broker's `fetch.max.bytes` (55 MiB by default) caps what a request asks for, as
     KafkaApis.handleFetchRequest does: no client (v0-2 carry no max_bytes at all) gets a
     whole 1 GiB segment per partition in one response."""
-    return min(request.get("max_bytes", 2**31 - 1), broker.config.fetch_max_bytes)
+    return min(request.get("max_bytes", 2**31 - 1), context.config.fetch_max_bytes)
 
 
-def _session_error(code: ErrorCode) -> dict[str, Any]:
+def _session_error(code: ErrorCode) -> FetchResponse:
     return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
 
 
-def _read(broker, version: int, request: dict[str, Any]):
+def _read(context: RequestContext, version: int, request: FetchRequest) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
     """One pass over the requested partitions: (response, bytes, partition keys, any error)."""
-    storage = broker.storage
+    storage = context.storage
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
-    budget = _max_bytes(broker, request)
+    budget = _max_bytes(context, request)
     total = 0
     failed = False
-    keys = []
-    responses = []
+    keys: list[tuple[str, int]] = []
+    responses: list[FetchResponseFetchableTopicResponse] = []
     for topic in request["topics"]:
         topic_id = topic.get("topic_id")
         try:
-            name = resolve_topic_name(broker, topic.get("topic"), topic_id)
+            name = resolve_topic_name(context, topic.get("topic"), topic_id)
             topic_error = None
         except KafkaError as exc:
             name, topic_error = None, exc.code
-        partitions = []
+        partitions: list[FetchResponsePartitionData] = []
         for wanted in topic["partitions"]:
             index = wanted["partition"]
-            entry = {
+            entry: FetchResponsePartitionData = {
                 "partition_index": index,
                 "error_code": ErrorCode.NONE,
                 "high_watermark": -1,
@@ -101,8 +108,8 @@ def _read(broker, version: int, request: dict[str, Any]):
                 "records": b"",
             }
             try:
-                if topic_error is not None:
-                    raise KafkaError(topic_error)
+                if name is None:
+                    raise KafkaError(topic_error or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                 log = storage.partition(name, index)
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 stable = log.last_stable_offset
@@ -125,14 +132,14 @@ def _read(broker, version: int, request: dict[str, Any]):
                 keys.append((name, index))
             partitions.append(entry)
         if version >= 13:
-            responses.append({"topic_id": topic_id, "partitions": partitions})
+            responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
         else:
-            responses.append({"topic": topic.get("topic"), "partitions": partitions})
-    response = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
+            responses.append({"topic": topic["topic"], "partitions": partitions})
+    response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
     return response, total, keys, failed
 
 
-def _records(result: ReadResult) -> bytes | Spliced:
+def _records(result: ReadResult) -> bytes | memoryview | Spliced:
     """Log data by reference where it sits in files, so the connection can sendfile it."""
     chunks = result.chunks
     if not chunks:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
+from ottla.wire.messages.types import HeartbeatRequest, HeartbeatResponse
 
 API = ApiKey.HEARTBEAT
 VERSIONS = (0, 4)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    error = broker.groups.heartbeat(request["group_id"], request["generation_id"], request["member_id"], request.get("group_instance_id"))
+def handle(context: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
+    error = context.groups.heartbeat(request["group_id"], request["generation_id"], request["member_id"], request.get("group_instance_id"))
     return {"throttle_time_ms": 0, "error_code": error}

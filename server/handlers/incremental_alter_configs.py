@@ -3,13 +3,17 @@ the rest of the topic's overrides untouched (Kafka's ConfigAdminManager.prepareI
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
 from ottla.server.topic_config import broker_default
 from ottla.storage.config import TOPIC_KEYS, ConfigType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsRequestAlterableConfig,
+    IncrementalAlterConfigsResponse,
+)
 
 API = ApiKey.INCREMENTAL_ALTER_CONFIGS
 VERSIONS = (0, 1)
@@ -18,7 +22,7 @@ SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 _OPERATION_NAMES = {APPEND: "APPEND", SUBTRACT: "SUBTRACT"}
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+def handle(context: RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse:
     responses = []
     for resource in request["resources"]:
         error = None
@@ -26,14 +30,14 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             check_unique([config["name"] for config in resource["configs"]])
             kind = resource["resource_type"]
             if kind == TOPIC:
-                info = existing_topic(broker, resource["resource_name"])
-                overrides = _apply(broker, dict(info.configs), resource["configs"])
+                info = existing_topic(context, resource["resource_name"])
+                overrides = _apply(context, dict(info.configs), resource["configs"])
                 touched = {operation["name"] for operation in resource["configs"]}
                 changed = {k: v for k, v in overrides.items() if k in touched}
                 unchanged = {k: v for k, v in info.configs.items() if k not in touched}
-                replace_topic_configs(broker, info.name, changed, request["validate_only"], unchanged)
+                replace_topic_configs(context, info.name, changed, request["validate_only"], unchanged)
             elif kind == BROKER:
-                refuse_broker_change(broker, resource["resource_name"], [config["name"] for config in resource["configs"]])
+                refuse_broker_change(context, resource["resource_name"], [config["name"] for config in resource["configs"]])
             else:
                 raise unsupported_resource(kind)
         except KafkaError as exc:
@@ -42,7 +46,9 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
     return {"throttle_time_ms": 0, "responses": responses}
 
 
-def _apply(broker, overrides: dict[str, str], operations: list[dict[str, Any]]) -> dict[str, str | None]:
+def _apply(
+    context: RequestContext, overrides: dict[str, str], operations: list[IncrementalAlterConfigsRequestAlterableConfig]
+) -> dict[str, str | None]:
     result: dict[str, str | None] = dict(overrides)
     for operation in operations:
         name, op, value = operation["name"], operation["config_operation"], operation["value"]
@@ -58,7 +64,7 @@ def _apply(broker, overrides: dict[str, str], operations: list[dict[str, Any]]) 
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
             current = result.get(name)
             if current is None:
-                current = broker_default(key, broker.config)[0]
+                current = broker_default(key, context.config)[0]
             items = [item for item in current.split(",") if item]
             given = [item.strip() for item in (value or "").split(",") if item.strip()]
             if op == APPEND:

@@ -9,20 +9,20 @@ stale. Ids are unique across restarts (server/txn/coordinator.py ProducerIdManag
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import InitProducerIdRequest, InitProducerIdResponse
 
 API = ApiKey.INIT_PRODUCER_ID
 VERSIONS = (0, 5)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    result = broker.txn.init_producer_id(
+def handle(context: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
+    result = context.txn.init_producer_id(
         request["transactional_id"], request["transaction_timeout_ms"], request.get("producer_id", -1), request.get("producer_epoch", -1)
     )
     error = result.error
-    if error is ErrorCode.PRODUCER_FENCED and header.api_version < 4:
+    if error is ErrorCode.PRODUCER_FENCED and context.api_version < 4:
         error = ErrorCode.INVALID_PRODUCER_EPOCH  # KafkaApis: older clients do not know PRODUCER_FENCED (KIP-588)
     return {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
+from ottla.server.context import Answer, RequestContext
 from ottla.server.groups import JoinRequest
 from ottla.server.groups.group import JoinResult
 from ottla.wire.api import ApiKey
+from ottla.wire.messages.types import JoinGroupRequest, JoinGroupRequestJoinGroupRequestProtocol, JoinGroupResponse
 
 API = ApiKey.JOIN_GROUP
 VERSIONS = (0, 9)
 
 
-def handle(broker, header, request: dict[str, Any]):
-    version = header.api_version
+def handle(context: RequestContext, request: JoinGroupRequest) -> Answer[JoinGroupResponse]:
+    version = context.api_version
     session_timeout_ms = request["session_timeout_ms"]
     join = JoinRequest(
         group_id=request["group_id"],
@@ -25,18 +25,23 @@ def handle(broker, header, request: dict[str, Any]):
         session_timeout_ms=session_timeout_ms,
         # JoinGroup v0 has no rebalance timeout; Kafka uses the session timeout.
         rebalance_timeout_ms=request["rebalance_timeout_ms"] if version >= 1 else session_timeout_ms,
-        client_id=header.client_id or "",
+        client_id=context.client_id or "",
         require_known_member_id=version >= 4,
         supports_skip_assignment=version >= 9,
     )
     answer: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
-    broker.groups.join(join, lambda result: answer.done() or answer.set_result(result))
+
+    def settle(result: JoinResult) -> None:
+        if not answer.done():
+            answer.set_result(result)
+
+    context.groups.join(join, settle)
     if answer.done():
         return _response(version, answer.result())
     return _parked(version, answer)
 
 
-def _distinct(protocols: list[dict[str, Any]]) -> tuple[tuple[str, bytes], ...]:
+def _distinct(protocols: list[JoinGroupRequestJoinGroupRequestProtocol]) -> tuple[tuple[str, bytes], ...]:
     """The member's protocols, a name listed twice kept at its first (preferred) place: counted
     twice, it could never be "supported by every member" and the join would never complete."""
     first: dict[str, bytes] = {}
@@ -45,11 +50,11 @@ def _distinct(protocols: list[dict[str, Any]]) -> tuple[tuple[str, bytes], ...]:
     return tuple(first.items())
 
 
-async def _parked(version: int, answer: asyncio.Future[JoinResult]) -> dict[str, Any]:
+async def _parked(version: int, answer: asyncio.Future[JoinResult]) -> JoinGroupResponse:
     return _response(version, await answer)
 
 
-def _response(version: int, result: JoinResult) -> dict[str, Any]:
+def _response(version: int, result: JoinResult) -> JoinGroupResponse:
     protocol_name = result.protocol_name
     # JoinGroupResponse: before v7 the protocol name is not nullable, "" stands for none.
     if version < 7 and protocol_name is None:

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import LeaveGroupRequest, LeaveGroupResponse, LeaveGroupResponseMemberResponse
 
 API = ApiKey.LEAVE_GROUP
 VERSIONS = (0, 5)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    if header.api_version < 3:
-        leaving = [(request["member_id"], None)]
+def handle(context: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
+    if context.api_version < 3:
+        leaving: list[tuple[str, str | None]] = [(request["member_id"], None)]
     else:
         leaving = [(member["member_id"], member.get("group_instance_id")) for member in request["members"]]
-    error, member_errors = broker.groups.leave(request["group_id"], leaving)
-    if header.api_version < 3:
+    error, member_errors = context.groups.leave(request["group_id"], leaving)
+    if context.api_version < 3:
         # LeaveGroupResponse: the single member's error becomes the top-level error.
         if error is ErrorCode.NONE:
             error = next((e for e in member_errors if e is not ErrorCode.NONE), ErrorCode.NONE)
         return {"throttle_time_ms": 0, "error_code": error}
-    members = [
+    members: list[LeaveGroupResponseMemberResponse] = [
         {"member_id": member_id, "group_instance_id": instance_id, "error_code": member_error}
         for (member_id, instance_id), member_error in zip(leaving, member_errors)
     ]

@@ -3,10 +3,10 @@ type (v5, KIP-848). All of ours are classic groups."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import ListGroupsRequest, ListGroupsResponse
 
 API = ApiKey.LIST_GROUPS
 VERSIONS = (0, 5)
@@ -14,9 +14,9 @@ VERSIONS = (0, 5)
 _CLASSIC = "classic"
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+def handle(context: RequestContext, request: ListGroupsRequest) -> ListGroupsResponse:
     types = {name.lower() for name in request.get("types_filter") or ()}
-    groups = [] if types and _CLASSIC not in types else broker.groups.list_groups(set(request.get("states_filter") or ()))
+    groups = [] if types and _CLASSIC not in types else context.groups.list_groups(set(request.get("states_filter") or ()))
     return {
         "throttle_time_ms": 0,
         "error_code": ErrorCode.NONE,

@@ -7,10 +7,15 @@ ReplicaManager.fetchOffsetForTimestamp, lastFetchableOffset).
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ListOffsetsResponseListOffsetsPartitionResponse,
+    ListOffsetsResponseListOffsetsTopicResponse,
+)
 
 API = ApiKey.LIST_OFFSETS
 VERSIONS = (0, 10)
@@ -22,28 +27,28 @@ EARLIEST_LOCAL = -4
 LATEST_TIERED = -5
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
-    storage = broker.storage
+def handle(context: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
+    version = context.api_version
+    storage = context.storage
     read_committed = request.get("isolation_level", 0) == 1
-    topics = []
+    topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     for topic in request["topics"]:
-        partitions = []
+        partitions: list[ListOffsetsResponseListOffsetsPartitionResponse] = []
         for wanted in topic["partitions"]:
-            entry: dict[str, Any] = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
+            entry: ListOffsetsResponseListOffsetsPartitionResponse = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
             try:
                 log = storage.partition(topic["name"], wanted["partition_index"])
                 timestamp, offset = _lookup(log, wanted["timestamp"], read_committed)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 timestamp, offset = -1, -1
-                found = []
+                found: list[int] = []
             else:
                 found = [offset] if offset >= 0 else []
             if version == 0:
                 entry["old_style_offsets"] = found
             else:
-                entry.update(timestamp=timestamp, offset=offset, leader_epoch=0 if offset >= 0 else -1)
+                entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": 0 if offset >= 0 else -1})
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})
     return {"throttle_time_ms": 0, "topics": topics}

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.txn.state import TxnState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import ListTransactionsRequest, ListTransactionsResponse
 
 API = ApiKey.LIST_TRANSACTIONS
 VERSIONS = (0, 1)
@@ -15,9 +15,9 @@ VERSIONS = (0, 1)
 _STATE_NAMES = {state.value for state in TxnState}
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
+def handle(context: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
     wanted = set(request["state_filters"])
-    found = broker.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))
+    found = context.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))
     if wanted and not wanted & _STATE_NAMES:
         found = []  # only unknown states asked for: none can match
     return {

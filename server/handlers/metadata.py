@@ -7,12 +7,18 @@ the new topic with its leader: clients need no LEADER_NOT_AVAILABLE retry loop.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
+from ottla.storage import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    MetadataRequest,
+    MetadataRequestMetadataRequestTopic,
+    MetadataResponse,
+    MetadataResponseMetadataResponseTopic,
+)
 
 API = ApiKey.METADATA
 VERSIONS = (0, 12)
@@ -21,38 +27,38 @@ VERSIONS = (0, 12)
 _OPERATIONS_OMITTED = -(2**31)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
-    storage = broker.storage
+def handle(context: RequestContext, request: MetadataRequest) -> MetadataResponse:
+    version = context.api_version
+    storage = context.storage
     requested = request["topics"]
     if requested is None or (version == 0 and not requested):
-        topics = [_topic_entry(broker, info) for info in storage.topics()]
+        topics = [_topic_entry(context, info) for info in storage.topics()]
     elif version < 12 and any(entry["name"] is None or any(entry.get("topic_id") or b"") for entry in requested):
         # KafkaApis.handleTopicMetadataRequest refuses null names and topic ids before v12;
         # the error response names a null topic "" (MetadataRequest.getErrorResponse).
         topics = [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested]
     else:
-        allow_create = request.get("allow_auto_topic_creation", True) and broker.config.auto_create_topics_enable
-        topics = [_requested_topic(broker, entry, allow_create) for entry in requested]
+        allow_create = request.get("allow_auto_topic_creation", True) and context.config.auto_create_topics_enable
+        topics = [_requested_topic(context, entry, allow_create) for entry in requested]
     return {
         "throttle_time_ms": 0,
-        "brokers": [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}],
-        "cluster_id": broker.config.cluster_id,
-        "controller_id": broker.node_id,
+        "brokers": [{"node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None}],
+        "cluster_id": context.config.cluster_id,
+        "controller_id": context.node.node_id,
         "topics": topics,
         "cluster_authorized_operations": _OPERATIONS_OMITTED,
     }
 
 
-def _requested_topic(broker, entry: dict[str, Any], allow_create: bool) -> dict[str, Any]:
+def _requested_topic(context: RequestContext, entry: MetadataRequestMetadataRequestTopic, allow_create: bool) -> MetadataResponseMetadataResponseTopic:
     name = entry.get("name")
     topic_id = entry.get("topic_id")
-    storage = broker.storage
+    storage = context.storage
     if name is None and topic_id and any(topic_id):
         info = storage.topic_by_id(topic_id)
         if info is None:
             return _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
-        return _topic_entry(broker, info)
+        return _topic_entry(context, info)
     if name is None:  # v12: neither a name nor a topic id
         return _error_entry(None, bytes(16), ErrorCode.INVALID_REQUEST)
     info = storage.topic(name)
@@ -60,24 +66,24 @@ def _requested_topic(broker, entry: dict[str, Any], allow_create: bool) -> dict[
         if not allow_create:
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         try:
-            info = storage.create_topic(name, broker.config.num_partitions)
+            info = storage.create_topic(name, context.config.num_partitions)
         except KafkaError as exc:
             return _error_entry(name, bytes(16), exc.code)
-    return _topic_entry(broker, info)
+    return _topic_entry(context, info)
 
 
-def _topic_entry(broker, info) -> dict[str, Any]:
+def _topic_entry(context: RequestContext, info: TopicInfo) -> MetadataResponseMetadataResponseTopic:
     return {
         "error_code": ErrorCode.NONE,
         "name": info.name,
         "topic_id": info.topic_id,
         "is_internal": info.name in INTERNAL_TOPICS,
-        "partitions": partition_metadata(broker, info.partitions),
+        "partitions": partition_metadata(context, info.partitions),
         "topic_authorized_operations": _OPERATIONS_OMITTED,
     }
 
 
-def _error_entry(name: str | None, topic_id: bytes, code: ErrorCode) -> dict[str, Any]:
+def _error_entry(name: str | None, topic_id: bytes, code: ErrorCode) -> MetadataResponseMetadataResponseTopic:
     return {
         "error_code": code,
         "name": name,

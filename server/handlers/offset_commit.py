@@ -3,29 +3,34 @@ rest go to the coordinator, which stores them in `__consumer_offsets` before ans
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetCommitResponseOffsetCommitResponsePartition,
+    OffsetCommitResponseOffsetCommitResponseTopic,
+)
 
 API = ApiKey.OFFSET_COMMIT
 VERSIONS = (0, 9)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    version = header.api_version
-    storage = broker.storage
+def handle(context: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
+    version = context.api_version
+    storage = context.storage
     entries: list[CommitEntry] = []
-    slots: list[tuple[dict[str, Any], int]] = []  # (response partition, index into entries)
-    topics = []
+    slots: list[tuple[OffsetCommitResponseOffsetCommitResponsePartition, int]] = []  # (response partition, index into entries)
+    topics: list[OffsetCommitResponseOffsetCommitResponseTopic] = []
     for topic in request["topics"]:
         name = topic["name"]
         info = storage.topic(name)
-        partitions = []
+        partitions: list[OffsetCommitResponseOffsetCommitResponsePartition] = []
         for partition in topic["partitions"]:
             index = partition["partition_index"]
-            answer = {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+            answer: OffsetCommitResponseOffsetCommitResponsePartition = {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
             if info is not None and 0 <= index < info.partitions:
                 slots.append((answer, len(entries)))
                 entries.append(
@@ -34,7 +39,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             partitions.append(answer)
         topics.append({"name": name, "partitions": partitions})
     if entries:
-        errors = broker.groups.commit_offsets(
+        errors = context.groups.commit_offsets(
             request["group_id"],
             request.get("generation_id_or_member_epoch", -1),
             request.get("member_id", ""),

@@ -8,10 +8,15 @@ epoch is unknown, answered as Kafka's LeaderEpochFileCache.endOffsetFor answers 
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+    OffsetForLeaderEpochResponseEpochEndOffset,
+    OffsetForLeaderEpochResponseOffsetForLeaderTopicResult,
+)
 
 API = ApiKey.OFFSET_FOR_LEADER_EPOCH
 VERSIONS = (0, 4)
@@ -20,19 +25,19 @@ UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    topics = []
+def handle(context: RequestContext, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
+    topics: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = []
     for topic in request["topics"]:
-        partitions = []
+        partitions: list[OffsetForLeaderEpochResponseEpochEndOffset] = []
         for wanted in topic["partitions"]:
-            entry = {
+            entry: OffsetForLeaderEpochResponseEpochEndOffset = {
                 "error_code": ErrorCode.NONE,
                 "partition": wanted["partition"],
                 "leader_epoch": UNDEFINED_EPOCH,
                 "end_offset": UNDEFINED_EPOCH_OFFSET,
             }
             try:
-                log = broker.storage.partition(topic["topic"], wanted["partition"])
+                log = context.storage.partition(topic["topic"], wanted["partition"])
                 _check_current_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
             except KafkaError as exc:
                 entry["error_code"] = exc.code

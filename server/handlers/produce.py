@@ -8,28 +8,32 @@ as Kafka does; the log decides (storage/producer_state.py).
 
 from __future__ import annotations
 
-from typing import Any
-
-from ottla.server.connection import DropConnection
+from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import (
+    ProduceRequest,
+    ProduceResponse,
+    ProduceResponsePartitionProduceResponse,
+    ProduceResponseTopicProduceResponse,
+)
 from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 
 API = ApiKey.PRODUCE
 VERSIONS = (0, 11)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
+def handle(context: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     acks = request["acks"]
-    storage = broker.storage
-    responses = []
+    storage = context.storage
+    responses: list[ProduceResponseTopicProduceResponse] = []
     for topic in request["topic_data"]:
         name = topic["name"]
-        results = []
+        results: list[ProduceResponsePartitionProduceResponse] = []
         for partition in topic["partition_data"]:
             index = partition["index"]
-            result = {"index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
+            result: ProduceResponsePartitionProduceResponse = {"index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
             records = partition["records"]
             try:
                 if acks not in (-1, 0, 1):
@@ -39,7 +43,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
                 if name in INTERNAL_TOPICS:
                     # ReplicaManager.appendToLocalLog: clients may not write the coordinators' logs.
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
-                _check_batches_for_version(header.api_version, records)
+                _check_batches_for_version(context.api_version, records)
                 log = storage.partition(name, index)
                 appended = log.append(records)
             except KafkaError as exc:
@@ -49,12 +53,13 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any] | None:
                 result["base_offset"] = appended.base_offset
                 result["log_append_time_ms"] = appended.log_append_time_ms
                 result["log_start_offset"] = appended.log_start_offset
-                broker.notify_data(name, index)
+                context.wakeups.notify_data(name, index)
             results.append(result)
         responses.append({"name": name, "partition_responses": results})
     if acks == 0:
         return None
-    if broker.test_hooks.drop_produce_response_every and _carries_producer_id(request) and broker.drop_this_produce_response():
+    drop_response = context.services.drop_produce_response
+    if drop_response is not None and _carries_producer_id(request) and drop_response():
         raise DropConnection("TestHooks.drop_produce_response_every: written, left unanswered so the client retries")
     return {"responses": responses, "throttle_time_ms": 0}
 
@@ -66,7 +71,7 @@ _ZSTD = 4
 _SMALLEST_RECORD = 14
 
 
-def _check_batches_for_version(version: int, records) -> None:
+def _check_batches_for_version(version: int, records: memoryview) -> None:
     """Kafka's ProduceRequest.validateRecords, reading batches as its ByteBufferLogInputStream
     does: from v3 a partition carries exactly one whole batch of magic 2, and zstd
     (KIP-110) needs v7. A size or magic no batch can have is CORRUPT_MESSAGE; bytes that
@@ -88,7 +93,7 @@ def _check_batches_for_version(version: int, records) -> None:
         raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"zstd needs Produce v7, got v{version}")
 
 
-def _carries_producer_id(request: dict[str, Any]) -> bool:
+def _carries_producer_id(request: ProduceRequest) -> bool:
     for topic in request["topic_data"]:
         for partition in topic["partition_data"]:
             records = partition["records"]

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
+from ottla.server.context import Answer, RequestContext
 from ottla.server.groups.group import SyncResult
 from ottla.wire.api import ApiKey
+from ottla.wire.messages.types import SyncGroupRequest, SyncGroupResponse
 
 API = ApiKey.SYNC_GROUP
 VERSIONS = (0, 5)
 
 
-def handle(broker, header, request: dict[str, Any]):
+def handle(context: RequestContext, request: SyncGroupRequest) -> Answer[SyncGroupResponse]:
     answer: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
-    broker.groups.sync(
+
+    def settle(result: SyncResult) -> None:
+        if not answer.done():
+            answer.set_result(result)
+
+    context.groups.sync(
         request["group_id"],
         request["generation_id"],
         request["member_id"],
@@ -22,18 +27,18 @@ def handle(broker, header, request: dict[str, Any]):
         request.get("protocol_type"),
         request.get("protocol_name"),
         [(entry["member_id"], bytes(entry["assignment"])) for entry in request["assignments"]],
-        lambda result: answer.done() or answer.set_result(result),
+        settle,
     )
     if answer.done():
         return _response(answer.result())
     return _parked(answer)
 
 
-async def _parked(answer: asyncio.Future[SyncResult]) -> dict[str, Any]:
+async def _parked(answer: asyncio.Future[SyncResult]) -> SyncGroupResponse:
     return _response(await answer)
 
 
-def _response(result: SyncResult) -> dict[str, Any]:
+def _response(result: SyncResult) -> SyncGroupResponse:
     return {
         "throttle_time_ms": 0,
         "error_code": result.error,

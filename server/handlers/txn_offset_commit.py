@@ -3,30 +3,35 @@ it commits (the group coordinator holds them pending; server/groups/coordinator.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+    TxnOffsetCommitResponseTxnOffsetCommitResponsePartition,
+    TxnOffsetCommitResponseTxnOffsetCommitResponseTopic,
+)
 
 API = ApiKey.TXN_OFFSET_COMMIT
 VERSIONS = (0, 4)
 
 
-def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
-    storage = broker.storage
+def handle(context: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+    storage = context.storage
     group_id = request["group_id"]
-    error = broker.txn.check_offsets_commit(request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id)
+    error = context.txn.check_offsets_commit(request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id)
     entries: list[CommitEntry] = []
-    slots: list[tuple[dict[str, Any], int]] = []
-    topics = []
+    slots: list[tuple[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition, int]] = []
+    topics: list[TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = []
     for topic in request["topics"]:
         name = topic["name"]
         info = storage.topic(name)
-        partitions = []
+        partitions: list[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition] = []
         for partition in topic["partitions"]:
             index = partition["partition_index"]
-            answer = {"partition_index": index, "error_code": error}
+            answer: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition = {"partition_index": index, "error_code": error}
             if error is ErrorCode.NONE:
                 if info is None or not 0 <= index < info.partitions:
                     answer["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -38,7 +43,7 @@ def handle(broker, header, request: dict[str, Any]) -> dict[str, Any]:
             partitions.append(answer)
         topics.append({"name": name, "partitions": partitions})
     if entries:
-        errors = broker.groups.commit_transactional_offsets(
+        errors = context.groups.commit_transactional_offsets(
             group_id,
             request["producer_id"],
             request["producer_epoch"],

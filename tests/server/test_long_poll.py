@@ -16,7 +16,6 @@ import warnings
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ottla import Broker
-from ottla.server.connection import Connection
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.protocol import encode_request
@@ -69,7 +68,7 @@ async def test_a_fetch_cancelled_before_it_parks_leaves_no_stray_coroutine():
     async with Broker(port=0, data_dir=None) as broker:
         broker.create_topic("quiet", 1)
         ours, theirs = socket.socketpair()
-        connection = Connection(broker)
+        connection = broker._accept()
         await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, ours)
         fetch = encode_request(ApiKey.FETCH, 12, 1, {
             "replica_id": -1, "max_wait_ms": 30_000, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,

@@ -1,0 +1,139 @@
+"""What a request handler works with: the seam between the broker and its handlers.
+
+A handler gets a `RequestContext`: the request's header, who sent it (`ClientIdentity`,
+one per connection) and what the broker shares with every request (`BrokerServices`,
+built once per run: storage, coordinators, configuration, this node, the data
+wake-ups). Handlers import this module, never the broker, the dispatcher or the
+connection; the broker builds the services and the dispatcher the contexts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+from ottla.server.config import BrokerConfig
+from ottla.server.groups import GroupCoordinator
+from ottla.server.txn import TransactionCoordinator
+from ottla.storage import Storage
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+from ottla.wire.messages.types import ApiVersionsResponse
+
+# Kafka's principal for a connection that has not authenticated (KafkaPrincipal.ANONYMOUS).
+ANONYMOUS = "User:ANONYMOUS"
+
+Body = TypeVar("Body")
+# A handler's answer: the response body, or a coroutine that gives it once a parked
+# request (a long-poll Fetch, a JoinGroup waiting for its group) can be answered.
+Answer: TypeAlias = Body | Coroutine[Any, Any, Body]
+
+
+class DropConnection(Exception):
+    """A handler's request to close its connection without answering (test hooks only)."""
+
+
+class DataWakeups(Protocol):
+    """Fetches parked for data, and the appends that wake them (the broker keeps both)."""
+
+    @property
+    def data_version(self) -> int:
+        """Counts appends: a fetch reads it before it reads the log, then parks with it."""
+
+    def notify_data(self, topic: str, partition: int) -> None:
+        """Wake the fetches parked on this partition: new records, or the partition is gone."""
+
+    async def wait_for_data(self, keys: Iterable[tuple[str, int]], timeout: float, seen_version: int) -> None:
+        """Return when one of `keys` gets data after `seen_version`, or after `timeout` seconds."""
+
+
+@dataclass(slots=True, frozen=True)
+class Node:
+    """The node a request arrived at, as clients are told to reach it."""
+
+    node_id: int
+    host: str
+    port: int
+
+
+@dataclass(slots=True, frozen=True)
+class ClientIdentity:
+    """Who is at the other end of a connection: fixed when it opens."""
+
+    principal: str
+    listener: str
+    address: str  # "host:port" of the client
+
+
+@dataclass(slots=True, frozen=True)
+class BrokerServices:
+    """What every request of one broker run shares; a restart builds new ones."""
+
+    node: Node
+    config: BrokerConfig
+    data_dir: Path | None
+    storage: Storage
+    groups: GroupCoordinator
+    txn: TransactionCoordinator
+    wakeups: DataWakeups
+    # (api key, lowest, highest version) of every API served: what ApiVersions advertises.
+    supported_apis: tuple[tuple[ApiKey, int, int], ...]
+    # TestHooks.drop_produce_response_every, when set: true when this Produce goes unanswered.
+    drop_produce_response: Callable[[], bool] | None
+
+    def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> ApiVersionsResponse:
+        """What ApiVersions answers: `error` and every API served, with its versions."""
+        return {
+            "error_code": error,
+            "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported_apis],
+            "throttle_time_ms": 0,
+        }
+
+
+class RequestContext:
+    """One request's view of the broker: its header, its client and the shared services.
+
+    Built for every request, so a plain slotted class whose properties read through to the
+    services rather than a copy of them."""
+
+    __slots__ = ("header", "client", "services")
+
+    def __init__(self, services: BrokerServices, client: ClientIdentity, header: RequestHeader) -> None:
+        self.services = services
+        self.client = client
+        self.header = header
+
+    @property
+    def api_version(self) -> int:
+        return self.header.api_version
+
+    @property
+    def client_id(self) -> str | None:
+        return self.header.client_id
+
+    @property
+    def node(self) -> Node:
+        return self.services.node
+
+    @property
+    def config(self) -> BrokerConfig:
+        return self.services.config
+
+    @property
+    def storage(self) -> Storage:
+        return self.services.storage
+
+    @property
+    def groups(self) -> GroupCoordinator:
+        return self.services.groups
+
+    @property
+    def txn(self) -> TransactionCoordinator:
+        return self.services.txn
+
+    @property
+    def wakeups(self) -> DataWakeups:
+        return self.services.wakeups
