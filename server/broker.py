@@ -190,7 +190,8 @@ class Broker:
         """Stop and start again on the same port with the same data."""
         port = self.port
         await self.stop()
-        self.config = dataclasses.replace(self.config, port=port)
+        if port is not None:  # it ran: keep the port it had (the setting may say 0)
+            self.config = dataclasses.replace(self.config, port=port)
         await self.start()
 
     def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:

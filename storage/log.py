@@ -84,7 +84,8 @@ def run_steps(steps: Generator[None, None, int]) -> int:
         try:
             next(steps)
         except StopIteration as finished:
-            return finished.value
+            cleaned: int = finished.value
+            return cleaned
 
 
 def _segment_batches(segment: Segment) -> Iterator[bytes]:
