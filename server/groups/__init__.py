@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ottla.server.coordinator import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, Clock, CoordinatorLog
-from ottla.server.groups.coordinator import CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
+from ottla.server.groups.config import GroupConfig
+from ottla.server.groups.coordinator import GroupCoordinator
+from ottla.server.groups.membership import JoinRequest
+from ottla.server.groups.offsets import CommitEntry
 from ottla.storage import Storage
 
 # INTERNAL_TOPICS is the coordinator runtime's registry, re-exported where handlers look for it.

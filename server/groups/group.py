@@ -2,7 +2,7 @@
 
 This module is bookkeeping only: members, the leader, protocol votes, who is awaiting
 a JoinGroup or SyncGroup answer. What happens on a join, a sync or an expiry (the
-protocol) lives in `coordinator.py`; state changes go through `transition_to`, which
+protocol) lives in `membership.py`; state changes go through `transition_to`, which
 checks the table in `state.py`.
 """
 

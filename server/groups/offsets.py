@@ -1,0 +1,277 @@
+"""Committed offsets: Kafka's OffsetMetadataManager.
+
+OffsetCommit, TxnOffsetCommit, OffsetFetch and OffsetDelete, and the expiry of offsets
+past offsets.retention.minutes. Offsets are OffsetCommit records in `__consumer_offsets`,
+stored before they are acknowledged; in memory they hang off their group, which the
+membership manager owns (offsets alone make a "simple" group exist, as in Kafka).
+TxnOffsetCommit offsets wait in `pending_transactional` until their transaction's marker
+commits or aborts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ottla.server.coordinator import CoordinatorLog, KeyValue
+from ottla.server.groups.config import GroupConfig
+from ottla.server.groups.group import ClassicGroup
+from ottla.server.groups.membership import GroupMembershipManager, store_error
+from ottla.server.groups.records import OffsetAndMetadata, offset_key, offset_value, parse_offset_value
+from ottla.server.groups.state import GroupState
+from ottla.wire.errors import ErrorCode, KafkaError
+
+
+@dataclass(slots=True, frozen=True)
+class CommitEntry:
+    topic: str
+    partition: int
+    offset: int
+    leader_epoch: int = -1
+    metadata: str | None = ""
+
+
+class OffsetManager:
+    def __init__(self, log_: CoordinatorLog, config: GroupConfig, membership: GroupMembershipManager, wall_clock_ms: Callable[[], int]) -> None:
+        self.log = log_
+        self.config = config
+        self.membership = membership
+        self.groups = membership.groups
+        self.wall_clock_ms = wall_clock_ms
+        # TxnOffsetCommit offsets awaiting their transaction's end:
+        # producer id -> group id -> (topic, partition) -> offset (OffsetMetadataManager's pendingTransactionalOffsets).
+        self.pending_transactional: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
+
+    # --- loading -----------------------------------------------------------------
+
+    def replay_offset(self, group_id: str, topic: str, partition: int, value: bytes | None) -> None:
+        """OffsetMetadataManager.replay of an OffsetCommit record."""
+        group = self.groups.get(group_id)
+        if value is None:
+            if group is not None:
+                group.offsets.pop((topic, partition), None)
+            return
+        if group is None:
+            # Offsets alone make a (simple) group exist.
+            group = self.groups[group_id] = ClassicGroup(group_id)
+        group.offsets[(topic, partition)] = parse_offset_value(value)
+
+    def replay_pending(self, producer_id: int, group_id: str, topic: str, partition: int, value: bytes) -> None:
+        """A TxnOffsetCommit record whose transaction had not ended when the log was read."""
+        pending = self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})
+        pending[(topic, partition)] = parse_offset_value(value)
+
+    def tombstones(self, group: ClassicGroup) -> list[KeyValue]:
+        """Records that delete every committed offset of the group (deleteAllOffsets)."""
+        return [(offset_key(group.group_id, topic, partition), None) for topic, partition in group.offsets]
+
+    # --- commits -----------------------------------------------------------------
+
+    def commit_offsets(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        entries: list[CommitEntry],
+        retention_ms: int = -1,
+        missing_group_error: ErrorCode = ErrorCode.ILLEGAL_GENERATION,
+    ) -> list[ErrorCode]:
+        """OffsetMetadataManager.commitOffset: one error per entry. `missing_group_error`
+        is what a commit with a generation gets when the group does not exist
+        (ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9)."""
+        if not group_id:
+            return [ErrorCode.INVALID_GROUP_ID] * len(entries)
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                return [missing_group_error] * len(entries)
+            # A consumer using assign() or an admin client: a "simple" group holds the offsets.
+            group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
+        error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
+        if error is not ErrorCode.NONE:
+            return [error] * len(entries)
+        now = self.wall_clock_ms()
+        expire = None if retention_ms == -1 else now + retention_ms
+        errors = []
+        records: list[KeyValue] = []
+        accepted: list[tuple[tuple[str, int], OffsetAndMetadata]] = []
+        for entry in entries:
+            metadata = entry.metadata or ""
+            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+                errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
+                continue
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, expire)
+            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
+            accepted.append(((entry.topic, entry.partition), value))
+            errors.append(ErrorCode.NONE)
+        if records:
+            try:
+                self.log.append(group_id, records, now)
+            except KafkaError as exc:
+                code = store_error(exc.code)
+                return [code if e is ErrorCode.NONE else e for e in errors]
+            group.offsets.update(accepted)
+        return errors
+
+    def commit_transactional_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        entries: list[CommitEntry],
+    ) -> list[ErrorCode]:
+        """OffsetMetadataManager.commitTransactionalOffset: stored now as a transactional
+        batch of the producer, visible to OffsetFetch only once its transaction commits
+        (`complete_transaction`)."""
+        if not group_id:
+            return [ErrorCode.INVALID_GROUP_ID] * len(entries)
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                return [ErrorCode.ILLEGAL_GENERATION] * len(entries)
+            group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
+        error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id, transactional=True)
+        if error is not ErrorCode.NONE:
+            return [error] * len(entries)
+        now = self.wall_clock_ms()
+        errors = []
+        records: list[KeyValue] = []
+        accepted: dict[tuple[str, int], OffsetAndMetadata] = {}
+        for entry in entries:
+            metadata = entry.metadata or ""
+            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+                errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
+                continue
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None)
+            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
+            accepted[(entry.topic, entry.partition)] = value
+            errors.append(ErrorCode.NONE)
+        if records:
+            try:
+                self.log.append(group_id, records, now, producer_id, producer_epoch)
+            except KafkaError as exc:
+                code = exc.code if exc.code in (ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.PRODUCER_FENCED) else store_error(exc.code)
+                return [code if e is ErrorCode.NONE else e for e in errors]
+            self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {}).update(accepted)
+        return errors
+
+    def has_pending_transactional_offset(self, group_id: str, topic: str, partition: int) -> bool:
+        """Is an offset for this partition waiting on an open transaction (KIP-447's unstable offset)?"""
+        return any((topic, partition) in groups.get(group_id, ()) for groups in self.pending_transactional.values())
+
+    def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
+        """A COMMIT or ABORT marker of `producer_id` reached these `__consumer_offsets`
+        partitions: its pending offsets there become committed or are dropped
+        (GroupMetadataManager.scheduleHandleTxnCompletion)."""
+        pending = self.pending_transactional.get(producer_id, {})
+        for group_id in [g for g in pending if self.log.partition_for(g) in partitions]:
+            offsets = pending.pop(group_id)
+            if commit:
+                group = self.groups.get(group_id)
+                if group is None or group.is_in(GroupState.DEAD):
+                    group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
+                group.offsets.update(offsets)
+        if not pending:
+            self.pending_transactional.pop(producer_id, None)
+
+    @staticmethod
+    def _validate_offset_commit(
+        group: ClassicGroup, generation_id: int, member_id: str, group_instance_id: str | None, transactional: bool = False
+    ) -> ErrorCode:
+        """ClassicGroup.validateOffsetCommit; a transactional commit (TxnOffsetCommit v0-2
+        carries no member) may go into a non-empty group, and during a rebalance."""
+        if group.is_in(GroupState.DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.is_in(GroupState.EMPTY):
+            return ErrorCode.NONE
+        if generation_id >= 0 or member_id or group_instance_id is not None:
+            error = group.validate_member(member_id, group_instance_id)
+            if error is not ErrorCode.NONE:
+                return error
+            if generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+        elif not transactional and not group.is_in(GroupState.EMPTY):
+            # No member id and no generation (v0) commits only into an empty group.
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if not transactional and group.is_in(GroupState.COMPLETING_REBALANCE):
+            # The member has its new generation from JoinGroup but not yet its assignment.
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def fetch_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]] | None) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, OffsetAndMetadata | None]]]]]:
+        """OffsetMetadataManager.fetchOffsets / fetchAllOffsets: `wanted` None means every
+        committed offset of the group; a partition without one maps to None."""
+        group = self.groups.get(group_id)
+        if group is not None and group.is_in(GroupState.DEAD):
+            return ErrorCode.GROUP_ID_NOT_FOUND, []
+        offsets = {} if group is None else group.offsets
+        if wanted is None:
+            by_topic: dict[str, list[tuple[int, OffsetAndMetadata | None]]] = {}
+            for (topic, partition), value in sorted(offsets.items()):
+                by_topic.setdefault(topic, []).append((partition, value))
+            return ErrorCode.NONE, list(by_topic.items())
+        return ErrorCode.NONE, [(topic, [(p, offsets.get((topic, p))) for p in partitions]) for topic, partitions in wanted]
+
+    def delete_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]]) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        """OffsetMetadataManager.deleteOffsets: a consumer group cannot drop the offsets of a
+        topic it is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group = self.groups.get(group_id)
+        if group is None or group.is_in(GroupState.DEAD):
+            return ErrorCode.GROUP_ID_NOT_FOUND, []
+        if not group.is_in(GroupState.EMPTY) and not group.uses_consumer_protocol():
+            return ErrorCode.NON_EMPTY_GROUP, []
+        results = []
+        tombstones: list[KeyValue] = []
+        for topic, partitions in wanted:
+            subscribed = group.is_subscribed_to(topic)
+            results.append((topic, [(p, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC if subscribed else ErrorCode.NONE) for p in partitions]))
+            if not subscribed:
+                tombstones += [(offset_key(group_id, topic, p), None) for p in partitions if (topic, p) in group.offsets]
+        if tombstones:
+            try:
+                self.log.append(group_id, tombstones, self.wall_clock_ms())
+            except KafkaError as exc:
+                return store_error(exc.code), []
+            for topic, partitions in wanted:
+                if not group.is_subscribed_to(topic):
+                    for partition in partitions:
+                        group.offsets.pop((topic, partition), None)
+        return ErrorCode.NONE, results
+
+    def expire(self, group: ClassicGroup, now_ms: int) -> int:
+        """OffsetMetadataManager.cleanupExpiredOffsets for one group: drop offsets past
+        offsets.retention.minutes (counted from when the group became empty, or from the
+        commit for simple groups and topics a stable consumer group no longer reads).
+        Returns how many went. Raises KafkaError from the log, leaving them all in place."""
+        base = self._expiry_base(group)
+        if base is None:
+            return 0
+        retention = self.config.offsets_retention_ms
+        expired = [
+            key
+            for key, value in group.offsets.items()
+            if not group.is_subscribed_to(key[0])
+            and (now_ms >= value.expire_timestamp_ms if value.expire_timestamp_ms is not None else now_ms - base(value) >= retention)
+        ]
+        if expired:
+            self.log.append(group.group_id, [(offset_key(group.group_id, t, p), None) for t, p in expired], now_ms)
+            for key in expired:
+                del group.offsets[key]
+        return len(expired)
+
+    @staticmethod
+    def _expiry_base(group: ClassicGroup) -> Callable[[OffsetAndMetadata], int] | None:
+        """ClassicGroup.offsetExpirationCondition: where an offset's retention is counted from."""
+        if group.protocol_type is None:
+            return lambda value: value.commit_timestamp_ms
+        if group.is_in(GroupState.EMPTY):
+            state_timestamp = group.state_timestamp_ms
+            return lambda value: value.commit_timestamp_ms if state_timestamp is None else state_timestamp
+        if group.uses_consumer_protocol() and group.subscribed_topics is not None and group.is_in(GroupState.STABLE):
+            return lambda value: value.commit_timestamp_ms
+        return None
+
