@@ -163,10 +163,11 @@ def test_process_killed_without_close_loses_nothing_written(tmp_path: pathlib.Pa
 
 def test_leftover_temporary_files_are_removed(tmp_path: pathlib.Path) -> None:
     written_log(tmp_path)
-    leftover = tmp_path / "t-0" / f"{SEGMENT}.index.tmp"
-    leftover.write_bytes(b"half")
+    leftovers = [tmp_path / "t-0" / f"{SEGMENT}.index.tmp", tmp_path / "t.topic.json.tmp", tmp_path / "log-start-offset-checkpoint.tmp"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
     reopen(tmp_path).close()
-    assert not leftover.exists()
+    assert [leftover for leftover in leftovers if leftover.exists()] == []
 
 
 def test_full_disk_is_a_storage_error_and_leaves_the_log_intact(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
