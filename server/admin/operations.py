@@ -378,7 +378,7 @@ class AdminClient:
         positions = self._offsets(topic, leaders, EARLIEST) if from_beginning else dict(latest)
         coordinator = None
         if group is not None:
-            coordinator = self._coordinator(group)
+            coordinator = self.client.coordinator(group)
             committed = self._committed(coordinator, group, {topic: list(leaders)}).get(topic, {})
             positions.update({p: offset for p, offset in committed.items() if offset >= 0 and p in positions})
         return TopicReader(self, topic, leaders, positions, latest, follow, group, coordinator)
@@ -445,7 +445,7 @@ class AdminClient:
 
     def describe_group(self, group: str) -> GroupDescription:
         """State, members with their assignments, and each committed offset with its lag."""
-        coordinator = self._coordinator(group)
+        coordinator = self.client.coordinator(group)
         described = retrying(self.timeout, lambda: self._describe_group(coordinator, group))
         owners = {}
         members = []
@@ -477,7 +477,7 @@ class AdminClient:
         """Delete groups that have no members, each at its coordinator."""
         by_coordinator: dict[int, list[str]] = {}
         for group in groups:
-            by_coordinator.setdefault(self._coordinator(group), []).append(group)
+            by_coordinator.setdefault(self.client.coordinator(group), []).append(group)
         for coordinator, names in by_coordinator.items():
             _, response = self.client.call(ApiKey.DELETE_GROUPS, {"groups_names": names}, node=coordinator)
             for result in response["results"]:
@@ -494,11 +494,8 @@ class AdminClient:
             earliest = self._offsets(topic, leaders, EARLIEST)
             latest = self._offsets(topic, leaders, LATEST)
             positions = {p: min(max(to, earliest[p]), latest[p]) for p in leaders}
-        self._commit(self._coordinator(group), group, topic, positions)
+        self._commit(self.client.coordinator(group), group, topic, positions)
         return dict(sorted(positions.items()))
-
-    def _coordinator(self, group: str) -> int:
-        return self.client.coordinator(group)
 
     def _committed(self, coordinator: int, group: str, topics: dict[str, list[int]] | None) -> dict[str, dict[int, int]]:
         """Committed offsets of `group` (topics None: all of them, OffsetFetch v2+)."""
