@@ -323,3 +323,30 @@ def test_an_end_whose_write_failed_is_finished_by_the_next_sweep() -> None:
     h.clock.advance(11)
     assert h.coordinator.describe("tx").state is TxnState.COMPLETE_COMMIT
     assert h.batches(0)[-1] == (epoch, True, COMMIT_KEY)
+
+
+class _RecordingGroupOffsets:
+    """The GroupOffsets interface and nothing more of the group coordinator."""
+
+    def __init__(self) -> None:
+        self.completed: list[tuple[int, set[int], bool]] = []
+
+    def offsets_partition(self, group_id: str) -> int:
+        return 1
+
+    def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
+        self.completed.append((producer_id, partitions, commit))
+
+
+def test_offsets_in_a_transaction_need_only_the_injected_group_offsets_interface():
+    storage = Storage.open(None)
+    CoordinatorLog(storage, OFFSETS, 2)
+    group_offsets = _RecordingGroupOffsets()
+    coordinator = TransactionCoordinator(CoordinatorLog(storage, TRANSACTION_STATE, 1), storage, group_offsets, ProducerIdManager(None), TxnConfig(), ManualClock())
+    coordinator.load()
+    init = coordinator.init_producer_id("tx", TIMEOUT_MS)
+    assert coordinator.add_offsets("tx", init.producer_id, init.producer_epoch, "g") is ErrorCode.NONE
+    assert coordinator.describe("tx").partitions == {(OFFSETS_TOPIC, 1)}
+    assert coordinator.end_transaction("tx", init.producer_id, init.producer_epoch, commit=False).error is ErrorCode.NONE
+    assert group_offsets.completed == [(init.producer_id, {1}, False)]
+    coordinator.close()
