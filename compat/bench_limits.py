@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 import struct
 import subprocess
@@ -42,15 +43,22 @@ def disk_write_mb_s(directory: Path, size_mb: int, rounds: int = 2) -> float:
 @contextmanager
 def limit_server(kind: str) -> Iterator[tuple[str, int]]:
     """A `sink` or `echo` server process on a free loopback port; stopped by closing its stdin."""
+    with server_process("compat.bench_limits", kind) as address:
+        yield address
+
+
+@contextmanager
+def server_process(module: str, *args: str) -> Iterator[tuple[str, int]]:
+    """`python -m module args` serving on the loopback port it prints first, until its stdin closes."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "compat.bench_limits", kind],
+        [sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.strip().isdigit():
-            raise RuntimeError(f"{kind} server did not start: {line!r}")
+            raise RuntimeError(f"{module} {shlex.join(args)} did not start: {line!r}")
         yield "127.0.0.1", int(line)
     finally:
         assert proc.stdin is not None
