@@ -10,7 +10,11 @@ data from offset 0 (assigned, no group); end-to-end latency at a steady 1,000 an
 with raw sockets, single-record acks=1 Produce and Metadata requests/s over several connections;
 and cold start (launch to first acknowledged produce) with the idle broker's RSS. In the same run it
 measures the machine's limits (compat.bench_limits) and prints each figure as a share of its limit
-beside issue 9's target. `--against kafka` runs the same workloads against the reference Kafka
+beside issue 9's target. The same run also drives the same workloads, with the same clients, against
+a minimal Kafka responder (compat.bench_ceiling: append on produce, sendfile on fetch, nothing more),
+the ceiling any broker faces on this machine with these clients, and prints each Ottla figure as a
+share of the responder's ("of ceiling"; for latencies, the responder's over Ottla's, so 100% is
+always as good as the ceiling). `--against kafka` runs the same workloads against the reference Kafka
 (compat.kafka) and Kafka's own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--profile` runs one workload with the broker under py-spy (compat.bench_profile).
 
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compat import bench_limits, bench_profile, bench_workloads as work
+from compat import bench_ceiling, bench_limits, bench_profile, bench_workloads as work
 from compat.harness import OttlaBroker
 from compat.kafka import ReferenceKafka, fetch, run_tool
 
@@ -75,8 +79,8 @@ def _topic(size: int, acks: str, partitions: int, tag: str) -> str:
 
 def workloads(brokers: dict[str, str], plan: Plan, say: Callable[[str], None], tag: str) -> dict[str, dict[str, Any]]:
     """Every broker-side figure but cold start, for each named broker, on topics named with `tag`.
-    Each step runs on every broker back to back, in alternating order, so an Ottla/Kafka ratio
-    compares runs made under the same machine load."""
+    Each step runs on every broker back to back, in alternating order, so a ratio (Ottla over
+    Kafka or over the responder) compares runs made under the same machine load."""
     results: dict[str, dict[str, Any]] = {name: {"produce": [], "consume": [], "latency": []} for name in brokers}
     order = list(brokers.items())
 
@@ -227,6 +231,7 @@ class Row:
     met: bool | None = None
     kafka: float | None = None
     lower_is_better: bool = False
+    ceiling: float | None = None  # the minimal responder's figure (compat.bench_ceiling), same unit
 
     def as_dict(self) -> dict[str, Any]:
         share = self.ottla / self.limit if self.limit else None
@@ -234,41 +239,57 @@ class Row:
         return {
             "metric": self.metric, "unit": self.unit, "ottla": self.ottla, "limit": self.limit, "of_limit": share,
             "target": self.target, "met": self.met, "kafka": self.kafka, "ottla_over_kafka": ratio,
+            "ceiling": self.ceiling, "of_ceiling": self.of_ceiling,
         }
+
+    @property
+    def of_ceiling(self) -> float | None:
+        """How close Ottla comes to the responder: 1.0 is as good, whichever way is better."""
+        if not self.ceiling or not self.ottla:
+            return None
+        return self.ceiling / self.ottla if self.lower_is_better else self.ottla / self.ceiling
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
-    """The report's lines: each figure beside its limit, issue 9's target and Kafka's figure."""
-    ottla, kafka, lim = result["ottla"], result.get("kafka"), result["limits"]
+    """The report's lines: each figure beside its limit, issue 9's target, the responder's
+    figure and Kafka's."""
+    ottla, lim = result["ottla"], result["limits"]
+
+    def figure(broker: str, section: str, index: int | None, key: str) -> float | None:
+        figures = result.get(broker)
+        if figures is None:
+            return None
+        value = figures[section] if index is None else figures[section][index]
+        return float(value[key])
 
     def peer(section: str, index: int | None, key: str) -> float | None:
-        if kafka is None:
-            return None
-        value = kafka[section] if index is None else kafka[section][index]
-        return float(value[key])
+        return figure("kafka", section, index, key)
+
+    def roof(section: str, index: int | None, key: str) -> float | None:
+        return figure("ceiling", section, index, key)
 
     out = []
     for i, run in enumerate(ottla["produce"]):
         name = f"produce {run['size']} B acks={run['acks']} {run['partitions']}p"
         judged = run["size"] == 1024
         met = run["mb_s"] / lim["disk_write_mb_s"] >= 0.7 if judged else None
-        out.append(Row(name, "MB/s", run["mb_s"], lim["disk_write_mb_s"], "≥ 70% of disk" if judged else "", met, peer("produce", i, "mb_s")))
-        out.append(Row(name, "rec/s", run["records_s"], kafka=peer("produce", i, "records_s")))
+        out.append(Row(name, "MB/s", run["mb_s"], lim["disk_write_mb_s"], "≥ 70% of disk" if judged else "", met, peer("produce", i, "mb_s"), ceiling=roof("produce", i, "mb_s")))
+        out.append(Row(name, "rec/s", run["records_s"], kafka=peer("produce", i, "records_s"), ceiling=roof("produce", i, "records_s")))
     for i, run in enumerate(ottla["consume"]):
         name = f"consume {run['size']} B {run['partitions']}p"
         judged = run["size"] == 1024
         met = run["mb_s"] / lim["loopback_sink_mb_s"] >= 0.5 if judged else None
-        out.append(Row(name, "MB/s", run["mb_s"], lim["loopback_sink_mb_s"], "≥ 50% of sink" if judged else "", met, peer("consume", i, "mb_s")))
-        out.append(Row(name, "rec/s", run["records_s"], kafka=peer("consume", i, "records_s")))
+        out.append(Row(name, "MB/s", run["mb_s"], lim["loopback_sink_mb_s"], "≥ 50% of sink" if judged else "", met, peer("consume", i, "mb_s"), ceiling=roof("consume", i, "mb_s")))
+        out.append(Row(name, "rec/s", run["records_s"], kafka=peer("consume", i, "records_s"), ceiling=roof("consume", i, "records_s")))
     for i, run in enumerate(ottla["latency"]):
         for key in ("p50_ms", "p99_ms", "p999_ms"):
             judged = (run["rate"], key) == (1000, "p99_ms")
             met = run[key] <= 5 if judged else None
-            out.append(Row(f"e2e latency {key[:-3]} at {run['rate']}/s", "ms", run[key], None, "≤ 5 ms" if judged else "", met, peer("latency", i, key), True))
+            out.append(Row(f"e2e latency {key[:-3]} at {run['rate']}/s", "ms", run[key], None, "≤ 5 ms" if judged else "", met, peer("latency", i, key), True, roof("latency", i, key)))
     small, echo = ottla["small_requests"], lim["pingpong_rps"]
     for key, label in (("produce_rps", "single-record produce"), ("metadata_rps", "metadata")):
         name = f"{label}, {small['connections']} conns"
-        out.append(Row(name, "req/s", small[key], echo, "≥ 50% of ping-pong", small[key] / echo >= 0.5, kafka=peer("small_requests", None, key)))
+        out.append(Row(name, "req/s", small[key], echo, "≥ 50% of ping-pong", small[key] / echo >= 0.5, kafka=peer("small_requests", None, key), ceiling=roof("small_requests", None, key)))
     cold = ottla["cold_start"]
     out.append(Row("cold start to first produce", "s", cold["first_produce_s"], None, "≤ 0.5 s", cold["first_produce_s"] <= 0.5, peer("cold_start", None, "first_produce_s"), True))
     out.append(Row("cold start to ready line", "s", cold["ready_s"], kafka=peer("cold_start", None, "ready_s"), lower_is_better=True))
@@ -291,21 +312,30 @@ def _num(value: float | None) -> str:
 
 def table(result: dict[str, Any]) -> str:
     lim = result["limits"]
-    header = f"{'metric':44} {'unit':6} {'Ottla':>10} {'limit':>10} {'of limit':>8}  {'target':20} {'met':4} {'Kafka':>10} {'Ottla/Kafka':>11}"
+    header = (
+        f"{'metric':44} {'unit':6} {'Ottla':>10} {'limit':>10} {'of limit':>8}  {'target':20} {'met':4} "
+        f"{'ceiling':>10} {'of ceiling':>10} {'Kafka':>10} {'Ottla/Kafka':>11}"
+    )
     lines = [
         f"machine limits: raw disk write {lim['disk_write_mb_s']:.0f} MB/s, asyncio loopback sink {lim['loopback_sink_mb_s']:.0f} MB/s, "
         f"asyncio ping-pong {lim['pingpong_rps']:,.0f} req/s ({result['meta']['connections']} conns)",
+        "ceiling: the same clients against a minimal Kafka responder (compat.bench_ceiling); of ceiling: Ottla's "
+        "share of its figure (for latencies, its figure over Ottla's)",
         header, "-" * len(header),
     ]
     for row in rows(result):
         d = row.as_dict()
         share = f"{d['of_limit']:.0%}" if d["of_limit"] is not None else ""
+        of_ceiling = f"{d['of_ceiling']:.0%}" if d["of_ceiling"] is not None else ""
         met = {True: "yes", False: "NO", None: ""}[row.met]
         ratio = ""
         if d["ottla_over_kafka"] is not None:
             ahead = d["ottla_over_kafka"] < 1 if row.lower_is_better else d["ottla_over_kafka"] > 1
             ratio = f"{d['ottla_over_kafka']:.2f} {'ahead' if ahead else 'behind'}"
-        lines.append(f"{row.metric:44} {row.unit:6} {_num(row.ottla):>10} {_num(row.limit):>10} {share:>8}  {row.target:20} {met:4} {_num(row.kafka):>10} {ratio:>11}")
+        lines.append(
+            f"{row.metric:44} {row.unit:6} {_num(row.ottla):>10} {_num(row.limit):>10} {share:>8}  {row.target:20} {met:4} "
+            f"{_num(row.ceiling):>10} {of_ceiling:>10} {_num(row.kafka):>10} {ratio:>11}"
+        )
     return "\n".join(lines)
 
 
@@ -350,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     with OttlaBroker(settings={"group.initial.rebalance.delay.ms": "0"}) as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan)
         say(f"limits {before}")
-        brokers = {"ottla": broker.bootstrap}
+        host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling"))
+        brokers = {"ottla": broker.bootstrap, "ceiling": f"{host}:{port}"}
+        result["ceiling"] = {}
         if args.against:
             brokers["kafka"], cold = start_kafka(stack, say)
             result["kafka"] = {"cold_start": cold}
@@ -358,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in brokers:
             result[name].update(best([figures[name] for figures in passes]))
         if args.against:
-            result["perf_tools"] = {name: perf_tools(bootstrap, plan) for name, bootstrap in brokers.items()}
+            # Kafka's consumer perf tool joins a group, which the responder does not serve.
+            result["perf_tools"] = {name: perf_tools(bootstrap, plan) for name, bootstrap in brokers.items() if name != "ceiling"}
         # Other load only ever slows a measurement down: the best of before and after is the ceiling.
         after = limits(broker.work_dir, plan)
         say(f"limits {after}")

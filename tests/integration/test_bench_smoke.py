@@ -1,5 +1,6 @@
-"""`python -m compat.bench --quick` runs end to end and reports every section. It must run, not
-meet issue 9's targets: figures on a shared CI machine say nothing, so none is asserted here."""
+"""`python -m compat.bench --quick` runs end to end and reports every section, the minimal
+responder's ceiling among them. It must run, not meet issue 9's targets: figures on a shared
+CI machine say nothing, so none is asserted here."""
 
 from __future__ import annotations
 
@@ -34,16 +35,23 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
     assert "rerun: python -m compat.bench --quick" in run.stdout
 
     result = json.loads(out.read_text())
-    ottla = result["ottla"]
-    assert {(r["size"], r["acks"], r["partitions"]) for r in ottla["produce"]} == {
-        (size, acks, partitions) for size in (1024, 100) for acks in ("1", "all") for partitions in (1, 8)
-    }
-    assert {(r["size"], r["partitions"]) for r in ottla["consume"]} == {(1024, 1), (1024, 8), (100, 1), (100, 8)}
-    assert [r["rate"] for r in ottla["latency"]] == [1000, 10_000]
-    assert set(ottla["small_requests"]) == {"connections", "produce_rps", "metadata_rps"}
+    ottla, ceiling = result["ottla"], result["ceiling"]
+    # The minimal responder (compat.bench_ceiling) runs every workload Ottla runs but cold start.
+    for figures in (ottla, ceiling):
+        assert {(r["size"], r["acks"], r["partitions"]) for r in figures["produce"]} == {
+            (size, acks, partitions) for size in (1024, 100) for acks in ("1", "all") for partitions in (1, 8)
+        }
+        assert {(r["size"], r["partitions"]) for r in figures["consume"]} == {(1024, 1), (1024, 8), (100, 1), (100, 8)}
+        assert [r["rate"] for r in figures["latency"]] == [1000, 10_000]
+        assert set(figures["small_requests"]) == {"connections", "produce_rps", "metadata_rps"}
     assert set(ottla["cold_start"]) == {"ready_s", "first_produce_s", "idle_rss_mb"}
     assert set(result["limits"]) == {"disk_write_mb_s", "loopback_sink_mb_s", "pingpong_rps"}
     assert result["summary"] and result["meta"]["seconds"] > 0
 
-    measured = dict(_numbers({key: result[key] for key in ("limits", "ottla")}))
+    # Every workload row has its share of the ceiling, in the JSON and in the printed table.
+    assert "of ceiling" in run.stdout
+    shares = {row["metric"]: row["of_ceiling"] for row in result["summary"] if not row["metric"].startswith("cold start") and row["metric"] != "idle RSS"}
+    assert shares and all(share is not None and share > 0 for share in shares.values()), shares
+
+    measured = dict(_numbers({key: result[key] for key in ("limits", "ottla", "ceiling")}))
     assert measured and all(value > 0 for value in measured.values()), {k: v for k, v in measured.items() if v <= 0}
