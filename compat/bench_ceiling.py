@@ -343,7 +343,8 @@ class Connection(asyncio.BufferedProtocol):
         try:
             for part in await reply:
                 if isinstance(part, FileRegion):
-                    await loop.sendfile(self.transport, part.file, part.offset, part.length)
+                    # No fallback: the ceiling is measured with sendfile or not at all.
+                    await loop.sendfile(self.transport, part.file, part.offset, part.length, fallback=False)
                 else:
                     self.transport.write(part)
         except asyncio.CancelledError:
@@ -355,8 +356,10 @@ class Connection(asyncio.BufferedProtocol):
         self._answer_pending()
 
     def _fail(self) -> None:
-        traceback.print_exc(file=sys.stderr)
-        self.transport.close()
+        """Report what went wrong and close, unless the client had gone already."""
+        if not self.transport.is_closing():
+            traceback.print_exc(file=sys.stderr)
+            self.transport.close()
 
 
 @contextmanager
