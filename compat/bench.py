@@ -14,8 +14,10 @@ beside issue 9's target. The same run also drives the same workloads, with the s
 a minimal Kafka responder (compat.bench_ceiling: append on produce, sendfile on fetch, nothing more),
 the ceiling any broker faces on this machine with these clients, and prints each Ottla figure as a
 share of the responder's ("of ceiling"; for latencies, the responder's over Ottla's, so 100% is
-always as good as the ceiling). `--against kafka` runs the same workloads against the reference Kafka
-(compat.kafka) and Kafka's own perf-test tools against both, and prints Ottla/Kafka ratios.
+always as good as the ceiling). Under --quick each throughput run lasts about 0.1 s, mostly client
+start-up, so its shares swing well past 100% either way; read shares from a full run.
+`--against kafka` runs the same workloads against the reference Kafka (compat.kafka) and Kafka's
+own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--profile` runs one workload with the broker under py-spy (compat.bench_profile).
 
 Figures depend on the machine and its load; the report prints the load average with them.
