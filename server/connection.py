@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any, Callable, Protocol
 
-from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection
+from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
@@ -78,7 +78,7 @@ class Connection(asyncio.BufferedProtocol):
         self.services = services
         self.registry = registry
         self.listener = listener
-        self.client = ClientIdentity(ANONYMOUS, listener, "?")
+        self.context = RequestContext(services, ClientIdentity(ANONYMOUS, listener, "?"))
         self.reader = FrameReader(services.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -106,7 +106,7 @@ class Connection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.ip = peer[0] if peer else "?"
-        self.client = ClientIdentity(ANONYMOUS, self.listener, self.peer)
+        self.context = RequestContext(self.services, ClientIdentity(ANONYMOUS, self.listener, self.peer))
         self.last_active = asyncio.get_running_loop().time()
         refusal = self.registry.admit(self)
         if refusal is not None:
@@ -226,7 +226,7 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.abort()
 
     def _handle_frame(self, frame: bytes) -> None:
-        outcome = self.dispatcher.dispatch(self.services, self.client, frame)
+        outcome = self.dispatcher.dispatch(self.context, frame)
         if outcome is None:  # acks=0 produce: no response, nothing to order
             return
         slot = _Slot()

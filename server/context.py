@@ -1,10 +1,11 @@
 """What a request handler works with: the seam between the broker and its handlers.
 
-A handler gets a `RequestContext`: the request's header, who sent it (`ClientIdentity`,
-one per connection) and what the broker shares with every request (`BrokerServices`,
+A handler is `handle(context, header, request)`: a `RequestContext` holding who sent the
+request (`ClientIdentity`) and what the broker shares with every request (`BrokerServices`,
 built once per run: storage, coordinators, configuration, this node, the data
-wake-ups). Handlers import this module, never the broker, the dispatcher or the
-connection; the broker builds the services and the dispatcher the contexts.
+wake-ups), the request's header, and its body as its API's generated TypedDict.
+Handlers import this module, never the broker, the dispatcher or the connection; the
+broker builds the services and each connection its context.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import ApiVersionsResponse
 
 # Kafka's principal for a connection that has not authenticated (KafkaPrincipal.ANONYMOUS).
@@ -94,46 +94,21 @@ class BrokerServices:
 
 
 class RequestContext:
-    """One request's view of the broker: its header, its client and the shared services.
+    """What a handler works with besides its request and that request's header: who the
+    client is and the services of the broker's run.
 
-    Built for every request, so a plain slotted class whose properties read through to the
-    services rather than a copy of them."""
+    Nothing in it changes between one connection's requests, so each connection builds
+    one and a request costs no allocation; the services handlers use are copied to plain
+    attributes, one lookup away on the hot path (Produce, Fetch, Metadata)."""
 
-    __slots__ = ("header", "client", "services")
+    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups")
 
-    def __init__(self, services: BrokerServices, client: ClientIdentity, header: RequestHeader) -> None:
-        self.services = services
+    def __init__(self, services: BrokerServices, client: ClientIdentity) -> None:
         self.client = client
-        self.header = header
-
-    @property
-    def api_version(self) -> int:
-        return self.header.api_version
-
-    @property
-    def client_id(self) -> str | None:
-        return self.header.client_id
-
-    @property
-    def node(self) -> Node:
-        return self.services.node
-
-    @property
-    def config(self) -> BrokerConfig:
-        return self.services.config
-
-    @property
-    def storage(self) -> Storage:
-        return self.services.storage
-
-    @property
-    def groups(self) -> GroupCoordinator:
-        return self.services.groups
-
-    @property
-    def txn(self) -> TransactionCoordinator:
-        return self.services.txn
-
-    @property
-    def wakeups(self) -> DataWakeups:
-        return self.services.wakeups
+        self.services = services
+        self.node = services.node
+        self.config = services.config
+        self.storage = services.storage
+        self.groups = services.groups
+        self.txn = services.txn
+        self.wakeups = services.wakeups

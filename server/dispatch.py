@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Coroutine, NamedTuple
 
-from ottla.server.context import BrokerServices, ClientIdentity, RequestContext
+from ottla.server.context import ClientIdentity, RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader, peek_api, request_header_version
@@ -24,9 +24,10 @@ from ottla.wire.protocol import decode_request, encode_response, encode_response
 
 log = logging.getLogger("ottla.request")
 
-# A handler: the request's context and decoded body (the generated TypedDict of its API)
-# in, the response body (or None, or a coroutine that gives it) out.
-Handle = Callable[[RequestContext, Any], Any]
+# A handler: its connection's context, the request's header and decoded body (the
+# generated TypedDict of its API) in; the response body (or None, or a coroutine that
+# gives it) out.
+Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 
 # A response frame: bytes, or a list of bytes and file regions to send in order.
 Payload = bytes | list[Any]
@@ -53,23 +54,23 @@ class Dispatcher:
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
 
-    def dispatch(self, services: BrokerServices, client: ClientIdentity, frame: bytes) -> Payload | None | Deferred:
+    def dispatch(self, context: RequestContext, frame: bytes) -> Payload | None | Deferred:
         api_key, api_version, correlation_id = peek_api(frame)
         entry = self.handlers.get(api_key)
         if entry is None or not entry[1] <= api_version <= entry[2]:
             if api_key == ApiKey.API_VERSIONS:
                 # KIP-511: a client newer than us learns our versions from a v0 answer.
-                return encode_response(api_key, 0, correlation_id, services.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
+                return encode_response(api_key, 0, correlation_id, context.services.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
             raise MalformedFrame(f"unsupported API {api_key} version {api_version}")
         handle = entry[0]
         header, body = decode_request(frame, request_header_version(api_key, api_version))
         started = time.perf_counter()
-        result = handle(RequestContext(services, client, header), body)
+        result = handle(context, header, body)
         if asyncio.iscoroutine(result):
-            return Deferred(result, functools.partial(self._finish, client, header, started))
+            return Deferred(result, functools.partial(self._finish, context.client, header, started))
         if result is None:
             return None
-        return self._finish(client, header, started, result)
+        return self._finish(context.client, header, started, result)
 
     def _finish(self, client: ClientIdentity, header: RequestHeader, started: float, result: Mapping[str, Any]) -> Payload:
         self._log(client, header, result, started)

@@ -6,14 +6,15 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import AddOffsetsToTxnRequest, AddOffsetsToTxnResponse
 
 API = ApiKey.ADD_OFFSETS_TO_TXN
 VERSIONS = (0, 4)
 
 
-def handle(context: RequestContext, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
+def handle(context: RequestContext, header: RequestHeader, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
     error = context.txn.add_offsets(request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"])
-    if error is ErrorCode.PRODUCER_FENCED and context.api_version < 2:
+    if error is ErrorCode.PRODUCER_FENCED and header.api_version < 2:
         error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
     return {"throttle_time_ms": 0, "error_code": error}

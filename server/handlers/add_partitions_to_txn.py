@@ -11,6 +11,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     AddPartitionsToTxnRequest,
     AddPartitionsToTxnRequestAddPartitionsToTxnTopic,
@@ -23,8 +24,8 @@ API = ApiKey.ADD_PARTITIONS_TO_TXN
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, request: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse:
+    version = header.api_version
     if version <= 3:
         results = _one(context, version, request["v3_and_below_transactional_id"], request["v3_and_below_producer_id"],
                        request["v3_and_below_producer_epoch"], False, request["v3_and_below_topics"])

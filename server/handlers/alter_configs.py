@@ -7,6 +7,7 @@ from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     AlterConfigsRequest,
     AlterConfigsResponse,
@@ -17,7 +18,7 @@ API = ApiKey.ALTER_CONFIGS
 VERSIONS = (0, 2)
 
 
-def handle(context: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: AlterConfigsRequest) -> AlterConfigsResponse:
     responses: list[AlterConfigsResponseAlterConfigsResourceResponse] = []
     for resource in request["resources"]:
         error = None

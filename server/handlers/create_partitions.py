@@ -7,6 +7,7 @@ from ottla.server.context import RequestContext
 from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     CreatePartitionsRequest,
     CreatePartitionsRequestCreatePartitionsTopic,
@@ -18,7 +19,7 @@ API = ApiKey.CREATE_PARTITIONS
 VERSIONS = (0, 3)
 
 
-def handle(context: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
     names = [topic["name"] for topic in request["topics"]]
     if _added(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
         # Kafka's controller writes one record per new partition, at most MAX_RECORDS_PER_USER_OP

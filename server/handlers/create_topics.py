@@ -7,6 +7,7 @@ from ottla.server.topic_config import resolve, validate_configs
 from ottla.storage.engine import validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     CreateTopicsRequest,
     CreateTopicsRequestCreatableTopic,
@@ -22,7 +23,7 @@ VERSIONS = (0, 7)
 MAX_PARTITIONS_PER_REQUEST = 10_000
 
 
-def handle(context: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: CreateTopicsRequest) -> CreateTopicsResponse:
     storage = context.storage
     validate_only = request.get("validate_only", False)
     if _total_partitions(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DeleteRecordsRequest,
     DeleteRecordsResponse,
@@ -17,7 +18,7 @@ API = ApiKey.DELETE_RECORDS
 VERSIONS = (0, 2)
 
 
-def handle(context: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
     topics: list[DeleteRecordsResponseDeleteRecordsTopicResult] = []
     for topic in request["topics"]:
         partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = []

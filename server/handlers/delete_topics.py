@@ -6,6 +6,7 @@ from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DeleteTopicsRequest,
     DeleteTopicsResponse,
@@ -16,8 +17,8 @@ API = ApiKey.DELETE_TOPICS
 VERSIONS = (0, 6)
 
 
-def handle(context: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
-    if context.api_version >= 6:
+def handle(context: RequestContext, header: RequestHeader, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
+    if header.api_version >= 6:
         wanted: list[tuple[str | None, bytes | None]] = [(t["name"], t["topic_id"]) for t in request["topics"]]
     else:
         wanted = [(name, None) for name in request["topic_names"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import DescribeClusterRequest, DescribeClusterResponse
 
 API = ApiKey.DESCRIBE_CLUSTER
@@ -19,7 +20,7 @@ _OPERATIONS_OMITTED = -(2**31)
 _ALL_CLUSTER_OPERATIONS = 8096
 
 
-def handle(context: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DescribeClusterRequest) -> DescribeClusterResponse:
     endpoint_type = request.get("endpoint_type", _BROKERS)
     response: DescribeClusterResponse = {
         "throttle_time_ms": 0,

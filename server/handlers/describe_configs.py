@@ -11,6 +11,7 @@ from ottla.server.topic_config import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, reso
 from ottla.storage.config import ConfigKey
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DescribeConfigsRequest,
     DescribeConfigsRequestDescribeConfigsResource,
@@ -23,8 +24,8 @@ API = ApiKey.DESCRIBE_CONFIGS
 VERSIONS = (0, 4)
 
 
-def handle(context: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
+    version = header.api_version
     synonyms = request.get("include_synonyms", False)
     documentation = request.get("include_documentation", False)
     results: list[DescribeConfigsResponseDescribeConfigsResult] = []

@@ -8,6 +8,7 @@ from ottla.server.context import RequestContext
 from ottla.server.groups.state import GroupState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DescribeGroupsRequest,
     DescribeGroupsResponse,
@@ -19,7 +20,7 @@ API = ApiKey.DESCRIBE_GROUPS
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     return {"throttle_time_ms": 0, "groups": [_describe(context, group_id) for group_id in request["groups"]]}
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DescribeLogDirsRequest,
     DescribeLogDirsResponse,
@@ -23,7 +24,7 @@ VERSIONS = (0, 4)
 MEMORY_LOG_DIR = "(memory)"
 
 
-def handle(context: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     storage = context.storage
     if request["topics"] is None:
         wanted: dict[str, Sequence[int]] = {info.name: range(info.partitions) for info in storage.topics()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DescribeProducersRequest,
     DescribeProducersResponse,
@@ -16,7 +17,7 @@ API = ApiKey.DESCRIBE_PRODUCERS
 VERSIONS = (0, 0)
 
 
-def handle(context: RequestContext, request: DescribeProducersRequest) -> DescribeProducersResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DescribeProducersRequest) -> DescribeProducersResponse:
     topics: list[DescribeProducersResponseTopicResponse] = []
     for topic in request["topics"]:
         partitions: list[DescribeProducersResponsePartitionResponse] = []

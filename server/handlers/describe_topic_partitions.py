@@ -8,6 +8,7 @@ from ottla.server.handlers._topics import partition_metadata
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DescribeTopicPartitionsRequest,
     DescribeTopicPartitionsResponse,
@@ -27,7 +28,7 @@ _ALL_TOPIC_OPERATIONS = 3576
 _OPERATIONS_OMITTED = -(2**31)
 
 
-def handle(context: RequestContext, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse:
     storage = context.storage
     cursor = request["cursor"]
     start_name = cursor["topic_name"] if cursor else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     DescribeTransactionsRequest,
     DescribeTransactionsResponse,
@@ -15,7 +16,7 @@ API = ApiKey.DESCRIBE_TRANSACTIONS
 VERSIONS = (0, 0)
 
 
-def handle(context: RequestContext, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
     states: list[DescribeTransactionsResponseTransactionState] = []
     for transactional_id in request["transactional_ids"]:
         txn = context.txn.describe(transactional_id)

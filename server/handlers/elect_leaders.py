@@ -6,6 +6,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     ElectLeadersRequest,
     ElectLeadersResponse,
@@ -19,7 +20,7 @@ VERSIONS = (0, 2)
 PREFERRED, UNCLEAN = 0, 1
 
 
-def handle(context: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+def handle(context: RequestContext, header: RequestHeader, request: ElectLeadersRequest) -> ElectLeadersResponse:
     storage = context.storage
     election_type = request.get("election_type", PREFERRED)
     requested = request["topic_partitions"]

@@ -6,14 +6,15 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import EndTxnRequest, EndTxnResponse
 
 API = ApiKey.END_TXN
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: EndTxnRequest) -> EndTxnResponse:
+    version = header.api_version
     result = context.txn.end_transaction(
         request["transactional_id"], request["producer_id"], request["producer_epoch"], request["committed"], bump_epoch=version >= 5
     )

@@ -16,6 +16,7 @@ import time
 from ottla.server.context import Answer, RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.storage import FileRegion, ReadResult
+from ottla.wire.header import RequestHeader
 from ottla.wire.primitives import Spliced
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -31,7 +32,7 @@ VERSIONS = (0, 17)
 
 _READ_COMMITTED = 1
 
-def handle(context: RequestContext, request: FetchRequest) -> Answer[FetchResponse]:
+def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse]:
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
     if session_id != 0:
@@ -39,11 +40,11 @@ def handle(context: RequestContext, request: FetchRequest) -> Answer[FetchRespon
     if session_epoch > 0:
         return _session_error(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
     seen_version = context.wakeups.data_version
-    response, size, keys, failed = _read(context, context.api_version, request)
+    response, size, keys, failed = _read(context, header.api_version, request)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
         return response
-    return _long_poll(context, context.api_version, request, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
+    return _long_poll(context, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
 
 
 async def _long_poll(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     FindCoordinatorRequest,
     FindCoordinatorResponse,
@@ -21,9 +22,9 @@ VERSIONS = (0, 6)
 _KEY_TYPES = (0, 1)
 
 
-def handle(context: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
+def handle(context: RequestContext, header: RequestHeader, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
     key_type = request.get("key_type", 0)
-    if context.api_version >= 4:
+    if header.api_version >= 4:
         return {"throttle_time_ms": 0, "coordinators": [_coordinator(context, key, key_type) for key in request["coordinator_keys"]]}
     found = _coordinator(context, request["key"], key_type)
     return {

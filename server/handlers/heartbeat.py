@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import HeartbeatRequest, HeartbeatResponse
 
 API = ApiKey.HEARTBEAT
 VERSIONS = (0, 4)
 
 
-def handle(context: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
+def handle(context: RequestContext, header: RequestHeader, request: HeartbeatRequest) -> HeartbeatResponse:
     error = context.groups.heartbeat(request["group_id"], request["generation_id"], request["member_id"], request.get("group_instance_id"))
     return {"throttle_time_ms": 0, "error_code": error}

@@ -12,17 +12,18 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import InitProducerIdRequest, InitProducerIdResponse
 
 API = ApiKey.INIT_PRODUCER_ID
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
+def handle(context: RequestContext, header: RequestHeader, request: InitProducerIdRequest) -> InitProducerIdResponse:
     result = context.txn.init_producer_id(
         request["transactional_id"], request["transaction_timeout_ms"], request.get("producer_id", -1), request.get("producer_epoch", -1)
     )
     error = result.error
-    if error is ErrorCode.PRODUCER_FENCED and context.api_version < 4:
+    if error is ErrorCode.PRODUCER_FENCED and header.api_version < 4:
         error = ErrorCode.INVALID_PRODUCER_EPOCH  # KafkaApis: older clients do not know PRODUCER_FENCED (KIP-588)
     return {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}

@@ -7,14 +7,15 @@ from ottla.server.context import Answer, RequestContext
 from ottla.server.groups import JoinRequest
 from ottla.server.groups.group import JoinResult
 from ottla.wire.api import ApiKey
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import JoinGroupRequest, JoinGroupRequestJoinGroupRequestProtocol, JoinGroupResponse
 
 API = ApiKey.JOIN_GROUP
 VERSIONS = (0, 9)
 
 
-def handle(context: RequestContext, request: JoinGroupRequest) -> Answer[JoinGroupResponse]:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: JoinGroupRequest) -> Answer[JoinGroupResponse]:
+    version = header.api_version
     session_timeout_ms = request["session_timeout_ms"]
     join = JoinRequest(
         group_id=request["group_id"],
@@ -25,7 +26,7 @@ def handle(context: RequestContext, request: JoinGroupRequest) -> Answer[JoinGro
         session_timeout_ms=session_timeout_ms,
         # JoinGroup v0 has no rebalance timeout; Kafka uses the session timeout.
         rebalance_timeout_ms=request["rebalance_timeout_ms"] if version >= 1 else session_timeout_ms,
-        client_id=context.client_id or "",
+        client_id=header.client_id or "",
         require_known_member_id=version >= 4,
         supports_skip_assignment=version >= 9,
     )

@@ -5,19 +5,20 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import LeaveGroupRequest, LeaveGroupResponse, LeaveGroupResponseMemberResponse
 
 API = ApiKey.LEAVE_GROUP
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
-    if context.api_version < 3:
+def handle(context: RequestContext, header: RequestHeader, request: LeaveGroupRequest) -> LeaveGroupResponse:
+    if header.api_version < 3:
         leaving: list[tuple[str, str | None]] = [(request["member_id"], None)]
     else:
         leaving = [(member["member_id"], member.get("group_instance_id")) for member in request["members"]]
     error, member_errors = context.groups.leave(request["group_id"], leaving)
-    if context.api_version < 3:
+    if header.api_version < 3:
         # LeaveGroupResponse: the single member's error becomes the top-level error.
         if error is ErrorCode.NONE:
             error = next((e for e in member_errors if e is not ErrorCode.NONE), ErrorCode.NONE)

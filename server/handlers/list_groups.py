@@ -6,6 +6,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import ListGroupsRequest, ListGroupsResponse
 
 API = ApiKey.LIST_GROUPS
@@ -14,7 +15,7 @@ VERSIONS = (0, 5)
 _CLASSIC = "classic"
 
 
-def handle(context: RequestContext, request: ListGroupsRequest) -> ListGroupsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRequest) -> ListGroupsResponse:
     types = {name.lower() for name in request.get("types_filter") or ()}
     groups = [] if types and _CLASSIC not in types else context.groups.list_groups(set(request.get("states_filter") or ()))
     return {

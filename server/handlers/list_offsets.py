@@ -10,6 +10,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     ListOffsetsRequest,
     ListOffsetsResponse,
@@ -27,8 +28,8 @@ EARLIEST_LOCAL = -4
 LATEST_TIERED = -5
 
 
-def handle(context: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse:
+    version = header.api_version
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == 1
     topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []

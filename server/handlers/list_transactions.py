@@ -7,6 +7,7 @@ from ottla.server.context import RequestContext
 from ottla.server.txn.state import TxnState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import ListTransactionsRequest, ListTransactionsResponse
 
 API = ApiKey.LIST_TRANSACTIONS
@@ -15,7 +16,7 @@ VERSIONS = (0, 1)
 _STATE_NAMES = {state.value for state in TxnState}
 
 
-def handle(context: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
+def handle(context: RequestContext, header: RequestHeader, request: ListTransactionsRequest) -> ListTransactionsResponse:
     wanted = set(request["state_filters"])
     found = context.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))
     if wanted and not wanted & _STATE_NAMES:

@@ -13,6 +13,7 @@ from ottla.server.handlers._topics import partition_metadata
 from ottla.storage import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     MetadataRequest,
     MetadataRequestMetadataRequestTopic,
@@ -27,8 +28,8 @@ VERSIONS = (0, 12)
 _OPERATIONS_OMITTED = -(2**31)
 
 
-def handle(context: RequestContext, request: MetadataRequest) -> MetadataResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: MetadataRequest) -> MetadataResponse:
+    version = header.api_version
     storage = context.storage
     requested = request["topics"]
     if requested is None or (version == 0 and not requested):

@@ -7,6 +7,7 @@ from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     OffsetCommitRequest,
     OffsetCommitResponse,
@@ -18,8 +19,8 @@ API = ApiKey.OFFSET_COMMIT
 VERSIONS = (0, 9)
 
 
-def handle(context: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: OffsetCommitRequest) -> OffsetCommitResponse:
+    version = header.api_version
     storage = context.storage
     entries: list[CommitEntry] = []
     slots: list[tuple[OffsetCommitResponseOffsetCommitResponsePartition, int]] = []  # (response partition, index into entries)

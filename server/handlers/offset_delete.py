@@ -5,6 +5,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     OffsetDeleteRequest,
     OffsetDeleteResponse,
@@ -15,7 +16,7 @@ API = ApiKey.OFFSET_DELETE
 VERSIONS = (0, 0)
 
 
-def handle(context: RequestContext, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
+def handle(context: RequestContext, header: RequestHeader, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
     storage = context.storage
     known: list[tuple[str, list[int]]] = []
     unknown: list[tuple[str, list[int]]] = []

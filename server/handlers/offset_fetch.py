@@ -14,6 +14,7 @@ from typing import Any
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     OffsetFetchRequest,
     OffsetFetchResponse,
@@ -27,8 +28,8 @@ API = ApiKey.OFFSET_FETCH
 VERSIONS = (0, 9)
 
 
-def handle(context: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
-    version = context.api_version
+def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchRequest) -> OffsetFetchResponse:
+    version = header.api_version
     require_stable = request.get("require_stable", False)
     if version >= 8:
         groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochResponse,
@@ -25,7 +26,7 @@ UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1
 
 
-def handle(context: RequestContext, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
+def handle(context: RequestContext, header: RequestHeader, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
     topics: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = []
     for topic in request["topics"]:
         partitions: list[OffsetForLeaderEpochResponseEpochEndOffset] = []

@@ -12,6 +12,7 @@ from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     ProduceRequest,
     ProduceResponse,
@@ -24,7 +25,7 @@ API = ApiKey.PRODUCE
 VERSIONS = (0, 11)
 
 
-def handle(context: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+def handle(context: RequestContext, header: RequestHeader, request: ProduceRequest) -> ProduceResponse | None:
     acks = request["acks"]
     storage = context.storage
     responses: list[ProduceResponseTopicProduceResponse] = []
@@ -43,7 +44,7 @@ def handle(context: RequestContext, request: ProduceRequest) -> ProduceResponse 
                 if name in INTERNAL_TOPICS:
                     # ReplicaManager.appendToLocalLog: clients may not write the coordinators' logs.
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
-                _check_batches_for_version(context.api_version, records)
+                _check_batches_for_version(header.api_version, records)
                 log = storage.partition(name, index)
                 appended = log.append(records)
             except KafkaError as exc:

@@ -6,13 +6,14 @@ import asyncio
 from ottla.server.context import Answer, RequestContext
 from ottla.server.groups.group import SyncResult
 from ottla.wire.api import ApiKey
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import SyncGroupRequest, SyncGroupResponse
 
 API = ApiKey.SYNC_GROUP
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, request: SyncGroupRequest) -> Answer[SyncGroupResponse]:
+def handle(context: RequestContext, header: RequestHeader, request: SyncGroupRequest) -> Answer[SyncGroupResponse]:
     answer: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
 
     def settle(result: SyncResult) -> None:

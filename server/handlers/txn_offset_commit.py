@@ -7,6 +7,7 @@ from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import (
     TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
@@ -18,7 +19,7 @@ API = ApiKey.TXN_OFFSET_COMMIT
 VERSIONS = (0, 4)
 
 
-def handle(context: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+def handle(context: RequestContext, header: RequestHeader, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     storage = context.storage
     group_id = request["group_id"]
     error = context.txn.check_offsets_commit(request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id)
