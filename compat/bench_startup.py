@@ -9,15 +9,12 @@ interpreter); the subprocess time runs from launching the interpreter to the rea
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _import_ms() -> float:
@@ -54,7 +51,6 @@ def _subprocess_ms() -> float:
         [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory"],
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     line = process.stderr.readline()
     elapsed = (time.perf_counter() - started) * 1000

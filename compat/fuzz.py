@@ -44,7 +44,6 @@ import threading
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from compat.sockets import read_frame
@@ -67,7 +66,6 @@ from ottla.wire.records import (
 )
 from ottla.wire.schema import Message, NullableStruct
 
-REPO = Path(__file__).resolve().parents[1]
 Target = tuple[int, int]  # (api_key, version)
 
 DECODED, REJECTED, OTHER = "decoded", "rejected", "other"
@@ -480,8 +478,7 @@ class _LiveBroker:
     def __init__(self) -> None:
         # No initial rebalance delay: a join to a new group would wait 3 s for company.
         command = [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--log-level", "warning", "--set", "group.initial.rebalance.delay.ms=0"]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         assert self.process.stderr is not None
         line = self.process.stderr.readline()
         if not line.startswith("ottla ready"):

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -17,13 +15,11 @@ from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from ottla.server.admin.operations import murmur2, partition_for_key
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def ottla(bootstrap: str, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "ottla", *args, "--bootstrap", bootstrap]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def ok(bootstrap: str, *args: str, stdin: str | None = None) -> str:
@@ -154,7 +150,7 @@ def test_follow_prints_records_produced_later(bootstrap):
     topic = _name("cli-follow")
     ok(bootstrap, "produce", topic, stdin="first\n")
     command = [sys.executable, "-m", "ottla", "consume", topic, "--from-beginning", "--follow", "--max-messages", "2", "--bootstrap", bootstrap]
-    follower = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    follower = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Once the old record is out, the follower is waiting at the end of the log.
         assert follower.stdout.readline() == "first\n"

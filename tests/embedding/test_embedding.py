@@ -77,8 +77,7 @@ async def test_async_broker_with_aiokafka_and_restart(tmp_path):
 
 
 def _serve(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", *args], stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", *args], stderr=subprocess.PIPE, text=True)
 
 
 def _bootstrap(process: subprocess.Popen) -> str:

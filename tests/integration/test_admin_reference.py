@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from compat import kafka as reference
 from ottla.server.admin.client import KafkaClient
 from ottla.wire.api import ApiKey
 
-REPO = Path(__file__).resolve().parents[2]
 # Topic configs Kafka added after 4.0, whose definitions Ottla follows.
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[reference.ReferenceKafka]:
@@ -132,7 +130,7 @@ def test_incremental_alter_answers_like_kafka(kafka, ottla_broker, operations):
 
 def _ottla(bootstrap: str, *args: str, stdin: str | None = None) -> str:
     command = [sys.executable, "-m", "ottla", *args, "--bootstrap", bootstrap]
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

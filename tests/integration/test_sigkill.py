@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen, int]:
@@ -21,7 +19,6 @@ def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen, int]:
         [sys.executable, "-m", "ottla", "serve", "--port", str(port), "--data-dir", str(data_dir)],
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     line = process.stderr.readline()
     assert line.startswith("ottla ready"), line

@@ -48,7 +48,7 @@ def test_memory_returns_to_idle_after_a_burst_of_load(tmp_path):
     broker's resident memory went from 33 MiB idle to 93 MiB and stayed there, all of it
     free inside malloc; the broker hands it back, and is within a few MiB of idle again."""
     process = subprocess.Popen([sys.executable, "-m", "ottla", "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
-                               stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO})
+                               stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         bootstrap = process.stderr.readline().split()[2].split("=", 1)[1]
         threading.Thread(target=process.stderr.read, daemon=True).start()

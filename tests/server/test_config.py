@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
@@ -25,13 +24,12 @@ from ottla.storage import LogConfig
 from ottla.storage.config import BROKER_LOG_KEYS, TOPIC_KEYS
 from ottla.testing import running_broker
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, list[str]]:
     """Start `ottla serve`; returns the process, its bootstrap address and the stderr lines
     before the ready line. A process that exits first is returned with bootstrap ''."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    environment = {**os.environ, **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "ottla", "serve", *args], stderr=subprocess.PIPE, text=True, env=environment
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
 import signal
 import socket
@@ -136,13 +135,11 @@ def test_log_data_is_written_in_chunks_where_sendfile_is_unavailable(tmp_path, m
     assert received == values
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _start_cli(*args: str, cwd: str | None = None, preexec_fn=None) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "PYTHONPATH": REPO}
     command = [sys.executable, "-m", "ottla", "serve", "--port", "0", *args]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, preexec_fn=preexec_fn)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=preexec_fn)
     line = process.stderr.readline()
     threading.Thread(target=process.stderr.read, daemon=True).start()
     return process, line
