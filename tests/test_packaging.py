@@ -3,6 +3,7 @@ script and its pytest plugin; none of the checkout's folder names, and no test t
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -20,7 +21,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with Ottla's wheel installed from this checkout (its dependencies are not
     needed to see what the wheel holds, so none are fetched)."""
     root = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPO)], check=True)
+    # Built from a clean copy: setuptools packs whatever an earlier build left in build/.
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".cache", "node_modules", "build", "*.egg-info", "__pycache__", "target"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(source)], check=True)
     (wheel,) = (root / "dist").glob("ottla-*.whl")
     venv.create(root / "venv", with_pip=True)
     python = root / "venv" / "bin" / "python"
