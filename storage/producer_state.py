@@ -101,13 +101,17 @@ class ProducerStateManager:
         append; answer with those offsets); None when it may be appended; raises
         KafkaError for a stale epoch or a sequence that does not follow.
         """
-        if header.producer_id < 0 or header.is_control:
+        if header.producer_id < 0:
             return None
         entry = self.producers.get(header.producer_id)
         if entry is None:
             entry = ProducerEntry()
         if header.producer_epoch < entry.epoch:
+            # A marker too (ProducerAppendInfo.checkProducerEpoch): WriteTxnMarkers from an
+            # admin client's abortTransaction may name an epoch the producer has left.
             raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH, f"epoch {header.producer_epoch} is older than {entry.epoch}")
+        if header.is_control:
+            return None
         if header.base_sequence == NO_SEQUENCE:
             return None  # transactional markers and non-idempotent producers carry no sequence
         duplicate = entry.find_duplicate(header)
@@ -168,6 +172,12 @@ class ProducerStateManager:
         aborted = AbortedTransaction(producer_id, first, marker_offset, self.last_stable_offset(high_watermark))
         self.aborted.append(aborted)
         return aborted
+
+    def has_ongoing_transaction(self, producer_id: int, producer_epoch: int) -> bool:
+        """Whether this producer, at this epoch, has a transaction open here: its later
+        batches need no verification by the coordinator (ProducerStateManager in Kafka)."""
+        entry = self.producers.get(producer_id)
+        return entry is not None and entry.epoch == producer_epoch and entry.current_txn_first_offset is not None
 
     def last_stable_offset(self, high_watermark: int) -> int:
         """The first offset of the oldest open transaction, or the high watermark."""

@@ -103,7 +103,7 @@ def message_name(key: ApiKey) -> str:
 # versions Kafka 4 stopped serving, which stock clients such as kcat still need to see).
 # The broker advertises a subset of these: the ones it has handlers for.
 DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
-    ApiKey.PRODUCE: (0, 11),
+    ApiKey.PRODUCE: (0, 12),
     ApiKey.FETCH: (0, 17),
     ApiKey.LIST_OFFSETS: (0, 10),
     ApiKey.METADATA: (0, 12),
@@ -127,7 +127,8 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.ADD_PARTITIONS_TO_TXN: (0, 5),
     ApiKey.ADD_OFFSETS_TO_TXN: (0, 4),
     ApiKey.END_TXN: (0, 5),
-    ApiKey.TXN_OFFSET_COMMIT: (0, 4),
+    ApiKey.TXN_OFFSET_COMMIT: (0, 5),
+    ApiKey.WRITE_TXN_MARKERS: (1, 2),
     ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
     ApiKey.LIST_TRANSACTIONS: (0, 1),
     ApiKey.DESCRIBE_PRODUCERS: (0, 0),

@@ -46,6 +46,7 @@ from ottla.server.handlers import (
     produce,
     sync_group,
     txn_offset_commit,
+    write_txn_markers,
 )
 
 HANDLERS = {
@@ -91,5 +92,6 @@ HANDLERS = {
         describe_transactions,
         list_transactions,
         describe_producers,
+        write_txn_markers,
     )
 }

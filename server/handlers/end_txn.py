@@ -16,7 +16,7 @@ VERSIONS = (0, 5)
 def handle(context: RequestContext, header: RequestHeader, request: EndTxnRequest) -> EndTxnResponse:
     version = header.api_version
     result = context.txn.end_transaction(
-        request["transactional_id"], request["producer_id"], request["producer_epoch"], request["committed"], bump_epoch=version >= 5
+        request["transactional_id"], request["producer_id"], request["producer_epoch"], request["committed"], tv2=version >= 5
     )
     error = result.error
     if error is ErrorCode.PRODUCER_FENCED and version < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
+from ottla.server.txn.verification import verify_transactional_produce
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -22,12 +23,13 @@ from ottla.wire.messages.types import (
 from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 
 API = ApiKey.PRODUCE
-VERSIONS = (0, 11)
+VERSIONS = (0, 12)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ProduceRequest) -> ProduceResponse | None:
     acks = request["acks"]
     storage = context.storage
+    transactional_id = request.get("transactional_id")
     responses: list[ProduceResponseTopicProduceResponse] = []
     for topic in request["topic_data"]:
         name = topic["name"]
@@ -46,6 +48,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
                 _check_batches_for_version(header.api_version, records)
                 log = storage.partition(name, index)
+                if transactional_id is not None:
+                    # KIP-890: the coordinator verifies (v12+: adds) the partition first.
+                    verify_transactional_produce(context.txn, log, name, index, transactional_id, records, header.api_version)
                 appended = log.append(records)
             except KafkaError as exc:
                 result["error_code"] = exc.code

@@ -1,5 +1,9 @@
 """TxnOffsetCommit: offsets written inside a transaction, visible to OffsetFetch only once
-it commits (the group coordinator holds them pending; server/groups/coordinator.py)."""
+it commits (the group coordinator holds them pending; server/groups/coordinator.py).
+
+The group's `__consumer_offsets` partition must be in the transaction: joined by
+AddOffsetsToTxn before v5, joined by this request itself from v5, which transaction
+version 2 clients send instead of AddOffsetsToTxn (KIP-890 part 2)."""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.TXN_OFFSET_COMMIT
-VERSIONS = (0, 4)
+VERSIONS = (0, 5)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     storage = context.storage
     group_id = request["group_id"]
-    error = context.txn.check_offsets_commit(request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id)
+    error = context.txn.check_offsets_commit(
+        request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id, header.api_version
+    )
     entries: list[CommitEntry] = []
     slots: list[tuple[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition, int]] = []
     topics: list[TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = []

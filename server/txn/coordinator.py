@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
@@ -115,6 +116,10 @@ class TransactionMetadata:
     partitions: set[tuple[str, int]] = field(default_factory=set)
     update_ms: int = -1
     start_ms: int = -1
+    # The open transaction came from a transaction version 2 client (KIP-890 part 2: EndTxn
+    # v5, partitions added by Produce v12 or TxnOffsetCommit v5). Kafka keeps it as the
+    # log value's ClientTransactionVersion; here it lives in memory only (see abort_timed_out).
+    tv2: bool = False
 
     def record(self) -> TxnRecord:
         return TxnRecord(self.producer_id, self.producer_epoch, self.timeout_ms, self.state, frozenset(self.partitions), self.update_ms, self.start_ms)
@@ -238,9 +243,13 @@ class TransactionCoordinator:
             return ErrorCode.CONCURRENT_TRANSACTIONS, None
         return ErrorCode.NONE, txn
 
-    def add_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: set[tuple[str, int]]) -> ErrorCode:
+    def add_partitions(
+        self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: set[tuple[str, int]], tv2: bool = False
+    ) -> ErrorCode:
         """TransactionCoordinator.handleAddPartitionsToTransaction: the transaction is
-        Ongoing from its first partition; its timeout counts from then."""
+        Ongoing from its first partition; its timeout counts from then. `tv2` says the
+        partitions come from a transaction version 2 client, through its Produce v12 or
+        TxnOffsetCommit v5 (KIP-890 part 2: no AddPartitionsToTxn of its own)."""
         error, txn = self._validate(transactional_id, producer_id, producer_epoch)
         if txn is None:
             return error
@@ -251,54 +260,107 @@ class TransactionCoordinator:
             self._write(txn, TxnState.ONGOING, partitions=(txn.partitions if txn.state is TxnState.ONGOING else set()) | partitions, start_ms=start)
         except KafkaError as exc:
             return _store_error(exc.code)
+        txn.tv2 = tv2
         return ErrorCode.NONE
 
     def verify_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
         """AddPartitionsToTxn v4+ verify_only: is each partition already in the open
-        transaction (KIP-890)? INVALID_TXN_STATE for one that is not."""
+        transaction (KIP-890 part 1)? TRANSACTION_ABORTABLE for one that is not, as
+        TransactionCoordinator.handleVerifyPartitionsInTransaction answers since Kafka 3.8;
+        the produce path turns it into INVALID_TXN_STATE for clients that predate it."""
         error, txn = self._validate(transactional_id, producer_id, producer_epoch)
         if txn is None:
             return {tp: error for tp in partitions}
         inside = txn.partitions if txn.state is TxnState.ONGOING else set()
-        return {tp: ErrorCode.NONE if tp in inside else ErrorCode.INVALID_TXN_STATE for tp in partitions}
+        return {tp: ErrorCode.NONE if tp in inside else ErrorCode.TRANSACTION_ABORTABLE for tp in partitions}
 
     def add_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
         """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction."""
         return self.add_partitions(transactional_id, producer_id, producer_epoch, {(OFFSETS_TOPIC, self.group_offsets.offsets_partition(group_id))})
 
-    def check_offsets_commit(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
+    def check_offsets_commit(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str, version: int) -> ErrorCode:
         """TxnOffsetCommit is accepted only from the current producer of a transaction
-        that AddOffsetsToTxn joined the group's partition to."""
-        error, txn = self._validate(transactional_id, producer_id, producer_epoch)
-        if txn is None:
-            return ErrorCode.INVALID_PRODUCER_EPOCH if error is ErrorCode.PRODUCER_FENCED else error
-        if txn.state is not TxnState.ONGOING or (OFFSETS_TOPIC, self.group_offsets.offsets_partition(group_id)) not in txn.partitions:
-            return ErrorCode.INVALID_TXN_STATE
-        return ErrorCode.NONE
+        that holds the group's `__consumer_offsets` partition: through AddOffsetsToTxn
+        before v5, added here from v5 (KIP-890 part 2, AddPartitionsToTxnManager's
+        txnOffsetCommitRequestVersionToTransactionSupportedOperation). A partition not in
+        the transaction is TRANSACTION_ABORTABLE from v4, INVALID_TXN_STATE before."""
+        offsets_partition = {(OFFSETS_TOPIC, self.group_offsets.offsets_partition(group_id))}
+        if version >= 5:
+            error = self.add_partitions(transactional_id, producer_id, producer_epoch, offsets_partition, tv2=True)
+        else:
+            error = self.verify_partitions(transactional_id, producer_id, producer_epoch, offsets_partition).popitem()[1]
+        return verification_error(error, abortable_known=version >= 4)
 
-    def end_transaction(self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool, bump_epoch: bool = False) -> InitResult:
-        """TransactionCoordinator.handleEndTransaction. A retry of an end that already
-        completed succeeds; the other end of a completed transaction is INVALID_TXN_STATE.
-        `bump_epoch` is EndTxn v5 (KIP-890 transaction version 2): the epoch goes up by
-        one with every end, and the answer carries it."""
+    def end_transaction(self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool, tv2: bool = False) -> InitResult:
+        """TransactionCoordinator.handleEndTransaction. With transaction version 1 a retry
+        of an end that already completed succeeds and the other end of a completed
+        transaction is INVALID_TXN_STATE. `tv2` is EndTxn v5 (KIP-890 part 2): see `_end_tv2`."""
+        if tv2:
+            return self._end_tv2(transactional_id, producer_id, producer_epoch, commit)
         error, txn = self._validate(transactional_id, producer_id, producer_epoch)
         if txn is None:
             return InitResult(error)
         if txn.state is TxnState.ONGOING:
-            try:
-                self._end(txn, commit, bump_epoch)
-            except KafkaError as exc:
-                return InitResult(_store_error(exc.code))
-            return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+            return self._try_end(txn, commit)
         done = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         if txn.state is done:
             return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
         return InitResult(ErrorCode.INVALID_TXN_STATE)
 
-    def _end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False) -> None:
-        """Ongoing (or fenced) -> Prepare -> markers -> Complete."""
+    def _end_tv2(self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool) -> InitResult:
+        """TransactionCoordinator.endTransaction for transaction version 2: every end bumps
+        the epoch (the markers carry the new one, fencing the transaction's late writes)
+        and the answer carries it. So a retry is recognised by its epoch being one below
+        the stored one, and an abort is accepted with nothing open (Empty, or after a
+        completed end) as the client's way to bump its epoch:
+
+            state           Abort retry / current   Commit retry / current
+            Empty           PRODUCER_FENCED / bump  PRODUCER_FENCED / INVALID_TXN_STATE
+            CompleteAbort   NONE / bump             INVALID_TXN_STATE / INVALID_TXN_STATE
+            CompleteCommit  INVALID_TXN_STATE / bump  NONE / INVALID_TXN_STATE
+        """
+        if not transactional_id:
+            return InitResult(ErrorCode.INVALID_REQUEST)
+        txn = self.transactions.get(transactional_id)
+        if txn is None or txn.producer_id != producer_id:
+            return InitResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        retry = txn.producer_epoch == producer_epoch + 1
+        current = txn.producer_epoch == producer_epoch
+        state = txn.state
+        completed = state in (TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT)
+        if state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            if not retry:
+                return InitResult(ErrorCode.PRODUCER_FENCED)
+            same_end = state is (TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT)
+            return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS if same_end else ErrorCode.INVALID_TXN_STATE)
+        if not (current or (completed and retry)):
+            return InitResult(ErrorCode.PRODUCER_FENCED)
+        if state is TxnState.ONGOING:
+            txn.tv2 = True
+            return self._try_end(txn, commit, bump_epoch=True)
+        if retry:
+            if state is (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT):
+                return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+            return InitResult(ErrorCode.INVALID_TXN_STATE)
+        if commit or state not in (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT):
+            return InitResult(ErrorCode.INVALID_TXN_STATE)
+        # An abort with nothing open: PrepareAbort over no partitions, the epoch bumped.
+        txn.tv2 = True
+        return self._try_end(txn, commit=False, bump_epoch=True, start_ms=self.wall_clock_ms())
+
+    def _try_end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False, **changes: Any) -> InitResult:
+        try:
+            self._end(txn, commit, bump_epoch, **changes)
+        except KafkaError as exc:
+            return InitResult(_store_error(exc.code))
+        return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+
+    def _end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False, **changes: Any) -> None:
+        """Ongoing (or fenced) -> Prepare -> markers -> Complete. An epoch bumped to the
+        last one (Short.MAX_VALUE) still carries the markers, then the producer moves on
+        to a new producer id at epoch 0 (TransactionMetadata.prepareComplete)."""
         epoch = txn.producer_epoch + 1 if bump_epoch else txn.producer_epoch
-        self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch)
+        self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch, **changes)
         self._complete(txn, commit)
 
     def _finish_interrupted(self, txn: TransactionMetadata) -> None:
@@ -311,27 +373,46 @@ class TransactionCoordinator:
 
     def _fence_and_abort(self, txn: TransactionMetadata) -> None:
         """Bump the epoch first (PrepareEpochFence), so the markers carry the new one and
-        every partition refuses the old producer's late writes, then abort."""
+        every partition refuses the old producer's late writes, then abort. A transaction
+        version 2 abort bumps once more, as every v2 end does, so the fenced producer's
+        EndTxn is not taken for a retry of it (one epoch below) but refused."""
         self._write(txn, TxnState.PREPARE_EPOCH_FENCE, producer_epoch=txn.producer_epoch + 1)
-        self._end(txn, commit=False)
+        self._end(txn, commit=False, bump_epoch=txn.tv2)
 
     def _complete(self, txn: TransactionMetadata, commit: bool) -> None:
-        now = self.wall_clock_ms()
-        marker = control_batch(txn.producer_id, txn.producer_epoch, commit, now)
+        written = self.write_markers(txn.producer_id, txn.producer_epoch, commit, txn.partitions)
+        for (topic, partition), error in written.items():
+            if error is not ErrorCode.NONE:
+                # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
+                log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, error.name)
+        rotate = {"producer_id": self.producer_ids.generate(), "producer_epoch": 0} if txn.producer_epoch >= _MAX_EPOCH else {}
+        # The partitions leave with the markers (TransactionMetadata.prepareComplete).
+        self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, partitions=set(), **rotate)
+
+    def write_markers(
+        self, producer_id: int, producer_epoch: int, commit: bool, partitions: Iterable[tuple[str, int]], coordinator_epoch: int = 0
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """A COMMIT or ABORT marker into each partition, what WriteTxnMarkers asks of a
+        partition leader (KafkaApis.handleWriteTxnMarkersRequest): this coordinator's own
+        ends and the admin client's abortTransaction both come here. A marker in a
+        `__consumer_offsets` partition settles the producer's pending transactional
+        offsets there (GroupCoordinator.onTransactionCompleted)."""
+        marker = control_batch(producer_id, producer_epoch, commit, self.wall_clock_ms(), coordinator_epoch)
+        errors: dict[tuple[str, int], ErrorCode] = {}
         offsets_partitions = set()
-        for topic, partition in sorted(txn.partitions):
+        for topic, partition in sorted(partitions):
             try:
                 self.storage.partition(topic, partition).append(marker, from_client=False)
             except KafkaError as exc:
-                # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
-                log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, exc)
+                errors[(topic, partition)] = exc.code
                 continue
+            errors[(topic, partition)] = ErrorCode.NONE
             if topic == OFFSETS_TOPIC:
                 offsets_partitions.add(partition)
             self.notify_data(topic, partition)
         if offsets_partitions:
-            self.group_offsets.complete_transaction(txn.producer_id, offsets_partitions, commit)
-        self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT)
+            self.group_offsets.complete_transaction(producer_id, offsets_partitions, commit)
+        return errors
 
     # --- housekeeping ------------------------------------------------------------
 
@@ -392,6 +473,17 @@ class TransactionCoordinator:
             and (not producer_ids or txn.producer_id in producer_ids)
             and (min_duration_ms < 0 or (txn.state is TxnState.ONGOING and now - txn.start_ms >= min_duration_ms))
         ]
+
+
+def verification_error(error: ErrorCode, abortable_known: bool) -> ErrorCode:
+    """What a partition write reports for the coordinator's answer (AddPartitionsToTxnManager):
+    producers expect INVALID_PRODUCER_EPOCH for a fenced epoch, and clients older than
+    TRANSACTION_ABORTABLE get INVALID_TXN_STATE in its place."""
+    if error is ErrorCode.PRODUCER_FENCED:
+        return ErrorCode.INVALID_PRODUCER_EPOCH
+    if error is ErrorCode.TRANSACTION_ABORTABLE and not abortable_known:
+        return ErrorCode.INVALID_TXN_STATE
+    return error
 
 
 def _store_error(error: ErrorCode) -> ErrorCode:

@@ -2,7 +2,7 @@
 
 Kafka's TransactionState.java gives each state the set of states it may be entered
 from, and TransactionMetadata.prepareTransitionTo throws on anything else. The table
-below is that list (transaction version 1, plus the epoch fence used when a transaction
+below is that list (transaction versions 1 and 2, plus the epoch fence used when a transaction
 times out or a new producer with the same id arrives), checked by the coordinator
 runtime's `TransitionTable`.
 """
@@ -61,8 +61,9 @@ VALID_PREVIOUS_STATES: dict[TxnState, frozenset[TxnState]] = {
     # AddPartitionsToTxn / AddOffsetsToTxn start a transaction or add to the open one.
     TxnState.ONGOING: _COMPLETE_OR_EMPTY | {TxnState.ONGOING},
     TxnState.PREPARE_COMMIT: frozenset({TxnState.ONGOING}),
-    # EndTxn(abort), or a timed-out / superseded transaction after its epoch fence.
-    TxnState.PREPARE_ABORT: frozenset({TxnState.ONGOING, TxnState.PREPARE_EPOCH_FENCE}),
+    # EndTxn(abort), or a timed-out / superseded transaction after its epoch fence; with
+    # transaction version 2 also an abort with nothing open, to bump the epoch (KIP-890).
+    TxnState.PREPARE_ABORT: _COMPLETE_OR_EMPTY | {TxnState.ONGOING, TxnState.PREPARE_EPOCH_FENCE},
     # The markers are in every partition of the transaction.
     TxnState.COMPLETE_COMMIT: frozenset({TxnState.PREPARE_COMMIT}),
     TxnState.COMPLETE_ABORT: frozenset({TxnState.PREPARE_ABORT}),

@@ -18,10 +18,11 @@ from ottla.server.txn import TransactionCoordinator, TxnConfig
 from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager
 from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import VALID_PREVIOUS_STATES, IllegalTransition, TxnState, check_transition
+from ottla.server.txn.verification import verify_transactional_produce
 from ottla.storage import Storage
 from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
 from tests.storage.conftest import read_bytes
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 TIMEOUT_MS = 60_000
@@ -92,10 +93,13 @@ def test_every_transition_is_allowed_exactly_when_the_table_says(current: TxnSta
 
 
 def test_the_table_is_kafkas() -> None:
-    """Spot checks against TransactionState.java: a commit can only follow Ongoing,
-    an abort also follows the epoch fence, and nothing leaves Dead."""
+    """Spot checks against TransactionState.java: a commit can only follow Ongoing, an
+    abort also follows the epoch fence and (transaction version 2) an idle id, and
+    nothing leaves Dead."""
     assert VALID_PREVIOUS_STATES[TxnState.PREPARE_COMMIT] == {TxnState.ONGOING}
-    assert VALID_PREVIOUS_STATES[TxnState.PREPARE_ABORT] == {TxnState.ONGOING, TxnState.PREPARE_EPOCH_FENCE}
+    assert VALID_PREVIOUS_STATES[TxnState.PREPARE_ABORT] == {
+        TxnState.ONGOING, TxnState.PREPARE_EPOCH_FENCE, TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT
+    }
     assert not any(TxnState.DEAD in previous for previous in VALID_PREVIOUS_STATES.values())
     assert [TxnState.from_id(i) for i in range(8)] == list(TxnState)
 
@@ -188,9 +192,82 @@ def test_end_txn_errors() -> None:
 def test_end_txn_v5_bumps_the_epoch_with_each_end() -> None:
     h = Harness()
     pid, epoch = _begin(h)
-    ended = h.coordinator.end_transaction("tx", pid, epoch, commit=False, bump_epoch=True)
+    ended = h.coordinator.end_transaction("tx", pid, epoch, commit=False, tv2=True)
     assert (ended.error, ended.producer_id, ended.producer_epoch) == (ErrorCode.NONE, pid, epoch + 1)
     assert h.batches(1) == [(epoch + 1, True, ABORT_KEY)]
+    assert h.coordinator.describe("tx").partitions == set()  # they leave with the markers
+
+
+@pytest.mark.parametrize(
+    "state, commit, epoch_offset, error",
+    [
+        # TransactionCoordinator.endTransaction's table for transaction version 2:
+        # "retry" is the epoch one below the stored one, "current" the stored one.
+        ("Empty", False, 0, ErrorCode.NONE),
+        ("Empty", True, 0, ErrorCode.INVALID_TXN_STATE),
+        ("Empty", False, -1, ErrorCode.PRODUCER_FENCED),
+        ("CompleteAbort", False, -1, ErrorCode.NONE),
+        ("CompleteAbort", False, 0, ErrorCode.NONE),
+        ("CompleteAbort", True, -1, ErrorCode.INVALID_TXN_STATE),
+        ("CompleteAbort", True, 0, ErrorCode.INVALID_TXN_STATE),
+        ("CompleteCommit", True, -1, ErrorCode.NONE),
+        ("CompleteCommit", True, 0, ErrorCode.INVALID_TXN_STATE),
+        ("CompleteCommit", False, -1, ErrorCode.INVALID_TXN_STATE),
+        ("CompleteCommit", False, 0, ErrorCode.NONE),
+        ("CompleteCommit", True, -2, ErrorCode.PRODUCER_FENCED),
+    ],
+)
+def test_end_txn_v5_retries_and_aborts_with_nothing_open(state: str, commit: bool, epoch_offset: int, error: ErrorCode) -> None:
+    h = Harness()
+    init = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    pid = init.producer_id
+    if state != "Empty":
+        assert h.coordinator.add_partitions("tx", pid, 0, {("t", 0)}, tv2=True) is ErrorCode.NONE
+        assert h.coordinator.end_transaction("tx", pid, 0, state == "CompleteCommit", tv2=True).error is ErrorCode.NONE
+    before = h.coordinator.describe("tx").producer_epoch
+    ended = h.coordinator.end_transaction("tx", pid, before + epoch_offset, commit, tv2=True)
+    assert ended.error is error
+    after = h.coordinator.describe("tx")
+    bumped = error is ErrorCode.NONE and epoch_offset == 0
+    assert after.producer_epoch == before + bumped
+    if error is ErrorCode.NONE:
+        assert (ended.producer_id, ended.producer_epoch) == (pid, after.producer_epoch)
+        assert after.state is (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT)
+
+
+def test_end_txn_v5_at_the_last_epoch_moves_to_a_new_producer_id() -> None:
+    """The markers carry Short.MAX_VALUE, then the id rotates (TransactionMetadata.prepareComplete)."""
+    h = Harness()
+    pid, _ = _begin(h)
+    txn = h.coordinator.describe("tx")
+    txn.producer_epoch = 2**15 - 2
+    ended = h.coordinator.end_transaction("tx", pid, 2**15 - 2, commit=True, tv2=True)
+    assert ended.error is ErrorCode.NONE and ended.producer_id != pid and ended.producer_epoch == 0
+    assert h.batches(0)[-1] == (2**15 - 1, True, COMMIT_KEY)
+
+
+def test_a_timed_out_v2_transaction_is_bumped_past_its_producers_retry_epoch() -> None:
+    """Fence plus the v2 end's own bump: the producer's EndTxn is fenced, not taken for a retry."""
+    h = Harness()
+    pid, epoch = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id, 0
+    assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
+    h.clock.advance(TIMEOUT_MS / 1000 + 20)
+    assert h.coordinator.describe("tx").producer_epoch == epoch + 2
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=False, tv2=True).error is ErrorCode.PRODUCER_FENCED
+
+
+def test_markers_written_for_an_outside_caller_settle_the_partition() -> None:
+    """WriteTxnMarkers (the admin client's abortTransaction): the hanging transaction ends
+    in that partition, and a stale epoch is refused there."""
+    h = Harness()
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0, value=b"hung")
+    assert h.storage.partition("t", 0).last_stable_offset == 0
+    assert h.coordinator.write_markers(pid, epoch - 1, False, [("t", 0)]) == {("t", 0): ErrorCode.INVALID_PRODUCER_EPOCH}
+    assert h.coordinator.write_markers(pid, epoch, False, [("t", 0)], coordinator_epoch=3) == {("t", 0): ErrorCode.NONE}
+    log = h.storage.partition("t", 0)
+    assert log.last_stable_offset == log.high_watermark == 2
+    assert [a.first_offset for a in log.aborted_transactions(0, 2)] == [0]
 
 
 def test_a_transaction_past_its_timeout_is_fenced_and_aborted() -> None:
@@ -230,7 +307,7 @@ def test_list_transactions_filters() -> None:
 
 def _send_offsets(h: Harness, pid: int, epoch: int, group: str = "g", offset: int = 5) -> None:
     assert h.coordinator.add_offsets("tx", pid, epoch, group) is ErrorCode.NONE
-    assert h.coordinator.check_offsets_commit("tx", pid, epoch, group) is ErrorCode.NONE
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, group, 4) is ErrorCode.NONE
     errors = h.groups.commit_transactional_offsets(group, pid, epoch, -1, "", None, [CommitEntry("t", 0, offset)])
     assert errors == [ErrorCode.NONE]
 
@@ -252,10 +329,16 @@ def test_offsets_in_a_transaction_are_visible_only_once_it_commits(commit: bool)
 
 
 def test_offsets_need_the_group_added_first() -> None:
+    """Before v5 AddOffsetsToTxn must come first: TRANSACTION_ABORTABLE from v4,
+    INVALID_TXN_STATE for older clients; from v5 the commit adds the group itself."""
     h = Harness()
     pid, epoch = _begin(h)
-    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g") is ErrorCode.INVALID_TXN_STATE
-    assert h.coordinator.check_offsets_commit("tx", pid, epoch + 1, "g") is ErrorCode.INVALID_PRODUCER_EPOCH
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g", 3) is ErrorCode.INVALID_TXN_STATE
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g", 4) is ErrorCode.TRANSACTION_ABORTABLE
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch + 1, "g", 4) is ErrorCode.INVALID_PRODUCER_EPOCH
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g", 5) is ErrorCode.NONE
+    assert (OFFSETS_TOPIC, h.groups.offsets_partition("g")) in h.coordinator.describe("tx").partitions
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g", 4) is ErrorCode.NONE
 
 
 # --- restarts ----------------------------------------------------------------------
@@ -350,3 +433,33 @@ def test_offsets_in_a_transaction_need_only_the_injected_group_offsets_interface
     assert coordinator.end_transaction("tx", init.producer_id, init.producer_epoch, commit=False).error is ErrorCode.NONE
     assert group_offsets.completed == [(init.producer_id, {1}, False)]
     coordinator.close()
+
+
+# --- transactional produce verification (KIP-890) -----------------------------------
+
+
+def _verify(h: Harness, pid: int, epoch: int, version: int, partition: int = 0) -> ErrorCode:
+    batch = build_batch([Record(0, 1000, None, b"v")], producer_id=pid, producer_epoch=epoch, base_sequence=0, transactional=True)
+    try:
+        verify_transactional_produce(h.coordinator, h.storage.partition("t", partition), "t", partition, "tx", memoryview(batch), version)
+    except KafkaError as exc:
+        return exc.code
+    return ErrorCode.NONE
+
+
+@pytest.mark.parametrize("version, error", [(10, ErrorCode.INVALID_TXN_STATE), (11, ErrorCode.TRANSACTION_ABORTABLE), (12, ErrorCode.NONE)])
+def test_a_transactional_produce_to_a_partition_not_in_the_transaction(version: int, error: ErrorCode) -> None:
+    """Part 1 refuses it (the error older clients know, below v11); part 2 (v12) adds it."""
+    h = Harness()
+    init = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    assert _verify(h, init.producer_id, init.producer_epoch, version) is error
+    assert (("t", 0) in h.coordinator.describe("tx").partitions) is (version >= 12)
+
+
+def test_a_produce_verified_by_its_partition_or_refused_for_its_epoch() -> None:
+    h = Harness()
+    pid, epoch = _begin(h)
+    assert _verify(h, pid, epoch, 11) is ErrorCode.NONE
+    assert _verify(h, pid, epoch + 1, 11) is ErrorCode.INVALID_PRODUCER_EPOCH  # PRODUCER_FENCED, as producers expect it
+    h.coordinator.end_transaction("tx", pid, epoch, commit=True)
+    assert _verify(h, pid, epoch, 11) is ErrorCode.TRANSACTION_ABORTABLE  # a late write of an ended transaction

@@ -772,6 +772,43 @@ class EndTxnResponse(TypedDict):
     producer_epoch: NotRequired[int]
 
 
+class WriteTxnMarkersRequestWritableTxnMarker(TypedDict):
+    producer_id: int
+    producer_epoch: int
+    transaction_result: bool
+    topics: list[WriteTxnMarkersRequestWritableTxnMarkerTopic]
+    coordinator_epoch: int
+    transaction_version: NotRequired[int]
+
+
+class WriteTxnMarkersRequestWritableTxnMarkerTopic(TypedDict):
+    name: str
+    partition_indexes: list[int]
+
+
+class WriteTxnMarkersRequest(TypedDict):
+    markers: list[WriteTxnMarkersRequestWritableTxnMarker]
+
+
+class WriteTxnMarkersResponseWritableTxnMarkerResult(TypedDict):
+    producer_id: int
+    topics: list[WriteTxnMarkersResponseWritableTxnMarkerTopicResult]
+
+
+class WriteTxnMarkersResponseWritableTxnMarkerTopicResult(TypedDict):
+    name: str
+    partitions: list[WriteTxnMarkersResponseWritableTxnMarkerPartitionResult]
+
+
+class WriteTxnMarkersResponseWritableTxnMarkerPartitionResult(TypedDict):
+    partition_index: int
+    error_code: int
+
+
+class WriteTxnMarkersResponse(TypedDict):
+    markers: list[WriteTxnMarkersResponseWritableTxnMarkerResult]
+
+
 class TxnOffsetCommitRequestTxnOffsetCommitRequestTopic(TypedDict):
     name: str
     partitions: list[TxnOffsetCommitRequestTxnOffsetCommitRequestPartition]

@@ -1,0 +1,51 @@
+"""WriteTxnMarkers: COMMIT or ABORT markers written straight into partitions.
+
+Kafka's transaction coordinator sends it to partition leaders; clients send it too: the
+admin client's abortTransaction (KIP-664, `kafka-transactions abort`) ends a hanging
+transaction by its producer id and epoch, found with DescribeProducers. Our coordinator
+writes its own markers in process (TransactionCoordinator.write_markers), so here only
+outside callers arrive. Each partition answers on its own, as
+KafkaApis.handleWriteTxnMarkersRequest: UNKNOWN_TOPIC_OR_PARTITION for one that does not
+exist, INVALID_PRODUCER_EPOCH for an epoch older than the producer's in that partition.
+Version 0 left in Kafka 4.0; v2 adds the marker's TransactionVersion (KIP-1228), which
+changes nothing here: our epoch check is the same for both.
+"""
+
+from __future__ import annotations
+
+from ottla.server.context import RequestContext
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+from ottla.wire.messages.types import (
+    WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+    WriteTxnMarkersResponseWritableTxnMarkerResult,
+    WriteTxnMarkersResponseWritableTxnMarkerTopicResult,
+)
+
+API = ApiKey.WRITE_TXN_MARKERS
+VERSIONS = (1, 2)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
+    storage = context.storage
+    results: list[WriteTxnMarkersResponseWritableTxnMarkerResult] = []
+    for marker in request["markers"]:
+        errors: dict[tuple[str, int], ErrorCode] = {}
+        known: list[tuple[str, int]] = []
+        for topic in marker["topics"]:
+            info = storage.topic(topic["name"])
+            for partition in topic["partition_indexes"]:
+                if info is None or not 0 <= partition < info.partitions:
+                    errors[(topic["name"], partition)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                else:
+                    known.append((topic["name"], partition))
+        errors.update(
+            context.txn.write_markers(marker["producer_id"], marker["producer_epoch"], marker["transaction_result"], known, marker["coordinator_epoch"])
+        )
+        by_topic: dict[str, WriteTxnMarkersResponseWritableTxnMarkerTopicResult] = {}
+        for (name, partition), error in errors.items():
+            by_topic.setdefault(name, {"name": name, "partitions": []})["partitions"].append({"partition_index": partition, "error_code": error})
+        results.append({"producer_id": marker["producer_id"], "topics": list(by_topic.values())})
+    return {"markers": results}
