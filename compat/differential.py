@@ -307,6 +307,71 @@ def _java_transactional(bootstrap: str, tag: str) -> dict[str, Any]:
     return {"produce": produced.get("error", "ok"), "records": _records(consumed)}
 
 
+def _java_fetch_sessions(bootstrap: str, tag: str) -> dict[str, Any]:
+    """One assigned Java consumer reads 600 records from 60 partitions, at most 4 KiB a fetch: its
+    fetch session (KIP-227) serves many incremental rounds, each naming only the partitions that
+    have more."""
+    topic = f"diff-sessions-java-{tag}"
+    _java(bootstrap, topic, "create-topic", partitions=60)
+    produced = _java(bootstrap, topic, "produce", count=600)
+    acks = {r["key"]: r for r in produced.get("records", [])}
+    consumed = _java(bootstrap, topic, "consume", config={"max.partition.fetch.bytes": "256", "fetch.max.bytes": "4096"})
+    return {"ok": [produced["ok"], consumed["ok"]], "records": _records(consumed, acks)}
+
+
+def _fetch_session_walk(bootstrap: str, tag: str) -> dict[str, Any]:
+    """A fetch session (KIP-227) step by step in raw requests: opened over 3 partitions, then
+    incremental fetches with nothing new, with a record in one partition, with an updated
+    offset; a stale epoch, an unknown session, the other topic-id mode (v12), forgetting every
+    partition, a closed session; a second one closed by epoch -1."""
+    topic = f"diff-sessions-{tag}"
+    conn = _Connection(bootstrap)
+    try:
+        conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+            {"name": topic, "num_partitions": 3, "replication_factor": 1, "assignments": [], "configs": []}]})
+        topic_id = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": topic, "topic_id": bytes(16)}]})["topics"][0]["topic_id"]
+
+        def fetch(version: int, session_id: int, epoch: int, offsets: dict[int, int], forget: tuple[int, ...] = ()) -> dict[str, Any]:
+            named = {"topic": topic, "topic_id": topic_id}
+            response = conn.call(ApiKey.FETCH, version, {
+                "replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0,
+                "session_id": session_id, "session_epoch": epoch, "rack_id": "",
+                "topics": [{**named, "partitions": [
+                    {"partition": p, "current_leader_epoch": -1, "fetch_offset": o, "last_fetched_epoch": -1,
+                     "log_start_offset": -1, "partition_max_bytes": 1 << 20} for p, o in offsets.items()]}] if offsets else [],
+                "forgotten_topics_data": [{**named, "partitions": list(forget)}] if forget else []})
+            # Ids are random: what counts is whether one was given, and which session it is.
+            response["in_session"] = {0: "none", session_id: "the same"}.get(response.get("session_id", 0), "new")
+            return response
+
+        # Kafka serves a new topic's partitions once their leaders are elected; until then a
+        # session would begin with errors.
+        deadline = time.monotonic() + 30
+        while any(p["error_code"] for t in fetch(18, 0, -1, {0: 0, 1: 0, 2: 0})["responses"] for p in t["partitions"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: partitions not served after 30 s")
+            time.sleep(0.1)
+        steps: dict[str, Any] = {}
+        steps["open"] = fetch(18, 0, 0, {0: 0, 1: 0, 2: 0})
+        session = steps["open"]["session_id"]
+        steps["nothing new"] = fetch(18, session, 1, {})
+        conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+            {"name": topic, "partition_data": [{"index": 1, "records": _batch(0)}]}]})
+        steps["a record in partition 1"] = fetch(18, session, 2, {})
+        steps["partition 1 at its end"] = fetch(18, session, 3, {1: 1})
+        steps["stale epoch"] = fetch(18, session, 3, {})
+        steps["unknown session"] = fetch(18, session ^ 1, 1, {})
+        steps["topic names in a topic-id session"] = fetch(12, session, 4, {})
+        steps["forget every partition"] = fetch(18, session, 4, {}, forget=(0, 1, 2))
+        steps["after it closed"] = fetch(18, session, 5, {})
+        second = fetch(17, 0, 0, {0: 0})["session_id"]
+        steps["closed by epoch -1"] = fetch(17, second, -1, {2: 0})
+        steps["after epoch -1"] = fetch(17, second, 1, {})
+        return steps
+    finally:
+        conn.close()
+
+
 def _client_produce_consume(client: Client) -> Observe:
     def observe(bootstrap: str, tag: str) -> dict[str, Any]:
         topic = f"diff-{re.sub(r'[^a-z0-9]+', '-', client.name)}-{tag}"
@@ -339,6 +404,8 @@ def scenarios() -> list[Scenario]:
         Scenario("java-idempotent", _java_idempotent, "enable.idempotence=true, acks=all, 5 in flight: 30 records read back"),
         Scenario("java-transactional", _java_transactional,
                  "30 records in one committed transaction, read back read_committed"),
+        Scenario("java-fetch-sessions", _java_fetch_sessions, _java_fetch_sessions.__doc__ or ""),
+        Scenario("fetch-session-walk", _fetch_session_walk, _fetch_session_walk.__doc__ or ""),
     ]
     others = [Scenario(f"produce-consume/{c.name}", _client_produce_consume(c),
                        "create 3 partitions, produce 100 keyed records, read by assignment", c)

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import BrokerServices, Node
+from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
 from ottla.server.groups import GroupCoordinator, open_coordinator
 from ottla.server.handlers import HANDLERS
@@ -135,6 +136,7 @@ class Broker:
             groups=self.groups,
             txn=self.txn,
             wakeups=self,
+            fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
             drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
         )

@@ -72,6 +72,9 @@ class BrokerConfig:
     max_connections_per_ip: int = _setting(INT, INT_MAX, "Connections accepted at once from one client address.", at_least(0))
     connections_max_idle_ms: int = _setting(LONG, 600000, "A connection with no request for this long is closed.", at_least(-1))
     fetch_max_bytes: int = _setting(INT, 57671680, "Most bytes one Fetch response carries, whatever the request asks for.", at_least(1024))
+    max_incremental_fetch_session_cache_slots: int = _setting(
+        INT, 1000, "Most fetch sessions (KIP-227) kept at once; a full cache may evict an idle or smaller one.", at_least(0)
+    )
     message_max_bytes: int = _log_setting("message.max.bytes")
     log_retention_hours: int = _log_setting("log.retention.hours")
     log_retention_minutes: int | None = _log_setting("log.retention.minutes")

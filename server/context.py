@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 from ottla.server.config import BrokerConfig
+from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
 from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
@@ -79,6 +80,7 @@ class BrokerServices:
     groups: GroupCoordinator
     txn: TransactionCoordinator
     wakeups: DataWakeups
+    fetch_sessions: FetchSessionCache
     # (api key, lowest, highest version) of every API served: what ApiVersions advertises.
     supported_apis: tuple[tuple[ApiKey, int, int], ...]
     # TestHooks.drop_produce_response_every, when set: true when this Produce goes unanswered.
@@ -101,7 +103,7 @@ class RequestContext:
     one and a request costs no allocation; the services handlers use are copied to plain
     attributes, one lookup away on the hot path (Produce, Fetch, Metadata)."""
 
-    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups")
+    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups", "fetch_sessions")
 
     def __init__(self, services: BrokerServices, client: ClientIdentity) -> None:
         self.client = client
@@ -112,3 +114,4 @@ class RequestContext:
         self.groups = services.groups
         self.txn = services.txn
         self.wakeups = services.wakeups
+        self.fetch_sessions = services.fetch_sessions

@@ -104,7 +104,7 @@ def message_name(key: ApiKey) -> str:
 # The broker advertises a subset of these: the ones it has handlers for.
 DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.PRODUCE: (0, 12),
-    ApiKey.FETCH: (0, 17),
+    ApiKey.FETCH: (0, 18),
     ApiKey.LIST_OFFSETS: (0, 10),
     ApiKey.METADATA: (0, 12),
     ApiKey.API_VERSIONS: (0, 4),

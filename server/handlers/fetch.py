@@ -5,15 +5,18 @@ partitions wakes it (Broker.notify_data) or `max_wait_ms` passes, then reads aga
 A read_committed fetch (isolation_level 1) stops at the last stable offset and lists the
 aborted transactions overlapping what it returns, so the client drops their records
 (Kafka's UnifiedLog.read with FetchIsolation.TXN_COMMITTED, collectAbortedTransactions).
-No fetch sessions (KIP-227) are kept: a request for one is answered with session id 0,
-which every client takes to mean "send full requests", as Kafka does when its session
-cache is full.
+Fetch sessions (KIP-227) are kept as Kafka keeps them (server/fetch_sessions.py): a full
+request opens one, an incremental request reads every partition of its session and is
+answered with only the partitions that changed. Version 18 adds a replica's high watermark
+(KIP-1166), which only a follower sends and a consumer leaves at its default: it is not read.
 """
 
 from __future__ import annotations
 
 import time
+
 from ottla.server.context import Answer, RequestContext
+from ottla.server.fetch_sessions import SESSIONLESS, FetchContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.storage import FileRegion, ReadResult
 from ottla.wire.header import RequestHeader
@@ -22,46 +25,66 @@ from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.messages.types import (
     FetchRequest,
+    FetchRequestFetchTopic,
     FetchResponse,
     FetchResponseFetchableTopicResponse,
     FetchResponsePartitionData,
 )
 
 API = ApiKey.FETCH
-VERSIONS = (0, 17)
+VERSIONS = (0, 18)
 
 _READ_COMMITTED = 1
 
 def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse]:
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
-    if session_id != 0:
-        return _session_error(ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
-    if session_epoch > 0:
-        return _session_error(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
+    if session_id == 0 and session_epoch == -1:
+        fetch_context = SESSIONLESS
+    else:
+        opened = context.fetch_sessions.new_context(
+            header.api_version, session_id, session_epoch, request["topics"], request.get("forgotten_topics_data", []),
+            _from_follower(request), int(time.monotonic() * 1000))
+        if isinstance(opened, ErrorCode):
+            return _session_error(opened)
+        fetch_context = opened
+    topics = fetch_context.topics(request["topics"])
     seen_version = context.wakeups.data_version
-    response, size, keys, failed = _read(context, header.api_version, request)
+    response, size, keys, failed = _read(context, header.api_version, request, topics)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
-        return response
-    return _long_poll(context, header.api_version, request, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
+        return fetch_context.respond(response)
+    return _long_poll(context, header.api_version, request, fetch_context, topics, keys,
+                      time.monotonic() + max_wait_ms / 1000, seen_version)
 
 
 async def _long_poll(
-    context: RequestContext, version: int, request: FetchRequest, keys: list[tuple[str, int]], deadline: float, seen_version: int
+    context: RequestContext, version: int, request: FetchRequest, fetch_context: FetchContext,
+    topics: list[FetchRequestFetchTopic], keys: list[tuple[str, int]], deadline: float, seen_version: int
 ) -> FetchResponse:
     """Park until data arrives or the deadline passes. Appends that land between the read in
-    `handle` and the first park are not lost: `seen_version` was taken before that read."""
+    `handle` and the first park are not lost: `seen_version` was taken before that read. Only
+    the answer sent updates the fetch session."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         await context.wakeups.wait_for_data(keys, remaining, seen_version)
         seen_version = context.wakeups.data_version
-        response, size, keys, failed = _read(context, version, request)
+        response, size, keys, failed = _read(context, version, request, topics)
         if size >= _min_bytes(context, request) or failed:
-            return response
-    return _read(context, version, request)[0]
+            return fetch_context.respond(response)
+    return fetch_context.respond(_read(context, version, request, topics)[0])
+
+
+def _from_follower(request: FetchRequest) -> bool:
+    """A replica's fetch (replica id >= 0; in ReplicaState from v15, a tagged field decoded as
+    {} when absent): its session is privileged."""
+    replica_id = request.get("replica_id", -1)
+    replica_state = request.get("replica_state")
+    if replica_state:
+        replica_id = replica_state.get("replica_id", replica_id)
+    return replica_id >= 0
 
 
 def _min_bytes(context: RequestContext, request: FetchRequest) -> int:
@@ -79,8 +102,11 @@ def _session_error(code: ErrorCode) -> FetchResponse:
     return {"throttle_time_ms": 0, "error_code": code, "session_id": 0, "responses": []}
 
 
-def _read(context: RequestContext, version: int, request: FetchRequest) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
-    """One pass over the requested partitions: (response, bytes, partition keys, any error)."""
+def _read(
+    context: RequestContext, version: int, request: FetchRequest, topics: list[FetchRequestFetchTopic]
+) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
+    """One pass over `topics` (the request's, or its session's): (response, bytes, partition
+    keys, any error)."""
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
     budget = _max_bytes(context, request)
@@ -88,7 +114,7 @@ def _read(context: RequestContext, version: int, request: FetchRequest) -> tuple
     failed = False
     keys: list[tuple[str, int]] = []
     responses: list[FetchResponseFetchableTopicResponse] = []
-    for topic in request["topics"]:
+    for topic in topics:
         topic_id = topic.get("topic_id")
         try:
             name = resolve_topic_name(context, topic.get("topic"), topic_id)

@@ -15,7 +15,7 @@ from kafka.protocol.producer import InitProducerIdRequest, InitProducerIdRespons
 
 from kafka_wire import RawClient, build_records, make, read_records
 
-SPINE = {0: (0, 11), 1: (0, 17), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
+SPINE = {0: (0, 11), 1: (0, 18), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def _topic_id(client: RawClient, name: str):
     return response.topics[0].topic_id
 
 
-@pytest.mark.parametrize("version", range(0, 18))
+@pytest.mark.parametrize("version", range(0, 19))
 def test_fetch_returns_what_was_produced(client, version):
     name = _name(f"fetch-v{version}")
     _create(client, name)

@@ -84,6 +84,7 @@ class FetchRequestFetchPartition(TypedDict):
     log_start_offset: NotRequired[int]
     partition_max_bytes: int
     replica_directory_id: NotRequired[bytes]
+    high_watermark: NotRequired[int]
 
 
 class FetchRequestForgottenTopic(TypedDict):

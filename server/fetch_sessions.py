@@ -1,0 +1,352 @@
+"""Fetch sessions (KIP-227): the broker remembers what a consumer fetches, so that its later
+requests name only what changed and its answers carry only the partitions with something new.
+
+Follows Kafka's FetchManager, FetchContext, FetchSession and FetchSessionCacheShard
+(org.apache.kafka.server). A request's (session id, epoch) picks its context:
+
+* id 0, epoch -1 (FINAL), and every request before v7: sessionless, no session kept;
+* epoch 0 (INITIAL): a full request; any session it names is closed, and a new one is created
+  from the answer if the cache has room (or can evict for it); the answer carries its id, or 0;
+* id N, epoch -1: a full request that closes session N and opens none;
+* id N, epoch E > 0: incremental. N unknown -> FETCH_SESSION_ID_NOT_FOUND; E not the session's
+  epoch -> INVALID_FETCH_SESSION_EPOCH; topic ids used one way and the request version the other
+  -> FETCH_SESSION_TOPIC_ID_ERROR. Otherwise the request's partitions are added to or update the
+  session, its forgotten ones leave it, the epoch advances, and every partition of the session is
+  read; the answer leaves out a partition with no records whose high watermark, log start offset
+  and error are as last sent. A session left empty is closed and the request read sessionless.
+
+The cache holds `max.incremental.fetch.session.cache.slots` sessions. When it is full a new
+session may evict, in this order, the least recently used session if it is stale (unused for
+two minutes), or else the least valuable evictable one if the newcomer is worth more: a
+follower's (privileged) session outranks a consumer's, then more partitions outrank fewer, and a
+consumer may only evict sessions created more than two minutes ago.
+Kafka splits its slots over 8 shards, a new session going to the next shard round-robin and
+evicting only within it; one cache holds all the slots here, so eviction looks at all of them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Union
+
+from ottla.wire.errors import ErrorCode
+from ottla.wire.messages.types import (
+    FetchRequestFetchPartition,
+    FetchRequestFetchTopic,
+    FetchRequestForgottenTopic,
+    FetchResponse,
+    FetchResponseFetchableTopicResponse,
+    FetchResponsePartitionData,
+)
+from ottla.wire.primitives import Spliced
+
+INVALID_SESSION_ID = 0
+INITIAL_EPOCH = 0
+FINAL_EPOCH = -1
+# KafkaBroker.MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS: how long a session is safe from eviction
+# after it was last used (or, from consumers' sessions, after it was created).
+EVICTION_MS = 120_000
+_INT32_MAX = 2**31 - 1
+# The first request version that names topics by id (KIP-516) and so keys sessions by it.
+_TOPIC_ID_VERSION = 13
+_SESSIONS_VERSION = 7
+
+# A partition in a session: (topic id, or topic name before v13; partition index).
+PartitionKey = tuple[Union[bytes, str], int]
+
+
+def next_epoch(epoch: int) -> int:
+    """Kafka's FetchMetadata.nextEpoch: FINAL stays FINAL, and the epoch wraps to 1, not 0."""
+    if epoch < 0:
+        return FINAL_EPOCH
+    return 1 if epoch == _INT32_MAX else epoch + 1
+
+
+def records_size(records: bytes | memoryview | Spliced | None) -> int:
+    if records is None:
+        return 0
+    return records.size if isinstance(records, Spliced) else len(records)
+
+
+class CachedPartition:
+    """One partition of a session: the request parameters last sent for it (fetch offset, max
+    bytes, epochs) and the answer's fields last sent back, so an unchanged partition is left out."""
+
+    __slots__ = ("request", "high_watermark", "log_start_offset")
+
+    def __init__(self, request: FetchRequestFetchPartition, high_watermark: int = -1, log_start_offset: int = -1) -> None:
+        self.request = request
+        self.high_watermark = high_watermark
+        self.log_start_offset = log_start_offset
+
+    def must_respond(self, answer: FetchResponsePartitionData) -> bool:
+        """Kafka's CachedPartition.maybeUpdateResponseData, updating: the answer goes out when it
+        has records, a new high watermark or log start offset, or an error; after an error the
+        cached high watermark is -1, so the partition is sent again once the error clears."""
+        respond = records_size(answer["records"]) > 0
+        if self.high_watermark != answer["high_watermark"]:
+            self.high_watermark = answer["high_watermark"]
+            respond = True
+        log_start_offset = answer.get("log_start_offset", -1)
+        if self.log_start_offset != log_start_offset:
+            self.log_start_offset = log_start_offset
+            respond = True
+        if answer.get("preferred_read_replica", -1) != -1:
+            respond = True
+        if answer["error_code"]:
+            self.high_watermark = -1
+            respond = True
+        return respond
+
+
+class FetchSession:
+    """A client's fetch session: its partitions in the order they are read (a partition that
+    returned records moves to the end, so a byte-limited answer gives each its turn)."""
+
+    __slots__ = ("id", "privileged", "uses_topic_ids", "partitions", "creation_ms", "last_used_ms", "epoch",
+                 "cached_size", "evictable_by_all", "evictable_by_privileged")
+
+    def __init__(self, session_id: int, privileged: bool, uses_topic_ids: bool,
+                 partitions: dict[PartitionKey, CachedPartition], now_ms: int) -> None:
+        self.id = session_id
+        self.privileged = privileged
+        self.uses_topic_ids = uses_topic_ids
+        self.partitions = partitions
+        self.creation_ms = now_ms
+        self.last_used_ms = now_ms
+        self.epoch = next_epoch(INITIAL_EPOCH)
+        # As of the last touch: the size the cache counts, and which newcomers may evict it.
+        self.cached_size = -1
+        self.evictable_by_all = False
+        self.evictable_by_privileged = False
+
+    def evictable_key(self) -> tuple[bool, int, int]:
+        """Kafka's EvictableKey order: consumers' before followers', then smaller, then by id."""
+        return (self.privileged, self.cached_size, self.id)
+
+    def update(self, topics: Iterable[FetchRequestFetchTopic], forgotten: Iterable[FetchRequestForgottenTopic]) -> None:
+        """An incremental request's partitions join the session or replace what it had for them;
+        its forgotten ones leave."""
+        partitions = self.partitions
+        for topic in topics:
+            name = _topic_key(topic, self.uses_topic_ids)
+            for wanted in topic["partitions"]:
+                cached = partitions.get((name, wanted["partition"]))
+                if cached is None:
+                    partitions[(name, wanted["partition"])] = CachedPartition(wanted)
+                else:
+                    cached.request = wanted
+        for gone in forgotten:
+            name = _topic_key(gone, self.uses_topic_ids)
+            for index in gone["partitions"]:
+                partitions.pop((name, index), None)
+
+    def topics(self) -> list[FetchRequestFetchTopic]:
+        """The session's partitions as a request's topics, a topic's run of consecutive partitions
+        in one entry (as Kafka's FetchResponse groups them)."""
+        field = "topic_id" if self.uses_topic_ids else "topic"
+        topics: list[FetchRequestFetchTopic] = []
+        previous: Union[bytes, str, None] = None
+        for (name, _), cached in self.partitions.items():
+            if name != previous or not topics:
+                topics.append({field: name, "partitions": []})  # type: ignore[misc]
+                previous = name
+            topics[-1]["partitions"].append(cached.request)
+        return topics
+
+
+def _topic_key(topic: FetchRequestFetchTopic | FetchRequestForgottenTopic | FetchResponseFetchableTopicResponse,
+               uses_topic_ids: bool) -> Union[bytes, str]:
+    return topic["topic_id"] if uses_topic_ids else topic["topic"]
+
+
+class FetchSessionCache:
+    """The broker's sessions, at most `max_entries` of them (Kafka's FetchSessionCacheShard).
+
+    `touch` keeps `_last_used` in order of last use (the clock never goes back), so its first
+    entry is the one a stale-session eviction looks at."""
+
+    def __init__(self, max_entries: int, eviction_ms: int = EVICTION_MS, rng: random.Random | None = None) -> None:
+        self.max_entries = max_entries
+        self.eviction_ms = eviction_ms
+        self._rng = rng or random.Random()
+        self._sessions: dict[int, FetchSession] = {}
+        self._last_used: OrderedDict[int, FetchSession] = OrderedDict()
+        self.total_partitions = 0
+        self.evictions = 0
+        self.incremental_fetches = 0
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: int) -> FetchSession | None:
+        return self._sessions.get(session_id)
+
+    def maybe_create_session(self, now_ms: int, privileged: bool, uses_topic_ids: bool,
+                             partitions: dict[PartitionKey, CachedPartition]) -> int:
+        """A new session's id, or INVALID_SESSION_ID when the cache is full and nothing may go."""
+        if len(self._sessions) >= self.max_entries and not self._try_evict(privileged, len(partitions), now_ms):
+            return INVALID_SESSION_ID
+        session = FetchSession(self._new_session_id(), privileged, uses_topic_ids, partitions, now_ms)
+        self._sessions[session.id] = session
+        self.touch(session, now_ms)
+        return session.id
+
+    def _new_session_id(self) -> int:
+        while True:
+            session_id = self._rng.randint(1, _INT32_MAX - 1)
+            if session_id not in self._sessions:
+                return session_id
+
+    def _try_evict(self, privileged: bool, size: int, now_ms: int) -> bool:
+        """Kafka's tryEvict: a stale session first; else the least valuable evictable one, when
+        the newcomer's key (privileged, size, id 0) is not below it: a larger one."""
+        if not self._last_used:
+            return False
+        oldest = next(iter(self._last_used.values()))
+        if now_ms - oldest.last_used_ms > self.eviction_ms:
+            self._evict(oldest)
+            return True
+        candidates = [s for s in self._sessions.values() if (s.evictable_by_privileged if privileged else s.evictable_by_all)]
+        if not candidates:
+            return False
+        weakest = min(candidates, key=FetchSession.evictable_key)
+        if (privileged, size, 0) < weakest.evictable_key():
+            return False
+        self._evict(weakest)
+        return True
+
+    def _evict(self, session: FetchSession) -> None:
+        self.remove(session.id)
+        self.evictions += 1
+
+    def remove(self, session_id: int) -> FetchSession | None:
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            del self._last_used[session_id]
+            self.total_partitions -= session.cached_size
+        return session
+
+    def touch(self, session: FetchSession, now_ms: int) -> None:
+        """Mark `session` used now, and re-file its size and evictability as Kafka's touch does:
+        a consumer's session becomes evictable by anyone two minutes after its creation, and by
+        followers at once; a follower's only after two minutes."""
+        session.last_used_ms = now_ms
+        self._last_used[session.id] = session
+        self._last_used.move_to_end(session.id)
+        if session.cached_size != -1:
+            self.total_partitions -= session.cached_size
+        session.cached_size = len(session.partitions)
+        self.total_partitions += session.cached_size
+        old = now_ms - session.creation_ms > self.eviction_ms
+        session.evictable_by_privileged = not session.privileged or old
+        session.evictable_by_all = old
+
+    def new_context(self, version: int, session_id: int, epoch: int, topics: list[FetchRequestFetchTopic],
+                    forgotten: list[FetchRequestForgottenTopic], privileged: bool, now_ms: int) -> FetchContext | ErrorCode:
+        """Kafka's FetchManager.newContext: how to read this request and shape its answer, or the
+        session error to answer at once."""
+        if version < _SESSIONS_VERSION or (session_id == INVALID_SESSION_ID and epoch == FINAL_EPOCH):
+            return SESSIONLESS
+        if epoch in (INITIAL_EPOCH, FINAL_EPOCH):
+            if session_id != INVALID_SESSION_ID:
+                self.remove(session_id)
+            if epoch == FINAL_EPOCH:
+                return SESSIONLESS
+            return FullContext(self, topics, version >= _TOPIC_ID_VERSION, privileged, now_ms)
+        session = self._sessions.get(session_id)
+        if session is None:
+            return ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+        if session.epoch != epoch:
+            return ErrorCode.INVALID_FETCH_SESSION_EPOCH
+        if session.uses_topic_ids != (version >= _TOPIC_ID_VERSION):
+            return ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR
+        session.update(topics, forgotten)
+        if not session.partitions:
+            self.remove(session.id)
+            return SESSIONLESS
+        self.touch(session, now_ms)
+        session.epoch = next_epoch(session.epoch)
+        self.incremental_fetches += 1
+        return IncrementalContext(session, next_epoch(epoch))
+
+
+class FetchContext:
+    """How one request is read and answered: `topics(request)` are the partitions to read, in
+    order, and `respond` turns the answer read from them into what the client is sent."""
+
+    __slots__ = ()
+
+    def topics(self, requested: list[FetchRequestFetchTopic]) -> list[FetchRequestFetchTopic]:
+        return requested
+
+    def respond(self, response: FetchResponse) -> FetchResponse:
+        return response
+
+
+class FullContext(FetchContext):
+    """A full request that may open a session: the answer's partitions become the session's."""
+
+    __slots__ = ("cache", "requested", "uses_topic_ids", "privileged", "now_ms")
+
+    def __init__(self, cache: FetchSessionCache, requested: list[FetchRequestFetchTopic], uses_topic_ids: bool,
+                 privileged: bool, now_ms: int) -> None:
+        self.cache = cache
+        self.requested = requested
+        self.uses_topic_ids = uses_topic_ids
+        self.privileged = privileged
+        self.now_ms = now_ms
+
+    def respond(self, response: FetchResponse) -> FetchResponse:
+        partitions: dict[PartitionKey, CachedPartition] = {}
+        for topic, answered in zip(self.requested, response["responses"]):
+            name = _topic_key(topic, self.uses_topic_ids)
+            for wanted, answer in zip(topic["partitions"], answered["partitions"]):
+                partitions[(name, wanted["partition"])] = CachedPartition(
+                    wanted, answer["high_watermark"], answer.get("log_start_offset", -1))
+        response["session_id"] = self.cache.maybe_create_session(self.now_ms, self.privileged, self.uses_topic_ids, partitions)
+        return response
+
+
+class IncrementalContext(FetchContext):
+    """An incremental request: every partition of the session is read, the unchanged left out."""
+
+    __slots__ = ("session", "expected_epoch")
+
+    def __init__(self, session: FetchSession, expected_epoch: int) -> None:
+        self.session = session
+        self.expected_epoch = expected_epoch
+
+    def topics(self, requested: list[FetchRequestFetchTopic]) -> list[FetchRequestFetchTopic]:
+        return self.session.topics()
+
+    def respond(self, response: FetchResponse) -> FetchResponse:
+        """Kafka's IncrementalFetchContext.updateAndGenerateResponseData. Another request of the
+        session may have advanced its epoch while this one was parked: that one wins."""
+        session = self.session
+        if session.epoch != self.expected_epoch:
+            return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_FETCH_SESSION_EPOCH, "session_id": session.id, "responses": []}
+        partitions = session.partitions
+        kept_topics: list[FetchResponseFetchableTopicResponse] = []
+        for topic in response["responses"]:
+            name = _topic_key(topic, session.uses_topic_ids)
+            kept: list[FetchResponsePartitionData] = []
+            for answer in topic["partitions"]:
+                key = (name, answer["partition_index"])
+                cached = partitions.get(key)
+                if cached is not None and cached.must_respond(answer):
+                    kept.append(answer)
+                    if records_size(answer["records"]):
+                        partitions[key] = partitions.pop(key)
+            if kept:
+                topic["partitions"] = kept
+                kept_topics.append(topic)
+        response["responses"] = kept_topics
+        response["session_id"] = session.id
+        return response
+
+
+# Sessionless requests share one context: it keeps no state.
+SESSIONLESS = FetchContext()
