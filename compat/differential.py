@@ -39,7 +39,7 @@ from compat.sockets import read_frame
 from compat.tools import STEPS, ToolResult
 from ottla.wire.api import ApiKey
 from ottla.wire.protocol import decode_response, encode_request
-from ottla.wire.records import Record, build_batch
+from ottla.wire.records import Compression, Record, TimestampType, build_batch, compute_crc
 
 # ---------------------------------------------------------------------------------------------
 # What may differ. Keys are field names (in responses, in the drivers' JSON); each says why.
@@ -372,6 +372,72 @@ def _fetch_session_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         conn.close()
 
 
+def _produce_record_errors(bootstrap: str, tag: str) -> dict[str, Any]:
+    """Crafted Produce requests that LogValidator refuses record by record (KIP-467): records
+    without keys on a compacted topic, timestamps outside message.timestamp.before/after.max.ms,
+    a batch claiming LogAppendTime, a record that does not decode; each answer's error code,
+    `record_errors` and summary message (with the clock's reading taken out of the range)."""
+    conn = _Connection(bootstrap)
+    topics = {"compacted": {"cleanup.policy": "compact"}, "recent": {"message.timestamp.before.max.ms": "60000"},
+              "appended": {"message.timestamp.type": "LogAppendTime"}}
+    name = {kind: f"diff-record-errors-{kind}-{tag}" for kind in topics}
+
+    def produce(version: int, kind: str, batch: bytes) -> dict[str, Any]:
+        response = conn.call(ApiKey.PRODUCE, version, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+            {"name": name[kind], "partition_data": [{"index": 0, "records": batch}]}]})
+        if "responses" not in response:
+            return response
+        answer = response["responses"][0]["partition_responses"][0]
+        # Kafka's messages carry the broker's clock in the valid range: kept as now +/- the bounds.
+        clock = re.compile(r"within \[(-?\d+), (-?\d+)\]")
+
+        def range_of(match: re.Match[str]) -> str:
+            now = int(match[2]) - 3_600_000  # message.timestamp.after.max.ms, the default on each topic
+            return f"within [now - {now - int(match[1])}, now + 3600000]"
+
+        for error in answer.get("record_errors", []):
+            error["batch_index_error_message"] = clock.sub(range_of, error["batch_index_error_message"])
+        if answer.get("record_errors"):
+            answer["summary"] = clock.sub(range_of, answer["error_message"])  # error_message is LEGITIMATE elsewhere
+        return answer
+
+    def records(keys: list[bytes | None], stamps: list[int]) -> list[Record]:
+        # Fixed timestamps (-1 is none), so both brokers see the same bytes.
+        return [Record(i, stamp, key, b"v%d" % i) for i, (key, stamp) in enumerate(zip(keys, stamps))]
+
+    ahead, long_ago = 2**62, 5
+    undecodable = bytearray(build_batch([Record(0, -1, b"k", b"v", (("h", b"x"),))]))
+    at = undecodable.rindex(b"\x02h")
+    undecodable[at : at + 2] = b"\x01\x00"  # the header's key length: varint -1, a null key
+    undecodable[17:21] = compute_crc(undecodable).to_bytes(4, "big")
+    try:
+        conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+            {"name": name[kind], "num_partitions": 1, "replication_factor": 1, "assignments": [],
+             "configs": [{"name": k, "value": v} for k, v in configs.items()]} for kind, configs in topics.items()]})
+        steps: dict[str, Any] = {}
+        # Kafka answers NOT_LEADER_OR_FOLLOWER until a new topic's leader is elected.
+        deadline = time.monotonic() + 30
+        for kind in topics:
+            while (accepted := produce(11, kind, build_batch(records([b"k"], [-1]))))["error_code"] == 6 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            steps[f"{kind}: accepted"] = accepted
+        for version in (7, 8, 9, 11):
+            steps[f"v{version} compacted: records without keys"] = produce(
+                version, "compacted", build_batch(records([b"k0", None, b"k2", None], [-1] * 4)))
+        steps["compacted, gzip: four records without keys"] = produce(
+            11, "compacted", build_batch(records([None, b"k1", None, None, None], [-1] * 5), compression=Compression.GZIP))
+        steps["compacted: a key and a timestamp error"] = produce(
+            11, "compacted", build_batch(records([None, b"k1", b"k2"], [-1, -1, ahead])))
+        steps["compacted: a record that does not decode"] = produce(11, "compacted", bytes(undecodable))
+        steps["recent: too old and too far ahead"] = produce(
+            11, "recent", build_batch(records([b"a", b"b", b"c"], [long_ago, -1, ahead])))
+        steps["appended: a batch claiming LogAppendTime"] = produce(
+            11, "appended", build_batch(records([b"a", None], [1_700_000_000_000] * 2), timestamp_type=TimestampType.LOG_APPEND_TIME))
+        return steps
+    finally:
+        conn.close()
+
+
 def _client_produce_consume(client: Client) -> Observe:
     def observe(bootstrap: str, tag: str) -> dict[str, Any]:
         topic = f"diff-{re.sub(r'[^a-z0-9]+', '-', client.name)}-{tag}"
@@ -406,6 +472,7 @@ def scenarios() -> list[Scenario]:
                  "30 records in one committed transaction, read back read_committed"),
         Scenario("java-fetch-sessions", _java_fetch_sessions, _java_fetch_sessions.__doc__ or ""),
         Scenario("fetch-session-walk", _fetch_session_walk, _fetch_session_walk.__doc__ or ""),
+        Scenario("produce-record-errors", _produce_record_errors, _produce_record_errors.__doc__ or ""),
     ]
     others = [Scenario(f"produce-consume/{c.name}", _client_produce_consume(c),
                        "create 3 partitions, produce 100 keyed records, read by assignment", c)

@@ -119,6 +119,7 @@ class Storage:
                 log_start_offset=self._checkpointed_starts.get((info.name, index), 0),
                 first_dirty_offset=self._checkpointed_dirty.get((info.name, index), 0),
                 on_checkpoint=self._write_checkpoints,
+                topic_partition=f"{info.name}-{index}",
             )
             if directory is not None:
                 _write_partition_metadata(directory, info.topic_id)

@@ -29,10 +29,12 @@ from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
+from ottla.storage.validator import RecordRules
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
     BatchHeader,
     Compression,
+    FIELD_ATTRIBUTES,
     FIELD_LAST_OFFSET_DELTA,
     FIELD_MAX_TIMESTAMP,
     FIELD_PRODUCER_ID,
@@ -136,12 +138,16 @@ class PartitionLog:
         on_checkpoint: Callable[[], None] | None = None,
         leader_epoch: int = 0,
         first_dirty_offset: int = 0,
+        topic_partition: str = "",
     ) -> None:
         """`directory=None` keeps the log in memory. `log_start_offset` and
         `first_dirty_offset` are the checkpointed values; `on_checkpoint` persists
-        them when DeleteRecords or the cleaner moves them."""
+        them when DeleteRecords or the cleaner moves them. `topic_partition`
+        ("<topic>-<index>") names the partition in record errors."""
         self.directory = directory
         self._config = config
+        self.topic_partition = topic_partition
+        self._record_rules = RecordRules.of(config, topic_partition)
         self.leader_epoch = leader_epoch
         self._handles = handles if directory is not None else None
         self._on_checkpoint = on_checkpoint
@@ -245,6 +251,7 @@ class PartitionLog:
     def config(self, config: LogConfig) -> None:
         """A topic config change (AlterConfigs) applies at once, to existing segments too."""
         self._config = config
+        self._record_rules = RecordRules.of(config, self.topic_partition)
         for segment in self.segments:
             segment.index_interval_bytes = config.index_interval_bytes
             segment.max_index_bytes = config.segment_index_bytes
@@ -276,8 +283,9 @@ class PartitionLog:
         writes (Kafka's AppendOrigin.COORDINATOR): control markers and transactional
         offset commits without sequences. Raises KafkaError: CORRUPT_MESSAGE,
         INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
-        KAFKA_STORAGE_ERROR, and the producer state's INVALID_PRODUCER_EPOCH,
-        OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID; the log is unchanged
+        KAFKA_STORAGE_ERROR, RecordValidationError (INVALID_RECORD or INVALID_TIMESTAMP
+        naming the records at fault, storage/validator.py), and the producer state's
+        INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID; the log is unchanged
         when it does. A retried idempotent batch is not appended again: the result
         carries the offsets it got the first time (Kafka's duplicate handling in
         UnifiedLog.append).
@@ -291,6 +299,7 @@ class PartitionLog:
         now = _now_ms() if log_append_time_ms is None else log_append_time_ms
         append_time = now if self._config.log_append_time else -1
         max_message_bytes = self._config.max_message_bytes
+        rules = self._record_rules
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
         position = 0
@@ -300,14 +309,9 @@ class PartitionLog:
             size = batch.nbytes
             if size > max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {size} bytes exceeds max.message.bytes")
-            if self._config.compact or self._config.limits_record_size:
-                # Walks records, so only where a rule needs it: LogValidator.validateKey on compacted
-                # topics, and max.decompressed.message.bytes (checked by iter_records) once it is set.
-                for record in iter_records(batch, self._config.max_decompressed_message_bytes):
-                    if self._config.compact and record.key is None:
-                        raise KafkaError(ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key")
-            if append_time < 0:
-                self._check_timestamps(fields[FIELD_MAX_TIMESTAMP], batch, now)
+            # Records are walked only where a rule may fail (storage/validator.py).
+            if rules.needs_walk(fields[FIELD_ATTRIBUTES], fields[FIELD_MAX_TIMESTAMP], now):
+                rules.check(batch, fields[FIELD_ATTRIBUTES], now)
             set_base_offset(data, position, next_offset)
             set_partition_leader_epoch(data, position, self.leader_epoch)
             batch_max_timestamp = fields[FIELD_MAX_TIMESTAMP]
@@ -362,16 +366,6 @@ class PartitionLog:
     def expire_producers(self, now_ms: int, expiration_ms: int) -> None:
         """producer.id.expiration.ms: forget idle producers without an open transaction."""
         self.producer_state.expire(now_ms, expiration_ms)
-
-    def _check_timestamps(self, max_timestamp: int, batch: memoryview, now_ms: int) -> None:
-        """LogValidator.validateTimestamp for CreateTime topics: no record stamped more than
-        message.timestamp.after.max.ms ahead of the broker (the batch's max timestamp tells)
-        or message.timestamp.before.max.ms behind it (records walked only when that is set)."""
-        if max_timestamp > now_ms + self._config.timestamp_after_max_ms:
-            raise KafkaError(ErrorCode.INVALID_TIMESTAMP, f"timestamp {max_timestamp} is after the valid range")
-        earliest = now_ms - self._config.timestamp_before_max_ms
-        if earliest > 0 and any(0 <= record.timestamp < earliest for record in iter_records(batch)):
-            raise KafkaError(ErrorCode.INVALID_TIMESTAMP, f"a record's timestamp is before {earliest}, the valid range")
 
     def _maybe_roll(self, incoming: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
         """Kafka's LogSegment.shouldRoll, without jitter."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.txn.verification import verify_transactional_produce
+from ottla.storage import PartitionLog
+from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -38,6 +40,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
             index = partition["index"]
             result: ProduceResponsePartitionProduceResponse = {"index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
             records = partition["records"]
+            appending_to: PartitionLog | None = None
             try:
                 if acks not in (-1, 0, 1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
@@ -51,10 +54,16 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
                     verify_transactional_produce(context.txn, log, name, index, transactional_id, records, header.api_version)
+                appending_to = log
                 appended = log.append(records)
             except KafkaError as exc:
                 result["error_code"] = exc.code
                 result["error_message"] = exc.message
+                if appending_to is not None and exc.code not in _NO_APPEND_INFO:
+                    result["log_start_offset"] = appending_to.log_start_offset
+                if isinstance(exc, RecordValidationError):
+                    # KIP-467: the records at fault by index, so the client fails only those.
+                    result["record_errors"] = [{"batch_index": e.batch_index, "batch_index_error_message": e.message} for e in exc.record_errors]
             else:
                 result["base_offset"] = appended.base_offset
                 result["log_append_time_ms"] = appended.log_append_time_ms
@@ -70,6 +79,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     return {"responses": responses, "throttle_time_ms": 0}
 
 
+# ReplicaManager.appendToLocalLog: a batch the log refuses is answered with the log start
+# offset, except for these refusals (LogAppendInfo.UNKNOWN_LOG_APPEND_INFO).
+_NO_APPEND_INFO = frozenset(
+    {ErrorCode.CORRUPT_MESSAGE, ErrorCode.MESSAGE_SIZE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.KAFKA_STORAGE_ERROR}
+)
 _MAGIC_AT = 16
 _CODEC_AT = 22  # low byte of the int16 attributes
 _ZSTD = 4
