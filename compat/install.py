@@ -2,6 +2,8 @@
 
 * the Node clients, exactly as locked: `npm ci --prefix compat/node`;
 * kcat, Debian's package, with apt-get when running as root and it is missing;
+* franz-go's kgo tests, the pinned module from the Go module proxy compiled with go
+  (`python -m compat.suite_franz_go --build`; a no-op once built);
 * the reference Apache Kafka and its Java client driver, through `python -m compat.kafka --fetch`
   (Maven; a no-op once cached).
 
@@ -44,10 +46,19 @@ def install_kcat() -> None:
     _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "kcat", env=env)
 
 
+def install_franz_go_suite() -> None:
+    """franz-go's kgo tests: the pinned module from the Go module proxy, compiled once."""
+    if shutil.which("go") is None:
+        print("go not found: franz-go's suite will be reported as not built", file=sys.stderr)
+        return
+    _run(sys.executable, "-m", "compat.suite_franz_go", "--build")
+
+
 def main() -> int:
     try:
         install_node()
         install_kcat()
+        install_franz_go_suite()
         _run(sys.executable, "-m", "compat.kafka", "--fetch")
     except subprocess.CalledProcessError as exc:
         print(f"install failed: {' '.join(exc.cmd)} exited {exc.returncode}", file=sys.stderr)

@@ -1,0 +1,339 @@
+"""`python -m compat.suite_franz_go`: franz-go's own kgo integration tests against a broker.
+
+The tests are those of `github.com/twmb/franz-go/pkg/kgo` at the release pinned in
+compat/suites/franz_go/go.mod, fetched from the Go module proxy into `.cache/go` and compiled once
+into a test binary (`--build`, which `python -m compat.install` runs). They reach the broker
+through their own environment variables (pkg/kgo/helpers_test.go): KGO_SEEDS, KGO_TEST_RF=1 for
+one node, and KGO_TEST_RECORDS to size the ETL chains. Each top-level test's outcome comes from
+`go test -json` events (through `go tool test2json`).
+
+Capabilities Ottla lacks are left off, and switch on by themselves when they exist: KIP-848 tests
+run once the broker advertises ConsumerGroupHeartbeat v1+, share-group tests once it advertises
+ShareFetch and ShareAcknowledge v2+ (helpers_test.go's adm() reads ApiVersions), and the SASL and
+TLS tests only when KGO_TEST_SCRAM with KGO_TEST_SCRAM_SEEDS, KGO_TEST_OAUTH_SEEDS or KGO_TEST_TLS
+are set, which this runner never does.
+
+Each run saves its outcomes under `.cache/go/`; `--report` writes the `## franz-go suite` section
+of compat/REPORT.md from the last Ottla and Kafka runs and KNOWN_OTTLA_FAILURES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from compat.harness import REPO_ROOT, OttlaBroker
+
+SUITE_DIR = REPO_ROOT / "compat" / "suites" / "franz_go"
+GO_CACHE = REPO_ROOT / ".cache" / "go"
+PACKAGE = "github.com/twmb/franz-go/pkg/kgo"
+REPORT_PATH = REPO_ROOT / "compat" / "REPORT.md"
+SECTION_TITLE = "## franz-go suite"
+
+
+def franz_go_version() -> str:
+    """The franz-go release go.mod pins: the one place the version is written."""
+    match = re.search(r"^require github\.com/twmb/franz-go (v\S+)$", (SUITE_DIR / "go.mod").read_text(), re.M)
+    if match is None:
+        raise RuntimeError(f"no franz-go requirement in {SUITE_DIR / 'go.mod'}")
+    return match[1]
+
+
+def test_binary() -> Path:
+    return GO_CACHE / f"franz-go-{franz_go_version()}" / "kgo.test"
+
+
+def results_path(broker: str) -> Path:
+    return GO_CACHE / f"franz-go-{franz_go_version()}" / f"results-{broker}.json"
+
+
+# The kgo tests that talk to a broker (they reach it through helpers_test.go's adm(),
+# newTestClient or tmpTopic); the rest of the package's tests are unit tests and never connect.
+INTEGRATION_TESTS = (
+    "TestIssue1034", "TestPing", "TestShareGroup", "TestUnknownGroupOffsetFetchPinned",
+    "Test848RegexBrokerResolves", "TestAddRemovePartitions", "TestConsumeMaxDecompressBatchBytes",
+    "TestConsumeRegex", "TestConsumeRegexShareSkipsInternal", "TestConsumeTopicRetrieval",
+    "TestConsumeTopicRetrieval_Many", "TestDirectPartitionPurge", "TestGroupSimple", "TestHookPollStart",
+    "TestIssue325", "TestIssue337", "TestIssue434", "TestIssue523", "TestIssue648", "TestIssue810",
+    "TestIssue865", "TestIssueFetchLargerThanBrokerMaxReadBytes", "TestPauseIssue489",
+    "TestPauseIssueOct2023", "TestPooling", "TestGroupETL", "TestClient_Produce",
+    "TestClient_ProduceLargeMessages", "TestIssue769", "TestIssue831",
+    "TestIssueProduceBrokerTooOldFailsRecords", "TestIssueProduceSyncManualPartitionNegativeDoesNotPanic",
+    "TestShareGroupAckOnClose", "TestShareGroupETL", "TestShareGroupOffsetsAdmin", "TestTxnEtl",
+)
+
+# What the pytest suite runs on a 2-core CI machine in a few minutes: every integration test but
+# the long ETL chains (TestGroupETL, TestTxnEtl), which the full run covers.
+CI_TESTS = tuple(name for name in INTEGRATION_TESTS if name not in {"TestGroupETL", "TestTxnEtl"})
+
+# KGO_TEST_RECORDS: the ETL chains move this many records through three topics and groups.
+RECORDS = 2000
+CI_RECORDS = 500
+
+# Tests that pass on the reference Kafka and fail on Ottla, each with its cause. The pytest test
+# fails when a CI test fails that is not listed here, and when a listed one passes.
+KNOWN_OTTLA_FAILURES: dict[str, str] = {}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One top-level test: pass, fail or skip, its seconds, failed and skipped subtests, and why
+    (for a failure, the test's own error lines; for a skip, its skip message)."""
+
+    test: str
+    status: str = "run"
+    seconds: float = 0.0
+    failed_subtests: list[str] = field(default_factory=list)
+    skipped_subtests: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def go_env() -> dict[str, str]:
+    """Go with its module and build caches in the repository's .cache, modules only from the
+    Go module proxy, and the installed toolchain only."""
+    return {
+        **os.environ,
+        "GOMODCACHE": str(GO_CACHE / "mod"),
+        "GOCACHE": str(GO_CACHE / "build"),
+        "GOFLAGS": "-mod=mod",
+        "GOPROXY": "https://proxy.golang.org",
+        "GOTOOLCHAIN": "local",
+    }
+
+
+def build() -> Path:
+    """Compile the pinned kgo tests into test_binary(); a no-op when it is newer than go.mod/go.sum."""
+    binary = test_binary()
+    inputs = [SUITE_DIR / "go.mod", SUITE_DIR / "go.sum"]
+    if binary.exists() and all(binary.stat().st_mtime > p.stat().st_mtime for p in inputs):
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("go not found: the franz-go suite is built with the Go toolchain")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([go, "test", "-c", "-o", str(binary), PACKAGE], cwd=SUITE_DIR, env=go_env(), check=True)
+    return binary
+
+
+def is_built() -> bool:
+    return test_binary().exists() and shutil.which("go") is not None
+
+
+def run_tests(bootstrap: str, tests: Sequence[str], *, records: int, timeout_s: int,
+              log_path: Path) -> dict[str, Outcome]:
+    """Run `tests` (top-level names) against `bootstrap`; their outcomes by name.
+
+    The raw `go test -json` stream goes to `log_path`. A test the binary never started (the
+    run timed out or panicked first) comes back with status "run"."""
+    go = shutil.which("go")
+    if go is None:
+        raise RuntimeError("go not found")
+    env = {
+        **go_env(),
+        "KGO_SEEDS": bootstrap,
+        "KGO_TEST_RF": "1",
+        "KGO_TEST_RECORDS": str(records),
+        "KGO_LOG_LEVEL": "info",
+    }
+    for unset in ("KGO_TEST_SCRAM", "KGO_TEST_SCRAM_SEEDS", "KGO_TEST_OAUTH_SEEDS", "KGO_TEST_TLS", "KGO_TEST_CHAOS"):
+        env.pop(unset, None)
+    pattern = "^(" + "|".join(re.escape(t) for t in tests) + ")$"
+    cmd = [go, "tool", "test2json", "-t", "-p", PACKAGE, str(test_binary()),
+           "-test.v=test2json", f"-test.run={pattern}", f"-test.timeout={timeout_s}s", "-test.count=1"]
+    outcomes = {name: Outcome(name) for name in tests}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # The binary runs in a scratch dir: a test that writes files must not write into the checkout.
+    with tempfile.TemporaryDirectory(prefix="franz-go-") as scratch, open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            _apply_event(outcomes, line)
+        proc.wait()
+    return outcomes
+
+
+def _apply_event(outcomes: dict[str, Outcome], line: str) -> None:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return
+    name = event.get("Test")
+    if not name:
+        return
+    top, _, sub = name.partition("/")
+    outcome = outcomes.get(top)
+    if outcome is None:
+        return
+    action = event.get("Action")
+    if action == "output":
+        text = event.get("Output", "").rstrip()
+        # go test marks a test's own messages (t.Error, t.Skip) by indentation and file:line.
+        if re.match(r"^\s+\w+_test\.go:\d+: ", text) and len(outcome.message) < 2000:
+            outcome.message += text.strip() + "\n"
+    elif action in ("pass", "fail", "skip"):
+        if sub:
+            if action == "fail":
+                outcome.failed_subtests.append(sub)
+            elif action == "skip":
+                outcome.skipped_subtests.append(sub)
+        else:
+            outcome.status = action
+            outcome.seconds = float(event.get("Elapsed", 0.0))
+
+
+@contextmanager
+def broker_bootstrap(broker: str, work_dir: Path, log_level: str) -> Iterator[str]:
+    """A fresh Ottla (`ottla serve`) or reference Kafka 4.4 on loopback; its bootstrap address."""
+    if broker == "kafka":
+        from compat.kafka import ReferenceKafka, fetch
+
+        fetch()
+        (work_dir / "kafka").mkdir(parents=True, exist_ok=True)
+        with ReferenceKafka(work_dir / "kafka") as kafka:
+            yield kafka.bootstrap_servers
+    else:
+        with OttlaBroker(work_dir / "ottla", log_level=log_level) as ottla:
+            yield ottla.bootstrap
+
+
+def save_results(broker: str, outcomes: dict[str, Outcome], note: str) -> None:
+    path = results_path(broker)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"note": note, "outcomes": [asdict(o) for o in outcomes.values()]}
+    path.write_text(json.dumps(payload, indent=1))
+
+
+def load_results(broker: str) -> tuple[str, dict[str, Outcome]]:
+    path = results_path(broker)
+    if not path.exists():
+        return "not run", {}
+    payload = json.loads(path.read_text())
+    return payload["note"], {o["test"]: Outcome(**o) for o in payload["outcomes"]}
+
+
+def ottla_only_failures(outcomes: dict[str, Outcome]) -> set[str]:
+    """Tests that did not pass or skip; a skip is the test's own verdict that a capability is off."""
+    return {name for name, o in outcomes.items() if o.status not in ("pass", "skip")}
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return re.sub(r"^\w+_test\.go:\d+: ", "", line)[:160]
+
+
+def report_section() -> str:
+    """The REPORT.md section: each integration test on Kafka and on Ottla, and the cause of
+    each Ottla-only failure."""
+    kafka_note, kafka = load_results("kafka")
+    ottla_note, ottla = load_results("ottla")
+    lines = [
+        SECTION_TITLE, "",
+        f"franz-go {franz_go_version()}'s own `pkg/kgo` integration tests (`python -m compat.suite_franz_go`), "
+        "against the reference Kafka and against Ottla, one node each (KGO_TEST_RF=1). "
+        f"Kafka: {kafka_note}. Ottla: {ottla_note}.", "",
+        "KIP-848 and share-group tests skip themselves until the broker advertises "
+        "ConsumerGroupHeartbeat v1+ and ShareFetch/ShareAcknowledge v2+; SASL and TLS tests run only "
+        "with KGO_TEST_SCRAM + KGO_TEST_SCRAM_SEEDS, KGO_TEST_OAUTH_SEEDS or KGO_TEST_TLS, never set here. "
+        "`tests/integration/test_franz_go_suite.py` runs all but TestGroupETL and TestTxnEtl on Ottla "
+        "and fails on any failure not listed in `KNOWN_OTTLA_FAILURES`.", "",
+        "| test | Kafka 4.4 | Ottla | cause of an Ottla-only failure |",
+        "|---|---|---|---|",
+    ]
+    for name in INTEGRATION_TESTS:
+        k, o = kafka.get(name), ottla.get(name)
+        cause = ""
+        if o is not None and o.status not in ("pass", "skip"):
+            cause = KNOWN_OTTLA_FAILURES.get(name, "not yet diagnosed: " + _first_line(o.message))
+        lines.append(f"| {name} | {_cell(k)} | {_cell(o)} | {cause} |")
+    skipped = [(n, o) for n, o in ottla.items() if o.status == "skip"]
+    if skipped:
+        lines += ["", "Skipped on Ottla, by the test itself:", ""]
+        lines += [f"- **{n}**: {_first_line(o.message)}" for n, o in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "not run"
+    if outcome.status == "fail" and outcome.failed_subtests:
+        return f"fail ({', '.join(outcome.failed_subtests)})"
+    if outcome.status == "pass" and outcome.skipped_subtests:
+        return f"pass, skipped {', '.join(outcome.skipped_subtests)}"
+    return outcome.status if outcome.status != "run" else "did not finish"
+
+
+def write_report_section(path: Path = REPORT_PATH) -> None:
+    """Replace this suite's section of REPORT.md (up to the next `## ` heading), or append it."""
+    text = path.read_text()
+    section = report_section()
+    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.suite_franz_go", description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", choices=["ottla", "kafka"], default="ottla")
+    parser.add_argument("--run", help="only the integration tests whose name matches this regex")
+    parser.add_argument("--ci", action="store_true", help="the CI selection, sized as the pytest test runs it")
+    parser.add_argument("--records", type=int, help=f"KGO_TEST_RECORDS (default {RECORDS}, {CI_RECORDS} with --ci)")
+    parser.add_argument("--timeout", type=int, default=3600, help="go test's timeout for the whole run, seconds")
+    parser.add_argument("--log-level", default="info", help="Ottla's log level (debug logs each request)")
+    parser.add_argument("--work-dir", type=Path, help="keep broker data, logs and the go test -json stream here")
+    parser.add_argument("--build", action="store_true", help="only fetch franz-go and compile its tests")
+    parser.add_argument("--report", action="store_true",
+                        help="only write compat/REPORT.md's franz-go section from the last runs")
+    args = parser.parse_args(argv)
+
+    if args.build:
+        print(build())
+        return 0
+    if args.report:
+        write_report_section()
+        print(f"wrote {SECTION_TITLE!r} in {REPORT_PATH}", file=sys.stderr)
+        return 0
+
+    build()
+    tests = CI_TESTS if args.ci else INTEGRATION_TESTS
+    if args.run:
+        tests = tuple(t for t in tests if re.search(args.run, t))
+    records = args.records or (CI_RECORDS if args.ci else RECORDS)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="franz-go-suite-"))
+    started = time.monotonic()
+    print(f"franz-go {franz_go_version()}: {len(tests)} tests against {args.broker}; logs under {work_dir}",
+          file=sys.stderr, flush=True)
+    with broker_bootstrap(args.broker, work_dir, args.log_level) as bootstrap:
+        outcomes = run_tests(bootstrap, tests, records=records, timeout_s=args.timeout,
+                             log_path=work_dir / "go-test.json")
+    for o in outcomes.values():
+        extra = f" subtests failed: {', '.join(o.failed_subtests)}" if o.failed_subtests else ""
+        why = f" -- {_first_line(o.message)}" if o.status != "pass" and o.message else ""
+        print(f"{o.test:<55} {o.status:<5} {o.seconds:7.1f}s{extra}{why}")
+    if not args.run:
+        note = (f"{'CI selection' if args.ci else 'all'} {len(tests)} tests, KGO_TEST_RECORDS={records}, "
+                f"{time.strftime('%Y-%m-%d', time.gmtime())}, {time.monotonic() - started:.0f}s")
+        save_results(args.broker, outcomes, note)
+    failed = ottla_only_failures(outcomes)
+    if args.broker == "ottla":
+        failed -= set(KNOWN_OTTLA_FAILURES)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
