@@ -47,8 +47,10 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def idempotent(args: argparse.Namespace) -> dict[str, Any]:
-    # One request in flight and no linger, so each dropped response costs the client a retry.
-    config = {"enable.idempotence": "true", "acks": "all", "max.in.flight.requests.per.connection": "1", "linger.ms": "0"}
+    # One request in flight, no linger and one record a batch (a partition sends one batch a
+    # request), so the records go one request each and each dropped response costs a retry;
+    # without batch.size the records queued behind the first went in a single second request.
+    config = {"enable.idempotence": "true", "acks": "all", "max.in.flight.requests.per.connection": "1", "linger.ms": "0", "batch.size": "1"}
     records = _run(args, "produce", count=args.count, config=config)["records"]
     return {"produced": len(records), "delivered": [[r["key"], r["partition"], r["offset"]] for r in records]}
 
