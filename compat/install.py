@@ -2,6 +2,8 @@
 
 * the Node clients, exactly as locked: `npm ci --prefix compat/node`;
 * kcat, Debian's package, with apt-get when running as root and it is missing;
+* librdkafka's own test suite, from the pinned rdkafka-sys crate via cargo, built with gcc/make
+  (`python -m compat.suite_librdkafka --build`; a no-op once built);
 * franz-go's kgo tests, the pinned module from the Go module proxy compiled with go
   (`python -m compat.suite_franz_go --build`; a no-op once built);
 * the reference Apache Kafka and its Java client driver, through `python -m compat.kafka --fetch`
@@ -46,6 +48,14 @@ def install_kcat() -> None:
     _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "kcat", env=env)
 
 
+def install_librdkafka_suite() -> None:
+    """librdkafka's own test suite: its sources from the pinned rdkafka-sys crate, built once."""
+    if shutil.which("cargo") is None:
+        print("cargo not found: librdkafka's suite will be reported as not built", file=sys.stderr)
+        return
+    _run(sys.executable, "-m", "compat.suite_librdkafka", "--build")
+
+
 def install_franz_go_suite() -> None:
     """franz-go's kgo tests: the pinned module from the Go module proxy, compiled once."""
     if shutil.which("go") is None:
@@ -58,6 +68,7 @@ def main() -> int:
     try:
         install_node()
         install_kcat()
+        install_librdkafka_suite()
         install_franz_go_suite()
         _run(sys.executable, "-m", "compat.kafka", "--fetch")
     except subprocess.CalledProcessError as exc:
