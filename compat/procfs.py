@@ -1,14 +1,21 @@
 """What Linux's /proc says about a broker process, for the benchmarks and the soak: its memory,
-its open-file limit, and the connections it holds."""
+its CPU time, its open-file limit, and the connections it holds."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
 def rss_bytes(pid: int) -> int:
     """Resident set size of process `pid`."""
     return _status_field(pid, "VmRSS:") * 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process `pid` has used (utime and stime of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def open_file_limit(pid: int) -> int:
