@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Iterable
 
+from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import BrokerServices, Node
@@ -23,7 +24,6 @@ from ottla.server.handlers import HANDLERS
 from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
-from ottla.server.topic_config import broker_topic_defaults
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 
@@ -78,7 +78,10 @@ class Broker:
             config = BrokerConfig.from_settings(overrides)
         else:
             config = config.updated(overrides)
+        # The settings given at start-up; `config` is what runs: them and the dynamic broker configs.
+        self.static_config = config
         self.config = config
+        self.broker_configs: BrokerConfigs | None = None
         self.node_id = config.node_id
         self.test_hooks = test_hooks or TestHooks()
         self.connections: set[Connection] = set()
@@ -115,7 +118,10 @@ class Broker:
         data_dir = self.data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = Storage.open(data_dir, defaults=broker_topic_defaults(self.config))
+        self.broker_configs = BrokerConfigs(self.static_config, data_dir)
+        self.broker_configs.on_change = self._reconfigure
+        self.config = self.broker_configs.config
+        self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults())
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
@@ -136,6 +142,7 @@ class Broker:
             groups=self.groups,
             txn=self.txn,
             wakeups=self,
+            broker_configs=self.broker_configs,
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
             drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
@@ -193,8 +200,24 @@ class Broker:
         port = self.port
         await self.stop()
         if port is not None:  # it ran: keep the port it had (the setting may say 0)
-            self.config = dataclasses.replace(self.config, port=port)
+            self.static_config = dataclasses.replace(self.static_config, port=port)
         await self.start()
+
+    def _reconfigure(self, config: BrokerConfig) -> None:
+        """Run with changed dynamic broker configs from now on, without a restart: new
+        connections and every open one see them, topics without an override take the new
+        defaults, and the log tasks and the transaction coordinator their new settings."""
+        self.config = config
+        if self.services is not None:
+            self.services = dataclasses.replace(self.services, config=config)
+            for connection in self.connections:
+                connection.reconfigure(self.services)
+        if self.storage is not None and self.broker_configs is not None:
+            self.storage.set_defaults(self.broker_configs.topic_defaults())
+        if self.maintenance is not None:
+            self.maintenance.reconfigure(config)
+        if self.txn is not None:
+            self.txn.config = dataclasses.replace(self.txn.config, producer_id_expiration_ms=config.producer_id_expiration_ms)
 
     def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
         """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`)."""
@@ -217,6 +240,8 @@ class Broker:
             return f"max.connections.per.ip ({self.config.max_connections_per_ip}) reached for {connection.ip}"
         self.connections.add(connection)
         self._connections_per_ip[connection.ip] = per_ip + 1
+        if self.services is not None and connection.services is not self.services:
+            connection.reconfigure(self.services)  # accepted just before a dynamic config changed
         return None
 
     def release(self, connection: Connection) -> None:

@@ -5,9 +5,11 @@ validator, documentation, dynamic or not, sensitive or not), and read typed
 (`config.fetch_max_bytes`). The settings that supply topic config defaults (`log.retention.hours`
 and the like) are defined with their topic keys in `ottla.storage.config` and only named here.
 The CLI, the embedding API, DescribeConfigs on the broker resource and the README's
-configuration table are all drawn from it. Settings come, lowest precedence first, from the
-defaults, a Kafka `server.properties` file, `OTTLA_<KEY_WITH_UNDERSCORES>` environment
-variables, and `--set key=value` (or the flags of `ottla serve`).
+configuration table are all drawn from it. Kafka's other broker settings, which Ottla accepts
+without acting on them, are defined in `ottla.server.kafka_settings`. Settings come, lowest
+precedence first, from the defaults, a Kafka `server.properties` file,
+`OTTLA_<KEY_WITH_UNDERSCORES>` environment variables, and `--set key=value` (or the flags of
+`ottla serve`); dynamic broker configs (`ottla.server.broker_configs`) override them at run time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ottla.server.kafka_settings import INERT_KEYS
 from ottla.storage.config import (
     BROKER_LOG_KEYS,
     INT_MAX,
@@ -36,9 +39,12 @@ log = logging.getLogger("ottla.config")
 BOOLEAN, STRING, INT, LONG = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.LONG
 
 
-def _setting(config_type: ConfigType, default: Any, doc: str, validator: Validator | None = None, *, nullable: bool = False) -> Any:
-    """A broker setting of the server's own; its name is the field's, dots for underscores."""
-    key = ConfigKey("", config_type, default, doc, validator, nullable=nullable or default is None)
+def _setting(
+    config_type: ConfigType, default: Any, doc: str, validator: Validator | None = None, *, nullable: bool = False, dynamic: bool = False
+) -> Any:
+    """A broker setting of the server's own; its name is the field's, dots for underscores.
+    `dynamic` where Kafka changes it without a restart and Ottla applies the change at once."""
+    key = ConfigKey("", config_type, default, doc, validator, dynamic=dynamic, nullable=nullable or default is None)
     return field(default=default, metadata={"key": key})
 
 
@@ -50,8 +56,9 @@ def _log_setting(name: str) -> Any:
 
 @dataclass(slots=True, frozen=True)
 class BrokerConfig:
-    """Every broker setting, typed. All are static (read at start-up): DescribeConfigs reports
-    them read-only, and AlterConfigs on the broker is refused as Kafka refuses a static one."""
+    """Every broker setting Ottla reads, typed, and the values given to Kafka's settings it only
+    accepts. A dynamic key (as Kafka marks them) may be changed at run time through
+    IncrementalAlterConfigs; the broker then builds a new BrokerConfig and hands it on."""
 
     host: str = _setting(STRING, "127.0.0.1", "Address the listener binds to (or `listeners=PLAINTEXT://HOST:PORT`).")
     port: int = _setting(INT, 9092, "Listener port; 0 picks a free one.", between(0, 65535))
@@ -68,8 +75,10 @@ class BrokerConfig:
     )
     socket_send_buffer_bytes: int = _setting(INT, 102400, "SO_SNDBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
     socket_receive_buffer_bytes: int = _setting(INT, 102400, "SO_RCVBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
-    max_connections: int = _setting(INT, INT_MAX, "Connections the broker accepts at once; more are closed on arrival.", at_least(0))
-    max_connections_per_ip: int = _setting(INT, INT_MAX, "Connections accepted at once from one client address.", at_least(0))
+    max_connections: int = _setting(
+        INT, INT_MAX, "Connections the broker accepts at once; more are closed on arrival.", at_least(0), dynamic=True
+    )
+    max_connections_per_ip: int = _setting(INT, INT_MAX, "Connections accepted at once from one client address.", at_least(0), dynamic=True)
     connections_max_idle_ms: int = _setting(LONG, 600000, "A connection with no request for this long is closed.", at_least(-1))
     fetch_max_bytes: int = _setting(INT, 57671680, "Most bytes one Fetch response carries, whatever the request asks for.", at_least(1024))
     max_incremental_fetch_session_cache_slots: int = _setting(
@@ -112,7 +121,7 @@ class BrokerConfig:
     log_cleaner_min_cleanable_ratio: float = _log_setting("log.cleaner.min.cleanable.ratio")
     log_retention_check_interval_ms: int = _setting(LONG, 300000, "How often segments past retention are deleted.", at_least(1))
     log_cleaner_enable: bool = _setting(BOOLEAN, True, "Compact topics whose cleanup.policy includes compact.")
-    log_cleaner_backoff_ms: int = _setting(LONG, 15000, "How often compacted topics are checked for cleaning.", at_least(0))
+    log_cleaner_backoff_ms: int = _setting(LONG, 15000, "How often compacted topics are checked for cleaning.", at_least(0), dynamic=True)
     log_flush_scheduler_interval_ms: int = _log_setting("log.flush.scheduler.interval.ms")
     offsets_retention_minutes: int = _setting(INT, 10080, "How long the committed offsets of an empty group are kept.", at_least(1))
     group_initial_rebalance_delay_ms: int = _setting(
@@ -144,13 +153,18 @@ class BrokerConfig:
     transaction_state_log_num_partitions: int = _setting(
         INT, 1, "Partitions of `__transaction_state` when first created (Kafka: 50; one node needs one).", at_least(1)
     )
-    producer_id_expiration_ms: int = _setting(INT, 86400000, "A partition forgets an idempotent producer silent for this long.", at_least(1))
+    producer_id_expiration_ms: int = _setting(
+        INT, 86400000, "A partition forgets an idempotent producer silent for this long.", at_least(1), dynamic=True
+    )
     producer_id_expiration_check_interval_ms: int = _setting(
         INT, 600000, "How often partitions look for producers past producer.id.expiration.ms.", at_least(1)
     )
     # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
     # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Not a setting itself.
     explicit: frozenset[str] = field(default=frozenset(), repr=False)
+    # Typed values given to Kafka's settings that Ottla only accepts (kafka_settings.INERT_KEYS),
+    # as (name, value) pairs: a tuple keeps the config hashable. Not a setting itself.
+    kafka_settings: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, overrides: Mapping[str, Any] | None = None) -> BrokerConfig:
@@ -158,11 +172,19 @@ class BrokerConfig:
 
     def updated(self, overrides: Mapping[str, Any]) -> BrokerConfig:
         """A copy with settings applied by name (or Kafka alias): text is parsed and checked,
-        a typed value (from the embedding API) is taken as given; an unknown name is an error."""
+        a typed value (from the embedding API) is taken as given; an unknown name is an error.
+        The names become explicit: DescribeConfigs reports them as STATIC_BROKER_CONFIG."""
+        names = {ALIASES.get(name, name) for name in overrides}
+        return self.with_values(overrides, explicit=self.explicit | names)
+
+    def with_values(self, overrides: Mapping[str, Any], explicit: frozenset[str] | None = None) -> BrokerConfig:
+        """A copy with settings applied by name, as `updated` does, without marking them
+        explicit: how dynamic broker configs are laid over the static ones."""
         changes: dict[str, Any] = {}
+        accepted = dict(self.kafka_settings)
         for name, value in overrides.items():
             name = ALIASES.get(name, name)
-            key = SETTINGS.get(name)
+            key = ALL_KEYS.get(name)
             if key is None:
                 raise ConfigError(f"unknown setting {name!r}")
             if isinstance(value, str):
@@ -170,13 +192,20 @@ class BrokerConfig:
                     value = key.parse(value)
                 except InvalidConfigValue as exc:
                     raise ConfigError(str(exc)) from None
-            changes[_attribute(name)] = value
-        names = {ALIASES.get(name, name) for name in overrides}
-        return dataclasses.replace(self, **changes, explicit=self.explicit | names)
+            if name in SETTINGS:
+                changes[_attribute(name)] = value
+            else:
+                accepted[name] = value
+        return dataclasses.replace(
+            self, **changes, explicit=self.explicit if explicit is None else explicit, kafka_settings=tuple(sorted(accepted.items()))
+        )
 
     def value(self, name: str) -> Any:
-        """A setting's value by its Kafka name (for code that walks the registry)."""
-        return getattr(self, _attribute(name))
+        """A setting's value by its Kafka name (for code that walks the registry), Kafka's
+        default for one of its settings Ottla only accepts and nobody set."""
+        if name in SETTINGS:
+            return getattr(self, _attribute(name))
+        return dict(self.kafka_settings).get(name, INERT_KEYS[name].default)
 
 
 def _attribute(name: str) -> str:
@@ -204,6 +233,8 @@ def _registry() -> dict[str, ConfigKey]:
 
 
 SETTINGS: dict[str, ConfigKey] = _registry()
+# Ottla's settings and Kafka's settings it only accepts: every name a value may be given for.
+ALL_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **SETTINGS}
 
 # Kafka spellings of our settings, accepted in server.properties, --set and the environment.
 ALIASES = {"broker.id": "node.id", "log.dirs": "data.dir", "log.dir": "data.dir"}
@@ -294,22 +325,29 @@ _CLUSTER_ONLY = {
 
 def load_properties(path: str | Path) -> dict[str, str]:
     """Settings from a Kafka server.properties: ours by name or Kafka alias, listeners
-    translated, anything else logged once and ignored."""
+    translated, Kafka's settings Ottla does not act on kept for DescribeConfigs (logged once,
+    but for the cluster-only ones a single node expects), anything else logged once and ignored."""
     path = Path(path)
     try:
         pairs = parse_properties(path.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     settings = _listener_settings(pairs, str(path))
-    ignored = []
+    ignored, inert = [], []
     for key, value in pairs.items():
         name = ALIASES.get(key, key)
         if name in SETTINGS:
             if key in ("log.dirs", "log.dir") and "," in value:
                 raise ConfigError(f"invalid value for {key} in {path}: Ottla keeps one log directory, got {value!r}")
             settings[name] = value
+        elif name in INERT_KEYS:
+            settings[name] = value
+            if key not in _CLUSTER_ONLY:
+                inert.append(key)
         elif key not in _CLUSTER_ONLY:
             ignored.append(key)
+    for key in inert:
+        log.warning("setting %s from %s is accepted but has no effect on a single Ottla node", key, path)
     for key in ignored:
         log.warning("ignoring setting %s from %s: Ottla does not use it", key, path)
     return settings
@@ -321,7 +359,7 @@ ENV_PREFIX = "OTTLA_"
 def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """`OTTLA_LOG_RETENTION_MS=1000` -> {"log.retention.ms": "1000"}; other OTTLA_ variables are errors."""
     environ = os.environ if environ is None else environ
-    known = {name.replace(".", "_").upper(): name for name in (*SETTINGS, *ALIASES)}
+    known = {name.replace(".", "_").upper(): name for name in (*ALL_KEYS, *ALIASES)}
     settings = {}
     for variable, value in environ.items():
         if not variable.startswith(ENV_PREFIX):

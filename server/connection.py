@@ -100,6 +100,11 @@ class Connection(asyncio.BufferedProtocol):
         self._frames_waiting = False
         self._turn_scheduled = False
 
+    def reconfigure(self, services: BrokerServices) -> None:
+        """Serve the next requests with changed services (dynamic broker configs): the same client."""
+        self.services = services
+        self.context = RequestContext(services, self.context.client)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, TypeVar
 
+from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
@@ -80,6 +81,8 @@ class BrokerServices:
     groups: GroupCoordinator
     txn: TransactionCoordinator
     wakeups: DataWakeups
+    # The static settings and the dynamic broker configs over them; `config` is their effect.
+    broker_configs: BrokerConfigs
     fetch_sessions: FetchSessionCache
     # (api key, lowest, highest version) of every API served: what ApiVersions advertises.
     supported_apis: tuple[tuple[ApiKey, int, int], ...]

@@ -49,6 +49,15 @@ class LogMaintenance:
             self._every("flush", config.log_flush_scheduler_interval_ms, storage.flush_if_due)
         self._every("file deletion", FILE_DELETION_CHECK_MS, storage.delete_expired_files)
 
+    def reconfigure(self, config: BrokerConfig) -> None:
+        """Reschedule the tasks on changed settings (log.cleaner.backoff.ms is dynamic in Kafka);
+        a compaction pass under way goes on."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self.config = config
+        self.start()
+
     def stop(self) -> None:
         for timer in self._timers.values():
             timer.cancel()

@@ -11,6 +11,7 @@ validator refuses.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -20,6 +21,8 @@ from ottla.wire.errors import ErrorCode, KafkaError
 
 # DescribeConfigsResponse config_source values (ConfigSource in DescribeConfigsResponse.json).
 DYNAMIC_TOPIC_CONFIG = 1
+DYNAMIC_BROKER_CONFIG = 2
+DYNAMIC_DEFAULT_BROKER_CONFIG = 3
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 
@@ -52,26 +55,34 @@ class Resolved:
     synonyms: list[tuple[str, str, int]]
 
 
-def broker_default(key: ConfigKey, broker: BrokerConfig) -> tuple[str, int, list[tuple[str, str, int]]]:
-    """(value, source, synonyms) of `key` when the topic does not override it.
+# Dynamic broker configs as (values by name, as text; their ConfigSource), highest precedence first.
+Layers = Sequence[tuple[Mapping[str, str], int]]
 
-    The value is the first broker synonym set explicitly, else the first with a default,
-    else the key's own default. The synonyms are listed as Kafka's ConfigHelper.configSynonyms
-    lists them: every explicit setting, then every default, each in synonym order, and then
-    everything before the first entry of the primary name (log.retention.ms for retention.ms)
-    dropped. So a broker that sets only log.retention.hours describes retention.ms with no
-    synonyms and DEFAULT_CONFIG as its source, as Kafka does; the value is still the hours'.
+
+def broker_default(key: ConfigKey, broker: BrokerConfig, dynamic: Layers = ()) -> tuple[str, int, list[tuple[str, str, int]]]:
+    """(value, source, synonyms) of `key` when the topic does not override it; `broker` is the
+    static settings, `dynamic` the dynamic broker configs over them.
+
+    The value is the first broker synonym set dynamically, else set explicitly, else the
+    first with a default, else the key's own default. The synonyms are listed as Kafka's
+    ConfigHelper.configSynonyms lists them: every dynamic and explicit setting, then every
+    default, each source in synonym order, and then everything before the first entry of the
+    primary name (log.retention.ms for retention.ms) dropped. So a broker that sets only
+    log.retention.hours describes retention.ms with no synonyms and DEFAULT_CONFIG as its
+    source, as Kafka does; the value is still the hours'.
     """
-    explicit: list[tuple[BrokerSynonym, Any]] = []
+    explicit: list[tuple[BrokerSynonym, Any, int]] = []
     defaults: list[tuple[BrokerSynonym, Any]] = []
+    for values, source in dynamic:
+        explicit += [(synonym, synonym.key.parse_type(values[synonym.key.name]), source) for synonym in key.synonyms if synonym.key.name in values]
     for synonym in key.synonyms:
         value = broker.value(synonym.key.name)
         if synonym.key.name in broker.explicit and value is not None:
-            explicit.append((synonym, value))
+            explicit.append((synonym, value, STATIC_BROKER_CONFIG))
         if synonym.key.default is not None:
             defaults.append((synonym, synonym.key.default))
-    effective = explicit[0] if explicit else defaults[0] if defaults else None
-    listed = [(synonym.key.name, synonym.key.render(value) or "", STATIC_BROKER_CONFIG) for synonym, value in explicit]
+    effective = explicit[0][:2] if explicit else defaults[0] if defaults else None
+    listed = [(synonym.key.name, synonym.key.render(value) or "", source) for synonym, value, source in explicit]
     listed += [(synonym.key.name, synonym.key.render(value) or "", DEFAULT_CONFIG) for synonym, value in defaults]
     if key.synonyms:
         primary = key.synonyms[0].key.name
@@ -80,16 +91,16 @@ def broker_default(key: ConfigKey, broker: BrokerConfig) -> tuple[str, int, list
     return key.render(value) or "", listed[0][2] if listed else DEFAULT_CONFIG, listed
 
 
-def broker_topic_defaults(broker: BrokerConfig) -> dict[str, str]:
+def broker_topic_defaults(broker: BrokerConfig, dynamic: Layers = ()) -> dict[str, str]:
     """Every topic config's broker-level value, for storage to merge under topic overrides."""
-    return {name: broker_default(key, broker)[0] for name, key in TOPIC_KEYS.items()}
+    return {name: broker_default(key, broker, dynamic)[0] for name, key in TOPIC_KEYS.items()}
 
 
-def resolve(overrides: Mapping[str, str], broker: BrokerConfig) -> list[Resolved]:
+def resolve(overrides: Mapping[str, str], broker: BrokerConfig, dynamic: Layers = ()) -> list[Resolved]:
     """Every topic config, in name order, with its effective value, source and synonyms."""
     resolved = []
     for name, key in sorted(TOPIC_KEYS.items()):
-        value, source, synonyms = broker_default(key, broker)
+        value, source, synonyms = broker_default(key, broker, dynamic)
         if name in overrides:
             value, source = overrides[name], DYNAMIC_TOPIC_CONFIG
             synonyms = [(name, value, DYNAMIC_TOPIC_CONFIG), *synonyms]

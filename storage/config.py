@@ -209,6 +209,9 @@ class _Synonym:
     unit_ms: int = 1
     doc: str | None = None
     validator: Any = _INHERIT
+    # Whether Kafka changes it without a restart (DynamicBrokerConfig): the forms in hours and
+    # minutes and log.flush.scheduler.interval.ms are read at start-up only.
+    dynamic: bool = True
 
 
 def _topic(
@@ -232,6 +235,7 @@ def _topic(
             synonym.default,
             synonym.doc or f"Default of the topic config `{name}`{unit}.",
             validator if synonym.validator is _INHERIT else synonym.validator,
+            dynamic=synonym.dynamic and synonym.unit_ms == 1,
             nullable=synonym.default is None,
         )
         built.append(BrokerSynonym(key, synonym.unit_ms))
@@ -269,7 +273,7 @@ TOPIC_KEYS: dict[str, ConfigKey] = {
         _topic("flush.ms", LONG, "Force an fsync after this many milliseconds.", at_least(0), synonyms=(
             _Synonym("log.flush.interval.ms", None,
                      doc="Default of the topic config `flush.ms`; unset, `log.flush.scheduler.interval.ms` stands in, as in Kafka."),
-            _Synonym("log.flush.scheduler.interval.ms", LONG_MAX, validator=at_least(1),
+            _Synonym("log.flush.scheduler.interval.ms", LONG_MAX, validator=at_least(1), dynamic=False,
                      doc="How often topics' flush.ms is checked; Kafka's default never checks (the OS flushes)."),
         )),
         _topic("follower.replication.throttled.replicas", LIST, "Replicas throttled on the follower side (no followers on one node).",

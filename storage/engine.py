@@ -168,6 +168,17 @@ class Storage:
             self._logs[(name, index)].config = config
         return updated
 
+    def set_defaults(self, defaults: Mapping[str, str]) -> None:
+        """Replace the broker-level values of topic configs (dynamic broker configs): every
+        partition log of a topic without its own override of a key uses the new value at once.
+        A set the broker checked key by key may still be refused here as a whole (segment.bytes
+        below Kafka's floor, say): then nothing changes and the KafkaError is raised."""
+        configs = {name: LogConfig.from_overrides({**defaults, **info.configs}) for name, info in self._topics.items()}
+        LogConfig.from_overrides(dict(defaults))
+        self.defaults = dict(defaults)
+        for (name, _), log in self._logs.items():
+            log.config = configs[name]
+
     def add_partitions(self, name: str, total: int) -> TopicInfo:
         """Grow a topic to `total` partitions (CreatePartitions); existing ones are untouched.
         The topic file is written first, so a crash leaves empty partitions, never lost ones."""

@@ -1,15 +1,16 @@
 """What DescribeConfigs, AlterConfigs and IncrementalAlterConfigs share: resources, and how a
 topic's overrides are replaced (ConfigAdminManager / ControllerConfigurationValidator in Kafka).
 
-Topics carry dynamic configs. Broker settings are static in Ottla (read at start-up from
-server.properties, the environment and --set), so the broker resource is described with
-read_only set, and altering it is refused as Kafka refuses a static setting.
+Topics carry dynamic configs; so does the broker, per node (resource name = node id) and as the
+cluster default (empty name), kept by `ottla.server.broker_configs`; the broker's loggers are
+the BROKER_LOGGER resource (`ottla.server.broker_loggers`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ottla.server.broker_configs import Listening
 from ottla.server.context import RequestContext
 from ottla.server.topic_config import validate_configs
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -18,10 +19,11 @@ from ottla.wire.messages.types import AlterConfigsResponseAlterConfigsResourceRe
 # ConfigResource.Type ids.
 TOPIC = 2
 BROKER = 4
+BROKER_LOGGER = 8
 
 
 def check_broker(context: RequestContext, resource_name: str) -> None:
-    """Kafka's message for a broker resource naming another node (ConfigAdminManager)."""
+    """Kafka's message for a broker resource naming another node (ConfigHelper)."""
     if resource_name == "":
         return
     try:
@@ -34,10 +36,34 @@ def check_broker(context: RequestContext, resource_name: str) -> None:
         )
 
 
-def refuse_broker_change(context: RequestContext, resource_name: str, names: list[str]) -> None:
-    check_broker(context, resource_name)
-    if names:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: [{', '.join(sorted(set(names)))}]")
+def altered_broker(context: RequestContext, resource_name: str, kind: int) -> bool:
+    """Whether an alteration of a broker (or its loggers) is this node's (True) or the cluster
+    default's (False), with Kafka's message for another node (ConfigAdminManager)."""
+    if resource_name == "" and kind == BROKER:
+        return False
+    try:
+        node = int(resource_name)
+    except ValueError:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Node id must be an integer, but it is: {resource_name}") from None
+    if node != context.node.node_id:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {context.node.node_id}, but received {resource_name}")
+    return True
+
+
+def check_logger_broker(context: RequestContext, resource_name: str) -> None:
+    """Kafka's messages for DescribeConfigs of another node's loggers, or of nobody's."""
+    if resource_name == "":
+        raise KafkaError(ErrorCode.INVALID_REQUEST, "Broker id must not be empty")
+    try:
+        node = int(resource_name)
+    except ValueError:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {resource_name}") from None
+    if node != context.node.node_id:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {context.node.node_id} but received {resource_name}")
+
+
+def listening(context: RequestContext) -> Listening:
+    return Listening(context.node.port, context.node.host)
 
 
 def existing_topic(context: RequestContext, name: str):

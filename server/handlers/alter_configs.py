@@ -1,10 +1,14 @@
 """AlterConfigs (the legacy, non-incremental form): the given set replaces all of a topic's
-overrides, as in Kafka, where any config left out returns to its default."""
+overrides, or all of a node's (or the cluster default's) dynamic broker configs, as in Kafka,
+where any config left out returns to its default. Kafka does not take BROKER_LOGGER here."""
 
 from __future__ import annotations
 
+from ottla.server import broker_configs
 from ottla.server.context import RequestContext
-from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
+from ottla.server.handlers._configs import (
+    BROKER, TOPIC, altered_broker, alter_result, check_unique, existing_topic, replace_topic_configs, unsupported_resource,
+)
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import KafkaError
 from ottla.wire.header import RequestHeader
@@ -31,7 +35,9 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterConfigs
                 overrides = {config["name"]: config["value"] for config in resource["configs"]}
                 replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
             elif kind == BROKER:
-                refuse_broker_change(context, resource["resource_name"], names)
+                per_broker = altered_broker(context, resource["resource_name"], kind)
+                configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]})
+                context.services.broker_configs.replace(per_broker, configs, request["validate_only"])
             else:
                 raise unsupported_resource(kind)
         except KafkaError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ottla.server.context import RequestContext
-from ottla.server.topic_config import resolve, validate_configs
+from ottla.server.topic_config import validate_configs
 from ottla.storage.engine import validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -79,7 +79,7 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
             # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
             entry["configs"] = [
                 {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
-                for item in resolve(configs, context.config)
+                for item in context.services.broker_configs.resolve_topic(configs)
             ]
             if info is not None:
                 entry["topic_id"] = info.topic_id

@@ -1,13 +1,17 @@
 """DescribeConfigs: every topic config with its value, source and synonyms (Kafka's
-ConfigHelper.describeConfigs), and the broker's settings from the registry."""
+ConfigHelper.describeConfigs), every broker config Kafka 4.4 lists (with the dynamic ones set,
+per node and as cluster defaults), and the broker's loggers with their levels."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from ottla.server import broker_loggers
+from ottla.server.broker_configs import BrokerEntry
 from ottla.server.context import RequestContext
-from ottla.server.config import SETTINGS, BrokerConfig
-from ottla.server.handlers._configs import BROKER, TOPIC, check_broker, existing_topic, unsupported_resource
-from ottla.server.topic_config import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, resolve
+from ottla.server.handlers._configs import (
+    BROKER, BROKER_LOGGER, TOPIC, check_broker, check_logger_broker, existing_topic, listening, unsupported_resource,
+)
+from ottla.server.topic_config import DEFAULT_CONFIG
 from ottla.storage.config import ConfigKey
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -64,25 +68,45 @@ def _describe(
     kind, name = resource["resource_type"], resource["resource_name"]
     if kind == TOPIC:
         info = existing_topic(context, name)
-        return [_entry(item.key, item.value, item.source, item.synonyms) for item in resolve(info.configs, context.config)]
+        return [_entry(item.key, item.value, item.source, item.synonyms) for item in context.services.broker_configs.resolve_topic(info.configs)]
     if kind == BROKER:
         check_broker(context, name)
-        if name == "":
-            return []  # cluster-wide dynamic defaults: Ottla has none
-        return [_broker_entry(context.config, key) for key in sorted(SETTINGS.values(), key=lambda key: key.name)]
+        return [_broker_entry(entry) for entry in context.services.broker_configs.describe(name != "", listening(context))]
+    if kind == BROKER_LOGGER:
+        check_logger_broker(context, name)
+        return [_logger_entry(logger, level) for logger, level in sorted(broker_loggers.loggers().items())]
     raise unsupported_resource(kind)
 
 
-def _broker_entry(config: BrokerConfig, key: ConfigKey) -> DescribeConfigsResponseDescribeConfigsResourceResult:
-    value = key.render(config.value(key.name))
-    default = key.render(key.default)
-    synonyms: list[tuple[str, str | None, int]] = []
-    if key.name in config.explicit:
-        synonyms.append((key.name, value, STATIC_BROKER_CONFIG))
-    if default is not None:
-        synonyms.append((key.name, default, DEFAULT_CONFIG))
-    source = STATIC_BROKER_CONFIG if key.name in config.explicit else DEFAULT_CONFIG
-    return _entry(key, value, source, synonyms)
+def _broker_entry(entry: BrokerEntry) -> DescribeConfigsResponseDescribeConfigsResourceResult:
+    return {
+        "name": entry.name,
+        "value": entry.value,
+        "read_only": entry.read_only,
+        "config_source": entry.source,
+        "is_sensitive": entry.sensitive,
+        "synonyms": [{"name": s.name, "value": s.value, "source": s.source} for s in entry.synonyms],
+        "config_type": entry.config_type,
+        "documentation": entry.documentation,
+    }
+
+
+# ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG.
+_DYNAMIC_BROKER_LOGGER_CONFIG = 6
+
+
+def _logger_entry(name: str, level: str) -> DescribeConfigsResponseDescribeConfigsResourceResult:
+    """As Kafka's ConfigHelper gives a logger: its level, writable, no synonyms, no type."""
+    return {
+        "name": name,
+        "value": level,
+        "read_only": False,
+        "config_source": _DYNAMIC_BROKER_LOGGER_CONFIG,
+        "is_sensitive": False,
+        "synonyms": [],
+        "config_type": 0,
+        "documentation": "",
+    }
 
 
 def _entry(

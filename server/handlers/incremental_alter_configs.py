@@ -1,11 +1,15 @@
 """IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on single configs,
-the rest of the topic's overrides untouched (Kafka's ConfigAdminManager.prepareIncrementalConfigs)."""
+the rest of the resource's configs untouched (Kafka's ConfigAdminManager.prepareIncrementalConfigs):
+a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level."""
 
 from __future__ import annotations
 
+from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
-from ottla.server.handlers._configs import BROKER, TOPIC, alter_result, check_unique, existing_topic, refuse_broker_change, replace_topic_configs, unsupported_resource
-from ottla.server.topic_config import broker_default
+from ottla.server.handlers._configs import (
+    BROKER, BROKER_LOGGER, TOPIC, altered_broker, alter_result, check_unique, existing_topic, listening, replace_topic_configs,
+    unsupported_resource,
+)
 from ottla.storage.config import TOPIC_KEYS, ConfigType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -38,7 +42,11 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
                 unchanged = {k: v for k, v in info.configs.items() if k not in touched}
                 replace_topic_configs(context, info.name, changed, request["validate_only"], unchanged)
             elif kind == BROKER:
-                refuse_broker_change(context, resource["resource_name"], [config["name"] for config in resource["configs"]])
+                per_broker = altered_broker(context, resource["resource_name"], kind)
+                _alter_broker(context, per_broker, resource["configs"], request["validate_only"])
+            elif kind == BROKER_LOGGER:
+                altered_broker(context, resource["resource_name"], kind)
+                _alter_loggers(resource["configs"], request["validate_only"])
             else:
                 raise unsupported_resource(kind)
         except KafkaError as exc:
@@ -65,7 +73,7 @@ def _apply(
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
             current = result.get(name)
             if current is None:
-                current = broker_default(key, context.config)[0]
+                current = context.services.broker_configs.topic_default(key)
             items = [item for item in current.split(",") if item]
             given = [item.strip() for item in (value or "").split(",") if item.strip()]
             if op == APPEND:
@@ -78,3 +86,56 @@ def _apply(
             # null); INVALID_REQUEST says what is wrong.
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
     return result
+
+
+def _alter_broker(
+    context: RequestContext, per_broker: bool, operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool
+) -> None:
+    """Apply the operations to one scope's dynamic broker configs; APPEND and SUBTRACT start
+    from the value the node runs with, as Kafka's start from its current config."""
+    store = context.services.broker_configs
+    configs: dict[str, str | None] = dict(store.dynamic(per_broker))
+    for operation in operations:
+        name, op, value = operation["name"], operation["config_operation"], operation["value"]
+        if op == SET:
+            configs[name] = value
+        elif op == DELETE:
+            configs.pop(name, None)
+        elif op in (APPEND, SUBTRACT):
+            key = broker_configs.DESCRIBED_KEYS.get(name)
+            if key is None or key.type != ConfigType.LIST:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Config value {_OPERATION_NAMES[op].lower()} is not allowed for config key: {name}")
+            current = configs.get(name) if name in configs else store.current_value(name, listening(context))
+            items = [item for item in (current or "").split(",") if item]
+            given = [item.strip() for item in (value or "").split(",") if item.strip()]
+            if op == APPEND:
+                items += [item for item in given if item not in items]
+            else:
+                items = [item for item in items if item not in given]
+            configs[name] = ",".join(items)
+        else:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
+    touched = {operation["name"] for operation in operations}
+    broker_configs.check_read_only(touched)
+    changed = broker_configs.check({name: value for name, value in configs.items() if name in touched})
+    unchanged = {name: value for name, value in configs.items() if name not in touched and value is not None}
+    store.replace(per_broker, {**unchanged, **changed}, validate_only)
+
+
+def _alter_loggers(operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool) -> None:
+    """Every operation is checked before any level changes, as Kafka validates the resource whole."""
+    for operation in operations:
+        name, op = operation["name"], operation["config_operation"]
+        if op == SET:
+            broker_loggers.check_level(name, operation["value"])
+        elif op == DELETE:
+            broker_loggers.check_unset(name)
+        else:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"{_OPERATION_NAMES.get(op, op)} operation is not allowed for the BROKER_LOGGER resource")
+    if validate_only:
+        return
+    for operation in operations:
+        if operation["config_operation"] == SET:
+            broker_loggers.set_level(operation["name"], operation["value"] or "")
+        else:
+            broker_loggers.unset_level(operation["name"])

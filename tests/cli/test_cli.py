@@ -175,8 +175,8 @@ def test_follow_prints_records_produced_later(bootstrap):
 )
 def test_errors_are_one_line_and_exit_1(ottla_broker_fn, args, stdin, message):
     if args[0] == "produce":
-        # Settings are read at start-up: a restart is how a running broker takes a new one.
-        ottla_broker_fn.broker.config = dataclasses.replace(ottla_broker_fn.broker.config, auto_create_topics_enable=False)
+        # auto.create.topics.enable is read-only (static), as in Kafka: a restart is how a running broker takes a new one.
+        ottla_broker_fn.broker.static_config = dataclasses.replace(ottla_broker_fn.broker.static_config, auto_create_topics_enable=False)
         ottla_broker_fn.restart()
     result = ottla(ottla_broker_fn.bootstrap_servers, *args, stdin=stdin)
     assert result.returncode == 1

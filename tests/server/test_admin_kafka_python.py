@@ -115,12 +115,12 @@ def test_incremental_alter_sets_deletes_appends_and_subtracts(admin):
     assert "Can't APPEND to key retention.ms because its type is not LIST" in refused["topic"][topic]
 
 
-def test_broker_settings_are_described_and_static(admin, ottla_broker):
+def test_broker_settings_are_described_and_static_ones_refused(admin, ottla_broker):
     described = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")["broker"]["1"]
     assert described["num.partitions"]["value"] == "1"
     assert described["log.retention.hours"]["value"] == "168"
     assert described["log.retention.ms"]["value"] is None
-    assert all(entry["read_only"] for entry in described.values())
+    assert (described["num.partitions"]["read_only"], described["log.retention.ms"]["read_only"]) == (True, False)
     change = ConfigResource(ConfigResourceType.BROKER, "1", configs={"num.partitions": "4"})
     refused = admin.alter_configs([change], raise_on_unknown=False)["broker"]["1"]
     assert "InvalidRequestError" in refused and "Cannot update these configs dynamically: [num.partitions]" in refused

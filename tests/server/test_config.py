@@ -67,15 +67,18 @@ def test_serve_reads_a_kafka_server_properties(tmp_path):
                 "log.retention.hours=2",
                 "message.max.bytes = 2048",
                 "num.network.threads=3",
+                "no.such.setting=1",
             ]
         )
     )
     process, bootstrap, before = _serve("--config", str(properties))
     try:
         assert bootstrap.startswith("127.0.0.1:")
-        # Unknown keys are logged once; cluster-only keys are expected and stay quiet.
-        assert [line for line in before if "num.network.threads" in line] == [line for line in before if "ignoring" in line]
-        assert len([line for line in before if "num.network.threads" in line]) == 1
+        # Kafka's keys Ottla does not act on are noted once, unknown keys logged once as
+        # ignored; cluster-only keys are expected and stay quiet.
+        assert [line for line in before if "no effect" in line] == [line for line in before if "num.network.threads" in line]
+        assert [line for line in before if "ignoring" in line] == [line for line in before if "no.such.setting" in line]
+        assert len([line for line in before if "num.network.threads" in line]) == len([line for line in before if "no.such" in line]) == 1
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             assert [b["broker_id"] for b in admin.describe_cluster()["brokers"]] == [7]
@@ -97,6 +100,9 @@ def test_serve_reads_a_kafka_server_properties(tmp_path):
             (broker,) = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "7")], config_filter="all")["broker"].values()
             assert broker["num.partitions"]["config_source"] == "STATIC_BROKER_CONFIG"
             assert broker["auto.create.topics.enable"]["config_source"] == "DEFAULT_CONFIG"
+            # Kafka's settings that Ottla only accepts are described as given.
+            assert (broker["num.network.threads"]["value"], broker["num.network.threads"]["config_source"]) == ("3", "STATIC_BROKER_CONFIG")
+            assert (broker["process.roles"]["value"], broker["process.roles"]["config_source"]) == ("broker,controller", "STATIC_BROKER_CONFIG")
         finally:
             admin.close()
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1)
@@ -170,8 +176,13 @@ def test_kafka_spellings_and_listeners_are_translated(tmp_path, caplog):
     )
     with caplog.at_level(logging.WARNING, logger="ottla.config"):
         settings = load_properties(properties)
-    assert settings == {"node.id": "4", "data.dir": "/var/lib/kafka", "host": "0.0.0.0", "port": "9095", "advertised.host": "kafka.example"}
-    assert [r.getMessage() for r in caplog.records] == [f"ignoring setting sasl.enabled.mechanisms from {properties}: Ottla does not use it"]
+    assert settings == {
+        "node.id": "4", "data.dir": "/var/lib/kafka", "host": "0.0.0.0", "port": "9095", "advertised.host": "kafka.example",
+        "process.roles": "broker", "sasl.enabled.mechanisms": "PLAIN",
+    }
+    assert [r.getMessage() for r in caplog.records] == [
+        f"setting sasl.enabled.mechanisms from {properties} is accepted but has no effect on a single Ottla node"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,298 @@
+"""Broker configs as Kafka exposes them: every key DescribeConfigs lists for the broker, with
+its value, source and synonyms, and the dynamic broker configs that IncrementalAlterConfigs and
+AlterConfigs set, per broker (resource name = node id) or as the cluster default (empty name).
+
+Kafka keeps dynamic broker configs as records in its metadata log; Ottla keeps them in one file
+in the data directory, replaced durably on every change, and reads it at start-up. Precedence,
+highest first, is Kafka's: the node's dynamic config, the cluster default, the static setting
+(server.properties, environment, --set), the key's default. A dynamic config of a key Ottla
+reads takes effect at once (the broker is handed the new effective `BrokerConfig`); a key Kafka
+reads only at start-up is refused as Kafka refuses it. Kafka also stores names it does not know
+(a plugin's, say), describing them with no value; so does Ottla.
+
+Synonyms and sources follow Kafka's ConfigHelper.createBrokerConfigEntry and configSynonyms:
+for each source in precedence order, each synonym of the key (log.retention.ms, .minutes,
+.hours for any of the three) set there, then everything before the first entry of the key's own
+name dropped; the source is the first synonym's, DEFAULT_CONFIG when none is left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ottla.server.config import ALL_KEYS, SETTINGS, BrokerConfig, ConfigError
+from ottla.server.kafka_settings import INERT_KEYS
+from ottla.server.topic_config import Layers, Resolved, broker_default, broker_topic_defaults, resolve
+from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
+from ottla.storage.files import replace_file
+from ottla.wire.errors import ErrorCode, KafkaError
+
+log = logging.getLogger("ottla.broker_configs")
+
+# DescribeConfigsResponse config_source values (ConfigSource in DescribeConfigsResponse.json).
+DYNAMIC_BROKER_CONFIG = 2
+DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+STATIC_BROKER_CONFIG = 4
+DEFAULT_CONFIG = 5
+# DescribeConfigsResponse config_type for a name without a definition.
+UNKNOWN_TYPE = 0
+
+FILE_NAME = "dynamic-broker-configs.json"
+
+# Kafka's broker settings that Ottla derives from its own, described under Kafka's names.
+_LIST, _INT = ConfigType.LIST, ConfigType.INT
+DERIVED_KEYS: dict[str, ConfigKey] = {
+    key.name: key
+    for key in (
+        ConfigKey("listeners", _LIST, None, "The listener Ottla binds: `PLAINTEXT://` and the `host` and `port` settings."),
+        ConfigKey("advertised.listeners", _LIST, None, "The listener clients are told to use: the advertised host and the bound port."),
+        ConfigKey("log.dirs", _LIST, None, "The one log directory: the `data.dir` setting; empty for a broker in memory."),
+        ConfigKey("log.dir", _LIST, None, "The one log directory: the `data.dir` setting; empty for a broker in memory."),
+        ConfigKey("broker.id", _INT, None, "This broker's node id: the `node.id` setting."),
+    )
+}
+# Where a derived key's value comes from: the settings that, given explicitly, make it static.
+_DERIVED_FROM = {
+    "listeners": ("host", "port"),
+    "advertised.listeners": ("advertised.host", "host", "port"),
+    "log.dirs": ("data.dir",),
+    "log.dir": ("data.dir",),
+    "broker.id": ("node.id",),
+}
+
+# Every key the broker resource describes, by name.
+DESCRIBED_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **SETTINGS, **DERIVED_KEYS}
+
+# Kafka's DynamicBrokerConfig.brokerConfigSynonyms: the broker forms of one topic config (the
+# time settings in ms, minutes and hours; log.flush.interval.ms and its scheduler interval).
+_SYNONYM_CHAINS: dict[str, tuple[str, ...]] = {
+    synonym.key.name: tuple(s.key.name for s in key.synonyms)
+    for key in TOPIC_KEYS.values()
+    if len(key.synonyms) > 1
+    for synonym in key.synonyms
+}
+
+# SslConfigs.RECONFIGURABLE_CONFIGS: Kafka takes these only under a listener prefix
+# (listener.name.<name>.ssl.keystore.location), never bare.
+_LISTENER_ONLY = frozenset(
+    {
+        "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password", "ssl.keystore.key",
+        "ssl.keystore.certificate.chain", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password",
+        "ssl.truststore.certificates", "ssl.protocol", "ssl.provider", "ssl.cipher.suites", "ssl.enabled.protocols",
+        "ssl.keymanager.algorithm", "ssl.trustmanager.algorithm", "ssl.endpoint.identification.algorithm",
+        "ssl.secure.random.implementation", "ssl.client.auth", "ssl.engine.factory.class",
+    }
+)
+
+
+def is_dynamic(name: str) -> bool:
+    """Whether the broker resource may change `name` at run time. Kafka also changes `listeners`
+    at run time; Ottla cannot rebind its one listener, so it stays read-only here."""
+    key = DESCRIBED_KEYS.get(name)
+    return key is not None and key.dynamic
+
+
+@dataclass(slots=True, frozen=True)
+class Synonym:
+    name: str
+    value: str | None
+    source: int
+
+
+@dataclass(slots=True, frozen=True)
+class BrokerEntry:
+    """One broker config as DescribeConfigs gives it."""
+
+    name: str
+    value: str | None
+    source: int
+    read_only: bool
+    sensitive: bool
+    config_type: int
+    documentation: str | None
+    synonyms: tuple[Synonym, ...]
+
+
+class BrokerConfigs:
+    """The static settings, the dynamic broker configs laid over them, and the effective
+    `BrokerConfig` both make. `on_change` is called with each new effective config."""
+
+    def __init__(self, static: BrokerConfig, data_dir: Path | None) -> None:
+        self.static = static
+        self.data_dir = data_dir
+        self.per_broker: dict[str, str] = {}
+        self.cluster_default: dict[str, str] = {}
+        self.on_change: Callable[[BrokerConfig], None] = lambda config: None
+        if data_dir is not None and (data_dir / FILE_NAME).exists():
+            stored = json.loads((data_dir / FILE_NAME).read_bytes())
+            self.per_broker = dict(stored["per_broker"])
+            self.cluster_default = dict(stored["cluster_default"])
+        self.config = self._effective(self.per_broker, self.cluster_default)
+
+    def _effective(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> BrokerConfig:
+        known = {name: value for name, value in {**cluster_default, **per_broker}.items() if name in ALL_KEYS}
+        try:
+            return self.static.with_values(known)
+        except ConfigError as exc:
+            # Stored values were checked when set; a later release may check more strictly.
+            log.warning("dynamic broker configs in %s not applied: %s", self.data_dir, exc)
+            return self.static
+
+    def dynamic(self, per_broker: bool) -> dict[str, str]:
+        return self.per_broker if per_broker else self.cluster_default
+
+    def replace(self, per_broker: bool, configs: Mapping[str, str], validate_only: bool) -> None:
+        """Make `configs` the whole set of one scope's dynamic configs (each already checked
+        by `check`), store them durably and apply them, unless validating only."""
+        if validate_only:
+            return
+        new_per_broker = dict(configs) if per_broker else self.per_broker
+        new_default = self.cluster_default if per_broker else dict(configs)
+        # Each value passed its key's check; the topic defaults they make must also pass as a whole.
+        LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
+        if self.data_dir is not None:
+            stored = {"per_broker": new_per_broker, "cluster_default": new_default}
+            replace_file(self.data_dir / FILE_NAME, json.dumps(stored, indent=1, sort_keys=True).encode())
+        self.per_broker, self.cluster_default = new_per_broker, new_default
+        self.config = self._effective(new_per_broker, new_default)
+        self.on_change(self.config)
+
+    def _layers(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> Layers:
+        return [(per_broker, DYNAMIC_BROKER_CONFIG), (cluster_default, DYNAMIC_DEFAULT_BROKER_CONFIG)]
+
+    def topic_defaults(self) -> dict[str, str]:
+        """Every topic config's broker-level value, dynamic configs included."""
+        return broker_topic_defaults(self.static, self._layers(self.per_broker, self.cluster_default))
+
+    def topic_default(self, key: ConfigKey) -> str:
+        """A topic config's broker-level value."""
+        return broker_default(key, self.static, self._layers(self.per_broker, self.cluster_default))[0]
+
+    def resolve_topic(self, overrides: Mapping[str, str]) -> list[Resolved]:
+        """Every config of a topic with these overrides, as DescribeConfigs reports them."""
+        return resolve(overrides, self.static, self._layers(self.per_broker, self.cluster_default))
+
+    def describe(self, per_broker: bool, node: Listening) -> list[BrokerEntry]:
+        """The node's every config (per broker), or the cluster defaults that are set."""
+        if not per_broker:
+            return [self._entry(name, False, node) for name in sorted(self.cluster_default)]
+        unknown = (self.per_broker.keys() | self.cluster_default.keys()) - DESCRIBED_KEYS.keys()
+        return [self._entry(name, True, node) for name in sorted(DESCRIBED_KEYS.keys() | unknown)]
+
+    def current_value(self, name: str, node: Listening) -> str | None:
+        """What the node runs with for `name`, as DescribeConfigs shows it."""
+        if name in _DERIVED_FROM:
+            return _derived(name, self.config, node)
+        key = ALL_KEYS.get(name)
+        return None if key is None else key.render(self.config.value(name))
+
+    def _entry(self, name: str, per_broker: bool, node: Listening) -> BrokerEntry:
+        key = DESCRIBED_KEYS.get(name)
+        # ConfigHelper: a name of unknown type may be a secret, so it is treated as one.
+        sensitive = key is None or key.sensitive or key.type == ConfigType.PASSWORD
+        synonyms: list[Synonym] = []
+        chain = _SYNONYM_CHAINS.get(name, (name,))
+        levels = [(self.per_broker, DYNAMIC_BROKER_CONFIG)] if per_broker else []
+        levels.append((self.cluster_default, DYNAMIC_DEFAULT_BROKER_CONFIG))
+        for dynamic, source in levels:
+            synonyms += [Synonym(n, dynamic[n], source) for n in chain if n in dynamic]
+        synonyms += [Synonym(n, v, STATIC_BROKER_CONFIG) for n in chain if (v := self._static_value(n)) is not _UNSET]
+        synonyms += [Synonym(n, v, DEFAULT_CONFIG) for n in chain if (v := _default_value(n)) is not _UNSET]
+        while synonyms and synonyms[0].name != name:
+            synonyms.pop(0)
+        value = self.current_value(name, node) if per_broker else self.cluster_default[name]
+        if sensitive:
+            value = None
+            synonyms = [Synonym(s.name, None, s.source) for s in synonyms]
+        return BrokerEntry(
+            name=name,
+            value=value,
+            source=synonyms[0].source if synonyms else DEFAULT_CONFIG,
+            read_only=not is_dynamic(name),
+            sensitive=sensitive,
+            config_type=UNKNOWN_TYPE if key is None else int(key.type),
+            documentation=None if key is None else key.doc,
+            synonyms=tuple(synonyms),
+        )
+
+    def _static_value(self, name: str) -> Any:
+        if name in _DERIVED_FROM:
+            return _derived(name, self.static, None) if self.static.explicit & set(_DERIVED_FROM[name]) else _UNSET
+        key = ALL_KEYS.get(name)
+        if key is None or name not in self.static.explicit:
+            return _UNSET
+        return key.render(self.static.value(name))
+
+
+@dataclass(slots=True, frozen=True)
+class Listening:
+    """Where the node listens and is advertised: known only once it listens (port 0)."""
+
+    port: int
+    advertised_host: str
+
+
+def _default_value(name: str) -> Any:
+    if name == "advertised.listeners":
+        return _UNSET  # Kafka's default is none: the listeners are advertised
+    if name in _DERIVED_FROM:
+        return _derived(name, BrokerConfig(), None)
+    key = ALL_KEYS.get(name)
+    if key is None or key.default is None:
+        return _UNSET
+    return key.render(key.default)
+
+
+def _derived(name: str, config: BrokerConfig, node: Listening | None) -> str | None:
+    """A Kafka key Ottla derives from its own settings; `node` for what it runs with, None
+    for what the settings say."""
+    port = config.port if node is None else node.port
+    if name == "listeners":
+        return f"PLAINTEXT://{config.host}:{port}"
+    if name == "advertised.listeners":
+        host = config.advertised_host or config.host if node is None else node.advertised_host
+        return f"PLAINTEXT://{host}:{port}"
+    if name in ("log.dirs", "log.dir"):
+        return config.data_dir
+    return str(config.node_id)
+
+
+_UNSET: Any = object()
+
+
+def check_read_only(names: Iterable[str]) -> None:
+    """Kafka's refusal of keys it reads only at start-up, whether set or deleted."""
+    read_only = sorted(name for name in names if name in DESCRIBED_KEYS and not is_dynamic(name))
+    if read_only:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: [{', '.join(read_only)}]")
+
+
+def check(changes: Mapping[str, str | None]) -> dict[str, str]:
+    """The dynamic configs `changes` sets, each checked and normalised as Kafka shows it, or
+    KafkaError with Kafka's error (INVALID_REQUEST for a broker config, unlike a topic's).
+    A None value is refused. A name Kafka does not define is kept as given, as Kafka keeps it."""
+    check_read_only(changes.keys())
+    listener_only = sorted(name for name in changes if name in _LISTENER_ONLY)
+    if listener_only:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST,
+            f"These security configs can be dynamically updated only per-listener using the listener prefix: [{', '.join(listener_only)}]",
+        )
+    checked: dict[str, str] = {}
+    for name, value in changes.items():
+        if value is None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for broker configs: {name}")
+        key = ALL_KEYS.get(name)
+        if key is None:
+            checked[name] = value
+            continue
+        try:
+            checked[name] = key.render(key.parse(value)) or ""
+        except InvalidConfigValue as exc:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    return checked
