@@ -16,8 +16,11 @@ the run) in quick mode, without the local-only tests (``-L``), against a fresh b
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,6 +41,8 @@ SOURCE = CACHE / "vendor" / f"rdkafka-sys-{CRATE_VERSION}" / "librdkafka"
 TESTS_DIR = SOURCE / "tests"
 TEST_RUNNER = TESTS_DIR / "test-runner"
 _STAMP = CACHE / ".built"
+REPORT_PATH = REPO / "compat" / "REPORT.md"
+SECTION_TITLE = "## librdkafka suite"
 # Debian packages the build links against (the suite is never needed by `ottla serve`).
 BUILD_PACKAGES = ("gcc", "g++", "make", "pkg-config", "libssl-dev", "zlib1g-dev", "libzstd-dev", "liblz4-dev")
 
@@ -47,8 +52,16 @@ EXCLUDED: dict[str, str] = DATA["excluded"]
 KNOWN_OTTLA_FAILURES: dict[str, str] = DATA["known_ottla_failures"]
 BROKER_CONFIG: dict[str, str] = DATA["broker_config"]
 
-# A summary line of test-runner: "| 0001_multiobj    |     PASSED |   1.234s | reason".
-_SUMMARY_RE = re.compile(r"^\|\s*(?P<name>\d{4}_\S+)\s*\|\s*(?P<state>[A-Z-]+)\s*\|\s*[\d.]+s\s*\|\s?(?P<detail>.*)$")
+# test-runner's progress lines. A failed test's thread stops at its failure, and test-runner then
+# aborts at exit with threads left over, before its summary table: so the log, not the table,
+# tells each test's end.
+_LINE_RE = re.compile(
+    r"^\[(?P<prefix>\S+)\s*/\s*[\d.]+s\] (?:"
+    r"=+ Running test (?P<running>\d{4}_\w+) =+"
+    r"|=+ Test (?P<ended>\d{4}_\w+) (?P<state>PASSED|FAILED|SKIPPED) =+"
+    r"|SKIPPING TEST: (?P<skip>.*))$"
+    r"|^### Test \"(?P<failed>\d{4}_\w+)(?: \((?P<subtest>[^)]*)\))?\" failed at (?P<where>\S+?:\d+):"
+)
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -105,7 +118,8 @@ def build() -> None:
 @dataclass(slots=True, frozen=True)
 class Result:
     """One test of test-runner (`0045_subscribe_update`) as it ended: PASSED, FAILED, SKIPPED,
-    or TIMEOUT/CRASHED when its process did not reach the summary."""
+    TIMEOUT or CRASHED (its process was killed or died during it), or NOT-RUN (the number has
+    no test for a broker in this scenario)."""
 
     number: str
     name: str
@@ -114,18 +128,44 @@ class Result:
     seconds: float
 
 
-def _parse_summary(number: str, output: str, seconds: float) -> list[Result]:
-    results = []
-    for line in _ANSI_RE.sub("", output).splitlines():
-        match = _SUMMARY_RE.match(line)
-        if match and match["name"].startswith(number + "_"):
-            results.append(Result(number, match["name"], match["state"], match["detail"].strip(), seconds))
-    return results
+def _parse_log(number: str, output: str, seconds: float, *, timed_out: bool) -> list[Result]:
+    """Each test of `number` that test-runner started, with how it ended; one that never ended
+    was running when the process timed out or crashed."""
+    states: dict[str, tuple[str, str]] = {}
+    lines = _ANSI_RE.sub("", output).splitlines()
+    for i, line in enumerate(lines):
+        match = _LINE_RE.match(line)
+        if not match:
+            continue
+        if match["running"]:
+            states.setdefault(match["running"], ("RUNNING", ""))
+        elif match["skip"] is not None and match["prefix"] in states:
+            states[match["prefix"]] = ("SKIPPED", match["skip"].strip())
+        elif match["ended"] and states.get(match["ended"], ("", ""))[0] != "SKIPPED":
+            if states.get(match["ended"], ("", ""))[0] != "FAILED":
+                states[match["ended"]] = (match["state"], "")
+        elif match["failed"] and states.get(match["failed"], ("", ""))[0] != "FAILED":
+            message = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            subtest = f"{match['subtest']}: " if match["subtest"] else ""
+            states[match["failed"]] = ("FAILED", f"{subtest}{message} ({match['where']})"[:300])
+    unfinished = "TIMEOUT" if timed_out else "CRASHED"
+    return [Result(number, name, unfinished if state == "RUNNING" else state, detail, seconds)
+            for name, (state, detail) in states.items() if name.startswith(number + "_")]
 
 
-def _last_failure(output: str) -> str:
-    lines = [line for line in _ANSI_RE.sub("", output).splitlines() if "FAIL" in line or "ERROR" in line]
-    return lines[-1].strip()[:300] if lines else ""
+def _kafka_path(work_dir: Path) -> Path | None:
+    """A KAFKA_PATH whose bin/kafka-topics.sh is the reference Kafka's TopicCommand: the tests that
+    alter or delete topics with it (as under trivup) then run against either broker."""
+    from compat import kafka
+
+    if not kafka.is_fetched():
+        return None
+    script = work_dir / "kafka" / "bin" / "kafka-topics.sh"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    command = kafka._jvm(kafka.TOOLS["kafka-topics"], heap="256m", log_level="WARN", log_target="SYSTEM_ERR")
+    script.write_text(f"#!/bin/sh\nexec {shlex.join(command)} \"$@\"\n")
+    script.chmod(0o755)
+    return script.parent.parent
 
 
 def run_test(number: str, bootstrap: str, work_dir: Path, *, timeout: float) -> list[Result]:
@@ -144,14 +184,17 @@ def run_test(number: str, bootstrap: str, work_dir: Path, *, timeout: float) -> 
         "RDKAFKA_TEST_CONF": str(conf),
         "TEST_KAFKA_VERSION": DATA["broker_version"],
         "LD_LIBRARY_PATH": f"{SOURCE / 'src'}:{SOURCE / 'src-cpp'}",
+        "BROKERS": bootstrap,
     })
+    if (kafka_path := _kafka_path(work_dir)) is not None:
+        env["KAFKA_PATH"] = str(kafka_path)
     started = time.monotonic()
     with open(work_dir / f"{number}.log", "w+b") as log:
         proc = subprocess.Popen([str(TEST_RUNNER), "-p1", "-L", "-Q"], cwd=TESTS_DIR, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             proc.wait(timeout=timeout)
-            state = "CRASHED"
+            state = "EXITED"
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
@@ -159,10 +202,11 @@ def run_test(number: str, bootstrap: str, work_dir: Path, *, timeout: float) -> 
         log.seek(0)
         output = log.read().decode(errors="replace")
     seconds = time.monotonic() - started
-    results = _parse_summary(number, output, seconds)
-    if state == "TIMEOUT" or not results:
-        detail = f"exit {proc.returncode}: {_last_failure(output)}" if state == "CRASHED" else f"after {timeout:.0f}s"
-        return [Result(number, number, state, detail, seconds)]
+    results = _parse_log(number, output, seconds, timed_out=state == "TIMEOUT")
+    if not results:
+        ended = ("NOT-RUN", "no broker test of this number ran") if proc.returncode == 0 else (
+            "CRASHED" if state == "EXITED" else state, f"exit {proc.returncode} before any test ran")
+        return [Result(number, number, *ended, seconds)]
     return results
 
 
@@ -196,7 +240,75 @@ def run(kind: str, numbers: list[str], work_dir: Path, *, timeout: float = 300) 
 def unexpected(results: list[Result], kind: str) -> list[Result]:
     """Results that fail the run: a failure, timeout or crash not documented for this broker."""
     known = KNOWN_OTTLA_FAILURES if kind == "ottla" else {}
-    return [r for r in results if r.state in ("FAILED", "TIMEOUT", "CRASHED", "RUNNING") and r.name not in known]
+    return [r for r in results if r.state in ("FAILED", "TIMEOUT", "CRASHED") and r.name not in known]
+
+
+def _results_path(kind: str) -> Path:
+    return CACHE / f"results-{kind}.json"
+
+
+def save_results(kind: str, results: list[Result]) -> None:
+    """Merge into the last results for this broker: a rerun of some numbers replaces only theirs."""
+    rerun = {r.number for r in results}
+    kept = [r for r in load_results(kind) if r.number not in rerun]
+    merged = sorted(kept + results, key=lambda r: r.name)
+    _results_path(kind).write_text(json.dumps([dataclasses.asdict(r) for r in merged], indent=1) + "\n")
+
+
+def load_results(kind: str) -> list[Result]:
+    path = _results_path(kind)
+    return [Result(**fields) for fields in json.loads(path.read_text())] if path.exists() else []
+
+
+def report_section() -> str:
+    """The REPORT.md section: each test on Kafka and on Ottla, each Ottla-only failure's cause,
+    and every excluded test number with its reason."""
+    kafka = {r.name: r for r in load_results("kafka")}
+    ottla = {r.name: r for r in load_results("ottla")}
+
+    def cell(result: Result | None) -> str:
+        return "not run" if result is None else result.state.lower()
+
+    def tally(results: dict[str, Result]) -> str:
+        states = [r.state.lower() for r in results.values()]
+        return ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+
+    lines = [
+        SECTION_TITLE, "",
+        f"librdkafka {LIBRDKAFKA_VERSION}'s own test suite (its `tests/test-runner`, from the rdkafka-sys "
+        f"{CRATE_VERSION} crate), {len(SELECTED)} test numbers in quick mode (`-Q`, without local tests `-L`), "
+        "one test-runner process per number, against the reference Kafka and against Ottla, one fresh node "
+        "each, configured alike (`[broker_config]`: 4 partitions per auto-created topic, as the suite's own "
+        f"clusters). Kafka 4.4: {tally(kafka)}. Ottla: {tally(ottla)}. Run: `python -m compat.suite_librdkafka "
+        "[--broker ottla|kafka] [--tests 0001,0002]`; `--report` rewrites this section from the last runs.", "",
+        f"`tests/integration/test_librdkafka_suite.py` runs the CI subset ({', '.join(CI_TESTS)}) on Ottla and "
+        "fails on any failure not in `[known_ottla_failures]` of `compat/suites/librdkafka/tests.toml`.", "",
+        "| test | Kafka 4.4 | Ottla | cause of an Ottla failure |",
+        "|---|---|---|---|",
+    ]
+    for name in sorted(kafka.keys() | ottla.keys()):
+        k, o = kafka.get(name), ottla.get(name)
+        cause = ""
+        if o is not None and o.state in ("FAILED", "TIMEOUT", "CRASHED"):
+            cause = KNOWN_OTTLA_FAILURES.get(name, f"not yet diagnosed: {o.detail}")
+        elif o is not None and o.state == "SKIPPED":
+            cause = f"skipped by the test: {o.detail}"
+        lines.append(f"| {name} | {cell(k)} | {cell(o)} | {cause} |")
+    lines += ["", "Not selected, by test number:", ""]
+    lines += [f"- {number}: {reason}" for number, reason in sorted(EXCLUDED.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_report_section(path: Path = REPORT_PATH) -> None:
+    """Replace this suite's section of REPORT.md (up to the next `## ` heading), or append it."""
+    text = path.read_text()
+    section = report_section()
+    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds per test number")
     parser.add_argument("--work-dir", type=Path, help="keep each test's log and the broker's log here")
     parser.add_argument("--build", action="store_true", help="only fetch and build (a no-op once built)")
+    parser.add_argument("--report", action="store_true", help="only rewrite compat/REPORT.md's section from the last runs")
     args = parser.parse_args(argv)
+    if args.report:
+        write_report_section()
+        return 0
     try:
         build()
     except (RuntimeError, subprocess.CalledProcessError) as exc:
@@ -219,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-librdkafka-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     results = run(args.broker, numbers, work_dir, timeout=args.timeout)
+    save_results(args.broker, results)
     bad = unexpected(results, args.broker)
     counts = {state: sum(r.state == state for r in results) for state in sorted({r.state for r in results})}
     print(f"librdkafka {LIBRDKAFKA_VERSION} on {args.broker}: "
