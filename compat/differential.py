@@ -375,16 +375,17 @@ def _fetch_session_walk(bootstrap: str, tag: str) -> dict[str, Any]:
 def _produce_record_errors(bootstrap: str, tag: str) -> dict[str, Any]:
     """Crafted Produce requests that LogValidator refuses record by record (KIP-467): records
     without keys on a compacted topic, timestamps outside message.timestamp.before/after.max.ms,
-    a batch claiming LogAppendTime, a record that does not decode; each answer's error code,
-    `record_errors` and summary message (with the clock's reading taken out of the range)."""
+    a batch claiming LogAppendTime, a record that does not decode, v13's topic ids (KIP-516) known
+    and unknown; each answer's error code, `record_errors` and summary message (with the clock's
+    reading taken out of the range)."""
     conn = _Connection(bootstrap)
     topics = {"compacted": {"cleanup.policy": "compact"}, "recent": {"message.timestamp.before.max.ms": "60000"},
               "appended": {"message.timestamp.type": "LogAppendTime"}}
     name = {kind: f"diff-record-errors-{kind}-{tag}" for kind in topics}
 
-    def produce(version: int, kind: str, batch: bytes) -> dict[str, Any]:
+    def produce(version: int, kind: str, batch: bytes, topic_id: bytes = bytes(16)) -> dict[str, Any]:
         response = conn.call(ApiKey.PRODUCE, version, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
-            {"name": name[kind], "partition_data": [{"index": 0, "records": batch}]}]})
+            {"name": name[kind], "topic_id": topic_id, "partition_data": [{"index": 0, "records": batch}]}]})
         if "responses" not in response:
             return response
         answer = response["responses"][0]["partition_responses"][0]
@@ -433,6 +434,10 @@ def _produce_record_errors(bootstrap: str, tag: str) -> dict[str, Any]:
             11, "recent", build_batch(records([b"a", b"b", b"c"], [long_ago, -1, ahead])))
         steps["appended: a batch claiming LogAppendTime"] = produce(
             11, "appended", build_batch(records([b"a", None], [1_700_000_000_000] * 2), timestamp_type=TimestampType.LOG_APPEND_TIME))
+        compacted_id = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name["compacted"], "topic_id": bytes(16)}]})["topics"][0]["topic_id"]
+        steps["v13 compacted, by id: records without keys"] = produce(
+            13, "compacted", build_batch(records([b"k0", None], [-1] * 2)), compacted_id)
+        steps["v13 an unknown topic id"] = produce(13, "compacted", build_batch(records([b"k"], [-1])), bytes(range(16, 32)))
         return steps
     finally:
         conn.close()
@@ -603,7 +608,7 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
     bodies: dict[int, dict[str, Any]] = {
         # Kafka refuses Produce v0-2 (a deviation): their own topic keeps the other offsets aligned.
         ApiKey.PRODUCE: {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
-            {"name": t if v >= 3 else f"req-legacy-{c.tag}", "partition_data": [{"index": 0, "records": _batch(v)}]}]},
+            {"name": t if v >= 3 else f"req-legacy-{c.tag}", "topic_id": c.topic_id, "partition_data": [{"index": 0, "records": _batch(v)}]}]},
         ApiKey.FETCH: {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0,
                        "session_id": 0, "session_epoch": -1, "rack_id": "", "forgotten_topics_data": [],
                        "topics": [{"topic": t, "topic_id": c.topic_id, "partitions": [

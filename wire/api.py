@@ -103,7 +103,7 @@ def message_name(key: ApiKey) -> str:
 # versions Kafka 4 stopped serving, which stock clients such as kcat still need to see).
 # The broker advertises a subset of these: the ones it has handlers for.
 DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
-    ApiKey.PRODUCE: (0, 12),
+    ApiKey.PRODUCE: (0, 13),
     ApiKey.FETCH: (0, 18),
     ApiKey.LIST_OFFSETS: (0, 10),
     ApiKey.METADATA: (0, 12),

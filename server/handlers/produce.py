@@ -25,7 +25,7 @@ from ottla.wire.messages.types import (
 from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 
 API = ApiKey.PRODUCE
-VERSIONS = (0, 12)
+VERSIONS = (0, 13)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ProduceRequest) -> ProduceResponse | None:
@@ -33,8 +33,17 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     storage = context.storage
     transactional_id = request.get("transactional_id")
     responses: list[ProduceResponseTopicProduceResponse] = []
+    version = header.api_version
     for topic in request["topic_data"]:
-        name = topic["name"]
+        topic_id = _NO_TOPIC_ID
+        name: str | None
+        if version >= 13:
+            # KIP-516: v13 names each topic by its id; an id no topic has is UNKNOWN_TOPIC_ID.
+            topic_id = topic["topic_id"]
+            info = storage.topic_by_id(topic_id)
+            name = None if info is None else info.name
+        else:
+            name = topic["name"]
         results: list[ProduceResponsePartitionProduceResponse] = []
         for partition in topic["partition_data"]:
             index = partition["index"]
@@ -42,6 +51,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
             records = partition["records"]
             appending_to: PartitionLog | None = None
             try:
+                if name is None:
+                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
                 if acks not in (-1, 0, 1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if records is None or not len(records):
@@ -49,11 +60,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 if name in INTERNAL_TOPICS:
                     # ReplicaManager.appendToLocalLog: clients may not write the coordinators' logs.
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
-                _check_batches_for_version(header.api_version, records)
+                _check_batches_for_version(version, records)
                 log = storage.partition(name, index)
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
-                    verify_transactional_produce(context.txn, log, name, index, transactional_id, records, header.api_version)
+                    verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
                 appending_to = log
                 appended = log.append(records)
             except KafkaError as exc:
@@ -70,7 +81,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 result["log_start_offset"] = appended.log_start_offset
                 context.wakeups.notify_data(name, index)
             results.append(result)
-        responses.append({"name": name, "partition_responses": results})
+        responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
     if acks == 0:
         return None
     drop_response = context.services.drop_produce_response
@@ -79,6 +90,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     return {"responses": responses, "throttle_time_ms": 0}
 
 
+_NO_TOPIC_ID = bytes(16)  # Uuid.ZERO_UUID: versions before 13 name topics instead
 # ReplicaManager.appendToLocalLog: a batch the log refuses is answered with the log start
 # offset, except for these refusals (LogAppendInfo.UNKNOWN_LOG_APPEND_INFO).
 _NO_APPEND_INFO = frozenset(

@@ -15,7 +15,7 @@ from kafka.protocol.producer import InitProducerIdRequest, InitProducerIdRespons
 
 from kafka_wire import RawClient, build_records, make, read_records
 
-SPINE = {0: (0, 11), 1: (0, 18), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
+SPINE = {0: (0, 13), 1: (0, 18), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
 
 
 @pytest.fixture
@@ -114,13 +114,15 @@ def test_create_topics(client, version):
 
 
 def _produce(client: RawClient, version: int, name: str, partition: int, records: bytes, acks: int = -1):
-    body = dict(acks=acks, timeout_ms=5000, topic_data=[dict(name=name, partition_data=[dict(index=partition, records=records)])])
+    """From v13 the topic goes by its id (KIP-516): a name's id from Metadata, zero when unknown."""
+    topic = dict(name=name, topic_id=_topic_id(client, name)) if version >= 13 else dict(name=name)
+    body = dict(acks=acks, timeout_ms=5000, topic_data=[dict(topic, partition_data=[dict(index=partition, records=records)])])
     if version >= 3:
         body["transactional_id"] = None
     return client.call(make(ProduceRequest, body), version, ProduceResponse)
 
 
-@pytest.mark.parametrize("version", range(0, 12))
+@pytest.mark.parametrize("version", range(0, 14))
 def test_produce_assigns_consecutive_offsets(client, version):
     name = _name(f"produce-v{version}")
     _create(client, name)
@@ -130,7 +132,7 @@ def test_produce_assigns_consecutive_offsets(client, version):
         (partition,) = response.responses[0].partition_responses
         assert (partition.error_code, partition.base_offset) == (0, expected_base)
     missing = _produce(client, version, _name("nope"), 0, build_records(magic, [(b"k", b"v")]))
-    assert missing.responses[0].partition_responses[0].error_code == 3
+    assert missing.responses[0].partition_responses[0].error_code == (100 if version >= 13 else 3)  # UNKNOWN_TOPIC_ID
 
 
 def test_produce_with_acks_0_gets_no_response(client):

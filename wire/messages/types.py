@@ -10,7 +10,8 @@ from ottla.wire.primitives import Spliced
 
 
 class ProduceRequestTopicProduceData(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partition_data: list[ProduceRequestPartitionProduceData]
 
 
@@ -27,7 +28,8 @@ class ProduceRequest(TypedDict):
 
 
 class ProduceResponseTopicProduceResponse(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partition_responses: list[ProduceResponsePartitionProduceResponse]
 
 
