@@ -38,6 +38,7 @@ from compat.clients import CLIENTS, KAFKA_PYTHON, Client, DriverError, NotInstal
 from compat.sockets import read_frame
 from compat.tools import STEPS, ToolResult
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 from ottla.wire.protocol import decode_response, encode_request
 from ottla.wire.records import Compression, Record, TimestampType, build_batch, compute_crc
 
@@ -600,6 +601,9 @@ def _batch(version: int) -> bytes:
     return build_batch([Record(0, stamp, f"k{version}".encode(), f"v{version}".encode(), (("h", b"x"),))])
 
 
+_UNKNOWN_TOPIC_ID = bytes(range(1, 17))  # no topic has it
+
+
 def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
     """A realistic request body for `api` (fields a version lacks are dropped by the encoder)."""
     t, v = c.topic, version
@@ -614,19 +618,26 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                        "topics": [{"topic": t, "topic_id": c.topic_id, "partitions": [
                            {"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1,
                             "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]},
+        # Partition 0 asks for latest, or for the special timestamp a version introduced; the
+        # missing partitions 1-6 ask for each special timestamp (and one that is none), which
+        # a version that lacks it refuses before looking the partition up.
         ApiKey.LIST_OFFSETS: {"replica_id": -1, "isolation_level": 0, "timeout_ms": 5000, "topics": [{"name": t, "partitions": [
-            {**partition0, "current_leader_epoch": -1, "timestamp": ts, "max_num_offsets": 1} for ts in (-1,)]}]},
+            {"partition_index": index, "current_leader_epoch": -1, "timestamp": ts, "max_num_offsets": 1}
+            for index, ts in [(0, {7: -3, 8: -4, 9: -5, 11: -6}.get(v, -1)), *zip(range(1, 7), range(-2, -8, -1))]]}]},
         # v0-3 always auto-create; a topic per version shows what each version answers for one.
         ApiKey.METADATA: {"topics": [{"name": t, "topic_id": bytes(16)}, {"name": f"req-auto-v{v}-{c.tag}", "topic_id": bytes(16)}],
                           "allow_auto_topic_creation": False, "include_cluster_authorized_operations": False,
                           "include_topic_authorized_operations": False},
         ApiKey.OFFSET_COMMIT: {"group_id": c.group, "generation_id_or_member_epoch": -1, "member_id": "",
-                               "group_instance_id": None, "retention_time_ms": -1, "topics": [{"name": t, "partitions": [
-                                   {**partition0, "committed_offset": v + 1, "committed_leader_epoch": -1,
-                                    "commit_timestamp": -1, "committed_metadata": f"v{v}"}]}]},
+                               "group_instance_id": None, "retention_time_ms": -1, "topics": [
+                                   {"name": name, "topic_id": topic_id, "partitions": [
+                                       {**partition0, "committed_offset": v + 1, "committed_leader_epoch": -1,
+                                        "commit_timestamp": -1, "committed_metadata": f"v{v}"}]}
+                                   for name, topic_id in [(t, c.topic_id), (f"req-missing-{c.tag}", _UNKNOWN_TOPIC_ID)]]},
         ApiKey.OFFSET_FETCH: {"group_id": c.group, "topics": [{"name": t, "partition_indexes": [0, 7]}], "require_stable": False,
-                              "groups": [{"group_id": c.group, "member_id": None, "member_epoch": -1,
-                                          "topics": [{"name": t, "partition_indexes": [0, 7]}]}]},
+                              "groups": [{"group_id": c.group, "member_id": None, "member_epoch": -1, "topics": [
+                                  {"name": t, "topic_id": c.topic_id, "partition_indexes": [0, 7]},
+                                  {"name": f"req-missing-{c.tag}", "topic_id": _UNKNOWN_TOPIC_ID, "partition_indexes": [0]}]}]},
         ApiKey.FIND_COORDINATOR: {"key": c.group, "key_type": 0, "coordinator_keys": [c.group]},
         ApiKey.JOIN_GROUP: {"group_id": f"req-join-v{v}-{c.tag}", "session_timeout_ms": 10000, "rebalance_timeout_ms": 10000,
                             "member_id": "", "group_instance_id": None, "protocol_type": "consumer", "reason": None,
@@ -671,8 +682,8 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
         ApiKey.INCREMENTAL_ALTER_CONFIGS: {"validate_only": False, "resources": [
             {"resource_type": 2, "resource_name": t, "configs": [{"name": "segment.bytes", "config_operation": 0,
                                                                     "value": str(1_048_576 * (2 + v))}]}]},
-        ApiKey.ALTER_PARTITION_REASSIGNMENTS: {"timeout_ms": 5000, "topics": [{"name": t, "partitions": [
-            {"partition_index": 0, "replicas": None}]}]},
+        ApiKey.ALTER_PARTITION_REASSIGNMENTS: {"timeout_ms": 5000, "allow_replication_factor_change": False, "topics": [
+            {"name": t, "partitions": [{"partition_index": 0, "replicas": None}, {"partition_index": 1, "replicas": [1]}]}]},
         ApiKey.LIST_PARTITION_REASSIGNMENTS: {"timeout_ms": 5000, "topics": None},
         ApiKey.OFFSET_DELETE: {"group_id": c.group, "topics": [{"name": t, "partitions": [{"partition_index": 0}]}]},
         ApiKey.DESCRIBE_CLUSTER: {"include_cluster_authorized_operations": False, "endpoint_type": 1},
@@ -689,7 +700,8 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                                                          "committed_leader_epoch": -1, "committed_metadata": ""}]}]},
         ApiKey.DESCRIBE_PRODUCERS: {"topics": [{"name": t, "partition_indexes": [0]}]},
         ApiKey.DESCRIBE_TRANSACTIONS: {"transactional_ids": [txn["transactional_id"]]},
-        ApiKey.LIST_TRANSACTIONS: {"state_filters": [], "producer_id_filters": [], "duration_filter": -1},
+        ApiKey.LIST_TRANSACTIONS: {"state_filters": [], "producer_id_filters": [], "duration_filter": -1,
+                                   "transactional_id_pattern": "[unclosed"},
     }
     return bodies.get(api)
 
@@ -704,7 +716,22 @@ def _setup(conn: _Connection, tag: str) -> _Context:
     if any(errors):
         raise RuntimeError(f"request differ set-up: CreateTopics errors {errors}")
     metadata = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": f"req-{tag}", "topic_id": bytes(16)}]})
-    return _Context(tag, metadata["topics"][0]["topic_id"])
+    context = _Context(tag, metadata["topics"][0]["topic_id"])
+    # A fresh Kafka creates __consumer_offsets and __transaction_state on the first
+    # FindCoordinator and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS until it has
+    # loaded them: wait for both coordinators, so that answers, not start-up, are compared.
+    txn_id = f"req-txn-{tag}"
+    deadline = time.monotonic() + 60
+    while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": context.group, "key_type": 0})["error_code"]
+           or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": txn_id, "key_type": 1})["error_code"]
+           or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": context.group, "topics": []}],
+                                                 "require_stable": False})["groups"][0]["error_code"]
+           or conn.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [txn_id]})["transaction_states"][0]["error_code"]
+           in (ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("request differ set-up: group and transaction coordinators not ready after 60 s")
+        time.sleep(0.2)
+    return context
 
 
 @dataclass

@@ -99,14 +99,15 @@ def message_name(key: ApiKey) -> str:
     return "".join(part.capitalize() for part in key.name.split("_"))
 
 
-# Versions wire/ can encode and decode, as Kafka 4.0 defines them (including the old
-# versions Kafka 4 stopped serving, which stock clients such as kcat still need to see).
+# Versions wire/ can encode and decode, as Kafka defines them up to the reference Kafka 4.4
+# (including the old versions Kafka 4 stopped serving, which stock clients such as kcat
+# still need to see).
 # The broker advertises a subset of these: the ones it has handlers for.
 DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.PRODUCE: (0, 13),
     ApiKey.FETCH: (0, 18),
-    ApiKey.LIST_OFFSETS: (0, 10),
-    ApiKey.METADATA: (0, 12),
+    ApiKey.LIST_OFFSETS: (0, 11),
+    ApiKey.METADATA: (0, 13),
     ApiKey.API_VERSIONS: (0, 4),
     ApiKey.CREATE_TOPICS: (0, 7),
     ApiKey.DELETE_TOPICS: (0, 6),
@@ -117,11 +118,11 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.SYNC_GROUP: (0, 5),
     ApiKey.HEARTBEAT: (0, 4),
     ApiKey.LEAVE_GROUP: (0, 5),
-    ApiKey.OFFSET_COMMIT: (0, 9),
-    ApiKey.OFFSET_FETCH: (0, 9),
+    ApiKey.OFFSET_COMMIT: (0, 10),
+    ApiKey.OFFSET_FETCH: (0, 10),
     ApiKey.LIST_GROUPS: (0, 5),
-    ApiKey.DESCRIBE_GROUPS: (0, 5),
-    ApiKey.DELETE_GROUPS: (0, 2),
+    ApiKey.DESCRIBE_GROUPS: (0, 6),
+    ApiKey.DELETE_GROUPS: (0, 3),
     ApiKey.OFFSET_DELETE: (0, 0),
     # Transactions.
     ApiKey.ADD_PARTITIONS_TO_TXN: (0, 5),
@@ -130,7 +131,7 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.TXN_OFFSET_COMMIT: (0, 5),
     ApiKey.WRITE_TXN_MARKERS: (1, 2),
     ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
-    ApiKey.LIST_TRANSACTIONS: (0, 1),
+    ApiKey.LIST_TRANSACTIONS: (0, 2),
     ApiKey.DESCRIBE_PRODUCERS: (0, 0),
     # Admin.
     ApiKey.DELETE_RECORDS: (0, 2),
@@ -143,7 +144,7 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
     ApiKey.ELECT_LEADERS: (0, 2),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
-    ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 1),
     ApiKey.DESCRIBE_TOPIC_PARTITIONS: (0, 0),
     # Authentication.
     ApiKey.SASL_HANDSHAKE: (0, 1),

@@ -1,6 +1,11 @@
 """AlterPartitionReassignments (KIP-455) on one node: moving a partition to the replica set
 it already has succeeds with nothing to do; any other broker is unknown; cancelling finds no
-reassignment in progress. Messages are Kafka's (ReplicationControlManager)."""
+reassignment in progress. Messages are Kafka's (ReplicationControlManager).
+
+v1 (KIP-860) lets the request forbid a change of replication factor and echoes that
+choice. On one node no accepted reassignment can change it (a second replica is an unknown
+broker or a duplicate, refused first, as Kafka orders its checks), so the flag changes
+nothing else."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.ALTER_PARTITION_REASSIGNMENTS
-VERSIONS = (0, 0)
+VERSIONS = (0, 1)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse:
@@ -32,7 +37,13 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterPartiti
                 entry["error_message"] = exc.message
             partitions.append(entry)
         responses.append({"name": topic["name"], "partitions": partitions})
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
+    return {
+        "throttle_time_ms": 0,
+        "allow_replication_factor_change": request.get("allow_replication_factor_change", True),
+        "error_code": ErrorCode.NONE,
+        "error_message": None,
+        "responses": responses,
+    }
 
 
 def _check(context: RequestContext, name: str, index: int, replicas: list[int] | None) -> None:

@@ -1,4 +1,5 @@
-"""DeleteGroups: empty groups only (NON_EMPTY_GROUP otherwise), offsets included."""
+"""DeleteGroups: empty groups only (NON_EMPTY_GROUP otherwise), offsets included. The
+message field of v3 stays null, as Kafka 4.4 leaves it for every error it answers here."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import DeleteGroupsRequest, DeleteGroupsResponse
 
 API = ApiKey.DELETE_GROUPS
-VERSIONS = (0, 2)
+VERSIONS = (0, 3)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     names = list(request["groups_names"])
     errors = context.groups.delete_groups(names)
-    return {"throttle_time_ms": 0, "results": [{"group_id": name, "error_code": error} for name, error in zip(names, errors)]}
+    return {"throttle_time_ms": 0, "results": [{"group_id": name, "error_code": error, "error_message": None} for name, error in zip(names, errors)]}

@@ -1,6 +1,7 @@
 """DescribeGroups: state, protocol and members. As in Kafka's ClassicGroup.describe, member
 metadata and assignments are shown only once the group is Stable, and an unknown group
-is reported as Dead with no error (GROUP_ID_NOT_FOUND comes with v6, not served)."""
+is reported as Dead: with no error before v6, with GROUP_ID_NOT_FOUND and Kafka's message
+from v6 (KIP-1043)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,26 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.DESCRIBE_GROUPS
-VERSIONS = (0, 5)
+VERSIONS = (0, 6)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
-    return {"throttle_time_ms": 0, "groups": [_describe(context, group_id) for group_id in request["groups"]]}
+    report_missing = header.api_version >= 6
+    return {"throttle_time_ms": 0, "groups": [_describe(context, group_id, report_missing) for group_id in request["groups"]]}
 
 
-def _describe(context: RequestContext, group_id: str) -> DescribeGroupsResponseDescribedGroup:
+def _describe(context: RequestContext, group_id: str, report_missing: bool) -> DescribeGroupsResponseDescribedGroup:
     group = context.groups.groups.get(group_id)
-    if group is None:
-        return {"error_code": ErrorCode.NONE, "group_id": group_id, "group_state": GroupState.DEAD.value, "protocol_type": "", "protocol_data": "", "members": []}
+    if group is None or group.is_in(GroupState.DEAD):  # a deleted group is gone, as in Kafka
+        return {
+            "error_code": ErrorCode.GROUP_ID_NOT_FOUND if report_missing else ErrorCode.NONE,
+            "error_message": f"Group {group_id} not found." if report_missing else None,
+            "group_id": group_id,
+            "group_state": GroupState.DEAD.value,
+            "protocol_type": "",
+            "protocol_data": "",
+            "members": [],
+        }
     stable = group.is_in(GroupState.STABLE)
     members: list[DescribeGroupsResponseDescribedGroupMember] = [
         {
@@ -42,6 +52,7 @@ def _describe(context: RequestContext, group_id: str) -> DescribeGroupsResponseD
     ]
     return {
         "error_code": ErrorCode.NONE,
+        "error_message": None,
         "group_id": group_id,
         "group_state": group.state.value,
         "protocol_type": group.protocol_type or "",

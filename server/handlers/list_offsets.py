@@ -1,5 +1,11 @@
 """ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first offset at a time.
 
+Each special timestamp needs the version that introduced it; below that version, and for a
+negative timestamp that is none of them, the partition answers UNSUPPORTED_VERSION before
+its topic is even looked up (ReplicaManager.isListOffsetsTimestampUnsupported). Without
+tiered storage the tiered ones (-5, KIP-1005; -6, KIP-1023) find nothing, and the first
+local offset (-4, KIP-405) is the earliest.
+
 With isolation_level 1 (read_committed, v2+) nothing at or past the last stable offset is
 answered: latest is the LSO, and a lookup landing beyond it finds nothing (Kafka's
 ReplicaManager.fetchOffsetForTimestamp, lastFetchableOffset).
@@ -19,13 +25,18 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.LIST_OFFSETS
-VERSIONS = (0, 10)
+VERSIONS = (0, 11)
 
 LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL = -4
 LATEST_TIERED = -5
+EARLIEST_PENDING_UPLOAD = -6
+
+# The first version that may ask for each special timestamp (Kafka's
+# timestampMinSupportedVersion; v0, which Kafka 4 no longer serves, always had -1 and -2).
+_FIRST_VERSION = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9, EARLIEST_PENDING_UPLOAD: 11}
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse:
@@ -38,6 +49,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
         for wanted in topic["partitions"]:
             entry: ListOffsetsResponseListOffsetsPartitionResponse = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
             try:
+                if wanted["timestamp"] < 0 and _FIRST_VERSION.get(wanted["timestamp"], version + 1) > version:
+                    raise KafkaError(ErrorCode.UNSUPPORTED_VERSION)
                 log = storage.partition(topic["name"], wanted["partition_index"])
                 timestamp, offset = _lookup(log, wanted["timestamp"], read_committed)
             except KafkaError as exc:
@@ -62,12 +75,10 @@ def _lookup(log, timestamp: int, read_committed: bool) -> tuple[int, int]:
         return -1, fetchable
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return -1, log.log_start_offset
-    if timestamp == LATEST_TIERED:
+    if timestamp in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
         return -1, -1
     if timestamp == MAX_TIMESTAMP:
         found = log.max_timestamp()
-    elif timestamp < 0:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown special timestamp {timestamp}")
     else:
         found = log.offset_for_timestamp(timestamp)
     return found if found is not None and found[1] < fetchable else (-1, -1)

@@ -1,7 +1,12 @@
 """ListTransactions (KIP-664): transactional ids by state and producer id; v1 adds
-`duration_filter` (KIP-994), transactions open longer than that many ms."""
+`duration_filter` (KIP-994), transactions open longer than that many ms; v2 adds
+`transactional_id_pattern` (KIP-1152), a regular expression the whole id must match (Java's
+`Matcher.matches`), refused as INVALID_REGULAR_EXPRESSION when it does not compile. Python's
+`re` stands in for `java.util.regex`: the two agree on the common syntax."""
 
 from __future__ import annotations
+
+import re
 
 from ottla.server.context import RequestContext
 from ottla.server.txn.state import TxnState
@@ -11,19 +16,27 @@ from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import ListTransactionsRequest, ListTransactionsResponse
 
 API = ApiKey.LIST_TRANSACTIONS
-VERSIONS = (0, 1)
+VERSIONS = (0, 2)
 
 _STATE_NAMES = {state.value for state in TxnState}
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListTransactionsRequest) -> ListTransactionsResponse:
     wanted = set(request["state_filters"])
+    error = ErrorCode.NONE
     found = context.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))
     if wanted and not wanted & _STATE_NAMES:
         found = []  # only unknown states asked for: none can match
+    if pattern := request.get("transactional_id_pattern"):
+        try:
+            matcher = re.compile(pattern)
+        except re.error:
+            error, found = ErrorCode.INVALID_REGULAR_EXPRESSION, []
+        else:
+            found = [txn for txn in found if matcher.fullmatch(txn.transactional_id)]
     return {
         "throttle_time_ms": 0,
-        "error_code": ErrorCode.NONE,
+        "error_code": error,
         "unknown_state_filters": sorted(wanted - _STATE_NAMES),
         "transaction_states": [
             {"transactional_id": txn.transactional_id, "producer_id": txn.producer_id, "transaction_state": txn.state.value} for txn in found

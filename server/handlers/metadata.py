@@ -3,6 +3,9 @@
 Unknown topics are created on the spot when the request allows it (always before v4)
 and `auto.create.topics.enable` is on, synchronously, so the answer already carries
 the new topic with its leader: clients need no LEADER_NOT_AVAILABLE retry loop.
+
+The top-level error code (v13, KIP-1102) is for a broker that wants the client to
+re-bootstrap (REBOOTSTRAP_REQUIRED); a single node never does, so it is always NONE.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.METADATA
-VERSIONS = (0, 12)
+VERSIONS = (0, 13)
 
 # Kafka's sentinel for "authorized operations not requested".
 _OPERATIONS_OMITTED = -(2**31)
@@ -48,6 +51,7 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
         "controller_id": context.node.node_id,
         "topics": topics,
         "cluster_authorized_operations": _OPERATIONS_OMITTED,
+        "error_code": ErrorCode.NONE,
     }
 
 

@@ -1,5 +1,9 @@
 """OffsetCommit: partitions of unknown topics are refused here, as KafkaApis does; the
-rest go to the coordinator, which stores them in `__consumer_offsets` before answering."""
+rest go to the coordinator, which stores them in `__consumer_offsets` before answering.
+
+From v10 (KIP-848) topics are named by id alone: an id no topic has (the zero id too)
+answers UNKNOWN_TOPIC_ID for each of its partitions, and the answer names topics by id.
+Offsets are stored by topic name either way, so every version reads the same commits."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.OFFSET_COMMIT
-VERSIONS = (0, 9)
+VERSIONS = (0, 10)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: OffsetCommitRequest) -> OffsetCommitResponse:
@@ -26,19 +30,23 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
     slots: list[tuple[OffsetCommitResponseOffsetCommitResponsePartition, int]] = []  # (response partition, index into entries)
     topics: list[OffsetCommitResponseOffsetCommitResponseTopic] = []
     for topic in request["topics"]:
-        name = topic["name"]
-        info = storage.topic(name)
+        topic_id = topic.get("topic_id", bytes(16))
+        info = storage.topic_by_id(topic_id) if version >= 10 else storage.topic(topic.get("name", ""))
+        missing = ErrorCode.UNKNOWN_TOPIC_ID if version >= 10 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         partitions: list[OffsetCommitResponseOffsetCommitResponsePartition] = []
         for partition in topic["partitions"]:
             index = partition["partition_index"]
-            answer: OffsetCommitResponseOffsetCommitResponsePartition = {"partition_index": index, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+            answer: OffsetCommitResponseOffsetCommitResponsePartition = {
+                "partition_index": index,
+                "error_code": missing if info is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            }
             if info is not None and 0 <= index < info.partitions:
                 slots.append((answer, len(entries)))
                 entries.append(
-                    CommitEntry(name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
+                    CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
                 )
             partitions.append(answer)
-        topics.append({"name": name, "partitions": partitions})
+        topics.append({"name": topic.get("name", ""), "topic_id": topic_id, "partitions": partitions})
     if entries:
         errors = context.groups.commit_offsets(
             request["group_id"],

@@ -4,6 +4,10 @@ A partition with no committed offset answers -1 with no error; null topics (v2+)
 for every offset the group has. With `require_stable` (v7+, KIP-447) a partition whose
 offset is pending in an open transaction answers UNSTABLE_OFFSET_COMMIT, so the client
 retries until the transaction ends (OffsetMetadataManager.fetchOffsets).
+
+From v10 (KIP-848) topics are named by id: an id no topic has answers UNKNOWN_TOPIC_ID for
+each partition asked, and a request for every offset leaves out those of deleted topics,
+which no longer have an id. Offsets are stored by name, so every version reads the same ones.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from ottla.wire.messages.types import (
 )
 
 API = ApiKey.OFFSET_FETCH
-VERSIONS = (0, 9)
+VERSIONS = (0, 10)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchRequest) -> OffsetFetchResponse:
@@ -34,10 +38,10 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchR
     if version >= 8:
         groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = []
         for group in request["groups"]:
-            group_error, group_topics = _fetch(context, group["group_id"], group["topics"], require_stable)
+            group_error, group_topics = _fetch(context, group["group_id"], group["topics"], require_stable, by_id=version >= 10)
             groups.append({"group_id": group["group_id"], "error_code": group_error, "topics": group_topics})
         return {"throttle_time_ms": 0, "groups": groups}
-    error, found = _fetch(context, request["group_id"], request["topics"], require_stable)
+    error, found = _fetch(context, request["group_id"], request["topics"], require_stable, by_id=False)
     topics: list[OffsetFetchResponseOffsetFetchResponseTopic] = [
         {"name": topic["name"], "partitions": [{**partition} for partition in topic["partitions"]]} for topic in found
     ]
@@ -50,22 +54,45 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchR
 
 
 def _fetch(
-    context: RequestContext, group_id: str, requested: Sequence[Mapping[str, Any]] | None, require_stable: bool
+    context: RequestContext, group_id: str, requested: Sequence[Mapping[str, Any]] | None, require_stable: bool, by_id: bool
 ) -> tuple[ErrorCode, list[OffsetFetchResponseOffsetFetchResponseTopics]]:
     """The committed offsets of one group, as v8+ lists them (older versions copy them)."""
-    wanted = None if requested is None else [(topic["name"], list(topic["partition_indexes"])) for topic in requested]
+    storage = context.storage
+    unknown_ids: list[tuple[bytes, list[int]]] = []
+    wanted: list[tuple[str, list[int]]] | None = None
+    if requested is not None:
+        wanted = []
+        for asked in requested:
+            info = storage.topic_by_id(asked.get("topic_id", bytes(16))) if by_id else None
+            if by_id and info is None:
+                unknown_ids.append((asked.get("topic_id", bytes(16)), list(asked["partition_indexes"])))
+            else:
+                wanted.append((info.name if info is not None else asked.get("name", ""), list(asked["partition_indexes"])))
     error, found = context.groups.fetch_offsets(group_id, wanted)
     if error is not ErrorCode.NONE and wanted is not None:
         found = [(topic, [(partition, None) for partition in partitions]) for topic, partitions in wanted]
     topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = []
     for topic, partitions in found:
+        topic_id = bytes(16)
+        if by_id:
+            info = storage.topic(topic)
+            if info is None:
+                continue  # a deleted topic's offsets: it has no id to name it by
+            topic_id = info.topic_id
         entries: list[OffsetFetchResponseOffsetFetchResponsePartitions] = []
         for partition, value in partitions:
-            entry: OffsetFetchResponseOffsetFetchResponsePartitions = {"partition_index": partition, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "", "error_code": ErrorCode.NONE}
+            entry = _unknown(partition, ErrorCode.NONE)
             if require_stable and context.groups.has_pending_transactional_offset(group_id, topic, partition):
                 entry["error_code"] = ErrorCode.UNSTABLE_OFFSET_COMMIT
             elif value is not None:
                 entry.update({"committed_offset": value.offset, "committed_leader_epoch": value.leader_epoch, "metadata": value.metadata})
             entries.append(entry)
-        topics.append({"name": topic, "partitions": entries})
+        topics.append({"name": topic, "topic_id": topic_id, "partitions": entries})
+    for topic_id, indexes in unknown_ids:
+        topics.append({"topic_id": topic_id, "partitions": [_unknown(index, ErrorCode.UNKNOWN_TOPIC_ID) for index in indexes]})
     return error, topics
+
+
+def _unknown(partition: int, error: ErrorCode) -> OffsetFetchResponseOffsetFetchResponsePartitions:
+    """A partition with no committed offset to show."""
+    return {"partition_index": partition, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "", "error_code": error}

@@ -301,6 +301,9 @@ def test_kafkas_transactions_tool_reads_our_state(ottla_broker_fn) -> None:
         return [line.split() for line in proc.stdout.splitlines() if line.strip()]
 
     assert ["tool-" + topic, "1", "Ongoing"] == [row[i] for row in tool("list")[1:] for i in (0, 1, 3)]
+    # ListTransactions v2 (KIP-1152): the pattern must match the whole transactional id.
+    assert [row[0] for row in tool("list", "--transactional-id-pattern", "tool-.*")[1:]] == ["tool-" + topic]
+    assert tool("list", "--transactional-id-pattern", "tool")[1:] == []
     (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
     assert described[4] == "Ongoing" and described[-1] == f"{topic}-0"
     (active,) = tool("describe-producers", "--topic", topic, "--partition", "0")[1:]

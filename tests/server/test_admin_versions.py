@@ -39,7 +39,7 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka_wire import RawClient, make
 
 TOPIC, BROKER = 2, 4
-ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 0), 46: (0, 0), 60: (0, 1), 75: (0, 0)}
+ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0), 60: (0, 1), 75: (0, 0)}
 # Quotas are not enforced, so their APIs are not advertised.
 NOT_ADVERTISED = {48, 49}
 
@@ -246,14 +246,17 @@ def test_elect_leaders(client, version):
         assert client.call(make(ElectLeadersRequest, body), version, ElectLeadersResponse).error_code == 42
 
 
-def test_partition_reassignments(client):
+@pytest.mark.parametrize("version", range(0, 2))
+def test_partition_reassignments(client, version):
     name = _topic(client, partitions=2)
     listed = client.call(make(ListPartitionReassignmentsRequest, dict(timeout_ms=5000, topics=None)), 0, ListPartitionReassignmentsResponse)
     assert (listed.error_code, listed.topics) == (0, [])
     partitions = [dict(partition_index=0, replicas=[1]), dict(partition_index=1, replicas=None), dict(partition_index=1, replicas=[2]), dict(partition_index=4, replicas=[1])]
-    request = make(AlterPartitionReassignmentsRequest, dict(timeout_ms=5000, topics=[dict(name=name, partitions=partitions)]))
-    response = client.call(request, 0, AlterPartitionReassignmentsResponse)
+    request = make(AlterPartitionReassignmentsRequest, dict(timeout_ms=5000, allow_replication_factor_change=False, topics=[dict(name=name, partitions=partitions)]))
+    response = client.call(request, version, AlterPartitionReassignmentsResponse)
     assert [(p.partition_index, p.error_code) for p in response.responses[0].partitions] == [(0, 0), (1, 85), (1, 39), (4, 3)]
+    if version >= 1:  # KIP-860: the answer echoes whether the replication factor could change
+        assert response.allow_replication_factor_change is False
 
 
 def test_describe_topic_partitions_pages_with_a_cursor(client):

@@ -37,7 +37,7 @@ from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
 from kafka_wire import RawClient, make
 from ottla.testing import running_broker
 
-GROUP_APIS = {8: (0, 9), 9: (0, 9), 10: (0, 6), 11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5), 42: (0, 2), 47: (0, 0)}
+GROUP_APIS = {8: (0, 10), 9: (0, 10), 10: (0, 6), 11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 6), 16: (0, 5), 42: (0, 3), 47: (0, 0)}
 TOPIC = "orders"
 SESSION_MS = 10_000
 
@@ -47,6 +47,14 @@ def broker():
     with running_broker(data_dir=None, group_initial_rebalance_delay_ms=0) as handle:
         handle.create_topic(TOPIC, 4)
         yield handle
+
+
+@pytest.fixture(scope="module")
+def topic_id(broker) -> bytes:
+    """TOPIC's id, which OffsetCommit and OffsetFetch v10 name it by (KIP-848)."""
+    with RawClient(broker.bootstrap_servers) as raw:
+        response = raw.call(make(MetadataRequest, dict(topics=[dict(name=TOPIC, topic_id=None)], allow_auto_topic_creation=False)), 12, MetadataResponse)
+    return response.topics[0].topic_id.bytes
 
 
 @pytest.fixture
@@ -184,10 +192,10 @@ def _describe(client: RawClient, group: str, version: int = 5):
     return described
 
 
-def _commit(client: RawClient, group: str, version: int, offsets: dict[int, int], generation: int = -1, member_id: str = ""):
+def _commit(client: RawClient, group: str, version: int, offsets: dict[int, int], generation: int = -1, member_id: str = "", topic_id: bytes | None = None):
     request = make(OffsetCommitRequest, dict(
         group_id=group, generation_id_or_member_epoch=generation, member_id=member_id, group_instance_id=None, retention_time_ms=-1,
-        topics=[dict(name=TOPIC, partitions=[
+        topics=[dict(name=TOPIC, topic_id=_uuid(topic_id), partitions=[
             dict(partition_index=p, committed_offset=o, committed_leader_epoch=2, commit_timestamp=-1, committed_metadata=f"m{p}")
             for p, o in offsets.items()
         ])],
@@ -195,11 +203,17 @@ def _commit(client: RawClient, group: str, version: int, offsets: dict[int, int]
     return client.call(request, version, OffsetCommitResponse)
 
 
-def _fetch(client: RawClient, group: str, version: int, partitions: list[int] | None):
+def _uuid(topic_id: bytes | None) -> uuid.UUID | None:
+    return None if topic_id is None else uuid.UUID(bytes=topic_id)
+
+
+def _fetch(client: RawClient, group: str, version: int, partitions: list[int] | None, topic_id: bytes | None = None):
+    """{(topic, partition): (offset, metadata, error)}; v10 answers by id, keyed here by TOPIC's."""
     topics = None if partitions is None else [dict(name=TOPIC, partition_indexes=partitions)]
+    by_id = None if topics is None else [dict(topic, topic_id=_uuid(topic_id)) for topic in topics]
     request = make(OffsetFetchRequest, dict(
         group_id=group, topics=topics, require_stable=False,
-        groups=[dict(group_id=group, member_id=None, member_epoch=-1, topics=topics)],
+        groups=[dict(group_id=group, member_id=None, member_epoch=-1, topics=by_id)],
     ))
     response = client.call(request, version, OffsetFetchResponse)
     if version >= 8:
@@ -208,27 +222,32 @@ def _fetch(client: RawClient, group: str, version: int, partitions: list[int] | 
         topics_out = fetched.topics
     else:
         topics_out = response.topics
+    if version >= 10:
+        assert {t.topic_id.bytes for t in topics_out} <= {topic_id}
+        return {(TOPIC, p.partition_index): (p.committed_offset, p.metadata, p.error_code) for t in topics_out for p in t.partitions}
     return {(t.name, p.partition_index): (p.committed_offset, p.metadata, p.error_code) for t in topics_out for p in t.partitions}
 
 
-@pytest.mark.parametrize("version", range(0, 10))
-def test_offset_commit_every_version_then_fetch(client, version):
+@pytest.mark.parametrize("version", range(0, 11))
+def test_offset_commit_every_version_then_fetch(client, topic_id, version):
     group = _group()
-    response = _commit(client, group, version, {0: 11, 1: 22})
+    response = _commit(client, group, version, {0: 11, 1: 22}, topic_id=topic_id)
     assert [(p.partition_index, p.error_code) for p in response.topics[0].partitions] == [(0, 0), (1, 0)]
+    if version >= 10:
+        assert response.topics[0].topic_id.bytes == topic_id
     fetched = _fetch(client, group, 5, [0, 1, 2])
     assert fetched == {(TOPIC, 0): (11, "m0", 0), (TOPIC, 1): (22, "m1", 0), (TOPIC, 2): (-1, "", 0)}
 
 
-@pytest.mark.parametrize("version", range(1, 10))
-def test_offset_commit_by_a_member_of_a_stable_group(client, version):
+@pytest.mark.parametrize("version", range(1, 11))
+def test_offset_commit_by_a_member_of_a_stable_group(client, topic_id, version):
     group = _group()
     joined = _stable_member(client, group)
-    response = _commit(client, group, version, {3: 7}, joined.generation_id, joined.member_id)
+    response = _commit(client, group, version, {3: 7}, joined.generation_id, joined.member_id, topic_id)
     assert response.topics[0].partitions[0].error_code == 0
-    stale = _commit(client, group, version, {3: 8}, joined.generation_id + 1, joined.member_id)
+    stale = _commit(client, group, version, {3: 8}, joined.generation_id + 1, joined.member_id, topic_id)
     assert stale.topics[0].partitions[0].error_code == 22  # ILLEGAL_GENERATION
-    missing = _commit(client, _group(), version, {3: 8}, 5, "m")
+    missing = _commit(client, _group(), version, {3: 8}, 5, "m", topic_id)
     # KIP-848: from v9 a commit to a group that does not exist names the problem.
     assert missing.topics[0].partitions[0].error_code == (69 if version >= 9 else 22)
 
@@ -245,13 +264,27 @@ def test_offset_commit_to_an_unknown_topic_partition(client):
     assert [t.partitions[0].error_code for t in response.topics] == [3, 3]
 
 
-@pytest.mark.parametrize("version", range(0, 10))
-def test_offset_fetch_every_version(client, version):
+def test_offset_commit_and_fetch_v10_name_topics_by_id(client, topic_id):
+    """KIP-848: an id no topic has answers UNKNOWN_TOPIC_ID; a known one reaches the same
+    offsets as its name does in older versions."""
+    group, unknown = _group(), bytes(range(16))
+    committed = _commit(client, group, 10, {0: 4}, topic_id=topic_id)
+    assert committed.topics[0].partitions[0].error_code == 0
+    assert _commit(client, group, 10, {0: 5}, topic_id=unknown).topics[0].partitions[0].error_code == 100
+    assert _fetch(client, group, 9, [0]) == {(TOPIC, 0): (4, "m0", 0)}
+    request = make(OffsetFetchRequest, dict(require_stable=False, groups=[dict(group_id=group, member_id=None, member_epoch=-1, topics=[
+        dict(topic_id=_uuid(unknown), partition_indexes=[0])])]))
+    (fetched,) = client.call(request, 10, OffsetFetchResponse).groups
+    assert [(t.topic_id.bytes, p.committed_offset, p.error_code) for t in fetched.topics for p in t.partitions] == [(unknown, -1, 100)]
+
+
+@pytest.mark.parametrize("version", range(0, 11))
+def test_offset_fetch_every_version(client, topic_id, version):
     group = _group()
     _commit(client, group, 8, {0: 5, 2: 9})
-    assert _fetch(client, group, version, [0, 1]) == {(TOPIC, 0): (5, "m0", 0), (TOPIC, 1): (-1, "", 0)}
+    assert _fetch(client, group, version, [0, 1], topic_id) == {(TOPIC, 0): (5, "m0", 0), (TOPIC, 1): (-1, "", 0)}
     if version >= 2:  # null topics: every committed offset
-        assert _fetch(client, group, version, None) == {(TOPIC, 0): (5, "m0", 0), (TOPIC, 2): (9, "m2", 0)}
+        assert _fetch(client, group, version, None, topic_id) == {(TOPIC, 0): (5, "m0", 0), (TOPIC, 2): (9, "m2", 0)}
 
 
 def test_offset_fetch_v8_answers_several_groups(client):
@@ -284,7 +317,7 @@ def test_list_groups_every_version(client, version):
         assert client.call(request, version, ListGroupsResponse).groups == []
 
 
-@pytest.mark.parametrize("version", range(0, 6))
+@pytest.mark.parametrize("version", range(0, 7))
 def test_describe_groups_every_version(client, version):
     group = _group()
     joined = _stable_member(client, group)
@@ -293,7 +326,8 @@ def test_describe_groups_every_version(client, version):
     (member,) = described.members
     assert (member.member_id, member.member_metadata, member.member_assignment) == (joined.member_id, b"sub", b"asg")
     unknown = _describe(client, "never-seen", version)
-    assert (unknown.error_code, unknown.group_state, unknown.members) == (0, "Dead", [])
+    # KIP-1043: from v6 an unknown group is named as such.
+    assert (unknown.error_code, unknown.group_state, unknown.members) == (69 if version >= 6 else 0, "Dead", [])
 
 
 @pytest.mark.parametrize("version", range(0, 3))

@@ -15,7 +15,7 @@ from kafka.protocol.producer import InitProducerIdRequest, InitProducerIdRespons
 
 from kafka_wire import RawClient, build_records, make, read_records
 
-SPINE = {0: (0, 13), 1: (0, 18), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
+SPINE = {0: (0, 13), 1: (0, 18), 2: (0, 11), 3: (0, 13), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_unknown_api_closes_only_that_connection(ottla_broker, client):
     assert response.error_code == 0
 
 
-@pytest.mark.parametrize("version", range(0, 13))
+@pytest.mark.parametrize("version", range(0, 14))
 def test_metadata_auto_creates_and_describes(client, ottla_broker, version):
     name = _name(f"meta-v{version}")
     topic = {"name": name}
@@ -82,9 +82,11 @@ def test_metadata_auto_creates_and_describes(client, ottla_broker, version):
     assert [(p.partition_index, p.leader_id) for p in entry.partitions] == [(0, 1)]
     if version >= 10:
         assert entry.topic_id.int != 0
+    if version >= 13:
+        assert response.error_code == 0  # KIP-1102: only a broker asking for a re-bootstrap sets it
 
 
-@pytest.mark.parametrize("version", range(4, 13))
+@pytest.mark.parametrize("version", range(4, 14))
 def test_metadata_without_auto_create_reports_unknown_topic(client, version):
     topic = {"name": _name("absent")}
     if version >= 10:
@@ -185,7 +187,7 @@ def _list_offsets_request(name: str, timestamp: int, version_fields: int):
     return make(ListOffsetsRequest, dict(replica_id=-1, isolation_level=0, topics=[dict(name=name, partitions=[dict(partition_index=0, timestamp=timestamp, max_num_offsets=1, current_leader_epoch=-1)])], timeout_ms=1000))
 
 
-@pytest.mark.parametrize("version", range(0, 11))
+@pytest.mark.parametrize("version", range(0, 12))
 def test_list_offsets_earliest_and_latest(client, version):
     name = _name(f"offsets-v{version}")
     _create(client, name)
@@ -196,6 +198,24 @@ def test_list_offsets_earliest_and_latest(client, version):
         assert partition.error_code == 0
         found[timestamp] = partition.old_style_offsets[0] if version == 0 else partition.offset
     assert found == {-2: 0, -1: 3}
+
+
+@pytest.mark.parametrize("version", range(1, 12))
+def test_list_offsets_special_timestamps_need_their_version(client, version):
+    """Each special timestamp from the version that introduced it (-3 v7, -4 v8, -5 v9, -6 v11);
+    before it, or for a negative timestamp that is none of them, UNSUPPORTED_VERSION, as
+    Kafka's ReplicaManager answers. Without tiered storage -5 and -6 find no offset."""
+    name = _name(f"special-v{version}")
+    _create(client, name)
+    _produce(client, 9, name, 0, build_records(2, [(b"a", b"1"), (b"b", b"2")]))
+    answers = {}
+    for timestamp, first in ((-3, 7), (-4, 8), (-5, 9), (-6, 11), (-7, 99)):
+        partition = client.call(_list_offsets_request(name, timestamp, version), version, ListOffsetsResponse).topics[0].partitions[0]
+        answers[timestamp] = (partition.error_code, partition.offset)
+        if version < first:
+            assert answers[timestamp] == (35, -1), timestamp
+    if version >= 11:
+        assert answers == {-3: (0, 0), -4: (0, 0), -5: (0, -1), -6: (0, -1), -7: (35, -1)}
 
 
 @pytest.mark.parametrize("version", range(0, 7))

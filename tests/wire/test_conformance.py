@@ -227,7 +227,8 @@ CASES = [
 @pytest.mark.parametrize("key, kind, version", CASES)
 def test_message_matches_kafka(key: ApiKey, kind: str, version: int) -> None:
     definition = KAFKA.get((int(key), kind))
-    if definition is None or version not in _versions(definition["validVersions"]):
+    name = f"{message_name(key)}{kind.capitalize()}"
+    if definition is None or version not in _versions(definition["validVersions"]) or definition["name"] != name:  # newer, or renamed since
         if not NEWER:
             why = "a version newer than Kafka 4.0: run `python -m compat.kafka --fetch` for the reference Kafka's definitions"
             if os.environ.get("CI") == "true":
@@ -235,8 +236,7 @@ def test_message_matches_kafka(key: ApiKey, kind: str, version: int) -> None:
             pytest.skip(why)
         definition = NEWER.get((int(key), kind))
     assert definition is not None, f"Kafka defines no {kind} for api key {int(key)}"
-    name = definition["name"]
-    assert name == f"{message_name(key)}{kind.capitalize()}"
+    assert definition["name"] == name
     assert version in _versions(definition["validVersions"]), f"Kafka has no {name} v{version}"
     assert is_flexible(name, version) == (version in _versions(definition["flexibleVersions"]))
     _check(definition, name, version)

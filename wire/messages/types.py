@@ -248,10 +248,12 @@ class MetadataResponse(TypedDict):
     controller_id: NotRequired[int]
     topics: list[MetadataResponseMetadataResponseTopic]
     cluster_authorized_operations: NotRequired[int]
+    error_code: NotRequired[int]
 
 
 class OffsetCommitRequestOffsetCommitRequestTopic(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partitions: list[OffsetCommitRequestOffsetCommitRequestPartition]
 
 
@@ -273,7 +275,8 @@ class OffsetCommitRequest(TypedDict):
 
 
 class OffsetCommitResponseOffsetCommitResponseTopic(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partitions: list[OffsetCommitResponseOffsetCommitResponsePartition]
 
 
@@ -300,7 +303,8 @@ class OffsetFetchRequestOffsetFetchRequestGroup(TypedDict):
 
 
 class OffsetFetchRequestOffsetFetchRequestTopics(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partition_indexes: list[int]
 
 
@@ -331,7 +335,8 @@ class OffsetFetchResponseOffsetFetchResponseGroup(TypedDict):
 
 
 class OffsetFetchResponseOffsetFetchResponseTopics(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partitions: list[OffsetFetchResponseOffsetFetchResponsePartitions]
 
 
@@ -475,6 +480,7 @@ class DescribeGroupsRequest(TypedDict):
 
 class DescribeGroupsResponseDescribedGroup(TypedDict):
     error_code: int
+    error_message: NotRequired[str | None]
     group_id: str
     group_state: str
     protocol_type: str
@@ -1001,6 +1007,7 @@ class DeleteGroupsRequest(TypedDict):
 class DeleteGroupsResponseDeletableGroupResult(TypedDict):
     group_id: str
     error_code: int
+    error_message: NotRequired[str | None]
 
 
 class DeleteGroupsResponse(TypedDict):
@@ -1077,6 +1084,7 @@ class AlterPartitionReassignmentsRequestReassignablePartition(TypedDict):
 
 class AlterPartitionReassignmentsRequest(TypedDict):
     timeout_ms: int
+    allow_replication_factor_change: NotRequired[bool]
     topics: list[AlterPartitionReassignmentsRequestReassignableTopic]
 
 
@@ -1093,6 +1101,7 @@ class AlterPartitionReassignmentsResponseReassignablePartitionResponse(TypedDict
 
 class AlterPartitionReassignmentsResponse(TypedDict):
     throttle_time_ms: int
+    allow_replication_factor_change: NotRequired[bool]
     error_code: int
     error_message: str | None
     responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse]
@@ -1244,6 +1253,7 @@ class ListTransactionsRequest(TypedDict):
     state_filters: list[str]
     producer_id_filters: list[int]
     duration_filter: NotRequired[int]
+    transactional_id_pattern: NotRequired[str | None]
 
 
 class ListTransactionsResponseTransactionState(TypedDict):
