@@ -248,6 +248,8 @@ def report_section() -> str:
         "with KGO_TEST_SCRAM + KGO_TEST_SCRAM_SEEDS, KGO_TEST_OAUTH_SEEDS or KGO_TEST_TLS, never set here. "
         f"`tests/integration/test_franz_go_suite.py` runs them all on Ottla with KGO_TEST_RECORDS={CI_RECORDS} "
         "and fails on any failure not listed in `KNOWN_OTTLA_FAILURES`.", "",
+        f"Kafka: {_counts(kafka)}. Ottla: {_counts(ottla)}. Ottla-only failures: "
+        f"{len([n for n in ottla_only_failures(ottla) if kafka.get(n, Outcome(n)).status == 'pass']) or 'none'}.", "",
         "| test | Kafka 4.4 | Ottla | cause of an Ottla-only failure |",
         "|---|---|---|---|",
     ]
@@ -262,6 +264,11 @@ def report_section() -> str:
         lines += ["", "Skipped on Ottla, by the test itself:", ""]
         lines += [f"- **{n}**: {_first_line(o.message)}" for n, o in skipped]
     return "\n".join(lines) + "\n"
+
+
+def _counts(outcomes: dict[str, Outcome]) -> str:
+    statuses = [o.status for o in outcomes.values()]
+    return ", ".join(f"{statuses.count(s)} {s}" for s in ("pass", "fail", "skip", "run") if s in statuses) or "not run"
 
 
 def _cell(outcome: Outcome | None) -> str:
