@@ -247,7 +247,9 @@ def report_section() -> str:
         "ConsumerGroupHeartbeat v1+ and ShareFetch/ShareAcknowledge v2+; SASL and TLS tests run only "
         "with KGO_TEST_SCRAM + KGO_TEST_SCRAM_SEEDS, KGO_TEST_OAUTH_SEEDS or KGO_TEST_TLS, never set here. "
         f"`tests/integration/test_franz_go_suite.py` runs them all on Ottla with KGO_TEST_RECORDS={CI_RECORDS} "
-        "and fails on any failure not listed in `KNOWN_OTTLA_FAILURES`.", "",
+        "and fails on any failure not listed in `KNOWN_OTTLA_FAILURES`. The long form by hand: "
+        "`KGO_TEST_UNSAFE=1 python -m compat.suite_franz_go --records 50000` (EndBeginTxnUnsafe every "
+        "other 10,000-record transaction, as Kafka allows).", "",
         f"Kafka: {_counts(kafka)}. Ottla: {_counts(ottla)}. Ottla-only failures: "
         f"{len([n for n in ottla_only_failures(ottla) if kafka.get(n, Outcome(n)).status == 'pass']) or 'none'}.", "",
         "| test | Kafka 4.4 | Ottla | cause of an Ottla-only failure |",
