@@ -335,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{o.test:<55} {o.status:<5} {o.seconds:7.1f}s{extra}{why}")
     if not args.run:
         broker = "Kafka 4.4" if args.broker == "kafka" else f"Ottla {git_revision()}"
-        note = (f"{broker}, {len(tests)} tests, KGO_TEST_RECORDS={records}, "
+        unsafe = ", KGO_TEST_UNSAFE" if "KGO_TEST_UNSAFE" in os.environ else ""
+        note = (f"{broker}, {len(tests)} tests, KGO_TEST_RECORDS={records}{unsafe}, "
                 f"{time.strftime('%Y-%m-%d', time.gmtime())}, {time.monotonic() - started:.0f}s")
         save_results(args.broker, outcomes, note)
     failed = ottla_only_failures(outcomes)
