@@ -88,9 +88,30 @@ DEVIATIONS: list[Deviation] = [
               "Ottla serves every version Kafka 4.0 defines for an API, including the ones Kafka 4 removed (KIP-896), "
               "and only the APIs it implements"),
     Deviation("min.insync.replicas as a cluster default",
-              r"kafka-topics --describe.*min\.insync\.replicas|min\.insync\.replicas\]?\.((config_)?source|synonyms)$",
+              r"kafka-topics --describe.*min\.insync\.replicas|min\.insync\.replicas\]?\.((config_)?source|synonyms)$"
+              r"|^request DESCRIBE_CONFIGS v\d+: \.results\[0\]\.configs$",
               "Kafka 4.x's controller records min.insync.replicas=1 as a cluster-level dynamic config (KIP-966, ELR), "
-              "so kafka-topics lists it among a topic's non-default configs; Ottla has no dynamic broker configs"),
+              "so kafka-topics lists it among a topic's non-default configs and the cluster defaults list it; Ottla "
+              "has no ELR and sets no dynamic broker config of its own"),
+    Deviation("Ottla's own broker settings", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(host|port|data\.dir|"
+              r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms)\]$",
+              "the broker resource lists Ottla's own settings beside Kafka's, as Kafka lists any setting its "
+              "server.properties gives"),
+    Deviation("listener and directory", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(listeners|advertised\.listeners|"
+              r"log\.dirs?|controller\.quorum\.bootstrap\.servers)\]\.",
+              "each broker listens on its own port and keeps its own directory; the reference also has a CONTROLLER "
+              "listener and quorum address. Ottla's one PLAINTEXT listener is on its host setting (default 127.0.0.1 "
+              "where Kafka binds every interface) and cannot be rebound at run time, so listeners is read-only; "
+              "log.dir is Ottla's data directory where Kafka shows its unused default"),
+    Deviation("single-node internal topics", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\["
+              r"(offsets\.topic|transaction\.state\.log)\.num\.partitions\]\.(value|synonyms)",
+              "__consumer_offsets and __transaction_state get one partition by default (Kafka: 50, to spread "
+              "coordinators over brokers)"),
+    Deviation("node.id default", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[node\.id\]\.synonyms$",
+              "node.id defaults to 1 in Ottla, so its DEFAULT_CONFIG synonym is listed; Kafka requires one"),
+    Deviation("log levels", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[root\]\.value$",
+              "the root logger's level is each broker's own start-up choice (ottla serve --log-level, Kafka's "
+              "log4j2.properties)"),
     Deviation("old Produce versions", r"^request PRODUCE v[012]: ",
               "Kafka 4 still advertises Produce v0-2 (for old librdkafka, KAFKA-18659) but closes the connection "
               "on one; Ottla serves them"),
@@ -670,10 +691,16 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
         ApiKey.INIT_PRODUCER_ID: {"transactional_id": None, "transaction_timeout_ms": 60000, "producer_id": -1, "producer_epoch": -1},
         ApiKey.OFFSET_FOR_LEADER_EPOCH: {"replica_id": -1, "topics": [{"topic": t, "partitions": [
             {"partition": 0, "current_leader_epoch": -1, "leader_epoch": 0}]}]},
+        # The broker's every config, the cluster defaults, and the root logger's level.
         ApiKey.DESCRIBE_CONFIGS: {"include_synonyms": True, "include_documentation": False, "resources": [
-            {"resource_type": 2, "resource_name": t, "configuration_keys": None}]},
+            {"resource_type": 2, "resource_name": t, "configuration_keys": None},
+            {"resource_type": 4, "resource_name": "1", "configuration_keys": None},
+            {"resource_type": 4, "resource_name": "", "configuration_keys": None},
+            {"resource_type": 8, "resource_name": "1", "configuration_keys": ["root"]}]},
+        # Broker configs only refused (the reference is shared): a read-only key.
         ApiKey.ALTER_CONFIGS: {"validate_only": False, "resources": [
-            {"resource_type": 2, "resource_name": t, "configs": [{"name": "retention.ms", "value": str(7_200_000 + v)}]}]},
+            {"resource_type": 2, "resource_name": t, "configs": [{"name": "retention.ms", "value": str(7_200_000 + v)}]},
+            {"resource_type": 4, "resource_name": "1", "configs": [{"name": "log.retention.hours", "value": "1"}]}]},
         ApiKey.DESCRIBE_LOG_DIRS: {"topics": [{"topic": t, "partitions": [0]}]},
         ApiKey.CREATE_PARTITIONS: {"timeout_ms": 5000, "validate_only": False,
                                    "topics": [{"name": f"req-cp-{c.tag}", "count": 2 + v, "assignments": None}]},
@@ -681,7 +708,10 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
         ApiKey.ELECT_LEADERS: {"election_type": 0, "timeout_ms": 5000, "topic_partitions": [{"topic": t, "partitions": [0]}]},
         ApiKey.INCREMENTAL_ALTER_CONFIGS: {"validate_only": False, "resources": [
             {"resource_type": 2, "resource_name": t, "configs": [{"name": "segment.bytes", "config_operation": 0,
-                                                                    "value": str(1_048_576 * (2 + v))}]}]},
+                                                                    "value": str(1_048_576 * (2 + v))}]},
+            # Refusals only (the reference is shared), one resource per name: answers are matched by name.
+            {"resource_type": 4, "resource_name": "", "configs": [{"name": "num.partitions", "config_operation": 0, "value": "2"}]},
+            {"resource_type": 8, "resource_name": "1", "configs": [{"name": "root", "config_operation": 0, "value": "LOUD"}]}]},
         ApiKey.ALTER_PARTITION_REASSIGNMENTS: {"timeout_ms": 5000, "allow_replication_factor_change": False, "topics": [
             {"name": t, "partitions": [{"partition_index": 0, "replicas": None}, {"partition_index": 1, "replicas": [1]}]}]},
         ApiKey.LIST_PARTITION_REASSIGNMENTS: {"timeout_ms": 5000, "topics": None},
@@ -782,7 +812,15 @@ def both_brokers(work_dir: Any = None) -> Iterator[tuple[str, str]]:
 
 
 # What compat.kafka.ReferenceKafka sets beyond Kafka's defaults that Ottla also reads.
-REFERENCE_SETTINGS = {"group.initial.rebalance.delay.ms": "0", "num.partitions": "1", "auto.create.topics.enable": "true"}
+# Kafka's cluster settings that Ottla accepts without effect are given as the reference's
+# server.properties gives them, so that DescribeConfigs' sources compare alike.
+REFERENCE_SETTINGS = {
+    "group.initial.rebalance.delay.ms": "0", "num.partitions": "1", "auto.create.topics.enable": "true", "node.id": "1",
+    "process.roles": "broker,controller", "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1", "share.coordinator.state.topic.min.isr": "1",
+}
 
 
 @dataclass

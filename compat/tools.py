@@ -146,6 +146,23 @@ def _check_configs(out: str, n: Names) -> str | None:
     return None
 
 
+def _check_broker_configs(out: str, n: Names) -> str | None:
+    for line in (r"log\.retention\.hours=168 sensitive=false synonyms=\{DEFAULT_CONFIG:log\.retention\.hours=168\}",
+                 r"listeners=PLAINTEXT://\S+ sensitive=false synonyms=\{STATIC_BROKER_CONFIG:listeners=",
+                 r"ssl\.keystore\.password=null sensitive=true synonyms=\{\}", r"num\.io\.threads=8 sensitive=false"):
+        if not re.search(rf"^\s+{line}", out, re.M):
+            return f"no line like {line}"
+    return None
+
+
+def _check_root_logger(out: str, n: Names) -> str | None:
+    return _expect(re.search(r"^\s+root=INFO sensitive=false synonyms=\{\}$", out, re.M) is not None, "no root=INFO line")
+
+
+def _broker_config(*args: str) -> Callable[[Names], list[str]]:
+    return lambda n: [*_bs(n), "--alter", "--entity-type", "brokers", *args]
+
+
 def _check_api_versions(out: str, n: Names) -> str | None:
     return _expect(re.search(r"Produce\(0\): \d+ to \d+ \[usable: \d+\]", out) is not None, "no usable Produce versions")
 
@@ -186,6 +203,26 @@ STEPS: list[Step] = [
          _check_ok),
     Step("kafka-configs --describe", "kafka-configs",
          lambda n: [*_bs(n), "--describe", "--entity-type", "topics", "--entity-name", n.topic], _check_configs),
+    # Every broker config: ports and paths differ, so it is compared key by key by the request differ.
+    Step("kafka-configs --describe brokers --all", "kafka-configs",
+         lambda n: [*_bs(n), "--describe", "--entity-type", "brokers", "--entity-name", "1", "--all"], _check_broker_configs,
+         compare_output=False),
+    # A dynamic broker config, per node and as the cluster default, set to its default and deleted
+    # again: the reference is shared with other tests.
+    Step("kafka-configs --alter brokers --add-config", "kafka-configs",
+         _broker_config("--entity-name", "1", "--add-config", "log.cleaner.backoff.ms=15000"), _check_ok),
+    Step("kafka-configs --alter brokers --entity-default --add-config", "kafka-configs",
+         _broker_config("--entity-default", "--add-config", "log.cleaner.backoff.ms=15000"), _check_ok),
+    Step("kafka-configs --alter brokers --delete-config", "kafka-configs",
+         _broker_config("--entity-name", "1", "--delete-config", "log.cleaner.backoff.ms"), _check_ok),
+    Step("kafka-configs --alter brokers --entity-default --delete-config", "kafka-configs",
+         _broker_config("--entity-default", "--delete-config", "log.cleaner.backoff.ms"), _check_ok),
+    Step("kafka-configs --alter broker-loggers --add-config", "kafka-configs",
+         lambda n: [*_bs(n), "--alter", "--entity-type", "broker-loggers", "--entity-name", "1", "--add-config", "root=INFO"], _check_ok),
+    # Each broker lists its own loggers (kafka.* there, ottla.* here).
+    Step("kafka-configs --describe broker-loggers", "kafka-configs",
+         lambda n: [*_bs(n), "--describe", "--entity-type", "broker-loggers", "--entity-name", "1"], _check_root_logger,
+         compare_output=False),
     # Its output is the advertised version table: compared request by request, not as text.
     Step("kafka-broker-api-versions", "kafka-broker-api-versions", _bs, _check_api_versions, compare_output=False),
     Step("kafka-topics --delete", "kafka-topics", lambda n: [*_bs(n), "--delete", "--topic", n.topic], _check_ok),

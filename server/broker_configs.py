@@ -53,7 +53,7 @@ DERIVED_KEYS: dict[str, ConfigKey] = {
         ConfigKey("advertised.listeners", _LIST, None, "The listener clients are told to use: the advertised host and the bound port."),
         ConfigKey("log.dirs", _LIST, None, "The one log directory: the `data.dir` setting; empty for a broker in memory."),
         ConfigKey("log.dir", _LIST, None, "The one log directory: the `data.dir` setting; empty for a broker in memory."),
-        ConfigKey("broker.id", _INT, None, "This broker's node id: the `node.id` setting."),
+        ConfigKey("broker.id", _INT, -1, "This broker's node id: the `node.id` setting."),
     )
 }
 # Where a derived key's value comes from: the settings that, given explicitly, make it static.
@@ -149,12 +149,12 @@ class BrokerConfigs:
     def replace(self, per_broker: bool, configs: Mapping[str, str], validate_only: bool) -> None:
         """Make `configs` the whole set of one scope's dynamic configs (each already checked
         by `check`), store them durably and apply them, unless validating only."""
-        if validate_only:
-            return
         new_per_broker = dict(configs) if per_broker else self.per_broker
         new_default = self.cluster_default if per_broker else dict(configs)
         # Each value passed its key's check; the topic defaults they make must also pass as a whole.
         LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
+        if validate_only:
+            return
         if self.data_dir is not None:
             stored = {"per_broker": new_per_broker, "cluster_default": new_default}
             replace_file(self.data_dir / FILE_NAME, json.dumps(stored, indent=1, sort_keys=True).encode())
@@ -240,6 +240,8 @@ class Listening:
 def _default_value(name: str) -> Any:
     if name == "advertised.listeners":
         return _UNSET  # Kafka's default is none: the listeners are advertised
+    if name == "broker.id":
+        return "-1"  # Kafka's default: none given, node.id is used
     if name in _DERIVED_FROM:
         return _derived(name, BrokerConfig(), None)
     key = ALL_KEYS.get(name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any
@@ -124,7 +125,22 @@ class ConfigKey:
             return str(value).lower()
         if isinstance(value, tuple):
             return ",".join(value)
+        if isinstance(value, float):
+            return java_double(value)
         return str(value)
+
+
+def java_double(value: float) -> str:
+    """`value` as Java's Double.toString writes it, as Kafka renders a DOUBLE config: plain
+    between 10^-3 and 10^7, else scientific with a capital E (1.7976931348623157E308)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(value)
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    assert isinstance(exponent, int)
+    significant = "".join(map(str, digits)).rstrip("0") or "0"
+    return f"{'-' if sign else ''}{significant[0]}.{significant[1:] or '0'}E{len(digits) + exponent - 1}"
 
 
 def _bound(value: float) -> str:

@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
 
-from ottla.server.admin.client import KafkaClient
+from ottla.server.admin.client import ClientError, KafkaClient
 from ottla.server.broker_configs import (
     DEFAULT_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, FILE_NAME, STATIC_BROKER_CONFIG, BrokerConfigs, Listening,
 )
@@ -208,6 +208,9 @@ def test_every_config_kafka_4_4_lists_is_described_with_its_type_and_flags():
             assert entry["value"] is None and all(s["value"] is None for s in entry["synonyms"]), name
     assert described["listeners"]["value"] == described["advertised.listeners"]["value"] == f"PLAINTEXT://{bootstrap}"
     assert described["num.io.threads"]["value"] == "8"
+    # Doubles as Java's Double.toString writes them, and broker.id's default as Kafka's.
+    assert described["log.cleaner.io.max.bytes.per.second"]["value"] == "1.7976931348623157E308"
+    assert _synonyms(described["broker.id"]) == [("broker.id", "-1", DEFAULT_CONFIG)]
     assert "no effect on a single Ottla node" in described["num.io.threads"]["documentation"]
 
 
@@ -252,6 +255,7 @@ def test_read_only_keys_and_bad_values_are_refused_with_kafkas_errors():
             40, "Config value append is not allowed for config key: log.retention.ms")
         assert _alter(bootstrap, BROKER, "2", [("message.max.bytes", SET, "2000")]) == (42, "Unexpected broker id, expected 1, but received 2")
         assert _alter(bootstrap, BROKER, "1", [("ssl.keystore.password", SET, "x")])[0] == 42
+        assert _alter(bootstrap, BROKER, "1", [("message.max.bytes", SET, "2000")], validate_only=True) == (0, None)
         # Nothing was applied.
         assert _describe(bootstrap, BROKER, "") == {}
         assert _describe(bootstrap, BROKER, "1", ["message.max.bytes"])["message.max.bytes"]["config_source"] == DEFAULT_CONFIG
@@ -306,7 +310,7 @@ def test_max_connections_applies_to_the_next_connection():
             assert held.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, body)[1]["responses"][0]["error_code"] == 0
             with KafkaClient(bootstrap) as second:
                 second.call(ApiKey.METADATA, {"topics": []})
-                with pytest.raises(Exception):
+                with pytest.raises(ClientError):
                     with KafkaClient(bootstrap, timeout=5) as third:
                         third.call(ApiKey.METADATA, {"topics": []})
             held.call(ApiKey.METADATA, {"topics": []})
