@@ -67,5 +67,5 @@ def sample(con: Any, rng: random.Random) -> Any:
         if con.type_name == "float64":
             return rng.choice((0.0, -1.5, 1e300, rng.uniform(-1e9, 1e9)))
         low, high = _RANGES[con.type_name]
-        return rng.choice((low, high, -1, 0, 1, rng.randint(low, high)))
+        return rng.choice((low, high, max(low, -1), 0, 1, rng.randint(low, high)))
     raise AssertionError(f"no sampler for {con!r}")

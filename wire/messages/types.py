@@ -533,6 +533,8 @@ class SaslHandshakeResponse(TypedDict):
 class ApiVersionsRequest(TypedDict):
     client_software_name: NotRequired[str]
     client_software_version: NotRequired[str]
+    cluster_id: NotRequired[str | None]
+    node_id: NotRequired[int]
 
 
 class ApiVersionsResponseApiVersion(TypedDict):
@@ -1166,9 +1168,91 @@ class OffsetDeleteResponse(TypedDict):
     topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic]
 
 
+class DescribeQuorumRequestTopicData(TypedDict):
+    topic_name: str
+    partitions: list[DescribeQuorumRequestPartitionData]
+
+
+class DescribeQuorumRequestPartitionData(TypedDict):
+    partition_index: int
+
+
+class DescribeQuorumRequest(TypedDict):
+    topics: list[DescribeQuorumRequestTopicData]
+
+
+class DescribeQuorumResponseTopicData(TypedDict):
+    topic_name: str
+    partitions: list[DescribeQuorumResponsePartitionData]
+
+
+class DescribeQuorumResponsePartitionData(TypedDict):
+    partition_index: int
+    error_code: int
+    error_message: NotRequired[str | None]
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    current_voters: list[DescribeQuorumResponseReplicaState]
+    observers: list[DescribeQuorumResponseReplicaState]
+
+
+class DescribeQuorumResponseReplicaState(TypedDict):
+    replica_id: int
+    replica_directory_id: NotRequired[bytes]
+    log_end_offset: int
+    last_fetch_timestamp: NotRequired[int]
+    last_caught_up_timestamp: NotRequired[int]
+
+
+class DescribeQuorumResponseNode(TypedDict):
+    node_id: int
+    listeners: list[DescribeQuorumResponseListener]
+
+
+class DescribeQuorumResponseListener(TypedDict):
+    name: str
+    host: str
+    port: int
+
+
+class DescribeQuorumResponse(TypedDict):
+    error_code: int
+    error_message: NotRequired[str | None]
+    topics: list[DescribeQuorumResponseTopicData]
+    nodes: NotRequired[list[DescribeQuorumResponseNode]]
+
+
+class UpdateFeaturesRequestFeatureUpdateKey(TypedDict):
+    feature: str
+    max_version_level: int
+    allow_downgrade: NotRequired[bool]
+    upgrade_type: NotRequired[int]
+
+
+class UpdateFeaturesRequest(TypedDict):
+    timeout_ms: int
+    feature_updates: list[UpdateFeaturesRequestFeatureUpdateKey]
+    validate_only: NotRequired[bool]
+
+
+class UpdateFeaturesResponseUpdatableFeatureResult(TypedDict):
+    feature: str
+    error_code: int
+    error_message: str | None
+
+
+class UpdateFeaturesResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    results: NotRequired[list[UpdateFeaturesResponseUpdatableFeatureResult]]
+
+
 class DescribeClusterRequest(TypedDict):
     include_cluster_authorized_operations: bool
     endpoint_type: NotRequired[int]
+    include_fenced_brokers: NotRequired[bool]
 
 
 class DescribeClusterResponseDescribeClusterBroker(TypedDict):
@@ -1176,6 +1260,7 @@ class DescribeClusterResponseDescribeClusterBroker(TypedDict):
     host: str
     port: int
     rack: str | None
+    is_fenced: NotRequired[bool]
 
 
 class DescribeClusterResponse(TypedDict):
@@ -1224,6 +1309,16 @@ class DescribeProducersResponse(TypedDict):
     topics: list[DescribeProducersResponseTopicResponse]
 
 
+class UnregisterBrokerRequest(TypedDict):
+    broker_id: int
+
+
+class UnregisterBrokerResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+
 class DescribeTransactionsRequest(TypedDict):
     transactional_ids: list[str]
 
@@ -1267,6 +1362,21 @@ class ListTransactionsResponse(TypedDict):
     error_code: int
     unknown_state_filters: list[str]
     transaction_states: list[ListTransactionsResponseTransactionState]
+
+
+class ListConfigResourcesRequest(TypedDict):
+    resource_types: NotRequired[list[int]]
+
+
+class ListConfigResourcesResponseConfigResource(TypedDict):
+    resource_name: str
+    resource_type: NotRequired[int]
+
+
+class ListConfigResourcesResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    config_resources: list[ListConfigResourcesResponseConfigResource]
 
 
 class DescribeTopicPartitionsRequestTopicRequest(TypedDict):
@@ -1314,3 +1424,36 @@ class DescribeTopicPartitionsResponse(TypedDict):
     throttle_time_ms: int
     topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic]
     next_cursor: DescribeTopicPartitionsResponseCursor | None
+
+
+class AddRaftVoterRequestListener(TypedDict):
+    name: str
+    host: str
+    port: int
+
+
+class AddRaftVoterRequest(TypedDict):
+    cluster_id: str | None
+    timeout_ms: int
+    voter_id: int
+    voter_directory_id: bytes
+    listeners: list[AddRaftVoterRequestListener]
+    ack_when_committed: NotRequired[bool]
+
+
+class AddRaftVoterResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+
+class RemoveRaftVoterRequest(TypedDict):
+    cluster_id: str | None
+    voter_id: int
+    voter_directory_id: bytes
+
+
+class RemoveRaftVoterResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
