@@ -17,6 +17,7 @@ from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import BrokerServices, Node
+from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
 from ottla.server.groups import GroupCoordinator, open_coordinator
@@ -139,6 +140,7 @@ class Broker:
             config=self.config,
             data_dir=data_dir,
             storage=self.storage,
+            features=FinalizedFeatures.open(data_dir),
             groups=self.groups,
             txn=self.txn,
             wakeups=self,

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
+from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
 from ottla.server.txn import TransactionCoordinator
@@ -78,6 +79,8 @@ class BrokerServices:
     config: BrokerConfig
     data_dir: Path | None
     storage: Storage
+    # The finalized feature levels (KIP-584): ApiVersions reports them, UpdateFeatures changes them.
+    features: FinalizedFeatures
     groups: GroupCoordinator
     txn: TransactionCoordinator
     wakeups: DataWakeups

@@ -46,6 +46,7 @@ from ottla.server.handlers import (
     produce,
     sync_group,
     txn_offset_commit,
+    update_features,
     write_txn_markers,
 )
 
@@ -72,6 +73,8 @@ HANDLERS = {
         list_partition_reassignments,
         alter_partition_reassignments,
         describe_topic_partitions,
+        # Finalized features and the KRaft-facing admin APIs.
+        update_features,
         # Consumer groups (issue 4).
         find_coordinator,
         join_group,

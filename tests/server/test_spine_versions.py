@@ -15,7 +15,7 @@ from kafka.protocol.producer import InitProducerIdRequest, InitProducerIdRespons
 
 from kafka_wire import RawClient, build_records, make, read_records
 
-SPINE = {0: (0, 13), 1: (0, 18), 2: (0, 11), 3: (0, 13), 18: (0, 4), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
+SPINE = {0: (0, 13), 1: (0, 18), 2: (0, 11), 3: (0, 13), 18: (0, 5), 19: (0, 7), 20: (0, 6), 22: (0, 5)}
 
 
 @pytest.fixture
@@ -44,13 +44,13 @@ def test_api_versions_lists_the_spine(client, version):
 
 
 def test_api_versions_from_the_future_gets_a_v0_answer(client):
-    # KIP-511: header v2 request at v5 (unknown) -> v0 body, UNSUPPORTED_VERSION, full list.
+    # KIP-511: header v2 request at v6 (unknown) -> v0 body, UNSUPPORTED_VERSION, full list.
     client.send(ApiVersionsRequest(client_software_name="t", client_software_version="1"), 4)
     client.receive_frame()
     request = ApiVersionsRequest(client_software_name="t", client_software_version="1")
     request.with_header(correlation_id=99, client_id="future")
     frame = bytearray(request.encode(version=4, header=True, framed=True))
-    frame[6:8] = (5).to_bytes(2, "big")  # claim version 5
+    frame[6:8] = (6).to_bytes(2, "big")  # claim version 6
     client.sock.sendall(bytes(frame))
     response = ApiVersionsResponse.decode(client.receive_frame(), version=0, header=True)
     assert response.error_code == 35

@@ -1,0 +1,178 @@
+"""Finalized features (KIP-584): what ApiVersions v3+ reports and UpdateFeatures changes.
+
+Kafka versions cluster-wide behaviour as named features, each at a level: a broker supports
+a range of levels per feature, and the cluster finalizes one level of each (Kafka 4.4's
+org.apache.kafka.server.common.Feature; a feature at level 0 is not finalized and is left
+out of ApiVersions' finalized list). Clients act on the finalized levels: the Java producer
+uses KIP-890's epoch bump only when transaction.version >= 2.
+
+`FEATURES` is the one table of what Ottla supports: a feature's `supported_max` is the
+highest level whose promise Ottla keeps today, and new data directories start there. When
+a change makes Ottla keep a higher level's promise, raise that entry's `supported_max`.
+The finalized levels live in `<data dir>/finalized-features.json` (replaced whole, durably),
+with an epoch that grows by one with each change; Kafka reports its metadata log's offset
+there, so only its growth is comparable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+from ottla.storage.files import replace_file
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.messages.types import ApiVersionsResponseFinalizedFeatureKey, ApiVersionsResponseSupportedFeatureKey
+
+
+@dataclass(slots=True, frozen=True)
+class Feature:
+    """One feature Ottla knows, its supported levels, and what its highest level promises."""
+
+    name: str
+    supported_min: int
+    supported_max: int
+    promise: str
+
+
+# metadata.version levels (MetadataVersion.featureLevel) whose client-visible promises Ottla does
+# not keep yet: the supported maximum stops below the first. Levels 7-10 (3.3-IV3 .. 3.5-IV1)
+# change only KRaft metadata records and inter-broker requests, which a single Ottla node has none of.
+METADATA_VERSION_GATES: tuple[tuple[int, str], ...] = (
+    (11, "3.5-IV2: SCRAM credentials (AlterUserScramCredentials)"),
+    (14, "3.6-IV2: delegation tokens"),
+    (23, "4.0-IV1: eligible leader replicas (KIP-966)"),
+    (30, "4.3-IV0: cordoned log directories"),
+    (32, "4.4-IV1: CIDR ranges in ACLs"),
+    (33, "4.4-IV2: controller unregistration"),
+)
+_METADATA_VERSION_MIN = 7  # 3.3-IV3, the oldest Kafka 4 accepts (MetadataVersion.MINIMUM_VERSION)
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("metadata.version", _METADATA_VERSION_MIN, METADATA_VERSION_GATES[0][0] - 1,
+            "3.5-IV1: KRaft record formats only; the next level needs " + METADATA_VERSION_GATES[0][1]),
+    # 1 is a dynamic quorum (KIP-853: AddRaftVoter/RemoveRaftVoter); Ottla is its own fixed voter.
+    Feature("kraft.version", 0, 0, "a static quorum of one voter, this node"),
+    # 1: flexible transaction state records; 2: KIP-890 part 2, an epoch bump per transaction
+    # (EndTxn v5, Produce v12, AddPartitionsToTxn v5 without its verification round trip).
+    Feature("transaction.version", 0, 0, "transactions as Kafka 3.x ran them, before KIP-890's epoch bump"),
+    # 1: the KIP-848 consumer rebalance protocol (ConsumerGroupHeartbeat).
+    Feature("group.version", 0, 0, "classic consumer groups only"),
+    # 1: share groups (KIP-932); 2: their 4.4 additions.
+    Feature("share.version", 0, 0, "no share groups"),
+    # 1: Kafka Streams groups (KIP-1071, StreamsGroupHeartbeat).
+    Feature("streams.version", 0, 0, "no streams groups"),
+    # 1: eligible leader replicas (KIP-966), which needs metadata.version 23 and makes
+    # min.insync.replicas a cluster-level dynamic config.
+    Feature("eligible.leader.replicas.version", 0, 0, "no ELR"),
+)
+
+BY_NAME = {feature.name: feature for feature in FEATURES}
+_FILE = "finalized-features.json"
+
+
+class UpgradeType(IntEnum):
+    """UpdateFeatures' UpgradeType (FeatureUpdate.UpgradeType in Kafka's admin client)."""
+
+    UNKNOWN = 0
+    UPGRADE = 1
+    SAFE_DOWNGRADE = 2
+    UNSAFE_DOWNGRADE = 3
+
+
+class FinalizedFeatures:
+    """The cluster's finalized levels (one node: this broker is the cluster) and their epoch.
+
+    Invariant: every level is within its feature's supported range, so what a restart
+    loads (a file written by a newer Ottla included) is clamped into it, as a level the
+    code no longer supports cannot be finalized."""
+
+    def __init__(self, path: Path | None, levels: dict[str, int], epoch: int) -> None:
+        self._path = path
+        self.levels = levels
+        self.epoch = epoch
+
+    @classmethod
+    def open(cls, data_dir: Path | None) -> FinalizedFeatures:
+        """The levels kept in `data_dir`, or each feature's highest supported level in a new
+        directory (as `kafka-storage format` finalizes its release's latest production levels).
+        Without a data directory they last as long as the broker."""
+        path = None if data_dir is None else data_dir / _FILE
+        if path is None or not path.exists():
+            finalized = cls(path, {f.name: f.supported_max for f in FEATURES}, 0)
+            finalized._write()
+            return finalized
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        # A feature this directory never finalized starts at its lowest level, as a feature new
+        # in a Kafka release stays at 0 on an upgraded cluster until an operator raises it.
+        levels = {}
+        for feature in FEATURES:
+            level = int(kept["levels"].get(feature.name, feature.supported_min))
+            levels[feature.name] = min(max(level, feature.supported_min), feature.supported_max)
+        return cls(path, levels, int(kept["epoch"]))
+
+    def level(self, name: str) -> int:
+        return self.levels.get(name, 0)
+
+    def supported(self, include_min_zero: bool) -> list[ApiVersionsResponseSupportedFeatureKey]:
+        """ApiVersions' SupportedFeatures; before v4 a feature whose minimum is 0 is left out
+        (KAFKA-17011: older clients reject a MinVersion of 0)."""
+        return [{"name": f.name, "min_version": f.supported_min, "max_version": f.supported_max}
+                for f in FEATURES if include_min_zero or f.supported_min > 0]
+
+    def finalized(self) -> list[ApiVersionsResponseFinalizedFeatureKey]:
+        """ApiVersions' FinalizedFeatures: features above level 0, min and max both the level."""
+        return [{"name": name, "max_version_level": level, "min_version_level": level}
+                for name, level in self.levels.items() if level > 0]
+
+    def update(self, updates: list[tuple[str, int, UpgradeType]], validate_only: bool, node_id: int) -> None:
+        """Apply all of `updates` or none: raises the first refusal as Kafka's controller words
+        it (FeatureControlManager.updateFeature), prefixed as its UpdateFeatures answer is."""
+        proposed = dict(self.levels)
+        for name, level, upgrade_type in updates:
+            problem = _refusal(name, level, upgrade_type, proposed.get(name, 0), node_id)
+            if problem is not None:
+                raise KafkaError(ErrorCode.INVALID_UPDATE_VERSION,
+                                 f"The update failed for all features since the following feature had an error: {problem}")
+            proposed[name] = level
+        if validate_only or proposed == self.levels:
+            return
+        self.levels = proposed
+        self.epoch += 1
+        self._write()
+
+    def _write(self) -> None:
+        if self._path is not None:
+            text = json.dumps({"epoch": self.epoch, "levels": self.levels}, indent=1, sort_keys=True)
+            replace_file(self._path, text.encode("utf-8"))
+
+
+def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, node_id: int) -> str | None:
+    """Why Kafka's controller refuses setting `name` to `level`, in its words, or None."""
+
+    def invalid(reason: str) -> str:
+        return f"Invalid update version {level} for feature {name}. {reason}"
+
+    if upgrade_type not in (UpgradeType.UPGRADE, UpgradeType.SAFE_DOWNGRADE, UpgradeType.UNSAFE_DOWNGRADE):
+        return invalid("The controller does not support the given upgrade type.")
+    if level < 0:
+        return invalid("A feature version cannot be less than 0.")
+    feature = BY_NAME.get(name)
+    if feature is None:
+        # Level 0 of an unknown feature passes the range checks and fails Feature.featureFromName.
+        return invalid(f"Local controller {node_id} does not support this feature.") if level > 0 else f"Feature {name} not found."
+    if not feature.supported_min <= level <= feature.supported_max:
+        return invalid(f"Local controller {node_id} only supports versions {feature.supported_min}-{feature.supported_max}")
+    if level < current and upgrade_type == UpgradeType.UPGRADE:
+        return invalid("Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade.")
+    if level > current and upgrade_type != UpgradeType.UPGRADE:
+        return invalid("Can't downgrade to a newer version.")
+    if name == "metadata.version" and level < current:
+        # Kafka 4 refuses metadata.version downgrades that may drop metadata, and every unsafe one.
+        reason = ("Unsafe metadata downgrade is not supported in this version." if upgrade_type == UpgradeType.UNSAFE_DOWNGRADE
+                  else "Refusing to perform the requested downgrade because it might delete metadata information.")
+        return f"Unsupported metadata.version downgrade from {current} to {level}. {reason}"
+    if name == "kraft.version" and level < current:
+        return invalid("Can't downgrade the version of this feature.")
+    return None

@@ -1,0 +1,41 @@
+"""UpdateFeatures (KIP-584): finalize feature levels within what this broker supports, all
+of a request's updates or none, as Kafka's controller does (FeatureControlManager)."""
+
+from __future__ import annotations
+
+from ottla.server.context import RequestContext
+from ottla.server.features import UpgradeType
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
+from ottla.wire.messages.types import UpdateFeaturesRequest, UpdateFeaturesResponse, UpdateFeaturesResponseUpdatableFeatureResult
+
+API = ApiKey.UPDATE_FEATURES
+VERSIONS = (0, 2)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: UpdateFeaturesRequest) -> UpdateFeaturesResponse:
+    updates = []
+    for update in request["feature_updates"]:
+        if header.api_version == 0:  # v0's AllowDowngrade became v1's UpgradeType
+            upgrade_type = UpgradeType.SAFE_DOWNGRADE if update.get("allow_downgrade") else UpgradeType.UPGRADE
+        else:
+            upgrade_type = _upgrade_type(update.get("upgrade_type", UpgradeType.UPGRADE))
+        updates.append((update["feature"], update["max_version_level"], upgrade_type))
+    try:
+        context.services.features.update(updates, request.get("validate_only", False), context.node.node_id)
+    except KafkaError as error:
+        # v0-1 list no per-feature results when the whole update failed.
+        return {"throttle_time_ms": 0, "error_code": error.code, "error_message": error.message, "results": []}
+    # Kafka 4 words success per feature as the error's name.
+    results: list[UpdateFeaturesResponseUpdatableFeatureResult] = [
+        {"feature": update["feature"], "error_code": ErrorCode.NONE, "error_message": ErrorCode.NONE.name} for update in request["feature_updates"]
+    ]
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "results": results}
+
+
+def _upgrade_type(raw: int) -> UpgradeType:
+    try:
+        return UpgradeType(raw)
+    except ValueError:
+        return UpgradeType.UNKNOWN
