@@ -10,6 +10,7 @@ from __future__ import annotations
 from ottla.server.handlers import (
     add_offsets_to_txn,
     add_partitions_to_txn,
+    add_raft_voter,
     alter_configs,
     alter_partition_reassignments,
     api_versions,
@@ -23,6 +24,7 @@ from ottla.server.handlers import (
     describe_groups,
     describe_producers,
     describe_log_dirs,
+    describe_quorum,
     describe_topic_partitions,
     describe_transactions,
     elect_leaders,
@@ -34,6 +36,7 @@ from ottla.server.handlers import (
     init_producer_id,
     join_group,
     leave_group,
+    list_config_resources,
     list_groups,
     list_offsets,
     list_partition_reassignments,
@@ -44,8 +47,10 @@ from ottla.server.handlers import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    remove_raft_voter,
     sync_group,
     txn_offset_commit,
+    unregister_broker,
     update_features,
     write_txn_markers,
 )
@@ -75,6 +80,11 @@ HANDLERS = {
         describe_topic_partitions,
         # Finalized features and the KRaft-facing admin APIs.
         update_features,
+        describe_quorum,
+        add_raft_voter,
+        remove_raft_voter,
+        unregister_broker,
+        list_config_resources,
         # Consumer groups (issue 4).
         find_coordinator,
         join_group,

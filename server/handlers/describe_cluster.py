@@ -1,4 +1,5 @@
-"""DescribeCluster (KIP-700): this node is the whole cluster and its controller."""
+"""DescribeCluster (KIP-700; v1 endpoint types, KIP-919; v2 fenced brokers, KIP-1073): this node
+is the whole cluster and its controller, and never fenced while it answers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ottla.wire.header import RequestHeader
 from ottla.wire.messages.types import DescribeClusterRequest, DescribeClusterResponse
 
 API = ApiKey.DESCRIBE_CLUSTER
-VERSIONS = (0, 1)
+VERSIONS = (0, 2)
 
 _BROKERS, _CONTROLLERS = 1, 2
 # Kafka's sentinel for "authorized operations not requested".
@@ -43,7 +44,9 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeClus
         return response
     response["cluster_id"] = context.config.cluster_id
     response["controller_id"] = context.node.node_id
-    response["brokers"] = [{"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None}]
+    response["brokers"] = [
+        {"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None, "is_fenced": False}
+    ]
     if request.get("include_cluster_authorized_operations"):
         response["cluster_authorized_operations"] = _ALL_CLUSTER_OPERATIONS
     return response

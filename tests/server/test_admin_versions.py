@@ -39,7 +39,7 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka_wire import RawClient, make
 
 TOPIC, BROKER = 2, 4
-ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0), 60: (0, 1), 75: (0, 0)}
+ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0), 60: (0, 2), 75: (0, 0)}
 # Quotas are not enforced, so their APIs are not advertised.
 NOT_ADVERTISED = {48, 49}
 

@@ -1,0 +1,62 @@
+"""DescribeQuorum (KIP-595, KIP-836, KIP-853): the KRaft metadata quorum, which for Ottla is
+static and one voter, this node, always its leader.
+
+Ottla keeps no metadata log (topics and configs live in the data directory), so the quorum's
+offsets are those of an empty log: 0, and no follower lags. With kraft.version 0 a voter has
+no directory id (Kafka reports the zero UUID for those), and the voter's endpoint is the
+listener the question came in on: this node has no separate controller listener.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ottla.server.context import RequestContext
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+from ottla.wire.messages.types import (
+    DescribeQuorumRequest,
+    DescribeQuorumResponse,
+    DescribeQuorumResponseNode,
+    DescribeQuorumResponsePartitionData,
+    DescribeQuorumResponseReplicaState,
+)
+
+API = ApiKey.DESCRIBE_QUORUM
+VERSIONS = (0, 2)
+
+METADATA_TOPIC = "__cluster_metadata"  # Kafka's Topic.CLUSTER_METADATA_TOPIC_NAME, partition 0
+_LEADER_EPOCH = 1  # the epoch of a quorum whose one voter elected itself once, as a fresh Kafka reports
+_ZERO_UUID = bytes(16)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: DescribeQuorumRequest) -> DescribeQuorumResponse:
+    # Kafka 4.4 words success as an empty message, not null.
+    response: DescribeQuorumResponse = {"error_code": ErrorCode.NONE, "error_message": "", "topics": [], "nodes": []}
+    topics = request["topics"]
+    # Kafka answers only a request for exactly __cluster_metadata-0; any other shape gets
+    # UNKNOWN_TOPIC_OR_PARTITION for every partition it names (KafkaRaftClient.handleDescribeQuorumRequest).
+    if len(topics) == 1 and topics[0]["topic_name"] == METADATA_TOPIC and [p["partition_index"] for p in topics[0]["partitions"]] == [0]:
+        node_id, now_ms = context.node.node_id, int(time.time() * 1000)
+        # The leader reports its own clock for both timestamps (LeaderState.describeQuorum).
+        voter: DescribeQuorumResponseReplicaState = {"replica_id": node_id, "replica_directory_id": _ZERO_UUID, "log_end_offset": 0,
+                                                     "last_fetch_timestamp": now_ms, "last_caught_up_timestamp": now_ms}
+        response["topics"] = [{"topic_name": METADATA_TOPIC, "partitions": [
+            {"partition_index": 0, "error_code": ErrorCode.NONE, "error_message": "", "leader_id": node_id,
+             "leader_epoch": _LEADER_EPOCH, "high_watermark": 0, "current_voters": [voter], "observers": []}]}]
+        response["nodes"] = [_this_node(context)]
+        return response
+    for topic in topics:
+        partitions: list[DescribeQuorumResponsePartitionData] = [
+            {"partition_index": p["partition_index"], "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+             "error_message": "This server does not host this topic-partition.", "leader_id": 0, "leader_epoch": 0,
+             "high_watermark": 0, "current_voters": [], "observers": []}
+            for p in topic["partitions"]]
+        response["topics"].append({"topic_name": topic["topic_name"], "partitions": partitions})
+    return response
+
+
+def _this_node(context: RequestContext) -> DescribeQuorumResponseNode:
+    node = context.node
+    return {"node_id": node.node_id, "listeners": [{"name": context.client.listener, "host": node.host, "port": node.port}]}

@@ -1,0 +1,37 @@
+"""ListConfigResources (KIP-1142; v0 was ListClientMetricsResources, KIP-714): the resources
+of the asked types that have configs, as Kafka 4.4 lists them.
+
+Topics: every topic. Brokers and broker loggers: this node. Client metrics subscriptions and
+group configs: none, as Ottla keeps neither. An empty type list means all of those; a type
+with no configs at all (or unknown) fails the whole request with UNSUPPORTED_VERSION.
+"""
+
+from __future__ import annotations
+
+from ottla.server.context import RequestContext
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+from ottla.wire.messages.types import ListConfigResourcesRequest, ListConfigResourcesResponse, ListConfigResourcesResponseConfigResource
+
+API = ApiKey.LIST_CONFIG_RESOURCES
+VERSIONS = (0, 1)
+
+# ConfigResource.Type ids.
+TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP = 2, 4, 8, 16, 32
+# In the order Kafka 4.4 lists them, whatever order the request names them in.
+_LISTABLE = (BROKER_LOGGER, BROKER, TOPIC, CLIENT_METRICS, GROUP)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: ListConfigResourcesRequest) -> ListConfigResourcesResponse:
+    # v0 asks for client metrics resources only.
+    types = request.get("resource_types", [CLIENT_METRICS]) or list(_LISTABLE)
+    if any(kind not in _LISTABLE for kind in types):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.UNSUPPORTED_VERSION, "config_resources": []}
+    resources: list[ListConfigResourcesResponseConfigResource] = []
+    for kind in (kind for kind in _LISTABLE if kind in types):
+        if kind == TOPIC:
+            resources += [{"resource_name": topic.name, "resource_type": TOPIC} for topic in context.storage.topics()]
+        elif kind in (BROKER, BROKER_LOGGER):
+            resources.append({"resource_name": str(context.node.node_id), "resource_type": kind})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "config_resources": resources}
