@@ -61,6 +61,8 @@ LEGITIMATE: dict[str, str] = {
     "usable_bytes": "free space on the disk each broker sits on",
     "session_id": "KIP-227 fetch sessions are random ids",
     "documentation": "free text",
+    "finalized_features_epoch": "Kafka reports its metadata log's offset there, which every metadata record moves; Ottla counts "
+                                "its feature changes",
 }
 
 # Regexes applied to Kafka's tools' output before comparing it, each with its reason.
@@ -69,6 +71,7 @@ LEGITIMATE_OUTPUT: list[tuple[str, str, str]] = [
     (r"console-consumer-[0-9a-f-]+", "console-consumer-<id>", "member ids are generated"),
     (r"/127\.0\.0\.1", "/<host>", "member host as the coordinator saw it"),
     (r"\d+\.\d+\.\d+\.\d+:\d+ \(id:", "<bootstrap> (id:", "each broker listens on its own port"),
+    (r"Cluster ?I[Dd]: +\S+", "ClusterId: <id>", "each broker generates its own cluster id"),
     (r"[ \t]+", " ", "column padding follows the widest cell"),
 ]
 
@@ -118,8 +121,15 @@ DEVIATIONS: list[Deviation] = [
     Deviation("synchronous auto-creation", r"^request METADATA v[0-3]: \.topics\.\[req-auto-v[0-3]-\w+\]\.(error_code|partitions)$",
               "a topic auto-created by Metadata is in that same response with its leader; Kafka (KRaft) answers "
               "UNKNOWN_TOPIC_OR_PARTITION until its controller has created it, so clients retry"),
-    Deviation("feature flags", r"^request API_VERSIONS v\d+: \.(supported_features|finalized_features|finalized_features_epoch)",
-              "ApiVersions v3+ lists no feature flags: they version Kafka's KRaft metadata log, which Ottla does not have"),
+    Deviation("feature levels", r"^request API_VERSIONS v\d+: \.(supported_features|finalized_features)|^tool kafka-features describe",
+              "Ottla supports and finalizes each feature only up to the level whose promise it keeps (server/features.py): "
+              "metadata.version 3.5-IV1 (the next level promises SCRAM credentials), kraft.version 0, and transaction, group, "
+              "share, streams and eligible.leader.replicas 0 until KIP-890's epoch bump, KIP-848, KIP-932, KIP-1071 and KIP-966 work"),
+    Deviation("static metadata quorum",
+              r"^request DESCRIBE_QUORUM v\d+: \.(topics\[0\]\.partitions\.\[0\]\.(high_watermark|current_voters)|nodes)"
+              r"|^tool kafka-metadata-quorum",
+              "Ottla is a static quorum of one voter (kraft.version 0: no directory id) that keeps no metadata log (offsets 0), "
+              "reached on its one listener; the reference is formatted --standalone (kraft.version 1) with a CONTROLLER listener"),
 ]
 
 
@@ -670,7 +680,9 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                             "protocol_type": "consumer", "protocol_name": "range", "assignments": []},
         ApiKey.DESCRIBE_GROUPS: {"groups": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
         ApiKey.LIST_GROUPS: {"states_filter": ["Empty"], "types_filter": []},
-        ApiKey.API_VERSIONS: {"client_software_name": "ottla-differential", "client_software_version": "1"},
+        # v5 names another cluster (KIP-1242): both answer REBOOTSTRAP_REQUIRED.
+        ApiKey.API_VERSIONS: {"client_software_name": "ottla-differential", "client_software_version": "1",
+                              "cluster_id": f"req-other-{c.tag}", "node_id": 1},
         # One topic that is created, then one refusal of each kind, compared by error code.
         ApiKey.CREATE_TOPICS: {"timeout_ms": 5000, "validate_only": False, "topics": [
             {"name": name, "num_partitions": partitions, "replication_factor": replicas, "assignments": [], "configs": configs}
@@ -716,7 +728,17 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
             {"name": t, "partitions": [{"partition_index": 0, "replicas": None}, {"partition_index": 1, "replicas": [1]}]}]},
         ApiKey.LIST_PARTITION_REASSIGNMENTS: {"timeout_ms": 5000, "topics": None},
         ApiKey.OFFSET_DELETE: {"group_id": c.group, "topics": [{"name": t, "partitions": [{"partition_index": 0}]}]},
-        ApiKey.DESCRIBE_CLUSTER: {"include_cluster_authorized_operations": False, "endpoint_type": 1},
+        ApiKey.DESCRIBE_CLUSTER: {"include_cluster_authorized_operations": False, "endpoint_type": 1, "include_fenced_brokers": True},
+        # Refusals both brokers give alike: a downgrade metadata.version refuses, voter changes for another
+        # cluster, an unknown broker; never a change that would disturb the reference (it is shared).
+        ApiKey.UPDATE_FEATURES: {"timeout_ms": 5000, "validate_only": True, "feature_updates": [
+            {"feature": "metadata.version", "max_version_level": 7, "allow_downgrade": True, "upgrade_type": 2}]},
+        ApiKey.DESCRIBE_QUORUM: {"topics": [{"topic_name": "__cluster_metadata", "partitions": [{"partition_index": 0}]}]},
+        ApiKey.ADD_RAFT_VOTER: {"cluster_id": f"req-other-{c.tag}", "timeout_ms": 5000, "voter_id": 2, "voter_directory_id": bytes(range(16)),
+                                "listeners": [{"name": "CONTROLLER", "host": "127.0.0.1", "port": 1}], "ack_when_committed": True},
+        ApiKey.REMOVE_RAFT_VOTER: {"cluster_id": f"req-other-{c.tag}", "voter_id": 1, "voter_directory_id": bytes(range(16))},
+        ApiKey.UNREGISTER_BROKER: {"broker_id": 99},
+        ApiKey.LIST_CONFIG_RESOURCES: {"resource_types": [4, 8, 16, 32]},
         ApiKey.DESCRIBE_TOPIC_PARTITIONS: {"topics": [{"name": t}], "response_partition_limit": 2000, "cursor": None},
         # Transactions of an id no producer initialised: compared by the refusals.
         ApiKey.ADD_PARTITIONS_TO_TXN: {**txn, "v3_and_below_transactional_id": txn["transactional_id"],

@@ -167,6 +167,23 @@ def _check_api_versions(out: str, n: Names) -> str | None:
     return _expect(re.search(r"Produce\(0\): \d+ to \d+ \[usable: \d+\]", out) is not None, "no usable Produce versions")
 
 
+def _check_features(out: str, n: Names) -> str | None:
+    described = re.findall(r"^Feature: (\S+)\s+SupportedMinVersion: \S+\s+SupportedMaxVersion: \S+\s+FinalizedVersionLevel: \S+\s+Epoch: \d+", out, re.M)
+    return _expect("metadata.version" in described, f"features described: {described}, no metadata.version")
+
+
+def _check_quorum_status(out: str, n: Names) -> str | None:
+    return _expect(re.search(r"^LeaderId:\s+\d+$", out, re.M) is not None and "CurrentVoters:" in out, "no LeaderId and CurrentVoters")
+
+
+def _check_quorum_replication(out: str, n: Names) -> str | None:
+    return _expect(re.search(r"^\d+\s+\S+\s+\d+\s+0\s+\d+\s+\d+\s+Leader\s*$", out, re.M) is not None, "no leader row without lag")
+
+
+def _check_cluster_id(out: str, n: Names) -> str | None:
+    return _expect(re.search(r"^Cluster ID: \S+$", out, re.M) is not None, "no 'Cluster ID:' line")
+
+
 def _check_ok(out: str, n: Names) -> str | None:
     return None
 
@@ -225,6 +242,12 @@ STEPS: list[Step] = [
          compare_output=False),
     # Its output is the advertised version table: compared request by request, not as text.
     Step("kafka-broker-api-versions", "kafka-broker-api-versions", _bs, _check_api_versions, compare_output=False),
+    Step("kafka-features describe", "kafka-features", lambda n: [*_bs(n), "describe"], _check_features),
+    Step("kafka-metadata-quorum describe --status", "kafka-metadata-quorum", lambda n: [*_bs(n), "describe", "--status"],
+         _check_quorum_status),
+    Step("kafka-metadata-quorum describe --replication", "kafka-metadata-quorum", lambda n: [*_bs(n), "describe", "--replication"],
+         _check_quorum_replication),
+    Step("kafka-cluster cluster-id", "kafka-cluster", lambda n: ["cluster-id", *_bs(n)], _check_cluster_id),
     Step("kafka-topics --delete", "kafka-topics", lambda n: [*_bs(n), "--delete", "--topic", n.topic], _check_ok),
     Step("kafka-topics --list (after delete)", "kafka-topics", lambda n: [*_bs(n), "--list"], _check_not_listed,
          compare_output=False),
