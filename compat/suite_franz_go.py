@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -194,24 +194,26 @@ def _apply_event(outcomes: dict[str, Outcome], line: str) -> None:
 
 
 @contextmanager
-def broker_bootstrap(broker: str, work_dir: Path, log_level: str) -> Iterator[str]:
-    """A fresh Ottla (`ottla serve`) or reference Kafka 4.4 on loopback; its bootstrap address."""
+def broker_bootstrap(broker: str, work_dir: Path,
+                     log_level: str) -> Iterator[tuple[str, Callable[[], dict[str, list[int]]]]]:
+    """A fresh Ottla (`ottla serve`) or reference Kafka 4.4 on loopback: its bootstrap address,
+    and what gives the API versions clients sent (Ottla's debug log; nothing for Kafka)."""
     if broker == "kafka":
         from compat.kafka import ReferenceKafka, fetch
 
         fetch()
         (work_dir / "kafka").mkdir(parents=True, exist_ok=True)
         with ReferenceKafka(work_dir / "kafka") as kafka:
-            yield kafka.bootstrap_servers
+            yield kafka.bootstrap_servers, lambda: {}
     else:
         with OttlaBroker(work_dir / "ottla", log_level=log_level) as ottla:
-            yield ottla.bootstrap
+            yield ottla.bootstrap, ottla.requests_seen
 
 
-def save_results(broker: str, outcomes: dict[str, Outcome], note: str) -> None:
+def save_results(broker: str, outcomes: dict[str, Outcome], note: str, requests: dict[str, list[int]]) -> None:
     path = results_path(broker)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"note": note, "outcomes": [asdict(o) for o in outcomes.values()]}
+    payload = {"note": note, "outcomes": [asdict(o) for o in outcomes.values()], "requests": requests}
     path.write_text(json.dumps(payload, indent=1))
 
 
@@ -221,6 +223,13 @@ def load_results(broker: str) -> tuple[str, dict[str, Outcome]]:
         return "not run", {}
     payload = json.loads(path.read_text())
     return payload["note"], {o["test"]: Outcome(**o) for o in payload["outcomes"]}
+
+
+def load_requests(broker: str) -> dict[str, list[int]]:
+    """API name -> versions the last run sent, where the broker logged them (Ottla at debug)."""
+    path = results_path(broker)
+    requests: dict[str, list[int]] = json.loads(path.read_text()).get("requests", {}) if path.exists() else {}
+    return requests
 
 
 def ottla_only_failures(outcomes: dict[str, Outcome]) -> set[str]:
@@ -265,6 +274,10 @@ def report_section() -> str:
     if skipped:
         lines += ["", "Skipped on Ottla, by the test itself:", ""]
         lines += [f"- **{n}**: {_first_line(o.message)}" for n, o in skipped]
+    requests = load_requests("ottla")
+    if requests:
+        versions = ", ".join(f"{api} {'/'.join(map(str, v))}" for api, v in requests.items())
+        lines += ["", f"Requests franz-go sent to Ottla (API versions, from its debug log): {versions}."]
     return "\n".join(lines) + "\n"
 
 
@@ -302,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", action="store_true", help="sized as the pytest test runs it")
     parser.add_argument("--records", type=int, help=f"KGO_TEST_RECORDS (default {RECORDS}, {CI_RECORDS} with --ci)")
     parser.add_argument("--timeout", type=int, default=3600, help="go test's timeout for the whole run, seconds")
-    parser.add_argument("--log-level", default="info", help="Ottla's log level (debug logs each request)")
+    parser.add_argument("--log-level", default="debug",
+                        help="Ottla's log level (debug, the default, logs each request for the report)")
     parser.add_argument("--work-dir", type=Path, help="keep broker data, logs and the go test -json stream here")
     parser.add_argument("--build", action="store_true", help="only fetch franz-go and compile its tests")
     parser.add_argument("--report", action="store_true",
@@ -326,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"franz-go {franz_go_version()}: {len(tests)} tests against {args.broker}; logs under {work_dir}",
           file=sys.stderr, flush=True)
-    with broker_bootstrap(args.broker, work_dir, args.log_level) as bootstrap:
+    with broker_bootstrap(args.broker, work_dir, args.log_level) as (bootstrap, requests_seen):
         outcomes = run_tests(bootstrap, tests, records=records, timeout_s=args.timeout,
                              log_path=work_dir / "go-test.json")
+        requests = requests_seen()
     for o in outcomes.values():
         extra = f" subtests failed: {', '.join(o.failed_subtests)}" if o.failed_subtests else ""
         why = f" -- {_first_line(o.message)}" if o.status != "pass" and o.message else ""
@@ -338,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         unsafe = ", KGO_TEST_UNSAFE" if "KGO_TEST_UNSAFE" in os.environ else ""
         note = (f"{broker}, {len(tests)} tests, KGO_TEST_RECORDS={records}{unsafe}, "
                 f"{time.strftime('%Y-%m-%d', time.gmtime())}, {time.monotonic() - started:.0f}s")
-        save_results(args.broker, outcomes, note)
+        save_results(args.broker, outcomes, note, requests)
     failed = ottla_only_failures(outcomes)
     if args.broker == "ottla":
         failed -= set(KNOWN_OTTLA_FAILURES)
