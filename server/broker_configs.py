@@ -158,6 +158,10 @@ class BrokerConfigs:
         if self.data_dir is not None:
             stored = {"per_broker": new_per_broker, "cluster_default": new_default}
             replace_file(self.data_dir / FILE_NAME, json.dumps(stored, indent=1, sort_keys=True).encode())
+        old = self.dynamic(per_broker)
+        changed = sorted(name for name in old.keys() | configs.keys() if old.get(name) != configs.get(name))
+        # Names only: a value may be secret.
+        log.info("dynamic broker configs %s: %s", "of this node" if per_broker else "cluster default", ", ".join(changed) or "none changed")
         self.per_broker, self.cluster_default = new_per_broker, new_default
         self.config = self._effective(new_per_broker, new_default)
         self.on_change(self.config)

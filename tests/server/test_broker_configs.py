@@ -327,6 +327,7 @@ def test_a_sensitive_value_is_never_returned_nor_logged(caplog):
     assert _synonyms(entry) == [("sasl.jaas.config", None, DYNAMIC_BROKER_CONFIG)]
     assert "hunter2" not in repr(default)
     assert not [record for record in caplog.records if "hunter2" in record.getMessage()]
+    assert [r.getMessage() for r in caplog.records if r.name == "ottla.broker_configs"] == ["dynamic broker configs of this node: sasl.jaas.config"]
 
 
 def test_broker_loggers_are_listed_and_changed_at_run_time(caplog):
