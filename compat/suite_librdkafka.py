@@ -59,6 +59,8 @@ EXCLUDED: dict[str, str] = DATA["excluded"]
 # test-runner name -> {"at": the subtest it fails at, "cause": why}.
 KNOWN_OTTLA_FAILURES: dict[str, dict[str, str]] = DATA["known_ottla_failures"]
 BROKER_CONFIG: dict[str, str] = DATA["broker_config"]
+# test-runner name -> why it failed on the reference Kafka: the suite's or the machine's, not Ottla's.
+KAFKA_FAILURES: dict[str, str] = DATA["kafka_failures"]
 
 # test-runner's progress lines. A failed test's thread stops at its failure, and test-runner then
 # aborts at exit with threads left over, before its summary table: so the log, not the table,
@@ -67,9 +69,9 @@ _LINE_RE = re.compile(
     r"^\[(?P<prefix>\S+)\s*/\s*[\d.]+s\] (?:"
     r"=+ Running test (?P<running>\d{4}_\w+) =+"
     r"|=+ Test (?P<ended>\d{4}_\w+) (?P<state>PASSED|FAILED|SKIPPED) =+"
-    r"|(?:WARN: )?SKIPPING TEST: (?P<skip>.*)"
+    r"|(?:WARN: )?SKIPPING TEST: (?P<skip>.*?)(?:\[\d{4}_.*)?"
     r"|\[ (?P<subtest_passed>.*): PASS \([\d.]+s\) \])$"
-    r"|^### Test \"(?P<failed>\d{4}_\w+)(?: \((?P<subtest>[^)]*)\))?\" failed at (?P<where>\S+?:\d+):"
+    r"|^### Test \"(?P<failed>\d{4}_\w+)(?: \((?P<subtest>.*?)\))?\" failed at (?P<where>\S+?:\d+):"
 )
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -286,8 +288,8 @@ def load_results(kind: str) -> list[Result]:
 def report_section() -> str:
     """The REPORT.md section: each test on Kafka and on Ottla, each Ottla-only failure's cause,
     and every excluded test number with its reason."""
-    kafka = {r.name: r for r in load_results("kafka")}
-    ottla = {r.name: r for r in load_results("ottla")}
+    kafka = {r.name: r for r in load_results("kafka") if r.number in SELECTED}
+    ottla = {r.name: r for r in load_results("ottla") if r.number in SELECTED}
 
     def cell(result: Result | None) -> str:
         if result is None:
@@ -309,9 +311,12 @@ def report_section() -> str:
         "[--broker ottla|kafka] [--tests 0001,0002]`; `--report` rewrites this section from the last runs.", "",
         f"`tests/integration/test_librdkafka_suite.py` runs the CI subset ({', '.join(CI_TESTS)}) on Ottla and "
         "fails on any failure not in `[known_ottla_failures]` of `compat/suites/librdkafka/tests.toml`.", "",
+        "Ottla-only failures (passed on Kafka, not on Ottla): "
+        + (", ".join(n for n, o in sorted(ottla.items()) if o.state != "PASSED" and o.state != "SKIPPED"
+                     and n in kafka and kafka[n].state == "PASSED") or "none") + ".", "",
         "A cell is the test's end and, in parentheses, how many of its subtests passed (tests without "
         "subtests show none); a failed test stops at its first failing subtest.", "",
-        "| test | Kafka 4.4 | Ottla | cause of an Ottla failure |",
+        "| test | Kafka 4.4 | Ottla | cause of a failure |",
         "|---|---|---|---|",
     ]
     for name in sorted(kafka.keys() | ottla.keys()):
@@ -321,6 +326,8 @@ def report_section() -> str:
             cause = KNOWN_OTTLA_FAILURES[name]["cause"] if is_known_ottla_failure(o) else f"not yet diagnosed: {o.detail}"
         elif o is not None and o.state == "SKIPPED":
             cause = f"skipped by the test: {o.detail}"
+        if not cause and name in KAFKA_FAILURES and k is not None and k.state != "PASSED":
+            cause = f"on Kafka: {KAFKA_FAILURES[name]}"
         lines.append(f"| {name} | {cell(k)} | {cell(o)} | {cause} |")
     lines += ["", "Not selected, by test number:", ""]
     lines += [f"- {number}: {reason}" for number, reason in sorted(EXCLUDED.items())]
