@@ -752,6 +752,11 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                                                          "committed_leader_epoch": -1, "committed_metadata": ""}]}]},
         ApiKey.DESCRIBE_PRODUCERS: {"topics": [{"name": t, "partition_indexes": [0]}]},
         ApiKey.DESCRIBE_TRANSACTIONS: {"transactional_ids": [txn["transactional_id"]]},
+        # Markers for a topic neither broker has: compared by the refusal, and nothing is written
+        # into the shared reference's logs.
+        ApiKey.WRITE_TXN_MARKERS: {"markers": [{"producer_id": 4242, "producer_epoch": 0, "transaction_result": False,
+                                                "topics": [{"name": f"req-missing-{c.tag}", "partition_indexes": [0]}],
+                                                "coordinator_epoch": 0, "transaction_version": 2}]},
         ApiKey.LIST_TRANSACTIONS: {"state_filters": [], "producer_id_filters": [], "duration_filter": -1,
                                    "transactional_id_pattern": "[unclosed"},
     }
