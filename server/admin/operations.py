@@ -30,8 +30,11 @@ from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 EARLIEST, LATEST = -2, -1
 # DescribeConfigs config_source of a topic's own override.
 DYNAMIC_TOPIC_CONFIG = 1
-# Fetch up to v12 names topics; v13+ needs topic ids, which Metadata v10+ would supply.
+# Fetch up to v12, Produce up to v12 and OffsetCommit up to v9 name topics; the versions after
+# them carry topic ids instead, which Metadata v10+ would supply.
 FETCH_MAX_VERSION = 12
+PRODUCE_MAX_VERSION = 12
+OFFSET_COMMIT_MAX_VERSION = 9
 # OffsetFetch v8+ asks for many groups at once (KIP-709); one group is all an operation needs.
 OFFSET_FETCH_MAX_VERSION = 7
 # Records per Produce request; keeps one request well under message.max.bytes for lines.
@@ -347,7 +350,7 @@ class AdminClient:
                 ],
             }
             # Produce v3+ carries RecordBatch v2, the only format build_batch writes.
-            version, response = self.client.call(ApiKey.PRODUCE, body, node=leader)
+            version, response = self.client.call(ApiKey.PRODUCE, body, node=leader, highest=PRODUCE_MAX_VERSION)
             if version < 3:
                 raise ClientError("the broker does not accept record batches v2 (Produce v3+)")
             for result in response["responses"][0]["partition_responses"]:
@@ -540,7 +543,7 @@ class AdminClient:
                 }
             ],
         }
-        _, response = self.client.call(ApiKey.OFFSET_COMMIT, body, node=coordinator)
+        _, response = self.client.call(ApiKey.OFFSET_COMMIT, body, node=coordinator, highest=OFFSET_COMMIT_MAX_VERSION)
         for entry in response["topics"][0]["partitions"]:
             if entry["error_code"]:
                 raise kafka_error(entry["error_code"], subject=f"commit for group {group}")
