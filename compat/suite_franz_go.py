@@ -35,6 +35,7 @@ from pathlib import Path
 
 from compat.harness import REPO_ROOT, OttlaBroker
 from compat.matrix import git_revision
+from compat.report_sections import replace_section
 
 SUITE_DIR = REPO_ROOT / "compat" / "suites" / "franz_go"
 GO_CACHE = REPO_ROOT / ".cache" / "go"
@@ -298,14 +299,7 @@ def _cell(outcome: Outcome | None) -> str:
 
 def write_report_section(path: Path = REPORT_PATH) -> None:
     """Replace this suite's section of REPORT.md (up to the next `## ` heading), or append it."""
-    text = path.read_text()
-    section = report_section()
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    replace_section(path, SECTION_TITLE, report_section())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from compat.report_sections import replace_section
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = tomllib.loads((REPO / "compat" / "suites" / "librdkafka" / "tests.toml").read_text())
 CRATE_VERSION: str = DATA["crate_version"]
@@ -336,14 +338,7 @@ def report_section() -> str:
 
 def write_report_section(path: Path = REPORT_PATH) -> None:
     """Replace this suite's section of REPORT.md (up to the next `## ` heading), or append it."""
-    text = path.read_text()
-    section = report_section()
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    replace_section(path, SECTION_TITLE, report_section())
 
 
 def main(argv: list[str] | None = None) -> int:
