@@ -25,7 +25,6 @@ from ottla.server.kafka_settings import INERT_KEYS
 from ottla.storage.config import (
     BROKER_LOG_KEYS,
     INT_MAX,
-    LONG_MAX,
     ConfigKey,
     ConfigType,
     InvalidConfigValue,

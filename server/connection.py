@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from typing import Any, Callable, Protocol
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext

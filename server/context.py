@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, Protocol, TYPE_CHECKING, TypeAlias, TypeVar
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
@@ -24,7 +24,9 @@ from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.messages.types import ApiVersionsResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ApiVersionsResponse
 
 # Kafka's principal for a connection that has not authenticated (KafkaPrincipal.ANONYMOUS).
 ANONYMOUS = "User:ANONYMOUS"

@@ -16,6 +16,8 @@ there, so only its growth is comparable.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 from dataclasses import dataclass
 from enum import IntEnum
@@ -23,7 +25,9 @@ from pathlib import Path
 
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.messages.types import ApiVersionsResponseFinalizedFeatureKey, ApiVersionsResponseSupportedFeatureKey
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ApiVersionsResponseFinalizedFeatureKey, ApiVersionsResponseSupportedFeatureKey
 
 
 @dataclass(slots=True, frozen=True)

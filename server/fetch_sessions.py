@@ -29,18 +29,20 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from ottla.wire.errors import ErrorCode
-from ottla.wire.messages.types import (
-    FetchRequestFetchPartition,
-    FetchRequestFetchTopic,
-    FetchRequestForgottenTopic,
-    FetchResponse,
-    FetchResponseFetchableTopicResponse,
-    FetchResponsePartitionData,
-)
 from ottla.wire.primitives import Spliced
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        FetchRequestFetchPartition,
+        FetchRequestFetchTopic,
+        FetchRequestForgottenTopic,
+        FetchResponse,
+        FetchResponseFetchableTopicResponse,
+        FetchResponsePartitionData,
+    )
 
 INVALID_SESSION_ID = 0
 INITIAL_EPOCH = 0

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ottla.server.handlers import HANDLERS
+from ottla.wire.messages import types as message_types
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = sorted({handle.__module__ for handle, _, _ in HANDLERS.values()})
@@ -79,7 +80,8 @@ def _guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
 
 def _violations(module_name: str) -> list[str]:
     module = importlib.import_module(module_name)
-    request_type = typing.get_type_hints(module.handle).get("request")
+    # The handlers import their message types for type checking only: resolve names in them.
+    request_type = typing.get_type_hints(module.handle, localns=vars(message_types)).get("request")
     if _typed_dict(request_type) is None:
         return []
     path = Path(module.__file__)

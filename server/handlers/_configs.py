@@ -8,13 +8,15 @@ the BROKER_LOGGER resource (`ottla.server.broker_loggers`).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, TYPE_CHECKING
 
 from ottla.server.broker_configs import Listening
 from ottla.server.context import RequestContext
 from ottla.server.topic_config import validate_configs
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.messages.types import AlterConfigsResponseAlterConfigsResourceResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import AlterConfigsResponseAlterConfigsResourceResponse
 
 # ConfigResource.Type ids.
 TOPIC = 2

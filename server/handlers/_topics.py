@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.messages.types import MetadataResponseMetadataResponsePartition
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import MetadataResponseMetadataResponsePartition
 
 
 def partition_metadata(context: RequestContext, partitions: int) -> list[MetadataResponseMetadataResponsePartition]:

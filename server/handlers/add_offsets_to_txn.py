@@ -3,11 +3,15 @@ a later TxnOffsetCommit is committed or aborted with it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import AddOffsetsToTxnRequest, AddOffsetsToTxnResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import AddOffsetsToTxnRequest, AddOffsetsToTxnResponse
 
 API = ApiKey.ADD_OFFSETS_TO_TXN
 VERSIONS = (0, 4)

@@ -8,17 +8,21 @@ OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnReq
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    AddPartitionsToTxnRequest,
-    AddPartitionsToTxnRequestAddPartitionsToTxnTopic,
-    AddPartitionsToTxnResponse,
-    AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult,
-    AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        AddPartitionsToTxnRequest,
+        AddPartitionsToTxnRequestAddPartitionsToTxnTopic,
+        AddPartitionsToTxnResponse,
+        AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult,
+        AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult,
+    )
 
 API = ApiKey.ADD_PARTITIONS_TO_TXN
 VERSIONS = (0, 5)

@@ -3,12 +3,16 @@ which Ottla's is: one voter, this node, that no request can change."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.handlers.remove_raft_voter import check_cluster_id, static_quorum
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import AddRaftVoterRequest, AddRaftVoterResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import AddRaftVoterRequest, AddRaftVoterResponse
 
 API = ApiKey.ADD_RAFT_VOTER
 VERSIONS = (0, 1)

@@ -4,6 +4,8 @@ where any config left out returns to its default. Kafka does not take BROKER_LOG
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server import broker_configs
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
@@ -12,11 +14,13 @@ from ottla.server.handlers._configs import (
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    AlterConfigsRequest,
-    AlterConfigsResponse,
-    AlterConfigsResponseAlterConfigsResourceResponse,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        AlterConfigsRequest,
+        AlterConfigsResponse,
+        AlterConfigsResponseAlterConfigsResourceResponse,
+    )
 
 API = ApiKey.ALTER_CONFIGS
 VERSIONS = (0, 2)

@@ -3,11 +3,15 @@ features this broker supports and the cluster finalized (KIP-584, `ottla.server.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import ApiVersionsRequest, ApiVersionsResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ApiVersionsRequest, ApiVersionsResponse
 
 API = ApiKey.API_VERSIONS
 VERSIONS = (0, 5)

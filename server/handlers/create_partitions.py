@@ -3,17 +3,21 @@ other partitions, as in Kafka. Manual assignments may name only this node."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    CreatePartitionsRequest,
-    CreatePartitionsRequestCreatePartitionsTopic,
-    CreatePartitionsResponse,
-    CreatePartitionsResponseCreatePartitionsTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        CreatePartitionsRequest,
+        CreatePartitionsRequestCreatePartitionsTopic,
+        CreatePartitionsResponse,
+        CreatePartitionsResponseCreatePartitionsTopicResult,
+    )
 
 API = ApiKey.CREATE_PARTITIONS
 VERSIONS = (0, 3)

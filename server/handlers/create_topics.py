@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.topic_config import validate_configs
 from ottla.storage.engine import validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    CreateTopicsRequest,
-    CreateTopicsRequestCreatableTopic,
-    CreateTopicsResponse,
-    CreateTopicsResponseCreatableTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        CreateTopicsRequest,
+        CreateTopicsRequestCreatableTopic,
+        CreateTopicsResponse,
+        CreateTopicsResponseCreatableTopicResult,
+    )
 
 API = ApiKey.CREATE_TOPICS
 VERSIONS = (0, 7)

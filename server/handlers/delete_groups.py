@@ -3,10 +3,14 @@ message field of v3 stays null, as Kafka 4.4 leaves it for every error it answer
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import DeleteGroupsRequest, DeleteGroupsResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import DeleteGroupsRequest, DeleteGroupsResponse
 
 API = ApiKey.DELETE_GROUPS
 VERSIONS = (0, 3)

@@ -3,16 +3,20 @@ watermark); storage drops the segments wholly below it and keeps the new start a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DeleteRecordsRequest,
-    DeleteRecordsResponse,
-    DeleteRecordsResponseDeleteRecordsPartitionResult,
-    DeleteRecordsResponseDeleteRecordsTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DeleteRecordsRequest,
+        DeleteRecordsResponse,
+        DeleteRecordsResponseDeleteRecordsPartitionResult,
+        DeleteRecordsResponseDeleteRecordsTopicResult,
+    )
 
 API = ApiKey.DELETE_RECORDS
 VERSIONS = (0, 2)

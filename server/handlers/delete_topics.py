@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DeleteTopicsRequest,
-    DeleteTopicsResponse,
-    DeleteTopicsResponseDeletableTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DeleteTopicsRequest,
+        DeleteTopicsResponse,
+        DeleteTopicsResponseDeletableTopicResult,
+    )
 
 API = ApiKey.DELETE_TOPICS
 VERSIONS = (0, 6)

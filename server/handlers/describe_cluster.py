@@ -3,11 +3,15 @@ is the whole cluster and its controller, and never fenced while it answers."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import DescribeClusterRequest, DescribeClusterResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import DescribeClusterRequest, DescribeClusterResponse
 
 API = ApiKey.DESCRIBE_CLUSTER
 VERSIONS = (0, 2)

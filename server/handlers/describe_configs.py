@@ -4,6 +4,8 @@ per node and as cluster defaults), and the broker's loggers with their levels.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Sequence
 from ottla.server import broker_loggers
 from ottla.server.broker_configs import BrokerEntry
@@ -16,13 +18,15 @@ from ottla.storage.config import ConfigKey
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeConfigsRequest,
-    DescribeConfigsRequestDescribeConfigsResource,
-    DescribeConfigsResponse,
-    DescribeConfigsResponseDescribeConfigsResourceResult,
-    DescribeConfigsResponseDescribeConfigsResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeConfigsRequest,
+        DescribeConfigsRequestDescribeConfigsResource,
+        DescribeConfigsResponse,
+        DescribeConfigsResponseDescribeConfigsResourceResult,
+        DescribeConfigsResponseDescribeConfigsResult,
+    )
 
 API = ApiKey.DESCRIBE_CONFIGS
 VERSIONS = (0, 4)

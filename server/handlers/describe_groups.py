@@ -5,17 +5,21 @@ from v6 (KIP-1043)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.groups.state import GroupState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeGroupsRequest,
-    DescribeGroupsResponse,
-    DescribeGroupsResponseDescribedGroup,
-    DescribeGroupsResponseDescribedGroupMember,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeGroupsRequest,
+        DescribeGroupsResponse,
+        DescribeGroupsResponseDescribedGroup,
+        DescribeGroupsResponseDescribedGroupMember,
+    )
 
 API = ApiKey.DESCRIBE_GROUPS
 VERSIONS = (0, 6)

@@ -3,19 +3,23 @@ segment files, as Kafka's UnifiedLog.size) and the file system's capacity (KIP-8
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import shutil
 from collections.abc import Sequence
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeLogDirsRequest,
-    DescribeLogDirsResponse,
-    DescribeLogDirsResponseDescribeLogDirsPartition,
-    DescribeLogDirsResponseDescribeLogDirsResult,
-    DescribeLogDirsResponseDescribeLogDirsTopic,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeLogDirsRequest,
+        DescribeLogDirsResponse,
+        DescribeLogDirsResponseDescribeLogDirsPartition,
+        DescribeLogDirsResponseDescribeLogDirsResult,
+        DescribeLogDirsResponseDescribeLogDirsTopic,
+    )
 
 API = ApiKey.DESCRIBE_LOG_DIRS
 VERSIONS = (0, 4)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeProducersRequest,
-    DescribeProducersResponse,
-    DescribeProducersResponsePartitionResponse,
-    DescribeProducersResponseTopicResponse,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeProducersRequest,
+        DescribeProducersResponse,
+        DescribeProducersResponsePartitionResponse,
+        DescribeProducersResponseTopicResponse,
+    )
 
 API = ApiKey.DESCRIBE_PRODUCERS
 VERSIONS = (0, 0)

@@ -9,19 +9,23 @@ listener the question came in on: this node has no separate controller listener.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeQuorumRequest,
-    DescribeQuorumResponse,
-    DescribeQuorumResponseNode,
-    DescribeQuorumResponsePartitionData,
-    DescribeQuorumResponseReplicaState,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeQuorumRequest,
+        DescribeQuorumResponse,
+        DescribeQuorumResponseNode,
+        DescribeQuorumResponsePartitionData,
+        DescribeQuorumResponseReplicaState,
+    )
 
 API = ApiKey.DESCRIBE_QUORUM
 VERSIONS = (0, 2)

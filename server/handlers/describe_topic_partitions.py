@@ -3,20 +3,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import partition_metadata
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeTopicPartitionsRequest,
-    DescribeTopicPartitionsResponse,
-    DescribeTopicPartitionsResponseCursor,
-    DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition,
-    DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic,
-    MetadataResponseMetadataResponsePartition,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeTopicPartitionsRequest,
+        DescribeTopicPartitionsResponse,
+        DescribeTopicPartitionsResponseCursor,
+        DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition,
+        DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic,
+        MetadataResponseMetadataResponsePartition,
+    )
 
 API = ApiKey.DESCRIBE_TOPIC_PARTITIONS
 VERSIONS = (0, 0)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    DescribeTransactionsRequest,
-    DescribeTransactionsResponse,
-    DescribeTransactionsResponseTransactionState,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DescribeTransactionsRequest,
+        DescribeTransactionsResponse,
+        DescribeTransactionsResponseTransactionState,
+    )
 
 API = ApiKey.DESCRIBE_TRANSACTIONS
 VERSIONS = (0, 0)

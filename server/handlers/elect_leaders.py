@@ -3,16 +3,20 @@ always the leader, so every existing partition answers ELECTION_NOT_NEEDED, as K
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    ElectLeadersRequest,
-    ElectLeadersResponse,
-    ElectLeadersResponsePartitionResult,
-    ElectLeadersResponseReplicaElectionResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        ElectLeadersRequest,
+        ElectLeadersResponse,
+        ElectLeadersResponsePartitionResult,
+        ElectLeadersResponseReplicaElectionResult,
+    )
 
 API = ApiKey.ELECT_LEADERS
 VERSIONS = (0, 2)

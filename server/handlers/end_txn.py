@@ -3,11 +3,15 @@ v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import EndTxnRequest, EndTxnResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import EndTxnRequest, EndTxnResponse
 
 API = ApiKey.END_TXN
 VERSIONS = (0, 5)

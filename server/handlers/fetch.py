@@ -13,6 +13,8 @@ answered with only the partitions that changed. Version 18 adds a replica's high
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 from ottla.server.context import Answer, RequestContext
@@ -23,13 +25,15 @@ from ottla.wire.header import RequestHeader
 from ottla.wire.primitives import Spliced
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.messages.types import (
-    FetchRequest,
-    FetchRequestFetchTopic,
-    FetchResponse,
-    FetchResponseFetchableTopicResponse,
-    FetchResponsePartitionData,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        FetchRequest,
+        FetchRequestFetchTopic,
+        FetchResponse,
+        FetchResponseFetchableTopicResponse,
+        FetchResponsePartitionData,
+    )
 
 API = ApiKey.FETCH
 VERSIONS = (0, 18)

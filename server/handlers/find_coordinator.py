@@ -6,15 +6,19 @@ anything else (share groups, KIP-932) is INVALID_REQUEST, as in Kafka without th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    FindCoordinatorRequest,
-    FindCoordinatorResponse,
-    FindCoordinatorResponseCoordinator,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        FindCoordinatorRequest,
+        FindCoordinatorResponse,
+        FindCoordinatorResponseCoordinator,
+    )
 
 API = ApiKey.FIND_COORDINATOR
 VERSIONS = (0, 6)

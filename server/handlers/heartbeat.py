@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import HeartbeatRequest, HeartbeatResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import HeartbeatRequest, HeartbeatResponse
 
 API = ApiKey.HEARTBEAT
 VERSIONS = (0, 4)

@@ -4,6 +4,8 @@ a topic's overrides, a node's or the cluster's dynamic broker configs, a broker 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
@@ -14,11 +16,13 @@ from ottla.storage.config import TOPIC_KEYS, ConfigType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsRequestAlterableConfig,
-    IncrementalAlterConfigsResponse,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsRequestAlterableConfig,
+        IncrementalAlterConfigsResponse,
+    )
 
 API = ApiKey.INCREMENTAL_ALTER_CONFIGS
 VERSIONS = (0, 1)

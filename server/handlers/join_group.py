@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 from ottla.server.context import Answer, RequestContext
 from ottla.server.groups import JoinRequest
 from ottla.server.groups.group import JoinResult
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import JoinGroupRequest, JoinGroupRequestJoinGroupRequestProtocol, JoinGroupResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import JoinGroupRequest, JoinGroupRequestJoinGroupRequestProtocol, JoinGroupResponse
 
 API = ApiKey.JOIN_GROUP
 VERSIONS = (0, 9)

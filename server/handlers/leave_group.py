@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import LeaveGroupRequest, LeaveGroupResponse, LeaveGroupResponseMemberResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import LeaveGroupRequest, LeaveGroupResponse, LeaveGroupResponseMemberResponse
 
 API = ApiKey.LEAVE_GROUP
 VERSIONS = (0, 5)

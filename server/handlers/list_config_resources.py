@@ -8,11 +8,15 @@ with no configs at all (or unknown) fails the whole request with UNSUPPORTED_VER
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import ListConfigResourcesRequest, ListConfigResourcesResponse, ListConfigResourcesResponseConfigResource
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ListConfigResourcesRequest, ListConfigResourcesResponse, ListConfigResourcesResponseConfigResource
 
 API = ApiKey.LIST_CONFIG_RESOURCES
 VERSIONS = (0, 1)

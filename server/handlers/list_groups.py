@@ -3,11 +3,15 @@ type (v5, KIP-848). All of ours are classic groups."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import ListGroupsRequest, ListGroupsResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ListGroupsRequest, ListGroupsResponse
 
 API = ApiKey.LIST_GROUPS
 VERSIONS = (0, 5)

@@ -13,16 +13,20 @@ ReplicaManager.fetchOffsetForTimestamp, lastFetchableOffset).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    ListOffsetsRequest,
-    ListOffsetsResponse,
-    ListOffsetsResponseListOffsetsPartitionResponse,
-    ListOffsetsResponseListOffsetsTopicResponse,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        ListOffsetsRequest,
+        ListOffsetsResponse,
+        ListOffsetsResponseListOffsetsPartitionResponse,
+        ListOffsetsResponseListOffsetsTopicResponse,
+    )
 
 API = ApiKey.LIST_OFFSETS
 VERSIONS = (0, 11)

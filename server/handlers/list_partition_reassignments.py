@@ -3,11 +3,15 @@ reassignment is ever in progress; Kafka leaves unknown topics out of the answer 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse
 
 API = ApiKey.LIST_PARTITION_REASSIGNMENTS
 VERSIONS = (0, 0)

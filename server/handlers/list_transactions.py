@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 
 from ottla.server.context import RequestContext
@@ -13,7 +15,9 @@ from ottla.server.txn.state import TxnState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import ListTransactionsRequest, ListTransactionsResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ListTransactionsRequest, ListTransactionsResponse
 
 API = ApiKey.LIST_TRANSACTIONS
 VERSIONS = (0, 2)

@@ -10,6 +10,8 @@ re-bootstrap (REBOOTSTRAP_REQUIRED); a single node never does, so it is always N
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
@@ -17,12 +19,14 @@ from ottla.storage import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    MetadataRequest,
-    MetadataRequestMetadataRequestTopic,
-    MetadataResponse,
-    MetadataResponseMetadataResponseTopic,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        MetadataRequest,
+        MetadataRequestMetadataRequestTopic,
+        MetadataResponse,
+        MetadataResponseMetadataResponseTopic,
+    )
 
 API = ApiKey.METADATA
 VERSIONS = (0, 13)

@@ -7,17 +7,21 @@ Offsets are stored by topic name either way, so every version reads the same com
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    OffsetCommitRequest,
-    OffsetCommitResponse,
-    OffsetCommitResponseOffsetCommitResponsePartition,
-    OffsetCommitResponseOffsetCommitResponseTopic,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        OffsetCommitRequest,
+        OffsetCommitResponse,
+        OffsetCommitResponseOffsetCommitResponsePartition,
+        OffsetCommitResponseOffsetCommitResponseTopic,
+    )
 
 API = ApiKey.OFFSET_COMMIT
 VERSIONS = (0, 10)

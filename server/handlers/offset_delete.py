@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    OffsetDeleteRequest,
-    OffsetDeleteResponse,
-    OffsetDeleteResponseOffsetDeleteResponseTopic,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        OffsetDeleteRequest,
+        OffsetDeleteResponse,
+        OffsetDeleteResponseOffsetDeleteResponseTopic,
+    )
 
 API = ApiKey.OFFSET_DELETE
 VERSIONS = (0, 0)

@@ -13,20 +13,22 @@ which no longer have an id. Offsets are stored by name, so every version reads t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    OffsetFetchRequest,
-    OffsetFetchResponse,
-    OffsetFetchResponseOffsetFetchResponseGroup,
-    OffsetFetchResponseOffsetFetchResponsePartitions,
-    OffsetFetchResponseOffsetFetchResponseTopic,
-    OffsetFetchResponseOffsetFetchResponseTopics,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        OffsetFetchRequest,
+        OffsetFetchResponse,
+        OffsetFetchResponseOffsetFetchResponseGroup,
+        OffsetFetchResponseOffsetFetchResponsePartitions,
+        OffsetFetchResponseOffsetFetchResponseTopic,
+        OffsetFetchResponseOffsetFetchResponseTopics,
+    )
 
 API = ApiKey.OFFSET_FETCH
 VERSIONS = (0, 10)

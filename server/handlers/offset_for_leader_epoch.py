@@ -8,16 +8,20 @@ epoch is unknown, answered as Kafka's LeaderEpochFileCache.endOffsetFor answers 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse,
-    OffsetForLeaderEpochResponseEpochEndOffset,
-    OffsetForLeaderEpochResponseOffsetForLeaderTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        OffsetForLeaderEpochRequest,
+        OffsetForLeaderEpochResponse,
+        OffsetForLeaderEpochResponseEpochEndOffset,
+        OffsetForLeaderEpochResponseOffsetForLeaderTopicResult,
+    )
 
 API = ApiKey.OFFSET_FOR_LEADER_EPOCH
 VERSIONS = (0, 4)

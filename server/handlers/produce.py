@@ -8,6 +8,8 @@ as Kafka does; the log decides (storage/producer_state.py).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.txn.verification import verify_transactional_produce
@@ -16,13 +18,15 @@ from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    ProduceRequest,
-    ProduceResponse,
-    ProduceResponsePartitionProduceResponse,
-    ProduceResponseTopicProduceResponse,
-)
 from ottla.wire.records import BATCH_HEADER_SIZE, read_header
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        ProduceRequest,
+        ProduceResponse,
+        ProduceResponsePartitionProduceResponse,
+        ProduceResponseTopicProduceResponse,
+    )
 
 API = ApiKey.PRODUCE
 VERSIONS = (0, 13)

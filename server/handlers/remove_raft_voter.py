@@ -3,11 +3,15 @@ which Ottla's is: one voter, this node, that no request can change."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import RemoveRaftVoterRequest, RemoveRaftVoterResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import RemoveRaftVoterRequest, RemoveRaftVoterResponse
 
 API = ApiKey.REMOVE_RAFT_VOTER
 VERSIONS = (0, 0)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 from ottla.server.context import Answer, RequestContext
 from ottla.server.groups.group import SyncResult
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import SyncGroupRequest, SyncGroupResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import SyncGroupRequest, SyncGroupResponse
 
 API = ApiKey.SYNC_GROUP
 VERSIONS = (0, 5)

@@ -7,17 +7,21 @@ version 2 clients send instead of AddOffsetsToTxn (KIP-890 part 2)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse,
-    TxnOffsetCommitResponseTxnOffsetCommitResponsePartition,
-    TxnOffsetCommitResponseTxnOffsetCommitResponseTopic,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        TxnOffsetCommitRequest,
+        TxnOffsetCommitResponse,
+        TxnOffsetCommitResponseTxnOffsetCommitResponsePartition,
+        TxnOffsetCommitResponseTxnOffsetCommitResponseTopic,
+    )
 
 API = ApiKey.TXN_OFFSET_COMMIT
 VERSIONS = (0, 5)

@@ -4,11 +4,15 @@ unregistering it succeeds as that round trip would and changes nothing; any othe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import UnregisterBrokerRequest, UnregisterBrokerResponse
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import UnregisterBrokerRequest, UnregisterBrokerResponse
 
 API = ApiKey.UNREGISTER_BROKER
 VERSIONS = (0, 0)

@@ -3,12 +3,16 @@ of a request's updates or none, as Kafka's controller does (FeatureControlManage
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.server.features import UpgradeType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import UpdateFeaturesRequest, UpdateFeaturesResponse, UpdateFeaturesResponseUpdatableFeatureResult
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import UpdateFeaturesRequest, UpdateFeaturesResponse, UpdateFeaturesResponseUpdatableFeatureResult
 
 API = ApiKey.UPDATE_FEATURES
 VERSIONS = (0, 2)

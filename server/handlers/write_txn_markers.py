@@ -13,16 +13,20 @@ changes nothing here: our epoch check is the same for both.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ottla.server.context import RequestContext
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
-from ottla.wire.messages.types import (
-    WriteTxnMarkersRequest,
-    WriteTxnMarkersResponse,
-    WriteTxnMarkersResponseWritableTxnMarkerResult,
-    WriteTxnMarkersResponseWritableTxnMarkerTopicResult,
-)
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        WriteTxnMarkersRequest,
+        WriteTxnMarkersResponse,
+        WriteTxnMarkersResponseWritableTxnMarkerResult,
+        WriteTxnMarkersResponseWritableTxnMarkerTopicResult,
+    )
 
 API = ApiKey.WRITE_TXN_MARKERS
 VERSIONS = (1, 2)
