@@ -1426,6 +1426,211 @@ class DescribeTopicPartitionsResponse(TypedDict):
     next_cursor: DescribeTopicPartitionsResponseCursor | None
 
 
+class ShareGroupHeartbeatRequest(TypedDict):
+    group_id: str
+    member_id: str
+    member_epoch: int
+    rack_id: str | None
+    subscribed_topic_names: list[str] | None
+
+
+class ShareGroupHeartbeatResponseAssignment(TypedDict):
+    topic_partitions: list[ShareGroupHeartbeatResponseTopicPartitions]
+
+
+class ShareGroupHeartbeatResponseTopicPartitions(TypedDict):
+    topic_id: bytes
+    partitions: list[int]
+
+
+class ShareGroupHeartbeatResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    member_id: str | None
+    member_epoch: int
+    heartbeat_interval_ms: int
+    assignment: ShareGroupHeartbeatResponseAssignment | None
+
+
+class ShareGroupDescribeRequest(TypedDict):
+    group_ids: list[str]
+    include_authorized_operations: bool
+
+
+class ShareGroupDescribeResponseDescribedGroup(TypedDict):
+    error_code: int
+    error_message: str | None
+    group_id: str
+    group_state: str
+    group_epoch: int
+    assignment_epoch: int
+    assignor_name: str
+    members: list[ShareGroupDescribeResponseMember]
+    authorized_operations: int
+
+
+class ShareGroupDescribeResponseMember(TypedDict):
+    member_id: str
+    rack_id: str | None
+    member_epoch: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    assignment: ShareGroupDescribeResponseAssignment
+
+
+class ShareGroupDescribeResponseAssignment(TypedDict):
+    topic_partitions: list[ShareGroupDescribeResponseTopicPartitions]
+
+
+class ShareGroupDescribeResponseTopicPartitions(TypedDict):
+    topic_id: bytes
+    topic_name: str
+    partitions: list[int]
+
+
+class ShareGroupDescribeResponse(TypedDict):
+    throttle_time_ms: int
+    groups: list[ShareGroupDescribeResponseDescribedGroup]
+
+
+class ShareFetchRequestFetchTopic(TypedDict):
+    topic_id: bytes
+    partitions: list[ShareFetchRequestFetchPartition]
+
+
+class ShareFetchRequestFetchPartition(TypedDict):
+    partition_index: int
+    acknowledgement_batches: list[ShareFetchRequestAcknowledgementBatch]
+
+
+class ShareFetchRequestAcknowledgementBatch(TypedDict):
+    first_offset: int
+    last_offset: int
+    acknowledge_types: list[int]
+
+
+class ShareFetchRequestForgottenTopic(TypedDict):
+    topic_id: bytes
+    partitions: list[int]
+
+
+class ShareFetchRequest(TypedDict):
+    group_id: str | None
+    member_id: str | None
+    share_session_epoch: int
+    max_wait_ms: int
+    min_bytes: int
+    max_bytes: int
+    max_records: int
+    batch_size: int
+    share_acquire_mode: NotRequired[int]
+    is_renew_ack: NotRequired[bool]
+    topics: list[ShareFetchRequestFetchTopic]
+    forgotten_topics_data: list[ShareFetchRequestForgottenTopic]
+
+
+class ShareFetchResponseShareFetchableTopicResponse(TypedDict):
+    topic_id: bytes
+    partitions: list[ShareFetchResponsePartitionData]
+
+
+class ShareFetchResponsePartitionData(TypedDict):
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    acknowledge_error_code: int
+    acknowledge_error_message: str | None
+    current_leader: ShareFetchResponseLeaderIdAndEpoch
+    records: bytes | memoryview | Spliced
+    acquired_records: list[ShareFetchResponseAcquiredRecords]
+
+
+class ShareFetchResponseLeaderIdAndEpoch(TypedDict):
+    leader_id: int
+    leader_epoch: int
+
+
+class ShareFetchResponseAcquiredRecords(TypedDict):
+    first_offset: int
+    last_offset: int
+    delivery_count: int
+
+
+class ShareFetchResponseNodeEndpoint(TypedDict):
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+
+class ShareFetchResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    acquisition_lock_timeout_ms: int
+    responses: list[ShareFetchResponseShareFetchableTopicResponse]
+    node_endpoints: list[ShareFetchResponseNodeEndpoint]
+
+
+class ShareAcknowledgeRequestAcknowledgeTopic(TypedDict):
+    topic_id: bytes
+    partitions: list[ShareAcknowledgeRequestAcknowledgePartition]
+
+
+class ShareAcknowledgeRequestAcknowledgePartition(TypedDict):
+    partition_index: int
+    acknowledgement_batches: list[ShareAcknowledgeRequestAcknowledgementBatch]
+
+
+class ShareAcknowledgeRequestAcknowledgementBatch(TypedDict):
+    first_offset: int
+    last_offset: int
+    acknowledge_types: list[int]
+
+
+class ShareAcknowledgeRequest(TypedDict):
+    group_id: str | None
+    member_id: str | None
+    share_session_epoch: int
+    is_renew_ack: NotRequired[bool]
+    topics: list[ShareAcknowledgeRequestAcknowledgeTopic]
+
+
+class ShareAcknowledgeResponseShareAcknowledgeTopicResponse(TypedDict):
+    topic_id: bytes
+    partitions: list[ShareAcknowledgeResponsePartitionData]
+
+
+class ShareAcknowledgeResponsePartitionData(TypedDict):
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    current_leader: ShareAcknowledgeResponseLeaderIdAndEpoch
+
+
+class ShareAcknowledgeResponseLeaderIdAndEpoch(TypedDict):
+    leader_id: int
+    leader_epoch: int
+
+
+class ShareAcknowledgeResponseNodeEndpoint(TypedDict):
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+
+class ShareAcknowledgeResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    acquisition_lock_timeout_ms: NotRequired[int]
+    responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse]
+    node_endpoints: list[ShareAcknowledgeResponseNodeEndpoint]
+
+
 class AddRaftVoterRequestListener(TypedDict):
     name: str
     host: str
@@ -1457,3 +1662,101 @@ class RemoveRaftVoterResponse(TypedDict):
     throttle_time_ms: int
     error_code: int
     error_message: str | None
+
+
+class DescribeShareGroupOffsetsRequestDescribeShareGroupOffsetsRequestGroup(TypedDict):
+    group_id: str
+    topics: list[DescribeShareGroupOffsetsRequestDescribeShareGroupOffsetsRequestTopic] | None
+
+
+class DescribeShareGroupOffsetsRequestDescribeShareGroupOffsetsRequestTopic(TypedDict):
+    topic_name: str
+    partitions: list[int]
+
+
+class DescribeShareGroupOffsetsRequest(TypedDict):
+    groups: list[DescribeShareGroupOffsetsRequestDescribeShareGroupOffsetsRequestGroup]
+
+
+class DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseGroup(TypedDict):
+    group_id: str
+    topics: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic]
+    error_code: int
+    error_message: str | None
+
+
+class DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic(TypedDict):
+    topic_name: str
+    topic_id: bytes
+    partitions: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition]
+
+
+class DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition(TypedDict):
+    partition_index: int
+    start_offset: int
+    leader_epoch: int
+    lag: NotRequired[int]
+    error_code: int
+    error_message: str | None
+
+
+class DescribeShareGroupOffsetsResponse(TypedDict):
+    throttle_time_ms: int
+    groups: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseGroup]
+
+
+class AlterShareGroupOffsetsRequestAlterShareGroupOffsetsRequestTopic(TypedDict):
+    topic_name: str
+    partitions: list[AlterShareGroupOffsetsRequestAlterShareGroupOffsetsRequestPartition]
+
+
+class AlterShareGroupOffsetsRequestAlterShareGroupOffsetsRequestPartition(TypedDict):
+    partition_index: int
+    start_offset: int
+
+
+class AlterShareGroupOffsetsRequest(TypedDict):
+    group_id: str
+    topics: list[AlterShareGroupOffsetsRequestAlterShareGroupOffsetsRequestTopic]
+
+
+class AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic(TypedDict):
+    topic_name: str
+    topic_id: bytes
+    partitions: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition]
+
+
+class AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition(TypedDict):
+    partition_index: int
+    error_code: int
+    error_message: str | None
+
+
+class AlterShareGroupOffsetsResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    responses: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic]
+
+
+class DeleteShareGroupOffsetsRequestDeleteShareGroupOffsetsRequestTopic(TypedDict):
+    topic_name: str
+
+
+class DeleteShareGroupOffsetsRequest(TypedDict):
+    group_id: str
+    topics: list[DeleteShareGroupOffsetsRequestDeleteShareGroupOffsetsRequestTopic]
+
+
+class DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic(TypedDict):
+    topic_name: str
+    topic_id: bytes
+    error_code: int
+    error_message: str | None
+
+
+class DeleteShareGroupOffsetsResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic]
