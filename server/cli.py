@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import signal
 import sys
+from importlib import metadata
 from typing import Any
 
-from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, parse_assignment
+from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, set_settings
 from ottla.server.hooks import TestHooks
 
 
@@ -18,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     from ottla.server.admin.commands import add_commands
 
     parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker, and a client for any Kafka.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the broker")
     # Flag defaults are None so that an unset flag does not hide the same setting from
@@ -35,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
     add_commands(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ottla")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> int:
@@ -73,7 +83,7 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
     if args.config:
         config = config.updated(load_properties(args.config))
     config = config.updated(environment_settings())
-    config = config.updated(dict(parse_assignment(item) for item in args.set))
+    config = config.updated(set_settings(args.set))
     flags: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -98,10 +108,21 @@ async def _serve(config: BrokerConfig, test_hooks: TestHooks | None) -> int:
     try:
         await broker.start()
     except OSError as exc:
-        print(f"ottla: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"ottla: {_start_failure(config, exc)}", file=sys.stderr)
         return 1
     data = "memory" if broker.data_dir is None else str(broker.data_dir)
     print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}", file=sys.stderr, flush=True)
     await stop.wait()
     await broker.stop()
     return 0
+
+
+def _start_failure(config: BrokerConfig, exc: OSError) -> str:
+    """What stopped start-up. A file system call names its path in the error (mkdir, open) and
+    a socket's bind never does, so the path tells a data directory that cannot be used from an
+    address that cannot be listened on."""
+    if exc.filename is not None:
+        where = "" if str(exc.filename) == str(config.data_dir) else f" ({exc.filename})"
+        return f"cannot use data directory {config.data_dir}: {exc.strerror or exc}{where}"
+    # asyncio's create_server rewords a bind error's strerror; the errno still says it.
+    return f"cannot listen on {config.host}:{config.port}: {os.strerror(exc.errno) if exc.errno else exc}"

@@ -15,11 +15,12 @@ precedence first, from the defaults, a Kafka `server.properties` file,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ottla.server.kafka_settings import INERT_KEYS
 from ottla.storage.config import (
@@ -320,35 +321,55 @@ _CLUSTER_ONLY = {
     "listeners",
     "advertised.listeners",
 }
+# Ottla's own names, which an unknown name is compared with for a typo, and how alike the
+# two must be (difflib's ratio): 0.85 catches a dropped or doubled letter or a missing `.ms`,
+# and lets through the settings of older Kafka versions (log.message.format.version: 0.62).
+_OTTLA_NAMES = [*SETTINGS, *ALIASES]
+_NEAR_MISS = 0.85
 
 
 def load_properties(path: str | Path) -> dict[str, str]:
-    """Settings from a Kafka server.properties: ours by name or Kafka alias, listeners
-    translated, Kafka's settings Ottla does not act on kept for DescribeConfigs (logged once,
-    but for the cluster-only ones a single node expects), anything else logged once and ignored."""
+    """Settings from a Kafka server.properties, listeners translated, each key judged as
+    `accepted_settings` judges it."""
     path = Path(path)
     try:
         pairs = parse_properties(path.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    settings = _listener_settings(pairs, str(path))
-    ignored, inert = [], []
+    for key in ("log.dirs", "log.dir"):
+        if "," in pairs.get(key, ""):
+            raise ConfigError(f"invalid value for {key} in {path}: Ottla keeps one log directory, got {pairs[key]!r}")
+    return {**_listener_settings(pairs, str(path)), **accepted_settings(pairs, f"from {path}")}
+
+
+def accepted_settings(pairs: Mapping[str, str], source: str, spelling: Callable[[str], str] = str) -> dict[str, str]:
+    """The settings of one source (a file, the environment, --set) by name, judged alike
+    whatever the source, so a key means the same wherever it is given:
+
+    * Ottla's settings and their Kafka aliases are kept;
+    * Kafka's settings Ottla does not act on are kept for DescribeConfigs and logged once as
+      having no effect (but for the cluster-only ones, which a single node expects);
+    * a name that is a near miss of one of Ottla's settings is an error naming the setting
+      meant: a typo would otherwise leave that setting at its default without a word;
+    * any other name is logged once and ignored, as Kafka does with a name it does not know
+      (AbstractConfig.logUnused: "supplied but isn't a known config"), so a file written for
+      another Kafka version or with a plug-in's keys still starts the broker.
+
+    `source` completes "setting K ... <source>" in messages ("from FILE", "given with --set");
+    `spelling` writes a name as that source spells it (OTTLA_LOG_RETENTION_MS)."""
+    settings = {}
     for key, value in pairs.items():
         name = ALIASES.get(key, key)
-        if name in SETTINGS:
-            if key in ("log.dirs", "log.dir") and "," in value:
-                raise ConfigError(f"invalid value for {key} in {path}: Ottla keeps one log directory, got {value!r}")
+        if name in ALL_KEYS:
             settings[name] = value
-        elif name in INERT_KEYS:
-            settings[name] = value
-            if key not in _CLUSTER_ONLY:
-                inert.append(key)
-        elif key not in _CLUSTER_ONLY:
-            ignored.append(key)
-    for key in inert:
-        log.warning("setting %s from %s is accepted but has no effect on a single Ottla node", key, path)
-    for key in ignored:
-        log.warning("ignoring setting %s from %s: Ottla does not use it", key, path)
+            if name in INERT_KEYS and key not in _CLUSTER_ONLY:
+                log.warning("setting %s %s is accepted but has no effect on a single Ottla node", spelling(key), source)
+        elif key in _CLUSTER_ONLY:
+            continue
+        elif meant := difflib.get_close_matches(key, _OTTLA_NAMES, n=1, cutoff=_NEAR_MISS):
+            raise ConfigError(f"unknown setting {spelling(key)} {source}: did you mean {spelling(meant[0])}?")
+        else:
+            log.warning("ignoring setting %s %s: neither Ottla nor Kafka 4.4 knows it", spelling(key), source)
     return settings
 
 
@@ -356,18 +377,21 @@ ENV_PREFIX = "OTTLA_"
 
 
 def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`OTTLA_LOG_RETENTION_MS=1000` -> {"log.retention.ms": "1000"}; other OTTLA_ variables are errors."""
+    """`OTTLA_LOG_RETENTION_MS=1000` -> {"log.retention.ms": "1000"}: the variable's name after
+    the prefix, lower case, underscores for dots, judged as `accepted_settings` judges it."""
     environ = os.environ if environ is None else environ
-    known = {name.replace(".", "_").upper(): name for name in (*ALL_KEYS, *ALIASES)}
-    settings = {}
+    known = {name.replace(".", "_").upper(): name for name in (*ALL_KEYS, *ALIASES, *_CLUSTER_ONLY)}
+    pairs = {}
     for variable, value in environ.items():
-        if not variable.startswith(ENV_PREFIX):
-            continue
-        name = known.get(variable[len(ENV_PREFIX):])
-        if name is None:
-            raise ConfigError(f"unknown setting in environment variable {variable}")
-        settings[ALIASES.get(name, name)] = value
-    return settings
+        if variable.startswith(ENV_PREFIX):
+            suffix = variable[len(ENV_PREFIX):]
+            pairs[known.get(suffix, suffix.lower().replace("_", "."))] = value
+    return accepted_settings(pairs, "in the environment", lambda name: ENV_PREFIX + name.replace(".", "_").upper())
+
+
+def set_settings(assignments: list[str]) -> dict[str, str]:
+    """The `--set key=value` arguments, judged as `accepted_settings` judges them."""
+    return accepted_settings(dict(parse_assignment(item) for item in assignments), "given with --set")
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

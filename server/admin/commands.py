@@ -23,7 +23,11 @@ from ottla.server.admin.output import as_json, table
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--bootstrap", default="127.0.0.1:9092", help="host:port[,host:port...] (default 127.0.0.1:9092)")
+    # Kafka's tools spell it --bootstrap-server and kcat -b: a habit from either works here.
+    common.add_argument(
+        "--bootstrap", "--bootstrap-server", "-b", dest="bootstrap", default="127.0.0.1:9092",
+        help="host:port[,host:port...] (default 127.0.0.1:9092)",
+    )
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
 
