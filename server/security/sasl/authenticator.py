@@ -1,0 +1,197 @@
+"""One connection's SASL authentication, as Kafka's SaslServerAuthenticator runs it; sans-IO.
+
+The connection asks `check(api_key, now)` before it dispatches a frame: before authentication
+only ApiVersions and SaslHandshake are served, then only SaslAuthenticate; anything else
+raises `IllegalSaslState` and the connection closes unanswered. The SaslHandshake and
+SaslAuthenticate handlers drive the exchange (`handshake`, `authenticate`); after a v0
+handshake the client sends raw tokens with no Kafka header, which the connection hands to
+`evaluate_raw`. A failure leaves `failed` set: the connection sends the answer and closes.
+
+KIP-368: with `connections.max.reauth.ms` set, a client of SaslAuthenticate v1+ is told its
+session lifetime; once it is over, the connection serves only a SaslHandshake, which starts
+re-authentication with the same mechanism, and must end with the same principal.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Mapping, Protocol
+
+from ottla.server.security.sasl.credentials import ScramCredentialStore
+from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials
+from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
+from ottla.server.security.sasl.scram import ScramMechanism, ScramServer
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+
+log = logging.getLogger("ottla.sasl")
+
+SUPPORTED_MECHANISMS = (PLAIN, *(m.mechanism_name for m in ScramMechanism))
+
+
+class MechanismServer(Protocol):
+    """A mechanism's server side: client messages in, server messages out, until complete."""
+
+    mechanism_name: str
+    complete: bool
+    principal: str | None
+
+    def evaluate(self, message: bytes) -> bytes: ...
+
+
+@dataclass(slots=True, frozen=True)
+class SaslSettings:
+    """One listener's SASL settings."""
+
+    enabled_mechanisms: tuple[str, ...]
+    # PLAIN's users and passwords, from the listener's PlainLoginModule JAAS config.
+    plain_users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # connections.max.reauth.ms by mechanism: 0 (or absent) means sessions never expire.
+    max_reauth_ms: Mapping[str, int] = field(default_factory=dict)
+
+
+class SaslState(Enum):
+    HANDSHAKE = "handshake"  # Kafka's HANDSHAKE_OR_VERSIONS_REQUEST / HANDSHAKE_REQUEST
+    AUTHENTICATE = "authenticate"
+    COMPLETE = "complete"
+    REAUTHENTICATE = "reauthenticate"
+    FAILED = "failed"
+
+
+_BEFORE_HANDSHAKE = frozenset((ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE))
+
+
+class SaslAuthenticator:
+    def __init__(self, settings: SaslSettings, credentials: ScramCredentialStore) -> None:
+        self.settings = settings
+        self._credentials = credentials
+        self.state = SaslState.HANDSHAKE
+        # After a SaslHandshake v0 the client sends bare tokens, not SaslAuthenticate requests.
+        self.raw_tokens = False
+        self.principal: str | None = None
+        self.mechanism: str | None = None
+        self._server: MechanismServer | None = None
+        self._client_supports_reauth = False
+        # Monotonic seconds at which the session ends (KIP-368), None for never.
+        self.session_expires_at: float | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.state is SaslState.COMPLETE
+
+    @property
+    def failed(self) -> bool:
+        return self.state is SaslState.FAILED
+
+    def check(self, api_key: int, now: float) -> None:
+        """Raise IllegalSaslState unless a request of `api_key` may be served now."""
+        state = self.state
+        if state is SaslState.COMPLETE:
+            if self.session_expires_at is not None and now >= self.session_expires_at and api_key != ApiKey.SASL_HANDSHAKE:
+                raise IllegalSaslState("the authenticated session expired (connections.max.reauth.ms) without re-authentication")
+            return
+        if state is SaslState.HANDSHAKE and api_key in _BEFORE_HANDSHAKE:
+            return
+        if state in (SaslState.AUTHENTICATE, SaslState.REAUTHENTICATE) and api_key == ApiKey.SASL_AUTHENTICATE:
+            return
+        phase = "handshake" if state is SaslState.HANDSHAKE else "authentication"
+        raise IllegalSaslState(f"Unexpected Kafka request of type {_api_name(api_key)} during SASL {phase}.")
+
+    def handshake(self, mechanism: str, version: int) -> ErrorCode:
+        """SaslHandshake: NONE and the exchange starts, or ILLEGAL_SASL_STATE (authenticated,
+        with no session lifetime to renew), or UNSUPPORTED_SASL_MECHANISM and `failed`."""
+        if self.state is SaslState.COMPLETE:
+            if self.session_expires_at is None:
+                return ErrorCode.ILLEGAL_SASL_STATE
+            if mechanism != self.mechanism:
+                # Kafka's REAUTH_BAD_MECHANISM: the exchange fails at its first token.
+                log.debug("re-authentication asked for %s after %s", mechanism, self.mechanism)
+                self.state = SaslState.FAILED
+                return ErrorCode.NONE
+            self._server = self._new_server(mechanism)
+            self.state = SaslState.REAUTHENTICATE
+            return ErrorCode.NONE
+        if self.state is not SaslState.HANDSHAKE:
+            return ErrorCode.ILLEGAL_SASL_STATE
+        if mechanism not in self.settings.enabled_mechanisms:
+            log.debug("SASL mechanism %r requested by client is not enabled", mechanism)
+            self.state = SaslState.FAILED
+            return ErrorCode.UNSUPPORTED_SASL_MECHANISM
+        self.mechanism = mechanism
+        self._server = self._new_server(mechanism)
+        self.raw_tokens = version == 0
+        self.state = SaslState.AUTHENTICATE
+        return ErrorCode.NONE
+
+    def authenticate(self, token: bytes, version: int, now: float) -> tuple[ErrorCode, str | None, bytes, int]:
+        """SaslAuthenticate: (error, message, server token, session lifetime ms)."""
+        if self.state is SaslState.COMPLETE:
+            return ErrorCode.ILLEGAL_SASL_STATE, "SaslAuthenticate request received after successful authentication", b"", 0
+        self._client_supports_reauth = self._client_supports_reauth or version > 0
+        try:
+            response = self._evaluate(token, now)
+        except InvalidCredentials as exc:
+            log.debug("SASL authentication failed: %s", exc)
+            phase = "re-authentication" if self.principal is not None else "authentication"
+            message = f"Authentication failed during {phase} due to invalid credentials with SASL mechanism {self.mechanism}"
+            return ErrorCode.SASL_AUTHENTICATION_FAILED, message, b"", 0
+        except AuthenticationFailed as exc:
+            return ErrorCode.SASL_AUTHENTICATION_FAILED, str(exc), b"", 0
+        lifetime = self._session_lifetime_ms() if self.authenticated else 0
+        return ErrorCode.NONE, None, response, lifetime
+
+    def evaluate_raw(self, token: bytes, now: float) -> bytes:
+        """A raw token after a v0 handshake: the server's token, or AuthenticationFailed."""
+        return self._evaluate(token, now)
+
+    def _evaluate(self, token: bytes, now: float) -> bytes:
+        server = self._server
+        if server is None or self.state not in (SaslState.AUTHENTICATE, SaslState.REAUTHENTICATE):
+            self.state = SaslState.FAILED
+            raise AuthenticationFailed(f"Unexpected SASL token in state {self.state.value}")
+        try:
+            response = server.evaluate(token)
+        except AuthenticationFailed:
+            self.state = SaslState.FAILED
+            raise
+        if server.complete:
+            principal = f"User:{server.principal}"
+            if self.principal is not None and principal != self.principal:
+                self.state = SaslState.FAILED
+                raise AuthenticationFailed(
+                    f"Cannot change principals during re-authentication from {_dotted(self.principal)}: {_dotted(principal)}"
+                )
+            self.principal = principal
+            self.state = SaslState.COMPLETE
+            self._server = None
+            self.raw_tokens = False
+            self.session_expires_at = None
+            lifetime = self._session_lifetime_ms()
+            if lifetime and self._client_supports_reauth:
+                self.session_expires_at = now + lifetime / 1000
+        return response
+
+    def _session_lifetime_ms(self) -> int:
+        return self.settings.max_reauth_ms.get(self.mechanism or "", 0)
+
+    def _new_server(self, mechanism: str) -> MechanismServer:
+        if mechanism == PLAIN:
+            return PlainServer(self.settings.plain_users)
+        scram = ScramMechanism.by_name(mechanism)
+        if scram is None:
+            raise ValueError(f"no server for SASL mechanism {mechanism}")
+        return ScramServer(scram, self._credentials.get)
+
+
+def _api_name(api_key: int) -> str:
+    try:
+        return ApiKey(api_key).name
+    except ValueError:
+        return str(api_key)
+
+
+def _dotted(principal: str) -> str:
+    """`User:alice` as Kafka's re-authentication message spells it: `User.alice`."""
+    return principal.replace(":", ".", 1)

@@ -1,0 +1,18 @@
+"""How a SASL exchange fails, split as Kafka splits it: what the client may be told."""
+
+from __future__ import annotations
+
+
+class AuthenticationFailed(Exception):
+    """Kafka's SaslAuthenticationException: the message goes to the client as is, so it
+    names no secret and does not say whether a user exists."""
+
+
+class InvalidCredentials(AuthenticationFailed):
+    """Kafka's SaslException: the client is told only that its credentials were invalid
+    (the message may say whether the user exists, so it stays in the broker's debug log)."""
+
+
+class IllegalSaslState(Exception):
+    """A request the exchange does not expect now (Kafka's IllegalSaslStateException): the
+    connection is closed."""
