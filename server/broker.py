@@ -25,6 +25,7 @@ from ottla.server.handlers import HANDLERS
 from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
+from ottla.server.security.authorizer import Authorizer
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 
@@ -122,6 +123,10 @@ class Broker:
         self.broker_configs = BrokerConfigs(self.static_config, data_dir)
         self.broker_configs.on_change = self._reconfigure
         self.config = self.broker_configs.config
+        config = self.config
+        authorizer = Authorizer.from_settings(
+            config.value("authorizer.class.name") or "", config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
+        )
         self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults())
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
@@ -148,6 +153,7 @@ class Broker:
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
             drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
+            authorizer=authorizer,
         )
         await self._server.start_serving()
         self._schedule_idle_sweep()

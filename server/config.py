@@ -205,7 +205,7 @@ class BrokerConfig:
         default for one of its settings Ottla only accepts and nobody set."""
         if name in SETTINGS:
             return getattr(self, _attribute(name))
-        return dict(self.kafka_settings).get(name, INERT_KEYS[name].default)
+        return dict(self.kafka_settings).get(name, ALL_KEYS[name].default)
 
 
 def _attribute(name: str) -> str:
@@ -233,8 +233,20 @@ def _registry() -> dict[str, ConfigKey]:
 
 
 SETTINGS: dict[str, ConfigKey] = _registry()
+# StandardAuthorizer's own settings (server.security.authorizer reads them with `value`):
+# Kafka reads them from the broker's properties but KafkaConfig does not define them, so
+# DescribeConfigs does not list them.
+AUTHORIZER_KEYS: dict[str, ConfigKey] = {
+    key.name: key
+    for key in (
+        ConfigKey("super.users", STRING, "", "Principals allowed every operation, `;`-separated: `User:admin;User:bob`."),
+        ConfigKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "With an authorizer, allow what no ACL of the resource speaks to."),
+    )
+}
 # Ottla's settings and Kafka's settings it only accepts: every name a value may be given for.
-ALL_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **SETTINGS}
+ALL_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **AUTHORIZER_KEYS, **SETTINGS}
+# Kafka settings kept with the ones Ottla only accepts, though Ottla acts on them.
+_ACTED_ON = {"authorizer.class.name"}
 
 # Kafka spellings of our settings, accepted in server.properties, --set and the environment.
 ALIASES = {"broker.id": "node.id", "log.dirs": "data.dir", "log.dir": "data.dir"}
@@ -362,7 +374,7 @@ def accepted_settings(pairs: Mapping[str, str], source: str, spelling: Callable[
         name = ALIASES.get(key, key)
         if name in ALL_KEYS:
             settings[name] = value
-            if name in INERT_KEYS and key not in _CLUSTER_ONLY:
+            if name in INERT_KEYS and key not in _CLUSTER_ONLY and name not in _ACTED_ON:
                 log.warning("setting %s %s is accepted but has no effect on a single Ottla node", spelling(key), source)
         elif key in _CLUSTER_ONLY:
             continue

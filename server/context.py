@@ -20,6 +20,7 @@ from ottla.server.config import BrokerConfig
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
+from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
 from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
 from ottla.wire.api import ApiKey
@@ -93,6 +94,8 @@ class BrokerServices:
     supported_apis: tuple[tuple[ApiKey, int, int], ...]
     # TestHooks.drop_produce_response_every, when set: true when this Produce goes unanswered.
     drop_produce_response: Callable[[], bool] | None
+    # The ACLs and their decisions; None when `authorizer.class.name` is empty: no authorization.
+    authorizer: Authorizer | None = None
 
     def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> ApiVersionsResponse:
         """What ApiVersions answers: `error` and every API served, with its versions."""
@@ -109,9 +112,14 @@ class RequestContext:
 
     Nothing in it changes between one connection's requests, so each connection builds
     one and a request costs no allocation; the services handlers use are copied to plain
-    attributes, one lookup away on the hot path (Produce, Fetch, Metadata)."""
+    attributes, one lookup away on the hot path (Produce, Fetch, Metadata).
 
-    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups", "fetch_sessions")
+    Authorization is `authorize` (one resource), `authorized` (a batch of names) and
+    `authorized_operations` (the bitfields); all allow everything when no authorizer is
+    configured. A hot handler reads `context.authorizer` once and skips the calls when it is
+    None, so a broker without one pays a single attribute check per request."""
+
+    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups", "fetch_sessions", "authorizer")
 
     def __init__(self, services: BrokerServices, client: ClientIdentity) -> None:
         self.client = client
@@ -123,3 +131,29 @@ class RequestContext:
         self.txn = services.txn
         self.wakeups = services.wakeups
         self.fetch_sessions = services.fetch_sessions
+        self.authorizer = services.authorizer
+
+    @property
+    def client_host(self) -> str:
+        """The client's address without its port: what an ACL's host is compared with."""
+        return self.client.address.rpartition(":")[0].strip("[]")
+
+    def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """Whether this connection's principal may do `operation` on the named resource."""
+        authorizer = self.authorizer
+        return authorizer is None or authorizer.authorize(self.client.principal, self.client_host, operation, resource_type, name)
+
+    def authorized(self, operation: AclOperation, resource_type: ResourceType, names: Iterable[str]) -> set[str]:
+        """The names among `names` this principal may do `operation` on (AuthHelper.filterByAuthorized)."""
+        authorizer = self.authorizer
+        if authorizer is None:
+            return set(names)
+        principal, host = self.client.principal, self.client_host
+        return {name for name in set(names) if authorizer.authorize(principal, host, operation, resource_type, name)}
+
+    def authorized_operations(self, resource_type: ResourceType, name: str) -> int:
+        """The authorized-operations bitfield of a resource; every supported operation without an authorizer."""
+        authorizer = self.authorizer
+        if authorizer is None:
+            return all_operations_bits(resource_type)
+        return authorizer.authorized_operations(self.client.principal, self.client_host, resource_type, name)

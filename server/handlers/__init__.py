@@ -14,11 +14,14 @@ from ottla.server.handlers import (
     alter_configs,
     alter_partition_reassignments,
     api_versions,
+    create_acls,
     create_partitions,
     create_topics,
+    delete_acls,
     delete_groups,
     delete_records,
     delete_topics,
+    describe_acls,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -106,5 +109,9 @@ HANDLERS = {
         list_transactions,
         describe_producers,
         write_txn_markers,
+        # ACLs (StandardAuthorizer semantics).
+        describe_acls,
+        create_acls,
+        delete_acls,
     )
 }

@@ -858,6 +858,98 @@ class TxnOffsetCommitResponse(TypedDict):
     topics: list[TxnOffsetCommitResponseTxnOffsetCommitResponseTopic]
 
 
+class DescribeAclsRequest(TypedDict):
+    resource_type_filter: int
+    resource_name_filter: str | None
+    pattern_type_filter: int
+    principal_filter: str | None
+    host_filter: str | None
+    operation: int
+    permission_type: int
+
+
+class DescribeAclsResponseDescribeAclsResource(TypedDict):
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    acls: list[DescribeAclsResponseAclDescription]
+
+
+class DescribeAclsResponseAclDescription(TypedDict):
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+
+class DescribeAclsResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    resources: list[DescribeAclsResponseDescribeAclsResource]
+
+
+class CreateAclsRequestAclCreation(TypedDict):
+    resource_type: int
+    resource_name: str
+    resource_pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+
+class CreateAclsRequest(TypedDict):
+    creations: list[CreateAclsRequestAclCreation]
+
+
+class CreateAclsResponseAclCreationResult(TypedDict):
+    error_code: int
+    error_message: str | None
+
+
+class CreateAclsResponse(TypedDict):
+    throttle_time_ms: int
+    results: list[CreateAclsResponseAclCreationResult]
+
+
+class DeleteAclsRequestDeleteAclsFilter(TypedDict):
+    resource_type_filter: int
+    resource_name_filter: str | None
+    pattern_type_filter: int
+    principal_filter: str | None
+    host_filter: str | None
+    operation: int
+    permission_type: int
+
+
+class DeleteAclsRequest(TypedDict):
+    filters: list[DeleteAclsRequestDeleteAclsFilter]
+
+
+class DeleteAclsResponseDeleteAclsFilterResult(TypedDict):
+    error_code: int
+    error_message: str | None
+    matching_acls: list[DeleteAclsResponseDeleteAclsMatchingAcl]
+
+
+class DeleteAclsResponseDeleteAclsMatchingAcl(TypedDict):
+    error_code: int
+    error_message: str | None
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+
+class DeleteAclsResponse(TypedDict):
+    throttle_time_ms: int
+    filter_results: list[DeleteAclsResponseDeleteAclsFilterResult]
+
+
 class DescribeConfigsRequestDescribeConfigsResource(TypedDict):
     resource_type: int
     resource_name: str

@@ -1,0 +1,61 @@
+"""DescribeAcls: the ACLs a filter matches, grouped by resource pattern (Kafka's AclApis).
+
+Needs DESCRIBE on the cluster; with no authorizer configured the answer is SECURITY_DISABLED,
+as Kafka's. A filter with a code Kafka does not know is INVALID_REQUEST."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, Acl, AclFilter, AclOperation, ResourceType
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import DescribeAclsRequest, DescribeAclsResponse, DescribeAclsResponseDescribeAclsResource
+
+API = ApiKey.DESCRIBE_ACLS
+VERSIONS = (1, 3)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: DescribeAclsRequest) -> DescribeAclsResponse:
+    response: DescribeAclsResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "resources": []}
+    authorizer = context.authorizer
+    if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+        response["error_code"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        response["error_message"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED.name
+        return response
+    if authorizer is None:
+        response["error_code"] = ErrorCode.SECURITY_DISABLED
+        response["error_message"] = "No Authorizer is configured on the broker"
+        return response
+    acl_filter = AclFilter(
+        request["resource_type_filter"],
+        request["resource_name_filter"],
+        request["pattern_type_filter"],
+        request["principal_filter"],
+        request["host_filter"],
+        request["operation"],
+        request["permission_type"],
+    )
+    problem = acl_filter.problem()
+    if problem is not None:
+        response["error_code"] = ErrorCode.INVALID_REQUEST
+        response["error_message"] = problem
+        return response
+    response["resources"] = resources(authorizer.describe(acl_filter))
+    return response
+
+
+def resources(acls: list[Acl]) -> list[DescribeAclsResponseDescribeAclsResource]:
+    """ACLs grouped by resource pattern, in order of first appearance (DescribeAclsResponse.aclsResources)."""
+    grouped: dict[tuple[int, str, int], DescribeAclsResponseDescribeAclsResource] = {}
+    for acl in acls:
+        key = (acl.resource_type, acl.resource_name, acl.pattern_type)
+        resource = grouped.get(key)
+        if resource is None:
+            resource = grouped[key] = {"resource_type": acl.resource_type, "resource_name": acl.resource_name, "pattern_type": acl.pattern_type, "acls": []}
+        resource["acls"].append({"principal": acl.principal, "host": acl.host, "operation": acl.operation, "permission_type": acl.permission_type})
+    return list(grouped.values())

@@ -1,0 +1,380 @@
+"""ACLs and the decision they make, with Kafka 4.4's StandardAuthorizer semantics.
+
+An ACL binds a resource pattern (type, name, LITERAL or PREFIXED) to an entry (principal,
+host, operation, ALLOW or DENY). To authorize `principal` from `host` for `operation` on a
+resource named `name` (StandardAuthorizerData.authorize and findAclRule):
+
+- a super user (`super.users`, `User:admin;User:bob`) may do anything;
+- the ACLs that apply are those of the resource's type whose pattern is LITERAL `name`,
+  LITERAL `*`, or PREFIXED by a prefix of `name`;
+- of those, an entry matches when its principal is the caller's or `User:*`, its host is
+  `*` or the caller's address, and its operation is ALL or the one asked for; an ALLOW entry
+  for READ, WRITE, DELETE or ALTER also grants DESCRIBE, and one for ALTER_CONFIGS also grants
+  DESCRIBE_CONFIGS (never a DENY entry: DENY READ does not deny DESCRIBE);
+- any matching DENY denies; else any matching ALLOW allows; else, when no ACL applies to
+  the resource at all, `allow.everyone.if.no.acl.found` decides (default: deny), and when
+  some do (for other principals or operations) the answer is deny.
+
+The ACLs live in `<data dir>/acls.json`, replaced whole and durably on each change
+(`storage.files.replace_file`). Kafka keeps them as records in its metadata log; ACL
+changes are rare admin writes of a set that stays small, and every decision reads an
+in-memory index, so a whole-file atomic replace gives the same durability (a crash, SIGKILL
+or power loss leaves the old set or the new one) without a log to replay and compact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+from ottla.server.config import ConfigError
+from ottla.storage.files import replace_file
+from ottla.wire.errors import ErrorCode
+
+log = logging.getLogger("ottla.authorizer")
+
+# The switch: Kafka 4.4's KRaft authorizer. Kafka 4.0 removed ZooKeeper and with it
+# kafka.security.authorizer.AclAuthorizer (KIP-833): a 4.4 broker configured with that
+# class fails to start (ClassNotFoundException), and so does Ottla, saying why.
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+REMOVED_AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"
+
+WILDCARD = "*"
+WILDCARD_PRINCIPAL = "User:*"
+CLUSTER_NAME = "kafka-cluster"
+_FILE = "acls.json"
+
+
+class ResourceType(IntEnum):
+    """org.apache.kafka.common.resource.ResourceType codes."""
+
+    UNKNOWN = 0
+    ANY = 1
+    TOPIC = 2
+    GROUP = 3
+    CLUSTER = 4
+    TRANSACTIONAL_ID = 5
+    DELEGATION_TOKEN = 6
+    USER = 7
+
+
+class PatternType(IntEnum):
+    """org.apache.kafka.common.resource.PatternType codes; ANY and MATCH are for filters."""
+
+    UNKNOWN = 0
+    ANY = 1
+    MATCH = 2
+    LITERAL = 3
+    PREFIXED = 4
+
+
+class AclOperation(IntEnum):
+    """org.apache.kafka.common.acl.AclOperation codes; the authorized-operations bitfields of
+    Metadata, DescribeCluster and DescribeGroups set bit `1 << code` per allowed operation."""
+
+    UNKNOWN = 0
+    ANY = 1
+    ALL = 2
+    READ = 3
+    WRITE = 4
+    CREATE = 5
+    DELETE = 6
+    ALTER = 7
+    DESCRIBE = 8
+    CLUSTER_ACTION = 9
+    DESCRIBE_CONFIGS = 10
+    ALTER_CONFIGS = 11
+    IDEMPOTENT_WRITE = 12
+    CREATE_TOKENS = 13
+    DESCRIBE_TOKENS = 14
+    TWO_PHASE_COMMIT = 15
+
+
+class AclPermissionType(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    DENY = 2
+    ALLOW = 3
+
+
+Op = AclOperation
+_IMPLIES_DESCRIBE = frozenset({Op.DESCRIBE, Op.READ, Op.WRITE, Op.DELETE, Op.ALTER})
+_IMPLIES_DESCRIBE_CONFIGS = frozenset({Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS})
+
+# AclEntry.supportedOperations: what an authorized-operations bitfield reports on.
+SUPPORTED_OPERATIONS: dict[ResourceType, tuple[AclOperation, ...]] = {
+    ResourceType.TOPIC: (Op.READ, Op.WRITE, Op.CREATE, Op.DESCRIBE, Op.DELETE, Op.ALTER, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS),
+    ResourceType.GROUP: (Op.READ, Op.DESCRIBE, Op.DELETE, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS),
+    ResourceType.CLUSTER: (
+        Op.CREATE, Op.CLUSTER_ACTION, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS, Op.IDEMPOTENT_WRITE, Op.ALTER, Op.DESCRIBE,
+    ),
+    ResourceType.TRANSACTIONAL_ID: (Op.DESCRIBE, Op.WRITE, Op.TWO_PHASE_COMMIT),
+    ResourceType.DELEGATION_TOKEN: (Op.DESCRIBE,),
+    ResourceType.USER: (Op.CREATE_TOKENS, Op.DESCRIBE_TOKENS),
+}
+
+
+def all_operations_bits(resource_type: ResourceType) -> int:
+    """The bitfield of every operation a resource type supports: what Kafka reports with no authorizer."""
+    return sum(1 << op for op in SUPPORTED_OPERATIONS[resource_type])
+
+
+@dataclass(slots=True, frozen=True)
+class Acl:
+    """One ACL binding (Kafka's AclBinding, as StandardAcl stores it)."""
+
+    resource_type: ResourceType
+    resource_name: str
+    pattern_type: PatternType
+    principal: str
+    host: str
+    operation: AclOperation
+    permission_type: AclPermissionType
+
+    def grants(self, principals: tuple[str, str], host: str, operation: AclOperation) -> AclPermissionType | None:
+        """ALLOW or DENY when this entry speaks to the caller and the operation, else None
+        (StandardAuthorizerData.findResult; the resource name is matched by the caller)."""
+        if self.principal not in principals or (self.host != WILDCARD and self.host != host):
+            return None
+        acl_operation = self.operation
+        if acl_operation != Op.ALL and acl_operation != operation:
+            if self.permission_type != AclPermissionType.ALLOW:
+                return None
+            if operation == Op.DESCRIBE:
+                if acl_operation not in _IMPLIES_DESCRIBE:
+                    return None
+            elif operation != Op.DESCRIBE_CONFIGS or acl_operation not in _IMPLIES_DESCRIBE_CONFIGS:
+                return None
+        return self.permission_type
+
+
+@dataclass(slots=True, frozen=True)
+class AclFilter:
+    """Kafka's AclBindingFilter: None or ANY matches anything; MATCH (in pattern_type) selects
+    the ACLs that would apply to a resource named `resource_name`."""
+
+    resource_type: int
+    resource_name: str | None
+    pattern_type: int
+    principal: str | None
+    host: str | None
+    operation: int
+    permission_type: int
+
+    def problem(self) -> str | None:
+        """Why Kafka refuses this filter (AclControlManager.validateFilter), or None. A code Kafka
+        does not know counts as UNKNOWN, as its fromCode does."""
+        if _known(ResourceType, self.resource_type) == ResourceType.UNKNOWN or _known(PatternType, self.pattern_type) == PatternType.UNKNOWN:
+            return "Unknown patternFilter."
+        if _known(AclOperation, self.operation) == Op.UNKNOWN or _known(AclPermissionType, self.permission_type) == AclPermissionType.UNKNOWN:
+            return "Unknown entryFilter."
+        return None
+
+    def matches(self, acl: Acl) -> bool:
+        """ResourcePatternFilter.matches and AccessControlEntryFilter.matches together."""
+        if self.resource_type != ResourceType.ANY and self.resource_type != acl.resource_type:
+            return False
+        if self.pattern_type not in (PatternType.ANY, PatternType.MATCH) and self.pattern_type != acl.pattern_type:
+            return False
+        if self.resource_name is not None:
+            if self.pattern_type in (PatternType.ANY, acl.pattern_type):
+                if self.resource_name != acl.resource_name:
+                    return False
+            elif acl.pattern_type == PatternType.LITERAL:
+                if self.resource_name != acl.resource_name and acl.resource_name != WILDCARD:
+                    return False
+            elif not self.resource_name.startswith(acl.resource_name):
+                return False
+        if self.principal is not None and self.principal != acl.principal:
+            return False
+        if self.host is not None and self.host != acl.host:
+            return False
+        if self.operation != Op.ANY and self.operation != acl.operation:
+            return False
+        return self.permission_type == AclPermissionType.ANY or self.permission_type == acl.permission_type
+
+
+def _known(enum: type[IntEnum], code: int) -> int:
+    return code if code in enum._value2member_map_ else 0
+
+
+def creation_problem(acl: Acl) -> str | None:
+    """Why Kafka refuses to create this ACL (AclApis.handleCreateAcls, then
+    AclControlManager.validateNewAcl), or None."""
+    if acl.resource_type == ResourceType.CLUSTER and acl.resource_name != CLUSTER_NAME:
+        return f"The only valid name for the CLUSTER resource is {CLUSTER_NAME}"
+    if not acl.resource_name:
+        return "Invalid empty resource name"
+    if acl.resource_type in (ResourceType.UNKNOWN, ResourceType.ANY):
+        return f"Invalid resourceType {acl.resource_type.name}"
+    if acl.pattern_type not in (PatternType.LITERAL, PatternType.PREFIXED):
+        return f"Invalid patternType {acl.pattern_type.name}"
+    if acl.operation in (Op.UNKNOWN, Op.ANY):
+        return f"Invalid operation {acl.operation.name}"
+    if acl.permission_type not in (AclPermissionType.ALLOW, AclPermissionType.DENY):
+        return f"Invalid permissionType {acl.permission_type.name}"
+    return None
+
+
+def make_acl(resource_type: int, resource_name: str, pattern_type: int, principal: str, host: str, operation: int, permission_type: int) -> Acl:
+    """An ACL from a request's codes, a code Kafka does not know read as UNKNOWN."""
+    return Acl(
+        ResourceType(_known(ResourceType, resource_type)),
+        resource_name,
+        PatternType(_known(PatternType, pattern_type)),
+        principal,
+        host,
+        AclOperation(_known(AclOperation, operation)),
+        AclPermissionType(_known(AclPermissionType, permission_type)),
+    )
+
+
+class Authorizer:
+    """The ACL set of one broker, its index, and the decisions drawn from them.
+
+    Invariant: `_literal` and `_prefixed` index exactly the ACLs of `_acls`, by
+    (resource type, pattern name); `_acls` is what `acls.json` holds once a change returns."""
+
+    def __init__(self, path: Path | None, super_users: frozenset[str], allow_if_no_acl: bool, acls: Iterable[Acl] = ()) -> None:
+        self._path = path
+        self.super_users = super_users
+        self.allow_if_no_acl = allow_if_no_acl
+        self._acls: dict[Acl, None] = dict.fromkeys(acls)
+        self._literal: dict[tuple[ResourceType, str], list[Acl]] = {}
+        self._prefixed: dict[tuple[ResourceType, str], list[Acl]] = {}
+        self._reindex()
+
+    @classmethod
+    def from_settings(cls, class_name: str, super_users: str, allow_if_no_acl: bool, data_dir: Path | None) -> Authorizer | None:
+        """The broker's authorizer, None when `authorizer.class.name` is empty (no
+        authorization at all), its ACLs loaded from `data_dir`; an unknown class is an error."""
+        class_name = class_name.strip()
+        if not class_name:
+            return None
+        if class_name == REMOVED_AUTHORIZER:
+            raise ConfigError(
+                f"authorizer.class.name={class_name} was removed with ZooKeeper in Kafka 4.0 (KIP-833): use {STANDARD_AUTHORIZER}"
+            )
+        if class_name != STANDARD_AUTHORIZER:
+            raise ConfigError(f"authorizer.class.name={class_name}: Ottla provides only {STANDARD_AUTHORIZER}")
+        users = frozenset(user.strip() for user in super_users.split(";") if user.strip())
+        path = None if data_dir is None else data_dir / _FILE
+        acls: list[Acl] = []
+        if path is not None and path.exists():
+            acls = [make_acl(*row) for row in json.loads(path.read_text(encoding="utf-8"))["acls"]]
+        return cls(path, users, allow_if_no_acl, acls)
+
+    @property
+    def acls(self) -> list[Acl]:
+        return list(self._acls)
+
+    def authorize(self, principal: str, host: str, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """Whether `principal` connected from `host` may do `operation` on the resource."""
+        if principal in self.super_users:
+            return True
+        principals = (principal, WILDCARD_PRINCIPAL)
+        allowed = False
+        applies = False
+        for acl in self._applicable(resource_type, name):
+            applies = True
+            verdict = acl.grants(principals, host, operation)
+            if verdict == AclPermissionType.DENY:
+                log.info("Principal = %s is Denied operation = %s from host = %s on resource = %s:%s based on %s",
+                         principal, operation.name, host, resource_type.name, name, acl)
+                return False
+            if verdict == AclPermissionType.ALLOW:
+                allowed = True
+        return allowed or (not applies and self.allow_if_no_acl)
+
+    def authorized_operations(self, principal: str, host: str, resource_type: ResourceType, name: str) -> int:
+        """The authorized-operations bitfield for a resource (AuthHelper.authorizedOperations)."""
+        bits = 0
+        for operation in SUPPORTED_OPERATIONS[resource_type]:
+            if self.authorize(principal, host, operation, resource_type, name):
+                bits |= 1 << operation
+        return bits
+
+    def authorize_by_resource_type(self, principal: str, host: str, operation: AclOperation, resource_type: ResourceType) -> bool:
+        """Whether the principal may do `operation` on some resource of the type (Kafka's
+        Authorizer.authorizeByResourceType default, which InitProducerId uses for idempotent
+        producers since KIP-679): allowed on a resource named "hardcode" (super users, the
+        no-ACL default), or an ALLOW entry (exact operation or ALL) that no DENY of the same
+        literal name or of a prefix cancels; a DENY on the literal `*` denies outright."""
+        if self.authorize(principal, host, operation, resource_type, "hardcode"):
+            return True
+        principals = (principal, WILDCARD_PRINCIPAL)
+        allows: list[Acl] = []
+        denied_literal: set[str] = set()
+        denied_prefixes: set[str] = set()
+        for acl in self._acls:
+            if acl.resource_type != resource_type or acl.principal not in principals:
+                continue
+            if (acl.host != WILDCARD and acl.host != host) or (acl.operation != operation and acl.operation != Op.ALL):
+                continue
+            if acl.permission_type == AclPermissionType.DENY:
+                if acl.pattern_type == PatternType.LITERAL and acl.resource_name == WILDCARD:
+                    return False
+                (denied_literal if acl.pattern_type == PatternType.LITERAL else denied_prefixes).add(acl.resource_name)
+            elif acl.permission_type == AclPermissionType.ALLOW:
+                allows.append(acl)
+        if any(acl.pattern_type == PatternType.LITERAL and acl.resource_name == WILDCARD for acl in allows):
+            return True
+        for allow in allows:
+            name = allow.resource_name
+            if allow.pattern_type == PatternType.LITERAL and name in denied_literal:
+                continue
+            if not any(name[:end] in denied_prefixes for end in range(1, len(name) + 1)):
+                return True
+        return False
+
+    def describe(self, acl_filter: AclFilter) -> list[Acl]:
+        return [acl for acl in self._acls if acl_filter.matches(acl)]
+
+    def create(self, acls: list[Acl]) -> None:
+        """Add ACLs (an ACL already present is not added twice) and persist the set."""
+        for acl in acls:
+            self._acls[acl] = None
+        self._changed()
+
+    def delete(self, filters: list[AclFilter]) -> list[list[Acl]]:
+        """Remove the ACLs each filter matches, all filters against the set as it was, and
+        persist once: per filter, the ACLs it matched (AclControlManager.deleteAcls)."""
+        matched = [[acl for acl in self._acls if acl_filter.matches(acl)] for acl_filter in filters]
+        for acls in matched:
+            for acl in acls:
+                self._acls.pop(acl, None)
+        if any(matched):
+            self._changed()
+        return matched
+
+    def _changed(self) -> None:
+        if self._path is not None:
+            rows = [[a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host, a.operation, a.permission_type] for a in self._acls]
+            replace_file(self._path, json.dumps({"acls": rows}, indent=0).encode("utf-8"))
+        self._reindex()
+
+    def _reindex(self) -> None:
+        literal: dict[tuple[ResourceType, str], list[Acl]] = {}
+        prefixed: dict[tuple[ResourceType, str], list[Acl]] = {}
+        for acl in self._acls:
+            index = literal if acl.pattern_type == PatternType.LITERAL else prefixed
+            index.setdefault((acl.resource_type, acl.resource_name), []).append(acl)
+        self._literal, self._prefixed = literal, prefixed
+
+    def _applicable(self, resource_type: ResourceType, name: str) -> Iterable[Acl]:
+        """The ACLs whose pattern covers the resource: LITERAL name, LITERAL `*`, PREFIXED by a prefix."""
+        literal, prefixed = self._literal, self._prefixed
+        yield from literal.get((resource_type, name), ())
+        if name != WILDCARD:
+            yield from literal.get((resource_type, WILDCARD), ())
+        if prefixed:
+            for end in range(1, len(name) + 1):
+                yield from prefixed.get((resource_type, name[:end]), ())
+
+
+def error_for(problem: str | None) -> tuple[ErrorCode, str | None]:
+    return (ErrorCode.NONE, None) if problem is None else (ErrorCode.INVALID_REQUEST, problem)

@@ -1,0 +1,187 @@
+"""ACLs with Kafka's StandardAuthorizer semantics: the matcher without sockets (properties
+that pin deny-wins, implications, prefix against literal), and the ACL APIs through
+kafka-python's admin client against a live broker (persisted across a restart)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+from kafka import KafkaAdminClient
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType as KafkaResourceType,
+)
+from kafka.errors import SecurityDisabledError
+
+from ottla.server.config import ConfigError
+from ottla.server.security.authorizer import (
+    Acl,
+    AclFilter,
+    AclOperation as Op,
+    AclPermissionType as Permission,
+    Authorizer,
+    PatternType,
+    ResourceType,
+    STANDARD_AUTHORIZER,
+)
+from ottla.testing import running_broker
+
+ALICE, BOB = "User:alice", "User:bob"
+ALLOW, DENY = Permission.ALLOW, Permission.DENY
+LITERAL, PREFIXED = PatternType.LITERAL, PatternType.PREFIXED
+TOPIC = ResourceType.TOPIC
+CONCRETE_OPERATIONS = [op for op in Op if op not in (Op.UNKNOWN, Op.ANY)]
+
+
+def _acl(name: str, operation: Op, permission: Permission = ALLOW, *, pattern: PatternType = LITERAL, principal: str = ALICE,
+         host: str = "*", resource_type: ResourceType = TOPIC) -> Acl:
+    return Acl(resource_type, name, pattern, principal, host, operation, permission)
+
+
+def _authorizer(*acls: Acl, super_users: frozenset[str] = frozenset(), allow_if_no_acl: bool = False) -> Authorizer:
+    return Authorizer(None, super_users, allow_if_no_acl, acls)
+
+
+def _may(authorizer: Authorizer, operation: Op, name: str, principal: str = ALICE, host: str = "10.0.0.1") -> bool:
+    return authorizer.authorize(principal, host, operation, TOPIC, name)
+
+
+names = st.text(alphabet="ab.-", min_size=1, max_size=6)
+operations = st.sampled_from(CONCRETE_OPERATIONS)
+patterns = st.sampled_from([LITERAL, PREFIXED])
+
+
+@given(names, names, operations, operations, patterns, patterns)
+def test_a_matching_deny_wins_over_any_allow(name, deny_name, allowed, denied, allow_pattern, deny_pattern):
+    allow = _acl(name, allowed, pattern=allow_pattern)
+    deny = _acl(deny_name, denied, DENY, pattern=deny_pattern)
+    authorizer = _authorizer(allow, deny)
+    for operation in CONCRETE_OPERATIONS:
+        deny_applies = (name == deny_name or (deny_pattern == PREFIXED and name.startswith(deny_name))) and denied in (operation, Op.ALL)
+        if deny_applies:
+            assert not _may(authorizer, operation, name)
+        else:
+            assert _may(authorizer, operation, name) == _may(_authorizer(allow), operation, name)
+
+
+@given(names, names, operations)
+def test_literal_matches_one_name_and_prefixed_every_name_it_starts(acl_name, resource, operation):
+    literal = _authorizer(_acl(acl_name, operation))
+    prefixed = _authorizer(_acl(acl_name, operation, pattern=PREFIXED))
+    assert _may(literal, operation, resource) == (resource == acl_name)
+    assert _may(prefixed, operation, resource) == resource.startswith(acl_name)
+
+
+@pytest.mark.parametrize("granted", [Op.READ, Op.WRITE, Op.DELETE, Op.ALTER, Op.DESCRIBE, Op.ALL])
+def test_an_allow_for_read_write_delete_alter_implies_describe(granted):
+    assert _may(_authorizer(_acl("t", granted)), Op.DESCRIBE, "t")
+
+
+@pytest.mark.parametrize("granted", [Op.CREATE, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS, Op.CLUSTER_ACTION])
+def test_other_operations_do_not_imply_describe(granted):
+    assert not _may(_authorizer(_acl("t", granted)), Op.DESCRIBE, "t")
+
+
+def test_alter_configs_implies_describe_configs_but_a_deny_implies_nothing():
+    assert _may(_authorizer(_acl("t", Op.ALTER_CONFIGS)), Op.DESCRIBE_CONFIGS, "t")
+    # StandardAuthorizerData.findResult: DENY READ does not deny DESCRIBE.
+    authorizer = _authorizer(_acl("t", Op.ALL), _acl("t", Op.READ, DENY))
+    assert _may(authorizer, Op.DESCRIBE, "t") and not _may(authorizer, Op.READ, "t")
+
+
+def test_wildcards_principal_host_and_resource():
+    authorizer = _authorizer(_acl("*", Op.READ, principal="User:*"), _acl("t", Op.WRITE, host="10.0.0.9"))
+    assert _may(authorizer, Op.READ, "anything", principal=BOB)
+    assert _may(authorizer, Op.WRITE, "t", host="10.0.0.9") and not _may(authorizer, Op.WRITE, "t", host="10.0.0.1")
+
+
+def test_no_acl_found_falls_to_the_default_but_another_principals_acl_denies():
+    assert not _may(_authorizer(), Op.READ, "t")
+    everyone = _authorizer(_acl("t", Op.READ, principal=BOB), allow_if_no_acl=True)
+    assert _may(everyone, Op.READ, "other")
+    assert not _may(everyone, Op.READ, "t")  # an ACL applies to t, none to alice: denied
+
+
+def test_super_users_may_do_anything_despite_a_deny():
+    authorizer = _authorizer(_acl("t", Op.ALL, DENY, principal=BOB), super_users=frozenset({BOB}))
+    assert _may(authorizer, Op.WRITE, "t", principal=BOB)
+
+
+def test_idempotent_producers_need_write_on_some_topic():
+    """KIP-679: InitProducerId without a transactional id needs IDEMPOTENT_WRITE on the cluster
+    or WRITE on any topic (authorizeByResourceType), unless a deny covers the allow."""
+    def by_type(*acls: Acl) -> bool:
+        return _authorizer(*acls).authorize_by_resource_type(ALICE, "10.0.0.1", Op.WRITE, TOPIC)
+
+    assert by_type(_acl("orders", Op.WRITE))
+    assert not by_type()
+    assert not by_type(_acl("orders", Op.WRITE), _acl("ord", Op.WRITE, DENY, pattern=PREFIXED))
+    assert not by_type(_acl("orders", Op.WRITE), _acl("*", Op.WRITE, DENY))
+    assert by_type(_acl("orders", Op.WRITE), _acl("invoices", Op.WRITE, DENY))
+
+
+def test_filters_match_as_kafka_acl_binding_filters_do():
+    literal, prefixed, wildcard = _acl("orders", Op.READ), _acl("ord", Op.READ, pattern=PREFIXED), _acl("*", Op.READ)
+
+    def matched(resource_name: str | None, pattern: PatternType) -> list[Acl]:
+        acl_filter = AclFilter(ResourceType.ANY, resource_name, pattern, None, None, Op.ANY, Permission.ANY)
+        return [acl for acl in (literal, prefixed, wildcard) if acl_filter.matches(acl)]
+
+    assert matched("orders", PatternType.MATCH) == [literal, prefixed, wildcard]
+    assert matched("orders", PatternType.ANY) == [literal]
+    assert matched("ord", PREFIXED) == [prefixed]
+    assert matched(None, LITERAL) == [literal, wildcard]
+    assert AclFilter(99, None, PatternType.ANY, None, None, Op.ANY, Permission.ANY).problem() == "Unknown patternFilter."
+
+
+def test_the_removed_zookeeper_authorizer_is_refused_by_name():
+    with pytest.raises(ConfigError, match="KIP-833"):
+        Authorizer.from_settings("kafka.security.authorizer.AclAuthorizer", "", False, None)
+    assert Authorizer.from_settings("", "", False, None) is None
+
+
+ALL_ACLS = ACLFilter(
+    principal=None, host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+    resource_pattern=ResourcePatternFilter(KafkaResourceType.ANY, None, ACLResourcePatternType.ANY),
+)
+
+
+def _kafka_acl(name: str, pattern: ACLResourcePatternType, operation: ACLOperation = ACLOperation.WRITE) -> ACL:
+    return ACL("User:alice", "*", operation, ACLPermissionType.ALLOW, ResourcePattern(KafkaResourceType.TOPIC, name, pattern))
+
+
+def test_acl_apis_through_kafka_python_and_a_restart(tmp_path):
+    with running_broker(data_dir=tmp_path, authorizer_class_name=STANDARD_AUTHORIZER, super_users="User:ANONYMOUS") as broker:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        created = admin.create_acls([_kafka_acl("orders", ACLResourcePatternType.LITERAL), _kafka_acl("ord", ACLResourcePatternType.PREFIXED)])
+        assert len(created["succeeded"]) == 2 and not created["failed"]
+        bad = ACL("User:alice", "*", ACLOperation.READ, ACLPermissionType.ALLOW, ResourcePattern(KafkaResourceType.CLUSTER, "other", ACLResourcePatternType.LITERAL))
+        assert len(admin.create_acls([bad])["failed"]) == 1
+        admin.close()
+        broker.restart()
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        acls, error = admin.describe_acls(ALL_ACLS)
+        assert sorted(acl.resource_pattern.resource_name for acl in acls) == ["ord", "orders"]
+        match = ACLFilter(
+            principal=None, host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(KafkaResourceType.TOPIC, "orders", ACLResourcePatternType.MATCH),
+        )
+        ((_, deleted, _),) = admin.delete_acls([match])
+        assert sorted(acl.resource_pattern.resource_name for acl in deleted) == ["ord", "orders"]
+        assert admin.describe_acls(ALL_ACLS)[0] == []
+        admin.close()
+
+
+def test_without_an_authorizer_the_acl_apis_answer_security_disabled(ottla_broker):
+    admin = KafkaAdminClient(bootstrap_servers=ottla_broker.bootstrap_servers)
+    try:
+        with pytest.raises(SecurityDisabledError):
+            admin.describe_acls(ALL_ACLS)
+    finally:
+        admin.close()
