@@ -9,6 +9,8 @@ Fetch sessions (KIP-227) are kept as Kafka keeps them (server/fetch_sessions.py)
 request opens one, an incremental request reads every partition of its session and is
 answered with only the partitions that changed. Version 18 adds a replica's high watermark
 (KIP-1166), which only a follower sends and a consumer leaves at its default: it is not read.
+With an authorizer, a topic the principal may not READ is TOPIC_AUTHORIZATION_FAILED in each of
+its partitions (KafkaApis.handleFetchRequest).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from ottla.server.context import Answer, RequestContext
 from ottla.server.fetch_sessions import SESSIONLESS, FetchContext
 from ottla.server.handlers._topics import resolve_topic_name
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.storage import FileRegion, ReadResult
 from ottla.wire.header import RequestHeader
 from ottla.wire.primitives import Spliced
@@ -118,6 +121,7 @@ def _read(
     failed = False
     keys: list[tuple[str, int]] = []
     responses: list[FetchResponseFetchableTopicResponse] = []
+    authorizer = context.authorizer
     for topic in topics:
         topic_id = topic.get("topic_id")
         try:
@@ -125,6 +129,8 @@ def _read(
             topic_error = None
         except KafkaError as exc:
             name, topic_error = None, exc.code
+        if authorizer is not None and name is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, name):
+            name, topic_error = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
         partitions: list[FetchResponsePartitionData] = []
         for wanted in topic["partitions"]:
             index = wanted["partition"]

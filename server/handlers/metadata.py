@@ -4,6 +4,12 @@ Unknown topics are created on the spot when the request allows it (always before
 and `auto.create.topics.enable` is on, synchronously, so the answer already carries
 the new topic with its leader: clients need no LEADER_NOT_AVAILABLE retry loop.
 
+With an authorizer (KafkaApis.handleTopicMetadataRequest): a listing of all topics leaves out
+those the principal may not DESCRIBE, a named one it may not DESCRIBE is
+TOPIC_AUTHORIZATION_FAILED, and creating a missing one needs CREATE on the cluster or the topic
+(else TOPIC_AUTHORIZATION_FAILED). The authorized-operations fields are filled when asked for,
+every supported operation without an authorizer, as Kafka's.
+
 The top-level error code (v13, KIP-1102) is for a broker that wants the client to
 re-bootstrap (REBOOTSTRAP_REQUIRED); a single node never does, so it is always NONE.
 """
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING
 from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.storage import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -41,6 +48,9 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
     requested = request["topics"]
     if requested is None or (version == 0 and not requested):
         topics = [_topic_entry(context, info) for info in storage.topics()]
+        if context.authorizer is not None:
+            described = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [entry["name"] or "" for entry in topics])
+            topics = [entry for entry in topics if entry["name"] in described]
     elif version < 12 and any(entry["name"] is None or any(entry.get("topic_id") or b"") for entry in requested):
         # KafkaApis.handleTopicMetadataRequest refuses null names and topic ids before v12;
         # the error response names a null topic "" (MetadataRequest.getErrorResponse).
@@ -48,13 +58,20 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
     else:
         allow_create = request.get("allow_auto_topic_creation", True) and context.config.auto_create_topics_enable
         topics = [_requested_topic(context, entry, allow_create) for entry in requested]
+    cluster_operations = _OPERATIONS_OMITTED
+    if request.get("include_cluster_authorized_operations"):
+        cluster_operations = context.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+    if request.get("include_topic_authorized_operations"):
+        for topic in topics:
+            if topic["name"] is not None:
+                topic["topic_authorized_operations"] = context.authorized_operations(ResourceType.TOPIC, topic["name"])
     return {
         "throttle_time_ms": 0,
         "brokers": [{"node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None}],
         "cluster_id": context.config.cluster_id,
         "controller_id": context.node.node_id,
         "topics": topics,
-        "cluster_authorized_operations": _OPERATIONS_OMITTED,
+        "cluster_authorized_operations": cluster_operations,
         "error_code": ErrorCode.NONE,
     }
 
@@ -67,11 +84,20 @@ def _requested_topic(context: RequestContext, entry: MetadataRequestMetadataRequ
         info = storage.topic_by_id(topic_id)
         if info is None:
             return _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
+        if not context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
+            return _error_entry(None, topic_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
         return _topic_entry(context, info)
     if name is None:  # v12: neither a name nor a topic id
         return _error_entry(None, bytes(16), ErrorCode.INVALID_REQUEST)
+    if not context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+        return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     info = storage.topic(name)
     if info is None:
+        if allow_create and not (
+            context.authorize(AclOperation.CREATE, ResourceType.CLUSTER, CLUSTER_NAME)
+            or context.authorize(AclOperation.CREATE, ResourceType.TOPIC, name)
+        ):
+            return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
         if not allow_create:
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         try:

@@ -4,6 +4,11 @@ acks=0 gets no response at all; acks=1 and acks=-1 are the same on a single node
 (the leader is the whole ISR), answered once the batch is in the log. A retried
 idempotent batch is answered with the offsets it was first written at and no error,
 as Kafka does; the log decides (storage/producer_state.py).
+
+With an authorizer (KafkaApis.handleProduceRequest): a transactional produce needs WRITE on
+its transactional id (else every partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and each
+topic needs WRITE (else its partitions are TOPIC_AUTHORIZATION_FAILED). An idempotent produce
+needs nothing more (KIP-679: IDEMPOTENT_WRITE on the cluster is no longer required).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.verification import verify_transactional_produce
 from ottla.storage import PartitionLog
 from ottla.storage.validator import RecordValidationError
@@ -38,6 +44,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     transactional_id = request.get("transactional_id")
     responses: list[ProduceResponseTopicProduceResponse] = []
     version = header.api_version
+    authorizer = context.authorizer
+    refusal: ErrorCode | None = None
+    if authorizer is not None and transactional_id is not None:
+        if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+            refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     for topic in request["topic_data"]:
         topic_id = _NO_TOPIC_ID
         name: str | None
@@ -48,6 +59,10 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
             name = None if info is None else info.name
         else:
             name = topic["name"]
+        # Why every partition of this topic is refused, if it is: None on the hot path.
+        topic_refusal = ErrorCode.UNKNOWN_TOPIC_ID if name is None else refusal
+        if authorizer is not None and topic_refusal is None and not context.authorize(AclOperation.WRITE, ResourceType.TOPIC, name or ""):
+            topic_refusal = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         results: list[ProduceResponsePartitionProduceResponse] = []
         for partition in topic["partition_data"]:
             index = partition["index"]
@@ -55,8 +70,10 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
             records = partition["records"]
             appending_to: PartitionLog | None = None
             try:
-                if name is None:
-                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
+                if topic_refusal is not None:
+                    if name is None:
+                        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
+                    raise KafkaError(topic_refusal)
                 if acks not in (-1, 0, 1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if records is None or not len(records):

@@ -15,6 +15,22 @@ resource named `name` (StandardAuthorizerData.authorize and findAclRule):
   the resource at all, `allow.everyone.if.no.acl.found` decides (default: deny), and when
   some do (for other principals or operations) the answer is deny.
 
+What each API checks, as KafkaApis does (handlers call `RequestContext.authorize` and kin;
+without an authorizer nothing is checked and the bitfields report every operation):
+
+| API | check |
+|---|---|
+| Produce | WRITE on the transactional id, if any; WRITE per topic (TOPIC_AUTHORIZATION_FAILED) |
+| Fetch (consumer) | READ per topic (TOPIC_AUTHORIZATION_FAILED) |
+| Metadata | DESCRIBE per topic: hidden from a listing, TOPIC_AUTHORIZATION_FAILED when named; auto-creation needs CREATE on the cluster or the topic; topic and cluster authorized operations when asked |
+| InitProducerId | WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster or WRITE on any topic (KIP-679) |
+| DescribeAcls | DESCRIBE on the cluster; CreateAcls, DeleteAcls: ALTER on the cluster |
+
+Not yet checked (served as without an authorizer): ListOffsets, OffsetCommit/Fetch/Delete, the
+group APIs (GROUP READ/DESCRIBE/DELETE), the transaction APIs, CreateTopics, DeleteTopics,
+CreatePartitions, DeleteRecords, the config APIs, DescribeCluster and DescribeGroups' bitfields,
+and the cluster-level admin APIs.
+
 The ACLs live in `<data dir>/acls.json`, replaced whole and durably on each change
 (`storage.files.replace_file`). Kafka keeps them as records in its metadata log; ACL
 changes are rare admin writes of a set that stays small, and every decision reads an

@@ -185,3 +185,49 @@ def test_without_an_authorizer_the_acl_apis_answer_security_disabled(ottla_broke
             admin.describe_acls(ALL_ACLS)
     finally:
         admin.close()
+
+
+def _grant(admin: KafkaAdminClient, topic: str, operation: ACLOperation) -> None:
+    pattern = ResourcePattern(KafkaResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL)
+    result = admin.create_acls([ACL("User:ANONYMOUS", "*", operation, ACLPermissionType.ALLOW, pattern)])
+    assert not result["failed"]
+
+
+def test_clients_without_the_acl_see_kafkas_authorization_errors(tmp_path):
+    """PLAINTEXT connections are User:ANONYMOUS: ACLs made while it is a super user apply once it
+    is not. `readonly` may be read, `writeonly` written, `hidden` nothing."""
+    from confluent_kafka import KafkaError as ConfluentError, Producer
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.errors import TopicAuthorizationFailedError
+
+    settings = {"data_dir": tmp_path, "authorizer_class_name": STANDARD_AUTHORIZER}
+    with running_broker(super_users="User:ANONYMOUS", **settings) as broker:
+        for topic in ("readonly", "writeonly", "hidden"):
+            broker.create_topic(topic)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        _grant(admin, "readonly", ACLOperation.READ)
+        _grant(admin, "writeonly", ACLOperation.WRITE)
+        admin.close()
+    with running_broker(**settings) as broker:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        assert sorted(admin.list_topics()) == ["readonly", "writeonly"]  # Metadata hides `hidden`
+        admin.close()
+
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, max_block_ms=5000, retries=0)
+        producer.send("writeonly", b"allowed").get(timeout=10)  # idempotent: WRITE on a topic suffices (KIP-679)
+        with pytest.raises(TopicAuthorizationFailedError):
+            producer.send("readonly", b"refused by Produce").get(timeout=10)
+        producer.close()
+
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, consumer_timeout_ms=3000)
+        consumer.assign([TopicPartition("writeonly", 0)])
+        with pytest.raises(TopicAuthorizationFailedError):
+            consumer.poll(timeout_ms=3000)
+        consumer.close()
+
+        reports = []
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "message.timeout.ms": 5000})
+        producer.produce("hidden", b"refused by Metadata", on_delivery=lambda error, message: reports.append(error))
+        producer.flush(10)
+        del producer  # librdkafka's handle goes before its broker does
+        assert [error.code() for error in reports] == [ConfluentError.TOPIC_AUTHORIZATION_FAILED]
