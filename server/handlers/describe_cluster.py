@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -19,10 +20,6 @@ VERSIONS = (0, 2)
 _BROKERS, _CONTROLLERS = 1, 2
 # Kafka's sentinel for "authorized operations not requested".
 _OPERATIONS_OMITTED = -(2**31)
-# With no authorizer Kafka allows every cluster operation and says so: the bits of
-# ALTER, ALTER_CONFIGS, CLUSTER_ACTION, CREATE, DESCRIBE, DESCRIBE_CONFIGS, IDEMPOTENT_WRITE
-# (AclOperation codes), the value a real Kafka 4 answers.
-_ALL_CLUSTER_OPERATIONS = 8096
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeClusterRequest) -> DescribeClusterResponse:
@@ -52,5 +49,6 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeClus
         {"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None, "is_fenced": False}
     ]
     if request.get("include_cluster_authorized_operations"):
-        response["cluster_authorized_operations"] = _ALL_CLUSTER_OPERATIONS
+        # Without an authorizer every cluster operation: 8096, as a real Kafka 4 answers.
+        response["cluster_authorized_operations"] = context.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
     return response

@@ -25,10 +25,11 @@ without an authorizer nothing is checked and the bitfields report every operatio
 | Metadata | DESCRIBE per topic: hidden from a listing, TOPIC_AUTHORIZATION_FAILED when named; auto-creation needs CREATE on the cluster or the topic; topic and cluster authorized operations when asked |
 | InitProducerId | WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster or WRITE on any topic (KIP-679) |
 | DescribeAcls | DESCRIBE on the cluster; CreateAcls, DeleteAcls: ALTER on the cluster |
+| DescribeCluster | the cluster's authorized operations when asked |
 
 Not yet checked (served as without an authorizer): ListOffsets, OffsetCommit/Fetch/Delete, the
 group APIs (GROUP READ/DESCRIBE/DELETE), the transaction APIs, CreateTopics, DeleteTopics,
-CreatePartitions, DeleteRecords, the config APIs, DescribeCluster and DescribeGroups' bitfields,
+CreatePartitions, DeleteRecords, the config APIs, DescribeGroups' bitfield,
 and the cluster-level admin APIs.
 
 The ACLs live in `<data dir>/acls.json`, replaced whole and durably on each change

@@ -231,3 +231,24 @@ def test_clients_without_the_acl_see_kafkas_authorization_errors(tmp_path):
         producer.flush(10)
         del producer  # librdkafka's handle goes before its broker does
         assert [error.code() for error in reports] == [ConfluentError.TOPIC_AUTHORIZATION_FAILED]
+
+
+def test_describe_cluster_reports_the_cluster_operations_the_principal_has(tmp_path):
+    from confluent_kafka.admin import AdminClient
+
+    def cluster_operations(bootstrap: str) -> set[str]:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        described = admin.describe_cluster(include_authorized_operations=True).result(10)
+        return {operation.name for operation in described.authorized_operations}
+
+    settings = {"data_dir": tmp_path, "authorizer_class_name": STANDARD_AUTHORIZER}
+    with running_broker(super_users="User:ANONYMOUS", **settings) as broker:
+        assert cluster_operations(broker.bootstrap_servers) == {
+            "CREATE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "ALTER", "DESCRIBE",
+        }
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        pattern = ResourcePattern(KafkaResourceType.CLUSTER, "kafka-cluster", ACLResourcePatternType.LITERAL)
+        assert not admin.create_acls([ACL("User:ANONYMOUS", "*", ACLOperation.ALTER, ACLPermissionType.ALLOW, pattern)])["failed"]
+        admin.close()
+    with running_broker(**settings) as broker:
+        assert cluster_operations(broker.bootstrap_servers) == {"ALTER", "DESCRIBE"}  # ALTER implies DESCRIBE
