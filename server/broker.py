@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import socket
 from pathlib import Path
@@ -26,14 +27,13 @@ from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.security.authorizer import Authorizer
+from ottla.server.security.listeners import Listener, check_served, configured_listeners
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 
 log = logging.getLogger("ottla.broker")
 
 _UNSET = object()
-# The one listener's name, Kafka's default: settings accept only a PLAINTEXT listener.
-LISTENER = "PLAINTEXT"
 
 
 def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
@@ -95,8 +95,11 @@ class Broker:
         self.groups: GroupCoordinator | None = None
         self.txn: TransactionCoordinator | None = None
         self._produce_requests = 0  # for TestHooks.drop_produce_response_every
+        # The first listener's bound port (what `bootstrap_servers` names) and every listener's.
         self.port: int | None = None
-        self._server: asyncio.Server | None = None
+        self.bound_ports: dict[str, int] = {}
+        self.listeners: tuple[Listener, ...] = ()
+        self._servers: list[asyncio.Server] = []
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         # Counts notify_data calls: a fetch compares it across its read and its park.
         self.data_version = 0
@@ -114,9 +117,24 @@ class Broker:
 
     @property
     def bootstrap_servers(self) -> str:
+        """The first listener's advertised address."""
         return f"{self.advertised_host}:{self.port}"
 
+    def advertised_listeners(self) -> str:
+        """Every listener as Kafka writes them, NAME://HOST:PORT with the bound ports."""
+        return ",".join(f"{name}://{node.host}:{node.port}" for name, node in self._listener_nodes().items())
+
+    def _listener_nodes(self) -> dict[str, Node]:
+        return {
+            listener.name: Node(self.node_id, listener.advertised_host, listener.advertised_port or self.bound_ports[listener.name])
+            for listener in self.listeners
+        }
+
     async def start(self) -> None:
+        """Listen and serve; ListenerError (before anything is opened) for listeners that
+        cannot be served as configured, OSError for an address or a directory that cannot be used."""
+        listeners = configured_listeners(self.static_config)
+        check_served(listeners)
         data_dir = self.data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -134,14 +152,22 @@ class Broker:
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
         loop = asyncio.get_running_loop()
         _ignore_sendfile_close_race(loop)
-        self._server = await loop.create_server(
-            self._accept, self.config.host, self.config.port, reuse_address=True, backlog=1024, start_serving=False
-        )
-        for listener in self._server.sockets:
-            self._set_buffer_sizes(listener)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.listeners = listeners
+        for listener in listeners:
+            # A restart keeps the ports a first start picked for port 0.
+            port = self.bound_ports.get(listener.name) or listener.port
+            server = await loop.create_server(
+                functools.partial(self._accept, listener), listener.host, port, reuse_address=True, backlog=1024, start_serving=False
+            )
+            self._servers.append(server)
+            for sock in server.sockets:
+                self._set_buffer_sizes(sock)
+            self.bound_ports[listener.name] = server.sockets[0].getsockname()[1]
+        self.port = self.bound_ports[listeners[0].name]
+        listener_nodes = self._listener_nodes()
         self.services = BrokerServices(
-            node=Node(self.node_id, self.advertised_host, self.port),
+            node=listener_nodes[listeners[0].name],
+            listener_nodes=listener_nodes,
             config=self.config,
             data_dir=data_dir,
             storage=self.storage,
@@ -155,14 +181,16 @@ class Broker:
             drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
             authorizer=authorizer,
         )
-        await self._server.start_serving()
+        for server in self._servers:
+            await server.start_serving()
         self._schedule_idle_sweep()
         self._memory_release.start()
-        log.info("listening on %s:%s", self.config.host, self.port)
+        for listener in listeners:
+            log.info("listening on %s:%s (listener %s, %s)", listener.host, self.bound_ports[listener.name], listener.name, listener.protocol.value)
 
-    def _accept(self) -> Connection:
+    def _accept(self, listener: Listener) -> Connection:
         assert self.services is not None, "connections are accepted only while the broker runs"
-        return Connection(self.dispatcher, self.services, self, LISTENER)
+        return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol)
 
     def _set_buffer_sizes(self, listener: socket.socket) -> None:
         """Kafka's socket.send/receive.buffer.bytes, on the listener so that every connection
@@ -177,13 +205,15 @@ class Broker:
             self._idle_sweep.cancel()
             self._idle_sweep = None
         self._memory_release.stop()
-        if self._server is not None:
-            self._server.close()
+        if self._servers:
+            for server in self._servers:
+                server.close()
             for connection in list(self.connections):
                 if connection.transport is not None:
                     connection.transport.abort()
-            await self._server.wait_closed()
-            self._server = None
+            for server in self._servers:
+                await server.wait_closed()
+            self._servers = []
         self.services = None
         for waiters in self._data_waiters.values():
             for waiter in waiters:
@@ -204,11 +234,8 @@ class Broker:
             self.storage = None
 
     async def restart(self) -> None:
-        """Stop and start again on the same port with the same data."""
-        port = self.port
+        """Stop and start again on the same ports (`bound_ports`) with the same data."""
         await self.stop()
-        if port is not None:  # it ran: keep the port it had (the setting may say 0)
-            self.static_config = dataclasses.replace(self.static_config, port=port)
         await self.start()
 
     def _reconfigure(self, config: BrokerConfig) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, set_settings
 from ottla.server.hooks import TestHooks
+from ottla.server.security.listeners import ListenerError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,11 +108,16 @@ async def _serve(config: BrokerConfig, test_hooks: TestHooks | None) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         await broker.start()
+    except ListenerError as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"ottla: {_start_failure(config, exc)}", file=sys.stderr)
         return 1
     data = "memory" if broker.data_dir is None else str(broker.data_dir)
-    print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}", file=sys.stderr, flush=True)
+    # bootstrap= is the first listener; with more, all of them follow, as advertised.
+    listeners = f" listeners={broker.advertised_listeners()}" if len(broker.listeners) > 1 else ""
+    print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}{listeners}", file=sys.stderr, flush=True)
     await stop.wait()
     await broker.stop()
     return 0

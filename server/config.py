@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ottla.server.kafka_settings import INERT_KEYS
+from ottla.server.security.listeners import LISTENER_KEYS, LISTENER_PREFIX, ListenerError, first_listener_address, parse_endpoints
 from ottla.storage.config import (
     BROKER_LOG_KEYS,
     INT_MAX,
@@ -165,6 +166,10 @@ class BrokerConfig:
     # Typed values given to Kafka's settings that Ottla only accepts (kafka_settings.INERT_KEYS),
     # as (name, value) pairs: a tuple keeps the config hashable. Not a setting itself.
     kafka_settings: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
+    # Kafka's listener settings as given (`listeners`, `advertised.listeners` and the
+    # per-listener `listener.name.<name>.<key>`), as (name, text) pairs; `ottla.server.security.
+    # listeners` reads them. Not a setting itself.
+    listener_settings: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, overrides: Mapping[str, Any] | None = None) -> BrokerConfig:
@@ -175,6 +180,8 @@ class BrokerConfig:
         a typed value (from the embedding API) is taken as given; an unknown name is an error.
         The names become explicit: DescribeConfigs reports them as STATIC_BROKER_CONFIG."""
         names = {ALIASES.get(name, name) for name in overrides}
+        if "listeners" in names:
+            names |= {"host", "port"}  # the first listener's address, which `listeners` sets
         return self.with_values(overrides, explicit=self.explicit | names)
 
     def with_values(self, overrides: Mapping[str, Any], explicit: frozenset[str] | None = None) -> BrokerConfig:
@@ -182,8 +189,12 @@ class BrokerConfig:
         explicit: how dynamic broker configs are laid over the static ones."""
         changes: dict[str, Any] = {}
         accepted = dict(self.kafka_settings)
+        listener_settings = dict(self.listener_settings)
         for name, value in overrides.items():
             name = ALIASES.get(name, name)
+            if is_listener_setting(name):
+                listener_settings[name] = _checked_listener_setting(name, str(value))
+                continue
             key = ALL_KEYS.get(name)
             if key is None:
                 raise ConfigError(f"unknown setting {name!r}")
@@ -196,9 +207,28 @@ class BrokerConfig:
                 changes[_attribute(name)] = value
             else:
                 accepted[name] = value
+        if "listeners" in listener_settings and any(ALIASES.get(name, name) == "listeners" for name in overrides):
+            # The first listener is the one `host` and `port` describe; given alongside, they win.
+            host, port = first_listener_address(listener_settings["listeners"], accepted.get("controller.listener.names"))
+            changes.setdefault("host", host)
+            changes.setdefault("port", port)
         return dataclasses.replace(
-            self, **changes, explicit=self.explicit if explicit is None else explicit, kafka_settings=tuple(sorted(accepted.items()))
+            self,
+            **changes,
+            explicit=self.explicit if explicit is None else explicit,
+            kafka_settings=tuple(sorted(accepted.items())),
+            listener_settings=tuple(sorted(listener_settings.items())),
         )
+
+    def listener_value(self, listener: str, name: str) -> Any:
+        """Setting `name` as the named listener sees it: `listener.name.<listener>.<name>` when
+        given (parsed as `name` is, if Ottla or Kafka defines it), else `name` itself (None for a
+        name neither defines, such as SASL's `<mechanism>.sasl.jaas.config`)."""
+        text = dict(self.listener_settings).get(f"{LISTENER_PREFIX}{listener.lower()}.{name}")
+        key = ALL_KEYS.get(name)
+        if text is None:
+            return None if key is None else self.value(name)
+        return text if key is None else key.parse(text)
 
     def value(self, name: str) -> Any:
         """A setting's value by its Kafka name (for code that walks the registry), Kafka's
@@ -210,6 +240,26 @@ class BrokerConfig:
 
 def _attribute(name: str) -> str:
     return name.replace(".", "_")
+
+
+def is_listener_setting(name: str) -> bool:
+    """Whether `name` is one of Kafka's listener settings BrokerConfig keeps as text."""
+    return name in LISTENER_KEYS or name.startswith(LISTENER_PREFIX)
+
+
+def _checked_listener_setting(name: str, text: str) -> str:
+    """`text`, once it parses as `name` requires (an override as the key it overrides does)."""
+    try:
+        if name in LISTENER_KEYS:
+            parse_endpoints(name, text)
+            return text
+        overridden = name[len(LISTENER_PREFIX):].partition(".")[2]
+        key = ALL_KEYS.get(overridden)
+        if key is not None:
+            key.parse(text)
+    except (InvalidConfigValue, ListenerError) as exc:
+        raise ConfigError(str(exc)) from None
+    return text
 
 
 def _registry() -> dict[str, ConfigKey]:
@@ -288,39 +338,6 @@ def _split_property(line: str) -> tuple[str, str]:
     return line, ""
 
 
-def _listener_settings(pairs: dict[str, str], source: str) -> dict[str, str]:
-    """host and port from Kafka's `listeners` (and host from `advertised.listeners`): the
-    first listener that is not a controller listener, which must speak PLAINTEXT."""
-    out: dict[str, str] = {}
-    controllers = {name.strip() for name in pairs.get("controller.listener.names", "").split(",") if name.strip()}
-    protocols = {"PLAINTEXT": "PLAINTEXT"}
-    for entry in pairs.get("listener.security.protocol.map", "").split(","):
-        if ":" in entry:
-            name, protocol = entry.split(":", 1)
-            protocols[name.strip()] = protocol.strip()
-    for key, settings in (("listeners", ("host", "port")), ("advertised.listeners", ("advertised.host",))):
-        if key not in pairs:
-            continue
-        for listener in pairs[key].split(","):
-            name, separator, address = listener.strip().partition("://")
-            if not separator:
-                raise ConfigError(f"invalid value for {key} in {source}: {listener.strip()!r} is not NAME://HOST:PORT")
-            if name in controllers:
-                continue
-            if protocols.get(name, name) != "PLAINTEXT":
-                raise ConfigError(f"invalid value for {key} in {source}: Ottla serves PLAINTEXT only, not {protocols.get(name, name)}")
-            host, _, port = address.rpartition(":")
-            host = host.strip("[]")
-            if "host" in settings:
-                # Kafka binds every interface when a listener names no host.
-                out["host"] = host or "0.0.0.0"
-                out["port"] = port
-            elif host:
-                out["advertised.host"] = host
-            break
-    return out
-
-
 # Kafka settings that describe a multi-node or secured cluster: meaningless for one
 # PLAINTEXT node, so a copied server.properties may carry them without a warning.
 _CLUSTER_ONLY = {
@@ -351,7 +368,7 @@ def load_properties(path: str | Path) -> dict[str, str]:
     for key in ("log.dirs", "log.dir"):
         if "," in pairs.get(key, ""):
             raise ConfigError(f"invalid value for {key} in {path}: Ottla keeps one log directory, got {pairs[key]!r}")
-    return {**_listener_settings(pairs, str(path)), **accepted_settings(pairs, f"from {path}")}
+    return accepted_settings(pairs, f"from {path}")
 
 
 def accepted_settings(pairs: Mapping[str, str], source: str, spelling: Callable[[str], str] = str) -> dict[str, str]:
@@ -372,7 +389,7 @@ def accepted_settings(pairs: Mapping[str, str], source: str, spelling: Callable[
     settings = {}
     for key, value in pairs.items():
         name = ALIASES.get(key, key)
-        if name in ALL_KEYS:
+        if name in ALL_KEYS or is_listener_setting(name):
             settings[name] = value
             if name in INERT_KEYS and key not in _CLUSTER_ONLY and name not in _ACTED_ON:
                 log.warning("setting %s %s is accepted but has no effect on a single Ottla node", spelling(key), source)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher
+from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
 from ottla.wire.framing import FrameReader
@@ -72,12 +73,23 @@ def _held_size(payload: Any) -> int:
 
 
 class Connection(asyncio.BufferedProtocol):
-    def __init__(self, dispatcher: Dispatcher, services: BrokerServices, registry: ConnectionRegistry, listener: str) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        services: BrokerServices,
+        registry: ConnectionRegistry,
+        listener: str,
+        security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT,
+        principal: str = ANONYMOUS,
+    ) -> None:
+        """`principal` is who the transport says the peer is (a TLS client certificate's)."""
         self.dispatcher = dispatcher
         self.services = services
         self.registry = registry
         self.listener = listener
-        self.context = RequestContext(services, ClientIdentity(ANONYMOUS, listener, "?"))
+        self.security_protocol = security_protocol
+        self.principal = principal
+        self.context = RequestContext(services, ClientIdentity(principal, listener, "?", security_protocol))
         self.reader = FrameReader(services.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -110,7 +122,7 @@ class Connection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.ip = peer[0] if peer else "?"
-        self.context = RequestContext(self.services, ClientIdentity(ANONYMOUS, self.listener, self.peer))
+        self.context = RequestContext(self.services, ClientIdentity(self.principal, self.listener, self.peer, self.security_protocol))
         self.last_active = asyncio.get_running_loop().time()
         refusal = self.registry.admit(self)
         if refusal is not None:
@@ -119,7 +131,7 @@ class Connection(asyncio.BufferedProtocol):
             transport.close()
             return
         self.admitted = True
-        log.info("connection opened from %s", self.peer)
+        log.info("connection opened from %s on listener %s as %s", self.peer, self.listener, self.principal)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -10,8 +10,8 @@ broker builds the services and each connection its context.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TYPE_CHECKING, TypeAlias, TypeVar
 
@@ -21,6 +21,7 @@ from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
 from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
+from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
 from ottla.wire.api import ApiKey
@@ -67,11 +68,14 @@ class Node:
 
 @dataclass(slots=True, frozen=True)
 class ClientIdentity:
-    """Who is at the other end of a connection: fixed when it opens."""
+    """Who is at the other end of a connection: fixed when it opens (and when it authenticates).
+    `principal` is Kafka's "User:name" form: ANONYMOUS, the subject of a TLS client certificate
+    on an SSL listener, or the authenticated user."""
 
     principal: str
-    listener: str
+    listener: str  # the name of the listener it connected through (PLAINTEXT, SSL, ...)
     address: str  # "host:port" of the client
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,6 +100,9 @@ class BrokerServices:
     drop_produce_response: Callable[[], bool] | None
     # The ACLs and their decisions; None when `authorizer.class.name` is empty: no authorization.
     authorizer: Authorizer | None = None
+    # This node as each listener advertises it, by listener name: a client is told the
+    # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
+    listener_nodes: Mapping[str, Node] = field(default_factory=dict)
 
     def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> ApiVersionsResponse:
         """What ApiVersions answers: `error` and every API served, with its versions."""
@@ -124,7 +131,7 @@ class RequestContext:
     def __init__(self, services: BrokerServices, client: ClientIdentity) -> None:
         self.client = client
         self.services = services
-        self.node = services.node
+        self.node = services.listener_nodes.get(client.listener, services.node)
         self.config = services.config
         self.storage = services.storage
         self.groups = services.groups
