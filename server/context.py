@@ -21,6 +21,7 @@ from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
 from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
+from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
@@ -28,6 +29,7 @@ from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 
 if TYPE_CHECKING:
+    from ottla.server.security.sasl import SaslAuthenticator
     from ottla.wire.messages.types import ApiVersionsResponse
 
 # Kafka's principal for a connection that has not authenticated (KafkaPrincipal.ANONYMOUS).
@@ -100,6 +102,8 @@ class BrokerServices:
     drop_produce_response: Callable[[], bool] | None
     # The ACLs and their decisions; None when `authorizer.class.name` is empty: no authorization.
     authorizer: Authorizer | None = None
+    # SCRAM credentials (the Describe/AlterUserScramCredentials APIs, SCRAM logins).
+    scram_credentials: ScramCredentialStore = field(default_factory=lambda: ScramCredentialStore(None, {}))
     # This node as each listener advertises it, by listener name: a client is told the
     # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
     listener_nodes: Mapping[str, Node] = field(default_factory=dict)
@@ -126,9 +130,9 @@ class RequestContext:
     configured. A hot handler reads `context.authorizer` once and skips the calls when it is
     None, so a broker without one pays a single attribute check per request."""
 
-    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups", "fetch_sessions", "authorizer")
+    __slots__ = ("client", "services", "node", "config", "storage", "groups", "txn", "wakeups", "fetch_sessions", "authorizer", "sasl")
 
-    def __init__(self, services: BrokerServices, client: ClientIdentity) -> None:
+    def __init__(self, services: BrokerServices, client: ClientIdentity, sasl: SaslAuthenticator | None = None) -> None:
         self.client = client
         self.services = services
         self.node = services.listener_nodes.get(client.listener, services.node)
@@ -139,6 +143,8 @@ class RequestContext:
         self.wakeups = services.wakeups
         self.fetch_sessions = services.fetch_sessions
         self.authorizer = services.authorizer
+        # The connection's SASL exchange on a SASL listener (the SASL handlers drive it), else None.
+        self.sasl = sasl
 
     @property
     def client_host(self) -> str:

@@ -13,6 +13,7 @@ from ottla.server.handlers import (
     add_raft_voter,
     alter_configs,
     alter_partition_reassignments,
+    alter_user_scram_credentials,
     api_versions,
     create_acls,
     create_partitions,
@@ -30,6 +31,7 @@ from ottla.server.handlers import (
     describe_quorum,
     describe_topic_partitions,
     describe_transactions,
+    describe_user_scram_credentials,
     elect_leaders,
     end_txn,
     fetch,
@@ -51,6 +53,8 @@ from ottla.server.handlers import (
     offset_for_leader_epoch,
     produce,
     remove_raft_voter,
+    sasl_authenticate,
+    sasl_handshake,
     sync_group,
     txn_offset_commit,
     unregister_broker,
@@ -113,5 +117,10 @@ HANDLERS = {
         describe_acls,
         create_acls,
         delete_acls,
+        # Authentication (SASL, SCRAM credentials).
+        sasl_handshake,
+        sasl_authenticate,
+        describe_user_scram_credentials,
+        alter_user_scram_credentials,
     )
 }

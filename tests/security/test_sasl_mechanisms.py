@@ -140,18 +140,23 @@ def test_jaas_config_parsing() -> None:
 
 
 def test_listener_settings_read_kafka_keys() -> None:
-    settings = {
-        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
-        "listener.name.sasl_plaintext.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="pw";',
-        "connections.max.reauth.ms": "60000",
-        "listener.name.sasl_plaintext.scram-sha-512.connections.max.reauth.ms": "5000",
-    }
-    sasl = listener_sasl_settings(settings.get, "SASL_PLAINTEXT")
+    """Read through BrokerConfig.listener_value, as the broker reads them."""
+    from ottla.server.config import BrokerConfig
+
+    config = BrokerConfig.from_settings(
+        {
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="pw";',
+            "connections.max.reauth.ms": "60000",
+            "listener.name.sasl_plaintext.scram-sha-512.connections.max.reauth.ms": "5000",
+        }
+    )
+    sasl = listener_sasl_settings(lambda name: config.listener_value("SASL_PLAINTEXT", name), "SASL_PLAINTEXT")
     assert sasl.enabled_mechanisms == ("PLAIN", "SCRAM-SHA-512")
     assert sasl.plain_users == {"alice": "pw"}
     assert sasl.max_reauth_ms == {"PLAIN": 60000, "SCRAM-SHA-512": 5000}
     with pytest.raises(ValueError, match="GSSAPI"):
-        listener_sasl_settings({}.get, "SASL_PLAINTEXT")
+        listener_sasl_settings(lambda name: config.listener_value("OTHER", name), "OTHER")
     with pytest.raises(ValueError, match="plain.sasl.jaas.config is not set"):
         listener_sasl_settings({"sasl.enabled.mechanisms": "PLAIN", "sasl.jaas.config": "x"}.get, "SASL_PLAINTEXT")
 

@@ -1260,6 +1260,62 @@ class OffsetDeleteResponse(TypedDict):
     topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic]
 
 
+class DescribeUserScramCredentialsRequestUserName(TypedDict):
+    name: str
+
+
+class DescribeUserScramCredentialsRequest(TypedDict):
+    users: list[DescribeUserScramCredentialsRequestUserName] | None
+
+
+class DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(TypedDict):
+    user: str
+    error_code: int
+    error_message: str | None
+    credential_infos: list[DescribeUserScramCredentialsResponseCredentialInfo]
+
+
+class DescribeUserScramCredentialsResponseCredentialInfo(TypedDict):
+    mechanism: int
+    iterations: int
+
+
+class DescribeUserScramCredentialsResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    results: list[DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult]
+
+
+class AlterUserScramCredentialsRequestScramCredentialDeletion(TypedDict):
+    name: str
+    mechanism: int
+
+
+class AlterUserScramCredentialsRequestScramCredentialUpsertion(TypedDict):
+    name: str
+    mechanism: int
+    iterations: int
+    salt: bytes
+    salted_password: bytes
+
+
+class AlterUserScramCredentialsRequest(TypedDict):
+    deletions: list[AlterUserScramCredentialsRequestScramCredentialDeletion]
+    upsertions: list[AlterUserScramCredentialsRequestScramCredentialUpsertion]
+
+
+class AlterUserScramCredentialsResponseAlterUserScramCredentialsResult(TypedDict):
+    user: str
+    error_code: int
+    error_message: str | None
+
+
+class AlterUserScramCredentialsResponse(TypedDict):
+    throttle_time_ms: int
+    results: list[AlterUserScramCredentialsResponseAlterUserScramCredentialsResult]
+
+
 class DescribeQuorumRequestTopicData(TypedDict):
     topic_name: str
     partitions: list[DescribeQuorumRequestPartitionData]

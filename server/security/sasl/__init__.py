@@ -8,7 +8,7 @@ credentials durably; `listener_sasl_settings` reads a listener's settings under 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 from ottla.server.security.sasl.authenticator import SUPPORTED_MECHANISMS, SaslAuthenticator, SaslSettings, SaslState
 from ottla.server.security.sasl.credentials import ScramCredentialStore
@@ -38,37 +38,73 @@ class SaslConfigError(ValueError):
     """SASL settings a listener cannot run with; the message names keys, never values."""
 
 
-def listener_sasl_settings(setting: Callable[[str], str | None], listener: str) -> SaslSettings:
-    """A listener's SASL settings, looked up as Kafka looks them up: `listener.name.<l>.<key>`
-    first, then `<key>`; the JAAS config per mechanism, `listener.name.<l>.<mechanism>.sasl.jaas.config`
-    (JaasContext.loadServerContext: a bare `sasl.jaas.config` is ignored on a broker, with a warning).
-    `setting(name)` gives a raw setting's value or None."""
+def listener_sasl_settings(setting: Callable[[str], Any], listener: str) -> SaslSettings:
+    """A listener's SASL settings. `setting(name)` is a setting as the listener sees it
+    (`BrokerConfig.listener_value`: `listener.name.<l>.<name>` over `<name>`, None for a name
+    no one defines). The JAAS config is per mechanism, `<mechanism>.sasl.jaas.config` under
+    the listener's prefix, as Kafka's JaasContext.loadServerContext reads it: a bare
+    `sasl.jaas.config` is ignored on a broker, with a warning."""
     prefix = f"listener.name.{listener.lower()}."
-
-    def lookup(key: str) -> str | None:
-        value = setting(prefix + key)
-        return setting(key) if value is None else value
-
-    enabled = tuple(item.strip() for item in (lookup("sasl.enabled.mechanisms") or "GSSAPI").split(",") if item.strip())
+    enabled = _names(setting("sasl.enabled.mechanisms"))
     unsupported = [name for name in enabled if name not in SUPPORTED_MECHANISMS]
     if unsupported:
-        raise SaslConfigError(f"{prefix}sasl.enabled.mechanisms: Ottla does not serve {', '.join(unsupported)} (it serves {', '.join(SUPPORTED_MECHANISMS)})")
+        raise SaslConfigError(
+            f"sasl.enabled.mechanisms of listener {listener}: Ottla does not serve {', '.join(unsupported)} "
+            f"(it serves {', '.join(SUPPORTED_MECHANISMS)})"
+        )
     plain_users: dict[str, str] = {}
     if PLAIN in enabled:
-        text = setting(f"{prefix}plain.sasl.jaas.config")
+        text = setting("plain.sasl.jaas.config")
         if text is None:
-            if setting("sasl.jaas.config") is not None or setting(prefix + "sasl.jaas.config") is not None:
+            if setting("sasl.jaas.config") is not None:
                 log.warning("sasl.jaas.config should be prefixed with the SASL mechanism name (%splain.sasl.jaas.config); ignoring it", prefix)
             raise SaslConfigError(f"PLAIN is enabled on listener {listener} but {prefix}plain.sasl.jaas.config is not set")
         try:
-            plain_users = parse_jaas_config(text).plain_users()
+            plain_users = parse_jaas_config(str(text)).plain_users()
         except JaasError as exc:
             raise SaslConfigError(f"{prefix}plain.sasl.jaas.config: {exc}") from None
     reauth_ms = {}
     for mechanism in enabled:
-        value = setting(f"{prefix}{mechanism.lower()}.connections.max.reauth.ms") or lookup("connections.max.reauth.ms")
+        value = setting(f"{mechanism.lower()}.connections.max.reauth.ms")
+        if value is None:
+            value = setting("connections.max.reauth.ms")
         try:
             reauth_ms[mechanism] = max(int(value or 0), 0)
         except ValueError:
             raise SaslConfigError(f"connections.max.reauth.ms for {mechanism} on listener {listener} is not a number") from None
     return SaslSettings(enabled, plain_users, reauth_ms)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A LIST setting's names, parsed (a tuple) or as written (comma-separated text)."""
+    items = value.split(",") if isinstance(value, str) else (value or ())
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def parse_add_scram(text: str) -> tuple[str, ScramMechanism, ScramCredential]:
+    """One `--add-scram` value as `kafka-storage format --add-scram` takes it:
+    `SCRAM-SHA-256=[name=alice,password=alice-secret]`, with optional `iterations=N`
+    (default 4096); values may be double-quoted. The error names no password."""
+    mechanism_name, separator, rest = text.partition("=")
+    mechanism = ScramMechanism.by_name(mechanism_name.strip())
+    if not separator or mechanism is None:
+        raise SaslConfigError(f"--add-scram takes SCRAM-SHA-256=[name=...,password=...] or SCRAM-SHA-512=[...], got mechanism {mechanism_name.strip()!r}")
+    rest = rest.strip()
+    if not (rest.startswith("[") and rest.endswith("]")):
+        raise SaslConfigError("--add-scram: the credential goes in brackets, [name=...,password=...]")
+    fields: dict[str, str] = {}
+    for item in rest[1:-1].split(","):
+        key, _, value = item.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        fields[key.strip().lower()] = value
+    if not fields.get("name") or "password" not in fields:
+        raise SaslConfigError("--add-scram needs name=... and password=...")
+    try:
+        iterations = int(fields.get("iterations", "4096"))
+    except ValueError:
+        raise SaslConfigError("--add-scram: iterations must be a number") from None
+    if not mechanism.min_iterations <= iterations <= mechanism.max_iterations:
+        raise SaslConfigError(f"--add-scram: iterations must be between {mechanism.min_iterations} and {mechanism.max_iterations}")
+    return fields["name"], mechanism, mechanism.credential_from_password(fields["password"], iterations)

@@ -34,7 +34,9 @@ SUPPORTED_MECHANISMS = (PLAIN, *(m.mechanism_name for m in ScramMechanism))
 class MechanismServer(Protocol):
     """A mechanism's server side: client messages in, server messages out, until complete."""
 
-    mechanism_name: str
+    @property
+    def mechanism_name(self) -> str: ...
+
     complete: bool
     principal: str | None
 

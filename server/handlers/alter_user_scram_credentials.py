@@ -1,0 +1,75 @@
+"""AlterUserScramCredentials (KIP-554): delete and upsert SCRAM credentials, judged per user
+as Kafka 4.4's ScramControlManager.alterCredentials judges them: a user altered twice in one
+request gets DUPLICATE_RESOURCE (and none of its alterations apply), an unknown mechanism
+UNSUPPORTED_SASL_MECHANISM, an empty name or iterations outside 4096..16384
+UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist RESOURCE_NOT_FOUND.
+The client salts the password; the broker keeps only the keys derived from it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.server.security.sasl import ScramCredential, ScramMechanism
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        AlterUserScramCredentialsRequest,
+        AlterUserScramCredentialsResponse,
+        AlterUserScramCredentialsResponseAlterUserScramCredentialsResult,
+    )
+
+API = ApiKey.ALTER_USER_SCRAM_CREDENTIALS
+VERSIONS = (0, 0)
+
+_TWICE = "A user credential cannot be altered twice in the same request"
+_UNKNOWN_MECHANISM = (ErrorCode.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism")
+_EMPTY_NAME = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
+
+
+def handle(context: RequestContext, header: RequestHeader, request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse:
+    store = context.services.scram_credentials
+    errors: dict[str, tuple[ErrorCode, str]] = {}
+    deletions: dict[str, ScramMechanism] = {}
+    upsertions: dict[str, tuple[ScramMechanism, ScramCredential]] = {}
+    for deletion in request["deletions"]:
+        name = deletion["name"]
+        if name in errors:
+            continue
+        mechanism = ScramMechanism.by_type(deletion["mechanism"])
+        if deletions.pop(name, None) is not None:
+            errors[name] = (ErrorCode.DUPLICATE_RESOURCE, _TWICE)
+        elif mechanism is None:
+            errors[name] = _UNKNOWN_MECHANISM
+        elif not name:
+            errors[name] = _EMPTY_NAME
+        elif store.get(name, mechanism) is None:
+            errors[name] = (ErrorCode.RESOURCE_NOT_FOUND, "Attempt to delete a user credential that does not exist")
+        else:
+            deletions[name] = mechanism
+    for upsertion in request["upsertions"]:
+        name = upsertion["name"]
+        if name in errors:
+            continue
+        mechanism = ScramMechanism.by_type(upsertion["mechanism"])
+        iterations = upsertion["iterations"]
+        if deletions.pop(name, None) is not None or upsertions.pop(name, None) is not None:
+            errors[name] = (ErrorCode.DUPLICATE_RESOURCE, _TWICE)
+        elif mechanism is None:
+            errors[name] = _UNKNOWN_MECHANISM
+        elif not name:
+            errors[name] = _EMPTY_NAME
+        elif iterations < mechanism.min_iterations:
+            errors[name] = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Too few iterations")
+        elif iterations > mechanism.max_iterations:
+            errors[name] = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Too many iterations")
+        else:
+            upsertions[name] = (mechanism, mechanism.credential(bytes(upsertion["salted_password"]), bytes(upsertion["salt"]), iterations))
+    if deletions or upsertions:
+        store.apply(deletions.items(), [(name, mechanism, credential) for name, (mechanism, credential) in upsertions.items()])
+    results: list[AlterUserScramCredentialsResponseAlterUserScramCredentialsResult] = [{"user": name, "error_code": ErrorCode.NONE, "error_message": None} for name in (*deletions, *upsertions)]
+    results += [{"user": name, "error_code": code, "error_message": message} for name, (code, message) in errors.items()]
+    return {"throttle_time_ms": 0, "results": results}
