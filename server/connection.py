@@ -314,7 +314,8 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         assert transport is not None
         try:
-            while self.outbox and not self.closed:
+            # A closing transport is a client that hung up: nothing more can reach it.
+            while self.outbox and not self.closed and not transport.is_closing():
                 payload = self.outbox.popleft()
                 self._held_bytes -= _held_size(payload)
                 if isinstance(payload, bytes):
@@ -326,7 +327,12 @@ class Connection(asyncio.BufferedProtocol):
                     else:
                         await self._send_region(transport, part)
         except (OSError, RuntimeError) as exc:
-            self.abort(f"could not send log data: {exc}")
+            if transport.is_closing() or isinstance(exc, ConnectionError):
+                # The client hung up mid-answer (a consumer closed, a tool timed out): normal,
+                # and asyncio says so as "Transport is closing" or a reset, not as a fault of ours.
+                self.abort(f"client gone while its answer was sent: {exc}", logging.INFO)
+            else:
+                self.abort(f"could not send log data: {exc}")
         finally:
             self._sender = None
         self._flush()
@@ -348,7 +354,7 @@ class Connection(asyncio.BufferedProtocol):
         """The region through write(), a chunk at a time as the client takes them."""
         file.seek(region.position)
         sent = 0
-        while sent < region.length and not self.closed:
+        while sent < region.length and not self.closed and not transport.is_closing():
             chunk = file.read(min(COPY_CHUNK_BYTES, region.length - sent))
             if not chunk:
                 break
