@@ -26,7 +26,7 @@ from compat import procfs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)$", re.M)
+READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)(?: \S+=\S+)*$", re.M)
 # server/dispatch.py logs every request at debug level as "ottla.request: FETCH v16 from ...".
 REQUEST_RE = re.compile(r"ottla\.request: (?P<api>[A-Z_]+) v(?P<version>\d+) ")
 

@@ -12,7 +12,7 @@ import functools
 import logging
 import socket
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
@@ -26,10 +26,14 @@ from ottla.server.handlers import HANDLERS
 from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
+from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.authorizer import Authorizer
 from ottla.server.security.listeners import Listener, check_served, configured_listeners
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
+
+if TYPE_CHECKING:
+    from ottla.server.http import HttpListener
 
 log = logging.getLogger("ottla.broker")
 
@@ -103,7 +107,10 @@ class Broker:
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         # Counts notify_data calls: a fetch compares it across its read and its park.
         self.data_version = 0
-        self.dispatcher = Dispatcher(HANDLERS)
+        # Counters of this process, kept across restarts; /metrics reads them (server/http/).
+        self.metrics = BrokerMetrics()
+        self.dispatcher = Dispatcher(HANDLERS, self.metrics)
+        self.http: HttpListener | None = None
         self.services: BrokerServices | None = None
 
     @property
@@ -183,6 +190,12 @@ class Broker:
         )
         for server in self._servers:
             await server.start_serving()
+        self.metrics.start_lag_probe(loop)
+        if self.config.http_port >= 0:
+            from ottla.server.http import HttpListener
+
+            self.http = HttpListener(self)
+            self.http.start()
         self._schedule_idle_sweep()
         self._memory_release.start()
         for listener in listeners:
@@ -205,6 +218,10 @@ class Broker:
             self._idle_sweep.cancel()
             self._idle_sweep = None
         self._memory_release.stop()
+        self.metrics.stop_lag_probe()
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
         if self._servers:
             for server in self._servers:
                 server.close()
@@ -275,6 +292,8 @@ class Broker:
             return f"max.connections.per.ip ({self.config.max_connections_per_ip}) reached for {connection.ip}"
         self.connections.add(connection)
         self._connections_per_ip[connection.ip] = per_ip + 1
+        accepted = self.metrics.connections_accepted
+        accepted[connection.listener] = accepted.get(connection.listener, 0) + 1
         if self.services is not None and connection.services is not self.services:
             connection.reconfigure(self.services)  # accepted just before a dynamic config changed
         return None

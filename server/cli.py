@@ -17,6 +17,12 @@ from ottla.server.hooks import TestHooks
 from ottla.server.security.listeners import ListenerError
 
 
+# Not Kafka's (9092-9094), Confluent's (8081-8083, 8088, 9021), the UIs' (8080), Prometheus's
+# (9090), Grafana's (3000), the JMX exporter's usual 7071, kafka_exporter's 9308, Redpanda's (9644)
+# nor a managed Kafka's listeners (9094, 9096, 9098): beside all of them on one laptop.
+DEFAULT_HTTP_PORT = 8092
+
+
 def _parser() -> argparse.ArgumentParser:
     from ottla.server.admin.commands import add_commands
 
@@ -35,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     store.add_argument("--memory", action="store_true", help="keep everything in memory, write no files")
     serve.add_argument("--node-id", help="this broker's node id (default 1)")
     serve.add_argument("--advertised-host", help="host name given to clients (default: --host)")
+    serve.add_argument("--http-port", help=f"HTTP listener port (console, /metrics, /api/); 0 picks a free one, -1 none (default {DEFAULT_HTTP_PORT})")
+    serve.add_argument("--http-host", help="address the HTTP listener binds (default 127.0.0.1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
     add_commands(commands)
@@ -91,8 +99,14 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
         "data.dir": args.data_dir,
         "node.id": args.node_id,
         "advertised.host": args.advertised_host,
+        "http.port": args.http_port,
+        "http.host": args.http_host,
     }
     config = config.updated({name: value for name, value in flags.items() if value is not None})
+    if "http.port" not in config.explicit and config.port != 0:
+        # A broker a person starts gets its console; one on a free port (tests, benchmarks,
+        # tools) does not unless asked. Not explicit: a taken 8092 then falls back to a free port.
+        config = config.with_values({"http.port": DEFAULT_HTTP_PORT})
     if args.memory:
         config = config.updated({"data.dir": None})
     return config
@@ -115,9 +129,10 @@ async def _serve(config: BrokerConfig, test_hooks: TestHooks | None) -> int:
         print(f"ottla: {_start_failure(config, exc)}", file=sys.stderr)
         return 1
     data = "memory" if broker.data_dir is None else str(broker.data_dir)
+    http = "" if broker.http is None else f" http={broker.http.url}"
     # bootstrap= is the first listener; with more, all of them follow, as advertised.
     listeners = f" listeners={broker.advertised_listeners()}" if len(broker.listeners) > 1 else ""
-    print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}{listeners}", file=sys.stderr, flush=True)
+    print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}{http}{listeners}", file=sys.stderr, flush=True)
     await stop.wait()
     await broker.stop()
     return 0

@@ -160,6 +160,13 @@ class BrokerConfig:
     producer_id_expiration_check_interval_ms: int = _setting(
         INT, 600000, "How often partitions look for producers past producer.id.expiration.ms.", at_least(1)
     )
+    http_host: str = _setting(STRING, "127.0.0.1", "Address the HTTP listener (console, `/metrics`, `/api/`) binds to; loopback unless opened on purpose.")
+    http_port: int = _setting(
+        INT,
+        -1,
+        "Port of the HTTP listener; 0 picks a free one, -1 runs none. `ottla serve` on a fixed Kafka port defaults it to 8092.",
+        between(-1, 65535),
+    )
     # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
     # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Not a setting itself.
     explicit: frozenset[str] = field(default=frozenset(), repr=False)

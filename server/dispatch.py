@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Coroutine, NamedTuple
 
 from ottla.server.context import ClientIdentity, RequestContext
+from ottla.server.metrics import BrokerMetrics
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader, peek_api, request_header_version
@@ -48,8 +49,10 @@ _SPLICED = {ApiKey.FETCH}
 
 
 class Dispatcher:
-    def __init__(self, handlers: Mapping[int, tuple[Handle, int, int]]) -> None:
+    def __init__(self, handlers: Mapping[int, tuple[Handle, int, int]], metrics: BrokerMetrics | None = None) -> None:
         self.handlers = handlers
+        # Counted once per answered request (ottla.server.metrics); None counts nothing.
+        self.metrics = metrics
 
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
@@ -67,12 +70,16 @@ class Dispatcher:
         started = time.perf_counter()
         result = handle(context, header, body)
         if asyncio.iscoroutine(result):
-            return Deferred(result, functools.partial(self._finish, context.client, header, started))
+            return Deferred(result, functools.partial(self._finish, context.client, header, body, started))
         if result is None:
+            if self.metrics is not None:
+                self.metrics.observe_request(api_key, body, None, time.perf_counter() - started)
             return None
-        return self._finish(context.client, header, started, result)
+        return self._finish(context.client, header, body, started, result)
 
-    def _finish(self, client: ClientIdentity, header: RequestHeader, started: float, result: Mapping[str, Any]) -> Payload:
+    def _finish(self, client: ClientIdentity, header: RequestHeader, body: Any, started: float, result: Mapping[str, Any]) -> Payload:
+        if self.metrics is not None:
+            self.metrics.observe_request(header.api_key, body, result, time.perf_counter() - started)
         self._log(client, header, result, started)
         return _encode(header, result)
 

@@ -1,0 +1,615 @@
+"""The JSON API's answers: what the console shows and scripts read, from the broker's services.
+
+Reads go to storage and the coordinators directly. Every change a Kafka client could ask
+for (create, alter configs, add partitions, delete records or topics, produce) is made by
+calling that API's own handler in-process with a request body built here, so the same
+validation applies (topic names, config values, partition limits, internal topics) and
+the same Kafka error comes back, as a 422 naming it. Nothing here speaks Kafka to the
+broker over a socket. Offsets are reset as `kafka-consumer-groups --reset-offsets` does:
+only for a group with no members, previewed without a change when `dry_run` is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import random
+import struct
+import time
+from typing import Any, Mapping
+
+from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext
+from ottla.server.groups import CommitEntry
+from ottla.server.handlers import HANDLERS
+from ottla.server.http import ServedBroker
+from ottla.server.logs import RECENT
+from ottla.storage import FileRegion
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader, request_header_version
+from ottla.wire.records import iter_batches
+from ottla.wire.records.record import Record, build_batch, iter_records
+
+# Most messages one read returns, most bytes of log it reads to find them, and most bytes
+# of one key, value or header shown (the rest is cut, and the message says so).
+MAX_MESSAGES = 500
+MAX_READ_BYTES = 8 << 20
+MAX_SHOWN_BYTES = 64 << 10
+MAX_LOG_LINES = 1000
+ENCODINGS = ("text", "json", "base64", "hex")
+_TOPIC, _BROKER = 2, 4  # ConfigResource.Type
+_OPERATIONS = {"set": 0, "delete": 1}  # AlterConfigOp.OpType
+_INACTIVE = {"Empty", "Dead"}
+_HTTP_LISTENER = "HTTP"
+_PRODUCE_BY_NAME = 12  # v13 names topics by id (KIP-516)
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status; the message is the answer's `error`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Api:
+    def __init__(self, broker: ServedBroker) -> None:
+        self.broker = broker
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    @property
+    def _services(self) -> Any:
+        services = self.broker.services
+        if services is None:
+            raise ApiError(503, "the broker is not running")
+        return services
+
+    async def _kafka(self, api: ApiKey, body: dict[str, Any], version: int | None = None) -> Any:
+        """Answer `body` with API `api`'s handler at `version` (default its highest), as a client's request would be."""
+        handle, _, highest = HANDLERS[api]
+        version = highest if version is None else version
+        context = RequestContext(self._services, ClientIdentity(ANONYMOUS, _HTTP_LISTENER, "http"))
+        header = RequestHeader(api, version, 0, "ottla-http", request_header_version(api, version))
+        result = handle(context, header, body)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    @staticmethod
+    def _check(error_code: int, message: str | None = None) -> None:
+        if error_code:
+            name = _error_name(error_code)
+            raise ApiError(404 if error_code in _NOT_FOUND else 422, f"{name}: {message}" if message else name)
+
+    def _log(self, topic: str, partition: int) -> Any:
+        try:
+            return self._services.storage.partition(topic, partition)
+        except KafkaError as exc:
+            raise ApiError(404, f"{_error_name(exc.code)}: {exc.message or f'{topic}-{partition}'}") from None
+
+    def _topic_info(self, name: str) -> Any:
+        info = self._services.storage.topic(name)
+        if info is None:
+            raise ApiError(404, f"UNKNOWN_TOPIC_OR_PARTITION: no topic {name!r}")
+        return info
+
+    # --- cluster ------------------------------------------------------------------------
+
+    def cluster(self) -> dict[str, Any]:
+        services = self._services
+        broker = self.broker
+        return {
+            "cluster_id": services.config.cluster_id,
+            "node_id": services.node.node_id,
+            "bootstrap_servers": broker.bootstrap_servers,
+            "http": None if broker.http is None else broker.http.url,
+            "data_dir": None if services.data_dir is None else str(services.data_dir),
+            "connections": len(broker.connections),
+            "uptime_seconds": round(time.time() - broker.metrics.started, 3),
+            "apis": [{"api": key.name, "min_version": low, "max_version": high} for key, low, high in services.supported_apis],
+        }
+
+    async def broker_configs(self) -> dict[str, Any]:
+        return {"configs": await self._configs(_BROKER, str(self._services.node.node_id))}
+
+    async def _configs(self, kind: int, name: str) -> list[dict[str, Any]]:
+        answer = await self._kafka(
+            ApiKey.DESCRIBE_CONFIGS,
+            {"resources": [{"resource_type": kind, "resource_name": name, "configuration_keys": None}], "include_synonyms": False, "include_documentation": False},
+        )
+        result = answer["results"][0]
+        self._check(result["error_code"], result["error_message"])
+        return [
+            {"name": entry["name"], "value": entry["value"], "source": _SOURCES.get(entry["config_source"], str(entry["config_source"])), "read_only": entry["read_only"], "sensitive": entry["is_sensitive"]}
+            for entry in result["configs"]
+        ]
+
+    # --- topics -------------------------------------------------------------------------
+
+    def topics(self) -> dict[str, Any]:
+        storage = self._services.storage
+        listed = []
+        for info in sorted(storage.topics(), key=lambda topic: topic.name):
+            logs = [storage.partition(info.name, index) for index in range(info.partitions)]
+            listed.append(
+                {
+                    "name": info.name,
+                    "topic_id": _uuid(info.topic_id),
+                    "partitions": info.partitions,
+                    "internal": info.name.startswith("__"),
+                    "size": sum(log.size for log in logs),
+                    "messages_estimate": sum(log.log_end_offset - log.log_start_offset for log in logs),
+                }
+            )
+        return {"topics": listed}
+
+    async def topic(self, name: str) -> dict[str, Any]:
+        info = self._topic_info(name)
+        node = self._services.node.node_id
+        partitions = []
+        for index in range(info.partitions):
+            log = self._log(name, index)
+            partitions.append(
+                {
+                    "partition": index,
+                    "leader": node,
+                    "replicas": [node],
+                    "isr": [node],
+                    "log_start_offset": log.log_start_offset,
+                    "log_end_offset": log.log_end_offset,
+                    "high_watermark": log.high_watermark,
+                    "last_stable_offset": log.last_stable_offset,
+                    "size": log.size,
+                    "segments": len(log.segments),
+                }
+            )
+        return {"name": name, "topic_id": _uuid(info.topic_id), "partitions": partitions, "configs": await self._configs(_TOPIC, name)}
+
+    async def create_topic(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = _field(body, "name", str)
+        partitions = _field(body, "partitions", int, -1)
+        configs = _field(body, "configs", dict, {})
+        answer = await self._kafka(
+            ApiKey.CREATE_TOPICS,
+            {
+                "topics": [
+                    {
+                        "name": name,
+                        "num_partitions": partitions,
+                        "replication_factor": _field(body, "replication_factor", int, -1),
+                        "assignments": [],
+                        "configs": [{"name": str(key), "value": None if value is None else str(value)} for key, value in configs.items()],
+                    }
+                ],
+                "timeout_ms": 30000,
+                "validate_only": _field(body, "validate_only", bool, False),
+            },
+        )
+        result = answer["topics"][0]
+        if result["error_code"] == ErrorCode.TOPIC_ALREADY_EXISTS:
+            raise ApiError(409, f"TOPIC_ALREADY_EXISTS: {result['error_message']}")
+        self._check(result["error_code"], result["error_message"])
+        return {"name": name, "topic_id": _uuid(result.get("topic_id", bytes(16))), "partitions": result.get("num_partitions", partitions)}
+
+    async def delete_topic(self, name: str) -> dict[str, Any]:
+        answer = await self._kafka(ApiKey.DELETE_TOPICS, {"topics": [{"name": name, "topic_id": bytes(16)}], "topic_names": [name], "timeout_ms": 30000})
+        result = answer["responses"][0]
+        self._check(result["error_code"], result.get("error_message"))
+        return {"deleted": name}
+
+    async def alter_topic_configs(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"set": {key: value}, "delete": [key]}`, applied together as IncrementalAlterConfigs does."""
+        changes = [{"name": str(key), "config_operation": _OPERATIONS["set"], "value": str(value)} for key, value in _field(body, "set", dict, {}).items()]
+        changes += [{"name": str(key), "config_operation": _OPERATIONS["delete"], "value": None} for key in _field(body, "delete", list, [])]
+        if not changes:
+            raise ApiError(400, "nothing to change: give `set` and/or `delete`")
+        answer = await self._kafka(
+            ApiKey.INCREMENTAL_ALTER_CONFIGS,
+            {"resources": [{"resource_type": _TOPIC, "resource_name": name, "configs": changes}], "validate_only": _field(body, "validate_only", bool, False)},
+        )
+        result = answer["responses"][0]
+        self._check(result["error_code"], result["error_message"])
+        return {"name": name, "configs": await self._configs(_TOPIC, name)}
+
+    async def add_partitions(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"count": N}`: the topic's new total, as CreatePartitions takes it."""
+        count = _field(body, "count", int)
+        answer = await self._kafka(
+            ApiKey.CREATE_PARTITIONS,
+            {"topics": [{"name": name, "count": count, "assignments": None}], "timeout_ms": 30000, "validate_only": _field(body, "validate_only", bool, False)},
+        )
+        result = answer["results"][0]
+        self._check(result["error_code"], result["error_message"])
+        return {"name": name, "partitions": self._topic_info(name).partitions}
+
+    async def delete_records(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"offsets": {"0": 42}}`: each partition's records before that offset (-1: all) go."""
+        offsets = _field(body, "offsets", dict)
+        try:
+            wanted = [{"partition_index": int(partition), "offset": int(offset)} for partition, offset in offsets.items()]
+        except (TypeError, ValueError):
+            raise ApiError(400, "`offsets` maps partition numbers to offsets") from None
+        answer = await self._kafka(ApiKey.DELETE_RECORDS, {"topics": [{"name": name, "partitions": wanted}], "timeout_ms": 30000})
+        results = answer["topics"][0]["partitions"]
+        for result in results:
+            self._check(result["error_code"], f"partition {result['partition_index']}")
+        return {"name": name, "low_watermarks": {str(result["partition_index"]): result["low_watermark"] for result in results}}
+
+    # --- messages -----------------------------------------------------------------------
+
+    def messages(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """Messages of one partition from `offset` or `timestamp` (ms), or the `newest` N of one
+        partition or of all; at most `limit` (<= MAX_MESSAGES), keys, values and headers
+        rendered in `encoding`."""
+        info = self._topic_info(name)
+        encoding = query.get("encoding", "text")
+        if encoding not in ENCODINGS:
+            raise ApiError(400, f"encoding must be one of {', '.join(ENCODINGS)}")
+        limit = _query_int(query, "limit", 50)
+        if not 1 <= limit <= MAX_MESSAGES:
+            raise ApiError(400, f"limit must be between 1 and {MAX_MESSAGES}")
+        partition = _query_int(query, "partition", None) if "partition" in query else None
+        if partition is not None and not 0 <= partition < info.partitions:
+            raise ApiError(404, f"UNKNOWN_TOPIC_OR_PARTITION: {name} has {info.partitions} partitions")
+        if "newest" in query:
+            newest = _query_int(query, "newest", limit)
+            if not 1 <= newest <= MAX_MESSAGES:
+                raise ApiError(400, f"newest must be between 1 and {MAX_MESSAGES}")
+            found = []
+            for index in range(info.partitions) if partition is None else (partition,):
+                log = self._log(name, index)
+                found += _read(log, index, max(log.high_watermark - newest, log.log_start_offset), newest)
+            found.sort(key=lambda item: (item[1].timestamp, item[0], item[1].offset))
+            found = found[-newest:]
+        else:
+            if partition is None:
+                raise ApiError(400, "give `partition` with `offset` or `timestamp`, or ask for the `newest`")
+            log = self._log(name, partition)
+            if "timestamp" in query:
+                located = log.offset_for_timestamp(_query_int(query, "timestamp", 0))
+                start = log.high_watermark if located is None else located[1]
+            else:
+                start = _query_int(query, "offset", log.log_start_offset)
+                if start < 0:
+                    raise ApiError(400, "offset must not be negative")
+            found = _read(log, partition, max(start, log.log_start_offset), limit)
+        return {"topic": name, "encoding": encoding, "messages": [_render(index, record, encoding) for index, record in found]}
+
+    async def produce(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"key", "value", "headers": {name: value}, "partition", "encoding"}`: one record,
+        appended through the Produce handler with acks=all; key and value in `encoding`
+        (text, json: any JSON value, base64, hex); no partition: the key's, as Kafka's
+        default partitioner picks it, or any for no key."""
+        info = self._topic_info(name)
+        encoding = _field(body, "encoding", str, "text")
+        if encoding not in ENCODINGS:
+            raise ApiError(400, f"encoding must be one of {', '.join(ENCODINGS)}")
+        key = _decode(body.get("key"), encoding, "key")
+        value = _decode(body.get("value"), encoding, "value")
+        headers = _field(body, "headers", dict, {})
+        record_headers = tuple((str(header), _decode(content, encoding, f"header {header}")) for header, content in headers.items())
+        partition = _field(body, "partition", int, -1)
+        if partition < 0:
+            partition = (murmur2(key) & 0x7FFFFFFF) % info.partitions if key is not None else random.randrange(info.partitions)
+        timestamp = _field(body, "timestamp", int, int(time.time() * 1000))
+        batch = bytearray(build_batch([Record(0, timestamp, key, value, record_headers)]))
+        answer = await self._kafka(
+            ApiKey.PRODUCE,
+            {"transactional_id": None, "acks": -1, "timeout_ms": 30000, "topic_data": [{"name": name, "topic_id": bytes(16), "partition_data": [{"index": partition, "records": memoryview(batch)}]}]},
+            _PRODUCE_BY_NAME,
+        )
+        result = answer["responses"][0]["partition_responses"][0]
+        self._check(result["error_code"], result.get("error_message"))
+        return {"topic": name, "partition": partition, "offset": result["base_offset"], "timestamp": timestamp}
+
+    # --- groups -------------------------------------------------------------------------
+
+    def groups(self) -> dict[str, Any]:
+        listed = [
+            {"group_id": group_id, "state": group.state.value, "protocol_type": group.protocol_type or "", "members": len(group.members)}
+            for group_id, group in sorted(self._services.groups.groups.items())
+        ]
+        return {"groups": listed}
+
+    def group(self, group_id: str) -> dict[str, Any]:
+        group = self._services.groups.groups.get(group_id)
+        if group is None:
+            raise ApiError(404, f"GROUP_ID_NOT_FOUND: no group {group_id!r}")
+        members = [
+            {
+                "member_id": member.member_id,
+                "group_instance_id": member.group_instance_id,
+                "client_id": member.client_id,
+                "client_host": member.client_host,
+                "assignment": _assignment(member.assignment) if group.protocol_type == "consumer" else None,
+            }
+            for member in group.members.values()
+        ]
+        owners = {(topic, partition): member["member_id"] for member in members for topic, partitions in (member["assignment"] or {}).items() for partition in partitions}
+        offsets = []
+        for (topic, partition), committed in sorted(group.offsets.items()):
+            end = self._end_offset(topic, partition)
+            offsets.append(
+                {
+                    "topic": topic,
+                    "partition": partition,
+                    "committed_offset": committed.offset,
+                    "log_end_offset": end,
+                    "lag": None if end is None else max(end - committed.offset, 0),
+                    "metadata": committed.metadata,
+                    "member_id": owners.get((topic, partition)),
+                }
+            )
+        return {
+            "group_id": group_id,
+            "state": group.state.value,
+            "protocol_type": group.protocol_type or "",
+            "protocol": group.protocol_name,
+            "generation_id": group.generation_id,
+            "leader": group.leader_id,
+            "members": members,
+            "offsets": offsets,
+        }
+
+    def _end_offset(self, topic: str, partition: int) -> int | None:
+        try:
+            return int(self._services.storage.partition(topic, partition).high_watermark)
+        except KafkaError:
+            return None
+
+    def reset_offsets(self, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"topic", "partitions": [..] (default all), "to": earliest|latest|timestamp|offset|shift,
+        "value": N, "dry_run": true}`, as kafka-consumer-groups --reset-offsets: each offset
+        clamped to the partition's log, and only for a group with no active members."""
+        services = self._services
+        topic = _field(body, "topic", str)
+        info = self._topic_info(topic)
+        to = _field(body, "to", str)
+        if to not in ("earliest", "latest", "timestamp", "offset", "shift"):
+            raise ApiError(400, "to must be earliest, latest, timestamp, offset or shift")
+        value = _field(body, "value", int, 0) if to in ("earliest", "latest") else _field(body, "value", int)
+        dry_run = _field(body, "dry_run", bool, True)
+        partitions = _field(body, "partitions", list, list(range(info.partitions)))
+        if not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < info.partitions for p in partitions):
+            raise ApiError(404, f"UNKNOWN_TOPIC_OR_PARTITION: {topic} has {info.partitions} partitions")
+        group = services.groups.groups.get(group_id)
+        if group is not None and group.state.value not in _INACTIVE:
+            raise ApiError(409, f"offsets can only be reset for an inactive group; {group_id!r} is {group.state.value}")
+        planned = []
+        for partition in partitions:
+            log = self._log(topic, partition)
+            committed = None if group is None else group.offsets.get((topic, partition))
+            start, end = log.log_start_offset, log.high_watermark
+            if to == "earliest":
+                target = start
+            elif to == "latest":
+                target = end
+            elif to == "timestamp":
+                located = log.offset_for_timestamp(value)
+                target = end if located is None else located[1]
+            elif to == "offset":
+                target = value
+            else:
+                target = (end if committed is None else committed.offset) + value
+            planned.append({"topic": topic, "partition": partition, "previous_offset": None if committed is None else committed.offset, "new_offset": min(max(target, start), end)})
+        if not dry_run:
+            entries = [CommitEntry(topic, item["partition"], item["new_offset"]) for item in planned]
+            errors = services.groups.commit_offsets(group_id, -1, "", None, entries)
+            for error in errors:
+                if error:
+                    self._check(error)
+        return {"group_id": group_id, "dry_run": dry_run, "offsets": planned}
+
+    # --- transactions, producers, logs ----------------------------------------------------
+
+    def transactions(self) -> dict[str, Any]:
+        listed = [
+            {
+                "transactional_id": metadata.transactional_id,
+                "producer_id": metadata.producer_id,
+                "producer_epoch": metadata.producer_epoch,
+                "state": metadata.state.value,
+                "timeout_ms": metadata.timeout_ms,
+                "start_ms": metadata.start_ms,
+                "partitions": sorted(f"{topic}-{partition}" for topic, partition in metadata.partitions),
+            }
+            for metadata in sorted(self._services.txn.transactions.values(), key=lambda item: item.transactional_id)
+        ]
+        return {"transactions": listed}
+
+    def producers(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The producers each partition of `topic` (or of every topic) remembers."""
+        storage = self._services.storage
+        topics = [self._topic_info(query["topic"])] if "topic" in query else storage.topics()
+        found = []
+        for info in sorted(topics, key=lambda item: item.name):
+            for index in range(info.partitions):
+                for producer_id, state in sorted(storage.partition(info.name, index).producer_state.producers.items()):
+                    found.append(
+                        {
+                            "topic": info.name,
+                            "partition": index,
+                            "producer_id": producer_id,
+                            "producer_epoch": state.epoch,
+                            "last_sequence": state.last_seq,
+                            "last_timestamp": state.last_timestamp,
+                            "current_txn_start_offset": state.current_txn_first_offset,
+                        }
+                    )
+        return {"producers": found}
+
+    def logs(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The broker's newest log lines after `since` (a line's `seq`), at most `limit`."""
+        limit = _query_int(query, "limit", 200)
+        if not 1 <= limit <= MAX_LOG_LINES:
+            raise ApiError(400, f"limit must be between 1 and {MAX_LOG_LINES}")
+        return {"lines": RECENT.since(_query_int(query, "since", 0), limit)}
+
+
+_NOT_FOUND = {ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.GROUP_ID_NOT_FOUND}
+_SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG", 7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG"}
+_MISSING = object()
+
+
+def _error_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"error {code}"
+
+
+def _uuid(raw: bytes) -> str:
+    """A Kafka Uuid as its tools print it: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type, default: Any = _MISSING) -> Any:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or (value is None and default is not _MISSING):
+        if default is _MISSING:
+            raise ApiError(400, f"`{name}` is required")
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ApiError(400, f"`{name}` must be a JSON {_JSON_NAMES.get(kind, kind.__name__)}")
+    return value
+
+
+_JSON_NAMES = {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}
+
+
+def _query_int(query: Mapping[str, str], name: str, default: Any) -> Any:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, f"`{name}` must be an integer") from None
+
+
+def _read(log: Any, partition: int, start: int, limit: int) -> list[tuple[int, Record]]:
+    """Up to `limit` records of `log` from offset `start` below its high watermark, reading at
+    most MAX_READ_BYTES of it; control batches (transaction markers) are skipped."""
+    found: list[tuple[int, Record]] = []
+    offset = start
+    read = 0
+    end = log.high_watermark
+    while len(found) < limit and offset < end and read < MAX_READ_BYTES:
+        try:
+            result = log.read(offset, min(1 << 20, MAX_READ_BYTES - read), min_one=True, max_offset=end)
+        except KafkaError:
+            break  # retention moved the start past `offset` meanwhile
+        if not result.chunks:
+            break
+        data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
+        read += len(data)
+        for header, batch in iter_batches(data, from_client=False):
+            if not header.is_control:
+                for record in iter_records(batch):
+                    if record.offset >= offset and len(found) < limit:
+                        found.append((partition, record))
+            offset = max(offset, header.next_offset)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _render(partition: int, record: Record, encoding: str) -> dict[str, Any]:
+    return {
+        "partition": partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "key": _encode(record.key, encoding),
+        "value": _encode(record.value, encoding),
+        "headers": [{"key": name, "value": _encode(value, encoding)} for name, value in record.headers],
+        "size": (0 if record.key is None else len(record.key)) + (0 if record.value is None else len(record.value)),
+        "truncated": any(part is not None and len(part) > MAX_SHOWN_BYTES for part in (record.key, record.value)),
+    }
+
+
+def _encode(data: Any, encoding: str) -> Any:
+    """Bytes as the reader asked: text (UTF-8, undecodable bytes replaced), json (the parsed
+    value, or the text when it is not JSON), base64 or hex; cut at MAX_SHOWN_BYTES."""
+    if data is None:
+        return None
+    raw = bytes(data[:MAX_SHOWN_BYTES])
+    if encoding == "base64":
+        return base64.b64encode(raw).decode()
+    if encoding == "hex":
+        return raw.hex()
+    text = raw.decode("utf-8", errors="replace")
+    if encoding == "json" and len(data) <= MAX_SHOWN_BYTES:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _decode(value: Any, encoding: str, what: str) -> bytes | None:
+    """A produced key, value or header from JSON, in `encoding` (json: any JSON value, serialised)."""
+    if value is None:
+        return None
+    if encoding == "json":
+        return json.dumps(value, separators=(",", ":")).encode()
+    if not isinstance(value, str):
+        raise ApiError(400, f"the {what} must be a string in {encoding}")
+    try:
+        if encoding == "base64":
+            return base64.b64decode(value, validate=True)
+        if encoding == "hex":
+            return bytes.fromhex(value)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"the {what} is not {encoding}") from None
+    return value.encode()
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's Utils.murmur2, which its default partitioner hashes keys with (seed 0x9747b28c)."""
+    length = len(data)
+    m, r = 0x5BD1E995, 24
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    whole = length - length % 4
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = data[whole:]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def _assignment(data: bytes) -> dict[str, list[int]] | None:
+    """A consumer-protocol member's assignment (ConsumerProtocolAssignment): topic -> partitions;
+    None when the bytes are not one."""
+    try:
+        position = 2  # version
+        (topics,) = struct.unpack_from(">i", data, position)
+        position += 4
+        assigned: dict[str, list[int]] = {}
+        for _ in range(max(topics, 0)):
+            (length,) = struct.unpack_from(">h", data, position)
+            position += 2
+            topic = bytes(data[position : position + length]).decode()
+            position += length
+            (count,) = struct.unpack_from(">i", data, position)
+            position += 4
+            assigned[topic] = list(struct.unpack_from(f">{max(count, 0)}i", data, position))
+            position += 4 * max(count, 0)
+        return assigned
+    except (struct.error, UnicodeDecodeError):
+        return None

@@ -1,0 +1,172 @@
+"""The aiohttp application behind the HTTP listener: routes, limits, CSRF, errors.
+
+Every answer under `/api/` is JSON; an error is `{"error": message}` with a status that
+says whose fault it is (400 malformed input, 403 no CSRF token, 404 nothing there, 409 a
+state that forbids it, 413 too large, 422 a Kafka error). Inputs are bounded here, before
+any work: bodies (`MAX_BODY_BYTES`), message reads (`ottla.server.http.api.MAX_MESSAGES`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import socket
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ottla.server.http import HttpListener
+from ottla.server.http.api import Api, ApiError
+from ottla.server.metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
+
+# A topic's configs or a produced message fit comfortably; anything larger is refused unread.
+MAX_BODY_BYTES = 1 << 20
+STATIC = Path(__file__).resolve().parent / "static"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LISTENER: web.AppKey[HttpListener] = web.AppKey("listener", HttpListener)
+_API: web.AppKey[Api] = web.AppKey("api", Api)
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve(listener: HttpListener, sock: socket.socket) -> web.AppRunner:
+    """Serve the application on the already listening `sock`; the runner stops it."""
+    runner = web.AppRunner(build_app(listener), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+def build_app(listener: HttpListener) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_errors, _host_check, _csrf])
+    app[_LISTENER] = listener
+    app[_API] = Api(listener.broker)
+    routes = [
+        web.get("/", _index),
+        web.get("/static/{path:.*}", _static),
+        web.get("/metrics", _metrics),
+        web.get("/api/csrf", _csrf_token),
+        web.get("/api/cluster", _call("cluster")),
+        web.get("/api/broker/configs", _call("broker_configs")),
+        web.get("/api/topics", _call("topics")),
+        web.post("/api/topics", _call("create_topic", body=True)),
+        web.get("/api/topics/{topic}", _call("topic", "topic")),
+        web.delete("/api/topics/{topic}", _call("delete_topic", "topic")),
+        web.post("/api/topics/{topic}/configs", _call("alter_topic_configs", "topic", body=True)),
+        web.post("/api/topics/{topic}/partitions", _call("add_partitions", "topic", body=True)),
+        web.post("/api/topics/{topic}/delete-records", _call("delete_records", "topic", body=True)),
+        web.get("/api/topics/{topic}/messages", _call("messages", "topic", query=True)),
+        web.post("/api/topics/{topic}/messages", _call("produce", "topic", body=True)),
+        web.get("/api/groups", _call("groups")),
+        web.get("/api/groups/{group}", _call("group", "group")),
+        web.post("/api/groups/{group}/reset-offsets", _call("reset_offsets", "group", body=True)),
+        web.get("/api/transactions", _call("transactions")),
+        web.get("/api/producers", _call("producers", query=True)),
+        web.get("/api/logs", _call("logs", query=True)),
+    ]
+    app.add_routes(routes)
+    return app
+
+
+def _call(method: str, *params: str, body: bool = False, query: bool = False) -> Handler:
+    """A route that calls `Api.<method>` with the path parameters named, then the JSON body
+    or the query string, and answers its result as JSON."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        args: list[Any] = [request.match_info[name] for name in params]
+        if body:
+            args.append(await _json_body(request))
+        if query:
+            args.append(dict(request.query))
+        result = getattr(request.app[_API], method)(*args)
+        if hasattr(result, "__await__"):
+            result = await result
+        return web.json_response(result, dumps=_dumps)
+
+    return handler
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes") from None
+    try:
+        value = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return value
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API errors as JSON; aiohttp's own refusals (404, 405, 413) too, under /api/."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
+
+
+@web.middleware
+async def _host_check(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A listener on loopback answers only requests addressed to loopback: a web page whose
+    name an attacker re-points at 127.0.0.1 (DNS rebinding) gets nothing."""
+    listener = request.app[_LISTENER]
+    if listener.loopback_only:
+        host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") else (request.host or "")[1:].split("]")[0]
+        if host not in _LOOPBACK_NAMES and host != listener.host:
+            raise ApiError(403, f"this listener answers requests for localhost only, not {host!r}")
+    return await handler(request)
+
+
+@web.middleware
+async def _csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method not in _SAFE_METHODS:
+        given = request.headers.get("X-CSRF-Token", "")
+        if not hmac.compare_digest(given.encode(), request.app[_LISTENER].csrf_token.encode()):
+            raise ApiError(403, "missing or wrong X-CSRF-Token header: GET /api/csrf gives the token")
+    return await handler(request)
+
+
+async def _csrf_token(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"token": request.app[_LISTENER].csrf_token, "header": "X-CSRF-Token"})
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
+    body = render(request.app[_LISTENER].broker, openmetrics)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+    return response
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return _asset("index.html")
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    return _asset(request.match_info["path"])
+
+
+def _asset(name: str) -> web.StreamResponse:
+    """A file of the packaged assets; anything outside them (`..`, absolute, links) is 404."""
+    root = STATIC.resolve()
+    try:
+        target = (root / name).resolve()
+    except (OSError, ValueError):
+        raise web.HTTPNotFound() from None
+    if not target.is_relative_to(root) or not target.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(target, headers={"X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,187 @@
+"""What the broker counts as it serves: plain integers in dicts and lists, no locks.
+
+The broker owns one `BrokerMetrics` per process (it outlives restarts, as a Kafka
+broker's JMX counters outlive nothing but the JVM). The dispatcher calls
+`observe_request` once per answered request, on the event loop, so every counter here
+is touched by one thread only; readers (`ottla.server.metrics.exposition`) run on the
+same loop between requests and see a consistent snapshot. What can be computed when
+asked (log sizes, offsets, lag, group states) is computed at scrape time instead of
+being counted on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ottla.wire.api import ApiKey
+
+# Upper bounds, in seconds, of the request latency histogram's buckets (+Inf is implied):
+# from a fast Metadata answer to a Fetch parked for its whole max.wait.ms.
+LATENCY_BOUNDS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_API_SLOTS = max(ApiKey) + 1
+_RECORDS_COUNT_AT = 57  # RecordBatch v2: int32 recordsCount
+_MAGIC_AT = 16
+_PRODUCE = int(ApiKey.PRODUCE)
+_FETCH = int(ApiKey.FETCH)
+
+
+class RequestStats:
+    """One API's counters: requests, those answered with a top-level error, latency."""
+
+    __slots__ = ("requests", "errors", "buckets", "seconds", "throttle_ms")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors: dict[int, int] = {}
+        self.buckets = [0] * (len(LATENCY_BOUNDS) + 1)
+        self.seconds = 0.0
+        self.throttle_ms = 0
+
+
+class TopicStats:
+    """Kafka's BrokerTopicMetrics for one topic."""
+
+    __slots__ = ("bytes_in", "messages_in", "bytes_out", "produce_requests", "failed_produce_requests", "fetch_requests", "failed_fetch_requests")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.messages_in = 0
+        self.bytes_out = 0
+        self.produce_requests = 0
+        self.failed_produce_requests = 0
+        self.fetch_requests = 0
+        self.failed_fetch_requests = 0
+
+
+class BrokerMetrics:
+    """Counters of one broker process. `observe_request` is the only hot-path entry."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.apis: list[RequestStats | None] = [None] * _API_SLOTS
+        self.topics: dict[str, TopicStats] = {}
+        self.connections_accepted: dict[str, int] = {}
+        # Event-loop lag: how late a timer due every `_LAG_INTERVAL` seconds fired, last and worst.
+        self.loop_lag_seconds = 0.0
+        self.loop_lag_max_seconds = 0.0
+        self._lag_timer: asyncio.TimerHandle | None = None
+        self._lag_due = 0.0
+
+    def topic(self, name: str) -> TopicStats:
+        stats = self.topics.get(name)
+        if stats is None:
+            stats = self.topics[name] = TopicStats()
+        return stats
+
+    def forget_topic(self, name: str) -> None:
+        """A deleted topic's counters go with it, as Kafka removes its BrokerTopicMetrics."""
+        self.topics.pop(name, None)
+
+    def observe_request(self, api_key: int, request: Any, response: Mapping[str, Any] | None, seconds: float) -> None:
+        """Count one answered request (`response` None: acks=0 Produce) that took `seconds`."""
+        stats = self.apis[api_key] if api_key < _API_SLOTS else None
+        if stats is None:
+            if api_key >= _API_SLOTS:
+                return
+            stats = self.apis[api_key] = RequestStats()
+        stats.requests += 1
+        stats.buckets[bisect.bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        stats.seconds += seconds
+        if response is not None:
+            error = response.get("error_code", 0)
+            if error:
+                stats.errors[error] = stats.errors.get(error, 0) + 1
+            stats.throttle_ms += response.get("throttle_time_ms", 0) or 0
+        if api_key == _PRODUCE:
+            self._produced(request, response)
+        elif api_key == _FETCH and response is not None:
+            self._fetched(response)
+
+    def _produced(self, request: Any, response: Mapping[str, Any] | None) -> None:
+        failed: set[tuple[str, int]] = set()
+        if response is not None:
+            for topic in response["responses"]:
+                for partition in topic["partition_responses"]:
+                    if partition["error_code"]:
+                        failed.add((topic["name"], partition["index"]))
+        names = [topic["name"] for topic in response["responses"]] if response is not None else None
+        for position, topic in enumerate(request["topic_data"]):
+            name = topic.get("name") or (names[position] if names is not None else "")
+            if not name:
+                continue  # Produce v13 names topics by id; acks=0 leaves no answer naming them
+            stats = self.topic(name)
+            for partition in topic["partition_data"]:
+                stats.produce_requests += 1
+                records = partition["records"]
+                if (name, partition["index"]) in failed or records is None:
+                    stats.failed_produce_requests += 1
+                    continue
+                stats.bytes_in += len(records)
+                stats.messages_in += _count_records(records)
+
+    def _fetched(self, response: Mapping[str, Any]) -> None:
+        for topic in response.get("responses", ()):
+            name = topic.get("topic")
+            if not name:
+                continue  # Fetch v13+ names topics by id only
+            stats = self.topic(name)
+            for partition in topic["partitions"]:
+                stats.fetch_requests += 1
+                if partition["error_code"]:
+                    stats.failed_fetch_requests += 1
+                records = partition.get("records")
+                if records is not None:
+                    stats.bytes_out += _size(records)
+
+    # --- event-loop lag --------------------------------------------------------------
+
+    def start_lag_probe(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stop_lag_probe()
+        self._lag_due = loop.time() + _LAG_INTERVAL
+        self._lag_timer = loop.call_at(self._lag_due, self._lag_tick, loop)
+
+    def stop_lag_probe(self) -> None:
+        if self._lag_timer is not None:
+            self._lag_timer.cancel()
+            self._lag_timer = None
+
+    def _lag_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        self.loop_lag_seconds = max(now - self._lag_due, 0.0)
+        self.loop_lag_max_seconds = max(self.loop_lag_max_seconds, self.loop_lag_seconds)
+        self._lag_due = now + _LAG_INTERVAL
+        self._lag_timer = loop.call_at(self._lag_due, self._lag_tick, loop)
+
+
+_LAG_INTERVAL = 0.5
+
+
+def _count_records(records: Any) -> int:
+    """Records in a Produce partition's data: each v2 batch's recordsCount; one per entry of
+    a legacy (magic 0/1) message set, a compressed wrapper counted as one."""
+    view = memoryview(records)
+    total = 0
+    position = 0
+    end = len(view)
+    while position + 12 <= end:
+        length = int.from_bytes(view[position + 8 : position + 12], "big", signed=True)
+        if length <= 0:
+            break
+        if position + _MAGIC_AT < end and view[position + _MAGIC_AT] == 2 and position + _RECORDS_COUNT_AT + 4 <= end:
+            total += int.from_bytes(view[position + _RECORDS_COUNT_AT : position + _RECORDS_COUNT_AT + 4], "big", signed=True)
+        else:
+            total += 1
+        position += 12 + length
+    return total
+
+
+def _size(records: Any) -> int:
+    """Bytes of a Fetch partition's records: a buffer, or a `Spliced` of buffers and file regions."""
+    if isinstance(records, (bytes, bytearray, memoryview)):
+        return len(records)
+    size: int = getattr(records, "size", 0)
+    return size

@@ -1,0 +1,252 @@
+"""The HTTP listener over real sockets: `/metrics` after kafka-python's produce and consume,
+every JSON endpoint, and bad input refused with a clear status while Kafka clients go on."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import urllib.error
+import urllib.request
+from typing import Any, Iterator
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.parser import text_string_to_metric_families
+
+from ottla.server.cli import _parser, broker_config
+from ottla.testing import ThreadedBroker, running_broker
+
+
+class Http:
+    """A tiny client of one listener: JSON in and out, the CSRF token sent when `csrf`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.token = self.get("/api/csrf")[1]["token"]
+
+    def request(self, method: str, path: str, body: Any = None, *, csrf: bool = True, raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if csrf and method != "GET":
+            sent["X-CSRF-Token"] = self.token
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, content, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as error:
+            status, content, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+        return status, json.loads(content) if "json" in kind else content.decode()
+
+    def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("POST", path, body, **kwargs)
+
+
+@pytest.fixture
+def broker() -> Iterator[ThreadedBroker]:
+    with running_broker(data_dir=None, http_port=0, group_initial_rebalance_delay_ms=0) as handle:
+        yield handle
+
+
+@pytest.fixture
+def http(broker: ThreadedBroker) -> Http:
+    assert broker.broker is not None and broker.broker.http is not None
+    # The socket listens from start(); a request made before aiohttp serves waits in the backlog.
+    return Http(broker.broker.http.url)
+
+
+def _at(offset: int) -> OffsetAndMetadata:
+    return OffsetAndMetadata(offset, "", -1)
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_what_a_client_produced_and_consumed(broker: ThreadedBroker, http: Http) -> None:
+    broker.create_topic("metered", partitions=2)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    for index in range(30):
+        producer.send("metered", key=b"k%d" % index, value=b"v" * 100, partition=index % 2)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer("metered", bootstrap_servers=broker.bootstrap_servers, group_id="metering", auto_offset_reset="earliest", enable_auto_commit=False)
+    seen = 0
+    while seen < 30:
+        seen += sum(len(records) for records in consumer.poll(timeout_ms=5000).values())
+    consumer.commit({TopicPartition("metered", 0): _at(10), TopicPartition("metered", 1): _at(15)})
+    consumer.close()
+
+    status, text = http.get("/metrics")
+    assert status == 200
+    samples = _samples(text)
+    topic = (("topic", "metered"),)
+    assert samples[("kafka_server_brokertopicmetrics_messagesin_total", topic)] == 30
+    logged = sum(samples[("kafka_log_log_size", (("partition", str(p)), ("topic", "metered")))] for p in (0, 1))
+    assert samples[("kafka_server_brokertopicmetrics_bytesin_total", topic)] == logged
+    assert samples[("kafka_server_brokertopicmetrics_bytesout_total", topic)] >= logged
+    assert samples[("kafka_server_brokertopicmetrics_failedproducerequests_total", topic)] == 0
+    for partition, committed in ((0, 10), (1, 15)):
+        labels = (("consumergroup", "metering"), ("partition", str(partition)), ("topic", "metered"))
+        assert samples[("kafka_log_log_logendoffset", (("partition", str(partition)), ("topic", "metered")))] == 15
+        assert samples[("kafka_consumergroup_current_offset", labels)] == committed
+        assert samples[("kafka_consumergroup_lag", labels)] == 15 - committed
+    produce = (("request", "Produce"),)
+    assert samples[("kafka_network_requestmetrics_requests_total", produce)] >= 1
+    assert samples[("kafka_network_requestmetrics_totaltime_seconds_count", produce)] == samples[("kafka_network_requestmetrics_requests_total", produce)]
+    assert samples[("kafka_server_socket_server_metrics_connection_creation_total", (("listener", "PLAINTEXT"),))] >= 2
+    assert samples[("process_resident_memory_bytes", ())] > 0
+
+    # The same exposition as OpenMetrics when the scraper asks for it.
+    answer = urllib.request.urlopen(urllib.request.Request(http.url + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}))
+    assert answer.headers["Content-Type"].startswith("application/openmetrics-text")
+    families = {family.name: family for family in openmetrics_families(answer.read().decode())}
+    assert families["kafka_server_brokertopicmetrics_messagesin"].type == "counter"
+
+
+def test_topics_messages_and_configs_through_the_json_api(broker: ThreadedBroker, http: Http) -> None:
+    assert http.post("/api/topics", {"name": "shown", "partitions": 2, "configs": {"retention.ms": "3600000"}})[0] == 200
+    assert http.post("/api/topics", {"name": "shown", "partitions": 2})[0] == 409
+    assert http.post("/api/topics", {"name": "bad/name"})[0] == 422  # the CreateTopics handler's own rule
+    status, listed = http.get("/api/topics")
+    assert status == 200 and "shown" in [topic["name"] for topic in listed["topics"]]
+
+    for index in range(3):
+        status, produced = http.post("/api/topics/shown/messages", {"key": f"k{index}", "value": {"n": index}, "headers": {"source": "api"}, "partition": 1, "encoding": "json"})
+        assert status == 200 and produced["offset"] == index
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    producer.send("shown", key=b"client", value=b'{"from": "kafka-python"}', headers=[("trace", b"\x00\x01")], partition=0).get(timeout=30)
+    producer.close()
+
+    status, read = http.get("/api/topics/shown/messages?partition=1&offset=1&limit=10&encoding=json")
+    assert status == 200
+    assert [(message["offset"], message["key"], message["value"]) for message in read["messages"]] == [(1, "k1", {"n": 1}), (2, "k2", {"n": 2})]
+    assert read["messages"][0]["headers"] == [{"key": "source", "value": "api"}]
+    status, read = http.get("/api/topics/shown/messages?partition=0&encoding=hex")
+    assert read["messages"][0]["key"] == b"client".hex() and read["messages"][0]["headers"][0]["value"] == "0001"
+    status, newest = http.get("/api/topics/shown/messages?newest=2&encoding=text")
+    assert len(newest["messages"]) == 2 and newest["messages"][-1]["value"] == '{"from": "kafka-python"}'
+    timestamp = read["messages"][0]["timestamp"]
+    status, at = http.get(f"/api/topics/shown/messages?partition=0&timestamp={timestamp}")
+    assert [message["offset"] for message in at["messages"]] == [0]
+
+    status, described = http.get("/api/topics/shown")
+    assert [p["log_end_offset"] for p in described["partitions"]] == [1, 3]
+    assert {"name": "retention.ms", "value": "3600000"}.items() <= next(c for c in described["configs"] if c["name"] == "retention.ms").items()
+    assert http.post("/api/topics/shown/configs", {"set": {"cleanup.policy": "compact"}, "delete": ["retention.ms"]})[0] == 200
+    assert http.post("/api/topics/shown/configs", {"set": {"cleanup.policy": "nonsense"}})[0] == 422
+    configs = {c["name"]: c for c in http.get("/api/topics/shown")[1]["configs"]}
+    assert configs["cleanup.policy"]["value"] == "compact" and configs["retention.ms"]["source"] == "DEFAULT_CONFIG"
+    assert http.post("/api/topics/shown/partitions", {"count": 4})[1]["partitions"] == 4
+    assert http.post("/api/topics/shown/partitions", {"count": 2})[0] == 422
+    assert http.post("/api/topics/shown/delete-records", {"offsets": {"1": 2}})[1]["low_watermarks"] == {"1": 2}
+    assert http.get("/api/topics/shown")[1]["partitions"][1]["log_start_offset"] == 2
+    assert http.request("DELETE", "/api/topics/shown")[0] == 200
+    assert http.get("/api/topics/shown")[0] == 404
+
+    status, cluster = http.get("/api/cluster")
+    assert cluster["bootstrap_servers"] == broker.bootstrap_servers and cluster["http"] == http.url
+    status, configs = http.get("/api/broker/configs")
+    assert status == 200 and any(c["name"] == "log.retention.hours" for c in configs["configs"])
+    assert http.get("/api/transactions") == (200, {"transactions": []})
+    assert http.get("/api/producers")[0] == 200
+
+
+def test_group_offsets_reset_as_the_tool_does_and_a_consumer_resumes_there(broker: ThreadedBroker, http: Http) -> None:
+    broker.create_topic("stuck")
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    for index in range(10):
+        producer.send("stuck", value=b"%d" % index)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer("stuck", bootstrap_servers=broker.bootstrap_servers, group_id="stuck-group", auto_offset_reset="earliest", enable_auto_commit=False)
+    seen = 0
+    while seen < 10:
+        seen += sum(len(records) for records in consumer.poll(timeout_ms=5000).values())
+    consumer.commit({TopicPartition("stuck", 0): _at(7)})
+
+    status, described = http.get("/api/groups/stuck-group")
+    assert described["state"] == "Stable" and described["members"][0]["assignment"] == {"stuck": [0]}
+    assert described["offsets"] == [{"topic": "stuck", "partition": 0, "committed_offset": 7, "log_end_offset": 10, "lag": 3, "metadata": "", "member_id": described["members"][0]["member_id"]}]
+    reset = {"topic": "stuck", "to": "offset", "value": 4, "dry_run": False}
+    assert http.post("/api/groups/stuck-group/reset-offsets", reset)[0] == 409  # a member is active
+    consumer.close()
+
+    status, preview = http.post("/api/groups/stuck-group/reset-offsets", {**reset, "dry_run": True})
+    assert status == 200 and preview["offsets"] == [{"topic": "stuck", "partition": 0, "previous_offset": 7, "new_offset": 4}]
+    assert http.get("/api/groups/stuck-group")[1]["offsets"][0]["committed_offset"] == 7
+    assert http.post("/api/groups/stuck-group/reset-offsets", {**reset, "value": 99})[1]["offsets"][0]["new_offset"] == 10
+    assert http.post("/api/groups/stuck-group/reset-offsets", reset)[0] == 200
+    assert http.get("/api/groups")[1]["groups"] == [{"group_id": "stuck-group", "state": "Empty", "protocol_type": "consumer", "members": 0}]
+
+    resumed = KafkaConsumer("stuck", bootstrap_servers=broker.bootstrap_servers, group_id="stuck-group", enable_auto_commit=False)
+    values: list[bytes] = []
+    while len(values) < 6:
+        values += [record.value for records in resumed.poll(timeout_ms=5000).values() for record in records]
+    resumed.close()
+    assert values == [b"4", b"5", b"6", b"7", b"8", b"9"]
+
+
+def _raw(url: str, request: bytes) -> bytes:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_bad_input_is_refused_with_a_clear_status_and_kafka_goes_on(broker: ThreadedBroker, http: Http) -> None:
+    broker.create_topic("kept")
+    assert http.post("/api/topics", {"name": "x"}, csrf=False)[0] == 403
+    assert http.post("/api/topics", {"name": "x"}, csrf=False, headers={"X-CSRF-Token": "guess"})[0] == 403
+    assert http.request("DELETE", "/api/topics/kept", csrf=False)[0] == 403
+    assert http.post("/api/topics", raw=b'{"name": ')[0] == 400
+    assert http.post("/api/topics", raw=b"[1, 2]")[0] == 400
+    assert http.post("/api/topics", {"name": "x", "partitions": "many"})[0] == 400
+    assert http.post("/api/topics", raw=b'{"name": "' + b"x" * (2 << 20) + b'"}')[0] == 413
+    assert http.get("/api/topics/kept/messages?partition=0&limit=10000000000")[0] == 400
+    assert http.get("/api/topics/kept/messages?newest=1000000000")[0] == 400
+    assert http.get("/api/topics/kept/messages?partition=9")[0] == 404
+    assert http.get("/api/topics/kept/messages?partition=0&offset=nope")[0] == 400
+    assert http.get("/api/topics/kept/messages?partition=0&encoding=rot13")[0] == 400
+    assert http.get("/api/nowhere")[0] == 404
+    for path in ("/static/../__init__.py", "/static/%2e%2e/%2e%2e/pyproject.toml", "/static/..%2f..%2fhttp%2f__init__.py", "/static//etc/passwd"):
+        answer = _raw(http.url, f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        assert answer.startswith(b"HTTP/1.1 404"), (path, answer[:200])
+    answer = _raw(http.url, b"GET /api/cluster HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert http.get("/")[0] == 200
+
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    producer.send("kept", b"still served").get(timeout=30)
+    producer.close()
+    assert http.get("/api/topics/kept")[1]["partitions"][0]["log_end_offset"] == 1
+
+
+def test_recent_log_lines_are_kept_for_the_console(http: Http) -> None:
+    logging.getLogger("ottla.http.test").warning("a line for the console")
+    status, logs = http.get("/api/logs?limit=1000")
+    assert status == 200 and any(line["message"] == "a line for the console" and line["level"] == "warning" for line in logs["lines"])
+    newest = logs["lines"][-1]["seq"]
+    assert http.get(f"/api/logs?since={newest}")[1]["lines"] == []
+    assert http.get("/api/logs?limit=0")[0] == 400
+
+
+@pytest.mark.parametrize(
+    ("argv", "port"),
+    [(["--port", "19092"], 8092), (["--port", "0"], -1), (["--port", "0", "--http-port", "0"], 0), (["--port", "19092", "--http-port", "-1"], -1)],
+)
+def test_ottla_serve_opens_its_console_on_a_fixed_port_unless_told_otherwise(argv: list[str], port: int) -> None:
+    config = broker_config(_parser().parse_args(["serve", "--memory", *argv]))
+    assert config.http_port == port and config.http_host == "127.0.0.1"
