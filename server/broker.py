@@ -28,7 +28,8 @@ from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.authorizer import Authorizer
-from ottla.server.security.listeners import Listener, check_served, configured_listeners
+from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
+from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 
@@ -71,6 +72,7 @@ class Broker:
         port: int | None = None,
         data_dir: Any = _UNSET,
         test_hooks: TestHooks | None = None,
+        add_scram: Iterable[str] = (),
         **settings: Any,
     ) -> None:
         """Settings by Kafka name (`num_partitions=3` may be spelt with underscores);
@@ -90,6 +92,9 @@ class Broker:
         self.broker_configs: BrokerConfigs | None = None
         self.node_id = config.node_id
         self.test_hooks = test_hooks or TestHooks()
+        # SCRAM credentials set at each start, as `kafka-storage format --add-scram` writes them.
+        self._add_scram = [parse_add_scram(item) for item in add_scram]
+        self._sasl_settings: dict[str, SaslSettings] = {}
         self.connections: set[Connection] = set()
         self._connections_per_ip: dict[str, int] = {}
         self._idle_sweep: asyncio.TimerHandle | None = None
@@ -142,6 +147,14 @@ class Broker:
         cannot be served as configured, OSError for an address or a directory that cannot be used."""
         listeners = configured_listeners(self.static_config)
         check_served(listeners)
+        try:
+            self._sasl_settings = {
+                listener.name: listener_sasl_settings(functools.partial(self.static_config.listener_value, listener.name), listener.name)
+                for listener in listeners
+                if listener.protocol.uses_sasl
+            }
+        except SaslConfigError as exc:
+            raise ListenerError(str(exc)) from None
         data_dir = self.data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -187,6 +200,7 @@ class Broker:
             supported_apis=self.dispatcher.supported(),
             drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
             authorizer=authorizer,
+            scram_credentials=self._open_scram_credentials(data_dir),
         )
         for server in self._servers:
             await server.start_serving()
@@ -203,7 +217,15 @@ class Broker:
 
     def _accept(self, listener: Listener) -> Connection:
         assert self.services is not None, "connections are accepted only while the broker runs"
-        return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol)
+        sasl_settings = self._sasl_settings.get(listener.name)
+        sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, self.services.scram_credentials)
+        return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol, sasl=sasl)
+
+    def _open_scram_credentials(self, data_dir: Path | None) -> ScramCredentialStore:
+        store = ScramCredentialStore.open(data_dir)
+        if self._add_scram:
+            store.apply([], self._add_scram)
+        return store
 
     def _set_buffer_sizes(self, listener: socket.socket) -> None:
         """Kafka's socket.send/receive.buffer.bytes, on the listener so that every connection

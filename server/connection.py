@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
+import time
 from typing import Any, Callable, Protocol
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher
 from ottla.server.security.listeners import SecurityProtocol
+from ottla.server.security.sasl import AuthenticationFailed, IllegalSaslState, SaslAuthenticator, SaslState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
-from ottla.wire.framing import FrameReader
+from ottla.wire.framing import FrameReader, frame as size_prefixed
+from ottla.wire.header import peek_api
 
 log = logging.getLogger("ottla.connection")
 
@@ -81,16 +85,25 @@ class Connection(asyncio.BufferedProtocol):
         listener: str,
         security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT,
         principal: str = ANONYMOUS,
+        sasl: SaslAuthenticator | None = None,
     ) -> None:
-        """`principal` is who the transport says the peer is (a TLS client certificate's)."""
+        """`principal` is who the transport says the peer is (a TLS client certificate's);
+        `sasl`, on a SASL listener, authenticates the client before anything else is served."""
         self.dispatcher = dispatcher
         self.services = services
         self.registry = registry
         self.listener = listener
         self.security_protocol = security_protocol
         self.principal = principal
-        self.context = RequestContext(services, ClientIdentity(principal, listener, "?", security_protocol))
+        self.sasl = sasl
+        self.context = RequestContext(services, ClientIdentity(principal, listener, "?", security_protocol), sasl)
         self.reader = FrameReader(services.config.socket_request_max_bytes)
+        if sasl is not None:
+            # Kafka's sasl.server.max.receive.size: the largest frame before authentication.
+            self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))
+        self._authentication_deadline: asyncio.TimerHandle | None = None
+        # Answer what is in flight, then close (a SASL failure is answered before the close).
+        self._closing = False
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.pending: collections.deque[_Slot] = collections.deque()
@@ -114,7 +127,7 @@ class Connection(asyncio.BufferedProtocol):
     def reconfigure(self, services: BrokerServices) -> None:
         """Serve the next requests with changed services (dynamic broker configs): the same client."""
         self.services = services
-        self.context = RequestContext(services, self.context.client)
+        self.context = RequestContext(services, self.context.client, self.sasl)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -122,7 +135,7 @@ class Connection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.ip = peer[0] if peer else "?"
-        self.context = RequestContext(self.services, ClientIdentity(self.principal, self.listener, self.peer, self.security_protocol))
+        self.context = RequestContext(self.services, ClientIdentity(self.principal, self.listener, self.peer, self.security_protocol), self.sasl)
         self.last_active = asyncio.get_running_loop().time()
         refusal = self.registry.admit(self)
         if refusal is not None:
@@ -131,6 +144,11 @@ class Connection(asyncio.BufferedProtocol):
             transport.close()
             return
         self.admitted = True
+        if self.sasl is not None:
+            # Kafka bounds an unfinished SASL exchange only by connections.max.idle.ms between
+            # frames; Ottla bounds the whole exchange by it, so trickled bytes cannot hold one open.
+            timeout = max(self.services.config.connections_max_idle_ms, 0) / 1000
+            self._authentication_deadline = asyncio.get_running_loop().call_later(timeout, self._authentication_timed_out)
         log.info("connection opened from %s on listener %s as %s", self.peer, self.listener, self.principal)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -138,6 +156,8 @@ class Connection(asyncio.BufferedProtocol):
         if not self.admitted:
             return
         self.registry.release(self)
+        if self._authentication_deadline is not None:
+            self._authentication_deadline.cancel()
         for task in self.tasks:
             task.cancel()
         if self._sender is not None:
@@ -201,7 +221,7 @@ class Connection(asyncio.BufferedProtocol):
         self._taking_frames = True
         try:
             for _ in range(FRAMES_PER_TURN):
-                if self.closed or self._backlogged():
+                if self.closed or self._closing or self._backlogged():
                     break
                 frame = self.reader.next_frame()
                 if frame is None:
@@ -209,7 +229,7 @@ class Connection(asyncio.BufferedProtocol):
                 self._handle_frame(frame)
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
-        except DropConnection as exc:
+        except (DropConnection, IllegalSaslState) as exc:
             self.abort(str(exc), logging.INFO)
         except Exception:
             # A bug of ours, not the client's: log it in full, drop only this connection.
@@ -241,8 +261,19 @@ class Connection(asyncio.BufferedProtocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def _authentication_timed_out(self) -> None:
+        self._authentication_deadline = None
+        if self.sasl is not None and self.sasl.principal is None:
+            self.abort("SASL authentication not completed within connections.max.idle.ms", logging.INFO)
+
     def _handle_frame(self, frame: bytes) -> None:
+        sasl = self.sasl
+        if sasl is not None and (sasl.state is not SaslState.COMPLETE or sasl.session_expires_at is not None):
+            if self._sasl_gate(sasl, frame):
+                return
         outcome = self.dispatcher.dispatch(self.context, frame)
+        if sasl is not None:
+            self._after_sasl_step(sasl)
         if outcome is None:  # acks=0 produce: no response, nothing to order
             return
         slot = _Slot()
@@ -255,6 +286,35 @@ class Connection(asyncio.BufferedProtocol):
             task.add_done_callback(lambda t: self._finished(t, slot, fetch, outcome.finish))
         else:
             self._complete(slot, outcome)
+
+    def _sasl_gate(self, sasl: SaslAuthenticator, frame: bytes) -> bool:
+        """Before (or when renewing) authentication: answer a raw token after a v0 handshake
+        here (True), or let through only what the exchange expects now (IllegalSaslState
+        closes the connection unanswered, as Kafka's SaslServerAuthenticator does)."""
+        now = time.monotonic()
+        if not sasl.raw_tokens:
+            sasl.check(peek_api(frame)[0], now)
+            return False
+        try:
+            token = sasl.evaluate_raw(frame, now)
+        except AuthenticationFailed as exc:
+            # No Kafka header to answer with: Kafka closes the connection.
+            raise DropConnection(f"SASL authentication failed: {exc}") from None
+        slot = _Slot()
+        self.pending.append(slot)
+        self._complete(slot, size_prefixed(token))
+        self._after_sasl_step(sasl)
+        return True
+
+    def _after_sasl_step(self, sasl: SaslAuthenticator) -> None:
+        """A failed exchange is answered, then the connection closes; a completed one makes its
+        principal the connection's."""
+        if sasl.failed:
+            self._closing = True
+        elif sasl.principal is not None and sasl.principal != self.context.client.principal:
+            self.context = RequestContext(self.services, dataclasses.replace(self.context.client, principal=sasl.principal), sasl)
+            self.reader.max_size = self.services.config.socket_request_max_bytes
+            log.info("%s authenticated as %s with %s", self.peer, sasl.principal, sasl.mechanism)
 
     def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool, finish: Callable[[Any], Any]) -> None:
         self.tasks.discard(task)
@@ -294,6 +354,11 @@ class Connection(asyncio.BufferedProtocol):
                 self._write_buffers(outbox)
             else:
                 self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+        if self._closing and not pending and not outbox and self._sender is None and not self.closed and self.transport is not None:
+            log.info("closing connection from %s after its SASL authentication failed", self.peer)
+            self.closed = True
+            self.transport.close()  # after what is written: the client reads why
+            return
         self._resume()
 
     def _write_buffers(self, outbox: collections.deque[Any]) -> None:

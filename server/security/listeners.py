@@ -44,7 +44,7 @@ class SecurityProtocol(enum.Enum):
 
 
 # Whether SASL_PLAINTEXT and SASL_SSL listeners authenticate their clients (server/security/sasl/).
-SASL_SERVED = False
+SASL_SERVED = True
 
 # Kafka's keys that configure listeners; BrokerConfig keeps their values as given.
 LISTENER_KEYS = ("listeners", "advertised.listeners")
