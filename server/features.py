@@ -62,7 +62,7 @@ FEATURES: tuple[Feature, ...] = (
     # (EndTxn v5, Produce v12, AddPartitionsToTxn v5 without its verification round trip).
     Feature("transaction.version", 0, 0, "transactions as Kafka 3.x ran them, before KIP-890's epoch bump"),
     # 1: the KIP-848 consumer rebalance protocol (ConsumerGroupHeartbeat).
-    Feature("group.version", 0, 0, "classic consumer groups only"),
+    Feature("group.version", 0, 1, "KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)"),
     # 1: share groups (KIP-932); 2: their 4.4 additions.
     Feature("share.version", 0, 0, "no share groups"),
     # 1: Kafka Streams groups (KIP-1071, StreamsGroupHeartbeat).

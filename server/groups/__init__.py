@@ -6,6 +6,7 @@ from typing import Any
 
 from ottla.server.coordinator import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, Clock, CoordinatorLog
 from ottla.server.groups.config import GroupConfig
+from ottla.server.groups.consumer import ConsumerGroupConfig
 from ottla.server.groups.coordinator import GroupCoordinator
 from ottla.server.groups.membership import JoinRequest
 from ottla.server.groups.offsets import CommitEntry
@@ -18,6 +19,6 @@ __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "INTERNAL_TOPICS", 
 def open_coordinator(storage: Storage, config: Any, clock: Clock) -> GroupCoordinator:
     """A coordinator over `__consumer_offsets` (created if missing), its state loaded."""
     log_ = CoordinatorLog(storage, OFFSETS, config.value(OFFSETS.partitions_setting))
-    coordinator = GroupCoordinator(log_, GroupConfig.from_broker(config), clock)
+    coordinator = GroupCoordinator(log_, GroupConfig.from_broker(config), clock, consumer_config=ConsumerGroupConfig.from_broker(config))
     coordinator.load()
     return coordinator

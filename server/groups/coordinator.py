@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from ottla.server.coordinator import Clock, CoordinatorLog, Timers, now_epoch_ms
+from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms
 from ottla.server.groups.config import GroupConfig
+from ottla.server.groups.consumer import ConsumerGroup, ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResult
+from ottla.server.groups.consumer import records as consumer_records
 from ottla.server.groups.group import ClassicGroup, JoinResponder, SyncResponder
 from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, store_error
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
@@ -28,13 +30,25 @@ log = logging.getLogger("ottla.groups")
 
 
 class GroupCoordinator:
-    def __init__(self, log_: CoordinatorLog, config: GroupConfig, clock: Clock, wall_clock_ms: Callable[[], int] = now_epoch_ms) -> None:
+    def __init__(
+        self,
+        log_: CoordinatorLog,
+        config: GroupConfig,
+        clock: Clock,
+        wall_clock_ms: Callable[[], int] = now_epoch_ms,
+        consumer_config: ConsumerGroupConfig = ConsumerGroupConfig(),
+    ) -> None:
         self.log = log_
         self.config = config
         self.timers = Timers(clock)
         self.wall_clock_ms = wall_clock_ms
         self.membership = GroupMembershipManager(log_, config, self.timers, wall_clock_ms)
         self.offsets = OffsetManager(log_, config, self.membership, wall_clock_ms)
+        # KIP-848 groups share the log and timers; their offsets live in a classic entry
+        # without members (as a "simple" group's do), which the routing below keeps apart.
+        self.consumer = ConsumerGroupManager(
+            log_, log_.storage, consumer_config, self.timers, wall_clock_ms, self._has_classic_members, self._retire_empty_classic_group
+        )
 
     @property
     def groups(self) -> dict[str, ClassicGroup]:
@@ -56,6 +70,7 @@ class GroupCoordinator:
                 if isinstance(parsed, OffsetKey) and value is not None:
                     self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
         self.membership.on_loaded()
+        self.consumer.on_loaded()
         self.timers.every(self.config.offsets_retention_check_interval_ms, self.expire_offsets)
 
     def _replay(self, key: bytes, value: bytes | None) -> None:
@@ -64,11 +79,16 @@ class GroupCoordinator:
             self.offsets.replay_offset(parsed.group_id, parsed.topic, parsed.partition, value)
         elif isinstance(parsed, GroupKey):
             self.membership.replay_group(parsed.group_id, value)
+        else:
+            consumer_key = consumer_records.parse_key(key)
+            if consumer_key is not None:
+                self.consumer.replay(consumer_key, value)
 
     def close(self) -> None:
         """Cancel every timer; parked requests end with their connections."""
         self.timers.close()
         self.membership.close()
+        self.consumer.close()
 
     # --- membership --------------------------------------------------------------
 
@@ -95,7 +115,43 @@ class GroupCoordinator:
         return self.membership.leave(group_id, leaving)
 
     def list_groups(self, states: set[str] | None = None) -> list[ClassicGroup]:
-        return self.membership.list_groups(states)
+        """Classic groups: the offset holders of consumer groups are not among them."""
+        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer.groups]
+
+    # --- KIP-848 consumer groups ---------------------------------------------------
+
+    def consumer_heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
+        return self.consumer.heartbeat(request)
+
+    def consumer_group(self, group_id: str) -> ConsumerGroup | None:
+        return self.consumer.groups.get(group_id)
+
+    def list_consumer_groups(self, states: set[str] | None = None) -> list[ConsumerGroup]:
+        """Consumer groups, filtered by state name (case-insensitively, as ListGroups v4 does)."""
+        wanted = {state.lower() for state in states or ()}
+        return [g for g in self.consumer.groups.values() if not wanted or g.state.value.lower() in wanted]
+
+    def validate_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """OffsetFetch v9+ from a consumer group's member must carry its current epoch."""
+        group = self.consumer.groups.get(group_id)
+        return ErrorCode.NONE if group is None else self.consumer.validate_member_epoch(group, member_id, member_epoch, fetch=True)
+
+    def _has_classic_members(self, group_id: str) -> bool:
+        group = self.groups.get(group_id)
+        return group is not None and bool(group.members)
+
+    def _retire_empty_classic_group(self, group_id: str) -> list[KeyValue]:
+        """An empty classic group becomes a consumer group (keeping its offsets): the
+        tombstone of its GroupMetadata, if it had one."""
+        group = self.groups.get(group_id)
+        if group is None or group.protocol_type is None:
+            return []
+        self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=group.state_timestamp_ms, offsets=group.offsets)
+        return [self.membership.tombstone(group)]
+
+    def _offset_holder(self, group_id: str) -> None:
+        if group_id not in self.groups:
+            self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
 
     # --- offsets -----------------------------------------------------------------
 
@@ -109,6 +165,14 @@ class GroupCoordinator:
         retention_ms: int = -1,
         missing_group_error: ErrorCode = ErrorCode.ILLEGAL_GENERATION,
     ) -> list[ErrorCode]:
+        consumer = self.consumer.groups.get(group_id)
+        if consumer is not None:
+            # A consumer group's commit carries the member epoch where a generation would be.
+            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id)
+            if error is not ErrorCode.NONE:
+                return [error] * len(entries)
+            self._offset_holder(group_id)
+            return self.offsets.commit_offsets(group_id, -1, "", None, entries, retention_ms)
         return self.offsets.commit_offsets(group_id, generation_id, member_id, group_instance_id, entries, retention_ms, missing_group_error)
 
     def commit_transactional_offsets(
@@ -121,6 +185,13 @@ class GroupCoordinator:
         group_instance_id: str | None,
         entries: list[CommitEntry],
     ) -> list[ErrorCode]:
+        consumer = self.consumer.groups.get(group_id)
+        if consumer is not None:
+            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id)
+            if error is not ErrorCode.NONE:
+                return [error] * len(entries)
+            self._offset_holder(group_id)
+            return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, generation_id, member_id, group_instance_id, entries)
 
     def has_pending_transactional_offset(self, group_id: str, topic: str, partition: int) -> bool:
@@ -147,6 +218,10 @@ class GroupCoordinator:
         """GroupCoordinatorShard.deleteGroups: only empty groups go; their offsets with them."""
         errors = []
         for group_id in group_ids:
+            consumer = self.consumer.groups.get(group_id)
+            if consumer is not None:
+                errors.append(self._delete_consumer_group(consumer))
+                continue
             group = self.groups.get(group_id)
             if group is None or group.is_in(GroupState.DEAD):
                 errors.append(ErrorCode.GROUP_ID_NOT_FOUND)
@@ -161,6 +236,20 @@ class GroupCoordinator:
                     errors.append(ErrorCode.NONE)
         return errors
 
+    def _delete_consumer_group(self, consumer: ConsumerGroup) -> ErrorCode:
+        if consumer.members:
+            return ErrorCode.NON_EMPTY_GROUP
+        holder = self.groups.get(consumer.group_id)
+        tombstones = [] if holder is None else [*self.offsets.tombstones(holder), self.membership.tombstone(holder)]
+        try:
+            self.log.append(consumer.group_id, [*tombstones, *self.consumer.delete(consumer)], self.wall_clock_ms())
+        except KafkaError as exc:
+            return store_error(exc.code)
+        if holder is not None:
+            self.membership.remove(holder)
+        self.consumer.forget(consumer)
+        return ErrorCode.NONE
+
     def _delete_group(self, group: ClassicGroup) -> None:
         """One batch of tombstones, the offsets' and the group's, so a crash leaves all or none."""
         self.log.append(group.group_id, [*self.offsets.tombstones(group), self.membership.tombstone(group)], self.wall_clock_ms())
@@ -172,6 +261,10 @@ class GroupCoordinator:
         now = self.wall_clock_ms()
         expired_total = 0
         for group in list(self.groups.values()):
+            consumer = self.consumer.groups.get(group.group_id)
+            if consumer is not None and consumer.members:
+                # A consumer group's offsets expire only once it is empty.
+                continue
             try:
                 expired_total += self.offsets.expire(group, now)
                 if not group.offsets and group.is_in(GroupState.EMPTY):

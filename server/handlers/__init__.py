@@ -15,6 +15,8 @@ from ottla.server.handlers import (
     alter_partition_reassignments,
     alter_user_scram_credentials,
     api_versions,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_acls,
     create_partitions,
     create_topics,
@@ -104,6 +106,9 @@ HANDLERS = {
         describe_groups,
         delete_groups,
         offset_delete,
+        # KIP-848 consumer groups (issue 19).
+        consumer_group_heartbeat,
+        consumer_group_describe,
         # Idempotence and transactions (issue 5).
         add_partitions_to_txn,
         add_offsets_to_txn,

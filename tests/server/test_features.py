@@ -74,12 +74,12 @@ def test_only_features_above_level_zero_are_finalized() -> None:
 def test_an_update_applies_all_or_nothing_and_persists_with_a_new_epoch(tmp_path: Path) -> None:
     _write_levels(tmp_path, {"metadata.version": 8}, epoch=4)
     features = FinalizedFeatures.open(tmp_path)
-    assert features.level("metadata.version") == 8 and features.level("group.version") == 0
+    assert features.level("metadata.version") == 8 and features.level("streams.version") == 0
     with pytest.raises(KafkaError) as refused:
-        features.update([("metadata.version", 9, UpgradeType.UPGRADE), ("group.version", 1, UpgradeType.UPGRADE)], False, NODE)
+        features.update([("metadata.version", 9, UpgradeType.UPGRADE), ("streams.version", 1, UpgradeType.UPGRADE)], False, NODE)
     assert refused.value.code == ErrorCode.INVALID_UPDATE_VERSION
     assert refused.value.message == ("The update failed for all features since the following feature had an error: "
-                                     "Invalid update version 1 for feature group.version. Local controller 1 only supports versions 0-0")
+                                     "Invalid update version 1 for feature streams.version. Local controller 1 only supports versions 0-0")
     features.update([("metadata.version", 9, UpgradeType.UPGRADE)], True, NODE)
     assert (features.level("metadata.version"), features.epoch) == (8, 4), "validate-only changes nothing"
     features.update([("metadata.version", 9, UpgradeType.UPGRADE)], False, NODE)
@@ -126,7 +126,8 @@ def test_api_versions_reports_features_as_kafka_4_4_does() -> None:
             v4 = _api_versions(client, 4)
             assert {f["name"]: (f["min_version"], f["max_version"]) for f in v4["supported_features"]} == {
                 f.name: (f.supported_min, f.supported_max) for f in FEATURES}
-            assert v4["finalized_features"] == [{"name": "metadata.version", "max_version_level": 10, "min_version_level": 10}]
+            assert v4["finalized_features"][:2] == [{"name": "metadata.version", "max_version_level": 10, "min_version_level": 10},
+                                                    {"name": "group.version", "max_version_level": 1, "min_version_level": 1}]
             assert v4["finalized_features_epoch"] == 0
             # Before v4 a feature whose minimum is 0 is left out (KAFKA-17011).
             assert [f["name"] for f in _api_versions(client, 3)["supported_features"]] == ["metadata.version"]
@@ -164,7 +165,7 @@ def test_update_features_upgrades_and_survives_a_restart(tmp_path: Path) -> None
             assert _api_versions(client, 4)["finalized_features"][0]["max_version_level"] == 8
             assert _update(client, 2, [("metadata.version", 9, UpgradeType.UPGRADE)]) == {
                 "throttle_time_ms": 0, "error_code": 0, "error_message": None}
-            refused = _update(client, 0, [("group.version", 1, UpgradeType.UPGRADE)])
+            refused = _update(client, 0, [("streams.version", 1, UpgradeType.UPGRADE)])
             assert (refused["error_code"], refused["results"]) == (ErrorCode.INVALID_UPDATE_VERSION, [])
         finally:
             client.close()

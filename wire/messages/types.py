@@ -1512,6 +1512,89 @@ class ListTransactionsResponse(TypedDict):
     transaction_states: list[ListTransactionsResponseTransactionState]
 
 
+class ConsumerGroupHeartbeatRequestTopicPartitions(TypedDict):
+    topic_id: bytes
+    partitions: list[int]
+
+
+class ConsumerGroupHeartbeatRequest(TypedDict):
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None
+    rack_id: str | None
+    rebalance_timeout_ms: int
+    subscribed_topic_names: list[str] | None
+    subscribed_topic_regex: NotRequired[str | None]
+    server_assignor: str | None
+    topic_partitions: list[ConsumerGroupHeartbeatRequestTopicPartitions] | None
+
+
+class ConsumerGroupHeartbeatResponseAssignment(TypedDict):
+    topic_partitions: list[ConsumerGroupHeartbeatResponseTopicPartitions]
+
+
+class ConsumerGroupHeartbeatResponseTopicPartitions(TypedDict):
+    topic_id: bytes
+    partitions: list[int]
+
+
+class ConsumerGroupHeartbeatResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    member_id: str | None
+    member_epoch: int
+    heartbeat_interval_ms: int
+    assignment: ConsumerGroupHeartbeatResponseAssignment | None
+
+
+class ConsumerGroupDescribeRequest(TypedDict):
+    group_ids: list[str]
+    include_authorized_operations: bool
+
+
+class ConsumerGroupDescribeResponseDescribedGroup(TypedDict):
+    error_code: int
+    error_message: str | None
+    group_id: str
+    group_state: str
+    group_epoch: int
+    assignment_epoch: int
+    assignor_name: str
+    members: list[ConsumerGroupDescribeResponseMember]
+    authorized_operations: int
+
+
+class ConsumerGroupDescribeResponseMember(TypedDict):
+    member_id: str
+    instance_id: str | None
+    rack_id: str | None
+    member_epoch: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    subscribed_topic_regex: str | None
+    assignment: ConsumerGroupDescribeResponseAssignment
+    target_assignment: ConsumerGroupDescribeResponseAssignment
+    member_type: NotRequired[int]
+
+
+class ConsumerGroupDescribeResponseAssignment(TypedDict):
+    topic_partitions: list[ConsumerGroupDescribeResponseTopicPartitions]
+
+
+class ConsumerGroupDescribeResponseTopicPartitions(TypedDict):
+    topic_id: bytes
+    topic_name: str
+    partitions: list[int]
+
+
+class ConsumerGroupDescribeResponse(TypedDict):
+    throttle_time_ms: int
+    groups: list[ConsumerGroupDescribeResponseDescribedGroup]
+
+
 class ListConfigResourcesRequest(TypedDict):
     resource_types: NotRequired[list[int]]
 

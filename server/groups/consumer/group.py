@@ -1,0 +1,225 @@
+"""A KIP-848 consumer group: its members, its epochs, and member reconciliation.
+
+Bookkeeping as Kafka's ConsumerGroup.java and ConsumerGroupMember.java keep it, and
+CurrentAssignmentBuilder's reconciliation as a pure function (`reconcile`). Three epochs:
+the group epoch grows with every change of membership or subscription; the target
+assignment epoch is the group epoch the target assignment was computed at; each member's
+epoch reaches the target epoch once it owns nothing another member must get first.
+
+Invariant (the point of incremental reconciliation): a partition is in at most one member's
+assigned-or-pending-revocation set, so no partition is owned twice; `partition_owner` is
+that map, and a member is handed a partition only once no other member holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any
+
+from ottla.server.coordinator.transitions import TransitionTable
+from ottla.server.groups.consumer.records import Assignment, CurrentAssignment, MemberMetadata
+from ottla.server.groups.records import OffsetAndMetadata
+
+
+class ConsumerGroupState(Enum):
+    """Kafka's ConsumerGroup.ConsumerGroupState names, as ListGroups and Describe report them."""
+
+    EMPTY = "Empty"
+    ASSIGNING = "Assigning"
+    RECONCILING = "Reconciling"
+    STABLE = "Stable"
+    DEAD = "Dead"
+
+
+# A consumer group's state is derived from its epochs after every change (maybeUpdateGroupState),
+# so any live state may follow any other; DEAD is final.
+_LIVE = frozenset({ConsumerGroupState.EMPTY, ConsumerGroupState.ASSIGNING, ConsumerGroupState.RECONCILING, ConsumerGroupState.STABLE})
+TRANSITIONS = TransitionTable("consumer group", {**{state: _LIVE for state in _LIVE}, ConsumerGroupState.DEAD: frozenset(ConsumerGroupState)})
+
+
+class MemberState(IntEnum):
+    """Kafka's MemberState values, as the CurrentMemberAssignment record stores them."""
+
+    STABLE = 0
+    UNREVOKED_PARTITIONS = 1
+    UNRELEASED_PARTITIONS = 2
+    UNKNOWN = 127
+
+
+# Member epochs with a meaning of their own (ConsumerGroupHeartbeatRequest.json).
+JOIN_EPOCH = 0
+LEAVE_EPOCH = -1
+LEAVE_STATIC_EPOCH = -2
+
+
+@dataclass(slots=True, eq=False)
+class ConsumerMember:
+    member_id: str
+    metadata: MemberMetadata
+    current: CurrentAssignment = field(default_factory=lambda: CurrentAssignment(0, 0, MemberState.STABLE))
+    session_timer: Any = None
+    rebalance_timer: Any = None
+
+    @property
+    def member_epoch(self) -> int:
+        return self.current.member_epoch
+
+    @property
+    def state(self) -> MemberState:
+        return MemberState(self.current.state) if self.current.state in MemberState._value2member_map_ else MemberState.UNKNOWN
+
+    @property
+    def instance_id(self) -> str | None:
+        return self.metadata.instance_id
+
+
+@dataclass(slots=True, eq=False)
+class ConsumerGroup:
+    group_id: str
+    group_epoch: int = 0
+    assignment_epoch: int = 0
+    state: ConsumerGroupState = ConsumerGroupState.EMPTY
+    members: dict[str, ConsumerMember] = field(default_factory=dict)
+    static_members: dict[str, str] = field(default_factory=dict)  # instance id -> member id
+    target: dict[str, Assignment] = field(default_factory=dict)  # member id -> target assignment
+    # (topic id, partition) -> member epoch of the member holding it (assigned or pending revocation).
+    partition_epochs: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    # Resolved regular expressions: regex -> topic names (ConsumerGroupRegularExpression records).
+    resolved_regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # What the subscribed topics looked like at the last epoch bump: name -> (id, partitions).
+    subscription_metadata: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
+
+    def update_state(self) -> None:
+        """ConsumerGroup.maybeUpdateGroupState: the state follows from the epochs."""
+        if not self.members:
+            target = ConsumerGroupState.EMPTY
+        elif self.group_epoch > self.assignment_epoch:
+            target = ConsumerGroupState.ASSIGNING
+        elif any(m.member_epoch != self.assignment_epoch or m.state is not MemberState.STABLE for m in self.members.values()):
+            target = ConsumerGroupState.RECONCILING
+        else:
+            target = ConsumerGroupState.STABLE
+        TRANSITIONS.check(self.state, target)
+        self.state = target
+
+    # --- members -----------------------------------------------------------------
+
+    def put_member(self, member: ConsumerMember) -> None:
+        previous = self.members.get(member.member_id)
+        if previous is not None:
+            if previous.instance_id is not None:
+                self.static_members.pop(previous.instance_id, None)
+            self._release(previous.current)
+        self._hold(member.current)
+        self.members[member.member_id] = member
+        if member.instance_id is not None:
+            self.static_members[member.instance_id] = member.member_id
+
+    def remove_member(self, member_id: str) -> ConsumerMember | None:
+        member = self.members.pop(member_id, None)
+        if member is not None:
+            if member.instance_id is not None and self.static_members.get(member.instance_id) == member_id:
+                del self.static_members[member.instance_id]
+            self._release(member.current)
+        self.target.pop(member_id, None)
+        return member
+
+    def set_current(self, member: ConsumerMember, current: CurrentAssignment) -> None:
+        """Replace a member's current assignment, keeping `partition_epochs` in step."""
+        self._release(member.current)
+        member.current = current
+        self._hold(current)
+
+    def _hold(self, current: CurrentAssignment) -> None:
+        for assignment in (current.assigned, current.pending_revocation):
+            for topic_id, partitions in assignment.items():
+                for partition in partitions:
+                    self.partition_epochs[(topic_id, partition)] = current.member_epoch
+
+    def _release(self, current: CurrentAssignment) -> None:
+        for assignment in (current.assigned, current.pending_revocation):
+            for topic_id, partitions in assignment.items():
+                for partition in partitions:
+                    self.partition_epochs.pop((topic_id, partition), None)
+
+    def partition_epoch(self, topic_id: bytes, partition: int) -> int:
+        return self.partition_epochs.get((topic_id, partition), -1)
+
+    def preferred_assignor(self, default: str, available: tuple[str, ...]) -> str:
+        """ConsumerGroup.computePreferredServerAssignor: the assignor most members ask for
+        (ties to the one named first in `available`), else the broker's default."""
+        votes: dict[str, int] = {}
+        for member in self.members.values():
+            name = member.metadata.server_assignor
+            if name is not None and name in available:
+                votes[name] = votes.get(name, 0) + 1
+        if not votes:
+            return default
+        return max(available, key=lambda name: (votes.get(name, 0), -available.index(name)))
+
+
+def reconcile(
+    member: ConsumerMember, target_epoch: int, target: Assignment, owned: Assignment | None, partition_epoch: Any
+) -> CurrentAssignment:
+    """CurrentAssignmentBuilder.build: the member's next current assignment toward `target`.
+
+    `owned` is what the member says it owns (None when its heartbeat did not say);
+    `partition_epoch(topic_id, partition)` is -1 when no member holds the partition.
+    A member that must give partitions up keeps its epoch until it reports them gone
+    (UNREVOKED_PARTITIONS); then it moves to the target epoch and takes every target
+    partition that is free, waiting for the rest (UNRELEASED_PARTITIONS)."""
+    current = member.current
+    state = member.state
+    if state is MemberState.STABLE and current.member_epoch == target_epoch:
+        return current
+    if state is MemberState.UNREVOKED_PARTITIONS and (owned is None or _owns_any(owned, current.pending_revocation)):
+        return current
+    return _next_assignment(member, target_epoch, target, owned, partition_epoch)
+
+
+def _next_assignment(member: ConsumerMember, target_epoch: int, target: Assignment, owned: Assignment | None, partition_epoch: Any) -> CurrentAssignment:
+    current = member.current
+    # Revoked partitions are left out: this runs only once the member reported them gone.
+    held = current.assigned
+    assigned: dict[bytes, set[int]] = {}
+    revoking: dict[bytes, set[int]] = {}
+    pending: dict[bytes, set[int]] = {}
+    unreleased = False
+    for topic_id in set(target) | set(held):
+        wanted = target.get(topic_id, frozenset())
+        had = held.get(topic_id, frozenset())
+        keep = had & wanted
+        if keep:
+            assigned[topic_id] = set(keep)
+        if had - keep:
+            revoking[topic_id] = set(had - keep)
+        free = set()
+        for partition in wanted - keep:
+            if partition_epoch(topic_id, partition) == -1:
+                free.add(partition)
+            else:
+                unreleased = True
+        if free:
+            pending[topic_id] = free
+    revoking_frozen = _frozen(revoking)
+    if revoking_frozen and (owned is None or _owns_any(owned, revoking_frozen)):
+        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_PARTITIONS, _frozen(assigned), revoking_frozen)
+    for topic_id, partitions in pending.items():
+        assigned.setdefault(topic_id, set()).update(partitions)
+    state = MemberState.UNRELEASED_PARTITIONS if unreleased else MemberState.STABLE
+    return CurrentAssignment(target_epoch, current.member_epoch, state, _frozen(assigned), {})
+
+
+def _owns_any(owned: Assignment, partitions: Assignment) -> bool:
+    return any(owned.get(topic_id, frozenset()) & wanted for topic_id, wanted in partitions.items())
+
+
+def _frozen(assignment: dict[bytes, set[int]]) -> Assignment:
+    return {topic_id: frozenset(partitions) for topic_id, partitions in assignment.items() if partitions}
+
+
+def is_subset(owned: Assignment, assigned: Assignment) -> bool:
+    return all(partitions <= assigned.get(topic_id, frozenset()) for topic_id, partitions in owned.items())
+

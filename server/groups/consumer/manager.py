@@ -1,0 +1,561 @@
+"""KIP-848 consumer groups: Kafka's GroupMetadataManager for ConsumerGroupHeartbeat.
+
+One heartbeat does, in order (GroupMetadataManager.consumerGroupHeartbeat): validate the
+request; find or create the group and the member (static members by instance id); fence a
+wrong member epoch; take the member's new subscription, bumping the group epoch when it or
+the subscribed topics changed; recompute the target assignment with the group's assignor
+when the group epoch is ahead of it; reconcile the member toward its target (`group.reconcile`);
+store every changed record in one batch before answering; arm the member's session timer.
+
+Timers are on the runtime's clock: a member that stops heartbeating is removed after its
+session timeout, and one that does not revoke partitions within its rebalance timeout too.
+State is the ConsumerGroup* records of `__consumer_offsets`, replayed at load.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import re2
+
+from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
+import ottla.server.groups.consumer.assignors as assignors
+import ottla.server.groups.consumer.records as records
+from ottla.server.groups.consumer.group import (
+    JOIN_EPOCH,
+    LEAVE_EPOCH,
+    LEAVE_STATIC_EPOCH,
+    ConsumerGroup,
+    ConsumerGroupState,
+    ConsumerMember,
+    MemberState,
+    is_subset,
+    reconcile,
+)
+from ottla.server.groups.consumer.records import Assignment, CurrentAssignment, MemberMetadata, RecordKey
+from ottla.server.groups.membership import store_error
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode, KafkaError
+
+log = logging.getLogger("ottla.groups")
+
+# Heartbeat timers may fire a hair before their deadline (asyncio's clock resolution).
+_TIMER_SLACK_S = 0.001
+
+
+@dataclass(slots=True, frozen=True)
+class ConsumerGroupConfig:
+    """The group.consumer.* broker settings (GroupCoordinatorConfig)."""
+
+    session_timeout_ms: int = 45000
+    heartbeat_interval_ms: int = 5000
+    max_size: int = 2**31 - 1
+    assignors: tuple[str, ...] = assignors.ASSIGNORS
+
+    @classmethod
+    def from_broker(cls, config: Any) -> ConsumerGroupConfig:
+        names = tuple(name.strip() for name in config.value("group.consumer.assignors") if name.strip() in assignors.ASSIGNORS)
+        return cls(
+            session_timeout_ms=config.value("group.consumer.session.timeout.ms"),
+            heartbeat_interval_ms=config.value("group.consumer.heartbeat.interval.ms"),
+            max_size=config.value("group.consumer.max.size"),
+            assignors=names or assignors.ASSIGNORS,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class HeartbeatRequest:
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None = None
+    rack_id: str | None = None
+    rebalance_timeout_ms: int = -1
+    subscribed_topic_names: tuple[str, ...] | None = None
+    subscribed_topic_regex: str | None = None
+    server_assignor: str | None = None
+    owned: Assignment | None = None
+    client_id: str = ""
+    client_host: str = ""
+    api_version: int = 1
+
+
+@dataclass(slots=True, frozen=True)
+class HeartbeatResult:
+    error: ErrorCode
+    message: str | None = None
+    member_id: str | None = None
+    member_epoch: int = 0
+    heartbeat_interval_ms: int = 0
+    assignment: Assignment | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+class ConsumerGroupManager:
+    """The consumer groups of one coordinator. `has_classic_group(id)` says whether a
+    non-empty classic group holds the id, which a consumer group may not take over;
+    `drop_empty_classic_group(id)` gives the records that retire an empty one."""
+
+    def __init__(
+        self,
+        log_: CoordinatorLog,
+        storage: Storage,
+        config: ConsumerGroupConfig,
+        timers: Timers,
+        wall_clock_ms: Callable[[], int],
+        has_classic_group: Callable[[str], bool],
+        drop_empty_classic_group: Callable[[str], list[KeyValue]],
+    ) -> None:
+        self.log = log_
+        self.storage = storage
+        self.config = config
+        self.timers = timers
+        self.wall_clock_ms = wall_clock_ms
+        self.has_classic_group = has_classic_group
+        self.drop_empty_classic_group = drop_empty_classic_group
+        self.groups: dict[str, ConsumerGroup] = {}
+
+    # --- loading -----------------------------------------------------------------
+
+    def replay(self, key: RecordKey, value: bytes | None) -> None:
+        """GroupMetadataManager.replay of one consumer group record."""
+        kind = key.record_type
+        group = self.groups.get(key.group_id)
+        if kind == records.GROUP_METADATA and value is None:
+            self.groups.pop(key.group_id, None)
+            return
+        if group is None:
+            if value is None:
+                return
+            group = self.groups[key.group_id] = ConsumerGroup(key.group_id)
+        if kind == records.GROUP_METADATA:
+            group.group_epoch = records.parse_group_metadata_value(value or b"")
+        elif kind == records.TARGET_ASSIGNMENT_METADATA:
+            group.assignment_epoch = 0 if value is None else records.parse_target_assignment_metadata_value(value)
+        elif kind == records.TARGET_ASSIGNMENT_MEMBER:
+            if value is None:
+                group.target.pop(key.member_id, None)
+            else:
+                group.target[key.member_id] = records.parse_target_assignment_member_value(value)
+        elif kind == records.MEMBER_METADATA:
+            if value is None:
+                group.remove_member(key.member_id)
+            else:
+                metadata = records.parse_member_metadata_value(value)
+                member = group.members.get(key.member_id)
+                if member is None:
+                    group.put_member(ConsumerMember(key.member_id, metadata))
+                else:
+                    member.metadata = metadata
+                    group.put_member(member)
+        elif kind == records.CURRENT_MEMBER_ASSIGNMENT:
+            member = group.members.get(key.member_id)
+            if member is None:
+                member = ConsumerMember(key.member_id, MemberMetadata(None, None, "", "", (), None, -1, None))
+                group.put_member(member)
+            group.set_current(member, CurrentAssignment(0, 0, MemberState.STABLE) if value is None else records.parse_current_assignment_value(value))
+        elif kind == records.REGULAR_EXPRESSION:
+            if value is None:
+                group.resolved_regexes.pop(key.member_id, None)
+            else:
+                group.resolved_regexes[key.member_id] = records.parse_regex_value(value)
+
+    def on_loaded(self) -> None:
+        """Every loaded member must heartbeat within the session timeout; the subscribed
+        topics are taken as they are now, so a restart alone bumps no epoch."""
+        for group in self.groups.values():
+            group.update_state()
+            group.subscription_metadata = self._subscription_metadata(group)
+            for member in group.members.values():
+                self._arm_session(group, member)
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            for member in group.members.values():
+                self._cancel_timers(member)
+
+    # --- ConsumerGroupHeartbeat ---------------------------------------------------
+
+    def heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
+        try:
+            self._validate(request)
+            if request.member_epoch in (LEAVE_EPOCH, LEAVE_STATIC_EPOCH):
+                return self._leave(request)
+            return self._heartbeat(request)
+        except _Refused as refused:
+            return HeartbeatResult(refused.error, refused.message, member_id=None)
+        except KafkaError as exc:
+            return HeartbeatResult(store_error(exc.code), None)
+
+    def _validate(self, request: HeartbeatRequest) -> None:
+        """GroupMetadataManager.throwIfConsumerGroupHeartbeatRequestIsInvalid."""
+        if not request.group_id:
+            raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
+        if request.instance_id == "":
+            raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
+        if request.rack_id == "":
+            raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
+        if request.api_version >= 1 and not request.member_id:
+            raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
+        if request.member_epoch > 0 or request.member_epoch in (LEAVE_EPOCH, LEAVE_STATIC_EPOCH):
+            if not request.member_id:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
+        if request.member_epoch == JOIN_EPOCH:
+            if request.rebalance_timeout_ms == -1:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.")
+            if request.owned is None or request.owned:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining.")
+            if request.subscribed_topic_names is None and request.subscribed_topic_regex is None:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.")
+        elif request.member_epoch == LEAVE_STATIC_EPOCH:
+            if request.instance_id is None:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be null.")
+        elif request.member_epoch < LEAVE_STATIC_EPOCH:
+            raise _Refused(ErrorCode.INVALID_REQUEST, f"MemberEpoch is invalid: {request.member_epoch}")
+        if request.subscribed_topic_regex is not None:
+            try:
+                re2.compile(request.subscribed_topic_regex)
+            except re2.error as exc:
+                raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{request.subscribed_topic_regex}` is not a valid regular expression: {exc}.") from exc
+        if request.server_assignor is not None and request.server_assignor not in self.config.assignors:
+            raise _Refused(ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {request.server_assignor} is not supported. Supported assignors: {', '.join(self.config.assignors)}.")
+
+    def _heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
+        now = self.wall_clock_ms()
+        out: list[KeyValue] = []
+        group = self.groups.get(request.group_id)
+        if group is None:
+            if self.has_classic_group(request.group_id):
+                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a consumer group.")
+            if request.member_epoch != JOIN_EPOCH:
+                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
+            out += self.drop_empty_classic_group(request.group_id)
+            group = ConsumerGroup(request.group_id)
+        member, replaced = self._find_member(group, request)
+        if member is None:
+            if len(group.members) >= self.config.max_size:
+                raise _Refused(ErrorCode.GROUP_MAX_SIZE_REACHED, f"The consumer group has reached its maximum capacity of {self.config.max_size} members.")
+            member = ConsumerMember(request.member_id or str(uuid.uuid4()), MemberMetadata(None, None, "", "", (), None, -1, None))
+        else:
+            self._check_epoch(member, request)
+        metadata = MemberMetadata(
+            instance_id=request.instance_id if request.instance_id is not None else member.metadata.instance_id,
+            rack_id=request.rack_id if request.rack_id is not None else member.metadata.rack_id,
+            client_id=request.client_id,
+            client_host=request.client_host,
+            subscribed_topic_names=request.subscribed_topic_names if request.subscribed_topic_names is not None else member.metadata.subscribed_topic_names,
+            subscribed_topic_regex=request.subscribed_topic_regex if request.subscribed_topic_regex is not None else member.metadata.subscribed_topic_regex,
+            rebalance_timeout_ms=request.rebalance_timeout_ms if request.rebalance_timeout_ms != -1 else member.metadata.rebalance_timeout_ms,
+            server_assignor=request.server_assignor if request.server_assignor is not None else member.metadata.server_assignor,
+        )
+        if request.subscribed_topic_names is not None and request.subscribed_topic_regex is None and request.member_epoch == JOIN_EPOCH:
+            metadata = replace(metadata, subscribed_topic_regex=None)
+        if request.subscribed_topic_regex is not None and request.subscribed_topic_names is None and request.member_epoch == JOIN_EPOCH:
+            metadata = replace(metadata, subscribed_topic_names=())
+        is_new = replaced is None and member.member_id not in group.members
+        bump = is_new or _subscription(metadata) != _subscription(member.metadata)
+        staged = self._stage(group)  # changes are applied to a copy, kept only once stored
+        if replaced is not None:
+            # The static member's new id takes over the old one's assignment as it is.
+            out += self._member_tombstones(group.group_id, replaced.member_id)
+            staged.remove_member(replaced.member_id)
+            inherited = group.target.get(replaced.member_id, {})
+            staged.target[member.member_id] = inherited
+            out.append((records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group.group_id, member.member_id), records.target_assignment_member_value(inherited)))
+        elif request.member_epoch == JOIN_EPOCH:
+            # A member (re)joining owns nothing: what it held is free for others.
+            member.current = CurrentAssignment(0, 0, MemberState.STABLE)
+        if metadata != member.metadata or is_new or replaced is not None:
+            out.append((records.member_key(records.MEMBER_METADATA, group.group_id, member.member_id), records.member_metadata_value(metadata)))
+        member.metadata = metadata
+        previous = member.current
+        staged.put_member(member)
+        staged.set_current(member, previous)
+        out += self._resolve_regexes(staged, now)
+        metadata_now = self._subscription_metadata(staged)
+        if metadata_now != staged.subscription_metadata:
+            staged.subscription_metadata = metadata_now
+            bump = True
+        if bump:
+            staged.group_epoch += 1
+            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
+        if staged.group_epoch > staged.assignment_epoch:
+            out += self._compute_target(staged, now)
+        updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), request.owned, staged.partition_epoch)
+        if updated != previous or request.member_epoch == JOIN_EPOCH:
+            out.append((records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(updated)))
+        staged.set_current(member, updated)
+        if out:
+            self.log.append(group.group_id, out, now)
+        self.groups[group.group_id] = staged
+        staged.update_state()
+        if replaced is not None:
+            self._cancel_timers(replaced)
+        self._arm_session(staged, member)
+        self._arm_rebalance(staged, member)
+        full = request.member_epoch == JOIN_EPOCH or (
+            request.rebalance_timeout_ms != -1
+            and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
+            and request.owned is not None
+        )
+        send = full or updated.assigned != previous.assigned or updated.member_epoch != previous.member_epoch
+        return HeartbeatResult(
+            ErrorCode.NONE,
+            member_id=member.member_id,
+            member_epoch=updated.member_epoch,
+            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            assignment=updated.assigned if send else None,
+        )
+
+    def _stage(self, group: ConsumerGroup) -> ConsumerGroup:
+        """A copy of the group to apply a heartbeat's changes to, so a failed write leaves
+        the group as it was (members are shared: their fields change only once stored)."""
+        staged = replace(group)
+        staged.members = {k: replace(v) for k, v in group.members.items()}
+        staged.static_members = dict(group.static_members)
+        staged.target = dict(group.target)
+        staged.partition_epochs = dict(group.partition_epochs)
+        staged.resolved_regexes = dict(group.resolved_regexes)
+        return staged
+
+    def _find_member(self, group: ConsumerGroup, request: HeartbeatRequest) -> tuple[ConsumerMember | None, ConsumerMember | None]:
+        """(the member, the static member it replaces). A static member rejoining with
+        epoch 0 takes over the previous holder of its instance id, which must have left
+        with epoch -2 (UNRELEASED_INSTANCE_ID otherwise)."""
+        if request.instance_id is not None:
+            holder_id = group.static_members.get(request.instance_id)
+            holder = None if holder_id is None else group.members.get(holder_id)
+            if request.member_epoch == JOIN_EPOCH:
+                if holder is None:
+                    return self._copy(group.members.get(request.member_id)) if request.member_id in group.members else None, None
+                if holder.member_id == request.member_id:
+                    return self._copy(holder), None
+                if holder.member_epoch != LEAVE_STATIC_EPOCH:
+                    raise _Refused(ErrorCode.UNRELEASED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} cannot join the group because the instance id is owned by {holder.member_id} member.")
+                new = ConsumerMember(request.member_id or str(uuid.uuid4()), holder.metadata, holder.current)
+                return new, holder
+            if holder is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {request.instance_id} is unknown.")
+            if holder.member_id != request.member_id:
+                raise _Refused(ErrorCode.FENCED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} was fenced by member {holder.member_id}.")
+            return self._copy(holder), None
+        member = group.members.get(request.member_id)
+        if member is None and request.member_epoch != JOIN_EPOCH:
+            raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {request.member_id} is not a member of group {group.group_id}.")
+        return self._copy(member), None
+
+    @staticmethod
+    def _copy(member: ConsumerMember | None) -> ConsumerMember | None:
+        return None if member is None else replace(member)
+
+    @staticmethod
+    def _check_epoch(member: ConsumerMember, request: HeartbeatRequest) -> None:
+        """GroupMetadataManager.throwIfMemberEpochIsInvalid: an epoch ahead is fenced; one
+        behind only if it is the previous epoch and the member owns nothing it should not
+        (its epoch bump was lost on the way)."""
+        received = request.member_epoch
+        if received == JOIN_EPOCH:
+            return
+        if received > member.member_epoch:
+            raise _Refused(ErrorCode.FENCED_MEMBER_EPOCH, f"The consumer group member has a greater member epoch ({received}) than the one known by the group coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+        if received < member.member_epoch:
+            if received == member.current.previous_member_epoch and request.owned is not None and is_subset(request.owned, member.current.assigned):
+                return
+            raise _Refused(ErrorCode.FENCED_MEMBER_EPOCH, f"The consumer group member has a smaller member epoch ({received}) than the one known by the group coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+
+    def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
+        """A member leaving (-1), or a static member leaving for now (-2): the latter keeps
+        its assignment for its instance id until its session times out."""
+        group = self.groups.get(request.group_id)
+        if group is None:
+            raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
+        member: ConsumerMember | None
+        if request.instance_id is not None:
+            holder_id = group.static_members.get(request.instance_id)
+            member = None if holder_id is None else group.members.get(holder_id)
+            if member is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {request.instance_id} is unknown.")
+            if member.member_id != request.member_id:
+                raise _Refused(ErrorCode.FENCED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} was fenced by member {member.member_id}.")
+        else:
+            member = group.members.get(request.member_id)
+            if member is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {request.member_id} is not a member of group {group.group_id}.")
+        if request.member_epoch == LEAVE_STATIC_EPOCH:
+            current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch)
+            now = self.wall_clock_ms()
+            self.log.append(group.group_id, [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(current))], now)
+            group.set_current(member, current)
+            self.timers.cancel(member.rebalance_timer)
+            group.update_state()
+        else:
+            self.remove_member(group, member)
+        return HeartbeatResult(ErrorCode.NONE, member_id=request.member_id, member_epoch=request.member_epoch)
+
+    def remove_member(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        """Tombstones for the member's records and a group epoch bump, in one batch
+        (GroupMetadataManager.consumerGroupFenceMember); the others are reassigned its
+        partitions on their next heartbeats. Raises KafkaError from the log."""
+        now = self.wall_clock_ms()
+        out = self._member_tombstones(group.group_id, member.member_id)
+        out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
+        self.log.append(group.group_id, out, now)
+        self._cancel_timers(member)
+        group.remove_member(member.member_id)
+        group.group_epoch += 1
+        group.subscription_metadata = self._subscription_metadata(group)
+        group.update_state()
+
+    @staticmethod
+    def _member_tombstones(group_id: str, member_id: str) -> list[KeyValue]:
+        return [
+            (records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, member_id), None),
+            (records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id), None),
+            (records.member_key(records.MEMBER_METADATA, group_id, member_id), None),
+        ]
+
+    # --- subscriptions and the target assignment ---------------------------------
+
+    def _resolve_regexes(self, group: ConsumerGroup, now_ms: int) -> list[KeyValue]:
+        """Resolve every regex the members use against today's topics with RE2 (Kafka
+        resolves them with RE2/J, whose syntax Python's `re` does not share); a regex
+        nobody uses any more is dropped. Returns the records of what changed."""
+        wanted = {m.metadata.subscribed_topic_regex for m in group.members.values()} - {None}
+        out: list[KeyValue] = []
+        names = sorted(info.name for info in self.storage.topics() if not info.name.startswith("__"))
+        for regex in wanted:
+            assert regex is not None
+            pattern = re2.compile(regex)
+            matched = tuple(name for name in names if pattern.fullmatch(name))
+            if group.resolved_regexes.get(regex) != matched:
+                group.resolved_regexes[regex] = matched
+                out.append((records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), records.regex_value(list(matched), group.group_epoch, now_ms)))
+        for regex in set(group.resolved_regexes) - wanted:
+            del group.resolved_regexes[regex]
+            out.append((records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None))
+        return out
+
+    def _member_topics(self, group: ConsumerGroup, member: ConsumerMember) -> set[str]:
+        topics = set(member.metadata.subscribed_topic_names)
+        regex = member.metadata.subscribed_topic_regex
+        if regex is not None:
+            topics.update(group.resolved_regexes.get(regex, ()))
+        return topics
+
+    def _subscription_metadata(self, group: ConsumerGroup) -> dict[str, tuple[bytes, int]]:
+        """name -> (topic id, partitions) of every existing topic a member subscribes to."""
+        result = {}
+        for member in group.members.values():
+            for name in self._member_topics(group, member):
+                info = self.storage.topic(name)
+                if info is not None:
+                    result[name] = (info.topic_id, info.partitions)
+        return result
+
+    def _compute_target(self, group: ConsumerGroup, now_ms: int) -> list[KeyValue]:
+        """The target assignment at the group epoch, stored member by member where it
+        changed, then the assignment epoch (TargetAssignmentBuilder)."""
+        name = group.preferred_assignor(self.config.assignors[0], self.config.assignors)
+        counts = {topic_id: partitions for topic_id, partitions in group.subscription_metadata.values()}
+        subscriptions = {
+            member_id: frozenset(group.subscription_metadata[t][0] for t in self._member_topics(group, member) if t in group.subscription_metadata)
+            for member_id, member in group.members.items()
+        }
+        target = assignors.assign(name, assignors.AssignmentSpec(subscriptions, counts, group.target))
+        out: list[KeyValue] = []
+        for member_id, assignment in target.items():
+            if group.target.get(member_id) != assignment:
+                out.append((records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group.group_id, member_id), records.target_assignment_member_value(assignment)))
+        out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), records.target_assignment_metadata_value(group.group_epoch, now_ms)))
+        group.target = dict(target)
+        group.assignment_epoch = group.group_epoch
+        return out
+
+    # --- timers ------------------------------------------------------------------
+
+    def _arm_session(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        self.timers.cancel(member.session_timer)
+        member.session_timer = self.timers.after(self.config.session_timeout_ms, self._session_expired, group.group_id, member.member_id)
+
+    def _arm_rebalance(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        """A member asked to revoke gets its rebalance timeout to do it, at this epoch."""
+        if member.state is not MemberState.UNREVOKED_PARTITIONS:
+            self.timers.cancel(member.rebalance_timer)
+            member.rebalance_timer = None
+        elif member.rebalance_timer is None:
+            timeout = max(member.metadata.rebalance_timeout_ms, 0)
+            member.rebalance_timer = self.timers.after(timeout, self._rebalance_expired, group.group_id, member.member_id, member.member_epoch)
+
+    def _cancel_timers(self, member: ConsumerMember) -> None:
+        self.timers.cancel(member.session_timer)
+        self.timers.cancel(member.rebalance_timer)
+        member.session_timer = member.rebalance_timer = None
+
+    def _session_expired(self, group_id: str, member_id: str) -> None:
+        self._fence(group_id, member_id, "session timeout")
+
+    def _rebalance_expired(self, group_id: str, member_id: str, epoch: int) -> None:
+        group = self.groups.get(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if member is not None and member.state is MemberState.UNREVOKED_PARTITIONS and member.member_epoch == epoch:
+            self._fence(group_id, member_id, "rebalance timeout")
+
+    def _fence(self, group_id: str, member_id: str, why: str) -> None:
+        group = self.groups.get(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if group is None or member is None:
+            return
+        try:
+            self.remove_member(group, member)
+        except KafkaError as exc:
+            log.warning("could not remove member %s of group %s after its %s: %s", member_id, group_id, why, exc)
+            self._arm_session(group, member)
+        else:
+            log.info("member %s of consumer group %s removed after its %s", member_id, group_id, why)
+
+    # --- other APIs ----------------------------------------------------------------
+
+    def validate_member_epoch(self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False) -> ErrorCode:
+        """ConsumerGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
+        member) may commit only into an empty group and fetch from any; a member must be
+        known and at its current epoch (STALE_MEMBER_EPOCH otherwise)."""
+        if member_epoch < 0 and (not group.members or (fetch and not member_id)):
+            return ErrorCode.NONE
+        member = group.members.get(member_id or "")
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+    def subscribed_topics(self, group: ConsumerGroup) -> set[str]:
+        topics: set[str] = set()
+        for member in group.members.values():
+            topics |= self._member_topics(group, member)
+        return topics
+
+    def delete(self, group: ConsumerGroup) -> list[KeyValue]:
+        """The tombstones that delete an empty group (ConsumerGroup.createGroupTombstoneRecords)."""
+        out: list[KeyValue] = [(records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None) for regex in group.resolved_regexes]
+        out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), None))
+        out.append((records.group_key(records.GROUP_METADATA, group.group_id), None))
+        return out
+
+    def forget(self, group: ConsumerGroup) -> None:
+        for member in group.members.values():
+            self._cancel_timers(member)
+        group.state = ConsumerGroupState.DEAD
+        self.groups.pop(group.group_id, None)
+
+
+def _subscription(metadata: MemberMetadata) -> tuple[object, ...]:
+    return (tuple(sorted(metadata.subscribed_topic_names)), metadata.subscribed_topic_regex, metadata.server_assignor, metadata.rack_id)

@@ -1,0 +1,334 @@
+"""The KIP-848 consumer group records of `__consumer_offsets`, in Kafka's byte layout.
+
+Kafka 4.4's group coordinator (group-coordinator/src/main/resources/common/message/
+ConsumerGroup*Key.json, *Value.json) keeps a consumer group as these keyed records; the key's
+version is the record type. Keys are the old non-flexible form; values are version 0 of a
+flexible message (compact strings and arrays, tagged fields):
+
+    3  ConsumerGroupMetadata                group -> group epoch (+ tagged metadata hash)
+    5  ConsumerGroupMemberMetadata          group, member -> instance, rack, client, subscription
+    6  ConsumerGroupTargetAssignmentMetadata group -> assignment epoch
+    7  ConsumerGroupTargetAssignmentMember  group, member -> target partitions
+    8  ConsumerGroupCurrentMemberAssignment group, member -> epochs, state, partitions
+    16 ConsumerGroupRegularExpression       group, regex -> resolved topics
+
+Version 4 (ConsumerGroupPartitionMetadata) is what Kafka 4.0 wrote before the metadata hash;
+a log holding it is read past. A null value is a tombstone.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from ottla.server.coordinator.log import RecordFormatError
+
+GROUP_METADATA = 3
+MEMBER_METADATA = 5
+TARGET_ASSIGNMENT_METADATA = 6
+TARGET_ASSIGNMENT_MEMBER = 7
+CURRENT_MEMBER_ASSIGNMENT = 8
+REGULAR_EXPRESSION = 16
+RECORD_TYPES = frozenset({GROUP_METADATA, MEMBER_METADATA, TARGET_ASSIGNMENT_METADATA, TARGET_ASSIGNMENT_MEMBER, CURRENT_MEMBER_ASSIGNMENT, REGULAR_EXPRESSION, 4})
+
+_INT8 = struct.Struct(">b")
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+_INT64 = struct.Struct(">q")
+
+# topic id -> partitions: what every assignment in these records is.
+Assignment = dict[bytes, frozenset[int]]
+
+
+@dataclass(slots=True, frozen=True)
+class MemberMetadata:
+    instance_id: str | None
+    rack_id: str | None
+    client_id: str
+    client_host: str
+    subscribed_topic_names: tuple[str, ...]
+    subscribed_topic_regex: str | None
+    rebalance_timeout_ms: int
+    server_assignor: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class CurrentAssignment:
+    member_epoch: int
+    previous_member_epoch: int
+    state: int
+    assigned: Assignment = field(default_factory=dict)
+    pending_revocation: Assignment = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class RecordKey:
+    """A consumer group record's key: its type, its group, and the member or regex it is about."""
+
+    record_type: int
+    group_id: str
+    member_id: str = ""
+
+
+class _Writer:
+    __slots__ = ("out",)
+
+    def __init__(self, version: int) -> None:
+        self.out = bytearray(_INT16.pack(version))
+
+    def int8(self, value: int) -> _Writer:
+        self.out += _INT8.pack(value)
+        return self
+
+    def int32(self, value: int) -> _Writer:
+        self.out += _INT32.pack(value)
+        return self
+
+    def int64(self, value: int) -> _Writer:
+        self.out += _INT64.pack(value)
+        return self
+
+    def string(self, value: str) -> _Writer:
+        """A non-flexible key's string: int16 length."""
+        encoded = value.encode()
+        self.out += _INT16.pack(len(encoded)) + encoded
+        return self
+
+    def uvarint(self, value: int) -> _Writer:
+        while value >= 0x80:
+            self.out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        self.out.append(value)
+        return self
+
+    def compact_string(self, value: str | None) -> _Writer:
+        if value is None:
+            return self.uvarint(0)
+        encoded = value.encode()
+        self.uvarint(len(encoded) + 1)
+        self.out += encoded
+        return self
+
+    def strings(self, values: tuple[str, ...] | list[str]) -> _Writer:
+        self.uvarint(len(values) + 1)
+        for value in values:
+            self.compact_string(value)
+        return self
+
+    def int32s(self, values: list[int]) -> _Writer:
+        self.uvarint(len(values) + 1)
+        for value in values:
+            self.int32(value)
+        return self
+
+    def assignment(self, assignment: Assignment) -> _Writer:
+        """[]TopicPartitions: topic id then partitions, each with no tagged fields."""
+        self.uvarint(len(assignment) + 1)
+        for topic_id, partitions in sorted(assignment.items()):
+            self.out += topic_id
+            self.int32s(sorted(partitions)).uvarint(0)
+        return self
+
+    def done(self, tagged: int = 0) -> bytes:
+        if tagged == 0:
+            self.uvarint(0)
+        return bytes(self.out)
+
+
+class _Reader:
+    __slots__ = ("data", "position")
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.data = memoryview(data)
+        self.position = 0
+
+    def _take(self, size: int) -> memoryview:
+        end = self.position + size
+        if size < 0 or end > len(self.data):
+            raise RecordFormatError("record shorter than its fields")
+        chunk = self.data[self.position : end]
+        self.position = end
+        return chunk
+
+    def int8(self) -> int:
+        return int(_INT8.unpack(self._take(1))[0])
+
+    def int16(self) -> int:
+        return int(_INT16.unpack(self._take(2))[0])
+
+    def int32(self) -> int:
+        return int(_INT32.unpack(self._take(4))[0])
+
+    def int64(self) -> int:
+        return int(_INT64.unpack(self._take(8))[0])
+
+    def uuid(self) -> bytes:
+        return bytes(self._take(16))
+
+    def _text(self, size: int) -> str:
+        try:
+            return str(self._take(size), "utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordFormatError(str(exc)) from exc
+
+    def string(self) -> str:
+        size = self.int16()
+        if size < 0:
+            raise RecordFormatError("null where Kafka's schema has a non-null string")
+        return self._text(size)
+
+    def uvarint(self) -> int:
+        value = shift = 0
+        while True:
+            byte = self._take(1)[0]
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+            if shift > 28:
+                raise RecordFormatError("varint too long")
+
+    def compact_string(self) -> str | None:
+        size = self.uvarint()
+        return None if size == 0 else self._text(size - 1)
+
+    def required_string(self) -> str:
+        value = self.compact_string()
+        if value is None:
+            raise RecordFormatError("null where Kafka's schema has a non-null string")
+        return value
+
+    def count(self) -> int:
+        size = self.uvarint() - 1
+        if size > len(self.data) - self.position:
+            raise RecordFormatError("array longer than its record")
+        return max(size, 0)
+
+    def strings(self) -> tuple[str, ...]:
+        return tuple(self.required_string() for _ in range(self.count()))
+
+    def int32s(self) -> list[int]:
+        return [self.int32() for _ in range(self.count())]
+
+    def skip_tagged(self) -> dict[int, memoryview]:
+        tagged = {}
+        for _ in range(self.uvarint()):
+            tag = self.uvarint()
+            tagged[tag] = self._take(self.uvarint())
+        return tagged
+
+    def assignment(self) -> Assignment:
+        result: Assignment = {}
+        for _ in range(self.count()):
+            topic_id = self.uuid()
+            partitions = frozenset(self.int32s())
+            self.skip_tagged()  # AssignmentEpochs (tag 0, Kafka 4.3+) is not kept
+            if partitions:
+                result[topic_id] = result.get(topic_id, frozenset()) | partitions
+        return result
+
+    def value_version(self) -> None:
+        version = self.int16()
+        if version != 0:
+            raise RecordFormatError(f"unsupported consumer group record value version {version}")
+
+
+# --- keys --------------------------------------------------------------------------
+
+
+def group_key(record_type: int, group_id: str) -> bytes:
+    return _Writer(record_type).string(group_id).done(tagged=-1)
+
+
+def member_key(record_type: int, group_id: str, member_id: str) -> bytes:
+    return _Writer(record_type).string(group_id).string(member_id).done(tagged=-1)
+
+
+def parse_key(data: bytes | memoryview) -> RecordKey | None:
+    """The key of a consumer group record, or None for any other record type."""
+    reader = _Reader(data)
+    record_type = reader.int16()
+    if record_type not in RECORD_TYPES:
+        return None
+    group_id = reader.string()
+    if record_type in (MEMBER_METADATA, TARGET_ASSIGNMENT_MEMBER, CURRENT_MEMBER_ASSIGNMENT, REGULAR_EXPRESSION):
+        return RecordKey(record_type, group_id, reader.string())
+    return RecordKey(record_type, group_id)
+
+
+# --- values ------------------------------------------------------------------------
+
+
+def group_metadata_value(epoch: int) -> bytes:
+    return _Writer(0).int32(epoch).done()
+
+
+def parse_group_metadata_value(data: bytes | memoryview) -> int:
+    reader = _Reader(data)
+    reader.value_version()
+    return reader.int32()
+
+
+def member_metadata_value(member: MemberMetadata) -> bytes:
+    writer = _Writer(0).compact_string(member.instance_id).compact_string(member.rack_id)
+    writer.compact_string(member.client_id).compact_string(member.client_host).strings(member.subscribed_topic_names)
+    writer.compact_string(member.subscribed_topic_regex).int32(member.rebalance_timeout_ms).compact_string(member.server_assignor)
+    return writer.done()
+
+
+def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
+    reader = _Reader(data)
+    reader.value_version()
+    return MemberMetadata(
+        instance_id=reader.compact_string(),
+        rack_id=reader.compact_string(),
+        client_id=reader.required_string(),
+        client_host=reader.required_string(),
+        subscribed_topic_names=reader.strings(),
+        subscribed_topic_regex=reader.compact_string(),
+        rebalance_timeout_ms=reader.int32(),
+        server_assignor=reader.compact_string(),
+    )
+
+
+def target_assignment_metadata_value(assignment_epoch: int, timestamp_ms: int) -> bytes:
+    """AssignmentTimestamp (tag 0, Kafka 4.3's KIP-1263) is written as Kafka 4.4 writes it."""
+    writer = _Writer(0).int32(assignment_epoch).uvarint(1).uvarint(0).uvarint(8).int64(timestamp_ms)
+    return writer.done(tagged=1)
+
+
+def parse_target_assignment_metadata_value(data: bytes | memoryview) -> int:
+    reader = _Reader(data)
+    reader.value_version()
+    return reader.int32()
+
+
+def target_assignment_member_value(assignment: Assignment) -> bytes:
+    return _Writer(0).assignment(assignment).done()
+
+
+def parse_target_assignment_member_value(data: bytes | memoryview) -> Assignment:
+    reader = _Reader(data)
+    reader.value_version()
+    return reader.assignment()
+
+
+def current_assignment_value(current: CurrentAssignment) -> bytes:
+    writer = _Writer(0).int32(current.member_epoch).int32(current.previous_member_epoch).int8(current.state)
+    return writer.assignment(current.assigned).assignment(current.pending_revocation).done()
+
+
+def parse_current_assignment_value(data: bytes | memoryview) -> CurrentAssignment:
+    reader = _Reader(data)
+    reader.value_version()
+    return CurrentAssignment(reader.int32(), reader.int32(), reader.int8(), reader.assignment(), reader.assignment())
+
+
+def regex_value(topics: list[str], version: int, timestamp_ms: int) -> bytes:
+    return _Writer(0).strings(sorted(topics)).int64(version).int64(timestamp_ms).done()
+
+
+def parse_regex_value(data: bytes | memoryview) -> tuple[str, ...]:
+    reader = _Reader(data)
+    reader.value_version()
+    return reader.strings()

@@ -1,0 +1,64 @@
+"""ConsumerGroupHeartbeat (KIP-848): join, stay in and leave a consumer group, and learn
+the partitions the broker assigned. Fields a heartbeat leaves null did not change since
+the member's last one; the coordinator's answer carries an assignment only when it
+changed or the member sent a full request (`ottla.server.groups.consumer.manager`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.server.groups.consumer import HeartbeatRequest
+from ottla.wire.api import ApiKey
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        ConsumerGroupHeartbeatRequest,
+        ConsumerGroupHeartbeatRequestTopicPartitions,
+        ConsumerGroupHeartbeatResponse,
+    )
+
+API = ApiKey.CONSUMER_GROUP_HEARTBEAT
+VERSIONS = (0, 1)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
+    owned = request["topic_partitions"]
+    names = request["subscribed_topic_names"]
+    result = context.groups.consumer_heartbeat(
+        HeartbeatRequest(
+            group_id=request["group_id"],
+            member_id=request["member_id"],
+            member_epoch=request["member_epoch"],
+            instance_id=request["instance_id"],
+            rack_id=request["rack_id"],
+            rebalance_timeout_ms=request["rebalance_timeout_ms"],
+            subscribed_topic_names=None if names is None else tuple(names),
+            subscribed_topic_regex=request.get("subscribed_topic_regex"),
+            server_assignor=request["server_assignor"],
+            owned=None if owned is None else _assignment(owned),
+            client_id=header.client_id or "",
+            # Kafka reports the client's InetAddress as Java prints it.
+            client_host="/" + context.client.address.rsplit(":", 1)[0],
+            api_version=header.api_version,
+        )
+    )
+    return {
+        "throttle_time_ms": 0,
+        "error_code": result.error,
+        "error_message": result.message,
+        "member_id": result.member_id,
+        "member_epoch": result.member_epoch,
+        "heartbeat_interval_ms": result.heartbeat_interval_ms,
+        "assignment": None
+        if result.assignment is None
+        else {"topic_partitions": [{"topic_id": t, "partitions": sorted(p)} for t, p in sorted(result.assignment.items())]},
+    }
+
+
+def _assignment(owned: list[ConsumerGroupHeartbeatRequestTopicPartitions]) -> dict[bytes, frozenset[int]]:
+    result: dict[bytes, frozenset[int]] = {}
+    for topic in owned:
+        result[topic["topic_id"]] = result.get(topic["topic_id"], frozenset()) | frozenset(topic["partitions"])
+    return {topic_id: partitions for topic_id, partitions in result.items() if partitions}

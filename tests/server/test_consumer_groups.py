@@ -1,0 +1,306 @@
+"""KIP-848 consumer groups driven directly: no sockets, time on a manual clock.
+
+The rules pinned here are the protocol's: a partition is never held by two members at
+once (revoked before it is handed on), member epochs fence zombies, static members keep
+their assignment across a restart of the client, sessions and rebalances time out on the
+coordinator's timers, and the state is rebuilt from `__consumer_offsets` at load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ottla.server.coordinator import OFFSETS, CoordinatorLog
+from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator
+from ottla.server.groups.consumer import ConsumerGroupConfig, ConsumerGroupState, HeartbeatRequest, HeartbeatResult
+from ottla.server.groups.consumer import assignors, records
+from ottla.server.groups.consumer.records import CurrentAssignment, MemberMetadata
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode
+from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
+
+SESSION_MS = 10_000
+
+
+class Harness:
+    def __init__(self, storage: Storage | None = None, **config: Any) -> None:
+        self.storage = storage or Storage.open(None)
+        self.clock = ManualClock()
+        self.coordinator = GroupCoordinator(
+            CoordinatorLog(self.storage, OFFSETS, 1),
+            GroupConfig(),
+            self.clock,
+            wall_clock_ms=lambda: WALL_CLOCK_BASE_MS + int(self.clock.now * 1000),
+            consumer_config=ConsumerGroupConfig(session_timeout_ms=SESSION_MS, **config),
+        )
+        self.coordinator.load()
+        self.owned: dict[str, dict[bytes, frozenset[int]]] = {}
+
+    def topic(self, name: str, partitions: int) -> bytes:
+        return self.storage.create_topic(name, partitions).topic_id
+
+    def beat(self, member_id: str, epoch: int, group: str = "g", **fields: Any) -> HeartbeatResult:
+        """One heartbeat; a member reports what it owns (its last assignment) unless told."""
+        if epoch == 0:
+            fields.setdefault("rebalance_timeout_ms", 30_000)
+            fields.setdefault("subscribed_topic_names", ("t",))
+            fields.setdefault("owned", {})
+        else:
+            fields.setdefault("owned", self.owned.get(member_id, {}))
+        result = self.coordinator.consumer_heartbeat(HeartbeatRequest(group, member_id, epoch, **fields))
+        if result.error is ErrorCode.NONE and result.assignment is not None:
+            self.owned[member_id] = result.assignment
+        return result
+
+    def converge(self, epochs: dict[str, int], rounds: int = 6) -> dict[str, int]:
+        """Heartbeat every member in turn until nobody's assignment or epoch moves."""
+        for _ in range(rounds):
+            for member_id in list(epochs):
+                result = self.beat(member_id, epochs[member_id])
+                assert result.error is ErrorCode.NONE, result
+                epochs[member_id] = result.member_epoch
+                self.assert_no_partition_owned_twice()
+        return epochs
+
+    def assert_no_partition_owned_twice(self) -> None:
+        seen: set[tuple[bytes, int]] = set()
+        for assignment in self.owned.values():
+            for topic_id, partitions in assignment.items():
+                for partition in partitions:
+                    assert (topic_id, partition) not in seen
+                    seen.add((topic_id, partition))
+
+    def group(self, group_id: str = "g") -> Any:
+        return self.coordinator.consumer_group(group_id)
+
+
+def _count(assignment: dict[bytes, frozenset[int]]) -> int:
+    return sum(len(p) for p in assignment.values())
+
+
+def test_a_lone_member_gets_every_partition_at_the_group_epoch() -> None:
+    h = Harness()
+    topic_id = h.topic("t", 4)
+    result = h.beat("m1", 0)
+    assert result.error is ErrorCode.NONE and result.member_epoch == 1
+    assert result.assignment == {topic_id: frozenset(range(4))}
+    assert h.group().state is ConsumerGroupState.STABLE
+
+
+def test_a_second_member_gets_partitions_only_after_the_first_revokes_them() -> None:
+    h = Harness()
+    topic_id = h.topic("t", 4)
+    h.beat("m1", 0)
+    second = h.beat("m2", 0)
+    # m1 still owns everything: m2 joins at the new epoch with nothing yet.
+    assert second.member_epoch == 2 and second.assignment == {}
+    assert h.group().state is ConsumerGroupState.RECONCILING
+    # m1 is asked to give two partitions up and keeps its epoch until it does.
+    first = h.beat("m1", 1, owned={topic_id: frozenset(range(4))})
+    assert first.member_epoch == 1 and _count(first.assignment or {}) == 2
+    h.assert_no_partition_owned_twice()
+    # Still reporting the revoked partitions: nothing changes.
+    again = h.beat("m1", 1, owned={topic_id: frozenset(range(4))})
+    assert again.member_epoch == 1
+    assert h.beat("m2", 2).assignment is None
+    # Revoked: m1 reaches epoch 2, and m2 then gets the freed partitions.
+    assert h.beat("m1", 1).member_epoch == 2
+    taken = h.beat("m2", 2)
+    assert _count(taken.assignment or {}) == 2
+    h.assert_no_partition_owned_twice()
+    assert h.group().state is ConsumerGroupState.STABLE
+
+
+def test_three_members_on_two_topics_share_every_partition_once() -> None:
+    h = Harness()
+    a, b = h.topic("t", 7), h.topic("u", 5)
+    epochs = {}
+    for member in ("m1", "m2", "m3"):
+        epochs[member] = h.beat(member, 0, subscribed_topic_names=("t", "u")).member_epoch
+        h.converge(epochs)
+    assert sorted(_count(h.owned[m]) for m in epochs) == [4, 4, 4]
+    every = {(t, p) for assignment in h.owned.values() for t, ps in assignment.items() for p in ps}
+    assert every == {(a, p) for p in range(7)} | {(b, p) for p in range(5)}
+
+
+def test_a_leaving_member_hands_its_partitions_to_the_others() -> None:
+    h = Harness()
+    h.topic("t", 6)
+    epochs = h.converge({"m1": h.beat("m1", 0).member_epoch, "m2": h.beat("m2", 0).member_epoch})
+    assert h.beat("m2", -1).member_epoch == -1
+    del h.owned["m2"], epochs["m2"]
+    h.converge(epochs)
+    assert _count(h.owned["m1"]) == 6 and list(h.group().members) == ["m1"]
+
+
+def test_a_silent_member_is_removed_after_its_session_timeout() -> None:
+    h = Harness()
+    h.topic("t", 2)
+    h.beat("m1", 0)
+    h.clock.advance(SESSION_MS / 1000 - 1)
+    assert h.beat("m1", 1).error is ErrorCode.NONE  # a heartbeat re-arms the session
+    h.clock.advance(SESSION_MS / 1000 - 1)
+    assert "m1" in h.group().members
+    h.clock.advance(2)
+    assert h.group().state is ConsumerGroupState.EMPTY
+    assert h.beat("m1", 1).error is ErrorCode.UNKNOWN_MEMBER_ID
+
+
+def test_a_member_that_never_revokes_is_removed_after_its_rebalance_timeout() -> None:
+    h = Harness()
+    topic_id = h.topic("t", 2)
+    h.beat("m1", 0, rebalance_timeout_ms=5_000)
+    h.beat("m2", 0)
+    h.beat("m1", 1, owned={topic_id: frozenset({0, 1})})
+    for _ in range(3):  # keeps its session alive, never its promise
+        h.clock.advance(2)
+        h.beat("m1", 1, owned={topic_id: frozenset({0, 1})})
+        h.beat("m2", 2)
+    assert "m1" not in h.group().members
+
+
+@pytest.mark.parametrize(
+    ("epoch", "error"),
+    [(5, ErrorCode.FENCED_MEMBER_EPOCH), (-3, ErrorCode.INVALID_REQUEST)],
+)
+def test_wrong_epochs_are_refused(epoch: int, error: ErrorCode) -> None:
+    h = Harness()
+    h.topic("t", 1)
+    h.beat("m1", 0)
+    assert h.beat("m1", epoch).error is error
+
+
+def test_the_previous_epoch_is_accepted_when_the_bump_was_lost() -> None:
+    h = Harness()
+    topic_id = h.topic("t", 2)
+    h.beat("m1", 0)
+    h.beat("m2", 0)
+    h.beat("m1", 1, owned={topic_id: frozenset({0, 1})})
+    assert h.beat("m1", 1, owned=h.owned["m1"]).member_epoch == 2
+    # The answer with epoch 2 was lost: epoch 1 with a subset of the assignment is fine...
+    assert h.beat("m1", 1, owned=h.owned["m1"]).error is ErrorCode.NONE
+    # ...but not when it claims partitions it no longer has.
+    assert h.beat("m1", 1, owned={topic_id: frozenset({0, 1})}).error is ErrorCode.FENCED_MEMBER_EPOCH
+
+
+def test_unknown_members_and_bad_requests_get_kafkas_errors() -> None:
+    h = Harness()
+    h.topic("t", 1)
+    assert h.beat("x", 3).error is ErrorCode.GROUP_ID_NOT_FOUND
+    h.beat("m1", 0)
+    assert h.beat("x", 3).error is ErrorCode.UNKNOWN_MEMBER_ID
+    assert h.beat("", 0).error is ErrorCode.INVALID_REQUEST
+    assert h.beat("m2", 0, group="").error is ErrorCode.INVALID_REQUEST
+    assert h.beat("m2", 0, rebalance_timeout_ms=-1).error is ErrorCode.INVALID_REQUEST
+    assert h.beat("m2", 0, server_assignor="sticky").error is ErrorCode.UNSUPPORTED_ASSIGNOR
+    assert h.beat("m2", 0, subscribed_topic_names=None, subscribed_topic_regex="(").error is ErrorCode.INVALID_REGULAR_EXPRESSION
+
+
+def test_the_group_max_size_is_enforced() -> None:
+    h = Harness(max_size=1)
+    h.topic("t", 1)
+    h.beat("m1", 0)
+    assert h.beat("m2", 0).error is ErrorCode.GROUP_MAX_SIZE_REACHED
+
+
+def test_a_static_member_rejoining_keeps_its_assignment() -> None:
+    h = Harness()
+    h.topic("t", 4)
+    epochs = h.converge({"a": h.beat("a", 0, instance_id="i1").member_epoch, "b": h.beat("b", 0, instance_id="i2").member_epoch})
+    before = h.owned["a"]
+    assert h.beat("a", -2, instance_id="i1").member_epoch == -2
+    # Another process with the same instance id, while the old one holds it, is refused.
+    h2 = h.beat("c", 0, instance_id="i2")
+    assert h2.error is ErrorCode.UNRELEASED_INSTANCE_ID
+    back = h.beat("a2", 0, instance_id="i1")
+    assert back.error is ErrorCode.NONE and back.assignment == before
+    assert h.group().group_epoch == epochs["b"]  # nobody else was disturbed
+
+
+def test_regex_subscriptions_use_re2_and_pick_up_new_topics() -> None:
+    h = Harness()
+    first = h.topic("orders-1", 2)
+    h.topic("other", 2)
+    result = h.beat("m1", 0, subscribed_topic_names=None, subscribed_topic_regex="orders-\\d+")
+    assert result.assignment == {first: frozenset({0, 1})}
+    second = h.topic("orders-2", 1)
+    assert h.beat("m1", result.member_epoch).assignment == {first: frozenset({0, 1}), second: frozenset({0})}
+
+
+def test_range_and_uniform_assignors() -> None:
+    t, u = b"t" * 16, b"u" * 16
+    spec = assignors.AssignmentSpec({"a": frozenset({t, u}), "b": frozenset({t, u})}, {t: 3, u: 3}, {})
+    ranged = assignors.assign("range", spec)
+    assert ranged == {"a": {t: frozenset({0, 1}), u: frozenset({0, 1})}, "b": {t: frozenset({2}), u: frozenset({2})}}
+    uniform = assignors.assign("uniform", spec)
+    assert sorted(_count(a) for a in uniform.values()) == [3, 3]
+    # Sticky: a third member takes partitions without the first two swapping any.
+    spec3 = assignors.AssignmentSpec({**spec.subscriptions, "c": frozenset({t, u})}, spec.partition_counts, uniform)
+    after = assignors.assign("uniform", spec3)
+    assert sorted(_count(a) for a in after.values()) == [2, 2, 2]
+    for member in ("a", "b"):
+        for topic_id, partitions in after[member].items():
+            assert partitions <= uniform[member][topic_id]
+
+
+def test_offset_commits_check_the_member_epoch() -> None:
+    h = Harness()
+    h.topic("t", 1)
+    epoch = h.beat("m1", 0).member_epoch
+    entry = [CommitEntry("t", 0, 5)]
+    assert h.coordinator.commit_offsets("g", epoch + 1, "m1", None, entry) == [ErrorCode.STALE_MEMBER_EPOCH]
+    assert h.coordinator.commit_offsets("g", epoch, "nobody", None, entry) == [ErrorCode.UNKNOWN_MEMBER_ID]
+    assert h.coordinator.commit_offsets("g", -1, "", None, entry) == [ErrorCode.UNKNOWN_MEMBER_ID]  # not into a live group
+    assert h.coordinator.commit_offsets("g", epoch, "m1", None, entry) == [ErrorCode.NONE]
+    assert h.coordinator.validate_offset_fetch("g", "m1", epoch + 1) is ErrorCode.STALE_MEMBER_EPOCH
+    assert h.coordinator.fetch_offsets("g", [("t", [0])])[1][0][1][0][1].offset == 5
+    assert [g.group_id for g in h.coordinator.list_groups()] == []
+    assert [g.group_id for g in h.coordinator.list_consumer_groups()] == ["g"]
+
+
+def test_state_is_replayed_from_the_log() -> None:
+    storage = Storage.open(None)
+    h = Harness(storage)
+    topic_id = h.topic("t", 4)
+    epochs = h.converge({"m1": h.beat("m1", 0).member_epoch, "m2": h.beat("m2", 0, instance_id="s").member_epoch})
+    h.coordinator.commit_offsets("g", epochs["m1"], "m1", None, [CommitEntry("t", 1, 9)])
+    before = h.group()
+    again = Harness(storage)
+    after = again.group()
+    assert (after.group_epoch, after.assignment_epoch, after.state) == (before.group_epoch, before.assignment_epoch, ConsumerGroupState.STABLE)
+    assert {m: (x.member_epoch, x.current.assigned, x.instance_id) for m, x in after.members.items()} == {
+        m: (x.member_epoch, x.current.assigned, x.instance_id) for m, x in before.members.items()
+    }
+    assert after.target == before.target and after.partition_epochs == before.partition_epochs
+    assert again.coordinator.fetch_offsets("g", [("t", [1])])[1][0][1][0][1].offset == 9
+    again.owned = h.owned
+    assert again.beat("m1", epochs["m1"]).error is ErrorCode.NONE
+    assert topic_id in again.owned["m1"]
+
+
+def test_records_round_trip_in_kafkas_layout() -> None:
+    metadata = MemberMetadata("i", None, "client", "/127.0.0.1", ("a", "b"), None, 30000, "range")
+    assert records.parse_member_metadata_value(records.member_metadata_value(metadata)) == metadata
+    current = CurrentAssignment(3, 2, 1, {b"x" * 16: frozenset({1, 2})}, {b"y" * 16: frozenset({0})})
+    assert records.parse_current_assignment_value(records.current_assignment_value(current)) == current
+    key = records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, "g", "m")
+    # Kafka's key: int16 record type, then int16-length strings.
+    assert key == b"\x00\x08\x00\x01g\x00\x01m"
+    assert records.parse_key(key) == records.RecordKey(records.CURRENT_MEMBER_ASSIGNMENT, "g", "m")
+    # ConsumerGroupMetadataValue v0, epoch 7, no tagged fields.
+    assert records.group_metadata_value(7) == b"\x00\x00\x00\x00\x00\x07\x00"
+
+
+def test_deleting_an_empty_consumer_group_removes_it_and_its_offsets() -> None:
+    storage = Storage.open(None)
+    h = Harness(storage)
+    h.topic("t", 1)
+    epoch = h.beat("m1", 0).member_epoch
+    h.coordinator.commit_offsets("g", epoch, "m1", None, [CommitEntry("t", 0, 3)])
+    assert h.coordinator.delete_groups(["g"]) == [ErrorCode.NON_EMPTY_GROUP]
+    h.beat("m1", -1)
+    assert h.coordinator.delete_groups(["g"]) == [ErrorCode.NONE]
+    assert h.group() is None
+    assert Harness(storage).group() is None
