@@ -32,7 +32,8 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeGrou
 
 def _describe(context: RequestContext, group_id: str, report_missing: bool) -> DescribeGroupsResponseDescribedGroup:
     group = context.groups.groups.get(group_id)
-    if group is None or group.is_in(GroupState.DEAD):  # a deleted group is gone, as in Kafka
+    # A deleted group is gone, as in Kafka; a KIP-848 consumer group is no classic group.
+    if group is None or group.is_in(GroupState.DEAD) or context.groups.consumer_group(group_id) is not None:
         return {
             "error_code": ErrorCode.GROUP_ID_NOT_FOUND if report_missing else ErrorCode.NONE,
             "error_message": f"Group {group_id} not found." if report_missing else None,

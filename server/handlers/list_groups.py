@@ -1,5 +1,5 @@
 """ListGroups: every group this coordinator knows, filtered by state (v4, KIP-518) and by
-type (v5, KIP-848). All of ours are classic groups."""
+type (v5, KIP-848): classic groups, then KIP-848 consumer groups."""
 
 from __future__ import annotations
 
@@ -17,16 +17,19 @@ API = ApiKey.LIST_GROUPS
 VERSIONS = (0, 5)
 
 _CLASSIC = "classic"
+_CONSUMER = "consumer"  # KIP-848 groups: their type and their protocol type
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRequest) -> ListGroupsResponse:
     types = {name.lower() for name in request.get("types_filter") or ()}
     groups = [] if types and _CLASSIC not in types else context.groups.list_groups(set(request.get("states_filter") or ()))
-    return {
-        "throttle_time_ms": 0,
-        "error_code": ErrorCode.NONE,
-        "groups": [
-            {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value, "group_type": _CLASSIC}
-            for g in groups
-        ],
-    }
+    listed = [
+        {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value, "group_type": _CLASSIC}
+        for g in groups
+    ]
+    if not types or _CONSUMER in types:
+        listed += [
+            {"group_id": g.group_id, "protocol_type": _CONSUMER, "group_state": g.state.value, "group_type": _CONSUMER}
+            for g in context.groups.list_consumer_groups(set(request.get("states_filter") or ()))
+        ]
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "groups": listed}

@@ -40,7 +40,11 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchR
     if version >= 8:
         groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = []
         for group in request["groups"]:
-            group_error, group_topics = _fetch(context, group["group_id"], group["topics"], require_stable, by_id=version >= 10)
+            # From v9 a consumer group's member names itself and its epoch (KIP-848).
+            group_error = context.groups.validate_offset_fetch(group["group_id"], group.get("member_id"), group.get("member_epoch", -1))
+            group_topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = []
+            if group_error is ErrorCode.NONE:
+                group_error, group_topics = _fetch(context, group["group_id"], group["topics"], require_stable, by_id=version >= 10)
             groups.append({"group_id": group["group_id"], "error_code": group_error, "topics": group_topics})
         return {"throttle_time_ms": 0, "groups": groups}
     error, found = _fetch(context, request["group_id"], request["topics"], require_stable, by_id=False)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, Producer
+from confluent_kafka.admin import AdminClient
 
 from ottla.testing import ThreadedBroker, running_broker
 
@@ -114,3 +115,19 @@ def test_committed_offsets_survive_a_broker_restart(broker: ThreadedBroker) -> N
     _poll_until([again], seen, lambda: len(seen.get(0, [])) >= 4)
     assert sorted(seen[0]) == [10, 11, 12, 13]
     again.close()
+
+
+def test_the_admin_client_lists_and_describes_a_consumer_group(broker: ThreadedBroker) -> None:
+    broker.create_topic("t", 4)
+    consumer = _consumer(broker, "d")
+    consumer.subscribe(["t"])
+    _poll_until([consumer], {}, lambda: len(consumer.assignment()) == 4, 15)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    listed = admin.list_consumer_groups(types={ConsumerGroupType.CONSUMER}).result()
+    assert [(g.group_id, g.type, g.state) for g in listed.valid] == [("g", ConsumerGroupType.CONSUMER, ConsumerGroupState.STABLE)]
+    assert admin.list_consumer_groups(types={ConsumerGroupType.CLASSIC}).result().valid == []
+    described = admin.describe_consumer_groups(["g"])["g"].result()
+    assert (described.type, described.partition_assignor) == (ConsumerGroupType.CONSUMER, "uniform")
+    (member,) = described.members
+    assert sorted(tp.partition for tp in member.assignment.topic_partitions) == [0, 1, 2, 3]
+    consumer.close()
