@@ -11,13 +11,14 @@ import dataclasses
 import functools
 import logging
 import socket
+import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
-from ottla.server.context import BrokerServices, Node
+from ottla.server.context import ANONYMOUS, BrokerServices, Node
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
@@ -29,6 +30,7 @@ from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.authorizer import Authorizer
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
+from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, PrincipalMapper, TlsAcceptor, tls_acceptance
 from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
@@ -77,7 +79,8 @@ class Broker:
     ) -> None:
         """Settings by Kafka name (`num_partitions=3` may be spelt with underscores);
         `test_hooks` only from `ottla.testing`."""
-        overrides = {name.replace("_", "."): value for name, value in settings.items()}
+        # A name given with dots is taken as it is: listener names hold underscores (SASL_SSL).
+        overrides = {name if "." in name else name.replace("_", "."): value for name, value in settings.items()}
         if port is not None:
             overrides["port"] = port
         if data_dir is not _UNSET:
@@ -109,6 +112,9 @@ class Broker:
         self.bound_ports: dict[str, int] = {}
         self.listeners: tuple[Listener, ...] = ()
         self._servers: list[asyncio.Server] = []
+        # Per TLS listener, its SSLContext and, on SSL listeners, the certificate principal mapper.
+        self._tls: dict[str, tuple[ssl.SSLContext, PrincipalMapper | None]] = {}
+        self._handshakes: set[asyncio.Task[None]] = set()
         self._data_waiters: dict[tuple[str, int], set[asyncio.Future[None]]] = {}
         # Counts notify_data calls: a fetch compares it across its read and its park.
         self.data_version = 0
@@ -147,6 +153,7 @@ class Broker:
         cannot be served as configured, OSError for an address or a directory that cannot be used."""
         listeners = configured_listeners(self.static_config)
         check_served(listeners)
+        self._tls = {listener.name: tls_acceptance(self.static_config, listener) for listener in listeners if listener.protocol.uses_tls}
         try:
             self._sasl_settings = {
                 listener.name: listener_sasl_settings(functools.partial(self.static_config.listener_value, listener.name), listener.name)
@@ -177,7 +184,7 @@ class Broker:
             # A restart keeps the ports a first start picked for port 0.
             port = self.bound_ports.get(listener.name) or listener.port
             server = await loop.create_server(
-                functools.partial(self._accept, listener), listener.host, port, reuse_address=True, backlog=1024, start_serving=False
+                self._protocol_factory(listener), listener.host, port, reuse_address=True, backlog=1024, start_serving=False
             )
             self._servers.append(server)
             for sock in server.sockets:
@@ -215,11 +222,23 @@ class Broker:
         for listener in listeners:
             log.info("listening on %s:%s (listener %s, %s)", listener.host, self.bound_ports[listener.name], listener.name, listener.protocol.value)
 
-    def _accept(self, listener: Listener) -> Connection:
+    def _protocol_factory(self, listener: Listener) -> Callable[[], asyncio.BaseProtocol]:
+        """What serves a new socket of `listener`: its Connection, behind a TLS handshake on
+        SSL and SASL_SSL listeners."""
+        tls = self._tls.get(listener.name)
+        if tls is None:
+            return functools.partial(self._accept, listener)
+        context, mapper = tls
+        idle = self.static_config.connections_max_idle_ms / 1000
+        timeout = min(HANDSHAKE_TIMEOUT_S, idle) if idle > 0 else HANDSHAKE_TIMEOUT_S
+        accept = functools.partial(self._accept, listener)
+        return lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes)
+
+    def _accept(self, listener: Listener, principal: str = ANONYMOUS) -> Connection:
         assert self.services is not None, "connections are accepted only while the broker runs"
         sasl_settings = self._sasl_settings.get(listener.name)
         sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, self.services.scram_credentials)
-        return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol, sasl=sasl)
+        return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol, principal, sasl=sasl)
 
     def _open_scram_credentials(self, data_dir: Path | None) -> ScramCredentialStore:
         store = ScramCredentialStore.open(data_dir)
@@ -244,6 +263,8 @@ class Broker:
         if self.http is not None:
             await self.http.stop()
             self.http = None
+        for handshake in list(self._handshakes):
+            handshake.cancel()
         if self._servers:
             for server in self._servers:
                 server.close()

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-host", help="address the HTTP listener binds (default 127.0.0.1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
+    certs = commands.add_parser("certs", help="write a development CA, broker and client certificates for trying TLS")
+    certs.add_argument("directory", help="where to write them (created if missing)")
     add_commands(commands)
     return parser
 
@@ -59,6 +61,8 @@ def _version() -> str:
 def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> int:
     """`test_hooks` come only from `python -m ottla.testing serve`."""
     args = _parser().parse_args(argv)
+    if args.command == "certs":
+        return _write_certificates(args.directory)
     if args.command != "serve":
         from ottla.server.admin.commands import run
 
@@ -73,6 +77,19 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
         return 2
     _raise_open_file_limit()
     return asyncio.run(_serve(config, test_hooks))
+
+
+def _write_certificates(directory: str) -> int:
+    from pathlib import Path
+
+    from ottla.server.security.certs import write
+
+    written = write(Path(directory).resolve())
+    print(f"# Development certificates in {written.directory} (CA: {written.ca}). Broker settings (server.properties):")
+    print(written.server_properties())
+    print("\n# Clients:")
+    print(written.client_settings())
+    return 0
 
 
 def _raise_open_file_limit() -> None:

@@ -407,7 +407,9 @@ class Connection(asyncio.BufferedProtocol):
             try:
                 sent = await asyncio.get_running_loop().sendfile(transport, file, region.position, region.length, fallback=False)
             except asyncio.SendfileNotAvailableError:
-                # Also what asyncio raises when the first os.sendfile fails because the client
+                # What asyncio raises on a TLS transport, whose bytes must pass through OpenSSL:
+                # fetches over SSL listeners are copied, a chunk at a time. Also what it raises
+                # when the first os.sendfile fails because the client
                 # has gone. Its own fallback swaps in a protocol that raises on the client's
                 # EOF; ours lets the transport notice the close and end the connection.
                 sent = await self._copy_region(transport, file, region)

@@ -50,6 +50,28 @@ SASL_SERVED = True
 LISTENER_KEYS = ("listeners", "advertised.listeners")
 LISTENER_PREFIX = "listener.name."
 
+# Kafka's ssl.* settings Ottla acts on (the others it accepts are the JVM's: key and trust
+# manager algorithms, providers, engine factories, the SecureRandom implementation).
+TLS_KEYS = frozenset(
+    {
+        "ssl.keystore.type",
+        "ssl.keystore.location",
+        "ssl.keystore.password",
+        "ssl.keystore.certificate.chain",
+        "ssl.keystore.key",
+        "ssl.key.password",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.password",
+        "ssl.truststore.certificates",
+        "ssl.client.auth",
+        "ssl.enabled.protocols",
+        "ssl.protocol",
+        "ssl.cipher.suites",
+        "ssl.principal.mapping.rules",
+    }
+)
+
 # SocketServerConfigs' URI_PARSE_REGEX: NAME://HOST:PORT, an IPv6 host in brackets.
 _ENDPOINT = re.compile(r"^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)$")
 
@@ -175,9 +197,6 @@ def configured_listeners(config: ListenerSettings) -> tuple[Listener, ...]:
 
 def check_served(listeners: tuple[Listener, ...]) -> None:
     """ListenerError for a listener this build cannot serve as its protocol requires."""
-    for listener in listeners:
-        if listener.protocol.uses_tls:
-            raise ListenerError(f"listener {listener.name} speaks {listener.protocol.value}: this Ottla does not serve TLS yet")
     if SASL_SERVED:
         return
     for listener in listeners:
