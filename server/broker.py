@@ -173,6 +173,7 @@ class Broker:
             config.value("authorizer.class.name") or "", config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
         )
         self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults())
+        self.metrics.topic_by_id = self.storage.topic_by_id
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ottla.wire.api import ApiKey
@@ -65,6 +65,8 @@ class BrokerMetrics:
         self.apis: list[RequestStats | None] = [None] * _API_SLOTS
         self.topics: dict[str, TopicStats] = {}
         self.connections_accepted: dict[str, int] = {}
+        # Storage's topic lookup by id (the broker sets it): Fetch v13+ and Produce v13 name topics by id only.
+        self.topic_by_id: Callable[[bytes], Any] = _no_topic
         # Event-loop lag: how late a timer due every `_LAG_INTERVAL` seconds fired, last and worst.
         self.loop_lag_seconds = 0.0
         self.loop_lag_max_seconds = 0.0
@@ -127,7 +129,10 @@ class BrokerMetrics:
         for topic in response.get("responses", ()):
             name = topic.get("topic")
             if not name:
-                continue  # Fetch v13+ names topics by id only
+                info = self.topic_by_id(topic.get("topic_id", b""))
+                if info is None:
+                    continue
+                name = info.name
             stats = self.topic(name)
             for partition in topic["partitions"]:
                 stats.fetch_requests += 1
@@ -158,6 +163,10 @@ class BrokerMetrics:
 
 
 _LAG_INTERVAL = 0.5
+
+
+def _no_topic(topic_id: bytes) -> None:
+    return None
 
 
 def _count_records(records: Any) -> int:

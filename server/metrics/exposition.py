@@ -88,10 +88,14 @@ def render(broker: Any, openmetrics: bool = False) -> bytes:
     """The whole exposition of a running `Broker` (its metrics, storage and coordinators)."""
     out = _Writer(openmetrics)
     metrics: BrokerMetrics = broker.metrics
+    storage = broker.storage
+    if storage is not None:
+        # A deleted topic's counters go with it, as Kafka removes its BrokerTopicMetrics.
+        for name in [name for name in metrics.topics if storage.topic(name) is None]:
+            metrics.forget_topic(name)
     _topic_counters(out, metrics)
     _request_metrics(out, metrics)
     _connections(out, broker, metrics)
-    storage = broker.storage
     if storage is not None:
         end_offsets = _logs(out, storage)
         if broker.groups is not None:

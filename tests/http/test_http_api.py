@@ -250,3 +250,26 @@ def test_recent_log_lines_are_kept_for_the_console(http: Http) -> None:
 def test_ottla_serve_opens_its_console_on_a_fixed_port_unless_told_otherwise(argv: list[str], port: int) -> None:
     config = broker_config(_parser().parse_args(["serve", "--memory", *argv]))
     assert config.http_port == port and config.http_host == "127.0.0.1"
+
+
+def test_fetches_that_name_topics_by_id_are_counted(broker: ThreadedBroker, http: Http) -> None:
+    """librdkafka fetches with Fetch v13+, whose answers name topics by id only (KIP-516)."""
+    from confluent_kafka import Consumer, Producer
+
+    broker.create_topic("by-id")
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for index in range(20):
+        producer.produce("by-id", value=b"x" * 50, key=b"%d" % index)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "by-id-readers", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["by-id"])
+    seen = 0
+    while seen < 20:
+        message = consumer.poll(5)
+        if message is not None and message.error() is None:
+            seen += 1
+    consumer.close()
+    samples = _samples(http.get("/metrics")[1])
+    topic = (("topic", "by-id"),)
+    assert samples[("kafka_server_brokertopicmetrics_messagesin_total", topic)] == 20
+    assert samples[("kafka_server_brokertopicmetrics_bytesout_total", topic)] >= samples[("kafka_log_log_size", (("partition", "0"), ("topic", "by-id")))]
