@@ -18,6 +18,7 @@ from pathlib import Path
 from compat.clients import CLIENTS
 from compat.harness import REPO_ROOT, OttlaBroker, Target
 from compat.matrix import FAIL, Result, TargetFactory, format_text, git_revision, report, run_matrix, table
+from compat.report_sections import carry_over
 from compat.scenarios import SCENARIOS
 
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.broker == "ottla" and not args.no_reference:
         section, reference_ok = _reference_sections()
         text += section
-    report_path.write_text(text)
+    report_path.write_text(carry_over(report_path, text))
     print(f"\nwrote {report_path}", file=sys.stderr)
     return 1 if any(r.status == FAIL for r in results) or not reference_ok else 0
 

@@ -116,6 +116,25 @@ def _java_client() -> str:
     return f"{kafka.KAFKA_VERSION} (kafka-clients)"
 
 
+def _native(name: str) -> Callable[[], str]:
+    """A compiled driver's client version, once `python -m compat.install` has built it."""
+    def probe() -> str:
+        from compat.drivers.native import DRIVERS
+
+        (driver,) = [d for d in DRIVERS if d.name == name]
+        if not driver.binary.exists():
+            raise NotInstalled(f"the {name} driver is not built ({driver.toolchain}; python -m compat.install)")
+        return driver.version()
+    return probe
+
+
+def _native_driver(name: str) -> tuple[str, ...]:
+    from compat.drivers.native import DRIVERS
+
+    (driver,) = [d for d in DRIVERS if d.name == name]
+    return (str(driver.binary),)
+
+
 def _python_driver(module: str) -> tuple[str, ...]:
     return (sys.executable, "-m", f"compat.drivers.{module}")
 
@@ -172,6 +191,27 @@ CLIENTS: dict[str, Client] = {
             notes="Apache kafka-clients of the reference Kafka release, through compat/java/driver (one JVM per "
                   "action). Stock producer defaults: idempotence on, acks=all. Reads by assign() + "
                   "seekToBeginning() up to endOffsets().",
+        ),
+        Client(
+            "sarama", _native_driver("sarama"), _native("sarama"),
+            notes="IBM/sarama through compat/go/sarama. Sarama does not negotiate versions: it is configured as "
+                  "Kafka 4.0 (the newest protocol both brokers serve). Stock producer defaults: hash partitioner "
+                  "(FNV-1a, not murmur2), acks=1; the idempotent and transactional producers set acks=all and one "
+                  "request in flight, as sarama requires. Group members commit with Commit() after each batch.",
+        ),
+        Client(
+            "kafka-go", _native_driver("kafka-go"), _native("kafka-go"),
+            notes="segmentio/kafka-go through compat/go/kafkago, on its kafka.Client (request level) API: produce "
+                  "places keys with its Murmur2Balancer and sends one Produce per partition so the offsets are "
+                  "known; reads go through a Reader per partition. It has no idempotent or transactional "
+                  "producer and no group.instance.id (static membership).",
+        ),
+        Client(
+            "rskafka", _native_driver("rskafka"), _native("rskafka"),
+            notes="influxdata/rskafka (pure Rust; its lz4 and zstd codecs bind the C libraries) through "
+                  "compat/rust. A minimal client: no partitioner (the driver places keys by the Java client's "
+                  "murmur2), no consumer groups, no idempotent or transactional producer, no config APIs; its "
+                  "Metadata never asks for auto-creation, so the codecs action creates its topics first.",
         ),
     ]
 }

@@ -6,6 +6,9 @@
   (`python -m compat.suite_librdkafka --build`; a no-op once built);
 * franz-go's kgo tests, the pinned module from the Go module proxy compiled with go
   (`python -m compat.suite_franz_go --build`; a no-op once built);
+* the Go drivers (IBM/sarama, segmentio/kafka-go) and the Rust one (rskafka), pinned by
+  compat/go's go.mod/go.sum and compat/rust's Cargo.lock, built with go and cargo
+  (`python -m compat.drivers.native --build`; a no-op once built);
 * the reference Apache Kafka and its Java client driver, through `python -m compat.kafka --fetch`
   (Maven; a no-op once cached).
 
@@ -64,12 +67,18 @@ def install_franz_go_suite() -> None:
     _run(sys.executable, "-m", "compat.suite_franz_go", "--build")
 
 
+def install_native_drivers() -> None:
+    """The compiled matrix drivers: each built with its toolchain, skipped without it."""
+    _run(sys.executable, "-m", "compat.drivers.native", "--build")
+
+
 def main() -> int:
     try:
         install_node()
         install_kcat()
         install_librdkafka_suite()
         install_franz_go_suite()
+        install_native_drivers()
         _run(sys.executable, "-m", "compat.kafka", "--fetch")
     except subprocess.CalledProcessError as exc:
         print(f"install failed: {' '.join(exc.cmd)} exited {exc.returncode}", file=sys.stderr)

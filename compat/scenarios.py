@@ -132,7 +132,7 @@ GROUP_PARTITIONS = 4
 GROUP_RECORDS = 400
 ALL_PARTITIONS = list(range(GROUP_PARTITIONS))
 # Clients with a `member` driver action; kcat has none.
-GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java", "@platformatic/kafka"})
+GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java", "@platformatic/kafka", "sarama", "kafka-go"})
 
 Position = tuple[int, int]  # (partition, offset): a record's identity, whatever its key
 
@@ -281,7 +281,7 @@ def group_static_membership(client: Client, target: Target) -> None:
             member.kill()
 
 
-ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java"})
+ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama"})
 KCAT_PARTITIONS = 2
 
 
@@ -331,7 +331,24 @@ def admin(client: Client, target: Target) -> None:
 # --- producer guarantees (issue 5) ---------------------------------------------------------
 
 # Clients with the idempotent, transactions, ctp and codecs driver actions.
-PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "java"})
+PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "java", "sarama"})
+# What a client's API lacks, by scenario (or scenario prefix): the matrix shows the reason.
+LACKS: dict[str, dict[str, str]] = {
+    "kafka-go": {
+        "group-static-membership": "kafka-go has no group.instance.id option (static membership)",
+        "admin": "kafka-go's admin API has no DeleteRecords and no DescribeCluster",
+        "idempotent-retries": "kafka-go has no idempotent producer",
+        "transactions-isolation": "kafka-go has no transactional producer",
+        "consume-transform-produce": "kafka-go has no transactional producer",
+    },
+    "rskafka": {
+        "group-": "rskafka has no consumer groups",
+        "admin": "rskafka's admin API creates and deletes topics only (no configs, partitions growth or groups)",
+        "idempotent-retries": "rskafka has no idempotent producer",
+        "transactions-isolation": "rskafka has no transactional producer",
+        "consume-transform-produce": "rskafka has no consumer groups or transactional producer",
+    },
+}
 IDEMPOTENT_RECORDS = 30
 TXN_RECORDS = 10
 CODEC_RECORDS = 50
@@ -461,6 +478,11 @@ _PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation",
 
 def not_applicable(client: Client, scenario: str) -> str | None:
     """Why `scenario` is not run for `client` (shown in the matrix), or None when it is."""
+    for prefix, why in LACKS.get(client.name, {}).items():
+        if scenario.startswith(prefix):
+            return why
+    if client.name in LACKS and scenario == "codecs":
+        return None
     if scenario.startswith("group-") and client.name not in GROUP_CLIENTS:
         return "no group-member driver for this client yet"
     if scenario == "admin" and client.name not in ADMIN_CLIENTS:

@@ -127,3 +127,19 @@ def test_group_checks_name_repeats_gaps_and_overlapping_assignments() -> None:
     assert not splits_partitions(member(0, 1, 2), member(2, 3))  # partition 2 twice
     assert not splits_partitions(member(0, 1), member(2))  # partition 3 read by nobody
     assert not splits_partitions(member(0, 1, 2, 3), member())  # one member idle: no split
+
+
+def test_a_matrix_report_keeps_the_sections_other_runners_own(tmp_path) -> None:
+    """`python -m compat` writes REPORT.md whole: the client suites' sections, written by their
+    own runners, must survive it, in their order, and a new matrix never duplicates them."""
+    from compat import suite_franz_go, suite_librdkafka
+    from compat.report_sections import RUNNER_SECTIONS, carry_over
+
+    assert {suite_franz_go.SECTION_TITLE, suite_librdkafka.SECTION_TITLE} <= set(RUNNER_SECTIONS)
+    report = tmp_path / "REPORT.md"
+    report.write_text("# old matrix\n\n## Scenarios\n\nold\n\n## franz-go suite\n\nkgo: 36 of 36\n\n"
+                      "## librdkafka suite\n\n### table\n\nrdkafka: 90 of 92\n")
+    new = carry_over(report, "# new matrix\n\n## Scenarios\n\nnew\n")
+    assert new == ("# new matrix\n\n## Scenarios\n\nnew\n\n## franz-go suite\n\nkgo: 36 of 36\n\n"
+                   "## librdkafka suite\n\n### table\n\nrdkafka: 90 of 92\n")
+    assert carry_over(report, new) == new

@@ -1,0 +1,269 @@
+// The segmentio/kafka-go driver (contract in compat/drivers/__init__.py).
+//
+// It uses kafka-go's request-level kafka.Client, which says where each produced batch went,
+// and its Reader (one partition, no group) and ConsumerGroup types for reading. kafka-go has
+// no idempotent or transactional producer, no group.instance.id and no DeleteRecords API,
+// so those actions are not offered.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/ottla/compat/go/driver"
+)
+
+func newClient(args *driver.Args) *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(args.Brokers()...), Timeout: args.Timeout}
+}
+
+func createTopic(ctx context.Context, client *kafka.Client, topic string, partitions int) error {
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}},
+	})
+	if err != nil {
+		return err
+	}
+	return resp.Errors[topic]
+}
+
+func create(args *driver.Args) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), args.Timeout)
+	defer cancel()
+	if err := createTopic(ctx, newClient(args), args.Topic, args.Partitions); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"created": true}, nil
+}
+
+func partitions(ctx context.Context, client *kafka.Client, topic string) ([]int, error) {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, err
+	}
+	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
+		return nil, fmt.Errorf("metadata for %s: %v", topic, meta.Topics)
+	}
+	ids := []int{}
+	for _, p := range meta.Topics[0].Partitions {
+		ids = append(ids, p.ID)
+	}
+	sort.Ints(ids)
+	return ids, nil
+}
+
+// produceTo sends records i in indexes (k{i}/v{i}) to one partition in one Produce request
+// and returns the offset of the first.
+func produceTo(ctx context.Context, client *kafka.Client, topic string, partition int, indexes []int, compression kafka.Compression) (int64, error) {
+	records := make([]kafka.Record, len(indexes))
+	for n, i := range indexes {
+		records[n] = kafka.Record{Key: kafka.NewBytes([]byte(driver.Key(i))), Value: kafka.NewBytes([]byte(driver.Value(i)))}
+	}
+	resp, err := client.Produce(ctx, &kafka.ProduceRequest{
+		Topic: topic, Partition: partition, RequiredAcks: kafka.RequireAll,
+		Records: kafka.NewRecordReader(records...), Compression: compression,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if resp.Error != nil {
+		return 0, resp.Error
+	}
+	return resp.BaseOffset, nil
+}
+
+func produce(args *driver.Args) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), args.Timeout)
+	defer cancel()
+	client := newClient(args)
+	ids, err := partitions(ctx, client, args.Topic)
+	if err != nil {
+		return nil, err
+	}
+	balancer := kafka.Murmur2Balancer{}
+	byPartition := map[int][]int{}
+	for i := range args.Count {
+		p := balancer.Balance(kafka.Message{Key: []byte(driver.Key(i))}, ids...)
+		byPartition[p] = append(byPartition[p], i)
+	}
+	delivered := make([][]any, args.Count)
+	for p, indexes := range byPartition {
+		base, err := produceTo(ctx, client, args.Topic, p, indexes, 0)
+		if err != nil {
+			return nil, err
+		}
+		for n, i := range indexes {
+			delivered[i] = []any{driver.Key(i), p, base + int64(n)}
+		}
+	}
+	return map[string]any{"produced": args.Count, "delivered": delivered}, nil
+}
+
+// readPartition reads one partition by assignment from its earliest offset up to the end
+// offset listed when the read begins.
+func readPartition(ctx context.Context, args *driver.Args, client *kafka.Client, topic string, partition int) ([]driver.Record, error) {
+	listed, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	end := listed.Topics[topic][0].LastOffset
+	records := []driver.Record{}
+	if end == 0 {
+		return records, nil
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: args.Brokers(), Topic: topic, Partition: partition, MaxWait: 500 * time.Millisecond,
+	})
+	defer reader.Close()
+	if err := reader.SetOffset(kafka.FirstOffset); err != nil {
+		return nil, err
+	}
+	for {
+		m, err := reader.ReadMessage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("partition %d: read stopped before end offset %d: %w", partition, end, err)
+		}
+		records = append(records, driver.Record{m.Partition, m.Offset, string(m.Key), string(m.Value)})
+		if m.Offset >= end-1 {
+			return records, nil
+		}
+	}
+}
+
+func consume(args *driver.Args) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), args.Timeout)
+	defer cancel()
+	client := newClient(args)
+	ids, err := partitions(ctx, client, args.Topic)
+	if err != nil {
+		return nil, err
+	}
+	records := []driver.Record{}
+	for _, p := range ids {
+		read, err := readPartition(ctx, args, client, args.Topic, p)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, read...)
+	}
+	return map[string]any{"partitions": len(ids), "records": records}, nil
+}
+
+// member reads each generation's assignment through a Reader per partition, committing each
+// record through the generation before reporting it.
+func member(args *driver.Args) (any, error) {
+	closing := driver.CloseRequested()
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: args.Group, Brokers: args.Brokers(), Topics: []string{args.Topic},
+		HeartbeatInterval: time.Second, SessionTimeout: time.Duration(args.SessionTimeoutMs) * time.Millisecond,
+		StartOffset: kafka.FirstOffset,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var failure error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			generation, err := group.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, kafka.ErrGroupClosed) {
+					failure = err
+					cancel()
+				}
+				return
+			}
+			assigned := []int{}
+			offsets := map[int]int64{}
+			for _, a := range generation.Assignments[args.Topic] {
+				assigned = append(assigned, a.ID)
+				offsets[a.ID] = a.Offset
+			}
+			sort.Ints(assigned)
+			driver.Emit(map[string]any{"event": "assigned", "partitions": assigned})
+			for _, p := range assigned {
+				generation.Start(func(ctx context.Context) { readAssigned(ctx, args, generation, p, offsets[p]) })
+			}
+		}
+	}()
+	select {
+	case <-closing:
+	case <-ctx.Done():
+	}
+	cancel()
+	closeErr := group.Close()
+	wg.Wait()
+	if failure != nil {
+		return nil, failure
+	}
+	if closeErr != nil {
+		return nil, closeErr
+	}
+	return map[string]bool{"closed": true}, nil
+}
+
+func readAssigned(ctx context.Context, args *driver.Args, generation *kafka.Generation, partition int, offset int64) {
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: args.Brokers(), Topic: args.Topic, Partition: partition, MaxWait: 500 * time.Millisecond,
+	})
+	defer reader.Close()
+	if err := reader.SetOffset(offset); err != nil {
+		return
+	}
+	for {
+		m, err := reader.ReadMessage(ctx)
+		if err != nil {
+			return // the generation ended: the partition's next owner reads on from the commit
+		}
+		if err := generation.CommitOffsets(map[string]map[int]int64{args.Topic: {partition: m.Offset + 1}}); err != nil {
+			return
+		}
+		driver.Emit(map[string]any{"event": "records", "records": []driver.Record{{m.Partition, m.Offset, string(m.Key), string(m.Value)}}})
+	}
+}
+
+var compressions = map[string]kafka.Compression{"gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd}
+
+func codecs(args *driver.Args) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), args.Timeout)
+	defer cancel()
+	client := newClient(args)
+	indexes := make([]int, args.Count)
+	for i := range indexes {
+		indexes[i] = i
+	}
+	results := map[string][]driver.Record{}
+	for _, name := range driver.Codecs {
+		// kafka.Client's Metadata never asks the broker to create a topic: create it here.
+		topic := args.Topic + "-" + name
+		if err := createTopic(ctx, client, topic, 1); err != nil {
+			return nil, err
+		}
+		if _, err := produceTo(ctx, client, topic, 0, indexes, compressions[name]); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		read, err := readPartition(ctx, args, client, topic, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		results[name] = read
+	}
+	return map[string]any{"codecs": results, "unavailable": map[string]string{}}, nil
+}
+
+func main() {
+	driver.Main(map[string]driver.Action{
+		"create": create, "produce": produce, "consume": consume, "member": member, "codecs": codecs,
+	})
+}
