@@ -3,11 +3,24 @@
 installed. `tests/` is on sys.path (pytest puts a rootdir conftest's folder there), so test
 modules import helpers such as `kafka_wire` directly."""
 
+import compileall
+import re
+
 import pytest
 
 # Folders whose every test drives processes outside this interpreter: stock clients in Node,
 # the JVM and kcat, Kafka's own tools, the reference Apache Kafka, `ottla serve` subprocesses.
 _EXTERNAL_FOLDERS = {"integration"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the checkout's bytecode once, as pip does for an installed package.
+
+    With PYTHONDONTWRITEBYTECODE=1 (set in some sandboxes and CI images) nothing else writes
+    it, and every `ottla serve` or driver subprocess the suite starts would compile the whole
+    package from source first: a fraction of a second of CPU each, hundreds of times over.
+    Stale bytecode is harmless: Python recompiles a module whose source changed."""
+    compileall.compile_dir(session.config.rootpath, quiet=1, rx=re.compile(r"[/\\](node_modules|\.cache|\.git)[/\\]"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
