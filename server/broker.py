@@ -32,6 +32,7 @@ from ottla.server.security.authorizer import Authorizer
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
 from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, PrincipalMapper, TlsAcceptor, tls_acceptance
 from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
+from ottla.server.share import ShareCoordinator, open_share_coordinator
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 
@@ -106,6 +107,7 @@ class Broker:
         self.maintenance: LogMaintenance | None = None
         self.groups: GroupCoordinator | None = None
         self.txn: TransactionCoordinator | None = None
+        self.share: ShareCoordinator | None = None
         self._produce_requests = 0  # for TestHooks.drop_produce_response_every
         # The first listener's bound port (what `bootstrap_servers` names) and every listener's.
         self.port: int | None = None
@@ -178,6 +180,7 @@ class Broker:
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
+        self.share = open_share_coordinator(self.storage, self.config, asyncio.get_running_loop(), self.notify_data)
         loop = asyncio.get_running_loop()
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners
@@ -202,6 +205,7 @@ class Broker:
             features=FinalizedFeatures.open(data_dir),
             groups=self.groups,
             txn=self.txn,
+            share=self.share,
             wakeups=self,
             broker_configs=self.broker_configs,
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
@@ -281,6 +285,9 @@ class Broker:
                 if not waiter.done():
                     waiter.cancel()
         self._data_waiters.clear()
+        if self.share is not None:
+            self.share.close()
+            self.share = None
         if self.txn is not None:
             self.txn.close()
             self.txn = None

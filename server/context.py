@@ -23,6 +23,7 @@ from ottla.server.groups import GroupCoordinator
 from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.listeners import SecurityProtocol
+from ottla.server.share import ShareCoordinator
 from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
 from ottla.wire.api import ApiKey
@@ -92,6 +93,7 @@ class BrokerServices:
     features: FinalizedFeatures
     groups: GroupCoordinator
     txn: TransactionCoordinator
+    share: ShareCoordinator
     wakeups: DataWakeups
     # The static settings and the dynamic broker configs over them; `config` is their effect.
     broker_configs: BrokerConfigs

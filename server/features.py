@@ -64,7 +64,7 @@ FEATURES: tuple[Feature, ...] = (
     # 1: the KIP-848 consumer rebalance protocol (ConsumerGroupHeartbeat).
     Feature("group.version", 0, 1, "KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)"),
     # 1: share groups (KIP-932); 2: their 4.4 additions.
-    Feature("share.version", 0, 0, "no share groups"),
+    Feature("share.version", 0, 1, "share groups: ShareGroupHeartbeat/Describe, ShareFetch, ShareAcknowledge, their offset APIs"),
     # 1: Kafka Streams groups (KIP-1071, StreamsGroupHeartbeat).
     Feature("streams.version", 0, 0, "no streams groups"),
     # 1: eligible leader replicas (KIP-966), which needs metadata.version 23 and makes

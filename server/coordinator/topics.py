@@ -29,7 +29,12 @@ OFFSETS = InternalTopic(
 TRANSACTION_STATE = InternalTopic(
     "__transaction_state", "transaction.state.log.num.partitions", {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
 )
+# Share-partition state (KIP-932); Kafka's share.coordinator.state.topic.segment.bytes is 100 MiB too.
+SHARE_GROUP_STATE = InternalTopic(
+    "__share_group_state", "share.coordinator.state.topic.num.partitions",
+    {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)},
+)
 
 OFFSETS_TOPIC = OFFSETS.name
 TRANSACTION_STATE_TOPIC = TRANSACTION_STATE.name
-INTERNAL_TOPICS = frozenset({OFFSETS.name, TRANSACTION_STATE.name})
+INTERNAL_TOPICS = frozenset({OFFSETS.name, TRANSACTION_STATE.name, SHARE_GROUP_STATE.name})

@@ -18,5 +18,8 @@ VERSIONS = (0, 3)
 
 def handle(context: RequestContext, header: RequestHeader, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     names = list(request["groups_names"])
+    share = context.services.share
     errors = context.groups.delete_groups(names)
+    # A share group's id is no classic group's: the classic answer for it is GROUP_ID_NOT_FOUND.
+    errors = [share.delete_group(name) if name in share.groups else error for name, error in zip(names, errors)]
     return {"throttle_time_ms": 0, "results": [{"group_id": name, "error_code": error, "error_message": None} for name, error in zip(names, errors)]}

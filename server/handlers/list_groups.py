@@ -11,22 +11,31 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
-    from ottla.wire.messages.types import ListGroupsRequest, ListGroupsResponse
+    from ottla.wire.messages.types import ListGroupsRequest, ListGroupsResponse, ListGroupsResponseListedGroup
 
 API = ApiKey.LIST_GROUPS
 VERSIONS = (0, 5)
 
 _CLASSIC = "classic"
 _CONSUMER = "consumer"  # KIP-848 groups: their type and their protocol type
+_SHARE = "share"
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRequest) -> ListGroupsResponse:
     types = {name.lower() for name in request.get("types_filter") or ()}
     groups = [] if types and _CLASSIC not in types else context.groups.list_groups(set(request.get("states_filter") or ()))
-    listed = [
+    listed: list[ListGroupsResponseListedGroup] = [
         {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value, "group_type": _CLASSIC}
         for g in groups
     ]
+    if not types or _SHARE in types:
+        # Share groups (KIP-932) carry protocol type "share"; the state filter is case-insensitive.
+        states = {state.lower() for state in request.get("states_filter") or ()}
+        listed += [
+            {"group_id": g.group_id, "protocol_type": _SHARE, "group_state": g.state.value, "group_type": _SHARE}
+            for g in context.services.share.groups.values()
+            if not states or g.state.value.lower() in states
+        ]
     if not types or _CONSUMER in types:
         listed += [
             {"group_id": g.group_id, "protocol_type": _CONSUMER, "group_state": g.state.value, "group_type": _CONSUMER}

@@ -1,0 +1,60 @@
+"""AlterShareGroupOffsets: move share-partitions' start offsets, dropping what is in flight.
+
+As Kafka, only for an existing group with no members (NON_EMPTY_GROUP otherwise), and each
+offset must lie within the partition's log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        AlterShareGroupOffsetsRequest,
+        AlterShareGroupOffsetsResponse,
+        AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition,
+        AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic,
+    )
+
+API = ApiKey.ALTER_SHARE_GROUP_OFFSETS
+VERSIONS = (0, 0)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: AlterShareGroupOffsetsRequest) -> AlterShareGroupOffsetsResponse:
+    share = context.services.share
+    group = share.groups.get(request["group_id"])
+    if group is None:
+        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request['group_id']} not found.")
+    if group.members:
+        return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
+    responses: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = []
+    for topic in request["topics"]:
+        info = context.storage.topic(topic["topic_name"])
+        partitions: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition] = []
+        for wanted in topic["partitions"]:
+            index, error = wanted["partition_index"], ErrorCode.NONE
+            if info is None or not 0 <= index < info.partitions:
+                error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                log = context.storage.partition(info.name, index)
+                offset = wanted["start_offset"]
+                if not log.log_start_offset <= offset <= log.high_watermark:
+                    error = ErrorCode.OFFSET_OUT_OF_RANGE
+                else:
+                    try:
+                        share.alter_start_offset(group.group_id, info.topic_id, index, offset)
+                    except KafkaError as exc:
+                        error = exc.code
+            partitions.append({"partition_index": index, "error_code": error, "error_message": None})
+        responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16 if info is None else info.topic_id,
+                          "partitions": partitions})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
+
+
+def _error(code: ErrorCode, message: str) -> AlterShareGroupOffsetsResponse:
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "responses": []}

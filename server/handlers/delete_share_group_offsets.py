@@ -1,0 +1,48 @@
+"""DeleteShareGroupOffsets: an empty share group forgets topics; its next fetch of one
+initializes it again from share.auto.offset.reset."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        DeleteShareGroupOffsetsRequest,
+        DeleteShareGroupOffsetsResponse,
+        DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic,
+    )
+
+API = ApiKey.DELETE_SHARE_GROUP_OFFSETS
+VERSIONS = (0, 0)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: DeleteShareGroupOffsetsRequest) -> DeleteShareGroupOffsetsResponse:
+    share = context.services.share
+    group = share.groups.get(request["group_id"])
+    if group is None:
+        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request['group_id']} not found.")
+    if group.members:
+        return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
+    responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = []
+    for topic in request["topics"]:
+        info = context.storage.topic(topic["topic_name"])
+        error = ErrorCode.NONE
+        if info is None:
+            error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        else:
+            try:
+                share.delete_partition_state(group.group_id, info.topic_id)
+            except KafkaError as exc:
+                error = exc.code
+        responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16 if info is None else info.topic_id,
+                          "error_code": error, "error_message": None})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
+
+
+def _error(code: ErrorCode, message: str) -> DeleteShareGroupOffsetsResponse:
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "responses": []}

@@ -1,0 +1,80 @@
+"""ShareAcknowledge (KIP-932): acknowledge records a member holds, outside a ShareFetch.
+
+The request continues the member's share session (epoch > 0; -1 also closes it, releasing
+what the member still holds): ACCEPT, RELEASE, REJECT per offset range, and from v2
+RENEW (KIP-1222), which restarts the records' acquisition lock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ottla.server.context import RequestContext
+from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        ShareAcknowledgeRequest,
+        ShareAcknowledgeResponse,
+        ShareAcknowledgeResponseLeaderIdAndEpoch,
+        ShareAcknowledgeResponsePartitionData,
+        ShareAcknowledgeResponseShareAcknowledgeTopicResponse,
+    )
+
+API = ApiKey.SHARE_ACKNOWLEDGE
+VERSIONS = (1, 2)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse:
+    share = context.services.share
+    group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
+    if not group_id or not member_id:
+        return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
+    if epoch == INITIAL_EPOCH:
+        return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.INVALID_SHARE_SESSION_EPOCH)
+    if epoch != FINAL_EPOCH:
+        session = share.sessions.advance(group_id, member_id, epoch)
+        if isinstance(session, ErrorCode):
+            return _error(header.api_version, share.config.record_lock_duration_ms, session)
+    responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
+    for topic in request["topics"]:
+        partitions: list[ShareAcknowledgeResponsePartitionData] = [
+            {"partition_index": partition["partition_index"],
+             "error_code": acknowledge(context, group_id, member_id, topic["topic_id"], partition, header.api_version >= 2),
+             "error_message": None, "current_leader": leader(context)}
+            for partition in topic["partitions"]
+        ]
+        responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
+    if epoch == FINAL_EPOCH:
+        share.close_session(group_id, member_id)
+    response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
+                                          "responses": responses, "node_endpoints": []}
+    if header.api_version >= 2:
+        response["acquisition_lock_timeout_ms"] = share.config.record_lock_duration_ms
+    return response
+
+
+def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id: bytes, partition: Any, allow_renew: bool) -> ErrorCode:
+    """One partition's acknowledgement batches (ShareFetch's and ShareAcknowledge's alike)."""
+    if context.storage.topic_by_id(topic_id) is None:
+        return ErrorCode.UNKNOWN_TOPIC_ID
+    batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
+               for batch in partition["acknowledgement_batches"]]
+    return context.services.share.acknowledge(group_id, member_id, topic_id, partition["partition_index"], batches, allow_renew)
+
+
+def leader(context: RequestContext) -> ShareAcknowledgeResponseLeaderIdAndEpoch:
+    """This node leads every partition, at the epoch Metadata reports (ShareFetch's
+    LeaderIdAndEpoch has the same fields)."""
+    return {"leader_id": context.node.node_id, "leader_epoch": 0}
+
+
+def _error(version: int, lock_ms: int, code: ErrorCode) -> ShareAcknowledgeResponse:
+    response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": code, "error_message": None,
+                                          "responses": [], "node_endpoints": []}
+    if version >= 2:
+        response["acquisition_lock_timeout_ms"] = lock_ms
+    return response

@@ -1,0 +1,158 @@
+"""ShareFetch (KIP-932): acknowledge what the request carries, then acquire records for the
+member from each partition of its share session, parking until data arrives when none can
+be acquired (woken by the same appends that wake Fetch, and by released records).
+
+Share sessions: epoch 0 opens one (replacing the member's previous session, whose records
+are released; acknowledgements are refused on it), a later epoch continues it, -1 closes it
+after its acknowledgements, fetching nothing. The log is read as Fetch reads it, through
+`ShareCoordinator.acquire`; classic Fetch is untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from ottla.server.context import Answer, RequestContext
+from ottla.server.handlers.share_acknowledge import acknowledge, leader
+from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import ShareFetchRequest, ShareFetchResponse, ShareFetchResponsePartitionData
+
+API = ApiKey.SHARE_FETCH
+VERSIONS = (1, 2)
+
+_READ_COMMITTED = "read_committed"
+
+
+def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRequest) -> Answer[ShareFetchResponse]:
+    share = context.services.share
+    version = header.api_version
+    group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
+    if not group_id or not member_id:
+        return _error(share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
+    has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
+    session: ShareSession | None = None
+    if epoch == INITIAL_EPOCH:
+        if has_acks:
+            return _error(share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
+        share.close_session(group_id, member_id)
+        opened = share.sessions.open(group_id, member_id)
+        if isinstance(opened, ErrorCode):
+            return _error(share.config.record_lock_duration_ms, opened)
+        session = opened
+    elif epoch != FINAL_EPOCH:
+        advanced = share.sessions.advance(group_id, member_id, epoch)
+        if isinstance(advanced, ErrorCode):
+            return _error(share.config.record_lock_duration_ms, advanced)
+        session = advanced
+    ack_errors: dict[tuple[bytes, int], ErrorCode] = {}
+    for topic in request["topics"]:
+        for partition in topic["partitions"]:
+            if partition["acknowledgement_batches"]:
+                key = (topic["topic_id"], partition["partition_index"])
+                ack_errors[key] = acknowledge(context, group_id, member_id, topic["topic_id"], partition, version >= 2)
+    if session is None:
+        share.close_session(group_id, member_id)
+        return _respond(context, {}, ack_errors)
+    for topic in request["topics"]:
+        for partition in topic["partitions"]:
+            session.partitions[(topic["topic_id"], partition["partition_index"])] = None
+    for forgotten in request["forgotten_topics_data"]:
+        for index in forgotten["partitions"]:
+            session.partitions.pop((forgotten["topic_id"], index), None)
+    seen_version = context.wakeups.data_version
+    acquired, keys = _acquire(context, request, group_id, member_id, session)
+    if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
+        return _respond(context, acquired, ack_errors)
+    return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
+                      time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
+
+
+async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
+                     ack_errors: dict[tuple[bytes, int], ErrorCode], keys: list[tuple[str, int]], deadline: float,
+                     seen_version: int) -> ShareFetchResponse:
+    acquired: dict[tuple[bytes, int], Any] = {}
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        await context.wakeups.wait_for_data(keys, remaining, seen_version)
+        seen_version = context.wakeups.data_version
+        if context.services.share.sessions.get(group_id, member_id) is not session:
+            break
+        acquired, keys = _acquire(context, request, group_id, member_id, session)
+        if acquired_any(acquired):
+            break
+    return _respond(context, acquired, ack_errors)
+
+
+def acquired_any(acquired: dict[tuple[bytes, int], Any]) -> bool:
+    return any(isinstance(value, ErrorCode) or value.ranges for value in acquired.values())
+
+
+def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str,
+             session: ShareSession) -> tuple[dict[tuple[bytes, int], Any], list[tuple[str, int]]]:
+    """Acquire from every partition of the session: (topic id, partition) -> Acquired or an
+    error, and the (topic, partition) keys a parked request waits on."""
+    share = context.services.share
+    read_committed = share.config.isolation_level == _READ_COMMITTED
+    budget = min(request["max_bytes"], context.config.fetch_max_bytes)
+    records_left = request.get("max_records", 0) or 500
+    results: dict[tuple[bytes, int], Any] = {}
+    keys: list[tuple[str, int]] = []
+    for topic_id, index in list(session.partitions):
+        info = context.storage.topic_by_id(topic_id)
+        if info is None:
+            results[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_ID
+            continue
+        if not 0 <= index < info.partitions:
+            results[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            continue
+        keys.append((info.name, index))
+        if records_left <= 0 or budget <= 0:
+            continue
+        try:
+            got = share.acquire(group_id, member_id, info.name, topic_id, index, records_left, budget, read_committed)
+        except KafkaError as exc:
+            results[(topic_id, index)] = exc.code
+            continue
+        results[(topic_id, index)] = got
+        records_left -= sum(r.last_offset - r.first_offset + 1 for r in got.ranges)
+        budget -= len(got.records)
+    return results, keys
+
+
+def _respond(context: RequestContext, acquired: dict[tuple[bytes, int], Any],
+             ack_errors: dict[tuple[bytes, int], ErrorCode]) -> ShareFetchResponse:
+    """Partitions with records, an error or an acknowledgement result."""
+    topics: dict[bytes, list[ShareFetchResponsePartitionData]] = {}
+    for key in dict.fromkeys([*ack_errors, *acquired]):
+        got = acquired.get(key)
+        if got is not None and not isinstance(got, ErrorCode) and not got.ranges and key not in ack_errors:
+            continue
+        entry: ShareFetchResponsePartitionData = {
+            "partition_index": key[1], "error_code": ErrorCode.NONE, "error_message": None,
+            "acknowledge_error_code": ack_errors.get(key, ErrorCode.NONE), "acknowledge_error_message": None,
+            "current_leader": {**leader(context)}, "records": b"", "acquired_records": [],
+        }
+        if isinstance(got, ErrorCode):
+            entry["error_code"] = got
+        elif got is not None:
+            entry["records"] = got.records
+            entry["acquired_records"] = [{"first_offset": r.first_offset, "last_offset": r.last_offset,
+                                          "delivery_count": r.delivery_count} for r in got.ranges]
+        topics.setdefault(key[0], []).append(entry)
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
+            "acquisition_lock_timeout_ms": context.services.share.config.record_lock_duration_ms,
+            "responses": [{"topic_id": topic_id, "partitions": partitions} for topic_id, partitions in topics.items()],
+            "node_endpoints": []}
+
+
+def _error(lock_ms: int, code: ErrorCode) -> ShareFetchResponse:
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "acquisition_lock_timeout_ms": lock_ms,
+            "responses": [], "node_endpoints": []}

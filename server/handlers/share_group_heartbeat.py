@@ -1,0 +1,56 @@
+"""ShareGroupHeartbeat (KIP-932): join a share group (epoch 0), stay in it, or leave (-1);
+the answer carries the member's epoch and, from the broker's assignor, its partitions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        ShareGroupHeartbeatRequest,
+        ShareGroupHeartbeatResponse,
+        ShareGroupHeartbeatResponseAssignment,
+    )
+
+API = ApiKey.SHARE_GROUP_HEARTBEAT
+VERSIONS = (1, 1)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHeartbeatRequest) -> ShareGroupHeartbeatResponse:
+    group_id = request["group_id"]
+    share = context.services.share
+    if context.services.features.level("share.version") < 1:
+        # KafkaApis.handleShareGroupHeartbeat while share groups are off.
+        return _error(ErrorCode.UNSUPPORTED_VERSION, "The share group protocol is not enabled.")
+    if group_id in context.groups.groups:
+        # GroupMetadataManager.shareGroup: the id belongs to a group of another type.
+        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
+    error, member = share.heartbeat(
+        group_id, request["member_id"], request["member_epoch"], request.get("rack_id"),
+        request.get("subscribed_topic_names"), header.client_id or "", "/" + context.client.address.rsplit(":", 1)[0],
+    )
+    if error is not ErrorCode.NONE or member is None:
+        return _error(error, None)
+    assignment: ShareGroupHeartbeatResponseAssignment | None = None
+    if member.member_epoch >= 0:
+        assignment = {"topic_partitions": [{"topic_id": topic_id, "partitions": partitions}
+                                           for topic_id, partitions in sorted(member.assignment.items())]}
+    return {
+        "throttle_time_ms": 0,
+        "error_code": ErrorCode.NONE,
+        "error_message": None,
+        "member_id": member.member_id,
+        "member_epoch": member.member_epoch,
+        "heartbeat_interval_ms": share.config.heartbeat_interval_ms,
+        "assignment": assignment,
+    }
+
+
+def _error(code: ErrorCode, message: str | None) -> ShareGroupHeartbeatResponse:
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "member_id": None,
+            "member_epoch": 0, "heartbeat_interval_ms": 0, "assignment": None}

@@ -1,0 +1,40 @@
+"""Share groups (KIP-932): queue semantics over Kafka topics.
+
+Members of a share group read the same partitions cooperatively; each record is acquired
+by one member at a time under a lock, acknowledged one by one, and handed out again when
+released or when its lock expires, up to a delivery-count limit. `group` is membership and
+assignment, `partition` the share-partition state machine, `sessions` the share sessions,
+`coordinator` all three on the coordinator runtime, persisted in `__share_group_state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ottla.server.share.coordinator import Acquired, ShareConfig, ShareCoordinator
+from ottla.server.share.group import ShareGroup, ShareGroupState, ShareMember
+from ottla.server.share.partition import AcknowledgeType, RecordState, SharePartition
+from ottla.storage import Storage
+
+__all__ = [
+    "AcknowledgeType",
+    "Acquired",
+    "RecordState",
+    "ShareConfig",
+    "ShareCoordinator",
+    "ShareGroup",
+    "ShareGroupState",
+    "ShareMember",
+    "SharePartition",
+    "open_share_coordinator",
+]
+
+
+def open_share_coordinator(storage: Storage, config: Any, loop: asyncio.AbstractEventLoop,
+                           notify_data: Callable[[str, int], None]) -> ShareCoordinator:
+    """The share coordinator of a broker run, its state replayed from the log."""
+    coordinator = ShareCoordinator(storage, ShareConfig.from_broker(config), loop, notify_data)
+    coordinator.load()
+    return coordinator

@@ -1,0 +1,393 @@
+"""The share-group coordinator: membership, share sessions and share-partitions (KIP-932).
+
+Kafka splits this between the group coordinator (membership, in `__consumer_offsets`),
+the broker's SharePartitionManager (in-flight records) and the share coordinator (their
+persisted state, in `__share_group_state`). One node needs one owner: this class keeps
+all three, on the coordinator runtime: its records go to `__share_group_state` (one per
+group, one per share-partition: the SPSO and the in-flight runs, replaced whole), are
+replayed at load, and every change a client is told of is in the log first. What was
+acquired but not acknowledged when the broker stopped is AVAILABLE again after a
+restart, with its delivery count: at-least-once, as Kafka's persister keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
+from ottla.server.share.group import ShareGroup, ShareMember, assign
+from ottla.server.share.partition import AcquiredRange, SharePartition, SharePartitionLimits, StateBatch
+from ottla.server.share.sessions import ShareSessionCache
+from ottla.storage import FileRegion, Storage
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import scan_batches
+
+log = logging.getLogger("ottla.share")
+
+# (group id, topic id, partition)
+PartitionKey = tuple[str, bytes, int]
+_DEFAULT_MAX_RECORDS = 500
+
+
+@dataclass(slots=True, frozen=True)
+class ShareConfig:
+    """The broker settings share groups read (Kafka's `group.share.*` names)."""
+
+    session_timeout_ms: int = 45000
+    heartbeat_interval_ms: int = 5000
+    max_size: int = 200
+    record_lock_duration_ms: int = 30000
+    delivery_count_limit: int = 5
+    partition_max_record_locks: int = 2000
+    max_share_sessions: int = 2000
+    # Kafka's group configs share.auto.offset.reset and share.isolation.level; Ottla has no
+    # GROUP config resource yet, so their defaults apply to every group.
+    auto_offset_reset: str = "latest"
+    isolation_level: str = "read_uncommitted"
+
+    @classmethod
+    def from_broker(cls, config: Any) -> ShareConfig:
+        return cls(
+            session_timeout_ms=config.value("group.share.session.timeout.ms"),
+            heartbeat_interval_ms=config.value("group.share.heartbeat.interval.ms"),
+            max_size=config.value("group.share.max.size"),
+            record_lock_duration_ms=config.value("group.share.record.lock.duration.ms"),
+            delivery_count_limit=config.value("group.share.delivery.count.limit"),
+            partition_max_record_locks=config.value("group.share.partition.max.record.locks"),
+            max_share_sessions=config.value("group.share.max.share.sessions"),
+        )
+
+
+@dataclass(slots=True)
+class Acquired:
+    """What one ShareFetch got of one partition: the log's batches and the ranges acquired."""
+
+    records: bytes
+    ranges: list[AcquiredRange]
+
+
+class ShareCoordinator:
+    """`__share_group_state` is created at the first write, as Kafka creates it at the first
+    share group, so a broker that never saw one lists no such topic."""
+
+    def __init__(self, storage: Storage, config: ShareConfig, clock: Clock,
+                 notify_data: Callable[[str, int], None] = lambda topic, partition: None,
+                 wall_clock_ms: Callable[[], int] = now_epoch_ms) -> None:
+        self._log: CoordinatorLog | None = None
+        self.storage = storage
+        self.config = config
+        self.timers = Timers(clock)
+        self.notify_data = notify_data
+        self.wall_clock_ms = wall_clock_ms
+        self.groups: dict[str, ShareGroup] = {}
+        self.partitions: dict[PartitionKey, SharePartition] = {}
+        self.sessions = ShareSessionCache(config.max_share_sessions)
+
+    # --- persistence ----------------------------------------------------------------
+
+    def load(self) -> None:
+        if self.storage.topic(SHARE_GROUP_STATE.name) is not None:
+            self._state_log().load(self._replay)
+
+    def _state_log(self) -> CoordinatorLog:
+        if self._log is None:
+            # One partition: a single node coordinates every group (Kafka's default is 50).
+            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, 1)
+        return self._log
+
+    def _append(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:
+        self._state_log().append(group_id, records, self.wall_clock_ms())
+
+    def close(self) -> None:
+        for member in (m for group in self.groups.values() for m in group.members.values()):
+            Timers.cancel(member.session_timer)
+        for partition in self.partitions.values():
+            partition.reset_start(partition.start_offset)
+        self.timers.close()
+
+    def _replay(self, key: bytes, value: bytes | None) -> None:
+        try:
+            kind, group_id, *rest = json.loads(key)
+            body = None if value is None else json.loads(value)
+        except (ValueError, TypeError) as exc:
+            raise RecordFormatError(str(exc)) from None
+        if kind == "group":
+            if body is None:
+                self.groups.pop(group_id, None)
+                for partition_key in [k for k in self.partitions if k[0] == group_id]:
+                    del self.partitions[partition_key]
+            else:
+                group = self.groups.setdefault(group_id, ShareGroup(group_id))
+                group.group_epoch = int(body["epoch"])
+                group.topics = {bytes.fromhex(topic_id): name for topic_id, name in body.get("topics", {}).items()}
+        elif kind == "partition":
+            partition_key = (group_id, bytes.fromhex(rest[0]), int(rest[1]))
+            if body is None:
+                self.partitions.pop(partition_key, None)
+            else:
+                partition = self._new_partition(partition_key, int(body["start_offset"]))
+                partition.restore(int(body["start_offset"]), [StateBatch.decode(row) for row in body["batches"]])
+                self.partitions[partition_key] = partition
+        else:
+            raise RecordFormatError(f"unknown share record kind {kind!r}")
+
+    def _group_record(self, group: ShareGroup) -> tuple[bytes, bytes | None]:
+        key = json.dumps(["group", group.group_id]).encode()
+        if group.dead:
+            return key, None
+        topics = {topic_id.hex(): name for topic_id, name in group.topics.items()}
+        return key, json.dumps({"epoch": group.group_epoch, "topics": topics}).encode()
+
+    def _partition_record(self, key: PartitionKey, partition: SharePartition | None) -> tuple[bytes, bytes | None]:
+        record_key = json.dumps(["partition", key[0], key[1].hex(), key[2]]).encode()
+        if partition is None:
+            return record_key, None
+        batches = [batch.encode() for batch in partition.snapshot()]
+        return record_key, json.dumps({"start_offset": partition.start_offset, "batches": batches}).encode()
+
+    def _persist_group(self, group: ShareGroup) -> None:
+        self._append(group.group_id, [self._group_record(group)])
+
+    def _persist_partition(self, key: PartitionKey) -> None:
+        self._append(key[0], [self._partition_record(key, self.partitions.get(key))])
+
+    def _new_partition(self, key: PartitionKey, start_offset: int) -> SharePartition:
+        limits = SharePartitionLimits(self.config.record_lock_duration_ms, self.config.delivery_count_limit,
+                                      self.config.partition_max_record_locks)
+
+        def released(partition: SharePartition) -> None:
+            try:
+                self._persist_partition(key)
+            except KafkaError as exc:
+                log.warning("could not persist share-partition %s: %s", key, exc)
+            name = self._topic_name(key[1])
+            if name is not None:
+                self.notify_data(name, key[2])
+
+        return SharePartition(start_offset, self.timers, limits, released)
+
+    def _topic_name(self, topic_id: bytes) -> str | None:
+        info = self.storage.topic_by_id(topic_id)
+        return None if info is None else info.name
+
+    # --- membership -------------------------------------------------------------------
+
+    def heartbeat(self, group_id: str, member_id: str, member_epoch: int, rack_id: str | None,
+                  subscribed_topic_names: list[str] | None, client_id: str, client_host: str) -> tuple[ErrorCode, ShareMember | None]:
+        """ShareGroupHeartbeat: join with epoch 0, leave with -1, else heartbeat with the
+        epoch last given. The member returned carries its epoch and assignment."""
+        if not group_id:
+            return ErrorCode.INVALID_REQUEST, None
+        if not member_id:
+            return ErrorCode.INVALID_REQUEST, None
+        group = self.groups.get(group_id)
+        if member_epoch == -1:
+            member = None if group is None else group.members.get(member_id)
+            if group is None or member is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID, None
+            self._remove_member(group, member)
+            member.member_epoch = -1
+            return ErrorCode.NONE, member
+        if member_epoch == 0:
+            if subscribed_topic_names is None:
+                return ErrorCode.INVALID_REQUEST, None
+            if group is None:
+                group = ShareGroup(group_id)
+            member = group.members.get(member_id)
+            if member is None:
+                if len(group.members) >= self.config.max_size:
+                    return ErrorCode.GROUP_MAX_SIZE_REACHED, None
+                member = ShareMember(member_id, 0, client_id, client_host, rack_id, list(subscribed_topic_names))
+                group.members[member_id] = member
+            else:
+                member.subscribed_topic_names = list(subscribed_topic_names)
+            self.groups[group_id] = group
+        else:
+            member = None if group is None else group.members.get(member_id)
+            if group is None or member is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID, None
+            if member_epoch != member.member_epoch:
+                return ErrorCode.FENCED_MEMBER_EPOCH, None
+            if subscribed_topic_names is not None:
+                member.subscribed_topic_names = list(subscribed_topic_names)
+        if rack_id is not None:
+            member.rack_id = rack_id
+        try:
+            self._reassign(group, force=member_epoch == 0)
+        except KafkaError as exc:
+            return exc.code, None
+        member.member_epoch = group.group_epoch
+        self._arm_session(group, member)
+        return ErrorCode.NONE, member
+
+    def _reassign(self, group: ShareGroup, force: bool) -> None:
+        """Compute the target assignment from the members and the topics that exist now;
+        a change bumps and persists the group epoch."""
+        partitions = {}
+        for name in group.subscribed_topics():
+            info = self.storage.topic(name)
+            if info is not None:
+                partitions[name] = (info.topic_id, info.partitions)
+        target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions)
+        changed = force or any(member.assignment != target[member.member_id] for member in group.members.values())
+        if changed:
+            group.group_epoch += 1
+            for member in group.members.values():
+                member.assignment = target[member.member_id]
+            self._persist_group(group)
+
+    def _arm_session(self, group: ShareGroup, member: ShareMember) -> None:
+        Timers.cancel(member.session_timer)
+        member.session_timer = self.timers.after(self.config.session_timeout_ms, self._session_expired, group, member)
+
+    def _session_expired(self, group: ShareGroup, member: ShareMember) -> None:
+        if group.members.get(member.member_id) is member:
+            log.info("share group %s: member %s timed out", group.group_id, member.member_id)
+            try:
+                self._remove_member(group, member)
+            except KafkaError as exc:
+                log.warning("could not remove member %s of share group %s: %s", member.member_id, group.group_id, exc)
+
+    def _remove_member(self, group: ShareGroup, member: ShareMember) -> None:
+        Timers.cancel(member.session_timer)
+        del group.members[member.member_id]
+        self.release_member(group.group_id, member.member_id)
+        self.sessions.close(group.group_id, member.member_id)
+        self._reassign(group, force=True)
+
+    def release_member(self, group_id: str, member_id: str) -> None:
+        for key, partition in list(self.partitions.items()):
+            if key[0] == group_id and partition.release_member(member_id):
+                self._persist_partition(key)
+                name = self._topic_name(key[1])
+                if name is not None:
+                    self.notify_data(name, key[2])
+
+    # --- records --------------------------------------------------------------------
+
+    def share_partition(self, group_id: str, topic_id: bytes, index: int, read_committed: bool) -> SharePartition:
+        """The group's share-partition, initialized at first use from share.auto.offset.reset
+        (latest: the end of what a consumer may read; earliest: the log start)."""
+        key = (group_id, topic_id, index)
+        partition = self.partitions.get(key)
+        if partition is None:
+            name = self._topic_name(topic_id)
+            if name is None:
+                raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
+            log_ = self.storage.partition(name, index)
+            if self.config.auto_offset_reset == "earliest":
+                start = log_.log_start_offset
+            else:
+                start = log_.last_stable_offset if read_committed else log_.high_watermark
+            partition = self._new_partition(key, start)
+            self.partitions[key] = partition
+            group = self.groups.get(group_id)
+            if group is not None and topic_id not in group.topics:
+                group.topics[topic_id] = name
+                self._persist_group(group)
+            self._persist_partition(key)
+        return partition
+
+    def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
+                max_records: int, max_bytes: int, read_committed: bool) -> Acquired:
+        """Read the log where the share-partition next hands records out and acquire what
+        was read for `member_id`. Raises KafkaError (unknown topic, storage)."""
+        partition = self.share_partition(group_id, topic_id, index, read_committed)
+        log_ = self.storage.partition(topic, index)
+        if partition.start_offset < log_.log_start_offset:
+            partition.archive_before(log_.log_start_offset)
+        offset = partition.next_fetch_offset()
+        stable = log_.last_stable_offset if read_committed else None
+        if offset >= (log_.high_watermark if stable is None else stable):
+            return Acquired(b"", [])
+        result = log_.read(offset, max_bytes, min_one=True, max_offset=stable)
+        data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
+        batches = [(header, batch) for header, batch in scan_batches(data) if not header.is_control]
+        ranges = partition.acquire(member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],
+                                   max_records if max_records > 0 else _DEFAULT_MAX_RECORDS)
+        if not ranges:
+            return Acquired(b"", [])
+        self._persist_partition((group_id, topic_id, index))
+        first, last = ranges[0].first_offset, ranges[-1].last_offset
+        wanted = b"".join(bytes(batch) for header, batch in batches
+                          if header.base_offset + header.last_offset_delta >= first and header.base_offset <= last)
+        return Acquired(wanted, ranges)
+
+    def acknowledge(self, group_id: str, member_id: str, topic_id: bytes, index: int,
+                    batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> ErrorCode:
+        """Apply a partition's acknowledgement batches in order; the first refused one
+        stops the rest and is the partition's error. Persisted before it is answered."""
+        partition = self.partitions.get((group_id, topic_id, index))
+        if partition is None:
+            return ErrorCode.INVALID_RECORD_STATE
+        error = ErrorCode.NONE
+        changed = False
+        for first, last, types in batches:
+            if not allow_renew and 4 in types:
+                error = ErrorCode.INVALID_REQUEST
+                break
+            error = partition.acknowledge(member_id, first, last, types)
+            if error is not ErrorCode.NONE:
+                break
+            changed = True
+        if changed:
+            try:
+                self._persist_partition((group_id, topic_id, index))
+            except KafkaError as exc:
+                return exc.code
+        return error
+
+    def close_session(self, group_id: str, member_id: str) -> None:
+        """A share session ends (final epoch, or replaced): what the member holds is released."""
+        self.sessions.close(group_id, member_id)
+        self.release_member(group_id, member_id)
+
+    # --- admin ----------------------------------------------------------------------
+
+    def start_offset(self, group_id: str, topic_id: bytes, index: int) -> int | None:
+        partition = self.partitions.get((group_id, topic_id, index))
+        return None if partition is None else partition.start_offset
+
+    def alter_start_offset(self, group_id: str, topic_id: bytes, index: int, offset: int) -> None:
+        """AlterShareGroupOffsets: the partition starts afresh at `offset` (group must be empty)."""
+        key = (group_id, topic_id, index)
+        partition = self.partitions.get(key)
+        if partition is None:
+            partition = self._new_partition(key, offset)
+            self.partitions[key] = partition
+        partition.reset_start(offset)
+        group = self.groups[group_id]
+        name = self._topic_name(topic_id)
+        if name is not None and topic_id not in group.topics:
+            group.topics[topic_id] = name
+            self._persist_group(group)
+        self._persist_partition(key)
+
+    def delete_partition_state(self, group_id: str, topic_id: bytes) -> None:
+        """DeleteShareGroupOffsets: the group forgets the topic; the next fetch initializes it."""
+        for key in [k for k in self.partitions if k[0] == group_id and k[1] == topic_id]:
+            self.partitions.pop(key).reset_start(0)
+            self._persist_partition(key)
+        group = self.groups.get(group_id)
+        if group is not None and group.topics.pop(topic_id, None) is not None:
+            self._persist_group(group)
+
+    def delete_group(self, group_id: str) -> ErrorCode:
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.GROUP_ID_NOT_FOUND
+        if group.members:
+            return ErrorCode.NON_EMPTY_GROUP
+        records = []
+        for key in [k for k in self.partitions if k[0] == group_id]:
+            self.partitions.pop(key).reset_start(0)
+            records.append(self._partition_record(key, None))
+        group.dead = True
+        records.append(self._group_record(group))
+        self._append(group_id, records)
+        del self.groups[group_id]
+        return ErrorCode.NONE

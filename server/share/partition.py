@@ -1,0 +1,309 @@
+"""One share-partition: which records of a topic partition a share group has handed out.
+
+Kafka's SharePartition (core/.../server/share/SharePartition.java, KIP-932): the records
+from the share-partition start offset (SPSO) up to the end offset are "in flight", each
+AVAILABLE, ACQUIRED by one member under an acquisition lock, ACKNOWLEDGED or ARCHIVED.
+Records before the SPSO are done; records from the end offset on were never handed out.
+A record is acquired with its delivery count raised by one; RELEASE or an expired lock
+make it AVAILABLE again unless its count reached `delivery_count_limit`, when it is
+ARCHIVED, as REJECT archives it. The SPSO moves past every leading record that is done.
+The in-flight window (end - SPSO) never grows past `max_record_locks` by new records.
+
+The class does no I/O: the coordinator reads the log, passes the batches' offset ranges,
+and persists `snapshot()` after each change it is told of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from ottla.server.coordinator import TimerHandle, Timers, TransitionTable
+from ottla.wire.errors import ErrorCode
+
+
+class RecordState(Enum):
+    AVAILABLE = "Available"
+    ACQUIRED = "Acquired"
+    ACKNOWLEDGED = "Acknowledged"
+    ARCHIVED = "Archived"
+
+
+RECORD_TRANSITIONS = TransitionTable(
+    "share record",
+    {
+        RecordState.ACQUIRED: frozenset({RecordState.AVAILABLE}),
+        RecordState.AVAILABLE: frozenset({RecordState.ACQUIRED}),
+        RecordState.ACKNOWLEDGED: frozenset({RecordState.ACQUIRED}),
+        # From AVAILABLE when the start offset is moved past it (retention, AlterShareGroupOffsets).
+        RecordState.ARCHIVED: frozenset({RecordState.ACQUIRED, RecordState.AVAILABLE}),
+    },
+)
+
+
+class AcknowledgeType(IntEnum):
+    """ShareFetch/ShareAcknowledge AcknowledgeTypes (AcknowledgeType.java); RENEW from v2 (KIP-1222)."""
+
+    GAP = 0
+    ACCEPT = 1
+    RELEASE = 2
+    REJECT = 3
+    RENEW = 4
+
+
+# Kafka's state codes in its persisted StateBatch (RecordState.java), kept for our snapshots.
+_PERSISTED_CODE = {RecordState.AVAILABLE: 0, RecordState.ACKNOWLEDGED: 2, RecordState.ARCHIVED: 4}
+_FROM_CODE = {code: state for state, code in _PERSISTED_CODE.items()}
+
+
+@dataclass(slots=True, eq=False)
+class Acquisition:
+    """Records one member acquired at once, under one lock timer."""
+
+    member_id: str
+    timer: TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class InFlight:
+    state: RecordState
+    delivery_count: int
+    acquisition: Acquisition | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class AcquiredRange:
+    first_offset: int
+    last_offset: int
+    delivery_count: int
+
+
+@dataclass(slots=True, frozen=True)
+class StateBatch:
+    """A run of in-flight records with one state and delivery count, as persisted: an
+    ACQUIRED record is stored AVAILABLE (its lock does not survive the broker), as Kafka's
+    persister stores it."""
+
+    first_offset: int
+    last_offset: int
+    state: RecordState
+    delivery_count: int
+
+    def encode(self) -> list[int]:
+        return [self.first_offset, self.last_offset, _PERSISTED_CODE[self.state], self.delivery_count]
+
+    @classmethod
+    def decode(cls, row: list[int]) -> StateBatch:
+        return cls(int(row[0]), int(row[1]), _FROM_CODE[int(row[2])], int(row[3]))
+
+
+@dataclass(slots=True)
+class SharePartitionLimits:
+    record_lock_duration_ms: int = 30000
+    delivery_count_limit: int = 5
+    max_record_locks: int = 2000
+
+
+@dataclass(slots=True)
+class SharePartition:
+    """The in-flight records of one (group, topic, partition). `on_released` is told when
+    records became AVAILABLE outside a request (a lock expired), so parked fetches wake and
+    the change is persisted."""
+
+    start_offset: int
+    timers: Timers
+    limits: SharePartitionLimits
+    on_released: Callable[[SharePartition], None] = lambda partition: None
+    end_offset: int = -1
+    records: dict[int, InFlight] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.end_offset = max(self.end_offset, self.start_offset)
+
+    # --- reading ------------------------------------------------------------------
+
+    def next_fetch_offset(self) -> int:
+        """Where the next acquisition reads the log: the first AVAILABLE in-flight record,
+        else the end offset."""
+        for offset in range(self.start_offset, self.end_offset):
+            entry = self.records.get(offset)
+            if entry is not None and entry.state is RecordState.AVAILABLE:
+                return offset
+        return self.end_offset
+
+    def in_flight(self) -> int:
+        return self.end_offset - self.start_offset
+
+    def acquired_by(self, member_id: str) -> list[int]:
+        return [offset for offset, entry in self.records.items()
+                if entry.state is RecordState.ACQUIRED and entry.acquisition is not None and entry.acquisition.member_id == member_id]
+
+    # --- acquiring ----------------------------------------------------------------
+
+    def acquire(self, member_id: str, batches: list[tuple[int, int]], max_records: int) -> list[AcquiredRange]:
+        """Acquire for `member_id` up to `max_records` records of `batches` (the (first,
+        last) offsets of the log batches read from `next_fetch_offset()`): AVAILABLE
+        in-flight records first, in log order, then new ones while the in-flight window
+        has room. Every acquired record shares one lock."""
+        acquisition = Acquisition(member_id)
+        acquired: list[int] = []
+        for first, last in batches:
+            for offset in range(max(first, self.start_offset), last + 1):
+                if len(acquired) >= max_records:
+                    break
+                if offset < self.end_offset:
+                    entry = self.records.get(offset)
+                    if entry is None or entry.state is not RecordState.AVAILABLE:
+                        continue
+                    RECORD_TRANSITIONS.check(entry.state, RecordState.ACQUIRED)
+                    entry.state = RecordState.ACQUIRED
+                    entry.delivery_count += 1
+                    entry.acquisition = acquisition
+                elif self.in_flight() < self.limits.max_record_locks:
+                    self.records[offset] = InFlight(RecordState.ACQUIRED, 1, acquisition)
+                    self.end_offset = offset + 1
+                else:
+                    break
+                acquired.append(offset)
+        if acquired:
+            acquisition.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, acquisition)
+        return self._ranges(acquired)
+
+    def _ranges(self, offsets: list[int]) -> list[AcquiredRange]:
+        ranges: list[AcquiredRange] = []
+        for offset in offsets:
+            count = self.records[offset].delivery_count
+            if ranges and ranges[-1].last_offset == offset - 1 and ranges[-1].delivery_count == count:
+                ranges[-1] = AcquiredRange(ranges[-1].first_offset, offset, count)
+            else:
+                ranges.append(AcquiredRange(offset, offset, count))
+        return ranges
+
+    def _lock_expired(self, acquisition: Acquisition) -> None:
+        released = False
+        for entry in self.records.values():
+            if entry.acquisition is acquisition and entry.state is RecordState.ACQUIRED:
+                self._release(entry)
+                released = True
+        if released:
+            self._advance_start()
+            self.on_released(self)
+
+    # --- acknowledging ------------------------------------------------------------
+
+    def acknowledge(self, member_id: str, first: int, last: int, types: list[int]) -> ErrorCode:
+        """One acknowledgement batch, applied whole or not at all: every offset must be
+        ACQUIRED by `member_id` (else INVALID_RECORD_STATE, as SharePartition.acknowledge
+        answers for a record the member does not hold), and `types` is one type for all or
+        one per offset (else INVALID_REQUEST)."""
+        if first > last or len(types) not in (1, last - first + 1) or any(t not in AcknowledgeType._value2member_map_ for t in types):
+            return ErrorCode.INVALID_REQUEST
+        entries = []
+        for offset in range(first, last + 1):
+            entry = self.records.get(offset) if self.start_offset <= offset < self.end_offset else None
+            if (entry is None or entry.state is not RecordState.ACQUIRED or entry.acquisition is None
+                    or entry.acquisition.member_id != member_id):
+                return ErrorCode.INVALID_RECORD_STATE
+            entries.append(entry)
+        renewed = Acquisition(member_id)
+        for index, entry in enumerate(entries):
+            kind = AcknowledgeType(types[0] if len(types) == 1 else types[index])
+            if kind is AcknowledgeType.ACCEPT:
+                self._finish(entry, RecordState.ACKNOWLEDGED)
+            elif kind in (AcknowledgeType.REJECT, AcknowledgeType.GAP):
+                self._finish(entry, RecordState.ARCHIVED)
+            elif kind is AcknowledgeType.RELEASE:
+                self._release(entry)
+            else:
+                entry.acquisition = renewed
+        if any(entry.acquisition is renewed for entry in entries):
+            renewed.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, renewed)
+        self._advance_start()
+        return ErrorCode.NONE
+
+    def release_member(self, member_id: str) -> bool:
+        """A member left, timed out or closed its share session: what it holds is released
+        now rather than when its locks expire (SharePartition.releaseAcquiredRecords)."""
+        held = [entry for entry in self.records.values()
+                if entry.state is RecordState.ACQUIRED and entry.acquisition is not None and entry.acquisition.member_id == member_id]
+        for entry in held:
+            self._release(entry)
+        self._advance_start()
+        return bool(held)
+
+    def _release(self, entry: InFlight) -> None:
+        if entry.delivery_count >= self.limits.delivery_count_limit:
+            self._finish(entry, RecordState.ARCHIVED)
+        else:
+            RECORD_TRANSITIONS.check(entry.state, RecordState.AVAILABLE)
+            entry.state = RecordState.AVAILABLE
+            entry.acquisition = None
+
+    def _finish(self, entry: InFlight, state: RecordState) -> None:
+        RECORD_TRANSITIONS.check(entry.state, state)
+        entry.state = state
+        entry.acquisition = None
+
+    def _advance_start(self) -> None:
+        """Move the SPSO past leading records that are done (or were never there)."""
+        offset = self.start_offset
+        while offset < self.end_offset:
+            entry = self.records.get(offset)
+            if entry is not None and entry.state in (RecordState.AVAILABLE, RecordState.ACQUIRED):
+                break
+            self.records.pop(offset, None)
+            offset += 1
+        self.start_offset = offset
+
+    # --- moving the start offset ----------------------------------------------------
+
+    def reset_start(self, offset: int) -> None:
+        """Start from `offset` with nothing in flight (AlterShareGroupOffsets, or the log's
+        start moved past the SPSO). Records held by members lose their locks."""
+        for entry in self.records.values():
+            if entry.acquisition is not None and entry.acquisition.timer is not None:
+                entry.acquisition.timer.cancel()
+        self.records.clear()
+        self.start_offset = self.end_offset = offset
+
+    def archive_before(self, offset: int) -> None:
+        """The log no longer holds records before `offset` (retention, DeleteRecords)."""
+        if offset <= self.start_offset:
+            return
+        if offset >= self.end_offset:
+            self.reset_start(offset)
+            return
+        for position in range(self.start_offset, offset):
+            entry = self.records.pop(position, None)
+            if entry is not None and entry.acquisition is not None:
+                entry.acquisition = None
+        self.start_offset = offset
+        self._advance_start()
+
+    # --- persistence ----------------------------------------------------------------
+
+    def snapshot(self) -> list[StateBatch]:
+        """The in-flight records as runs of one persisted state and delivery count."""
+        batches: list[StateBatch] = []
+        for offset in range(self.start_offset, self.end_offset):
+            entry = self.records.get(offset)
+            if entry is None:
+                state, count = RecordState.ARCHIVED, 0
+            else:
+                state = RecordState.AVAILABLE if entry.state is RecordState.ACQUIRED else entry.state
+                count = entry.delivery_count
+            if batches and batches[-1].last_offset == offset - 1 and batches[-1].state is state and batches[-1].delivery_count == count:
+                batches[-1] = StateBatch(batches[-1].first_offset, offset, state, count)
+            else:
+                batches.append(StateBatch(offset, offset, state, count))
+        return batches
+
+    def restore(self, start_offset: int, batches: list[StateBatch]) -> None:
+        """The state a snapshot recorded; what was ACQUIRED is AVAILABLE again."""
+        self.reset_start(start_offset)
+        for batch in batches:
+            for offset in range(max(batch.first_offset, start_offset), batch.last_offset + 1):
+                self.records[offset] = InFlight(batch.state, batch.delivery_count)
+                self.end_offset = max(self.end_offset, offset + 1)
+        self._advance_start()

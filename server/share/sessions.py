@@ -1,0 +1,56 @@
+"""Share sessions (KIP-932): the partitions a member's ShareFetches cover, and their epoch.
+
+Kafka's ShareSessionCache: ShareSessionEpoch 0 opens a session (replacing the member's
+previous one), each later request must carry the epoch the last one left (then +1), and
+-1 closes it. A session is keyed by (group, member): the member id is the client's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ottla.wire.errors import ErrorCode
+
+INITIAL_EPOCH = 0
+FINAL_EPOCH = -1
+
+# (topic id, partition)
+SharePartitionKey = tuple[bytes, int]
+
+
+@dataclass(slots=True, eq=False)
+class ShareSession:
+    group_id: str
+    member_id: str
+    epoch: int
+    partitions: dict[SharePartitionKey, None] = field(default_factory=dict)
+
+
+class ShareSessionCache:
+    def __init__(self, max_sessions: int) -> None:
+        self.max_sessions = max_sessions
+        self.sessions: dict[tuple[str, str], ShareSession] = {}
+
+    def get(self, group_id: str, member_id: str) -> ShareSession | None:
+        return self.sessions.get((group_id, member_id))
+
+    def open(self, group_id: str, member_id: str) -> ShareSession | ErrorCode:
+        key = (group_id, member_id)
+        if key not in self.sessions and len(self.sessions) >= self.max_sessions:
+            return ErrorCode.SHARE_SESSION_LIMIT_REACHED
+        session = ShareSession(group_id, member_id, 1)
+        self.sessions[key] = session
+        return session
+
+    def advance(self, group_id: str, member_id: str, epoch: int) -> ShareSession | ErrorCode:
+        """The session a request with `epoch` > 0 continues, its epoch moved on, or why not."""
+        session = self.sessions.get((group_id, member_id))
+        if session is None:
+            return ErrorCode.SHARE_SESSION_NOT_FOUND
+        if session.epoch != epoch:
+            return ErrorCode.INVALID_SHARE_SESSION_EPOCH
+        session.epoch = epoch + 1 if epoch < 2**31 - 1 else 1
+        return session
+
+    def close(self, group_id: str, member_id: str) -> ShareSession | None:
+        return self.sessions.pop((group_id, member_id), None)

@@ -1,0 +1,316 @@
+"""Share groups (KIP-932) driven directly: the share-partition state machine, membership
+and persistence, with no sockets. Time is a manual clock, so an acquisition lock or a
+member's session expires by moving time, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+from ottla.server.coordinator import IllegalTransition, Timers
+from ottla.server.share import RecordState, ShareConfig, ShareCoordinator, SharePartition
+from ottla.server.share.group import assign
+from ottla.server.share.partition import RECORD_TRANSITIONS, AcquiredRange, SharePartitionLimits, StateBatch
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records import Record, build_batch
+
+ACCEPT, RELEASE, REJECT, RENEW, GAP = 1, 2, 3, 4, 0
+LOCK_MS = 1000
+
+
+@dataclass(order=True)
+class _Timer:
+    deadline: float
+    sequence: int
+    callback: Callable[..., Any] = field(compare=False)
+    args: tuple[Any, ...] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def when(self) -> float:
+        return self.deadline
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._queue: list[_Timer] = []
+        self._sequence = itertools.count()
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> _Timer:
+        timer = _Timer(when, next(self._sequence), callback, args)
+        heapq.heappush(self._queue, timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        target = self.now + seconds
+        while self._queue and self._queue[0].deadline <= target:
+            timer = heapq.heappop(self._queue)
+            if not timer.cancelled:
+                self.now = max(self.now, timer.deadline)
+                timer.callback(*timer.args)
+        self.now = target
+
+
+def partition(start: int = 0, delivery_limit: int = 3, max_locks: int = 100) -> tuple[SharePartition, ManualClock, list[int]]:
+    clock = ManualClock()
+    released: list[int] = []
+    limits = SharePartitionLimits(record_lock_duration_ms=LOCK_MS, delivery_count_limit=delivery_limit, max_record_locks=max_locks)
+    return SharePartition(start, Timers(clock), limits, lambda p: released.append(p.start_offset)), clock, released
+
+
+# --- the share-partition state machine --------------------------------------------------
+
+
+def test_records_are_acquired_once_until_released():
+    sp, _, _ = partition()
+    assert sp.acquire("a", [(0, 4)], 10) == [AcquiredRange(0, 4, 1)]
+    assert sp.acquire("b", [(0, 4)], 10) == []
+    assert sp.acknowledge("a", 0, 1, [RELEASE]) is ErrorCode.NONE
+    assert sp.next_fetch_offset() == 0
+    assert sp.acquire("b", [(0, 4)], 10) == [AcquiredRange(0, 1, 2)]
+
+
+def test_acknowledged_records_move_the_start_offset():
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 9)], 10)
+    assert sp.acknowledge("a", 2, 3, [ACCEPT]) is ErrorCode.NONE
+    assert sp.start_offset == 0
+    assert sp.acknowledge("a", 0, 1, [ACCEPT, REJECT]) is ErrorCode.NONE
+    assert sp.start_offset == 4
+    assert sp.acknowledge("a", 4, 9, [ACCEPT]) is ErrorCode.NONE
+    assert (sp.start_offset, sp.end_offset, sp.records) == (10, 10, {})
+
+
+def test_an_expired_lock_makes_records_available_again():
+    sp, clock, released = partition()
+    sp.acquire("a", [(0, 2)], 10)
+    clock.advance(LOCK_MS / 1000 - 0.001)
+    assert sp.records[0].state is RecordState.ACQUIRED
+    clock.advance(0.002)
+    assert [sp.records[o].state for o in range(3)] == [RecordState.AVAILABLE] * 3
+    assert released == [0]
+    assert sp.acknowledge("a", 0, 2, [ACCEPT]) is ErrorCode.INVALID_RECORD_STATE
+
+
+def test_renew_restarts_the_lock():
+    sp, clock, _ = partition()
+    sp.acquire("a", [(0, 0)], 10)
+    clock.advance(0.9)
+    assert sp.acknowledge("a", 0, 0, [RENEW]) is ErrorCode.NONE
+    clock.advance(0.9)
+    assert sp.records[0].state is RecordState.ACQUIRED
+    clock.advance(0.2)
+    assert sp.records[0].state is RecordState.AVAILABLE
+
+
+def test_the_delivery_count_limit_archives_a_record():
+    sp, clock, _ = partition(delivery_limit=3)
+    for attempt in (1, 2, 3):
+        assert sp.acquire("a", [(0, 0)], 10) == [AcquiredRange(0, 0, attempt)]
+        clock.advance(LOCK_MS / 1000)
+    assert sp.acquire("a", [(0, 0)], 10) == []
+    assert sp.start_offset == 1
+
+
+def test_release_at_the_limit_archives_too():
+    sp, _, _ = partition(delivery_limit=1)
+    sp.acquire("a", [(0, 1)], 10)
+    assert sp.acknowledge("a", 0, 1, [RELEASE]) is ErrorCode.NONE
+    assert sp.start_offset == 2
+
+
+@pytest.mark.parametrize("member, first, last, types", [
+    ("b", 0, 0, [ACCEPT]),  # another member's record
+    ("a", 5, 5, [ACCEPT]),  # never acquired
+    ("a", 100, 101, [ACCEPT]),  # past the end offset
+    ("a", -1, 0, [ACCEPT]),  # before the start offset
+])
+def test_acknowledging_records_not_held_is_invalid_record_state(member, first, last, types):
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 2)], 10)
+    assert sp.acknowledge(member, first, last, types) is ErrorCode.INVALID_RECORD_STATE
+    assert all(entry.state is RecordState.ACQUIRED for entry in sp.records.values())
+
+
+@pytest.mark.parametrize("first, last, types", [(2, 1, [ACCEPT]), (0, 2, [ACCEPT, ACCEPT]), (0, 0, [9])])
+def test_malformed_acknowledgements_are_invalid_requests(first, last, types):
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 2)], 10)
+    assert sp.acknowledge("a", first, last, types) is ErrorCode.INVALID_REQUEST
+
+
+def test_a_refused_batch_changes_nothing():
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 1)], 10)
+    assert sp.acknowledge("a", 0, 2, [ACCEPT]) is ErrorCode.INVALID_RECORD_STATE
+    assert sp.records[0].state is RecordState.ACQUIRED
+
+
+def test_new_records_stop_at_the_in_flight_limit_but_released_ones_do_not():
+    sp, _, _ = partition(max_locks=3)
+    assert sp.acquire("a", [(0, 9)], 10) == [AcquiredRange(0, 2, 1)]
+    assert sp.acquire("b", [(0, 9)], 10) == []
+    sp.acknowledge("a", 1, 1, [RELEASE])
+    assert sp.acquire("b", [(0, 9)], 10) == [AcquiredRange(1, 1, 2)]
+
+
+def test_max_records_and_gaps_between_batches():
+    sp, _, _ = partition()
+    assert sp.acquire("a", [(0, 1), (5, 9)], 4) == [AcquiredRange(0, 1, 1), AcquiredRange(5, 6, 1)]
+    sp.acknowledge("a", 0, 1, [ACCEPT])
+    assert sp.start_offset == 5  # offsets 2-4 hold no record
+
+
+def test_leaving_member_releases_what_it_holds():
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 1)], 10)
+    sp.acquire("b", [(2, 3)], 10)
+    assert sp.release_member("a")
+    assert [sp.records[o].state for o in range(4)] == [RecordState.AVAILABLE] * 2 + [RecordState.ACQUIRED] * 2
+
+
+def test_a_snapshot_restores_acquired_records_as_available_with_their_count():
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 5)], 10)
+    sp.acknowledge("a", 1, 2, [ACCEPT, REJECT])
+    snapshot = sp.snapshot()
+    assert snapshot == [StateBatch(0, 0, RecordState.AVAILABLE, 1), StateBatch(1, 1, RecordState.ACKNOWLEDGED, 1),
+                        StateBatch(2, 2, RecordState.ARCHIVED, 1), StateBatch(3, 5, RecordState.AVAILABLE, 1)]
+    restored, _, _ = partition()
+    restored.restore(sp.start_offset, [StateBatch.decode(b.encode()) for b in snapshot])
+    assert restored.acquire("b", [(0, 9)], 10) == [AcquiredRange(0, 0, 2), AcquiredRange(3, 5, 2), AcquiredRange(6, 9, 1)]
+
+
+def test_record_transitions_are_a_table():
+    with pytest.raises(IllegalTransition):
+        RECORD_TRANSITIONS.check(RecordState.ACKNOWLEDGED, RecordState.AVAILABLE)
+    assert not RECORD_TRANSITIONS.allows(RecordState.ARCHIVED, RecordState.ACQUIRED)
+
+
+# --- assignment ---------------------------------------------------------------------------
+
+
+def test_one_partition_goes_to_every_member():
+    members = {"m1": ["t"], "m2": ["t"], "m3": ["t"]}
+    assert assign(members, {"t": (b"T", 1)}) == {m: {b"T": [0]} for m in members}
+
+
+def test_partitions_are_spread_when_there_are_enough():
+    result = assign({"m1": ["t"], "m2": ["t"]}, {"t": (b"T", 4)})
+    assert result == {"m1": {b"T": [0, 2]}, "m2": {b"T": [1, 3]}}
+    assert assign({"m1": ["t"], "m2": ["u"]}, {"t": (b"T", 1)}) == {"m1": {b"T": [0]}, "m2": {}}
+
+
+# --- the coordinator: membership, fetching, persistence -------------------------------------
+
+
+class Harness:
+    def __init__(self, storage: Storage | None = None, **config: Any) -> None:
+        self.storage = storage or Storage.open(None)
+        self.clock = ManualClock()
+        self.woken: list[tuple[str, int]] = []
+        settings = {"record_lock_duration_ms": LOCK_MS, "session_timeout_ms": 5000, "auto_offset_reset": "earliest", **config}
+        self.share = ShareCoordinator(self.storage, ShareConfig(**settings), self.clock, lambda t, p: self.woken.append((t, p)))
+        self.share.load()
+
+    def topic(self, name: str = "q", records: int = 10) -> bytes:
+        info = self.storage.topic(name) or self.storage.create_topic(name, 1, {})
+        batch = build_batch([Record(offset=i, timestamp=0, key=None, value=b"v%d" % i) for i in range(records)])
+        self.storage.partition(name, 0).append(batch)
+        return info.topic_id
+
+    def join(self, member: str, group: str = "g", topics: tuple[str, ...] = ("q",)) -> Any:
+        return self.share.heartbeat(group, member, 0, None, list(topics), "client", "/127.0.0.1")
+
+    def acquire(self, member: str, topic_id: bytes, group: str = "g", max_records: int = 100) -> list[AcquiredRange]:
+        return self.share.acquire(group, member, "q", topic_id, 0, max_records, 1 << 20, False).ranges
+
+
+def test_heartbeat_epochs():
+    h = Harness()
+    h.topic()
+    error, member = h.join("m1")
+    assert (error, member.member_epoch) == (ErrorCode.NONE, 1)
+    assert h.share.heartbeat("g", "m1", 1, None, None, "c", "h")[0] is ErrorCode.NONE
+    assert h.share.heartbeat("g", "m1", 7, None, None, "c", "h")[0] is ErrorCode.FENCED_MEMBER_EPOCH
+    assert h.share.heartbeat("g", "nobody", 1, None, None, "c", "h")[0] is ErrorCode.UNKNOWN_MEMBER_ID
+    assert h.share.heartbeat("g", "", 0, None, ["q"], "c", "h")[0] is ErrorCode.INVALID_REQUEST
+    _, second = h.join("m2")
+    assert second.member_epoch == 2
+    # m1 still holds epoch 1 until its next heartbeat hands it the group's.
+    assert h.share.heartbeat("g", "m1", 1, None, None, "c", "h")[1].member_epoch == 2
+    error, left = h.share.heartbeat("g", "m2", -1, None, None, "c", "h")
+    assert (error, left.member_epoch, sorted(h.share.groups["g"].members)) == (ErrorCode.NONE, -1, ["m1"])
+
+
+def test_a_silent_member_times_out_and_its_records_are_released():
+    h = Harness(record_lock_duration_ms=60_000)
+    topic_id = h.topic()
+    h.join("m1")
+    h.join("m2")
+    assert h.acquire("m1", topic_id) == [AcquiredRange(0, 9, 1)]
+    h.clock.advance(4)
+    h.share.heartbeat("g", "m2", 2, None, None, "c", "h")
+    h.clock.advance(2)  # m1's session (5 s) is over; m2 heartbeated 2 s ago
+    assert list(h.share.groups["g"].members) == ["m2"]
+    assert ("q", 0) in h.woken
+    assert h.acquire("m2", topic_id) == [AcquiredRange(0, 9, 2)]
+
+
+def test_latest_starts_at_the_end_of_the_log():
+    h = Harness(auto_offset_reset="latest")
+    topic_id = h.topic()
+    h.join("m1")
+    assert h.acquire("m1", topic_id) == []
+    h.topic()
+    assert h.acquire("m1", topic_id) == [AcquiredRange(10, 19, 1)]
+
+
+def test_state_survives_a_restart():
+    storage = Storage.open(None)
+    h = Harness(storage)
+    topic_id = h.topic()
+    h.join("m1")
+    assert h.acquire("m1", topic_id, max_records=6) == [AcquiredRange(0, 5, 1)]
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT]), (3, 3, [REJECT])], False) is ErrorCode.NONE
+    h.share.close()
+    again = Harness(storage)
+    assert again.share.start_offset("g", topic_id, 0) == 4
+    assert "g" in again.share.groups and not again.share.groups["g"].members
+    again.join("m2")
+    # 4 and 5 were acquired, not acknowledged: delivered again, counted; nothing acknowledged returns.
+    assert again.acquire("m2", topic_id) == [AcquiredRange(4, 5, 2), AcquiredRange(6, 9, 1)]
+
+
+def test_acknowledging_in_another_partition_or_group_is_refused():
+    h = Harness()
+    topic_id = h.topic()
+    h.join("m1")
+    h.acquire("m1", topic_id)
+    assert h.share.acknowledge("other", "m1", topic_id, 0, [(0, 0, [ACCEPT])], False) is ErrorCode.INVALID_RECORD_STATE
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [RENEW])], False) is ErrorCode.INVALID_REQUEST
+
+
+def test_deleting_a_group_needs_it_empty():
+    h = Harness()
+    topic_id = h.topic()
+    h.join("m1")
+    h.acquire("m1", topic_id)
+    assert h.share.delete_group("g") is ErrorCode.NON_EMPTY_GROUP
+    h.share.heartbeat("g", "m1", 1, None, None, "c", "h")
+    h.share.heartbeat("g", "m1", -1, None, None, "c", "h")
+    assert h.share.delete_group("g") is ErrorCode.NONE
+    assert h.share.delete_group("g") is ErrorCode.GROUP_ID_NOT_FOUND
+    assert "g" not in Harness(h.storage).share.groups
