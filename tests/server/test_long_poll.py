@@ -68,7 +68,7 @@ async def test_a_fetch_cancelled_before_it_parks_leaves_no_stray_coroutine():
     async with Broker(port=0, data_dir=None) as broker:
         broker.create_topic("quiet", 1)
         ours, theirs = socket.socketpair()
-        connection = broker._accept()
+        connection = broker._accept(broker.listeners[0])
         await asyncio.get_running_loop().connect_accepted_socket(lambda: connection, ours)
         fetch = encode_request(ApiKey.FETCH, 12, 1, {
             "replica_id": -1, "max_wait_ms": 30_000, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
