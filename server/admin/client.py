@@ -10,8 +10,11 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+from ottla.server.security.sasl.errors import AuthenticationFailed
+from ottla.server.security.sasl.scram import ScramClient, ScramMechanism
 from ottla.wire.api import DECLARED_VERSIONS, ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.protocol import decode_response, encode_request
@@ -69,8 +72,21 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@dataclass(slots=True, frozen=True)
+class SaslLogin:
+    """Who to log in as on a SASL_PLAINTEXT listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."""
+
+    mechanism: str
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mechanism != "PLAIN" and ScramMechanism.by_name(self.mechanism) is None:
+            raise ClientError(f"SASL mechanism {self.mechanism} is not one this client speaks (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+
+
 class Connection:
-    def __init__(self, host: str, port: int, timeout: float, client_id: str) -> None:
+    def __init__(self, host: str, port: int, timeout: float, client_id: str, sasl: SaslLogin | None = None) -> None:
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
@@ -79,6 +95,33 @@ class Connection:
         self.client_id = client_id
         self.correlation_id = 0
         self.versions = self._negotiate()
+        if sasl is not None:
+            self._authenticate(sasl)
+
+    def _authenticate(self, login: SaslLogin) -> None:
+        """SaslHandshake v1, then SaslAuthenticate for each token, as Kafka's
+        SaslClientAuthenticator sends them; a refusal is a ClientError naming no secret."""
+        handshake = self.request(ApiKey.SASL_HANDSHAKE, self.version(ApiKey.SASL_HANDSHAKE, 1), {"mechanism": login.mechanism})
+        if handshake["error_code"]:
+            enabled = ", ".join(handshake["mechanisms"]) or "none"
+            raise kafka_error(handshake["error_code"], f"the listener's mechanisms: {enabled}", f"SASL {login.mechanism} at {self.address}")
+        version = self.version(ApiKey.SASL_AUTHENTICATE)
+        scram = ScramMechanism.by_name(login.mechanism)
+        if scram is None:
+            self._sasl_token(version, f"\0{login.username}\0{login.password}".encode())
+            return
+        client = ScramClient(scram, login.username, login.password)
+        server_final = self._sasl_token(version, client.final(self._sasl_token(version, client.first())))
+        try:
+            client.verify(server_final)
+        except AuthenticationFailed as exc:
+            raise ClientError(f"SASL {login.mechanism} at {self.address}: {exc}") from None
+
+    def _sasl_token(self, version: int, token: bytes) -> bytes:
+        response = self.request(ApiKey.SASL_AUTHENTICATE, version, {"auth_bytes": token})
+        if response["error_code"]:
+            raise kafka_error(response["error_code"], response["error_message"], f"SASL login at {self.address}")
+        return bytes(response["auth_bytes"])
 
     def _negotiate(self) -> dict[int, tuple[int, int]]:
         body = {"client_software_name": "ottla-cli", "client_software_version": "1"}
@@ -132,16 +175,17 @@ class Connection:
 class KafkaClient:
     """Talks to a cluster through its bootstrap address; `node(id)` reaches a given broker."""
 
-    def __init__(self, bootstrap: str, timeout: float = 30.0, client_id: str = "ottla-cli") -> None:
+    def __init__(self, bootstrap: str, timeout: float = 30.0, client_id: str = "ottla-cli", sasl: SaslLogin | None = None) -> None:
         self.timeout = timeout
         self.client_id = client_id
+        self.sasl = sasl
         addresses = [parse_address(a) for a in bootstrap.split(",") if a.strip()]
         if not addresses:
             raise ClientError("no bootstrap address given")
         failure: ClientError | None = None
         for host, port in addresses:
             try:
-                self.bootstrap = Connection(host, port, timeout, client_id)
+                self.bootstrap = Connection(host, port, timeout, client_id, sasl)
                 break
             except ClientError as exc:
                 failure = exc
@@ -175,7 +219,7 @@ class KafkaClient:
                 self.metadata([])
             if node_id not in self._addresses:
                 raise ClientError(f"broker {node_id} is not in the cluster metadata")
-            connection = Connection(*self._addresses[node_id], self.timeout, self.client_id)
+            connection = Connection(*self._addresses[node_id], self.timeout, self.client_id, self.sasl)
             self._nodes[node_id] = connection
         return connection
 

@@ -1,4 +1,4 @@
-"""`ottla topics|groups|produce|consume|offsets`: Kafka's command-line tools for a person at
+"""`ottla topics|groups|users|produce|consume|offsets`: Kafka's command-line tools for a person at
 a terminal, against any broker. Tables by default, `--json` for scripts; a failure is one
 line on stderr and exit status 1.
 
@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
+import os
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any, Callable, Literal
 
-from ottla.server.admin.client import ClientError
+from ottla.server.admin.client import ClientError, SaslLogin
 from ottla.server.admin.operations import AdminClient, ConsumedRecord
 from ottla.server.admin.output import as_json, table
+from ottla.server.security.sasl.jaas import JaasError, parse_jaas_config
+from ottla.server.security.sasl.scram import ScramMechanism
+
+# The SASL password of the ottla commands, when not given as a flag.
+PASSWORD_VARIABLE = "OTTLA_SASL_PASSWORD"
+SCRAM_NAMES = [mechanism.mechanism_name for mechanism in ScramMechanism]
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -30,6 +38,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
+    # A SASL_PLAINTEXT listener's login: as flags, or Kafka's tools' --command-config file.
+    common.add_argument("--command-config", metavar="FILE", help="Kafka client properties: security.protocol, sasl.mechanism, sasl.jaas.config")
+    common.add_argument("--sasl-mechanism", choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], help="log in with SASL")
+    common.add_argument("--sasl-username")
+    common.add_argument("--sasl-password", help=f"default: ${PASSWORD_VARIABLE} (a flag is visible to other users in ps)")
 
     topics = commands.add_parser("topics", help="list, create, describe, alter and delete topics").add_subparsers(dest="action", required=True)
     topics.add_parser("list", parents=[common], help="all topics")
@@ -65,6 +78,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     target.add_argument("--to-latest", action="store_true")
     target.add_argument("--to-offset", type=int)
 
+    users = commands.add_parser("users", help="list, add and delete SCRAM users").add_subparsers(dest="action", required=True)
+    list_users = users.add_parser("list", parents=[common], help="users with SCRAM credentials, and their mechanisms")
+    list_users.add_argument("user", nargs="*", help="only these users")
+    add_user = users.add_parser("add", parents=[common], help="set a user's SCRAM password (read from stdin unless --password)")
+    add_user.add_argument("user")
+    add_user.add_argument("--password", help="the password (default: prompted at a terminal, else the first line of stdin)")
+    add_user.add_argument("--mechanism", action="append", choices=SCRAM_NAMES, help="repeatable (default: both)")
+    add_user.add_argument("--iterations", type=int, default=4096, help="4096..16384 (default 4096)")
+    delete_user = users.add_parser("delete", parents=[common], help="delete a user's SCRAM credentials")
+    delete_user.add_argument("user")
+    delete_user.add_argument("--mechanism", action="append", choices=SCRAM_NAMES, help="repeatable (default: every one the user has)")
+
     produce = commands.add_parser("produce", parents=[common], help="send stdin lines as records (key<TAB>value or value)")
     produce.add_argument("topic")
     produce.add_argument("--partition", type=int, help="default: by key hash (as Kafka's producer), round robin without a key")
@@ -84,7 +109,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     command = COMMANDS[(args.command, getattr(args, "action", None))]
     try:
-        with AdminClient(args.bootstrap, timeout=args.timeout) as admin:
+        with AdminClient(args.bootstrap, timeout=args.timeout, sasl=sasl_login(args)) as admin:
             command(admin, args)
     except ClientError as exc:
         print(f"ottla: {exc}", file=sys.stderr)
@@ -92,6 +117,47 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def sasl_login(args: argparse.Namespace) -> SaslLogin | None:
+    """The login the flags ask for, over what --command-config says (Kafka's client keys:
+    `sasl.mechanism` and the username and password of `sasl.jaas.config`); None for none."""
+    mechanism, username, password = None, None, None
+    if args.command_config:
+        properties = _client_properties(args.command_config)
+        protocol = properties.get("security.protocol", "PLAINTEXT").upper()
+        if protocol in ("SSL", "SASL_SSL"):
+            raise ClientError(f"{args.command_config}: security.protocol={protocol}: the ottla commands speak PLAINTEXT and SASL_PLAINTEXT")
+        if protocol == "SASL_PLAINTEXT":
+            mechanism = properties.get("sasl.mechanism", "GSSAPI")
+            try:
+                options = parse_jaas_config(properties.get("sasl.jaas.config", "")).options
+            except JaasError as exc:
+                raise ClientError(f"{args.command_config}: sasl.jaas.config: {exc}") from None
+            username, password = options.get("username"), options.get("password")
+    mechanism = args.sasl_mechanism or mechanism
+    username = args.sasl_username or username
+    password = args.sasl_password or os.environ.get(PASSWORD_VARIABLE) or password
+    if mechanism is None:
+        return None
+    if not username or password is None:
+        raise ClientError(f"SASL {mechanism} needs --sasl-username and --sasl-password (or ${PASSWORD_VARIABLE})")
+    return SaslLogin(mechanism, username, password)
+
+
+def _client_properties(path: str) -> dict[str, str]:
+    """A Java properties file's `key=value` lines (Kafka tools' --command-config)."""
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+    properties: dict[str, str] = {}
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, _, value = line.partition("=")
+            properties[key.strip()] = value.strip()
+    return properties
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -292,6 +358,53 @@ def groups_reset_offsets(admin: AdminClient, args: argparse.Namespace) -> None:
         table(["TOPIC", "PARTITION", "NEW OFFSET"], rows)
 
 
+# --- users ----------------------------------------------------------------------------
+
+
+def users_list(admin: AdminClient, args: argparse.Namespace) -> None:
+    users = admin.describe_scram_users(args.user)
+    if args.json:
+        as_json(_plain(users))
+    else:
+        table(["USER", "MECHANISM", "ITERATIONS"], [(u.user, name, iterations) for u in users for name, iterations in u.mechanisms.items()])
+
+
+def users_add(admin: AdminClient, args: argparse.Namespace) -> None:
+    password = args.password if args.password is not None else _read_password(args.user)
+    mechanisms = _mechanisms(args.mechanism) or list(ScramMechanism)
+    admin.add_scram_user(args.user, password, mechanisms, args.iterations)
+    names = [m.mechanism_name for m in mechanisms]
+    if args.json:
+        as_json({"user": args.user, "mechanisms": names, "iterations": args.iterations})
+    else:
+        print(f"set {', '.join(names)} credentials of user {args.user}")
+
+
+def users_delete(admin: AdminClient, args: argparse.Namespace) -> None:
+    deleted = admin.delete_scram_user(args.user, _mechanisms(args.mechanism))
+    if args.json:
+        as_json({"user": args.user, "deleted": deleted})
+    else:
+        print(f"deleted {', '.join(deleted)} credentials of user {args.user}")
+
+
+def _mechanisms(names: list[str] | None) -> list[ScramMechanism]:
+    return [mechanism for mechanism in ScramMechanism if mechanism.mechanism_name in (names or ())]
+
+
+def _read_password(user: str) -> str:
+    """At a terminal, asked twice without echo; otherwise the first line of stdin."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {user}: ")
+        if getpass.getpass("again: ") != password:
+            raise ClientError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ClientError("an empty password")
+    return password
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[AdminClient, argparse.Namespace], None]] = {
     ("topics", "list"): topics_list,
     ("topics", "create"): topics_create,
@@ -302,6 +415,9 @@ COMMANDS: dict[tuple[str, str | None], Callable[[AdminClient, argparse.Namespace
     ("groups", "describe"): groups_describe,
     ("groups", "delete"): groups_delete,
     ("groups", "reset-offsets"): groups_reset_offsets,
+    ("users", "list"): users_list,
+    ("users", "add"): users_add,
+    ("users", "delete"): users_delete,
     ("produce", None): produce,
     ("consume", None): consume,
     ("offsets", None): offsets,

@@ -15,13 +15,15 @@ kafka-consumer-groups does, so they need a group without active members.
 
 from __future__ import annotations
 
+import secrets
 import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ottla.server.admin.client import ClientError, KafkaClient, kafka_error, retrying
+from ottla.server.admin.client import ClientError, KafkaClient, SaslLogin, kafka_error, retrying
+from ottla.server.security.sasl.scram import ScramMechanism
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.records import Record, build_batch, iter_records, scan_batches
@@ -150,11 +152,19 @@ class GroupDescription:
     offsets: list[GroupOffset]
 
 
+@dataclass(slots=True, frozen=True)
+class ScramUser:
+    """A user's SCRAM credentials as the broker describes them: mechanism names and iterations."""
+
+    user: str
+    mechanisms: dict[str, int]
+
+
 class AdminClient:
     """Kafka's admin tools as methods over one KafkaClient (`client`, for raw requests)."""
 
-    def __init__(self, bootstrap: str, timeout: float = 30.0, client_id: str = "ottla-cli") -> None:
-        self.client = KafkaClient(bootstrap, timeout=timeout, client_id=client_id)
+    def __init__(self, bootstrap: str, timeout: float = 30.0, client_id: str = "ottla-cli", sasl: SaslLogin | None = None) -> None:
+        self.client = KafkaClient(bootstrap, timeout=timeout, client_id=client_id, sasl=sasl)
         self.timeout = timeout
 
     def __enter__(self) -> AdminClient:
@@ -548,6 +558,50 @@ class AdminClient:
             if entry["error_code"]:
                 raise kafka_error(entry["error_code"], subject=f"commit for group {group}")
 
+    # --- SCRAM users (KIP-554) -----------------------------------------------------------
+
+    def describe_scram_users(self, users: Sequence[str] = ()) -> list[ScramUser]:
+        """The named users' SCRAM mechanisms (all users with credentials when none is named)."""
+        body = {"users": [{"name": name} for name in users] or None}
+        _, response = self.client.call(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, body)
+        if response["error_code"]:
+            raise kafka_error(response["error_code"], response["error_message"], "cannot describe SCRAM users")
+        described = []
+        for result in response["results"]:
+            if result["error_code"]:
+                raise kafka_error(result["error_code"], result["error_message"], f"user {result['user']}")
+            mechanisms = {_mechanism_name(info["mechanism"]): info["iterations"] for info in result["credential_infos"]}
+            described.append(ScramUser(result["user"], mechanisms))
+        return sorted(described, key=lambda user: user.user)
+
+    def add_scram_user(self, user: str, password: str, mechanisms: Sequence[ScramMechanism], iterations: int = 4096) -> None:
+        """Set `user`'s password for each mechanism. The password is salted here, as Kafka's
+        Admin.alterUserScramCredentials salts it: the broker receives only the salted form."""
+        upsertions = []
+        for mechanism in mechanisms:
+            salt = secrets.token_bytes(32)
+            salted = mechanism.salted_password(password, salt, iterations)
+            upsertions.append({"name": user, "mechanism": mechanism.type_code, "iterations": iterations, "salt": salt, "salted_password": salted})
+        # One user may be altered once per request (DUPLICATE_RESOURCE): a request per mechanism.
+        for upsertion in upsertions:
+            self._alter_scram(user, {"deletions": [], "upsertions": [upsertion]})
+
+    def delete_scram_user(self, user: str, mechanisms: Sequence[ScramMechanism] = ()) -> list[str]:
+        """Delete `user`'s credentials for `mechanisms` (all it has when none is named);
+        returns the mechanism names deleted."""
+        names = [m.mechanism_name for m in mechanisms] or list(self.describe_scram_users([user])[0].mechanisms)
+        for name in names:
+            mechanism = ScramMechanism.by_name(name)
+            assert mechanism is not None
+            self._alter_scram(user, {"deletions": [{"name": user, "mechanism": mechanism.type_code}], "upsertions": []})
+        return names
+
+    def _alter_scram(self, user: str, body: dict[str, Any]) -> None:
+        _, response = self.client.call(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, body)
+        for result in response["results"]:
+            if result["error_code"]:
+                raise kafka_error(result["error_code"], result["error_message"], f"user {user}")
+
     @property
     def _timeout_ms(self) -> int:
         return int(self.timeout * 1000)
@@ -602,6 +656,11 @@ class TopicReader:
 
     def close(self) -> None:
         self.commit()
+
+
+def _mechanism_name(type_code: int) -> str:
+    mechanism = ScramMechanism.by_type(type_code)
+    return f"mechanism {type_code}" if mechanism is None else mechanism.mechanism_name
 
 
 def _consumed(partition: int, record: Record) -> ConsumedRecord:

@@ -84,7 +84,7 @@ def _names(value: Any) -> tuple[str, ...]:
 def parse_add_scram(text: str) -> tuple[str, ScramMechanism, ScramCredential]:
     """One `--add-scram` value as `kafka-storage format --add-scram` takes it:
     `SCRAM-SHA-256=[name=alice,password=alice-secret]`, with optional `iterations=N`
-    (default 4096); values may be double-quoted. The error names no password."""
+    (default 4096); values may be double-quoted (and then hold commas). The error names no password."""
     mechanism_name, separator, rest = text.partition("=")
     mechanism = ScramMechanism.by_name(mechanism_name.strip())
     if not separator or mechanism is None:
@@ -93,7 +93,7 @@ def parse_add_scram(text: str) -> tuple[str, ScramMechanism, ScramCredential]:
     if not (rest.startswith("[") and rest.endswith("]")):
         raise SaslConfigError("--add-scram: the credential goes in brackets, [name=...,password=...]")
     fields: dict[str, str] = {}
-    for item in rest[1:-1].split(","):
+    for item in _split_outside_quotes(rest[1:-1]):
         key, _, value = item.partition("=")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
@@ -108,3 +108,16 @@ def parse_add_scram(text: str) -> tuple[str, ScramMechanism, ScramCredential]:
     if not mechanism.min_iterations <= iterations <= mechanism.max_iterations:
         raise SaslConfigError(f"--add-scram: iterations must be between {mechanism.min_iterations} and {mechanism.max_iterations}")
     return fields["name"], mechanism, mechanism.credential_from_password(fields["password"], iterations)
+
+
+def _split_outside_quotes(text: str) -> list[str]:
+    """`a=1,b="x,y"` at its commas outside double quotes, as Kafka's ScramParser splits."""
+    items, start, quoted = [], 0, False
+    for index, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(text[start:index])
+            start = index + 1
+    items.append(text[start:])
+    return items

@@ -227,3 +227,42 @@ class ScramServer:
         self.complete = True
         self.principal = self._client_first.username
         return b"v=" + base64.b64encode(server_signature)
+
+
+class ScramClient:
+    """One SCRAM exchange, client side (Kafka's ScramSaslClient), for Ottla's own tools:
+    `first()`, then `final(server first)`, then `verify(server final)`, which raises
+    AuthenticationFailed unless the server proved it holds the user's credential."""
+
+    def __init__(self, mechanism: ScramMechanism, username: str, password: str, nonce: str | None = None) -> None:
+        self.mechanism = mechanism
+        self._username = username.replace("=", "=3D").replace(",", "=2C")
+        self._password = password
+        self._nonce = nonce or _random_nonce()
+        self._bare = ""
+        self._auth_message = b""
+        self._salted_password = b""
+
+    def first(self) -> bytes:
+        self._bare = f"n={self._username},r={self._nonce}"
+        return f"n,,{self._bare}".encode()
+
+    def final(self, server_first: bytes) -> bytes:
+        text = server_first.decode("utf-8", errors="replace")
+        fields = dict(item.split("=", 1) for item in text.split(",") if "=" in item)
+        nonce, salt, iterations = fields.get("r", ""), fields.get("s", ""), fields.get("i", "")
+        if not nonce.startswith(self._nonce) or not iterations.isdigit():
+            raise AuthenticationFailed("Invalid SCRAM server first message")
+        self._salted_password = self.mechanism.salted_password(self._password, base64.b64decode(salt), int(iterations))
+        without_proof = f"c={base64.b64encode(b'n,,').decode()},r={nonce}"
+        self._auth_message = f"{self._bare},{text},{without_proof}".encode()
+        client_key = self.mechanism.hmac(self._salted_password, b"Client Key")
+        signature = self.mechanism.hmac(self.mechanism.hash(client_key), self._auth_message)
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+
+    def verify(self, server_final: bytes) -> None:
+        server_key = self.mechanism.hmac(self._salted_password, b"Server Key")
+        expected = b"v=" + base64.b64encode(self.mechanism.hmac(server_key, self._auth_message))
+        if not hmac.compare_digest(server_final, expected):
+            raise AuthenticationFailed("the broker's SCRAM signature is wrong: it does not hold this user's credential")
