@@ -17,7 +17,7 @@ from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, no
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.consumer import ConsumerGroup, ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResult
 from ottla.server.groups.consumer import records as consumer_records
-from ottla.server.groups.group import ClassicGroup, JoinResponder, SyncResponder
+from ottla.server.groups.group import ClassicGroup, JoinResponder, JoinResult, SyncResponder
 from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, store_error
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
 from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, parse_key
@@ -93,6 +93,19 @@ class GroupCoordinator:
     # --- membership --------------------------------------------------------------
 
     def join(self, request: JoinRequest, respond: JoinResponder) -> None:
+        """A classic member may take over an empty consumer group (its offsets stay), not
+        join a live one: Kafka's mixed groups (online upgrade and downgrade) are not served."""
+        consumer = self.consumer.groups.get(request.group_id)
+        if consumer is not None:
+            if consumer.members:
+                respond(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id))
+                return
+            try:
+                self.log.append(request.group_id, self.consumer.delete(consumer), self.wall_clock_ms())
+            except KafkaError as exc:
+                respond(JoinResult(store_error(exc.code), request.member_id))
+                return
+            self.consumer.forget(consumer)
         self.membership.join(request, respond)
 
     def sync(

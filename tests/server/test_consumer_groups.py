@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ottla.server.coordinator import OFFSETS, CoordinatorLog
-from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator
+from ottla.server.groups import CommitEntry, GroupConfig, GroupCoordinator, JoinRequest
 from ottla.server.groups.consumer import ConsumerGroupConfig, ConsumerGroupState, HeartbeatRequest, HeartbeatResult
 from ottla.server.groups.consumer import assignors, records
 from ottla.server.groups.consumer.records import CurrentAssignment, MemberMetadata
@@ -304,3 +304,20 @@ def test_deleting_an_empty_consumer_group_removes_it_and_its_offsets() -> None:
     assert h.coordinator.delete_groups(["g"]) == [ErrorCode.NONE]
     assert h.group() is None
     assert Harness(storage).group() is None
+
+
+def test_a_classic_member_takes_over_only_an_empty_consumer_group() -> None:
+    h = Harness()
+    h.topic("t", 1)
+    epoch = h.beat("m1", 0).member_epoch
+    h.coordinator.commit_offsets("g", epoch, "m1", None, [CommitEntry("t", 0, 4)])
+    join = JoinRequest("g", "", None, "consumer", (("range", b""),), 10_000, 10_000, require_known_member_id=False)
+    answers: list[Any] = []
+    h.coordinator.join(join, answers.append)
+    assert answers[0].error is ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+    h.beat("m1", -1)
+    h.coordinator.join(join, answers.append)
+    assert h.group() is None and h.coordinator.groups["g"].members
+    assert h.coordinator.fetch_offsets("g", [("t", [0])])[1][0][1][0][1].offset == 4
+    # And a consumer-protocol member cannot join the live classic group.
+    assert h.beat("m2", 0).error is ErrorCode.GROUP_ID_NOT_FOUND

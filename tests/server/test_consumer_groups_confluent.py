@@ -131,3 +131,22 @@ def test_the_admin_client_lists_and_describes_a_consumer_group(broker: ThreadedB
     (member,) = described.members
     assert sorted(tp.partition for tp in member.assignment.topic_partitions) == [0, 1, 2, 3]
     consumer.close()
+
+
+def test_a_static_member_restarted_gets_its_partitions_back(broker: ThreadedBroker) -> None:
+    broker.create_topic("t", 4)
+    a, b = (_consumer(broker, name, **{"group.instance.id": name}) for name in ("a", "b"))
+    for consumer in (a, b):
+        consumer.subscribe(["t"])
+    _poll_until([a, b], {}, lambda: [len(o) for o in _owned([a, b])] == [2, 2])
+    before = _owned([a, b])
+    a.close()  # a static member leaves for now (epoch -2): its partitions wait for it
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    kept = admin.describe_consumer_groups(["g"])["g"].result()
+    assert sorted(m.group_instance_id for m in kept.members) == ["a", "b"]
+    again = _consumer(broker, "a", **{"group.instance.id": "a"})
+    again.subscribe(["t"])
+    _poll_until([again, b], {}, lambda: bool(again.assignment()), 15)
+    assert _owned([again, b]) == before
+    for consumer in (again, b):
+        consumer.close()
