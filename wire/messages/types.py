@@ -1094,6 +1094,87 @@ class CreatePartitionsResponse(TypedDict):
     results: list[CreatePartitionsResponseCreatePartitionsTopicResult]
 
 
+class CreateDelegationTokenRequestCreatableRenewers(TypedDict):
+    principal_type: str
+    principal_name: str
+
+
+class CreateDelegationTokenRequest(TypedDict):
+    owner_principal_type: NotRequired[str | None]
+    owner_principal_name: NotRequired[str | None]
+    renewers: list[CreateDelegationTokenRequestCreatableRenewers]
+    max_lifetime_ms: int
+
+
+class CreateDelegationTokenResponse(TypedDict):
+    error_code: int
+    principal_type: str
+    principal_name: str
+    token_requester_principal_type: NotRequired[str]
+    token_requester_principal_name: NotRequired[str]
+    issue_timestamp_ms: int
+    expiry_timestamp_ms: int
+    max_timestamp_ms: int
+    token_id: str
+    hmac: bytes
+    throttle_time_ms: int
+
+
+class RenewDelegationTokenRequest(TypedDict):
+    hmac: bytes
+    renew_period_ms: int
+
+
+class RenewDelegationTokenResponse(TypedDict):
+    error_code: int
+    expiry_timestamp_ms: int
+    throttle_time_ms: int
+
+
+class ExpireDelegationTokenRequest(TypedDict):
+    hmac: bytes
+    expiry_time_period_ms: int
+
+
+class ExpireDelegationTokenResponse(TypedDict):
+    error_code: int
+    expiry_timestamp_ms: int
+    throttle_time_ms: int
+
+
+class DescribeDelegationTokenRequestDescribeDelegationTokenOwner(TypedDict):
+    principal_type: str
+    principal_name: str
+
+
+class DescribeDelegationTokenRequest(TypedDict):
+    owners: list[DescribeDelegationTokenRequestDescribeDelegationTokenOwner] | None
+
+
+class DescribeDelegationTokenResponseDescribedDelegationToken(TypedDict):
+    principal_type: str
+    principal_name: str
+    token_requester_principal_type: NotRequired[str]
+    token_requester_principal_name: NotRequired[str]
+    issue_timestamp: int
+    expiry_timestamp: int
+    max_timestamp: int
+    token_id: str
+    hmac: bytes
+    renewers: list[DescribeDelegationTokenResponseDescribedDelegationTokenRenewer]
+
+
+class DescribeDelegationTokenResponseDescribedDelegationTokenRenewer(TypedDict):
+    principal_type: str
+    principal_name: str
+
+
+class DescribeDelegationTokenResponse(TypedDict):
+    error_code: int
+    tokens: list[DescribeDelegationTokenResponseDescribedDelegationToken]
+    throttle_time_ms: int
+
+
 class DeleteGroupsRequest(TypedDict):
     groups_names: list[str]
 
@@ -1258,6 +1339,76 @@ class OffsetDeleteResponse(TypedDict):
     error_code: int
     throttle_time_ms: int
     topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic]
+
+
+class DescribeClientQuotasRequestComponentData(TypedDict):
+    entity_type: str
+    match_type: int
+    match: str | None
+
+
+class DescribeClientQuotasRequest(TypedDict):
+    components: list[DescribeClientQuotasRequestComponentData]
+    strict: bool
+
+
+class DescribeClientQuotasResponseEntryData(TypedDict):
+    entity: list[DescribeClientQuotasResponseEntityData]
+    values: list[DescribeClientQuotasResponseValueData]
+
+
+class DescribeClientQuotasResponseEntityData(TypedDict):
+    entity_type: str
+    entity_name: str | None
+
+
+class DescribeClientQuotasResponseValueData(TypedDict):
+    key: str
+    value: float
+
+
+class DescribeClientQuotasResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    entries: list[DescribeClientQuotasResponseEntryData] | None
+
+
+class AlterClientQuotasRequestEntryData(TypedDict):
+    entity: list[AlterClientQuotasRequestEntityData]
+    ops: list[AlterClientQuotasRequestOpData]
+
+
+class AlterClientQuotasRequestEntityData(TypedDict):
+    entity_type: str
+    entity_name: str | None
+
+
+class AlterClientQuotasRequestOpData(TypedDict):
+    key: str
+    value: float
+    remove: bool
+
+
+class AlterClientQuotasRequest(TypedDict):
+    entries: list[AlterClientQuotasRequestEntryData]
+    validate_only: bool
+
+
+class AlterClientQuotasResponseEntryData(TypedDict):
+    error_code: int
+    error_message: str | None
+    entity: list[AlterClientQuotasResponseEntityData]
+
+
+class AlterClientQuotasResponseEntityData(TypedDict):
+    entity_type: str
+    entity_name: str | None
+
+
+class AlterClientQuotasResponse(TypedDict):
+    throttle_time_ms: int
+    entries: list[AlterClientQuotasResponseEntryData]
 
 
 class DescribeUserScramCredentialsRequestUserName(TypedDict):
