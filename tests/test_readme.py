@@ -36,7 +36,7 @@ def _readme_test_functions():
 def test_readme_examples_run(ottla_broker_fn, ottla_bootstrap):
     fixtures = {"ottla_broker_fn": ottla_broker_fn, "ottla_bootstrap": ottla_bootstrap}
     examples = list(_readme_test_functions())
-    assert len(examples) == 2
+    assert len(examples) == 3
     for example in examples:
         names = example.__code__.co_varnames[: example.__code__.co_argcount]
         example(*(fixtures[name] for name in names))

@@ -1,7 +1,8 @@
 """AlterShareGroupOffsets: move share-partitions' start offsets, dropping what is in flight.
 
-As Kafka, only for an existing group with no members (NON_EMPTY_GROUP otherwise), and each
-offset must lie within the partition's log.
+As Kafka 4.4 does, a group with members is refused (NON_EMPTY_GROUP), a group id unknown
+to every coordinator creates an empty share group (`kafka-share-groups --reset-offsets` before
+the first consumer starts), and each offset must lie within the partition's log.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ VERSIONS = (0, 0)
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterShareGroupOffsetsRequest) -> AlterShareGroupOffsetsResponse:
     share = context.services.share
-    group = share.groups.get(request["group_id"])
-    if group is None:
-        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request['group_id']} not found.")
+    group_id = request["group_id"]
+    if group_id in context.groups.groups:
+        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
+    try:
+        group = share.group(group_id)
+    except KafkaError as exc:
+        return _error(exc.code, None)
     if group.members:
         return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
     responses: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = []
@@ -56,5 +61,5 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
 
 
-def _error(code: ErrorCode, message: str) -> AlterShareGroupOffsetsResponse:
+def _error(code: ErrorCode, message: str | None) -> AlterShareGroupOffsetsResponse:
     return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "responses": []}

@@ -348,6 +348,15 @@ class ShareCoordinator:
 
     # --- admin ----------------------------------------------------------------------
 
+    def group(self, group_id: str) -> ShareGroup:
+        """The share group `group_id`, created empty (and persisted) when unknown."""
+        group = self.groups.get(group_id)
+        if group is None:
+            group = ShareGroup(group_id)
+            self._persist_group(group)
+            self.groups[group_id] = group
+        return group
+
     def start_offset(self, group_id: str, topic_id: bytes, index: int) -> int | None:
         partition = self.partitions.get((group_id, topic_id, index))
         return None if partition is None else partition.start_offset

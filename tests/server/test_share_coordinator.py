@@ -314,3 +314,13 @@ def test_deleting_a_group_needs_it_empty():
     assert h.share.delete_group("g") is ErrorCode.NONE
     assert h.share.delete_group("g") is ErrorCode.GROUP_ID_NOT_FOUND
     assert "g" not in Harness(h.storage).share.groups
+
+
+def test_altering_offsets_of_an_unknown_group_creates_it():
+    h = Harness()
+    topic_id = h.topic()
+    h.share.alter_start_offset(h.share.group("fresh").group_id, topic_id, 0, 3)
+    again = Harness(h.storage)
+    assert again.share.start_offset("fresh", topic_id, 0) == 3
+    again.join("m1", group="fresh")
+    assert again.acquire("m1", topic_id, group="fresh") == [AcquiredRange(3, 9, 1)]
