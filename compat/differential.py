@@ -759,6 +759,13 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                                 "coordinator_epoch": 0, "transaction_version": 2}]},
         ApiKey.LIST_TRANSACTIONS: {"state_filters": [], "producer_id_filters": [], "duration_filter": -1,
                                    "transactional_id_pattern": "[unclosed"},
+        # KIP-848 refusals (no member is created in the shared reference): an epoch for a group
+        # that does not exist, and a describe of a classic group and of a missing one.
+        ApiKey.CONSUMER_GROUP_HEARTBEAT: {"group_id": f"req-cgh-v{v}-{c.tag}", "member_id": f"req-member-{c.tag}", "member_epoch": 5,
+                                          "instance_id": None, "rack_id": None, "rebalance_timeout_ms": -1,
+                                          "subscribed_topic_names": None, "subscribed_topic_regex": None, "server_assignor": None,
+                                          "topic_partitions": None},
+        ApiKey.CONSUMER_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
     }
     return bodies.get(api)
 
