@@ -17,10 +17,12 @@ from ottla.server.admin.operations import (
     PartitionInfo,
     PartitionOffsets,
     ProduceResult,
+    ScramUser,
     TopicDescription,
     TopicListing,
     TopicReader,
 )
+from ottla.server.admin.sasl import SaslLogin
 
 __all__ = [
     "AdminClient",
@@ -38,6 +40,8 @@ __all__ = [
     "PartitionOffsets",
     "ProduceResult",
     "RetriableError",
+    "SaslLogin",
+    "ScramUser",
     "TopicDescription",
     "TopicListing",
     "TopicReader",

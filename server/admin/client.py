@@ -10,11 +10,9 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from ottla.server.security.sasl.errors import AuthenticationFailed
-from ottla.server.security.sasl.scram import ScramClient, ScramMechanism
+from ottla.server.admin.sasl import MECHANISMS, SCRAM, SaslError, SaslLogin, ScramClient
 from ottla.wire.api import DECLARED_VERSIONS, ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.protocol import decode_response, encode_request
@@ -72,19 +70,6 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-@dataclass(slots=True, frozen=True)
-class SaslLogin:
-    """Who to log in as on a SASL_PLAINTEXT listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."""
-
-    mechanism: str
-    username: str
-    password: str = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if self.mechanism != "PLAIN" and ScramMechanism.by_name(self.mechanism) is None:
-            raise ClientError(f"SASL mechanism {self.mechanism} is not one this client speaks (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
-
-
 class Connection:
     def __init__(self, host: str, port: int, timeout: float, client_id: str, sasl: SaslLogin | None = None) -> None:
         try:
@@ -101,20 +86,20 @@ class Connection:
     def _authenticate(self, login: SaslLogin) -> None:
         """SaslHandshake v1, then SaslAuthenticate for each token, as Kafka's
         SaslClientAuthenticator sends them; a refusal is a ClientError naming no secret."""
+        if login.mechanism not in MECHANISMS:
+            raise ClientError(f"SASL mechanism {login.mechanism} is not one this client speaks ({', '.join(MECHANISMS)})")
         handshake = self.request(ApiKey.SASL_HANDSHAKE, self.version(ApiKey.SASL_HANDSHAKE, 1), {"mechanism": login.mechanism})
         if handshake["error_code"]:
             enabled = ", ".join(handshake["mechanisms"]) or "none"
             raise kafka_error(handshake["error_code"], f"the listener's mechanisms: {enabled}", f"SASL {login.mechanism} at {self.address}")
         version = self.version(ApiKey.SASL_AUTHENTICATE)
-        scram = ScramMechanism.by_name(login.mechanism)
-        if scram is None:
+        if login.mechanism not in SCRAM:
             self._sasl_token(version, f"\0{login.username}\0{login.password}".encode())
             return
-        client = ScramClient(scram, login.username, login.password)
-        server_final = self._sasl_token(version, client.final(self._sasl_token(version, client.first())))
+        client = ScramClient(login.mechanism, login.username, login.password)
         try:
-            client.verify(server_final)
-        except AuthenticationFailed as exc:
+            client.verify(self._sasl_token(version, client.final(self._sasl_token(version, client.first()))))
+        except SaslError as exc:
             raise ClientError(f"SASL {login.mechanism} at {self.address}: {exc}") from None
 
     def _sasl_token(self, version: int, token: bytes) -> bytes:

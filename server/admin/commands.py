@@ -18,15 +18,14 @@ import time
 from collections.abc import Iterator
 from typing import Any, Callable, Literal
 
-from ottla.server.admin.client import ClientError, SaslLogin
+from ottla.server.admin.client import ClientError
 from ottla.server.admin.operations import AdminClient, ConsumedRecord
 from ottla.server.admin.output import as_json, table
-from ottla.server.security.sasl.jaas import JaasError, parse_jaas_config
-from ottla.server.security.sasl.scram import ScramMechanism
+from ottla.server.admin.sasl import MECHANISMS, SCRAM, SaslLogin, jaas_credentials
 
 # The SASL password of the ottla commands, when not given as a flag.
 PASSWORD_VARIABLE = "OTTLA_SASL_PASSWORD"
-SCRAM_NAMES = [mechanism.mechanism_name for mechanism in ScramMechanism]
+SCRAM_NAMES = list(SCRAM)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -40,7 +39,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
     # A SASL_PLAINTEXT listener's login: as flags, or Kafka's tools' --command-config file.
     common.add_argument("--command-config", metavar="FILE", help="Kafka client properties: security.protocol, sasl.mechanism, sasl.jaas.config")
-    common.add_argument("--sasl-mechanism", choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], help="log in with SASL")
+    common.add_argument("--sasl-mechanism", choices=MECHANISMS, help="log in with SASL")
     common.add_argument("--sasl-username")
     common.add_argument("--sasl-password", help=f"default: ${PASSWORD_VARIABLE} (a flag is visible to other users in ps)")
 
@@ -130,11 +129,7 @@ def sasl_login(args: argparse.Namespace) -> SaslLogin | None:
             raise ClientError(f"{args.command_config}: security.protocol={protocol}: the ottla commands speak PLAINTEXT and SASL_PLAINTEXT")
         if protocol == "SASL_PLAINTEXT":
             mechanism = properties.get("sasl.mechanism", "GSSAPI")
-            try:
-                options = parse_jaas_config(properties.get("sasl.jaas.config", "")).options
-            except JaasError as exc:
-                raise ClientError(f"{args.command_config}: sasl.jaas.config: {exc}") from None
-            username, password = options.get("username"), options.get("password")
+            username, password = jaas_credentials(properties.get("sasl.jaas.config", ""))
     mechanism = args.sasl_mechanism or mechanism
     username = args.sasl_username or username
     password = args.sasl_password or os.environ.get(PASSWORD_VARIABLE) or password
@@ -371,9 +366,8 @@ def users_list(admin: AdminClient, args: argparse.Namespace) -> None:
 
 def users_add(admin: AdminClient, args: argparse.Namespace) -> None:
     password = args.password if args.password is not None else _read_password(args.user)
-    mechanisms = _mechanisms(args.mechanism) or list(ScramMechanism)
-    admin.add_scram_user(args.user, password, mechanisms, args.iterations)
-    names = [m.mechanism_name for m in mechanisms]
+    names = args.mechanism or SCRAM_NAMES
+    admin.add_scram_user(args.user, password, names, args.iterations)
     if args.json:
         as_json({"user": args.user, "mechanisms": names, "iterations": args.iterations})
     else:
@@ -381,15 +375,11 @@ def users_add(admin: AdminClient, args: argparse.Namespace) -> None:
 
 
 def users_delete(admin: AdminClient, args: argparse.Namespace) -> None:
-    deleted = admin.delete_scram_user(args.user, _mechanisms(args.mechanism))
+    deleted = admin.delete_scram_user(args.user, args.mechanism or ())
     if args.json:
         as_json({"user": args.user, "deleted": deleted})
     else:
         print(f"deleted {', '.join(deleted)} credentials of user {args.user}")
-
-
-def _mechanisms(names: list[str] | None) -> list[ScramMechanism]:
-    return [mechanism for mechanism in ScramMechanism if mechanism.mechanism_name in (names or ())]
 
 
 def _read_password(user: str) -> str:

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ottla.server.admin.client import ClientError, KafkaClient, SaslLogin, kafka_error, retrying
-from ottla.server.security.sasl.scram import ScramMechanism
+from ottla.server.admin.client import ClientError, KafkaClient, kafka_error, retrying
+from ottla.server.admin.sasl import SCRAM, SaslLogin, salted_password
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.records import Record, build_batch, iter_records, scan_batches
@@ -574,26 +574,29 @@ class AdminClient:
             described.append(ScramUser(result["user"], mechanisms))
         return sorted(described, key=lambda user: user.user)
 
-    def add_scram_user(self, user: str, password: str, mechanisms: Sequence[ScramMechanism], iterations: int = 4096) -> None:
-        """Set `user`'s password for each mechanism. The password is salted here, as Kafka's
-        Admin.alterUserScramCredentials salts it: the broker receives only the salted form."""
+    def add_scram_user(self, user: str, password: str, mechanisms: Sequence[str] = tuple(SCRAM), iterations: int = 4096) -> None:
+        """Set `user`'s password for each mechanism (SCRAM-SHA-256, SCRAM-SHA-512). The password
+        is salted here, as Kafka's Admin.alterUserScramCredentials salts it: the broker
+        receives only the salted form."""
         upsertions = []
         for mechanism in mechanisms:
+            if mechanism not in SCRAM:
+                raise ClientError(f"{mechanism} is not a SCRAM mechanism ({', '.join(SCRAM)})")
             salt = secrets.token_bytes(32)
-            salted = mechanism.salted_password(password, salt, iterations)
-            upsertions.append({"name": user, "mechanism": mechanism.type_code, "iterations": iterations, "salt": salt, "salted_password": salted})
+            salted = salted_password(mechanism, password, salt, iterations)
+            upsertions.append({"name": user, "mechanism": SCRAM[mechanism][0], "iterations": iterations, "salt": salt, "salted_password": salted})
         # One user may be altered once per request (DUPLICATE_RESOURCE): a request per mechanism.
         for upsertion in upsertions:
             self._alter_scram(user, {"deletions": [], "upsertions": [upsertion]})
 
-    def delete_scram_user(self, user: str, mechanisms: Sequence[ScramMechanism] = ()) -> list[str]:
+    def delete_scram_user(self, user: str, mechanisms: Sequence[str] = ()) -> list[str]:
         """Delete `user`'s credentials for `mechanisms` (all it has when none is named);
         returns the mechanism names deleted."""
-        names = [m.mechanism_name for m in mechanisms] or list(self.describe_scram_users([user])[0].mechanisms)
+        names = list(mechanisms) or list(self.describe_scram_users([user])[0].mechanisms)
         for name in names:
-            mechanism = ScramMechanism.by_name(name)
-            assert mechanism is not None
-            self._alter_scram(user, {"deletions": [{"name": user, "mechanism": mechanism.type_code}], "upsertions": []})
+            if name not in SCRAM:
+                raise ClientError(f"{name} is not a SCRAM mechanism ({', '.join(SCRAM)})")
+            self._alter_scram(user, {"deletions": [{"name": user, "mechanism": SCRAM[name][0]}], "upsertions": []})
         return names
 
     def _alter_scram(self, user: str, body: dict[str, Any]) -> None:
@@ -659,8 +662,7 @@ class TopicReader:
 
 
 def _mechanism_name(type_code: int) -> str:
-    mechanism = ScramMechanism.by_type(type_code)
-    return f"mechanism {type_code}" if mechanism is None else mechanism.mechanism_name
+    return next((name for name, (code, _) in SCRAM.items() if code == type_code), f"mechanism {type_code}")
 
 
 def _consumed(partition: int, record: Record) -> ConsumedRecord:
