@@ -1,4 +1,4 @@
-"""SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) as Kafka's brokers run it.
+"""SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER) as Kafka's brokers run it.
 
 Mechanisms are sans-IO state machines (bytes in, bytes out, a principal at the end);
 `SaslAuthenticator` is one connection's exchange; `ScramCredentialStore` keeps SCRAM
@@ -13,7 +13,15 @@ from typing import Any, Callable
 from ottla.server.security.sasl.authenticator import SUPPORTED_MECHANISMS, SaslAuthenticator, SaslSettings, SaslState
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState
-from ottla.server.security.sasl.jaas import JaasError, parse_jaas_config
+from ottla.server.security.sasl.jaas import JaasError, LoginModule, parse_jaas_config
+from ottla.server.security.sasl.oauthbearer import (
+    JWKS_CALLBACK_HANDLERS,
+    MECHANISM as OAUTHBEARER,
+    UNSECURED_CALLBACK_HANDLER,
+    JwksValidator,
+    TokenValidator,
+    UnsecuredJwsValidator,
+)
 from ottla.server.security.sasl.plain import MECHANISM as PLAIN
 from ottla.server.security.sasl.scram import ScramCredential, ScramMechanism
 
@@ -54,15 +62,8 @@ def listener_sasl_settings(setting: Callable[[str], Any], listener: str) -> Sasl
         )
     plain_users: dict[str, str] = {}
     if PLAIN in enabled:
-        text = setting("plain.sasl.jaas.config")
-        if text is None:
-            if setting("sasl.jaas.config") is not None:
-                log.warning("sasl.jaas.config should be prefixed with the SASL mechanism name (%splain.sasl.jaas.config); ignoring it", prefix)
-            raise SaslConfigError(f"PLAIN is enabled on listener {listener} but {prefix}plain.sasl.jaas.config is not set")
-        try:
-            plain_users = parse_jaas_config(str(text)).plain_users()
-        except JaasError as exc:
-            raise SaslConfigError(f"{prefix}plain.sasl.jaas.config: {exc}") from None
+        plain_users = _login_module(setting, listener, PLAIN).plain_users()
+    oauthbearer = _oauthbearer_validator(setting, listener) if OAUTHBEARER in enabled else None
     reauth_ms = {}
     for mechanism in enabled:
         value = setting(f"{mechanism.lower()}.connections.max.reauth.ms")
@@ -72,7 +73,56 @@ def listener_sasl_settings(setting: Callable[[str], Any], listener: str) -> Sasl
             reauth_ms[mechanism] = max(int(value or 0), 0)
         except ValueError:
             raise SaslConfigError(f"connections.max.reauth.ms for {mechanism} on listener {listener} is not a number") from None
-    return SaslSettings(enabled, plain_users, reauth_ms)
+    return SaslSettings(enabled, plain_users, reauth_ms, oauthbearer)
+
+
+def _login_module(setting: Callable[[str], Any], listener: str, mechanism: str) -> LoginModule:
+    """The JAAS login module of `mechanism` on the listener (`<mechanism>.sasl.jaas.config`)."""
+    prefix = f"listener.name.{listener.lower()}."
+    name = f"{mechanism.lower()}.sasl.jaas.config"
+    text = setting(name)
+    if text is None:
+        if setting("sasl.jaas.config") is not None:
+            log.warning("sasl.jaas.config should be prefixed with the SASL mechanism name (%s%s); ignoring it", prefix, name)
+        raise SaslConfigError(f"{mechanism} is enabled on listener {listener} but {prefix}{name} is not set")
+    try:
+        return parse_jaas_config(str(text))
+    except JaasError as exc:
+        raise SaslConfigError(f"{prefix}{name}: {exc}") from None
+
+
+def _oauthbearer_validator(setting: Callable[[str], Any], listener: str) -> TokenValidator:
+    """Kafka's choice of validator: `oauthbearer.sasl.server.callback.handler.class` naming
+    OAuthBearerValidatorCallbackHandler validates signed tokens against
+    `sasl.oauthbearer.jwks.endpoint.url`; no handler, Kafka's unsecured-JWS one, configured by
+    the login module's `unsecuredValidator*` options (for development only)."""
+    module = _login_module(setting, listener, OAUTHBEARER)
+    handler = setting("oauthbearer.sasl.server.callback.handler.class")
+    if handler is None or handler == UNSECURED_CALLBACK_HANDLER:
+        try:
+            return UnsecuredJwsValidator(module.options)
+        except ValueError as exc:
+            raise SaslConfigError(f"OAUTHBEARER on listener {listener}: {exc}") from None
+    if handler not in JWKS_CALLBACK_HANDLERS:
+        raise SaslConfigError(
+            f"oauthbearer.sasl.server.callback.handler.class of listener {listener}: Ottla serves Kafka's "
+            f"OAuthBearerValidatorCallbackHandler and the unsecured default, not {handler}"
+        )
+    url = setting("sasl.oauthbearer.jwks.endpoint.url")
+    if not url:
+        raise SaslConfigError(f"OAUTHBEARER on listener {listener} validates tokens with a JWKS: set sasl.oauthbearer.jwks.endpoint.url")
+    try:
+        return JwksValidator(
+            str(url),
+            expected_audience=_names(setting("sasl.oauthbearer.expected.audience")),
+            expected_issuer=setting("sasl.oauthbearer.expected.issuer") or None,
+            subject_claim=str(setting("sasl.oauthbearer.sub.claim.name") or "sub"),
+            scope_claim=str(setting("sasl.oauthbearer.scope.claim.name") or "scope"),
+            clock_skew_seconds=int(setting("sasl.oauthbearer.clock.skew.seconds") or 30),
+            refresh_ms=int(setting("sasl.oauthbearer.jwks.endpoint.refresh.ms") or 3_600_000),
+        )
+    except (OSError, ValueError) as exc:
+        raise SaslConfigError(f"sasl.oauthbearer.jwks.endpoint.url of listener {listener}: cannot read its JWKS: {exc}") from None
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -7,20 +7,23 @@ SaslAuthenticate handlers drive the exchange (`handshake`, `authenticate`); afte
 handshake the client sends raw tokens with no Kafka header, which the connection hands to
 `evaluate_raw`. A failure leaves `failed` set: the connection sends the answer and closes.
 
-KIP-368: with `connections.max.reauth.ms` set, a client of SaslAuthenticate v1+ is told its
-session lifetime; once it is over, the connection serves only a SaslHandshake, which starts
+KIP-368: with `connections.max.reauth.ms` set, or a credential that expires (an OAUTHBEARER
+token), a client of SaslAuthenticate v1+ is told its session lifetime, the shorter of the two;
+once it is over, the connection serves only a SaslHandshake, which starts
 re-authentication with the same mechanism, and must end with the same principal.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping, Protocol
 
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials
+from ottla.server.security.sasl.oauthbearer import MECHANISM as OAUTHBEARER, OAuthBearerServer, TokenValidator
 from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
 from ottla.server.security.sasl.scram import ScramMechanism, ScramServer
 from ottla.wire.api import ApiKey
@@ -28,7 +31,7 @@ from ottla.wire.errors import ErrorCode
 
 log = logging.getLogger("ottla.sasl")
 
-SUPPORTED_MECHANISMS = (PLAIN, *(m.mechanism_name for m in ScramMechanism))
+SUPPORTED_MECHANISMS = (PLAIN, *(m.mechanism_name for m in ScramMechanism), OAUTHBEARER)
 
 
 class MechanismServer(Protocol):
@@ -52,6 +55,8 @@ class SaslSettings:
     plain_users: Mapping[str, str] = field(default_factory=dict, repr=False)
     # connections.max.reauth.ms by mechanism: 0 (or absent) means sessions never expire.
     max_reauth_ms: Mapping[str, int] = field(default_factory=dict)
+    # OAUTHBEARER's token validator (unsecured JWS, or JWKS-verified), when it is enabled.
+    oauthbearer: TokenValidator | None = None
 
 
 class SaslState(Enum):
@@ -78,6 +83,8 @@ class SaslAuthenticator:
         self._client_supports_reauth = False
         # Monotonic seconds at which the session ends (KIP-368), None for never.
         self.session_expires_at: float | None = None
+        # The session lifetime told to the client: 0 for none.
+        self._lifetime_ms = 0
 
     @property
     def authenticated(self) -> bool:
@@ -141,7 +148,7 @@ class SaslAuthenticator:
             return ErrorCode.SASL_AUTHENTICATION_FAILED, message, b"", 0
         except AuthenticationFailed as exc:
             return ErrorCode.SASL_AUTHENTICATION_FAILED, str(exc), b"", 0
-        lifetime = self._session_lifetime_ms() if self.authenticated else 0
+        lifetime = self._lifetime_ms if self.authenticated else 0
         return ErrorCode.NONE, None, response, lifetime
 
     def evaluate_raw(self, token: bytes, now: float) -> bytes:
@@ -167,20 +174,32 @@ class SaslAuthenticator:
                 )
             self.principal = principal
             self.state = SaslState.COMPLETE
+            self._lifetime_ms = self._session_lifetime_ms(server)
             self._server = None
             self.raw_tokens = False
             self.session_expires_at = None
-            lifetime = self._session_lifetime_ms()
-            if lifetime and self._client_supports_reauth:
-                self.session_expires_at = now + lifetime / 1000
+            if self._lifetime_ms and self._client_supports_reauth:
+                self.session_expires_at = now + self._lifetime_ms / 1000
         return response
 
-    def _session_lifetime_ms(self) -> int:
-        return self.settings.max_reauth_ms.get(self.mechanism or "", 0)
+    def _session_lifetime_ms(self, server: MechanismServer) -> int:
+        """connections.max.reauth.ms, capped by when the credential expires (Kafka's
+        SaslServerAuthenticator.ReauthInfo.calcCompletionTimesAndReturnSessionLifetimeMs)."""
+        max_reauth_ms = self.settings.max_reauth_ms.get(self.mechanism or "", 0)
+        expires_at_ms = getattr(server, "expires_at_ms", None)
+        if expires_at_ms is None:
+            return max_reauth_ms
+        # At least 1: a token that expires as it is accepted still ends its session (0 means never).
+        remaining_ms = max(int(expires_at_ms - time.time() * 1000), 1)
+        return min(remaining_ms, max_reauth_ms) if max_reauth_ms else remaining_ms
 
     def _new_server(self, mechanism: str) -> MechanismServer:
         if mechanism == PLAIN:
             return PlainServer(self.settings.plain_users)
+        if mechanism == OAUTHBEARER:
+            if self.settings.oauthbearer is None:
+                raise ValueError("OAUTHBEARER is enabled without a token validator")
+            return OAuthBearerServer(self.settings.oauthbearer)
         scram = ScramMechanism.by_name(mechanism)
         if scram is None:
             raise ValueError(f"no server for SASL mechanism {mechanism}")
