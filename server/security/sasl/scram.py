@@ -204,7 +204,9 @@ class ScramServer:
         match = _CLIENT_FINAL.fullmatch(text)
         if match is None:
             raise InvalidCredentials("Invalid SCRAM client final message format")
-        if match["nonce"] != self._nonce:
+        # ScramSaslServer checks that the nonce ENDS WITH the server-first one, not equality:
+        # librdkafka 2.0.x sends its own nonce before the combined one, and Kafka lets it in.
+        if not match["nonce"].endswith(self._nonce):
             raise InvalidCredentials("Invalid client nonce in the final client message.")
         try:
             channel = base64.b64decode(match["channel"], validate=True)
