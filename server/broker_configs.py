@@ -27,6 +27,7 @@ from typing import Any
 
 from ottla.server.config import ALL_KEYS, SETTINGS, BrokerConfig, ConfigError
 from ottla.server.kafka_settings import INERT_KEYS
+from ottla.server.security.listeners import LISTENER_PREFIX
 from ottla.server.topic_config import Layers, Resolved, broker_default, broker_topic_defaults, resolve
 from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
 from ottla.storage.files import replace_file
@@ -186,6 +187,9 @@ class BrokerConfigs:
         if not per_broker:
             return [self._entry(name, False, node) for name in sorted(self.cluster_default)]
         unknown = (self.per_broker.keys() | self.cluster_default.keys()) - DESCRIBED_KEYS.keys()
+        # Per-listener keys (listener.name.<l>.<key>) are listed, as Kafka lists the originals it
+        # was given; of no defined type, they are sensitive: shown with a null value.
+        unknown |= {name for name, _ in self.static.listener_settings if name.startswith(LISTENER_PREFIX)}
         return [self._entry(name, True, node) for name in sorted(DESCRIBED_KEYS.keys() | unknown)]
 
     def current_value(self, name: str, node: Listening) -> str | None:
@@ -228,6 +232,8 @@ class BrokerConfigs:
         if name in _DERIVED_FROM:
             return _derived(name, self.static, None) if self.static.explicit & set(_DERIVED_FROM[name]) else _UNSET
         key = ALL_KEYS.get(name)
+        if key is None and name.startswith(LISTENER_PREFIX):
+            return dict(self.static.listener_settings).get(name, _UNSET)
         if key is None or name not in self.static.explicit:
             return _UNSET
         return key.render(self.static.value(name))
