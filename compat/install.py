@@ -11,6 +11,9 @@
   (`python -m compat.drivers.native --build`; a no-op once built);
 * the reference Apache Kafka and its Java client driver, through `python -m compat.kafka --fetch`
   (Maven; a no-op once cached).
+* the Kafka Streams applications and the Kafka Connect worker with our connectors
+  (compat/java/streams and compat/java/connect; Maven, `python -m compat.streams --build` and
+  `python -m compat.connect --build`; a no-op once built).
 
 A tool that cannot be installed here (no npm, not root) is reported and skipped: the matrix then
 shows that client as not installed, and the pytest suite fails on it under CI=true. A command
@@ -72,6 +75,15 @@ def install_native_drivers() -> None:
     _run(sys.executable, "-m", "compat.drivers.native", "--build")
 
 
+def install_streams_and_connect() -> None:
+    """Kafka Streams and Kafka Connect 4.4 from Maven Central, with our applications and connectors."""
+    if shutil.which("mvn") is None:
+        print("mvn not found: Kafka Streams and Connect will be reported as not built", file=sys.stderr)
+        return
+    _run(sys.executable, "-m", "compat.streams", "--build")
+    _run(sys.executable, "-m", "compat.connect", "--build")
+
+
 def main() -> int:
     try:
         install_node()
@@ -80,6 +92,7 @@ def main() -> int:
         install_franz_go_suite()
         install_native_drivers()
         _run(sys.executable, "-m", "compat.kafka", "--fetch")
+        install_streams_and_connect()
     except subprocess.CalledProcessError as exc:
         print(f"install failed: {' '.join(exc.cmd)} exited {exc.returncode}", file=sys.stderr)
         return exc.returncode
