@@ -19,6 +19,7 @@ from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, Drop
 from ottla.server.dispatch import Deferred, Dispatcher
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.security.sasl import AuthenticationFailed, IllegalSaslState, SaslAuthenticator, SaslState
+from ottla.server.security.sasl.authenticator import illegal_state_answer
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
 from ottla.wire.framing import FrameReader, frame as size_prefixed
@@ -289,11 +290,22 @@ class Connection(asyncio.BufferedProtocol):
 
     def _sasl_gate(self, sasl: SaslAuthenticator, frame: bytes) -> bool:
         """Before (or when renewing) authentication: answer a raw token after a v0 handshake
-        here (True), or let through only what the exchange expects now (IllegalSaslState
-        closes the connection unanswered, as Kafka's SaslServerAuthenticator does)."""
+        here (True), or let through only what the exchange expects now. IllegalSaslState
+        closes the connection as Kafka's SaslServerAuthenticator does: unanswered before the
+        handshake, after an ILLEGAL_SASL_STATE answer (True) where a SaslAuthenticate was due."""
         now = time.monotonic()
         if not sasl.raw_tokens:
-            sasl.check(peek_api(frame)[0], now)
+            try:
+                sasl.check(peek_api(frame)[0], now)
+            except IllegalSaslState as exc:
+                if not exc.answered:
+                    raise
+                log.info("answering %s with ILLEGAL_SASL_STATE: %s", self.peer, exc)
+                slot = _Slot()
+                self.pending.append(slot)
+                self._complete(slot, illegal_state_answer(frame, str(exc)))
+                self._after_sasl_step(sasl)
+                return True
             return False
         try:
             token = sasl.evaluate_raw(frame, now)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.protocol.metadata import MetadataRequest, MetadataResponse
+from kafka.protocol.metadata import FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafka.protocol.sasl import SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse
 
@@ -139,6 +139,18 @@ def test_a_request_before_authentication_closes_the_connection(broker: ThreadedB
     with RawClient(broker.bootstrap_servers) as client:
         assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
         client.send(MetadataRequest(topics=[]), 1)
+        assert _closed(client.sock)
+
+
+@pytest.mark.parametrize("version", [1, 3])
+def test_a_request_where_a_sasl_token_was_due_is_answered_then_closed(broker: ThreadedBroker, version: int) -> None:
+    """After a v1 handshake Kafka's SaslServerAuthenticator answers any other request with
+    ILLEGAL_SASL_STATE (the request's error response), then closes the connection."""
+    with RawClient(broker.bootstrap_servers) as client:
+        assert client.call(SaslHandshakeRequest(mechanism="PLAIN"), 1, SaslHandshakeResponse).error_code == 0
+        answer = client.call(FindCoordinatorRequest(key="g", key_type=0), version, FindCoordinatorResponse)
+        assert answer.error_code == 34  # ILLEGAL_SASL_STATE
+        assert answer.error_message == "Unexpected Kafka request of type FIND_COORDINATOR during SASL authentication."
         assert _closed(client.sock)
 
 

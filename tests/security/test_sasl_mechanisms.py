@@ -184,16 +184,24 @@ def test_authenticator_gates_requests_as_kafka_does() -> None:
     sasl.check(ApiKey.SASL_HANDSHAKE, 0)
     with pytest.raises(IllegalSaslState, match="Unexpected Kafka request of type METADATA during SASL handshake."):
         sasl.check(ApiKey.METADATA, 0)
-    with pytest.raises(IllegalSaslState):
+    with pytest.raises(IllegalSaslState) as before_handshake:
         sasl.check(ApiKey.SASL_AUTHENTICATE, 0)
+    assert not before_handshake.value.answered and not sasl.failed
     assert sasl.handshake("PLAIN", 1) is ErrorCode.NONE
-    with pytest.raises(IllegalSaslState, match="during SASL authentication"):
-        sasl.check(ApiKey.API_VERSIONS, 0)
+    sasl.check(ApiKey.SASL_AUTHENTICATE, 0)
     assert sasl.authenticate(b"\0alice\0pw", 2, 0) == (ErrorCode.NONE, None, b"", 0)
     assert sasl.authenticated and sasl.principal == "User:alice"
     sasl.check(ApiKey.METADATA, 0)
     assert sasl.handshake("PLAIN", 1) is ErrorCode.ILLEGAL_SASL_STATE
     assert sasl.authenticate(b"", 2, 0)[0] is ErrorCode.ILLEGAL_SASL_STATE
+
+
+def test_a_request_where_a_token_was_due_is_answered_and_fails_the_exchange() -> None:
+    sasl = _plain_authenticator()
+    assert sasl.handshake("PLAIN", 1) is ErrorCode.NONE
+    with pytest.raises(IllegalSaslState, match="Unexpected Kafka request of type API_VERSIONS during SASL authentication.") as raised:
+        sasl.check(ApiKey.API_VERSIONS, 0)
+    assert raised.value.answered and sasl.failed
 
 
 def test_authenticator_failures() -> None:

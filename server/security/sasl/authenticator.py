@@ -2,7 +2,9 @@
 
 The connection asks `check(api_key, now)` before it dispatches a frame: before authentication
 only ApiVersions and SaslHandshake are served, then only SaslAuthenticate; anything else
-raises `IllegalSaslState` and the connection closes unanswered. The SaslHandshake and
+raises `IllegalSaslState` and the connection closes: unanswered before the handshake, after
+an ILLEGAL_SASL_STATE answer (`illegal_state_answer`) once a v1 handshake chose a mechanism,
+as Kafka's SaslServerAuthenticator.handleSaslToken answers. The SaslHandshake and
 SaslAuthenticate handlers drive the exchange (`handshake`, `authenticate`); after a v0
 handshake the client sends raw tokens with no Kafka header, which the connection hands to
 `evaluate_raw`. A failure leaves `failed` set: the connection sends the answer and closes.
@@ -27,7 +29,9 @@ from ottla.server.security.sasl.oauthbearer import MECHANISM as OAUTHBEARER, OAu
 from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
 from ottla.server.security.sasl.scram import ScramMechanism, ScramServer
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, MalformedFrame
+from ottla.wire.header import peek_api
+from ottla.wire.protocol import encode_response
 
 log = logging.getLogger("ottla.sasl")
 
@@ -106,7 +110,10 @@ class SaslAuthenticator:
         if state in (SaslState.AUTHENTICATE, SaslState.REAUTHENTICATE) and api_key == ApiKey.SASL_AUTHENTICATE:
             return
         phase = "handshake" if state is SaslState.HANDSHAKE else "authentication"
-        raise IllegalSaslState(f"Unexpected Kafka request of type {_api_name(api_key)} during SASL {phase}.")
+        answered = state is not SaslState.HANDSHAKE
+        if answered:
+            self.state = SaslState.FAILED
+        raise IllegalSaslState(f"Unexpected Kafka request of type {_api_name(api_key)} during SASL {phase}.", answered)
 
     def handshake(self, mechanism: str, version: int) -> ErrorCode:
         """SaslHandshake: NONE and the exchange starts, or ILLEGAL_SASL_STATE (authenticated,
@@ -204,6 +211,17 @@ class SaslAuthenticator:
         if scram is None:
             raise ValueError(f"no server for SASL mechanism {mechanism}")
         return ScramServer(scram, self._credentials.get)
+
+
+def illegal_state_answer(frame: bytes, message: str) -> bytes:
+    """The request's answer with ILLEGAL_SASL_STATE, as Kafka's `getErrorResponse` gives it for
+    a request with a top-level error code (and message, where the response has one); the
+    other fields keep their defaults. MalformedFrame for an API or version Ottla cannot encode."""
+    api_key, version, correlation_id = peek_api(frame)
+    try:
+        return encode_response(api_key, version, correlation_id, {"error_code": ErrorCode.ILLEGAL_SASL_STATE, "error_message": message})
+    except (KeyError, ValueError) as exc:
+        raise MalformedFrame(f"cannot answer API {api_key} v{version}: {exc}") from None
 
 
 def _api_name(api_key: int) -> str:

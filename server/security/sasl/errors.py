@@ -15,4 +15,9 @@ class InvalidCredentials(AuthenticationFailed):
 
 class IllegalSaslState(Exception):
     """A request the exchange does not expect now (Kafka's IllegalSaslStateException): the
-    connection is closed."""
+    connection is closed; when `answered`, after the request is answered with
+    ILLEGAL_SASL_STATE (a Kafka request where a SaslAuthenticate was due)."""
+
+    def __init__(self, message: str, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
