@@ -15,6 +15,7 @@ from typing import Any
 from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, set_settings
 from ottla.server.hooks import TestHooks
 from ottla.server.security.listeners import ListenerError
+from ottla.server.security.sasl import SaslConfigError
 
 
 # Not Kafka's (9092-9094), Confluent's (8081-8083, 8088, 9021), the UIs' (8080), Prometheus's
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-host", help="address the HTTP listener binds (default 127.0.0.1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
+    serve.add_argument(
+        "--add-scram", action="append", default=[], metavar="CREDENTIAL",
+        help="a SCRAM user set at start, as kafka-storage format takes it: 'SCRAM-SHA-256=[name=alice,password=...]'; repeatable",
+    )
     certs = commands.add_parser("certs", help="write a development CA, broker and client certificates for trying TLS")
     certs.add_argument("directory", help="where to write them (created if missing)")
     add_commands(commands)
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
     _raise_open_file_limit()
-    return asyncio.run(_serve(config, test_hooks))
+    return asyncio.run(_serve(config, test_hooks, args.add_scram))
 
 
 def _write_certificates(directory: str) -> int:
@@ -129,10 +134,14 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
     return config
 
 
-async def _serve(config: BrokerConfig, test_hooks: TestHooks | None) -> int:
+async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str]) -> int:
     from ottla.server.broker import Broker
 
-    broker = Broker(config, test_hooks=test_hooks)
+    try:
+        broker = Broker(config, test_hooks=test_hooks, add_scram=add_scram)
+    except SaslConfigError as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
