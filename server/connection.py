@@ -416,15 +416,19 @@ class Connection(asyncio.BufferedProtocol):
 
     async def _send_region(self, transport: asyncio.Transport, region: Any) -> None:
         with open(region.path, "rb") as file:
-            try:
-                sent = await asyncio.get_running_loop().sendfile(transport, file, region.position, region.length, fallback=False)
-            except asyncio.SendfileNotAvailableError:
-                # What asyncio raises on a TLS transport, whose bytes must pass through OpenSSL:
-                # fetches over SSL listeners are copied, a chunk at a time. Also what it raises
-                # when the first os.sendfile fails because the client
-                # has gone. Its own fallback swaps in a protocol that raises on the client's
-                # EOF; ours lets the transport notice the close and end the connection.
+            if transport.get_extra_info("sslcontext") is not None:
+                # A TLS transport's bytes must pass through OpenSSL: asyncio cannot sendfile
+                # them (loop.sendfile with fallback=False raises RuntimeError there), so fetches
+                # over SSL and SASL_SSL listeners are copied, a chunk at a time.
                 sent = await self._copy_region(transport, file, region)
+            else:
+                try:
+                    sent = await asyncio.get_running_loop().sendfile(transport, file, region.position, region.length, fallback=False)
+                except asyncio.SendfileNotAvailableError:
+                    # What asyncio raises when the first os.sendfile fails because the client
+                    # has gone. Its own fallback swaps in a protocol that raises on the client's
+                    # EOF; ours lets the transport notice the close and end the connection.
+                    sent = await self._copy_region(transport, file, region)
         if sent != region.length:
             # The segment shrank under us (retention, recovery): the frame would be corrupt.
             raise OSError(f"sent {sent} of {region.length} bytes of {region.path}")
