@@ -2,9 +2,10 @@
 member from each partition of its share session, parking until data arrives when none can
 be acquired (woken by the same appends that wake Fetch, and by released records).
 
-Share sessions: epoch 0 opens one (replacing the member's previous session, whose records
-are released; acknowledgements are refused on it), a later epoch continues it, -1 closes it
-after its acknowledgements, fetching nothing. The log is read as Fetch reads it, through
+Share sessions: epoch 0 opens one (replacing the member's previous session; what the member
+holds stays acquired, as in Kafka 4.4; acknowledgements are refused on it), a later epoch
+continues it, -1 closes it after its acknowledgements, fetching nothing, and releases what
+the member still holds. The log is read as Fetch reads it, through
 `ShareCoordinator.acquire`; classic Fetch is untouched.
 """
 
@@ -40,7 +41,6 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     if epoch == INITIAL_EPOCH:
         if has_acks:
             return _error(share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
-        share.close_session(group_id, member_id)
         opened = share.sessions.open(group_id, member_id)
         if isinstance(opened, ErrorCode):
             return _error(share.config.record_lock_duration_ms, opened)

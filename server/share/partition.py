@@ -193,22 +193,24 @@ class SharePartition:
     # --- acknowledging ------------------------------------------------------------
 
     def acknowledge(self, member_id: str, first: int, last: int, types: list[int]) -> ErrorCode:
-        """One acknowledgement batch, applied whole or not at all: every offset must be
-        ACQUIRED by `member_id` (else INVALID_RECORD_STATE, as SharePartition.acknowledge
-        answers for a record the member does not hold), and `types` is one type for all or
-        one per offset (else INVALID_REQUEST)."""
-        if first > last or len(types) not in (1, last - first + 1) or any(t not in AcknowledgeType._value2member_map_ for t in types):
+        """One acknowledgement batch, applied whole or not at all, answered as Kafka 4.4
+        answers (asked of the reference broker): offsets before the SPSO are done already
+        and skipped; a batch reaching past the last offset handed out, or with `types`
+        neither one type for all nor one per offset, is INVALID_REQUEST; any other offset
+        the member does not hold ACQUIRED is INVALID_RECORD_STATE."""
+        if (first > last or last >= self.end_offset or len(types) not in (1, last - first + 1)
+                or any(t not in AcknowledgeType._value2member_map_ for t in types)):
             return ErrorCode.INVALID_REQUEST
         entries = []
-        for offset in range(first, last + 1):
-            entry = self.records.get(offset) if self.start_offset <= offset < self.end_offset else None
+        for offset in range(max(first, self.start_offset), last + 1):
+            entry = self.records.get(offset)
             if (entry is None or entry.state is not RecordState.ACQUIRED or entry.acquisition is None
                     or entry.acquisition.member_id != member_id):
                 return ErrorCode.INVALID_RECORD_STATE
-            entries.append(entry)
+            entries.append((offset, entry))
         renewed = Acquisition(member_id)
-        for index, entry in enumerate(entries):
-            kind = AcknowledgeType(types[0] if len(types) == 1 else types[index])
+        for offset, entry in entries:
+            kind = AcknowledgeType(types[0] if len(types) == 1 else types[offset - first])
             if kind is AcknowledgeType.ACCEPT:
                 self._finish(entry, RecordState.ACKNOWLEDGED)
             elif kind in (AcknowledgeType.REJECT, AcknowledgeType.GAP):
@@ -217,7 +219,7 @@ class SharePartition:
                 self._release(entry)
             else:
                 entry.acquisition = renewed
-        if any(entry.acquisition is renewed for entry in entries):
+        if any(entry.acquisition is renewed for _, entry in entries):
             renewed.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, renewed)
         self._advance_start()
         return ErrorCode.NONE

@@ -168,6 +168,8 @@ def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:
     )
     assert process.stderr is not None
     line = process.stderr.readline()
+    while line and not line.startswith("ottla ready"):  # warnings come first
+        line = process.stderr.readline()
     assert line.startswith("ottla ready"), line
     threading.Thread(target=process.stderr.read, daemon=True).start()
     return process, int(line.split()[2].rsplit(":", 1)[1])
@@ -247,3 +249,129 @@ def test_kafka_console_share_consumer_and_share_groups_tool():
             ["java", "-cp", classpath, "org.apache.kafka.tools.consumer.group.ShareGroupCommand", "--bootstrap-server", bootstrap,
              "--list"], capture_output=True, text=True, timeout=60)
         assert "console" in listed.stdout.split()
+
+
+# --- bad input, on Ottla and on the reference Kafka 4.4 -----------------------------------
+
+
+def _bad_input(bootstrap: str, name: str) -> dict[str, Any]:
+    """Error codes a share group answers to wrong epochs, unknown members and sessions, and
+    acknowledgements of records not held, after a valid acquisition of five records."""
+    import base64
+    import uuid
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from compat.sockets import read_frame
+    from ottla.wire.api import ApiKey
+    from ottla.wire.protocol import decode_response, encode_request
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result()
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(5):
+        producer.produce(name, b"r%d" % i, partition=0)
+    assert producer.flush(10) == 0
+    host, port = bootstrap.rsplit(":", 1)
+    sock = __import__("socket").create_connection((host, int(port)), timeout=10)
+    correlation = iter(range(1, 1000))
+
+    def call(api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        sock.sendall(encode_request(api, version, next(correlation), body, client_id="share-bad-input"))
+        frame = read_frame(sock)
+        assert frame is not None
+        return decode_response(api, version, frame)[1]
+
+    def member_id() -> str:
+        return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+    group, member = f"{name}-group", member_id()
+    seen: dict[str, Any] = {}
+    # As clients do, find the coordinator first: Kafka creates __consumer_offsets then.
+    deadline = time.monotonic() + 60
+    while call(ApiKey.FIND_COORDINATOR, 6, {"key_type": 0, "coordinator_keys": [group]})["coordinators"][0]["error_code"]:
+        assert time.monotonic() < deadline, "no group coordinator"
+        time.sleep(0.5)
+    def retried(api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        """As clients do, again while the coordinator is not ready (NOT_COORDINATOR,
+        COORDINATOR_LOAD_IN_PROGRESS: Kafka loads its share coordinator on first use)."""
+        deadline = time.monotonic() + 60
+        while (answer := call(api, version, body))["error_code"] in (14, 16) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return answer
+
+    altered = retried(ApiKey.ALTER_SHARE_GROUP_OFFSETS, 0, {"group_id": group, "topics": [
+        {"topic_name": name, "partitions": [{"partition_index": 0, "start_offset": 0}]}]})
+    seen["alter before any member"] = (altered["error_code"], [p["error_code"] for t in altered["responses"] for p in t["partitions"]])
+
+    def heartbeat(member: str, epoch: int, topics: list[str] | None = None) -> dict[str, Any]:
+        return retried(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {"group_id": group, "member_id": member, "member_epoch": epoch,
+                                                       "rack_id": None, "subscribed_topic_names": topics})
+
+    joined = heartbeat(member, 0, [name])
+    epoch = joined["member_epoch"]
+    seen["join"] = (joined["error_code"], epoch > 0)
+    seen["wrong member epoch"] = heartbeat(member, epoch + 5)["error_code"]
+    seen["unknown member"] = heartbeat(member_id(), 1)["error_code"]
+    topic_id = next(iter(t["topic_id"] for t in call(ApiKey.METADATA, 12, {"topics": [{"topic_id": bytes(16), "name": name}],
+                                                                            "allow_auto_topic_creation": False,
+                                                                            "include_topic_authorized_operations": False})["topics"]))
+
+    def fetch(session_epoch: int, member: str = member, acks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return call(ApiKey.SHARE_FETCH, 1, {
+            "group_id": group, "member_id": member, "share_session_epoch": session_epoch, "max_wait_ms": 500, "min_bytes": 1,
+            "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500,
+            "topics": [{"topic_id": topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": acks or []}]}],
+            "forgotten_topics_data": []})
+
+    def acknowledge(session_epoch: int, first: int, last: int, kind: int, member: str = member) -> dict[str, Any]:
+        return call(ApiKey.SHARE_ACKNOWLEDGE, 1, {
+            "group_id": group, "member_id": member, "share_session_epoch": session_epoch,
+            "topics": [{"topic_id": topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": [
+                {"first_offset": first, "last_offset": last, "acknowledge_types": [kind]}]}]}]})
+
+    def partition_codes(response: dict[str, Any], field_name: str) -> list[int]:
+        return [p[field_name] for t in response["responses"] for p in t["partitions"]]
+
+    session_epoch, acquired = 0, []
+    deadline = time.monotonic() + 30
+    while not acquired and time.monotonic() < deadline:
+        answer = fetch(session_epoch)
+        assert answer["error_code"] == 0, answer
+        acquired = [(r["first_offset"], r["last_offset"], r["delivery_count"])
+                    for t in answer["responses"] for p in t["partitions"] for r in p["acquired_records"]]
+        session_epoch += 1
+    seen["acquired"] = acquired
+    seen["wrong session epoch"] = fetch(session_epoch + 7)["error_code"]
+    seen["unknown session"] = acknowledge(1, 0, 0, 1, member=member_id())["error_code"]
+    seen["ack on an opening fetch"] = fetch(0, acks=[{"first_offset": 0, "last_offset": 0, "acknowledge_types": [1]}])["error_code"]
+    reopened = fetch(0)
+    seen["a new session for the same member"] = (reopened["error_code"], [
+        (r["first_offset"], r["last_offset"], r["delivery_count"]) for t in reopened["responses"] for p in t["partitions"]
+        for r in p["acquired_records"]])
+    session_epoch = 1
+    beyond = acknowledge(session_epoch, 100, 101, 1)
+    session_epoch += 1
+    seen["ack beyond the end"] = (beyond["error_code"], partition_codes(beyond, "error_code"))
+    accepted = acknowledge(session_epoch, 0, 4, 1)
+    session_epoch += 1
+    seen["accept held records"] = (accepted["error_code"], partition_codes(accepted, "error_code"))
+    again = acknowledge(session_epoch, 0, 4, 1)
+    session_epoch += 1
+    seen["accept them again"] = (again["error_code"], partition_codes(again, "error_code"))
+    seen["leave"] = heartbeat(member, -1)["member_epoch"]
+    described = call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 0, {"groups": [{"group_id": group, "topics": [
+        {"topic_name": name, "partitions": [0]}]}]})
+    seen["describe missing group"] = call(ApiKey.SHARE_GROUP_DESCRIBE, 1, {"group_ids": ["no-such-share-group"],
+                                                                          "include_authorized_operations": False})["groups"][0]["error_code"]
+    seen["describe offsets"] = [p["error_code"] for g in described["groups"] for t in g["topics"] for p in t["partitions"]]
+    sock.close()
+    return seen
+
+
+def test_bad_input_is_answered_with_kafkas_error_codes(reference_kafka: str):
+    with running_broker(data_dir=None) as broker:
+        ours = _bad_input(broker.bootstrap_servers, "share-bad-input")
+    theirs = _bad_input(reference_kafka, "share-bad-input")
+    assert ours == theirs
+    assert ours["wrong member epoch"] == 110 and ours["unknown member"] == 25  # FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID

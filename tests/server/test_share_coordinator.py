@@ -131,20 +131,34 @@ def test_release_at_the_limit_archives_too():
     assert sp.start_offset == 2
 
 
-@pytest.mark.parametrize("member, first, last, types", [
-    ("b", 0, 0, [ACCEPT]),  # another member's record
-    ("a", 5, 5, [ACCEPT]),  # never acquired
-    ("a", 100, 101, [ACCEPT]),  # past the end offset
-    ("a", -1, 0, [ACCEPT]),  # before the start offset
+@pytest.mark.parametrize("member, first, last", [
+    ("b", 0, 0),  # another member's record
+    ("a", 4, 5),  # between two acquisitions, never acquired
+    ("a", 6, 6),  # acknowledged already, behind a record still held
 ])
-def test_acknowledging_records_not_held_is_invalid_record_state(member, first, last, types):
+def test_acknowledging_records_not_held_is_invalid_record_state(member, first, last):
+    sp, _, _ = partition()
+    sp.acquire("a", [(0, 3)], 4)
+    sp.acquire("c", [(6, 7)], 2)
+    sp.acknowledge("c", 6, 6, [ACCEPT])
+    assert sp.acknowledge(member, first, last, [ACCEPT]) is ErrorCode.INVALID_RECORD_STATE
+    assert all(sp.records[offset].state is RecordState.ACQUIRED for offset in range(4))
+
+
+def test_offsets_before_the_start_offset_are_skipped():
     sp, _, _ = partition()
     sp.acquire("a", [(0, 2)], 10)
-    assert sp.acknowledge(member, first, last, types) is ErrorCode.INVALID_RECORD_STATE
-    assert all(entry.state is RecordState.ACQUIRED for entry in sp.records.values())
+    assert sp.acknowledge("a", 0, 0, [ACCEPT]) is ErrorCode.NONE
+    assert sp.acknowledge("a", 0, 0, [ACCEPT]) is ErrorCode.NONE
+    assert sp.acknowledge("a", 0, 1, [REJECT]) is ErrorCode.NONE
+    assert (sp.start_offset, sp.records[2].state) == (2, RecordState.ACQUIRED)
 
 
-@pytest.mark.parametrize("first, last, types", [(2, 1, [ACCEPT]), (0, 2, [ACCEPT, ACCEPT]), (0, 0, [9])])
+@pytest.mark.parametrize("first, last, types", [
+    (2, 1, [ACCEPT]), (0, 2, [ACCEPT, ACCEPT]), (0, 0, [9]),
+    (100, 101, [ACCEPT]),  # past the last offset handed out
+    (2, 3, [ACCEPT]),  # reaching past it
+])
 def test_malformed_acknowledgements_are_invalid_requests(first, last, types):
     sp, _, _ = partition()
     sp.acquire("a", [(0, 2)], 10)
@@ -154,6 +168,7 @@ def test_malformed_acknowledgements_are_invalid_requests(first, last, types):
 def test_a_refused_batch_changes_nothing():
     sp, _, _ = partition()
     sp.acquire("a", [(0, 1)], 10)
+    sp.acquire("b", [(2, 2)], 10)
     assert sp.acknowledge("a", 0, 2, [ACCEPT]) is ErrorCode.INVALID_RECORD_STATE
     assert sp.records[0].state is RecordState.ACQUIRED
 
