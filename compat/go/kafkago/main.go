@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -65,17 +66,24 @@ func produceTo(ctx context.Context, client *kafka.Client, topic string, partitio
 	for n, i := range indexes {
 		records[n] = kafka.Record{Key: kafka.NewBytes([]byte(driver.Key(i))), Value: kafka.NewBytes([]byte(driver.Value(i)))}
 	}
-	resp, err := client.Produce(ctx, &kafka.ProduceRequest{
-		Topic: topic, Partition: partition, RequiredAcks: kafka.RequireAll,
-		Records: kafka.NewRecordReader(records...), Compression: compression,
-	})
-	if err != nil {
-		return 0, err
+	// kafka.Client sends one request and returns what the broker said: a retriable error (a
+	// fresh topic's leader not yet known, say) is retried here, as kafka-go's Writer would.
+	for attempt := 1; ; attempt++ {
+		resp, err := client.Produce(ctx, &kafka.ProduceRequest{
+			Topic: topic, Partition: partition, RequiredAcks: kafka.RequireAll,
+			Records: kafka.NewRecordReader(records...), Compression: compression,
+		})
+		if err == nil {
+			err = resp.Error
+		}
+		var kafkaErr kafka.Error
+		if err == nil {
+			return resp.BaseOffset, nil
+		} else if !errors.As(err, &kafkaErr) || !kafkaErr.Temporary() || attempt == 20 {
+			return 0, err
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	if resp.Error != nil {
-		return 0, resp.Error
-	}
-	return resp.BaseOffset, nil
 }
 
 func produce(args *driver.Args) (any, error) {
@@ -170,7 +178,6 @@ func member(args *driver.Args) (any, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var failure error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -178,11 +185,13 @@ func member(args *driver.Args) (any, error) {
 		for {
 			generation, err := group.Next(ctx)
 			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, kafka.ErrGroupClosed) {
-					failure = err
-					cancel()
+				if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+					return
 				}
-				return
+				// As kafka-go's own Reader does (reader.go): log and try the next generation,
+				// e.g. while a fresh Kafka has no coordinator yet.
+				fmt.Fprintf(os.Stderr, "generation: %v\n", err)
+				continue
 			}
 			assigned := []int{}
 			offsets := map[int]int64{}
@@ -197,16 +206,10 @@ func member(args *driver.Args) (any, error) {
 			}
 		}
 	}()
-	select {
-	case <-closing:
-	case <-ctx.Done():
-	}
+	<-closing
 	cancel()
 	closeErr := group.Close()
 	wg.Wait()
-	if failure != nil {
-		return nil, failure
-	}
 	if closeErr != nil {
 		return nil, closeErr
 	}

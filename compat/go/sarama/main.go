@@ -26,6 +26,11 @@ func newConfig(args *driver.Args) *sarama.Config {
 	cfg.Net.DialTimeout = args.Timeout
 	cfg.Net.ReadTimeout = args.Timeout
 	cfg.Admin.Timeout = args.Timeout
+	// Kafka answers NOT_COORDINATOR for the seconds it takes to create __consumer_offsets (50
+	// partitions); sarama's offset manager retries that Metadata.Retry.Max times, by default
+	// 3 x 250 ms, which is too short for a fresh Kafka.
+	cfg.Metadata.Retry.Max = 20
+	cfg.Metadata.Retry.Backoff = 500 * time.Millisecond
 	return cfg
 }
 
