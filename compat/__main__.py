@@ -35,6 +35,20 @@ class _KafkaTarget:
     def restart(self) -> None:
         self._kafka.restart()  # type: ignore[attr-defined]
 
+    # What compat.harness.secure needs to give it secured listeners.
+    host = "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self._kafka.port)  # type: ignore[attr-defined]
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self._kafka.dir)  # type: ignore[attr-defined]
+
+    def reconfigure(self, settings: dict[str, str]) -> None:
+        self._kafka.reconfigure(settings)  # type: ignore[attr-defined]
+
     def log_tail(self, lines: int = 15) -> str:
         path: Path = self._kafka.log_file  # type: ignore[attr-defined]
         tail = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

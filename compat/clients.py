@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
+from compat.drivers import Security
 from compat.harness import REPO_ROOT
 
 NODE_DIR = REPO_ROOT / "compat" / "node"
@@ -44,10 +45,12 @@ class Client:
 
     def run(
         self, bootstrap: str, topic: str, action: str, *,
-        partitions: int = 3, count: int = 1000, timeout: float = 30.0,
+        partitions: int = 3, count: int = 1000, timeout: float = 30.0, security: Security | None = None,
     ) -> dict[str, Any]:
         cmd = [*self.argv, "--bootstrap", bootstrap, "--topic", topic, "--action", action,
                "--partitions", str(partitions), "--count", str(count), "--timeout", str(timeout)]
+        if security is not None:
+            cmd += ["--security", security.to_json()]
         try:
             # The driver enforces `timeout` itself and reports why; the margin only catches a hang.
             proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout + 15)

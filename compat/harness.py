@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -223,3 +224,139 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+# --- secured listeners: the security scenarios' broker (issue 18) ---------------------------
+
+# Who the security scenarios connect as. alice may write and read every `compat-` topic; bob
+# may only read and describe them; "client" is the principal of `ottla certs`' client
+# certificate (CN=client) under PRINCIPAL_RULES, with alice's rights. Both users exist for
+# PLAIN (the SASL_PLAINTEXT listener's JAAS config) and SCRAM-SHA-512 (the SASL_SSL listener).
+ALICE = ("alice", "alice-secret")
+BOB = ("bob", "bob-secret")
+CERTIFICATE_USER = "client"
+PRINCIPAL_RULES = "RULE:^CN=([^,]+),.*$/$1/,DEFAULT"
+TOPIC_PREFIX = "compat-"
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+@dataclass(frozen=True)
+class SecureListeners:
+    """A broker secured by `secure()`: each listener's bootstrap and the files a client needs."""
+
+    plaintext: str  # User:ANONYMOUS, a super user: where the scenarios create their topics
+    sasl_ssl: str  # SCRAM-SHA-512
+    sasl_plaintext: str  # PLAIN
+    ssl: str  # mutual TLS: ssl.client.auth=required
+    ca: Path
+    client_certificate: Path
+    client_key: Path
+
+
+def security_settings(host: str, ports: dict[str, int], certs: Path) -> dict[str, str]:
+    """Kafka's broker properties for PLAINTEXT, SASL_SSL, SASL_PLAINTEXT and SSL listeners on
+    `ports` (by listener name), with StandardAuthorizer ACLs: the same on Ottla and on Kafka."""
+    plain_jaas = "org.apache.kafka.common.security.plain.PlainLoginModule required " + " ".join(
+        f'user_{user}="{password}"' for user, password in (ALICE, BOB)) + ";"
+    return {
+        "listeners": ",".join(f"{name}://{host}:{port}" for name, port in ports.items()),
+        "advertised.listeners": ",".join(f"{name}://{host}:{port}" for name, port in ports.items()),
+        "listener.security.protocol.map": ",".join(f"{name}:{name}" for name in ports),
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(certs / "broker.p12"),
+        "ssl.keystore.password": "ottla-dev",  # ottla.server.security.certs.KEYSTORE_PASSWORD
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(certs / "ca.pem"),
+        "listener.name.ssl.ssl.client.auth": "required",
+        "ssl.principal.mapping.rules": PRINCIPAL_RULES,
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        # PLAINTEXT is the set-up listener (and Kafka's controller listener): its anonymous
+        # principal may do anything, so every refusal the scenarios see is an ACL's.
+        "super.users": "User:ANONYMOUS",
+    }
+
+
+class Reconfigurable(Protocol):
+    """A target that restarts with more broker properties (ReferenceKafka's in compat.__main__)."""
+
+    work_dir: Path
+    host: str
+    port: int
+
+    def reconfigure(self, settings: dict[str, str]) -> None: ...
+
+
+def secure(target: Target) -> SecureListeners:
+    """Restart `target` with `security_settings` (once: a secured target keeps them), create
+    the SCRAM-SHA-512 users and the ACLs through its PLAINTEXT listener, and say where it listens.
+
+    The credentials and ACLs go through the admin API (AlterUserScramCredentials, CreateAcls),
+    as `kafka-configs` and `kafka-acls` would send them, so both brokers are set up alike."""
+    existing: SecureListeners | None = getattr(target, "security", None)
+    if existing is not None:
+        return existing
+    if not isinstance(target, OttlaBroker) and not hasattr(target, "reconfigure"):
+        raise BrokerError(f"{type(target).__name__} cannot be restarted with secured listeners")
+    securable: Reconfigurable = target  # type: ignore[assignment]
+    certs = securable.work_dir / "certs"
+    # `ottla certs`, as a user would run it (compat reaches Ottla only through its CLI and sockets).
+    made = subprocess.run([sys.executable, "-m", "ottla", "certs", str(certs)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        raise BrokerError(f"ottla certs exited {made.returncode}", made.stderr)
+    names = ("PLAINTEXT", "SASL_SSL", "SASL_PLAINTEXT", "SSL")
+    ports = {"PLAINTEXT": securable.port, **{name: _free_port() for name in names[1:]}}
+    settings = security_settings(securable.host, ports, certs)
+    if isinstance(target, OttlaBroker):
+        target.settings.update(settings)
+        target.restart()
+    else:
+        securable.reconfigure(settings)
+    address = {name: f"{securable.host}:{port}" for name, port in ports.items()}
+    _grant(address["PLAINTEXT"])
+    listeners = SecureListeners(address["PLAINTEXT"], address["SASL_SSL"], address["SASL_PLAINTEXT"], address["SSL"],
+                                certs / "ca.pem", certs / "client.pem", certs / "client-key.pem")
+    target.security = listeners  # type: ignore[attr-defined]
+    return listeners
+
+
+def _grant(bootstrap: str) -> None:
+    """SCRAM-SHA-512 credentials for alice and bob, and the ACLs of the module comment."""
+    from kafka.admin import (
+        ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient, ResourcePattern, ResourceType,
+        ScramMechanism, UserScramCredentialUpsertion,
+    )
+
+    def allow(user: str, operation: ACLOperation, kind: ResourceType, name: str, pattern: ACLResourcePatternType) -> ACL:
+        return ACL(f"User:{user}", "*", operation, ACLPermissionType.ALLOW, ResourcePattern(kind, name, pattern))
+
+    prefixed, literal = ACLResourcePatternType.PREFIXED, ACLResourcePatternType.LITERAL
+    acls = []
+    for writer in (ALICE[0], CERTIFICATE_USER):
+        acls += [allow(writer, ACLOperation.ALL, ResourceType.TOPIC, TOPIC_PREFIX, prefixed),
+                 allow(writer, ACLOperation.ALL, ResourceType.GROUP, "*", literal)]
+    acls += [allow(BOB[0], operation, ResourceType.TOPIC, TOPIC_PREFIX, prefixed) for operation in (ACLOperation.READ, ACLOperation.DESCRIBE)]
+    acls.append(allow(BOB[0], ACLOperation.READ, ResourceType.GROUP, "*", literal))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    try:
+        failed = admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, password) for user, password in (ALICE, BOB)])
+        refused = {user: why for user, why in failed.items() if why}
+        if refused:
+            raise BrokerError(f"AlterUserScramCredentials refused: {refused}")
+        created = admin.create_acls(acls)
+        if created["failed"]:
+            raise BrokerError(f"CreateAcls refused: {created['failed']}")
+    finally:
+        admin.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -29,16 +29,17 @@ class Result:
     detail: str = ""
     seconds: float = 0.0
     requests: dict[str, list[int]] | None = None  # API -> versions sent, when the broker logs them
+    seen: str = ""  # what the client reported, for scenarios that expect a refusal
 
 
 def run_scenario(client: Client, scenario: str, target: Target) -> Result:
     """One scenario against a running broker; never raises for a client or broker failure."""
     began = time.monotonic()
     try:
-        SCENARIOS[scenario](client, target)
+        seen = SCENARIOS[scenario](client, target)
     except ScenarioFailure as exc:
         return Result(client.name, scenario, FAIL, exc.reason, exc.detail, time.monotonic() - began)
-    return Result(client.name, scenario, PASS, seconds=time.monotonic() - began)
+    return Result(client.name, scenario, PASS, seconds=time.monotonic() - began, seen=seen or "")
 
 
 def run_matrix(
@@ -89,7 +90,9 @@ def _slug(name: str) -> str:
 
 
 def _cell(result: Result) -> str:
-    return f"FAIL: {result.reason}" if result.status == FAIL else result.status
+    if result.status == FAIL:
+        return f"FAIL: {result.reason}"
+    return f"{result.status} ({result.seen})" if result.seen else result.status
 
 
 def table(versions: dict[str, str], results: list[Result], scenarios: list[str]) -> list[list[str]]:

@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from typing import Any, Callable
 
 from compat.clients import KAFKA_PYTHON, Client, DriverError
-from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, CODECS, TXN_BATCH
+from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, CODECS, TXN_BATCH, Security
 from compat.group_member import GroupMember
-from compat.harness import BrokerError, OttlaBroker, Target
+from compat.harness import ALICE, BOB, BrokerError, OttlaBroker, Target, secure
 
 PARTITIONS = 3
 RECORDS = 1000
@@ -334,6 +334,10 @@ def admin(client: Client, target: Target) -> None:
 PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "java", "sarama"})
 # What a client's API lacks, by scenario (or scenario prefix): the matrix shows the reason.
 LACKS: dict[str, dict[str, str]] = {
+    "kafka-python": {
+        "wrong-password": "kafka-python 3.0 retries a refused SASL login until its bootstrap times out "
+                          "(KafkaTimeoutError), against Kafka 4.4 too: it never reports the authentication error",
+    },
     "kafka-go": {
         "group-static-membership": "kafka-go has no group.instance.id option (static membership)",
         "admin": "kafka-go's admin API has no DeleteRecords and no DescribeCluster",
@@ -461,7 +465,94 @@ def codecs(client: Client, target: Target) -> None:
         raise ScenarioFailure(_summary(problems))
 
 
-SCENARIOS: dict[str, Callable[[Client, Target], None]] = {
+# --- security columns (issue 18) -----------------------------------------------------------
+
+# Clients whose driver takes --security; the others say so in the matrix.
+SECURITY_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java"})
+SECURITY_RECORDS = 100
+SECURITY_TIMEOUT = 20.0  # a refused client must say so well within this; more is a hang
+# What a client calls the broker's refusal: exception names (TopicAuthorizationFailedError,
+# SaslAuthenticationException), error codes (TOPIC_AUTHORIZATION_FAILED, librdkafka's
+# _AUTHENTICATION) or messages ("Not authorized to access topics", "invalid credentials").
+_AUTHORIZATION = re.compile(r"\w*authori[sz]\w*", re.I)
+_AUTHENTICATION = re.compile(r"\w*(?:authenticat|invalid credentials)\w*", re.I)
+
+
+def _security(client: Client, target: Target, listener: str, user: tuple[str, str] | None = None) -> tuple[str, Security, str]:
+    """The broker secured (once per broker), a 3-partition topic made through its PLAINTEXT
+    listener, and the bootstrap and settings of `listener` as `user` (the client certificate
+    for SSL)."""
+    secured = _step("secure the broker", lambda: secure(target))
+    topic = _topic(client, listener.lower())
+    _step("create via kafka-python over PLAINTEXT", lambda: KAFKA_PYTHON.run(secured.plaintext, topic, "create", partitions=PARTITIONS))
+    ca = str(secured.ca)
+    if listener == "SSL":
+        return secured.ssl, Security("SSL", ca=ca, cert=str(secured.client_certificate), key=str(secured.client_key)), topic
+    username, password = user or ALICE
+    if listener == "SASL_SSL":
+        return secured.sasl_ssl, Security("SASL_SSL", "SCRAM-SHA-512", username, password, ca), topic
+    return secured.sasl_plaintext, Security("SASL_PLAINTEXT", "PLAIN", username, password), topic
+
+
+def _produce_consume_secured(client: Client, target: Target, listener: str) -> None:
+    bootstrap, settings, topic = _security(client, target, listener)
+    produced = _step("produce", lambda: client.run(bootstrap, topic, "produce", count=RECORDS, security=settings))
+    if produced["produced"] != RECORDS:
+        raise ScenarioFailure(f"produce: {produced['produced']} of {RECORDS} records acknowledged")
+    read = _step("read", lambda: client.run(bootstrap, topic, "consume", security=settings))
+    problems = check_read(read, produced["delivered"])
+    if problems:
+        raise ScenarioFailure("read: " + _summary(problems))
+
+
+def sasl_ssl_scram(client: Client, target: Target) -> None:
+    """Over a SASL_SSL listener (TLS, the broker's certificate checked against the development
+    CA of `ottla certs`) as alice with SCRAM-SHA-512: produce 1,000 records to a 3-partition
+    topic and read them back by assignment, judged as produce-consume-restart's reads are."""
+    _produce_consume_secured(client, target, "SASL_SSL")
+
+
+def sasl_plaintext_plain(client: Client, target: Target) -> None:
+    """As sasl-ssl-scram, over a SASL_PLAINTEXT listener as alice with PLAIN (a JAAS user)."""
+    _produce_consume_secured(client, target, "SASL_PLAINTEXT")
+
+
+def mutual_tls(client: Client, target: Target) -> None:
+    """As sasl-ssl-scram, over an SSL listener with ssl.client.auth=required: the client
+    presents `ottla certs`' client certificate, whose CN names the principal (User:client)."""
+    _produce_consume_secured(client, target, "SSL")
+
+
+def _refused(client: Client, bootstrap: str, topic: str, settings: Security, expect: re.Pattern[str], what: str) -> str:
+    """Produce, which must fail within SECURITY_TIMEOUT naming `what`; the words the client used."""
+    try:
+        client.run(bootstrap, topic, "produce", count=SECURITY_RECORDS, timeout=SECURITY_TIMEOUT, security=settings)
+    except DriverError as exc:
+        seen = expect.search(exc.reason)
+        if seen is None:
+            raise ScenarioFailure(f"produce failed without naming {what}: {exc.reason}", exc.detail) from None
+        return seen[0]
+    raise ScenarioFailure(f"produce succeeded: want {what}")
+
+
+def no_write_acl(client: Client, target: Target) -> str:
+    """Over SASL_PLAINTEXT with PLAIN as bob, whose ACLs allow READ and DESCRIBE on the topic
+    but not WRITE: the produce must fail promptly with an authorization error the client
+    reports as such (TOPIC_AUTHORIZATION_FAILED, or CLUSTER_AUTHORIZATION_FAILED where an
+    idempotent producer's InitProducerId is refused first). Shows the words the client used."""
+    bootstrap, settings, topic = _security(client, target, "SASL_PLAINTEXT", BOB)
+    return _refused(client, bootstrap, topic, settings, _AUTHORIZATION, "an authorization error")
+
+
+def wrong_password(client: Client, target: Target) -> str:
+    """Over SASL_SSL with SCRAM-SHA-512 as alice with a wrong password: the produce must fail
+    promptly with an authentication error the client reports as such, not hang or retry until
+    a timeout. Shows the words the client used."""
+    bootstrap, settings, topic = _security(client, target, "SASL_SSL", (ALICE[0], "not-" + ALICE[1]))
+    return _refused(client, bootstrap, topic, settings, _AUTHENTICATION, "an authentication error")
+
+
+SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "produce-consume-restart": produce_consume_restart,
     "group-split-leave-evict": group_split_leave_evict,
     "group-resume-second-group": group_resume_second_group,
@@ -471,13 +562,21 @@ SCENARIOS: dict[str, Callable[[Client, Target], None]] = {
     "transactions-isolation": transactions_isolation,
     "consume-transform-produce": consume_transform_produce,
     "codecs": codecs,
+    "sasl-ssl-scram": sasl_ssl_scram,
+    "sasl-plaintext-plain": sasl_plaintext_plain,
+    "mutual-tls": mutual_tls,
+    "no-write-acl": no_write_acl,
+    "wrong-password": wrong_password,
 }
+SECURITY_SCENARIOS = frozenset({"sasl-ssl-scram", "sasl-plaintext-plain", "mutual-tls", "no-write-acl", "wrong-password"})
 
 _PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation", "consume-transform-produce", "codecs"})
 
 
 def not_applicable(client: Client, scenario: str) -> str | None:
     """Why `scenario` is not run for `client` (shown in the matrix), or None when it is."""
+    if scenario in SECURITY_SCENARIOS and client.name not in SECURITY_CLIENTS:
+        return "its driver takes no --security settings yet"
     for prefix, why in LACKS.get(client.name, {}).items():
         if scenario.startswith(prefix):
             return why

@@ -4,7 +4,7 @@ The JSON contract (the Node drivers in compat/node/ follow the same one):
 
     <driver> --bootstrap HOST:PORT --topic T --action create|produce|consume|member
              [--partitions N] [--count N] [--timeout SECONDS]
-             [--group G] [--instance-id I] [--session-timeout-ms MS]
+             [--group G] [--instance-id I] [--session-timeout-ms MS] [--security JSON]
 
 prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exits 1:
 
@@ -48,6 +48,13 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
              "T-<codec>" (auto-created), read back by assignment:
                {"codecs": {codec: [[partition, offset, key, value], ...]}, "unavailable": {codec: why}}
 
+--security is how to connect when the listener is not PLAINTEXT, one JSON object (`Security`):
+    {"protocol": "SASL_SSL" | "SASL_PLAINTEXT" | "SSL", "mechanism": "PLAIN" | "SCRAM-SHA-512" | null,
+     "username": U, "password": P, "ca": CA_PEM, "cert": CLIENT_CERT_PEM | null, "key": CLIENT_KEY_PEM | null}
+(cert and key: mutual TLS). A refused connection must end the action with an error naming what the
+client reported (its exception or error code), within --timeout: an authentication or
+authorization failure is an answer, never a hang.
+
 The drivers only speak to the broker; checking what came back is the scenario's job.
 """
 
@@ -58,6 +65,7 @@ import json
 import sys
 import threading
 import traceback
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 
@@ -81,6 +89,34 @@ def value(i: int) -> str:
     return f"v{i}"
 
 
+@dataclass(frozen=True)
+class Security:
+    """A secured listener's connection settings, as the harness passes them (see above)."""
+
+    protocol: str
+    mechanism: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def security(args: argparse.Namespace) -> Security | None:
+    return Security(**json.loads(args.security)) if args.security else None
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
@@ -92,6 +128,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group")
     parser.add_argument("--instance-id")
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--security", help="a Security as JSON; absent: PLAINTEXT")
     return parser.parse_args()
 
 

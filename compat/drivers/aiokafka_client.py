@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import CommitFailedError, for_code
+from aiokafka.helpers import create_ssl_context
 
 from compat.drivers import (
     ADMIN_ALTERED_RETENTION,
@@ -25,12 +26,26 @@ from compat.drivers import (
     emit,
     key,
     main,
+    security,
     value,
 )
 
 
+def connection(args: argparse.Namespace) -> dict[str, Any]:
+    """Where and how every client of this driver connects (--security, see the contract)."""
+    settings: dict[str, Any] = {"bootstrap_servers": args.bootstrap}
+    secured = security(args)
+    if secured is not None:
+        settings["security_protocol"] = secured.protocol
+        if secured.tls:
+            settings["ssl_context"] = create_ssl_context(cafile=secured.ca, certfile=secured.cert, keyfile=secured.key)
+        if secured.sasl:
+            settings.update(sasl_mechanism=secured.mechanism, sasl_plain_username=secured.username, sasl_plain_password=secured.password)
+    return settings
+
+
 async def create(args: argparse.Namespace) -> dict[str, Any]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    admin = AIOKafkaAdminClient(**connection(args))
     await admin.start()
     try:
         response = await admin.create_topics([NewTopic(args.topic, args.partitions, 1)])
@@ -44,7 +59,7 @@ async def create(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def produce(args: argparse.Namespace) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap)
+    producer = AIOKafkaProducer(**connection(args))
     await producer.start()
     try:
         futures = [
@@ -59,7 +74,7 @@ async def produce(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def consume(args: argparse.Namespace) -> dict[str, Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**connection(args), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         # aiokafka only loads a topic's metadata once it is assigned, so assign the expected
@@ -92,7 +107,7 @@ class _ReportAssignment(ConsumerRebalanceListener):
 async def member(args: argparse.Namespace) -> dict[str, Any]:
     closing = close_requested()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=args.bootstrap,
+        **connection(args),
         group_id=args.group,
         group_instance_id=args.instance_id,
         session_timeout_ms=args.session_timeout_ms,
@@ -123,7 +138,7 @@ _CONFIG_SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DY
 
 
 async def admin(args: argparse.Namespace) -> dict[str, Any]:
-    client = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    client = AIOKafkaAdminClient(**connection(args))
     await client.start()
     try:
         response = await client.create_topics([NewTopic(args.topic, 1, 1, topic_configs=ADMIN_CONFIGS)])
@@ -151,7 +166,7 @@ async def admin(args: argparse.Namespace) -> dict[str, Any]:
         await client.create_partitions({args.topic: NewPartitions(ADMIN_PARTITIONS)})
         (description,) = await client.describe_topics([args.topic])
 
-        producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap)
+        producer = AIOKafkaProducer(**connection(args))
         await producer.start()
         try:
             for i in range(ADMIN_RECORDS):
@@ -163,7 +178,7 @@ async def admin(args: argparse.Namespace) -> dict[str, Any]:
 
         cluster = await client.describe_cluster()
         group = f"{args.topic}-admin"
-        consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**connection(args), group_id=group, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign([tp])
@@ -187,7 +202,7 @@ async def admin(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def idempotent(args: argparse.Namespace) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**connection(args), enable_idempotence=True)
     await producer.start()
     delivered = []
     try:
@@ -200,7 +215,7 @@ async def idempotent(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str = "read_uncommitted") -> list[list[Any]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, enable_auto_commit=False, isolation_level=isolation_level)
+    consumer = AIOKafkaConsumer(**connection(args), enable_auto_commit=False, isolation_level=isolation_level)
     await consumer.start()
     records: list[list[Any]] = []
     try:
@@ -219,7 +234,7 @@ async def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level
 
 
 async def transactions(args: argparse.Namespace) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=args.topic + "-txn")
+    producer = AIOKafkaProducer(**connection(args), transactional_id=args.topic + "-txn")
     await producer.start()
     try:
         for prefix, commit in (("a", False), ("c", True)):
@@ -235,8 +250,8 @@ async def transactions(args: argparse.Namespace) -> dict[str, Any]:
 
 async def ctp(args: argparse.Namespace) -> dict[str, Any]:
     group, source = args.topic + "-ctp", TopicPartition(args.topic, 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=group)
+    consumer = AIOKafkaConsumer(**connection(args), group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(**connection(args), transactional_id=group)
     await consumer.start()
     await producer.start()
     try:
@@ -266,7 +281,7 @@ async def codecs(args: argparse.Namespace) -> dict[str, Any]:
     results = {}
     for name in CODECS:  # gzip from the standard library, the others through cramjam
         topic = f"{args.topic}-{name}"
-        producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, compression_type=name)
+        producer = AIOKafkaProducer(**connection(args), compression_type=name)
         await producer.start()
         try:
             for i in range(args.count):

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicCollection, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic, ResourceType
 
 from compat.drivers import (
@@ -22,19 +22,41 @@ from compat.drivers import (
     emit,
     key,
     main,
+    security,
     value,
 )
 
 
+def connection(args: argparse.Namespace) -> dict[str, Any]:
+    """Where and how every client of this driver connects (--security, see the contract)."""
+    settings: dict[str, Any] = {"bootstrap.servers": args.bootstrap}
+    secured = security(args)
+    if secured is not None:
+        settings["security.protocol"] = secured.protocol
+        tls = {"ssl.ca.location": secured.ca, "ssl.certificate.location": secured.cert, "ssl.key.location": secured.key}
+        settings.update({name: path for name, path in tls.items() if path})
+        if secured.sasl:
+            settings.update({"sasl.mechanism": secured.mechanism, "sasl.username": secured.username, "sasl.password": secured.password})
+        settings["error_cb"] = _raise_refusal
+    return settings
+
+
+def _raise_refusal(error: KafkaError) -> None:
+    """librdkafka reports a refused authentication to error_cb and keeps retrying until its
+    message timeout (five minutes); raised here, it ends the poll, flush or call that served it."""
+    if error.code() == KafkaError._AUTHENTICATION or error.fatal():
+        raise KafkaException(error)
+
+
 def create(args: argparse.Namespace) -> dict[str, Any]:
-    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    admin = AdminClient({**connection(args)})
     futures = admin.create_topics([NewTopic(args.topic, num_partitions=args.partitions, replication_factor=1)])
     futures[args.topic].result(timeout=args.timeout)
     return {"created": True}
 
 
 def produce(args: argparse.Namespace) -> dict[str, Any]:
-    producer = Producer({"bootstrap.servers": args.bootstrap})
+    producer = Producer({**connection(args)})
     delivered: dict[str, list[Any]] = {}
     errors = []
 
@@ -58,7 +80,7 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
     # confluent-kafka refuses a Consumer without group.id even for assign(); no offsets are
     # committed, but librdkafka still looks up the group coordinator in the background.
     consumer = Consumer({
-        "bootstrap.servers": args.bootstrap,
+        **connection(args),
         "group.id": "ottla-compat-assign-only",
         "enable.auto.commit": False,
     })
@@ -95,7 +117,7 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
 def member(args: argparse.Namespace) -> dict[str, Any]:
     closing = close_requested()
     config = {
-        "bootstrap.servers": args.bootstrap,
+        **connection(args),
         "group.id": args.group,
         "session.timeout.ms": args.session_timeout_ms,
         "heartbeat.interval.ms": 1000,
@@ -131,7 +153,7 @@ def member(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def admin(args: argparse.Namespace) -> dict[str, Any]:
-    client = AdminClient({"bootstrap.servers": args.bootstrap})
+    client = AdminClient({**connection(args)})
 
     def done(futures: dict[Any, Any]) -> list[Any]:
         return [future.result(timeout=args.timeout) for future in futures.values()]
@@ -148,7 +170,7 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     done(client.create_partitions([NewPartitions(args.topic, ADMIN_PARTITIONS)]))
     (description,) = done(client.describe_topics(TopicCollection([args.topic])))
 
-    producer = Producer({"bootstrap.servers": args.bootstrap})
+    producer = Producer({**connection(args)})
     for i in range(ADMIN_RECORDS):
         producer.produce(args.topic, key=key(i), value=value(i), partition=0)
     if producer.flush(args.timeout):
@@ -157,7 +179,7 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
 
     cluster = client.describe_cluster().result(timeout=args.timeout)
     group = f"{args.topic}-admin"
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer({**connection(args), "group.id": group, "enable.auto.commit": False})
     consumer.commit(offsets=[TopicPartition(args.topic, 0, ADMIN_COMMITTED)], asynchronous=False)
     consumer.close()
     listed = group in {g.group_id for g in client.list_consumer_groups().result(timeout=args.timeout).valid}
@@ -176,7 +198,7 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def idempotent(args: argparse.Namespace) -> dict[str, Any]:
-    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "linger.ms": 0})
+    producer = Producer({**connection(args), "enable.idempotence": True, "linger.ms": 0})
     delivered: list[list[Any]] = []
     errors: list[str] = []
 
@@ -197,7 +219,7 @@ def idempotent(args: argparse.Namespace) -> dict[str, Any]:
 
 def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str = "read_uncommitted") -> list[list[Any]]:
     consumer = Consumer({
-        "bootstrap.servers": args.bootstrap, "group.id": topic + "-reader", "enable.auto.commit": False, "isolation.level": isolation_level,
+        **connection(args), "group.id": topic + "-reader", "enable.auto.commit": False, "isolation.level": isolation_level,
     })
     records: list[list[Any]] = []
     try:
@@ -218,7 +240,7 @@ def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str 
 
 
 def transactions(args: argparse.Namespace) -> dict[str, Any]:
-    producer = Producer({"bootstrap.servers": args.bootstrap, "transactional.id": args.topic + "-txn"})
+    producer = Producer({**connection(args), "transactional.id": args.topic + "-txn"})
     producer.init_transactions(args.timeout)
     for prefix, commit in (("a", False), ("c", True)):
         producer.begin_transaction()
@@ -231,8 +253,8 @@ def transactions(args: argparse.Namespace) -> dict[str, Any]:
 
 def ctp(args: argparse.Namespace) -> dict[str, Any]:
     group = args.topic + "-ctp"
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    producer = Producer({"bootstrap.servers": args.bootstrap, "transactional.id": group})
+    consumer = Consumer({**connection(args), "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    producer = Producer({**connection(args), "transactional.id": group})
     try:
         consumer.assign([TopicPartition(args.topic, 0, OFFSET_BEGINNING)])
         producer.init_transactions(args.timeout)
@@ -262,7 +284,7 @@ def codecs(args: argparse.Namespace) -> dict[str, Any]:
     results = {}
     for name in CODECS:  # librdkafka builds all four in
         topic = f"{args.topic}-{name}"
-        producer = Producer({"bootstrap.servers": args.bootstrap, "compression.type": name, "linger.ms": 50})
+        producer = Producer({**connection(args), "compression.type": name, "linger.ms": 50})
         for i in range(args.count):
             producer.produce(topic, key=key(i), value=value(i), partition=0)
         if producer.flush(args.timeout):

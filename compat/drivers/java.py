@@ -6,16 +6,46 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from compat.drivers import (
     ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, CODECS, main,
     parse_args,
+    security,
 )
 from compat.kafka import driver_command, run_driver
 
 
+# The JAAS login module of each SASL mechanism, for sasl.jaas.config.
+_LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
+
+
+def security_config(args: argparse.Namespace) -> dict[str, str]:
+    """The Java client's settings for --security (see the contract); its PEM keystore is one
+    file holding the key and the certificate, written beside the client certificate."""
+    secured = security(args)
+    if secured is None:
+        return {}
+    config = {"security.protocol": secured.protocol}
+    if secured.tls:
+        config.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(secured.ca)})
+        if secured.cert and secured.key:
+            keystore = Path(secured.cert).with_suffix(".keystore.pem")
+            if not keystore.exists():
+                keystore.write_text(Path(secured.key).read_text() + Path(secured.cert).read_text())
+            config.update({"ssl.keystore.type": "PEM", "ssl.keystore.location": str(keystore)})
+    if secured.sasl:
+        assert secured.mechanism is not None
+        config.update({"sasl.mechanism": secured.mechanism, "sasl.jaas.config":
+                       f'{_LOGIN_MODULES[secured.mechanism]} required username="{secured.username}" password="{secured.password}";'})
+    return config
+
+
 def _run(args: argparse.Namespace, action: str, **kwargs: Any) -> dict[str, Any]:
+    kwargs["config"] = {**security_config(args), **kwargs.get("config", {})}
     result = run_driver(args.bootstrap, args.topic, action, timeout_ms=int(args.timeout * 1000), **kwargs)
     if not result["ok"]:
         raise RuntimeError(f"{result['error']}: {result['message']}")
@@ -83,7 +113,7 @@ def ctp(args: argparse.Namespace) -> dict[str, Any]:
 def member(args: argparse.Namespace) -> None:
     """The JVM takes over this process, so the member's stdin, event lines and pid are the driver's own."""
     cmd = driver_command(args.bootstrap, args.topic, "member", group=args.group, instance_id=args.instance_id,
-                         session_timeout_ms=args.session_timeout_ms, timeout_ms=int(args.timeout * 1000))
+                         session_timeout_ms=args.session_timeout_ms, timeout_ms=int(args.timeout * 1000), config=security_config(args))
     sys.stdout.flush()
     os.execv(cmd[0], cmd)
 

@@ -23,12 +23,24 @@ from compat.drivers import (
     emit,
     key,
     main,
+    security,
     value,
 )
 
 
+def connection(args: argparse.Namespace) -> dict[str, Any]:
+    """Where and how every client of this driver connects (--security, see the contract)."""
+    settings: dict[str, Any] = {"bootstrap_servers": args.bootstrap}
+    secured = security(args)
+    if secured is not None:
+        settings.update(security_protocol=secured.protocol, ssl_cafile=secured.ca, ssl_certfile=secured.cert, ssl_keyfile=secured.key)
+        if secured.sasl:
+            settings.update(sasl_mechanism=secured.mechanism, sasl_plain_username=secured.username, sasl_plain_password=secured.password)
+    return settings
+
+
 def create(args: argparse.Namespace) -> dict[str, Any]:
-    admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
+    admin = KafkaAdminClient(**connection(args))
     try:
         admin.create_topics(
             {args.topic: {"num_partitions": args.partitions, "replication_factor": 1}},
@@ -41,7 +53,7 @@ def create(args: argparse.Namespace) -> dict[str, Any]:
 
 def produce(args: argparse.Namespace) -> dict[str, Any]:
     # Stock defaults: idempotence on, acks=all (KIP-679), so InitProducerId is exercised too.
-    producer = KafkaProducer(bootstrap_servers=args.bootstrap)
+    producer = KafkaProducer(**connection(args))
     try:
         futures = [
             producer.send(args.topic, key=key(i).encode(), value=value(i).encode())
@@ -58,7 +70,7 @@ def produce(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def consume(args: argparse.Namespace) -> dict[str, Any]:
-    consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(**connection(args), group_id=None, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(args.topic) or set()
         if not partitions:
@@ -90,7 +102,7 @@ class _ReportAssignment(ConsumerRebalanceListener):
 def member(args: argparse.Namespace) -> dict[str, Any]:
     closing = close_requested()
     consumer = KafkaConsumer(
-        bootstrap_servers=args.bootstrap,
+        **connection(args),
         group_id=args.group,
         group_instance_id=args.instance_id,
         session_timeout_ms=args.session_timeout_ms,
@@ -116,7 +128,7 @@ def member(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def admin(args: argparse.Namespace) -> dict[str, Any]:
-    client = KafkaAdminClient(bootstrap_servers=args.bootstrap)
+    client = KafkaAdminClient(**connection(args))
     try:
         client.create_topics([NewTopic(args.topic, 1, 1, topic_configs=ADMIN_CONFIGS)])
 
@@ -133,7 +145,7 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
         client.create_partitions({args.topic: NewPartitions(ADMIN_PARTITIONS)})
         partitions = len(client.describe_topics([args.topic])[0]["partitions"])
 
-        producer = KafkaProducer(bootstrap_servers=args.bootstrap)
+        producer = KafkaProducer(**connection(args))
         for i in range(ADMIN_RECORDS):
             producer.send(args.topic, key=key(i).encode(), value=value(i).encode(), partition=0)
         producer.flush(timeout=args.timeout)
@@ -143,7 +155,7 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
 
         cluster = client.describe_cluster()
         group = f"{args.topic}-admin"
-        consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False)
+        consumer = KafkaConsumer(**connection(args), group_id=group, enable_auto_commit=False)
         consumer.assign([tp])
         consumer.commit({tp: OffsetAndMetadata(ADMIN_COMMITTED, "", -1)})
         consumer.close()
@@ -166,7 +178,7 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def idempotent(args: argparse.Namespace) -> dict[str, Any]:
-    producer = KafkaProducer(bootstrap_servers=args.bootstrap, enable_idempotence=True, retries=20)
+    producer = KafkaProducer(**connection(args), enable_idempotence=True, retries=20)
     delivered = []
     try:
         for i in range(args.count):
@@ -179,7 +191,7 @@ def idempotent(args: argparse.Namespace) -> dict[str, Any]:
 
 def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str = "read_uncommitted") -> list[list[Any]]:
     consumer = KafkaConsumer(
-        bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False, isolation_level=isolation_level, consumer_timeout_ms=3000
+        **connection(args), group_id=None, enable_auto_commit=False, isolation_level=isolation_level, consumer_timeout_ms=3000
     )
     try:
         consumer.assign([TopicPartition(topic, 0)])
@@ -190,7 +202,7 @@ def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level: str 
 
 
 def transactions(args: argparse.Namespace) -> dict[str, Any]:
-    producer = KafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=args.topic + "-txn")
+    producer = KafkaProducer(**connection(args), transactional_id=args.topic + "-txn")
     try:
         producer.init_transactions()
         for prefix, commit in (("a", False), ("c", True)):
@@ -206,8 +218,8 @@ def transactions(args: argparse.Namespace) -> dict[str, Any]:
 
 def ctp(args: argparse.Namespace) -> dict[str, Any]:
     group, source = args.topic + "-ctp", TopicPartition(args.topic, 0)
-    consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = KafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=group)
+    consumer = KafkaConsumer(**connection(args), group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = KafkaProducer(**connection(args), transactional_id=group)
     try:
         consumer.assign([source])
         producer.init_transactions()
@@ -242,7 +254,7 @@ def codecs(args: argparse.Namespace) -> dict[str, Any]:
             unavailable[name] = "its Python library is not installed (kafka-python does not use cramjam)"
             continue
         topic = f"{args.topic}-{name}"
-        producer = KafkaProducer(bootstrap_servers=args.bootstrap, compression_type=name)
+        producer = KafkaProducer(**connection(args), compression_type=name)
         try:
             for i in range(args.count):
                 producer.send(topic, key=key(i).encode(), value=value(i).encode(), partition=0)

@@ -11,12 +11,25 @@ import json
 import subprocess
 from typing import Any
 
-from compat.drivers import CODECS, key, main, value
+from compat.drivers import CODECS, key, main, security, value
+
+
+def connection(args: argparse.Namespace) -> list[str]:
+    """kcat's flags for where and how to connect (--security, see the contract): librdkafka's
+    own properties, as -X name=value."""
+    secured = security(args)
+    if secured is None:
+        return ["-b", args.bootstrap]
+    settings = {"security.protocol": secured.protocol, "ssl.ca.location": secured.ca,
+                "ssl.certificate.location": secured.cert, "ssl.key.location": secured.key}
+    if secured.sasl:
+        settings.update({"sasl.mechanism": secured.mechanism, "sasl.username": secured.username, "sasl.password": secured.password})
+    return ["-b", args.bootstrap, *(arg for name, value in settings.items() if value for arg in ("-X", f"{name}={value}"))]
 
 
 def kcat(args: argparse.Namespace, *flags: str, stdin: str | None = None) -> str:
     proc = subprocess.run(
-        ["kcat", "-b", args.bootstrap, *flags], input=stdin, capture_output=True, text=True,
+        ["kcat", *connection(args), *flags], input=stdin, capture_output=True, text=True,
         timeout=args.timeout,
     )
     if proc.returncode != 0:

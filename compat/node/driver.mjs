@@ -1,4 +1,5 @@
 // The Node side of the driver contract described in compat/drivers/__init__.py.
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 
@@ -24,6 +25,21 @@ export function closeRequested () {
   })
 }
 
+/** The TLS options of Node's tls.connect for a Security (CA, and the client certificate for mutual TLS). */
+export function tlsOptions (security) {
+  const read = path => path ? readFileSync(path, 'utf8') : undefined
+  return { ca: read(security.ca), cert: read(security.cert), key: read(security.key) }
+}
+
+// An error and what it wraps (AggregateError's errors, cause): a client that reports "metadata
+// failed 4 times" keeps the broker's reason (authentication, authorization) inside.
+function describe (err, depth = 0) {
+  const inner = [...(err.errors ?? []), ...(err.cause ? [err.cause] : [])]
+  const text = `${err.name}: ${err.message}`
+  if (depth > 3 || inner.length === 0) return text
+  return `${text} (${[...new Set(inner.map(e => describe(e, depth + 1)))].join('; ')})`
+}
+
 export async function main (actions) {
   const { values } = parseArgs({
     options: {
@@ -35,7 +51,8 @@ export async function main (actions) {
       timeout: { type: 'string', default: '30' },
       group: { type: 'string' },
       'instance-id': { type: 'string' },
-      'session-timeout-ms': { type: 'string', default: '6000' }
+      'session-timeout-ms': { type: 'string', default: '6000' },
+      security: { type: 'string' }
     }
   })
   const args = {
@@ -44,7 +61,9 @@ export async function main (actions) {
     count: Number(values.count),
     timeout: Number(values.timeout),
     instanceId: values['instance-id'],
-    sessionTimeoutMs: Number(values['session-timeout-ms'])
+    sessionTimeoutMs: Number(values['session-timeout-ms']),
+    // --security (compat/drivers/__init__.py's Security): null on a PLAINTEXT listener.
+    security: values.security ? JSON.parse(values.security) : null
   }
   let result
   let code = 0
@@ -53,7 +72,7 @@ export async function main (actions) {
     result = await actions[args.action](args)
   } catch (err) {
     console.error(err)
-    result = { error: `${err.name}: ${err.message}` }
+    result = { error: describe(err) }
     code = 1
   }
   // Exit explicitly: a client that leaves a socket or timer behind must not hang the matrix.

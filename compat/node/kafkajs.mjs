@@ -1,7 +1,7 @@
 // kafkajs 2.2.4 driver (contract in compat/drivers/__init__.py).
 import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
-import { closeRequested, deadline, emit, key, main, value } from './driver.mjs'
+import { closeRequested, deadline, emit, key, main, tlsOptions, value } from './driver.mjs'
 
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs
 // kafkajs has no public assign() (tulios/kafkajs#373: its consumer always joins a group), so the
@@ -11,7 +11,17 @@ const READ_COMMITTED = 1 // kafkajs's consumer default isolation level
 const READ_UNCOMMITTED = 0
 const TXN_BATCH = 5 // compat/drivers/__init__.py TXN_BATCH
 
-const client = args => new Kafka({ clientId: 'ottla-compat', brokers: [args.bootstrap], logLevel: logLevel.WARN })
+const client = args => new Kafka({ clientId: 'ottla-compat', brokers: [args.bootstrap], logLevel: logLevel.WARN, ...security(args.security) })
+
+// kafkajs's ssl and sasl options for --security; its mechanism names are lower case.
+function security (secured) {
+  if (!secured) return {}
+  const options = { ssl: secured.protocol.endsWith('SSL') ? tlsOptions(secured) : false }
+  if (secured.protocol.startsWith('SASL')) {
+    options.sasl = { mechanism: secured.mechanism.toLowerCase(), username: secured.username, password: secured.password }
+  }
+  return options
+}
 
 async function create (args) {
   const admin = client(args).admin()

@@ -1,12 +1,22 @@
 // @platformatic/kafka 1.35 driver (contract in compat/drivers/__init__.py).
 import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer, defaultPartitioner } from '@platformatic/kafka'
-import { closeRequested, deadline, emit, key, main, value } from './driver.mjs'
+import { closeRequested, deadline, emit, key, main, tlsOptions, value } from './driver.mjs'
 
 const IS_CONTROL_BATCH = 0x20 // RecordBatch attributes bit 5 (KIP-98)
 const IS_TRANSACTIONAL = 0x10 // RecordBatch attributes bit 4
 const { READ_COMMITTED, READ_UNCOMMITTED } = FetchIsolationLevels
 const TXN_BATCH = 5 // compat/drivers/__init__.py TXN_BATCH
-const base = args => ({ clientId: 'ottla-compat', bootstrapBrokers: [args.bootstrap] })
+const base = args => ({ clientId: 'ottla-compat', bootstrapBrokers: [args.bootstrap], ...security(args.security) })
+
+// @platformatic/kafka's tls and sasl options for --security.
+function security (secured) {
+  if (!secured) return {}
+  const options = secured.protocol.endsWith('SSL') ? { tls: tlsOptions(secured) } : {}
+  if (secured.protocol.startsWith('SASL')) {
+    options.sasl = { mechanism: secured.mechanism, username: secured.username, password: secured.password }
+  }
+  return options
+}
 
 async function create (args) {
   const admin = new Admin(base(args))
