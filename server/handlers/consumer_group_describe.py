@@ -1,5 +1,6 @@
 """ConsumerGroupDescribe (KIP-848): a consumer group's epochs, assignor and members, each
-with its current and target assignment, as Kafka's ConsumerGroup.asDescribedGroup."""
+with its current and target assignment, as Kafka's ConsumerGroup.asDescribedGroup. With
+`group.version` finalized at 0 every group is answered UNSUPPORTED_VERSION, as Kafka 4.4 does."""
 
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ _NO_OPERATIONS = -(2**31)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse:
+    if context.services.features.level("group.version") < 1:
+        return {"throttle_time_ms": 0, "groups": [{**_empty(group_id), "error_code": ErrorCode.UNSUPPORTED_VERSION} for group_id in request["group_ids"]]}
     return {"throttle_time_ms": 0, "groups": [_describe(context, group_id) for group_id in request["group_ids"]]}
 
 
-def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:
-    answer: ConsumerGroupDescribeResponseDescribedGroup = {
+def _empty(group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:
+    return {
         "error_code": ErrorCode.NONE,
         "error_message": None,
         "group_id": group_id,
@@ -46,6 +49,10 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
         "members": [],
         "authorized_operations": _NO_OPERATIONS,
     }
+
+
+def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:
+    answer = _empty(group_id)
     if not group_id:
         answer["error_code"] = ErrorCode.INVALID_GROUP_ID
         return answer

@@ -1,7 +1,10 @@
 """ConsumerGroupHeartbeat (KIP-848): join, stay in and leave a consumer group, and learn
 the partitions the broker assigned. Fields a heartbeat leaves null did not change since
 the member's last one; the coordinator's answer carries an assignment only when it
-changed or the member sent a full request (`ottla.server.groups.consumer.manager`)."""
+changed or the member sent a full request (`ottla.server.groups.consumer.manager`).
+
+With `group.version` finalized at 0 the API stays advertised but every request is answered
+UNSUPPORTED_VERSION, as Kafka 4.4's KafkaApis does while the consumer protocol is disabled."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import TYPE_CHECKING
 from ottla.server.context import RequestContext
 from ottla.server.groups.consumer import HeartbeatRequest
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -24,6 +28,9 @@ VERSIONS = (0, 1)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
+    if context.services.features.level("group.version") < 1:
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.UNSUPPORTED_VERSION, "error_message": None, "member_id": None,
+                "member_epoch": 0, "heartbeat_interval_ms": 0, "assignment": None}
     owned = request["topic_partitions"]
     names = request["subscribed_topic_names"]
     result = context.groups.consumer_heartbeat(
