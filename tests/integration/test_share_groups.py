@@ -9,6 +9,7 @@ each test lets its consumers initialize the partition before it produces.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +21,10 @@ from typing import Any
 import pytest
 from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
 
+from compat.sockets import read_frame
 from ottla.testing import ThreadedBroker, running_broker
+from ottla.wire.api import ApiKey
+from ottla.wire.protocol import decode_response, encode_request
 
 TOPIC = "queue"
 LOCK_MS = 1500
@@ -175,6 +179,7 @@ def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:
     return process, int(line.split()[2].rsplit(":", 1)[1])
 
 
+@pytest.mark.slow
 def test_acknowledged_records_survive_a_broker_sigkill(tmp_path: Path):
     data_dir = tmp_path / "data"
     broker, port = _serve(data_dir)
@@ -251,7 +256,98 @@ def test_kafka_console_share_consumer_and_share_groups_tool():
         assert "console" in listed.stdout.split()
 
 
-# --- bad input, on Ottla and on the reference Kafka 4.4 -----------------------------------
+# --- on Ottla and on the reference Kafka 4.4 ---------------------------------------------
+
+
+class _Raw:
+    """Requests by hand, in Ottla's codec, for what no client sends (bad input, offsets)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.correlation = 0
+
+    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        self.correlation += 1
+        self.sock.sendall(encode_request(api, version, self.correlation, body, client_id="share-tests"))
+        frame = read_frame(self.sock)
+        assert frame is not None, f"{api.name}: the broker closed the connection"
+        return decode_response(api, version, frame)[1]
+
+    def retried(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        """As clients do, again while the coordinator is not ready (NOT_COORDINATOR,
+        COORDINATOR_LOAD_IN_PROGRESS: Kafka loads its share coordinator on first use)."""
+        deadline = time.monotonic() + 60
+        while (answer := self.call(api, version, body))["error_code"] in (14, 16) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return answer
+
+    def find_coordinator(self, group: str) -> None:
+        """As clients do, find the coordinator first: Kafka creates __consumer_offsets then."""
+        deadline = time.monotonic() + 60
+        while self.call(ApiKey.FIND_COORDINATOR, 6, {"key_type": 0, "coordinator_keys": [group]})["coordinators"][0]["error_code"]:
+            assert time.monotonic() < deadline, "no group coordinator"
+            time.sleep(0.5)
+
+    def reset_to_earliest(self, group: str, topic: str) -> None:
+        """`kafka-share-groups --reset-offsets --to-earliest` for a group with no members."""
+        self.find_coordinator(group)
+        answer = self.retried(ApiKey.ALTER_SHARE_GROUP_OFFSETS, 0, {"group_id": group, "topics": [
+            {"topic_name": topic, "partitions": [{"partition_index": 0, "start_offset": 0}]}]})
+        assert answer["error_code"] == 0 and all(p["error_code"] == 0 for t in answer["responses"] for p in t["partitions"]), answer
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _queue(bootstrap: str, topic: str, workers: int = 3, jobs: int = 150) -> list[list[bytes]]:
+    """One partition, `workers` share consumers from the start of the log: what each saw."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # held: a collected client cancels its futures
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
+    raw = _Raw(bootstrap)
+    raw.reset_to_earliest(f"{topic}-workers", topic)
+    raw.close()
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(jobs):
+        producer.produce(topic, b"job-%04d" % i, partition=0)
+    assert producer.flush(10) == 0
+    consumers = []
+    for _ in range(workers):
+        consumer = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-workers", "log_level": 3})
+        consumer.subscribe([topic])
+        consumers.append(consumer)
+    seen: list[list[bytes]] = [[] for _ in consumers]
+    done = threading.Event()
+
+    def work(index: int) -> None:
+        while not done.is_set():
+            seen[index].extend(message.value() for message in _poll(consumers[index], 0.5))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 90
+    while sum(map(len, seen)) < jobs and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done.set()
+    for thread in threads:
+        thread.join()
+    for consumer in consumers:
+        consumer.close()
+    return seen
+
+
+@pytest.mark.slow
+def test_the_queue_on_ottla_and_on_kafka(reference_kafka: str):
+    """Which worker gets which job is up to timing on both brokers; what must agree is that
+    every job went to exactly one worker."""
+    with running_broker(data_dir=None) as broker:
+        ours = _queue(broker.bootstrap_servers, "share-queue")
+    theirs = _queue(reference_kafka, "share-queue")
+    for seen in (ours, theirs):
+        assert sorted(value for part in seen for value in part) == [b"job-%04d" % i for i in range(150)]
 
 
 def _bad_input(bootstrap: str, name: str) -> dict[str, Any]:
@@ -262,44 +358,21 @@ def _bad_input(bootstrap: str, name: str) -> dict[str, Any]:
 
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from compat.sockets import read_frame
-    from ottla.wire.api import ApiKey
-    from ottla.wire.protocol import decode_response, encode_request
-
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(name, 1, 1)])[name].result()
     producer = Producer({"bootstrap.servers": bootstrap})
     for i in range(5):
         producer.produce(name, b"r%d" % i, partition=0)
     assert producer.flush(10) == 0
-    host, port = bootstrap.rsplit(":", 1)
-    sock = __import__("socket").create_connection((host, int(port)), timeout=10)
-    correlation = iter(range(1, 1000))
-
-    def call(api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        sock.sendall(encode_request(api, version, next(correlation), body, client_id="share-bad-input"))
-        frame = read_frame(sock)
-        assert frame is not None
-        return decode_response(api, version, frame)[1]
+    raw = _Raw(bootstrap)
+    call, retried = raw.call, raw.retried
 
     def member_id() -> str:
         return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
     group, member = f"{name}-group", member_id()
     seen: dict[str, Any] = {}
-    # As clients do, find the coordinator first: Kafka creates __consumer_offsets then.
-    deadline = time.monotonic() + 60
-    while call(ApiKey.FIND_COORDINATOR, 6, {"key_type": 0, "coordinator_keys": [group]})["coordinators"][0]["error_code"]:
-        assert time.monotonic() < deadline, "no group coordinator"
-        time.sleep(0.5)
-    def retried(api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        """As clients do, again while the coordinator is not ready (NOT_COORDINATOR,
-        COORDINATOR_LOAD_IN_PROGRESS: Kafka loads its share coordinator on first use)."""
-        deadline = time.monotonic() + 60
-        while (answer := call(api, version, body))["error_code"] in (14, 16) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        return answer
-
+    raw.find_coordinator(group)
     altered = retried(ApiKey.ALTER_SHARE_GROUP_OFFSETS, 0, {"group_id": group, "topics": [
         {"topic_name": name, "partitions": [{"partition_index": 0, "start_offset": 0}]}]})
     seen["alter before any member"] = (altered["error_code"], [p["error_code"] for t in altered["responses"] for p in t["partitions"]])
@@ -365,10 +438,11 @@ def _bad_input(bootstrap: str, name: str) -> dict[str, Any]:
     seen["describe missing group"] = call(ApiKey.SHARE_GROUP_DESCRIBE, 1, {"group_ids": ["no-such-share-group"],
                                                                           "include_authorized_operations": False})["groups"][0]["error_code"]
     seen["describe offsets"] = [p["error_code"] for g in described["groups"] for t in g["topics"] for p in t["partitions"]]
-    sock.close()
+    raw.close()
     return seen
 
 
+@pytest.mark.slow
 def test_bad_input_is_answered_with_kafkas_error_codes(reference_kafka: str):
     with running_broker(data_dir=None) as broker:
         ours = _bad_input(broker.bootstrap_servers, "share-bad-input")
