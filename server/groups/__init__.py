@@ -8,6 +8,7 @@ from ottla.server.coordinator import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, Cl
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.consumer import ConsumerGroupConfig
 from ottla.server.groups.coordinator import GroupCoordinator
+from ottla.server.groups.group_configs import DEFAULT_CONFIG, STATIC_BROKER_CONFIG, GroupConfigs
 from ottla.server.groups.membership import JoinRequest
 from ottla.server.groups.offsets import CommitEntry
 from ottla.storage import Storage
@@ -19,6 +20,11 @@ __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "INTERNAL_TOPICS", 
 def open_coordinator(storage: Storage, config: Any, clock: Clock) -> GroupCoordinator:
     """A coordinator over `__consumer_offsets` (created if missing), its state loaded."""
     log_ = CoordinatorLog(storage, OFFSETS, config.value(OFFSETS.partitions_setting))
-    coordinator = GroupCoordinator(log_, GroupConfig.from_broker(config), clock, consumer_config=ConsumerGroupConfig.from_broker(config))
+    group_configs = GroupConfigs(
+        storage.data_dir, config.value, lambda name: STATIC_BROKER_CONFIG if name in config.explicit else DEFAULT_CONFIG
+    )
+    coordinator = GroupCoordinator(
+        log_, GroupConfig.from_broker(config), clock, consumer_config=ConsumerGroupConfig.from_broker(config), group_configs=group_configs
+    )
     coordinator.load()
     return coordinator

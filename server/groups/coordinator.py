@@ -17,6 +17,7 @@ from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, no
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.consumer import ConsumerGroup, ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResult
 from ottla.server.groups.consumer import records as consumer_records
+from ottla.server.groups.group_configs import GroupConfigs
 from ottla.server.groups.group import ClassicGroup, JoinResponder, JoinResult, SyncResponder
 from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, store_error
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
@@ -37,8 +38,11 @@ class GroupCoordinator:
         clock: Clock,
         wall_clock_ms: Callable[[], int] = now_epoch_ms,
         consumer_config: ConsumerGroupConfig = ConsumerGroupConfig(),
+        group_configs: GroupConfigs | None = None,
     ) -> None:
         self.log = log_
+        # Per-group overrides (the GROUP config resource); without any, the broker's settings.
+        self.configs = group_configs or GroupConfigs(None, consumer_config.broker_value)
         self.config = config
         self.timers = Timers(clock)
         self.wall_clock_ms = wall_clock_ms
@@ -47,7 +51,8 @@ class GroupCoordinator:
         # KIP-848 groups share the log and timers; their offsets live in a classic entry
         # without members (as a "simple" group's do), which the routing below keeps apart.
         self.consumer = ConsumerGroupManager(
-            log_, log_.storage, consumer_config, self.timers, wall_clock_ms, self._has_classic_members, self._retire_empty_classic_group
+            log_, log_.storage, consumer_config, self.timers, wall_clock_ms, self._has_classic_members, self._retire_empty_classic_group,
+            self.configs.value,
         )
 
     @property

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import re2
 
+from ottla.server.config import ALL_KEYS
 from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
 import ottla.server.groups.consumer.assignors as assignors
 import ottla.server.groups.consumer.records as records
@@ -54,6 +55,17 @@ class ConsumerGroupConfig:
     heartbeat_interval_ms: int = 5000
     max_size: int = 2**31 - 1
     assignors: tuple[str, ...] = assignors.ASSIGNORS
+
+    def broker_value(self, name: str) -> Any:
+        """A broker setting as this config holds it: its own group.consumer.* fields, Kafka's
+        defaults for the rest (the defaults of per-group configs when no broker is behind it)."""
+        own = {
+            "group.consumer.session.timeout.ms": self.session_timeout_ms,
+            "group.consumer.heartbeat.interval.ms": self.heartbeat_interval_ms,
+            "group.consumer.max.size": self.max_size,
+            "group.consumer.assignors": self.assignors,
+        }
+        return own[name] if name in own else ALL_KEYS[name].default
 
     @classmethod
     def from_broker(cls, config: Any) -> ConsumerGroupConfig:
@@ -114,6 +126,7 @@ class ConsumerGroupManager:
         wall_clock_ms: Callable[[], int],
         has_classic_group: Callable[[str], bool],
         drop_empty_classic_group: Callable[[str], list[KeyValue]],
+        group_config: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.log = log_
         self.storage = storage
@@ -122,6 +135,8 @@ class ConsumerGroupManager:
         self.wall_clock_ms = wall_clock_ms
         self.has_classic_group = has_classic_group
         self.drop_empty_classic_group = drop_empty_classic_group
+        # (group id, group config name) -> the value the group runs with (`GroupConfigs.value`).
+        self.group_config = group_config or (lambda group_id, name: self.config.broker_value("group." + name))
         self.groups: dict[str, ConsumerGroup] = {}
 
     # --- loading -----------------------------------------------------------------
@@ -312,7 +327,7 @@ class ConsumerGroupManager:
             ErrorCode.NONE,
             member_id=member.member_id,
             member_epoch=updated.member_epoch,
-            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            heartbeat_interval_ms=self.group_config(group.group_id, "consumer.heartbeat.interval.ms"),
             assignment=updated.assigned if send else None,
         )
 
@@ -484,7 +499,8 @@ class ConsumerGroupManager:
 
     def _arm_session(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         self.timers.cancel(member.session_timer)
-        member.session_timer = self.timers.after(self.config.session_timeout_ms, self._session_expired, group.group_id, member.member_id)
+        timeout = self.group_config(group.group_id, "consumer.session.timeout.ms")
+        member.session_timer = self.timers.after(timeout, self._session_expired, group.group_id, member.member_id)
 
     def _arm_rebalance(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         """A member asked to revoke gets its rebalance timeout to do it, at this epoch."""
