@@ -29,6 +29,7 @@ from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.authorizer import Authorizer
+from ottla.server.security.quotas import ClientQuotas, ConnectionRates
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
 from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, PrincipalMapper, TlsAcceptor, tls_acceptance
 from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
@@ -108,6 +109,8 @@ class Broker:
         self.groups: GroupCoordinator | None = None
         self.txn: TransactionCoordinator | None = None
         self.share: ShareCoordinator | None = None
+        # Connections accepted per second against max.connection.creation.rate and IP quotas.
+        self._connection_rates: ConnectionRates | None = None
         self._produce_requests = 0  # for TestHooks.drop_produce_response_every
         # The first listener's bound port (what `bootstrap_servers` names) and every listener's.
         self.port: int | None = None
@@ -213,6 +216,7 @@ class Broker:
             drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
             authorizer=authorizer,
             scram_credentials=self._open_scram_credentials(data_dir),
+            quotas=self._open_quotas(data_dir),
         )
         for server in self._servers:
             await server.start_serving()
@@ -244,6 +248,17 @@ class Broker:
         sasl_settings = self._sasl_settings.get(listener.name)
         sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, self.services.scram_credentials)
         return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol, principal, sasl=sasl)
+
+    def _open_quotas(self, data_dir: Path | None) -> ClientQuotas:
+        """The client quotas, enforced by the dispatcher while any is set and by `admit`."""
+        quotas = ClientQuotas.open(data_dir, self.config.value("quota.window.num"), self.config.value("quota.window.size.seconds"))
+        quotas.on_change = self._quotas_changed
+        self._quotas_changed(quotas)
+        self._connection_rates = ConnectionRates(quotas, self.config.value("max.connection.creation.rate"))
+        return quotas
+
+    def _quotas_changed(self, quotas: ClientQuotas) -> None:
+        self.dispatcher.quotas = quotas if quotas.active else None
 
     def _open_scram_credentials(self, data_dir: Path | None) -> ScramCredentialStore:
         store = ScramCredentialStore.open(data_dir)
@@ -317,6 +332,8 @@ class Broker:
                 connection.reconfigure(self.services)
         if self.storage is not None and self.broker_configs is not None:
             self.storage.set_defaults(self.broker_configs.topic_defaults())
+        if self._connection_rates is not None:
+            self._connection_rates.broker_rate = config.value("max.connection.creation.rate")
         if self.maintenance is not None:
             self.maintenance.reconfigure(config)
         if self.txn is not None:
@@ -341,6 +358,10 @@ class Broker:
         per_ip = self._connections_per_ip.get(connection.ip, 0)
         if per_ip >= self.config.max_connections_per_ip:
             return f"max.connections.per.ip ({self.config.max_connections_per_ip}) reached for {connection.ip}"
+        if self._connection_rates is not None:
+            refusal = self._connection_rates.refusal(connection.ip)
+            if refusal is not None:
+                return refusal
         self.connections.add(connection)
         self._connections_per_ip[connection.ip] = per_ip + 1
         accepted = self.metrics.connections_accepted

@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
-from ottla.server.dispatch import Deferred, Dispatcher
+from ottla.server.dispatch import Deferred, Dispatcher, Throttled
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.security.sasl import AuthenticationFailed, IllegalSaslState, SaslAuthenticator, SaslState
 from ottla.server.security.sasl.authenticator import illegal_state_answer
@@ -120,6 +120,9 @@ class Connection(asyncio.BufferedProtocol):
         self._writable: asyncio.Future[None] | None = None  # awaited by _copy_region while writing is paused
         self._held_bytes = 0
         self._parked_fetches = 0
+        # Reading stops while a quota throttles this client (KIP-219's muted channel).
+        self._throttled = False
+        self._throttle_timer: asyncio.TimerHandle | None = None
         self._taking_frames = False
         # A whole frame waits in the reader (a turn ended, or the client was backlogged).
         self._frames_waiting = False
@@ -163,6 +166,8 @@ class Connection(asyncio.BufferedProtocol):
             task.cancel()
         if self._sender is not None:
             self._sender.cancel()
+        if self._throttle_timer is not None:
+            self._throttle_timer.cancel()
         log.info("connection closed from %s", self.peer)
 
     def pause_writing(self) -> None:
@@ -183,6 +188,7 @@ class Connection(asyncio.BufferedProtocol):
         """Whether this client is not reading its responses fast enough to be given more."""
         return (
             self._writing_paused
+            or self._throttled
             or len(self.pending) + len(self.outbox) >= MAX_IN_FLIGHT
             or self._held_bytes >= MAX_HELD_BYTES
             or self._parked_fetches >= MAX_PARKED_FETCHES
@@ -275,6 +281,10 @@ class Connection(asyncio.BufferedProtocol):
         outcome = self.dispatcher.dispatch(self.context, frame)
         if sasl is not None:
             self._after_sasl_step(sasl)
+        delayed = False
+        if type(outcome) is Throttled:
+            delayed = self._throttle(outcome)
+            outcome = outcome.payload
         if outcome is None:  # acks=0 produce: no response, nothing to order
             return
         slot = _Slot()
@@ -285,8 +295,34 @@ class Connection(asyncio.BufferedProtocol):
             fetch = int.from_bytes(frame[:2], "big") == ApiKey.FETCH
             self._parked_fetches += fetch
             task.add_done_callback(lambda t: self._finished(t, slot, fetch, outcome.finish))
+        elif delayed:
+            self._complete_later(slot, outcome)
         else:
             self._complete(slot, outcome)
+
+    def _throttle(self, throttled: Throttled) -> bool:
+        """Stop reading this client's requests for the throttle time (Kafka mutes the channel);
+        True when its response must be held back that long too (a pre-KIP-219 version)."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + throttled.throttle_ms / 1000
+        if self._throttle_timer is None or self._throttle_timer.when() < ends:
+            if self._throttle_timer is not None:
+                self._throttle_timer.cancel()
+            self._throttle_timer = loop.call_at(ends, self._unthrottle)
+        self._throttled = True
+        self._update_reading()
+        return throttled.delay
+
+    def _unthrottle(self) -> None:
+        self._throttle_timer = None
+        self._throttled = False
+        self._resume()
+
+    def _complete_later(self, slot: _Slot, payload: Any) -> None:
+        """Complete `slot` when the throttle ends: what an old client waits for instead of throttle_time_ms."""
+        assert self._throttle_timer is not None
+        delay = max(self._throttle_timer.when() - asyncio.get_running_loop().time(), 0)
+        asyncio.get_running_loop().call_later(delay, lambda: None if self.closed else self._complete(slot, payload))
 
     def _sasl_gate(self, sasl: SaslAuthenticator, frame: bytes) -> bool:
         """Before (or when renewing) authentication: answer a raw token after a v0 handshake
@@ -341,6 +377,11 @@ class Connection(asyncio.BufferedProtocol):
             log.error("handler failed for %s", self.peer, exc_info=exc)
             self.abort("internal error in a handler")
         else:
+            if type(payload) is Throttled:
+                if self._throttle(payload):
+                    self._complete_later(slot, payload.payload)
+                    return
+                payload = payload.payload
             self._complete(slot, payload)
 
     def _complete(self, slot: _Slot, payload: Any) -> None:

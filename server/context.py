@@ -21,6 +21,7 @@ from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
 from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
+from ottla.server.security.quotas import ClientQuotas
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.share import ShareCoordinator
@@ -106,6 +107,8 @@ class BrokerServices:
     authorizer: Authorizer | None = None
     # SCRAM credentials (the Describe/AlterUserScramCredentials APIs, SCRAM logins).
     scram_credentials: ScramCredentialStore = field(default_factory=lambda: ScramCredentialStore(None, {}))
+    # Client quotas (Describe/AlterClientQuotas; the dispatcher and the broker enforce them).
+    quotas: ClientQuotas = field(default_factory=lambda: ClientQuotas(None, {}))
     # This node as each listener advertises it, by listener name: a client is told the
     # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
     listener_nodes: Mapping[str, Node] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Coroutine, NamedTuple
 
 from ottla.server.context import ClientIdentity, RequestContext
 from ottla.server.metrics import BrokerMetrics
+from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader, peek_api, request_header_version
@@ -34,6 +35,16 @@ Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 Payload = bytes | list[Any]
 
 
+class Throttled(NamedTuple):
+    """A response (None for an acks=0 Produce) whose client went over a quota: the connection
+    stops reading its requests for `throttle_ms` (KIP-219). `delay` when the client is too old
+    to wait by itself (its version predates KIP-219): the response is held back that long."""
+
+    payload: Payload | None
+    throttle_ms: int
+    delay: bool
+
+
 class Deferred(NamedTuple):
     """An answer still to come: the connection runs `work` as a task, then `finish` turns its
     result into the response frame. The handler's own coroutine is the task, so a task
@@ -41,11 +52,49 @@ class Deferred(NamedTuple):
     never awaited inside a wrapper."""
 
     work: Coroutine[Any, Any, Any]
-    finish: Callable[[Any], Payload]
+    finish: Callable[[Any], Payload | Throttled]
 
 
 # Responses that carry log data by reference (file regions), sent without copying.
 _SPLICED = {ApiKey.FETCH}
+
+# The first version of each API whose clients wait out throttle_time_ms themselves
+# (AbstractResponse.shouldClientThrottle, Kafka 4.4); APIs not named throttle from version 0.
+_CLIENT_THROTTLES_FROM = {
+    ApiKey.PRODUCE: 6,
+    ApiKey.FETCH: 8,
+    ApiKey.METADATA: 6,
+    ApiKey.LIST_OFFSETS: 3,
+    ApiKey.OFFSET_COMMIT: 4,
+    ApiKey.OFFSET_FETCH: 4,
+    ApiKey.FIND_COORDINATOR: 2,
+    ApiKey.JOIN_GROUP: 3,
+    ApiKey.HEARTBEAT: 2,
+    ApiKey.LEAVE_GROUP: 2,
+    ApiKey.SYNC_GROUP: 2,
+    ApiKey.DESCRIBE_GROUPS: 2,
+    ApiKey.LIST_GROUPS: 2,
+    ApiKey.API_VERSIONS: 2,
+    ApiKey.CREATE_TOPICS: 3,
+    ApiKey.DELETE_TOPICS: 2,
+    ApiKey.DESCRIBE_CONFIGS: 2,
+    ApiKey.DELETE_RECORDS: 1,
+    ApiKey.INIT_PRODUCER_ID: 1,
+    ApiKey.ADD_PARTITIONS_TO_TXN: 1,
+    ApiKey.ADD_OFFSETS_TO_TXN: 1,
+    ApiKey.END_TXN: 1,
+    ApiKey.TXN_OFFSET_COMMIT: 1,
+    ApiKey.DESCRIBE_ACLS: 1,
+    ApiKey.CREATE_ACLS: 1,
+    ApiKey.DELETE_ACLS: 1,
+    ApiKey.ALTER_CONFIGS: 1,
+    ApiKey.DESCRIBE_LOG_DIRS: 1,
+    ApiKey.CREATE_PARTITIONS: 1,
+    ApiKey.DELETE_GROUPS: 1,
+}
+# Not counted against request_percentage, as Kafka exempts them: what a client sends before
+# it can know its quota.
+_QUOTA_EXEMPT = {ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE}
 
 
 class Dispatcher:
@@ -53,11 +102,14 @@ class Dispatcher:
         self.handlers = handlers
         # Counted once per answered request (ottla.server.metrics); None counts nothing.
         self.metrics = metrics
+        # The client quotas while any is set (the broker keeps this current), else None: a
+        # broker without quotas pays one attribute check per request for them.
+        self.quotas: ClientQuotas | None = None
 
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
 
-    def dispatch(self, context: RequestContext, frame: bytes) -> Payload | None | Deferred:
+    def dispatch(self, context: RequestContext, frame: bytes) -> Payload | None | Deferred | Throttled:
         api_key, api_version, correlation_id = peek_api(frame)
         entry = self.handlers.get(api_key)
         if entry is None or not entry[1] <= api_version <= entry[2]:
@@ -70,18 +122,75 @@ class Dispatcher:
         started = time.perf_counter()
         result = handle(context, header, body)
         if asyncio.iscoroutine(result):
-            return Deferred(result, functools.partial(self._finish, context.client, header, body, started))
+            # What the request cost before it parked, counted against request_percentage.
+            spent = time.perf_counter() - started
+            return Deferred(result, functools.partial(self._finish, context, header, body, started, len(frame), spent))
         if result is None:
             if self.metrics is not None:
                 self.metrics.observe_request(api_key, body, None, time.perf_counter() - started)
+            quotas = self.quotas
+            if quotas is not None:
+                # An acks=0 Produce: no answer to carry throttle_time_ms, but its channel is
+                # muted all the same (KafkaApis.handleProduceRequest).
+                throttle = quotas.record(QuotaKind.PRODUCER_BYTE_RATE, context.client.principal, header.client_id or "", len(frame))
+                if throttle > 0:
+                    return Throttled(None, throttle, False)
             return None
-        return self._finish(context.client, header, body, started, result)
+        return self._finish(context, header, body, started, len(frame), 0.0, result)
 
-    def _finish(self, client: ClientIdentity, header: RequestHeader, body: Any, started: float, result: Mapping[str, Any]) -> Payload:
+    def _finish(
+        self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any]
+    ) -> Payload | Throttled:
+        """The response frame; `spent` is handler time already spent before a park, for the quota."""
         if self.metrics is not None:
             self.metrics.observe_request(header.api_key, body, result, time.perf_counter() - started)
-        self._log(client, header, result, started)
-        return _encode(header, result)
+        self._log(context.client, header, result, started)
+        quotas = self.quotas
+        if quotas is None:
+            return _encode(header, result)
+        return self._throttle(quotas, context, header, body, started, request_size, spent, result)
+
+    def _throttle(
+        self,
+        quotas: ClientQuotas,
+        context: RequestContext,
+        header: RequestHeader,
+        body: Any,
+        started: float,
+        request_size: int,
+        spent: float,
+        result: Mapping[str, Any],
+    ) -> Payload | Throttled:
+        """Count the request against its client's quotas (KafkaApis: Produce's request bytes,
+        a consumer Fetch's response bytes, every request's handler time) and answer with the
+        largest throttle time earned. A throttled Fetch answers no data, its bytes uncounted,
+        so that the client fetches them again when its throttle ends, as Kafka does."""
+        principal, client_id, api_key = context.client.principal, header.client_id or "", header.api_key
+        bandwidth = 0
+        consumed = 0
+        if api_key == ApiKey.PRODUCE:
+            bandwidth = quotas.record(QuotaKind.PRODUCER_BYTE_RATE, principal, client_id, request_size)
+        payload = _encode(header, result)
+        if api_key == ApiKey.FETCH and not _from_replica(body):
+            consumed = _payload_size(payload)
+            bandwidth = quotas.record(QuotaKind.CONSUMER_BYTE_RATE, principal, client_id, consumed)
+        request_time = 0
+        if api_key not in _QUOTA_EXEMPT:
+            # Kafka counts request-handler nanoseconds as percent-seconds (nanosToPercentage).
+            request_time = quotas.record(QuotaKind.REQUEST_PERCENTAGE, principal, client_id, (spent + time.perf_counter() - started) * 100)
+        throttle = max(bandwidth, request_time)
+        if throttle <= 0:
+            return payload
+        answer = dict(result)
+        if consumed:
+            quotas.unrecord(QuotaKind.CONSUMER_BYTE_RATE, principal, client_id, consumed)
+            if result.get("session_id"):
+                # The client learns no session from an empty answer: it opens a new one (KIP-227).
+                context.fetch_sessions.remove(result["session_id"])
+            answer = {"throttle_time_ms": throttle, "error_code": ErrorCode.NONE, "session_id": 0, "responses": []}
+        answer["throttle_time_ms"] = throttle
+        delay = header.api_version < _CLIENT_THROTTLES_FROM.get(ApiKey(api_key), 0)
+        return Throttled(_encode(header, answer), throttle, delay)
 
     def _log(self, client: ClientIdentity, header: RequestHeader, result: Mapping[str, Any], started: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -105,6 +214,19 @@ def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
     if header.api_key in _SPLICED:
         return encode_response_parts(header.api_key, header.api_version, header.correlation_id, result)
     return encode_response(header.api_key, header.api_version, header.correlation_id, result)
+
+
+def _from_replica(fetch: Mapping[str, Any]) -> bool:
+    """A follower's Fetch (replica id >= 0, in ReplicaState from v15): replication, not a consumer."""
+    state = fetch.get("replica_state")
+    return max(fetch.get("replica_id", -1), state.get("replica_id", -1) if state else -1) >= 0
+
+
+def _payload_size(payload: Payload) -> int:
+    """Bytes a response frame puts on the wire: its buffers and its file regions."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return len(payload)
+    return sum(len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length for part in payload)
 
 
 def _first_error(value: object) -> int:

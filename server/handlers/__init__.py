@@ -11,6 +11,7 @@ from ottla.server.handlers import (
     add_offsets_to_txn,
     add_partitions_to_txn,
     add_raft_voter,
+    alter_client_quotas,
     alter_configs,
     alter_partition_reassignments,
     alter_share_group_offsets,
@@ -27,6 +28,7 @@ from ottla.server.handlers import (
     delete_share_group_offsets,
     delete_topics,
     describe_acls,
+    describe_client_quotas,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -142,5 +144,8 @@ HANDLERS = {
         sasl_authenticate,
         describe_user_scram_credentials,
         alter_user_scram_credentials,
+        # Client quotas.
+        describe_client_quotas,
+        alter_client_quotas,
     )
 }

@@ -1,0 +1,394 @@
+"""Client quotas, kept and enforced as Kafka 4.4's ClientQuotaManager keeps and enforces them.
+
+A quota binds a key (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage`,
+`controller_mutation_rate`; `connection_creation_rate` for an IP) to an entity: a user, a
+client id, a user and a client id, or an IP, each name possibly `<default>` (None here).
+The quota that applies to a request is the first one set along Kafka's precedence
+(ClientQuotaManager.DefaultQuotaCallback):
+
+    /users/<user>/clients/<client-id>     /users/<default>/clients/<client-id>
+    /users/<user>/clients/<default>       /users/<default>/clients/<default>
+    /users/<user>                         /users/<default>
+                                          /clients/<client-id>
+                                          /clients/<default>
+
+read down the left column, then the right. Usage is counted per the entity that quota was
+found at, a default standing for each user or client id on its own: every client of user
+alice shares alice's `/users/alice` quota, while `/clients/<default>` gives each client id
+a budget of its own.
+
+Usage is a Kafka `Rate`: a sum over `quota.window.num` + 1 samples of
+`quota.window.size.seconds` each, divided by the time they span (never less than
+`quota.window.num` - 1 whole windows, so a first burst is not measured over a few
+milliseconds). A request that takes the rate over the bound is throttled for
+`(rate - bound) / bound × window` ms (QuotaUtils.throttleTime): the time the client must
+stay quiet for the rate to fall back to the bound. Byte-rate throttles are unbounded;
+request-percentage ones are capped at one window (ClientRequestQuotaManager).
+
+The quotas live in `<data dir>/client-quotas.json`, replaced whole and durably on each
+change (`storage.files.replace_file`), as the ACLs and SCRAM credentials are: Kafka keeps
+them as records in its metadata log; they are a small table an operator alters now and
+then, and every decision reads the in-memory one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from ottla.storage.files import replace_file
+from ottla.wire.errors import ErrorCode
+
+FILE_NAME = "client-quotas.json"
+_FORMAT_VERSION = 1
+
+USER = "user"
+CLIENT_ID = "client-id"
+IP = "ip"
+ENTITY_TYPES = (USER, CLIENT_ID, IP)
+
+# An entity: its (entity type, name) pairs sorted by type; a None name is `<default>`.
+Entity = tuple[tuple[str, str | None], ...]
+
+
+class QuotaKind(Enum):
+    """The quota keys Kafka 4.4 defines (QuotaConfig), with the type each value must have."""
+
+    PRODUCER_BYTE_RATE = ("producer_byte_rate", True)
+    CONSUMER_BYTE_RATE = ("consumer_byte_rate", True)
+    REQUEST_PERCENTAGE = ("request_percentage", False)
+    CONTROLLER_MUTATION_RATE = ("controller_mutation_rate", False)
+    CONNECTION_CREATION_RATE = ("connection_creation_rate", True)
+
+    def __init__(self, key: str, integral: bool) -> None:
+        self.key = key
+        self.integral = integral
+
+
+_BY_KEY = {kind.key: kind for kind in QuotaKind}
+_IP_KEYS = frozenset({QuotaKind.CONNECTION_CREATION_RATE.key})
+_CLIENT_KEYS = frozenset(_BY_KEY) - _IP_KEYS
+
+
+class QuotaError(Exception):
+    """A request Kafka refuses: its error code and message."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def make_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
+    """An entity from its (type, name) pairs, checked as ClientQuotaControlManager checks it."""
+    entries: dict[str, str | None] = {}
+    for entity_type, name in pairs:
+        if entity_type not in ENTITY_TYPES:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Unhandled client quota entity type: {entity_type}")
+        if entity_type in entries:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Invalid quota entity: {entity_type} appears more than once")
+        if name is not None and not name and entity_type != CLIENT_ID:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Invalid empty {entity_type} name")
+        entries[entity_type] = name
+    if not entries:
+        raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid empty client quota entity")
+    if IP in entries:
+        if len(entries) > 1:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
+        ip = entries[IP]
+        if ip is not None:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise QuotaError(ErrorCode.INVALID_REQUEST, f"{ip} is not a valid IP or resolvable host.") from None
+    return tuple(sorted(entries.items()))
+
+
+def check_value(entity: Entity, key: str, value: float) -> None:
+    """Refuse a key the entity cannot have, or a value of the wrong type, as Kafka does."""
+    allowed = _IP_KEYS if entity[0][0] == IP else _CLIENT_KEYS
+    if key not in allowed:
+        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Invalid configuration key {key}")
+    kind = _BY_KEY[key]
+    if kind.integral and (not math.isfinite(value) or value != int(value)):
+        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Proposed value for {key} is not an integer.")
+    if value <= 0:
+        # Kafka takes a bound of 0 and then divides by it when throttling; Ottla refuses it.
+        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Proposed value for {key} must be greater than 0.")
+
+
+@dataclass(slots=True, frozen=True)
+class FilterComponent:
+    """One DescribeClientQuotas filter component: `match` None with `exact` False is "any"."""
+
+    entity_type: str
+    match: str | None
+    exact: bool
+
+
+def entity_matches(entity: Entity, components: Iterable[FilterComponent], strict: bool) -> bool:
+    """ClientQuotasImage.entityMatches: exact names (a default is the name None), "any" needs
+    the type only, and a strict filter names every type the entity has."""
+    entries = dict(entity)
+    count = 0
+    for component in components:
+        count += 1
+        if component.entity_type not in entries:
+            return False
+        if component.exact and entries[component.entity_type] != component.match:
+            return False
+    return not strict or count == len(entries)
+
+
+class Rate:
+    """Kafka's `Rate` over a `SampledStat`: values summed in samples of `window_ms`, at most
+    `samples` + 1 of them kept, the sum divided by the time they span."""
+
+    __slots__ = ("samples", "window_ms", "_starts", "_values", "_current", "last_record_ms")
+
+    def __init__(self, samples: int, window_ms: int) -> None:
+        self.samples = samples
+        self.window_ms = window_ms
+        self._starts: list[float] = []
+        self._values: list[float] = []
+        self._current = 0
+        self.last_record_ms = 0.0
+
+    def record(self, value: float, now_ms: float) -> None:
+        if not self._starts:
+            self._starts.append(now_ms)
+            self._values.append(0.0)
+        elif now_ms - self._starts[self._current] >= self.window_ms:
+            self._current = (self._current + 1) % (self.samples + 1)
+            if self._current >= len(self._starts):
+                self._starts.append(now_ms)
+                self._values.append(0.0)
+            else:
+                self._starts[self._current] = now_ms
+                self._values[self._current] = 0.0
+        self._values[self._current] += value
+        self.last_record_ms = now_ms
+
+    def _purge(self, now_ms: float) -> None:
+        expire_age = self.samples * self.window_ms
+        for index, start in enumerate(self._starts):
+            if now_ms - start >= expire_age:
+                self._starts[index] = now_ms
+                self._values[index] = 0.0
+
+    def window_size_ms(self, now_ms: float) -> float:
+        """The time the samples span (Rate.windowSize), purging samples too old to count."""
+        self._purge(now_ms)
+        elapsed = now_ms - min(self._starts, default=now_ms)
+        full_windows = int(elapsed // self.window_ms)
+        if full_windows < self.samples - 1:
+            elapsed += (self.samples - 1 - full_windows) * self.window_ms
+        return max(elapsed, 1.0)
+
+    def measure(self, now_ms: float) -> float:
+        """The rate per second now."""
+        window = self.window_size_ms(now_ms)
+        return sum(self._values) / (window / 1000)
+
+    def throttle_time_ms(self, bound: float, now_ms: float) -> int:
+        """QuotaUtils.throttleTime: how long the client must be quiet for the rate to fall to `bound`."""
+        window = self.window_size_ms(now_ms)
+        value = sum(self._values) / (window / 1000)
+        if value <= bound:
+            return 0
+        return round((value - bound) / bound * window)
+
+
+def _user_of(principal: str) -> str:
+    """The user a quota names for a principal: its name, whatever its type (Session.sanitizedUser)."""
+    return principal.partition(":")[2]
+
+
+# Kafka's precedence, each level (user part, client part): "name" is the request's own,
+# None the default, "" the part not in the entity.
+_LEVELS: tuple[tuple[str | None, str | None], ...] = (
+    ("name", "name"),
+    ("name", None),
+    ("name", ""),
+    (None, "name"),
+    (None, None),
+    (None, ""),
+    ("", "name"),
+    ("", None),
+)
+
+# The throttles a quota's usage is counted for: (kind, tags) -> Rate.
+SensorKey = tuple[QuotaKind, str, str]
+
+
+class ClientQuotas:
+    """The quotas set, and the usage counted against them.
+
+    `active` is what the hot path checks: False while no user or client-id quota is set,
+    and then nothing is looked up or counted."""
+
+    # Drop the usage of entities idle for this long once there are this many of them.
+    _SENSOR_IDLE_MS = 3_600_000
+    _SENSORS_BEFORE_SWEEP = 10_000
+
+    def __init__(self, path: Path | None, quotas: dict[Entity, dict[str, float]], samples: int = 11, window_seconds: int = 1) -> None:
+        self._path = path
+        self._quotas = quotas
+        self.samples = samples
+        self.window_ms = window_seconds * 1000
+        self._sensors: dict[SensorKey, Rate] = {}
+        self._resolved: dict[tuple[QuotaKind, str, str], tuple[float, str, str] | None] = {}
+        self.active = False
+        self.on_change: Callable[[ClientQuotas], None] | None = None
+        self._changed()
+
+    @classmethod
+    def open(cls, data_dir: Path | None, samples: int = 11, window_seconds: int = 1) -> ClientQuotas:
+        path = None if data_dir is None else data_dir / FILE_NAME
+        quotas: dict[Entity, dict[str, float]] = {}
+        if path is not None and path.exists():
+            for row in json.loads(path.read_text(encoding="utf-8"))["quotas"]:
+                entity: Entity = tuple(sorted((entity_type, name) for entity_type, name in row["entity"]))
+                quotas[entity] = {key: float(value) for key, value in row["values"].items()}
+        return cls(path, quotas, samples, window_seconds)
+
+    # The table: what DescribeClientQuotas shows and AlterClientQuotas changes.
+
+    def entities(self) -> Mapping[Entity, Mapping[str, float]]:
+        return self._quotas
+
+    def alter(self, changes: Iterable[tuple[Entity, Mapping[str, float | None]]]) -> None:
+        """Set (a value) or remove (None) each key of each entity, then write the whole table once."""
+        for entity, values in changes:
+            current = self._quotas.setdefault(entity, {})
+            for key, value in values.items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+            if not current:
+                del self._quotas[entity]
+        self._write()
+        self._changed()
+
+    def _write(self) -> None:
+        if self._path is None:
+            return
+        rows = [{"entity": [list(pair) for pair in entity], "values": dict(sorted(values.items()))} for entity, values in sorted(self._quotas.items(), key=lambda item: repr(item[0]))]
+        replace_file(self._path, json.dumps({"version": _FORMAT_VERSION, "quotas": rows}, indent=1).encode())
+
+    def _changed(self) -> None:
+        self._resolved.clear()
+        self._sensors.clear()
+        self.active = any(entity[0][0] != IP for entity in self._quotas)
+        if self.on_change is not None:
+            self.on_change(self)
+
+    # Enforcement.
+
+    def quota(self, kind: QuotaKind, principal: str, client_id: str) -> tuple[float, str, str] | None:
+        """The bound that applies to `principal` and `client_id`, with the (user, client id) its
+        usage is counted under; None when no quota applies."""
+        user = _user_of(principal)
+        cache_key = (kind, user, client_id)
+        try:
+            return self._resolved[cache_key]
+        except KeyError:
+            pass
+        found: tuple[float, str, str] | None = None
+        for user_part, client_part in _LEVELS:
+            pairs: list[tuple[str, str | None]] = []
+            if user_part != "":
+                pairs.append((USER, user if user_part == "name" else None))
+            if client_part != "":
+                pairs.append((CLIENT_ID, client_id if client_part == "name" else None))
+            values = self._quotas.get(tuple(sorted(pairs)))
+            if values is not None and kind.key in values:
+                # A default counts each user or client id on its own (DefaultQuotaCallback.quotaMetricTags).
+                found = (values[kind.key], user if user_part != "" else "", client_id if client_part != "" else "")
+                break
+        self._resolved[cache_key] = found
+        return found
+
+    def record(self, kind: QuotaKind, principal: str, client_id: str, value: float, now_ms: float | None = None) -> int:
+        """Count `value` (bytes, or request-time percent-seconds) and return the throttle time
+        in ms it earns: 0 within the quota or without one."""
+        found = self.quota(kind, principal, client_id)
+        if found is None:
+            return 0
+        bound, user, client = found
+        now = time.monotonic() * 1000 if now_ms is None else now_ms
+        key = (kind, user, client)
+        rate = self._sensors.get(key)
+        if rate is None:
+            if len(self._sensors) >= self._SENSORS_BEFORE_SWEEP:
+                self._sweep(now)
+            rate = self._sensors[key] = Rate(self.samples, self.window_ms)
+        rate.record(value, now)
+        throttle = rate.throttle_time_ms(bound, now)
+        if kind is QuotaKind.REQUEST_PERCENTAGE:
+            throttle = min(throttle, self.window_ms)
+        return throttle
+
+    def unrecord(self, kind: QuotaKind, principal: str, client_id: str, value: float, now_ms: float | None = None) -> None:
+        """Take back what `record` counted (a throttled Fetch answers no data)."""
+        found = self.quota(kind, principal, client_id)
+        if found is not None:
+            rate = self._sensors.get((kind, found[1], found[2]))
+            if rate is not None:
+                rate.record(-value, time.monotonic() * 1000 if now_ms is None else now_ms)
+
+    def _sweep(self, now_ms: float) -> None:
+        for key, rate in list(self._sensors.items()):
+            if now_ms - rate.last_record_ms > self._SENSOR_IDLE_MS:
+                del self._sensors[key]
+
+    # Connection-creation rates (KIP-612).
+
+    def ip_quota(self, ip: str) -> float | None:
+        """`connection_creation_rate` for `ip`: its own, else the `<default>` IP's."""
+        key = QuotaKind.CONNECTION_CREATION_RATE.key
+        for name in (ip, None):
+            values = self._quotas.get(((IP, name),))
+            if values is not None and key in values:
+                return values[key]
+        return None
+
+
+class ConnectionRates:
+    """Connections accepted per second, broker-wide (`max.connection.creation.rate`) and per IP
+    (a `connection_creation_rate` quota), measured as Kafka's ConnectionQuotas measures them."""
+
+    def __init__(self, quotas: ClientQuotas, broker_rate: int) -> None:
+        self.quotas = quotas
+        self.broker_rate = broker_rate
+        self._broker = Rate(quotas.samples, quotas.window_ms)
+        self._per_ip: dict[str, Rate] = {}
+
+    def refusal(self, ip: str, now_ms: float | None = None) -> str | None:
+        """Count a new connection from `ip`, or say which rate refuses it."""
+        now = time.monotonic() * 1000 if now_ms is None else now_ms
+        if self.broker_rate < 2**31 - 1:
+            self._broker.record(1, now)
+            if self._broker.measure(now) > self.broker_rate:
+                self._broker.record(-1, now)
+                return f"max.connection.creation.rate ({self.broker_rate}/s) exceeded"
+        bound = self.quotas.ip_quota(ip)
+        if bound is None:
+            return None
+        rate = self._per_ip.get(ip)
+        if rate is None:
+            if len(self._per_ip) >= ClientQuotas._SENSORS_BEFORE_SWEEP:
+                self._per_ip = {key: value for key, value in self._per_ip.items() if now - value.last_record_ms <= ClientQuotas._SENSOR_IDLE_MS}
+            rate = self._per_ip[ip] = Rate(self.quotas.samples, self.quotas.window_ms)
+        rate.record(1, now)
+        if rate.measure(now) > bound:
+            rate.record(-1, now)
+            return f"connection_creation_rate quota ({bound:g}/s) exceeded for {ip}"
+        return None
