@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ottla.server.kafka_settings import INERT_KEYS
+from ottla.server.kafka_settings import ACTED_ON as KAFKA_SETTINGS_ACTED_ON, INERT_KEYS
 from ottla.server.security.listeners import LISTENER_KEYS, LISTENER_PREFIX, TLS_KEYS, ListenerError, first_listener_address, parse_endpoints
 from ottla.storage.config import (
     BROKER_LOG_KEYS,
@@ -303,7 +303,7 @@ AUTHORIZER_KEYS: dict[str, ConfigKey] = {
 # Ottla's settings and Kafka's settings it only accepts: every name a value may be given for.
 ALL_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **AUTHORIZER_KEYS, **SETTINGS}
 # Kafka settings kept with the ones Ottla only accepts, though Ottla acts on them.
-_ACTED_ON = {"authorizer.class.name", *TLS_KEYS}
+_ACTED_ON = {"authorizer.class.name", *TLS_KEYS, *KAFKA_SETTINGS_ACTED_ON}
 
 # Kafka spellings of our settings, accepted in server.properties, --set and the environment.
 ALIASES = {"broker.id": "node.id", "log.dirs": "data.dir", "log.dir": "data.dir"}

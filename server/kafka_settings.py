@@ -309,8 +309,30 @@ _ROWS: tuple[tuple[str, ConfigType, str | None, str, str], ...] = (
 )
 
 
+# Rows above that Ottla's group coordinators do read (BrokerConfig.value), with what their
+# documentation says in place of NO_EFFECT.
+_CONSUMER_READ = "Read by Ottla's consumer group coordinator."
+_SHARE_READ = "Read by Ottla's share group coordinator."
+_GROUP_BOUND = "Bounds the per-group configs of the GROUP config resource."
+ACTED_ON: dict[str, str] = {
+    **dict.fromkeys(("group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
+                     "group.consumer.assignors"), _CONSUMER_READ),
+    **dict.fromkeys(("group.share.session.timeout.ms", "group.share.heartbeat.interval.ms", "group.share.max.size",
+                     "group.share.record.lock.duration.ms", "group.share.delivery.count.limit", "group.share.partition.max.record.locks",
+                     "group.share.max.share.sessions"), _SHARE_READ),
+    **dict.fromkeys((f"group.{protocol}.{bound}.{setting}" for protocol, setting in (
+        ("consumer", "session.timeout.ms"), ("consumer", "heartbeat.interval.ms"), ("consumer", "assignment.interval.ms"),
+        ("share", "session.timeout.ms"), ("share", "heartbeat.interval.ms"), ("share", "assignment.interval.ms"),
+        ("share", "record.lock.duration.ms"), ("share", "delivery.count.limit"), ("share", "partition.max.record.locks"),
+        ("streams", "session.timeout.ms"), ("streams", "heartbeat.interval.ms"), ("streams", "assignment.interval.ms"),
+    ) for bound in ("min", "max")), _GROUP_BOUND),
+    "group.streams.max.standby.replicas": _GROUP_BOUND,
+}
+
+
 def _key(name: str, config_type: ConfigType, default: str | None, flags: str, doc: str) -> ConfigKey:
-    key = ConfigKey(name, config_type, None, f"{doc} {NO_EFFECT}", dynamic="D" in flags, sensitive="S" in flags, nullable=default is None)
+    effect = ACTED_ON.get(name, NO_EFFECT)
+    key = ConfigKey(name, config_type, None, f"{doc} {effect}", dynamic="D" in flags, sensitive="S" in flags, nullable=default is None)
     return key if default is None else ConfigKey(
         name, config_type, key.parse_type(default), key.doc, dynamic=key.dynamic, sensitive=key.sensitive
     )
