@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 
 
-# Titles of the sections written by runners other than `python -m compat` (their SECTION_TITLE).
-RUNNER_SECTIONS = ("## franz-go suite", "## librdkafka suite")
+# Titles of the sections written by runners other than `python -m compat` (their SECTION_TITLE
+# or REPORT_TITLE).
+RUNNER_SECTIONS = ("## franz-go suite", "## librdkafka suite", "## Kafka Streams", "## Kafka Connect")
 
 
 def _section_pattern(title: str) -> re.Pattern[str]:
