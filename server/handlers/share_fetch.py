@@ -28,6 +28,8 @@ API = ApiKey.SHARE_FETCH
 VERSIONS = (1, 2)
 
 _READ_COMMITTED = "read_committed"
+# ShareAcquireMode (v2, KIP-1206): 0 BATCH_OPTIMIZED, 1 RECORD_LIMIT.
+_RECORD_LIMIT = 1
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRequest) -> Answer[ShareFetchResponse]:
@@ -103,6 +105,7 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
     read_committed = share.config.isolation_level == _READ_COMMITTED
     budget = min(request["max_bytes"], context.config.fetch_max_bytes)
     records_left = request.get("max_records", 0) or 500
+    whole_batches = request.get("share_acquire_mode", 0) != _RECORD_LIMIT
     results: dict[tuple[bytes, int], Any] = {}
     keys: list[tuple[str, int]] = []
     for topic_id, index in list(session.partitions):
@@ -117,7 +120,7 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
         if records_left <= 0 or budget <= 0:
             continue
         try:
-            got = share.acquire(group_id, member_id, info.name, topic_id, index, records_left, budget, read_committed)
+            got = share.acquire(group_id, member_id, info.name, topic_id, index, records_left, budget, read_committed, whole_batches)
         except KafkaError as exc:
             results[(topic_id, index)] = exc.code
             continue

@@ -293,7 +293,7 @@ class ShareCoordinator:
         return partition
 
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
-                max_records: int, max_bytes: int, read_committed: bool) -> Acquired:
+                max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True) -> Acquired:
         """Read the log where the share-partition next hands records out and acquire what
         was read for `member_id`. Raises KafkaError (unknown topic, storage)."""
         partition = self.share_partition(group_id, topic_id, index, read_committed)
@@ -308,7 +308,7 @@ class ShareCoordinator:
         data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
         batches = [(header, batch) for header, batch in scan_batches(data) if not header.is_control]
         ranges = partition.acquire(member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],
-                                   max_records if max_records > 0 else _DEFAULT_MAX_RECORDS)
+                                   max_records if max_records > 0 else _DEFAULT_MAX_RECORDS, whole_batches)
         if not ranges:
             return Acquired(b"", [])
         self._persist_partition((group_id, topic_id, index))

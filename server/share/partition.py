@@ -141,16 +141,21 @@ class SharePartition:
 
     # --- acquiring ----------------------------------------------------------------
 
-    def acquire(self, member_id: str, batches: list[tuple[int, int]], max_records: int) -> list[AcquiredRange]:
+    def acquire(self, member_id: str, batches: list[tuple[int, int]], max_records: int, whole_batches: bool = True) -> list[AcquiredRange]:
         """Acquire for `member_id` up to `max_records` records of `batches` (the (first,
         last) offsets of the log batches read from `next_fetch_offset()`): AVAILABLE
         in-flight records first, in log order, then new ones while the in-flight window
-        has room. Every acquired record shares one lock."""
+        has room. Every acquired record shares one lock. With `whole_batches` (ShareFetch's
+        BATCH_OPTIMIZED acquire mode, the only one before v2), `max_records` is a soft limit
+        checked between batches, as Kafka's SharePartition does, so a member gets whole log
+        batches; RECORD_LIMIT stops at `max_records` exactly."""
         acquisition = Acquisition(member_id)
         acquired: list[int] = []
         for first, last in batches:
+            if whole_batches and len(acquired) >= max_records:
+                break
             for offset in range(max(first, self.start_offset), last + 1):
-                if len(acquired) >= max_records:
+                if not whole_batches and len(acquired) >= max_records:
                     break
                 if offset < self.end_offset:
                     entry = self.records.get(offset)

@@ -181,9 +181,15 @@ def test_new_records_stop_at_the_in_flight_limit_but_released_ones_do_not():
     assert sp.acquire("b", [(0, 9)], 10) == [AcquiredRange(1, 1, 2)]
 
 
+def test_max_records_is_soft_between_batches_unless_the_limit_is_strict():
+    sp, _, _ = partition()
+    assert sp.acquire("a", [(0, 4), (5, 9)], 3) == [AcquiredRange(0, 4, 1)]
+    assert sp.acquire("b", [(5, 9)], 3, whole_batches=False) == [AcquiredRange(5, 7, 1)]
+
+
 def test_max_records_and_gaps_between_batches():
     sp, _, _ = partition()
-    assert sp.acquire("a", [(0, 1), (5, 9)], 4) == [AcquiredRange(0, 1, 1), AcquiredRange(5, 6, 1)]
+    assert sp.acquire("a", [(0, 1), (5, 9)], 4, whole_batches=False) == [AcquiredRange(0, 1, 1), AcquiredRange(5, 6, 1)]
     sp.acknowledge("a", 0, 1, [ACCEPT])
     assert sp.start_offset == 5  # offsets 2-4 hold no record
 
@@ -250,7 +256,8 @@ class Harness:
         return self.share.heartbeat(group, member, 0, None, list(topics), "client", "/127.0.0.1")
 
     def acquire(self, member: str, topic_id: bytes, group: str = "g", max_records: int = 100) -> list[AcquiredRange]:
-        return self.share.acquire(group, member, "q", topic_id, 0, max_records, 1 << 20, False).ranges
+        """Exactly `max_records` (ShareFetch's RECORD_LIMIT acquire mode): the harness appends one batch."""
+        return self.share.acquire(group, member, "q", topic_id, 0, max_records, 1 << 20, False, whole_batches=False).ranges
 
 
 def test_heartbeat_epochs():
