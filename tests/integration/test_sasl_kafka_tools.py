@@ -1,6 +1,7 @@
 """Kafka's own tools and Java client against Ottla's SASL: `kafka-configs --entity-type users`
 adds, describes and deletes SCRAM credentials, the Java client then logs in with them
-(SCRAM-SHA-512, and PLAIN from the JAAS config) over SASL_PLAINTEXT; and the SCRAM credential
+(SCRAM-SHA-512; PLAIN from the JAAS config; OAUTHBEARER with its unsecured JWS) over
+SASL_PLAINTEXT; and the SCRAM credential
 APIs answer as the reference Kafka 4.4 answers the same requests (they need no SASL listener
 there either: Kafka serves them on any listener)."""
 
@@ -22,6 +23,7 @@ JAAS = (
     "org.apache.kafka.common.security.plain.PlainLoginModule required "
     'username="admin" password="admin-secret" user_admin="admin-secret" user_bob="bob-secret";'
 )
+OAUTH_JAAS = 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="{user}";'
 SHA256, SHA512 = 1, 2
 
 
@@ -30,8 +32,9 @@ def broker() -> Iterator[ThreadedBroker]:
     settings = {
         "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
         "data.dir": None,
-        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": OAUTH_JAAS.format(user="admin"),
     }
     with running_broker(config=BrokerConfig.from_settings(settings)) as handle:
         yield handle
@@ -50,12 +53,12 @@ def _configs(*args: str) -> str:
 
 
 def _java_client(bootstrap: str, mechanism: str, user: str, password: str, topic: str) -> dict:
-    module = "plain.PlainLoginModule" if mechanism == "PLAIN" else "scram.ScramLoginModule"
-    config = {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": mechanism,
-        "sasl.jaas.config": f'org.apache.kafka.common.security.{module} required username="{user}" password="{password}";',
-    }
+    if mechanism == "OAUTHBEARER":
+        jaas = OAUTH_JAAS.format(user=user)  # the Java client's unsecured JWS, for development
+    else:
+        module = "plain.PlainLoginModule" if mechanism == "PLAIN" else "scram.ScramLoginModule"
+        jaas = f'org.apache.kafka.common.security.{module} required username="{user}" password="{password}";'
+    config = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism, "sasl.jaas.config": jaas}
     return reference.run_driver(bootstrap, topic, "produce", count=5, config=config, timeout_ms=20_000)
 
 
@@ -74,6 +77,7 @@ def test_kafka_configs_users_then_the_java_client_logs_in(broker: ThreadedBroker
     produced = _java_client(sasl, "SCRAM-SHA-512", "alice", "alice-secret", "sasl-java-scram")
     assert produced["ok"], produced
     assert _java_client(sasl, "PLAIN", "bob", "bob-secret", "sasl-java-plain")["ok"]
+    assert _java_client(sasl, "OAUTHBEARER", "carol", "", "sasl-java-oauth")["ok"]
     refused = _java_client(sasl, "SCRAM-SHA-512", "alice", "not-alices", "sasl-java-scram")
     assert not refused["ok"] and refused["error"] == "SaslAuthenticationException", refused
 
