@@ -12,6 +12,7 @@ from typing import Any, Mapping, TYPE_CHECKING
 
 from ottla.server.broker_configs import Listening
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_config import validate_configs
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -22,6 +23,30 @@ if TYPE_CHECKING:
 TOPIC = 2
 BROKER = 4
 BROKER_LOGGER = 8
+CLIENT_METRICS = 16
+GROUP = 32
+
+# What authorizes a config resource (KafkaApis.handleDescribeConfigsRequest and the alter
+# paths): the broker, its loggers and client metrics are the cluster's, the others their own;
+# with the error and the message Kafka answers when the principal may not.
+_GUARDS: dict[int, tuple[ResourceType, ErrorCode, str]] = {
+    TOPIC: (ResourceType.TOPIC, ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."),
+    BROKER: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."),
+    BROKER_LOGGER: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."),
+    CLIENT_METRICS: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."),
+    GROUP: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed."),
+}
+
+
+def check_authorized(context: RequestContext, operation: AclOperation, resource_type: int, resource_name: str) -> None:
+    """Raise the resource's authorization error unless the principal may do `operation`
+    (DESCRIBE_CONFIGS or ALTER_CONFIGS) on it; a type Kafka has no ACL for is left to the caller."""
+    guard = _GUARDS.get(resource_type)
+    if guard is None or context.authorizer is None:
+        return
+    acl_type, error, message = guard
+    if not context.authorize(operation, acl_type, CLUSTER_NAME if acl_type == ResourceType.CLUSTER else resource_name):
+        raise KafkaError(error, message)
 
 
 def check_broker(context: RequestContext, resource_name: str) -> None:

@@ -4,6 +4,11 @@ v0-3 carry one transaction (from the producer); v4+ a batch of them, and `verify
 asks whether partitions already joined (KIP-890; sent between brokers in Kafka). A
 partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION and the others
 OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnRequest.
+
+With an authorizer, as that method checks: v4+ come from brokers and need CLUSTER_ACTION
+(else the whole answer is CLUSTER_AUTHORIZATION_FAILED); v0-3 need WRITE on the
+transactional id (else every partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on
+each topic, an internal topic never (TOPIC_AUTHORIZATION_FAILED, before unknown topics).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.groups import INTERNAL_TOPICS
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -34,6 +41,8 @@ def handle(context: RequestContext, header: RequestHeader, request: AddPartition
         results = _one(context, version, request["v3_and_below_transactional_id"], request["v3_and_below_producer_id"],
                        request["v3_and_below_producer_epoch"], False, request["v3_and_below_topics"])
         return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": results}
+    if not context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "results_by_transaction": []}
     return {
         "throttle_time_ms": 0,
         "error_code": ErrorCode.NONE,
@@ -58,13 +67,18 @@ def _one(
 ) -> list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
     wanted = [(topic["name"], partition) for topic in topics for partition in topic["partitions"]]
     storage = context.storage
-    unknown = set()
+    refused: dict[tuple[str, int], ErrorCode] = {}
+    if context.authorizer is not None and version <= 3:
+        if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+            return _by_topic({tp: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED for tp in wanted})
+        allowed = context.authorized(AclOperation.WRITE, ResourceType.TOPIC, (name for name, _ in wanted if name not in INTERNAL_TOPICS))
+        refused = {tp: ErrorCode.TOPIC_AUTHORIZATION_FAILED for tp in wanted if tp[0] not in allowed}
     for name, partition in wanted:
         info = storage.topic(name)
-        if info is None or not 0 <= partition < info.partitions:
-            unknown.add((name, partition))
-    if unknown:
-        errors = {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED for tp in wanted}
+        if (name, partition) not in refused and (info is None or not 0 <= partition < info.partitions):
+            refused[(name, partition)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    if refused:
+        errors = {tp: refused.get(tp, ErrorCode.OPERATION_NOT_ATTEMPTED) for tp in wanted}
     elif verify_only:
         errors = context.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
     else:
@@ -72,6 +86,10 @@ def _one(
         if error is ErrorCode.PRODUCER_FENCED and version < 2:
             error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
         errors = {tp: error for tp in wanted}
+    return _by_topic(errors)
+
+
+def _by_topic(errors: dict[tuple[str, int], ErrorCode]) -> list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
     by_topic: dict[str, list[AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult]] = {}
     for (name, partition), error in errors.items():
         by_topic.setdefault(name, []).append({"partition_index": partition, "partition_error_code": error})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.handlers.remove_raft_voter import check_cluster_id, static_quorum
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -19,6 +20,8 @@ VERSIONS = (0, 1)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AddRaftVoterRequest) -> AddRaftVoterResponse:
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
     try:
         check_cluster_id(context, request["cluster_id"])
         # KafkaRaftClient.handleAddVoterRequest checks the new voter's endpoints before its handler

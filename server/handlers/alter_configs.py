@@ -1,6 +1,7 @@
 """AlterConfigs (the legacy, non-incremental form): the given set replaces all of a topic's
 overrides, or all of a node's (or the cluster default's) dynamic broker configs, as in Kafka,
-where any config left out returns to its default. Kafka does not take BROKER_LOGGER here."""
+where any config left out returns to its default. Kafka does not take BROKER_LOGGER here.
+With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING
 from ottla.server import broker_configs
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, TOPIC, altered_broker, alter_result, check_unique, existing_topic, replace_topic_configs, unsupported_resource,
+    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, replace_topic_configs, unsupported_resource,
 )
+from ottla.server.security.authorizer import AclOperation
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import KafkaError
 from ottla.wire.header import RequestHeader
@@ -31,6 +33,7 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterConfigs
     for resource in request["resources"]:
         error = None
         try:
+            check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             names = [config["name"] for config in resource["configs"]]
             check_unique(names)
             kind = resource["resource_type"]

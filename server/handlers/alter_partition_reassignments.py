@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -30,6 +31,15 @@ VERSIONS = (0, 1)
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse:
     responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse] = []
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+        # ControllerApis: authorizeClusterOperation throws; the request's getErrorResponse gives
+        # the error to the request and to each partition.
+        error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Request is not authorized."
+        for topic in request["topics"]:
+            responses.append({"name": topic["name"], "partitions": [
+                {"partition_index": p["partition_index"], "error_code": error, "error_message": message} for p in topic["partitions"]]})
+        return {"throttle_time_ms": 0, "allow_replication_factor_change": request.get("allow_replication_factor_change", True),
+                "error_code": error, "error_message": message, "responses": responses}
     for topic in request["topics"]:
         partitions: list[AlterPartitionReassignmentsResponseReassignablePartitionResponse] = []
         for wanted in topic["partitions"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.security.sasl import ScramCredential, ScramMechanism
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -31,6 +32,11 @@ _EMPTY_NAME = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse:
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+        # ControllerApis: the request's error response, every user named once, sorted.
+        users = sorted({entry["name"] for entry in (*request["deletions"], *request["upsertions"])})
+        error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
+        return {"throttle_time_ms": 0, "results": [{"user": user, "error_code": error, "error_message": message} for user in users]}
     store = context.services.scram_credentials
     errors: dict[str, tuple[ErrorCode, str]] = {}
     deletions: dict[str, ScramMechanism] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -31,12 +32,16 @@ def handle(context: RequestContext, header: RequestHeader, request: CreatePartit
         message = "Unable to perform excessively large batch operation."
         return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message} for name in names]}
     results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = []
+    # ControllerApis.createPartitions: ALTER on each topic (ALTER on the cluster is not enough).
+    alterable = context.authorized(AclOperation.ALTER, ResourceType.TOPIC, names)
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreatePartitionsResponseCreatePartitionsTopicResult = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
         try:
             if names.count(name) > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
+            if name not in alterable:
+                raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
             _grow(context, topic, request["validate_only"])
         except KafkaError as exc:
             entry["error_code"] = exc.code

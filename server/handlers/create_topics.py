@@ -1,10 +1,17 @@
-"""CreateTopics, with validate-only, under Kafka's rules for counts, names and topic configs."""
+"""CreateTopics, with validate-only, under Kafka's rules for counts, names and topic configs.
+
+With an authorizer (ControllerApis.createTopics): a topic needs CREATE on the cluster or on
+itself, else it answers TOPIC_AUTHORIZATION_FAILED after the others; one created without
+DESCRIBE_CONFIGS on it answers topic_config_error_code TOPIC_AUTHORIZATION_FAILED and no
+partition count, replication factor or configs (ReplicationControlManager.createTopic).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_config import validate_configs
 from ottla.storage.engine import validate_topic_name
 from ottla.wire.api import ApiKey
@@ -38,10 +45,21 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
         ]
         return {"throttle_time_ms": 0, "topics": refused}
     names = [topic["name"] for topic in request["topics"]]
+    creatable: set[str] | None = None
+    describable: set[str] | None = None
+    if context.authorizer is not None:
+        creatable = set(names) if context.authorize(AclOperation.CREATE, ResourceType.CLUSTER, CLUSTER_NAME) else context.authorized(
+            AclOperation.CREATE, ResourceType.TOPIC, names
+        )
+        describable = context.authorized(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, names)
     results: list[CreateTopicsResponseCreatableTopicResult] = []
+    unauthorized: list[CreateTopicsResponseCreatableTopicResult] = []
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
+        if creatable is not None and name not in creatable and names.count(name) == 1:
+            unauthorized.append({**entry, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": "Authorization failed.", "configs": []})
+            continue
         try:
             if names.count(name) > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name} appears more than once in the request")
@@ -78,17 +96,20 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
             # Kafka leaves a failed topic's configs at the generated default, the empty array (not null).
             entry["configs"] = []
         else:
-            entry["num_partitions"] = partitions
-            entry["replication_factor"] = 1
-            # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
-            entry["configs"] = [
-                {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
-                for item in context.services.broker_configs.resolve_topic(configs)
-            ]
+            if describable is not None and name not in describable:
+                entry.update({"topic_config_error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "num_partitions": -1, "replication_factor": -1, "configs": []})
+            else:
+                entry["num_partitions"] = partitions
+                entry["replication_factor"] = 1
+                # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
+                entry["configs"] = [
+                    {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
+                    for item in context.services.broker_configs.resolve_topic(configs)
+                ]
             if info is not None:
                 entry["topic_id"] = info.topic_id
         results.append(entry)
-    return {"throttle_time_ms": 0, "topics": results}
+    return {"throttle_time_ms": 0, "topics": results + unauthorized}
 
 
 def _total_partitions(context: RequestContext, topics: list[CreateTopicsRequestCreatableTopic]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -24,12 +25,20 @@ VERSIONS = (0, 2)
 
 def handle(context: RequestContext, header: RequestHeader, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
     topics: list[DeleteRecordsResponseDeleteRecordsTopicResult] = []
+    allowed = context.authorized(AclOperation.DELETE, ResourceType.TOPIC, (topic["name"] for topic in request["topics"]))
     for topic in request["topics"]:
         partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = []
         for wanted in topic["partitions"]:
             entry: DeleteRecordsResponseDeleteRecordsPartitionResult = {"partition_index": wanted["partition_index"], "low_watermark": -1, "error_code": ErrorCode.NONE}
+            if topic["name"] not in allowed:
+                entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED  # KafkaApis: DELETE on the topic
+                partitions.append(entry)
+                continue
             try:
                 log = context.storage.partition(topic["name"], wanted["partition_index"])
+                if not log.config.delete:
+                    # Partition.deleteRecordsOnLeader: only a policy with `delete` lets records go early.
+                    raise KafkaError(ErrorCode.POLICY_VIOLATION, f"Records of partition {topic['name']}-{wanted['partition_index']} can not be deleted due to the configured policy")
                 entry["low_watermark"] = log.delete_records(wanted["offset"])
             except KafkaError as exc:
                 entry["error_code"] = exc.code

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.security.authorizer import CLUSTER_NAME, ResourceType
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -49,6 +49,10 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeClus
         {"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None, "is_fenced": False}
     ]
     if request.get("include_cluster_authorized_operations"):
-        # Without an authorizer every cluster operation: 8096, as a real Kafka 4 answers.
-        response["cluster_authorized_operations"] = context.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+        # Without an authorizer every cluster operation: 8096, as a real Kafka 4 answers; with
+        # one, none at all unless the principal may DESCRIBE the cluster (KafkaApis.handleDescribeCluster).
+        response["cluster_authorized_operations"] = (
+            context.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+            if context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME) else 0
+        )
     return response

@@ -1,6 +1,10 @@
 """DescribeConfigs: every topic config with its value, source and synonyms (Kafka's
 ConfigHelper.describeConfigs), every broker config Kafka 4.4 lists (with the dynamic ones set,
-per node and as cluster defaults), and the broker's loggers with their levels."""
+per node and as cluster defaults), and the broker's loggers with their levels.
+
+With an authorizer a resource needs DESCRIBE_CONFIGS on it (the cluster for the broker and
+its loggers); the others answer their *_AUTHORIZATION_FAILED after the rest, as KafkaApis
+appends them."""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from ottla.server import broker_loggers
 from ottla.server.broker_configs import BrokerEntry
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, TOPIC, check_broker, check_logger_broker, existing_topic, listening, unsupported_resource,
+    BROKER, BROKER_LOGGER, TOPIC, check_authorized, check_broker, check_logger_broker, existing_topic, listening, unsupported_resource,
 )
+from ottla.server.security.authorizer import AclOperation
 from ottla.server.topic_config import DEFAULT_CONFIG
 from ottla.storage.config import ConfigKey
 from ottla.wire.api import ApiKey
@@ -37,6 +42,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeConf
     synonyms = request.get("include_synonyms", False)
     documentation = request.get("include_documentation", False)
     results: list[DescribeConfigsResponseDescribeConfigsResult] = []
+    refused: list[DescribeConfigsResponseDescribeConfigsResult] = []
     for resource in request["resources"]:
         result: DescribeConfigsResponseDescribeConfigsResult = {
             "error_code": ErrorCode.NONE,
@@ -45,6 +51,11 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeConf
             "resource_name": resource["resource_name"],
             "configs": [],
         }
+        try:
+            check_authorized(context, AclOperation.DESCRIBE_CONFIGS, resource["resource_type"], resource["resource_name"])
+        except KafkaError as exc:
+            refused.append({**result, "error_code": exc.code, "error_message": exc.message})
+            continue
         try:
             entries = _describe(context, resource)
         except KafkaError as exc:
@@ -63,7 +74,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeConf
                     entry["documentation"] = None
             result["configs"] = entries
         results.append(result)
-    return {"throttle_time_ms": 0, "results": results}
+    return {"throttle_time_ms": 0, "results": results + refused}
 
 
 def _describe(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import shutil
 from collections.abc import Sequence
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -29,6 +30,8 @@ MEMORY_LOG_DIR = "(memory)"
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
+    if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "results": []}  # KafkaApis: no directories
     storage = context.storage
     if request["topics"] is None:
         wanted: dict[str, Sequence[int]] = {info.name: range(info.partitions) for info in storage.topics()}

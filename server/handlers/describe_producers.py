@@ -1,10 +1,12 @@
-"""DescribeProducers (KIP-664): the producer state each partition holds."""
+"""DescribeProducers (KIP-664): the producer state each partition holds. With an authorizer
+a topic needs READ, else its partitions answer TOPIC_AUTHORIZATION_FAILED (KafkaApis.handleDescribeProducersRequest)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -25,8 +27,13 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeProd
     topics: list[DescribeProducersResponseTopicResponse] = []
     for topic in request["topics"]:
         partitions: list[DescribeProducersResponsePartitionResponse] = []
+        readable = context.authorize(AclOperation.READ, ResourceType.TOPIC, topic["name"])
         for index in topic["partition_indexes"]:
             entry: DescribeProducersResponsePartitionResponse = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None, "active_producers": []}
+            if not readable:
+                entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                partitions.append(entry)
+                continue
             try:
                 log = context.storage.partition(topic["name"], index)
             except KafkaError as exc:

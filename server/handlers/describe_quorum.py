@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import time
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -38,6 +39,8 @@ _ZERO_UUID = bytes(16)
 def handle(context: RequestContext, header: RequestHeader, request: DescribeQuorumRequest) -> DescribeQuorumResponse:
     # Kafka 4.4 words success as an empty message, not null.
     response: DescribeQuorumResponse = {"error_code": ErrorCode.NONE, "error_message": "", "topics": [], "nodes": []}
+    if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
+        return {**response, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
     topics = request["topics"]
     # Kafka answers only a request for exactly __cluster_metadata-0; any other shape gets
     # UNKNOWN_TOPIC_OR_PARTITION for every partition it names (KafkaRaftClient.handleDescribeQuorumRequest).

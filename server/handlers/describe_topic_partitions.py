@@ -1,5 +1,9 @@
 """DescribeTopicPartitions (KIP-966): Metadata's partition view, paged by a cursor over
-(topic name, partition) in name order, as Kafka's DescribeTopicPartitionsRequestHandler pages it."""
+(topic name, partition) in name order, as Kafka's DescribeTopicPartitionsRequestHandler pages it.
+
+With an authorizer a topic needs DESCRIBE: left out of a listing of every topic, and
+TOPIC_AUTHORIZATION_FAILED (with no id, after the others) when named, whether it exists or
+not; each topic answered carries the operations the principal may do on it."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import TYPE_CHECKING
 from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import partition_metadata
 from ottla.server.groups import INTERNAL_TOPICS
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -27,8 +32,6 @@ VERSIONS = (0, 0)
 
 # Kafka's max.request.partition.size.limit default: the most partitions one answer carries.
 MAX_PARTITIONS_PER_RESPONSE = 2000
-# Every topic operation, which is what Kafka reports with no authorizer configured.
-_ALL_TOPIC_OPERATIONS = 3576
 _OPERATIONS_OMITTED = -(2**31)
 
 
@@ -44,7 +47,12 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
     remaining = max(0, min(request["response_partition_limit"], MAX_PARTITIONS_PER_RESPONSE))
     topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
     next_cursor: DescribeTopicPartitionsResponseCursor | None = None
+    unauthorized: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
     for name in (n for n in names if n >= start_name):
+        if not context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+            if requested:
+                unauthorized.append(_error(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+            continue
         info = storage.topic(name)
         if info is None:
             topics.append(_error(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
@@ -65,12 +73,12 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
                 "topic_id": info.topic_id,
                 "is_internal": name in INTERNAL_TOPICS,
                 "partitions": [_without_elr(p) for p in partitions],
-                "topic_authorized_operations": _ALL_TOPIC_OPERATIONS,
+                "topic_authorized_operations": context.authorized_operations(ResourceType.TOPIC, name),
             }
         )
         if next_cursor is not None:
             break
-    return {"throttle_time_ms": 0, "topics": topics, "next_cursor": next_cursor}
+    return {"throttle_time_ms": 0, "topics": topics + unauthorized, "next_cursor": next_cursor}
 
 
 def _without_elr(partition: MetadataResponseMetadataResponsePartition) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition:

@@ -1,10 +1,15 @@
-"""DescribeTransactions (KIP-664): each transactional id's state from the coordinator."""
+"""DescribeTransactions (KIP-664): each transactional id's state from the coordinator.
+
+With an authorizer (KafkaApis.handleDescribeTransactionsRequest): an id the principal may not
+DESCRIBE answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, and a transaction's topics it may not
+DESCRIBE are left out of its answer."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -23,17 +28,22 @@ VERSIONS = (0, 0)
 def handle(context: RequestContext, header: RequestHeader, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
     states: list[DescribeTransactionsResponseTransactionState] = []
     for transactional_id in request["transactional_ids"]:
-        txn = context.txn.describe(transactional_id)
+        allowed = context.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id)
+        txn = context.txn.describe(transactional_id) if allowed else None
         if txn is None:
             # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json).
+            error = ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if allowed else ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
             states.append(
-                {"error_code": ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, "transactional_id": transactional_id, "transaction_state": "",
+                {"error_code": error, "transactional_id": transactional_id, "transaction_state": "",
                  "transaction_timeout_ms": 0, "transaction_start_time_ms": 0, "producer_id": -1, "producer_epoch": 0, "topics": []}
             )
             continue
         by_topic: dict[str, list[int]] = {}
         for topic, partition in sorted(txn.partitions):
             by_topic.setdefault(topic, []).append(partition)
+        if context.authorizer is not None:
+            described = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, by_topic)
+            by_topic = {topic: partitions for topic, partitions in by_topic.items() if topic in described}
         states.append(
             {
                 "error_code": ErrorCode.NONE,

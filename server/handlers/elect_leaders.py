@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
         ElectLeadersResponseReplicaElectionResult,
     )
 
+_NOT_AUTHORIZED = "Request is not authorized."
 API = ApiKey.ELECT_LEADERS
 VERSIONS = (0, 2)
 
@@ -28,6 +30,15 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
     storage = context.storage
     election_type = request.get("election_type", PREFERRED)
     requested = request["topic_partitions"]
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+        # ControllerApis: authorizeClusterOperation throws; ElectLeadersRequest.getErrorResponse
+        # gives the error to the request and to each partition it names.
+        error = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        refused: list[ElectLeadersResponseReplicaElectionResult] = [
+            {"topic": topic["topic"], "partition_result": [{"partition_id": p, "error_code": error, "error_message": _NOT_AUTHORIZED} for p in topic["partitions"]]}
+            for topic in requested or ()
+        ]
+        return {"throttle_time_ms": 0, "error_code": error, "replica_election_results": refused}
     if requested is None:
         # Kafka lists every topic, with no partition results: nothing was elected.
         every: list[ElectLeadersResponseReplicaElectionResult] = [{"topic": info.name, "partition_result": []} for info in storage.topics()]

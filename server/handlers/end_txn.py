@@ -1,11 +1,13 @@
 """EndTxn: commit or abort; the markers are in every partition before the answer.
-v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it."""
+v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it.
+With an authorizer it needs WRITE on the transactional id (KafkaApis.handleEndTxnRequest)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -19,6 +21,8 @@ VERSIONS = (0, 5)
 
 def handle(context: RequestContext, header: RequestHeader, request: EndTxnRequest) -> EndTxnResponse:
     version = header.api_version
+    if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}
     result = context.txn.end_transaction(
         request["transactional_id"], request["producer_id"], request["producer_epoch"], request["committed"], tv2=version >= 5
     )

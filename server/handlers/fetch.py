@@ -146,6 +146,8 @@ def _read(
             }
             try:
                 if name is None:
+                    # Answered before any read (FetchResponse.partitionResponse): no aborted transactions, not null.
+                    entry["aborted_transactions"] = []
                     raise KafkaError(topic_error or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                 log = storage.partition(name, index)
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))

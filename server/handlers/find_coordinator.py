@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -24,6 +25,12 @@ API = ApiKey.FIND_COORDINATOR
 VERSIONS = (0, 6)
 
 _KEY_TYPES = (0, 1)
+# KafkaApis.getCoordinator: the key's resource, and the error (with its exception's default
+# message, which the response carries) when the principal may not DESCRIBE it.
+_REFUSALS = {
+    0: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed."),
+    1: (ResourceType.TRANSACTIONAL_ID, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "Transactional Id authorization failed."),
+}
 
 
 def handle(context: RequestContext, header: RequestHeader, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
@@ -44,4 +51,7 @@ def handle(context: RequestContext, header: RequestHeader, request: FindCoordina
 def _coordinator(context: RequestContext, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
     if key_type not in _KEY_TYPES:
         return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST, "error_message": f"unknown key type {key_type}"}
+    resource_type, error, message = _REFUSALS[key_type]
+    if not context.authorize(AclOperation.DESCRIBE, resource_type, key):
+        return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": message}
     return {"key": key, "node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "error_code": ErrorCode.NONE, "error_message": None}

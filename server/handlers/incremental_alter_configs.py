@@ -1,6 +1,8 @@
 """IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on single configs,
 the rest of the resource's configs untouched (Kafka's ConfigAdminManager.prepareIncrementalConfigs):
-a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level."""
+a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level.
+With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker and its
+loggers), checked after its config names are found distinct (ConfigAdminManager.preprocess)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from typing import TYPE_CHECKING
 from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, TOPIC, altered_broker, alter_result, check_unique, existing_topic, listening, replace_topic_configs,
-    unsupported_resource,
+    BROKER, BROKER_LOGGER, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, listening,
+    replace_topic_configs, unsupported_resource,
 )
+from ottla.server.security.authorizer import AclOperation
 from ottla.storage.config import TOPIC_KEYS, ConfigType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -37,6 +40,7 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
         error = None
         try:
             check_unique([config["name"] for config in resource["configs"]])
+            check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             kind = resource["resource_type"]
             if kind == TOPIC:
                 info = existing_topic(context, resource["resource_name"])

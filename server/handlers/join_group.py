@@ -8,7 +8,9 @@ import asyncio
 from ottla.server.context import Answer, RequestContext
 from ottla.server.groups import JoinRequest
 from ottla.server.groups.group import JoinResult
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -20,6 +22,9 @@ VERSIONS = (0, 9)
 
 def handle(context: RequestContext, header: RequestHeader, request: JoinGroupRequest) -> Answer[JoinGroupResponse]:
     version = header.api_version
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        # JoinGroupRequest.getErrorResponse: no generation, member, leader or protocol.
+        return _response(version, JoinResult(ErrorCode.GROUP_AUTHORIZATION_FAILED, ""))
     session_timeout_ms = request["session_timeout_ms"]
     join = JoinRequest(
         group_id=request["group_id"],

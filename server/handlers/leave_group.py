@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -17,6 +18,8 @@ VERSIONS = (0, 5)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: LeaveGroupRequest) -> LeaveGroupResponse:
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "members": []}
     if header.api_version < 3:
         leaving: list[tuple[str, str | None]] = [(request["member_id"], None)]
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -28,6 +29,8 @@ _LISTABLE = (BROKER_LOGGER, BROKER, TOPIC, CLIENT_METRICS, GROUP)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListConfigResourcesRequest) -> ListConfigResourcesResponse:
+    if not context.authorize(AclOperation.DESCRIBE_CONFIGS, ResourceType.CLUSTER, CLUSTER_NAME):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "config_resources": []}
     # v0 asks for client metrics resources only.
     types = request.get("resource_types", [CLIENT_METRICS]) or list(_LISTABLE)
     if any(kind not in _LISTABLE for kind in types):

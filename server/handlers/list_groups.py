@@ -1,11 +1,13 @@
 """ListGroups: every group this coordinator knows, filtered by state (v4, KIP-518) and by
-type (v5, KIP-848): classic groups, then KIP-848 consumer groups."""
+type (v5, KIP-848): classic groups, then KIP-848 consumer groups. With an authorizer, every
+group takes DESCRIBE on the cluster; without it, only the groups the principal may DESCRIBE."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -41,4 +43,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRe
             {"group_id": g.group_id, "protocol_type": _CONSUMER, "group_state": g.state.value, "group_type": _CONSUMER}
             for g in context.groups.list_consumer_groups(set(request.get("states_filter") or ()))
         ]
+    if context.authorizer is not None and not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+        # KafkaApis.handleListGroupsRequest: without DESCRIBE on the cluster, the groups it may DESCRIBE.
+        described = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, (g["group_id"] for g in listed))
+        listed = [g for g in listed if g["group_id"] in described]
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "groups": listed}

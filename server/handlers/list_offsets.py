@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -48,7 +49,12 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == 1
     topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []
+    refused: list[ListOffsetsResponseListOffsetsTopicResponse] = []
+    allowed = None if context.authorizer is None else context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (t["name"] for t in request["topics"]))
     for topic in request["topics"]:
+        if allowed is not None and topic["name"] not in allowed:
+            refused.append({"name": topic["name"], "partitions": [_failed(version, p["partition_index"], ErrorCode.TOPIC_AUTHORIZATION_FAILED) for p in topic["partitions"]]})
+            continue
         partitions: list[ListOffsetsResponseListOffsetsPartitionResponse] = []
         for wanted in topic["partitions"]:
             entry: ListOffsetsResponseListOffsetsPartitionResponse = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
@@ -69,7 +75,14 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
                 entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": 0 if offset >= 0 else -1})
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})
-    return {"throttle_time_ms": 0, "topics": topics}
+    return {"throttle_time_ms": 0, "topics": topics + refused}
+
+
+def _failed(version: int, partition: int, error: ErrorCode) -> ListOffsetsResponseListOffsetsPartitionResponse:
+    """A partition answered with an error alone (KafkaApis.buildErrorResponse)."""
+    if version == 0:
+        return {"partition_index": partition, "error_code": error, "old_style_offsets": []}
+    return {"partition_index": partition, "error_code": error, "timestamp": -1, "offset": -1, "leader_epoch": -1}
 
 
 def _lookup(log, timestamp: int, read_committed: bool) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 `duration_filter` (KIP-994), transactions open longer than that many ms; v2 adds
 `transactional_id_pattern` (KIP-1152), a regular expression the whole id must match (Java's
 `Matcher.matches`), refused as INVALID_REGULAR_EXPRESSION when it does not compile. Python's
-`re` stands in for `java.util.regex`: the two agree on the common syntax."""
+`re` stands in for `java.util.regex`: the two agree on the common syntax.
+With an authorizer the ids the principal may not DESCRIBE are left out (KafkaApis.handleListTransactionsRequest)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import re
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.state import TxnState
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -38,6 +40,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ListTransact
             error, found = ErrorCode.INVALID_REGULAR_EXPRESSION, []
         else:
             found = [txn for txn in found if matcher.fullmatch(txn.transactional_id)]
+    if context.authorizer is not None:
+        described = context.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, (txn.transactional_id for txn in found))
+        found = [txn for txn in found if txn.transactional_id in described]
     return {
         "throttle_time_ms": 0,
         "error_code": error,

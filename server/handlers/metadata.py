@@ -60,10 +60,15 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
         topics = [_requested_topic(context, entry, allow_create) for entry in requested]
     cluster_operations = _OPERATIONS_OMITTED
     if request.get("include_cluster_authorized_operations"):
-        cluster_operations = context.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+        # None unless the principal may DESCRIBE the cluster (KafkaApis.handleTopicMetadataRequest).
+        cluster_operations = (
+            context.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+            if context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME) else 0
+        )
     if request.get("include_topic_authorized_operations"):
+        # KafkaApis appends the topics refused for DESCRIBE or CREATE afterwards, left without.
         for topic in topics:
-            if topic["name"] is not None:
+            if topic["name"] is not None and topic["error_code"] != ErrorCode.TOPIC_AUTHORIZATION_FAILED:
                 topic["topic_authorized_operations"] = context.authorized_operations(ResourceType.TOPIC, topic["name"])
     return {
         "throttle_time_ms": 0,

@@ -3,7 +3,11 @@ rest go to the coordinator, which stores them in `__consumer_offsets` before ans
 
 From v10 (KIP-848) topics are named by id alone: an id no topic has (the zero id too)
 answers UNKNOWN_TOPIC_ID for each of its partitions, and the answer names topics by id.
-Offsets are stored by topic name either way, so every version reads the same commits."""
+Offsets are stored by topic name either way, so every version reads the same commits.
+
+With an authorizer (KafkaApis.handleOffsetCommitRequest): without READ on the group every
+partition is GROUP_AUTHORIZATION_FAILED; without READ on a topic (named, or resolved from a
+known id) its partitions are TOPIC_AUTHORIZATION_FAILED, even when it does not exist."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -33,10 +38,19 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
     entries: list[CommitEntry] = []
     slots: list[tuple[OffsetCommitResponseOffsetCommitResponsePartition, int]] = []  # (response partition, index into entries)
     topics: list[OffsetCommitResponseOffsetCommitResponseTopic] = []
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        for topic in request["topics"]:
+            topics.append({"name": topic.get("name", ""), "topic_id": topic.get("topic_id", bytes(16)), "partitions": [
+                {"partition_index": p["partition_index"], "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED} for p in topic["partitions"]]})
+        return {"throttle_time_ms": 0, "topics": topics}
     for topic in request["topics"]:
         topic_id = topic.get("topic_id", bytes(16))
         info = storage.topic_by_id(topic_id) if version >= 10 else storage.topic(topic.get("name", ""))
         missing = ErrorCode.UNKNOWN_TOPIC_ID if version >= 10 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        # An unknown id answers as such before any check; a name is checked whether it exists or not.
+        named = info.name if info is not None else (None if version >= 10 else topic.get("name", ""))
+        if named is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, named):
+            info, missing = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
         partitions: list[OffsetCommitResponseOffsetCommitResponsePartition] = []
         for partition in topic["partitions"]:
             index = partition["partition_index"]

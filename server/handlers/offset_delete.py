@@ -1,10 +1,15 @@
-"""OffsetDelete (KIP-496): drop a group's offsets for topics it no longer reads."""
+"""OffsetDelete (KIP-496): drop a group's offsets for topics it no longer reads.
+
+With an authorizer (KafkaApis.handleOffsetDeleteRequest): DELETE on the group (else
+GROUP_AUTHORIZATION_FAILED), then READ on each topic (else TOPIC_AUTHORIZATION_FAILED).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -21,17 +26,24 @@ VERSIONS = (0, 0)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
+    if not context.authorize(AclOperation.DELETE, ResourceType.GROUP, request["group_id"]):
+        return {"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "throttle_time_ms": 0, "topics": []}
     storage = context.storage
+    allowed = context.authorized(AclOperation.READ, ResourceType.TOPIC, (topic["name"] for topic in request["topics"]))
     known: list[tuple[str, list[int]]] = []
-    unknown: list[tuple[str, list[int]]] = []
+    answered: list[tuple[str, list[tuple[int, ErrorCode]]]] = []  # without asking the coordinator, as KafkaApis does
     for topic in request["topics"]:
         indexes = [partition["partition_index"] for partition in topic["partitions"]]
-        (known if storage.topic(topic["name"]) is not None else unknown).append((topic["name"], indexes))
+        if topic["name"] not in allowed:
+            answered.append((topic["name"], [(index, ErrorCode.TOPIC_AUTHORIZATION_FAILED) for index in indexes]))
+        elif storage.topic(topic["name"]) is None:
+            answered.append((topic["name"], [(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) for index in indexes]))
+        else:
+            known.append((topic["name"], indexes))
     error, results = context.groups.delete_offsets(request["group_id"], known)
     if error is not ErrorCode.NONE:
         return {"error_code": error, "throttle_time_ms": 0, "topics": []}
-    # KafkaApis answers topics it does not know without asking the coordinator.
-    results += [(name, [(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) for index in indexes]) for name, indexes in unknown]
+    results += answered
     topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic] = [
         {"name": name, "partitions": [{"partition_index": index, "error_code": code} for index, code in partitions]}
         for name, partitions in results

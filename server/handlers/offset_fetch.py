@@ -8,6 +8,11 @@ retries until the transaction ends (OffsetMetadataManager.fetchOffsets).
 From v10 (KIP-848) topics are named by id: an id no topic has answers UNKNOWN_TOPIC_ID for
 each partition asked, and a request for every offset leaves out those of deleted topics,
 which no longer have an id. Offsets are stored by name, so every version reads the same ones.
+
+With an authorizer (KafkaApis.fetchOffsetsForGroup): a group needs DESCRIBE (else
+GROUP_AUTHORIZATION_FAILED and no topics); a topic asked for needs DESCRIBE (else its
+partitions answer TOPIC_AUTHORIZATION_FAILED, after the others), and a request for every
+offset leaves out the topics the principal may not DESCRIBE.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -40,8 +46,11 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchR
     if version >= 8:
         groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = []
         for group in request["groups"]:
-            # From v9 a consumer group's member names itself and its epoch (KIP-848).
-            group_error = context.groups.validate_offset_fetch(group["group_id"], group.get("member_id"), group.get("member_epoch", -1))
+            # From v9 a consumer group's member names itself and its epoch (KIP-848), checked
+            # once the principal may DESCRIBE the group (else `_fetch` refuses it).
+            group_error = ErrorCode.NONE
+            if context.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group["group_id"]):
+                group_error = context.groups.validate_offset_fetch(group["group_id"], group.get("member_id"), group.get("member_epoch", -1))
             group_topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = []
             if group_error is ErrorCode.NONE:
                 group_error, group_topics = _fetch(context, group["group_id"], group["topics"], require_stable, by_id=version >= 10)
@@ -63,7 +72,10 @@ def _fetch(
     context: RequestContext, group_id: str, requested: Sequence[Mapping[str, Any]] | None, require_stable: bool, by_id: bool
 ) -> tuple[ErrorCode, list[OffsetFetchResponseOffsetFetchResponseTopics]]:
     """The committed offsets of one group, as v8+ lists them (older versions copy them)."""
+    if not context.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+        return ErrorCode.GROUP_AUTHORIZATION_FAILED, []
     storage = context.storage
+    refused: list[tuple[str, list[int]]] = []
     unknown_ids: list[tuple[bytes, list[int]]] = []
     wanted: list[tuple[str, list[int]]] | None = None
     if requested is not None:
@@ -74,9 +86,16 @@ def _fetch(
                 unknown_ids.append((asked.get("topic_id", bytes(16)), list(asked["partition_indexes"])))
             else:
                 wanted.append((info.name if info is not None else asked.get("name", ""), list(asked["partition_indexes"])))
+    if wanted is not None and context.authorizer is not None:
+        allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (topic for topic, _ in wanted))
+        refused = [(topic, indexes) for topic, indexes in wanted if topic not in allowed]
+        wanted = [(topic, indexes) for topic, indexes in wanted if topic in allowed]
     error, found = context.groups.fetch_offsets(group_id, wanted)
     if error is not ErrorCode.NONE and wanted is not None:
         found = [(topic, [(partition, None) for partition in partitions]) for topic, partitions in wanted]
+    elif requested is None and context.authorizer is not None:
+        allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (topic for topic, _ in found))
+        found = [(topic, partitions) for topic, partitions in found if topic in allowed]
     topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = []
     for topic, partitions in found:
         topic_id = bytes(16)
@@ -94,6 +113,12 @@ def _fetch(
                 entry.update({"committed_offset": value.offset, "committed_leader_epoch": value.leader_epoch, "metadata": value.metadata})
             entries.append(entry)
         topics.append({"name": topic, "topic_id": topic_id, "partitions": entries})
+    if error is ErrorCode.NONE:
+        for topic, indexes in refused:
+            topic_id = bytes(16)
+            if by_id and (info := storage.topic(topic)) is not None:
+                topic_id = info.topic_id
+            topics.append({"name": topic, "topic_id": topic_id, "partitions": [_unknown(index, ErrorCode.TOPIC_AUTHORIZATION_FAILED) for index in indexes]})
     for topic_id, indexes in unknown_ids:
         topics.append({"topic_id": topic_id, "partitions": [_unknown(index, ErrorCode.UNKNOWN_TOPIC_ID) for index in indexes]})
     return error, topics

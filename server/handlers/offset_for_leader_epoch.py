@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -32,6 +33,12 @@ UNDEFINED_EPOCH_OFFSET = -1
 
 def handle(context: RequestContext, header: RequestHeader, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
     topics: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = []
+    refused: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = []
+    # KafkaApis.handleOffsetForLeaderEpochRequest: CLUSTER_ACTION (a follower) or DESCRIBE per
+    # topic; a refused topic's partitions answer TOPIC_AUTHORIZATION_FAILED, after the others.
+    allowed = None
+    if context.authorizer is not None and not context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+        allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (topic["topic"] for topic in request["topics"]))
     for topic in request["topics"]:
         partitions: list[OffsetForLeaderEpochResponseEpochEndOffset] = []
         for wanted in topic["partitions"]:
@@ -41,6 +48,10 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                 "leader_epoch": UNDEFINED_EPOCH,
                 "end_offset": UNDEFINED_EPOCH_OFFSET,
             }
+            if allowed is not None and topic["topic"] not in allowed:
+                entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                partitions.append(entry)
+                continue
             try:
                 log = context.storage.partition(topic["topic"], wanted["partition"])
                 _check_current_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
@@ -51,8 +62,8 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                     entry["leader_epoch"] = log.leader_epoch
                     entry["end_offset"] = log.log_end_offset
             partitions.append(entry)
-        topics.append({"topic": topic["topic"], "partitions": partitions})
-    return {"throttle_time_ms": 0, "topics": topics}
+        (refused if allowed is not None and topic["topic"] not in allowed else topics).append({"topic": topic["topic"], "partitions": partitions})
+    return {"throttle_time_ms": 0, "topics": topics + refused}
 
 
 def _check_current_epoch(claimed: int, current: int) -> None:

@@ -70,9 +70,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
             records = partition["records"]
             appending_to: PartitionLog | None = None
             try:
+                if name is None:
+                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
                 if topic_refusal is not None:
-                    if name is None:
-                        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
                     raise KafkaError(topic_refusal)
                 if acks not in (-1, 0, 1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -30,6 +31,8 @@ def static_quorum(change: str) -> KafkaError:
 
 
 def handle(context: RequestContext, header: RequestHeader, request: RemoveRaftVoterRequest) -> RemoveRaftVoterResponse:
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
     try:
         check_cluster_id(context, request["cluster_id"])
         raise static_quorum("removing")

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 import asyncio
 from ottla.server.context import Answer, RequestContext
 from ottla.server.groups.group import SyncResult
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ VERSIONS = (0, 5)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: SyncGroupRequest) -> Answer[SyncGroupResponse]:
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "protocol_type": None, "protocol_name": None, "assignment": b""}
     answer: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
 
     def settle(result: SyncResult) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.features import UpgradeType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -19,6 +20,8 @@ VERSIONS = (0, 2)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: UpdateFeaturesRequest) -> UpdateFeaturesResponse:
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized.", "results": []}
     updates = []
     for update in request["feature_updates"]:
         if header.api_version == 0:  # v0's AllowDowngrade became v1's UpgradeType

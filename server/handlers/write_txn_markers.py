@@ -9,6 +9,9 @@ KafkaApis.handleWriteTxnMarkersRequest: UNKNOWN_TOPIC_OR_PARTITION for one that 
 exist, INVALID_PRODUCER_EPOCH for an epoch older than the producer's in that partition.
 Version 0 left in Kafka 4.0; v2 adds the marker's TransactionVersion (KIP-1228), which
 changes nothing here: our epoch check is the same for both.
+
+With an authorizer it needs CLUSTER_ACTION on the cluster, else every partition answers
+CLUSTER_AUTHORIZATION_FAILED (KafkaApis: authorizeClusterOperation, then getErrorResponse).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -33,6 +37,12 @@ VERSIONS = (1, 2)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
+    if not context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+        return {"markers": [
+            {"producer_id": marker["producer_id"], "topics": [
+                {"name": topic["name"], "partitions": [{"partition_index": index, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED} for index in topic["partition_indexes"]]}
+                for topic in marker["topics"]]}
+            for marker in request["markers"]]}
     storage = context.storage
     results: list[WriteTxnMarkersResponseWritableTxnMarkerResult] = []
     for marker in request["markers"]:
