@@ -699,7 +699,9 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
         ApiKey.DELETE_TOPICS: {"timeout_ms": 5000, "topic_names": [f"req-ct-v{v}-{c.tag}", f"req-missing-{c.tag}"],
                                "topics": [{"name": f"req-ct-v{v}-{c.tag}", "topic_id": bytes(16)},
                                           {"name": f"req-missing-{c.tag}", "topic_id": bytes(16)}]},
-        ApiKey.DELETE_RECORDS: {"timeout_ms": 5000, "topics": [{"name": t, "partitions": [{**partition0, "offset": 1}]}]},
+        # A compact-only topic refuses it: Kafka lets only a policy with `delete` drop records early.
+        ApiKey.DELETE_RECORDS: {"timeout_ms": 5000, "topics": [{"name": name, "partitions": [{**partition0, "offset": 1}]}
+                                                               for name in (t, f"req-compact-{c.tag}")]},
         ApiKey.INIT_PRODUCER_ID: {"transactional_id": None, "transaction_timeout_ms": 60000, "producer_id": -1, "producer_epoch": -1},
         ApiKey.OFFSET_FOR_LEADER_EPOCH: {"replica_id": -1, "topics": [{"topic": t, "partitions": [
             {"partition": 0, "current_leader_epoch": -1, "leader_epoch": 0}]}]},
@@ -771,10 +773,12 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
 
 
 def _setup(conn: _Connection, tag: str) -> _Context:
-    """The same starting state on each broker: the topic, the topic CreatePartitions grows."""
+    """The same starting state on each broker: the topic, the topic CreatePartitions grows, a
+    compact-only topic."""
     create = {"timeout_ms": 5000, "validate_only": False, "topics": [
-        {"name": name, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}
-        for name in (f"req-{tag}", f"req-cp-{tag}", f"req-legacy-{tag}")]}
+        {"name": name, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": configs}
+        for name, configs in ((f"req-{tag}", []), (f"req-cp-{tag}", []), (f"req-legacy-{tag}", []),
+                              (f"req-compact-{tag}", [{"name": "cleanup.policy", "value": "compact"}]))]}
     created = conn.call(ApiKey.CREATE_TOPICS, 5, create)
     errors = [t["error_code"] for t in created["topics"]]
     if any(errors):

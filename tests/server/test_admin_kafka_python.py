@@ -8,7 +8,7 @@ import uuid
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import InvalidConfigurationError, InvalidPartitionsError, KafkaError, MessageSizeTooLargeError
+from kafka.errors import InvalidConfigurationError, InvalidPartitionsError, KafkaError, MessageSizeTooLargeError, PolicyViolationError
 
 
 def _name(prefix: str) -> str:
@@ -166,6 +166,23 @@ def test_delete_records_moves_the_low_watermark(admin, ottla_broker):
         consumer.close()
     with pytest.raises(KafkaError):
         admin.delete_records({tp: 99})
+
+
+@pytest.mark.parametrize(("policy", "deletes"), [("compact", False), ("compact,delete", True), ("delete", True)])
+def test_delete_records_needs_a_cleanup_policy_with_delete(admin, ottla_broker, policy, deletes):
+    # Kafka's Partition.deleteRecordsOnLeader: a compact-only log keeps its records until compaction.
+    topic = _name("kp-delrec-policy")
+    admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": policy})])
+    producer = KafkaProducer(bootstrap_servers=ottla_broker.bootstrap_servers)
+    for i in range(3):
+        producer.send(topic, str(i).encode(), key=b"k", partition=0).get(timeout=10)
+    producer.close()
+    tp = TopicPartition(topic, 0)
+    if deletes:
+        assert admin.delete_records({tp: 2})[tp]["low_watermark"] == 2
+    else:
+        with pytest.raises(PolicyViolationError):
+            admin.delete_records({tp: 2})
 
 
 def test_describe_cluster_log_dirs_and_topic_partitions(admin, ottla_broker):
