@@ -18,7 +18,7 @@ import json
 import random
 import struct
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext
 from ottla.server.groups import CommitEntry
@@ -116,6 +116,44 @@ class Api:
     async def broker_configs(self) -> dict[str, Any]:
         return {"configs": await self._configs(_BROKER, str(self._services.node.node_id))}
 
+    async def alter_broker_configs(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"set": {key: value}, "delete": [key]}`: dynamic broker configs, as
+        `kafka-configs --entity-type brokers --alter` changes them (IncrementalAlterConfigs)."""
+        node = str(self._services.node.node_id)
+        await self._alter_configs(_BROKER, node, body)
+        return await self.broker_configs()
+
+    async def _alter_configs(self, kind: int, name: str, body: dict[str, Any]) -> None:
+        changes = [{"name": str(key), "config_operation": _OPERATIONS["set"], "value": str(value)} for key, value in _field(body, "set", dict, {}).items()]
+        changes += [{"name": str(key), "config_operation": _OPERATIONS["delete"], "value": None} for key in _field(body, "delete", list, [])]
+        if not changes:
+            raise ApiError(400, "nothing to change: give `set` and/or `delete`")
+        answer = await self._kafka(
+            ApiKey.INCREMENTAL_ALTER_CONFIGS,
+            {"resources": [{"resource_type": kind, "resource_name": name, "configs": changes}], "validate_only": _field(body, "validate_only", bool, False)},
+        )
+        result = answer["responses"][0]
+        self._check(result["error_code"], result["error_message"])
+
+    def stats(self) -> dict[str, Any]:
+        """The broker's running totals, for charts that difference two samples: bytes and
+        messages in and out, and per API the requests answered and the seconds they took."""
+        metrics = self.broker.metrics
+        topics = metrics.topics.values()
+        apis = {
+            ApiKey(key).name: {"requests": stats.requests, "seconds": round(stats.seconds, 6), "errors": sum(stats.errors.values())}
+            for key, stats in enumerate(metrics.apis)
+            if stats is not None and key in ApiKey._value2member_map_
+        }
+        return {
+            "time": time.time(),
+            "bytes_in": sum(stats.bytes_in for stats in topics),
+            "bytes_out": sum(stats.bytes_out for stats in topics),
+            "messages_in": sum(stats.messages_in for stats in topics),
+            "connections": len(self.broker.connections),
+            "apis": apis,
+        }
+
     async def _configs(self, kind: int, name: str) -> list[dict[str, Any]]:
         answer = await self._kafka(
             ApiKey.DESCRIBE_CONFIGS,
@@ -203,16 +241,7 @@ class Api:
 
     async def alter_topic_configs(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """`{"set": {key: value}, "delete": [key]}`, applied together as IncrementalAlterConfigs does."""
-        changes = [{"name": str(key), "config_operation": _OPERATIONS["set"], "value": str(value)} for key, value in _field(body, "set", dict, {}).items()]
-        changes += [{"name": str(key), "config_operation": _OPERATIONS["delete"], "value": None} for key in _field(body, "delete", list, [])]
-        if not changes:
-            raise ApiError(400, "nothing to change: give `set` and/or `delete`")
-        answer = await self._kafka(
-            ApiKey.INCREMENTAL_ALTER_CONFIGS,
-            {"resources": [{"resource_type": _TOPIC, "resource_name": name, "configs": changes}], "validate_only": _field(body, "validate_only", bool, False)},
-        )
-        result = answer["responses"][0]
-        self._check(result["error_code"], result["error_message"])
+        await self._alter_configs(_TOPIC, name, body)
         return {"name": name, "configs": await self._configs(_TOPIC, name)}
 
     async def add_partitions(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -244,8 +273,12 @@ class Api:
     def messages(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
         """Messages of one partition from `offset` or `timestamp` (ms), or the `newest` N of one
         partition or of all; at most `limit` (<= MAX_MESSAGES), keys, values and headers
-        rendered in `encoding`."""
+        rendered in `encoding`. With `key` (a key equal to it) or `contains` (a substring of
+        the key, value or a header value), only matching messages are returned, searched over
+        at most MAX_READ_BYTES of each partition read: `scanned_to` says where a search
+        stopped, so the next page starts there."""
         info = self._topic_info(name)
+        wanted = _matcher(query.get("key"), query.get("contains"))
         encoding = query.get("encoding", "text")
         if encoding not in ENCODINGS:
             raise ApiError(400, f"encoding must be one of {', '.join(ENCODINGS)}")
@@ -262,7 +295,8 @@ class Api:
             found = []
             for index in range(info.partitions) if partition is None else (partition,):
                 log = self._log(name, index)
-                found += _read(log, index, max(log.high_watermark - newest, log.log_start_offset), newest)
+                start = log.log_start_offset if wanted is not None else max(log.high_watermark - newest, log.log_start_offset)
+                found += _read(log, index, start, newest if wanted is None else MAX_MESSAGES, wanted)[0]
             found.sort(key=lambda item: (item[1].timestamp, item[0], item[1].offset))
             found = found[-newest:]
         else:
@@ -276,7 +310,8 @@ class Api:
                 start = _query_int(query, "offset", log.log_start_offset)
                 if start < 0:
                     raise ApiError(400, "offset must not be negative")
-            found = _read(log, partition, max(start, log.log_start_offset), limit)
+            found, scanned_to = _read(log, partition, max(start, log.log_start_offset), limit, wanted)
+            return {"topic": name, "encoding": encoding, "scanned_to": scanned_to, "messages": [_render(index, record, encoding) for index, record in found]}
         return {"topic": name, "encoding": encoding, "messages": [_render(index, record, encoding) for index, record in found]}
 
     async def produce(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -309,14 +344,35 @@ class Api:
     # --- groups -------------------------------------------------------------------------
 
     def groups(self) -> dict[str, Any]:
+        """Every group: classic ones, KIP-848 `consumer` ones and share groups, each with its `type`."""
+        coordinator = self._services.groups
+        consumer_groups = coordinator.consumer.groups
         listed = [
-            {"group_id": group_id, "state": group.state.value, "protocol_type": group.protocol_type or "", "members": len(group.members)}
-            for group_id, group in sorted(self._services.groups.groups.items())
+            {"group_id": group_id, "type": "classic", "state": group.state.value, "protocol_type": group.protocol_type or "", "members": len(group.members)}
+            for group_id, group in coordinator.groups.items()
+            if group_id not in consumer_groups
         ]
-        return {"groups": listed}
+        listed += [
+            {"group_id": group_id, "type": "consumer", "state": group.state.value, "protocol_type": "consumer", "members": len(group.members)}
+            for group_id, group in consumer_groups.items()
+        ]
+        listed += [
+            {"group_id": group_id, "type": "share", "state": group.state.value, "protocol_type": "share", "members": len(group.members)}
+            for group_id, group in self._services.share.groups.items()
+            if not group.dead
+        ]
+        return {"groups": sorted(listed, key=lambda item: (item["group_id"], item["type"]))}
 
     def group(self, group_id: str) -> dict[str, Any]:
-        group = self._services.groups.groups.get(group_id)
+        """One group's state, members with their assignments, and committed offsets with lag."""
+        coordinator = self._services.groups
+        consumer = coordinator.consumer.groups.get(group_id)
+        if consumer is not None:
+            return self._consumer_group(consumer, coordinator.groups.get(group_id))
+        share = self._services.share.groups.get(group_id)
+        if share is not None and not share.dead and group_id not in coordinator.groups:
+            return self._share_group(share)
+        group = coordinator.groups.get(group_id)
         if group is None:
             raise ApiError(404, f"GROUP_ID_NOT_FOUND: no group {group_id!r}")
         members = [
@@ -329,9 +385,81 @@ class Api:
             }
             for member in group.members.values()
         ]
+        return {
+            "group_id": group_id,
+            "type": "classic",
+            "state": group.state.value,
+            "protocol_type": group.protocol_type or "",
+            "protocol": group.protocol_name,
+            "generation_id": group.generation_id,
+            "leader": group.leader_id,
+            "members": members,
+            "offsets": self._lag(group.offsets, members),
+        }
+
+    def _consumer_group(self, group: Any, offset_holder: Any) -> dict[str, Any]:
+        """A KIP-848 group: its offsets live in the classic offset holder of the same id."""
+        members = [
+            {
+                "member_id": member.member_id,
+                "group_instance_id": member.instance_id,
+                "client_id": member.metadata.client_id,
+                "client_host": member.metadata.client_host,
+                "member_epoch": member.member_epoch,
+                "subscribed_topics": list(member.metadata.subscribed_topic_names),
+                "assignment": self._by_topic_name(member.current.assigned),
+            }
+            for member in group.members.values()
+        ]
+        return {
+            "group_id": group.group_id,
+            "type": "consumer",
+            "state": group.state.value,
+            "protocol_type": "consumer",
+            "protocol": None,
+            "generation_id": group.group_epoch,
+            "leader": None,
+            "members": members,
+            "offsets": self._lag({} if offset_holder is None else offset_holder.offsets, members),
+        }
+
+    def _share_group(self, group: Any) -> dict[str, Any]:
+        members = [
+            {
+                "member_id": member.member_id,
+                "group_instance_id": None,
+                "client_id": member.client_id,
+                "client_host": member.client_host,
+                "member_epoch": member.member_epoch,
+                "subscribed_topics": list(member.subscribed_topic_names),
+                "assignment": self._by_topic_name(member.assignment),
+            }
+            for member in group.members.values()
+        ]
+        return {
+            "group_id": group.group_id,
+            "type": "share",
+            "state": group.state.value,
+            "protocol_type": "share",
+            "protocol": None,
+            "generation_id": group.group_epoch,
+            "leader": None,
+            "members": members,
+            "offsets": [],
+        }
+
+    def _by_topic_name(self, assignment: Mapping[bytes, Any]) -> dict[str, list[int]]:
+        storage = self._services.storage
+        named: dict[str, list[int]] = {}
+        for topic_id, partitions in assignment.items():
+            info = storage.topic_by_id(topic_id)
+            named[_uuid(topic_id) if info is None else info.name] = sorted(partitions)
+        return named
+
+    def _lag(self, committed_offsets: Mapping[tuple[str, int], Any], members: list[dict[str, Any]]) -> list[dict[str, Any]]:
         owners = {(topic, partition): member["member_id"] for member in members for topic, partitions in (member["assignment"] or {}).items() for partition in partitions}
         offsets = []
-        for (topic, partition), committed in sorted(group.offsets.items()):
+        for (topic, partition), committed in sorted(committed_offsets.items()):
             end = self._end_offset(topic, partition)
             offsets.append(
                 {
@@ -344,16 +472,7 @@ class Api:
                     "member_id": owners.get((topic, partition)),
                 }
             )
-        return {
-            "group_id": group_id,
-            "state": group.state.value,
-            "protocol_type": group.protocol_type or "",
-            "protocol": group.protocol_name,
-            "generation_id": group.generation_id,
-            "leader": group.leader_id,
-            "members": members,
-            "offsets": offsets,
-        }
+        return offsets
 
     def _end_offset(self, topic: str, partition: int) -> int | None:
         try:
@@ -379,6 +498,9 @@ class Api:
         group = services.groups.groups.get(group_id)
         if group is not None and group.state.value not in _INACTIVE:
             raise ApiError(409, f"offsets can only be reset for an inactive group; {group_id!r} is {group.state.value}")
+        consumer = services.groups.consumer.groups.get(group_id)
+        if consumer is not None and consumer.members:
+            raise ApiError(409, f"offsets can only be reset for an inactive group; {group_id!r} is {consumer.state.value}")
         planned = []
         for partition in partitions:
             log = self._log(topic, partition)
@@ -491,9 +613,29 @@ def _query_int(query: Mapping[str, str], name: str, default: Any) -> Any:
         raise ApiError(400, f"`{name}` must be an integer") from None
 
 
-def _read(log: Any, partition: int, start: int, limit: int) -> list[tuple[int, Record]]:
-    """Up to `limit` records of `log` from offset `start` below its high watermark, reading at
-    most MAX_READ_BYTES of it; control batches (transaction markers) are skipped."""
+def _matcher(key: str | None, contains: str | None) -> Callable[[Record], bool] | None:
+    """What a search keeps: a record whose key is `key` (UTF-8), and whose key, value or a
+    header value holds the bytes of `contains`; None when neither is asked for."""
+    if key is None and contains is None:
+        return None
+    wanted_key = None if key is None else key.encode()
+    needle = None if not contains else contains.encode()
+
+    def matches(record: Record) -> bool:
+        if wanted_key is not None and (record.key is None or bytes(record.key) != wanted_key):
+            return False
+        if needle is None:
+            return True
+        parts = (record.key, record.value, *(value for _, value in record.headers))
+        return any(part is not None and needle in bytes(part) for part in parts)
+
+    return matches
+
+
+def _read(log: Any, partition: int, start: int, limit: int, wanted: Callable[[Record], bool] | None = None) -> tuple[list[tuple[int, Record]], int]:
+    """Up to `limit` records of `log` from offset `start` below its high watermark that
+    `wanted` keeps (all without it), reading at most MAX_READ_BYTES of it; control batches
+    (transaction markers) are skipped. Also returns the offset the read stopped before."""
     found: list[tuple[int, Record]] = []
     offset = start
     read = 0
@@ -510,12 +652,14 @@ def _read(log: Any, partition: int, start: int, limit: int) -> list[tuple[int, R
         for header, batch in iter_batches(data, from_client=False):
             if not header.is_control:
                 for record in iter_records(batch):
-                    if record.offset >= offset and len(found) < limit:
+                    if record.offset >= offset and len(found) < limit and (wanted is None or wanted(record)):
                         found.append((partition, record))
-            offset = max(offset, header.next_offset)
+                        if len(found) == limit:
+                            offset = record.offset + 1
             if len(found) >= limit:
                 break
-    return found
+            offset = max(offset, header.next_offset)
+    return found, offset
 
 
 def _render(partition: int, record: Record, encoding: str) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def build_app(listener: HttpListener) -> web.Application:
         web.get("/api/csrf", _csrf_token),
         web.get("/api/cluster", _call("cluster")),
         web.get("/api/broker/configs", _call("broker_configs")),
+        web.post("/api/broker/configs", _call("alter_broker_configs", body=True)),
+        web.get("/api/stats", _call("stats")),
         web.get("/api/topics", _call("topics")),
         web.post("/api/topics", _call("create_topic", body=True)),
         web.get("/api/topics/{topic}", _call("topic", "topic")),

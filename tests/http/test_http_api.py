@@ -186,7 +186,7 @@ def test_group_offsets_reset_as_the_tool_does_and_a_consumer_resumes_there(broke
     assert http.get("/api/groups/stuck-group")[1]["offsets"][0]["committed_offset"] == 7
     assert http.post("/api/groups/stuck-group/reset-offsets", {**reset, "value": 99})[1]["offsets"][0]["new_offset"] == 10
     assert http.post("/api/groups/stuck-group/reset-offsets", reset)[0] == 200
-    assert http.get("/api/groups")[1]["groups"] == [{"group_id": "stuck-group", "state": "Empty", "protocol_type": "consumer", "members": 0}]
+    assert http.get("/api/groups")[1]["groups"] == [{"group_id": "stuck-group", "type": "classic", "state": "Empty", "protocol_type": "consumer", "members": 0}]
 
     resumed = KafkaConsumer("stuck", bootstrap_servers=broker.bootstrap_servers, group_id="stuck-group", enable_auto_commit=False)
     values: list[bytes] = []
@@ -273,3 +273,45 @@ def test_fetches_that_name_topics_by_id_are_counted(broker: ThreadedBroker, http
     topic = (("topic", "by-id"),)
     assert samples[("kafka_server_brokertopicmetrics_messagesin_total", topic)] == 20
     assert samples[("kafka_server_brokertopicmetrics_bytesout_total", topic)] >= samples[("kafka_log_log_size", (("partition", "0"), ("topic", "by-id")))]
+
+
+def test_search_stats_broker_configs_and_a_kip848_group_for_the_console(broker: ThreadedBroker, http: Http) -> None:
+    from confluent_kafka import Consumer
+
+    broker.create_topic("searched", partitions=1)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    for index in range(40):
+        producer.send("searched", key=b"user-%d" % (index % 4), value=b'{"n": %d, "colour": "%s"}' % (index, b"red" if index % 5 == 0 else b"blue"))
+    producer.flush()
+    producer.close()
+
+    status, found = http.get("/api/topics/searched/messages?partition=0&offset=0&key=user-1&limit=3")
+    assert status == 200 and [message["offset"] for message in found["messages"]] == [1, 5, 9] and found["scanned_to"] == 10
+    status, found = http.get("/api/topics/searched/messages?partition=0&offset=10&contains=red&limit=500")
+    assert [message["offset"] for message in found["messages"]] == [10, 15, 20, 25, 30, 35] and found["scanned_to"] == 40
+    status, found = http.get("/api/topics/searched/messages?newest=2&contains=red")
+    assert [message["offset"] for message in found["messages"]] == [30, 35]
+
+    status, stats = http.get("/api/stats")
+    assert status == 200 and stats["messages_in"] == 40 and stats["apis"]["PRODUCE"]["requests"] >= 1 and stats["bytes_in"] > 0
+
+    assert http.post("/api/broker/configs", {"set": {"log.retention.ms": "nonsense"}})[0] == 422
+    status, changed = http.post("/api/broker/configs", {"set": {"log.retention.ms": "7200000"}})
+    assert status == 200 and {"name": "log.retention.ms", "value": "7200000", "source": "DYNAMIC_BROKER_CONFIG"}.items() <= next(c for c in changed["configs"] if c["name"] == "log.retention.ms").items()
+    assert http.post("/api/broker/configs", {"set": {"log.retention.ms": "1"}}, csrf=False)[0] == 403
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "next-gen", "group.protocol": "consumer", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(["searched"])
+    seen = 0
+    while seen < 40:
+        seen += len([message for message in consumer.consume(40, timeout=5) if message.error() is None])
+    consumer.commit(asynchronous=False)
+    status, listed = http.get("/api/groups")
+    assert {"group_id": "next-gen", "type": "consumer", "state": "Stable", "protocol_type": "consumer", "members": 1} in listed["groups"]
+    status, described = http.get("/api/groups/next-gen")
+    assert described["type"] == "consumer" and described["members"][0]["assignment"] == {"searched": [0]}
+    assert described["offsets"][0] == {"topic": "searched", "partition": 0, "committed_offset": 40, "log_end_offset": 40, "lag": 0, "metadata": "", "member_id": described["members"][0]["member_id"]}
+    assert http.post("/api/groups/next-gen/reset-offsets", {"topic": "searched", "to": "earliest", "dry_run": False})[0] == 409
+    consumer.close()
+    status, reset = http.post("/api/groups/next-gen/reset-offsets", {"topic": "searched", "to": "offset", "value": 12, "dry_run": False})
+    assert status == 200 and http.get("/api/groups/next-gen")[1]["offsets"][0]["committed_offset"] == 12

@@ -1,0 +1,189 @@
+"""The web console in a real headless Chromium (Debian's, driven by Selenium through Debian's
+chromedriver): what a developer clicks, against a broker that real clients produce to and
+consume from. Screenshots of each step go to pytest's tmp path (the test's artifacts); with
+OTTLA_SCREENSHOTS=DIR they are also written there, which is how the README's are made.
+
+Selenium rather than Playwright: Debian ships chromedriver built from the same source as its
+chromium, so the pair always match; Playwright drives only the browser builds it downloads
+itself, and nothing may be downloaded here beyond the package registries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from confluent_kafka import Producer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from ottla.testing import ThreadedBroker, running_broker
+
+pytestmark = pytest.mark.external
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# How long the page may take to show what it fetched: a wait for an element, not a timing claim.
+PATIENCE_SECONDS = 30
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium and chromedriver are not installed (python -m compat.install installs them)")
+        pytest.skip("chromium and chromedriver are not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1360,1000", "--lang=en-US"):
+        options.add_argument(argument)
+    # The given chromedriver: Selenium Manager would otherwise try to download one.
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def broker() -> Iterator[ThreadedBroker]:
+    with running_broker(data_dir=None, http_port=0, group_initial_rebalance_delay_ms=0) as handle:
+        yield handle
+
+
+class Console:
+    """The console of `broker` in `driver`, with waits for what the page renders."""
+
+    def __init__(self, driver: Any, broker: ThreadedBroker, shots: list[Path]) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        assert broker.broker is not None and broker.broker.http is not None
+        self.driver = driver
+        self.url = broker.broker.http.url
+        self.by = By
+        self.wait = WebDriverWait(driver, PATIENCE_SECONDS)
+        self.shots = shots
+
+    def open(self, fragment: str) -> None:
+        self.driver.get(f"{self.url}/#{fragment}")
+
+    def find(self, css: str) -> Any:
+        return self.wait.until(lambda driver: _visible(driver.find_elements(self.by.CSS_SELECTOR, css)))
+
+    def until(self, condition: Callable[[], Any]) -> Any:
+        return self.wait.until(lambda _: condition())
+
+    def text(self, css: str) -> str:
+        return str(self.find(css).text)
+
+    def fill(self, css: str, value: str) -> None:
+        element = self.find(css)
+        element.clear()
+        element.send_keys(value)
+
+    def choose(self, css: str, value: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.find(css)).select_by_value(value)
+
+    def screenshot(self, directory: Path, name: str) -> None:
+        path = directory / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.shots.append(path)
+        published = os.environ.get("OTTLA_SCREENSHOTS")
+        if published:
+            shutil.copyfile(path, Path(published) / path.name)
+
+
+def _visible(elements: list[Any]) -> Any:
+    return next((element for element in elements if element.is_displayed()), None)
+
+
+@pytest.fixture
+def console(browser: Any, broker: ThreadedBroker) -> Console:
+    return Console(browser, broker, [])
+
+
+def test_a_message_produced_by_a_real_client_shows_its_key_json_value_and_headers(console: Console, broker: ThreadedBroker, tmp_path: Path) -> None:
+    broker.create_topic("orders", partitions=3)
+    console.open("/")
+    console.find("[data-test=chart]")  # the first sample is taken: what follows is a rate
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for index in range(30):
+        order = {"id": index, "customer": f"c{index % 4}", "lines": [{"sku": "tea", "quantity": index % 3 + 1}], "paid": index % 2 == 0}
+        producer.produce("orders", key=f"order-{index}", value=json.dumps(order), headers=[("source", b"checkout"), ("trace-id", f"t-{index}".encode())])
+    assert producer.flush(30) == 0
+    del producer  # librdkafka's client is destroyed now, not after the broker has gone
+
+    console.until(lambda: float(console.find("[data-test=chart][data-title='Messages in (/s)']").get_attribute("data-peak")) > 0)
+    console.screenshot(tmp_path, "overview")
+
+    console.open("/topics")
+    console.find("[data-test=topics] a").click()
+    assert console.text("[data-test=topic-name]") == "orders"
+    console.until(lambda: len(console.driver.find_elements(console.by.CSS_SELECTOR, "[data-test=message-list] tbody tr.clickable")) == 30)
+    console.screenshot(tmp_path, "topic")
+
+    console.fill("[data-test=browse] [name=key]", "order-7")
+    console.find("[data-test=browse] button").click()
+    console.until(lambda: len(console.driver.find_elements(console.by.CSS_SELECTOR, "[data-test=message-list] tbody tr.clickable")) == 1)
+    console.find("[data-test=message-list] tbody tr.clickable").click()
+    assert console.text("[data-test=message-detail] [data-test=key]") == "order-7"
+    shown = json.loads(console.text("[data-test=message-detail] [data-test=value] [data-test=json]"))
+    assert shown == {"id": 7, "customer": "c3", "lines": [{"sku": "tea", "quantity": 2}], "paid": False}
+    assert "\n  " in console.text("[data-test=message-detail] [data-test=value]")  # pretty-printed
+    headers = console.text("[data-test=message-detail] [data-test=headers]").splitlines()
+    assert headers == ["NAME VALUE", "source", "checkout", "trace-id", "t-7"]
+    console.screenshot(tmp_path, "message")
+
+    console.choose("[data-test=browse] [name=view]", "hex")
+    assert console.text("[data-test=message-detail] [data-test=key]") == "6f 72 64 65 72 2d 37"
+
+
+def test_a_stuck_groups_offsets_reset_in_the_console_and_a_real_consumer_resumes_there(console: Console, broker: ThreadedBroker, tmp_path: Path) -> None:
+    broker.create_topic("payments")
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for index in range(10):
+        producer.produce("payments", value=b"payment-%d" % index)
+    assert producer.flush(30) == 0
+    del producer  # librdkafka's client is destroyed now, not after the broker has gone
+    # A consumer that read everything, then stopped at offset 10 with its work lost.
+    consumer = KafkaConsumer("payments", bootstrap_servers=broker.bootstrap_servers, group_id="billing", auto_offset_reset="earliest", enable_auto_commit=False)
+    seen = 0
+    while seen < 10:
+        seen += sum(len(records) for records in consumer.poll(timeout_ms=5000).values())
+    consumer.commit({TopicPartition("payments", 0): OffsetAndMetadata(10, "", -1)})
+    consumer.close()
+
+    console.open("/groups")
+    console.find("[data-test=groups] a").click()
+    assert console.find("[data-test=offsets] [data-row=payments-0]").text.split()[:5] == ["payments", "0", "10", "10", "0"]
+    console.choose("[data-test=reset] [name=to]", "offset")
+    console.fill("[data-test=reset] [name=value]", "4")
+    console.find("[data-test=reset] button").click()
+    preview = console.find("[data-test=reset-preview] tbody tr").text.split()
+    assert preview == ["payments", "0", "10", "4"]
+    console.screenshot(tmp_path, "reset-preview")
+    with urllib.request.urlopen(f"{console.url}/api/groups/billing", timeout=30) as answer:
+        assert json.load(answer)["offsets"][0]["committed_offset"] == 10  # a dry run changes nothing
+
+    console.find("[data-test=reset-apply]").click()
+    assert console.find("[data-test=reset-applied] tbody tr").text.split() == ["payments", "0", "10", "4"]
+    console.until(lambda: console.text("[data-test=offsets] [data-row=payments-0]").split()[:5] == ["payments", "0", "4", "10", "6"])
+    console.screenshot(tmp_path, "group")
+
+    resumed = KafkaConsumer("payments", bootstrap_servers=broker.bootstrap_servers, group_id="billing", enable_auto_commit=False)
+    values: list[bytes] = []
+    while len(values) < 6:
+        values += [record.value for records in resumed.poll(timeout_ms=5000).values() for record in records]
+    resumed.close()
+    assert values == [b"payment-%d" % index for index in range(4, 10)]
