@@ -2,6 +2,8 @@
 
 * the Node clients, exactly as locked: `npm ci --prefix compat/node`;
 * kcat, Debian's package, with apt-get when running as root and it is missing;
+* chromium and chromium-driver, Debian's packages, the same way: tests/browser drive the web
+  console in them (Selenium, the Python package, is in the `test` extra);
 * librdkafka's own test suite, from the pinned rdkafka-sys crate via cargo, built with gcc/make
   (`python -m compat.suite_librdkafka --build`; a no-op once built);
 * franz-go's kgo tests, the pinned module from the Go module proxy compiled with go
@@ -54,6 +56,19 @@ def install_kcat() -> None:
     _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "kcat", env=env)
 
 
+def install_chromium() -> None:
+    """Debian's chromium with the chromedriver built from the same source, so the two match."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("chromium missing and apt-get unavailable or not root: the browser tests will be skipped",
+              file=sys.stderr)
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run("apt-get", "update", "-qq", env=env)
+    _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver", env=env)
+
+
 def install_librdkafka_suite() -> None:
     """librdkafka's own test suite: its sources from the pinned rdkafka-sys crate, built once."""
     if shutil.which("cargo") is None:
@@ -88,6 +103,7 @@ def main() -> int:
     try:
         install_node()
         install_kcat()
+        install_chromium()
         install_librdkafka_suite()
         install_franz_go_suite()
         install_native_drivers()
