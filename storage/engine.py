@@ -75,6 +75,9 @@ class Storage:
         self._checkpointed_dirty: dict[tuple[str, int], int] = {}
         # Partition directories of deleted topics, each with the time it may be removed.
         self._deleted_directories: list[tuple[int, pathlib.Path]] = []
+        # Grows with every change to the set of topics or to one's partitions: whoever derives
+        # something from the topic list (resolved regex subscriptions) recomputes it only then.
+        self.topics_version = 0
 
     @classmethod
     def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> Storage:
@@ -105,6 +108,7 @@ class Storage:
 
     def _register(self, info: TopicInfo) -> None:
         self._topics[info.name] = info
+        self.topics_version += 1
         self._by_id[info.topic_id] = info
         config = LogConfig.from_overrides({**self.defaults, **info.configs})
         self._open_partitions(info, config, range(info.partitions))
@@ -154,6 +158,7 @@ class Storage:
 
     def _replace(self, info: TopicInfo) -> None:
         self._topics[info.name] = info
+        self.topics_version += 1
         self._by_id[info.topic_id] = info
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
@@ -200,6 +205,7 @@ class Storage:
         info = self._topics.pop(name, None)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
+        self.topics_version += 1
         del self._by_id[info.topic_id]
         logs = [self._logs.pop((name, index)) for index in range(info.partitions)]
         if self.data_dir is None:

@@ -229,6 +229,30 @@ def test_regex_subscriptions_use_re2_and_pick_up_new_topics() -> None:
     assert h.beat("m1", result.member_epoch).assignment == {first: frozenset({0, 1}), second: frozenset({0})}
 
 
+class CountingStorage(Storage):
+    """Storage that counts walks of its topic list."""
+
+    walks = 0
+
+    def topics(self):  # type: ignore[no-untyped-def]
+        self.walks += 1
+        return super().topics()
+
+
+def test_a_heartbeat_walks_the_topic_list_only_when_the_topics_changed() -> None:
+    storage = CountingStorage(None)
+    h = Harness(storage)
+    h.topic("orders-1", 1)
+    result = h.beat("m1", 0, subscribed_topic_names=None, subscribed_topic_regex="orders-\\d+")
+    walked = storage.walks
+    for _ in range(3):
+        result = h.beat("m1", result.member_epoch)
+    assert storage.walks == walked
+    second = h.topic("orders-2", 1)
+    assert second in h.beat("m1", result.member_epoch).assignment
+    assert storage.walks == walked + 1
+
+
 def test_range_and_uniform_assignors() -> None:
     t, u = b"t" * 16, b"u" * 16
     spec = assignors.AssignmentSpec({"a": frozenset({t, u}), "b": frozenset({t, u})}, {t: 3, u: 3}, {})

@@ -443,8 +443,18 @@ class ConsumerGroupManager:
     def _resolve_regexes(self, group: ConsumerGroup, now_ms: int) -> list[KeyValue]:
         """Resolve every regex the members use against today's topics with RE2 (Kafka
         resolves them with RE2/J, whose syntax Python's `re` does not share); a regex
-        nobody uses any more is dropped. Returns the records of what changed."""
+        nobody uses any more is dropped. Returns the records of what changed.
+
+        The topic list is walked only when a regex is new to the group or the topics changed
+        since the last walk (`Storage.topics_version`), so a heartbeat costs nothing per topic.
+        Kafka resolves in the background, at most every 10 s unless a regex is new
+        (GroupMetadataManager.REGEX_BATCH_REFRESH_MIN_INTERVAL_MS); Ottla sees a new topic at the
+        next heartbeat instead, which no client can tell from a faster background refresh."""
         wanted = {m.metadata.subscribed_topic_regex for m in group.members.values()} - {None}
+        version = self.storage.topics_version
+        if wanted == group.resolved_regexes.keys() and group.regex_topics_version == version:
+            return []
+        group.regex_topics_version = version
         out: list[KeyValue] = []
         names = sorted(info.name for info in self.storage.topics() if not info.name.startswith("__"))
         for regex in wanted:
