@@ -30,6 +30,7 @@ from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.authorizer import Authorizer
 from ottla.server.security.quotas import ClientQuotas, ConnectionRates
+from ottla.server.security.tokens import DelegationTokens
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
 from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, PrincipalMapper, TlsAcceptor, tls_acceptance
 from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
@@ -217,6 +218,12 @@ class Broker:
             authorizer=authorizer,
             scram_credentials=self._open_scram_credentials(data_dir),
             quotas=self._open_quotas(data_dir),
+            tokens=DelegationTokens.open(
+                data_dir,
+                config.value("delegation.token.secret.key"),
+                config.value("delegation.token.max.lifetime.ms"),
+                config.value("delegation.token.expiry.time.ms"),
+            ),
         )
         for server in self._servers:
             await server.start_serving()
@@ -246,7 +253,7 @@ class Broker:
     def _accept(self, listener: Listener, principal: str = ANONYMOUS) -> Connection:
         assert self.services is not None, "connections are accepted only while the broker runs"
         sasl_settings = self._sasl_settings.get(listener.name)
-        sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, self.services.scram_credentials)
+        sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, self.services.scram_credentials, self.services.tokens.scram)
         return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol, principal, sasl=sasl)
 
     def _open_quotas(self, data_dir: Path | None) -> ClientQuotas:

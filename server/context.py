@@ -22,6 +22,7 @@ from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.groups import GroupCoordinator
 from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
 from ottla.server.security.quotas import ClientQuotas
+from ottla.server.security.tokens import DelegationTokens
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.share import ShareCoordinator
@@ -109,6 +110,8 @@ class BrokerServices:
     scram_credentials: ScramCredentialStore = field(default_factory=lambda: ScramCredentialStore(None, {}))
     # Client quotas (Describe/AlterClientQuotas; the dispatcher and the broker enforce them).
     quotas: ClientQuotas = field(default_factory=lambda: ClientQuotas(None, {}))
+    # Delegation tokens (KIP-48): disabled without `delegation.token.secret.key`.
+    tokens: DelegationTokens = field(default_factory=lambda: DelegationTokens(None, None, 0, 0))
     # This node as each listener advertises it, by listener name: a client is told the
     # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
     listener_nodes: Mapping[str, Node] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from ottla.server.handlers import (
     consumer_group_describe,
     consumer_group_heartbeat,
     create_acls,
+    create_delegation_token,
     create_partitions,
     create_topics,
     delete_acls,
@@ -31,6 +32,7 @@ from ottla.server.handlers import (
     describe_client_quotas,
     describe_cluster,
     describe_configs,
+    describe_delegation_token,
     describe_groups,
     describe_producers,
     describe_log_dirs,
@@ -41,6 +43,7 @@ from ottla.server.handlers import (
     describe_user_scram_credentials,
     elect_leaders,
     end_txn,
+    expire_delegation_token,
     fetch,
     find_coordinator,
     heartbeat,
@@ -60,6 +63,7 @@ from ottla.server.handlers import (
     offset_for_leader_epoch,
     produce,
     remove_raft_voter,
+    renew_delegation_token,
     sasl_authenticate,
     sasl_handshake,
     share_acknowledge,
@@ -147,5 +151,10 @@ HANDLERS = {
         # Client quotas.
         describe_client_quotas,
         alter_client_quotas,
+        # Delegation tokens (KIP-48).
+        create_delegation_token,
+        renew_delegation_token,
+        expire_delegation_token,
+        describe_delegation_token,
     )
 }

@@ -27,7 +27,7 @@ from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials
 from ottla.server.security.sasl.oauthbearer import MECHANISM as OAUTHBEARER, OAuthBearerServer, TokenValidator
 from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
-from ottla.server.security.sasl.scram import ScramMechanism, ScramServer
+from ottla.server.security.sasl.scram import ScramMechanism, ScramServer, TokenLookup
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import peek_api
@@ -75,9 +75,13 @@ _BEFORE_HANDSHAKE = frozenset((ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE))
 
 
 class SaslAuthenticator:
-    def __init__(self, settings: SaslSettings, credentials: ScramCredentialStore) -> None:
+    def __init__(self, settings: SaslSettings, credentials: ScramCredentialStore, tokens: TokenLookup | None = None) -> None:
+        """`tokens` finds the delegation tokens a SCRAM login may use (None: no tokens)."""
         self.settings = settings
         self._credentials = credentials
+        self._tokens = tokens
+        # Whether the client logged in with a delegation token (which may not manage tokens).
+        self.token_authenticated = False
         self.state = SaslState.HANDSHAKE
         # After a SaslHandshake v0 the client sends bare tokens, not SaslAuthenticate requests.
         self.raw_tokens = False
@@ -180,6 +184,7 @@ class SaslAuthenticator:
                     f"Cannot change principals during re-authentication from {_dotted(self.principal)}: {_dotted(principal)}"
                 )
             self.principal = principal
+            self.token_authenticated = bool(getattr(server, "token_authenticated", False))
             self.state = SaslState.COMPLETE
             self._lifetime_ms = self._session_lifetime_ms(server)
             self._server = None
@@ -210,7 +215,7 @@ class SaslAuthenticator:
         scram = ScramMechanism.by_name(mechanism)
         if scram is None:
             raise ValueError(f"no server for SASL mechanism {mechanism}")
-        return ScramServer(scram, self._credentials.get)
+        return ScramServer(scram, self._credentials.get, tokens=self._tokens)
 
 
 def illegal_state_answer(frame: bytes, message: str) -> bytes:

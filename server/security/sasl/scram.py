@@ -4,9 +4,10 @@ The server side is a sans-IO state machine: `ScramServer.evaluate(client message
 message`, raising `AuthenticationFailed` on anything wrong, `complete` and `principal` at the
 end. Kafka's dialect: no channel binding (the GS2 header is `n,,` or `n,a=<authzid>,`), the
 authorization id, if given, must be the user name, and the `tokenauth` extension asks for
-delegation-token credentials (Ottla has no delegation tokens yet: such a client fails as one
-with an unknown token does). A credential keeps the salt, stored key, server key and
-iteration count (`ScramCredential`), never the password.
+delegation-token credentials: the user name is a token id, and a login proves the token's
+HMAC and makes the client the token's owner (ottla.server.security.tokens). A credential
+keeps the salt, stored key, server key and iteration count (`ScramCredential`), never the
+password.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
+from typing import Callable, Protocol
 
 from ottla.server.security.sasl.errors import AuthenticationFailed, InvalidCredentials
 
@@ -146,14 +147,38 @@ def _random_nonce() -> str:
 CredentialLookup = Callable[[str, ScramMechanism], ScramCredential | None]
 
 
+class TokenLogin(Protocol):
+    """What a delegation token offers a SCRAM login (ottla.server.security.tokens.TokenCredential)."""
+
+    @property
+    def credential(self) -> ScramCredential: ...
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def expires_at_ms(self) -> int: ...
+
+
+# Looks up a token id's login for a mechanism, None for no live token.
+TokenLookup = Callable[[str, ScramMechanism], TokenLogin | None]
+
+
 class ScramServer:
     """One SCRAM exchange, server side: client-first in, server-first out; client-final in,
     server-final out; then `complete`, with `principal` the user's."""
 
-    def __init__(self, mechanism: ScramMechanism, lookup: CredentialLookup, server_nonce: Callable[[], str] | None = None) -> None:
-        """`server_nonce` makes the server's half of the nonce (a test vector's fixed one)."""
+    def __init__(
+        self, mechanism: ScramMechanism, lookup: CredentialLookup, server_nonce: Callable[[], str] | None = None, tokens: TokenLookup | None = None
+    ) -> None:
+        """`server_nonce` makes the server's half of the nonce (a test vector's fixed one);
+        `tokens` finds delegation tokens (None: every token id is unknown)."""
         self.mechanism = mechanism
         self._lookup = lookup
+        self._tokens = tokens
+        # The owner a token login authenticates as ("User:alice"), and when its token expires.
+        self._token_owner: str | None = None
+        self.expires_at_ms: int | None = None
         self._server_nonce = server_nonce or _random_nonce
         self._client_first: _ClientFirst | None = None
         self._server_first = ""
@@ -183,10 +208,14 @@ class ScramServer:
         first = _parse_client_first(message)
         self._client_first = first
         self.token_authenticated = first.extensions.get(_TOKEN_AUTH, "").lower() == "true"
+        credential: ScramCredential | None
         if self.token_authenticated:
-            # Delegation tokens are not issued by this broker: every token id is unknown.
-            raise InvalidCredentials("Token Authentication failed: Invalid tokenId")
-        credential = self._lookup(first.username, self.mechanism)
+            token = None if self._tokens is None else self._tokens(first.username, self.mechanism)
+            if token is None:
+                raise InvalidCredentials("Token Authentication failed: Invalid tokenId")
+            credential, self._token_owner, self.expires_at_ms = token.credential, token.owner, token.expires_at_ms
+        else:
+            credential = self._lookup(first.username, self.mechanism)
         if credential is None:
             raise InvalidCredentials("Authentication failed: Invalid user credentials")
         if first.authorization_id and first.authorization_id != first.username:
@@ -227,6 +256,8 @@ class ScramServer:
         server_signature = self.mechanism.hmac(credential.server_key, auth_message)
         self._credential = None
         self.complete = True
-        self.principal = self._client_first.username
+        # A token makes the client its owner (ScramSaslServer: the token cache's owner).
+        owner = self._token_owner
+        self.principal = self._client_first.username if owner is None else owner.partition(":")[2]
         return b"v=" + base64.b64encode(server_signature)
 

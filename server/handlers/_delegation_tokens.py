@@ -1,0 +1,26 @@
+"""What the four delegation-token handlers share: who may ask (KafkaApis.allowTokenRequests)
+and Kafka's principal strings."""
+
+from __future__ import annotations
+
+from ottla.server.context import ANONYMOUS, RequestContext
+from ottla.server.security.listeners import SecurityProtocol
+
+USER_TYPE = "User"
+
+
+def requests_allowed(context: RequestContext) -> bool:
+    """Tokens are managed only over an authenticated channel, and never with a token: not on
+    PLAINTEXT, not by a one-way-TLS client (ANONYMOUS on SSL), not by a token login."""
+    client = context.client
+    if context.sasl is not None and context.sasl.token_authenticated:
+        return False
+    if client.security_protocol is SecurityProtocol.PLAINTEXT:
+        return False
+    return not (client.security_protocol is SecurityProtocol.SSL and client.principal == ANONYMOUS)
+
+
+def split_principal(principal: str) -> tuple[str, str]:
+    """("User", "alice") from "User:alice"."""
+    principal_type, _, name = principal.partition(":")
+    return principal_type, name

@@ -1,0 +1,198 @@
+"""Delegation tokens (KIP-48), issued, renewed, expired and checked as Kafka 4.4's
+DelegationTokenManager and DelegationTokenControlManager do.
+
+A token is an id (a random UUID, base64) and an HMAC-SHA512 of that id keyed with
+`delegation.token.secret.key`: without the key, tokens are disabled
+(DELEGATION_TOKEN_AUTH_DISABLED), as in Kafka. A client logs in with SCRAM, the token id as
+user name and the base64 HMAC as password, and the `tokenauth=true` extension; it is then
+its token's owner. Each token has an owner, the principal that asked for it, renewers, an
+issue time, an expiry time (pushed forward by renewals, never past the maximum) and a
+maximum time (issue + `delegation.token.max.lifetime.ms`, or less if asked).
+
+Tokens live in `<data dir>/delegation-tokens.json`, replaced whole and durably on each
+change (`storage.files.replace_file`). As in Kafka's metadata records, the HMAC is not
+stored: it is derived again from the secret key, so the file holds no credential, and a
+changed key invalidates every token. An expired token is dropped when next looked at
+(Kafka drops them every `delegation.token.expiry.check.interval.ms`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ottla.server.security.sasl.scram import ScramCredential, ScramMechanism
+from ottla.storage.files import replace_file
+from ottla.wire.errors import ErrorCode
+
+FILE_NAME = "delegation-tokens.json"
+_FORMAT_VERSION = 1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True, frozen=True)
+class Token:
+    """One token's information (Kafka's TokenInformation) and its HMAC."""
+
+    token_id: str
+    owner: str  # "User:alice"
+    requester: str
+    renewers: tuple[str, ...]
+    issue_ms: int
+    expiry_ms: int
+    max_ms: int
+    hmac: bytes = field(repr=False)
+
+    def owner_or_renewer(self, principal: str) -> bool:
+        return principal == self.owner or principal in self.renewers
+
+
+@dataclass(slots=True, frozen=True)
+class TokenCredential:
+    """What a SCRAM login with a token checks: the token's credential, whom it makes the client, until when."""
+
+    credential: ScramCredential
+    owner: str
+    expires_at_ms: int
+
+
+class DelegationTokens:
+    """The tokens issued by this broker. `enabled` only with a secret key."""
+
+    def __init__(self, path: Path | None, secret_key: str | None, max_lifetime_ms: int, expiry_time_ms: int, tokens: Iterable[Token] = ()) -> None:
+        self._path = path
+        self._key = secret_key.encode() if secret_key else None
+        self.max_lifetime_ms = max_lifetime_ms
+        self.expiry_time_ms = expiry_time_ms
+        self._tokens = {token.token_id: token for token in tokens}
+        self._by_hmac = {token.hmac: token.token_id for token in self._tokens.values()}
+        # SCRAM credentials of each token, derived on first use (4096 PBKDF2 rounds each).
+        self._credentials: dict[tuple[str, ScramMechanism], ScramCredential] = {}
+
+    @classmethod
+    def open(cls, data_dir: Path | None, secret_key: str | None, max_lifetime_ms: int, expiry_time_ms: int) -> DelegationTokens:
+        path = None if data_dir is None else data_dir / FILE_NAME
+        tokens = cls(path, secret_key, max_lifetime_ms, expiry_time_ms)
+        if path is not None and path.exists() and tokens._key is not None:
+            for row in json.loads(path.read_text(encoding="utf-8"))["tokens"]:
+                token_id = row["token_id"]
+                token = Token(
+                    token_id, row["owner"], row["requester"], tuple(row["renewers"]), row["issue_ms"], row["expiry_ms"], row["max_ms"], tokens._hmac(token_id)
+                )
+                tokens._tokens[token_id] = token
+                tokens._by_hmac[token.hmac] = token_id
+        return tokens
+
+    @property
+    def enabled(self) -> bool:
+        return self._key is not None
+
+    def _hmac(self, token_id: str) -> bytes:
+        assert self._key is not None
+        return hmac.new(self._key, token_id.encode(), hashlib.sha512).digest()
+
+    def create(self, owner: str, requester: str, renewers: Iterable[str], max_lifetime_ms: int, now: int | None = None) -> Token:
+        """A new token (DelegationTokenControlManager.createDelegationToken): its maximum is the
+        lifetime asked for, capped by `delegation.token.max.lifetime.ms` (which a value <= 0 asks
+        for), its expiry `delegation.token.expiry.time.ms` away, capped by the maximum."""
+        issued = now_ms() if now is None else now
+        lifetime = self.max_lifetime_ms if max_lifetime_ms <= 0 else min(max_lifetime_ms, self.max_lifetime_ms)
+        token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        max_ms = issued + lifetime
+        token = Token(token_id, owner, requester, tuple(renewers), issued, min(issued + self.expiry_time_ms, max_ms), max_ms, self._hmac(token_id))
+        self._tokens[token_id] = token
+        self._by_hmac[token.hmac] = token_id
+        self._write()
+        return token
+
+    def renew(self, token_hmac: bytes, principal: str, renew_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
+        """(error, new expiry): only an owner or renewer may renew a token not yet expired;
+        a negative period asks for `delegation.token.expiry.time.ms`."""
+        current = now_ms() if now is None else now
+        token = self.by_hmac(token_hmac, current)
+        if token is None:
+            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, -1
+        if not token.owner_or_renewer(principal):
+            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, -1
+        period = self.expiry_time_ms if renew_period_ms < 0 else renew_period_ms
+        expiry = min(current + period, token.max_ms)
+        self._tokens[token.token_id] = replace(token, expiry_ms=expiry)
+        self._write()
+        return ErrorCode.NONE, expiry
+
+    def expire(self, token_hmac: bytes, principal: str, expiry_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
+        """(error, new expiry): a negative period removes the token at once."""
+        current = now_ms() if now is None else now
+        token = self.by_hmac(token_hmac, current)
+        if token is None:
+            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, -1
+        if not token.owner_or_renewer(principal):
+            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, -1
+        if expiry_period_ms < 0:
+            self._remove(token)
+            self._write()
+            return ErrorCode.NONE, current
+        expiry = min(current + expiry_period_ms, token.max_ms)
+        self._tokens[token.token_id] = replace(token, expiry_ms=expiry)
+        self._write()
+        return ErrorCode.NONE, expiry
+
+    def by_hmac(self, token_hmac: bytes, now: int | None = None) -> Token | None:
+        self._purge(now_ms() if now is None else now)
+        token_id = self._by_hmac.get(bytes(token_hmac))
+        return None if token_id is None else self._tokens[token_id]
+
+    def tokens(self, now: int | None = None) -> Iterator[Token]:
+        self._purge(now_ms() if now is None else now)
+        return iter(sorted(self._tokens.values(), key=lambda token: token.issue_ms))
+
+    def scram(self, token_id: str, mechanism: ScramMechanism) -> TokenCredential | None:
+        """The credential a SCRAM login with `token_id` must prove, None for no live token."""
+        token = self._tokens.get(token_id)
+        if token is None or token.expiry_ms < now_ms():
+            return None
+        credential = self._credentials.get((token_id, mechanism))
+        if credential is None:
+            password = base64.b64encode(token.hmac).decode()
+            credential = self._credentials[(token_id, mechanism)] = mechanism.credential_from_password(password, mechanism.min_iterations)
+        return TokenCredential(credential, token.owner, token.expiry_ms)
+
+    def _purge(self, now: int) -> None:
+        expired = [token for token in self._tokens.values() if token.expiry_ms < now]
+        for token in expired:
+            self._remove(token)
+        if expired:
+            self._write()
+
+    def _remove(self, token: Token) -> None:
+        del self._tokens[token.token_id]
+        self._by_hmac.pop(token.hmac, None)
+        for mechanism in ScramMechanism:
+            self._credentials.pop((token.token_id, mechanism), None)
+
+    def _write(self) -> None:
+        if self._path is None:
+            return
+        rows = [
+            {
+                "token_id": token.token_id,
+                "owner": token.owner,
+                "requester": token.requester,
+                "renewers": list(token.renewers),
+                "issue_ms": token.issue_ms,
+                "expiry_ms": token.expiry_ms,
+                "max_ms": token.max_ms,
+            }
+            for token in self._tokens.values()
+        ]
+        replace_file(self._path, json.dumps({"version": _FORMAT_VERSION, "tokens": rows}, indent=1).encode())
