@@ -34,9 +34,12 @@ def _describe(context: RequestContext, group_id: str, report_missing: bool) -> D
     group = context.groups.groups.get(group_id)
     # A deleted group is gone, as in Kafka; a KIP-848 consumer group is no classic group.
     if group is None or group.is_in(GroupState.DEAD) or context.groups.consumer_group(group_id) is not None:
+        # A share or consumer group is no classic group (GroupMetadataManager.classicGroup's message).
+        other_type = group_id in context.services.share.groups or context.groups.consumer_group(group_id) is not None
+        missing = f"Group {group_id} is not a classic group." if other_type else f"Group {group_id} not found."
         return {
             "error_code": ErrorCode.GROUP_ID_NOT_FOUND if report_missing else ErrorCode.NONE,
-            "error_message": f"Group {group_id} not found." if report_missing else None,
+            "error_message": missing if report_missing else None,
             "group_id": group_id,
             "group_state": GroupState.DEAD.value,
             "protocol_type": "",

@@ -1,7 +1,9 @@
 """DescribeShareGroupOffsets: each share-partition's start offset (SPSO) and, from v1, its lag.
 
 A partition the group never initialized answers start offset -1, as Kafka's persister does
-for a partition with no state; a null topic list means every topic the group initialized.
+for a partition with no state, and so does every partition of a group that does not exist
+(Kafka 4.4 answers so, without an error); a null topic list means every topic the group
+initialized.
 """
 
 from __future__ import annotations
@@ -33,15 +35,11 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeShar
         group = context.services.share.groups.get(group_id)
         entry: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseGroup = {
             "group_id": group_id, "topics": [], "error_code": ErrorCode.NONE, "error_message": None}
-        if group is None:
-            entry["error_code"] = ErrorCode.GROUP_ID_NOT_FOUND
-            entry["error_message"] = f"Group {group_id} not found."
-            groups.append(entry)
-            continue
         topics = wanted["topics"]
         if topics is None:
             topics = []
-            for topic_id, name in sorted(group.topics.items(), key=lambda item: item[1]):
+            initialized = {} if group is None else group.topics
+            for topic_id, name in sorted(initialized.items(), key=lambda item: item[1]):
                 info = context.storage.topic_by_id(topic_id)
                 if info is not None:
                     topics.append({"topic_name": name, "partitions": list(range(info.partitions))})

@@ -432,12 +432,24 @@ def _bad_input(bootstrap: str, name: str) -> dict[str, Any]:
     again = acknowledge(session_epoch, 0, 4, 1)
     session_epoch += 1
     seen["accept them again"] = (again["error_code"], partition_codes(again, "error_code"))
+    listed = call(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": ["share"]})["groups"]
+    seen["listed as share"] = [(g["group_type"], g["protocol_type"], g["group_state"]) for g in listed if g["group_id"] == group]
+    classic = call(ApiKey.LIST_GROUPS, 5, {"states_filter": [], "types_filter": ["classic"]})["groups"]
+    seen["listed as classic"] = [g["group_id"] for g in classic if g["group_id"] == group]
+    described = call(ApiKey.DESCRIBE_GROUPS, 6, {"groups": [group], "include_authorized_operations": False})["groups"][0]
+    seen["classic describe"] = (described["error_code"], described["error_message"], described["group_state"])
     seen["leave"] = heartbeat(member, -1)["member_epoch"]
     described = call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 0, {"groups": [{"group_id": group, "topics": [
         {"topic_name": name, "partitions": [0]}]}]})
     seen["describe missing group"] = call(ApiKey.SHARE_GROUP_DESCRIBE, 1, {"group_ids": ["no-such-share-group"],
                                                                           "include_authorized_operations": False})["groups"][0]["error_code"]
     seen["describe offsets"] = [p["error_code"] for g in described["groups"] for t in g["topics"] for p in t["partitions"]]
+    seen["delete a group with none in it"] = call(ApiKey.DELETE_GROUPS, 2, {"groups_names": [group]})["results"][0]["error_code"]
+    described = call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 1, {"groups": [{"group_id": group, "topics": [
+        {"topic_name": name, "partitions": [0]}]}]})
+    seen["describe offsets of a deleted group"] = [
+        (g["error_code"], [(p["error_code"], p["start_offset"], p.get("lag")) for t in g["topics"] for p in t["partitions"]])
+        for g in described["groups"]]
     raw.close()
     return seen
 
