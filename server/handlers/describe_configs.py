@@ -1,6 +1,7 @@
 """DescribeConfigs: every topic config with its value, source and synonyms (Kafka's
 ConfigHelper.describeConfigs), every broker config Kafka 4.4 lists (with the dynamic ones set,
-per node and as cluster defaults), and the broker's loggers with their levels.
+per node and as cluster defaults), the broker's loggers with their levels, and a group's
+configs (`ottla.server.groups.group_configs`).
 
 With an authorizer a resource needs DESCRIBE_CONFIGS on it (the cluster for the broker and
 its loggers); the others answer their *_AUTHORIZATION_FAILED after the rest, as KafkaApis
@@ -15,7 +16,8 @@ from ottla.server import broker_loggers
 from ottla.server.broker_configs import BrokerEntry
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, TOPIC, check_authorized, check_broker, check_logger_broker, existing_topic, listening, unsupported_resource,
+    BROKER, BROKER_LOGGER, GROUP, TOPIC, check_authorized, check_broker, check_logger_broker, existing_topic, listening,
+    unsupported_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.server.topic_config import DEFAULT_CONFIG
@@ -90,6 +92,9 @@ def _describe(
     if kind == BROKER_LOGGER:
         check_logger_broker(context, name)
         return [_logger_entry(logger, level) for logger, level in sorted(broker_loggers.loggers().items())]
+    if kind == GROUP:
+        # Any group id, existing or not, as Kafka's GroupConfigManager answers.
+        return [_entry(entry.key, entry.value, entry.source, entry.synonyms) for entry in context.groups.configs.describe(name)]
     raise unsupported_resource(kind)
 
 

@@ -1,6 +1,7 @@
 """IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on single configs,
 the rest of the resource's configs untouched (Kafka's ConfigAdminManager.prepareIncrementalConfigs):
-a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level.
+a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level,
+a group's configs.
 With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker and its
 loggers), checked after its config names are found distinct (ConfigAdminManager.preprocess)."""
 
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
+from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, listening,
+    BROKER, BROKER_LOGGER, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, listening,
     replace_topic_configs, unsupported_resource,
 )
 from ottla.server.security.authorizer import AclOperation
@@ -55,6 +57,8 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
             elif kind == BROKER_LOGGER:
                 altered_broker(context, resource["resource_name"], kind)
                 _alter_loggers(resource["configs"], request["validate_only"])
+            elif kind == GROUP:
+                _alter_group(context, resource["resource_name"], resource["configs"], request["validate_only"])
             else:
                 raise unsupported_resource(kind)
         except KafkaError as exc:
@@ -128,6 +132,37 @@ def _alter_broker(
     changed = broker_configs.check({name: value for name, value in configs.items() if name in touched})
     unchanged = {name: value for name, value in configs.items() if name not in touched and value is not None}
     store.replace(per_broker, {**unchanged, **changed}, validate_only)
+
+
+def _alter_group(
+    context: RequestContext, group_id: str, operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool
+) -> None:
+    """Apply the operations to one group's overrides; APPEND and SUBTRACT (on its one LIST
+    config) start from the value the group runs with."""
+    store = context.groups.configs
+    configs: dict[str, str | None] = dict(store.overrides.get(group_id, {}))
+    for operation in operations:
+        name, op, value = operation["name"], operation["config_operation"], operation["value"]
+        if op == SET:
+            configs[name] = value
+        elif op == DELETE:
+            configs.pop(name, None)
+        elif op in (APPEND, SUBTRACT):
+            entry = GROUP_KEYS.get(name)
+            if entry is None:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
+            if entry.key.type != ConfigType.LIST:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
+            items = list(store.value(group_id, name) if configs.get(name) is None else entry.key.parse_type(configs[name] or ""))
+            given = [item.strip() for item in (value or "").split(",") if item.strip()]
+            if op == APPEND:
+                items += [item for item in given if item not in items]
+            else:
+                items = [item for item in items if item not in given]
+            configs[name] = ",".join(items)
+        else:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
+    store.replace(group_id, configs, validate_only)
 
 
 def _alter_loggers(operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool) -> None:

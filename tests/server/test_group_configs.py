@@ -5,14 +5,21 @@ with its own session timeout and heartbeat interval."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from ottla.server.config import ALL_KEYS
+from ottla.testing import running_broker
+from ottla.wire.api import ApiKey
 from ottla.server.groups.group_configs import DEFAULT_CONFIG, GROUP_CONFIG_SOURCE, KEYS, GroupConfigs
 from ottla.wire.errors import ErrorCode, KafkaError
 from tests.server.test_consumer_groups import Harness
+from tests.server.test_features import Client
+
+GROUP = 32  # ConfigResource.Type.GROUP
+SET, DELETE, APPEND = 0, 1, 2
 
 
 def _configs(data_dir: Path | None = None, **broker: object) -> GroupConfigs:
@@ -98,3 +105,55 @@ def test_a_consumer_group_runs_with_its_own_session_timeout_and_heartbeat_interv
     assert "m2" not in h.group("other").members
     h.clock.advance(2)
     assert "m1" not in h.group().members
+
+
+def test_kafka_s_group_config_answers_over_the_wire(tmp_path: Path) -> None:
+    """IncrementalAlterConfigs and DescribeConfigs on the GROUP resource, each answer as the
+    reference Kafka 4.4 gave it; the override outlives a restart and reaches the group."""
+    def alter(client: Client, name: str, *configs: tuple[str, int, str | None]) -> dict[str, object]:
+        answer = client.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": False, "resources": [{
+            "resource_type": GROUP, "resource_name": name, "configs": [{"name": n, "config_operation": op, "value": v} for n, op, v in configs]}]})
+        [response] = answer["responses"]
+        return {"error_code": response["error_code"], "error_message": response["error_message"]}
+
+    def describe(client: Client, keys: list[str] | None) -> list[dict[str, object]]:
+        answer = client.call(ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": True, "include_documentation": False,
+                                                          "resources": [{"resource_type": GROUP, "resource_name": "g1", "configuration_keys": keys}]})
+        [result] = answer["results"]
+        assert result["error_code"] == ErrorCode.NONE
+        return result["configs"]
+
+    data = str(tmp_path / "data")
+    with running_broker(data_dir=data) as broker:
+        client = Client(broker.bootstrap_servers)
+        try:
+            assert len(describe(client, None)) == 21
+            assert alter(client, "g1", ("consumer.heartbeat.interval.ms", SET, "6000")) == {"error_code": ErrorCode.NONE, "error_message": None}
+            assert alter(client, "g1", ("consumer.session.timeout.ms", SET, "1000")) == {
+                "error_code": ErrorCode.INVALID_CONFIG, "error_message": "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."}
+            assert alter(client, "g1", ("consumer.session.timeout.ms", APPEND, "46000")) == {
+                "error_code": ErrorCode.INVALID_CONFIG, "error_message": "Can't APPEND to key consumer.session.timeout.ms because its type is not LIST."}
+            assert alter(client, "", ("consumer.session.timeout.ms", SET, "50000")) == {
+                "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Default group resources are not allowed."}
+            assert alter(client, "g1", ("consumer.session.timeout.ms", SET, "50000"), ("consumer.session.timeout.ms", SET, "51000")) == {
+                "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Error due to duplicate config keys"}
+        finally:
+            client.close()
+    with running_broker(data_dir=data) as broker:
+        client = Client(broker.bootstrap_servers)
+        try:
+            assert describe(client, ["consumer.session.timeout.ms", "consumer.heartbeat.interval.ms"]) == [
+                {"name": "consumer.session.timeout.ms", "value": "45000", "read_only": False, "config_source": DEFAULT_CONFIG, "is_sensitive": False,
+                 "synonyms": [{"name": "group.consumer.session.timeout.ms", "value": "45000", "source": DEFAULT_CONFIG}], "config_type": 3,
+                 "documentation": None},
+                {"name": "consumer.heartbeat.interval.ms", "value": "6000", "read_only": False, "config_source": GROUP_CONFIG_SOURCE, "is_sensitive": False,
+                 "synonyms": [{"name": "consumer.heartbeat.interval.ms", "value": "6000", "source": GROUP_CONFIG_SOURCE},
+                              {"name": "group.consumer.heartbeat.interval.ms", "value": "5000", "source": DEFAULT_CONFIG}], "config_type": 3,
+                 "documentation": None},
+            ]
+            joined = client.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, {
+                "group_id": "g1", "member_id": str(uuid.uuid4()), "member_epoch": 0, "instance_id": None, "rack_id": None,
+                "rebalance_timeout_ms": 30_000, "subscribed_topic_names": ["t"], "server_assignor": None, "topic_partitions": []})
+            assert (joined["error_code"], joined["heartbeat_interval_ms"]) == (ErrorCode.NONE, 6000)
+        finally:
+            client.close()
