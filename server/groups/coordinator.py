@@ -182,11 +182,14 @@ class GroupCoordinator:
         entries: list[CommitEntry],
         retention_ms: int = -1,
         missing_group_error: ErrorCode = ErrorCode.ILLEGAL_GENERATION,
+        api_version: int = 9,
     ) -> list[ErrorCode]:
+        """`api_version` is OffsetCommit's: a consumer-protocol member must commit with v9 or
+        later (ConsumerGroup.validateOffsetCommit), so an older one is UNSUPPORTED_VERSION."""
         consumer = self.consumer.groups.get(group_id)
         if consumer is not None:
             # A consumer group's commit carries the member epoch where a generation would be.
-            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id)
+            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, commit_version=api_version)
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
             self._offset_holder(group_id)

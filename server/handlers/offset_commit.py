@@ -77,6 +77,7 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
             retention_ms=min(request.get("retention_time_ms", -1), 2**62),
             # From v9 a missing group is named as such (KIP-848) rather than ILLEGAL_GENERATION.
             missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND if version >= 9 else ErrorCode.ILLEGAL_GENERATION,
+            api_version=version,
         )
         for answer, index in slots:
             answer["error_code"] = errors[index]

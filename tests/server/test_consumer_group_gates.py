@@ -48,3 +48,26 @@ def test_group_version_0_keeps_the_apis_advertised_but_refuses_them() -> None:
                                             "members": [], "authorized_operations": -(2**31)}]
         finally:
             client.close()
+
+
+def test_a_consumer_protocol_member_commits_with_offset_commit_v9_or_later() -> None:
+    with running_broker(data_dir=None) as broker:
+        client = Client(broker.bootstrap_servers)
+        try:
+            created = client.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": "oc", "num_partitions": 1, "replication_factor": 1,
+                                                                        "assignments": [], "configs": []}], "timeout_ms": 10_000, "validate_only": False})
+            assert created["topics"][0]["error_code"] == ErrorCode.NONE
+            joined = _join(client, "gg", "oc")
+            assert joined["error_code"] == ErrorCode.NONE
+
+            def commit(version: int) -> int:
+                answer = client.call(ApiKey.OFFSET_COMMIT, version, {
+                    "group_id": "gg", "generation_id_or_member_epoch": joined["member_epoch"], "member_id": joined["member_id"],
+                    "group_instance_id": None, "retention_time_ms": -1, "topics": [{"name": "oc", "partitions": [
+                        {"partition_index": 0, "committed_offset": 0, "committed_leader_epoch": -1, "commit_timestamp": -1, "committed_metadata": ""}]}]})
+                code: int = answer["topics"][0]["partitions"][0]["error_code"]
+                return code
+
+            assert [commit(version) for version in (2, 8, 9)] == [ErrorCode.UNSUPPORTED_VERSION, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.NONE]
+        finally:
+            client.close()

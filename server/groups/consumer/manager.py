@@ -550,15 +550,20 @@ class ConsumerGroupManager:
 
     # --- other APIs ----------------------------------------------------------------
 
-    def validate_member_epoch(self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False) -> ErrorCode:
+    def validate_member_epoch(
+        self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None
+    ) -> ErrorCode:
         """ConsumerGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
         member) may commit only into an empty group and fetch from any; a member must be
-        known and at its current epoch (STALE_MEMBER_EPOCH otherwise)."""
+        known, commit with OffsetCommit v9+ when it is not transactional (`commit_version`
+        None), and be at its current epoch (STALE_MEMBER_EPOCH otherwise)."""
         if member_epoch < 0 and (not group.members or (fetch and not member_id)):
             return ErrorCode.NONE
         member = group.members.get(member_id or "")
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
+        if commit_version is not None and commit_version < 9:
+            return ErrorCode.UNSUPPORTED_VERSION
         if member_epoch != member.member_epoch:
             return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
