@@ -379,6 +379,8 @@ class Broker:
 
     def release(self, connection: Connection) -> None:
         self.connections.discard(connection)
+        if self.share is not None:
+            self.share.connection_closed(connection.peer)
         remaining = self._connections_per_ip.get(connection.ip, 1) - 1
         if remaining:
             self._connections_per_ip[connection.ip] = remaining

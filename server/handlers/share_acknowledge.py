@@ -39,6 +39,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
         session = share.sessions.advance(group_id, member_id, epoch)
         if isinstance(session, ErrorCode):
             return _error(header.api_version, share.config.record_lock_duration_ms, session)
+        session.connection = context.client.address
     responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
     for topic in request["topics"]:
         partitions: list[ShareAcknowledgeResponsePartitionData] = [

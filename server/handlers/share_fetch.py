@@ -61,6 +61,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     if session is None:
         share.close_session(group_id, member_id)
         return _respond(context, {}, ack_errors)
+    session.connection = context.client.address
     for topic in request["topics"]:
         for partition in topic["partitions"]:
             session.partitions[(topic["topic_id"], partition["partition_index"])] = None

@@ -342,9 +342,20 @@ class ShareCoordinator:
         return error
 
     def close_session(self, group_id: str, member_id: str) -> None:
-        """A share session ends (final epoch, or replaced): what the member holds is released."""
+        """A share session ends (final epoch, or its connection closed): what the member holds
+        is released."""
         self.sessions.close(group_id, member_id)
         self.release_member(group_id, member_id)
+
+    def connection_closed(self, connection: str) -> None:
+        """A client connection closed: the share sessions it carried end, as Kafka 4.4 ends
+        them on disconnect (a consumer killed holding records frees them now, not after
+        their locks expire; checked against the reference broker)."""
+        for session in self.sessions.on_connection(connection):
+            try:
+                self.close_session(session.group_id, session.member_id)
+            except KafkaError as exc:
+                log.warning("could not release share session of %s in %s: %s", session.member_id, session.group_id, exc)
 
     # --- admin ----------------------------------------------------------------------
 

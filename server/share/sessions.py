@@ -23,6 +23,9 @@ class ShareSession:
     group_id: str
     member_id: str
     epoch: int
+    # The client connection ("host:port") of the session's latest request: when it closes,
+    # the session ends (Kafka 4.4's ShareSessionCache does the same on disconnect).
+    connection: str = ""
     partitions: dict[SharePartitionKey, None] = field(default_factory=dict)
 
 
@@ -54,3 +57,6 @@ class ShareSessionCache:
 
     def close(self, group_id: str, member_id: str) -> ShareSession | None:
         return self.sessions.pop((group_id, member_id), None)
+
+    def on_connection(self, connection: str) -> list[ShareSession]:
+        return [session for session in self.sessions.values() if session.connection == connection]

@@ -346,3 +346,17 @@ def test_altering_offsets_of_an_unknown_group_creates_it():
     assert again.share.start_offset("fresh", topic_id, 0) == 3
     again.join("m1", group="fresh")
     assert again.acquire("m1", topic_id, group="fresh") == [AcquiredRange(3, 9, 1)]
+
+
+def test_a_closed_connection_ends_its_share_sessions():
+    h = Harness(record_lock_duration_ms=60_000)
+    topic_id = h.topic()
+    h.join("m1")
+    session = h.share.sessions.open("g", "m1")
+    session.connection = "127.0.0.1:5000"
+    h.acquire("m1", topic_id)
+    h.share.connection_closed("127.0.0.1:4000")
+    assert h.share.sessions.get("g", "m1") is session
+    h.share.connection_closed("127.0.0.1:5000")
+    assert h.share.sessions.get("g", "m1") is None
+    assert h.acquire("m1", topic_id) == [AcquiredRange(0, 9, 2)]
