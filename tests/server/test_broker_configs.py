@@ -160,7 +160,8 @@ KAFKA = {
     for name, config_type, flags in [entry.split()]
 }
 # Ottla's own settings, which Kafka does not have, described beside Kafka's.
-OTTLA_ONLY = {"host", "port", "data.dir", "advertised.host", "cluster.id", "producer.id.expiration.check.interval.ms"}
+OTTLA_ONLY = {"host", "port", "data.dir", "advertised.host", "cluster.id", "producer.id.expiration.check.interval.ms",
+              "http.host", "http.port"}
 # Kafka changes its listeners at run time; Ottla cannot rebind its one listener.
 READ_ONLY_IN_OTTLA = {"listeners"}
 
