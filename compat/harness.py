@@ -27,7 +27,12 @@ from compat import procfs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-READY_RE = re.compile(rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)(?: \S+=\S+)*$", re.M)
+# The ready line: `bootstrap=` is the first listener; with several, ` listeners=NAME://HOST:PORT,...`
+# names every one as advertised (server/cli.py), after ` http=` when there is an HTTP listener.
+READY_RE = re.compile(
+    rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)(?: http=\S+)?(?: listeners=(?P<listeners>\S+))?(?: \S+=\S+)*$",
+    re.M,
+)
 # server/dispatch.py logs every request at debug level as "ottla.request: FETCH v16 from ...".
 REQUEST_RE = re.compile(r"ottla\.request: (?P<api>[A-Z_]+) v(?P<version>\d+) ")
 
@@ -96,6 +101,9 @@ class OttlaBroker:
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
         self.port = 0
+        # Every listener's advertised "host:port" by name, from the ready line when there are
+        # several (one alone is `bootstrap`).
+        self.listeners: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -212,7 +220,13 @@ class OttlaBroker:
             time.sleep(0.01)
         self.host = match["host"].decode()
         self.port = int(match["port"])
+        self.listeners = _listener_addresses(match["listeners"].decode()) if match["listeners"] else {}
         self._proc = proc
+
+
+def _listener_addresses(listeners: str) -> dict[str, str]:
+    """{"SSL": "localhost:9093", ...} from "PLAINTEXT://127.0.0.1:9092,SSL://localhost:9093"."""
+    return dict(endpoint.split("://", 1) for endpoint in listeners.split(","))
 
 
 def _port_free(host: str, port: int) -> bool:

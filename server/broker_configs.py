@@ -27,7 +27,7 @@ from typing import Any
 
 from ottla.server.config import ALL_KEYS, SETTINGS, BrokerConfig, ConfigError
 from ottla.server.kafka_settings import INERT_KEYS
-from ottla.server.security.listeners import LISTENER_PREFIX
+from ottla.server.security.listeners import LISTENER_PREFIX, ListenerError, configured_listeners
 from ottla.server.topic_config import Layers, Resolved, broker_default, broker_topic_defaults, resolve
 from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
 from ottla.storage.files import replace_file
@@ -245,6 +245,8 @@ class Listening:
 
     port: int
     advertised_host: str
+    # Every listener's advertised (name, host, port), the first one first; empty when unknown.
+    advertised: tuple[tuple[str, str, int], ...] = ()
 
 
 def _default_value(name: str) -> Any:
@@ -263,15 +265,38 @@ def _default_value(name: str) -> Any:
 def _derived(name: str, config: BrokerConfig, node: Listening | None) -> str | None:
     """A Kafka key Ottla derives from its own settings; `node` for what it runs with, None
     for what the settings say."""
-    port = config.port if node is None else node.port
-    if name == "listeners":
-        return f"PLAINTEXT://{config.host}:{port}"
-    if name == "advertised.listeners":
-        host = config.advertised_host or config.host if node is None else node.advertised_host
-        return f"PLAINTEXT://{host}:{port}"
+    if name in ("listeners", "advertised.listeners"):
+        return _listeners(name == "advertised.listeners", config, node)
     if name in ("log.dirs", "log.dir"):
         return config.data_dir
     return str(config.node_id)
+
+
+def _listeners(advertised: bool, config: BrokerConfig, node: Listening | None) -> str:
+    """Every broker listener as Kafka writes them, NAME://HOST:PORT, the first one first: where
+    each is bound, or where it is advertised. A port 0 is the one bound, once `node` knows it."""
+    try:
+        listeners = configured_listeners(config)
+    except ListenerError:
+        return f"PLAINTEXT://{config.host}:{config.port}"  # refused at start-up: the broker never runs with it
+    shown = {} if node is None else {name: (host, port) for name, host, port in node.advertised}
+    rendered = []
+    for index, listener in enumerate(listeners):
+        # The advertised port is the bound one unless advertised.listeners names another;
+        # then the configured 0 stays, as Kafka shows its configured value.
+        bound_port = listener.port or (0 if listener.advertised_port else shown.get(listener.name, ("", 0))[1])
+        if index == 0 and listener.name not in shown:
+            host = (config.advertised_host or config.host if node is None else node.advertised_host) if advertised else config.host
+            port = config.port if node is None else node.port
+        elif index == 0:
+            host = shown[listener.name][0] if advertised else config.host
+            port = shown[listener.name][1]
+        elif advertised:
+            host, port = shown.get(listener.name, (listener.advertised_host, listener.advertised_port or bound_port))
+        else:
+            host, port = listener.host, bound_port
+        rendered.append(f"{listener.name}://{host}:{port}")
+    return ",".join(rendered)
 
 
 _UNSET: Any = object()

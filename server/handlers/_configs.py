@@ -90,7 +90,8 @@ def check_logger_broker(context: RequestContext, resource_name: str) -> None:
 
 
 def listening(context: RequestContext) -> Listening:
-    return Listening(context.node.port, context.node.host)
+    nodes = context.services.listener_nodes
+    return Listening(context.node.port, context.node.host, tuple((name, node.host, node.port) for name, node in nodes.items()))
 
 
 def existing_topic(context: RequestContext, name: str):

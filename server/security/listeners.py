@@ -77,12 +77,20 @@ _ENDPOINT = re.compile(r"^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)$")
 
 
 class ListenerSettings(Protocol):
-    """What listeners are read from: a BrokerConfig (which imports this module)."""
+    """What listeners are read from: a BrokerConfig (which imports this module). Read-only
+    members, so that a frozen dataclass matches."""
 
-    host: str
-    port: int
-    advertised_host: str | None
-    listener_settings: tuple[tuple[str, str], ...]
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def advertised_host(self) -> str | None: ...
+
+    @property
+    def listener_settings(self) -> tuple[tuple[str, str], ...]: ...
 
     def value(self, name: str) -> Any:
         """A setting by its Kafka name."""
