@@ -159,6 +159,19 @@ def _check_root_logger(out: str, n: Names) -> str | None:
     return _expect(re.search(r"^\s+root=INFO sensitive=false synonyms=\{\}$", out, re.M) is not None, "no root=INFO line")
 
 
+def _group_config(*args: str) -> Callable[[Names], list[str]]:
+    return lambda n: [*_bs(n), "--alter", "--entity-type", "groups", "--entity-name", n.group, *args]
+
+
+def _check_group_configs(out: str, n: Names) -> str | None:
+    for setting, default in (("consumer.session.timeout.ms=50000", "45000"), ("consumer.heartbeat.interval.ms=6000", "5000")):
+        name = setting.split("=")[0]
+        line = rf"{re.escape(setting)} sensitive=false synonyms=\{{DYNAMIC_GROUP_CONFIG:{re.escape(setting)}, DEFAULT_CONFIG:group\.{re.escape(name)}={default}\}}"
+        if not re.search(rf"^\s+{line}$", out, re.M):
+            return f"no dynamic group config line for {setting}"
+    return None
+
+
 def _broker_config(*args: str) -> Callable[[Names], list[str]]:
     return lambda n: [*_bs(n), "--alter", "--entity-type", "brokers", *args]
 
@@ -220,6 +233,14 @@ STEPS: list[Step] = [
          _check_ok),
     Step("kafka-configs --describe", "kafka-configs",
          lambda n: [*_bs(n), "--describe", "--entity-type", "topics", "--entity-name", n.topic], _check_configs),
+    # A group's configs (KIP-848's consumer.* ones): set, described (only groups with configs are
+    # listed without --all), then deleted again, as the reference is shared with other tests.
+    Step("kafka-configs --alter groups --add-config", "kafka-configs",
+         _group_config("--add-config", "consumer.session.timeout.ms=50000,consumer.heartbeat.interval.ms=6000"), _check_ok),
+    Step("kafka-configs --describe groups", "kafka-configs",
+         lambda n: [*_bs(n), "--describe", "--entity-type", "groups", "--entity-name", n.group], _check_group_configs),
+    Step("kafka-configs --alter groups --delete-config", "kafka-configs",
+         _group_config("--delete-config", "consumer.session.timeout.ms,consumer.heartbeat.interval.ms"), _check_ok),
     # Every broker config: ports and paths differ, so it is compared key by key by the request differ.
     Step("kafka-configs --describe brokers --all", "kafka-configs",
          lambda n: [*_bs(n), "--describe", "--entity-type", "brokers", "--entity-name", "1", "--all"], _check_broker_configs,

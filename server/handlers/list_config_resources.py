@@ -1,8 +1,8 @@
 """ListConfigResources (KIP-1142; v0 was ListClientMetricsResources, KIP-714): the resources
 of the asked types that have configs, as Kafka 4.4 lists them.
 
-Topics: every topic. Brokers and broker loggers: this node. Client metrics subscriptions and
-group configs: none, as Ottla keeps neither. An empty type list means all of those; a type
+Topics: every topic. Brokers and broker loggers: this node. Groups: those with a group config
+set, by name. Client metrics subscriptions: none, as Ottla keeps none. An empty type list means all of those; a type
 with no configs at all (or unknown) fails the whole request with UNSUPPORTED_VERSION.
 """
 
@@ -41,4 +41,6 @@ def handle(context: RequestContext, header: RequestHeader, request: ListConfigRe
             resources += [{"resource_name": topic.name, "resource_type": TOPIC} for topic in context.storage.topics()]
         elif kind in (BROKER, BROKER_LOGGER):
             resources.append({"resource_name": str(context.node.node_id), "resource_type": kind})
+        elif kind == GROUP:
+            resources += [{"resource_name": group_id, "resource_type": GROUP} for group_id in sorted(context.groups.configs.overrides)]
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "config_resources": resources}

@@ -129,6 +129,9 @@ def test_kafka_s_group_config_answers_over_the_wire(tmp_path: Path) -> None:
         try:
             assert len(describe(client, None)) == 21
             assert alter(client, "g1", ("consumer.heartbeat.interval.ms", SET, "6000")) == {"error_code": ErrorCode.NONE, "error_message": None}
+            # kafka-configs --describe --entity-type groups asks which groups have configs first.
+            assert client.call(ApiKey.LIST_CONFIG_RESOURCES, 1, {"resource_types": [GROUP]})["config_resources"] == [
+                {"resource_name": "g1", "resource_type": GROUP}]
             assert alter(client, "g1", ("consumer.session.timeout.ms", SET, "1000")) == {
                 "error_code": ErrorCode.INVALID_CONFIG, "error_message": "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."}
             assert alter(client, "g1", ("consumer.session.timeout.ms", APPEND, "46000")) == {
