@@ -25,6 +25,7 @@ from ottla.server.groups import CommitEntry
 from ottla.server.handlers import HANDLERS
 from ottla.server.http import ServedBroker
 from ottla.server.logs import RECENT
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.storage import FileRegion
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -56,8 +57,14 @@ class ApiError(Exception):
 
 
 class Api:
-    def __init__(self, broker: ServedBroker) -> None:
+    """The answers for one request, made as `principal` (from `address`): changes go through
+    the handlers, which authorize them as a Kafka client's; reads check the ACL Kafka's own
+    read of the same thing would (Describe a topic or group, Read a topic's records)."""
+
+    def __init__(self, broker: ServedBroker, principal: str = ANONYMOUS, address: str = "") -> None:
         self.broker = broker
+        self.principal = principal
+        self.address = address
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -72,18 +79,31 @@ class Api:
         """Answer `body` with API `api`'s handler at `version` (default its highest), as a client's request would be."""
         handle, _, highest = HANDLERS[api]
         version = highest if version is None else version
-        context = RequestContext(self._services, ClientIdentity(ANONYMOUS, _HTTP_LISTENER, "http"))
+        context = RequestContext(self._services, self._identity)
         header = RequestHeader(api, version, 0, "ottla-http", request_header_version(api, version))
         result = handle(context, header, body)
         if asyncio.iscoroutine(result):
             result = await result
         return result
 
+    @property
+    def _identity(self) -> ClientIdentity:
+        return ClientIdentity(self.principal, _HTTP_LISTENER, f"{self.address}:0")
+
+    def _may(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        authorizer = self._services.authorizer
+        return authorizer is None or bool(authorizer.authorize(self.principal, self.address, operation, resource_type, name))
+
+    def _require(self, operation: AclOperation, resource_type: ResourceType, name: str) -> None:
+        if not self._may(operation, resource_type, name):
+            raise ApiError(403, f"{_DENIED[resource_type]}: {self.principal} may not {operation.name} {resource_type.name} {name!r}")
+
     @staticmethod
     def _check(error_code: int, message: str | None = None) -> None:
         if error_code:
             name = _error_name(error_code)
-            raise ApiError(404 if error_code in _NOT_FOUND else 422, f"{name}: {message}" if message else name)
+            status = 404 if error_code in _NOT_FOUND else 403 if name.endswith("AUTHORIZATION_FAILED") else 422
+            raise ApiError(status, f"{name}: {message}" if message else name)
 
     def _log(self, topic: str, partition: int) -> Any:
         try:
@@ -172,6 +192,8 @@ class Api:
         storage = self._services.storage
         listed = []
         for info in sorted(storage.topics(), key=lambda topic: topic.name):
+            if not self._may(AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
+                continue
             logs = [storage.partition(info.name, index) for index in range(info.partitions)]
             listed.append(
                 {
@@ -186,6 +208,7 @@ class Api:
         return {"topics": listed}
 
     async def topic(self, name: str) -> dict[str, Any]:
+        self._require(AclOperation.DESCRIBE, ResourceType.TOPIC, name)
         info = self._topic_info(name)
         node = self._services.node.node_id
         partitions = []
@@ -277,6 +300,7 @@ class Api:
         the key, value or a header value), only matching messages are returned, searched over
         at most MAX_READ_BYTES of each partition read: `scanned_to` says where a search
         stopped, so the next page starts there."""
+        self._require(AclOperation.READ, ResourceType.TOPIC, name)
         info = self._topic_info(name)
         wanted = _matcher(query.get("key"), query.get("contains"))
         encoding = query.get("encoding", "text")
@@ -361,10 +385,13 @@ class Api:
             for group_id, group in self._services.share.groups.items()
             if not group.dead
         ]
+        listed = [item for item in listed if self._may(AclOperation.DESCRIBE, ResourceType.GROUP, item["group_id"])]
         return {"groups": sorted(listed, key=lambda item: (item["group_id"], item["type"]))}
 
     def group(self, group_id: str) -> dict[str, Any]:
-        """One group's state, members with their assignments, and committed offsets with lag."""
+        """One group's state, members with their assignments, and committed offsets with lag
+        (of the topics the principal may describe, as OffsetFetch filters them)."""
+        self._require(AclOperation.DESCRIBE, ResourceType.GROUP, group_id)
         coordinator = self._services.groups
         consumer = coordinator.consumer.groups.get(group_id)
         if consumer is not None:
@@ -460,6 +487,8 @@ class Api:
         owners = {(topic, partition): member["member_id"] for member in members for topic, partitions in (member["assignment"] or {}).items() for partition in partitions}
         offsets = []
         for (topic, partition), committed in sorted(committed_offsets.items()):
+            if not self._may(AclOperation.DESCRIBE, ResourceType.TOPIC, topic):
+                continue
             end = self._end_offset(topic, partition)
             offsets.append(
                 {
@@ -486,6 +515,9 @@ class Api:
         clamped to the partition's log, and only for a group with no active members."""
         services = self._services
         topic = _field(body, "topic", str)
+        # What OffsetCommit asks of its caller: Read on the group and on the topic.
+        self._require(AclOperation.READ, ResourceType.GROUP, group_id)
+        self._require(AclOperation.READ, ResourceType.TOPIC, topic)
         info = self._topic_info(topic)
         to = _field(body, "to", str)
         if to not in ("earliest", "latest", "timestamp", "offset", "shift"):
@@ -540,6 +572,7 @@ class Api:
                 "partitions": sorted(f"{topic}-{partition}" for topic, partition in metadata.partitions),
             }
             for metadata in sorted(self._services.txn.transactions.values(), key=lambda item: item.transactional_id)
+            if self._may(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, metadata.transactional_id)
         ]
         return {"transactions": listed}
 
@@ -549,6 +582,8 @@ class Api:
         topics = [self._topic_info(query["topic"])] if "topic" in query else storage.topics()
         found = []
         for info in sorted(topics, key=lambda item: item.name):
+            if not self._may(AclOperation.READ, ResourceType.TOPIC, info.name):
+                continue  # DescribeProducers asks Read on the topic
             for index in range(info.partitions):
                 for producer_id, state in sorted(storage.partition(info.name, index).producer_state.producers.items()):
                     found.append(
@@ -566,12 +601,19 @@ class Api:
 
     def logs(self, query: Mapping[str, str]) -> dict[str, Any]:
         """The broker's newest log lines after `since` (a line's `seq`), at most `limit`."""
+        self._require(AclOperation.DESCRIBE, ResourceType.CLUSTER, "kafka-cluster")
         limit = _query_int(query, "limit", 200)
         if not 1 <= limit <= MAX_LOG_LINES:
             raise ApiError(400, f"limit must be between 1 and {MAX_LOG_LINES}")
         return {"lines": RECENT.since(_query_int(query, "since", 0), limit)}
 
 
+_DENIED = {
+    ResourceType.TOPIC: "TOPIC_AUTHORIZATION_FAILED",
+    ResourceType.GROUP: "GROUP_AUTHORIZATION_FAILED",
+    ResourceType.CLUSTER: "CLUSTER_AUTHORIZATION_FAILED",
+    ResourceType.TRANSACTIONAL_ID: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+}
 _NOT_FOUND = {ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.GROUP_ID_NOT_FOUND}
 _SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG", 7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG"}
 _MISSING = object()

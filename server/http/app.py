@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ottla.server.http import HttpListener
 from ottla.server.http.api import Api, ApiError
+from ottla.server.http.auth import COOKIE, SESSION_SECONDS, LoginFailed, Logins
 from ottla.server.metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
 
 # A topic's configs or a produced message fit comfortably; anything larger is refused unread.
@@ -25,7 +26,10 @@ MAX_BODY_BYTES = 1 << 20
 STATIC = Path(__file__).resolve().parent / "static"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LISTENER: web.AppKey[HttpListener] = web.AppKey("listener", HttpListener)
-_API: web.AppKey[Api] = web.AppKey("api", Api)
+_LOGINS: web.AppKey[Logins] = web.AppKey("logins", Logins)
+_PRINCIPAL = "ottla.principal"
+# What answers before a login: the page, its assets, the token and the login itself.
+_OPEN_PATHS = frozenset({"/api/csrf", "/api/session", "/api/login", "/api/logout"})
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,14 +44,17 @@ async def serve(listener: HttpListener, sock: socket.socket) -> web.AppRunner:
 
 
 def build_app(listener: HttpListener) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_errors, _host_check, _csrf])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_errors, _host_check, _csrf, _session])
     app[_LISTENER] = listener
-    app[_API] = Api(listener.broker)
+    app[_LOGINS] = Logins(listener.broker)
     routes = [
         web.get("/", _index),
         web.get("/static/{path:.*}", _static),
         web.get("/metrics", _metrics),
         web.get("/api/csrf", _csrf_token),
+        web.get("/api/session", _session_info),
+        web.post("/api/login", _login),
+        web.post("/api/logout", _logout),
         web.get("/api/cluster", _call("cluster")),
         web.get("/api/broker/configs", _call("broker_configs")),
         web.post("/api/broker/configs", _call("alter_broker_configs", body=True)),
@@ -82,7 +89,8 @@ def _call(method: str, *params: str, body: bool = False, query: bool = False) ->
             args.append(await _json_body(request))
         if query:
             args.append(dict(request.query))
-        result = getattr(request.app[_API], method)(*args)
+        api = Api(request.app[_LISTENER].broker, request[_PRINCIPAL], request.remote or "")
+        result = getattr(api, method)(*args)
         if hasattr(result, "__await__"):
             result = await result
         return web.json_response(result, dumps=_dumps)
@@ -140,6 +148,47 @@ async def _csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not hmac.compare_digest(given.encode(), request.app[_LISTENER].csrf_token.encode()):
             raise ApiError(403, "missing or wrong X-CSRF-Token header: GET /api/csrf gives the token")
     return await handler(request)
+
+
+@web.middleware
+async def _session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api/, who is asking: the session's principal (ANONYMOUS without security);
+    401 when a login is required and the session cookie names none."""
+    if request.path.startswith("/api/") and request.path not in _OPEN_PATHS:
+        principal = request.app[_LOGINS].principal(request.cookies.get(COOKIE))
+        if principal is None:
+            raise ApiError(401, "log in first: POST /api/login with the user name and password of a SASL user")
+        request[_PRINCIPAL] = principal
+    return await handler(request)
+
+
+async def _session_info(request: web.Request) -> web.StreamResponse:
+    logins = request.app[_LOGINS]
+    return web.json_response({"login_required": logins.required, "principal": logins.principal(request.cookies.get(COOKIE))})
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username:
+        raise ApiError(400, "give `username` and `password` as strings")
+    logins = request.app[_LOGINS]
+    if not logins.required:
+        raise ApiError(409, "this broker has no authorizer and no SASL listener: the console acts as User:ANONYMOUS")
+    try:
+        token, principal = logins.login(username, password)
+    except LoginFailed as exc:
+        raise ApiError(401, str(exc)) from None
+    response = web.json_response({"principal": principal})
+    response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+async def _logout(request: web.Request) -> web.StreamResponse:
+    request.app[_LOGINS].logout(request.cookies.get(COOKIE))
+    response = web.json_response({"principal": None})
+    response.del_cookie(COOKIE, path="/")
+    return response
 
 
 async def _csrf_token(request: web.Request) -> web.StreamResponse:

@@ -187,3 +187,38 @@ def test_a_stuck_groups_offsets_reset_in_the_console_and_a_real_consumer_resumes
         values += [record.value for records in resumed.poll(timeout_ms=5000).values() for record in records]
     resumed.close()
     assert values == [b"payment-%d" % index for index in range(4, 10)]
+
+
+def test_with_acls_the_console_asks_for_a_login_and_shows_only_what_the_user_may_see(browser: Any, tmp_path: Path) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+
+    from ottla.server.config import BrokerConfig
+    from ottla.server.security.authorizer import STANDARD_AUTHORIZER
+
+    config = BrokerConfig.from_settings(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+            "data.dir": None,
+            "http.port": 0,
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256",
+            "authorizer.class.name": STANDARD_AUTHORIZER,
+            "super.users": "User:ANONYMOUS",
+        }
+    )
+    with running_broker(config=config, add_scram=["SCRAM-SHA-256=[name=alice,password=alice-secret]"]) as broker:
+        for topic in ("alices-orders", "payroll"):
+            broker.create_topic(topic)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        pattern = ResourcePattern(ResourceType.TOPIC, "alices-", ACLResourcePatternType.PREFIXED)
+        assert not admin.create_acls([ACL("User:alice", "*", ACLOperation.READ, ACLPermissionType.ALLOW, pattern)])["failed"]
+        admin.close()
+        console = Console(browser, broker, [])
+        console.open("/topics")
+        console.fill("[data-test=login] [name=username]", "alice")
+        console.fill("[data-test=login] [name=password]", "alice-secret")
+        console.screenshot(tmp_path, "login")
+        console.find("[data-test=login] button").click()
+        assert console.find("[data-test=topics] a").text == "alices-orders"
+        assert [row.get_attribute("data-row") for row in browser.find_elements(console.by.CSS_SELECTOR, "[data-test=topics] tbody tr")] == ["alices-orders"]
+        assert "User:alice" in console.text("#cluster-line")

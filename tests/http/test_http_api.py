@@ -142,13 +142,13 @@ def test_topics_messages_and_configs_through_the_json_api(broker: ThreadedBroker
     status, described = http.get("/api/topics/shown")
     assert [p["log_end_offset"] for p in described["partitions"]] == [1, 3]
     assert {"name": "retention.ms", "value": "3600000"}.items() <= next(c for c in described["configs"] if c["name"] == "retention.ms").items()
-    assert http.post("/api/topics/shown/configs", {"set": {"cleanup.policy": "compact"}, "delete": ["retention.ms"]})[0] == 200
+    assert http.post("/api/topics/shown/configs", {"set": {"retention.bytes": "1048576"}, "delete": ["retention.ms"]})[0] == 200
     assert http.post("/api/topics/shown/configs", {"set": {"cleanup.policy": "nonsense"}})[0] == 422
     configs = {c["name"]: c for c in http.get("/api/topics/shown")[1]["configs"]}
-    assert configs["cleanup.policy"]["value"] == "compact" and configs["retention.ms"]["source"] == "DEFAULT_CONFIG"
+    assert configs["retention.bytes"]["value"] == "1048576" and configs["retention.ms"]["source"] == "DEFAULT_CONFIG"
     assert http.post("/api/topics/shown/partitions", {"count": 4})[1]["partitions"] == 4
     assert http.post("/api/topics/shown/partitions", {"count": 2})[0] == 422
-    assert http.post("/api/topics/shown/delete-records", {"offsets": {"1": 2}})[1]["low_watermarks"] == {"1": 2}
+    assert http.post("/api/topics/shown/delete-records", {"offsets": {"1": 2}}) == (200, {"name": "shown", "low_watermarks": {"1": 2}})
     assert http.get("/api/topics/shown")[1]["partitions"][1]["log_start_offset"] == 2
     assert http.request("DELETE", "/api/topics/shown")[0] == 200
     assert http.get("/api/topics/shown")[0] == 404
@@ -315,3 +315,73 @@ def test_search_stats_broker_configs_and_a_kip848_group_for_the_console(broker: 
     consumer.close()
     status, reset = http.post("/api/groups/next-gen/reset-offsets", {"topic": "searched", "to": "offset", "value": 12, "dry_run": False})
     assert status == 200 and http.get("/api/groups/next-gen")[1]["offsets"][0]["committed_offset"] == 12
+
+
+def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_principal_may(tmp_path: Any) -> None:
+    import http.cookiejar
+
+    from kafka import KafkaAdminClient
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+
+    from ottla.server.config import BrokerConfig
+    from ottla.server.security.authorizer import STANDARD_AUTHORIZER
+
+    config = BrokerConfig.from_settings(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+            "data.dir": None,
+            "http.port": 0,
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-secret";',
+            "authorizer.class.name": STANDARD_AUTHORIZER,
+            "super.users": "User:ANONYMOUS",
+        }
+    )
+    with running_broker(config=config, add_scram=["SCRAM-SHA-512=[name=alice,password=alice-secret]"]) as broker:
+        for topic in ("open", "secret"):
+            broker.create_topic(topic)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        for operation in (ACLOperation.READ, ACLOperation.DESCRIBE_CONFIGS):
+            pattern = ResourcePattern(ResourceType.TOPIC, "open", ACLResourcePatternType.LITERAL)
+            assert not admin.create_acls([ACL("User:alice", "*", operation, ACLPermissionType.ALLOW, pattern)])["failed"]
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        for topic in ("open", "secret"):
+            producer.send(topic, value=b"in " + topic.encode())
+        producer.flush()
+        producer.close()
+
+        assert broker.broker is not None and broker.broker.http is not None
+        url = broker.broker.http.url
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        token = json.load(browser.open(url + "/api/csrf"))["token"]
+
+        def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(url + path, data=data, method=method, headers={"X-CSRF-Token": token, "Content-Type": "application/json"})
+            try:
+                with browser.open(request, timeout=30) as answer:
+                    return answer.status, json.load(answer)
+            except urllib.error.HTTPError as error:
+                return error.code, json.load(error)
+
+        assert call("GET", "/api/session") == (200, {"login_required": True, "principal": None})
+        assert call("GET", "/api/topics")[0] == 401
+        assert call("POST", "/api/login", {"username": "alice", "password": "wrong"})[0] == 401
+        assert call("POST", "/api/login", {"username": "carol", "password": "carol-secret"}) == (200, {"principal": "User:carol"})  # PLAIN
+        assert [topic["name"] for topic in call("GET", "/api/topics")[1]["topics"]] == []  # carol has no ACL
+
+        assert call("POST", "/api/login", {"username": "alice", "password": "alice-secret"}) == (200, {"principal": "User:alice"})  # SCRAM
+        assert call("GET", "/api/session")[1]["principal"] == "User:alice"
+        assert [topic["name"] for topic in call("GET", "/api/topics")[1]["topics"]] == ["open"]
+        assert call("GET", "/api/topics/open")[0] == 200
+        assert [m["value"] for m in call("GET", "/api/topics/open/messages?newest=5")[1]["messages"]] == ["in open"]
+        status, refused = call("GET", "/api/topics/secret/messages?newest=5")
+        assert status == 403 and refused["error"].startswith("TOPIC_AUTHORIZATION_FAILED")
+        assert call("POST", "/api/topics/open/messages", {"value": "from alice"})[0] == 403  # no Write: the Produce handler says so
+        assert call("POST", "/api/topics", {"name": "new"})[0] == 403  # nor Create
+        assert call("DELETE", "/api/topics/open")[0] == 403
+        assert call("GET", "/api/logs")[0] == 403
+
+        assert call("POST", "/api/logout")[0] == 200
+        assert call("GET", "/api/topics")[0] == 401

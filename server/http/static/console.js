@@ -20,6 +20,7 @@ async function api(method, path, body) {
   }
   const answer = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const value = await answer.json().catch(() => ({ error: `${answer.status} ${answer.statusText}` }));
+  if (answer.status === 401 && !path.startsWith("/api/login")) { showLogin(); throw new Error("log in first"); }
   if (!answer.ok) throw new Error(value.error || `${answer.status} ${answer.statusText}`);
   return value;
 }
@@ -612,14 +613,45 @@ async function logs() {
   return h("div", {}, h("h1", {}, "Broker log"), h("p", { class: "muted" }, "Newest first, as the broker logs them."), box);
 }
 
+// --- login (only when the broker has an authorizer or SASL listeners) -------------------------------------
+
+function showLogin() {
+  timers.forEach(clearInterval);
+  timers = [];
+  const username = h("input", { name: "username", autocomplete: "username", required: true });
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { "data-test": "login" }, field("user", username), field("password", password), h("button", {}, "Log in"));
+  form.addEventListener("submit", async e => {
+    e.preventDefault();
+    const session = await attempt(() => post("/api/login", { username: username.value, password: password.value }));
+    if (session) { await showPrincipal(); route(); }
+  });
+  document.getElementById("page").replaceChildren(h("div", { class: "login" },
+    h("h1", {}, "Log in"),
+    h("p", { class: "muted" }, "This broker authorizes its clients: log in as a SASL user (PLAIN or SCRAM). The console can do only what that user's ACLs allow."),
+    form));
+}
+
+async function showPrincipal() {
+  const session = await get("/api/session");
+  const line = document.getElementById("cluster-line");
+  line.replaceChildren();
+  if (session.login_required && session.principal) {
+    line.append(`${session.principal} · `, h("a", { href: "#", onclick: async e => { e.preventDefault(); await post("/api/logout"); showLogin(); } }, "log out"), " · ");
+  }
+  if (session.principal) {
+    const cluster = await get("/api/cluster");
+    line.append(`${cluster.bootstrap_servers} · node ${cluster.node_id}`);
+  }
+  return session;
+}
+
 // --- start ------------------------------------------------------------------------------------------------
 
 async function start() {
-  try {
-    const cluster = await get("/api/cluster");
-    document.getElementById("cluster-line").textContent = `${cluster.bootstrap_servers} · node ${cluster.node_id}`;
-  } catch (_) { /* shown by the page itself */ }
   window.addEventListener("hashchange", route);
-  await route();
+  const session = await showPrincipal();
+  if (session.principal) await route();
+  else showLogin();
 }
 start();

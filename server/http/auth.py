@@ -1,0 +1,108 @@
+"""Console logins: with an authorizer or a SASL listener configured, the console asks who you are.
+
+A login is checked as the broker checks a Kafka client's SASL exchange, with the same code
+(`ottla.server.security.sasl`): PLAIN against the users of a SASL listener's PlainLoginModule
+JAAS config, SCRAM against the broker's SCRAM credentials (the password salted with the stored
+salt and iterations must give the stored key). The session it opens is a random cookie naming
+the principal (`User:<name>`); every API call then acts as that principal, so the ACLs that
+bind its Kafka clients bind it in the console too. Without security the console acts as
+ANONYMOUS, as a PLAINTEXT client does, and asks nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ottla.server.context import ANONYMOUS
+from ottla.server.security.listeners import configured_listeners
+from ottla.server.security.sasl import AuthenticationFailed, listener_sasl_settings
+from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
+
+COOKIE = "ottla_session"
+# A session lasts a working day; the oldest go first past MAX_SESSIONS, so logins cannot grow memory.
+SESSION_SECONDS = 8 * 3600
+MAX_SESSIONS = 1000
+
+
+@dataclass(slots=True, frozen=True)
+class Session:
+    principal: str
+    expires: float
+
+
+class LoginFailed(Exception):
+    """Wrong user or password; the message does not say which."""
+
+
+class Logins:
+    """The sessions of one HTTP listener, and whether it needs them at all."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self._sessions: dict[str, Session] = {}
+
+    @functools.cached_property
+    def _plain_users(self) -> dict[str, str]:
+        config = self.broker.config
+        users: dict[str, str] = {}
+        for listener in configured_listeners(config):
+            if listener.protocol.uses_sasl:
+                settings = listener_sasl_settings(functools.partial(config.listener_value, listener.name), listener.name)
+                if PLAIN in settings.enabled_mechanisms:
+                    users.update(settings.plain_users)
+        return users
+
+    @functools.cached_property
+    def required(self) -> bool:
+        """Whether the console asks for a login: when the broker authorizes or authenticates."""
+        if self.broker.services is not None and self.broker.services.authorizer is not None:
+            return True
+        return any(listener.protocol.uses_sasl for listener in configured_listeners(self.broker.config))
+
+    def principal(self, token: str | None) -> str | None:
+        """Who the session `token` is, ANONYMOUS when no login is required, None when it must log in."""
+        if not self.required:
+            return ANONYMOUS
+        session = self._sessions.get(token or "")
+        if session is None or session.expires < time.time():
+            self._sessions.pop(token or "", None)
+            return None
+        return session.principal
+
+    def login(self, username: str, password: str) -> tuple[str, str]:
+        """A new session for `username`, checked by PLAIN or SCRAM: (token, principal)."""
+        if not (self._plain_ok(username, password) or self._scram_ok(username, password)):
+            raise LoginFailed("wrong user name or password")
+        while len(self._sessions) >= MAX_SESSIONS:
+            del self._sessions[next(iter(self._sessions))]
+        token = secrets.token_urlsafe(32)
+        principal = f"User:{username}"
+        self._sessions[token] = Session(principal, time.time() + SESSION_SECONDS)
+        return token, principal
+
+    def logout(self, token: str | None) -> None:
+        self._sessions.pop(token or "", None)
+
+    def _plain_ok(self, username: str, password: str) -> bool:
+        if not self._plain_users:
+            return False
+        try:
+            PlainServer(self._plain_users).evaluate(f"\0{username}\0{password}".encode())
+        except AuthenticationFailed:
+            return False
+        return True
+
+    def _scram_ok(self, username: str, password: str) -> bool:
+        services = self.broker.services
+        if services is None:
+            return False
+        for mechanism, stored in services.scram_credentials.mechanisms_of(username).items():
+            given = mechanism.credential_from_password(password, stored.iterations, stored.salt)
+            if hmac.compare_digest(given.stored_key, stored.stored_key):
+                return True
+        return False
