@@ -1,9 +1,14 @@
-"""Rebalance time of the group coordinator, for groups of 2 and 10 members.
+"""Rebalance time of the group coordinator, for groups of 2, 10 and 60 members, in the classic
+or the KIP-848 consumer protocol.
 
-    python -m compat.bench_groups [--members 2 10] [--runs 30]
+    python -m compat.bench_groups [--protocol classic|consumer] [--members 2 10 60] [--runs 30]
+                                  [--bootstrap HOST:PORT]
 
-The broker is an `ottla serve --memory` process with group.initial.rebalance.delay.ms=0.
-Each member is its own connection speaking the classic protocol (the codec of wire/):
+The broker is an `ottla serve --memory` process with group.initial.rebalance.delay.ms=0, or the
+broker at --bootstrap (a reference Kafka 4.4, say; the initial delay is then its own).
+Each member is its own connection speaking the chosen protocol (the codec of wire/).
+
+Classic (JoinGroup/SyncGroup/Heartbeat):
 
   rebalance  a stable group of N members; one rejoins (as a consumer does when its topics
              change) and the others, told by their next Heartbeat (REBALANCE_IN_PROGRESS),
@@ -12,6 +17,13 @@ Each member is its own connection speaking the classic protocol (the codec of wi
   form       N members holding member ids (KIP-394) join an empty group at once; with no initial
              delay the first join may close a generation before the rest arrive, and those
              then rejoin through Heartbeat: the figure includes that, and the generations it took.
+
+Consumer (ConsumerGroupHeartbeat; the broker assigns with its default assignor), over a topic
+of 2N partitions; a member reports as owned what it was last assigned, so it revokes at once:
+
+  rebalance  a stable group of N members; one more joins, and every member heartbeats until all
+             are at the new assignment epoch owning their targets, every partition owned once.
+  form       N members join an empty group at once and heartbeat until that same condition.
 
 Beside them, one ApiVersions round trip on the same loopback: the floor for any request.
 Real clients add their heartbeat interval (3 s by default) before they notice a rebalance;
@@ -162,6 +174,65 @@ async def _rebalance(members: list[Member], group: str) -> float:
     return time.perf_counter() - began
 
 
+CONSUMER_HEARTBEAT_VERSION = 0
+
+
+@dataclass
+class ConsumerMember:
+    connection: Connection
+    member_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    epoch: int = 0
+    owned: dict[bytes, list[int]] = field(default_factory=dict)
+
+
+async def _consumer_heartbeat(member: ConsumerMember, group: str, topic: str) -> None:
+    """One ConsumerGroupHeartbeat: a full one to join (epoch 0), else the owned partitions only."""
+    joining = member.epoch == 0
+    response = await member.connection.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, CONSUMER_HEARTBEAT_VERSION, {
+        "group_id": group, "member_id": member.member_id, "member_epoch": member.epoch, "instance_id": None, "rack_id": None,
+        "rebalance_timeout_ms": TIMEOUT_MS if joining else -1, "subscribed_topic_names": [topic] if joining else None,
+        "server_assignor": None, "topic_partitions": [{"topic_id": t, "partitions": p} for t, p in member.owned.items()],
+    })
+    assert response["error_code"] == 0, response
+    member.epoch = response["member_epoch"]
+    if response["assignment"] is not None:
+        member.owned = {t["topic_id"]: sorted(t["partitions"]) for t in response["assignment"]["topic_partitions"] if t["partitions"]}
+
+
+def _settled(members: list[ConsumerMember], partitions: int) -> bool:
+    """Every member at one epoch, every partition owned by exactly one of them."""
+    owned = [(t, p) for m in members for t, ps in m.owned.items() for p in ps]
+    return len({m.epoch for m in members}) == 1 and len(owned) == len(set(owned)) == partitions
+
+
+async def _consumer_round(members: list[ConsumerMember], group: str, topic: str, partitions: int) -> float:
+    """Seconds until the members settle, each heartbeating in turn as fast as answers come."""
+    began = time.perf_counter()
+    while True:
+        await asyncio.gather(*(_consumer_heartbeat(m, group, topic) for m in members))
+        if _settled(members, partitions):
+            return time.perf_counter() - began
+        await asyncio.sleep(0.001)
+
+
+async def _bench_consumer(bootstrap: str, size: int, runs: int) -> tuple[list[float], list[float]]:
+    formed, rebalanced = [], []
+    admin = await Connection.open(bootstrap)
+    for _ in range(runs):
+        topic = group = f"bench-{uuid.uuid4().hex[:8]}"
+        created = await admin.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": topic, "num_partitions": 2 * size, "replication_factor": 1,
+                                                                         "assignments": [], "configs": []}], "timeout_ms": TIMEOUT_MS, "validate_only": False})
+        assert created["topics"][0]["error_code"] == 0, created
+        members = [ConsumerMember(await Connection.open(bootstrap)) for _ in range(size)]
+        formed.append(await _consumer_round(members, group, topic, 2 * size))
+        members.append(ConsumerMember(await Connection.open(bootstrap)))
+        rebalanced.append(await _consumer_round(members, group, topic, 2 * size))
+        for member in members:
+            member.connection.close()
+    admin.close()
+    return formed, rebalanced
+
+
 async def _round_trip(connection: Connection, runs: int) -> float:
     samples = []
     for _ in range(runs):
@@ -177,12 +248,17 @@ def _ms(samples: list[float]) -> str:
     return f"median {statistics.median(ordered) * 1000:7.2f} ms   p90 {p90 * 1000:7.2f} ms"
 
 
-async def _bench(bootstrap: str, sizes: list[int], runs: int) -> None:
+async def _bench(bootstrap: str, sizes: list[int], runs: int, protocol: str) -> None:
     probe = await Connection.open(bootstrap)
     floor = await _round_trip(probe, 200)
     probe.close()
     print(f"loopback floor: one ApiVersions round trip, median {floor * 1000:.3f} ms")
     for size in sizes:
+        if protocol == "consumer":
+            formed_consumer, rebalanced_consumer = await _bench_consumer(bootstrap, size, runs)
+            print(f"{size:3d} members  rebalance {_ms(rebalanced_consumer)}   (one member joins a stable group)")
+            print(f"{size:3d} members  form      {_ms(formed_consumer)}")
+            continue
         formed, generations, rebalanced = [], [], []
         for _ in range(runs):
             members = [Member(await Connection.open(bootstrap)) for _ in range(size)]
@@ -199,9 +275,16 @@ async def _bench(bootstrap: str, sizes: list[int], runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, nargs="+", default=[2, 10])
+    parser.add_argument("--members", type=int, nargs="+", default=[2, 10, 60])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--protocol", choices=("classic", "consumer"), default="classic")
+    parser.add_argument("--bootstrap", help="an already running broker (a reference Kafka) instead of a new ottla serve")
     args = parser.parse_args()
+    print(f"python -m compat.bench_groups --protocol {args.protocol} --members {' '.join(map(str, args.members))} --runs {args.runs}")
+    if args.bootstrap:
+        print(f"broker: {args.bootstrap}; {sys.version.split()[0]}")
+        asyncio.run(_bench(args.bootstrap, args.members, args.runs, args.protocol))
+        return
     broker = subprocess.Popen(
         [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--set", "group.initial.rebalance.delay.ms=0"],
         cwd=REPO, stderr=subprocess.PIPE, text=True,
@@ -209,9 +292,8 @@ def main() -> None:
     try:
         assert broker.stderr is not None
         bootstrap = next(line.split()[2].split("=", 1)[1] for line in broker.stderr if line.startswith("ottla ready"))
-        print(f"python -m compat.bench_groups --members {' '.join(map(str, args.members))} --runs {args.runs}")
         print(f"broker: ottla serve --memory, group.initial.rebalance.delay.ms=0, at {bootstrap}; {sys.version.split()[0]}")
-        asyncio.run(_bench(bootstrap, args.members, args.runs))
+        asyncio.run(_bench(bootstrap, args.members, args.runs, args.protocol))
     finally:
         broker.terminate()
         broker.wait(30)
