@@ -70,7 +70,7 @@ from typing import Any, Callable
 
 
 # The admin action's fixed plan (see above), shared by the drivers and the scenario that checks them.
-ADMIN_CONFIGS = {"retention.ms": "3600000", "cleanup.policy": "compact"}
+ADMIN_CONFIGS = {"retention.ms": "3600000", "cleanup.policy": "compact,delete"}
 ADMIN_ALTERED_RETENTION = "7200000"
 ADMIN_PARTITIONS = 3
 ADMIN_RECORDS = 10

@@ -131,7 +131,7 @@ async function read (args, name, isolationLevel) {
 
 
 // The admin plan of compat/drivers/__init__.py (ADMIN_* there; the scenario checks these values).
-const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact' }
+const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact,delete' }
 const ADMIN_ALTERED_RETENTION = '7200000'
 const ADMIN_PARTITIONS = 3
 const ADMIN_RECORDS = 10

@@ -26,7 +26,7 @@ const (
 )
 
 // AdminConfigs are the topic configs the admin action creates its topic with.
-var AdminConfigs = map[string]string{"retention.ms": "3600000", "cleanup.policy": "compact"}
+var AdminConfigs = map[string]string{"retention.ms": "3600000", "cleanup.policy": "compact,delete"}
 
 // Codecs are the codecs the codecs action tries, in the contract's order.
 var Codecs = []string{"gzip", "snappy", "lz4", "zstd"}
