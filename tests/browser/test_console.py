@@ -124,7 +124,10 @@ def test_a_message_produced_by_a_real_client_shows_its_key_json_value_and_header
     assert producer.flush(30) == 0
     del producer  # librdkafka's client is destroyed now, not after the broker has gone
 
-    console.until(lambda: float(console.find("[data-test=chart][data-title='Messages in (/s)']").get_attribute("data-peak")) > 0)
+    messages_chart = "[data-test=chart][data-title='Messages in (/s)']"
+    console.until(lambda: float(console.find(messages_chart).get_attribute("data-peak")) > 0)
+    # A line needs a few samples: wait for three before the picture.
+    console.until(lambda: len((console.find(f"{messages_chart} polyline").get_attribute("points") or "").split()) >= 3)
     console.screenshot(tmp_path, "overview")
 
     console.open("/topics")
