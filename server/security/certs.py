@@ -72,7 +72,7 @@ def write(directory: Path, days: int = 365) -> DevelopmentCertificates:
     def name(common_name: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ottla development"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
-    def certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey, **extensions: object) -> x509.Certificate:
+    def certificate(subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey, **extensions: tuple[x509.ExtensionType, bool]) -> x509.Certificate:
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -82,7 +82,7 @@ def write(directory: Path, days: int = 365) -> DevelopmentCertificates:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=days))
         )
-        for extension, critical in extensions.values():  # type: ignore[misc]
+        for extension, critical in extensions.values():
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(signer, hashes.SHA256())
 

@@ -366,7 +366,7 @@ class _Gate(asyncio.Protocol):
     def hand_over(self, protocol: asyncio.BufferedProtocol) -> None:
         data = memoryview(self.received)
         while data:
-            buffer = protocol.get_buffer(len(data))
+            buffer = memoryview(protocol.get_buffer(len(data)))
             count = min(len(buffer), len(data))
             buffer[:count] = data[:count]
             protocol.buffer_updated(count)
