@@ -184,7 +184,8 @@ class Broker:
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
-        self.share = open_share_coordinator(self.storage, self.config, asyncio.get_running_loop(), self.notify_data)
+        self.share = open_share_coordinator(self.storage, self.config, asyncio.get_running_loop(), self.notify_data,
+                                            self.groups.configs.value)
         loop = asyncio.get_running_loop()
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners

@@ -54,7 +54,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
                                           "responses": responses, "node_endpoints": []}
     if header.api_version >= 2:
-        response["acquisition_lock_timeout_ms"] = share.config.record_lock_duration_ms
+        response["acquisition_lock_timeout_ms"] = share.lock_duration_ms(group_id)
     return response
 
 

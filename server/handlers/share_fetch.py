@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 API = ApiKey.SHARE_FETCH
 VERSIONS = (1, 2)
 
-_READ_COMMITTED = "read_committed"
 # ShareAcquireMode (v2, KIP-1206): 0 BATCH_OPTIMIZED, 1 RECORD_LIMIT.
 _RECORD_LIMIT = 1
 
@@ -60,7 +59,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
                 ack_errors[key] = acknowledge(context, group_id, member_id, topic["topic_id"], partition, version >= 2)
     if session is None:
         share.close_session(group_id, member_id)
-        return _respond(context, {}, ack_errors)
+        return _respond(context, group_id, {}, ack_errors)
     session.connection = context.client.address
     for topic in request["topics"]:
         for partition in topic["partitions"]:
@@ -71,7 +70,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     seen_version = context.wakeups.data_version
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, acquired, ack_errors)
+        return _respond(context, group_id, acquired, ack_errors)
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                       time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -91,7 +90,7 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
         acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):
             break
-    return _respond(context, acquired, ack_errors)
+    return _respond(context, group_id, acquired, ack_errors)
 
 
 def acquired_any(acquired: dict[tuple[bytes, int], Any]) -> bool:
@@ -103,7 +102,7 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
     """Acquire from every partition of the session: (topic id, partition) -> Acquired or an
     error, and the (topic, partition) keys a parked request waits on."""
     share = context.services.share
-    read_committed = share.config.isolation_level == _READ_COMMITTED
+    read_committed = share.read_committed(group_id)
     budget = min(request["max_bytes"], context.config.fetch_max_bytes)
     records_left = request.get("max_records", 0) or 500
     whole_batches = request.get("share_acquire_mode", 0) != _RECORD_LIMIT
@@ -131,7 +130,7 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
     return results, keys
 
 
-def _respond(context: RequestContext, acquired: dict[tuple[bytes, int], Any],
+def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes, int], Any],
              ack_errors: dict[tuple[bytes, int], ErrorCode]) -> ShareFetchResponse:
     """Partitions with records, an error or an acknowledgement result."""
     topics: dict[bytes, list[ShareFetchResponsePartitionData]] = {}
@@ -152,7 +151,7 @@ def _respond(context: RequestContext, acquired: dict[tuple[bytes, int], Any],
                                           "delivery_count": r.delivery_count} for r in got.ranges]
         topics.setdefault(key[0], []).append(entry)
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
-            "acquisition_lock_timeout_ms": context.services.share.config.record_lock_duration_ms,
+            "acquisition_lock_timeout_ms": context.services.share.lock_duration_ms(group_id),
             "responses": [{"topic_id": topic_id, "partitions": partitions} for topic_id, partitions in topics.items()],
             "node_endpoints": []}
 

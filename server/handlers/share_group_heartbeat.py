@@ -46,7 +46,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
         "error_message": None,
         "member_id": member.member_id,
         "member_epoch": member.member_epoch,
-        "heartbeat_interval_ms": share.config.heartbeat_interval_ms,
+        "heartbeat_interval_ms": share.heartbeat_interval_ms(group_id),
         "assignment": assignment,
     }
 

@@ -33,8 +33,10 @@ __all__ = [
 
 
 def open_share_coordinator(storage: Storage, config: Any, loop: asyncio.AbstractEventLoop,
-                           notify_data: Callable[[str, int], None]) -> ShareCoordinator:
-    """The share coordinator of a broker run, its state replayed from the log."""
-    coordinator = ShareCoordinator(storage, ShareConfig.from_broker(config), loop, notify_data)
+                           notify_data: Callable[[str, int], None],
+                           group_config: Callable[[str, str], Any] | None = None) -> ShareCoordinator:
+    """The share coordinator of a broker run, its state replayed from the log; `group_config`
+    reads a group's share.* configs (the GROUP config resource)."""
+    coordinator = ShareCoordinator(storage, ShareConfig.from_broker(config), loop, notify_data, group_config=group_config)
     coordinator.load()
     return coordinator

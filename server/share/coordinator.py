@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,10 +45,10 @@ class ShareConfig:
     delivery_count_limit: int = 5
     partition_max_record_locks: int = 2000
     max_share_sessions: int = 2000
-    # Kafka's group configs share.auto.offset.reset and share.isolation.level; Ottla has no
-    # GROUP config resource yet, so their defaults apply to every group.
+    # The group configs' own defaults, for a coordinator run without the GROUP config resource.
     auto_offset_reset: str = "latest"
     isolation_level: str = "read_uncommitted"
+    renew_acknowledge_enable: bool = True
 
     @classmethod
     def from_broker(cls, config: Any) -> ShareConfig:
@@ -76,7 +77,8 @@ class ShareCoordinator:
 
     def __init__(self, storage: Storage, config: ShareConfig, clock: Clock,
                  notify_data: Callable[[str, int], None] = lambda topic, partition: None,
-                 wall_clock_ms: Callable[[], int] = now_epoch_ms) -> None:
+                 wall_clock_ms: Callable[[], int] = now_epoch_ms,
+                 group_config: Callable[[str, str], Any] | None = None) -> None:
         self._log: CoordinatorLog | None = None
         self.storage = storage
         self.config = config
@@ -86,6 +88,32 @@ class ShareCoordinator:
         self.groups: dict[str, ShareGroup] = {}
         self.partitions: dict[PartitionKey, SharePartition] = {}
         self.sessions = ShareSessionCache(config.max_share_sessions)
+        # (group id, share.* group config name) -> the value that group runs with: its
+        # override in the GROUP config resource, else the broker's group.share.* setting.
+        self.group_config = group_config or self._broker_default
+
+    _DEFAULTS = {
+        "share.session.timeout.ms": "session_timeout_ms", "share.heartbeat.interval.ms": "heartbeat_interval_ms",
+        "share.record.lock.duration.ms": "record_lock_duration_ms", "share.delivery.count.limit": "delivery_count_limit",
+        "share.partition.max.record.locks": "partition_max_record_locks", "share.auto.offset.reset": "auto_offset_reset",
+        "share.isolation.level": "isolation_level", "share.renew.acknowledge.enable": "renew_acknowledge_enable",
+    }
+
+    def _broker_default(self, group_id: str, name: str) -> Any:
+        return getattr(self.config, self._DEFAULTS[name])
+
+    def heartbeat_interval_ms(self, group_id: str) -> int:
+        return int(self.group_config(group_id, "share.heartbeat.interval.ms"))
+
+    def lock_duration_ms(self, group_id: str) -> int:
+        return int(self.group_config(group_id, "share.record.lock.duration.ms"))
+
+    def read_committed(self, group_id: str) -> bool:
+        return bool(self.group_config(group_id, "share.isolation.level") == "read_committed")
+
+    def _limits(self, group_id: str) -> SharePartitionLimits:
+        return SharePartitionLimits(self.lock_duration_ms(group_id), int(self.group_config(group_id, "share.delivery.count.limit")),
+                                    int(self.group_config(group_id, "share.partition.max.record.locks")))
 
     # --- persistence ----------------------------------------------------------------
 
@@ -156,8 +184,7 @@ class ShareCoordinator:
         self._append(key[0], [self._partition_record(key, self.partitions.get(key))])
 
     def _new_partition(self, key: PartitionKey, start_offset: int) -> SharePartition:
-        limits = SharePartitionLimits(self.config.record_lock_duration_ms, self.config.delivery_count_limit,
-                                      self.config.partition_max_record_locks)
+        limits = self._limits(key[0])
 
         def released(partition: SharePartition) -> None:
             try:
@@ -242,7 +269,8 @@ class ShareCoordinator:
 
     def _arm_session(self, group: ShareGroup, member: ShareMember) -> None:
         Timers.cancel(member.session_timer)
-        member.session_timer = self.timers.after(self.config.session_timeout_ms, self._session_expired, group, member)
+        session_ms = int(self.group_config(group.group_id, "share.session.timeout.ms"))
+        member.session_timer = self.timers.after(session_ms, self._session_expired, group, member)
 
     def _session_expired(self, group: ShareGroup, member: ShareMember) -> None:
         if group.members.get(member.member_id) is member:
@@ -271,7 +299,8 @@ class ShareCoordinator:
 
     def share_partition(self, group_id: str, topic_id: bytes, index: int, read_committed: bool) -> SharePartition:
         """The group's share-partition, initialized at first use from share.auto.offset.reset
-        (latest: the end of what a consumer may read; earliest: the log start)."""
+        (latest: the end of what a consumer may read; earliest: the log start; by_duration:
+        the first record no older than the duration, else the end)."""
         key = (group_id, topic_id, index)
         partition = self.partitions.get(key)
         if partition is None:
@@ -279,10 +308,15 @@ class ShareCoordinator:
             if name is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
             log_ = self.storage.partition(name, index)
-            if self.config.auto_offset_reset == "earliest":
+            reset = str(self.group_config(group_id, "share.auto.offset.reset"))
+            end = log_.last_stable_offset if read_committed else log_.high_watermark
+            if reset == "earliest":
                 start = log_.log_start_offset
+            elif reset.startswith("by_duration:"):
+                found = log_.offset_for_timestamp(self.wall_clock_ms() - _duration_ms(reset.removeprefix("by_duration:")))
+                start = end if found is None else min(found[1], end)
             else:
-                start = log_.last_stable_offset if read_committed else log_.high_watermark
+                start = end
             partition = self._new_partition(key, start)
             self.partitions[key] = partition
             group = self.groups.get(group_id)
@@ -297,6 +331,7 @@ class ShareCoordinator:
         """Read the log where the share-partition next hands records out and acquire what
         was read for `member_id`. Raises KafkaError (unknown topic, storage)."""
         partition = self.share_partition(group_id, topic_id, index, read_committed)
+        partition.limits = self._limits(group_id)
         log_ = self.storage.partition(topic, index)
         if partition.start_offset < log_.log_start_offset:
             partition.archive_before(log_.log_start_offset)
@@ -324,6 +359,8 @@ class ShareCoordinator:
         partition = self.partitions.get((group_id, topic_id, index))
         if partition is None:
             return ErrorCode.INVALID_RECORD_STATE
+        partition.limits = self._limits(group_id)
+        allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
         error = ErrorCode.NONE
         changed = False
         for first, last, types in batches:
@@ -411,3 +448,15 @@ class ShareCoordinator:
         self._append(group_id, records)
         del self.groups[group_id]
         return ErrorCode.NONE
+
+
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+
+
+def _duration_ms(text: str) -> int:
+    """An ISO-8601 duration as share.auto.offset.reset's by_duration takes it (PnDTnHnMn.nS)."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        return 0
+    days, hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return int((((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000)

@@ -360,3 +360,27 @@ def test_a_closed_connection_ends_its_share_sessions():
     h.share.connection_closed("127.0.0.1:5000")
     assert h.share.sessions.get("g", "m1") is None
     assert h.acquire("m1", topic_id) == [AcquiredRange(0, 9, 2)]
+
+
+def test_group_configs_override_the_broker_settings():
+    overrides = {("e", "share.auto.offset.reset"): "earliest", ("e", "share.delivery.count.limit"): 2,
+                 ("d", "share.auto.offset.reset"): "by_duration:PT1H"}
+    h = Harness(auto_offset_reset="latest", delivery_count_limit=5)
+    h.share.group_config = lambda group, name: overrides.get((group, name), h.share._broker_default(group, name))
+    topic_id = h.topic()
+    for group in ("e", "d", "l"):
+        h.join("m1", group=group)
+    assert h.acquire("m1", topic_id, group="e") == [AcquiredRange(0, 9, 1)]
+    assert h.acquire("m1", topic_id, group="l") == []
+    # The records' timestamps (0) are far older than an hour: the start is the log's end.
+    assert h.acquire("m1", topic_id, group="d") == []
+    h.share.acknowledge("e", "m1", topic_id, 0, [(0, 9, [RELEASE])], False)
+    assert h.acquire("m1", topic_id, group="e") == [AcquiredRange(0, 9, 2)]
+    h.share.acknowledge("e", "m1", topic_id, 0, [(0, 9, [RELEASE])], False)
+    assert h.share.start_offset("e", topic_id, 0) == 10  # archived at the group's limit of 2
+
+
+def test_iso_durations():
+    from ottla.server.share.coordinator import _duration_ms
+    assert _duration_ms("PT1H") == 3_600_000
+    assert _duration_ms("P1DT2M0.5S") == 86_400_000 + 120_000 + 500
