@@ -359,8 +359,7 @@ def exactly_once(bootstrap: str, work_dir: Path, prefix: str = "eos",
             got = counts_by_key(read_topic(bootstrap, sink))
             if got == expected:
                 return None
-            return "; ".join(f"{user}: {len(got.get(user, []))} counts, want 1..{len(want)} once each"
-                             + ("" if got.get(user, [])[:len(want)] == want[:len(got.get(user, []))] else " (out of order or repeated)")
+            return "; ".join(f"{user}: {len(got.get(user, []))} counts, want 1..{len(want)} once each in order"
                              for user, want in expected.items() if got.get(user) != want)
 
         problem = wait_until(check, 120)
@@ -395,8 +394,12 @@ def _reset(bootstrap: str, app_id: str, source: str, internal: tuple[str, ...]) 
     if proc.returncode != 0:
         return [f"StreamsResetter exited {proc.returncode}: {proc.stdout[-500:]}{proc.stderr[-1500:]}"]
     problems = []
-    left = wait_until(lambda: (lambda found: f"internal topics left: {sorted(found)}" if found else None)(
-        set(internal) & list_topics(bootstrap)), 30)
+
+    def internal_left() -> str | None:
+        found = set(internal) & list_topics(bootstrap)
+        return f"internal topics left: {sorted(found)}" if found else None
+
+    left = wait_until(internal_left, 30)
     if left:
         problems.append(f"after StreamsResetter: {left}")
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -407,9 +410,9 @@ def _reset(bootstrap: str, app_id: str, source: str, internal: tuple[str, ...]) 
     return problems
 
 
-SCENARIOS: dict[str, Callable[[str, Path, str], list[str]]] = {"wordcount": wordcount, "exactly_once": exactly_once}
-
+# A scenario takes the bootstrap, a work dir and a prefix for its topic and application names.
 Scenario = Callable[[str, Path, str], list[str]]
+SCENARIOS: dict[str, Scenario] = {"wordcount": wordcount, "exactly_once": exactly_once}
 # Per broker ("Kafka 4.4", "Ottla"), per scenario: its problems and how long it took.
 Results = dict[str, dict[str, tuple[list[str], float]]]
 
