@@ -128,7 +128,8 @@ class Worker(JavaProcess):
             return json.load(response)
 
     def post(self, path: str) -> None:
-        request = urllib.request.Request(self.url + path, data=b"", method="POST")
+        request = urllib.request.Request(self.url + path, data=b"", method="POST",
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30):
             pass
 
