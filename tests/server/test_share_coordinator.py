@@ -17,6 +17,7 @@ from ottla.server.share import RecordState, ShareConfig, ShareCoordinator, Share
 from ottla.server.share.group import assign
 from ottla.server.share.partition import RECORD_TRANSITIONS, AcquiredRange, SharePartitionLimits, StateBatch
 from ottla.storage import Storage
+from ottla.storage.producer_state import control_batch
 from ottla.wire.errors import ErrorCode
 from ottla.wire.records import Record, build_batch
 
@@ -257,7 +258,8 @@ class Harness:
 
     def acquire(self, member: str, topic_id: bytes, group: str = "g", max_records: int = 100) -> list[AcquiredRange]:
         """Exactly `max_records` (ShareFetch's RECORD_LIMIT acquire mode): the harness appends one batch."""
-        return self.share.acquire(group, member, "q", topic_id, 0, max_records, 1 << 20, False, whole_batches=False).ranges
+        return self.share.acquire(group, member, "q", topic_id, 0, max_records, 1 << 20, self.share.read_committed(group),
+                                  whole_batches=False).ranges
 
 
 def test_heartbeat_epochs():
@@ -384,3 +386,18 @@ def test_iso_durations():
     from ottla.server.share.coordinator import _duration_ms
     assert _duration_ms("PT1H") == 3_600_000
     assert _duration_ms("P1DT2M0.5S") == 86_400_000 + 120_000 + 500
+
+
+def test_read_committed_groups_skip_aborted_and_open_transactions():
+    h = Harness(isolation_level="read_committed")
+    topic_id = h.topic(records=2)  # 0-1
+    partition = h.storage.partition("q", 0)
+    for producer_id in (7, 8, 9):  # 2-3 committed, 4-5 aborted, 6-7 still open
+        records = [Record(offset=i, timestamp=0, key=None, value=b"t%d" % producer_id) for i in range(2)]
+        partition.append(build_batch(records, producer_id=producer_id, producer_epoch=0, transactional=True), from_client=False)
+    partition.append(control_batch(7, 0, True, 0), from_client=False)  # 8
+    partition.append(control_batch(8, 0, False, 0), from_client=False)  # 9
+    h.join("m1")
+    assert h.acquire("m1", topic_id) == [AcquiredRange(0, 3, 1)]
+    h.share.acknowledge("g", "m1", topic_id, 0, [(0, 3, [ACCEPT])], False)
+    assert h.share.start_offset("g", topic_id, 0) == 4
