@@ -27,8 +27,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
     if context.services.features.level("share.version") < 1:
         # KafkaApis.handleShareGroupHeartbeat while share groups are off.
         return _error(ErrorCode.UNSUPPORTED_VERSION, "The share group protocol is not enabled.")
-    if group_id in context.groups.groups:
-        # GroupMetadataManager.shareGroup: the id belongs to a group of another type.
+    if group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None:
+        # GroupMetadataManager.shareGroup: the id belongs to a classic or consumer group.
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
     error, member = share.heartbeat(
         group_id, request["member_id"], request["member_epoch"], request.get("rack_id"),

@@ -476,3 +476,23 @@ def test_bad_input_is_answered_with_kafkas_error_codes(reference_kafka: str):
     theirs = _bad_input(reference_kafka, "share-bad-input")
     assert ours == theirs
     assert ours["wrong member epoch"] == 110 and ours["unknown member"] == 25  # FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID
+
+
+def test_a_share_consumer_cannot_join_a_classic_groups_id():
+    from confluent_kafka import Consumer
+
+    with running_broker(data_dir=None, group_initial_rebalance_delay_ms=0) as broker:
+        broker.create_topic(TOPIC)
+        bootstrap = broker.bootstrap_servers
+        classic = Consumer({"bootstrap.servers": bootstrap, "group.id": "taken", "log_level": 3})
+        classic.subscribe([TOPIC])
+        deadline = time.monotonic() + 30
+        while not classic.assignment():
+            assert time.monotonic() < deadline, "the classic consumer never joined"
+            classic.poll(0.2)
+        raw = _Raw(bootstrap)
+        answer = raw.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {"group_id": "taken", "member_id": "m" * 22, "member_epoch": 0,
+                                                            "rack_id": None, "subscribed_topic_names": [TOPIC]})
+        raw.close()
+        classic.close()
+        assert (answer["error_code"], answer["error_message"]) == (69, "Group taken is not a share group.")
