@@ -26,7 +26,9 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
              them, set retention.ms to ADMIN_ALTERED_RETENTION (incrementally where the client can),
              describe again, grow T to ADMIN_PARTITIONS, write ADMIN_RECORDS records to partition 0
              and delete those below ADMIN_DELETE_BEFORE, describe the cluster, commit offset
-             ADMIN_COMMITTED on partition 0 for group "T-admin", then list, describe and delete it:
+             ADMIN_COMMITTED on partition 0 for group "T-admin", then list, describe and delete it
+             (the describes after the alter and the growth repeat until they show it, for at most
+             ADMIN_SETTLES_WITHIN seconds, as Kafka applies both a moment after answering):
                {"configs": {"created": {name: [value, source]}, "altered": {...}}, "partitions": N,
                 "low_watermark": L, "brokers": [id, ...], "controller": id,
                 "group": {"listed": bool, "state": S, "deleted": bool | null}}
@@ -64,9 +66,10 @@ import argparse
 import json
 import sys
 import threading
+import time
 import traceback
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 
 # The admin action's fixed plan (see above), shared by the drivers and the scenario that checks them.
@@ -76,9 +79,21 @@ ADMIN_PARTITIONS = 3
 ADMIN_RECORDS = 10
 ADMIN_DELETE_BEFORE = 4
 ADMIN_COMMITTED = 5
+ADMIN_SETTLES_WITHIN = 5.0
+_T = TypeVar("_T")
 # The ctp action's transaction size (its first transaction commits, its second aborts).
 TXN_BATCH = 5
 CODECS = ("gzip", "snappy", "lz4", "zstd")
+
+
+def once_shown(read: Callable[[], _T], shown: Callable[[_T], bool]) -> _T:
+    """What `read` returns once `shown` holds of it, or after ADMIN_SETTLES_WITHIN seconds as it
+    is then (the scenario names what is wrong): Kafka's broker applies an alter or a partition
+    growth when it replays the controller's record, a moment after answering the request."""
+    deadline = time.monotonic() + ADMIN_SETTLES_WITHIN
+    while not shown(answer := read()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return answer
 
 
 def key(i: int) -> str:

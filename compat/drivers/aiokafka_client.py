@@ -14,6 +14,7 @@ from aiokafka.errors import CommitFailedError, for_code
 from aiokafka.helpers import create_ssl_context
 
 from compat.drivers import (
+    ADMIN_SETTLES_WITHIN,
     ADMIN_ALTERED_RETENTION,
     ADMIN_COMMITTED,
     ADMIN_CONFIGS,
@@ -162,9 +163,14 @@ async def admin(args: argparse.Namespace) -> dict[str, Any]:
         for code, message, *_ in response.resources:
             if code:
                 raise for_code(code)(f"AlterConfigs: {message}")
-        altered = await configs()
+        # As compat.drivers.once_shown: Kafka applies the alter and the growth a moment after answering.
+        deadline = time.monotonic() + ADMIN_SETTLES_WITHIN
+        while (altered := await configs())["retention.ms"][0] != ADMIN_ALTERED_RETENTION and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         await client.create_partitions({args.topic: NewPartitions(ADMIN_PARTITIONS)})
-        (description,) = await client.describe_topics([args.topic])
+        deadline = time.monotonic() + ADMIN_SETTLES_WITHIN
+        while len((description := (await client.describe_topics([args.topic]))[0])["partitions"]) != ADMIN_PARTITIONS and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
 
         producer = AIOKafkaProducer(**connection(args))
         await producer.start()

@@ -19,6 +19,7 @@ from compat.drivers import (
     CODECS,
     TXN_BATCH,
     close_requested,
+    once_shown,
     emit,
     key,
     main,
@@ -166,9 +167,10 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     created = configs()
     retention = ConfigEntry("retention.ms", ADMIN_ALTERED_RETENTION, incremental_operation=AlterConfigOpType.SET)
     done(client.incremental_alter_configs([ConfigResource(ResourceType.TOPIC, args.topic, incremental_configs=[retention])]))
-    altered = configs()
+    altered = once_shown(configs, lambda described: described["retention.ms"][0] == ADMIN_ALTERED_RETENTION)
     done(client.create_partitions([NewPartitions(args.topic, ADMIN_PARTITIONS)]))
-    (description,) = done(client.describe_topics(TopicCollection([args.topic])))
+    (description,) = once_shown(lambda: done(client.describe_topics(TopicCollection([args.topic]))),
+                                lambda described: len(described[0].partitions) == ADMIN_PARTITIONS)
 
     producer = Producer({**connection(args)})
     for i in range(ADMIN_RECORDS):
@@ -180,7 +182,18 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
     cluster = client.describe_cluster().result(timeout=args.timeout)
     group = f"{args.topic}-admin"
     consumer = Consumer({**connection(args), "group.id": group, "enable.auto.commit": False})
-    consumer.commit(offsets=[TopicPartition(args.topic, 0, ADMIN_COMMITTED)], asynchronous=False)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            consumer.commit(offsets=[TopicPartition(args.topic, 0, ADMIN_COMMITTED)], asynchronous=False)
+            break
+        except KafkaException as exc:
+            # A fresh Kafka answers NOT_COORDINATOR while it creates __consumer_offsets.
+            error = exc.args[0]
+            coordinator_pending = error.code() in (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+            if not (coordinator_pending or error.retriable()) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     consumer.close()
     listed = group in {g.group_id for g in client.list_consumer_groups().result(timeout=args.timeout).valid}
     (described_group,) = done(client.describe_consumer_groups([group]))

@@ -20,6 +20,7 @@ from compat.drivers import (
     CODECS,
     TXN_BATCH,
     close_requested,
+    once_shown,
     emit,
     key,
     main,
@@ -141,9 +142,9 @@ def admin(args: argparse.Namespace) -> dict[str, Any]:
         altered_result = client.alter_configs([change], incremental=True)["topic"][args.topic]
         if altered_result != "OK":
             raise RuntimeError(f"IncrementalAlterConfigs: {altered_result}")
-        altered = configs()
+        altered = once_shown(configs, lambda described: described["retention.ms"][0] == ADMIN_ALTERED_RETENTION)
         client.create_partitions({args.topic: NewPartitions(ADMIN_PARTITIONS)})
-        partitions = len(client.describe_topics([args.topic])[0]["partitions"])
+        partitions = once_shown(lambda: len(client.describe_topics([args.topic])[0]["partitions"]), lambda n: n == ADMIN_PARTITIONS)
 
         producer = KafkaProducer(**connection(args))
         for i in range(ADMIN_RECORDS):

@@ -165,6 +165,19 @@ const ADMIN_COMMITTED = 5
 // DescribeConfigs config_source ids, by Kafka's names.
 const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
 
+// As compat.drivers.once_shown: Kafka applies an alter or a partition growth when its broker
+// replays the controller's record, a moment after answering; describe until it shows, a while.
+const SETTLES_WITHIN_MS = 5000
+async function onceShown (read, shown) {
+  const deadline = Date.now() + SETTLES_WITHIN_MS
+  let answer = await read()
+  while (!shown(answer) && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 100))
+    answer = await read()
+  }
+  return answer
+}
+
 async function admin (args) {
   const kafka = client(args)
   const admin = kafka.admin()
@@ -185,9 +198,9 @@ async function admin (args) {
     // override is sent again, as its users must.
     const altered = Object.entries({ ...ADMIN_CONFIGS, 'retention.ms': ADMIN_ALTERED_RETENTION }).map(([name, value]) => ({ name, value }))
     await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: args.topic, configEntries: altered }] })
-    const afterAlter = await configs()
+    const afterAlter = await onceShown(configs, described => described['retention.ms'][0] === ADMIN_ALTERED_RETENTION)
     await admin.createPartitions({ topicPartitions: [{ topic: args.topic, count: ADMIN_PARTITIONS }] })
-    const { topics } = await admin.fetchTopicMetadata({ topics: [args.topic] })
+    const { topics } = await onceShown(() => admin.fetchTopicMetadata({ topics: [args.topic] }), m => m.topics[0].partitions.length === ADMIN_PARTITIONS)
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
     await producer.connect()

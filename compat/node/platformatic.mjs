@@ -142,6 +142,19 @@ const SET = 0
 // DescribeConfigs config_source ids, by Kafka's names.
 const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
 
+// As compat.drivers.once_shown: Kafka applies an alter or a partition growth when its broker
+// replays the controller's record, a moment after answering; describe until it shows, a while.
+const SETTLES_WITHIN_MS = 5000
+async function onceShown (read, shown) {
+  const deadline = Date.now() + SETTLES_WITHIN_MS
+  let answer = await read()
+  while (!shown(answer) && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 100))
+    answer = await read()
+  }
+  return answer
+}
+
 async function admin (args) {
   const client = new Admin(base(args))
   const group = `${args.topic}-admin`
@@ -158,9 +171,10 @@ async function admin (args) {
     await client.incrementalAlterConfigs({
       resources: [{ resourceType: TOPIC_RESOURCE, resourceName: args.topic, configs: [{ name: 'retention.ms', configOperation: SET, value: ADMIN_ALTERED_RETENTION }] }]
     })
-    const altered = await describe()
+    const altered = await onceShown(describe, described => described['retention.ms'][0] === ADMIN_ALTERED_RETENTION)
     await client.createPartitions({ topics: [{ name: args.topic, count: ADMIN_PARTITIONS }] })
-    const cluster = await client.metadata({ topics: [args.topic], forceUpdate: true })
+    const cluster = await onceShown(() => client.metadata({ topics: [args.topic], forceUpdate: true }),
+      c => c.topics.get(args.topic).partitionsCount === ADMIN_PARTITIONS)
 
     const producer = new Producer(base(args))
     try {

@@ -265,6 +265,9 @@ func kafkaSource(source sarama.ConfigSource) string {
 	return "UNKNOWN"
 }
 
+// adminSettlesWithin is compat.drivers.ADMIN_SETTLES_WITHIN.
+const adminSettlesWithin = 5 * time.Second
+
 func admin(args *driver.Args) (any, error) {
 	cfg := newConfig(args)
 	client, err := newClient(args, cfg)
@@ -306,14 +309,24 @@ func admin(args *driver.Args) (any, error) {
 	if err := admin.IncrementalAlterConfig(sarama.TopicResource, args.Topic, change, false); err != nil {
 		return nil, fmt.Errorf("alter: %w", err)
 	}
+	// As compat.drivers.once_shown: Kafka applies an alter or a partition growth when its broker
+	// replays the controller's record, a moment after answering; describe until it shows, a while.
+	settled := time.Now().Add(adminSettlesWithin)
 	altered, err := describe()
+	for ; err == nil && altered["retention.ms"][0] != driver.AdminAlteredRetention && time.Now().Before(settled); altered, err = describe() {
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("describe after alter: %w", err)
 	}
 	if err := admin.CreatePartitions(args.Topic, driver.AdminPartitions, nil, false); err != nil {
 		return nil, fmt.Errorf("create partitions: %w", err)
 	}
+	settled = time.Now().Add(adminSettlesWithin)
 	topics, err := admin.DescribeTopics([]string{args.Topic})
+	for ; err == nil && len(topics[0].Partitions) != driver.AdminPartitions && time.Now().Before(settled); topics, err = admin.DescribeTopics([]string{args.Topic}) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, err
 	}
