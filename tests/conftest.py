@@ -24,9 +24,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark what the fast lane (`pytest -m "not external and not slow"`) leaves out."""
+    """Mark what the fast lane (`pytest -m "not external and not slow"`) leaves out, and, when
+    the suite runs on several workers (`-n N --dist loadgroup`), what must share one."""
     tests_dir = config.rootpath / "tests"
+    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         relative = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
         if relative and relative[0] in _EXTERNAL_FOLDERS:
             item.add_marker(pytest.mark.external)
+        if grouped:
+            item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """A file's tests stay on one worker, so its module fixtures (brokers, JVMs) start once; the
+    tests on the session's reference Kafka share one worker, so one reference Kafka runs."""
+    fixtures = getattr(item, "fixturenames", ())
+    return "reference-kafka" if "reference_kafka" in fixtures else str(item.path)
