@@ -7,6 +7,13 @@ so installing `ottla` is enough:
 `ottla_broker` is one in-memory broker per session, `ottla_broker_fn` a fresh one per
 test. Mark a test `@pytest.mark.ottla_disk` (or run pytest with `--ottla-disk`) for a
 broker that writes its log to a temporary directory instead.
+
+`ottla_faults` are the session broker's faults on demand, removed when the test ends:
+
+    def test_retries(ottla_bootstrap, ottla_faults):
+        fault = ottla_faults.add(api="produce", error="NOT_LEADER_OR_FOLLOWER", count=3)
+        KafkaProducer(bootstrap_servers=ottla_bootstrap).send("t", b"v").get(timeout=10)
+        assert fault.fired == 3
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from ottla.testing import ThreadedBroker, running_broker
+from ottla.testing import Faults, ThreadedBroker, running_broker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,3 +56,11 @@ def ottla_broker_fn(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 def ottla_bootstrap(ottla_broker: ThreadedBroker) -> str:
     """`host:port` of the session's broker, for `bootstrap_servers`."""
     return ottla_broker.bootstrap_servers
+
+
+@pytest.fixture
+def ottla_faults(ottla_broker: ThreadedBroker) -> Iterator[Faults]:
+    """The session broker's faults (`Faults.add`); every fault set is removed after the test."""
+    faults = ottla_broker.faults
+    yield faults
+    faults.clear()

@@ -5,9 +5,12 @@
 
 Nothing it starts outlives the `with`: the loop, the thread, sockets and files end there.
 
-Test hooks (faults no production broker has) are given here and nowhere else:
-`running_broker(test_hooks=TestHooks(drop_produce_response_every=3))`, or for a broker in
-its own process, `python -m ottla.testing serve --drop-produce-response-every 3 [ottla serve options]`.
+Faults on demand (ottla.server.faults): `broker.faults.add(api="produce", error="NOT_LEADER_OR_FOLLOWER",
+count=3)` returns a handle with `.fired` and `.remove()`. For a broker in its own process, faults
+set from its start: `python -m ottla.testing serve --fault '{"api": "produce", "drop": "after",
+"every": 3}' [ottla serve options]`, or later through `ottla faults add` (its HTTP API).
+The older spellings stay: `running_broker(test_hooks=TestHooks(drop_produce_response_every=3))`,
+`python -m ottla.testing serve --drop-produce-response-every 3`.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import threading
 from concurrent.futures import Future
 from typing import Any, Iterator
 
 from ottla.server.broker import Broker
 from ottla.server.cli import main as serve
+from ottla.server.faults import Fault, Faults
 from ottla.server.hooks import TestHooks
 
-__all__ = ["ThreadedBroker", "TestHooks", "running_broker"]
+__all__ = ["Fault", "Faults", "ThreadedBroker", "TestHooks", "running_broker"]
 
 
 class ThreadedBroker:
@@ -66,6 +71,12 @@ class ThreadedBroker:
         assert self.broker is not None
         return self.broker.bootstrap_servers
 
+    @property
+    def faults(self) -> Faults:
+        """The broker's faults; adding and removing them is safe from this thread."""
+        assert self.broker is not None
+        return self.broker.faults
+
     def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
         """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`)."""
         assert self.broker is not None
@@ -92,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ottla.testing", description="ottla serve, with test hooks")
     parser.add_argument("command", choices=["serve"])
     parser.add_argument("--drop-produce-response-every", type=int, default=0, metavar="N", help=TestHooks.__doc__)
+    parser.add_argument(
+        "--fault", action="append", default=[], type=json.loads, metavar="JSON",
+        help="a fault set from the start, as Faults.add's keyword arguments in a JSON object; repeatable",
+    )
     hooks, rest = parser.parse_known_args(argv)
-    return serve(["serve", *rest], TestHooks(drop_produce_response_every=hooks.drop_produce_response_every))
+    return serve(["serve", *rest], TestHooks(drop_produce_response_every=hooks.drop_produce_response_every, faults=tuple(hooks.fault)))
 
 
 if __name__ == "__main__":

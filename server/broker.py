@@ -22,6 +22,7 @@ from ottla.server.context import ANONYMOUS, BrokerServices, Node
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
+from ottla.server.faults import Faults
 from ottla.server.groups import GroupCoordinator, open_coordinator
 from ottla.server.handlers import HANDLERS
 from ottla.server.hooks import TestHooks
@@ -112,7 +113,6 @@ class Broker:
         self.share: ShareCoordinator | None = None
         # Connections accepted per second against max.connection.creation.rate and IP quotas.
         self._connection_rates: ConnectionRates | None = None
-        self._produce_requests = 0  # for TestHooks.drop_produce_response_every
         # The first listener's bound port (what `bootstrap_servers` names) and every listener's.
         self.port: int | None = None
         self.bound_ports: dict[str, int] = {}
@@ -127,6 +127,10 @@ class Broker:
         # Counters of this process, kept across restarts; /metrics reads them (server/http/).
         self.metrics = BrokerMetrics()
         self.dispatcher = Dispatcher(HANDLERS, self.metrics)
+        # Faults on demand (ottla.server.faults), kept across restarts.
+        self.faults = Faults()
+        self.faults.arm(self.dispatcher)
+        self.test_hooks.set_faults(self.faults)
         self.http: HttpListener | None = None
         self.services: BrokerServices | None = None
 
@@ -215,7 +219,7 @@ class Broker:
             broker_configs=self.broker_configs,
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
-            drop_produce_response=self.drop_this_produce_response if self.test_hooks.drop_produce_response_every else None,
+            drop_produce_response=None,
             authorizer=authorizer,
             scram_credentials=self._open_scram_credentials(data_dir),
             quotas=self._open_quotas(data_dir),
@@ -401,15 +405,6 @@ class Broker:
             if not connection.pending and now - connection.last_active > limit:
                 connection.abort(f"idle for more than connections.max.idle.ms ({self.config.connections_max_idle_ms})", logging.INFO)
         self._schedule_idle_sweep()
-
-    def drop_this_produce_response(self) -> bool:
-        """TestHooks.drop_produce_response_every: true for every Nth Produce request that
-        carried a producer id, whose connection is then closed unanswered; never without it."""
-        every = self.test_hooks.drop_produce_response_every
-        if not every:
-            return False
-        self._produce_requests += 1
-        return self._produce_requests % every == 0
 
     def notify_data(self, topic: str, partition: int) -> None:
         """Wake every fetch parked on this partition: new records, or the partition is gone."""

@@ -26,6 +26,7 @@ DEFAULT_HTTP_PORT = 8092
 
 def _parser() -> argparse.ArgumentParser:
     from ottla.server.admin.commands import add_commands
+    from ottla.server.admin.control import add_faults_command
 
     parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker, and a client for any Kafka.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     certs = commands.add_parser("certs", help="write a development CA, broker and client certificates for trying TLS")
     certs.add_argument("directory", help="where to write them (created if missing)")
     add_commands(commands)
+    add_faults_command(commands)
     return parser
 
 
@@ -68,6 +70,10 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
     args = _parser().parse_args(argv)
     if args.command == "certs":
         return _write_certificates(args.directory)
+    if args.command == "faults":
+        from ottla.server.admin.control import run_faults
+
+        return run_faults(args)
     if args.command != "serve":
         from ottla.server.admin.commands import run
 

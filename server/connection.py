@@ -373,6 +373,8 @@ class Connection(asyncio.BufferedProtocol):
             payload = finish(task.result())
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
+        except DropConnection as exc:
+            self.abort(str(exc), logging.INFO)
         except Exception as exc:
             log.error("handler failed for %s", self.peer, exc_info=exc)
             self.abort("internal error in a handler")

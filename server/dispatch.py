@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Coroutine, NamedTuple
 
-from ottla.server.context import ClientIdentity, RequestContext
+from ottla.server.context import ClientIdentity, DropConnection, RequestContext
+from ottla.server.faults import Drop, Fault, Faults
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
@@ -52,7 +53,7 @@ class Deferred(NamedTuple):
     never awaited inside a wrapper."""
 
     work: Coroutine[Any, Any, Any]
-    finish: Callable[[Any], Payload | Throttled]
+    finish: Callable[[Any], Payload | Throttled | None]
 
 
 # Responses that carry log data by reference (file regions), sent without copying.
@@ -105,6 +106,8 @@ class Dispatcher:
         # The client quotas while any is set (the broker keeps this current), else None: a
         # broker without quotas pays one attribute check per request for them.
         self.quotas: ClientQuotas | None = None
+        # The faults while any is set (`Faults.arm` keeps this current), else None: likewise.
+        self.faults: Faults | None = None
 
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
@@ -119,6 +122,11 @@ class Dispatcher:
             raise MalformedFrame(f"unsupported API {api_key} version {api_version}")
         handle = entry[0]
         header, body = decode_request(frame, request_header_version(api_key, api_version))
+        faults = self.faults
+        if faults is not None:
+            fault = faults.firing(context, header, body)
+            if fault is not None:
+                return self._inject(fault, context, header, body, handle, len(frame))
         started = time.perf_counter()
         result = handle(context, header, body)
         if asyncio.iscoroutine(result):
@@ -137,6 +145,38 @@ class Dispatcher:
                     return Throttled(None, throttle, False)
             return None
         return self._finish(context, header, body, started, len(frame), 0.0, result)
+
+    def _inject(self, fault: Fault, context: RequestContext, header: RequestHeader, body: Any, handle: Handle, request_size: int) -> Payload | None | Deferred | Throttled:
+        """Answer a request as the fault it fired says (ottla.server.faults)."""
+        started = time.perf_counter()
+        finish = functools.partial(self._finish_fault, fault, context, header, body, started, request_size)
+        if fault.delay_ms:
+            return Deferred(self._delayed(fault, context, header, body, handle), finish)
+        result = _act(fault, context, header, body, handle)
+        if asyncio.iscoroutine(result):
+            return Deferred(result, finish)
+        return finish(result)
+
+    async def _delayed(self, fault: Fault, context: RequestContext, header: RequestHeader, body: Any, handle: Handle) -> Any:
+        await asyncio.sleep(fault.delay_ms / 1000)
+        result = _act(fault, context, header, body, handle)
+        return await result if asyncio.iscoroutine(result) else result
+
+    def _finish_fault(
+        self, fault: Fault, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, result: Any
+    ) -> Payload | Throttled | None:
+        """The response of a request a fault acted on: none when it drops the connection after
+        the request took effect; throttled when it throttles."""
+        if fault.drop is Drop.AFTER:
+            raise DropConnection(f"{fault.name}: the request took effect, its connection is closed unanswered")
+        if result is None:  # an acks=0 Produce
+            return Throttled(None, fault.throttle_ms, False) if fault.throttle_ms else None
+        if not fault.throttle_ms:
+            return self._finish(context, header, body, started, request_size, 0.0, result)
+        payload = self._finish(context, header, body, started, request_size, 0.0, {**result, "throttle_time_ms": fault.throttle_ms})
+        if isinstance(payload, Throttled):
+            return payload._replace(throttle_ms=max(payload.throttle_ms, fault.throttle_ms))
+        return Throttled(payload, fault.throttle_ms, header.api_version < _CLIENT_THROTTLES_FROM.get(ApiKey(header.api_key), 0))
 
     def _finish(
         self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any]
@@ -200,6 +240,21 @@ class Dispatcher:
                 (time.perf_counter() - started) * 1000,
                 _first_error(result),
             )
+
+
+def _act(fault: Fault, context: RequestContext, header: RequestHeader, body: Any, handle: Handle) -> Any:
+    """What a fault makes of a request once its delay is over: no effect and a closed
+    connection, no effect and an error answer, or the handler's answer."""
+    if fault.drop is Drop.BEFORE:
+        raise DropConnection(f"{fault.name}: its connection is closed before the request takes effect")
+    if fault.error is None:
+        return handle(context, header, body)
+    if header.api_key == ApiKey.PRODUCE and body["acks"] == 0:
+        return None  # a Produce with acks=0 has no answer, an error's neither
+    answer = fault.error_response(header, body)
+    if answer is None:
+        raise DropConnection(f"{fault.name}: {ApiKey(header.api_key).name} v{header.api_version} has no place for an error; closing instead")
+    return answer
 
 
 def describe_request(client: ClientIdentity, header: RequestHeader) -> str:

@@ -1,0 +1,97 @@
+"""`/api/faults`: the broker's faults on demand (ottla.server.faults) from outside its process,
+the channel `ottla faults` uses.
+
+    GET    /api/faults          {"faults": [fault, ...]}
+    POST   /api/faults          body: Faults.add's keyword arguments -> the fault set
+    DELETE /api/faults/{id}     -> the fault removed, with how often it fired
+    DELETE /api/faults          -> {"removed": [fault, ...]}
+
+A fault is JSON as `Fault.describe` writes it. Mutations need the CSRF token, as every
+mutation of this API does; with an authorizer, the principal must be allowed to Alter the
+cluster, as for Kafka's own cluster-wide changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aiohttp import web
+
+from ottla.server.faults import Fault, FaultError, Faults
+from ottla.server.http.api import ApiError
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+
+# What a request may set: Faults.add's arguments that JSON can carry (not `when`, a function).
+_SETTABLE = frozenset(
+    {"api", "topic", "partition", "node", "client_id", "error", "delay_ms", "drop", "throttle_ms", "count", "every", "name"}
+)
+
+# The running broker and the principal of an HTTP request (the app's keys stay in app.py).
+BrokerOf = Callable[[web.Request], Any]
+PrincipalOf = Callable[[web.Request], str]
+
+
+def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]:
+    def faults(request: web.Request, mutating: bool) -> Faults:
+        broker = broker_of(request)
+        services = broker.services
+        if services is None:
+            raise ApiError(409, "the broker is not running")
+        authorizer = services.authorizer
+        if mutating and authorizer is not None:
+            host = (request.remote or "").strip("[]")
+            if not authorizer.authorize(principal_of(request), host, AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+                raise ApiError(403, "setting faults needs the Alter operation on the cluster")
+        registry: Faults = broker.faults
+        return registry
+
+    async def list_faults(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"faults": [fault.describe() for fault in faults(request, False).list()]})
+
+    async def add_fault(request: web.Request) -> web.StreamResponse:
+        registry = faults(request, True)
+        body = await _body(request)
+        unknown = sorted(set(body) - _SETTABLE)
+        if unknown:
+            raise ApiError(400, f"unknown fault fields {unknown}; known: {sorted(_SETTABLE)}")
+        try:
+            fault = registry.add(**body)
+        except (FaultError, TypeError) as exc:
+            raise ApiError(400, str(exc)) from None
+        return web.json_response(fault.describe(), status=201)
+
+    async def remove_fault(request: web.Request) -> web.StreamResponse:
+        registry = faults(request, True)
+        fault = _fault(registry, request.match_info["id"])
+        fault.remove()
+        return web.json_response(fault.describe())
+
+    async def clear_faults(request: web.Request) -> web.StreamResponse:
+        registry = faults(request, True)
+        removed = registry.list()
+        registry.clear()
+        return web.json_response({"removed": [fault.describe() for fault in removed]})
+
+    return [
+        web.get("/api/faults", list_faults),
+        web.post("/api/faults", add_fault),
+        web.delete("/api/faults", clear_faults),
+        web.delete("/api/faults/{id}", remove_fault),
+    ]
+
+
+def _fault(registry: Faults, fault_id: str) -> Fault:
+    fault = registry.get(int(fault_id)) if fault_id.isdigit() else None
+    if fault is None:
+        raise ApiError(404, f"no fault {fault_id}")
+    return fault
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
