@@ -5,6 +5,8 @@ package driver
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -42,6 +44,48 @@ type Args struct {
 	Group            string
 	InstanceID       string
 	SessionTimeoutMs int
+	Security         *Security   // nil: PLAINTEXT
+	TLS              *tls.Config // from Security, when its protocol is SSL or SASL_SSL
+}
+
+// Security is --security: how to connect to a listener that is not PLAINTEXT (see
+// compat/drivers/__init__.py). Ca, Cert and Key are PEM file paths; Cert and Key: mutual TLS.
+type Security struct {
+	Protocol  string  `json:"protocol"`
+	Mechanism *string `json:"mechanism"`
+	Username  *string `json:"username"`
+	Password  *string `json:"password"`
+	Ca        *string `json:"ca"`
+	Cert      *string `json:"cert"`
+	Key       *string `json:"key"`
+}
+
+// SASL says whether the listener wants a SASL handshake.
+func (s *Security) SASL() bool { return s.Protocol == "SASL_PLAINTEXT" || s.Protocol == "SASL_SSL" }
+
+func (s *Security) tlsConfig() (*tls.Config, error) {
+	if s.Protocol != "SSL" && s.Protocol != "SASL_SSL" {
+		return nil, nil
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.Ca != nil {
+		pem, err := os.ReadFile(*s.Ca)
+		if err != nil {
+			return nil, err
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificate in %s", *s.Ca)
+		}
+	}
+	if s.Cert != nil && s.Key != nil {
+		pair, err := tls.LoadX509KeyPair(*s.Cert, *s.Key)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return config, nil
 }
 
 // Brokers is the bootstrap list as clients take it.
@@ -69,8 +113,20 @@ func parse() *Args {
 	flag.StringVar(&a.Group, "group", "", "group")
 	flag.StringVar(&a.InstanceID, "instance-id", "", "group.instance.id")
 	flag.IntVar(&a.SessionTimeoutMs, "session-timeout-ms", 6000, "session timeout")
+	security := flag.String("security", "", "a Security as JSON; absent: PLAINTEXT")
 	flag.Parse()
 	a.Timeout = time.Duration(timeout * float64(time.Second))
+	if *security != "" {
+		a.Security = &Security{}
+		if err := json.Unmarshal([]byte(*security), a.Security); err != nil {
+			fail(fmt.Errorf("--security: %w", err))
+		}
+		config, err := a.Security.tlsConfig()
+		if err != nil {
+			fail(fmt.Errorf("--security: %w", err))
+		}
+		a.TLS = config
+	}
 	return a
 }
 

@@ -16,12 +16,44 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/ottla/compat/go/driver"
 )
 
 func newClient(args *driver.Args) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(args.Brokers()...), Timeout: args.Timeout}
+	return &kafka.Client{Addr: kafka.TCP(args.Brokers()...), Timeout: args.Timeout,
+		Transport: &kafka.Transport{TLS: args.TLS, SASL: mechanism(args)}}
+}
+
+// newDialer is how a Reader or ConsumerGroup connects: TLS and SASL as --security says.
+func newDialer(args *driver.Args) *kafka.Dialer {
+	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: args.TLS, SASLMechanism: mechanism(args)}
+}
+
+func mechanism(args *driver.Args) sasl.Mechanism {
+	security := args.Security
+	if security == nil || !security.SASL() {
+		return nil
+	}
+	var algorithm scram.Algorithm
+	switch *security.Mechanism {
+	case "PLAIN":
+		return plain.Mechanism{Username: *security.Username, Password: *security.Password}
+	case "SCRAM-SHA-512":
+		algorithm = scram.SHA512
+	case "SCRAM-SHA-256":
+		algorithm = scram.SHA256
+	default:
+		panic(fmt.Sprintf("unknown SASL mechanism %s", *security.Mechanism))
+	}
+	m, err := scram.Mechanism(algorithm, *security.Username, *security.Password)
+	if err != nil {
+		panic(err) // only for an illegal username or password (SASLprep)
+	}
+	return m
 }
 
 func createTopic(ctx context.Context, client *kafka.Client, topic string, partitions int) error {
@@ -128,7 +160,7 @@ func readPartition(ctx context.Context, args *driver.Args, client *kafka.Client,
 		return records, nil
 	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: args.Brokers(), Topic: topic, Partition: partition, MaxWait: 500 * time.Millisecond,
+		Brokers: args.Brokers(), Topic: topic, Partition: partition, MaxWait: 500 * time.Millisecond, Dialer: newDialer(args),
 	})
 	defer reader.Close()
 	if err := reader.SetOffset(kafka.FirstOffset); err != nil {
@@ -172,7 +204,7 @@ func member(args *driver.Args) (any, error) {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: args.Group, Brokers: args.Brokers(), Topics: []string{args.Topic},
 		HeartbeatInterval: time.Second, SessionTimeout: time.Duration(args.SessionTimeoutMs) * time.Millisecond,
-		StartOffset: kafka.FirstOffset,
+		StartOffset: kafka.FirstOffset, Dialer: newDialer(args),
 	})
 	if err != nil {
 		return nil, err
@@ -218,7 +250,7 @@ func member(args *driver.Args) (any, error) {
 
 func readAssigned(ctx context.Context, args *driver.Args, generation *kafka.Generation, partition int, offset int64) {
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: args.Brokers(), Topic: args.Topic, Partition: partition, MaxWait: 500 * time.Millisecond,
+		Brokers: args.Brokers(), Topic: args.Topic, Partition: partition, MaxWait: 500 * time.Millisecond, Dialer: newDialer(args),
 	})
 	defer reader.Close()
 	if err := reader.SetOffset(offset); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 
 	"github.com/ottla/compat/go/driver"
 )
@@ -31,8 +32,47 @@ func newConfig(args *driver.Args) *sarama.Config {
 	// 3 x 250 ms, which is too short for a fresh Kafka.
 	cfg.Metadata.Retry.Max = 20
 	cfg.Metadata.Retry.Backoff = 500 * time.Millisecond
+	if security := args.Security; security != nil {
+		cfg.Net.TLS.Enable = args.TLS != nil
+		cfg.Net.TLS.Config = args.TLS
+		if security.SASL() {
+			cfg.Net.SASL.Enable = true
+			cfg.Net.SASL.User = *security.Username
+			cfg.Net.SASL.Password = *security.Password
+			switch *security.Mechanism {
+			case "PLAIN":
+				cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+			case "SCRAM-SHA-512":
+				cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+				cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA512} }
+			case "SCRAM-SHA-256":
+				cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+				cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA256} }
+			}
+		}
+	}
 	return cfg
 }
+
+// scramClient is sarama's SCRAM conversation on xdg-go/scram, as sarama's own examples wire it
+// (sarama leaves the SCRAM implementation to its user).
+type scramClient struct {
+	hash         scram.HashGeneratorFcn
+	conversation *scram.ClientConversation
+}
+
+func (c *scramClient) Begin(user, password, authzID string) error {
+	client, err := c.hash.NewClient(user, password, authzID)
+	if err != nil {
+		return err
+	}
+	c.conversation = client.NewConversation()
+	return nil
+}
+
+func (c *scramClient) Step(challenge string) (string, error) { return c.conversation.Step(challenge) }
+
+func (c *scramClient) Done() bool { return c.conversation.Done() }
 
 func newClient(args *driver.Args, cfg *sarama.Config) (sarama.Client, error) {
 	return sarama.NewClient(args.Brokers(), cfg)
@@ -79,6 +119,11 @@ func produce(args *driver.Args) (any, error) {
 	defer producer.Close()
 	sent := messages(args.Topic, args.Count, 0, driver.Value)
 	if err := producer.SendMessages(sent); err != nil {
+		// ProducerErrors says only how many failed; the first one says why (a refusal's name).
+		var failed sarama.ProducerErrors
+		if errors.As(err, &failed) && len(failed) > 0 {
+			return nil, fmt.Errorf("%w: %w", err, failed[0].Err)
+		}
 		return nil, err
 	}
 	return map[string]any{"produced": len(sent), "delivered": delivered(sent)}, nil
