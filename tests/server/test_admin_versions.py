@@ -39,9 +39,8 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka_wire import RawClient, make
 
 TOPIC, BROKER = 2, 4
-ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0), 60: (0, 2), 75: (0, 0)}
-# Quotas are not enforced, so their APIs are not advertised.
-NOT_ADVERTISED = {48, 49}
+ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0),
+         48: (0, 1), 49: (0, 1), 60: (0, 2), 75: (0, 0)}
 
 
 @pytest.fixture
@@ -73,11 +72,10 @@ def _describe(client: RawClient, name: str, version: int = 4, keys: list[str] | 
     return result
 
 
-def test_api_versions_advertises_the_admin_apis_and_not_quotas(client):
+def test_api_versions_advertises_the_admin_apis(client):
     response = client.call(ApiVersionsRequest(client_software_name="t", client_software_version="1"), 3, ApiVersionsResponse)
     advertised = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
     assert {key: advertised.get(key) for key in ADMIN} == ADMIN
-    assert not NOT_ADVERTISED & advertised.keys()
 
 
 @pytest.mark.parametrize("version", range(0, 5))
