@@ -111,5 +111,7 @@ def _bind(host: str, port: int, fall_back: bool) -> socket.socket:
         if not (fall_back and exc.errno == errno.EADDRINUSE):
             raise OSError(exc.errno, f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from None
         listener = socket.create_server((host, 0), family=family, backlog=128)
-        log.warning("HTTP port %s is taken: the console listens on %s instead", port, listener.getsockname()[1])
+        # INFO, not WARNING: the ready line's http= names the port, and nothing may print before
+        # the ready line (tools and tests wait for it as the first line).
+        log.info("HTTP port %s is taken: the console listens on %s instead", port, listener.getsockname()[1])
         return listener
