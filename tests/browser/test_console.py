@@ -63,6 +63,7 @@ class Console:
     """The console of `broker` in `driver`, with waits for what the page renders."""
 
     def __init__(self, driver: Any, broker: ThreadedBroker, shots: list[Path]) -> None:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
@@ -70,7 +71,8 @@ class Console:
         self.driver = driver
         self.url = broker.broker.http.url
         self.by = By
-        self.wait = WebDriverWait(driver, PATIENCE_SECONDS)
+        # Pages that poll re-render their tables: an element found a moment ago may be gone.
+        self.wait = WebDriverWait(driver, PATIENCE_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
         self.shots = shots
 
     def open(self, fragment: str) -> None:
@@ -83,7 +85,8 @@ class Console:
         return self.wait.until(lambda _: condition())
 
     def text(self, css: str) -> str:
-        return str(self.find(css).text)
+        """The text of the visible element `css`, read in the same wait that finds it."""
+        return str(self.wait.until(lambda driver: _text(_visible(driver.find_elements(self.by.CSS_SELECTOR, css)))))
 
     def fill(self, css: str, value: str) -> None:
         element = self.find(css)
@@ -106,6 +109,10 @@ class Console:
 
 def _visible(elements: list[Any]) -> Any:
     return next((element for element in elements if element.is_displayed()), None)
+
+
+def _text(element: Any) -> str | None:
+    return None if element is None else str(element.text)
 
 
 @pytest.fixture
@@ -169,18 +176,18 @@ def test_a_stuck_groups_offsets_reset_in_the_console_and_a_real_consumer_resumes
 
     console.open("/groups")
     console.find("[data-test=groups] a").click()
-    assert console.find("[data-test=offsets] [data-row=payments-0]").text.split()[:5] == ["payments", "0", "10", "10", "0"]
+    assert console.text("[data-test=offsets] [data-row=payments-0]").split()[:5] == ["payments", "0", "10", "10", "0"]
     console.choose("[data-test=reset] [name=to]", "offset")
     console.fill("[data-test=reset] [name=value]", "4")
     console.find("[data-test=reset] button").click()
-    preview = console.find("[data-test=reset-preview] tbody tr").text.split()
+    preview = console.text("[data-test=reset-preview] tbody tr").split()
     assert preview == ["payments", "0", "10", "4"]
     console.screenshot(tmp_path, "reset-preview")
     with urllib.request.urlopen(f"{console.url}/api/groups/billing", timeout=30) as answer:
         assert json.load(answer)["offsets"][0]["committed_offset"] == 10  # a dry run changes nothing
 
     console.find("[data-test=reset-apply]").click()
-    assert console.find("[data-test=reset-applied] tbody tr").text.split() == ["payments", "0", "10", "4"]
+    assert console.text("[data-test=reset-applied] tbody tr").split() == ["payments", "0", "10", "4"]
     console.until(lambda: console.text("[data-test=offsets] [data-row=payments-0]").split()[:5] == ["payments", "0", "4", "10", "6"])
     console.screenshot(tmp_path, "group")
 
@@ -222,6 +229,6 @@ def test_with_acls_the_console_asks_for_a_login_and_shows_only_what_the_user_may
         console.fill("[data-test=login] [name=password]", "alice-secret")
         console.screenshot(tmp_path, "login")
         console.find("[data-test=login] button").click()
-        assert console.find("[data-test=topics] a").text == "alices-orders"
+        assert console.text("[data-test=topics] a") == "alices-orders"
         assert [row.get_attribute("data-row") for row in browser.find_elements(console.by.CSS_SELECTOR, "[data-test=topics] tbody tr")] == ["alices-orders"]
         assert "User:alice" in console.text("#cluster-line")
