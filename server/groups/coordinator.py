@@ -17,11 +17,15 @@ from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, no
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.consumer import ConsumerGroup, ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResult
 from ottla.server.groups.consumer import records as consumer_records
+from ottla.server.groups.consumer.embedded import MalformedProtocol, parse_subscription
+from ottla.server.groups.consumer.group import ConsumerMember
+from ottla.server.groups.consumer.manager import Upgrade
+from ottla.server.groups.consumer.records import ClassicMemberMetadata, MemberMetadata
 from ottla.server.groups.group_configs import GroupConfigs
-from ottla.server.groups.group import ClassicGroup, JoinResponder, JoinResult, SyncResponder
+from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, JoinResponder, JoinResult, Member, SyncResponder, SyncResult
 from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, store_error
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
-from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, parse_key
+from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, group_key, group_value, parse_key
 from ottla.server.groups.state import GroupState
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -52,7 +56,7 @@ class GroupCoordinator:
         # without members (as a "simple" group's do), which the routing below keeps apart.
         self.consumer = ConsumerGroupManager(
             log_, log_.storage, consumer_config, self.timers, wall_clock_ms, self._has_classic_members, self._retire_empty_classic_group,
-            self.configs.value,
+            self.configs.value, self._upgrade, self._downgrade,
         )
 
     @property
@@ -98,12 +102,13 @@ class GroupCoordinator:
     # --- membership --------------------------------------------------------------
 
     def join(self, request: JoinRequest, respond: JoinResponder) -> None:
-        """A classic member may take over an empty consumer group (its offsets stay), not
-        join a live one: Kafka's mixed groups (online upgrade and downgrade) are not served."""
+        """GroupMetadataManager.classicGroupJoin: a classic member joining a live consumer
+        group becomes one of its members, served through the classic APIs; one joining an
+        empty consumer group takes it over as a classic group (its offsets stay)."""
         consumer = self.consumer.groups.get(request.group_id)
         if consumer is not None:
             if consumer.members:
-                respond(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id))
+                respond(self.consumer.classic_join(consumer, request))
                 return
             try:
                 self.log.append(request.group_id, self.consumer.delete(consumer), self.wall_clock_ms())
@@ -124,13 +129,94 @@ class GroupCoordinator:
         assignments: list[tuple[str, bytes]],
         respond: SyncResponder,
     ) -> None:
+        consumer = self.consumer.groups.get(group_id)
+        if consumer is not None:
+            respond(self.consumer.classic_sync(consumer, generation_id, member_id, group_instance_id, protocol_type, protocol_name) if consumer.members else SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+            return
         self.membership.sync(group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name, assignments, respond)
 
     def heartbeat(self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None) -> ErrorCode:
+        consumer = self.consumer.groups.get(group_id)
+        if consumer is not None:
+            return self.consumer.classic_heartbeat(consumer, generation_id, member_id, group_instance_id)
         return self.membership.heartbeat(group_id, generation_id, member_id, group_instance_id)
 
     def leave(self, group_id: str, leaving: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
+        consumer = self.consumer.groups.get(group_id)
+        if consumer is not None and group_id:
+            return self.consumer.classic_leave(consumer, leaving)
         return self.membership.leave(group_id, leaving)
+
+    # --- online upgrade and downgrade (KIP-848) -------------------------------------
+
+    def _upgrade(self, group_id: str) -> Upgrade | None:
+        """GroupMetadataManager.validateOnlineUpgrade and convertToConsumerGroup: a live classic
+        group of consumer-protocol members becomes a consumer group whose members keep their
+        generation as member epoch and their last assignment as current and target. None when
+        the migration policy, the group's protocol type or its size forbids it."""
+        classic = self.groups.get(group_id)
+        if (
+            classic is None
+            or not self.consumer.config.upgrade_enabled
+            or classic.protocol_type != CONSUMER_PROTOCOL_TYPE
+            or len(classic.members) > self.consumer.config.max_size
+        ):
+            return None
+        members = []
+        for member in classic.members.values():
+            protocols = member.protocols
+            chosen = classic.protocol_name if classic.protocol_name is not None else (protocols[0][0] if protocols else "")
+            try:
+                subscription = parse_subscription(member.metadata(chosen))
+            except (KeyError, MalformedProtocol):
+                log.warning("cannot upgrade classic group %s: member %s has no readable subscription", group_id, member.member_id)
+                return None
+            metadata = MemberMetadata(
+                member.group_instance_id, subscription.rack_id, member.client_id, member.client_host, subscription.topics, None,
+                member.rebalance_timeout_ms, None, ClassicMemberMetadata(member.session_timeout_ms, protocols),
+            )
+            members.append((ConsumerMember(member.member_id, metadata), member.assignment))
+        try:
+            converted, records = self.consumer.from_classic(group_id, classic.generation_id, members)
+        except MalformedProtocol:
+            log.warning("cannot upgrade classic group %s: an assignment is not the consumer protocol's", group_id)
+            return None
+        return Upgrade(converted, [self.membership.tombstone(classic), *records], lambda: self.membership.retire(classic))
+
+    def _downgrade(self, consumer: ConsumerGroup, leaving: set[str]) -> bool:
+        """GroupMetadataManager.validateOnlineDowngradeWithFencedMembers and convertToClassicGroup:
+        when the members left after `leaving` go all speak the classic protocol, the group
+        becomes a classic group at its group epoch, each member holding its target assignment,
+        and a rebalance begins. False (nothing done) when the policy, emptiness or
+        group.max.size forbids it. Raises KafkaError from the log."""
+        remaining = [m for m_id, m in consumer.members.items() if m_id not in leaving]
+        if not remaining or not consumer.all_classic_except(leaving) or not self.consumer.config.downgrade_enabled or len(remaining) > self.config.max_size:
+            return False
+        now = self.wall_clock_ms()
+        holder = self.groups.get(consumer.group_id)
+        classic = ClassicGroup(
+            consumer.group_id, state=GroupState.STABLE, state_timestamp_ms=now, generation_id=consumer.group_epoch,
+            offsets=holder.offsets if holder is not None else {},
+        )
+        for member in remaining:
+            metadata = member.metadata
+            assert metadata.classic is not None
+            classic.add(
+                Member(
+                    member.member_id, metadata.instance_id, metadata.client_id, metadata.client_host, metadata.rebalance_timeout_ms,
+                    metadata.classic.session_timeout_ms, CONSUMER_PROTOCOL_TYPE, metadata.classic.supported_protocols,
+                ),
+                None,
+            )
+        classic.protocol_name = classic.select_protocol()
+        for member in remaining:
+            classic.members[member.member_id].assignment = self.consumer.classic_member_assignment(consumer, member, classic.protocol_name)
+        records = [*self.consumer.tombstones(consumer), (group_key(consumer.group_id), group_value(classic.stored()))]
+        self.log.append(consumer.group_id, records, now)
+        self.consumer.forget(consumer)
+        self.membership.adopt(classic)
+        log.info("consumer group %s downgraded to a classic group of %d members", consumer.group_id, len(remaining))
+        return True
 
     def list_groups(self, states: set[str] | None = None) -> list[ClassicGroup]:
         """Classic groups: the offset holders of consumer groups are not among them."""

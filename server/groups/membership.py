@@ -88,6 +88,10 @@ class GroupMembershipManager:
         stored, keeping the offsets replayed before it."""
         previous = self.groups.pop(group_id, None)
         if value is None:
+            # A group deleted with its offsets tombstoned them first; offsets still here
+            # outlive it (an upgrade to a consumer group keeps them), as a simple group's.
+            if previous is not None and previous.offsets:
+                self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=previous.state_timestamp_ms, offsets=previous.offsets)
             return
         group = ClassicGroup.restored(group_id, parse_group_value(value))
         if previous is not None:
@@ -107,6 +111,24 @@ class GroupMembershipManager:
 
     def tombstone(self, group: ClassicGroup) -> KeyValue:
         return (group_key(group.group_id), None)
+
+    def retire(self, group: ClassicGroup) -> None:
+        """The group became a consumer group (its records are stored): parked requests are
+        told to rejoin, its timers stop, and only its offsets stay here."""
+        for member in group.members.values():
+            member.answer_join(JoinResult(ErrorCode.REBALANCE_IN_PROGRESS, member.member_id))
+            member.answer_sync(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
+        self._cancel_group_timers(group)
+        self.groups[group.group_id] = ClassicGroup(group.group_id, state_timestamp_ms=self.wall_clock_ms(), offsets=group.offsets)
+
+    def adopt(self, group: ClassicGroup) -> None:
+        """A consumer group downgraded to this stable classic group (its record stored):
+        every member's session starts now, and a rebalance asks them all to rejoin."""
+        self.groups[group.group_id] = group
+        group.subscribed_topics = group._compute_subscribed_topics()
+        for member in group.members.values():
+            self._arm_heartbeat(group, member, member.session_timeout_ms)
+        self._prepare_rebalance(group)
 
     def remove(self, group: ClassicGroup) -> None:
         """The group is gone from the log: stop its timers and forget it."""

@@ -330,11 +330,12 @@ def test_deleting_an_empty_consumer_group_removes_it_and_its_offsets() -> None:
     assert Harness(storage).group() is None
 
 
-def test_a_classic_member_takes_over_only_an_empty_consumer_group() -> None:
+def test_a_classic_member_takes_over_an_empty_consumer_group() -> None:
     h = Harness()
     h.topic("t", 1)
     epoch = h.beat("m1", 0).member_epoch
     h.coordinator.commit_offsets("g", epoch, "m1", None, [CommitEntry("t", 0, 4)])
+    # Metadata that is no consumer protocol subscription: a live consumer group cannot serve it.
     join = JoinRequest("g", "", None, "consumer", (("range", b""),), 10_000, 10_000, require_known_member_id=False)
     answers: list[Any] = []
     h.coordinator.join(join, answers.append)
@@ -343,5 +344,5 @@ def test_a_classic_member_takes_over_only_an_empty_consumer_group() -> None:
     h.coordinator.join(join, answers.append)
     assert h.group() is None and h.coordinator.groups["g"].members
     assert h.coordinator.fetch_offsets("g", [("t", [0])])[1][0][1][0][1].offset == 4
-    # And a consumer-protocol member cannot join the live classic group.
+    # Nor can a consumer-protocol member upgrade a classic group whose subscriptions it cannot read.
     assert h.beat("m2", 0).error is ErrorCode.GROUP_ID_NOT_FOUND

@@ -73,6 +73,11 @@ class ConsumerMember:
     def instance_id(self) -> str | None:
         return self.metadata.instance_id
 
+    @property
+    def is_classic(self) -> bool:
+        """Served through JoinGroup/SyncGroup/Heartbeat (KIP-848's online upgrade)."""
+        return self.metadata.classic is not None
+
 
 @dataclass(slots=True, eq=False)
 class ConsumerGroup:
@@ -148,6 +153,21 @@ class ConsumerGroup:
 
     def partition_epoch(self, topic_id: bytes, partition: int) -> int:
         return self.partition_epochs.get((topic_id, partition), -1)
+
+    def waiting_on_unreleased_partition(self, member: ConsumerMember) -> bool:
+        """ConsumerGroup.waitingOnUnreleasedPartition: a target partition of the member's is
+        still held by another member."""
+        if member.state is not MemberState.UNRELEASED_PARTITIONS:
+            return False
+        for topic_id, partitions in self.target.get(member.member_id, {}).items():
+            held = member.current.assigned.get(topic_id, frozenset())
+            if any(p not in held and self.partition_epoch(topic_id, p) != -1 for p in partitions):
+                return True
+        return False
+
+    def all_classic_except(self, member_ids: set[str]) -> bool:
+        """Every member but these speaks the classic protocol (ConsumerGroup.allMembersUseClassicProtocolExcept)."""
+        return all(m.is_classic for m_id, m in self.members.items() if m_id not in member_ids)
 
     def preferred_assignor(self, default: str, available: tuple[str, ...]) -> str:
         """ConsumerGroup.computePreferredServerAssignor: the assignor most members ask for

@@ -15,6 +15,7 @@ State is the ConsumerGroup* records of `__consumer_offsets`, replayed at load.
 from __future__ import annotations
 
 import logging
+import struct
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -24,6 +25,7 @@ import re2
 from ottla.server.config import ALL_KEYS
 from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
 import ottla.server.groups.consumer.assignors as assignors
+import ottla.server.groups.consumer.embedded as embedded
 import ottla.server.groups.consumer.records as records
 from ottla.server.groups.consumer.group import (
     JOIN_EPOCH,
@@ -36,12 +38,15 @@ from ottla.server.groups.consumer.group import (
     is_subset,
     reconcile,
 )
-from ottla.server.groups.consumer.records import Assignment, CurrentAssignment, MemberMetadata, RecordKey
-from ottla.server.groups.membership import store_error
+from ottla.server.groups.consumer.records import Assignment, ClassicMemberMetadata, CurrentAssignment, MemberMetadata, RecordKey
+from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, JoinResult, SyncResult
+from ottla.server.groups.membership import JoinRequest, store_error
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode, KafkaError
 
 log = logging.getLogger("ottla.groups")
+
+_INT16 = struct.Struct(">h")
 
 # Heartbeat timers may fire a hair before their deadline (asyncio's clock resolution).
 _TIMER_SLACK_S = 0.001
@@ -55,6 +60,16 @@ class ConsumerGroupConfig:
     heartbeat_interval_ms: int = 5000
     max_size: int = 2**31 - 1
     assignors: tuple[str, ...] = assignors.ASSIGNORS
+    # group.consumer.migration.policy: disabled, upgrade, downgrade or bidirectional (Kafka 4.4's default).
+    migration_policy: str = "bidirectional"
+
+    @property
+    def upgrade_enabled(self) -> bool:
+        return self.migration_policy in ("upgrade", "bidirectional")
+
+    @property
+    def downgrade_enabled(self) -> bool:
+        return self.migration_policy in ("downgrade", "bidirectional")
 
     def broker_value(self, name: str) -> Any:
         """A broker setting as this config holds it: its own group.consumer.* fields, Kafka's
@@ -64,6 +79,7 @@ class ConsumerGroupConfig:
             "group.consumer.heartbeat.interval.ms": self.heartbeat_interval_ms,
             "group.consumer.max.size": self.max_size,
             "group.consumer.assignors": self.assignors,
+            "group.consumer.migration.policy": self.migration_policy,
         }
         return own[name] if name in own else ALL_KEYS[name].default
 
@@ -75,6 +91,7 @@ class ConsumerGroupConfig:
             heartbeat_interval_ms=config.value("group.consumer.heartbeat.interval.ms"),
             max_size=config.value("group.consumer.max.size"),
             assignors=names or assignors.ASSIGNORS,
+            migration_policy=str(config.value("group.consumer.migration.policy")).strip().lower(),
         )
 
 
@@ -105,6 +122,16 @@ class HeartbeatResult:
     assignment: Assignment | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class Upgrade:
+    """A live classic group converted to a consumer group (not yet kept): the records that
+    retire the one and write the other, and what to do once they are stored."""
+
+    group: ConsumerGroup
+    records: list[KeyValue]
+    on_stored: Callable[[], None]
+
+
 class _Refused(Exception):
     def __init__(self, error: ErrorCode, message: str) -> None:
         super().__init__(message)
@@ -114,8 +141,11 @@ class _Refused(Exception):
 
 class ConsumerGroupManager:
     """The consumer groups of one coordinator. `has_classic_group(id)` says whether a
-    non-empty classic group holds the id, which a consumer group may not take over;
-    `drop_empty_classic_group(id)` gives the records that retire an empty one."""
+    non-empty classic group holds the id, which a consumer group takes over only through
+    `upgrade_classic_group(id)` (None when not allowed); `drop_empty_classic_group(id)`
+    gives the records that retire an empty one; `downgrade(group, leaving ids)` turns a
+    group whose remaining members all speak the classic protocol back into a classic group
+    instead of fencing the leaving ones, when it may (True if it did)."""
 
     def __init__(
         self,
@@ -127,6 +157,8 @@ class ConsumerGroupManager:
         has_classic_group: Callable[[str], bool],
         drop_empty_classic_group: Callable[[str], list[KeyValue]],
         group_config: Callable[[str, str], Any] | None = None,
+        upgrade_classic_group: Callable[[str], Upgrade | None] | None = None,
+        downgrade: Callable[[ConsumerGroup, set[str]], bool] | None = None,
     ) -> None:
         self.log = log_
         self.storage = storage
@@ -135,6 +167,8 @@ class ConsumerGroupManager:
         self.wall_clock_ms = wall_clock_ms
         self.has_classic_group = has_classic_group
         self.drop_empty_classic_group = drop_empty_classic_group
+        self.upgrade_classic_group = upgrade_classic_group
+        self.downgrade = downgrade
         # (group id, group config name) -> the value the group runs with (`GroupConfigs.value`).
         self.group_config = group_config or (lambda group_id, name: self.config.broker_value("group." + name))
         self.groups: dict[str, ConsumerGroup] = {}
@@ -248,13 +282,21 @@ class ConsumerGroupManager:
         now = self.wall_clock_ms()
         out: list[KeyValue] = []
         group = self.groups.get(request.group_id)
+        upgraded: Upgrade | None = None
         if group is None:
-            if self.has_classic_group(request.group_id):
-                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a consumer group.")
             if request.member_epoch != JOIN_EPOCH:
                 raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
-            out += self.drop_empty_classic_group(request.group_id)
-            group = ConsumerGroup(request.group_id)
+            if self.has_classic_group(request.group_id):
+                # GroupMetadataManager.getOrMaybeCreateConsumerGroup: a live classic group is
+                # converted when the migration policy allows it (validateOnlineUpgrade).
+                upgraded = self.upgrade_classic_group(request.group_id) if self.upgrade_classic_group is not None else None
+                if upgraded is None:
+                    raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a consumer group.")
+                group = upgraded.group
+                out += upgraded.records
+            else:
+                out += self.drop_empty_classic_group(request.group_id)
+                group = ConsumerGroup(request.group_id)
         member, replaced = self._find_member(group, request)
         if member is None:
             if len(group.members) >= self.config.max_size:
@@ -276,6 +318,47 @@ class ConsumerGroupManager:
             metadata = replace(metadata, subscribed_topic_regex=None)
         if request.subscribed_topic_regex is not None and request.subscribed_topic_names is None and request.member_epoch == JOIN_EPOCH:
             metadata = replace(metadata, subscribed_topic_names=())
+        if replaced is None and request.member_epoch == JOIN_EPOCH:
+            # A member (re)joining owns nothing: what it held is free for others.
+            member.current = CurrentAssignment(0, 0, MemberState.STABLE)
+        staged, previous, updated = self._apply(group, member, replaced, metadata, request.owned, request.member_epoch == JOIN_EPOCH, out, now)
+        if upgraded is not None:
+            upgraded.on_stored()
+            for converted in staged.members.values():
+                if converted is not member:
+                    self._arm_session(staged, converted)
+        self._arm_session(staged, member)
+        self._arm_rebalance(staged, member)
+        full = request.member_epoch == JOIN_EPOCH or (
+            request.rebalance_timeout_ms != -1
+            and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
+            and request.owned is not None
+        )
+        send = full or updated.assigned != previous.assigned or updated.member_epoch != previous.member_epoch
+        return HeartbeatResult(
+            ErrorCode.NONE,
+            member_id=member.member_id,
+            member_epoch=updated.member_epoch,
+            heartbeat_interval_ms=self.group_config(group.group_id, "consumer.heartbeat.interval.ms"),
+            assignment=updated.assigned if send else None,
+        )
+
+    def _apply(
+        self,
+        group: ConsumerGroup,
+        member: ConsumerMember,
+        replaced: ConsumerMember | None,
+        metadata: MemberMetadata,
+        owned: Assignment | None,
+        write_current: bool,
+        out: list[KeyValue],
+        now: int,
+    ) -> tuple[ConsumerGroup, CurrentAssignment, CurrentAssignment]:
+        """Steps 1-3 of a heartbeat or a classic member's JoinGroup, shared by both protocols:
+        take the member's metadata (bumping the group epoch when its subscription or the
+        subscribed topics changed), recompute the target assignment if the epoch is ahead,
+        reconcile the member, store `out` and the changes in one batch, and only then keep
+        them. Returns the group as kept, and the member's previous and new current assignment."""
         is_new = replaced is None and member.member_id not in group.members
         bump = is_new or _subscription(metadata) != _subscription(member.metadata)
         staged = self._stage(group)  # changes are applied to a copy, kept only once stored
@@ -286,9 +369,6 @@ class ConsumerGroupManager:
             inherited = group.target.get(replaced.member_id, {})
             staged.target[member.member_id] = inherited
             out.append((records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group.group_id, member.member_id), records.target_assignment_member_value(inherited)))
-        elif request.member_epoch == JOIN_EPOCH:
-            # A member (re)joining owns nothing: what it held is free for others.
-            member.current = CurrentAssignment(0, 0, MemberState.STABLE)
         if metadata != member.metadata or is_new or replaced is not None:
             out.append((records.member_key(records.MEMBER_METADATA, group.group_id, member.member_id), records.member_metadata_value(metadata)))
         member.metadata = metadata
@@ -305,8 +385,8 @@ class ConsumerGroupManager:
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
         if staged.group_epoch > staged.assignment_epoch:
             out += self._compute_target(staged, now)
-        updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), request.owned, staged.partition_epoch)
-        if updated != previous or request.member_epoch == JOIN_EPOCH:
+        updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), owned, staged.partition_epoch)
+        if updated != previous or write_current:
             out.append((records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(updated)))
         staged.set_current(member, updated)
         if out:
@@ -315,21 +395,7 @@ class ConsumerGroupManager:
         staged.update_state()
         if replaced is not None:
             self._cancel_timers(replaced)
-        self._arm_session(staged, member)
-        self._arm_rebalance(staged, member)
-        full = request.member_epoch == JOIN_EPOCH or (
-            request.rebalance_timeout_ms != -1
-            and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
-            and request.owned is not None
-        )
-        send = full or updated.assigned != previous.assigned or updated.member_epoch != previous.member_epoch
-        return HeartbeatResult(
-            ErrorCode.NONE,
-            member_id=member.member_id,
-            member_epoch=updated.member_epoch,
-            heartbeat_interval_ms=self.group_config(group.group_id, "consumer.heartbeat.interval.ms"),
-            assignment=updated.assigned if send else None,
-        )
+        return staged, previous, updated
 
     def _stage(self, group: ConsumerGroup) -> ConsumerGroup:
         """A copy of the group to apply a heartbeat's changes to, so a failed write leaves
@@ -417,15 +483,23 @@ class ConsumerGroupManager:
         return HeartbeatResult(ErrorCode.NONE, member_id=request.member_id, member_epoch=request.member_epoch)
 
     def remove_member(self, group: ConsumerGroup, member: ConsumerMember) -> None:
-        """Tombstones for the member's records and a group epoch bump, in one batch
-        (GroupMetadataManager.consumerGroupFenceMember); the others are reassigned its
-        partitions on their next heartbeats. Raises KafkaError from the log."""
+        self.remove_members(group, [member])
+
+    def remove_members(self, group: ConsumerGroup, members: list[ConsumerMember]) -> None:
+        """Tombstones for the members' records and one group epoch bump, in one batch
+        (GroupMetadataManager.consumerGroupFenceMembers); the others are reassigned their
+        partitions on their next heartbeats. When only classic members would remain, the
+        group may become a classic group instead (the online downgrade). Raises KafkaError
+        from the log."""
+        if self.downgrade is not None and self.downgrade(group, {m.member_id for m in members}):
+            return
         now = self.wall_clock_ms()
-        out = self._member_tombstones(group.group_id, member.member_id)
+        out = [tombstone for member in members for tombstone in self._member_tombstones(group.group_id, member.member_id)]
         out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
         self.log.append(group.group_id, out, now)
-        self._cancel_timers(member)
-        group.remove_member(member.member_id)
+        for member in members:
+            self._cancel_timers(member)
+            group.remove_member(member.member_id)
         group.group_epoch += 1
         group.subscription_metadata = self._subscription_metadata(group)
         group.update_state()
@@ -437,6 +511,218 @@ class ConsumerGroupManager:
             (records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id), None),
             (records.member_key(records.MEMBER_METADATA, group_id, member_id), None),
         ]
+
+    # --- classic members (KIP-848's online upgrade) ---------------------------------
+
+    def classic_join(self, group: ConsumerGroup, request: JoinRequest) -> JoinResult:
+        """GroupMetadataManager.classicGroupJoinToConsumerGroup: a JoinGroup into a live
+        consumer group is answered at once, never parked. The member's subscription is read
+        from its first protocol's metadata; it is reconciled as a heartbeat would be, with
+        the partitions its subscription says it owns; its generation is its member epoch,
+        and it is never the leader (the coordinator assigns; its SyncGroup collects it)."""
+        member_id = request.member_id or str(uuid.uuid4())
+        names = [name for name, _ in request.protocols]
+        if len(group.members) >= self.config.max_size and member_id not in group.members:
+            return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, request.member_id)
+        if not self._supports_classic_protocols(group, request.protocol_type, names):
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+        if request.require_known_member_id and not request.member_id and request.group_instance_id is None:
+            return JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id)
+        try:
+            subscription = embedded.parse_subscription(request.protocols[0][1])
+        except embedded.MalformedProtocol:
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+        replaced: ConsumerMember | None = None
+        member = self._copy(group.members.get(member_id))
+        if request.group_instance_id is not None:
+            holder_id = group.static_members.get(request.group_instance_id)
+            holder = None if holder_id is None else group.members.get(holder_id)
+            if holder is not None and not request.member_id:
+                # A static member restarting takes over its instance's assignment.
+                member, replaced = ConsumerMember(member_id, holder.metadata, holder.current), holder
+            elif holder is not None and holder.member_id != member_id:
+                return JoinResult(ErrorCode.FENCED_INSTANCE_ID, request.member_id)
+        if member is None:
+            member = ConsumerMember(member_id, MemberMetadata(None, None, "", "", (), None, -1, None))
+        metadata = MemberMetadata(
+            instance_id=request.group_instance_id,
+            rack_id=subscription.rack_id if subscription.rack_id is not None else member.metadata.rack_id,
+            client_id=request.client_id,
+            client_host=request.client_host,
+            subscribed_topic_names=subscription.topics,
+            subscribed_topic_regex=None,
+            rebalance_timeout_ms=request.rebalance_timeout_ms,
+            server_assignor=None,
+            classic=ClassicMemberMetadata(request.session_timeout_ms, request.protocols),
+        )
+        try:
+            staged, _, updated = self._apply(group, member, replaced, metadata, self._topic_ids(subscription.owned_partitions), False, [], self.wall_clock_ms())
+        except KafkaError as exc:
+            return JoinResult(store_error(exc.code), request.member_id)
+        self._arm_session(staged, member)
+        # It must now collect its assignment with SyncGroup within its rebalance timeout.
+        self._arm_classic_deadline(staged, member, "sync timeout")
+        return JoinResult(ErrorCode.NONE, member_id, updated.member_epoch, CONSUMER_PROTOCOL_TYPE, names[0], "")
+
+    def classic_sync(
+        self, group: ConsumerGroup, generation_id: int, member_id: str, instance_id: str | None, protocol_type: str | None, protocol_name: str | None
+    ) -> SyncResult:
+        """GroupMetadataManager.classicGroupSyncToConsumerGroup: the member's assigned
+        partitions in the embedded protocol, at the version it subscribed with."""
+        try:
+            member = self._classic_member(group, member_id, instance_id)
+        except _Refused as refused:
+            return SyncResult(refused.error)
+        classic = member.metadata.classic
+        assert classic is not None
+        if generation_id != member.member_epoch:
+            return SyncResult(ErrorCode.ILLEGAL_GENERATION)
+        if (protocol_type is not None and protocol_type != CONSUMER_PROTOCOL_TYPE) or (protocol_name is not None and protocol_name != classic.supported_protocols[0][0]):
+            return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        if group.group_epoch > member.member_epoch and member.state is not MemberState.UNREVOKED_PARTITIONS:
+            # A new epoch began since its JoinGroup: it rejoins first (throwIfRebalanceInProgress).
+            return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
+        self.timers.cancel(member.rebalance_timer)
+        member.rebalance_timer = None
+        self._arm_session(group, member)
+        version = _INT16.unpack_from(classic.supported_protocols[0][1])[0] if len(classic.supported_protocols[0][1]) >= 2 else 0
+        assignment = embedded.serialize_assignment(self._topic_names(member.current.assigned), version)
+        return SyncResult(ErrorCode.NONE, assignment, protocol_type, protocol_name)
+
+    def classic_heartbeat(self, group: ConsumerGroup, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
+        """GroupMetadataManager.classicGroupHeartbeatToConsumerGroup: REBALANCE_IN_PROGRESS
+        when the group epoch moved past the member's, when it must revoke partitions, or when
+        the partitions it waits for are free; it then has its rebalance timeout to rejoin."""
+        try:
+            member = self._classic_member(group, member_id, instance_id)
+        except _Refused as refused:
+            return refused.error
+        if generation_id != member.member_epoch:
+            return ErrorCode.ILLEGAL_GENERATION
+        self._arm_session(group, member)
+        if (
+            member.member_epoch < group.group_epoch
+            or member.state is MemberState.UNREVOKED_PARTITIONS
+            or (member.state is MemberState.UNRELEASED_PARTITIONS and not group.waiting_on_unreleased_partition(member))
+        ):
+            if member.rebalance_timer is None:
+                self._arm_classic_deadline(group, member, "join timeout")
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def classic_leave(self, group: ConsumerGroup, leaving: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
+        """LeaveGroup into a consumer group: each named member leaves (an administrator may
+        name a static member by instance id alone, whatever its protocol), all in one fence."""
+        errors = []
+        valid: list[ConsumerMember] = []
+        for member_id, instance_id in leaving:
+            try:
+                if instance_id is not None and not member_id:
+                    holder_id = group.static_members.get(instance_id)
+                    member = None if holder_id is None else group.members.get(holder_id)
+                    if member is None:
+                        raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
+                else:
+                    member = self._classic_member(group, member_id, instance_id)
+            except _Refused as refused:
+                errors.append(refused.error)
+                continue
+            errors.append(ErrorCode.NONE)
+            if member not in valid:
+                valid.append(member)
+        if valid:
+            try:
+                self.remove_members(group, valid)
+            except KafkaError as exc:
+                return store_error(exc.code), []
+        return ErrorCode.NONE, errors
+
+    def _classic_member(self, group: ConsumerGroup, member_id: str, instance_id: str | None) -> ConsumerMember:
+        """GroupMetadataManager.validateConsumerGroupMember, then throwIfMemberDoesNotUseClassicProtocol."""
+        if instance_id is None:
+            member = group.members.get(member_id)
+            if member is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}.")
+        else:
+            holder_id = group.static_members.get(instance_id)
+            member = None if holder_id is None else group.members.get(holder_id)
+            if member is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
+            if member.member_id != member_id:
+                raise _Refused(ErrorCode.FENCED_INSTANCE_ID, f"Static member {member_id} with instance id {instance_id} was fenced by member {member.member_id}.")
+        if not member.is_classic:
+            raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member.member_id} does not use the classic protocol.")
+        return member
+
+    @staticmethod
+    def _supports_classic_protocols(group: ConsumerGroup, protocol_type: str, names: list[str]) -> bool:
+        """ConsumerGroup.supportsClassicProtocols: protocol type "consumer", and a protocol
+        every classic member already in the group supports."""
+        if protocol_type != CONSUMER_PROTOCOL_TYPE or not names:
+            return False
+        classic = [m.metadata.classic for m in group.members.values() if m.metadata.classic is not None]
+        return any(all(any(name == theirs for theirs, _ in c.supported_protocols) for c in classic) for name in names)
+
+    def _arm_classic_deadline(self, group: ConsumerGroup, member: ConsumerMember, why: str) -> None:
+        """A classic member's join or sync timeout (its rebalance timeout), after which it is fenced."""
+        self.timers.cancel(member.rebalance_timer)
+        member.rebalance_timer = self.timers.after(max(member.metadata.rebalance_timeout_ms, 0), self._classic_deadline_passed, group.group_id, member.member_id, why)
+
+    def _classic_deadline_passed(self, group_id: str, member_id: str, why: str) -> None:
+        group = self.groups.get(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if member is not None:
+            member.rebalance_timer = None
+            self._fence(group_id, member_id, why)
+
+    def _topic_ids(self, partitions: embedded.TopicPartitions) -> Assignment:
+        """Names to topic ids, topics that no longer exist left out."""
+        result: Assignment = {}
+        for name, parts in partitions.items():
+            info = self.storage.topic(name)
+            if info is not None and parts:
+                result[info.topic_id] = parts
+        return result
+
+    def _topic_names(self, assignment: Assignment) -> embedded.TopicPartitions:
+        result: embedded.TopicPartitions = {}
+        for topic_id, parts in assignment.items():
+            info = self.storage.topic_by_id(topic_id)
+            if info is not None and parts:
+                result[info.name] = parts
+        return result
+
+    def classic_member_assignment(self, group: ConsumerGroup, member: ConsumerMember, protocol_name: str) -> bytes:
+        """The member's target assignment in the embedded protocol, at the version of its
+        metadata for `protocol_name` (what a downgraded classic group stores for it)."""
+        classic = member.metadata.classic
+        metadata = next((m for name, m in classic.supported_protocols if name == protocol_name), b"") if classic is not None else b""
+        version = _INT16.unpack_from(metadata)[0] if len(metadata) >= 2 else 0
+        return embedded.serialize_assignment(self._topic_names(group.target.get(member.member_id, {})), version)
+
+    def from_classic(self, group_id: str, generation_id: int, members: list[tuple[ConsumerMember, bytes]]) -> tuple[ConsumerGroup, list[KeyValue]]:
+        """ConsumerGroup.fromClassicGroup and createConsumerGroupRecords: each classic member,
+        given with its last assignment's bytes, becomes a stable member at the generation,
+        owning (and targeted with) that assignment. Raises MalformedProtocol."""
+        group = ConsumerGroup(group_id, group_epoch=generation_id, assignment_epoch=generation_id)
+        for member, assignment_bytes in members:
+            assigned = self._topic_ids(embedded.parse_assignment(assignment_bytes))
+            member.current = CurrentAssignment(generation_id, generation_id, MemberState.STABLE, assigned)
+            group.put_member(member)
+            group.target[member.member_id] = assigned
+        group.subscription_metadata = self._subscription_metadata(group)
+        group.update_state()
+        out: list[KeyValue] = [(records.member_key(records.MEMBER_METADATA, group_id, m.member_id), records.member_metadata_value(m.metadata)) for m in group.members.values()]
+        out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id)))
+        out += [(records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group_id, m_id), records.target_assignment_member_value(a)) for m_id, a in group.target.items()]
+        out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group_id), records.target_assignment_metadata_value(generation_id, self.wall_clock_ms())))
+        out += [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, m.member_id), records.current_assignment_value(m.current)) for m in group.members.values()]
+        return group, out
+
+    def tombstones(self, group: ConsumerGroup) -> list[KeyValue]:
+        """Every record of the group, members' and group's (ConsumerGroup.createGroupTombstoneRecords)."""
+        members = [t for member_id in group.members for t in self._member_tombstones(group.group_id, member_id)]
+        return members + self.delete(group)
 
     # --- subscriptions and the target assignment ---------------------------------
 
@@ -508,8 +794,10 @@ class ConsumerGroupManager:
     # --- timers ------------------------------------------------------------------
 
     def _arm_session(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        """A classic member keeps the session timeout of its JoinGroup."""
         self.timers.cancel(member.session_timer)
-        timeout = self.group_config(group.group_id, "consumer.session.timeout.ms")
+        classic = member.metadata.classic
+        timeout = classic.session_timeout_ms if classic is not None else self.group_config(group.group_id, "consumer.session.timeout.ms")
         member.session_timer = self.timers.after(timeout, self._session_expired, group.group_id, member.member_id)
 
     def _arm_rebalance(self, group: ConsumerGroup, member: ConsumerMember) -> None:
@@ -562,10 +850,11 @@ class ConsumerGroupManager:
         member = group.members.get(member_id or "")
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if commit_version is not None and commit_version < 9:
+        if commit_version is not None and commit_version < 9 and not member.is_classic:
             return ErrorCode.UNSUPPORTED_VERSION
         if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
+            # A classic member commits with its generation (ConsumerGroup.validateMemberEpoch).
+            return ErrorCode.ILLEGAL_GENERATION if member.is_classic else ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
 
     def subscribed_topics(self, group: ConsumerGroup) -> set[str]:

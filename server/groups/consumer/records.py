@@ -7,6 +7,7 @@ flexible message (compact strings and arrays, tagged fields):
 
     3  ConsumerGroupMetadata                group -> group epoch (+ tagged metadata hash)
     5  ConsumerGroupMemberMetadata          group, member -> instance, rack, client, subscription
+                                            (+ tagged ClassicMemberMetadata of a classic member)
     6  ConsumerGroupTargetAssignmentMetadata group -> assignment epoch
     7  ConsumerGroupTargetAssignmentMember  group, member -> target partitions
     8  ConsumerGroupCurrentMemberAssignment group, member -> epochs, state, partitions
@@ -19,7 +20,7 @@ a log holding it is read past. A null value is a tombstone.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ottla.server.coordinator.log import RecordFormatError
 
@@ -41,6 +42,15 @@ Assignment = dict[bytes, frozenset[int]]
 
 
 @dataclass(slots=True, frozen=True)
+class ClassicMemberMetadata:
+    """A classic-protocol member of a consumer group (tagged field 0 of the member's
+    metadata): its session timeout and its JoinGroup protocols, name then metadata."""
+
+    session_timeout_ms: int
+    supported_protocols: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(slots=True, frozen=True)
 class MemberMetadata:
     instance_id: str | None
     rack_id: str | None
@@ -50,6 +60,8 @@ class MemberMetadata:
     subscribed_topic_regex: str | None
     rebalance_timeout_ms: int
     server_assignor: str | None
+    # None for a member that speaks ConsumerGroupHeartbeat.
+    classic: ClassicMemberMetadata | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -113,6 +125,11 @@ class _Writer:
         self.uvarint(len(values) + 1)
         for value in values:
             self.compact_string(value)
+        return self
+
+    def compact_bytes(self, value: bytes) -> _Writer:
+        self.uvarint(len(value) + 1)
+        self.out += value
         return self
 
     def int32s(self, values: list[int]) -> _Writer:
@@ -191,6 +208,12 @@ class _Reader:
     def compact_string(self) -> str | None:
         size = self.uvarint()
         return None if size == 0 else self._text(size - 1)
+
+    def compact_bytes(self) -> bytes:
+        size = self.uvarint() - 1
+        if size < 0:
+            raise RecordFormatError("null where Kafka's schema has non-null bytes")
+        return bytes(self._take(size))
 
     def required_string(self) -> str:
         value = self.compact_string()
@@ -273,13 +296,21 @@ def member_metadata_value(member: MemberMetadata) -> bytes:
     writer = _Writer(0).compact_string(member.instance_id).compact_string(member.rack_id)
     writer.compact_string(member.client_id).compact_string(member.client_host).strings(member.subscribed_topic_names)
     writer.compact_string(member.subscribed_topic_regex).int32(member.rebalance_timeout_ms).compact_string(member.server_assignor)
-    return writer.done()
+    if member.classic is None:
+        return writer.done()
+    classic = _Writer(0).int32(member.classic.session_timeout_ms).uvarint(len(member.classic.supported_protocols) + 1)
+    for name, metadata in member.classic.supported_protocols:
+        classic.compact_string(name).compact_bytes(metadata).uvarint(0)
+    body = classic.done()[2:]  # a struct, not a versioned message
+    writer.uvarint(1).uvarint(0).uvarint(len(body))
+    writer.out += body
+    return writer.done(tagged=1)
 
 
 def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
     reader = _Reader(data)
     reader.value_version()
-    return MemberMetadata(
+    metadata = MemberMetadata(
         instance_id=reader.compact_string(),
         rack_id=reader.compact_string(),
         client_id=reader.required_string(),
@@ -289,6 +320,17 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
         rebalance_timeout_ms=reader.int32(),
         server_assignor=reader.compact_string(),
     )
+    classic = reader.skip_tagged().get(0)
+    if classic is None:
+        return metadata
+    inner = _Reader(classic)
+    session_timeout_ms = inner.int32()
+    protocols = []
+    for _ in range(inner.count()):
+        name = inner.required_string()
+        protocols.append((name, inner.compact_bytes()))
+        inner.skip_tagged()
+    return replace(metadata, classic=ClassicMemberMetadata(session_timeout_ms, tuple(protocols)))
 
 
 def target_assignment_metadata_value(assignment_epoch: int, timestamp_ms: int) -> bytes:
