@@ -21,10 +21,11 @@ from ottla.server.faults import Fault, FaultError, Faults
 from ottla.server.http.api import ApiError
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 
-# What a request may set: Faults.add's arguments that JSON can carry (not `when`, a function).
-_SETTABLE = frozenset(
-    {"api", "topic", "partition", "node", "client_id", "error", "delay_ms", "drop", "throttle_ms", "count", "every", "name"}
-)
+# What a request may set, with the JSON types each takes: Faults.add's arguments (not `when`, a function).
+_SETTABLE: dict[str, tuple[type, ...]] = {
+    "api": (str, int), "topic": (str,), "partition": (int,), "node": (int,), "client_id": (str,), "error": (str, int),
+    "delay_ms": (int,), "drop": (str,), "throttle_ms": (int,), "count": (int,), "every": (int,), "name": (str,),
+}
 
 # The running broker and the principal of an HTTP request (the app's keys stay in app.py).
 BrokerOf = Callable[[web.Request], Any]
@@ -51,12 +52,15 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
     async def add_fault(request: web.Request) -> web.StreamResponse:
         registry = faults(request, True)
         body = await _body(request)
-        unknown = sorted(set(body) - _SETTABLE)
+        unknown = sorted(set(body) - _SETTABLE.keys())
         if unknown:
             raise ApiError(400, f"unknown fault fields {unknown}; known: {sorted(_SETTABLE)}")
+        for name, value in body.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, _SETTABLE[name])):
+                raise ApiError(400, f"{name} takes {' or '.join(t.__name__ for t in _SETTABLE[name])}, not {value!r}")
         try:
             fault = registry.add(**body)
-        except (FaultError, TypeError) as exc:
+        except FaultError as exc:
             raise ApiError(400, str(exc)) from None
         return web.json_response(fault.describe(), status=201)
 
