@@ -8,6 +8,14 @@ so installing `ottla` is enough:
 test. Mark a test `@pytest.mark.ottla_disk` (or run pytest with `--ottla-disk`) for a
 broker that writes its log to a temporary directory instead.
 
+`ottla_cluster` is a fresh cluster of three nodes per test (node ids 1-3, in racks a, b, c),
+for clients facing leader moves and outages:
+
+    def test_survives_leader_loss(ottla_cluster):
+        ottla_cluster.create_topic("t", replication_factor=3, min_insync_replicas=2)
+        ottla_cluster.stop_node(ottla_cluster.leader_of("t", 0))
+        KafkaProducer(bootstrap_servers=ottla_cluster.bootstrap_servers, acks="all").send("t", b"v").get(timeout=30)
+
 `ottla_faults` are the session broker's faults on demand, removed when the test ends:
 
     def test_retries(ottla_bootstrap, ottla_faults):
@@ -50,6 +58,15 @@ def ottla_broker_fn(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     """A fresh broker for one test (in memory unless marked ottla_disk or --ottla-disk)."""
     with running_broker(data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0) as broker:
         yield broker
+
+
+@pytest.fixture
+def ottla_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedBroker]:
+    """A fresh cluster of three nodes in racks a, b, c for one test (in memory unless ottla_disk)."""
+    with running_broker(
+        data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0, nodes=3, racks=("a", "b", "c")
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture

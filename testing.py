@@ -5,6 +5,13 @@
 
 Nothing it starts outlives the `with`: the loop, the thread, sockets and files end there.
 
+A cluster of N nodes in the one process (server/cluster/), with its outages on call:
+
+    with running_broker(nodes=3, data_dir=None) as cluster:
+        cluster.create_topic("t", partitions=3, replication_factor=3, min_insync_replicas=2)
+        cluster.stop_node(cluster.leader_of("t", 0))   # a new leader is elected from the ISR
+        cluster.start_node(1)
+
 Faults on demand (ottla.server.faults): `broker.faults.add(api="produce", error="NOT_LEADER_OR_FOLLOWER",
 count=3)` returns a handle with `.fired` and `.remove()`. For a broker in its own process, faults
 set from its start: `python -m ottla.testing serve --fault '{"api": "produce", "drop": "after",
@@ -77,10 +84,42 @@ class ThreadedBroker:
         assert self.broker is not None
         return self.broker.faults
 
-    def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
-        """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`)."""
+    def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None, **configs: Any) -> None:
+        """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`);
+        in a cluster, `replication_factor` replicas of each partition."""
         assert self.broker is not None
-        self._call(_on_loop(self.broker.create_topic, name, partitions, **configs))
+        self._call(_on_loop(self.broker.create_topic, name, partitions, replication_factor, **configs))
+
+    # Cluster mode (`running_broker(nodes=N)`): see Broker.stop_node and the others.
+
+    def stop_node(self, node_id: int) -> None:
+        """Stop a node as a crash would; its partitions elect new leaders."""
+        assert self.broker is not None
+        self._call(self.broker.stop_node(node_id))
+
+    def start_node(self, node_id: int) -> None:
+        """Start a stopped node again, or reconnect an isolated one."""
+        assert self.broker is not None
+        self._call(self.broker.start_node(node_id))
+
+    def isolate_node(self, node_id: int) -> None:
+        """Make a node accept connections and never answer; its partitions elect new leaders."""
+        assert self.broker is not None
+        self._call(_on_loop(self.broker.isolate_node, node_id))
+
+    def move_leader(self, topic: str, partition: int, node_id: int) -> None:
+        """Make a running in-sync replica lead a partition, in a new leader epoch."""
+        assert self.broker is not None
+        self._call(_on_loop(self.broker.move_leader, topic, partition, node_id))
+
+    def leader_of(self, topic: str, partition: int) -> int:
+        """The node leading a partition now (-1: none)."""
+        return int(self.partition_state(topic, partition)["leader"])
+
+    def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
+        """A partition's replicas, leader, leader epoch, ISR and offline replicas."""
+        assert self.broker is not None
+        return dict(self._call(_on_loop(self.broker.partition_state, topic, partition)))
 
 
 async def _on_loop(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -2,6 +2,13 @@
 
 `Broker` is also the embedding API: `async with Broker(port=0, data_dir=None) as b:`
 runs one in the current event loop, with settings under Kafka's names.
+
+`Broker(nodes=3)` runs a cluster in the same process (server/cluster/): one storage and one
+set of coordinators, and per node its own listeners (node k of a listener on a fixed port
+listens on that port + k), connections and `BrokerServices` (its `node`, its fetch
+sessions). `stop_node`, `start_node`, `isolate_node` and `move_leader` make the outages and
+leader moves clients must survive. With one node (the default) there is no cluster state
+and every answer is as it has always been.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ import logging
 import socket
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ottla.server.broker_configs import BrokerConfigs
+from ottla.server.cluster.routing import replication_factor_for
+from ottla.server.cluster.state import ClusterState, NodeState
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
@@ -38,6 +47,7 @@ from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslS
 from ottla.server.share import ShareCoordinator, open_share_coordinator
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
+from ottla.wire.errors import KafkaError
 
 if TYPE_CHECKING:
     from ottla.server.http import HttpListener
@@ -79,10 +89,13 @@ class Broker:
         data_dir: Any = _UNSET,
         test_hooks: TestHooks | None = None,
         add_scram: Iterable[str] = (),
+        nodes: int = 1,
+        racks: Sequence[str] = (),
         **settings: Any,
     ) -> None:
         """Settings by Kafka name (`num_partitions=3` may be spelt with underscores);
-        `test_hooks` only from `ottla.testing`."""
+        `test_hooks` only from `ottla.testing`. `nodes` > 1 runs a cluster whose node ids
+        follow `node.id`, in `racks` (one per node) when given."""
         # A name given with dots is taken as it is: listener names hold underscores (SASL_SSL).
         overrides = {name if "." in name else name.replace("_", "."): value for name, value in settings.items()}
         if port is not None:
@@ -98,6 +111,17 @@ class Broker:
         self.config = config
         self.broker_configs: BrokerConfigs | None = None
         self.node_id = config.node_id
+        if nodes < 1 or (racks and len(racks) != nodes):
+            raise ValueError(f"a cluster of {nodes} node(s) takes one rack per node or none, not {len(racks)}")
+        self.node_ids = tuple(range(config.node_id, config.node_id + nodes))
+        self.racks: tuple[str | None, ...] = tuple(racks) or (None,) * nodes
+        # The topology while a cluster of more than one node runs; None for a single node.
+        self.cluster: ClusterState | None = None
+        self._node_services: dict[int, BrokerServices] = {}
+        # Other nodes' bound ports by listener (the first node's are `bound_ports`).
+        self._other_ports: dict[int, dict[str, int]] = {}
+        # The sockets of isolated nodes, held open and never read or answered.
+        self._unanswered: dict[int, set[asyncio.BaseTransport]] = {}
         self.test_hooks = test_hooks or TestHooks()
         # SCRAM credentials set at each start, as `kafka-storage format --add-scram` writes them.
         self._add_scram = [parse_add_scram(item) for item in add_scram]
@@ -117,7 +141,8 @@ class Broker:
         self.port: int | None = None
         self.bound_ports: dict[str, int] = {}
         self.listeners: tuple[Listener, ...] = ()
-        self._servers: list[asyncio.Server] = []
+        # Each node's listening servers (one node: just this node's).
+        self._servers: dict[int, list[asyncio.Server]] = {}
         # Per TLS listener, its SSLContext and, on SSL listeners, the certificate principal mapper.
         self._tls: dict[str, tuple[ssl.SSLContext, PrincipalMapper | None]] = {}
         self._handshakes: set[asyncio.Task[None]] = set()
@@ -145,16 +170,23 @@ class Broker:
 
     @property
     def bootstrap_servers(self) -> str:
-        """The first listener's advertised address."""
-        return f"{self.advertised_host}:{self.port}"
+        """The first listener's advertised address; in a cluster, every node's, comma-separated."""
+        if len(self.node_ids) == 1:
+            return f"{self.advertised_host}:{self.port}"
+        return ",".join(f"{node.host}:{node.port}" for node in (self._listener_nodes(node_id)[self.listeners[0].name] for node_id in self.node_ids))
 
     def advertised_listeners(self) -> str:
         """Every listener as Kafka writes them, NAME://HOST:PORT with the bound ports."""
         return ",".join(f"{name}://{node.host}:{node.port}" for name, node in self._listener_nodes().items())
 
-    def _listener_nodes(self) -> dict[str, Node]:
+    def _ports_of(self, node_id: int) -> dict[str, int]:
+        return self.bound_ports if node_id == self.node_id else self._other_ports.setdefault(node_id, {})
+
+    def _listener_nodes(self, node_id: int | None = None) -> dict[str, Node]:
+        node_id = self.node_id if node_id is None else node_id
+        ports, offset = self._ports_of(node_id), node_id - self.node_id
         return {
-            listener.name: Node(self.node_id, listener.advertised_host, listener.advertised_port or self.bound_ports[listener.name])
+            listener.name: Node(node_id, listener.advertised_host, listener.advertised_port + offset if listener.advertised_port else ports[listener.name])
             for listener in self.listeners
         }
 
@@ -193,16 +225,8 @@ class Broker:
         loop = asyncio.get_running_loop()
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners
-        for listener in listeners:
-            # A restart keeps the ports a first start picked for port 0.
-            port = self.bound_ports.get(listener.name) or listener.port
-            server = await loop.create_server(
-                self._protocol_factory(listener), listener.host, port, reuse_address=True, backlog=1024, start_serving=False
-            )
-            self._servers.append(server)
-            for sock in server.sockets:
-                self._set_buffer_sizes(sock)
-            self.bound_ports[listener.name] = server.sockets[0].getsockname()[1]
+        for node_id in self.node_ids:
+            await self._bind_node(node_id)
         self.port = self.bound_ports[listeners[0].name]
         listener_nodes = self._listener_nodes()
         self.services = BrokerServices(
@@ -230,8 +254,11 @@ class Broker:
                 config.value("delegation.token.expiry.time.ms"),
             ),
         )
-        for server in self._servers:
-            await server.start_serving()
+        if len(self.node_ids) > 1:
+            self._open_cluster(data_dir)
+        for servers in self._servers.values():
+            for server in servers:
+                await server.start_serving()
         self.metrics.start_lag_probe(loop)
         if self.config.http_port >= 0:
             from ottla.server.http import HttpListener
@@ -243,23 +270,78 @@ class Broker:
         for listener in listeners:
             log.info("listening on %s:%s (listener %s, %s)", listener.host, self.bound_ports[listener.name], listener.name, listener.protocol.value)
 
-    def _protocol_factory(self, listener: Listener) -> Callable[[], asyncio.BaseProtocol]:
-        """What serves a new socket of `listener`: its Connection, behind a TLS handshake on
-        SSL and SASL_SSL listeners."""
+    async def _bind_node(self, node_id: int) -> None:
+        """Bind `node_id`'s listeners (not serving yet). A restart keeps the ports a first start
+        picked for port 0; node k of a cluster takes the port + k of a listener on a fixed one."""
+        loop = asyncio.get_running_loop()
+        ports, offset = self._ports_of(node_id), node_id - self.node_id
+        servers = self._servers.setdefault(node_id, [])
+        for listener in self.listeners:
+            port = ports.get(listener.name) or (listener.port + offset if listener.port else 0)
+            server = await loop.create_server(
+                self._protocol_factory(listener, node_id), listener.host, port, reuse_address=True, backlog=1024, start_serving=False
+            )
+            servers.append(server)
+            for sock in server.sockets:
+                self._set_buffer_sizes(sock)
+            ports[listener.name] = server.sockets[0].getsockname()[1]
+
+    def _open_cluster(self, data_dir: Path | None) -> None:
+        """The cluster state and each node's services: the first node's with a node and fetch
+        sessions of its own for every other node."""
+        assert self.services is not None and self.storage is not None
+        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed)
+        shared = dataclasses.replace(self.services, cluster=self.cluster)
+        for node_id in self.node_ids:
+            listener_nodes = self._listener_nodes(node_id)
+            self.cluster.endpoints[node_id] = listener_nodes
+            self._node_services[node_id] = dataclasses.replace(
+                shared,
+                node=listener_nodes[self.listeners[0].name],
+                listener_nodes=listener_nodes,
+                fetch_sessions=shared.fetch_sessions if node_id == self.node_id else FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
+            )
+        self.services = self._node_services[self.node_id]
+
+    def _log_end_offset(self, topic: str, index: int) -> int:
+        assert self.storage is not None
+        try:
+            return self.storage.partition(topic, index).log_end_offset
+        except KafkaError:
+            return 0
+
+    def _leader_changed(self, topic: str, index: int, epoch: int) -> None:
+        """A new leader epoch: appends stamp it into their batches, and fetches parked on the
+        partition answer now (Kafka completes delayed fetches when leadership moves)."""
+        assert self.storage is not None
+        try:
+            self.storage.partition(topic, index).leader_epoch = epoch
+        except KafkaError:
+            return  # a topic deleted since the state was written
+        self.notify_data(topic, index)
+
+    def _protocol_factory(self, listener: Listener, node_id: int) -> Callable[[], asyncio.BaseProtocol]:
+        """What serves a new socket of `listener` on node `node_id`: its Connection, behind a
+        TLS handshake on SSL and SASL_SSL listeners."""
+        accept = functools.partial(self._accept, listener, node_id=node_id)
         tls = self._tls.get(listener.name)
         if tls is None:
-            return functools.partial(self._accept, listener)
+            return accept
         context, mapper = tls
         idle = self.static_config.connections_max_idle_ms / 1000
         timeout = min(HANDSHAKE_TIMEOUT_S, idle) if idle > 0 else HANDSHAKE_TIMEOUT_S
-        accept = functools.partial(self._accept, listener)
         return lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes)
 
-    def _accept(self, listener: Listener, principal: str = ANONYMOUS) -> Connection:
-        assert self.services is not None, "connections are accepted only while the broker runs"
+    def _accept(self, listener: Listener, principal: str = ANONYMOUS, *, node_id: int | None = None) -> asyncio.BufferedProtocol:
+        """A connection to node `node_id` (default: the first node) through `listener`."""
+        node_id = self.node_id if node_id is None else node_id
+        services = self.services if self.cluster is None else self._node_services[node_id]
+        assert services is not None, "connections are accepted only while the broker runs"
+        if self.cluster is not None and self.cluster.nodes[node_id].state is NodeState.ISOLATED:
+            return _Unanswered(self._unanswered.setdefault(node_id, set()))
         sasl_settings = self._sasl_settings.get(listener.name)
-        sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, self.services.scram_credentials, self.services.tokens.scram)
-        return Connection(self.dispatcher, self.services, self, listener.name, listener.protocol, principal, sasl=sasl)
+        sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, services.scram_credentials, services.tokens.scram)
+        return Connection(self.dispatcher, services, self, listener.name, listener.protocol, principal, sasl=sasl)
 
     def _open_quotas(self, data_dir: Path | None) -> ClientQuotas:
         """The client quotas, enforced by the dispatcher while any is set and by `admit`."""
@@ -298,15 +380,22 @@ class Broker:
         for handshake in list(self._handshakes):
             handshake.cancel()
         if self._servers:
-            for server in self._servers:
+            servers = [server for node_servers in self._servers.values() for server in node_servers]
+            for server in servers:
                 server.close()
             for connection in list(self.connections):
                 if connection.transport is not None:
                     connection.transport.abort()
-            for server in self._servers:
+            for server in servers:
                 await server.wait_closed()
-            self._servers = []
+            self._servers = {}
+        for transports in self._unanswered.values():
+            for transport in list(transports):
+                transport.abort()
+        self._unanswered = {}
         self.services = None
+        self.cluster = None
+        self._node_services = {}
         for waiters in self._data_waiters.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -340,8 +429,11 @@ class Broker:
         self.config = config
         if self.services is not None:
             self.services = dataclasses.replace(self.services, config=config)
+            self._node_services = {node_id: dataclasses.replace(services, config=config) for node_id, services in self._node_services.items()}
+            if self._node_services:
+                self.services = self._node_services[self.node_id]
             for connection in self.connections:
-                connection.reconfigure(self.services)
+                connection.reconfigure(self._services_of(connection))
         if self.storage is not None and self.broker_configs is not None:
             self.storage.set_defaults(self.broker_configs.topic_defaults())
         if self._connection_rates is not None:
@@ -351,10 +443,112 @@ class Broker:
         if self.txn is not None:
             self.txn.config = dataclasses.replace(self.txn.config, producer_id_expiration_ms=config.producer_id_expiration_ms)
 
-    def create_topic(self, name: str, partitions: int = 1, **configs: Any) -> None:
-        """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`)."""
+    def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None, **configs: Any) -> None:
+        """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`);
+        in a cluster, with `replication_factor` replicas (default.replication.factor if None)."""
         assert self.storage is not None, "the broker is not running"
-        self.storage.create_topic(name, partitions, {key.replace("_", "."): str(value) for key, value in configs.items()})
+        if replication_factor is not None and self.cluster is not None:
+            self.cluster.check_replication_factor(replication_factor)
+        info = self.storage.create_topic(name, partitions, {key.replace("_", "."): str(value) for key, value in configs.items()})
+        if replication_factor is not None and self.cluster is not None:
+            self.cluster.assign(name, info.topic_id, range(partitions), replication_factor)
+
+    # --- cluster mode: the outages and leader moves of server/cluster/ ---------------------
+
+    def _running_cluster(self, node_id: int) -> ClusterState:
+        if self.cluster is None:
+            raise ValueError("node controls need a running cluster of more than one node (nodes=N)")
+        if node_id not in self.cluster.nodes:
+            raise ValueError(f"no node {node_id}: the nodes are {list(self.cluster.nodes)}")
+        return self.cluster
+
+    def _unclean_allowed(self, topic: str) -> bool:
+        assert self.storage is not None
+        info = self.storage.topic(topic)
+        value = None if info is None else info.configs.get("unclean.leader.election.enable")
+        return self.config.unclean_leader_election_enable if value is None else value.lower() == "true"
+
+    def _drop_node_connections(self, node_id: int) -> None:
+        """Reset every connection to `node_id`, the unanswered ones of an isolation too."""
+        for connection in list(self.connections):
+            if connection.services.node.node_id == node_id and connection.transport is not None:
+                connection.transport.abort()
+        for transport in list(self._unanswered.pop(node_id, ())):
+            transport.abort()
+
+    async def stop_node(self, node_id: int) -> None:
+        """Stop a node as a crash would: its listeners close, its connections reset, and each
+        partition it led elects a new leader from the ISR it leaves."""
+        cluster = self._running_cluster(node_id)
+        if cluster.nodes[node_id].state is NodeState.STOPPED:
+            return
+        servers = self._servers.pop(node_id, [])
+        for server in servers:
+            server.close()
+        self._drop_node_connections(node_id)
+        for server in servers:
+            await server.wait_closed()
+        cluster.set_node_state(node_id, NodeState.STOPPED, self._unclean_allowed)
+        log.info("node %s stopped", node_id)
+
+    async def start_node(self, node_id: int) -> None:
+        """Start a stopped node on its former ports, or reconnect an isolated one (its held
+        connections reset): it rejoins every ISR at once and leads what had no leader."""
+        cluster = self._running_cluster(node_id)
+        state = cluster.nodes[node_id].state
+        if state is NodeState.RUNNING:
+            return
+        if state is NodeState.ISOLATED:
+            self._drop_node_connections(node_id)
+        cluster.set_node_state(node_id, NodeState.RUNNING, self._unclean_allowed)
+        if node_id not in self._servers:
+            await self._bind_node(node_id)
+            for server in self._servers[node_id]:
+                await server.start_serving()
+        log.info("node %s started", node_id)
+
+    def isolate_node(self, node_id: int) -> None:
+        """Cut a node off as a network partition would: its sockets accept connections and
+        never answer, the open ones fall silent, and the cluster fences it (its partitions
+        elect new leaders) at once, where Kafka's controller waits broker.session.timeout.ms."""
+        cluster = self._running_cluster(node_id)
+        if cluster.nodes[node_id].state is not NodeState.RUNNING:
+            raise ValueError(f"node {node_id} is {cluster.nodes[node_id].state.value}, not running")
+        held = self._unanswered.setdefault(node_id, set())
+        for connection in list(self.connections):
+            if connection.services.node.node_id == node_id and connection.transport is not None:
+                connection.closed = True  # reads nothing more, writes nothing more
+                connection.transport.pause_reading()
+                held.add(connection.transport)
+        cluster.set_node_state(node_id, NodeState.ISOLATED, self._unclean_allowed)
+        log.info("node %s isolated", node_id)
+
+    def move_leader(self, topic: str, partition: int, node_id: int) -> None:
+        """Make `node_id` (a running, in-sync replica) lead the partition, in a new epoch."""
+        cluster = self._running_cluster(node_id)
+        assert self.storage is not None
+        info = self.storage.topic(topic)
+        if info is None or not 0 <= partition < info.partitions:
+            raise ValueError(f"no partition {topic}-{partition}")
+        cluster.partition(topic, info.topic_id, info.partitions, partition, replication_factor_for(self.config, topic))
+        cluster.move_leader(topic, partition, node_id)
+
+    def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
+        """A partition's replicas, leader, leader epoch and ISR, and its running replicas."""
+        assert self.storage is not None
+        info = self.storage.topic(topic)
+        if info is None or not 0 <= partition < info.partitions:
+            raise ValueError(f"no partition {topic}-{partition}")
+        if self.cluster is None:
+            return {"replicas": [self.node_id], "leader": self.node_id, "leader_epoch": 0, "isr": [self.node_id], "offline": []}
+        state = self.cluster.partition(topic, info.topic_id, info.partitions, partition, replication_factor_for(self.config, topic))
+        offline = [node for node in state.replicas if not self.cluster.nodes[node].running]
+        return {"replicas": list(state.replicas), "leader": state.leader, "leader_epoch": state.leader_epoch, "isr": list(state.isr), "offline": offline}
+
+    def _services_of(self, connection: Connection) -> BrokerServices:
+        """The services of the node `connection` came to."""
+        assert self.services is not None
+        return self._node_services.get(connection.services.node.node_id, self.services) if self._node_services else self.services
 
     async def __aenter__(self) -> "Broker":
         await self.start()
@@ -378,8 +572,10 @@ class Broker:
         self._connections_per_ip[connection.ip] = per_ip + 1
         accepted = self.metrics.connections_accepted
         accepted[connection.listener] = accepted.get(connection.listener, 0) + 1
-        if self.services is not None and connection.services is not self.services:
-            connection.reconfigure(self.services)  # accepted just before a dynamic config changed
+        if self.services is not None:
+            current = self._services_of(connection)
+            if connection.services is not current:
+                connection.reconfigure(current)  # accepted just before a dynamic config changed
         return None
 
     def release(self, connection: Connection) -> None:
@@ -440,6 +636,29 @@ class Broker:
                     waiters.discard(waiter)
                     if not waiters:
                         del self._data_waiters[key]
+
+
+class _Unanswered(asyncio.BufferedProtocol):
+    """A socket of an isolated node: held open, read into a scratch buffer and never answered."""
+
+    def __init__(self, held: set[asyncio.BaseTransport]) -> None:
+        self.held = held
+        self.transport: asyncio.BaseTransport | None = None
+        self._scratch = bytearray(4096)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.held.add(transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self._scratch)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Dropped: what a partitioned network does to a request."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.held.discard(self.transport)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -32,6 +32,7 @@ from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 
 if TYPE_CHECKING:
+    from ottla.server.cluster.state import ClusterState
     from ottla.server.security.sasl import SaslAuthenticator
     from ottla.wire.messages.types import ApiVersionsResponse
 
@@ -112,6 +113,9 @@ class BrokerServices:
     quotas: ClientQuotas = field(default_factory=lambda: ClientQuotas(None, {}))
     # Delegation tokens (KIP-48): disabled without `delegation.token.secret.key`.
     tokens: DelegationTokens = field(default_factory=lambda: DelegationTokens(None, None, 0, 0))
+    # The topology of a cluster of several nodes in this process (server/cluster/), shared by
+    # every node's services; None for a single node, which leads every partition alone.
+    cluster: ClusterState | None = None
     # This node as each listener advertises it, by listener name: a client is told the
     # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
     listener_nodes: Mapping[str, Node] = field(default_factory=dict)

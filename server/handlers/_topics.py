@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import partition_state
+from ottla.server.cluster.state import NO_LEADER, ClusterState
 from ottla.server.context import RequestContext
+from ottla.storage import TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import MetadataResponseMetadataResponsePartition
 
 
-def partition_metadata(context: RequestContext, partitions: int) -> list[MetadataResponseMetadataResponsePartition]:
-    """A single node leads every partition and is its only replica."""
+def partition_metadata(context: RequestContext, info: TopicInfo) -> list[MetadataResponseMetadataResponsePartition]:
+    """A single node leads every partition and is its only replica; a cluster says each
+    partition's replicas, leader, epoch and ISR, and its replicas on nodes not running as
+    offline (LEADER_NOT_AVAILABLE while it has no leader, as Kafka's MetadataCache answers)."""
+    cluster = context.services.cluster
+    if cluster is not None:
+        return [_cluster_partition(context, cluster, info, index) for index in range(info.partitions)]
     node = context.node.node_id
     return [
         {
@@ -24,8 +32,22 @@ def partition_metadata(context: RequestContext, partitions: int) -> list[Metadat
             "isr_nodes": [node],
             "offline_replicas": [],
         }
-        for index in range(partitions)
+        for index in range(info.partitions)
     ]
+
+
+def _cluster_partition(context: RequestContext, cluster: ClusterState, info: TopicInfo, index: int) -> MetadataResponseMetadataResponsePartition:
+    state = partition_state(context, cluster, info, index)
+    nodes = cluster.nodes
+    return {
+        "error_code": ErrorCode.LEADER_NOT_AVAILABLE if state.leader == NO_LEADER else ErrorCode.NONE,
+        "partition_index": index,
+        "leader_id": state.leader,
+        "leader_epoch": state.leader_epoch,
+        "replica_nodes": list(state.replicas),
+        "isr_nodes": list(state.isr),
+        "offline_replicas": [node for node in state.replicas if not nodes[node].running],
+    }
 
 
 def resolve_topic_name(context: RequestContext, name: str | None, topic_id: bytes | None) -> str:

@@ -4,12 +4,17 @@ With an authorizer (ControllerApis.createTopics): a topic needs CREATE on the cl
 itself, else it answers TOPIC_AUTHORIZATION_FAILED after the others; one created without
 DESCRIBE_CONFIGS on it answers topic_config_error_code TOPIC_AUTHORIZATION_FAILED and no
 partition count, replication factor or configs (ReplicationControlManager.createTopic).
+
+In a cluster (server/cluster/) a topic has up to as many replicas as nodes run (-1:
+`default.replication.factor`), placed as server/cluster/state.py says, or as `assignments`
+give them (existing nodes, each once per partition, as many for every partition).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.state import ClusterState, ReplicaPlacementError
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_config import validate_configs
@@ -21,6 +26,7 @@ from ottla.wire.header import RequestHeader
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
         CreateTopicsRequest,
+        CreateTopicsRequestCreatableReplicaAssignment,
         CreateTopicsRequestCreatableTopic,
         CreateTopicsResponse,
         CreateTopicsResponseCreatableTopicResult,
@@ -44,6 +50,7 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
             for topic in request["topics"]
         ]
         return {"throttle_time_ms": 0, "topics": refused}
+    cluster = context.services.cluster
     names = [topic["name"] for topic in request["topics"]]
     creatable: set[str] | None = None
     describable: set[str] | None = None
@@ -60,6 +67,7 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
         if creatable is not None and name not in creatable and names.count(name) == 1:
             unauthorized.append({**entry, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": "Authorization failed.", "configs": []})
             continue
+        assignments: dict[int, tuple[int, ...]] | None = None
         try:
             if names.count(name) > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name} appears more than once in the request")
@@ -67,14 +75,19 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
             if topic["assignments"]:
                 if partitions != -1 or topic["replication_factor"] != -1:
                     raise KafkaError(ErrorCode.INVALID_REQUEST, "both num_partitions or replication_factor and assignments were set")
-                if any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
+                if cluster is not None:
+                    assignments = _checked_assignments(cluster, topic["assignments"])
+                elif any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
                     raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {context.node.node_id} exists")
                 partitions = len(topic["assignments"])
             elif partitions == -1:
                 partitions = context.config.num_partitions
             if partitions <= 0:
                 raise KafkaError(ErrorCode.INVALID_PARTITIONS, "number of partitions must be larger than 0")
-            if topic["replication_factor"] not in (-1, 1):
+            replication_factor = 1
+            if cluster is not None:
+                replication_factor = _replication_factor(context, cluster, topic, assignments)
+            elif topic["replication_factor"] not in (-1, 1):
                 raise KafkaError(
                     ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"replication factor {topic['replication_factor']} is larger than the 1 available broker",
@@ -90,6 +103,8 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
                 info = None
             else:
                 info = storage.create_topic(name, partitions, configs)
+                if cluster is not None:
+                    cluster.assign(name, info.topic_id, range(partitions), replication_factor, assignments)
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
@@ -100,7 +115,7 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
                 entry.update({"topic_config_error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "num_partitions": -1, "replication_factor": -1, "configs": []})
             else:
                 entry["num_partitions"] = partitions
-                entry["replication_factor"] = 1
+                entry["replication_factor"] = replication_factor
                 # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
                 entry["configs"] = [
                     {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
@@ -110,6 +125,43 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
                 entry["topic_id"] = info.topic_id
         results.append(entry)
     return {"throttle_time_ms": 0, "topics": results + unauthorized}
+
+
+def _checked_assignments(cluster: ClusterState, given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> dict[int, tuple[int, ...]]:
+    """Replica lists by partition as ReplicationControlManager.createTopic checks them."""
+    assignments: dict[int, tuple[int, ...]] = {}
+    for position, assignment in enumerate(sorted(given, key=lambda a: a["partition_index"])):
+        index, replicas = assignment["partition_index"], tuple(assignment["broker_ids"])
+        if index != position:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence")
+        if not replicas:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, "The manual partition assignment includes an empty replica list.")
+        if len(set(replicas)) != len(replicas):
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {replicas[0]} more than once.")
+        unknown = [node for node in replicas if node not in cluster.nodes]
+        if unknown:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.")
+        if assignments and len(replicas) != len(assignments[0]):
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment includes partitions with different replication factors.")
+        assignments[index] = replicas
+    return assignments
+
+
+def _replication_factor(
+    context: RequestContext, cluster: ClusterState, topic: CreateTopicsRequestCreatableTopic, assignments: dict[int, tuple[int, ...]] | None
+) -> int:
+    if assignments:
+        return len(assignments[0])
+    factor = topic["replication_factor"]
+    if factor == -1:
+        factor = int(context.config.value("default.replication.factor"))
+    if factor < 1:
+        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.")
+    try:
+        cluster.check_replication_factor(factor)
+    except ReplicaPlacementError as exc:
+        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, str(exc)) from None
+    return factor
 
 
 def _total_partitions(context: RequestContext, topics: list[CreateTopicsRequestCreatableTopic]) -> int:

@@ -1,10 +1,12 @@
 """DeleteRecords: move each partition's log start offset up (offset -1: to the high
-watermark); storage drops the segments wholly below it and keeps the new start across restarts."""
+watermark); storage drops the segments wholly below it and keeps the new start across restarts.
+In a cluster only the partition's leader does it (else NOT_LEADER_OR_FOLLOWER)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -35,6 +37,8 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteRecord
                 partitions.append(entry)
                 continue
             try:
+                if context.services.cluster is not None:
+                    leader_partition(context, context.services.cluster, topic["name"], wanted["partition_index"])
                 log = context.storage.partition(topic["name"], wanted["partition_index"])
                 if not log.config.delete:
                     # Partition.deleteRecordsOnLeader: only a policy with `delete` lets records go early.

@@ -1,10 +1,13 @@
 """DescribeCluster (KIP-700; v1 endpoint types, KIP-919; v2 fenced brokers, KIP-1073): this node
-is the whole cluster and its controller, and never fenced while it answers."""
+is the whole cluster and its controller, and never fenced while it answers. In a cluster
+(server/cluster/) every running node is listed, and v2's `include_fenced_brokers` adds the
+stopped and isolated ones as fenced, as Kafka's controller fences a broker it lost."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import endpoint_of
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -44,10 +47,22 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeClus
         response["error_message"] = f"Unsupported endpoint type {endpoint_type}"
         return response
     response["cluster_id"] = context.config.cluster_id
-    response["controller_id"] = context.node.node_id
-    response["brokers"] = [
-        {"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None, "is_fenced": False}
-    ]
+    cluster = context.services.cluster
+    if cluster is None:
+        response["controller_id"] = context.node.node_id
+        response["brokers"] = [
+            {"broker_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None, "is_fenced": False}
+        ]
+    else:
+        include_fenced = request.get("include_fenced_brokers", False)
+        running = cluster.running_nodes()
+        response["controller_id"] = running[0].node_id if running else -1
+        for node in cluster.nodes.values():
+            endpoint = endpoint_of(context, cluster, node.node_id)
+            if endpoint is not None and (node.running or include_fenced):
+                response["brokers"].append(
+                    {"broker_id": node.node_id, "host": endpoint.host, "port": endpoint.port, "rack": node.rack, "is_fenced": not node.running}
+                )
     if request.get("include_cluster_authorized_operations"):
         # Without an authorizer every cluster operation: 8096, as a real Kafka 4 answers; with
         # one, none at all unless the principal may DESCRIBE the cluster (KafkaApis.handleDescribeCluster).

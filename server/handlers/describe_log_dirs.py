@@ -1,5 +1,7 @@
 """DescribeLogDirs: the one log directory, each partition's size in bytes (the sum of its
-segment files, as Kafka's UnifiedLog.size) and the file system's capacity (KIP-827)."""
+segment files, as Kafka's UnifiedLog.size) and the file system's capacity (KIP-827). In a
+cluster each node lists the partitions it holds a replica of (the replicas share the one log
+directory and the one log, so each says the same size, with no lag)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import shutil
 from collections.abc import Sequence
+from ottla.server.cluster.routing import partition_state
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -42,6 +45,15 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeLogD
             if info is not None:
                 # Kafka leaves out partitions it does not host.
                 wanted[info.name] = [p for p in topic["partitions"] if 0 <= p < info.partitions]
+    cluster = context.services.cluster
+    if cluster is not None:
+        node_id = context.node.node_id
+        hosted: dict[str, Sequence[int]] = {}
+        for name, partitions in wanted.items():
+            info = storage.topic(name)
+            if info is not None:
+                hosted[name] = [p for p in partitions if node_id in partition_state(context, cluster, info, p).replicas]
+        wanted = hosted
     topics: list[DescribeLogDirsResponseDescribeLogDirsTopic] = []
     for name, partitions in wanted.items():
         entries: list[DescribeLogDirsResponseDescribeLogDirsPartition] = [

@@ -61,7 +61,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
         first = max(cursor["partition_index"], 0) if cursor and name == start_name else 0
-        partitions = partition_metadata(context, info.partitions)[first:]
+        partitions = partition_metadata(context, info)[first:]
         if len(partitions) > remaining:
             next_cursor = {"topic_name": name, "partition_index": first + remaining}
             partitions = partitions[:remaining]

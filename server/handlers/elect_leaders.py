@@ -1,10 +1,19 @@
 """ElectLeaders (KIP-183, KIP-460): with one replica per partition the preferred leader is
-always the leader, so every existing partition answers ELECTION_NOT_NEEDED, as Kafka does."""
+always the leader, so every existing partition answers ELECTION_NOT_NEEDED, as Kafka does.
+
+In a cluster (server/cluster/) as Kafka's ReplicationControlManager.electLeaders: PREFERRED
+moves leadership to the first replica when it is running and in the ISR (else
+PREFERRED_LEADER_NOT_AVAILABLE); UNCLEAN elects any running replica of a partition without a
+leader (else ELIGIBLE_LEADERS_NOT_AVAILABLE); a partition already led as asked is
+ELECTION_NOT_NEEDED. Without named partitions every partition is tried and only the ones
+that needed an election are answered."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import partition_state
+from ottla.server.cluster.state import NO_LEADER, ClusterState, PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -14,6 +23,7 @@ from ottla.wire.header import RequestHeader
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
         ElectLeadersRequest,
+        ElectLeadersRequestTopicPartitions,
         ElectLeadersResponse,
         ElectLeadersResponsePartitionResult,
         ElectLeadersResponseReplicaElectionResult,
@@ -39,6 +49,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
             for topic in requested or ()
         ]
         return {"throttle_time_ms": 0, "error_code": error, "replica_election_results": refused}
+    cluster = context.services.cluster
+    if cluster is not None and election_type in (PREFERRED, UNCLEAN):
+        return _cluster_election(context, cluster, election_type, requested)
     if requested is None:
         # Kafka lists every topic, with no partition results: nothing was elected.
         every: list[ElectLeadersResponseReplicaElectionResult] = [{"topic": info.name, "partition_result": []} for info in storage.topics()]
@@ -61,3 +74,41 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
         results.append({"topic": topic["topic"], "partition_result": partition_results})
     top_error = ErrorCode.NONE if valid_type else ErrorCode.INVALID_REQUEST
     return {"throttle_time_ms": 0, "error_code": top_error, "replica_election_results": results}
+
+
+def _cluster_election(
+    context: RequestContext, cluster: ClusterState, election_type: int, requested: list[ElectLeadersRequestTopicPartitions] | None
+) -> ElectLeadersResponse:
+    storage = context.storage
+    every = requested is None
+    wanted = [(info.name, list(range(info.partitions))) for info in storage.topics()] if requested is None else [
+        (topic["topic"], topic["partitions"]) for topic in requested
+    ]
+    results: list[ElectLeadersResponseReplicaElectionResult] = []
+    for name, indexes in wanted:
+        info = storage.topic(name)
+        partition_results: list[ElectLeadersResponsePartitionResult] = []
+        for index in indexes:
+            if info is None or not 0 <= index < info.partitions:
+                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic partition as {name}-{index}"
+            else:
+                code, message = _elect(cluster, partition_state(context, cluster, info, index), name, index, election_type)
+            if not (every and code == ErrorCode.ELECTION_NOT_NEEDED):
+                partition_results.append({"partition_id": index, "error_code": code, "error_message": message})
+        if partition_results or not every:
+            results.append({"topic": name, "partition_result": partition_results})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": results}
+
+
+def _elect(cluster: ClusterState, state: PartitionState, name: str, index: int, election_type: int) -> tuple[ErrorCode, str | None]:
+    if election_type == PREFERRED:
+        if state.leader == state.replicas[0]:
+            return ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+        if cluster.elect_preferred(name, index):
+            return ErrorCode.NONE, None
+        return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, f"Failed to elect leader for partition {name}-{index} under strategy PreferredElectionStrategy"
+    if state.leader != NO_LEADER:
+        return ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+    if cluster.elect_unclean(name, index):
+        return ErrorCode.NONE, None
+    return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, f"Failed to elect leader for partition {name}-{index} under strategy UncleanElectionStrategy"

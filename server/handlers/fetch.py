@@ -11,6 +11,15 @@ answered with only the partitions that changed. Version 18 adds a replica's high
 (KIP-1166), which only a follower sends and a consumer leaves at its default: it is not read.
 With an authorizer, a topic the principal may not READ is TOPIC_AUTHORIZATION_FAILED in each of
 its partitions (KafkaApis.handleFetchRequest).
+
+In a cluster (server/cluster/) the leader serves every fetch of a partition; a follower serves
+a consumer's from v11 (KIP-392: Kafka's ReplicaManager reads from the leader only for followers
+and for consumers without client metadata), any other node answers NOT_LEADER_OR_FOLLOWER, with
+the current leader (v12) and its endpoint (v16, KIP-951). A current_leader_epoch behind the
+leader's is FENCED_LEADER_EPOCH, ahead UNKNOWN_LEADER_EPOCH. With `replica.selector.class`
+set to Kafka's RackAwareReplicaSelector, the leader sends a consumer whose `rack_id` names the
+rack of an in-sync follower (and not its own) to it: `preferred_read_replica`, no records.
+Replicas share one log, so a follower is never behind: it serves up to the high watermark too.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import time
 
+from ottla.server.cluster.routing import check_current_leader_epoch, leader_hint, partition_state
+from ottla.server.cluster.state import ClusterState
 from ottla.server.context import Answer, RequestContext
 from ottla.server.fetch_sessions import SESSIONLESS, FetchContext
 from ottla.server.handlers._topics import resolve_topic_name
@@ -122,6 +133,8 @@ def _read(
     keys: list[tuple[str, int]] = []
     responses: list[FetchResponseFetchableTopicResponse] = []
     authorizer = context.authorizer
+    cluster = context.services.cluster
+    endpoints: dict[int, dict[str, object]] = {}
     for topic in topics:
         topic_id = topic.get("topic_id")
         try:
@@ -149,6 +162,16 @@ def _read(
                     # Answered before any read (FetchResponse.partitionResponse): no aborted transactions, not null.
                     entry["aborted_transactions"] = []
                     raise KafkaError(topic_error or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                if cluster is not None:
+                    preferred = _cluster_check(context, cluster, version, request, name, index, wanted.get("current_leader_epoch", -1))
+                    if preferred is not None:
+                        entry["preferred_read_replica"] = preferred
+                        log = storage.partition(name, index)
+                        entry["high_watermark"] = log.high_watermark
+                        entry["last_stable_offset"] = log.last_stable_offset
+                        entry["log_start_offset"] = log.log_start_offset
+                        partitions.append(entry)
+                        continue
                 log = storage.partition(name, index)
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 stable = log.last_stable_offset
@@ -157,6 +180,8 @@ def _read(
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 failed = True
+                if cluster is not None and version >= 12 and exc.code in _LEADER_ERRORS and name is not None:
+                    entry["current_leader"] = leader_hint(context, cluster, name, index, endpoints)  # type: ignore[typeddict-item]
             else:
                 entry["high_watermark"] = result.high_watermark
                 entry["last_stable_offset"] = stable
@@ -175,7 +200,36 @@ def _read(
         else:
             responses.append({"topic": topic["topic"], "partitions": partitions})
     response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
+    if endpoints and version >= 16:
+        response["node_endpoints"] = list(endpoints.values())  # type: ignore[typeddict-item]
     return response, total, keys, failed
+
+
+_LEADER_ERRORS = (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.FENCED_LEADER_EPOCH)
+_RACK_AWARE_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+
+def _cluster_check(
+    context: RequestContext, cluster: ClusterState, version: int, request: FetchRequest, name: str, index: int, claimed_epoch: int
+) -> int | None:
+    """Raise what keeps this node from serving the partition; else the follower the leader
+    sends this consumer to (RackAwareReplicaSelector), or None to serve it here."""
+    info = context.storage.topic(name)
+    if info is None or not 0 <= index < info.partitions:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    state = partition_state(context, cluster, info, index)
+    node_id = context.node.node_id
+    consumer = not _from_follower(request)
+    if state.leader != node_id and not (consumer and version >= 11 and node_id in state.replicas):
+        raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION)
+    check_current_leader_epoch(claimed_epoch, state.leader_epoch)
+    rack = request.get("rack_id") or ""
+    if state.leader != node_id or not rack or not consumer or context.config.value("replica.selector.class") != _RACK_AWARE_SELECTOR:
+        return None
+    in_rack = [node for node in state.isr if cluster.nodes[node].rack == rack and cluster.nodes[node].running]
+    if not in_rack or node_id in in_rack:
+        return None
+    return in_rack[0]
 
 
 def _records(result: ReadResult) -> bytes | memoryview | Spliced:

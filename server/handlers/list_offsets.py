@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import check_current_leader_epoch, leader_partition
+from ottla.server.cluster.state import PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -48,6 +50,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
     version = header.api_version
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == 1
+    cluster = context.services.cluster
+    state: PartitionState | None = None
     topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     refused: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     allowed = None if context.authorizer is None else context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (t["name"] for t in request["topics"]))
@@ -61,6 +65,10 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
             try:
                 if wanted["timestamp"] < 0 and _FIRST_VERSION.get(wanted["timestamp"], version + 1) > version:
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION)
+                if cluster is not None:
+                    # KIP-392 spares only followers' debugging reads: a consumer asks the leader.
+                    state = leader_partition(context, cluster, topic["name"], wanted["partition_index"])
+                    check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
                 log = storage.partition(topic["name"], wanted["partition_index"])
                 timestamp, offset = _lookup(log, wanted["timestamp"], read_committed)
             except KafkaError as exc:
@@ -72,7 +80,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
             if version == 0:
                 entry["old_style_offsets"] = found
             else:
-                entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": 0 if offset >= 0 else -1})
+                epoch = (0 if state is None else state.epoch_for(offset)) if offset >= 0 else -1
+                entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": epoch})
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})
     return {"throttle_time_ms": 0, "topics": topics + refused}

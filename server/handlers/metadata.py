@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import endpoint_of
+from ottla.server.cluster.state import ClusterState
 from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         MetadataRequest,
         MetadataRequestMetadataRequestTopic,
         MetadataResponse,
+        MetadataResponseMetadataResponseBroker,
         MetadataResponseMetadataResponseTopic,
     )
 
@@ -72,9 +75,9 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
                 topic["topic_authorized_operations"] = context.authorized_operations(ResourceType.TOPIC, topic["name"])
     return {
         "throttle_time_ms": 0,
-        "brokers": [{"node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None}],
+        "brokers": _brokers(context),
         "cluster_id": context.config.cluster_id,
-        "controller_id": context.node.node_id,
+        "controller_id": context.node.node_id if context.services.cluster is None else _controller(context.services.cluster),
         "topics": topics,
         "cluster_authorized_operations": cluster_operations,
         "error_code": ErrorCode.NONE,
@@ -118,9 +121,30 @@ def _topic_entry(context: RequestContext, info: TopicInfo) -> MetadataResponseMe
         "name": info.name,
         "topic_id": info.topic_id,
         "is_internal": info.name in INTERNAL_TOPICS,
-        "partitions": partition_metadata(context, info.partitions),
+        "partitions": partition_metadata(context, info),
         "topic_authorized_operations": _OPERATIONS_OMITTED,
     }
+
+
+def _brokers(context: RequestContext) -> list[MetadataResponseMetadataResponseBroker]:
+    """This node; in a cluster every running node, as the listener the client came through
+    advertises it (Kafka's MetadataCache leaves fenced brokers out)."""
+    cluster = context.services.cluster
+    if cluster is None:
+        return [{"node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "rack": None}]
+    brokers: list[MetadataResponseMetadataResponseBroker] = []
+    for node in cluster.running_nodes():
+        endpoint = endpoint_of(context, cluster, node.node_id)
+        if endpoint is not None:
+            brokers.append({"node_id": node.node_id, "host": endpoint.host, "port": endpoint.port, "rack": node.rack})
+    return brokers
+
+
+def _controller(cluster: ClusterState) -> int:
+    """Kafka 4 clients are told a random broker as the controller (KRaft hides the quorum);
+    here the first running node, so every node answers the same."""
+    running = cluster.running_nodes()
+    return running[0].node_id if running else -1
 
 
 def _error_entry(name: str | None, topic_id: bytes, code: ErrorCode) -> MetadataResponseMetadataResponseTopic:

@@ -4,12 +4,16 @@
 This node has led every partition since it was created, always in epoch 0 (the epoch Metadata
 reports and Produce stamps into batches), so epoch 0 ends at the log end offset and any other
 epoch is unknown, answered as Kafka's LeaderEpochFileCache.endOffsetFor answers it.
+In a cluster (server/cluster/) only the leader answers (Partition.lastOffsetForLeaderEpoch
+reads from the leader only), from the partition's epoch history: an epoch ends where the
+next one starts, the latest at the log end.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import check_current_leader_epoch, leader_partition
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -54,6 +58,12 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                 continue
             try:
                 log = context.storage.partition(topic["topic"], wanted["partition"])
+                if context.services.cluster is not None:
+                    state = leader_partition(context, context.services.cluster, topic["topic"], wanted["partition"])
+                    check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
+                    entry["leader_epoch"], entry["end_offset"] = state.end_offset_for(wanted["leader_epoch"], log.log_end_offset)
+                    partitions.append(entry)
+                    continue
                 _check_current_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
             except KafkaError as exc:
                 entry["error_code"] = exc.code

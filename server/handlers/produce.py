@@ -1,7 +1,12 @@
 """Produce: append each partition's batches to its log and answer with the base offset.
 
 acks=0 gets no response at all; acks=1 and acks=-1 are the same on a single node
-(the leader is the whole ISR), answered once the batch is in the log. A retried
+(the leader is the whole ISR), answered once the batch is in the log. In a cluster
+(server/cluster/) only the partition's leader appends (else NOT_LEADER_OR_FOLLOWER, with the
+current leader and its endpoint from v10, KIP-951), and acks=-1 needs an ISR of at least
+min.insync.replicas (else NOT_ENOUGH_REPLICAS, before the append, as Partition.appendRecordsToLeader).
+Replicas share the one log, so an ISR member is caught up the moment it is one: the ISR
+cannot shrink under an append, and NOT_ENOUGH_REPLICAS_AFTER_APPEND never happens. A retried
 idempotent batch is answered with the offsets it was first written at and no error,
 as Kafka does; the log decides (storage/producer_state.py).
 
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import leader_hint, leader_partition, min_insync_replicas
+from ottla.server.cluster.state import ClusterState
 from ottla.server.context import DropConnection, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -46,6 +53,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     version = header.api_version
     authorizer = context.authorizer
     refusal: ErrorCode | None = None
+    cluster = context.services.cluster
+    leader_endpoints: dict[int, dict[str, object]] = {}
     if authorizer is not None and transactional_id is not None:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -82,6 +91,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                     # ReplicaManager.appendToLocalLog: clients may not write the coordinators' logs.
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
                 _check_batches_for_version(version, records)
+                if cluster is not None:
+                    _check_leader_and_isr(context, cluster, name, index, acks)
                 log = storage.partition(name, index)
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
@@ -91,6 +102,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
             except KafkaError as exc:
                 result["error_code"] = exc.code
                 result["error_message"] = exc.message
+                if cluster is not None and exc.code == ErrorCode.NOT_LEADER_FOR_PARTITION and version >= 10:
+                    result["current_leader"] = leader_hint(context, cluster, name or "", index, leader_endpoints)  # type: ignore[typeddict-item]
                 if appending_to is not None and exc.code not in _NO_APPEND_INFO:
                     result["log_start_offset"] = appending_to.log_start_offset
                 if isinstance(exc, RecordValidationError):
@@ -108,7 +121,22 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     drop_response = context.services.drop_produce_response
     if drop_response is not None and _carries_producer_id(request) and drop_response():
         raise DropConnection("TestHooks.drop_produce_response_every: written, left unanswered so the client retries")
-    return {"responses": responses, "throttle_time_ms": 0}
+    response: ProduceResponse = {"responses": responses, "throttle_time_ms": 0}
+    if leader_endpoints:
+        response["node_endpoints"] = list(leader_endpoints.values())  # type: ignore[typeddict-item]
+    return response
+
+
+def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: str, index: int, acks: int) -> None:
+    state = leader_partition(context, cluster, name, index)
+    if acks == -1:
+        info = context.storage.topic(name)
+        required = 1 if info is None else min_insync_replicas(context, info)
+        if len(state.isr) < required:
+            raise KafkaError(
+                ErrorCode.NOT_ENOUGH_REPLICAS,
+                f"The size of the current ISR {sorted(state.isr)} is insufficient to satisfy the min.isr requirement of {required} for partition {name}-{index}",
+            )
 
 
 _NO_TOPIC_ID = bytes(16)  # Uuid.ZERO_UUID: versions before 13 name topics instead

@@ -1,0 +1,378 @@
+"""The topology of a cluster of N nodes in one process: who replicates each partition, who
+leads it, in which leader epoch, and which replicas are in sync.
+
+Replication is logical: the replicas of a partition share its one log (the broker's
+Storage), so a replica that is running is caught up the moment it runs, and the high
+watermark is the log end offset. What clients see follows Kafka's controller
+(ReplicationControlManager, PartitionChangeBuilder):
+
+- Replicas are placed as Kafka's AdminUtils.assignReplicasToBrokers places them (the
+  striping the KRaft placer keeps): partition p's first replica is node (start + p) mod N,
+  each further replica j is shifted from it by 1 + (shift + j) mod (N - 1), and the shift
+  grows by one every N partitions, so leaders and followers spread evenly. With racks the
+  nodes are first ordered round robin over the racks (a, b, c, a, ...), as Kafka's
+  rack-aware assignment orders them, so consecutive replicas land on different racks.
+  Kafka draws `start` and `shift` at random; here both come from a hash of the topic's
+  name, so a placement never depends on the order topics were first seen in.
+- A node that stops (or is isolated, which Kafka's controller sees as a missed heartbeat and
+  fences) leaves every ISR it is in, unless it is the last member; each partition it led
+  elects the first replica, in replica order, that is in the ISR and running. With none, the
+  partition has no leader (-1) unless `unclean.leader.election.enable` lets the first running
+  replica lead with an ISR of itself. Every change of leader bumps the leader epoch.
+- A node that starts again rejoins the ISR of each of its partitions that has a leader (it is
+  caught up at once), and leads those without one whose last ISR member it was; leadership
+  moves back only by a preferred election (ElectLeaders PREFERRED).
+- Each partition keeps its leader-epoch history (epoch, start offset), as Kafka's
+  LeaderEpochFileCache, so OffsetForLeaderEpoch can say where an older epoch ended.
+
+The state is written to `cluster.json` in the data directory on every change, so a restart
+keeps replicas, leaders and epochs; every node starts running (and in every ISR) again.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+STATE_FILE = "cluster.json"
+NO_LEADER = -1
+
+
+class Endpoint(Protocol):
+    """Where a node listens, as clients are told (ottla.server.context.Node is one)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+class NodeState(enum.Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    # Accepts connections and never answers; fenced as a stopped node is.
+    ISOLATED = "isolated"
+
+
+@dataclass(slots=True)
+class ClusterNode:
+    node_id: int
+    rack: str | None
+    state: NodeState = NodeState.RUNNING
+
+    @property
+    def running(self) -> bool:
+        return self.state is NodeState.RUNNING
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """One partition's replicas (the first is the preferred leader), leader, epoch and ISR."""
+
+    replicas: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    isr: tuple[int, ...]
+    # (leader epoch, first offset of that epoch), ascending in both.
+    epochs: list[tuple[int, int]] = field(default_factory=list)
+
+    def epoch_for(self, offset: int) -> int:
+        """The leader epoch `offset` was (or will be) written in: the latest epoch starting at or before it."""
+        found = -1
+        for epoch, start in self.epochs:
+            if start > offset:
+                break
+            found = epoch
+        return found
+
+    def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
+        """(epoch, end offset) of `requested_epoch`, as LeaderEpochFileCache.endOffsetFor: the
+        latest epoch ends at the log end; an older one where the next one starts; an epoch
+        above every known one is (-1, -1)."""
+        if requested_epoch == -1:
+            return -1, -1
+        if self.epochs and self.epochs[-1][0] == requested_epoch:
+            return requested_epoch, log_end_offset
+        higher = next(((epoch, start) for epoch, start in self.epochs if epoch > requested_epoch), None)
+        if higher is None:
+            return -1, -1
+        floor = [epoch for epoch, _ in self.epochs if epoch <= requested_epoch]
+        return (floor[-1] if floor else requested_epoch), higher[1]
+
+
+class ReplicaPlacementError(Exception):
+    """A replication factor the cluster cannot place (Kafka's InvalidReplicationFactorException)."""
+
+
+def place_replicas(nodes: Sequence[ClusterNode], partitions: Iterable[int], replication_factor: int, start: int) -> dict[int, tuple[int, ...]]:
+    """Replica lists by partition index, striped over the running nodes (see the module doc)."""
+    usable = [node for node in nodes if node.running] or list(nodes)
+    if replication_factor < 1:
+        raise ReplicaPlacementError(f"Replication factor must be larger than 0, not {replication_factor}.")
+    if replication_factor > len(usable):
+        raise ReplicaPlacementError(
+            f"Unable to replicate the partition {replication_factor} time(s): The target replication factor of "
+            f"{replication_factor} cannot be reached because only {len(usable)} broker(s) are registered."
+        )
+    ordered = _rack_interleaved(usable)
+    rack_of = {node.node_id: node.rack for node in usable}
+    rack_count = len(set(rack_of.values()))
+    count = len(ordered)
+    placed: dict[int, tuple[int, ...]] = {}
+    for index in partitions:
+        first = (start + index) % count
+        shift = (start // count + index // count) * (rack_count if rack_count > 1 else 1)
+        replicas = [ordered[first]]
+        step = 0
+        while len(replicas) < replication_factor:
+            node = ordered[(first + 1 + (shift + step) % (count - 1)) % count]
+            step += 1
+            # assignReplicasToBrokersRackAware: skip a node whose rack has a replica while a
+            # rack has none, and a node that has one while a node has none.
+            racks_used = {rack_of[replica] for replica in replicas}
+            if (rack_of[node] in racks_used and len(racks_used) < rack_count) or node in replicas:
+                continue
+            replicas.append(node)
+        placed[index] = tuple(replicas)
+    return placed
+
+
+def _rack_interleaved(nodes: Sequence[ClusterNode]) -> list[int]:
+    """Node ids ordered round robin over racks (a, b, c, a, b, c, ...), so consecutive
+    replicas land on different racks; in node id order when there are no racks."""
+    by_rack: dict[str | None, list[int]] = {}
+    for node in sorted(nodes, key=lambda node: node.node_id):
+        by_rack.setdefault(node.rack, []).append(node.node_id)
+    columns = [by_rack[rack] for rack in sorted(by_rack, key=lambda rack: rack or "")]
+    ordered: list[int] = []
+    for row in range(max(len(column) for column in columns)):
+        ordered.extend(column[row] for column in columns if row < len(column))
+    return ordered
+
+
+def topic_start(name: str) -> int:
+    """Where a topic's striping starts: fixed by its name (Kafka draws it at random)."""
+    return zlib.crc32(name.encode())
+
+
+class ClusterState:
+    """Nodes and partitions of the cluster; every change goes through a method here.
+
+    `log_end_offset(topic, index)` reads the shared log (for the epoch history) and
+    `on_leader_change(topic, index, epoch)` hands a new leader epoch to it, so appends stamp
+    their batches with the epoch of the leader that wrote them."""
+
+    def __init__(
+        self,
+        node_ids: Sequence[int],
+        racks: Sequence[str | None],
+        data_dir: Path | None,
+        log_end_offset: Callable[[str, int], int],
+        on_leader_change: Callable[[str, int, int], None],
+    ) -> None:
+        self.nodes = {node_id: ClusterNode(node_id, rack) for node_id, rack in zip(node_ids, racks, strict=True)}
+        self._path = None if data_dir is None else data_dir / STATE_FILE
+        self._log_end_offset = log_end_offset
+        self._on_leader_change = on_leader_change
+        # Each node's endpoints by listener name (the broker fills them as nodes bind).
+        self.endpoints: dict[int, Mapping[str, Endpoint]] = {}
+        # topic name -> (topic id, partition states by index)
+        self.topics: dict[str, tuple[bytes, dict[int, PartitionState]]] = {}
+        self._load()
+
+    # --- partitions -----------------------------------------------------------------------
+
+    def partition(self, topic: str, topic_id: bytes, partitions: int, index: int, replication_factor: int = 1) -> PartitionState:
+        """The state of one of a topic's `partitions`, placed with `replication_factor` (capped
+        at the node count) when first asked for: all of them at once, or those added since. A
+        topic recreated under a new id is placed anew."""
+        known = self.topics.get(topic)
+        if known is not None and known[0] == topic_id:
+            state = known[1].get(index)
+            if state is not None:
+                return state
+            missing = range(len(known[1]), partitions)
+            if known[1]:
+                replication_factor = len(next(iter(known[1].values())).replicas)
+        else:
+            missing = range(partitions)
+        return self.assign(topic, topic_id, missing, min(replication_factor, len(self.nodes)))[index]
+
+    def assign(self, topic: str, topic_id: bytes, indexes: Iterable[int], replication_factor: int,
+               assignments: dict[int, tuple[int, ...]] | None = None) -> dict[int, PartitionState]:
+        """Place `indexes` of a topic (or take the given replica lists) and elect their leaders."""
+        known = self.topics.get(topic)
+        if known is None or known[0] != topic_id:
+            known = (topic_id, {})
+            self.topics[topic] = known
+        placed = assignments or place_replicas(list(self.nodes.values()), indexes, replication_factor, topic_start(topic))
+        states = known[1]
+        for index, replicas in placed.items():
+            running = [node for node in replicas if self.nodes[node].running]
+            leader = running[0] if running else NO_LEADER
+            states[index] = PartitionState(replicas, leader, 0, tuple(running) or replicas[:1], [(0, 0)])
+            self._on_leader_change(topic, index, 0)
+        self._save()
+        return {index: states[index] for index in placed}
+
+    def forget(self, topic: str) -> None:
+        if self.topics.pop(topic, None) is not None:
+            self._save()
+
+    def check_replication_factor(self, replication_factor: int) -> None:
+        """Raise ReplicaPlacementError for a factor the running nodes cannot place."""
+        place_replicas(list(self.nodes.values()), (), replication_factor, 0)
+        running = sum(node.running for node in self.nodes.values())
+        if replication_factor > running:
+            raise ReplicaPlacementError(
+                f"Unable to replicate the partition {replication_factor} time(s): The target replication factor of "
+                f"{replication_factor} cannot be reached because only {running} broker(s) are registered."
+            )
+
+    # --- nodes ----------------------------------------------------------------------------
+
+    def running_nodes(self) -> list[ClusterNode]:
+        return [node for node in self.nodes.values() if node.running]
+
+    def set_node_state(self, node_id: int, state: NodeState, unclean_allowed: Callable[[str], bool]) -> None:
+        """Stop, isolate or start a node and run the elections that follow."""
+        node = self.nodes[node_id]
+        if node.state is state:
+            return
+        was_running = node.running
+        node.state = state
+        if was_running and not node.running:
+            self._fence(node_id, unclean_allowed)
+        elif node.running:
+            self._unfence(node_id)
+        self._save()
+
+    def _fence(self, node_id: int, unclean_allowed: Callable[[str], bool]) -> None:
+        for topic, (_, states) in self.topics.items():
+            for index, state in states.items():
+                if node_id not in state.replicas:
+                    continue
+                if node_id in state.isr and len(state.isr) > 1:
+                    state.isr = tuple(node for node in state.isr if node != node_id)
+                if state.leader == node_id:
+                    self._elect(topic, index, state, unclean_allowed(topic))
+
+    def _unfence(self, node_id: int) -> None:
+        for topic, (_, states) in self.topics.items():
+            for index, state in states.items():
+                if node_id not in state.replicas:
+                    continue
+                if state.leader == NO_LEADER:
+                    # Nobody to catch up from: only the last ISR member coming back can lead.
+                    self._elect(topic, index, state, False)
+                elif node_id not in state.isr:
+                    state.isr = tuple(node for node in state.replicas if node in state.isr or node == node_id)
+
+    def _elect(self, topic: str, index: int, state: PartitionState, unclean: bool) -> None:
+        """A clean election from the running ISR members in replica order; an unclean one
+        from any running replica when allowed and the ISR has none running."""
+        candidates = [node for node in state.replicas if node in state.isr and self.nodes[node].running]
+        if candidates:
+            self._set_leader(topic, index, state, candidates[0])
+            return
+        running = [node for node in state.replicas if self.nodes[node].running]
+        if unclean and running:
+            state.isr = (running[0],)
+            self._set_leader(topic, index, state, running[0])
+        else:
+            self._set_leader(topic, index, state, NO_LEADER)
+
+    def _set_leader(self, topic: str, index: int, state: PartitionState, leader: int) -> None:
+        if state.leader == leader:
+            return
+        state.leader = leader
+        state.leader_epoch += 1
+        if leader != NO_LEADER:
+            start = self._log_end_offset(topic, index)
+            # LeaderEpochFileCache.assign drops entries an epoch or a start offset would make non-monotonic.
+            state.epochs = [(epoch, offset) for epoch, offset in state.epochs if epoch < state.leader_epoch and offset < start]
+            state.epochs.append((state.leader_epoch, start))
+        self._on_leader_change(topic, index, state.leader_epoch)
+
+    def elect_preferred(self, topic: str, index: int) -> bool:
+        """Move leadership to the first replica when it is running and in the ISR: whether it moved."""
+        state = self.topics[topic][1][index]
+        preferred = state.replicas[0]
+        if state.leader == preferred or preferred not in state.isr or not self.nodes[preferred].running:
+            return False
+        self._set_leader(topic, index, state, preferred)
+        self._save()
+        return True
+
+    def elect_unclean(self, topic: str, index: int) -> bool:
+        """An unclean election for a partition without a leader: whether one was elected."""
+        state = self.topics[topic][1][index]
+        if state.leader != NO_LEADER:
+            return False
+        self._elect(topic, index, state, True)
+        self._save()
+        return state.leader != NO_LEADER
+
+    def move_leader(self, topic: str, index: int, node_id: int) -> None:
+        """Make `node_id` lead the partition; it must be a running replica in the ISR."""
+        state = self.topics[topic][1][index]
+        if node_id not in state.replicas:
+            raise ValueError(f"node {node_id} is not a replica of {topic}-{index} (replicas {list(state.replicas)})")
+        if node_id not in state.isr or not self.nodes[node_id].running:
+            raise ValueError(f"node {node_id} is not running and in sync for {topic}-{index}")
+        self._set_leader(topic, index, state, node_id)
+        self._save()
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        data = {
+            "topics": {
+                name: {
+                    "topic_id": topic_id.hex(),
+                    "partitions": {
+                        str(index): {"replicas": list(s.replicas), "leader": s.leader, "leader_epoch": s.leader_epoch, "epochs": s.epochs}
+                        for index, s in states.items()
+                    },
+                }
+                for name, (topic_id, states) in self.topics.items()
+            }
+        }
+        temporary = self._path.with_suffix(".tmp")
+        with open(temporary, "w") as file:
+            json.dump(data, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self._path)
+
+    def _load(self) -> None:
+        """Replicas, leaders and epochs as they were; every node runs again and so every
+        replica is in sync (logical replication), and a partition without a leader elects one."""
+        if self._path is None or not self._path.exists():
+            return
+        data = json.loads(self._path.read_text())
+        for name, topic in data["topics"].items():
+            states: dict[int, PartitionState] = {}
+            for index, saved in topic["partitions"].items():
+                replicas = tuple(node for node in saved["replicas"] if node in self.nodes)
+                if not replicas:
+                    continue
+                state = PartitionState(replicas, saved["leader"], saved["leader_epoch"], replicas, [tuple(entry) for entry in saved["epochs"]])
+                if state.leader not in replicas:
+                    state.leader = NO_LEADER
+                states[int(index)] = state
+            self.topics[name] = (bytes.fromhex(topic["topic_id"]), states)
+        for name, (_, states) in self.topics.items():
+            for index, state in states.items():
+                if state.leader == NO_LEADER:
+                    self._elect(name, index, state, False)
+                self._on_leader_change(name, index, state.leader_epoch)

@@ -1,0 +1,219 @@
+"""Cluster mode over real sockets: three nodes in one process, asked directly (raw requests)
+and through stock clients while leaders stop, come back and move."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer
+from kafka import KafkaProducer
+from kafka.errors import NotEnoughReplicasError
+
+from ottla.server.admin.client import Connection
+from ottla.testing import ThreadedBroker, running_broker
+from ottla.wire.api import ApiKey
+from ottla.wire.protocol import encode_request
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records.record import Record, build_batch
+
+NOT_LEADER = ErrorCode.NOT_LEADER_FOR_PARTITION
+
+
+@pytest.fixture
+def cluster() -> Iterator[ThreadedBroker]:
+    with running_broker(nodes=3, racks=("a", "b", "c"), data_dir=None, group_initial_rebalance_delay_ms=0) as broker:
+        yield broker
+
+
+def _addresses(cluster: ThreadedBroker) -> dict[int, tuple[str, int]]:
+    return {node: (host, int(port)) for node, (host, port) in zip((1, 2, 3), (a.rsplit(":", 1) for a in cluster.bootstrap_servers.split(",")))}
+
+
+def _connect(cluster: ThreadedBroker, node: int) -> Connection:
+    host, port = _addresses(cluster)[node]
+    return Connection(host, port, 10.0, "cluster-test")
+
+
+def _produce(connection: Connection, topic: str, partition: int, value: bytes, acks: int = -1, version: int = 11) -> dict[str, Any]:
+    batch = build_batch([Record(offset=0, timestamp=1_700_000_000_000, key=None, value=value, headers=())])
+    body = {"transactional_id": None, "acks": acks, "timeout_ms": 5000,
+            "topic_data": [{"name": topic, "partition_data": [{"index": partition, "records": batch}]}]}
+    return connection.request(ApiKey.PRODUCE, version, body)
+
+
+def test_metadata_through_each_node_names_every_node_and_the_same_leaders(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("spread", partitions=6, replication_factor=3)
+    answers = []
+    for node in (1, 2, 3):
+        connection = _connect(cluster, node)
+        metadata = connection.request(ApiKey.METADATA, 12, {"topics": [{"name": "spread", "topic_id": bytes(16)}], "allow_auto_topic_creation": False})
+        connection.close()
+        brokers = {(b["node_id"], b["host"], b["port"], b["rack"]) for b in metadata["brokers"]}
+        partitions = [(p["partition_index"], p["leader_id"], tuple(p["replica_nodes"]), tuple(p["isr_nodes"])) for p in metadata["topics"][0]["partitions"]]
+        answers.append((brokers, sorted(partitions)))
+    assert answers[0] == answers[1] == answers[2]
+    brokers, partitions = answers[0]
+    assert {(node, rack) for node, _, _, rack in brokers} == {(1, "a"), (2, "b"), (3, "c")}
+    assert {leader for _, leader, _, _ in partitions} == {1, 2, 3}  # leaders spread over the nodes
+    assert all(len(set(replicas)) == 3 for _, _, replicas, _ in partitions)
+
+
+def test_a_node_that_does_not_lead_answers_not_leader_with_the_current_leader(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("hints", partitions=1, replication_factor=2)
+    state = cluster.partition_state("hints", 0)
+    follower = state["replicas"][1]
+    outsider = ({1, 2, 3} - set(state["replicas"])).pop()
+    connection = _connect(cluster, follower)
+    answer = _produce(connection, "hints", 0, b"v")
+    partition = answer["responses"][0]["partition_responses"][0]
+    assert partition["error_code"] == NOT_LEADER
+    # KIP-951: where the leader is, so the client need not ask Metadata first.
+    assert partition["current_leader"] == {"leader_id": state["leader"], "leader_epoch": state["leader_epoch"]}
+    host, port = _addresses(cluster)[state["leader"]]
+    assert [(e["node_id"], e["host"], e["port"]) for e in answer["node_endpoints"]] == [(state["leader"], host, port)]
+    connection.close()
+    # A node holding no replica serves no fetch either; a follower serves a consumer (KIP-392).
+    fetch = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+             "topics": [{"topic": "hints", "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}],
+             "forgotten_topics_data": [], "rack_id": ""}
+    for node, expected in ((outsider, NOT_LEADER), (follower, ErrorCode.NONE)):
+        connection = _connect(cluster, node)
+        answered = connection.request(ApiKey.FETCH, 12, fetch)["responses"][0]["partitions"][0]
+        connection.close()
+        assert answered["error_code"] == expected
+    assert answered["high_watermark"] == 0
+
+
+def test_the_leader_sends_a_consumer_to_a_follower_in_its_rack() -> None:
+    selector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+    with running_broker(nodes=3, racks=("a", "b", "c"), data_dir=None, replica_selector_class=selector) as cluster:
+        cluster.create_topic("racks", partitions=1, replication_factor=3)
+        state = cluster.partition_state("racks", 0)
+        follower = state["replicas"][1]
+        rack = "abc"[follower - 1]
+        connection = _connect(cluster, state["leader"])
+        _produce(connection, "racks", 0, b"v")
+        fetch = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+                 "topics": [{"topic": "racks", "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}],
+                 "forgotten_topics_data": [], "rack_id": rack}
+        answered = connection.request(ApiKey.FETCH, 11, fetch)["responses"][0]["partitions"][0]
+        connection.close()
+        assert (answered["preferred_read_replica"], answered["high_watermark"], bytes(answered["records"] or b"")) == (follower, 1, b"")
+
+
+def test_acks_all_needs_min_insync_replicas_and_preferred_election_moves_leadership_back(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("durable", partitions=1, replication_factor=3, min_insync_replicas=2)
+    state = cluster.partition_state("durable", 0)
+    preferred, second, third = state["replicas"]
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap_servers, acks="all", retries=3, retry_backoff_ms=100)
+    try:
+        assert producer.send("durable", b"before").get(timeout=30).offset == 0
+        cluster.stop_node(preferred)
+        assert cluster.partition_state("durable", 0)["leader"] == second
+        assert producer.send("durable", b"one down").get(timeout=30).offset == 1
+        cluster.stop_node(second)
+        moved = cluster.partition_state("durable", 0)
+        assert (moved["leader"], moved["isr"], sorted(moved["offline"])) == (third, [third], sorted([preferred, second]))
+        with pytest.raises(NotEnoughReplicasError):
+            producer.send("durable", b"two down").get(timeout=30)
+    finally:
+        producer.close()
+    cluster.start_node(preferred)
+    cluster.start_node(second)
+    back = cluster.partition_state("durable", 0)
+    assert back["leader"] == third and back["leader_epoch"] == 2 and sorted(back["isr"]) == sorted(state["replicas"])
+    connection = _connect(cluster, 1)
+    elect = {"election_type": 0, "topic_partitions": [{"topic": "durable", "partitions": [0]}], "timeout_ms": 5000}
+    result = connection.request(ApiKey.ELECT_LEADERS, 2, elect)["replica_election_results"][0]["partition_result"][0]
+    assert result["error_code"] == ErrorCode.NONE
+    assert connection.request(ApiKey.ELECT_LEADERS, 2, elect)["replica_election_results"][0]["partition_result"][0]["error_code"] == ErrorCode.ELECTION_NOT_NEEDED
+    # OffsetForLeaderEpoch tells where each epoch ended: 0 at 1, 1 at 2 (epoch 2 had no writes).
+    epochs = {"replica_id": -1, "topics": [{"topic": "durable", "partitions": [
+        {"partition": 0, "current_leader_epoch": -1, "leader_epoch": epoch} for epoch in (0, 1, 3)]}]}
+    leader = _connect(cluster, preferred)
+    answered = leader.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, epochs)["topics"][0]["partitions"]
+    assert [(p["leader_epoch"], p["end_offset"]) for p in answered] == [(0, 1), (1, 2), (3, 2)]
+    leader.close()
+    connection.close()
+    assert cluster.partition_state("durable", 0)["leader"] == preferred
+
+
+def test_create_topics_refuses_more_replicas_than_nodes(cluster: ThreadedBroker) -> None:
+    connection = _connect(cluster, 2)
+    body = {"topics": [{"name": "wide", "num_partitions": 1, "replication_factor": 4, "assignments": [], "configs": []}], "timeout_ms": 5000, "validate_only": False}
+    answered = connection.request(ApiKey.CREATE_TOPICS, 7, body)["topics"][0]
+    body["topics"][0]["replication_factor"] = 3
+    created = connection.request(ApiKey.CREATE_TOPICS, 7, body)["topics"][0]
+    connection.close()
+    assert answered["error_code"] == ErrorCode.INVALID_REPLICATION_FACTOR
+    assert (created["error_code"], created["replication_factor"]) == (ErrorCode.NONE, 3)
+
+
+def test_an_isolated_node_accepts_connections_and_never_answers(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("cut", partitions=1, replication_factor=3)
+    leader = cluster.leader_of("cut", 0)
+    cluster.isolate_node(leader)
+    assert cluster.leader_of("cut", 0) != leader
+    with socket.create_connection(_addresses(cluster)[leader], timeout=0.5) as sock:
+        sock.sendall(encode_request(ApiKey.API_VERSIONS, 0, 1, {}, client_id="cluster-test"))
+        with pytest.raises(TimeoutError):
+            sock.recv(1)
+    cluster.start_node(leader)
+    connection = _connect(cluster, leader)  # answers again
+    connection.close()
+
+
+def test_idempotent_producer_and_consumer_group_ride_out_a_leader_stop(cluster: ThreadedBroker) -> None:
+    """confluent-kafka with enable.idempotence, a consumer group reading all the while: every
+    acknowledged record arrives once, in order per partition, across a stop and a restart."""
+    cluster.create_topic("orders", partitions=3, replication_factor=3, min_insync_replicas=2)
+    acked: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+    failures: list[Any] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            failures.append(error)
+        else:
+            acked[message.partition()].append(message.value())
+
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "enable.idempotence": True, "linger.ms": 5})
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "g", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": True, "auto.commit.interval.ms": 100})
+    consumer.subscribe(["orders"])
+    seen: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set() or sum(map(len, seen.values())) < sum(map(len, acked.values())):
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                seen[message.partition()].append(message.value())
+            elif message is not None and message.error().code() != KafkaError._PARTITION_EOF:
+                pass  # retriable errors during the outage: the client recovers by itself
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    leader = cluster.leader_of("orders", 0)
+    for number in range(600):
+        producer.produce("orders", str(number).encode(), partition=number % 3, on_delivery=delivered)
+        producer.poll(0)
+        if number == 200:
+            cluster.stop_node(leader)
+        if number == 400:
+            cluster.start_node(leader)
+        if number % 50 == 0:
+            time.sleep(0.05)
+    assert producer.flush(60) == 0
+    done.set()
+    reader.join(60)
+    consumer.close()
+    assert not failures
+    assert sum(map(len, acked.values())) == 600
+    for partition in range(3):
+        assert seen[partition] == acked[partition]
+        assert [int(value) for value in acked[partition]] == sorted(int(value) for value in acked[partition])
