@@ -45,6 +45,7 @@ from ottla.server.security.listeners import Listener, ListenerError, check_serve
 from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, PrincipalMapper, TlsAcceptor, tls_acceptance
 from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
 from ottla.server.share import ShareCoordinator, open_share_coordinator
+from ottla.server.telemetry import ClientMetrics
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 from ottla.wire.errors import KafkaError
@@ -246,6 +247,7 @@ class Broker:
             drop_produce_response=None,
             authorizer=authorizer,
             scram_credentials=self._open_scram_credentials(data_dir),
+            telemetry=ClientMetrics.open(data_dir),
             quotas=self._open_quotas(data_dir),
             tokens=DelegationTokens.open(
                 data_dir,

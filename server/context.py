@@ -26,6 +26,7 @@ from ottla.server.security.tokens import DelegationTokens
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.server.share import ShareCoordinator
+from ottla.server.telemetry import ClientMetrics
 from ottla.server.txn import TransactionCoordinator
 from ottla.storage import Storage
 from ottla.wire.api import ApiKey
@@ -113,6 +114,8 @@ class BrokerServices:
     quotas: ClientQuotas = field(default_factory=lambda: ClientQuotas(None, {}))
     # Delegation tokens (KIP-48): disabled without `delegation.token.secret.key`.
     tokens: DelegationTokens = field(default_factory=lambda: DelegationTokens(None, None, 0, 0))
+    # Client telemetry (KIP-714): CLIENT_METRICS subscriptions and the client instances' pushes.
+    telemetry: ClientMetrics = field(default_factory=lambda: ClientMetrics(None, {}))
     # The topology of a cluster of several nodes in this process (server/cluster/), shared by
     # every node's services; None for a single node, which leads every partition alone.
     cluster: ClusterState | None = None

@@ -184,4 +184,7 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     # Client quotas (KIP-546).
     ApiKey.DESCRIBE_CLIENT_QUOTAS: (0, 1),
     ApiKey.ALTER_CLIENT_QUOTAS: (0, 1),
+    # Client telemetry (KIP-714).
+    ApiKey.GET_TELEMETRY_SUBSCRIPTIONS: (0, 0),
+    ApiKey.PUSH_TELEMETRY: (0, 0),
 }

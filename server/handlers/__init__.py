@@ -46,6 +46,7 @@ from ottla.server.handlers import (
     expire_delegation_token,
     fetch,
     find_coordinator,
+    get_telemetry_subscriptions,
     heartbeat,
     incremental_alter_configs,
     init_producer_id,
@@ -62,6 +63,7 @@ from ottla.server.handlers import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    push_telemetry,
     remove_raft_voter,
     renew_delegation_token,
     sasl_authenticate,
@@ -107,6 +109,9 @@ HANDLERS = {
         remove_raft_voter,
         unregister_broker,
         list_config_resources,
+        # Client telemetry (KIP-714, issue 22).
+        get_telemetry_subscriptions,
+        push_telemetry,
         # Consumer groups (issue 4).
         find_coordinator,
         join_group,

@@ -8,16 +8,19 @@ the BROKER_LOGGER resource (`ottla.server.broker_loggers`).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TYPE_CHECKING
+from typing import Any, Callable, Mapping, TYPE_CHECKING, TypeVar
 
 from ottla.server.broker_configs import Listening
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.telemetry import ClientMetricsError
 from ottla.server.topic_config import validate_configs
 from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import AlterConfigsResponseAlterConfigsResourceResponse
+
+T = TypeVar("T")
 
 # ConfigResource.Type ids.
 TOPIC = 2
@@ -115,6 +118,14 @@ def replace_topic_configs(
     configs = {**(unchanged or {}), **validate_configs(overrides)}
     if not validate_only:
         context.storage.set_topic_configs(name, configs)
+
+
+def client_metrics(call: Callable[..., T], *args: Any) -> T:
+    """A call on the client metrics subscriptions, its refusal as the Kafka error it names."""
+    try:
+        return call(*args)
+    except ClientMetricsError as exc:
+        raise KafkaError(exc.code, exc.message) from None
 
 
 def unsupported_resource(resource_type: int) -> KafkaError:

@@ -16,7 +16,7 @@ from ottla.server import broker_loggers
 from ottla.server.broker_configs import BrokerEntry
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, GROUP, TOPIC, check_authorized, check_broker, check_logger_broker, existing_topic, listening,
+    BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, check_authorized, client_metrics, check_broker, check_logger_broker, existing_topic, listening,
     unsupported_resource,
 )
 from ottla.server.security.authorizer import AclOperation
@@ -95,7 +95,23 @@ def _describe(
     if kind == GROUP:
         # Any group id, existing or not, as Kafka's GroupConfigManager answers.
         return [_entry(entry.key, entry.value, entry.source, entry.synonyms) for entry in context.groups.configs.describe(name)]
+    if kind == CLIENT_METRICS:
+        return [_client_metrics_entry(*entry) for entry in client_metrics(context.services.telemetry.describe, name)]
     raise unsupported_resource(kind)
+
+
+def _client_metrics_entry(name: str, value: str, source: int, config_type: int) -> DescribeConfigsResponseDescribeConfigsResourceResult:
+    """A client metrics subscription's config (ConfigHelper.createClientMetricsConfigEntry)."""
+    return {
+        "name": name,
+        "value": value,
+        "read_only": False,
+        "config_source": source,
+        "is_sensitive": False,
+        "synonyms": [],
+        "config_type": config_type,
+        "documentation": None,
+    }
 
 
 def _broker_entry(entry: BrokerEntry) -> DescribeConfigsResponseDescribeConfigsResourceResult:

@@ -1,7 +1,7 @@
 """IncrementalAlterConfigs (KIP-339): SET, DELETE, APPEND and SUBTRACT on single configs,
 the rest of the resource's configs untouched (Kafka's ConfigAdminManager.prepareIncrementalConfigs):
 a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level,
-a group's configs.
+a group's configs, a client metrics subscription's (KIP-714).
 With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker and its
 loggers), checked after its config names are found distinct (ConfigAdminManager.preprocess)."""
 
@@ -13,7 +13,7 @@ from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
 from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, listening,
+    BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_unique, client_metrics, existing_topic, listening,
     replace_topic_configs, unsupported_resource,
 )
 from ottla.server.security.authorizer import AclOperation
@@ -59,6 +59,9 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
                 _alter_loggers(resource["configs"], request["validate_only"])
             elif kind == GROUP:
                 _alter_group(context, resource["resource_name"], resource["configs"], request["validate_only"])
+            elif kind == CLIENT_METRICS:
+                operations = [(config["name"], config["config_operation"], config["value"]) for config in resource["configs"]]
+                client_metrics(context.services.telemetry.apply, resource["resource_name"], operations, request["validate_only"])
             else:
                 raise unsupported_resource(kind)
         except KafkaError as exc:

@@ -2,7 +2,7 @@
 of the asked types that have configs, as Kafka 4.4 lists them.
 
 Topics: every topic. Brokers and broker loggers: this node. Groups: those with a group config
-set, by name. Client metrics subscriptions: none, as Ottla keeps none. An empty type list means all of those; a type
+set, by name. Client metrics subscriptions (KIP-714): those with a config set. An empty type list means all of those; a type
 with no configs at all (or unknown) fails the whole request with UNSUPPORTED_VERSION.
 """
 
@@ -43,4 +43,6 @@ def handle(context: RequestContext, header: RequestHeader, request: ListConfigRe
             resources.append({"resource_name": str(context.node.node_id), "resource_type": kind})
         elif kind == GROUP:
             resources += [{"resource_name": group_id, "resource_type": GROUP} for group_id in sorted(context.groups.configs.overrides)]
+        elif kind == CLIENT_METRICS:
+            resources += [{"resource_name": name, "resource_type": CLIENT_METRICS} for name in context.services.telemetry.names()]
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "config_resources": resources}

@@ -18,6 +18,7 @@ import json
 import random
 import struct
 import time
+import uuid
 from typing import Any, Callable, Mapping
 
 from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext
@@ -40,7 +41,7 @@ MAX_READ_BYTES = 8 << 20
 MAX_SHOWN_BYTES = 64 << 10
 MAX_LOG_LINES = 1000
 ENCODINGS = ("text", "json", "base64", "hex")
-_TOPIC, _BROKER = 2, 4  # ConfigResource.Type
+_TOPIC, _BROKER, _CLIENT_METRICS = 2, 4, 16  # ConfigResource.Type
 _OPERATIONS = {"set": 0, "delete": 1}  # AlterConfigOp.OpType
 _INACTIVE = {"Empty", "Dead"}
 _HTTP_LISTENER = "HTTP"
@@ -557,6 +558,54 @@ class Api:
                 if error:
                     self._check(error)
         return {"group_id": group_id, "dry_run": dry_run, "offsets": planned}
+
+    # --- client telemetry (KIP-714) ---------------------------------------------------------
+
+    def client_metrics(self) -> dict[str, Any]:
+        """The CLIENT_METRICS subscriptions and the client instances that asked for them."""
+        self._require(AclOperation.DESCRIBE_CONFIGS, ResourceType.CLUSTER, "kafka-cluster")
+        telemetry = self._services.telemetry
+        subscriptions = [{"name": name, "configs": telemetry.configs(name)} for name in telemetry.names()]
+        instances = [
+            {
+                "client_instance_id": str(uuid.UUID(bytes=instance.instance_id)),
+                "client_id": instance.client.client_id,
+                "client_address": f"{instance.client.source_address}:{instance.client.source_port}",
+                "subscription_id": instance.subscription_id,
+                "requested_metrics": list(instance.metrics),
+                "push_interval_ms": instance.push_interval_ms,
+                "pushes": instance.pushes,
+                "last_push_ms": instance.last_push_ms or None,
+                "last_error": _error_name(instance.last_error) if instance.last_error else None,
+                "terminating": instance.terminating,
+                "series": len(instance.series),
+            }
+            for instance in telemetry.describe_instances()
+        ]
+        return {"subscriptions": subscriptions, "instances": instances}
+
+    def client_instance(self, instance_id: str) -> dict[str, Any]:
+        """The latest value of every metric one client instance pushed."""
+        self._require(AclOperation.DESCRIBE_CONFIGS, ResourceType.CLUSTER, "kafka-cluster")
+        try:
+            key = uuid.UUID(instance_id).bytes
+        except ValueError:
+            raise ApiError(400, "a client instance id is a UUID") from None
+        instance = self._services.telemetry.instances.get(key)
+        if instance is None:
+            raise ApiError(404, f"no client instance {instance_id}")
+        metrics = [
+            {"name": name, "attributes": dict(attributes), "kind": series.kind, "value": series.value}
+            for (name, attributes), series in sorted(instance.series.items())
+        ]
+        return {"client_instance_id": instance_id, "client_id": instance.client.client_id, "metrics": metrics}
+
+    async def alter_client_metrics(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`{"set": {"metrics": "org.apache.kafka.producer.", "interval.ms": "10000", "match":
+        "client_id=app.*"}, "delete": [key]}`: a subscription changed as `kafka-client-metrics
+        --alter` changes it (IncrementalAlterConfigs on the CLIENT_METRICS resource)."""
+        await self._alter_configs(_CLIENT_METRICS, name, body)
+        return {"name": name, "configs": self._services.telemetry.configs(name)}
 
     # --- transactions, producers, logs ----------------------------------------------------
 

@@ -75,6 +75,9 @@ def build_app(listener: HttpListener) -> web.Application:
         web.get("/api/transactions", _call("transactions")),
         web.get("/api/producers", _call("producers", query=True)),
         web.get("/api/logs", _call("logs", query=True)),
+        web.get("/api/client-metrics", _call("client_metrics")),
+        web.get("/api/client-metrics/instances/{instance}", _call("client_instance", "instance")),
+        web.post("/api/client-metrics/subscriptions/{name}", _call("alter_client_metrics", "name", body=True)),
     ]
     app.add_routes(routes)
     app.add_routes(faults_routes(lambda request: request.app[_LISTENER].broker, lambda request: request[_PRINCIPAL]))

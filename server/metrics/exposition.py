@@ -25,6 +25,7 @@ from collections import Counter
 from typing import Any, Iterable
 
 from ottla.server.metrics import LATENCY_BOUNDS, BrokerMetrics
+from ottla.server.telemetry import families
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 
@@ -102,6 +103,8 @@ def render(broker: Any, openmetrics: bool = False) -> bytes:
             _groups(out, broker.groups, end_offsets)
         if broker.txn is not None:
             _transactions(out, broker.txn)
+    if broker.services is not None:
+        _client_telemetry(out, broker.services.telemetry)
     _process(out, metrics)
     return out.render()
 
@@ -218,6 +221,14 @@ def _transactions(out: _Writer, txn: Any) -> None:
         out.sample("kafka_server_transaction_coordinator_metrics_transaction_count", f'state="{state}"', count)
     out.family("kafka_server_transaction_coordinator_metrics_open_transactions", "gauge", "Transactions begun and not yet completed.")
     out.sample("kafka_server_transaction_coordinator_metrics_open_transactions", "", sum(states[state] for state in _OPEN_TXN_STATES))
+
+
+def _client_telemetry(out: _Writer, telemetry: Any) -> None:
+    """The metrics clients pushed (KIP-714), labelled by client id and instance."""
+    for name, kind, help_text, samples in families(telemetry):
+        out.family(name, kind, help_text)
+        for labels, value in samples:
+            out.sample(name, ",".join(f'{key}="{_escape(text)}"' for key, text in labels.items()), value)
 
 
 def _process(out: _Writer, metrics: BrokerMetrics) -> None:

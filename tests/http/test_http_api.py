@@ -385,3 +385,38 @@ def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_princip
 
         assert call("POST", "/api/logout")[0] == 200
         assert call("GET", "/api/topics")[0] == 401
+
+
+def test_client_telemetry_pushed_by_librdkafka_is_in_metrics_and_the_api(broker: ThreadedBroker, http: Http) -> None:
+    from confluent_kafka import Producer
+
+    assert http.post("/api/client-metrics/subscriptions/producers", {"set": {"metrics": "org.apache.kafka.producer.", "interval.ms": "50"}})[0] == 422  # under 100 ms
+    status, subscription = http.post("/api/client-metrics/subscriptions/producers", {"set": {"metrics": "org.apache.kafka.producer.", "interval.ms": "200", "match": "client_id=tele.*"}})
+    assert status == 200 and subscription["configs"] == {"metrics": "org.apache.kafka.producer.", "interval.ms": "200", "match": "client_id=tele.*"}
+    broker.create_topic("telemetry")
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "client.id": "telemetry-app"})
+    other = Producer({"bootstrap.servers": broker.bootstrap_servers, "client.id": "unmatched"})
+
+    def pushed() -> list[dict[str, Any]]:
+        return [instance for instance in http.get("/api/client-metrics")[1]["instances"] if instance["pushes"] >= 2]
+
+    while not pushed():  # librdkafka pushes every 200 ms (with jitter) once subscribed
+        for client in (producer, other):
+            client.produce("telemetry", b"m")
+            client.poll(0.1)
+    [instance] = pushed()
+    assert instance["client_id"] == "telemetry-app" and instance["requested_metrics"] == ["org.apache.kafka.producer."] and instance["last_error"] is None
+    listed = {item["client_id"]: item for item in http.get("/api/client-metrics")[1]["instances"]}
+    assert listed["unmatched"]["requested_metrics"] == [] and listed["unmatched"]["pushes"] == 0
+
+    status, detail = http.get(f"/api/client-metrics/instances/{instance['client_instance_id']}")
+    names = {metric["name"] for metric in detail["metrics"]}
+    assert "org.apache.kafka.producer.node.request.latency.avg" in names and all(name.startswith("org.apache.kafka.producer.") for name in names)
+    status, text = http.get("/metrics")
+    samples = _samples(text)
+    latency = [labels for (name, labels) in samples if name == "org_apache_kafka_producer_node_request_latency_avg"]
+    assert latency and dict(latency[0])["client_id"] == "telemetry-app" and dict(latency[0])["client_instance_id"] == instance["client_instance_id"]
+    assert status == 200 and list(openmetrics_families(http.get("/metrics", headers={"Accept": "application/openmetrics-text"})[1]))
+    producer.flush(10)
+    other.flush(10)
+    del producer, other

@@ -1746,6 +1746,35 @@ class ConsumerGroupDescribeResponse(TypedDict):
     groups: list[ConsumerGroupDescribeResponseDescribedGroup]
 
 
+class GetTelemetrySubscriptionsRequest(TypedDict):
+    client_instance_id: bytes
+
+
+class GetTelemetrySubscriptionsResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    client_instance_id: bytes
+    subscription_id: int
+    accepted_compression_types: list[int]
+    push_interval_ms: int
+    telemetry_max_bytes: int
+    delta_temporality: bool
+    requested_metrics: list[str]
+
+
+class PushTelemetryRequest(TypedDict):
+    client_instance_id: bytes
+    subscription_id: int
+    terminating: bool
+    compression_type: int
+    metrics: bytes
+
+
+class PushTelemetryResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+
+
 class ListConfigResourcesRequest(TypedDict):
     resource_types: NotRequired[list[int]]
 

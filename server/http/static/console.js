@@ -156,6 +156,8 @@ const routes = [
   [/^#\/groups$/, groups, "groups"],
   [/^#\/groups\/([^/]+)$/, group, "groups"],
   [/^#\/transactions$/, transactions, "transactions"],
+  [/^#\/clients$/, clients, "clients"],
+  [/^#\/clients\/([^/]+)$/, clientInstance, "clients"],
   [/^#\/broker$/, broker, "broker"],
   [/^#\/logs$/, logs, "logs"],
 ];
@@ -572,6 +574,66 @@ async function transactions() {
       { title: "Open transaction from", num: true, value: p => p.current_txn_start_offset < 0 ? "–" : p.current_txn_start_offset },
     ], producers.producers, { test: "producers", empty: "no idempotent or transactional producers" }),
   );
+}
+
+// --- client telemetry (KIP-714) ------------------------------------------------------------------------------
+
+async function clients() {
+  const info = await get("/api/client-metrics");
+  const name = h("input", { name: "name", required: true, placeholder: "all-producers" });
+  const metrics = h("input", { name: "metrics", placeholder: "org.apache.kafka.producer., or *", size: 30 });
+  const interval = h("input", { name: "interval", type: "number", min: 100, max: 3600000, placeholder: "300000" });
+  const match = h("input", { name: "match", placeholder: "client_id=orders-.*", size: 24 });
+  const form = h("form", { "data-test": "subscription" }, field("subscription", name), field("metrics (prefixes)", metrics), field("interval.ms", interval), field("match", match), h("button", { class: "secondary" }, "Set subscription"));
+  form.addEventListener("submit", async e => {
+    e.preventDefault();
+    const set = {};
+    if (metrics.value) set.metrics = metrics.value;
+    if (interval.value) set["interval.ms"] = interval.value;
+    if (match.value) set.match = match.value;
+    if (await attempt(() => post(`/api/client-metrics/subscriptions/${enc(name.value)}`, { set }), `Subscription ${name.value} set`)) route();
+  });
+  const remove = s => attempt(() => post(`/api/client-metrics/subscriptions/${enc(s.name)}`, { delete: Object.keys(s.configs) }), `Subscription ${s.name} removed`).then(done => done && route());
+  return h("div", {},
+    h("h1", {}, "Client telemetry"),
+    h("p", { class: "muted" }, "KIP-714: clients that support it (the Java client, librdkafka) push the metrics a subscription asks for, as kafka-client-metrics --alter sets it."),
+    form,
+    table([
+      { title: "Subscription", value: s => s.name },
+      { title: "Metrics", value: s => s.configs.metrics || "–" },
+      { title: "Interval", num: true, value: s => s.configs["interval.ms"] ? `${s.configs["interval.ms"]} ms` : "default" },
+      { title: "Match", value: s => s.configs.match || "every client" },
+      { title: "", value: s => h("button", { class: "danger", onclick: () => remove(s) }, "Remove") },
+    ], info.subscriptions, { test: "subscriptions", empty: "no subscriptions: clients push nothing" }),
+    h("h2", {}, "Client instances"),
+    table([
+      { title: "Client id", value: c => h("a", { href: `#/clients/${c.client_instance_id}` }, c.client_id || "(none)") },
+      { title: "Instance", value: c => h("span", { class: "mono" }, c.client_instance_id) },
+      { title: "Address", value: c => c.client_address },
+      { title: "Interval", num: true, value: c => `${c.push_interval_ms} ms` },
+      { title: "Pushes", num: true, value: c => c.pushes },
+      { title: "Last push", value: c => when(c.last_push_ms) },
+      { title: "Metrics", num: true, value: c => c.series },
+      { title: "Last error", value: c => c.last_error },
+    ], info.instances, { test: "client-instances", empty: "no client has asked for a subscription yet" }),
+  );
+}
+
+async function clientInstance(id) {
+  const holder = h("div");
+  const refresh = async () => {
+    const info = await get(`/api/client-metrics/instances/${enc(id)}`);
+    holder.replaceChildren(table([
+      { title: "Metric", value: m => h("span", { class: "mono" }, m.name) },
+      { title: "Attributes", value: m => Object.entries(m.attributes).map(([k, v]) => `${k}=${v}`).join(", ") },
+      { title: "Kind", value: m => m.kind },
+      { title: "Value", num: true, value: m => Number.isInteger(m.value) ? m.value : m.value.toFixed(3) },
+    ], info.metrics, { test: "client-metrics", empty: "nothing pushed yet" }));
+    return info;
+  };
+  const info = await refresh();
+  every(POLL_MS, () => refresh().catch(() => {}));
+  return h("div", {}, h("h1", {}, "Client ", h("span", { class: "mono" }, info.client_id || id)), h("p", { class: "muted" }, `instance ${id}`), holder);
 }
 
 // --- broker configs and logs -----------------------------------------------------------------------------
