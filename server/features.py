@@ -66,7 +66,7 @@ FEATURES: tuple[Feature, ...] = (
     # 1: share groups (KIP-932); 2: their 4.4 additions.
     Feature("share.version", 0, 1, "share groups: ShareGroupHeartbeat/Describe, ShareFetch, ShareAcknowledge, their offset APIs"),
     # 1: Kafka Streams groups (KIP-1071, StreamsGroupHeartbeat).
-    Feature("streams.version", 0, 0, "no streams groups"),
+    Feature("streams.version", 0, 1, "Kafka Streams groups: StreamsGroupHeartbeat, StreamsGroupDescribe"),
     # 1: eligible leader replicas (KIP-966), which needs metadata.version 23 and makes
     # min.insync.replicas a cluster-level dynamic config.
     Feature("eligible.leader.replicas.version", 0, 0, "no ELR"),

@@ -27,6 +27,10 @@ from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, 
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
 from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, group_key, group_value, parse_key
 from ottla.server.groups.state import GroupState
+from ottla.server.groups.streams import StreamsGroup, StreamsGroupManager
+from ottla.server.groups.streams import HeartbeatRequest as StreamsHeartbeatRequest
+from ottla.server.groups.streams import HeartbeatResult as StreamsHeartbeatResult
+from ottla.server.groups.streams import records as streams_records
 from ottla.wire.errors import ErrorCode, KafkaError
 
 __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "JoinRequest"]
@@ -59,6 +63,12 @@ class GroupCoordinator:
             self.configs.value, self._upgrade, self._downgrade,
         )
 
+        # Streams groups (KIP-1071) likewise; an id held by a classic or consumer group is not theirs.
+        self.streams = StreamsGroupManager(
+            log_, log_.storage, self.timers, wall_clock_ms,
+            lambda group_id: group_id in self.consumer.groups or self._has_classic_members(group_id), self.configs.value,
+        )
+
     @property
     def groups(self) -> dict[str, ClassicGroup]:
         return self.membership.groups
@@ -80,6 +90,7 @@ class GroupCoordinator:
                     self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
         self.membership.on_loaded()
         self.consumer.on_loaded()
+        self.streams.on_loaded()
         self.timers.every(self.config.offsets_retention_check_interval_ms, self.expire_offsets)
 
     def _replay(self, key: bytes, value: bytes | None) -> None:
@@ -92,12 +103,17 @@ class GroupCoordinator:
             consumer_key = consumer_records.parse_key(key)
             if consumer_key is not None:
                 self.consumer.replay(consumer_key, value)
+                return
+            streams_key = streams_records.parse_key(key)
+            if streams_key is not None:
+                self.streams.replay(streams_key, value)
 
     def close(self) -> None:
         """Cancel every timer; parked requests end with their connections."""
         self.timers.close()
         self.membership.close()
         self.consumer.close()
+        self.streams.close()
 
     # --- membership --------------------------------------------------------------
 
@@ -220,7 +236,7 @@ class GroupCoordinator:
 
     def list_groups(self, states: set[str] | None = None) -> list[ClassicGroup]:
         """Classic groups: the offset holders of consumer groups are not among them."""
-        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer.groups]
+        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer.groups and group.group_id not in self.streams.groups]
 
     # --- KIP-848 consumer groups ---------------------------------------------------
 
@@ -235,8 +251,24 @@ class GroupCoordinator:
         wanted = {state.lower() for state in states or ()}
         return [g for g in self.consumer.groups.values() if not wanted or g.state.value.lower() in wanted]
 
+    # --- KIP-1071 streams groups ----------------------------------------------------
+
+    def streams_heartbeat(self, request: StreamsHeartbeatRequest) -> StreamsHeartbeatResult:
+        return self.streams.heartbeat(request)
+
+    def streams_group(self, group_id: str) -> StreamsGroup | None:
+        return self.streams.groups.get(group_id)
+
+    def list_streams_groups(self, states: set[str] | None = None) -> list[StreamsGroup]:
+        """Streams groups, filtered by state name (case-insensitively, as ListGroups v4 does)."""
+        wanted = {state.lower() for state in states or ()}
+        return [g for g in self.streams.groups.values() if not wanted or g.state.value.lower() in wanted]
+
     def validate_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
-        """OffsetFetch v9+ from a consumer group's member must carry its current epoch."""
+        """OffsetFetch v9+ from a consumer or streams group's member must carry its current epoch."""
+        streams = self.streams.groups.get(group_id)
+        if streams is not None:
+            return self.streams.validate_member_epoch(streams, member_id, member_epoch, fetch=True)
         group = self.consumer.groups.get(group_id)
         return ErrorCode.NONE if group is None else self.consumer.validate_member_epoch(group, member_id, member_epoch, fetch=True)
 
@@ -272,6 +304,14 @@ class GroupCoordinator:
     ) -> list[ErrorCode]:
         """`api_version` is OffsetCommit's: a consumer-protocol member must commit with v9 or
         later (ConsumerGroup.validateOffsetCommit), so an older one is UNSUPPORTED_VERSION."""
+        streams = self.streams.groups.get(group_id)
+        if streams is not None:
+            # A streams group's commit carries the member epoch too (StreamsGroup.validateOffsetCommit).
+            error = self.streams.validate_member_epoch(streams, member_id, generation_id)
+            if error is not ErrorCode.NONE:
+                return [error] * len(entries)
+            self._offset_holder(group_id)
+            return self.offsets.commit_offsets(group_id, -1, "", None, entries, retention_ms)
         consumer = self.consumer.groups.get(group_id)
         if consumer is not None:
             # A consumer group's commit carries the member epoch where a generation would be.
@@ -292,6 +332,13 @@ class GroupCoordinator:
         group_instance_id: str | None,
         entries: list[CommitEntry],
     ) -> list[ErrorCode]:
+        streams = self.streams.groups.get(group_id)
+        if streams is not None:
+            error = self.streams.validate_member_epoch(streams, member_id, generation_id)
+            if error is not ErrorCode.NONE:
+                return [error] * len(entries)
+            self._offset_holder(group_id)
+            return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         consumer = self.consumer.groups.get(group_id)
         if consumer is not None:
             error = self.consumer.validate_member_epoch(consumer, member_id, generation_id)
@@ -329,6 +376,10 @@ class GroupCoordinator:
             if consumer is not None:
                 errors.append(self._delete_consumer_group(consumer))
                 continue
+            streams = self.streams.groups.get(group_id)
+            if streams is not None:
+                errors.append(self._delete_streams_group(streams))
+                continue
             group = self.groups.get(group_id)
             if group is None or group.is_in(GroupState.DEAD):
                 errors.append(ErrorCode.GROUP_ID_NOT_FOUND)
@@ -357,6 +408,20 @@ class GroupCoordinator:
         self.consumer.forget(consumer)
         return ErrorCode.NONE
 
+    def _delete_streams_group(self, streams: StreamsGroup) -> ErrorCode:
+        if streams.members:
+            return ErrorCode.NON_EMPTY_GROUP
+        holder = self.groups.get(streams.group_id)
+        tombstones = [] if holder is None else [*self.offsets.tombstones(holder), self.membership.tombstone(holder)]
+        try:
+            self.log.append(streams.group_id, [*tombstones, *self.streams.delete(streams)], self.wall_clock_ms())
+        except KafkaError as exc:
+            return store_error(exc.code)
+        if holder is not None:
+            self.membership.remove(holder)
+        self.streams.forget(streams)
+        return ErrorCode.NONE
+
     def _delete_group(self, group: ClassicGroup) -> None:
         """One batch of tombstones, the offsets' and the group's, so a crash leaves all or none."""
         self.log.append(group.group_id, [*self.offsets.tombstones(group), self.membership.tombstone(group)], self.wall_clock_ms())
@@ -369,9 +434,11 @@ class GroupCoordinator:
         expired_total = 0
         for group in list(self.groups.values()):
             consumer = self.consumer.groups.get(group.group_id)
-            if consumer is not None and consumer.members:
-                # A consumer group's offsets expire only once it is empty.
+            streams = self.streams.groups.get(group.group_id)
+            if (consumer is not None and consumer.members) or (streams is not None and streams.members):
+                # A consumer or streams group's offsets expire only once it is empty.
                 continue
+
             try:
                 expired_total += self.offsets.expire(group, now)
                 if not group.offsets and group.is_in(GroupState.EMPTY):

@@ -72,6 +72,8 @@ from ottla.server.handlers import (
     share_fetch,
     share_group_describe,
     share_group_heartbeat,
+    streams_group_describe,
+    streams_group_heartbeat,
     sync_group,
     txn_offset_commit,
     unregister_broker,
@@ -135,7 +137,11 @@ HANDLERS = {
         describe_share_group_offsets,
         alter_share_group_offsets,
         delete_share_group_offsets,
+        # Streams groups (KIP-1071, issue 19).
+        streams_group_heartbeat,
+        streams_group_describe,
         # Idempotence and transactions (issue 5).
+
         add_partitions_to_txn,
         add_offsets_to_txn,
         end_txn,

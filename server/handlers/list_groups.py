@@ -1,5 +1,6 @@
 """ListGroups: every group this coordinator knows, filtered by state (v4, KIP-518) and by
-type (v5, KIP-848): classic groups, then KIP-848 consumer groups. With an authorizer, every
+type (v5, KIP-848): classic groups, share, consumer and streams groups. With an authorizer, every
+
 group takes DESCRIBE on the cluster; without it, only the groups the principal may DESCRIBE."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ VERSIONS = (0, 5)
 _CLASSIC = "classic"
 _CONSUMER = "consumer"  # KIP-848 groups: their type and their protocol type
 _SHARE = "share"
+_STREAMS = "streams"  # KIP-1071 groups: their type and their protocol type
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRequest) -> ListGroupsResponse:
@@ -42,6 +44,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRe
         listed += [
             {"group_id": g.group_id, "protocol_type": _CONSUMER, "group_state": g.state.value, "group_type": _CONSUMER}
             for g in context.groups.list_consumer_groups(set(request.get("states_filter") or ()))
+        ]
+    if not types or _STREAMS in types:
+        listed += [
+            {"group_id": g.group_id, "protocol_type": _STREAMS, "group_state": g.state.value, "group_type": _STREAMS}
+            for g in context.groups.list_streams_groups(set(request.get("states_filter") or ()))
         ]
     if context.authorizer is not None and not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
         # KafkaApis.handleListGroupsRequest: without DESCRIBE on the cluster, the groups it may DESCRIBE.

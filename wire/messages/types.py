@@ -2075,6 +2075,235 @@ class RemoveRaftVoterResponse(TypedDict):
     error_message: str | None
 
 
+class StreamsGroupHeartbeatRequestTopology(TypedDict):
+    epoch: int
+    subtopologies: list[StreamsGroupHeartbeatRequestSubtopology]
+
+
+class StreamsGroupHeartbeatRequestSubtopology(TypedDict):
+    subtopology_id: str
+    source_topics: list[str]
+    source_topic_regex: list[str]
+    state_changelog_topics: list[StreamsGroupHeartbeatRequestTopicInfo]
+    repartition_sink_topics: list[str]
+    repartition_source_topics: list[StreamsGroupHeartbeatRequestTopicInfo]
+    copartition_groups: list[StreamsGroupHeartbeatRequestCopartitionGroup]
+
+
+class StreamsGroupHeartbeatRequestTopicInfo(TypedDict):
+    name: str
+    partitions: int
+    replication_factor: int
+    topic_configs: list[StreamsGroupHeartbeatRequestKeyValue]
+
+
+class StreamsGroupHeartbeatRequestKeyValue(TypedDict):
+    key: str
+    value: str
+
+
+class StreamsGroupHeartbeatRequestCopartitionGroup(TypedDict):
+    source_topics: list[int]
+    source_topic_regex: list[int]
+    repartition_source_topics: list[int]
+
+
+class StreamsGroupHeartbeatRequestTaskIds(TypedDict):
+    subtopology_id: str
+    partitions: list[int]
+
+
+class StreamsGroupHeartbeatRequestEndpoint(TypedDict):
+    host: str
+    port: int
+
+
+class StreamsGroupHeartbeatRequestTaskOffset(TypedDict):
+    subtopology_id: str
+    partition: int
+    offset: int
+
+
+class StreamsGroupHeartbeatRequest(TypedDict):
+    group_id: str
+    member_id: str
+    member_epoch: int
+    endpoint_information_epoch: int
+    instance_id: str | None
+    rack_id: str | None
+    rebalance_timeout_ms: int
+    topology: StreamsGroupHeartbeatRequestTopology | None
+    active_tasks: list[StreamsGroupHeartbeatRequestTaskIds] | None
+    standby_tasks: list[StreamsGroupHeartbeatRequestTaskIds] | None
+    warmup_tasks: list[StreamsGroupHeartbeatRequestTaskIds] | None
+    process_id: str | None
+    user_endpoint: StreamsGroupHeartbeatRequestEndpoint | None
+    client_tags: list[StreamsGroupHeartbeatRequestKeyValue] | None
+    task_offsets: list[StreamsGroupHeartbeatRequestTaskOffset] | None
+    task_end_offsets: list[StreamsGroupHeartbeatRequestTaskOffset] | None
+    shutdown_application: bool
+
+
+class StreamsGroupHeartbeatResponseStatus(TypedDict):
+    status_code: int
+    status_detail: str
+
+
+class StreamsGroupHeartbeatResponseTaskIds(TypedDict):
+    subtopology_id: str
+    partitions: list[int]
+
+
+class StreamsGroupHeartbeatResponseEndpointToPartitions(TypedDict):
+    user_endpoint: StreamsGroupHeartbeatResponseEndpoint
+    active_partitions: list[StreamsGroupHeartbeatResponseTopicPartition]
+    standby_partitions: list[StreamsGroupHeartbeatResponseTopicPartition]
+
+
+class StreamsGroupHeartbeatResponseEndpoint(TypedDict):
+    host: str
+    port: int
+
+
+class StreamsGroupHeartbeatResponseTopicPartition(TypedDict):
+    topic: str
+    partitions: list[int]
+
+
+class StreamsGroupHeartbeatResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    member_id: str
+    member_epoch: int
+    heartbeat_interval_ms: int
+    acceptable_recovery_lag_legacy: NotRequired[int]
+    task_offset_interval_ms: int
+    acceptable_recovery_lag: NotRequired[int]
+    status: list[StreamsGroupHeartbeatResponseStatus] | None
+    active_tasks: list[StreamsGroupHeartbeatResponseTaskIds] | None
+    standby_tasks: list[StreamsGroupHeartbeatResponseTaskIds] | None
+    warmup_tasks: list[StreamsGroupHeartbeatResponseTaskIds] | None
+    topology_description_required: NotRequired[bool]
+    endpoint_information_epoch: int
+    partitions_by_user_endpoint: list[StreamsGroupHeartbeatResponseEndpointToPartitions] | None
+
+
+class StreamsGroupDescribeRequest(TypedDict):
+    group_ids: list[str]
+    include_authorized_operations: bool
+    include_topology_description: NotRequired[bool]
+
+
+class StreamsGroupDescribeResponseDescribedGroup(TypedDict):
+    error_code: int
+    error_message: str | None
+    group_id: str
+    group_state: str
+    group_epoch: int
+    assignment_epoch: int
+    topology: StreamsGroupDescribeResponseTopology | None
+    members: list[StreamsGroupDescribeResponseMember]
+    authorized_operations: int
+    topology_description: NotRequired[StreamsGroupDescribeResponseTopologyDescription | None]
+    topology_description_status: NotRequired[int]
+    assignor_name: NotRequired[str | None]
+
+
+class StreamsGroupDescribeResponseTopology(TypedDict):
+    epoch: int
+    subtopologies: list[StreamsGroupDescribeResponseSubtopology] | None
+
+
+class StreamsGroupDescribeResponseSubtopology(TypedDict):
+    subtopology_id: str
+    source_topics: list[str]
+    repartition_sink_topics: list[str]
+    state_changelog_topics: list[StreamsGroupDescribeResponseTopicInfo]
+    repartition_source_topics: list[StreamsGroupDescribeResponseTopicInfo]
+
+
+class StreamsGroupDescribeResponseTopicInfo(TypedDict):
+    name: str
+    partitions: int
+    replication_factor: int
+    topic_configs: list[StreamsGroupDescribeResponseKeyValue]
+
+
+class StreamsGroupDescribeResponseKeyValue(TypedDict):
+    key: str
+    value: str
+
+
+class StreamsGroupDescribeResponseMember(TypedDict):
+    member_id: str
+    member_epoch: int
+    instance_id: str | None
+    rack_id: str | None
+    client_id: str
+    client_host: str
+    topology_epoch: int
+    process_id: str
+    user_endpoint: StreamsGroupDescribeResponseEndpoint | None
+    client_tags: list[StreamsGroupDescribeResponseKeyValue]
+    task_offsets: list[StreamsGroupDescribeResponseTaskOffset]
+    task_end_offsets: list[StreamsGroupDescribeResponseTaskOffset]
+    assignment: StreamsGroupDescribeResponseAssignment
+    target_assignment: StreamsGroupDescribeResponseAssignment
+    is_classic: bool
+
+
+class StreamsGroupDescribeResponseEndpoint(TypedDict):
+    host: str
+    port: int
+
+
+class StreamsGroupDescribeResponseTaskOffset(TypedDict):
+    subtopology_id: str
+    partition: int
+    offset: int
+
+
+class StreamsGroupDescribeResponseAssignment(TypedDict):
+    active_tasks: list[StreamsGroupDescribeResponseTaskIds]
+    standby_tasks: list[StreamsGroupDescribeResponseTaskIds]
+    warmup_tasks: list[StreamsGroupDescribeResponseTaskIds]
+
+
+class StreamsGroupDescribeResponseTaskIds(TypedDict):
+    subtopology_id: str
+    partitions: list[int]
+
+
+class StreamsGroupDescribeResponseTopologyDescription(TypedDict):
+    subtopologies: list[StreamsGroupDescribeResponseTopologyDescriptionSubtopology]
+    global_stores: list[StreamsGroupDescribeResponseTopologyDescriptionGlobalStore]
+
+
+class StreamsGroupDescribeResponseTopologyDescriptionSubtopology(TypedDict):
+    subtopology_id: str
+    nodes: list[StreamsGroupDescribeResponseTopologyDescriptionNode]
+
+
+class StreamsGroupDescribeResponseTopologyDescriptionNode(TypedDict):
+    name: str
+    node_type: int
+    source_topics: list[str]
+    sink_topic: str | None
+    stores: list[str]
+    successors: list[str]
+
+
+class StreamsGroupDescribeResponseTopologyDescriptionGlobalStore(TypedDict):
+    source: StreamsGroupDescribeResponseTopologyDescriptionNode
+    processor: StreamsGroupDescribeResponseTopologyDescriptionNode
+
+
+class StreamsGroupDescribeResponse(TypedDict):
+    throttle_time_ms: int
+    groups: list[StreamsGroupDescribeResponseDescribedGroup]
+
+
 class DescribeShareGroupOffsetsRequestDescribeShareGroupOffsetsRequestGroup(TypedDict):
     group_id: str
     topics: list[DescribeShareGroupOffsetsRequestDescribeShareGroupOffsetsRequestTopic] | None

@@ -1,0 +1,287 @@
+"""A streams group (KIP-1071): its topology, members, epochs, and task reconciliation.
+
+Bookkeeping as Kafka's StreamsGroup.java and StreamsGroupMember.java keep it. A task is a
+(subtopology id, partition) pair; a member owns active and standby tasks (Ottla assigns no
+warm-up tasks). The group epoch grows with every change of membership or topology; the
+target assignment is computed at a group epoch; a member reaches the target epoch once it
+holds nothing another member must get first.
+
+Invariant (the point of reconciliation): an active task is held, assigned or pending
+revocation, by at most one member (`active_owner`), so no task runs twice; and no process
+holds a task both as active and as standby.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any, Callable
+
+from ottla.server.coordinator.transitions import TransitionTable
+from ottla.server.groups.records import OffsetAndMetadata
+from ottla.server.groups.streams.records import Tasks
+
+
+class StreamsGroupState(Enum):
+    """Kafka's StreamsGroup.StreamsGroupState names, as ListGroups and Describe report them."""
+
+    EMPTY = "Empty"
+    NOT_READY = "NotReady"
+    ASSIGNING = "Assigning"
+    RECONCILING = "Reconciling"
+    STABLE = "Stable"
+    DEAD = "Dead"
+
+
+# The state follows from the topology and the epochs after every change (maybeUpdateGroupState),
+# so any live state may follow any other; DEAD is final.
+_LIVE = frozenset(set(StreamsGroupState) - {StreamsGroupState.DEAD})
+TRANSITIONS = TransitionTable("streams group", {**{state: _LIVE for state in _LIVE}, StreamsGroupState.DEAD: frozenset(StreamsGroupState)})
+
+
+class MemberState(IntEnum):
+    """Kafka's streams MemberState values, as the CurrentMemberAssignment record stores them."""
+
+    STABLE = 0
+    UNREVOKED_TASKS = 1
+    UNRELEASED_TASKS = 2
+    UNKNOWN = 127
+
+
+JOIN_EPOCH = 0
+LEAVE_EPOCH = -1
+LEAVE_STATIC_EPOCH = -2
+
+
+@dataclass(slots=True, frozen=True)
+class TasksTuple:
+    active: Tasks = field(default_factory=dict)
+    standby: Tasks = field(default_factory=dict)
+    warmup: Tasks = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not (self.active or self.standby or self.warmup)
+
+    def contains_any(self, other: TasksTuple) -> bool:
+        return _overlap(self.active, other.active) or _overlap(self.standby, other.standby) or _overlap(self.warmup, other.warmup)
+
+
+EMPTY = TasksTuple()
+
+
+@dataclass(slots=True, frozen=True)
+class MemberMetadata:
+    instance_id: str | None
+    rack_id: str | None
+    client_id: str
+    client_host: str
+    rebalance_timeout_ms: int
+    topology_epoch: int
+    process_id: str
+    user_endpoint: tuple[str, int] | None
+    client_tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True, frozen=True)
+class CurrentAssignment:
+    member_epoch: int = 0
+    previous_member_epoch: int = 0
+    state: int = MemberState.STABLE
+    assigned: TasksTuple = EMPTY
+    pending_revocation: TasksTuple = EMPTY
+
+
+@dataclass(slots=True, eq=False)
+class StreamsMember:
+    member_id: str
+    metadata: MemberMetadata
+    current: CurrentAssignment = field(default_factory=CurrentAssignment)
+    session_timer: Any = None
+    rebalance_timer: Any = None
+
+    @property
+    def member_epoch(self) -> int:
+        return self.current.member_epoch
+
+    @property
+    def state(self) -> MemberState:
+        return MemberState(self.current.state) if self.current.state in MemberState._value2member_map_ else MemberState.UNKNOWN
+
+    @property
+    def process_id(self) -> str:
+        return self.metadata.process_id
+
+
+@dataclass(slots=True, eq=False)
+class StreamsGroup:
+    group_id: str
+    group_epoch: int = 0
+    assignment_epoch: int = 0
+    metadata_hash: int = 0
+    validated_topology_epoch: int = -1
+    state: StreamsGroupState = StreamsGroupState.EMPTY
+    # The StreamsGroupTopology record's value as stored (None until a member initialized it).
+    topology: dict[str, Any] | None = None
+    members: dict[str, StreamsMember] = field(default_factory=dict)
+    static_members: dict[str, str] = field(default_factory=dict)  # instance id -> member id
+    target: dict[str, TasksTuple] = field(default_factory=dict)
+    endpoint_epoch: int = 0
+    shutdown_requested_by: str | None = None
+    offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
+
+    @property
+    def topology_epoch(self) -> int:
+        return -1 if self.topology is None else int(self.topology["epoch"])
+
+    def update_state(self) -> None:
+        """StreamsGroup.maybeUpdateGroupState: the state follows from topology and epochs."""
+        if not self.members:
+            target = StreamsGroupState.EMPTY
+            self.shutdown_requested_by = None
+        elif self.topology is None or self.topology_epoch != self.validated_topology_epoch:
+            target = StreamsGroupState.NOT_READY
+        elif self.group_epoch > self.assignment_epoch:
+            target = StreamsGroupState.ASSIGNING
+        elif any(m.member_epoch != self.assignment_epoch or m.state is not MemberState.STABLE for m in self.members.values()):
+            target = StreamsGroupState.RECONCILING
+        else:
+            target = StreamsGroupState.STABLE
+        TRANSITIONS.check(self.state, target)
+        self.state = target
+
+    def put_member(self, member: StreamsMember) -> None:
+        previous = self.members.get(member.member_id)
+        if previous is not None and previous.metadata.instance_id is not None:
+            self.static_members.pop(previous.metadata.instance_id, None)
+        self.members[member.member_id] = member
+        if member.metadata.instance_id is not None:
+            self.static_members[member.metadata.instance_id] = member.member_id
+
+    def remove_member(self, member_id: str) -> StreamsMember | None:
+        member = self.members.pop(member_id, None)
+        if member is not None and member.metadata.instance_id is not None and self.static_members.get(member.metadata.instance_id) == member_id:
+            del self.static_members[member.metadata.instance_id]
+        self.target.pop(member_id, None)
+        return member
+
+    # --- who holds a task now (StreamsGroup.currentActiveTaskProcessId and friends) ---
+
+    def active_owner(self, subtopology: str, partition: int, besides: str = "") -> StreamsMember | None:
+        for member in self.members.values():
+            if member.member_id == besides:
+                continue
+            for tasks in (member.current.assigned.active, member.current.pending_revocation.active):
+                if partition in tasks.get(subtopology, ()):
+                    return member
+        return None
+
+    def standby_processes(self, subtopology: str, partition: int, besides: str = "") -> set[str]:
+        return {
+            m.process_id
+            for m in self.members.values()
+            if m.member_id != besides
+            and any(partition in tasks.get(subtopology, ()) for tasks in (m.current.assigned.standby, m.current.pending_revocation.standby))
+        }
+
+
+def reconcile(group: StreamsGroup, member: StreamsMember, target_epoch: int, target: TasksTuple, owned: TasksTuple | None) -> CurrentAssignment:
+    """CurrentAssignmentBuilder.build (streams): the member's next current assignment.
+
+    `owned` is what the member says it holds (None when its heartbeat did not say). A member
+    that must give tasks up stays at its epoch until it reports them gone (UNREVOKED_TASKS);
+    then it takes every target task nobody else holds and waits for the rest (UNRELEASED_TASKS)."""
+    current = member.current
+    state = member.state
+    if state is MemberState.STABLE and current.member_epoch == target_epoch:
+        return current
+    if state is MemberState.UNREVOKED_TASKS and _not_released(owned, current.pending_revocation):
+        return current
+    if state is MemberState.UNKNOWN:
+        return CurrentAssignment(target_epoch, current.member_epoch, MemberState.STABLE)
+    return _next(group, member, target_epoch, target, owned)
+
+
+def _next(group: StreamsGroup, member: StreamsMember, target_epoch: int, target: TasksTuple, owned: TasksTuple | None) -> CurrentAssignment:
+    current = member.current
+    held = current.assigned
+
+    def active_unreleased(subtopology: str, partition: int) -> bool:
+        # Held as active elsewhere, or as standby by another member of this process.
+        return group.active_owner(subtopology, partition, besides=member.member_id) is not None or (
+            member.process_id in group.standby_processes(subtopology, partition, besides=member.member_id)
+        )
+
+    def standby_unreleased(subtopology: str, partition: int) -> bool:
+        owner = group.active_owner(subtopology, partition, besides=member.member_id)
+        return (owner is not None and owner.process_id == member.process_id) or member.process_id in group.standby_processes(
+            subtopology, partition, besides=member.member_id
+        )
+
+    active = _difference(held.active, target.active, active_unreleased)
+    standby = _difference(held.standby, target.standby, standby_unreleased)
+    # A standby promoted to active is given up in the same step as it becomes active.
+    for subtopology, partitions in held.standby.items():
+        for partition in partitions & target.active.get(subtopology, frozenset()):
+            standby.revoke.get(subtopology, set()).discard(partition)
+    revoking = TasksTuple(_frozen(active.revoke), _frozen(standby.revoke))
+    if not revoking.is_empty() and _not_released(owned, revoking):
+        assigned = TasksTuple(_frozen(active.keep), _frozen(standby.keep))
+        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_TASKS, assigned, revoking)
+    for subtopology, partitions in active.grant.items():
+        active.keep.setdefault(subtopology, set()).update(partitions)
+    for subtopology, partitions in standby.grant.items():
+        standby.keep.setdefault(subtopology, set()).update(partitions)
+    # A standby promoted to active is dropped as standby once the active task is granted.
+    for subtopology, partitions in list(standby.keep.items()):
+        partitions -= active.keep.get(subtopology, set())
+    unreleased = active.unreleased or standby.unreleased
+    new_state = MemberState.UNRELEASED_TASKS if unreleased else MemberState.STABLE
+    return CurrentAssignment(target_epoch, current.member_epoch, new_state, TasksTuple(_frozen(active.keep), _frozen(standby.keep)), EMPTY)
+
+
+@dataclass(slots=True)
+class _Diff:
+    keep: dict[str, set[int]]
+    revoke: dict[str, set[int]]
+    grant: dict[str, set[int]]
+    unreleased: bool
+
+
+def _difference(held: Tasks, target: Tasks, is_unreleased: Callable[[str, int], bool]) -> _Diff:
+    diff = _Diff({}, {}, {}, False)
+    for subtopology in set(held) | set(target):
+        had = held.get(subtopology, frozenset())
+        wanted = target.get(subtopology, frozenset())
+        if had & wanted:
+            diff.keep[subtopology] = set(had & wanted)
+        if had - wanted:
+            diff.revoke[subtopology] = set(had - wanted)
+        for partition in wanted - had:
+            if is_unreleased(subtopology, partition):
+                diff.unreleased = True
+            else:
+                diff.grant.setdefault(subtopology, set()).add(partition)
+    return diff
+
+
+def _not_released(owned: TasksTuple | None, revoking: TasksTuple) -> bool:
+    return owned is None or owned.contains_any(revoking)
+
+
+def _overlap(a: Tasks, b: Tasks) -> bool:
+    return any(a.get(subtopology, frozenset()) & partitions for subtopology, partitions in b.items())
+
+
+def _frozen(tasks: dict[str, set[int]]) -> Tasks:
+    return {subtopology: frozenset(partitions) for subtopology, partitions in tasks.items() if partitions}
+
+
+def owned_subset(owned: TasksTuple | None, assigned: TasksTuple) -> bool:
+    """Every task the member says it owns is in its assignment (areOwnedTasksContainedInAssignedTasks)."""
+    if owned is None:
+        return False
+    return all(
+        partitions <= mine.get(subtopology, frozenset())
+        for theirs, mine in ((owned.active, assigned.active), (owned.standby, assigned.standby), (owned.warmup, assigned.warmup))
+        for subtopology, partitions in theirs.items()
+    )

@@ -1,0 +1,623 @@
+"""Streams groups: Kafka's GroupMetadataManager for StreamsGroupHeartbeat (KIP-1071).
+
+One heartbeat does, in order (GroupMetadataManager.streamsGroupHeartbeat): find or create
+the group and the member (static members by instance id); fence a wrong member epoch; take
+the member's metadata; initialize the group's topology from the first member's (a later
+member's must match it, or be of an older epoch: STALE_TOPOLOGY); configure the topology
+against the topics that exist, creating missing internal topics; bump the group epoch when
+membership, metadata or the configured topology changed; recompute the target assignment
+with the sticky assignor when the group epoch is ahead of it; reconcile the member toward
+its target (`group.reconcile`); store every changed record in one batch before answering;
+arm the member's session timer.
+
+Divergence: Kafka's coordinator asks the controller to create missing internal topics and
+answers MISSING_INTERNAL_TOPICS until they appear; one Ottla node creates them in place, so
+the heartbeat that finds them missing already assigns tasks. Kafka also delays a new
+group's first assignment by `group.streams.initial.rebalance.delay.ms`; Ottla assigns at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
+import ottla.server.groups.streams.records as records
+from ottla.server.groups.membership import store_error
+from ottla.server.groups.streams.assignor import MemberSpec, assign
+from ottla.server.groups.streams.group import (
+    EMPTY,
+    JOIN_EPOCH,
+    LEAVE_EPOCH,
+    LEAVE_STATIC_EPOCH,
+    CurrentAssignment,
+    MemberMetadata,
+    MemberState,
+    StreamsGroup,
+    StreamsGroupState,
+    StreamsMember,
+    TasksTuple,
+    owned_subset,
+    reconcile,
+)
+from ottla.server.groups.streams.topology import ConfiguredTopology, InvalidTopology, Status, configure
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode, KafkaError
+
+log = logging.getLogger("ottla.groups")
+
+# Kafka's group.streams.* defaults, for a manager without a broker behind it.
+_DEFAULTS = {
+    "streams.session.timeout.ms": 45000,
+    "streams.heartbeat.interval.ms": 5000,
+    "streams.num.standby.replicas": 0,
+}
+# GroupCoordinatorConfig.STREAMS_GROUP_TASK_OFFSET_INTERVAL_MS_DEFAULT and the acceptable
+# recovery lag Kafka 4.4 answers by default (streams.acceptable.recovery.lag).
+TASK_OFFSET_INTERVAL_MS = 60000
+ACCEPTABLE_RECOVERY_LAG = 10000
+
+
+@dataclass(slots=True, frozen=True)
+class HeartbeatRequest:
+    group_id: str
+    member_id: str
+    member_epoch: int
+    endpoint_information_epoch: int = 0
+    instance_id: str | None = None
+    rack_id: str | None = None
+    rebalance_timeout_ms: int = -1
+    topology: dict[str, Any] | None = None
+    owned: TasksTuple | None = None
+    process_id: str | None = None
+    user_endpoint: tuple[str, int] | None = None
+    client_tags: tuple[tuple[str, str], ...] | None = None
+    shutdown_application: bool = False
+    client_id: str = ""
+    client_host: str = ""
+
+
+@dataclass(slots=True)
+class HeartbeatResult:
+    error: ErrorCode
+    message: str | None = None
+    member_id: str = ""
+    member_epoch: int = 0
+    heartbeat_interval_ms: int = 0
+    status: list[tuple[int, str]] = field(default_factory=list)
+    assignment: TasksTuple | None = None
+    endpoint_information_epoch: int = 0
+    # (host, port) -> (active partitions, standby partitions) as (topic, partitions) lists.
+    endpoints: list[tuple[tuple[str, int], list[tuple[str, list[int]]], list[tuple[str, list[int]]]]] | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+class StreamsGroupManager:
+    """The streams groups of one coordinator. `is_other_group(id)` says whether a classic or
+    consumer group holds the id (a streams group cannot take it: GROUP_ID_NOT_FOUND as Kafka's
+    getOrCreateStreamsGroup answers)."""
+
+    def __init__(
+        self,
+        log_: CoordinatorLog,
+        storage: Storage,
+        timers: Timers,
+        wall_clock_ms: Callable[[], int],
+        is_other_group: Callable[[str], bool] = lambda group_id: False,
+        group_config: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        self.log = log_
+        self.storage = storage
+        self.timers = timers
+        self.wall_clock_ms = wall_clock_ms
+        self.is_other_group = is_other_group
+        self.group_config = group_config or (lambda group_id, name: _DEFAULTS[name])
+        self.groups: dict[str, StreamsGroup] = {}
+        # group id -> the topology as configured (not kept: recomputed after a load).
+        self.configured: dict[str, ConfiguredTopology] = {}
+
+    # --- loading -----------------------------------------------------------------
+
+    def replay(self, key: records.RecordKey, value: bytes | None) -> None:
+        """GroupMetadataManager.replay of one streams group record."""
+        kind = key.record_type
+        if kind == records.PARTITION_METADATA:
+            return
+        if kind == records.GROUP_METADATA and value is None:
+            self.groups.pop(key.group_id, None)
+            return
+        group = self.groups.get(key.group_id)
+        if group is None:
+            if value is None:
+                return
+            group = self.groups[key.group_id] = StreamsGroup(key.group_id)
+        body = None if value is None else records.parse_value(kind, value)
+        if kind == records.GROUP_METADATA:
+            assert body is not None
+            group.group_epoch = body["epoch"]
+            group.metadata_hash = body["metadata_hash"]
+            group.validated_topology_epoch = body["validated_topology_epoch"]
+        elif kind == records.TOPOLOGY:
+            group.topology = body
+        elif kind == records.TARGET_ASSIGNMENT_METADATA:
+            group.assignment_epoch = 0 if body is None else body["assignment_epoch"]
+        elif kind == records.TARGET_ASSIGNMENT_MEMBER:
+            if body is None:
+                group.target.pop(key.member_id, None)
+            else:
+                group.target[key.member_id] = _tuple(body, "")
+        elif kind == records.MEMBER_METADATA:
+            if body is None:
+                group.remove_member(key.member_id)
+            else:
+                member = group.members.get(key.member_id) or StreamsMember(key.member_id, _metadata(body))
+                member.metadata = _metadata(body)
+                group.put_member(member)
+        elif kind == records.CURRENT_MEMBER_ASSIGNMENT:
+            member = group.members.get(key.member_id)
+            if member is None:
+                member = StreamsMember(key.member_id, MemberMetadata(None, None, "", "", -1, -1, "", None, ()))
+                group.put_member(member)
+            if body is None:
+                member.current = CurrentAssignment()
+            else:
+                member.current = CurrentAssignment(
+                    body["member_epoch"], body["previous_member_epoch"], body["state"], _tuple(body, ""), _tuple(body, "_pending_revocation")
+                )
+
+    def on_loaded(self) -> None:
+        for group in self.groups.values():
+            group.update_state()
+            for member in group.members.values():
+                self._arm_session(group, member)
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            for member in group.members.values():
+                self._cancel_timers(member)
+
+    # --- StreamsGroupHeartbeat ----------------------------------------------------
+
+    def heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
+        try:
+            self._validate(request)
+            if request.member_epoch in (LEAVE_EPOCH, LEAVE_STATIC_EPOCH):
+                return self._leave(request)
+            return self._heartbeat(request)
+        except _Refused as refused:
+            return HeartbeatResult(refused.error, refused.message)
+        except InvalidTopology as invalid:
+            return HeartbeatResult(ErrorCode.STREAMS_INVALID_TOPOLOGY, str(invalid))
+        except KafkaError as exc:
+            return HeartbeatResult(store_error(exc.code), None)
+
+    @staticmethod
+    def _validate(request: HeartbeatRequest) -> None:
+        """GroupCoordinatorService.throwIfStreamsGroupHeartbeatRequestIsInvalid."""
+        if not request.member_id:
+            raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
+        if not request.group_id:
+            raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
+        if request.instance_id == "":
+            raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
+        if request.rack_id == "":
+            raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
+        topology = request.topology
+        if request.member_epoch == JOIN_EPOCH:
+            if request.rebalance_timeout_ms == -1:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.")
+            if request.owned is not None:
+                for kind, tasks in (("ActiveTasks", request.owned.active), ("StandbyTasks", request.owned.standby), ("WarmupTasks", request.owned.warmup)):
+                    if tasks:
+                        raise _Refused(ErrorCode.INVALID_REQUEST, f"{kind} must be empty when (re-)joining.")
+            if topology is None:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "Topology must be non-null when (re-)joining.")
+            for subtopology in topology["subtopologies"]:
+                if subtopology["source_topic_regex"]:
+                    raise _Refused(ErrorCode.INVALID_REQUEST, "Regular expressions for source topics are not supported yet.")
+                for changelog in subtopology["state_changelog_topics"]:
+                    if changelog["partitions"] != 0:
+                        raise _Refused(
+                            ErrorCode.STREAMS_INVALID_TOPOLOGY,
+                            f"Changelog topic {changelog['name']} must have an undefined partition count, but it is set to {changelog['partitions']}.",
+                        )
+        elif request.member_epoch == LEAVE_STATIC_EPOCH:
+            if request.instance_id is None:
+                raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be null.")
+        elif request.member_epoch < LEAVE_STATIC_EPOCH:
+            raise _Refused(ErrorCode.INVALID_REQUEST, f"MemberEpoch is {request.member_epoch}, but must be greater than or equal to -2.")
+        if request.member_epoch != JOIN_EPOCH and topology is not None:
+            raise _Refused(ErrorCode.INVALID_REQUEST, "Topology can only be provided when (re-)joining.")
+
+    def _heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
+        now = self.wall_clock_ms()
+        out: list[KeyValue] = []
+        status: list[tuple[int, str]] = []
+        joining = request.member_epoch == JOIN_EPOCH
+        group = self.groups.get(request.group_id)
+        if group is None:
+            if not joining:
+                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Streams group {request.group_id} not found.")
+            if self.is_other_group(request.group_id):
+                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a streams group.")
+            group = StreamsGroup(request.group_id)
+        staged = _stage(group)
+        member, replaced = self._find_member(staged, request)
+        previous = member.current
+        metadata = MemberMetadata(
+            instance_id=request.instance_id if request.instance_id is not None else member.metadata.instance_id,
+            rack_id=request.rack_id if request.rack_id is not None else member.metadata.rack_id,
+            client_id=request.client_id,
+            client_host=request.client_host,
+            rebalance_timeout_ms=request.rebalance_timeout_ms if request.rebalance_timeout_ms != -1 else member.metadata.rebalance_timeout_ms,
+            topology_epoch=request.topology["epoch"] if request.topology is not None else member.metadata.topology_epoch,
+            process_id=request.process_id if request.process_id is not None else member.metadata.process_id,
+            user_endpoint=request.user_endpoint if joining or request.user_endpoint is not None else member.metadata.user_endpoint,
+            client_tags=request.client_tags if request.client_tags is not None else member.metadata.client_tags,
+        )
+        is_new = member.member_id not in group.members
+        bump = is_new or replaced is not None or _epoch_relevant(metadata) != _epoch_relevant(member.metadata)
+        if replaced is not None:
+            out += _member_tombstones(group.group_id, replaced.member_id)
+            staged.remove_member(replaced.member_id)
+            staged.target[member.member_id] = group.target.get(replaced.member_id, EMPTY)
+            out.append((records.key(records.TARGET_ASSIGNMENT_MEMBER, group.group_id, member.member_id), _target_value(staged.target[member.member_id])))
+        if metadata != member.metadata or is_new or replaced is not None:
+            out.append((records.key(records.MEMBER_METADATA, group.group_id, member.member_id), _metadata_value(metadata)))
+        member.metadata = metadata
+        staged.put_member(member)
+        if request.topology is not None:
+            self._take_topology(staged, request.topology, out)
+        if staged.topology is not None and metadata.topology_epoch < staged.topology_epoch:
+            status.append((Status.STALE_TOPOLOGY, f"The member's topology epoch {metadata.topology_epoch} is behind the group's topology epoch {staged.topology_epoch}."))
+        configured = self._configure(staged)
+        metadata_hash = self._metadata_hash(staged, configured)
+        validated = staged.topology_epoch if configured.ready else -1
+        if metadata_hash != staged.metadata_hash or validated != staged.validated_topology_epoch:
+            bump = True
+        if configured.ready:
+            for tasks in (request.owned.active, request.owned.standby, request.owned.warmup) if request.owned is not None else ():
+                for subtopology, partitions in tasks.items():
+                    count = configured.tasks.get(subtopology)
+                    if count is None:
+                        raise _Refused(ErrorCode.INVALID_REQUEST, f"Subtopology {subtopology} does not exist in the topology.")
+                    for partition in sorted(partitions):
+                        if not 0 <= partition < count:
+                            raise _Refused(ErrorCode.INVALID_REQUEST, f"Task {partition} for subtopology {subtopology} is invalid. Number of tasks for this subtopology: {count}")
+        if bump:
+            staged.group_epoch += 1
+            staged.metadata_hash = metadata_hash
+            staged.validated_topology_epoch = validated
+            out.append((records.key(records.GROUP_METADATA, group.group_id), records.value(records.GROUP_METADATA, {
+                "epoch": staged.group_epoch, "metadata_hash": metadata_hash, "validated_topology_epoch": validated,
+            })))
+        if staged.group_epoch > staged.assignment_epoch:
+            out += self._compute_target(staged, configured, now)
+        updated = reconcile(staged, member, staged.assignment_epoch, staged.target.get(member.member_id, EMPTY), None if joining else request.owned)
+        if updated != previous or joining:
+            out.append((records.key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), _current_value(updated)))
+        member.current = updated
+        if out:
+            self.log.append(group.group_id, out, now)
+        self.groups[group.group_id] = staged
+        self.configured[group.group_id] = configured
+        staged.update_state()
+        if replaced is not None:
+            self._cancel_timers(replaced)
+        self._arm_session(staged, member)
+        self._arm_rebalance(staged, member)
+        if request.shutdown_application:
+            staged.shutdown_requested_by = member.member_id
+        changed = updated.assigned != previous.assigned
+        if metadata.user_endpoint != (None if is_new else group.members[member.member_id].metadata.user_endpoint) or (changed and metadata.user_endpoint is not None):
+            staged.endpoint_epoch += 1
+        if configured.status is not None:
+            status.append((configured.status, configured.detail))
+        if staged.shutdown_requested_by is not None:
+            status.append((Status.SHUTDOWN_APPLICATION, f"Streams group member {staged.shutdown_requested_by} encountered a fatal error and requested a shutdown for the entire application."))
+        return HeartbeatResult(
+            ErrorCode.NONE,
+            member_id=member.member_id,
+            member_epoch=updated.member_epoch,
+            heartbeat_interval_ms=self.group_config(group.group_id, "streams.heartbeat.interval.ms"),
+            status=status,
+            assignment=updated.assigned if joining or changed else None,
+            endpoint_information_epoch=staged.endpoint_epoch,
+            endpoints=self._endpoints(staged, configured) if staged.endpoint_epoch != request.endpoint_information_epoch else None,
+        )
+
+    def _find_member(self, group: StreamsGroup, request: HeartbeatRequest) -> tuple[StreamsMember, StreamsMember | None]:
+        """(the member, the static member it replaces), as getOrMaybeCreate{Dynamic,Static}StreamsGroupMember."""
+        blank = MemberMetadata(None, None, "", "", -1, -1, "", None, ())
+        if request.instance_id is not None:
+            holder_id = group.static_members.get(request.instance_id)
+            holder = None if holder_id is None else group.members.get(holder_id)
+            if request.member_epoch == JOIN_EPOCH:
+                if holder is None or holder.member_id == request.member_id:
+                    return replace(holder) if holder is not None else StreamsMember(request.member_id, blank), None
+                if holder.member_epoch != LEAVE_STATIC_EPOCH:
+                    raise _Refused(ErrorCode.UNRELEASED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} cannot join the group because the instance id is owned by {holder.member_id} member.")
+                return StreamsMember(request.member_id, holder.metadata, holder.current), holder
+            if holder is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {request.instance_id} is unknown.")
+            if holder.member_id != request.member_id:
+                raise _Refused(ErrorCode.FENCED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} was fenced by member {holder.member_id}.")
+            self._check_epoch(holder, request)
+            return replace(holder), None
+        member = group.members.get(request.member_id)
+        if member is None:
+            if request.member_epoch != JOIN_EPOCH:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {request.member_id} is not a member of group {group.group_id}.")
+            return StreamsMember(request.member_id, blank), None
+        self._check_epoch(member, request)
+        copy = replace(member)
+        if request.member_epoch == JOIN_EPOCH:
+            # A member rejoining owns nothing: what it held is free for others.
+            copy.current = CurrentAssignment()
+        return copy, None
+
+    @staticmethod
+    def _check_epoch(member: StreamsMember, request: HeartbeatRequest) -> None:
+        """throwIfStreamsGroupMemberEpochIsInvalid: an epoch ahead is fenced; one behind only if
+        it is the previous epoch and the member owns nothing it should not."""
+        received = request.member_epoch
+        if received == JOIN_EPOCH:
+            return
+        if received > member.member_epoch:
+            raise _Refused(ErrorCode.FENCED_MEMBER_EPOCH, f"The streams group member has a greater member epoch ({received}) than the one known by the group coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+        if received < member.member_epoch and not (received == member.current.previous_member_epoch and owned_subset(request.owned, member.current.assigned)):
+            raise _Refused(ErrorCode.FENCED_MEMBER_EPOCH, f"The streams group member has a smaller member epoch ({received}) than the one known by the group coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+
+    def _take_topology(self, group: StreamsGroup, topology: dict[str, Any], out: list[KeyValue]) -> None:
+        """maybeUpdateTopology: the first member's topology becomes the group's; an older
+        epoch is answered STALE_TOPOLOGY; a different topology at the same or a newer epoch is
+        refused, as Kafka 4.4 does not support topology updates yet."""
+        stored = {"epoch": topology["epoch"], "subtopologies": topology["subtopologies"]}
+        if group.topology is None:
+            body = records.parse_value(records.TOPOLOGY, records.value(records.TOPOLOGY, stored))
+            group.topology = body
+            out.append((records.key(records.TOPOLOGY, group.group_id), records.value(records.TOPOLOGY, stored)))
+            return
+        if group.topology_epoch > topology["epoch"]:
+            return
+        canonical = records.parse_value(records.TOPOLOGY, records.value(records.TOPOLOGY, stored))
+        if records.topology_json(canonical) != records.topology_json(group.topology):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "Topology updates are not supported yet.")
+
+    def _configure(self, group: StreamsGroup) -> ConfiguredTopology:
+        """Configure the group's topology and create the internal topics it misses."""
+        assert group.topology is not None
+        configured = configure(group.topology, self._partitions)
+        if configured.status is Status.MISSING_INTERNAL_TOPICS:
+            for topic in configured.missing:
+                try:
+                    self.storage.create_topic(topic.name, topic.partitions, topic.configs)
+                except KafkaError as exc:
+                    if exc.code is not ErrorCode.TOPIC_ALREADY_EXISTS:
+                        log.warning("streams group %s could not create internal topic %s: %s", group.group_id, topic.name, exc)
+                else:
+                    log.info("streams group %s created internal topic %s with %d partitions", group.group_id, topic.name, topic.partitions)
+            configured = configure(group.topology, self._partitions)
+        return configured
+
+    def _partitions(self, name: str) -> int | None:
+        info = self.storage.topic(name)
+        return None if info is None else info.partitions
+
+    def _metadata_hash(self, group: StreamsGroup, configured: ConfiguredTopology) -> int:
+        """What the assignment depends on among the topics: their ids and partition counts
+        (Kafka hashes the same with Murmur3; only equality matters, and the hash is ours)."""
+        assert group.topology is not None
+        names = sorted({t for s in group.topology["subtopologies"] for t in s["source_topics"]} | {t["name"] for s in group.topology["subtopologies"] for t in s["repartition_source_topics"]})
+        parts = []
+        for name in names:
+            info = self.storage.topic(name)
+            if info is not None:
+                parts.append(f"{name}:{info.topic_id.hex()}:{info.partitions}")
+        return zlib.crc32("|".join(parts).encode()) if configured.ready else 0
+
+    def _compute_target(self, group: StreamsGroup, configured: ConfiguredTopology, now_ms: int) -> list[KeyValue]:
+        specs = {m_id: MemberSpec(m.process_id, m.current.assigned, group.target.get(m_id, EMPTY)) for m_id, m in group.members.items()}
+        standbys = int(self.group_config(group.group_id, "streams.num.standby.replicas"))
+        target = assign(specs, configured.tasks if configured.ready else {}, standbys)
+        out: list[KeyValue] = []
+        for member_id, tasks in target.items():
+            if group.target.get(member_id) != tasks:
+                out.append((records.key(records.TARGET_ASSIGNMENT_MEMBER, group.group_id, member_id), _target_value(tasks)))
+        out.append((records.key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), records.value(records.TARGET_ASSIGNMENT_METADATA, {"assignment_epoch": group.group_epoch, "assignment_timestamp": now_ms})))
+        group.target = dict(target)
+        group.assignment_epoch = group.group_epoch
+        return out
+
+    def _endpoints(self, group: StreamsGroup, configured: ConfiguredTopology) -> list[tuple[tuple[str, int], list[tuple[str, list[int]]], list[tuple[str, list[int]]]]]:
+        """EndpointToPartitionsManager: per member with an endpoint, the source partitions of
+        its active tasks and of its standby tasks, for interactive queries."""
+        result = []
+        for member in group.members.values():
+            endpoint = member.metadata.user_endpoint
+            if endpoint is None:
+                continue
+            result.append((endpoint, self._partitions_of(member.current.assigned.active, configured), self._partitions_of(member.current.assigned.standby, configured)))
+        return result
+
+    def _partitions_of(self, tasks: dict[str, frozenset[int]], configured: ConfiguredTopology) -> list[tuple[str, list[int]]]:
+        by_topic: dict[str, set[int]] = {}
+        for subtopology, partitions in tasks.items():
+            for topic in configured.sources.get(subtopology, ()):
+                count = self._partitions(topic) or 0
+                by_topic.setdefault(topic, set()).update(p for p in partitions if p < count)
+        return [(topic, sorted(partitions)) for topic, partitions in sorted(by_topic.items())]
+
+    # --- leaving and fencing ---------------------------------------------------------
+
+    def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
+        group = self.groups.get(request.group_id)
+        if group is None:
+            raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Streams group {request.group_id} not found.")
+        if request.instance_id is not None:
+            holder_id = group.static_members.get(request.instance_id)
+            member = None if holder_id is None else group.members.get(holder_id)
+            if member is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {request.instance_id} is unknown.")
+            if member.member_id != request.member_id:
+                raise _Refused(ErrorCode.FENCED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} was fenced by member {member.member_id}.")
+        else:
+            member = group.members.get(request.member_id)
+            if member is None:
+                raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {request.member_id} is not a member of group {group.group_id}.")
+        if request.shutdown_application:
+            group.shutdown_requested_by = member.member_id
+        if request.member_epoch == LEAVE_STATIC_EPOCH:
+            current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch)
+            self.log.append(group.group_id, [(records.key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), _current_value(current))], self.wall_clock_ms())
+            member.current = current
+            self.timers.cancel(member.rebalance_timer)
+            group.update_state()
+        else:
+            self.remove_members(group, [member])
+        return HeartbeatResult(ErrorCode.NONE, member_id=request.member_id, member_epoch=request.member_epoch)
+
+    def remove_members(self, group: StreamsGroup, members: list[StreamsMember]) -> None:
+        """Tombstones for the members' records and one group epoch bump, in one batch
+        (streamsGroupFenceMember); the others get the tasks on their next heartbeats."""
+        out = [t for member in members for t in _member_tombstones(group.group_id, member.member_id)]
+        out.append((records.key(records.GROUP_METADATA, group.group_id), records.value(records.GROUP_METADATA, {
+            "epoch": group.group_epoch + 1, "metadata_hash": group.metadata_hash, "validated_topology_epoch": group.validated_topology_epoch,
+        })))
+        self.log.append(group.group_id, out, self.wall_clock_ms())
+        for member in members:
+            self._cancel_timers(member)
+            group.remove_member(member.member_id)
+        group.group_epoch += 1
+        group.update_state()
+
+    def _arm_session(self, group: StreamsGroup, member: StreamsMember) -> None:
+        self.timers.cancel(member.session_timer)
+        timeout = self.group_config(group.group_id, "streams.session.timeout.ms")
+        member.session_timer = self.timers.after(timeout, self._fence, group.group_id, member.member_id, "session timeout", None)
+
+    def _arm_rebalance(self, group: StreamsGroup, member: StreamsMember) -> None:
+        """A member asked to revoke gets its rebalance timeout to do it, at this epoch."""
+        if member.state is not MemberState.UNREVOKED_TASKS:
+            self.timers.cancel(member.rebalance_timer)
+            member.rebalance_timer = None
+        elif member.rebalance_timer is None:
+            timeout = max(member.metadata.rebalance_timeout_ms, 0)
+            member.rebalance_timer = self.timers.after(timeout, self._fence, group.group_id, member.member_id, "rebalance timeout", member.member_epoch)
+
+    def _cancel_timers(self, member: StreamsMember) -> None:
+        self.timers.cancel(member.session_timer)
+        self.timers.cancel(member.rebalance_timer)
+        member.session_timer = member.rebalance_timer = None
+
+    def _fence(self, group_id: str, member_id: str, why: str, epoch: int | None) -> None:
+        group = self.groups.get(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if group is None or member is None:
+            return
+        if epoch is not None and (member.state is not MemberState.UNREVOKED_TASKS or member.member_epoch != epoch):
+            return
+        try:
+            self.remove_members(group, [member])
+        except KafkaError as exc:
+            log.warning("could not remove member %s of streams group %s after its %s: %s", member_id, group_id, why, exc)
+            self._arm_session(group, member)
+        else:
+            log.info("member %s of streams group %s removed after its %s", member_id, group_id, why)
+
+    # --- other APIs ----------------------------------------------------------------
+
+    def validate_member_epoch(self, group: StreamsGroup, member_id: str | None, member_epoch: int, fetch: bool = False) -> ErrorCode:
+        """StreamsGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
+        member) may commit only into an empty group and fetch from any; a member must be
+        known and at its current epoch (STALE_MEMBER_EPOCH otherwise)."""
+        if member_epoch < 0 and (not group.members or (fetch and not member_id)):
+            return ErrorCode.NONE
+        member = group.members.get(member_id or "")
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+    def delete(self, group: StreamsGroup) -> list[KeyValue]:
+        """The tombstones that delete an empty group (StreamsGroup.createGroupTombstoneRecords)."""
+        return [
+            (records.key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), None),
+            (records.key(records.TOPOLOGY, group.group_id), None),
+            (records.key(records.GROUP_METADATA, group.group_id), None),
+        ]
+
+    def forget(self, group: StreamsGroup) -> None:
+        for member in group.members.values():
+            self._cancel_timers(member)
+        group.state = StreamsGroupState.DEAD
+        self.groups.pop(group.group_id, None)
+        self.configured.pop(group.group_id, None)
+
+
+def _stage(group: StreamsGroup) -> StreamsGroup:
+    """A copy to apply a heartbeat's changes to, kept only once they are stored."""
+    staged = replace(group)
+    staged.members = {k: replace(v) for k, v in group.members.items()}
+    staged.static_members = dict(group.static_members)
+    staged.target = dict(group.target)
+    return staged
+
+
+def _epoch_relevant(metadata: MemberMetadata) -> tuple[object, ...]:
+    """hasEpochRelevantMemberConfigChanged: what the assignor looks at."""
+    return (metadata.process_id, metadata.rack_id, metadata.client_tags, metadata.topology_epoch, metadata.instance_id)
+
+
+def _member_tombstones(group_id: str, member_id: str) -> list[KeyValue]:
+    return [
+        (records.key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, member_id), None),
+        (records.key(records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id), None),
+        (records.key(records.MEMBER_METADATA, group_id, member_id), None),
+    ]
+
+
+def _metadata(body: dict[str, Any]) -> MemberMetadata:
+    endpoint = body["user_endpoint"]
+    return MemberMetadata(
+        body["instance_id"], body["rack_id"], body["client_id"], body["client_host"], body["rebalance_timeout_ms"], body["topology_epoch"],
+        body["process_id"], None if endpoint is None else (endpoint["host"], endpoint["port"]), tuple((t["key"], t["value"]) for t in body["client_tags"]),
+    )
+
+
+def _metadata_value(metadata: MemberMetadata) -> bytes:
+    return records.value(records.MEMBER_METADATA, {
+        "instance_id": metadata.instance_id, "rack_id": metadata.rack_id, "client_id": metadata.client_id, "client_host": metadata.client_host,
+        "rebalance_timeout_ms": metadata.rebalance_timeout_ms, "topology_epoch": metadata.topology_epoch, "process_id": metadata.process_id,
+        "user_endpoint": None if metadata.user_endpoint is None else {"host": metadata.user_endpoint[0], "port": metadata.user_endpoint[1]},
+        "client_tags": [{"key": k, "value": v} for k, v in metadata.client_tags],
+    })
+
+
+def _tuple(body: dict[str, Any], suffix: str) -> TasksTuple:
+    return TasksTuple(records.tasks_of(body["active_tasks" + suffix]), records.tasks_of(body["standby_tasks" + suffix]), records.tasks_of(body["warmup_tasks" + suffix]))
+
+
+def _target_value(tasks: TasksTuple) -> bytes:
+    return records.value(records.TARGET_ASSIGNMENT_MEMBER, {
+        "active_tasks": records.task_ids(tasks.active), "standby_tasks": records.task_ids(tasks.standby), "warmup_tasks": records.task_ids(tasks.warmup),
+    })
+
+
+def _current_value(current: CurrentAssignment) -> bytes:
+    body: dict[str, Any] = {"member_epoch": current.member_epoch, "previous_member_epoch": current.previous_member_epoch, "state": current.state}
+    for suffix, tasks in (("", current.assigned), ("_pending_revocation", current.pending_revocation)):
+        body["active_tasks" + suffix] = [{**entry, "assignment_epochs": None} for entry in records.task_ids(tasks.active)]
+        body["standby_tasks" + suffix] = [{**entry, "assignment_epochs": None} for entry in records.task_ids(tasks.standby)]
+        body["warmup_tasks" + suffix] = [{**entry, "assignment_epochs": None} for entry in records.task_ids(tasks.warmup)]
+    return records.value(records.CURRENT_MEMBER_ASSIGNMENT, body)

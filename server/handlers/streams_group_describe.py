@@ -1,0 +1,137 @@
+"""StreamsGroupDescribe (KIP-1071): a streams group's epochs, its topology as configured, and
+its members, each with its current and target tasks, as Kafka's StreamsGroup.asDescribedGroup.
+Ottla stores no topology descriptions (KIP-1331's plugin): asked for one, it answers
+NOT_STORED. With `streams.version` finalized at 0 every group is answered UNSUPPORTED_VERSION."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ottla.server.context import RequestContext
+from ottla.server.groups.streams import StreamsGroup, TasksTuple
+from ottla.server.groups.streams.assignor import ASSIGNOR
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        StreamsGroupDescribeRequest,
+        StreamsGroupDescribeResponse,
+        StreamsGroupDescribeResponseAssignment,
+        StreamsGroupDescribeResponseDescribedGroup,
+        StreamsGroupDescribeResponseTopology,
+    )
+
+API = ApiKey.STREAMS_GROUP_DESCRIBE
+VERSIONS = (0, 1)
+
+# Kafka's value when authorized operations were not asked for (Integer.MIN_VALUE).
+_NO_OPERATIONS = -(2**31)
+# TopologyDescriptionStatus: 0 NOT_REQUESTED, 1 NOT_STORED.
+_NOT_REQUESTED, _NOT_STORED = 0, 1
+
+
+def handle(context: RequestContext, header: RequestHeader, request: StreamsGroupDescribeRequest) -> StreamsGroupDescribeResponse:
+    enabled = context.services.features.level("streams.version") >= 1
+    description = _NOT_STORED if request.get("include_topology_description") else _NOT_REQUESTED
+    groups = []
+    for group_id in request["group_ids"]:
+        answer = _empty(group_id)
+        if not enabled:
+            answer["error_code"] = ErrorCode.UNSUPPORTED_VERSION
+        else:
+            _describe(context, group_id, answer, description)
+        groups.append(answer)
+    return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _empty(group_id: str) -> StreamsGroupDescribeResponseDescribedGroup:
+    return {
+        "error_code": ErrorCode.NONE,
+        "error_message": None,
+        "group_id": group_id,
+        "group_state": "",
+        "group_epoch": 0,
+        "assignment_epoch": 0,
+        "topology": None,
+        "members": [],
+        "authorized_operations": _NO_OPERATIONS,
+        "topology_description": None,
+        "topology_description_status": _NOT_REQUESTED,
+        "assignor_name": None,
+    }
+
+
+def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescribeResponseDescribedGroup, description: int) -> None:
+    if not group_id:
+        answer["error_code"] = ErrorCode.INVALID_GROUP_ID
+        return
+    group = context.groups.streams_group(group_id)
+    if group is None:
+        answer["error_code"] = ErrorCode.GROUP_ID_NOT_FOUND
+        other = group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
+        answer["error_message"] = f"Group {group_id} is not a streams group." if other else f"Group {group_id} not found."
+        return
+    answer["group_state"] = group.state.value
+    answer["group_epoch"] = group.group_epoch
+    answer["assignment_epoch"] = group.assignment_epoch
+    answer["topology"] = _topology(context, group)
+    answer["topology_description_status"] = description
+    answer["assignor_name"] = ASSIGNOR
+    answer["members"] = [
+        {
+            "member_id": member.member_id,
+            "member_epoch": member.member_epoch,
+            "instance_id": member.metadata.instance_id,
+            "rack_id": member.metadata.rack_id,
+            "client_id": member.metadata.client_id,
+            "client_host": member.metadata.client_host,
+            "topology_epoch": member.metadata.topology_epoch,
+            "process_id": member.process_id,
+            "user_endpoint": None if member.metadata.user_endpoint is None else {"host": member.metadata.user_endpoint[0], "port": member.metadata.user_endpoint[1]},
+            "client_tags": [{"key": k, "value": v} for k, v in member.metadata.client_tags],
+            "task_offsets": [],
+            "task_end_offsets": [],
+            "assignment": _assignment(member.current.assigned),
+            "target_assignment": _assignment(group.target.get(member.member_id, TasksTuple())),
+            "is_classic": False,
+        }
+        for member in group.members.values()
+    ]
+
+
+def _topology(context: RequestContext, group: StreamsGroup) -> StreamsGroupDescribeResponseTopology | None:
+    """The topology with partition counts decided; its subtopologies null until it is ready."""
+    if group.topology is None:
+        return None
+    configured = context.groups.streams.configured.get(group.group_id)
+    if configured is None or not configured.ready:
+        return {"epoch": group.topology_epoch, "subtopologies": None}
+
+    def with_count(topic: dict[str, Any], partitions: int) -> dict[str, Any]:
+        return {"name": topic["name"], "partitions": partitions, "replication_factor": topic["replication_factor"],
+                "topic_configs": [{"key": c["key"], "value": c["value"]} for c in topic["topic_configs"]]}
+
+    def count(name: str) -> int:
+        info = context.storage.topic(name)
+        return 0 if info is None else info.partitions
+
+    subtopologies = []
+    for subtopology in sorted(group.topology["subtopologies"], key=lambda s: s["subtopology_id"]):
+        tasks = configured.tasks.get(subtopology["subtopology_id"], 0)
+        subtopologies.append({
+            "subtopology_id": subtopology["subtopology_id"],
+            "source_topics": list(subtopology["source_topics"]),
+            "repartition_sink_topics": list(subtopology["repartition_sink_topics"]),
+            "state_changelog_topics": [with_count(t, tasks) for t in subtopology["state_changelog_topics"]],
+            "repartition_source_topics": [with_count(t, count(t["name"])) for t in subtopology["repartition_source_topics"]],
+        })
+    return {"epoch": group.topology_epoch, "subtopologies": subtopologies}  # type: ignore[typeddict-item]
+
+
+def _assignment(tasks: TasksTuple) -> StreamsGroupDescribeResponseAssignment:
+    def ids(by_subtopology: dict[str, frozenset[int]]) -> list[Any]:
+        return [{"subtopology_id": s, "partitions": sorted(p)} for s, p in sorted(by_subtopology.items())]
+
+    return {"active_tasks": ids(tasks.active), "standby_tasks": ids(tasks.standby), "warmup_tasks": ids(tasks.warmup)}

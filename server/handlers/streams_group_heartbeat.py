@@ -1,0 +1,116 @@
+"""StreamsGroupHeartbeat (KIP-1071): a Kafka Streams member joins, stays in and leaves a
+streams group, sends its topology when it joins, and learns the tasks the broker assigned
+(`ottla.server.groups.streams.manager`). Fields a heartbeat leaves null did not change since
+the member's last one; the answer carries the tasks only when they changed or the member
+joined, and the endpoints of every member when the member's endpoint epoch is behind.
+
+With `streams.version` finalized at 0 every request is answered UNSUPPORTED_VERSION, as Kafka
+4.4's KafkaApis does while the streams protocol is disabled."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.server.groups.streams import HeartbeatRequest, TasksTuple
+from ottla.server.groups.streams.manager import ACCEPTABLE_RECOVERY_LAG, TASK_OFFSET_INTERVAL_MS
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import (
+        StreamsGroupHeartbeatRequest,
+        StreamsGroupHeartbeatRequestTaskIds,
+        StreamsGroupHeartbeatResponse,
+        StreamsGroupHeartbeatResponseTaskIds,
+    )
+
+API = ApiKey.STREAMS_GROUP_HEARTBEAT
+VERSIONS = (0, 1)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: StreamsGroupHeartbeatRequest) -> StreamsGroupHeartbeatResponse:
+    if context.services.features.level("streams.version") < 1:
+        return _answer(ErrorCode.UNSUPPORTED_VERSION, None)
+    active, standby, warmup = request["active_tasks"], request["standby_tasks"], request["warmup_tasks"]
+    owned = None if active is None and standby is None and warmup is None else TasksTuple(_tasks(active), _tasks(standby), _tasks(warmup))
+    endpoint = request["user_endpoint"]
+    tags = request["client_tags"]
+    result = context.groups.streams_heartbeat(
+        HeartbeatRequest(
+            group_id=request["group_id"],
+            member_id=request["member_id"],
+            member_epoch=request["member_epoch"],
+            endpoint_information_epoch=request["endpoint_information_epoch"],
+            instance_id=request["instance_id"],
+            rack_id=request["rack_id"],
+            rebalance_timeout_ms=request["rebalance_timeout_ms"],
+            topology=dict(request["topology"]) if request["topology"] is not None else None,
+            owned=owned,
+            process_id=request["process_id"],
+            user_endpoint=None if endpoint is None else (endpoint["host"], endpoint["port"]),
+            client_tags=None if tags is None else tuple((t["key"], t["value"]) for t in tags),
+            shutdown_application=request["shutdown_application"],
+            client_id=header.client_id or "",
+            # Kafka reports the client's InetAddress as Java prints it.
+            client_host="/" + context.client.address.rsplit(":", 1)[0],
+        )
+    )
+    answer = _answer(result.error, result.message)
+    if result.error is not ErrorCode.NONE:
+        return answer
+    answer.update(
+        member_id=result.member_id,
+        member_epoch=result.member_epoch,
+        heartbeat_interval_ms=result.heartbeat_interval_ms,
+        status=[{"status_code": code, "status_detail": detail} for code, detail in result.status],
+        endpoint_information_epoch=result.endpoint_information_epoch,
+    )
+    if result.assignment is not None:
+        answer["active_tasks"] = _ids(result.assignment.active)
+        answer["standby_tasks"] = _ids(result.assignment.standby)
+        answer["warmup_tasks"] = _ids(result.assignment.warmup)
+    if result.endpoints is not None:
+        answer["partitions_by_user_endpoint"] = [
+            {
+                "user_endpoint": {"host": host, "port": port},
+                "active_partitions": [{"topic": topic, "partitions": partitions} for topic, partitions in active_partitions],
+                "standby_partitions": [{"topic": topic, "partitions": partitions} for topic, partitions in standby_partitions],
+            }
+            for (host, port), active_partitions, standby_partitions in result.endpoints
+        ]
+    return answer
+
+
+def _answer(error: ErrorCode, message: str | None) -> StreamsGroupHeartbeatResponse:
+    return {
+        "throttle_time_ms": 0,
+        "error_code": error,
+        "error_message": message,
+        "member_id": "",
+        "member_epoch": 0,
+        "heartbeat_interval_ms": 0,
+        "acceptable_recovery_lag_legacy": ACCEPTABLE_RECOVERY_LAG,
+        "task_offset_interval_ms": TASK_OFFSET_INTERVAL_MS,
+        "acceptable_recovery_lag": ACCEPTABLE_RECOVERY_LAG,
+        "status": None,
+        "active_tasks": None,
+        "standby_tasks": None,
+        "warmup_tasks": None,
+        "topology_description_required": False,
+        "endpoint_information_epoch": 0,
+        "partitions_by_user_endpoint": None,
+    }
+
+
+def _tasks(entries: list[StreamsGroupHeartbeatRequestTaskIds] | None) -> dict[str, frozenset[int]]:
+    result: dict[str, frozenset[int]] = {}
+    for entry in entries or ():
+        if entry["partitions"]:
+            result[entry["subtopology_id"]] = result.get(entry["subtopology_id"], frozenset()) | frozenset(entry["partitions"])
+    return result
+
+
+def _ids(tasks: dict[str, frozenset[int]]) -> list[StreamsGroupHeartbeatResponseTaskIds]:
+    return [{"subtopology_id": subtopology, "partitions": sorted(partitions)} for subtopology, partitions in sorted(tasks.items())]
