@@ -294,8 +294,9 @@ def wait_until(check: Callable[[], str | None], timeout: float, interval: float 
 # Scenarios
 
 
-def wordcount(bootstrap: str, work_dir: Path, prefix: str = "wc") -> list[str]:
-    """WordCountDemo over WORDCOUNT_LINES; the last count of every word must be exact."""
+def wordcount(bootstrap: str, work_dir: Path, prefix: str = "wc", group_protocol: str = "classic") -> list[str]:
+    """WordCountDemo over WORDCOUNT_LINES; the last count of every word must be exact.
+    `group_protocol` "streams" runs it in a KIP-1071 streams group (the broker assigns tasks)."""
     app_id, source, sink = f"{prefix}-app", f"{prefix}-lines", f"{prefix}-counts"
     create_topics(bootstrap, {source: 2, sink: 1})
     produce(bootstrap, source, ((str(i), line) for i, line in enumerate(WORDCOUNT_LINES)))
@@ -306,7 +307,7 @@ def wordcount(bootstrap: str, work_dir: Path, prefix: str = "wc") -> list[str]:
         return None if last == dict(expected) else f"last counts {sorted(last.items())}, want {sorted(expected.items())}"
 
     with StreamsApp("wordcount", bootstrap, app_id, work_dir / app_id, {"input": source, "output": sink,
-                    "commit.interval.ms": "200"}) as app:
+                    "commit.interval.ms": "200", "group.protocol": group_protocol}) as app:
         app.start_running()
         problem = wait_until(check, 60)
     return [problem] if problem else []

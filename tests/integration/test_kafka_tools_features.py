@@ -55,7 +55,7 @@ def test_kafka_features_upgrades_within_the_supported_levels_and_refuses_the_res
     assert code == 0 and "metadata.version was upgraded to 9." in out, out
     assert _described(ottla)["metadata.version"] == ("3.3-IV3", "3.5-IV1", "3.5-IV0", "1")
 
-    code, out = _run("kafka-features", "--bootstrap-server", ottla, "upgrade", "--feature", "streams.version=1")
+    code, out = _run("kafka-features", "--bootstrap-server", ottla, "upgrade", "--feature", "eligible.leader.replicas.version=1")
     assert code != 0 and "Local controller 1 only supports versions 0-0" in out, out
     code, out = _run("kafka-features", "--bootstrap-server", ottla, "downgrade", "--feature", "metadata.version=8")
     assert code != 0 and "Unsupported metadata.version downgrade from 9 to 8" in out, out

@@ -36,6 +36,13 @@ def test_wordcount_counts_are_exact(bootstrap: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bootstrap", ["ottla", "kafka"], indirect=True)
+def test_wordcount_in_a_streams_group_counts_exactly(bootstrap: str, tmp_path: Path) -> None:
+    """group.protocol=streams (KIP-1071): the broker creates the repartition and changelog
+    topics and assigns the tasks; Kafka 4.4 finalizes streams.version 1 by default."""
+    assert streams.wordcount(bootstrap, tmp_path, f"wcs-{uuid.uuid4().hex[:8]}", group_protocol="streams") == []
+
+
+@pytest.mark.parametrize("bootstrap", ["ottla", "kafka"], indirect=True)
 def test_exactly_once_counts_survive_a_sigkill(bootstrap: str, tmp_path: Path) -> None:
     """Output exact after a SIGKILL, internal topics configured and compacted, reset works."""
     assert streams.exactly_once(bootstrap, tmp_path, f"eos-{uuid.uuid4().hex[:8]}") == []

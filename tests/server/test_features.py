@@ -74,12 +74,12 @@ def test_only_features_above_level_zero_are_finalized() -> None:
 def test_an_update_applies_all_or_nothing_and_persists_with_a_new_epoch(tmp_path: Path) -> None:
     _write_levels(tmp_path, {"metadata.version": 8}, epoch=4)
     features = FinalizedFeatures.open(tmp_path)
-    assert features.level("metadata.version") == 8 and features.level("streams.version") == 0
+    assert features.level("metadata.version") == 8 and features.level("eligible.leader.replicas.version") == 0
     with pytest.raises(KafkaError) as refused:
-        features.update([("metadata.version", 9, UpgradeType.UPGRADE), ("streams.version", 1, UpgradeType.UPGRADE)], False, NODE)
+        features.update([("metadata.version", 9, UpgradeType.UPGRADE), ("eligible.leader.replicas.version", 1, UpgradeType.UPGRADE)], False, NODE)
     assert refused.value.code == ErrorCode.INVALID_UPDATE_VERSION
     assert refused.value.message == ("The update failed for all features since the following feature had an error: "
-                                     "Invalid update version 1 for feature streams.version. Local controller 1 only supports versions 0-0")
+                                     "Invalid update version 1 for feature eligible.leader.replicas.version. Local controller 1 only supports versions 0-0")
     features.update([("metadata.version", 9, UpgradeType.UPGRADE)], True, NODE)
     assert (features.level("metadata.version"), features.epoch) == (8, 4), "validate-only changes nothing"
     features.update([("metadata.version", 9, UpgradeType.UPGRADE)], False, NODE)
@@ -165,7 +165,7 @@ def test_update_features_upgrades_and_survives_a_restart(tmp_path: Path) -> None
             assert _api_versions(client, 4)["finalized_features"][0]["max_version_level"] == 8
             assert _update(client, 2, [("metadata.version", 9, UpgradeType.UPGRADE)]) == {
                 "throttle_time_ms": 0, "error_code": 0, "error_message": None}
-            refused = _update(client, 0, [("streams.version", 1, UpgradeType.UPGRADE)])
+            refused = _update(client, 0, [("eligible.leader.replicas.version", 1, UpgradeType.UPGRADE)])
             assert (refused["error_code"], refused["results"]) == (ErrorCode.INVALID_UPDATE_VERSION, [])
         finally:
             client.close()

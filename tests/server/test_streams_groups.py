@@ -1,0 +1,153 @@
+"""Streams groups (KIP-1071) on the coordinator, without sockets, on an injected clock.
+
+Kafka's rules pinned here: the broker creates internal topics with the partition counts the
+topology implies; a member joins, gets tasks, and tasks move to a new member only after the
+old one revokes them; wrong epochs are FENCED_MEMBER_EPOCH; a topology that contradicts the
+group's is refused; a member that stops heartbeating is removed after its session timeout;
+the group survives a reload of `__consumer_offsets`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ottla.server.coordinator import OFFSETS, CoordinatorLog
+from ottla.server.groups import GroupConfig, GroupCoordinator
+from ottla.server.groups.group_configs import GroupConfigs
+from ottla.server.groups.streams import HeartbeatRequest, StreamsGroupState, TasksTuple
+from ottla.server.groups.streams.topology import Status
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode
+from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
+
+SESSION_MS = 45_000
+
+
+def topology(epoch: int = 1, source: str = "words") -> dict[str, Any]:
+    """WordCount's: subtopology 0 reads `source` and writes a repartition topic that subtopology
+    1 reads and counts into a store with a changelog."""
+    def info(name: str) -> dict[str, Any]:
+        return {"name": name, "partitions": 0, "replication_factor": 0, "topic_configs": []}
+
+    return {"epoch": epoch, "subtopologies": [
+        {"subtopology_id": "0", "source_topics": [source], "source_topic_regex": [], "state_changelog_topics": [],
+         "repartition_sink_topics": ["app-counts-repartition"], "repartition_source_topics": [], "copartition_groups": []},
+        {"subtopology_id": "1", "source_topics": [], "source_topic_regex": [], "state_changelog_topics": [info("app-counts-changelog")],
+         "repartition_sink_topics": [], "repartition_source_topics": [info("app-counts-repartition")], "copartition_groups": []},
+    ]}
+
+
+class Harness:
+    def __init__(self, storage: Storage | None = None) -> None:
+        self.storage = storage or Storage.open(None)
+        self.clock = ManualClock()
+        self.coordinator = GroupCoordinator(
+            CoordinatorLog(self.storage, OFFSETS, 1), GroupConfig(), self.clock,
+            wall_clock_ms=lambda: WALL_CLOCK_BASE_MS + int(self.clock.now * 1000),
+            group_configs=GroupConfigs(None, lambda name: {"group.streams.session.timeout.ms": SESSION_MS,
+                                                           "group.streams.heartbeat.interval.ms": 5000,
+                                                           "group.streams.num.standby.replicas": 0}.get(name)),
+        )
+        self.coordinator.load()
+
+    def beat(self, member_id: str, epoch: int, owned: TasksTuple | None = None, **fields: Any) -> Any:
+        request = HeartbeatRequest("app", member_id, epoch, process_id=fields.pop("process_id", member_id), owned=owned, **fields)
+        return self.coordinator.streams_heartbeat(request)
+
+    def join(self, member_id: str, **fields: Any) -> Any:
+        return self.beat(member_id, 0, rebalance_timeout_ms=30_000, topology=fields.pop("topology", topology()), **fields)
+
+
+def count(tasks: TasksTuple) -> int:
+    return sum(len(p) for p in tasks.active.values())
+
+
+def test_internal_topics_are_created_with_the_counts_the_topology_implies() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 3)
+    joined = harness.join("a")
+    assert joined.error is ErrorCode.NONE, joined.message
+    assert harness.storage.topic("app-counts-repartition").partitions == 3
+    assert harness.storage.topic("app-counts-changelog").partitions == 3
+    assert joined.status == []
+    assert joined.assignment.active == {"0": frozenset({0, 1, 2}), "1": frozenset({0, 1, 2})}
+
+
+def test_missing_source_topics_are_a_status_and_no_tasks() -> None:
+    harness = Harness()
+    joined = harness.join("a")
+    assert joined.error is ErrorCode.NONE
+    assert joined.status == [(Status.MISSING_SOURCE_TOPICS, "Source topics words are missing.")]
+    assert joined.assignment.is_empty()
+    assert harness.coordinator.streams_group("app").state is StreamsGroupState.NOT_READY
+    assert harness.storage.topic("app-counts-changelog") is None
+
+
+def test_tasks_move_only_after_the_old_owner_revokes_them() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 2)
+    first = harness.join("a")
+    all_tasks = first.assignment
+    assert count(all_tasks) == 4
+    second = harness.join("b")
+    assert second.assignment.is_empty(), "b may not run tasks a still holds"
+    # a still reports every task: it must revoke two and stays at its epoch until it does.
+    asked = harness.beat("a", first.member_epoch, owned=all_tasks)
+    assert asked.member_epoch == first.member_epoch and count(asked.assignment) == 2
+    kept = asked.assignment
+    still = harness.beat("b", second.member_epoch, owned=TasksTuple())
+    assert still.assignment is None or still.assignment.is_empty()
+    done = harness.beat("a", first.member_epoch, owned=kept)
+    assert done.member_epoch > first.member_epoch
+    taken = harness.beat("b", second.member_epoch, owned=TasksTuple())
+    assert count(taken.assignment) == 2
+    a_tasks = {(s, p) for s, ps in kept.active.items() for p in ps}
+    b_tasks = {(s, p) for s, ps in taken.assignment.active.items() for p in ps}
+    assert not a_tasks & b_tasks and len(a_tasks | b_tasks) == 4
+    assert harness.coordinator.streams_group("app").state is StreamsGroupState.STABLE
+
+
+def test_wrong_epochs_and_topologies_get_kafkas_errors() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 1)
+    joined = harness.join("a")
+    ahead = harness.beat("a", joined.member_epoch + 5, owned=TasksTuple())
+    assert ahead.error is ErrorCode.FENCED_MEMBER_EPOCH
+    assert harness.beat("nobody", 3).error is ErrorCode.UNKNOWN_MEMBER_ID
+    assert harness.join("c", topology=topology(source="other")).error is ErrorCode.INVALID_REQUEST
+    stale = harness.join("d", topology=topology(epoch=0))
+    assert stale.error is ErrorCode.NONE and stale.status[0][0] == Status.STALE_TOPOLOGY
+    bad = topology()
+    bad["subtopologies"][1]["state_changelog_topics"][0]["partitions"] = 4
+    assert harness.join("e", topology=bad).error is ErrorCode.STREAMS_INVALID_TOPOLOGY
+    assert harness.beat("a", joined.member_epoch, topology=topology()).error is ErrorCode.INVALID_REQUEST
+
+
+def test_a_silent_member_is_removed_and_its_tasks_go_to_the_other() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 2)
+    a = harness.join("a")
+    b = harness.join("b")
+    for _ in range(3):
+        a = harness.beat("a", a.member_epoch, owned=None)
+    harness.clock.advance(SESSION_MS / 2000)
+    b = harness.beat("b", b.member_epoch, owned=TasksTuple())
+    harness.clock.advance(SESSION_MS / 2000 + 1)
+    b = harness.beat("b", b.member_epoch, owned=TasksTuple())
+    group = harness.coordinator.streams_group("app")
+    assert set(group.members) == {"b"}
+    assert count(b.assignment) == 4
+
+
+def test_the_group_survives_a_reload() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 2)
+    joined = harness.join("a")
+    harness.beat("a", joined.member_epoch, owned=joined.assignment)
+    before = harness.coordinator.streams_group("app")
+    again = Harness(harness.storage)
+    after = again.coordinator.streams_group("app")
+    assert after is not None and after.group_epoch == before.group_epoch and after.topology == before.topology
+    assert after.members["a"].current == before.members["a"].current
+    assert after.state is StreamsGroupState.STABLE
+    assert again.beat("a", joined.member_epoch, owned=joined.assignment).error is ErrorCode.NONE
