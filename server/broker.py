@@ -244,7 +244,6 @@ class Broker:
             broker_configs=self.broker_configs,
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
-            drop_produce_response=None,
             authorizer=authorizer,
             scram_credentials=self._open_scram_credentials(data_dir),
             telemetry=ClientMetrics.open(data_dir),

@@ -10,7 +10,7 @@ broker builds the services and each connection its context.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TYPE_CHECKING, TypeAlias, TypeVar
@@ -47,7 +47,7 @@ Answer: TypeAlias = Body | Coroutine[Any, Any, Body]
 
 
 class DropConnection(Exception):
-    """A handler's request to close its connection without answering (test hooks only)."""
+    """A request to close a connection without answering (faults on demand, a failed SASL login)."""
 
 
 class DataWakeups(Protocol):
@@ -104,8 +104,6 @@ class BrokerServices:
     fetch_sessions: FetchSessionCache
     # (api key, lowest, highest version) of every API served: what ApiVersions advertises.
     supported_apis: tuple[tuple[ApiKey, int, int], ...]
-    # TestHooks.drop_produce_response_every, when set: true when this Produce goes unanswered.
-    drop_produce_response: Callable[[], bool] | None
     # The ACLs and their decisions; None when `authorizer.class.name` is empty: no authorization.
     authorizer: Authorizer | None = None
     # SCRAM credentials (the Describe/AlterUserScramCredentials APIs, SCRAM logins).

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.routing import leader_hint, leader_partition, min_insync_replicas
 from ottla.server.cluster.state import ClusterState
-from ottla.server.context import DropConnection, RequestContext
+from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.verification import verify_transactional_produce
@@ -31,7 +31,6 @@ from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
-from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
@@ -118,9 +117,6 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
     if acks == 0:
         return None
-    drop_response = context.services.drop_produce_response
-    if drop_response is not None and _carries_producer_id(request) and drop_response():
-        raise DropConnection("TestHooks.drop_produce_response_every: written, left unanswered so the client retries")
     response: ProduceResponse = {"responses": responses, "throttle_time_ms": 0}
     if leader_endpoints:
         response["node_endpoints"] = list(leader_endpoints.values())  # type: ignore[typeddict-item]
@@ -172,12 +168,3 @@ def _check_batches_for_version(version: int, records: memoryview) -> None:
         raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} only allows exactly one record batch per partition")
     if version < 7 and records[_CODEC_AT] & 0x07 == _ZSTD:
         raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"zstd needs Produce v7, got v{version}")
-
-
-def _carries_producer_id(request: ProduceRequest) -> bool:
-    for topic in request["topic_data"]:
-        for partition in topic["partition_data"]:
-            records = partition["records"]
-            if records is not None and len(records) >= BATCH_HEADER_SIZE and read_header(records).producer_id >= 0:
-                return True
-    return False
