@@ -27,6 +27,7 @@ DEFAULT_HTTP_PORT = 8092
 def _parser() -> argparse.ArgumentParser:
     from ottla.server.admin.commands import add_commands
     from ottla.server.admin.control import add_faults_command
+    from ottla.server.admin.cluster import add_cluster_command
 
     parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker, and a client for any Kafka.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -42,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     store.add_argument("--data-dir", help="log directory (default ./ottla-data)")
     store.add_argument("--memory", action="store_true", help="keep everything in memory, write no files")
     serve.add_argument("--node-id", help="this broker's node id (default 1)")
+    serve.add_argument(
+        "--nodes", type=int, default=1, metavar="N",
+        help="run a cluster of N nodes in this process, node ids from --node-id, each on its own port (default 1)",
+    )
+    serve.add_argument("--racks", metavar="A,B,...", help="the nodes' racks, one per node (rack-aware placement, fetch from a follower)")
     serve.add_argument("--advertised-host", help="host name given to clients (default: --host)")
     serve.add_argument("--http-port", help=f"HTTP listener port (console, /metrics, /api/); 0 picks a free one, -1 none (default {DEFAULT_HTTP_PORT})")
     serve.add_argument("--http-host", help="address the HTTP listener binds (default 127.0.0.1)")
@@ -55,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     certs.add_argument("directory", help="where to write them (created if missing)")
     add_commands(commands)
     add_faults_command(commands)
+    add_cluster_command(commands)
     return parser
 
 
@@ -70,6 +77,10 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
     args = _parser().parse_args(argv)
     if args.command == "certs":
         return _write_certificates(args.directory)
+    if args.command == "cluster":
+        from ottla.server.admin.cluster import run_cluster
+
+        return run_cluster(args)
     if args.command == "faults":
         from ottla.server.admin.control import run_faults
 
@@ -86,8 +97,12 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
     except ConfigError as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
+    racks = args.racks.split(",") if args.racks else []
+    if args.nodes < 1 or (racks and len(racks) != args.nodes):
+        print(f"ottla: --racks names one rack per node: {args.nodes} node(s), {len(racks)} rack(s)", file=sys.stderr)
+        return 2
     _raise_open_file_limit()
-    return asyncio.run(_serve(config, test_hooks, args.add_scram))
+    return asyncio.run(_serve(config, test_hooks, args.add_scram, args.nodes, racks))
 
 
 def _write_certificates(directory: str) -> int:
@@ -140,11 +155,11 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
     return config
 
 
-async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str]) -> int:
+async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str], nodes: int = 1, racks: list[str] | None = None) -> int:
     from ottla.server.broker import Broker
 
     try:
-        broker = Broker(config, test_hooks=test_hooks, add_scram=add_scram)
+        broker = Broker(config, test_hooks=test_hooks, add_scram=add_scram, nodes=nodes, racks=racks or ())
     except SaslConfigError as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from aiohttp import web
 from ottla.server.http import HttpListener
 from ottla.server.http.api import Api, ApiError
 from ottla.server.http.auth import COOKIE, SESSION_SECONDS, LoginFailed, Logins
+from ottla.server.cluster.http import routes as cluster_routes
 from ottla.server.http.faults_api import routes as faults_routes
 from ottla.server.metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
 
@@ -81,6 +82,7 @@ def build_app(listener: HttpListener) -> web.Application:
     ]
     app.add_routes(routes)
     app.add_routes(faults_routes(lambda request: request.app[_LISTENER].broker, lambda request: request[_PRINCIPAL]))
+    app.add_routes(cluster_routes(lambda request: request.app[_LISTENER].broker, lambda request: request[_PRINCIPAL]))
     return app
 
 
