@@ -26,7 +26,7 @@ from ottla.server.groups import CommitEntry
 from ottla.server.handlers import HANDLERS
 from ottla.server.http import ServedBroker
 from ottla.server.logs import RECENT
-from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.security.authorizer import AclOperation, AclPermissionType, PatternType, ResourceType
 from ottla.storage import FileRegion
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -559,6 +559,47 @@ class Api:
                     self._check(error)
         return {"group_id": group_id, "dry_run": dry_run, "offsets": planned}
 
+    # --- security: ACLs and SCRAM users -------------------------------------------------------
+
+    async def acls(self) -> dict[str, Any]:
+        """Every ACL, as `kafka-acls --list` shows them (DescribeAcls, which asks Describe on
+        the cluster); `enabled` is false when the broker has no authorizer."""
+        any_ = 1  # the ANY of each DescribeAcls filter field
+        answer = await self._kafka(
+            ApiKey.DESCRIBE_ACLS,
+            {"resource_type_filter": any_, "resource_name_filter": None, "pattern_type_filter": any_, "principal_filter": None, "host_filter": None, "operation": any_, "permission_type": any_},
+        )
+        if answer["error_code"] == ErrorCode.SECURITY_DISABLED:
+            return {"enabled": False, "acls": []}
+        self._check(answer["error_code"], answer["error_message"])
+        listed = [
+            {
+                "resource_type": _enum_name(ResourceType, resource["resource_type"]),
+                "resource_name": resource["resource_name"],
+                "pattern_type": _enum_name(PatternType, resource["pattern_type"]),
+                "principal": acl["principal"],
+                "host": acl["host"],
+                "operation": _enum_name(AclOperation, acl["operation"]),
+                "permission": _enum_name(AclPermissionType, acl["permission_type"]),
+            }
+            for resource in answer["resources"]
+            for acl in resource["acls"]
+        ]
+        return {"enabled": True, "acls": listed}
+
+    async def users(self) -> dict[str, Any]:
+        """The SCRAM users and their mechanisms (DescribeUserScramCredentials: Describe on the cluster)."""
+        answer = await self._kafka(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, {"users": None})
+        self._check(answer["error_code"], answer["error_message"])
+        mechanisms = {1: "SCRAM-SHA-256", 2: "SCRAM-SHA-512"}
+        return {
+            "users": [
+                {"user": result["user"], "mechanisms": [{"mechanism": mechanisms.get(info["mechanism"], str(info["mechanism"])), "iterations": info["iterations"]} for info in result["credential_infos"]]}
+                for result in answer["results"]
+                if not result["error_code"]
+            ]
+        }
+
     # --- client telemetry (KIP-714) ---------------------------------------------------------
 
     def client_metrics(self) -> dict[str, Any]:
@@ -666,6 +707,13 @@ _DENIED = {
 _NOT_FOUND = {ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.GROUP_ID_NOT_FOUND}
 _SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG", 7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG"}
 _MISSING = object()
+
+
+def _enum_name(kind: Any, value: int) -> str:
+    try:
+        return str(kind(value).name)
+    except ValueError:
+        return str(value)
 
 
 def _error_name(code: int) -> str:

@@ -76,6 +76,8 @@ def build_app(listener: HttpListener) -> web.Application:
         web.get("/api/transactions", _call("transactions")),
         web.get("/api/producers", _call("producers", query=True)),
         web.get("/api/logs", _call("logs", query=True)),
+        web.get("/api/acls", _call("acls")),
+        web.get("/api/users", _call("users")),
         web.get("/api/client-metrics", _call("client_metrics")),
         web.get("/api/client-metrics/instances/{instance}", _call("client_instance", "instance")),
         web.post("/api/client-metrics/subscriptions/{name}", _call("alter_client_metrics", "name", body=True)),

@@ -232,3 +232,33 @@ def test_with_acls_the_console_asks_for_a_login_and_shows_only_what_the_user_may
         assert console.text("[data-test=topics] a") == "alices-orders"
         assert [row.get_attribute("data-row") for row in browser.find_elements(console.by.CSS_SELECTOR, "[data-test=topics] tbody tr")] == ["alices-orders"]
         assert "User:alice" in console.text("#cluster-line")
+
+
+def test_a_subscription_set_in_the_console_brings_a_real_clients_metrics_to_its_page(console: Console, broker: ThreadedBroker, tmp_path: Path) -> None:
+    broker.create_topic("telemetry")
+    console.open("/clients")
+    console.fill("[data-test=subscription] [name=name]", "producers")
+    console.fill("[data-test=subscription] [name=metrics]", "org.apache.kafka.producer.")
+    console.fill("[data-test=subscription] [name=interval]", "200")
+    console.find("[data-test=subscription] button").click()
+    console.until(lambda: console.text("[data-test=subscriptions] tbody tr").split()[:3] == ["producers", "org.apache.kafka.producer.", "200"])
+
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "client.id": "checkout-service"})
+
+    def pushed() -> bool:
+        producer.produce("telemetry", b"m")
+        producer.poll(0.2)
+        with urllib.request.urlopen(f"{console.url}/api/client-metrics", timeout=30) as answer:
+            return any(instance["pushes"] > 1 for instance in json.load(answer)["instances"])
+
+    console.until(pushed)
+    console.driver.refresh()  # the page lists what the broker knew when it was opened
+    row = console.until(lambda: console.text("[data-test=client-instances] tbody tr").split())
+    assert row[0] == "checkout-service" and int(row[-2]) > 0  # the metrics it pushed, before `Last error`
+    console.screenshot(tmp_path, "telemetry")
+    console.find("[data-test=client-instances] a").click()
+    metrics = console.text("[data-test=client-metrics]")
+    assert "org.apache.kafka.producer.node.request.latency.avg" in metrics
+    console.screenshot(tmp_path, "telemetry-client")
+    producer.flush(10)
+    del producer

@@ -158,6 +158,7 @@ def test_topics_messages_and_configs_through_the_json_api(broker: ThreadedBroker
     status, configs = http.get("/api/broker/configs")
     assert status == 200 and any(c["name"] == "log.retention.hours" for c in configs["configs"])
     assert http.get("/api/transactions") == (200, {"transactions": []})
+    assert http.get("/api/acls") == (200, {"enabled": False, "acls": []}) and http.get("/api/users") == (200, {"users": []})
     assert http.get("/api/producers")[0] == 200
 
 
@@ -332,9 +333,9 @@ def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_princip
             "data.dir": None,
             "http.port": 0,
             "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
-            "listener.name.sasl_plaintext.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-secret";',
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-secret" user_admin="admin-secret";',
             "authorizer.class.name": STANDARD_AUTHORIZER,
-            "super.users": "User:ANONYMOUS",
+            "super.users": "User:ANONYMOUS;User:admin",
         }
     )
     with running_broker(config=config, add_scram=["SCRAM-SHA-512=[name=alice,password=alice-secret]"]) as broker:
@@ -382,6 +383,13 @@ def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_princip
         assert call("POST", "/api/topics", {"name": "new"})[0] == 403  # nor Create
         assert call("DELETE", "/api/topics/open")[0] == 403
         assert call("GET", "/api/logs")[0] == 403
+        assert call("GET", "/api/acls")[0] == 403 and call("GET", "/api/users")[0] == 403  # Describe on the cluster
+
+        assert call("POST", "/api/login", {"username": "admin", "password": "admin-secret"})[0] == 200  # a super user
+        status, acls = call("GET", "/api/acls")
+        assert status == 200 and acls["enabled"] and sorted((acl["principal"], acl["operation"], acl["resource_name"]) for acl in acls["acls"]) == [
+            ("User:alice", "DESCRIBE_CONFIGS", "open"), ("User:alice", "READ", "open")]
+        assert call("GET", "/api/users")[1] == {"users": [{"user": "alice", "mechanisms": [{"mechanism": "SCRAM-SHA-512", "iterations": 4096}]}]}
 
         assert call("POST", "/api/logout")[0] == 200
         assert call("GET", "/api/topics")[0] == 401

@@ -156,6 +156,7 @@ const routes = [
   [/^#\/groups$/, groups, "groups"],
   [/^#\/groups\/([^/]+)$/, group, "groups"],
   [/^#\/transactions$/, transactions, "transactions"],
+  [/^#\/security$/, security, "security"],
   [/^#\/clients$/, clients, "clients"],
   [/^#\/clients\/([^/]+)$/, clientInstance, "clients"],
   [/^#\/broker$/, broker, "broker"],
@@ -573,6 +574,32 @@ async function transactions() {
       { title: "Last write", value: p => when(p.last_timestamp) },
       { title: "Open transaction from", num: true, value: p => p.current_txn_start_offset < 0 ? "–" : p.current_txn_start_offset },
     ], producers.producers, { test: "producers", empty: "no idempotent or transactional producers" }),
+  );
+}
+
+// --- security: ACLs and SCRAM users -------------------------------------------------------------------------
+
+async function security() {
+  const [acls, users] = await Promise.all([get("/api/acls").catch(e => ({ error: e.message })), get("/api/users").catch(e => ({ error: e.message }))]);
+  const refused = answer => h("p", { class: "muted" }, answer.error);
+  return h("div", {},
+    h("h1", {}, "Security"),
+    h("h2", {}, "ACLs"),
+    acls.error ? refused(acls) : !acls.enabled ? h("p", { class: "muted" }, "No authorizer is configured (authorizer.class.name): every client may do everything.") :
+      table([
+        { title: "Principal", value: a => a.principal },
+        { title: "Host", value: a => a.host },
+        { title: "Permission", value: a => a.permission },
+        { title: "Operation", value: a => a.operation },
+        { title: "Resource", value: a => a.resource_type },
+        { title: "Name", value: a => h("span", { class: "mono" }, a.resource_name) },
+        { title: "Pattern", value: a => a.pattern_type },
+      ], acls.acls, { test: "acls", empty: "no ACLs: only super users may act" }),
+    h("h2", {}, "SCRAM users"),
+    users.error ? refused(users) : table([
+      { title: "User", value: u => u.user },
+      { title: "Mechanisms", value: u => u.mechanisms.map(m => `${m.mechanism} (${m.iterations} iterations)`).join(", ") },
+    ], users.users, { test: "users", empty: "no SCRAM users" }),
   );
 }
 
