@@ -117,7 +117,7 @@ def _topology(context: RequestContext, group: StreamsGroup) -> StreamsGroupDescr
         info = context.storage.topic(name)
         return 0 if info is None else info.partitions
 
-    subtopologies = []
+    subtopologies: list[Any] = []
     for subtopology in sorted(group.topology["subtopologies"], key=lambda s: s["subtopology_id"]):
         tasks = configured.tasks.get(subtopology["subtopology_id"], 0)
         subtopologies.append({
@@ -127,7 +127,7 @@ def _topology(context: RequestContext, group: StreamsGroup) -> StreamsGroupDescr
             "state_changelog_topics": [with_count(t, tasks) for t in subtopology["state_changelog_topics"]],
             "repartition_source_topics": [with_count(t, count(t["name"])) for t in subtopology["repartition_source_topics"]],
         })
-    return {"epoch": group.topology_epoch, "subtopologies": subtopologies}  # type: ignore[typeddict-item]
+    return {"epoch": group.topology_epoch, "subtopologies": subtopologies}
 
 
 def _assignment(tasks: TasksTuple) -> StreamsGroupDescribeResponseAssignment:

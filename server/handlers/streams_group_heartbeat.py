@@ -60,13 +60,11 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
     answer = _answer(result.error, result.message)
     if result.error is not ErrorCode.NONE:
         return answer
-    answer.update(
-        member_id=result.member_id,
-        member_epoch=result.member_epoch,
-        heartbeat_interval_ms=result.heartbeat_interval_ms,
-        status=[{"status_code": code, "status_detail": detail} for code, detail in result.status],
-        endpoint_information_epoch=result.endpoint_information_epoch,
-    )
+    answer["member_id"] = result.member_id
+    answer["member_epoch"] = result.member_epoch
+    answer["heartbeat_interval_ms"] = result.heartbeat_interval_ms
+    answer["status"] = [{"status_code": code, "status_detail": detail} for code, detail in result.status]
+    answer["endpoint_information_epoch"] = result.endpoint_information_epoch
     if result.assignment is not None:
         answer["active_tasks"] = _ids(result.assignment.active)
         answer["standby_tasks"] = _ids(result.assignment.standby)

@@ -227,13 +227,13 @@ def _next(group: StreamsGroup, member: StreamsMember, target_epoch: int, target:
     if not revoking.is_empty() and _not_released(owned, revoking):
         assigned = TasksTuple(_frozen(active.keep), _frozen(standby.keep))
         return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_TASKS, assigned, revoking)
-    for subtopology, partitions in active.grant.items():
-        active.keep.setdefault(subtopology, set()).update(partitions)
-    for subtopology, partitions in standby.grant.items():
-        standby.keep.setdefault(subtopology, set()).update(partitions)
+    for subtopology, granted in active.grant.items():
+        active.keep.setdefault(subtopology, set()).update(granted)
+    for subtopology, granted in standby.grant.items():
+        standby.keep.setdefault(subtopology, set()).update(granted)
     # A standby promoted to active is dropped as standby once the active task is granted.
-    for subtopology, partitions in list(standby.keep.items()):
-        partitions -= active.keep.get(subtopology, set())
+    for subtopology, kept in list(standby.keep.items()):
+        kept -= active.keep.get(subtopology, set())
     unreleased = active.unreleased or standby.unreleased
     new_state = MemberState.UNRELEASED_TASKS if unreleased else MemberState.STABLE
     return CurrentAssignment(target_epoch, current.member_epoch, new_state, TasksTuple(_frozen(active.keep), _frozen(standby.keep)), EMPTY)

@@ -163,14 +163,14 @@ class StreamsGroupManager:
                 member.metadata = _metadata(body)
                 group.put_member(member)
         elif kind == records.CURRENT_MEMBER_ASSIGNMENT:
-            member = group.members.get(key.member_id)
-            if member is None:
-                member = StreamsMember(key.member_id, MemberMetadata(None, None, "", "", -1, -1, "", None, ()))
-                group.put_member(member)
+            holder = group.members.get(key.member_id)
+            if holder is None:
+                holder = StreamsMember(key.member_id, MemberMetadata(None, None, "", "", -1, -1, "", None, ()))
+                group.put_member(holder)
             if body is None:
-                member.current = CurrentAssignment()
+                holder.current = CurrentAssignment()
             else:
-                member.current = CurrentAssignment(
+                holder.current = CurrentAssignment(
                     body["member_epoch"], body["previous_member_epoch"], body["state"], _tuple(body, ""), _tuple(body, "_pending_revocation")
                 )
 
