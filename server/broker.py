@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ottla.server.broker_configs import BrokerConfigs
+from ottla.server.cluster.coordinators import gated
 from ottla.server.cluster.routing import replication_factor_for
 from ottla.server.cluster.state import ClusterState, NodeState
 from ottla.server.config import BrokerConfig
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ottla.broker")
 
 _UNSET = object()
+# The coordinators' topics, sized as Kafka sizes them in a cluster (offsets.topic.num.partitions...).
+_SPREAD_COORDINATORS = ("offsets.topic.num.partitions", "transaction.state.log.num.partitions")
 
 
 def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
@@ -107,6 +110,10 @@ class Broker:
             config = BrokerConfig.from_settings(overrides)
         else:
             config = config.updated(overrides)
+        if nodes > 1:
+            # Kafka's 50 partitions each, so that coordinators spread over the nodes (one node
+            # needs one); a topic that exists already keeps its count.
+            config = config.with_values({key: 50 for key in _SPREAD_COORDINATORS if key not in config.explicit})
         # The settings given at start-up; `config` is what runs: them and the dynamic broker configs.
         self.static_config = config
         self.config = config
@@ -152,7 +159,7 @@ class Broker:
         self.data_version = 0
         # Counters of this process, kept across restarts; /metrics reads them (server/http/).
         self.metrics = BrokerMetrics()
-        self.dispatcher = Dispatcher(HANDLERS, self.metrics)
+        self.dispatcher = Dispatcher(gated(HANDLERS) if nodes > 1 else HANDLERS, self.metrics)
         # Faults on demand (ottla.server.faults), kept across restarts.
         self.faults = Faults()
         self.faults.arm(self.dispatcher)

@@ -1,4 +1,6 @@
-"""FindCoordinator: this node coordinates every group and, later, every transaction.
+"""FindCoordinator: this node coordinates every group and, later, every transaction; in a
+cluster, the leader of the key's `__consumer_offsets` / `__transaction_state` partition does
+(server/cluster/coordinators.py).
 
 v4+ asks for a batch of keys (KIP-699). Key type 0 is a group, 1 a transactional id;
 anything else (share groups, KIP-932) is INVALID_REQUEST, as in Kafka without them.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import find_coordinator
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -54,4 +57,7 @@ def _coordinator(context: RequestContext, key: str, key_type: int) -> FindCoordi
     resource_type, error, message = _REFUSALS[key_type]
     if not context.authorize(AclOperation.DESCRIBE, resource_type, key):
         return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": message}
+    cluster = context.services.cluster
+    if cluster is not None:
+        return find_coordinator(context, cluster, key_type, key)  # type: ignore[return-value]
     return {"key": key, "node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "error_code": ErrorCode.NONE, "error_message": None}

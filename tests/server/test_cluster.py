@@ -217,3 +217,54 @@ def test_idempotent_producer_and_consumer_group_ride_out_a_leader_stop(cluster: 
     for partition in range(3):
         assert seen[partition] == acked[partition]
         assert [int(value) for value in acked[partition]] == sorted(int(value) for value in acked[partition])
+
+
+def test_the_coordinator_is_the_leader_of_the_key_partition_and_moves_with_it(cluster: ThreadedBroker) -> None:
+    def find(node: int, key: str, key_type: int = 0) -> dict[str, Any]:
+        connection = _connect(cluster, node)
+        try:
+            return connection.request(ApiKey.FIND_COORDINATOR, 4, {"key_type": key_type, "coordinator_keys": [key]})["coordinators"][0]
+        finally:
+            connection.close()
+
+    answers = [find(node, "g") for node in (1, 2, 3)]
+    coordinator = answers[0]["node_id"]
+    assert all(answer["node_id"] == coordinator and answer["error_code"] == ErrorCode.NONE for answer in answers)
+    assert len({find(1, f"group-{n}")["node_id"] for n in range(20)}) == 3  # 50 partitions spread them
+    assert find(2, "txn", key_type=1)["error_code"] == ErrorCode.NONE
+    other = next(node for node in (1, 2, 3) if node != coordinator)
+    connection = _connect(cluster, other)
+    heartbeat = connection.request(ApiKey.HEARTBEAT, 4, {"group_id": "g", "generation_id": 1, "member_id": "m", "group_instance_id": None})
+    connection.close()
+    assert heartbeat["error_code"] == ErrorCode.NOT_COORDINATOR
+    cluster.stop_node(coordinator)
+    moved = find(other, "g")
+    assert moved["error_code"] == ErrorCode.NONE and moved["node_id"] not in (coordinator, -1)
+
+
+def test_a_consumer_group_carries_on_when_its_coordinator_stops(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("work", partitions=3, replication_factor=3)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers})
+    for number in range(300):
+        producer.produce("work", str(number).encode(), partition=number % 3)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "steady", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe(["work"])
+    seen: list[bytes] = []
+    while len(seen) < 150:
+        message = consumer.poll(1.0)
+        if message is not None and message.error() is None:
+            seen.append(message.value())
+    consumer.commit(asynchronous=False)
+    connection = _connect(cluster, 1)
+    coordinator = connection.request(ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": ["steady"]})["coordinators"][0]["node_id"]
+    connection.close()
+    cluster.stop_node(coordinator)
+    while len(seen) < 300:
+        message = consumer.poll(1.0)
+        if message is not None and message.error() is None:
+            seen.append(message.value())
+    consumer.commit(asynchronous=False)
+    consumer.close()
+    assert sorted(int(value) for value in seen) == list(range(300))

@@ -1,0 +1,132 @@
+"""Coordinators placed as Kafka places them: the group coordinator of a group id, and the
+transaction coordinator of a transactional id, is the leader of the key's partition of
+`__consumer_offsets` / `__transaction_state` (Utils.abs(key.hashCode()) % partitions).
+
+FindCoordinator answers that node (COORDINATOR_NOT_AVAILABLE while the partition has no
+leader), and a coordinator request for a key sent to any other node answers NOT_COORDINATOR,
+so clients look the coordinator up again, as they must when a coordinator's node goes away.
+The coordinators themselves are shared by every node of the process and hold the state
+already: when leadership of a partition moves, the new leader serves its groups and
+transactions at once, where Kafka would first replay the partition (answering
+COORDINATOR_LOAD_IN_PROGRESS meanwhile).
+
+`gated(HANDLERS)` is the handler table of a cluster: the coordinator APIs wrapped with that
+check. A single node keeps the plain table and pays nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ottla.server.cluster.routing import endpoint_of, partition_state
+from ottla.server.cluster.state import NO_LEADER, ClusterState
+from ottla.server.context import RequestContext
+from ottla.server.coordinator.topics import OFFSETS, TRANSACTION_STATE
+from ottla.server.faults import Fault
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+GROUP, TRANSACTION = 0, 1
+Handle = Callable[[RequestContext, RequestHeader, Any], Any]
+
+
+def _group(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
+    return GROUP, request["group_id"]
+
+
+def _offset_fetch_group(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
+    """v8+ batches groups (KIP-709); clients send one coordinator's groups, checked by the first."""
+    if version < 8:
+        return GROUP, request["group_id"]
+    groups = request.get("groups") or []
+    return (GROUP, groups[0]["group_id"]) if groups else None
+
+
+def _transaction(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
+    transactional_id = request.get("transactional_id")
+    return None if transactional_id is None else (TRANSACTION, transactional_id)
+
+
+def _add_partitions(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
+    """v4+ comes from brokers (KIP-890) and names many transactions: not checked."""
+    return (TRANSACTION, request["v3_and_below_transactional_id"]) if version < 4 else None
+
+
+# The key each coordinator API is for: Kafka's KafkaApis sends these to the group or
+# transaction coordinator, which answers NOT_COORDINATOR for keys it does not own.
+_KEYS: dict[ApiKey, Callable[[Mapping[str, Any], int], tuple[int, str] | None]] = {
+    ApiKey.JOIN_GROUP: _group,
+    ApiKey.SYNC_GROUP: _group,
+    ApiKey.HEARTBEAT: _group,
+    ApiKey.LEAVE_GROUP: _group,
+    ApiKey.OFFSET_COMMIT: _group,
+    ApiKey.OFFSET_DELETE: _group,
+    ApiKey.TXN_OFFSET_COMMIT: _group,
+    ApiKey.CONSUMER_GROUP_HEARTBEAT: _group,
+    ApiKey.OFFSET_FETCH: _offset_fetch_group,
+    ApiKey.INIT_PRODUCER_ID: _transaction,
+    ApiKey.ADD_OFFSETS_TO_TXN: _transaction,
+    ApiKey.END_TXN: _transaction,
+    ApiKey.ADD_PARTITIONS_TO_TXN: _add_partitions,
+}
+
+
+def coordinator_node(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> int:
+    """The node coordinating `key` (NO_LEADER while its partition has no leader)."""
+    if key_type == GROUP:
+        topic, index = OFFSETS.name, context.groups.offsets_partition(key)
+    else:
+        topic, index = TRANSACTION_STATE.name, context.txn.log.partition_for(key)
+    info = context.storage.topic(topic)
+    if info is None:
+        return context.node.node_id
+    return partition_state(context, cluster, info, index).leader
+
+
+def find_coordinator(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> dict[str, Any]:
+    """FindCoordinator's answer for one key: the coordinator's endpoint on the client's listener."""
+    node = coordinator_node(context, cluster, key_type, key)
+    endpoint = None if node == NO_LEADER else endpoint_of(context, cluster, node)
+    if endpoint is None:
+        return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                "error_message": "The coordinator is not available."}
+    return {"key": key, "node_id": node, "host": endpoint.host, "port": endpoint.port, "error_code": ErrorCode.NONE, "error_message": None}
+
+
+def gated(handlers: Mapping[int, tuple[Handle, int, int]]) -> dict[int, tuple[Handle, int, int]]:
+    """The handler table with each coordinator API answering NOT_COORDINATOR (or
+    COORDINATOR_NOT_AVAILABLE) for a key another node coordinates."""
+    table = dict(handlers)
+    for api, key_of in _KEYS.items():
+        if api in table:
+            handle, lowest, highest = table[api]
+            table[api] = (_gate(handle, key_of), lowest, highest)
+    return table
+
+
+def _gate(handle: Handle, key_of: Callable[[Mapping[str, Any], int], tuple[int, str] | None]) -> Handle:
+    def gated_handle(context: RequestContext, header: RequestHeader, request: Any) -> Any:
+        cluster = context.services.cluster
+        if cluster is not None:
+            key = key_of(request, header.api_version)
+            if key is not None:
+                node = coordinator_node(context, cluster, *key)
+                if node != context.node.node_id:
+                    error = ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER else ErrorCode.NOT_COORDINATOR
+                    answer = _error_answer(header, request, error)
+                    if answer is not None:
+                        return answer
+        return handle(context, header, request)
+
+    return gated_handle
+
+
+def _error_answer(header: RequestHeader, request: Mapping[str, Any], error: ErrorCode) -> dict[str, Any] | None:
+    """The API's answer with `error` wherever it puts errors: the faults module knows where."""
+    fault = Fault(0, "coordinator", None, None, None, None, None, int(error), 0, None, 0, None, 1)
+    answer = fault.error_response(header, request)
+    if answer is not None:
+        answer.setdefault("throttle_time_ms", 0)
+    return answer
