@@ -1,6 +1,6 @@
 """Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
 
-    python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N]
+    python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N]
     python -m compat.bench --profile produce|fetch|small [--seconds N]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
@@ -354,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="run the workloads N times and keep each step's best")
     parser.add_argument("--profile", choices=sorted(bench_profile.WORKLOADS), help="profile the broker under one workload instead")
     parser.add_argument("--seconds", type=float, default=20, help="with --profile: how long to sample")
+    parser.add_argument(
+        "--nodes", type=int, default=1, metavar="N",
+        help="run Ottla as a cluster of N nodes in its process, every topic replicated N times (what cluster mode costs)",
+    )
     args = parser.parse_args(argv)
     rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.profile:
@@ -379,7 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     say(f"ottla cold start {result['ottla']['cold_start']}")
     # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
     # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
-    with OttlaBroker(settings={"group.initial.rebalance.delay.ms": "0"}) as broker, ExitStack() as stack:
+    settings = {"group.initial.rebalance.delay.ms": "0"}
+    if args.nodes > 1:
+        settings["default.replication.factor"] = str(args.nodes)
+    result["meta"]["nodes"] = args.nodes
+    with OttlaBroker(settings=settings, serve_args=["--nodes", str(args.nodes)]) as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan)
         say(f"limits {before}")
         host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling"))

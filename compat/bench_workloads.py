@@ -53,7 +53,8 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     """Create `name` and wait until Metadata gives every partition a leader: Kafka's CreateTopics
     answers before its broker serves the partitions, and a timed run must not wait for that."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
-    for future in admin.create_topics([NewTopic(name, partitions, 1)], request_timeout=30).values():
+    # The broker's default.replication.factor: 1, or every node of `bench --nodes N`.
+    for future in admin.create_topics([NewTopic(name, partitions)], request_timeout=30).values():
         future.result(timeout=30)
     deadline = time.monotonic() + 30
     while True:

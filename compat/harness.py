@@ -86,6 +86,7 @@ class OttlaBroker:
         settings: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
         stop_timeout: float = 15.0,
+        serve_args: list[str] | None = None,
     ) -> None:
         # Without a work dir the data and the log vanish on close(); pass one to keep the log.
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="ottla-compat-")
@@ -97,6 +98,8 @@ class OttlaBroker:
         # ottla.testing's TestHooks as its flags (["--drop-produce-response-every", "3"]): a
         # broker with hooks runs as `python -m ottla.testing serve`, never plain `ottla serve`.
         self.test_hook_args: list[str] = []
+        # Further `ottla serve` flags (["--nodes", "3"]).
+        self.serve_args: list[str] = serve_args or []
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -188,6 +191,7 @@ class OttlaBroker:
             "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
         ]
         cmd += [arg for key, value in self.settings.items() for arg in ("--set", f"{key}={value}")]
+        cmd += self.serve_args
         return cmd + ["--log-level", self.log_level] if self.log_level else cmd
 
     def _log_note(self, text: str) -> None:
