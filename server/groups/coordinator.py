@@ -199,12 +199,13 @@ class GroupCoordinator:
             return None
         return Upgrade(converted, [self.membership.tombstone(classic), *records], lambda: self.membership.retire(classic))
 
-    def _downgrade(self, consumer: ConsumerGroup, leaving: set[str]) -> bool:
+    def _downgrade(self, consumer: ConsumerGroup, leaving: set[str], rebalance: bool) -> bool:
         """GroupMetadataManager.validateOnlineDowngradeWithFencedMembers and convertToClassicGroup:
         when the members left after `leaving` go all speak the classic protocol, the group
         becomes a classic group at its group epoch, each member holding its target assignment,
-        and a rebalance begins. False (nothing done) when the policy, emptiness or
-        group.max.size forbids it. Raises KafkaError from the log."""
+        and a rebalance begins (unless a static member's replacement caused it: the group stays
+        stable). False (nothing done) when the policy, emptiness or group.max.size forbids it.
+        Raises KafkaError from the log."""
         remaining = [m for m_id, m in consumer.members.items() if m_id not in leaving]
         if not remaining or not consumer.all_classic_except(leaving) or not self.consumer.config.downgrade_enabled or len(remaining) > self.config.max_size:
             return False
@@ -230,7 +231,7 @@ class GroupCoordinator:
         records = [*self.consumer.tombstones(consumer), (group_key(consumer.group_id), group_value(classic.stored()))]
         self.log.append(consumer.group_id, records, now)
         self.consumer.forget(consumer)
-        self.membership.adopt(classic)
+        self.membership.adopt(classic, rebalance)
         log.info("consumer group %s downgraded to a classic group of %d members", consumer.group_id, len(remaining))
         return True
 

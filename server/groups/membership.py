@@ -121,14 +121,15 @@ class GroupMembershipManager:
         self._cancel_group_timers(group)
         self.groups[group.group_id] = ClassicGroup(group.group_id, state_timestamp_ms=self.wall_clock_ms(), offsets=group.offsets)
 
-    def adopt(self, group: ClassicGroup) -> None:
+    def adopt(self, group: ClassicGroup, rebalance: bool) -> None:
         """A consumer group downgraded to this stable classic group (its record stored):
-        every member's session starts now, and a rebalance asks them all to rejoin."""
+        every member's session starts now, and a rebalance may ask them all to rejoin."""
         self.groups[group.group_id] = group
         group.subscribed_topics = group._compute_subscribed_topics()
         for member in group.members.values():
             self._arm_heartbeat(group, member, member.session_timeout_ms)
-        self._prepare_rebalance(group)
+        if rebalance:
+            self._prepare_rebalance(group)
 
     def remove(self, group: ClassicGroup) -> None:
         """The group is gone from the log: stop its timers and forget it."""

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 API = ApiKey.CONSUMER_GROUP_DESCRIBE
 VERSIONS = (0, 1)
 
-# MemberType (v1, KIP-1099): every member of ours speaks the consumer protocol.
+# MemberType (v1, KIP-1099): a classic member of a consumer group (the online upgrade) or not.
+_CLASSIC_MEMBER = 0
 _CONSUMER_MEMBER = 1
 # Kafka's value when authorized operations were not asked for (Integer.MIN_VALUE).
 _NO_OPERATIONS = -(2**31)
@@ -80,7 +81,7 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
             "subscribed_topic_regex": member.metadata.subscribed_topic_regex,
             "assignment": _named(storage, member.current.assigned),
             "target_assignment": _named(storage, group.target.get(member.member_id, {})),
-            "member_type": _CONSUMER_MEMBER,
+            "member_type": _CLASSIC_MEMBER if member.is_classic else _CONSUMER_MEMBER,
         }
         for member in group.members.values()
     ]

@@ -253,3 +253,23 @@ def test_classic_member_metadata_round_trips_in_kafkas_layout() -> None:
     # Tagged field 0 after ServerAssignor: one tagged field, tag 0, then its size.
     plain = records.member_metadata_value(MemberMetadata("i", None, "client", "/127.0.0.1", ("t",), None, 30000, None))
     assert encoded[: len(plain) - 1] == plain[:-1] and encoded[len(plain) - 1 : len(plain) + 1] == b"\x01\x00"
+
+
+def test_a_classic_static_member_replacing_the_last_consumer_member_downgrades_without_a_rebalance() -> None:
+    h = Harness()
+    h.storage.create_topic("t", PARTITIONS)
+    first = h.beat("s", 0, instance_id="i")
+    (joined,) = h.join()
+    assert h.beat("s", first.member_epoch, owned=first.assignment, instance_id="i").error is ErrorCode.NONE
+    group = h.coordinator.consumer_group("g")
+    held = group.members["s"].current.assigned
+    assert h.beat("s", -2, instance_id="i").error is ErrorCode.NONE
+    (replacement,) = h.join(instance_id="i")
+    assert replacement.error is ErrorCode.NONE
+    assert h.coordinator.consumer_group("g") is None
+    classic = h.coordinator.groups["g"]
+    assert classic.state is GroupState.STABLE and set(classic.members) == {joined.member_id, replacement.member_id}
+    (synced,) = h.sync(replacement)
+    assert synced.error is ErrorCode.NONE
+    names = {h.storage.topic("t").topic_id: "t"}
+    assert embedded.parse_assignment(synced.assignment) == {names[t]: p for t, p in held.items()}

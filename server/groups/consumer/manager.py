@@ -158,7 +158,7 @@ class ConsumerGroupManager:
         drop_empty_classic_group: Callable[[str], list[KeyValue]],
         group_config: Callable[[str, str], Any] | None = None,
         upgrade_classic_group: Callable[[str], Upgrade | None] | None = None,
-        downgrade: Callable[[ConsumerGroup, set[str]], bool] | None = None,
+        downgrade: Callable[[ConsumerGroup, set[str], bool], bool] | None = None,
     ) -> None:
         self.log = log_
         self.storage = storage
@@ -491,7 +491,7 @@ class ConsumerGroupManager:
         partitions on their next heartbeats. When only classic members would remain, the
         group may become a classic group instead (the online downgrade). Raises KafkaError
         from the log."""
-        if self.downgrade is not None and self.downgrade(group, {m.member_id for m in members}):
+        if self.downgrade is not None and self.downgrade(group, {m.member_id for m in members}, True):
             return
         now = self.wall_clock_ms()
         out = [tombstone for member in members for tombstone in self._member_tombstones(group.group_id, member.member_id)]
@@ -559,10 +559,19 @@ class ConsumerGroupManager:
             staged, _, updated = self._apply(group, member, replaced, metadata, self._topic_ids(subscription.owned_partitions), False, [], self.wall_clock_ms())
         except KafkaError as exc:
             return JoinResult(store_error(exc.code), request.member_id)
+        result = JoinResult(ErrorCode.NONE, member_id, updated.member_epoch, CONSUMER_PROTOCOL_TYPE, names[0], "")
+        if replaced is not None and not replaced.is_classic and self.downgrade is not None:
+            # The last consumer-protocol member replaced by a classic one: the group goes back
+            # to the classic protocol, stable, without a rebalance (step 4 of Kafka's join).
+            try:
+                if self.downgrade(staged, set(), False):
+                    return result
+            except KafkaError as exc:
+                log.warning("could not downgrade group %s after its static member was replaced: %s", group.group_id, exc)
         self._arm_session(staged, member)
         # It must now collect its assignment with SyncGroup within its rebalance timeout.
         self._arm_classic_deadline(staged, member, "sync timeout")
-        return JoinResult(ErrorCode.NONE, member_id, updated.member_epoch, CONSUMER_PROTOCOL_TYPE, names[0], "")
+        return result
 
     def classic_sync(
         self, group: ConsumerGroup, generation_id: int, member_id: str, instance_id: str | None, protocol_type: str | None, protocol_name: str | None
