@@ -33,10 +33,10 @@ def _readme_test_functions():
             yield from (value for name, value in namespace.items() if name.startswith("test_"))
 
 
-def test_readme_examples_run(ottla_broker_fn, ottla_bootstrap, ottla_faults):
-    fixtures = {"ottla_broker_fn": ottla_broker_fn, "ottla_bootstrap": ottla_bootstrap, "ottla_faults": ottla_faults}
+def test_readme_examples_run(ottla_broker_fn, ottla_bootstrap, ottla_faults, ottla_cluster):
+    fixtures = {"ottla_broker_fn": ottla_broker_fn, "ottla_bootstrap": ottla_bootstrap, "ottla_faults": ottla_faults, "ottla_cluster": ottla_cluster}
     examples = list(_readme_test_functions())
-    assert len(examples) == 4
+    assert len(examples) == 5
     for example in examples:
         names = example.__code__.co_varnames[: example.__code__.co_argcount]
         example(*(fixtures[name] for name in names))
