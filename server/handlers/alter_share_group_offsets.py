@@ -3,6 +3,8 @@
 As Kafka 4.4 does, a group with members is refused (NON_EMPTY_GROUP), a group id unknown
 to every coordinator creates an empty share group (`kafka-share-groups --reset-offsets` before
 the first consumer starts), and each offset must lie within the partition's log.
+KafkaApis.handleAlterShareGroupOffsetsRequest asks READ on the group, then on each topic
+(TOPIC_AUTHORIZATION_FAILED for its partitions).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -29,6 +32,8 @@ VERSIONS = (0, 0)
 def handle(context: RequestContext, header: RequestHeader, request: AlterShareGroupOffsetsRequest) -> AlterShareGroupOffsetsResponse:
     share = context.services.share
     group_id = request["group_id"]
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
+        return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")
     if group_id in context.groups.groups:
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
     try:
@@ -43,7 +48,9 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
         partitions: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition] = []
         for wanted in topic["partitions"]:
             index, error = wanted["partition_index"], ErrorCode.NONE
-            if info is None or not 0 <= index < info.partitions:
+            if not context.authorize(AclOperation.READ, ResourceType.TOPIC, topic["topic_name"]):
+                error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif info is None or not 0 <= index < info.partitions:
                 error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 log = context.storage.partition(info.name, index)

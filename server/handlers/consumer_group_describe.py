@@ -1,6 +1,11 @@
 """ConsumerGroupDescribe (KIP-848): a consumer group's epochs, assignor and members, each
 with its current and target assignment, as Kafka's ConsumerGroup.asDescribedGroup. With
-`group.version` finalized at 0 every group is answered UNSUPPORTED_VERSION, as Kafka 4.4 does."""
+`group.version` finalized at 0 every group is answered UNSUPPORTED_VERSION, as Kafka 4.4 does.
+
+As KafkaApis.handleConsumerGroupDescribe: a group the principal may not DESCRIBE is answered
+GROUP_AUTHORIZATION_FAILED, ahead of the others; a described group carries its authorized
+operations when asked; and, with an authorizer, a group with a current or target assignment
+of a topic the principal may not DESCRIBE is answered TOPIC_AUTHORIZATION_FAILED, without members."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.groups.consumer.records import Assignment
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -35,7 +41,24 @@ _NO_OPERATIONS = -(2**31)
 def handle(context: RequestContext, header: RequestHeader, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse:
     if context.services.features.level("group.version") < 1:
         return {"throttle_time_ms": 0, "groups": [{**_empty(group_id), "error_code": ErrorCode.UNSUPPORTED_VERSION} for group_id in request["group_ids"]]}
-    return {"throttle_time_ms": 0, "groups": [_describe(context, group_id) for group_id in request["group_ids"]]}
+    allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
+    groups = [{**_empty(group_id), "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
+              for group_id in request["group_ids"] if group_id not in allowed]
+    for group_id in request["group_ids"]:
+        if group_id not in allowed:
+            continue
+        answer = _describe(context, group_id)
+        if answer["error_code"] == ErrorCode.NONE:
+            if request.get("include_authorized_operations"):
+                answer["authorized_operations"] = context.authorized_operations(ResourceType.GROUP, group_id)
+            if context.authorizer is not None:
+                names = {tp["topic_name"] for member in answer["members"]
+                         for assignment in (member["assignment"], member["target_assignment"]) for tp in assignment["topic_partitions"]}
+                if len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(names):
+                    answer = {**_empty(group_id), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                              "error_message": "The group has described topic(s) that the client is not authorized to describe."}
+        groups.append(answer)
+    return {"throttle_time_ms": 0, "groups": groups}
 
 
 def _empty(group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:
@@ -59,9 +82,10 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
         return answer
     group = context.groups.consumer_group(group_id)
     if group is None:
-        classic = context.groups.groups.get(group_id)
+        other = (group_id in context.groups.groups or context.groups.streams_group(group_id) is not None
+                 or group_id in context.services.share.groups)
         answer["error_code"] = ErrorCode.GROUP_ID_NOT_FOUND
-        answer["error_message"] = f"Group {group_id} is not a consumer group." if classic is not None else f"Group {group_id} not found."
+        answer["error_message"] = f"Group {group_id} is not a consumer group." if other else f"Group {group_id} not found."
         return answer
     assignors = context.groups.consumer.config.assignors
     storage = context.storage

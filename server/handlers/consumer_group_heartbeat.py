@@ -4,7 +4,11 @@ the member's last one; the coordinator's answer carries an assignment only when 
 changed or the member sent a full request (`ottla.server.groups.consumer.manager`).
 
 With `group.version` finalized at 0 the API stays advertised but every request is answered
-UNSUPPORTED_VERSION, as Kafka 4.4's KafkaApis does while the consumer protocol is disabled."""
+UNSUPPORTED_VERSION, as Kafka 4.4's KafkaApis does while the consumer protocol is disabled.
+Then, as KafkaApis.handleConsumerGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED),
+DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED when any is refused); a
+group id a streams or share group holds is GROUP_ID_NOT_FOUND, as
+GroupMetadataManager.getOrMaybeCreateConsumerGroup answers."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.groups.consumer import HeartbeatRequest
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -29,10 +34,16 @@ VERSIONS = (0, 1)
 
 def handle(context: RequestContext, header: RequestHeader, request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
     if context.services.features.level("group.version") < 1:
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.UNSUPPORTED_VERSION, "error_message": None, "member_id": None,
-                "member_epoch": 0, "heartbeat_interval_ms": 0, "assignment": None}
+        return _error(ErrorCode.UNSUPPORTED_VERSION)
+    group_id = request["group_id"]
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
+        return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     owned = request["topic_partitions"]
     names = request["subscribed_topic_names"]
+    if names and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(set(names)):
+        return _error(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+    if context.groups.streams_group(group_id) is not None or group_id in context.services.share.groups:
+        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
     result = context.groups.consumer_heartbeat(
         HeartbeatRequest(
             group_id=request["group_id"],
@@ -62,6 +73,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
         if result.assignment is None
         else {"topic_partitions": [{"topic_id": t, "partitions": sorted(p)} for t, p in sorted(result.assignment.items())]},
     }
+
+
+def _error(code: ErrorCode, message: str | None = None) -> ConsumerGroupHeartbeatResponse:
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "member_id": None,
+            "member_epoch": 0, "heartbeat_interval_ms": 0, "assignment": None}
 
 
 def _assignment(owned: list[ConsumerGroupHeartbeatRequestTopicPartitions]) -> dict[bytes, frozenset[int]]:

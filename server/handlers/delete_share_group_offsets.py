@@ -1,11 +1,15 @@
 """DeleteShareGroupOffsets: an empty share group forgets topics; its next fetch of one
-initializes it again from share.auto.offset.reset."""
+initializes it again from share.auto.offset.reset.
+
+As KafkaApis.handleDeleteShareGroupOffsetsRequest: DELETE on the group
+(GROUP_AUTHORIZATION_FAILED), then READ per topic; refused topics are answered first."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -23,13 +27,21 @@ VERSIONS = (0, 0)
 
 def handle(context: RequestContext, header: RequestHeader, request: DeleteShareGroupOffsetsRequest) -> DeleteShareGroupOffsetsResponse:
     share = context.services.share
+    if not context.authorize(AclOperation.DELETE, ResourceType.GROUP, request["group_id"]):
+        return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")
+    allowed = context.authorized(AclOperation.READ, ResourceType.TOPIC, [topic["topic_name"] for topic in request["topics"]])
     group = share.groups.get(request["group_id"])
     if group is None:
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request['group_id']} not found.")
     if group.members:
         return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
-    responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = []
+    responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = [
+        {"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+         "error_message": "Topic authorization failed."}
+        for topic in request["topics"] if topic["topic_name"] not in allowed]
     for topic in request["topics"]:
+        if topic["topic_name"] not in allowed:
+            continue
         info = context.storage.topic(topic["topic_name"])
         error = ErrorCode.NONE
         if info is None:

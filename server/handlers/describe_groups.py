@@ -1,7 +1,11 @@
 """DescribeGroups: state, protocol and members. As in Kafka's ClassicGroup.describe, member
 metadata and assignments are shown only once the group is Stable, and an unknown group
 is reported as Dead: with no error before v6, with GROUP_ID_NOT_FOUND and Kafka's message
-from v6 (KIP-1043)."""
+from v6 (KIP-1043).
+
+A group the principal may not DESCRIBE is answered GROUP_AUTHORIZATION_FAILED, ahead of the
+others, as KafkaApis.handleDescribeGroupsRequest orders them; v3+ asked for it, a described
+group carries the principal's authorized operations on it."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.groups.state import GroupState
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -25,17 +30,37 @@ API = ApiKey.DESCRIBE_GROUPS
 VERSIONS = (0, 6)
 
 
+# Kafka's value when authorized operations were not asked for (Integer.MIN_VALUE).
+_NO_OPERATIONS = -(2**31)
+
+
 def handle(context: RequestContext, header: RequestHeader, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     report_missing = header.api_version >= 6
-    return {"throttle_time_ms": 0, "groups": [_describe(context, group_id, report_missing) for group_id in request["groups"]]}
+    with_operations = request.get("include_authorized_operations", False)
+    allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["groups"])
+    groups = [_refused(group_id) for group_id in request["groups"] if group_id not in allowed]
+    for group_id in request["groups"]:
+        if group_id in allowed:
+            described = _describe(context, group_id, report_missing)
+            if with_operations and described["error_code"] == ErrorCode.NONE:
+                described["authorized_operations"] = context.authorized_operations(ResourceType.GROUP, group_id)
+            groups.append(described)
+    return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _refused(group_id: str) -> DescribeGroupsResponseDescribedGroup:
+    """DescribeGroupsResponse.groupError: no state, protocol or message."""
+    return {"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "error_message": None, "group_id": group_id, "group_state": "",
+            "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": _NO_OPERATIONS}
 
 
 def _describe(context: RequestContext, group_id: str, report_missing: bool) -> DescribeGroupsResponseDescribedGroup:
     group = context.groups.groups.get(group_id)
     # A deleted group is gone, as in Kafka; a KIP-848 consumer group is no classic group.
     if group is None or group.is_in(GroupState.DEAD) or context.groups.consumer_group(group_id) is not None:
-        # A share or consumer group is no classic group (GroupMetadataManager.classicGroup's message).
-        other_type = group_id in context.services.share.groups or context.groups.consumer_group(group_id) is not None
+        # A share, consumer or streams group is no classic group (GroupMetadataManager.classicGroup's message).
+        other_type = (group_id in context.services.share.groups or context.groups.consumer_group(group_id) is not None
+                      or context.groups.streams_group(group_id) is not None)
         missing = f"Group {group_id} is not a classic group." if other_type else f"Group {group_id} not found."
         return {
             "error_code": ErrorCode.GROUP_ID_NOT_FOUND if report_missing else ErrorCode.NONE,
@@ -45,6 +70,7 @@ def _describe(context: RequestContext, group_id: str, report_missing: bool) -> D
             "protocol_type": "",
             "protocol_data": "",
             "members": [],
+            "authorized_operations": _NO_OPERATIONS,
         }
     stable = group.is_in(GroupState.STABLE)
     members: list[DescribeGroupsResponseDescribedGroupMember] = [
@@ -66,4 +92,5 @@ def _describe(context: RequestContext, group_id: str, report_missing: bool) -> D
         "protocol_type": group.protocol_type or "",
         "protocol_data": (group.protocol_name or "") if stable else "",
         "members": members,
+        "authorized_operations": _NO_OPERATIONS,
     }

@@ -4,6 +4,10 @@ A partition the group never initialized answers start offset -1, as Kafka's pers
 for a partition with no state, and so does every partition of a group that does not exist
 (Kafka 4.4 answers so, without an error); a null topic list means every topic the group
 initialized.
+
+As KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group
+(GROUP_AUTHORIZATION_FAILED); topics the principal may not DESCRIBE are left out of an
+every-topic answer, and named ones come last, each partition TOPIC_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -35,17 +40,39 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeShar
         group = context.services.share.groups.get(group_id)
         entry: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseGroup = {
             "group_id": group_id, "topics": [], "error_code": ErrorCode.NONE, "error_message": None}
+        if not context.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            entry["error_code"] = ErrorCode.GROUP_AUTHORIZATION_FAILED
+            groups.append(entry)
+            continue
         topics = wanted["topics"]
-        if topics is None:
+        refused: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic] = []
+        if topics is not None:
+            allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [topic["topic_name"] for topic in topics])
+            refused = [_refused(topic["topic_name"], topic["partitions"], header.api_version)
+                       for topic in topics if topic["topic_name"] not in allowed]
+            topics = [topic for topic in topics if topic["topic_name"] in allowed]
+        else:
             topics = []
             initialized = {} if group is None else group.topics
             for topic_id, name in sorted(initialized.items(), key=lambda item: item[1]):
                 info = context.storage.topic_by_id(topic_id)
-                if info is not None:
+                if info is not None and context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
                     topics.append({"topic_name": name, "partitions": list(range(info.partitions))})
-        entry["topics"] = [_topic(context, group_id, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics]
+        entry["topics"] = [_topic(context, group_id, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics] + refused
         groups.append(entry)
     return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _refused(name: str, indexes: list[int], version: int) -> DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic:
+    partitions: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition] = []
+    for index in indexes:
+        partition: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition = {
+            "partition_index": index, "start_offset": -1, "leader_epoch": 0,
+            "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": "Topic authorization failed."}
+        if version >= 1:
+            partition["lag"] = -1
+        partitions.append(partition)
+    return {"topic_name": name, "topic_id": b"\0" * 16, "partitions": partitions}
 
 
 def _topic(context: RequestContext, group_id: str, name: str, indexes: list[int],

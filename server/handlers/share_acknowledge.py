@@ -3,6 +3,9 @@
 The request continues the member's share session (epoch > 0; -1 also closes it, releasing
 what the member still holds): ACCEPT, RELEASE, REJECT per offset range, and from v2
 RENEW (KIP-1222), which restarts the records' acquisition lock.
+
+As KafkaApis.handleShareAcknowledgeRequest: READ on the group (GROUP_AUTHORIZATION_FAILED)
+before anything else, and READ on each topic (TOPIC_AUTHORIZATION_FAILED per partition).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -31,6 +35,8 @@ VERSIONS = (1, 2)
 def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse:
     share = context.services.share
     group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
+        return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not group_id or not member_id:
         return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
     if epoch == INITIAL_EPOCH:
@@ -60,8 +66,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
 
 def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id: bytes, partition: Any, allow_renew: bool) -> ErrorCode:
     """One partition's acknowledgement batches (ShareFetch's and ShareAcknowledge's alike)."""
-    if context.storage.topic_by_id(topic_id) is None:
+    info = context.storage.topic_by_id(topic_id)
+    if info is None:
         return ErrorCode.UNKNOWN_TOPIC_ID
+    if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED
     batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
                for batch in partition["acknowledgement_batches"]]
     return context.services.share.acknowledge(group_id, member_id, topic_id, partition["partition_index"], batches, allow_renew)

@@ -7,6 +7,10 @@ holds stays acquired, as in Kafka 4.4; acknowledgements are refused on it), a la
 continues it, -1 closes it after its acknowledgements, fetching nothing, and releases what
 the member still holds. The log is read as Fetch reads it, through
 `ShareCoordinator.acquire`; classic Fetch is untouched.
+
+As KafkaApis.handleShareFetchRequest: READ on the group (GROUP_AUTHORIZATION_FAILED) before
+anything else, and READ on each topic fetched or acknowledged (TOPIC_AUTHORIZATION_FAILED
+per partition).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import Answer, RequestContext
 from ottla.server.handlers.share_acknowledge import acknowledge, leader
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -35,6 +40,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     share = context.services.share
     version = header.api_version
     group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
+        return _error(share.config.record_lock_duration_ms, ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not group_id or not member_id:
         return _error(share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
     has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
@@ -112,6 +119,9 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
         info = context.storage.topic_by_id(topic_id)
         if info is None:
             results[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_ID
+            continue
+        if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
+            results[(topic_id, index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
             continue
         if not 0 <= index < info.partitions:
             results[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION

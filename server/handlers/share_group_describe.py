@@ -1,10 +1,16 @@
-"""ShareGroupDescribe (KIP-932): a share group's state, epochs and members with their assignments."""
+"""ShareGroupDescribe (KIP-932): a share group's state, epochs and members with their assignments.
+
+As KafkaApis.handleShareGroupDescribe: a group the principal may not DESCRIBE is answered
+GROUP_AUTHORIZATION_FAILED, ahead of the others; a described group carries its authorized
+operations when asked; and, with an authorizer, a group assigned a topic the principal may not
+DESCRIBE is answered TOPIC_AUTHORIZATION_FAILED, without members."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -26,15 +32,37 @@ _UNKNOWN_OPERATIONS = -2147483648
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ShareGroupDescribeRequest) -> ShareGroupDescribeResponse:
-    return {"throttle_time_ms": 0, "groups": [_describe(context, group_id) for group_id in request["group_ids"]]}
+    allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
+    groups = [_error(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED, None) for group_id in request["group_ids"] if group_id not in allowed]
+    for group_id in request["group_ids"]:
+        if group_id not in allowed:
+            continue
+        answer = _describe(context, group_id)
+        if answer["error_code"] == ErrorCode.NONE:
+            if request.get("include_authorized_operations"):
+                answer["authorized_operations"] = context.authorized_operations(ResourceType.GROUP, group_id)
+            if context.authorizer is not None:
+                names = {tp["topic_name"] for member in answer["members"] for tp in member["assignment"]["topic_partitions"]}
+                if len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(names):
+                    answer = _error(group_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                    "The group has described topic(s) that the client is not authorized to describe.")
+        groups.append(answer)
+    return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _error(group_id: str, code: ErrorCode, message: str | None) -> ShareGroupDescribeResponseDescribedGroup:
+    """A DescribedGroup with Kafka's defaults but its id and error."""
+    return {"error_code": code, "error_message": message, "group_id": group_id, "group_state": "", "group_epoch": 0,
+            "assignment_epoch": 0, "assignor_name": "", "members": [], "authorized_operations": _UNKNOWN_OPERATIONS}
 
 
 def _describe(context: RequestContext, group_id: str) -> ShareGroupDescribeResponseDescribedGroup:
     group = context.services.share.groups.get(group_id)
     if group is None:
         error = ErrorCode.GROUP_ID_NOT_FOUND
-        message = (f"Group {group_id} is not a share group." if group_id in context.groups.groups
-                   else f"Group {group_id} not found.")
+        other = (group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
+                 or context.groups.streams_group(group_id) is not None)
+        message = f"Group {group_id} is not a share group." if other else f"Group {group_id} not found."
         return {"error_code": error, "error_message": message, "group_id": group_id, "group_state": "Dead", "group_epoch": -1,
                 "assignment_epoch": -1, "assignor_name": "", "members": [], "authorized_operations": _UNKNOWN_OPERATIONS}
     storage = context.storage

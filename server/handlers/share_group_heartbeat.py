@@ -1,11 +1,15 @@
 """ShareGroupHeartbeat (KIP-932): join a share group (epoch 0), stay in it, or leave (-1);
-the answer carries the member's epoch and, from the broker's assignor, its partitions."""
+the answer carries the member's epoch and, from the broker's assignor, its partitions.
+
+As KafkaApis.handleShareGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), then
+DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED when any is refused)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -27,8 +31,14 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
     if context.services.features.level("share.version") < 1:
         # KafkaApis.handleShareGroupHeartbeat while share groups are off.
         return _error(ErrorCode.UNSUPPORTED_VERSION, "The share group protocol is not enabled.")
-    if group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None:
-        # GroupMetadataManager.shareGroup: the id belongs to a classic or consumer group.
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
+        return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
+    names = request.get("subscribed_topic_names")
+    if names and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(set(names)):
+        return _error(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
+    if (group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
+            or context.groups.streams_group(group_id) is not None):
+        # GroupMetadataManager.shareGroup: the id belongs to a classic, consumer or streams group.
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
     error, member = share.heartbeat(
         group_id, request["member_id"], request["member_epoch"], request.get("rack_id"),

@@ -1,7 +1,12 @@
 """StreamsGroupDescribe (KIP-1071): a streams group's epochs, its topology as configured, and
 its members, each with its current and target tasks, as Kafka's StreamsGroup.asDescribedGroup.
 Ottla stores no topology descriptions (KIP-1331's plugin): asked for one, it answers
-NOT_STORED. With `streams.version` finalized at 0 every group is answered UNSUPPORTED_VERSION."""
+NOT_STORED. With `streams.version` finalized at 0 every group is answered UNSUPPORTED_VERSION.
+
+As KafkaApis.handleStreamsGroupDescribe: a group the principal may not DESCRIBE is answered
+GROUP_AUTHORIZATION_FAILED, ahead of the others; a described group carries its authorized
+operations when asked; and, with an authorizer, a group whose topology names a topic the
+principal may not DESCRIBE is answered TOPIC_AUTHORIZATION_FAILED, without members or topology."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.context import RequestContext
 from ottla.server.groups.streams import StreamsGroup, TasksTuple
 from ottla.server.groups.streams.assignor import ASSIGNOR
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -35,15 +41,36 @@ _NOT_REQUESTED, _NOT_STORED = 0, 1
 def handle(context: RequestContext, header: RequestHeader, request: StreamsGroupDescribeRequest) -> StreamsGroupDescribeResponse:
     enabled = context.services.features.level("streams.version") >= 1
     description = _NOT_STORED if request.get("include_topology_description") else _NOT_REQUESTED
-    groups = []
+    if not enabled:
+        return {"throttle_time_ms": 0, "groups": [{**_empty(group_id), "error_code": ErrorCode.UNSUPPORTED_VERSION}
+                                                  for group_id in request["group_ids"]]}
+    allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
+    groups = [{**_empty(group_id), "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
+              for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
+        if group_id not in allowed:
+            continue
         answer = _empty(group_id)
-        if not enabled:
-            answer["error_code"] = ErrorCode.UNSUPPORTED_VERSION
-        else:
-            _describe(context, group_id, answer, description)
+        _describe(context, group_id, answer, description)
+        if answer["error_code"] == ErrorCode.NONE:
+            if request.get("include_authorized_operations"):
+                answer["authorized_operations"] = context.authorized_operations(ResourceType.GROUP, group_id)
+            if context.authorizer is not None and _hides_topics(context, answer):
+                answer = {**_empty(group_id), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                          "error_message": "The described group uses topics that the client is not authorized to describe."}
         groups.append(answer)
     return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _hides_topics(context: RequestContext, answer: StreamsGroupDescribeResponseDescribedGroup) -> bool:
+    """Whether the described topology names a topic the principal may not DESCRIBE."""
+    topology = answer["topology"]
+    names: set[str] = set()
+    for subtopology in (topology or {}).get("subtopologies") or ():
+        names.update(subtopology["source_topics"], subtopology["repartition_sink_topics"])
+        names.update(topic["name"] for topic in subtopology["repartition_source_topics"])
+        names.update(topic["name"] for topic in subtopology["state_changelog_topics"])
+    return len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(names)
 
 
 def _empty(group_id: str) -> StreamsGroupDescribeResponseDescribedGroup:
@@ -70,7 +97,8 @@ def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescri
     group = context.groups.streams_group(group_id)
     if group is None:
         answer["error_code"] = ErrorCode.GROUP_ID_NOT_FOUND
-        other = group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
+        other = (group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
+                 or group_id in context.services.share.groups)
         answer["error_message"] = f"Group {group_id} is not a streams group." if other else f"Group {group_id} not found."
         return
     answer["group_state"] = group.state.value

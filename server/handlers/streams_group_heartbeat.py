@@ -5,7 +5,10 @@ the member's last one; the answer carries the tasks only when they changed or th
 joined, and the endpoints of every member when the member's endpoint epoch is behind.
 
 With `streams.version` finalized at 0 every request is answered UNSUPPORTED_VERSION, as Kafka
-4.4's KafkaApis does while the streams protocol is disabled."""
+4.4's KafkaApis does while the streams protocol is disabled. Then, as
+KafkaApis.handleStreamsGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), and
+DESCRIBE on every topic a topology it sends names (TOPIC_AUTHORIZATION_FAILED when any is
+refused)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 from ottla.server.context import RequestContext
 from ottla.server.groups.streams import HeartbeatRequest, TasksTuple
 from ottla.server.groups.streams.manager import ACCEPTABLE_RECOVERY_LAG, TASK_OFFSET_INTERVAL_MS
+from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from ottla.wire.messages.types import (
         StreamsGroupHeartbeatRequest,
         StreamsGroupHeartbeatRequestTaskIds,
+        StreamsGroupHeartbeatRequestTopology,
         StreamsGroupHeartbeatResponse,
         StreamsGroupHeartbeatResponseTaskIds,
     )
@@ -33,6 +38,12 @@ VERSIONS = (0, 1)
 def handle(context: RequestContext, header: RequestHeader, request: StreamsGroupHeartbeatRequest) -> StreamsGroupHeartbeatResponse:
     if context.services.features.level("streams.version") < 1:
         return _answer(ErrorCode.UNSUPPORTED_VERSION, None)
+    if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
+        return _answer(ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
+    if request["topology"] is not None:
+        required = _topology_topics(request["topology"])
+        if required and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, required)) < len(required):
+            return _answer(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
     active, standby, warmup = request["active_tasks"], request["standby_tasks"], request["warmup_tasks"]
     owned = None if active is None and standby is None and warmup is None else TasksTuple(_tasks(active), _tasks(standby), _tasks(warmup))
     endpoint = request["user_endpoint"]
@@ -100,6 +111,16 @@ def _answer(error: ErrorCode, message: str | None) -> StreamsGroupHeartbeatRespo
         "endpoint_information_epoch": 0,
         "partitions_by_user_endpoint": None,
     }
+
+
+def _topology_topics(topology: StreamsGroupHeartbeatRequestTopology) -> set[str]:
+    """Every topic a topology reads, writes or keeps state in."""
+    names: set[str] = set()
+    for subtopology in topology["subtopologies"]:
+        names.update(subtopology["source_topics"], subtopology["repartition_sink_topics"])
+        names.update(topic["name"] for topic in subtopology["repartition_source_topics"])
+        names.update(topic["name"] for topic in subtopology["state_changelog_topics"])
+    return names
 
 
 def _tasks(entries: list[StreamsGroupHeartbeatRequestTaskIds] | None) -> dict[str, frozenset[int]]:

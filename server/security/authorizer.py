@@ -45,10 +45,15 @@ without an authorizer nothing is checked and the bitfields report every operatio
 | ListConfigResources | DESCRIBE_CONFIGS on the cluster |
 | DescribeAcls | DESCRIBE on the cluster; CreateAcls, DeleteAcls: ALTER on the cluster |
 | DescribeCluster | the cluster's authorized operations when asked, only with DESCRIBE on it (else 0) |
+| DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe, StreamsGroupDescribe | DESCRIBE per group (refusals listed first), its operations when asked; the new protocols' describes: TOPIC_AUTHORIZATION_FAILED for a group using a topic it may not DESCRIBE |
+| ConsumerGroupHeartbeat, ShareGroupHeartbeat | READ on the group, then DESCRIBE on every subscribed topic name |
+| StreamsGroupHeartbeat | READ on the group, then DESCRIBE on every topic its topology names |
+| ShareFetch, ShareAcknowledge | READ on the group, then READ per topic (TOPIC_AUTHORIZATION_FAILED per partition) |
+| DescribeShareGroupOffsets | DESCRIBE per group, DESCRIBE per topic (left out of an every-topic answer); AlterShareGroupOffsets: READ on the group and per topic; DeleteShareGroupOffsets: DELETE on the group, READ per topic |
 
 tests/integration/test_acls_differential.py holds these to a Kafka 4.4 with StandardAuthorizer.
-Not yet checked (served as without an authorizer): DescribeGroups (DESCRIBE per group, and its
-authorized-operations bitfield), and the KIP-848 and share-group APIs.
+Not yet checked: CREATE (cluster or topic) before a streams group creates its internal topics,
+and DESCRIBE on the topics a KIP-848 regex subscription resolves to.
 
 The ACLs live in `<data dir>/acls.json`, replaced whole and durably on each change
 (`storage.files.replace_file`). Kafka keeps them as records in its metadata log; ACL

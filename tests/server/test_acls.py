@@ -252,3 +252,54 @@ def test_describe_cluster_reports_the_cluster_operations_the_principal_has(tmp_p
         admin.close()
     with running_broker(**settings) as broker:
         assert cluster_operations(broker.bootstrap_servers) == {"ALTER", "DESCRIBE"}  # ALTER implies DESCRIBE
+
+
+def test_the_group_apis_of_every_protocol_authorize_as_kafka_does(tmp_path):
+    """Raw requests as User:ANONYMOUS, which may DESCRIBE `described`, READ `reader` and nothing
+    else: refusals come first in a describe, and the new protocols refuse before they look."""
+    from compat.differential import _Connection
+    from ottla.wire.api import ApiKey
+    from ottla.wire.errors import ErrorCode
+
+    settings = {"data_dir": tmp_path, "authorizer_class_name": STANDARD_AUTHORIZER}
+    with running_broker(super_users="User:ANONYMOUS", **settings) as broker:
+        broker.create_topic("hidden-topic")
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        grants = [("described", ACLOperation.DESCRIBE), ("reader", ACLOperation.READ)]
+        assert not admin.create_acls([ACL("User:ANONYMOUS", "*", operation, ACLPermissionType.ALLOW, ResourcePattern(
+            KafkaResourceType.GROUP, group, ACLResourcePatternType.LITERAL)) for group, operation in grants])["failed"]
+        admin.close()
+    group_auth, topic_auth = ErrorCode.GROUP_AUTHORIZATION_FAILED, ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    with running_broker(**settings) as broker:
+        conn = _Connection(broker.bootstrap_servers)
+        described = conn.call(ApiKey.DESCRIBE_GROUPS, 5, {"groups": ["described", "hidden"], "include_authorized_operations": True})
+        assert [(g["group_id"], g["error_code"], g["group_state"]) for g in described["groups"]] == [
+            ("hidden", group_auth, ""), ("described", 0, "Dead")]
+        assert described["groups"][0]["authorized_operations"] == -(2**31)
+        consumer = {"member_id": "", "member_epoch": 0, "instance_id": None, "rack_id": None, "rebalance_timeout_ms": 30000,
+                    "subscribed_topic_names": ["hidden-topic"], "server_assignor": None, "topic_partitions": []}
+        assert conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, {**consumer, "group_id": "described"})["error_code"] == group_auth
+        assert conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, {**consumer, "group_id": "reader"})["error_code"] == topic_auth
+        consumer_described = conn.call(ApiKey.CONSUMER_GROUP_DESCRIBE, 0, {"group_ids": ["described", "hidden"],
+                                                                          "include_authorized_operations": True})
+        assert [(g["group_id"], g["error_code"]) for g in consumer_described["groups"]] == [
+            ("hidden", group_auth), ("described", ErrorCode.GROUP_ID_NOT_FOUND)]
+        share = {"member_id": "m", "member_epoch": 0, "rack_id": None, "subscribed_topic_names": ["hidden-topic"]}
+        assert conn.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {**share, "group_id": "hidden"})["error_code"] == group_auth
+        assert conn.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {**share, "group_id": "reader"})["error_code"] == topic_auth
+        fetch = {"group_id": "hidden", "member_id": "m", "share_session_epoch": 0, "max_wait_ms": 0, "min_bytes": 1,
+                 "max_bytes": 1 << 20, "max_records": 10, "batch_size": 10, "topics": [], "forgotten_topics_data": []}
+        assert conn.call(ApiKey.SHARE_FETCH, 1, fetch)["error_code"] == group_auth
+        deleted = conn.call(ApiKey.DELETE_SHARE_GROUP_OFFSETS, 0, {"group_id": "reader", "topics": [{"topic_name": "hidden-topic"}]})
+        assert deleted["error_code"] == group_auth
+        offsets = conn.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 0, {"groups": [
+            {"group_id": "described", "topics": [{"topic_name": "hidden-topic", "partitions": [0]}]}, {"group_id": "reader", "topics": None}]})
+        assert [(g["error_code"], [p["error_code"] for t in g["topics"] for p in t["partitions"]]) for g in offsets["groups"]] == [
+            (0, [topic_auth]), (0, [])]
+        streams = conn.call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, {
+            "group_id": "hidden", "member_id": "m", "member_epoch": 0, "endpoint_information_epoch": 0, "instance_id": None, "rack_id": None,
+            "rebalance_timeout_ms": 30000, "topology": None, "active_tasks": None, "standby_tasks": None, "warmup_tasks": None,
+            "process_id": "p", "user_endpoint": None, "client_tags": None, "task_offsets": None, "task_end_offsets": None,
+            "shutdown_application": False})
+        assert streams["error_code"] == group_auth
+        conn.close()
