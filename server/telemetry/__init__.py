@@ -51,8 +51,10 @@ SELECTORS = ("client_instance_id", "client_id", "client_software_name", "client_
 ACCEPTED_COMPRESSION = (Compression.ZSTD, Compression.LZ4, Compression.GZIP, Compression.SNAPPY)
 MAX_INSTANCES = 16384
 MIN_EXPIRY_MS = 60_000
-# Most distinct series one instance keeps: a client pushing more is cut, not the broker's memory.
+# Most distinct series one instance keeps, and all instances together: a client pushing more is
+# cut, not the broker's memory or the size of a /metrics scrape.
 MAX_SERIES_PER_INSTANCE = 2000
+MAX_SERIES = 100_000
 _FORMAT_VERSION = 1
 # ConfigSource and ConfigType codes (DescribeConfigsResponse), and AlterConfigOp.OpType.
 _CLIENT_METRICS_CONFIG, _DEFAULT_CONFIG = 7, 5
@@ -173,6 +175,7 @@ class ClientMetrics:
         self.subscriptions = {name: parse_subscription(name, values) for name, values in configs.items()}
         self.version = 0
         self.instances: OrderedDict[bytes, ClientInstance] = OrderedDict()
+        self.series_count = 0
         self.telemetry_max_bytes = 1 << 20
 
     @classmethod
@@ -294,7 +297,7 @@ class ClientMetrics:
         if metrics:
             try:
                 data = bytes(metrics) if compression == Compression.NONE else bytes(decompress(Compression(compression), memoryview(metrics)))
-                _keep(instance, decode_metrics(data))
+                self.series_count += _keep(instance, decode_metrics(data), MAX_SERIES - self.series_count)
             except Exception:  # noqa: BLE001 - a payload that does not decode is the client's error, as Kafka's INVALID_RECORD
                 instance.last_error = ErrorCode.INVALID_RECORD
                 return ErrorCode.INVALID_RECORD
@@ -331,7 +334,7 @@ class ClientMetrics:
             instance = fresh
             self.instances[instance_id] = instance
             while len(self.instances) > MAX_INSTANCES:
-                self.instances.popitem(last=False)
+                self.series_count -= len(self.instances.popitem(last=False)[1].series)
         self.instances.move_to_end(instance_id)
         instance.last_seen_ms = now_ms
         return instance
@@ -362,6 +365,7 @@ class ClientMetrics:
             if now_ms - oldest.last_seen_ms <= oldest.expiry_ms:
                 return
             self.instances.popitem(last=False)
+            self.series_count -= len(oldest.series)
 
     def describe_instances(self, at_ms: int | None = None) -> Iterator[ClientInstance]:
         """The live instances at `at_ms` (default now), least recently heard from first."""
@@ -473,12 +477,16 @@ def _attributes(attributes: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found))
 
 
-def _keep(instance: ClientInstance, points: list[Point]) -> None:
+def _keep(instance: ClientInstance, points: list[Point], room: int) -> int:
+    """Keep `points` in `instance`, adding at most `room` new series; returns how many it added."""
+    added = 0
     for name, kind, labels, value, is_delta in points:
         key = (name, labels)
         series = instance.series.get(key)
         if series is None:
-            if len(instance.series) >= MAX_SERIES_PER_INSTANCE:
+            if len(instance.series) >= MAX_SERIES_PER_INSTANCE or added >= room:
                 continue
             series = instance.series[key] = Series(kind, 0.0)
+            added += 1
         series.value = series.value + value if is_delta else value
+    return added

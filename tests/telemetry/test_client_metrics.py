@@ -101,3 +101,17 @@ def test_subscriptions_outlive_a_restart(tmp_path) -> None:
     reopened = ClientMetrics.open(tmp_path)
     assert reopened.configs("kept") == {"metrics": "*", "interval.ms": "60000"}
     assert reopened.get_subscriptions(ZERO, PRODUCER, now_ms=1_700_000_000_000)["push_interval_ms"] == 60000
+
+
+def test_the_series_kept_are_bounded_across_instances_and_freed_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ottla.server import telemetry as module
+
+    monkeypatch.setattr(module, "MAX_SERIES", 3)
+    telemetry = ClientMetrics(None, {})
+    telemetry.alter("all", {"metrics": "*", "interval.ms": "1000"})
+    for port in ("1", "2"):
+        client = ClientInfo("app", "127.0.0.1", port)
+        answer = telemetry.get_subscriptions(ZERO, client, now_ms=10_000)
+        assert telemetry.push(answer["client_instance_id"], answer["subscription_id"], False, 0, _metrics_data(1, 0.5), client, now_ms=10_001) == ErrorCode.NONE
+    assert [len(instance.series) for instance in telemetry.instances.values()] == [2, 1] and telemetry.series_count == 3
+    assert list(telemetry.describe_instances(at_ms=10_001 + 60_001)) == [] and telemetry.series_count == 0  # expired, freed
