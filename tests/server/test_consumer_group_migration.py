@@ -250,9 +250,13 @@ def test_classic_member_metadata_round_trips_in_kafkas_layout() -> None:
     metadata = MemberMetadata("i", None, "client", "/127.0.0.1", ("t",), None, 30000, None, ClassicMemberMetadata(45000, (("range", b"\x00\x01"), ("roundrobin", b""))))
     encoded = records.member_metadata_value(metadata)
     assert records.parse_member_metadata_value(encoded) == metadata
-    # Tagged field 0 after ServerAssignor: one tagged field, tag 0, then its size.
+    # Tagged field 0 after ServerAssignor: one tagged field, tag 0, its size, then the nullable
+    # struct's presence byte (KIP-893) before SessionTimeoutMs; kafka-dump-log --offsets-decoder
+    # reads it back so.
     plain = records.member_metadata_value(MemberMetadata("i", None, "client", "/127.0.0.1", ("t",), None, 30000, None))
-    assert encoded[: len(plain) - 1] == plain[:-1] and encoded[len(plain) - 1 : len(plain) + 1] == b"\x01\x00"
+    tagged = encoded[len(plain) - 1 :]
+    assert encoded[: len(plain) - 1] == plain[:-1] and tagged[:2] == b"\x01\x00"
+    assert tagged[3:8] == b"\x01" + struct.pack(">i", 45000)
 
 
 def test_a_classic_static_member_replacing_the_last_consumer_member_downgrades_without_a_rebalance() -> None:

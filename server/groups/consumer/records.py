@@ -301,7 +301,8 @@ def member_metadata_value(member: MemberMetadata) -> bytes:
     classic = _Writer(0).int32(member.classic.session_timeout_ms).uvarint(len(member.classic.supported_protocols) + 1)
     for name, metadata in member.classic.supported_protocols:
         classic.compact_string(name).compact_bytes(metadata).uvarint(0)
-    body = classic.done()[2:]  # a struct, not a versioned message
+    # A nullable struct (KIP-893) starts with a presence byte: 1, then the struct, not versioned.
+    body = b"\x01" + classic.done()[2:]
     writer.uvarint(1).uvarint(0).uvarint(len(body))
     writer.out += body
     return writer.done(tagged=1)
@@ -324,6 +325,8 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
     if classic is None:
         return metadata
     inner = _Reader(classic)
+    if inner.int8() < 0:
+        return metadata
     session_timeout_ms = inner.int32()
     protocols = []
     for _ in range(inner.count()):
