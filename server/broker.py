@@ -129,7 +129,7 @@ class Broker:
         # Other nodes' bound ports by listener (the first node's are `bound_ports`).
         self._other_ports: dict[int, dict[str, int]] = {}
         # The sockets of isolated nodes, held open and never read or answered.
-        self._unanswered: dict[int, set[asyncio.BaseTransport]] = {}
+        self._unanswered: dict[int, set[asyncio.Transport]] = {}
         self.test_hooks = test_hooks or TestHooks()
         # SCRAM credentials set at each start, as `kafka-storage format --add-scram` writes them.
         self._add_scram = [parse_add_scram(item) for item in add_scram]
@@ -649,12 +649,13 @@ class Broker:
 class _Unanswered(asyncio.BufferedProtocol):
     """A socket of an isolated node: held open, read into a scratch buffer and never answered."""
 
-    def __init__(self, held: set[asyncio.BaseTransport]) -> None:
+    def __init__(self, held: set[asyncio.Transport]) -> None:
         self.held = held
-        self.transport: asyncio.BaseTransport | None = None
+        self.transport: asyncio.Transport | None = None
         self._scratch = bytearray(4096)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.held.add(transport)
 

@@ -4,15 +4,15 @@ leader-only request is served. Every helper is called only when `services.cluste
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ottla.server.cluster.state import NO_LEADER, ClusterState, PartitionState
+from ottla.server.cluster.state import NO_LEADER, ClusterState, Endpoint, PartitionState
 from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
     from ottla.server.config import BrokerConfig
-    from ottla.server.context import Node, RequestContext
+    from ottla.server.context import RequestContext
     from ottla.storage import TopicInfo
 
 # The listener name of requests the HTTP API makes of the handlers in-process: it stands for
@@ -38,7 +38,7 @@ def partition_state(context: RequestContext, cluster: ClusterState, info: TopicI
     return cluster.partition(info.name, info.topic_id, info.partitions, index, replication_factor_for(context.config, info.name))
 
 
-def endpoint_of(context: RequestContext, cluster: ClusterState, node_id: int) -> Node | None:
+def endpoint_of(context: RequestContext, cluster: ClusterState, node_id: int) -> Endpoint | None:
     """Node `node_id` as the listener the client came through advertises it."""
     endpoints = cluster.endpoints.get(node_id)
     if endpoints is None:
@@ -75,7 +75,7 @@ def check_current_leader_epoch(claimed: int, current: int) -> None:
         raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH)
 
 
-def leader_hint(context: RequestContext, cluster: ClusterState, name: str, index: int, endpoints: dict[int, dict[str, object]]) -> dict[str, int]:
+def leader_hint(context: RequestContext, cluster: ClusterState, name: str, index: int, endpoints: dict[int, Any]) -> dict[str, int]:
     """KIP-951: the partition's current leader and epoch for a NOT_LEADER_OR_FOLLOWER answer,
     with the leader's endpoint added to `endpoints` (the response's `node_endpoints`)."""
     info = context.storage.topic(name)

@@ -89,6 +89,7 @@ def _cluster_election(
         info = storage.topic(name)
         partition_results: list[ElectLeadersResponsePartitionResult] = []
         for index in indexes:
+            message: str | None
             if info is None or not 0 <= index < info.partitions:
                 code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic partition as {name}-{index}"
             else:

@@ -24,7 +24,7 @@ Replicas share one log, so a follower is never behind: it serves up to the high 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import time
 
@@ -134,7 +134,7 @@ def _read(
     responses: list[FetchResponseFetchableTopicResponse] = []
     authorizer = context.authorizer
     cluster = context.services.cluster
-    endpoints: dict[int, dict[str, object]] = {}
+    endpoints: dict[int, Any] = {}
     for topic in topics:
         topic_id = topic.get("topic_id")
         try:
@@ -201,7 +201,7 @@ def _read(
             responses.append({"topic": topic["topic"], "partitions": partitions})
     response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
     if endpoints and version >= 16:
-        response["node_endpoints"] = list(endpoints.values())  # type: ignore[typeddict-item]
+        response["node_endpoints"] = list(endpoints.values())
     return response, total, keys, failed
 
 

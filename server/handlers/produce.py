@@ -18,7 +18,7 @@ needs nothing more (KIP-679: IDEMPOTENT_WRITE on the cluster is no longer requir
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_hint, leader_partition, min_insync_replicas
 from ottla.server.cluster.state import ClusterState
@@ -53,7 +53,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     authorizer = context.authorizer
     refusal: ErrorCode | None = None
     cluster = context.services.cluster
-    leader_endpoints: dict[int, dict[str, object]] = {}
+    leader_endpoints: dict[int, Any] = {}
     if authorizer is not None and transactional_id is not None:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -119,7 +119,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
         return None
     response: ProduceResponse = {"responses": responses, "throttle_time_ms": 0}
     if leader_endpoints:
-        response["node_endpoints"] = list(leader_endpoints.values())  # type: ignore[typeddict-item]
+        response["node_endpoints"] = list(leader_endpoints.values())
     return response
 
 
