@@ -268,3 +268,32 @@ def test_a_consumer_group_carries_on_when_its_coordinator_stops(cluster: Threade
     consumer.commit(asynchronous=False)
     consumer.close()
     assert sorted(int(value) for value in seen) == list(range(300))
+
+
+def test_kafka_python_producer_and_group_ride_out_a_leader_stop_and_restart(cluster: ThreadedBroker) -> None:
+    """kafka-python: an idempotent acks=all producer and a consumer group, while the leader of
+    every partition stops and comes back; each acknowledged record is read once, in order."""
+    from kafka import KafkaConsumer
+
+    cluster.create_topic("ledger", partitions=2, replication_factor=3, min_insync_replicas=2)
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap_servers, acks="all", enable_idempotence=True, retry_backoff_ms=50)
+    consumer = KafkaConsumer("ledger", bootstrap_servers=cluster.bootstrap_servers, group_id="ledger-readers", auto_offset_reset="earliest")
+    acked: dict[int, list[int]] = {0: [], 1: []}
+    stopped = 0
+    for number in range(200):
+        if number in (50, 130):
+            stopped = cluster.leader_of("ledger", 0 if number == 50 else 1)
+            cluster.stop_node(stopped)
+        if number in (100, 180):
+            cluster.start_node(stopped)
+        metadata = producer.send("ledger", str(number).encode(), partition=number % 2).get(timeout=30)
+        acked[metadata.partition].append(number)
+    producer.close()
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    deadline = time.monotonic() + 60
+    while sum(map(len, seen.values())) < 200 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            for message in records:
+                seen[message.partition].append(int(message.value))
+    consumer.close()
+    assert seen == acked
