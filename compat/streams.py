@@ -2,7 +2,7 @@
 
 The applications are compat/java/streams (kafka-streams of the release compat/java/pom.xml names,
 from Maven Central), built once into `.cache/kafka/<version>/streams` by `--build`, which
-`python -m compat.install` runs. Two scenarios, each returning the problems it found (none is a
+`python -m compat.install` runs. The scenarios, each returning the problems it found (none is a
 pass):
 
 * `wordcount`: Kafka's WordCountDemo over known lines; the last count of every word is exact.
@@ -12,8 +12,14 @@ pass):
   must then hold, for every key, the counts 1..n once each and in order (nothing lost, nothing
   twice). Its internal topics must carry the configs Streams asks for, the changelog must be
   compacted by the broker, and Kafka's StreamsResetter must delete them and rewind the input.
+  `group_protocol="streams"` runs it in a KIP-1071 streams group.
+* `failover`: the same application as two instances of one streams group sharing its tasks; one
+  is SIGKILLed mid-stream and never comes back. When its session expires the broker gives its
+  tasks to the other, which must finish the output exactly as above. The broker must run with
+  STREAMS_BROKER_SETTINGS (a short streams session), or the takeover waits Kafka's 45 s default.
 
-`python -m compat.streams BOOTSTRAP` runs both against a running broker and prints the problems.
+`python -m compat.streams BOOTSTRAP` runs them all against a running broker and prints the problems
+(start it with STREAMS_BROKER_SETTINGS, or the streams-group scenarios wait 45 s per takeover).
 """
 
 from __future__ import annotations
@@ -68,6 +74,16 @@ WORDCOUNT_LINES = (
 EOS_USERS = 7
 EOS_BATCH = 500
 EOS_BATCHES = 3
+
+# Broker settings for the streams-group scenarios: a killed member's tasks move after 6 s, not
+# after Kafka's 45 s default (whose floor, group.streams.min.session.timeout.ms, must come down too;
+# neither is dynamic in Kafka 4.4). The client's session.timeout.ms means nothing to a streams group.
+STREAMS_BROKER_SETTINGS = {
+    "group.streams.session.timeout.ms": "6000",
+    "group.streams.min.session.timeout.ms": "6000",
+    "group.streams.heartbeat.interval.ms": "1000",
+    "group.streams.min.heartbeat.interval.ms": "1000",
+}
 
 
 def build_java_module(module: str) -> Path:
@@ -167,7 +183,7 @@ class StreamsApp(JavaProcess):
         args = {"bootstrap.servers": bootstrap, "application.id": app_id, "state.dir": str(state_dir),
                 "num.stream.threads": "1", **settings}
         super().__init__([*jvm_options(), "-jar", str(STREAMS_JAR), app, *(f"{k}={v}" for k, v in args.items())],
-                         state_dir.parent / f"{app_id}.log")
+                         state_dir.parent / f"{state_dir.name}.log")
 
     def start_running(self, timeout: float = 90) -> None:
         """Start and wait until Streams reports RUNNING (its tasks assigned)."""
@@ -313,57 +329,73 @@ def wordcount(bootstrap: str, work_dir: Path, prefix: str = "wc", group_protocol
     return [problem] if problem else []
 
 
-def exactly_once(bootstrap: str, work_dir: Path, prefix: str = "eos",
-                 progress: Callable[[str], None] = lambda _: None) -> list[str]:
-    """The exactly-once counter, SIGKILLed mid-stream and restarted; see the module docstring."""
-    app_id, source, sink = f"{prefix}-app", f"{prefix}-events", f"{prefix}-user-counts"
-    changelog, repartition = f"{app_id}-user-counts-changelog", f"{app_id}-by-user-repartition"
-    create_topics(bootstrap, {source: 3, sink: 1})
-    state_dir = work_dir / app_id
-    settings = {
+def _eos_settings(source: str, sink: str, group_protocol: str) -> dict[str, str]:
+    """The exactly-once counter's settings."""
+    return {
         "input": source, "output": sink,
         "processing.guarantee": "exactly_once_v2",
+        "group.protocol": group_protocol,
         # No cache: every update reaches the changelog and the output, so counts are checkable one by one.
         "statestore.cache.max.bytes": "0",
         "commit.interval.ms": "100",
-        # The killed instance's member leaves the group when its session expires (Streams' default: 45 s).
-        "session.timeout.ms": "6000",
-        "heartbeat.interval.ms": "1500",
+        # A classic member leaves the group when its session expires (Streams' default: 45 s); a
+        # streams group's session is the broker's (STREAMS_BROKER_SETTINGS) and these are ignored.
+        **({"session.timeout.ms": "6000", "heartbeat.interval.ms": "1500"} if group_protocol == "classic" else {}),
         # A changelog of many small segments that any dirt makes eligible, so compaction shows soon.
         "changelog.segment.ms": "100",
         "changelog.min.cleanable.dirty.ratio": "0.01",
     }
+
+
+def _eos_input() -> tuple[list[list[tuple[str, str]]], dict[str, list[int]]]:
+    """The exactly-once counter's input batches (event id, user) and the counts each user must get."""
     batches = [[(f"e{n}", f"user{n % EOS_USERS}") for n in range(b * EOS_BATCH, (b + 1) * EOS_BATCH)]
                for b in range(EOS_BATCHES)]
     total = EOS_BATCH * EOS_BATCHES
     expected = {f"user{u}": list(range(1, 1 + sum(1 for n in range(total) if n % EOS_USERS == u))) for u in range(EOS_USERS)}
+    return batches, expected
+
+
+def _exact_counts(bootstrap: str, sink: str, expected: dict[str, list[int]]) -> str | None:
+    """None once the committed output holds each user's counts 1..n once each and in order."""
+    got = counts_by_key(read_topic(bootstrap, sink))
+    if got == expected:
+        return None
+    return "; ".join(f"{user}: {len(got.get(user, []))} counts, want 1..{len(want)} once each in order"
+                     for user, want in expected.items() if got.get(user) != want)
+
+
+def _kill_mid_stream(bootstrap: str, source: str, sink: str, batch: list[tuple[str, str]], victim: StreamsApp) -> None:
+    """Trickle `batch` in and SIGKILL `victim` while it is processed, once the output
+    (uncommitted records and markers included) has grown past the first batch."""
+    feeder = threading.Thread(target=_trickle, args=(bootstrap, source, batch))
+    feeder.start()
+    wait_until(lambda: None if end_offset(bootstrap, sink) > EOS_BATCH * 6 // 5 else "not yet", 60, 0.05)
+    victim.kill()
+    feeder.join()
+
+
+def exactly_once(bootstrap: str, work_dir: Path, prefix: str = "eos",
+                 progress: Callable[[str], None] = lambda _: None, group_protocol: str = "classic") -> list[str]:
+    """The exactly-once counter, SIGKILLed mid-stream and restarted; see the module docstring."""
+    app_id, source, sink = f"{prefix}-app", f"{prefix}-events", f"{prefix}-user-counts"
+    changelog, repartition = f"{app_id}-user-counts-changelog", f"{app_id}-by-user-repartition"
+    create_topics(bootstrap, {source: 3, sink: 1})
+    batches, expected = _eos_input()
+    total = sum(map(len, batches))
     problems: list[str] = []
 
     produce(bootstrap, source, batches[0])
-    app = StreamsApp("eos-count", bootstrap, app_id, state_dir, settings)
+    app = StreamsApp("eos-count", bootstrap, app_id, work_dir / app_id, _eos_settings(source, sink, group_protocol))
     try:
         app.start_running()
         if wait_until(lambda: None if read_topic(bootstrap, sink) else "no output yet", 60, 0.2):
             return [f"no committed output within 60s:\n{app.log_tail()}"]
-        # The second batch trickles in; the kill comes while it is being processed, once the
-        # output (uncommitted records and markers included) has grown past the first batch.
-        feeder = threading.Thread(target=_trickle, args=(bootstrap, source, batches[1]))
-        feeder.start()
-        wait_until(lambda: None if end_offset(bootstrap, sink) > EOS_BATCH * 6 // 5 else "not yet", 60, 0.05)
-        app.kill()
-        feeder.join()
+        _kill_mid_stream(bootstrap, source, sink, batches[1], app)
         progress(f"killed with {len(read_topic(bootstrap, sink))} of {total} output records committed")
         produce(bootstrap, source, batches[2])
         app.start_running()
-
-        def check() -> str | None:
-            got = counts_by_key(read_topic(bootstrap, sink))
-            if got == expected:
-                return None
-            return "; ".join(f"{user}: {len(got.get(user, []))} counts, want 1..{len(want)} once each in order"
-                             for user, want in expected.items() if got.get(user) != want)
-
-        problem = wait_until(check, 120)
+        problem = wait_until(lambda: _exact_counts(bootstrap, sink, expected), 120)
         progress("output complete" if not problem else "output incomplete")
         if problem:
             problems.append(f"committed output after the restart: {problem}")
@@ -386,6 +418,38 @@ def exactly_once(bootstrap: str, work_dir: Path, prefix: str = "eos",
         app.stop()
     problems += _reset(bootstrap, app_id, source, (changelog, repartition))
     return problems
+
+
+def failover(bootstrap: str, work_dir: Path, prefix: str = "failover",
+             progress: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Two instances of the exactly-once counter in one streams group, one SIGKILLed for good;
+    see the module docstring."""
+    app_id, source, sink = f"{prefix}-app", f"{prefix}-events", f"{prefix}-user-counts"
+    create_topics(bootstrap, {source: 3, sink: 1})
+    batches, expected = _eos_input()
+    settings = _eos_settings(source, sink, "streams")
+    produce(bootstrap, source, batches[0])
+    first = StreamsApp("eos-count", bootstrap, app_id, work_dir / f"{app_id}-1", settings)
+    second = StreamsApp("eos-count", bootstrap, app_id, work_dir / f"{app_id}-2", settings)
+    try:
+        first.start_running()
+        if wait_until(lambda: None if read_topic(bootstrap, sink) else "no output yet", 60, 0.2):
+            return [f"no committed output within 60s:\n{first.log_tail()}"]
+        # The second member gets some of the first's tasks once the first has revoked them, so
+        # the first, which certainly held tasks, is the one killed.
+        second.start_running()
+        _kill_mid_stream(bootstrap, source, sink, batches[1], first)
+        progress(f"first instance killed with {len(read_topic(bootstrap, sink))} output records committed")
+        produce(bootstrap, source, batches[2])
+        problem = wait_until(lambda: _exact_counts(bootstrap, sink, expected), 120)
+        if problem:
+            return [f"committed output after the kill, with the second instance alone: {problem}\n{second.log_tail()}"]
+        if not second.running:
+            return [f"the second instance exited:\n{second.log_tail()}"]
+        return []
+    finally:
+        first.kill()
+        second.stop()
 
 
 def _reset(bootstrap: str, app_id: str, source: str, internal: tuple[str, ...]) -> list[str]:
@@ -413,7 +477,12 @@ def _reset(bootstrap: str, app_id: str, source: str, internal: tuple[str, ...]) 
 
 # A scenario takes the bootstrap, a work dir and a prefix for its topic and application names.
 Scenario = Callable[[str, Path, str], list[str]]
-SCENARIOS: dict[str, Scenario] = {"wordcount": wordcount, "exactly_once": exactly_once}
+SCENARIOS: dict[str, Scenario] = {
+    "wordcount": wordcount,
+    "exactly_once": exactly_once,
+    "exactly_once_streams_group": lambda bootstrap, work, prefix: exactly_once(bootstrap, work, prefix, group_protocol="streams"),
+    "failover": failover,
+}
 # Per broker ("Kafka 4.4", "Ottla"), per scenario: its problems and how long it took.
 Results = dict[str, dict[str, tuple[list[str], float]]]
 
@@ -436,10 +505,10 @@ def run_on_both(scenarios: dict[str, Scenario], progress: Callable[[str], None] 
 
     results: Results = {}
     with tempfile.TemporaryDirectory(prefix="ottla-ecosystem-") as work:
-        with kafka.ReferenceKafka() as reference:
+        with kafka.ReferenceKafka(config=STREAMS_BROKER_SETTINGS) as reference:
             progress(f"Kafka {kafka.KAFKA_VERSION} on {reference.bootstrap_servers}")
             results[f"Kafka {kafka.KAFKA_VERSION}"] = run_scenarios(reference.bootstrap_servers, Path(work), scenarios, progress)
-        with OttlaBroker(Path(work) / "ottla") as ottla:
+        with OttlaBroker(Path(work) / "ottla", settings=STREAMS_BROKER_SETTINGS) as ottla:
             progress(f"Ottla on {ottla.bootstrap}")
             results["Ottla"] = run_scenarios(ottla.bootstrap, Path(work), scenarios, progress)
     return results
@@ -471,7 +540,9 @@ REPORT_INTRO = (
     " cache, SIGKILLed mid-stream and restarted: every key's committed output is 1..n once each; the changelog is"
     " created `cleanup.policy=compact` and compacted by the broker, the repartition topic `cleanup.policy=delete`,"
     " `segment.bytes=52428800`, `retention.ms=-1`; Kafka's StreamsResetter (kafka-streams-application-reset) then"
-    " deletes both and rewinds the input to 0."
+    " deletes both and rewinds the input to 0. `exactly_once_streams_group`: the same with `group.protocol=streams`"
+    " (KIP-1071). `failover`: two instances of it in one streams group, one SIGKILLed for good; the other takes its"
+    " tasks when its 6 s session expires and the counts stay exact."
 )
 
 

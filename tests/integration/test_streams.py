@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,35 @@ def bootstrap(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("reference_kafka"))
 
 
+@pytest.fixture(scope="module")
+def short_session_kafka() -> Iterator[str]:
+    """A reference Kafka whose streams groups expire a silent member in 6 s; its bootstrap.
+    Not the session's: the floor of the session timeout is a static broker setting."""
+    from compat import kafka
+
+    if not kafka.is_fetched():
+        why = f"reference Kafka {kafka.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    with kafka.ReferenceKafka(config=streams.STREAMS_BROKER_SETTINGS) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def streams_bootstrap(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The broker named by the test's parameter, with STREAMS_BROKER_SETTINGS."""
+    from compat.harness import OttlaBroker
+
+    if not streams.module_built("streams"):
+        pytest.skip("compat/java/streams is not built: run `python -m compat.install` (needs mvn)")
+    if request.param == "kafka":
+        yield str(request.getfixturevalue("short_session_kafka"))
+        return
+    with OttlaBroker(tmp_path / "ottla", log_level="debug", settings=streams.STREAMS_BROKER_SETTINGS) as broker:
+        yield broker.bootstrap
+
+
 @pytest.mark.parametrize("bootstrap", ["ottla", "kafka"], indirect=True)
 def test_wordcount_counts_are_exact(bootstrap: str, tmp_path: Path) -> None:
     assert streams.wordcount(bootstrap, tmp_path, f"wc-{uuid.uuid4().hex[:8]}") == []
@@ -46,3 +76,16 @@ def test_wordcount_in_a_streams_group_counts_exactly(bootstrap: str, tmp_path: P
 def test_exactly_once_counts_survive_a_sigkill(bootstrap: str, tmp_path: Path) -> None:
     """Output exact after a SIGKILL, internal topics configured and compacted, reset works."""
     assert streams.exactly_once(bootstrap, tmp_path, f"eos-{uuid.uuid4().hex[:8]}") == []
+
+
+@pytest.mark.parametrize("streams_bootstrap", ["ottla", "kafka"], indirect=True)
+def test_exactly_once_in_a_streams_group_survives_a_sigkill(streams_bootstrap: str, tmp_path: Path) -> None:
+    """The same with group.protocol=streams: the restarted instance is a new member, given the
+    tasks once the killed member's session has expired."""
+    assert streams.exactly_once(streams_bootstrap, tmp_path, f"eoss-{uuid.uuid4().hex[:8]}", group_protocol="streams") == []
+
+
+@pytest.mark.parametrize("streams_bootstrap", ["ottla", "kafka"], indirect=True)
+def test_a_streams_group_member_takes_over_a_killed_ones_tasks(streams_bootstrap: str, tmp_path: Path) -> None:
+    """Two instances share the tasks; one is SIGKILLed and the other finishes the counts exactly."""
+    assert streams.failover(streams_bootstrap, tmp_path, f"fo-{uuid.uuid4().hex[:8]}") == []
