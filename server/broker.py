@@ -227,7 +227,9 @@ class Broker:
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
-        self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data)
+        features = FinalizedFeatures.open(data_dir)
+        self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data,
+                                                lambda: features.level("transaction.version"))
         self.share = open_share_coordinator(self.storage, self.config, asyncio.get_running_loop(), self.notify_data,
                                             self.groups.configs.value)
         loop = asyncio.get_running_loop()
@@ -243,7 +245,7 @@ class Broker:
             config=self.config,
             data_dir=data_dir,
             storage=self.storage,
-            features=FinalizedFeatures.open(data_dir),
+            features=features,
             groups=self.groups,
             txn=self.txn,
             share=self.share,

@@ -12,12 +12,16 @@ __all__ = ["TRANSACTION_STATE_TOPIC", "GroupOffsets", "TransactionCoordinator", 
 
 
 def open_transaction_coordinator(
-    storage: Storage, group_offsets: GroupOffsets, config: Any, clock: Clock, notify_data: Callable[[str, int], None]
+    storage: Storage, group_offsets: GroupOffsets, config: Any, clock: Clock, notify_data: Callable[[str, int], None],
+    transaction_version: Callable[[], int] = lambda: 0,
 ) -> TransactionCoordinator:
     """A coordinator over `__transaction_state` (created if missing), its state loaded and
-    interrupted transaction ends finished."""
+    interrupted transaction ends finished. `transaction_version` reads the finalized
+    transaction.version, which picks the state log's value version."""
     txn_config = TxnConfig.from_broker(config)
     log_ = CoordinatorLog(storage, TRANSACTION_STATE, txn_config.state_log_partitions)
-    coordinator = TransactionCoordinator(log_, storage, group_offsets, ProducerIdManager(storage.data_dir), txn_config, clock, notify_data)
+    coordinator = TransactionCoordinator(
+        log_, storage, group_offsets, ProducerIdManager(storage.data_dir), txn_config, clock, notify_data, transaction_version=transaction_version
+    )
     coordinator.load()
     return coordinator

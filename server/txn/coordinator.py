@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import pathlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Protocol
 
 from ottla.server.coordinator import OFFSETS_TOPIC, Clock, CoordinatorLog, Timers, now_epoch_ms
@@ -116,13 +116,26 @@ class TransactionMetadata:
     partitions: set[tuple[str, int]] = field(default_factory=set)
     update_ms: int = -1
     start_ms: int = -1
-    # The open transaction came from a transaction version 2 client (KIP-890 part 2: EndTxn
-    # v5, partitions added by Produce v12 or TxnOffsetCommit v5). Kafka keeps it as the
-    # log value's ClientTransactionVersion; here it lives in memory only (see abort_timed_out).
-    tv2: bool = False
+    # 2 when the transaction came from a transaction version 2 client (KIP-890 part 2: EndTxn
+    # v5, partitions added by Produce v12 or TxnOffsetCommit v5), else 0, as Kafka's
+    # TransactionVersion.transactionVersionForEndTxn and ...ForAddPartitionsToTxn map them.
+    # Persisted as the log value's ClientTransactionVersion (value version 1).
+    client_transaction_version: int = 0
+    # Epoch exhaustion under transaction version 2 (TransactionMetadata): the id the Prepare
+    # state reserves for after the markers, and the one the Complete state moved away from.
+    next_producer_id: int = -1
+    previous_producer_id: int = -1
+
+    @property
+    def tv2(self) -> bool:
+        return self.client_transaction_version >= 2
 
     def record(self) -> TxnRecord:
-        return TxnRecord(self.producer_id, self.producer_epoch, self.timeout_ms, self.state, frozenset(self.partitions), self.update_ms, self.start_ms)
+        return TxnRecord(
+            self.producer_id, self.producer_epoch, self.timeout_ms, self.state, frozenset(self.partitions), self.update_ms, self.start_ms,
+            client_transaction_version=self.client_transaction_version, previous_producer_id=self.previous_producer_id,
+            next_producer_id=self.next_producer_id,
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,6 +156,7 @@ class TransactionCoordinator:
         clock: Clock,
         notify_data: Callable[[str, int], None] = lambda topic, partition: None,
         wall_clock_ms: Callable[[], int] = now_epoch_ms,
+        transaction_version: Callable[[], int] = lambda: 0,
     ) -> None:
         self.log = log_
         self.storage = storage
@@ -152,6 +166,8 @@ class TransactionCoordinator:
         self.timers = Timers(clock)
         self.notify_data = notify_data
         self.wall_clock_ms = wall_clock_ms
+        # The finalized transaction.version: from 1 the state log is written in value version 1.
+        self.transaction_version = transaction_version
         self.transactions: dict[str, TransactionMetadata] = {}
 
     # --- lifecycle ---------------------------------------------------------------
@@ -177,7 +193,8 @@ class TransactionCoordinator:
             return
         stored = parse_txn_value(value)
         self.transactions[transactional_id] = TransactionMetadata(
-            transactional_id, stored.producer_id, stored.producer_epoch, stored.timeout_ms, stored.state, set(stored.partitions), stored.update_ms, stored.start_ms
+            transactional_id, stored.producer_id, stored.producer_epoch, stored.timeout_ms, stored.state, set(stored.partitions), stored.update_ms,
+            stored.start_ms, stored.client_transaction_version, stored.next_producer_id, stored.previous_producer_id,
         )
 
     def close(self) -> None:
@@ -191,9 +208,10 @@ class TransactionCoordinator:
         Raises KafkaError from the log."""
         check_transition(txn.state, target)
         updated = replace(txn, state=target, update_ms=self.wall_clock_ms(), **changes)
-        self.log.append(txn.transactional_id, [(txn_key(txn.transactional_id), txn_value(updated.record()))], updated.update_ms)
-        txn.state, txn.producer_id, txn.producer_epoch = updated.state, updated.producer_id, updated.producer_epoch
-        txn.timeout_ms, txn.partitions, txn.update_ms, txn.start_ms = updated.timeout_ms, updated.partitions, updated.update_ms, updated.start_ms
+        value = txn_value(updated.record(), version=1 if self.transaction_version() >= 1 else 0)
+        self.log.append(txn.transactional_id, [(txn_key(txn.transactional_id), value)], updated.update_ms)
+        for name in _FIELDS:
+            setattr(txn, name, getattr(updated, name))
 
     # --- InitProducerId ----------------------------------------------------------
 
@@ -257,10 +275,10 @@ class TransactionCoordinator:
             return ErrorCode.NONE
         start = txn.start_ms if txn.state is TxnState.ONGOING else self.wall_clock_ms()
         try:
-            self._write(txn, TxnState.ONGOING, partitions=(txn.partitions if txn.state is TxnState.ONGOING else set()) | partitions, start_ms=start)
+            self._write(txn, TxnState.ONGOING, partitions=(txn.partitions if txn.state is TxnState.ONGOING else set()) | partitions, start_ms=start,
+                        client_transaction_version=2 if tv2 else 0)
         except KafkaError as exc:
             return _store_error(exc.code)
-        txn.tv2 = tv2
         return ErrorCode.NONE
 
     def verify_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
@@ -312,7 +330,9 @@ class TransactionCoordinator:
         the epoch (the markers carry the new one, fencing the transaction's late writes)
         and the answer carries it. So a retry is recognised by its epoch being one below
         the stored one, and an abort is accepted with nothing open (Empty, or after a
-        completed end) as the client's way to bump its epoch:
+        completed end) as the client's way to bump its epoch. An end that exhausted the epoch
+        moved the transactional id to a new producer id at epoch 0: its retry names the
+        previous id at the last epoch but one (`retryOnOverflow` in Kafka):
 
             state           Abort retry / current   Commit retry / current
             Empty           PRODUCER_FENCED / bump  PRODUCER_FENCED / INVALID_TXN_STATE
@@ -322,10 +342,13 @@ class TransactionCoordinator:
         if not transactional_id:
             return InitResult(ErrorCode.INVALID_REQUEST)
         txn = self.transactions.get(transactional_id)
-        if txn is None or txn.producer_id != producer_id:
+        if txn is None:
             return InitResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
-        retry = txn.producer_epoch == producer_epoch + 1
-        current = txn.producer_epoch == producer_epoch
+        retry_on_overflow = txn.previous_producer_id == producer_id and producer_epoch == _MAX_EPOCH - 1 and txn.producer_epoch == 0
+        if txn.producer_id != producer_id and not retry_on_overflow:
+            return InitResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        retry = txn.producer_epoch == producer_epoch + 1 or retry_on_overflow
+        current = txn.producer_epoch == producer_epoch and not retry_on_overflow
         state = txn.state
         completed = state in (TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT)
         if state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
@@ -336,8 +359,7 @@ class TransactionCoordinator:
         if not (current or (completed and retry)):
             return InitResult(ErrorCode.PRODUCER_FENCED)
         if state is TxnState.ONGOING:
-            txn.tv2 = True
-            return self._try_end(txn, commit, bump_epoch=True)
+            return self._try_end(txn, commit, bump_epoch=True, client_transaction_version=2)
         if retry:
             if state is (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT):
                 return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
@@ -345,8 +367,7 @@ class TransactionCoordinator:
         if commit or state not in (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT):
             return InitResult(ErrorCode.INVALID_TXN_STATE)
         # An abort with nothing open: PrepareAbort over no partitions, the epoch bumped.
-        txn.tv2 = True
-        return self._try_end(txn, commit=False, bump_epoch=True, start_ms=self.wall_clock_ms())
+        return self._try_end(txn, commit=False, bump_epoch=True, start_ms=self.wall_clock_ms(), client_transaction_version=2)
 
     def _try_end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False, **changes: Any) -> InitResult:
         try:
@@ -358,9 +379,11 @@ class TransactionCoordinator:
     def _end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False, **changes: Any) -> None:
         """Ongoing (or fenced) -> Prepare -> markers -> Complete. An epoch bumped to the
         last one (Short.MAX_VALUE) still carries the markers, then the producer moves on
-        to a new producer id at epoch 0 (TransactionMetadata.prepareComplete)."""
+        to a new producer id at epoch 0, reserved in the Prepare state
+        (TransactionMetadata.prepareAbortOrCommit and prepareComplete)."""
         epoch = txn.producer_epoch + 1 if bump_epoch else txn.producer_epoch
-        self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch, **changes)
+        next_producer_id = self.producer_ids.generate() if epoch >= _MAX_EPOCH else -1
+        self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch, next_producer_id=next_producer_id, **changes)
         self._complete(txn, commit)
 
     def _finish_interrupted(self, txn: TransactionMetadata) -> None:
@@ -385,7 +408,10 @@ class TransactionCoordinator:
             if error is not ErrorCode.NONE:
                 # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
                 log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, error.name)
-        rotate = {"producer_id": self.producer_ids.generate(), "producer_epoch": 0} if txn.producer_epoch >= _MAX_EPOCH else {}
+        rotate: dict[str, int] = {}
+        if txn.producer_epoch >= _MAX_EPOCH:
+            next_producer_id = txn.next_producer_id if txn.next_producer_id >= 0 else self.producer_ids.generate()
+            rotate = {"producer_id": next_producer_id, "producer_epoch": 0, "previous_producer_id": txn.producer_id, "next_producer_id": -1}
         # The partitions leave with the markers (TransactionMetadata.prepareComplete).
         self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, partitions=set(), **rotate)
 
@@ -473,6 +499,9 @@ class TransactionCoordinator:
             and (not producer_ids or txn.producer_id in producer_ids)
             and (min_duration_ms < 0 or (txn.state is TxnState.ONGOING and now - txn.start_ms >= min_duration_ms))
         ]
+
+
+_FIELDS = tuple(f.name for f in fields(TransactionMetadata) if f.name != "transactional_id")
 
 
 def verification_error(error: ErrorCode, abortable_known: bool) -> ErrorCode:

@@ -29,7 +29,9 @@ TIMEOUT_MS = 60_000
 
 
 class Harness:
-    def __init__(self, data_dir: pathlib.Path | None = None, clock: ManualClock | None = None, **config: Any) -> None:
+    """`transaction_version` is the finalized transaction.version: Kafka 4.4 formats at 2."""
+
+    def __init__(self, data_dir: pathlib.Path | None = None, clock: ManualClock | None = None, transaction_version: int = 2, **config: Any) -> None:
         self.storage = Storage.open(data_dir)
         self.storage.create_topic("t", 2) if self.storage.topic("t") is None else None
         self.clock = clock or ManualClock()
@@ -44,6 +46,7 @@ class Harness:
             TxnConfig(**config),
             self.clock,
             wall_clock_ms=wall,
+            transaction_version=lambda: transaction_version,
         )
         self.coordinator.load()
 
@@ -110,6 +113,26 @@ def test_records_round_trip_in_kafkas_layout() -> None:
     assert value[:2] == b"\x00\x00" and value[2:10] == (42).to_bytes(8, "big") and value[16] == 1  # version, producer id, status
     assert parse_txn_value(value) == record
     assert parse_txn_key(txn_key("my-id")) == "my-id" and txn_key("my-id") == b"\x00\x00\x00\x05my-id"
+
+
+def test_value_version_1_is_kafkas_flexible_layout_with_tagged_fields() -> None:
+    """TransactionLogValue v1: compact arrays and strings, and the tagged fields written only
+    when not at their defaults (ClientTransactionVersion is tag 2, PreviousProducerId tag 0)."""
+    record = TxnRecord(42, 3, 60000, TxnState.ONGOING, frozenset({("a", 1), ("a", 0)}), 1234, 1200, client_transaction_version=2)
+    value = txn_value(record, version=1)
+    head = (1).to_bytes(2, "big") + (42).to_bytes(8, "big") + (3).to_bytes(2, "big") + (60000).to_bytes(4, "big") + b"\x01"
+    partitions = b"\x02" + b"\x02a" + b"\x03" + (0).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x00"
+    times = (1234).to_bytes(8, "big") + (1200).to_bytes(8, "big")
+    assert value == head + partitions + times + b"\x01" + b"\x02\x02\x00\x02"
+    assert parse_txn_value(value) == record
+    rotated = TxnRecord(43, 0, 60000, TxnState.EMPTY, frozenset(), 1, -1, client_transaction_version=2, previous_producer_id=42)
+    value = txn_value(rotated, version=1)
+    assert value[17] == 0  # an Empty state's partitions are null, as Kafka writes them
+    assert value[-15:] == b"\x02" + b"\x00\x08" + (42).to_bytes(8, "big") + b"\x02\x02\x00\x02"
+    assert parse_txn_value(value) == rotated
+    # Version 0 has no tagged fields: the client's transaction version is not kept.
+    assert parse_txn_value(txn_value(rotated, version=0)) == TxnRecord(43, 0, 60000, TxnState.EMPTY, frozenset(), 1, -1)
+    assert txn_value(rotated, version=0)[17:21] == b"\xff\xff\xff\xff"
 
 
 # --- InitProducerId ----------------------------------------------------------------
@@ -244,6 +267,38 @@ def test_end_txn_v5_at_the_last_epoch_moves_to_a_new_producer_id() -> None:
     ended = h.coordinator.end_transaction("tx", pid, 2**15 - 2, commit=True, tv2=True)
     assert ended.error is ErrorCode.NONE and ended.producer_id != pid and ended.producer_epoch == 0
     assert h.batches(0)[-1] == (2**15 - 1, True, COMMIT_KEY)
+
+
+def test_a_retried_end_that_exhausted_the_epoch_is_recognised_by_the_previous_id(tmp_path: pathlib.Path) -> None:
+    """Kafka's retryOnOverflow: the previous producer id at the last epoch but one, kept in
+    the state log (PreviousProducerId), so a restart in between changes nothing."""
+    h = Harness(tmp_path)
+    pid, _ = _begin(h)
+    h.coordinator.describe("tx").producer_epoch = 2**15 - 2
+    ended = h.coordinator.end_transaction("tx", pid, 2**15 - 2, commit=True, tv2=True)
+    h.close()
+    again = Harness(tmp_path)
+    retried = again.coordinator.end_transaction("tx", pid, 2**15 - 2, commit=True, tv2=True)
+    assert (retried.error, retried.producer_id, retried.producer_epoch) == (ErrorCode.NONE, ended.producer_id, 0)
+    assert again.coordinator.end_transaction("tx", pid, 2**15 - 2, commit=False, tv2=True).error is ErrorCode.INVALID_TXN_STATE
+    assert again.coordinator.end_transaction("tx", pid, 5, commit=True, tv2=True).error is ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    again.close()
+
+
+@pytest.mark.parametrize("transaction_version, bumps", [(2, 2), (0, 1)])
+def test_the_client_transaction_version_survives_a_restart_from_value_version_1(tmp_path: pathlib.Path, transaction_version: int, bumps: int) -> None:
+    """A v2 transaction open across a restart times out into the v2 abort (two bumps, so its
+    producer's EndTxn is fenced). At transaction.version 0 the log is written in value version
+    0, which has no ClientTransactionVersion: Kafka forgets it there too, and aborts as version 1."""
+    h = Harness(tmp_path, transaction_version=transaction_version)
+    pid = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id
+    assert h.coordinator.add_partitions("tx", pid, 0, {("t", 0)}, tv2=True) is ErrorCode.NONE
+    h.close()
+    again = Harness(tmp_path, transaction_version=transaction_version)
+    assert again.coordinator.describe("tx").tv2 is (transaction_version >= 1)
+    again.clock.advance(TIMEOUT_MS / 1000 + 20)
+    assert again.coordinator.describe("tx").producer_epoch == bumps
+    again.close()
 
 
 def test_a_timed_out_v2_transaction_is_bumped_past_its_producers_retry_epoch() -> None:
