@@ -1,14 +1,24 @@
 """The storage engine: topics, their partition logs, and the metadata that survives restarts.
 
-Layout of a data directory (Kafka's, so its tools can read the partitions):
+Layout of a log directory (Kafka's, so its tools can read the partitions):
+  meta.properties                           Kafka's: the directory's `directory.id` (KIP-858), version 1
   <topic>-<partition>/00000000000000000000.log|.index|.timeindex
   <topic>-<partition>/partition.metadata   Kafka's topic-id file (PartitionMetadataFile.java)
   <topic>.topic.json                        ours: topic id, partition count, config overrides
   log-start-offset-checkpoint               Kafka's (OffsetCheckpointFile.java): moved by DeleteRecords
   cleaner-offset-checkpoint                 Kafka's: where each compacted log's dirty section starts
   <topic>-<partition>.<uuid>-delete/        Kafka's: a deleted topic's partition, removed after file.delete.delay.ms
+  <topic>-<partition>.<uuid>-future/        Kafka's: a partition on its way here (storage/relocation.py)
 The topic file sits beside, not inside, the partition directories: Kafka's
 LogManager only loads directories, so it ignores regular files there.
+
+Several log directories (Kafka's JBOD, `log.dirs`): each partition lives in one of them,
+placed when created in the one holding the fewest partitions (Kafka's LogManager.nextLogDirs).
+The checkpoints are per directory, for the partitions in it, as Kafka keeps them; the topic
+files stay in the first directory, as Kafka keeps its metadata in `metadata.log.dir` (by
+default the first of `log.dirs`). A directory that fails (an I/O error on a partition's
+append or read, or found gone by `check_log_dirs`) goes offline: its partitions answer
+KAFKA_STORAGE_ERROR and the others go on (Kafka's LogDirFailureChannel).
 """
 
 from __future__ import annotations
@@ -21,18 +31,20 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
 from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, replace_file
 from ottla.storage.log import PartitionLog, run_steps
+from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
 from ottla.wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
 _LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 _CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
+_META_PROPERTIES = "meta.properties"
 # Kafka's LocalLog.DeleteDirSuffix: a deleted topic's partition directory waiting out file.delete.delay.ms.
 _DELETE_DIR_SUFFIX = "-delete"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
@@ -55,24 +67,62 @@ def _new_topic_id() -> bytes:
             return topic_id
 
 
+@dataclass(slots=True, frozen=True)
+class LogDirState:
+    """One log directory as DescribeLogDirs shows it: where, its id, whether it failed."""
+
+    path: pathlib.Path
+    directory_id: bytes
+    offline: bool
+
+
+@dataclass(slots=True, frozen=True)
+class FutureLog:
+    """A partition's log on its way to `destination` (AlterReplicaLogDirs)."""
+
+    destination: pathlib.Path
+    size: int
+    offset_lag: int
+
+
 def validate_topic_name(name: str) -> None:
     if name in (".", "..") or not _LEGAL_TOPIC.fullmatch(name):
         raise KafkaError(ErrorCode.INVALID_TOPIC, f"illegal topic name {name!r}")
 
 
 class Storage:
-    """All topics of one broker. `data_dir=None` keeps everything in memory."""
+    """All topics of one broker. `data_dir=None` keeps everything in memory; otherwise it is
+    the first log directory, where the topic files live, and `more_dirs` the other ones."""
 
-    def __init__(self, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: pathlib.Path | None,
+        max_open_files: int = DEFAULT_LIMIT,
+        defaults: Mapping[str, str] | None = None,
+        more_dirs: Sequence[pathlib.Path] = (),
+    ) -> None:
         self.data_dir = data_dir
+        self.log_dirs: list[pathlib.Path] = [] if data_dir is None else [data_dir, *more_dirs]
+        if len({os.path.abspath(path) for path in self.log_dirs}) != len(self.log_dirs):
+            raise ValueError(f"a log directory is named twice in {[str(path) for path in self.log_dirs]}")
+        self.directory_ids: dict[pathlib.Path, bytes] = {}
+        # Failed directories, and the partitions that were in them (offline until a restart).
+        self.offline_dirs: set[pathlib.Path] = set()
+        self._offline: dict[tuple[str, int], pathlib.Path] = {}
+        # Each directory's identity when opened: a directory removed (or replaced) under the broker has failed.
+        self._identities: dict[pathlib.Path, tuple[int, int]] = {}
+        self._moves: dict[tuple[str, int], LogMove] = {}
         # Broker-level values of topic configs (log.retention.hours, ...), under each topic's overrides.
         self.defaults = dict(defaults or {})
         self._handles = FileHandles(max_open_files)
         self._topics: dict[str, TopicInfo] = {}
         self._by_id: dict[bytes, TopicInfo] = {}
         self._logs: dict[tuple[str, int], PartitionLog] = {}
-        self._checkpointed_starts: dict[tuple[str, int], int] = {}
-        self._checkpointed_dirty: dict[tuple[str, int], int] = {}
+        self._checkpointed_starts: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
+        self._checkpointed_dirty: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
+        # Where each partition found at load lives, and the duplicates a crashed move left.
+        self._found: dict[tuple[str, int], list[pathlib.Path]] = {}
+        self._found_futures: dict[tuple[str, int], list[pathlib.Path]] = {}
         # Partition directories of deleted topics, each with the time it may be removed.
         self._deleted_directories: list[tuple[int, pathlib.Path]] = []
         # Grows with every change to the set of topics or to one's partitions: whoever derives
@@ -80,31 +130,61 @@ class Storage:
         self.topics_version = 0
 
     @classmethod
-    def open(cls, data_dir: pathlib.Path | None, max_open_files: int = DEFAULT_LIMIT, defaults: Mapping[str, str] | None = None) -> Storage:
-        """Load (or create) a data directory; `None` keeps everything in memory.
+    def open(
+        cls,
+        data_dir: pathlib.Path | None,
+        max_open_files: int = DEFAULT_LIMIT,
+        defaults: Mapping[str, str] | None = None,
+        more_dirs: Sequence[pathlib.Path] = (),
+        meta_properties: Mapping[str, str] | None = None,
+    ) -> Storage:
+        """Load (or create) log directories; `None` keeps everything in memory.
         `max_open_files` bounds the descriptors held for segments and indexes;
-        `defaults` are the broker's topic config values, under each topic's overrides."""
-        storage = cls(data_dir, max_open_files, defaults)
+        `defaults` are the broker's topic config values, under each topic's overrides;
+        `meta_properties` (node.id, cluster.id) go into a new directory's meta.properties."""
+        storage = cls(data_dir, max_open_files, defaults, more_dirs)
         if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            storage._load()
+            storage._load(meta_properties or {})
         return storage
 
-    def _load(self) -> None:
-        """Read the topics; first remove what a crash or a restart left for deletion (Kafka's
-        LogManager does the same with `-delete` directories) and interrupted replacements."""
+    def _load(self, meta_properties: Mapping[str, str]) -> None:
+        """Read the topics; first remove, in every directory, what a crash or a restart left
+        for deletion (Kafka's LogManager does the same with `-delete` directories) and
+        interrupted replacements, and note where each partition and future log is."""
         assert self.data_dir is not None
-        for entry in os.scandir(self.data_dir):
-            if entry.name.endswith(_DELETE_DIR_SUFFIX) and entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            elif entry.name.endswith(TEMPORARY_SUFFIX) and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-        self._checkpointed_starts = _read_checkpoint(self.data_dir / _LOG_START_CHECKPOINT)
-        self._checkpointed_dirty = _read_checkpoint(self.data_dir / _CLEANER_CHECKPOINT)
+        for log_dir in self.log_dirs:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self.directory_ids[log_dir] = _directory_id(log_dir, meta_properties)
+            stat = log_dir.stat()
+            self._identities[log_dir] = (stat.st_dev, stat.st_ino)
+            for entry in os.scandir(log_dir):
+                if entry.name.endswith(_DELETE_DIR_SUFFIX) and entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                elif entry.name.endswith(TEMPORARY_SUFFIX) and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    future_name = FUTURE_DIR_PATTERN.fullmatch(entry.name)
+                    if future_name is not None:
+                        self._found_futures.setdefault((future_name[1], int(future_name[2])), []).append(log_dir / entry.name)
+                    else:
+                        topic, _, index = entry.name.rpartition("-")
+                        if topic and index.isdigit():
+                            self._found.setdefault((topic, int(index)), []).append(log_dir)
+            self._checkpointed_starts[log_dir] = _read_checkpoint(log_dir / _LOG_START_CHECKPOINT)
+            self._checkpointed_dirty[log_dir] = _read_checkpoint(log_dir / _CLEANER_CHECKPOINT)
         for path in sorted(self.data_dir.glob("*" + _TOPIC_SUFFIX)):
             stored = json.loads(path.read_bytes())
             info = TopicInfo(stored["name"], bytes.fromhex(stored["topic_id"]), stored["partitions"], stored["configs"])
             self._register(info)
+        # A move a crash cut short starts again from scratch (Kafka resumes its future log).
+        for key, futures in self._found_futures.items():
+            log = self._logs.get(key)
+            for future in futures:
+                shutil.rmtree(future)
+                if log is not None and log.directory is not None and future.parent != log.directory.parent:
+                    self.alter_log_dir(key[0], key[1], future.parent)
+        self._found.clear()
+        self._found_futures.clear()
 
     def _register(self, info: TopicInfo) -> None:
         self._topics[info.name] = info
@@ -115,18 +195,73 @@ class Storage:
 
     def _open_partitions(self, info: TopicInfo, config: LogConfig, indexes: range) -> None:
         for index in indexes:
-            directory = None if self.data_dir is None else self.data_dir / f"{info.name}-{index}"
-            self._logs[(info.name, index)] = PartitionLog(
-                directory,
-                config,
-                self._handles,
-                log_start_offset=self._checkpointed_starts.get((info.name, index), 0),
-                first_dirty_offset=self._checkpointed_dirty.get((info.name, index), 0),
-                on_checkpoint=self._write_checkpoints,
-                topic_partition=f"{info.name}-{index}",
-            )
-            if directory is not None:
-                _write_partition_metadata(directory, info.topic_id)
+            key = (info.name, index)
+            if self.data_dir is None:
+                self._logs[key] = self._open_log(info, index, None, config)
+                continue
+            found = self._found.get(key, [])
+            if len(found) > 1:
+                log = self._keep_one_copy(info, index, found, config)
+            else:
+                log_dir = found[0] if found else self._next_log_dir()
+                if log_dir in self.offline_dirs:
+                    self._offline[key] = log_dir
+                    continue
+                log = self._open_log(info, index, log_dir, config)
+            self._logs[key] = log
+            assert log.directory is not None
+            _write_partition_metadata(log.directory, info.topic_id)
+
+    def _open_log(self, info: TopicInfo, index: int, log_dir: pathlib.Path | None, config: LogConfig) -> PartitionLog:
+        key = (info.name, index)
+        log = PartitionLog(
+            None if log_dir is None else log_dir / f"{info.name}-{index}",
+            config,
+            self._handles,
+            log_start_offset=self._checkpointed_starts.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
+            first_dirty_offset=self._checkpointed_dirty.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
+            on_checkpoint=self._write_checkpoints,
+            topic_partition=f"{info.name}-{index}",
+        )
+        if log_dir is not None:
+            log.on_storage_error = lambda: self.fail_log_dir(log_dir)
+        return log
+
+    def _keep_one_copy(self, info: TopicInfo, index: int, found: list[pathlib.Path], config: LogConfig) -> PartitionLog:
+        """A crash between the two renames of a move's swap left the partition in two
+        directories, each whole (storage/relocation.py): keep the one reaching further (the
+        new one, fsynced before its rename; the old may have lost an unflushed tail), and
+        set the other aside for deletion as the swap would have."""
+        logs = [self._open_log(info, index, log_dir, config) for log_dir in found]
+        kept = max(logs, key=lambda log: log.log_end_offset)
+        for log in logs:
+            if log is not kept:
+                assert log.directory is not None
+                log.close()
+                shutil.rmtree(log.directory)
+        return kept
+
+    def _next_log_dir(self) -> pathlib.Path:
+        """Kafka's LogManager.nextLogDirs: the online directory holding the fewest logs,
+        future logs counted; ties go to the first named in `log.dirs`."""
+        online = [log_dir for log_dir in self.log_dirs if log_dir not in self.offline_dirs]
+        if not online:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "every log directory is offline")
+        if len(online) == 1:
+            return online[0]
+        counts = dict.fromkeys(online, 0)
+        for key, log_dirs in self._found.items():
+            if key not in self._logs:
+                for log_dir in log_dirs:
+                    if log_dir in counts:
+                        counts[log_dir] += 1
+        for log in self._logs.values():
+            if log.directory is not None and log.directory.parent in counts:
+                counts[log.directory.parent] += 1
+        for move in self._moves.values():
+            if move.destination in counts:
+                counts[move.destination] += 1
+        return min(online, key=lambda log_dir: counts[log_dir])
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
         validate_topic_name(name)
@@ -137,10 +272,10 @@ class Storage:
         overrides = dict(configs or {})
         LogConfig.from_overrides({**self.defaults, **overrides})
         info = TopicInfo(name, _new_topic_id(), partitions, overrides)
-        if self.data_dir is not None:
+        for log_dir in self.log_dirs:
             for index in range(partitions):
                 # Left by a deletion that crashed before removing its directories: a new topic starts empty.
-                shutil.rmtree(self.data_dir / f"{name}-{index}", ignore_errors=True)
+                shutil.rmtree(log_dir / f"{name}-{index}", ignore_errors=True)
         self._write_topic_file(info)
         self._register(info)
         return info
@@ -170,7 +305,9 @@ class Storage:
         self._write_topic_file(updated)
         self._replace(updated)
         for index in range(info.partitions):
-            self._logs[(name, index)].config = config
+            log = self._logs.get((name, index))
+            if log is not None:
+                log.config = config
         return updated
 
     def set_defaults(self, defaults: Mapping[str, str]) -> None:
@@ -207,7 +344,10 @@ class Storage:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
         self.topics_version += 1
         del self._by_id[info.topic_id]
-        logs = [self._logs.pop((name, index)) for index in range(info.partitions)]
+        for index in range(info.partitions):
+            self._offline.pop((name, index), None)
+            self._cancel_move((name, index))
+        logs = [log for index in range(info.partitions) if (log := self._logs.pop((name, index), None)) is not None]
         if self.data_dir is None:
             for log in logs:
                 log.delete()
@@ -218,8 +358,9 @@ class Storage:
         fsync_directory(self.data_dir)
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         due = now + LogConfig.from_overrides(self.defaults).file_delete_delay_ms
-        for index, log in enumerate(logs):
-            destination = self.data_dir / _deletion_directory_name(name, index)
+        for log in logs:
+            assert log.directory is not None
+            destination = log.directory.parent / _deletion_directory_name(name, int(log.directory.name.rpartition("-")[2]))
             log.move_for_deletion(destination)
             self._deleted_directories.append((due, destination))
         self._write_checkpoints()
@@ -247,10 +388,148 @@ class Storage:
         return list(self._topics.values())
 
     def partition(self, topic: str, index: int) -> PartitionLog:
+        """The partition's log; KAFKA_STORAGE_ERROR when its log directory failed."""
         log = self._logs.get((topic, index))
         if log is None:
+            if (topic, index) in self._offline:
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"partition {topic}-{index} is in an offline log directory")
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown partition {topic}-{index}")
         return log
+
+    def is_offline(self, topic: str, index: int) -> bool:
+        """Whether the partition's log directory failed (Metadata's offline_replicas)."""
+        return (topic, index) in self._offline
+
+    def log_dir_states(self) -> list[LogDirState]:
+        """The log directories in `log.dirs` order (none in memory)."""
+        return [LogDirState(path, self.directory_ids[path], path in self.offline_dirs) for path in self.log_dirs]
+
+    def log_dir_of(self, topic: str, index: int) -> pathlib.Path | None:
+        """The log directory holding the partition's current log (None in memory or offline)."""
+        log = self._logs.get((topic, index))
+        return None if log is None or log.directory is None else log.directory.parent
+
+    def future_log(self, topic: str, index: int) -> FutureLog | None:
+        """The partition's future log while AlterReplicaLogDirs moves it, else None."""
+        move = self._moves.get((topic, index))
+        return None if move is None else FutureLog(move.destination, move.copied_bytes, move.offset_lag())
+
+    def find_log_dir(self, path: str) -> pathlib.Path | None:
+        """The log directory `path` names (as DescribeLogDirs reports it, or any spelling of it)."""
+        wanted = pathlib.Path(path).resolve()
+        return next((log_dir for log_dir in self.log_dirs if log_dir.resolve() == wanted), None)
+
+    def alter_log_dir(self, topic: str, index: int, destination: pathlib.Path) -> None:
+        """AlterReplicaLogDirs for one partition: start moving it to the log directory
+        `destination` (one of `log_dirs`), replacing a move to another one under way; the
+        broker's `copy_moves` does the work. Already there: nothing happens (Kafka's answer
+        is NONE then too). Raises KAFKA_STORAGE_ERROR (the partition or destination
+        offline), UNKNOWN_TOPIC_OR_PARTITION."""
+        key = (topic, index)
+        if destination in self.offline_dirs:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"log directory {destination} is offline")
+        log = self.partition(topic, index)
+        assert log.directory is not None and destination in self.log_dirs
+        current = self._moves.get(key)
+        if current is not None and current.destination == destination:
+            return
+        self._cancel_move(key)
+        if log.directory.parent == destination:
+            return
+        try:
+            self._moves[key] = LogMove(log, destination / future_directory_name(topic, index))
+        except OSError as error:
+            self.fail_log_dir(destination)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"cannot create a future log in {destination}: {error}") from error
+        # The destination's checkpoints name the partition from now on, so a swap finds them there.
+        self._write_checkpoints(force=True)
+
+    def _cancel_move(self, key: tuple[str, int]) -> None:
+        move = self._moves.pop(key, None)
+        if move is not None:
+            shutil.rmtree(move.future, ignore_errors=True)
+
+    @property
+    def moving(self) -> bool:
+        """Whether AlterReplicaLogDirs left a partition to move (the broker then calls `copy_moves`)."""
+        return bool(self._moves)
+
+    def copy_moves(self, budget: int) -> int:
+        """Copy up to `budget` bytes into future logs, shared between them; a future log
+        left within its share of its current one is finished and swapped in at once, so
+        appends to it wait no longer than one step's copy. Returns the bytes still to copy."""
+        remaining = 0
+        for key, move in list(self._moves.items()):
+            share = max(budget // len(self._moves), 1)
+            try:
+                left = move.copy(share)
+                if left <= share:
+                    self._swap(key, move)
+                    left = 0
+            except OSError:
+                # A directory gone or unwritable goes offline; any other error abandons the move.
+                self.check_log_dirs()
+                self._cancel_move(key)
+                continue
+            remaining += left
+        return remaining
+
+    def _swap(self, key: tuple[str, int], move: LogMove) -> None:
+        """Kafka's LogManager.replaceCurrentWithFutureLog, crash-safe in this order: the
+        future log made an exact durable copy, renamed to the partition's name, the old
+        directory renamed `-delete`, removed after file.delete.delay.ms (storage/relocation.py)."""
+        log = move.log
+        assert log.directory is not None
+        move.finish()
+        target = move.destination / log.directory.name
+        os.rename(move.future, target)
+        fsync_directory(move.destination)
+        del self._moves[key]
+        source = log.directory.parent
+        set_aside = source / _deletion_directory_name(*key)
+        log.switch_directory(target, set_aside)
+        log.on_storage_error = lambda: self.fail_log_dir(move.destination)
+        os.rename(source / target.name, set_aside)
+        fsync_directory(source)
+        # Only now may the source's checkpoints forget the partition: until the rename both
+        # copies are whole, and a restart may keep either (the destination's already name it).
+        self._write_checkpoints(force=True)
+        due = time.time_ns() // 1_000_000 + log.config.file_delete_delay_ms
+        self._deleted_directories.append((due, set_aside))
+
+    def fail_log_dir(self, log_dir: pathlib.Path) -> None:
+        """Kafka's LogDirFailureChannel: the directory goes offline with every partition in
+        it (KAFKA_STORAGE_ERROR from then on, until a restart), moves into it are dropped;
+        the other directories go on."""
+        if log_dir in self.offline_dirs or log_dir not in self.log_dirs:
+            return
+        self.offline_dirs.add(log_dir)
+        for key, move in list(self._moves.items()):
+            if move.destination == log_dir:
+                self._cancel_move(key)
+        for key, log in list(self._logs.items()):
+            if log.directory is not None and log.directory.parent == log_dir:
+                del self._logs[key]
+                self._offline[key] = log_dir
+                self._cancel_move(key)
+                try:
+                    log.close()
+                except (OSError, KafkaError):
+                    pass  # its files are out of reach: only the descriptors matter now
+
+    def check_log_dirs(self, now_ms: int = 0) -> None:
+        """Find directories removed or replaced under the broker (an unmounted disk): Kafka
+        finds them at its next checkpoint write; here the broker asks every second."""
+        for log_dir in self.log_dirs:
+            if log_dir in self.offline_dirs:
+                continue
+            try:
+                stat = log_dir.stat()
+                alive = (stat.st_dev, stat.st_ino) == self._identities[log_dir] and os.access(log_dir, os.W_OK)
+            except OSError:
+                alive = False
+            if not alive:
+                self.fail_log_dir(log_dir)
 
     def enforce_retention(self, now_ms: int) -> int:
         """One pass of Kafka's retention check (log.retention.check.interval.ms is the
@@ -282,30 +561,69 @@ class Storage:
                 removed += yield from log.clean_steps(now_ms)
         return removed
 
-    def _write_checkpoints(self) -> None:
+    def _write_checkpoints(self, force: bool = False) -> None:
         """Persist log start offsets that DeleteRecords moved past the first segment, and
-        the cleaner's first dirty offsets, in Kafka's checkpoint files, when they change."""
+        the cleaner's first dirty offsets, in Kafka's checkpoint files of each partition's
+        directory (a future log's too, so a swap finds them there), when they change."""
         if self.data_dir is None:
             return
-        starts = {key: log.log_start_offset for key, log in self._logs.items() if log.log_start_offset > log.segments[0].base_offset}
-        if starts != self._checkpointed_starts:
-            _write_checkpoint(self.data_dir / _LOG_START_CHECKPOINT, starts)
-            self._checkpointed_starts = starts
-        dirty = {key: log.first_dirty_offset for key, log in self._logs.items() if log.first_dirty_offset > 0}
-        if dirty != self._checkpointed_dirty:
-            _write_checkpoint(self.data_dir / _CLEANER_CHECKPOINT, dirty)
-            self._checkpointed_dirty = dirty
+        held: dict[pathlib.Path, list[tuple[tuple[str, int], PartitionLog]]] = {log_dir: [] for log_dir in self.log_dirs}
+        for key, log in self._logs.items():
+            if log.directory is not None:
+                held[log.directory.parent].append((key, log))
+        for key, move in self._moves.items():
+            held[move.destination].append((key, move.log))
+        for log_dir, logs in held.items():
+            if log_dir in self.offline_dirs:
+                continue
+            starts = {key: log.log_start_offset for key, log in logs if log.log_start_offset > log.segments[0].base_offset}
+            dirty = {key: log.first_dirty_offset for key, log in logs if log.first_dirty_offset > 0}
+            try:
+                if force or starts != self._checkpointed_starts.get(log_dir):
+                    _write_checkpoint(log_dir / _LOG_START_CHECKPOINT, starts)
+                    self._checkpointed_starts[log_dir] = starts
+                if force or dirty != self._checkpointed_dirty.get(log_dir):
+                    _write_checkpoint(log_dir / _CLEANER_CHECKPOINT, dirty)
+                    self._checkpointed_dirty[log_dir] = dirty
+            except OSError:
+                self.fail_log_dir(log_dir)
 
     def flush(self) -> None:
         for log in self._logs.values():
             log.flush()
 
     def close(self) -> None:
-        """Flush, fsync and close every file; the storage is unusable afterwards."""
+        """Flush, fsync and close every file; the storage is unusable afterwards. A move
+        under way is left as its `-future` directory, for the next open to start again."""
+        self._moves.clear()
         for log in self._logs.values():
             log.close()
         self._logs.clear()
         self._handles.close_all()
+
+
+def _directory_id(log_dir: pathlib.Path, meta_properties: Mapping[str, str]) -> bytes:
+    """The directory's `directory.id` from its meta.properties (KIP-858), written with a
+    new random id first if missing: Kafka's MetaProperties, version 1, with the broker's
+    node.id and cluster.id beside it."""
+    path = log_dir / _META_PROPERTIES
+    properties: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, separator, value = line.partition("=")
+            if separator and not key.startswith("#"):
+                properties[key.strip()] = value.strip()
+    encoded = properties.get("directory.id")
+    if encoded is not None:
+        try:
+            return base64.urlsafe_b64decode(encoded + "==")
+        except ValueError:
+            pass
+    directory_id = _new_topic_id()
+    properties = {"version": "1", **{key: str(value) for key, value in meta_properties.items()}, **properties}
+    properties["directory.id"] = base64.urlsafe_b64encode(directory_id).rstrip(b"=").decode()
+    replace_file(path, "".join(f"{key}={value}\n" for key, value in properties.items()).encode())
+    return directory_id
 
 
 def _deletion_directory_name(topic: str, partition: int) -> str:

@@ -170,6 +170,14 @@ class _Index:
             if self._handles is not None:
                 self._handles.close(self.path)
 
+    def relocate(self, directory: pathlib.Path) -> None:
+        """Use the copy of the file in `directory` (a log dir move): the entries, all written
+        out before the copy, come back from it on demand (an index is sparse: entries the disk
+        refused are only missed lookups, rebuilt at the next recovery)."""
+        if self.path is not None:
+            self.release()
+            self.path = directory / self.path.name
+
     def rename_for_deletion(self) -> pathlib.Path:
         """`release`, then rename the file `.deleted` (Kafka's changeFileSuffixes); returns the new name."""
         assert self.path is not None

@@ -159,6 +159,8 @@ class PartitionLog:
         self._snapshot_offset = 0  # the log end offset the newest snapshot was taken at
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms()
+        # Told of an I/O error on append or read: the storage takes the log's directory offline.
+        self.on_storage_error: Callable[[], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             self._load()
@@ -331,8 +333,13 @@ class PartitionLog:
             duplicate = self._check_producers(producer_batches)
             if duplicate is not None:
                 return AppendResult(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp, self._log_start_offset)
-        self._maybe_roll(len(data), last_offset, max_timestamp, now)
-        self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
+        try:
+            self._maybe_roll(len(data), last_offset, max_timestamp, now)
+            self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
+        except KafkaError as error:
+            if error.code is ErrorCode.KAFKA_STORAGE_ERROR and self.on_storage_error is not None:
+                self.on_storage_error()
+            raise
         for position, header in producer_batches:
             marker = control_type(memoryview(data)[position : position + header.size]) if header.is_control else None
             self.producer_state.record(header, next_offset, marker)
@@ -408,7 +415,12 @@ class PartitionLog:
             if segment.base_offset >= limit:
                 break
             # A segment emptied by compaction holds nothing: go on to the next, as Kafka does.
-            found = segment.read(offset, max_bytes, min_one, limit) if offset < segment.next_offset else None
+            try:
+                found = segment.read(offset, max_bytes, min_one, limit) if offset < segment.next_offset else None
+            except OSError as error:
+                if self.on_storage_error is not None:
+                    self.on_storage_error()
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"read of {self.topic_partition} failed: {error}") from error
             if found is not None:
                 return ReadResult(found[0], found[1], end, self._log_start_offset)
         return ReadResult([], 0, end, self._log_start_offset)
@@ -645,6 +657,17 @@ class PartitionLog:
         for _, files in self._deleted:
             files.remove()
         self._deleted.clear()
+
+    def switch_directory(self, directory: pathlib.Path, old_moved_to: pathlib.Path) -> None:
+        """The log's files now live in `directory` (an exact copy: storage/relocation.py) and
+        its old directory was renamed `old_moved_to`. Memory state stays as it is; descriptors
+        and maps are released and come back from the new files on demand. Files of deleted
+        segments stay with the old directory, as do regions already cut from them."""
+        for segment in self.segments:
+            segment.relocate(directory)
+        for _, files in self._deleted:
+            files.moved_to(old_moved_to)
+        self.directory = directory
 
     def move_for_deletion(self, destination: pathlib.Path) -> None:
         """DeleteTopics on disk: rename the partition's directory to `destination`, for the

@@ -582,6 +582,15 @@ class Segment:
             self.file.moved_to(directory)
 
 
+    def relocate(self, directory: pathlib.Path) -> None:
+        """Its partition's files were copied to `directory` (a log dir move), pending index
+        entries written first: use those files from now on."""
+        self.index.relocate(directory)
+        self.time_index.relocate(directory)
+        if isinstance(self.file, DiskFile):
+            self.file.moved_to(directory)
+
+
 @dataclass(slots=True)
 class DeletedFiles:
     """A deleted segment's files (or a compacted segment's old log) under their `.deleted`
