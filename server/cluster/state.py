@@ -194,11 +194,12 @@ class ClusterState:
         at the node count) when first asked for: all of them at once, or those added since. A
         topic recreated under a new id is placed anew."""
         known = self.topics.get(topic)
+        missing: Iterable[int]
         if known is not None and known[0] == topic_id:
             state = known[1].get(index)
             if state is not None:
                 return state
-            missing = range(len(known[1]), partitions)
+            missing = [other for other in range(partitions) if other not in known[1]]
             if known[1]:
                 replication_factor = len(next(iter(known[1].values())).replicas)
         else:

@@ -1,16 +1,21 @@
 """CreatePartitions: grow a topic. Existing partitions keep their data; keys may now hash to
-other partitions, as in Kafka. Manual assignments may name only this node."""
+other partitions, as in Kafka. Manual assignments may name only this node; in a cluster
+(server/cluster/) any of its nodes, as many as each existing partition has, and the new
+partitions are placed as the cluster places a topic's otherwise."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import partition_state
+from ottla.server.cluster.state import ClusterState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
+from ottla.storage import TopicInfo
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
@@ -79,13 +84,37 @@ def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartition
                 ErrorCode.INVALID_REPLICATION_ASSIGNMENT,
                 f"Attempted to add {added} additional partition(s), but only {len(assignments)} assignment(s) were specified.",
             )
-        for assignment in assignments:
-            for node in assignment["broker_ids"]:
-                if node != context.node.node_id:
-                    raise KafkaError(
-                        ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
-                    )
-            if len(assignment["broker_ids"]) != 1:
-                raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
+        cluster = context.services.cluster
+        if cluster is not None:
+            _check_cluster_assignments(cluster, info, [tuple(a["broker_ids"]) for a in assignments], context)
+        else:
+            for assignment in assignments:
+                for node in assignment["broker_ids"]:
+                    if node != context.node.node_id:
+                        raise KafkaError(
+                            ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
+                        )
+                if len(assignment["broker_ids"]) != 1:
+                    raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
     if not validate_only:
-        context.storage.add_partitions(name, count)
+        grown = context.storage.add_partitions(name, count)
+        cluster = context.services.cluster
+        if cluster is not None and assignments is not None:
+            placed = {info.partitions + offset: tuple(a["broker_ids"]) for offset, a in enumerate(assignments)}
+            cluster.assign(name, grown.topic_id, placed, len(next(iter(placed.values()))), placed)
+
+
+def _check_cluster_assignments(cluster: ClusterState, info: TopicInfo, given: list[tuple[int, ...]], context: RequestContext) -> None:
+    """ReplicationControlManager.createPartitions: existing nodes, each once, as many replicas as the topic has."""
+    factor = len(partition_state(context, cluster, info, 0).replicas)
+    for replicas in given:
+        unknown = [node for node in replicas if node not in cluster.nodes]
+        if unknown:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.")
+        if len(set(replicas)) != len(replicas):
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {replicas[0]} more than once.")
+        if len(replicas) != factor:
+            raise KafkaError(
+                ErrorCode.INVALID_REPLICATION_ASSIGNMENT,
+                f"The manual partition assignment includes a partition with {len(replicas)} replica(s), but this is not consistent with previous partitions, which have {factor} replica(s).",
+            )

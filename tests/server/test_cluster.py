@@ -297,3 +297,16 @@ def test_kafka_python_producer_and_group_ride_out_a_leader_stop_and_restart(clus
                 seen[message.partition].append(int(message.value))
     consumer.close()
     assert seen == acked
+
+
+def test_create_partitions_places_new_partitions_on_the_named_nodes(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("grow", partitions=1, replication_factor=2)
+    connection = _connect(cluster, 3)
+    body = {"topics": [{"name": "grow", "count": 3, "assignments": [{"broker_ids": [3, 1]}, {"broker_ids": [2, 2]}]}], "timeout_ms": 5000, "validate_only": False}
+    refused = connection.request(ApiKey.CREATE_PARTITIONS, 3, body)["results"][0]
+    body["topics"][0]["assignments"] = [{"broker_ids": [3, 1]}, {"broker_ids": [2, 3]}]
+    grown = connection.request(ApiKey.CREATE_PARTITIONS, 3, body)["results"][0]
+    connection.close()
+    assert refused["error_code"] == ErrorCode.INVALID_REPLICATION_ASSIGNMENT
+    assert grown["error_code"] == ErrorCode.NONE
+    assert [(s["replicas"], s["leader"]) for s in (cluster.partition_state("grow", index) for index in (1, 2))] == [([3, 1], 3), ([2, 3], 2)]
