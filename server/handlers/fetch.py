@@ -134,7 +134,8 @@ def _read(
     responses: list[FetchResponseFetchableTopicResponse] = []
     authorizer = context.authorizer
     cluster = context.services.cluster
-    endpoints: dict[int, Any] = {}
+    # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
+    endpoints: dict[int, Any] | None = None
     for topic in topics:
         topic_id = topic.get("topic_id")
         try:
@@ -181,6 +182,7 @@ def _read(
                 entry["error_code"] = exc.code
                 failed = True
                 if cluster is not None and version >= 12 and exc.code in _LEADER_ERRORS and name is not None:
+                    endpoints = {} if endpoints is None else endpoints
                     entry["current_leader"] = leader_hint(context, cluster, name, index, endpoints)  # type: ignore[typeddict-item]
             else:
                 entry["high_watermark"] = result.high_watermark

@@ -53,7 +53,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     authorizer = context.authorizer
     refusal: ErrorCode | None = None
     cluster = context.services.cluster
-    leader_endpoints: dict[int, Any] = {}
+    # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
+    leader_endpoints: dict[int, Any] | None = None
     if authorizer is not None and transactional_id is not None:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -102,6 +103,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 result["error_code"] = exc.code
                 result["error_message"] = exc.message
                 if cluster is not None and exc.code == ErrorCode.NOT_LEADER_FOR_PARTITION and version >= 10:
+                    leader_endpoints = {} if leader_endpoints is None else leader_endpoints
                     result["current_leader"] = leader_hint(context, cluster, name or "", index, leader_endpoints)  # type: ignore[typeddict-item]
                 if appending_to is not None and exc.code not in _NO_APPEND_INFO:
                     result["log_start_offset"] = appending_to.log_start_offset
