@@ -22,11 +22,16 @@ from compat.harness import REPO_ROOT
 
 
 class GroupMember:
-    def __init__(self, client: Client, bootstrap: str, topic: str, group: str, name: str, instance_id: str | None = None, session_timeout_ms: int = 6000) -> None:
+    def __init__(
+        self, client: Client, bootstrap: str, topic: str, group: str, name: str, instance_id: str | None = None, session_timeout_ms: int = 6000,
+        protocol: str = "classic",
+    ) -> None:
         self.client = client
         self.name = name
         cmd = [*client.argv, "--bootstrap", bootstrap, "--topic", topic, "--action", "member", "--group", group,
                "--session-timeout-ms", str(session_timeout_ms)]
+        if protocol != "classic":
+            cmd += ["--group-protocol", protocol]
         if instance_id is not None:
             cmd += ["--instance-id", instance_id]
         self._stderr = tempfile.TemporaryFile(mode="w+")

@@ -178,7 +178,7 @@ def _check_owners(where: str, members: list[GroupMember]) -> None:
             raise ScenarioFailure(f"{where}: {member.name} read partitions {sorted(strays)} it was not assigned")
 
 
-def group_split_leave_evict(client: Client, target: Target) -> None:
+def group_split_leave_evict(client: Client, target: Target, protocol: str = "classic") -> None:
     """Two members of one group split a 4-partition topic and read 400 records with no record
     read twice and each by the owner of its partition; one leaves and the other takes over all
     partitions and reads 400 more; a third joins, is frozen (SIGSTOP, so it stops heartbeating),
@@ -188,7 +188,7 @@ def group_split_leave_evict(client: Client, target: Target) -> None:
     members: list[GroupMember] = []
 
     def start(name: str) -> GroupMember:
-        members.append(GroupMember(client, target.bootstrap, topic, group, name))
+        members.append(GroupMember(client, target.bootstrap, topic, group, name, protocol=protocol))
         return members[-1]
 
     try:
@@ -217,7 +217,7 @@ def group_split_leave_evict(client: Client, target: Target) -> None:
             member.kill()
 
 
-def group_resume_second_group(client: Client, target: Target) -> None:
+def group_resume_second_group(client: Client, target: Target, protocol: str = "classic") -> None:
     """A member reads 400 records, committing, and closes; 400 more are produced and the broker
     restarts; a member of the same group resumes from the committed offsets (reads exactly the
     400 new records); then a member of a second group reads all 800 again."""
@@ -226,7 +226,7 @@ def group_resume_second_group(client: Client, target: Target) -> None:
     members: list[GroupMember] = []
     try:
         first = _produce_round(client, target, topic)
-        members.append(GroupMember(client, target.bootstrap, topic, group, "first member"))
+        members.append(GroupMember(client, target.bootstrap, topic, group, "first member", protocol=protocol))
         reader = members[-1]
         _wait(reader, lambda: set(_read(reader)) >= first, "the first 400 records")
         check_read_once("first read", _read(reader), first)
@@ -234,7 +234,7 @@ def group_resume_second_group(client: Client, target: Target) -> None:
         second = _produce_round(client, target, topic)
         _step("restart", target.restart)
 
-        members.append(GroupMember(client, target.bootstrap, topic, group, "restarted member"))
+        members.append(GroupMember(client, target.bootstrap, topic, group, "restarted member", protocol=protocol))
         resumed = members[-1]
         _wait(resumed, lambda: set(_read(resumed)) >= second, "the 400 records produced while it was away")
         again = set(_read(resumed)) & first
@@ -242,7 +242,7 @@ def group_resume_second_group(client: Client, target: Target) -> None:
             raise ScenarioFailure(f"resume: {len(again)} records committed before the restart were read again (e.g. {sorted(again)[:3]})")
         check_read_once("resume", _read(resumed), second)
 
-        members.append(GroupMember(client, target.bootstrap, topic, "other-" + group, "second group"))
+        members.append(GroupMember(client, target.bootstrap, topic, "other-" + group, "second group", protocol=protocol))
         other = members[-1]
         _wait(other, lambda: set(_read(other)) >= first | second, "the second group reading everything")
         check_read_once("second group", _read(other), first | second)
@@ -251,21 +251,28 @@ def group_resume_second_group(client: Client, target: Target) -> None:
             member.kill()
 
 
-def group_static_membership(client: Client, target: Target) -> None:
+def group_static_membership(client: Client, target: Target, protocol: str = "classic") -> None:
     """Two static members (group.instance.id) split the topic; one is killed (SIGKILL, so it never
     leaves) and restarted at once with the same instance id: it gets its old partitions back
-    and the other member sees no rebalance; 400 records are then read once each, by their owners."""
+    and the other member sees no rebalance; 400 records are then read once each, by their owners.
+    (With group.protocol=consumer it closes instead of being killed: KIP-848 keeps a static
+    member's partitions only across a leave for now.)"""
     topic = _create_group_topic(client, target, "static")
     group = "group-" + topic
     members: list[GroupMember] = []
     try:
-        members += [GroupMember(client, target.bootstrap, topic, group, "static A", "instance-a"),
-                    GroupMember(client, target.bootstrap, topic, group, "static B", "instance-b")]
+        members += [GroupMember(client, target.bootstrap, topic, group, "static A", "instance-a", protocol=protocol),
+                    GroupMember(client, target.bootstrap, topic, group, "static B", "instance-b", protocol=protocol)]
         a, b = members
         _wait(a, lambda: splits_partitions(a, b), "a 2-way split of the 4 partitions")
         before, rebalances = b.assignment, len(a.assignments)
-        b.kill()
-        members.append(GroupMember(client, target.bootstrap, topic, group, "static B again", "instance-b"))
+        if protocol == "classic":
+            b.kill()
+        else:
+            # A KIP-848 static member keeps its partitions only across a leave "for now" (member
+            # epoch -2, sent by close); a killed one holds its instance id until its session ends.
+            _step("B leaves for now", b.close)
+        members.append(GroupMember(client, target.bootstrap, topic, group, "static B again", "instance-b", protocol=protocol))
         b2 = members[-1]
         _wait(b2, lambda: b2.assignment is not None, "the restarted member's assignment")
         if b2.assignment != before:
@@ -279,6 +286,24 @@ def group_static_membership(client: Client, target: Target) -> None:
     finally:
         for member in members:
             member.kill()
+
+
+# Clients whose member driver takes --group-protocol consumer (KIP-848).
+CONSUMER_PROTOCOL_CLIENTS = frozenset({"confluent-kafka", "java"})
+
+
+def _consumer_protocol(scenario: Callable[..., None]) -> Callable[[Client, Target], None]:
+    """The same group scenario with every member joining with group.protocol=consumer."""
+
+    def variant(client: Client, target: Target) -> None:
+        scenario(client, target, protocol="consumer")
+
+    variant.__doc__ = (
+        "As " + scenario.__name__.replace("_", "-") + ", every member with group.protocol=consumer (KIP-848: the broker "
+        "assigns, and a session timeout is the broker's group.consumer.session.timeout.ms, 45 s). "
+        + (scenario.__doc__ or "")
+    )
+    return variant
 
 
 ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama"})
@@ -557,6 +582,11 @@ SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "group-split-leave-evict": group_split_leave_evict,
     "group-resume-second-group": group_resume_second_group,
     "group-static-membership": group_static_membership,
+    **{f"{name}-consumer-protocol": _consumer_protocol(scenario) for name, scenario in (
+        ("group-split-leave-evict", group_split_leave_evict),
+        ("group-resume-second-group", group_resume_second_group),
+        ("group-static-membership", group_static_membership),
+    )},
     "admin": admin,
     "idempotent-retries": idempotent_retries,
     "transactions-isolation": transactions_isolation,
@@ -575,6 +605,8 @@ _PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation",
 
 def not_applicable(client: Client, scenario: str) -> str | None:
     """Why `scenario` is not run for `client` (shown in the matrix), or None when it is."""
+    if scenario.endswith("-consumer-protocol") and client.name not in CONSUMER_PROTOCOL_CLIENTS:
+        return "its member driver has no group.protocol=consumer (KIP-848)"
     if scenario in SECURITY_SCENARIOS and client.name not in SECURITY_CLIENTS:
         return "its driver takes no --security settings yet"
     for prefix, why in LACKS.get(client.name, {}).items():

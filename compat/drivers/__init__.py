@@ -4,7 +4,8 @@ The JSON contract (the Node drivers in compat/node/ follow the same one):
 
     <driver> --bootstrap HOST:PORT --topic T --action create|produce|consume|member
              [--partitions N] [--count N] [--timeout SECONDS]
-             [--group G] [--instance-id I] [--session-timeout-ms MS] [--security JSON]
+             [--group G] [--instance-id I] [--session-timeout-ms MS] [--group-protocol P]
+             [--security JSON]
 
 prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exits 1:
 
@@ -17,7 +18,10 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
              from its earliest offset up to the end offset listed when the read began
     member   a consumer-group member of --group (static with --instance-id) subscribed to T, with
              session.timeout.ms --session-timeout-ms and heartbeats every second, reading from the
-             earliest offset and committing after each batch. It streams JSON lines on stdout:
+             earliest offset and committing after each batch. With --group-protocol consumer
+             (KIP-848; confluent-kafka and java only) it joins with group.protocol=consumer instead,
+             its session timeout and heartbeat interval then the broker's group configs.
+             It streams JSON lines on stdout:
                {"event": "assigned", "partitions": [P, ...]}   its whole assignment, after each rebalance
                {"event": "records", "records": [[partition, offset, key, value], ...]}   read and committed
              until a "close" line on stdin (or its end); then it closes the consumer, leaving the
@@ -143,6 +147,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group")
     parser.add_argument("--instance-id")
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--group-protocol", choices=["classic", "consumer"], default="classic")
     parser.add_argument("--security", help="a Security as JSON; absent: PLAINTEXT")
     return parser.parse_args()
 

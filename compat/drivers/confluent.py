@@ -117,23 +117,39 @@ def consume(args: argparse.Namespace) -> dict[str, Any]:
 
 def member(args: argparse.Namespace) -> dict[str, Any]:
     closing = close_requested()
-    config = {
+    config: dict[str, Any] = {
         **connection(args),
         "group.id": args.group,
-        "session.timeout.ms": args.session_timeout_ms,
-        "heartbeat.interval.ms": 1000,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     }
+    if args.group_protocol == "consumer":
+        # KIP-848: the broker's group configs set the session and heartbeats; librdkafka refuses them.
+        config["group.protocol"] = "consumer"
+    else:
+        config |= {"session.timeout.ms": args.session_timeout_ms, "heartbeat.interval.ms": 1000}
     if args.instance_id:
         config["group.instance.id"] = args.instance_id
     consumer = Consumer(config)
+    held: set[int] = set()
 
+    # The whole assignment after each change: the classic protocol's eager rebalances hand it over
+    # at once, the consumer protocol's incremental ones add and revoke some partitions at a time.
     def on_assign(_: Any, partitions: list[TopicPartition]) -> None:
-        emit({"event": "assigned", "partitions": sorted(tp.partition for tp in partitions)})
+        if args.group_protocol == "consumer":
+            held.update(tp.partition for tp in partitions)
+        else:
+            held.clear()
+            held.update(tp.partition for tp in partitions)
+        emit({"event": "assigned", "partitions": sorted(held)})
+
+    def on_revoke(_: Any, partitions: list[TopicPartition]) -> None:
+        held.difference_update(tp.partition for tp in partitions)
+        if args.group_protocol == "consumer" and partitions:
+            emit({"event": "assigned", "partitions": sorted(held)})
 
     try:
-        consumer.subscribe([args.topic], on_assign=on_assign)
+        consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke)
         while not closing.is_set():
             messages = consumer.consume(num_messages=500, timeout=0.2)
             records = []
@@ -146,7 +162,15 @@ def member(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 consumer.commit(asynchronous=False)
             except KafkaException:
-                continue  # a rebalance took the partitions: their next owner reads these again
+                # A rebalance took the partitions, and their next owner reads these again; those
+                # this member kept it reads again itself.
+                first: dict[int, int] = {}
+                for partition, offset, _, _ in records:
+                    first.setdefault(partition, offset)
+                for partition, offset in first.items():
+                    if partition in held:
+                        consumer.seek(TopicPartition(args.topic, partition, offset))
+                continue
             emit({"event": "records", "records": records})
     finally:
         consumer.close()

@@ -112,8 +112,9 @@ def ctp(args: argparse.Namespace) -> dict[str, Any]:
 
 def member(args: argparse.Namespace) -> None:
     """The JVM takes over this process, so the member's stdin, event lines and pid are the driver's own."""
+    config = {**security_config(args), "group.protocol": args.group_protocol}
     cmd = driver_command(args.bootstrap, args.topic, "member", group=args.group, instance_id=args.instance_id,
-                         session_timeout_ms=args.session_timeout_ms, timeout_ms=int(args.timeout * 1000), config=security_config(args))
+                         session_timeout_ms=args.session_timeout_ms, timeout_ms=int(args.timeout * 1000), config=config)
     sys.stdout.flush()
     os.execv(cmd[0], cmd)
 

@@ -53,6 +53,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
+import org.apache.kafka.common.errors.StaleMemberEpochException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -444,8 +445,13 @@ public final class Driver {
         if (instanceId != null) {
             props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId);
         }
-        props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(sessionTimeoutMs));
-        props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        // group.protocol comes with -c; the consumer protocol (KIP-848) takes the session timeout and
+        // heartbeat interval from the broker's group configs and refuses them as client configs.
+        boolean consumerProtocol = "consumer".equalsIgnoreCase(props.getProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic"));
+        if (!consumerProtocol) {
+            props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(sessionTimeoutMs));
+            props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        }
         props.putIfAbsent(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         AtomicBoolean closing = new AtomicBoolean();
         Thread stdin = new Thread(() -> {
@@ -465,6 +471,13 @@ public final class Driver {
             consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
+                    // The consumer protocol revokes without a following assignment: report what is left.
+                    if (consumerProtocol && !revoked.isEmpty()) {
+                        ObjectNode event = JSON.createObjectNode().put("event", "assigned");
+                        ArrayNode parts = event.putArray("partitions");
+                        consumer.assignment().stream().filter(tp -> !revoked.contains(tp)).map(TopicPartition::partition).sorted().forEach(parts::add);
+                        emit(event);
+                    }
                 }
 
                 @Override
@@ -484,8 +497,17 @@ public final class Driver {
                 }
                 try {
                     consumer.commitSync(timeout);
-                } catch (CommitFailedException | RebalanceInProgressException e) {
-                    continue; // a rebalance took the partitions: their next owner reads these again
+                } catch (CommitFailedException | RebalanceInProgressException | StaleMemberEpochException e) {
+                    // A rebalance took the partitions, and their next owner reads these again; those
+                    // this member kept it reads again itself.
+                    Map<TopicPartition, Long> first = new HashMap<>();
+                    got.forEach(r -> first.putIfAbsent(new TopicPartition(r.topic(), r.partition()), r.offset()));
+                    first.forEach((tp, offset) -> {
+                        if (consumer.assignment().contains(tp)) {
+                            consumer.seek(tp, offset);
+                        }
+                    });
+                    continue;
                 }
                 ObjectNode event = JSON.createObjectNode().put("event", "records");
                 ArrayNode rows = event.putArray("records");
