@@ -122,17 +122,33 @@ def fetch() -> Path:
         mvn = shutil.which("mvn")
         if not mvn:
             raise RuntimeError("mvn not found: the reference Kafka is resolved with Maven 3.8+")
-        # copy-dependencies never deletes, so a changed dependency would leave two versions on the class path.
-        shutil.rmtree(LIB, ignore_errors=True)
-        shutil.rmtree(DRIVER_JAR.parent, ignore_errors=True)
         started = time.monotonic()
-        # -q leaves only errors, but Maven 3.8 still writes colour resets: keep its output for a failure.
-        build = subprocess.run([mvn, "-B", "-q", "-f", str(JAVA_PROJECT / "pom.xml"), "package"], capture_output=True, text=True)
-        if build.returncode != 0:
-            raise RuntimeError(f"Maven build of {JAVA_PROJECT} failed ({build.returncode}):\n{build.stdout}{build.stderr}")
+        # Built into a fresh directory beside the cache (copy-dependencies never deletes, so
+        # building over the old one would leave two versions on the class path), then swapped in:
+        # JVMs that other processes started from the old jars keep running meanwhile.
+        staging = Path(tempfile.mkdtemp(prefix=f".build-{KAFKA_VERSION}-", dir=CACHE.parent))
+        try:
+            # -q leaves only errors, but Maven 3.8 still writes colour resets: keep its output for a failure.
+            build = subprocess.run(
+                [mvn, "-B", "-q", "-f", str(JAVA_PROJECT / "pom.xml"), f"-Dcache.dir={staging}", "package"], capture_output=True, text=True
+            )
+            if build.returncode != 0:
+                raise RuntimeError(f"Maven build of {JAVA_PROJECT} failed ({build.returncode}):\n{build.stdout}{build.stderr}")
+            for built in (LIB, DRIVER_JAR.parent):
+                _swap_in(staging / built.name, built, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         _STAMP.write_text(_inputs_digest())
         log.info("fetched Kafka %s into %s in %.1fs", KAFKA_VERSION, CACHE, time.monotonic() - started)
     return CACHE
+
+
+def _swap_in(new: Path, place: Path, trash: Path) -> None:
+    """Put directory `new` at `place` by two renames, the old one moved into `trash` (deleted
+    with it): a JVM already running from `place` finds the same jar names there afterwards."""
+    if place.exists():
+        os.rename(place, trash / f"old-{place.name}")
+    os.rename(new, place)
 
 
 def _require_fetched() -> None:
