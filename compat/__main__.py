@@ -118,14 +118,15 @@ def main(argv: list[str] | None = None) -> int:
 def _reference_sections() -> tuple[str, bool]:
     """Kafka's tools against Ottla and the differential run, as REPORT.md sections; whether all is well."""
     from compat import differential, kafka
-    from compat.tools import PASS
+    from compat.tools import NOT_APPLICABLE, PASS
 
     if not kafka.is_fetched():
         why = f"not installed: reference Kafka {kafka.KAFKA_VERSION} is not fetched (python -m compat.kafka --fetch)"
         return f"\n## Kafka's tools and the differential run\n\n{why}\n", False
     run = differential.run_all(lambda line: print(line, file=sys.stderr, flush=True))
     new = [d for d in run.differences() if d.deviation() is None and d.open_finding() is None]
-    return differential.report_section(run, kafka.KAFKA_VERSION), not new and all(r.status == PASS for r in run.tools_ottla)
+    tools_ok = all(r.status in (PASS, NOT_APPLICABLE) for r in run.tools_ottla)
+    return differential.report_section(run, kafka.KAFKA_VERSION), not new and tools_ok
 
 
 if __name__ == "__main__":

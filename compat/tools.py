@@ -9,17 +9,23 @@ compares the outputs.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-PASS, FAIL, NOT_INSTALLED = "pass", "FAIL", "not installed"
+PASS, FAIL, NOT_INSTALLED, NOT_APPLICABLE = "pass", "FAIL", "not installed", "n/a"
 
 PARTITIONS = 3
 FIRST = 10  # keyed records k0..k9 before the group reads
 MORE = 5  # k10..k14 after it committed: the lag the group shows
+VERIFIABLE = 300  # records the verifiable producer sends and the verifiable consumer must read back
+DELETED_BEFORE = 100  # kafka-delete-records moves the verifiable topic's partition 0 start here
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,17 @@ class Names:
     bootstrap: str
     topic: str
     group: str
+    # Each step's stdout by step name, filled in as they run: a later step's arguments or check may
+    # read an earlier one's (the log dir kafka-log-dirs printed, the offsets the producer acked).
+    outputs: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def verifiable_topic(self) -> str:
+        return f"{self.topic}-verifiable"
+
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.topic}-open-txn"
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,9 @@ class Step:
     check: Callable[[str, Names], str | None]  # stdout -> the problem, or None
     input: str | None = None
     compare_output: bool = True  # False when the output is the whole cluster (shared by other tests) or compared elsewhere
+    exit_code: int = 0  # a refusal the tool reports by exiting non-zero; its check then reads stdout and stderr
+    prepare: Callable[[Names], None] | None = None  # what the step needs that no Kafka tool makes
+    not_applicable: str | None = None  # why this step cannot apply to Ottla yet: reported, not run
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,179 @@ def _check_ok(out: str, n: Names) -> str | None:
     return None
 
 
+# kafka-python leaves a transaction open: it begins one, writes a record to partition 0 and exits
+# without committing or aborting (os._exit skips the producer's abort on close), as a crashed
+# producer would. Its timeout outlasts the steps that describe and abort it.
+_OPEN_TRANSACTION = """
+import os, sys
+from kafka import KafkaProducer
+producer = KafkaProducer(bootstrap_servers=sys.argv[1], transactional_id=sys.argv[3], transaction_timeout_ms=300000)
+producer.init_transactions()
+producer.begin_transaction()
+producer.send(sys.argv[2], key=b"txn", value=b"open", partition=0).get(timeout=30)
+os._exit(0)
+"""
+
+
+def _open_transaction(n: Names) -> None:
+    subprocess.run([sys.executable, "-c", _OPEN_TRANSACTION, n.bootstrap, n.topic, n.transactional_id],
+                   check=True, capture_output=True, timeout=60)
+
+
+def _scratch_file(n: Names, name: str, text: str) -> str:
+    """A file a tool reads, per broker (both runs use the same topic name at once)."""
+    path = Path(tempfile.gettempdir()) / f"{n.topic}-{n.bootstrap.rsplit(':', 1)[-1]}-{name}"
+    path.write_text(text)
+    return str(path)
+
+
+def _json_line(out: str, prefix: str = "{") -> dict:
+    line = next((line for line in out.splitlines() if line.startswith(prefix)), None)
+    if line is None:
+        raise LookupError(f"no line starting {prefix!r}")
+    return json.loads(line)
+
+
+def _events(out: str, name: str) -> list[dict]:
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [e for e in events if e.get("name") == name]
+
+
+def _log_dir(n: Names) -> str:
+    """The one log dir kafka-log-dirs reported: where kafka-dump-log finds the segment."""
+    (broker,) = _json_line(n.outputs.get("kafka-log-dirs --describe", ""))["brokers"]
+    (log_dir,) = broker["logDirs"]
+    return log_dir["logDir"]
+
+
+def _check_log_dirs(out: str, n: Names) -> str | None:
+    brokers = _json_line(out)["brokers"]
+    dirs = [d for b in brokers for d in b["logDirs"]]
+    if len(brokers) != 1 or len(dirs) != 1 or dirs[0]["error"] is not None:
+        return f"log dirs {dirs}, want one without error on one broker"
+    sizes = {p["partition"]: p["size"] for p in dirs[0]["partitions"]}
+    if sorted(sizes) != [f"{n.topic}-{p}" for p in range(PARTITIONS)]:
+        return f"partitions {sorted(sizes)}, want {n.topic}-0..{PARTITIONS - 1}"
+    return _expect(all(size > 0 for size in sizes.values()), f"sizes {sizes}: every partition holds records")
+
+
+def _check_already_elected(out: str, n: Names) -> str | None:
+    return _expect(f"Valid replica already elected for partitions {n.topic}-0" in out, "no 'Valid replica already elected' line")
+
+
+def _reassignment_plan(out: str) -> dict:
+    lines = out.splitlines()
+    return json.loads(lines[lines.index("Proposed partition reassignment configuration") + 1])
+
+
+def _check_generated(out: str, n: Names) -> str | None:
+    proposed = sorted((p["topic"], p["partition"], p["replicas"]) for p in _reassignment_plan(out)["partitions"])
+    want = [(n.topic, p, [1]) for p in range(PARTITIONS)]
+    return _expect(proposed == want, f"proposed {proposed}, want every partition on broker 1")
+
+
+def _check_verified(out: str, n: Names) -> str | None:
+    done = re.findall(rf"Reassignment of partition {re.escape(n.topic)}-(\d+) is completed", out)
+    return _expect(sorted(map(int, done)) == list(range(PARTITIONS)), f"completed partitions {done}, want all {PARTITIONS}")
+
+
+def _check_transaction_listed(out: str, n: Names) -> str | None:
+    return _expect(re.search(rf"^{re.escape(n.transactional_id)}\s+1\s+\d+\s+Ongoing\s*$", out, re.M) is not None,
+                   f"no Ongoing row for {n.transactional_id}")
+
+
+def _check_transaction_described(out: str, n: Names) -> str | None:
+    return _expect(re.search(rf"^1\s+{re.escape(n.transactional_id)}\s+\d+\s+\d+\s+Ongoing\s+300000\s+\d+\s+\d+\s+{re.escape(n.topic)}-0\s*$",
+                             out, re.M) is not None, f"no Ongoing row on {n.topic}-0 with its 300000 ms timeout")
+
+
+def _open_transaction_start(out: str) -> int:
+    """The start offset of the one open transaction kafka-transactions describe-producers lists."""
+    starts = re.findall(r"^\d+\s+\d+\s+-?\d+\s+-?\d+\s+\d+\s+(\d+)\s*$", out, re.M)
+    if len(starts) != 1:
+        raise LookupError(f"open transactions starting at {starts}, want one")
+    return int(starts[0])
+
+
+def _check_open_producer(out: str, n: Names) -> str | None:
+    try:
+        _open_transaction_start(out)
+    except LookupError as exc:
+        return str(exc)
+    return None
+
+
+def _check_no_hanging(out: str, n: Names) -> str | None:
+    rows = [line for line in out.splitlines()[1:] if line.strip()]
+    return _expect(rows == [], f"hanging: {rows}; the open transaction's coordinator still knows it")
+
+
+def _abort_args(n: Names) -> list[str]:
+    start = _open_transaction_start(n.outputs["kafka-transactions describe-producers (open)"])
+    return [*_bs(n), "abort", "--topic", n.topic, "--partition", "0", "--start-offset", str(start)]
+
+
+def _check_none_open(out: str, n: Names) -> str | None:
+    rows = re.findall(r"^\d+\s+\d+\s+-?\d+\s+-?\d+\s+\d+\s+(\S+)\s*$", out, re.M)
+    return _expect(rows and all(start == "None" for start in rows), f"transaction start offsets {rows}, want None after the abort")
+
+
+def _check_dumped(out: str, n: Names) -> str | None:
+    offsets = [int(o) for o in re.findall(r"^\| offset: (\d+) ", out, re.M)]
+    if not offsets or offsets != list(range(len(offsets))):
+        return f"record offsets {offsets}, want 0..n"
+    if "isTransactional: true isControl: false" not in out:
+        return "no transactional batch (the aborted transaction's record)"
+    return _expect(re.search(r"isControl: true .*endTxnMarker: ABORT", out, re.S) is not None, "no ABORT control marker")
+
+
+def _check_acked(out: str, n: Names) -> str | None:
+    acked = _events(out, "producer_send_success")
+    values = sorted(int(e["value"]) for e in acked)
+    if values != list(range(VERIFIABLE)):
+        return f"{len(acked)} records acked, want values 0..{VERIFIABLE - 1} once each"
+    positions = {(e["partition"], e["offset"]) for e in acked}
+    return _expect(len(positions) == VERIFIABLE, "two acked records share a partition and offset")
+
+
+def _check_consumed_acked(out: str, n: Names) -> str | None:
+    """Every record the verifiable producer acked is read back, at the offset it was acked at, once."""
+    acked = {(e["partition"], e["offset"], e["value"]) for e in _events(n.outputs["kafka-verifiable-producer"], "producer_send_success")}
+    read = [(e["partition"], e["offset"], e["value"]) for e in _events(out, "record_data")]
+    if len(read) != len(set(read)):
+        return f"{len(read) - len(set(read))} records read twice"
+    missing, unexpected = acked - set(read), set(read) - acked
+    return _expect(not missing and not unexpected, f"{len(missing)} acked records not read, {len(unexpected)} read but never acked")
+
+
+def _delete_records_args(n: Names) -> list[str]:
+    plan = {"partitions": [{"topic": n.verifiable_topic, "partition": 0, "offset": DELETED_BEFORE}], "version": 1}
+    return [*_bs(n), "--offset-json-file", _scratch_file(n, "delete-records.json", json.dumps(plan))]
+
+
+def _check_records_deleted(out: str, n: Names) -> str | None:
+    return _expect(re.search(rf"partition: {re.escape(n.verifiable_topic)}-0\s+low_watermark: {DELETED_BEFORE}$", out, re.M) is not None,
+                   f"no low_watermark: {DELETED_BEFORE} line")
+
+
+def _check_earliest(out: str, n: Names) -> str | None:
+    return _expect(re.search(rf"^{re.escape(n.verifiable_topic)}:0:{DELETED_BEFORE}$", out, re.M) is not None,
+                   f"earliest offset of {n.verifiable_topic}-0 is not {DELETED_BEFORE}")
+
+
+def _check_latency(out: str, n: Names) -> str | None:
+    return _expect(re.search(r"^Avg latency: [\d.]+ ms$", out, re.M) is not None and "Percentiles: 50th" in out, "no latency summary")
+
+
+def _check_refused(message: str) -> Callable[[str, Names], str | None]:
+    return lambda out, n: _expect(message in out, f"no {message!r}")
+
+
+def _check_endpoint(out: str, n: Names) -> str | None:
+    port = n.bootstrap.rsplit(":", 1)[1]
+    return _expect(re.search(rf"^1\s+\S+\s+{port}\s+null\s+unfenced\s+broker\s*$", out, re.M) is not None, "no unfenced broker 1 row")
+
+
 STEPS: list[Step] = [
     Step("kafka-topics --create", "kafka-topics",
          lambda n: [*_bs(n), "--create", "--topic", n.topic, "--partitions", str(PARTITIONS),
@@ -269,6 +462,66 @@ STEPS: list[Step] = [
     Step("kafka-metadata-quorum describe --replication", "kafka-metadata-quorum", lambda n: [*_bs(n), "describe", "--replication"],
          _check_quorum_replication),
     Step("kafka-cluster cluster-id", "kafka-cluster", lambda n: ["cluster-id", *_bs(n)], _check_cluster_id),
+    # Paths and sizes differ by broker; the check reads them.
+    Step("kafka-log-dirs --describe", "kafka-log-dirs", lambda n: [*_bs(n), "--describe", "--topic-list", n.topic], _check_log_dirs,
+         compare_output=False),
+    # A single node's preferred leader is always elected: nothing to print for all, "already" for one.
+    Step("kafka-leader-election --all-topic-partitions", "kafka-leader-election",
+         lambda n: [*_bs(n), "--election-type", "PREFERRED", "--all-topic-partitions"], _check_ok),
+    Step("kafka-leader-election --topic --partition", "kafka-leader-election",
+         lambda n: [*_bs(n), "--election-type", "PREFERRED", "--topic", n.topic, "--partition", "0"], _check_already_elected),
+    # The current assignment names each broker's own log dir.
+    Step("kafka-reassign-partitions --generate", "kafka-reassign-partitions",
+         lambda n: [*_bs(n), "--generate", "--broker-list", "1", "--topics-to-move-json-file",
+                    _scratch_file(n, "move.json", json.dumps({"topics": [{"topic": n.topic}], "version": 1}))],
+         _check_generated, compare_output=False),
+    Step("kafka-reassign-partitions --verify", "kafka-reassign-partitions",
+         lambda n: [*_bs(n), "--verify", "--reassignment-json-file",
+                    _scratch_file(n, "plan.json", json.dumps(_reassignment_plan(n.outputs["kafka-reassign-partitions --generate"])))],
+         _check_verified),
+    Step("kafka-reassign-partitions --execute between log dirs", "kafka-reassign-partitions", _bs, _check_ok,
+         not_applicable="Ottla has one log dir (several log.dirs, JBOD, are not implemented yet)"),
+    # An open transaction (see _OPEN_TRANSACTION) on partition 0, found and aborted by an operator.
+    Step("kafka-transactions list", "kafka-transactions", lambda n: [*_bs(n), "list"], _check_transaction_listed,
+         prepare=_open_transaction, compare_output=False),
+    Step("kafka-transactions describe", "kafka-transactions",
+         lambda n: [*_bs(n), "describe", "--transactional-id", n.transactional_id], _check_transaction_described, compare_output=False),
+    Step("kafka-transactions describe-producers (open)", "kafka-transactions",
+         lambda n: [*_bs(n), "describe-producers", "--topic", n.topic, "--partition", "0"], _check_open_producer),
+    # Open but not hanging: its coordinator still has it Ongoing.
+    Step("kafka-transactions find-hanging", "kafka-transactions",
+         lambda n: [*_bs(n), "find-hanging", "--broker-id", "1", "--max-transaction-timeout", "0"], _check_no_hanging),
+    Step("kafka-transactions abort", "kafka-transactions", _abort_args, _check_ok),
+    Step("kafka-transactions describe-producers (aborted)", "kafka-transactions",
+         lambda n: [*_bs(n), "describe-producers", "--topic", n.topic, "--partition", "0"], _check_none_open),
+    # The broker's own segment file, in Kafka's on-disk format: the keyed records, the aborted
+    # transaction's record and its ABORT marker. Positions, times and CRCs differ by broker.
+    Step("kafka-dump-log --print-data-log", "kafka-dump-log",
+         lambda n: ["--files", str(Path(_log_dir(n)) / f"{n.topic}-0" / "00000000000000000000.log"), "--print-data-log"],
+         _check_dumped, compare_output=False),
+    # Their JSON event streams carry times and the partitioner's choices: checked, not compared.
+    Step("kafka-verifiable-producer", "kafka-verifiable-producer",
+         lambda n: [*_bs(n), "--topic", n.verifiable_topic, "--max-messages", str(VERIFIABLE)], _check_acked, compare_output=False),
+    Step("kafka-verifiable-consumer", "kafka-verifiable-consumer",
+         lambda n: [*_bs(n), "--topic", n.verifiable_topic, "--group-id", f"{n.group}-verifiable", "--max-messages", str(VERIFIABLE),
+                    "--reset-policy", "earliest", "--verbose"], _check_consumed_acked, compare_output=False),
+    Step("kafka-delete-records", "kafka-delete-records", _delete_records_args, _check_records_deleted),
+    Step("kafka-get-offsets --time earliest (after delete-records)", "kafka-get-offsets",
+         lambda n: [*_bs(n), "--topic", n.verifiable_topic, "--time", "earliest"], _check_earliest),
+    Step("kafka-e2e-latency", "kafka-e2e-latency",
+         lambda n: [*_bs(n), "--topic", f"{n.topic}-e2e", "--num-records", "50", "--producer-acks", "all", "--record-size", "100"],
+         _check_latency, compare_output=False),
+    # Neither broker runs an authorizer here: both refuse to list ACLs.
+    Step("kafka-acls --list (no authorizer)", "kafka-acls", lambda n: [*_bs(n), "--list"],
+         _check_refused("SecurityDisabledException: No Authorizer is configured on the broker"), exit_code=1),
+    Step("kafka-client-metrics --list", "kafka-client-metrics", lambda n: [*_bs(n), "--list"], _check_ok),
+    Step("kafka-groups --list", "kafka-groups", lambda n: [*_bs(n), "--list"], _check_group_listed, compare_output=False),
+    Step("kafka-share-groups --list", "kafka-share-groups", lambda n: [*_bs(n), "--list"], _check_ok, compare_output=False),
+    Step("kafka-streams-groups --list", "kafka-streams-groups", lambda n: [*_bs(n), "--list"], _check_ok, compare_output=False),
+    Step("kafka-cluster list-endpoints", "kafka-cluster", lambda n: ["list-endpoints", *_bs(n)], _check_endpoint,
+         compare_output=False),
+    Step("kafka-cluster unregister (unknown broker)", "kafka-cluster", lambda n: ["unregister", *_bs(n), "--id", "2"],
+         _check_refused("BrokerIdNotRegisteredException: Broker ID 2 is not currently registered"), exit_code=1),
     Step("kafka-topics --delete", "kafka-topics", lambda n: [*_bs(n), "--delete", "--topic", n.topic], _check_ok),
     Step("kafka-topics --list (after delete)", "kafka-topics", lambda n: [*_bs(n), "--list"], _check_not_listed,
          compare_output=False),
@@ -291,14 +544,25 @@ def run_tools(names: Names, progress: Callable[[ToolResult], None] = lambda _: N
 
     results = []
     for step in STEPS:
-        args = step.args(names)
+        if step.not_applicable:
+            results.append(ToolResult(step.name, step.tool, NOT_APPLICABLE, step.not_applicable))
+            progress(results[-1])
+            continue
         began = time.monotonic()
         try:
-            proc = run_tool(step.tool, *args, input=step.input, timeout=90)
+            if step.prepare:
+                step.prepare(names)
+            proc = run_tool(step.tool, *step.args(names), input=step.input, timeout=90)
         except subprocess.TimeoutExpired:
             result = ToolResult(step.name, step.tool, FAIL, "hung for 90s", seconds=time.monotonic() - began)
+        except (subprocess.CalledProcessError, LookupError, ValueError) as exc:
+            result = ToolResult(step.name, step.tool, FAIL, f"could not set up: {exc}", seconds=time.monotonic() - began)
         else:
-            problem = f"exit {proc.returncode}: {_last_line(proc.stderr)}" if proc.returncode else step.check(proc.stdout, names)
+            names.outputs[step.name] = proc.stdout
+            if proc.returncode != step.exit_code:
+                problem: str | None = f"exit {proc.returncode}: {_last_line(proc.stderr)}"
+            else:
+                problem = step.check(proc.stdout if step.exit_code == 0 else proc.stdout + proc.stderr, names)
             result = ToolResult(step.name, step.tool, FAIL if problem else PASS, problem or "", proc.stdout, proc.stderr,
                                 time.monotonic() - began)
         results.append(result)
