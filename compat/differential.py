@@ -40,7 +40,7 @@ from compat.tools import STEPS, ToolResult
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.protocol import decode_response, encode_request
-from ottla.wire.records import Compression, Record, TimestampType, build_batch, compute_crc
+from ottla.wire.records import Compression, Record, TimestampType, build_batch, compute_crc, scan_batches
 
 # ---------------------------------------------------------------------------------------------
 # What may differ. Keys are field names (in responses, in the drivers' JSON); each says why.
@@ -61,6 +61,8 @@ LEGITIMATE: dict[str, str] = {
     "usable_bytes": "free space on the disk each broker sits on",
     "session_id": "KIP-227 fetch sessions are random ids",
     "documentation": "free text",
+    "client_instance_id": "KIP-714: the broker generates a random one for a client that sends none",
+    "subscription_id": "KIP-714: each broker derives it from the client instance id (random) and the subscription",
     "finalized_features_epoch": "Kafka reports its metadata log's offset there, which every metadata record moves; Ottla counts "
                                 "its feature changes",
 }
@@ -124,8 +126,8 @@ DEVIATIONS: list[Deviation] = [
               "UNKNOWN_TOPIC_OR_PARTITION until its controller has created it, so clients retry"),
     Deviation("feature levels", r"^request API_VERSIONS v\d+: \.(supported_features|finalized_features)|^tool kafka-features describe",
               "Ottla supports and finalizes each feature only up to the level whose promise it keeps (server/features.py): "
-              "metadata.version 3.5-IV1 (the next level promises SCRAM credentials), kraft.version 0, and transaction, group, "
-              "share, streams and eligible.leader.replicas 0 until KIP-890's epoch bump, KIP-848, KIP-932, KIP-1071 and KIP-966 work"),
+              "metadata.version 3.5-IV1 (the next level promises SCRAM credentials), kraft.version 0, and group, share, streams and "
+              "eligible.leader.replicas below Kafka 4.4's levels until KIP-848, KIP-932, KIP-1071 and KIP-966 work"),
     Deviation("static metadata quorum",
               r"^request DESCRIBE_QUORUM v\d+: \.(topics\[0\]\.partitions\.\[0\]\.(high_watermark|current_voters)|nodes)"
               r"|^tool kafka-metadata-quorum",
@@ -137,6 +139,11 @@ DEVIATIONS: list[Deviation] = [
 # Differences that are Ottla bugs or gaps, reported to the lead and not fixed yet. A test fails
 # when one the request differ pins disappears, so the entry goes once the fix lands.
 OPEN: list[Deviation] = [
+    Deviation("share group assignment on join", r"^request SHARE_GROUP_(HEARTBEAT v\d+: \.(assignment\.topic_partitions|member_epoch)$"
+              r"|DESCRIBE v\d+: \.groups\.\[req-share-\w+\]\.(group_epoch|assignment_epoch|members\[0\]\.(member_epoch|assignment\.\w+))$)",
+              "Ottla assigns a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 first initializes the "
+              "partitions' share state (InitializeShareGroupState), bumps the group epoch again (2) and assigns them only "
+              "in a later heartbeat"),
     Deviation("producer state's coordinator epoch", r"^tool kafka-transactions describe-producers",
               "DescribeProducers' coordinator_epoch is the epoch of the last transaction marker the partition took "
               "(-1 before any) in Kafka; Ottla answers 0 while a transaction is open and -1 otherwise, since its "
@@ -481,6 +488,110 @@ def _produce_record_errors(bootstrap: str, tag: str) -> dict[str, Any]:
         conn.close()
 
 
+_COORDINATOR_STARTING = frozenset({ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.NOT_COORDINATOR})
+
+
+def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
+    """Transaction version 2 (KIP-890 part 2) step by step in raw requests: Produce v12 adds
+    its partition without AddPartitionsToTxn, each EndTxn v5 bumps the epoch (a retry one
+    below is answered again, a zombie at the old epoch is fenced in Produce and EndTxn),
+    an abort with nothing open bumps too, TxnOffsetCommit v5 adds the group without
+    AddOffsetsToTxn, and v1 requests get the version 1 answers; then the partition's batches
+    by epoch, the markers carrying the bumped one. Epochs are counted from InitProducerId's,
+    producer ids compared only as "the same" or not."""
+    topic, txn_id, group = f"diff-txn-v2-{tag}", f"diff-txn-v2-{tag}", f"diff-txn-v2-{tag}"
+    conn = _Connection(bootstrap)
+    try:
+        conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+            {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}]})
+        # Kafka creates its internal topics on the first FindCoordinator, then loads them.
+        deadline = time.monotonic() + 60
+        while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"]
+               or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": txn_id, "key_type": 1})["error_code"]
+               or (init := conn.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": txn_id, "transaction_timeout_ms": 60000,
+                                                                   "producer_id": -1, "producer_epoch": -1}))["error_code"] in _COORDINATOR_STARTING):
+            if time.monotonic() > deadline:
+                raise RuntimeError("transaction v2 walk: the transaction coordinator is not ready after 60 s")
+            time.sleep(0.2)
+        pid, base = init["producer_id"], init["producer_epoch"]
+        sequences: dict[int, int] = {}
+
+        def produce(version: int, epoch: int) -> dict[str, Any]:
+            sequence = sequences.get(epoch, 0)
+            batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")], producer_id=pid, producer_epoch=base + epoch,
+                                base_sequence=sequence, transactional=True)
+            response = conn.call(ApiKey.PRODUCE, version, {"acks": -1, "timeout_ms": 5000, "transactional_id": txn_id, "topic_data": [
+                {"name": topic, "partition_data": [{"index": 0, "records": batch}]}]})
+            answer = response["responses"][0]["partition_responses"][0]
+            if answer["error_code"] == ErrorCode.NONE:
+                sequences[epoch] = sequence + 1
+            return {"error_code": answer["error_code"], "base_offset": answer["base_offset"]}
+
+        def end(version: int, epoch: int, commit: bool) -> dict[str, Any]:
+            response = conn.call(ApiKey.END_TXN, version, {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": base + epoch,
+                                                            "committed": commit})
+            answer = {"error_code": response["error_code"]}
+            # Kafka writes the markers after answering and says CONCURRENT_TRANSACTIONS until they
+            # are in (Ottla, before answering): compare what follows once the end is complete.
+            deadline = time.monotonic() + 10
+            while described()["state"] in ("PrepareCommit", "PrepareAbort") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if version >= 5:
+                answer["producer"] = "the same" if response["producer_id"] == pid else response["producer_id"]
+                answer["epoch"] = response["producer_epoch"] - base if response["producer_epoch"] >= 0 else response["producer_epoch"]
+            return answer
+
+        def described() -> dict[str, Any]:
+            (state,) = conn.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [txn_id]})["transaction_states"]
+            return {"state": state["transaction_state"], "epoch": state["producer_epoch"] - base,
+                    "topics": sorted({t["topic"] for t in state["topics"]})}
+
+        def offsets(version: int, epoch: int) -> int:
+            response = conn.call(ApiKey.TXN_OFFSET_COMMIT, version, {
+                "transactional_id": txn_id, "group_id": group, "producer_id": pid, "producer_epoch": base + epoch,
+                "generation_id": -1, "member_id": "", "group_instance_id": None,
+                "topics": [{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
+                                                            "committed_metadata": ""}]}]})
+            return int(response["topics"][0]["partitions"][0]["error_code"])
+
+        steps: dict[str, Any] = {}
+        steps["produce v12 adds the partition"] = produce(12, 0)
+        steps["described with the partition"] = described()
+        steps["commit v5"] = end(5, 0, commit=True)
+        steps["commit v5 retried one epoch below"] = end(5, 0, commit=True)
+        steps["abort v5 retried one epoch below"] = end(5, 0, commit=False)
+        steps["zombie produce v12 at the old epoch"] = produce(12, 0)
+        steps["produce v12 at the new epoch"] = produce(12, 1)
+        steps["txn offset commit v5 adds the group"] = offsets(5, 1)
+        steps["described with the group"] = described()
+        steps["abort v5"] = end(5, 1, commit=False)
+        steps["zombie commit v5 at the first epoch"] = end(5, 0, commit=True)
+        steps["zombie commit v4 at the first epoch"] = end(4, 0, commit=True)
+        steps["abort v5 with nothing open"] = end(5, 2, commit=False)
+        steps["commit v5 with nothing open"] = end(5, 3, commit=True)
+        steps["produce v11 not added"] = produce(11, 3)
+        steps["produce v10 not added"] = produce(10, 3)
+        steps["txn offset commit v4 not added"] = offsets(4, 3)
+        steps["described at the end"] = described()
+        batches: list[tuple[int, int, bool]] = []
+        offset, end_offset = 0, 1
+        while offset < end_offset:
+            fetched = conn.call(ApiKey.FETCH, 11, {
+                "replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0,
+                "session_epoch": -1, "rack_id": "", "forgotten_topics_data": [],
+                "topics": [{"topic": topic, "partitions": [{"partition": 0, "current_leader_epoch": -1, "fetch_offset": offset,
+                                                             "last_fetched_epoch": -1, "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]})
+            partition = fetched["responses"][0]["partitions"][0]
+            end_offset = partition["high_watermark"]
+            for header, _ in scan_batches(partition["records"] or b""):
+                batches.append((header.base_offset, header.producer_epoch - base, header.is_control))
+                offset = header.next_offset
+        steps["batches (offset, epoch, control)"] = batches
+        return steps
+    finally:
+        conn.close()
+
+
 def _client_produce_consume(client: Client) -> Observe:
     def observe(bootstrap: str, tag: str) -> dict[str, Any]:
         topic = f"diff-{re.sub(r'[^a-z0-9]+', '-', client.name)}-{tag}"
@@ -516,6 +627,7 @@ def scenarios() -> list[Scenario]:
         Scenario("java-fetch-sessions", _java_fetch_sessions, _java_fetch_sessions.__doc__ or ""),
         Scenario("fetch-session-walk", _fetch_session_walk, _fetch_session_walk.__doc__ or ""),
         Scenario("produce-record-errors", _produce_record_errors, _produce_record_errors.__doc__ or ""),
+        Scenario("transaction-v2-walk", _transaction_v2_walk, _transaction_v2_walk.__doc__ or ""),
     ]
     others = [Scenario(f"produce-consume/{c.name}", _client_produce_consume(c),
                        "create 3 partitions, produce 100 keyed records, read by assignment", c)
@@ -631,6 +743,19 @@ class _Context:
     def group(self) -> str:
         return f"req-simple-{self.tag}"
 
+    @property
+    def share_group(self) -> str:
+        return f"req-share-{self.tag}"
+
+    @property
+    def quota_user(self) -> str:
+        return f"req-quota-{self.tag}"
+
+    @property
+    def member_id(self) -> str:
+        """A client-generated member id (KIP-848 and KIP-932 members name themselves)."""
+        return f"req-member-{self.tag}"
+
 
 def _batch(version: int) -> bytes:
     # One record whose timestamp and key name the request version: the fetched bytes must match.
@@ -639,6 +764,10 @@ def _batch(version: int) -> bytes:
 
 
 _UNKNOWN_TOPIC_ID = bytes(range(1, 17))  # no topic has it
+
+# APIs the reference answers without advertising them: Kafka 4.4 serves KIP-714 telemetry only to
+# clients of a broker with a metrics reporter, but answers the requests anyway. Compared at Ottla's versions.
+_ANSWERED_UNADVERTISED = frozenset({ApiKey.GET_TELEMETRY_SUBSCRIPTIONS, ApiKey.PUSH_TELEMETRY})
 
 
 def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
@@ -722,6 +851,8 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
             {"resource_type": 2, "resource_name": t, "configs": [{"name": "retention.ms", "value": str(7_200_000 + v)}]},
             {"resource_type": 4, "resource_name": "1", "configs": [{"name": "log.retention.hours", "value": "1"}]}]},
         ApiKey.DESCRIBE_LOG_DIRS: {"topics": [{"topic": t, "partitions": [0]}]},
+        # Refusals only (the reference is shared): a path that is no log dir, then a partition no broker holds.
+        ApiKey.ALTER_REPLICA_LOG_DIRS: {"dirs": [{"path": f"/req-no-such-dir-{c.tag}", "topics": [{"name": t, "partitions": [0]}]}]},
         ApiKey.CREATE_PARTITIONS: {"timeout_ms": 5000, "validate_only": False,
                                    "topics": [{"name": f"req-cp-{c.tag}", "count": 2 + v, "assignments": None}]},
         ApiKey.DELETE_GROUPS: {"groups_names": [f"req-missing-{c.tag}"]},
@@ -774,6 +905,73 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                           "subscribed_topic_names": None, "subscribed_topic_regex": None, "server_assignor": None,
                                           "topic_partitions": None},
         ApiKey.CONSUMER_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
+        # On a PLAINTEXT listener both refuse every token request (the reference has no SASL
+        # listener and no secret key): compared by the refusals.
+        ApiKey.CREATE_DELEGATION_TOKEN: {"owner_principal_type": None, "owner_principal_name": None, "renewers": [
+            {"principal_type": "User", "principal_name": "alice"}], "max_lifetime_ms": -1},
+        ApiKey.RENEW_DELEGATION_TOKEN: {"hmac": b"not-a-token", "renew_period_ms": -1},
+        ApiKey.EXPIRE_DELEGATION_TOKEN: {"hmac": b"not-a-token", "expiry_time_period_ms": -1},
+        ApiKey.DESCRIBE_DELEGATION_TOKEN: {"owners": None},
+        # The user _setup gave a quota, exactly and by default-or-exact; an unknown entity type.
+        ApiKey.DESCRIBE_CLIENT_QUOTAS: {"strict": v == 0, "components": [
+            {"entity_type": "user", "match_type": 0, "match": c.quota_user}, {"entity_type": "client-id", "match_type": 0,
+                                                                             "match": f"req-client-{c.tag}"}]},
+        # One valid change per version, then the refusals: an unknown key, a negative rate, an
+        # unknown entity type. (Not an entity naming a type twice: Ottla refuses it, Kafka keeps
+        # the last name and alters that entity.)
+        ApiKey.ALTER_CLIENT_QUOTAS: {"validate_only": False, "entries": [
+            {"entity": entity, "ops": ops} for entity, ops in [
+                ([{"entity_type": "user", "entity_name": f"{c.quota_user}-v{v}"}],
+                 [{"key": "producer_byte_rate", "value": 1024.0 * (v + 1), "remove": False}]),
+                ([{"entity_type": "user", "entity_name": f"req-quota-key-{c.tag}"}], [{"key": "no.such.quota", "value": 1.0, "remove": False}]),
+                ([{"entity_type": "client-id", "entity_name": f"req-quota-neg-{c.tag}"}],
+                 [{"key": "consumer_byte_rate", "value": -5.0, "remove": False}]),
+                ([{"entity_type": "nobody", "entity_name": f"req-quota-type-{c.tag}"}], [{"key": "request_percentage", "value": 1.0, "remove": False}]),
+            ]]},
+        # A user with no credential; a user named twice.
+        ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: {"users": [{"name": f"req-scram-missing-{c.tag}"}, {"name": f"req-scram-twice-{c.tag}"},
+                                                           {"name": f"req-scram-twice-{c.tag}"}]},
+        # A valid upsert, then the refusals: too few iterations, an unknown mechanism, deleting a
+        # credential nobody has, and a user both upserted and deleted in one request.
+        ApiKey.ALTER_USER_SCRAM_CREDENTIALS: {"deletions": [
+            {"name": f"req-scram-missing-{c.tag}", "mechanism": 1}, {"name": f"req-scram-both-{c.tag}", "mechanism": 1}], "upsertions": [
+            {"name": name, "mechanism": mechanism, "iterations": iterations, "salt": b"salt" * 4, "salted_password": b"p" * 32}
+            for name, mechanism, iterations in [(f"req-scram-{c.tag}", 1, 8192), (f"req-scram-few-{c.tag}", 2, 10),
+                                                (f"req-scram-mech-{c.tag}", 0, 8192), (f"req-scram-both-{c.tag}", 1, 8192)]]},
+        # KIP-932: a member that joins a share group, its describe, then fetch, acknowledge and
+        # offsets for members and groups that do not exist.
+        ApiKey.SHARE_GROUP_HEARTBEAT: {"group_id": c.share_group, "member_id": c.member_id, "member_epoch": 0, "rack_id": None,
+                                       "subscribed_topic_names": [t]},
+        ApiKey.SHARE_GROUP_DESCRIBE: {"group_ids": [c.share_group, c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
+        ApiKey.SHARE_FETCH: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1, "max_wait_ms": 0,
+                             "min_bytes": 1, "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
+                             "is_renew_ack": False, "topics": [{"topic_id": c.topic_id, "partitions": [
+                                 {"partition_index": 0, "partition_max_bytes": 1 << 20, "acknowledgement_batches": []}]}],
+                             "forgotten_topics_data": []},
+        ApiKey.SHARE_ACKNOWLEDGE: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1,
+                                   "is_renew_ack": False, "topics": [{"topic_id": c.topic_id, "partitions": [
+                                       {"partition_index": 0, "acknowledgement_batches": [
+                                           {"first_offset": 0, "last_offset": 0, "acknowledge_types": [1]}]}]}]},
+        ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS: {"groups": [
+            {"group_id": c.share_group, "topics": [{"topic_name": t, "partitions": [0]}]},
+            {"group_id": f"req-missing-{c.tag}", "topics": None}]},
+        ApiKey.ALTER_SHARE_GROUP_OFFSETS: {"group_id": f"req-missing-{c.tag}", "topics": [
+            {"topic_name": t, "partitions": [{"partition_index": 0, "start_offset": 0}]}]},
+        ApiKey.DELETE_SHARE_GROUP_OFFSETS: {"group_id": c.share_group, "topics": [{"topic_name": t}]},
+        # KIP-1071 refusals: an epoch for a group that does not exist; a describe of a classic
+        # group and of a missing one.
+        ApiKey.STREAMS_GROUP_HEARTBEAT: {"group_id": f"req-sgh-v{v}-{c.tag}", "member_id": c.member_id, "member_epoch": 5,
+                                         "endpoint_information_epoch": 0, "instance_id": None, "rack_id": None,
+                                         "rebalance_timeout_ms": -1, "topology": None, "active_tasks": None, "standby_tasks": None,
+                                         "warmup_tasks": None, "process_id": None, "user_endpoint": None, "client_tags": None,
+                                         "task_offsets": None, "task_end_offsets": None, "shutdown_application": False},
+        # A subscription for a client with no instance id yet, then a push with an id nobody issued
+        # (fresh per run: each broker remembers the instance ids it was pushed).
+        ApiKey.GET_TELEMETRY_SUBSCRIPTIONS: {"client_instance_id": bytes(16)},
+        ApiKey.PUSH_TELEMETRY: {"client_instance_id": bytes.fromhex(c.tag * 4), "subscription_id": 1, "terminating": False,
+                                "compression_type": 0, "metrics": b""},
+        ApiKey.STREAMS_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False,
+                                        "include_topology_description": True},
     }
     return bodies.get(api)
 
@@ -791,6 +989,11 @@ def _setup(conn: _Connection, tag: str) -> _Context:
         raise RuntimeError(f"request differ set-up: CreateTopics errors {errors}")
     metadata = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": f"req-{tag}", "topic_id": bytes(16)}]})
     context = _Context(tag, metadata["topics"][0]["topic_id"])
+    quota = conn.call(ApiKey.ALTER_CLIENT_QUOTAS, 1, {"validate_only": False, "entries": [
+        {"entity": [{"entity_type": "user", "entity_name": context.quota_user}],
+         "ops": [{"key": "consumer_byte_rate", "value": 2048.0, "remove": False}]}]})
+    if quota["entries"][0]["error_code"]:
+        raise RuntimeError(f"request differ set-up: AlterClientQuotas error {quota['entries'][0]['error_code']}")
     # A fresh Kafka creates __consumer_offsets and __transaction_state on the first
     # FindCoordinator and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS until it has
     # loaded them: wait for both coordinators, so that answers, not start-up, are compared.
@@ -815,9 +1018,12 @@ class RequestOutcome:
     differences: list[Difference] = field(default_factory=list)
 
 
-def run_requests(ottla: str, kafka: str, tag: str) -> RequestOutcome:
-    """Every API and version both advertise, in API key order (so Produce fills what Fetch reads)."""
+def run_requests(ottla: str, kafka: str, tag: str, apis: set[int] | None = None) -> RequestOutcome:
+    """Every API and version both advertise (or only `apis`), in API key order (so Produce fills
+    what Fetch reads)."""
     ours, theirs = advertised(ottla), advertised(kafka)
+    if apis is not None:
+        ours, theirs = ({k: r for k, r in table.items() if k in apis} for table in (ours, theirs))
     outcome = RequestOutcome()
     for api in sorted(ours.keys() ^ theirs.keys()):
         if api in ours:
@@ -826,8 +1032,8 @@ def run_requests(ottla: str, kafka: str, tag: str) -> RequestOutcome:
     a, b = _Connection(ottla), _Connection(kafka)
     try:
         contexts = (_setup(a, tag), _setup(b, tag))
-        for api in sorted(ours.keys() & theirs.keys()):
-            low, high = max(ours[api][0], theirs[api][0]), min(ours[api][1], theirs[api][1])
+        for api in sorted(ours.keys() & (theirs.keys() | _ANSWERED_UNADVERTISED)):
+            low, high = max(ours[api][0], theirs.get(api, ours[api])[0]), min(ours[api][1], theirs.get(api, ours[api])[1])
             if _request_body(api, low, contexts[0]) is None:
                 outcome.skipped.append(ApiKey(api).name)
                 continue
@@ -982,9 +1188,16 @@ def report_section(run: Run, kafka_version: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.differential", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", help="only these scenarios (default: all)")
+    parser.add_argument("--api", action="append", type=lambda name: ApiKey[name.upper()],
+                        help="only the request differ, for these APIs (e.g. describe_client_quotas)")
     args = parser.parse_args(argv)
-    run = run_all(lambda line: print(line, file=sys.stderr, flush=True), args.scenario)
-    found = run.differences()
+    if args.api:
+        with both_brokers() as (ottla, kafka):
+            requests = run_requests(ottla, kafka, uuid.uuid4().hex[:8], set(args.api))
+        print(f"requests: {requests.compared}; no body for: {requests.skipped}", file=sys.stderr)
+        found = requests.differences
+    else:
+        found = run_all(lambda line: print(line, file=sys.stderr, flush=True), args.scenario).differences()
     for difference in found:
         known = difference.deviation() or difference.open_finding()
         print(f"[{known.name if known else 'NEW FINDING'}] {difference}")

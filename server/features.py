@@ -58,9 +58,12 @@ FEATURES: tuple[Feature, ...] = (
             "3.5-IV1: KRaft record formats only; the next level needs " + METADATA_VERSION_GATES[0][1]),
     # 1 is a dynamic quorum (KIP-853: AddRaftVoter/RemoveRaftVoter); Ottla is its own fixed voter.
     Feature("kraft.version", 0, 0, "a static quorum of one voter, this node"),
-    # 1: flexible transaction state records; 2: KIP-890 part 2, an epoch bump per transaction
-    # (EndTxn v5, Produce v12, AddPartitionsToTxn v5 without its verification round trip).
-    Feature("transaction.version", 0, 0, "transactions as Kafka 3.x ran them, before KIP-890's epoch bump"),
+    # 1: flexible transaction state records (value version 1, ClientTransactionVersion kept);
+    # 2: KIP-890 part 2, which the Java client turns on from this level: an epoch bump with
+    # every EndTxn (v5), partitions added by Produce v12+ and TxnOffsetCommit v5+ instead of
+    # AddPartitionsToTxn and AddOffsetsToTxn. Kafka 4.4 formats new clusters at 2
+    # (TransactionVersion.LATEST_PRODUCTION; it depends on no other feature).
+    Feature("transaction.version", 0, 2, "KIP-890 part 2: an epoch bump per transaction, partitions added by Produce and TxnOffsetCommit"),
     # 1: the KIP-848 consumer rebalance protocol (ConsumerGroupHeartbeat).
     Feature("group.version", 0, 1, "KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)"),
     # 1: share groups (KIP-932); 2: their 4.4 additions.

@@ -62,6 +62,16 @@ def test_kafka_features_upgrades_within_the_supported_levels_and_refuses_the_res
     assert _described(ottla)["metadata.version"][2:] == ("3.5-IV0", "1"), "refusals change nothing"
 
 
+def test_kafka_features_upgrades_an_older_directory_to_transaction_version_2(ottla: str) -> None:
+    """A data directory that never finalized transaction.version keeps 0 (as an upgraded Kafka
+    cluster does) until an operator raises it; the Java client then runs KIP-890 part 2."""
+    before = _described(ottla)
+    assert before["transaction.version"][:3] == ("0", "2", "0"), before
+    code, out = _run("kafka-features", "--bootstrap-server", ottla, "upgrade", "--feature", "transaction.version=2")
+    assert code == 0 and "transaction.version was upgraded to 2." in out, out
+    assert _described(ottla)["transaction.version"][2] == "2"
+
+
 def test_kafka_metadata_quorum_describes_the_one_voter(ottla: str) -> None:
     code, status = _run("kafka-metadata-quorum", "--bootstrap-server", ottla, "describe", "--status")
     assert code == 0, status

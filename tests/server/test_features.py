@@ -126,7 +126,8 @@ def test_api_versions_reports_features_as_kafka_4_4_does() -> None:
             v4 = _api_versions(client, 4)
             assert {f["name"]: (f["min_version"], f["max_version"]) for f in v4["supported_features"]} == {
                 f.name: (f.supported_min, f.supported_max) for f in FEATURES}
-            assert v4["finalized_features"][:2] == [{"name": "metadata.version", "max_version_level": 10, "min_version_level": 10},
+            assert v4["finalized_features"][:3] == [{"name": "metadata.version", "max_version_level": 10, "min_version_level": 10},
+                                                    {"name": "transaction.version", "max_version_level": 2, "min_version_level": 2},
                                                     {"name": "group.version", "max_version_level": 1, "min_version_level": 1}]
             assert v4["finalized_features_epoch"] == 0
             # Before v4 a feature whose minimum is 0 is left out (KAFKA-17011).
