@@ -61,6 +61,8 @@ LEGITIMATE: dict[str, str] = {
     "usable_bytes": "free space on the disk each broker sits on",
     "session_id": "KIP-227 fetch sessions are random ids",
     "documentation": "free text",
+    "client_instance_id": "KIP-714: the broker generates a random one for a client that sends none",
+    "subscription_id": "KIP-714: each broker derives it from the client instance id (random) and the subscription",
     "finalized_features_epoch": "Kafka reports its metadata log's offset there, which every metadata record moves; Ottla counts "
                                 "its feature changes",
 }
@@ -137,6 +139,11 @@ DEVIATIONS: list[Deviation] = [
 # Differences that are Ottla bugs or gaps, reported to the lead and not fixed yet. A test fails
 # when one the request differ pins disappears, so the entry goes once the fix lands.
 OPEN: list[Deviation] = [
+    Deviation("share group assignment on join", r"^request SHARE_GROUP_(HEARTBEAT v\d+: \.(assignment\.topic_partitions|member_epoch)$"
+              r"|DESCRIBE v\d+: \.groups\.\[req-share-\w+\]\.(group_epoch|assignment_epoch|members\[0\]\.(member_epoch|assignment\.\w+))$)",
+              "Ottla assigns a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 first initializes the "
+              "partitions' share state (InitializeShareGroupState), bumps the group epoch again (2) and assigns them only "
+              "in a later heartbeat"),
     Deviation("producer state's coordinator epoch", r"^tool kafka-transactions describe-producers",
               "DescribeProducers' coordinator_epoch is the epoch of the last transaction marker the partition took "
               "(-1 before any) in Kafka; Ottla answers 0 while a transaction is open and -1 otherwise, since its "
@@ -736,6 +743,19 @@ class _Context:
     def group(self) -> str:
         return f"req-simple-{self.tag}"
 
+    @property
+    def share_group(self) -> str:
+        return f"req-share-{self.tag}"
+
+    @property
+    def quota_user(self) -> str:
+        return f"req-quota-{self.tag}"
+
+    @property
+    def member_id(self) -> str:
+        """A client-generated member id (KIP-848 and KIP-932 members name themselves)."""
+        return f"req-member-{self.tag}"
+
 
 def _batch(version: int) -> bytes:
     # One record whose timestamp and key name the request version: the fetched bytes must match.
@@ -744,6 +764,10 @@ def _batch(version: int) -> bytes:
 
 
 _UNKNOWN_TOPIC_ID = bytes(range(1, 17))  # no topic has it
+
+# APIs the reference answers without advertising them: Kafka 4.4 serves KIP-714 telemetry only to
+# clients of a broker with a metrics reporter, but answers the requests anyway. Compared at Ottla's versions.
+_ANSWERED_UNADVERTISED = frozenset({ApiKey.GET_TELEMETRY_SUBSCRIPTIONS, ApiKey.PUSH_TELEMETRY})
 
 
 def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
@@ -879,6 +903,73 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                           "subscribed_topic_names": None, "subscribed_topic_regex": None, "server_assignor": None,
                                           "topic_partitions": None},
         ApiKey.CONSUMER_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
+        # On a PLAINTEXT listener both refuse every token request (the reference has no SASL
+        # listener and no secret key): compared by the refusals.
+        ApiKey.CREATE_DELEGATION_TOKEN: {"owner_principal_type": None, "owner_principal_name": None, "renewers": [
+            {"principal_type": "User", "principal_name": "alice"}], "max_lifetime_ms": -1},
+        ApiKey.RENEW_DELEGATION_TOKEN: {"hmac": b"not-a-token", "renew_period_ms": -1},
+        ApiKey.EXPIRE_DELEGATION_TOKEN: {"hmac": b"not-a-token", "expiry_time_period_ms": -1},
+        ApiKey.DESCRIBE_DELEGATION_TOKEN: {"owners": None},
+        # The user _setup gave a quota, exactly and by default-or-exact; an unknown entity type.
+        ApiKey.DESCRIBE_CLIENT_QUOTAS: {"strict": v == 0, "components": [
+            {"entity_type": "user", "match_type": 0, "match": c.quota_user}, {"entity_type": "client-id", "match_type": 0,
+                                                                             "match": f"req-client-{c.tag}"}]},
+        # One valid change per version, then the refusals: an unknown key, a negative rate, an
+        # unknown entity type. (Not an entity naming a type twice: Ottla refuses it, Kafka keeps
+        # the last name and alters that entity.)
+        ApiKey.ALTER_CLIENT_QUOTAS: {"validate_only": False, "entries": [
+            {"entity": entity, "ops": ops} for entity, ops in [
+                ([{"entity_type": "user", "entity_name": f"{c.quota_user}-v{v}"}],
+                 [{"key": "producer_byte_rate", "value": 1024.0 * (v + 1), "remove": False}]),
+                ([{"entity_type": "user", "entity_name": f"req-quota-key-{c.tag}"}], [{"key": "no.such.quota", "value": 1.0, "remove": False}]),
+                ([{"entity_type": "client-id", "entity_name": f"req-quota-neg-{c.tag}"}],
+                 [{"key": "consumer_byte_rate", "value": -5.0, "remove": False}]),
+                ([{"entity_type": "nobody", "entity_name": f"req-quota-type-{c.tag}"}], [{"key": "request_percentage", "value": 1.0, "remove": False}]),
+            ]]},
+        # A user with no credential; a user named twice.
+        ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: {"users": [{"name": f"req-scram-missing-{c.tag}"}, {"name": f"req-scram-twice-{c.tag}"},
+                                                           {"name": f"req-scram-twice-{c.tag}"}]},
+        # A valid upsert, then the refusals: too few iterations, an unknown mechanism, deleting a
+        # credential nobody has, and a user both upserted and deleted in one request.
+        ApiKey.ALTER_USER_SCRAM_CREDENTIALS: {"deletions": [
+            {"name": f"req-scram-missing-{c.tag}", "mechanism": 1}, {"name": f"req-scram-both-{c.tag}", "mechanism": 1}], "upsertions": [
+            {"name": name, "mechanism": mechanism, "iterations": iterations, "salt": b"salt" * 4, "salted_password": b"p" * 32}
+            for name, mechanism, iterations in [(f"req-scram-{c.tag}", 1, 8192), (f"req-scram-few-{c.tag}", 2, 10),
+                                                (f"req-scram-mech-{c.tag}", 0, 8192), (f"req-scram-both-{c.tag}", 1, 8192)]]},
+        # KIP-932: a member that joins a share group, its describe, then fetch, acknowledge and
+        # offsets for members and groups that do not exist.
+        ApiKey.SHARE_GROUP_HEARTBEAT: {"group_id": c.share_group, "member_id": c.member_id, "member_epoch": 0, "rack_id": None,
+                                       "subscribed_topic_names": [t]},
+        ApiKey.SHARE_GROUP_DESCRIBE: {"group_ids": [c.share_group, c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
+        ApiKey.SHARE_FETCH: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1, "max_wait_ms": 0,
+                             "min_bytes": 1, "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
+                             "is_renew_ack": False, "topics": [{"topic_id": c.topic_id, "partitions": [
+                                 {"partition_index": 0, "partition_max_bytes": 1 << 20, "acknowledgement_batches": []}]}],
+                             "forgotten_topics_data": []},
+        ApiKey.SHARE_ACKNOWLEDGE: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1,
+                                   "is_renew_ack": False, "topics": [{"topic_id": c.topic_id, "partitions": [
+                                       {"partition_index": 0, "acknowledgement_batches": [
+                                           {"first_offset": 0, "last_offset": 0, "acknowledge_types": [1]}]}]}]},
+        ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS: {"groups": [
+            {"group_id": c.share_group, "topics": [{"topic_name": t, "partitions": [0]}]},
+            {"group_id": f"req-missing-{c.tag}", "topics": None}]},
+        ApiKey.ALTER_SHARE_GROUP_OFFSETS: {"group_id": f"req-missing-{c.tag}", "topics": [
+            {"topic_name": t, "partitions": [{"partition_index": 0, "start_offset": 0}]}]},
+        ApiKey.DELETE_SHARE_GROUP_OFFSETS: {"group_id": c.share_group, "topics": [{"topic_name": t}]},
+        # KIP-1071 refusals: an epoch for a group that does not exist; a describe of a classic
+        # group and of a missing one.
+        ApiKey.STREAMS_GROUP_HEARTBEAT: {"group_id": f"req-sgh-v{v}-{c.tag}", "member_id": c.member_id, "member_epoch": 5,
+                                         "endpoint_information_epoch": 0, "instance_id": None, "rack_id": None,
+                                         "rebalance_timeout_ms": -1, "topology": None, "active_tasks": None, "standby_tasks": None,
+                                         "warmup_tasks": None, "process_id": None, "user_endpoint": None, "client_tags": None,
+                                         "task_offsets": None, "task_end_offsets": None, "shutdown_application": False},
+        # A subscription for a client with no instance id yet, then a push with an id nobody issued
+        # (fresh per run: each broker remembers the instance ids it was pushed).
+        ApiKey.GET_TELEMETRY_SUBSCRIPTIONS: {"client_instance_id": bytes(16)},
+        ApiKey.PUSH_TELEMETRY: {"client_instance_id": bytes.fromhex(c.tag * 4), "subscription_id": 1, "terminating": False,
+                                "compression_type": 0, "metrics": b""},
+        ApiKey.STREAMS_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False,
+                                        "include_topology_description": True},
     }
     return bodies.get(api)
 
@@ -896,6 +987,11 @@ def _setup(conn: _Connection, tag: str) -> _Context:
         raise RuntimeError(f"request differ set-up: CreateTopics errors {errors}")
     metadata = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": f"req-{tag}", "topic_id": bytes(16)}]})
     context = _Context(tag, metadata["topics"][0]["topic_id"])
+    quota = conn.call(ApiKey.ALTER_CLIENT_QUOTAS, 1, {"validate_only": False, "entries": [
+        {"entity": [{"entity_type": "user", "entity_name": context.quota_user}],
+         "ops": [{"key": "consumer_byte_rate", "value": 2048.0, "remove": False}]}]})
+    if quota["entries"][0]["error_code"]:
+        raise RuntimeError(f"request differ set-up: AlterClientQuotas error {quota['entries'][0]['error_code']}")
     # A fresh Kafka creates __consumer_offsets and __transaction_state on the first
     # FindCoordinator and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS until it has
     # loaded them: wait for both coordinators, so that answers, not start-up, are compared.
@@ -920,9 +1016,12 @@ class RequestOutcome:
     differences: list[Difference] = field(default_factory=list)
 
 
-def run_requests(ottla: str, kafka: str, tag: str) -> RequestOutcome:
-    """Every API and version both advertise, in API key order (so Produce fills what Fetch reads)."""
+def run_requests(ottla: str, kafka: str, tag: str, apis: set[int] | None = None) -> RequestOutcome:
+    """Every API and version both advertise (or only `apis`), in API key order (so Produce fills
+    what Fetch reads)."""
     ours, theirs = advertised(ottla), advertised(kafka)
+    if apis is not None:
+        ours, theirs = ({k: r for k, r in table.items() if k in apis} for table in (ours, theirs))
     outcome = RequestOutcome()
     for api in sorted(ours.keys() ^ theirs.keys()):
         if api in ours:
@@ -931,8 +1030,8 @@ def run_requests(ottla: str, kafka: str, tag: str) -> RequestOutcome:
     a, b = _Connection(ottla), _Connection(kafka)
     try:
         contexts = (_setup(a, tag), _setup(b, tag))
-        for api in sorted(ours.keys() & theirs.keys()):
-            low, high = max(ours[api][0], theirs[api][0]), min(ours[api][1], theirs[api][1])
+        for api in sorted(ours.keys() & (theirs.keys() | _ANSWERED_UNADVERTISED)):
+            low, high = max(ours[api][0], theirs.get(api, ours[api])[0]), min(ours[api][1], theirs.get(api, ours[api])[1])
             if _request_body(api, low, contexts[0]) is None:
                 outcome.skipped.append(ApiKey(api).name)
                 continue
@@ -1087,9 +1186,16 @@ def report_section(run: Run, kafka_version: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.differential", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", help="only these scenarios (default: all)")
+    parser.add_argument("--api", action="append", type=lambda name: ApiKey[name.upper()],
+                        help="only the request differ, for these APIs (e.g. describe_client_quotas)")
     args = parser.parse_args(argv)
-    run = run_all(lambda line: print(line, file=sys.stderr, flush=True), args.scenario)
-    found = run.differences()
+    if args.api:
+        with both_brokers() as (ottla, kafka):
+            requests = run_requests(ottla, kafka, uuid.uuid4().hex[:8], set(args.api))
+        print(f"requests: {requests.compared}; no body for: {requests.skipped}", file=sys.stderr)
+        found = requests.differences
+    else:
+        found = run_all(lambda line: print(line, file=sys.stderr, flush=True), args.scenario).differences()
     for difference in found:
         known = difference.deviation() or difference.open_finding()
         print(f"[{known.name if known else 'NEW FINDING'}] {difference}")
