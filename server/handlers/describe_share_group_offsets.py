@@ -88,7 +88,7 @@ def _topic(context: RequestContext, group_id: str, name: str, indexes: list[int]
             if known is not None:
                 start = known
                 lag = max(context.storage.partition(name, index).high_watermark - known, 0)
-        partition: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition = {"partition_index": index, "start_offset": start, "leader_epoch": 0 if start >= 0 else -1,
+        partition: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition = {"partition_index": index, "start_offset": start, "leader_epoch": 0,
                      "error_code": error, "error_message": None}
         if version >= 1:
             partition["lag"] = lag

@@ -36,15 +36,15 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     share = context.services.share
     group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
-        return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+        return _error(header.api_version, ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not group_id or not member_id:
-        return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
+        return _error(header.api_version, ErrorCode.INVALID_REQUEST)
     if epoch == INITIAL_EPOCH:
-        return _error(header.api_version, share.config.record_lock_duration_ms, ErrorCode.INVALID_SHARE_SESSION_EPOCH)
+        return _error(header.api_version, ErrorCode.INVALID_SHARE_SESSION_EPOCH)
     if epoch != FINAL_EPOCH:
         session = share.sessions.advance(group_id, member_id, epoch)
         if isinstance(session, ErrorCode):
-            return _error(header.api_version, share.config.record_lock_duration_ms, session)
+            return _error(header.api_version, session)
         session.connection = context.client.address
     responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
     for topic in request["topics"]:
@@ -82,9 +82,10 @@ def leader(context: RequestContext) -> ShareAcknowledgeResponseLeaderIdAndEpoch:
     return {"leader_id": context.node.node_id, "leader_epoch": 0}
 
 
-def _error(version: int, lock_ms: int, code: ErrorCode) -> ShareAcknowledgeResponse:
+def _error(version: int, code: ErrorCode) -> ShareAcknowledgeResponse:
+    """A refusal of the whole request: it renews no lock, so (as Kafka) it names no lock duration."""
     response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": code, "error_message": None,
                                           "responses": [], "node_endpoints": []}
     if version >= 2:
-        response["acquisition_lock_timeout_ms"] = lock_ms
+        response["acquisition_lock_timeout_ms"] = 0
     return response

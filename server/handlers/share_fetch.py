@@ -41,22 +41,22 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     version = header.api_version
     group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
-        return _error(share.config.record_lock_duration_ms, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+        return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not group_id or not member_id:
-        return _error(share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
+        return _error(ErrorCode.INVALID_REQUEST)
     has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
     session: ShareSession | None = None
     if epoch == INITIAL_EPOCH:
         if has_acks:
-            return _error(share.config.record_lock_duration_ms, ErrorCode.INVALID_REQUEST)
+            return _error(ErrorCode.INVALID_REQUEST)
         opened = share.sessions.open(group_id, member_id)
         if isinstance(opened, ErrorCode):
-            return _error(share.config.record_lock_duration_ms, opened)
+            return _error(opened)
         session = opened
     elif epoch != FINAL_EPOCH:
         advanced = share.sessions.advance(group_id, member_id, epoch)
         if isinstance(advanced, ErrorCode):
-            return _error(share.config.record_lock_duration_ms, advanced)
+            return _error(advanced)
         session = advanced
     ack_errors: dict[tuple[bytes, int], ErrorCode] = {}
     for topic in request["topics"]:
@@ -166,6 +166,7 @@ def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes,
             "node_endpoints": []}
 
 
-def _error(lock_ms: int, code: ErrorCode) -> ShareFetchResponse:
-    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "acquisition_lock_timeout_ms": lock_ms,
+def _error(code: ErrorCode) -> ShareFetchResponse:
+    """A refusal of the whole request: it acquires nothing, so (as Kafka) it names no lock duration."""
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "acquisition_lock_timeout_ms": 0,
             "responses": [], "node_endpoints": []}

@@ -63,8 +63,8 @@ def _describe(context: RequestContext, group_id: str) -> ShareGroupDescribeRespo
         other = (group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
                  or context.groups.streams_group(group_id) is not None)
         message = f"Group {group_id} is not a share group." if other else f"Group {group_id} not found."
-        return {"error_code": error, "error_message": message, "group_id": group_id, "group_state": "Dead", "group_epoch": -1,
-                "assignment_epoch": -1, "assignor_name": "", "members": [], "authorized_operations": _UNKNOWN_OPERATIONS}
+        return {"error_code": error, "error_message": message, "group_id": group_id, "group_state": "", "group_epoch": 0,
+                "assignment_epoch": 0, "assignor_name": "", "members": [], "authorized_operations": _UNKNOWN_OPERATIONS}
     storage = context.storage
     members: list[ShareGroupDescribeResponseMember] = []
     for member in group.members.values():

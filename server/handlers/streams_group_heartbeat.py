@@ -71,6 +71,9 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
     answer = _answer(result.error, result.message)
     if result.error is not ErrorCode.NONE:
         return answer
+    answer["acceptable_recovery_lag_legacy"] = ACCEPTABLE_RECOVERY_LAG
+    answer["task_offset_interval_ms"] = TASK_OFFSET_INTERVAL_MS
+    answer["acceptable_recovery_lag"] = ACCEPTABLE_RECOVERY_LAG
     answer["member_id"] = result.member_id
     answer["member_epoch"] = result.member_epoch
     answer["heartbeat_interval_ms"] = result.heartbeat_interval_ms
@@ -93,6 +96,7 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
 
 
 def _answer(error: ErrorCode, message: str | None) -> StreamsGroupHeartbeatResponse:
+    """The answer's skeleton; a refusal is sent as it is, with the schema's defaults, as Kafka's."""
     return {
         "throttle_time_ms": 0,
         "error_code": error,
@@ -100,10 +104,10 @@ def _answer(error: ErrorCode, message: str | None) -> StreamsGroupHeartbeatRespo
         "member_id": "",
         "member_epoch": 0,
         "heartbeat_interval_ms": 0,
-        "acceptable_recovery_lag_legacy": ACCEPTABLE_RECOVERY_LAG,
-        "task_offset_interval_ms": TASK_OFFSET_INTERVAL_MS,
-        "acceptable_recovery_lag": ACCEPTABLE_RECOVERY_LAG,
-        "status": None,
+        "acceptable_recovery_lag_legacy": 0,
+        "task_offset_interval_ms": 0,
+        "acceptable_recovery_lag": -1,
+        "status": [],
         "active_tasks": None,
         "standby_tasks": None,
         "warmup_tasks": None,
