@@ -104,9 +104,6 @@ def test_describe_configs_errors(client):
     other_broker = make(DescribeConfigsRequest, dict(resources=[dict(resource_type=BROKER, resource_name="9", configuration_keys=None)]))
     (result,) = client.call(other_broker, 4, DescribeConfigsResponse).results
     assert (result.error_code, result.error_message) == (42, "Unexpected broker id, expected 1 or empty string, but received 9")
-    # CLIENT_METRICS (KIP-714): Ottla keeps no client metrics subscriptions.
-    unsupported = make(DescribeConfigsRequest, dict(resources=[dict(resource_type=16, resource_name="1", configuration_keys=None)]))
-    assert client.call(unsupported, 4, DescribeConfigsResponse).results[0].error_code == 42
 
 
 @pytest.mark.parametrize("version", range(0, 3))

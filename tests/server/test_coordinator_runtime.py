@@ -74,8 +74,8 @@ def test_load_skips_a_record_that_does_not_parse_and_goes_on():
     assert applied == [b"1", b"2"]
 
 
-def test_the_registry_names_both_internal_topics_compacted():
-    assert INTERNAL_TOPICS == {"__consumer_offsets", "__transaction_state"}
+def test_the_registry_names_the_internal_topics_compacted():
+    assert INTERNAL_TOPICS == {"__consumer_offsets", "__transaction_state", "__share_group_state"}
     assert OFFSETS.configs["cleanup.policy"] == TRANSACTION_STATE.configs["cleanup.policy"] == "compact"
     storage = Storage.open(None)
     CoordinatorLog(storage, OFFSETS, 2)
