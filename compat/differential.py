@@ -851,6 +851,8 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
             {"resource_type": 2, "resource_name": t, "configs": [{"name": "retention.ms", "value": str(7_200_000 + v)}]},
             {"resource_type": 4, "resource_name": "1", "configs": [{"name": "log.retention.hours", "value": "1"}]}]},
         ApiKey.DESCRIBE_LOG_DIRS: {"topics": [{"topic": t, "partitions": [0]}]},
+        # A refusal only (the reference is shared): a path that is none of the broker's log dirs.
+        ApiKey.ALTER_REPLICA_LOG_DIRS: {"dirs": [{"path": f"/req-no-such-dir-{c.tag}", "topics": [{"name": t, "partitions": [0]}]}]},
         ApiKey.CREATE_PARTITIONS: {"timeout_ms": 5000, "validate_only": False,
                                    "topics": [{"name": f"req-cp-{c.tag}", "count": 2 + v, "assignments": None}]},
         ApiKey.DELETE_GROUPS: {"groups_names": [f"req-missing-{c.tag}"]},

@@ -169,8 +169,9 @@ class Broker:
 
     @property
     def data_dir(self) -> Path | None:
-        value = self.config.data_dir
-        return None if value is None else Path(value)
+        """The first log directory, where the broker keeps its own state (Kafka's metadata.log.dir)."""
+        log_dirs = self.config.log_dirs
+        return log_dirs[0] if log_dirs else None
 
     @property
     def advertised_host(self) -> str:
@@ -222,7 +223,12 @@ class Broker:
         authorizer = Authorizer.from_settings(
             config.value("authorizer.class.name") or "", config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
         )
-        self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults())
+        self.storage = Storage.open(
+            data_dir,
+            defaults=self.broker_configs.topic_defaults(),
+            more_dirs=self.config.log_dirs[1:],
+            meta_properties={"node.id": str(self.config.node_id), "cluster.id": self.config.cluster_id},
+        )
         self.metrics.topic_by_id = self.storage.topic_by_id
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()

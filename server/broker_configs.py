@@ -52,8 +52,8 @@ DERIVED_KEYS: dict[str, ConfigKey] = {
     for key in (
         ConfigKey("listeners", _LIST, None, "The listener Ottla binds: `PLAINTEXT://` and the `host` and `port` settings."),
         ConfigKey("advertised.listeners", _LIST, None, "The listener clients are told to use: the advertised host and the bound port."),
-        ConfigKey("log.dirs", _LIST, None, "The one log directory: the `data.dir` setting; empty for a broker in memory."),
-        ConfigKey("log.dir", _LIST, None, "The one log directory: the `data.dir` setting; empty for a broker in memory."),
+        ConfigKey("log.dirs", _LIST, None, "The log directories, comma-separated: the `data.dir` setting; empty for a broker in memory."),
+        ConfigKey("log.dir", _LIST, None, "The log directories, comma-separated: the `data.dir` setting; empty for a broker in memory."),
         ConfigKey("broker.id", _INT, -1, "This broker's node id: the `node.id` setting."),
     )
 }

@@ -64,7 +64,10 @@ class BrokerConfig:
     host: str = _setting(STRING, "127.0.0.1", "Address the listener binds to (or `listeners=PLAINTEXT://HOST:PORT`).")
     port: int = _setting(INT, 9092, "Listener port; 0 picks a free one.", between(0, 65535))
     data_dir: str | None = _setting(
-        STRING, "./ottla-data", "Directory for the log (or Kafka's `log.dirs`, one directory); empty means in memory.", nullable=True
+        STRING,
+        "./ottla-data",
+        "Log directory, or Kafka's `log.dirs`: several, comma-separated, the first holding the broker's own state; empty means in memory.",
+        nullable=True,
     )
     node_id: int = _setting(INT, 1, "This broker's node id (or Kafka's `broker.id`).", at_least(0))
     advertised_host: str | None = _setting(STRING, None, "Host name given to clients in Metadata (default: the bind host).")
@@ -237,6 +240,13 @@ class BrokerConfig:
             return None if key is None else self.value(name)
         return text if key is None else key.parse(text)
 
+    @property
+    def log_dirs(self) -> list[Path]:
+        """The log directories `data.dir` names (Kafka's `log.dirs`, comma-separated); none in memory."""
+        if self.data_dir is None:
+            return []
+        return [Path(part.strip()) for part in self.data_dir.split(",") if part.strip()]
+
     def value(self, name: str) -> Any:
         """A setting's value by its Kafka name (for code that walks the registry), Kafka's
         default for one of its settings Ottla only accepts and nobody set."""
@@ -372,9 +382,6 @@ def load_properties(path: str | Path) -> dict[str, str]:
         pairs = parse_properties(path.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    for key in ("log.dirs", "log.dir"):
-        if "," in pairs.get(key, ""):
-            raise ConfigError(f"invalid value for {key} in {path}: Ottla keeps one log directory, got {pairs[key]!r}")
     return accepted_settings(pairs, f"from {path}")
 
 

@@ -1,9 +1,10 @@
 """Kafka's background log tasks, run on the broker's event loop: retention (LogManager's
 cleanupLogs, every `log.retention.check.interval.ms`), compaction (the LogCleaner, every
 `log.cleaner.backoff.ms` while `log.cleaner.enable`) and time-based flushes (flushDirtyLogs,
-every `log.flush.scheduler.interval.ms`), and the removal of deleted segments and topics
+every `log.flush.scheduler.interval.ms`), the removal of deleted segments and topics
 once their file.delete.delay.ms has passed (Kafka schedules each such delete; here a check
-every second finds the due ones). Each pass reads the topics' current configs, so a
+every second finds the due ones), the check that every log directory is still there, and
+the copy of partitions that AlterReplicaLogDirs moves (Kafka's ReplicaAlterLogDirsThread). Each pass reads the topics' current configs, so a
 retention.ms altered at runtime applies at the next pass, without a restart.
 
 Compaction decodes every record of the logs it cleans (seconds for a few hundred MB), so
@@ -29,6 +30,11 @@ NEVER = 2**63 - 1
 COMPACTION_SLICE_S = 0.005
 # How often files whose file.delete.delay.ms has passed are looked for.
 FILE_DELETION_CHECK_MS = 1000
+# How often log directories are checked for having gone (removed, unmounted), and for
+# partitions to move (AlterReplicaLogDirs, or a move a restart cut short).
+LOG_DIR_CHECK_MS = 1000
+# What a partition move copies at a time; its last step (the swap) copies no more while appends wait.
+MOVE_STEP_BYTES = 256 * 1024
 
 
 class LogMaintenance:
@@ -38,6 +44,7 @@ class LogMaintenance:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._compaction: asyncio.Task[None] | None = None
         self._compaction_steps: Generator[None, None, int] | None = None
+        self._moves: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         storage = self.storage
@@ -48,6 +55,8 @@ class LogMaintenance:
         if config.log_flush_scheduler_interval_ms != NEVER:
             self._every("flush", config.log_flush_scheduler_interval_ms, storage.flush_if_due)
         self._every("file deletion", FILE_DELETION_CHECK_MS, storage.delete_expired_files)
+        if storage.log_dirs:
+            self._every("log dirs", LOG_DIR_CHECK_MS, self._check_log_dirs)
 
     def reconfigure(self, config: BrokerConfig) -> None:
         """Reschedule the tasks on changed settings (log.cleaner.backoff.ms is dynamic in Kafka);
@@ -65,6 +74,9 @@ class LogMaintenance:
         if self._compaction is not None:
             self._compaction.cancel()
             self._compaction = None
+        if self._moves is not None:
+            self._moves.cancel()
+            self._moves = None
         if self._compaction_steps is not None:
             # Now, before the storage closes: an unfinished segment rewrite is discarded.
             self._compaction_steps.close()
@@ -87,6 +99,22 @@ class LogMaintenance:
             log.exception("log compaction pass failed")
         finally:
             steps.close()
+
+    def _check_log_dirs(self, now_ms: int) -> None:
+        self.storage.check_log_dirs(now_ms)
+        if self.storage.moving and (self._moves is None or self._moves.done()):
+            self._moves = asyncio.get_running_loop().create_task(self._copy_moves())
+
+    async def _copy_moves(self) -> None:
+        """Copy moving partitions in slices, clients served between them, until none is left."""
+        try:
+            while self.storage.moving:
+                slice_ends = time.monotonic() + COMPACTION_SLICE_S
+                while self.storage.moving and time.monotonic() < slice_ends:
+                    self.storage.copy_moves(MOVE_STEP_BYTES)
+                await asyncio.sleep(0)
+        except Exception:
+            log.exception("log dir move failed")
 
     def _every(self, name: str, interval_ms: int, task: Callable[[int], object]) -> None:
         def run() -> None:

@@ -17,23 +17,29 @@ if TYPE_CHECKING:
 def partition_metadata(context: RequestContext, info: TopicInfo) -> list[MetadataResponseMetadataResponsePartition]:
     """A single node leads every partition and is its only replica; a cluster says each
     partition's replicas, leader, epoch and ISR, and its replicas on nodes not running as
-    offline (LEADER_NOT_AVAILABLE while it has no leader, as Kafka's MetadataCache answers)."""
+    offline (LEADER_NOT_AVAILABLE while it has no leader, as Kafka's MetadataCache answers).
+    A partition in a failed log directory has its one replica offline and no leader, as
+    Kafka's controller leaves a partition whose last replica's directory failed."""
     cluster = context.services.cluster
     if cluster is not None:
         return [_cluster_partition(context, cluster, info, index) for index in range(info.partitions)]
     node = context.node.node_id
-    return [
-        {
-            "error_code": ErrorCode.NONE,
-            "partition_index": index,
-            "leader_id": node,
-            "leader_epoch": 0,
-            "replica_nodes": [node],
-            "isr_nodes": [node],
-            "offline_replicas": [],
-        }
-        for index in range(info.partitions)
-    ]
+    storage = context.storage
+    partitions: list[MetadataResponseMetadataResponsePartition] = []
+    for index in range(info.partitions):
+        offline = storage.offline_dirs and storage.is_offline(info.name, index)
+        partitions.append(
+            {
+                "error_code": ErrorCode.LEADER_NOT_AVAILABLE if offline else ErrorCode.NONE,
+                "partition_index": index,
+                "leader_id": NO_LEADER if offline else node,
+                "leader_epoch": 0,
+                "replica_nodes": [node],
+                "isr_nodes": [node],
+                "offline_replicas": [node] if offline else [],
+            }
+        )
+    return partitions
 
 
 def _cluster_partition(context: RequestContext, cluster: ClusterState, info: TopicInfo, index: int) -> MetadataResponseMetadataResponsePartition:

@@ -1,7 +1,12 @@
-"""DescribeLogDirs: the one log directory, each partition's size in bytes (the sum of its
-segment files, as Kafka's UnifiedLog.size) and the file system's capacity (KIP-827). In a
-cluster each node lists the partitions it holds a replica of (the replicas share the one log
-directory and the one log, so each says the same size, with no lag)."""
+"""DescribeLogDirs: every log directory (Kafka's `log.dirs`, in their order), each partition
+in it with its size in bytes (the sum of its segment files, as Kafka's UnifiedLog.size), and
+the file system's capacity (KIP-827). A partition on its way to another directory
+(AlterReplicaLogDirs) is listed there too, as Kafka lists a future log: `is_future_key`, the
+bytes copied so far and how far it lags. A failed directory answers KAFKA_STORAGE_ERROR with
+nothing in it, as Kafka's ReplicaManager.describeLogDirs does for an offline one. Nobody
+cordons a directory here (KIP-1066), so v5's `is_cordoned` is false. In a cluster each node
+lists the partitions it holds a replica of (the replicas share the log directories and the
+one log, so each says the same size, with no lag)."""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from typing import TYPE_CHECKING
 
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from ottla.server.cluster.routing import partition_state
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.storage import Storage
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -26,7 +33,7 @@ if TYPE_CHECKING:
     )
 
 API = ApiKey.DESCRIBE_LOG_DIRS
-VERSIONS = (0, 4)
+VERSIONS = (0, 5)
 
 # What an in-memory broker reports as its log directory: no path, no file system.
 MEMORY_LOG_DIR = "(memory)"
@@ -54,19 +61,40 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeLogD
             if info is not None:
                 hosted[name] = [p for p in partitions if node_id in partition_state(context, cluster, info, p).replicas]
         wanted = hosted
+    states = storage.log_dir_states()
+    if not states:
+        topics = _topics_in(storage, wanted, None)
+        memory: DescribeLogDirsResponseDescribeLogDirsResult = {
+            "error_code": ErrorCode.NONE, "log_dir": MEMORY_LOG_DIR, "topics": topics, "total_bytes": -1, "usable_bytes": -1, "is_cordoned": False
+        }
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": [memory]}
+    results: list[DescribeLogDirsResponseDescribeLogDirsResult] = []
+    for state in states:
+        error, topics, total, usable = ErrorCode.KAFKA_STORAGE_ERROR, [], -1, -1
+        if not state.offline:
+            try:
+                usage = shutil.disk_usage(state.path)
+            except OSError:
+                storage.fail_log_dir(state.path)
+            else:
+                error, topics, total, usable = ErrorCode.NONE, _topics_in(storage, wanted, state.path), usage.total, usage.free
+        results.append(
+            {"error_code": error, "log_dir": str(state.path.resolve()), "topics": topics, "total_bytes": total, "usable_bytes": usable, "is_cordoned": False}
+        )
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": results}
+
+
+def _topics_in(storage: Storage, wanted: dict[str, Sequence[int]], log_dir: Path | None) -> list[DescribeLogDirsResponseDescribeLogDirsTopic]:
+    """The wanted partitions whose current or future log is in `log_dir` (None: in memory)."""
     topics: list[DescribeLogDirsResponseDescribeLogDirsTopic] = []
     for name, partitions in wanted.items():
-        entries: list[DescribeLogDirsResponseDescribeLogDirsPartition] = [
-            {"partition_index": index, "partition_size": storage.partition(name, index).size, "offset_lag": 0, "is_future_key": False}
-            for index in partitions
-        ]
+        entries: list[DescribeLogDirsResponseDescribeLogDirsPartition] = []
+        for index in partitions:
+            if storage.log_dir_of(name, index) == log_dir:
+                entries.append({"partition_index": index, "partition_size": storage.partition(name, index).size, "offset_lag": 0, "is_future_key": False})
+            future = storage.future_log(name, index)
+            if future is not None and future.destination == log_dir:
+                entries.append({"partition_index": index, "partition_size": future.size, "offset_lag": future.offset_lag, "is_future_key": True})
         if entries:
             topics.append({"name": name, "partitions": entries})
-    data_dir = context.services.data_dir
-    if data_dir is None:
-        log_dir, total, usable = MEMORY_LOG_DIR, -1, -1
-    else:
-        usage = shutil.disk_usage(data_dir)
-        log_dir, total, usable = str(data_dir.resolve()), usage.total, usage.free
-    result: DescribeLogDirsResponseDescribeLogDirsResult = {"error_code": ErrorCode.NONE, "log_dir": log_dir, "topics": topics, "total_bytes": total, "usable_bytes": usable}
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": [result]}
+    return topics

@@ -39,7 +39,7 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 from kafka_wire import RawClient, make
 
 TOPIC, BROKER = 2, 4
-ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0),
+ADMIN = {21: (0, 2), 23: (0, 4), 32: (0, 4), 33: (0, 2), 34: (0, 2), 35: (0, 5), 37: (0, 3), 43: (0, 2), 44: (0, 1), 45: (0, 1), 46: (0, 0),
          48: (0, 1), 49: (0, 1), 60: (0, 2), 75: (0, 0)}
 
 
@@ -185,7 +185,7 @@ def test_describe_cluster(client, ottla_broker, version):
         assert client.call(controllers, 1, DescribeClusterResponse).error_code == 114  # MISMATCHED_ENDPOINT_TYPE
 
 
-@pytest.mark.parametrize("version", range(0, 5))
+@pytest.mark.parametrize("version", range(0, 6))
 def test_describe_log_dirs_reports_sizes(client, ottla_broker, version):
     name = _topic(client, partitions=2)
     _produce(ottla_broker.bootstrap_servers, name, 20, partition=1)

@@ -195,7 +195,6 @@ def test_kafka_spellings_and_listeners_are_translated(tmp_path, caplog):
         ("listeners=127.0.0.1:9092", "listeners"),
         ("advertised.listeners=PLAINTEXT://host:port", "advertised.listeners"),
         ("listener.name.external.connections.max.idle.ms=soon", "connections.max.idle.ms"),
-        ("log.dirs=/a,/b", "log.dirs"),
     ],
 )
 def test_properties_ottla_cannot_honour_are_refused(tmp_path, line, key):

@@ -1021,6 +1021,35 @@ class AlterConfigsResponse(TypedDict):
     responses: list[AlterConfigsResponseAlterConfigsResourceResponse]
 
 
+class AlterReplicaLogDirsRequestAlterReplicaLogDir(TypedDict):
+    path: str
+    topics: list[AlterReplicaLogDirsRequestAlterReplicaLogDirTopic]
+
+
+class AlterReplicaLogDirsRequestAlterReplicaLogDirTopic(TypedDict):
+    name: str
+    partitions: list[int]
+
+
+class AlterReplicaLogDirsRequest(TypedDict):
+    dirs: list[AlterReplicaLogDirsRequestAlterReplicaLogDir]
+
+
+class AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult(TypedDict):
+    topic_name: str
+    partitions: list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult]
+
+
+class AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult(TypedDict):
+    partition_index: int
+    error_code: int
+
+
+class AlterReplicaLogDirsResponse(TypedDict):
+    throttle_time_ms: int
+    results: list[AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult]
+
+
 class DescribeLogDirsRequestDescribableLogDirTopic(TypedDict):
     topic: str
     partitions: list[int]
@@ -1036,6 +1065,7 @@ class DescribeLogDirsResponseDescribeLogDirsResult(TypedDict):
     topics: list[DescribeLogDirsResponseDescribeLogDirsTopic]
     total_bytes: NotRequired[int]
     usable_bytes: NotRequired[int]
+    is_cordoned: NotRequired[bool]
 
 
 class DescribeLogDirsResponseDescribeLogDirsTopic(TypedDict):

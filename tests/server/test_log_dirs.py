@@ -1,0 +1,174 @@
+"""JBOD over the wire: a broker with two log directories, DescribeLogDirs per directory,
+AlterReplicaLogDirs moving a partition while real clients produce and consume (every record
+once), a restart, and a directory that fails under the broker."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from kafka import TopicPartitionReplica
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaStorageError, LeaderNotAvailableError, LogDirNotFoundError, NoError, ReplicaNotAvailableError
+from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
+from kafka.protocol.consumer.offsets import ListOffsetsRequest, ListOffsetsResponse
+from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+from kafka_wire import RawClient, build_records, make
+
+from ottla.testing import ThreadedBroker, running_broker
+
+
+@pytest.fixture
+def dirs(tmp_path: pathlib.Path) -> list[pathlib.Path]:
+    return [tmp_path / "d0", tmp_path / "d1"]
+
+
+@pytest.fixture
+def broker(dirs: list[pathlib.Path]) -> Iterator[ThreadedBroker]:
+    with running_broker(data_dir=",".join(map(str, dirs))) as started:
+        yield started
+
+
+def admin_of(broker: ThreadedBroker) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers, request_timeout_ms=10_000)
+
+
+def placement(admin: KafkaAdminClient, topic: str) -> dict[str, list[tuple[int, bool]]]:
+    """Each log dir (by name) -> its (partition, is_future) entries of `topic`."""
+    (described,) = admin.describe_log_dirs()
+    return {
+        pathlib.Path(log_dir["log_dir"]).name: sorted(
+            (p["partition_index"], p["is_future_key"]) for t in log_dir["topics"] if t["name"] == topic for p in t["partitions"]
+        )
+        for log_dir in described["log_dirs"]
+    }
+
+
+def test_partitions_spread_over_the_directories_and_stay_after_a_restart(dirs: list[pathlib.Path]) -> None:
+    topic = f"jbod-{uuid.uuid4().hex[:8]}"
+    with running_broker(data_dir=",".join(map(str, dirs))) as broker:
+        admin = admin_of(broker)
+        admin.create_topics([NewTopic(topic, 4, 1)])
+        assert placement(admin, topic) == {"d0": [(0, False), (2, False)], "d1": [(1, False), (3, False)]}
+        admin.close()
+    assert sorted(path.name for path in dirs[1].glob(f"{topic}-*")) == [f"{topic}-1", f"{topic}-3"]
+    with running_broker(data_dir=",".join(map(str, dirs))) as broker:
+        admin = admin_of(broker)
+        assert placement(admin, topic) == {"d0": [(0, False), (2, False)], "d1": [(1, False), (3, False)]}
+        admin.close()
+
+
+def test_a_partition_moves_while_clients_produce_and_consume(broker: ThreadedBroker, dirs: list[pathlib.Path]) -> None:
+    topic = f"jbod-{uuid.uuid4().hex[:8]}"
+    admin = admin_of(broker)
+    admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"segment.bytes": "1048576"})])
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "enable.idempotence": True, "linger.ms": 5})
+    acked: list[int] = []
+    failures: list[str] = []
+
+    def delivered(error: object, message: object) -> None:
+        if error is not None:
+            failures.append(str(error))
+        else:
+            acked.append(int(message.value()[:8]))  # type: ignore[attr-defined]
+
+    stop = threading.Event()
+
+    def produce() -> None:
+        sequence = 0
+        while not stop.is_set() or sequence < 20_000:
+            try:
+                producer.produce(topic, b"%08d" % sequence + b"x" * 200, on_delivery=delivered)
+            except BufferError:
+                producer.poll(0.05)  # librdkafka's queue is full: wait for acks
+                continue
+            sequence += 1
+            producer.poll(0)
+        producer.flush(30)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(acked) < 10_000:
+            assert time.monotonic() < deadline and not failures, (len(acked), failures[:3])
+            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        answer = admin.alter_replica_log_dirs({TopicPartitionReplica(topic, 0, 1): str(dirs[1].resolve())})
+        assert list(answer.values()) == [NoError]
+        while placement(admin, topic) != {"d0": [], "d1": [(0, False)]}:
+            assert time.monotonic() < deadline, placement(admin, topic)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join()
+    assert not failures
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": topic, "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer.subscribe([topic])
+    seen: list[int] = []
+    while True:
+        message = consumer.poll(10)
+        assert message is not None, "the consumer got stuck"
+        if message.error():
+            break  # the end of the partition
+        seen.append(int(message.value()[:8]))
+    consumer.close()
+    assert sorted(acked) == list(range(len(acked))) and seen == sorted(acked), "every acked record once, in order"
+    assert list(dirs[1].glob(f"{topic}-0/*.log")) and not (dirs[0] / f"{topic}-0").exists()
+    admin.close()
+
+
+def test_alter_replica_log_dirs_errors(broker: ThreadedBroker, dirs: list[pathlib.Path]) -> None:
+    topic = f"jbod-{uuid.uuid4().hex[:8]}"
+    admin = admin_of(broker)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    answer = admin.alter_replica_log_dirs({
+        TopicPartitionReplica(topic, 0, 1): str(dirs[0].parent / "elsewhere"),
+        TopicPartitionReplica(topic, 5, 1): str(dirs[1]),
+    })
+    assert answer == {TopicPartitionReplica(topic, 0, 1): LogDirNotFoundError, TopicPartitionReplica(topic, 5, 1): ReplicaNotAvailableError}
+    admin.close()
+
+
+def test_a_failed_directory_takes_only_its_partitions_offline(broker: ThreadedBroker, dirs: list[pathlib.Path]) -> None:
+    topic = f"jbod-{uuid.uuid4().hex[:8]}"
+    admin = admin_of(broker)
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    shutil.rmtree(dirs[1])  # partition 1's directory, gone under the broker
+    deadline = time.monotonic() + 10
+    while True:
+        (described,) = admin.describe_log_dirs()
+        errors = {pathlib.Path(d["log_dir"]).name: d["error_code"] for d in described["log_dirs"]}
+        if errors == {"d0": 0, "d1": KafkaStorageError.errno}:
+            break
+        assert time.monotonic() < deadline, errors
+        time.sleep(0.2)
+    admin.close()
+    with RawClient(broker.bootstrap_servers) as client:
+        records = build_records(2, [(b"k", b"v")])
+        body = dict(acks=-1, timeout_ms=5000, transactional_id=None, topic_data=[
+            dict(name=topic, partition_data=[dict(index=0, records=records), dict(index=1, records=records)])
+        ])
+        produced = client.call(make(ProduceRequest, body), 9, ProduceResponse).responses[0].partition_responses
+        assert {p.index: p.error_code for p in produced} == {0: 0, 1: KafkaStorageError.errno}
+        fetch = dict(replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, isolation_level=0, session_id=0, session_epoch=-1,
+                     topics=[dict(topic=topic, partitions=[dict(partition=p, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1,
+                                                               log_start_offset=-1, partition_max_bytes=1 << 20) for p in (0, 1)])],
+                     forgotten_topics_data=[], rack_id="")
+        fetched = client.call(make(FetchRequest, fetch), 12, FetchResponse).responses[0].partitions
+        assert {p.partition_index: p.error_code for p in fetched} == {0: 0, 1: KafkaStorageError.errno}
+        offsets = dict(replica_id=-1, isolation_level=0, topics=[dict(name=topic, partitions=[
+            dict(partition_index=p, timestamp=-1, current_leader_epoch=-1) for p in (0, 1)])])
+        listed = client.call(make(ListOffsetsRequest, offsets), 7, ListOffsetsResponse).topics[0].partitions
+        assert {p.partition_index: (p.error_code, p.offset) for p in listed} == {0: (0, 1), 1: (KafkaStorageError.errno, -1)}
+        metadata = client.call(make(MetadataRequest, dict(topics=[dict(name=topic)], allow_auto_topic_creation=False,
+                                                          include_topic_authorized_operations=False)), 9, MetadataResponse)
+        partitions = {p.partition_index: (p.error_code, p.leader_id, p.offline_replicas) for p in metadata.topics[0].partitions}
+        assert partitions == {0: (0, 1, []), 1: (LeaderNotAvailableError.errno, -1, [1])}
