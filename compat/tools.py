@@ -480,7 +480,8 @@ STEPS: list[Step] = [
                     _scratch_file(n, "plan.json", json.dumps(_reassignment_plan(n.outputs["kafka-reassign-partitions --generate"])))],
          _check_verified),
     Step("kafka-reassign-partitions --execute between log dirs", "kafka-reassign-partitions", _bs, _check_ok,
-         not_applicable="Ottla has one log dir (several log.dirs, JBOD, are not implemented yet)"),
+         not_applicable="these runs' brokers (Ottla and the shared reference) have one log dir each; "
+                        "tests/integration/test_log_dirs_tools.py moves a partition between an Ottla's two with this tool"),
     # An open transaction (see _OPEN_TRANSACTION) on partition 0, found and aborted by an operator.
     Step("kafka-transactions list", "kafka-transactions", lambda n: [*_bs(n), "list"], _check_transaction_listed,
          prepare=_open_transaction, compare_output=False),

@@ -40,15 +40,19 @@ def admin_of(broker: ThreadedBroker) -> KafkaAdminClient:
     return KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers, request_timeout_ms=10_000)
 
 
-def placement(admin: KafkaAdminClient, topic: str) -> dict[str, list[tuple[int, bool]]]:
-    """Each log dir (by name) -> its (partition, is_future) entries of `topic`."""
+def placement(admin: KafkaAdminClient, topic: str | None = None) -> dict[str, list[tuple[int, bool]]]:
+    """Each log dir (by name) -> its (partition, is_future) entries of `topic` (of all topics: None)."""
     (described,) = admin.describe_log_dirs()
     return {
         pathlib.Path(log_dir["log_dir"]).name: sorted(
-            (p["partition_index"], p["is_future_key"]) for t in log_dir["topics"] if t["name"] == topic for p in t["partitions"]
+            (p["partition_index"], p["is_future_key"]) for t in log_dir["topics"] if topic in (None, t["name"]) for p in t["partitions"]
         )
         for log_dir in described["log_dirs"]
     }
+
+
+def dir_of(admin: KafkaAdminClient, topic: str, partition: int) -> str:
+    return next(name for name, partitions in placement(admin, topic).items() if (partition, False) in partitions)
 
 
 def test_partitions_spread_over_the_directories_and_stay_after_a_restart(dirs: list[pathlib.Path]) -> None:
@@ -56,12 +60,15 @@ def test_partitions_spread_over_the_directories_and_stay_after_a_restart(dirs: l
     with running_broker(data_dir=",".join(map(str, dirs))) as broker:
         admin = admin_of(broker)
         admin.create_topics([NewTopic(topic, 4, 1)])
-        assert placement(admin, topic) == {"d0": [(0, False), (2, False)], "d1": [(1, False), (3, False)]}
+        placed = placement(admin, topic)
+        counts = [len(partitions) for partitions in placement(admin).values()]
         admin.close()
-    assert sorted(path.name for path in dirs[1].glob(f"{topic}-*")) == [f"{topic}-1", f"{topic}-3"]
+    # Each partition went to the directory with the fewest (the broker's internal topics counted).
+    assert max(counts) - min(counts) <= 1 and all(placed.values()), (counts, placed)
+    assert sorted(path.name for path in dirs[1].glob(f"{topic}-*")) == [f"{topic}-{index}" for index, _ in placed["d1"]]
     with running_broker(data_dir=",".join(map(str, dirs))) as broker:
         admin = admin_of(broker)
-        assert placement(admin, topic) == {"d0": [(0, False), (2, False)], "d1": [(1, False), (3, False)]}
+        assert placement(admin, topic) == placed
         admin.close()
 
 
@@ -101,9 +108,11 @@ def test_a_partition_moves_while_clients_produce_and_consume(broker: ThreadedBro
             assert time.monotonic() < deadline and not failures, (len(acked), failures[:3])
             time.sleep(0.05)
         deadline = time.monotonic() + 30
-        answer = admin.alter_replica_log_dirs({TopicPartitionReplica(topic, 0, 1): str(dirs[1].resolve())})
+        source = dir_of(admin, topic, 0)
+        destination = next(path for path in dirs if path.name != source)
+        answer = admin.alter_replica_log_dirs({TopicPartitionReplica(topic, 0, 1): str(destination.resolve())})
         assert list(answer.values()) == [NoError]
-        while placement(admin, topic) != {"d0": [], "d1": [(0, False)]}:
+        while placement(admin, topic) != {source: [], destination.name: [(0, False)]}:
             assert time.monotonic() < deadline, placement(admin, topic)
             time.sleep(0.1)
     finally:
@@ -121,7 +130,7 @@ def test_a_partition_moves_while_clients_produce_and_consume(broker: ThreadedBro
         seen.append(int(message.value()[:8]))
     consumer.close()
     assert sorted(acked) == list(range(len(acked))) and seen == sorted(acked), "every acked record once, in order"
-    assert list(dirs[1].glob(f"{topic}-0/*.log")) and not (dirs[0] / f"{topic}-0").exists()
+    assert list(destination.glob(f"{topic}-0/*.log")) and not (destination.parent / source / f"{topic}-0").exists()
     admin.close()
 
 
@@ -140,8 +149,10 @@ def test_alter_replica_log_dirs_errors(broker: ThreadedBroker, dirs: list[pathli
 def test_a_failed_directory_takes_only_its_partitions_offline(broker: ThreadedBroker, dirs: list[pathlib.Path]) -> None:
     topic = f"jbod-{uuid.uuid4().hex[:8]}"
     admin = admin_of(broker)
-    admin.create_topics([NewTopic(topic, 2, 1)])
-    shutil.rmtree(dirs[1])  # partition 1's directory, gone under the broker
+    admin.create_topics([NewTopic(topic, 4, 1)])  # whatever the internal topics hold, some in each directory
+    placed = placement(admin, topic)
+    (kept, _), (lost, _) = placed["d0"][0], placed["d1"][0]
+    shutil.rmtree(dirs[1])  # gone under the broker
     deadline = time.monotonic() + 10
     while True:
         (described,) = admin.describe_log_dirs()
@@ -154,21 +165,21 @@ def test_a_failed_directory_takes_only_its_partitions_offline(broker: ThreadedBr
     with RawClient(broker.bootstrap_servers) as client:
         records = build_records(2, [(b"k", b"v")])
         body = dict(acks=-1, timeout_ms=5000, transactional_id=None, topic_data=[
-            dict(name=topic, partition_data=[dict(index=0, records=records), dict(index=1, records=records)])
+            dict(name=topic, partition_data=[dict(index=p, records=records) for p in (kept, lost)])
         ])
         produced = client.call(make(ProduceRequest, body), 9, ProduceResponse).responses[0].partition_responses
-        assert {p.index: p.error_code for p in produced} == {0: 0, 1: KafkaStorageError.errno}
+        assert {p.index: p.error_code for p in produced} == {kept: 0, lost: KafkaStorageError.errno}
         fetch = dict(replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, isolation_level=0, session_id=0, session_epoch=-1,
                      topics=[dict(topic=topic, partitions=[dict(partition=p, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1,
-                                                               log_start_offset=-1, partition_max_bytes=1 << 20) for p in (0, 1)])],
+                                                               log_start_offset=-1, partition_max_bytes=1 << 20) for p in (kept, lost)])],
                      forgotten_topics_data=[], rack_id="")
         fetched = client.call(make(FetchRequest, fetch), 12, FetchResponse).responses[0].partitions
-        assert {p.partition_index: p.error_code for p in fetched} == {0: 0, 1: KafkaStorageError.errno}
+        assert {p.partition_index: p.error_code for p in fetched} == {kept: 0, lost: KafkaStorageError.errno}
         offsets = dict(replica_id=-1, isolation_level=0, topics=[dict(name=topic, partitions=[
-            dict(partition_index=p, timestamp=-1, current_leader_epoch=-1) for p in (0, 1)])])
+            dict(partition_index=p, timestamp=-1, current_leader_epoch=-1) for p in (kept, lost)])])
         listed = client.call(make(ListOffsetsRequest, offsets), 7, ListOffsetsResponse).topics[0].partitions
-        assert {p.partition_index: (p.error_code, p.offset) for p in listed} == {0: (0, 1), 1: (KafkaStorageError.errno, -1)}
+        assert {p.partition_index: (p.error_code, p.offset) for p in listed} == {kept: (0, 1), lost: (KafkaStorageError.errno, -1)}
         metadata = client.call(make(MetadataRequest, dict(topics=[dict(name=topic)], allow_auto_topic_creation=False,
                                                           include_topic_authorized_operations=False)), 9, MetadataResponse)
         partitions = {p.partition_index: (p.error_code, p.leader_id, p.offline_replicas) for p in metadata.topics[0].partitions}
-        assert partitions == {0: (0, 1, []), 1: (LeaderNotAvailableError.errno, -1, [1])}
+        assert partitions[kept] == (0, 1, []) and partitions[lost] == (LeaderNotAvailableError.errno, -1, [1])
