@@ -267,12 +267,16 @@ class TransactionCoordinator:
         """TransactionCoordinator.handleAddPartitionsToTransaction: the transaction is
         Ongoing from its first partition; its timeout counts from then. `tv2` says the
         partitions come from a transaction version 2 client, through its Produce v12 or
-        TxnOffsetCommit v5 (KIP-890 part 2: no AddPartitionsToTxn of its own)."""
+        TxnOffsetCommit v5 (KIP-890 part 2: no AddPartitionsToTxn of its own); below a
+        finalized transaction.version 2 such an add is UNSUPPORTED_VERSION, as Kafka 4.4
+        answers it, unless the partitions are already in the transaction."""
         error, txn = self._validate(transactional_id, producer_id, producer_epoch)
         if txn is None:
             return error
         if txn.state is TxnState.ONGOING and partitions <= txn.partitions:
             return ErrorCode.NONE
+        if tv2 and self.transaction_version() < 2:
+            return ErrorCode.UNSUPPORTED_VERSION
         start = txn.start_ms if txn.state is TxnState.ONGOING else self.wall_clock_ms()
         try:
             self._write(txn, TxnState.ONGOING, partitions=(txn.partitions if txn.state is TxnState.ONGOING else set()) | partitions, start_ms=start,
@@ -312,8 +316,11 @@ class TransactionCoordinator:
     def end_transaction(self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool, tv2: bool = False) -> InitResult:
         """TransactionCoordinator.handleEndTransaction. With transaction version 1 a retry
         of an end that already completed succeeds and the other end of a completed
-        transaction is INVALID_TXN_STATE. `tv2` is EndTxn v5 (KIP-890 part 2): see `_end_tv2`."""
+        transaction is INVALID_TXN_STATE. `tv2` is EndTxn v5 (KIP-890 part 2): see `_end_tv2`;
+        below a finalized transaction.version 2 Kafka 4.4 refuses it with UNSUPPORTED_VERSION."""
         if tv2:
+            if self.transaction_version() < 2:
+                return InitResult(ErrorCode.UNSUPPORTED_VERSION)
             return self._end_tv2(transactional_id, producer_id, producer_epoch, commit)
         error, txn = self._validate(transactional_id, producer_id, producer_epoch)
         if txn is None:

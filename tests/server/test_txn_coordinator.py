@@ -285,19 +285,18 @@ def test_a_retried_end_that_exhausted_the_epoch_is_recognised_by_the_previous_id
     again.close()
 
 
-@pytest.mark.parametrize("transaction_version, bumps", [(2, 2), (0, 1)])
-def test_the_client_transaction_version_survives_a_restart_from_value_version_1(tmp_path: pathlib.Path, transaction_version: int, bumps: int) -> None:
+def test_the_client_transaction_version_survives_a_restart(tmp_path: pathlib.Path) -> None:
     """A v2 transaction open across a restart times out into the v2 abort (two bumps, so its
-    producer's EndTxn is fenced). At transaction.version 0 the log is written in value version
-    0, which has no ClientTransactionVersion: Kafka forgets it there too, and aborts as version 1."""
-    h = Harness(tmp_path, transaction_version=transaction_version)
+    producer's EndTxn is fenced, not taken for a retry): the log's value version 1 kept it."""
+    h = Harness(tmp_path)
     pid = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id
     assert h.coordinator.add_partitions("tx", pid, 0, {("t", 0)}, tv2=True) is ErrorCode.NONE
     h.close()
-    again = Harness(tmp_path, transaction_version=transaction_version)
-    assert again.coordinator.describe("tx").tv2 is (transaction_version >= 1)
+    again = Harness(tmp_path)
+    assert again.coordinator.describe("tx").tv2
     again.clock.advance(TIMEOUT_MS / 1000 + 20)
-    assert again.coordinator.describe("tx").producer_epoch == bumps
+    assert again.coordinator.describe("tx").producer_epoch == 2
+    assert again.coordinator.end_transaction("tx", pid, 0, commit=False, tv2=True).error is ErrorCode.PRODUCER_FENCED
     again.close()
 
 
@@ -509,6 +508,22 @@ def test_a_transactional_produce_to_a_partition_not_in_the_transaction(version: 
     init = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
     assert _verify(h, init.producer_id, init.producer_epoch, version) is error
     assert (("t", 0) in h.coordinator.describe("tx").partitions) is (version >= 12)
+
+
+def test_below_transaction_version_2_the_version_2_requests_are_refused() -> None:
+    """What Kafka 4.4 answers at transaction.version 0 (asked of the reference after
+    `kafka-features downgrade`): Produce v12 and TxnOffsetCommit v5 may not add a partition
+    and EndTxn v5 is refused, all UNSUPPORTED_VERSION; a partition AddPartitionsToTxn already
+    added takes Produce v12."""
+    h = Harness(transaction_version=0)
+    init = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    pid, epoch = init.producer_id, init.producer_epoch
+    assert _verify(h, pid, epoch, 12) is ErrorCode.UNSUPPORTED_VERSION
+    assert h.coordinator.check_offsets_commit("tx", pid, epoch, "g", 5) is ErrorCode.UNSUPPORTED_VERSION
+    assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}) is ErrorCode.NONE
+    assert _verify(h, pid, epoch, 12) is ErrorCode.NONE
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True, tv2=True).error is ErrorCode.UNSUPPORTED_VERSION
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE
 
 
 def test_a_produce_verified_by_its_partition_or_refused_for_its_epoch() -> None:
