@@ -416,7 +416,10 @@ class Storage:
 
     def find_log_dir(self, path: str) -> pathlib.Path | None:
         """The log directory `path` names (as DescribeLogDirs reports it, or any spelling of it)."""
-        wanted = pathlib.Path(path).resolve()
+        try:
+            wanted = pathlib.Path(path).resolve()
+        except (OSError, ValueError):
+            return None  # a path no file system takes (a NUL byte, a loop of links)
         return next((log_dir for log_dir in self.log_dirs if log_dir.resolve() == wanted), None)
 
     def alter_log_dir(self, topic: str, index: int, destination: pathlib.Path) -> None:

@@ -117,6 +117,7 @@ def test_moving_to_where_it_is_or_nowhere_known(tmp_path: pathlib.Path) -> None:
     storage.alter_log_dir("t", 0, storage.log_dirs[0])
     assert not storage.moving
     assert storage.find_log_dir(str(tmp_path / "elsewhere")) is None
+    assert storage.find_log_dir("no\x00path") is None
     assert storage.find_log_dir(str(tmp_path / "d1" / ".." / "d1")) == storage.log_dirs[1]
     with pytest.raises(KafkaError) as unknown:
         storage.alter_log_dir("u", 0, storage.log_dirs[1])
