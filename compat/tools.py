@@ -521,8 +521,6 @@ STEPS: list[Step] = [
     Step("kafka-streams-groups --list", "kafka-streams-groups", lambda n: [*_bs(n), "--list"], _check_ok, compare_output=False),
     Step("kafka-cluster list-endpoints", "kafka-cluster", lambda n: ["list-endpoints", *_bs(n)], _check_endpoint,
          compare_output=False),
-    Step("kafka-cluster unregister (unknown broker)", "kafka-cluster", lambda n: ["unregister", *_bs(n), "--id", "2"],
-         _check_refused("BrokerIdNotRegisteredException: Broker ID 2 is not currently registered"), exit_code=1),
     Step("kafka-topics --delete", "kafka-topics", lambda n: [*_bs(n), "--delete", "--topic", n.topic], _check_ok),
     Step("kafka-topics --list (after delete)", "kafka-topics", lambda n: [*_bs(n), "--list"], _check_not_listed,
          compare_output=False),
