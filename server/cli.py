@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", help="port to listen on; 0 picks a free one (default 9092)")
     store = serve.add_mutually_exclusive_group()
-    store.add_argument("--data-dir", help="log directory (default ./ottla-data)")
+    store.add_argument("--data-dir", help="log directory, or several comma-separated, as Kafka's log.dirs (default ./ottla-data)")
     store.add_argument("--memory", action="store_true", help="keep everything in memory, write no files")
     serve.add_argument("--node-id", help="this broker's node id (default 1)")
     serve.add_argument(
