@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
 from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, replace_file
-from ottla.storage.log import PartitionLog, run_steps
+from ottla.storage.log import PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -442,7 +442,8 @@ class Storage:
         try:
             self._moves[key] = LogMove(log, destination / future_directory_name(topic, index))
         except OSError as error:
-            self.fail_log_dir(destination)
+            if not out_of_space(error):
+                self.fail_log_dir(destination)
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"cannot create a future log in {destination}: {error}") from error
         # The destination's checkpoints name the partition from now on, so a swap finds them there.
         self._write_checkpoints(force=True)
@@ -588,8 +589,9 @@ class Storage:
                 if force or dirty != self._checkpointed_dirty.get(log_dir):
                     _write_checkpoint(log_dir / _CLEANER_CHECKPOINT, dirty)
                     self._checkpointed_dirty[log_dir] = dirty
-            except OSError:
-                self.fail_log_dir(log_dir)
+            except OSError as error:
+                if not out_of_space(error):
+                    self.fail_log_dir(log_dir)
 
     def flush(self) -> None:
         for log in self._logs.values():

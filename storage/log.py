@@ -17,6 +17,7 @@ Kafka's binary schema, so Kafka cannot read it (it rebuilds from the log instead
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import pathlib
 import time
@@ -122,6 +123,14 @@ def _recompress(data: bytearray, codec: Compression, from_client: bool) -> bytea
     return out
 
 
+def out_of_space(error: BaseException) -> bool:
+    """A full disk (or quota): appends are refused until there is room again, but the
+    directory stays online (tests/robustness/test_disk_full.py). Divergence: Kafka's
+    LogDirFailureChannel takes the directory offline on any IOException, this one too."""
+    cause = error.__cause__ if isinstance(error, KafkaError) else error
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -159,7 +168,7 @@ class PartitionLog:
         self._snapshot_offset = 0  # the log end offset the newest snapshot was taken at
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms()
-        # Told of an I/O error on append or read: the storage takes the log's directory offline.
+        # Told of an I/O error on append or read (but a full disk): the storage takes the log's directory offline.
         self.on_storage_error: Callable[[], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
@@ -337,7 +346,7 @@ class PartitionLog:
             self._maybe_roll(len(data), last_offset, max_timestamp, now)
             self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
         except KafkaError as error:
-            if error.code is ErrorCode.KAFKA_STORAGE_ERROR and self.on_storage_error is not None:
+            if error.code is ErrorCode.KAFKA_STORAGE_ERROR and self.on_storage_error is not None and not out_of_space(error):
                 self.on_storage_error()
             raise
         for position, header in producer_batches:
