@@ -531,7 +531,8 @@ class ConsumerGroupManager:
         try:
             subscription = embedded.parse_subscription(request.protocols[0][1])
         except embedded.MalformedProtocol:
-            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+            # Kafka's deserializeSubscription throws IllegalStateException here.
+            return JoinResult(ErrorCode.UNKNOWN_SERVER_ERROR, request.member_id)
         replaced: ConsumerMember | None = None
         member = self._copy(group.members.get(member_id))
         if request.group_instance_id is not None:
