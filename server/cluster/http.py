@@ -15,30 +15,22 @@ principal must be allowed to Alter the cluster. A broker of one node answers 409
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
 from ottla.server.http.api import ApiError
-from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
-
-BrokerOf = Callable[[web.Request], Any]
-PrincipalOf = Callable[[web.Request], str]
+from ottla.server.http.routes import BrokerOf, PrincipalOf, json_object, require_cluster_alter, running_services
 
 
 def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]:
     def broker(request: web.Request, mutating: bool) -> Any:
         running = broker_of(request)
-        services = running.services
-        if services is None:
-            raise ApiError(409, "the broker is not running")
+        services = running_services(running)
         if running.cluster is None:
             raise ApiError(409, "this broker is a single node: start it with --nodes N for the node controls")
-        authorizer = services.authorizer
-        if mutating and authorizer is not None:
-            host = (request.remote or "").strip("[]")
-            if not authorizer.authorize(principal_of(request), host, AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-                raise ApiError(403, "the node controls need the Alter operation on the cluster")
+        if mutating:
+            require_cluster_alter(request, services, principal_of, "the node controls need the Alter operation on the cluster")
         return running
 
     def node_id(running: Any, request: web.Request) -> int:
@@ -69,7 +61,7 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
 
     async def move_leader(request: web.Request) -> web.StreamResponse:
         running = broker(request, True)
-        body = await _body(request)
+        body = await json_object(request)
         topic, partition, node = _field(body, "topic", str), _field(body, "partition", int), _field(body, "node", int)
         try:
             running.move_leader(topic, partition, node)
@@ -79,7 +71,7 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
 
     async def elect_preferred(request: web.Request) -> web.StreamResponse:
         running = broker(request, True)
-        body = await _body(request)
+        body = await json_object(request)
         topic, partition = _field(body, "topic", str), _field(body, "partition", int)
         try:
             state = running.partition_state(topic, partition)
@@ -111,12 +103,3 @@ def _field(body: dict[str, Any], name: str, kind: type) -> Any:
         raise ApiError(400, f"give `{name}` as {kind.__name__}")
     return value
 
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body

@@ -13,13 +13,11 @@ cluster, as for Kafka's own cluster-wide changes.
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 from aiohttp import web
 
 from ottla.server.faults import Fault, FaultError, Faults
 from ottla.server.http.api import ApiError
-from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.http.routes import BrokerOf, PrincipalOf, json_object, require_cluster_alter, running_services
 
 # What a request may set, with the JSON types each takes: Faults.add's arguments (not `when`, a function).
 _SETTABLE: dict[str, tuple[type, ...]] = {
@@ -27,22 +25,13 @@ _SETTABLE: dict[str, tuple[type, ...]] = {
     "delay_ms": (int,), "drop": (str,), "throttle_ms": (int,), "count": (int,), "every": (int,), "name": (str,),
 }
 
-# The running broker and the principal of an HTTP request (the app's keys stay in app.py).
-BrokerOf = Callable[[web.Request], Any]
-PrincipalOf = Callable[[web.Request], str]
-
 
 def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]:
     def faults(request: web.Request, mutating: bool) -> Faults:
         broker = broker_of(request)
-        services = broker.services
-        if services is None:
-            raise ApiError(409, "the broker is not running")
-        authorizer = services.authorizer
-        if mutating and authorizer is not None:
-            host = (request.remote or "").strip("[]")
-            if not authorizer.authorize(principal_of(request), host, AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-                raise ApiError(403, "setting faults needs the Alter operation on the cluster")
+        services = running_services(broker)
+        if mutating:
+            require_cluster_alter(request, services, principal_of, "setting faults needs the Alter operation on the cluster")
         registry: Faults = broker.faults
         return registry
 
@@ -51,7 +40,7 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
 
     async def add_fault(request: web.Request) -> web.StreamResponse:
         registry = faults(request, True)
-        body = await _body(request)
+        body = await json_object(request)
         unknown = sorted(set(body) - _SETTABLE.keys())
         if unknown:
             raise ApiError(400, f"unknown fault fields {unknown}; known: {sorted(_SETTABLE)}")
@@ -90,12 +79,3 @@ def _fault(registry: Faults, fault_id: str) -> Fault:
         raise ApiError(404, f"no fault {fault_id}")
     return fault
 
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
