@@ -5,22 +5,16 @@ channel `ottla faults` uses (its HTTP JSON API, found through `--bootstrap`: ser
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from ottla.server.admin.client import ClientError
-from ottla.server.admin.control import ControlChannel
+from ottla.server.admin.control import ControlChannel, channel_options, run_on_channel
 from ottla.server.admin.output import as_json, table
 
 
 def add_cluster_command(commands: argparse._SubParsersAction) -> None:
     cluster = commands.add_parser("cluster", help="stop, start and isolate the nodes of a running ottla serve --nodes N; move leaders")
     actions = cluster.add_subparsers(dest="action", required=True)
-    channel = argparse.ArgumentParser(add_help=False)
-    channel.add_argument("--bootstrap", "--bootstrap-server", "-b", dest="bootstrap", default="127.0.0.1:9092", help="host:port (default 127.0.0.1:9092)")
-    channel.add_argument("--http", metavar="URL", help="the broker's HTTP address (default: asked of --bootstrap)")
-    channel.add_argument("--json", action="store_true", help="machine-readable output")
-    channel.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
+    channel = channel_options()
     actions.add_parser("nodes", parents=[channel], help="the nodes, their racks and states")
     for action, doc in (
         ("stop-node", "stop a node: its listeners close, its connections reset, its partitions elect new leaders"),
@@ -39,21 +33,19 @@ def add_cluster_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_cluster(args: argparse.Namespace) -> int:
-    try:
-        channel = ControlChannel(args.http, args.timeout) if args.http else ControlChannel.discover(args.bootstrap, args.timeout)
-        if args.action == "nodes":
-            _show_nodes(args, channel.get("/api/cluster/nodes")["nodes"])
-        elif args.action in ("stop-node", "start-node", "isolate-node"):
-            verb = args.action.split("-")[0]
-            _show_nodes(args, channel.post(f"/api/cluster/nodes/{args.node}/{verb}", {})["nodes"])
-        elif args.action == "move-leader":
-            _show_partition(args, channel.post("/api/cluster/leaders", {"topic": args.topic, "partition": args.partition, "node": args.node}))
-        else:
-            _show_partition(args, channel.post("/api/cluster/elections", {"topic": args.topic, "partition": args.partition}))
-    except ClientError as exc:
-        print(f"ottla: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_on_channel(args, lambda channel: _cluster(args, channel))
+
+
+def _cluster(args: argparse.Namespace, channel: ControlChannel) -> None:
+    if args.action == "nodes":
+        _show_nodes(args, channel.get("/api/cluster/nodes")["nodes"])
+    elif args.action in ("stop-node", "start-node", "isolate-node"):
+        verb = args.action.split("-")[0]
+        _show_nodes(args, channel.post(f"/api/cluster/nodes/{args.node}/{verb}", {})["nodes"])
+    elif args.action == "move-leader":
+        _show_partition(args, channel.post("/api/cluster/leaders", {"topic": args.topic, "partition": args.partition, "node": args.node}))
+    else:
+        _show_partition(args, channel.post("/api/cluster/elections", {"topic": args.topic, "partition": args.partition}))
 
 
 def _show_nodes(args: argparse.Namespace, nodes: list[dict[str, Any]]) -> None:

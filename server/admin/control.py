@@ -15,7 +15,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 from ottla.server.admin.client import ClientError, KafkaClient, kafka_error
 from ottla.server.admin.output import as_json, table
@@ -95,15 +95,32 @@ class ControlChannel:
             raise ClientError(f"cannot reach {self.url}: {getattr(exc, 'reason', exc)}") from None
 
 
+def channel_options() -> argparse.ArgumentParser:
+    """The options every command on the control channel takes, as an argparse parent."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--bootstrap", "--bootstrap-server", "-b", dest="bootstrap", default="127.0.0.1:9092", help="host:port (default 127.0.0.1:9092)")
+    options.add_argument("--http", metavar="URL", help="the broker's HTTP address (default: asked of --bootstrap)")
+    options.add_argument("--json", action="store_true", help="machine-readable output")
+    options.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
+    return options
+
+
+def run_on_channel(args: argparse.Namespace, act: Callable[[ControlChannel], None]) -> int:
+    """Run `act` on the channel `--http` names, else the one `--bootstrap` says; a ClientError
+    is printed and exits 1."""
+    try:
+        act(ControlChannel(args.http, args.timeout) if args.http else ControlChannel.discover(args.bootstrap, args.timeout))
+    except ClientError as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_faults_command(commands: argparse._SubParsersAction) -> None:
     """`ottla faults add|list|remove|clear`."""
     faults = commands.add_parser("faults", help="set, list and remove faults of a running ottla (tests of client retries)")
     actions = faults.add_subparsers(dest="action", required=True)
-    channel = argparse.ArgumentParser(add_help=False)
-    channel.add_argument("--bootstrap", "--bootstrap-server", "-b", dest="bootstrap", default="127.0.0.1:9092", help="host:port (default 127.0.0.1:9092)")
-    channel.add_argument("--http", metavar="URL", help="the broker's HTTP address (default: asked of --bootstrap)")
-    channel.add_argument("--json", action="store_true", help="machine-readable output")
-    channel.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
+    channel = channel_options()
     add = actions.add_parser("add", parents=[channel], help="set a fault; prints it, with its id")
     add.add_argument("--api", help="an API by name or key (produce, fetch, find_coordinator, 10, ...); default: any")
     add.add_argument("--topic")
@@ -125,22 +142,20 @@ def add_faults_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_faults(args: argparse.Namespace) -> int:
-    try:
-        channel = ControlChannel(args.http, args.timeout) if args.http else ControlChannel.discover(args.bootstrap, args.timeout)
-        if args.action == "add":
-            fields = ("api", "topic", "partition", "node", "client_id", "error", "drop", "throttle_ms", "delay_ms", "count", "every", "name")
-            body = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-            _show(args, [channel.post("/api/faults", body)])
-        elif args.action == "list":
-            _show(args, channel.get("/api/faults")["faults"])
-        elif args.action == "remove":
-            _show(args, [channel.delete(f"/api/faults/{fault_id}") for fault_id in args.id])
-        else:
-            _show(args, channel.delete("/api/faults")["removed"])
-    except ClientError as exc:
-        print(f"ottla: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_on_channel(args, lambda channel: _faults(args, channel))
+
+
+def _faults(args: argparse.Namespace, channel: ControlChannel) -> None:
+    if args.action == "add":
+        fields = ("api", "topic", "partition", "node", "client_id", "error", "drop", "throttle_ms", "delay_ms", "count", "every", "name")
+        body = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+        _show(args, [channel.post("/api/faults", body)])
+    elif args.action == "list":
+        _show(args, channel.get("/api/faults")["faults"])
+    elif args.action == "remove":
+        _show(args, [channel.delete(f"/api/faults/{fault_id}") for fault_id in args.id])
+    else:
+        _show(args, channel.delete("/api/faults")["removed"])
 
 
 def _show(args: argparse.Namespace, faults: list[dict[str, Any]]) -> None:
