@@ -1,10 +1,11 @@
-"""What the four delegation-token handlers share: who may ask (KafkaApis.allowTokenRequests)
-and Kafka's principal strings."""
+"""What the four delegation-token handlers share: who may ask (KafkaApis.allowTokenRequests),
+the refusals before any token is looked at, and Kafka's principal strings."""
 
 from __future__ import annotations
 
 from ottla.server.context import ANONYMOUS, RequestContext
 from ottla.server.security.listeners import SecurityProtocol
+from ottla.wire.errors import ErrorCode
 
 USER_TYPE = "User"
 
@@ -18,6 +19,16 @@ def requests_allowed(context: RequestContext) -> bool:
     if client.security_protocol is SecurityProtocol.PLAINTEXT:
         return False
     return not (client.security_protocol is SecurityProtocol.SSL and client.principal == ANONYMOUS)
+
+
+def refusal(context: RequestContext) -> ErrorCode | None:
+    """Why Describe, Renew and Expire refuse before looking at a token, in Kafka's order (a
+    channel not allowed, then no secret key configured); None when they go on."""
+    if not requests_allowed(context):
+        return ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED
+    if not context.services.tokens.enabled:
+        return ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED
+    return None
 
 
 def split_principal(principal: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.handlers._delegation_tokens import requests_allowed, split_principal
+from ottla.server.handlers._delegation_tokens import refusal, split_principal
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.security.tokens import Token
 from ottla.wire.api import ApiKey
@@ -23,11 +23,10 @@ VERSIONS = (1, 3)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeDelegationTokenRequest) -> DescribeDelegationTokenResponse:
+    refused = refusal(context)
+    if refused is not None:
+        return {"error_code": refused, "tokens": [], "throttle_time_ms": 0}
     tokens = context.services.tokens
-    if not requests_allowed(context):
-        return {"error_code": ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, "tokens": [], "throttle_time_ms": 0}
-    if not tokens.enabled:
-        return {"error_code": ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED, "tokens": [], "throttle_time_ms": 0}
     named = request["owners"]
     owners = None if named is None else [f"{owner['principal_type']}:{owner['principal_name']}" for owner in named]
     principal = context.client.principal

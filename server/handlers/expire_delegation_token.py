@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.handlers._delegation_tokens import requests_allowed
+from ottla.server.handlers._delegation_tokens import refusal
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -19,11 +18,8 @@ VERSIONS = (1, 2)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ExpireDelegationTokenRequest) -> ExpireDelegationTokenResponse:
-    tokens = context.services.tokens
-    if not requests_allowed(context):
-        code, expiry = ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, -1
-    elif not tokens.enabled:
-        code, expiry = ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED, -1
-    else:
-        code, expiry = tokens.expire(bytes(request["hmac"]), context.client.principal, request["expiry_time_period_ms"])
+    refused = refusal(context)
+    if refused is not None:
+        return {"error_code": refused, "expiry_timestamp_ms": -1, "throttle_time_ms": 0}
+    code, expiry = context.services.tokens.expire(bytes(request["hmac"]), context.client.principal, request["expiry_time_period_ms"])
     return {"error_code": code, "expiry_timestamp_ms": expiry, "throttle_time_ms": 0}

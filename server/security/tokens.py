@@ -119,33 +119,38 @@ class DelegationTokens:
         """(error, new expiry): only an owner or renewer may renew a token not yet expired;
         a negative period asks for `delegation.token.expiry.time.ms`."""
         current = now_ms() if now is None else now
-        token = self.by_hmac(token_hmac, current)
+        token, error = self._held(token_hmac, principal, current)
         if token is None:
-            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, -1
-        if not token.owner_or_renewer(principal):
-            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, -1
+            return error, -1
         period = self.expiry_time_ms if renew_period_ms < 0 else renew_period_ms
-        expiry = min(current + period, token.max_ms)
-        self._tokens[token.token_id] = replace(token, expiry_ms=expiry)
-        self._write()
-        return ErrorCode.NONE, expiry
+        return self._expire_at(token, min(current + period, token.max_ms))
 
     def expire(self, token_hmac: bytes, principal: str, expiry_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
         """(error, new expiry): a negative period removes the token at once."""
         current = now_ms() if now is None else now
-        token = self.by_hmac(token_hmac, current)
+        token, error = self._held(token_hmac, principal, current)
         if token is None:
-            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, -1
-        if not token.owner_or_renewer(principal):
-            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, -1
+            return error, -1
         if expiry_period_ms < 0:
             self._remove(token)
             self._write()
             return ErrorCode.NONE, current
-        expiry = min(current + expiry_period_ms, token.max_ms)
-        self._tokens[token.token_id] = replace(token, expiry_ms=expiry)
+        return self._expire_at(token, min(current + expiry_period_ms, token.max_ms))
+
+    def _held(self, token_hmac: bytes, principal: str, now: int) -> tuple[Token | None, ErrorCode]:
+        """The live token `token_hmac` names when `principal` owns or may renew it, else None
+        and why (Kafka checks existence before ownership)."""
+        token = self.by_hmac(token_hmac, now)
+        if token is None:
+            return None, ErrorCode.DELEGATION_TOKEN_NOT_FOUND
+        if not token.owner_or_renewer(principal):
+            return None, ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH
+        return token, ErrorCode.NONE
+
+    def _expire_at(self, token: Token, expiry_ms: int) -> tuple[ErrorCode, int]:
+        self._tokens[token.token_id] = replace(token, expiry_ms=expiry_ms)
         self._write()
-        return ErrorCode.NONE, expiry
+        return ErrorCode.NONE, expiry_ms
 
     def by_hmac(self, token_hmac: bytes, now: int | None = None) -> Token | None:
         self._purge(now_ms() if now is None else now)
