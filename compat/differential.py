@@ -572,6 +572,19 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         steps["produce v11 not added"] = produce(11, 3)
         steps["produce v10 not added"] = produce(10, 3)
         steps["txn offset commit v4 not added"] = offsets(4, 3)
+        steps["produce v12 opens another"] = produce(12, 3)
+        # Kafka fences and aborts the open transaction, answering CONCURRENT_TRANSACTIONS until
+        # the abort is complete; the client retries.
+        deadline = time.monotonic() + 10
+        while (fenced := conn.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": txn_id, "transaction_timeout_ms": 60000,
+                                                                 "producer_id": -1, "producer_epoch": -1}))["error_code"] \
+                == ErrorCode.CONCURRENT_TRANSACTIONS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        steps["a new producer fences the open transaction"] = {
+            "error_code": fenced["error_code"], "producer": "the same" if fenced["producer_id"] == pid else fenced["producer_id"],
+            "epoch": fenced["producer_epoch"] - base}
+        steps["the fenced producer's produce v12"] = produce(12, 3)
+        steps["the fenced producer's commit v5"] = end(5, 3, commit=True)
         steps["described at the end"] = described()
         batches: list[tuple[int, int, bool]] = []
         offset, end_offset = 0, 1

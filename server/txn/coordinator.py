@@ -403,11 +403,13 @@ class TransactionCoordinator:
 
     def _fence_and_abort(self, txn: TransactionMetadata) -> None:
         """Bump the epoch first (PrepareEpochFence), so the markers carry the new one and
-        every partition refuses the old producer's late writes, then abort. A transaction
-        version 2 abort bumps once more, as every v2 end does, so the fenced producer's
-        EndTxn is not taken for a retry of it (one epoch below) but refused."""
+        every partition refuses the old producer's late writes, then abort. The fence is the
+        only bump, for a transaction version 2 transaction too (TransactionCoordinator's
+        endTransaction takes an epoch fence's abort as its bump): asked of Kafka 4.4, a
+        timed-out v2 transaction's ABORT marker carries the epoch one above its producer's,
+        whose own EndTxn v5 abort then counts as a retry of it."""
         self._write(txn, TxnState.PREPARE_EPOCH_FENCE, producer_epoch=txn.producer_epoch + 1)
-        self._end(txn, commit=False, bump_epoch=txn.tv2)
+        self._end(txn, commit=False)
 
     def _complete(self, txn: TransactionMetadata, commit: bool) -> None:
         written = self.write_markers(txn.producer_id, txn.producer_epoch, commit, txn.partitions)

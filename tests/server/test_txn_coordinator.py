@@ -286,28 +286,43 @@ def test_a_retried_end_that_exhausted_the_epoch_is_recognised_by_the_previous_id
 
 
 def test_the_client_transaction_version_survives_a_restart(tmp_path: pathlib.Path) -> None:
-    """A v2 transaction open across a restart times out into the v2 abort (two bumps, so its
-    producer's EndTxn is fenced, not taken for a retry): the log's value version 1 kept it."""
+    """The log's value version 1 keeps a transaction's ClientTransactionVersion."""
     h = Harness(tmp_path)
     pid = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id
     assert h.coordinator.add_partitions("tx", pid, 0, {("t", 0)}, tv2=True) is ErrorCode.NONE
+    _begin(h, "tv1")
     h.close()
     again = Harness(tmp_path)
-    assert again.coordinator.describe("tx").tv2
-    again.clock.advance(TIMEOUT_MS / 1000 + 20)
-    assert again.coordinator.describe("tx").producer_epoch == 2
-    assert again.coordinator.end_transaction("tx", pid, 0, commit=False, tv2=True).error is ErrorCode.PRODUCER_FENCED
+    assert again.coordinator.describe("tx").client_transaction_version == 2
+    assert again.coordinator.describe("tv1").client_transaction_version == 0
     again.close()
 
 
-def test_a_timed_out_v2_transaction_is_bumped_past_its_producers_retry_epoch() -> None:
-    """Fence plus the v2 end's own bump: the producer's EndTxn is fenced, not taken for a retry."""
+def test_a_timed_out_v2_transaction_is_fenced_once_and_its_producers_abort_is_a_retry() -> None:
+    """As Kafka 4.4 answers it: the epoch fence is the only bump, the ABORT marker carries it,
+    and the producer's own EndTxn v5 at its old epoch is one below, so a retry: its abort
+    succeeds with the new epoch, its commit is INVALID_TXN_STATE."""
     h = Harness()
     pid, epoch = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id, 0
     assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
+    h.produce(pid, epoch, 0)
     h.clock.advance(TIMEOUT_MS / 1000 + 20)
-    assert h.coordinator.describe("tx").producer_epoch == epoch + 2
-    assert h.coordinator.end_transaction("tx", pid, epoch, commit=False, tv2=True).error is ErrorCode.PRODUCER_FENCED
+    assert h.coordinator.describe("tx").producer_epoch == epoch + 1
+    assert h.batches(0)[-1] == (epoch + 1, True, ABORT_KEY)
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=True, tv2=True).error is ErrorCode.INVALID_TXN_STATE
+    ended = h.coordinator.end_transaction("tx", pid, epoch, commit=False, tv2=True)
+    assert (ended.error, ended.producer_epoch) == (ErrorCode.NONE, epoch + 1)
+
+
+def test_a_new_producer_fences_an_open_v2_transaction_with_one_bump_then_its_own() -> None:
+    """InitProducerId over an open v2 transaction: the ABORT marker at one above, the new
+    producer at two above (Kafka 4.4's answer after its CONCURRENT_TRANSACTIONS and retry)."""
+    h = Harness()
+    pid, epoch = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id, 0
+    assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
+    h.produce(pid, epoch, 0)
+    assert h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_epoch == epoch + 2
+    assert h.batches(0)[-1] == (epoch + 1, True, ABORT_KEY)
 
 
 def test_markers_written_for_an_outside_caller_settle_the_partition() -> None:
