@@ -7,7 +7,7 @@ loggers), checked after its config names are found distinct (ConfigAdminManager.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
@@ -73,34 +73,24 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
 def _apply(
     context: RequestContext, overrides: dict[str, str], operations: list[IncrementalAlterConfigsRequestAlterableConfig]
 ) -> dict[str, str | None]:
+    """A topic's overrides after the operations; APPEND and SUBTRACT start from the topic
+    default when it has no override."""
     result: dict[str, str | None] = dict(overrides)
-    for operation in operations:
-        name, op, value = operation["name"], operation["config_operation"], operation["value"]
-        key = TOPIC_KEYS.get(name)
-        if key is None:
+
+    def known(name: str) -> None:
+        if name not in TOPIC_KEYS:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
-        if op == SET:
-            result[name] = value
-        elif op == DELETE:
-            result.pop(name, None)
-        elif op in (APPEND, SUBTRACT):
-            if key.type != ConfigType.LIST:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
-            current = result.get(name)
-            if current is None:
-                current = context.services.broker_configs.topic_default(key)
-            items = [item for item in current.split(",") if item]
-            given = [item.strip() for item in (value or "").split(",") if item.strip()]
-            if op == APPEND:
-                items += [item for item in given if item not in items]
-            else:
-                items = [item for item in items if item not in given]
-            result[name] = ",".join(items)
-        else:
-            # Kafka answers an unknown operation with UNKNOWN_SERVER_ERROR (OpType.forId gives
-            # null); INVALID_REQUEST says what is wrong.
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
-    return result
+
+    def current_items(name: str, op: int) -> list[str]:
+        key = TOPIC_KEYS[name]
+        if key.type != ConfigType.LIST:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
+        current = result.get(name)
+        if current is None:
+            current = context.services.broker_configs.topic_default(key)
+        return [item for item in current.split(",") if item]
+
+    return _operate(result, operations, current_items, known)
 
 
 def _alter_broker(
@@ -110,26 +100,15 @@ def _alter_broker(
     from the value the node runs with, as Kafka's start from its current config."""
     store = context.services.broker_configs
     configs: dict[str, str | None] = dict(store.dynamic(per_broker))
-    for operation in operations:
-        name, op, value = operation["name"], operation["config_operation"], operation["value"]
-        if op == SET:
-            configs[name] = value
-        elif op == DELETE:
-            configs.pop(name, None)
-        elif op in (APPEND, SUBTRACT):
-            key = broker_configs.DESCRIBED_KEYS.get(name)
-            if key is None or key.type != ConfigType.LIST:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Config value {_OPERATION_NAMES[op].lower()} is not allowed for config key: {name}")
-            current = configs.get(name) if name in configs else store.current_value(name, listening(context))
-            items = [item for item in (current or "").split(",") if item]
-            given = [item.strip() for item in (value or "").split(",") if item.strip()]
-            if op == APPEND:
-                items += [item for item in given if item not in items]
-            else:
-                items = [item for item in items if item not in given]
-            configs[name] = ",".join(items)
-        else:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
+
+    def current_items(name: str, op: int) -> list[str]:
+        key = broker_configs.DESCRIBED_KEYS.get(name)
+        if key is None or key.type != ConfigType.LIST:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Config value {_OPERATION_NAMES[op].lower()} is not allowed for config key: {name}")
+        current = configs.get(name) if name in configs else store.current_value(name, listening(context))
+        return [item for item in (current or "").split(",") if item]
+
+    _operate(configs, operations, current_items)
     touched = {operation["name"] for operation in operations}
     broker_configs.check_read_only(touched)
     changed = broker_configs.check({name: value for name, value in configs.items() if name in touched})
@@ -144,19 +123,38 @@ def _alter_group(
     config) start from the value the group runs with."""
     store = context.groups.configs
     configs: dict[str, str | None] = dict(store.overrides.get(group_id, {}))
+
+    def current_items(name: str, op: int) -> list[str]:
+        entry = GROUP_KEYS.get(name)
+        if entry is None:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
+        if entry.key.type != ConfigType.LIST:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
+        return list(store.value(group_id, name) if configs.get(name) is None else entry.key.parse_type(configs[name] or ""))
+
+    store.replace(group_id, _operate(configs, operations, current_items), validate_only)
+
+
+def _operate(
+    configs: dict[str, str | None],
+    operations: list[IncrementalAlterConfigsRequestAlterableConfig],
+    current_items: Callable[[str, int], list[str]],
+    known: Callable[[str], None] | None = None,
+) -> dict[str, str | None]:
+    """`configs`, changed in place by the operations in order: SET and DELETE as given; APPEND
+    and SUBTRACT on the items `current_items(name, op)` gives (it refuses a key that is not a
+    list), the given items trimmed and each added once; `known`, when given, refuses a name
+    before its operation is looked at."""
     for operation in operations:
         name, op, value = operation["name"], operation["config_operation"], operation["value"]
+        if known is not None:
+            known(name)
         if op == SET:
             configs[name] = value
         elif op == DELETE:
             configs.pop(name, None)
         elif op in (APPEND, SUBTRACT):
-            entry = GROUP_KEYS.get(name)
-            if entry is None:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
-            if entry.key.type != ConfigType.LIST:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
-            items = list(store.value(group_id, name) if configs.get(name) is None else entry.key.parse_type(configs[name] or ""))
+            items = current_items(name, op)
             given = [item.strip() for item in (value or "").split(",") if item.strip()]
             if op == APPEND:
                 items += [item for item in given if item not in items]
@@ -164,8 +162,10 @@ def _alter_group(
                 items = [item for item in items if item not in given]
             configs[name] = ",".join(items)
         else:
+            # Kafka answers an unknown operation with UNKNOWN_SERVER_ERROR (OpType.forId gives
+            # null); INVALID_REQUEST says what is wrong.
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
-    store.replace(group_id, configs, validate_only)
+    return configs
 
 
 def _alter_loggers(operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool) -> None:
