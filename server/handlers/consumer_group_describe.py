@@ -40,10 +40,10 @@ _NO_OPERATIONS = -(2**31)
 
 def handle(context: RequestContext, header: RequestHeader, request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse:
     if context.services.features.level("group.version") < 1:
-        return {"throttle_time_ms": 0, "groups": [{**_empty(group_id), "error_code": ErrorCode.UNSUPPORTED_VERSION} for group_id in request["group_ids"]]}
+        return {"throttle_time_ms": 0, "groups": [_refused(group_id, ErrorCode.UNSUPPORTED_VERSION) for group_id in request["group_ids"]]}
     allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
-    groups = [{**_empty(group_id), "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
-              for group_id in request["group_ids"] if group_id not in allowed]
+    groups: list[ConsumerGroupDescribeResponseDescribedGroup] = [_refused(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+                         for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
         if group_id not in allowed:
             continue
@@ -55,10 +55,18 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
                 names = {tp["topic_name"] for member in answer["members"]
                          for assignment in (member["assignment"], member["target_assignment"]) for tp in assignment["topic_partitions"]}
                 if len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(names):
-                    answer = {**_empty(group_id), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-                              "error_message": "The group has described topic(s) that the client is not authorized to describe."}
+                    answer = _refused(group_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                      "The group has described topic(s) that the client is not authorized to describe.")
         groups.append(answer)
     return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _refused(group_id: str, error: ErrorCode, message: str | None = None) -> ConsumerGroupDescribeResponseDescribedGroup:
+    """The answer for a group that is not described: Kafka's defaults with the error."""
+    answer = _empty(group_id)
+    answer["error_code"] = error
+    answer["error_message"] = message
+    return answer
 
 
 def _empty(group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:

@@ -42,11 +42,10 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
     enabled = context.services.features.level("streams.version") >= 1
     description = _NOT_STORED if request.get("include_topology_description") else _NOT_REQUESTED
     if not enabled:
-        return {"throttle_time_ms": 0, "groups": [{**_empty(group_id), "error_code": ErrorCode.UNSUPPORTED_VERSION}
-                                                  for group_id in request["group_ids"]]}
+        return {"throttle_time_ms": 0, "groups": [_refused(group_id, ErrorCode.UNSUPPORTED_VERSION) for group_id in request["group_ids"]]}
     allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
-    groups = [{**_empty(group_id), "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED}
-              for group_id in request["group_ids"] if group_id not in allowed]
+    groups: list[StreamsGroupDescribeResponseDescribedGroup] = [_refused(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+                         for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
         if group_id not in allowed:
             continue
@@ -56,8 +55,8 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             if request.get("include_authorized_operations"):
                 answer["authorized_operations"] = context.authorized_operations(ResourceType.GROUP, group_id)
             if context.authorizer is not None and _hides_topics(context, answer):
-                answer = {**_empty(group_id), "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-                          "error_message": "The described group uses topics that the client is not authorized to describe."}
+                answer = _refused(group_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                  "The described group uses topics that the client is not authorized to describe.")
         groups.append(answer)
     return {"throttle_time_ms": 0, "groups": groups}
 
@@ -66,11 +65,19 @@ def _hides_topics(context: RequestContext, answer: StreamsGroupDescribeResponseD
     """Whether the described topology names a topic the principal may not DESCRIBE."""
     topology = answer["topology"]
     names: set[str] = set()
-    for subtopology in (topology or {}).get("subtopologies") or ():
+    for subtopology in (topology["subtopologies"] if topology is not None else None) or ():
         names.update(subtopology["source_topics"], subtopology["repartition_sink_topics"])
         names.update(topic["name"] for topic in subtopology["repartition_source_topics"])
         names.update(topic["name"] for topic in subtopology["state_changelog_topics"])
     return len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(names)
+
+
+def _refused(group_id: str, error: ErrorCode, message: str | None = None) -> StreamsGroupDescribeResponseDescribedGroup:
+    """The answer for a group that is not described: Kafka's defaults with the error."""
+    answer = _empty(group_id)
+    answer["error_code"] = error
+    answer["error_message"] = message
+    return answer
 
 
 def _empty(group_id: str) -> StreamsGroupDescribeResponseDescribedGroup:
