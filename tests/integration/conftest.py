@@ -5,11 +5,32 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from compat.clients import Client, NotInstalled
 from compat.harness import OttlaBroker
+
+
+def unavailable(why: str) -> NoReturn:
+    """What a test does when something it needs is not installed: fail under CI=true (a
+    broken install must not pass as green), skip with the reason elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def java_module_bootstrap(request: pytest.FixtureRequest, module: str) -> str:
+    """The broker the test's parameter names ("ottla" or "kafka"), once compat/java/<module>
+    is built (`unavailable` otherwise)."""
+    from compat import streams
+
+    if not streams.module_built(module):
+        unavailable(f"compat/java/{module} is not built: run `python -m compat.install` (needs mvn)")
+    if request.param == "ottla":
+        return str(request.getfixturevalue("ottla_serve").bootstrap)
+    return str(request.getfixturevalue("reference_kafka"))
 
 
 @pytest.fixture
@@ -23,9 +44,7 @@ def compat_client(request: pytest.FixtureRequest) -> Client:
     try:
         client.version()
     except NotInstalled as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{client.name} is not installed: {exc}")
-        pytest.skip(f"{client.name} is not installed: {exc}")
+        unavailable(f"{client.name} is not installed: {exc}")
     return client
 
 
@@ -48,9 +67,6 @@ def reference_kafka() -> Iterator[str]:
     from compat import kafka
 
     if not kafka.is_fetched():
-        why = f"reference Kafka {kafka.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable(f"reference Kafka {kafka.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`")
     with kafka.ReferenceKafka() as broker:
         yield broker.bootstrap_servers

@@ -6,12 +6,12 @@ The same on both brokers: a problem on Ottla only is an Ottla bug. About 40 s pe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from compat import connect, streams
+from compat import connect
+from tests.integration.conftest import java_module_bootstrap
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def bootstrap(request: pytest.FixtureRequest) -> str:
     """The broker named by the test's parameter, once the worker and connectors are built."""
-    if not streams.module_built("connect"):
-        why = "compat/java/connect is not built: run `python -m compat.install` (needs mvn)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    if request.param == "ottla":
-        return str(request.getfixturevalue("ottla_serve").bootstrap)
-    return str(request.getfixturevalue("reference_kafka"))
+    return java_module_bootstrap(request, "connect")
 
 
 @pytest.mark.parametrize("bootstrap", ["ottla", "kafka"], indirect=True)

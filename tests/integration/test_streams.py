@@ -6,7 +6,6 @@ Each scenario runs the same on both brokers: a problem on Ottla only is an Ottla
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from compat import streams
+from tests.integration.conftest import java_module_bootstrap, unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def bootstrap(request: pytest.FixtureRequest) -> str:
     """The broker named by the test's parameter, once the applications are built."""
-    if not streams.module_built("streams"):
-        why = "compat/java/streams is not built: run `python -m compat.install` (needs mvn)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    if request.param == "ottla":
-        return str(request.getfixturevalue("ottla_serve").bootstrap)
-    return str(request.getfixturevalue("reference_kafka"))
+    return java_module_bootstrap(request, "streams")
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +31,7 @@ def short_session_kafka() -> Iterator[str]:
     from compat import kafka
 
     if not kafka.is_fetched():
-        why = f"reference Kafka {kafka.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable(f"reference Kafka {kafka.KAFKA_VERSION} not fetched: run `python -m compat.kafka --fetch`")
     with kafka.ReferenceKafka(config=streams.STREAMS_BROKER_SETTINGS) as broker:
         yield broker.bootstrap_servers
 
