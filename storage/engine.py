@@ -108,7 +108,12 @@ class Storage:
         self.directory_ids: dict[pathlib.Path, bytes] = {}
         # Failed directories, and the partitions that were in them (offline until a restart).
         self.offline_dirs: set[pathlib.Path] = set()
-        self._offline: dict[tuple[str, int], pathlib.Path] = {}
+        self._offline: dict[tuple[str, int], pathlib.Path | None] = {}
+        # The directory.id each partition was last placed in, from the topic files (several
+        # directories only): a partition whose directory is gone (an unmounted disk) is
+        # offline, not created again empty elsewhere, as Kafka's controller marks a replica
+        # in a lost directory.
+        self._assigned: dict[tuple[str, int], bytes] = {}
         # Each directory's identity when opened: a directory removed (or replaced) under the broker has failed.
         self._identities: dict[pathlib.Path, tuple[int, int]] = {}
         self._moves: dict[tuple[str, int], LogMove] = {}
@@ -175,6 +180,9 @@ class Storage:
         for path in sorted(self.data_dir.glob("*" + _TOPIC_SUFFIX)):
             stored = json.loads(path.read_bytes())
             info = TopicInfo(stored["name"], bytes.fromhex(stored["topic_id"]), stored["partitions"], stored["configs"])
+            for partition, directory_id in enumerate(stored.get("directories", [])):
+                if directory_id is not None:
+                    self._assigned[(info.name, partition)] = bytes.fromhex(directory_id)
             self._register(info)
         # A move a crash cut short starts again from scratch (Kafka resumes its future log).
         for key, futures in self._found_futures.items():
@@ -203,8 +211,8 @@ class Storage:
             if len(found) > 1:
                 log = self._keep_one_copy(info, index, found, config)
             else:
-                log_dir = found[0] if found else self._next_log_dir()
-                if log_dir in self.offline_dirs:
+                log_dir = found[0] if found else self._assigned_log_dir(key)
+                if log_dir is None or log_dir in self.offline_dirs:
                     self._offline[key] = log_dir
                     continue
                 log = self._open_log(info, index, log_dir, config)
@@ -240,6 +248,15 @@ class Storage:
                 log.close()
                 shutil.rmtree(log.directory)
         return kept
+
+    def _assigned_log_dir(self, key: tuple[str, int]) -> pathlib.Path | None:
+        """Where a partition found in no directory goes: the directory it was placed in
+        (its files never made it there, or were removed), None when that directory is no
+        longer among the log directories; a new partition's place (`_next_log_dir`)."""
+        assigned = self._assigned.get(key)
+        if assigned is None:
+            return self._next_log_dir()
+        return next((log_dir for log_dir, directory_id in self.directory_ids.items() if directory_id == assigned), None)
 
     def _next_log_dir(self) -> pathlib.Path:
         """Kafka's LogManager.nextLogDirs: the online directory holding the fewest logs,
@@ -278,12 +295,24 @@ class Storage:
                 shutil.rmtree(log_dir / f"{name}-{index}", ignore_errors=True)
         self._write_topic_file(info)
         self._register(info)
+        if len(self.log_dirs) > 1:
+            self._write_topic_file(info)  # now with the directories the partitions went to
         return info
 
     def _write_topic_file(self, info: TopicInfo) -> None:
         if self.data_dir is not None:
-            stored = {"name": info.name, "topic_id": info.topic_id.hex(), "partitions": info.partitions, "configs": info.configs}
+            stored: dict[str, object] = {"name": info.name, "topic_id": info.topic_id.hex(), "partitions": info.partitions, "configs": info.configs}
+            if len(self.log_dirs) > 1:
+                stored["directories"] = [self._directory_id_of((info.name, index)) for index in range(info.partitions)]
             replace_file(self.data_dir / (info.name + _TOPIC_SUFFIX), json.dumps(stored, indent=1).encode())
+
+    def _directory_id_of(self, key: tuple[str, int]) -> str | None:
+        """The directory.id (hex) of the directory holding the partition, as last known."""
+        log = self._logs.get(key)
+        if log is not None and log.directory is not None:
+            self._assigned[key] = self.directory_ids[log.directory.parent]
+        assigned = self._assigned.get(key)
+        return None if assigned is None else assigned.hex()
 
     def _existing(self, name: str) -> TopicInfo:
         info = self._topics.get(name)
@@ -332,6 +361,8 @@ class Storage:
         self._replace(updated)
         config = LogConfig.from_overrides({**self.defaults, **info.configs})
         self._open_partitions(updated, config, range(info.partitions, total))
+        if len(self.log_dirs) > 1:
+            self._write_topic_file(updated)
         return updated
 
     def delete_topic(self, name: str, now_ms: int | None = None) -> None:
@@ -346,6 +377,7 @@ class Storage:
         del self._by_id[info.topic_id]
         for index in range(info.partitions):
             self._offline.pop((name, index), None)
+            self._assigned.pop((name, index), None)
             self._cancel_move((name, index))
         logs = [log for index in range(info.partitions) if (log := self._logs.pop((name, index), None)) is not None]
         if self.data_dir is None:
@@ -498,6 +530,7 @@ class Storage:
         # Only now may the source's checkpoints forget the partition: until the rename both
         # copies are whole, and a restart may keep either (the destination's already name it).
         self._write_checkpoints(force=True)
+        self._write_topic_file(self._topics[key[0]])
         due = time.time_ns() // 1_000_000 + log.config.file_delete_delay_ms
         self._deleted_directories.append((due, set_aside))
 

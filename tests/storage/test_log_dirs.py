@@ -227,3 +227,25 @@ def test_a_directory_removed_under_the_broker_is_found_by_the_check(tmp_path: pa
     storage.check_log_dirs()
     assert storage.offline_dirs == {tmp_path / "d1"} and storage.is_offline("t", 1)
     storage.close()
+
+
+def test_a_directory_missing_at_restart_leaves_its_partitions_offline(tmp_path: pathlib.Path) -> None:
+    storage = open_dirs(tmp_path)
+    storage.create_topic("t", 4)
+    for index in range(4):
+        storage.partition("t", index).append(keyed([(b"k", b"v%d" % index)]))
+    placed = where(storage, "t", 4)
+    storage.close()
+    shutil.move(tmp_path / "d1", tmp_path / "unmounted")
+    # The disk is not mounted: its mount point is an empty directory, made a new log dir.
+    reopened = open_dirs(tmp_path)
+    for index, log_dir in enumerate(placed):
+        assert reopened.is_offline("t", index) == (log_dir == "d1"), "not created again empty elsewhere"
+        if log_dir == "d0":
+            assert records(reopened, "t", index) == [(0, b"k", b"v%d" % index)]
+    reopened.close()
+    shutil.rmtree(tmp_path / "d1")
+    shutil.move(tmp_path / "unmounted", tmp_path / "d1")
+    remounted = open_dirs(tmp_path)
+    assert [records(remounted, "t", index) for index in range(4)] == [[(0, b"k", b"v%d" % index)] for index in range(4)]
+    remounted.close()
