@@ -20,11 +20,9 @@ another offset).
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -37,17 +35,15 @@ from compat import kafka
 from compat.streams import (
     JavaProcess,
     Scenario,
-    build_java_module,
     create_topics,
     dynamic_topic_configs,
     end_offset,
     jvm_options,
     list_topics,
     read_topic,
-    run_on_both,
-    run_scenarios,
+    say,
+    scenarios_main,
     wait_until,
-    write_report_section,
 )
 
 CONNECT_DIR = kafka.CACHE / "connect"
@@ -280,27 +276,9 @@ REPORT_INTRO = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compat.connect", description=__doc__.splitlines()[0])
-    parser.add_argument("--build", action="store_true", help="only build compat/java/connect")
-    parser.add_argument("--report", action="store_true",
-                        help="run on the reference Kafka and on a fresh Ottla, and rewrite REPORT.md's section")
-    parser.add_argument("bootstrap", nargs="?", help="the broker to run the pipeline against")
-    args = parser.parse_args(argv)
-    build_java_module("connect")
-    if args.build:
-        return 0
-    say = lambda line: print(line, flush=True)  # noqa: E731
     scenarios: dict[str, Scenario] = {"pipeline": lambda bootstrap, work, prefix: pipeline(bootstrap, work, prefix, progress=say)}
-    if args.report:
-        results = run_on_both(scenarios, say)
-        write_report_section(REPORT_TITLE, REPORT_INTRO, results)
-        return 1 if any(problems for r in results.values() for problems, _ in r.values()) else 0
-    if not args.bootstrap:
-        parser.error("a bootstrap address is needed unless --build or --report")
-    with tempfile.TemporaryDirectory(prefix="ottla-connect-") as work:
-        outcomes = run_scenarios(args.bootstrap, Path(work), scenarios, say)
-    return 1 if any(problems for problems, _ in outcomes.values()) else 0
-
+    return scenarios_main(argv, module="connect", description=__doc__.splitlines()[0], scenarios=scenarios,
+                          report_title=REPORT_TITLE, report_intro=REPORT_INTRO)
 
 if __name__ == "__main__":
     sys.exit(main())

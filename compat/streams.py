@@ -546,27 +546,38 @@ REPORT_INTRO = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compat.streams", description=__doc__.splitlines()[0])
-    parser.add_argument("--build", action="store_true", help="only build compat/java/streams")
+def scenarios_main(argv: list[str] | None, *, module: str, description: str, scenarios: dict[str, Scenario],
+                   report_title: str, report_intro: str) -> int:
+    """The command line of a runner of compat/java/<module>'s scenarios: build the module, then
+    run the scenarios on one broker, or on both and rewrite REPORT.md's section; 1 on a problem."""
+    parser = argparse.ArgumentParser(prog=f"python -m compat.{module}", description=description)
+    parser.add_argument("--build", action="store_true", help=f"only build compat/java/{module}")
     parser.add_argument("--report", action="store_true",
                         help="run on the reference Kafka and on a fresh Ottla, and rewrite REPORT.md's section")
     parser.add_argument("bootstrap", nargs="?", help="the broker to run the scenarios against")
     args = parser.parse_args(argv)
-    build_java_module("streams")
+    build_java_module(module)
     if args.build:
         return 0
-    say = lambda line: print(line, flush=True)  # noqa: E731
     if args.report:
-        results = run_on_both(SCENARIOS, say)
-        write_report_section(REPORT_TITLE, REPORT_INTRO, results)
+        results = run_on_both(scenarios, say)
+        write_report_section(report_title, report_intro, results)
         return 1 if any(problems for r in results.values() for problems, _ in r.values()) else 0
     if not args.bootstrap:
         parser.error("a bootstrap address is needed unless --build or --report")
-    with tempfile.TemporaryDirectory(prefix="ottla-streams-") as work:
-        outcomes = run_scenarios(args.bootstrap, Path(work), SCENARIOS, say)
+    with tempfile.TemporaryDirectory(prefix=f"ottla-{module}-") as work:
+        outcomes = run_scenarios(args.bootstrap, Path(work), scenarios, say)
     return 1 if any(problems for problems, _ in outcomes.values()) else 0
 
+
+def say(line: str) -> None:
+    """Progress on stdout, as it happens."""
+    print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return scenarios_main(argv, module="streams", description=__doc__.splitlines()[0], scenarios=SCENARIOS,
+                          report_title=REPORT_TITLE, report_intro=REPORT_INTRO)
 
 if __name__ == "__main__":
     sys.exit(main())
