@@ -71,18 +71,12 @@ def install_chromium() -> None:
 
 def install_librdkafka_suite() -> None:
     """librdkafka's own test suite: its sources from the pinned rdkafka-sys crate, built once."""
-    if shutil.which("cargo") is None:
-        print("cargo not found: librdkafka's suite will be reported as not built", file=sys.stderr)
-        return
-    _run(sys.executable, "-m", "compat.suite_librdkafka", "--build")
+    _build_with("cargo", "librdkafka's suite", "compat.suite_librdkafka")
 
 
 def install_franz_go_suite() -> None:
     """franz-go's kgo tests: the pinned module from the Go module proxy, compiled once."""
-    if shutil.which("go") is None:
-        print("go not found: franz-go's suite will be reported as not built", file=sys.stderr)
-        return
-    _run(sys.executable, "-m", "compat.suite_franz_go", "--build")
+    _build_with("go", "franz-go's suite", "compat.suite_franz_go")
 
 
 def install_native_drivers() -> None:
@@ -92,11 +86,17 @@ def install_native_drivers() -> None:
 
 def install_streams_and_connect() -> None:
     """Kafka Streams and Kafka Connect 4.4 from Maven Central, with our applications and connectors."""
-    if shutil.which("mvn") is None:
-        print("mvn not found: Kafka Streams and Connect will be reported as not built", file=sys.stderr)
+    _build_with("mvn", "Kafka Streams and Connect", "compat.streams", "compat.connect")
+
+
+def _build_with(tool: str, what: str, *modules: str) -> None:
+    """`python -m <module> --build` for each module when `tool` is on PATH; without it, say
+    that `what` will be reported as not built (its tests skip, or fail under CI)."""
+    if shutil.which(tool) is None:
+        print(f"{tool} not found: {what} will be reported as not built", file=sys.stderr)
         return
-    _run(sys.executable, "-m", "compat.streams", "--build")
-    _run(sys.executable, "-m", "compat.connect", "--build")
+    for module in modules:
+        _run(sys.executable, "-m", module, "--build")
 
 
 def main() -> int:
