@@ -25,6 +25,29 @@ export function closeRequested () {
   })
 }
 
+// The admin plan of compat/drivers/__init__.py (ADMIN_* there; the scenario checks these values).
+export const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact,delete' }
+export const ADMIN_ALTERED_RETENTION = '7200000'
+export const ADMIN_PARTITIONS = 3
+export const ADMIN_RECORDS = 10
+export const ADMIN_DELETE_BEFORE = 4
+export const ADMIN_COMMITTED = 5
+// DescribeConfigs config_source ids, by Kafka's names.
+export const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
+
+// As compat.drivers.once_shown: Kafka applies an alter or a partition growth when its broker
+// replays the controller's record, a moment after answering; describe until it shows, a while.
+const SETTLES_WITHIN_MS = 5000
+export async function onceShown (read, shown) {
+  const deadline = Date.now() + SETTLES_WITHIN_MS
+  let answer = await read()
+  while (!shown(answer) && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 100))
+    answer = await read()
+  }
+  return answer
+}
+
 /** The TLS options of Node's tls.connect for a Security (CA, and the client certificate for mutual TLS). */
 export function tlsOptions (security) {
   const read = path => path ? readFileSync(path, 'utf8') : undefined

@@ -1,7 +1,10 @@
 // kafkajs 2.2.4 driver (contract in compat/drivers/__init__.py).
 import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
-import { closeRequested, deadline, emit, key, main, tlsOptions, value } from './driver.mjs'
+import {
+  ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, CONFIG_SOURCES,
+  closeRequested, deadline, emit, key, main, onceShown, tlsOptions, value
+} from './driver.mjs'
 
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs
 // kafkajs has no public assign() (tulios/kafkajs#373: its consumer always joins a group), so the
@@ -155,28 +158,6 @@ async function member (args) {
   return { closed: true }
 }
 
-// The admin plan of compat/drivers/__init__.py (ADMIN_* there; the scenario checks these values).
-const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact,delete' }
-const ADMIN_ALTERED_RETENTION = '7200000'
-const ADMIN_PARTITIONS = 3
-const ADMIN_RECORDS = 10
-const ADMIN_DELETE_BEFORE = 4
-const ADMIN_COMMITTED = 5
-// DescribeConfigs config_source ids, by Kafka's names.
-const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
-
-// As compat.drivers.once_shown: Kafka applies an alter or a partition growth when its broker
-// replays the controller's record, a moment after answering; describe until it shows, a while.
-const SETTLES_WITHIN_MS = 5000
-async function onceShown (read, shown) {
-  const deadline = Date.now() + SETTLES_WITHIN_MS
-  let answer = await read()
-  while (!shown(answer) && Date.now() < deadline) {
-    await new Promise(resolve => setTimeout(resolve, 100))
-    answer = await read()
-  }
-  return answer
-}
 
 async function admin (args) {
   const kafka = client(args)

@@ -1,6 +1,9 @@
 // @platformatic/kafka 1.35 driver (contract in compat/drivers/__init__.py).
 import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer, defaultPartitioner } from '@platformatic/kafka'
-import { closeRequested, deadline, emit, key, main, tlsOptions, value } from './driver.mjs'
+import {
+  ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, CONFIG_SOURCES,
+  closeRequested, deadline, emit, key, main, onceShown, tlsOptions, value
+} from './driver.mjs'
 
 const IS_CONTROL_BATCH = 0x20 // RecordBatch attributes bit 5 (KIP-98)
 const IS_TRANSACTIONAL = 0x10 // RecordBatch attributes bit 4
@@ -130,30 +133,8 @@ async function read (args, name, isolationLevel) {
 }
 
 
-// The admin plan of compat/drivers/__init__.py (ADMIN_* there; the scenario checks these values).
-const ADMIN_CONFIGS = { 'retention.ms': '3600000', 'cleanup.policy': 'compact,delete' }
-const ADMIN_ALTERED_RETENTION = '7200000'
-const ADMIN_PARTITIONS = 3
-const ADMIN_RECORDS = 10
-const ADMIN_DELETE_BEFORE = 4n
-const ADMIN_COMMITTED = 5n
 const TOPIC_RESOURCE = 2
 const SET = 0
-// DescribeConfigs config_source ids, by Kafka's names.
-const CONFIG_SOURCES = { 1: 'DYNAMIC_TOPIC_CONFIG', 4: 'STATIC_BROKER_CONFIG', 5: 'DEFAULT_CONFIG' }
-
-// As compat.drivers.once_shown: Kafka applies an alter or a partition growth when its broker
-// replays the controller's record, a moment after answering; describe until it shows, a while.
-const SETTLES_WITHIN_MS = 5000
-async function onceShown (read, shown) {
-  const deadline = Date.now() + SETTLES_WITHIN_MS
-  let answer = await read()
-  while (!shown(answer) && Date.now() < deadline) {
-    await new Promise(resolve => setTimeout(resolve, 100))
-    answer = await read()
-  }
-  return answer
-}
 
 async function admin (args) {
   const client = new Admin(base(args))
@@ -185,9 +166,9 @@ async function admin (args) {
     } finally {
       await producer.close()
     }
-    const [deleted] = await client.deleteRecords({ topics: [{ name: args.topic, partitions: [{ partition: 0, offset: ADMIN_DELETE_BEFORE }] }] })
+    const [deleted] = await client.deleteRecords({ topics: [{ name: args.topic, partitions: [{ partition: 0, offset: BigInt(ADMIN_DELETE_BEFORE) }] }] })
 
-    await client.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: args.topic, partitionOffsets: [{ partition: 0, offset: ADMIN_COMMITTED }] }] })
+    await client.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: args.topic, partitionOffsets: [{ partition: 0, offset: BigInt(ADMIN_COMMITTED) }] }] })
     const listed = (await client.listGroups()).has(group)
     const described = (await client.describeGroups({ groups: [group] })).get(group)
     await client.deleteGroups({ groups: [group] })
