@@ -64,7 +64,7 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                     entry["leader_epoch"], entry["end_offset"] = state.end_offset_for(wanted["leader_epoch"], log.log_end_offset)
                     partitions.append(entry)
                     continue
-                _check_current_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
+                check_current_leader_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
             else:
@@ -75,12 +75,3 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
         (refused if allowed is not None and topic["topic"] not in allowed else topics).append({"topic": topic["topic"], "partitions": partitions})
     return {"throttle_time_ms": 0, "topics": topics + refused}
 
-
-def _check_current_epoch(claimed: int, current: int) -> None:
-    """Kafka's Partition.getLocalLog: a client behind the leader is fenced, one ahead is early."""
-    if claimed == -1:
-        return
-    if claimed < current:
-        raise KafkaError(ErrorCode.FENCED_LEADER_EPOCH)
-    if claimed > current:
-        raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH)
