@@ -439,17 +439,7 @@ class Api:
             }
             for member in group.members.values()
         ]
-        return {
-            "group_id": group.group_id,
-            "type": "consumer",
-            "state": group.state.value,
-            "protocol_type": "consumer",
-            "protocol": None,
-            "generation_id": group.group_epoch,
-            "leader": None,
-            "members": members,
-            "offsets": self._lag({} if offset_holder is None else offset_holder.offsets, members),
-        }
+        return _epoch_group(group, "consumer", members, self._lag({} if offset_holder is None else offset_holder.offsets, members))
 
     def _share_group(self, group: Any) -> dict[str, Any]:
         members = [
@@ -464,17 +454,7 @@ class Api:
             }
             for member in group.members.values()
         ]
-        return {
-            "group_id": group.group_id,
-            "type": "share",
-            "state": group.state.value,
-            "protocol_type": "share",
-            "protocol": None,
-            "generation_id": group.group_epoch,
-            "leader": None,
-            "members": members,
-            "offsets": [],
-        }
+        return _epoch_group(group, "share", members, [])
 
     def _by_topic_name(self, assignment: Mapping[bytes, Any]) -> dict[str, list[int]]:
         storage = self._services.storage
@@ -707,6 +687,22 @@ _DENIED = {
 _NOT_FOUND = {ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.GROUP_ID_NOT_FOUND}
 _SOURCES = {1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG", 7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG"}
 _MISSING = object()
+
+
+def _epoch_group(group: Any, kind: str, members: list[dict[str, Any]], offsets: list[dict[str, Any]]) -> dict[str, Any]:
+    """A group of the KIP-848 protocols (consumer, share) in the classic group's answer shape:
+    its epoch is the generation, and it has no protocol or leader."""
+    return {
+        "group_id": group.group_id,
+        "type": kind,
+        "state": group.state.value,
+        "protocol_type": kind,
+        "protocol": None,
+        "generation_id": group.group_epoch,
+        "leader": None,
+        "members": members,
+        "offsets": offsets,
+    }
 
 
 def _enum_name(kind: Any, value: int) -> str:
