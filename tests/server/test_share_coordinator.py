@@ -5,10 +5,7 @@ member's session expires by moving time, never by sleeping.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -20,48 +17,10 @@ from ottla.storage import Storage
 from ottla.storage.producer_state import control_batch
 from ottla.wire.errors import ErrorCode
 from ottla.wire.records import Record, build_batch
+from tests.server.test_groups_coordinator import ManualClock
 
 ACCEPT, RELEASE, REJECT, RENEW, GAP = 1, 2, 3, 4, 0
 LOCK_MS = 1000
-
-
-@dataclass(order=True)
-class _Timer:
-    deadline: float
-    sequence: int
-    callback: Callable[..., Any] = field(compare=False)
-    args: tuple[Any, ...] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def when(self) -> float:
-        return self.deadline
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._queue: list[_Timer] = []
-        self._sequence = itertools.count()
-
-    def time(self) -> float:
-        return self.now
-
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> _Timer:
-        timer = _Timer(when, next(self._sequence), callback, args)
-        heapq.heappush(self._queue, timer)
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        target = self.now + seconds
-        while self._queue and self._queue[0].deadline <= target:
-            timer = heapq.heappop(self._queue)
-            if not timer.cancelled:
-                self.now = max(self.now, timer.deadline)
-                timer.callback(*timer.args)
-        self.now = target
 
 
 def partition(start: int = 0, delivery_limit: int = 3, max_locks: int = 100) -> tuple[SharePartition, ManualClock, list[int]]:
