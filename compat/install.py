@@ -47,26 +47,25 @@ def install_node() -> None:
 def install_kcat() -> None:
     if shutil.which("kcat"):
         return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("kcat missing and apt-get unavailable or not root: kcat will be reported as not installed",
-              file=sys.stderr)
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    _run("apt-get", "update", "-qq", env=env)
-    _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "kcat", env=env)
+    _apt_install("kcat missing", "kcat will be reported as not installed", "kcat")
 
 
 def install_chromium() -> None:
     """Debian's chromium with the chromedriver built from the same source, so the two match."""
     if shutil.which("chromium") and shutil.which("chromedriver"):
         return
+    _apt_install("chromium missing", "the browser tests will be skipped", "chromium", "chromium-driver")
+
+
+def _apt_install(missing: str, consequence: str, *packages: str) -> None:
+    """Debian `packages` through apt-get when root; otherwise say what is `missing` and its
+    `consequence`."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("chromium missing and apt-get unavailable or not root: the browser tests will be skipped",
-              file=sys.stderr)
+        print(f"{missing} and apt-get unavailable or not root: {consequence}", file=sys.stderr)
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run("apt-get", "update", "-qq", env=env)
-    _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver", env=env)
+    _run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages, env=env)
 
 
 def install_librdkafka_suite() -> None:
