@@ -255,16 +255,19 @@ class Storage:
         longer among the log directories; a new partition's place (`_next_log_dir`)."""
         assigned = self._assigned.get(key)
         if assigned is None:
-            return self._next_log_dir()
+            return self._next_log_dir(key[0])
         return next((log_dir for log_dir, directory_id in self.directory_ids.items() if directory_id == assigned), None)
 
-    def _next_log_dir(self) -> pathlib.Path:
+    def _next_log_dir(self, topic: str) -> pathlib.Path:
         """Kafka's LogManager.nextLogDirs: the online directory holding the fewest logs,
-        future logs counted; ties go to the first named in `log.dirs`."""
+        future logs counted; ties go to the first named in `log.dirs`. Divergence: internal
+        topics (`__consumer_offsets`, `__transaction_state`, ...) go to the first directory,
+        with the broker's own files, so that the coordinators' state fails (or survives)
+        with the rest of it, as Kafka's metadata log lives in `metadata.log.dir`."""
         online = [log_dir for log_dir in self.log_dirs if log_dir not in self.offline_dirs]
         if not online:
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "every log directory is offline")
-        if len(online) == 1:
+        if len(online) == 1 or (topic.startswith("__") and online[0] == self.log_dirs[0]):
             return online[0]
         counts = dict.fromkeys(online, 0)
         for key, log_dirs in self._found.items():
@@ -427,6 +430,10 @@ class Storage:
                 raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"partition {topic}-{index} is in an offline log directory")
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown partition {topic}-{index}")
         return log
+
+    @property
+    def has_offline_partitions(self) -> bool:
+        return bool(self._offline)
 
     def is_offline(self, topic: str, index: int) -> bool:
         """Whether the partition's log directory failed (Metadata's offline_replicas)."""

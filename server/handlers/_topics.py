@@ -25,9 +25,10 @@ def partition_metadata(context: RequestContext, info: TopicInfo) -> list[Metadat
         return [_cluster_partition(context, cluster, info, index) for index in range(info.partitions)]
     node = context.node.node_id
     storage = context.storage
+    any_offline = storage.has_offline_partitions
     partitions: list[MetadataResponseMetadataResponsePartition] = []
     for index in range(info.partitions):
-        offline = storage.offline_dirs and storage.is_offline(info.name, index)
+        offline = any_offline and storage.is_offline(info.name, index)
         partitions.append(
             {
                 "error_code": ErrorCode.LEADER_NOT_AVAILABLE if offline else ErrorCode.NONE,

@@ -195,3 +195,18 @@ def test_a_failed_directory_takes_only_its_partitions_offline(broker: ThreadedBr
                                                           include_topic_authorized_operations=False)), 9, MetadataResponse)
         partitions = {p.partition_index: (p.error_code, p.leader_id, p.offline_replicas) for p in metadata.topics[0].partitions}
         assert partitions[kept] == (0, 1, []) and partitions[lost] == (LeaderNotAvailableError.errno, -1, [1])
+
+
+def test_partitions_of_a_directory_missing_at_restart_are_offline(dirs: list[pathlib.Path]) -> None:
+    topic = f"jbod-{uuid.uuid4().hex[:8]}"
+    with running_broker(data_dir=",".join(map(str, dirs))) as broker:
+        admin = admin_of(broker)
+        admin.create_topics([NewTopic(topic, 4, 1)])
+        missing = {index for index, _ in placement(admin, topic)["d1"]}
+        admin.close()
+    shutil.rmtree(dirs[1])  # a disk that is not mounted this time
+    with running_broker(data_dir=",".join(map(str, dirs))) as broker, RawClient(broker.bootstrap_servers) as client:
+        metadata = client.call(make(MetadataRequest, dict(topics=[dict(name=topic)], allow_auto_topic_creation=False,
+                                                          include_topic_authorized_operations=False)), 9, MetadataResponse)
+        offline = {p.partition_index for p in metadata.topics[0].partitions if p.offline_replicas == [1] and p.leader_id == -1}
+    assert missing and offline == missing

@@ -29,11 +29,13 @@ def test_partitions_go_to_the_directory_with_the_fewest(tmp_path: pathlib.Path) 
     assert where(storage, "a", 4) == ["d0", "d1", "d2", "d0"]
     storage.create_topic("b", 2)
     assert where(storage, "b", 2) == ["d1", "d2"]
+    storage.create_topic("__consumer_offsets", 2)
+    assert where(storage, "__consumer_offsets", 2) == ["d0", "d0"], "internal topics stay with the broker's own files"
     ids = [state.directory_id for state in storage.log_dir_states()]
     assert len(set(ids)) == 3 and all(len(directory_id) == 16 for directory_id in ids)
     assert all("directory.id=" in (tmp_path / f"d{n}" / "meta.properties").read_text() for n in range(3))
     # Topic files stay in the first directory, as Kafka's metadata stays in metadata.log.dir.
-    assert [path.name for path in tmp_path.rglob("*.topic.json")] == ["a.topic.json", "b.topic.json"]
+    assert sorted(path.name for path in tmp_path.rglob("*.topic.json")) == ["__consumer_offsets.topic.json", "a.topic.json", "b.topic.json"]
     assert {path.parent.name for path in tmp_path.rglob("*.topic.json")} == {"d0"}
     storage.close()
 
@@ -239,6 +241,7 @@ def test_a_directory_missing_at_restart_leaves_its_partitions_offline(tmp_path: 
     shutil.move(tmp_path / "d1", tmp_path / "unmounted")
     # The disk is not mounted: its mount point is an empty directory, made a new log dir.
     reopened = open_dirs(tmp_path)
+    assert reopened.has_offline_partitions and not reopened.offline_dirs, "the new, empty d1 itself is online"
     for index, log_dir in enumerate(placed):
         assert reopened.is_offline("t", index) == (log_dir == "d1"), "not created again empty elsewhere"
         if log_dir == "d0":
