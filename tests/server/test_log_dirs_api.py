@@ -59,7 +59,7 @@ def test_partitions_spread_over_the_directories_and_stay_after_a_restart(dirs: l
     topic = f"jbod-{uuid.uuid4().hex[:8]}"
     with running_broker(data_dir=",".join(map(str, dirs))) as broker:
         admin = admin_of(broker)
-        admin.create_topics([NewTopic(topic, 4, 1)])
+        admin.create_topics([NewTopic(topic, 8, 1)])
         placed = placement(admin, topic)
         counts = [len(partitions) for partitions in placement(admin).values()]
         admin.close()
@@ -161,7 +161,7 @@ def test_alter_replica_log_dirs_errors(broker: ThreadedBroker, dirs: list[pathli
 def test_a_failed_directory_takes_only_its_partitions_offline(broker: ThreadedBroker, dirs: list[pathlib.Path]) -> None:
     topic = f"jbod-{uuid.uuid4().hex[:8]}"
     admin = admin_of(broker)
-    admin.create_topics([NewTopic(topic, 4, 1)])  # whatever the internal topics hold, some in each directory
+    admin.create_topics([NewTopic(topic, 8, 1)])  # whatever the internal topics in d0 hold, some in each directory
     placed = placement(admin, topic)
     (kept, _), (lost, _) = placed["d0"][0], placed["d1"][0]
     shutil.rmtree(dirs[1])  # gone under the broker
@@ -201,7 +201,7 @@ def test_partitions_of_a_directory_missing_at_restart_are_offline(dirs: list[pat
     topic = f"jbod-{uuid.uuid4().hex[:8]}"
     with running_broker(data_dir=",".join(map(str, dirs))) as broker:
         admin = admin_of(broker)
-        admin.create_topics([NewTopic(topic, 4, 1)])
+        admin.create_topics([NewTopic(topic, 8, 1)])
         missing = {index for index, _ in placement(admin, topic)["d1"]}
         admin.close()
     shutil.rmtree(dirs[1])  # a disk that is not mounted this time
