@@ -30,12 +30,14 @@ def test_kafka_tools_move_a_partition_between_log_dirs(tmp_path: pathlib.Path) -
         producer.flush(10)
         producer.close()
 
+        source = str(next(path for path, held in describe(bootstrap, topic).items() if (f"{topic}-0", False) in held))
+        destination = next(str(path) for path in dirs if str(path) != source)
         plan = tmp_path / "plan.json"
-        plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [1], "log_dirs": [str(dirs[1])]}]}))
+        plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": [1], "log_dirs": [destination]}]}))
         executed = run_tool("kafka-reassign-partitions", *bootstrap, "--execute", "--reassignment-json-file", str(plan))
         assert executed.returncode == 0, executed.stderr[-2000:]
-        assert f"Successfully started moving log directory to {dirs[1]} for replica {topic}-0 with broker 1" in executed.stdout
-        assert f'"log_dirs":["{dirs[0]}"]' in executed.stdout, "the rollback plan names where it was"
+        assert f"Successfully started moving log directory to {destination} for replica {topic}-0 with broker 1" in executed.stdout
+        assert f'"log_dirs":["{source}"]' in executed.stdout, "the rollback plan names where it was"
 
         deadline = time.monotonic() + 60
         while True:
@@ -45,11 +47,17 @@ def test_kafka_tools_move_a_partition_between_log_dirs(tmp_path: pathlib.Path) -
             assert time.monotonic() < deadline, verified.stdout + verified.stderr[-2000:]
             time.sleep(1)
 
-        described = run_tool("kafka-log-dirs", *bootstrap, "--describe", "--topic-list", topic)
-        assert described.returncode == 0, described.stderr[-2000:]
-        line = next(line for line in described.stdout.splitlines() if line.startswith("{"))
-        (entry,) = json.loads(line)["brokers"]
-        held = {d["logDir"]: [(p["partition"], p["isFuture"]) for p in d["partitions"]] for d in entry["logDirs"]}
-        assert (f"{topic}-0", False) in held[str(dirs[1])] and not [p for p in held[str(dirs[0])] if p[0] == f"{topic}-0"]
-        sizes = {p["partition"]: p["size"] for d in entry["logDirs"] for p in d["partitions"]}
-        assert sizes[f"{topic}-0"] > 500 * 200
+        held = describe(bootstrap, topic)
+        assert (f"{topic}-0", False) in held[destination] and not [p for p in held[source] if p[0] == f"{topic}-0"]
+
+
+def describe(bootstrap: list[str], topic: str) -> dict[str, list[tuple[str, bool]]]:
+    """kafka-log-dirs --describe: each log dir -> its (partition, is future) entries; partition 0's
+    size, wherever it is, holds the records produced."""
+    described = run_tool("kafka-log-dirs", *bootstrap, "--describe", "--topic-list", topic)
+    assert described.returncode == 0, described.stderr[-2000:]
+    line = next(line for line in described.stdout.splitlines() if line.startswith("{"))
+    (entry,) = json.loads(line)["brokers"]
+    sizes = {p["partition"]: p["size"] for d in entry["logDirs"] for p in d["partitions"]}
+    assert sizes[f"{topic}-0"] > 500 * 200
+    return {d["logDir"]: [(p["partition"], p["isFuture"]) for p in d["partitions"]] for d in entry["logDirs"]}
