@@ -918,6 +918,16 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                           "subscribed_topic_names": None, "subscribed_topic_regex": None, "server_assignor": None,
                                           "topic_partitions": None},
         ApiKey.CONSUMER_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
+        # On a PLAINTEXT listener the SASL APIs reach the request handlers, which refuse them
+        # (ILLEGAL_SASL_STATE); without an authorizer every ACL request is SECURITY_DISABLED.
+        ApiKey.SASL_HANDSHAKE: {"mechanism": "PLAIN"},
+        ApiKey.SASL_AUTHENTICATE: {"auth_bytes": b"\x00alice\x00alice-secret"},
+        ApiKey.DESCRIBE_ACLS: {"resource_type_filter": 2, "resource_name_filter": None, "pattern_type_filter": 1,
+                               "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1},
+        ApiKey.CREATE_ACLS: {"creations": [{"resource_type": 2, "resource_name": t, "resource_pattern_type": 3,
+                                            "principal": "User:alice", "host": "*", "operation": 3, "permission_type": 3}]},
+        ApiKey.DELETE_ACLS: {"filters": [{"resource_type_filter": 2, "resource_name_filter": t, "pattern_type_filter": 3,
+                                          "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1}]},
         # On a PLAINTEXT listener both refuse every token request (the reference has no SASL
         # listener and no secret key): compared by the refusals.
         ApiKey.CREATE_DELEGATION_TOKEN: {"owner_principal_type": None, "owner_principal_name": None, "renewers": [
