@@ -100,7 +100,7 @@ DEVIATIONS: list[Deviation] = [
               "so kafka-topics lists it among a topic's non-default configs and the cluster defaults list it; Ottla "
               "has no ELR and sets no dynamic broker config of its own"),
     Deviation("Ottla's own broker settings", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(host|port|data\.dir|"
-              r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms)\]$",
+              r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms|http\.host|http\.port)\]$",
               "the broker resource lists Ottla's own settings beside Kafka's, as Kafka lists any setting its "
               "server.properties gives"),
     Deviation("listener and directory", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(listeners|advertised\.listeners|"
@@ -144,6 +144,11 @@ OPEN: list[Deviation] = [
               "Ottla assigns a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 first initializes the "
               "partitions' share state (InitializeShareGroupState), bumps the group epoch again (2) and assigns them only "
               "in a later heartbeat"),
+    Deviation("share start offset below the log start", r"^request ALTER_SHARE_GROUP_OFFSETS v\d+: \.responses\[0\]\.partitions\.\[0\]\.error_code$",
+              "AlterShareGroupOffsets to offset 0 of a partition whose records below the log start offset were deleted: "
+              "Kafka 4.4 accepts it, Ottla answers OFFSET_OUT_OF_RANGE (server/handlers/alter_share_group_offsets.py "
+              "refuses offsets outside [log start, high watermark]); what Kafka then starts the share partition at is "
+              "still to be read"),
     Deviation("producer state's coordinator epoch", r"^tool kafka-transactions describe-producers",
               "DescribeProducers' coordinator_epoch is the epoch of the last transaction marker the partition took "
               "(-1 before any) in Kafka; Ottla answers 0 while a transaction is open and -1 otherwise, since its "
