@@ -752,7 +752,9 @@ class ConsumerGroupManager:
             return []
         group.regex_topics_version = version
         out: list[KeyValue] = []
-        names = sorted(info.name for info in self.storage.topics() if not info.name.startswith("__"))
+        # Every topic, internal ones too: Kafka resolves against its whole metadata image, so a
+        # regex naming __consumer_offsets is assigned it (franz-go's Test848RegexBrokerResolves).
+        names = sorted(info.name for info in self.storage.topics())
         for regex in wanted:
             assert regex is not None
             pattern = re2.compile(regex)
