@@ -385,6 +385,9 @@ LACKS: dict[str, dict[str, str]] = {
     "java": {
         "wrong-password": "our Java driver waits out the producer's max.block.ms instead of reporting the "
                           "SaslAuthenticationException, against Kafka 4.4 too: a driver defect to mend",
+        "no-write-acl": "our Java driver's producer reports 'Cannot execute transactional method because we are in "
+                        "an error state' instead of the authorization error behind it, against Kafka 4.4 too: a "
+                        "driver defect to mend",
     },
     "kafka-go": {
         "group-static-membership": "kafka-go has no group.instance.id option (static membership)",
