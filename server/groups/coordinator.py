@@ -375,11 +375,13 @@ class GroupCoordinator:
         for group_id in group_ids:
             consumer = self.consumer.groups.get(group_id)
             if consumer is not None:
-                errors.append(self._delete_consumer_group(consumer))
+                errors.append(self._delete_epoch_group(group_id, bool(consumer.members), lambda: self.consumer.delete(consumer),
+                                                       lambda: self.consumer.forget(consumer)))
                 continue
             streams = self.streams.groups.get(group_id)
             if streams is not None:
-                errors.append(self._delete_streams_group(streams))
+                errors.append(self._delete_epoch_group(group_id, bool(streams.members), lambda: self.streams.delete(streams),
+                                                       lambda: self.streams.forget(streams)))
                 continue
             group = self.groups.get(group_id)
             if group is None or group.is_in(GroupState.DEAD):
@@ -395,32 +397,21 @@ class GroupCoordinator:
                     errors.append(ErrorCode.NONE)
         return errors
 
-    def _delete_consumer_group(self, consumer: ConsumerGroup) -> ErrorCode:
-        if consumer.members:
+    def _delete_epoch_group(self, group_id: str, has_members: bool, tombstones: Callable[[], list[KeyValue]],
+                            forget: Callable[[], None]) -> ErrorCode:
+        """Delete an empty consumer or streams group: its own tombstones and those of its offsets
+        (kept by a classic holder of the same id) in one batch, then forget it."""
+        if has_members:
             return ErrorCode.NON_EMPTY_GROUP
-        holder = self.groups.get(consumer.group_id)
-        tombstones = [] if holder is None else [*self.offsets.tombstones(holder), self.membership.tombstone(holder)]
+        holder = self.groups.get(group_id)
+        offsets = [] if holder is None else [*self.offsets.tombstones(holder), self.membership.tombstone(holder)]
         try:
-            self.log.append(consumer.group_id, [*tombstones, *self.consumer.delete(consumer)], self.wall_clock_ms())
+            self.log.append(group_id, [*offsets, *tombstones()], self.wall_clock_ms())
         except KafkaError as exc:
             return store_error(exc.code)
         if holder is not None:
             self.membership.remove(holder)
-        self.consumer.forget(consumer)
-        return ErrorCode.NONE
-
-    def _delete_streams_group(self, streams: StreamsGroup) -> ErrorCode:
-        if streams.members:
-            return ErrorCode.NON_EMPTY_GROUP
-        holder = self.groups.get(streams.group_id)
-        tombstones = [] if holder is None else [*self.offsets.tombstones(holder), self.membership.tombstone(holder)]
-        try:
-            self.log.append(streams.group_id, [*tombstones, *self.streams.delete(streams)], self.wall_clock_ms())
-        except KafkaError as exc:
-            return store_error(exc.code)
-        if holder is not None:
-            self.membership.remove(holder)
-        self.streams.forget(streams)
+        forget()
         return ErrorCode.NONE
 
     def _delete_group(self, group: ClassicGroup) -> None:
