@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from compat import kafka as reference
+from compat.drivers import once_shown
 from ottla.server.admin.client import KafkaClient
 from ottla.wire.api import ApiKey
 
@@ -125,7 +126,9 @@ def test_incremental_alter_answers_like_kafka(kafka, ottla_broker, operations):
     ours = _incremental(ottla_broker.bootstrap_servers, name, operations)
     assert ours == theirs
     if theirs[0] == 0:
-        assert _describe(ottla_broker.bootstrap_servers, name)["cleanup.policy"]["value"] == _describe(kafka.bootstrap_servers, name)["cleanup.policy"]["value"]
+        ours_shown = _describe(ottla_broker.bootstrap_servers, name)["cleanup.policy"]["value"]
+        theirs_shown = once_shown(lambda: _describe(kafka.bootstrap_servers, name)["cleanup.policy"]["value"], lambda value: value == ours_shown)
+        assert ours_shown == theirs_shown
 
 
 def _ottla(bootstrap: str, *args: str, stdin: str | None = None) -> str:

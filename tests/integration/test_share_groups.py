@@ -291,9 +291,15 @@ class _Raw:
 
     def retried(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
         """As clients do, again while the coordinator is not ready (NOT_COORDINATOR,
-        COORDINATOR_LOAD_IN_PROGRESS: Kafka loads its share coordinator on first use)."""
+        COORDINATOR_LOAD_IN_PROGRESS: Kafka loads its share coordinator on first use) or a
+        partition is not yet known to it (UNKNOWN_TOPIC_OR_PARTITION, retriable: Kafka's
+        coordinator learns of a new topic from the metadata log a moment after CreateTopics)."""
         deadline = time.monotonic() + 60
-        while (answer := self.call(api, version, body))["error_code"] in (14, 16) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            answer = self.call(api, version, body)
+            partition_errors = {p.get("error_code", 0) for t in answer.get("responses", ()) for p in t.get("partitions", ())}
+            if answer["error_code"] not in (14, 16) and 3 not in partition_errors:
+                break
             time.sleep(0.5)
         return answer
 
