@@ -12,7 +12,9 @@
   compat/go's go.mod/go.sum and compat/rust's Cargo.lock, built with go and cargo
   (`python -m compat.drivers.native --build`; a no-op once built);
 * the reference Apache Kafka and its Java client driver, through `python -m compat.kafka --fetch`
-  (Maven; a no-op once cached).
+  (Maven; a no-op once cached), and Kafka 3.9's client jar, whose message definitions
+  tests/wire/test_conformance.py checks the oldest versions against (`python -m
+  compat.message_definitions --fetch`);
 * the Kafka Streams applications and the Kafka Connect worker with our connectors
   (compat/java/streams and compat/java/connect; Maven, `python -m compat.streams --build` and
   `python -m compat.connect --build`; a no-op once built).
@@ -107,6 +109,7 @@ def main() -> int:
         install_franz_go_suite()
         install_native_drivers()
         _run(sys.executable, "-m", "compat.kafka", "--fetch")
+        _run(sys.executable, "-m", "compat.message_definitions", "--fetch")
         install_streams_and_connect()
     except subprocess.CalledProcessError as exc:
         print(f"install failed: {' '.join(exc.cmd)} exited {exc.returncode}", file=sys.stderr)

@@ -1,28 +1,27 @@
 """Our structs against Apache Kafka's own message definitions, at every declared version.
 
-Kafka's JSON (`../shared/kafka-protocol/message`, Kafka 4.0) is read here by an
-interpreter independent of `wire/`, and compared with what `wire.schema` actually
-built, by introspecting the construct objects: field names, order, types, nullability,
-compact or classic encoding, tagged fields and their tags, defaults. Like franz-go's
-`generate/validate_test.go`, this catches a wrong or stale definition (kafka-python's
-packaged JSON, or one of ours in `wire/messages/`) before a client does.
+Kafka's JSON is read here by an interpreter independent of `wire/`, and compared with what
+`wire.schema` actually built, by introspecting the construct objects: field names, order,
+types, nullability, compact or classic encoding, tagged fields and their tags, defaults. Like
+franz-go's `generate/validate_test.go`, this catches a wrong or stale definition
+(kafka-python's packaged JSON, or one of ours in `wire/messages/`) before a client does.
 
-Versions newer than Kafka 4.0 are checked against the definitions inside the reference
-Kafka's client jar (`python -m compat.kafka --fetch`, Kafka 4.4): Kafka 4.0's own copies
-stay the reference for every version they define, including those Kafka 4 later dropped.
+Each version is checked against the oldest definitions that have it: `../shared/kafka-protocol`
+where it is beside the checkout, else Kafka 3.9's (compat.message_definitions; Kafka 4 dropped
+versions Ottla still serves), then the reference Kafka's (4.4) for the versions added since.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from compat import message_definitions as definitions
+from compat.kafka import KAFKA_VERSION, LIB
 from ottla.wire.api import DECLARED_VERSIONS, ApiKey, message_name
 from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid
 from ottla.wire.schema import Message, NullableStruct, is_flexible, message_struct
@@ -36,47 +35,32 @@ def _kafka_message_dir() -> Path | None:
     return None
 
 
-KAFKA_DIR = _kafka_message_dir()
-if KAFKA_DIR is None:
-    pytest.skip("Kafka's message definitions (../shared/kafka-protocol/message) are absent", allow_module_level=True)
-
-
-def _load(path: Path) -> dict[str, Any]:
-    text = re.sub(r"(?m)^\s*//.*$", "", path.read_text(encoding="utf-8"))
-    return json.loads(text)
-
-
-def _by_key() -> dict[tuple[int, str], dict[str, Any]]:
-    out = {}
-    for path in sorted(KAFKA_DIR.glob("*.json")):
-        data = _load(path)
-        if data["type"] in ("request", "response"):
-            out[(data["apiKey"], data["type"])] = data
-    return out
-
-
-KAFKA = _by_key()
-
-
-def _newer_by_key() -> dict[tuple[int, str], dict[str, Any]]:
-    """The fetched reference Kafka's definitions (`common/message/*.json` in kafka-clients)."""
-    from compat.kafka import KAFKA_VERSION, LIB
-
-    jar = LIB / f"kafka-clients-{KAFKA_VERSION}.jar"
-    if not jar.exists():
+def _shared_definitions() -> dict[str, dict[str, Any]]:
+    """The definitions in `../shared/kafka-protocol/message`, by message name."""
+    directory = _kafka_message_dir()
+    if directory is None:
         return {}
-    out = {}
-    with zipfile.ZipFile(jar) as archive:
-        for entry in archive.namelist():
-            if entry.startswith("common/message/") and entry.endswith(".json"):
-                data = json.loads(re.sub(r"(?m)^\s*//.*$", "", archive.read(entry).decode("utf-8")))
-                if data["type"] in ("request", "response"):
-                    out[(data["apiKey"], data["type"])] = data
-    return out
+    return {path.stem: definitions.parse(path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.json"))}
 
 
-NEWER = _newer_by_key()
-HEADERS = {name: _load(KAFKA_DIR / f"{name}.json") for name in ("RequestHeader", "ResponseHeader")}
+def _by_key(by_name: dict[str, dict[str, Any]]) -> dict[tuple[int, str], dict[str, Any]]:
+    return {(data["apiKey"], data["type"]): data for data in by_name.values() if data["type"] in ("request", "response")}
+
+
+# The oldest versions we serve are checked against `../shared` where it is beside the checkout,
+# else against the last 3.x release's definitions (compat.message_definitions); what those lack
+# against the reference Kafka's (4.4). Under CI both jars are fetched by compat.install.
+OLDER = _shared_definitions() or definitions.read_jar(definitions.OLDEST_JAR)
+NEWEST = definitions.read_jar(LIB / f"kafka-clients-{KAFKA_VERSION}.jar")
+if not OLDER or not NEWEST:
+    WHY_ABSENT = ("Kafka's message definitions are not here: run `python -m compat.message_definitions --fetch` "
+                  "and `python -m compat.kafka --fetch`")
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(WHY_ABSENT)
+    pytest.skip(WHY_ABSENT, allow_module_level=True)
+KAFKA = _by_key(OLDER)
+NEWER = _by_key(NEWEST)
+HEADERS = {name: OLDER[name] for name in ("RequestHeader", "ResponseHeader")}
 
 
 def _versions(spec: str | None) -> range:
@@ -229,11 +213,6 @@ def test_message_matches_kafka(key: ApiKey, kind: str, version: int) -> None:
     definition = KAFKA.get((int(key), kind))
     name = f"{message_name(key)}{kind.capitalize()}"
     if definition is None or version not in _versions(definition["validVersions"]) or definition["name"] != name:  # newer, or renamed since
-        if not NEWER:
-            why = "a version newer than Kafka 4.0: run `python -m compat.kafka --fetch` for the reference Kafka's definitions"
-            if os.environ.get("CI") == "true":
-                pytest.fail(why)
-            pytest.skip(why)
         definition = NEWER.get((int(key), kind))
     assert definition is not None, f"Kafka defines no {kind} for api key {int(key)}"
     assert definition["name"] == name
