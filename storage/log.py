@@ -28,7 +28,7 @@ from ottla.storage.compaction import OffsetMap, filter_batch, map_batch, record_
 from ottla.storage.config import LogConfig
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, replace_file
 from ottla.storage.handles import FileHandles
-from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, control_type
+from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
 from ottla.storage.validator import RecordRules
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -240,7 +240,7 @@ class PartitionLog:
             for position, header in segment.batches(segment.index.lookup(start) if segment.base_offset <= start else 0):
                 if header.producer_id < 0 or header.last_offset < start:
                     continue
-                marker = control_type(segment.file.pread(header.size, position)) if header.is_control else None
+                marker = end_txn_marker(segment.file.pread(header.size, position)) if header.is_control else None
                 self.producer_state.record(header, header.next_offset, marker)
 
     def _take_snapshot(self) -> None:
@@ -350,7 +350,7 @@ class PartitionLog:
                 self.on_storage_error()
             raise
         for position, header in producer_batches:
-            marker = control_type(memoryview(data)[position : position + header.size]) if header.is_control else None
+            marker = end_txn_marker(memoryview(data)[position : position + header.size]) if header.is_control else None
             self.producer_state.record(header, next_offset, marker)
         self._messages_since_flush += next_offset - first_offset
         if self._messages_since_flush >= self._config.flush_messages:

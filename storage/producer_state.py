@@ -10,7 +10,9 @@ Modelled on Kafka's `ProducerStateManager` / `ProducerAppendInfo`:
 * a transactional batch opens a transaction at its first offset; a control batch
   (COMMIT/ABORT marker) closes it. Aborted transactions are kept as Kafka's
   `.txnindex` entries so read_committed fetches can filter them, and the last stable
-  offset (LSO) is the first offset of the oldest open transaction, or the high watermark.
+  offset (LSO) is the first offset of the oldest open transaction, or the high watermark;
+* each producer keeps the coordinator epoch of the last marker it took (-1 before any),
+  as Kafka's ProducerStateEntry.coordinatorEpoch, which DescribeProducers reports.
 
 State is rebuilt on start from a snapshot (`.snapshot`) plus a replay of the batch
 headers after it, as Kafka does; `snapshot()`/`load()` give the bytes of one.
@@ -28,11 +30,21 @@ from ottla.wire.records import BatchHeader, Record, build_batch, iter_records
 BATCHES_TO_RETAIN = 5
 NO_PRODUCER_EPOCH = -1
 NO_SEQUENCE = -1
+NO_COORDINATOR_EPOCH = -1  # RecordBatch.NO_PARTITION_LEADER_EPOCH, ProducerStateEntry's before any marker
 _INT32_MAX = 2**31 - 1
 
 # Control record keys (Kafka's ControlRecordType): version int16, type int16.
 CONTROL_ABORT = 0
 CONTROL_COMMIT = 1
+
+
+@dataclass(slots=True, frozen=True)
+class EndTxnMarker:
+    """A control batch's one record (Kafka's EndTransactionMarker): COMMIT or ABORT, and the
+    epoch of the transaction coordinator that wrote it."""
+
+    control_type: int
+    coordinator_epoch: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +62,7 @@ class ProducerEntry:
     batches: list[BatchMetadata] = field(default_factory=list)
     current_txn_first_offset: int | None = None
     last_timestamp: int = -1
+    coordinator_epoch: int = NO_COORDINATOR_EPOCH
 
     @property
     def last_seq(self) -> int:
@@ -132,12 +145,11 @@ class ProducerStateManager:
             )
         return None
 
-    def record(self, header: BatchHeader, high_watermark: int, control_type: int | None = None) -> AbortedTransaction | None:
+    def record(self, header: BatchHeader, high_watermark: int, marker: EndTxnMarker | None = None) -> AbortedTransaction | None:
         """Account for a batch that was appended at `header.base_offset` (already assigned).
 
-        `control_type` is the marker type (CONTROL_ABORT/CONTROL_COMMIT) of a control
-        batch, read from its one record's key. Returns the aborted transaction a marker
-        closed, if any (for the txn index).
+        `marker` is a control batch's record (`end_txn_marker`). Returns the aborted
+        transaction a marker closed, if any (for the txn index).
         """
         producer_id = header.producer_id
         if producer_id < 0:
@@ -148,7 +160,11 @@ class ProducerStateManager:
             entry.batches.clear()
         entry.last_timestamp = max(entry.last_timestamp, header.max_timestamp)
         if header.is_control:
-            return self._end_transaction(producer_id, entry, header.base_offset, control_type, high_watermark)
+            # Every marker sets it, one for a transaction that wrote nothing here too
+            # (ProducerAppendInfo.appendEndTxnMarker).
+            if marker is not None:
+                entry.coordinator_epoch = marker.coordinator_epoch
+            return self._end_transaction(producer_id, entry, header.base_offset, marker, high_watermark)
         if header.base_sequence != NO_SEQUENCE:
             entry.batches.append(
                 BatchMetadata(header.base_sequence, _last_sequence(header), header.base_offset, header.last_offset, header.max_timestamp)
@@ -160,14 +176,14 @@ class ProducerStateManager:
         return None
 
     def _end_transaction(
-        self, producer_id: int, entry: ProducerEntry, marker_offset: int, control_type: int | None, high_watermark: int
+        self, producer_id: int, entry: ProducerEntry, marker_offset: int, marker: EndTxnMarker | None, high_watermark: int
     ) -> AbortedTransaction | None:
         first = entry.current_txn_first_offset
         if first is None:
             return None  # a marker for a transaction that wrote nothing here
         entry.current_txn_first_offset = None
         del self.ongoing[first]
-        if control_type != CONTROL_ABORT:
+        if marker is None or marker.control_type != CONTROL_ABORT:
             return None
         aborted = AbortedTransaction(producer_id, first, marker_offset, self.last_stable_offset(high_watermark))
         self.aborted.append(aborted)
@@ -200,11 +216,14 @@ class ProducerStateManager:
                 del self.producers[producer_id]
 
     def snapshot(self) -> bytes:
-        """This state as bytes, for a `.snapshot` file."""
+        """This state as bytes, for a `.snapshot` file: JSON, where Kafka's is binary (the
+        fields are Kafka's, coordinator epoch included)."""
         return json.dumps(
             {
                 "producers": {
-                    str(pid): [e.epoch, e.current_txn_first_offset, e.last_timestamp, [list(_batch_fields(b)) for b in e.batches]]
+                    str(pid): [
+                        e.epoch, e.current_txn_first_offset, e.last_timestamp, [list(_batch_fields(b)) for b in e.batches], e.coordinator_epoch
+                    ]
                     for pid, e in self.producers.items()
                 },
                 "aborted": [[a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset] for a in self.aborted],
@@ -214,11 +233,15 @@ class ProducerStateManager:
 
     @classmethod
     def load(cls, data: bytes) -> "ProducerStateManager":
+        """A `snapshot()`'s state; a snapshot written before producers kept their coordinator
+        epoch (four fields per producer) reads as none known, -1."""
         raw = json.loads(data)
         state = cls()
-        for pid_text, (epoch, txn_first, last_timestamp, batches) in raw["producers"].items():
+        for pid_text, fields in raw["producers"].items():
+            epoch, txn_first, last_timestamp, batches, *rest = fields
+            coordinator_epoch = rest[0] if rest else NO_COORDINATOR_EPOCH
             pid = int(pid_text)
-            state.producers[pid] = ProducerEntry(epoch, [BatchMetadata(*b) for b in batches], txn_first, last_timestamp)
+            state.producers[pid] = ProducerEntry(epoch, [BatchMetadata(*b) for b in batches], txn_first, last_timestamp, coordinator_epoch)
             if txn_first is not None:
                 state.ongoing[txn_first] = pid
         state.ongoing = dict(sorted(state.ongoing.items()))
@@ -230,13 +253,22 @@ def _batch_fields(batch: BatchMetadata) -> tuple[int, int, int, int, int]:
     return (batch.first_seq, batch.last_seq, batch.first_offset, batch.last_offset, batch.timestamp)
 
 
-def control_type(batch: bytes | memoryview) -> int:
-    """The marker type of a control batch: its one record's key is (version int16, type int16)."""
+def end_txn_marker(batch: bytes | memoryview) -> EndTxnMarker:
+    """A control batch's marker: its one record's key is (version int16, type int16), its
+    value (version int16, coordinator epoch int32), as Kafka's EndTransactionMarker. A value
+    too short for the epoch reads as -1."""
     for record in iter_records(batch):
         key = bytes(record.key or b"")
         if len(key) >= 4:
-            return int.from_bytes(key[2:4], "big", signed=True)
+            value = bytes(record.value or b"")
+            epoch = int.from_bytes(value[2:6], "big", signed=True) if len(value) >= 6 else NO_COORDINATOR_EPOCH
+            return EndTxnMarker(int.from_bytes(key[2:4], "big", signed=True), epoch)
     raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "a control batch without a control record")
+
+
+def control_type(batch: bytes | memoryview) -> int:
+    """The marker type of a control batch (CONTROL_ABORT or CONTROL_COMMIT)."""
+    return end_txn_marker(batch).control_type
 
 
 def control_batch(producer_id: int, producer_epoch: int, commit: bool, timestamp: int, coordinator_epoch: int = 0) -> bytes:

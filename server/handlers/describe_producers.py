@@ -46,7 +46,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeProd
                         "producer_epoch": state.epoch,
                         "last_sequence": state.last_seq,
                         "last_timestamp": state.last_timestamp,
-                        "coordinator_epoch": 0 if state.current_txn_first_offset is not None else -1,
+                        "coordinator_epoch": state.coordinator_epoch,
                         "current_txn_start_offset": -1 if state.current_txn_first_offset is None else state.current_txn_first_offset,
                     }
                     for producer_id, state in sorted(log.producer_state.producers.items())

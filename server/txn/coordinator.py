@@ -412,7 +412,7 @@ class TransactionCoordinator:
         self._end(txn, commit=False)
 
     def _complete(self, txn: TransactionMetadata, commit: bool) -> None:
-        written = self.write_markers(txn.producer_id, txn.producer_epoch, commit, txn.partitions)
+        written = self.write_markers(txn.producer_id, txn.producer_epoch, commit, txn.partitions, self.coordinator_epoch(txn.transactional_id))
         for (topic, partition), error in written.items():
             if error is not ErrorCode.NONE:
                 # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
@@ -424,8 +424,15 @@ class TransactionCoordinator:
         # The partitions leave with the markers (TransactionMetadata.prepareComplete).
         self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, partitions=set(), **rotate)
 
+    def coordinator_epoch(self, transactional_id: str) -> int:
+        """The epoch this coordinator writes into a transaction's markers: the leader epoch of
+        the id's `__transaction_state` partition, as Kafka's coordinator takes it when it loads
+        the partition (TransactionStateManager.loadTransactionsForTxnTopicPartition). Each
+        partition keeps the last marker's in its producer state, which DescribeProducers shows."""
+        return self.storage.partition(self.log.topic, self.log.partition_for(transactional_id)).leader_epoch
+
     def write_markers(
-        self, producer_id: int, producer_epoch: int, commit: bool, partitions: Iterable[tuple[str, int]], coordinator_epoch: int = 0
+        self, producer_id: int, producer_epoch: int, commit: bool, partitions: Iterable[tuple[str, int]], coordinator_epoch: int
     ) -> dict[tuple[str, int], ErrorCode]:
         """A COMMIT or ABORT marker into each partition, what WriteTxnMarkers asks of a
         partition leader (KafkaApis.handleWriteTxnMarkersRequest): this coordinator's own

@@ -332,7 +332,7 @@ def test_markers_written_for_an_outside_caller_settle_the_partition() -> None:
     pid, epoch = _begin(h)
     h.produce(pid, epoch, 0, value=b"hung")
     assert h.storage.partition("t", 0).last_stable_offset == 0
-    assert h.coordinator.write_markers(pid, epoch - 1, False, [("t", 0)]) == {("t", 0): ErrorCode.INVALID_PRODUCER_EPOCH}
+    assert h.coordinator.write_markers(pid, epoch - 1, False, [("t", 0)], coordinator_epoch=0) == {("t", 0): ErrorCode.INVALID_PRODUCER_EPOCH}
     assert h.coordinator.write_markers(pid, epoch, False, [("t", 0)], coordinator_epoch=3) == {("t", 0): ErrorCode.NONE}
     log = h.storage.partition("t", 0)
     assert log.last_stable_offset == log.high_watermark == 2
