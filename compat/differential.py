@@ -144,11 +144,6 @@ OPEN: list[Deviation] = [
               "Ottla assigns a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 first initializes the "
               "partitions' share state (InitializeShareGroupState), bumps the group epoch again (2) and assigns them only "
               "in a later heartbeat"),
-    Deviation("share start offset below the log start", r"^request ALTER_SHARE_GROUP_OFFSETS v\d+: \.responses\[0\]\.partitions\.\[0\]\.error_code$",
-              "AlterShareGroupOffsets to offset 0 of a partition whose records below the log start offset were deleted: "
-              "Kafka 4.4 accepts it, Ottla answers OFFSET_OUT_OF_RANGE (server/handlers/alter_share_group_offsets.py "
-              "refuses offsets outside [log start, high watermark]); what Kafka then starts the share partition at is "
-              "still to be read"),
     Deviation("producer state's coordinator epoch", r"^tool kafka-transactions describe-producers",
               "DescribeProducers' coordinator_epoch is the epoch of the last transaction marker the partition took "
               "(-1 before any) in Kafka; Ottla answers 0 while a transaction is open and -1 otherwise, since its "
@@ -163,6 +158,8 @@ FIXED: list[tuple[str, str]] = [
      "and none for 14 topic configs whose broker settings Ottla lacked"),
     ("Kafka 4.4 topic configs", "errors.deadletterqueue.group.enable, max.decompressed.message.bytes, remote.copy.lag.bytes "
      "and remote.copy.lag.ms were unknown"),
+    ("AlterShareGroupOffsets outside the log", "OFFSET_OUT_OF_RANGE for a start offset below the log start, where Kafka 4.4 "
+     "takes any offset (negative and past the end too), describes it as given, and starts the next fetch at the log start"),
 ]
 
 

@@ -2,7 +2,8 @@
 
 As Kafka 4.4 does, a group with members is refused (NON_EMPTY_GROUP), a group id unknown
 to every coordinator creates an empty share group (`kafka-share-groups --reset-offsets` before
-the first consumer starts), and each offset must lie within the partition's log.
+the first consumer starts), and any offset is taken: the share-partition makes sense of it at
+the next fetch (ShareCoordinator.alter_start_offset).
 KafkaApis.handleAlterShareGroupOffsetsRequest asks READ on the group, then on each topic
 (TOPIC_AUTHORIZATION_FAILED for its partitions).
 """
@@ -53,15 +54,10 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
             elif info is None or not 0 <= index < info.partitions:
                 error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
-                log = context.storage.partition(info.name, index)
-                offset = wanted["start_offset"]
-                if not log.log_start_offset <= offset <= log.high_watermark:
-                    error = ErrorCode.OFFSET_OUT_OF_RANGE
-                else:
-                    try:
-                        share.alter_start_offset(group.group_id, info.topic_id, index, offset)
-                    except KafkaError as exc:
-                        error = exc.code
+                try:
+                    share.alter_start_offset(group.group_id, info.topic_id, index, wanted["start_offset"])
+                except KafkaError as exc:
+                    error = exc.code
             partitions.append({"partition_index": index, "error_code": error, "error_message": None})
         responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16 if info is None else info.topic_id,
                           "partitions": partitions})

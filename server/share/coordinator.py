@@ -298,33 +298,39 @@ class ShareCoordinator:
     # --- records --------------------------------------------------------------------
 
     def share_partition(self, group_id: str, topic_id: bytes, index: int, read_committed: bool) -> SharePartition:
-        """The group's share-partition, initialized at first use from share.auto.offset.reset
-        (latest: the end of what a consumer may read; earliest: the log start; by_duration:
-        the first record no older than the duration, else the end)."""
+        """The group's share-partition, initialized at first use, or when AlterShareGroupOffsets
+        gave it a negative start, from share.auto.offset.reset (latest: the end of what a
+        consumer may read; earliest: the log start; by_duration: the first record no older
+        than the duration, else the end)."""
         key = (group_id, topic_id, index)
         partition = self.partitions.get(key)
-        if partition is None:
+        if partition is None or partition.start_offset < 0:
             name = self._topic_name(topic_id)
             if name is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
-            log_ = self.storage.partition(name, index)
-            reset = str(self.group_config(group_id, "share.auto.offset.reset"))
-            end = log_.last_stable_offset if read_committed else log_.high_watermark
-            if reset == "earliest":
-                start = log_.log_start_offset
-            elif reset.startswith("by_duration:"):
-                found = log_.offset_for_timestamp(self.wall_clock_ms() - _duration_ms(reset.removeprefix("by_duration:")))
-                start = end if found is None else min(found[1], end)
+            start = self._reset_offset(group_id, name, index, read_committed)
+            if partition is None:
+                partition = self._new_partition(key, start)
+                self.partitions[key] = partition
             else:
-                start = end
-            partition = self._new_partition(key, start)
-            self.partitions[key] = partition
+                partition.reset_start(start)
             group = self.groups.get(group_id)
             if group is not None and topic_id not in group.topics:
                 group.topics[topic_id] = name
                 self._persist_group(group)
             self._persist_partition(key)
         return partition
+
+    def _reset_offset(self, group_id: str, topic: str, index: int, read_committed: bool) -> int:
+        log_ = self.storage.partition(topic, index)
+        reset = str(self.group_config(group_id, "share.auto.offset.reset"))
+        end = log_.last_stable_offset if read_committed else log_.high_watermark
+        if reset == "earliest":
+            return log_.log_start_offset
+        if reset.startswith("by_duration:"):
+            found = log_.offset_for_timestamp(self.wall_clock_ms() - _duration_ms(reset.removeprefix("by_duration:")))
+            return end if found is None else min(found[1], end)
+        return end
 
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
                 max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True) -> Acquired:
@@ -415,7 +421,10 @@ class ShareCoordinator:
         return None if partition is None else partition.start_offset
 
     def alter_start_offset(self, group_id: str, topic_id: bytes, index: int, offset: int) -> None:
-        """AlterShareGroupOffsets: the partition starts afresh at `offset` (group must be empty)."""
+        """AlterShareGroupOffsets: the partition starts afresh at `offset` (group must be empty).
+        Any offset is kept, as Kafka 4.4 keeps it: one below the log start starts the next
+        fetch at the log start, one past the end waits for records there, and a negative one
+        is read as no start at all (share.auto.offset.reset decides at the next fetch)."""
         key = (group_id, topic_id, index)
         partition = self.partitions.get(key)
         if partition is None:

@@ -309,6 +309,26 @@ def test_altering_offsets_of_an_unknown_group_creates_it():
     assert again.acquire("m1", topic_id, group="fresh") == [AcquiredRange(3, 9, 1)]
 
 
+def test_any_altered_start_offset_is_kept_and_the_next_fetch_makes_sense_of_it():
+    h = Harness(auto_offset_reset="latest")
+    topic_id = h.topic()
+    h.storage.partition("q", 0).delete_records(4)
+    group = h.share.group("g").group_id
+    for below_start, expected in [(0, AcquiredRange(4, 9, 1)), (-1, None)]:
+        h.share.alter_start_offset(group, topic_id, 0, below_start)
+        # As Kafka 4.4 describes it: the offset as given, until a fetch moves it.
+        assert Harness(h.storage).share.start_offset("g", topic_id, 0) == below_start
+        h.join("m1")
+        # Below the log start: from the log start; negative: share.auto.offset.reset (latest).
+        assert h.acquire("m1", topic_id) == ([expected] if expected else [])
+        h.share.heartbeat("g", "m1", -1, None, None, "c", "h")
+    h.share.alter_start_offset(group, topic_id, 0, 25)
+    h.join("m1")
+    assert h.acquire("m1", topic_id) == []
+    h.topic(records=20)
+    assert h.acquire("m1", topic_id) == [AcquiredRange(25, 29, 1)]
+
+
 def test_a_closed_connection_ends_its_share_sessions():
     h = Harness(record_lock_duration_ms=60_000)
     topic_id = h.topic()
