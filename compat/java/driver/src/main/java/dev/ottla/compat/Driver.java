@@ -23,6 +23,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
@@ -43,10 +44,12 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
@@ -174,10 +177,24 @@ public final class Driver {
     }
 
     private static void putError(ObjectNode out, Exception e) {
-        // Futures wrap the broker's error; the diff wants the Kafka exception itself.
-        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        Throwable cause = reason(e);
         out.put("error", cause.getClass().getSimpleName());
         out.put("message", cause.getMessage());
+    }
+
+    /**
+     * The exception that names why {@code e} happened: futures wrap the broker's error in an
+     * ExecutionException, and a producer in an error state throws a plain KafkaException ("Cannot
+     * execute transactional method because we are in an error state") around the error that put
+     * it there (an InitProducerId refused by an ACL, say); the diff wants that error itself.
+     */
+    private static Throwable reason(Throwable e) {
+        Throwable cause = e;
+        while (cause.getCause() != null
+                && (cause instanceof ExecutionException || cause.getClass() == KafkaException.class)) {
+            cause = cause.getCause();
+        }
+        return cause;
     }
 
     private static void usage(String why) {
@@ -210,15 +227,27 @@ public final class Driver {
         props.putIfAbsent(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         boolean transactional = props.containsKey(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         List<Future<RecordMetadata>> sent = new ArrayList<>(count);
+        // Sending stops at the first record that fails, as an application would: a refused login
+        // fails only the one send waiting on metadata at that moment, so sending on would wait
+        // out a reconnect and another refusal for every record left.
+        AtomicReference<Exception> firstFailure = new AtomicReference<>();
+        Callback remember = (metadata, failure) -> {
+            if (failure != null) {
+                firstFailure.compareAndSet(null, failure);
+            }
+        };
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
             if (transactional) {
                 producer.initTransactions();
                 producer.beginTransaction();
             }
             for (int i = 0; i < count; i++) {
+                if (firstFailure.get() != null) {
+                    throw firstFailure.get();
+                }
                 ProducerRecord<String, String> record = new ProducerRecord<>(topic, "k" + i, "v" + i);
                 record.headers().add("seq", Integer.toString(i).getBytes(StandardCharsets.UTF_8));
-                sent.add(producer.send(record));
+                sent.add(producer.send(record, remember));
             }
             if (transactional) {
                 producer.commitTransaction();
