@@ -144,10 +144,6 @@ OPEN: list[Deviation] = [
               "Ottla assigns a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 first initializes the "
               "partitions' share state (InitializeShareGroupState), bumps the group epoch again (2) and assigns them only "
               "in a later heartbeat"),
-    Deviation("producer state's coordinator epoch", r"^tool kafka-transactions describe-producers",
-              "DescribeProducers' coordinator_epoch is the epoch of the last transaction marker the partition took "
-              "(-1 before any) in Kafka; Ottla answers 0 while a transaction is open and -1 otherwise, since its "
-              "producer state (storage/producer_state.py) does not keep the marker's coordinator epoch"),
 ]
 
 
@@ -160,6 +156,8 @@ FIXED: list[tuple[str, str]] = [
      "and remote.copy.lag.ms were unknown"),
     ("AlterShareGroupOffsets outside the log", "OFFSET_OUT_OF_RANGE for a start offset below the log start, where Kafka 4.4 "
      "takes any offset (negative and past the end too), describes it as given, and starts the next fetch at the log start"),
+    ("DescribeProducers coordinator_epoch", "0 while a transaction was open and -1 otherwise, where Kafka reports the coordinator "
+     "epoch of the producer's last transaction marker (-1 before any); markers carried a constant 0"),
 ]
 
 
@@ -499,8 +497,9 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     below is answered again, a zombie at the old epoch is fenced in Produce and EndTxn),
     an abort with nothing open bumps too, TxnOffsetCommit v5 adds the group without
     AddOffsetsToTxn, and v1 requests get the version 1 answers; then the partition's batches
-    by epoch, the markers carrying the bumped one. Epochs are counted from InitProducerId's,
-    producer ids compared only as "the same" or not."""
+    by epoch, the markers carrying the bumped one. DescribeProducers along the way shows the
+    coordinator epoch of the last marker (none before the first). Epochs are counted from
+    InitProducerId's, producer ids compared only as "the same" or not."""
     topic, txn_id, group = f"diff-txn-v2-{tag}", f"diff-txn-v2-{tag}", f"diff-txn-v2-{tag}"
     conn = _Connection(bootstrap)
     try:
@@ -548,6 +547,13 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
             return {"state": state["transaction_state"], "epoch": state["producer_epoch"] - base,
                     "topics": sorted({t["topic"] for t in state["topics"]})}
 
+        def producers() -> list[dict[str, Any]]:
+            (partition,) = conn.call(ApiKey.DESCRIBE_PRODUCERS, 0, {"topics": [{"name": topic, "partition_indexes": [0]}]})[
+                "topics"][0]["partitions"]
+            return [{"error_code": partition["error_code"], "producer": "the same" if p["producer_id"] == pid else p["producer_id"],
+                     "epoch": p["producer_epoch"] - base, "last_sequence": p["last_sequence"], "coordinator_epoch": p["coordinator_epoch"],
+                     "current_txn_start_offset": p["current_txn_start_offset"]} for p in partition["active_producers"]]
+
         def offsets(version: int, epoch: int) -> int:
             response = conn.call(ApiKey.TXN_OFFSET_COMMIT, version, {
                 "transactional_id": txn_id, "group_id": group, "producer_id": pid, "producer_epoch": base + epoch,
@@ -559,7 +565,9 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         steps: dict[str, Any] = {}
         steps["produce v12 adds the partition"] = produce(12, 0)
         steps["described with the partition"] = described()
+        steps["producers before any marker"] = producers()
         steps["commit v5"] = end(5, 0, commit=True)
+        steps["producers after the commit"] = producers()
         steps["commit v5 retried one epoch below"] = end(5, 0, commit=True)
         steps["abort v5 retried one epoch below"] = end(5, 0, commit=False)
         steps["zombie produce v12 at the old epoch"] = produce(12, 0)
@@ -575,6 +583,7 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         steps["produce v10 not added"] = produce(10, 3)
         steps["txn offset commit v4 not added"] = offsets(4, 3)
         steps["produce v12 opens another"] = produce(12, 3)
+        steps["producers with another open"] = producers()
         # Kafka fences and aborts the open transaction, answering CONCURRENT_TRANSACTIONS until
         # the abort is complete; the client retries.
         deadline = time.monotonic() + 10
@@ -588,6 +597,7 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         steps["the fenced producer's produce v12"] = produce(12, 3)
         steps["the fenced producer's commit v5"] = end(5, 3, commit=True)
         steps["described at the end"] = described()
+        steps["producers at the end"] = producers()
         batches: list[tuple[int, int, bool]] = []
         offset, end_offset = 0, 1
         while offset < end_offset:
