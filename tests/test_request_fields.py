@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ottla.server.handlers import HANDLERS
+from ottla.server.handlers import SERVED, module_name
 from ottla.wire.messages import types as message_types
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = sorted({handle.__module__ for handle, _, _ in HANDLERS.values()})
+MODULES = sorted(module_name(api) for api in SERVED)
 
 
 def _typed_dict(annotation: object) -> type | None:
