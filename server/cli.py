@@ -9,13 +9,11 @@ import os
 import resource
 import signal
 import sys
-from importlib import metadata
 from typing import Any
 
 from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, set_settings
 from ottla.server.hooks import TestHooks
 from ottla.server.security.listeners import ListenerError
-from ottla.server.security.sasl import SaslConfigError
 
 
 # Not Kafka's (9092-9094), Confluent's (8081-8083, 8088, 9021), the UIs' (8080), Prometheus's
@@ -24,11 +22,9 @@ from ottla.server.security.sasl import SaslConfigError
 DEFAULT_HTTP_PORT = 8092
 
 
-def _parser() -> argparse.ArgumentParser:
-    from ottla.server.admin.commands import add_commands
-    from ottla.server.admin.control import add_faults_command
-    from ottla.server.admin.cluster import add_cluster_command
-
+def _parser(serving: bool = False) -> argparse.ArgumentParser:
+    """Every subcommand's arguments; only `serve`'s when `serving`, so that a broker's start
+    does not import the admin client (a parser it would never use)."""
     parser = argparse.ArgumentParser(prog="ottla", description="A Kafka wire-protocol compatible broker, and a client for any Kafka.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     certs = commands.add_parser("certs", help="write a development CA, broker and client certificates for trying TLS")
     certs.add_argument("directory", help="where to write them (created if missing)")
+    if serving:
+        return parser
+    from ottla.server.admin.cluster import add_cluster_command
+    from ottla.server.admin.commands import add_commands
+    from ottla.server.admin.control import add_faults_command
+
     add_commands(commands)
     add_faults_command(commands)
     add_cluster_command(commands)
@@ -66,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("ottla")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed
@@ -74,7 +78,8 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> int:
     """`test_hooks` come only from `python -m ottla.testing serve`."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(serving=argv[:1] == ["serve"]).parse_args(argv)
     if args.command == "certs":
         return _write_certificates(args.directory)
     if args.command == "cluster":
@@ -158,9 +163,15 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
 async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str], nodes: int = 1, racks: list[str] | None = None) -> int:
     from ottla.server.broker import Broker
 
+    # An --add-scram value that cannot be read (SASL is imported only for one).
+    unreadable: tuple[type[Exception], ...] = ()
+    if add_scram:
+        from ottla.server.security.sasl import SaslConfigError
+
+        unreadable = (SaslConfigError,)
     try:
         broker = Broker(config, test_hooks=test_hooks, add_scram=add_scram, nodes=nodes, racks=racks or ())
-    except SaslConfigError as exc:
+    except unreadable as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
