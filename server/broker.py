@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ottla.server.broker_configs import BrokerConfigs
-from ottla.server.cluster.coordinators import gated
-from ottla.server.cluster.routing import replication_factor_for
-from ottla.server.cluster.state import ClusterState, NodeState
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
+from ottla.server.coordinator.topics import SHARE_GROUP_STATE
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
@@ -39,20 +37,22 @@ from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
-from ottla.server.security.authorizer import Authorizer
 from ottla.server.security.quotas import ClientQuotas, ConnectionRates
-from ottla.server.security.tokens import DelegationTokens
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
-from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, PrincipalMapper, TlsAcceptor, tls_acceptance
-from ottla.server.security.sasl import SaslAuthenticator, SaslConfigError, SaslSettings, ScramCredentialStore, listener_sasl_settings, parse_add_scram
-from ottla.server.share import ShareCoordinator, open_share_coordinator
-from ottla.server.telemetry import ClientMetrics
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.storage import Storage
 from ottla.wire.errors import KafkaError
 
+# What only some brokers use (cluster mode, TLS, SASL, ACLs, share groups, delegation tokens,
+# telemetry) is imported where it is first used: a broker's start pays only for what it serves.
 if TYPE_CHECKING:
+    from ottla.server.cluster.state import ClusterState
     from ottla.server.http import HttpListener
+    from ottla.server.security.sasl import SaslSettings, ScramCredential, ScramCredentialStore, ScramMechanism
+    from ottla.server.security.tls import PrincipalMapper
+    from ottla.server.security.tokens import DelegationTokens
+    from ottla.server.share import ShareCoordinator
+    from ottla.server.telemetry import ClientMetrics
 
 log = logging.getLogger("ottla.broker")
 
@@ -132,7 +132,11 @@ class Broker:
         self._unanswered: dict[int, set[asyncio.Transport]] = {}
         self.test_hooks = test_hooks or TestHooks()
         # SCRAM credentials set at each start, as `kafka-storage format --add-scram` writes them.
-        self._add_scram = [parse_add_scram(item) for item in add_scram]
+        self._add_scram: list[tuple[str, ScramMechanism, ScramCredential]] = []
+        if add_scram:
+            from ottla.server.security.sasl import parse_add_scram
+
+            self._add_scram = [parse_add_scram(item) for item in add_scram]
         self._sasl_settings: dict[str, SaslSettings] = {}
         self.connections: set[Connection] = set()
         self._connections_per_ip: dict[str, int] = {}
@@ -143,6 +147,13 @@ class Broker:
         self.groups: GroupCoordinator | None = None
         self.txn: TransactionCoordinator | None = None
         self.share: ShareCoordinator | None = None
+        # The rooms opened on first use (`context.Rooms`), None until then and after a stop.
+        self._scram_credentials: ScramCredentialStore | None = None
+        self._tokens: DelegationTokens | None = None
+        self._telemetry: ClientMetrics | None = None
+        # What the rooms open with: the settings and the event loop of the current run.
+        self._start_config = config
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Connections accepted per second against max.connection.creation.rate and IP quotas.
         self._connection_rates: ConnectionRates | None = None
         # The first listener's bound port (what `bootstrap_servers` names) and every listener's.
@@ -159,7 +170,12 @@ class Broker:
         self.data_version = 0
         # Counters of this process, kept across restarts; /metrics reads them (server/http/).
         self.metrics = BrokerMetrics()
-        self.dispatcher = Dispatcher(gated(HANDLERS) if nodes > 1 else HANDLERS, self.metrics)
+        if nodes > 1:
+            from ottla.server.cluster.coordinators import gated
+
+            self.dispatcher = Dispatcher(gated(HANDLERS), self.metrics)
+        else:
+            self.dispatcher = Dispatcher(HANDLERS, self.metrics)
         # Faults on demand (ottla.server.faults), kept across restarts.
         self.faults = Faults()
         self.faults.arm(self.dispatcher)
@@ -204,25 +220,37 @@ class Broker:
         cannot be served as configured, OSError for an address or a directory that cannot be used."""
         listeners = configured_listeners(self.static_config)
         check_served(listeners)
-        self._tls = {listener.name: tls_acceptance(self.static_config, listener) for listener in listeners if listener.protocol.uses_tls}
-        try:
-            self._sasl_settings = {
-                listener.name: listener_sasl_settings(functools.partial(self.static_config.listener_value, listener.name), listener.name)
-                for listener in listeners
-                if listener.protocol.uses_sasl
-            }
-        except SaslConfigError as exc:
-            raise ListenerError(str(exc)) from None
+        self._tls = {}
+        if any(listener.protocol.uses_tls for listener in listeners):
+            from ottla.server.security.tls import tls_acceptance
+
+            self._tls = {listener.name: tls_acceptance(self.static_config, listener) for listener in listeners if listener.protocol.uses_tls}
+        self._sasl_settings = {}
+        if any(listener.protocol.uses_sasl for listener in listeners):
+            from ottla.server.security.sasl import SaslConfigError, listener_sasl_settings
+
+            try:
+                self._sasl_settings = {
+                    listener.name: listener_sasl_settings(functools.partial(self.static_config.listener_value, listener.name), listener.name)
+                    for listener in listeners
+                    if listener.protocol.uses_sasl
+                }
+            except SaslConfigError as exc:
+                raise ListenerError(str(exc)) from None
         data_dir = self.data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.broker_configs = BrokerConfigs(self.static_config, data_dir)
         self.broker_configs.on_change = self._reconfigure
         self.config = self.broker_configs.config
-        config = self.config
-        authorizer = Authorizer.from_settings(
-            config.value("authorizer.class.name") or "", config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
-        )
+        config = self._start_config = self.config
+        authorizer = None
+        if (config.value("authorizer.class.name") or "").strip():
+            from ottla.server.security.authorizer import Authorizer
+
+            authorizer = Authorizer.from_settings(
+                config.value("authorizer.class.name"), config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
+            )
         self.storage = Storage.open(
             data_dir,
             defaults=self.broker_configs.topic_defaults(),
@@ -236,9 +264,12 @@ class Broker:
         features = FinalizedFeatures.open(data_dir)
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data,
                                                 lambda: features.level("transaction.version"))
-        self.share = open_share_coordinator(self.storage, self.config, asyncio.get_running_loop(), self.notify_data,
-                                            self.groups.configs.value)
         loop = asyncio.get_running_loop()
+        self._loop = loop
+        if self._add_scram:
+            self.scram_room()  # written at each start, as `kafka-storage format --add-scram` does
+        if self.storage.topic(SHARE_GROUP_STATE.name) is not None:
+            self.share_room()  # share groups with state: loaded at start, as their offsets are
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners
         for node_id in self.node_ids:
@@ -254,21 +285,13 @@ class Broker:
             features=features,
             groups=self.groups,
             txn=self.txn,
-            share=self.share,
             wakeups=self,
             broker_configs=self.broker_configs,
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
+            rooms=self,
             authorizer=authorizer,
-            scram_credentials=self._open_scram_credentials(data_dir),
-            telemetry=ClientMetrics.open(data_dir),
             quotas=self._open_quotas(data_dir),
-            tokens=DelegationTokens.open(
-                data_dir,
-                config.value("delegation.token.secret.key"),
-                config.value("delegation.token.max.lifetime.ms"),
-                config.value("delegation.token.expiry.time.ms"),
-            ),
         )
         if len(self.node_ids) > 1:
             self._open_cluster(data_dir)
@@ -285,6 +308,55 @@ class Broker:
         self._memory_release.start()
         for listener in listeners:
             log.info("listening on %s:%s (listener %s, %s)", listener.host, self.bound_ports[listener.name], listener.name, listener.protocol.value)
+
+    # --- the rooms opened on first use (context.Rooms), with the settings of the start ------
+
+    def _running_storage(self) -> Storage:
+        if self.storage is None:
+            raise RuntimeError("the broker is not running")
+        return self.storage
+
+    def share_room(self) -> ShareCoordinator:
+        if self.share is None:
+            from ottla.server.share import open_share_coordinator
+
+            storage = self._running_storage()
+            assert self.groups is not None and self._loop is not None
+            self.share = open_share_coordinator(storage, self._start_config, self._loop, self.notify_data, self.groups.configs.value)
+        return self.share
+
+    def scram_room(self) -> ScramCredentialStore:
+        if self._scram_credentials is None:
+            from ottla.server.security.sasl.credentials import ScramCredentialStore
+
+            self._running_storage()
+            store = ScramCredentialStore.open(self.data_dir)
+            if self._add_scram:
+                store.apply([], self._add_scram)
+            self._scram_credentials = store
+        return self._scram_credentials
+
+    def tokens_room(self) -> DelegationTokens:
+        if self._tokens is None:
+            from ottla.server.security.tokens import DelegationTokens
+
+            self._running_storage()
+            config = self._start_config
+            self._tokens = DelegationTokens.open(
+                self.data_dir,
+                config.value("delegation.token.secret.key"),
+                config.value("delegation.token.max.lifetime.ms"),
+                config.value("delegation.token.expiry.time.ms"),
+            )
+        return self._tokens
+
+    def telemetry_room(self) -> ClientMetrics:
+        if self._telemetry is None:
+            from ottla.server.telemetry import ClientMetrics
+
+            self._running_storage()
+            self._telemetry = ClientMetrics.open(self.data_dir)
+        return self._telemetry
 
     async def _bind_node(self, node_id: int) -> None:
         """Bind `node_id`'s listeners (not serving yet). A restart keeps the ports a first start
@@ -306,6 +378,8 @@ class Broker:
         """The cluster state and each node's services: the first node's with a node and fetch
         sessions of its own for every other node."""
         assert self.services is not None and self.storage is not None
+        from ottla.server.cluster.state import ClusterState
+
         self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed)
         shared = dataclasses.replace(self.services, cluster=self.cluster)
         for node_id in self.node_ids:
@@ -343,6 +417,8 @@ class Broker:
         tls = self._tls.get(listener.name)
         if tls is None:
             return accept
+        from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, TlsAcceptor
+
         context, mapper = tls
         idle = self.static_config.connections_max_idle_ms / 1000
         timeout = min(HANDSHAKE_TIMEOUT_S, idle) if idle > 0 else HANDSHAKE_TIMEOUT_S
@@ -353,10 +429,17 @@ class Broker:
         node_id = self.node_id if node_id is None else node_id
         services = self.services if self.cluster is None else self._node_services[node_id]
         assert services is not None, "connections are accepted only while the broker runs"
-        if self.cluster is not None and self.cluster.nodes[node_id].state is NodeState.ISOLATED:
-            return _Unanswered(self._unanswered.setdefault(node_id, set()))
+        if self.cluster is not None:
+            from ottla.server.cluster.state import NodeState
+
+            if self.cluster.nodes[node_id].state is NodeState.ISOLATED:
+                return _Unanswered(self._unanswered.setdefault(node_id, set()))
         sasl_settings = self._sasl_settings.get(listener.name)
-        sasl = None if sasl_settings is None else SaslAuthenticator(sasl_settings, services.scram_credentials, services.tokens.scram)
+        sasl = None
+        if sasl_settings is not None:
+            from ottla.server.security.sasl import SaslAuthenticator
+
+            sasl = SaslAuthenticator(sasl_settings, services.scram_credentials, services.tokens.scram)
         return Connection(self.dispatcher, services, self, listener.name, listener.protocol, principal, sasl=sasl)
 
     def _open_quotas(self, data_dir: Path | None) -> ClientQuotas:
@@ -369,12 +452,6 @@ class Broker:
 
     def _quotas_changed(self, quotas: ClientQuotas) -> None:
         self.dispatcher.quotas = quotas if quotas.active else None
-
-    def _open_scram_credentials(self, data_dir: Path | None) -> ScramCredentialStore:
-        store = ScramCredentialStore.open(data_dir)
-        if self._add_scram:
-            store.apply([], self._add_scram)
-        return store
 
     def _set_buffer_sizes(self, listener: socket.socket) -> None:
         """Kafka's socket.send/receive.buffer.bytes, on the listener so that every connection
@@ -420,6 +497,8 @@ class Broker:
         if self.share is not None:
             self.share.close()
             self.share = None
+        self._scram_credentials = self._tokens = self._telemetry = None
+        self._loop = None
         if self.txn is not None:
             self.txn.close()
             self.txn = None
@@ -495,6 +574,8 @@ class Broker:
     async def stop_node(self, node_id: int) -> None:
         """Stop a node as a crash would: its listeners close, its connections reset, and each
         partition it led elects a new leader from the ISR it leaves."""
+        from ottla.server.cluster.state import NodeState
+
         cluster = self._running_cluster(node_id)
         if cluster.nodes[node_id].state is NodeState.STOPPED:
             return
@@ -510,6 +591,8 @@ class Broker:
     async def start_node(self, node_id: int) -> None:
         """Start a stopped node on its former ports, or reconnect an isolated one (its held
         connections reset): it rejoins every ISR at once and leads what had no leader."""
+        from ottla.server.cluster.state import NodeState
+
         cluster = self._running_cluster(node_id)
         state = cluster.nodes[node_id].state
         if state is NodeState.RUNNING:
@@ -527,6 +610,8 @@ class Broker:
         """Cut a node off as a network partition would: its sockets accept connections and
         never answer, the open ones fall silent, and the cluster fences it (its partitions
         elect new leaders) at once, where Kafka's controller waits broker.session.timeout.ms."""
+        from ottla.server.cluster.state import NodeState
+
         cluster = self._running_cluster(node_id)
         if cluster.nodes[node_id].state is not NodeState.RUNNING:
             raise ValueError(f"node {node_id} is {cluster.nodes[node_id].state.value}, not running")
@@ -541,6 +626,8 @@ class Broker:
 
     def move_leader(self, topic: str, partition: int, node_id: int) -> None:
         """Make `node_id` (a running, in-sync replica) lead the partition, in a new epoch."""
+        from ottla.server.cluster.routing import replication_factor_for
+
         cluster = self._running_cluster(node_id)
         assert self.storage is not None
         info = self.storage.topic(topic)
@@ -551,6 +638,8 @@ class Broker:
 
     def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
         """A partition's replicas, leader, leader epoch and ISR, and its running replicas."""
+        from ottla.server.cluster.routing import replication_factor_for
+
         assert self.storage is not None
         info = self.storage.topic(topic)
         if info is None or not 0 <= partition < info.partitions:

@@ -13,17 +13,19 @@ import collections
 import dataclasses
 import logging
 import time
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher, Throttled
 from ottla.server.security.listeners import SecurityProtocol
-from ottla.server.security.sasl import AuthenticationFailed, IllegalSaslState, SaslAuthenticator, SaslState
-from ottla.server.security.sasl.authenticator import illegal_state_answer
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
 from ottla.wire.framing import FrameReader, frame as size_prefixed
 from ottla.wire.header import peek_api
+
+# SASL is imported by the connections of SASL listeners only: a broker without one never loads it.
+if TYPE_CHECKING:
+    from ottla.server.security.sasl import SaslAuthenticator, SaslState
 
 log = logging.getLogger("ottla.connection")
 
@@ -99,7 +101,14 @@ class Connection(asyncio.BufferedProtocol):
         self.sasl = sasl
         self.context = RequestContext(services, ClientIdentity(principal, listener, "?", security_protocol), sasl)
         self.reader = FrameReader(services.config.socket_request_max_bytes)
+        # What closes this connection unanswered, and the state of a finished SASL exchange.
+        self._dropped_by: tuple[type[Exception], ...] = (DropConnection,)
+        self._sasl_complete: SaslState | None = None
         if sasl is not None:
+            from ottla.server.security.sasl import IllegalSaslState, SaslState
+
+            self._dropped_by = (DropConnection, IllegalSaslState)
+            self._sasl_complete = SaslState.COMPLETE
             # Kafka's sasl.server.max.receive.size: the largest frame before authentication.
             self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))
         self._authentication_deadline: asyncio.TimerHandle | None = None
@@ -236,7 +245,7 @@ class Connection(asyncio.BufferedProtocol):
                 self._handle_frame(frame)
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
-        except (DropConnection, IllegalSaslState) as exc:
+        except self._dropped_by as exc:
             self.abort(str(exc), logging.INFO)
         except Exception:
             # A bug of ours, not the client's: log it in full, drop only this connection.
@@ -275,7 +284,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def _handle_frame(self, frame: bytes) -> None:
         sasl = self.sasl
-        if sasl is not None and (sasl.state is not SaslState.COMPLETE or sasl.session_expires_at is not None):
+        if sasl is not None and (sasl.state is not self._sasl_complete or sasl.session_expires_at is not None):
             if self._sasl_gate(sasl, frame):
                 return
         outcome = self.dispatcher.dispatch(self.context, frame)
@@ -329,6 +338,9 @@ class Connection(asyncio.BufferedProtocol):
         here (True), or let through only what the exchange expects now. IllegalSaslState
         closes the connection as Kafka's SaslServerAuthenticator does: unanswered before the
         handshake, after an ILLEGAL_SASL_STATE answer (True) where a SaslAuthenticate was due."""
+        from ottla.server.security.sasl import AuthenticationFailed, IllegalSaslState
+        from ottla.server.security.sasl.authenticator import illegal_state_answer
+
         now = time.monotonic()
         if not sasl.raw_tokens:
             try:

@@ -15,26 +15,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TYPE_CHECKING, TypeAlias, TypeVar
 
-from ottla.server.broker_configs import BrokerConfigs
-from ottla.server.config import BrokerConfig
-from ottla.server.features import FinalizedFeatures
-from ottla.server.fetch_sessions import FetchSessionCache
-from ottla.server.groups import GroupCoordinator
-from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType, all_operations_bits
-from ottla.server.security.quotas import ClientQuotas
-from ottla.server.security.tokens import DelegationTokens
-from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.listeners import SecurityProtocol
-from ottla.server.share import ShareCoordinator
-from ottla.server.telemetry import ClientMetrics
-from ottla.server.txn import TransactionCoordinator
-from ottla.storage import Storage
-from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 
+# The services' types, for annotations only: importing this module (every handler does)
+# loads none of the rooms behind them, so a broker loads a room only when it opens it.
 if TYPE_CHECKING:
+    from ottla.server.broker_configs import BrokerConfigs
     from ottla.server.cluster.state import ClusterState
+    from ottla.server.config import BrokerConfig
+    from ottla.server.features import FinalizedFeatures
+    from ottla.server.fetch_sessions import FetchSessionCache
+    from ottla.server.groups import GroupCoordinator
+    from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType
+    from ottla.server.security.quotas import ClientQuotas
     from ottla.server.security.sasl import SaslAuthenticator
+    from ottla.server.security.sasl.credentials import ScramCredentialStore
+    from ottla.server.security.tokens import DelegationTokens
+    from ottla.server.share import ShareCoordinator
+    from ottla.server.telemetry import ClientMetrics
+    from ottla.server.txn import TransactionCoordinator
+    from ottla.storage import Storage
+    from ottla.wire.api import ApiKey
     from ottla.wire.messages.types import ApiVersionsResponse
 
 # Kafka's principal for a connection that has not authenticated (KafkaPrincipal.ANONYMOUS).
@@ -62,6 +64,21 @@ class DataWakeups(Protocol):
 
     async def wait_for_data(self, keys: Iterable[tuple[str, int]], timeout: float, seen_version: int) -> None:
         """Return when one of `keys` gets data after `seen_version`, or after `timeout` seconds."""
+
+
+class Rooms(Protocol):
+    """The services a broker opens on first use rather than at start (the broker is this): a
+    broker whose clients use no share groups, SCRAM, delegation tokens or telemetry never
+    imports them. Each opens with its state as it was at start, so when it opens is invisible
+    to a client."""
+
+    def share_room(self) -> ShareCoordinator: ...
+
+    def scram_room(self) -> ScramCredentialStore: ...
+
+    def tokens_room(self) -> DelegationTokens: ...
+
+    def telemetry_room(self) -> ClientMetrics: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,29 +114,44 @@ class BrokerServices:
     features: FinalizedFeatures
     groups: GroupCoordinator
     txn: TransactionCoordinator
-    share: ShareCoordinator
     wakeups: DataWakeups
     # The static settings and the dynamic broker configs over them; `config` is their effect.
     broker_configs: BrokerConfigs
     fetch_sessions: FetchSessionCache
     # (api key, lowest, highest version) of every API served: what ApiVersions advertises.
     supported_apis: tuple[tuple[ApiKey, int, int], ...]
+    # The rooms opened on first use (the broker keeps them): read through the properties below.
+    rooms: Rooms
     # The ACLs and their decisions; None when `authorizer.class.name` is empty: no authorization.
     authorizer: Authorizer | None = None
-    # SCRAM credentials (the Describe/AlterUserScramCredentials APIs, SCRAM logins).
-    scram_credentials: ScramCredentialStore = field(default_factory=lambda: ScramCredentialStore(None, {}))
     # Client quotas (Describe/AlterClientQuotas; the dispatcher and the broker enforce them).
-    quotas: ClientQuotas = field(default_factory=lambda: ClientQuotas(None, {}))
-    # Delegation tokens (KIP-48): disabled without `delegation.token.secret.key`.
-    tokens: DelegationTokens = field(default_factory=lambda: DelegationTokens(None, None, 0, 0))
-    # Client telemetry (KIP-714): CLIENT_METRICS subscriptions and the client instances' pushes.
-    telemetry: ClientMetrics = field(default_factory=lambda: ClientMetrics(None, {}))
+    quotas: ClientQuotas = field(default_factory=lambda: _empty_quotas())
     # The topology of a cluster of several nodes in this process (server/cluster/), shared by
     # every node's services; None for a single node, which leads every partition alone.
     cluster: ClusterState | None = None
     # This node as each listener advertises it, by listener name: a client is told the
     # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
     listener_nodes: Mapping[str, Node] = field(default_factory=dict)
+
+    @property
+    def share(self) -> ShareCoordinator:
+        """The share group coordinator (KIP-932)."""
+        return self.rooms.share_room()
+
+    @property
+    def scram_credentials(self) -> ScramCredentialStore:
+        """SCRAM credentials (the Describe/AlterUserScramCredentials APIs, SCRAM logins)."""
+        return self.rooms.scram_room()
+
+    @property
+    def tokens(self) -> DelegationTokens:
+        """Delegation tokens (KIP-48): disabled without `delegation.token.secret.key`."""
+        return self.rooms.tokens_room()
+
+    @property
+    def telemetry(self) -> ClientMetrics:
+        """Client telemetry (KIP-714): CLIENT_METRICS subscriptions and the client instances' pushes."""
+        return self.rooms.telemetry_room()
 
     def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> ApiVersionsResponse:
         """What ApiVersions answers: `error` and every API served, with its versions."""
@@ -128,6 +160,12 @@ class BrokerServices:
             "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported_apis],
             "throttle_time_ms": 0,
         }
+
+
+def _empty_quotas() -> ClientQuotas:
+    from ottla.server.security.quotas import ClientQuotas
+
+    return ClientQuotas(None, {})
 
 
 class RequestContext:
@@ -181,5 +219,7 @@ class RequestContext:
         """The authorized-operations bitfield of a resource; every supported operation without an authorizer."""
         authorizer = self.authorizer
         if authorizer is None:
+            from ottla.server.security.authorizer import all_operations_bits
+
             return all_operations_bits(resource_type)
         return authorizer.authorized_operations(self.client.principal, self.client_host, resource_type, name)
