@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import time
 from typing import Any, Callable, Coroutine
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import CommitFailedError, for_code
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError, for_code
 from aiokafka.helpers import create_ssl_context
 
 from compat.drivers import (
@@ -59,9 +60,39 @@ async def create(args: argparse.Namespace) -> dict[str, Any]:
     return {"created": True}
 
 
+class _BootstrapFailures(logging.Handler):
+    """aiokafka 0.14 raises only KafkaConnectionError 'Unable to bootstrap' when every bootstrap
+    connection failed, and logs why each one did (a refused SASL login among them, as
+    SaslAuthenticationFailed): this keeps the last logged KafkaError, for the driver to report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: KafkaError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        errors = [arg for arg in record.args or () if isinstance(arg, KafkaError)] if isinstance(record.args, tuple) else []
+        if errors:
+            self.last = errors[-1]
+
+
+async def _start(client: AIOKafkaProducer) -> None:
+    """Start `client`; a bootstrap failure names the error aiokafka logged for it."""
+    failures = _BootstrapFailures()
+    logger = logging.getLogger("aiokafka")  # aiokafka/client.py logs as "aiokafka"
+    logger.addHandler(failures)
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        if failures.last is None:
+            raise
+        raise KafkaConnectionError(f"{exc.args[0]}; aiokafka logged {failures.last}") from failures.last
+    finally:
+        logger.removeHandler(failures)
+
+
 async def produce(args: argparse.Namespace) -> dict[str, Any]:
     producer = AIOKafkaProducer(**connection(args))
-    await producer.start()
+    await _start(producer)
     try:
         futures = [
             await producer.send(args.topic, key=key(i).encode(), value=value(i).encode())
