@@ -378,17 +378,6 @@ LACKS: dict[str, dict[str, str]] = {
         "wrong-password": "kafka-python 3.0 retries a refused SASL login until its bootstrap times out "
                           "(KafkaTimeoutError), against Kafka 4.4 too: it never reports the authentication error",
     },
-    "aiokafka": {
-        "wrong-password": "aiokafka 0.14 reports a refused SASL login as KafkaConnectionError 'Unable to bootstrap', "
-                          "against Kafka 4.4 too: it never names the authentication error",
-    },
-    "java": {
-        "wrong-password": "our Java driver waits out the producer's max.block.ms instead of reporting the "
-                          "SaslAuthenticationException, against Kafka 4.4 too: a driver defect to mend",
-        "no-write-acl": "our Java driver's producer reports 'Cannot execute transactional method because we are in "
-                        "an error state' instead of the authorization error behind it, against Kafka 4.4 too: a "
-                        "driver defect to mend",
-    },
     "kafka-go": {
         "group-static-membership": "kafka-go has no group.instance.id option (static membership)",
         "admin": "kafka-go's admin API has no DeleteRecords and no DescribeCluster",
