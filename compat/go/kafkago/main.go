@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -94,13 +96,16 @@ func partitions(ctx context.Context, client *kafka.Client, topic string) ([]int,
 // produceTo sends records i in indexes (k{i}/v{i}) to one partition in one Produce request
 // and returns the offset of the first.
 func produceTo(ctx context.Context, client *kafka.Client, topic string, partition int, indexes []int, compression kafka.Compression) (int64, error) {
-	records := make([]kafka.Record, len(indexes))
-	for n, i := range indexes {
-		records[n] = kafka.Record{Key: kafka.NewBytes([]byte(driver.Key(i))), Value: kafka.NewBytes([]byte(driver.Value(i)))}
-	}
 	// kafka.Client sends one request and returns what the broker said: a retriable error (a
-	// fresh topic's leader not yet known, say) is retried here, as kafka-go's Writer would.
+	// fresh topic's leader not yet known, say) or a dropped connection (a leader that stopped)
+	// is retried here, as kafka-go's Writer would (error.go's isTemporary, isTransientNetworkError),
+	// for 10 s: the Transport finds a moved leader once its metadata is older than its 6 s TTL.
 	for attempt := 1; ; attempt++ {
+		// Each attempt builds its records afresh: a kafka.Bytes is a reader, empty once sent.
+		records := make([]kafka.Record, len(indexes))
+		for n, i := range indexes {
+			records[n] = kafka.Record{Key: kafka.NewBytes([]byte(driver.Key(i))), Value: kafka.NewBytes([]byte(driver.Value(i)))}
+		}
 		resp, err := client.Produce(ctx, &kafka.ProduceRequest{
 			Topic: topic, Partition: partition, RequiredAcks: kafka.RequireAll,
 			Records: kafka.NewRecordReader(records...), Compression: compression,
@@ -111,11 +116,17 @@ func produceTo(ctx context.Context, client *kafka.Client, topic string, partitio
 		var kafkaErr kafka.Error
 		if err == nil {
 			return resp.BaseOffset, nil
-		} else if !errors.As(err, &kafkaErr) || !kafkaErr.Temporary() || attempt == 20 {
+		} else if !(errors.As(err, &kafkaErr) && kafkaErr.Temporary() || transientNetworkError(err)) || attempt == 40 {
 			return 0, err
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// transientNetworkError is kafka-go's own test (error.go) of an error its Writer retries.
+func transientNetworkError(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func produce(args *driver.Args) (any, error) {
