@@ -14,7 +14,7 @@ const READ_COMMITTED = 1 // kafkajs's consumer default isolation level
 const READ_UNCOMMITTED = 0
 const TXN_BATCH = 5 // compat/drivers/__init__.py TXN_BATCH
 
-const client = args => new Kafka({ clientId: 'ottla-compat', brokers: [args.bootstrap], logLevel: logLevel.WARN, ...security(args.security) })
+const client = args => new Kafka({ clientId: 'ottla-compat', brokers: args.bootstrap.split(','), logLevel: logLevel.WARN, ...security(args.security) })
 
 // kafkajs's ssl and sasl options for --security; its mechanism names are lower case.
 function security (secured) {
@@ -101,14 +101,23 @@ async function read (args, topic, isolationLevel) {
       const leaders = cluster.findLeaderForPartitions(topic, pending)
       for (const [nodeId, partitions] of Object.entries(leaders)) {
         const broker = await cluster.findBroker({ nodeId })
-        const { responses } = await broker.fetch({
-          isolationLevel,
-          maxWaitTime: 500,
-          topics: [{
-            topic,
-            partitions: partitions.map(p => ({ partition: p, fetchOffset: position.get(p).toString(), maxBytes: 1048576 }))
-          }]
-        })
+        let responses
+        try {
+          ({ responses } = await broker.fetch({
+            isolationLevel,
+            maxWaitTime: 500,
+            topics: [{
+              topic,
+              partitions: partitions.map(p => ({ partition: p, fetchOffset: position.get(p).toString(), maxBytes: 1048576 }))
+            }]
+          }))
+        } catch (e) {
+          // As kafkajs's own consumer does (ConsumerGroup.fetch): a retriable error, such as a
+          // leader that moved, refreshes the metadata and fetches again.
+          if (!e.retriable) throw e
+          await cluster.refreshMetadata()
+          continue
+        }
         for (const { partitions: data } of responses) {
           for (const partitionData of data) {
             const batch = new Batch(topic, position.get(partitionData.partition).toString(), partitionData)

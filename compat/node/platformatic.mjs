@@ -9,7 +9,7 @@ const IS_CONTROL_BATCH = 0x20 // RecordBatch attributes bit 5 (KIP-98)
 const IS_TRANSACTIONAL = 0x10 // RecordBatch attributes bit 4
 const { READ_COMMITTED, READ_UNCOMMITTED } = FetchIsolationLevels
 const TXN_BATCH = 5 // compat/drivers/__init__.py TXN_BATCH
-const base = args => ({ clientId: 'ottla-compat', bootstrapBrokers: [args.bootstrap], ...security(args.security) })
+const base = args => ({ clientId: 'ottla-compat', bootstrapBrokers: args.bootstrap.split(','), ...security(args.security) })
 
 // @platformatic/kafka's tls and sasl options for --security.
 function security (secured) {
