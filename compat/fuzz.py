@@ -26,7 +26,8 @@ of inputs for the APIs an `ottla serve` subprocess advertises over real sockets,
 by an ApiVersions probe on the same connection: a decodable request must be answered with
 a well-formed response (or, acks=0, not at all), an undecodable one must close the
 connection; the broker must never hang, log a traceback, or stop serving produce/fetch.
-A fetch, join or sync that is still parked after a second is hung up on, as a client would.
+A fetch, share fetch, join or sync that is still parked after a second is hung up on, as a
+client would.
 """
 
 from __future__ import annotations
@@ -536,9 +537,9 @@ def _advertised(address: tuple[str, int]) -> list[Target]:
     return [(entry["api_key"], version) for entry in body["api_keys"] for version in range(entry["min_version"], entry["max_version"] + 1)]
 
 
-# Requests the broker may rightly hold: a fetch waiting for data, a join or sync waiting for
-# the group's other members.
-_MAY_PARK = {ApiKey.FETCH, ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP}
+# Requests the broker may rightly hold: a fetch or share fetch (KIP-932) waiting for data, a
+# join or sync waiting for the group's other members.
+_MAY_PARK = {ApiKey.FETCH, ApiKey.SHARE_FETCH, ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP}
 _PARK_WAIT_S = 1.0
 
 

@@ -16,7 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compat.fuzz import declared_targets
 from ottla.server.broker import Broker
+from ottla.server.handlers import SERVED
 from ottla.wire.errors import ErrorCode, KafkaError, MalformedFrame
 from ottla.wire.header import RequestHeader, encode_request_header, request_header_version
 from ottla.wire.primitives import Array, Bool, Bytes, Fixed, String, Uuid, encode_uvarint
@@ -113,6 +115,14 @@ def test_every_advertised_version_has_a_schema() -> None:
     assert len(ADVERTISED) > 50  # the handler table is not empty by accident
     for api_key, version in ADVERTISED:
         request_struct(api_key, version)
+
+
+def test_the_properties_and_the_fuzzer_cover_every_api_served() -> None:
+    """Every API of the handler table, at every version, gets the properties below (they run over
+    ADVERTISED) and `python -m compat.fuzz`'s in-process run (it runs over what wire/ declares)."""
+    served = {(int(key), version) for key, (low, high) in SERVED.items() for version in range(low, high + 1)}
+    assert set(ADVERTISED) == served
+    assert served <= set(declared_targets())
 
 
 @FAST
