@@ -17,7 +17,10 @@
   compat.message_definitions --fetch`);
 * the Kafka Streams applications and the Kafka Connect worker with our connectors
   (compat/java/streams and compat/java/connect; Maven, `python -m compat.streams --build` and
-  `python -m compat.connect --build`; a no-op once built).
+  `python -m compat.connect --build`; a no-op once built);
+* the schema registry, Apicurio Registry as its project publishes it on Maven Central, unpacked by
+  compat/java/registry (`python -m compat.registry --build`; a no-op once unpacked; it runs on the
+  machine's JDK 21+).
 
 A tool that cannot be installed here (no npm, not root) is reported and skipped: the matrix then
 shows that client as not installed, and the pytest suite fails on it under CI=true. A command
@@ -86,8 +89,10 @@ def install_native_drivers() -> None:
 
 
 def install_streams_and_connect() -> None:
-    """Kafka Streams and Kafka Connect 4.4 from Maven Central, with our applications and connectors."""
-    _build_with("mvn", "Kafka Streams and Connect", "compat.streams", "compat.connect")
+    """Kafka Streams and Kafka Connect 4.4 from Maven Central, with our applications and connectors,
+    and the schema registry."""
+    _build_with("mvn", "Kafka Streams, Connect and the schema registry", "compat.streams", "compat.connect",
+                "compat.registry")
 
 
 def _build_with(tool: str, what: str, *modules: str) -> None:

@@ -100,9 +100,9 @@ def _java() -> str:
     return java
 
 
-# Modules of compat/java built by their own runners (compat/streams.py, compat/connect.py), not by
-# fetch(): an edit to them must not make the reference Kafka look unfetched.
-SEPARATELY_BUILT = frozenset({"streams", "connect"})
+# Modules of compat/java built by their own runners (compat/streams.py, compat/connect.py,
+# compat/registry.py), not by fetch(): an edit to them must not make the reference Kafka look unfetched.
+SEPARATELY_BUILT = frozenset({"streams", "connect", "registry"})
 
 
 def _inputs_digest() -> str:
