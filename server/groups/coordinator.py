@@ -11,7 +11,8 @@ the coordinator runtime's log and timers.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Callable
 
 from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms
 from ottla.server.groups.config import GroupConfig
@@ -27,11 +28,13 @@ from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, 
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
 from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, group_key, group_value, parse_key
 from ottla.server.groups.state import GroupState
-from ottla.server.groups.streams import StreamsGroup, StreamsGroupManager
-from ottla.server.groups.streams import HeartbeatRequest as StreamsHeartbeatRequest
-from ottla.server.groups.streams import HeartbeatResult as StreamsHeartbeatResult
-from ottla.server.groups.streams import records as streams_records
 from ottla.wire.errors import ErrorCode, KafkaError
+
+# Streams groups are imported on first use (a streams request, or a record of theirs at load).
+if TYPE_CHECKING:
+    from ottla.server.groups.streams import StreamsGroup, StreamsGroupManager
+    from ottla.server.groups.streams import HeartbeatRequest as StreamsHeartbeatRequest
+    from ottla.server.groups.streams import HeartbeatResult as StreamsHeartbeatResult
 
 __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "JoinRequest"]
 
@@ -62,12 +65,29 @@ class GroupCoordinator:
             log_, log_.storage, consumer_config, self.timers, wall_clock_ms, self._has_classic_members, self._retire_empty_classic_group,
             self.configs.value, self._upgrade, self._downgrade,
         )
+        self._streams: StreamsGroupManager | None = None
+        self._loaded = False
 
-        # Streams groups (KIP-1071) likewise; an id held by a classic or consumer group is not theirs.
-        self.streams = StreamsGroupManager(
-            log_, log_.storage, self.timers, wall_clock_ms,
-            lambda group_id: group_id in self.consumer.groups or self._has_classic_members(group_id), self.configs.value,
-        )
+    @property
+    def streams(self) -> StreamsGroupManager:
+        """Streams groups (KIP-1071), on the same log and timers; an id held by a classic or
+        consumer group is not theirs. Created on first use: a broker whose clients run no Kafka
+        Streams never imports them."""
+        if self._streams is None:
+            from ottla.server.groups.streams import StreamsGroupManager
+
+            self._streams = StreamsGroupManager(
+                self.log, self.log.storage, self.timers, self.wall_clock_ms,
+                lambda group_id: group_id in self.consumer.groups or self._has_classic_members(group_id), self.configs.value,
+            )
+            if self._loaded:
+                self._streams.on_loaded()
+        return self._streams
+
+    @property
+    def streams_groups(self) -> Mapping[str, StreamsGroup]:
+        """The streams groups by id, without creating the manager for a broker that has none."""
+        return {} if self._streams is None else self._streams.groups
 
     @property
     def groups(self) -> dict[str, ClassicGroup]:
@@ -90,7 +110,9 @@ class GroupCoordinator:
                     self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
         self.membership.on_loaded()
         self.consumer.on_loaded()
-        self.streams.on_loaded()
+        if self._streams is not None:
+            self._streams.on_loaded()
+        self._loaded = True
         self.timers.every(self.config.offsets_retention_check_interval_ms, self.expire_offsets)
 
     def _replay(self, key: bytes, value: bytes | None) -> None:
@@ -104,6 +126,8 @@ class GroupCoordinator:
             if consumer_key is not None:
                 self.consumer.replay(consumer_key, value)
                 return
+            from ottla.server.groups.streams import records as streams_records
+
             streams_key = streams_records.parse_key(key)
             if streams_key is not None:
                 self.streams.replay(streams_key, value)
@@ -113,7 +137,8 @@ class GroupCoordinator:
         self.timers.close()
         self.membership.close()
         self.consumer.close()
-        self.streams.close()
+        if self._streams is not None:
+            self._streams.close()
 
     # --- membership --------------------------------------------------------------
 
@@ -237,7 +262,7 @@ class GroupCoordinator:
 
     def list_groups(self, states: set[str] | None = None) -> list[ClassicGroup]:
         """Classic groups: the offset holders of consumer groups are not among them."""
-        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer.groups and group.group_id not in self.streams.groups]
+        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer.groups and group.group_id not in self.streams_groups]
 
     # --- KIP-848 consumer groups ---------------------------------------------------
 
@@ -258,16 +283,16 @@ class GroupCoordinator:
         return self.streams.heartbeat(request)
 
     def streams_group(self, group_id: str) -> StreamsGroup | None:
-        return self.streams.groups.get(group_id)
+        return self.streams_groups.get(group_id)
 
     def list_streams_groups(self, states: set[str] | None = None) -> list[StreamsGroup]:
         """Streams groups, filtered by state name (case-insensitively, as ListGroups v4 does)."""
         wanted = {state.lower() for state in states or ()}
-        return [g for g in self.streams.groups.values() if not wanted or g.state.value.lower() in wanted]
+        return [g for g in self.streams_groups.values() if not wanted or g.state.value.lower() in wanted]
 
     def validate_offset_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
         """OffsetFetch v9+ from a consumer or streams group's member must carry its current epoch."""
-        streams = self.streams.groups.get(group_id)
+        streams = self.streams_groups.get(group_id)
         if streams is not None:
             return self.streams.validate_member_epoch(streams, member_id, member_epoch, fetch=True)
         group = self.consumer.groups.get(group_id)
@@ -305,7 +330,7 @@ class GroupCoordinator:
     ) -> list[ErrorCode]:
         """`api_version` is OffsetCommit's: a consumer-protocol member must commit with v9 or
         later (ConsumerGroup.validateOffsetCommit), so an older one is UNSUPPORTED_VERSION."""
-        streams = self.streams.groups.get(group_id)
+        streams = self.streams_groups.get(group_id)
         if streams is not None:
             # A streams group's commit carries the member epoch too (StreamsGroup.validateOffsetCommit).
             error = self.streams.validate_member_epoch(streams, member_id, generation_id)
@@ -333,7 +358,7 @@ class GroupCoordinator:
         group_instance_id: str | None,
         entries: list[CommitEntry],
     ) -> list[ErrorCode]:
-        streams = self.streams.groups.get(group_id)
+        streams = self.streams_groups.get(group_id)
         if streams is not None:
             error = self.streams.validate_member_epoch(streams, member_id, generation_id)
             if error is not ErrorCode.NONE:
@@ -378,7 +403,7 @@ class GroupCoordinator:
                 errors.append(self._delete_epoch_group(group_id, bool(consumer.members), lambda: self.consumer.delete(consumer),
                                                        lambda: self.consumer.forget(consumer)))
                 continue
-            streams = self.streams.groups.get(group_id)
+            streams = self.streams_groups.get(group_id)
             if streams is not None:
                 errors.append(self._delete_epoch_group(group_id, bool(streams.members), lambda: self.streams.delete(streams),
                                                        lambda: self.streams.forget(streams)))
@@ -426,7 +451,7 @@ class GroupCoordinator:
         expired_total = 0
         for group in list(self.groups.values()):
             consumer = self.consumer.groups.get(group.group_id)
-            streams = self.streams.groups.get(group.group_id)
+            streams = self.streams_groups.get(group.group_id)
             if (consumer is not None and consumer.members) or (streams is not None and streams.members):
                 # A consumer or streams group's offsets expire only once it is empty.
                 continue
