@@ -1031,17 +1031,20 @@ def _setup(conn: _Connection, tag: str) -> _Context:
         raise RuntimeError(f"request differ set-up: AlterClientQuotas error {quota['entries'][0]['error_code']}")
     # A fresh Kafka creates __consumer_offsets and __transaction_state on the first
     # FindCoordinator and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS until it has
-    # loaded them: wait for both coordinators, so that answers, not start-up, are compared.
+    # loaded them, and an idempotent InitProducerId COORDINATOR_LOAD_IN_PROGRESS until its
+    # first block of producer ids came from the controller: wait for all of them, so that
+    # answers, not start-up, are compared.
     txn_id = f"req-txn-{tag}"
     deadline = time.monotonic() + 60
     while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": context.group, "key_type": 0})["error_code"]
            or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": txn_id, "key_type": 1})["error_code"]
+           or conn.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["error_code"]
            or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": context.group, "topics": []}],
                                                  "require_stable": False})["groups"][0]["error_code"]
            or conn.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [txn_id]})["transaction_states"][0]["error_code"]
            in (ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR)):
         if time.monotonic() > deadline:
-            raise RuntimeError("request differ set-up: group and transaction coordinators not ready after 60 s")
+            raise RuntimeError("request differ set-up: group and transaction coordinators or producer ids not ready after 60 s")
         time.sleep(0.2)
     return context
 
