@@ -36,7 +36,7 @@ from typing import Any
 
 from compat.clients import CLIENTS, KAFKA_PYTHON, Client, DriverError, NotInstalled
 from compat.sockets import read_frame
-from compat.tools import STEPS, ToolResult
+from compat.tools import NOT_APPLICABLE, PASS, STEPS, ToolResult
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.protocol import decode_response, encode_request
@@ -694,7 +694,8 @@ def compare_tools(ottla: list[ToolResult], kafka: list[ToolResult]) -> list[Diff
         if a.status != b.status:
             out.append(Difference(f"tool {a.step}: status", f"{a.status} {a.reason}", f"{b.status} {b.reason}"))
             continue
-        if not _STEPS[a.step].compare_output:
+        step = _STEPS.get(a.step)  # None: a saved run's step that has since been renamed
+        if step is not None and not step.compare_output:
             continue
         lines_a, lines_b = _tool_lines(a.stdout), _tool_lines(b.stdout)
         only_a = [line for line in lines_a if line not in lines_b]
@@ -1176,19 +1177,33 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def tools_table(ottla: list[ToolResult], kafka: list[ToolResult]) -> list[str]:
+    """Kafka's tools step by step as Markdown rows: the result on Ottla and on Kafka (with the
+    reason of any that did not pass) and how the two outputs compare (`compare_tools`)."""
+    tool_diffs = compare_tools(ottla, kafka)
+    out = ["| step | Ottla | Kafka | output vs Kafka |", "|---|---|---|---|"]
+    for a, b in zip(ottla, kafka):
+        step = _STEPS.get(a.step)
+        mine = [d for d in tool_diffs if d.where.startswith(f"tool {a.step}:")]
+        if a.status == NOT_APPLICABLE:
+            verdict = "not run"
+        elif step is not None and not step.compare_output:
+            verdict = "not compared (whole-cluster listing, or compared per request)"
+        else:
+            verdict = _verdict(mine)
+        cells = [f"{r.status}: {r.reason}" if r.reason and r.status != PASS else r.status for r in (a, b)]
+        out.append(f"| `{a.step}` | {_cell(cells[0])} | {_cell(cells[1])} | {_cell(verdict)} |")
+    return out
+
+
 def report_section(run: Run, kafka_version: str) -> str:
     """The tools table and the differential summary for REPORT.md."""
-    tool_diffs = compare_tools(run.tools_ottla, run.tools_kafka)
     out = ["", "## Kafka's tools against Ottla", "",
            f"Kafka {kafka_version}'s command-line tools (their main classes, from the fetched jars) against a fresh "
            "`ottla serve`, in order on one topic and one group, each checked by what it printed; the same steps "
            "against the reference Kafka for the last column (output compared line by line after "
-           "`compat.differential.LEGITIMATE_OUTPUT`).", "",
-           "| step | Ottla | Kafka | output vs Kafka |", "|---|---|---|---|"]
-    for a, b in zip(run.tools_ottla, run.tools_kafka):
-        mine = [d for d in tool_diffs if d.where.startswith(f"tool {a.step}:")]
-        verdict = _verdict(mine) if _STEPS[a.step].compare_output else "not compared (whole-cluster listing, or compared per request)"
-        out.append(f"| `{a.step}` | {_cell(a.status + (': ' + a.reason if a.reason else ''))} | {b.status} | {_cell(verdict)} |")
+           "`compat.differential.LEGITIMATE_OUTPUT`).", ""]
+    out += tools_table(run.tools_ottla, run.tools_kafka)
 
     found = run.differences()
     deviations, open_, new = _classify(found)

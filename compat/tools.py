@@ -5,17 +5,25 @@ The steps run in order on one topic and one group (the console consumer commits 
 so the lag and reset steps have something to show). Every step runs even when an earlier one
 failed, and says why it failed. `compat.differential` runs the same steps against Kafka and
 compares the outputs.
+
+    python -m compat.tools --run RUN.json     # every step on a fresh `ottla serve` and a reference Kafka
+    python -m compat.tools --table RUN.json   # the tool x step table of a saved run, as Markdown
+
+tests/integration/test_kafka_tools.py saves its run the same way when OTTLA_TOOLS_RUN names a file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -572,3 +580,38 @@ def run_tools(names: Names, progress: Callable[[ToolResult], None] = lambda _: N
 def _last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("\tat ")]
     return lines[-1][:200] if lines else "(no output)"
+
+
+def save_run(path: Path, ottla: list[ToolResult], kafka: list[ToolResult]) -> None:
+    """One run's results on both brokers, outputs included, for `--table` to print later."""
+    path.write_text(json.dumps({"ottla": [asdict(r) for r in ottla], "kafka": [asdict(r) for r in kafka]}, indent=1))
+
+
+def load_run(path: Path) -> tuple[list[ToolResult], list[ToolResult]]:
+    raw = json.loads(path.read_text())
+    return [ToolResult(**r) for r in raw["ottla"]], [ToolResult(**r) for r in raw["kafka"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.tools", description="Kafka's tools, step by step, against Ottla and the reference Kafka.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--run", type=Path, metavar="RUN.json", help="run every step on both brokers, save the run, print its table")
+    action.add_argument("--table", type=Path, metavar="RUN.json", help="print the tool x step table of a saved run")
+    args = parser.parse_args(argv)
+    from compat.differential import both_brokers, tools_table
+
+    if args.run:
+        tag = uuid.uuid4().hex[:8]
+        with both_brokers() as (ottla, kafka), ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(run_tools, Names(bootstrap, f"tools-{tag}", f"tools-{tag}")) for bootstrap in (ottla, kafka)]
+            save_run(args.run, runs[0].result(), runs[1].result())
+    ottla_results, kafka_results = load_run(args.run or args.table)
+    print("\n".join(tools_table(ottla_results, kafka_results)))
+    failed = [r.step for r in ottla_results if r.status not in (PASS, NOT_APPLICABLE)]
+    if failed:
+        print(f"\n{len(failed)} of {len(ottla_results)} steps did not pass on Ottla: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

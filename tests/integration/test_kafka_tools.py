@@ -13,7 +13,7 @@ import pytest
 
 from compat.differential import REFERENCE_SETTINGS, compare_tools
 from compat.harness import OttlaBroker
-from compat.tools import NOT_APPLICABLE, NOT_INSTALLED, PASS, STEPS, Names, ToolResult, installed, run_tools
+from compat.tools import NOT_APPLICABLE, NOT_INSTALLED, PASS, STEPS, Names, ToolResult, installed, run_tools, save_run
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,10 @@ def tool_runs(tmp_path_factory: pytest.TempPathFactory, reference_kafka: str) ->
     with OttlaBroker(work / "ottla", settings=REFERENCE_SETTINGS) as ottla, ThreadPoolExecutor(2) as pool:
         runs = [pool.submit(run_tools, Names(bootstrap, f"tools-{tag}", f"tools-{tag}"))
                 for bootstrap in (ottla.bootstrap, reference_kafka)]
-        yield runs[0].result(), runs[1].result()
+        results = runs[0].result(), runs[1].result()
+        if os.environ.get("OTTLA_TOOLS_RUN"):  # for `python -m compat.tools --table`
+            save_run(Path(os.environ["OTTLA_TOOLS_RUN"]), *results)
+        yield results
 
 
 @pytest.mark.parametrize("step", range(len(STEPS)), ids=[s.name for s in STEPS])
