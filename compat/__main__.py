@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from compat.clients import CLIENTS
-from compat.harness import REPO_ROOT, OttlaBroker, Target
+from compat.harness import REPO_ROOT, OttlaBroker, OttlaCluster, Target
 from compat.matrix import FAIL, Result, TargetFactory, format_text, git_revision, report, run_matrix, table
 from compat.report_sections import carry_over
 from compat.scenarios import SCENARIOS
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     # A reference run must not overwrite Ottla's report.
     report_path = args.report or REPO_ROOT / "compat" / ("REPORT-kafka.md" if args.broker == "kafka" else "REPORT.md")
     new_target: TargetFactory
+    new_cluster: TargetFactory | None = None
     if args.broker == "kafka":
         from compat.kafka import KAFKA_VERSION, fetch
 
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # Debug level makes the broker log each request, so the report can list the versions used.
         new_target, broker = partial(OttlaBroker, log_level="debug"), f"Ottla {git_revision()}"
+        new_cluster = partial(OttlaCluster, log_level="debug")
 
     def progress(result: Result) -> None:
         line = f"{result.client:<20} {result.scenario:<26} {result.seconds:5.1f}s {result.status}"
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             print(result.detail, file=sys.stderr, flush=True)
 
     print(f"compat matrix against {broker}; logs under {work_dir}", file=sys.stderr)
-    versions, results = run_matrix(clients, scenarios, new_target, work_dir, progress)
+    versions, results = run_matrix(clients, scenarios, new_target, work_dir, progress, new_cluster)
     print(format_text(table(versions, results, scenarios)))
     command = " ".join(["python -m compat", *(sys.argv[1:] if argv is None else argv)])
     text = report(versions, results, scenarios, broker, command)

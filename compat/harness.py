@@ -10,6 +10,7 @@ the broker once its buffer fills); readiness is found by polling that file for t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,19 +19,22 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from compat import procfs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The ready line: `bootstrap=` is the first listener; with several, ` listeners=NAME://HOST:PORT,...`
-# names every one as advertised (server/cli.py), after ` http=` when there is an HTTP listener.
+# The ready line: `bootstrap=` is the first listener (every node's address, comma-separated, in a
+# cluster); with several, ` listeners=NAME://HOST:PORT,...` names every one as advertised
+# (server/cli.py), after ` http=URL` when there is an HTTP listener.
 READY_RE = re.compile(
-    rb"^ottla ready bootstrap=(?P<host>\S+):(?P<port>\d+) data=(?P<data>\S+)(?: http=\S+)?(?: listeners=(?P<listeners>\S+))?(?: \S+=\S+)*$",
+    rb"^ottla ready bootstrap=(?P<host>[^\s,]+):(?P<port>\d+)(?P<more_nodes>(?:,\S+)*) data=(?P<data>\S+)(?: http=(?P<http>\S+))?(?: listeners=(?P<listeners>\S+))?(?: \S+=\S+)*$",
     re.M,
 )
 # server/dispatch.py logs every request at debug level as "ottla.request: FETCH v16 from ...".
@@ -107,13 +111,17 @@ class OttlaBroker:
         # Every listener's advertised "host:port" by name, from the ready line when there are
         # several (one alone is `bootstrap`).
         self.listeners: dict[str, str] = {}
+        # The other nodes' "host:port", comma-separated after the first, when it runs --nodes N.
+        self.more_nodes = ""
+        # The HTTP listener's URL, when it runs one (`--http-port`).
+        self.http: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         if self._proc is None:
             raise BrokerError("broker is not running")
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.port}{self.more_nodes}"
 
     @property
     def pid(self) -> int:
@@ -224,6 +232,8 @@ class OttlaBroker:
             time.sleep(0.01)
         self.host = match["host"].decode()
         self.port = int(match["port"])
+        self.more_nodes = match["more_nodes"].decode()
+        self.http = match["http"].decode() if match["http"] else None
         self.listeners = _listener_addresses(match["listeners"].decode()) if match["listeners"] else {}
         self._proc = proc
 
@@ -378,3 +388,70 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+# --- a cluster: the cluster scenarios' broker (issue 20) -------------------------------------
+
+CLUSTER_NODES = 3
+# Kafka's usual production shape: every partition on all three nodes, an acks=all write needing two.
+CLUSTER_SETTINGS = {"default.replication.factor": str(CLUSTER_NODES), "min.insync.replicas": "2"}
+
+
+class OttlaCluster(OttlaBroker):
+    """`ottla serve --nodes 3` (three nodes in one process; `bootstrap` lists each) with an
+    HTTP listener on a free port: the channel through which the cluster scenarios stop and
+    start nodes (`/api/cluster`) and set faults (`/api/faults`), as `ottla cluster` and
+    `ottla faults` do from a shell."""
+
+    def __init__(self, work_dir: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(work_dir, **kwargs)
+        self.serve_args = ["--nodes", str(CLUSTER_NODES), "--http-port", "0", *self.serve_args]
+        self.settings = {**CLUSTER_SETTINGS, **self.settings}
+        self._csrf: str | None = None
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One JSON request to the broker's `/api/`; a refusal raises BrokerError with its reason."""
+        if self.http is None:
+            raise BrokerError("the cluster runs no HTTP listener")
+        headers = {"Accept": "application/json"}
+        if method != "GET":
+            if self._csrf is None:
+                self._csrf = self.control("GET", "/api/csrf")["token"]
+            headers["X-CSRF-Token"] = self._csrf or ""
+        data = None if body is None else json.dumps(body).encode()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.http.rstrip("/") + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise BrokerError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:300]}", self.log_tail()) from None
+        except OSError as exc:
+            raise BrokerError(f"{method} {path}: {exc}", self.log_tail()) from None
+
+    def stop_node(self, node: int) -> None:
+        self.control("POST", f"/api/cluster/nodes/{node}/stop", {})
+
+    def start_node(self, node: int) -> None:
+        self.control("POST", f"/api/cluster/nodes/{node}/start", {})
+
+    def add_fault(self, **fault: Any) -> int:
+        """Set a fault (Faults.add's arguments); its id."""
+        fault_id: int = self.control("POST", "/api/faults", fault)["id"]
+        return fault_id
+
+    def fired(self, fault_id: int) -> int:
+        """How often a fault has fired so far (0 once it is gone without firing)."""
+        faults = self.control("GET", "/api/faults")["faults"]
+        return next((int(f["fired"]) for f in faults if f["id"] == fault_id), 0)
+
+    def remove_fault(self, fault_id: int) -> int:
+        """Remove a fault that is still set; how often it fired."""
+        fired: int = self.control("DELETE", f"/api/faults/{fault_id}")["fired"]
+        return fired
+
+    def clear_faults(self) -> list[dict[str, Any]]:
+        """Remove every fault; each as it was, with how often it fired."""
+        removed: list[dict[str, Any]] = self.control("DELETE", "/api/faults")["removed"]
+        return removed

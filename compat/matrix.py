@@ -12,9 +12,11 @@ from typing import Callable, Iterable, Sequence
 
 from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, Target
-from compat.scenarios import SCENARIOS, ScenarioFailure, not_applicable
+from compat.scenarios import CLUSTER_SCENARIOS, SCENARIOS, ScenarioFailure, not_applicable
 
 PASS, FAIL, NOT_INSTALLED, NOT_APPLICABLE = "pass", "FAIL", "not installed", "n/a"
+# Why the cluster columns are not run against a broker without a cluster factory.
+NO_CLUSTER = "the broker runs one node here (compat.kafka starts one reference Kafka broker)"
 
 # Given a work dir for data and logs, a started broker that stops when the block ends.
 TargetFactory = Callable[[Path], AbstractContextManager[Target]]
@@ -44,9 +46,10 @@ def run_scenario(client: Client, scenario: str, target: Target) -> Result:
 
 def run_matrix(
     clients: Iterable[Client], scenarios: Sequence[str], new_target: TargetFactory, work_dir: Path,
-    progress: Callable[[Result], None] = lambda _: None,
+    progress: Callable[[Result], None] = lambda _: None, new_cluster: TargetFactory | None = None,
 ) -> tuple[dict[str, str], list[Result]]:
-    """Every scenario gets a fresh broker, so one client's failure cannot leak into the next row."""
+    """Every scenario gets a fresh broker, so one client's failure cannot leak into the next row;
+    the cluster scenarios get theirs from `new_cluster` (not run without one)."""
     versions: dict[str, str] = {}
     results = []
     for client in clients:
@@ -60,6 +63,8 @@ def run_matrix(
             continue
         for scenario in scenarios:
             why_not = not_applicable(client, scenario)
+            if why_not is None and scenario in CLUSTER_SCENARIOS and new_cluster is None:
+                why_not = NO_CLUSTER
             if why_not is not None:
                 results.append(Result(client.name, scenario, NOT_APPLICABLE, why_not))
                 progress(results[-1])
@@ -67,7 +72,7 @@ def run_matrix(
             run_dir = work_dir / _slug(client.name) / scenario
             result = None
             try:
-                with new_target(run_dir) as target:
+                with (new_cluster if new_cluster is not None and scenario in CLUSTER_SCENARIOS else new_target)(run_dir) as target:
                     result = run_scenario(client, scenario, target)
                     if result.status == FAIL:
                         # The broker's side of the story is usually the telling half.

@@ -9,6 +9,7 @@ judged by the same rules.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections import Counter, defaultdict
 from typing import Any, Callable
@@ -16,7 +17,7 @@ from typing import Any, Callable
 from compat.clients import KAFKA_PYTHON, Client, DriverError
 from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, CODECS, TXN_BATCH, Security
 from compat.group_member import GroupMember
-from compat.harness import ALICE, BOB, BrokerError, OttlaBroker, Target, secure
+from compat.harness import ALICE, BOB, CLUSTER_NODES, BrokerError, OttlaBroker, OttlaCluster, Target, secure, wait_for
 
 PARTITIONS = 3
 RECORDS = 1000
@@ -385,6 +386,11 @@ LACKS: dict[str, dict[str, str]] = {
         "transactions-isolation": "kafka-go has no transactional producer",
         "consume-transform-produce": "kafka-go has no transactional producer",
     },
+    "@platformatic/kafka": {
+        "cluster-leader-stop": "@platformatic/kafka 1.35 retries a produce whose connection dropped on the same "
+                               "leader, from its cached metadata (producer.js refreshes it only on a stale-metadata "
+                               "error code), and never reaches the new leader: the produce hangs",
+    },
     "rskafka": {
         "group-": "rskafka has no consumer groups",
         "admin": "rskafka's admin API creates and deletes topics only (no configs, partitions growth or groups)",
@@ -592,6 +598,136 @@ def wrong_password(client: Client, target: Target) -> str:
     return _refused(client, bootstrap, topic, settings, _AUTHENTICATION, "an authentication error")
 
 
+# --- cluster columns (issue 20) -------------------------------------------------------------
+
+# How long the leader holds the produce request it is stopped with: ample time for the scenario
+# to see the fault fire and stop the node, after which the request never takes effect.
+HOLD_MS = 5000
+# The idempotent action sends one record a request: the leader stops on the 10th, mid-produce.
+STOP_AT_REQUEST = 10
+FAULTED_REQUESTS = 2
+
+
+def _cluster(target: Target) -> OttlaCluster:
+    if not isinstance(target, OttlaCluster):
+        raise ScenarioFailure(f"the cluster scenarios need a 3-node Ottla (compat.harness.OttlaCluster), not {type(target).__name__}")
+    return target
+
+
+def _replicated_topic(client: Client, cluster: OttlaCluster, scenario: str, partitions: int) -> tuple[str, list[int]]:
+    """A topic on all three nodes with min.insync.replicas=2 (the cluster's defaults), made with
+    kafka-python's admin client in this process; the topic and its partitions' leaders."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from kafka.errors import KafkaError
+
+    topic = _topic(client, scenario)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
+        try:
+            admin.create_topics([NewTopic(topic, partitions, CLUSTER_NODES)])
+            (described,) = admin.describe_topics([topic])
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        raise ScenarioFailure(f"create via kafka-python: {type(exc).__name__}: {exc}", cluster.log_tail()) from None
+    leaders = [p["leader_id"] for p in sorted(described["partitions"], key=lambda p: p["partition_index"])]
+    return topic, leaders
+
+
+def cluster_leaders(client: Client, target: Target) -> None:
+    """Against a 3-node Ottla: a 3-partition topic replicated on every node (min.insync.replicas
+    2) whose partitions each have a different leader; produce 1,000 records and read every
+    partition by assignment, judged as produce-consume-restart's reads are. The client must
+    send each partition's requests to its own leader (a node that does not lead answers
+    NOT_LEADER_OR_FOLLOWER)."""
+    cluster = _cluster(target)
+    topic, leaders = _step("create", lambda: _replicated_topic(client, cluster, "leaders", PARTITIONS))
+    if len(set(leaders)) != PARTITIONS:
+        raise ScenarioFailure(f"set-up: the partitions' leaders are {leaders}, want three different nodes")
+    produced = _step("produce", lambda: client.run(cluster.bootstrap, topic, "produce", count=RECORDS))
+    if produced["produced"] != RECORDS:
+        raise ScenarioFailure(f"produce: {produced['produced']} of {RECORDS} records acknowledged")
+    read = _step("read", lambda: client.run(cluster.bootstrap, topic, "consume"))
+    problems = check_read(read, produced["delivered"])
+    if problems:
+        raise ScenarioFailure("read: " + _summary(problems))
+
+
+def _idempotent_action(client: Client) -> bool:
+    return client.name in PRODUCER_CLIENTS
+
+
+def cluster_leader_stop(client: Client, target: Target) -> None:
+    """Against a 3-node Ottla, a 1-partition topic on every node (min.insync.replicas 2): the
+    client produces 30 records (one a request with its idempotent producer; in one go where it
+    has none) and the leader holds a produce request (the 10th, or the first) until the
+    scenario stops that node, so the request never takes effect and the client must find the
+    new leader and send it again. Passes when every record was acknowledged and the read
+    holds k0..k29 exactly once, at offsets 0..29, where the producer was told."""
+    cluster = _cluster(target)
+    topic, (leader,) = _step("create", lambda: _replicated_topic(client, cluster, "stop", 1))
+    action = "idempotent" if _idempotent_action(client) else "produce"
+    every = STOP_AT_REQUEST if _idempotent_action(client) else 1
+    held = _step("hold a produce", lambda: cluster.add_fault(api="produce", topic=topic, node=leader, delay_ms=HOLD_MS, every=every))
+    outcome: dict[str, Any] = {}
+
+    def produce() -> None:
+        try:
+            outcome["produced"] = client.run(cluster.bootstrap, topic, action, count=IDEMPOTENT_RECORDS, partitions=1, timeout=90)
+        except DriverError as exc:
+            outcome["error"] = exc
+
+    producer = threading.Thread(target=produce, name=f"{client.name} produce")
+    producer.start()
+    try:
+        if not wait_for(lambda: not producer.is_alive() or _step("ask the fault", lambda: cluster.fired(held)) > 0, timeout=90):
+            raise ScenarioFailure(f"the leader (node {leader}) never got produce request {every}")
+        if not producer.is_alive():
+            raise ScenarioFailure(f"the producer finished before the leader (node {leader}) got produce request {every}")
+        _step(f"stop node {leader}", lambda: cluster.stop_node(leader))
+        _step("remove the fault", lambda: cluster.remove_fault(held))
+    finally:
+        producer.join()
+        _step(f"start node {leader} again", lambda: cluster.start_node(leader))
+    if "error" in outcome:
+        error: DriverError = outcome["error"]
+        raise ScenarioFailure(f"produce through the leader's stop: {error.reason}", error.detail)
+    want = [(i, f"k{i}", f"v{i}") for i in range(IDEMPOTENT_RECORDS)]
+    acked = [(o, k) for k, _, o in outcome["produced"]["delivered"] or []]
+    if outcome["produced"]["delivered"] is not None and sorted(acked) != [(o, k) for o, k, _ in want]:
+        raise ScenarioFailure(f"produce: acknowledged {sorted(acked)[:5]}..., want k0..k{IDEMPOTENT_RECORDS - 1} at 0..{IDEMPOTENT_RECORDS - 1}")
+    read = _step("read", lambda: client.run(cluster.bootstrap, topic, "consume", partitions=1))
+    problems = check_sequence(read["records"], want)
+    if problems:
+        raise ScenarioFailure("read: " + _summary(problems))
+
+
+def cluster_retriable_faults(client: Client, target: Target) -> None:
+    """Against a 3-node Ottla, a 3-partition topic on every node: the fault API answers the
+    topic's first two Produce requests with NOT_LEADER_OR_FOLLOWER and its first two Fetch
+    requests with the same retriable error; the client produces 1,000 records and reads them
+    back by assignment. Passes when both faults fired twice and the reads are judged as
+    produce-consume-restart's are."""
+    cluster = _cluster(target)
+    topic, _ = _step("create", lambda: _replicated_topic(client, cluster, "faults", PARTITIONS))
+    faults = {api: _step(f"fail {api}", lambda: cluster.add_fault(api=api, topic=topic, error="NOT_LEADER_OR_FOLLOWER", count=FAULTED_REQUESTS))
+              for api in ("produce", "fetch")}
+    try:
+        produced = _step("produce", lambda: client.run(cluster.bootstrap, topic, "produce", count=RECORDS))
+        if produced["produced"] != RECORDS:
+            raise ScenarioFailure(f"produce: {produced['produced']} of {RECORDS} records acknowledged")
+        read = _step("read", lambda: client.run(cluster.bootstrap, topic, "consume"))
+    finally:
+        left = {f["id"]: f["fired"] for f in _step("remove the faults", cluster.clear_faults)}
+    unfired = {api: left[fault] for api, fault in faults.items() if fault in left}
+    if unfired:
+        raise ScenarioFailure(f"faults fired fewer than {FAULTED_REQUESTS} times: {unfired} (the client never met them)")
+    problems = check_read(read, produced["delivered"])
+    if problems:
+        raise ScenarioFailure("read: " + _summary(problems))
+
+
 SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "produce-consume-restart": produce_consume_restart,
     "group-split-leave-evict": group_split_leave_evict,
@@ -612,8 +748,13 @@ SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "mutual-tls": mutual_tls,
     "no-write-acl": no_write_acl,
     "wrong-password": wrong_password,
+    "cluster-leaders": cluster_leaders,
+    "cluster-leader-stop": cluster_leader_stop,
+    "cluster-retriable-faults": cluster_retriable_faults,
 }
 SECURITY_SCENARIOS = frozenset({"sasl-ssl-scram", "sasl-plaintext-plain", "mutual-tls", "no-write-acl", "wrong-password"})
+# Run against a 3-node Ottla (compat.harness.OttlaCluster); the reference Kafka runs one node.
+CLUSTER_SCENARIOS = frozenset({"cluster-leaders", "cluster-leader-stop", "cluster-retriable-faults"})
 
 _PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation", "consume-transform-produce", "codecs"})
 

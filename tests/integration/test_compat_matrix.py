@@ -13,10 +13,14 @@ import pytest
 from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import OttlaBroker
 from compat.matrix import FAIL, NOT_INSTALLED, run_matrix, run_scenario
-from compat.scenarios import SCENARIOS, ScenarioFailure, check_read, check_read_once, not_applicable, splits_partitions
+from compat.scenarios import (
+    CLUSTER_SCENARIOS, SCENARIOS, SECURITY_SCENARIOS, ScenarioFailure, check_read, check_read_once, not_applicable, splits_partitions,
+)
 
-# Only the pairs that run; the matrix lists the others as n/a, with the reason.
-RUNS = [(client, scenario) for scenario in SCENARIOS for client in CLIENTS.values() if not_applicable(client, scenario) is None]
+# Only the pairs that run; the matrix lists the others as n/a, with the reason. The security and
+# cluster columns run in test_security_matrix.py and test_cluster_matrix.py, on one broker each.
+RUNS = [(client, scenario) for scenario in SCENARIOS if scenario not in SECURITY_SCENARIOS | CLUSTER_SCENARIOS
+        for client in CLIENTS.values() if not_applicable(client, scenario) is None]
 
 
 @pytest.mark.parametrize(("compat_client", "scenario"), RUNS, ids=[f"{c.name}-{s}" for c, s in RUNS], indirect=["compat_client"])
