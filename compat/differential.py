@@ -139,11 +139,6 @@ DEVIATIONS: list[Deviation] = [
 # Differences that are Ottla bugs or gaps, reported to the lead and not fixed yet. A test fails
 # when one the request differ pins disappears, so the entry goes once the fix lands.
 OPEN: list[Deviation] = [
-    Deviation("share group assignment on join", r"^request SHARE_GROUP_(HEARTBEAT v\d+: \.(assignment\.topic_partitions|member_epoch)$"
-              r"|DESCRIBE v\d+: \.groups\.\[req-share-\w+\]\.(group_epoch|assignment_epoch|members\[0\]\.(member_epoch|assignment\.\w+))$)",
-              "Ottla assigns a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 first initializes the "
-              "partitions' share state (InitializeShareGroupState), bumps the group epoch again (2) and assigns them only "
-              "in a later heartbeat"),
 ]
 
 
@@ -154,6 +149,9 @@ FIXED: list[tuple[str, str]] = [
      "and none for 14 topic configs whose broker settings Ottla lacked"),
     ("Kafka 4.4 topic configs", "errors.deadletterqueue.group.enable, max.decompressed.message.bytes, remote.copy.lag.bytes "
      "and remote.copy.lag.ms were unknown"),
+    ("Share group assignment on join", "Ottla assigned a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 "
+     "starts a group at epoch 1, initializes the partitions' share state after the join (epoch 2, nothing assigned), bumps "
+     "the epoch at the next heartbeat and assigns at most once per group.share.assignment.interval.ms"),
     ("AlterShareGroupOffsets outside the log", "OFFSET_OUT_OF_RANGE for a start offset below the log start, where Kafka 4.4 "
      "takes any offset (negative and past the end too), describes it as given, and starts the next fetch at the log start"),
     ("DescribeProducers coordinator_epoch", "0 while a transaction was open and -1 otherwise, where Kafka reports the coordinator "

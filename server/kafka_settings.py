@@ -319,7 +319,7 @@ ACTED_ON: dict[str, str] = {
                      "group.consumer.assignors", "group.consumer.migration.policy"), _CONSUMER_READ),
     **dict.fromkeys(("group.share.session.timeout.ms", "group.share.heartbeat.interval.ms", "group.share.max.size",
                      "group.share.record.lock.duration.ms", "group.share.delivery.count.limit", "group.share.partition.max.record.locks",
-                     "group.share.max.share.sessions"), _SHARE_READ),
+                     "group.share.max.share.sessions", "group.share.assignment.interval.ms"), _SHARE_READ),
     **dict.fromkeys((f"group.{protocol}.{bound}.{setting}" for protocol, setting in (
         ("consumer", "session.timeout.ms"), ("consumer", "heartbeat.interval.ms"), ("consumer", "assignment.interval.ms"),
         ("share", "session.timeout.ms"), ("share", "heartbeat.interval.ms"), ("share", "assignment.interval.ms"),

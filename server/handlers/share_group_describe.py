@@ -76,5 +76,5 @@ def _describe(context: RequestContext, group_id: str) -> ShareGroupDescribeRespo
                         "client_id": member.client_id, "client_host": member.client_host,
                         "subscribed_topic_names": member.subscribed_topic_names, "assignment": {"topic_partitions": topic_partitions}})
     return {"error_code": ErrorCode.NONE, "error_message": None, "group_id": group_id, "group_state": group.state.value,
-            "group_epoch": group.group_epoch, "assignment_epoch": group.group_epoch, "assignor_name": "simple",
+            "group_epoch": group.group_epoch, "assignment_epoch": group.assignment_epoch, "assignor_name": "simple",
             "members": members, "authorized_operations": _UNKNOWN_OPERATIONS}

@@ -1,5 +1,6 @@
 """ShareGroupHeartbeat (KIP-932): join a share group (epoch 0), stay in it, or leave (-1);
-the answer carries the member's epoch and, from the broker's assignor, its partitions.
+the answer carries the member's epoch and, from the broker's assignor, its partitions when
+it joins or they change (ottla.server.share.group says when the epochs move).
 
 As KafkaApis.handleShareGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), then
 DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED when any is refused)."""
@@ -40,16 +41,16 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
             or context.groups.streams_group(group_id) is not None):
         # GroupMetadataManager.shareGroup: the id belongs to a classic, consumer or streams group.
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
-    error, member = share.heartbeat(
+    error, member, sent = share.heartbeat(
         group_id, request["member_id"], request["member_epoch"], request.get("rack_id"),
         request.get("subscribed_topic_names"), header.client_id or "", "/" + context.client.address.rsplit(":", 1)[0],
     )
     if error is not ErrorCode.NONE or member is None:
         return _error(error, None)
     assignment: ShareGroupHeartbeatResponseAssignment | None = None
-    if member.member_epoch >= 0:
+    if sent is not None:
         assignment = {"topic_partitions": [{"topic_id": topic_id, "partitions": partitions}
-                                           for topic_id, partitions in sorted(member.assignment.items())]}
+                                           for topic_id, partitions in sorted(sent.items())]}
     return {
         "throttle_time_ms": 0,
         "error_code": ErrorCode.NONE,

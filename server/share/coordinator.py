@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
-from ottla.server.share.group import ShareGroup, ShareMember, assign
+from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcquiredRange, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, Storage
@@ -45,6 +45,7 @@ class ShareConfig:
     delivery_count_limit: int = 5
     partition_max_record_locks: int = 2000
     max_share_sessions: int = 2000
+    assignment_interval_ms: int = 1000
     # The group configs' own defaults, for a coordinator run without the GROUP config resource.
     auto_offset_reset: str = "latest"
     isolation_level: str = "read_uncommitted"
@@ -60,6 +61,7 @@ class ShareConfig:
             delivery_count_limit=config.value("group.share.delivery.count.limit"),
             partition_max_record_locks=config.value("group.share.partition.max.record.locks"),
             max_share_sessions=config.value("group.share.max.share.sessions"),
+            assignment_interval_ms=config.value("group.share.assignment.interval.ms"),
         )
 
 
@@ -97,6 +99,7 @@ class ShareCoordinator:
         "share.record.lock.duration.ms": "record_lock_duration_ms", "share.delivery.count.limit": "delivery_count_limit",
         "share.partition.max.record.locks": "partition_max_record_locks", "share.auto.offset.reset": "auto_offset_reset",
         "share.isolation.level": "isolation_level", "share.renew.acknowledge.enable": "renew_acknowledge_enable",
+        "share.assignment.interval.ms": "assignment_interval_ms",
     }
 
     def _broker_default(self, group_id: str, name: str) -> Any:
@@ -150,8 +153,10 @@ class ShareCoordinator:
                     del self.partitions[partition_key]
             else:
                 group = self.groups.setdefault(group_id, ShareGroup(group_id))
-                group.group_epoch = int(body["epoch"])
+                group.group_epoch = group.assignment_epoch = int(body["epoch"])
                 group.topics = {bytes.fromhex(topic_id): name for topic_id, name in body.get("topics", {}).items()}
+                group.initialized = {bytes.fromhex(topic_id): set(partitions)
+                                     for topic_id, partitions in body.get("initialized", {}).items()}
         elif kind == "partition":
             partition_key = (group_id, bytes.fromhex(rest[0]), int(rest[1]))
             if body is None:
@@ -168,7 +173,8 @@ class ShareCoordinator:
         if group.dead:
             return key, None
         topics = {topic_id.hex(): name for topic_id, name in group.topics.items()}
-        return key, json.dumps({"epoch": group.group_epoch, "topics": topics}).encode()
+        initialized = {topic_id.hex(): sorted(partitions) for topic_id, partitions in group.initialized.items()}
+        return key, json.dumps({"epoch": group.group_epoch, "topics": topics, "initialized": initialized}).encode()
 
     def _partition_record(self, key: PartitionKey, partition: SharePartition | None) -> tuple[bytes, bytes | None]:
         record_key = json.dumps(["partition", key[0], key[1].hex(), key[2]]).encode()
@@ -204,67 +210,110 @@ class ShareCoordinator:
     # --- membership -------------------------------------------------------------------
 
     def heartbeat(self, group_id: str, member_id: str, member_epoch: int, rack_id: str | None,
-                  subscribed_topic_names: list[str] | None, client_id: str, client_host: str) -> tuple[ErrorCode, ShareMember | None]:
+                  subscribed_topic_names: list[str] | None, client_id: str,
+                  client_host: str) -> tuple[ErrorCode, ShareMember | None, Assignment | None]:
         """ShareGroupHeartbeat: join with epoch 0, leave with -1, else heartbeat with the
-        epoch last given. The member returned carries its epoch and assignment."""
+        epoch last given. The member returned carries its epoch and assignment; the
+        assignment is returned too when the answer must carry it (a join, or a change)."""
         if not group_id:
-            return ErrorCode.INVALID_REQUEST, None
+            return ErrorCode.INVALID_REQUEST, None, None
         if not member_id:
-            return ErrorCode.INVALID_REQUEST, None
+            return ErrorCode.INVALID_REQUEST, None, None
         group = self.groups.get(group_id)
         if member_epoch == -1:
             member = None if group is None else group.members.get(member_id)
             if group is None or member is None:
-                return ErrorCode.UNKNOWN_MEMBER_ID, None
+                return ErrorCode.UNKNOWN_MEMBER_ID, None, None
             self._remove_member(group, member)
             member.member_epoch = -1
-            return ErrorCode.NONE, member
+            return ErrorCode.NONE, member, None
+        changed = False
         if member_epoch == 0:
             if subscribed_topic_names is None:
-                return ErrorCode.INVALID_REQUEST, None
+                return ErrorCode.INVALID_REQUEST, None, None
             if group is None:
-                group = ShareGroup(group_id)
+                # A new group starts at epoch 1, as one AlterShareGroupOffsets creates does.
+                group = ShareGroup(group_id, group_epoch=1, assignment_epoch=1)
             member = group.members.get(member_id)
             if member is None:
                 if len(group.members) >= self.config.max_size:
-                    return ErrorCode.GROUP_MAX_SIZE_REACHED, None
+                    return ErrorCode.GROUP_MAX_SIZE_REACHED, None, None
                 member = ShareMember(member_id, 0, client_id, client_host, rack_id, list(subscribed_topic_names))
                 group.members[member_id] = member
+                changed = True
             else:
+                changed = member.subscribed_topic_names != list(subscribed_topic_names)
                 member.subscribed_topic_names = list(subscribed_topic_names)
             self.groups[group_id] = group
         else:
             member = None if group is None else group.members.get(member_id)
             if group is None or member is None:
-                return ErrorCode.UNKNOWN_MEMBER_ID, None
+                return ErrorCode.UNKNOWN_MEMBER_ID, None, None
             if member_epoch != member.member_epoch:
-                return ErrorCode.FENCED_MEMBER_EPOCH, None
+                return ErrorCode.FENCED_MEMBER_EPOCH, None, None
             if subscribed_topic_names is not None:
+                changed = member.subscribed_topic_names != list(subscribed_topic_names)
                 member.subscribed_topic_names = list(subscribed_topic_names)
         if rack_id is not None:
             member.rack_id = rack_id
+        previous = member.assignment
         try:
-            self._reassign(group, force=member_epoch == 0)
+            self._update(group, changed)
+            if member.member_epoch != group.assignment_epoch:
+                member.member_epoch = group.assignment_epoch
+                member.assignment = group.target.get(member_id, {})
+            self._initialize(group)
         except KafkaError as exc:
-            return exc.code, None
-        member.member_epoch = group.group_epoch
+            return exc.code, None, None
         self._arm_session(group, member)
-        return ErrorCode.NONE, member
+        sent = member.assignment if member_epoch == 0 or member.assignment != previous else None
+        return ErrorCode.NONE, member, sent
 
-    def _reassign(self, group: ShareGroup, force: bool) -> None:
-        """Compute the target assignment from the members and the topics that exist now;
-        a change bumps and persists the group epoch."""
-        partitions = {}
+    def _update(self, group: ShareGroup, changed: bool) -> None:
+        """Bump the group epoch (persisted) when the membership, a subscription or the
+        assignable partitions changed, then recompute the target assignment if it lags and
+        the assignment interval has passed since the last."""
+        assignable = self._assignable(group)
+        if changed or assignable != group.assignable:
+            group.group_epoch += 1
+            group.assignable = assignable
+            self._persist_group(group)
+        if group.assignment_epoch >= group.group_epoch:
+            return
+        now = self.timers.now()
+        interval_s = int(self.group_config(group.group_id, "share.assignment.interval.ms")) / 1000
+        if group.assigned_at is not None and now - group.assigned_at < interval_s:
+            return
+        names = {topic_id: name for name in group.subscribed_topics() if (info := self.storage.topic(name)) is not None
+                 for topic_id in [info.topic_id]}
+        partitions = {names[topic_id]: (topic_id, indexes) for topic_id, indexes in assignable.items()}
+        group.target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions)
+        group.assignment_epoch = group.group_epoch
+        group.assigned_at = now
+
+    def _assignable(self, group: ShareGroup) -> dict[bytes, list[int]]:
+        """The subscribed topics' partitions whose share state is initialized, by topic id."""
+        assignable = {}
         for name in group.subscribed_topics():
             info = self.storage.topic(name)
             if info is not None:
-                partitions[name] = (info.topic_id, info.partitions)
-        target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions)
-        changed = force or any(member.assignment != target[member.member_id] for member in group.members.values())
-        if changed:
-            group.group_epoch += 1
-            for member in group.members.values():
-                member.assignment = target[member.member_id]
+                indexes = sorted(i for i in group.initialized.get(info.topic_id, ()) if i < info.partitions)
+                if indexes:
+                    assignable[info.topic_id] = indexes
+        return assignable
+
+    def _initialize(self, group: ShareGroup) -> None:
+        """InitializeShareGroupState for the subscribed partitions not yet initialized: they
+        become assignable from the group's next heartbeat (their start offsets are still
+        chosen at the first fetch, by share.auto.offset.reset)."""
+        added = False
+        for name in group.subscribed_topics():
+            info = self.storage.topic(name)
+            if info is not None:
+                known = group.initialized.setdefault(info.topic_id, set())
+                added = added or len(known) < info.partitions
+                known.update(range(info.partitions))
+        if added:
             self._persist_group(group)
 
     def _arm_session(self, group: ShareGroup, member: ShareMember) -> None:
@@ -285,7 +334,7 @@ class ShareCoordinator:
         del group.members[member.member_id]
         self.release_member(group.group_id, member.member_id)
         self.sessions.close(group.group_id, member.member_id)
-        self._reassign(group, force=True)
+        self._update(group, changed=True)
 
     def release_member(self, group_id: str, member_id: str) -> None:
         for key, partition in list(self.partitions.items()):
@@ -411,7 +460,7 @@ class ShareCoordinator:
         """The share group `group_id`, created empty (and persisted) when unknown."""
         group = self.groups.get(group_id)
         if group is None:
-            group = ShareGroup(group_id)
+            group = ShareGroup(group_id, group_epoch=1, assignment_epoch=1)
             self._persist_group(group)
             self.groups[group_id] = group
         return group
@@ -433,8 +482,9 @@ class ShareCoordinator:
         partition.reset_start(offset)
         group = self.groups[group_id]
         name = self._topic_name(topic_id)
-        if name is not None and topic_id not in group.topics:
+        if name is not None and (topic_id not in group.topics or index not in group.initialized.get(topic_id, ())):
             group.topics[topic_id] = name
+            group.initialized.setdefault(topic_id, set()).add(index)
             self._persist_group(group)
         self._persist_partition(key)
 
@@ -444,7 +494,7 @@ class ShareCoordinator:
             self.partitions.pop(key).reset_start(0)
             self._persist_partition(key)
         group = self.groups.get(group_id)
-        if group is not None and group.topics.pop(topic_id, None) is not None:
+        if group is not None and (group.topics.pop(topic_id, None), group.initialized.pop(topic_id, None)) != (None, None):
             self._persist_group(group)
 
     def delete_group(self, group_id: str) -> ErrorCode:

@@ -1,9 +1,19 @@
 """Share-group membership: members, epochs and the broker-side assignment (KIP-932).
 
 A share group has no rebalance barrier: members never own partitions exclusively, so an
-assignment change needs no revocation. The group epoch grows with every change of
-membership, subscriptions or the subscribed topics' partitions; a member takes the group's
-epoch, with its new assignment, at its next heartbeat, and must then send that epoch back.
+assignment change needs no revocation. As in Kafka 4.4, three epochs move:
+
+- the group epoch grows with each heartbeat that changes the membership, a subscription,
+  or the partitions the group may assign (those of subscribed topics whose share state is
+  initialized);
+- the assignment epoch is the group epoch the target assignment was last computed at: a
+  heartbeat recomputes it when it lags, at most once per `share.assignment.interval.ms`;
+- a member's epoch is the assignment epoch it last took its target assignment at, which it
+  must send back.
+
+A subscribed partition is assigned only once its share state is initialized
+(InitializeShareGroupState): the heartbeat that first sees it initializes it, so the next
+heartbeat bumps the group epoch, and the one after the interval assigns it.
 """
 
 from __future__ import annotations
@@ -56,6 +66,14 @@ class ShareGroup:
     members: dict[str, ShareMember] = field(default_factory=dict)
     # The topics whose share-partitions this group has initialized, by topic id: name.
     topics: dict[bytes, str] = field(default_factory=dict)
+    # The partitions whose share state is initialized for this group, by topic id: only
+    # these are assigned.
+    initialized: dict[bytes, set[int]] = field(default_factory=dict)
+    # The assignable partitions the group epoch last moved for, by topic id.
+    assignable: dict[bytes, list[int]] = field(default_factory=dict)
+    # The target assignment computed at `assignment_epoch`, by member id, and when (clock seconds).
+    target: dict[str, Assignment] = field(default_factory=dict)
+    assigned_at: float | None = None
     dead: bool = False
 
     @property
@@ -68,23 +86,23 @@ class ShareGroup:
         return {name for member in self.members.values() for name in member.subscribed_topic_names}
 
 
-def assign(members: Mapping[str, list[str]], partitions: Mapping[str, tuple[bytes, int]]) -> dict[str, Assignment]:
+def assign(members: Mapping[str, list[str]], partitions: Mapping[str, tuple[bytes, list[int]]]) -> dict[str, Assignment]:
     """Kafka's SimpleAssignor for share groups (group-coordinator's
     modern/share/SimpleAssignor): every partition of a subscribed topic goes to at least one
     of its subscribers, and when a topic has fewer partitions than subscribers, its
     partitions are shared, so that each subscriber gets one: with one partition, every
     member reads it. `members` is member id -> subscribed topic names, `partitions` topic
-    name -> (topic id, partition count) of the topics that exist."""
+    name -> (topic id, the partitions that may be assigned) of the topics that exist."""
     assignment: dict[str, Assignment] = {member_id: {} for member_id in members}
     for name in sorted(partitions):
-        topic_id, count = partitions[name]
+        topic_id, indexes = partitions[name]
         subscribers = sorted(member_id for member_id, topics in members.items() if name in topics)
-        if not subscribers or count <= 0:
+        if not subscribers or not indexes:
             continue
-        slots = max(count, len(subscribers))
+        slots = max(len(indexes), len(subscribers))
         for slot in range(slots):
             member_id = subscribers[slot % len(subscribers)]
-            partition = slot % count
+            partition = indexes[slot % len(indexes)]
             owned = assignment[member_id].setdefault(topic_id, [])
             if partition not in owned:
                 owned.append(partition)

@@ -28,6 +28,10 @@ from ottla.wire.protocol import decode_response, encode_request
 
 TOPIC = "queue"
 LOCK_MS = 1500
+# As in Kafka 4.4, a member is assigned a partition only at the heartbeat after the one that
+# initialized its share state (ottla.server.share.group): half-second heartbeats keep that
+# wait short. The default (5 s) and its lower bound are a deployment's, not a test's.
+QUICK = {"group_share_heartbeat_interval_ms": 500, "group_share_min_heartbeat_interval_ms": 500}
 
 
 def _produce(bootstrap: str, count: int, prefix: str = "job") -> list[bytes]:
@@ -51,7 +55,8 @@ def _consumer(bootstrap: str, group: str, explicit: bool = False) -> ShareConsum
 def _wait_initialized(broker: ThreadedBroker, group: str, consumers: list[ShareConsumer]) -> None:
     """Poll until the group has initialized its share-partition (its start offset is set)."""
     deadline = time.monotonic() + 30
-    while not any(key[0] == group for key in broker.broker.share.partitions):  # type: ignore[union-attr]
+    # The broker opens its share coordinator at the first share request.
+    while broker.broker.share is None or not any(key[0] == group for key in broker.broker.share.partitions):
         assert time.monotonic() < deadline, "the share consumers never fetched"
         for consumer in consumers:
             assert not list(consumer.poll(0.2) or [])
@@ -63,7 +68,7 @@ def _poll(consumer: ShareConsumer, timeout: float = 1.0) -> list[Any]:
 
 
 def test_three_consumers_share_one_partition_each_record_once():
-    with running_broker(data_dir=None) as broker:
+    with running_broker(data_dir=None, **QUICK) as broker:
         broker.create_topic(TOPIC)
         bootstrap = broker.bootstrap_servers
         consumers = [_consumer(bootstrap, "workers") for _ in range(3)]
@@ -137,7 +142,7 @@ def _hold_then(broker: ThreadedBroker, group: str, stop: signal.Signals) -> dict
 def test_records_of_a_frozen_consumer_are_redelivered_when_their_lock_expires():
     # SIGSTOP keeps the holder's connection open and its member in the group (its session
     # is 45 s): only the acquisition lock frees the records.
-    with running_broker(data_dir=None, group_share_record_lock_duration_ms=LOCK_MS) as broker:
+    with running_broker(data_dir=None, group_share_record_lock_duration_ms=LOCK_MS, **QUICK) as broker:
         broker.create_topic(TOPIC)
         assert set(_hold_then(broker, "frozen", signal.SIGSTOP).values()) == {2}
 
@@ -145,13 +150,13 @@ def test_records_of_a_frozen_consumer_are_redelivered_when_their_lock_expires():
 def test_records_of_a_killed_consumer_are_released_when_its_connection_closes():
     # Kafka 4.4 ends a share session when its connection closes (asked of the reference
     # broker): the records come back long before their 60 s locks would expire.
-    with running_broker(data_dir=None, group_share_record_lock_duration_ms=60_000) as broker:
+    with running_broker(data_dir=None, group_share_record_lock_duration_ms=60_000, **QUICK) as broker:
         broker.create_topic(TOPIC)
         assert set(_hold_then(broker, "killed", signal.SIGKILL).values()) == {2}
 
 
 def test_rejected_records_and_records_past_the_delivery_limit_are_archived():
-    with running_broker(data_dir=None, group_share_delivery_count_limit=2) as broker:
+    with running_broker(data_dir=None, group_share_delivery_count_limit=2, **QUICK) as broker:
         broker.create_topic(TOPIC)
         bootstrap = broker.bootstrap_servers
         consumer = _consumer(bootstrap, "poison", explicit=True)
@@ -182,7 +187,8 @@ def test_rejected_records_and_records_past_the_delivery_limit_are_archived():
 
 def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "ottla", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "ottla", "serve", "--port", str(port), "--data-dir", str(data_dir),
+         *(arg for name, value in QUICK.items() for arg in ("--set", f"{name.replace('_', '.')}={value}"))],
         stderr=subprocess.PIPE, text=True,
     )
     assert process.stderr is not None
@@ -246,7 +252,7 @@ def test_kafka_console_share_consumer_and_share_groups_tool():
     if not kafka.is_fetched():
         pytest.skip("Kafka 4.4's jars are not fetched (python -m compat.kafka --fetch)")
     classpath = f"{kafka.LIB}/*"
-    with running_broker(data_dir=None) as broker:
+    with running_broker(data_dir=None, **QUICK) as broker:
         broker.create_topic(TOPIC)
         bootstrap = broker.bootstrap_servers
         console = subprocess.Popen(
@@ -254,7 +260,7 @@ def test_kafka_console_share_consumer_and_share_groups_tool():
              "--topic", TOPIC, "--group", "console", "--max-messages", "10", "--timeout-ms", "60000"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         deadline = time.monotonic() + 60
-        while not any(key[0] == "console" for key in broker.broker.share.partitions):  # type: ignore[union-attr]
+        while broker.broker.share is None or not any(key[0] == "console" for key in broker.broker.share.partitions):
             assert time.monotonic() < deadline and console.poll() is None
             time.sleep(0.2)
         values = _produce(bootstrap, 10)
@@ -364,7 +370,7 @@ def _queue(bootstrap: str, topic: str, workers: int = 3, jobs: int = 150) -> lis
 def test_the_queue_on_ottla_and_on_kafka(reference_kafka: str):
     """Which worker gets which job is up to timing on both brokers; what must agree is that
     every job went to exactly one worker."""
-    with running_broker(data_dir=None) as broker:
+    with running_broker(data_dir=None, **QUICK) as broker:
         ours = _queue(broker.bootstrap_servers, "share-queue")
     theirs = _queue(reference_kafka, "share-queue")
     for seen in (ours, theirs):
@@ -477,7 +483,7 @@ def _bad_input(bootstrap: str, name: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_bad_input_is_answered_with_kafkas_error_codes(reference_kafka: str):
-    with running_broker(data_dir=None) as broker:
+    with running_broker(data_dir=None, **QUICK) as broker:
         ours = _bad_input(broker.bootstrap_servers, "share-bad-input")
     theirs = _bad_input(reference_kafka, "share-bad-input")
     assert ours == theirs

@@ -185,13 +185,15 @@ def test_record_transitions_are_a_table():
 
 def test_one_partition_goes_to_every_member():
     members = {"m1": ["t"], "m2": ["t"], "m3": ["t"]}
-    assert assign(members, {"t": (b"T", 1)}) == {m: {b"T": [0]} for m in members}
+    assert assign(members, {"t": (b"T", [0])}) == {m: {b"T": [0]} for m in members}
 
 
 def test_partitions_are_spread_when_there_are_enough():
-    result = assign({"m1": ["t"], "m2": ["t"]}, {"t": (b"T", 4)})
+    result = assign({"m1": ["t"], "m2": ["t"]}, {"t": (b"T", [0, 1, 2, 3])})
     assert result == {"m1": {b"T": [0, 2]}, "m2": {b"T": [1, 3]}}
-    assert assign({"m1": ["t"], "m2": ["u"]}, {"t": (b"T", 1)}) == {"m1": {b"T": [0]}, "m2": {}}
+    assert assign({"m1": ["t"], "m2": ["u"]}, {"t": (b"T", [0])}) == {"m1": {b"T": [0]}, "m2": {}}
+    # Only the partitions given (those whose share state is initialized) are assigned.
+    assert assign({"m1": ["t"], "m2": ["t"]}, {"t": (b"T", [1, 3])}) == {"m1": {b"T": [1]}, "m2": {b"T": [3]}}
 
 
 # --- the coordinator: membership, fetching, persistence -------------------------------------
@@ -224,18 +226,50 @@ class Harness:
 def test_heartbeat_epochs():
     h = Harness()
     h.topic()
-    error, member = h.join("m1")
-    assert (error, member.member_epoch) == (ErrorCode.NONE, 1)
-    assert h.share.heartbeat("g", "m1", 1, None, None, "c", "h")[0] is ErrorCode.NONE
+    error, member, sent = h.join("m1")
+    assert (error, member.member_epoch, sent) == (ErrorCode.NONE, 2, {})
+    assert h.share.heartbeat("g", "m1", 2, None, None, "c", "h")[0] is ErrorCode.NONE
     assert h.share.heartbeat("g", "m1", 7, None, None, "c", "h")[0] is ErrorCode.FENCED_MEMBER_EPOCH
     assert h.share.heartbeat("g", "nobody", 1, None, None, "c", "h")[0] is ErrorCode.UNKNOWN_MEMBER_ID
     assert h.share.heartbeat("g", "", 0, None, ["q"], "c", "h")[0] is ErrorCode.INVALID_REQUEST
-    _, second = h.join("m2")
-    assert second.member_epoch == 2
-    # m1 still holds epoch 1 until its next heartbeat hands it the group's.
-    assert h.share.heartbeat("g", "m1", 1, None, None, "c", "h")[1].member_epoch == 2
-    error, left = h.share.heartbeat("g", "m2", -1, None, None, "c", "h")
-    assert (error, left.member_epoch, sorted(h.share.groups["g"].members)) == (ErrorCode.NONE, -1, ["m1"])
+    error, left, sent = h.share.heartbeat("g", "m1", -1, None, None, "c", "h")
+    assert (error, left.member_epoch, sent, h.share.groups["g"].members) == (ErrorCode.NONE, -1, None, {})
+
+
+def test_partitions_are_assigned_once_initialized_and_at_most_once_per_interval():
+    """Kafka 4.4's sequence, read off its answers: a new group is at epoch 1 and the join
+    bumps it; the joining heartbeat initializes the topic's share state, so the next one
+    bumps the epoch again; the target follows at most once per assignment interval (1 s),
+    and a member takes it (and is sent it) at its next heartbeat."""
+    h = Harness()
+    topic_id = h.topic()
+    group = lambda: h.share.groups["g"]  # noqa: E731
+    beat = lambda member, epoch: h.share.heartbeat("g", member, epoch, None, None, "c", "h")  # noqa: E731
+    _, m1, sent = h.join("m1")
+    assert (m1.member_epoch, sent, group().group_epoch, group().assignment_epoch) == (2, {}, 2, 2)
+    h.clock.advance(0.2)
+    assert beat("m1", 2)[2] is None
+    assert (m1.member_epoch, group().group_epoch, group().assignment_epoch) == (2, 3, 2)
+    _, m2, sent = h.join("m2")
+    assert (m2.member_epoch, sent, group().group_epoch) == (2, {}, 4)
+    h.clock.advance(0.8)
+    assert beat("m1", 2)[2] == {topic_id: [0]}
+    assert (m1.member_epoch, group().assignment_epoch, m2.assignment) == (4, 4, {})
+    assert beat("m2", 2)[2] == {topic_id: [0]}
+    assert beat("m2", 4)[2] is None
+    # A member joining within the interval gets the current target's epoch and nothing yet.
+    _, m3, sent = h.join("m3")
+    assert (m3.member_epoch, sent, group().group_epoch) == (4, {}, 5)
+    h.share.heartbeat("g", "m2", -1, None, None, "c", "h")
+    assert (group().group_epoch, group().assignment_epoch) == (6, 4)
+    h.clock.advance(1)
+    assert beat("m3", 4)[1:] == (m3, {topic_id: [0]})
+    assert (m3.member_epoch, sorted(group().target)) == (6, ["m1", "m3"])
+    # A group AlterShareGroupOffsets created has its partition initialized: assigned at the join.
+    h.share.alter_start_offset(h.share.group("altered").group_id, topic_id, 0, 0)
+    assert (h.share.groups["altered"].group_epoch, h.share.groups["altered"].assignment_epoch) == (1, 1)
+    _, member, sent = h.join("m1", group="altered")
+    assert (member.member_epoch, sent) == (2, {topic_id: [0]})
 
 
 def test_a_silent_member_times_out_and_its_records_are_released():
