@@ -1,6 +1,6 @@
 """Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
 
-    python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N]
+    python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console]
     python -m compat.bench --profile produce|fetch|small [--seconds N]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
@@ -19,6 +19,9 @@ start-up, so its shares swing well past 100% either way; read shares from a full
 `--against kafka` runs the same workloads against the reference Kafka (compat.kafka) and Kafka's
 own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--profile` runs one workload with the broker under py-spy (compat.bench_profile).
+`--console` runs Ottla's workloads a second time in each pass with the web console's pages
+polling the broker's JSON API as a browser would (compat.bench_console), and prints both runs
+side by side: what a console left open costs the Kafka side.
 
 Figures depend on the machine and its load; the report prints the load average with them.
 """
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compat import bench_ceiling, bench_limits, bench_profile, bench_workloads as work
+from compat import bench_ceiling, bench_console, bench_limits, bench_profile, bench_workloads as work
 from compat.harness import OttlaBroker
 from compat.kafka import ReferenceKafka, fetch, run_tool
 
@@ -358,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "--nodes", type=int, default=1, metavar="N",
         help="run Ottla as a cluster of N nodes in its process, every topic replicated N times (what cluster mode costs)",
     )
+    parser.add_argument("--console", action="store_true", help="also run Ottla's workloads with the web console's pages polling, and compare")
     args = parser.parse_args(argv)
     rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.profile:
@@ -387,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes > 1:
         settings["default.replication.factor"] = str(args.nodes)
     result["meta"]["nodes"] = args.nodes
-    with OttlaBroker(settings=settings, serve_args=["--nodes", str(args.nodes)]) as broker, ExitStack() as stack:
+    serve_args = ["--nodes", str(args.nodes)] + (["--http-port", "0"] if args.console else [])
+    with OttlaBroker(settings=settings, serve_args=serve_args) as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan)
         say(f"limits {before}")
         host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling"))
@@ -396,7 +401,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.against:
             brokers["kafka"], cold = start_kafka(stack, say)
             result["kafka"] = {"cold_start": cold}
-        passes = [workloads(brokers, plan, say, f"r{i}") for i in range(args.repeat)]
+        passes, polled, polls = [], [], []
+
+        def polled_pass(i: int) -> None:
+            assert broker.http is not None
+            with bench_console.ConsolePoller(broker.http) as poller:
+                polled.append(workloads({"ottla": broker.bootstrap}, plan, lambda text: say(f"console open: {text}"), f"c{i}")["ottla"])
+            polls.append(poller.report())
+
+        if args.console:
+            bench_console.prepare(broker.bootstrap)
+        for i in range(args.repeat):
+            # With the console, passes alternate which of the two runs first (--repeat 2 or more).
+            if args.console and i % 2:
+                polled_pass(i)
+            passes.append(workloads(brokers, plan, say, f"r{i}"))
+            if args.console and not i % 2:
+                polled_pass(i)
         for name in brokers:
             result[name].update(best([figures[name] for figures in passes]))
         if args.against:
@@ -410,8 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     result["meta"]["seconds"] = time.monotonic() - started
     result["meta"]["load_average_min"], result["meta"]["load_average_max"] = min(loads), max(loads)
     result["summary"] = [row.as_dict() for row in rows(result)]
+    if args.console:
+        # The same rows for the polled passes: their figures in Ottla's place, no one else's.
+        console_rows = rows({"ottla": {**result["ottla"], **best(polled)}, "limits": result["limits"]})
+        result["console"] = {"ottla": best(polled), "polls": polls, "summary": [row.as_dict() for row in console_rows]}
 
     print(table(result))
+    if args.console:
+        print(bench_console.table(rows(result), console_rows, polls))
     meta = result["meta"]
     best_of = f", best of {args.repeat} passes" if args.repeat > 1 else ""
     print(f"ran {meta['seconds']:.0f} s{best_of} at commit {meta['commit']} on {meta['cpus']} cores; 1-min load average "
@@ -419,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rerun: {rerun}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.console and any(poll["error_count"] or not poll["pages"] for poll in polls):
+        print("the console's pages got errors or no answers: see above", file=sys.stderr)
+        return 1
     return 0
 
 
