@@ -66,6 +66,9 @@ _DERIVED_FROM = {
     "broker.id": ("node.id",),
 }
 
+# What each node of a cluster says for itself rather than what the process's settings say.
+_NODE_IDENTITY = frozenset({"node.id", "broker.id", "broker.rack"})
+
 # Every key the broker resource describes, by name.
 DESCRIBED_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **SETTINGS, **DERIVED_KEYS}
 
@@ -194,6 +197,8 @@ class BrokerConfigs:
 
     def current_value(self, name: str, node: Listening) -> str | None:
         """What the node runs with for `name`, as DescribeConfigs shows it."""
+        if node.node_id is not None and name in _NODE_IDENTITY:
+            return str(node.node_id) if name != "broker.rack" else node.rack
         if name in _DERIVED_FROM:
             return _derived(name, self.config, node)
         key = ALL_KEYS.get(name)
@@ -247,6 +252,10 @@ class Listening:
     advertised_host: str
     # Every listener's advertised (name, host, port), the first one first; empty when unknown.
     advertised: tuple[tuple[str, str, int], ...] = ()
+    # A node of a cluster: its own id and rack, where the process's settings name the first
+    # node's id and no rack (`ottla serve --nodes N --racks ...`). None for a single node.
+    node_id: int | None = None
+    rack: str | None = None
 
 
 def _default_value(name: str) -> Any:

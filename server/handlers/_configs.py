@@ -94,7 +94,12 @@ def check_logger_broker(context: RequestContext, resource_name: str) -> None:
 
 def listening(context: RequestContext) -> Listening:
     nodes = context.services.listener_nodes
-    return Listening(context.node.port, context.node.host, tuple((name, node.host, node.port) for name, node in nodes.items()))
+    advertised = tuple((name, node.host, node.port) for name, node in nodes.items())
+    cluster = context.services.cluster
+    if cluster is None:
+        return Listening(context.node.port, context.node.host, advertised)
+    node_id = context.node.node_id
+    return Listening(context.node.port, context.node.host, advertised, node_id, cluster.nodes[node_id].rack)
 
 
 def existing_topic(context: RequestContext, name: str):

@@ -63,6 +63,21 @@ def test_metadata_through_each_node_names_every_node_and_the_same_leaders(cluste
     assert all(len(set(replicas)) == 3 for _, _, replicas, _ in partitions)
 
 
+def test_each_node_describes_its_own_id_and_rack(cluster: ThreadedBroker) -> None:
+    """librdkafka's fetch-from-follower test reads each replica's broker.rack so, through that node."""
+    described = {}
+    for node in (1, 2, 3):
+        connection = _connect(cluster, node)
+        answer = connection.request(ApiKey.DESCRIBE_CONFIGS, 4, {
+            "resources": [{"resource_type": 4, "resource_name": str(node), "configuration_keys": ["node.id", "broker.id", "broker.rack"]}],
+            "include_synonyms": False, "include_documentation": False})
+        connection.close()
+        (result,) = answer["results"]
+        assert result["error_code"] == ErrorCode.NONE, result
+        described[node] = {entry["name"]: entry["value"] for entry in result["configs"]}
+    assert described == {node: {"node.id": str(node), "broker.id": str(node), "broker.rack": rack} for node, rack in ((1, "a"), (2, "b"), (3, "c"))}
+
+
 def test_a_node_that_does_not_lead_answers_not_leader_with_the_current_leader(cluster: ThreadedBroker) -> None:
     cluster.create_topic("hints", partitions=1, replication_factor=2)
     state = cluster.partition_state("hints", 0)
