@@ -8,7 +8,9 @@ With `streams.version` finalized at 0 every request is answered UNSUPPORTED_VERS
 4.4's KafkaApis does while the streams protocol is disabled. Then, as
 KafkaApis.handleStreamsGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), and
 DESCRIBE on every topic a topology it sends names (TOPIC_AUTHORIZATION_FAILED when any is
-refused)."""
+refused); the missing internal topics are created only if the principal may create them all
+(CREATE on the cluster or on each topic), else the MISSING_INTERNAL_TOPICS status names the
+refused ones."""
 
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             client_id=header.client_id or "",
             # Kafka reports the client's InetAddress as Java prints it.
             client_host="/" + context.client.address.rsplit(":", 1)[0],
+            refused_creates=lambda names: _refused_creates(context, names),
         )
     )
     answer = _answer(result.error, result.message)
@@ -93,6 +96,15 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             for (host, port), active_partitions, standby_partitions in result.endpoints
         ]
     return answer
+
+
+def _refused_creates(context: RequestContext, names: list[str]) -> list[str]:
+    """The internal topics this principal may not create: none with CREATE on the cluster,
+    else those without CREATE on the topic (KafkaApis.handleStreamsGroupHeartbeat)."""
+    if context.authorize(AclOperation.CREATE, ResourceType.CLUSTER, "kafka-cluster"):
+        return []
+    allowed = context.authorized(AclOperation.CREATE, ResourceType.TOPIC, names)
+    return [name for name in names if name not in allowed]
 
 
 def _answer(error: ErrorCode, message: str | None) -> StreamsGroupHeartbeatResponse:

@@ -264,10 +264,16 @@ def test_the_group_apis_of_every_protocol_authorize_as_kafka_does(tmp_path):
     settings = {"data_dir": tmp_path, "authorizer_class_name": STANDARD_AUTHORIZER}
     with running_broker(super_users="User:ANONYMOUS", **settings) as broker:
         broker.create_topic("hidden-topic")
+        broker.create_topic("streams-in")
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         grants = [("described", ACLOperation.DESCRIBE), ("reader", ACLOperation.READ)]
         assert not admin.create_acls([ACL("User:ANONYMOUS", "*", operation, ACLPermissionType.ALLOW, ResourcePattern(
             KafkaResourceType.GROUP, group, ACLResourcePatternType.LITERAL)) for group, operation in grants])["failed"]
+        # A streams app's topics may be described, and only its repartition topic created.
+        topic_grants = [("streams-", ACLResourcePatternType.PREFIXED, ACLOperation.DESCRIBE),
+                        ("streams-counts-repartition", ACLResourcePatternType.LITERAL, ACLOperation.CREATE)]
+        assert not admin.create_acls([ACL("User:ANONYMOUS", "*", operation, ACLPermissionType.ALLOW, ResourcePattern(
+            KafkaResourceType.TOPIC, name, pattern)) for name, pattern, operation in topic_grants])["failed"]
         admin.close()
     group_auth, topic_auth = ErrorCode.GROUP_AUTHORIZATION_FAILED, ErrorCode.TOPIC_AUTHORIZATION_FAILED
     with running_broker(**settings) as broker:
@@ -302,4 +308,21 @@ def test_the_group_apis_of_every_protocol_authorize_as_kafka_does(tmp_path):
             "process_id": "p", "user_endpoint": None, "client_tags": None, "task_offsets": None, "task_end_offsets": None,
             "shutdown_application": False})
         assert streams["error_code"] == group_auth
+        internal = {"partitions": 0, "replication_factor": 0, "topic_configs": []}
+        topology = {"epoch": 1, "subtopologies": [
+            {"subtopology_id": "0", "source_topics": ["streams-in"], "source_topic_regex": [], "state_changelog_topics": [],
+             "repartition_sink_topics": ["streams-counts-repartition"], "repartition_source_topics": [], "copartition_groups": []},
+            {"subtopology_id": "1", "source_topics": [], "source_topic_regex": [], "repartition_sink_topics": [], "copartition_groups": [],
+             "state_changelog_topics": [{"name": "streams-counts-changelog", **internal}],
+             "repartition_source_topics": [{"name": "streams-counts-repartition", **internal}]}]}
+        # Without CREATE on every missing internal topic, none is created (KafkaApis.handleStreamsGroupHeartbeat).
+        streams = conn.call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, {
+            "group_id": "reader", "member_id": "m", "member_epoch": 0, "endpoint_information_epoch": 0, "instance_id": None,
+            "rack_id": None, "rebalance_timeout_ms": 30000, "topology": topology, "active_tasks": None, "standby_tasks": None,
+            "warmup_tasks": None, "process_id": "p", "user_endpoint": None, "client_tags": None, "task_offsets": None,
+            "task_end_offsets": None, "shutdown_application": False})
+        assert (streams["error_code"], streams["status"]) == (0, [{"status_code": 3, "status_detail": (
+            "Internal topics are missing: streams-counts-changelog, streams-counts-repartition; "
+            "Unauthorized to CREATE on topics streams-counts-changelog.")}])
+        assert broker.broker.storage.topic("streams-counts-repartition") is None
         conn.close()

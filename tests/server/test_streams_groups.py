@@ -73,6 +73,20 @@ def test_internal_topics_are_created_with_the_counts_the_topology_implies() -> N
     assert joined.assignment.active == {"0": frozenset({0, 1, 2}), "1": frozenset({0, 1, 2})}
 
 
+def test_internal_topics_are_created_only_if_the_member_may_create_them_all() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 3)
+    refused = harness.join("a", refused_creates=lambda names: [n for n in names if n.endswith("-changelog")])
+    assert refused.error is ErrorCode.NONE, refused.message
+    assert refused.status == [(Status.MISSING_INTERNAL_TOPICS, "Internal topics are missing: app-counts-changelog, "
+                               "app-counts-repartition; Unauthorized to CREATE on topics app-counts-changelog.")]
+    assert refused.assignment.is_empty()
+    assert harness.storage.topic("app-counts-repartition") is None and harness.storage.topic("app-counts-changelog") is None
+    allowed = harness.beat("a", refused.member_epoch)
+    assert allowed.status == [] and count(allowed.assignment) == 6
+    assert harness.storage.topic("app-counts-changelog").partitions == 3
+
+
 def test_missing_source_topics_are_a_status_and_no_tasks() -> None:
     harness = Harness()
     joined = harness.join("a")

@@ -11,8 +11,9 @@ its target (`group.reconcile`); store every changed record in one batch before a
 arm the member's session timer.
 
 Divergence: Kafka's coordinator asks the controller to create missing internal topics and
-answers MISSING_INTERNAL_TOPICS until they appear; one Ottla node creates them in place, so
-the heartbeat that finds them missing already assigns tasks. Kafka also delays a new
+answers MISSING_INTERNAL_TOPICS until they appear; one Ottla node creates them in place (when
+the member's principal may create them all), so the heartbeat that finds them missing
+already assigns tasks. Kafka also delays a new
 group's first assignment by `group.streams.initial.rebalance.delay.ms`; Ottla assigns at once.
 """
 
@@ -78,6 +79,9 @@ class HeartbeatRequest:
     shutdown_application: bool = False
     client_id: str = ""
     client_host: str = ""
+    # The missing internal topics the member's principal may not create (CREATE on neither
+    # the cluster nor the topic): given the names, those refused.
+    refused_creates: Callable[[list[str]], list[str]] = lambda names: []
 
 
 @dataclass(slots=True)
@@ -279,7 +283,7 @@ class StreamsGroupManager:
             self._take_topology(staged, request.topology, out)
         if staged.topology is not None and metadata.topology_epoch < staged.topology_epoch:
             status.append((Status.STALE_TOPOLOGY, f"The member's topology epoch {metadata.topology_epoch} is behind the group's topology epoch {staged.topology_epoch}."))
-        configured = self._configure(staged)
+        configured = self._configure(staged, request.refused_creates)
         metadata_hash = self._metadata_hash(staged, configured)
         validated = staged.topology_epoch if configured.ready else -1
         if metadata_hash != staged.metadata_hash or validated != staged.validated_topology_epoch:
@@ -393,11 +397,17 @@ class StreamsGroupManager:
         if records.topology_json(canonical) != records.topology_json(group.topology):
             raise _Refused(ErrorCode.INVALID_REQUEST, "Topology updates are not supported yet.")
 
-    def _configure(self, group: StreamsGroup) -> ConfiguredTopology:
-        """Configure the group's topology and create the internal topics it misses."""
+    def _configure(self, group: StreamsGroup, refused_creates: Callable[[list[str]], list[str]]) -> ConfiguredTopology:
+        """Configure the group's topology and create the internal topics it misses. As
+        KafkaApis.handleStreamsGroupHeartbeat, none is created unless the member may create
+        them all; the missing-topics status then names those it may not."""
         assert group.topology is not None
         configured = configure(group.topology, self._partitions)
         if configured.status is Status.MISSING_INTERNAL_TOPICS:
+            refused = refused_creates(sorted(topic.name for topic in configured.missing))
+            if refused:
+                configured.detail += f"; Unauthorized to CREATE on topics {','.join(refused)}."
+                return configured
             for topic in configured.missing:
                 try:
                     self.storage.create_topic(topic.name, topic.partitions, topic.configs)
