@@ -131,8 +131,9 @@ def is_built() -> bool:
 
 
 def run_tests(bootstrap: str, tests: Sequence[str], *, records: int, timeout_s: int,
-              log_path: Path) -> dict[str, Outcome]:
-    """Run `tests` (top-level names) against `bootstrap`; their outcomes by name.
+              log_path: Path, replication_factor: int = 1) -> dict[str, Outcome]:
+    """Run `tests` (top-level names) against `bootstrap`; their outcomes by name. The tests
+    create their topics with `replication_factor` (KGO_TEST_RF: 3 for a 3-node cluster).
 
     The raw `go test -json` stream goes to `log_path`. A test the binary never started (the
     run timed out or panicked first) comes back with status "run"."""
@@ -142,7 +143,7 @@ def run_tests(bootstrap: str, tests: Sequence[str], *, records: int, timeout_s: 
     env = {
         **go_env(),
         "KGO_SEEDS": bootstrap,
-        "KGO_TEST_RF": "1",
+        "KGO_TEST_RF": str(replication_factor),
         "KGO_TEST_RECORDS": str(records),
         "KGO_LOG_LEVEL": "info",
     }
@@ -195,10 +196,11 @@ def _apply_event(outcomes: dict[str, Outcome], line: str) -> None:
 
 
 @contextmanager
-def broker_bootstrap(broker: str, work_dir: Path,
-                     log_level: str) -> Iterator[tuple[str, Callable[[], dict[str, list[int]]]]]:
-    """A fresh Ottla (`ottla serve`) or reference Kafka 4.4 on loopback: its bootstrap address,
-    and what gives the API versions clients sent (Ottla's debug log; nothing for Kafka)."""
+def broker_bootstrap(broker: str, work_dir: Path, log_level: str,
+                     nodes: int = 1) -> Iterator[tuple[str, Callable[[], dict[str, list[int]]]]]:
+    """A fresh Ottla (`ottla serve`, `--nodes N` for more than one) or reference Kafka 4.4 on
+    loopback: its bootstrap address, and what gives the API versions clients sent (Ottla's
+    debug log; nothing for Kafka)."""
     if broker == "kafka":
         from compat.kafka import ReferenceKafka, fetch
 
@@ -207,7 +209,8 @@ def broker_bootstrap(broker: str, work_dir: Path,
         with ReferenceKafka(work_dir / "kafka") as kafka:
             yield kafka.bootstrap_servers, lambda: {}
     else:
-        with OttlaBroker(work_dir / "ottla", log_level=log_level) as ottla:
+        serve_args = ["--nodes", str(nodes)] if nodes > 1 else []
+        with OttlaBroker(work_dir / "ottla", log_level=log_level, serve_args=serve_args) as ottla:
             yield ottla.bootstrap, ottla.requests_seen
 
 
@@ -309,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", action="store_true", help="sized as the pytest test runs it")
     parser.add_argument("--records", type=int, help=f"KGO_TEST_RECORDS (default {RECORDS}, {CI_RECORDS} with --ci)")
     parser.add_argument("--timeout", type=int, default=3600, help="go test's timeout for the whole run, seconds")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="run Ottla as a cluster of N nodes (`ottla serve --nodes N`) and the tests with KGO_TEST_RF=N")
     parser.add_argument("--log-level", default="debug",
                         help="Ottla's log level (debug, the default, logs each request for the report)")
     parser.add_argument("--work-dir", type=Path, help="keep broker data, logs and the go test -json stream here")
@@ -334,15 +339,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"franz-go {franz_go_version()}: {len(tests)} tests against {args.broker}; logs under {work_dir}",
           file=sys.stderr, flush=True)
-    with broker_bootstrap(args.broker, work_dir, args.log_level) as (bootstrap, requests_seen):
+    if args.nodes > 1 and args.broker == "kafka":
+        parser.error("--nodes: the reference Kafka runs one node")
+    with broker_bootstrap(args.broker, work_dir, args.log_level, args.nodes) as (bootstrap, requests_seen):
         outcomes = run_tests(bootstrap, tests, records=records, timeout_s=args.timeout,
-                             log_path=work_dir / "go-test.json")
+                             log_path=work_dir / "go-test.json", replication_factor=args.nodes)
         requests = requests_seen()
     for o in outcomes.values():
         extra = f" subtests failed: {', '.join(o.failed_subtests)}" if o.failed_subtests else ""
         why = f" -- {_first_line(o.message)}" if o.status != "pass" and o.message else ""
         print(f"{o.test:<55} {o.status:<5} {o.seconds:7.1f}s{extra}{why}")
-    if not args.run:
+    if not args.run and args.nodes == 1:
         broker = "Kafka 4.4" if args.broker == "kafka" else f"Ottla {git_revision()}"
         unsafe = ", KGO_TEST_UNSAFE" if "KGO_TEST_UNSAFE" in os.environ else ""
         note = (f"{broker}, {len(tests)} tests, KGO_TEST_RECORDS={records}{unsafe}, "

@@ -2,7 +2,9 @@
 
 Every integration test must pass, skip itself for a capability Ottla does not advertise,
 or be listed in KNOWN_OTTLA_FAILURES with its cause; a listed test that passes must leave the
-list, so the list stays the truth. Below, the parsing of `go test -json` and the REPORT.md
+list, so the list stays the truth. They run twice: on one node with KGO_TEST_RF=1, and on
+`ottla serve --nodes 3` with KGO_TEST_RF=3, every partition on every node, as franz-go's own CI
+runs them against a three-broker Kafka. Below, the parsing of `go test -json` and the REPORT.md
 section rewrite are pinned without sockets.
 """
 
@@ -30,15 +32,18 @@ CAPABILITY_SKIPS = {
 }
 
 
-def test_kgo_integration_tests_pass_on_ottla(ottla_serve: OttlaBroker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("nodes", [1, 3], ids=["one-node", "three-nodes-rf3"])
+def test_kgo_integration_tests_pass_on_ottla(nodes: int, tmp_path: Path) -> None:
     if not suite.is_built():
         why = "franz-go's kgo tests are not built: run `python -m compat.install` (needs go)"
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
     log_path = tmp_path / "go-test.json"
-    outcomes = suite.run_tests(ottla_serve.bootstrap, suite.INTEGRATION_TESTS, records=suite.CI_RECORDS,
-                               timeout_s=600, log_path=log_path)
+    serve_args = ["--nodes", str(nodes)] if nodes > 1 else []
+    with OttlaBroker(tmp_path / "ottla", log_level="debug", serve_args=serve_args) as ottla_serve:
+        outcomes = suite.run_tests(ottla_serve.bootstrap, suite.INTEGRATION_TESTS, records=suite.CI_RECORDS,
+                                   timeout_s=600, log_path=log_path, replication_factor=nodes)
 
     failed = suite.ottla_only_failures(outcomes)
     new = {name: outcomes[name].message for name in failed - set(suite.KNOWN_OTTLA_FAILURES)}
