@@ -12,6 +12,7 @@ mode unless asked: ``-Q`` silently drops every subtest not marked quick, so a "p
 have run nothing; each result counts the subtests that passed.
 
     python -m compat.suite_librdkafka [--broker ottla|kafka] [--tests 0001,0002] [--ci] [--quick]
+    python -m compat.suite_librdkafka --cluster   # the multi-broker tests against ottla serve --nodes 3
     python -m compat.suite_librdkafka --build     # fetch and build only
     python -m compat.suite_librdkafka --report    # rewrite compat/REPORT.md's section from the last runs
 """
@@ -57,6 +58,9 @@ _STAMP_TEXT = f"{CRATE_VERSION} {' '.join(BUILD_PACKAGES)}\n"
 
 SELECTED: list[str] = sorted(DATA["selected"])
 CI_TESTS: list[str] = sorted(DATA["ci"]["tests"])
+# Run against a cluster of CLUSTER_NODES Ottla nodes (the reference Kafka here runs one).
+CLUSTER_TESTS: list[str] = sorted(DATA["cluster"]["tests"])
+CLUSTER_NODES: int = DATA["cluster"]["nodes"]
 EXCLUDED: dict[str, str] = DATA["excluded"]
 # test-runner name -> {"at": the subtest it fails at, "cause": why}.
 KNOWN_OTTLA_FAILURES: dict[str, dict[str, str]] = DATA["known_ottla_failures"]
@@ -230,10 +234,21 @@ def run_test(number: str, bootstrap: str, work_dir: Path, *, timeout: float, qui
     return results
 
 
+# A cluster's nodes carry racks RACK<node id>: 0101 (fetch from a follower) names its client.rack so.
+CLUSTER_CONFIG = {"replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"}
+
+
+def cluster_args(nodes: int) -> list[str]:
+    """`ottla serve` flags for a cluster of `nodes` (ids 1..nodes, racks RACK1..); none for one."""
+    if nodes == 1:
+        return []
+    return ["--nodes", str(nodes), "--racks", ",".join(f"RACK{node}" for node in range(1, nodes + 1))]
+
+
 @contextmanager
-def broker(kind: str, work_dir: Path) -> Iterator[str]:
-    """A fresh single broker, Ottla (logging each request at debug level) or the reference Kafka,
-    configured alike (BROKER_CONFIG)."""
+def broker(kind: str, work_dir: Path, nodes: int = 1) -> Iterator[str]:
+    """A fresh broker, Ottla (logging each request at debug level; `nodes` of them in its
+    process) or the reference Kafka (one node), configured alike (BROKER_CONFIG)."""
     if kind == "kafka":
         from compat.kafka import ReferenceKafka
 
@@ -242,14 +257,16 @@ def broker(kind: str, work_dir: Path) -> Iterator[str]:
     else:
         from compat.harness import OttlaBroker
 
-        with OttlaBroker(work_dir / "ottla", log_level="debug", settings=BROKER_CONFIG) as ottla:
+        settings = {**BROKER_CONFIG, **(CLUSTER_CONFIG if nodes > 1 else {})}
+        with OttlaBroker(work_dir / "ottla", log_level="debug", settings=settings, serve_args=cluster_args(nodes)) as ottla:
             yield ottla.bootstrap
 
 
-def run(kind: str, numbers: list[str], work_dir: Path, *, timeout: float = 600, quick: bool = False) -> list[Result]:
+def run(kind: str, numbers: list[str], work_dir: Path, *, timeout: float = 600, quick: bool = False,
+        nodes: int = 1) -> list[Result]:
     build()
     results: list[Result] = []
-    with broker(kind, work_dir) as bootstrap:
+    with broker(kind, work_dir, nodes) as bootstrap:
         for number in numbers:
             for result in run_test(number, bootstrap, work_dir, timeout=timeout, quick=quick):
                 results.append(result)
@@ -348,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci", action="store_true", help="the CI-sized selection the pytest test runs")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per test number")
     parser.add_argument("--quick", action="store_true", help="test-runner's -Q: only the subtests marked quick")
+    parser.add_argument("--cluster", action="store_true",
+                        help=f"the tests that need several brokers, against Ottla with --nodes {CLUSTER_NODES} (racks RACK1..)")
     parser.add_argument("--work-dir", type=Path, help="keep each test's log and the broker's log here")
     parser.add_argument("--build", action="store_true", help="only fetch and build (a no-op once built)")
     parser.add_argument("--report", action="store_true", help="only rewrite compat/REPORT.md's section from the last runs")
@@ -362,11 +381,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.build:
         return 0
-    numbers = args.tests.split(",") if args.tests else CI_TESTS if args.ci else SELECTED
+    nodes = CLUSTER_NODES if args.cluster else 1
+    numbers = args.tests.split(",") if args.tests else CLUSTER_TESTS if args.cluster else CI_TESTS if args.ci else SELECTED
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-librdkafka-"))
     work_dir.mkdir(parents=True, exist_ok=True)
-    results = run(args.broker, numbers, work_dir, timeout=args.timeout, quick=args.quick)
-    save_results(args.broker, results)
+    if args.cluster and args.broker == "kafka":
+        parser.error("--cluster: the reference Kafka runs one node here")
+    results = run(args.broker, numbers, work_dir, timeout=args.timeout, quick=args.quick, nodes=nodes)
+    if nodes == 1:
+        save_results(args.broker, results)
     bad = unexpected(results, args.broker)
     counts = {state: sum(r.state == state for r in results) for state in sorted({r.state for r in results})}
     print(f"librdkafka {LIBRDKAFKA_VERSION} on {args.broker}: "

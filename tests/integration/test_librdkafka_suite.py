@@ -1,6 +1,7 @@
 """librdkafka's own integration tests (its test-runner) against a real `ottla serve`.
 
-A CI-sized selection (compat/suites/librdkafka/tests.toml, `[ci]`); the long form is
+A CI-sized selection (compat/suites/librdkafka/tests.toml, `[ci]`), and the tests that need
+three brokers against `ottla serve --nodes 3` (`[cluster]`); the long form is
 `python -m compat.suite_librdkafka`. A test that fails, hangs or crashes fails here unless it is
 listed, with its cause, among Ottla's known failures.
 """
@@ -15,15 +16,26 @@ import pytest
 from compat import suite_librdkafka as suite
 
 
-@pytest.fixture(scope="module")
-def ci_results(tmp_path_factory: pytest.TempPathFactory) -> list[suite.Result]:
+def _built() -> None:
     if not suite.is_built():
         why = "librdkafka's test-runner is not built: run `python -m compat.install`"
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def ci_results(tmp_path_factory: pytest.TempPathFactory) -> list[suite.Result]:
+    _built()
     work: Path = tmp_path_factory.mktemp("librdkafka")
     return suite.run("ottla", suite.CI_TESTS, work, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def cluster_results(tmp_path_factory: pytest.TempPathFactory) -> list[suite.Result]:
+    _built()
+    work: Path = tmp_path_factory.mktemp("librdkafka-cluster")
+    return suite.run("ottla", suite.CLUSTER_TESTS, work, timeout=240, nodes=suite.CLUSTER_NODES)
 
 
 @pytest.mark.parametrize("number", suite.CI_TESTS)
@@ -31,6 +43,13 @@ def test_librdkafka_test_passes_on_ottla(ci_results: list[suite.Result], number:
     results = [r for r in ci_results if r.number == number]
     assert results, f"test-runner reported nothing for {number}"
     assert [(r.name, r.state, r.detail) for r in suite.unexpected(results, "ottla")] == []
+
+
+@pytest.mark.parametrize("number", suite.CLUSTER_TESTS)
+def test_librdkafka_multi_broker_test_passes_on_an_ottla_cluster(cluster_results: list[suite.Result], number: str) -> None:
+    results = [r for r in cluster_results if r.number == number]
+    assert results, f"test-runner reported nothing for {number}"
+    assert [(r.name, r.state, r.detail) for r in results if r.state != "PASSED"] == []
 
 
 def test_known_failures_are_still_failures(ci_results: list[suite.Result]) -> None:
@@ -42,4 +61,5 @@ def test_known_failures_are_still_failures(ci_results: list[suite.Result]) -> No
 def test_selection_and_exclusions_are_disjoint() -> None:
     """Every test number is either run or excluded with a reason, never both."""
     assert set(suite.SELECTED) & set(suite.EXCLUDED) == set()
+    assert set(suite.CLUSTER_TESTS) & (set(suite.SELECTED) | set(suite.EXCLUDED)) == set()
     assert set(suite.CI_TESTS) <= set(suite.SELECTED)
