@@ -252,9 +252,24 @@ def test_the_coordinator_is_the_leader_of_the_key_partition_and_moves_with_it(cl
     heartbeat = connection.request(ApiKey.HEARTBEAT, 4, {"group_id": "g", "generation_id": 1, "member_id": "m", "group_instance_id": None})
     connection.close()
     assert heartbeat["error_code"] == ErrorCode.NOT_COORDINATOR
+    cluster.create_topic("coordinated", 1, replication_factor=3)
+    connection = _connect(cluster, coordinator)
+    committed = connection.request(ApiKey.OFFSET_COMMIT, 8, {
+        "group_id": "g", "generation_id_or_member_epoch": -1, "member_id": "", "group_instance_id": None,
+        "topics": [{"name": "coordinated", "partitions": [
+            {"partition_index": 0, "committed_offset": 5, "committed_leader_epoch": -1, "committed_metadata": ""}]}]})
+    connection.close()
+    assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
     cluster.stop_node(coordinator)
     moved = find(other, "g")
     assert moved["error_code"] == ErrorCode.NONE and moved["node_id"] not in (coordinator, -1)
+    # The nodes share the coordinators: the new one has the group's state at once, where Kafka's
+    # would answer COORDINATOR_LOAD_IN_PROGRESS while it replays the partition.
+    connection = _connect(cluster, moved["node_id"])
+    fetched = connection.request(ApiKey.OFFSET_FETCH, 7, {"group_id": "g", "topics": [{"name": "coordinated", "partition_indexes": [0]}], "require_stable": False})
+    connection.close()
+    assert fetched["error_code"] == ErrorCode.NONE
+    assert [(p["partition_index"], p["committed_offset"], p["error_code"]) for p in fetched["topics"][0]["partitions"]] == [(0, 5, ErrorCode.NONE)]
 
 
 def test_a_consumer_group_carries_on_when_its_coordinator_stops(cluster: ThreadedBroker) -> None:
