@@ -503,10 +503,13 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     try:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
             {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}]})
-        # Kafka creates its internal topics on the first FindCoordinator, then loads them.
+        # Kafka creates its internal topics on the first FindCoordinator, then loads them: the
+        # group's offsets partition is loaded once OffsetFetch answers for the group.
         deadline = time.monotonic() + 60
         while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"]
                or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": txn_id, "key_type": 1})["error_code"]
+               or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": group, "topics": []}], "require_stable": False})[
+                   "groups"][0]["error_code"]
                or (init := conn.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": txn_id, "transaction_timeout_ms": 60000,
                                                                    "producer_id": -1, "producer_epoch": -1}))["error_code"] in _COORDINATOR_STARTING):
             if time.monotonic() > deadline:
