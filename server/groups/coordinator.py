@@ -16,12 +16,6 @@ from typing import TYPE_CHECKING, Callable
 
 from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms
 from ottla.server.groups.config import GroupConfig
-from ottla.server.groups.consumer import ConsumerGroup, ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResult
-from ottla.server.groups.consumer import records as consumer_records
-from ottla.server.groups.consumer.embedded import MalformedProtocol, parse_subscription
-from ottla.server.groups.consumer.group import ConsumerMember
-from ottla.server.groups.consumer.manager import Upgrade
-from ottla.server.groups.consumer.records import ClassicMemberMetadata, MemberMetadata
 from ottla.server.groups.group_configs import GroupConfigs
 from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, JoinResponder, JoinResult, Member, SyncResponder, SyncResult
 from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, store_error
@@ -30,8 +24,11 @@ from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, 
 from ottla.server.groups.state import GroupState
 from ottla.wire.errors import ErrorCode, KafkaError
 
-# Streams groups are imported on first use (a streams request, or a record of theirs at load).
+# KIP-848 consumer groups and streams groups are imported on first use (a request of their
+# protocol, or a record of theirs at load): a broker of classic groups only never loads them.
 if TYPE_CHECKING:
+    from ottla.server.groups.consumer import ConsumerGroup, ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResult
+    from ottla.server.groups.consumer.manager import Upgrade
     from ottla.server.groups.streams import StreamsGroup, StreamsGroupManager
     from ottla.server.groups.streams import HeartbeatRequest as StreamsHeartbeatRequest
     from ottla.server.groups.streams import HeartbeatResult as StreamsHeartbeatResult
@@ -48,25 +45,52 @@ class GroupCoordinator:
         config: GroupConfig,
         clock: Clock,
         wall_clock_ms: Callable[[], int] = now_epoch_ms,
-        consumer_config: ConsumerGroupConfig = ConsumerGroupConfig(),
+        consumer_config: ConsumerGroupConfig | Callable[[], ConsumerGroupConfig] | None = None,
         group_configs: GroupConfigs | None = None,
     ) -> None:
+        """`consumer_config` may be a function that makes it, called when the first consumer
+        group is (so that the broker need not import KIP-848 to say how to configure it)."""
         self.log = log_
+        self._consumer_config = consumer_config
         # Per-group overrides (the GROUP config resource); without any, the broker's settings.
-        self.configs = group_configs or GroupConfigs(None, consumer_config.broker_value)
+        self.configs = group_configs or GroupConfigs(None, self._make_consumer_config().broker_value)
         self.config = config
         self.timers = Timers(clock)
         self.wall_clock_ms = wall_clock_ms
         self.membership = GroupMembershipManager(log_, config, self.timers, wall_clock_ms)
         self.offsets = OffsetManager(log_, config, self.membership, wall_clock_ms)
-        # KIP-848 groups share the log and timers; their offsets live in a classic entry
-        # without members (as a "simple" group's do), which the routing below keeps apart.
-        self.consumer = ConsumerGroupManager(
-            log_, log_.storage, consumer_config, self.timers, wall_clock_ms, self._has_classic_members, self._retire_empty_classic_group,
-            self.configs.value, self._upgrade, self._downgrade,
-        )
+        self._consumer: ConsumerGroupManager | None = None
         self._streams: StreamsGroupManager | None = None
         self._loaded = False
+
+    def _make_consumer_config(self) -> ConsumerGroupConfig:
+        from ottla.server.groups.consumer import ConsumerGroupConfig
+
+        made = self._consumer_config
+        if made is None:
+            return ConsumerGroupConfig()
+        return made if isinstance(made, ConsumerGroupConfig) else made()
+
+    @property
+    def consumer(self) -> ConsumerGroupManager:
+        """KIP-848 consumer groups, on the same log and timers; their offsets live in a classic
+        entry without members (as a "simple" group's do), which the routing below keeps apart.
+        Created on first use, as `streams` is."""
+        if self._consumer is None:
+            from ottla.server.groups.consumer import ConsumerGroupManager
+
+            self._consumer = ConsumerGroupManager(
+                self.log, self.log.storage, self._make_consumer_config(), self.timers, self.wall_clock_ms, self._has_classic_members,
+                self._retire_empty_classic_group, self.configs.value, self._upgrade, self._downgrade,
+            )
+            if self._loaded:
+                self._consumer.on_loaded()
+        return self._consumer
+
+    @property
+    def consumer_groups(self) -> Mapping[str, ConsumerGroup]:
+        """The consumer groups by id, without creating the manager for a broker that has none."""
+        return {} if self._consumer is None else self._consumer.groups
 
     @property
     def streams(self) -> StreamsGroupManager:
@@ -78,7 +102,7 @@ class GroupCoordinator:
 
             self._streams = StreamsGroupManager(
                 self.log, self.log.storage, self.timers, self.wall_clock_ms,
-                lambda group_id: group_id in self.consumer.groups or self._has_classic_members(group_id), self.configs.value,
+                lambda group_id: group_id in self.consumer_groups or self._has_classic_members(group_id), self.configs.value,
             )
             if self._loaded:
                 self._streams.on_loaded()
@@ -109,7 +133,8 @@ class GroupCoordinator:
                 if isinstance(parsed, OffsetKey) and value is not None:
                     self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
         self.membership.on_loaded()
-        self.consumer.on_loaded()
+        if self._consumer is not None:
+            self._consumer.on_loaded()
         if self._streams is not None:
             self._streams.on_loaded()
         self._loaded = True
@@ -122,6 +147,8 @@ class GroupCoordinator:
         elif isinstance(parsed, GroupKey):
             self.membership.replay_group(parsed.group_id, value)
         else:
+            from ottla.server.groups.consumer import records as consumer_records
+
             consumer_key = consumer_records.parse_key(key)
             if consumer_key is not None:
                 self.consumer.replay(consumer_key, value)
@@ -136,7 +163,8 @@ class GroupCoordinator:
         """Cancel every timer; parked requests end with their connections."""
         self.timers.close()
         self.membership.close()
-        self.consumer.close()
+        if self._consumer is not None:
+            self._consumer.close()
         if self._streams is not None:
             self._streams.close()
 
@@ -146,7 +174,7 @@ class GroupCoordinator:
         """GroupMetadataManager.classicGroupJoin: a classic member joining a live consumer
         group becomes one of its members, served through the classic APIs; one joining an
         empty consumer group takes it over as a classic group (its offsets stay)."""
-        consumer = self.consumer.groups.get(request.group_id)
+        consumer = self.consumer_groups.get(request.group_id)
         if consumer is not None:
             if consumer.members:
                 respond(self.consumer.classic_join(consumer, request))
@@ -170,20 +198,20 @@ class GroupCoordinator:
         assignments: list[tuple[str, bytes]],
         respond: SyncResponder,
     ) -> None:
-        consumer = self.consumer.groups.get(group_id)
+        consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             respond(self.consumer.classic_sync(consumer, generation_id, member_id, group_instance_id, protocol_type, protocol_name) if consumer.members else SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
             return
         self.membership.sync(group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name, assignments, respond)
 
     def heartbeat(self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None) -> ErrorCode:
-        consumer = self.consumer.groups.get(group_id)
+        consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             return self.consumer.classic_heartbeat(consumer, generation_id, member_id, group_instance_id)
         return self.membership.heartbeat(group_id, generation_id, member_id, group_instance_id)
 
     def leave(self, group_id: str, leaving: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
-        consumer = self.consumer.groups.get(group_id)
+        consumer = self.consumer_groups.get(group_id)
         if consumer is not None and group_id:
             return self.consumer.classic_leave(consumer, leaving)
         return self.membership.leave(group_id, leaving)
@@ -195,6 +223,11 @@ class GroupCoordinator:
         group of consumer-protocol members becomes a consumer group whose members keep their
         generation as member epoch and their last assignment as current and target. None when
         the migration policy, the group's protocol type or its size forbids it."""
+        from ottla.server.groups.consumer.embedded import MalformedProtocol, parse_subscription
+        from ottla.server.groups.consumer.group import ConsumerMember
+        from ottla.server.groups.consumer.manager import Upgrade
+        from ottla.server.groups.consumer.records import ClassicMemberMetadata, MemberMetadata
+
         classic = self.groups.get(group_id)
         if (
             classic is None
@@ -262,7 +295,7 @@ class GroupCoordinator:
 
     def list_groups(self, states: set[str] | None = None) -> list[ClassicGroup]:
         """Classic groups: the offset holders of consumer groups are not among them."""
-        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer.groups and group.group_id not in self.streams_groups]
+        return [group for group in self.membership.list_groups(states) if group.group_id not in self.consumer_groups and group.group_id not in self.streams_groups]
 
     # --- KIP-848 consumer groups ---------------------------------------------------
 
@@ -270,12 +303,12 @@ class GroupCoordinator:
         return self.consumer.heartbeat(request)
 
     def consumer_group(self, group_id: str) -> ConsumerGroup | None:
-        return self.consumer.groups.get(group_id)
+        return self.consumer_groups.get(group_id)
 
     def list_consumer_groups(self, states: set[str] | None = None) -> list[ConsumerGroup]:
         """Consumer groups, filtered by state name (case-insensitively, as ListGroups v4 does)."""
         wanted = {state.lower() for state in states or ()}
-        return [g for g in self.consumer.groups.values() if not wanted or g.state.value.lower() in wanted]
+        return [g for g in self.consumer_groups.values() if not wanted or g.state.value.lower() in wanted]
 
     # --- KIP-1071 streams groups ----------------------------------------------------
 
@@ -295,7 +328,7 @@ class GroupCoordinator:
         streams = self.streams_groups.get(group_id)
         if streams is not None:
             return self.streams.validate_member_epoch(streams, member_id, member_epoch, fetch=True)
-        group = self.consumer.groups.get(group_id)
+        group = self.consumer_groups.get(group_id)
         return ErrorCode.NONE if group is None else self.consumer.validate_member_epoch(group, member_id, member_epoch, fetch=True)
 
     def _has_classic_members(self, group_id: str) -> bool:
@@ -338,7 +371,7 @@ class GroupCoordinator:
                 return [error] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_offsets(group_id, -1, "", None, entries, retention_ms)
-        consumer = self.consumer.groups.get(group_id)
+        consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             # A consumer group's commit carries the member epoch where a generation would be.
             error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, commit_version=api_version)
@@ -365,7 +398,7 @@ class GroupCoordinator:
                 return [error] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
-        consumer = self.consumer.groups.get(group_id)
+        consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             error = self.consumer.validate_member_epoch(consumer, member_id, generation_id)
             if error is not ErrorCode.NONE:
@@ -398,7 +431,7 @@ class GroupCoordinator:
         """GroupCoordinatorShard.deleteGroups: only empty groups go; their offsets with them."""
         errors = []
         for group_id in group_ids:
-            consumer = self.consumer.groups.get(group_id)
+            consumer = self.consumer_groups.get(group_id)
             if consumer is not None:
                 errors.append(self._delete_epoch_group(group_id, bool(consumer.members), lambda: self.consumer.delete(consumer),
                                                        lambda: self.consumer.forget(consumer)))
@@ -450,7 +483,7 @@ class GroupCoordinator:
         now = self.wall_clock_ms()
         expired_total = 0
         for group in list(self.groups.values()):
-            consumer = self.consumer.groups.get(group.group_id)
+            consumer = self.consumer_groups.get(group.group_id)
             streams = self.streams_groups.get(group.group_id)
             if (consumer is not None and consumer.members) or (streams is not None and streams.members):
                 # A consumer or streams group's offsets expire only once it is empty.

@@ -1,7 +1,7 @@
-"""A broker's start imports only what it serves: the rooms its configuration does not use (share
-and streams groups, SASL, TLS, ACLs, delegation tokens, telemetry, cluster mode, the HTTP
-listener, the admin client) and every handler module wait for their first use, which keeps the CPU a start
-costs near what it was before they existed (`python -m compat.bench_startup` measures it)."""
+"""A broker's start imports only what it serves: the rooms its configuration does not use (KIP-848,
+share and streams groups, SASL, TLS, ACLs, delegation tokens, telemetry, cluster mode, the HTTP
+listener, the admin client) and every handler module wait for their first use, which keeps the
+CPU a start costs near what it was before they existed (`python -m compat.bench_startup`)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ print(json.dumps(sorted(name for name in sys.modules if name.startswith("ottla."
 UNUSED_ROOMS = (
     "ottla.server.admin",
     "ottla.server.cluster",
+    "ottla.server.groups.consumer",
     "ottla.server.groups.streams",
     "ottla.server.http",
     "ottla.server.security.authorizer",
