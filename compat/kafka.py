@@ -1,10 +1,11 @@
 """Apache Kafka itself as a test-time reference: the broker, its tools and the Java client.
 
 Nothing here is an Ottla runtime dependency. ``fetch()`` builds the Maven project in
-``compat/java`` (kafka_2.13, kafka-tools and a small kafka-clients driver, all of the release
-named by ``kafka.version`` in its pom) into ``.cache/kafka/<version>/``; ``ReferenceKafka`` runs a
-single KRaft node from those jars; ``run_tool`` and ``run_driver`` point Kafka's tools and the Java
-client at any bootstrap address, Ottla's or Kafka's, which is what the differential tests need.
+``compat/java`` (kafka_2.13, kafka-tools, a small kafka-clients driver, all of the release
+named by ``kafka.version`` in its pom, and the tool server that runs the tools in one JVM) into
+``.cache/kafka/<version>/``; ``ReferenceKafka`` runs a single KRaft node from those jars;
+``run_tool`` and ``run_driver`` point Kafka's tools and the Java client at any bootstrap address,
+Ottla's or Kafka's, which is what the differential tests need.
 
 ``python -m compat.kafka --fetch`` only fetches (the README's test command calls it);
 ``python -m compat.kafka`` starts a broker and prints its address until Ctrl-C.
@@ -13,18 +14,21 @@ client at any bootstrap address, Ottla's or Kafka's, which is what the different
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import fcntl
 import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -56,6 +60,7 @@ KAFKA_VERSION = _kafka_version()
 CACHE = REPO / ".cache" / "kafka" / KAFKA_VERSION
 LIB = CACHE / "lib"
 DRIVER_JAR = CACHE / "driver" / "ottla-kafka-driver.jar"
+TOOL_SERVER_JAR = CACHE / "toolserver" / "ottla-tool-server.jar"
 _STAMP = CACHE / ".fetched"
 
 # Script name in Kafka's bin/ -> the main class it runs, as of 4.x (most tools moved from
@@ -100,6 +105,21 @@ def _java() -> str:
     return java
 
 
+# Kafka's tools that keep a JVM of their own rather than run in the shared tool server
+# (compat/java/toolserver). The verifiable clients and the replica verifier end by System.exit and
+# print their last events from hooks added to the Runtime, which only their own JVM's exit runs;
+# the perf tools' figures (compat/bench.py) are those of a fresh JVM, as an operator's run gives.
+OWN_JVM_TOOLS = frozenset({
+    "org.apache.kafka.tools.VerifiableProducer",
+    "org.apache.kafka.tools.VerifiableConsumer",
+    "org.apache.kafka.tools.VerifiableShareConsumer",
+    "org.apache.kafka.tools.ReplicaVerificationTool",
+    "org.apache.kafka.tools.ProducerPerformance",
+    "org.apache.kafka.tools.ConsumerPerformance",
+    "org.apache.kafka.tools.ShareConsumerPerformance",
+})
+
+
 # Modules of compat/java built by their own runners (compat/streams.py, compat/connect.py,
 # compat/registry.py), not by fetch(): an edit to them must not make the reference Kafka look unfetched.
 SEPARATELY_BUILT = frozenset({"streams", "connect", "registry"})
@@ -117,7 +137,7 @@ def _inputs_digest() -> str:
 
 
 def is_fetched() -> bool:
-    return _STAMP.exists() and DRIVER_JAR.exists() and _STAMP.read_text() == _inputs_digest()
+    return _STAMP.exists() and DRIVER_JAR.exists() and TOOL_SERVER_JAR.exists() and _STAMP.read_text() == _inputs_digest()
 
 
 def fetch() -> Path:
@@ -143,7 +163,7 @@ def fetch() -> Path:
             )
             if build.returncode != 0:
                 raise RuntimeError(f"Maven build of {JAVA_PROJECT} failed ({build.returncode}):\n{build.stdout}{build.stderr}")
-            for built in (LIB, DRIVER_JAR.parent):
+            for built in (LIB, DRIVER_JAR.parent, TOOL_SERVER_JAR.parent):
                 _swap_in(staging / built.name, built, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -165,7 +185,7 @@ def _require_fetched() -> None:
         raise RuntimeError(f"reference Kafka {KAFKA_VERSION} is not fetched: run `python -m compat.kafka --fetch`")
 
 
-def _jvm(main_class: str, *args: str, heap: str, log_level: str, log_target: str) -> list[str]:
+def _jvm(main_class: str, *args: str, heap: str, log_level: str, log_target: str, classpath: tuple[Path, ...] = ()) -> list[str]:
     # The GC settings bin/kafka-run-class.sh gives every Kafka JVM (KAFKA_JVM_PERFORMANCE_OPTS),
     # so throughput and latency compared against Ottla are those of a stock install.
     return [
@@ -180,7 +200,7 @@ def _jvm(main_class: str, *args: str, heap: str, log_level: str, log_target: str
         f"-Dottla.log.level={log_level}",
         f"-Dottla.log.target={log_target}",
         "-cp",
-        str(LIB / "*"),
+        os.pathsep.join(map(str, (LIB / "*", *classpath))),
         main_class,
         *args,
     ]
@@ -190,11 +210,107 @@ def run_tool(tool: str, *args: str, input: str | None = None, timeout: float = 1
     """Run one of Kafka's tools, by script name (a TOOLS key) or main class, and capture its output.
 
     The caller passes the bootstrap the way that tool wants it (``--bootstrap-server`` for most);
-    a non-zero exit is returned, not raised, since refusing is often what a test checks.
+    a non-zero exit is returned, not raised, since refusing is often what a test checks. Kafka's
+    tools (``org.apache.kafka.tools``) run in a long-lived tool server JVM, but for OWN_JVM_TOOLS
+    and any other main class: the exit code and output are those of the tool's own JVM, without
+    its start-up (seconds of CPU each). ``subprocess.TimeoutExpired`` after ``timeout`` either way.
     """
     _require_fetched()
-    cmd = _jvm(TOOLS.get(tool, tool), *args, heap="512m", log_level="WARN", log_target="SYSTEM_ERR")
-    return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+    main_class = TOOLS.get(tool, tool)
+    cmd = _jvm(main_class, *args, heap="512m", log_level="WARN", log_target="SYSTEM_ERR")
+    if not main_class.startswith("org.apache.kafka.tools.") or main_class in OWN_JVM_TOOLS:
+        return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+    server = _take_tool_server()
+    try:
+        completed = server.run(cmd, main_class, list(args), input, timeout)
+    except BaseException:
+        server.close()
+        raise
+    with _tool_servers_lock:
+        _idle_tool_servers.append(server)
+    return completed
+
+
+class _ToolServer:
+    """A JVM running compat/java/toolserver: one tool at a time, each request a JSON line.
+
+    It was started from the jars of one fetch in one working directory (``key``): a tool's
+    relative paths resolve against it, and a re-fetch or ``chdir`` calls for a new server.
+    """
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self._stderr = tempfile.TemporaryFile()
+        cmd = _jvm("dev.ottla.compat.ToolServer", heap="512m", log_level="WARN", log_target="SYSTEM_ERR", classpath=(TOOL_SERVER_JAR,))
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+        self._replies: queue.Queue[bytes | None] = queue.Queue()
+        threading.Thread(target=self._read_replies, name="tool-server-replies", daemon=True).start()
+
+    def _read_replies(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._replies.put(line)
+        self._replies.put(None)
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def run(self, cmd: list[str], main_class: str, args: list[str], input: str | None, timeout: float) -> subprocess.CompletedProcess[str]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps({"main": main_class, "args": args, "stdin": input}).encode() + b"\n")
+        self._proc.stdin.flush()
+        try:
+            line = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise subprocess.TimeoutExpired(cmd, timeout) from None
+        if line is None:
+            self._proc.wait()
+            self._stderr.seek(0)
+            raise RuntimeError(f"the tool server exited {self._proc.returncode}: {self._stderr.read().decode(errors='replace')[-2000:]}")
+        reply = json.loads(line)
+        # As subprocess.run(text=True) gives them: universal newlines.
+        stdout, stderr = (reply[name].replace("\r\n", "\n").replace("\r", "\n") for name in ("stdout", "stderr"))
+        return subprocess.CompletedProcess(cmd, reply["exit"], stdout, stderr)
+
+    def close(self) -> None:
+        """End of input ends the server; one stuck in a tool is killed."""
+        if self._proc.stdin is not None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.close()
+
+
+_idle_tool_servers: list[_ToolServer] = []
+_tool_servers_lock = threading.Lock()
+
+
+def _take_tool_server() -> _ToolServer:
+    """An idle tool server from this fetch and working directory, or a new one: one per caller
+    running a tool at the same time, each kept for the next."""
+    key = (_STAMP.read_text(), os.getcwd())
+    with _tool_servers_lock:
+        mine = next((s for s in _idle_tool_servers if s.key == key and s.alive()), None)
+        stale = [s for s in _idle_tool_servers if s.key != key or not s.alive()]
+        _idle_tool_servers[:] = [s for s in _idle_tool_servers if s is not mine and s not in stale]
+    for server in stale:
+        server.close()
+    return mine or _ToolServer(key)
+
+
+@atexit.register
+def close_tool_servers() -> None:
+    """Stop the idle tool servers (at interpreter exit; a server also ends when its pipe closes)."""
+    with _tool_servers_lock:
+        servers, _idle_tool_servers[:] = list(_idle_tool_servers), []
+    for server in servers:
+        server.close()
 
 
 def driver_command(bootstrap: str, topic: str, action: str, *, config: dict[str, str] | None = None,
