@@ -276,6 +276,15 @@ async def _request_rate(host: str, port: int, frame: bytes, connections: int, se
     return sum(c.responses for c in clients), elapsed, first
 
 
+def leader_address(bootstrap: str, topic: str) -> str:
+    """"host:port" of the node leading partition 0 of `topic`: the one raw Produce requests must
+    reach when the bootstrap lists a cluster's nodes (`bench --nodes N`)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    metadata = admin.list_topics(topic, timeout=10)
+    broker = metadata.brokers[metadata.topics[topic].partitions[0].leader]
+    return f"{broker.host}:{broker.port}"
+
+
 def request_rate(address: str, frame: bytes, *, connections: int, seconds: float) -> tuple[int, float, bytes]:
     """Requests answered and seconds taken over `connections` connections with one request in
     flight each, and the first response frame (without its size prefix) to check."""
@@ -287,7 +296,8 @@ def small_requests(bootstrap: str, topic: str, *, connections: int, seconds: flo
     """Single-record acks=1 Produce and Metadata requests per second against a broker; the
     produce count is checked against the partition's high watermark."""
     create_topic(bootstrap, topic, 1)
-    produced, produce_seconds, first = request_rate(bootstrap, produce_frame(topic), connections=connections, seconds=seconds)
+    leader = leader_address(bootstrap, topic)
+    produced, produce_seconds, first = request_rate(leader, produce_frame(topic), connections=connections, seconds=seconds)
     check_produce_response(first)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ottla-bench", **_QUIET})
     try:
@@ -296,7 +306,7 @@ def small_requests(bootstrap: str, topic: str, *, connections: int, seconds: flo
         consumer.close()
     if high != produced:
         raise RuntimeError(f"{produced} single-record produces acknowledged but {topic} holds {high} records")
-    answered, metadata_seconds, first = request_rate(bootstrap, metadata_frame(topic), connections=connections, seconds=seconds)
+    answered, metadata_seconds, first = request_rate(leader, metadata_frame(topic), connections=connections, seconds=seconds)
     check_metadata_response(first)
     return {"connections": connections, "produce_rps": produced / produce_seconds, "metadata_rps": answered / metadata_seconds}
 
