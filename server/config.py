@@ -55,6 +55,11 @@ def _log_setting(name: str) -> Any:
     return field(default=key.default, metadata={"key": key})
 
 
+def _http_url(name: str, value: str | None) -> None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise InvalidConfigValue(f"Invalid value {value} for configuration {name}: an http:// or https:// URL is expected")
+
+
 @dataclass(slots=True, frozen=True)
 class BrokerConfig:
     """Every broker setting Ottla reads, typed, and the values given to Kafka's settings it only
@@ -169,6 +174,13 @@ class BrokerConfig:
         -1,
         "Port of the HTTP listener; 0 picks a free one, -1 runs none. `ottla serve` on a fixed Kafka port defaults it to 8092.",
         between(-1, 65535),
+    )
+    console_schema_registry_url: str | None = _setting(
+        STRING,
+        None,
+        "A schema registry's Confluent-compatible API (`http://HOST:PORT`; Apicurio's ends in `/apis/ccompat/v7`): the console "
+        "and `/api/` decode Avro, JSON Schema and Protobuf values in its wire format with the schemas it holds.",
+        _http_url,
     )
     # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
     # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Not a setting itself.

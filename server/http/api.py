@@ -7,6 +7,8 @@ validation applies (topic names, config values, partition limits, internal topic
 the same Kafka error comes back, as a 422 naming it. Nothing here speaks Kafka to the
 broker over a socket. Offsets are reset as `kafka-consumer-groups --reset-offsets` does:
 only for a group with no members, previewed without a change when `dry_run` is true.
+Message values (and keys) in a schema registry's wire format are decoded beside the raw
+bytes when the broker has `console.schema.registry.url` (ottla.server.http.schemas).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.server.handlers import HANDLERS
 from ottla.server.http import ServedBroker
+from ottla.server.http.schemas import SchemaRegistry, schema_id
 from ottla.server.logs import RECENT
 from ottla.server.security.authorizer import AclOperation, AclPermissionType, PatternType, ResourceType
 from ottla.storage import FileRegion
@@ -40,6 +43,8 @@ MAX_MESSAGES = 500
 MAX_READ_BYTES = 8 << 20
 MAX_SHOWN_BYTES = 64 << 10
 MAX_LOG_LINES = 1000
+# Most bytes of keys and values one read decodes with registry schemas: the rest say so.
+MAX_DECODED_BYTES = 1 << 20
 ENCODINGS = ("text", "json", "base64", "hex")
 _TOPIC, _BROKER, _CLIENT_METRICS = 2, 4, 16  # ConfigResource.Type
 _OPERATIONS = {"set": 0, "delete": 1}  # AlterConfigOp.OpType
@@ -62,10 +67,11 @@ class Api:
     the handlers, which authorize them as a Kafka client's; reads check the ACL Kafka's own
     read of the same thing would (Describe a topic or group, Read a topic's records)."""
 
-    def __init__(self, broker: ServedBroker, principal: str = ANONYMOUS, address: str = "") -> None:
+    def __init__(self, broker: ServedBroker, principal: str = ANONYMOUS, address: str = "", schemas: SchemaRegistry | None = None) -> None:
         self.broker = broker
         self.principal = principal
         self.address = address
+        self.schemas = schemas
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -294,13 +300,15 @@ class Api:
 
     # --- messages -----------------------------------------------------------------------
 
-    def messages(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+    async def messages(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
         """Messages of one partition from `offset` or `timestamp` (ms), or the `newest` N of one
         partition or of all; at most `limit` (<= MAX_MESSAGES), keys, values and headers
         rendered in `encoding`. With `key` (a key equal to it) or `contains` (a substring of
         the key, value or a header value), only matching messages are returned, searched over
         at most MAX_READ_BYTES of each partition read: `scanned_to` says where a search
-        stopped, so the next page starts there."""
+        stopped, so the next page starts there. With a schema registry, a key or value in its
+        wire format gains `key_schema` or `value_schema`: `{"id", "type", "value"}` decoded
+        (Protobuf adds `message`, and `note` on what it could not name), or `{"id", "error"}`."""
         self._require(AclOperation.READ, ResourceType.TOPIC, name)
         info = self._topic_info(name)
         wanted = _matcher(query.get("key"), query.get("contains"))
@@ -336,8 +344,26 @@ class Api:
                 if start < 0:
                     raise ApiError(400, "offset must not be negative")
             found, scanned_to = _read(log, partition, max(start, log.log_start_offset), limit, wanted)
-            return {"topic": name, "encoding": encoding, "scanned_to": scanned_to, "messages": [_render(index, record, encoding) for index, record in found]}
-        return {"topic": name, "encoding": encoding, "messages": [_render(index, record, encoding) for index, record in found]}
+            return {"topic": name, "encoding": encoding, "scanned_to": scanned_to, "messages": await self._rendered(found, encoding)}
+        return {"topic": name, "encoding": encoding, "messages": await self._rendered(found, encoding)}
+
+    async def _rendered(self, found: list[tuple[int, Record]], encoding: str) -> list[dict[str, Any]]:
+        rendered = [_render(index, record, encoding) for index, record in found]
+        if self.schemas is None:
+            return rendered
+        budget = MAX_DECODED_BYTES
+        for message, (_, record) in zip(rendered, found):
+            for part, data in (("key", record.key), ("value", record.value)):
+                found_id = schema_id(data)
+                if found_id is None or data is None:
+                    continue
+                if len(data) > min(budget, MAX_SHOWN_BYTES):
+                    why = f"larger than {MAX_SHOWN_BYTES} bytes" if len(data) > MAX_SHOWN_BYTES else f"this read decoded {MAX_DECODED_BYTES} bytes already: read fewer messages"
+                    message[f"{part}_schema"] = {"id": found_id, "error": why}
+                    continue
+                budget -= len(data)
+                message[f"{part}_schema"] = await self.schemas.decode(bytes(data))
+        return rendered
 
     async def produce(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """`{"key", "value", "headers": {name: value}, "partition", "encoding"}`: one record,

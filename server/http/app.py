@@ -19,6 +19,7 @@ from aiohttp import web
 from ottla.server.http import HttpListener
 from ottla.server.http.api import Api, ApiError
 from ottla.server.http.auth import COOKIE, SESSION_SECONDS, LoginFailed, Logins
+from ottla.server.http.schemas import SchemaRegistry
 from ottla.server.cluster.http import routes as cluster_routes
 from ottla.server.http.faults_api import routes as faults_routes
 from ottla.server.metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
@@ -29,6 +30,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LISTENER: web.AppKey[HttpListener] = web.AppKey("listener", HttpListener)
 _LOGINS: web.AppKey[Logins] = web.AppKey("logins", Logins)
+_SCHEMAS: web.AppKey[SchemaRegistry | None] = web.AppKey("schemas")
 _PRINCIPAL = "ottla.principal"
 # What answers before a login: the page, its assets, the token and the login itself.
 _OPEN_PATHS = frozenset({"/api/csrf", "/api/session", "/api/login", "/api/logout"})
@@ -49,6 +51,9 @@ def build_app(listener: HttpListener) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_errors, _host_check, _csrf, _session])
     app[_LISTENER] = listener
     app[_LOGINS] = Logins(listener.broker)
+    registry_url = listener.broker.config.console_schema_registry_url
+    app[_SCHEMAS] = SchemaRegistry(registry_url) if registry_url else None
+    app.on_cleanup.append(_close_schemas)
     routes = [
         web.get("/", _index),
         web.get("/static/{path:.*}", _static),
@@ -98,13 +103,19 @@ def _call(method: str, *params: str, body: bool = False, query: bool = False) ->
             args.append(await _json_body(request))
         if query:
             args.append(dict(request.query))
-        api = Api(request.app[_LISTENER].broker, request[_PRINCIPAL], request.remote or "")
+        api = Api(request.app[_LISTENER].broker, request[_PRINCIPAL], request.remote or "", request.app[_SCHEMAS])
         result = getattr(api, method)(*args)
         if hasattr(result, "__await__"):
             result = await result
         return web.json_response(result, dumps=_dumps)
 
     return handler
+
+
+async def _close_schemas(app: web.Application) -> None:
+    registry = app[_SCHEMAS]
+    if registry is not None:
+        await registry.close()
 
 
 def _dumps(value: Any) -> str:

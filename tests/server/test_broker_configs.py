@@ -161,7 +161,7 @@ KAFKA = {
 }
 # Ottla's own settings, which Kafka does not have, described beside Kafka's.
 OTTLA_ONLY = {"host", "port", "data.dir", "advertised.host", "cluster.id", "producer.id.expiration.check.interval.ms",
-              "http.host", "http.port"}
+              "http.host", "http.port", "console.schema.registry.url"}
 # Kafka changes its listeners at run time; Ottla cannot rebind its one listener.
 READ_ONLY_IN_OTTLA = {"listeners"}
 

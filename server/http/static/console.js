@@ -366,8 +366,21 @@ function show(data, view) {
 
 function preview(data) {
   if (data === null) return "null";
-  const text = decoder.decode(data.slice(0, 120));
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  return clip(decoder.decode(data.slice(0, 120)));
+}
+
+function clip(text) { return text.length > 80 ? `${text.slice(0, 80)}…` : text; }
+
+// A key or value decoded with its schema from the registry (console.schema.registry.url), or why not.
+function schemaView(decoded) {
+  const what = h("div", { class: "muted" }, [`schema ${decoded.id}`, decoded.type, decoded.message].filter(Boolean).join(" · "));
+  if (decoded.error) return h("div", {}, what, h("div", { "data-test": "schema-error" }, `Not decoded: ${decoded.error}`));
+  return h("div", {}, what, h("pre", { "data-test": "schema-value" }, JSON.stringify(decoded.value, null, 2)), decoded.note ? h("div", { class: "muted" }, decoded.note) : null);
+}
+
+// The list's preview of a key or value: its decoded form when the registry's schema read it.
+function previewOf(data, decoded) {
+  return decoded && !decoded.error ? clip(JSON.stringify(decoded.value)) : preview(data);
 }
 
 function messageBrowser(name, partitionCount) {
@@ -401,8 +414,8 @@ function messageBrowser(name, partitionCount) {
       { title: "Partition", num: true, value: m => m.partition },
       { title: "Offset", num: true, value: m => m.offset },
       { title: "Timestamp", value: m => when(m.timestamp) },
-      { title: "Key", value: m => h("span", { class: "mono" }, preview(m.keyBytes)) },
-      { title: "Value", value: m => h("span", { class: "mono" }, preview(m.valueBytes)) },
+      { title: "Key", value: m => h("span", { class: "mono" }, previewOf(m.keyBytes, m.key_schema)) },
+      { title: "Value", value: m => h("span", { class: "mono" }, previewOf(m.valueBytes, m.value_schema)) },
       { title: "Headers", num: true, value: m => m.headers.length },
     ], shown, { test: "message-list", key: m => `${m.partition}-${m.offset}`, empty: "no messages here", onclick: m => { selected = m; openMessage(); } }));
   };
@@ -416,7 +429,9 @@ function messageBrowser(name, partitionCount) {
         h("dt", {}, "offset"), h("dd", { "data-test": "offset" }, m.offset),
         h("dt", {}, "timestamp"), h("dd", {}, `${when(m.timestamp)} (${m.timestamp})`),
         h("dt", {}, "key"), h("dd", { "data-test": "key" }, show(m.keyBytes, view.value)),
+        m.key_schema ? [h("dt", {}, "key, decoded"), h("dd", { "data-test": "key-schema" }, schemaView(m.key_schema))] : null,
         h("dt", {}, "value"), h("dd", { "data-test": "value" }, show(m.valueBytes, view.value)),
+        m.value_schema ? [h("dt", {}, "value, decoded"), h("dd", { "data-test": "value-schema" }, schemaView(m.value_schema))] : null,
         h("dt", {}, "headers"), h("dd", { "data-test": "headers" }, m.headers.length ? table([
           { title: "Name", value: x => x.key },
           { title: "Value", value: x => show(x.bytes, view.value === "json" ? "text" : view.value) },
