@@ -262,3 +262,60 @@ def test_a_subscription_set_in_the_console_brings_a_real_clients_metrics_to_its_
     console.screenshot(tmp_path, "telemetry-client")
     producer.flush(10)
     del producer
+
+
+@pytest.mark.slow
+def test_values_a_registrys_serializers_wrote_show_decoded_in_the_api_and_the_console(browser: Any, tmp_path: Path) -> None:
+    """Apicurio Registry (compat/registry.py) keeps its schemas on the broker it serves;
+    confluent-kafka's Avro, JSON Schema and Protobuf serializers register through its
+    Confluent-compatible API and produce; with `console.schema.registry.url` pointing there,
+    `/api/` and the message browser show each value decoded with the schema the registry holds."""
+    import socket
+
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.schema_registry.json_schema import JSONSerializer
+    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from compat import registry, streams
+    from tests.integration.conftest import unavailable
+
+    if not streams.module_built("registry"):
+        unavailable("compat/java/registry is not built: run `python -m compat.install` (needs mvn)")
+    # The registry's address goes into the broker's settings, and the broker's into the registry's.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    apicurio = registry.Registry(f"127.0.0.1:{port}", tmp_path / "registry")
+    readings = [{"sensor": f"s{index}", "value": 7 * index + 1} for index in range(3)]
+    with running_broker(data_dir=None, port=port, http_port=0, console_schema_registry_url=apicurio.ccompat_url) as broker, apicurio:
+        client = SchemaRegistryClient({"url": apicurio.ccompat_url})
+        to_protobuf = ProtobufSerializer(registry.Reading, client, {"use.deprecated.format": False})
+        serializers: dict[str, Callable[[dict[str, Any], SerializationContext], bytes | None]] = {
+            "AVRO": AvroSerializer(client, registry.AVRO_SCHEMA),
+            "JSON": JSONSerializer(registry.JSON_SCHEMA, client),
+            "PROTOBUF": lambda reading, context: to_protobuf(registry.Reading(**reading), context),
+        }
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+        for kind, serialize in serializers.items():
+            topic = f"readings-{kind.lower()}"
+            broker.create_topic(topic)
+            for reading in readings:
+                producer.produce(topic, value=serialize(reading, SerializationContext(topic, MessageField.VALUE)))
+        assert producer.flush(30) == 0
+        del producer  # librdkafka's client is destroyed now, not after the broker has gone
+
+        console = Console(browser, broker, [])
+        for kind in serializers:
+            with urllib.request.urlopen(f"{console.url}/api/topics/readings-{kind.lower()}/messages?partition=0&offset=0", timeout=60) as answer:
+                shown = [message["value_schema"] for message in json.load(answer)["messages"]]
+            assert [(decoded["type"], decoded["value"]) for decoded in shown] == [(kind, reading) for reading in readings], shown
+
+        console.open("/topics/readings-protobuf")
+        console.until(lambda: len(console.driver.find_elements(console.by.CSS_SELECTOR, "[data-test=message-list] tbody tr.clickable")) == 3)
+        console.find("[data-test=message-list] tbody tr.clickable").click()
+        decoded = console.text("[data-test=message-detail] [data-test=value-schema]")
+        assert "PROTOBUF · dev.ottla.compat.Reading" in decoded
+        assert json.loads(console.text("[data-test=message-detail] [data-test=value-schema] [data-test=schema-value]")) in readings
+        console.screenshot(tmp_path, "message-schema")
