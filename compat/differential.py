@@ -126,8 +126,8 @@ DEVIATIONS: list[Deviation] = [
               "UNKNOWN_TOPIC_OR_PARTITION until its controller has created it, so clients retry"),
     Deviation("feature levels", r"^request API_VERSIONS v\d+: \.(supported_features|finalized_features)|^tool kafka-features describe",
               "Ottla supports and finalizes each feature only up to the level whose promise it keeps (server/features.py): "
-              "metadata.version 3.5-IV1 (the next level promises SCRAM credentials), kraft.version 0, and group, share, streams and "
-              "eligible.leader.replicas below Kafka 4.4's levels until KIP-848, KIP-932, KIP-1071 and KIP-966 work"),
+              "metadata.version 3.5-IV1 (the next level promises SCRAM credentials), kraft.version 0 and "
+              "eligible.leader.replicas 0 (no KIP-966); group, share, streams and transaction at Kafka 4.4's levels"),
     Deviation("static metadata quorum",
               r"^request DESCRIBE_QUORUM v\d+: \.(topics\[0\]\.partitions\.\[0\]\.(high_watermark|current_voters)|nodes)"
               r"|^tool kafka-metadata-quorum",

@@ -322,7 +322,8 @@ class Broker:
 
             storage = self._running_storage()
             assert self.groups is not None and self._loop is not None
-            self.share = open_share_coordinator(storage, self._start_config, self._loop, self.notify_data, self.groups.configs.value)
+            self.share = open_share_coordinator(storage, self._start_config, self._loop, self.notify_data, self.groups.configs.value,
+                                                lambda: 0 if self.services is None else self.services.features.level("share.version"))
         return self.share
 
     def scram_room(self) -> ScramCredentialStore:

@@ -66,8 +66,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("transaction.version", 0, 2, "KIP-890 part 2: an epoch bump per transaction, partitions added by Produce and TxnOffsetCommit"),
     # 1: the KIP-848 consumer rebalance protocol (ConsumerGroupHeartbeat).
     Feature("group.version", 0, 1, "KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)"),
-    # 1: share groups (KIP-932); 2: their 4.4 additions.
-    Feature("share.version", 0, 1, "share groups: ShareGroupHeartbeat/Describe, ShareFetch, ShareAcknowledge, their offset APIs"),
+    # 1: share groups (KIP-932); 2: their dead-letter queues (KIP-1191, ShareVersion.supportsShareGroupDLQ).
+    Feature("share.version", 0, 2, "share groups (ShareGroupHeartbeat/Describe, ShareFetch, ShareAcknowledge, their offset APIs) "
+            "and their dead-letter topics"),
     # 1: Kafka Streams groups (KIP-1071, StreamsGroupHeartbeat).
     Feature("streams.version", 0, 1, "Kafka Streams groups: StreamsGroupHeartbeat, StreamsGroupDescribe"),
     # 1: eligible leader replicas (KIP-966), which needs metadata.version 23 and makes

@@ -281,7 +281,7 @@ TOPIC_KEYS: dict[str, ConfigKey] = {
         _topic("delete.retention.ms", LONG, "How long delete tombstones are kept in a compacted topic.",
                at_least(0), synonyms=(_Synonym("log.cleaner.delete.retention.ms", 24 * _HOUR_MS),)),
         _topic("errors.deadletterqueue.group.enable", BOOLEAN,
-               "Whether share groups may use this topic as a dead-letter queue (Ottla has no share groups).", default=False),
+               "Whether share groups may use this topic as a dead-letter queue (KIP-1191).", default=False),
         _topic("file.delete.delay.ms", LONG, "How long a deleted segment file lingers before removal.",
                at_least(0), synonyms=(_Synonym("log.segment.delete.delay.ms", 60000),)),
         _topic("flush.messages", LONG, "Force an fsync after this many messages.",

@@ -34,9 +34,12 @@ __all__ = [
 
 def open_share_coordinator(storage: Storage, config: Any, loop: asyncio.AbstractEventLoop,
                            notify_data: Callable[[str, int], None],
-                           group_config: Callable[[str, str], Any] | None = None) -> ShareCoordinator:
+                           group_config: Callable[[str, str], Any] | None = None,
+                           share_version: Callable[[], int] = lambda: 1) -> ShareCoordinator:
     """The share coordinator of a broker run, its state replayed from the log; `group_config`
-    reads a group's share.* configs (the GROUP config resource)."""
-    coordinator = ShareCoordinator(storage, ShareConfig.from_broker(config), loop, notify_data, group_config=group_config)
+    reads a group's share.* configs (the GROUP config resource), `share_version` the finalized
+    share.version (dead-letter queues from 2)."""
+    coordinator = ShareCoordinator(storage, ShareConfig.from_broker(config), loop, notify_data, group_config=group_config,
+                                   dead_letters=lambda: share_version() >= 2)
     coordinator.load()
     return coordinator

@@ -23,9 +23,9 @@ from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, R
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcquiredRange, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
-from ottla.storage import FileRegion, Storage
+from ottla.storage import FileRegion, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.records import scan_batches
+from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 log = logging.getLogger("ottla.share")
 
@@ -46,10 +46,16 @@ class ShareConfig:
     partition_max_record_locks: int = 2000
     max_share_sessions: int = 2000
     assignment_interval_ms: int = 1000
+    # Dead-letter topics (KIP-1191): the prefix their names need, and whether a missing one is created.
+    dlq_topic_prefix: str = "dlq."
+    dlq_auto_create: bool = False
+    num_partitions: int = 1
     # The group configs' own defaults, for a coordinator run without the GROUP config resource.
     auto_offset_reset: str = "latest"
     isolation_level: str = "read_uncommitted"
     renew_acknowledge_enable: bool = True
+    dlq_topic_name: str = ""
+    dlq_copy_record: bool = False
 
     @classmethod
     def from_broker(cls, config: Any) -> ShareConfig:
@@ -62,6 +68,9 @@ class ShareConfig:
             partition_max_record_locks=config.value("group.share.partition.max.record.locks"),
             max_share_sessions=config.value("group.share.max.share.sessions"),
             assignment_interval_ms=config.value("group.share.assignment.interval.ms"),
+            dlq_topic_prefix=config.value("errors.deadletterqueue.topic.name.prefix"),
+            dlq_auto_create=config.value("errors.deadletterqueue.auto.create.topics.enable"),
+            num_partitions=config.value("num.partitions"),
         )
 
 
@@ -80,7 +89,8 @@ class ShareCoordinator:
     def __init__(self, storage: Storage, config: ShareConfig, clock: Clock,
                  notify_data: Callable[[str, int], None] = lambda topic, partition: None,
                  wall_clock_ms: Callable[[], int] = now_epoch_ms,
-                 group_config: Callable[[str, str], Any] | None = None) -> None:
+                 group_config: Callable[[str, str], Any] | None = None,
+                 dead_letters: Callable[[], bool] = lambda: False) -> None:
         self._log: CoordinatorLog | None = None
         self.storage = storage
         self.config = config
@@ -93,6 +103,8 @@ class ShareCoordinator:
         # (group id, share.* group config name) -> the value that group runs with: its
         # override in the GROUP config resource, else the broker's group.share.* setting.
         self.group_config = group_config or self._broker_default
+        # Whether share.version is finalized at 2 or more: dead-letter queues (KIP-1191).
+        self.dead_letters = dead_letters
 
     _DEFAULTS = {
         "share.session.timeout.ms": "session_timeout_ms", "share.heartbeat.interval.ms": "heartbeat_interval_ms",
@@ -100,6 +112,7 @@ class ShareCoordinator:
         "share.partition.max.record.locks": "partition_max_record_locks", "share.auto.offset.reset": "auto_offset_reset",
         "share.isolation.level": "isolation_level", "share.renew.acknowledge.enable": "renew_acknowledge_enable",
         "share.assignment.interval.ms": "assignment_interval_ms",
+        "errors.deadletterqueue.topic.name": "dlq_topic_name", "errors.deadletterqueue.copy.record.enable": "dlq_copy_record",
     }
 
     def _broker_default(self, group_id: str, name: str) -> Any:
@@ -197,6 +210,7 @@ class ShareCoordinator:
                 self._persist_partition(key)
             except KafkaError as exc:
                 log.warning("could not persist share-partition %s: %s", key, exc)
+            self._dead_letter(key, partition)
             name = self._topic_name(key[1])
             if name is not None:
                 self.notify_data(name, key[2])
@@ -340,6 +354,7 @@ class ShareCoordinator:
         for key, partition in list(self.partitions.items()):
             if key[0] == group_id and partition.release_member(member_id):
                 self._persist_partition(key)
+                self._dead_letter(key, partition)
                 name = self._topic_name(key[1])
                 if name is not None:
                     self.notify_data(name, key[2])
@@ -436,7 +451,89 @@ class ShareCoordinator:
                 self._persist_partition((group_id, topic_id, index))
             except KafkaError as exc:
                 return exc.code
+            self._dead_letter((group_id, topic_id, index), partition)
         return error
+
+    # --- dead-letter queues (KIP-1191) ---------------------------------------------------
+
+    def _dead_letter(self, key: PartitionKey, partition: SharePartition) -> None:
+        """Write what the share-partition archived by REJECT or at the delivery-count limit
+        to the group's dead-letter topic (`errors.deadletterqueue.topic.name`), as Kafka 4.4
+        does with share.version 2 (checked against the reference broker): one record each,
+        stamped now, with the __dlq.errors.* headers, and the original key and value with
+        `errors.deadletterqueue.copy.record.enable`; to the partition of the source's index
+        (modulo the topic's count). Written after the acknowledgement is persisted, and
+        best-effort, as Kafka's are: a record that cannot be written is logged, not retried."""
+        archived = partition.take_archived()
+        if not archived or not self.dead_letters():
+            return
+        group_id, topic_id, index = key
+        name = self.group_config(group_id, "errors.deadletterqueue.topic.name")
+        source = self._topic_name(topic_id)
+        target = None if not name or source is None else self._dead_letter_topic(group_id, str(name))
+        if source is None or target is None:
+            return
+        originals = self._originals(source, index, archived) if self.group_config(group_id, "errors.deadletterqueue.copy.record.enable") else {}
+        target_index = index % target.partitions
+        log_ = self.storage.partition(target.name, target_index)
+        for offset, delivery_count, reason in archived:
+            headers = (("__dlq.errors.topic", source.encode()), ("__dlq.errors.partition", str(index).encode()),
+                       ("__dlq.errors.offset", str(offset).encode()), ("__dlq.errors.group", group_id.encode()),
+                       ("__dlq.errors.delivery.count", str(delivery_count).encode()), ("__dlq.errors.message", reason.encode()))
+            record_key, value = originals.get(offset, (None, None))
+            try:
+                log_.append(build_batch([Record(0, self.wall_clock_ms(), record_key, value, headers)]))
+            except KafkaError as exc:
+                log.warning("share group %s: could not write offset %d of %s-%d to dead-letter topic %s: %s",
+                            group_id, offset, source, index, target.name, exc)
+                return
+        self.notify_data(target.name, target_index)
+
+    def _dead_letter_topic(self, group_id: str, name: str) -> TopicInfo | None:
+        """The group's dead-letter topic if it may be written (Kafka 4.4's checks, whose
+        refusals it logs): a name with the broker's prefix, not internal, of a topic that
+        allows it (errors.deadletterqueue.group.enable) or that the broker may create."""
+        prefix = self.config.dlq_topic_prefix
+        if name.startswith("__") or not name.startswith(prefix):
+            log.warning("share group %s: dead-letter topic %s must start with %r and not with '__'", group_id, name, prefix)
+            return None
+        info = self.storage.topic(name)
+        if info is None and self.config.dlq_auto_create:
+            try:
+                info = self.storage.create_topic(name, self.config.num_partitions, {"errors.deadletterqueue.group.enable": "true"})
+            except KafkaError as exc:
+                log.warning("share group %s: could not create dead-letter topic %s: %s", group_id, name, exc)
+                return None
+        if info is None:
+            log.warning("share group %s: dead-letter topic %s does not exist and auto create is disabled", group_id, name)
+            return None
+        if str(info.configs.get("errors.deadletterqueue.group.enable", "false")).lower() != "true":
+            log.warning("share group %s: dead-letter topic %s does not set errors.deadletterqueue.group.enable", group_id, name)
+            return None
+        return info
+
+    def _originals(self, topic: str, index: int, archived: list[tuple[int, int, str]]) -> dict[int, tuple[bytes | None, bytes | None]]:
+        """The key and value of each archived offset still in the log."""
+        wanted = {offset for offset, _, _ in archived}
+        found: dict[int, tuple[bytes | None, bytes | None]] = {}
+        log_ = self.storage.partition(topic, index)
+        offset = max(min(wanted), log_.log_start_offset)
+        while offset <= max(wanted) and offset < log_.high_watermark:
+            result = log_.read(offset, 1 << 20, min_one=True)
+            data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
+            last = offset
+            for header, batch in scan_batches(data):
+                last = max(last, header.base_offset + header.last_offset_delta)
+                if header.is_control:
+                    continue
+                for record in iter_records(batch):
+                    if record.offset in wanted:
+                        found[record.offset] = (None if record.key is None else bytes(record.key),
+                                                None if record.value is None else bytes(record.value))
+            if not data:
+                break
+            offset = last + 1
+        return found
 
     def close_session(self, group_id: str, member_id: str) -> None:
         """A share session ends (final epoch, or its connection closed): what the member holds

@@ -52,6 +52,10 @@ class AcknowledgeType(IntEnum):
     RENEW = 4
 
 
+# Why a record went to the dead-letter queue, in the words of Kafka 4.4's __dlq.errors.message header.
+REJECTED = "Offset rejected by client."
+DELIVERY_LIMIT = "Offset delivery count exceeded the threshold."
+
 # Kafka's state codes in its persisted StateBatch (RecordState.java), kept for our snapshots.
 _PERSISTED_CODE = {RecordState.AVAILABLE: 0, RecordState.ACKNOWLEDGED: 2, RecordState.ARCHIVED: 4}
 _FROM_CODE = {code: state for state, code in _PERSISTED_CODE.items()}
@@ -117,6 +121,9 @@ class SharePartition:
     on_released: Callable[[SharePartition], None] = lambda partition: None
     end_offset: int = -1
     records: dict[int, InFlight] = field(default_factory=dict)
+    # Records archived by REJECT or at the delivery-count limit, not yet taken by the
+    # coordinator: (offset, delivery count, Kafka's reason), for a dead-letter queue.
+    archived: list[tuple[int, int, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.end_offset = max(self.end_offset, self.start_offset)
@@ -187,9 +194,9 @@ class SharePartition:
 
     def _lock_expired(self, acquisition: Acquisition) -> None:
         released = False
-        for entry in self.records.values():
+        for offset, entry in self.records.items():
             if entry.acquisition is acquisition and entry.state is RecordState.ACQUIRED:
-                self._release(entry)
+                self._release(offset, entry)
                 released = True
         if released:
             self._advance_start()
@@ -220,8 +227,10 @@ class SharePartition:
                 self._finish(entry, RecordState.ACKNOWLEDGED)
             elif kind in (AcknowledgeType.REJECT, AcknowledgeType.GAP):
                 self._finish(entry, RecordState.ARCHIVED)
+                if kind is AcknowledgeType.REJECT:
+                    self.archived.append((offset, entry.delivery_count, REJECTED))
             elif kind is AcknowledgeType.RELEASE:
-                self._release(entry)
+                self._release(offset, entry)
             else:
                 entry.acquisition = renewed
         if any(entry.acquisition is renewed for _, entry in entries):
@@ -229,19 +238,25 @@ class SharePartition:
         self._advance_start()
         return ErrorCode.NONE
 
+    def take_archived(self) -> list[tuple[int, int, str]]:
+        """The records archived since the last call (see `archived`)."""
+        taken, self.archived = self.archived, []
+        return taken
+
     def release_member(self, member_id: str) -> bool:
         """A member left, timed out or closed its share session: what it holds is released
         now rather than when its locks expire (SharePartition.releaseAcquiredRecords)."""
-        held = [entry for entry in self.records.values()
+        held = [(offset, entry) for offset, entry in self.records.items()
                 if entry.state is RecordState.ACQUIRED and entry.acquisition is not None and entry.acquisition.member_id == member_id]
-        for entry in held:
-            self._release(entry)
+        for offset, entry in held:
+            self._release(offset, entry)
         self._advance_start()
         return bool(held)
 
-    def _release(self, entry: InFlight) -> None:
+    def _release(self, offset: int, entry: InFlight) -> None:
         if entry.delivery_count >= self.limits.delivery_count_limit:
             self._finish(entry, RecordState.ARCHIVED)
+            self.archived.append((offset, entry.delivery_count, DELIVERY_LIMIT))
         else:
             RECORD_TRANSITIONS.check(entry.state, RecordState.AVAILABLE)
             entry.state = RecordState.AVAILABLE

@@ -16,7 +16,7 @@ from ottla.server.share.partition import RECORD_TRANSITIONS, AcquiredRange, Shar
 from ottla.storage import Storage
 from ottla.storage.producer_state import control_batch
 from ottla.wire.errors import ErrorCode
-from ottla.wire.records import Record, build_batch
+from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 from tests.server.test_groups_coordinator import ManualClock
 
 ACCEPT, RELEASE, REJECT, RENEW, GAP = 1, 2, 3, 4, 0
@@ -200,12 +200,13 @@ def test_partitions_are_spread_when_there_are_enough():
 
 
 class Harness:
-    def __init__(self, storage: Storage | None = None, **config: Any) -> None:
+    def __init__(self, storage: Storage | None = None, dead_letters: bool = False, **config: Any) -> None:
         self.storage = storage or Storage.open(None)
         self.clock = ManualClock()
         self.woken: list[tuple[str, int]] = []
         settings = {"record_lock_duration_ms": LOCK_MS, "session_timeout_ms": 5000, "auto_offset_reset": "earliest", **config}
-        self.share = ShareCoordinator(self.storage, ShareConfig(**settings), self.clock, lambda t, p: self.woken.append((t, p)))
+        self.share = ShareCoordinator(self.storage, ShareConfig(**settings), self.clock, lambda t, p: self.woken.append((t, p)),
+                                      wall_clock_ms=lambda: 1_700_000_000_000, dead_letters=lambda: dead_letters)
         self.share.load()
 
     def topic(self, name: str = "q", records: int = 10) -> bytes:
@@ -361,6 +362,43 @@ def test_any_altered_start_offset_is_kept_and_the_next_fetch_makes_sense_of_it()
     assert h.acquire("m1", topic_id) == []
     h.topic(records=20)
     assert h.acquire("m1", topic_id) == [AcquiredRange(25, 29, 1)]
+
+
+def _dead_letters(storage: Storage, topic: str = "dlq.q") -> list[tuple[Any, Any, dict[str, bytes]]]:
+    log = storage.partition(topic, 0)
+    data = b"".join(bytes(chunk) for chunk in log.read(0, 1 << 20, min_one=True).chunks) if log.high_watermark else b""
+    return [(r.key, r.value, {k: bytes(v) for k, v in r.headers}) for _, batch in scan_batches(data) for r in iter_records(batch)]
+
+
+def test_rejected_and_exhausted_records_go_to_the_dead_letter_topic():
+    """Kafka 4.4's records (read off the reference broker): one per archived record, headers
+    only unless the group copies records, and only with share.version 2 into a topic that
+    allows it."""
+    h = Harness(dead_letters=True, delivery_count_limit=2, dlq_topic_name="dlq.q", dlq_copy_record=True)
+    topic_id = h.topic(records=4)
+    h.storage.create_topic("dlq.q", 1, {"errors.deadletterqueue.group.enable": "true"})
+    h.join("m1")
+    h.acquire("m1", topic_id)
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [REJECT]), (1, 3, [RELEASE])], False) is ErrorCode.NONE
+    h.acquire("m1", topic_id)
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(1, 1, [RELEASE])], False) is ErrorCode.NONE
+    h.clock.advance(LOCK_MS / 1000)  # 2 and 3 are released at the limit by their expired locks
+    headers = [{"__dlq.errors.topic": b"q", "__dlq.errors.partition": b"0", "__dlq.errors.offset": str(offset).encode(),
+                "__dlq.errors.group": b"g", "__dlq.errors.delivery.count": str(count).encode(), "__dlq.errors.message": message}
+               for offset, count, message in [(0, 1, b"Offset rejected by client."), (1, 2, b"Offset delivery count exceeded the threshold."),
+                                              (2, 2, b"Offset delivery count exceeded the threshold."),
+                                              (3, 2, b"Offset delivery count exceeded the threshold.")]]
+    assert _dead_letters(h.storage) == [(None, b"v%d" % i, headers[i]) for i in range(4)]
+    data = b"".join(bytes(chunk) for chunk in h.storage.partition("dlq.q", 0).read(0, 1 << 20, min_one=True).chunks)
+    assert {r.timestamp for _, batch in scan_batches(data) for r in iter_records(batch)} == {1_700_000_000_000}  # the broker's clock
+    for dead_letters, topic_configs in [(False, {"errors.deadletterqueue.group.enable": "true"}), (True, {})]:
+        off = Harness(dead_letters=dead_letters, dlq_topic_name="dlq.q")
+        topic_id = off.topic(records=1)
+        off.storage.create_topic("dlq.q", 1, topic_configs)
+        off.join("m1")
+        off.acquire("m1", topic_id)
+        assert off.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [REJECT])], False) is ErrorCode.NONE
+        assert _dead_letters(off.storage) == []
 
 
 def test_a_closed_connection_ends_its_share_sessions():
