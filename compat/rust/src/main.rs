@@ -5,14 +5,18 @@
 //! It has no partitioner, no consumer groups, no idempotent or transactional producer and no
 //! config APIs, so this driver offers create, produce, consume and codecs only. Keys are placed
 //! by the Java client's partitioner (murmur2 of the key, sign bit cleared, modulo the count).
+//! `--security` (the contract's JSON) reaches TLS listeners through rustls and SASL ones with
+//! PLAIN or SCRAM-SHA-256/512, the mechanisms rskafka 0.6 offers with a password.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
+use rskafka::BackoffConfig;
 use serde_json::{json, Value};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -24,6 +28,7 @@ struct Args {
     partitions: i32,
     count: usize,
     timeout: Duration,
+    security: Option<Value>,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -42,6 +47,7 @@ fn parse_args() -> Result<Args, Error> {
         partitions: get("partitions", "3").parse()?,
         count: get("count", "1000").parse()?,
         timeout: Duration::from_secs_f64(get("timeout", "30").parse()?),
+        security: flags.get("security").map(|json| serde_json::from_str(json)).transpose()?,
     })
 }
 
@@ -94,7 +100,59 @@ fn record(k: String, v: String) -> Record {
 
 async fn connect(args: &Args) -> Result<Client, Error> {
     let brokers = args.bootstrap.split(',').map(str::to_string).collect();
-    Ok(ClientBuilder::new(brokers).client_id("compat-rskafka").build().await?)
+    let mut builder = ClientBuilder::new(brokers).client_id("compat-rskafka");
+    if let Some(security) = &args.security {
+        // rskafka retries every failed connection, a refused login too, until its backoff
+        // deadline (none by default): give up in half the driver's time, so the error that kept
+        // it retrying is reported rather than a bare timeout.
+        let backoff = BackoffConfig { deadline: Some(args.timeout / 2), ..BackoffConfig::default() };
+        builder = secure(builder.backoff_config(backoff), security)?;
+    }
+    Ok(builder.build().await?)
+}
+
+/// `builder` set up for the listener `security` describes: TLS trusting only its `ca` (and
+/// presenting `cert`/`key` when given, for mutual TLS), SASL with its mechanism and user.
+fn secure(mut builder: ClientBuilder, security: &Value) -> Result<ClientBuilder, Error> {
+    let text = |name: &str| security[name].as_str().map(str::to_string);
+    let protocol = text("protocol").ok_or("--security has no protocol")?;
+    if matches!(protocol.as_str(), "SSL" | "SASL_SSL") {
+        let ca = text("ca").ok_or("--security: TLS needs the ca")?;
+        builder = builder.tls_config(Arc::new(tls_config(&ca, text("cert").zip(text("key")))?));
+    }
+    if matches!(protocol.as_str(), "SASL_PLAINTEXT" | "SASL_SSL") {
+        let credentials = Credentials::new(
+            text("username").ok_or("--security: SASL needs a username")?,
+            text("password").ok_or("--security: SASL needs a password")?,
+        );
+        builder = builder.sasl_config(match text("mechanism").as_deref() {
+            Some("PLAIN") => SaslConfig::Plain(credentials),
+            Some("SCRAM-SHA-256") => SaslConfig::ScramSha256(credentials),
+            Some("SCRAM-SHA-512") => SaslConfig::ScramSha512(credentials),
+            other => return Err(format!("rskafka has no SASL mechanism {other:?} that takes a password").into()),
+        });
+    }
+    Ok(builder)
+}
+
+/// rustls with `ca` as the only trust root (and ring, the one crypto provider built in, as
+/// rskafka's transport-tls builds it); `client` is the PEM certificate chain and key to present.
+fn tls_config(ca: &str, client: Option<(String, String)>) -> Result<rustls::ClientConfig, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca)? {
+        roots.add(certificate?)?;
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    Ok(match client {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(&cert)?.collect::<Result<Vec<_>, _>>()?;
+            builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(&key)?)?
+        }
+        None => builder.with_no_client_auth(),
+    })
 }
 
 async fn partition(client: &Client, topic: &str, p: i32) -> Result<PartitionClient, Error> {
