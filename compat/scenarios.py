@@ -514,7 +514,8 @@ def codecs(client: Client, target: Target) -> None:
 # --- security columns (issue 18) -----------------------------------------------------------
 
 # Clients whose driver takes --security; the others say so in the matrix.
-SECURITY_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama", "kafka-go"})
+SECURITY_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama", "kafka-go",
+                              "rskafka"})
 SECURITY_RECORDS = 100
 SECURITY_TIMEOUT = 20.0  # a refused client must say so well within this; more is a hang
 # What a client calls the broker's refusal: exception names (TopicAuthorizationFailedError,
