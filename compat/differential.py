@@ -913,9 +913,11 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                        "transactions": [{**txn, "verify_only": False, "topics": [{"name": t, "partitions": [0]}]}]},
         ApiKey.ADD_OFFSETS_TO_TXN: {**txn, "group_id": c.group},
         ApiKey.END_TXN: {**txn, "committed": True},
+        # The missing topic (v6: an id no topic has) is refused before the transaction is looked at.
         ApiKey.TXN_OFFSET_COMMIT: {**txn, "group_id": c.group, "generation_id": -1, "member_id": "", "group_instance_id": None,
-                                   "topics": [{"name": t, "partitions": [{**partition0, "committed_offset": 1,
-                                                                         "committed_leader_epoch": -1, "committed_metadata": ""}]}]},
+                                   "topics": [{"name": name, "topic_id": topic_id, "partitions": [
+                                       {**partition0, "committed_offset": 1, "committed_leader_epoch": -1, "committed_metadata": ""}]}
+                                       for name, topic_id in [(t, c.topic_id), (f"req-missing-{c.tag}", _UNKNOWN_TOPIC_ID)]]},
         ApiKey.DESCRIBE_PRODUCERS: {"topics": [{"name": t, "partition_indexes": [0]}]},
         ApiKey.DESCRIBE_TRANSACTIONS: {"transactional_ids": [txn["transactional_id"]]},
         # Markers for a topic neither broker has: compared by the refusal, and nothing is written

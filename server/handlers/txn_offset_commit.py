@@ -5,9 +5,15 @@ The group's `__consumer_offsets` partition must be in the transaction: joined by
 AddOffsetsToTxn before v5, joined by this request itself from v5, which transaction
 version 2 clients send instead of AddOffsetsToTxn (KIP-890 part 2).
 
-With an authorizer (KafkaApis.handleTxnOffsetCommitRequest): WRITE on the transactional id,
-then READ on the group (else every partition carries TRANSACTIONAL_ID_ or
-GROUP_AUTHORIZATION_FAILED), then READ on each topic (else TOPIC_AUTHORIZATION_FAILED)."""
+As KafkaApis.handleTxnOffsetCommitRequest: WRITE on the transactional id, then READ on the
+group (else every partition carries TRANSACTIONAL_ID_ or GROUP_AUTHORIZATION_FAILED). Then
+each topic is answered on its own before the transaction is looked at: without READ on it,
+TOPIC_AUTHORIZATION_FAILED; a topic or partition that does not exist, UNKNOWN_TOPIC_OR_PARTITION.
+Only the partitions left reach the coordinators, so a request naming none of them changes no
+transaction. From v6 (KIP-1319) topics are named by id alone, as OffsetCommit v10 names
+them: an id no topic has (the zero id too) is UNKNOWN_TOPIC_ID, before any authorization.
+The answer lists topics in the order Kafka's response builder does: the ones refused here
+first (in request order), then those the coordinator answered, each topic once."""
 
 from __future__ import annotations
 
@@ -29,54 +35,78 @@ if TYPE_CHECKING:
     )
 
 API = ApiKey.TXN_OFFSET_COMMIT
-VERSIONS = (0, 5)
+VERSIONS = (0, 6)
+
+_BY_ID = 6  # the first version that names topics by id
 
 
 def handle(context: RequestContext, header: RequestHeader, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
-    storage = context.storage
+    by_id = header.api_version >= _BY_ID
     group_id = request["group_id"]
-    allowed: set[str] | None = None
+    # Each response topic once, keyed as the request names it, in the order it was first answered.
+    answered: dict[str | bytes, TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = {}
+
+    def answer(topic_key: str | bytes, index: int, error: ErrorCode) -> TxnOffsetCommitResponseTxnOffsetCommitResponsePartition:
+        topic = answered.get(topic_key)
+        if topic is None:
+            topic = answered[topic_key] = {"topic_id": topic_key, "partitions": []} if isinstance(topic_key, bytes) else {"name": topic_key, "partitions": []}
+        partition: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition = {"partition_index": index, "error_code": error}
+        topic["partitions"].append(partition)
+        return partition
+
+    refusal = ErrorCode.NONE
     if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
-        error = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     elif not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
-        error = ErrorCode.GROUP_AUTHORIZATION_FAILED
-    else:
-        if context.authorizer is not None:
-            allowed = context.authorized(AclOperation.READ, ResourceType.TOPIC, (topic["name"] for topic in request["topics"]))
-        error = context.txn.check_offsets_commit(
-            request["transactional_id"], request["producer_id"], request["producer_epoch"], group_id, header.api_version
-        )
-    entries: list[CommitEntry] = []
-    slots: list[tuple[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition, int]] = []
-    topics: list[TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = []
+        refusal = ErrorCode.GROUP_AUTHORIZATION_FAILED
+    if refusal is not ErrorCode.NONE:
+        for topic in request["topics"]:
+            key = topic.get("topic_id", bytes(16)) if by_id else topic.get("name", "")
+            for partition in topic["partitions"]:
+                answer(key, partition["partition_index"], refusal)
+        return {"throttle_time_ms": 0, "topics": list(answered.values())}
+
+    storage = context.storage
+    valid: list[tuple[str | bytes, int, CommitEntry]] = []
     for topic in request["topics"]:
-        name = topic["name"]
-        info = storage.topic(name)
-        topic_error = ErrorCode.TOPIC_AUTHORIZATION_FAILED if allowed is not None and name not in allowed else error
-        partitions: list[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition] = []
+        key = topic.get("topic_id", bytes(16)) if by_id else topic.get("name", "")
+        info = storage.topic_by_id(key) if isinstance(key, bytes) else storage.topic(key)
+        if isinstance(key, bytes) and info is None:
+            error = ErrorCode.UNKNOWN_TOPIC_ID
+        elif not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name if info is not None else str(key)):
+            error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        else:
+            error = ErrorCode.NONE if info is not None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         for partition in topic["partitions"]:
             index = partition["partition_index"]
-            answer: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition = {"partition_index": index, "error_code": topic_error}
-            if topic_error is ErrorCode.NONE:
-                if info is None or not 0 <= index < info.partitions:
-                    answer["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                else:
-                    slots.append((answer, len(entries)))
-                    entries.append(
-                        CommitEntry(name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
-                    )
-            partitions.append(answer)
-        topics.append({"name": name, "partitions": partitions})
-    if entries:
-        errors = context.groups.commit_transactional_offsets(
-            group_id,
-            request["producer_id"],
-            request["producer_epoch"],
-            request.get("generation_id", -1),
-            request.get("member_id", ""),
-            request.get("group_instance_id"),
-            entries,
-        )
-        for answer, index in slots:
-            answer["error_code"] = errors[index]
-    return {"throttle_time_ms": 0, "topics": topics}
+            if error is not ErrorCode.NONE:
+                answer(key, index, error)
+            elif info is None or not 0 <= index < info.partitions:
+                answer(key, index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            else:
+                entry = CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1),
+                                    partition["committed_metadata"])
+                valid.append((key, index, entry))
+    if valid:
+        errors = _commit(context, header.api_version, request, [entry for _, _, entry in valid])
+        for (key, index, _), error in zip(valid, errors):
+            answer(key, index, error)
+    return {"throttle_time_ms": 0, "topics": list(answered.values())}
+
+
+def _commit(context: RequestContext, version: int, request: TxnOffsetCommitRequest, entries: list[CommitEntry]) -> list[ErrorCode]:
+    """Each entry's error: the transaction's refusal for all of them, else the group coordinator's."""
+    error = context.txn.check_offsets_commit(
+        request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"], version
+    )
+    if error is not ErrorCode.NONE:
+        return [error] * len(entries)
+    return context.groups.commit_transactional_offsets(
+        request["group_id"],
+        request["producer_id"],
+        request["producer_epoch"],
+        request.get("generation_id", -1),
+        request.get("member_id", ""),
+        request.get("group_instance_id"),
+        entries,
+    )

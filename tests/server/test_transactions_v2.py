@@ -114,3 +114,44 @@ def test_a_directory_kept_at_level_0_refuses_version_2_requests_until_upgraded(t
             assert client.end(5, "old", producer_id, epoch, commit=True) == (ErrorCode.NONE, epoch + 1)
         finally:
             client.close()
+
+
+def test_txn_offset_commit_v6_names_topics_by_id() -> None:
+    """KIP-1319. Unknown topics, ids and partitions are refused before the transaction is looked
+    at, in the order Kafka 4.4's response builder lists them (refused first, then the rest)."""
+    unknown_id = bytes(range(1, 17))
+    with running_broker(data_dir=None) as broker:
+        broker.create_topic(TOPIC, 1)
+        client = Client(broker.bootstrap_servers)
+        try:
+            metadata = client.call(ApiKey.METADATA, 12, {"topics": [{"name": TOPIC, "topic_id": bytes(16)}], "allow_auto_topic_creation": False,
+                                                         "include_topic_authorized_operations": False})
+            topic_id = metadata["topics"][0]["topic_id"]
+
+            def commit(version: int, producer_id: int, epoch: int, topics: list[tuple[str, bytes, list[int]]]) -> list[tuple[Any, list[tuple[int, int]]]]:
+                answer = client.call(ApiKey.TXN_OFFSET_COMMIT, version, {
+                    "transactional_id": "tx", "group_id": "g", "producer_id": producer_id, "producer_epoch": epoch, "generation_id": -1,
+                    "member_id": "", "group_instance_id": None, "topics": [
+                        {"name": name, "topic_id": id_, "partitions": [
+                            {"partition_index": index, "committed_offset": 1, "committed_leader_epoch": -1, "committed_metadata": ""}
+                            for index in indexes]} for name, id_, indexes in topics]})
+                return [(t.get("topic_id", t.get("name")), [(p["partition_index"], p["error_code"]) for p in t["partitions"]])
+                        for t in answer["topics"]]
+
+            mixed = [(TOPIC, topic_id, [0, 7]), ("missing", unknown_id, [0]), ("", bytes(16), [1])]
+            # No producer has this transactional id yet: only the partitions that exist reach that check.
+            assert commit(6, 4242, 0, mixed) == [(topic_id, [(7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), (0, ErrorCode.INVALID_PRODUCER_ID_MAPPING)]),
+                                                 (unknown_id, [(0, ErrorCode.UNKNOWN_TOPIC_ID)]), (bytes(16), [(1, ErrorCode.UNKNOWN_TOPIC_ID)])]
+            assert commit(5, 4242, 0, mixed) == [(TOPIC, [(7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), (0, ErrorCode.INVALID_PRODUCER_ID_MAPPING)]),
+                                                 ("missing", [(0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]),
+                                                 ("", [(1, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)])]
+            producer_id, epoch = client.init("tx")
+            assert commit(6, producer_id, epoch + 3, [(TOPIC, topic_id, [0]), ("missing", unknown_id, [0])]) == [
+                (unknown_id, [(0, ErrorCode.UNKNOWN_TOPIC_ID)]), (topic_id, [(0, ErrorCode.INVALID_PRODUCER_EPOCH)])]
+            assert commit(6, producer_id, epoch, [(TOPIC, topic_id, [0])]) == [(topic_id, [(0, ErrorCode.NONE)])]
+            assert client.end(5, "tx", producer_id, epoch, commit=True) == (ErrorCode.NONE, epoch + 1)
+            fetched = client.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": "g", "topics": [{"name": TOPIC, "partition_indexes": [0]}]}],
+                                                           "require_stable": True})
+            assert fetched["groups"][0]["topics"][0]["partitions"][0]["committed_offset"] == 1
+        finally:
+            client.close()

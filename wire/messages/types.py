@@ -821,7 +821,8 @@ class WriteTxnMarkersResponse(TypedDict):
 
 
 class TxnOffsetCommitRequestTxnOffsetCommitRequestTopic(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partitions: list[TxnOffsetCommitRequestTxnOffsetCommitRequestPartition]
 
 
@@ -844,7 +845,8 @@ class TxnOffsetCommitRequest(TypedDict):
 
 
 class TxnOffsetCommitResponseTxnOffsetCommitResponseTopic(TypedDict):
-    name: str
+    name: NotRequired[str]
+    topic_id: NotRequired[bytes]
     partitions: list[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition]
 
 
