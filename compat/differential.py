@@ -904,6 +904,7 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                 "listeners": [{"name": "CONTROLLER", "host": "127.0.0.1", "port": 1}], "ack_when_committed": True},
         ApiKey.REMOVE_RAFT_VOTER: {"cluster_id": f"req-other-{c.tag}", "voter_id": 1, "voter_directory_id": bytes(range(16))},
         ApiKey.UNREGISTER_BROKER: {"broker_id": 99},
+        ApiKey.UNREGISTER_CONTROLLER: {"controller_id": 1},  # the active controller's own id: refused
         ApiKey.LIST_CONFIG_RESOURCES: {"resource_types": [4, 8, 16, 32]},
         ApiKey.DESCRIBE_TOPIC_PARTITIONS: {"topics": [{"name": t}], "response_partition_limit": 2000, "cursor": None},
         # Transactions of an id no producer initialised: compared by the refusals.

@@ -97,6 +97,7 @@ class ApiKey(IntEnum):
     DESCRIBE_SHARE_GROUP_OFFSETS = 90
     ALTER_SHARE_GROUP_OFFSETS = 91
     DELETE_SHARE_GROUP_OFFSETS = 92
+    UNREGISTER_CONTROLLER = 94
 
 
 def message_name(key: ApiKey) -> str:
@@ -158,6 +159,7 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.ADD_RAFT_VOTER: (0, 1),
     ApiKey.REMOVE_RAFT_VOTER: (0, 0),
     ApiKey.UNREGISTER_BROKER: (0, 0),
+    ApiKey.UNREGISTER_CONTROLLER: (0, 0),
     ApiKey.LIST_CONFIG_RESOURCES: (0, 1),
     # KIP-848 consumer groups: Kafka 4.4's versions (v1 adds the regex, member ids from clients).
     ApiKey.CONSUMER_GROUP_HEARTBEAT: (0, 1),

@@ -54,6 +54,7 @@ SERVED: dict[ApiKey, tuple[int, int]] = {
     ApiKey.ADD_RAFT_VOTER: (0, 1),
     ApiKey.REMOVE_RAFT_VOTER: (0, 0),
     ApiKey.UNREGISTER_BROKER: (0, 0),
+    ApiKey.UNREGISTER_CONTROLLER: (0, 0),
     ApiKey.LIST_CONFIG_RESOURCES: (0, 1),
     # Client telemetry (KIP-714).
     ApiKey.GET_TELEMETRY_SUBSCRIPTIONS: (0, 0),

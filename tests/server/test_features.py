@@ -194,6 +194,8 @@ def test_the_kraft_facing_answers_of_a_single_static_voter() -> None:
             remove = client.call(ApiKey.REMOVE_RAFT_VOTER, 0, {"cluster_id": "another", "voter_id": NODE, "voter_directory_id": bytes(16)})
             unregister_self = client.call(ApiKey.UNREGISTER_BROKER, 0, {"broker_id": NODE})
             unregister_other = client.call(ApiKey.UNREGISTER_BROKER, 0, {"broker_id": 7})
+            unregister_controller = client.call(ApiKey.UNREGISTER_CONTROLLER, 0, {"controller_id": NODE})
+            unregister_other_controller = client.call(ApiKey.UNREGISTER_CONTROLLER, 0, {"controller_id": 7})
             cluster = client.call(ApiKey.DESCRIBE_CLUSTER, 2, {"include_cluster_authorized_operations": False, "endpoint_type": 1,
                                                                "include_fenced_brokers": True})
         finally:
@@ -209,6 +211,10 @@ def test_the_kraft_facing_answers_of_a_single_static_voter() -> None:
         ErrorCode.UNSUPPORTED_VERSION, "Cluster doesn't support adding voter because the kraft.version feature is 0")
     assert remove["error_code"] == ErrorCode.INCONSISTENT_CLUSTER_ID
     assert (unregister_self["error_code"], unregister_other["error_code"]) == (ErrorCode.NONE, ErrorCode.BROKER_ID_NOT_REGISTERED)
+    # The active controller may not unregister itself; no other controller is registered.
+    assert (unregister_controller["error_code"], unregister_controller["error_message"]) == (
+        ErrorCode.INVALID_REQUEST, "Controller cannot unregister itself while it is active.")
+    assert unregister_other_controller["error_code"] == ErrorCode.CONTROLLER_ID_NOT_REGISTERED
     assert [b["is_fenced"] for b in cluster["brokers"]] == [False]
 
 

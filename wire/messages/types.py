@@ -2432,3 +2432,13 @@ class DeleteShareGroupOffsetsResponse(TypedDict):
     error_code: int
     error_message: str | None
     responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic]
+
+
+class UnregisterControllerRequest(TypedDict):
+    controller_id: int
+
+
+class UnregisterControllerResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None

@@ -1,0 +1,31 @@
+"""UnregisterController: Kafka removes a controller's registration, refusing to remove the
+active controller's own. Ottla's quorum is one controller, the node answering, always active:
+its own id is refused as Kafka 4.4 refuses it (INVALID_REQUEST), any other id is not
+registered (a single-node Kafka 4.4 answers both so, on its broker listener too)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.wire.messages.types import UnregisterControllerRequest, UnregisterControllerResponse
+
+API = ApiKey.UNREGISTER_CONTROLLER
+VERSIONS = (0, 0)
+
+
+def handle(context: RequestContext, header: RequestHeader, request: UnregisterControllerRequest) -> UnregisterControllerResponse:
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
+    controller_id = request["controller_id"]
+    if controller_id == context.node.node_id:
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST,
+                "error_message": "Controller cannot unregister itself while it is active."}
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.CONTROLLER_ID_NOT_REGISTERED,
+            "error_message": f"Controller ID {controller_id} is not currently registered."}
