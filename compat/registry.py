@@ -8,7 +8,7 @@ in-memory database. compat/java/registry unpacks it into `.cache/kafka/<version>
 
 `Registry(bootstrap, work_dir)` is the small API tests use: `start()` (waits until ready), `url`
 (the registry's root), `ccompat_url` (its Confluent-compatible API, for confluent-kafka's
-`SchemaRegistryClient`), `stop()`; a context manager does both.
+`SchemaRegistryClient`; `client()` makes one), `stop()`; a context manager does both.
 
 The scenario `schemas`: a registry on the broker; Avro, JSON Schema and Protobuf values produced
 through confluent-kafka's serializers, which register their schemas through the Confluent-compatible
@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
@@ -47,7 +47,16 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from compat import kafka
-from compat.streams import JavaProcess, Scenario, dynamic_topic_configs, read_topic, say, scenarios_main
+from compat.streams import (
+    JavaProcess,
+    Scenario,
+    build_java_module,
+    dynamic_topic_configs,
+    module_built,
+    read_topic,
+    say,
+    scenarios_main,
+)
 
 REGISTRY_DIR = kafka.CACHE / "registry"
 RUN_JAR = REGISTRY_DIR / "quarkus-run.jar"
@@ -89,16 +98,14 @@ Reading = _reading_message_class()
 
 
 def build() -> Path:
-    """Unpack the pinned registry into the cache; a no-op when done."""
-    from compat.streams import build_java_module
-
+    """Unpack the pinned registry into the cache; a no-op when done (its run jar there, its stamp current)."""
+    if not RUN_JAR.exists():
+        (REGISTRY_DIR / ".built").unlink(missing_ok=True)
     return build_java_module("registry")
 
 
 def is_built() -> bool:
-    from compat.streams import module_built
-
-    return module_built("registry")
+    return module_built("registry") and RUN_JAR.exists()
 
 
 def java_home() -> Path:
@@ -180,6 +187,11 @@ class Registry(JavaProcess):
                 raise TimeoutError(f"registry not ready in {timeout:.0f}s:\n{self.log_tail()}")
             time.sleep(0.5)
 
+    def client(self) -> SchemaRegistryClient:
+        """confluent-kafka's client of the Confluent-compatible API. With a timeout: a response the
+        registry loses (seen once, a 404 it logged as sent) fails the request, never hangs it."""
+        return SchemaRegistryClient({"url": self.ccompat_url, "timeout": 30})
+
     def _ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.management_port}/health/ready", timeout=5) as response:
@@ -205,10 +217,15 @@ def _readings() -> list[dict[str, Any]]:
 
 def _formats(client: SchemaRegistryClient) -> dict[str, tuple[Callable[[Any, SerializationContext], bytes | None],
                                                              Callable[[bytes, SerializationContext], Any]]]:
-    """Per format, a serializer of a reading (a dict) and a deserializer back to a dict."""
+    """Per format, a serializer of a reading (a dict) and a deserializer back to a dict.
+
+    The serializers name subjects `<topic>-value` without asking first: confluent-kafka 2.16's
+    default strategy looks the topic up in Confluent's associations API, which Apicurio answers 404.
+    """
+    naming = {"subject.name.strategy": topic_subject_name_strategy}
     protobuf_conf = {"use.deprecated.format": False}
-    avro_out, json_out = AvroSerializer(client, AVRO_SCHEMA), JSONSerializer(JSON_SCHEMA, client)
-    proto_out = ProtobufSerializer(Reading, client, protobuf_conf)
+    avro_out, json_out = AvroSerializer(client, AVRO_SCHEMA, conf=naming), JSONSerializer(JSON_SCHEMA, client, conf=naming)
+    proto_out = ProtobufSerializer(Reading, client, protobuf_conf | naming)
     avro_in, json_in = AvroDeserializer(client), JSONDeserializer(None, schema_registry_client=client)
     proto_in = ProtobufDeserializer(Reading, protobuf_conf)
     return {
@@ -245,7 +262,7 @@ def schemas(bootstrap: str, work_dir: Path, prefix: str = "registry", *, restart
     with Registry(bootstrap, work_dir, topic_prefix) as registry:
         progress(f"registry ready on {registry.url} in {time.monotonic() - began:.0f}s")
         problems += _check_topic_configs(bootstrap, registry)
-        client = SchemaRegistryClient({"url": registry.ccompat_url})
+        client = registry.client()
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
         for fmt, (serialize, _) in _formats(client).items():
             context = SerializationContext(topics[fmt], MessageField.VALUE)
@@ -271,7 +288,7 @@ def schemas(bootstrap: str, work_dir: Path, prefix: str = "registry", *, restart
     began = time.monotonic()
     with Registry(bootstrap, work_dir, topic_prefix, name="registry-restarted") as registry:
         progress(f"restarted registry ready in {time.monotonic() - began:.0f}s")
-        client = SchemaRegistryClient({"url": registry.ccompat_url})
+        client = registry.client()
         reloaded = {subject: client.get_latest_version(subject) for subject in client.get_subjects()}
         before = {subject: (v.schema_id, v.version) for subject, v in registered.items()}
         after = {subject: (v.schema_id, v.version) for subject, v in reloaded.items()}
