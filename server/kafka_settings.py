@@ -15,6 +15,7 @@ Kafka's documentation, first sentence).
 
 from __future__ import annotations
 
+from ottla.server.security.listeners import TLS_KEYS
 from ottla.storage.config import ConfigKey, ConfigType
 
 BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD = (
@@ -309,8 +310,9 @@ _ROWS: tuple[tuple[str, ConfigType, str | None, str, str], ...] = (
 )
 
 
-# Rows above that Ottla's group coordinators do read (BrokerConfig.value), with what their
-# documentation says in place of NO_EFFECT.
+# Rows above that Ottla does read (BrokerConfig.value): the group coordinators' and security's,
+# with what their documentation says in place of NO_EFFECT. The README's Security section lists
+# every security setting as accepted, accepted without effect, or refused.
 _CONSUMER_READ = "Read by Ottla's consumer group coordinator."
 _SHARE_READ = "Read by Ottla's share group coordinator."
 _GROUP_BOUND = "Bounds the per-group configs of the GROUP config resource."
@@ -327,6 +329,15 @@ ACTED_ON: dict[str, str] = {
         ("streams", "session.timeout.ms"), ("streams", "heartbeat.interval.ms"), ("streams", "assignment.interval.ms"),
     ) for bound in ("min", "max")), _GROUP_BOUND),
     "group.streams.max.standby.replicas": _GROUP_BOUND,
+    **dict.fromkeys(sorted(TLS_KEYS), "Read by Ottla's TLS listeners."),
+    **dict.fromkeys(("sasl.enabled.mechanisms", "connections.max.reauth.ms", "sasl.server.max.receive.size",
+                     *(f"sasl.oauthbearer.{name}" for name in ("jwks.endpoint.url", "jwks.endpoint.refresh.ms", "expected.audience",
+                                                               "expected.issuer", "sub.claim.name", "scope.claim.name", "clock.skew.seconds"))),
+                    "Read by Ottla's SASL authentication."),
+    "authorizer.class.name": "Read by Ottla: StandardAuthorizer's name turns ACLs on.",
+    **dict.fromkeys(("quota.window.num", "quota.window.size.seconds", "max.connection.creation.rate"), "Read by Ottla's client quotas."),
+    **dict.fromkeys(("delegation.token.secret.key", "delegation.token.expiry.time.ms", "delegation.token.max.lifetime.ms"),
+                    "Read by Ottla's delegation tokens."),
 }
 
 

@@ -171,20 +171,20 @@ def test_kafka_spellings_and_listeners_are_translated(tmp_path, caplog):
     properties = tmp_path / "server.properties"
     properties.write_text(
         "broker.id=4\nlog.dirs=/var/lib/kafka\nlisteners=PLAINTEXT://:9095\nadvertised.listeners=PLAINTEXT://kafka.example:9095\n"
-        "process.roles=broker\nsasl.enabled.mechanisms=PLAIN\n"
+        "process.roles=broker\nnum.network.threads=3\n"
     )
     with caplog.at_level(logging.WARNING, logger="ottla.config"):
         settings = load_properties(properties)
     assert settings == {
         "node.id": "4", "data.dir": "/var/lib/kafka", "listeners": "PLAINTEXT://:9095", "advertised.listeners": "PLAINTEXT://kafka.example:9095",
-        "process.roles": "broker", "sasl.enabled.mechanisms": "PLAIN",
+        "process.roles": "broker", "num.network.threads": "3",
     }
     config = BrokerConfig.from_settings(settings)
     assert (config.host, config.port) == ("0.0.0.0", 9095)
     [listener] = configured_listeners(config)
     assert (listener.name, listener.advertised_host, listener.advertised_port) == ("PLAINTEXT", "kafka.example", 9095)
     assert [r.getMessage() for r in caplog.records] == [
-        f"setting sasl.enabled.mechanisms from {properties} is accepted but has no effect on a single Ottla node"
+        f"setting num.network.threads from {properties} is accepted but has no effect on a single Ottla node"
     ]
 
 
