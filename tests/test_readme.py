@@ -40,3 +40,24 @@ def test_readme_examples_run(ottla_broker_fn, ottla_bootstrap, ottla_faults, ott
     for example in examples:
         names = example.__code__.co_varnames[: example.__code__.co_argcount]
         example(*(fixtures[name] for name in names))
+
+
+def _served_rows() -> dict[str, tuple[int, int]]:
+    """The "APIs served" table as API name -> (lowest, highest): a row naming several APIs gives
+    one range for all or one per API, in order."""
+    section = README.split("\n## APIs served\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for names, versions in re.findall(r"^\| ([A-Z][A-Za-z, ]+) \| ([0-9–, ]+?)(?: \(|\s*\|)", section, re.M):
+        apis = names.split(", ")
+        ranges = [tuple(int(v) for v in r.split("–")) for r in versions.strip().split(", ")]
+        for api, bounds in zip(apis, ranges * len(apis) if len(ranges) == 1 else ranges, strict=True):
+            rows[api] = (bounds[0], bounds[-1])
+    return rows
+
+
+def test_apis_served_table_matches_what_api_versions_advertises():
+    from ottla.server.handlers import SERVED
+    from ottla.wire.api import message_name
+
+    advertised = {message_name(api): versions for api, versions in SERVED.items()}
+    assert _served_rows() == advertised

@@ -1,8 +1,7 @@
 """The handler table: API key -> (handle, lowest, highest version served).
 
 Ranges start at 0 (as Kafka <= 3.9 did) because kafkajs ignores the broker's minimum,
-and reach Kafka 4.0's maxima so that clients which infer a release from the maxima
-(kafka-python) see one real release.
+and reach Kafka 4.4's maxima.
 
 The versions live here, apart from the handlers, so that ApiVersions advertises every API
 from the start while a handler's module (and the room behind it: share groups, SASL,
