@@ -318,7 +318,8 @@ _SHARE_READ = "Read by Ottla's share group coordinator."
 _GROUP_BOUND = "Bounds the per-group configs of the GROUP config resource."
 ACTED_ON: dict[str, str] = {
     **dict.fromkeys(("group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
-                     "group.consumer.assignors", "group.consumer.migration.policy"), _CONSUMER_READ),
+                     "group.consumer.assignors", "group.consumer.migration.policy", "group.consumer.assignment.interval.ms"),
+                    _CONSUMER_READ),
     **dict.fromkeys(("group.share.session.timeout.ms", "group.share.heartbeat.interval.ms", "group.share.max.size",
                      "group.share.record.lock.duration.ms", "group.share.delivery.count.limit", "group.share.partition.max.record.locks",
                      "group.share.max.share.sessions", "group.share.assignment.interval.ms"), _SHARE_READ),

@@ -3,7 +3,10 @@
 The rules pinned here are the protocol's: a partition is never held by two members at
 once (revoked before it is handed on), member epochs fence zombies, static members keep
 their assignment across a restart of the client, sessions and rebalances time out on the
-coordinator's timers, and the state is rebuilt from `__consumer_offsets` at load.
+coordinator's timers, and the state is rebuilt from `__consumer_offsets` at load. The
+sequence is Kafka 4.4's, read off the reference broker: a new group's first member gets
+epoch 2, the target assignment follows a change at most once per assignment interval, and
+an answer carries the member's partitions only when they changed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from ottla.wire.errors import ErrorCode
 from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
 
 SESSION_MS = 10_000
+# group.consumer.assignment.interval.ms's default: the least time between two target assignments.
+ASSIGNMENT_INTERVAL_S = 1.0
 
 
 class Harness:
@@ -55,8 +60,10 @@ class Harness:
         return result
 
     def converge(self, epochs: dict[str, int], rounds: int = 6) -> dict[str, int]:
-        """Heartbeat every member in turn until nobody's assignment or epoch moves."""
+        """Heartbeat every member in turn, an assignment interval apart, until nobody's
+        assignment or epoch moves."""
         for _ in range(rounds):
+            self.clock.advance(ASSIGNMENT_INTERVAL_S)
             for member_id in list(epochs):
                 result = self.beat(member_id, epochs[member_id])
                 assert result.error is ErrorCode.NONE, result
@@ -84,9 +91,12 @@ def test_a_lone_member_gets_every_partition_at_the_group_epoch() -> None:
     h = Harness()
     topic_id = h.topic("t", 4)
     result = h.beat("m1", 0)
-    assert result.error is ErrorCode.NONE and result.member_epoch == 1
+    # A new group is at epoch 1: the join bumps it to 2 and assigns at once.
+    assert result.error is ErrorCode.NONE and result.member_epoch == 2
     assert result.assignment == {topic_id: frozenset(range(4))}
     assert h.group().state is ConsumerGroupState.STABLE
+    # A heartbeat that changes nothing carries no assignment.
+    assert h.beat("m1", 2).assignment is None
 
 
 def test_a_second_member_gets_partitions_only_after_the_first_revokes_them() -> None:
@@ -94,23 +104,59 @@ def test_a_second_member_gets_partitions_only_after_the_first_revokes_them() -> 
     topic_id = h.topic("t", 4)
     h.beat("m1", 0)
     second = h.beat("m2", 0)
-    # m1 still owns everything: m2 joins at the new epoch with nothing yet.
+    # Within the assignment interval of m1's join the group epoch moves (3) but the target
+    # does not: m2 joins at the target's epoch (2) with nothing, and nobody moves.
     assert second.member_epoch == 2 and second.assignment == {}
+    assert (h.group().state, h.group().group_epoch, h.group().assignment_epoch) == (ConsumerGroupState.ASSIGNING, 3, 2)
+    assert h.beat("m1", 2, owned={topic_id: frozenset(range(4))}).assignment is None
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    # The first heartbeat after it computes the target at epoch 3: m1 is asked to give two
+    # partitions up and keeps its epoch until it does.
+    first = h.beat("m1", 2, owned={topic_id: frozenset(range(4))})
+    assert first.member_epoch == 2 and _count(first.assignment or {}) == 2
     assert h.group().state is ConsumerGroupState.RECONCILING
-    # m1 is asked to give two partitions up and keeps its epoch until it does.
-    first = h.beat("m1", 1, owned={topic_id: frozenset(range(4))})
-    assert first.member_epoch == 1 and _count(first.assignment or {}) == 2
     h.assert_no_partition_owned_twice()
     # Still reporting the revoked partitions: nothing changes.
-    again = h.beat("m1", 1, owned={topic_id: frozenset(range(4))})
-    assert again.member_epoch == 1
-    assert h.beat("m2", 2).assignment is None
-    # Revoked: m1 reaches epoch 2, and m2 then gets the freed partitions.
-    assert h.beat("m1", 1).member_epoch == 2
-    taken = h.beat("m2", 2)
+    again = h.beat("m1", 2, owned={topic_id: frozenset(range(4))})
+    assert again.member_epoch == 2
+    # m2 reaches epoch 3 with its partitions still held: the epoch alone is no assignment.
+    waiting = h.beat("m2", 2)
+    assert waiting.member_epoch == 3 and waiting.assignment is None
+    # Revoked: m1 reaches epoch 3 (its partitions as they were, so none sent), and m2 then
+    # gets the freed partitions.
+    revoked = h.beat("m1", 2)
+    assert revoked.member_epoch == 3 and revoked.assignment is None
+    taken = h.beat("m2", 3)
     assert _count(taken.assignment or {}) == 2
     h.assert_no_partition_owned_twice()
     assert h.group().state is ConsumerGroupState.STABLE
+
+
+def test_the_target_follows_changes_at_most_once_per_assignment_interval() -> None:
+    h = Harness()
+    topic_id = h.topic("t", 2)
+    h.beat("m1", 0)
+    h.beat("m1", -1)
+    # The last member gone, the empty target is at the new epoch and the next join is
+    # assigned at once, however soon it comes.
+    assert (h.group().state, h.group().group_epoch, h.group().assignment_epoch) == (ConsumerGroupState.EMPTY, 3, 3)
+    joined = h.beat("m2", 0)
+    assert joined.member_epoch == 4 and joined.assignment == {topic_id: frozenset({0, 1})}
+    # A join half an interval later waits; the first heartbeat a whole interval after the
+    # last assignment computes the next.
+    h.clock.advance(ASSIGNMENT_INTERVAL_S / 2)
+    assert h.beat("m3", 0).member_epoch == 4
+    h.clock.advance(ASSIGNMENT_INTERVAL_S / 4)
+    assert h.beat("m3", 4).member_epoch == 4
+    h.clock.advance(ASSIGNMENT_INTERVAL_S / 4)
+    assert h.beat("m3", 4).member_epoch == 5
+    # The interval survives a reload: it is the stored AssignmentTimestamp.
+    assert Harness(h.storage).group().assignment_timestamp_ms == h.group().assignment_timestamp_ms > 0
+    # A broker with the interval at 0 assigns at every change.
+    quick = Harness(assignment_interval_ms=0)
+    quick.topic("t", 2)
+    quick.beat("a", 0)
+    assert quick.beat("b", 0).member_epoch == 3
 
 
 def test_three_members_on_two_topics_share_every_partition_once() -> None:
@@ -138,26 +184,27 @@ def test_a_leaving_member_hands_its_partitions_to_the_others() -> None:
 def test_a_silent_member_is_removed_after_its_session_timeout() -> None:
     h = Harness()
     h.topic("t", 2)
-    h.beat("m1", 0)
+    epoch = h.beat("m1", 0).member_epoch
     h.clock.advance(SESSION_MS / 1000 - 1)
-    assert h.beat("m1", 1).error is ErrorCode.NONE  # a heartbeat re-arms the session
+    assert h.beat("m1", epoch).error is ErrorCode.NONE  # a heartbeat re-arms the session
     h.clock.advance(SESSION_MS / 1000 - 1)
     assert "m1" in h.group().members
     h.clock.advance(2)
     assert h.group().state is ConsumerGroupState.EMPTY
-    assert h.beat("m1", 1).error is ErrorCode.UNKNOWN_MEMBER_ID
+    assert h.beat("m1", epoch).error is ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def test_a_member_that_never_revokes_is_removed_after_its_rebalance_timeout() -> None:
     h = Harness()
     topic_id = h.topic("t", 2)
-    h.beat("m1", 0, rebalance_timeout_ms=5_000)
-    h.beat("m2", 0)
-    h.beat("m1", 1, owned={topic_id: frozenset({0, 1})})
+    epoch = h.beat("m1", 0, rebalance_timeout_ms=5_000).member_epoch
+    second = h.beat("m2", 0).member_epoch
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    assert _count(h.beat("m1", epoch, owned={topic_id: frozenset({0, 1})}).assignment or {}) == 1
     for _ in range(3):  # keeps its session alive, never its promise
         h.clock.advance(2)
-        h.beat("m1", 1, owned={topic_id: frozenset({0, 1})})
-        h.beat("m2", 2)
+        h.beat("m1", epoch, owned={topic_id: frozenset({0, 1})})
+        second = h.beat("m2", second).member_epoch
     assert "m1" not in h.group().members
 
 
@@ -177,12 +224,13 @@ def test_the_previous_epoch_is_accepted_when_the_bump_was_lost() -> None:
     topic_id = h.topic("t", 2)
     h.beat("m1", 0)
     h.beat("m2", 0)
-    h.beat("m1", 1, owned={topic_id: frozenset({0, 1})})
-    assert h.beat("m1", 1, owned=h.owned["m1"]).member_epoch == 2
-    # The answer with epoch 2 was lost: epoch 1 with a subset of the assignment is fine...
-    assert h.beat("m1", 1, owned=h.owned["m1"]).error is ErrorCode.NONE
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    h.beat("m1", 2, owned={topic_id: frozenset({0, 1})})
+    assert h.beat("m1", 2, owned=h.owned["m1"]).member_epoch == 3
+    # The answer with epoch 3 was lost: epoch 2 with a subset of the assignment is fine...
+    assert h.beat("m1", 2, owned=h.owned["m1"]).error is ErrorCode.NONE
     # ...but not when it claims partitions it no longer has.
-    assert h.beat("m1", 1, owned={topic_id: frozenset({0, 1})}).error is ErrorCode.FENCED_MEMBER_EPOCH
+    assert h.beat("m1", 2, owned={topic_id: frozenset({0, 1})}).error is ErrorCode.FENCED_MEMBER_EPOCH
 
 
 def test_unknown_members_and_bad_requests_get_kafkas_errors() -> None:
@@ -226,6 +274,7 @@ def test_regex_subscriptions_use_re2_and_pick_up_new_topics() -> None:
     result = h.beat("m1", 0, subscribed_topic_names=None, subscribed_topic_regex="orders-\\d+")
     assert result.assignment == {first: frozenset({0, 1})}
     second = h.topic("orders-2", 1)
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
     assert h.beat("m1", result.member_epoch).assignment == {first: frozenset({0, 1}), second: frozenset({0})}
 
 
@@ -249,6 +298,7 @@ def test_a_heartbeat_walks_the_topic_list_only_when_the_topics_changed() -> None
         result = h.beat("m1", result.member_epoch)
     assert storage.walks == walked
     second = h.topic("orders-2", 1)
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
     assert second in h.beat("m1", result.member_epoch).assignment
     assert storage.walks == walked + 1
 

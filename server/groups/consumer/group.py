@@ -2,9 +2,12 @@
 
 Bookkeeping as Kafka's ConsumerGroup.java and ConsumerGroupMember.java keep it, and
 CurrentAssignmentBuilder's reconciliation as a pure function (`reconcile`). Three epochs:
-the group epoch grows with every change of membership or subscription; the target
-assignment epoch is the group epoch the target assignment was computed at; each member's
-epoch reaches the target epoch once it owns nothing another member must get first.
+the group epoch grows with every change of membership or subscription (a new group starts at
+1, as Kafka's ModernGroup does, so its first member gets epoch 2); the target assignment
+epoch is the group epoch the target assignment was last computed at, which a heartbeat does
+at most once per `consumer.assignment.interval.ms` (KIP-1263: the group is "Assigning" in
+between); each member's epoch reaches the target epoch once it owns nothing another member
+must get first.
 
 Invariant (the point of incremental reconciliation): a partition is in at most one member's
 assigned-or-pending-revocation set, so no partition is owned twice; `partition_owner` is
@@ -82,8 +85,11 @@ class ConsumerMember:
 @dataclass(slots=True, eq=False)
 class ConsumerGroup:
     group_id: str
-    group_epoch: int = 0
+    group_epoch: int = 1
     assignment_epoch: int = 0
+    # Wall-clock ms of the last target assignment (the AssignmentTimestamp of Kafka 4.3+); 0 lets
+    # the next one be computed at once (a new group, or one its last member left).
+    assignment_timestamp_ms: int = 0
     state: ConsumerGroupState = ConsumerGroupState.EMPTY
     members: dict[str, ConsumerMember] = field(default_factory=dict)
     static_members: dict[str, str] = field(default_factory=dict)  # instance id -> member id

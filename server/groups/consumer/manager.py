@@ -4,8 +4,11 @@ One heartbeat does, in order (GroupMetadataManager.consumerGroupHeartbeat): vali
 request; find or create the group and the member (static members by instance id); fence a
 wrong member epoch; take the member's new subscription, bumping the group epoch when it or
 the subscribed topics changed; recompute the target assignment with the group's assignor
-when the group epoch is ahead of it; reconcile the member toward its target (`group.reconcile`);
-store every changed record in one batch before answering; arm the member's session timer.
+when the group epoch is ahead of it and `consumer.assignment.interval.ms` has passed since
+the last one (GroupMetadataManager.canComputeNextTargetAssignment); reconcile the member
+toward its target (`group.reconcile`); store every changed record in one batch before
+answering; arm the member's session timer. The answer carries the member's partitions when
+it joined, sent a full request, or its partitions changed, never for an epoch alone.
 
 Timers are on the runtime's clock: a member that stops heartbeating is removed after its
 session timeout, and one that does not revoke partitions within its rebalance timeout too.
@@ -58,6 +61,7 @@ class ConsumerGroupConfig:
 
     session_timeout_ms: int = 45000
     heartbeat_interval_ms: int = 5000
+    assignment_interval_ms: int = 1000
     max_size: int = 2**31 - 1
     assignors: tuple[str, ...] = assignors.ASSIGNORS
     # group.consumer.migration.policy: disabled, upgrade, downgrade or bidirectional (Kafka 4.4's default).
@@ -77,6 +81,7 @@ class ConsumerGroupConfig:
         own = {
             "group.consumer.session.timeout.ms": self.session_timeout_ms,
             "group.consumer.heartbeat.interval.ms": self.heartbeat_interval_ms,
+            "group.consumer.assignment.interval.ms": self.assignment_interval_ms,
             "group.consumer.max.size": self.max_size,
             "group.consumer.assignors": self.assignors,
             "group.consumer.migration.policy": self.migration_policy,
@@ -89,6 +94,7 @@ class ConsumerGroupConfig:
         return cls(
             session_timeout_ms=config.value("group.consumer.session.timeout.ms"),
             heartbeat_interval_ms=config.value("group.consumer.heartbeat.interval.ms"),
+            assignment_interval_ms=config.value("group.consumer.assignment.interval.ms"),
             max_size=config.value("group.consumer.max.size"),
             assignors=names or assignors.ASSIGNORS,
             migration_policy=str(config.value("group.consumer.migration.policy")).strip().lower(),
@@ -189,7 +195,7 @@ class ConsumerGroupManager:
         if kind == records.GROUP_METADATA:
             group.group_epoch = records.parse_group_metadata_value(value or b"")
         elif kind == records.TARGET_ASSIGNMENT_METADATA:
-            group.assignment_epoch = 0 if value is None else records.parse_target_assignment_metadata_value(value)
+            group.assignment_epoch, group.assignment_timestamp_ms = (0, 0) if value is None else records.parse_target_assignment_metadata_value(value)
         elif kind == records.TARGET_ASSIGNMENT_MEMBER:
             if value is None:
                 group.target.pop(key.member_id, None)
@@ -334,7 +340,7 @@ class ConsumerGroupManager:
             and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
             and request.owned is not None
         )
-        send = full or updated.assigned != previous.assigned or updated.member_epoch != previous.member_epoch
+        send = full or updated.assigned != previous.assigned
         return HeartbeatResult(
             ErrorCode.NONE,
             member_id=member.member_id,
@@ -383,7 +389,7 @@ class ConsumerGroupManager:
         if bump:
             staged.group_epoch += 1
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
-        if staged.group_epoch > staged.assignment_epoch:
+        if staged.group_epoch > staged.assignment_epoch and self._may_assign(staged, now):
             out += self._compute_target(staged, now)
         updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), owned, staged.partition_epoch)
         if updated != previous or write_current:
@@ -496,11 +502,18 @@ class ConsumerGroupManager:
         now = self.wall_clock_ms()
         out = [tombstone for member in members for tombstone in self._member_tombstones(group.group_id, member.member_id)]
         out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
+        emptied = len({m.member_id for m in members}) == len(group.members)
+        if emptied:
+            # Nobody left to assign to: the empty target is at the new epoch, and the next
+            # member to join is assigned at once (consumerGroupFenceMembers writes timestamp 0).
+            out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), records.target_assignment_metadata_value(group.group_epoch + 1, 0)))
         self.log.append(group.group_id, out, now)
         for member in members:
             self._cancel_timers(member)
             group.remove_member(member.member_id)
         group.group_epoch += 1
+        if emptied:
+            group.assignment_epoch, group.assignment_timestamp_ms = group.group_epoch, 0
         group.subscription_metadata = self._subscription_metadata(group)
         group.update_state()
 
@@ -589,8 +602,8 @@ class ConsumerGroupManager:
             return SyncResult(ErrorCode.ILLEGAL_GENERATION)
         if (protocol_type is not None and protocol_type != CONSUMER_PROTOCOL_TYPE) or (protocol_name is not None and protocol_name != classic.supported_protocols[0][0]):
             return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
-        if group.group_epoch > member.member_epoch and member.state is not MemberState.UNREVOKED_PARTITIONS:
-            # A new epoch began since its JoinGroup: it rejoins first (throwIfRebalanceInProgress).
+        if group.assignment_epoch > member.member_epoch and member.state is not MemberState.UNREVOKED_PARTITIONS:
+            # A new target was computed since its JoinGroup: it rejoins first (throwIfRebalanceInProgress).
             return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
         self.timers.cancel(member.rebalance_timer)
         member.rebalance_timer = None
@@ -601,7 +614,7 @@ class ConsumerGroupManager:
 
     def classic_heartbeat(self, group: ConsumerGroup, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
         """GroupMetadataManager.classicGroupHeartbeatToConsumerGroup: REBALANCE_IN_PROGRESS
-        when the group epoch moved past the member's, when it must revoke partitions, or when
+        when a target was computed past the member's epoch, when it must revoke partitions, or when
         the partitions it waits for are free; it then has its rebalance timeout to rejoin."""
         try:
             member = self._classic_member(group, member_id, instance_id)
@@ -611,7 +624,7 @@ class ConsumerGroupManager:
             return ErrorCode.ILLEGAL_GENERATION
         self._arm_session(group, member)
         if (
-            member.member_epoch < group.group_epoch
+            member.member_epoch < group.assignment_epoch
             or member.state is MemberState.UNREVOKED_PARTITIONS
             or (member.state is MemberState.UNRELEASED_PARTITIONS and not group.waiting_on_unreleased_partition(member))
         ):
@@ -801,7 +814,14 @@ class ConsumerGroupManager:
         out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), records.target_assignment_metadata_value(group.group_epoch, now_ms)))
         group.target = dict(target)
         group.assignment_epoch = group.group_epoch
+        group.assignment_timestamp_ms = now_ms
         return out
+
+    def _may_assign(self, group: ConsumerGroup, now_ms: int) -> bool:
+        """GroupMetadataManager.canComputeNextTargetAssignment: at once for a group never
+        assigned (or emptied), else once the assignment interval has passed since the last."""
+        interval_ms = int(self.group_config(group.group_id, "consumer.assignment.interval.ms"))
+        return group.assignment_timestamp_ms == 0 or interval_ms == 0 or now_ms >= group.assignment_timestamp_ms + interval_ms
 
     # --- timers ------------------------------------------------------------------
 

@@ -342,10 +342,22 @@ def target_assignment_metadata_value(assignment_epoch: int, timestamp_ms: int) -
     return writer.done(tagged=1)
 
 
-def parse_target_assignment_metadata_value(data: bytes | memoryview) -> int:
+def parse_target_assignment_metadata_value(data: bytes | memoryview) -> tuple[int, int]:
+    """(assignment epoch, AssignmentTimestamp); the timestamp is 0 when the record has none
+    (written before Kafka 4.3, or by a fence that emptied the group): the next target may
+    then be computed at once."""
     reader = _Reader(data)
     reader.value_version()
-    return reader.int32()
+    epoch = reader.int32()
+    timestamp_ms = 0
+    if reader.position < len(reader.data):
+        for _ in range(reader.uvarint()):
+            tag, size = reader.uvarint(), reader.uvarint()
+            if tag == 0 and size == 8:
+                timestamp_ms = reader.int64()
+            else:
+                reader._take(size)
+    return epoch, timestamp_ms
 
 
 def target_assignment_member_value(assignment: Assignment) -> bytes:
