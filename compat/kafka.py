@@ -108,8 +108,11 @@ def _java() -> str:
 # Kafka's tools that keep a JVM of their own rather than run in the shared tool server
 # (compat/java/toolserver). The verifiable clients and the replica verifier end by System.exit and
 # print their last events from hooks added to the Runtime, which only their own JVM's exit runs;
-# the perf tools' figures (compat/bench.py) are those of a fresh JVM, as an operator's run gives.
+# kafka-transactions never closes its Admin (its exit does), which would leave the server to be
+# retired after every run; the perf tools' figures (compat/bench.py) are those of a fresh JVM, as
+# an operator's run gives them.
 OWN_JVM_TOOLS = frozenset({
+    "org.apache.kafka.tools.TransactionsCommand",
     "org.apache.kafka.tools.VerifiableProducer",
     "org.apache.kafka.tools.VerifiableConsumer",
     "org.apache.kafka.tools.VerifiableShareConsumer",
@@ -222,12 +225,18 @@ def run_tool(tool: str, *args: str, input: str | None = None, timeout: float = 1
         return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
     server = _take_tool_server()
     try:
-        completed = server.run(cmd, main_class, list(args), input, timeout)
+        completed, leaked = server.run(cmd, main_class, list(args), input, timeout)
     except BaseException:
         server.close()
         raise
-    with _tool_servers_lock:
-        _idle_tool_servers.append(server)
+    if leaked:
+        # A client the tool never closed stays connected and retrying in that JVM; its own
+        # process would have ended it.
+        log.info("%s left %s running: retiring its tool server", main_class, ", ".join(leaked))
+        server.close()
+    else:
+        with _tool_servers_lock:
+            _idle_tool_servers.append(server)
     return completed
 
 
@@ -255,7 +264,9 @@ class _ToolServer:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def run(self, cmd: list[str], main_class: str, args: list[str], input: str | None, timeout: float) -> subprocess.CompletedProcess[str]:
+    def run(self, cmd: list[str], main_class: str, args: list[str], input: str | None,
+            timeout: float) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        """The tool's result as its own process would give it, and the Kafka client threads it left running."""
         assert self._proc.stdin is not None
         self._proc.stdin.write(json.dumps({"main": main_class, "args": args, "stdin": input}).encode() + b"\n")
         self._proc.stdin.flush()
@@ -270,7 +281,7 @@ class _ToolServer:
         reply = json.loads(line)
         # As subprocess.run(text=True) gives them: universal newlines.
         stdout, stderr = (reply[name].replace("\r\n", "\n").replace("\r", "\n") for name in ("stdout", "stderr"))
-        return subprocess.CompletedProcess(cmd, reply["exit"], stdout, stderr)
+        return subprocess.CompletedProcess(cmd, reply["exit"], stdout, stderr), reply["leaked"]
 
     def close(self) -> None:
         """End of input ends the server; one stuck in a tool is killed."""

@@ -19,10 +19,12 @@ import java.lang.reflect.Method;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import org.apache.kafka.common.utils.internals.KafkaThread;
 import org.apache.kafka.common.utils.internals.Exit;
 
 /**
@@ -31,8 +33,9 @@ import org.apache.kafka.common.utils.internals.Exit;
  *
  * <p>Protocol: one JSON request per line on stdin, {@code {"main": <class>, "args": [...],
  * "stdin": <text or null>}}; one JSON line on stdout per request, {@code {"exit": <code>,
- * "stdout": <text>, "stderr": <text>}}, the code and output the tool would give as a process of its
- * own. The tool's {@code System.in/out/err} are swapped for the request's; its
+ * "stdout": <text>, "stderr": <text>, "leaked": [<thread name>...]}}, the code and output the tool
+ * would give as a process of its own, and the Kafka client threads it left running (a client it
+ * never closed: its process's exit would end them, here the caller retires this JVM). The tool's {@code System.in/out/err} are swapped for the request's; its
  * {@code Exit.exit/halt} unwind the tool instead of ending the JVM; the shutdown hooks it adds
  * through {@code Exit.addShutdownHook} run when it ends, as they would at its JVM's exit. What a
  * thread prints after it called exit is dropped: in a process of its own it would never resume.
@@ -46,6 +49,8 @@ public final class ToolServer {
     private static final long HOOKS_TIMEOUT_MS = 30_000;
     /** How long the tool's thread may take to unwind after it exited. */
     private static final long UNWIND_TIMEOUT_MS = 5_000;
+    /** How long the Kafka client threads a tool started may take to end after it did. */
+    private static final long CLIENT_THREADS_GRACE_MS = 1_000;
 
     /** Thrown by the exit and halt procedures to unwind the tool that called them. */
     private static final class ToolExit extends Error {
@@ -110,6 +115,8 @@ public final class ToolServer {
         System.setIn(new ByteArrayInputStream(stdin.getBytes(charset)));
         System.setOut(toolOut);
         System.setErr(toolErr);
+        Set<Thread> before = new HashSet<>(Thread.getAllStackTraces().keySet());
+        List<String> leaked = new ArrayList<>();
         int code;
         try {
             Thread tool = new Thread(() -> exited.complete(invokeMain(mainClass, args)), "main");
@@ -117,6 +124,7 @@ public final class ToolServer {
             code = exited.join();
             runShutdownHooks();
             tool.join(UNWIND_TIMEOUT_MS);
+            leaked = clientThreadsLeft(before);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             code = 1;
@@ -131,6 +139,7 @@ public final class ToolServer {
         reply.put("exit", code);
         reply.put("stdout", out.toString(charset));
         reply.put("stderr", err.toString(charset));
+        leaked.forEach(reply.putArray("leaked")::add);
         return reply;
     }
 
@@ -155,6 +164,21 @@ public final class ToolServer {
                 sink.write(b, off, len);
             }
         }
+    }
+
+    /** Kafka client threads started since `before` and still alive after a grace period. */
+    private static List<String> clientThreadsLeft(Set<Thread> before) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + CLIENT_THREADS_GRACE_MS;
+        List<String> left = new ArrayList<>();
+        for (Thread thread : Thread.getAllStackTraces().keySet()) {
+            if (thread instanceof KafkaThread && !before.contains(thread)) {
+                thread.join(Math.max(1, deadline - System.currentTimeMillis()));
+                if (thread.isAlive()) {
+                    left.add(thread.getName());
+                }
+            }
+        }
+        return left;
     }
 
     /** The tool's main; 0 when it returns, 1 (reported as the JVM would) when it throws. */
