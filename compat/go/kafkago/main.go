@@ -99,7 +99,8 @@ func produceTo(ctx context.Context, client *kafka.Client, topic string, partitio
 	// kafka.Client sends one request and returns what the broker said: a retriable error (a
 	// fresh topic's leader not yet known, say) or a dropped connection (a leader that stopped)
 	// is retried here, as kafka-go's Writer would (error.go's isTemporary, isTransientNetworkError),
-	// for 10 s: the Transport finds a moved leader once its metadata is older than its 6 s TTL.
+	// for 30 s: the Transport finds a moved leader once it refreshes its metadata (a 6 s TTL),
+	// which on a loaded machine took over 10 s.
 	for attempt := 1; ; attempt++ {
 		// Each attempt builds its records afresh: a kafka.Bytes is a reader, empty once sent.
 		records := make([]kafka.Record, len(indexes))
@@ -116,7 +117,7 @@ func produceTo(ctx context.Context, client *kafka.Client, topic string, partitio
 		var kafkaErr kafka.Error
 		if err == nil {
 			return resp.BaseOffset, nil
-		} else if !(errors.As(err, &kafkaErr) && kafkaErr.Temporary() || transientNetworkError(err)) || attempt == 40 {
+		} else if !(errors.As(err, &kafkaErr) && kafkaErr.Temporary() || transientNetworkError(err)) || attempt == 120 {
 			return 0, err
 		}
 		time.Sleep(250 * time.Millisecond)
