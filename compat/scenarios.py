@@ -632,7 +632,6 @@ def _replicated_topic(client: Client, cluster: OttlaCluster, scenario: str, part
     """A topic on all three nodes with min.insync.replicas=2 (the cluster's defaults), made with
     kafka-python's admin client in this process; the topic and its partitions' leaders."""
     from kafka.admin import KafkaAdminClient, NewTopic
-
     from kafka.errors import KafkaError
 
     topic = _topic(client, scenario)
