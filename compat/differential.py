@@ -152,6 +152,11 @@ FIXED: list[tuple[str, str]] = [
     ("Share group assignment on join", "Ottla assigned a share group's partitions in the joining heartbeat (epoch 1); Kafka 4.4 "
      "starts a group at epoch 1, initializes the partitions' share state after the join (epoch 2, nothing assigned), bumps "
      "the epoch at the next heartbeat and assigns at most once per group.share.assignment.interval.ms"),
+    ("KIP-848 heartbeat sequence", "Ottla started a consumer group at epoch 0 (first member epoch 1 where Kafka 4.4 answers 2), "
+     "computed the target at every change where Kafka 4.4 does so at most once per group.consumer.assignment.interval.ms "
+     "(Assigning meanwhile), and re-sent a member's partitions when only its epoch moved"),
+    ("ConsumerGroupDescribe of a member revoking", "its assignment left out the partitions pending revocation, which "
+     "Kafka 4.4 lists until the member has given them up"),
     ("AlterShareGroupOffsets outside the log", "OFFSET_OUT_OF_RANGE for a start offset below the log start, where Kafka 4.4 "
      "takes any offset (negative and past the end too), describes it as given, and starts the next fetch at the log start"),
     ("DescribeProducers coordinator_epoch", "0 while a transaction was open and -1 otherwise, where Kafka reports the coordinator "
@@ -415,6 +420,77 @@ def _fetch_session_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         conn.close()
 
 
+def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
+    """A KIP-848 group step by step in raw ConsumerGroupHeartbeats, described after each
+    move: a first member, a second one within the assignment interval (1 s) and the first
+    heartbeats after it, the revocation and hand-over, a leave within the interval, the last
+    member leaving and a join into the emptied group; epochs, states and which partitions each
+    answer carried."""
+    topic = group = f"diff-cgh-walk-{tag}"
+    interval_s = 1.2  # past group.consumer.assignment.interval.ms, Kafka's default on both
+    conn = _Connection(bootstrap)
+    try:
+        conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+            {"name": topic, "num_partitions": 4, "replication_factor": 1, "assignments": [], "configs": []}]})
+        topic_id = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": topic, "topic_id": bytes(16)}]})["topics"][0]["topic_id"]
+        deadline = time.monotonic() + 60
+        while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"]
+               or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": group, "topics": []}], "require_stable": False})[
+                   "groups"][0]["error_code"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("consumer group walk: the group coordinator is not ready after 60 s")
+            time.sleep(0.2)
+        names = {name: f"{name}-{tag}" for name in ("m1", "m2", "m3")}
+        by_id = {member_id: name for name, member_id in names.items()}
+        epochs = dict.fromkeys(names, 0)
+        owned: dict[str, list[int]] = {}
+
+        def beat(name: str, epoch: int | None = None) -> tuple[Any, ...]:
+            sent = epochs[name] if epoch is None else epoch
+            joining = sent == 0
+            answer = conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
+                "group_id": group, "member_id": names[name], "member_epoch": sent, "instance_id": None, "rack_id": None,
+                "rebalance_timeout_ms": 30000 if joining else -1, "subscribed_topic_names": [topic] if joining else None,
+                "subscribed_topic_regex": None, "server_assignor": None,
+                "topic_partitions": [] if joining else [{"topic_id": topic_id, "partitions": owned.get(name, [])}]})
+            carried = answer["assignment"]
+            partitions = None if carried is None else sorted(p for t in carried["topic_partitions"] for p in t["partitions"])
+            if partitions is not None:
+                owned[name] = partitions
+            epochs[name] = answer["member_epoch"]
+            return answer["error_code"], answer["member_epoch"], partitions, answer["heartbeat_interval_ms"]
+
+        def described() -> tuple[Any, ...]:
+            found = conn.call(ApiKey.CONSUMER_GROUP_DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})[
+                "groups"][0]
+
+            def parts(assignment: dict[str, Any]) -> list[int]:
+                return sorted(p for t in assignment["topic_partitions"] for p in t["partitions"])
+
+            members = sorted((by_id.get(m["member_id"], "?"), m["member_epoch"], parts(m["assignment"]), parts(m["target_assignment"]))
+                             for m in found["members"])
+            return found["group_state"], found["group_epoch"], found["assignment_epoch"], members
+
+        steps: dict[str, Any] = {}
+        steps["m1 joins"] = beat("m1"), described()
+        steps["m2 joins within the interval"] = beat("m2"), described()
+        steps["m1 within the interval"] = beat("m1"), described()
+        time.sleep(interval_s)
+        steps["m1 after the interval, asked to revoke"] = beat("m1"), described()
+        steps["m2 while its partitions are held"] = beat("m2")
+        steps["m1 has revoked"] = beat("m1"), described()
+        steps["m2 takes the freed partitions"] = beat("m2"), described()
+        steps["m2 leaves within the interval"] = beat("m2", -1), described()
+        steps["m1 within the interval of the leave"] = beat("m1"), described()
+        time.sleep(interval_s)
+        steps["m1 after the interval"] = beat("m1"), described()
+        steps["m1 leaves, the group empty"] = beat("m1", -1), described()
+        steps["m3 joins the emptied group"] = beat("m3"), described()
+        return steps
+    finally:
+        conn.close()
+
+
 def _produce_record_errors(bootstrap: str, tag: str) -> dict[str, Any]:
     """Crafted Produce requests that LogValidator refuses record by record (KIP-467): records
     without keys on a compacted topic, timestamps outside message.timestamp.before/after.max.ms,
@@ -652,6 +728,7 @@ def scenarios() -> list[Scenario]:
                  "30 records in one committed transaction, read back read_committed"),
         Scenario("java-fetch-sessions", _java_fetch_sessions, _java_fetch_sessions.__doc__ or ""),
         Scenario("fetch-session-walk", _fetch_session_walk, _fetch_session_walk.__doc__ or ""),
+        Scenario("consumer-group-heartbeat-walk", _consumer_group_heartbeat_walk, _consumer_group_heartbeat_walk.__doc__ or ""),
         Scenario("produce-record-errors", _produce_record_errors, _produce_record_errors.__doc__ or ""),
         Scenario("transaction-v2-walk", _transaction_v2_walk, _transaction_v2_walk.__doc__ or ""),
     ]

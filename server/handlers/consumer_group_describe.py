@@ -111,13 +111,20 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
             "client_host": member.metadata.client_host,
             "subscribed_topic_names": list(member.metadata.subscribed_topic_names),
             "subscribed_topic_regex": member.metadata.subscribed_topic_regex,
-            "assignment": _named(storage, member.current.assigned),
+            "assignment": _named(storage, _held(member.current.assigned, member.current.pending_revocation)),
             "target_assignment": _named(storage, group.target.get(member.member_id, {})),
             "member_type": _CLASSIC_MEMBER if member.is_classic else _CONSUMER_MEMBER,
         }
         for member in group.members.values()
     ]
     return answer
+
+
+def _held(assigned: Assignment, pending_revocation: Assignment) -> Assignment:
+    """What the member still owns: Kafka 4.4 describes a member asked to revoke with the
+    partitions it has not yet given up (read off the reference broker mid-revocation)."""
+    return {topic_id: assigned.get(topic_id, frozenset()) | pending_revocation.get(topic_id, frozenset())
+            for topic_id in assigned.keys() | pending_revocation.keys()}
 
 
 def _named(storage: Storage, assignment: Assignment) -> ConsumerGroupDescribeResponseAssignment:
