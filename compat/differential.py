@@ -74,6 +74,8 @@ LEGITIMATE_OUTPUT: list[tuple[str, str, str]] = [
     (r"/127\.0\.0\.1", "/<host>", "member host as the coordinator saw it"),
     (r"\d+\.\d+\.\d+\.\d+:\d+ \(id:", "<bootstrap> (id:", "each broker listens on its own port"),
     (r"Cluster ?I[Dd]: +\S+", "ClusterId: <id>", "each broker generates its own cluster id"),
+    (r"(?m)^([ \t]*)\d+([ \t]+\d+[ \t]+-?\d+[ \t]+-?\d+[ \t]+\d+[ \t]+-?\d+[ \t]*)$", r"\1<producer-id>\2",
+     "kafka-transactions describe-producers rows: a producer id counts the ids the broker handed out before"),
     (r"\b1\d{12}\b", "<epoch-ms>", "wall-clock times in milliseconds"),
     (r"[ \t]+", " ", "column padding follows the widest cell"),
 ]
