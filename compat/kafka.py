@@ -123,19 +123,23 @@ OWN_JVM_TOOLS = frozenset({
 })
 
 
-# Modules of compat/java built by their own runners (compat/streams.py, compat/connect.py,
-# compat/registry.py), not by fetch(): an edit to them must not make the reference Kafka look unfetched.
-SEPARATELY_BUILT = frozenset({"streams", "connect", "registry"})
+def _built_modules() -> list[str]:
+    """The modules compat/java/pom.xml builds for fetch(); the other folders of compat/java
+    (Streams, Connect, the registry...) have runners of their own, so an edit to them, or a
+    new folder, must not make the reference Kafka look unfetched."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    return [m.text or "" for m in ET.parse(JAVA_PROJECT / "pom.xml").getroot().findall("m:modules/m:module", ns)]
 
 
 def _inputs_digest() -> str:
     """Everything the Maven build reads, so an edit to a pom or the driver triggers a rebuild."""
     h = hashlib.sha256()
-    for path in sorted(JAVA_PROJECT.rglob("*")):
-        parts = path.relative_to(JAVA_PROJECT).parts
-        if path.is_file() and "target" not in parts and parts[0] not in SEPARATELY_BUILT:
-            h.update(str(path.relative_to(JAVA_PROJECT)).encode())
-            h.update(path.read_bytes())
+    files = [JAVA_PROJECT / "pom.xml", LOG4J2_CONFIG]
+    for module in _built_modules():
+        files += [path for path in (JAVA_PROJECT / module).rglob("*") if path.is_file() and "target" not in path.parts]
+    for path in sorted(files):
+        h.update(str(path.relative_to(JAVA_PROJECT)).encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 
