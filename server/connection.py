@@ -112,6 +112,8 @@ class Connection(asyncio.BufferedProtocol):
             # Kafka's sasl.server.max.receive.size: the largest frame before authentication.
             self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))
         self._authentication_deadline: asyncio.TimerHandle | None = None
+        # Kafka's connection.failed.authentication.delay.ms: a failed login's close, pending.
+        self._failed_login_close: asyncio.TimerHandle | None = None
         # Answer what is in flight, then close (a SASL failure is answered before the close).
         self._closing = False
         self.transport: asyncio.Transport | None = None
@@ -171,6 +173,8 @@ class Connection(asyncio.BufferedProtocol):
         self.registry.release(self)
         if self._authentication_deadline is not None:
             self._authentication_deadline.cancel()
+        if self._failed_login_close is not None:
+            self._failed_login_close.cancel()
         for task in self.tasks:
             task.cancel()
         if self._sender is not None:
@@ -422,11 +426,20 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
         if self._closing and not pending and not outbox and self._sender is None and not self.closed and self.transport is not None:
-            log.info("closing connection from %s after its SASL authentication failed", self.peer)
-            self.closed = True
-            self.transport.close()  # after what is written: the client reads why
+            if self._failed_login_close is None:
+                delay_ms = self.services.config.value("connection.failed.authentication.delay.ms")
+                self._failed_login_close = asyncio.get_running_loop().call_later(delay_ms / 1000, self._close_after_failed_login)
             return
         self._resume()
+
+    def _close_after_failed_login(self) -> None:
+        """Close a connection whose SASL authentication failed, once its answer is written and
+        connection.failed.authentication.delay.ms has passed, as Kafka does: it slows a password
+        guesser, and a client reads why before the close."""
+        if not self.closed and self.transport is not None:
+            log.info("closing connection from %s after its SASL authentication failed", self.peer)
+            self.closed = True
+            self.transport.close()
 
     def _write_buffers(self, outbox: collections.deque[Any]) -> None:
         assert self.transport is not None

@@ -332,6 +332,7 @@ ACTED_ON: dict[str, str] = {
     "group.streams.max.standby.replicas": _GROUP_BOUND,
     **dict.fromkeys(sorted(TLS_KEYS), "Read by Ottla's TLS listeners."),
     **dict.fromkeys(("sasl.enabled.mechanisms", "connections.max.reauth.ms", "sasl.server.max.receive.size",
+                     "connection.failed.authentication.delay.ms",
                      *(f"sasl.oauthbearer.{name}" for name in ("jwks.endpoint.url", "jwks.endpoint.refresh.ms", "expected.audience",
                                                                "expected.issuer", "sub.claim.name", "scope.claim.name", "clock.skew.seconds"))),
                     "Read by Ottla's SASL authentication."),
