@@ -60,3 +60,46 @@ def test_without_a_cluster_the_cluster_columns_are_not_applicable(tmp_path: Path
     client = CLIENTS["kafka-python"]
     versions, results = run_matrix([client], sorted(CLUSTER_SCENARIOS), no_broker, tmp_path)  # type: ignore[arg-type]
     assert [(r.status, r.reason) for r in results] == [(NOT_APPLICABLE, NO_CLUSTER)] * len(CLUSTER_SCENARIOS)
+
+
+class _FakeCluster(OttlaCluster):
+    """A cluster that is never started: faults are numbered and, once set, have all fired."""
+
+    def add_fault(self, **fault: object) -> int:
+        self.faults_set = getattr(self, "faults_set", 0) + 1
+        return self.faults_set
+
+    def clear_faults(self) -> list[dict[str, object]]:
+        return []
+
+    @property
+    def bootstrap(self) -> str:
+        return "127.0.0.1:1"
+
+
+class _Reordering(Client):
+    """A client whose produce acks k0 after k3 on partition 0, where a retried batch landed."""
+
+    def run(self, *args: object, **kwargs: object) -> dict[str, object]:
+        order = [3, 0] + [i for i in range(1000) if i not in (0, 3)]
+        placed = {i: [f"k{i}", i % 3, 0] for i in range(1000)}
+        for partition in range(3):
+            for offset, i in enumerate(i for i in order if i % 3 == partition):
+                placed[i][2] = offset
+        if args[2] == "produce":
+            return {"produced": 1000, "delivered": list(placed.values())}
+        records = sorted([p, o, k, "v" + k[1:]] for k, p, o in placed.values())
+        return {"partitions": 3, "records": records}
+
+
+@pytest.mark.parametrize(("name", "passes"), [("confluent-kafka", True), ("kafka-python", False)])
+def test_a_retry_may_reorder_only_a_producer_without_idempotence(name: str, passes: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from compat import scenarios
+
+    monkeypatch.setattr(scenarios, "_replicated_topic", lambda *_: ("t", [1, 2, 3]))
+    client = _Reordering(name, (), lambda: "0")
+    if passes:
+        assert "a retry reordered records (partition 0): not idempotent" in (scenarios.cluster_retriable_faults(client, _FakeCluster(tmp_path)) or "")
+    else:
+        with pytest.raises(scenarios.ScenarioFailure, match="partition 0: records out of send order"):
+            scenarios.cluster_retriable_faults(client, _FakeCluster(tmp_path))
