@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from ottla.testing import ThreadedBroker, running_broker
+from unavailable import unavailable
 
 pytestmark = pytest.mark.external
 
@@ -35,9 +36,7 @@ PATIENCE_SECONDS = 30
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium and chromedriver are not installed (python -m compat.install installs them)")
-        pytest.skip("chromium and chromedriver are not installed")
+        unavailable("chromium and chromedriver are not installed (python -m compat.install installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from compat.clients import Client, NotInstalled
 from compat.harness import OttlaBroker
-
-
-def unavailable(why: str) -> NoReturn:
-    """What a test does when something it needs is not installed: fail under CI=true (a
-    broken install must not pass as green), skip with the reason elsewhere."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+from unavailable import unavailable
 
 
 def java_module_bootstrap(request: pytest.FixtureRequest, module: str) -> str:
