@@ -90,9 +90,9 @@ def install_native_drivers() -> None:
 
 def install_streams_and_connect() -> None:
     """Kafka Streams and Kafka Connect 4.4 from Maven Central, with our applications and connectors,
-    and the schema registry."""
-    _build_with("mvn", "Kafka Streams, Connect and the schema registry", "compat.streams", "compat.connect",
-                "compat.registry")
+    the schema registry, and MirrorMaker 2 (4.3.1: connect-mirror 4.4.0 is not on Maven Central)."""
+    _build_with("mvn", "Kafka Streams, Connect, the schema registry and MirrorMaker 2", "compat.streams",
+                "compat.connect", "compat.registry", "compat.mirror")
 
 
 def _build_with(tool: str, what: str, *modules: str) -> None:
