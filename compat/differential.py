@@ -426,15 +426,19 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     """A KIP-848 group step by step in raw ConsumerGroupHeartbeats, described after each
     move: a first member, a second one within the assignment interval (1 s) and the first
     heartbeats after it, the revocation and hand-over, a leave within the interval, the last
-    member leaving and a join into the emptied group; epochs, states and which partitions each
-    answer carried."""
+    member leaving and a join into the emptied group, which then subscribes to a second topic
+    and leaves it again; epochs, states and which partitions each answer carried."""
     topic = group = f"diff-cgh-walk-{tag}"
+    other = f"diff-cgh-other-{tag}"
     interval_s = 1.2  # past group.consumer.assignment.interval.ms, Kafka's default on both
     conn = _Connection(bootstrap)
     try:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
-            {"name": topic, "num_partitions": 4, "replication_factor": 1, "assignments": [], "configs": []}]})
-        topic_id = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": topic, "topic_id": bytes(16)}]})["topics"][0]["topic_id"]
+            {"name": name, "num_partitions": partitions, "replication_factor": 1, "assignments": [], "configs": []}
+            for name, partitions in ((topic, 4), (other, 2))]})
+        described_topics = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)} for name in (topic, other)]})
+        topic_ids = {t["name"]: t["topic_id"] for t in described_topics["topics"]}
+        short = {topic_ids[topic]: "walk", topic_ids[other]: "other"}
         deadline = time.monotonic() + 60
         while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"]
                or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": group, "topics": []}], "require_stable": False})[
@@ -445,30 +449,29 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         names = {name: f"{name}-{tag}" for name in ("m1", "m2", "m3")}
         by_id = {member_id: name for name, member_id in names.items()}
         epochs = dict.fromkeys(names, 0)
-        owned: dict[str, list[int]] = {}
+        owned: dict[str, list[tuple[str, int]]] = {}
 
-        def beat(name: str, epoch: int | None = None) -> tuple[Any, ...]:
+        def parts(assignment: dict[str, Any]) -> list[tuple[str, int]]:
+            return sorted((short.get(t["topic_id"], "?"), p) for t in assignment["topic_partitions"] for p in t["partitions"])
+
+        def beat(name: str, epoch: int | None = None, topics: list[str] | None = None) -> tuple[Any, ...]:
             sent = epochs[name] if epoch is None else epoch
             joining = sent == 0
+            held = [{"topic_id": topic_id, "partitions": [p for t, p in owned.get(name, []) if t == label]}
+                    for topic_id, label in short.items()]
             answer = conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
                 "group_id": group, "member_id": names[name], "member_epoch": sent, "instance_id": None, "rack_id": None,
-                "rebalance_timeout_ms": 30000 if joining else -1, "subscribed_topic_names": [topic] if joining else None,
-                "subscribed_topic_regex": None, "server_assignor": None,
-                "topic_partitions": [] if joining else [{"topic_id": topic_id, "partitions": owned.get(name, [])}]})
-            carried = answer["assignment"]
-            partitions = None if carried is None else sorted(p for t in carried["topic_partitions"] for p in t["partitions"])
-            if partitions is not None:
-                owned[name] = partitions
+                "rebalance_timeout_ms": 30000 if joining else -1, "subscribed_topic_names": [topic] if joining else topics,
+                "subscribed_topic_regex": None, "server_assignor": None, "topic_partitions": [] if joining else held})
+            carried = None if answer["assignment"] is None else parts(answer["assignment"])
+            if carried is not None:
+                owned[name] = carried
             epochs[name] = answer["member_epoch"]
-            return answer["error_code"], answer["member_epoch"], partitions, answer["heartbeat_interval_ms"]
+            return answer["error_code"], answer["member_epoch"], carried, answer["heartbeat_interval_ms"]
 
         def described() -> tuple[Any, ...]:
             found = conn.call(ApiKey.CONSUMER_GROUP_DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})[
                 "groups"][0]
-
-            def parts(assignment: dict[str, Any]) -> list[int]:
-                return sorted(p for t in assignment["topic_partitions"] for p in t["partitions"])
-
             members = sorted((by_id.get(m["member_id"], "?"), m["member_epoch"], parts(m["assignment"]), parts(m["target_assignment"]))
                              for m in found["members"])
             return found["group_state"], found["group_epoch"], found["assignment_epoch"], members
@@ -488,6 +491,11 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         steps["m1 after the interval"] = beat("m1"), described()
         steps["m1 leaves, the group empty"] = beat("m1", -1), described()
         steps["m3 joins the emptied group"] = beat("m3"), described()
+        steps["m3 subscribes to a second topic within the interval"] = beat("m3", topics=[topic, other]), described()
+        time.sleep(interval_s)
+        steps["m3 after the interval"] = beat("m3"), described()
+        steps["m3 leaves the second topic within the interval"] = beat("m3", topics=[topic]), described()
+        steps["m3 has given it up"] = beat("m3"), described()
         return steps
     finally:
         conn.close()

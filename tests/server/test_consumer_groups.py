@@ -159,6 +159,26 @@ def test_the_target_follows_changes_at_most_once_per_assignment_interval() -> No
     assert quick.beat("b", 0).member_epoch == 3
 
 
+def test_a_topic_left_is_revoked_at_once_and_one_joined_waits_for_the_next_target() -> None:
+    """The target lags a subscription change by up to an assignment interval; meanwhile, as in
+    Kafka 4.4 (read off the reference broker), the member gives up the topics it left at its
+    own epoch, and gets the topics it (re)joined only with the next target."""
+    h = Harness()
+    a, b = h.topic("a", 2), h.topic("b", 2)
+    joined = h.beat("m1", 0, subscribed_topic_names=("a", "b"))
+    assert joined.assignment == {a: frozenset({0, 1}), b: frozenset({0, 1})}
+    narrowed = h.beat("m1", 2, subscribed_topic_names=("a",))
+    assert (narrowed.member_epoch, narrowed.assignment) == (2, {a: frozenset({0, 1})})
+    member = h.group().members["m1"]
+    assert member.current.pending_revocation == {b: frozenset({0, 1})} and h.group().state is ConsumerGroupState.ASSIGNING
+    assert h.beat("m1", 2).assignment is None  # b reported gone
+    assert h.group().members["m1"].current.pending_revocation == {}
+    assert h.beat("m1", 2, subscribed_topic_names=("a", "b")).assignment is None
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    again = h.beat("m1", 2)
+    assert (again.member_epoch, again.assignment) == (4, {a: frozenset({0, 1}), b: frozenset({0, 1})})
+
+
 def test_three_members_on_two_topics_share_every_partition_once() -> None:
     h = Harness()
     a, b = h.topic("t", 7), h.topic("u", 5)

@@ -16,7 +16,7 @@ that map, and a member is handed a partition only once no other member holds it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 from typing import Any
 
@@ -189,22 +189,52 @@ class ConsumerGroup:
 
 
 def reconcile(
-    member: ConsumerMember, target_epoch: int, target: Assignment, owned: Assignment | None, partition_epoch: Any
+    member: ConsumerMember,
+    target_epoch: int,
+    target: Assignment,
+    owned: Assignment | None,
+    partition_epoch: Any,
+    subscribed: frozenset[bytes] | None = None,
+    subscription_changed: bool = False,
 ) -> CurrentAssignment:
     """CurrentAssignmentBuilder.build: the member's next current assignment toward `target`.
 
     `owned` is what the member says it owns (None when its heartbeat did not say);
-    `partition_epoch(topic_id, partition)` is -1 when no member holds the partition.
+    `partition_epoch(topic_id, partition)` is -1 when no member holds the partition;
+    `subscribed` the ids of the topics the member subscribes to now (None: all of the target's).
     A member that must give partitions up keeps its epoch until it reports them gone
     (UNREVOKED_PARTITIONS); then it moves to the target epoch and takes every target
-    partition that is free, waiting for the rest (UNRELEASED_PARTITIONS)."""
+    partition that is free, waiting for the rest (UNRELEASED_PARTITIONS). Since the target
+    may lag the subscriptions by an assignment interval (KIP-1263), only the target's
+    subscribed topics count, and a member whose subscription changed gives up the topics it
+    left at once, at its own epoch."""
+    if subscribed is not None:
+        target = {topic_id: partitions for topic_id, partitions in target.items() if topic_id in subscribed}
     current = member.current
     state = member.state
     if state is MemberState.STABLE and current.member_epoch == target_epoch:
-        return current
+        return _drop_unsubscribed(current, subscribed, owned) if subscription_changed else current
     if state is MemberState.UNREVOKED_PARTITIONS and (owned is None or _owns_any(owned, current.pending_revocation)):
-        return current
+        return _drop_unsubscribed(current, subscribed, owned) if subscription_changed else current
     return _next_assignment(member, target_epoch, target, owned, partition_epoch)
+
+
+def _drop_unsubscribed(current: CurrentAssignment, subscribed: frozenset[bytes] | None, owned: Assignment | None) -> CurrentAssignment:
+    """CurrentAssignmentBuilder.updateCurrentAssignment: the partitions of topics the member
+    no longer subscribes to are revoked at its current epoch (or simply dropped when it no
+    longer owns them)."""
+    if subscribed is None:
+        return current
+    kept = {topic_id: partitions for topic_id, partitions in current.assigned.items() if topic_id in subscribed}
+    if kept == current.assigned:
+        return current
+    revoking = dict(current.pending_revocation)
+    for topic_id, partitions in current.assigned.items():
+        if topic_id not in subscribed:
+            revoking[topic_id] = revoking.get(topic_id, frozenset()) | partitions
+    if owned is None or _owns_any(owned, revoking):
+        return CurrentAssignment(current.member_epoch, current.member_epoch, MemberState.UNREVOKED_PARTITIONS, kept, revoking)
+    return replace(current, previous_member_epoch=current.member_epoch, assigned=kept)
 
 
 def _next_assignment(member: ConsumerMember, target_epoch: int, target: Assignment, owned: Assignment | None, partition_epoch: Any) -> CurrentAssignment:

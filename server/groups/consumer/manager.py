@@ -367,6 +367,7 @@ class ConsumerGroupManager:
         them. Returns the group as kept, and the member's previous and new current assignment."""
         is_new = replaced is None and member.member_id not in group.members
         bump = is_new or _subscription(metadata) != _subscription(member.metadata)
+        subscription_changed = _topics_wanted(metadata) != _topics_wanted(member.metadata)
         staged = self._stage(group)  # changes are applied to a copy, kept only once stored
         if replaced is not None:
             # The static member's new id takes over the old one's assignment as it is.
@@ -391,7 +392,8 @@ class ConsumerGroupManager:
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
         if staged.group_epoch > staged.assignment_epoch and self._may_assign(staged, now):
             out += self._compute_target(staged, now)
-        updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), owned, staged.partition_epoch)
+        subscribed = frozenset(staged.subscription_metadata[t][0] for t in self._member_topics(staged, member) if t in staged.subscription_metadata)
+        updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), owned, staged.partition_epoch, subscribed, subscription_changed)
         if updated != previous or write_current:
             out.append((records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(updated)))
         staged.set_current(member, updated)
@@ -907,6 +909,10 @@ class ConsumerGroupManager:
             self._cancel_timers(member)
         group.state = ConsumerGroupState.DEAD
         self.groups.pop(group.group_id, None)
+
+
+def _topics_wanted(metadata: MemberMetadata) -> tuple[object, ...]:
+    return tuple(sorted(metadata.subscribed_topic_names)), metadata.subscribed_topic_regex
 
 
 def _subscription(metadata: MemberMetadata) -> tuple[object, ...]:
