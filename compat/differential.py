@@ -436,10 +436,19 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
             {"name": name, "num_partitions": partitions, "replication_factor": 1, "assignments": [], "configs": []}
             for name, partitions in ((topic, 4), (other, 2))]})
-        described_topics = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)} for name in (topic, other)]})
+        # Kafka's group coordinator sees a new topic once its metadata is published: a join
+        # before that is assigned nothing. Wait until every partition has its leader.
+        deadline = time.monotonic() + 60
+        while True:
+            described_topics = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)} for name in (topic, other)]})
+            if all(not t["error_code"] and len(t["partitions"]) == (4 if t["name"] == topic else 2)
+                   and all(p["leader_id"] >= 0 for p in t["partitions"]) for t in described_topics["topics"]):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("consumer group walk: the topics have no leaders after 60 s")
+            time.sleep(0.1)
         topic_ids = {t["name"]: t["topic_id"] for t in described_topics["topics"]}
         short = {topic_ids[topic]: "walk", topic_ids[other]: "other"}
-        deadline = time.monotonic() + 60
         while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"]
                or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": group, "topics": []}], "require_stable": False})[
                    "groups"][0]["error_code"]):
