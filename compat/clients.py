@@ -210,6 +210,17 @@ CLIENTS: dict[str, Client] = {
                   "producer and no group.instance.id (static membership).",
         ),
         Client(
+            "franz-go", _native_driver("franz-go"), _native("franz-go"),
+            notes="twmb/franz-go through compat/go/franz: kgo for producing and consuming, kadm for the admin API, "
+                  "at the release whose own suite compat.suite_franz_go runs. Stock producer defaults: idempotent, "
+                  "acks=all, murmur2 key partitioner; records time out after 3/4 of the action's timeout, so a "
+                  "failure names kgo's last error. Group members use kgo's default cooperative-sticky balancer (its incremental "
+                  "assignments are summed into the whole one), BlockRebalanceOnPoll and CommitRecords after each "
+                  "batch; with group.protocol=consumer, ServerSideBalancer (KIP-848, the broker's uniform "
+                  "assignor), and the member fails if kgo fell back to the classic protocol. ctp is kgo's "
+                  "GroupTransactSession.",
+        ),
+        Client(
             "rskafka", _native_driver("rskafka"), _native("rskafka"),
             notes="influxdata/rskafka (pure Rust; its lz4 and zstd codecs bind the C libraries) through "
                   "compat/rust. A minimal client: no partitioner (the driver places keys by the Java client's "

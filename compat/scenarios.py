@@ -133,7 +133,8 @@ GROUP_PARTITIONS = 4
 GROUP_RECORDS = 400
 ALL_PARTITIONS = list(range(GROUP_PARTITIONS))
 # Clients with a `member` driver action; kcat has none.
-GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java", "@platformatic/kafka", "sarama", "kafka-go"})
+GROUP_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "java", "@platformatic/kafka", "sarama", "kafka-go",
+                           "franz-go"})
 
 Position = tuple[int, int]  # (partition, offset): a record's identity, whatever its key
 
@@ -290,7 +291,7 @@ def group_static_membership(client: Client, target: Target, protocol: str = "cla
 
 
 # Clients whose member driver takes --group-protocol consumer (KIP-848).
-CONSUMER_PROTOCOL_CLIENTS = frozenset({"confluent-kafka", "java"})
+CONSUMER_PROTOCOL_CLIENTS = frozenset({"confluent-kafka", "java", "franz-go"})
 
 
 # Both brokers run the consumer-protocol rows with the classic rows' 6 s session and sub-second
@@ -322,7 +323,8 @@ def _consumer_protocol(scenario: Callable[..., None]) -> Callable[[Client, Targe
     return variant
 
 
-ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama"})
+ADMIN_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama",
+                           "franz-go"})
 KCAT_PARTITIONS = 2
 
 
@@ -372,7 +374,8 @@ def admin(client: Client, target: Target) -> None:
 # --- producer guarantees (issue 5) ---------------------------------------------------------
 
 # Clients with the idempotent, transactions, ctp and codecs driver actions.
-PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "java", "sarama"})
+PRODUCER_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "java", "sarama",
+                              "franz-go"})
 # What a client's API lacks, by scenario (or scenario prefix): the matrix shows the reason.
 LACKS: dict[str, dict[str, str]] = {
     "kafka-python": {
@@ -390,6 +393,14 @@ LACKS: dict[str, dict[str, str]] = {
         "cluster-leader-stop": "@platformatic/kafka 1.35 retries a produce whose connection dropped on the same "
                                "leader, from its cached metadata (producer.js refreshes it only on a stale-metadata "
                                "error code), and never reaches the new leader: the produce hangs",
+    },
+    "franz-go": {
+        "group-static-membership-consumer-protocol":
+            "franz-go 1.22.3 leaves a KIP-848 group as a static member (member epoch -2) without its InstanceId "
+            "(kgo's leave848), which Kafka 4.4 refuses with INVALID_REQUEST (InstanceId can't be null): the instance "
+            "id stays held and the restarted member is refused UNRELEASED_INSTANCE_ID, against Kafka 4.4 too",
+        "wrong-password": "franz-go 1.22.3 retries a refused SASL login (its metadata loads) until the record's delivery "
+                          "timeout and only then names SASL_AUTHENTICATION_FAILED, against Kafka 4.4 too: not prompt",
     },
     "rskafka": {
         "group-": "rskafka has no consumer groups",
@@ -515,7 +526,7 @@ def codecs(client: Client, target: Target) -> None:
 
 # Clients whose driver takes --security; the others say so in the matrix.
 SECURITY_CLIENTS = frozenset({"kafka-python", "aiokafka", "confluent-kafka", "kafkajs", "@platformatic/kafka", "kcat", "java", "sarama", "kafka-go",
-                              "rskafka"})
+                              "rskafka", "franz-go"})
 SECURITY_RECORDS = 100
 SECURITY_TIMEOUT = 20.0  # a refused client must say so well within this; more is a hang
 # What a client calls the broker's refusal: exception names (TopicAuthorizationFailedError,

@@ -19,7 +19,7 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
     member   a consumer-group member of --group (static with --instance-id) subscribed to T, with
              session.timeout.ms --session-timeout-ms and heartbeats every second, reading from the
              earliest offset and committing after each batch. With --group-protocol consumer
-             (KIP-848; confluent-kafka and java only) it joins with group.protocol=consumer instead,
+             (KIP-848; confluent-kafka, java and franz-go) it joins with group.protocol=consumer instead,
              its session timeout and heartbeat interval then the broker's group configs.
              It streams JSON lines on stdout:
                {"event": "assigned", "partitions": [P, ...]}   its whole assignment, after each rebalance

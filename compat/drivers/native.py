@@ -1,8 +1,9 @@
 """`python -m compat.drivers.native --build`: the matrix's compiled drivers, Go and Rust.
 
-The Go drivers (IBM/sarama, segmentio/kafka-go) are one module, compat/go, whose go.mod/go.sum
-pin the clients; they are built with the Go toolchain into `.cache/go/drivers/`, the modules
-fetched from the Go module proxy into `.cache/go/mod` as for franz-go's suite. The rskafka driver
+The Go drivers (IBM/sarama, segmentio/kafka-go, twmb/franz-go) are one module, compat/go, whose
+go.mod/go.sum pin the clients (franz-go at the release of its own suite, compat/suites/franz_go);
+they are built with the Go toolchain into `.cache/go/drivers/`, the modules fetched from the Go
+module proxy into `.cache/go/mod` as for franz-go's suite. The rskafka driver
 is the crate compat/rust, pinned by its Cargo.lock and built by cargo into `.cache/rust-drivers`.
 A build is a no-op while the binary is newer than every file it is built from, so
 `python -m compat.install` is quick once it has run.
@@ -68,7 +69,8 @@ class NativeDriver:
     def version(self) -> str:
         """The client's version as the pins say it (go.mod, Cargo.lock)."""
         if self.toolchain == "go":
-            module = {"sarama": "github.com/IBM/sarama", "kafkago": "github.com/segmentio/kafka-go"}[self.package]
+            module = {"sarama": "github.com/IBM/sarama", "kafkago": "github.com/segmentio/kafka-go",
+                      "franz": "github.com/twmb/franz-go"}[self.package]
             match = re.search(rf"^(?:require )?\s*{re.escape(module)} (v\S+)", (GO_MODULE / "go.mod").read_text(), re.M)
         else:
             match = re.search(r'name = "rskafka"\nversion = "([^"]+)"', (RUST_CRATE / "Cargo.lock").read_text())
@@ -84,8 +86,9 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 SARAMA = NativeDriver("sarama", "go", "sarama")
 KAFKA_GO = NativeDriver("kafka-go", "go", "kafkago")
+FRANZ_GO = NativeDriver("franz-go", "go", "franz")
 RSKAFKA = NativeDriver("rskafka", "cargo", "rskafka-driver")
-DRIVERS = (SARAMA, KAFKA_GO, RSKAFKA)
+DRIVERS = (SARAMA, KAFKA_GO, FRANZ_GO, RSKAFKA)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ type Args struct {
 	Group            string
 	InstanceID       string
 	SessionTimeoutMs int
+	GroupProtocol    string      // "classic", or "consumer" (KIP-848) where the driver offers it
 	Security         *Security   // nil: PLAINTEXT
 	TLS              *tls.Config // from Security, when its protocol is SSL or SASL_SSL
 }
@@ -113,6 +114,7 @@ func parse() *Args {
 	flag.StringVar(&a.Group, "group", "", "group")
 	flag.StringVar(&a.InstanceID, "instance-id", "", "group.instance.id")
 	flag.IntVar(&a.SessionTimeoutMs, "session-timeout-ms", 6000, "session timeout")
+	flag.StringVar(&a.GroupProtocol, "group-protocol", "classic", "group.protocol: classic or consumer")
 	security := flag.String("security", "", "a Security as JSON; absent: PLAINTEXT")
 	flag.Parse()
 	a.Timeout = time.Duration(timeout * float64(time.Second))
