@@ -622,11 +622,11 @@ RETRIABLE_FAULTS = (
     ("produce", "NOT_LEADER_OR_FOLLOWER"), ("produce", "NOT_ENOUGH_REPLICAS"), ("produce", "REQUEST_TIMED_OUT"),
     ("fetch", "NOT_LEADER_OR_FOLLOWER"), ("fetch", "UNKNOWN_TOPIC_OR_PARTITION"),
 )
-# Clients whose `produce` action is idempotent (the stock defaults of kafka-python and the Java
-# client, clients.py): only these keep each partition's order through a retried batch; the
-# others have several requests in flight and no sequence numbers, so Kafka lets a retry land
-# after a later batch, and the cell says so when it did.
-IDEMPOTENT_PRODUCE = frozenset({"kafka-python", "java"})
+# Clients whose `produce` action is idempotent (the stock defaults of kafka-python, the Java
+# client and franz-go, clients.py): only these keep each partition's order through a retried
+# batch; the others have several requests in flight and no sequence numbers, so Kafka lets a
+# retry land after a later batch, and the cell says so when it did.
+IDEMPOTENT_PRODUCE = frozenset({"kafka-python", "java", "franz-go"})
 REORDERED = "out of send order"
 # Retriable errors a client gives up on at once, by client: not set for it, and the cell says so.
 NOT_RETRIED: dict[str, dict[tuple[str, str], str]] = {
