@@ -2,8 +2,8 @@
 // consuming, kadm for the admin API.
 //
 // kgo negotiates request versions (ApiVersions) and its producer is idempotent by default
-// (acks=all), so every produce exercises InitProducerId. Every action runs under one context
-// that ends at --timeout: kgo retries retriable errors until its context ends.
+// (acks=all), so every produce exercises InitProducerId. Every action runs under a context that
+// ends at --timeout, and kgo retries retriable errors until a record times out (options).
 package main
 
 import (
