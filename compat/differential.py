@@ -74,7 +74,7 @@ LEGITIMATE_OUTPUT: list[tuple[str, str, str]] = [
     (r"/127\.0\.0\.1", "/<host>", "member host as the coordinator saw it"),
     (r"\d+\.\d+\.\d+\.\d+:\d+ \(id:", "<bootstrap> (id:", "each broker listens on its own port"),
     (r"Cluster ?I[Dd]: +\S+", "ClusterId: <id>", "each broker generates its own cluster id"),
-    (r"(?m)^([ \t]*)\d+([ \t]+\d+[ \t]+-?\d+[ \t]+-?\d+[ \t]+\d+[ \t]+-?\d+[ \t]*)$", r"\1<producer-id>\2",
+    (r"(?m)^([ \t]*)\d+((?:[ \t]+-?\d+){4}[ \t]+(?:-?\d+|None)[ \t]*)$", r"\1<producer-id>\2",
      "kafka-transactions describe-producers rows: a producer id counts the ids the broker handed out before"),
     (r"\b1\d{12}\b", "<epoch-ms>", "wall-clock times in milliseconds"),
     (r"[ \t]+", " ", "column padding follows the widest cell"),
@@ -102,7 +102,8 @@ DEVIATIONS: list[Deviation] = [
               "so kafka-topics lists it among a topic's non-default configs and the cluster defaults list it; Ottla "
               "has no ELR and sets no dynamic broker config of its own"),
     Deviation("Ottla's own broker settings", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(host|port|data\.dir|"
-              r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms|http\.host|http\.port)\]$",
+              r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms|http\.host|http\.port|"
+              r"console\.schema\.registry\.url)\]$",
               "the broker resource lists Ottla's own settings beside Kafka's, as Kafka lists any setting its "
               "server.properties gives"),
     Deviation("listener and directory", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(listeners|advertised\.listeners|"

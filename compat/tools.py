@@ -9,7 +9,7 @@ compares the outputs.
     python -m compat.tools --run RUN.json     # every step on a fresh `ottla serve` and a reference Kafka
     python -m compat.tools --table RUN.json   # the tool x step table of a saved run, as Markdown
 
-tests/integration/test_kafka_tools.py saves its run the same way when OTTLA_TOOLS_RUN names a file.
+tests/integration/test_kafka_tools.py saves its run the same way when COMPAT_TOOLS_RUN names a file.
 """
 
 from __future__ import annotations

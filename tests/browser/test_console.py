@@ -1,7 +1,7 @@
 """The web console in a real headless Chromium (Debian's, driven by Selenium through Debian's
 chromedriver): what a developer clicks, against a broker that real clients produce to and
 consume from. Screenshots of each step go to pytest's tmp path (the test's artifacts); with
-OTTLA_SCREENSHOTS=DIR they are also written there, which is how the README's are made.
+COMPAT_SCREENSHOTS=DIR they are also written there, which is how the README's are made.
 
 Selenium rather than Playwright: Debian ships chromedriver built from the same source as its
 chromium, so the pair always match; Playwright drives only the browser builds it downloads
@@ -101,7 +101,7 @@ class Console:
         path = directory / f"{name}.png"
         self.driver.save_screenshot(str(path))
         self.shots.append(path)
-        published = os.environ.get("OTTLA_SCREENSHOTS")
+        published = os.environ.get("COMPAT_SCREENSHOTS")
         if published:
             shutil.copyfile(path, Path(published) / path.name)
 

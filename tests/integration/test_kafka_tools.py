@@ -29,8 +29,8 @@ def tool_runs(tmp_path_factory: pytest.TempPathFactory, reference_kafka: str) ->
         runs = [pool.submit(run_tools, Names(bootstrap, f"tools-{tag}", f"tools-{tag}"))
                 for bootstrap in (ottla.bootstrap, reference_kafka)]
         results = runs[0].result(), runs[1].result()
-        if os.environ.get("OTTLA_TOOLS_RUN"):  # for `python -m compat.tools --table`
-            save_run(Path(os.environ["OTTLA_TOOLS_RUN"]), *results)
+        if os.environ.get("COMPAT_TOOLS_RUN"):  # for `python -m compat.tools --table`
+            save_run(Path(os.environ["COMPAT_TOOLS_RUN"]), *results)
         yield results
 
 
