@@ -21,7 +21,10 @@ def _serve(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen, int]:
         text=True,
     )
     line = process.stderr.readline()
-    assert line.startswith("ottla ready"), line
+    if not line.startswith("ottla ready"):
+        process.kill()  # a broker that printed something else first must not outlive the test
+        process.wait()
+        raise AssertionError(f"ottla serve did not start: {line!r}")
     threading.Thread(target=process.stderr.read, daemon=True).start()
     return process, int(line.split()[2].rsplit(":", 1)[1])
 
