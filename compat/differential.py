@@ -442,7 +442,10 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     heartbeats after it, the revocation and hand-over, a leave within the interval, the last
     member leaving and a join into the emptied group, which then subscribes to a second topic
     and leaves it again; epochs, states and which partitions each answer carried."""
-    topic = group = f"diff-cgh-walk-{tag}"
+    # "Aa" and "BB" have the same Java hashCode, so the probe group lands on the walk group's
+    # __consumer_offsets partition, whatever their number: the same coordinator shard.
+    topic = group = f"diff-cgh-walk-{tag}-Aa"
+    probe = f"diff-cgh-walk-{tag}-BB"
     other = f"diff-cgh-other-{tag}"
     interval_s = 1.2  # past group.consumer.assignment.interval.ms, Kafka's default on both
     conn = _Connection(bootstrap)
@@ -469,6 +472,30 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise RuntimeError("consumer group walk: the group coordinator is not ready after 60 s")
             time.sleep(0.2)
+        # Kafka's coordinator shards learn of a new topic from the metadata image a moment after
+        # the broker's metadata cache does: a join before that is assigned nothing. A probe
+        # member on the walk group's shard heartbeats until it is given both topics, then leaves.
+        probe_member = f"probe-{tag}"
+        probe_epoch = 0
+        while True:
+            answer = conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
+                "group_id": probe, "member_id": probe_member, "member_epoch": probe_epoch, "instance_id": None,
+                "rack_id": None, "rebalance_timeout_ms": 30000 if probe_epoch == 0 else -1,
+                "subscribed_topic_names": [topic, other] if probe_epoch == 0 else None, "subscribed_topic_regex": None,
+                "server_assignor": None, "topic_partitions": [] if probe_epoch == 0 else None})
+            if answer["error_code"]:
+                raise RuntimeError(f"consumer group walk: the probe's heartbeat failed with {answer['error_code']}")
+            probe_epoch = answer["member_epoch"]
+            given = answer["assignment"]
+            if given is not None and {t["topic_id"] for t in given["topic_partitions"] if t["partitions"]} == set(short):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("consumer group walk: the group coordinator does not assign the topics after 60 s")
+            time.sleep(0.2)
+        conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
+            "group_id": probe, "member_id": probe_member, "member_epoch": -1, "instance_id": None, "rack_id": None,
+            "rebalance_timeout_ms": -1, "subscribed_topic_names": None, "subscribed_topic_regex": None,
+            "server_assignor": None, "topic_partitions": None})
         names = {name: f"{name}-{tag}" for name in ("m1", "m2", "m3")}
         by_id = {member_id: name for name, member_id in names.items()}
         epochs = dict.fromkeys(names, 0)
