@@ -292,6 +292,7 @@ class Broker:
             rooms=self,
             authorizer=authorizer,
             quotas=self._open_quotas(data_dir),
+            metrics=self.metrics,
         )
         if len(self.node_ids) > 1:
             self._open_cluster(data_dir)

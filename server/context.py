@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ottla.server.features import FinalizedFeatures
     from ottla.server.fetch_sessions import FetchSessionCache
     from ottla.server.groups import GroupCoordinator
+    from ottla.server.metrics import BrokerMetrics
     from ottla.server.security.authorizer import AclOperation, Authorizer, ResourceType
     from ottla.server.security.quotas import ClientQuotas
     from ottla.server.security.sasl import SaslAuthenticator
@@ -132,6 +133,9 @@ class BrokerServices:
     # This node as each listener advertises it, by listener name: a client is told the
     # endpoints of the listener it came through, as Kafka does. `node` is the first listener's.
     listener_nodes: Mapping[str, Node] = field(default_factory=dict)
+    # The process's counters (server/metrics/): the produce path counts each topic's bytes and
+    # messages in where it has them; None counts nothing.
+    metrics: BrokerMetrics | None = None
 
     @property
     def share(self) -> ShareCoordinator:

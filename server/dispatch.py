@@ -135,7 +135,7 @@ class Dispatcher:
             return Deferred(result, functools.partial(self._finish, context, header, body, started, len(frame), spent))
         if result is None:
             if self.metrics is not None:
-                self.metrics.observe_request(api_key, body, None, time.perf_counter() - started)
+                self.metrics.observe_request(api_key, None, time.perf_counter() - started)
             quotas = self.quotas
             if quotas is not None:
                 # An acks=0 Produce: no answer to carry throttle_time_ms, but its channel is
@@ -183,7 +183,7 @@ class Dispatcher:
     ) -> Payload | Throttled:
         """The response frame; `spent` is handler time already spent before a park, for the quota."""
         if self.metrics is not None:
-            self.metrics.observe_request(header.api_key, body, result, time.perf_counter() - started)
+            self.metrics.observe_request(header.api_key, result, time.perf_counter() - started)
         self._log(context.client, header, result, started)
         quotas = self.quotas
         if quotas is None:

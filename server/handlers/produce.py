@@ -55,6 +55,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     cluster = context.services.cluster
     # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
     leader_endpoints: dict[int, Any] | None = None
+    metrics = context.services.metrics
     if authorizer is not None and transactional_id is not None:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -100,6 +101,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 appending_to = log
                 appended = log.append(records)
             except KafkaError as exc:
+                if metrics is not None and name is not None:
+                    metrics.produce_failed(name)
                 result["error_code"] = exc.code
                 result["error_message"] = exc.message
                 if cluster is not None and exc.code == ErrorCode.NOT_LEADER_FOR_PARTITION and version >= 10:
@@ -115,6 +118,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 result["log_append_time_ms"] = appended.log_append_time_ms
                 result["log_start_offset"] = appended.log_start_offset
                 context.wakeups.notify_data(name, index)
+                if metrics is not None:
+                    metrics.produced(name, len(records), appended.last_offset - appended.base_offset + 1)
             results.append(result)
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
     if acks == 0:

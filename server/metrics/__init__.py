@@ -2,7 +2,8 @@
 
 The broker owns one `BrokerMetrics` per process (it outlives restarts, as a Kafka
 broker's JMX counters outlive nothing but the JVM). The dispatcher calls
-`observe_request` once per answered request, on the event loop, so every counter here
+`observe_request` once per answered request and the produce path `produced` once per
+partition appended, both on the event loop, so every counter here
 is touched by one thread only; readers (`ottla.server.metrics.exposition`) run on the
 same loop between requests and see a consistent snapshot. What can be computed when
 asked (log sizes, offsets, lag, group states) is computed at scrape time instead of
@@ -23,9 +24,6 @@ from ottla.wire.api import ApiKey
 # from a fast Metadata answer to a Fetch parked for its whole max.wait.ms.
 LATENCY_BOUNDS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _API_SLOTS = max(ApiKey) + 1
-_RECORDS_COUNT_AT = 57  # RecordBatch v2: int32 recordsCount
-_MAGIC_AT = 16
-_PRODUCE = int(ApiKey.PRODUCE)
 _FETCH = int(ApiKey.FETCH)
 
 
@@ -83,8 +81,9 @@ class BrokerMetrics:
         """A deleted topic's counters go with it, as Kafka removes its BrokerTopicMetrics."""
         self.topics.pop(name, None)
 
-    def observe_request(self, api_key: int, request: Any, response: Mapping[str, Any] | None, seconds: float) -> None:
-        """Count one answered request (`response` None: acks=0 Produce) that took `seconds`."""
+    def observe_request(self, api_key: int, response: Mapping[str, Any] | None, seconds: float) -> None:
+        """Count one answered request (`response` None: acks=0 Produce) that took `seconds`.
+        Per-topic produce counts come from the produce path (`produced`), which has them."""
         stats = self.apis[api_key] if api_key < _API_SLOTS else None
         if stats is None:
             if api_key >= _API_SLOTS:
@@ -98,32 +97,22 @@ class BrokerMetrics:
             if error:
                 stats.errors[error] = stats.errors.get(error, 0) + 1
             stats.throttle_ms += response.get("throttle_time_ms", 0) or 0
-        if api_key == _PRODUCE:
-            self._produced(request, response)
-        elif api_key == _FETCH and response is not None:
-            self._fetched(response)
+            if api_key == _FETCH:
+                self._fetched(response)
 
-    def _produced(self, request: Any, response: Mapping[str, Any] | None) -> None:
-        failed: set[tuple[str, int]] = set()
-        if response is not None:
-            for topic in response["responses"]:
-                for partition in topic["partition_responses"]:
-                    if partition["error_code"]:
-                        failed.add((topic["name"], partition["index"]))
-        names = [topic["name"] for topic in response["responses"]] if response is not None else None
-        for position, topic in enumerate(request["topic_data"]):
-            name = topic.get("name") or (names[position] if names is not None else "")
-            if not name:
-                continue  # Produce v13 names topics by id; acks=0 leaves no answer naming them
-            stats = self.topic(name)
-            for partition in topic["partition_data"]:
-                stats.produce_requests += 1
-                records = partition["records"]
-                if (name, partition["index"]) in failed or records is None:
-                    stats.failed_produce_requests += 1
-                    continue
-                stats.bytes_in += len(records)
-                stats.messages_in += _count_records(records)
+    def produced(self, topic: str, size: int, records: int) -> None:
+        """One partition's batches appended (`size` bytes, `records` offsets): Kafka's bytes
+        and messages in, counted as ReplicaManager does from the append's offset range."""
+        stats = self.topics.get(topic) or self.topic(topic)
+        stats.produce_requests += 1
+        stats.bytes_in += size
+        stats.messages_in += records
+
+    def produce_failed(self, topic: str) -> None:
+        """One partition of a Produce refused or failed."""
+        stats = self.topics.get(topic) or self.topic(topic)
+        stats.produce_requests += 1
+        stats.failed_produce_requests += 1
 
     def _fetched(self, response: Mapping[str, Any]) -> None:
         for topic in response.get("responses", ()):
@@ -167,25 +156,6 @@ _LAG_INTERVAL = 0.5
 
 def _no_topic(topic_id: bytes) -> None:
     return None
-
-
-def _count_records(records: Any) -> int:
-    """Records in a Produce partition's data: each v2 batch's recordsCount; one per entry of
-    a legacy (magic 0/1) message set, a compressed wrapper counted as one."""
-    view = memoryview(records)
-    total = 0
-    position = 0
-    end = len(view)
-    while position + 12 <= end:
-        length = int.from_bytes(view[position + 8 : position + 12], "big", signed=True)
-        if length <= 0:
-            break
-        if position + _MAGIC_AT < end and view[position + _MAGIC_AT] == 2 and position + _RECORDS_COUNT_AT + 4 <= end:
-            total += int.from_bytes(view[position + _RECORDS_COUNT_AT : position + _RECORDS_COUNT_AT + 4], "big", signed=True)
-        else:
-            total += 1
-        position += 12 + length
-    return total
 
 
 def _size(records: Any) -> int:

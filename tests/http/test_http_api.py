@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any, Iterator
@@ -70,6 +71,36 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_metrics_count_unanswered_produces_and_refused_ones(broker: ThreadedBroker, http: Http) -> None:
+    """acks=0 records count though no answer names them; a batch the log refuses counts as a
+    failed produce and adds no messages."""
+    broker.create_topic("unanswered", partitions=1)
+    broker.create_topic("tight", partitions=1, max_message_bytes=200)
+    quiet = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks=0, linger_ms=0)
+    for index in range(7):
+        quiet.send("unanswered", value=b"v%d" % index).get(timeout=10)
+    quiet.flush()
+    quiet.close()
+    refused = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, retries=0)
+    with pytest.raises(Exception, match="MessageSizeTooLarge"):
+        refused.send("tight", value=b"x" * 1000).get(timeout=10)
+    refused.close()
+
+    def counted() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return _samples(http.get("/metrics")[1])
+
+    # acks=0 produces are not answered: wait until the broker has taken all seven.
+    unanswered = ("kafka_server_brokertopicmetrics_messagesin_total", (("topic", "unanswered"),))
+    deadline = time.monotonic() + 30
+    samples = counted()
+    while samples.get(unanswered, 0) < 7 and time.monotonic() < deadline:
+        samples = counted()
+    assert samples[unanswered] == 7
+    tight = (("topic", "tight"),)
+    assert samples[("kafka_server_brokertopicmetrics_failedproducerequests_total", tight)] == 1
+    assert samples[("kafka_server_brokertopicmetrics_messagesin_total", tight)] == 0
 
 
 def test_metrics_count_what_a_client_produced_and_consumed(broker: ThreadedBroker, http: Http) -> None:
