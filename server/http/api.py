@@ -812,8 +812,8 @@ def _read(log: Any, partition: int, start: int, limit: int, wanted: Callable[[Re
         read += len(data)
         for header, batch in iter_batches(data, from_client=False):
             if not header.is_control:
-                for record in iter_records(batch):
-                    if record.offset >= offset and len(found) < limit and (wanted is None or wanted(record)):
+                for record in iter_records(batch, from_offset=offset):
+                    if len(found) < limit and (wanted is None or wanted(record)):
                         found.append((partition, record))
                         if len(found) == limit:
                             offset = record.offset + 1

@@ -524,3 +524,10 @@ def test_random_compressed_bodies_raise_only_kafka_errors(body: bytes, codec: Co
         list(iter_records(hand_batch(body, attributes=codec)))
     except KafkaError as error:
         assert error.code is ErrorCode.CORRUPT_MESSAGE
+
+
+@given(st.lists(st.binary(max_size=20), min_size=1, max_size=30), st.integers(0, 40), st.integers(0, 1000))
+def test_records_below_from_offset_are_stepped_over(values: list[bytes], skipped: int, base_offset: int) -> None:
+    batch = build_batch([Record(i, 1_700_000_000_000 + i, b"k", v, (("h", v),)) for i, v in enumerate(values)], base_offset=base_offset)
+    every = list(iter_records(batch))
+    assert list(iter_records(batch, from_offset=base_offset + skipped)) == [r for r in every if r.offset >= base_offset + skipped]

@@ -76,14 +76,15 @@ def _read_bytes(data: memoryview, position: int) -> tuple[memoryview | None, int
     return data[position : position + length], position + length
 
 
-def iter_records(batch: Buffer, max_record_bytes: int | None = None) -> Iterator[Record]:
+def iter_records(batch: Buffer, max_record_bytes: int | None = None, from_offset: int = 0) -> Iterator[Record]:
     """Decode the records of one v2 batch (as yielded by iter_batches/scan_batches).
 
     A batch marked LogAppendTime reports its max timestamp for every record, as
     Kafka's DefaultRecord does. `max_record_bytes` is a topic's max.decompressed.message.bytes:
     a record of a compressed batch whose declared body is larger is INVALID_RECORD, as
     Kafka 4.4's DefaultRecord.readFrom refuses it; uncompressed records are bounded by
-    max.message.bytes instead.
+    max.message.bytes instead. Records below `from_offset` are stepped over, not decoded: a
+    reader that wants the end of a large batch pays only for their lengths.
     """
     view = memoryview(batch)
     header = read_header(view)
@@ -102,6 +103,9 @@ def iter_records(batch: Buffer, max_record_bytes: int | None = None) -> Iterator
         position += 1  # record attributes: unused since magic 2
         timestamp_delta, position = read_varint(body, position)
         offset_delta, position = read_varint(body, position)
+        if header.base_offset + offset_delta < from_offset:
+            position = end
+            continue
         key, position = _read_bytes(body, position)
         value, position = _read_bytes(body, position)
         header_count, position = read_varint(body, position)
