@@ -18,6 +18,7 @@ name dropped; the source is the first synonym's, DEFAULT_CONFIG when none is lef
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ottla.server.config import ALL_KEYS, SETTINGS, BrokerConfig, ConfigError
-from ottla.server.kafka_settings import INERT_KEYS
+from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, setting_key
+from ottla.server.kafka_settings import inert_keys
 from ottla.server.security.listeners import LISTENER_PREFIX, ListenerError, configured_listeners
 from ottla.server.topic_config import Layers, Resolved, broker_default, broker_topic_defaults, resolve
 from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
@@ -69,17 +70,24 @@ _DERIVED_FROM = {
 # What each node of a cluster says for itself rather than what the process's settings say.
 _NODE_IDENTITY = frozenset({"node.id", "broker.id", "broker.rack"})
 
-# Every key the broker resource describes, by name.
-DESCRIBED_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **SETTINGS, **DERIVED_KEYS}
 
-# Kafka's DynamicBrokerConfig.brokerConfigSynonyms: the broker forms of one topic config (the
-# time settings in ms, minutes and hours; log.flush.interval.ms and its scheduler interval).
-_SYNONYM_CHAINS: dict[str, tuple[str, ...]] = {
-    synonym.key.name: tuple(s.key.name for s in key.synonyms)
-    for key in TOPIC_KEYS.values()
-    if len(key.synonyms) > 1
-    for synonym in key.synonyms
-}
+@functools.cache
+def described_keys() -> dict[str, ConfigKey]:
+    """Every key the broker resource describes, by name; built when first described."""
+    return {**inert_keys(), **SETTINGS, **DERIVED_KEYS}
+
+
+@functools.cache
+def _synonym_chains() -> dict[str, tuple[str, ...]]:
+    """Kafka's DynamicBrokerConfig.brokerConfigSynonyms: the broker forms of one topic config
+    (the time settings in ms, minutes and hours; log.flush.interval.ms and its scheduler interval)."""
+    return {
+        synonym.key.name: tuple(s.key.name for s in key.synonyms)
+        for key in TOPIC_KEYS.values()
+        if len(key.synonyms) > 1
+        for synonym in key.synonyms
+    }
+
 
 # SslConfigs.RECONFIGURABLE_CONFIGS: Kafka takes these only under a listener prefix
 # (listener.name.<name>.ssl.keystore.location), never bare.
@@ -97,7 +105,7 @@ _LISTENER_ONLY = frozenset(
 def is_dynamic(name: str) -> bool:
     """Whether the broker resource may change `name` at run time. Kafka also changes `listeners`
     at run time; Ottla cannot rebind its one listener, so it stays read-only here."""
-    key = DESCRIBED_KEYS.get(name)
+    key = described_keys().get(name)
     return key is not None and key.dynamic
 
 
@@ -139,7 +147,7 @@ class BrokerConfigs:
         self.config = self._effective(self.per_broker, self.cluster_default)
 
     def _effective(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> BrokerConfig:
-        known = {name: value for name, value in {**cluster_default, **per_broker}.items() if name in ALL_KEYS}
+        known = {name: value for name, value in {**cluster_default, **per_broker}.items() if setting_key(name) is not None}
         try:
             return self.static.with_values(known)
         except ConfigError as exc:
@@ -189,11 +197,11 @@ class BrokerConfigs:
         """The node's every config (per broker), or the cluster defaults that are set."""
         if not per_broker:
             return [self._entry(name, False, node) for name in sorted(self.cluster_default)]
-        unknown = (self.per_broker.keys() | self.cluster_default.keys()) - DESCRIBED_KEYS.keys()
+        unknown = (self.per_broker.keys() | self.cluster_default.keys()) - described_keys().keys()
         # Per-listener keys (listener.name.<l>.<key>) are listed, as Kafka lists the originals it
         # was given; of no defined type, they are sensitive: shown with a null value.
         unknown |= {name for name, _ in self.static.listener_settings if name.startswith(LISTENER_PREFIX)}
-        return [self._entry(name, True, node) for name in sorted(DESCRIBED_KEYS.keys() | unknown)]
+        return [self._entry(name, True, node) for name in sorted(described_keys().keys() | unknown)]
 
     def current_value(self, name: str, node: Listening) -> str | None:
         """What the node runs with for `name`, as DescribeConfigs shows it."""
@@ -201,15 +209,15 @@ class BrokerConfigs:
             return str(node.node_id) if name != "broker.rack" else node.rack
         if name in _DERIVED_FROM:
             return _derived(name, self.config, node)
-        key = ALL_KEYS.get(name)
+        key = setting_key(name)
         return None if key is None else key.render(self.config.value(name))
 
     def _entry(self, name: str, per_broker: bool, node: Listening) -> BrokerEntry:
-        key = DESCRIBED_KEYS.get(name)
+        key = described_keys().get(name)
         # ConfigHelper: a name of unknown type may be a secret, so it is treated as one.
         sensitive = key is None or key.sensitive or key.type == ConfigType.PASSWORD
         synonyms: list[Synonym] = []
-        chain = _SYNONYM_CHAINS.get(name, (name,))
+        chain = _synonym_chains().get(name, (name,))
         levels = [(self.per_broker, DYNAMIC_BROKER_CONFIG)] if per_broker else []
         levels.append((self.cluster_default, DYNAMIC_DEFAULT_BROKER_CONFIG))
         for dynamic, source in levels:
@@ -236,7 +244,7 @@ class BrokerConfigs:
     def _static_value(self, name: str) -> Any:
         if name in _DERIVED_FROM:
             return _derived(name, self.static, None) if self.static.explicit & set(_DERIVED_FROM[name]) else _UNSET
-        key = ALL_KEYS.get(name)
+        key = setting_key(name)
         if key is None and name.startswith(LISTENER_PREFIX):
             return dict(self.static.listener_settings).get(name, _UNSET)
         if key is None or name not in self.static.explicit:
@@ -265,7 +273,7 @@ def _default_value(name: str) -> Any:
         return "-1"  # Kafka's default: none given, node.id is used
     if name in _DERIVED_FROM:
         return _derived(name, BrokerConfig(), None)
-    key = ALL_KEYS.get(name)
+    key = setting_key(name)
     if key is None or key.default is None:
         return _UNSET
     return key.render(key.default)
@@ -313,7 +321,7 @@ _UNSET: Any = object()
 
 def check_read_only(names: Iterable[str]) -> None:
     """Kafka's refusal of keys it reads only at start-up, whether set or deleted."""
-    read_only = sorted(name for name in names if name in DESCRIBED_KEYS and not is_dynamic(name))
+    read_only = sorted(name for name in names if name in described_keys() and not is_dynamic(name))
     if read_only:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: [{', '.join(read_only)}]")
 
@@ -333,7 +341,7 @@ def check(changes: Mapping[str, str | None]) -> dict[str, str]:
     for name, value in changes.items():
         if value is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for broker configs: {name}")
-        key = ALL_KEYS.get(name)
+        key = setting_key(name)
         if key is None:
             checked[name] = value
             continue

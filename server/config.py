@@ -15,14 +15,14 @@ precedence first, from the defaults, a Kafka `server.properties` file,
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ottla.server.kafka_settings import ACTED_ON as KAFKA_SETTINGS_ACTED_ON, INERT_KEYS
+from ottla.server.kafka_settings import ACTED_ON as KAFKA_SETTINGS_ACTED_ON, inert_key, inert_keys
 from ottla.server.security.listeners import LISTENER_KEYS, LISTENER_PREFIX, TLS_KEYS, ListenerError, first_listener_address, parse_endpoints
 from ottla.storage.config import (
     BROKER_LOG_KEYS,
@@ -185,7 +185,7 @@ class BrokerConfig:
     # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
     # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Not a setting itself.
     explicit: frozenset[str] = field(default=frozenset(), repr=False)
-    # Typed values given to Kafka's settings that Ottla only accepts (kafka_settings.INERT_KEYS),
+    # Typed values given to Kafka's settings that Ottla only accepts (kafka_settings.inert_keys),
     # as (name, value) pairs: a tuple keeps the config hashable. Not a setting itself.
     kafka_settings: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
     # Kafka's listener settings as given (`listeners`, `advertised.listeners` and the
@@ -217,7 +217,7 @@ class BrokerConfig:
             if is_listener_setting(name):
                 listener_settings[name] = _checked_listener_setting(name, str(value))
                 continue
-            key = ALL_KEYS.get(name)
+            key = setting_key(name)
             if key is None:
                 raise ConfigError(f"unknown setting {name!r}")
             if isinstance(value, str):
@@ -247,7 +247,7 @@ class BrokerConfig:
         given (parsed as `name` is, if Ottla or Kafka defines it), else `name` itself (None for a
         name neither defines, such as SASL's `<mechanism>.sasl.jaas.config`)."""
         text = dict(self.listener_settings).get(f"{LISTENER_PREFIX}{listener.lower()}.{name}")
-        key = ALL_KEYS.get(name)
+        key = setting_key(name)
         if text is None:
             return None if key is None else self.value(name)
         return text if key is None else key.parse(text)
@@ -264,7 +264,10 @@ class BrokerConfig:
         default for one of its settings Ottla only accepts and nobody set."""
         if name in SETTINGS:
             return getattr(self, _attribute(name))
-        return dict(self.kafka_settings).get(name, ALL_KEYS[name].default)
+        key = setting_key(name)
+        if key is None:
+            raise KeyError(name)
+        return dict(self.kafka_settings).get(name, key.default)
 
 
 def _attribute(name: str) -> str:
@@ -283,7 +286,7 @@ def _checked_listener_setting(name: str, text: str) -> str:
             parse_endpoints(name, text)
             return text
         overridden = name[len(LISTENER_PREFIX):].partition(".")[2]
-        key = ALL_KEYS.get(overridden)
+        key = setting_key(overridden)
         if key is not None:
             key.parse(text)
     except (InvalidConfigValue, ListenerError) as exc:
@@ -322,8 +325,20 @@ AUTHORIZER_KEYS: dict[str, ConfigKey] = {
         ConfigKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "With an authorizer, allow what no ACL of the resource speaks to."),
     )
 }
-# Ottla's settings and Kafka's settings it only accepts: every name a value may be given for.
-ALL_KEYS: dict[str, ConfigKey] = {**INERT_KEYS, **AUTHORIZER_KEYS, **SETTINGS}
+
+
+@functools.cache
+def all_keys() -> dict[str, ConfigKey]:
+    """Ottla's settings and Kafka's settings it only accepts: every name a value may be given
+    for. Built on first use: looking one name up is `setting_key`'s, which builds only its key."""
+    return {**inert_keys(), **AUTHORIZER_KEYS, **SETTINGS}
+
+
+def setting_key(name: str) -> ConfigKey | None:
+    """The definition of `name` as `all_keys` has it, if it has one."""
+    return SETTINGS.get(name) or AUTHORIZER_KEYS.get(name) or inert_key(name)
+
+
 # Kafka settings kept with the ones Ottla only accepts, though Ottla acts on them.
 _ACTED_ON = {"authorizer.class.name", *TLS_KEYS, *KAFKA_SETTINGS_ACTED_ON}
 
@@ -397,6 +412,14 @@ def load_properties(path: str | Path) -> dict[str, str]:
     return accepted_settings(pairs, f"from {path}")
 
 
+def _near_miss(name: str) -> str | None:
+    """The one of Ottla's names `name` is a typo of, if any."""
+    import difflib  # only for a name nobody defines: not worth its import at every start
+
+    meant = difflib.get_close_matches(name, _OTTLA_NAMES, n=1, cutoff=_NEAR_MISS)
+    return meant[0] if meant else None
+
+
 def accepted_settings(pairs: Mapping[str, str], source: str, spelling: Callable[[str], str] = str) -> dict[str, str]:
     """The settings of one source (a file, the environment, --set) by name, judged alike
     whatever the source, so a key means the same wherever it is given:
@@ -415,14 +438,14 @@ def accepted_settings(pairs: Mapping[str, str], source: str, spelling: Callable[
     settings = {}
     for key, value in pairs.items():
         name = ALIASES.get(key, key)
-        if name in ALL_KEYS or is_listener_setting(name):
+        if setting_key(name) is not None or is_listener_setting(name):
             settings[name] = value
-            if name in INERT_KEYS and key not in _CLUSTER_ONLY and name not in _ACTED_ON:
+            if inert_key(name) is not None and key not in _CLUSTER_ONLY and name not in _ACTED_ON:
                 log.warning("setting %s %s is accepted but has no effect on a single Ottla node", spelling(key), source)
         elif key in _CLUSTER_ONLY:
             continue
-        elif meant := difflib.get_close_matches(key, _OTTLA_NAMES, n=1, cutoff=_NEAR_MISS):
-            raise ConfigError(f"unknown setting {spelling(key)} {source}: did you mean {spelling(meant[0])}?")
+        elif meant := _near_miss(key):
+            raise ConfigError(f"unknown setting {spelling(key)} {source}: did you mean {spelling(meant)}?")
         else:
             log.warning("ignoring setting %s %s: neither Ottla nor Kafka 4.4 knows it", spelling(key), source)
     return settings
@@ -435,13 +458,18 @@ def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, 
     """`OTTLA_LOG_RETENTION_MS=1000` -> {"log.retention.ms": "1000"}: the variable's name after
     the prefix, lower case, underscores for dots, judged as `accepted_settings` judges it."""
     environ = os.environ if environ is None else environ
-    known = {name.replace(".", "_").upper(): name for name in (*ALL_KEYS, *ALIASES, *_CLUSTER_ONLY)}
     pairs = {}
     for variable, value in environ.items():
         if variable.startswith(ENV_PREFIX):
             suffix = variable[len(ENV_PREFIX):]
-            pairs[known.get(suffix, suffix.lower().replace("_", "."))] = value
+            pairs[_environment_names().get(suffix, suffix.lower().replace("_", "."))] = value
     return accepted_settings(pairs, "in the environment", lambda name: ENV_PREFIX + name.replace(".", "_").upper())
+
+
+@functools.cache
+def _environment_names() -> dict[str, str]:
+    """Every name a setting may be given for, by its spelling after OTTLA_ (LOG_RETENTION_MS)."""
+    return {name.replace(".", "_").upper(): name for name in (*all_keys(), *ALIASES, *_CLUSTER_ONLY)}
 
 
 def set_settings(assignments: list[str]) -> dict[str, str]:

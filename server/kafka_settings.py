@@ -15,6 +15,8 @@ Kafka's documentation, first sentence).
 
 from __future__ import annotations
 
+import functools
+
 from ottla.server.security.listeners import TLS_KEYS
 from ottla.storage.config import ConfigKey, ConfigType
 
@@ -343,6 +345,7 @@ ACTED_ON: dict[str, str] = {
 }
 
 
+@functools.cache
 def _key(name: str, config_type: ConfigType, default: str | None, flags: str, doc: str) -> ConfigKey:
     effect = ACTED_ON.get(name, NO_EFFECT)
     key = ConfigKey(name, config_type, None, f"{doc} {effect}", dynamic="D" in flags, sensitive="S" in flags, nullable=default is None)
@@ -351,5 +354,17 @@ def _key(name: str, config_type: ConfigType, default: str | None, flags: str, do
     )
 
 
-# Every setting above by name, in name order.
-INERT_KEYS: dict[str, ConfigKey] = {row[0]: _key(*row) for row in _ROWS}
+# The keys are built on first use, one at a time: a broker's start reads one or two of them.
+_ROW_BY_NAME = {row[0]: row for row in _ROWS}
+
+
+def inert_key(name: str) -> ConfigKey | None:
+    """The setting `name`, if it is one of the above."""
+    row = _ROW_BY_NAME.get(name)
+    return None if row is None else _key(*row)
+
+
+@functools.cache
+def inert_keys() -> dict[str, ConfigKey]:
+    """Every setting above by name, in name order."""
+    return {row[0]: _key(*row) for row in _ROWS}

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -137,6 +136,8 @@ def java_double(value: float) -> str:
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
     if value == 0 or 1e-3 <= abs(value) < 1e7:
         return repr(value)
+    from decimal import Decimal  # for the rare double outside Java's plain range: not at every start
+
     sign, digits, exponent = Decimal(repr(value)).as_tuple()
     assert isinstance(exponent, int)
     significant = "".join(map(str, digits)).rstrip("0") or "0"
@@ -216,9 +217,9 @@ def _tiered_storage_off(name: str, value: Any) -> None:
 _INHERIT: Any = object()
 
 
-@dataclass(slots=True, frozen=True)
-class _Synonym:
-    """How a topic key's broker setting differs from the topic key itself."""
+class _Synonym(NamedTuple):
+    """How a topic key's broker setting differs from the topic key itself (a NamedTuple: read
+    once while the keys are built, it need not cost a dataclass's start-up)."""
 
     name: str
     default: Any

@@ -102,7 +102,7 @@ def _alter_broker(
     configs: dict[str, str | None] = dict(store.dynamic(per_broker))
 
     def current_items(name: str, op: int) -> list[str]:
-        key = broker_configs.DESCRIBED_KEYS.get(name)
+        key = broker_configs.described_keys().get(name)
         if key is None or key.type != ConfigType.LIST:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Config value {_OPERATION_NAMES[op].lower()} is not allowed for config key: {name}")
         current = configs.get(name) if name in configs else store.current_value(name, listening(context))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ottla.server.config import ALL_KEYS
+from ottla.server.config import all_keys
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.server.groups.group_configs import DEFAULT_CONFIG, GROUP_CONFIG_SOURCE, KEYS, GroupConfigs
@@ -23,7 +23,7 @@ SET, DELETE, APPEND = 0, 1, 2
 
 
 def _configs(data_dir: Path | None = None, **broker: object) -> GroupConfigs:
-    return GroupConfigs(data_dir, lambda name: broker.get(name, ALL_KEYS[name].default))
+    return GroupConfigs(data_dir, lambda name: broker.get(name, all_keys()[name].default))
 
 
 def test_kafka_4_4_lists_these_group_configs() -> None:

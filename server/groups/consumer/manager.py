@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import re2
 
-from ottla.server.config import ALL_KEYS
+from ottla.server.config import all_keys
 from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
 import ottla.server.groups.consumer.assignors as assignors
 import ottla.server.groups.consumer.embedded as embedded
@@ -86,7 +86,7 @@ class ConsumerGroupConfig:
             "group.consumer.assignors": self.assignors,
             "group.consumer.migration.policy": self.migration_policy,
         }
-        return own[name] if name in own else ALL_KEYS[name].default
+        return own[name] if name in own else all_keys()[name].default
 
     @classmethod
     def from_broker(cls, config: Any) -> ConsumerGroupConfig:
