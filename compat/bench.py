@@ -1,6 +1,6 @@
 """Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
 
-    python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console]
+    python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console [--console-pages PAGE,...]]
     python -m compat.bench --profile produce|fetch|small [--seconds N]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
@@ -362,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run Ottla as a cluster of N nodes in its process, every topic replicated N times (what cluster mode costs)",
     )
     parser.add_argument("--console", action="store_true", help="also run Ottla's workloads with the web console's pages polling, and compare")
+    parser.add_argument(
+        "--console-pages", default=",".join(bench_console.PAGES), metavar="PAGE,...",
+        help=f"which console pages poll with --console (of {', '.join(bench_console.PAGES)}; default all)",
+    )
     args = parser.parse_args(argv)
     rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.profile:
@@ -369,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rerun: {rerun}")
         return 0
 
+    pages = tuple(args.console_pages.split(","))
+    if not set(pages) <= set(bench_console.PAGES):
+        parser.error(f"--console-pages: pages are {', '.join(bench_console.PAGES)}")
     plan = QUICK if args.quick else FULL
 
     loads = [os.getloadavg()[0]]
@@ -405,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def polled_pass(i: int) -> None:
             assert broker.http is not None
-            with bench_console.ConsolePoller(broker.http) as poller:
+            with bench_console.ConsolePoller(broker.http, pages) as poller:
                 polled.append(workloads({"ottla": broker.bootstrap}, plan, lambda text: say(f"console open: {text}"), f"c{i}")["ottla"])
             polls.append(poller.report())
 

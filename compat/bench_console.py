@@ -32,6 +32,12 @@ from compat import bench_workloads as work
 
 CONSOLE_JS = Path(__file__).resolve().parents[1] / "server" / "http" / "static" / "console.js"
 GROUP = "bench-console-group"
+PAGES = ("overview", "group", "tail")
+_PAGE_ASKS = {
+    "overview": "/api/stats every {poll:g} s",
+    "group": f"/api/groups/{GROUP} every {{poll:g}} s",
+    "tail": "a live tail every {tail:g} s (with /api/topics every {poll:g} s to follow the topic being written)",
+}
 TOPIC = "bench-console"
 _TAIL_QUERY = urllib.parse.urlencode({"encoding": "base64", "limit": 50, "newest": 50})
 
@@ -112,9 +118,10 @@ class _Page(threading.Thread):
 
 
 class ConsolePoller:
-    """Three console pages polling `http_url` (the broker's HTTP listener) while entered."""
+    """Console pages (all of PAGES unless `pages` says) polling `http_url`, the broker's HTTP
+    listener, while entered."""
 
-    def __init__(self, http_url: str) -> None:
+    def __init__(self, http_url: str, pages: tuple[str, ...] = PAGES) -> None:
         address = urllib.parse.urlsplit(http_url)
         self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
         found = cadences()
@@ -126,7 +133,7 @@ class ConsolePoller:
         self._lock = threading.Lock()
         self._answers: dict[str, list[float]] = {}
         self._errors: list[str] = []
-        self._pages = [_Page(self, "overview", self.poll_s), _Page(self, "group", self.poll_s), _Page(self, "tail", self.tail_s)]
+        self._pages = [_Page(self, page, self.tail_s if page == "tail" else self.poll_s) for page in pages]
 
     def follow(self, topics: list[dict[str, Any]]) -> None:
         """Tail the bench topic that grew most since the last list (the one being written)."""
@@ -169,8 +176,7 @@ def table(quiet: list[Any], polled: list[Any], polls: list[dict[str, Any]]) -> s
     the quiet one (for latencies the quiet over the polled), so 100% is no loss."""
     header = f"{'metric':44} {'unit':6} {'no console':>11} {'console open':>12} {'kept':>6}"
     lines = [
-        f"console open: /api/stats and /api/groups/{GROUP} every {polls[0]['poll_s']:g} s, a live tail every {polls[0]['tail_s']:g} s "
-        f"(with /api/topics every {polls[0]['poll_s']:g} s to follow the topic being written)",
+        "console open: " + "; ".join(_PAGE_ASKS[page].format(poll=polls[0]["poll_s"], tail=polls[0]["tail_s"]) for page in PAGES if page in polls[0]["pages"]),
         header, "-" * len(header),
     ]
     by_metric = {(row.metric, row.unit): row for row in polled}
