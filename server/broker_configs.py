@@ -22,17 +22,19 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, setting_key
 from ottla.server.kafka_settings import inert_keys
 from ottla.server.security.listeners import LISTENER_PREFIX, ListenerError, configured_listeners
-from ottla.server.topic_config import Layers, Resolved, broker_default, broker_topic_defaults, resolve
+from ottla.server.topic_config import Layers, broker_default, broker_topic_defaults, resolve
 from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from ottla.server.config_entries import BrokerEntry, Listening, Resolved
 
 log = logging.getLogger("ottla.broker_configs")
 
@@ -107,27 +109,6 @@ def is_dynamic(name: str) -> bool:
     at run time; Ottla cannot rebind its one listener, so it stays read-only here."""
     key = described_keys().get(name)
     return key is not None and key.dynamic
-
-
-@dataclass(slots=True, frozen=True)
-class Synonym:
-    name: str
-    value: str | None
-    source: int
-
-
-@dataclass(slots=True, frozen=True)
-class BrokerEntry:
-    """One broker config as DescribeConfigs gives it."""
-
-    name: str
-    value: str | None
-    source: int
-    read_only: bool
-    sensitive: bool
-    config_type: int
-    documentation: str | None
-    synonyms: tuple[Synonym, ...]
 
 
 class BrokerConfigs:
@@ -213,6 +194,8 @@ class BrokerConfigs:
         return None if key is None else key.render(self.config.value(name))
 
     def _entry(self, name: str, per_broker: bool, node: Listening) -> BrokerEntry:
+        from ottla.server.config_entries import BrokerEntry, Synonym  # loaded by the first describe, not at start
+
         key = described_keys().get(name)
         # ConfigHelper: a name of unknown type may be a secret, so it is treated as one.
         sensitive = key is None or key.sensitive or key.type == ConfigType.PASSWORD
@@ -250,20 +233,6 @@ class BrokerConfigs:
         if key is None or name not in self.static.explicit:
             return _UNSET
         return key.render(self.static.value(name))
-
-
-@dataclass(slots=True, frozen=True)
-class Listening:
-    """Where the node listens and is advertised: known only once it listens (port 0)."""
-
-    port: int
-    advertised_host: str
-    # Every listener's advertised (name, host, port), the first one first; empty when unknown.
-    advertised: tuple[tuple[str, str, int], ...] = ()
-    # A node of a cluster: its own id and rack, where the process's settings name the first
-    # node's id and no rack (`ottla serve --nodes N --racks ...`). None for a single node.
-    node_id: int | None = None
-    rack: str | None = None
 
 
 def _default_value(name: str) -> Any:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ottla.server.config import BrokerConfig
 from ottla.storage.config import TOPIC_KEYS, BrokerSynonym, ConfigKey, InvalidConfigValue
 from ottla.wire.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from ottla.server.config_entries import Resolved
 
 # DescribeConfigsResponse config_source values (ConfigSource in DescribeConfigsResponse.json).
 DYNAMIC_TOPIC_CONFIG = 1
@@ -43,16 +45,6 @@ def validate_value(name: str, value: str | None) -> str:
 def validate_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
     """A whole set of topic overrides, validated and normalised."""
     return {name: validate_value(name, value) for name, value in configs.items()}
-
-
-@dataclass(slots=True, frozen=True)
-class Resolved:
-    """One topic config as DescribeConfigs reports it."""
-
-    key: ConfigKey
-    value: str
-    source: int
-    synonyms: list[tuple[str, str, int]]
 
 
 # Dynamic broker configs as (values by name, as text; their ConfigSource), highest precedence first.
@@ -98,6 +90,8 @@ def broker_topic_defaults(broker: BrokerConfig, dynamic: Layers = ()) -> dict[st
 
 def resolve(overrides: Mapping[str, str], broker: BrokerConfig, dynamic: Layers = ()) -> list[Resolved]:
     """Every topic config, in name order, with its effective value, source and synonyms."""
+    from ottla.server.config_entries import Resolved  # loaded by the first describe, not at start
+
     resolved = []
     for name, key in sorted(TOPIC_KEYS.items()):
         value, source, synonyms = broker_default(key, broker, dynamic)

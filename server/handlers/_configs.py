@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, TYPE_CHECKING, TypeVar
 
-from ottla.server.broker_configs import Listening
+from ottla.server.config_entries import Listening
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.telemetry import ClientMetricsError

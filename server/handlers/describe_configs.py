@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from collections.abc import Sequence
 from ottla.server import broker_loggers
-from ottla.server.broker_configs import BrokerEntry
+from ottla.server.config_entries import BrokerEntry
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
     BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, check_authorized, client_metrics, check_broker, check_logger_broker, existing_topic, listening,

@@ -14,8 +14,9 @@ from kafka.errors import MessageSizeTooLargeError
 
 from ottla.server.admin.client import ClientError, KafkaClient
 from ottla.server.broker_configs import (
-    DEFAULT_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, FILE_NAME, STATIC_BROKER_CONFIG, BrokerConfigs, Listening,
+    DEFAULT_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, FILE_NAME, STATIC_BROKER_CONFIG, BrokerConfigs,
 )
+from ottla.server.config_entries import Listening
 from ottla.server.config import SETTINGS, BrokerConfig
 from ottla.server.kafka_settings import inert_keys
 from ottla.testing import running_broker
