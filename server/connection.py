@@ -105,9 +105,9 @@ class Connection(asyncio.BufferedProtocol):
         self._dropped_by: tuple[type[Exception], ...] = (DropConnection,)
         self._sasl_complete: SaslState | None = None
         if sasl is not None:
-            from ottla.server.security.sasl import IllegalSaslState, SaslState
+            from ottla.server.security.sasl import IllegalSaslState, SaslServerError, SaslState
 
-            self._dropped_by = (DropConnection, IllegalSaslState)
+            self._dropped_by = (DropConnection, IllegalSaslState, SaslServerError)
             self._sasl_complete = SaslState.COMPLETE
             # Kafka's sasl.server.max.receive.size: the largest frame before authentication.
             self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))

@@ -6,6 +6,7 @@ exchange that stops half way."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import struct
 import time
@@ -20,6 +21,7 @@ from kafka.protocol.sasl import SaslAuthenticateRequest, SaslAuthenticateRespons
 from compat.sockets import read_frame
 from kafka_wire import RawClient
 from ottla.server.config import BrokerConfig
+from ottla.server.security.sasl import ScramMechanism
 from ottla.testing import ThreadedBroker, running_broker
 
 JAAS = (
@@ -161,6 +163,42 @@ def test_wrong_password_is_answered_then_closed(broker: ThreadedBroker) -> None:
         answer = client.call(SaslAuthenticateRequest(auth_bytes=b"\0alice\0wrong"), 2, SaslAuthenticateResponse)
         assert answer.error_code == 58  # SASL_AUTHENTICATION_FAILED
         assert answer.error_message == "Authentication failed: Invalid username or password"
+        assert _closed(client.sock)
+
+
+def _scram_final(client: RawClient, final: str) -> str:
+    """Log in as carol (SCRAM-SHA-256) up to the client-final message: `final` without its
+    proof (`{nonce}`: the server-first's nonce), signed as the RFC 5802 AuthMessage; the message."""
+    mechanism = ScramMechanism.SCRAM_SHA_256
+    assert client.call(SaslHandshakeRequest(mechanism=mechanism.mechanism_name), 1, SaslHandshakeResponse).error_code == 0
+    server_first = client.call(SaslAuthenticateRequest(auth_bytes=b"n,,n=carol,r=cnonce"), 2, SaslAuthenticateResponse).auth_bytes.decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    final = final.format(nonce=fields["r"])
+    salted = mechanism.salted_password("carol-secret", base64.b64decode(fields["s"]), int(fields["i"]))
+    client_key = mechanism.hmac(salted, b"Client Key")
+    signature = mechanism.hmac(mechanism.hash(client_key), f"n=carol,r=cnonce,{server_first},{final}".encode())
+    return f"{final},p={base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()}"
+
+
+def test_a_scram_nonce_that_only_ends_with_the_servers_is_refused_then_closed(broker: ThreadedBroker) -> None:
+    """kcat 1.7.1 (librdkafka before 2.6.1) sends its own nonce, then the server-first's, and
+    signs that: Kafka 4.4 answers invalid credentials and closes (test_scram_differential)."""
+    with RawClient(broker.bootstrap_servers) as client:
+        final = _scram_final(client, "c=biws,r=cnonce{nonce}")
+        answer = client.call(SaslAuthenticateRequest(auth_bytes=final.encode()), 2, SaslAuthenticateResponse)
+        assert answer.error_code == 58  # SASL_AUTHENTICATION_FAILED
+        assert answer.error_message == "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256"
+        assert _closed(client.sock)
+    with RawClient(broker.bootstrap_servers) as client:  # the same login, its nonce as sent
+        final = _scram_final(client, "c=biws,r={nonce}")
+        assert client.call(SaslAuthenticateRequest(auth_bytes=final.encode()), 2, SaslAuthenticateResponse).error_code == 0
+
+
+def test_a_scram_proof_of_the_wrong_length_is_closed_unanswered(broker: ThreadedBroker) -> None:
+    """Kafka's ScramFormatter.xor throws an exception its SASL layers do not catch: no answer."""
+    with RawClient(broker.bootstrap_servers) as client:
+        final = _scram_final(client, "c=biws,r={nonce}")
+        client.send(SaslAuthenticateRequest(auth_bytes=final[: final.index(",p=")].encode() + b",p=AAAA"), 2)
         assert _closed(client.sock)
 
 

@@ -12,7 +12,7 @@ import secrets
 import pytest
 
 from ottla.server.security.sasl import SaslAuthenticator, SaslSettings, SaslState, ScramCredentialStore, ScramMechanism, listener_sasl_settings
-from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials
+from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials, SaslServerError
 from ottla.server.security.sasl.jaas import JaasError, parse_jaas_config
 from ottla.server.security.sasl.plain import PlainServer
 from ottla.server.security.sasl.scram import ScramServer
@@ -78,7 +78,13 @@ def test_malformed_client_first_messages_fail(message: bytes) -> None:
         ScramServer(SHA256, lambda user, m: credential).evaluate(message)
 
 
-@pytest.mark.parametrize("final", [b"", b"c=biws,r=other,p=AAAA", b"c=eSws,r={nonce},p=AAAA", b"c=biws,r={nonce},p=!!", b"c=biws,r={nonce},p=AAAA"])
+ZERO_PROOF = base64.b64encode(bytes(32))
+
+
+@pytest.mark.parametrize("final", [
+    b"", b"c=biws,r=other,p=" + ZERO_PROOF, b"c=biws,r={nonce},p=!!", b"c=biws,r={nonce},p=AAAAAA", b"c=biws,r={nonce},p=" + ZERO_PROOF,
+    b"c=biws,r=abc{nonce},p=" + ZERO_PROOF, b"c=biws,r={nonce}x,p=" + ZERO_PROOF,
+])
 def test_malformed_client_final_messages_fail(final: bytes) -> None:
     credential = SHA256.credential_from_password("pw", 4096)
     server = ScramServer(SHA256, lambda user, m: credential)
@@ -86,13 +92,82 @@ def test_malformed_client_final_messages_fail(final: bytes) -> None:
     with pytest.raises(InvalidCredentials):
         server.evaluate(final.replace(b"{nonce}", nonce))
     with pytest.raises(InvalidCredentials):  # a failed exchange takes nothing more
-        server.evaluate(b"c=biws,r=" + nonce + b",p=AAAA")
+        server.evaluate(b"c=biws,r=" + nonce + b",p=" + ZERO_PROOF)
+
+
+def _signed_final(server: ScramServer, password: str, first: str, final: str, signed_first: str | None = None, signed_final: str | None = None) -> bytes:
+    """The server's answer to `final` (`{nonce}`: the server-first's nonce) with a proof over
+    RFC 5802's AuthMessage, or over `signed_first` / `signed_final` in its place."""
+    mechanism = server.mechanism
+    server_first = server.evaluate(first.encode()).decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    final = final.format(nonce=fields["r"])
+    bare = first.split(",", 2)[2] if signed_first is None else signed_first
+    signed = final if signed_final is None else signed_final.format(nonce=fields["r"])
+    salted = mechanism.salted_password(password, base64.b64decode(fields["s"]), int(fields["i"]))
+    client_key = mechanism.hmac(salted, b"Client Key")
+    signature = mechanism.hmac(mechanism.hash(client_key), f"{bare},{server_first},{signed}".encode())
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    return server.evaluate(f"{final},p={proof}".encode())
+
+
+def test_scram_final_nonce_must_equal_the_server_firsts() -> None:
+    """librdkafka before 2.6.1 (kcat 1.7.1) sends its nonce, then the server-first's, and signs
+    that: Kafka 4.4 refuses it before looking at the proof."""
+    credential = SHA256.credential_from_password("pw", 4096)
+    server = ScramServer(SHA256, lambda user, m: credential)
+    with pytest.raises(InvalidCredentials, match="Invalid client nonce in the final client message."):
+        _signed_final(server, "pw", "n,,n=alice,r=abc", "c=biws,r=abc{nonce}")
+    assert not server.complete and server.principal is None
+
+
+@pytest.mark.parametrize(("first", "final", "signed_first", "signed_final", "accepted"), [
+    # The channel binding is signed, never compared with the GS2 header.
+    ("n,,n=alice,r=abc", "c=eSws,r={nonce}", None, None, True),
+    ("n,a=alice,n=alice,r=abc", "c=biws,r={nonce}", None, None, True),
+    # Kafka's AuthMessage leaves out a client-final's extensions and a client-first's m=.
+    ("n,,n=alice,r=abc", "c=biws,r={nonce},ext=1", None, "c=biws,r={nonce}", True),
+    ("n,,n=alice,r=abc", "c=biws,r={nonce},ext=1", None, None, False),
+    ("n,,m=ext,n=alice,r=abc", "c=biws,r={nonce}", "n=alice,r=abc", None, True),
+    ("n,,m=ext,n=alice,r=abc", "c=biws,r={nonce}", None, None, False),
+    ("n,,n=alice,r=abc,ext=1", "c=biws,r={nonce}", None, None, True),
+    # A repeated extension keeps its place and takes the last value (Kafka's Utils.parseMap).
+    ("n,,n=alice,r=abc,ext=1,ext=2", "c=biws,r={nonce}", "n=alice,r=abc,ext=2", None, True),
+])
+def test_scram_proof_is_verified_over_the_auth_message_kafka_rebuilds(first: str, final: str, signed_first: str | None,
+                                                                     signed_final: str | None, accepted: bool) -> None:
+    credential = SHA256.credential_from_password("pw", 4096)
+    server = ScramServer(SHA256, lambda user, m: credential)
+    if accepted:
+        assert _signed_final(server, "pw", first, final, signed_first, signed_final).startswith(b"v=")
+        assert server.complete and server.principal == "alice"
+    else:
+        with pytest.raises(InvalidCredentials, match="Invalid client credentials"):
+            _signed_final(server, "pw", first, final, signed_first, signed_final)
+
+
+@pytest.mark.parametrize("proof", [b"", b"AAAA", b"AAAAAA=="])
+def test_a_proof_of_the_wrong_length_closes_the_connection_unanswered(proof: bytes) -> None:
+    """Kafka's ScramFormatter.xor throws IllegalArgumentException, which its SASL layers do not
+    catch: the connection is closed without a SaslAuthenticate answer."""
+    credentials = ScramCredentialStore(None, {"alice": {SHA256: SHA256.credential_from_password("pw", 4096)}})
+    authenticator = SaslAuthenticator(SaslSettings(("SCRAM-SHA-256",)), credentials)
+    assert authenticator.handshake("SCRAM-SHA-256", 1) is ErrorCode.NONE
+    error, _, server_first, _ = authenticator.authenticate(b"n,,n=alice,r=abc", 2, 0.0)
+    assert error is ErrorCode.NONE
+    nonce = server_first.split(b",")[0][2:]
+    with pytest.raises(SaslServerError):
+        authenticator.authenticate(b"c=biws,r=" + nonce + b",p=" + proof, 2, 0.0)
+    assert authenticator.failed
 
 
 def test_scram_refuses_another_authorization_id_and_token_auth() -> None:
     credential = SHA256.credential_from_password("pw", 4096)
     with pytest.raises(AuthenticationFailed, match="authorization id that is different"):
         ScramServer(SHA256, lambda user, m: credential).evaluate(b"n,a=bob,n=alice,r=abc")
+    # Kafka compares the authorization id as sent with the decoded user name.
+    with pytest.raises(AuthenticationFailed, match="authorization id that is different"):
+        ScramServer(SHA256, lambda user, m: credential).evaluate(b"n,a=a=2Cb,n=a=2Cb,r=abc")
     with pytest.raises(InvalidCredentials, match="Token Authentication failed"):
         ScramServer(SHA256, lambda user, m: credential).evaluate(b"n,,n=tokenid,r=abc,tokenauth=true")
 

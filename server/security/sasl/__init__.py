@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ottla.server.security.sasl.authenticator import SUPPORTED_MECHANISMS, SaslAuthenticator, SaslSettings, SaslState
 from ottla.server.security.sasl.credentials import ScramCredentialStore
-from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState
+from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, SaslServerError
 from ottla.server.security.sasl.jaas import JaasError, LoginModule, parse_jaas_config
 from ottla.server.security.sasl.oauthbearer import (
     JWKS_CALLBACK_HANDLERS,
@@ -36,6 +36,7 @@ __all__ = [
     "ScramCredentialStore",
     "ScramMechanism",
     "SaslConfigError",
+    "SaslServerError",
     "listener_sasl_settings",
 ]
 

@@ -7,7 +7,9 @@ an ILLEGAL_SASL_STATE answer (`illegal_state_answer`) once a v1 handshake chose 
 as Kafka's SaslServerAuthenticator.handleSaslToken answers. The SaslHandshake and
 SaslAuthenticate handlers drive the exchange (`handshake`, `authenticate`); after a v0
 handshake the client sends raw tokens with no Kafka header, which the connection hands to
-`evaluate_raw`. A failure leaves `failed` set: the connection sends the answer and closes.
+`evaluate_raw`. A failure leaves `failed` set: the connection sends the answer and closes;
+on what Kafka's SaslServer fails with an unexpected exception (`SaslServerError`), it closes
+unanswered, as Kafka's Selector does.
 
 KIP-368: with `connections.max.reauth.ms` set, or a credential that expires (an OAUTHBEARER
 token), a client of SaslAuthenticate v1+ is told its session lifetime, the shorter of the two;
@@ -24,7 +26,7 @@ from enum import Enum
 from typing import Mapping, Protocol
 
 from ottla.server.security.sasl.credentials import ScramCredentialStore
-from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials
+from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials, SaslServerError
 from ottla.server.security.sasl.oauthbearer import MECHANISM as OAUTHBEARER, OAuthBearerServer, TokenValidator
 from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
 from ottla.server.security.sasl.scram import ScramMechanism, ScramServer, TokenLookup
@@ -173,7 +175,7 @@ class SaslAuthenticator:
             raise AuthenticationFailed(f"Unexpected SASL token in state {self.state.value}")
         try:
             response = server.evaluate(token)
-        except AuthenticationFailed:
+        except (AuthenticationFailed, SaslServerError):
             self.state = SaslState.FAILED
             raise
         if server.complete:

@@ -21,3 +21,9 @@ class IllegalSaslState(Exception):
     def __init__(self, message: str, answered: bool = False) -> None:
         super().__init__(message)
         self.answered = answered
+
+
+class SaslServerError(Exception):
+    """An exchange on which Kafka's SaslServer throws an unexpected exception (neither a
+    SaslException nor an AuthenticationException): Kafka's Selector closes the connection
+    without answering, and so does Ottla."""

@@ -8,12 +8,22 @@ delegation-token credentials: the user name is a token id, and a login proves th
 HMAC and makes the client the token's owner (ottla.server.security.tokens). A credential
 keeps the salt, stored key, server key and iteration count (`ScramCredential`), never the
 password.
+
+The client-final message is checked as Kafka 4.4's ScramSaslServer checks it, in its order:
+its nonce must EQUAL the server-first's (so librdkafka before 2.6.1, which repeats its own
+nonce first, is refused, as by Kafka); the channel binding `c=` is not compared with the GS2
+header; and the proof is verified over the AuthMessage Kafka rebuilds from the parsed parts
+(ScramFormatter.authMessage), not over the bytes the client sent: the client-first part
+without `m=` and with its extensions as `k=v` pairs, `c=` re-encoded and the client-final's
+extensions left out. A client that signs RFC 5802's AuthMessage with an `m=` or a client-final
+extension is refused there as here. Kafka keeps a client-first's extensions in a `Map.copyOf`,
+whose order is salted per JVM: with two or more, Ottla keeps the client's order, one of those
+Kafka may pick.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -22,7 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Protocol
 
-from ottla.server.security.sasl.errors import AuthenticationFailed, InvalidCredentials
+from ottla.server.security.sasl.errors import AuthenticationFailed, InvalidCredentials, SaslServerError
 
 
 # Kafka's ScramMechanism.minIterations / maxIterations, the same for both hashes.
@@ -95,7 +105,7 @@ class ScramCredential:
 # The grammar of Kafka's ScramMessages (RFC 5802 section 7, without channel binding).
 _SASLNAME = r"(?:[\x01-\x7F](?<![=,])|=2C|=3D)+"
 _PRINTABLE = r"[\x21-\x2B\x2D-\x7E]+"
-_BASE64 = r"[A-Za-z0-9+/]*={0,2}"
+_BASE64 = r"(?:[a-zA-Z0-9/+]{4})*(?:[a-zA-Z0-9/+]{3}=|[a-zA-Z0-9/+]{2}==)?"
 _EXTENSIONS = r"(?:,[a-zA-Z]+=[\x01-\x2B\x2D-\x7F]+)*"
 _CLIENT_FIRST = re.compile(
     rf"n,(?:a=(?P<authzid>{_SASLNAME}))?,(?:m=[\x01-\x2B\x2D-\x7F]+,)?n=(?P<saslname>{_SASLNAME}),r=(?P<nonce>{_PRINTABLE})(?P<extensions>{_EXTENSIONS})"
@@ -111,12 +121,21 @@ def username_of(sasl_name: str) -> str:
 
 @dataclass(slots=True, frozen=True)
 class _ClientFirst:
-    gs2_header: str
-    bare: str
+    # As sent: Kafka compares the authorization id with the user name without decoding it.
     authorization_id: str
-    username: str
+    sasl_name: str
     nonce: str
     extensions: dict[str, str]
+
+    @property
+    def username(self) -> str:
+        return username_of(self.sasl_name)
+
+    @property
+    def bare(self) -> str:
+        """client-first-message-bare as Kafka rebuilds it (ClientFirstMessage.clientFirstMessageBare)."""
+        extensions = "".join(f",{name}={value}" for name, value in self.extensions.items())
+        return f"n={self.sasl_name},r={self.nonce}{extensions}"
 
 
 def _parse_client_first(message: bytes) -> _ClientFirst:
@@ -124,12 +143,9 @@ def _parse_client_first(message: bytes) -> _ClientFirst:
     match = _CLIENT_FIRST.fullmatch(text)
     if match is None:
         raise InvalidCredentials("Invalid SCRAM client first message format")
+    # Kafka's Utils.parseMap: a repeated name keeps its place and takes the last value.
     extensions = dict(item.split("=", 1) for item in match["extensions"].split(",")[1:])
-    # The GS2 header ends at its second comma: a saslname cannot hold one (it is =2C).
-    header_end = text.index(",", 2) + 1
-    return _ClientFirst(
-        text[:header_end], text[header_end:], username_of(match["authzid"] or ""), username_of(match["saslname"]), match["nonce"], extensions
-    )
+    return _ClientFirst(match["authzid"] or "", match["saslname"], match["nonce"], extensions)
 
 
 def _decode(message: bytes, complaint: str) -> str:
@@ -233,23 +249,20 @@ class ScramServer:
         match = _CLIENT_FINAL.fullmatch(text)
         if match is None:
             raise InvalidCredentials("Invalid SCRAM client final message format")
-        # ScramSaslServer checks that the nonce ENDS WITH the server-first one, not equality:
-        # librdkafka 2.0.x sends its own nonce before the combined one, and Kafka lets it in.
-        if not match["nonce"].endswith(self._nonce):
+        # Equality, as RFC 5802 and Kafka 4.x's ScramSaslServer require (Kafka 3.8.1 to 3.9
+        # accepted a nonce that merely ended with it, for librdkafka before 2.6.1).
+        if match["nonce"] != self._nonce:
             raise InvalidCredentials("Invalid client nonce in the final client message.")
-        try:
-            channel = base64.b64decode(match["channel"], validate=True)
-            proof = base64.b64decode(match["proof"], validate=True)
-        except binascii.Error:
-            raise InvalidCredentials("Invalid SCRAM client final message format") from None
-        if channel != self._client_first.gs2_header.encode():
-            raise InvalidCredentials("Invalid channel binding in the final client message.")
-        without_proof = text[: text.rindex(",p=")]
+        # The grammar's base64 always decodes; the channel binding is not checked, only signed.
+        channel = base64.b64decode(match["channel"])
+        proof = base64.b64decode(match["proof"])
+        without_proof = f"c={base64.b64encode(channel).decode()},r={match['nonce']}"
         auth_message = f"{self._client_first.bare},{self._server_first},{without_proof}".encode()
         credential = self._credential
         client_signature = self.mechanism.hmac(credential.stored_key, auth_message)
         if len(proof) != len(client_signature):
-            raise InvalidCredentials("Invalid client credentials")
+            # ScramFormatter.xor's IllegalArgumentException, which no SASL layer of Kafka's catches.
+            raise SaslServerError(f"a SCRAM client proof of {len(proof)} bytes, where {self.mechanism_name} needs {len(client_signature)}")
         client_key = bytes(a ^ b for a, b in zip(proof, client_signature))
         if not hmac.compare_digest(self.mechanism.hash(client_key), credential.stored_key):
             raise InvalidCredentials("Invalid client credentials")
