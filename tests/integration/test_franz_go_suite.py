@@ -26,17 +26,6 @@ CAPABILITY_SKIPS = {
     "TestIssueProduceBrokerTooOldFailsRecords": "runs only against a broker that no longer takes Produce v2",
 }
 
-# Tests whose verdict at CI_RECORDS depends on how fast the broker answers, not on what it
-# answers: here they may pass or fail.
-TIMING_DEPENDENT = {
-    # Its lone "reject" consumer must stop (a 50 ms gate) before it has read every record, or
-    # the release consumers after it find nothing to release ("expected at least some
-    # redelivered records, got 0"). As on Kafka 4.4, its first partitions come a heartbeat
-    # (5 s) after it joins, when all 500 records are in; Kafka's slower acknowledgements
-    # stop it near 200 records, Ottla's often let it read all 500.
-    "TestShareGroupETL",
-}
-
 
 @pytest.mark.parametrize("nodes", [1, 3], ids=["one-node", "three-nodes-rf3"])
 def test_kgo_integration_tests_pass_on_ottla(nodes: int, tmp_path: Path) -> None:
@@ -50,7 +39,7 @@ def test_kgo_integration_tests_pass_on_ottla(nodes: int, tmp_path: Path) -> None
                                    timeout_s=600, log_path=log_path, replication_factor=nodes)
 
     failed = suite.ottla_only_failures(outcomes)
-    new = {name: outcomes[name].message for name in failed - set(suite.KNOWN_OTTLA_FAILURES) - TIMING_DEPENDENT}
+    new = {name: outcomes[name].message for name in failed - set(suite.KNOWN_OTTLA_FAILURES)}
     assert not new, f"kgo tests failing on Ottla (go test -json in {log_path}; {ottla_serve.log_tail()}): {new}"
     fixed = {name for name in suite.KNOWN_OTTLA_FAILURES if outcomes.get(name, suite.Outcome(name)).status == "pass"}
     assert not fixed, f"now passing: remove them from KNOWN_OTTLA_FAILURES: {sorted(fixed)}"
