@@ -374,7 +374,8 @@ class GroupCoordinator:
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             # A consumer group's commit carries the member epoch where a generation would be.
-            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, commit_version=api_version)
+            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, commit_version=api_version,
+                                                        committed=[(e.topic, e.partition) for e in entries])
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
             self._offset_holder(group_id)
@@ -400,7 +401,7 @@ class GroupCoordinator:
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
-            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id)
+            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries])
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
             self._offset_holder(group_id)
@@ -421,6 +422,19 @@ class GroupCoordinator:
     def offsets_partition(self, group_id: str) -> int:
         """The `__consumer_offsets` partition that holds the group's records."""
         return self.log.partition_for(group_id)
+
+    def on_partition_moved(self, index: int) -> None:
+        """Another node leads `__consumer_offsets` partition `index` (cluster mode): its groups
+        stay loaded, as every node shares them, but each of their members gets a whole session
+        timeout from now, as Kafka's new coordinator gives them once it has loaded the
+        partition (GroupMetadataManager.onLoaded), so a member that finds the new coordinator
+        within its session timeout of the move keeps its place."""
+        def owned(group_id: str) -> bool:
+            return self.offsets_partition(group_id) == index
+
+        self.membership.on_loaded(owned)
+        if self._consumer is not None:
+            self._consumer.rearm_sessions(owned)
 
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         self.offsets.complete_transaction(producer_id, partitions, commit)

@@ -354,6 +354,53 @@ def test_offset_commits_check_the_member_epoch() -> None:
     assert [g.group_id for g in h.coordinator.list_consumer_groups()] == ["g"]
 
 
+def test_a_commit_at_an_older_epoch_may_commit_partitions_assigned_at_or_before_it() -> None:
+    """KIP-1251 (Kafka 4.3+): each held partition keeps the epoch it was assigned at, and a
+    member whose commit races its epoch bump commits the partitions it held at that epoch;
+    any other partition in the request refuses all of it. It survives a reload."""
+    storage = Storage.open(None)
+    h = Harness(storage)
+    topic_id = h.topic("t", 4)
+    h.beat("m1", 0)  # epoch 2, every partition assigned at 2
+    h.beat("m2", 0)
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    h.beat("m1", 2, owned={topic_id: frozenset(range(4))})  # asked to revoke two
+    assert h.beat("m1", 2).member_epoch == 3
+    moved = h.beat("m2", 2)
+    moved = h.beat("m2", moved.member_epoch)
+    kept, given = sorted(h.owned["m1"][topic_id]), sorted(h.owned["m2"][topic_id])
+    current = h.group().members["m1"].current
+    assert [current.assignment_epoch(topic_id, p) for p in kept] == [2, 2]
+    assert [current.assignment_epoch(topic_id, p) for p in given] == [None, None]
+    assert [h.group().members["m2"].current.assignment_epoch(topic_id, p) for p in given] == [3, 3]
+
+    def commit(coordinator: GroupCoordinator, member: str, epoch: int, *partitions: int) -> list[ErrorCode]:
+        return coordinator.commit_offsets("g", epoch, member, None, [CommitEntry("t", p, 1) for p in partitions])
+
+    for coordinator in (h.coordinator, Harness(storage).coordinator):
+        assert commit(coordinator, "m1", 2, *kept) == [ErrorCode.NONE] * 2
+        assert commit(coordinator, "m1", 2, kept[0], given[0]) == [ErrorCode.STALE_MEMBER_EPOCH] * 2  # not its own
+        assert commit(coordinator, "m1", 1, kept[0]) == [ErrorCode.STALE_MEMBER_EPOCH]  # before it was assigned
+        assert commit(coordinator, "m1", 4, kept[0]) == [ErrorCode.STALE_MEMBER_EPOCH]  # newer than the member's
+        assert commit(coordinator, "m2", 2, given[0]) == [ErrorCode.STALE_MEMBER_EPOCH]  # assigned at 3
+        assert commit(coordinator, "m2", 3, given[0]) == [ErrorCode.NONE]
+        assert coordinator.validate_offset_fetch("g", "m1", 2) is ErrorCode.STALE_MEMBER_EPOCH  # fetches stay exact
+
+
+def test_assignment_epochs_are_kafkas_tagged_field() -> None:
+    topic = b"x" * 16
+    current = CurrentAssignment(5, 4, 0, {topic: frozenset({1, 0})}, {}, {(topic, 0): 3})
+    assert current.assignment_epochs == {(topic, 0): 3, (topic, 1): 5}
+    value = records.current_assignment_value(current)
+    # TopicPartitions: id, partitions [0, 1], then tagged field 0 (AssignmentEpochs) of 9 bytes: [3, 5].
+    entry = topic + b"\x03" + b"\x00\x00\x00\x00\x00\x00\x00\x01" + b"\x01\x00\x09\x03" + b"\x00\x00\x00\x03\x00\x00\x00\x05"
+    assert value == b"\x00\x00" + b"\x00\x00\x00\x05\x00\x00\x00\x04\x00" + b"\x02" + entry + b"\x01" + b"\x00"
+    assert records.parse_current_assignment_value(value) == current
+    # Written without them (Kafka before 4.3, or Ottla before this), each reads as the member epoch.
+    untagged = value.replace(b"\x01\x00\x09\x03\x00\x00\x00\x03\x00\x00\x00\x05", b"\x00")
+    assert records.parse_current_assignment_value(untagged).assignment_epochs == {(topic, 0): 5, (topic, 1): 5}
+
+
 def test_state_is_replayed_from_the_log() -> None:
     storage = Storage.open(None)
     h = Harness(storage)

@@ -207,7 +207,11 @@ def reconcile(
     partition that is free, waiting for the rest (UNRELEASED_PARTITIONS). Since the target
     may lag the subscriptions by an assignment interval (KIP-1263), only the target's
     subscribed topics count, and a member whose subscription changed gives up the topics it
-    left at once, at its own epoch."""
+    left at once, at its own epoch.
+
+    Each partition keeps the epoch it was assigned at for as long as the member holds it
+    (assigned or pending revocation); a partition newly assigned takes the target epoch
+    (KIP-1251, CurrentAssignmentBuilder.computeNextAssignment)."""
     if subscribed is not None:
         target = {topic_id: partitions for topic_id, partitions in target.items() if topic_id in subscribed}
     current = member.current
@@ -233,7 +237,7 @@ def _drop_unsubscribed(current: CurrentAssignment, subscribed: frozenset[bytes] 
         if topic_id not in subscribed:
             revoking[topic_id] = revoking.get(topic_id, frozenset()) | partitions
     if owned is None or _owns_any(owned, revoking):
-        return CurrentAssignment(current.member_epoch, current.member_epoch, MemberState.UNREVOKED_PARTITIONS, kept, revoking)
+        return CurrentAssignment(current.member_epoch, current.member_epoch, MemberState.UNREVOKED_PARTITIONS, kept, revoking, current.assignment_epochs)
     return replace(current, previous_member_epoch=current.member_epoch, assigned=kept)
 
 
@@ -263,11 +267,14 @@ def _next_assignment(member: ConsumerMember, target_epoch: int, target: Assignme
             pending[topic_id] = free
     revoking_frozen = _frozen(revoking)
     if revoking_frozen and (owned is None or _owns_any(owned, revoking_frozen)):
-        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_PARTITIONS, _frozen(assigned), revoking_frozen)
+        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_PARTITIONS, _frozen(assigned), revoking_frozen,
+                                 current.assignment_epochs)
+    epochs = dict(current.assignment_epochs)
     for topic_id, partitions in pending.items():
         assigned.setdefault(topic_id, set()).update(partitions)
+        epochs.update(((topic_id, partition), target_epoch) for partition in partitions)
     state = MemberState.UNRELEASED_PARTITIONS if unreleased else MemberState.STABLE
-    return CurrentAssignment(target_epoch, current.member_epoch, state, _frozen(assigned), {})
+    return CurrentAssignment(target_epoch, current.member_epoch, state, _frozen(assigned), {}, epochs)
 
 
 def _owns_any(owned: Assignment, partitions: Assignment) -> bool:

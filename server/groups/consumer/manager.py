@@ -21,6 +21,7 @@ import logging
 import struct
 import uuid
 from dataclasses import dataclass, replace
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import re2
@@ -232,6 +233,14 @@ class ConsumerGroupManager:
             group.subscription_metadata = self._subscription_metadata(group)
             for member in group.members.values():
                 self._arm_session(group, member)
+
+    def rearm_sessions(self, owned: Callable[[str], bool]) -> None:
+        """Every member of the groups `owned` picks must heartbeat within its session timeout
+        from now, as after a load (GroupMetadataManager.onLoaded)."""
+        for group in self.groups.values():
+            if owned(group.group_id):
+                for member in group.members.values():
+                    self._arm_session(group, member)
 
     def close(self) -> None:
         for group in self.groups.values():
@@ -480,7 +489,10 @@ class ConsumerGroupManager:
             if member is None:
                 raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {request.member_id} is not a member of group {group.group_id}.")
         if request.member_epoch == LEAVE_STATIC_EPOCH:
-            current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch)
+            # consumerGroupStaticMemberGroupLeave: what it was revoking is free for others, and
+            # what it keeps for its instance counts as assigned at epoch 0 (KIP-1251).
+            current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch, pending_revocation={},
+                              assignment_epochs=dict.fromkeys(((t, p) for t, ps in member.current.assigned.items() for p in ps), 0))
             now = self.wall_clock_ms()
             self.log.append(group.group_id, [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(current))], now)
             group.set_current(member, current)
@@ -873,12 +885,17 @@ class ConsumerGroupManager:
     # --- other APIs ----------------------------------------------------------------
 
     def validate_member_epoch(
-        self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None
+        self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None,
+        committed: Iterable[tuple[str, int]] = (),
     ) -> ErrorCode:
         """ConsumerGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
         member) may commit only into an empty group and fetch from any; a member must be
         known, commit with OffsetCommit v9+ when it is not transactional (`commit_version`
-        None), and be at its current epoch (STALE_MEMBER_EPOCH otherwise)."""
+        None), and fetch at its current epoch. A commit at its current epoch passes; at a
+        newer one it is STALE_MEMBER_EPOCH; at an older one (its heartbeat's answer not yet
+        seen, KIP-1251) each `committed` (topic, partition) must be one the member holds,
+        assigned at that epoch or before, or the whole commit is STALE_MEMBER_EPOCH. A classic
+        member is answered ILLEGAL_GENERATION where the others get STALE_MEMBER_EPOCH."""
         if member_epoch < 0 and (not group.members or (fetch and not member_id)):
             return ErrorCode.NONE
         member = group.members.get(member_id or "")
@@ -886,9 +903,16 @@ class ConsumerGroupManager:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if commit_version is not None and commit_version < 9 and not member.is_classic:
             return ErrorCode.UNSUPPORTED_VERSION
-        if member_epoch != member.member_epoch:
-            # A classic member commits with its generation (ConsumerGroup.validateMemberEpoch).
-            return ErrorCode.ILLEGAL_GENERATION if member.is_classic else ErrorCode.STALE_MEMBER_EPOCH
+        stale = ErrorCode.ILLEGAL_GENERATION if member.is_classic else ErrorCode.STALE_MEMBER_EPOCH
+        if member_epoch == member.member_epoch:
+            return ErrorCode.NONE
+        if fetch or member_epoch > member.member_epoch:
+            return stale
+        for topic, partition in committed:
+            info = self.storage.topic(topic)
+            assigned_at = None if info is None else member.current.assignment_epoch(info.topic_id, partition)
+            if assigned_at is None or member_epoch < assigned_at:
+                return stale
         return ErrorCode.NONE
 
     def subscribed_topics(self, group: ConsumerGroup) -> set[str]:

@@ -11,6 +11,7 @@ flexible message (compact strings and arrays, tagged fields):
     6  ConsumerGroupTargetAssignmentMetadata group -> assignment epoch
     7  ConsumerGroupTargetAssignmentMember  group, member -> target partitions
     8  ConsumerGroupCurrentMemberAssignment group, member -> epochs, state, partitions
+                                            (+ tagged AssignmentEpochs per topic, KIP-1251)
     16 ConsumerGroupRegularExpression       group, regex -> resolved topics
 
 Version 4 (ConsumerGroupPartitionMetadata) is what Kafka 4.0 wrote before the metadata hash;
@@ -39,6 +40,8 @@ _INT64 = struct.Struct(">q")
 
 # topic id -> partitions: what every assignment in these records is.
 Assignment = dict[bytes, frozenset[int]]
+# (topic id, partition) -> the member epoch the partition was assigned to the member at.
+PartitionEpochs = dict[tuple[bytes, int], int]
 
 
 @dataclass(slots=True, frozen=True)
@@ -66,11 +69,35 @@ class MemberMetadata:
 
 @dataclass(slots=True, frozen=True)
 class CurrentAssignment:
+    """A member's epochs, state and partitions, with the epoch each held partition was
+    assigned at (KIP-1251: an OffsetCommit at an older member epoch may commit a partition
+    assigned at or before that epoch).
+
+    Invariant: `assignment_epochs` has exactly the held (assigned or pending revocation)
+    partitions; one it is not given was assigned at max(member_epoch, 0), as Kafka reads a
+    record written without them, and one given that is not held is dropped. So equal
+    assignments compare equal however they were built."""
+
     member_epoch: int
     previous_member_epoch: int
     state: int
     assigned: Assignment = field(default_factory=dict)
     pending_revocation: Assignment = field(default_factory=dict)
+    assignment_epochs: PartitionEpochs = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        default = max(self.member_epoch, 0)
+        given = self.assignment_epochs
+        held = {(topic_id, partition): given.get((topic_id, partition), default)
+                for assignment in (self.assigned, self.pending_revocation) for topic_id, partitions in assignment.items() for partition in partitions}
+        if held != given:
+            object.__setattr__(self, "assignment_epochs", held)
+
+    def assignment_epoch(self, topic_id: bytes, partition: int) -> int | None:
+        """The epoch the member was given the partition at, or None when it holds it
+        neither assigned nor pending revocation (ConsumerGroupMember.assignmentEpoch, then
+        pendingRevocationEpoch)."""
+        return self.assignment_epochs.get((topic_id, partition))
 
 
 @dataclass(slots=True, frozen=True)
@@ -138,12 +165,21 @@ class _Writer:
             self.int32(value)
         return self
 
-    def assignment(self, assignment: Assignment) -> _Writer:
-        """[]TopicPartitions: topic id then partitions, each with no tagged fields."""
+    def assignment(self, assignment: Assignment, current: CurrentAssignment | None = None) -> _Writer:
+        """[]TopicPartitions: topic id then partitions; with `current`, each topic's
+        AssignmentEpochs (tagged field 0, aligned with the partitions) as Kafka 4.4 writes
+        them, else no tagged fields."""
         self.uvarint(len(assignment) + 1)
         for topic_id, partitions in sorted(assignment.items()):
+            ordered = sorted(partitions)
             self.out += topic_id
-            self.int32s(sorted(partitions)).uvarint(0)
+            self.int32s(ordered)
+            if current is None:
+                self.uvarint(0)
+                continue
+            epochs = _Writer(0).int32s([current.assignment_epochs[(topic_id, p)] for p in ordered]).out[2:]
+            self.uvarint(1).uvarint(0).uvarint(len(epochs))
+            self.out += epochs
         return self
 
     def done(self, tagged: int = 0) -> bytes:
@@ -240,15 +276,30 @@ class _Reader:
             tagged[tag] = self._take(self.uvarint())
         return tagged
 
-    def assignment(self) -> Assignment:
+    def assignment(self, epochs: PartitionEpochs | None = None, default_epoch: int = 0) -> Assignment:
+        """[]TopicPartitions; each partition's AssignmentEpochs entry goes into `epochs`
+        when given: `default_epoch` for a topic written without them, or with a count that is
+        not the partitions' (Utils.assignmentFromTopicPartitions)."""
         result: Assignment = {}
         for _ in range(self.count()):
             topic_id = self.uuid()
-            partitions = frozenset(self.int32s())
-            self.skip_tagged()  # AssignmentEpochs (tag 0, Kafka 4.3+) is not kept
-            if partitions:
-                result[topic_id] = result.get(topic_id, frozenset()) | partitions
+            listed = self.int32s()
+            tagged = self.skip_tagged()
+            if epochs is not None:
+                given = _Reader(tagged[0]).nullable_int32s() if 0 in tagged else None
+                aligned = given if given is not None and len(given) == len(listed) else [default_epoch] * len(listed)
+                epochs.update(((topic_id, p), e) for p, e in zip(listed, aligned))
+            if listed:
+                result[topic_id] = result.get(topic_id, frozenset()) | frozenset(listed)
         return result
+
+    def nullable_int32s(self) -> list[int] | None:
+        size = self.uvarint() - 1
+        if size < 0:
+            return None
+        if 4 * size > len(self.data) - self.position:
+            raise RecordFormatError("array longer than its record")
+        return [self.int32() for _ in range(size)]
 
     def value_version(self) -> None:
         version = self.int16()
@@ -372,13 +423,17 @@ def parse_target_assignment_member_value(data: bytes | memoryview) -> Assignment
 
 def current_assignment_value(current: CurrentAssignment) -> bytes:
     writer = _Writer(0).int32(current.member_epoch).int32(current.previous_member_epoch).int8(current.state)
-    return writer.assignment(current.assigned).assignment(current.pending_revocation).done()
+    return writer.assignment(current.assigned, current).assignment(current.pending_revocation, current).done()
 
 
 def parse_current_assignment_value(data: bytes | memoryview) -> CurrentAssignment:
     reader = _Reader(data)
     reader.value_version()
-    return CurrentAssignment(reader.int32(), reader.int32(), reader.int8(), reader.assignment(), reader.assignment())
+    member_epoch, previous_member_epoch, state = reader.int32(), reader.int32(), reader.int8()
+    epochs: PartitionEpochs = {}
+    assigned = reader.assignment(epochs, max(member_epoch, 0))
+    pending_revocation = reader.assignment(epochs, max(member_epoch, 0))
+    return CurrentAssignment(member_epoch, previous_member_epoch, state, assigned, pending_revocation, epochs)
 
 
 def regex_value(topics: list[str], version: int, timestamp_ms: int) -> bytes:
