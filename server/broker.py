@@ -26,7 +26,7 @@ from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
-from ottla.server.coordinator.topics import SHARE_GROUP_STATE
+from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
@@ -403,14 +403,17 @@ class Broker:
             return 0
 
     def _leader_changed(self, topic: str, index: int, epoch: int) -> None:
-        """A new leader epoch: appends stamp it into their batches, and fetches parked on the
-        partition answer now (Kafka completes delayed fetches when leadership moves)."""
+        """A new leader epoch: appends stamp it into their batches, fetches parked on the
+        partition answer now (Kafka completes delayed fetches when leadership moves), and a
+        group coordinator partition's new leader takes its groups over."""
         assert self.storage is not None
         try:
             self.storage.partition(topic, index).leader_epoch = epoch
         except KafkaError:
             return  # a topic deleted since the state was written
         self.notify_data(topic, index)
+        if topic == OFFSETS_TOPIC and self.groups is not None:
+            self.groups.on_partition_moved(index)
 
     def _protocol_factory(self, listener: Listener, node_id: int) -> Callable[[], asyncio.BaseProtocol]:
         """What serves a new socket of `listener` on node `node_id`: its Connection, behind a

@@ -98,11 +98,13 @@ class GroupMembershipManager:
             group.offsets = previous.offsets
         self.groups[group_id] = group
 
-    def on_loaded(self) -> None:
-        """Every loaded member must heartbeat within its session timeout (GroupMetadataManager.onLoaded)."""
+    def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
+        """Every loaded member (of the groups `owned` picks) must heartbeat within its session
+        timeout from now (GroupMetadataManager.onLoaded)."""
         for group in self.groups.values():
-            for member in group.members.values():
-                self._arm_heartbeat(group, member, member.session_timeout_ms)
+            if owned(group.group_id):
+                for member in group.members.values():
+                    self._arm_heartbeat(group, member, member.session_timeout_ms)
 
     def close(self) -> None:
         """Cancel every group's timers; parked requests end with their connections."""

@@ -271,6 +271,24 @@ def test_heartbeats_reuse_one_timer_per_member():
     assert h.clock.armed() == armed
 
 
+def test_a_coordinator_move_gives_the_partitions_members_a_whole_session_from_then():
+    h = Harness()
+    h.stable_group("g", 1)
+    h.stable_group("other", 1)
+    h.clock.advance(SESSION_MS / 1000 - 1)
+    h.coordinator.on_partition_moved(1)  # not the groups' partition (the harness's log has one)
+    h.clock.advance(1.01)
+    assert h.coordinator.groups["g"].members == {} and h.coordinator.groups["other"].members == {}
+
+    (a,) = h.stable_group("g", 1)
+    h.clock.advance(SESSION_MS / 1000 - 1)
+    h.coordinator.on_partition_moved(h.coordinator.offsets_partition("g"))
+    h.clock.advance(SESSION_MS / 1000 - 0.01)
+    assert set(h.coordinator.groups["g"].members) == {a.member_id}
+    h.clock.advance(0.02)
+    assert h.coordinator.groups["g"].members == {}
+
+
 def test_a_rebalance_timeout_drops_members_that_never_rejoin():
     h = Harness()
     a, b = h.stable_group("g", 2)
