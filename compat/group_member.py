@@ -38,6 +38,9 @@ class GroupMember:
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         self.assignments: list[list[int]] = []
         self.records: list[list[Any]] = []
+        # Where in `records` each reported batch began, and where each assignment arrived.
+        self.batch_starts: list[int] = []
+        self.assigned_at: list[int] = []
         self.final: dict[str, Any] | None = None
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, name=f"member-{name}", daemon=True)
@@ -53,7 +56,9 @@ class GroupMember:
             with self._changed:
                 if event.get("event") == "assigned":
                     self.assignments.append(event["partitions"])
+                    self.assigned_at.append(len(self.records))
                 elif event.get("event") == "records":
+                    self.batch_starts.append(len(self.records))
                     self.records += event["records"]
                 else:
                     self.final = event

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from compat import procfs
+from compat.sockets import read_frame
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -434,7 +436,28 @@ class OttlaCluster(OttlaBroker):
         self.control("POST", f"/api/cluster/nodes/{node}/stop", {})
 
     def start_node(self, node: int) -> None:
+        """Start a stopped node again, or reconnect an isolated one."""
         self.control("POST", f"/api/cluster/nodes/{node}/start", {})
+
+    def isolate_node(self, node: int) -> None:
+        """Cut a node off: it accepts connections and never answers, and the cluster fences it."""
+        self.control("POST", f"/api/cluster/nodes/{node}/isolate", {})
+
+    def node_states(self) -> dict[int, str]:
+        """Each node's state by id: "running", "stopped" or "isolated"."""
+        return {node["node_id"]: node["state"] for node in self.control("GET", "/api/cluster/nodes")["nodes"]}
+
+    def group_coordinator(self, group: str) -> int:
+        """The node FindCoordinator names for `group`, asked of the running nodes in turn."""
+        running = [node for node in self.control("GET", "/api/cluster/nodes")["nodes"] if node["state"] == "running"]
+        for node in running:
+            try:
+                found = find_coordinator(node["host"], node["port"], group)
+            except OSError:
+                continue
+            if found is not None:
+                return found
+        raise BrokerError(f"no running node of {[node['node_id'] for node in running]} named a coordinator for group {group}", self.log_tail())
 
     def add_fault(self, **fault: Any) -> int:
         """Set a fault (Faults.add's arguments); its id."""
@@ -455,3 +478,21 @@ class OttlaCluster(OttlaBroker):
         """Remove every fault; each as it was, with how often it fired."""
         removed: list[dict[str, Any]] = self.control("DELETE", "/api/faults")["removed"]
         return removed
+
+
+# FindCoordinator v0 (api key 10, request header v1, response header v0): the oldest form every
+# broker still serves, written by hand so the harness needs no client to ask who coordinates.
+_FIND_COORDINATOR_V0 = struct.Struct(">hhih")
+
+
+def find_coordinator(host: str, port: int, group: str, timeout: float = 5.0) -> int | None:
+    """The node id a broker names as `group`'s coordinator; None while it names none (an error)."""
+    client_id, key = b"compat-harness", group.encode()
+    body = _FIND_COORDINATOR_V0.pack(10, 0, 1, len(client_id)) + client_id + struct.pack(">h", len(key)) + key
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        frame = read_frame(sock)
+    if frame is None:
+        raise ConnectionError(f"{host}:{port} closed the connection before answering FindCoordinator")
+    error, node = struct.unpack_from(">hi", frame, 4)  # after the correlation id
+    return None if error else int(node)

@@ -386,13 +386,24 @@ LACKS: dict[str, dict[str, str]] = {
         "group-static-membership": "kafka-go has no group.instance.id option (static membership)",
         "admin": "kafka-go's admin API has no DeleteRecords and no DescribeCluster",
         "idempotent-retries": "kafka-go has no idempotent producer",
+        "cluster-outages": "kafka-go has no idempotent producer",
         "transactions-isolation": "kafka-go has no transactional producer",
         "consume-transform-produce": "kafka-go has no transactional producer",
+    },
+    "kafkajs": {
+        "cluster-outages": "kafkajs 2.2.4 keeps sending a stopped coordinator's heartbeats and commits to its old address "
+                           "(ECONNREFUSED; offsetManager finds the coordinator again by node id, never by FindCoordinator) "
+                           "until its retrier gives up and the consumer crashes and restarts: it recovers by itself, but "
+                           "about 70 s later, past its session timeout, where the row gives a client 60 s",
     },
     "@platformatic/kafka": {
         "cluster-leader-stop": "@platformatic/kafka 1.35 retries a produce whose connection dropped on the same "
                                "leader, from its cached metadata (producer.js refreshes it only on a stale-metadata "
                                "error code), and never reaches the new leader: the produce hangs",
+        "cluster-outages": "@platformatic/kafka 1.35's producer never reaches a stopped leader's successor (see "
+                           "cluster-leader-stop), and its consumer ends with \"Cannot find broker with node id N\" (a "
+                           "UserError it does not retry: consumer.js fetches from the node it chose before the stop, "
+                           "which Metadata no longer lists)",
     },
     "franz-go": {
         "group-static-membership-consumer-protocol":
@@ -408,12 +419,16 @@ LACKS: dict[str, dict[str, str]] = {
         "idempotent-retries": "rskafka has no idempotent producer",
         "transactions-isolation": "rskafka has no transactional producer",
         "consume-transform-produce": "rskafka has no consumer groups or transactional producer",
+        "cluster-outages": "rskafka has no consumer groups or idempotent producer",
     },
     "kcat": {
         "sasl-ssl-scram": "kcat 1.7.1's librdkafka 2.0.2 puts its own nonce again before the combined one in its SCRAM "
                           "client-final message (fixed in librdkafka 2.6.1), which Kafka 4.4's ScramSaslServer refuses "
                           "(the nonce must equal the server-first's), and so does Ottla: it cannot log in with SCRAM "
                           "on either broker",
+        "cluster-outages": "kcat prints no delivery reports, so which records were acknowledged is unknown, and its -G "
+                           "consumer commits on librdkafka's auto-commit timer, not after what it printed: neither half "
+                           "of the row can be judged",
     },
 }
 IDEMPOTENT_RECORDS = 30
@@ -775,6 +790,179 @@ def cluster_retriable_faults(client: Client, target: Target) -> str | None:
     return "; ".join(notes) or None
 
 
+# The outages row: its producer's Produce requests are each held PACE_MS (a delay fault) until
+# the last outage is over, so it is still producing through all three; then it runs free.
+PACE_MS = 50
+OUTAGE_RECORDS = 2000
+# A client has recovered from an outage once its group member has read a record the producer
+# sent this many records after the outage began (so both produce and consume flow again).
+RECOVERED_AFTER = 10
+OUTAGE_TIMEOUT = 180.0
+RECOVERY_TIMEOUT = 60.0
+
+
+def check_group_reads(records: list[list[Any]], batch_starts: list[int], assigned_at: list[int], count: int) -> tuple[list[str], int]:
+    """Problems with what one group member reported (its records, where each batch began and
+    where each assignment arrived) of a 1-partition topic holding k{o}/v{o} at offset o for
+    o < count, and how many records it read again. The rule is cluster_outages'."""
+    problems = []
+    strays = [r for r in records if r[0] != 0]
+    if strays:
+        problems.append(f"{len(strays)} records outside partition 0")
+    wrong = [r for r in records if (r[2], r[3]) != (f"k{r[1]}", f"v{r[1]}")]
+    if wrong:
+        problems.append(f"{len(wrong)} records not what was acknowledged at their offset (e.g. {wrong[:2]})")
+    bounds = [*batch_starts, len(records)]
+    rebalanced = set(assigned_at)
+    position, highest, previous_first = 0, 0, 0
+    reread = 0
+    for start, end in zip(bounds, bounds[1:]):
+        offsets = [r[1] for r in records[start:end] if r[0] == 0]
+        for at, offset in enumerate(offsets):
+            if offset > position:
+                problems.append(f"offsets {position}..{offset - 1} skipped (batch at position {start})")
+            elif offset < position and (at > 0 or start not in rebalanced):
+                problems.append(f"offset {offset} read again without a rebalance (batch at position {start})")
+            elif offset < min(position, previous_first):
+                problems.append(f"after a rebalance the read went back to offset {offset}, before the last batch it "
+                                f"reported ({previous_first}): a committed offset was lost")
+            reread += offset < highest
+            position, highest = offset + 1, max(highest, offset + 1)
+        if offsets:
+            previous_first = offsets[0]
+    if highest < count:
+        problems.append(f"offsets {highest}..{count - 1} never read")
+    return problems, reread
+
+
+def _partition_leader(cluster: OttlaCluster, topic: str) -> int:
+    """Partition 0's leader, as kafka-python's admin client reads it from Metadata."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
+    try:
+        (described,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    (partition,) = [p for p in described["partitions"] if p["partition_index"] == 0]
+    leader: int = partition["leader_id"]
+    return leader
+
+
+def _group_view(cluster: OttlaCluster, group: str, topic: str) -> tuple[str, int | None]:
+    """The group's state and its committed offset of partition 0, as kafka-python's admin client reads them."""
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
+    try:
+        state: str = admin.describe_groups([group])[group]["group_state"]
+        committed = admin.list_group_offsets({group: [TopicPartition(topic, 0)]})[group].get(TopicPartition(topic, 0))
+    finally:
+        admin.close()
+    return state, None if committed is None else committed.offset
+
+
+def cluster_outages(client: Client, target: Target) -> str | None:
+    """Issue 20's cluster row. Against a 3-node Ottla, a 1-partition topic on every node
+    (min.insync.replicas 2): the client's idempotent producer sends k0..k1999, one a request
+    (paced by a 50 ms delay fault until the outages are over), while a group member of the
+    same client subscribes and reads from the earliest offset, committing after each batch.
+    Meanwhile the partition leader's node stops, then the group coordinator's node (as
+    FindCoordinator names it), each starting again once both clients have recovered (the
+    member has read a record sent after the outage began), and then a node that neither leads
+    the partition nor coordinates the group is isolated (it accepts connections and never
+    answers) until they recover again: the clients must not stall on it. Isolating the leader
+    or the coordinator instead would hold each client for its request timeout (30 to 60 s by
+    default) on a request in flight there, more than the suite's budget has for a cell.
+
+    Passes when, with no process restarted: every record was acknowledged at offset i for
+    k{i}; the member read every offset in order, and read a record again only as Kafka's
+    at-least-once delivery allows a group consumer: right after a rebalance, resuming from
+    the group's committed offset, which the member committed after each batch it reported,
+    so no further back than the start of the last batch it reported before the rebalance
+    (whose commit may not have taken effect); and at the end the group is Stable with offset
+    2000 committed and the member holding the partition. A coordinator move alone is no
+    rebalance: the member finds the new coordinator and carries on in its generation (a
+    lost commit would then go unseen in the read, hence the committed offset is checked).
+    The cell notes rebalances and re-reads."""
+    cluster = _cluster(target)
+    topic, (leader,) = _step("create", lambda: _replicated_topic(client, cluster, "outages", 1))
+    group = topic + "-group"
+    pace = _step("pace the producer", lambda: cluster.add_fault(api="produce", topic=topic, delay_ms=PACE_MS))
+    outcome: dict[str, Any] = {}
+
+    def produce() -> None:
+        try:
+            outcome["produced"] = client.run(cluster.bootstrap, topic, "idempotent", count=OUTAGE_RECORDS, partitions=1, timeout=OUTAGE_TIMEOUT)
+        except DriverError as exc:
+            outcome["error"] = exc
+
+    producer = threading.Thread(target=produce, name=f"{client.name} produce")
+    member = GroupMember(client, cluster.bootstrap, topic, group, f"{client.name} member")
+    producer.start()
+
+    def highest_read() -> int:
+        return max((int(k[1:]) for k in member.keys()), default=-1)
+
+    def recover(what: str) -> None:
+        wanted = _step("ask the pace", lambda: cluster.fired(pace)) + RECOVERED_AFTER
+        _step(what, lambda: member.wait_until(lambda: highest_read() >= wanted or not producer.is_alive(),
+                                              f"k{wanted} read {what}", timeout=RECOVERY_TIMEOUT))
+        if highest_read() < wanted:
+            failed: DriverError | None = outcome.get("error")
+            raise ScenarioFailure(f"the producer ended {what}: {failed.reason if failed else 'it sent every record first'}",
+                                  failed.detail if failed else "")
+
+    try:
+        recover("before the outages")
+        _step(f"stop node {leader}", lambda: cluster.stop_node(leader))
+        recover(f"with the partition leader (node {leader}) stopped")
+        _step(f"start node {leader} again", lambda: cluster.start_node(leader))
+        coordinator = _step("find the coordinator", lambda: cluster.group_coordinator(group))
+        _step(f"stop node {coordinator}", lambda: cluster.stop_node(coordinator))
+        recover(f"with the group coordinator (node {coordinator}) stopped")
+        _step(f"start node {coordinator} again", lambda: cluster.start_node(coordinator))
+        busy = {_step("find the leader", lambda: _partition_leader(cluster, topic)), _step("find the coordinator", lambda: cluster.group_coordinator(group))}
+        bystander = min(set(cluster.node_states()) - busy)
+        _step(f"isolate node {bystander}", lambda: cluster.isolate_node(bystander))
+        recover(f"with node {bystander} isolated")
+        _step(f"reconnect node {bystander}", lambda: cluster.start_node(bystander))
+        _step("lift the pace", lambda: cluster.remove_fault(pace))
+        producer.join()
+        if "error" in outcome:
+            error: DriverError = outcome["error"]
+            raise ScenarioFailure(f"produce through the outages: {error.reason}", error.detail)
+        delivered = outcome["produced"]["delivered"]
+        want = [(f"k{i}", 0, i) for i in range(OUTAGE_RECORDS)]
+        if sorted(map(tuple, delivered), key=lambda d: d[2]) != want:
+            raise ScenarioFailure(f"produce: acknowledged {len(delivered)} records, not k{{i}} at offset i for i < {OUTAGE_RECORDS}")
+        _step("read every record", lambda: member.wait_until(lambda: highest_read() >= OUTAGE_RECORDS - 1, f"k{OUTAGE_RECORDS - 1}",
+                                                             timeout=RECOVERY_TIMEOUT))
+        settled = ("Stable", OUTAGE_RECORDS)
+        if not wait_for(lambda: _group_view(cluster, group, topic) == settled, timeout=RECOVERY_TIMEOUT):
+            state, committed = _group_view(cluster, group, topic)
+            raise ScenarioFailure(f"after the outages the group is {state} with offset {committed} committed, want {settled}")
+        if member.assignment != [0]:
+            raise ScenarioFailure(f"the member holds {member.assignment} after the outages, want [0]")
+        _step("close the member", member.close)
+    finally:
+        member.kill()
+        # Unpaced, with every node back, a failed run's producer ends soon.
+        _step("remove the faults", cluster.clear_faults)
+        for node, state in _step("ask the nodes", cluster.node_states).items():
+            if state != "running":
+                _step(f"start node {node} again", lambda: cluster.start_node(node))
+        producer.join()
+    problems, reread = check_group_reads(member.records, member.batch_starts, member.assigned_at, OUTAGE_RECORDS)
+    if problems:
+        raise ScenarioFailure("group read: " + _summary(problems))
+    rebalances = len(member.assignments) - 1
+    notes = [f"{rebalances} rebalance(s)"] if rebalances else []
+    notes += [f"{reread} records read again after a rebalance"] if reread else []
+    return "; ".join(notes) or None
+
+
 SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "produce-consume-restart": produce_consume_restart,
     "group-split-leave-evict": group_split_leave_evict,
@@ -798,10 +986,11 @@ SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "cluster-leaders": cluster_leaders,
     "cluster-leader-stop": cluster_leader_stop,
     "cluster-retriable-faults": cluster_retriable_faults,
+    "cluster-outages": cluster_outages,
 }
 SECURITY_SCENARIOS = frozenset({"sasl-ssl-scram", "sasl-plaintext-plain", "mutual-tls", "no-write-acl", "wrong-password"})
 # Run against a 3-node Ottla (compat.harness.OttlaCluster); the reference Kafka runs one node.
-CLUSTER_SCENARIOS = frozenset({"cluster-leaders", "cluster-leader-stop", "cluster-retriable-faults"})
+CLUSTER_SCENARIOS = frozenset({"cluster-leaders", "cluster-leader-stop", "cluster-retriable-faults", "cluster-outages"})
 
 _PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation", "consume-transform-produce", "codecs"})
 

@@ -1,9 +1,11 @@
 """The compat matrix's cluster columns under pytest: every client against a 3-node Ottla
 (`compat.harness.OttlaCluster`, one per module: each scenario makes its own topic, and the one
 that stops a leader starts it again) reading partitions led by different nodes, riding out its
-leader's stop mid-produce, and retrying through faults set with the fault API. Below it, the
-harness's reading of a cluster's ready line and the matrix's handling of a broker without a
-cluster are pinned without sockets.
+leader's stop mid-produce, retrying through faults set with the fault API, and running an
+idempotent producer and a group member through a leader's stop, the group coordinator's stop
+and a node's isolation. Below it, the harness's reading of a cluster's ready line, the
+matrix's handling of a broker without a cluster and the group read's rule are pinned without
+sockets.
 
 `python -m compat --scenario cluster-leaders` runs the same and writes them into REPORT.md; the
 reference Kafka runs one node there, so its rows say n/a."""
@@ -103,3 +105,36 @@ def test_a_retry_may_reorder_only_a_producer_without_idempotence(name: str, pass
     else:
         with pytest.raises(scenarios.ScenarioFailure, match="partition 0: records out of send order"):
             scenarios.cluster_retriable_faults(client, _FakeCluster(tmp_path))
+
+
+def _batches(*offsets: list[int]) -> tuple[list[list[object]], list[int]]:
+    """A member's reported records of partition 0 in batches of the given offsets, and where each began."""
+    records: list[list[object]] = []
+    starts = []
+    for batch in offsets:
+        starts.append(len(records))
+        records += [[0, o, f"k{o}", f"v{o}"] for o in batch]
+    return records, starts
+
+
+def test_a_group_member_may_read_again_only_its_last_batch_and_only_after_a_rebalance() -> None:
+    from compat.scenarios import check_group_reads
+
+    records, starts = _batches([0, 1], [2, 3], [4, 5])
+    assert check_group_reads(records, starts, [0], 6) == ([], 0)
+    # Rebalanced before the third batch, resuming from the start of the second: its commit may not have landed.
+    records, starts = _batches([0, 1], [2, 3], [2, 3, 4, 5])
+    assert check_group_reads(records, starts, [0, 4], 6) == ([], 2)
+    problems, _ = check_group_reads(records, starts, [0], 6)
+    assert problems == ["offset 2 read again without a rebalance (batch at position 4)"]
+    # Back before the last batch it reported: the group lost an offset it had committed.
+    records, starts = _batches([0, 1], [2, 3], [0, 1, 2, 3, 4, 5])
+    problems, _ = check_group_reads(records, starts, [0, 4], 6)
+    assert problems == ["after a rebalance the read went back to offset 0, before the last batch it reported (2): a committed offset was lost"]
+    records, starts = _batches([0, 1], [3, 4])
+    assert check_group_reads(records, starts, [0], 5)[0] == ["offsets 2..2 skipped (batch at position 2)"]
+    records, starts = _batches([0, 1])
+    assert check_group_reads(records, starts, [0], 4)[0] == ["offsets 2..3 never read"]
+    records, starts = _batches([0, 1])
+    records[1][2] = "k7"
+    assert check_group_reads(records, starts, [0], 2)[0] == ["1 records not what was acknowledged at their offset (e.g. [[0, 1, 'k7', 'v1']])"]
