@@ -7,11 +7,12 @@ through their own environment variables (pkg/kgo/helpers_test.go): KGO_SEEDS, KG
 one node, and KGO_TEST_RECORDS to size the ETL chains. Each top-level test's outcome comes from
 `go test -json` events (through `go tool test2json`).
 
-Capabilities Ottla lacks are left off, and switch on by themselves when they exist: KIP-848 tests
-run once the broker advertises ConsumerGroupHeartbeat v1+, share-group tests once it advertises
-ShareFetch and ShareAcknowledge v2+ (helpers_test.go's adm() reads ApiVersions), and the SASL and
-TLS tests only when KGO_TEST_SCRAM with KGO_TEST_SCRAM_SEEDS, KGO_TEST_OAUTH_SEEDS or KGO_TEST_TLS
-are set, which this runner never does.
+Capabilities a broker lacks switch off by themselves: KIP-848 tests run once the broker advertises
+ConsumerGroupHeartbeat v1+, share-group tests once it advertises ShareFetch and ShareAcknowledge
+v2+ (helpers_test.go's adm() reads ApiVersions). The SASL tests (SASL_TESTS) run against a
+SASL_PLAINTEXT listener this runner adds beside PLAINTEXT on one node (compat.suite_sasl:
+SCRAM-SHA-256 and OAUTHBEARER with Kafka's unsecured-JWS validator), on Ottla and on Kafka alike.
+KGO_TEST_TLS is never set: it would put every test's client on TLS.
 
 Each run saves its outcomes under `.cache/go/`; `--report` writes the `## franz-go suite` section
 of compat/REPORT.md from the last Ottla and Kafka runs and KNOWN_OTTLA_FAILURES.
@@ -32,10 +33,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compat.harness import REPO_ROOT, OttlaBroker
 from compat.matrix import git_revision
 from compat.report_sections import replace_section
+from compat.suite_sasl import SCRAM_USER, add_sasl_listener
+
+if TYPE_CHECKING:
+    from compat.kafka import ReferenceKafka
 
 SUITE_DIR = REPO_ROOT / "compat" / "suites" / "franz_go"
 GO_CACHE = REPO_ROOT / ".cache" / "go"
@@ -56,6 +62,10 @@ def test_binary() -> Path:
     return GO_CACHE / f"franz-go-{franz_go_version()}" / "kgo.test"
 
 
+# Where a run against `ottla serve --nodes N` keeps its outcomes (a column of its own in the report).
+CLUSTER_RESULTS = "ottla-cluster"
+
+
 def results_path(broker: str) -> Path:
     return GO_CACHE / f"franz-go-{franz_go_version()}" / f"results-{broker}.json"
 
@@ -74,6 +84,12 @@ INTEGRATION_TESTS = (
     "TestIssueProduceBrokerTooOldFailsRecords", "TestIssueProduceSyncManualPartitionNegativeDoesNotPanic",
     "TestShareGroupAckOnClose", "TestShareGroupETL", "TestShareGroupOffsetsAdmin", "TestTxnEtl",
 )
+
+# The kgo tests that log in over SASL (client_test.go): they skip themselves unless
+# KGO_TEST_SCRAM(_SEEDS) and KGO_TEST_OAUTH_SEEDS name a listener, which `with_sasl_listener` adds
+# (TestSCRAMAuthBadCredentials logs in as a user that does not exist; TestOAuthAuth sends
+# unsecured tokens).
+SASL_TESTS = ("TestSCRAMAuth", "TestSCRAMAuthBadCredentials", "TestOAuthAuth")
 
 # KGO_TEST_RECORDS: the ETL chains (TestGroupETL, TestTxnEtl, TestShareGroupETL) move this many
 # records through three topics and groups (franz-go's default is 500,000). CI_RECORDS keeps the
@@ -137,9 +153,10 @@ def is_built() -> bool:
 
 
 def run_tests(bootstrap: str, tests: Sequence[str], *, records: int, timeout_s: int,
-              log_path: Path, replication_factor: int = 1) -> dict[str, Outcome]:
+              log_path: Path, replication_factor: int = 1, sasl: dict[str, str] | None = None) -> dict[str, Outcome]:
     """Run `tests` (top-level names) against `bootstrap`; their outcomes by name. The tests
-    create their topics with `replication_factor` (KGO_TEST_RF: 3 for a 3-node cluster).
+    create their topics with `replication_factor` (KGO_TEST_RF: 3 for a 3-node cluster);
+    `sasl` is the environment `with_sasl_listener` gives the SASL tests (else they skip).
 
     The raw `go test -json` stream goes to `log_path`. A test the binary never started (the
     run timed out or panicked first) comes back with status "run"."""
@@ -155,6 +172,7 @@ def run_tests(bootstrap: str, tests: Sequence[str], *, records: int, timeout_s: 
     }
     for unset in ("KGO_TEST_SCRAM", "KGO_TEST_SCRAM_SEEDS", "KGO_TEST_OAUTH_SEEDS", "KGO_TEST_TLS", "KGO_TEST_CHAOS"):
         env.pop(unset, None)
+    env.update(sasl or {})
     pattern = "^(" + "|".join(re.escape(t) for t in tests) + ")$"
     cmd = [go, "tool", "test2json", "-t", "-p", PACKAGE, str(test_binary()),
            "-test.v=test2json", f"-test.run={pattern}", f"-test.timeout={timeout_s}s", "-test.count=1"]
@@ -201,23 +219,31 @@ def _apply_event(outcomes: dict[str, Outcome], line: str) -> None:
             outcome.seconds = float(event.get("Elapsed", 0.0))
 
 
+def with_sasl_listener(broker: OttlaBroker | ReferenceKafka) -> dict[str, str]:
+    """Restart a running one-node `broker` with compat.suite_sasl's SASL_PLAINTEXT listener beside
+    PLAINTEXT, and give the environment that points the SASL tests at it."""
+    seeds = add_sasl_listener(broker)
+    return {"KGO_TEST_SCRAM": ":".join(SCRAM_USER), "KGO_TEST_SCRAM_SEEDS": seeds, "KGO_TEST_OAUTH_SEEDS": seeds}
+
+
 @contextmanager
-def broker_bootstrap(broker: str, work_dir: Path, log_level: str,
-                     nodes: int = 1) -> Iterator[tuple[str, Callable[[], dict[str, list[int]]]]]:
+def broker_bootstrap(broker: str, work_dir: Path, log_level: str, nodes: int = 1
+                     ) -> Iterator[tuple[str, dict[str, str] | None, Callable[[], dict[str, list[int]]]]]:
     """A fresh Ottla (`ottla serve`, `--nodes N` for more than one) or reference Kafka 4.4 on
-    loopback: its bootstrap address, and what gives the API versions clients sent (Ottla's
-    debug log; nothing for Kafka)."""
+    loopback: its bootstrap address, the SASL tests' environment (one node only), and what gives
+    the API versions clients sent (Ottla's debug log; nothing for Kafka)."""
     if broker == "kafka":
         from compat.kafka import ReferenceKafka, fetch
 
         fetch()
         (work_dir / "kafka").mkdir(parents=True, exist_ok=True)
         with ReferenceKafka(work_dir / "kafka") as kafka:
-            yield kafka.bootstrap_servers, lambda: {}
+            yield kafka.bootstrap_servers, with_sasl_listener(kafka), lambda: {}
     else:
         serve_args = ["--nodes", str(nodes)] if nodes > 1 else []
         with OttlaBroker(work_dir / "ottla", log_level=log_level, serve_args=serve_args) as ottla:
-            yield ottla.bootstrap, ottla.requests_seen
+            sasl = with_sasl_listener(ottla) if nodes == 1 else None
+            yield ottla.bootstrap, sasl, ottla.requests_seen
 
 
 def save_results(broker: str, outcomes: dict[str, Outcome], note: str, requests: dict[str, list[int]]) -> None:
@@ -257,29 +283,33 @@ def report_section() -> str:
     each Ottla-only failure."""
     kafka_note, kafka = load_results("kafka")
     ottla_note, ottla = load_results("ottla")
+    cluster_note, cluster = load_results(CLUSTER_RESULTS)
     lines = [
         SECTION_TITLE, "",
         f"franz-go {franz_go_version()}'s own `pkg/kgo` integration tests (`python -m compat.suite_franz_go`), "
         "against the reference Kafka and against Ottla, one node each (KGO_TEST_RF=1). "
-        f"Runs: {kafka_note}; {ottla_note}.", "",
-        "KIP-848 and share-group tests skip themselves until the broker advertises "
-        "ConsumerGroupHeartbeat v1+ and ShareFetch/ShareAcknowledge v2+; SASL and TLS tests run only "
-        "with KGO_TEST_SCRAM + KGO_TEST_SCRAM_SEEDS, KGO_TEST_OAUTH_SEEDS or KGO_TEST_TLS, never set here. "
+        f"Runs: {kafka_note}; {ottla_note}" + (f"; and as franz-go's own CI runs them, on a cluster: {cluster_note}"
+                                               if cluster else "") + ".", "",
+        "KIP-848 and share-group tests skip themselves unless the broker advertises "
+        "ConsumerGroupHeartbeat v1+ and ShareFetch/ShareAcknowledge v2+. The SASL tests "
+        f"({', '.join(SASL_TESTS)}) log in on a SASL_PLAINTEXT listener the runner adds on both brokers "
+        "(SCRAM-SHA-256, OAUTHBEARER with Kafka's unsecured-JWS validator); KGO_TEST_TLS is never set. "
         f"`tests/integration/test_franz_go_suite.py` runs them all on Ottla with KGO_TEST_RECORDS={CI_RECORDS} "
         "and fails on any failure not listed in `KNOWN_OTTLA_FAILURES`. The long form by hand: "
         "`KGO_TEST_UNSAFE=1 python -m compat.suite_franz_go --records 50000` (EndBeginTxnUnsafe every "
         "other 10,000-record transaction, as Kafka allows).", "",
         f"Kafka: {_counts(kafka)}. Ottla: {_counts(ottla)}. Ottla-only failures: "
         f"{len([n for n in ottla_only_failures(ottla) if kafka.get(n, Outcome(n)).status == 'pass']) or 'none'}.", "",
-        "| test | Kafka 4.4 | Ottla | cause of an Ottla-only failure |",
-        "|---|---|---|---|",
+        "| test | Kafka 4.4 | Ottla |" + (" Ottla, 3 nodes |" if cluster else "") + " cause of an Ottla-only failure |",
+        "|---|---|---|" + ("---|" if cluster else "") + "---|",
     ]
-    for name in INTEGRATION_TESTS:
+    for name in INTEGRATION_TESTS + SASL_TESTS:
         k, o = kafka.get(name), ottla.get(name)
         cause = ""
         if o is not None and o.status not in ("pass", "skip"):
             cause = KNOWN_OTTLA_FAILURES.get(name, "not yet diagnosed: " + _first_line(o.message))
-        lines.append(f"| {name} | {_cell(k)} | {_cell(o)} | {cause} |")
+        in_cluster = f" {_cell(cluster.get(name)) if name in INTEGRATION_TESTS else 'n/a (one node)'} |" if cluster else ""
+        lines.append(f"| {name} | {_cell(k)} | {_cell(o)} |{in_cluster} {cause} |")
     skipped = [(n, o) for n, o in ottla.items() if o.status == "skip"]
     if skipped:
         lines += ["", "Skipped on Ottla, by the test itself:", ""]
@@ -337,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     build()
-    tests: tuple[str, ...] = INTEGRATION_TESTS
+    tests: tuple[str, ...] = INTEGRATION_TESTS + (SASL_TESTS if args.nodes == 1 else ())
     if args.run:
         tests = tuple(t for t in tests if re.search(args.run, t))
     records = args.records or (CI_RECORDS if args.ci else RECORDS)
@@ -347,20 +377,21 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr, flush=True)
     if args.nodes > 1 and args.broker == "kafka":
         parser.error("--nodes: the reference Kafka runs one node")
-    with broker_bootstrap(args.broker, work_dir, args.log_level, args.nodes) as (bootstrap, requests_seen):
+    with broker_bootstrap(args.broker, work_dir, args.log_level, args.nodes) as (bootstrap, sasl, requests_seen):
         outcomes = run_tests(bootstrap, tests, records=records, timeout_s=args.timeout,
-                             log_path=work_dir / "go-test.json", replication_factor=args.nodes)
+                             log_path=work_dir / "go-test.json", replication_factor=args.nodes, sasl=sasl)
         requests = requests_seen()
     for o in outcomes.values():
         extra = f" subtests failed: {', '.join(o.failed_subtests)}" if o.failed_subtests else ""
         why = f" -- {_first_line(o.message)}" if o.status != "pass" and o.message else ""
         print(f"{o.test:<55} {o.status:<5} {o.seconds:7.1f}s{extra}{why}")
-    if not args.run and args.nodes == 1:
+    if not args.run:
         broker = "Kafka 4.4" if args.broker == "kafka" else f"Ottla {git_revision()}"
+        nodes = f", {args.nodes} nodes, KGO_TEST_RF={args.nodes}" if args.nodes > 1 else ""
         unsafe = ", KGO_TEST_UNSAFE" if "KGO_TEST_UNSAFE" in os.environ else ""
-        note = (f"{broker}, {len(tests)} tests, KGO_TEST_RECORDS={records}{unsafe}, "
+        note = (f"{broker}{nodes}, {len(tests)} tests, KGO_TEST_RECORDS={records}{unsafe}, "
                 f"{time.strftime('%Y-%m-%d', time.gmtime())}, {time.monotonic() - started:.0f}s")
-        save_results(args.broker, outcomes, note, requests)
+        save_results(args.broker if args.nodes == 1 else CLUSTER_RESULTS, outcomes, note, requests)
     failed = ottla_only_failures(outcomes)
     if args.broker == "ottla":
         failed -= set(KNOWN_OTTLA_FAILURES)

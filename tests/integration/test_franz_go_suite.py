@@ -2,7 +2,8 @@
 
 Every integration test must pass, skip itself for a capability Ottla does not advertise,
 or be listed in KNOWN_OTTLA_FAILURES with its cause; a listed test that passes must leave the
-list, so the list stays the truth. They run twice: on one node with KGO_TEST_RF=1, and on
+list, so the list stays the truth. They run twice: on one node with KGO_TEST_RF=1 (and the SASL
+tests on a SASL_PLAINTEXT listener beside it), and on
 `ottla serve --nodes 3` with KGO_TEST_RF=3, every partition on every node, as franz-go's own CI
 runs them against a three-broker Kafka. Below, the parsing of `go test -json` and the REPORT.md
 section rewrite are pinned without sockets.
@@ -35,8 +36,11 @@ def test_kgo_integration_tests_pass_on_ottla(nodes: int, tmp_path: Path) -> None
     log_path = tmp_path / "go-test.json"
     serve_args = ["--nodes", str(nodes)] if nodes > 1 else []
     with OttlaBroker(tmp_path / "ottla", log_level="debug", serve_args=serve_args) as ottla_serve:
-        outcomes = suite.run_tests(ottla_serve.bootstrap, suite.INTEGRATION_TESTS, records=suite.CI_RECORDS,
-                                   timeout_s=600, log_path=log_path, replication_factor=nodes)
+        # The SASL tests on one node, where the runner adds their listener (as for Kafka).
+        sasl = suite.with_sasl_listener(ottla_serve) if nodes == 1 else None
+        tests = suite.INTEGRATION_TESTS + (suite.SASL_TESTS if sasl else ())
+        outcomes = suite.run_tests(ottla_serve.bootstrap, tests, records=suite.CI_RECORDS,
+                                   timeout_s=600, log_path=log_path, replication_factor=nodes, sasl=sasl)
 
     failed = suite.ottla_only_failures(outcomes)
     new = {name: outcomes[name].message for name in failed - set(suite.KNOWN_OTTLA_FAILURES)}
