@@ -26,12 +26,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from concurrent.futures import Future
 from typing import Any, Iterator
 
 from ottla.server.broker import Broker
-from ottla.server.cli import main as serve
+from ottla.server.cli import event_loop_factory, main as serve
 from ottla.server.faults import Fault, Faults
 from ottla.server.hooks import TestHooks
 
@@ -41,10 +42,12 @@ __all__ = ["Fault", "Faults", "ThreadedBroker", "TestHooks", "running_broker"]
 class ThreadedBroker:
     """A Broker driven from another thread; every call runs on the broker's loop."""
 
-    def __init__(self, test_hooks: TestHooks | None = None, **settings: Any) -> None:
+    def __init__(self, test_hooks: TestHooks | None = None, event_loop: str | None = None, **settings: Any) -> None:
+        """`event_loop` is one of ottla.server.cli.EVENT_LOOPS, by default the environment's
+        COMPAT_EVENT_LOOP or else asyncio's: a test run can put every broker on uvloop."""
         self._settings = settings
         self._test_hooks = test_hooks
-        self._loop = asyncio.new_event_loop()
+        self._loop = (event_loop_factory(event_loop or os.environ.get("COMPAT_EVENT_LOOP", "asyncio")) or asyncio.new_event_loop)()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ottla-broker", daemon=True)
         self.broker: Broker | None = None
 
@@ -128,7 +131,8 @@ async def _on_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 @contextlib.contextmanager
 def running_broker(test_hooks: TestHooks | None = None, **settings: Any) -> Iterator[ThreadedBroker]:
-    """Settings by Kafka name, underscores for dots: `running_broker(port=0, data_dir=None)`."""
+    """Settings by Kafka name, underscores for dots: `running_broker(port=0, data_dir=None)`;
+    `event_loop="uvloop"` runs it on uvloop (ThreadedBroker)."""
     settings.setdefault("port", 0)
     handle = ThreadedBroker(test_hooks, **settings)
     try:

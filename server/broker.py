@@ -20,7 +20,7 @@ import logging
 import socket
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
@@ -757,7 +757,7 @@ class _Unanswered(asyncio.BufferedProtocol):
         self._scratch = bytearray(4096)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
         self.transport = transport
         self.held.add(transport)
 

@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, set_settings
@@ -20,6 +21,9 @@ from ottla.server.security.listeners import ListenerError
 # (9090), Grafana's (3000), the JMX exporter's usual 7071, kafka_exporter's 9308, Redpanda's (9644)
 # nor a managed Kafka's listeners (9094, 9096, 9098): beside all of them on one laptop.
 DEFAULT_HTTP_PORT = 8092
+# The event loops a broker can run on: asyncio's own, or uvloop's (libuv's, in C; the `uvloop`
+# package, not a dependency) while the benchmarks decide whether it pays.
+EVENT_LOOPS = ("asyncio", "uvloop")
 
 
 def _parser(serving: bool = False) -> argparse.ArgumentParser:
@@ -49,6 +53,10 @@ def _parser(serving: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--http-host", help="address the HTTP listener binds (default 127.0.0.1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", default="text", choices=["text", "json"], help="json: one object per line")
+    serve.add_argument(
+        "--event-loop", default="asyncio", choices=EVENT_LOOPS,
+        help="the event loop the broker runs on (default asyncio); uvloop needs the uvloop package, and is for measuring",
+    )
     serve.add_argument(
         "--add-scram", action="append", default=[], metavar="CREDENTIAL",
         help="a SCRAM user set at start, as kafka-storage format takes it: 'SCRAM-SHA-256=[name=alice,password=...]'; repeatable",
@@ -121,7 +129,23 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
         print(f"ottla: --racks names one rack per node: {args.nodes} node(s), {len(racks)} rack(s)", file=sys.stderr)
         return 2
     _raise_open_file_limit()
-    return asyncio.run(_serve(config, test_hooks, args.add_scram, args.nodes, racks))
+    try:
+        loop_factory = event_loop_factory(args.event_loop)
+    except ImportError as exc:
+        print(f"ottla: --event-loop {args.event_loop}: {exc}", file=sys.stderr)
+        return 2
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(_serve(config, test_hooks, args.add_scram, args.nodes, racks))
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What makes the loop of EVENT_LOOPS named `name`; None is asyncio's default. Raises
+    ImportError for uvloop where the package is not installed."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
 
 
 def _write_certificates(directory: str) -> int:

@@ -12,8 +12,9 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher, Throttled
@@ -48,6 +49,12 @@ FRAMES_PER_TURN = 1
 _JOIN_BELOW = 1 << 20
 # Read and written at a time when a file region cannot go by sendfile.
 COPY_CHUNK_BYTES = 1 << 20
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    """Settle `future` once, however often a level-triggered callback calls this."""
+    if not future.done():
+        future.set_result(None)
 
 
 class ConnectionRegistry(Protocol):
@@ -145,7 +152,7 @@ class Connection(asyncio.BufferedProtocol):
         self.context = RequestContext(services, self.context.client, self.sasl)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -489,9 +496,12 @@ class Connection(asyncio.BufferedProtocol):
                 # them (loop.sendfile with fallback=False raises RuntimeError there), so fetches
                 # over SSL and SASL_SSL listeners are copied, a chunk at a time.
                 sent = await self._copy_region(transport, file, region)
+            elif type(loop := asyncio.get_running_loop()).sendfile is asyncio.AbstractEventLoop.sendfile:
+                # A loop without sendfile of its own (uvloop): asyncio would fall back to copying.
+                sent = await self._sendfile_on_socket(loop, transport, file, region)
             else:
                 try:
-                    sent = await asyncio.get_running_loop().sendfile(transport, file, region.position, region.length, fallback=False)
+                    sent = await loop.sendfile(transport, file, region.position, region.length, fallback=False)
                 except asyncio.SendfileNotAvailableError:
                     # What asyncio raises when the first os.sendfile fails because the client
                     # has gone. Its own fallback swaps in a protocol that raises on the client's
@@ -500,6 +510,54 @@ class Connection(asyncio.BufferedProtocol):
         if sent != region.length:
             # The segment shrank under us (retention, recovery): the frame would be corrupt.
             raise OSError(f"sent {sent} of {region.length} bytes of {region.path}")
+
+    async def _sendfile_on_socket(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, file: Any, region: Any) -> int:
+        """The region by os.sendfile straight onto the transport's socket, zero-copy as asyncio's
+        own loop.sendfile is. Ordered as that is too: it starts once the transport has handed
+        the kernel every byte written before, and nothing is written meanwhile (_send_outbox
+        holds the connection's writes). The socket is the transport's, so waiting until it
+        takes more goes through a duplicate descriptor: a loop watches a transport's own
+        descriptor for the transport alone."""
+        await self._drained(transport)
+        socket_fd = transport.get_extra_info("socket").fileno()
+        position, end = region.position, region.position + region.length
+        waiting_fd = -1
+        try:
+            while position < end and not self.closed and not transport.is_closing():
+                try:
+                    sent = os.sendfile(socket_fd, file.fileno(), position, end - position)
+                except BlockingIOError:
+                    if waiting_fd < 0:
+                        waiting_fd = os.dup(socket_fd)
+                    writable = loop.create_future()
+                    loop.add_writer(waiting_fd, _settle, writable)
+                    try:
+                        await writable
+                    finally:
+                        loop.remove_writer(waiting_fd)
+                    continue
+                if not sent:
+                    break  # the file ends before the region does
+                position += sent
+        finally:
+            if waiting_fd >= 0:
+                os.close(waiting_fd)
+        return position - region.position
+
+    async def _drained(self, transport: asyncio.Transport) -> None:
+        """Until the transport holds no bytes it has not handed to the kernel: with its buffer
+        limits at zero, resume_writing says exactly when (the limits are put back after)."""
+        if not transport.get_write_buffer_size():
+            return
+        high, low = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0, low=0)
+        try:
+            while transport.get_write_buffer_size() and not self.closed and not transport.is_closing():
+                self._writable = asyncio.get_running_loop().create_future()
+                await self._writable
+        finally:
+            if not transport.is_closing():
+                transport.set_write_buffer_limits(high=high, low=low)
 
     async def _copy_region(self, transport: asyncio.Transport, file: Any, region: Any) -> int:
         """The region through write(), a chunk at a time as the client takes them."""

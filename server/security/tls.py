@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ottla.server.security.listeners import TLS_KEYS, Listener, ListenerError, SecurityProtocol
 
@@ -401,7 +401,7 @@ class TlsAcceptor(asyncio.Protocol):
         self.handshakes = handshakes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
         transport.pause_reading()  # start_tls reads from here on
         peer = transport.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if peer else "?"
