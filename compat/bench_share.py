@@ -4,8 +4,9 @@
 
 The broker is an `ottla serve --memory` process, or the reference Kafka 4.4 with
 `--broker kafka`. Each run creates a one-partition topic, starts the share group at the
-log's start (AlterShareGroupOffsets, as `kafka-share-groups --reset-offsets --to-earliest`),
-produces `--records` records, then starts N confluent-kafka ShareConsumers (implicit
+log's start (the group config share.auto.offset.reset=earliest, as
+`kafka-configs --entity-type groups` sets it), produces `--records` records, then starts N
+confluent-kafka ShareConsumers (implicit
 acknowledgement: a poll accepts what the previous one returned) in threads of this
 process, and times from the first record received to the last one. Reported: records/s, and
 the delivery latency (record timestamp to receipt) median and p99. Each record received more
@@ -48,15 +49,14 @@ def _call(bootstrap: str, api: ApiKey, version: int, body: dict[str, Any]) -> di
         return decode_response(api, version, frame)[1]
 
 
-def _start_at_earliest(bootstrap: str, group: str, topic: str) -> None:
-    deadline = time.monotonic() + 60
-    while _call(bootstrap, ApiKey.FIND_COORDINATOR, 6, {"key_type": 0, "coordinator_keys": [group]})["coordinators"][0]["error_code"]:
-        assert time.monotonic() < deadline, "no coordinator"
-        time.sleep(0.5)
-    body = {"group_id": group, "topics": [{"topic_name": topic, "partitions": [{"partition_index": 0, "start_offset": 0}]}]}
-    while (answer := _call(bootstrap, ApiKey.ALTER_SHARE_GROUP_OFFSETS, 0, body))["error_code"] in (14, 16):
-        assert time.monotonic() < deadline, "the share coordinator never loaded"
-        time.sleep(0.5)
+def _start_at_earliest(bootstrap: str, group: str) -> None:
+    """share.auto.offset.reset=earliest on the group before its first member joins. Not
+    AlterShareGroupOffsets: Kafka answers it for a topic created a moment before with
+    UNKNOWN_TOPIC_OR_PARTITION in the partition (error 0 at the top), and a group left at
+    the default `latest` then waits for records after the ones produced, for ever."""
+    body = {"validate_only": False, "resources": [{"resource_type": 32, "resource_name": group, "configs": [
+        {"name": "share.auto.offset.reset", "config_operation": 0, "value": "earliest"}]}]}
+    answer = _call(bootstrap, ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, body)["responses"][0]
     assert answer["error_code"] == 0, answer
 
 
@@ -64,7 +64,7 @@ def run(bootstrap: str, consumers: int, records: int, size: int) -> dict[str, fl
     topic, group = f"bench-share-{uuid.uuid4().hex[:8]}", f"bench-share-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
-    _start_at_earliest(bootstrap, group, topic)
+    _start_at_earliest(bootstrap, group)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.num.messages": 1000})
     payload = b"x" * size
     for index in range(records):
