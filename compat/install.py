@@ -4,6 +4,8 @@
 * kcat, Debian's package, with apt-get when running as root and it is missing;
 * chromium and chromium-driver, Debian's packages, the same way: tests/browser drive the web
   console in them (Selenium, the Python package, is in the `test` extra);
+* PostgreSQL's server, Debian's `postgresql` package, the same way: tests/postgres start private
+  servers from its binaries (compat/postgres.py) as its unprivileged `postgres` user;
 * librdkafka's own test suite, from the pinned rdkafka-sys crate via cargo, built with gcc/make
   (`python -m compat.suite_librdkafka --build`; a no-op once built);
 * franz-go's kgo tests, the pinned module from the Go module proxy compiled with go
@@ -30,11 +32,13 @@ that runs and fails stops the install with its exit status.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 
 from compat.clients import NODE_DIR
+from compat.postgres import SERVICE_USER, PostgresUnavailable, server_bin_dir
 
 
 def _run(*cmd: str, env: dict[str, str] | None = None) -> None:
@@ -60,6 +64,23 @@ def install_chromium() -> None:
     if shutil.which("chromium") and shutil.which("chromedriver"):
         return
     _apt_install("chromium missing", "the browser tests will be skipped", "chromium", "chromium-driver")
+
+
+def install_postgresql() -> None:
+    """Debian's PostgreSQL server; the package also creates the `postgres` user that
+    compat/postgres.py runs initdb and postgres as when we are root."""
+    try:
+        server_bin_dir()
+    except PostgresUnavailable:
+        _apt_install("PostgreSQL missing", "the PostgreSQL tests will be skipped", "postgresql")
+        if os.geteuid() == 0:
+            server_bin_dir()  # raises if the package did not provide the binaries after all
+        return
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            _run("useradd", "--system", "--user-group", "--no-create-home", SERVICE_USER)
 
 
 def _apt_install(missing: str, consequence: str, *packages: str) -> None:
@@ -110,6 +131,7 @@ def main() -> int:
         install_node()
         install_kcat()
         install_chromium()
+        install_postgresql()
         install_librdkafka_suite()
         install_franz_go_suite()
         install_native_drivers()
