@@ -8,9 +8,12 @@ log's start (the group config share.auto.offset.reset=earliest, as
 `kafka-configs --entity-type groups` sets it), produces `--records` records, then starts N
 confluent-kafka ShareConsumers (implicit
 acknowledgement: a poll accepts what the previous one returned) in threads of this
-process, and times from the first record received to the last one. Reported: records/s, and
-the delivery latency (record timestamp to receipt) median and p99. Each record received more
-than once is counted and reported: with no consumer failing, there should be none.
+process, and times from the first record received to the last one: records/s. Once that
+backlog is drained, the group has formed and its consumers poll on; probe records are
+then produced one at a time: the delivery latency (record timestamp to receipt) median and p99
+are theirs (the backlog's would measure how long the group took to form). Each record
+received more than once is counted and reported: with no consumer failing, there should be
+none.
 
 librdkafka does its network work on its own threads, so N consumers in one process are
 N clients; the Python threads only count what they receive.
@@ -76,7 +79,10 @@ def run(bootstrap: str, consumers: int, records: int, size: int) -> dict[str, fl
     latencies: list[float] = []
     lock = threading.Lock()
     first: list[float] = []
+    last: list[float] = []
+    drained = threading.Event()
     done = threading.Event()
+    probes = max(50, min(500, records // 10))
 
     def work() -> None:
         consumer = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 3})
@@ -88,9 +94,14 @@ def run(bootstrap: str, consumers: int, records: int, size: int) -> dict[str, fl
                 if batch and not first:
                     first.append(time.monotonic())
                 for message in batch:
-                    received[message.key()] += 1
-                    latencies.append(now * 1000 - message.timestamp()[1])
-                if len(received) >= records:
+                    key = message.key()
+                    received[key] += 1
+                    if key.startswith(b"probe-"):
+                        latencies.append(now * 1000 - message.timestamp()[1])
+                if len(received) >= records and not drained.is_set():
+                    last.append(time.monotonic())
+                    drained.set()
+                if len(received) >= records + probes:
                     done.set()
         # librdkafka 2.16's close() leaves the group without the last poll's acknowledgements:
         # send them first, or those records go to the consumers still running.
@@ -100,19 +111,23 @@ def run(bootstrap: str, consumers: int, records: int, size: int) -> dict[str, fl
     threads = [threading.Thread(target=work) for _ in range(consumers)]
     for thread in threads:
         thread.start()
-    done.wait(600)
-    last = time.monotonic()
+    if drained.wait(600):
+        probe = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+        for index in range(probes):
+            probe.produce(topic, payload, key=b"probe-%d" % index, partition=0)
+            probe.flush(10)
+        done.wait(60)
     done.set()
     for thread in threads:
         thread.join()
-    elapsed = last - first[0] if first else float("nan")
+    elapsed = last[0] - first[0] if first and last else float("nan")
     latencies.sort()
     return {
-        "records_per_s": len(received) / elapsed if elapsed else 0.0,
+        "records_per_s": records / elapsed if elapsed else 0.0,
         "latency_median_ms": statistics.median(latencies) if latencies else float("nan"),
         "latency_p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
         "redelivered": float(sum(count - 1 for count in received.values())),
-        "missing": float(records - len(received)),
+        "missing": float(records + probes - len(received)),
     }
 
 
@@ -149,7 +164,7 @@ def main() -> None:
 
 
 def _report(bootstrap: str, args: argparse.Namespace) -> None:
-    print(f"broker {args.broker}, {args.records} records of {args.size} bytes, one partition")
+    print(f"broker {args.broker}, {args.records} records of {args.size} bytes, one partition; latency of probes sent one by one")
     print(f"{'consumers':>9} {'records/s':>10} {'median ms':>10} {'p99 ms':>8} {'again':>6} {'missing':>8}")
     for consumers in args.consumers:
         figures = run(bootstrap, consumers, args.records, args.size)
