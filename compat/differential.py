@@ -441,7 +441,9 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     move: a first member, a second one within the assignment interval (1 s) and the first
     heartbeats after it, the revocation and hand-over, a leave within the interval, the last
     member leaving and a join into the emptied group, which then subscribes to a second topic
-    and leaves it again; epochs, states and which partitions each answer carried."""
+    and leaves it again; epochs, states and which partitions each answer carried. After the
+    hand-over, OffsetCommits at the members' current, older and newer epochs, of partitions
+    held since before the bump, taken at it, and given up (KIP-1251's assignment epochs)."""
     # "Aa" and "BB" have the same Java hashCode, so the probe group lands on the walk group's
     # __consumer_offsets partition, whatever their number: the same coordinator shard.
     topic = group = f"diff-cgh-walk-{tag}-Aa"
@@ -519,6 +521,14 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
             epochs[name] = answer["member_epoch"]
             return answer["error_code"], answer["member_epoch"], carried, answer["heartbeat_interval_ms"]
 
+        def commit(name: str, epoch_change: int, *held: tuple[str, int]) -> list[int]:
+            answer = conn.call(ApiKey.OFFSET_COMMIT, 9, {
+                "group_id": group, "generation_id_or_member_epoch": epochs[name] + epoch_change, "member_id": names[name],
+                "group_instance_id": None, "retention_time_ms": -1, "topics": [{"name": topic, "partitions": [
+                    {"partition_index": p, "committed_offset": 0, "committed_leader_epoch": -1, "committed_metadata": ""}
+                    for _, p in held]}]})
+            return [p["error_code"] for t in answer["topics"] for p in t["partitions"]]
+
         def described() -> tuple[Any, ...]:
             found = conn.call(ApiKey.CONSUMER_GROUP_DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})[
                 "groups"][0]
@@ -535,6 +545,13 @@ def _consumer_group_heartbeat_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         steps["m2 while its partitions are held"] = beat("m2")
         steps["m1 has revoked"] = beat("m1"), described()
         steps["m2 takes the freed partitions"] = beat("m2"), described()
+        kept, taken = owned["m1"][0], owned["m2"][0]
+        steps["m1 commits at its epoch"] = commit("m1", 0, kept)
+        steps["m1 commits at the epoch before, a partition held since"] = commit("m1", -1, kept)
+        steps["m1 commits at the epoch before, a partition it gave up"] = commit("m1", -1, kept, taken)
+        steps["m1 commits two epochs back"] = commit("m1", -2, kept)
+        steps["m1 commits at a newer epoch"] = commit("m1", 1, kept)
+        steps["m2 commits at the epoch before, a partition taken at the bump"] = commit("m2", -1, taken)
         steps["m2 leaves within the interval"] = beat("m2", -1), described()
         steps["m1 within the interval of the leave"] = beat("m1"), described()
         time.sleep(interval_s)
