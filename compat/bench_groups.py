@@ -1,11 +1,13 @@
 """Rebalance time of the group coordinator, for groups of 2, 10 and 60 members, in the classic
 or the KIP-848 consumer protocol.
 
-    python -m compat.bench_groups [--protocol classic|consumer] [--members 2 10 60] [--runs 30]
-                                  [--bootstrap HOST:PORT]
+    python -m compat.bench_groups [--protocol classic consumer] [--members 2 10 60] [--runs 30]
+                                  [--broker ottla|kafka | --bootstrap HOST:PORT]
 
-The broker is an `ottla serve --memory` process with group.initial.rebalance.delay.ms=0, or the
-broker at --bootstrap (a reference Kafka 4.4, say; the initial delay is then its own).
+The broker is an `ottla serve --memory` process with group.initial.rebalance.delay.ms=0, the
+reference Kafka 4.4 with `--broker kafka` (compat.kafka sets the same delay), or the broker at
+--bootstrap (the initial delay is then its own). Both protocols by default, one after the other
+on the same broker.
 Each member is its own connection speaking the chosen protocol (the codec of wire/).
 
 Classic (JoinGroup/SyncGroup/Heartbeat):
@@ -24,6 +26,9 @@ of 2N partitions; a member reports as owned what it was last assigned, so it rev
   rebalance  a stable group of N members; one more joins, and every member heartbeats until all
              are at the new assignment epoch owning their targets, every partition owned once.
   form       N members join an empty group at once and heartbeat until that same condition.
+
+Both include group.consumer.assignment.interval.ms (KIP-1263, 1 s by default on both brokers):
+a change is assigned at most that long after the group's last target assignment.
 
 Beside them, one ApiVersions round trip on the same loopback: the floor for any request.
 Real clients add their heartbeat interval (3 s by default) before they notice a rebalance;
@@ -200,9 +205,13 @@ async def _consumer_heartbeat(member: ConsumerMember, group: str, topic: str) ->
 
 
 def _settled(members: list[ConsumerMember], partitions: int) -> bool:
-    """Every member at one epoch, every partition owned by exactly one of them."""
+    """Every member at one epoch owning some of the 2N partitions, each owned exactly once.
+    "Some" matters: a member joining within group.consumer.assignment.interval.ms of the last
+    target is at that target's epoch with nothing until the next one, while the others still
+    own every partition once."""
     owned = [(t, p) for m in members for t, ps in m.owned.items() for p in ps]
-    return len({m.epoch for m in members}) == 1 and len(owned) == len(set(owned)) == partitions
+    return (len({m.epoch for m in members}) == 1 and all(m.owned for m in members)
+            and len(owned) == len(set(owned)) == partitions)
 
 
 async def _consumer_round(members: list[ConsumerMember], group: str, topic: str, partitions: int) -> float:
@@ -223,6 +232,8 @@ async def _bench_consumer(bootstrap: str, size: int, runs: int) -> tuple[list[fl
         created = await admin.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": topic, "num_partitions": 2 * size, "replication_factor": 1,
                                                                          "assignments": [], "configs": []}], "timeout_ms": TIMEOUT_MS, "validate_only": False})
         assert created["topics"][0]["error_code"] == 0, created
+        await _await_leaders(admin, topic, 2 * size)
+        await _await_coordinator(admin, group)
         members = [ConsumerMember(await Connection.open(bootstrap)) for _ in range(size)]
         formed.append(await _consumer_round(members, group, topic, 2 * size))
         members.append(ConsumerMember(await Connection.open(bootstrap)))
@@ -231,6 +242,35 @@ async def _bench_consumer(bootstrap: str, size: int, runs: int) -> tuple[list[fl
             member.connection.close()
     admin.close()
     return formed, rebalanced
+
+
+async def _await_coordinator(connection: Connection, group: str) -> None:
+    """Untimed: until the group's coordinator answers for it. Kafka creates __consumer_offsets
+    on the first FindCoordinator and loads its partitions after (NOT_COORDINATOR and
+    COORDINATOR_LOAD_IN_PROGRESS meanwhile); Ottla answers at once."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = await connection.call(ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
+        if not found["coordinators"][0]["error_code"]:
+            fetched = await connection.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": group, "topics": []}], "require_stable": False})
+            if not fetched["groups"][0]["error_code"]:
+                return
+        assert time.monotonic() < deadline, f"no coordinator for {group} after 60 s"
+        await asyncio.sleep(0.1)
+
+
+async def _await_leaders(connection: Connection, topic: str, partitions: int) -> None:
+    """Untimed: until every partition of a new topic has a leader (Kafka elects them a moment
+    after CreateTopics answers; a member joining before is assigned nothing)."""
+    deadline = time.monotonic() + 60
+    while True:
+        described = (await connection.call(ApiKey.METADATA, 12, {"topics": [{"name": topic, "topic_id": bytes(16)}],
+                                                                  "allow_auto_topic_creation": False,
+                                                                  "include_topic_authorized_operations": False}))["topics"][0]
+        if not described["error_code"] and len(described["partitions"]) == partitions and all(p["leader_id"] >= 0 for p in described["partitions"]):
+            return
+        assert time.monotonic() < deadline, f"{topic} has no leaders after 60 s"
+        await asyncio.sleep(0.1)
 
 
 async def _round_trip(connection: Connection, runs: int) -> float:
@@ -263,6 +303,7 @@ async def _bench(bootstrap: str, sizes: list[int], runs: int, protocol: str) -> 
         for _ in range(runs):
             members = [Member(await Connection.open(bootstrap)) for _ in range(size)]
             group = f"bench-{uuid.uuid4().hex[:8]}"
+            await _await_coordinator(members[0].connection, group)
             elapsed, generation = await _form(members, group)
             formed.append(elapsed)
             generations.append(generation)
@@ -273,17 +314,31 @@ async def _bench(bootstrap: str, sizes: list[int], runs: int, protocol: str) -> 
         print(f"{size:3d} members  form      {_ms(formed)}   generations: median {statistics.median(generations):.0f}, max {max(generations)}")
 
 
+def _bench_each(bootstrap: str, args: argparse.Namespace) -> None:
+    for protocol in args.protocol:
+        print(f"protocol {protocol}")
+        asyncio.run(_bench(bootstrap, args.members, args.runs, protocol))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, nargs="+", default=[2, 10, 60])
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--protocol", choices=("classic", "consumer"), default="classic")
-    parser.add_argument("--bootstrap", help="an already running broker (a reference Kafka) instead of a new ottla serve")
+    parser.add_argument("--protocol", choices=("classic", "consumer"), nargs="+", default=["classic", "consumer"])
+    parser.add_argument("--broker", choices=("ottla", "kafka"), default="ottla")
+    parser.add_argument("--bootstrap", help="an already running broker instead of a new one")
     args = parser.parse_args()
-    print(f"python -m compat.bench_groups --protocol {args.protocol} --members {' '.join(map(str, args.members))} --runs {args.runs}")
+    print(f"python -m compat.bench_groups --protocol {' '.join(args.protocol)} --members {' '.join(map(str, args.members))} --runs {args.runs}")
     if args.bootstrap:
         print(f"broker: {args.bootstrap}; {sys.version.split()[0]}")
-        asyncio.run(_bench(args.bootstrap, args.members, args.runs, args.protocol))
+        _bench_each(args.bootstrap, args)
+        return
+    if args.broker == "kafka":
+        from compat.kafka import ReferenceKafka
+
+        with ReferenceKafka() as reference:
+            print(f"broker: the reference Kafka 4.4 at {reference.bootstrap_servers}; {sys.version.split()[0]}")
+            _bench_each(reference.bootstrap_servers, args)
         return
     broker = subprocess.Popen(
         [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--set", "group.initial.rebalance.delay.ms=0"],
@@ -293,7 +348,7 @@ def main() -> None:
         assert broker.stderr is not None
         bootstrap = next(line.split()[2].split("=", 1)[1] for line in broker.stderr if line.startswith("ottla ready"))
         print(f"broker: ottla serve --memory, group.initial.rebalance.delay.ms=0, at {bootstrap}; {sys.version.split()[0]}")
-        asyncio.run(_bench(bootstrap, args.members, args.runs, args.protocol))
+        _bench_each(bootstrap, args)
     finally:
         broker.terminate()
         broker.wait(30)
