@@ -6,6 +6,7 @@ Without PostgreSQL's binaries the tests here skip, and fail under CI=true, where
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,3 +23,20 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         unavailable(str(exc))
     with server:
         yield server
+
+
+@pytest.fixture
+async def postgres_url(private_postgres: PrivatePostgres) -> str:
+    """The session server's database, seen through a schema of this test's own: the URL sets
+    search_path, so a test starts from an empty schema at the cost of one CREATE SCHEMA."""
+    try:
+        import asyncpg
+    except ImportError:
+        unavailable("asyncpg is not installed: pip install -e '.[test]'")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(private_postgres.url)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await connection.close()
+    return f"{private_postgres.url}?search_path={schema}"

@@ -1,0 +1,20 @@
+"""The PostgreSQL storage engine (groundwork: not yet used by the broker).
+
+Stateless brokers over one PostgreSQL database: topics, partitions and record batches live in a
+schema the engine creates and migrates itself (`migrations`), and a partition's log
+(`log.PostgresPartitionLog`) assigns offsets in the transaction that stores a batch, under the
+partition row's lock, so two brokers can never hand out the same offset.
+
+The driver is asyncpg (the `postgresql` extra; compat/bench_postgres_driver.py says why), so
+this part of storage is async, unlike the local engine; it still imports no asyncio of its own.
+"""
+
+from ottla.storage.postgresql.migrations import LATEST, MIGRATIONS, Migration, SchemaError, migrate
+
+__all__ = [
+    "LATEST",
+    "MIGRATIONS",
+    "Migration",
+    "SchemaError",
+    "migrate",
+]

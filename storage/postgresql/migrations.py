@@ -1,0 +1,157 @@
+"""The PostgreSQL engine's schema, as numbered migrations the engine applies itself.
+
+`migrate(connection)` brings a database up to `LATEST` and returns its version. Each migration
+runs in one transaction that also records it in `schema_migrations` (version, name, checksum of
+its SQL), so a failed migration leaves nothing half-done and the next start tries it again. A
+transaction-level advisory lock serializes brokers starting together against one database: the
+second waits, then finds the migration recorded and skips it.
+
+Checked at every start, before anything is changed: a database migrated by a newer Ottla (a
+version this code does not know) refuses with SchemaError, as does a recorded migration whose SQL
+no longer matches the code's (a migration is never edited once released: add the next one).
+
+Migrations are append-only: never renumber, edit or remove one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import asyncpg
+
+# pg_advisory_xact_lock's key for schema changes: any constant, the same in every broker.
+_LOCK_KEY = 0x6F74746C61  # "ottla"
+
+
+@dataclass(slots=True, frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is not one this code can use; the message says what to do."""
+
+
+# Topics, partitions and record batches (issue 24, item 1).
+#
+# batches holds each produce batch as stored: the wire bytes as they arrived, with base offset and
+# partition leader epoch assigned (both outside the CRC), so Fetch sends them back unchanged.
+# Offsets are contiguous and batches never overlap within a partition: partitions.next_offset is
+# advanced in the transaction that inserts the batch, under that row's lock.
+#
+# Fetch by offset: the batch holding offset X is the first whose last_offset >= X (the primary
+# key); whole batches up to max_bytes are a range of end_position (bytes appended to the partition
+# up to and including the batch, monotone in offset order, as a segment file's position is).
+#
+# ListOffsets by timestamp (Kafka's time index): max_timestamp_so_far is the largest batch max
+# timestamp up to and including the batch, so it never decreases in offset order; the first batch
+# whose own max_timestamp reaches a target is the first at which max_timestamp_so_far does,
+# found in the (max_timestamp_so_far, last_offset) index without walking the partition.
+_TOPICS_PARTITIONS_BATCHES = """
+CREATE TABLE topics (
+    topic_id uuid PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    configs jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(configs) = 'object'),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE partitions (
+    topic_id uuid NOT NULL REFERENCES topics ON DELETE CASCADE,
+    partition_index integer NOT NULL CHECK (partition_index >= 0),
+    log_start_offset bigint NOT NULL DEFAULT 0,
+    -- The log end offset; one copy of the data (PostgreSQL's), so also the high watermark.
+    next_offset bigint NOT NULL DEFAULT 0,
+    next_position bigint NOT NULL DEFAULT 0,
+    max_timestamp bigint NOT NULL DEFAULT -1,
+    leader_epoch integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (topic_id, partition_index),
+    CHECK (0 <= log_start_offset AND log_start_offset <= next_offset)
+);
+
+CREATE TABLE batches (
+    topic_id uuid NOT NULL,
+    partition_index integer NOT NULL,
+    base_offset bigint NOT NULL,
+    last_offset bigint NOT NULL,
+    end_position bigint NOT NULL,
+    max_timestamp bigint NOT NULL,
+    max_timestamp_so_far bigint NOT NULL,
+    producer_id bigint NOT NULL,
+    producer_epoch smallint NOT NULL,
+    base_sequence integer NOT NULL,
+    last_sequence integer NOT NULL,
+    is_transactional boolean NOT NULL,
+    is_control boolean NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (topic_id, partition_index, last_offset),
+    FOREIGN KEY (topic_id, partition_index) REFERENCES partitions ON DELETE CASCADE,
+    CHECK (base_offset >= 0 AND last_offset >= base_offset),
+    CHECK (max_timestamp_so_far >= max_timestamp)
+);
+-- Batches are written once and read as they are: keep the bytes out of TOAST's compression.
+ALTER TABLE batches ALTER COLUMN data SET STORAGE EXTERNAL;
+
+CREATE INDEX batches_by_position ON batches (topic_id, partition_index, end_position);
+CREATE INDEX batches_by_time ON batches (topic_id, partition_index, max_timestamp_so_far, last_offset);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
+)
+LATEST = MIGRATIONS[-1].version
+
+_SCHEMA_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+async def migrate(connection: asyncpg.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply the migrations the database lacks, each in its own transaction; returns the
+    database's version. Raises SchemaError, changing nothing, when the database is newer than
+    `migrations` or a recorded migration differs from the code's."""
+    for migration in migrations:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            await connection.execute(_SCHEMA_MIGRATIONS)
+            applied = await _applied(connection)
+            _check(applied, migrations)
+            if migration.version not in applied:
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version, migration.name, migration.checksum,
+                )
+    return migrations[-1].version
+
+
+async def _applied(connection: asyncpg.Connection) -> dict[int, str]:
+    rows = await connection.fetch("SELECT version, checksum FROM schema_migrations")
+    return {int(row["version"]): str(row["checksum"]) for row in rows}
+
+
+def _check(applied: dict[int, str], migrations: tuple[Migration, ...]) -> None:
+    known = {migration.version: migration for migration in migrations}
+    newer = sorted(version for version in applied if version not in known)
+    if newer:
+        raise SchemaError(
+            f"the database's schema is at version {max(applied)}, newer than this Ottla knows "
+            f"(up to {migrations[-1].version}): upgrade Ottla, or point it at another database"
+        )
+    for version, checksum in applied.items():
+        if checksum != known[version].checksum:
+            raise SchemaError(
+                f"migration {version} ({known[version].name}) as recorded in the database differs from this "
+                "Ottla's: the schema was changed by another build; use the Ottla that created it"
+            )
