@@ -9,12 +9,18 @@ The driver is asyncpg (the `postgresql` extra; compat/bench_postgres_driver.py s
 this part of storage is async, unlike the local engine; it still imports no asyncio of its own.
 """
 
+from ottla.storage.postgresql.log import AppendedRange, PostgresPartitionLog, StoredRead, create_topic, open_pool
 from ottla.storage.postgresql.migrations import LATEST, MIGRATIONS, Migration, SchemaError, migrate
 
 __all__ = [
+    "AppendedRange",
     "LATEST",
     "MIGRATIONS",
     "Migration",
+    "PostgresPartitionLog",
     "SchemaError",
+    "StoredRead",
+    "create_topic",
     "migrate",
+    "open_pool",
 ]

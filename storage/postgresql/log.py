@@ -1,0 +1,285 @@
+"""A partition's log in PostgreSQL: append, read, ListOffsets and DeleteRecords over `batches`.
+
+Invariants (the schema is migrations.py's):
+
+* Offsets are assigned by the transaction that stores the batch: it locks the partition row
+  (`SELECT ... FOR UPDATE`), rewrites each batch's base offset and leader epoch in place
+  (`set_base_offset`, `set_partition_leader_epoch`: bytes outside the CRC), inserts the batches
+  and advances `next_offset` before committing. Any number of writers, on any number of brokers,
+  are serialized per partition by that lock, so offsets are contiguous and never handed out twice.
+* `next_offset` is the log end offset and the high watermark: PostgreSQL holds the one copy.
+* A read is one statement, so it sees one snapshot: the bounds it reports and the batches it
+  returns agree, and never include an uncommitted append.
+* DeleteRecords moves `log_start_offset` and deletes the batches wholly below it in one statement.
+
+Batches are validated as the local engine's produce path does (`iter_batches`: length, magic,
+CRC-32C, client rules; legacy message sets are up-converted first). Not here yet, and so not for
+the broker to use: topic configs (max.message.bytes, LogAppendTime, timestamp rules in
+storage/validator.py, compression.type), idempotence and transactions (storage/producer_state.py),
+ListOffsets' max timestamp (-3).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import (
+    batch_magic,
+    convert_legacy,
+    iter_batches,
+    iter_records,
+    set_base_offset,
+    set_partition_leader_epoch,
+)
+
+# ListOffsets' special targets (Kafka's ListOffsetsRequest).
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+EARLIEST_LOCAL_TIMESTAMP = -4
+
+_INT32_MAX = 2**31 - 1
+
+
+async def open_pool(url: str, size: int = 4) -> asyncpg.Pool:
+    """A bounded pool for the engine: `size` connections, each preparing a statement once and
+    reusing it (asyncpg's statement cache). The engine keeps no session state on a pooled
+    connection (no SET, LISTEN or session advisory lock), so the pool's reset query at each
+    release, a second round trip per statement, is skipped."""
+
+    async def keep_session(connection: asyncpg.Connection) -> None:
+        return None
+
+    return await asyncpg.create_pool(url, min_size=size, max_size=size, reset=keep_session)
+
+
+async def create_topic(pool: asyncpg.Pool, name: str, partitions: int, configs: dict[str, str] | None = None) -> uuid.UUID:
+    """Create a topic and its partitions, empty, in one transaction; returns its id.
+    TOPIC_ALREADY_EXISTS when the name is taken."""
+    topic_id = uuid.uuid4()
+    async with pool.acquire() as connection, connection.transaction():
+        try:
+            await connection.execute(
+                "INSERT INTO topics (topic_id, name, configs) VALUES ($1, $2, $3::jsonb)",
+                topic_id, name, json.dumps(configs or {}),
+            )
+        except asyncpg.UniqueViolationError:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists") from None
+        await connection.execute(
+            "INSERT INTO partitions (topic_id, partition_index) SELECT $1, generate_series(0, $2 - 1)",
+            topic_id, partitions,
+        )
+    return topic_id
+
+
+@dataclass(slots=True, frozen=True)
+class AppendedRange:
+    """Offsets a successful append assigned, and the log start offset after it."""
+
+    base_offset: int
+    last_offset: int
+    log_start_offset: int
+
+
+@dataclass(slots=True, frozen=True)
+class StoredRead:
+    """Whole batches in offset order, with the partition's bounds as of the same snapshot."""
+
+    batches: list[bytes]
+    high_watermark: int
+    log_start_offset: int
+
+    @property
+    def size(self) -> int:
+        return sum(len(batch) for batch in self.batches)
+
+
+# Appends and reads, one statement each; asyncpg prepares each once per connection.
+_LOCK = """
+SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset
+FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
+"""
+_INSERT_AND_ADVANCE = """
+WITH stored AS (
+    INSERT INTO batches (
+        topic_id, partition_index, base_offset, last_offset, end_position, max_timestamp,
+        max_timestamp_so_far, producer_id, producer_epoch, base_sequence, last_sequence,
+        is_transactional, is_control, data)
+    SELECT $1, $2, *
+    FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+                $9::smallint[], $10::integer[], $11::integer[], $12::boolean[], $13::boolean[], $14::bytea[])
+)
+UPDATE partitions SET next_offset = $15, next_position = $16, max_timestamp = $17
+WHERE topic_id = $1 AND partition_index = $2
+"""
+# The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
+# whose bytes fit in max_bytes counted from its start; that first batch whatever its size.
+_READ = """
+SELECT p.log_start_offset, p.next_offset, ARRAY(
+    SELECT b.data FROM batches b,
+        (SELECT end_position, end_position - octet_length(data) AS start_position FROM batches
+         WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3
+         ORDER BY last_offset LIMIT 1) first
+    WHERE b.topic_id = $1 AND b.partition_index = $2
+      AND b.end_position BETWEEN first.end_position AND greatest(first.end_position, first.start_position + $4)
+    ORDER BY b.end_position
+) AS batches
+FROM partitions p WHERE p.topic_id = $1 AND p.partition_index = $2
+"""
+# The first batch at or after `after` (and the log start) whose max timestamp reaches the target;
+# the time index finds where max_timestamp_so_far first does, which is that batch unless
+# DeleteRecords removed a batch with a larger timestamp than those kept.
+_BY_TIMESTAMP = """
+SELECT b.data, p.log_start_offset FROM partitions p, LATERAL (
+    SELECT data FROM batches
+    WHERE topic_id = $1 AND partition_index = $2 AND max_timestamp_so_far >= $3 AND max_timestamp >= $3
+      AND last_offset >= greatest(p.log_start_offset, $4)
+    ORDER BY max_timestamp_so_far, last_offset LIMIT 1
+) b
+WHERE p.topic_id = $1 AND p.partition_index = $2
+"""
+_BOUNDS = "SELECT log_start_offset, next_offset FROM partitions WHERE topic_id = $1 AND partition_index = $2"
+# DeleteRecords: -1 is the high watermark; nothing changes for a target past it (no row back).
+_DELETE_BEFORE = """
+WITH moved AS (
+    UPDATE partitions
+    SET log_start_offset = greatest(log_start_offset, CASE WHEN $3 = -1 THEN next_offset ELSE $3 END)
+    WHERE topic_id = $1 AND partition_index = $2 AND $3 >= -1 AND $3 <= next_offset
+    RETURNING log_start_offset
+), deleted AS (
+    DELETE FROM batches
+    WHERE topic_id = $1 AND partition_index = $2 AND last_offset < (SELECT log_start_offset FROM moved)
+)
+SELECT log_start_offset FROM moved
+"""
+
+
+def _last_sequence(base_sequence: int, last_offset_delta: int, producer_id: int) -> int:
+    """The batch's last sequence; sequences wrap past 2^31-1 to 0 (DefaultRecordBatch.incrementSequence)."""
+    if producer_id < 0 or base_sequence < 0:
+        return base_sequence
+    if base_sequence > _INT32_MAX - last_offset_delta:
+        return base_sequence - (_INT32_MAX - last_offset_delta) - 1
+    return base_sequence + last_offset_delta
+
+
+class PostgresPartitionLog:
+    """One partition of a topic in the database, used through `pool`; see the module docstring.
+
+    Holds no state of its own beyond the partition's identity: every broker may have one for
+    the same partition, and all of them see the same log.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, topic_id: uuid.UUID, partition_index: int) -> None:
+        self.pool = pool
+        self.topic_id = topic_id
+        self.partition_index = partition_index
+
+    def _missing(self) -> KafkaError:
+        return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {self.partition_index} of topic {self.topic_id}")
+
+    async def append(self, records: bytes | bytearray | memoryview) -> AppendedRange:
+        """Validate the batches, then assign their offsets and store them in one transaction.
+        Raises KafkaError (CORRUPT_MESSAGE, INVALID_RECORD, UNKNOWN_TOPIC_OR_PARTITION); the log
+        is unchanged when it does."""
+        # The one copy on the append path: offsets and the leader epoch are rewritten in it.
+        data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
+        # Validation (CRC included) before the transaction: the partition's lock is held for
+        # database round trips only.
+        batches = list(iter_batches(data, from_client=True))
+        async with self.pool.acquire() as connection, connection.transaction():
+            locked = await connection.fetchrow(_LOCK, self.topic_id, self.partition_index)
+            if locked is None:
+                raise self._missing()
+            first_offset: int = locked["next_offset"]
+            position: int = locked["next_position"]
+            max_timestamp: int = locked["max_timestamp"]
+            leader_epoch: int = locked["leader_epoch"]
+            columns: list[list[Any]] = [[] for _ in range(12)]
+            next_offset, start = first_offset, 0
+            for header, batch in batches:
+                set_base_offset(data, start, next_offset)
+                set_partition_leader_epoch(data, start, leader_epoch)
+                last_delta = header.last_offset_delta
+                max_timestamp = max(max_timestamp, header.max_timestamp)
+                position += header.size
+                row = (
+                    next_offset, next_offset + last_delta, position, header.max_timestamp, max_timestamp,
+                    header.producer_id, header.producer_epoch, header.base_sequence,
+                    _last_sequence(header.base_sequence, last_delta, header.producer_id),
+                    header.is_transactional, header.is_control, batch,
+                )
+                for column, value in zip(columns, row):
+                    column.append(value)
+                next_offset += last_delta + 1
+                start += header.size
+            await connection.execute(
+                _INSERT_AND_ADVANCE, self.topic_id, self.partition_index, *columns, next_offset, position, max_timestamp
+            )
+            log_start_offset: int = locked["log_start_offset"]
+        return AppendedRange(first_offset, next_offset - 1, log_start_offset)
+
+    async def read(self, offset: int, max_bytes: int) -> StoredRead:
+        """Whole batches from the one holding `offset`, in offset order, while they fit in
+        `max_bytes` (the first one whatever its size, as Kafka's Fetch with minOneMessage).
+        OFFSET_OUT_OF_RANGE outside [log start, log end]."""
+        row = await self.pool.fetchrow(_READ, self.topic_id, self.partition_index, offset, max_bytes)
+        if row is None:
+            raise self._missing()
+        log_start_offset: int = row["log_start_offset"]
+        next_offset: int = row["next_offset"]
+        if offset < log_start_offset or offset > next_offset:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"offset {offset} outside [{log_start_offset}, {next_offset}]")
+        batches: list[bytes] = row["batches"]
+        return StoredRead(batches, next_offset, log_start_offset)
+
+    async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """ListOffsets: (timestamp, offset) of the first record at or after the log start with a
+        timestamp >= the target, None when no record has one; latest (-1) and earliest (-2, -4)
+        report timestamp -1, as Kafka does. Other negative targets (-3, KIP-734's max
+        timestamp) are not answered yet: ValueError."""
+        if timestamp in (LATEST_TIMESTAMP, EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+            log_start_offset, next_offset = await self._bounds()
+            return -1, next_offset if timestamp == LATEST_TIMESTAMP else log_start_offset
+        if timestamp < 0:
+            raise ValueError(f"ListOffsets target {timestamp} is not supported by this engine yet")
+        after = 0
+        while True:
+            row = await self.pool.fetchrow(_BY_TIMESTAMP, self.topic_id, self.partition_index, timestamp, after)
+            if row is None:
+                return None
+            first_kept: int = row["log_start_offset"]
+            batch: bytes = row["data"]
+            for record in iter_records(batch):
+                if record.timestamp >= timestamp and record.offset >= first_kept:
+                    return record.timestamp, record.offset
+                after = record.offset + 1
+            # Only records below the log start reached the target: look past this batch.
+
+    async def _bounds(self) -> tuple[int, int]:
+        row = await self.pool.fetchrow(_BOUNDS, self.topic_id, self.partition_index)
+        if row is None:
+            raise self._missing()
+        return row["log_start_offset"], row["next_offset"]
+
+    async def log_start_offset(self) -> int:
+        return (await self._bounds())[0]
+
+    async def high_watermark(self) -> int:
+        return (await self._bounds())[1]
+
+    async def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords: move the log start offset up to `offset` (-1: the high watermark) and
+        delete the batches wholly below it, atomically. Returns the new log start offset;
+        OFFSET_OUT_OF_RANGE past the high watermark."""
+        moved = await self.pool.fetchval(_DELETE_BEFORE, self.topic_id, self.partition_index, offset)
+        if moved is None:
+            await self._bounds()  # UNKNOWN_TOPIC_OR_PARTITION first, if that is why
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
+        new_start: int = moved
+        return new_start
