@@ -397,11 +397,14 @@ class ReferenceKafka:
     temp dir it made.
     """
 
-    def __init__(self, log_dir: Path | None = None, *, heap: str = "512m", config: dict[str, str] | None = None) -> None:
+    def __init__(self, log_dir: Path | None = None, *, heap: str = "512m", config: dict[str, str] | None = None, cpus: str | None = None) -> None:
+        """`cpus` pins the broker's JVM to those CPUs from its start (taskset's list, "0" or
+        "0,1"), so that it sizes its thread pools and GC for them as on a machine of that size."""
         _require_fetched()
         self._own_dir = log_dir is None
         self.dir = Path(tempfile.mkdtemp(prefix="ottla-ref-kafka-")) if log_dir is None else log_dir
         self.heap = heap
+        self.cpus = cpus
         self.port = _free_port()
         self.controller_port = _free_port()
         while self.controller_port == self.port:  # the kernel may hand the just-freed port out again
@@ -454,6 +457,8 @@ class ReferenceKafka:
         started = time.monotonic()
         self._format()
         cmd = _jvm("kafka.Kafka", str(self._properties), heap=self.heap, log_level="INFO", log_target="SYSTEM_OUT")
+        if self.cpus:
+            cmd = ["taskset", "--cpu-list", self.cpus, *cmd]
         # Own session: a Ctrl-C at the terminal reaches only Python, which then stops Kafka in order.
         with open(self.log_file, "ab") as out:
             self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -540,6 +545,259 @@ class ReferenceKafka:
         except BaseException:
             self.close()
             raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+# Kafka's production shape, as compat.harness.CLUSTER_SETTINGS gives Ottla's 3-node cluster:
+# every partition, the internal topics' too, on all three nodes, an acks=all write needing two.
+CLUSTER_NODES = 3
+CLUSTER_SETTINGS = {
+    "default.replication.factor": str(CLUSTER_NODES),
+    "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": str(CLUSTER_NODES),
+    "transaction.state.log.replication.factor": str(CLUSTER_NODES),
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.replication.factor": str(CLUSTER_NODES),
+    "share.coordinator.state.topic.min.isr": "2",
+    # Produce quotas (the scenarios pace producers with one, as Ottla's delay fault does) are
+    # measured over the last 2 s rather than 11, so a new quota holds from the first second.
+    "quota.window.num": "2",
+}
+
+
+class ReferenceKafkaCluster:
+    """Three Apache Kafka nodes on loopback, each a KRaft broker and controller of one static
+    quorum (``controller.quorum.voters``, kraft.version 0): the reference for the cluster
+    scenarios that compat.harness.OttlaCluster runs against Ottla, with its node controls.
+
+    Node ids are 1..3 as Ottla's. ``stop_node`` kills the JVM (SIGKILL: a crash, no controlled
+    shutdown), so the controller fences it only when its heartbeats have stopped for
+    ``broker.session.timeout.ms`` (9 s): until then Metadata still lists it and it still leads
+    its partitions. ``isolate_node`` freezes it (SIGSTOP): its sockets accept connections and
+    never answer, and it is fenced the same way. ``start_node`` resumes a frozen node or starts
+    a stopped one on its former ports and data, and returns once every partition has its
+    replicas back in sync (as Ottla's nodes rejoin every ISR at once).
+    """
+
+    def __init__(self, work_dir: Path | None = None, *, heap: str = "448m", config: dict[str, str] | None = None) -> None:
+        _require_fetched()
+        self._own_dir = work_dir is None
+        self.dir = Path(tempfile.mkdtemp(prefix="ottla-ref-kafka-cluster-")) if work_dir is None else work_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.heap = heap
+        ports: set[int] = set()
+        while len(ports) < 2 * CLUSTER_NODES:  # the kernel may hand a just-freed port out again
+            ports.add(_free_port())
+        listed = sorted(ports)
+        self.node_ids = list(range(1, CLUSTER_NODES + 1))
+        self.ports = dict(zip(self.node_ids, listed[:CLUSTER_NODES]))
+        self.controller_ports = dict(zip(self.node_ids, listed[CLUSTER_NODES:]))
+        self.bootstrap = ",".join(f"127.0.0.1:{self.ports[node]}" for node in self.node_ids)
+        self.startup_seconds: float | None = None
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._frozen: set[int] = set()
+        voters = ",".join(f"{node}@127.0.0.1:{self.controller_ports[node]}" for node in self.node_ids)
+        for node in self.node_ids:
+            self._node_dir(node).mkdir(exist_ok=True)
+            props = {
+                "process.roles": "broker,controller",
+                "node.id": str(node),
+                "controller.quorum.voters": voters,
+                "listeners": f"PLAINTEXT://127.0.0.1:{self.ports[node]},CONTROLLER://127.0.0.1:{self.controller_ports[node]}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.ports[node]}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "log.dirs": str(self._node_dir(node) / "data"),
+                "num.partitions": "1",
+                "auto.create.topics.enable": "true",
+                "group.initial.rebalance.delay.ms": "0",
+                **CLUSTER_SETTINGS,
+                **(config or {}),
+            }
+            self._properties(node).write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+
+    def _node_dir(self, node: int) -> Path:
+        return self.dir / f"node-{node}"
+
+    def _properties(self, node: int) -> Path:
+        return self._node_dir(node) / "server.properties"
+
+    def log_file(self, node: int) -> Path:
+        return self._node_dir(node) / "kafka.out"
+
+    def _format(self) -> None:
+        """Every log dir formatted with one cluster id, the three at once (a JVM each)."""
+        cluster_id = _random_cluster_id()
+        formats = {}
+        for node in self.node_ids:
+            if (self._node_dir(node) / "data" / "meta.properties").exists():
+                continue
+            args = ("format", "-t", cluster_id, "-c", str(self._properties(node)))
+            cmd = _jvm(TOOLS["kafka-storage"], *args, heap="256m", log_level="WARN", log_target="SYSTEM_ERR")
+            formats[node] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for node, proc in formats.items():
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"kafka-storage format of node {node} failed ({proc.returncode}): {out.decode(errors='replace')}")
+
+    def _spawn(self, node: int) -> None:
+        cmd = _jvm("kafka.Kafka", str(self._properties(node)), heap=self.heap, log_level="INFO", log_target="SYSTEM_OUT")
+        with open(self.log_file(node), "ab") as out:
+            self._procs[node] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self) -> None:
+        """Format and start the three nodes; ready when Metadata names all three."""
+        if self._procs:
+            return
+        started = time.monotonic()
+        try:
+            self._format()
+            for node in self.node_ids:
+                self._spawn(node)
+            self._wait(lambda: len(self._described()["brokers"]) == CLUSTER_NODES, "all three brokers registered", started + 180)
+        except BaseException:
+            self.close()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        log.info("reference Kafka %s cluster ready on %s in %.1fs", KAFKA_VERSION, self.bootstrap, self.startup_seconds)
+
+    def _described(self) -> dict[str, Any]:
+        admin = KafkaAdminClient(bootstrap_servers=self._running_bootstrap(), request_timeout_ms=5000)
+        try:
+            described: dict[str, Any] = admin.describe_cluster()
+            return described
+        finally:
+            admin.close()
+
+    def _running_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.ports[node]}" for node, state in self.node_states().items() if state == "running")
+
+    def _wait(self, ready: Any, what: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            for node, proc in self._procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"Kafka node {node} exited with {proc.returncode}:\n{self.log_tail()}")
+            try:
+                if ready():
+                    return
+            except (OSError, KafkaError):
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"Kafka cluster on {self.bootstrap}: not {what} in time:\n{self.log_tail()}")
+
+    def _in_sync(self) -> bool:
+        """Every node registered and every partition of every topic with all its replicas in sync."""
+        admin = KafkaAdminClient(bootstrap_servers=self._running_bootstrap(), request_timeout_ms=5000)
+        try:
+            if len(admin.describe_cluster()["brokers"]) != CLUSTER_NODES:
+                return False
+            topics = admin.describe_topics()
+        finally:
+            admin.close()
+        return all(t["error_code"] == 0 and all(sorted(p["isr_nodes"]) == sorted(p["replica_nodes"]) for p in t["partitions"]) for t in topics)
+
+    def stop_node(self, node: int) -> None:
+        """Kill the node's JVM (a crash: SIGKILL, so no controlled shutdown moves its leaders first)."""
+        proc = self._procs.pop(node, None)
+        self._frozen.discard(node)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.kill()
+        proc.wait()
+
+    def start_node(self, node: int) -> None:
+        """Resume a frozen node (SIGCONT) or start a stopped one; return once it is registered
+        again and every partition's replicas are all back in sync."""
+        if node in self._frozen:
+            self._frozen.discard(node)
+            self._procs[node].send_signal(signal.SIGCONT)
+        elif node not in self._procs:
+            self._spawn(node)
+        # A restarted broker serves requests only once it is registered and unfenced, which
+        # fences its former incarnation and so takes it out of every ISR first: the in-sync
+        # check cannot pass on what the killed process left behind.
+        deadline = time.monotonic() + 180
+        self._wait(lambda: self._answers(node), f"answering on node {node}", deadline)
+        self._wait(self._in_sync, f"in sync again after node {node} came back", deadline)
+
+    def _answers(self, node: int) -> bool:
+        from compat.harness import find_coordinator
+
+        find_coordinator("127.0.0.1", self.ports[node], "compat-probe", timeout=2)
+        return True
+
+    def isolate_node(self, node: int) -> None:
+        """Freeze the node's JVM (SIGSTOP): its sockets accept connections and never answer."""
+        self._procs[node].send_signal(signal.SIGSTOP)
+        self._frozen.add(node)
+
+    def node_states(self) -> dict[int, str]:
+        """Each node's state by id, in OttlaCluster's words: "running", "stopped" or "isolated"."""
+        return {node: "isolated" if node in self._frozen else "running" if node in self._procs else "stopped"
+                for node in self.node_ids}
+
+    def group_coordinator(self, group: str) -> int:
+        """The node FindCoordinator names for `group`, asked of the running nodes in turn,
+        until one names it (the first ask creates __consumer_offsets)."""
+        from compat.harness import find_coordinator
+
+        found: list[int] = []
+
+        def named() -> bool:
+            for node, state in self.node_states().items():
+                if state == "running":
+                    coordinator = find_coordinator("127.0.0.1", self.ports[node], group)
+                    if coordinator is not None:
+                        found.append(coordinator)
+                        return True
+            return False
+
+        self._wait(named, f"naming a coordinator for group {group}", time.monotonic() + 60)
+        return found[0]
+
+    def set_producer_quota(self, bytes_per_second: int | None) -> None:
+        """Every client's produce quota (the default client-id entity), or none: Kafka delays a
+        producer over it by its throttle time (KIP-219), which is how the scenarios pace one."""
+        change = ("--add-config", f"producer_byte_rate={bytes_per_second}") if bytes_per_second else ("--delete-config", "producer_byte_rate")
+        done = run_tool("kafka-configs", "--bootstrap-server", self._running_bootstrap(), "--alter", "--entity-type", "clients",
+                        "--entity-default", *change)
+        if done.returncode != 0:
+            raise RuntimeError(f"kafka-configs {' '.join(change)} failed: {done.stdout}{done.stderr}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        tails = []
+        for node in self.node_ids:
+            try:
+                tail = "\n".join(self.log_file(node).read_text(errors="replace").splitlines()[-lines:])
+            except OSError:
+                tail = "(no log)"
+            tails.append(f"Kafka node {node} log {self.log_file(node)} (tail):\n{tail}")
+        return "\n".join(tails)
+
+    def close(self) -> None:
+        """Stop every node (frozen ones are resumed so SIGTERM reaches them) and remove a temp dir."""
+        procs, self._procs = self._procs, {}
+        for node in self._frozen:
+            procs[node].send_signal(signal.SIGCONT)
+        self._frozen.clear()
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> ReferenceKafkaCluster:
+        self.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
