@@ -222,6 +222,10 @@ class Broker:
         check_served(listeners)
         self._tls = {}
         if any(listener.protocol.uses_tls for listener in listeners):
+            if not isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):
+                # uvloop starts reading a connection after connection_made even when it paused
+                # it there, so the TLS acceptor loses the client's hello before start_tls runs.
+                raise ListenerError("TLS listeners (SSL, SASL_SSL) need asyncio's event loop, not --event-loop uvloop")
             from ottla.server.security.tls import tls_acceptance
 
             self._tls = {listener.name: tls_acceptance(self.static_config, listener) for listener in listeners if listener.protocol.uses_tls}

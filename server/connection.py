@@ -549,7 +549,7 @@ class Connection(asyncio.BufferedProtocol):
         limits at zero, resume_writing says exactly when (the limits are put back after)."""
         if not transport.get_write_buffer_size():
             return
-        high, low = transport.get_write_buffer_limits()
+        low, high = transport.get_write_buffer_limits()
         transport.set_write_buffer_limits(high=0, low=0)
         try:
             while transport.get_write_buffer_size() and not self.closed and not transport.is_closing():

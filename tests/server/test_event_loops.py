@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -14,10 +15,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
-from kafka.protocol.metadata.api_versions import ApiVersionsRequest
+from kafka.protocol.admin import DescribeConfigsRequest
 
 from kafka_wire import RawClient, make, read_records
-from ottla.testing import running_broker
+from compat.harness import wait_for
+from ottla.testing import ThreadedBroker, running_broker
+from ottla.wire.api import ApiKey
 from unavailable import unavailable
 
 
@@ -27,6 +30,17 @@ def _uvloop() -> None:
         import uvloop  # noqa: F401
     except ImportError:
         unavailable("uvloop is not installed: python3 -m pip install -e '.[test]'")
+
+
+# DescribeConfigs of the broker with documentation: about 70 KB an answer, 7 MB in all.
+_BETWEEN = 100
+
+
+def _answered(broker: ThreadedBroker, api: ApiKey) -> int:
+    """How many `api` requests the broker has answered (its own counter, read across threads)."""
+    assert broker.broker is not None
+    stats = broker.broker.metrics.apis[api]
+    return 0 if stats is None else stats.requests
 
 
 def _fetch_everything(topic: str) -> FetchRequest:
@@ -69,16 +83,25 @@ def test_uvloop_broker_sends_log_data_by_sendfile_in_order(tmp_path: Path, monke
             if sum(map(len, received)) == len(values):
                 break
         consumer.close()
-        # Answers pipelined behind megabytes the client has not read yet: a small answer then
-        # waits in the transport, and the next fetch's sendfile must wait behind it.
+        # Megabytes of answers pipelined behind a fetch the client has not read yet: more than
+        # the socket holds, so they wait in the transport when the fetch is sent, and the next
+        # fetch's sendfile must wait until the transport has written them.
+        between = make(DescribeConfigsRequest, dict(resources=[dict(resource_type=4, resource_name="1", configuration_keys=None)],
+                                                    include_synonyms=True, include_documentation=True))
         with RawClient(broker.bootstrap_servers) as client:
-            for _ in range(2):
-                client.send(_fetch_everything("zero-copy"), 11)
-                client.send(ApiVersionsRequest(), 0)
-            first_id = client.correlation_id - 3
-            answers = [client.receive_frame() for _ in range(4)]
-    assert [struct.unpack_from(">i", answer)[0] for answer in answers] == list(range(first_id, first_id + 4))
-    for answer in answers[::2]:
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)  # loopback's would hold it all
+            fetches = _answered(broker, ApiKey.FETCH)
+            client.send(_fetch_everything("zero-copy"), 11)
+            for _ in range(_BETWEEN):
+                client.send(between, 4)
+            client.send(_fetch_everything("zero-copy"), 11)
+            # Every answer is ready while the first fetch still waits for the client to read.
+            assert wait_for(lambda: _answered(broker, ApiKey.FETCH) == fetches + 2, timeout=30)
+            answers = [client.receive_frame() for _ in range(_BETWEEN + 2)]
+            last_id = client.correlation_id
+    assert [struct.unpack_from(">i", answer)[0] for answer in answers] == list(range(last_id - _BETWEEN - 1, last_id + 1))
+    assert sum(map(len, answers[1:-1])) > 4 << 20
+    for answer in (answers[0], answers[-1]):
         fetched = FetchResponse.decode(answer, version=11, header=True)
         assert [value for _, _, value in read_records(bytes(fetched.responses[0].partitions[0].records))] == values[0::3]
     expected = [values[partition::3] for partition in range(3)]
@@ -87,7 +110,15 @@ def test_uvloop_broker_sends_log_data_by_sendfile_in_order(tmp_path: Path, monke
     assert sent_by_sendfile >= sum(len(value) for value in values)
 
 
-def test_cli_serves_on_uvloop_when_asked() -> None:
+def test_cli_serves_on_uvloop_when_asked_and_refuses_tls_listeners_there() -> None:
+    """uvloop reads a new connection before the TLS acceptor's start_tls can take it over, so
+    a TLS listener on it would stall every handshake: the broker refuses to start instead."""
+    refused = subprocess.run(
+        [sys.executable, "-m", "ottla", "serve", "--memory", "--event-loop", "uvloop", "--set", "listeners=SSL://127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "TLS listeners (SSL, SASL_SSL) need asyncio's event loop" in refused.stderr
     process = subprocess.Popen(
         [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--event-loop", "uvloop"], stderr=subprocess.PIPE, text=True,
     )
