@@ -13,6 +13,10 @@ have run nothing; each result counts the subtests that passed.
 
     python -m compat.suite_librdkafka [--broker ottla|kafka] [--tests 0001,0002] [--ci] [--quick]
     python -m compat.suite_librdkafka --cluster   # the multi-broker tests against ottla serve --nodes 3
+    python -m compat.suite_librdkafka --sasl      # the SASL tests, on a SASL_PLAINTEXT listener
+    python -m compat.suite_librdkafka --sasl --cluster  # the SASL tests that need three brokers
+    python -m compat.suite_librdkafka --acl       # the ACL tests, on a broker with an authorizer
+    python -m compat.suite_librdkafka --noautocreate [--cluster]  # the "noautocreate" scenario's tests
     python -m compat.suite_librdkafka --build     # fetch and build only
     python -m compat.suite_librdkafka --report    # rewrite compat/REPORT.md's section from the last runs
 """
@@ -60,7 +64,21 @@ SELECTED: list[str] = sorted(DATA["selected"])
 CI_TESTS: list[str] = sorted(DATA["ci"]["tests"])
 # Run against a cluster of CLUSTER_NODES Ottla nodes (the reference Kafka here runs one).
 CLUSTER_TESTS: list[str] = sorted(DATA["cluster"]["tests"])
+# Run against the cluster by `--cluster` only, not in CI: minutes each.
+CLUSTER_LONG_TESTS: list[str] = sorted(DATA["cluster"]["long_tests"])
 CLUSTER_NODES: int = DATA["cluster"]["nodes"]
+# Run against a broker with a SASL_PLAINTEXT listener (compat.suite_sasl), logging in with SASL_MECHANISM.
+SASL_TESTS: list[str] = sorted(DATA["sasl"]["tests"])
+SASL_CLUSTER_TESTS: list[str] = sorted(DATA["sasl"]["cluster_tests"])
+SASL_MECHANISM: str = DATA["sasl"]["mechanism"]
+SASL_BROKER_CONFIG: dict[str, str] = DATA["sasl"]["broker_config"]
+# Run against a broker with an authorizer (ACL_BROKER_CONFIG): they add ACLs with kafka-acls.sh.
+ACL_TESTS: list[str] = sorted(DATA["acl"]["tests"])
+ACL_BROKER_CONFIG: dict[str, str] = DATA["acl"]["broker_config"]
+# Run in test-runner's "noautocreate" scenario, against a broker configured so.
+NOAUTOCREATE_TESTS: list[str] = sorted(DATA["noautocreate"]["tests"])
+NOAUTOCREATE_CLUSTER_TESTS: list[str] = sorted(DATA["noautocreate"]["cluster_tests"])
+NOAUTOCREATE_BROKER_CONFIG: dict[str, str] = DATA["noautocreate"]["broker_config"]
 EXCLUDED: dict[str, str] = DATA["excluded"]
 # test-runner name -> {"at": the subtest it fails at, "cause": why}.
 KNOWN_OTTLA_FAILURES: dict[str, dict[str, str]] = DATA["known_ottla_failures"]
@@ -176,33 +194,55 @@ def _parse_log(number: str, output: str, seconds: float, *, timed_out: bool) -> 
 
 
 def _kafka_path(work_dir: Path) -> Path | None:
-    """A KAFKA_PATH whose bin/kafka-topics.sh is the reference Kafka's TopicCommand: the tests that
-    alter or delete topics with it (as under trivup) then run against either broker."""
+    """A KAFKA_PATH laid out as a Kafka release, from the reference Kafka's jars: bin/kafka-topics.sh
+    and bin/kafka-acls.sh are its TopicCommand and AclCommand (the tests that alter or delete
+    topics or add ACLs with them, as under trivup), libs/ its jars and bin/kafka-run-class.sh a JVM on them, with which test-runner compiles and
+    runs the suite's Java clients (tests/java: 0098's transactional producer, 0113's cooperative
+    consumer). The tests then run against either broker."""
     from compat import kafka
 
     if not kafka.is_fetched():
         return None
-    script = work_dir / "kafka" / "bin" / "kafka-topics.sh"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    command = kafka._jvm(kafka.TOOLS["kafka-topics"], heap="256m", log_level="WARN", log_target="SYSTEM_ERR")
-    script.write_text(f"#!/bin/sh\nexec {shlex.join(command)} \"$@\"\n")
-    script.chmod(0o755)
-    return script.parent.parent
+    root = work_dir / "kafka"
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    if not (root / "libs").exists():
+        (root / "libs").symlink_to(kafka.LIB)
+    tools = {f"{name}.sh": kafka._jvm(kafka.TOOLS[name], heap="256m", log_level="WARN", log_target="SYSTEM_ERR")
+             for name in ("kafka-topics", "kafka-acls")}
+    # kafka-run-class.sh's contract: the main class and its arguments, with $CLASSPATH prepended.
+    run_class = kafka._jvm("MAIN", heap="256m", log_level="WARN", log_target="SYSTEM_ERR")[:-1]
+    jars = run_class.pop()
+    scripts = {name: f'{shlex.join(command)} "$@"' for name, command in tools.items()}
+    scripts["kafka-run-class.sh"] = f'{shlex.join(run_class)} "$CLASSPATH"{os.pathsep}{shlex.quote(jars)} "$@"'
+    for name, command in scripts.items():
+        script = root / "bin" / name
+        script.write_text(f"#!/bin/sh\nexec {command}\n")
+        script.chmod(0o755)
+    return root
 
 
-def run_test(number: str, bootstrap: str, work_dir: Path, *, timeout: float, quick: bool = False) -> list[Result]:
-    """Run one test number's broker tests; its full output goes to `work_dir/<number>.log`."""
+def run_test(number: str, bootstrap: str, work_dir: Path, *, timeout: float, quick: bool = False,
+             sasl: bool = False, scenario: str = "default") -> list[Result]:
+    """Run one test number's broker tests of test-runner's `scenario`; its full output goes to
+    `work_dir/<number>.log`. With `sasl`, `bootstrap` is a SASL_PLAINTEXT listener and the
+    clients log in as SCRAM_USER."""
+    from compat.suite_sasl import SCRAM_USER
+
     conf = work_dir / "test.conf"
+    login = (f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism={SASL_MECHANISM}\n"
+             f"sasl.username={SCRAM_USER[0]}\nsasl.password={SCRAM_USER[1]}\n") if sasl else ""
     conf.write_text(
         f"bootstrap.servers={bootstrap}\n"
         # Each test-runner process names topics afresh, so runs never see each other's data.
         "test.topic.random=true\n"
         # Two shared cores: the suite's timeouts are tuned for a quiet developer machine.
         "test.timeout.multiplier=3\n"
+        + login
     )
     env = {key: value for key, value in os.environ.items() if key != "CI"}  # CI changes test-runner's modes
     env.update({
         "TESTS": number,
+        "TEST_SCENARIO": scenario,
         "RDKAFKA_TEST_CONF": str(conf),
         "TEST_KAFKA_VERSION": DATA["broker_version"],
         "LD_LIBRARY_PATH": f"{SOURCE / 'src'}:{SOURCE / 'src-cpp'}",
@@ -246,29 +286,36 @@ def cluster_args(nodes: int) -> list[str]:
 
 
 @contextmanager
-def broker(kind: str, work_dir: Path, nodes: int = 1) -> Iterator[str]:
+def broker(kind: str, work_dir: Path, nodes: int = 1, sasl: bool = False, acl: bool = False,
+           noautocreate: bool = False) -> Iterator[str]:
     """A fresh broker, Ottla (logging each request at debug level; `nodes` of them in its
-    process) or the reference Kafka (one node), configured alike (BROKER_CONFIG)."""
+    process) or the reference Kafka (one node), configured alike (BROKER_CONFIG, and
+    ACL_BROKER_CONFIG with `acl`, NOAUTOCREATE_BROKER_CONFIG with `noautocreate`); with `sasl`, a SASL_PLAINTEXT listener (compat.suite_sasl,
+    with SASL_BROKER_CONFIG)."""
+    from compat.suite_sasl import add_sasl_listener
+
+    config = {**BROKER_CONFIG, **(ACL_BROKER_CONFIG if acl else {}), **(NOAUTOCREATE_BROKER_CONFIG if noautocreate else {})}
     if kind == "kafka":
         from compat.kafka import ReferenceKafka
 
-        with ReferenceKafka(heap="1g", config=BROKER_CONFIG) as kafka:
-            yield kafka.bootstrap_servers
+        with ReferenceKafka(heap="1g", config=config) as kafka:
+            yield add_sasl_listener(kafka, SASL_BROKER_CONFIG) if sasl else kafka.bootstrap_servers
     else:
         from compat.harness import OttlaBroker
 
-        settings = {**BROKER_CONFIG, **(CLUSTER_CONFIG if nodes > 1 else {})}
+        settings = {**config, **(CLUSTER_CONFIG if nodes > 1 else {})}
         with OttlaBroker(work_dir / "ottla", log_level="debug", settings=settings, serve_args=cluster_args(nodes)) as ottla:
-            yield ottla.bootstrap
+            yield add_sasl_listener(ottla, SASL_BROKER_CONFIG) if sasl else ottla.bootstrap
 
 
 def run(kind: str, numbers: list[str], work_dir: Path, *, timeout: float = 600, quick: bool = False,
-        nodes: int = 1) -> list[Result]:
+        nodes: int = 1, sasl: bool = False, acl: bool = False, noautocreate: bool = False) -> list[Result]:
     build()
     results: list[Result] = []
-    with broker(kind, work_dir, nodes) as bootstrap:
+    scenario = "noautocreate" if noautocreate else "default"
+    with broker(kind, work_dir, nodes, sasl, acl, noautocreate) as bootstrap:
         for number in numbers:
-            for result in run_test(number, bootstrap, work_dir, timeout=timeout, quick=quick):
+            for result in run_test(number, bootstrap, work_dir, timeout=timeout, quick=quick, sasl=sasl, scenario=scenario):
                 results.append(result)
                 print(f"{result.name:48} {result.state:8} {result.seconds:6.1f}s "
                       f"{result.subtests_passed:3} subtests passed {result.detail}", flush=True)
@@ -291,10 +338,11 @@ def _results_path(kind: str) -> Path:
     return CACHE / f"results-{kind}.json"
 
 
-def save_results(kind: str, results: list[Result]) -> None:
-    """Merge into the last results for this broker: a rerun of some numbers replaces only theirs."""
-    rerun = {r.number for r in results}
-    kept = [r for r in load_results(kind) if r.number not in rerun]
+def save_results(kind: str, results: list[Result], by_name: bool = False) -> None:
+    """Merge into the last results for this broker (or `ottla-cluster`): a rerun of some numbers
+    replaces only theirs; `by_name`, only the tests it ran (a scenario pass runs some of a number's)."""
+    rerun = {r.name if by_name else r.number for r in results}
+    kept = [r for r in load_results(kind) if (r.name if by_name else r.number) not in rerun]
     merged = sorted(kept + results, key=lambda r: r.name)
     _results_path(kind).write_text(json.dumps([dataclasses.asdict(r) for r in merged], indent=1) + "\n")
 
@@ -307,8 +355,10 @@ def load_results(kind: str) -> list[Result]:
 def report_section() -> str:
     """The REPORT.md section: each test on Kafka and on Ottla, each Ottla-only failure's cause,
     and every excluded test number with its reason."""
-    kafka = {r.name: r for r in load_results("kafka") if r.number in SELECTED}
-    ottla = {r.name: r for r in load_results("ottla") if r.number in SELECTED}
+    reported = set(SELECTED) | set(SASL_TESTS) | set(ACL_TESTS) | set(NOAUTOCREATE_TESTS)
+    on_cluster = set(CLUSTER_TESTS) | set(CLUSTER_LONG_TESTS) | set(SASL_CLUSTER_TESTS) | set(NOAUTOCREATE_CLUSTER_TESTS)
+    kafka = {r.name: r for r in load_results("kafka") if r.number in reported}
+    ottla = {r.name: r for r in load_results("ottla") if r.number in reported}
 
     def cell(result: Result | None) -> str:
         if result is None:
@@ -322,12 +372,19 @@ def report_section() -> str:
     lines = [
         SECTION_TITLE, "",
         f"librdkafka {LIBRDKAFKA_VERSION}'s own test suite (its `tests/test-runner`, from the rdkafka-sys "
-        f"{CRATE_VERSION} crate), {len(SELECTED)} test numbers in full mode (not `-Q`, which drops every "
+        f"{CRATE_VERSION} crate), {len(set(SELECTED) | set(SASL_TESTS) | set(ACL_TESTS) | set(NOAUTOCREATE_TESTS))} test numbers in full mode (not `-Q`, which drops every "
         "subtest not marked quick), without local tests (`-L`), "
         "one test-runner process per number, against the reference Kafka and against Ottla, one fresh node "
         "each, configured alike (`[broker_config]`: 4 partitions per auto-created topic, as the suite's own "
         f"clusters). Kafka 4.4: {tally(kafka)}. Ottla: {tally(ottla)}. Run: `python -m compat.suite_librdkafka "
-        "[--broker ottla|kafka] [--tests 0001,0002]`; `--report` rewrites this section from the last runs.", "",
+        "[--broker ottla|kafka] [--tests 0001,0002]`; the SASL tests ("
+        f"{', '.join(SASL_TESTS)}) with `--sasl`, on a SASL_PLAINTEXT listener added beside PLAINTEXT "
+        f"({SASL_MECHANISM}, `[sasl]`), the ACL tests ({', '.join(ACL_TESTS)}) with `--acl`, on a broker with "
+        "StandardAuthorizer and `allow.everyone.if.no.acl.found=true` (`[acl]`), and test-runner's noautocreate "
+        f"scenario ({', '.join(NOAUTOCREATE_TESTS)}) with `--noautocreate`, on a broker with "
+        "`auto.create.topics.enable=false`; `--report` rewrites this section from the last runs. The tests that need "
+        f"three brokers ({', '.join(sorted(on_cluster))}) run against `ottla serve --nodes {CLUSTER_NODES}` "
+        "(`--cluster`, with `--sasl` or `--noautocreate` for those of its passes); the reference Kafka here runs one node.", "",
         f"`tests/integration/test_librdkafka_suite.py` runs the CI subset ({', '.join(CI_TESTS)}) on Ottla and "
         "fails on any failure not in `[known_ottla_failures]` of `compat/suites/librdkafka/tests.toml`.", "",
         "Ottla-only failures (passed on Kafka, not on Ottla): "
@@ -348,6 +405,13 @@ def report_section() -> str:
         if not cause and name in KAFKA_FAILURES and k is not None and k.state != "PASSED":
             cause = f"on Kafka: {KAFKA_FAILURES[name]}"
         lines.append(f"| {name} | {cell(k)} | {cell(o)} | {cause} |")
+    cluster = {r.name: r for r in load_results("ottla-cluster") if r.number in on_cluster}
+    if cluster:
+        lines += ["", f"The tests that need three brokers, on `ottla serve --nodes {CLUSTER_NODES}` (the reference Kafka "
+                  f"here runs one node; {', '.join(SASL_CLUSTER_TESTS)} over SASL):", "",
+                  f"| test | Ottla, {CLUSTER_NODES} nodes |", "|---|---|"]
+        lines += [f"| {name} | {cell(r)}{': ' + r.detail if r.state != 'PASSED' and r.detail else ''} |"
+                  for name, r in sorted(cluster.items())]
     lines += ["", "Not selected, by test number:", ""]
     lines += [f"- {number}: {reason}" for number, reason in sorted(EXCLUDED.items())]
     return "\n".join(lines) + "\n"
@@ -367,6 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="test-runner's -Q: only the subtests marked quick")
     parser.add_argument("--cluster", action="store_true",
                         help=f"the tests that need several brokers, against Ottla with --nodes {CLUSTER_NODES} (racks RACK1..)")
+    parser.add_argument("--sasl", action="store_true",
+                        help=f"the SASL tests ({', '.join(SASL_TESTS)}; with --cluster {', '.join(SASL_CLUSTER_TESTS)}), "
+                             f"on a SASL_PLAINTEXT listener logging in with {SASL_MECHANISM}")
+    parser.add_argument("--acl", action="store_true",
+                        help=f"the ACL tests ({', '.join(ACL_TESTS)}), on a broker with an authorizer")
+    parser.add_argument("--noautocreate", action="store_true",
+                        help=f"test-runner's noautocreate scenario ({', '.join(NOAUTOCREATE_TESTS)}; with --cluster "
+                             f"{', '.join(NOAUTOCREATE_CLUSTER_TESTS)}), on a broker that does not auto-create topics")
     parser.add_argument("--work-dir", type=Path, help="keep each test's log and the broker's log here")
     parser.add_argument("--build", action="store_true", help="only fetch and build (a no-op once built)")
     parser.add_argument("--report", action="store_true", help="only rewrite compat/REPORT.md's section from the last runs")
@@ -382,14 +454,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.build:
         return 0
     nodes = CLUSTER_NODES if args.cluster else 1
-    numbers = args.tests.split(",") if args.tests else CLUSTER_TESTS if args.cluster else CI_TESTS if args.ci else SELECTED
+    sasl_numbers = SASL_CLUSTER_TESTS if args.cluster else SASL_TESTS
+    numbers = (args.tests.split(",") if args.tests else sasl_numbers if args.sasl else ACL_TESTS if args.acl
+               else (NOAUTOCREATE_CLUSTER_TESTS if args.cluster else NOAUTOCREATE_TESTS) if args.noautocreate
+               else CLUSTER_TESTS + CLUSTER_LONG_TESTS if args.cluster else CI_TESTS if args.ci else SELECTED)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-librdkafka-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     if args.cluster and args.broker == "kafka":
         parser.error("--cluster: the reference Kafka runs one node here")
-    results = run(args.broker, numbers, work_dir, timeout=args.timeout, quick=args.quick, nodes=nodes)
-    if nodes == 1:
-        save_results(args.broker, results)
+    results = run(args.broker, numbers, work_dir, timeout=args.timeout, quick=args.quick, nodes=nodes, sasl=args.sasl, acl=args.acl,
+                  noautocreate=args.noautocreate)
+    save_results(args.broker if nodes == 1 else f"{args.broker}-cluster", results, by_name=args.noautocreate)
     bad = unexpected(results, args.broker)
     counts = {state: sum(r.state == state for r in results) for state in sorted({r.state for r in results})}
     print(f"librdkafka {LIBRDKAFKA_VERSION} on {args.broker}: "
