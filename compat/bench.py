@@ -1,7 +1,8 @@
 """Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
 
     python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console [--console-pages PAGE,...]]
-    python -m compat.bench --profile produce|fetch|small [--seconds N]
+                           [--event-loop asyncio|uvloop] [--cores 1|2]
+    python -m compat.bench --profile produce|fetch|small [--seconds N] [--event-loop asyncio|uvloop] [--cores 1|2]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
 confluent-kafka (librdkafka) as the client: produce throughput (1 KiB and 100-byte records,
@@ -19,6 +20,10 @@ start-up, so its shares swing well past 100% either way; read shares from a full
 `--against kafka` runs the same workloads against the reference Kafka (compat.kafka) and Kafka's
 own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--profile` runs one workload with the broker under py-spy (compat.bench_profile).
+`--event-loop uvloop` runs every Ottla broker of the run on uvloop (`ottla serve --event-loop`).
+`--cores N` pins each broker under test (Ottla, the reference Kafka, the minimal responder and the
+limits' servers) to the first N CPUs this process may use, with taskset from their start; the
+clients stay unpinned, so on this 2-core machine `--cores 1` leaves them a core of their own.
 `--console` runs Ottla's workloads a second time in each pass with the web console's pages
 polling the broker's JSON API as a browser would (compat.bench_console), and prints both runs
 side by side: what a console left open costs the Kafka side.
@@ -34,6 +39,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -146,13 +152,23 @@ def _brief(value: Any) -> str:
     return ", ".join(f"{key} {value[key]:,.1f}" for key in keys if key in value)
 
 
-def ottla_cold_start(runs: int) -> dict[str, float]:
+def cpu_list(cores: int | None) -> str | None:
+    """taskset's list of the first `cores` CPUs this process may run on; None pins nothing."""
+    if cores is None:
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if not 1 <= cores <= len(allowed):
+        raise ValueError(f"--cores {cores}: this process may use {len(allowed)} CPU(s)")
+    return ",".join(str(cpu) for cpu in allowed[:cores])
+
+
+def ottla_cold_start(runs: int, event_loop: str, cpus: str | None) -> dict[str, float]:
     """Median over `runs` fresh brokers of launch -> ready line and launch -> first acknowledged
     produce; RSS after a second idle. Broker start is timed around OttlaBroker.start, which polls
     for the ready line every 10 ms."""
     ready, first, rss = [], [], []
     for _ in range(runs):
-        broker = OttlaBroker()
+        broker = OttlaBroker(event_loop=event_loop, cpus=cpus)
         try:
             started = time.perf_counter()
             broker.start()
@@ -166,11 +182,11 @@ def ottla_cold_start(runs: int) -> dict[str, float]:
     return {"ready_s": statistics.median(ready), "first_produce_s": statistics.median(first), "idle_rss_mb": statistics.median(rss)}
 
 
-def limits(data_dir: Path, plan: Plan) -> dict[str, float]:
+def limits(data_dir: Path, plan: Plan, cpus: str | None) -> dict[str, float]:
     disk = bench_limits.disk_write_mb_s(data_dir, plan.disk_mb)
-    with bench_limits.limit_server("sink") as address:
+    with bench_limits.limit_server("sink", cpus) as address:
         sink = bench_limits.sink_mb_s(address, plan.sink_mb)
-    with bench_limits.limit_server("echo") as (host, port):
+    with bench_limits.limit_server("echo", cpus) as (host, port):
         # The same client and Produce frame as the small-request test: the ratio is the broker's cost.
         count, seconds, _ = work.request_rate(f"{host}:{port}", work.produce_frame("bench-small"), connections=plan.connections, seconds=plan.small_seconds)
     return {"disk_write_mb_s": disk, "loopback_sink_mb_s": sink, "pingpong_rps": count / seconds}
@@ -211,12 +227,12 @@ def perf_tools(bootstrap: str, plan: Plan) -> dict[str, float]:
     }
 
 
-def start_kafka(stack: ExitStack, say: Callable[[str], None]) -> tuple[str, dict[str, float]]:
+def start_kafka(stack: ExitStack, say: Callable[[str], None], cpus: str | None) -> tuple[str, dict[str, float]]:
     """A fresh reference Kafka, and its cold start: launch (with `kafka-storage format`, as a
     fresh data dir needs) to the first acknowledged produce, and its RSS after a second idle."""
     fetch()
     started = time.perf_counter()
-    kafka = stack.enter_context(ReferenceKafka())
+    kafka = stack.enter_context(ReferenceKafka(cpus=cpus))
     ready = time.perf_counter() - started
     work.first_produce(kafka.bootstrap_servers, "bench-cold")
     first = time.perf_counter() - started
@@ -321,7 +337,10 @@ def table(result: dict[str, Any]) -> str:
         f"{'metric':44} {'unit':6} {'Ottla':>10} {'limit':>10} {'of limit':>8}  {'target':20} {'met':4} "
         f"{'ceiling':>10} {'of ceiling':>10} {'Kafka':>10} {'Ottla/Kafka':>11}"
     )
+    meta = result["meta"]
+    pinned = f"pinned to CPU(s) {meta['cpus_pinned']} (--cores {meta['cores']})" if meta.get("cores") else f"unpinned ({meta['cpus']} CPUs)"
     lines = [
+        f"brokers {pinned}, clients unpinned; Ottla on the {meta.get('event_loop', 'asyncio')} event loop",
         f"machine limits: raw disk write {lim['disk_write_mb_s']:.0f} MB/s, asyncio loopback sink {lim['loopback_sink_mb_s']:.0f} MB/s, "
         f"asyncio ping-pong {lim['pingpong_rps']:,.0f} req/s ({result['meta']['connections']} conns)",
         "ceiling: the same clients against a minimal Kafka responder (compat.bench_ceiling); of ceiling: Ottla's "
@@ -361,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         "--nodes", type=int, default=1, metavar="N",
         help="run Ottla as a cluster of N nodes in its process, every topic replicated N times (what cluster mode costs)",
     )
+    parser.add_argument(
+        "--event-loop", default="asyncio", choices=["asyncio", "uvloop"], help="the event loop every Ottla broker of the run uses (ottla serve --event-loop)",
+    )
+    parser.add_argument(
+        "--cores", type=int, choices=[1, 2], metavar="N",
+        help="pin each broker (Ottla, Kafka, the responder, the limits' servers) to the first N CPUs with taskset; clients stay unpinned",
+    )
     parser.add_argument("--console", action="store_true", help="also run Ottla's workloads with the web console's pages polling, and compare")
     parser.add_argument(
         "--console-pages", default=",".join(bench_console.PAGES), metavar="PAGE,...",
@@ -368,8 +394,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        cpus = cpu_list(args.cores)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if cpus is not None and shutil.which("taskset") is None:
+        parser.error("--cores needs taskset (util-linux)")
     if args.profile:
-        print(bench_profile.profile(args.profile, args.seconds))
+        print(bench_profile.profile(args.profile, args.seconds, event_loop=args.event_loop, cpus=cpus))
         print(f"rerun: {rerun}")
         return 0
 
@@ -388,9 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"meta": {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick, "commit": _commit(),
         "python": platform.python_version(), "cpus": os.cpu_count(), "connections": plan.connections, "repeat": args.repeat,
-        "load_average_start": os.getloadavg()[0],
+        "load_average_start": os.getloadavg()[0], "event_loop": args.event_loop, "cores": args.cores, "cpus_pinned": cpus,
     }}
-    result["ottla"] = {"cold_start": ottla_cold_start(plan.cold_runs)}
+    result["ottla"] = {"cold_start": ottla_cold_start(plan.cold_runs, args.event_loop, cpus)}
     say(f"ottla cold start {result['ottla']['cold_start']}")
     # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
     # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
@@ -399,14 +431,14 @@ def main(argv: list[str] | None = None) -> int:
         settings["default.replication.factor"] = str(args.nodes)
     result["meta"]["nodes"] = args.nodes
     serve_args = ["--nodes", str(args.nodes)] + (["--http-port", "0"] if args.console else [])
-    with OttlaBroker(settings=settings, serve_args=serve_args) as broker, ExitStack() as stack:
-        before = limits(broker.work_dir, plan)
+    with OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus) as broker, ExitStack() as stack:
+        before = limits(broker.work_dir, plan, cpus)
         say(f"limits {before}")
-        host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling"))
+        host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling", cpus))
         brokers = {"ottla": broker.bootstrap, "ceiling": f"{host}:{port}"}
         result["ceiling"] = {}
         if args.against:
-            brokers["kafka"], cold = start_kafka(stack, say)
+            brokers["kafka"], cold = start_kafka(stack, say, cpus)
             result["kafka"] = {"cold_start": cold}
         passes, polled, polls = [], [], []
 
@@ -431,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             # Kafka's consumer perf tool joins a group, which the responder does not serve.
             result["perf_tools"] = {name: perf_tools(bootstrap, plan) for name, bootstrap in brokers.items() if name != "ceiling"}
         # Other load only ever slows a measurement down: the best of before and after is the ceiling.
-        after = limits(broker.work_dir, plan)
+        after = limits(broker.work_dir, plan, cpus)
         say(f"limits {after}")
         result["limits"] = {key: max(before[key], after[key]) for key in before}
     result["meta"]["load_average_end"] = os.getloadavg()[0]

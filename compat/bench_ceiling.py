@@ -363,10 +363,11 @@ class Connection(asyncio.BufferedProtocol):
 
 
 @contextmanager
-def responder(directory: Path) -> Iterator[tuple[str, int]]:
-    """A responder process on a free loopback port, keeping its partition files in `directory`."""
+def responder(directory: Path, cpus: str | None = None) -> Iterator[tuple[str, int]]:
+    """A responder process on a free loopback port, keeping its partition files in `directory`;
+    pinned to `cpus` (taskset's list) when given."""
     directory.mkdir(parents=True, exist_ok=True)
-    with server_process("compat.bench_ceiling", str(directory)) as address:
+    with server_process("compat.bench_ceiling", str(directory), cpus=cpus) as address:
         yield address
 
 

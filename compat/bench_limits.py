@@ -41,17 +41,18 @@ def disk_write_mb_s(directory: Path, size_mb: int, rounds: int = 2) -> float:
 
 
 @contextmanager
-def limit_server(kind: str) -> Iterator[tuple[str, int]]:
+def limit_server(kind: str, cpus: str | None = None) -> Iterator[tuple[str, int]]:
     """A `sink` or `echo` server process on a free loopback port; stopped by closing its stdin."""
-    with server_process("compat.bench_limits", kind) as address:
+    with server_process("compat.bench_limits", kind, cpus=cpus) as address:
         yield address
 
 
 @contextmanager
-def server_process(module: str, *args: str) -> Iterator[tuple[str, int]]:
-    """`python -m module args` serving on the loopback port it prints first, until its stdin closes."""
+def server_process(module: str, *args: str, cpus: str | None = None) -> Iterator[tuple[str, int]]:
+    """`python -m module args` serving on the loopback port it prints first, until its stdin
+    closes; pinned to `cpus` (taskset's list) when given, as the brokers it stands beside are."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
+        [*(["taskset", "--cpu-list", cpus] if cpus else []), sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -60,12 +60,13 @@ WORKLOADS: dict[str, tuple[Callable[[str], None] | None, Callable[[str, float], 
 }
 
 
-def profile(workload: str, seconds: float, top: int = 15) -> str:
+def profile(workload: str, seconds: float, top: int = 15, *, event_loop: str | None = None, cpus: str | None = None) -> str:
+    """`workload` against a broker on `event_loop`, pinned to `cpus` (OttlaBroker's), under py-spy."""
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("py-spy not found: python -m pip install -e '.[test]'")
     prepare, run = WORKLOADS[workload]
-    with tempfile.TemporaryDirectory(prefix="ottla-profile-") as tmp, OttlaBroker(Path(tmp) / "broker") as broker:
+    with tempfile.TemporaryDirectory(prefix="ottla-profile-") as tmp, OttlaBroker(Path(tmp) / "broker", event_loop=event_loop, cpus=cpus) as broker:
         if prepare is not None:
             prepare(broker.bootstrap)
         output = Path(tmp) / "samples.txt"

@@ -93,7 +93,12 @@ class OttlaBroker:
         ready_timeout: float = 30.0,
         stop_timeout: float = 15.0,
         serve_args: list[str] | None = None,
+        event_loop: str | None = None,
+        cpus: str | None = None,
     ) -> None:
+        """`event_loop` is `ottla serve --event-loop`'s (default: the environment's
+        COMPAT_EVENT_LOOP, else the broker's own default); `cpus` pins the broker to those CPUs
+        from its start (taskset's list, "0" or "0,1")."""
         # Without a work dir the data and the log vanish on close(); pass one to keep the log.
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="ottla-compat-")
         self.work_dir = Path(work_dir) if work_dir else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -106,6 +111,8 @@ class OttlaBroker:
         self.test_hook_args: list[str] = []
         # Further `ottla serve` flags (["--nodes", "3"]).
         self.serve_args: list[str] = serve_args or []
+        self.event_loop = event_loop or os.environ.get("COMPAT_EVENT_LOOP")
+        self.cpus = cpus
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -197,11 +204,13 @@ class OttlaBroker:
     def _command(self, port: int) -> list[str]:
         program = ["ottla.testing", "serve", *self.test_hook_args] if self.test_hook_args else ["ottla", "serve"]
         cmd = [
-            sys.executable, "-m", *program,
+            *(["taskset", "--cpu-list", self.cpus] if self.cpus else []), sys.executable, "-m", *program,
             "--host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
         ]
         cmd += [arg for key, value in self.settings.items() for arg in ("--set", f"{key}={value}")]
         cmd += self.serve_args
+        if self.event_loop:
+            cmd += ["--event-loop", self.event_loop]
         return cmd + ["--log-level", self.log_level] if self.log_level else cmd
 
     def _log_note(self, text: str) -> None:
