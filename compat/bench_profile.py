@@ -71,7 +71,8 @@ def profile(workload: str, seconds: float, top: int = 15, *, event_loop: str | N
             prepare(broker.bootstrap)
         output = Path(tmp) / "samples.txt"
         spy = subprocess.Popen(
-            [py_spy, "record", "--pid", str(broker.pid), "--rate", str(SAMPLE_RATE), "--format", "raw", "--function", "--output", str(output)],
+            [py_spy, "record", "--pid", str(broker.pid), "--rate", str(SAMPLE_RATE), "--format", "raw", "--function", "--full-filenames",
+             "--output", str(output)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         started = time.perf_counter()

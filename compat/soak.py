@@ -16,6 +16,7 @@ Loopback only; every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import subprocess
@@ -55,9 +56,11 @@ class Broker:
     def start(self) -> None:
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
+            # COMPAT_EVENT_LOOP=uvloop soaks the broker on uvloop, as it does compat.harness's.
+            event_loop = os.environ.get("COMPAT_EVENT_LOOP")
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ottla", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir)],
+                 "--data-dir", str(self.data_dir), *(["--event-loop", event_loop] if event_loop else [])],
                 cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )
         deadline = time.monotonic() + 60
