@@ -485,6 +485,11 @@ class Connection(asyncio.BufferedProtocol):
                 self.abort(f"client gone while its answer was sent: {exc}", logging.INFO)
             else:
                 self.abort(f"could not send log data: {exc}")
+        except Exception:
+            # A fault of ours: this client's connection closes with the traceback logged,
+            # rather than hanging half-answered with the error left in an unawaited task.
+            log.exception("answer to %s could not be sent", self.peer)
+            self.abort("its answer could not be sent", logging.ERROR)
         finally:
             self._sender = None
         self._flush()

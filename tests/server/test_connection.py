@@ -137,6 +137,34 @@ def test_log_data_is_written_in_chunks_where_sendfile_is_unavailable(tmp_path, m
 
 
 
+def test_a_fault_while_sending_log_data_closes_only_that_connection(tmp_path, monkeypatch, caplog):
+    """An unexpected error while a fetch answer streams from a file is a fault of ours: that
+    connection closes with the traceback logged at ERROR, instead of hanging half-answered,
+    and another client goes on being served."""
+    async def broken_sendfile(*args, **kwargs):
+        raise ValueError("a fault of ours")
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "sendfile", broken_sendfile)
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("streamed")
+        with RawClient(broker.bootstrap_servers) as client:
+            client.call(_produce_request("streamed", [(b"k", b"v" * 1000)]), 9, ProduceResponse)
+        with RawClient(broker.bootstrap_servers) as doomed, RawClient(broker.bootstrap_servers) as other:
+            doomed.sock.settimeout(30)
+            doomed.send(_fetch_request("streamed", 0, max_wait_ms=0), 11)
+            try:
+                doomed.receive_frame()
+                outcome = "answered"
+            except TimeoutError:
+                outcome = "left hanging"
+            except (ConnectionError, OSError):
+                outcome = "closed"
+            assert outcome == "closed"
+            versions = other.call(make(ApiVersionsRequest[0], {}), 0, ApiVersionsResponse[0])
+    assert versions.error_code == 0
+    assert any(r.levelname == "ERROR" and "could not be sent" in r.getMessage() for r in caplog.records)
+
+
 def _start_cli(*args: str, cwd: str | None = None, preexec_fn=None) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "ottla", "serve", "--port", "0", *args]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=preexec_fn)
