@@ -95,11 +95,13 @@ class Broker:
         add_scram: Iterable[str] = (),
         nodes: int = 1,
         racks: Sequence[str] = (),
+        storage_url: str | None = None,
         **settings: Any,
     ) -> None:
         """Settings by Kafka name (`num_partitions=3` may be spelt with underscores);
         `test_hooks` only from `ottla.testing`. `nodes` > 1 runs a cluster whose node ids
-        follow `node.id`, in `racks` (one per node) when given."""
+        follow `node.id`, in `racks` (one per node) when given. `storage_url`
+        (postgresql://...) keeps client topics in PostgreSQL (storage/postgresql/engine.py)."""
         # A name given with dots is taken as it is: listener names hold underscores (SASL_SSL).
         overrides = {name if "." in name else name.replace("_", "."): value for name, value in settings.items()}
         if port is not None:
@@ -121,6 +123,9 @@ class Broker:
         self.node_id = config.node_id
         if nodes < 1 or (racks and len(racks) != nodes):
             raise ValueError(f"a cluster of {nodes} node(s) takes one rack per node or none, not {len(racks)}")
+        if storage_url is not None and nodes > 1:
+            raise ValueError("the PostgreSQL engine runs one node per process")
+        self.storage_url = storage_url
         self.node_ids = tuple(range(config.node_id, config.node_id + nodes))
         self.racks: tuple[str | None, ...] = tuple(racks) or (None,) * nodes
         # The topology while a cluster of more than one node runs; None for a single node.
@@ -255,12 +260,21 @@ class Broker:
             authorizer = Authorizer.from_settings(
                 config.value("authorizer.class.name"), config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
             )
-        self.storage = Storage.open(
-            data_dir,
-            defaults=self.broker_configs.topic_defaults(),
-            more_dirs=self.config.log_dirs[1:],
-            meta_properties={"node.id": str(self.config.node_id), "cluster.id": self.config.cluster_id},
-        )
+        meta_properties = {"node.id": str(self.config.node_id), "cluster.id": self.config.cluster_id}
+        if self.storage_url is None:
+            self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties)
+        else:
+            from ottla.storage.postgresql.engine import PostgresStorage
+
+            self.storage = await PostgresStorage.connect(
+                self.storage_url, asyncio.Lock, data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties
+            )
+            log.warning(
+                "the PostgreSQL engine is incomplete: it stores topics, partitions and record batches; group offsets, transactions, "
+                "the coordinators' topics and SCRAM credentials stay in %s, topic configs are not applied, and idempotent and "
+                "transactional produce are refused",
+                "memory" if data_dir is None else data_dir,
+            )
         self.metrics.topic_by_id = self.storage.topic_by_id
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
@@ -519,6 +533,8 @@ class Broker:
             self.maintenance = None
         if self.storage is not None:
             self.storage.close()
+            if self.storage.is_async:
+                await self.storage.close_database()  # type: ignore[attr-defined]
             self.storage = None
 
     async def restart(self) -> None:

@@ -42,6 +42,8 @@ def _parser(serving: bool = False) -> argparse.ArgumentParser:
     store = serve.add_mutually_exclusive_group()
     store.add_argument("--data-dir", help="log directory, or several comma-separated, as Kafka's log.dirs (default ./ottla-data)")
     store.add_argument("--memory", action="store_true", help="keep everything in memory, write no files")
+    # Not advertised until the PostgreSQL engine stores everything the local one does (it logs what it does not).
+    serve.add_argument("--storage", metavar="postgresql://USER@HOST/DB", help=argparse.SUPPRESS)
     serve.add_argument("--node-id", help="this broker's node id (default 1)")
     serve.add_argument(
         "--nodes", type=int, default=1, metavar="N",
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
         print(f"ottla: --event-loop {args.event_loop}: {exc}", file=sys.stderr)
         return 2
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(_serve(config, test_hooks, args.add_scram, args.nodes, racks))
+        return runner.run(_serve(config, test_hooks, args.add_scram, args.nodes, racks, args.storage))
 
 
 def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -198,7 +200,9 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
     return config
 
 
-async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str], nodes: int = 1, racks: list[str] | None = None) -> int:
+async def _serve(
+    config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str], nodes: int = 1, racks: list[str] | None = None, storage_url: str | None = None
+) -> int:
     from ottla.server.broker import Broker
 
     # An --add-scram value that cannot be read (SASL is imported only for one).
@@ -208,7 +212,10 @@ async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: 
 
         unreadable = (SaslConfigError,)
     try:
-        broker = Broker(config, test_hooks=test_hooks, add_scram=add_scram, nodes=nodes, racks=racks or ())
+        broker = Broker(config, test_hooks=test_hooks, add_scram=add_scram, nodes=nodes, racks=racks or (), storage_url=storage_url)
+    except ValueError as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 2
     except unreadable as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
@@ -216,8 +223,23 @@ async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # A database that cannot be used at start (the engine is imported only for one).
+    unusable: tuple[type[Exception], ...] = ()
+    if storage_url is not None:
+        if not storage_url.startswith(("postgresql://", "postgres://")):
+            print(f"ottla: --storage takes a postgresql://USER@HOST/DB URL, not {storage_url!r}", file=sys.stderr)
+            return 2
+        try:
+            from ottla.storage.postgresql.engine import DatabaseUnavailable
+        except ImportError as exc:
+            print(f"ottla: --storage needs the postgresql extra (pip install 'ottla[postgresql]'): {exc}", file=sys.stderr)
+            return 2
+        unusable = (DatabaseUnavailable,)
     try:
         await broker.start()
+    except unusable as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 1
     except ListenerError as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
@@ -225,6 +247,8 @@ async def _serve(config: BrokerConfig, test_hooks: TestHooks | None, add_scram: 
         print(f"ottla: {_start_failure(config, exc)}", file=sys.stderr)
         return 1
     data = "memory" if broker.data_dir is None else str(broker.data_dir)
+    if storage_url is not None:
+        data += " storage=postgresql"
     http = "" if broker.http is None else f" http={broker.http.url}"
     # bootstrap= is the first listener; with more, all of them follow, as advertised.
     listeners = f" listeners={broker.advertised_listeners()}" if len(broker.listeners) > 1 else ""

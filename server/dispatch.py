@@ -132,7 +132,7 @@ class Dispatcher:
         if asyncio.iscoroutine(result):
             # What the request cost before it parked, counted against request_percentage.
             spent = time.perf_counter() - started
-            return Deferred(result, functools.partial(self._finish, context, header, body, started, len(frame), spent))
+            return Deferred(result, functools.partial(self._finish_deferred, context, header, body, started, len(frame), spent))
         if result is None:
             if self.metrics is not None:
                 self.metrics.observe_request(api_key, None, time.perf_counter() - started)
@@ -177,6 +177,14 @@ class Dispatcher:
         if isinstance(payload, Throttled):
             return payload._replace(throttle_ms=max(payload.throttle_ms, fault.throttle_ms))
         return Throttled(payload, fault.throttle_ms, header.api_version < _CLIENT_THROTTLES_FROM.get(ApiKey(header.api_key), 0))
+
+    def _finish_deferred(
+        self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any] | None
+    ) -> Payload | Throttled | None:
+        """A parked handler's answer; None for an acks=0 Produce whose appends it awaited."""
+        if result is None:
+            return None
+        return self._finish(context, header, body, started, request_size, spent, result)
 
     def _finish(
         self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any]

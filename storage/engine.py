@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
@@ -92,7 +93,14 @@ def validate_topic_name(name: str) -> None:
 
 class Storage:
     """All topics of one broker. `data_dir=None` keeps everything in memory; otherwise it is
-    the first log directory, where the topic files live, and `more_dirs` the other ones."""
+    the first log directory, where the topic files live, and `more_dirs` the other ones.
+
+    `is_async` is the engine seam's one switch: False here, where every call answers at once
+    and handlers call inline; an engine whose partitions answer with coroutines
+    (storage/postgresql/engine.py) says True, and handlers gather those.
+    """
+
+    is_async: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -421,6 +429,10 @@ class Storage:
 
     def topics(self) -> list[TopicInfo]:
         return list(self._topics.values())
+
+    def is_database_topic(self, name: str) -> bool:
+        """Whether the topic's partitions answer with coroutines (an `is_async` engine's): none here."""
+        return False
 
     def partition(self, topic: str, index: int) -> PartitionLog:
         """The partition's log; KAFKA_STORAGE_ERROR when its log directory failed."""

@@ -12,13 +12,15 @@ give them (existing nodes, each once per partition, as many for every partition)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.state import ClusterState, ReplicaPlacementError
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_config import validate_configs
-from ottla.storage.engine import validate_topic_name
+from ottla.storage.engine import TopicInfo, validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -40,7 +42,9 @@ VERSIONS = (0, 7)
 MAX_PARTITIONS_PER_REQUEST = 10_000
 
 
-def handle(context: RequestContext, header: RequestHeader, request: CreateTopicsRequest) -> CreateTopicsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: CreateTopicsRequest
+) -> CreateTopicsResponse | Coroutine[Any, Any, CreateTopicsResponse]:
     storage = context.storage
     validate_only = request.get("validate_only", False)
     if _total_partitions(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
@@ -61,6 +65,8 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
         describable = context.authorized(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, names)
     results: list[CreateTopicsResponseCreatableTopicResult] = []
     unauthorized: list[CreateTopicsResponseCreatableTopicResult] = []
+    # An engine that creates topics with coroutines: each checked topic to create, then created together.
+    pending: list[tuple[CreateTopicsResponseCreatableTopicResult, int, int, dict[str, str]]] | None = [] if storage.is_async else None
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
@@ -101,30 +107,75 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateTopics
                     raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic '{name}' already exists")
                 validate_topic_name(name)
                 info = None
+            elif pending is not None:
+                pending.append((entry, partitions, replication_factor, configs))
+                results.append(entry)
+                continue
             else:
                 info = storage.create_topic(name, partitions, configs)
                 if cluster is not None:
                     cluster.assign(name, info.topic_id, range(partitions), replication_factor, assignments)
         except KafkaError as exc:
-            entry["error_code"] = exc.code
-            entry["error_message"] = exc.message
-            # Kafka leaves a failed topic's configs at the generated default, the empty array (not null).
-            entry["configs"] = []
+            _failed(entry, exc)
         else:
-            if describable is not None and name not in describable:
-                entry.update({"topic_config_error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "num_partitions": -1, "replication_factor": -1, "configs": []})
-            else:
-                entry["num_partitions"] = partitions
-                entry["replication_factor"] = replication_factor
-                # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
-                entry["configs"] = [
-                    {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
-                    for item in context.services.broker_configs.resolve_topic(configs)
-                ]
-            if info is not None:
-                entry["topic_id"] = info.topic_id
+            _created(context, entry, partitions, replication_factor, configs, info, describable)
         results.append(entry)
+    if pending:
+        return _create_all(context, {"throttle_time_ms": 0, "topics": results + unauthorized}, pending, describable)
     return {"throttle_time_ms": 0, "topics": results + unauthorized}
+
+
+async def _create_all(
+    context: RequestContext,
+    response: CreateTopicsResponse,
+    pending: list[tuple[CreateTopicsResponseCreatableTopicResult, int, int, dict[str, str]]],
+    describable: set[str] | None,
+) -> CreateTopicsResponse:
+    """An async engine's topics, created together, each answered as `handle` answers it."""
+    storage = context.storage
+    outcomes = await asyncio.gather(
+        *(storage.create_database_topic(entry["name"], partitions, configs) for entry, partitions, _, configs in pending),  # type: ignore[attr-defined]
+        return_exceptions=True,
+    )
+    for (entry, partitions, replication_factor, configs), outcome in zip(pending, outcomes):
+        if isinstance(outcome, KafkaError):
+            _failed(entry, outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            _created(context, entry, partitions, replication_factor, configs, outcome, describable)
+    return response
+
+
+def _failed(entry: CreateTopicsResponseCreatableTopicResult, exc: KafkaError) -> None:
+    entry["error_code"] = exc.code
+    entry["error_message"] = exc.message
+    # Kafka leaves a failed topic's configs at the generated default, the empty array (not null).
+    entry["configs"] = []
+
+
+def _created(
+    context: RequestContext,
+    entry: CreateTopicsResponseCreatableTopicResult,
+    partitions: int,
+    replication_factor: int,
+    configs: dict[str, str],
+    info: TopicInfo | None,
+    describable: set[str] | None,
+) -> None:
+    """A topic created (or, `info` None, validated only) as CreateTopics answers it."""
+    if describable is not None and entry["name"] not in describable:
+        entry.update({"topic_config_error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "num_partitions": -1, "replication_factor": -1, "configs": []})
+    else:
+        entry["num_partitions"] = partitions
+        entry["replication_factor"] = replication_factor
+        # v5+ (KIP-525): the new topic's effective configs, as DescribeConfigs would give them.
+        entry["configs"] = [
+            {"name": item.key.name, "value": item.value, "read_only": False, "config_source": item.source, "is_sensitive": False}
+            for item in context.services.broker_configs.resolve_topic(configs)
+        ]
+    if info is not None:
+        entry["topic_id"] = info.topic_id
 
 
 def _checked_assignments(cluster: ClusterState, given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> dict[int, tuple[int, ...]]:

@@ -9,11 +9,14 @@ principal may DESCRIBE it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.storage import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -29,7 +32,9 @@ API = ApiKey.DELETE_TOPICS
 VERSIONS = (0, 6)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: DeleteTopicsRequest
+) -> DeleteTopicsResponse | Coroutine[Any, Any, DeleteTopicsResponse]:
     if header.api_version >= 6:
         wanted: list[tuple[str | None, bytes | None]] = [(t["name"], t["topic_id"]) for t in request["topics"]]
     else:
@@ -37,6 +42,8 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteTopics
     storage = context.storage
     checked = context.authorizer is not None and not context.authorize(AclOperation.DELETE, ResourceType.CLUSTER, CLUSTER_NAME)
     responses: list[DeleteTopicsResponseDeletableTopicResult] = []
+    # An engine that deletes topics with coroutines: the topics to delete, deleted together.
+    pending: list[tuple[DeleteTopicsResponseDeletableTopicResult, TopicInfo]] | None = [] if storage.is_async else None
     for name, topic_id in wanted:
         entry: DeleteTopicsResponseDeletableTopicResult = {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
         try:
@@ -51,13 +58,42 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteTopics
             info = storage.topic(resolved)
             if info is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-            storage.delete_topic(resolved)
-            entry["name"] = resolved
-            entry["topic_id"] = info.topic_id
-            for index in range(info.partitions):
-                context.wakeups.notify_data(resolved, index)
+            if pending is not None:
+                pending.append((entry, info))
+            else:
+                storage.delete_topic(resolved)
+                _deleted(context, entry, info)
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
         responses.append(entry)
+    if pending:
+        return _delete_all(context, {"throttle_time_ms": 0, "responses": responses}, pending)
     return {"throttle_time_ms": 0, "responses": responses}
+
+
+async def _delete_all(
+    context: RequestContext, response: DeleteTopicsResponse, pending: list[tuple[DeleteTopicsResponseDeletableTopicResult, TopicInfo]]
+) -> DeleteTopicsResponse:
+    """An async engine's deletions, together, each answered as `handle` answers it."""
+    outcomes = await asyncio.gather(
+        *(context.storage.delete_database_topic(info.name) for _, info in pending),  # type: ignore[attr-defined]
+        return_exceptions=True,
+    )
+    for (entry, info), outcome in zip(pending, outcomes):
+        if isinstance(outcome, KafkaError):
+            entry["error_code"] = outcome.code
+            entry["error_message"] = outcome.message
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            _deleted(context, entry, info)
+    return response
+
+
+def _deleted(context: RequestContext, entry: DeleteTopicsResponseDeletableTopicResult, info: TopicInfo) -> None:
+    """A deleted topic's answer; its parked fetches wake to find it gone."""
+    entry["name"] = info.name
+    entry["topic_id"] = info.topic_id
+    for index in range(info.partitions):
+        context.wakeups.notify_data(info.name, index)

@@ -24,9 +24,9 @@ Replicas share one log, so a follower is never behind: it serves up to the high 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+import asyncio
 import time
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import check_current_leader_epoch, leader_hint, partition_state
 from ottla.server.cluster.state import ClusterState
@@ -68,12 +68,26 @@ def handle(context: RequestContext, header: RequestHeader, request: FetchRequest
         fetch_context = opened
     topics = fetch_context.topics(request["topics"])
     seen_version = context.wakeups.data_version
+    if context.storage.is_async:
+        return _fetch_deferred(context, header.api_version, request, fetch_context, topics, seen_version)
     response, size, keys, failed = _read(context, header.api_version, request, topics)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
         return fetch_context.respond(response)
     return _long_poll(context, header.api_version, request, fetch_context, topics, keys,
                       time.monotonic() + max_wait_ms / 1000, seen_version)
+
+
+async def _fetch_deferred(
+    context: RequestContext, version: int, request: FetchRequest, fetch_context: FetchContext,
+    topics: list[FetchRequestFetchTopic], seen_version: int
+) -> FetchResponse:
+    """`handle` for an engine whose reads are coroutines."""
+    response, size, keys, failed = await _read_deferred(context, version, request, topics)
+    max_wait_ms = request["max_wait_ms"]
+    if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
+        return fetch_context.respond(response)
+    return await _long_poll(context, version, request, fetch_context, topics, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
 
 
 async def _long_poll(
@@ -83,15 +97,21 @@ async def _long_poll(
     """Park until data arrives or the deadline passes. Appends that land between the read in
     `handle` and the first park are not lost: `seen_version` was taken before that read. Only
     the answer sent updates the fetch session."""
+    deferred = context.storage.is_async
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         await context.wakeups.wait_for_data(keys, remaining, seen_version)
         seen_version = context.wakeups.data_version
-        response, size, keys, failed = _read(context, version, request, topics)
+        if deferred:
+            response, size, keys, failed = await _read_deferred(context, version, request, topics)
+        else:
+            response, size, keys, failed = _read(context, version, request, topics)
         if size >= _min_bytes(context, request) or failed:
             return fetch_context.respond(response)
+    if deferred:
+        return fetch_context.respond((await _read_deferred(context, version, request, topics))[0])
     return fetch_context.respond(_read(context, version, request, topics)[0])
 
 
@@ -121,10 +141,12 @@ def _session_error(code: ErrorCode) -> FetchResponse:
 
 
 def _read(
-    context: RequestContext, version: int, request: FetchRequest, topics: list[FetchRequestFetchTopic]
+    context: RequestContext, version: int, request: FetchRequest, topics: list[FetchRequestFetchTopic],
+    pending: list[_PendingRead] | None = None,
 ) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
     """One pass over `topics` (the request's, or its session's): (response, bytes, partition
-    keys, any error)."""
+    keys, any error). With `pending` (an async engine's), the database partitions' reads are
+    left there for `_read_deferred`, their entries still to fill."""
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
     budget = _max_bytes(context, request)
@@ -174,6 +196,10 @@ def _read(
                         partitions.append(entry)
                         continue
                 log = storage.partition(name, index)
+                if pending is not None and storage.is_database_topic(name):
+                    pending.append((entry, log, wanted["fetch_offset"], wanted["partition_max_bytes"], name))
+                    partitions.append(entry)
+                    continue
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 stable = log.last_stable_offset
                 result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else None)
@@ -204,6 +230,50 @@ def _read(
     response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
     if endpoints and version >= 16:
         response["node_endpoints"] = list(endpoints.values())
+    return response, total, keys, failed
+
+
+# A database partition's read still to do: its entry, partition, fetch offset, partition_max_bytes, topic.
+_PendingRead = tuple["FetchResponsePartitionData", Any, int, int, str]
+
+
+async def _read_deferred(
+    context: RequestContext, version: int, request: FetchRequest, topics: list[FetchRequestFetchTopic]
+) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
+    """`_read` for an engine whose reads are coroutines: every database partition read at
+    once, each with the whole request budget, then cut in request order to what the local
+    engine's reads, one after the other, would have returned (the first partition with
+    data gets its first batch whatever its size, as Kafka's minOneMessage)."""
+    pending: list[_PendingRead] = []
+    response, total, keys, failed = _read(context, version, request, topics, pending)
+    if not pending:
+        return response, total, keys, failed
+    budget = _max_bytes(context, request)
+    outcomes = await asyncio.gather(
+        *(log.read(offset, min(partition_max_bytes, budget)) for _, log, offset, partition_max_bytes, _ in pending),
+        return_exceptions=True,
+    )
+    for (entry, _, _, partition_max_bytes, name), outcome in zip(pending, outcomes):
+        if isinstance(outcome, KafkaError):
+            entry["error_code"] = outcome.code
+            failed = True
+            continue
+        if isinstance(outcome, BaseException):
+            raise outcome
+        room = min(partition_max_bytes, max(budget - total, 0))
+        kept: list[Any] = []
+        size = 0
+        for chunk in outcome.chunks:
+            if size + len(chunk) > room and (kept or total > 0):
+                break
+            kept.append(chunk)
+            size += len(chunk)
+        entry["high_watermark"] = outcome.high_watermark
+        entry["last_stable_offset"] = outcome.high_watermark
+        entry["log_start_offset"] = outcome.log_start_offset
+        entry["records"] = _records(ReadResult(kept, size, outcome.high_watermark, outcome.log_start_offset))
+        total += size
+        keys.append((name, entry["partition_index"]))
     return response, total, keys, failed
 
 

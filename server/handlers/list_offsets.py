@@ -13,7 +13,9 @@ ReplicaManager.fetchOffsetForTimestamp, lastFetchableOffset).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import check_current_leader_epoch, leader_partition
 from ottla.server.cluster.state import PartitionState
@@ -46,7 +48,9 @@ EARLIEST_PENDING_UPLOAD = -6
 _FIRST_VERSION = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9, EARLIEST_PENDING_UPLOAD: 11}
 
 
-def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: ListOffsetsRequest
+) -> ListOffsetsResponse | Coroutine[Any, Any, ListOffsetsResponse]:
     version = header.api_version
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == 1
@@ -54,6 +58,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
     state: PartitionState | None = None
     topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     refused: list[ListOffsetsResponseListOffsetsTopicResponse] = []
+    # An engine whose lookups by time are coroutines: those partitions' lookups, awaited together.
+    pending: list[tuple[ListOffsetsResponseListOffsetsPartitionResponse, Any, int, PartitionState | None]] | None = [] if storage.is_async else None
     allowed = None if context.authorizer is None else context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (t["name"] for t in request["topics"]))
     for topic in request["topics"]:
         if allowed is not None and topic["name"] not in allowed:
@@ -70,6 +76,12 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
                     state = leader_partition(context, cluster, topic["name"], wanted["partition_index"])
                     check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
                 log = storage.partition(topic["name"], wanted["partition_index"])
+                if pending is not None and (wanted["timestamp"] >= 0 or wanted["timestamp"] == MAX_TIMESTAMP) and storage.is_database_topic(topic["name"]):
+                    if wanted["timestamp"] == MAX_TIMESTAMP:
+                        raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, "the PostgreSQL engine does not answer the max timestamp yet")
+                    pending.append((entry, log, wanted["timestamp"], state))
+                    partitions.append(entry)
+                    continue
                 timestamp, offset = _lookup(log, wanted["timestamp"], read_committed)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
@@ -84,7 +96,33 @@ def handle(context: RequestContext, header: RequestHeader, request: ListOffsetsR
                 entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": epoch})
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})
+    if pending:
+        return _look_up_all(version, {"throttle_time_ms": 0, "topics": topics + refused}, pending)
     return {"throttle_time_ms": 0, "topics": topics + refused}
+
+
+async def _look_up_all(
+    version: int,
+    response: ListOffsetsResponse,
+    pending: list[tuple[ListOffsetsResponseListOffsetsPartitionResponse, Any, int, PartitionState | None]],
+) -> ListOffsetsResponse:
+    """An async engine's lookups by time, all at once, each entry filled as `handle` fills it.
+    Its partitions keep no transactions: the last stable offset is the high watermark."""
+    outcomes = await asyncio.gather(*(log.offset_for_timestamp(timestamp) for _, log, timestamp, _ in pending), return_exceptions=True)
+    for (entry, log, _, state), outcome in zip(pending, outcomes):
+        timestamp, offset = -1, -1
+        if isinstance(outcome, KafkaError):
+            entry["error_code"] = outcome.code
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        elif outcome is not None and outcome[1] < log.high_watermark:
+            timestamp, offset = outcome
+        if version == 0:
+            entry["old_style_offsets"] = [offset] if offset >= 0 else []
+        else:
+            epoch = (0 if state is None else state.epoch_for(offset)) if offset >= 0 else -1
+            entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": epoch})
+    return response
 
 
 def _failed(version: int, partition: int, error: ErrorCode) -> ListOffsetsResponseListOffsetsPartitionResponse:

@@ -18,6 +18,8 @@ needs nothing more (KIP-679: IDEMPOTENT_WRITE on the cluster is no longer requir
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_hint, leader_partition, min_insync_replicas
@@ -44,7 +46,9 @@ API = ApiKey.PRODUCE
 VERSIONS = (0, 13)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: ProduceRequest) -> ProduceResponse | None:
+def handle(
+    context: RequestContext, header: RequestHeader, request: ProduceRequest
+) -> ProduceResponse | None | Coroutine[Any, Any, ProduceResponse | None]:
     acks = request["acks"]
     storage = context.storage
     transactional_id = request.get("transactional_id")
@@ -56,6 +60,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
     # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
     leader_endpoints: dict[int, Any] | None = None
     metrics = context.services.metrics
+    # An engine whose appends are coroutines (PostgreSQL): the partitions to append to, all
+    # awaited at once after this loop; None for the local engine, which appends inline.
+    pending: list[tuple[ProduceResponsePartitionProduceResponse, Any, str, memoryview]] | None = [] if storage.is_async else None
     if authorizer is not None and transactional_id is not None:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -95,6 +102,12 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                 if cluster is not None:
                     _check_leader_and_isr(context, cluster, name, index, acks)
                 log = storage.partition(name, index)
+                if pending is not None and storage.is_database_topic(name):
+                    if transactional_id is not None:
+                        raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "transactions are not supported by the PostgreSQL engine yet")
+                    pending.append((result, log, name, records))
+                    results.append(result)
+                    continue
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
                     verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
@@ -122,12 +135,62 @@ def handle(context: RequestContext, header: RequestHeader, request: ProduceReque
                     metrics.produced(name, len(records), appended.last_offset - appended.base_offset + 1)
             results.append(result)
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
+    if pending:
+        return _append_all(context, acks, responses, pending, leader_endpoints)
+    return _response(acks, responses, leader_endpoints)
+
+
+def _response(acks: int, responses: list[ProduceResponseTopicProduceResponse], leader_endpoints: dict[int, Any] | None) -> ProduceResponse | None:
     if acks == 0:
         return None
     response: ProduceResponse = {"responses": responses, "throttle_time_ms": 0}
     if leader_endpoints:
         response["node_endpoints"] = list(leader_endpoints.values())
     return response
+
+
+async def _append_all(
+    context: RequestContext,
+    acks: int,
+    responses: list[ProduceResponseTopicProduceResponse],
+    pending: list[tuple[ProduceResponsePartitionProduceResponse, Any, str, memoryview]],
+    leader_endpoints: dict[int, Any] | None,
+) -> ProduceResponse | None:
+    """An async engine's appends, every partition's at once; each result is filled in as the
+    local engine's inline append fills it. An acks=0 request is answered with nothing, once its
+    appends are done. A request received is carried out even if its client goes away before
+    the answer (its connection cancels this task), as Kafka handles a request it has read."""
+    return await asyncio.shield(_append_and_answer(context, acks, responses, pending, leader_endpoints))
+
+
+async def _append_and_answer(
+    context: RequestContext,
+    acks: int,
+    responses: list[ProduceResponseTopicProduceResponse],
+    pending: list[tuple[ProduceResponsePartitionProduceResponse, Any, str, memoryview]],
+    leader_endpoints: dict[int, Any] | None,
+) -> ProduceResponse | None:
+    outcomes = await asyncio.gather(*(log.append(records) for _, log, _, records in pending), return_exceptions=True)
+    metrics = context.services.metrics
+    for (result, log, name, records), outcome in zip(pending, outcomes):
+        index = result["index"]
+        if isinstance(outcome, KafkaError):
+            if metrics is not None:
+                metrics.produce_failed(name)
+            result["error_code"] = outcome.code
+            result["error_message"] = outcome.message
+            if outcome.code not in _NO_APPEND_INFO:
+                result["log_start_offset"] = log.log_start_offset
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            result["base_offset"] = outcome.base_offset
+            result["log_append_time_ms"] = outcome.log_append_time_ms
+            result["log_start_offset"] = outcome.log_start_offset
+            context.wakeups.notify_data(name, index)
+            if metrics is not None:
+                metrics.produced(name, len(records), outcome.last_offset - outcome.base_offset + 1)
+    return _response(acks, responses, leader_endpoints)
 
 
 def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: str, index: int, acks: int) -> None:

@@ -1,4 +1,4 @@
-"""The PostgreSQL storage engine (groundwork: not yet used by the broker).
+"""The PostgreSQL storage engine: `ottla serve --storage postgresql://...` (engine.PostgresStorage).
 
 Stateless brokers over one PostgreSQL database: topics, partitions and record batches live in a
 schema the engine creates and migrates itself (`migrations`), and a partition's log

@@ -1,0 +1,270 @@
+"""The broker's storage over PostgreSQL: client topics in the database, the rest as the local engine keeps it.
+
+`PostgresStorage` is a `Storage` (the local engine, in memory or in a data directory) whose
+client topics live in PostgreSQL. What is in the database: topics (name, id, partition count,
+config overrides), partitions, and their record batches; Produce, Fetch and ListOffsets go to it.
+What is not yet: the coordinators' internal topics (`__consumer_offsets`, `__transaction_state`,
+`__share_group_state`, created through the synchronous `create_topic`) stay in the local engine
+underneath, and so do group offsets, transactions and producer state; topic configs are stored
+but not applied (max.message.bytes, LogAppendTime, retention, compaction); idempotent and
+transactional batches are refused (UNSUPPORTED_FOR_MESSAGE_FORMAT, Kafka's answer when a log
+cannot keep producer state).
+
+The seam the handlers use: `is_async` is True, so a handler collects the partitions to append
+to, read or look up and awaits them all at once (each `DatabasePartition` call is one or two
+round trips on the pool); the local engine, `is_async` False, is called inline as before.
+Everything a handler decides synchronously (does the topic exist, its id, partition count, the
+bounds a Fetch compares against) comes from an in-memory catalogue loaded at start and changed
+by this broker's own CreateTopics and DeleteTopics: with one broker per database it is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import ClassVar, Protocol
+
+import asyncpg
+
+from ottla.storage.engine import Storage, TopicInfo, validate_topic_name
+from ottla.storage.handles import DEFAULT_LIMIT
+from ottla.storage.log import AppendResult, ReadResult
+from ottla.storage.postgresql.log import PostgresPartitionLog, create_topic, open_pool
+from ottla.storage.postgresql.migrations import SchemaError, migrate
+from ottla.wire.errors import ErrorCode, KafkaError
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be used at start: unreachable, refusing us, or of a schema this code cannot use."""
+
+
+def _without_password(url: str) -> str:
+    """The URL as a message may show it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+_CATALOGUE = """
+SELECT t.topic_id, t.name, t.configs::text AS configs, p.partition_index, p.log_start_offset, p.next_offset
+FROM topics t JOIN partitions p USING (topic_id)
+ORDER BY t.name, p.partition_index
+"""
+_DELETE_TOPIC = "DELETE FROM topics WHERE topic_id = $1"
+# Record batch v2: producerId's position (DefaultRecordBatch.PRODUCER_ID_OFFSET).
+_PRODUCER_ID_AT = 43
+
+
+class AsyncLock(Protocol):
+    """A first-come first-served lock of the caller's event loop (asyncio.Lock: storage
+    imports no asyncio of its own, so the broker hands over the factory)."""
+
+    async def __aenter__(self) -> object: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None: ...
+
+
+class DatabasePartition:
+    """One partition in the database, with its bounds as this broker last saw them: at start,
+    then after each of its appends and reads. The synchronous attributes (`high_watermark`,
+    `log_start_offset`, ...) are those bounds, for the decisions handlers make before any
+    round trip (a Fetch at the high watermark parks without one)."""
+
+    leader_epoch: int = 0
+
+    def __init__(self, log: PostgresPartitionLog, log_start_offset: int, high_watermark: int, appending: AsyncLock) -> None:
+        self.log = log
+        self.log_start_offset = log_start_offset
+        self.high_watermark = high_watermark
+        # Appends to the partition from this broker one at a time, in the order they were
+        # asked for: two requests pipelined on a connection must not swap places under the
+        # row lock (each append's transaction waits for the previous one's there anyway).
+        self._appending = appending
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.high_watermark
+
+    @property
+    def last_stable_offset(self) -> int:
+        """No transactions here yet: everything below the high watermark is stable."""
+        return self.high_watermark
+
+    def aborted_transactions(self, start_offset: int, end_offset: int) -> list[object]:
+        return []
+
+    def _saw(self, log_start_offset: int, high_watermark: int) -> None:
+        # Appends may finish out of order: the bounds only move forward.
+        self.log_start_offset = max(self.log_start_offset, log_start_offset)
+        self.high_watermark = max(self.high_watermark, high_watermark)
+
+    async def append(self, records: bytes | bytearray | memoryview) -> AppendResult:
+        """Store the batches (their offsets assigned in the same transaction). Idempotent and
+        transactional batches need producer state this engine does not keep yet."""
+        if len(records) > _PRODUCER_ID_AT + 8 and records[16] == 2 and int.from_bytes(records[_PRODUCER_ID_AT:_PRODUCER_ID_AT + 8], "big", signed=True) >= 0:
+            raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional produce are not supported by the PostgreSQL engine yet")
+        async with self._appending:
+            appended = await self.log.append(records)
+        self._saw(appended.log_start_offset, appended.last_offset + 1)
+        return AppendResult(appended.base_offset, appended.last_offset, -1, appended.log_start_offset)
+
+    async def read(self, offset: int, max_bytes: int) -> ReadResult:
+        """Whole batches from the one holding `offset` while they fit in `max_bytes`, the first
+        whatever its size. At the high watermark as last seen, nothing, without a round trip:
+        every append to the partition goes through this broker."""
+        if offset == self.high_watermark:
+            return ReadResult([], 0, self.high_watermark, self.log_start_offset)
+        stored = await self.log.read(offset, max_bytes)
+        self._saw(stored.log_start_offset, stored.high_watermark)
+        chunks: list[bytes | memoryview] = list(stored.batches)
+        return ReadResult(chunks, stored.size, stored.high_watermark, stored.log_start_offset)  # type: ignore[arg-type]
+
+    async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """ListOffsets by time: (timestamp, offset) of the first record at or after it."""
+        return await self.log.offset_for_timestamp(timestamp)
+
+
+class PostgresStorage(Storage):
+    """Client topics in PostgreSQL over the local engine's (see the module docstring).
+    Open it with `connect`; `close_database` releases the pool."""
+
+    is_async: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        lock: Callable[[], AsyncLock],
+        data_dir: pathlib.Path | None,
+        max_open_files: int = DEFAULT_LIMIT,
+        defaults: Mapping[str, str] | None = None,
+        more_dirs: Sequence[pathlib.Path] = (),
+    ) -> None:
+        super().__init__(data_dir, max_open_files, defaults, more_dirs)
+        self.pool = pool
+        self._lock = lock
+        self._database_topics: dict[str, TopicInfo] = {}
+        self._database_by_id: dict[bytes, TopicInfo] = {}
+        self._database_partitions: dict[tuple[str, int], DatabasePartition] = {}
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        lock: Callable[[], AsyncLock],
+        data_dir: pathlib.Path | None,
+        max_open_files: int = DEFAULT_LIMIT,
+        defaults: Mapping[str, str] | None = None,
+        more_dirs: Sequence[pathlib.Path] = (),
+        meta_properties: Mapping[str, str] | None = None,
+    ) -> PostgresStorage:
+        """Connect, bring the schema up to date, open the local part (`lock` makes the
+        event loop's locks, asyncio.Lock) and load the database's
+        topics. DatabaseUnavailable when the server cannot be reached or its schema is not one
+        this code can use (SchemaError's message says which)."""
+        try:
+            pool = await open_pool(url)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_without_password(url)}: {exc}") from exc
+        try:
+            async with pool.acquire() as connection:
+                await migrate(connection)
+            storage = cls(pool, lock, data_dir, max_open_files, defaults, more_dirs)
+            if data_dir is not None:
+                storage._load(meta_properties or {})
+            await storage._load_catalogue()
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, (SchemaError, asyncpg.PostgresError)):
+                raise DatabaseUnavailable(f"cannot use PostgreSQL at {_without_password(url)}: {exc}") from exc
+            raise
+        return storage
+
+    async def _load_catalogue(self) -> None:
+        partitions: dict[str, list[DatabasePartition]] = {}
+        for row in await self.pool.fetch(_CATALOGUE):
+            topic_id: uuid.UUID = row["topic_id"]
+            name: str = row["name"]
+            if name not in self._database_topics:
+                self._database_topics[name] = TopicInfo(name, topic_id.bytes, 0, json.loads(row["configs"]))
+            log = PostgresPartitionLog(self.pool, topic_id, row["partition_index"])
+            partitions.setdefault(name, []).append(DatabasePartition(log, row["log_start_offset"], row["next_offset"], self._lock()))
+        for name, found in partitions.items():
+            info = self._database_topics[name]
+            self._add(TopicInfo(name, info.topic_id, len(found), info.configs), found)
+
+    def _add(self, info: TopicInfo, partitions: list[DatabasePartition]) -> None:
+        self._database_topics[info.name] = info
+        self._database_by_id[info.topic_id] = info
+        for index, partition in enumerate(partitions):
+            self._database_partitions[(info.name, index)] = partition
+        self.topics_version += 1
+
+    async def create_database_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
+        """CreateTopics: the topic and its partitions in one transaction, then in the catalogue."""
+        validate_topic_name(name)
+        if self.topic(name) is not None:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        if partitions <= 0:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
+        overrides = dict(configs or {})
+        topic_id = await create_topic(self.pool, name, partitions, overrides)
+        info = TopicInfo(name, topic_id.bytes, partitions, overrides)
+        self._add(info, [DatabasePartition(PostgresPartitionLog(self.pool, topic_id, index), 0, 0, self._lock()) for index in range(partitions)])
+        return info
+
+    async def delete_database_topic(self, name: str) -> None:
+        """DeleteTopics: the topic, its partitions and batches in one statement; a topic of the
+        local part (an internal one) is deleted there."""
+        info = self._database_topics.get(name)
+        if info is None:
+            super().delete_topic(name)
+            return
+        await self.pool.execute(_DELETE_TOPIC, uuid.UUID(bytes=info.topic_id))
+        # Another DeleteTopics may have finished first while this one waited.
+        if self._database_topics.pop(name, None) is not None:
+            del self._database_by_id[info.topic_id]
+            for index in range(info.partitions):
+                del self._database_partitions[(name, index)]
+            self.topics_version += 1
+
+    def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
+        """A topic of the local part: what the coordinators create for their own state."""
+        if name in self._database_topics:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        return super().create_topic(name, partitions, configs)
+
+    def delete_topic(self, name: str, now_ms: int | None = None) -> None:
+        if name in self._database_topics:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name!r} is in PostgreSQL: delete it with DeleteTopics")
+        super().delete_topic(name, now_ms)
+
+    def topic(self, name: str) -> TopicInfo | None:
+        info = self._topics.get(name)
+        return info if info is not None else self._database_topics.get(name)
+
+    def topic_by_id(self, topic_id: bytes) -> TopicInfo | None:
+        info = self._by_id.get(topic_id)
+        return info if info is not None else self._database_by_id.get(topic_id)
+
+    def topics(self) -> list[TopicInfo]:
+        return [*self._topics.values(), *self._database_topics.values()]
+
+    def is_database_topic(self, name: str) -> bool:
+        return name in self._database_topics
+
+    def partition(self, topic: str, index: int) -> DatabasePartition:  # type: ignore[override]
+        """A database partition, or the local part's log for an internal topic. Handlers
+        that await (Produce, Fetch, ListOffsets) tell them apart with `is_database_topic`."""
+        partition = self._database_partitions.get((topic, index))
+        if partition is not None:
+            return partition
+        return super().partition(topic, index)  # type: ignore[return-value]
+
+    async def close_database(self) -> None:
+        await self.pool.close()
