@@ -1,0 +1,172 @@
+"""`ottla serve --storage postgresql://...` with real clients over real sockets, on a private
+PostgreSQL server: topics, produce at every acks, fetch with long polls woken by appends,
+ListOffsets by time, and a restart of the broker keeping every record, since they are in the
+database (the broker runs --memory: nothing of a client topic is on its disk or in its memory
+across the restart)."""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import TopicPartition as ConfluentPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+pytestmark = pytest.mark.external
+
+_START_TIMEOUT = 60.0
+_T0 = 1_700_000_000_000
+
+
+@contextmanager
+def _serve(url: str) -> Iterator[tuple[str, list[str]]]:
+    """A broker on a free port over `url`: (bootstrap, its start-up lines)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url],
+        stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stderr is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"the broker did not start: {seen}") from None
+            seen.append(line)
+            found = re.search(r"ottla ready bootstrap=(\S+)", line)
+            if found:
+                break
+        yield found[1], seen
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+def _kafka_python_values(bootstrap: str, partition: TopicPartition, expected: int) -> list[tuple[int, bytes]]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=10_000)
+    try:
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        got: list[tuple[int, bytes]] = []
+        for message in consumer:
+            got.append((message.offset, message.value))
+            if len(got) == expected:
+                break
+        return got
+    finally:
+        consumer.close()
+
+
+def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_every_record(postgres_url: str) -> None:
+    with _serve(postgres_url) as (bootstrap, start_lines):
+        warnings = [line for line in start_lines if "WARNING" in line]
+        assert len(warnings) == 1 and "PostgreSQL engine is incomplete" in warnings[0]
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.create_topics([NewTopic("pg-data", 2, 1), NewTopic("pg-doomed", 1, 1)])
+            assert {"pg-data", "pg-doomed"} <= set(admin.list_topics())
+        finally:
+            admin.close()
+
+        # kafka-python at acks 1, -1 and 0, to partition 0, with timestamps for ListOffsets.
+        for acks, first in ((1, 0), ("all", 4), (0, 8)):
+            producer = KafkaProducer(bootstrap_servers=bootstrap, acks=acks, linger_ms=0, enable_idempotence=False)
+            sent = [producer.send("pg-data", f"kp-{i}".encode(), partition=0, timestamp_ms=_T0 + i * 10) for i in range(first, first + 4)]
+            producer.flush()
+            for future in sent:
+                future.get(timeout=10)
+            producer.close()
+
+        # confluent-kafka to partition 1, one record per batch.
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+        delivered: list[KafkaError | None] = []
+        for i in range(5):
+            producer.produce("pg-data", f"ck-{i}".encode(), partition=1, on_delivery=lambda error, _: delivered.append(error))
+            producer.flush(10)
+        assert delivered == [None] * 5
+
+        # Idempotent batches need producer state the engine does not keep yet: refused with Kafka's error.
+        idempotent = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        refused: list[KafkaError | None] = []
+        idempotent.produce("pg-data", b"idempotent", partition=1, on_delivery=lambda error, _: refused.append(error))
+        idempotent.flush(10)
+        assert refused and refused[0] is not None and refused[0].code() == KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT
+
+        partition0 = TopicPartition("pg-data", 0)
+        assert _kafka_python_values(bootstrap, partition0, 12) == [(i, f"kp-{i}".encode()) for i in range(12)]
+
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+        try:
+            found = consumer.offsets_for_times({partition0: _T0 + 55})[partition0]
+            assert (found.offset, found.timestamp) == (6, _T0 + 60)
+            assert consumer.offsets_for_times({partition0: _T0 + 1_000})[partition0] is None
+            assert consumer.beginning_offsets([partition0]) == {partition0: 0}
+            assert consumer.end_offsets([partition0]) == {partition0: 12}
+        finally:
+            consumer.close()
+
+        # confluent-kafka parks at the end of partition 1 (a long fetch.wait.max.ms): an append wakes it.
+        confluent = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "fetch.wait.max.ms": 30_000, "enable.auto.commit": False})
+        try:
+            confluent.assign([ConfluentPartition("pg-data", 1, 0)])
+            values = []
+            while len(values) < 5:
+                message = confluent.poll(10)
+                assert message is not None and message.error() is None
+                values.append(message.value())
+            assert values == [f"ck-{i}".encode() for i in range(5)]
+            threading.Timer(1.0, lambda: (producer.produce("pg-data", b"wake", partition=1), producer.flush(10))).start()
+            message = confluent.poll(20)
+            assert message is not None and message.error() is None and (message.offset(), message.value()) == (5, b"wake")
+        finally:
+            confluent.close()
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_topics(["pg-doomed"])
+            assert "pg-doomed" not in admin.list_topics()
+        finally:
+            admin.close()
+
+    # A new broker process (in memory) finds the topics and every record in PostgreSQL, and
+    # appends after them.
+    with _serve(postgres_url) as (bootstrap, _):
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            topics = set(admin.list_topics())
+            assert "pg-data" in topics and "pg-doomed" not in topics
+        finally:
+            admin.close()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1)
+        producer.send("pg-data", b"after-restart", partition=0).get(timeout=10)
+        producer.close()
+        expected = [(i, f"kp-{i}".encode()) for i in range(12)] + [(12, b"after-restart")]
+        assert _kafka_python_values(bootstrap, partition0, 13) == expected
+        partition1 = TopicPartition("pg-data", 1)
+        assert _kafka_python_values(bootstrap, partition1, 6) == [(i, f"ck-{i}".encode()) for i in range(5)] + [(5, b"wake")]
+
+
+def test_a_database_that_cannot_be_used_stops_the_start_with_a_message(private_postgres) -> None:
+    """Nothing listening where the URL points: the broker says so and exits 1, not a traceback."""
+    url = re.sub(r":\d+/", ":1/", private_postgres.url)
+    done = subprocess.run(
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    assert "cannot connect to PostgreSQL" in done.stderr and "Traceback" not in done.stderr
+    help_text = subprocess.run([sys.executable, "-m", "ottla", "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--storage" not in help_text
