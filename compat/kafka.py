@@ -40,6 +40,7 @@ from kafka import KafkaAdminClient  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from compat import procfs
+from compat.harness import BrokerError, find_coordinator
 
 log = logging.getLogger(__name__)
 
@@ -642,7 +643,7 @@ class ReferenceKafkaCluster:
         for node, proc in formats.items():
             out, _ = proc.communicate(timeout=120)
             if proc.returncode != 0:
-                raise RuntimeError(f"kafka-storage format of node {node} failed ({proc.returncode}): {out.decode(errors='replace')}")
+                raise BrokerError(f"kafka-storage format of node {node} failed ({proc.returncode})", out.decode(errors="replace"))
 
     def _spawn(self, node: int) -> None:
         cmd = _jvm("kafka.Kafka", str(self._properties(node)), heap=self.heap, log_level="INFO", log_target="SYSTEM_OUT")
@@ -680,14 +681,14 @@ class ReferenceKafkaCluster:
         while time.monotonic() < deadline:
             for node, proc in self._procs.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"Kafka node {node} exited with {proc.returncode}:\n{self.log_tail()}")
+                    raise BrokerError(f"Kafka node {node} exited with {proc.returncode}", self.log_tail())
             try:
                 if ready():
                     return
             except (OSError, KafkaError):
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"Kafka cluster on {self.bootstrap}: not {what} in time:\n{self.log_tail()}")
+        raise BrokerError(f"Kafka cluster on {self.bootstrap}: not {what} in time", self.log_tail())
 
     def _in_sync(self) -> bool:
         """Every node registered and every partition of every topic with all its replicas in sync."""
@@ -725,8 +726,6 @@ class ReferenceKafkaCluster:
         self._wait(self._in_sync, f"in sync again after node {node} came back", deadline)
 
     def _answers(self, node: int) -> bool:
-        from compat.harness import find_coordinator
-
         find_coordinator("127.0.0.1", self.ports[node], "compat-probe", timeout=2)
         return True
 
@@ -743,8 +742,6 @@ class ReferenceKafkaCluster:
     def group_coordinator(self, group: str) -> int:
         """The node FindCoordinator names for `group`, asked of the running nodes in turn,
         until one names it (the first ask creates __consumer_offsets)."""
-        from compat.harness import find_coordinator
-
         found: list[int] = []
 
         def named() -> bool:
@@ -763,10 +760,13 @@ class ReferenceKafkaCluster:
         """Every client's produce quota (the default client-id entity), or none: Kafka delays a
         producer over it by its throttle time (KIP-219), which is how the scenarios pace one."""
         change = ("--add-config", f"producer_byte_rate={bytes_per_second}") if bytes_per_second else ("--delete-config", "producer_byte_rate")
-        done = run_tool("kafka-configs", "--bootstrap-server", self._running_bootstrap(), "--alter", "--entity-type", "clients",
-                        "--entity-default", *change)
+        try:
+            done = run_tool("kafka-configs", "--bootstrap-server", self._running_bootstrap(), "--alter", "--entity-type", "clients",
+                            "--entity-default", *change, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise BrokerError(f"kafka-configs {' '.join(change)} took over 60 s", self.log_tail()) from None
         if done.returncode != 0:
-            raise RuntimeError(f"kafka-configs {' '.join(change)} failed: {done.stdout}{done.stderr}")
+            raise BrokerError(f"kafka-configs {' '.join(change)} failed", done.stdout + done.stderr)
 
     def log_tail(self, lines: int = 15) -> str:
         tails = []
