@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -76,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-reference", action="store_true",
                         help="skip Kafka's tools and the differential run against the reference Kafka")
     parser.add_argument("-v", "--verbose", action="store_true", help="print driver and broker output of failures")
+    parser.add_argument("--against-kafka-cluster", action="store_true",
+                        help="run the cluster scenarios against a 3-node Ottla and three reference Kafka nodes, and write "
+                             f"the comparison into REPORT.md's section {CLUSTER_SECTION!r}")
     args = parser.parse_args(argv)
+    if args.against_kafka_cluster:
+        return _against_kafka_cluster(args, sys.argv[1:] if argv is None else argv)
 
     clients = [CLIENTS[name] for name in args.client or CLIENTS]
     scenarios = args.scenario or list(SCENARIOS)
@@ -115,6 +121,80 @@ def main(argv: list[str] | None = None) -> int:
     report_path.write_text(carry_over(report_path, text))
     print(f"\nwrote {report_path}", file=sys.stderr)
     return 1 if any(r.status == FAIL for r in results) or not reference_ok else 0
+
+
+CLUSTER_SECTION = "## Cluster row against three Kafka brokers"
+
+
+@contextmanager
+def _shared(cluster: Target) -> Iterator[Target]:
+    """One started Kafka cluster for every cell: each scenario makes its own topic and group,
+    and a node it stops it starts again; three JVMs' start-up per cell would cost minutes."""
+    yield cluster
+
+
+def _against_kafka_cluster(args: argparse.Namespace, argv: list[str]) -> int:
+    """Each cluster scenario that both can run, for each client, against a 3-node Ottla (a fresh
+    one per cell, as the matrix runs it) and against one ReferenceKafkaCluster; the two columns
+    side by side, printed and written into REPORT.md's cluster section."""
+    from compat.kafka import KAFKA_VERSION, ReferenceKafkaCluster, fetch
+    from compat.report_sections import replace_section
+    from compat.scenarios import CLUSTER_SCENARIOS, NEEDS_FAULT_API
+
+    clients = [CLIENTS[name] for name in args.client or CLIENTS]
+    scenarios = [s for s in args.scenario or SCENARIOS if s in CLUSTER_SCENARIOS]
+    both = [s for s in scenarios if s not in NEEDS_FAULT_API]
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-compat-cluster-"))
+
+    def progress(broker: str) -> Callable[[Result], None]:
+        def show(result: Result) -> None:
+            print(f"{broker:<6} {result.client:<20} {result.scenario:<26} {result.seconds:5.1f}s {result.status}"
+                  + (f": {result.reason}" if result.reason else ""), file=sys.stderr, flush=True)
+            if args.verbose and result.status == FAIL and result.detail:
+                print(result.detail, file=sys.stderr, flush=True)
+        return show
+
+    print(f"cluster scenarios against Ottla and Kafka {KAFKA_VERSION}; logs under {work_dir}", file=sys.stderr)
+    ottla_cluster = partial(OttlaCluster, log_level="debug")
+    _, ottla = run_matrix(clients, scenarios, ottla_cluster, work_dir / "ottla", progress("ottla"), ottla_cluster)
+    fetch()
+    with ReferenceKafkaCluster(work_dir / "kafka") as kafka:
+        print(f"Kafka cluster ready in {kafka.startup_seconds:.1f}s on {kafka.bootstrap}", file=sys.stderr, flush=True)
+        shared: TargetFactory = lambda _: _shared(kafka)  # type: ignore[arg-type]
+        _, on_kafka = run_matrix(clients, both, shared, work_dir / "kafka-cells", progress("kafka"), shared)
+        started = kafka.startup_seconds or 0.0
+    kafka_cells = {(r.client, r.scenario): r for r in on_kafka}
+    rows = [["client", "scenario", f"Ottla {git_revision()} (3 nodes)", f"Kafka {KAFKA_VERSION} (3 nodes)"]]
+    for result in ottla:
+        theirs = kafka_cells.get((result.client, result.scenario))
+        kafka_cell = _cluster_cell(theirs) if theirs else f"n/a: {NEEDS_FAULT_API.get(result.scenario, '')}"
+        rows.append([result.client, result.scenario, _cluster_cell(result), kafka_cell])
+    print(format_text(rows, width=90))
+    command = " ".join(["python -m compat", *argv])
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = "\n".join([
+        CLUSTER_SECTION, "",
+        f"Written by `{command}` on {when}. The cluster scenarios (see Scenarios) against a 3-node Ottla",
+        f"(`compat.harness.OttlaCluster`, one per cell) and against three Apache Kafka {KAFKA_VERSION} nodes",
+        "(`compat.kafka.ReferenceKafkaCluster`: KRaft combined broker and controller nodes, one static quorum,",
+        f"RF=3 internal topics, min.insync.replicas=2; one cluster for every cell, ready in {started:.0f} s here).",
+        "On Kafka a stop kills the node's JVM (a crash) and an isolation freezes it (SIGSTOP): its controller",
+        "fences it after broker.session.timeout.ms (9 s), while Ottla fences a stopped or isolated node at once.",
+        "Kafka has no fault API, so its producers are paced by a produce quota (KIP-219 throttling) instead of a",
+        "delay fault, and cluster-leader-stop kills the leader once 10 records are acknowledged instead of",
+        "while it holds the 10th request.", "",
+        "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0]),
+        *("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in rows[1:]), "",
+    ])
+    report_path = args.report or REPO_ROOT / "compat" / "REPORT.md"
+    replace_section(report_path, CLUSTER_SECTION, section)
+    print(f"\nwrote {CLUSTER_SECTION!r} into {report_path}", file=sys.stderr)
+    return 1 if any(r.status == FAIL for r in ottla + on_kafka) else 0
+
+
+def _cluster_cell(result: Result) -> str:
+    cell = f"FAIL: {result.reason}" if result.status == FAIL else result.status + (f" ({result.seen})" if result.seen else "")
+    return cell if result.status in (FAIL, "n/a") else f"{cell}, {result.seconds:.0f} s"
 
 
 def _reference_sections() -> tuple[str, bool]:

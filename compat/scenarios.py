@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from compat.clients import KAFKA_PYTHON, Client, DriverError
 from compat.drivers import ADMIN_ALTERED_RETENTION, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, CODECS, TXN_BATCH, Security
 from compat.group_member import GroupMember
 from compat.harness import ALICE, BOB, CLUSTER_NODES, BrokerError, OttlaBroker, OttlaCluster, Target, secure, wait_for
+
+if TYPE_CHECKING:
+    from compat.kafka import ReferenceKafkaCluster
 
 PARTITIONS = 3
 RECORDS = 1000
@@ -660,34 +664,112 @@ NOT_RETRIED: dict[str, dict[tuple[str, str], str]] = {
 }
 
 
-def _cluster(target: Target) -> OttlaCluster:
-    if not isinstance(target, OttlaCluster):
-        raise ScenarioFailure(f"the cluster scenarios need a 3-node Ottla (compat.harness.OttlaCluster), not {type(target).__name__}")
+# Kafka has no fault API: these cluster scenarios run against Ottla's cluster only.
+NEEDS_FAULT_API = {
+    "cluster-retriable-faults": "Kafka has no fault API to answer one request with a chosen error (Ottla-only)",
+}
+
+
+def _cluster(target: Target) -> OttlaCluster | ReferenceKafkaCluster:
+    from compat.kafka import ReferenceKafkaCluster
+
+    if not isinstance(target, (OttlaCluster, ReferenceKafkaCluster)):
+        raise ScenarioFailure("the cluster scenarios need a 3-node Ottla (compat.harness.OttlaCluster) or Kafka "
+                              f"(compat.kafka.ReferenceKafkaCluster), not {type(target).__name__}")
     return target
 
 
-def _replicated_topic(client: Client, cluster: OttlaCluster, scenario: str, partitions: int) -> tuple[str, list[int]]:
+def _with_faults(target: Target, scenario: str) -> OttlaCluster:
+    if not isinstance(target, OttlaCluster):
+        raise ScenarioFailure(NEEDS_FAULT_API[scenario])
+    return target
+
+
+def _end_offset(cluster: OttlaCluster | ReferenceKafkaCluster, topic: str) -> int:
+    """Partition 0's log end offset: how many records a producer has had acknowledged there."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
+        try:
+            partition = TopicPartition(topic, 0)
+            end: int = consumer.end_offsets([partition])[partition]
+            return end
+        finally:
+            consumer.close()
+    except KafkaError as exc:
+        raise BrokerError(f"ListOffsets via kafka-python: {type(exc).__name__}: {exc}", cluster.log_tail()) from None
+
+
+class _Pace:
+    """Holds a producer to about `per_second` requests a second until lifted. On Ottla a delay
+    fault holds each of the topic's Produce requests; Kafka has none, so there every client's
+    produce quota (producer_byte_rate) is set to that many one-record requests' bytes, and the
+    broker delays the producer by its throttle time (KIP-219). `sent()` is how far the producer
+    has got: on Ottla the requests held so far, on Kafka the records acknowledged."""
+
+    # Kafka's quota counts a Produce request's bytes; one record of this workload is about so many.
+    REQUEST_BYTES = 170
+
+    def __init__(self, cluster: OttlaCluster | ReferenceKafkaCluster, topic: str, per_second: int) -> None:
+        self._cluster, self._topic = cluster, topic
+        self._lifted = False
+        if isinstance(cluster, OttlaCluster):
+            self._fault: int | None = cluster.add_fault(api="produce", topic=topic, delay_ms=1000 // per_second)
+        else:
+            self._fault = None
+            cluster.set_producer_quota(per_second * self.REQUEST_BYTES)
+
+    def sent(self) -> int:
+        if isinstance(self._cluster, OttlaCluster):
+            assert self._fault is not None
+            return self._cluster.fired(self._fault)
+        return _end_offset(self._cluster, self._topic)
+
+    def lift(self) -> None:
+        """Let the producer run free; again is a no-op."""
+        if self._lifted:
+            return
+        self._lifted = True
+        if isinstance(self._cluster, OttlaCluster):
+            assert self._fault is not None
+            self._cluster.remove_fault(self._fault)
+        else:
+            self._cluster.set_producer_quota(None)
+
+
+def _replicated_topic(client: Client, cluster: OttlaCluster | ReferenceKafkaCluster, scenario: str, partitions: int) -> tuple[str, list[int]]:
     """A topic on all three nodes with min.insync.replicas=2 (the cluster's defaults), made with
     kafka-python's admin client in this process; the topic and its partitions' leaders."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError
 
     topic = _topic(client, scenario)
+    leaders: list[int] = []
+
+    def led(admin: KafkaAdminClient) -> bool:
+        """Whether the broker the admin client asks knows every partition's leader (Kafka's
+        brokers learn a new topic from the controller a moment after CreateTopics answers)."""
+        (described,) = admin.describe_topics([topic])
+        leaders[:] = [p["leader_id"] for p in sorted(described["partitions"], key=lambda p: p["partition_index"])]
+        return len(leaders) == partitions and min(leaders) >= 0
+
     try:
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
         try:
             admin.create_topics([NewTopic(topic, partitions, CLUSTER_NODES)])
-            (described,) = admin.describe_topics([topic])
+            if not wait_for(lambda: led(admin), timeout=30):
+                raise ScenarioFailure(f"create: {topic}'s partitions have leaders {leaders} 30 s after it was made", cluster.log_tail())
         finally:
             admin.close()
     except KafkaError as exc:
         raise ScenarioFailure(f"create via kafka-python: {type(exc).__name__}: {exc}", cluster.log_tail()) from None
-    leaders = [p["leader_id"] for p in sorted(described["partitions"], key=lambda p: p["partition_index"])]
     return topic, leaders
 
 
 def cluster_leaders(client: Client, target: Target) -> None:
-    """Against a 3-node Ottla: a 3-partition topic replicated on every node (min.insync.replicas
+    """Against a 3-node Ottla (or Kafka): a 3-partition topic replicated on every node (min.insync.replicas
     2) whose partitions each have a different leader; produce 1,000 records and read every
     partition by assignment, judged as produce-consume-restart's reads are. The client must
     send each partition's requests to its own leader (a node that does not lead answers
@@ -715,12 +797,20 @@ def cluster_leader_stop(client: Client, target: Target) -> None:
     has none) and the leader holds a produce request (the 10th, or the first) until the
     scenario stops that node, so the request never takes effect and the client must find the
     new leader and send it again. Passes when every record was acknowledged and the read
-    holds k0..k29 exactly once, at offsets 0..29, where the producer was told."""
+    holds k0..k29 exactly once, at offsets 0..29, where the producer was told. Against Kafka,
+    which has no fault to hold a request, the producer is paced by a produce quota and the
+    leader's JVM is killed once 10 records are acknowledged (so only with an idempotent
+    producer is it mid-produce), and Kafka fences it 9 s later (broker.session.timeout.ms)."""
     cluster = _cluster(target)
     topic, (leader,) = _step("create", lambda: _replicated_topic(client, cluster, "stop", 1))
     action = "idempotent" if _idempotent_action(client) else "produce"
     every = STOP_AT_REQUEST if _idempotent_action(client) else 1
-    held = _step("hold a produce", lambda: cluster.add_fault(api="produce", topic=topic, node=leader, delay_ms=HOLD_MS, every=every))
+    if isinstance(cluster, OttlaCluster):
+        held = _step("hold a produce", lambda: cluster.add_fault(api="produce", topic=topic, node=leader, delay_ms=HOLD_MS, every=every))
+        reached: Callable[[], bool] = lambda: _step("ask the fault", lambda: cluster.fired(held)) > 0
+    else:
+        pace = _step("pace the producer", lambda: _Pace(cluster, topic, LEADER_STOP_PACE))
+        reached = lambda: _step("ask the end offset", pace.sent) >= every
     outcome: dict[str, Any] = {}
 
     def produce() -> None:
@@ -732,15 +822,19 @@ def cluster_leader_stop(client: Client, target: Target) -> None:
     producer = threading.Thread(target=produce, name=f"{client.name} produce")
     producer.start()
     try:
-        if not wait_for(lambda: not producer.is_alive() or _step("ask the fault", lambda: cluster.fired(held)) > 0, timeout=90):
+        if not wait_for(lambda: not producer.is_alive() or reached(), timeout=90):
             raise ScenarioFailure(f"the leader (node {leader}) never got produce request {every}")
         if not producer.is_alive():
             raise ScenarioFailure(f"the producer finished before the leader (node {leader}) got produce request {every}")
         _step(f"stop node {leader}", lambda: cluster.stop_node(leader))
-        _step("remove the fault", lambda: cluster.remove_fault(held))
+        if isinstance(cluster, OttlaCluster):
+            _step("remove the fault", lambda: cluster.remove_fault(held))
     finally:
         producer.join()
         _step(f"start node {leader} again", lambda: cluster.start_node(leader))
+        if not isinstance(cluster, OttlaCluster):
+            # The quota is every client's: the next scenario on this cluster must run free.
+            _step("lift the pace", pace.lift)
     if "error" in outcome:
         error: DriverError = outcome["error"]
         raise ScenarioFailure(f"produce through the leader's stop: {error.reason}", error.detail)
@@ -764,7 +858,7 @@ def cluster_retriable_faults(client: Client, target: Target) -> str | None:
     without idempotence may have a retried batch land after a later one (Kafka keeps order
     through retries only with idempotence or one request in flight): its cell then says so. An
     error a client is known not to retry is not set for it, and its cell says which."""
-    cluster = _cluster(target)
+    cluster = _with_faults(target, "cluster-retriable-faults")
     topic, _ = _step("create", lambda: _replicated_topic(client, cluster, "faults", PARTITIONS))
     # Set in order: a request fires the first fault it matches, and each goes after firing once.
     faults = {_step(f"fail {api} with {error}", lambda: cluster.add_fault(api=api, topic=topic, error=error, count=1)): f"{api} {error}"
@@ -790,14 +884,18 @@ def cluster_retriable_faults(client: Client, target: Target) -> str | None:
     return "; ".join(notes) or None
 
 
-# The outages row: its producer's Produce requests are each held PACE_MS (a delay fault) until
-# the last outage is over, so it is still producing through all three; then it runs free.
-PACE_MS = 50
+# The outages row: its producer is paced (requests a second) until the last outage is over, so
+# it is still producing through all three; then it runs free. Kafka's outages last longer (a
+# killed node is fenced after broker.session.timeout.ms, a restart takes a JVM's start), so its
+# producer is paced slower and given longer.
+PACE_PER_SECOND = {"ottla": 20, "kafka": 8}
 OUTAGE_RECORDS = 2000
+# Kafka's leader-stop pace: the scenario must see 10 records acknowledged before the 30th.
+LEADER_STOP_PACE = 4
 # A client has recovered from an outage once its group member has read a record the producer
 # sent this many records after the outage began (so both produce and consume flow again).
 RECOVERED_AFTER = 10
-OUTAGE_TIMEOUT = 180.0
+OUTAGE_TIMEOUT = {"ottla": 180.0, "kafka": 420.0}
 RECOVERY_TIMEOUT = 60.0
 
 
@@ -835,7 +933,7 @@ def check_group_reads(records: list[list[Any]], batch_starts: list[int], assigne
     return problems, reread
 
 
-def _partition_leader(cluster: OttlaCluster, topic: str) -> int:
+def _partition_leader(cluster: OttlaCluster | ReferenceKafkaCluster, topic: str) -> int:
     """Partition 0's leader, as kafka-python's admin client reads it from Metadata."""
     from kafka.admin import KafkaAdminClient
 
@@ -849,7 +947,7 @@ def _partition_leader(cluster: OttlaCluster, topic: str) -> int:
     return leader
 
 
-def _group_view(cluster: OttlaCluster, group: str, topic: str) -> tuple[str, int | None]:
+def _group_view(cluster: OttlaCluster | ReferenceKafkaCluster, group: str, topic: str) -> tuple[str, int | None]:
     """The group's state and its committed offset of partition 0, as kafka-python's admin client reads them."""
     from kafka import TopicPartition
     from kafka.admin import KafkaAdminClient
@@ -885,16 +983,22 @@ def cluster_outages(client: Client, target: Target) -> str | None:
     2000 committed and the member holding the partition. A coordinator move alone is no
     rebalance: the member finds the new coordinator and carries on in its generation (a
     lost commit would then go unseen in the read, hence the committed offset is checked).
-    The cell notes rebalances and re-reads."""
+    The cell notes rebalances, re-reads and how long each outage took to recover from.
+
+    Against Kafka the producer is paced by a produce quota rather than a delay fault, a stop
+    kills the node's JVM and an isolation freezes it (SIGSTOP), each fenced only after
+    broker.session.timeout.ms, and a start waits for the node's JVM and its replicas' catch-up."""
     cluster = _cluster(target)
+    broker = "ottla" if isinstance(cluster, OttlaCluster) else "kafka"
     topic, (leader,) = _step("create", lambda: _replicated_topic(client, cluster, "outages", 1))
     group = topic + "-group"
-    pace = _step("pace the producer", lambda: cluster.add_fault(api="produce", topic=topic, delay_ms=PACE_MS))
+    pace = _step("pace the producer", lambda: _Pace(cluster, topic, PACE_PER_SECOND[broker]))
     outcome: dict[str, Any] = {}
 
     def produce() -> None:
         try:
-            outcome["produced"] = client.run(cluster.bootstrap, topic, "idempotent", count=OUTAGE_RECORDS, partitions=1, timeout=OUTAGE_TIMEOUT)
+            outcome["produced"] = client.run(cluster.bootstrap, topic, "idempotent", count=OUTAGE_RECORDS, partitions=1,
+                                             timeout=OUTAGE_TIMEOUT[broker])
         except DriverError as exc:
             outcome["error"] = exc
 
@@ -905,30 +1009,35 @@ def cluster_outages(client: Client, target: Target) -> str | None:
     def highest_read() -> int:
         return max((int(k[1:]) for k in member.keys()), default=-1)
 
-    def recover(what: str) -> None:
-        wanted = _step("ask the pace", lambda: cluster.fired(pace)) + RECOVERED_AFTER
+    recovered: list[float] = []
+
+    def outage(what: str, begin: Callable[[], None] | None) -> None:
+        """Begin an outage (if any), then wait until the member has read a record sent after it began."""
+        wanted = _step("ask the pace", pace.sent) + RECOVERED_AFTER
+        began = time.monotonic()
+        if begin is not None:
+            _step(f"begin: {what}", begin)
         _step(what, lambda: member.wait_until(lambda: highest_read() >= wanted or not producer.is_alive(),
                                               f"k{wanted} read {what}", timeout=RECOVERY_TIMEOUT))
         if highest_read() < wanted:
             failed: DriverError | None = outcome.get("error")
             raise ScenarioFailure(f"the producer ended {what}: {failed.reason if failed else 'it sent every record first'}",
                                   failed.detail if failed else "")
+        recovered.append(time.monotonic() - began)
 
     try:
-        recover("before the outages")
-        _step(f"stop node {leader}", lambda: cluster.stop_node(leader))
-        recover(f"with the partition leader (node {leader}) stopped")
+        outage("before the outages", None)
+        recovered.clear()
+        outage(f"with the partition leader (node {leader}) stopped", lambda: cluster.stop_node(leader))
         _step(f"start node {leader} again", lambda: cluster.start_node(leader))
         coordinator = _step("find the coordinator", lambda: cluster.group_coordinator(group))
-        _step(f"stop node {coordinator}", lambda: cluster.stop_node(coordinator))
-        recover(f"with the group coordinator (node {coordinator}) stopped")
+        outage(f"with the group coordinator (node {coordinator}) stopped", lambda: cluster.stop_node(coordinator))
         _step(f"start node {coordinator} again", lambda: cluster.start_node(coordinator))
         busy = {_step("find the leader", lambda: _partition_leader(cluster, topic)), _step("find the coordinator", lambda: cluster.group_coordinator(group))}
         bystander = min(set(cluster.node_states()) - busy)
-        _step(f"isolate node {bystander}", lambda: cluster.isolate_node(bystander))
-        recover(f"with node {bystander} isolated")
+        outage(f"with node {bystander} isolated", lambda: cluster.isolate_node(bystander))
         _step(f"reconnect node {bystander}", lambda: cluster.start_node(bystander))
-        _step("lift the pace", lambda: cluster.remove_fault(pace))
+        _step("lift the pace", pace.lift)
         producer.join()
         if "error" in outcome:
             error: DriverError = outcome["error"]
@@ -948,11 +1057,14 @@ def cluster_outages(client: Client, target: Target) -> str | None:
         _step("close the member", member.close)
     finally:
         member.kill()
-        # Unpaced, with every node back, a failed run's producer ends soon.
-        _step("remove the faults", cluster.clear_faults)
+        # With every node back and unpaced, a failed run's producer ends soon.
         for node, state in _step("ask the nodes", cluster.node_states).items():
             if state != "running":
                 _step(f"start node {node} again", lambda: cluster.start_node(node))
+        if isinstance(cluster, OttlaCluster):
+            _step("remove the faults", cluster.clear_faults)
+        else:
+            _step("lift the pace", pace.lift)
         producer.join()
     problems, reread = check_group_reads(member.records, member.batch_starts, member.assigned_at, OUTAGE_RECORDS)
     if problems:
@@ -960,7 +1072,8 @@ def cluster_outages(client: Client, target: Target) -> str | None:
     rebalances = len(member.assignments) - 1
     notes = [f"{rebalances} rebalance(s)"] if rebalances else []
     notes += [f"{reread} records read again after a rebalance"] if reread else []
-    return "; ".join(notes) or None
+    notes += ["recovered in " + " / ".join(f"{seconds:.0f}" for seconds in recovered) + " s (leader stop / coordinator stop / isolation)"]
+    return "; ".join(notes)
 
 
 SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
@@ -989,7 +1102,8 @@ SCENARIOS: dict[str, Callable[[Client, Target], str | None]] = {
     "cluster-outages": cluster_outages,
 }
 SECURITY_SCENARIOS = frozenset({"sasl-ssl-scram", "sasl-plaintext-plain", "mutual-tls", "no-write-acl", "wrong-password"})
-# Run against a 3-node Ottla (compat.harness.OttlaCluster); the reference Kafka runs one node.
+# Run against a 3-node Ottla (compat.harness.OttlaCluster) or, with `python -m compat
+# --against-kafka-cluster`, three Kafka nodes (compat.kafka.ReferenceKafkaCluster) as well.
 CLUSTER_SCENARIOS = frozenset({"cluster-leaders", "cluster-leader-stop", "cluster-retriable-faults", "cluster-outages"})
 
 _PRODUCER_SCENARIOS = frozenset({"idempotent-retries", "transactions-isolation", "consume-transform-produce", "codecs"})

@@ -8,7 +8,10 @@ matrix's handling of a broker without a cluster and the group read's rule are pi
 sockets.
 
 `python -m compat --scenario cluster-leaders` runs the same and writes them into REPORT.md; the
-reference Kafka runs one node there, so its rows say n/a."""
+reference Kafka runs one node there, so its rows say n/a. `python -m compat
+--against-kafka-cluster` runs them against three Kafka nodes as well (minutes of JVMs, so not
+here); below, what that cluster is made of and which scenario it cannot run are pinned without
+starting it."""
 
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from compat.clients import CLIENTS, Client
-from compat.harness import READY_RE, OttlaCluster
+from compat.harness import CLUSTER_SETTINGS, READY_RE, OttlaCluster
 from compat.matrix import FAIL, NO_CLUSTER, NOT_APPLICABLE, run_matrix, run_scenario
 from compat.scenarios import CLUSTER_SCENARIOS, SCENARIOS, not_applicable
+from unavailable import unavailable
 
 RUNS = [(client, scenario) for scenario in SCENARIOS if scenario in CLUSTER_SCENARIOS
         for client in CLIENTS.values() if not_applicable(client, scenario) is None]
@@ -51,6 +55,45 @@ def test_a_clusters_ready_line_gives_every_node_and_the_http_channel() -> None:
     assert match["http"] == b"http://127.0.0.1:8080"
     single = READY_RE.search(b"ottla ready bootstrap=127.0.0.1:9092 data=/tmp/d")
     assert single is not None and single["more_nodes"] == b"" and single["http"] is None
+
+
+def test_the_kafka_cluster_is_three_voters_with_ottlas_replication_defaults(tmp_path: Path) -> None:
+    from compat import kafka
+
+    if not kafka.is_fetched():
+        unavailable(f"reference Kafka {kafka.KAFKA_VERSION} is not fetched (python -m compat.kafka --fetch)")
+    cluster = kafka.ReferenceKafkaCluster(tmp_path)
+    props = {node: dict(line.split("=", 1) for line in (tmp_path / f"node-{node}" / "server.properties").read_text().splitlines())
+             for node in cluster.node_ids}
+    voters = {f"{node}@127.0.0.1:{cluster.controller_ports[node]}" for node in cluster.node_ids}
+    assert cluster.node_ids == [1, 2, 3]
+    assert cluster.bootstrap == ",".join(f"127.0.0.1:{cluster.ports[node]}" for node in cluster.node_ids)
+    assert len({*cluster.ports.values(), *cluster.controller_ports.values()}) == 6
+    for node, settings in props.items():
+        assert settings["node.id"] == str(node) and settings["process.roles"] == "broker,controller"
+        assert set(settings["controller.quorum.voters"].split(",")) == voters
+        for name, value in CLUSTER_SETTINGS.items():
+            assert settings[name] == value
+        assert settings["offsets.topic.replication.factor"] == settings["transaction.state.log.replication.factor"] == "3"
+    assert len({settings["log.dirs"] for settings in props.values()}) == 3
+    assert cluster.node_states() == {1: "stopped", 2: "stopped", 3: "stopped"}
+
+
+def test_a_matrix_run_keeps_the_kafka_cluster_comparison() -> None:
+    from compat.__main__ import CLUSTER_SECTION
+    from compat.report_sections import RUNNER_SECTIONS
+
+    assert CLUSTER_SECTION in RUNNER_SECTIONS
+
+
+def test_the_fault_scenarios_say_kafka_has_no_fault_api(tmp_path: Path) -> None:
+    from compat import kafka, scenarios
+
+    if not kafka.is_fetched():
+        unavailable(f"reference Kafka {kafka.KAFKA_VERSION} is not fetched (python -m compat.kafka --fetch)")
+    for scenario, why in scenarios.NEEDS_FAULT_API.items():
+        with pytest.raises(scenarios.ScenarioFailure, match="no fault API"):
+            scenarios.SCENARIOS[scenario](CLIENTS["kafka-python"], kafka.ReferenceKafkaCluster(tmp_path / scenario))
 
 
 def test_without_a_cluster_the_cluster_columns_are_not_applicable(tmp_path: Path) -> None:
