@@ -2,11 +2,11 @@
 
 Invariants (the schema is migrations.py's):
 
-* Offsets are assigned by the transaction that stores the batch: it locks the partition row
-  (`SELECT ... FOR UPDATE`), rewrites each batch's base offset and leader epoch in place
-  (`set_base_offset`, `set_partition_leader_epoch`: bytes outside the CRC), inserts the batches
-  and advances `next_offset` before committing. Any number of writers, on any number of brokers,
-  are serialized per partition by that lock, so offsets are contiguous and never handed out twice.
+* Offsets are assigned by the one statement that stores the batches (one round trip): it locks
+  the partition row (`SELECT ... FOR UPDATE`), inserts the batches with each one's base offset and
+  leader epoch written into its bytes (outside the CRC) and advances `next_offset`. Any number of
+  writers, on any number of brokers, are serialized per partition by that lock, so offsets are
+  contiguous and never handed out twice.
 * `next_offset` is the log end offset and the high watermark: PostgreSQL holds the one copy.
 * A read is one statement, so it sees one snapshot: the bounds it reports and the batches it
   returns agree, and never include an uncommitted append.
@@ -34,8 +34,6 @@ from ottla.wire.records import (
     convert_legacy,
     iter_batches,
     iter_records,
-    set_base_offset,
-    set_partition_leader_epoch,
 )
 
 # ListOffsets' special targets (Kafka's ListOffsetsRequest).
@@ -100,22 +98,37 @@ class StoredRead:
 
 
 # Appends and reads, one statement each; asyncpg prepares each once per connection.
-_LOCK = """
-SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset
-FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
-"""
-_INSERT_AND_ADVANCE = """
-WITH stored AS (
+# An append is this one statement, one round trip, atomic without a transaction block: it locks
+# the partition row (FOR UPDATE returns its latest version, after any append it waited for),
+# stores the batches at the offsets and positions that follow, with each batch's base offset and
+# leader epoch written into its bytes (both outside the CRC, DefaultRecordBatch), and advances the
+# row. The row's lock is held for the statement only, not across client round trips.
+# $3..$14: per batch, its offset and last offset after the first, end position after the first
+# position, max timestamp, largest max timestamp so far in this append, then stored as given.
+_APPEND = """
+WITH locked AS (
+    SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset
+    FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
+), stored AS (
     INSERT INTO batches (
         topic_id, partition_index, base_offset, last_offset, end_position, max_timestamp,
         max_timestamp_so_far, producer_id, producer_epoch, base_sequence, last_sequence,
         is_transactional, is_control, data)
-    SELECT $1, $2, *
-    FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
-                $9::smallint[], $10::integer[], $11::integer[], $12::boolean[], $13::boolean[], $14::bytea[])
+    SELECT $1, $2, l.next_offset + b.offset_delta, l.next_offset + b.last_delta, l.next_position + b.end_delta,
+        b.max_timestamp, greatest(l.max_timestamp, b.running_max), b.producer_id, b.producer_epoch,
+        b.base_sequence, b.last_sequence, b.is_transactional, b.is_control,
+        overlay(overlay(b.data PLACING int8send(l.next_offset + b.offset_delta) FROM 1 FOR 8)
+                PLACING int4send(l.leader_epoch) FROM 13 FOR 4)
+    FROM locked l, unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+                          $9::smallint[], $10::integer[], $11::integer[], $12::boolean[], $13::boolean[], $14::bytea[])
+        AS b(offset_delta, last_delta, end_delta, max_timestamp, running_max, producer_id, producer_epoch,
+             base_sequence, last_sequence, is_transactional, is_control, data)
+), advanced AS (
+    UPDATE partitions p
+    SET next_offset = l.next_offset + $15, next_position = l.next_position + $16, max_timestamp = greatest(l.max_timestamp, $17)
+    FROM locked l WHERE p.topic_id = $1 AND p.partition_index = $2
 )
-UPDATE partitions SET next_offset = $15, next_position = $16, max_timestamp = $17
-WHERE topic_id = $1 AND partition_index = $2
+SELECT next_offset, log_start_offset FROM locked
 """
 # The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
 # whose bytes fit in max_bytes counted from its start; that first batch whatever its size.
@@ -184,45 +197,34 @@ class PostgresPartitionLog:
         return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {self.partition_index} of topic {self.topic_id}")
 
     async def append(self, records: bytes | bytearray | memoryview) -> AppendedRange:
-        """Validate the batches, then assign their offsets and store them in one transaction.
+        """Validate the batches, then assign their offsets and store them in one statement.
         Raises KafkaError (CORRUPT_MESSAGE, INVALID_RECORD, UNKNOWN_TOPIC_OR_PARTITION); the log
         is unchanged when it does."""
-        # The one copy on the append path: offsets and the leader epoch are rewritten in it.
-        data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
-        # Validation (CRC included) before the transaction: the partition's lock is held for
-        # database round trips only.
-        batches = list(iter_batches(data, from_client=True))
-        async with self.pool.acquire() as connection, connection.transaction():
-            locked = await connection.fetchrow(_LOCK, self.topic_id, self.partition_index)
-            if locked is None:
-                raise self._missing()
-            first_offset: int = locked["next_offset"]
-            position: int = locked["next_position"]
-            max_timestamp: int = locked["max_timestamp"]
-            leader_epoch: int = locked["leader_epoch"]
-            columns: list[list[Any]] = [[] for _ in range(12)]
-            next_offset, start = first_offset, 0
-            for header, batch in batches:
-                set_base_offset(data, start, next_offset)
-                set_partition_leader_epoch(data, start, leader_epoch)
-                last_delta = header.last_offset_delta
-                max_timestamp = max(max_timestamp, header.max_timestamp)
-                position += header.size
-                row = (
-                    next_offset, next_offset + last_delta, position, header.max_timestamp, max_timestamp,
-                    header.producer_id, header.producer_epoch, header.base_sequence,
-                    _last_sequence(header.base_sequence, last_delta, header.producer_id),
-                    header.is_transactional, header.is_control, batch,
-                )
-                for column, value in zip(columns, row):
-                    column.append(value)
-                next_offset += last_delta + 1
-                start += header.size
-            await connection.execute(
-                _INSERT_AND_ADVANCE, self.topic_id, self.partition_index, *columns, next_offset, position, max_timestamp
+        data = convert_legacy(records) if batch_magic(records) in (0, 1) else records
+        columns: list[list[Any]] = [[] for _ in range(12)]
+        offset_delta = position = 0
+        max_timestamp = -1
+        for header, batch in iter_batches(data, from_client=True):
+            last_delta = header.last_offset_delta
+            max_timestamp = max(max_timestamp, header.max_timestamp)
+            position += header.size
+            row = (
+                offset_delta, offset_delta + last_delta, position, header.max_timestamp, max_timestamp,
+                header.producer_id, header.producer_epoch, header.base_sequence,
+                _last_sequence(header.base_sequence, last_delta, header.producer_id),
+                header.is_transactional, header.is_control, batch,
             )
-            log_start_offset: int = locked["log_start_offset"]
-        return AppendedRange(first_offset, next_offset - 1, log_start_offset)
+            for column, value in zip(columns, row):
+                column.append(value)
+            offset_delta += last_delta + 1
+        stored = await self.pool.fetchrow(
+            _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp
+        )
+        if stored is None:
+            raise self._missing()
+        first_offset: int = stored["next_offset"]
+        log_start_offset: int = stored["log_start_offset"]
+        return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset)
 
     async def read(self, offset: int, max_bytes: int) -> StoredRead:
         """Whole batches from the one holding `offset`, in offset order, while they fit in
