@@ -16,7 +16,9 @@ re-bootstrap (REBOOTSTRAP_REQUIRED); a single node never does, so it is always N
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import endpoint_of
 from ottla.server.cluster.state import ClusterState
@@ -45,7 +47,7 @@ VERSIONS = (0, 13)
 _OPERATIONS_OMITTED = -(2**31)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: MetadataRequest) -> MetadataResponse:
+def handle(context: RequestContext, header: RequestHeader, request: MetadataRequest) -> MetadataResponse | Coroutine[Any, Any, MetadataResponse]:
     version = header.api_version
     storage = context.storage
     requested = request["topics"]
@@ -60,7 +62,38 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
         topics = [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested]
     else:
         allow_create = request.get("allow_auto_topic_creation", True) and context.config.auto_create_topics_enable
-        topics = [_requested_topic(context, entry, allow_create) for entry in requested]
+        # An engine that creates topics with coroutines: the names to create before answering.
+        to_create: list[str] | None = [] if storage.is_async else None
+        topics = [_requested_topic(context, entry, allow_create, to_create) for entry in requested]
+        if to_create:
+            return _create_then_answer(context, request, topics, to_create)
+    return _answer(context, request, topics)
+
+
+async def _create_then_answer(
+    context: RequestContext, request: MetadataRequest, topics: list[MetadataResponseMetadataResponseTopic], to_create: list[str]
+) -> MetadataResponse:
+    """Auto-creation on an async engine: the missing topics created together, then answered
+    as if they had existed (one created meanwhile by another request is answered as it is)."""
+    storage = context.storage
+    names = list(dict.fromkeys(to_create))
+    outcomes = await asyncio.gather(
+        *(storage.create_database_topic(name, context.config.num_partitions) for name in names),  # type: ignore[attr-defined]
+        return_exceptions=True,
+    )
+    entries: dict[str, MetadataResponseMetadataResponseTopic] = {}
+    for name, outcome in zip(names, outcomes):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, KafkaError):
+            raise outcome
+        info = storage.topic(name)
+        if info is not None:
+            entries[name] = _topic_entry(context, info)
+        else:
+            entries[name] = _error_entry(name, bytes(16), outcome.code if isinstance(outcome, KafkaError) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    return _answer(context, request, [entries.get(topic["name"] or "", topic) for topic in topics])
+
+
+def _answer(context: RequestContext, request: MetadataRequest, topics: list[MetadataResponseMetadataResponseTopic]) -> MetadataResponse:
     cluster_operations = _OPERATIONS_OMITTED
     if request.get("include_cluster_authorized_operations"):
         # None unless the principal may DESCRIBE the cluster (KafkaApis.handleTopicMetadataRequest).
@@ -84,7 +117,11 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
     }
 
 
-def _requested_topic(context: RequestContext, entry: MetadataRequestMetadataRequestTopic, allow_create: bool) -> MetadataResponseMetadataResponseTopic:
+def _requested_topic(
+    context: RequestContext, entry: MetadataRequestMetadataRequestTopic, allow_create: bool, to_create: list[str] | None
+) -> MetadataResponseMetadataResponseTopic:
+    """The topic's entry; with `to_create` (an async engine's), a topic to create is added there
+    and answered LEADER_NOT_AVAILABLE until `_create_then_answer` replaces the entry."""
     name = entry.get("name")
     topic_id = entry.get("topic_id")
     storage = context.storage
@@ -108,6 +145,9 @@ def _requested_topic(context: RequestContext, entry: MetadataRequestMetadataRequ
             return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
         if not allow_create:
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        if to_create is not None:
+            to_create.append(name)
+            return _error_entry(name, bytes(16), ErrorCode.LEADER_NOT_AVAILABLE)
         try:
             info = storage.create_topic(name, context.config.num_partitions)
         except KafkaError as exc:

@@ -1,6 +1,6 @@
 """`ottla serve --storage postgresql://...` with real clients over real sockets, on a private
-PostgreSQL server: topics, produce at every acks, fetch with long polls woken by appends,
-ListOffsets by time, and a restart of the broker keeping every record, since they are in the
+PostgreSQL server: topics (created, auto-created, deleted), produce at every acks, fetch by
+assignment and by a consumer group, long polls woken by appends, ListOffsets by time, and a restart of the broker keeping every record, since they are in the
 database (the broker runs --memory: nothing of a client topic is on its disk or in its memory
 across the restart)."""
 
@@ -31,7 +31,8 @@ _T0 = 1_700_000_000_000
 def _serve(url: str) -> Iterator[tuple[str, list[str]]]:
     """A broker on a free port over `url`: (bootstrap, its start-up lines)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url],
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url,
+         "--set", "group.initial.rebalance.delay.ms=0"],
         stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -134,6 +135,24 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         finally:
             confluent.close()
 
+        # A topic created by a producer's Metadata (auto.create.topics.enable) is in the database
+        # too, and a consumer group reads it (the group's offsets are the broker's, not the database's).
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, enable_idempotence=False)
+        for i in range(6):
+            producer.send("pg-auto", f"auto-{i}".encode())
+        producer.flush()
+        producer.close()
+        group = KafkaConsumer("pg-auto", bootstrap_servers=bootstrap, group_id="pg-group", auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+        try:
+            values: list[bytes] = []
+            for message in group:
+                values.append(message.value)
+                if len(values) == 6:
+                    break
+            assert sorted(values) == [f"auto-{i}".encode() for i in range(6)]
+        finally:
+            group.close()
+
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             admin.delete_topics(["pg-doomed"])
@@ -147,7 +166,7 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             topics = set(admin.list_topics())
-            assert "pg-data" in topics and "pg-doomed" not in topics
+            assert {"pg-data", "pg-auto"} <= topics and "pg-doomed" not in topics
         finally:
             admin.close()
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1)
