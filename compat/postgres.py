@@ -132,18 +132,30 @@ class PrivatePostgres:
         """pg_ctl start, on a new port if another process took the one we picked meanwhile."""
         for attempt in range(_START_ATTEMPTS):
             self.port = _free_port()
-            options = (
-                f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=on "
-                "-c max_connections=50"
-            )
             try:
-                self._pg("pg_ctl", "start", "-w", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options)
+                self._pg_ctl_start()
             except RuntimeError:
                 if attempt + 1 == _START_ATTEMPTS or "Address already in use" not in self.server_log():
                     raise
                 continue
             self._started = True
             return
+
+    def _pg_ctl_start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=on "
+            "-c max_connections=50"
+        )
+        self._pg("pg_ctl", "start", "-w", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options)
+
+    def stop(self) -> None:
+        """Stop the server and keep its data, as an operator's restart does (a fast shutdown):
+        connections are closed and new ones refused until `start_again`."""
+        self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+
+    def start_again(self) -> None:
+        """Start the server `stop` stopped, on the same port."""
+        self._pg_ctl_start()
 
     def psql(self, *statements: str) -> str:
         """Run each statement on its own (CREATE DATABASE refuses a transaction block) as the

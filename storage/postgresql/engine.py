@@ -24,7 +24,8 @@ import json
 import pathlib
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import ClassVar, Protocol
 
@@ -36,6 +37,27 @@ from ottla.storage.log import AppendResult, ReadResult
 from ottla.storage.postgresql.log import PostgresPartitionLog, create_topic, open_pool
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.wire.errors import ErrorCode, KafkaError
+
+# What a lost, restarting or full database raises: answered KAFKA_STORAGE_ERROR, which clients
+# retry after a metadata refresh (Kafka's answer for a log directory that failed). A new
+# connection replaces a broken one at the pool's next acquire, so the broker recovers by itself.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+)
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}") from exc
+
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be used at start: unreachable, refusing us, or of a schema this code cannot use."""
@@ -110,7 +132,8 @@ class DatabasePartition:
         if len(records) > _PRODUCER_ID_AT + 8 and records[16] == 2 and int.from_bytes(records[_PRODUCER_ID_AT:_PRODUCER_ID_AT + 8], "big", signed=True) >= 0:
             raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional produce are not supported by the PostgreSQL engine yet")
         async with self._appending:
-            appended = await self.log.append(records)
+            with _database_errors():
+                appended = await self.log.append(records)
         self._saw(appended.log_start_offset, appended.last_offset + 1)
         return AppendResult(appended.base_offset, appended.last_offset, -1, appended.log_start_offset)
 
@@ -120,14 +143,16 @@ class DatabasePartition:
         every append to the partition goes through this broker."""
         if offset == self.high_watermark:
             return ReadResult([], 0, self.high_watermark, self.log_start_offset)
-        stored = await self.log.read(offset, max_bytes)
+        with _database_errors():
+            stored = await self.log.read(offset, max_bytes)
         self._saw(stored.log_start_offset, stored.high_watermark)
         chunks: list[bytes | memoryview] = list(stored.batches)
         return ReadResult(chunks, stored.size, stored.high_watermark, stored.log_start_offset)  # type: ignore[arg-type]
 
     async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """ListOffsets by time: (timestamp, offset) of the first record at or after it."""
-        return await self.log.offset_for_timestamp(timestamp)
+        with _database_errors():
+            return await self.log.offset_for_timestamp(timestamp)
 
 
 class PostgresStorage(Storage):
@@ -213,7 +238,8 @@ class PostgresStorage(Storage):
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})
-        topic_id = await create_topic(self.pool, name, partitions, overrides)
+        with _database_errors():
+            topic_id = await create_topic(self.pool, name, partitions, overrides)
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
         self._add(info, [DatabasePartition(PostgresPartitionLog(self.pool, topic_id, index), 0, 0, self._lock()) for index in range(partitions)])
         return info
@@ -225,7 +251,8 @@ class PostgresStorage(Storage):
         if info is None:
             super().delete_topic(name)
             return
-        await self.pool.execute(_DELETE_TOPIC, uuid.UUID(bytes=info.topic_id))
+        with _database_errors():
+            await self.pool.execute(_DELETE_TOPIC, uuid.UUID(bytes=info.topic_id))
         # Another DeleteTopics may have finished first while this one waited.
         if self._database_topics.pop(name, None) is not None:
             del self._database_by_id[info.topic_id]

@@ -20,6 +20,10 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka import TopicPartition as ConfluentPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaStorageError
+from unavailable import unavailable
+
+from compat.postgres import PostgresUnavailable, PrivatePostgres
 
 pytestmark = pytest.mark.external
 
@@ -29,16 +33,21 @@ _T0 = 1_700_000_000_000
 
 @contextmanager
 def _serve(url: str) -> Iterator[tuple[str, list[str]]]:
-    """A broker on a free port over `url`: (bootstrap, its start-up lines)."""
+    """A broker on a free port over `url`: (bootstrap, the lines it has logged so far, growing)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url,
          "--set", "group.initial.rebalance.delay.ms=0"],
         stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    assert process.stderr is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()  # type: ignore[union-attr]
     seen: list[str] = []
+
+    def read() -> None:
+        for line in process.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     try:
         deadline = time.monotonic() + _START_TIMEOUT
         while True:
@@ -46,7 +55,6 @@ def _serve(url: str) -> Iterator[tuple[str, list[str]]]:
                 line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
                 raise AssertionError(f"the broker did not start: {seen}") from None
-            seen.append(line)
             found = re.search(r"ottla ready bootstrap=(\S+)", line)
             if found:
                 break
@@ -72,8 +80,8 @@ def _kafka_python_values(bootstrap: str, partition: TopicPartition, expected: in
 
 
 def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_every_record(postgres_url: str) -> None:
-    with _serve(postgres_url) as (bootstrap, start_lines):
-        warnings = [line for line in start_lines if "WARNING" in line]
+    with _serve(postgres_url) as (bootstrap, logged):
+        warnings = [line for line in logged if "WARNING" in line]
         assert len(warnings) == 1 and "PostgreSQL engine is incomplete" in warnings[0]
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
@@ -98,6 +106,7 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
             producer.produce("pg-data", f"ck-{i}".encode(), partition=1, on_delivery=lambda error, _: delivered.append(error))
             producer.flush(10)
         assert delivered == [None] * 5
+        assert not [line for line in logged if "Traceback" in line or "handler failed" in line]
 
         # Idempotent batches need producer state the engine does not keep yet: refused with Kafka's error.
         idempotent = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
@@ -176,6 +185,30 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         assert _kafka_python_values(bootstrap, partition0, 13) == expected
         partition1 = TopicPartition("pg-data", 1)
         assert _kafka_python_values(bootstrap, partition1, 6) == [(i, f"ck-{i}".encode()) for i in range(5)] + [(5, b"wake")]
+
+
+def test_while_postgresql_is_down_clients_get_a_retriable_error_and_the_broker_recovers_by_itself() -> None:
+    """A server of its own, stopped and started again under the broker: a produce meanwhile is
+    answered KAFKA_STORAGE_ERROR (retriable: clients refresh metadata and retry), never a dropped
+    connection, and the broker's pool connects again once the server is back."""
+    try:
+        server = PrivatePostgres()
+    except PostgresUnavailable as exc:
+        unavailable(str(exc))
+    with server, _serve(server.url) as (bootstrap, logged):
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, enable_idempotence=False, retries=0)
+        try:
+            assert producer.send("pg-outage", b"before", partition=0).get(timeout=10).offset == 0
+            server.stop()
+            with pytest.raises(KafkaStorageError):
+                producer.send("pg-outage", b"during", partition=0).get(timeout=10)
+            server.start_again()
+            assert producer.send("pg-outage", b"after", partition=0).get(timeout=10).offset == 1
+        finally:
+            producer.close()
+        assert _kafka_python_values(bootstrap, TopicPartition("pg-outage", 0), 2) == [(0, b"before"), (1, b"after")]
+        # asyncpg's pool logs its reconnection attempts (with a traceback); no handler failed.
+        assert not [line for line in logged if "handler failed" in line]
 
 
 def test_a_database_that_cannot_be_used_stops_the_start_with_a_message(private_postgres) -> None:
