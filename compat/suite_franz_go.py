@@ -287,7 +287,8 @@ def report_section() -> str:
     cluster_note, cluster = load_results(CLUSTER_RESULTS)
     lines = [
         SECTION_TITLE, "",
-        f"franz-go {franz_go_version()}'s own `pkg/kgo` integration tests (`python -m compat.suite_franz_go`), "
+        f"franz-go {franz_go_version()}'s own `pkg/kgo` integration tests, every test of the package that reaches "
+        f"a broker ({len(INTEGRATION_TESTS) + len(SASL_TESTS)}; the rest are unit tests) (`python -m compat.suite_franz_go`), "
         "against the reference Kafka and against Ottla, one node each (KGO_TEST_RF=1). "
         f"Runs: {kafka_note}; {ottla_note}" + (f"; and as franz-go's own CI runs them, on a cluster: {cluster_note}"
                                                if cluster else "") + ".", "",
