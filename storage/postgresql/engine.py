@@ -34,6 +34,7 @@ import asyncpg
 from ottla.storage.engine import Storage, TopicInfo, validate_topic_name
 from ottla.storage.handles import DEFAULT_LIMIT
 from ottla.storage.log import AppendResult, ReadResult
+from ottla.storage.producer_state import ProducerStateManager
 from ottla.storage.postgresql.log import PostgresPartitionLog, create_topic, open_pool
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -74,7 +75,7 @@ def _without_password(url: str) -> str:
 
 
 _CATALOGUE = """
-SELECT t.topic_id, t.name, t.configs::text AS configs, p.partition_index, p.log_start_offset, p.next_offset
+SELECT t.topic_id, t.name, t.configs::text AS configs, p.partition_index, p.log_start_offset, p.next_offset, p.next_position
 FROM topics t JOIN partitions p USING (topic_id)
 ORDER BY t.name, p.partition_index
 """
@@ -96,14 +97,20 @@ class DatabasePartition:
     """One partition in the database, with its bounds as this broker last saw them: at start,
     then after each of its appends and reads. The synchronous attributes (`high_watermark`,
     `log_start_offset`, ...) are those bounds, for the decisions handlers make before any
-    round trip (a Fetch at the high watermark parks without one)."""
+    round trip (a Fetch at the high watermark parks without one). What the broker's metrics
+    and console read of a local log has its honest counterpart: `size` (bytes appended:
+    DeleteRecords and retention do not run on this engine yet), no segments, and a producer
+    state without producers (idempotent batches are refused)."""
 
     leader_epoch: int = 0
+    segments: tuple[()] = ()
 
-    def __init__(self, log: PostgresPartitionLog, log_start_offset: int, high_watermark: int, appending: AsyncLock) -> None:
+    def __init__(self, log: PostgresPartitionLog, log_start_offset: int, high_watermark: int, size: int, appending: AsyncLock) -> None:
         self.log = log
         self.log_start_offset = log_start_offset
         self.high_watermark = high_watermark
+        self.size = size
+        self.producer_state = ProducerStateManager()
         # Appends to the partition from this broker one at a time, in the order they were
         # asked for: two requests pipelined on a connection must not swap places under the
         # row lock (each append's transaction waits for the previous one's there anyway).
@@ -135,6 +142,7 @@ class DatabasePartition:
             with _database_errors():
                 appended = await self.log.append(records)
         self._saw(appended.log_start_offset, appended.last_offset + 1)
+        self.size = max(self.size, appended.end_position)
         return AppendResult(appended.base_offset, appended.last_offset, -1, appended.log_start_offset)
 
     async def read(self, offset: int, max_bytes: int) -> ReadResult:
@@ -218,7 +226,7 @@ class PostgresStorage(Storage):
             if name not in self._database_topics:
                 self._database_topics[name] = TopicInfo(name, topic_id.bytes, 0, json.loads(row["configs"]))
             log = PostgresPartitionLog(self.pool, topic_id, row["partition_index"])
-            partitions.setdefault(name, []).append(DatabasePartition(log, row["log_start_offset"], row["next_offset"], self._lock()))
+            partitions.setdefault(name, []).append(DatabasePartition(log, row["log_start_offset"], row["next_offset"], row["next_position"], self._lock()))
         for name, found in partitions.items():
             info = self._database_topics[name]
             self._add(TopicInfo(name, info.topic_id, len(found), info.configs), found)
@@ -241,7 +249,7 @@ class PostgresStorage(Storage):
         with _database_errors():
             topic_id = await create_topic(self.pool, name, partitions, overrides)
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
-        self._add(info, [DatabasePartition(PostgresPartitionLog(self.pool, topic_id, index), 0, 0, self._lock()) for index in range(partitions)])
+        self._add(info, [DatabasePartition(PostgresPartitionLog(self.pool, topic_id, index), 0, 0, 0, self._lock()) for index in range(partitions)])
         return info
 
     async def delete_database_topic(self, name: str) -> None:

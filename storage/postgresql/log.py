@@ -77,11 +77,13 @@ async def create_topic(pool: asyncpg.Pool, name: str, partitions: int, configs: 
 
 @dataclass(slots=True, frozen=True)
 class AppendedRange:
-    """Offsets a successful append assigned, and the log start offset after it."""
+    """Offsets a successful append assigned, and the log start offset and the partition's
+    bytes appended so far (its end position) after it."""
 
     base_offset: int
     last_offset: int
     log_start_offset: int
+    end_position: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -128,7 +130,7 @@ WITH locked AS (
     SET next_offset = l.next_offset + $15, next_position = l.next_position + $16, max_timestamp = greatest(l.max_timestamp, $17)
     FROM locked l WHERE p.topic_id = $1 AND p.partition_index = $2
 )
-SELECT next_offset, log_start_offset FROM locked
+SELECT next_offset, next_position, log_start_offset FROM locked
 """
 # The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
 # whose bytes fit in max_bytes counted from its start; that first batch whatever its size.
@@ -224,7 +226,7 @@ class PostgresPartitionLog:
             raise self._missing()
         first_offset: int = stored["next_offset"]
         log_start_offset: int = stored["log_start_offset"]
-        return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset)
+        return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset, stored["next_position"] + position)
 
     async def read(self, offset: int, max_bytes: int) -> StoredRead:
         """Whole batches from the one holding `offset`, in offset order, while they fit in

@@ -6,12 +6,14 @@ across the restart)."""
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,10 +34,10 @@ _T0 = 1_700_000_000_000
 
 
 @contextmanager
-def _serve(url: str) -> Iterator[tuple[str, list[str]]]:
+def _serve(url: str, http_port: int = -1) -> Iterator[tuple[str, list[str]]]:
     """A broker on a free port over `url`: (bootstrap, the lines it has logged so far, growing)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url,
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", str(http_port), "--storage", url,
          "--set", "group.initial.rebalance.delay.ms=0"],
         stderr=subprocess.PIPE, text=True,
     )
@@ -170,8 +172,8 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
             admin.close()
 
     # A new broker process (in memory) finds the topics and every record in PostgreSQL, and
-    # appends after them.
-    with _serve(postgres_url) as (bootstrap, _):
+    # appends after them; its console and metrics describe them.
+    with _serve(postgres_url, http_port=0) as (bootstrap, logged):
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             topics = set(admin.list_topics())
@@ -185,6 +187,12 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         assert _kafka_python_values(bootstrap, partition0, 13) == expected
         partition1 = TopicPartition("pg-data", 1)
         assert _kafka_python_values(bootstrap, partition1, 6) == [(i, f"ck-{i}".encode()) for i in range(5)] + [(5, b"wake")]
+        http = next(found[1] for line in logged if (found := re.search(r" http=(\S+)", line)))
+        with urllib.request.urlopen(f"{http}/api/topics", timeout=10) as answer:
+            listed = {topic["name"]: topic for topic in json.load(answer)["topics"]}
+        assert listed["pg-data"]["messages_estimate"] == 19 and listed["pg-data"]["size"] > 0
+        with urllib.request.urlopen(f"{http}/metrics", timeout=10) as answer:
+            assert 'kafka_log_log_logendoffset{topic="pg-data",partition="0"} 13' in answer.read().decode()
 
 
 def test_while_postgresql_is_down_clients_get_a_retriable_error_and_the_broker_recovers_by_itself() -> None:
