@@ -2,17 +2,19 @@
 
 `PostgresStorage` is a `Storage` (the local engine, in memory or in a data directory) whose
 client topics live in PostgreSQL. What is in the database: topics (name, id, partition count,
-config overrides), partitions, and their record batches; Produce, Fetch and ListOffsets go to it.
-What is not yet: the coordinators' internal topics (`__consumer_offsets`, `__transaction_state`,
-`__share_group_state`, created through the synchronous `create_topic`) stay in the local engine
-underneath, and so do group offsets, transactions and producer state; topic configs are stored
-but not applied (max.message.bytes, LogAppendTime, retention, compaction); idempotent and
-transactional batches are refused (UNSUPPORTED_FOR_MESSAGE_FORMAT, Kafka's answer when a log
-cannot keep producer state).
+config overrides), partitions, and their record batches: CreateTopics, DeleteTopics, Metadata's
+auto-creation, Produce, Fetch and ListOffsets go to it. What is not yet: the topics the broker
+creates itself through the synchronous `create_topic` (the coordinators' `__consumer_offsets`,
+`__transaction_state`, `__share_group_state`, share groups' dead-letter and streams groups'
+internal topics) stay in the local engine underneath, and so do group offsets, transactions,
+producer ids and producer state; topic configs are stored but not applied (max.message.bytes,
+LogAppendTime, retention, compaction); CreatePartitions, DeleteRecords, AlterConfigs and the
+console's message reads do not reach the database; idempotent and transactional batches are
+refused (UNSUPPORTED_FOR_MESSAGE_FORMAT, Kafka's answer when a log cannot keep producer state).
 
 The seam the handlers use: `is_async` is True, so a handler collects the partitions to append
-to, read or look up and awaits them all at once (each `DatabasePartition` call is one or two
-round trips on the pool); the local engine, `is_async` False, is called inline as before.
+to, read or look up and awaits them all at once (each `DatabasePartition` call is one round
+trip on the pool, a read by time one per batch it looks into); the local engine, `is_async` False, is called inline as before.
 Everything a handler decides synchronously (does the topic exist, its id, partition count, the
 bounds a Fetch compares against) comes from an in-memory catalogue loaded at start and changed
 by this broker's own CreateTopics and DeleteTopics: with one broker per database it is exact.
@@ -35,6 +37,7 @@ from ottla.storage.engine import Storage, TopicInfo, validate_topic_name
 from ottla.storage.handles import DEFAULT_LIMIT
 from ottla.storage.log import AppendResult, ReadResult
 from ottla.storage.producer_state import ProducerStateManager
+from ottla.storage.segment import Chunk
 from ottla.storage.postgresql.log import PostgresPartitionLog, create_topic, open_pool
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -113,7 +116,7 @@ class DatabasePartition:
         self.producer_state = ProducerStateManager()
         # Appends to the partition from this broker one at a time, in the order they were
         # asked for: two requests pipelined on a connection must not swap places under the
-        # row lock (each append's transaction waits for the previous one's there anyway).
+        # row lock (each append's statement waits for the previous one's there anyway).
         self._appending = appending
 
     @property
@@ -134,7 +137,7 @@ class DatabasePartition:
         self.high_watermark = max(self.high_watermark, high_watermark)
 
     async def append(self, records: bytes | bytearray | memoryview) -> AppendResult:
-        """Store the batches (their offsets assigned in the same transaction). Idempotent and
+        """Store the batches (their offsets assigned by the statement that stores them). Idempotent and
         transactional batches need producer state this engine does not keep yet."""
         if len(records) > _PRODUCER_ID_AT + 8 and records[16] == 2 and int.from_bytes(records[_PRODUCER_ID_AT:_PRODUCER_ID_AT + 8], "big", signed=True) >= 0:
             raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional produce are not supported by the PostgreSQL engine yet")
@@ -154,8 +157,8 @@ class DatabasePartition:
         with _database_errors():
             stored = await self.log.read(offset, max_bytes)
         self._saw(stored.log_start_offset, stored.high_watermark)
-        chunks: list[bytes | memoryview] = list(stored.batches)
-        return ReadResult(chunks, stored.size, stored.high_watermark, stored.log_start_offset)  # type: ignore[arg-type]
+        chunks: list[Chunk] = list(stored.batches)
+        return ReadResult(chunks, stored.size, stored.high_watermark, stored.log_start_offset)
 
     async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """ListOffsets by time: (timestamp, offset) of the first record at or after it."""
