@@ -4,8 +4,9 @@ Nothing here is an Ottla runtime dependency. ``fetch()`` builds the Maven projec
 ``compat/java`` (kafka_2.13, kafka-tools, a small kafka-clients driver, all of the release
 named by ``kafka.version`` in its pom, and the tool server that runs the tools in one JVM) into
 ``.cache/kafka/<version>/``; ``ReferenceKafka`` runs a single KRaft node from those jars and
-``ReferenceKafkaCluster`` three, with the node controls of the cluster scenarios; ``run_tool`` and ``run_driver`` point Kafka's tools and the Java client at any bootstrap address,
-Ottla's or Kafka's, which is what the differential tests need.
+``ReferenceKafkaCluster`` three, with the node controls of the cluster scenarios; ``run_tool``
+and ``run_driver`` point Kafka's tools and the Java client at any bootstrap address, Ottla's or
+Kafka's, which is what the differential tests need.
 
 ``python -m compat.kafka --fetch`` only fetches (the README's test command calls it);
 ``python -m compat.kafka`` starts a broker and prints its address until Ctrl-C.
