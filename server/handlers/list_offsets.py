@@ -77,8 +77,6 @@ def handle(
                     check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
                 log = storage.partition(topic["name"], wanted["partition_index"])
                 if pending is not None and (wanted["timestamp"] >= 0 or wanted["timestamp"] == MAX_TIMESTAMP) and storage.is_database_topic(topic["name"]):
-                    if wanted["timestamp"] == MAX_TIMESTAMP:
-                        raise KafkaError(ErrorCode.UNSUPPORTED_VERSION, "the PostgreSQL engine does not answer the max timestamp yet")
                     pending.append((entry, log, wanted["timestamp"], state))
                     partitions.append(entry)
                     continue
@@ -106,9 +104,13 @@ async def _look_up_all(
     response: ListOffsetsResponse,
     pending: list[tuple[ListOffsetsResponseListOffsetsPartitionResponse, Any, int, PartitionState | None]],
 ) -> ListOffsetsResponse:
-    """An async engine's lookups by time, all at once, each entry filled as `handle` fills it.
+    """An async engine's lookups by time (the max timestamp too), all at once, each entry
+    filled as `handle` fills it.
     Its partitions keep no transactions: the last stable offset is the high watermark."""
-    outcomes = await asyncio.gather(*(log.offset_for_timestamp(timestamp) for _, log, timestamp, _ in pending), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(log.max_timestamp() if timestamp == MAX_TIMESTAMP else log.offset_for_timestamp(timestamp) for _, log, timestamp, _ in pending),
+        return_exceptions=True,
+    )
     for (entry, log, _, state), outcome in zip(pending, outcomes):
         timestamp, offset = -1, -1
         if isinstance(outcome, KafkaError):

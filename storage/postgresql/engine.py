@@ -165,6 +165,11 @@ class DatabasePartition:
         with _database_errors():
             return await self.log.offset_for_timestamp(timestamp)
 
+    async def max_timestamp(self) -> tuple[int, int] | None:
+        """ListOffsets -3: (largest timestamp, offset of the first record carrying it)."""
+        with _database_errors():
+            return await self.log.max_timestamp()
+
 
 class PostgresStorage(Storage):
     """Client topics in PostgreSQL over the local engine's (see the module docstring).

@@ -15,8 +15,7 @@ Invariants (the schema is migrations.py's):
 Batches are validated as the local engine's produce path does (`iter_batches`: length, magic,
 CRC-32C, client rules; legacy message sets are up-converted first). Not here yet, and so not for
 the broker to use: topic configs (max.message.bytes, LogAppendTime, timestamp rules in
-storage/validator.py, compression.type), idempotence and transactions (storage/producer_state.py),
-ListOffsets' max timestamp (-3).
+storage/validator.py, compression.type), idempotence and transactions (storage/producer_state.py).
 """
 
 from __future__ import annotations
@@ -158,6 +157,15 @@ SELECT b.data, p.log_start_offset FROM partitions p, LATERAL (
 ) b
 WHERE p.topic_id = $1 AND p.partition_index = $2
 """
+# ListOffsets -3 (KIP-734): the largest timestamp kept. The last batch's running max is that
+# unless DeleteRecords removed the batch that set it; then the kept batches are scanned.
+_LARGEST_SO_FAR = """
+SELECT max_timestamp_so_far FROM batches WHERE topic_id = $1 AND partition_index = $2 ORDER BY last_offset DESC LIMIT 1
+"""
+_LARGEST_KEPT = """
+SELECT max(b.max_timestamp) FROM batches b JOIN partitions p USING (topic_id, partition_index)
+WHERE b.topic_id = $1 AND b.partition_index = $2 AND b.last_offset >= p.log_start_offset
+"""
 _BOUNDS = "SELECT log_start_offset, next_offset FROM partitions WHERE topic_id = $1 AND partition_index = $2"
 # DeleteRecords: -1 is the high watermark; nothing changes for a target past it (no row back).
 _DELETE_BEFORE = """
@@ -245,8 +253,8 @@ class PostgresPartitionLog:
     async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """ListOffsets: (timestamp, offset) of the first record at or after the log start with a
         timestamp >= the target, None when no record has one; latest (-1) and earliest (-2, -4)
-        report timestamp -1, as Kafka does. Other negative targets (-3, KIP-734's max
-        timestamp) are not answered yet: ValueError."""
+        report timestamp -1, as Kafka does. Other negative targets are not answered here
+        (-3, KIP-734's max timestamp, is `max_timestamp`): ValueError."""
         if timestamp in (LATEST_TIMESTAMP, EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
             log_start_offset, next_offset = await self._bounds()
             return -1, next_offset if timestamp == LATEST_TIMESTAMP else log_start_offset
@@ -264,6 +272,18 @@ class PostgresPartitionLog:
                     return record.timestamp, record.offset
                 after = record.offset + 1
             # Only records below the log start reached the target: look past this batch.
+
+    async def max_timestamp(self) -> tuple[int, int] | None:
+        """ListOffsets -3 (KIP-734): (largest timestamp, offset of the first record carrying
+        it) among the records at or after the log start; None when none has a timestamp."""
+        for query in (_LARGEST_SO_FAR, _LARGEST_KEPT):
+            largest: int | None = await self.pool.fetchval(query, self.topic_id, self.partition_index)
+            if largest is None or largest < 0:
+                return None
+            found = await self.offset_for_timestamp(largest)
+            if found is not None and found[0] == largest:
+                return found
+        return None
 
     async def _bounds(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(_BOUNDS, self.topic_id, self.partition_index)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka import TopicPartition as ConfluentPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaStorageError
@@ -129,6 +130,11 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
             assert consumer.end_offsets([partition0]) == {partition0: 12}
         finally:
             consumer.close()
+        # KIP-734's max timestamp (-3), through confluent-kafka's admin client.
+        confluent_admin = AdminClient({"bootstrap.servers": bootstrap})
+        latest = confluent_admin.list_offsets({ConfluentPartition("pg-data", 0): OffsetSpec.max_timestamp()})
+        found = next(iter(latest.values())).result(timeout=10)
+        assert (found.offset, found.timestamp) == (11, _T0 + 110)
 
         # confluent-kafka parks at the end of partition 1 (a long fetch.wait.max.ms): an append wakes it.
         confluent = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "fetch.wait.max.ms": 30_000, "enable.auto.commit": False})
