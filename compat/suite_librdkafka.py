@@ -408,7 +408,8 @@ def report_section() -> str:
     cluster = {r.name: r for r in load_results("ottla-cluster") if r.number in on_cluster}
     if cluster:
         lines += ["", f"The tests that need three brokers, on `ottla serve --nodes {CLUSTER_NODES}` (the reference Kafka "
-                  f"here runs one node; {', '.join(SASL_CLUSTER_TESTS)} over SASL):", "",
+                  f"here runs one node; {', '.join(SASL_CLUSTER_TESTS)} over SASL, {', '.join(NOAUTOCREATE_CLUSTER_TESTS)} "
+                  "in the noautocreate scenario):", "",
                   f"| test | Ottla, {CLUSTER_NODES} nodes |", "|---|---|"]
         lines += [f"| {name} | {cell(r)}{': ' + r.detail if r.state != 'PASSED' and r.detail else ''} |"
                   for name, r in sorted(cluster.items())]
