@@ -108,6 +108,16 @@ CI_RECORDS = 5000
 # fails when a test fails that is not listed here, and when a listed one passes.
 KNOWN_OTTLA_FAILURES: dict[str, str] = {}
 
+# Tests whose own logic races with the tests running beside them, on any broker, each with the
+# race. One that fails is run again alone on the same broker and must pass then.
+RACY_TESTS: dict[str, str] = {
+    "Test848RegexBrokerResolves": (
+        "without the kfake-only `kfake.is_internal` topic config the test subscribes __consumer_offsets "
+        "and wants two topics, but counts every topic it reads records from; the other tests' commits "
+        "are in __consumer_offsets, so when that fetch answers before pfx-orders' (on a cluster they "
+        "come from different brokers) the loop stops at two topics without pfx-orders"),
+}
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -299,7 +309,9 @@ def report_section() -> str:
         f"`tests/integration/test_franz_go_suite.py` runs them all on Ottla with KGO_TEST_RECORDS={CI_RECORDS} "
         "and fails on any failure not listed in `KNOWN_OTTLA_FAILURES`. The long form by hand: "
         "`KGO_TEST_UNSAFE=1 python -m compat.suite_franz_go --records 50000` (EndBeginTxnUnsafe every "
-        "other 10,000-record transaction, as Kafka allows).", "",
+        "other 10,000-record transaction, as Kafka allows)." + "".join(
+            f" {name} races with the tests beside it on any broker, so one that fails is run again alone and "
+            f"must pass then: {race}." for name, race in RACY_TESTS.items()), "",
         f"Kafka: {_counts(kafka)}. Ottla: {_counts(ottla)}. Ottla-only failures: "
         f"{len([n for n in ottla_only_failures(ottla) if kafka.get(n, Outcome(n)).status == 'pass']) or 'none'}.", "",
         "| test | Kafka 4.4 | Ottla |" + (" Ottla, 3 nodes |" if cluster else "") + " cause of an Ottla-only failure |",
