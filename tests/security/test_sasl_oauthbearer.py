@@ -172,6 +172,16 @@ def test_authorization_id_must_be_the_principal() -> None:
         server.evaluate(client_first(unsecured(sub="alice", exp=NOW + 60), authzid="bob"))
 
 
+def test_authorization_id_is_compared_with_its_escapes_as_kafka_does() -> None:
+    """Kafka 4.4 compares the saslname as sent (OAuthBearerClientInitialResponse never decodes
+    =2C or =3D), so an escaped authzid differs from the principal it spells."""
+    server = OAuthBearerServer(UnsecuredJwsValidator({}, clock=lambda: NOW))
+    with pytest.raises(AuthenticationFailed, match=r"authorization id \(a=3Db\)"):
+        server.evaluate(client_first(unsecured(sub="a=b", exp=NOW + 60), authzid="a=3Db"))
+    server = OAuthBearerServer(UnsecuredJwsValidator({}, clock=lambda: NOW))
+    assert server.evaluate(client_first(unsecured(sub="a=3Db", exp=NOW + 60), authzid="a=3Db")) == b""
+
+
 # --- the JWKS validator ---------------------------------------------------------------------
 
 

@@ -365,7 +365,9 @@ class OAuthBearerServer:
             log.debug("OAUTHBEARER token rejected: %s", exc)
             self._error = _error_json(exc.status, exc.scope)
             return self._error.encode()
-        authorization_id = (match["authzid"] or "").replace("=2C", ",").replace("=3D", "=")
+        # Compared as sent, =2C and =3D undecoded: Kafka's OAuthBearerClientInitialResponse
+        # keeps the authzid's saslname escapes, so a principal with "," or "=" never matches one.
+        authorization_id = match["authzid"] or ""
         if authorization_id and authorization_id != token.principal:
             raise AuthenticationFailed(
                 f"Authentication failed: Client requested an authorization id ({authorization_id}) that is different from the token's principal name ({token.principal})"
