@@ -102,8 +102,53 @@ CREATE INDEX batches_by_position ON batches (topic_id, partition_index, end_posi
 CREATE INDEX batches_by_time ON batches (topic_id, partition_index, max_timestamp_so_far, last_offset);
 """
 
+# Producer state for idempotence and transactions (Kafka's ProducerStateManager, rules in
+# storage/producer_state.py), written by the statement that stores the batches it accounts for.
+#
+# producers: per (partition, producer id) what ProducerEntry holds: the epoch, the metadata of
+# the last five batches (a JSON array of [first_seq, last_seq, first_offset, last_offset,
+# timestamp], oldest first), the first offset of its open transaction, the coordinator epoch of
+# the last marker. aborted_transactions: Kafka's .txnindex. The last stable offset is the
+# smallest current_txn_first_offset of the partition (partial index), else the high watermark.
+#
+# partitions.producer_state_version counts the appends that changed the partition's producer
+# state: a broker appends an idempotent or transactional batch only if the version (and the log
+# end offset) it decided against is still the row's, checked under the row's lock in the
+# statement that stores the batch, so two brokers can never both accept one sequence.
+_PRODUCER_STATE = """
+ALTER TABLE partitions ADD COLUMN producer_state_version bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE producers (
+    topic_id uuid NOT NULL,
+    partition_index integer NOT NULL,
+    producer_id bigint NOT NULL CHECK (producer_id >= 0),
+    producer_epoch smallint NOT NULL,
+    batches jsonb NOT NULL CHECK (jsonb_typeof(batches) = 'array'),
+    current_txn_first_offset bigint,
+    last_timestamp bigint NOT NULL,
+    coordinator_epoch integer NOT NULL,
+    PRIMARY KEY (topic_id, partition_index, producer_id),
+    FOREIGN KEY (topic_id, partition_index) REFERENCES partitions ON DELETE CASCADE
+);
+CREATE INDEX producers_open_transactions ON producers (topic_id, partition_index, current_txn_first_offset)
+    WHERE current_txn_first_offset IS NOT NULL;
+
+CREATE TABLE aborted_transactions (
+    topic_id uuid NOT NULL,
+    partition_index integer NOT NULL,
+    producer_id bigint NOT NULL,
+    first_offset bigint NOT NULL,
+    last_offset bigint NOT NULL,
+    last_stable_offset bigint NOT NULL,
+    PRIMARY KEY (topic_id, partition_index, last_offset),
+    FOREIGN KEY (topic_id, partition_index) REFERENCES partitions ON DELETE CASCADE,
+    CHECK (first_offset <= last_offset)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
+    Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
 )
 LATEST = MIGRATIONS[-1].version
 
