@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +40,8 @@ _TRANSIENT = (TEMPORARY_SUFFIX, DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)
 
 def future_directory_name(topic: str, partition: int) -> str:
     """Kafka's LocalLog.logFutureDirName: `<topic>-<partition>.<uuid>-future`."""
+    import uuid  # only when a log moves: a broker's start does without it
+
     return f"{topic}-{partition}.{uuid.uuid4().hex}{FUTURE_DIR_SUFFIX}"
 
 

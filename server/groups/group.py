@@ -9,7 +9,6 @@ checks the table in `state.py`.
 from __future__ import annotations
 
 import struct
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -113,6 +112,8 @@ class Member:
 
 def generate_member_id(client_id: str, group_instance_id: str | None) -> str:
     """ClassicGroup.generateMemberId: the instance id (static) or client id, then a UUID."""
+    import uuid  # at the first join, not at the broker's start
+
     return f"{group_instance_id if group_instance_id is not None else client_id}-{uuid.uuid4()}"
 
 
