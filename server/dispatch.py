@@ -58,6 +58,8 @@ class Deferred(NamedTuple):
 
 # Responses that carry log data by reference (file regions), sent without copying.
 _SPLICED = {ApiKey.FETCH}
+# An answer of these without file regions is joined into bytes below this size.
+_JOIN_BELOW = 1 << 20
 
 # The first version of each API whose clients wait out throttle_time_ms themselves
 # (AbstractResponse.shouldClientThrottle, Kafka 4.4); APIs not named throttle from version 0.
@@ -275,7 +277,12 @@ def describe_request(client: ClientIdentity, header: RequestHeader) -> str:
 
 def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
     if header.api_key in _SPLICED:
-        return encode_response_parts(header.api_key, header.api_version, header.correlation_id, result)
+        parts = encode_response_parts(header.api_key, header.api_version, header.correlation_id, result)
+        # Without a file region in it, a small answer is bytes, which the connection writes as
+        # soon as it is made instead of from a task of its own.
+        if all(isinstance(part, bytes) for part in parts) and sum(map(len, parts)) < _JOIN_BELOW:
+            return b"".join(parts)
+        return parts
     return encode_response(header.api_key, header.api_version, header.correlation_id, result)
 
 

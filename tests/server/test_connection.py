@@ -137,6 +137,35 @@ def test_log_data_is_written_in_chunks_where_sendfile_is_unavailable(tmp_path, m
 
 
 
+def test_a_few_records_are_answered_in_one_write_and_more_by_sendfile(tmp_path, monkeypatch):
+    """A parked fetch woken by a record or two gets its answer written whole, read out of the
+    log file (sendfile's extra turns of the loop were most of a record's wait for a
+    long-polling consumer); tens of KiB of log data and more still go by sendfile. Both
+    answers carry the records as written."""
+    sendfile_counts: list[int] = []
+    real_sendfile = asyncio.BaseEventLoop.sendfile
+
+    async def counting_sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
+        sendfile_counts.append(count)
+        return await real_sendfile(self, transport, file, offset, count, fallback=fallback)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "sendfile", counting_sendfile)
+    small, large = b"v" * 100, b"w" * 100_000
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("sized")
+        with RawClient(broker.bootstrap_servers) as consumer, RawClient(broker.bootstrap_servers) as producer:
+            consumer.send(_fetch_request("sized", 0, max_wait_ms=30_000), 11)
+            producer.call(_produce_request("sized", [(b"small", small)]), 9, ProduceResponse)
+            woken = FetchResponse.decode(consumer.receive_frame(), version=11, header=True)
+            copied = list(sendfile_counts)
+            producer.call(_produce_request("sized", [(b"large", large)]), 9, ProduceResponse)
+            both = consumer.call(_fetch_request("sized", 0, max_wait_ms=0), 11, FetchResponse)
+    assert read_records(bytes(woken.responses[0].partitions[0].records)) == [(0, b"small", small)]
+    assert copied == []
+    assert read_records(bytes(both.responses[0].partitions[0].records)) == [(0, b"small", small), (1, b"large", large)]
+    assert len(sendfile_counts) == 1
+
+
 def test_a_fault_while_sending_log_data_closes_only_that_connection(tmp_path, monkeypatch, caplog):
     """An unexpected error while a fetch answer streams from a file is a fault of ours: that
     connection closes with the traceback logged at ERROR, instead of hanging half-answered,
@@ -148,7 +177,8 @@ def test_a_fault_while_sending_log_data_closes_only_that_connection(tmp_path, mo
     with running_broker(data_dir=tmp_path / "data") as broker:
         broker.create_topic("streamed")
         with RawClient(broker.bootstrap_servers) as client:
-            client.call(_produce_request("streamed", [(b"k", b"v" * 1000)]), 9, ProduceResponse)
+            # Past what a fetch answer copies out of the file: only larger log data goes by sendfile.
+            client.call(_produce_request("streamed", [(b"k", b"v" * 100_000)]), 9, ProduceResponse)
         with RawClient(broker.bootstrap_servers) as doomed, RawClient(broker.bootstrap_servers) as other:
             doomed.sock.settimeout(30)
             doomed.send(_fetch_request("streamed", 0, max_wait_ms=0), 11)
