@@ -366,7 +366,8 @@ class GroupCoordinator:
         streams = self.streams_groups.get(group_id)
         if streams is not None:
             # A streams group's commit carries the member epoch too (StreamsGroup.validateOffsetCommit).
-            error = self.streams.validate_member_epoch(streams, member_id, generation_id)
+            error = self.streams.validate_member_epoch(streams, member_id, generation_id, commit_version=api_version,
+                                                       committed=[(e.topic, e.partition) for e in entries])
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
             self._offset_holder(group_id)
@@ -394,14 +395,16 @@ class GroupCoordinator:
     ) -> list[ErrorCode]:
         streams = self.streams_groups.get(group_id)
         if streams is not None:
-            error = self.streams.validate_member_epoch(streams, member_id, generation_id)
+            error = self.streams.validate_member_epoch(streams, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries],
+                                                       instance_id=group_instance_id)
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
-            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries])
+            error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries],
+                                                        instance_id=group_instance_id)
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
             self._offset_holder(group_id)

@@ -385,6 +385,10 @@ def test_a_commit_at_an_older_epoch_may_commit_partitions_assigned_at_or_before_
         assert commit(coordinator, "m2", 2, given[0]) == [ErrorCode.STALE_MEMBER_EPOCH]  # assigned at 3
         assert commit(coordinator, "m2", 3, given[0]) == [ErrorCode.NONE]
         assert coordinator.validate_offset_fetch("g", "m1", 2) is ErrorCode.STALE_MEMBER_EPOCH  # fetches stay exact
+        # A transactional commit without member, epoch or instance id (TxnOffsetCommit before
+        # KIP-447's v3) passes, as ConsumerGroup.validateOffsetCommit lets it; with any of them it is checked.
+        assert coordinator.commit_transactional_offsets("g", 9, 0, -1, "", None, [CommitEntry("t", kept[0], 1)]) == [ErrorCode.NONE]
+        assert coordinator.commit_transactional_offsets("g", 9, 0, -1, "", "i", [CommitEntry("t", kept[0], 1)]) == [ErrorCode.UNKNOWN_MEMBER_ID]
 
 
 def test_assignment_epochs_are_kafkas_tagged_field() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from ottla.server.coordinator import OFFSETS, CoordinatorLog
 from ottla.server.groups import GroupConfig, GroupCoordinator
 from ottla.server.groups.group_configs import GroupConfigs
+from ottla.server.groups.offsets import CommitEntry
 from ottla.server.groups.streams import HeartbeatRequest, StreamsGroupState, TasksTuple
 from ottla.server.groups.streams.topology import Status
 from ottla.storage import Storage
@@ -165,3 +166,43 @@ def test_the_group_survives_a_reload() -> None:
     assert after.members["a"].current == before.members["a"].current
     assert after.state is StreamsGroupState.STABLE
     assert again.beat("a", joined.member_epoch, owned=joined.assignment).error is ErrorCode.NONE
+
+
+def test_a_commit_at_an_older_epoch_passes_only_for_tasks_held_since_then() -> None:
+    """KIP-1251 as Kafka 4.4's StreamsGroup.createAssignmentEpochValidator applies it: each
+    committed partition maps, through the topology's source topics, to an active task the
+    member holds, assigned at the commit's epoch or before; the epochs survive a reload."""
+    harness = Harness()
+    harness.storage.create_topic("words", 2)
+    first = harness.join("a")
+    harness.join("b")
+    asked = harness.beat("a", first.member_epoch, owned=first.assignment)
+    source = {"0": "words", "1": "app-counts-repartition"}
+    held = {(source[s], p) for s, ps in first.assignment.active.items() for p in ps}
+    kept = sorted((source[s], p) for s, ps in asked.assignment.active.items() for p in ps)
+    gone = sorted(held - set(kept))
+    assert kept and gone
+    done = harness.beat("a", first.member_epoch, owned=asked.assignment)
+    assert done.member_epoch > first.member_epoch
+    taken = harness.beat("b", harness.coordinator.streams_group("app").members["b"].member_epoch, owned=TasksTuple())
+    assert count(taken.assignment) == 2
+
+    def commit(member: str, epoch: int, task: tuple[str, int], version: int = 9) -> ErrorCode:
+        (error,) = harness.coordinator.commit_offsets("app", epoch, member, None, [CommitEntry(*task, 7)], api_version=version)
+        return error
+
+    assert commit("a", first.member_epoch, kept[0]) is ErrorCode.NONE
+    assert commit("a", first.member_epoch, gone[0]) is ErrorCode.STALE_MEMBER_EPOCH
+    assert commit("a", first.member_epoch, ("not-in-the-topology", 0)) is ErrorCode.STALE_MEMBER_EPOCH
+    assert commit("a", done.member_epoch + 1, kept[0]) is ErrorCode.STALE_MEMBER_EPOCH
+    assert commit("a", done.member_epoch, kept[0], version=8) is ErrorCode.UNSUPPORTED_VERSION
+    b_epoch = harness.coordinator.streams_group("app").members["b"].member_epoch
+    assert commit("b", b_epoch, gone[0]) is ErrorCode.NONE
+    assert commit("b", b_epoch - 1, gone[0]) is ErrorCode.STALE_MEMBER_EPOCH
+    (transactional,) = harness.coordinator.commit_transactional_offsets("app", 5, 0, -1, "", None, [CommitEntry(*kept[0], 9)])
+    assert transactional is ErrorCode.NONE
+
+    again = Harness(harness.storage)
+    assert again.coordinator.streams_group("app").members["a"].current == harness.coordinator.streams_group("app").members["a"].current
+    (reloaded,) = again.coordinator.commit_offsets("app", first.member_epoch, "a", None, [CommitEntry(*kept[0], 8)])
+    assert reloaded is ErrorCode.NONE

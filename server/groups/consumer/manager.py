@@ -886,17 +886,20 @@ class ConsumerGroupManager:
 
     def validate_member_epoch(
         self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None,
-        committed: Iterable[tuple[str, int]] = (),
+        committed: Iterable[tuple[str, int]] = (), instance_id: str | None = None,
     ) -> ErrorCode:
         """ConsumerGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
-        member) may commit only into an empty group and fetch from any; a member must be
-        known, commit with OffsetCommit v9+ when it is not transactional (`commit_version`
-        None), and fetch at its current epoch. A commit at its current epoch passes; at a
+        member) may commit only into an empty group and fetch from any; a transactional
+        commit (`commit_version` None) without member, epoch or instance id passes, as one
+        from a producer older than KIP-447 does; otherwise a member must be known, commit
+        with OffsetCommit v9+ when it is not transactional, and fetch at its current epoch. A commit at its current epoch passes; at a
         newer one it is STALE_MEMBER_EPOCH; at an older one (its heartbeat's answer not yet
         seen, KIP-1251) each `committed` (topic, partition) must be one the member holds,
         assigned at that epoch or before, or the whole commit is STALE_MEMBER_EPOCH. A classic
         member is answered ILLEGAL_GENERATION where the others get STALE_MEMBER_EPOCH."""
         if member_epoch < 0 and (not group.members or (fetch and not member_id)):
+            return ErrorCode.NONE
+        if not fetch and commit_version is None and member_epoch == -1 and not member_id and instance_id is None:
             return ErrorCode.NONE
         member = group.members.get(member_id or "")
         if member is None:

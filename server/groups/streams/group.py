@@ -84,11 +84,27 @@ class MemberMetadata:
 
 @dataclass(slots=True, frozen=True)
 class CurrentAssignment:
+    """A member's epochs, state and tasks, with the epoch each held active task was assigned
+    at (KIP-1251: a commit at an older member epoch may commit a task's partition assigned at
+    or before that epoch).
+
+    Invariant: `active_epochs` has exactly the held (assigned or pending revocation) active
+    tasks; one it is not given was assigned at the member epoch, as Kafka reads a record
+    written without them, and one given that is not held is dropped."""
+
     member_epoch: int = 0
     previous_member_epoch: int = 0
     state: int = MemberState.STABLE
     assigned: TasksTuple = EMPTY
     pending_revocation: TasksTuple = EMPTY
+    active_epochs: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        given = self.active_epochs
+        held = {(subtopology, partition): given.get((subtopology, partition), self.member_epoch)
+                for tasks in (self.assigned.active, self.pending_revocation.active) for subtopology, partitions in tasks.items() for partition in partitions}
+        if held != given:
+            object.__setattr__(self, "active_epochs", held)
 
 
 @dataclass(slots=True, eq=False)
@@ -226,9 +242,11 @@ def _next(group: StreamsGroup, member: StreamsMember, target_epoch: int, target:
     revoking = TasksTuple(_frozen(active.revoke), _frozen(standby.revoke))
     if not revoking.is_empty() and _not_released(owned, revoking):
         assigned = TasksTuple(_frozen(active.keep), _frozen(standby.keep))
-        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_TASKS, assigned, revoking)
+        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_TASKS, assigned, revoking, current.active_epochs)
+    epochs = dict(current.active_epochs)
     for subtopology, granted in active.grant.items():
         active.keep.setdefault(subtopology, set()).update(granted)
+        epochs.update(((subtopology, partition), target_epoch) for partition in granted)
     for subtopology, granted in standby.grant.items():
         standby.keep.setdefault(subtopology, set()).update(granted)
     # A standby promoted to active is dropped as standby once the active task is granted.
@@ -236,7 +254,7 @@ def _next(group: StreamsGroup, member: StreamsMember, target_epoch: int, target:
         kept -= active.keep.get(subtopology, set())
     unreleased = active.unreleased or standby.unreleased
     new_state = MemberState.UNRELEASED_TASKS if unreleased else MemberState.STABLE
-    return CurrentAssignment(target_epoch, current.member_epoch, new_state, TasksTuple(_frozen(active.keep), _frozen(standby.keep)), EMPTY)
+    return CurrentAssignment(target_epoch, current.member_epoch, new_state, TasksTuple(_frozen(active.keep), _frozen(standby.keep)), EMPTY, epochs)
 
 
 @dataclass(slots=True)

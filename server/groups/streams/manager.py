@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -174,8 +175,9 @@ class StreamsGroupManager:
             if body is None:
                 holder.current = CurrentAssignment()
             else:
+                epochs = _active_epochs(body, "", body["member_epoch"]) | _active_epochs(body, "_pending_revocation", body["member_epoch"])
                 holder.current = CurrentAssignment(
-                    body["member_epoch"], body["previous_member_epoch"], body["state"], _tuple(body, ""), _tuple(body, "_pending_revocation")
+                    body["member_epoch"], body["previous_member_epoch"], body["state"], _tuple(body, ""), _tuple(body, "_pending_revocation"), epochs
                 )
 
     def on_loaded(self) -> None:
@@ -546,17 +548,39 @@ class StreamsGroupManager:
 
     # --- other APIs ----------------------------------------------------------------
 
-    def validate_member_epoch(self, group: StreamsGroup, member_id: str | None, member_epoch: int, fetch: bool = False) -> ErrorCode:
+    def validate_member_epoch(
+        self, group: StreamsGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None,
+        committed: Iterable[tuple[str, int]] = (), instance_id: str | None = None,
+    ) -> ErrorCode:
         """StreamsGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
-        member) may commit only into an empty group and fetch from any; a member must be
-        known and at its current epoch (STALE_MEMBER_EPOCH otherwise)."""
+        member) may commit only into an empty group and fetch from any; a transactional
+        commit (`commit_version` None) without member, epoch or instance id passes, as one
+        from a producer older than KIP-447 does; otherwise the member must be known, commit
+        with OffsetCommit v9+ when not transactional, and fetch at its current epoch. A commit
+        at its current epoch passes; at a newer one it is STALE_MEMBER_EPOCH; at an older one
+        (KIP-1251) each `committed` (topic, partition) must be a source partition of an active
+        task the member holds, assigned at that epoch or before, or the whole commit is
+        STALE_MEMBER_EPOCH."""
         if member_epoch < 0 and (not group.members or (fetch and not member_id)):
+            return ErrorCode.NONE
+        if not fetch and commit_version is None and member_epoch == -1 and not member_id and instance_id is None:
             return ErrorCode.NONE
         member = group.members.get(member_id or "")
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if member_epoch != member.member_epoch:
+        if not fetch and commit_version is not None and commit_version < 9:
+            return ErrorCode.UNSUPPORTED_VERSION
+        if member_epoch == member.member_epoch:
+            return ErrorCode.NONE
+        if fetch or member_epoch > member.member_epoch or group.topology is None:
             return ErrorCode.STALE_MEMBER_EPOCH
+        subtopology_of = {topic: s["subtopology_id"] for s in group.topology["subtopologies"]
+                          for topic in (*s["source_topics"], *(t["name"] for t in s["repartition_source_topics"]))}
+        for topic, partition in committed:
+            subtopology = subtopology_of.get(topic)
+            assigned_at = None if subtopology is None else member.current.active_epochs.get((subtopology, partition))
+            if assigned_at is None or member_epoch < assigned_at:
+                return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
 
     def delete(self, group: StreamsGroup) -> list[KeyValue]:
@@ -618,6 +642,18 @@ def _tuple(body: dict[str, Any], suffix: str) -> TasksTuple:
     return TasksTuple(records.tasks_of(body["active_tasks" + suffix]), records.tasks_of(body["standby_tasks" + suffix]), records.tasks_of(body["warmup_tasks" + suffix]))
 
 
+def _active_epochs(body: dict[str, Any], suffix: str, default_epoch: int) -> dict[tuple[str, int], int]:
+    """The active tasks' AssignmentEpochs of a CurrentMemberAssignment record; `default_epoch`
+    for a subtopology written without them or with a count that is not its partitions'
+    (TasksTupleWithEpochs.parseActiveTasksWithEpochs)."""
+    epochs: dict[tuple[str, int], int] = {}
+    for entry in body["active_tasks" + suffix] or ():
+        given = entry.get("assignment_epochs")
+        aligned = given if given is not None and len(given) == len(entry["partitions"]) else [default_epoch] * len(entry["partitions"])
+        epochs.update(((entry["subtopology_id"], partition), epoch) for partition, epoch in zip(entry["partitions"], aligned))
+    return epochs
+
+
 def _target_value(tasks: TasksTuple) -> bytes:
     return records.value(records.TARGET_ASSIGNMENT_MEMBER, {
         "active_tasks": records.task_ids(tasks.active), "standby_tasks": records.task_ids(tasks.standby), "warmup_tasks": records.task_ids(tasks.warmup),
@@ -627,7 +663,10 @@ def _target_value(tasks: TasksTuple) -> bytes:
 def _current_value(current: CurrentAssignment) -> bytes:
     body: dict[str, Any] = {"member_epoch": current.member_epoch, "previous_member_epoch": current.previous_member_epoch, "state": current.state}
     for suffix, tasks in (("", current.assigned), ("_pending_revocation", current.pending_revocation)):
-        body["active_tasks" + suffix] = [{**entry, "assignment_epochs": None} for entry in records.task_ids(tasks.active)]
+        body["active_tasks" + suffix] = [
+            {**entry, "assignment_epochs": [current.active_epochs[(entry["subtopology_id"], p)] for p in entry["partitions"]]}
+            for entry in records.task_ids(tasks.active)
+        ]
         body["standby_tasks" + suffix] = [{**entry, "assignment_epochs": None} for entry in records.task_ids(tasks.standby)]
         body["warmup_tasks" + suffix] = [{**entry, "assignment_epochs": None} for entry in records.task_ids(tasks.warmup)]
     return records.value(records.CURRENT_MEMBER_ASSIGNMENT, body)
