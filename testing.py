@@ -96,12 +96,17 @@ class ThreadedBroker:
     # Cluster mode (`running_broker(nodes=N)`): see Broker.stop_node and the others.
 
     def stop_node(self, node_id: int) -> None:
-        """Stop a node as a crash would; its partitions elect new leaders."""
+        """Stop a node as Kafka's controlled shutdown does: its partitions elect new leaders at once."""
         assert self.broker is not None
         self._call(self.broker.stop_node(node_id))
 
+    def crash_node(self, node_id: int) -> None:
+        """Crash a node: it is unreachable, yet leads until broker.session.timeout.ms fences it."""
+        assert self.broker is not None
+        self._call(self.broker.crash_node(node_id))
+
     def start_node(self, node_id: int) -> None:
-        """Start a stopped node again, or reconnect an isolated one."""
+        """Start a stopped or crashed node again, or reconnect an isolated one."""
         assert self.broker is not None
         self._call(self.broker.start_node(node_id))
 

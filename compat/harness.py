@@ -442,10 +442,15 @@ class OttlaCluster(OttlaBroker):
             raise BrokerError(f"{method} {path}: {exc}", self.log_tail()) from None
 
     def stop_node(self, node: int) -> None:
+        """Stop a node as Kafka's controlled shutdown does: its partitions elect new leaders at once."""
         self.control("POST", f"/api/cluster/nodes/{node}/stop", {})
 
+    def crash_node(self, node: int) -> None:
+        """Crash a node: unreachable, yet leading and in sync until broker.session.timeout.ms fences it."""
+        self.control("POST", f"/api/cluster/nodes/{node}/crash", {})
+
     def start_node(self, node: int) -> None:
-        """Start a stopped node again, or reconnect an isolated one."""
+        """Start a stopped or crashed node again, or reconnect an isolated one."""
         self.control("POST", f"/api/cluster/nodes/{node}/start", {})
 
     def isolate_node(self, node: int) -> None:
@@ -453,7 +458,7 @@ class OttlaCluster(OttlaBroker):
         self.control("POST", f"/api/cluster/nodes/{node}/isolate", {})
 
     def node_states(self) -> dict[int, str]:
-        """Each node's state by id: "running", "stopped" or "isolated"."""
+        """Each node's state by id: "running", "stopped", "crashed" or "isolated"."""
         return {node["node_id"]: node["state"] for node in self.control("GET", "/api/cluster/nodes")["nodes"]}
 
     def group_coordinator(self, group: str) -> int:

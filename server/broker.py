@@ -6,8 +6,8 @@ runs one in the current event loop, with settings under Kafka's names.
 `Broker(nodes=3)` runs a cluster in the same process (server/cluster/): one storage and one
 set of coordinators, and per node its own listeners (node k of a listener on a fixed port
 listens on that port + k), connections and `BrokerServices` (its `node`, its fetch
-sessions). `stop_node`, `start_node`, `isolate_node` and `move_leader` make the outages and
-leader moves clients must survive. With one node (the default) there is no cluster state
+sessions). `stop_node`, `crash_node`, `start_node`, `isolate_node` and `move_leader` make the
+outages and leader moves clients must survive. With one node (the default) there is no cluster state
 and every answer is as it has always been.
 """
 
@@ -135,6 +135,8 @@ class Broker:
         self._other_ports: dict[int, dict[str, int]] = {}
         # The sockets of isolated nodes, held open and never read or answered.
         self._unanswered: dict[int, set[asyncio.Transport]] = {}
+        # Crashed nodes' session timeouts, each fencing its node when it fires.
+        self._session_expiries: dict[int, asyncio.TimerHandle] = {}
         self.test_hooks = test_hooks or TestHooks()
         # SCRAM credentials set at each start, as `kafka-storage format --add-scram` writes them.
         self._add_scram: list[tuple[str, ScramMechanism, ScramCredential]] = []
@@ -509,6 +511,9 @@ class Broker:
             for transport in list(transports):
                 transport.abort()
         self._unanswered = {}
+        for expiry in self._session_expiries.values():
+            expiry.cancel()
+        self._session_expiries = {}
         self.services = None
         self.cluster = None
         self._node_services = {}
@@ -596,32 +601,68 @@ class Broker:
         for transport in list(self._unanswered.pop(node_id, ())):
             transport.abort()
 
-    async def stop_node(self, node_id: int) -> None:
-        """Stop a node as a crash would: its listeners close, its connections reset, and each
-        partition it led elects a new leader from the ISR it leaves."""
-        from ottla.server.cluster.state import NodeState
-
-        cluster = self._running_cluster(node_id)
-        if cluster.nodes[node_id].state is NodeState.STOPPED:
-            return
+    async def _close_node(self, node_id: int) -> None:
+        """Close a node's listeners and reset its connections."""
         servers = self._servers.pop(node_id, [])
         for server in servers:
             server.close()
         self._drop_node_connections(node_id)
         for server in servers:
             await server.wait_closed()
+
+    async def stop_node(self, node_id: int) -> None:
+        """Stop a node as Kafka's controlled shutdown does (ops.html, "Graceful shutdown"): each
+        partition it led elects a new leader from the ISR it leaves, at once, and its listeners
+        close and its connections reset. A crashed node is fenced now instead of at its timeout."""
+        from ottla.server.cluster.state import NodeState
+
+        cluster = self._running_cluster(node_id)
+        if cluster.nodes[node_id].state is NodeState.STOPPED:
+            return
+        self._cancel_session_expiry(node_id)
+        await self._close_node(node_id)
         cluster.set_node_state(node_id, NodeState.STOPPED, self._unclean_allowed)
         log.info("node %s stopped", node_id)
 
+    async def crash_node(self, node_id: int) -> None:
+        """Crash a running node as a killed Kafka broker crashes: its listeners close and its
+        connections reset, but it stays registered, leading and in every ISR until
+        `broker.session.timeout.ms` passes without the heartbeats it no longer sends; then it
+        is fenced as stop_node fences it, and its partitions elect new leaders."""
+        from ottla.server.cluster.state import NodeState
+
+        cluster = self._running_cluster(node_id)
+        if cluster.nodes[node_id].state is not NodeState.RUNNING:
+            raise ValueError(f"node {node_id} is {cluster.nodes[node_id].state.value}, not running")
+        await self._close_node(node_id)
+        cluster.set_node_state(node_id, NodeState.CRASHED, self._unclean_allowed)
+        timeout_s = int(self.config.value("broker.session.timeout.ms")) / 1000
+        self._session_expiries[node_id] = asyncio.get_running_loop().call_later(timeout_s, self._session_expired, node_id)
+        log.info("node %s crashed; fenced in %.1f s (broker.session.timeout.ms)", node_id, timeout_s)
+
+    def _session_expired(self, node_id: int) -> None:
+        from ottla.server.cluster.state import NodeState
+
+        self._session_expiries.pop(node_id, None)
+        if self.cluster is not None and self.cluster.nodes[node_id].state is NodeState.CRASHED:
+            self.cluster.set_node_state(node_id, NodeState.STOPPED, self._unclean_allowed)
+            log.info("node %s fenced: its session timed out", node_id)
+
+    def _cancel_session_expiry(self, node_id: int) -> None:
+        expiry = self._session_expiries.pop(node_id, None)
+        if expiry is not None:
+            expiry.cancel()
+
     async def start_node(self, node_id: int) -> None:
-        """Start a stopped node on its former ports, or reconnect an isolated one (its held
-        connections reset): it rejoins every ISR at once and leads what had no leader."""
+        """Start a stopped or crashed node on its former ports, or reconnect an isolated one
+        (its held connections reset): it rejoins every ISR at once and leads what had no leader."""
         from ottla.server.cluster.state import NodeState
 
         cluster = self._running_cluster(node_id)
         state = cluster.nodes[node_id].state
         if state is NodeState.RUNNING:
             return
+        self._cancel_session_expiry(node_id)
         if state is NodeState.ISOLATED:
             self._drop_node_connections(node_id)
         cluster.set_node_state(node_id, NodeState.RUNNING, self._unclean_allowed)

@@ -1,4 +1,4 @@
-"""`ottla cluster nodes|stop-node|start-node|isolate-node|move-leader|elect-preferred`: the node
+"""`ottla cluster nodes|stop-node|crash-node|start-node|isolate-node|move-leader|elect-preferred`: the node
 controls of a running `ottla serve --nodes N`, from outside its process, over the control
 channel `ottla faults` uses (its HTTP JSON API, found through `--bootstrap`: server/admin/control.py)."""
 
@@ -18,7 +18,9 @@ def add_cluster_command(commands: argparse._SubParsersAction) -> None:
     actions.add_parser("nodes", parents=[channel], help="the nodes, their racks and states")
     for action, doc in (
         ("stop-node", "stop a node: its listeners close, its connections reset, its partitions elect new leaders"),
-        ("start-node", "start a stopped node again, or reconnect an isolated one"),
+        ("crash-node", "crash a node: its listeners close and its connections reset, but it leads and stays in "
+                       "every ISR until broker.session.timeout.ms passes, as a killed Kafka broker"),
+        ("start-node", "start a stopped or crashed node again, or reconnect an isolated one"),
         ("isolate-node", "make a node accept connections and never answer; its partitions elect new leaders"),
     ):
         parser = actions.add_parser(action, parents=[channel], help=doc)
@@ -39,7 +41,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 def _cluster(args: argparse.Namespace, channel: ControlChannel) -> None:
     if args.action == "nodes":
         _show_nodes(args, channel.get("/api/cluster/nodes")["nodes"])
-    elif args.action in ("stop-node", "start-node", "isolate-node"):
+    elif args.action in ("stop-node", "crash-node", "start-node", "isolate-node"):
         verb = args.action.split("-")[0]
         _show_nodes(args, channel.post(f"/api/cluster/nodes/{args.node}/{verb}", {})["nodes"])
     elif args.action == "move-leader":

@@ -4,6 +4,7 @@ from outside its process, through the same HTTP channel as `/api/faults`; `ottla
 
     GET  /api/cluster/nodes                  {"nodes": [{"node_id", "rack", "state", "host", "port"}, ...]}
     POST /api/cluster/nodes/{id}/stop        -> the nodes, after the elections
+    POST /api/cluster/nodes/{id}/crash       (fenced after broker.session.timeout.ms)
     POST /api/cluster/nodes/{id}/start
     POST /api/cluster/nodes/{id}/isolate
     POST /api/cluster/leaders                body {"topic", "partition", "node"} -> the partition's state
@@ -51,10 +52,12 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
                 await running.stop_node(node)
             elif action == "start":
                 await running.start_node(node)
+            elif action == "crash":
+                await running.crash_node(node)
             elif action == "isolate":
                 running.isolate_node(node)
             else:
-                raise ApiError(404, f"no node action {action!r}: stop, start or isolate")
+                raise ApiError(404, f"no node action {action!r}: stop, crash, start or isolate")
         except ValueError as exc:
             raise ApiError(409, str(exc)) from None
         return web.json_response({"nodes": _nodes(running)})

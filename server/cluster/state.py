@@ -14,7 +14,8 @@ watermark is the log end offset. What clients see follows Kafka's controller
   rack-aware assignment orders them, so consecutive replicas land on different racks.
   Kafka draws `start` and `shift` at random; here both come from a hash of the topic's
   name, so a placement never depends on the order topics were first seen in.
-- A node that stops (or is isolated, which Kafka's controller sees as a missed heartbeat and
+- A node that stops (as Kafka's controlled shutdown, which moves leadership away before the
+  broker goes, or is isolated, which Kafka's controller sees as a missed heartbeat and
   fences) leaves every ISR it is in, unless it is the last member; each partition it led
   elects the first replica, in replica order, that is in the ISR and running. With none, the
   partition has no leader (-1) unless `unclean.leader.election.enable` lets the first running
@@ -22,6 +23,8 @@ watermark is the log end offset. What clients see follows Kafka's controller
 - A node that starts again rejoins the ISR of each of its partitions that has a leader (it is
   caught up at once), and leads those without one whose last ISR member it was; leadership
   moves back only by a preferred election (ElectLeaders PREFERRED).
+- A node that crashes changes nothing here until the broker fences it (a stop) once
+  broker.session.timeout.ms has passed: until then it is listed, leads and stays in sync.
 - Each partition keeps its leader-epoch history (epoch, start offset), as Kafka's
   LeaderEpochFileCache, so OffsetForLeaderEpoch can say where an older epoch ended.
 
@@ -59,6 +62,9 @@ class NodeState(enum.Enum):
     STOPPED = "stopped"
     # Accepts connections and never answers; fenced as a stopped node is.
     ISOLATED = "isolated"
+    # Closed to clients, yet registered, leading and in every ISR as if running, until its
+    # session times out and it is fenced (stopped): Kafka's crash window.
+    CRASHED = "crashed"
 
 
 @dataclass(slots=True)
@@ -69,7 +75,9 @@ class ClusterNode:
 
     @property
     def running(self) -> bool:
-        return self.state is NodeState.RUNNING
+        """Registered and unfenced: listed in Metadata, in ISRs, electable. A crashed node is,
+        until its session times out, as Kafka's controller knows of a crash only then."""
+        return self.state is NodeState.RUNNING or self.state is NodeState.CRASHED
 
 
 @dataclass(slots=True)
@@ -243,7 +251,7 @@ class ClusterState:
         return [node for node in self.nodes.values() if node.running]
 
     def set_node_state(self, node_id: int, state: NodeState, unclean_allowed: Callable[[str], bool]) -> None:
-        """Stop, isolate or start a node and run the elections that follow."""
+        """Stop, isolate, crash or start a node and run the elections that follow (none for a crash)."""
         node = self.nodes[node_id]
         if node.state is state:
             return

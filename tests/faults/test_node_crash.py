@@ -1,0 +1,120 @@
+"""A crashed node (`crash_node`), as a killed Kafka broker: unreachable at once, yet registered,
+leading and in the ISR until `broker.session.timeout.ms` passes; then it is fenced and its
+partitions elect new leaders, and a stock client that kept failing to reach it recovers.
+Contrast `stop_node`, Kafka's controlled shutdown, which moves leadership at once."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from typing import Iterator
+
+import pytest
+from confluent_kafka import KafkaError, Producer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+
+from ottla.testing import ThreadedBroker, running_broker
+
+# Short enough for the suite, long enough that the checks made right after the crash land
+# inside the window even on a loaded machine.
+SESSION_TIMEOUT_MS = 6000
+DEADLINE_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ThreadedBroker]:
+    """Three nodes, with the HTTP control channel `ottla cluster` speaks."""
+    with running_broker(nodes=3, data_dir=None, broker_session_timeout_ms=SESSION_TIMEOUT_MS, http_port=_free_port()) as cluster:
+        yield cluster
+
+
+def _metadata(bootstrap: str, topic: str) -> tuple[int, dict[int, int]]:
+    """Partition 0's leader and the listed brokers' ports by node id, as a client's Metadata shows them."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    try:
+        (described,) = admin.describe_topics([topic])
+        ports = {broker["broker_id"]: broker["port"] for broker in admin.describe_cluster()["brokers"]}
+    finally:
+        admin.close()
+    (partition,) = described["partitions"]
+    return partition["leader_id"], ports
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_crashed_leader_leads_until_its_session_times_out_and_the_producer_recovers(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("crashed", 1, replication_factor=3, min_insync_replicas=2)
+    leader, ports = _metadata(cluster.bootstrap_servers, "crashed")
+    port = ports[leader]
+    transport_errors: list[KafkaError] = []
+    reports: list[tuple[int, KafkaError | None]] = []
+    producer = Producer({
+        "bootstrap.servers": cluster.bootstrap_servers, "enable.idempotence": True, "acks": "all",
+        "retry.backoff.ms": 100, "reconnect.backoff.max.ms": 500,
+        "error_cb": lambda error: transport_errors.append(error) if error.code() == KafkaError._TRANSPORT else None,
+    })
+    report = lambda error, message: reports.append((message.offset(), error))  # noqa: E731
+    producer.produce("crashed", b"before", partition=0, on_delivery=report)
+    producer.flush(DEADLINE_S)
+    assert reports == [(0, None)]
+
+    cluster.crash_node(leader)
+    # The window: the node is gone, but the cluster has not noticed.
+    state = cluster.partition_state("crashed", 0)
+    assert (state["leader"], state["leader_epoch"], leader in state["isr"], state["offline"]) == (leader, 0, True, [])
+    assert _metadata(cluster.bootstrap_servers, "crashed") == (leader, ports)
+    assert _refuses_connections(port)
+
+    producer.produce("crashed", b"through", partition=0, on_delivery=report)
+    deadline = time.monotonic() + DEADLINE_S
+    while len(reports) < 2 and time.monotonic() < deadline:
+        producer.poll(0.2)
+    producer.flush(DEADLINE_S)
+
+    # Fenced: a new leader in a new epoch, which the producer found by itself.
+    state = cluster.partition_state("crashed", 0)
+    assert state["leader"] != leader and state["leader_epoch"] == 1 and state["offline"] == [leader]
+    assert reports == [(0, None), (1, None)]
+    assert any(f":{port}/" in error.str() for error in transport_errors), [error.str() for error in transport_errors]
+    assert _metadata(cluster.bootstrap_servers, "crashed")[0] == state["leader"]
+
+    cluster.start_node(leader)
+    assert leader in cluster.partition_state("crashed", 0)["isr"]
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=10000)
+    consumer.assign([TopicPartition("crashed", 0)])
+    consumer.seek_to_beginning()
+    assert [message.value for _, message in zip(range(2), consumer)] == [b"before", b"through"]
+    consumer.close()
+
+
+def test_ottla_cluster_crash_node_and_a_stop_in_the_window_fences_at_once(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("stopped", 1, replication_factor=3)
+    leader = cluster.leader_of("stopped", 0)
+    running = ",".join(address for node, address in enumerate(cluster.bootstrap_servers.split(","), 1) if node != leader)
+    command = [sys.executable, "-m", "ottla", "cluster", "crash-node", str(leader), "--bootstrap", running, "--json"]
+    crashed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert crashed.returncode == 0, crashed.stderr
+    assert {node["node_id"]: node["state"] for node in json.loads(crashed.stdout)}[leader] == "crashed"
+    assert cluster.leader_of("stopped", 0) == leader
+    with pytest.raises(ValueError, match="is crashed, not running"):
+        cluster.crash_node(leader)
+    cluster.stop_node(leader)
+    state = cluster.partition_state("stopped", 0)
+    assert state["leader"] != leader and state["offline"] == [leader]
+    cluster.start_node(leader)
