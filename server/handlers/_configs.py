@@ -8,6 +8,8 @@ the BROKER_LOGGER resource (`ottla.server.broker_loggers`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Callable, Mapping, TYPE_CHECKING, TypeVar
 
 from ottla.server.config_entries import Listening
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ottla.wire.messages.types import AlterConfigsResponseAlterConfigsResourceResponse
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # ConfigResource.Type ids.
 TOPIC = 2
@@ -116,13 +119,40 @@ def check_unique(names: list[str]) -> None:
 
 def replace_topic_configs(
     context: RequestContext, name: str, overrides: Mapping[str, str | None], validate_only: bool, unchanged: Mapping[str, str] | None = None
-) -> None:
+) -> Callable[[], Awaitable[object]] | None:
     """Validate a topic's new overrides and, unless validating only, store them. `unchanged`
     are overrides kept as they are: already accepted (the embedding API may set values below
-    Kafka's floors, such as a tiny segment.bytes in a test), so not judged again."""
+    Kafka's floors, such as a tiny segment.bytes in a test), so not judged again. A topic of an
+    async engine (PostgreSQL) is stored by the call returned, for the handler to await with
+    `stored_after`; None when nothing is left to do."""
     configs = {**(unchanged or {}), **validate_configs(overrides)}
-    if not validate_only:
-        context.storage.set_topic_configs(name, configs)
+    if validate_only:
+        return None
+    storage = context.storage
+    if storage.is_database_topic(name):
+        return functools.partial(storage.set_database_topic_configs, name, configs)  # type: ignore[attr-defined]
+    storage.set_topic_configs(name, configs)
+    return None
+
+
+def stored_after(
+    response: R, pending: list[tuple[AlterConfigsResponseAlterConfigsResourceResponse, Callable[[], Awaitable[object]]]]
+) -> R | Coroutine[Any, Any, R]:
+    """`response` at once when no resource waits on an async engine, else once each store in
+    `pending` is done, in request order, a failed one's KafkaError answered in its resource."""
+    if not pending:
+        return response
+
+    async def store() -> R:
+        for result, stored in pending:
+            try:
+                await stored()
+            except KafkaError as exc:
+                result["error_code"] = exc.code
+                result["error_message"] = exc.message
+        return response
+
+    return store()
 
 
 def client_metrics(call: Callable[..., T], *args: Any) -> T:

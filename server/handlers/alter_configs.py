@@ -5,12 +5,14 @@ With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the bro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server import broker_configs
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, replace_topic_configs, unsupported_resource,
+    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, replace_topic_configs, stored_after,
+    unsupported_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.wire.api import ApiKey
@@ -28,10 +30,15 @@ API = ApiKey.ALTER_CONFIGS
 VERSIONS = (0, 2)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: AlterConfigsRequest) -> AlterConfigsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: AlterConfigsRequest
+) -> AlterConfigsResponse | Coroutine[Any, Any, AlterConfigsResponse]:
     responses: list[AlterConfigsResponseAlterConfigsResourceResponse] = []
+    # Topics of an async engine (PostgreSQL): their stores, awaited after this loop.
+    pending: list[tuple[AlterConfigsResponseAlterConfigsResourceResponse, Callable[[], Awaitable[object]]]] = []
     for resource in request["resources"]:
         error = None
+        stored = None
         try:
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             names = [config["name"] for config in resource["configs"]]
@@ -40,7 +47,7 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterConfigs
             if kind == TOPIC:
                 existing_topic(context, resource["resource_name"])
                 overrides = {config["name"]: config["value"] for config in resource["configs"]}
-                replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
+                stored = replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
             elif kind == BROKER:
                 per_broker = altered_broker(context, resource["resource_name"], kind)
                 configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]})
@@ -50,4 +57,6 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterConfigs
         except KafkaError as exc:
             error = exc
         responses.append(alter_result(resource, error))
-    return {"throttle_time_ms": 0, "responses": responses}
+        if stored is not None:
+            pending.append((responses[-1], stored))
+    return stored_after({"throttle_time_ms": 0, "responses": responses}, pending)

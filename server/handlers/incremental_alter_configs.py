@@ -7,14 +7,15 @@ loggers), checked after its config names are found distinct (ConfigAdminManager.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, Callable
 
 from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
 from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
     BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_unique, client_metrics, existing_topic, listening,
-    replace_topic_configs, unsupported_resource,
+    replace_topic_configs, stored_after, unsupported_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.storage.config import TOPIC_KEYS, ConfigType
@@ -36,10 +37,15 @@ SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 _OPERATION_NAMES = {APPEND: "APPEND", SUBTRACT: "SUBTRACT"}
 
 
-def handle(context: RequestContext, header: RequestHeader, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: IncrementalAlterConfigsRequest
+) -> IncrementalAlterConfigsResponse | Coroutine[Any, Any, IncrementalAlterConfigsResponse]:
     responses = []
+    # Topics of an async engine (PostgreSQL): their stores, awaited after this loop.
+    pending: list[tuple[Any, Callable[[], Awaitable[object]]]] = []
     for resource in request["resources"]:
         error = None
+        stored = None
         try:
             check_unique([config["name"] for config in resource["configs"]])
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
@@ -50,7 +56,7 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
                 touched = {operation["name"] for operation in resource["configs"]}
                 changed = {k: v for k, v in overrides.items() if k in touched}
                 unchanged = {k: v for k, v in info.configs.items() if k not in touched}
-                replace_topic_configs(context, info.name, changed, request["validate_only"], unchanged)
+                stored = replace_topic_configs(context, info.name, changed, request["validate_only"], unchanged)
             elif kind == BROKER:
                 per_broker = altered_broker(context, resource["resource_name"], kind)
                 _alter_broker(context, per_broker, resource["configs"], request["validate_only"])
@@ -67,7 +73,9 @@ def handle(context: RequestContext, header: RequestHeader, request: IncrementalA
         except KafkaError as exc:
             error = exc
         responses.append(alter_result(resource, error))
-    return {"throttle_time_ms": 0, "responses": responses}
+        if stored is not None:
+            pending.append((responses[-1], stored))
+    return stored_after({"throttle_time_ms": 0, "responses": responses}, pending)
 
 
 def _apply(

@@ -2,22 +2,27 @@
 
 `PostgresStorage` is a `Storage` (the local engine, in memory or in a data directory) whose
 client topics live in PostgreSQL. What is in the database: topics (name, id, partition count,
-config overrides), partitions, and their record batches: CreateTopics, DeleteTopics, Metadata's
-auto-creation, Produce, Fetch and ListOffsets go to it. What is not yet: the topics the broker
+config overrides), partitions, and their record batches: CreateTopics, DeleteTopics,
+CreatePartitions, Metadata's auto-creation, Produce, Fetch, ListOffsets, DeleteRecords, a topic's
+DescribeConfigs, AlterConfigs and IncrementalAlterConfigs, the retention timer and the console's
+topic pages and message reads go to it. A topic's configs apply as on the local engine:
+max.message.bytes, message.timestamp.type=LogAppendTime, the timestamp bounds, retention.ms and
+retention.bytes (by whole batch: log.py says how that differs from Kafka's whole segments),
+cleanup.policy for retention and DeleteRecords. What is not yet: the topics the broker
 creates itself through the synchronous `create_topic` (the coordinators' `__consumer_offsets`,
 `__transaction_state`, `__share_group_state`, share groups' dead-letter and streams groups'
 internal topics) stay in the local engine underneath, and so do group offsets, transactions,
-producer ids and producer state; topic configs are stored but not applied (max.message.bytes,
-LogAppendTime, retention, compaction); CreatePartitions, DeleteRecords, AlterConfigs and the
-console's message reads do not reach the database; idempotent and transactional batches are
+producer ids and producer state; compaction and compression.type are not applied (batches
+are stored as they arrive and never cleaned); idempotent and transactional batches are
 refused (UNSUPPORTED_FOR_MESSAGE_FORMAT, Kafka's answer when a log cannot keep producer state).
 
 The seam the handlers use: `is_async` is True, so a handler collects the partitions to append
 to, read or look up and awaits them all at once (each `DatabasePartition` call is one round
 trip on the pool, a read by time one per batch it looks into); the local engine, `is_async` False, is called inline as before.
 Everything a handler decides synchronously (does the topic exist, its id, partition count, the
-bounds a Fetch compares against) comes from an in-memory catalogue loaded at start and changed
-by this broker's own CreateTopics and DeleteTopics: with one broker per database it is exact.
+bounds a Fetch compares against, a topic's configs) comes from an in-memory catalogue loaded at
+start and changed by this broker's own CreateTopics, DeleteTopics, CreatePartitions and config
+changes: with one broker per database it is exact (another broker's are seen at the next start).
 """
 
 from __future__ import annotations
@@ -33,12 +38,22 @@ from typing import ClassVar, Protocol
 
 import asyncpg
 
+from ottla.storage.config import LogConfig
 from ottla.storage.engine import Storage, TopicInfo, validate_topic_name
 from ottla.storage.handles import DEFAULT_LIMIT
 from ottla.storage.log import AppendResult, ReadResult
 from ottla.storage.producer_state import ProducerStateManager
 from ottla.storage.segment import Chunk
-from ottla.storage.postgresql.log import PostgresPartitionLog, create_topic, open_pool
+from ottla.storage.validator import RecordRules
+from ottla.storage.postgresql.log import (
+    PostgresPartitionLog,
+    RetentionTarget,
+    add_partitions,
+    create_topic,
+    enforce_retention,
+    open_pool,
+    set_topic_configs,
+)
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -101,15 +116,19 @@ class DatabasePartition:
     then after each of its appends and reads. The synchronous attributes (`high_watermark`,
     `log_start_offset`, ...) are those bounds, for the decisions handlers make before any
     round trip (a Fetch at the high watermark parks without one). What the broker's metrics
-    and console read of a local log has its honest counterpart: `size` (bytes appended:
-    DeleteRecords and retention do not run on this engine yet), no segments, and a producer
+    and console read of a local log has its honest counterpart: `size` (bytes appended since
+    the partition was created, what DeleteRecords and retention deleted included), no segments, and a producer
     state without producers (idempotent batches are refused)."""
 
     leader_epoch: int = 0
     segments: tuple[()] = ()
 
-    def __init__(self, log: PostgresPartitionLog, log_start_offset: int, high_watermark: int, size: int, appending: AsyncLock) -> None:
+    def __init__(
+        self, log: PostgresPartitionLog, log_start_offset: int, high_watermark: int, size: int, appending: AsyncLock, topic_partition: str, config: LogConfig
+    ) -> None:
         self.log = log
+        self.topic_partition = topic_partition
+        self.config = config
         self.log_start_offset = log_start_offset
         self.high_watermark = high_watermark
         self.size = size
@@ -118,6 +137,16 @@ class DatabasePartition:
         # asked for: two requests pipelined on a connection must not swap places under the
         # row lock (each append's statement waits for the previous one's there anyway).
         self._appending = appending
+
+    @property
+    def config(self) -> LogConfig:
+        """The topic's config as this broker applies it to appends, DeleteRecords and retention."""
+        return self._config
+
+    @config.setter
+    def config(self, config: LogConfig) -> None:
+        self._config = config
+        self._record_rules = RecordRules.of(config, self.topic_partition)
 
     @property
     def log_end_offset(self) -> int:
@@ -143,22 +172,33 @@ class DatabasePartition:
             raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional produce are not supported by the PostgreSQL engine yet")
         async with self._appending:
             with _database_errors():
-                appended = await self.log.append(records)
+                appended = await self.log.append(records, self._config, self._record_rules)
         self._saw(appended.log_start_offset, appended.last_offset + 1)
         self.size = max(self.size, appended.end_position)
-        return AppendResult(appended.base_offset, appended.last_offset, -1, appended.log_start_offset)
+        return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, appended.log_start_offset)
 
-    async def read(self, offset: int, max_bytes: int) -> ReadResult:
+    async def read(self, offset: int, max_bytes: int, min_one: bool = True, max_offset: int | None = None) -> ReadResult:
         """Whole batches from the one holding `offset` while they fit in `max_bytes`, the first
-        whatever its size. At the high watermark as last seen, nothing, without a round trip:
-        every append to the partition goes through this broker."""
+        whatever its size (`min_one` is always so here); with `max_offset`, none starting at or
+        past it (as the local log's read). At the high watermark as last seen, nothing, without
+        a round trip: every append to the partition goes through this broker."""
         if offset == self.high_watermark:
             return ReadResult([], 0, self.high_watermark, self.log_start_offset)
         with _database_errors():
             stored = await self.log.read(offset, max_bytes)
         self._saw(stored.log_start_offset, stored.high_watermark)
         chunks: list[Chunk] = list(stored.batches)
-        return ReadResult(chunks, stored.size, stored.high_watermark, stored.log_start_offset)
+        if max_offset is not None:
+            chunks = [chunk for chunk in chunks if int.from_bytes(chunk[:8], "big") < max_offset]
+        return ReadResult(chunks, sum(len(chunk) for chunk in chunks), stored.high_watermark, stored.log_start_offset)
+
+    async def delete_records(self, offset: int) -> int:
+        """DeleteRecords: the log start offset moved up to `offset` (-1: the high watermark) and
+        the batches wholly below it deleted, in the database; returns the new log start offset."""
+        with _database_errors():
+            log_start_offset = await self.log.delete_records_before(offset)
+        self._saw(log_start_offset, log_start_offset)
+        return log_start_offset
 
     async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """ListOffsets by time: (timestamp, offset) of the first record at or after it."""
@@ -233,16 +273,29 @@ class PostgresStorage(Storage):
             name: str = row["name"]
             if name not in self._database_topics:
                 self._database_topics[name] = TopicInfo(name, topic_id.bytes, 0, json.loads(row["configs"]))
-            log = PostgresPartitionLog(self.pool, topic_id, row["partition_index"])
-            partitions.setdefault(name, []).append(DatabasePartition(log, row["log_start_offset"], row["next_offset"], row["next_position"], self._lock()))
+            index = row["partition_index"]
+            log = PostgresPartitionLog(self.pool, topic_id, index)
+            config = self._config_of(self._database_topics[name].configs)
+            partitions.setdefault(name, []).append(
+                DatabasePartition(log, row["log_start_offset"], row["next_offset"], row["next_position"], self._lock(), f"{name}-{index}", config)
+            )
         for name, found in partitions.items():
             info = self._database_topics[name]
             self._add(TopicInfo(name, info.topic_id, len(found), info.configs), found)
 
-    def _add(self, info: TopicInfo, partitions: list[DatabasePartition]) -> None:
+    def _config_of(self, overrides: Mapping[str, str]) -> LogConfig:
+        return LogConfig.from_overrides({**self.defaults, **overrides})
+
+    def _new_partitions(self, info: TopicInfo, indexes: range) -> list[DatabasePartition]:
+        """Empty partitions of a topic, as CreateTopics and CreatePartitions make them."""
+        config = self._config_of(info.configs)
+        topic_id = uuid.UUID(bytes=info.topic_id)
+        return [DatabasePartition(PostgresPartitionLog(self.pool, topic_id, index), 0, 0, 0, self._lock(), f"{info.name}-{index}", config) for index in indexes]
+
+    def _add(self, info: TopicInfo, partitions: list[DatabasePartition], first_index: int = 0) -> None:
         self._database_topics[info.name] = info
         self._database_by_id[info.topic_id] = info
-        for index, partition in enumerate(partitions):
+        for index, partition in enumerate(partitions, first_index):
             self._database_partitions[(info.name, index)] = partition
         self.topics_version += 1
 
@@ -257,8 +310,83 @@ class PostgresStorage(Storage):
         with _database_errors():
             topic_id = await create_topic(self.pool, name, partitions, overrides)
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
-        self._add(info, [DatabasePartition(PostgresPartitionLog(self.pool, topic_id, index), 0, 0, 0, self._lock()) for index in range(partitions)])
+        self._add(info, self._new_partitions(info, range(partitions)))
         return info
+    def _database_topic(self, name: str) -> TopicInfo:
+        info = self._database_topics.get(name)
+        if info is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")
+        return info
+
+    async def set_database_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
+        """AlterConfigs and IncrementalAlterConfigs: replace the topic's overrides in the
+        database, then apply them to its partitions here (the next append, DeleteRecords and
+        retention pass use them)."""
+        info = self._database_topic(name)
+        overrides = dict(configs)
+        config = self._config_of(overrides)
+        with _database_errors():
+            await set_topic_configs(self.pool, uuid.UUID(bytes=info.topic_id), overrides)
+        current = self._database_topics.get(name)
+        if current is None or current.topic_id != info.topic_id:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} was deleted meanwhile")
+        updated = TopicInfo(name, info.topic_id, current.partitions, overrides)
+        self._database_topics[name] = self._database_by_id[info.topic_id] = updated
+        self.topics_version += 1
+        for index in range(updated.partitions):
+            self._database_partitions[(name, index)].config = config
+        return updated
+
+    async def add_database_partitions(self, name: str, total: int) -> TopicInfo:
+        """CreatePartitions: the new partitions' rows in the database, empty, then here."""
+        info = self._database_topic(name)
+        if total <= info.partitions:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"topic {name!r} has {info.partitions} partitions, cannot grow to {total}")
+        with _database_errors():
+            existing = await add_partitions(self.pool, uuid.UUID(bytes=info.topic_id), total)
+        current = self._database_topics.get(name)
+        if current is None or current.topic_id != info.topic_id:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} was deleted meanwhile")
+        # `existing` partitions were in the database: any this catalogue lacked were added by
+        # another broker, and are taken up with the new ones.
+        known = current.partitions
+        updated = TopicInfo(name, info.topic_id, total, current.configs)
+        self._add(updated, self._new_partitions(updated, range(known, total)), known)
+        return updated
+
+    def set_defaults(self, defaults: Mapping[str, str]) -> None:
+        """The local part's, then every database partition without its own override of a key
+        takes the new value."""
+        super().set_defaults(defaults)
+        configs = {name: self._config_of(info.configs) for name, info in self._database_topics.items()}
+        for (name, _), partition in self._database_partitions.items():
+            partition.config = configs[name]
+
+    async def enforce_database_retention(self, now_ms: int) -> int:
+        """One retention pass over the database partitions whose policy has `delete` and that
+        have retention.ms or retention.bytes: one statement for all (log.enforce_retention).
+        Returns the number of partitions whose log start moved."""
+        targets: list[RetentionTarget] = []
+        by_key: dict[tuple[uuid.UUID, int], DatabasePartition] = {}
+        for partition in self._database_partitions.values():
+            config = partition.config
+            if not config.delete or (config.retention_ms < 0 and config.retention_bytes < 0):
+                continue
+            log = partition.log
+            targets.append(
+                RetentionTarget(
+                    log.topic_id,
+                    log.partition_index,
+                    now_ms - config.retention_ms if config.retention_ms >= 0 else None,
+                    config.retention_bytes if config.retention_bytes >= 0 else None,
+                )
+            )
+            by_key[(log.topic_id, log.partition_index)] = partition
+        with _database_errors():
+            moved = await enforce_retention(self.pool, targets)
+        for key, log_start_offset in moved.items():
+            by_key[key]._saw(log_start_offset, log_start_offset)
+        return len(moved)
 
     async def delete_database_topic(self, name: str) -> None:
         """DeleteTopics: the topic, its partitions and batches in one statement; a topic of the

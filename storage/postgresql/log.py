@@ -11,28 +11,38 @@ Invariants (the schema is migrations.py's):
 * A read is one statement, so it sees one snapshot: the bounds it reports and the batches it
   returns agree, and never include an uncommitted append.
 * DeleteRecords moves `log_start_offset` and deletes the batches wholly below it in one statement.
+* Retention (`enforce_retention`) deletes the oldest whole batches where Kafka deletes the
+  oldest whole segments, so it is finer-grained than Kafka's: a batch past retention.ms goes even
+  when a newer batch would have shared its segment and kept it there, and retention.bytes is
+  met to the batch, not to the segment. Like DeleteRecords, it moves `log_start_offset` first.
 
 Batches are validated as the local engine's produce path does (`iter_batches`: length, magic,
-CRC-32C, client rules; legacy message sets are up-converted first). Not here yet, and so not for
-the broker to use: topic configs (max.message.bytes, LogAppendTime, timestamp rules in
-storage/validator.py, compression.type), idempotence and transactions (storage/producer_state.py).
+CRC-32C, client rules; legacy message sets are up-converted first), under the topic's config as
+the caller gives it: max.message.bytes, message.timestamp.type=LogAppendTime (the batch stamped
+with the broker's clock) and the record rules of storage/validator.py (timestamp bounds,
+compacted keys). Not here yet: compression.type other than `producer` (batches are stored as
+they arrive), idempotence and transactions (storage/producer_state.py).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from ottla.storage.config import LogConfig
+from ottla.storage.validator import RecordRules
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
     batch_magic,
     convert_legacy,
     iter_batches,
     iter_records,
+    set_log_append_time,
 )
 
 # ListOffsets' special targets (Kafka's ListOffsetsRequest).
@@ -41,6 +51,7 @@ EARLIEST_TIMESTAMP = -2
 EARLIEST_LOCAL_TIMESTAMP = -4
 
 _INT32_MAX = 2**31 - 1
+_DEFAULT_CONFIG = LogConfig.from_overrides({})
 
 
 async def open_pool(url: str, size: int = 4) -> asyncpg.Pool:
@@ -74,15 +85,67 @@ async def create_topic(pool: asyncpg.Pool, name: str, partitions: int, configs: 
     return topic_id
 
 
+async def set_topic_configs(pool: asyncpg.Pool, topic_id: uuid.UUID, configs: dict[str, str]) -> None:
+    """Replace a topic's config overrides. UNKNOWN_TOPIC_OR_PARTITION when it is gone."""
+    updated = await pool.execute("UPDATE topics SET configs = $2::jsonb WHERE topic_id = $1", topic_id, json.dumps(configs))
+    if updated == "UPDATE 0":
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {topic_id}")
+
+
+async def add_partitions(pool: asyncpg.Pool, topic_id: uuid.UUID, total: int) -> int:
+    """CreatePartitions: empty partitions from the topic's count up to `total`, in one
+    statement; returns how many the topic had. INVALID_PARTITIONS when it already has
+    `total` or more (another broker grew it first), UNKNOWN_TOPIC_OR_PARTITION when it is gone."""
+    row = await pool.fetchrow(_ADD_PARTITIONS, topic_id, total)
+    if row is None or row["existing"] == 0:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {topic_id}")
+    existing: int = row["existing"]
+    if existing >= total:
+        raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"the topic has {existing} partitions, cannot grow to {total}")
+    return existing
+
+
+@dataclass(slots=True, frozen=True)
+class RetentionTarget:
+    """One partition's retention: keep the batches whose max timestamp is at least
+    `keep_after_ms` (None: no time limit) and the newest batches within `keep_bytes` (None: no
+    size limit)."""
+
+    topic_id: uuid.UUID
+    partition_index: int
+    keep_after_ms: int | None
+    keep_bytes: int | None
+
+
+async def enforce_retention(pool: asyncpg.Pool, targets: list[RetentionTarget]) -> dict[tuple[uuid.UUID, int], int]:
+    """One retention pass over `targets`, in one statement: each partition's log start offset
+    moves past the longest prefix of batches that are all too old or all beyond retention.bytes
+    (as Kafka's deleteOldSegments takes the longest prefix of segments, here a batch at a time),
+    and the batches wholly below it are deleted. Returns the new log start offset of each
+    partition whose start moved."""
+    if not targets:
+        return {}
+    rows = await pool.fetch(
+        _RETENTION,
+        [target.topic_id for target in targets],
+        [target.partition_index for target in targets],
+        [target.keep_after_ms for target in targets],
+        [target.keep_bytes for target in targets],
+    )
+    return {(row["topic_id"], row["partition_index"]): row["log_start_offset"] for row in rows}
+
+
 @dataclass(slots=True, frozen=True)
 class AppendedRange:
     """Offsets a successful append assigned, and the log start offset and the partition's
-    bytes appended so far (its end position) after it."""
+    bytes appended so far (its end position) after it; the time the broker stamped the
+    batches with under LogAppendTime, else -1."""
 
     base_offset: int
     last_offset: int
     log_start_offset: int
     end_position: int
+    log_append_time_ms: int = -1
 
 
 @dataclass(slots=True, frozen=True)
@@ -182,6 +245,54 @@ SELECT log_start_offset FROM moved
 """
 
 
+# CreatePartitions: the rows from the current count up; the count as it was, read under the
+# topic row's lock so that two brokers growing one topic take turns.
+_ADD_PARTITIONS = """
+WITH locked AS (
+    SELECT topic_id FROM topics WHERE topic_id = $1 FOR UPDATE
+), existing AS (
+    SELECT count(*)::integer AS n FROM partitions p, locked l WHERE p.topic_id = l.topic_id
+), added AS (
+    INSERT INTO partitions (topic_id, partition_index)
+    SELECT l.topic_id, generate_series(e.n, $2 - 1) FROM locked l, existing e WHERE e.n > 0
+)
+SELECT e.n AS existing FROM locked l, existing e
+"""
+# Retention: per partition, the new log start is the base offset of the first batch kept by
+# time (max timestamp >= keep_after) and by size (the first whose end position is past
+# next_position - keep_bytes: each batch before it leaves at least keep_bytes after it, as Kafka
+# keeps at least retention.bytes), the later of the two, or the log end when no batch is kept;
+# it only moves forward. Batches wholly below it are deleted.
+_RETENTION = """
+WITH wanted AS (
+    SELECT * FROM unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[]) AS w(topic_id, partition_index, keep_after, keep_bytes)
+), target AS (
+    SELECT p.topic_id, p.partition_index, p.log_start_offset AS old_start, greatest(
+        CASE WHEN w.keep_after IS NULL THEN p.log_start_offset ELSE coalesce((
+            SELECT b.base_offset FROM batches b
+            WHERE b.topic_id = p.topic_id AND b.partition_index = p.partition_index
+              AND b.last_offset >= p.log_start_offset AND b.max_timestamp >= w.keep_after
+            ORDER BY b.last_offset LIMIT 1), p.next_offset) END,
+        CASE WHEN w.keep_bytes IS NULL THEN p.log_start_offset ELSE coalesce((
+            SELECT b.base_offset FROM batches b
+            WHERE b.topic_id = p.topic_id AND b.partition_index = p.partition_index
+              AND b.end_position > p.next_position - w.keep_bytes
+            ORDER BY b.end_position LIMIT 1), p.next_offset) END
+    ) AS new_start
+    FROM partitions p JOIN wanted w USING (topic_id, partition_index)
+), moved AS (
+    UPDATE partitions p SET log_start_offset = greatest(p.log_start_offset, t.new_start)
+    FROM target t
+    WHERE p.topic_id = t.topic_id AND p.partition_index = t.partition_index AND t.new_start > t.old_start
+    RETURNING p.topic_id, p.partition_index, p.log_start_offset
+), deleted AS (
+    DELETE FROM batches b USING moved m
+    WHERE b.topic_id = m.topic_id AND b.partition_index = m.partition_index AND b.last_offset < m.log_start_offset
+)
+SELECT topic_id, partition_index, log_start_offset FROM moved
+"""
+
+
 def _last_sequence(base_sequence: int, last_offset_delta: int, producer_id: int) -> int:
     """The batch's last sequence; sequences wrap past 2^31-1 to 0 (DefaultRecordBatch.incrementSequence)."""
     if producer_id < 0 or base_sequence < 0:
@@ -206,20 +317,42 @@ class PostgresPartitionLog:
     def _missing(self) -> KafkaError:
         return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {self.partition_index} of topic {self.topic_id}")
 
-    async def append(self, records: bytes | bytearray | memoryview) -> AppendedRange:
-        """Validate the batches, then assign their offsets and store them in one statement.
-        Raises KafkaError (CORRUPT_MESSAGE, INVALID_RECORD, UNKNOWN_TOPIC_OR_PARTITION); the log
-        is unchanged when it does."""
+    async def append(
+        self, records: bytes | bytearray | memoryview, config: LogConfig | None = None, rules: RecordRules | None = None, now_ms: int | None = None
+    ) -> AppendedRange:
+        """Validate the batches under the topic's `config` and record `rules` (the defaults'
+        when not given; `rules` is RecordRules.of(config, ...), built once per config by the
+        caller), then assign their offsets and store them in one statement. Under LogAppendTime
+        each batch is stamped with `now_ms` (the clock when None). Raises KafkaError
+        (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, UNKNOWN_TOPIC_OR_PARTITION) or
+        RecordValidationError (INVALID_RECORD, INVALID_TIMESTAMP naming the records at fault);
+        the log is unchanged when it does."""
+        config = _DEFAULT_CONFIG if config is None else config
+        rules = RecordRules.of(config, str(self.partition_index)) if rules is None else rules
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        append_time = now if config.log_append_time else -1
         data = convert_legacy(records) if batch_magic(records) in (0, 1) else records
+        # Under LogAppendTime the batches are stamped in a copy, CRC and all.
+        stamped = bytearray(data) if append_time >= 0 else None
+        if stamped is not None:
+            data = stamped
         columns: list[list[Any]] = [[] for _ in range(12)]
         offset_delta = position = 0
         max_timestamp = -1
         for header, batch in iter_batches(data, from_client=True):
+            if header.size > config.max_message_bytes:
+                raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {header.size} bytes exceeds max.message.bytes")
+            if rules.needs_walk(header.attributes, header.max_timestamp, now):
+                rules.check(batch, header.attributes, now)
+            batch_max_timestamp = header.max_timestamp
+            if stamped is not None:
+                set_log_append_time(stamped, position, append_time)
+                batch_max_timestamp = append_time
             last_delta = header.last_offset_delta
-            max_timestamp = max(max_timestamp, header.max_timestamp)
+            max_timestamp = max(max_timestamp, batch_max_timestamp)
             position += header.size
             row = (
-                offset_delta, offset_delta + last_delta, position, header.max_timestamp, max_timestamp,
+                offset_delta, offset_delta + last_delta, position, batch_max_timestamp, max_timestamp,
                 header.producer_id, header.producer_epoch, header.base_sequence,
                 _last_sequence(header.base_sequence, last_delta, header.producer_id),
                 header.is_transactional, header.is_control, batch,
@@ -234,7 +367,7 @@ class PostgresPartitionLog:
             raise self._missing()
         first_offset: int = stored["next_offset"]
         log_start_offset: int = stored["log_start_offset"]
-        return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset, stored["next_position"] + position)
+        return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset, stored["next_position"] + position, append_time)
 
     async def read(self, offset: int, max_bytes: int) -> StoredRead:
         """Whole batches from the one holding `offset`, in offset order, while they fit in
