@@ -5,7 +5,9 @@ every `log.flush.scheduler.interval.ms`), the removal of deleted segments and to
 once their file.delete.delay.ms has passed (Kafka schedules each such delete; here a check
 every second finds the due ones), the check that every log directory is still there, and
 the copy of partitions that AlterReplicaLogDirs moves (Kafka's ReplicaAlterLogDirsThread). Each pass reads the topics' current configs, so a
-retention.ms altered at runtime applies at the next pass, without a restart.
+retention.ms altered at runtime applies at the next pass, without a restart. An async engine's
+topics (PostgreSQL) have their retention pass on the same schedule, as one task awaiting the
+database (a pass still running when the next is due is not doubled).
 
 Compaction decodes every record of the logs it cleans (seconds for a few hundred MB), so
 it runs in slices of a few milliseconds with clients served between them, where Kafka
@@ -45,11 +47,14 @@ class LogMaintenance:
         self._compaction: asyncio.Task[None] | None = None
         self._compaction_steps: Generator[None, None, int] | None = None
         self._moves: asyncio.Task[None] | None = None
+        self._database_retention: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         storage = self.storage
         config = self.config
         self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
+        if storage.is_async:
+            self._every("database retention", config.log_retention_check_interval_ms, self._start_database_retention)
         if config.log_cleaner_enable:
             self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
         if config.log_flush_scheduler_interval_ms != NEVER:
@@ -77,6 +82,9 @@ class LogMaintenance:
         if self._moves is not None:
             self._moves.cancel()
             self._moves = None
+        if self._database_retention is not None:
+            self._database_retention.cancel()
+            self._database_retention = None
         if self._compaction_steps is not None:
             # Now, before the storage closes: an unfinished segment rewrite is discarded.
             self._compaction_steps.close()
@@ -87,6 +95,17 @@ class LogMaintenance:
         if self._compaction is None or self._compaction.done():
             self._compaction_steps = self.storage.compaction_steps(now_ms)
             self._compaction = asyncio.get_running_loop().create_task(self._compact(self._compaction_steps))
+
+    def _start_database_retention(self, now_ms: int) -> None:
+        if self._database_retention is None or self._database_retention.done():
+            self._database_retention = asyncio.get_running_loop().create_task(self._enforce_database_retention(now_ms))
+
+    async def _enforce_database_retention(self, now_ms: int) -> None:
+        try:
+            await self.storage.enforce_database_retention(now_ms)  # type: ignore[attr-defined]
+        except Exception:
+            # A database away for a pass (KAFKA_STORAGE_ERROR) must not end the schedule.
+            log.exception("log database retention pass failed")
 
     async def _compact(self, steps: Generator[None, None, int]) -> None:
         try:

@@ -1,11 +1,13 @@
 """CreatePartitions: grow a topic. Existing partitions keep their data; keys may now hash to
 other partitions, as in Kafka. Manual assignments may name only this node; in a cluster
 (server/cluster/) any of its nodes, as many as each existing partition has, and the new
-partitions are placed as the cluster places a topic's otherwise."""
+partitions are placed as the cluster places a topic's otherwise. An async engine's topics
+(PostgreSQL) grow together after the others, their new partitions' rows written in the database."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import partition_state
 from ottla.server.cluster.state import ClusterState
@@ -29,7 +31,9 @@ API = ApiKey.CREATE_PARTITIONS
 VERSIONS = (0, 3)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: CreatePartitionsRequest
+) -> CreatePartitionsResponse | Coroutine[Any, Any, CreatePartitionsResponse]:
     names = [topic["name"] for topic in request["topics"]]
     if _added(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
         # Kafka's controller writes one record per new partition, at most MAX_RECORDS_PER_USER_OP
@@ -39,6 +43,8 @@ def handle(context: RequestContext, header: RequestHeader, request: CreatePartit
     results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = []
     # ControllerApis.createPartitions: ALTER on each topic (ALTER on the cluster is not enough).
     alterable = context.authorized(AclOperation.ALTER, ResourceType.TOPIC, names)
+    # An async engine's growths, awaited in request order after this loop.
+    pending: list[tuple[CreatePartitionsResponseCreatePartitionsTopicResult, Callable[[], Awaitable[None]]]] = []
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreatePartitionsResponseCreatePartitionsTopicResult = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
@@ -47,12 +53,29 @@ def handle(context: RequestContext, header: RequestHeader, request: CreatePartit
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
             if name not in alterable:
                 raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
-            _grow(context, topic, request["validate_only"])
+            growing = _grow(context, topic, request["validate_only"])
+            if growing is not None:
+                pending.append((entry, growing))
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
         results.append(entry)
-    return {"throttle_time_ms": 0, "results": results}
+    response: CreatePartitionsResponse = {"throttle_time_ms": 0, "results": results}
+    if pending:
+        return _grow_all(response, pending)
+    return response
+
+
+async def _grow_all(
+    response: CreatePartitionsResponse, pending: list[tuple[CreatePartitionsResponseCreatePartitionsTopicResult, Callable[[], Awaitable[None]]]]
+) -> CreatePartitionsResponse:
+    for entry, growing in pending:
+        try:
+            await growing()
+        except KafkaError as exc:
+            entry["error_code"] = exc.code
+            entry["error_message"] = exc.message
+    return response
 
 
 def _added(context: RequestContext, topics: list[CreatePartitionsRequestCreatePartitionsTopic]) -> int:
@@ -64,8 +87,9 @@ def _added(context: RequestContext, topics: list[CreatePartitionsRequestCreatePa
     return total
 
 
-def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartitionsTopic, validate_only: bool) -> None:
-    """Kafka's messages (ReplicationControlManager.createPartitions)."""
+def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartitionsTopic, validate_only: bool) -> Callable[[], Awaitable[None]] | None:
+    """Kafka's messages (ReplicationControlManager.createPartitions). An async engine's topic
+    is grown by the call returned; None when the growth is done (or only validated)."""
     name, count = topic["name"], topic["count"]
     info = context.storage.topic(name)
     if info is None:
@@ -96,12 +120,24 @@ def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartition
                         )
                 if len(assignment["broker_ids"]) != 1:
                     raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
-    if not validate_only:
-        grown = context.storage.add_partitions(name, count)
+    if validate_only:
+        return None
+    storage = context.storage
+
+    def place(grown: TopicInfo) -> None:
         cluster = context.services.cluster
         if cluster is not None and assignments is not None:
             placed = {info.partitions + offset: tuple(a["broker_ids"]) for offset, a in enumerate(assignments)}
             cluster.assign(name, grown.topic_id, placed, len(next(iter(placed.values()))), placed)
+
+    if storage.is_database_topic(name):
+
+        async def grow_in_database() -> None:
+            place(await storage.add_database_partitions(name, count))  # type: ignore[attr-defined]
+
+        return grow_in_database
+    place(storage.add_partitions(name, count))
+    return None
 
 
 def _check_cluster_assignments(cluster: ClusterState, info: TopicInfo, given: list[tuple[int, ...]], context: RequestContext) -> None:

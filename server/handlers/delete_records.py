@@ -1,10 +1,13 @@
 """DeleteRecords: move each partition's log start offset up (offset -1: to the high
 watermark); storage drops the segments wholly below it and keeps the new start across restarts.
-In a cluster only the partition's leader does it (else NOT_LEADER_OR_FOLLOWER)."""
+In a cluster only the partition's leader does it (else NOT_LEADER_OR_FOLLOWER). An async engine's
+partitions (PostgreSQL: batches rather than segments) are done together after the others."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import RequestContext
@@ -25,8 +28,13 @@ API = ApiKey.DELETE_RECORDS
 VERSIONS = (0, 2)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: DeleteRecordsRequest
+) -> DeleteRecordsResponse | Coroutine[Any, Any, DeleteRecordsResponse]:
     topics: list[DeleteRecordsResponseDeleteRecordsTopicResult] = []
+    storage = context.storage
+    # An async engine's partitions and their targets, deleted together after this loop.
+    pending: list[tuple[DeleteRecordsResponseDeleteRecordsPartitionResult, Any, int]] = []
     allowed = context.authorized(AclOperation.DELETE, ResourceType.TOPIC, (topic["name"] for topic in request["topics"]))
     for topic in request["topics"]:
         partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = []
@@ -39,13 +47,34 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteRecord
             try:
                 if context.services.cluster is not None:
                     leader_partition(context, context.services.cluster, topic["name"], wanted["partition_index"])
-                log = context.storage.partition(topic["name"], wanted["partition_index"])
+                log = storage.partition(topic["name"], wanted["partition_index"])
                 if not log.config.delete:
                     # Partition.deleteRecordsOnLeader: only a policy with `delete` lets records go early.
                     raise KafkaError(ErrorCode.POLICY_VIOLATION, f"Records of partition {topic['name']}-{wanted['partition_index']} can not be deleted due to the configured policy")
-                entry["low_watermark"] = log.delete_records(wanted["offset"])
+                if storage.is_database_topic(topic["name"]):
+                    pending.append((entry, log, wanted["offset"]))
+                else:
+                    entry["low_watermark"] = log.delete_records(wanted["offset"])
             except KafkaError as exc:
                 entry["error_code"] = exc.code
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})
-    return {"throttle_time_ms": 0, "topics": topics}
+    response: DeleteRecordsResponse = {"throttle_time_ms": 0, "topics": topics}
+    if pending:
+        return _delete_all(response, pending)
+    return response
+
+
+async def _delete_all(
+    response: DeleteRecordsResponse, pending: list[tuple[DeleteRecordsResponseDeleteRecordsPartitionResult, Any, int]]
+) -> DeleteRecordsResponse:
+    """The async engine's deletions, all at once, each answered as the local engine's is."""
+    outcomes = await asyncio.gather(*(log.delete_records(offset) for _, log, offset in pending), return_exceptions=True)
+    for (entry, _, _), outcome in zip(pending, outcomes):
+        if isinstance(outcome, KafkaError):
+            entry["error_code"] = outcome.code
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            entry["low_watermark"] = outcome
+    return response
