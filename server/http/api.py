@@ -9,6 +9,8 @@ broker over a socket. Offsets are reset as `kafka-consumer-groups --reset-offset
 only for a group with no members, previewed without a change when `dry_run` is true.
 Message values (and keys) in a schema registry's wire format are decoded beside the raw
 bytes when the broker has `console.schema.registry.url` (ottla.server.http.schemas).
+A partition of an async engine (PostgreSQL) answers its reads and time lookups with
+coroutines: `_settled` awaits them, so every read here works on either engine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import inspect
 import json
 import random
 import struct
@@ -329,7 +332,7 @@ class Api:
             for index in range(info.partitions) if partition is None else (partition,):
                 log = self._log(name, index)
                 start = log.log_start_offset if wanted is not None else max(log.high_watermark - newest, log.log_start_offset)
-                found += _read(log, index, start, newest if wanted is None else MAX_MESSAGES, wanted)[0]
+                found += (await _read(log, index, start, newest if wanted is None else MAX_MESSAGES, wanted))[0]
             found.sort(key=lambda item: (item[1].timestamp, item[0], item[1].offset))
             found = found[-newest:]
         else:
@@ -337,13 +340,13 @@ class Api:
                 raise ApiError(400, "give `partition` with `offset` or `timestamp`, or ask for the `newest`")
             log = self._log(name, partition)
             if "timestamp" in query:
-                located = log.offset_for_timestamp(_query_int(query, "timestamp", 0))
+                located = await _settled(log.offset_for_timestamp(_query_int(query, "timestamp", 0)))
                 start = log.high_watermark if located is None else located[1]
             else:
                 start = _query_int(query, "offset", log.log_start_offset)
                 if start < 0:
                     raise ApiError(400, "offset must not be negative")
-            found, scanned_to = _read(log, partition, max(start, log.log_start_offset), limit, wanted)
+            found, scanned_to = await _read(log, partition, max(start, log.log_start_offset), limit, wanted)
             return {"topic": name, "encoding": encoding, "scanned_to": scanned_to, "messages": await self._rendered(found, encoding)}
         return {"topic": name, "encoding": encoding, "messages": await self._rendered(found, encoding)}
 
@@ -516,7 +519,7 @@ class Api:
         except KafkaError:
             return None
 
-    def reset_offsets(self, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def reset_offsets(self, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """`{"topic", "partitions": [..] (default all), "to": earliest|latest|timestamp|offset|shift,
         "value": N, "dry_run": true}`, as kafka-consumer-groups --reset-offsets: each offset
         clamped to the partition's log, and only for a group with no active members."""
@@ -550,7 +553,7 @@ class Api:
             elif to == "latest":
                 target = end
             elif to == "timestamp":
-                located = log.offset_for_timestamp(value)
+                located = await _settled(log.offset_for_timestamp(value))
                 target = end if located is None else located[1]
             elif to == "offset":
                 target = value
@@ -793,7 +796,12 @@ def _matcher(key: str | None, contains: str | None) -> Callable[[Record], bool] 
     return matches
 
 
-def _read(log: Any, partition: int, start: int, limit: int, wanted: Callable[[Record], bool] | None = None) -> tuple[list[tuple[int, Record]], int]:
+async def _settled(answer: Any) -> Any:
+    """A partition's answer: as given by the local engine, awaited from an async one."""
+    return await answer if inspect.isawaitable(answer) else answer
+
+
+async def _read(log: Any, partition: int, start: int, limit: int, wanted: Callable[[Record], bool] | None = None) -> tuple[list[tuple[int, Record]], int]:
     """Up to `limit` records of `log` from offset `start` below its high watermark that
     `wanted` keeps (all without it), reading at most MAX_READ_BYTES of it; control batches
     (transaction markers) are skipped. Also returns the offset the read stopped before."""
@@ -803,7 +811,7 @@ def _read(log: Any, partition: int, start: int, limit: int, wanted: Callable[[Re
     end = log.high_watermark
     while len(found) < limit and offset < end and read < MAX_READ_BYTES:
         try:
-            result = log.read(offset, min(1 << 20, MAX_READ_BYTES - read), min_one=True, max_offset=end)
+            result = await _settled(log.read(offset, min(1 << 20, MAX_READ_BYTES - read), min_one=True, max_offset=end))
         except KafkaError:
             break  # retention moved the start past `offset` meanwhile
         if not result.chunks:
