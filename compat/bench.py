@@ -1,7 +1,7 @@
 """Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
 
     python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console [--console-pages PAGE,...]]
-                           [--event-loop asyncio|uvloop] [--cores 1|2]
+                           [--event-loop asyncio|uvloop] [--cores 1|2] [--only throughput|latency|small]
     python -m compat.bench --profile produce|fetch|small [--seconds N] [--event-loop asyncio|uvloop] [--cores 1|2]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
@@ -24,6 +24,9 @@ own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--cores N` pins each broker under test (Ottla, the reference Kafka, the minimal responder and the
 limits' servers) to the first N CPUs this process may use, with taskset from their start; the
 clients stay unpinned, so on this 2-core machine `--cores 1` leaves them a core of their own.
+`--only SECTION` runs one section of the workloads (produce and consume throughput, end-to-end
+latency, or small requests) on every broker of the run, and prints its rows alone: no cold start,
+no perf-test tools, and the machine's limits only where the section's rows are judged by them.
 `--console` runs Ottla's workloads a second time in each pass with the web console's pages
 polling the broker's JSON API as a browser would (compat.bench_console), and prints both runs
 side by side: what a console left open costs the Kafka side.
@@ -82,16 +85,20 @@ SIZES = (1024, 100)
 ACKS = ("1", "all")
 PARTITIONS = (1, 8)
 RATES = (1000, 10_000)
+SECTIONS = ("throughput", "latency", "small")
 
 
 def _topic(size: int, acks: str, partitions: int, tag: str) -> str:
     return f"bench-{size}b-acks{acks}-{partitions}p-{tag}"
 
 
-def workloads(brokers: dict[str, str], plan: Plan, say: Callable[[str], None], tag: str) -> dict[str, dict[str, Any]]:
-    """Every broker-side figure but cold start, for each named broker, on topics named with `tag`.
-    Each step runs on every broker back to back, in alternating order, so a ratio (Ottla over
-    Kafka or over the responder) compares runs made under the same machine load."""
+def workloads(
+    brokers: dict[str, str], plan: Plan, say: Callable[[str], None], tag: str, sections: tuple[str, ...] = SECTIONS
+) -> dict[str, dict[str, Any]]:
+    """Every broker-side figure but cold start (of `sections` only), for each named broker, on
+    topics named with `tag`. Each step runs on every broker back to back, in alternating order,
+    so a ratio (Ottla over Kafka or over the responder) compares runs made under the same
+    machine load."""
     results: dict[str, dict[str, Any]] = {name: {"produce": [], "consume": [], "latency": []} for name in brokers}
     order = list(brokers.items())
 
@@ -105,7 +112,7 @@ def workloads(brokers: dict[str, str], plan: Plan, say: Callable[[str], None], t
             say(f"{name} {label}: {_brief(value)}")
         order.reverse()
 
-    for size in SIZES:
+    for size in SIZES if "throughput" in sections else ():
         for partitions in PARTITIONS:
             for acks in ACKS:
                 topic = _topic(size, acks, partitions, tag)
@@ -124,14 +131,15 @@ def workloads(brokers: dict[str, str], plan: Plan, say: Callable[[str], None], t
                 return {"size": size, "partitions": partitions, **run.as_dict()}
 
             each(consume, "consume", f"consume {size} B {partitions}p")
-    for rate in RATES:
+    for rate in RATES if "latency" in sections else ():
         def latency(name: str, bootstrap: str) -> dict[str, float]:
             topic = f"bench-latency-{rate}-{tag}"
             work.create_topic(bootstrap, topic, 1)
             return work.latency(bootstrap, topic, rate=rate, seconds=plan.latency_seconds, warmup=plan.warmup_seconds)
 
         each(latency, "latency", f"latency at {rate}/s")
-    each(lambda name, bootstrap: work.small_requests(bootstrap, f"bench-small-{tag}", connections=plan.connections, seconds=plan.small_seconds), "small_requests", "small requests")
+    if "small" in sections:
+        each(lambda name, bootstrap: work.small_requests(bootstrap, f"bench-small-{tag}", connections=plan.connections, seconds=plan.small_seconds), "small_requests", "small requests")
     return results
 
 
@@ -139,12 +147,14 @@ def best(passes: list[dict[str, Any]]) -> dict[str, Any]:
     """One broker's figures from repeated passes: each step's best run. Other load on the machine
     only ever slows a run down, so the best is the closest to what the broker can do."""
     first = passes[0]
-    return {
+    figures: dict[str, Any] = {
         "produce": [max(runs, key=lambda r: r["mb_s"]) for runs in zip(*(p["produce"] for p in passes))],
         "consume": [max(runs, key=lambda r: r["mb_s"]) for runs in zip(*(p["consume"] for p in passes))],
         "latency": [min(runs, key=lambda r: r["p99_ms"]) for runs in zip(*(p["latency"] for p in passes))],
-        "small_requests": {key: max(p["small_requests"][key] for p in passes) for key in first["small_requests"]},
     }
+    if "small_requests" in first:
+        figures["small_requests"] = {key: max(p["small_requests"][key] for p in passes) for key in first["small_requests"]}
+    return figures
 
 
 def _brief(value: Any) -> str:
@@ -307,14 +317,16 @@ def rows(result: dict[str, Any]) -> list[Row]:
             judged = (run["rate"], key) == (1000, "p99_ms")
             met = run[key] <= 5 if judged else None
             out.append(Row(f"e2e latency {key[:-3]} at {run['rate']}/s", "ms", run[key], None, "≤ 5 ms" if judged else "", met, peer("latency", i, key), True, roof("latency", i, key)))
-    small, echo = ottla["small_requests"], lim["pingpong_rps"]
-    for key, label in (("produce_rps", "single-record produce"), ("metadata_rps", "metadata")):
-        name = f"{label}, {small['connections']} conns"
-        out.append(Row(name, "req/s", small[key], echo, "≥ 50% of ping-pong", small[key] / echo >= 0.5, kafka=peer("small_requests", None, key), ceiling=roof("small_requests", None, key)))
-    cold = ottla["cold_start"]
-    out.append(Row("cold start to first produce", "s", cold["first_produce_s"], None, "≤ 0.5 s", cold["first_produce_s"] <= 0.5, peer("cold_start", None, "first_produce_s"), True))
-    out.append(Row("cold start to ready line", "s", cold["ready_s"], kafka=peer("cold_start", None, "ready_s"), lower_is_better=True))
-    out.append(Row("idle RSS", "MB", cold["idle_rss_mb"], None, "≤ 60 MB", cold["idle_rss_mb"] <= 60, peer("cold_start", None, "idle_rss_mb"), True))
+    if "small_requests" in ottla:
+        small, echo = ottla["small_requests"], lim["pingpong_rps"]
+        for key, label in (("produce_rps", "single-record produce"), ("metadata_rps", "metadata")):
+            name = f"{label}, {small['connections']} conns"
+            out.append(Row(name, "req/s", small[key], echo, "≥ 50% of ping-pong", small[key] / echo >= 0.5, kafka=peer("small_requests", None, key), ceiling=roof("small_requests", None, key)))
+    if "cold_start" in ottla:
+        cold = ottla["cold_start"]
+        out.append(Row("cold start to first produce", "s", cold["first_produce_s"], None, "≤ 0.5 s", cold["first_produce_s"] <= 0.5, peer("cold_start", None, "first_produce_s"), True))
+        out.append(Row("cold start to ready line", "s", cold["ready_s"], kafka=peer("cold_start", None, "ready_s"), lower_is_better=True))
+        out.append(Row("idle RSS", "MB", cold["idle_rss_mb"], None, "≤ 60 MB", cold["idle_rss_mb"] <= 60, peer("cold_start", None, "idle_rss_mb"), True))
     tools = result.get("perf_tools")
     if tools:
         for key, unit in (("produce_mb_s", "MB/s"), ("produce_records_s", "rec/s"), ("produce_p99_ms", "ms"), ("consume_mb_s", "MB/s"), ("consume_fetch_mb_s", "MB/s"), ("consume_records_s", "rec/s"), ("consume_rebalance_ms", "ms")):
@@ -339,10 +351,15 @@ def table(result: dict[str, Any]) -> str:
     )
     meta = result["meta"]
     pinned = f"pinned to CPU(s) {meta['cpus_pinned']} (--cores {meta['cores']})" if meta.get("cores") else f"unpinned ({meta['cpus']} CPUs)"
-    lines = [
-        f"brokers {pinned}, clients unpinned; Ottla on the {meta.get('event_loop', 'asyncio')} event loop",
-        f"machine limits: raw disk write {lim['disk_write_mb_s']:.0f} MB/s, asyncio loopback sink {lim['loopback_sink_mb_s']:.0f} MB/s, "
-        f"asyncio ping-pong {lim['pingpong_rps']:,.0f} req/s ({result['meta']['connections']} conns)",
+    lines = [f"brokers {pinned}, clients unpinned; Ottla on the {meta.get('event_loop', 'asyncio')} event loop"]
+    if meta.get("only"):
+        lines.append(f"one section: {meta['only']} (--only)")
+    if lim:
+        lines.append(
+            f"machine limits: raw disk write {lim['disk_write_mb_s']:.0f} MB/s, asyncio loopback sink {lim['loopback_sink_mb_s']:.0f} MB/s, "
+            f"asyncio ping-pong {lim['pingpong_rps']:,.0f} req/s ({result['meta']['connections']} conns)"
+        )
+    lines += [
         "ceiling: the same clients against a minimal Kafka responder (compat.bench_ceiling); of ceiling: Ottla's "
         "share of its figure (for latencies, its figure over Ottla's)",
         header, "-" * len(header),
@@ -387,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cores", type=int, choices=[1, 2], metavar="N",
         help="pin each broker (Ottla, Kafka, the responder, the limits' servers) to the first N CPUs with taskset; clients stay unpinned",
     )
+    parser.add_argument(
+        "--only", choices=SECTIONS, metavar="SECTION",
+        help=f"run one section of the workloads ({', '.join(SECTIONS)}) and print its rows: no cold start, no perf-test tools",
+    )
     parser.add_argument("--console", action="store_true", help="also run Ottla's workloads with the web console's pages polling, and compare")
     parser.add_argument(
         "--console-pages", default=",".join(bench_console.PAGES), metavar="PAGE,...",
@@ -405,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rerun: {rerun}")
         return 0
 
+    if args.only and args.console:
+        parser.error("--only runs without --console")
+    sections = (args.only,) if args.only else SECTIONS
     pages = tuple(args.console_pages.split(","))
     if not set(pages) <= set(bench_console.PAGES):
         parser.error(f"--console-pages: pages are {', '.join(bench_console.PAGES)}")
@@ -421,9 +445,14 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick, "commit": _commit(),
         "python": platform.python_version(), "cpus": os.cpu_count(), "connections": plan.connections, "repeat": args.repeat,
         "load_average_start": os.getloadavg()[0], "event_loop": args.event_loop, "cores": args.cores, "cpus_pinned": cpus,
+        "only": args.only,
     }}
-    result["ottla"] = {"cold_start": ottla_cold_start(plan.cold_runs, args.event_loop, cpus)}
-    say(f"ottla cold start {result['ottla']['cold_start']}")
+    result["ottla"] = {}
+    if not args.only:
+        result["ottla"]["cold_start"] = ottla_cold_start(plan.cold_runs, args.event_loop, cpus)
+        say(f"ottla cold start {result['ottla']['cold_start']}")
+    # Latency rows are judged by no machine limit: a latency section measures none.
+    with_limits = not set(sections) <= {"latency"}
     # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
     # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
     settings = {"group.initial.rebalance.delay.ms": "0"}
@@ -432,8 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     result["meta"]["nodes"] = args.nodes
     serve_args = ["--nodes", str(args.nodes)] + (["--http-port", "0"] if args.console else [])
     with OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus) as broker, ExitStack() as stack:
-        before = limits(broker.work_dir, plan, cpus)
-        say(f"limits {before}")
+        before = limits(broker.work_dir, plan, cpus) if with_limits else {}
+        if with_limits:
+            say(f"limits {before}")
         host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling", cpus))
         brokers = {"ottla": broker.bootstrap, "ceiling": f"{host}:{port}"}
         result["ceiling"] = {}
@@ -454,17 +484,18 @@ def main(argv: list[str] | None = None) -> int:
             # With the console, passes alternate which of the two runs first (--repeat 2 or more).
             if args.console and i % 2:
                 polled_pass(i)
-            passes.append(workloads(brokers, plan, say, f"r{i}"))
+            passes.append(workloads(brokers, plan, say, f"r{i}", sections))
             if args.console and not i % 2:
                 polled_pass(i)
         for name in brokers:
             result[name].update(best([figures[name] for figures in passes]))
-        if args.against:
+        if args.against and not args.only:
             # Kafka's consumer perf tool joins a group, which the responder does not serve.
             result["perf_tools"] = {name: perf_tools(bootstrap, plan) for name, bootstrap in brokers.items() if name != "ceiling"}
         # Other load only ever slows a measurement down: the best of before and after is the ceiling.
-        after = limits(broker.work_dir, plan, cpus)
-        say(f"limits {after}")
+        after = limits(broker.work_dir, plan, cpus) if with_limits else {}
+        if with_limits:
+            say(f"limits {after}")
         result["limits"] = {key: max(before[key], after[key]) for key in before}
     result["meta"]["load_average_end"] = os.getloadavg()[0]
     result["meta"]["seconds"] = time.monotonic() - started

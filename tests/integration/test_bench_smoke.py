@@ -65,3 +65,22 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
 
     measured = dict(_numbers({key: result[key] for key in ("limits", "ottla", "ceiling")}))
     assert measured and all(value > 0 for value in measured.values()), {k: v for k, v in measured.items() if v <= 0}
+
+
+def test_quick_bench_runs_one_section_alone(tmp_path: Path) -> None:
+    """`--only latency` measures the end-to-end latency rows on Ottla and the responder and
+    nothing else: no cold start, no machine limits, no throughput or small-request rows."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "compat.bench", "--quick", "--only", "latency", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "one section: latency (--only)" in run.stdout
+    result = json.loads(out.read_text())
+    for figures in (result["ottla"], result["ceiling"]):
+        assert [r["rate"] for r in figures["latency"]] == [1000, 10_000]
+        assert (figures["produce"], figures["consume"]) == ([], [])
+        assert "small_requests" not in figures
+    assert "cold_start" not in result["ottla"] and result["limits"] == {}
+    assert {row["metric"].split(" at ")[0] for row in result["summary"]} == {"e2e latency p50", "e2e latency p99", "e2e latency p999"}
