@@ -430,9 +430,12 @@ LACKS: dict[str, dict[str, str]] = {
                           "client-final message (fixed in librdkafka 2.6.1), which Kafka 4.4's ScramSaslServer refuses "
                           "(the nonce must equal the server-first's), and so does Ottla: it cannot log in with SCRAM "
                           "on either broker",
-        "cluster-outages": "kcat prints no delivery reports, so which records were acknowledged is unknown, and its -G "
-                           "consumer commits on librdkafka's auto-commit timer, not after what it printed: neither half "
-                           "of the row can be judged",
+        "cluster-outages": "kcat 1.7.1 reports deliveries only at -v -v -v, as stderr lines \"% Message delivered to "
+                           "partition P (offset O) on broker B\" without the key, so the producer half could be judged by "
+                           "their order; but its -G consumer leaves offsets to librdkafka (stored when polled, before it "
+                           "prints, and committed on the auto.commit.interval.ms timer; kcat has no option to commit "
+                           "after output): what it printed and what it committed are unrelated, and the group half of the "
+                           "row cannot be judged",
     },
 }
 IDEMPOTENT_RECORDS = 30
