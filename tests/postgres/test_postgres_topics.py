@@ -113,13 +113,16 @@ def test_topic_configs_are_stored_in_postgresql_and_applied_to_appends(postgres_
         try:
             admin.create_topics([NewTopic(topic, 1, 1)])
             # AlterConfigs (kafka-python): the whole set of overrides replaced.
-            overrides = {"max.message.bytes": "2000", "retention.ms": "86400000"}
+            overrides = {"max.message.bytes": "2000", "retention.ms": "86400000", "message.timestamp.before.max.ms": "86400000"}
             altered = admin.alter_configs([KafkaConfigResource(ConfigResourceType.TOPIC, topic, overrides)], incremental=False)
             assert altered == {"topic": {topic: "OK"}}
             assert _described(admin, topic)["max.message.bytes"] == ("2000", _DYNAMIC_TOPIC_CONFIG)
             refused = _produce_batches(bootstrap, topic, [b"x" * 5000])
             assert refused[0][0] is not None and refused[0][0].code() == KafkaError.MSG_SIZE_TOO_LARGE
-            # IncrementalAlterConfigs (confluent-kafka): one key set, another deleted, the third kept.
+            too_old = _produce_batches(bootstrap, topic, [b"from 2023"], timestamp=_T0)
+            assert too_old[0][0] is not None and too_old[0][0].code() == KafkaError.INVALID_TIMESTAMP
+            # IncrementalAlterConfigs (confluent-kafka): one key set, another deleted, the others
+            # kept. Under LogAppendTime the broker's clock is the timestamp: _T0 is not judged.
             resource = ConfigResource(
                 ConfigResource.Type.TOPIC, topic,
                 incremental_configs=[
@@ -143,6 +146,7 @@ def test_topic_configs_are_stored_in_postgresql_and_applied_to_appends(postgres_
             admin.close()
         assert described["message.timestamp.type"] == ("LogAppendTime", _DYNAMIC_TOPIC_CONFIG)
         assert described["retention.ms"] == ("86400000", _DYNAMIC_TOPIC_CONFIG)
+        assert described["message.timestamp.before.max.ms"] == ("86400000", _DYNAMIC_TOPIC_CONFIG)
         assert described["max.message.bytes"][1] != _DYNAMIC_TOPIC_CONFIG
         _produce_batches(bootstrap, topic, [b"z"], timestamp=_T0)
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "configured-reader", "auto.offset.reset": "earliest", "enable.auto.commit": False})
