@@ -45,7 +45,8 @@ MAX_PARKED_FETCHES = 4
 # all of them (an ApiVersions flood held other clients for 1.2 s without this).
 FRAMES_PER_TURN = 1
 # Answers written together in one write() up to this size; larger ones go one by one, so
-# no 50 MB fetch answer is copied only to be joined.
+# no 50 MB fetch answer is copied only to be joined. Also how many bytes of finished answers
+# a connection holds back while its next pipelined request is still to be handled.
 _JOIN_BELOW = 1 << 20
 # Read and written at a time when a file region cannot go by sendfile.
 COPY_CHUNK_BYTES = 1 << 20
@@ -124,6 +125,7 @@ class Connection(asyncio.BufferedProtocol):
         # Answer what is in flight, then close (a SASL failure is answered before the close).
         self._closing = False
         self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
         self.peer = "?"
         self.pending: collections.deque[_Slot] = collections.deque()
         # Finished responses not yet handed to the transport (only while a sendfile runs).
@@ -158,7 +160,7 @@ class Connection(asyncio.BufferedProtocol):
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.ip = peer[0] if peer else "?"
         self.context = RequestContext(self.services, ClientIdentity(self.principal, self.listener, self.peer, self.security_protocol), self.sasl)
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self._loop.time()
         refusal = self.registry.admit(self)
         if refusal is not None:
             log.info("refusing connection from %s: %s", self.peer, refusal)
@@ -218,7 +220,7 @@ class Connection(asyncio.BufferedProtocol):
         if self.transport is None or self.closed:
             return
         # Not while a turn is due either: the frames already buffered come first.
-        should_pause = self._backlogged() or self._turn_scheduled
+        should_pause = self._turn_scheduled or self._backlogged()
         if should_pause and not self._reading_paused:
             self.transport.pause_reading()
             self._reading_paused = True
@@ -233,14 +235,14 @@ class Connection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.closed:
             return
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self._loop.time()
         self.reader.buffer_updated(nbytes)
         self._take_frames()
 
     def _take_frames(self) -> None:
         """One turn: handle up to FRAMES_PER_TURN of the frames received, until the client is
-        backlogged, then write their answers at once. The rest wait in the frame buffer, with
-        reading stopped, for the next turn or for the backlog to shrink: a client that
+        backlogged, then write their answers (see `_flush`). The rest wait in the frame buffer,
+        with reading stopped, for the next turn or for the backlog to shrink: a client that
         pipelines requests without reading the answers holds a bounded amount of memory
         (backpressure, as Kafka's muted channel), and a flood of them does not hold the loop."""
         if self._taking_frames or self.closed:
@@ -270,9 +272,9 @@ class Connection(asyncio.BufferedProtocol):
     def _resume(self) -> None:
         """The backlog may have shrunk: frames left waiting get a turn (on the next
         iteration of the loop, never recursively), and reading resumes once they are done."""
-        if self._frames_waiting and not self._turn_scheduled and not self._backlogged() and not self.closed:
+        if self._frames_waiting and not self._turn_scheduled and not self.closed and not self._backlogged():
             self._turn_scheduled = True
-            asyncio.get_running_loop().call_soon(self._next_turn)
+            self._loop.call_soon(self._next_turn)
         self._update_reading()
 
     def _next_turn(self) -> None:
@@ -307,10 +309,15 @@ class Connection(asyncio.BufferedProtocol):
             outcome = outcome.payload
         if outcome is None:  # acks=0 produce: no response, nothing to order
             return
+        if not self.pending and type(outcome) is bytes and not delayed:
+            # Answered at once with nothing unfinished before it: straight to the outbox.
+            self.outbox.append(outcome)
+            self._held_bytes += len(outcome)
+            return
         slot = _Slot()
         self.pending.append(slot)
         if isinstance(outcome, Deferred):
-            task = asyncio.get_running_loop().create_task(outcome.work)
+            task = self._loop.create_task(outcome.work)
             self.tasks.add(task)
             fetch = int.from_bytes(frame[:2], "big") == ApiKey.FETCH
             self._parked_fetches += fetch
@@ -416,9 +423,15 @@ class Connection(asyncio.BufferedProtocol):
         self._flush()
 
     def _flush(self) -> None:
-        """Move finished responses, in order, to the socket (during a turn, only to the
-        outbox: the turn writes them together at its end); then take more requests if that
-        ended a backlog."""
+        """Move finished responses, in order, to the outbox, and the outbox to the socket;
+        then take more requests if that ended a backlog.
+
+        Answers that are ready together leave together, in one write: during a turn they only
+        gather (the turn writes them at its end), and while a pipelined request waits for the
+        next turn (which comes without a timer, on the loop's next iteration) small answers
+        wait for it, so a client pipelining requests gets one send per batch of answers rather
+        than one each. A lone request, or one whose connection has nothing more to handle now
+        (or is backlogged), has its answer written at once."""
         pending = self.pending
         outbox = self.outbox
         while pending and pending[0].done:
@@ -428,10 +441,12 @@ class Connection(asyncio.BufferedProtocol):
         if self._taking_frames:
             return
         if outbox and self._sender is None and not self.closed and self.transport is not None:
-            if all(isinstance(payload, bytes) for payload in outbox):
+            if self._frames_waiting and self._held_bytes < _JOIN_BELOW and not self._closing and not self._backlogged():
+                pass  # the next turn, already due, writes these with its own answers
+            elif all(isinstance(payload, bytes) for payload in outbox):
                 self._write_buffers(outbox)
             else:
-                self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+                self._sender = self._loop.create_task(self._send_outbox())
         if self._closing and not pending and not outbox and self._sender is None and not self.closed and self.transport is not None:
             if self._failed_login_close is None:
                 delay_ms = self.services.config.value("connection.failed.authentication.delay.ms")
@@ -448,10 +463,15 @@ class Connection(asyncio.BufferedProtocol):
             self.closed = True
             self.transport.close()
 
-    def _write_buffers(self, outbox: collections.deque[Any]) -> None:
+    def _write_buffers(self, outbox: collections.deque[bytes]) -> None:
         assert self.transport is not None
-        total = sum(len(payload) for payload in outbox)
-        if len(outbox) == 1 or total >= _JOIN_BELOW:
+        if len(outbox) == 1:
+            payload = outbox.popleft()
+            self._held_bytes -= len(payload)
+            self.transport.write(payload)
+            return
+        total = sum(map(len, outbox))
+        if total >= _JOIN_BELOW:
             for payload in outbox:
                 self.transport.write(payload)
         else:
