@@ -131,6 +131,8 @@ class Dispatcher:
                 return self._inject(fault, context, header, body, handle, len(frame))
         started = time.perf_counter()
         result = handle(context, header, body)
+        if type(result) is dict:  # the usual answer, a body made at once: no coroutine check
+            return self._finish(context, header, body, started, len(frame), 0.0, result)
         if asyncio.iscoroutine(result):
             # What the request cost before it parked, counted against request_percentage.
             spent = time.perf_counter() - started
@@ -192,9 +194,11 @@ class Dispatcher:
         self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any]
     ) -> Payload | Throttled:
         """The response frame; `spent` is handler time already spent before a park, for the quota."""
-        if self.metrics is not None:
-            self.metrics.observe_request(header.api_key, result, time.perf_counter() - started)
-        self._log(context.client, header, result, started)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.observe_request(header.api_key, result, time.perf_counter() - started)
+        if log.isEnabledFor(logging.DEBUG):
+            self._log(context.client, header, result, started)
         quotas = self.quotas
         if quotas is None:
             return _encode(header, result)
@@ -243,13 +247,12 @@ class Dispatcher:
         return Throttled(_encode(header, answer), throttle, delay)
 
     def _log(self, client: ClientIdentity, header: RequestHeader, result: Mapping[str, Any], started: float) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s took %.2f ms, error_code=%s",
-                describe_request(client, header),
-                (time.perf_counter() - started) * 1000,
-                _first_error(result),
-            )
+        log.debug(
+            "%s took %.2f ms, error_code=%s",
+            describe_request(client, header),
+            (time.perf_counter() - started) * 1000,
+            _first_error(result),
+        )
 
 
 def _act(fault: Fault, context: RequestContext, header: RequestHeader, body: Any, handle: Handle) -> Any:
