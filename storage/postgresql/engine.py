@@ -187,10 +187,11 @@ class DatabasePartition:
         with _database_errors():
             stored = await self.log.read(offset, max_bytes)
         self._saw(stored.log_start_offset, stored.high_watermark)
-        chunks: list[Chunk] = list(stored.batches)
+        batches = stored.batches
         if max_offset is not None:
-            chunks = [chunk for chunk in chunks if int.from_bytes(chunk[:8], "big") < max_offset]
-        return ReadResult(chunks, sum(len(chunk) for chunk in chunks), stored.high_watermark, stored.log_start_offset)
+            batches = [batch for batch in batches if int.from_bytes(batch[:8], "big") < max_offset]
+        chunks: list[Chunk] = list(batches)
+        return ReadResult(chunks, sum(len(batch) for batch in batches), stored.high_watermark, stored.log_start_offset)
 
     async def delete_records(self, offset: int) -> int:
         """DeleteRecords: the log start offset moved up to `offset` (-1: the high watermark) and
