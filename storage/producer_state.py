@@ -38,13 +38,16 @@ CONTROL_ABORT = 0
 CONTROL_COMMIT = 1
 
 
-@dataclass(slots=True, frozen=True)
 class EndTxnMarker:
     """A control batch's one record (Kafka's EndTransactionMarker): COMMIT or ABORT, and the
-    epoch of the transaction coordinator that wrote it."""
+    epoch of the transaction coordinator that wrote it. A plain class: a dataclass costs
+    every broker's start most of a millisecond to create."""
 
-    control_type: int
-    coordinator_epoch: int
+    __slots__ = ("control_type", "coordinator_epoch")
+
+    def __init__(self, control_type: int, coordinator_epoch: int) -> None:
+        self.control_type = control_type
+        self.coordinator_epoch = coordinator_epoch
 
 
 @dataclass(slots=True, frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ottla.server.groups.records import OffsetAndMetadata, StoredGroup, StoredMember
@@ -22,23 +22,42 @@ CONSUMER_PROTOCOL_TYPE = "consumer"
 Protocols = tuple[tuple[str, bytes], ...]  # (name, metadata) in the member's order of preference
 
 
-@dataclass(slots=True, frozen=True)
+# JoinedMember, JoinResult, Member and ClassicGroup are plain classes, not dataclasses: a
+# dataclass costs every broker's start most of a millisecond to create, and nothing compares
+# or copies these. SyncResult, compared whole, stays one.
+
+
 class JoinedMember:
-    member_id: str
-    group_instance_id: str | None
-    metadata: bytes
+    __slots__ = ("member_id", "group_instance_id", "metadata")
+
+    def __init__(self, member_id: str, group_instance_id: str | None, metadata: bytes) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.metadata = metadata
 
 
-@dataclass(slots=True, frozen=True)
 class JoinResult:
-    error: ErrorCode
-    member_id: str
-    generation_id: int = -1
-    protocol_type: str | None = None
-    protocol_name: str | None = None
-    leader: str = ""
-    skip_assignment: bool = False
-    members: tuple[JoinedMember, ...] = ()  # only the leader gets them
+    __slots__ = ("error", "member_id", "generation_id", "protocol_type", "protocol_name", "leader", "skip_assignment", "members")
+
+    def __init__(
+        self,
+        error: ErrorCode,
+        member_id: str,
+        generation_id: int = -1,
+        protocol_type: str | None = None,
+        protocol_name: str | None = None,
+        leader: str = "",
+        skip_assignment: bool = False,
+        members: tuple[JoinedMember, ...] = (),  # only the leader gets them
+    ) -> None:
+        self.error = error
+        self.member_id = member_id
+        self.generation_id = generation_id
+        self.protocol_type = protocol_type
+        self.protocol_name = protocol_name
+        self.leader = leader
+        self.skip_assignment = skip_assignment
+        self.members = members
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,25 +72,43 @@ JoinResponder = Callable[[JoinResult], None]
 SyncResponder = Callable[[SyncResult], None]
 
 
-@dataclass(slots=True, eq=False)
 class Member:
-    member_id: str
-    group_instance_id: str | None
-    client_id: str
-    client_host: str
-    rebalance_timeout_ms: int
-    session_timeout_ms: int
-    protocol_type: str
-    protocols: Protocols
-    assignment: bytes = b""
-    # Parked JoinGroup / SyncGroup answers; a member with one set is "awaiting".
-    awaiting_join: JoinResponder | None = None
-    awaiting_sync: SyncResponder | None = None
-    # A member that has not yet completed a join is "new": it has no session to keep alive
-    # yet, so it expires after the new-member join timeout instead (ClassicGroupMember.isNew).
-    is_new: bool = False
-    heartbeat_deadline: float = 0.0
-    heartbeat_timer: Any = None
+    __slots__ = (
+        "member_id", "group_instance_id", "client_id", "client_host", "rebalance_timeout_ms", "session_timeout_ms", "protocol_type",
+        "protocols", "assignment", "awaiting_join", "awaiting_sync", "is_new", "heartbeat_deadline", "heartbeat_timer",
+    )
+
+    def __init__(
+        self,
+        member_id: str,
+        group_instance_id: str | None,
+        client_id: str,
+        client_host: str,
+        rebalance_timeout_ms: int,
+        session_timeout_ms: int,
+        protocol_type: str,
+        protocols: Protocols,
+        assignment: bytes = b"",
+        *,
+        is_new: bool = False,
+    ) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.client_id = client_id
+        self.client_host = client_host
+        self.rebalance_timeout_ms = rebalance_timeout_ms
+        self.session_timeout_ms = session_timeout_ms
+        self.protocol_type = protocol_type
+        self.protocols = protocols
+        self.assignment = assignment
+        # Parked JoinGroup / SyncGroup answers; a member with one set is "awaiting".
+        self.awaiting_join: JoinResponder | None = None
+        self.awaiting_sync: SyncResponder | None = None
+        # A member that has not yet completed a join is "new": it has no session to keep alive
+        # yet, so it expires after the new-member join timeout instead (ClassicGroupMember.isNew).
+        self.is_new = is_new
+        self.heartbeat_deadline = 0.0
+        self.heartbeat_timer: Any = None
 
     @property
     def is_static(self) -> bool:
@@ -117,29 +154,46 @@ def generate_member_id(client_id: str, group_instance_id: str | None) -> str:
     return f"{group_instance_id if group_instance_id is not None else client_id}-{uuid.uuid4()}"
 
 
-@dataclass(slots=True, eq=False)
 class ClassicGroup:
-    group_id: str
-    state: GroupState = GroupState.EMPTY
-    previous_state: GroupState = GroupState.EMPTY
-    state_timestamp_ms: int | None = None
-    generation_id: int = 0
-    protocol_type: str | None = None
-    protocol_name: str | None = None
-    leader_id: str | None = None
-    members: dict[str, Member] = field(default_factory=dict)  # insertion order, as Kafka's LinkedHashMap
-    static_members: dict[str, str] = field(default_factory=dict)  # group instance id -> member id
-    pending_members: dict[str, Any] = field(default_factory=dict)  # MEMBER_ID_REQUIRED ids -> their timer
-    pending_sync_members: set[str] = field(default_factory=set)
-    supported_protocols: Counter[str] = field(default_factory=Counter)
-    awaiting_join_count: int = 0
-    # Set when a member joins during the initial rebalance, which then waits a little longer.
-    new_member_added: bool = False
-    # Topics the consumer-protocol members subscribe to; None when unknown (KIP-496).
-    subscribed_topics: frozenset[str] | None = None
-    offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
-    join_timer: Any = None
-    sync_timer: Any = None
+    __slots__ = (
+        "group_id", "state", "previous_state", "state_timestamp_ms", "generation_id", "protocol_type", "protocol_name", "leader_id",
+        "members", "static_members", "pending_members", "pending_sync_members", "supported_protocols", "awaiting_join_count",
+        "new_member_added", "subscribed_topics", "offsets", "join_timer", "sync_timer",
+    )
+
+    def __init__(
+        self,
+        group_id: str,
+        *,
+        state: GroupState = GroupState.EMPTY,
+        state_timestamp_ms: int | None = None,
+        generation_id: int = 0,
+        protocol_type: str | None = None,
+        protocol_name: str | None = None,
+        leader_id: str | None = None,
+        offsets: dict[tuple[str, int], OffsetAndMetadata] | None = None,  # kept, not copied: a holder's offsets pass on
+    ) -> None:
+        self.group_id = group_id
+        self.state = state
+        self.previous_state = GroupState.EMPTY
+        self.state_timestamp_ms = state_timestamp_ms
+        self.generation_id = generation_id
+        self.protocol_type = protocol_type
+        self.protocol_name = protocol_name
+        self.leader_id = leader_id
+        self.members: dict[str, Member] = {}  # insertion order, as Kafka's LinkedHashMap
+        self.static_members: dict[str, str] = {}  # group instance id -> member id
+        self.pending_members: dict[str, Any] = {}  # MEMBER_ID_REQUIRED ids -> their timer
+        self.pending_sync_members: set[str] = set()
+        self.supported_protocols: Counter[str] = Counter()
+        self.awaiting_join_count = 0
+        # Set when a member joins during the initial rebalance, which then waits a little longer.
+        self.new_member_added = False
+        # Topics the consumer-protocol members subscribe to; None when unknown (KIP-496).
+        self.subscribed_topics: frozenset[str] | None = None
+        self.offsets: dict[tuple[str, int], OffsetAndMetadata] = {} if offsets is None else offsets
+        self.join_timer: Any = None
+        self.sync_timer: Any = None
 
     # --- state -------------------------------------------------------------------
 

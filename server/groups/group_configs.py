@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,18 @@ STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 
 
-@dataclass(slots=True, frozen=True)
 class GroupConfigKey:
     """One group config: its definition, the broker setting it defaults to (None: its own
-    default), and the broker settings bounding it: (min, max), or (None, max) for a ceiling."""
+    default), and the broker settings bounding it: (min, max), or (None, max) for a ceiling.
+    This and DescribedGroupConfig are plain classes: a dataclass costs every broker's start
+    most of a millisecond to create."""
 
-    key: ConfigKey
-    broker_key: str | None = None
-    bounds: tuple[str | None, str] | None = None
+    __slots__ = ("key", "broker_key", "bounds")
+
+    def __init__(self, key: ConfigKey, broker_key: str | None = None, bounds: tuple[str | None, str] | None = None) -> None:
+        self.key = key
+        self.broker_key = broker_key
+        self.bounds = bounds
 
 
 def _auto_offset_reset(name: str, value: Any) -> None:
@@ -108,14 +111,16 @@ KEYS: dict[str, GroupConfigKey] = {
 }
 
 
-@dataclass(slots=True, frozen=True)
 class DescribedGroupConfig:
     """One group config as DescribeConfigs gives it; synonyms are (name, value, source)."""
 
-    key: ConfigKey
-    value: str | None
-    source: int
-    synonyms: tuple[tuple[str, str | None, int], ...]
+    __slots__ = ("key", "value", "source", "synonyms")
+
+    def __init__(self, key: ConfigKey, value: str | None, source: int, synonyms: tuple[tuple[str, str | None, int], ...]) -> None:
+        self.key = key
+        self.value = value
+        self.source = source
+        self.synonyms = synonyms
 
 
 class GroupConfigs:
