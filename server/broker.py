@@ -272,9 +272,9 @@ class Broker:
                 self.storage_url, asyncio.Lock, data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties
             )
             log.warning(
-                "the PostgreSQL engine is incomplete: it stores topics, partitions and record batches; group offsets, transactions, "
-                "the coordinators' topics and SCRAM credentials stay in %s, topic configs are not applied, and idempotent and "
-                "transactional produce are refused",
+                "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches and producer state; group offsets, "
+                "the transaction coordinator's state, the coordinators' topics and SCRAM credentials stay in %s, and compaction and "
+                "compression.type are not applied",
                 "memory" if data_dir is None else data_dir,
             )
         self.metrics.topic_by_id = self.storage.topic_by_id

@@ -8,13 +8,19 @@ DescribeConfigs, AlterConfigs and IncrementalAlterConfigs, the retention timer a
 topic pages and message reads go to it. A topic's configs apply as on the local engine:
 max.message.bytes, message.timestamp.type=LogAppendTime, the timestamp bounds, retention.ms and
 retention.bytes (by whole batch: log.py says how that differs from Kafka's whole segments),
-cleanup.policy for retention and DeleteRecords. What is not yet: the topics the broker
-creates itself through the synchronous `create_topic` (the coordinators' `__consumer_offsets`,
-`__transaction_state`, `__share_group_state`, share groups' dead-letter and streams groups'
-internal topics) stay in the local engine underneath, and so do group offsets, transactions,
-producer ids and producer state; compaction and compression.type are not applied (batches
-are stored as they arrive and never cleaned); idempotent and transactional batches are
-refused (UNSUPPORTED_FOR_MESSAGE_FORMAT, Kafka's answer when a log cannot keep producer state).
+cleanup.policy for retention and DeleteRecords. Idempotent and transactional produce go to it
+too: each partition's producer state (epochs, the last five batches' sequences and offsets, open
+transactions), the aborted-transaction index and so the last stable offset are in the database,
+checked and written by the statement that stores a batch (producers.py), and the transaction
+coordinator's COMMIT/ABORT markers are appended to database partitions like any batch. What is
+not yet: the topics the broker creates itself through the synchronous `create_topic` (the
+coordinators' `__consumer_offsets`, `__transaction_state`, `__share_group_state`, share groups'
+dead-letter and streams groups' internal topics) stay in the local engine underneath, and so do
+group offsets, the transaction coordinator's own state (transactions, their partitions and
+timeouts) and the producer ids it hands out; a database partition's producers never expire
+(producer.id.expiration.ms), nor do its aborted ranges below the log start leave the index;
+compaction and compression.type are not applied (batches are stored as they arrive and never
+cleaned).
 
 The seam the handlers use: `is_async` is True, so a handler collects the partitions to append
 to, read or look up and awaits them all at once (each `DatabasePartition` call is one round
@@ -42,10 +48,11 @@ from ottla.storage.config import LogConfig
 from ottla.storage.engine import Storage, TopicInfo, validate_topic_name
 from ottla.storage.handles import DEFAULT_LIMIT
 from ottla.storage.log import AppendResult, ReadResult
-from ottla.storage.producer_state import ProducerStateManager
+from ottla.storage.producer_state import AbortedTransaction, ProducerStateManager
 from ottla.storage.segment import Chunk
 from ottla.storage.validator import RecordRules
 from ottla.storage.postgresql.log import (
+    AppendedRange,
     PostgresPartitionLog,
     RetentionTarget,
     add_partitions,
@@ -55,6 +62,14 @@ from ottla.storage.postgresql.log import (
     set_topic_configs,
 )
 from ottla.storage.postgresql.migrations import SchemaError, migrate
+from ottla.storage.postgresql.producers import (
+    PRODUCER_ERRORS,
+    PartitionProducers,
+    ProducerStateMoved,
+    load_all_states,
+    load_partition_state,
+    state_version,
+)
 from ottla.wire.errors import ErrorCode, KafkaError
 
 # What a lost, restarting or full database raises: answered KAFKA_STORAGE_ERROR, which clients
@@ -98,8 +113,9 @@ FROM topics t JOIN partitions p USING (topic_id)
 ORDER BY t.name, p.partition_index
 """
 _DELETE_TOPIC = "DELETE FROM topics WHERE topic_id = $1"
-# Record batch v2: producerId's position (DefaultRecordBatch.PRODUCER_ID_OFFSET).
-_PRODUCER_ID_AT = 43
+# Decisions an append may retake when the producer state moves under it (other brokers'
+# appends) before it answers a retriable KAFKA_STORAGE_ERROR.
+_ATTEMPTS = 8
 
 
 class AsyncLock(Protocol):
@@ -117,8 +133,11 @@ class DatabasePartition:
     `log_start_offset`, ...) are those bounds, for the decisions handlers make before any
     round trip (a Fetch at the high watermark parks without one). What the broker's metrics
     and console read of a local log has its honest counterpart: `size` (bytes appended since
-    the partition was created, what DeleteRecords and retention deleted included), no segments, and a producer
-    state without producers (idempotent batches are refused)."""
+    the partition was created, what DeleteRecords and retention deleted included), no segments, and
+    `producer_state`, this broker's copy of the partition's producer state (producers.py):
+    loaded at start, replaced when an append finds the database's moved on, and changed by this
+    broker's appends only once the database has the change. The last stable offset and the
+    aborted transactions a read_committed Fetch needs come from it, exact with one broker."""
 
     leader_epoch: int = 0
     segments: tuple[()] = ()
@@ -132,7 +151,7 @@ class DatabasePartition:
         self.log_start_offset = log_start_offset
         self.high_watermark = high_watermark
         self.size = size
-        self.producer_state = ProducerStateManager()
+        self.producers = PartitionProducers()
         # Appends to the partition from this broker one at a time, in the order they were
         # asked for: two requests pipelined on a connection must not swap places under the
         # row lock (each append's statement waits for the previous one's there anyway).
@@ -153,29 +172,83 @@ class DatabasePartition:
         return self.high_watermark
 
     @property
-    def last_stable_offset(self) -> int:
-        """No transactions here yet: everything below the high watermark is stable."""
-        return self.high_watermark
+    def producer_state(self) -> ProducerStateManager:
+        return self.producers.state
 
-    def aborted_transactions(self, start_offset: int, end_offset: int) -> list[object]:
-        return []
+    @property
+    def last_stable_offset(self) -> int:
+        """The first offset of the oldest open transaction, or the high watermark."""
+        return self.producers.state.last_stable_offset(self.high_watermark)
+
+    def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
+        """Aborted transactions overlapping [start_offset, end_offset), for read_committed fetches."""
+        return self.producers.state.aborted_between(start_offset, end_offset)
 
     def _saw(self, log_start_offset: int, high_watermark: int) -> None:
         # Appends may finish out of order: the bounds only move forward.
         self.log_start_offset = max(self.log_start_offset, log_start_offset)
         self.high_watermark = max(self.high_watermark, high_watermark)
 
-    async def append(self, records: bytes | bytearray | memoryview) -> AppendResult:
-        """Store the batches (their offsets assigned by the statement that stores them). Idempotent and
-        transactional batches need producer state this engine does not keep yet."""
-        if len(records) > _PRODUCER_ID_AT + 8 and records[16] == 2 and int.from_bytes(records[_PRODUCER_ID_AT:_PRODUCER_ID_AT + 8], "big", signed=True) >= 0:
-            raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional produce are not supported by the PostgreSQL engine yet")
+    async def append(self, records: bytes | bytearray | memoryview, from_client: bool = True) -> AppendResult:
+        """Store the batches (their offsets assigned by the statement that stores them; an
+        idempotent or transactional batch decided by the producer rules and recorded by that
+        statement too). A retried batch is answered with its first offsets, as Kafka does.
+        `from_client=False`: the transaction coordinator's markers."""
         async with self._appending:
             with _database_errors():
-                appended = await self.log.append(records, self._config, self._record_rules)
+                appended = await self._append(records, from_client)
+        if appended.duplicate:
+            return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, self.log_start_offset)
         self._saw(appended.log_start_offset, appended.last_offset + 1)
         self.size = max(self.size, appended.end_position)
         return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, appended.log_start_offset)
+
+    async def _append(self, records: bytes | bytearray | memoryview, from_client: bool) -> AppendedRange:
+        """One statement, unless this broker's copy of the producer state (or of the log end)
+        is behind the database's: then the copy is reloaded and the batch decided again. A
+        duplicate or a producer rule's refusal decided on a copy not just loaded or written is
+        confirmed against the database's version first (one round trip)."""
+        confirmed = False
+        for _ in range(_ATTEMPTS):
+            try:
+                appended = await self.log.append(
+                    records, self._config, self._record_rules, producers=self.producers, next_offset=self.high_watermark, from_client=from_client
+                )
+            except ProducerStateMoved as moved:
+                await self._reload_producers(moved.version)
+                self.high_watermark = max(self.high_watermark, moved.next_offset)
+                confirmed = True
+                continue
+            except KafkaError as exc:
+                if exc.code in PRODUCER_ERRORS and not confirmed and await self._producers_moved():
+                    confirmed = True
+                    continue
+                raise
+            if appended.duplicate and not confirmed and await self._producers_moved():
+                confirmed = True
+                continue
+            return appended
+        raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the producer state of {self.topic_partition} kept moving under this append")
+
+    async def _producers_moved(self) -> bool:
+        """Whether the database's producer state is newer than this broker's copy; if so the
+        copy is replaced by the database's."""
+        version = await state_version(self.log.pool, self.log.topic_id, self.log.partition_index)
+        if version is None:
+            raise self.log._missing()
+        if version == self.producers.version:
+            return False
+        await self._reload_producers(version)
+        return True
+
+    async def _reload_producers(self, version: int) -> None:
+        if version == self.producers.version:
+            return
+        loaded = await load_partition_state(self.log.pool, self.log.topic_id, self.log.partition_index)
+        if loaded is None:
+            raise self.log._missing()
+        self.producers, next_offset = loaded
+        self.high_watermark = max(self.high_watermark, next_offset)
 
     async def read(self, offset: int, max_bytes: int, min_one: bool = True, max_offset: int | None = None) -> ReadResult:
         """Whole batches from the one holding `offset` while they fit in `max_bytes`, the first
@@ -283,6 +356,10 @@ class PostgresStorage(Storage):
         for name, found in partitions.items():
             info = self._database_topics[name]
             self._add(TopicInfo(name, info.topic_id, len(found), info.configs), found)
+        by_id = {(partition.log.topic_id, partition.log.partition_index): partition for partition in self._database_partitions.values()}
+        for key, producers in (await load_all_states(self.pool)).items():
+            if key in by_id:
+                by_id[key].producers = producers
 
     def _config_of(self, overrides: Mapping[str, str]) -> LogConfig:
         return LogConfig.from_overrides({**self.defaults, **overrides})
@@ -313,6 +390,7 @@ class PostgresStorage(Storage):
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
         self._add(info, self._new_partitions(info, range(partitions)))
         return info
+
     def _database_topic(self, name: str) -> TopicInfo:
         info = self._database_topics.get(name)
         if info is None:

@@ -29,15 +29,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 
 from ottla.storage.config import LogConfig
+from ottla.storage.postgresql.producers import NO_CHANGES, PartitionProducers, ProducerStateMoved, ProducerWrite
+from ottla.storage.producer_state import BatchMetadata
 from ottla.storage.validator import RecordRules
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
+    BatchHeader,
     batch_magic,
     convert_legacy,
     iter_batches,
@@ -146,6 +149,9 @@ class AppendedRange:
     log_start_offset: int
     end_position: int
     log_append_time_ms: int = -1
+    # A retried batch answered with the offsets and time it was first stored at (Kafka's
+    # UnifiedLog.append); nothing was stored, so log start and end position are unknown (-1, 0).
+    duplicate: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -169,9 +175,14 @@ class StoredRead:
 # row. The row's lock is held for the statement only, not across client round trips.
 # $3..$14: per batch, its offset and last offset after the first, end position after the first
 # position, max timestamp, largest max timestamp so far in this append, then stored as given.
+# $18..$21, for batches with a producer id (producers.py): the log end offset and producer state
+# version the append was decided against (NULL: no producer state involved, nothing checked),
+# the producers it changes and the aborted transactions it ends, as JSON. When the row has moved
+# on from them the statement writes nothing and answers current = false.
 _APPEND = """
 WITH locked AS (
-    SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset
+    SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset, producer_state_version,
+        $18::bigint IS NULL OR (next_offset = $18 AND producer_state_version = $19::bigint) AS current
     FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
 ), stored AS (
     INSERT INTO batches (
@@ -187,12 +198,29 @@ WITH locked AS (
                           $9::smallint[], $10::integer[], $11::integer[], $12::boolean[], $13::boolean[], $14::bytea[])
         AS b(offset_delta, last_delta, end_delta, max_timestamp, running_max, producer_id, producer_epoch,
              base_sequence, last_sequence, is_transactional, is_control, data)
+    WHERE l.current
+), producers_written AS (
+    INSERT INTO producers AS e (
+        topic_id, partition_index, producer_id, producer_epoch, batches, current_txn_first_offset, last_timestamp, coordinator_epoch)
+    SELECT $1, $2, w.producer_id, w.producer_epoch, w.batches, w.current_txn_first_offset, w.last_timestamp, w.coordinator_epoch
+    FROM locked l, jsonb_to_recordset($20::jsonb) AS w(producer_id bigint, producer_epoch smallint, batches jsonb,
+        current_txn_first_offset bigint, last_timestamp bigint, coordinator_epoch integer)
+    WHERE l.current
+    ON CONFLICT (topic_id, partition_index, producer_id) DO UPDATE SET
+        producer_epoch = EXCLUDED.producer_epoch, batches = EXCLUDED.batches, current_txn_first_offset = EXCLUDED.current_txn_first_offset,
+        last_timestamp = EXCLUDED.last_timestamp, coordinator_epoch = EXCLUDED.coordinator_epoch
+), aborted_written AS (
+    INSERT INTO aborted_transactions (topic_id, partition_index, producer_id, first_offset, last_offset, last_stable_offset)
+    SELECT $1, $2, a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset
+    FROM locked l, jsonb_to_recordset($21::jsonb) AS a(producer_id bigint, first_offset bigint, last_offset bigint, last_stable_offset bigint)
+    WHERE l.current
 ), advanced AS (
     UPDATE partitions p
-    SET next_offset = l.next_offset + $15, next_position = l.next_position + $16, max_timestamp = greatest(l.max_timestamp, $17)
-    FROM locked l WHERE p.topic_id = $1 AND p.partition_index = $2
+    SET next_offset = l.next_offset + $15, next_position = l.next_position + $16, max_timestamp = greatest(l.max_timestamp, $17),
+        producer_state_version = l.producer_state_version + CASE WHEN $18::bigint IS NULL THEN 0 ELSE 1 END
+    FROM locked l WHERE p.topic_id = $1 AND p.partition_index = $2 AND l.current
 )
-SELECT next_offset, next_position, log_start_offset FROM locked
+SELECT next_offset, next_position, log_start_offset, producer_state_version, current FROM locked
 """
 # The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
 # whose bytes fit in max_bytes counted from its start; that first batch whatever its size.
@@ -318,7 +346,8 @@ class PostgresPartitionLog:
         return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {self.partition_index} of topic {self.topic_id}")
 
     async def append(
-        self, records: bytes | bytearray | memoryview, config: LogConfig | None = None, rules: RecordRules | None = None, now_ms: int | None = None
+        self, records: bytes | bytearray | memoryview, config: LogConfig | None = None, rules: RecordRules | None = None, now_ms: int | None = None,
+        producers: PartitionProducers | None = None, next_offset: int = 0, from_client: bool = True,
     ) -> AppendedRange:
         """Validate the batches under the topic's `config` and record `rules` (the defaults'
         when not given; `rules` is RecordRules.of(config, ...), built once per config by the
@@ -326,7 +355,14 @@ class PostgresPartitionLog:
         each batch is stamped with `now_ms` (the clock when None). Raises KafkaError
         (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, UNKNOWN_TOPIC_OR_PARTITION) or
         RecordValidationError (INVALID_RECORD, INVALID_TIMESTAMP naming the records at fault);
-        the log is unchanged when it does."""
+        the log is unchanged when it does.
+
+        Batches with a producer id need `producers`, the caller's copy of the partition's
+        producer state, and `next_offset`, the log end it expects: they are decided against it
+        (producers.py) and recorded by the same statement, which the copy then adopts. A retried
+        batch is answered with its first offsets and not stored (`duplicate`); the rules'
+        refusals raise KafkaError; ProducerStateMoved when the copy or `next_offset` was not the
+        database's. `from_client=False`: the coordinators' own writes (markers)."""
         config = _DEFAULT_CONFIG if config is None else config
         rules = RecordRules.of(config, str(self.partition_index)) if rules is None else rules
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
@@ -339,7 +375,8 @@ class PostgresPartitionLog:
         columns: list[list[Any]] = [[] for _ in range(12)]
         offset_delta = position = 0
         max_timestamp = -1
-        for header, batch in iter_batches(data, from_client=True):
+        producer_batches: list[tuple[BatchHeader, memoryview]] = []
+        for header, batch in iter_batches(data, from_client=from_client):
             if header.size > config.max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {header.size} bytes exceeds max.message.bytes")
             if rules.needs_walk(header.attributes, header.max_timestamp, now):
@@ -359,12 +396,27 @@ class PostgresPartitionLog:
             )
             for column, value in zip(columns, row):
                 column.append(value)
+            if header.producer_id >= 0:
+                producer_batches.append((replace(header, base_offset=offset_delta, max_timestamp=batch_max_timestamp), batch))
             offset_delta += last_delta + 1
+        write: ProducerWrite | None = None
+        if producer_batches:
+            if producers is None:
+                raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional batches need the partition's producer state")
+            decided = producers.plan(producer_batches, next_offset, offset_delta)
+            if isinstance(decided, BatchMetadata):
+                return AppendedRange(decided.first_offset, decided.last_offset, -1, 0, decided.timestamp, True)
+            write = decided
+        checked = () if write is None else (write.expected_next_offset, write.expected_version, write.producers, write.aborted)
         stored = await self.pool.fetchrow(
-            _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp
+            _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *(checked or (None, None, NO_CHANGES, NO_CHANGES))
         )
         if stored is None:
             raise self._missing()
+        if not stored["current"]:
+            raise ProducerStateMoved(stored["next_offset"], stored["producer_state_version"])
+        if write is not None and producers is not None:
+            producers.adopt(write, stored["producer_state_version"] + 1)
         first_offset: int = stored["next_offset"]
         log_start_offset: int = stored["log_start_offset"]
         return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset, stored["next_position"] + position, append_time)

@@ -111,13 +111,6 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         assert delivered == [None] * 5
         assert not [line for line in logged if "Traceback" in line or "handler failed" in line]
 
-        # Idempotent batches need producer state the engine does not keep yet: refused with Kafka's error.
-        idempotent = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-        refused: list[KafkaError | None] = []
-        idempotent.produce("pg-data", b"idempotent", partition=1, on_delivery=lambda error, _: refused.append(error))
-        idempotent.flush(10)
-        assert refused and refused[0] is not None and refused[0].code() == KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT
-
         partition0 = TopicPartition("pg-data", 0)
         assert _kafka_python_values(bootstrap, partition0, 12) == [(i, f"kp-{i}".encode()) for i in range(12)]
 
