@@ -1,10 +1,12 @@
-"""EndTxn: commit or abort; the markers are in every partition before the answer.
+"""EndTxn: commit or abort; the markers are in every partition before the answer (in a
+PostgreSQL partition too: written by a task, awaited before the answer).
 v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it.
 With an authorizer it needs WRITE on the transactional id (KafkaApis.handleEndTxnRequest)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -19,7 +21,7 @@ API = ApiKey.END_TXN
 VERSIONS = (0, 5)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: EndTxnRequest) -> EndTxnResponse:
+def handle(context: RequestContext, header: RequestHeader, request: EndTxnRequest) -> EndTxnResponse | Coroutine[Any, Any, EndTxnResponse]:
     version = header.api_version
     if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
         return {"throttle_time_ms": 0, "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "producer_id": -1, "producer_epoch": -1}
@@ -29,4 +31,12 @@ def handle(context: RequestContext, header: RequestHeader, request: EndTxnReques
     error = result.error
     if error is ErrorCode.PRODUCER_FENCED and version < 2:
         error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
-    return {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}
+    response: EndTxnResponse = {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}
+    if context.storage.is_async:
+        return _after_markers(context, response)
+    return response
+
+
+async def _after_markers(context: RequestContext, response: EndTxnResponse) -> EndTxnResponse:
+    await context.txn.database_markers.settled()
+    return response

@@ -249,11 +249,15 @@ async def _read_deferred(
     if not pending:
         return response, total, keys, failed
     budget = _max_bytes(context, request)
+    read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
+    # Each partition's LSO as the local engine's read takes it: before the read, which stops there for read_committed.
+    stables = [log.last_stable_offset for _, log, _, _, _ in pending]
     outcomes = await asyncio.gather(
-        *(log.read(offset, min(partition_max_bytes, budget)) for _, log, offset, partition_max_bytes, _ in pending),
+        *(log.read(offset, min(partition_max_bytes, budget), max_offset=stable if read_committed else None)
+          for (_, log, offset, partition_max_bytes, _), stable in zip(pending, stables)),
         return_exceptions=True,
     )
-    for (entry, _, _, partition_max_bytes, name), outcome in zip(pending, outcomes):
+    for (entry, log, offset, partition_max_bytes, name), stable, outcome in zip(pending, stables, outcomes):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
             failed = True
@@ -269,7 +273,11 @@ async def _read_deferred(
             kept.append(chunk)
             size += len(chunk)
         entry["high_watermark"] = outcome.high_watermark
-        entry["last_stable_offset"] = outcome.high_watermark
+        entry["last_stable_offset"] = stable
+        if read_committed and size:
+            entry["aborted_transactions"] = [
+                {"producer_id": aborted.producer_id, "first_offset": aborted.first_offset} for aborted in log.aborted_transactions(offset, stable)
+            ]
         entry["log_start_offset"] = outcome.log_start_offset
         entry["records"] = _records(ReadResult(kept, size, outcome.high_watermark, outcome.log_start_offset))
         total += size

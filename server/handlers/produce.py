@@ -102,15 +102,13 @@ def handle(
                 if cluster is not None:
                     _check_leader_and_isr(context, cluster, name, index, acks)
                 log = storage.partition(name, index)
-                if pending is not None and storage.is_database_topic(name):
-                    if transactional_id is not None:
-                        raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "transactions are not supported by the PostgreSQL engine yet")
-                    pending.append((result, log, name, records))
-                    results.append(result)
-                    continue
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
                     verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
+                if pending is not None and storage.is_database_topic(name):
+                    pending.append((result, log, name, records))
+                    results.append(result)
+                    continue
                 appending_to = log
                 appended = log.append(records)
             except KafkaError as exc:

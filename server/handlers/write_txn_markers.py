@@ -4,7 +4,8 @@ Kafka's transaction coordinator sends it to partition leaders; clients send it t
 admin client's abortTransaction (KIP-664, `kafka-transactions abort`) ends a hanging
 transaction by its producer id and epoch, found with DescribeProducers. Our coordinator
 writes its own markers in process (TransactionCoordinator.write_markers), so here only
-outside callers arrive. Each partition answers on its own, as
+outside callers arrive. A PostgreSQL partition's marker is written by a task: awaited, and its
+outcome answered, before the response. Each partition answers on its own, as
 KafkaApis.handleWriteTxnMarkersRequest: UNKNOWN_TOPIC_OR_PARTITION for one that does not
 exist, INVALID_PRODUCER_EPOCH for an epoch older than the producer's in that partition.
 Version 0 left in Kafka 4.0; v2 adds the marker's TransactionVersion (KIP-1228), which
@@ -16,7 +17,8 @@ CLUSTER_AUTHORIZATION_FAILED (KafkaApis: authorizeClusterOperation, then getErro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
@@ -36,7 +38,9 @@ API = ApiKey.WRITE_TXN_MARKERS
 VERSIONS = (1, 2)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: WriteTxnMarkersRequest
+) -> WriteTxnMarkersResponse | Coroutine[Any, Any, WriteTxnMarkersResponse]:
     if not context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
         return {"markers": [
             {"producer_id": marker["producer_id"], "topics": [
@@ -62,4 +66,19 @@ def handle(context: RequestContext, header: RequestHeader, request: WriteTxnMark
         for (name, partition), error in errors.items():
             by_topic.setdefault(name, {"name": name, "partitions": []})["partitions"].append({"partition_index": partition, "error_code": error})
         results.append({"producer_id": marker["producer_id"], "topics": list(by_topic.values())})
+    if storage.is_async:
+        return _after_markers(context, results)
+    return {"markers": results}
+
+
+async def _after_markers(context: RequestContext, results: list[WriteTxnMarkersResponseWritableTxnMarkerResult]) -> WriteTxnMarkersResponse:
+    """Each database partition's marker as it was written (NONE answered for it so far)."""
+    written = await context.txn.database_markers.settled(
+        (topic["name"], partition["partition_index"]) for result in results for topic in result["topics"] for partition in topic["partitions"]
+    )
+    for result in results:
+        for topic in result["topics"]:
+            for partition in topic["partitions"]:
+                if partition["error_code"] == ErrorCode.NONE:
+                    partition["error_code"] = written.get((topic["name"], partition["partition_index"]), ErrorCode.NONE)
     return {"markers": results}

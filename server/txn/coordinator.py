@@ -18,6 +18,7 @@ state, until the next timeout sweep finishes it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import pathlib
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Protocol
 
 from ottla.server.coordinator import OFFSETS_TOPIC, Clock, CoordinatorLog, Timers, now_epoch_ms
+from ottla.server.txn.database_markers import MarkerWrites
 from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import TxnState, check_transition
 from ottla.storage import Storage
@@ -169,6 +171,8 @@ class TransactionCoordinator:
         # The finalized transaction.version: from 1 the state log is written in value version 1.
         self.transaction_version = transaction_version
         self.transactions: dict[str, TransactionMetadata] = {}
+        # Markers into partitions whose appends are coroutines (PostgreSQL), written as tasks.
+        self.database_markers = MarkerWrites(notify_data)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -438,13 +442,20 @@ class TransactionCoordinator:
         partition leader (KafkaApis.handleWriteTxnMarkersRequest): this coordinator's own
         ends and the admin client's abortTransaction both come here. A marker in a
         `__consumer_offsets` partition settles the producer's pending transactional
-        offsets there (GroupCoordinator.onTransactionCompleted)."""
+        offsets there (GroupCoordinator.onTransactionCompleted). Into a database partition
+        the marker is written by a task (`database_markers`): answered NONE here, its outcome
+        known once `database_markers.settled()` returns."""
         marker = control_batch(producer_id, producer_epoch, commit, self.wall_clock_ms(), coordinator_epoch)
         errors: dict[tuple[str, int], ErrorCode] = {}
         offsets_partitions = set()
         for topic, partition in sorted(partitions):
             try:
-                self.storage.partition(topic, partition).append(marker, from_client=False)
+                target = self.storage.partition(topic, partition)
+                if self.storage.is_database_topic(topic):
+                    self.database_markers.start(topic, partition, functools.partial(target.append, marker, from_client=False))
+                    errors[(topic, partition)] = ErrorCode.NONE
+                    continue
+                target.append(marker, from_client=False)
             except KafkaError as exc:
                 errors[(topic, partition)] = exc.code
                 continue

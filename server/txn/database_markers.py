@@ -1,0 +1,83 @@
+"""COMMIT and ABORT markers into partitions whose appends are coroutines (the PostgreSQL engine).
+
+The transaction coordinator is synchronous: one call writes a transaction's markers and moves
+it on to CompleteCommit or CompleteAbort. Into a database partition a marker's append is a
+coroutine, so `MarkerWrites` starts it as a task at once and keeps, per partition, the last
+one: a partition's markers are appended in the order the coordinator wrote them (each waits
+for the one before), and the partition's own lock is first come, first served, so a marker
+lands before any append asked for after it. While the database is away a marker is retried,
+as Kafka's TransactionMarkerChannelManager retries until a marker is written: a marker given
+up would leave its transaction open in the partition and hold its last stable offset back
+for good. Once written, the partition's parked fetchers are woken.
+
+EndTxn and WriteTxnMarkers await `settled` before they answer, so a client told that its
+transaction ended finds the markers in the partitions, as with the local engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ottla.wire.errors import ErrorCode, KafkaError
+
+log = logging.getLogger("ottla.txn")
+
+_FIRST_RETRY_S = 0.1
+_LAST_RETRY_S = 5.0
+
+
+class MarkerWrites:
+    """The markers being written into database partitions, by (topic, partition)."""
+
+    def __init__(self, notify_data: Callable[[str, int], None]) -> None:
+        self._notify_data = notify_data
+        self._pending: dict[tuple[str, int], asyncio.Task[ErrorCode]] = {}
+        # What the last marker finished into each partition got.
+        self._outcomes: dict[tuple[str, int], ErrorCode] = {}
+
+    def start(self, topic: str, partition: int, append: Callable[[], Any]) -> None:
+        """Write a marker with `append`, a coroutine function called again for each retry,
+        after the partition's markers already under way."""
+        key = (topic, partition)
+        task = asyncio.get_running_loop().create_task(self._write(topic, partition, append, self._pending.get(key)))
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: tuple[str, int], done: asyncio.Task[ErrorCode]) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
+        if not done.cancelled() and done.exception() is None:
+            self._outcomes[key] = done.result()
+
+    async def _write(
+        self, topic: str, partition: int, append: Callable[[], Any], previous: asyncio.Task[ErrorCode] | None
+    ) -> ErrorCode:
+        if previous is not None:
+            await asyncio.wait([previous])
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                await append()
+            except KafkaError as exc:
+                if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
+                    # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
+                    log.info("no marker for %s-%d: %s", topic, partition, exc.code.name)
+                    return exc.code
+                log.warning("marker for %s-%d not written yet, retrying in %.1f s: %s", topic, partition, delay, exc.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _LAST_RETRY_S)
+                continue
+            self._notify_data(topic, partition)
+            return ErrorCode.NONE
+
+    async def settled(self, partitions: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], ErrorCode]:
+        """Wait for the markers under way (into `partitions`, or all); then what the last
+        marker into each of those partitions got."""
+        wanted = set(self._pending) if partitions is None else set(partitions)
+        tasks = [task for key, task in self._pending.items() if key in wanted]
+        if tasks:
+            await asyncio.wait(tasks)
+        return {key: self._outcomes[key] for key in wanted if key in self._outcomes}
