@@ -10,6 +10,9 @@ Invariants (the schema is migrations.py's):
 * `next_offset` is the log end offset and the high watermark: PostgreSQL holds the one copy.
 * A read is one statement, so it sees one snapshot: the bounds it reports and the batches it
   returns agree, and never include an uncommitted append.
+* Batches with a producer id (idempotent, transactional, markers) are decided by the caller's
+  copy of the producer state and recorded by that same statement, which writes nothing when the
+  copy is not the database's (producers.py): a sequence is accepted once, by one broker.
 * DeleteRecords moves `log_start_offset` and deletes the batches wholly below it in one statement.
 * Retention (`enforce_retention`) deletes the oldest whole batches where Kafka deletes the
   oldest whole segments, so it is finer-grained than Kafka's: a batch past retention.ms goes even
@@ -21,7 +24,7 @@ CRC-32C, client rules; legacy message sets are up-converted first), under the to
 the caller gives it: max.message.bytes, message.timestamp.type=LogAppendTime (the batch stamped
 with the broker's clock) and the record rules of storage/validator.py (timestamp bounds,
 compacted keys). Not here yet: compression.type other than `producer` (batches are stored as
-they arrive), idempotence and transactions (storage/producer_state.py).
+they arrive).
 """
 
 from __future__ import annotations
