@@ -96,7 +96,8 @@ class ThreadedBroker:
     # Cluster mode (`running_broker(nodes=N)`): see Broker.stop_node and the others.
 
     def stop_node(self, node_id: int) -> None:
-        """Stop a node as Kafka's controlled shutdown does: its partitions elect new leaders at once."""
+        """Stop a node as Kafka's controlled shutdown does: its partitions elect new leaders at
+        once, and it closes one broker.heartbeat.interval.ms later, when this returns."""
         assert self.broker is not None
         self._call(self.broker.stop_node(node_id))
 

@@ -442,7 +442,7 @@ class OttlaCluster(OttlaBroker):
             raise BrokerError(f"{method} {path}: {exc}", self.log_tail()) from None
 
     def stop_node(self, node: int) -> None:
-        """Stop a node as Kafka's controlled shutdown does: its partitions elect new leaders at once."""
+        """Stop a node as Kafka's controlled shutdown does: its partitions elect new leaders, then it closes."""
         self.control("POST", f"/api/cluster/nodes/{node}/stop", {})
 
     def crash_node(self, node: int) -> None:
@@ -458,7 +458,7 @@ class OttlaCluster(OttlaBroker):
         self.control("POST", f"/api/cluster/nodes/{node}/isolate", {})
 
     def node_states(self) -> dict[int, str]:
-        """Each node's state by id: "running", "stopped", "crashed" or "isolated"."""
+        """Each node's state by id: "running", "stopped", "crashed", "shutting-down" or "isolated"."""
         return {node["node_id"]: node["state"] for node in self.control("GET", "/api/cluster/nodes")["nodes"]}
 
     def group_coordinator(self, group: str) -> int:

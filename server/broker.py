@@ -612,14 +612,25 @@ class Broker:
 
     async def stop_node(self, node_id: int) -> None:
         """Stop a node as Kafka's controlled shutdown does (ops.html, "Graceful shutdown"): each
-        partition it led elects a new leader from the ISR it leaves, at once, and its listeners
-        close and its connections reset. A crashed node is fenced now instead of at its timeout."""
+        partition it led elects a new leader from the ISR it leaves, at once, while the node
+        stays listed and answering, so what a client asks of it there is refused with
+        NOT_LEADER_OR_FOLLOWER or NOT_COORDINATOR and the client looks again; one
+        `broker.heartbeat.interval.ms` later (the heartbeat on which Kafka's controller lets a
+        shutting-down broker go) its listeners close and its connections reset. A crashed or
+        isolated node, which has nothing to hand over, stops at once."""
         from ottla.server.cluster.state import NodeState
 
         cluster = self._running_cluster(node_id)
-        if cluster.nodes[node_id].state is NodeState.STOPPED:
+        state = cluster.nodes[node_id].state
+        if state is NodeState.STOPPED or state is NodeState.SHUTTING_DOWN:
             return
         self._cancel_session_expiry(node_id)
+        if state is NodeState.RUNNING:
+            cluster.set_node_state(node_id, NodeState.SHUTTING_DOWN, self._unclean_allowed)
+            log.info("node %s shutting down: its leadership moved", node_id)
+            await asyncio.sleep(int(self.config.value("broker.heartbeat.interval.ms")) / 1000)
+            if self.cluster is not cluster or cluster.nodes[node_id].state is not NodeState.SHUTTING_DOWN:
+                return  # started again, or the broker stopped, meanwhile
         await self._close_node(node_id)
         cluster.set_node_state(node_id, NodeState.STOPPED, self._unclean_allowed)
         log.info("node %s stopped", node_id)
@@ -654,8 +665,9 @@ class Broker:
             expiry.cancel()
 
     async def start_node(self, node_id: int) -> None:
-        """Start a stopped or crashed node on its former ports, or reconnect an isolated one
-        (its held connections reset): it rejoins every ISR at once and leads what had no leader."""
+        """Start a stopped, crashed or shutting-down node (on its former ports), or reconnect an
+        isolated one (its held connections reset): it rejoins every ISR at once and leads what
+        had no leader."""
         from ottla.server.cluster.state import NodeState
 
         cluster = self._running_cluster(node_id)

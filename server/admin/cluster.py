@@ -17,7 +17,8 @@ def add_cluster_command(commands: argparse._SubParsersAction) -> None:
     channel = channel_options()
     actions.add_parser("nodes", parents=[channel], help="the nodes, their racks and states")
     for action, doc in (
-        ("stop-node", "stop a node: its listeners close, its connections reset, its partitions elect new leaders"),
+        ("stop-node", "stop a node as Kafka's controlled shutdown: its partitions elect new leaders, then (one "
+                      "broker.heartbeat.interval.ms later) its listeners close and its connections reset"),
         ("crash-node", "crash a node: its listeners close and its connections reset, but it leads and stays in "
                        "every ISR until broker.session.timeout.ms passes, as a killed Kafka broker"),
         ("start-node", "start a stopped or crashed node again, or reconnect an isolated one"),

@@ -3,7 +3,7 @@ from outside its process, through the same HTTP channel as `/api/faults`; `ottla
 (server/admin/cluster.py) speaks it.
 
     GET  /api/cluster/nodes                  {"nodes": [{"node_id", "rack", "state", "host", "port"}, ...]}
-    POST /api/cluster/nodes/{id}/stop        -> the nodes, after the elections
+    POST /api/cluster/nodes/{id}/stop        -> the nodes, once it has handed over and closed
     POST /api/cluster/nodes/{id}/crash       (fenced after broker.session.timeout.ms)
     POST /api/cluster/nodes/{id}/start
     POST /api/cluster/nodes/{id}/isolate

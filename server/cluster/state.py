@@ -14,9 +14,9 @@ watermark is the log end offset. What clients see follows Kafka's controller
   rack-aware assignment orders them, so consecutive replicas land on different racks.
   Kafka draws `start` and `shift` at random; here both come from a hash of the topic's
   name, so a placement never depends on the order topics were first seen in.
-- A node that stops (as Kafka's controlled shutdown, which moves leadership away before the
-  broker goes, or is isolated, which Kafka's controller sees as a missed heartbeat and
-  fences) leaves every ISR it is in, unless it is the last member; each partition it led
+- A node that shuts down (Kafka's controlled shutdown: it stays listed and answering for a
+  moment, then stops) or is isolated (which Kafka's controller sees as a missed heartbeat
+  and fences) leaves every ISR it is in, unless it is the last member; each partition it led
   elects the first replica, in replica order, that is in the ISR and running. With none, the
   partition has no leader (-1) unless `unclean.leader.election.enable` lets the first running
   replica lead with an ISR of itself. Every change of leader bumps the leader epoch.
@@ -65,6 +65,9 @@ class NodeState(enum.Enum):
     # Closed to clients, yet registered, leading and in every ISR as if running, until its
     # session times out and it is fenced (stopped): Kafka's crash window.
     CRASHED = "crashed"
+    # Kafka's controlled shutdown: out of every ISR with its leadership moved, yet listed and
+    # answering (NOT_LEADER_OR_FOLLOWER, NOT_COORDINATOR) until it stops.
+    SHUTTING_DOWN = "shutting-down"
 
 
 @dataclass(slots=True)
@@ -75,8 +78,14 @@ class ClusterNode:
 
     @property
     def running(self) -> bool:
-        """Registered and unfenced: listed in Metadata, in ISRs, electable. A crashed node is,
-        until its session times out, as Kafka's controller knows of a crash only then."""
+        """Registered and unfenced: listed in Metadata. A crashed node is, until its session
+        times out (Kafka's controller learns of a crash only then), and so is one in its
+        controlled shutdown until it stops."""
+        return self.state is not NodeState.STOPPED and self.state is not NodeState.ISOLATED
+
+    @property
+    def electable(self) -> bool:
+        """May be in an ISR, lead and be given replicas: running and not shutting down."""
         return self.state is NodeState.RUNNING or self.state is NodeState.CRASHED
 
 
@@ -121,7 +130,7 @@ class ReplicaPlacementError(Exception):
 
 def place_replicas(nodes: Sequence[ClusterNode], partitions: Iterable[int], replication_factor: int, start: int) -> dict[int, tuple[int, ...]]:
     """Replica lists by partition index, striped over the running nodes (see the module doc)."""
-    usable = [node for node in nodes if node.running] or list(nodes)
+    usable = [node for node in nodes if node.electable] or list(nodes)
     if replication_factor < 1:
         raise ReplicaPlacementError(f"Replication factor must be larger than 0, not {replication_factor}.")
     if replication_factor > len(usable):
@@ -224,7 +233,7 @@ class ClusterState:
         placed = assignments or place_replicas(list(self.nodes.values()), indexes, replication_factor, topic_start(topic))
         states = known[1]
         for index, replicas in placed.items():
-            running = [node for node in replicas if self.nodes[node].running]
+            running = [node for node in replicas if self.nodes[node].electable]
             leader = running[0] if running else NO_LEADER
             states[index] = PartitionState(replicas, leader, 0, tuple(running) or replicas[:1], [(0, 0)])
             self._on_leader_change(topic, index, 0)
@@ -238,7 +247,7 @@ class ClusterState:
     def check_replication_factor(self, replication_factor: int) -> None:
         """Raise ReplicaPlacementError for a factor the running nodes cannot place."""
         place_replicas(list(self.nodes.values()), (), replication_factor, 0)
-        running = sum(node.running for node in self.nodes.values())
+        running = sum(node.electable for node in self.nodes.values())
         if replication_factor > running:
             raise ReplicaPlacementError(
                 f"Unable to replicate the partition {replication_factor} time(s): The target replication factor of "
@@ -251,15 +260,16 @@ class ClusterState:
         return [node for node in self.nodes.values() if node.running]
 
     def set_node_state(self, node_id: int, state: NodeState, unclean_allowed: Callable[[str], bool]) -> None:
-        """Stop, isolate, crash or start a node and run the elections that follow (none for a crash)."""
+        """Stop, isolate, crash, shut down or start a node and run the elections that follow
+        when it stops or starts being electable (none for a crash)."""
         node = self.nodes[node_id]
         if node.state is state:
             return
-        was_running = node.running
+        was_electable = node.electable
         node.state = state
-        if was_running and not node.running:
+        if was_electable and not node.electable:
             self._fence(node_id, unclean_allowed)
-        elif node.running:
+        elif node.electable and not was_electable:
             self._unfence(node_id)
         self._save()
 
@@ -287,11 +297,11 @@ class ClusterState:
     def _elect(self, topic: str, index: int, state: PartitionState, unclean: bool) -> None:
         """A clean election from the running ISR members in replica order; an unclean one
         from any running replica when allowed and the ISR has none running."""
-        candidates = [node for node in state.replicas if node in state.isr and self.nodes[node].running]
+        candidates = [node for node in state.replicas if node in state.isr and self.nodes[node].electable]
         if candidates:
             self._set_leader(topic, index, state, candidates[0])
             return
-        running = [node for node in state.replicas if self.nodes[node].running]
+        running = [node for node in state.replicas if self.nodes[node].electable]
         if unclean and running:
             state.isr = (running[0],)
             self._set_leader(topic, index, state, running[0])
@@ -314,7 +324,7 @@ class ClusterState:
         """Move leadership to the first replica when it is running and in the ISR: whether it moved."""
         state = self.topics[topic][1][index]
         preferred = state.replicas[0]
-        if state.leader == preferred or preferred not in state.isr or not self.nodes[preferred].running:
+        if state.leader == preferred or preferred not in state.isr or not self.nodes[preferred].electable:
             return False
         self._set_leader(topic, index, state, preferred)
         self._save()
@@ -334,7 +344,7 @@ class ClusterState:
         state = self.topics[topic][1][index]
         if node_id not in state.replicas:
             raise ValueError(f"node {node_id} is not a replica of {topic}-{index} (replicas {list(state.replicas)})")
-        if node_id not in state.isr or not self.nodes[node_id].running:
+        if node_id not in state.isr or not self.nodes[node_id].electable:
             raise ValueError(f"node {node_id} is not running and in sync for {topic}-{index}")
         self._set_leader(topic, index, state, node_id)
         self._save()

@@ -1,7 +1,8 @@
 """A crashed node (`crash_node`), as a killed Kafka broker: unreachable at once, yet registered,
 leading and in the ISR until `broker.session.timeout.ms` passes; then it is fenced and its
 partitions elect new leaders, and a stock client that kept failing to reach it recovers.
-Contrast `stop_node`, Kafka's controlled shutdown, which moves leadership at once."""
+Contrast `stop_node`, Kafka's controlled shutdown: leadership moves at once, and the node stays
+listed and answering for `broker.heartbeat.interval.ms` before it closes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Iterator
 
@@ -17,11 +19,13 @@ from confluent_kafka import KafkaError, Producer
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from ottla.server.cluster import NodeState
 from ottla.testing import ThreadedBroker, running_broker
 
-# Short enough for the suite, long enough that the checks made right after the crash land
-# inside the window even on a loaded machine.
+# Short enough for the suite, long enough that the checks made right after a crash or a stop
+# begins land inside its window even on a loaded machine.
 SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 6000
 DEADLINE_S = 60.0
 
 
@@ -34,7 +38,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ThreadedBroker]:
     """Three nodes, with the HTTP control channel `ottla cluster` speaks."""
-    with running_broker(nodes=3, data_dir=None, broker_session_timeout_ms=SESSION_TIMEOUT_MS, http_port=_free_port()) as cluster:
+    with running_broker(nodes=3, data_dir=None, broker_session_timeout_ms=SESSION_TIMEOUT_MS,
+                        broker_heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS, http_port=_free_port()) as cluster:
         yield cluster
 
 
@@ -117,4 +122,24 @@ def test_ottla_cluster_crash_node_and_a_stop_in_the_window_fences_at_once(cluste
     cluster.stop_node(leader)
     state = cluster.partition_state("stopped", 0)
     assert state["leader"] != leader and state["offline"] == [leader]
+    cluster.start_node(leader)
+
+
+def test_a_stopped_leader_hands_over_while_it_still_answers_then_closes(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("handed-over", 1, replication_factor=3)
+    leader, ports = _metadata(cluster.bootstrap_servers, "handed-over")
+    stopping = threading.Thread(target=cluster.stop_node, args=(leader,))
+    stopping.start()
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while cluster.broker.cluster.nodes[leader].state is not NodeState.SHUTTING_DOWN and time.monotonic() < deadline:
+            time.sleep(0.01)
+        state = cluster.partition_state("handed-over", 0)
+        assert state["leader"] != leader and leader not in state["isr"] and state["offline"] == []
+        # Asked through the node itself: it answers, lists itself, and names the new leader.
+        assert _metadata(f"127.0.0.1:{ports[leader]}", "handed-over") == (state["leader"], ports)
+    finally:
+        stopping.join()
+    assert _refuses_connections(ports[leader])
+    assert cluster.partition_state("handed-over", 0)["offline"] == [leader]
     cluster.start_node(leader)
