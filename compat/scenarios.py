@@ -398,16 +398,23 @@ LACKS: dict[str, dict[str, str]] = {
         "cluster-outages": "kafkajs 2.2.4 keeps sending a stopped coordinator's heartbeats and commits to its old address "
                            "(ECONNREFUSED; offsetManager finds the coordinator again by node id, never by FindCoordinator) "
                            "until its retrier gives up and the consumer crashes and restarts: it recovers by itself, but "
-                           "about 70 s later, past its session timeout, where the row gives a client 60 s",
+                           "about 70 s later, past its session timeout, where the row gives a client 60 s; against three "
+                           "Kafka 4.4 brokers too: after a controlled shutdown (SIGTERM) of the leader, then of the "
+                           "coordinator, it took 63 and 58 s and two rebalances, and a crash (SIGKILL) ends its "
+                           "idempotent producer within Kafka's 9 s crash window (KafkaJSNumberOfRetriesExceeded, ECONNREFUSED)",
     },
     "@platformatic/kafka": {
         "cluster-leader-stop": "@platformatic/kafka 1.35 retries a produce whose connection dropped on the same "
                                "leader, from its cached metadata (producer.js refreshes it only on a stale-metadata "
-                               "error code), and never reaches the new leader: the produce hangs",
-        "cluster-outages": "@platformatic/kafka 1.35's producer never reaches a stopped leader's successor (see "
-                           "cluster-leader-stop), and its consumer ends with \"Cannot find broker with node id N\" (a "
-                           "UserError it does not retry: consumer.js fetches from the node it chose before the stop, "
-                           "which Metadata no longer lists)",
+                               "error code), and never reaches the new leader: the produce hangs, against three Kafka "
+                               "4.4 brokers too when the leader is killed mid-produce (SIGKILL); a controlled shutdown "
+                               "(SIGTERM), which answers NOT_LEADER_OR_FOLLOWER before it closes, it rides out",
+        "cluster-outages": "@platformatic/kafka 1.35's member caches its group coordinator's node id and never looks it "
+                           "up again (consumer.js clears #coordinatorId only when it closes): told NOT_COORDINATOR while "
+                           "the coordinator's node shuts down, it asks the same node again, and once Metadata no longer "
+                           "lists that node it dies on a TypeError in connection-pool.js. Against three Kafka 4.4 brokers "
+                           "too it does not get that far: a stop of the partition leader, by SIGTERM or SIGKILL, ends the "
+                           "member on that node's ECONNREFUSED (PLT_KFK_NETWORK)",
     },
     "franz-go": {
         "group-static-membership-consumer-protocol":
