@@ -95,3 +95,21 @@ def test_the_topology_survives_a_restart(tmp_path: Path) -> None:
     # A topic deleted and created again under a new id is placed anew.
     fresh = reloaded.partition("t", bytes(16), 1, 0, 1)
     assert len(fresh.replicas) == 1 and fresh.leader_epoch == 0
+
+
+def test_a_crash_changes_nothing_until_the_fence_and_a_shutdown_hands_over_while_listed() -> None:
+    cluster, _ = _state()
+    state = cluster.partition("t", TOPIC_ID, 1, 0, 3)
+    first, second, third = state.replicas
+    cluster.set_node_state(first, NodeState.CRASHED, _never)
+    assert (state.leader, state.leader_epoch, state.isr) == (first, 0, (first, second, third))
+    assert [node.node_id for node in cluster.running_nodes()] == [1, 2, 3]
+    cluster.set_node_state(first, NodeState.STOPPED, _never)  # the session timed out
+    assert (state.leader, state.leader_epoch, state.isr) == (second, 1, (second, third))
+    cluster.set_node_state(second, NodeState.SHUTTING_DOWN, _never)
+    assert (state.leader, state.leader_epoch, state.isr) == (third, 2, (third,))
+    # Still listed while it shuts down, but neither electable nor given new replicas.
+    assert second in [node.node_id for node in cluster.running_nodes()]
+    assert cluster.partition("u", bytes(16), 3, 0, 1).replicas[0] == third
+    cluster.set_node_state(second, NodeState.RUNNING, _never)
+    assert state.isr == (second, third)
