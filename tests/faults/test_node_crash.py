@@ -63,6 +63,7 @@ def _refuses_connections(port: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_crashed_leader_leads_until_its_session_times_out_and_the_producer_recovers(cluster: ThreadedBroker) -> None:
     cluster.create_topic("crashed", 1, replication_factor=3, min_insync_replicas=2)
     leader, ports = _metadata(cluster.bootstrap_servers, "crashed")
@@ -125,6 +126,7 @@ def test_ottla_cluster_crash_node_and_a_stop_in_the_window_fences_at_once(cluste
     cluster.start_node(leader)
 
 
+@pytest.mark.slow
 def test_a_stopped_leader_hands_over_while_it_still_answers_then_closes(cluster: ThreadedBroker) -> None:
     cluster.create_topic("handed-over", 1, replication_factor=3)
     leader, ports = _metadata(cluster.bootstrap_servers, "handed-over")
