@@ -22,8 +22,10 @@ from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
-from ottla.wire.header import RequestHeader, peek_api, request_header_version
-from ottla.wire.protocol import decode_request, encode_response, encode_response_parts
+from ottla.wire.header import RequestHeader, decode_request_header, peek_api, request_header_version, response_frame_prefix, response_header_version
+from ottla.wire.protocol import encode_response, encode_response_parts, request_struct, response_struct
+from ottla.wire.schema import decode, encode
+from ottla.wire.structs import Message
 
 log = logging.getLogger("ottla.request")
 
@@ -58,6 +60,9 @@ class Deferred(NamedTuple):
 
 # Responses that carry log data by reference (file regions), sent without copying.
 _SPLICED = {ApiKey.FETCH}
+# Per (api key, version), keyed api_key * 65536 + version: the response body's struct and the
+# response header's version, looked up once instead of derived per answer (encode_response's work).
+_ENCODERS: dict[int, tuple[Message, int]] = {}
 # An answer of these without file regions is joined into bytes below this size.
 _JOIN_BELOW = 1 << 20
 
@@ -110,6 +115,9 @@ class Dispatcher:
         self.quotas: ClientQuotas | None = None
         # The faults while any is set (`Faults.arm` keeps this current), else None: likewise.
         self.faults: Faults | None = None
+        # Per served (api key, version), keyed api_key * 65536 + version: the request header's
+        # version and the body's struct, looked up once instead of derived per request.
+        self._decoders: dict[int, tuple[int, Message]] = {}
 
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
@@ -123,7 +131,11 @@ class Dispatcher:
                 return encode_response(api_key, 0, correlation_id, context.services.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
             raise MalformedFrame(f"unsupported API {api_key} version {api_version}")
         handle = entry[0]
-        header, body = decode_request(frame, request_header_version(api_key, api_version))
+        decoder = self._decoders.get(api_key * 65536 + api_version)
+        if decoder is None:
+            decoder = self._decoders[api_key * 65536 + api_version] = (request_header_version(api_key, api_version), request_struct(api_key, api_version))
+        header, position = decode_request_header(frame, decoder[0])
+        body, _ = decode(decoder[1], frame, position)
         faults = self.faults
         if faults is not None:
             fault = faults.firing(context, header, body)
@@ -286,7 +298,12 @@ def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
         if all(isinstance(part, bytes) for part in parts) and sum(map(len, parts)) < _JOIN_BELOW:
             return b"".join(parts)
         return parts
-    return encode_response(header.api_key, header.api_version, header.correlation_id, result)
+    key = header.api_key * 65536 + header.api_version
+    encoder = _ENCODERS.get(key)
+    if encoder is None:
+        encoder = _ENCODERS[key] = (response_struct(header.api_key, header.api_version), response_header_version(header.api_key, header.api_version))
+    data = encode(encoder[0], result)
+    return response_frame_prefix(header.correlation_id, encoder[1], len(data)) + data
 
 
 def _from_replica(fetch: Mapping[str, Any]) -> bool:
