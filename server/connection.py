@@ -443,7 +443,7 @@ class Connection(asyncio.BufferedProtocol):
         if outbox and self._sender is None and not self.closed and self.transport is not None:
             if self._frames_waiting and self._held_bytes < _JOIN_BELOW and not self._closing and not self._backlogged():
                 pass  # the next turn, already due, writes these with its own answers
-            elif all(isinstance(payload, bytes) for payload in outbox):
+            elif (len(outbox) == 1 and type(outbox[0]) is bytes) or all(isinstance(payload, bytes) for payload in outbox):
                 self._write_buffers(outbox)
             else:
                 self._sender = self._loop.create_task(self._send_outbox())
