@@ -195,5 +195,7 @@ def test_confluent_reports_the_throttle_time_a_fault_answers(ottla_bootstrap: st
     assert producer.flush(30) == 0
     producer.poll(0)
     assert fault.fired == 1
-    assert throttles == [0.25]
+    # librdkafka also calls throttle_cb with 0 at the next unthrottled answer (rd_kafka_op_throttle_time),
+    # which may be one that arrived with the Produce answer and is handled after it (GetTelemetrySubscriptions').
+    assert [throttle for throttle in throttles if throttle] == [0.25]
     assert _read(ottla_bootstrap, topic) == [b"v"]
