@@ -31,7 +31,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LISTENER: web.AppKey[HttpListener] = web.AppKey("listener", HttpListener)
 _LOGINS: web.AppKey[Logins] = web.AppKey("logins", Logins)
 _SCHEMAS: web.AppKey[SchemaRegistry | None] = web.AppKey("schemas")
-_PRINCIPAL = "ottla.principal"
+_PRINCIPAL: web.RequestKey[str] = web.RequestKey("principal", str)
 # What answers before a login: the page, its assets, the token and the login itself.
 _OPEN_PATHS = frozenset({"/api/csrf", "/api/session", "/api/login", "/api/logout"})
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
