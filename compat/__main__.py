@@ -2,7 +2,8 @@
 
 Against Ottla it also runs Kafka's tools and the differential suite (compat.differential) and
 adds both to the report. Exits 1 when any client or tool fails or a difference is unexplained; a client that is not installed is shown but does not fail the run
-here (the pytest suite is stricter under CI=true).
+here (the pytest suite is stricter under CI=true). `--storage postgresql` runs the one-broker cells
+on the PostgreSQL engine instead and writes REPORT.md's section of that name alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from pathlib import Path
 
 from compat.clients import CLIENTS
 from compat.harness import REPO_ROOT, OttlaBroker, OttlaCluster, Target
-from compat.matrix import FAIL, Result, TargetFactory, format_text, git_revision, report, run_matrix, table
+from compat.matrix import (
+    FAIL, NO_POSTGRES_CLUSTER, POSTGRES_SECTION, Result, TargetFactory, format_text, git_revision, on_postgres, postgres_section,
+    report, run_matrix, table,
+)
 from compat.report_sections import carry_over
 from compat.scenarios import SCENARIOS
 
@@ -77,12 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-reference", action="store_true",
                         help="skip Kafka's tools and the differential run against the reference Kafka")
     parser.add_argument("-v", "--verbose", action="store_true", help="print driver and broker output of failures")
+    parser.add_argument("--storage", choices=["local", "postgresql"], default="local",
+                        help="postgresql: run Ottla's brokers on the PostgreSQL engine over one private PostgreSQL "
+                             f"(compat.postgres) and write REPORT.md's section {POSTGRES_SECTION!r} alone")
     parser.add_argument("--against-kafka-cluster", action="store_true",
                         help="run the cluster scenarios against a 3-node Ottla and three reference Kafka nodes, and write "
                              f"the comparison into REPORT.md's section {CLUSTER_SECTION!r}")
     args = parser.parse_args(argv)
     if args.against_kafka_cluster:
         return _against_kafka_cluster(args, sys.argv[1:] if argv is None else argv)
+    if args.storage == "postgresql":
+        if args.broker != "ottla":
+            parser.error("--storage postgresql runs Ottla's brokers")
+        return _on_postgres(args, sys.argv[1:] if argv is None else argv)
 
     clients = [CLIENTS[name] for name in args.client or CLIENTS]
     scenarios = args.scenario or list(SCENARIOS)
@@ -101,16 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         new_target, broker = partial(OttlaBroker, log_level="debug"), f"Ottla {git_revision()}"
         new_cluster = partial(OttlaCluster, log_level="debug")
 
-    def progress(result: Result) -> None:
-        line = f"{result.client:<20} {result.scenario:<26} {result.seconds:5.1f}s {result.status}"
-        if result.reason:
-            line += f": {result.reason}"
-        print(line, file=sys.stderr, flush=True)
-        if args.verbose and result.status == FAIL and result.detail:
-            print(result.detail, file=sys.stderr, flush=True)
-
     print(f"compat matrix against {broker}; logs under {work_dir}", file=sys.stderr)
-    versions, results = run_matrix(clients, scenarios, new_target, work_dir, progress, new_cluster)
+    versions, results = run_matrix(clients, scenarios, new_target, work_dir, _progress(args.verbose), new_cluster)
     print(format_text(table(versions, results, scenarios)))
     command = " ".join(["python -m compat", *(sys.argv[1:] if argv is None else argv)])
     text = report(versions, results, scenarios, broker, command)
@@ -124,6 +127,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 CLUSTER_SECTION = "## Cluster row against three Kafka brokers"
+
+
+def _progress(verbose: bool) -> Callable[[Result], None]:
+    def show(result: Result) -> None:
+        line = f"{result.client:<20} {result.scenario:<26} {result.seconds:5.1f}s {result.status}"
+        print(line + (f": {result.reason}" if result.reason else ""), file=sys.stderr, flush=True)
+        if verbose and result.status == FAIL and result.detail:
+            print(result.detail, file=sys.stderr, flush=True)
+    return show
+
+
+def _on_postgres(args: argparse.Namespace, argv: list[str]) -> int:
+    """The matrix's one-broker cells on the PostgreSQL engine, one private PostgreSQL for all of
+    them; the result replaces REPORT.md's PostgreSQL section and nothing else."""
+    from compat.postgres import PrivatePostgres
+    from compat.report_sections import replace_section
+
+    clients = [CLIENTS[name] for name in args.client or CLIENTS]
+    scenarios = args.scenario or list(SCENARIOS)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-compat-postgres-"))
+    report_path = args.report or REPO_ROOT / "compat" / "REPORT.md"
+    with PrivatePostgres() as pg:
+        database = f"PostgreSQL {pg.bin_dir.parent.name}"
+        print(f"compat matrix on the PostgreSQL engine ({database} at {pg.url}); logs under {work_dir}", file=sys.stderr)
+        new_target = on_postgres(pg.url, log_level="debug")
+        versions, results = run_matrix(clients, scenarios, new_target, work_dir, _progress(args.verbose), no_cluster=NO_POSTGRES_CLUSTER)
+    print(format_text(table(versions, results, scenarios)))
+    command = " ".join(["python -m compat", *argv])
+    section = postgres_section(versions, results, scenarios, f"Ottla {git_revision()}", database, command)
+    replace_section(report_path, POSTGRES_SECTION, section)
+    print(f"\nwrote {POSTGRES_SECTION!r} into {report_path}", file=sys.stderr)
+    return 1 if any(r.status == FAIL for r in results) else 0
 
 
 @contextmanager

@@ -95,10 +95,12 @@ class OttlaBroker:
         serve_args: list[str] | None = None,
         event_loop: str | None = None,
         cpus: str | None = None,
+        storage: str | None = None,
     ) -> None:
         """`event_loop` is `ottla serve --event-loop`'s (default: the environment's
         COMPAT_EVENT_LOOP, else the broker's own default); `cpus` pins the broker to those CPUs
-        from its start (taskset's list, "0" or "0,1")."""
+        from its start (taskset's list, "0" or "0,1"); `storage` is `ottla serve --storage`'s
+        postgresql:// URL (client topics in that database, the rest still in the data dir)."""
         # Without a work dir the data and the log vanish on close(); pass one to keep the log.
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="ottla-compat-")
         self.work_dir = Path(work_dir) if work_dir else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -113,6 +115,7 @@ class OttlaBroker:
         self.serve_args: list[str] = serve_args or []
         self.event_loop = event_loop or os.environ.get("COMPAT_EVENT_LOOP")
         self.cpus = cpus
+        self.storage = storage
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -209,6 +212,8 @@ class OttlaBroker:
         ]
         cmd += [arg for key, value in self.settings.items() for arg in ("--set", f"{key}={value}")]
         cmd += self.serve_args
+        if self.storage:
+            cmd += ["--storage", self.storage]
         if self.event_loop:
             cmd += ["--event-loop", self.event_loop]
         return cmd + ["--log-level", self.log_level] if self.log_level else cmd

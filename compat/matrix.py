@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import subprocess
 import time
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from compat.clients import CLIENTS, Client, NotInstalled
 from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, Target
@@ -47,9 +50,10 @@ def run_scenario(client: Client, scenario: str, target: Target) -> Result:
 def run_matrix(
     clients: Iterable[Client], scenarios: Sequence[str], new_target: TargetFactory, work_dir: Path,
     progress: Callable[[Result], None] = lambda _: None, new_cluster: TargetFactory | None = None,
+    no_cluster: str = NO_CLUSTER,
 ) -> tuple[dict[str, str], list[Result]]:
     """Every scenario gets a fresh broker, so one client's failure cannot leak into the next row;
-    the cluster scenarios get theirs from `new_cluster` (not run without one)."""
+    the cluster scenarios get theirs from `new_cluster` (not run without one: `no_cluster` says why)."""
     versions: dict[str, str] = {}
     results = []
     for client in clients:
@@ -64,7 +68,7 @@ def run_matrix(
         for scenario in scenarios:
             why_not = not_applicable(client, scenario)
             if why_not is None and scenario in CLUSTER_SCENARIOS and new_cluster is None:
-                why_not = NO_CLUSTER
+                why_not = no_cluster
             if why_not is not None:
                 results.append(Result(client.name, scenario, NOT_APPLICABLE, why_not))
                 progress(results[-1])
@@ -88,6 +92,35 @@ def run_matrix(
             results.append(result)
             progress(result)
     return versions, results
+
+
+# Why the cluster columns are not run on the PostgreSQL engine here.
+NO_POSTGRES_CLUSTER = "one broker on its own database here (several brokers on one database are their own rows)"
+POSTGRES_SECTION = "## PostgreSQL engine, one broker"
+
+
+def on_postgres(url: str, **broker: Any) -> TargetFactory:
+    """Brokers on the PostgreSQL engine at `url` (a database this process may create schemas in):
+    each cell's broker gets a schema of its own, so no cell sees another's topics, and keeps it
+    across the scenario's restarts; `broker` are OttlaBroker's further arguments."""
+    cells = itertools.count()
+
+    def new_target(work_dir: Path) -> OttlaBroker:
+        schema = f"cell_{next(cells)}_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_create_schema(url, schema))
+        return OttlaBroker(work_dir, storage=f"{url}?search_path={schema}", **broker)
+
+    return new_target
+
+
+async def _create_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await connection.close()
 
 
 def _slug(name: str) -> str:
@@ -156,6 +189,30 @@ def report(
     problems = [r for r in results if r.status not in (PASS, NOT_APPLICABLE)]
     if problems:
         out += ["", "## Not passing", ""]
+        out += [f"- **{r.client} / {r.scenario}** ({r.status}): {_markdown_cell(r.reason)}" for r in problems]
+    return "\n".join(out) + "\n"
+
+
+def postgres_section(
+    versions: dict[str, str], results: list[Result], scenarios: list[str], broker: str, database: str, command: str,
+) -> str:
+    """REPORT.md's section for a matrix run on the PostgreSQL engine: the table, then each cell
+    that did not pass with its reason (the scenarios and the n/a reasons are the main report's)."""
+    rows = table(versions, results, scenarios)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        POSTGRES_SECTION, "",
+        f"Written by `{command}` on {when}: the same clients and scenarios against {broker} on",
+        f"`ottla serve --storage postgresql://...` over one private {database} (compat.postgres), each cell's broker",
+        "with a fresh schema of its own (kept across the scenario's restarts) and a fresh data dir for what the",
+        "engine keeps locally (storage/postgresql/engine.py says what is in the database).", "",
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+        *("| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows[1:]),
+    ]
+    problems = [r for r in results if r.status not in (PASS, NOT_APPLICABLE)]
+    if problems:
+        out += ["", "Not passing:", ""]
         out += [f"- **{r.client} / {r.scenario}** ({r.status}): {_markdown_cell(r.reason)}" for r in problems]
     return "\n".join(out) + "\n"
 
