@@ -2,7 +2,8 @@
 
     python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console [--console-pages PAGE,...]]
                            [--event-loop asyncio|uvloop] [--cores 1|2] [--only throughput|latency|small]
-    python -m compat.bench --profile produce|fetch|small [--seconds N] [--event-loop asyncio|uvloop] [--cores 1|2]
+    python -m compat.bench --profile produce|produce-8p|fetch|small [--seconds N] [--event-loop asyncio|uvloop] [--cores 1|2]
+    python -m compat.bench --storage postgresql [any of the above]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
 confluent-kafka (librdkafka) as the client: produce throughput (1 KiB and 100-byte records,
@@ -30,6 +31,9 @@ no perf-test tools, and the machine's limits only where the section's rows are j
 `--console` runs Ottla's workloads a second time in each pass with the web console's pages
 polling the broker's JSON API as a browser would (compat.bench_console), and prints both runs
 side by side: what a console left open costs the Kafka side.
+`--storage postgresql` runs the broker under test on the PostgreSQL engine over a PostgreSQL started
+for the run, with a local-engine broker beside it in the same passes, and prints both side by side;
+with `--profile`, PostgreSQL's statistics follow the broker's profile (compat.bench_postgres).
 
 Figures depend on the machine and its load; the report prints the load average with them.
 """
@@ -172,13 +176,14 @@ def cpu_list(cores: int | None) -> str | None:
     return ",".join(str(cpu) for cpu in allowed[:cores])
 
 
-def ottla_cold_start(runs: int, event_loop: str, cpus: str | None) -> dict[str, float]:
+def ottla_cold_start(runs: int, event_loop: str, cpus: str | None, storage: Callable[[], str] | None = None) -> dict[str, float]:
     """Median over `runs` fresh brokers of launch -> ready line and launch -> first acknowledged
     produce; RSS after a second idle. Broker start is timed around OttlaBroker.start, which polls
-    for the ready line every 10 ms."""
+    for the ready line every 10 ms. `storage` gives each broker a new, empty database (its URL)
+    before its launch, so the time is the broker's, not the database's."""
     ready, first, rss = [], [], []
     for _ in range(runs):
-        broker = OttlaBroker(event_loop=event_loop, cpus=cpus)
+        broker = OttlaBroker(event_loop=event_loop, cpus=cpus, storage=storage() if storage else None)
         try:
             started = time.perf_counter()
             broker.start()
@@ -413,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         "--console-pages", default=",".join(bench_console.PAGES), metavar="PAGE,...",
         help=f"which console pages poll with --console (of {', '.join(bench_console.PAGES)}; default all)",
     )
+    parser.add_argument(
+        "--storage", choices=["local", "postgresql"], default="local",
+        help="postgresql: the broker under test on the PostgreSQL engine, beside a local-engine broker (compat.bench_postgres)",
+    )
     args = parser.parse_args(argv)
     rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
@@ -421,8 +430,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if cpus is not None and shutil.which("taskset") is None:
         parser.error("--cores needs taskset (util-linux)")
-    if args.profile:
+    if args.storage == "postgresql" and args.nodes > 1:
+        parser.error("--storage postgresql runs one broker")
+    if args.profile and args.storage == "postgresql":
+        from compat import bench_postgres
+
+        print(bench_postgres.profile(args.profile, args.seconds, event_loop=args.event_loop, cpus=cpus))
+    elif args.profile:
         print(bench_profile.profile(args.profile, args.seconds, event_loop=args.event_loop, cpus=cpus))
+    if args.profile:
         print(f"rerun: {rerun}")
         return 0
 
@@ -448,9 +464,20 @@ def main(argv: list[str] | None = None) -> int:
         "only": args.only,
     }}
     result["ottla"] = {}
+    database = None
+    if args.storage == "postgresql":
+        from compat import bench_postgres
+
+        # Closed at the end of the run, or at exit when the run fails (PrivatePostgres's atexit).
+        database = bench_postgres.BenchDatabase().start()
+        result["meta"]["storage"] = database.version
+        result["local"] = {"produce": [], "consume": [], "latency": []}
     if not args.only:
-        result["ottla"]["cold_start"] = ottla_cold_start(plan.cold_runs, args.event_loop, cpus)
+        result["ottla"]["cold_start"] = ottla_cold_start(plan.cold_runs, args.event_loop, cpus, database.new_url if database else None)
         say(f"ottla cold start {result['ottla']['cold_start']}")
+        if database is not None:
+            result["local"]["cold_start"] = ottla_cold_start(plan.cold_runs, args.event_loop, cpus)
+            say(f"local cold start {result['local']['cold_start']}")
     # Latency rows are judged by no machine limit: a latency section measures none.
     with_limits = not set(sections) <= {"latency"}
     # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
@@ -460,13 +487,18 @@ def main(argv: list[str] | None = None) -> int:
         settings["default.replication.factor"] = str(args.nodes)
     result["meta"]["nodes"] = args.nodes
     serve_args = ["--nodes", str(args.nodes)] + (["--http-port", "0"] if args.console else [])
-    with OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus) as broker, ExitStack() as stack:
+    storage = database.new_url() if database else None
+    with OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus, storage=storage) as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan, cpus) if with_limits else {}
         if with_limits:
             say(f"limits {before}")
         host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling", cpus))
         brokers = {"ottla": broker.bootstrap, "ceiling": f"{host}:{port}"}
         result["ceiling"] = {}
+        if database is not None:
+            # The local engine in the same passes: the ratio is what the database costs.
+            local = stack.enter_context(OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus))
+            brokers["local"] = local.bootstrap
         if args.against:
             brokers["kafka"], cold = start_kafka(stack, say, cpus)
             result["kafka"] = {"cold_start": cold}
@@ -507,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
         result["console"] = {"ottla": best(polled), "polls": polls, "summary": [row.as_dict() for row in console_rows]}
 
     print(table(result))
+    if database is not None:
+        database.close()
+        print(bench_postgres.beside_local(database.version, rows(result), rows({**result, "ottla": result["local"]})))
     if args.console:
         print(bench_console.table(rows(result), console_rows, polls))
     meta = result["meta"]

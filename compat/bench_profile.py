@@ -7,6 +7,7 @@ leaf of the stack) and by time including callees, for Ottla's own code. Idle tim
 loop's select is not sampled, so shares are of the time the broker was busy.
 
 - produce: librdkafka producing 1 KiB records, acks=1, linger.ms=5, one partition.
+- produce-8p: the same over eight partitions.
 - fetch: librdkafka consumers reading a 1-partition topic of 1 KiB records from offset 0, over
   and over (filled before sampling starts).
 - small: single-record acks=1 Produce requests, then Metadata requests, over 8 connections.
@@ -35,6 +36,11 @@ def _produce(bootstrap: str, seconds: float) -> None:
     work.produce(bootstrap, "profile", partitions=1, size=1024, acks="1", count=10**9, seconds=seconds)
 
 
+def _produce_8_partitions(bootstrap: str, seconds: float) -> None:
+    work.create_topic(bootstrap, "profile-8p", 8)
+    work.produce(bootstrap, "profile-8p", partitions=8, size=1024, acks="1", count=10**9, seconds=seconds)
+
+
 def _fill(bootstrap: str) -> None:
     work.create_topic(bootstrap, "profile", 1)
     work.produce(bootstrap, "profile", partitions=1, size=1024, acks="1", count=_FILL_RECORDS, seconds=120)
@@ -55,18 +61,21 @@ def _small(bootstrap: str, seconds: float) -> None:
 # name -> (set-up that is not sampled, the sampled workload)
 WORKLOADS: dict[str, tuple[Callable[[str], None] | None, Callable[[str, float], None]]] = {
     "produce": (None, _produce),
+    "produce-8p": (None, _produce_8_partitions),
     "fetch": (_fill, _fetch),
     "small": (None, _small),
 }
 
 
-def profile(workload: str, seconds: float, top: int = 15, *, event_loop: str | None = None, cpus: str | None = None) -> str:
-    """`workload` against a broker on `event_loop`, pinned to `cpus` (OttlaBroker's), under py-spy."""
+def profile(
+    workload: str, seconds: float, top: int = 15, *, event_loop: str | None = None, cpus: str | None = None, storage: str | None = None,
+) -> str:
+    """`workload` against a broker on `event_loop`, pinned to `cpus`, on `storage` (OttlaBroker's), under py-spy."""
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("py-spy not found: python -m pip install -e '.[test]'")
     prepare, run = WORKLOADS[workload]
-    with tempfile.TemporaryDirectory(prefix="ottla-profile-") as tmp, OttlaBroker(Path(tmp) / "broker", event_loop=event_loop, cpus=cpus) as broker:
+    with tempfile.TemporaryDirectory(prefix="ottla-profile-") as tmp, OttlaBroker(Path(tmp) / "broker", event_loop=event_loop, cpus=cpus, storage=storage) as broker:
         if prepare is not None:
             prepare(broker.bootstrap)
         output = Path(tmp) / "samples.txt"

@@ -1,0 +1,183 @@
+"""The PostgreSQL engine under compat.bench: the database of a run, and PostgreSQL's side of a profile.
+
+`python -m compat.bench --storage postgresql` runs the broker under test as `ottla serve --storage`
+on a PostgreSQL started for the run (compat.postgres: fsync on, as deployed), beside a broker on
+the local engine: the same workloads on both, back to back. Each broker gets a schema of its own,
+created before it is launched, so cold start is the broker's alone: the database is already up.
+
+`python -m compat.bench --storage postgresql --profile WORKLOAD` samples the broker with py-spy
+(compat.bench_profile) and reports, for the same window, PostgreSQL's side: the statements by
+total execution time (pg_stat_statements, loaded at the server's start), the WAL written and
+its syncs with their time (pg_stat_wal: an acks=1 produce waits for its commit's WAL flush),
+commits, and the CPU time of PostgreSQL's processes beside the wall time sampled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from compat import bench_profile, procfs
+from compat.matrix import create_schema
+from compat.postgres import PrivatePostgres
+
+_SETTINGS = {
+    "shared_preload_libraries": "'pg_stat_statements'",
+    "track_io_timing": "on",
+    "track_wal_io_timing": "on",
+}
+
+
+class BenchDatabase:
+    """One PrivatePostgres for a benchmark run, with pg_stat_statements and WAL I/O timing on."""
+
+    def __init__(self) -> None:
+        self.server = PrivatePostgres()
+
+    def start(self) -> BenchDatabase:
+        try:
+            self.server.start()
+            # shared_preload_libraries takes effect at the server's start only.
+            self.server.psql(*(f"ALTER SYSTEM SET {key} = {value}" for key, value in _SETTINGS.items()))
+            self.server.stop()
+            self.server.start_again()
+            self.server.psql("CREATE EXTENSION pg_stat_statements")
+        except BaseException:
+            self.server.close()
+            raise
+        return self
+
+    @property
+    def version(self) -> str:
+        return f"PostgreSQL {self.server.bin_dir.parent.name}"
+
+    def new_url(self) -> str:
+        """The URL of a new, empty schema: one broker's database."""
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        asyncio.run(create_schema(self.server.url, schema))
+        return f"{self.server.url}?search_path={schema}"
+
+    def reset_statistics(self) -> None:
+        self.server.psql("SELECT pg_stat_statements_reset()", "SELECT pg_stat_reset_shared('wal')", "SELECT pg_stat_reset()")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the postmaster, of its children that exited (the backends of a broker that
+        stopped: cutime and cstime) and of those still running."""
+        postmaster = self.server.postmaster_pid()
+        if postmaster is None:
+            return 0.0
+        total = sum(_stat(postmaster)[11:15]) / os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = _stat(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+            if fields[1] == postmaster:
+                total += procfs.cpu_seconds(int(entry.name))
+        return total
+
+    def report(self, seconds: float, cpu: float, top: int = 8) -> str:
+        """PostgreSQL's side of a window of `seconds` wall time in which its processes used `cpu`."""
+        database = self.server.database
+        statements = self.server.psql(
+            "SELECT calls, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 3), rows, wal_bytes, "
+            "left(regexp_replace(query, '\\s+', ' ', 'g'), 110) FROM pg_stat_statements "
+            f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}') "
+            f"ORDER BY total_exec_time DESC LIMIT {top}",
+        )
+        wal = self.server.psql(
+            "SELECT wal_records, wal_bytes, wal_write, wal_sync, round(wal_write_time::numeric, 1), round(wal_sync_time::numeric, 1) "
+            "FROM pg_stat_wal",
+        ).strip().split("|")
+        commits = self.server.psql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'").strip()
+        executed = 0.0
+        lines = [
+            f"PostgreSQL ({self.version}, fsync on) over the same {seconds:.0f} s: its processes used {cpu:.1f} s of CPU "
+            f"({cpu / seconds:.0%} of one core); {commits} commits ({int(commits or 0) / seconds:,.0f}/s)",
+            f"WAL: {int(wal[0]):,} records, {int(wal[1]) / 1e6:,.1f} MB, {wal[2]} writes ({wal[4]} ms), {wal[3]} syncs ({wal[5]} ms)",
+            "", "statements by total execution time (calls, total ms, mean ms, rows, WAL bytes, statement):",
+        ]
+        for row in statements.strip().splitlines():
+            calls, total, mean, rows, wal_bytes, query = row.split("|", 5)
+            executed += float(total)
+            lines.append(f"  {int(calls):>8,} {float(total):>10,.1f} {float(mean):>8.3f} {int(rows):>9,} {int(wal_bytes):>12,}  {query}")
+        lines.append(f"  the top {top} statements executed for {executed / 1000:.1f} s in all ({executed / 1000 / seconds:.0%} of the wall time)")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        self.server.close()
+
+    def __enter__(self) -> BenchDatabase:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Figure(Protocol):
+    """One of compat.bench's rows: a metric's figure for the broker under test."""
+
+    @property
+    def metric(self) -> str: ...
+
+    @property
+    def unit(self) -> str: ...
+
+    @property
+    def ottla(self) -> float: ...
+
+    @property
+    def lower_is_better(self) -> bool: ...
+
+
+def beside_local(version: str, on_postgres: Sequence[Figure], on_local: Sequence[Figure]) -> str:
+    """compat.bench's figures for the broker on `version` beside the local engine's, same metric
+    by metric, with the ratio and whether the database is ahead or behind."""
+    local = {(row.metric, row.unit): row.ottla for row in on_local}
+    header = f"{'metric':44} {'unit':6} {'PostgreSQL':>11} {'local':>10} {'PG/local':>16}"
+    lines = [f"the PostgreSQL engine ({version}, fsync on, one broker) beside the local engine, in the same passes:", header, "-" * len(header)]
+    for row in on_postgres:
+        theirs = local.get((row.metric, row.unit))
+        ratio = ""
+        if theirs and row.ottla:
+            share = row.ottla / theirs
+            ahead = share < 1 if row.lower_is_better else share > 1
+            ratio = f"{share:.2f} {'ahead' if ahead else 'behind'}"
+        lines.append(f"{row.metric:44} {row.unit:6} {_number(row.ottla):>11} {_number(theirs):>10} {ratio:>16}")
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}" if value < 10 else f"{value:.1f}"
+
+
+def _stat(pid: int) -> list[int]:
+    """/proc/PID/stat's numeric fields after the command name: [1] is the parent's pid, [11:15]
+    utime, stime, cutime and cstime in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return [0, *(int(field) for field in fields[1:])]
+
+
+def profile(workload: str, seconds: float, *, event_loop: str | None = None, cpus: str | None = None) -> str:
+    """compat.bench_profile's profile of `workload` with the broker on the PostgreSQL engine, then
+    PostgreSQL's statistics over the same run."""
+    with BenchDatabase() as database:
+        url = database.new_url()
+        database.reset_statistics()
+        cpu_before, started = database.cpu_seconds(), time.perf_counter()
+        broker = bench_profile.profile(workload, seconds, event_loop=event_loop, cpus=cpus, storage=url)
+        cpu, wall = database.cpu_seconds() - cpu_before, time.perf_counter() - started
+        # The window spans the broker's start and stop too: a second or two of the wall time.
+        return f"{broker}\n\n{database.report(wall, cpu)}"
