@@ -107,13 +107,14 @@ def on_postgres(url: str, **broker: Any) -> TargetFactory:
 
     def new_target(work_dir: Path) -> OttlaBroker:
         schema = f"cell_{next(cells)}_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_create_schema(url, schema))
+        asyncio.run(create_schema(url, schema))
         return OttlaBroker(work_dir, storage=f"{url}?search_path={schema}", **broker)
 
     return new_target
 
 
-async def _create_schema(url: str, schema: str) -> None:
+async def create_schema(url: str, schema: str) -> None:
+    """CREATE SCHEMA in the database at `url`, owned by the URL's user."""
     import asyncpg
 
     connection = await asyncpg.connect(url)
