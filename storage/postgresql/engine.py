@@ -28,7 +28,16 @@ trip on the pool, a read by time one per batch it looks into); the local engine,
 Everything a handler decides synchronously (does the topic exist, its id, partition count, the
 bounds a Fetch compares against, a topic's configs) comes from an in-memory catalogue loaded at
 start and changed by this broker's own CreateTopics, DeleteTopics, CreatePartitions and config
-changes: with one broker per database it is exact (another broker's are seen at the next start).
+changes, which it tells the other brokers on the database (`catalogue_changed`; the broker
+sends it as a NOTIFY, notify.py). Another broker's changes arrive by NOTIFY too: a topic change
+makes the broker `reload_catalogue` (topics, partitions, configs and every partition's bounds),
+another broker's append moves a partition's cached bounds (`saw_bounds`). So the catalogue is
+exact with one broker per database, and with several it trails the others' changes by one
+notification (a reload after the listening connection was lost). Bounds only move forward;
+a partition's producer state is checked against the database's at each append, so another
+broker's producers are never missed there, but the last stable offset and aborted transactions
+a read_committed Fetch sees on a broker that did not append the transactional batches are its
+copy's, reloaded only when it appends itself.
 """
 
 from __future__ import annotations
@@ -127,6 +136,10 @@ class AsyncLock(Protocol):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None: ...
 
 
+def _ignore(*_: object) -> None:
+    return None
+
+
 class DatabasePartition:
     """One partition in the database, with its bounds as this broker last saw them: at start,
     then after each of its appends and reads. The synchronous attributes (`high_watermark`,
@@ -156,6 +169,15 @@ class DatabasePartition:
         # asked for: two requests pipelined on a connection must not swap places under the
         # row lock (each append's statement waits for the previous one's there anyway).
         self._appending = appending
+        # Called when this broker's own append or DeleteRecords moved the bounds (the storage
+        # sets it: other brokers hear of it from there).
+        self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
+
+    def saw(self, log_start_offset: int, high_watermark: int) -> bool:
+        """Bounds another broker's append or DeleteRecords left: whether they moved here."""
+        before = (self.log_start_offset, self.high_watermark)
+        self._saw(log_start_offset, high_watermark)
+        return before != (self.log_start_offset, self.high_watermark)
 
     @property
     def config(self) -> LogConfig:
@@ -201,6 +223,7 @@ class DatabasePartition:
             return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, self.log_start_offset)
         self._saw(appended.log_start_offset, appended.last_offset + 1)
         self.size = max(self.size, appended.end_position)
+        self.bounds_moved(self)
         return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, appended.log_start_offset)
 
     async def _append(self, records: bytes | bytearray | memoryview, from_client: bool) -> AppendedRange:
@@ -272,6 +295,7 @@ class DatabasePartition:
         with _database_errors():
             log_start_offset = await self.log.delete_records_before(offset)
         self._saw(log_start_offset, log_start_offset)
+        self.bounds_moved(self)
         return log_start_offset
 
     async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
@@ -306,6 +330,10 @@ class PostgresStorage(Storage):
         self._database_topics: dict[str, TopicInfo] = {}
         self._database_by_id: dict[bytes, TopicInfo] = {}
         self._database_partitions: dict[tuple[str, int], DatabasePartition] = {}
+        # Told of this broker's own changes, for the other brokers on the database to hear:
+        # a partition's bounds after an append or DeleteRecords, and any change of topics.
+        self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
+        self.catalogue_changed: Callable[[], None] = _ignore
 
     @classmethod
     async def connect(
@@ -374,8 +402,70 @@ class PostgresStorage(Storage):
         self._database_topics[info.name] = info
         self._database_by_id[info.topic_id] = info
         for index, partition in enumerate(partitions, first_index):
+            partition.bounds_moved = self._bounds_moved
             self._database_partitions[(info.name, index)] = partition
         self.topics_version += 1
+
+    def _bounds_moved(self, partition: DatabasePartition) -> None:
+        self.bounds_moved(partition)
+
+    def _forget(self, info: TopicInfo) -> None:
+        """A deleted topic out of the catalogue (if it is still the one there)."""
+        current = self._database_topics.get(info.name)
+        if current is None or current.topic_id != info.topic_id:
+            return
+        del self._database_topics[info.name]
+        del self._database_by_id[info.topic_id]
+        for index in range(current.partitions):
+            del self._database_partitions[(info.name, index)]
+        self.topics_version += 1
+
+    async def reload_catalogue(self) -> list[tuple[str, int]]:
+        """Bring the catalogue to the database's: topics another broker created, deleted,
+        grew or reconfigured, and every partition's bounds (which only move forward).
+        Returns the partitions whose bounds moved, for their parked fetches to be woken."""
+        with _database_errors():
+            rows = await self.pool.fetch(_CATALOGUE)
+        found: dict[str, tuple[uuid.UUID, dict[str, str], list[asyncpg.Record]]] = {}
+        for row in rows:
+            entry = found.setdefault(row["name"], (row["topic_id"], json.loads(row["configs"]), []))
+            entry[2].append(row)
+        for name, info in list(self._database_topics.items()):
+            seen = found.get(name)
+            if seen is None or seen[0].bytes != info.topic_id:
+                self._forget(info)
+        moved: list[tuple[str, int]] = []
+        for name, (topic_id, configs, partition_rows) in found.items():
+            info = self._database_topics.get(name)
+            if info is None:
+                info = TopicInfo(name, topic_id.bytes, 0, configs)
+                self._add(info, [])
+            if info.configs != configs:
+                info = TopicInfo(name, info.topic_id, info.partitions, configs)
+                self._database_topics[name] = self._database_by_id[info.topic_id] = info
+                config = self._config_of(configs)
+                for index in range(info.partitions):
+                    self._database_partitions[(name, index)].config = config
+                self.topics_version += 1
+            if len(partition_rows) > info.partitions:
+                grown = TopicInfo(name, info.topic_id, len(partition_rows), configs)
+                self._add(grown, self._new_partitions(grown, range(info.partitions, grown.partitions)), info.partitions)
+            for row in partition_rows:
+                partition = self._database_partitions[(name, row["partition_index"])]
+                partition.size = max(partition.size, row["next_position"])
+                if partition.saw(row["log_start_offset"], row["next_offset"]):
+                    moved.append((name, row["partition_index"]))
+        return moved
+
+    def saw_bounds(self, topic_id: uuid.UUID, index: int, high_watermark: int, log_start_offset: int) -> tuple[str, int] | None:
+        """Bounds another broker's append left on a partition: the partition, if they moved
+        it here (a partition this catalogue does not know yet is left to its reload)."""
+        info = self._database_by_id.get(topic_id.bytes)
+        if info is None or index >= info.partitions:
+            return None
+        if self._database_partitions[(info.name, index)].saw(log_start_offset, high_watermark):
+            return info.name, index
+        return None
 
     async def create_database_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
         """CreateTopics: the topic and its partitions in one transaction, then in the catalogue."""
@@ -389,6 +479,7 @@ class PostgresStorage(Storage):
             topic_id = await create_topic(self.pool, name, partitions, overrides)
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
         self._add(info, self._new_partitions(info, range(partitions)))
+        self.catalogue_changed()
         return info
 
     def _database_topic(self, name: str) -> TopicInfo:
@@ -414,6 +505,7 @@ class PostgresStorage(Storage):
         self.topics_version += 1
         for index in range(updated.partitions):
             self._database_partitions[(name, index)].config = config
+        self.catalogue_changed()
         return updated
 
     async def add_database_partitions(self, name: str, total: int) -> TopicInfo:
@@ -431,6 +523,7 @@ class PostgresStorage(Storage):
         known = current.partitions
         updated = TopicInfo(name, info.topic_id, total, current.configs)
         self._add(updated, self._new_partitions(updated, range(known, total)), known)
+        self.catalogue_changed()
         return updated
 
     def set_defaults(self, defaults: Mapping[str, str]) -> None:
@@ -477,11 +570,8 @@ class PostgresStorage(Storage):
         with _database_errors():
             await self.pool.execute(_DELETE_TOPIC, uuid.UUID(bytes=info.topic_id))
         # Another DeleteTopics may have finished first while this one waited.
-        if self._database_topics.pop(name, None) is not None:
-            del self._database_by_id[info.topic_id]
-            for index in range(info.partitions):
-                del self._database_partitions[(name, index)]
-            self.topics_version += 1
+        self._forget(info)
+        self.catalogue_changed()
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
         """A topic of the local part: what the coordinators create for their own state."""

@@ -146,9 +146,35 @@ CREATE TABLE aborted_transactions (
 );
 """
 
+# Several brokers over one database: each broker's registration and lease, and who leads each
+# partition.
+#
+# brokers: one row per live (or lately live) node id; a broker renews `lease_expires_at` (the
+# database's clock, so brokers' clocks never disagree about it) every few seconds and is live
+# while it lies ahead. `incarnation` is drawn at each start: a renewal that finds another
+# incarnation's row was fenced by a newer start of the same node id. `endpoints` is what
+# Metadata tells clients: {"LISTENER": ["host", port], ...}.
+#
+# partitions.leader_id: the node that last claimed leadership of the partition; each claim by a
+# different node bumps partitions.leader_epoch, which appends stamp into their batches, so
+# leader epochs only grow, whichever brokers come and go.
+_BROKERS = """
+CREATE TABLE brokers (
+    node_id integer PRIMARY KEY CHECK (node_id >= 0),
+    incarnation uuid NOT NULL,
+    rack text,
+    endpoints jsonb NOT NULL CHECK (jsonb_typeof(endpoints) = 'object'),
+    lease_expires_at timestamptz NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now()
+);
+
+ALTER TABLE partitions ADD COLUMN leader_id integer NOT NULL DEFAULT -1;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
+    Migration(3, "brokers, their leases and partition leaders", _BROKERS),
 )
 LATEST = MIGRATIONS[-1].version
 
