@@ -46,6 +46,7 @@ from ottla.wire.errors import KafkaError
 # What only some brokers use (cluster mode, TLS, SASL, ACLs, share groups, delegation tokens,
 # telemetry) is imported where it is first used: a broker's start pays only for what it serves.
 if TYPE_CHECKING:
+    from ottla.server.cluster.database import DatabaseCluster
     from ottla.server.cluster.state import ClusterState
     from ottla.server.http import HttpListener
     from ottla.server.security.sasl import SaslSettings, ScramCredential, ScramCredentialStore, ScramMechanism
@@ -112,9 +113,9 @@ class Broker:
             config = BrokerConfig.from_settings(overrides)
         else:
             config = config.updated(overrides)
-        if nodes > 1:
+        if nodes > 1 or storage_url is not None:
             # Kafka's 50 partitions each, so that coordinators spread over the nodes (one node
-            # needs one); a topic that exists already keeps its count.
+            # needs one; brokers over one database are a cluster); a topic that exists already keeps its count.
             config = config.with_values({key: 50 for key in _SPREAD_COORDINATORS if key not in config.explicit})
         # The settings given at start-up; `config` is what runs: them and the dynamic broker configs.
         self.static_config = config
@@ -177,7 +178,7 @@ class Broker:
         self.data_version = 0
         # Counters of this process, kept across restarts; /metrics reads them (server/http/).
         self.metrics = BrokerMetrics()
-        if nodes > 1:
+        if nodes > 1 or storage_url is not None:
             from ottla.server.cluster.coordinators import gated
 
             self.dispatcher = Dispatcher(gated(HANDLERS), self.metrics)
@@ -189,6 +190,9 @@ class Broker:
         self.test_hooks.set_faults(self.faults)
         self.http: HttpListener | None = None
         self.services: BrokerServices | None = None
+        # With the PostgreSQL engine: this broker's membership of the cluster on its database
+        # (server/cluster/database.py), the topology handlers see as `services.cluster`.
+        self.database_cluster: DatabaseCluster | None = None
 
     @property
     def data_dir(self) -> Path | None:
@@ -316,6 +320,8 @@ class Broker:
         )
         if len(self.node_ids) > 1:
             self._open_cluster(data_dir)
+        if self.storage_url is not None:
+            await self._join_database_cluster()
         for servers in self._servers.values():
             for server in servers:
                 await server.start_serving()
@@ -415,6 +421,40 @@ class Broker:
             )
         self.services = self._node_services[self.node_id]
 
+    async def _join_database_cluster(self) -> None:
+        """Register in the database's brokers table and serve the topology it gives."""
+        assert self.services is not None and self.storage_url is not None
+        from ottla.server.cluster.database import DatabaseCluster
+        from ottla.storage.postgresql.engine import PostgresStorage
+
+        assert isinstance(self.storage, PostgresStorage)
+        self.database_cluster = DatabaseCluster(
+            self.storage,
+            self.storage_url,
+            self.node_id,
+            self.racks[0],
+            self._listener_nodes(),
+            int(self.config.value("broker.session.timeout.ms")),
+            int(self.config.value("broker.heartbeat.interval.ms")),
+            self.notify_data,
+            self._leader_changed,
+        )
+        await self.database_cluster.start()
+        self.services = dataclasses.replace(self.services, cluster=self.database_cluster.state)
+
+    async def _open_journals(self, storage: Storage) -> ProducerIds:
+        """The coordinators' topics in the database, read for their load, and the producer-id
+        blocks reserved there: what the coordinators then open over."""
+        from ottla.server.coordinator.database import DatabaseProducerIds, Journals
+        from ottla.storage.postgresql.engine import PostgresStorage
+
+        assert isinstance(storage, PostgresStorage)
+        journals = Journals(storage, self.notify_data)
+        await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
+        await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
+        self._journals = journals
+        return await DatabaseProducerIds.open(storage, PRODUCER_ID_BLOCK_SIZE)
+
     def _log_end_offset(self, topic: str, index: int) -> int:
         assert self.storage is not None
         try:
@@ -492,6 +532,9 @@ class Broker:
             self._idle_sweep = None
         self._memory_release.stop()
         self.metrics.stop_lag_probe()
+        if self.database_cluster is not None:
+            await self.database_cluster.stop()
+            self.database_cluster = None
         if self.http is not None:
             await self.http.stop()
             self.http = None

@@ -1,0 +1,395 @@
+"""Cluster mode over PostgreSQL: one node per process, any number of processes on one database.
+
+The handlers see what they see of an in-process cluster (`services.cluster`, a ClusterState):
+nodes, their endpoints, each partition's replicas, leader and leader epoch, and coordinators
+placed on the leaders of `__consumer_offsets` / `__transaction_state` partitions
+(coordinators.py). What differs is where the topology comes from:
+
+- The nodes are the brokers with a live lease in the database's `brokers` table
+  (storage/postgresql/brokers.py): each broker renews its own every
+  `broker.heartbeat.interval.ms` and the others count it until `broker.session.timeout.ms`
+  passes without a renewal. A broker that cannot renew stops counting ITSELF a third of a
+  session before its lease can lapse, so it never claims a partition another broker may
+  already have taken over.
+- Every broker computes the same leaders from the same live set: the striping of
+  `place_replicas` over all live nodes (a replica per live node, the leader first), started
+  where the topic's name puts it. The data is PostgreSQL's one copy, so every live broker is
+  an in-sync replica that can serve a consumer's fetch; only the leader appends.
+- A leader epoch is the database's: the node that finds itself the leader of a partition
+  claims it, which bumps the epoch there when the leader changes (so epochs only grow), and
+  tells the others to reload them. Until a claim lands, a broker reports the last epoch it read.
+- Brokers hear of each other's changes on one LISTEN connection each (notify.py): appends
+  (new bounds, so fetches parked on any broker wake), topics created, deleted, grown or
+  reconfigured, and leadership claims. After a reconnect the listener reloads everything,
+  since what was sent while it was away is lost.
+
+The coordinators' state is still each broker's own (the database holds none of it yet): when a
+group's or a transaction's coordinator moves to another broker, that broker starts without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from ottla.server.cluster.state import NO_LEADER, ClusterNode, ClusterState, Endpoint, PartitionState, place_replicas, topic_start
+from ottla.storage.postgresql import brokers, notify
+
+if TYPE_CHECKING:
+    from ottla.storage import TopicInfo
+    from ottla.storage.postgresql.engine import DatabasePartition, PostgresStorage
+
+log = logging.getLogger(__name__)
+
+# How long before its lease can lapse a broker that cannot renew it stops counting itself live.
+_CLAIM_MARGIN = 1 / 3
+# A listener connection that broke is opened again after this long.
+_RECONNECT_S = 0.5
+
+
+class DuplicateNodeId(RuntimeError):
+    """Another live broker holds this node id in the database."""
+
+
+class DatabaseClusterState(ClusterState):
+    """The topology as this broker sees it: the live brokers and the epochs the database has."""
+
+    def __init__(self, node_id: int, topics: Callable[[], Iterable[TopicInfo]], on_leader_change: Callable[[str, int, int], None]) -> None:
+        super().__init__((), (), None, lambda topic, index: 0, on_leader_change)
+        self.node_id = node_id
+        self._all_topics = topics
+        # (topic id, partition) -> (leader id, leader epoch) as last read from the database.
+        self.claims: dict[tuple[bytes, int], tuple[int, int]] = {}
+
+    def set_live(self, live: Sequence[brokers.LiveBroker], counting_self: bool) -> bool:
+        """The live brokers (less this one when it may no longer count itself); whether the
+        set or an endpoint changed."""
+        kept = [broker for broker in live if counting_self or broker.node_id != self.node_id]
+        nodes = {broker.node_id: ClusterNode(broker.node_id, broker.rack) for broker in kept}
+        endpoints: dict[int, Mapping[str, Endpoint]] = {broker.node_id: broker.endpoints for broker in kept}
+        if nodes.keys() == self.nodes.keys() and endpoints == self.endpoints:
+            return False
+        self.nodes = nodes
+        self.endpoints = endpoints
+        self.rebuild()
+        return True
+
+    def set_claims(self, claims: Mapping[tuple[bytes, int], tuple[int, int]]) -> None:
+        self.claims = dict(claims)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Every known topic's partitions placed again from the live set and the claims; a
+        partition whose leader or epoch changed is reported to `on_leader_change`."""
+        before = self.topics
+        self.topics = {}
+        for info in self._all_topics():
+            for index in range(info.partitions):
+                state = self.partition(info.name, info.topic_id, info.partitions, index)
+                known = before.get(info.name)
+                old = None if known is None or known[0] != info.topic_id else known[1].get(index)
+                if old is None or (old.leader, old.leader_epoch) != (state.leader, state.leader_epoch):
+                    self._on_leader_change(info.name, index, state.leader_epoch)
+
+    def partition(self, topic: str, topic_id: bytes, partitions: int, index: int, replication_factor: int = 1) -> PartitionState:
+        """Partition `index` placed over every live node, its epoch the database's."""
+        known = self.topics.get(topic)
+        if known is not None and known[0] == topic_id:
+            state = known[1].get(index)
+            if state is not None:
+                return state
+        states: dict[int, PartitionState] = {}
+        placed = place_replicas(list(self.nodes.values()), range(partitions), len(self.nodes), topic_start(topic)) if self.nodes else {}
+        for each in range(partitions):
+            replicas = placed.get(each, ())
+            leader = replicas[0] if replicas else NO_LEADER
+            epoch = self.claims.get((topic_id, each), (NO_LEADER, 0))[1]
+            states[each] = PartitionState(replicas, leader, epoch, replicas, [(epoch, 0)])
+        self.topics[topic] = (topic_id, states)
+        return states[index]
+
+    def led_here(self) -> list[tuple[bytes, int]]:
+        """The partitions this broker leads whose last claim in the database is not its own."""
+        return [
+            (topic_id, index)
+            for topic_id, states in self.topics.values()
+            for index, state in states.items()
+            if state.leader == self.node_id and self.claims.get((topic_id, index), (NO_LEADER, 0))[0] != self.node_id
+        ]
+
+    # Placement follows the live set alone: what the in-process cluster's controls change is fixed here.
+    def assign(self, topic: str, topic_id: bytes, indexes: Iterable[int], replication_factor: int,
+               assignments: dict[int, tuple[int, ...]] | None = None) -> dict[int, PartitionState]:
+        return {index: self.partition(topic, topic_id, max(indexes, default=-1) + 1, index) for index in indexes}
+
+    def forget(self, topic: str) -> None:
+        self.topics.pop(topic, None)
+
+    def elect_preferred(self, topic: str, index: int) -> bool:
+        return False
+
+    def elect_unclean(self, topic: str, index: int) -> bool:
+        return False
+
+    def _save(self) -> None:
+        return None
+
+
+class DatabaseCluster:
+    """This broker's membership of the cluster on its database: its lease, the live set,
+    its leadership claims, and the notifications it sends and hears (see the module doc)."""
+
+    def __init__(
+        self,
+        storage: PostgresStorage,
+        url: str,
+        node_id: int,
+        rack: str | None,
+        endpoints: Mapping[str, Endpoint],
+        session_timeout_ms: int,
+        heartbeat_ms: int,
+        wake: Callable[[str, int], None],
+        on_leader_change: Callable[[str, int, int], None],
+    ) -> None:
+        self.storage = storage
+        self._url = url
+        self.node_id = node_id
+        self._rack = rack
+        self._endpoints = {name: brokers.BrokerEndpoint(endpoint.host, endpoint.port) for name, endpoint in endpoints.items()}
+        self._lease_ms = session_timeout_ms
+        self._heartbeat_s = heartbeat_ms / 1000
+        self._wake = wake
+        self.state = DatabaseClusterState(node_id, storage.topics, on_leader_change)
+        self._incarnation = uuid.uuid4()
+        self._channel = ""
+        self._live: list[brokers.LiveBroker] = []
+        # When this broker stops counting itself live unless it renews its lease first.
+        self._counts_self_until = 0.0
+        self._lapse: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: asyncpg.Connection | None = None
+        self._listener_lost = asyncio.Event()
+        # Partitions whose new bounds are still to be told, and whether a sender is running.
+        self._unsent: dict[tuple[uuid.UUID, int], DatabasePartition] = {}
+        self._sending = False
+        self._reloading: dict[str, bool] = {}
+
+    async def start(self) -> None:
+        """Register (waiting out a previous incarnation's lease, as a restart after a crash
+        must), read the live set and the claims, listen, and keep the lease."""
+        pool = self.storage.pool
+        self._channel = await notify.channel_of(pool)
+        deadline = time.monotonic() + self._lease_ms / 1000 + self._heartbeat_s
+        while True:
+            sent = time.monotonic()
+            if await brokers.register(pool, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms):
+                break
+            if time.monotonic() > deadline:
+                raise DuplicateNodeId(f"node id {self.node_id} is registered by another live broker on this database")
+            await asyncio.sleep(self._heartbeat_s / 4)
+        self._renewed(sent)
+        self.storage.bounds_moved = self._bounds_moved
+        self.storage.catalogue_changed = lambda: self._spawn(self._tell(notify.News.CATALOGUE))
+        self._live = await brokers.live_brokers(pool)
+        self.state.set_live(self._live, True)
+        await self._reload_claims()
+        await self._claim()
+        self._spawn(self._keep_lease())
+        self._spawn(self._keep_listening())
+        await notify.send(pool, self._channel, [notify.news_payload(notify.News.BROKERS, self.node_id)])
+
+    async def stop(self) -> None:
+        """Stop renewing and listening, and leave the live set at once."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._lapse is not None:
+            self._lapse.cancel()
+        if self._listener is not None:
+            self._listener.terminate()
+            self._listener = None
+        try:
+            await asyncio.wait_for(brokers.deregister(self.storage.pool, self.node_id, self._incarnation), self._heartbeat_s)
+            await notify.send(self.storage.pool, self._channel, [notify.news_payload(notify.News.BROKERS, self.node_id)])
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not leave the brokers table (the lease lapses by itself): %s", exc)
+
+    def _spawn(self, work: object) -> None:
+        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the lease and the live set ------------------------------------------------------
+
+    def _renewed(self, sent: float) -> None:
+        """The lease runs from no earlier than `sent`: count this broker until a third of a
+        session before it can lapse."""
+        self._counts_self_until = sent + self._lease_ms / 1000 * (1 - _CLAIM_MARGIN)
+        if self._lapse is not None:
+            self._lapse.cancel()
+        self._lapse = asyncio.get_running_loop().call_at(
+            asyncio.get_running_loop().time() + (self._counts_self_until - time.monotonic()), self._own_lease_lapsing
+        )
+
+    @property
+    def counts_self(self) -> bool:
+        return time.monotonic() < self._counts_self_until
+
+    def _own_lease_lapsing(self) -> None:
+        """No renewal for too long (the database is away): lead nothing, coordinate nothing."""
+        if self.state.set_live(self._live, False):
+            log.warning("node %s could not renew its lease in PostgreSQL: it leads no partition until it can", self.node_id)
+
+    async def _keep_lease(self) -> None:
+        pool = self.storage.pool
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            sent = time.monotonic()
+            try:
+                renewed = await asyncio.wait_for(brokers.renew(pool, self.node_id, self._incarnation, self._lease_ms), self._heartbeat_s)
+                if not renewed:
+                    # Fenced: the row lapsed and went, or a new start took the node id over.
+                    renewed = await asyncio.wait_for(
+                        brokers.register(pool, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms), self._heartbeat_s
+                    )
+                if renewed:
+                    self._renewed(sent)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.debug("lease renewal failed: %s", exc)
+                continue
+            await self._read_live_set()
+
+    async def _read_live_set(self) -> None:
+        """The live brokers as the database has them now; this broker's claims if it leads anew."""
+        try:
+            live = await asyncio.wait_for(brokers.live_brokers(self.storage.pool), self._heartbeat_s)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("reading the live brokers failed: %s", exc)
+            return
+        self._live = live
+        if self.state.set_live(live, self.counts_self):
+            log.info("node %s: live brokers %s", self.node_id, sorted(self.state.nodes))
+        await self._claim_quietly()
+
+    # --- leadership claims ----------------------------------------------------------------
+
+    async def _reload_claims(self) -> None:
+        claims = await brokers.leaders(self.storage.pool)
+        self.state.set_claims({(topic_id.bytes, index): claim for (topic_id, index), claim in claims.items()})
+
+    async def _claim(self) -> None:
+        """Claim the database partitions this broker now leads; tell the others when an epoch moved."""
+        wanted = [(uuid.UUID(bytes=topic_id), index) for topic_id, index in self.state.led_here() if self._in_database(topic_id)]
+        if not wanted or not self.counts_self:
+            return
+        epochs = await brokers.claim_leadership(self.storage.pool, self.node_id, wanted)
+        claims = dict(self.state.claims)
+        for (topic_id, index), epoch in epochs.items():
+            claims[(topic_id.bytes, index)] = (self.node_id, epoch)
+        self.state.set_claims(claims)
+        if epochs:
+            await notify.send(self.storage.pool, self._channel, [notify.news_payload(notify.News.LEADERS, self.node_id)])
+
+    def _in_database(self, topic_id: bytes) -> bool:
+        info = self.storage.topic_by_id(topic_id)
+        return info is not None and self.storage.is_database_topic(info.name)
+
+    async def _claim_quietly(self) -> None:
+        try:
+            await asyncio.wait_for(self._claim(), self._heartbeat_s)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("leadership claim failed: %s", exc)
+
+    # --- notifications sent ---------------------------------------------------------------
+
+    def _bounds_moved(self, partition: DatabasePartition) -> None:
+        """An append or DeleteRecords here: tell the others, coalesced while a send is out."""
+        self._unsent[(partition.log.topic_id, partition.log.partition_index)] = partition
+        if not self._sending:
+            self._sending = True
+            self._spawn(self._send_bounds())
+
+    async def _send_bounds(self) -> None:
+        try:
+            while self._unsent:
+                unsent, self._unsent = self._unsent, {}
+                bounds = [notify.Bounds(topic_id, index, p.high_watermark, p.log_start_offset) for (topic_id, index), p in unsent.items()]
+                try:
+                    await notify.send(self.storage.pool, self._channel, notify.append_payloads(self.node_id, bounds))
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    # The others read these bounds at their next round trip or reload.
+                    log.debug("could not notify appends: %s", exc)
+        finally:
+            self._sending = False
+
+    async def _tell(self, news: notify.News) -> None:
+        try:
+            await notify.send(self.storage.pool, self._channel, [notify.news_payload(news, self.node_id)])
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not tell the other brokers of a topic change: %s", exc)
+        self.state.rebuild()
+        await self._claim_quietly()
+
+    # --- notifications heard --------------------------------------------------------------
+
+    async def _keep_listening(self) -> None:
+        """One LISTEN connection, opened again whenever it breaks; after each (re)open,
+        everything it may have missed is reloaded."""
+        while True:
+            try:
+                self._listener_lost.clear()
+                connection = await asyncpg.connect(self._url)
+                connection.add_termination_listener(lambda _: self._listener_lost.set())
+                await connection.add_listener(self._channel, self._heard)
+                self._listener = connection
+                await self._reload(catalogue=True)
+                await self._listener_lost.wait()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.debug("listener connection failed: %s", exc)
+            if self._listener is not None:
+                self._listener.terminate()
+                self._listener = None
+            await asyncio.sleep(_RECONNECT_S)
+
+    def _heard(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        heard = notify.parse(payload)
+        if heard is None or heard.node_id == self.node_id:
+            return
+        if heard.news is notify.News.APPENDS:
+            for bounds in heard.bounds:
+                moved = self.storage.saw_bounds(bounds.topic_id, bounds.partition_index, bounds.high_watermark, bounds.log_start_offset)
+                if moved is not None:
+                    self._wake(*moved)
+        elif heard.news is notify.News.BROKERS:
+            self._spawn(self._read_live_set())
+        else:
+            self._spawn(self._reload(catalogue=heard.news is notify.News.CATALOGUE))
+
+    async def _reload(self, catalogue: bool) -> None:
+        """Reload the catalogue (and so every partition's bounds) or just the claims; one
+        reload of a kind at a time, a request during one making it run once more."""
+        kind = "catalogue" if catalogue else "claims"
+        if kind in self._reloading:
+            self._reloading[kind] = True
+            return
+        self._reloading[kind] = False
+        try:
+            while True:
+                if catalogue:
+                    for moved in await self.storage.reload_catalogue():
+                        self._wake(*moved)
+                await self._reload_claims()
+                await self._claim()
+                if not self._reloading[kind]:
+                    break
+                self._reloading[kind] = False
+        except Exception as exc:  # noqa: BLE001 - a reload that failed is redone at the next news or reconnect
+            log.warning("reloading the %s from PostgreSQL failed: %s", kind, exc)
+        finally:
+            del self._reloading[kind]

@@ -1,0 +1,144 @@
+"""Three `ottla serve --storage postgresql://... --node-id N` processes on one private PostgreSQL
+form one cluster, driven by real clients: Metadata lists every broker, leaders spread over them,
+a topic created through one broker is produced to through another at once, records produced
+through one bootstrap are consumed through another, and a broker killed with SIGKILL hands its
+partitions over once its lease lapses while the clients carry on, losing nothing acknowledged."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition as ConfluentPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaProducer
+
+pytestmark = [pytest.mark.external, pytest.mark.slow]
+
+_START_TIMEOUT = 60.0
+_DEADLINE = 60.0
+# A short lease, so the kill's hand-over comes quickly (Kafka's default is 9 s).
+_LEASE = ["--set", "broker.session.timeout.ms=3000", "--set", "broker.heartbeat.interval.ms=500"]
+
+
+@contextmanager
+def _serve(url: str, node_id: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Broker `node_id` on a free port over `url`: (its process, its bootstrap address)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url,
+         "--node-id", str(node_id), *_LEASE],
+        stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+
+    def read() -> None:
+        for line in process.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"broker {node_id} did not start: {seen}") from None
+            found = re.search(r"ottla ready bootstrap=(\S+)", line)
+            if found:
+                break
+        yield process, found[1]
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            assert process.wait(timeout=30) == 0, "".join(seen[-20:])
+
+
+def _until(check: object, what: str) -> object:
+    """`check()` once it is truthy, polled until the deadline."""
+    deadline = time.monotonic() + _DEADLINE
+    while True:
+        value = check()  # type: ignore[operator]
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.2)
+
+
+def _leaders(admin: AdminClient, topic: str) -> dict[int, int]:
+    metadata = admin.list_topics(topic, timeout=10)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        return {}
+    return {index: partition.leader for index, partition in found.partitions.items()}
+
+
+def _consume_all(bootstrap: str, topic: str, partitions: int, expected: int) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    try:
+        consumer.assign([ConfluentPartition(topic, index, 0) for index in range(partitions)])
+        values: list[bytes] = []
+        deadline = time.monotonic() + _DEADLINE
+        while len(values) < expected and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                values.append(message.value())
+        return values
+    finally:
+        consumer.close()
+
+
+def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(postgres_url: str) -> None:
+    with ExitStack() as stack:
+        brokers = {node_id: stack.enter_context(_serve(postgres_url, node_id)) for node_id in (1, 2, 3)}
+        bootstrap = {node_id: address for node_id, (_, address) in brokers.items()}
+        admin_1 = AdminClient({"bootstrap.servers": bootstrap[1]})
+        admin_2 = AdminClient({"bootstrap.servers": bootstrap[2]})
+
+        # Every broker lists all three, with the ports they registered.
+        for admin in (admin_1, admin_2):
+            listed = _until(lambda admin=admin: (found := admin.list_topics(timeout=10).brokers) and len(found) == 3 and found, "3 brokers listed")
+            assert {node_id: f"{broker.host}:{broker.port}" for node_id, broker in listed.items()} == bootstrap  # type: ignore[union-attr]
+
+        # Created through broker 1, known to broker 2 without a restart, leaders on every broker.
+        admin_1.create_topics([NewTopic("spread", 6, 1)])["spread"].result(timeout=30)
+        leaders = _until(lambda: _leaders(admin_2, "spread"), "broker 2 knows the topic broker 1 created")
+        assert set(leaders.values()) == {1, 2, 3}  # type: ignore[union-attr]
+        assert _leaders(admin_1, "spread") == leaders
+
+        # Produced through broker 2's bootstrap (the client follows the leaders), consumed through broker 3's.
+        producer = KafkaProducer(bootstrap_servers=bootstrap[2], acks="all", linger_ms=5, retries=1_000_000,
+                                 retry_backoff_ms=100, request_timeout_ms=5_000, metadata_max_age_ms=1_000)
+        acknowledged: list[bytes] = []
+        for number in range(300):
+            value = b"before-%d" % number
+            producer.send("spread", value, partition=number % 6).add_callback(lambda _, value=value: acknowledged.append(value))
+        producer.flush(timeout=60)
+        assert len(acknowledged) == 300
+        assert sorted(_consume_all(bootstrap[3], "spread", 6, 300)) == sorted(acknowledged)
+
+        # Broker 3 killed: its partitions move to 1 and 2 once its lease lapses, the producer
+        # carries on through the others, and nothing acknowledged is lost.
+        killed, _ = brokers[3]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        for number in range(300):
+            value = b"after-%d" % number
+            producer.send("spread", value, partition=number % 6).add_callback(lambda _, value=value: acknowledged.append(value))
+        producer.flush(timeout=120)
+        producer.close()
+        assert len(acknowledged) == 600
+        moved = _until(lambda: (found := _leaders(admin_1, "spread")) and 3 not in found.values() and found, "broker 3's partitions move")
+        assert set(moved.values()) == {1, 2}  # type: ignore[union-attr]
+        assert sorted(admin_2.list_topics(timeout=10).brokers) == [1, 2]
+        assert sorted(_consume_all(bootstrap[1], "spread", 6, 600)) == sorted(acknowledged)
