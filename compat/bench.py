@@ -1,7 +1,7 @@
 """Ottla's performance with real clients, beside this machine's limits (and Apache Kafka's, on ask).
 
     python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console [--console-pages PAGE,...]]
-                           [--event-loop asyncio|uvloop] [--cores 1|2] [--only throughput|latency|small]
+                           [--event-loop asyncio|uvloop] [--cores 1|2] [--only throughput|latency|small|perftest]
     python -m compat.bench --profile produce|produce-8p|fetch|small [--seconds N] [--event-loop asyncio|uvloop] [--cores 1|2]
     python -m compat.bench --storage postgresql [any of the above]
 
@@ -28,6 +28,10 @@ clients stay unpinned, so on this 2-core machine `--cores 1` leaves them a core 
 `--only SECTION` runs one section of the workloads (produce and consume throughput, end-to-end
 latency, or small requests) on every broker of the run, and prints its rows alone: no cold start,
 no perf-test tools, and the machine's limits only where the section's rows are judged by them.
+`--only perftest` runs Kafka's perf-test tools alone (no workloads, limits or responder). The
+tools run `--repeat` times on each broker, back to back in alternating order (the first broker of
+a pass runs while the previous steps' writes are still being flushed to disk), and each figure
+is the best of its passes; every pass is printed and kept in the JSON.
 `--console` runs Ottla's workloads a second time in each pass with the web console's pages
 polling the broker's JSON API as a browser would (compat.bench_console), and prints both runs
 side by side: what a console left open costs the Kafka side.
@@ -90,6 +94,8 @@ ACKS = ("1", "all")
 PARTITIONS = (1, 8)
 RATES = (1000, 10_000)
 SECTIONS = ("throughput", "latency", "small")
+# Kafka's own perf-test tools, outside the workloads: a section of --only alone.
+PERF_TOOLS = "perftest"
 
 
 def _topic(size: int, acks: str, partitions: int, tag: str) -> str:
@@ -214,10 +220,11 @@ _PRODUCER_TOOL = re.compile(
 )
 
 
-def perf_tools(bootstrap: str, plan: Plan) -> dict[str, float]:
+def perf_tools(bootstrap: str, plan: Plan, tag: str = "") -> dict[str, float]:
     """Kafka's kafka-producer-perf-test then kafka-consumer-perf-test (a group member) on one
-    1-partition topic of 1 KiB records, with the librdkafka run's producer settings."""
-    topic = "bench-perf-tools"
+    fresh 1-partition topic (named with `tag`) of 1 KiB records, with the librdkafka run's
+    producer settings."""
+    topic = f"bench-perf-tools{tag}"
     work.create_topic(bootstrap, topic, 1)
     n = str(plan.tool_records)
     produced = run_tool(
@@ -236,10 +243,30 @@ def perf_tools(bootstrap: str, plan: Plan) -> dict[str, float]:
     if int(stats["data.consumed.in.nMsg"]) != plan.tool_records:
         raise RuntimeError(f"kafka-consumer-perf-test read {stats['data.consumed.in.nMsg']} of {n} records")
     return {
-        "produce_mb_s": float(match["mb_s"]), "produce_records_s": float(match["records_s"]), "produce_p99_ms": float(match["p99_ms"]),
+        "produce_mb_s": float(match["mb_s"]), "produce_records_s": float(match["records_s"]),
+        "produce_p50_ms": float(match["p50_ms"]), "produce_p99_ms": float(match["p99_ms"]),
         "consume_mb_s": float(stats["MB.sec"]), "consume_records_s": float(stats["nMsg.sec"]), "consume_fetch_mb_s": float(stats["fetch.MB.sec"]),
         "consume_rebalance_ms": float(stats["rebalance.time.ms"]),
     }
+
+
+def best_perf_tools(passes: list[dict[str, float]]) -> dict[str, float]:
+    """The best of each perf-tool figure over passes: the lowest time, the highest rate."""
+    return {key: (min if key.endswith("_ms") else max)(p[key] for p in passes) for key in passes[0]}
+
+
+def perf_tool_passes(brokers: dict[str, str], plan: Plan, repeat: int, say: Callable[[str], None]) -> dict[str, list[dict[str, float]]]:
+    """The perf-test tools `repeat` times on each broker, back to back in alternating order, so
+    the brokers' figures are taken under the same machine load."""
+    passes: dict[str, list[dict[str, float]]] = {name: [] for name in brokers}
+    order = list(brokers.items())
+    for i in range(repeat):
+        for name, bootstrap in order:
+            figures = perf_tools(bootstrap, plan, f"-p{i}")
+            passes[name].append(figures)
+            say(f"{name} perf tools pass {i + 1}: " + ", ".join(f"{key} {value:,.1f}" for key, value in figures.items()))
+        order.reverse()
+    return passes
 
 
 def start_kafka(stack: ExitStack, say: Callable[[str], None], cpus: str | None) -> tuple[str, dict[str, float]]:
@@ -334,9 +361,9 @@ def rows(result: dict[str, Any]) -> list[Row]:
         out.append(Row("idle RSS", "MB", cold["idle_rss_mb"], None, "≤ 60 MB", cold["idle_rss_mb"] <= 60, peer("cold_start", None, "idle_rss_mb"), True))
     tools = result.get("perf_tools")
     if tools:
-        for key, unit in (("produce_mb_s", "MB/s"), ("produce_records_s", "rec/s"), ("produce_p99_ms", "ms"), ("consume_mb_s", "MB/s"), ("consume_fetch_mb_s", "MB/s"), ("consume_records_s", "rec/s"), ("consume_rebalance_ms", "ms")):
+        for key, unit in (("produce_mb_s", "MB/s"), ("produce_records_s", "rec/s"), ("produce_p50_ms", "ms"), ("produce_p99_ms", "ms"), ("consume_mb_s", "MB/s"), ("consume_fetch_mb_s", "MB/s"), ("consume_records_s", "rec/s"), ("consume_rebalance_ms", "ms")):
             name = f"{'kafka-producer-perf-test' if key.startswith('produce') else 'kafka-consumer-perf-test'} {key.split('_', 1)[1]}"
-            out.append(Row(name, unit, tools["ottla"][key], kafka=tools["kafka"][key], lower_is_better=key.endswith("_ms")))
+            out.append(Row(name, unit, tools["ottla"][key], kafka=tools.get("kafka", {}).get(key), lower_is_better=key.endswith("_ms")))
     return out
 
 
@@ -410,8 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         help="pin each broker (Ottla, Kafka, the responder, the limits' servers) to the first N CPUs with taskset; clients stay unpinned",
     )
     parser.add_argument(
-        "--only", choices=SECTIONS, metavar="SECTION",
-        help=f"run one section of the workloads ({', '.join(SECTIONS)}) and print its rows: no cold start, no perf-test tools",
+        "--only", choices=SECTIONS + (PERF_TOOLS,), metavar="SECTION",
+        help=f"run one section of the workloads ({', '.join(SECTIONS)}) and print its rows: no cold start, no perf-test tools; "
+        f"or {PERF_TOOLS}: Kafka's perf-test tools alone",
     )
     parser.add_argument("--console", action="store_true", help="also run Ottla's workloads with the web console's pages polling, and compare")
     parser.add_argument(
@@ -444,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only and args.console:
         parser.error("--only runs without --console")
-    sections = (args.only,) if args.only else SECTIONS
+    perf_tools_only = args.only == PERF_TOOLS
+    sections = () if perf_tools_only else (args.only,) if args.only else SECTIONS
     pages = tuple(args.console_pages.split(","))
     if not set(pages) <= set(bench_console.PAGES):
         parser.error(f"--console-pages: pages are {', '.join(bench_console.PAGES)}")
@@ -463,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_start": os.getloadavg()[0], "event_loop": args.event_loop, "cores": args.cores, "cpus_pinned": cpus,
         "only": args.only,
     }}
-    result["ottla"] = {}
+    result["ottla"] = {"produce": [], "consume": [], "latency": []}
     database = None
     if args.storage == "postgresql":
         from compat import bench_postgres
@@ -480,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"local cold start {result['local']['cold_start']}")
     # Latency rows are judged by no machine limit: a latency section measures none.
     with_limits = not set(sections) <= {"latency"}
+    if perf_tools_only:
+        with_limits = False
     # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
     # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
     settings = {"group.initial.rebalance.delay.ms": "0"}
@@ -492,16 +523,18 @@ def main(argv: list[str] | None = None) -> int:
         before = limits(broker.work_dir, plan, cpus) if with_limits else {}
         if with_limits:
             say(f"limits {before}")
-        host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling", cpus))
-        brokers = {"ottla": broker.bootstrap, "ceiling": f"{host}:{port}"}
-        result["ceiling"] = {}
+        brokers = {"ottla": broker.bootstrap}
+        if not perf_tools_only:
+            host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling", cpus))
+            brokers["ceiling"] = f"{host}:{port}"
+            result["ceiling"] = {}
         if database is not None:
             # The local engine in the same passes: the ratio is what the database costs.
             local = stack.enter_context(OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus))
             brokers["local"] = local.bootstrap
         if args.against:
             brokers["kafka"], cold = start_kafka(stack, say, cpus)
-            result["kafka"] = {"cold_start": cold}
+            result["kafka"] = {"cold_start": cold} if not perf_tools_only else {"produce": [], "consume": [], "latency": []}
         passes, polled, polls = [], [], []
 
         def polled_pass(i: int) -> None:
@@ -512,18 +545,20 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.console:
             bench_console.prepare(broker.bootstrap)
-        for i in range(args.repeat):
+        for i in range(0 if perf_tools_only else args.repeat):
             # With the console, passes alternate which of the two runs first (--repeat 2 or more).
             if args.console and i % 2:
                 polled_pass(i)
             passes.append(workloads(brokers, plan, say, f"r{i}", sections))
             if args.console and not i % 2:
                 polled_pass(i)
-        for name in brokers:
+        for name in brokers if passes else ():
             result[name].update(best([figures[name] for figures in passes]))
-        if args.against and not args.only:
+        if perf_tools_only or (args.against and not args.only):
             # Kafka's consumer perf tool joins a group, which the responder does not serve.
-            result["perf_tools"] = {name: perf_tools(bootstrap, plan) for name, bootstrap in brokers.items() if name != "ceiling"}
+            tool_passes = perf_tool_passes({name: address for name, address in brokers.items() if name != "ceiling"}, plan, args.repeat, say)
+            result["perf_tools_passes"] = tool_passes
+            result["perf_tools"] = {name: best_perf_tools(runs) for name, runs in tool_passes.items()}
         # Other load only ever slows a measurement down: the best of before and after is the ceiling.
         after = limits(broker.work_dir, plan, cpus) if with_limits else {}
         if with_limits:
