@@ -22,6 +22,10 @@ from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
 
+from ottla.server.admin.client import KafkaClient
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 
 _START_TIMEOUT = 60.0
@@ -83,6 +87,17 @@ def _leaders(admin: AdminClient, topic: str) -> dict[int, int]:
     return {index: partition.leader for index, partition in found.partitions.items()}
 
 
+def _fetch_body(topic: str, index: int, offset: int) -> dict[str, object]:
+    """A consumer's Fetch (v12: by topic name) of one partition, parked up to 30 s for data."""
+    return {
+        "replica_id": -1, "max_wait_ms": 30_000, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0,
+        "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
+        "topics": [{"topic": topic, "partitions": [
+            {"partition": index, "current_leader_epoch": -1, "fetch_offset": offset, "log_start_offset": -1, "partition_max_bytes": 1 << 20}
+        ]}],
+    }
+
+
 def _consume_all(bootstrap: str, topic: str, partitions: int, expected: int) -> list[bytes]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     try:
@@ -127,6 +142,33 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         assert len(acknowledged) == 300
         assert sorted(_consume_all(bootstrap[3], "spread", 6, 300)) == sorted(acknowledged)
 
+        # Every broker places a group's coordinator on the same broker; a broker that does not
+        # lead a partition refuses ListOffsets for it with the leader's hint left to Metadata;
+        # a fetch parked on it is woken by the leader's append (a NOTIFY), not by its timeout.
+        leader = leaders[0]  # type: ignore[index]
+        follower = next(node_id for node_id in (1, 2, 3) if node_id != leader)
+        with KafkaClient(bootstrap[1]) as client:
+            coordinators = {
+                client.call(ApiKey.FIND_COORDINATOR, {"key_type": 0, "coordinator_keys": ["some-group"]}, node=node_id)[1]["coordinators"][0]["node_id"]
+                for node_id in (1, 2, 3)
+            }
+            assert len(coordinators) == 1 and coordinators <= {1, 2, 3}
+            listed = client.call(ApiKey.LIST_OFFSETS, {
+                "replica_id": -1, "isolation_level": 0,
+                "topics": [{"name": "spread", "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": -1}]}],
+            }, node=follower)[1]
+            assert listed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NOT_LEADER_FOR_PARTITION
+            parked: dict[str, object] = {}
+            fetching = threading.Thread(
+                target=lambda: parked.update(client.call(ApiKey.FETCH, _fetch_body("spread", 0, 50), node=follower, highest=12)[1])
+            )
+            fetching.start()
+            producer.send("spread", b"wakes-a-follower", partition=0).add_callback(lambda _: acknowledged.append(b"wakes-a-follower"))
+            producer.flush(timeout=60)
+            fetching.join(timeout=60)
+            answer = parked["responses"][0]["partitions"][0]  # type: ignore[index]
+            assert answer["error_code"] == ErrorCode.NONE and answer["high_watermark"] == 51 and answer["records"]
+
         # Broker 3 killed: its partitions move to 1 and 2 once its lease lapses, the producer
         # carries on through the others, and nothing acknowledged is lost.
         killed, _ = brokers[3]
@@ -137,8 +179,8 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
             producer.send("spread", value, partition=number % 6).add_callback(lambda _, value=value: acknowledged.append(value))
         producer.flush(timeout=120)
         producer.close()
-        assert len(acknowledged) == 600
+        assert len(acknowledged) == 601
         moved = _until(lambda: (found := _leaders(admin_1, "spread")) and 3 not in found.values() and found, "broker 3's partitions move")
         assert set(moved.values()) == {1, 2}  # type: ignore[union-attr]
         assert sorted(admin_2.list_topics(timeout=10).brokers) == [1, 2]
-        assert sorted(_consume_all(bootstrap[1], "spread", 6, 600)) == sorted(acknowledged)
+        assert sorted(_consume_all(bootstrap[1], "spread", 6, 601)) == sorted(acknowledged)
