@@ -21,7 +21,7 @@ from compat.clients import CLIENTS
 from compat.harness import REPO_ROOT, OttlaBroker, OttlaCluster, Target
 from compat.matrix import (
     FAIL, NO_POSTGRES_CLUSTER, POSTGRES_SECTION, Result, TargetFactory, format_text, git_revision, on_postgres, postgres_section,
-    report, run_matrix, table,
+    report, rerun_failures, run_matrix, table,
 )
 from compat.report_sections import carry_over
 from compat.scenarios import SCENARIOS
@@ -140,7 +140,8 @@ def _progress(verbose: bool) -> Callable[[Result], None]:
 
 def _on_postgres(args: argparse.Namespace, argv: list[str]) -> int:
     """The matrix's one-broker cells on the PostgreSQL engine, one private PostgreSQL for all of
-    them; the result replaces REPORT.md's PostgreSQL section and nothing else."""
+    them, each failed cell run once more alone; the result replaces REPORT.md's PostgreSQL section
+    and nothing else."""
     from compat.postgres import PrivatePostgres
     from compat.report_sections import replace_section
 
@@ -153,9 +154,10 @@ def _on_postgres(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"compat matrix on the PostgreSQL engine ({database} at {pg.url}); logs under {work_dir}", file=sys.stderr)
         new_target = on_postgres(pg.url, log_level="debug")
         versions, results = run_matrix(clients, scenarios, new_target, work_dir, _progress(args.verbose), no_cluster=NO_POSTGRES_CLUSTER)
+        results, flaky = rerun_failures(results, new_target, work_dir, _progress(args.verbose))
     print(format_text(table(versions, results, scenarios)))
     command = " ".join(["python -m compat", *argv])
-    section = postgres_section(versions, results, scenarios, f"Ottla {git_revision()}", database, command)
+    section = postgres_section(versions, results, scenarios, f"Ottla {git_revision()}", database, command, flaky)
     replace_section(report_path, POSTGRES_SECTION, section)
     print(f"\nwrote {POSTGRES_SECTION!r} into {report_path}", file=sys.stderr)
     return 1 if any(r.status == FAIL for r in results) else 0

@@ -124,6 +124,25 @@ async def create_schema(url: str, schema: str) -> None:
         await connection.close()
 
 
+def rerun_failures(
+    results: list[Result], new_target: TargetFactory, work_dir: Path, progress: Callable[[Result], None] = lambda _: None,
+) -> tuple[list[Result], list[Result]]:
+    """Each failed cell once more, alone, on a fresh broker (a failure under a loaded machine is
+    believed only when it fails again): the results with each cell that passed on its rerun
+    marked so, and the full run's failures of those cells."""
+    settled, flaky = [], []
+    for result in results:
+        if result.status != FAIL:
+            settled.append(result)
+            continue
+        _, (again,) = run_matrix([CLIENTS[result.client]], [result.scenario], new_target, work_dir / "rerun", progress)
+        if again.status == PASS:
+            flaky.append(result)
+            again = replace(again, seen="on a rerun alone; see Not passing")
+        settled.append(again)
+    return settled, flaky
+
+
 def _slug(name: str) -> str:
     return name.strip("@").replace("/", "-")
 
@@ -196,9 +215,11 @@ def report(
 
 def postgres_section(
     versions: dict[str, str], results: list[Result], scenarios: list[str], broker: str, database: str, command: str,
+    flaky: Sequence[Result] = (),
 ) -> str:
     """REPORT.md's section for a matrix run on the PostgreSQL engine: the table, then each cell
-    that did not pass with its reason (the scenarios and the n/a reasons are the main report's)."""
+    that did not pass, or passed only on its rerun alone (`flaky`: the full run's failures), with
+    its reason (the scenarios and the n/a reasons are the main report's)."""
     rows = table(versions, results, scenarios)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [
@@ -212,9 +233,10 @@ def postgres_section(
         *("| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows[1:]),
     ]
     problems = [r for r in results if r.status not in (PASS, NOT_APPLICABLE)]
-    if problems:
-        out += ["", "Not passing:", ""]
+    if problems or flaky:
+        out += ["", "Not passing (a failed cell runs once more alone; only a second failure is a FAIL):", ""]
         out += [f"- **{r.client} / {r.scenario}** ({r.status}): {_markdown_cell(r.reason)}" for r in problems]
+        out += [f"- **{r.client} / {r.scenario}** (FAIL in the full run, pass on a rerun alone): {_markdown_cell(r.reason)}" for r in flaky]
     return "\n".join(out) + "\n"
 
 
