@@ -23,8 +23,11 @@ own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--profile` runs one workload with the broker under py-spy (compat.bench_profile).
 `--event-loop uvloop` runs every Ottla broker of the run on uvloop (`ottla serve --event-loop`).
 `--cores N` pins each broker under test (Ottla, the reference Kafka, the minimal responder and the
-limits' servers) to the first N CPUs this process may use, with taskset from their start; the
-clients stay unpinned, so on this 2-core machine `--cores 1` leaves them a core of their own.
+limits' servers) to the first N CPUs this process may use, with taskset from their start. The
+clients (this process and the tools it starts) keep to the CPUs past the first two when there are
+at least two such, so `--cores 1` and `--cores 2` give them the same CPUs and never the brokers';
+with fewer (a 2-core machine) they stay unpinned, and `--cores 1` leaves them a core of their own.
+compat/SCALING.md says what the comparison can show: the clients need more CPU per MB than Ottla.
 `--only SECTION` runs one section of the workloads (produce and consume throughput, end-to-end
 latency, or small requests) on every broker of the run, and prints its rows alone: no cold start,
 no perf-test tools, and the machine's limits only where the section's rows are judged by them.
@@ -180,6 +183,15 @@ def cpu_list(cores: int | None) -> str | None:
     if not 1 <= cores <= len(allowed):
         raise ValueError(f"--cores {cores}: this process may use {len(allowed)} CPU(s)")
     return ",".join(str(cpu) for cpu in allowed[:cores])
+
+
+def client_cpus(cores: int | None) -> list[int] | None:
+    """The CPUs the clients keep to under `--cores`: those past the first two, which neither
+    `--cores 1` nor `--cores 2` gives a broker; None (unpinned) unless there are two or more."""
+    if cores is None:
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[2:] if len(allowed) >= 4 else None
 
 
 def ottla_cold_start(runs: int, event_loop: str, cpus: str | None, storage: Callable[[], str] | None = None) -> dict[str, float]:
@@ -383,7 +395,8 @@ def table(result: dict[str, Any]) -> str:
     )
     meta = result["meta"]
     pinned = f"pinned to CPU(s) {meta['cpus_pinned']} (--cores {meta['cores']})" if meta.get("cores") else f"unpinned ({meta['cpus']} CPUs)"
-    lines = [f"brokers {pinned}, clients unpinned; Ottla on the {meta.get('event_loop', 'asyncio')} event loop"]
+    clients = f"on CPU(s) {meta['cpus_clients']}" if meta.get("cpus_clients") else "unpinned"
+    lines = [f"brokers {pinned}, clients {clients}; Ottla on the {meta.get('event_loop', 'asyncio')} event loop"]
     if meta.get("only"):
         lines.append(f"one section: {meta['only']} (--only)")
     if lim:
@@ -458,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if cpus is not None and shutil.which("taskset") is None:
         parser.error("--cores needs taskset (util-linux)")
+    clients = client_cpus(args.cores)
+    if clients is not None:
+        # This thread's affinity, inherited by every client thread and tool started after it.
+        os.sched_setaffinity(0, clients)
     if args.storage == "postgresql" and args.nodes > 1:
         parser.error("--storage postgresql runs one broker")
     if args.profile and args.storage == "postgresql":
@@ -490,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick, "commit": _commit(),
         "python": platform.python_version(), "cpus": os.cpu_count(), "connections": plan.connections, "repeat": args.repeat,
         "load_average_start": os.getloadavg()[0], "event_loop": args.event_loop, "cores": args.cores, "cpus_pinned": cpus,
+        "cpus_clients": None if clients is None else ",".join(map(str, clients)),
         "only": args.only,
     }}
     result["ottla"] = {"produce": [], "consume": [], "latency": []}

@@ -158,7 +158,8 @@ def report(sample: Sample) -> list[str]:
     per_mb = sample.broker_ms_per_mb()
     busy = (sample.broker_user + sample.broker_system) / sample.seconds
     lines = [
-        f"{sample.workload} 1 KiB x {PARTITIONS} partitions: {sample.megabytes:.0f} MB in {sample.seconds:.1f} s, broker busy {busy:.0%} of a core",
+        f"{sample.workload} 1 KiB x {PARTITIONS} partitions: {sample.megabytes:.0f} MB in {sample.seconds:.1f} s, "
+        f"broker busy {busy:.0%} of a core, client {sample.client / sample.seconds:.0%}",
         f"  broker CPU {per_mb:.2f} ms/MB (user {1000 * sample.broker_user / sample.megabytes:.2f}, "
         f"system {1000 * sample.broker_system / sample.megabytes:.2f}); client CPU {1000 * sample.client / sample.megabytes:.2f} ms/MB "
         f"(its Python thread {1000 * sample.client_python / sample.megabytes:.2f})",
