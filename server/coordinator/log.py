@@ -9,17 +9,26 @@ process killed right after an acknowledgement still finds it on restart.
 Transactional batches (TxnOffsetCommit writes them into `__consumer_offsets`) are applied
 at replay where their producer's COMMIT marker follows, dropped at an ABORT, and those
 with no marker yet are left in `open_transactions`.
+
+When the storage keeps the topic in a database (its appends are coroutines), the broker opens a
+journal for it first (server/coordinator/database.py): appends stay synchronous here and are
+written by the journal in order, the broker holding each answer until they are, and the load
+replays what the journal read from the database at start.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.storage import FileRegion, Storage
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
 from ottla.wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
+
+if TYPE_CHECKING:
+    from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
 
 log = logging.getLogger("ottla.coordinator")
 
@@ -53,6 +62,8 @@ class CoordinatorLog:
         self.storage = storage
         self.topic = topic.name
         self.partitions = info.partitions
+        # Set when the topic is in a database: None on the local engine, whose appends are inline.
+        self.journal: CoordinatorJournal | None = storage.coordinator_journals.get(topic.name) if storage.is_async else None  # type: ignore[attr-defined]
         # Producer id -> records of its transactional batches that no marker has ended yet.
         self.open_transactions: dict[int, list[KeyValue]] = {}
 
@@ -71,6 +82,9 @@ class CoordinatorLog:
             producer_epoch=producer_epoch,
             transactional=producer_id != NO_PRODUCER_ID,
         )
+        if self.journal is not None:
+            self.journal.append(self.partition_for(key), batch)
+            return
         # Kafka's AppendOrigin.COORDINATOR: the broker's own writes carry no sequence numbers.
         self.storage.partition(self.topic, self.partition_for(key)).append(batch, from_client=False)
 
@@ -87,7 +101,7 @@ class CoordinatorLog:
     def replay(self) -> Iterator[KeyValue]:
         self.open_transactions = {}
         for index in range(self.partitions):
-            partition = self.storage.partition(self.topic, index)
+            partition = self.storage.partition(self.topic, index) if self.journal is None else self.journal.loaded(index)
             offset, end = partition.log_start_offset, partition.log_end_offset
             while offset < end:
                 chunks = partition.read(offset, _REPLAY_READ_BYTES).chunks

@@ -69,6 +69,13 @@ class ProducerIdManager:
         return producer_id
 
 
+class ProducerIds(Protocol):
+    """Where producer ids come from: ProducerIdManager, or blocks reserved in a database
+    (server/coordinator/database.py). `generate` never gives an id twice, across restarts."""
+
+    def generate(self) -> int: ...
+
+
 class GroupOffsets(Protocol):
     """What the transaction coordinator needs of the group coordinator, injected by the
     broker so that neither imports the other: which `__consumer_offsets` partition holds a
@@ -158,7 +165,7 @@ class TransactionCoordinator:
         log_: CoordinatorLog,
         storage: Storage,
         group_offsets: GroupOffsets,
-        producer_ids: ProducerIdManager,
+        producer_ids: ProducerIds,
         config: TxnConfig,
         clock: Clock,
         notify_data: Callable[[str, int], None] = lambda topic, partition: None,
@@ -459,6 +466,8 @@ class TransactionCoordinator:
                 if self.storage.is_database_topic(topic):
                     self.database_markers.start(topic, partition, functools.partial(target.append, marker, from_client=False))
                     errors[(topic, partition)] = ErrorCode.NONE
+                    if topic == OFFSETS_TOPIC:
+                        offsets_partitions.add(partition)
                     continue
                 target.append(marker, from_client=False)
             except KafkaError as exc:

@@ -171,10 +171,22 @@ CREATE TABLE brokers (
 ALTER TABLE partitions ADD COLUMN leader_id integer NOT NULL DEFAULT -1;
 """
 
+# The transaction coordinator's producer ids: the next id no broker was given. A broker reserves a
+# block by advancing it in one statement (coordinator_topics.reserve_producer_ids); the row's lock
+# serializes brokers, so an id is never handed out twice (Kafka's ProducerIdsRecord).
+_PRODUCER_ID_BLOCK = """
+CREATE TABLE producer_id_block (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    next_producer_id bigint NOT NULL CHECK (next_producer_id >= 0)
+);
+INSERT INTO producer_id_block (next_producer_id) VALUES (0);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
     Migration(3, "brokers, their leases and partition leaders", _BROKERS),
+    Migration(4, "the producer-id block", _PRODUCER_ID_BLOCK),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,0 +1,263 @@
+"""The coordinators over a database: their topics' appends written in order and awaited before
+an answer, and producer ids reserved in blocks.
+
+The coordinators stay synchronous (sans-IO): a change appends its records to `CoordinatorLog`
+and moves on. Over PostgreSQL a partition's append is a coroutine, so a topic's `Journal`
+queues each batch and one task per partition writes them in order. Kafka answers a change only
+once its record is written (CoordinatorRuntime completes a write's future at the high
+watermark): `durable_coordinator_writes` wraps the coordinator APIs' handlers so that an answer
+given while batches are queued waits until those batches are written. While the database is
+away a batch is retried (the answer waits, the client times out and retries; a retried write
+that had reached the database is a second copy of the same records, harmless to the replay).
+A batch the database refuses for good (the topic deleted, a transactional batch of a fenced
+producer) is logged and dropped: the coordinator's memory then holds a change the database
+lacks until the next start.
+
+What a coordinator changed is visible to other requests on this broker (OffsetFetch, Describe*)
+as soon as it is queued, before it is written: Kafka's reads wait for the high watermark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ottla.server.context import RequestContext
+from ottla.server.coordinator.topics import InternalTopic
+from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_topic, reserve_producer_ids
+from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.header import RequestHeader
+
+log = logging.getLogger("ottla.coordinator")
+
+_FIRST_RETRY_S = 0.1
+_LAST_RETRY_S = 5.0
+
+Handle = Callable[[RequestContext, RequestHeader, Any], Any]
+
+# The APIs whose handlers change coordinator state: their answers wait for its records.
+COORDINATOR_WRITES = frozenset(
+    {
+        ApiKey.OFFSET_COMMIT, ApiKey.TXN_OFFSET_COMMIT, ApiKey.OFFSET_DELETE, ApiKey.DELETE_GROUPS,
+        ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP,
+        ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.STREAMS_GROUP_HEARTBEAT, ApiKey.SHARE_GROUP_HEARTBEAT,
+        ApiKey.INIT_PRODUCER_ID, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.ADD_OFFSETS_TO_TXN, ApiKey.END_TXN, ApiKey.WRITE_TXN_MARKERS,
+    }
+)
+
+
+class _PartitionWriter:
+    """One partition's queued batches, written one at a time in order by one task."""
+
+    def __init__(self, storage: PostgresStorage, topic: str, index: int, notify_data: Callable[[str, int], None]) -> None:
+        self.storage = storage
+        self.topic = topic
+        self.index = index
+        self.notify_data = notify_data
+        self.queued: deque[bytes] = deque()
+        self.appended = 0  # batches ever queued
+        self.written = 0  # of those, written (or dropped for good)
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def append(self, batch: bytes) -> None:
+        self.queued.append(batch)
+        self.appended += 1
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._write_queued())
+
+    async def _write_queued(self) -> None:
+        try:
+            while self.queued:
+                await self._write(self.queued[0])
+                self.queued.popleft()
+                self.written += 1
+                self._wake()
+        finally:
+            self.task = None
+
+    async def _write(self, batch: bytes) -> None:
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                await self.storage.partition(self.topic, self.index).append(batch, from_client=False)
+            except KafkaError as exc:
+                if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
+                    log.error("a record of %s-%d was refused by the database and is lost: %s", self.topic, self.index, exc)
+                    return
+                log.warning("a record of %s-%d is not written yet, retrying in %.1f s: %s", self.topic, self.index, delay, exc.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _LAST_RETRY_S)
+                continue
+            self.notify_data(self.topic, self.index)
+            return
+
+    def _wake(self) -> None:
+        waiting = []
+        for target, waiter in self.waiters:
+            if target <= self.written:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self.waiters = waiting
+
+    def until_written(self) -> asyncio.Future[None] | None:
+        """A future done once every batch queued so far is written; None if they are."""
+        if self.written >= self.appended:
+            return None
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append((self.appended, waiter))
+        return waiter
+
+
+class Journal:
+    """A coordinator topic's `CoordinatorJournal`: its partitions' writers, and what the
+    partitions held at start for the coordinator's load (released once read)."""
+
+    def __init__(self, journals: Journals, topic: str, loaded: list[LoadedPartition]) -> None:
+        self._journals = journals
+        self._loaded = loaded
+        self._writers = [_PartitionWriter(journals.storage, topic, index, journals.notify_data) for index in range(len(loaded))]
+
+    def append(self, partition: int, batch: bytes) -> None:
+        self._writers[partition].append(batch)
+        self._journals.unwritten.add(self._writers[partition])
+
+    def loaded(self, partition: int) -> LoadedPartition:
+        return self._loaded[partition]
+
+    def stop(self) -> None:
+        for writer in self._writers:
+            if writer.task is not None:
+                writer.task.cancel()
+
+
+class Journals:
+    """The broker's journals, one per coordinator topic in the database, and the writes of all
+    of them an answer waits for."""
+
+    def __init__(self, storage: PostgresStorage, notify_data: Callable[[str, int], None]) -> None:
+        self.storage = storage
+        self.notify_data = notify_data
+        # Writers with batches queued since they were last found all written.
+        self.unwritten: set[_PartitionWriter] = set()
+        self._producer_ids: DatabaseProducerIds | None = None
+
+    async def open(self, topic: InternalTopic, partitions: int) -> None:
+        """The topic in the database (created if missing), read whole for the coordinator's
+        load, and its journal where `CoordinatorLog` finds it."""
+        loaded = await load_topic(self.storage, topic.name, partitions, topic.configs)
+        self.storage.coordinator_journals[topic.name] = Journal(self, topic.name, loaded)
+
+    async def open_producer_ids(self, block_size: int) -> DatabaseProducerIds:
+        """The transaction coordinator's producer ids, from blocks of `block_size` reserved in the database."""
+        self._producer_ids = DatabaseProducerIds(self.storage, block_size, await reserve_producer_ids(self.storage.pool, block_size))
+        return self._producer_ids
+
+    async def written(self) -> None:
+        """Return once every batch queued so far is written."""
+        waiters = []
+        for writer in list(self.unwritten):
+            waiter = writer.until_written()
+            if waiter is None:
+                self.unwritten.discard(writer)
+            else:
+                waiters.append(waiter)
+        if waiters:
+            await asyncio.gather(*waiters)
+
+    async def close(self, timeout_s: float) -> None:
+        """Give the queued batches `timeout_s` to be written (a stop while the database is
+        away loses them: their answers were never given), then stop the writers."""
+        try:
+            await asyncio.wait_for(self.written(), timeout_s)
+        except TimeoutError:
+            log.warning("stopping with coordinator records not written to the database")
+        for journal in self.storage.coordinator_journals.values():
+            if isinstance(journal, Journal):
+                journal.stop()
+        self.storage.coordinator_journals.clear()
+        if self._producer_ids is not None:
+            self._producer_ids.close()
+
+
+def durable_coordinator_writes(handlers: Mapping[int, tuple[Handle, int, int]], journals: Callable[[], Journals | None]) -> dict[int, tuple[Handle, int, int]]:
+    """The handler table with each coordinator API's answer held until the coordinator records
+    queued by then are written (`journals()` is the running broker's, None when stopped)."""
+    table = dict(handlers)
+    for api in COORDINATOR_WRITES:
+        if api in table:
+            handle, lowest, highest = table[api]
+            table[api] = (_durable(handle, journals), lowest, highest)
+    return table
+
+
+def _durable(handle: Handle, journals: Callable[[], Journals | None]) -> Handle:
+    def durable_handle(context: RequestContext, header: RequestHeader, request: Any) -> Any:
+        result = handle(context, header, request)
+        running = journals()
+        if running is None:
+            return result
+        if asyncio.iscoroutine(result):
+            return _answer_when_written(running, result)
+        if not running.unwritten:
+            return result
+        return _answer_when_written(running, result)
+
+    return durable_handle
+
+
+async def _answer_when_written(journals: Journals, result: Any) -> Any:
+    answer = await result if asyncio.iscoroutine(result) else result
+    await journals.written()
+    return answer
+
+
+class DatabaseProducerIds:
+    """Producer ids from blocks reserved in the database (the transaction coordinator's
+    `producer_ids`): the next block is reserved while half of the current one is left, so
+    `generate` never waits. Ids of a block left unused at a stop are never given out."""
+
+    def __init__(self, storage: PostgresStorage, block_size: int, first: int) -> None:
+        self._storage = storage
+        self._block_size = block_size
+        self._next = first
+        self._end = first + block_size
+        self._reserved: list[int] = []
+        self._reserving: asyncio.Task[None] | None = None
+
+    def generate(self) -> int:
+        if self._next >= self._end:
+            if not self._reserved:
+                raise KafkaError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, "the next block of producer ids is not reserved yet")
+            self._next = self._reserved.pop(0)
+            self._end = self._next + self._block_size
+        producer_id = self._next
+        self._next += 1
+        if self._end - self._next < self._block_size // 2 and not self._reserved and self._reserving is None:
+            self._reserving = asyncio.get_running_loop().create_task(self._reserve())
+        return producer_id
+
+    async def _reserve(self) -> None:
+        delay = _FIRST_RETRY_S
+        try:
+            while True:
+                try:
+                    self._reserved.append(await reserve_producer_ids(self._storage.pool, self._block_size))
+                    return
+                except Exception as exc:  # the driver's errors too, which only storage names
+                    log.warning("no block of producer ids reserved yet, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _LAST_RETRY_S)
+        finally:
+            self._reserving = None
+
+    def close(self) -> None:
+        if self._reserving is not None:
+            self._reserving.cancel()

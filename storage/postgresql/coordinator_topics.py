@@ -1,0 +1,108 @@
+"""The coordinators' topics and producer ids in PostgreSQL: what a broker needs of them at start.
+
+The coordinators (groups, transactions) keep their state as records in internal topics and
+rebuild it by replaying them at load, synchronously. Over PostgreSQL those topics are database
+topics like any other (their batches in `batches`, readable by any client), so a broker started
+on another machine, with nothing on its disk, finds every group offset and transaction there.
+Because the replay is synchronous and a database read is not, `load_topic` reads a topic's
+partitions whole before its coordinator opens (`LoadedPartition` then serves them to the replay);
+the coordinators' appends later go through a `CoordinatorJournal`, which the broker implements
+with its event loop (storage imports no asyncio).
+
+Producer ids are handed out in blocks reserved by one statement (`reserve_producer_ids`): the
+row's lock serializes brokers, so no id is ever given twice, across restarts or brokers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+from ottla.storage.engine import TopicInfo
+from ottla.storage.log import ReadResult
+from ottla.wire.errors import ErrorCode, KafkaError
+
+_LOAD_READ_BYTES = 1 << 20
+
+_RESERVE_PRODUCER_IDS = "UPDATE producer_id_block SET next_producer_id = next_producer_id + $1 RETURNING next_producer_id - $1"
+
+
+class CoordinatorJournal(Protocol):
+    """A coordinator topic's appends, synchronous for the coordinator: each batch is written to
+    the partition in the order appended, and the broker holds an answer until the batches
+    appended before it are written. `loaded` is what the partition held at start."""
+
+    def append(self, partition: int, batch: bytes) -> None: ...
+
+    def loaded(self, partition: int) -> LoadedPartition: ...
+
+
+class _DatabasePartition(Protocol):
+    """What `load_topic` reads of engine.DatabasePartition (engine.py imports this module)."""
+
+    log_start_offset: int
+    high_watermark: int
+
+    async def read(self, offset: int, max_bytes: int) -> ReadResult: ...
+
+
+class _DatabaseTopics(Protocol):
+    """What `load_topic` needs of engine.PostgresStorage."""
+
+    def topic(self, name: str) -> TopicInfo | None: ...
+
+    async def create_database_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo: ...
+
+    def partition(self, topic: str, index: int) -> _DatabasePartition: ...
+
+
+@dataclass(slots=True, frozen=True)
+class LoadedPartition:
+    """A database partition's batches as read at start, read back synchronously by the replay
+    as a local log is (`log_start_offset`, `log_end_offset`, `read`)."""
+
+    log_start_offset: int
+    log_end_offset: int
+    data: bytes
+
+    def read(self, offset: int, max_bytes: int) -> ReadResult:
+        """Every batch loaded: the replay skips those below `offset` itself."""
+        return ReadResult([self.data], len(self.data), self.log_end_offset, self.log_start_offset)
+
+
+async def load_topic(storage: _DatabaseTopics, name: str, partitions: int, configs: Mapping[str, str]) -> list[LoadedPartition]:
+    """The coordinator topic `name` created in the database if missing (an existing one keeps
+    its partition count: a key's partition must never move), then each partition read whole."""
+    info = storage.topic(name)
+    if info is None:
+        try:
+            info = await storage.create_database_topic(name, partitions, dict(configs))
+        except KafkaError as exc:
+            # Another broker starting at the same time created it first: the catalogue has it now.
+            info = storage.topic(name)
+            if exc.code is not ErrorCode.TOPIC_ALREADY_EXISTS or info is None:
+                raise
+    loaded = []
+    for index in range(info.partitions):
+        partition = storage.partition(name, index)
+        read = await partition.read(partition.log_start_offset, _LOAD_READ_BYTES) if partition.high_watermark > partition.log_start_offset else None
+        chunks: list[bytes] = []
+        start = end = partition.log_start_offset if read is None else read.log_start_offset
+        while read is not None and read.chunks:
+            chunks.extend(bytes(chunk) for chunk in read.chunks)  # type: ignore[arg-type]
+            last = chunks[-1]
+            end = int.from_bytes(last[:8], "big") + int.from_bytes(last[23:27], "big") + 1
+            if end >= read.high_watermark:
+                break
+            read = await partition.read(end, _LOAD_READ_BYTES)
+        loaded.append(LoadedPartition(start, max(end, partition.high_watermark), b"".join(chunks)))
+    return loaded
+
+
+async def reserve_producer_ids(pool: asyncpg.Pool, count: int) -> int:
+    """The first of `count` producer ids no broker has been or will be given."""
+    first: int = await pool.fetchval(_RESERVE_PRODUCER_IDS, count)
+    return first
