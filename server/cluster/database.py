@@ -40,6 +40,7 @@ import asyncpg
 
 from ottla.server.cluster.state import NO_LEADER, ClusterNode, ClusterState, Endpoint, PartitionState, place_replicas, topic_start
 from ottla.storage.postgresql import brokers, notify
+from ottla.storage.postgresql.engine import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from ottla.storage import TopicInfo
@@ -53,7 +54,7 @@ _CLAIM_MARGIN = 1 / 3
 _RECONNECT_S = 0.5
 
 
-class DuplicateNodeId(RuntimeError):
+class DuplicateNodeId(DatabaseUnavailable):
     """Another live broker holds this node id in the database."""
 
 
@@ -182,7 +183,18 @@ class DatabaseCluster:
 
     async def start(self) -> None:
         """Register (waiting out a previous incarnation's lease, as a restart after a crash
-        must), read the live set and the claims, listen, and keep the lease."""
+        must), read the live set and the claims, listen, and keep the lease. DuplicateNodeId
+        when the id stays taken, DatabaseUnavailable when the database fails meanwhile."""
+        try:
+            await self._join()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.stop()
+            raise DatabaseUnavailable(f"cannot register node {self.node_id} in PostgreSQL: {exc}") from exc
+        except DuplicateNodeId:
+            await self.stop()
+            raise
+
+    async def _join(self) -> None:
         pool = self.storage.pool
         self._channel = await notify.channel_of(pool)
         deadline = time.monotonic() + self._lease_ms / 1000 + self._heartbeat_s

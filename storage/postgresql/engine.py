@@ -70,7 +70,6 @@ from ottla.storage.postgresql.log import (
     open_pool,
     set_topic_configs,
 )
-from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.storage.postgresql.producers import (
     PRODUCER_ERRORS,
@@ -331,9 +330,6 @@ class PostgresStorage(Storage):
         self._database_topics: dict[str, TopicInfo] = {}
         self._database_by_id: dict[bytes, TopicInfo] = {}
         self._database_partitions: dict[tuple[str, int], DatabasePartition] = {}
-        # The coordinators' topics' journals by topic name, opened by the broker before the
-        # coordinators (coordinator_topics.py): their appends go through them.
-        self.coordinator_journals: dict[str, CoordinatorJournal] = {}
         # Told of this broker's own changes, for the other brokers on the database to hear:
         # a partition's bounds after an append or DeleteRecords, and any change of topics.
         self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
@@ -480,7 +476,13 @@ class PostgresStorage(Storage):
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})
         with _database_errors():
-            topic_id = await create_topic(self.pool, name, partitions, overrides)
+            try:
+                topic_id = await create_topic(self.pool, name, partitions, overrides)
+            except KafkaError as exc:
+                if exc.code == ErrorCode.TOPIC_ALREADY_EXISTS:
+                    # Another broker's, not heard of yet: known here from now on.
+                    await self.reload_catalogue()
+                raise
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
         self._add(info, self._new_partitions(info, range(partitions)))
         self.catalogue_changed()

@@ -2,19 +2,24 @@
 form one cluster, driven by real clients: Metadata lists every broker, leaders spread over them,
 a topic created through one broker is produced to through another at once, records produced
 through one bootstrap are consumed through another, and a broker killed with SIGKILL hands its
-partitions over once its lease lapses while the clients carry on, losing nothing acknowledged."""
+partitions over once its lease lapses while the clients carry on, losing nothing acknowledged.
+A broker cut off from the database gives up its leadership by itself; a second process with a
+live broker's node id refuses to start."""
 
 from __future__ import annotations
 
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from confluent_kafka import Consumer
@@ -23,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
 
 from ottla.server.admin.client import KafkaClient
+from ottla.storage.postgresql.notify import Bounds, News, append_payloads, news_payload, parse
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 
@@ -34,14 +40,14 @@ _DEADLINE = 60.0
 _LEASE = ["--set", "broker.session.timeout.ms=3000", "--set", "broker.heartbeat.interval.ms=500"]
 
 
+def _command(url: str, node_id: int) -> list[str]:
+    return [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url, "--node-id", str(node_id), *_LEASE]
+
+
 @contextmanager
 def _serve(url: str, node_id: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Broker `node_id` on a free port over `url`: (its process, its bootstrap address)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url,
-         "--node-id", str(node_id), *_LEASE],
-        stderr=subprocess.PIPE, text=True,
-    )
+    process = subprocess.Popen(_command(url, node_id), stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
 
@@ -85,6 +91,13 @@ def _leaders(admin: AdminClient, topic: str) -> dict[int, int]:
     if found is None or found.error is not None:
         return {}
     return {index: partition.leader for index, partition in found.partitions.items()}
+
+
+def _own_leaders(bootstrap: str, topic: str) -> dict[int, int]:
+    """The leaders as the broker at `bootstrap` itself answers (a client library may ask any broker it knows)."""
+    with KafkaClient(bootstrap) as client:
+        found = client.metadata([topic])["topics"][0]
+    return {} if found["error_code"] else {partition["partition_index"]: partition["leader_id"] for partition in found["partitions"]}
 
 
 def _fetch_body(topic: str, index: int, offset: int) -> dict[str, object]:
@@ -184,3 +197,87 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         assert set(moved.values()) == {1, 2}  # type: ignore[union-attr]
         assert sorted(admin_2.list_topics(timeout=10).brokers) == [1, 2]
         assert sorted(_consume_all(bootstrap[1], "spread", 6, 601)) == sorted(acknowledged)
+
+        # Node id 1 is live: a second broker 1 waits out a session for the lease, then refuses.
+        duplicate = subprocess.run(_command(postgres_url, 1), stderr=subprocess.PIPE, text=True, timeout=120)
+        assert duplicate.returncode == 1
+        assert "node id 1 is registered by another live broker" in duplicate.stderr
+
+
+class _Proxy:
+    """A TCP relay to PostgreSQL that can be cut: every relayed connection reset and no new one
+    accepted, as when a broker's network to the database fails."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._cut:
+                client.close()
+                return
+            server = socket.create_connection(self._target)
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for each in (source, sink):
+            try:
+                each.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self._cut = True
+        for each in [self._listener, *self._sockets]:
+            try:
+                each.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_broker_cut_off_from_the_database_gives_its_partitions_up(postgres_url: str) -> None:
+    parts = urlsplit(postgres_url)
+    proxy = _Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxied = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    with _serve(postgres_url, 1) as (_, bootstrap_1), _serve(proxied, 2) as (_, bootstrap_2):
+        admin = AdminClient({"bootstrap.servers": bootstrap_1})
+        admin.create_topics([NewTopic("cut", 4, 1)])["cut"].result(timeout=30)
+        _until(lambda: set(_own_leaders(bootstrap_2, "cut").values()) == set(_own_leaders(bootstrap_1, "cut").values()) == {1, 2}, "leaders on both")
+
+        proxy.cut()
+        # Broker 2, unable to renew its lease, stops leading anything; broker 1 takes every
+        # partition once the lease lapses, and clients produce through it.
+        _until(lambda: (found := _own_leaders(bootstrap_2, "cut")) and 2 not in found.values(), "broker 2 gives its partitions up")
+        _until(lambda: set(_own_leaders(bootstrap_1, "cut").values()) == {1}, "broker 1 takes them over")
+        producer = KafkaProducer(bootstrap_servers=bootstrap_1, acks="all", retries=1_000_000, retry_backoff_ms=100)
+        for index in range(4):
+            producer.send("cut", b"after the cut", partition=index).get(timeout=60)
+        producer.close()
+
+
+def test_append_notifications_fit_the_payload_limit_and_read_back() -> None:
+    bounds = [Bounds(uuid.uuid4(), index, 10**12 + index, index) for index in range(500)]
+    payloads = list(append_payloads(7, bounds))
+    assert len(payloads) > 1 and all(len(payload.encode()) < 8000 for payload in payloads)
+    heard = [parse(payload) for payload in payloads]
+    assert all(notification is not None and notification.news is News.APPENDS and notification.node_id == 7 for notification in heard)
+    assert [b for notification in heard for b in notification.bounds] == bounds  # type: ignore[union-attr]
+    assert parse(news_payload(News.CATALOGUE, 3)) == parse("c|3|")
+    assert parse("not a notification") is None
