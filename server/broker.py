@@ -26,7 +26,7 @@ from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
-from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE
+from ottla.server.coordinator.topics import OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
@@ -40,6 +40,7 @@ from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.quotas import ClientQuotas, ConnectionRates
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
+from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIds
 from ottla.storage import Storage
 from ottla.wire.errors import KafkaError
 
@@ -48,6 +49,7 @@ from ottla.wire.errors import KafkaError
 if TYPE_CHECKING:
     from ottla.server.cluster.database import DatabaseCluster
     from ottla.server.cluster.state import ClusterState
+    from ottla.server.coordinator.database import Journals
     from ottla.server.http import HttpListener
     from ottla.server.security.sasl import SaslSettings, ScramCredential, ScramCredentialStore, ScramMechanism
     from ottla.server.security.tls import PrincipalMapper
@@ -60,6 +62,8 @@ log = logging.getLogger("ottla.broker")
 _UNSET = object()
 # The coordinators' topics, sized as Kafka sizes them in a cluster (offsets.topic.num.partitions...).
 _SPREAD_COORDINATORS = ("offsets.topic.num.partitions", "transaction.state.log.num.partitions")
+# How long a stop waits for the coordinators' records still queued for the database.
+_JOURNAL_DRAIN_S = 5.0
 
 
 def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
@@ -184,6 +188,13 @@ class Broker:
             self.dispatcher = Dispatcher(gated(HANDLERS), self.metrics)
         else:
             self.dispatcher = Dispatcher(HANDLERS, self.metrics)
+        # The coordinators' topics' journals while a broker over PostgreSQL runs: the coordinator
+        # APIs' answers wait for their records to be written (server/coordinator/database.py).
+        self._journals: Journals | None = None
+        if storage_url is not None:
+            from ottla.server.coordinator.database import durable_coordinator_writes
+
+            self.dispatcher.handlers = durable_coordinator_writes(self.dispatcher.handlers, lambda: self._journals)
         # Faults on demand (ottla.server.faults), kept across restarts.
         self.faults = Faults()
         self.faults.arm(self.dispatcher)
@@ -267,6 +278,7 @@ class Broker:
                 config.value("authorizer.class.name"), config.value("super.users"), config.value("allow.everyone.if.no.acl.found"), data_dir
             )
         meta_properties = {"node.id": str(self.config.node_id), "cluster.id": self.config.cluster_id}
+        producer_ids: ProducerIds | None = None
         if self.storage_url is None:
             self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties)
         else:
@@ -276,18 +288,19 @@ class Broker:
                 self.storage_url, asyncio.Lock, data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties
             )
             log.warning(
-                "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches and producer state; group offsets, "
-                "the transaction coordinator's state, the coordinators' topics and SCRAM credentials stay in %s, and compaction and "
-                "compression.type are not applied",
+                "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets and "
+                "the transaction coordinator's state; share-group state, group configs, SCRAM credentials and the topics share and "
+                "streams groups create stay in %s, and compaction and compression.type are not applied",
                 "memory" if data_dir is None else data_dir,
             )
+            producer_ids = await self._open_journals(self.storage)
         self.metrics.topic_by_id = self.storage.topic_by_id
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         features = FinalizedFeatures.open(data_dir)
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data,
-                                                lambda: features.level("transaction.version"))
+                                                lambda: features.level("transaction.version"), producer_ids)
         loop = asyncio.get_running_loop()
         self._loop = loop
         if self._add_scram:
@@ -450,7 +463,7 @@ class Broker:
     async def _open_journals(self, storage: Storage) -> ProducerIds:
         """The coordinators' topics in the database, read for their load, and the producer-id
         blocks reserved there: what the coordinators then open over."""
-        from ottla.server.coordinator.database import DatabaseProducerIds, Journals
+        from ottla.server.coordinator.database import Journals
         from ottla.storage.postgresql.engine import PostgresStorage
 
         assert isinstance(storage, PostgresStorage)
@@ -458,7 +471,7 @@ class Broker:
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
         self._journals = journals
-        return await DatabaseProducerIds.open(storage, PRODUCER_ID_BLOCK_SIZE)
+        return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
 
     def _log_end_offset(self, topic: str, index: int) -> int:
         assert self.storage is not None
@@ -584,6 +597,9 @@ class Broker:
         if self.maintenance is not None:
             self.maintenance.stop()
             self.maintenance = None
+        if self._journals is not None:
+            await self._journals.close(_JOURNAL_DRAIN_S)
+            self._journals = None
         if self.storage is not None:
             self.storage.close()
             if self.storage.is_async:

@@ -70,6 +70,7 @@ from ottla.storage.postgresql.log import (
     open_pool,
     set_topic_configs,
 )
+from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.storage.postgresql.producers import (
     PRODUCER_ERRORS,
@@ -330,6 +331,9 @@ class PostgresStorage(Storage):
         self._database_topics: dict[str, TopicInfo] = {}
         self._database_by_id: dict[bytes, TopicInfo] = {}
         self._database_partitions: dict[tuple[str, int], DatabasePartition] = {}
+        # The coordinators' topics' journals by topic name, opened by the broker before the
+        # coordinators (coordinator_topics.py): their appends go through them.
+        self.coordinator_journals: dict[str, CoordinatorJournal] = {}
         # Told of this broker's own changes, for the other brokers on the database to hear:
         # a partition's bounds after an append or DeleteRecords, and any change of topics.
         self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
