@@ -11,10 +11,9 @@ import pytest
 from unavailable import unavailable
 
 from compat.clients import CLIENTS, NotInstalled
-from compat.matrix import PASS, on_postgres, run_matrix
+from compat.matrix import PASS, POSTGRES_SECTION, on_postgres, run_matrix
+from compat.report_sections import RUNNER_SECTIONS
 from compat.postgres import PostgresUnavailable, PrivatePostgres
-
-pytestmark = [pytest.mark.slow, pytest.mark.external]
 
 # Produce, restart and read back; transactions (producer state, markers, LSO); idempotence; the
 # admin API (configs, partitions, DeleteRecords); a JVM client: about 30 s on a quiet machine.
@@ -38,6 +37,8 @@ async def _schemas_with_records(url: str) -> list[str]:
         await connection.close()
 
 
+@pytest.mark.slow
+@pytest.mark.external
 def test_matrix_cells_pass_with_their_records_in_postgresql(tmp_path: Path) -> None:
     try:
         import asyncpg  # noqa: F401
@@ -61,3 +62,8 @@ def test_matrix_cells_pass_with_their_records_in_postgresql(tmp_path: Path) -> N
         # Every cell wrote its records to its own schema, none to the local engine alone.
         written = asyncio.run(_schemas_with_records(server.url))
     assert len(written) == len(results), written
+
+
+def test_a_matrix_run_keeps_the_postgresql_section() -> None:
+    """`python -m compat` rewrites REPORT.md whole; the PostgreSQL run's section must survive it."""
+    assert POSTGRES_SECTION in RUNNER_SECTIONS
