@@ -30,10 +30,10 @@ their defaults, one after the other, never both at once. Loopback only; every wa
 
 Reading the figures: Kafka takes one request at a time per connection (SocketServer's
 Processor mutes a channel from REQUEST_RECEIVED until RESPONSE_SENT), so a flooding connection
-gets one request's turn like any other. Ottla takes one request per connection per turn of its
-event loop (server/connection.py FRAMES_PER_TURN) and stops taking a client's requests while
-that client is backlogged; with Kafka's 100 KiB socket.send.buffer.bytes a never-reader is
-backlogged after a few hundred KiB of answers. With the OS's autotuned buffers (-1) it is given
+gets one request's turn like any other. Ottla takes a few requests (up to 64 KiB of them) per
+connection per turn of its event loop (server/connection.py FRAMES_PER_TURN) and stops taking
+a client's requests while that client is backlogged; with Kafka's 100 KiB
+socket.send.buffer.bytes a never-reader is backlogged after a few hundred KiB of answers. With the OS's autotuned buffers (-1) it is given
 megabytes first, and costs the bystander throughput (one loop serves both) but not latency.
 """
 
