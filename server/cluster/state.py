@@ -2,9 +2,10 @@
 leads it, in which leader epoch, and which replicas are in sync.
 
 Replication is logical: the replicas of a partition share its one log (the broker's
-Storage), so a replica that is running is caught up the moment it runs, and the high
-watermark is the log end offset. What clients see follows Kafka's controller
-(ReplicationControlManager, PartitionChangeBuilder):
+Storage), so a replica that is running is caught up the moment it runs. The high watermark is
+the least log end over the ISR (Kafka's Partition.maybeIncrementLeaderHW): the log end offset,
+unless a crashed node is still in the ISR, whose log end stays where the crash left it. What
+clients see follows Kafka's controller (ReplicationControlManager, PartitionChangeBuilder):
 
 - Replicas are placed as Kafka's AdminUtils.assignReplicasToBrokers places them (the
   striping the KRaft placer keeps): partition p's first replica is node (start + p) mod N,
@@ -24,7 +25,10 @@ watermark is the log end offset. What clients see follows Kafka's controller
   caught up at once), and leads those without one whose last ISR member it was; leadership
   moves back only by a preferred election (ElectLeaders PREFERRED).
 - A node that crashes changes nothing here until the broker fences it (a stop) once
-  broker.session.timeout.ms has passed: until then it is listed, leads and stays in sync.
+  broker.session.timeout.ms has passed: until then it is listed, leads and stays in the ISR,
+  its log end frozen at the crash, so the high watermark of each partition whose ISR it is in
+  stops there (acks=all produces wait, consumers read no further) until the fence takes it
+  out of the ISR or it starts again; then `on_high_watermark_change` is called for each.
 - Each partition keeps its leader-epoch history (epoch, start offset), as Kafka's
   LeaderEpochFileCache, so OffsetForLeaderEpoch can say where an older epoch ended.
 
@@ -99,6 +103,15 @@ class PartitionState:
     isr: tuple[int, ...]
     # (leader epoch, first offset of that epoch), ascending in both.
     epochs: list[tuple[int, int]] = field(default_factory=list)
+    # The log end of each crashed replica, as the crash left it: a follower that no longer fetches.
+    frozen_ends: dict[int, int] = field(default_factory=dict)
+
+    def high_watermark(self, log_end_offset: int) -> int:
+        """The least log end over the ISR: running members are at `log_end_offset`, a
+        crashed one where it crashed (a crashed node that has left the ISR holds nothing back)."""
+        if not self.frozen_ends:
+            return log_end_offset
+        return min([log_end_offset, *(end for node, end in self.frozen_ends.items() if node in self.isr)])
 
     def epoch_for(self, offset: int) -> int:
         """The leader epoch `offset` was (or will be) written in: the latest epoch starting at or before it."""
@@ -193,11 +206,14 @@ class ClusterState:
         data_dir: Path | None,
         log_end_offset: Callable[[str, int], int],
         on_leader_change: Callable[[str, int, int], None],
+        on_high_watermark_change: Callable[[str, int], None] = lambda topic, index: None,
     ) -> None:
         self.nodes = {node_id: ClusterNode(node_id, rack) for node_id, rack in zip(node_ids, racks, strict=True)}
         self._path = None if data_dir is None else data_dir / STATE_FILE
         self._log_end_offset = log_end_offset
         self._on_leader_change = on_leader_change
+        # Wakes what waits on a partition's high watermark (parked acks=all produces, fetches).
+        self._on_high_watermark_change = on_high_watermark_change
         # Each node's endpoints by listener name (the broker fills them as nodes bind).
         self.endpoints: dict[int, Mapping[str, Endpoint]] = {}
         # topic name -> (topic id, partition states by index)
@@ -236,6 +252,10 @@ class ClusterState:
             running = [node for node in replicas if self.nodes[node].electable]
             leader = running[0] if running else NO_LEADER
             states[index] = PartitionState(replicas, leader, 0, tuple(running) or replicas[:1], [(0, 0)])
+            # A crashed node given a replica (it is still registered) never fetches it.
+            crashed = [node for node in running if self.nodes[node].state is NodeState.CRASHED]
+            if crashed:
+                states[index].frozen_ends = dict.fromkeys(crashed, self._log_end_offset(topic, index))
             self._on_leader_change(topic, index, 0)
         self._save()
         return {index: states[index] for index in placed}
@@ -259,6 +279,12 @@ class ClusterState:
     def running_nodes(self) -> list[ClusterNode]:
         return [node for node in self.nodes.values() if node.running]
 
+    def high_watermark(self, topic: str, index: int, log_end_offset: int) -> int:
+        """A partition's high watermark, given its log end (see PartitionState.high_watermark)."""
+        known = self.topics.get(topic)
+        state = None if known is None else known[1].get(index)
+        return log_end_offset if state is None else state.high_watermark(log_end_offset)
+
     def set_node_state(self, node_id: int, state: NodeState, unclean_allowed: Callable[[str], bool]) -> None:
         """Stop, isolate, crash, shut down or start a node and run the elections that follow
         when it stops or starts being electable (none for a crash)."""
@@ -266,12 +292,32 @@ class ClusterState:
         if node.state is state:
             return
         was_electable = node.electable
+        was_crashed = node.state is NodeState.CRASHED
         node.state = state
+        if state is NodeState.CRASHED:
+            self._freeze(node_id)
         if was_electable and not node.electable:
             self._fence(node_id, unclean_allowed)
         elif node.electable and not was_electable:
             self._unfence(node_id)
+        if was_crashed:
+            self._thaw(node_id)
         self._save()
+
+    def _freeze(self, node_id: int) -> None:
+        """A crashed node's replicas in an ISR stop where the log ends now."""
+        for topic, (_, states) in self.topics.items():
+            for index, state in states.items():
+                if node_id in state.isr:
+                    state.frozen_ends[node_id] = self._log_end_offset(topic, index)
+
+    def _thaw(self, node_id: int) -> None:
+        """A crashed node fenced (out of the ISR) or started (caught up at once) holds no high
+        watermark back any more: what waited on one moves on (Kafka's tryCompleteDelayedRequests)."""
+        for topic, (_, states) in self.topics.items():
+            for index, state in states.items():
+                if state.frozen_ends.pop(node_id, None) is not None:
+                    self._on_high_watermark_change(topic, index)
 
     def _fence(self, node_id: int, unclean_allowed: Callable[[str], bool]) -> None:
         for topic, (_, states) in self.topics.items():

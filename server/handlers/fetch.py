@@ -20,6 +20,8 @@ leader's is FENCED_LEADER_EPOCH, ahead UNKNOWN_LEADER_EPOCH. With `replica.selec
 set to Kafka's RackAwareReplicaSelector, the leader sends a consumer whose `rack_id` names the
 rack of an in-sync follower (and not its own) to it: `preferred_read_replica`, no records.
 Replicas share one log, so a follower is never behind: it serves up to the high watermark too.
+Every read stops at the cluster's high watermark, which a crashed node still in the ISR holds
+where it crashed (server/cluster/state.py), and the last stable offset never passes it.
 """
 
 from __future__ import annotations
@@ -202,7 +204,10 @@ def _read(
                     continue
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 stable = log.last_stable_offset
-                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else None)
+                high_watermark = None if cluster is None else cluster.high_watermark(name, index, log.log_end_offset)
+                if high_watermark is not None and high_watermark < stable:
+                    stable = high_watermark
+                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else high_watermark)
                 data = _records(result, copy=total + result.size <= _COPY_AT_MOST)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
@@ -211,7 +216,7 @@ def _read(
                     endpoints = {} if endpoints is None else endpoints
                     entry["current_leader"] = leader_hint(context, cluster, name, index, endpoints)  # type: ignore[typeddict-item]
             else:
-                entry["high_watermark"] = result.high_watermark
+                entry["high_watermark"] = result.high_watermark if high_watermark is None else high_watermark
                 entry["last_stable_offset"] = stable
                 if read_committed and result.size:
                     entry["aborted_transactions"] = [

@@ -80,7 +80,7 @@ def handle(
                     pending.append((entry, log, wanted["timestamp"], state))
                     partitions.append(entry)
                     continue
-                timestamp, offset = _lookup(log, wanted["timestamp"], read_committed)
+                timestamp, offset = _lookup(log, wanted["timestamp"], read_committed, None if state is None else state.high_watermark(log.log_end_offset))
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 timestamp, offset = -1, -1
@@ -134,9 +134,11 @@ def _failed(version: int, partition: int, error: ErrorCode) -> ListOffsetsRespon
     return {"partition_index": partition, "error_code": error, "timestamp": -1, "offset": -1, "leader_epoch": -1}
 
 
-def _lookup(log, timestamp: int, read_committed: bool) -> tuple[int, int]:
-    """(timestamp, offset) as Kafka answers it; (-1, -1) when no record qualifies."""
-    fetchable = log.last_stable_offset if read_committed else log.high_watermark
+def _lookup(log, timestamp: int, read_committed: bool, high_watermark: int | None) -> tuple[int, int]:
+    """(timestamp, offset) as Kafka answers it; (-1, -1) when no record qualifies.
+    `high_watermark` is a cluster's (held back by a crashed replica in the ISR), else the log's."""
+    high_watermark = log.high_watermark if high_watermark is None else high_watermark
+    fetchable = min(log.last_stable_offset, high_watermark) if read_committed else high_watermark
     if timestamp == LATEST:
         return -1, fetchable
     if timestamp in (EARLIEST, EARLIEST_LOCAL):

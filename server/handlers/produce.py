@@ -5,8 +5,12 @@ acks=0 gets no response at all; acks=1 and acks=-1 are the same on a single node
 (server/cluster/) only the partition's leader appends (else NOT_LEADER_OR_FOLLOWER, with the
 current leader and its endpoint from v10, KIP-951), and acks=-1 needs an ISR of at least
 min.insync.replicas (else NOT_ENOUGH_REPLICAS, before the append, as Partition.appendRecordsToLeader).
-Replicas share the one log, so an ISR member is caught up the moment it is one: the ISR
-cannot shrink under an append, and NOT_ENOUGH_REPLICAS_AFTER_APPEND never happens. A retried
+Replicas share the one log, so a running ISR member is caught up the moment it is one; only a
+crashed node still in the ISR holds the high watermark back (server/cluster/state.py). An
+acks=-1 append above the high watermark parks, as Kafka's DelayedProduce, until the high
+watermark covers it (then NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+min.insync.replicas meanwhile; NOT_LEADER_OR_FOLLOWER if the leadership moved) or the
+request's timeout_ms passes (REQUEST_TIMED_OUT, the base offset kept). A retried
 idempotent batch is answered with the offsets it was first written at and no error,
 as Kafka does; the log decides (storage/producer_state.py).
 
@@ -19,11 +23,12 @@ needs nothing more (KIP-679: IDEMPOTENT_WRITE on the cluster is no longer requir
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_hint, leader_partition, min_insync_replicas
-from ottla.server.cluster.state import ClusterState
+from ottla.server.cluster.state import ClusterState, PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -63,6 +68,8 @@ def handle(
     # An engine whose appends are coroutines (PostgreSQL): the partitions to append to, all
     # awaited at once after this loop; None for the local engine, which appends inline.
     pending: list[tuple[ProduceResponsePartitionProduceResponse, Any, str, memoryview]] | None = [] if storage.is_async else None
+    # A cluster's acks=-1 appends the high watermark does not cover yet, made only when there is one.
+    unreplicated: list[_Unreplicated] | None = None
     if authorizer is not None and transactional_id is not None:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -100,7 +107,7 @@ def handle(
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
                 _check_batches_for_version(version, records)
                 if cluster is not None:
-                    _check_leader_and_isr(context, cluster, name, index, acks)
+                    replicated = _check_leader_and_isr(context, cluster, name, index, acks)
                 log = storage.partition(name, index)
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
@@ -131,10 +138,15 @@ def handle(
                 context.wakeups.notify_data(name, index)
                 if metrics is not None:
                     metrics.produced(name, len(records), appended.last_offset - appended.base_offset + 1)
+                if cluster is not None and acks == -1 and replicated.high_watermark(log.log_end_offset) <= appended.last_offset:
+                    unreplicated = [] if unreplicated is None else unreplicated
+                    unreplicated.append((result, name, index, replicated, replicated.leader_epoch, appended.last_offset + 1))
             results.append(result)
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
     if pending:
         return _append_all(context, acks, responses, pending, leader_endpoints)
+    if unreplicated:
+        return _await_replication(context, unreplicated, request["timeout_ms"], _response(acks, responses, leader_endpoints))
     return _response(acks, responses, leader_endpoints)
 
 
@@ -191,7 +203,49 @@ async def _append_and_answer(
     return _response(acks, responses, leader_endpoints)
 
 
-def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: str, index: int, acks: int) -> None:
+# An acks=-1 append waiting for the high watermark: its result, topic, partition, the
+# partition's state and leader epoch then, and the offset the high watermark must reach.
+_Unreplicated = tuple["ProduceResponsePartitionProduceResponse", str, int, PartitionState, int, int]
+
+
+async def _await_replication(context: RequestContext, waiting: list[_Unreplicated], timeout_ms: int, response: ProduceResponse | None) -> ProduceResponse | None:
+    """Kafka's DelayedProduce: park until every partition's high watermark covers its append
+    (woken by what moves one: the fence of a crashed replica, its restart, a new leader) or
+    `timeout_ms` passes. Each partition is settled as Partition.checkEnoughReplicasReachOffset
+    settles it."""
+    wakeups = context.wakeups
+    keys = [(name, index) for _, name, index, _, _, _ in waiting]
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        seen_version = wakeups.data_version
+        waiting = [entry for entry in waiting if not _settled(context, *entry)]
+        remaining = deadline - time.monotonic()
+        if not waiting or remaining <= 0:
+            break
+        await wakeups.wait_for_data(keys, remaining, seen_version)
+    for result, *_ in waiting:
+        result["error_code"] = ErrorCode.REQUEST_TIMED_OUT
+    return response
+
+
+def _settled(
+    context: RequestContext, result: ProduceResponsePartitionProduceResponse, name: str, index: int, state: PartitionState,
+    leader_epoch: int, required_offset: int,
+) -> bool:
+    """Whether a parked append is answered now, with its error set if it has one."""
+    info = context.storage.topic(name)
+    if info is None or state.leader_epoch != leader_epoch:
+        # Deleted, or its leadership moved (Kafka: no longer the leader) meanwhile.
+        result["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if info is None else ErrorCode.NOT_LEADER_FOR_PARTITION
+    elif state.high_watermark(context.storage.partition(name, index).log_end_offset) < required_offset:
+        return False
+    elif len(state.isr) < min_insync_replicas(context, info):
+        result["error_code"] = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    return True
+
+
+def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: str, index: int, acks: int) -> PartitionState:
+    """The partition's state, when this node leads it and (acks=-1) its ISR is large enough."""
     state = leader_partition(context, cluster, name, index)
     if acks == -1:
         info = context.storage.topic(name)
@@ -201,6 +255,7 @@ def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: 
                 ErrorCode.NOT_ENOUGH_REPLICAS,
                 f"The size of the current ISR {sorted(state.isr)} is insufficient to satisfy the min.isr requirement of {required} for partition {name}-{index}",
             )
+    return state
 
 
 _NO_TOPIC_ID = bytes(16)  # Uuid.ZERO_UUID: versions before 13 name topics instead

@@ -113,3 +113,29 @@ def test_a_crash_changes_nothing_until_the_fence_and_a_shutdown_hands_over_while
     assert cluster.partition("u", bytes(16), 3, 0, 1).replicas[0] == third
     cluster.set_node_state(second, NodeState.RUNNING, _never)
     assert state.isr == (second, third)
+
+
+def test_a_crashed_follower_freezes_the_high_watermark_until_the_fence_or_its_restart() -> None:
+    ends = {("t", 0): 5, ("u", 0): 0}
+    moved: list[tuple[str, int]] = []
+    cluster = ClusterState([1, 2, 3], (None,) * 3, None, lambda topic, index: ends[(topic, index)],
+                           lambda topic, index, epoch: None, lambda topic, index: moved.append((topic, index)))
+    state = cluster.partition("t", TOPIC_ID, 1, 0, 3)
+    leader, follower, other = state.replicas
+    assert cluster.high_watermark("t", 0, 5) == 5
+    cluster.set_node_state(follower, NodeState.CRASHED, _never)
+    ends[("t", 0)] = 9  # appended to by the leader after the crash
+    assert cluster.high_watermark("t", 0, 9) == 5
+    # A partition placed during the window may be given the crashed node, which never fetches it.
+    placed = cluster.partition("u", bytes(16), 1, 0, 3)
+    assert follower in placed.isr and placed.high_watermark(3) == 0
+    cluster.set_node_state(follower, NodeState.STOPPED, _never)  # fenced: out of the ISR
+    assert follower not in state.isr and cluster.high_watermark("t", 0, 9) == 9
+    assert sorted(moved) == [("t", 0), ("u", 0)]
+    # Started from the crash instead, it is caught up at once.
+    cluster.set_node_state(follower, NodeState.RUNNING, _never)
+    cluster.set_node_state(other, NodeState.CRASHED, _never)
+    assert cluster.high_watermark("t", 0, 12) == 9
+    cluster.set_node_state(other, NodeState.RUNNING, _never)
+    assert cluster.high_watermark("t", 0, 12) == 12 and moved[-2:] == [("t", 0), ("u", 0)]
+    assert leader in state.isr
