@@ -421,7 +421,7 @@ class Broker:
         assert self.services is not None and self.storage is not None
         from ottla.server.cluster.state import ClusterState
 
-        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed, self.notify_data)
+        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed)
         shared = dataclasses.replace(self.services, cluster=self.cluster)
         for node_id in self.node_ids:
             listener_nodes = self._listener_nodes(node_id)
@@ -467,11 +467,23 @@ class Broker:
         from ottla.storage.postgresql.engine import PostgresStorage
 
         assert isinstance(storage, PostgresStorage)
-        journals = Journals(storage, self.notify_data)
+        journals = Journals(storage, self.notify_data, self._leads)
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
         self._journals = journals
         return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
+
+    def _leads(self, topic: str, index: int) -> bool:
+        """Whether this broker leads a partition: always, but among brokers over one database."""
+        cluster, storage = self.database_cluster, self.storage
+        if cluster is None or storage is None:
+            return True
+        from ottla.server.cluster.routing import replication_factor_for
+
+        info = storage.topic(topic)
+        if info is None:
+            return True
+        return cluster.state.partition(topic, info.topic_id, info.partitions, index, replication_factor_for(self.config, topic)).leader == self.node_id
 
     def _log_end_offset(self, topic: str, index: int) -> int:
         assert self.storage is not None

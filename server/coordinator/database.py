@@ -122,12 +122,20 @@ class Journal:
 
     def __init__(self, journals: Journals, topic: str, loaded: list[LoadedPartition]) -> None:
         self._journals = journals
+        self._topic = topic
         self._loaded = loaded
         self._writers = [_PartitionWriter(journals.storage, topic, index, journals.notify_data) for index in range(len(loaded))]
 
     def append(self, partition: int, batch: bytes) -> None:
+        if not self.leads(partition):
+            # Another broker coordinates the partition's keys (requests for them are sent
+            # there): this broker's copy changed by its own timers is not the record.
+            return
         self._writers[partition].append(batch)
         self._journals.unwritten.add(self._writers[partition])
+
+    def leads(self, partition: int) -> bool:
+        return self._journals.leads(self._topic, partition)
 
     def loaded(self, partition: int) -> LoadedPartition:
         return self._loaded[partition]
@@ -142,9 +150,11 @@ class Journals:
     """The broker's journals, one per coordinator topic in the database, and the writes of all
     of them an answer waits for."""
 
-    def __init__(self, storage: PostgresStorage, notify_data: Callable[[str, int], None]) -> None:
+    def __init__(self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool]) -> None:
         self.storage = storage
         self.notify_data = notify_data
+        # Whether this broker leads a partition of a coordinator topic (always, alone on the database).
+        self.leads = leads
         # Writers with batches queued since they were last found all written.
         self.unwritten: set[_PartitionWriter] = set()
         self._producer_ids: DatabaseProducerIds | None = None

@@ -72,6 +72,11 @@ class CoordinatorLog:
         code = java_string_hash(key)
         return (0 if code == -(1 << 31) else abs(code)) % self.partitions
 
+    def owns(self, partition: int) -> bool:
+        """Whether this broker coordinates the partition's keys: always on the local engine;
+        over a database shared by brokers, while it leads the partition."""
+        return self.journal is None or self.journal.leads(partition)
+
     def append(self, key: str, records: list[KeyValue], now_ms: int, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1) -> None:
         """One batch, so a change of many records is stored whole or not at all; with a
         producer id it is a transactional batch of that producer (TxnOffsetCommit).

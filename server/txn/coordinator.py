@@ -489,6 +489,8 @@ class TransactionCoordinator:
         now = self.wall_clock_ms()
         aborted = 0
         for txn in list(self.transactions.values()):
+            if not self.log.owns(self.log.partition_for(txn.transactional_id)):
+                continue  # another broker coordinates it, and ends it
             try:
                 self._finish_interrupted(txn)  # an end whose writes failed earlier is retried here
             except KafkaError as exc:

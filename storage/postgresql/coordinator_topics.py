@@ -33,9 +33,13 @@ _RESERVE_PRODUCER_IDS = "UPDATE producer_id_block SET next_producer_id = next_pr
 class CoordinatorJournal(Protocol):
     """A coordinator topic's appends, synchronous for the coordinator: each batch is written to
     the partition in the order appended, and the broker holds an answer until the batches
-    appended before it are written. `loaded` is what the partition held at start."""
+    appended before it are written. `loaded` is what the partition held at start; `leads`
+    whether this broker leads the partition (coordinates its keys): only then are its appends
+    written, so that brokers sharing the database never write over the coordinator's records."""
 
     def append(self, partition: int, batch: bytes) -> None: ...
+
+    def leads(self, partition: int) -> bool: ...
 
     def loaded(self, partition: int) -> LoadedPartition: ...
 
