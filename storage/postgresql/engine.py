@@ -12,15 +12,21 @@ cleanup.policy for retention and DeleteRecords. Idempotent and transactional pro
 too: each partition's producer state (epochs, the last five batches' sequences and offsets, open
 transactions), the aborted-transaction index and so the last stable offset are in the database,
 checked and written by the statement that stores a batch (producers.py), and the transaction
-coordinator's COMMIT/ABORT markers are appended to database partitions like any batch. What is
-not yet: the topics the broker creates itself through the synchronous `create_topic` (the
-coordinators' `__consumer_offsets`, `__transaction_state`, `__share_group_state`, share groups'
-dead-letter and streams groups' internal topics) stay in the local engine underneath, and so do
-group offsets, the transaction coordinator's own state (transactions, their partitions and
-timeouts) and the producer ids it hands out; a database partition's producers never expire
-(producer.id.expiration.ms), nor do its aborted ranges below the log start leave the index;
-compaction and compression.type are not applied (batches are stored as they arrive and never
-cleaned).
+coordinator's COMMIT/ABORT markers are appended to database partitions like any batch. The
+group and transaction coordinators' topics, `__consumer_offsets` and `__transaction_state`, are
+database topics too (coordinator_topics.py; the broker creates them and reads them whole at start,
+its coordinators replay that and append through `coordinator_journals`), so group offsets and
+metadata, transactions and their timeouts survive a broker started with nothing on its disk; the
+producer ids the transaction coordinator hands out come from blocks reserved in the database, never
+given twice. What is not yet: the topics the broker creates itself through the synchronous
+`create_topic` (`__share_group_state`, share groups' dead-letter and streams groups' internal
+topics) stay in the local engine underneath; a coordinator's state is loaded at start only, so a
+coordinator partition that moves to a broker started earlier is served from that broker's copy
+(the database's as of its start, plus nothing another broker wrote since); a database partition's
+producers never expire (producer.id.expiration.ms), nor do its aborted ranges below the log start
+leave the index; compaction and compression.type are not applied (batches are stored as they
+arrive and never cleaned, the coordinators' topics included, so their load reads every record
+ever written).
 
 The seam the handlers use: `is_async` is True, so a handler collects the partitions to append
 to, read or look up and awaits them all at once (each `DatabasePartition` call is one round
@@ -584,7 +590,8 @@ class PostgresStorage(Storage):
         self.catalogue_changed()
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
-        """A topic of the local part: what the coordinators create for their own state."""
+        """A topic of the local part: what the broker creates for itself synchronously
+        (share-group state, share and streams groups' topics)."""
         if name in self._database_topics:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
         return super().create_topic(name, partitions, configs)
