@@ -34,6 +34,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -56,6 +57,18 @@ _RECONNECT_S = 0.5
 
 class DuplicateNodeId(DatabaseUnavailable):
     """Another live broker holds this node id in the database."""
+
+
+@dataclass(slots=True)
+class SharedLogPartitionState(PartitionState):
+    """A partition whose one log is PostgreSQL's: a change of leader never truncates it, so
+    every epoch up to the current one ends, for OffsetForLeaderEpoch, at the log end (a
+    consumer validating its position after a leader change finds nothing to truncate)."""
+
+    def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
+        if requested_epoch == -1 or requested_epoch > self.leader_epoch:
+            return -1, -1
+        return requested_epoch, log_end_offset
 
 
 class DatabaseClusterState(ClusterState):
@@ -111,7 +124,7 @@ class DatabaseClusterState(ClusterState):
             replicas = placed.get(each, ())
             leader = replicas[0] if replicas else NO_LEADER
             epoch = self.claims.get((topic_id, each), (NO_LEADER, 0))[1]
-            states[each] = PartitionState(replicas, leader, epoch, replicas, [(epoch, 0)])
+            states[each] = SharedLogPartitionState(replicas, leader, epoch, replicas, [(epoch, 0)])
         self.topics[topic] = (topic_id, states)
         return states[index]
 

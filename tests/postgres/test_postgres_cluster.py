@@ -93,6 +93,13 @@ def _leaders(admin: AdminClient, topic: str) -> dict[int, int]:
     return {index: partition.leader for index, partition in found.partitions.items()}
 
 
+def _own_partitions(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+    """(leader, leader epoch) by partition, as the broker at `bootstrap` itself answers."""
+    with KafkaClient(bootstrap) as client:
+        found = client.metadata([topic])["topics"][0]
+    return {} if found["error_code"] else {p["partition_index"]: (p["leader_id"], p["leader_epoch"]) for p in found["partitions"]}
+
+
 def _own_leaders(bootstrap: str, topic: str) -> dict[int, int]:
     """The leaders as the broker at `bootstrap` itself answers (a client library may ask any broker it knows)."""
     with KafkaClient(bootstrap) as client:
@@ -184,6 +191,7 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
 
         # Broker 3 killed: its partitions move to 1 and 2 once its lease lapses, the producer
         # carries on through the others, and nothing acknowledged is lost.
+        before = _own_partitions(bootstrap[1], "spread")
         killed, _ = brokers[3]
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
@@ -196,6 +204,16 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         moved = _until(lambda: (found := _leaders(admin_1, "spread")) and 3 not in found.values() and found, "broker 3's partitions move")
         assert set(moved.values()) == {1, 2}  # type: ignore[union-attr]
         assert sorted(admin_2.list_topics(timeout=10).brokers) == [1, 2]
+        # A moved partition's epoch grew; a consumer validating its position in the old epoch
+        # (KIP-320) is told that epoch ends at the log end: nothing was truncated.
+        index = next(index for index, (leader, _) in before.items() if leader == 3)
+        new_leader, new_epoch = _until(lambda: (found := _own_partitions(bootstrap[1], "spread")[index]) and found[1] > before[index][1] and found,
+                                       "the moved partition's epoch grows")  # type: ignore[misc]
+        with KafkaClient(bootstrap[1]) as client:
+            validated = client.call(ApiKey.OFFSET_FOR_LEADER_EPOCH, {"replica_id": -1, "topics": [{"topic": "spread", "partitions": [
+                {"partition": index, "current_leader_epoch": new_epoch, "leader_epoch": before[index][1]}]}]}, node=new_leader)[1]
+        answer = validated["topics"][0]["partitions"][0]
+        assert (answer["error_code"], answer["end_offset"]) == (ErrorCode.NONE, 100 + (index == 0))
         assert sorted(_consume_all(bootstrap[1], "spread", 6, 601)) == sorted(acknowledged)
 
         # Node id 1 is live: a second broker 1 waits out a session for the lease, then refuses.
