@@ -20,8 +20,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaConnectionError
 
+from ottla.server.admin.client import Connection
 from ottla.server.cluster import NodeState
 from ottla.testing import ThreadedBroker, running_broker
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records.record import Record, build_batch
 
 # Short enough for the suite, long enough that the checks made right after a crash or a stop
 # begins land inside its window even on a loaded machine.
@@ -165,6 +169,32 @@ def test_a_crashed_follower_holds_acks_all_and_the_high_watermark_until_the_fenc
     assert seen == [(0, b"before"), (1, b"held")]
     consumer.close()
     cluster.start_node(follower)
+
+
+@pytest.mark.slow
+def test_a_parked_acks_all_produce_times_out_or_learns_the_isr_shrank_below_min_insync(cluster: ThreadedBroker) -> None:
+    """Kafka's DelayedProduce answers: REQUEST_TIMED_OUT at the request's timeout, the append
+    kept; NOT_ENOUGH_REPLICAS_AFTER_APPEND when the fence leaves fewer than min.insync.replicas."""
+    cluster.create_topic("shrunk", 1, replication_factor=2, min_insync_replicas=2)
+    leader, follower = cluster.partition_state("shrunk", 0)["replicas"]
+    host, port = cluster.bootstrap_servers.split(",")[leader - 1].rsplit(":", 1)
+    connection = Connection(host, int(port), DEADLINE_S, "crash-test")
+
+    def produce(value: bytes, timeout_ms: int) -> tuple[int, int]:
+        batch = build_batch([Record(offset=0, timestamp=1_700_000_000_000, key=None, value=value, headers=())])
+        body = {"transactional_id": None, "acks": -1, "timeout_ms": timeout_ms,
+                "topic_data": [{"name": "shrunk", "partition_data": [{"index": 0, "records": batch}]}]}
+        (answer,) = connection.request(ApiKey.PRODUCE, 11, body)["responses"][0]["partition_responses"]
+        return answer["error_code"], answer["base_offset"]
+
+    try:
+        cluster.crash_node(follower)
+        assert produce(b"timed out", 100) == (ErrorCode.REQUEST_TIMED_OUT, 0)
+        assert produce(b"parked", 2 * SESSION_TIMEOUT_MS) == (ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, 1)
+        assert cluster.partition_state("shrunk", 0)["isr"] == [leader]
+    finally:
+        connection.close()
+        cluster.start_node(follower)
 
 
 def test_ottla_cluster_crash_node_and_a_stop_in_the_window_fences_at_once(cluster: ThreadedBroker) -> None:
