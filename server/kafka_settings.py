@@ -342,6 +342,8 @@ ACTED_ON: dict[str, str] = {
     **dict.fromkeys(("quota.window.num", "quota.window.size.seconds", "max.connection.creation.rate"), "Read by Ottla's client quotas."),
     **dict.fromkeys(("delegation.token.secret.key", "delegation.token.expiry.time.ms", "delegation.token.max.lifetime.ms"),
                     "Read by Ottla's delegation tokens."),
+    **dict.fromkeys(("broker.session.timeout.ms", "broker.heartbeat.interval.ms"),
+                    "Read by Ottla's cluster modes: a node's fencing, and the lease of a broker over PostgreSQL."),
 }
 
 

@@ -23,8 +23,10 @@ placed on the leaders of `__consumer_offsets` / `__transaction_state` partitions
   reconfigured, and leadership claims. After a reconnect the listener reloads everything,
   since what was sent while it was away is lost.
 
-The coordinators' state is still each broker's own (the database holds none of it yet): when a
-group's or a transaction's coordinator moves to another broker, that broker starts without it.
+The coordinators' topics are database topics placed like any other, so each group's and
+transaction's coordinator is the leader of its key's partition and moves with it; a broker
+loads the coordinators' state at its start only (engine.py says what that leaves out when a
+coordinator partition moves to a broker started earlier).
 """
 
 from __future__ import annotations

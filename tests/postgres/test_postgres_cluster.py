@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as ConfluentPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 from kafka import KafkaProducer
 
 from ottla.server.admin.client import KafkaClient
@@ -107,6 +107,17 @@ def _own_leaders(bootstrap: str, topic: str) -> dict[int, int]:
     return {} if found["error_code"] else {partition["partition_index"]: partition["leader_id"] for partition in found["partitions"]}
 
 
+def _own_config(bootstrap: str, topic: str, key: str) -> str | None:
+    """A topic config's value as the broker at `bootstrap` itself describes it."""
+    with KafkaClient(bootstrap) as client:
+        described = client.call(ApiKey.DESCRIBE_CONFIGS, {
+            "resources": [{"resource_type": 2, "resource_name": topic, "configuration_keys": [key]}],
+            "include_synonyms": False, "include_documentation": False,
+        }, highest=4)[1]
+    configs = described["results"][0]["configs"]
+    return configs[0]["value"] if configs else None
+
+
 def _fetch_body(topic: str, index: int, offset: int) -> dict[str, object]:
     """A consumer's Fetch (v12: by topic name) of one partition, parked up to 30 s for data."""
     return {
@@ -150,6 +161,16 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         leaders = _until(lambda: _leaders(admin_2, "spread"), "broker 2 knows the topic broker 1 created")
         assert set(leaders.values()) == {1, 2, 3}  # type: ignore[union-attr]
         assert _leaders(admin_1, "spread") == leaders
+
+        # Partitions added, configs altered and a topic deleted through broker 1 reach broker 2.
+        admin_1.create_topics([NewTopic("changing", 1, 1)])["changing"].result(timeout=30)
+        admin_1.create_partitions([NewPartitions("changing", 3)])["changing"].result(timeout=30)
+        _until(lambda: len(_own_leaders(bootstrap[2], "changing")) == 3, "broker 2 sees the new partitions")
+        altered = ConfigResource("topic", "changing", incremental_configs=[ConfigEntry("retention.ms", "123456", incremental_operation=AlterConfigOpType.SET)])
+        admin_1.incremental_alter_configs([altered])[altered].result(timeout=30)
+        _until(lambda: _own_config(bootstrap[2], "changing", "retention.ms") == "123456", "broker 2 sees the altered config")
+        admin_1.delete_topics(["changing"])["changing"].result(timeout=30)
+        _until(lambda: not _own_leaders(bootstrap[2], "changing"), "broker 2 forgets the deleted topic")
 
         # Produced through broker 2's bootstrap (the client follows the leaders), consumed through broker 3's.
         producer = KafkaProducer(bootstrap_servers=bootstrap[2], acks="all", linger_ms=5, retries=1_000_000,
