@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from urllib.parse import urlsplit
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 from kafka import KafkaProducer
@@ -129,6 +129,37 @@ def _fetch_body(topic: str, index: int, offset: int) -> dict[str, object]:
     }
 
 
+class _LiveConsumer:
+    """A consumer of every partition from offset 0, polling in a thread until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        self.values: list[bytes] = []
+        self._errors: list[str] = []
+        self._stopping = threading.Event()
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,
+                                   "auto.offset.reset": "error", "topic.metadata.refresh.interval.ms": 1000})
+        self._consumer.assign([ConfluentPartition(topic, index, 0) for index in range(partitions)])
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            message = self._consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error() is None:
+                self.values.append(message.value())
+            elif message.error().code() == KafkaError._AUTO_OFFSET_RESET:
+                self._errors.append(str(message.error()))
+
+    def stop(self) -> list[str]:
+        """Stop polling; the offset resets it met."""
+        self._stopping.set()
+        self._thread.join(timeout=30)
+        self._consumer.close()
+        return self._errors
+
+
 def _consume_all(bootstrap: str, topic: str, partitions: int, expected: int) -> list[bytes]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     try:
@@ -213,6 +244,7 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         # Broker 3 killed: its partitions move to 1 and 2 once its lease lapses, the producer
         # carries on through the others, and nothing acknowledged is lost.
         before = _own_partitions(bootstrap[1], "spread")
+        live = _LiveConsumer(",".join(bootstrap.values()), "spread", 6)
         killed, _ = brokers[3]
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
@@ -236,6 +268,11 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         answer = validated["topics"][0]["partitions"][0]
         assert (answer["error_code"], answer["end_offset"]) == (ErrorCode.NONE, 100 + (index == 0))
         assert sorted(_consume_all(bootstrap[1], "spread", 6, 601)) == sorted(acknowledged)
+        # A consumer that ran through the kill followed the moved leaders without an offset
+        # reset (auto.offset.reset=error would have reported one) and received every record.
+        _until(lambda: len(live.values) == 601, "the live consumer receives every record")
+        assert live.stop() == []
+        assert sorted(live.values) == sorted(acknowledged)
 
         # Node id 1 is live: a second broker 1 waits out a session for the lease, then refuses.
         duplicate = subprocess.run(_command(postgres_url, 1), stderr=subprocess.PIPE, text=True, timeout=120)
