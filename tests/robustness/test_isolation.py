@@ -231,7 +231,7 @@ def _unread_bytes(sock: socket.socket) -> int:
 
 def test_a_flood_of_pipelined_requests_is_taken_a_turn_at_a_time():
     """A client pipelines 3,000 ApiVersions in one write and reads nothing. The broker
-    takes one of its requests per turn of the event loop, so a bystander's request is
+    takes a few of its requests per turn of the event loop, so a bystander's request is
     answered after a handful of the flood's, not after the thousands one socket read
     brought in (counted by the answers arriving at the flooder meanwhile)."""
     with running_broker(data_dir=None) as broker:
