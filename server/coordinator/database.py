@@ -20,6 +20,7 @@ as soon as it is queued, before it is written: Kafka's reads wait for the high w
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -32,11 +33,14 @@ from ottla.storage.postgresql.engine import PostgresStorage
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
+from ottla.wire.records.batch import TRANSACTIONAL_BIT, read_header
 
 log = logging.getLogger("ottla.coordinator")
 
 _FIRST_RETRY_S = 0.1
 _LAST_RETRY_S = 5.0
+# The most bytes of queued batches one append carries.
+_MAX_WRITE_BYTES = 1 << 20
 
 Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 
@@ -52,7 +56,9 @@ COORDINATOR_WRITES = frozenset(
 
 
 class _PartitionWriter:
-    """One partition's queued batches, written one at a time in order by one task."""
+    """One partition's queued batches, written in order by one task: those queued while an
+    append is under way go together in the next (one statement, one round trip), but a
+    transactional batch goes alone, so that the producer rules' refusal of it loses no other."""
 
     def __init__(self, storage: PostgresStorage, topic: str, index: int, notify_data: Callable[[str, int], None]) -> None:
         self.storage = storage
@@ -74,12 +80,27 @@ class _PartitionWriter:
     async def _write_queued(self) -> None:
         try:
             while self.queued:
-                await self._write(self.queued[0])
-                self.queued.popleft()
-                self.written += 1
+                count = self._next_write()
+                await self._write(b"".join(itertools.islice(self.queued, count)))
+                for _ in range(count):
+                    self.queued.popleft()
+                self.written += count
                 self._wake()
         finally:
             self.task = None
+
+    def _next_write(self) -> int:
+        """How many of the queued batches the next append carries."""
+        count = size = 0
+        for batch in self.queued:
+            transactional = read_header(batch).attributes & TRANSACTIONAL_BIT
+            if count and (transactional or size + len(batch) > _MAX_WRITE_BYTES):
+                break
+            count += 1
+            size += len(batch)
+            if transactional:
+                break
+        return count
 
     async def _write(self, batch: bytes) -> None:
         delay = _FIRST_RETRY_S
@@ -88,9 +109,9 @@ class _PartitionWriter:
                 await self.storage.partition(self.topic, self.index).append(batch, from_client=False)
             except KafkaError as exc:
                 if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
-                    log.error("a record of %s-%d was refused by the database and is lost: %s", self.topic, self.index, exc)
+                    log.error("records of %s-%d were refused by the database and are lost: %s", self.topic, self.index, exc)
                     return
-                log.warning("a record of %s-%d is not written yet, retrying in %.1f s: %s", self.topic, self.index, delay, exc.message)
+                log.warning("records of %s-%d are not written yet, retrying in %.1f s: %s", self.topic, self.index, delay, exc.message)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _LAST_RETRY_S)
                 continue
