@@ -9,7 +9,9 @@ controller refuses a duplicate broker registration until the old session times o
 
 Leadership is claimed by the node that computes itself the leader of a partition:
 `claim_leadership` sets `leader_id` and bumps `leader_epoch` only on the rows whose leader
-changes, so epochs only grow however often brokers come and go.
+changes, so epochs only grow however often brokers come and go. A new partition's first
+leader keeps epoch 0, as Kafka's does, so a topic just created does not fence the clients
+that saw it before its first claim.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ RETURNING node_id
 _DEREGISTER = "DELETE FROM brokers WHERE node_id = $1 AND incarnation = $2"
 _LIVE = "SELECT node_id, rack, endpoints::text AS endpoints FROM brokers WHERE lease_expires_at > now() ORDER BY node_id"
 _CLAIM = """
-UPDATE partitions p SET leader_id = $1, leader_epoch = p.leader_epoch + 1
+UPDATE partitions p SET leader_id = $1, leader_epoch = p.leader_epoch + CASE WHEN p.leader_id = -1 THEN 0 ELSE 1 END
 FROM unnest($2::uuid[], $3::integer[]) AS claimed(topic_id, partition_index)
 WHERE p.topic_id = claimed.topic_id AND p.partition_index = claimed.partition_index AND p.leader_id <> $1
 RETURNING p.topic_id, p.partition_index, p.leader_epoch
