@@ -13,7 +13,10 @@ import collections
 import dataclasses
 import logging
 import os
+import select
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
@@ -54,12 +57,51 @@ BYTES_PER_TURN = 64 * 1024
 _JOIN_BELOW = 1 << 20
 # Read and written at a time when a file region cannot go by sendfile.
 COPY_CHUNK_BYTES = 1 << 20
+# A file region this large goes by sendfile from a worker thread (os.sendfile leaves the GIL),
+# the event loop free meanwhile: on 8-partition 1 KiB consume that halved the loop's CPU per MB
+# (compat/SCALING.md), as asyncio's loop.sendfile pays a future and an add_writer/remove_writer
+# pair for every socket buffer's worth. Below it the hand-off costs about what it saves.
+THREAD_SENDFILE_BYTES = 256 * 1024
+# How long a worker waits for the socket to take more before it hands the wait back to the
+# loop: a consumer that stops reading holds no worker.
+_THREAD_SENDFILE_WAIT_MS = 5
+_SENDFILE_WORKERS = 2
+_sendfile_workers: ThreadPoolExecutor | None = None
 
 
 def _settle(future: asyncio.Future[None]) -> None:
     """Settle `future` once, however often a level-triggered callback calls this."""
     if not future.done():
         future.set_result(None)
+
+
+def _workers() -> ThreadPoolExecutor:
+    """The sendfile workers, started at the first large region: a broker that never sends one
+    runs no thread for it."""
+    global _sendfile_workers
+    if _sendfile_workers is None:
+        _sendfile_workers = ThreadPoolExecutor(_SENDFILE_WORKERS, thread_name_prefix="ottla-sendfile")
+    return _sendfile_workers
+
+
+def _send_some(socket_fd: int, file_fd: int, position: int, count: int, stop: threading.Event) -> tuple[int, bool]:
+    """In a worker thread: os.sendfile from `position` until `count` bytes are sent, `stop` is
+    set, or the socket has taken nothing for _THREAD_SENDFILE_WAIT_MS. Returns the bytes sent and
+    whether the file ended first. A closed or reset connection raises, as on the loop."""
+    poller = select.poll()
+    poller.register(socket_fd, select.POLLOUT)
+    sent = 0
+    while sent < count and not stop.is_set():
+        try:
+            just_sent = os.sendfile(socket_fd, file_fd, position + sent, count - sent)
+        except BlockingIOError:
+            if poller.poll(_THREAD_SENDFILE_WAIT_MS):
+                continue
+            break
+        if not just_sent:
+            return sent, True
+        sent += just_sent
+    return sent, False
 
 
 class ConnectionRegistry(Protocol):
@@ -531,6 +573,8 @@ class Connection(asyncio.BufferedProtocol):
             elif type(loop := asyncio.get_running_loop()).sendfile is asyncio.AbstractEventLoop.sendfile:
                 # A loop without sendfile of its own (uvloop): asyncio would fall back to copying.
                 sent = await self._sendfile_on_socket(loop, transport, file, region)
+            elif region.length >= THREAD_SENDFILE_BYTES:
+                sent = await self._sendfile_in_thread(loop, transport, file, region)
             else:
                 try:
                     sent = await loop.sendfile(transport, file, region.position, region.length, fallback=False)
@@ -574,6 +618,47 @@ class Connection(asyncio.BufferedProtocol):
         finally:
             if waiting_fd >= 0:
                 os.close(waiting_fd)
+        return position - region.position
+
+    async def _sendfile_in_thread(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, file: Any, region: Any) -> int:
+        """The region by os.sendfile from a worker thread, ordered as `_sendfile_on_socket`: it
+        starts once the transport has handed the kernel every byte written before, and nothing
+        is written meanwhile (_send_outbox holds the connection's writes). The worker uses its
+        own duplicate of the socket's descriptor, so a transport closed meanwhile cannot have
+        the number reused under it, and it is waited for before the duplicate and the file are
+        closed, even when this task is cancelled (its client gone). When the socket stays full
+        the wait goes back to the loop, on the duplicate: a loop watches a transport's own
+        descriptor for the transport alone."""
+        await self._drained(transport)
+        socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+        stop = threading.Event()
+        position, end = region.position, region.position + region.length
+        try:
+            while position < end and not self.closed and not transport.is_closing():
+                sending = loop.run_in_executor(_workers(), _send_some, socket_fd, file.fileno(), position, end - position, stop)
+                try:
+                    sent, file_ended = await asyncio.shield(sending)
+                except asyncio.CancelledError:
+                    # Only once the worker has returned may its descriptors close.
+                    stop.set()
+                    while not sending.done():
+                        try:
+                            await asyncio.wait([sending])
+                        except asyncio.CancelledError:
+                            continue
+                    raise
+                position += sent
+                if file_ended:
+                    break
+                if not sent:
+                    writable = loop.create_future()
+                    loop.add_writer(socket_fd, _settle, writable)
+                    try:
+                        await writable
+                    finally:
+                        loop.remove_writer(socket_fd)
+        finally:
+            os.close(socket_fd)
         return position - region.position
 
     async def _drained(self, transport: asyncio.Transport) -> None:

@@ -1,0 +1,97 @@
+"""A fetch answer's large file regions go by sendfile from a worker thread (server/connection.py,
+THREAD_SENDFILE_BYTES), the event loop free meanwhile: a consumer still reads every record, in
+order, byte for byte, and a client gone in the middle of a region leaves no descriptor open."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from kafka.protocol.consumer.fetch import FetchRequest
+
+from compat.harness import wait_for
+from kafka_wire import RawClient, make
+from ottla.server.connection import THREAD_SENDFILE_BYTES
+from ottla.testing import running_broker
+
+PARTITIONS = 3
+RECORDS_PER_PARTITION = 600
+VALUE_BYTES = 2000  # 1.2 MB a partition: each fetch region well past THREAD_SENDFILE_BYTES
+FETCH_VERSION = 11
+
+
+def _value(partition: int, index: int) -> bytes:
+    return f"{partition}:{index}:".encode().ljust(VALUE_BYTES, bytes([65 + index % 26]))
+
+
+def _fill(bootstrap: str, topic: str) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1 << 20, "acks": "all"})
+    for index in range(RECORDS_PER_PARTITION):
+        for partition in range(PARTITIONS):
+            producer.produce(topic, _value(partition, index), partition=partition)
+    assert producer.flush(30) == 0
+
+
+def _fetch_everything(topic: str):
+    partitions = [
+        dict(partition=index, fetch_offset=0, partition_max_bytes=16 << 20, current_leader_epoch=-1, log_start_offset=-1, last_fetched_epoch=-1)
+        for index in range(PARTITIONS)
+    ]
+    return make(FetchRequest, dict(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=64 << 20, isolation_level=0, session_id=0,
+                                   session_epoch=-1, topics=[dict(topic=topic, partitions=partitions)], forgotten_topics_data=[], rack_id=""))
+
+
+def test_a_consumer_reads_regions_sent_by_worker_threads_whole_and_in_order(tmp_path) -> None:
+    assert RECORDS_PER_PARTITION * VALUE_BYTES > 4 * THREAD_SENDFILE_BYTES
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("large", partitions=PARTITIONS)
+        _fill(broker.bootstrap_servers, "large")
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "sendfile-workers", "enable.auto.commit": False,
+                             "check.crcs": True, "fetch.max.bytes": 8 << 20, "max.partition.fetch.bytes": 2 << 20})
+        consumer.assign([TopicPartition("large", partition, 0) for partition in range(PARTITIONS)])
+        received: dict[int, list[tuple[int, bytes]]] = {partition: [] for partition in range(PARTITIONS)}
+        try:
+            def all_read() -> bool:
+                for message in consumer.consume(1000, 0.2):
+                    assert message.error() is None, message.error()
+                    received[message.partition()].append((message.offset(), message.value()))
+                return all(len(values) == RECORDS_PER_PARTITION for values in received.values())
+
+            assert wait_for(all_read, timeout=60), {partition: len(values) for partition, values in received.items()}
+        finally:
+            consumer.close()
+        for partition, values in received.items():
+            assert values == [(index, _value(partition, index)) for index in range(RECORDS_PER_PARTITION)]
+        # The regions went by the workers, not by the loop's own sendfile.
+        assert any(thread.name.startswith("ottla-sendfile") for thread in threading.enumerate())
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_client_gone_in_the_middle_of_a_region_leaves_no_descriptor_open(tmp_path) -> None:
+    with running_broker(data_dir=tmp_path / "data", socket_send_buffer_bytes=64 * 1024) as broker:
+        broker.create_topic("large", partitions=PARTITIONS)
+        _fill(broker.bootstrap_servers, "large")
+        before = _open_descriptors()
+        with RawClient(broker.bootstrap_servers) as client:
+            # A small window, and only the size prefix read: the answer stalls inside a region,
+            # and closing with unread bytes resets the connection.
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            client.send(_fetch_everything("large"), FETCH_VERSION)
+            (size,) = struct.unpack(">i", client.sock.recv(4, socket.MSG_WAITALL))
+            assert size > PARTITIONS * RECORDS_PER_PARTITION * VALUE_BYTES
+        assert wait_for(lambda: _open_descriptors() <= before, timeout=30), (before, _open_descriptors())
+        # The broker answers the next client whole.
+        with RawClient(broker.bootstrap_servers) as client:
+            client.send(_fetch_everything("large"), FETCH_VERSION)
+            (size,) = struct.unpack(">i", client.sock.recv(4, socket.MSG_WAITALL))
+            remaining = size
+            while remaining:
+                chunk = client.sock.recv(min(remaining, 1 << 20))
+                assert chunk, f"the broker closed with {remaining} of {size} bytes unsent"
+                remaining -= len(chunk)
