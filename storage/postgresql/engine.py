@@ -440,10 +440,10 @@ class PostgresStorage(Storage):
         for row in rows:
             entry = found.setdefault(row["name"], (row["topic_id"], json.loads(row["configs"]), []))
             entry[2].append(row)
-        for name, info in list(self._database_topics.items()):
+        for name, known in list(self._database_topics.items()):
             seen = found.get(name)
-            if seen is None or seen[0].bytes != info.topic_id:
-                self._forget(info)
+            if seen is None or seen[0].bytes != known.topic_id:
+                self._forget(known)
         moved: list[tuple[str, int]] = []
         for name, (topic_id, configs, partition_rows) in found.items():
             info = self._database_topics.get(name)
