@@ -34,9 +34,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The ready line: `bootstrap=` is the first listener (every node's address, comma-separated, in a
 # cluster); with several, ` listeners=NAME://HOST:PORT,...` names every one as advertised
-# (server/cli.py), after ` http=URL` when there is an HTTP listener.
+# (server/cli.py), after ` http=URL` when there is an HTTP listener, which follows
+# ` storage=postgresql` on the PostgreSQL engine.
 READY_RE = re.compile(
-    rb"^ottla ready bootstrap=(?P<host>[^\s,]+):(?P<port>\d+)(?P<more_nodes>(?:,\S+)*) data=(?P<data>\S+)(?: http=(?P<http>\S+))?(?: listeners=(?P<listeners>\S+))?(?: \S+=\S+)*$",
+    rb"^ottla ready bootstrap=(?P<host>[^\s,]+):(?P<port>\d+)(?P<more_nodes>(?:,\S+)*) data=(?P<data>\S+)(?: storage=\S+)?(?: http=(?P<http>\S+))?(?: listeners=(?P<listeners>\S+))?(?: \S+=\S+)*$",
     re.M,
 )
 # server/dispatch.py logs every request at debug level as "ottla.request: FETCH v16 from ...".

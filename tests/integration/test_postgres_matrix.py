@@ -11,6 +11,7 @@ import pytest
 from unavailable import unavailable
 
 from compat.clients import CLIENTS, NotInstalled
+from compat.harness import READY_RE
 from compat.matrix import PASS, POSTGRES_SECTION, on_postgres, run_matrix
 from compat.report_sections import RUNNER_SECTIONS
 from compat.postgres import PostgresUnavailable, PrivatePostgres
@@ -67,3 +68,12 @@ def test_matrix_cells_pass_with_their_records_in_postgresql(tmp_path: Path) -> N
 def test_a_matrix_run_keeps_the_postgresql_section() -> None:
     """`python -m compat` rewrites REPORT.md whole; the PostgreSQL run's section must survive it."""
     assert POSTGRES_SECTION in RUNNER_SECTIONS
+
+
+def test_the_ready_line_of_a_broker_on_postgresql_gives_its_http_and_listeners() -> None:
+    line = (b"ottla ready bootstrap=127.0.0.1:9092 data=/tmp/d storage=postgresql http=http://127.0.0.1:8092 "
+            b"listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093")
+    match = READY_RE.search(line)
+    assert match is not None
+    assert (match["data"], match["http"], match["listeners"]) == (
+        b"/tmp/d", b"http://127.0.0.1:8092", b"PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093")
