@@ -568,6 +568,9 @@ CLUSTER_SETTINGS = {
     # measured over the last 2 s rather than 11, so a new quota holds from the first second.
     "quota.window.num": "2",
 }
+# How long a node's controlled shutdown may take: its leadership moves, then its JVM exits
+# (seconds here; a few tens of seconds on a loaded machine).
+CONTROLLED_SHUTDOWN_TIMEOUT_S = 120
 
 
 class ReferenceKafkaCluster:
@@ -575,12 +578,15 @@ class ReferenceKafkaCluster:
     quorum (``controller.quorum.voters``, kraft.version 0): the reference for the cluster
     scenarios that compat.harness.OttlaCluster runs against Ottla, with its node controls.
 
-    Node ids are 1..3 as Ottla's. ``stop_node`` kills the JVM (SIGKILL: a crash, no controlled
-    shutdown), so the controller fences it only when its heartbeats have stopped for
-    ``broker.session.timeout.ms`` (9 s): until then Metadata still lists it and it still leads
-    its partitions. ``isolate_node`` freezes it (SIGSTOP): its sockets accept connections and
-    never answer, and it is fenced the same way. ``start_node`` resumes a frozen node or starts
-    a stopped one on its former ports and data, and returns once every partition has its
+    Node ids are 1..3 as Ottla's, and the node controls mean what OttlaCluster's mean.
+    ``stop_node`` is a controlled shutdown (SIGTERM, as kafka-server-stop.sh sends, and wait
+    for the JVM to exit): the node moves its leadership away before it closes.
+    ``crash_node`` kills the JVM (SIGKILL: no controlled shutdown), so the controller fences it
+    only when its heartbeats have stopped for ``broker.session.timeout.ms`` (9 s): until then
+    Metadata still lists it and it still leads its partitions and is in their ISRs.
+    ``isolate_node`` freezes it (SIGSTOP): its sockets accept connections and never answer, and
+    it is fenced the same way. ``start_node`` resumes a frozen node or starts a stopped or
+    crashed one on its former ports and data, and returns once every partition has its
     replicas back in sync (as Ottla's nodes rejoin every ISR at once).
     """
 
@@ -703,7 +709,26 @@ class ReferenceKafkaCluster:
         return all(t["error_code"] == 0 and all(sorted(p["isr_nodes"]) == sorted(p["replica_nodes"]) for p in t["partitions"]) for t in topics)
 
     def stop_node(self, node: int) -> None:
-        """Kill the node's JVM (a crash: SIGKILL, so no controlled shutdown moves its leaders first)."""
+        """Stop the node as Kafka's controlled shutdown does (SIGTERM): it hands its leadership
+        over, then its JVM exits, which this waits for. A frozen node is resumed first, so it can."""
+        proc = self._procs.pop(node, None)
+        if proc is None or proc.poll() is not None:
+            self._frozen.discard(node)
+            return
+        proc.terminate()
+        if node in self._frozen:
+            self._frozen.discard(node)
+            proc.send_signal(signal.SIGCONT)
+        try:
+            proc.wait(timeout=CONTROLLED_SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BrokerError(f"Kafka node {node} did not shut down within {CONTROLLED_SHUTDOWN_TIMEOUT_S} s of SIGTERM: killed", self.log_tail()) from None
+
+    def crash_node(self, node: int) -> None:
+        """Kill the node's JVM (SIGKILL): no controlled shutdown moves its leaders first, and the
+        controller fences it only after broker.session.timeout.ms."""
         proc = self._procs.pop(node, None)
         self._frozen.discard(node)
         if proc is None or proc.poll() is not None:

@@ -809,8 +809,9 @@ def cluster_leader_stop(client: Client, target: Target) -> None:
     new leader and send it again. Passes when every record was acknowledged and the read
     holds k0..k29 exactly once, at offsets 0..29, where the producer was told. Against Kafka,
     which has no fault to hold a request, the producer is paced by a produce quota and the
-    leader's JVM is killed once 10 records are acknowledged (so only with an idempotent
-    producer is it mid-produce), and Kafka fences it 9 s later (broker.session.timeout.ms)."""
+    leader is stopped (a controlled shutdown, SIGTERM: its leadership moves, then its JVM
+    exits) once 10 records are acknowledged, so only with an idempotent producer is it
+    mid-produce. On both a stop is a controlled shutdown (`crash_node` is the crash)."""
     cluster = _cluster(target)
     topic, (leader,) = _step("create", lambda: _replicated_topic(client, cluster, "stop", 1))
     action = "idempotent" if _idempotent_action(client) else "produce"
@@ -895,8 +896,8 @@ def cluster_retriable_faults(client: Client, target: Target) -> str | None:
 
 
 # The outages row: its producer is paced (requests a second) until the last outage is over, so
-# it is still producing through all three; then it runs free. Kafka's outages last longer (a
-# killed node is fenced after broker.session.timeout.ms, a restart takes a JVM's start), so its
+# it is still producing through all three; then it runs free. Kafka's outages last longer (an
+# isolated node is fenced after broker.session.timeout.ms, a restart takes a JVM's start), so its
 # producer is paced slower and given longer.
 PACE_PER_SECOND = {"ottla": 20, "kafka": 8}
 OUTAGE_RECORDS = 2000
@@ -996,8 +997,9 @@ def cluster_outages(client: Client, target: Target) -> str | None:
     The cell notes rebalances, re-reads and how long each outage took to recover from.
 
     Against Kafka the producer is paced by a produce quota rather than a delay fault, a stop
-    kills the node's JVM and an isolation freezes it (SIGSTOP), each fenced only after
-    broker.session.timeout.ms, and a start waits for the node's JVM and its replicas' catch-up."""
+    is a controlled shutdown (SIGTERM: leadership moves, then the JVM exits), as Ottla's is, an
+    isolation freezes the node (SIGSTOP), fenced only after broker.session.timeout.ms, and a
+    start waits for the node's JVM and its replicas' catch-up."""
     cluster = _cluster(target)
     broker = "ottla" if isinstance(cluster, OttlaCluster) else "kafka"
     topic, (leader,) = _step("create", lambda: _replicated_topic(client, cluster, "outages", 1))

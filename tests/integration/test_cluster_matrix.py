@@ -11,8 +11,8 @@ sockets.
 reference Kafka runs one node there, so its rows say n/a. `python -m compat
 --against-kafka-cluster` runs them against three Kafka nodes as well; of that, only the two
 cheap scenarios for the Java client and confluent-kafka run here, on one Kafka cluster (the
-outages row takes over a minute a client on Kafka, where a crashed node is fenced after 9 s and
-a restart is a JVM's start). What that cluster is made of and which scenario it cannot run are
+outages row takes over a minute a client on Kafka, where a stop is a controlled shutdown that
+waits for the JVM to exit, an isolated node is fenced after 9 s, and a restart is a JVM's start). What that cluster is made of and which scenario it cannot run are
 pinned without starting it."""
 
 from __future__ import annotations
