@@ -467,7 +467,7 @@ class Broker:
         from ottla.storage.postgresql.engine import PostgresStorage
 
         assert isinstance(storage, PostgresStorage)
-        journals = Journals(storage, self.notify_data, self._leads)
+        journals = Journals(storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")))
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
         self._journals = journals

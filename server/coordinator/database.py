@@ -7,8 +7,10 @@ queues each batch and one task per partition writes them in order. Kafka answers
 once its record is written (CoordinatorRuntime completes a write's future at the high
 watermark): `durable_coordinator_writes` wraps the coordinator APIs' handlers so that an answer
 given while batches are queued waits until those batches are written. While the database is
-away a batch is retried (the answer waits, the client times out and retries; a retried write
-that had reached the database is a second copy of the same records, harmless to the replay).
+away a batch is retried (a retried write that had reached the database is a second copy of the
+same records, harmless to the replay); an answer that waited offsets.commit.timeout.ms is given
+up and COORDINATOR_NOT_AVAILABLE answered instead, as Kafka answers a coordinator write that
+timed out, so the client finds its coordinator again and retries.
 A batch the database refuses for good (the topic deleted, a transactional batch of a fenced
 producer) is logged and dropped: the coordinator's memory then holds a change the database
 lacks until the next start.
@@ -28,6 +30,7 @@ from typing import Any
 
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.topics import InternalTopic
+from ottla.server.faults import Fault
 from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_topic, reserve_producer_ids
 from ottla.storage.postgresql.engine import PostgresStorage
 from ottla.wire.api import ApiKey
@@ -38,7 +41,7 @@ from ottla.wire.records.batch import TRANSACTIONAL_BIT, read_header
 log = logging.getLogger("ottla.coordinator")
 
 _FIRST_RETRY_S = 0.1
-_LAST_RETRY_S = 5.0
+_LAST_RETRY_S = 1.0
 # The most bytes of queued batches one append carries.
 _MAX_WRITE_BYTES = 1 << 20
 
@@ -171,9 +174,13 @@ class Journals:
     """The broker's journals, one per coordinator topic in the database, and the writes of all
     of them an answer waits for."""
 
-    def __init__(self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool]) -> None:
+    def __init__(
+        self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool], write_timeout_ms: int
+    ) -> None:
         self.storage = storage
         self.notify_data = notify_data
+        # How long an answer waits for its records (offsets.commit.timeout.ms).
+        self.write_timeout_s = write_timeout_ms / 1000
         # Whether this broker leads a partition of a coordinator topic (always, alone on the database).
         self.leads = leads
         # Writers with batches queued since they were last found all written.
@@ -235,18 +242,31 @@ def _durable(handle: Handle, journals: Callable[[], Journals | None]) -> Handle:
         running = journals()
         if running is None:
             return result
-        if asyncio.iscoroutine(result):
-            return _answer_when_written(running, result)
-        if not running.unwritten:
-            return result
-        return _answer_when_written(running, result)
+        if asyncio.iscoroutine(result) or running.unwritten:
+            return _answer_when_written(running, result, header, request)
+        return result
 
     return durable_handle
 
 
-async def _answer_when_written(journals: Journals, result: Any) -> Any:
+async def _answer_when_written(journals: Journals, result: Any, header: RequestHeader, request: Any) -> Any:
     answer = await result if asyncio.iscoroutine(result) else result
-    await journals.written()
+    try:
+        await asyncio.wait_for(journals.written(), journals.write_timeout_s)
+    except TimeoutError:
+        unavailable = _error_answer(header, request, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        if unavailable is not None:
+            return unavailable
+        await journals.written()  # an answer with no place for an error: it waits on
+    return answer
+
+
+def _error_answer(header: RequestHeader, request: Mapping[str, Any], error: ErrorCode) -> dict[str, Any] | None:
+    """The API's answer with `error` wherever it puts errors (the faults module knows where)."""
+    fault = Fault(0, "coordinator write", None, None, None, None, None, int(error), 0, None, 0, None, 1)
+    answer = fault.error_response(header, request)
+    if answer is not None:
+        answer.setdefault("throttle_time_ms", 0)
     return answer
 
 
