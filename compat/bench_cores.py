@@ -71,6 +71,7 @@ class Sample:
     seconds: float
     broker_user: float
     broker_system: float
+    broker_loop: float  # of the broker's, the CPU seconds of its event loop's thread (the main one)
     client: float
     client_python: float  # of `client`, the CPU seconds of the client's Python thread alone
     split: dict[str, float] | None  # share of the broker's busy samples by kind, with --spy
@@ -79,11 +80,13 @@ class Sample:
         return 1000 * (self.broker_user + self.broker_system) / self.megabytes
 
 
-def _broker_cpu(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of process `pid` (utime and stime of /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _broker_cpu(pid: int) -> tuple[float, float, float]:
+    """User and system CPU seconds of process `pid`, and the CPU seconds of its main thread,
+    where `ottla serve` runs its event loop (utime and stime of /proc/PID/stat and of
+    /proc/PID/task/PID/stat)."""
     tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    process, main = (Path(path).read_text().rsplit(")", 1)[1].split() for path in (f"/proc/{pid}/stat", f"/proc/{pid}/task/{pid}/stat"))
+    return int(process[11]) / tick, int(process[12]) / tick, (int(main[11]) + int(main[12])) / tick
 
 
 def kind(stack: list[str]) -> str:
@@ -127,7 +130,7 @@ def measure(workload: str, seconds: float, *, spy: bool = False, cpus: str | Non
                 [py_spy, "record", "--pid", str(broker.pid), "--rate", str(_SAMPLE_RATE), "--format", "raw", "--native", "--output", str(samples)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
-        user, system = _broker_cpu(broker.pid)
+        user, system, loop = _broker_cpu(broker.pid)
         client, client_python = time.process_time(), time.thread_time()
         started = time.perf_counter()
         try:
@@ -144,13 +147,13 @@ def measure(workload: str, seconds: float, *, spy: bool = False, cpus: str | Non
         finally:
             elapsed = time.perf_counter() - started
             client, client_python = time.process_time() - client, time.thread_time() - client_python
-            user, system = (now - before for now, before in zip(_broker_cpu(broker.pid), (user, system)))
+            user, system, loop = (now - before for now, before in zip(_broker_cpu(broker.pid), (user, system, loop)))
             if sampler is not None:
                 # py-spy writes its output when interrupted, as on Ctrl-C.
                 sampler.send_signal(signal.SIGINT)
                 sampler.communicate(timeout=60)
         shares = split(samples.read_text()) if sampler is not None and samples.exists() else None
-        return Sample(workload, volume / 1e6, elapsed, user, system, client, client_python, shares)
+        return Sample(workload, volume / 1e6, elapsed, user, system, loop, client, client_python, shares)
 
 
 def report(sample: Sample) -> list[str]:
@@ -163,7 +166,8 @@ def report(sample: Sample) -> list[str]:
         f"  broker CPU {per_mb:.2f} ms/MB (user {1000 * sample.broker_user / sample.megabytes:.2f}, "
         f"system {1000 * sample.broker_system / sample.megabytes:.2f}); client CPU {1000 * sample.client / sample.megabytes:.2f} ms/MB "
         f"(its Python thread {1000 * sample.client_python / sample.megabytes:.2f})",
-        f"  one broker core saturated would carry {1000 / per_mb:.0f} MB/s",
+        f"  of which the event loop's thread {1000 * sample.broker_loop / sample.megabytes:.2f} ms/MB: saturated, it would carry "
+        f"{sample.megabytes / max(sample.broker_loop, 1e-3):.0f} MB/s; one core for the whole broker {1000 / per_mb:.0f} MB/s",
     ]
     if sample.split:
         held, loop, offload = (sample.split[name] for name in (GIL_HELD, LOOP_SYSCALLS, OFFLOADABLE))
