@@ -421,7 +421,7 @@ class Broker:
         assert self.services is not None and self.storage is not None
         from ottla.server.cluster.state import ClusterState
 
-        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed)
+        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed, self.notify_data)
         shared = dataclasses.replace(self.services, cluster=self.cluster)
         for node_id in self.node_ids:
             listener_nodes = self._listener_nodes(node_id)

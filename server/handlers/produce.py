@@ -216,13 +216,17 @@ async def _await_replication(context: RequestContext, waiting: list[_Unreplicate
     wakeups = context.wakeups
     keys = [(name, index) for _, name, index, _, _, _ in waiting]
     deadline = time.monotonic() + timeout_ms / 1000
-    while True:
-        seen_version = wakeups.data_version
-        waiting = [entry for entry in waiting if not _settled(context, *entry)]
+    seen_version = wakeups.data_version
+    waiting = [entry for entry in waiting if not _settled(context, *entry)]
+    while waiting:
         remaining = deadline - time.monotonic()
-        if not waiting or remaining <= 0:
+        if remaining <= 0:
             break
         await wakeups.wait_for_data(keys, remaining, seen_version)
+        if time.monotonic() >= deadline:
+            break  # expired: as DelayedProduce.onExpiration, without looking again
+        seen_version = wakeups.data_version
+        waiting = [entry for entry in waiting if not _settled(context, *entry)]
     for result, *_ in waiting:
         result["error_code"] = ErrorCode.REQUEST_TIMED_OUT
     return response
