@@ -1,6 +1,7 @@
-"""Load and soak: many real clients against one `ottla serve` while it is SIGKILLed and restarted.
+"""Load and soak: many real clients against `ottla serve` while it is SIGKILLed and restarted.
 
     python -m compat.soak [--seconds N] [--connections N] [--kills N] [--quick]
+                          [--storage local|postgresql] [--brokers N]
 
 Idempotent acks=all producers record every acknowledged (topic, partition, offset, value); group
 consumers join and leave, committing after processing; admin clients describe topics and groups.
@@ -10,6 +11,10 @@ its acknowledged offset, in order per partition per producer, and the group's co
 must not be ahead of what the group consumed, and once the clients are gone the broker's memory
 must be back within MEMORY_SLACK_BYTES of a broker restarted idle on the same data. Exits 1 if
 anything was lost or wrong.
+With `--storage postgresql` the brokers (`--brokers`, node ids 1..N) share one private
+PostgreSQL (compat/postgres.py) and form one cluster; the clients bootstrap from all of them, the
+kills go round the brokers in turn (each restarted with its node id and port), and the memory
+figures are sums over the brokers.
 Loopback only; every wait is bounded.
 """
 
@@ -25,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
@@ -33,6 +39,7 @@ from kafka.errors import KafkaError
 
 from compat import procfs
 from compat.harness import READY_RE, REPO_ROOT
+from compat.postgres import PrivatePostgres
 
 TOPICS = ("soak-a", "soak-b")
 PARTITIONS = 4
@@ -41,15 +48,21 @@ MEMORY_SLACK_BYTES = 8 << 20
 # After the clients stop, time for the groups' sessions to end and for the broker's heap
 # check (every 5 s, server/memory.py) to hand freed memory back before RSS is read.
 SETTLE_S = 8
+# A short broker lease on PostgreSQL, so a killed broker's partitions and coordinators move within
+# seconds (Kafka's default session is 9 s); a restart under the same node id takes them back.
+POSTGRES_LEASE = ("--set", "broker.session.timeout.ms=3000", "--set", "broker.heartbeat.interval.ms=500")
 QUIET = {"log_level": 0, "logger": lambda *_: None}  # broker outages are expected; keep stderr readable
 
 
 class Broker:
-    """`ottla serve` as a subprocess that can be SIGKILLed and restarted on the same port and data."""
+    """`ottla serve` as a subprocess that can be SIGKILLed and restarted on the same port and data:
+    its own data dir, or with `storage_args` (PostgreSQL URL, node id) the shared database."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, storage_args: tuple[str, ...] = ()) -> None:
+        work_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = work_dir / "data"
         self.log_path = work_dir / "broker.log"
+        self.storage_args = storage_args
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -60,7 +73,8 @@ class Broker:
             event_loop = os.environ.get("COMPAT_EVENT_LOOP")
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ottla", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), *(["--event-loop", event_loop] if event_loop else [])],
+                 "--data-dir", str(self.data_dir), *self.storage_args,
+                 *(["--event-loop", event_loop] if event_loop else [])],
                 cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )
         deadline = time.monotonic() + 60
@@ -228,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--rate", type=float, default=20, help="records/s per producer")
     parser.add_argument("--quick", action="store_true", help="about 30 s in all")
+    parser.add_argument("--storage", choices=("local", "postgresql"), default="local",
+                        help="postgresql: the brokers share a private PostgreSQL (compat/postgres.py)")
+    parser.add_argument("--brokers", type=int, default=1, help="brokers in the cluster (more than 1 needs postgresql)")
     args = parser.parse_args(argv)
+    if args.brokers > 1 and args.storage != "postgresql":
+        parser.error("--brokers above 1 needs --storage postgresql: local brokers do not form one cluster")
     if args.quick:
         args.seconds, args.kills = 18, 2
     # Measured: about 1.5 established connections per client (librdkafka's bootstrap one closes).
@@ -236,15 +255,23 @@ def main(argv: list[str] | None = None) -> int:
     consumers = max(1, round(args.connections * 0.3))
     admins = max(1, args.connections // 50)
 
-    with tempfile.TemporaryDirectory(prefix="ottla-soak-") as tmp:
-        broker = Broker(Path(tmp))
-        broker.start()
-        bootstrap = f"127.0.0.1:{broker.port}"
+    with tempfile.TemporaryDirectory(prefix="ottla-soak-") as tmp, ExitStack() as stack:
+        if args.storage == "postgresql":
+            url = stack.enter_context(PrivatePostgres()).url
+            brokers = [Broker(Path(tmp) / f"node-{n}", ("--storage", url, "--node-id", str(n), *POSTGRES_LEASE))
+                       for n in range(1, args.brokers + 1)]
+        else:
+            brokers = [Broker(Path(tmp))]
+        # Registered after the database, so a run that fails halfway leaves no broker behind it.
+        stack.callback(lambda: [broker.kill() for broker in brokers if broker.proc and broker.proc.poll() is None])
+        for broker in brokers:
+            broker.start()
+        bootstrap = ",".join(f"127.0.0.1:{broker.port}" for broker in brokers)
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in TOPICS])
         admin.close()
         time.sleep(1)
-        rss_idle = broker.rss_bytes()
+        rss_idle = sum(broker.rss_bytes() for broker in brokers)
 
         ledger, stop = Ledger(), threading.Event()
         threads = [threading.Thread(target=run_producer, args=(bootstrap, ledger, stop, f"p{i}", args.rate))
@@ -262,28 +289,31 @@ def main(argv: list[str] | None = None) -> int:
         while (now := time.monotonic()) < started + args.seconds:
             if kill_at and now >= kill_at[0]:
                 kill_at.pop(0)
-                broker.kill()
+                victim = brokers[restarts % len(brokers)]
+                victim.kill()
                 time.sleep(1)
-                broker.start()
+                victim.start()
                 restarts += 1
-            peak_conns = max(peak_conns, broker.established())
-            rss_peak = max(rss_peak, broker.rss_bytes())
+            peak_conns = max(peak_conns, sum(broker.established() for broker in brokers))
+            rss_peak = max(rss_peak, sum(broker.rss_bytes() for broker in brokers))
             time.sleep(0.5)
         stop.set()
         for thread in threads:
             thread.join(90)
         elapsed = time.monotonic() - started
         time.sleep(SETTLE_S)
-        rss_final = broker.rss_bytes()
-        stop_code = broker.stop()
+        rss_final = sum(broker.rss_bytes() for broker in brokers)
+        stop_code = max((broker.stop() for broker in brokers), key=abs)
         # The idle level to return to is that of a broker holding this same data, not of the first
         # incarnation on an empty directory: indexes and group state grow with what was stored.
-        broker.start()
+        for broker in brokers:
+            broker.start()
         time.sleep(1)
-        rss_idle_same_data = broker.rss_bytes()
+        rss_idle_same_data = sum(broker.rss_bytes() for broker in brokers)
 
         records, committed = read_back(bootstrap, groups)
-        broker.stop()
+        for broker in brokers:
+            broker.stop()
 
     stored: dict[bytes, list[tuple[str, int, int]]] = defaultdict(list)
     for topic, partition, offset, value in records:
@@ -302,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
 
     mib = 1 << 20
     print(f"command: python -m compat.soak {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"brokers: {len(brokers)} on {args.storage} storage")
     print(f"clients: {producers} producers, {consumers} consumer slots in {len(groups)} groups, {admins} admin")
-    print(f"connections (peak established to broker): {peak_conns}")
+    print(f"connections (peak established to the brokers): {peak_conns}")
     print(f"run: {elapsed:.0f} s, restarts survived: {restarts} (SIGKILL), final SIGTERM exit {stop_code}")
     print(f"records acknowledged: {len(ledger.acked)} ({len(ledger.acked) / elapsed:.0f}/s); "
           f"delivery failures: {ledger.failed}; producers replaced after fatal error: {ledger.producer_fatal}")
