@@ -192,8 +192,9 @@ def _read(
                     if preferred is not None:
                         entry["preferred_read_replica"] = preferred
                         log = storage.partition(name, index)
-                        entry["high_watermark"] = log.high_watermark
-                        entry["last_stable_offset"] = log.last_stable_offset
+                        high_watermark = cluster.high_watermark(name, index, log.log_end_offset)
+                        entry["high_watermark"] = high_watermark
+                        entry["last_stable_offset"] = min(log.last_stable_offset, high_watermark)
                         entry["log_start_offset"] = log.log_start_offset
                         partitions.append(entry)
                         continue

@@ -1,6 +1,8 @@
 """A crashed node (`crash_node`), as a killed Kafka broker: unreachable at once, yet registered,
 leading and in the ISR until `broker.session.timeout.ms` passes; then it is fenced and its
-partitions elect new leaders, and a stock client that kept failing to reach it recovers.
+partitions elect new leaders, and a stock client that kept failing to reach it recovers. A
+crashed follower holds the high watermark where it crashed until then: acks=all produces wait
+for the fence (or time out), and consumers read no further.
 Contrast `stop_node`, Kafka's controlled shutdown: leadership moves at once, and the node stays
 listed and answering for `broker.heartbeat.interval.ms` before it closes."""
 
