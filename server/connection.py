@@ -646,6 +646,10 @@ class Connection(asyncio.BufferedProtocol):
                             await asyncio.wait([sending])
                         except asyncio.CancelledError:
                             continue
+                    # The client is gone: what the worker raised (a broken pipe) is expected,
+                    # and shield no longer looks at it once its outer future was cancelled.
+                    if not sending.cancelled():
+                        sending.exception()
                     raise
                 position += sent
                 if file_ended:
