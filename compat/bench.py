@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     if database is not None:
         database.close()
-        print(bench_postgres.beside_local(database.version, rows(result), rows({**result, "ottla": result["local"]})))
+        print(bench_postgres.beside_local(database.version, rows(result), rows(bench_postgres.local_view(result))))
     if args.console:
         print(bench_console.table(rows(result), console_rows, polls))
     meta = result["meta"]

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from compat import bench_profile, procfs
 from compat.matrix import create_schema
@@ -138,6 +138,15 @@ class Figure(Protocol):
 
     @property
     def lower_is_better(self) -> bool: ...
+
+
+def local_view(result: dict[str, Any]) -> dict[str, Any]:
+    """compat.bench's result with the local-engine broker's figures, its perf-test tools' too,
+    in the place of the broker under test's: what `rows` reads for the local column."""
+    view = {**result, "ottla": result["local"]}
+    if "perf_tools" in result:
+        view["perf_tools"] = {**result["perf_tools"], "ottla": result["perf_tools"]["local"]}
+    return view
 
 
 def beside_local(version: str, on_postgres: Sequence[Figure], on_local: Sequence[Figure]) -> str:
