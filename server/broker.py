@@ -495,15 +495,28 @@ class Broker:
     def _leader_changed(self, topic: str, index: int, epoch: int) -> None:
         """A new leader epoch: appends stamp it into their batches, fetches parked on the
         partition answer now (Kafka completes delayed fetches when leadership moves), and a
-        group coordinator partition's new leader takes its groups over."""
+        coordinator partition's new leader takes its groups (and transactions) over."""
         assert self.storage is not None
         try:
             self.storage.partition(topic, index).leader_epoch = epoch
         except KafkaError:
             return  # a topic deleted since the state was written
         self.notify_data(topic, index)
-        if topic == OFFSETS_TOPIC and self.groups is not None:
+        if self._journals is not None:
+            # Over a shared database the moved partition's records are read again.
+            self._journals.leader_changed(topic, index, self._replay_coordinator_partition(topic))
+        elif topic == OFFSETS_TOPIC and self.groups is not None:
             self.groups.on_partition_moved(index)
+
+    def _replay_coordinator_partition(self, topic: str) -> Callable[[int], None]:
+        """What rebuilds a coordinator's state of one partition of `topic`, read again."""
+        def replay(index: int) -> None:
+            if topic == OFFSETS_TOPIC and self.groups is not None:
+                self.groups.reload_partition(index)
+            elif topic == TRANSACTION_STATE.name and self.txn is not None:
+                self.txn.reload_partition(index)
+
+        return replay
 
     def _protocol_factory(self, listener: Listener, node_id: int) -> Callable[[], asyncio.BaseProtocol]:
         """What serves a new socket of `listener` on node `node_id`: its Connection, behind a

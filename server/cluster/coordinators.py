@@ -8,7 +8,8 @@ so clients look the coordinator up again, as they must when a coordinator's node
 The coordinators themselves are shared by every node of the process and hold the state
 already: when leadership of a partition moves, the new leader serves its groups and
 transactions at once, where Kafka would first replay the partition (answering
-COORDINATOR_LOAD_IN_PROGRESS meanwhile).
+COORDINATOR_LOAD_IN_PROGRESS meanwhile). Brokers over one database do replay it (the broker
+reads it again), and answer COORDINATOR_LOAD_IN_PROGRESS until they have.
 
 `gated(HANDLERS)` is the handler table of a cluster: the coordinator APIs wrapped with that
 check. A single node keeps the plain table and pays nothing.
@@ -85,6 +86,13 @@ def coordinator_node(context: RequestContext, cluster: ClusterState, key_type: i
     return partition_state(context, cluster, info, index).leader
 
 
+def _loading(context: RequestContext, key_type: int, key: str) -> bool:
+    """Whether this node is still loading the key's partition, just taken over (over a database)."""
+    if key_type == GROUP:
+        return context.groups.log.loading(context.groups.offsets_partition(key))
+    return context.txn.log.loading(context.txn.log.partition_for(key))
+
+
 def find_coordinator(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> dict[str, Any]:
     """FindCoordinator's answer for one key: the coordinator's endpoint on the client's listener."""
     node = coordinator_node(context, cluster, key_type, key)
@@ -113,8 +121,12 @@ def _gate(handle: Handle, key_of: Callable[[Mapping[str, Any], int], tuple[int, 
             key = key_of(request, header.api_version)
             if key is not None:
                 node = coordinator_node(context, cluster, *key)
+                error = None
                 if node != context.node.node_id:
                     error = ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER else ErrorCode.NOT_COORDINATOR
+                elif _loading(context, *key):
+                    error = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+                if error is not None:
                     answer = _error_answer(header, request, error)
                     if answer is not None:
                         return answer

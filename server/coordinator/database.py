@@ -15,6 +15,12 @@ A batch the database refuses for good (the topic deleted, a transactional batch 
 producer) is logged and dropped: the coordinator's memory then holds a change the database
 lacks until the next start.
 
+A broker reads the coordinators' topics at start; when it gains leadership of one of their
+partitions from another broker over the same database, it reads that partition again and the
+coordinator rebuilds its state of it (`Journals.leader_changed`), answering
+COORDINATOR_LOAD_IN_PROGRESS for its keys meanwhile, as Kafka's new coordinator does. The whole
+partition is read again: what this broker loaded before may have been compacted or deleted since.
+
 What a coordinator changed is visible to other requests on this broker (OffsetFetch, Describe*)
 as soon as it is queued, before it is written: Kafka's reads wait for the high watermark.
 """
@@ -31,7 +37,7 @@ from typing import Any
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.server.faults import Fault
-from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_topic, reserve_producer_ids
+from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_partition, load_topic, reserve_producer_ids
 from ottla.storage.postgresql.engine import PostgresStorage
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -141,19 +147,22 @@ class _PartitionWriter:
 
 
 class Journal:
-    """A coordinator topic's `CoordinatorJournal`: its partitions' writers, and what the
-    partitions held at start for the coordinator's load (released once read)."""
+    """A coordinator topic's `CoordinatorJournal`: its partitions' writers, what each partition
+    held when last read for the coordinator's load, and the partitions being read again."""
 
     def __init__(self, journals: Journals, topic: str, loaded: list[LoadedPartition]) -> None:
         self._journals = journals
         self._topic = topic
         self._loaded = loaded
         self._writers = [_PartitionWriter(journals.storage, topic, index, journals.notify_data) for index in range(len(loaded))]
+        # Partitions whose leadership this broker gained, until their records are replayed.
+        self._loading: set[int] = set()
 
     def append(self, partition: int, batch: bytes) -> None:
-        if not self.leads(partition):
+        if not self.leads(partition) or partition in self._loading:
             # Another broker coordinates the partition's keys (requests for them are sent
-            # there): this broker's copy changed by its own timers is not the record.
+            # there), or did until this broker's load of them ends: this broker's copy changed
+            # by its own timers is not the record.
             return
         self._writers[partition].append(batch)
         self._journals.unwritten.add(self._writers[partition])
@@ -164,10 +173,34 @@ class Journal:
     def loaded(self, partition: int) -> LoadedPartition:
         return self._loaded[partition]
 
+    def loading(self, partition: int) -> bool:
+        return partition in self._loading
+
     def stop(self) -> None:
         for writer in self._writers:
             if writer.task is not None:
                 writer.task.cancel()
+
+    async def reload(self, partition: int, replay: Callable[[int], None]) -> None:
+        """Read the partition again from the database, then `replay(partition)` while this
+        broker still leads it: until then the coordinator answers COORDINATOR_LOAD_IN_PROGRESS
+        for its keys and writes none of its records. A read the database fails is retried."""
+        self._loading.add(partition)
+        try:
+            delay = _FIRST_RETRY_S
+            while True:
+                try:
+                    loaded = await load_partition(self._journals.storage, self._topic, partition)
+                    break
+                except Exception as exc:  # the driver's errors too, which only storage names
+                    log.warning("%s-%d is not loaded yet, retrying in %.1f s: %s", self._topic, partition, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _LAST_RETRY_S)
+            if self.leads(partition):
+                self._loaded[partition] = loaded
+                replay(partition)
+        finally:
+            self._loading.discard(partition)
 
 
 class Journals:
@@ -185,6 +218,8 @@ class Journals:
         self.leads = leads
         # Writers with batches queued since they were last found all written.
         self.unwritten: set[_PartitionWriter] = set()
+        # The loads of coordinator partitions whose leadership this broker gained.
+        self._reloads: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._producer_ids: DatabaseProducerIds | None = None
 
     async def open(self, topic: InternalTopic, partitions: int) -> None:
@@ -192,6 +227,24 @@ class Journals:
         load, and its journal where `CoordinatorLog` finds it."""
         loaded = await load_topic(self.storage, topic.name, partitions, topic.configs)
         self.storage.coordinator_journals[topic.name] = Journal(self, topic.name, loaded)
+
+    def leader_changed(self, topic: str, index: int, replay: Callable[[int], None]) -> None:
+        """A partition's leader changed. Of a coordinator topic, and to this broker: another
+        broker coordinated its keys and wrote their records, so this broker's copy is read
+        again from the database and `replay(index)` rebuilds the coordinator's state of it
+        (Kafka's new coordinator loads the partition likewise). A load under way for a
+        partition that moved again is abandoned."""
+        journal = self.storage.coordinator_journals.get(topic)
+        if not isinstance(journal, Journal):
+            return
+        under_way = self._reloads.pop((topic, index), None)
+        if under_way is not None:
+            under_way.cancel()
+        if not journal.leads(index):
+            return
+        task = asyncio.get_running_loop().create_task(journal.reload(index, replay))
+        self._reloads[(topic, index)] = task
+        task.add_done_callback(lambda done: self._reloads.pop((topic, index), None) if self._reloads.get((topic, index)) is done else None)
 
     async def open_producer_ids(self, block_size: int) -> DatabaseProducerIds:
         """The transaction coordinator's producer ids, from blocks of `block_size` reserved in the database."""
@@ -217,6 +270,8 @@ class Journals:
             await asyncio.wait_for(self.written(), timeout_s)
         except TimeoutError:
             log.warning("stopping with coordinator records not written to the database")
+        for reload in self._reloads.values():
+            reload.cancel()
         for journal in self.storage.coordinator_journals.values():
             if isinstance(journal, Journal):
                 journal.stop()

@@ -13,13 +13,14 @@ with no marker yet are left in `open_transactions`.
 When the storage keeps the topic in a database (its appends are coroutines), the broker opens a
 journal for it first (server/coordinator/database.py): appends stay synchronous here and are
 written by the journal in order, the broker holding each answer until they are, and the load
-replays what the journal read from the database at start.
+replays what the journal read from the database: at start, and again for a partition whose
+leadership this broker gains from another broker over the same database.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ottla.server.coordinator.topics import InternalTopic
@@ -77,6 +78,11 @@ class CoordinatorLog:
         over a database shared by brokers, while it leads the partition."""
         return self.journal is None or self.journal.leads(partition)
 
+    def loading(self, partition: int) -> bool:
+        """Whether this broker is reading the partition again, having just gained its keys
+        from another broker over the same database (never on the local engine)."""
+        return self.journal is not None and self.journal.loading(partition)
+
     def append(self, key: str, records: list[KeyValue], now_ms: int, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1) -> None:
         """One batch, so a change of many records is stored whole or not at all; with a
         producer id it is a transactional batch of that producer (TxnOffsetCommit).
@@ -93,19 +99,21 @@ class CoordinatorLog:
         # Kafka's AppendOrigin.COORDINATOR: the broker's own writes carry no sequence numbers.
         self.storage.partition(self.topic, self.partition_for(key)).append(batch, from_client=False)
 
-    def load(self, apply: Callable[[bytes, bytes | None], None]) -> None:
-        """Replay every record into `apply`, in log order; one that raises
-        RecordFormatError is skipped with a warning, so garbage a client wrote into the
-        topic cannot keep the broker from starting."""
-        for key, value in self.replay():
+    def load(self, apply: Callable[[bytes, bytes | None], None], partitions: Iterable[int] | None = None) -> None:
+        """Replay every record (of `partitions`, default all) into `apply`, in log order; one
+        that raises RecordFormatError is skipped with a warning, so garbage a client wrote
+        into the topic cannot keep the broker from starting."""
+        for key, value in self.replay(partitions):
             try:
                 apply(key, value)
             except RecordFormatError as exc:
                 log.warning("skipping an unreadable record in %s: %s", self.topic, exc)
 
-    def replay(self) -> Iterator[KeyValue]:
+    def replay(self, partitions: Iterable[int] | None = None) -> Iterator[KeyValue]:
+        """The records of `partitions` (default all); `open_transactions` then holds those
+        partitions' transactional records that no marker has ended yet."""
         self.open_transactions = {}
-        for index in range(self.partitions):
+        for index in range(self.partitions) if partitions is None else partitions:
             partition = self.storage.partition(self.topic, index) if self.journal is None else self.journal.loaded(index)
             offset, end = partition.log_start_offset, partition.log_end_offset
             while offset < end:

@@ -127,11 +127,7 @@ class GroupCoordinator:
         """Rebuild groups and offsets from the log (GroupCoordinatorShard.replay), then
         start the members' session timers and the offset-expiry sweep."""
         self.log.load(self._replay)
-        for producer_id, records in self.log.open_transactions.items():
-            for key, value in records:
-                parsed = parse_key(key)
-                if isinstance(parsed, OffsetKey) and value is not None:
-                    self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
+        self._replay_pending()
         self.membership.on_loaded()
         if self._consumer is not None:
             self._consumer.on_loaded()
@@ -139,6 +135,14 @@ class GroupCoordinator:
             self._streams.on_loaded()
         self._loaded = True
         self.timers.every(self.config.offsets_retention_check_interval_ms, self.expire_offsets)
+
+    def _replay_pending(self) -> None:
+        """The TxnOffsetCommit offsets of the replay whose transactions had not ended."""
+        for producer_id, records in self.log.open_transactions.items():
+            for key, value in records:
+                parsed = parse_key(key)
+                if isinstance(parsed, OffsetKey) and value is not None:
+                    self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
 
     def _replay(self, key: bytes, value: bytes | None) -> None:
         parsed = parse_key(key)
@@ -438,6 +442,33 @@ class GroupCoordinator:
         self.membership.on_loaded(owned)
         if self._consumer is not None:
             self._consumer.rearm_sessions(owned)
+
+    def reload_partition(self, index: int) -> None:
+        """This broker took `__consumer_offsets` partition `index` over from another broker over
+        the same database, its records read again (GroupMetadataManager.onLoaded after a
+        replay): the partition's groups, offsets and pending transactional offsets are dropped
+        and rebuilt from them, and their members get a whole session timeout from now."""
+        def owned(group_id: str) -> bool:
+            return self.offsets_partition(group_id) == index
+
+        for group in [group for group in self.groups.values() if owned(group.group_id)]:
+            self.membership.remove(group)
+        for consumer in [group for group in self.consumer_groups.values() if owned(group.group_id)]:
+            self.consumer.forget(consumer)
+        for streams in [group for group in self.streams_groups.values() if owned(group.group_id)]:
+            self.streams.forget(streams)
+        for producer_id, pending in list(self.offsets.pending_transactional.items()):
+            for group_id in [group_id for group_id in pending if owned(group_id)]:
+                del pending[group_id]
+            if not pending:
+                del self.offsets.pending_transactional[producer_id]
+        self.log.load(self._replay, [index])
+        self._replay_pending()
+        self.membership.on_loaded(owned)
+        if self._consumer is not None:
+            self._consumer.on_loaded(owned)
+        if self._streams is not None:
+            self._streams.on_loaded(owned)
 
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         self.offsets.complete_transaction(producer_id, partitions, commit)

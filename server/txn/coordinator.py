@@ -201,6 +201,19 @@ class TransactionCoordinator:
         self.timers.every(self.config.remove_expired_interval_ms, self.remove_expired)
         self.timers.every(self.config.producer_id_expiration_check_interval_ms, self.expire_producers)
 
+    def reload_partition(self, index: int) -> None:
+        """This broker took `__transaction_state` partition `index` over from another broker over
+        the same database, its records read again: the partition's transactions are dropped and
+        rebuilt from them, and what they left between states goes on, as at load."""
+        for transactional_id in [txn_id for txn_id in self.transactions if self.log.partition_for(txn_id) == index]:
+            del self.transactions[transactional_id]
+        self.log.load(self._replay, [index])
+        for txn in [txn for txn in self.transactions.values() if self.log.partition_for(txn.transactional_id) == index]:
+            try:
+                self._finish_interrupted(txn)
+            except KafkaError as exc:
+                log.warning("could not finish transaction %s on load: %s", txn.transactional_id, exc)
+
     def _replay(self, key: bytes, value: bytes | None) -> None:
         """TransactionStateManager.loadTransactionMetadata: the latest record per id wins."""
         transactional_id = parse_txn_key(key)

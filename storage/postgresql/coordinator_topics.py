@@ -23,6 +23,7 @@ import asyncpg
 
 from ottla.storage.engine import TopicInfo
 from ottla.storage.log import ReadResult
+from ottla.storage.postgresql.log import StoredRead
 from ottla.wire.errors import ErrorCode, KafkaError
 
 _LOAD_READ_BYTES = 1 << 20
@@ -33,9 +34,11 @@ _RESERVE_PRODUCER_IDS = "UPDATE producer_id_block SET next_producer_id = next_pr
 class CoordinatorJournal(Protocol):
     """A coordinator topic's appends, synchronous for the coordinator: each batch is written to
     the partition in the order appended, and the broker holds an answer until the batches
-    appended before it are written. `loaded` is what the partition held at start; `leads`
-    whether this broker leads the partition (coordinates its keys): only then are its appends
-    written, so that brokers sharing the database never write over the coordinator's records."""
+    appended before it are written. `loaded` is what the partition held when last read (at
+    start, or when this broker gained its leadership), `loading` whether it is being read
+    again; `leads` whether this broker leads the partition (coordinates its keys): only then
+    are its appends written, so that brokers sharing the database never write over the
+    coordinator's records."""
 
     def append(self, partition: int, batch: bytes) -> None: ...
 
@@ -43,14 +46,22 @@ class CoordinatorJournal(Protocol):
 
     def loaded(self, partition: int) -> LoadedPartition: ...
 
+    def loading(self, partition: int) -> bool: ...
+
+
+class _StoredLog(Protocol):
+    """What `load_partition` reads of log.PostgresPartitionLog: the database's batches, not a broker's copy of the bounds."""
+
+    async def read(self, offset: int, max_bytes: int) -> StoredRead: ...
+
 
 class _DatabasePartition(Protocol):
-    """What `load_topic` reads of engine.DatabasePartition (engine.py imports this module)."""
+    """What `load_partition` reads of engine.DatabasePartition (engine.py imports this module)."""
 
     log_start_offset: int
-    high_watermark: int
 
-    async def read(self, offset: int, max_bytes: int) -> ReadResult: ...
+    @property
+    def log(self) -> _StoredLog: ...
 
 
 class _DatabaseTopics(Protocol):
@@ -89,21 +100,24 @@ async def load_topic(storage: _DatabaseTopics, name: str, partitions: int, confi
             info = storage.topic(name)
             if exc.code is not ErrorCode.TOPIC_ALREADY_EXISTS or info is None:
                 raise
-    loaded = []
-    for index in range(info.partitions):
-        partition = storage.partition(name, index)
-        read = await partition.read(partition.log_start_offset, _LOAD_READ_BYTES) if partition.high_watermark > partition.log_start_offset else None
-        chunks: list[bytes] = []
-        start = end = partition.log_start_offset if read is None else read.log_start_offset
-        while read is not None and read.chunks:
-            chunks.extend(bytes(chunk) for chunk in read.chunks)  # type: ignore[arg-type]
-            last = chunks[-1]
-            end = int.from_bytes(last[:8], "big") + int.from_bytes(last[23:27], "big") + 1
-            if end >= read.high_watermark:
-                break
-            read = await partition.read(end, _LOAD_READ_BYTES)
-        loaded.append(LoadedPartition(start, max(end, partition.high_watermark), b"".join(chunks)))
-    return loaded
+    return [await load_partition(storage, name, index) for index in range(info.partitions)]
+
+
+async def load_partition(storage: _DatabaseTopics, name: str, index: int) -> LoadedPartition:
+    """Partition `index` of the coordinator topic `name`, read whole from the database (read
+    even when this broker's bounds say it is empty: another broker may have appended since)."""
+    partition = storage.partition(name, index)
+    read = await partition.log.read(partition.log_start_offset, _LOAD_READ_BYTES)
+    chunks: list[bytes] = []
+    start = end = read.log_start_offset
+    while read.batches:
+        chunks.extend(read.batches)
+        last = chunks[-1]
+        end = int.from_bytes(last[:8], "big") + int.from_bytes(last[23:27], "big") + 1
+        if end >= read.high_watermark:
+            break
+        read = await partition.log.read(end, _LOAD_READ_BYTES)
+    return LoadedPartition(start, max(end, read.high_watermark), b"".join(chunks))
 
 
 async def reserve_producer_ids(pool: asyncpg.Pool, count: int) -> int:

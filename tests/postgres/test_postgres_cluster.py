@@ -8,6 +8,7 @@ live broker's node id refuses to start."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import re
 import signal
@@ -28,6 +29,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from kafka import KafkaProducer
 
 from ottla.server.admin.client import KafkaClient
+from ottla.server.coordinator.log import java_string_hash
 from ottla.storage.postgresql.notify import Bounds, News, append_payloads, news_payload, parse
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -346,6 +348,42 @@ def test_a_broker_cut_off_from_the_database_gives_its_partitions_up(postgres_url
         for index in range(4):
             producer.send("cut", b"after the cut", partition=index).get(timeout=60)
         producer.close()
+
+
+def test_a_group_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url: str) -> None:
+    """Broker 2 runs before the group commits through broker 1; when broker 1 stops, broker 2
+    coordinates the group from the records in the database, not from its own copy of start."""
+    with ExitStack() as brokers:
+        first, bootstrap_1 = brokers.enter_context(_serve(postgres_url, 1))
+        _, bootstrap_2 = brokers.enter_context(_serve(postgres_url, 2))
+        offsets = _until(lambda: (found := _own_leaders(bootstrap_2, "__consumer_offsets")) and set(found.values()) == {1, 2} and found,
+                         "coordinator partitions on both brokers")
+        partitions = len(offsets)  # type: ignore[arg-type]
+        group_id = next(f"moved-{n}" for n in itertools.count() if offsets[_offsets_partition(f"moved-{n}", partitions)] == 1)  # type: ignore[index]
+        admin = AdminClient({"bootstrap.servers": bootstrap_1})
+        admin.create_topics([NewTopic("resumed", 1, 1)])["resumed"].result(timeout=30)
+        producer = KafkaProducer(bootstrap_servers=bootstrap_1, acks="all", retries=1_000_000, retry_backoff_ms=100)
+        for value in range(5):
+            producer.send("resumed", str(value).encode(), partition=0).get(timeout=60)
+        producer.close()
+        committing = Consumer({"bootstrap.servers": bootstrap_1, "group.id": group_id, "enable.auto.commit": False})
+        committing.commit(offsets=[ConfluentPartition("resumed", 0, 3)], asynchronous=False)
+        committing.close()
+
+        first.terminate()
+        assert first.wait(timeout=30) == 0
+        _until(lambda: _own_leaders(bootstrap_2, "__consumer_offsets").get(_offsets_partition(group_id, partitions)) == 2, "broker 2 coordinates the group")
+        resuming = Consumer({"bootstrap.servers": bootstrap_2, "group.id": group_id, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        resuming.subscribe(["resumed"])
+        message = _until(lambda: (polled := resuming.poll(1.0)) is not None and polled.error() is None and polled, "a record through broker 2")
+        resuming.close()
+        assert (message.offset(), message.value()) == (3, b"3")  # type: ignore[union-attr]
+
+
+def _offsets_partition(group_id: str, partitions: int) -> int:
+    """The `__consumer_offsets` partition of a group, as Kafka places it."""
+    code = java_string_hash(group_id)
+    return (0 if code == -(1 << 31) else abs(code)) % partitions
 
 
 def test_append_notifications_fit_the_payload_limit_and_read_back() -> None:

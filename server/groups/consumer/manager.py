@@ -225,10 +225,12 @@ class ConsumerGroupManager:
             else:
                 group.resolved_regexes[key.member_id] = records.parse_regex_value(value)
 
-    def on_loaded(self) -> None:
-        """Every loaded member must heartbeat within the session timeout; the subscribed
-        topics are taken as they are now, so a restart alone bumps no epoch."""
+    def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
+        """Every loaded member (of the groups `owned` picks) must heartbeat within the session
+        timeout; the subscribed topics are taken as they are now, so a load alone bumps no epoch."""
         for group in self.groups.values():
+            if not owned(group.group_id):
+                continue
             group.update_state()
             group.subscription_metadata = self._subscription_metadata(group)
             for member in group.members.values():

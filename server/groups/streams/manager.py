@@ -180,8 +180,10 @@ class StreamsGroupManager:
                     body["member_epoch"], body["previous_member_epoch"], body["state"], _tuple(body, ""), _tuple(body, "_pending_revocation"), epochs
                 )
 
-    def on_loaded(self) -> None:
+    def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
         for group in self.groups.values():
+            if not owned(group.group_id):
+                continue
             group.update_state()
             for member in group.members.values():
                 self._arm_session(group, member)
