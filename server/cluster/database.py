@@ -25,8 +25,8 @@ placed on the leaders of `__consumer_offsets` / `__transaction_state` partitions
 
 The coordinators' topics are database topics placed like any other, so each group's and
 transaction's coordinator is the leader of its key's partition and moves with it; a broker
-loads the coordinators' state at its start only (engine.py says what that leaves out when a
-coordinator partition moves to a broker started earlier).
+loads the coordinators' state at its start, and a coordinator partition's again when it gains
+its leadership (server/coordinator/database.py).
 """
 
 from __future__ import annotations

@@ -15,14 +15,13 @@ checked and written by the statement that stores a batch (producers.py), and the
 coordinator's COMMIT/ABORT markers are appended to database partitions like any batch. The
 group and transaction coordinators' topics, `__consumer_offsets` and `__transaction_state`, are
 database topics too (coordinator_topics.py; the broker creates them and reads them whole at start,
-its coordinators replay that and append through `coordinator_journals`), so group offsets and
+and reads a partition of them again when it gains its leadership from another broker; its
+coordinators replay that and append through `coordinator_journals`), so group offsets and
 metadata, transactions and their timeouts survive a broker started with nothing on its disk; the
 producer ids the transaction coordinator hands out come from blocks reserved in the database, never
 given twice. What is not yet: the topics the broker creates itself through the synchronous
 `create_topic` (`__share_group_state`, share groups' dead-letter and streams groups' internal
-topics) stay in the local engine underneath; a coordinator's state is loaded at start only, so a
-coordinator partition that moves to a broker started earlier is served from that broker's copy
-(the database's as of its start, plus nothing another broker wrote since); a database partition's
+topics) stay in the local engine underneath; a database partition's
 producers never expire (producer.id.expiration.ms), nor do its aborted ranges below the log start
 leave the index; compaction and compression.type are not applied (batches are stored as they
 arrive and never cleaned, the coordinators' topics included, so their load reads every record
