@@ -181,26 +181,27 @@ class Journal:
             if writer.task is not None:
                 writer.task.cancel()
 
+    def loading_changed(self, partition: int, loading: bool) -> None:
+        if loading:
+            self._loading.add(partition)
+        else:
+            self._loading.discard(partition)
+
     async def reload(self, partition: int, replay: Callable[[int], None]) -> None:
         """Read the partition again from the database, then `replay(partition)` while this
-        broker still leads it: until then the coordinator answers COORDINATOR_LOAD_IN_PROGRESS
-        for its keys and writes none of its records. A read the database fails is retried."""
-        self._loading.add(partition)
-        try:
-            delay = _FIRST_RETRY_S
-            while True:
-                try:
-                    loaded = await load_partition(self._journals.storage, self._topic, partition)
-                    break
-                except Exception as exc:  # the driver's errors too, which only storage names
-                    log.warning("%s-%d is not loaded yet, retrying in %.1f s: %s", self._topic, partition, delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _LAST_RETRY_S)
-            if self.leads(partition):
-                self._loaded[partition] = loaded
-                replay(partition)
-        finally:
-            self._loading.discard(partition)
+        broker still leads it. A read the database fails is retried."""
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                loaded = await load_partition(self._journals.storage, self._topic, partition)
+                break
+            except Exception as exc:  # the driver's errors too, which only storage names
+                log.warning("%s-%d is not loaded yet, retrying in %.1f s: %s", self._topic, partition, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LAST_RETRY_S)
+        if self.leads(partition):
+            self._loaded[partition] = loaded
+            replay(partition)
 
 
 class Journals:
@@ -232,19 +233,31 @@ class Journals:
         """A partition's leader changed. Of a coordinator topic, and to this broker: another
         broker coordinated its keys and wrote their records, so this broker's copy is read
         again from the database and `replay(index)` rebuilds the coordinator's state of it
-        (Kafka's new coordinator loads the partition likewise). A load under way for a
-        partition that moved again is abandoned."""
+        (Kafka's new coordinator loads the partition likewise). Until it has, the coordinator
+        answers COORDINATOR_LOAD_IN_PROGRESS for the partition's keys and writes none of its
+        records. A load under way for a partition that moved again is abandoned."""
         journal = self.storage.coordinator_journals.get(topic)
         if not isinstance(journal, Journal):
             return
-        under_way = self._reloads.pop((topic, index), None)
+        key = (topic, index)
+        under_way = self._reloads.pop(key, None)
         if under_way is not None:
             under_way.cancel()
+            journal.loading_changed(index, False)
         if not journal.leads(index):
             return
+        journal.loading_changed(index, True)
         task = asyncio.get_running_loop().create_task(journal.reload(index, replay))
-        self._reloads[(topic, index)] = task
-        task.add_done_callback(lambda done: self._reloads.pop((topic, index), None) if self._reloads.get((topic, index)) is done else None)
+        self._reloads[key] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._reloads.get(key) is finished:
+                del self._reloads[key]
+                journal.loading_changed(index, False)
+                if not finished.cancelled() and finished.exception() is not None:
+                    log.error("%s-%d was not loaded: %s", topic, index, finished.exception())
+
+        task.add_done_callback(done)
 
     async def open_producer_ids(self, block_size: int) -> DatabaseProducerIds:
         """The transaction coordinator's producer ids, from blocks of `block_size` reserved in the database."""
