@@ -350,9 +350,10 @@ def test_a_broker_cut_off_from_the_database_gives_its_partitions_up(postgres_url
         producer.close()
 
 
-def test_a_group_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url: str) -> None:
-    """Broker 2 runs before the group commits through broker 1; when broker 1 stops, broker 2
-    coordinates the group from the records in the database, not from its own copy of start."""
+def test_a_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url: str) -> None:
+    """Broker 2 runs before a group commits and a transactional id gets its producer id through
+    broker 1; when broker 1 stops, broker 2 coordinates both from the records in the database,
+    not from its own copy of start."""
     with ExitStack() as brokers:
         first, bootstrap_1 = brokers.enter_context(_serve(postgres_url, 1))
         _, bootstrap_2 = brokers.enter_context(_serve(postgres_url, 2))
@@ -360,6 +361,10 @@ def test_a_group_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url
                          "coordinator partitions on both brokers")
         partitions = len(offsets)  # type: ignore[arg-type]
         group_id = next(f"moved-{n}" for n in itertools.count() if offsets[_offsets_partition(f"moved-{n}", partitions)] == 1)  # type: ignore[index]
+        states = _until(lambda: (found := _own_leaders(bootstrap_2, "__transaction_state")) and set(found.values()) == {1, 2} and found,
+                        "transaction coordinator partitions on both brokers")
+        transactional_id = next(f"moved-{n}" for n in itertools.count() if states[_offsets_partition(f"moved-{n}", len(states))] == 1)  # type: ignore[index, arg-type]
+        producer_id, epoch = _init_producer_id(bootstrap_1, transactional_id)
         admin = AdminClient({"bootstrap.servers": bootstrap_1})
         admin.create_topics([NewTopic("resumed", 1, 1)])["resumed"].result(timeout=30)
         producer = KafkaProducer(bootstrap_servers=bootstrap_1, acks="all", retries=1_000_000, retry_backoff_ms=100)
@@ -378,11 +383,24 @@ def test_a_group_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url
         message = _until(lambda: (polled := resuming.poll(1.0)) is not None and polled.error() is None and polled, "a record through broker 2")
         resuming.close()
         assert (message.offset(), message.value()) == (3, b"3")  # type: ignore[union-attr]
+        # The transactional id keeps its producer id, fenced by a new epoch.
+        assert _init_producer_id(bootstrap_2, transactional_id) == (producer_id, epoch + 1)
 
 
-def _offsets_partition(group_id: str, partitions: int) -> int:
-    """The `__consumer_offsets` partition of a group, as Kafka places it."""
-    code = java_string_hash(group_id)
+def _init_producer_id(bootstrap: str, transactional_id: str) -> tuple[int, int]:
+    """InitProducerId through the broker at `bootstrap`, retried while its coordinator is not ready there."""
+    def init() -> tuple[int, int] | None:
+        with KafkaClient(bootstrap) as client:
+            answer = client.call(ApiKey.INIT_PRODUCER_ID, {"transactional_id": transactional_id, "transaction_timeout_ms": 60000,
+                                                           "producer_id": -1, "producer_epoch": -1}, highest=5)[1]
+        return None if answer["error_code"] else (answer["producer_id"], answer["producer_epoch"])
+
+    return _until(init, f"a producer id for {transactional_id}")  # type: ignore[return-value]
+
+
+def _offsets_partition(key: str, partitions: int) -> int:
+    """The coordinator topic's partition of a group or transactional id, as Kafka places it."""
+    code = java_string_hash(key)
     return (0 if code == -(1 << 31) else abs(code)) % partitions
 
 
