@@ -205,10 +205,10 @@ def _read(
                     continue
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
                 stable = log.last_stable_offset
-                high_watermark = None if cluster is None else cluster.high_watermark(name, index, log.log_end_offset)
-                if high_watermark is not None and high_watermark < stable:
-                    stable = high_watermark
-                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else high_watermark)
+                cluster_high_watermark = None if cluster is None else cluster.high_watermark(name, index, log.log_end_offset)
+                if cluster_high_watermark is not None and cluster_high_watermark < stable:
+                    stable = cluster_high_watermark
+                result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else cluster_high_watermark)
                 data = _records(result, copy=total + result.size <= _COPY_AT_MOST)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
@@ -217,7 +217,7 @@ def _read(
                     endpoints = {} if endpoints is None else endpoints
                     entry["current_leader"] = leader_hint(context, cluster, name, index, endpoints)  # type: ignore[typeddict-item]
             else:
-                entry["high_watermark"] = result.high_watermark if high_watermark is None else high_watermark
+                entry["high_watermark"] = result.high_watermark if cluster_high_watermark is None else cluster_high_watermark
                 entry["last_stable_offset"] = stable
                 if read_committed and result.size:
                     entry["aborted_transactions"] = [
