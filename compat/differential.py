@@ -393,7 +393,7 @@ def _fetch_session_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     try:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
             {"name": topic, "num_partitions": 3, "replication_factor": 1, "assignments": [], "configs": []}]})
-        topic_id = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": topic, "topic_id": bytes(16)}]})["topics"][0]["topic_id"]
+        topic_id = _published_topic_id(conn, topic)
 
         def fetch(version: int, session_id: int, epoch: int, offsets: dict[int, int], forget: tuple[int, ...] = ()) -> dict[str, Any]:
             named = {"topic": topic, "topic_id": topic_id}
@@ -1170,6 +1170,22 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
     return bodies.get(api)
 
 
+def _published_topic_id(conn: _Connection, name: str) -> bytes:
+    """The id of a topic just created. Kafka's CreateTopics answers once the controller committed
+    the topic; the broker's metadata cache may learn of it a moment later and until then names
+    no topic id, so a request by id would be answered UNKNOWN_TOPIC_ID."""
+    deadline = time.monotonic() + 30
+    while True:
+        described = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)}],
+                                                   "allow_auto_topic_creation": False,
+                                                   "include_topic_authorized_operations": False})["topics"][0]
+        if described["error_code"] == 0 and described["topic_id"] != bytes(16):
+            return described["topic_id"]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Metadata still answers error {described['error_code']} for new topic {name}")
+        time.sleep(0.1)
+
+
 def _setup(conn: _Connection, tag: str) -> _Context:
     """The same starting state on each broker: the topic, the topic CreatePartitions grows, a
     compact-only topic."""
@@ -1181,8 +1197,7 @@ def _setup(conn: _Connection, tag: str) -> _Context:
     errors = [t["error_code"] for t in created["topics"]]
     if any(errors):
         raise RuntimeError(f"request differ set-up: CreateTopics errors {errors}")
-    metadata = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": f"req-{tag}", "topic_id": bytes(16)}]})
-    context = _Context(tag, metadata["topics"][0]["topic_id"])
+    context = _Context(tag, _published_topic_id(conn, f"req-{tag}"))
     quota = conn.call(ApiKey.ALTER_CLIENT_QUOTAS, 1, {"validate_only": False, "entries": [
         {"entity": [{"entity_type": "user", "entity_name": context.quota_user}],
          "ops": [{"key": "consumer_byte_rate", "value": 2048.0, "remove": False}]}]})
