@@ -182,11 +182,50 @@ CREATE TABLE producer_id_block (
 INSERT INTO producer_id_block (next_producer_id) VALUES (0);
 """
 
+# What Kafka keeps in its metadata log besides topics, shared by every broker on the database
+# (metadata.py): SCRAM credentials (the mechanism by its SASL name; keys, never a password),
+# ACL bindings (Kafka's codes; a binding is its seven fields, so stored once), client quotas
+# (the entity as its sorted [type, name or null] pairs, the quotas as {key: value}) and group
+# configs (a group's overrides as {name: value}).
+_METADATA = """
+CREATE TABLE scram_credentials (
+    user_name text NOT NULL CHECK (user_name <> ''),
+    mechanism text NOT NULL,
+    salt bytea NOT NULL,
+    stored_key bytea NOT NULL,
+    server_key bytea NOT NULL,
+    iterations integer NOT NULL CHECK (iterations > 0),
+    PRIMARY KEY (user_name, mechanism)
+);
+
+CREATE TABLE acls (
+    resource_type smallint NOT NULL,
+    resource_name text NOT NULL,
+    pattern_type smallint NOT NULL,
+    principal text NOT NULL,
+    host text NOT NULL,
+    operation smallint NOT NULL,
+    permission_type smallint NOT NULL,
+    PRIMARY KEY (resource_type, resource_name, pattern_type, principal, host, operation, permission_type)
+);
+
+CREATE TABLE client_quotas (
+    entity jsonb PRIMARY KEY CHECK (jsonb_typeof(entity) = 'array'),
+    quotas jsonb NOT NULL CHECK (jsonb_typeof(quotas) = 'object')
+);
+
+CREATE TABLE group_configs (
+    group_id text PRIMARY KEY,
+    configs jsonb NOT NULL CHECK (jsonb_typeof(configs) = 'object')
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
     Migration(3, "brokers, their leases and partition leaders", _BROKERS),
     Migration(4, "the producer-id block", _PRODUCER_ID_BLOCK),
+    Migration(5, "SCRAM credentials, ACLs, client quotas and group configs", _METADATA),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -10,6 +10,8 @@ one node (a broker skips its own):
 * CATALOGUE: topics were created, deleted, grew partitions or changed configs: reload them.
 * LEADERS: leadership claims changed leader epochs: reload them.
 * BROKERS: a broker registered or left: read the live set now rather than at the next renewal.
+* METADATA: one of metadata.py's tables (SCRAM credentials, ACLs, client quotas, group configs)
+  changed; the payload names it: read it again.
 
 NOTIFY is delivered only when the sender's transaction commits, and to connections LISTENing
 then: a listener that reconnects reloads what it may have missed rather than trusting the
@@ -35,6 +37,7 @@ class News(enum.Enum):
     CATALOGUE = "c"
     LEADERS = "l"
     BROKERS = "b"
+    METADATA = "m"
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,9 +72,9 @@ def append_payloads(node_id: int, bounds: Iterable[Bounds]) -> Iterator[str]:
         yield header + ";".join(entries)
 
 
-def news_payload(news: News, node_id: int) -> str:
-    """A CATALOGUE, LEADERS or BROKERS notification."""
-    return f"{news.value}|{node_id}|"
+def news_payload(news: News, node_id: int, subject: str = "") -> str:
+    """A CATALOGUE, LEADERS or BROKERS notification, or a METADATA one naming its table in `subject`."""
+    return f"{news.value}|{node_id}|{subject}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,6 +82,8 @@ class Notification:
     news: News
     node_id: int
     bounds: tuple[Bounds, ...]
+    # What METADATA news is about: the table that changed.
+    subject: str = ""
 
 
 def parse(payload: str) -> Notification | None:
@@ -91,7 +96,7 @@ def parse(payload: str) -> Notification | None:
             for entry in body.split(";"):
                 topic_id, index, high_watermark, log_start_offset = entry.split(",")
                 bounds.append(Bounds(uuid.UUID(hex=topic_id), int(index), int(high_watermark), int(log_start_offset)))
-        return Notification(news, int(node), tuple(bounds))
+        return Notification(news, int(node), tuple(bounds), body if news is News.METADATA else "")
     except ValueError:
         return None
 

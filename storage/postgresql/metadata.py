@@ -1,0 +1,121 @@
+"""What Kafka keeps as records in its metadata log, as tables every broker on the database shares:
+SCRAM credentials, ACLs, client quotas and group configs.
+
+The broker decides from in-memory copies of these small tables (every SCRAM login, every
+authorized request reads them); here is only their stored form. Each change is written row by
+row (an upsert or a delete of exactly what changed, never the whole table replaced), so changes
+made through two brokers at once both land; a broker reads a table whole at start and again
+when another broker says it changed it (notify.News.METADATA).
+
+Values are plain here (storage knows nothing of the server's types): a credential's mechanism
+is its SASL name, an ACL its seven fields as Kafka's codes, a quota entity its sorted
+(entity type, name or None) pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import asyncpg
+
+# The tables, as notify.News.METADATA names them.
+SCRAM = "scram_credentials"
+ACLS = "acls"
+QUOTAS = "client_quotas"
+GROUP_CONFIGS = "group_configs"
+TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS)
+
+
+@dataclass(slots=True, frozen=True)
+class StoredCredential:
+    """One user's credential for one SCRAM mechanism (never a password)."""
+
+    user: str
+    mechanism: str
+    salt: bytes
+    stored_key: bytes
+    server_key: bytes
+    iterations: int
+
+
+# resource_type, resource_name, pattern_type, principal, host, operation, permission_type
+AclRow = tuple[int, str, int, str, str, int, int]
+QuotaEntity = tuple[tuple[str, str | None], ...]
+
+_ACL_COLUMNS = "resource_type, resource_name, pattern_type, principal, host, operation, permission_type"
+
+
+async def load_credentials(pool: asyncpg.Pool) -> list[StoredCredential]:
+    rows = await pool.fetch("SELECT user_name, mechanism, salt, stored_key, server_key, iterations FROM scram_credentials")
+    return [StoredCredential(row["user_name"], row["mechanism"], row["salt"], row["stored_key"], row["server_key"], row["iterations"]) for row in rows]
+
+
+async def change_credentials(pool: asyncpg.Pool, deleted: Iterable[tuple[str, str]], upserted: Iterable[StoredCredential]) -> None:
+    """Delete (user, mechanism) credentials and upsert others, in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.executemany("DELETE FROM scram_credentials WHERE user_name = $1 AND mechanism = $2", list(deleted))
+        await connection.executemany(
+            """INSERT INTO scram_credentials (user_name, mechanism, salt, stored_key, server_key, iterations) VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (user_name, mechanism) DO UPDATE
+               SET salt = excluded.salt, stored_key = excluded.stored_key, server_key = excluded.server_key, iterations = excluded.iterations""",
+            [(c.user, c.mechanism, c.salt, c.stored_key, c.server_key, c.iterations) for c in upserted],
+        )
+
+
+async def load_acls(pool: asyncpg.Pool) -> list[AclRow]:
+    rows = await pool.fetch(f"SELECT {_ACL_COLUMNS} FROM acls")
+    return [tuple(row.values()) for row in rows]  # type: ignore[misc]
+
+
+async def change_acls(pool: asyncpg.Pool, added: Iterable[AclRow], removed: Iterable[AclRow]) -> None:
+    """Add ACLs (one already there stays once) and remove others, in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.executemany(
+            f"INSERT INTO acls ({_ACL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", list(added)
+        )
+        await connection.executemany(
+            """DELETE FROM acls WHERE resource_type = $1 AND resource_name = $2 AND pattern_type = $3 AND principal = $4
+               AND host = $5 AND operation = $6 AND permission_type = $7""",
+            list(removed),
+        )
+
+
+async def load_quotas(pool: asyncpg.Pool) -> dict[QuotaEntity, dict[str, float]]:
+    rows = await pool.fetch("SELECT entity::text AS entity, quotas::text AS quotas FROM client_quotas")
+    loaded: dict[QuotaEntity, dict[str, float]] = {}
+    for row in rows:
+        entity: QuotaEntity = tuple(sorted((str(pair[0]), pair[1]) for pair in json.loads(row["entity"])))
+        loaded[entity] = {key: float(value) for key, value in json.loads(row["quotas"]).items()}
+    return loaded
+
+
+async def change_quotas(pool: asyncpg.Pool, changed: Mapping[QuotaEntity, Mapping[str, float]]) -> None:
+    """Each entity's quotas as they now are (an empty mapping: the entity has none), in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        for entity, quotas in changed.items():
+            key = json.dumps([list(pair) for pair in entity])
+            if quotas:
+                await connection.execute(
+                    "INSERT INTO client_quotas (entity, quotas) VALUES ($1::jsonb, $2::jsonb) ON CONFLICT (entity) DO UPDATE SET quotas = excluded.quotas",
+                    key, json.dumps(dict(quotas)),
+                )
+            else:
+                await connection.execute("DELETE FROM client_quotas WHERE entity = $1::jsonb", key)
+
+
+async def load_group_configs(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
+    rows = await pool.fetch("SELECT group_id, configs::text AS configs FROM group_configs")
+    return {row["group_id"]: dict(json.loads(row["configs"])) for row in rows}
+
+
+async def change_group_configs(pool: asyncpg.Pool, group_id: str, configs: Mapping[str, str]) -> None:
+    """The group's overrides as they now are (empty: it has none)."""
+    if configs:
+        await pool.execute(
+            "INSERT INTO group_configs (group_id, configs) VALUES ($1, $2::jsonb) ON CONFLICT (group_id) DO UPDATE SET configs = excluded.configs",
+            group_id, json.dumps(dict(configs)),
+        )
+    else:
+        await pool.execute("DELETE FROM group_configs WHERE group_id = $1", group_id)
