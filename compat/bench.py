@@ -57,6 +57,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -281,7 +282,39 @@ def perf_tool_passes(brokers: dict[str, str], plan: Plan, repeat: int, say: Call
     return passes
 
 
-def start_kafka(stack: ExitStack, say: Callable[[str], None], cpus: str | None) -> tuple[str, dict[str, float]]:
+class PeakRss:
+    """The largest RSS each watched process reaches while the workloads run, sampled from a
+    thread of its own every quarter second: a peak inside a step escapes samples taken only
+    between steps."""
+
+    def __init__(self) -> None:
+        self.peaks_mb: dict[str, float] = {}
+        self._watched: dict[str, Callable[[], int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-peak-rss", daemon=True)
+
+    def watch(self, name: str, rss_bytes: Callable[[], int]) -> None:
+        self._watched[name] = rss_bytes
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            for name, rss_bytes in list(self._watched.items()):
+                try:
+                    megabytes = rss_bytes() / 1e6
+                except OSError:  # the process ended between two samples
+                    continue
+                self.peaks_mb[name] = max(self.peaks_mb.get(name, 0.0), megabytes)
+
+
+def start_kafka(stack: ExitStack, say: Callable[[str], None], cpus: str | None) -> tuple[ReferenceKafka, dict[str, float]]:
     """A fresh reference Kafka, and its cold start: launch (with `kafka-storage format`, as a
     fresh data dir needs) to the first acknowledged produce, and its RSS after a second idle."""
     fetch()
@@ -293,7 +326,7 @@ def start_kafka(stack: ExitStack, say: Callable[[str], None], cpus: str | None) 
     time.sleep(1)
     cold = {"ready_s": ready, "first_produce_s": first, "idle_rss_mb": kafka.rss_bytes() / 1e6}
     say(f"kafka cold start {cold}")
-    return kafka.bootstrap_servers, cold
+    return kafka, cold
 
 
 @dataclass(frozen=True)
@@ -371,6 +404,10 @@ def rows(result: dict[str, Any]) -> list[Row]:
         out.append(Row("cold start to first produce", "s", cold["first_produce_s"], None, "≤ 0.5 s", cold["first_produce_s"] <= 0.5, peer("cold_start", None, "first_produce_s"), True))
         out.append(Row("cold start to ready line", "s", cold["ready_s"], kafka=peer("cold_start", None, "ready_s"), lower_is_better=True))
         out.append(Row("idle RSS", "MB", cold["idle_rss_mb"], None, "≤ 60 MB", cold["idle_rss_mb"] <= 60, peer("cold_start", None, "idle_rss_mb"), True))
+    if "peak_rss_mb" in ottla:
+        peak = ottla["peak_rss_mb"]
+        kafka_peak = result.get("kafka", {}).get("peak_rss_mb")
+        out.append(Row("peak RSS under the workloads", "MB", peak, None, "≤ 100 MB", peak <= 100, kafka_peak, True))
     tools = result.get("perf_tools")
     if tools:
         for key, unit in (("produce_mb_s", "MB/s"), ("produce_records_s", "rec/s"), ("produce_p50_ms", "ms"), ("produce_p99_ms", "ms"), ("consume_mb_s", "MB/s"), ("consume_fetch_mb_s", "MB/s"), ("consume_records_s", "rec/s"), ("consume_rebalance_ms", "ms")):
@@ -550,8 +587,12 @@ def main(argv: list[str] | None = None) -> int:
             # The local engine in the same passes: the ratio is what the database costs.
             local = stack.enter_context(OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus))
             brokers["local"] = local.bootstrap
+        peak_rss = stack.enter_context(PeakRss())
+        peak_rss.watch("ottla", broker.rss_bytes)
         if args.against:
-            brokers["kafka"], cold = start_kafka(stack, say, cpus)
+            kafka, cold = start_kafka(stack, say, cpus)
+            brokers["kafka"] = kafka.bootstrap_servers
+            peak_rss.watch("kafka", kafka.rss_bytes)
             result["kafka"] = {"cold_start": cold} if not perf_tools_only else {"produce": [], "consume": [], "latency": []}
         passes, polled, polls = [], [], []
 
@@ -582,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
         if with_limits:
             say(f"limits {after}")
         result["limits"] = {key: max(before[key], after[key]) for key in before}
+        for name, megabytes in peak_rss.peaks_mb.items():
+            result.setdefault(name, {})["peak_rss_mb"] = megabytes
     result["meta"]["load_average_end"] = os.getloadavg()[0]
     result["meta"]["seconds"] = time.monotonic() - started
     result["meta"]["load_average_min"], result["meta"]["load_average_max"] = min(loads), max(loads)
