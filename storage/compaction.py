@@ -23,11 +23,58 @@ segments are not merged into one; the offset map is a dict with no size cap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
+from ottla.storage.config import LogConfig
 from ottla.wire.records import Record, build_batch, iter_records, read_header
 
 OffsetMap = dict[bytes, int]
+
+
+class SegmentView(Protocol):
+    """What the cleaner's schedule reads of a closed segment (the local engine's Segment, the
+    PostgreSQL engine's segment rows)."""
+
+    @property
+    def next_offset(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def first_batch_timestamp(self) -> int: ...
+
+    @property
+    def max_timestamp_and_offset(self) -> tuple[int, int]: ...
+
+
+S = TypeVar("S", bound=SegmentView)
+
+
+def due_segments(closed: Sequence[S], first_dirty_offset: int, now_ms: int, config: LogConfig) -> tuple[list[S], list[S]] | None:
+    """Kafka's LogCleanerManager for one log: the closed segments a pass cleans (from the
+    first up to the first still inside min.compaction.lag.ms) and the dirty ones among them
+    (past the checkpointed `first_dirty_offset`), or None when the log is not due: nothing
+    dirty, or the dirty share below min.cleanable.dirty.ratio while no dirty record is older
+    than max.compaction.lag.ms (KIP-354)."""
+    if not config.compact:
+        return None
+    cleanable: list[S] = []
+    for segment in closed:
+        newest = segment.max_timestamp_and_offset[0]  # -1: emptied by an earlier pass
+        if newest >= 0 and now_ms - newest < config.min_compaction_lag_ms:
+            break
+        cleanable.append(segment)
+    if not cleanable or cleanable[-1].next_offset <= first_dirty_offset:
+        return None
+    dirty = [segment for segment in cleanable if segment.next_offset > first_dirty_offset]
+    total = sum(segment.size for segment in cleanable)
+    oldest_dirty = dirty[0].first_batch_timestamp
+    overdue = 0 <= oldest_dirty < now_ms - config.max_compaction_lag_ms
+    if total and not overdue and sum(segment.size for segment in dirty) / total < config.min_cleanable_dirty_ratio:
+        return None
+    return cleanable, dirty
 
 
 def map_batch(offset_map: OffsetMap, data: bytes) -> None:

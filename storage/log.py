@@ -24,27 +24,23 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from ottla.storage.compaction import OffsetMap, filter_batch, map_batch, record_filter
+from ottla.storage.compaction import OffsetMap, due_segments, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
-from ottla.storage.validator import RecordRules
+from ottla.storage.validator import RecordRules, recompress
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
     BatchHeader,
-    Compression,
     FIELD_ATTRIBUTES,
     FIELD_LAST_OFFSET_DELTA,
     FIELD_MAX_TIMESTAMP,
     FIELD_PRODUCER_ID,
     batch_magic,
-    build_batch,
     convert_legacy,
     iter_batch_fields,
-    iter_batches,
-    iter_records,
     read_header,
     set_base_offset,
     set_log_append_time,
@@ -60,7 +56,6 @@ EARLIEST_LOCAL_TIMESTAMP = -4
 SNAPSHOT_SUFFIX = ".snapshot"
 # Kafka keeps a few snapshots so a truncated tail can fall back to an older one.
 _SNAPSHOTS_KEPT = 2
-_CODECS = {"uncompressed": Compression.NONE, "gzip": Compression.GZIP, "snappy": Compression.SNAPPY, "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
 
 
 @dataclass(slots=True, frozen=True)
@@ -95,32 +90,6 @@ def _segment_batches(segment: Segment) -> Iterator[bytes]:
     """A segment's batches one at a time: compaction never holds a whole segment."""
     for position, header in segment.batches():
         yield segment.file.pread(header.size, position)
-
-
-def _recompress(data: bytearray, codec: Compression, from_client: bool) -> bytearray:
-    """A topic's compression.type other than "producer": batches in another codec are
-    rebuilt in the topic's, as Kafka's LogValidator does (producer id, epoch, sequence,
-    transactional flag, offsets deltas and timestamps kept); the rest stay as sent.
-    Control batches are the broker's own and stay uncompressed."""
-    if all(header.compression is codec or header.is_control for header, _ in iter_batches(data, from_client=from_client)):
-        return data
-    out = bytearray()
-    for header, batch in iter_batches(data, from_client=from_client):
-        if header.compression is codec or header.is_control:
-            out += batch
-            continue
-        out += build_batch(
-            list(iter_records(batch)),
-            base_offset=header.base_offset,
-            compression=codec,
-            producer_id=header.producer_id,
-            producer_epoch=header.producer_epoch,
-            base_sequence=header.base_sequence,
-            transactional=header.is_transactional,
-            timestamp_type=header.timestamp_type,
-            last_offset=header.last_offset,
-        )
-    return out
 
 
 def out_of_space(error: BaseException) -> bool:
@@ -303,8 +272,7 @@ class PartitionLog:
         """
         # The one copy on the produce path: offsets are rewritten in this buffer.
         data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
-        if self._config.compression_type != "producer":
-            data = _recompress(data, _CODECS[self._config.compression_type], from_client)
+        data = recompress(data, self._config.compression_type, from_client)
         if len(data) > self._config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
         now = _now_ms() if log_append_time_ms is None else log_append_time_ms
@@ -551,23 +519,10 @@ class PartitionLog:
         reach the active segment, which is never cleaned, but retention, DeleteRecords or
         a topic deletion may remove a segment of the pass; then the pass ends there, its
         segment left as it was, and the next pass starts over from the same dirty offset."""
-        if not self._config.compact:
+        due = due_segments(self.segments[:-1], self.first_dirty_offset, now_ms, self._config)
+        if due is None:
             return 0
-        cleanable: list[Segment] = []
-        for segment in self.segments[:-1]:
-            newest = segment.max_timestamp_and_offset[0]  # -1: emptied by an earlier pass
-            if newest >= 0 and now_ms - newest < self._config.min_compaction_lag_ms:
-                break
-            cleanable.append(segment)
-        if not cleanable or cleanable[-1].next_offset <= self.first_dirty_offset:
-            return 0
-        dirty = [segment for segment in cleanable if segment.next_offset > self.first_dirty_offset]
-        total = sum(segment.size for segment in cleanable)
-        # max.compaction.lag.ms (KIP-354) overrides the ratio once dirty records are that old.
-        oldest_dirty = dirty[0].first_batch_timestamp
-        overdue = 0 <= oldest_dirty < now_ms - self._config.max_compaction_lag_ms
-        if total and not overdue and sum(s.size for s in dirty) / total < self._config.min_cleanable_dirty_ratio:
-            return 0
+        cleanable, dirty = due
         offset_map: OffsetMap = {}
         for segment in dirty:
             for data in _segment_batches(segment):

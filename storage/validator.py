@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from ottla.storage.config import LogConfig
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.records import NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, Buffer, Record, iter_records
+from ottla.wire.records import NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, Buffer, Compression, Record, build_batch, iter_batches, iter_records
 
+_CODECS = {"uncompressed": Compression.NONE, "gzip": Compression.GZIP, "snappy": Compression.SNAPPY, "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
 _LONG = 1 << 64
 _LONG_MIN = 1 << 63
 
@@ -142,3 +143,33 @@ class RecordRules:
             message = f"Invalid timestamp type in message {described}. Producer should not set timestamp type to LogAppendTime."
             return ErrorCode.INVALID_TIMESTAMP, RecordError(index, message)
         return None
+
+
+def recompress(data: bytearray, compression_type: str, from_client: bool) -> bytearray:
+    """A topic's compression.type other than "producer": batches in another codec are
+    rebuilt in the topic's, as Kafka's LogValidator does (producer id, epoch, sequence,
+    transactional flag, offsets deltas and timestamps kept); the rest stay as sent, and so
+    does everything under "producer". Control batches are the broker's own and stay
+    uncompressed. Both engines store what this returns."""
+    if compression_type == "producer":
+        return data
+    codec = _CODECS[compression_type]
+    if all(header.compression is codec or header.is_control for header, _ in iter_batches(data, from_client=from_client)):
+        return data
+    out = bytearray()
+    for header, batch in iter_batches(data, from_client=from_client):
+        if header.compression is codec or header.is_control:
+            out += batch
+            continue
+        out += build_batch(
+            list(iter_records(batch)),
+            base_offset=header.base_offset,
+            compression=codec,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            transactional=header.is_transactional,
+            timestamp_type=header.timestamp_type,
+            last_offset=header.last_offset,
+        )
+    return out
