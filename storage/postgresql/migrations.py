@@ -220,12 +220,38 @@ CREATE TABLE group_configs (
 );
 """
 
+# The log cleaner's state (storage/postgresql/compaction.py): where each partition's dirty
+# section starts (Kafka's cleaner-offset-checkpoint) and the segments the local engine would have
+# rolled. Batches are not in segment files here, but the cleaner's rules are per segment (the
+# active one is never cleaned, tombstones are timed by their segment's largest timestamp), so a
+# pass replays segment.bytes and segment.ms over the batches appended since the last pass, and
+# keeps each segment's offsets [base_offset, next_offset), size in bytes as stored now, first
+# batch's and largest timestamps, as a local segment file would have them. The segment with the
+# largest base offset is the active one.
+_CLEANER = """
+ALTER TABLE partitions ADD COLUMN first_dirty_offset bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE segments (
+    topic_id uuid NOT NULL,
+    partition_index integer NOT NULL,
+    base_offset bigint NOT NULL,
+    next_offset bigint NOT NULL,
+    size bigint NOT NULL,
+    first_batch_timestamp bigint NOT NULL,
+    max_timestamp bigint NOT NULL,
+    PRIMARY KEY (topic_id, partition_index, base_offset),
+    FOREIGN KEY (topic_id, partition_index) REFERENCES partitions ON DELETE CASCADE,
+    CHECK (base_offset <= next_offset AND size >= 0)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
     Migration(3, "brokers, their leases and partition leaders", _BROKERS),
     Migration(4, "the producer-id block", _PRODUCER_ID_BLOCK),
     Migration(5, "SCRAM credentials, ACLs, client quotas and group configs", _METADATA),
+    Migration(6, "the log cleaner's checkpoint and segments", _CLEANER),
 )
 LATEST = MIGRATIONS[-1].version
 
