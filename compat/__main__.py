@@ -3,7 +3,8 @@
 Against Ottla it also runs Kafka's tools and the differential suite (compat.differential) and
 adds both to the report. Exits 1 when any client or tool fails or a difference is unexplained; a client that is not installed is shown but does not fail the run
 here (the pytest suite is stricter under CI=true). `--storage postgresql` runs the one-broker cells
-on the PostgreSQL engine instead and writes REPORT.md's section of that name alone.
+on the PostgreSQL engine instead and writes REPORT.md's section of that name alone; with
+`--brokers 3`, the produce/consume, group and transaction rows on three brokers over one database.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from compat.clients import CLIENTS
 from compat.harness import REPO_ROOT, OttlaBroker, OttlaCluster, Target
 from compat.matrix import (
-    FAIL, NO_POSTGRES_CLUSTER, POSTGRES_SECTION, Result, TargetFactory, format_text, git_revision, on_postgres, postgres_section,
+    FAIL, NO_POSTGRES_CLUSTER, NO_POSTGRES_CLUSTER_API, POSTGRES_CLUSTER_NODES, POSTGRES_CLUSTER_SCENARIOS, POSTGRES_CLUSTER_SECTION, POSTGRES_SECTION, Result, TargetFactory, format_text, git_revision, on_postgres, postgres_section,
     report, rerun_failures, run_matrix, table,
 )
 from compat.report_sections import carry_over
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=["local", "postgresql"], default="local",
                         help="postgresql: run Ottla's brokers on the PostgreSQL engine over one private PostgreSQL "
                              f"(compat.postgres) and write REPORT.md's section {POSTGRES_SECTION!r} alone")
+    parser.add_argument("--brokers", type=int, choices=[1, POSTGRES_CLUSTER_NODES], default=1,
+                        help=f"with --storage postgresql: {POSTGRES_CLUSTER_NODES} brokers over the one database, one cluster "
+                             "behind one bootstrap list, running the produce/consume, group and transaction scenarios "
+                             f"(the default set) into REPORT.md's section {POSTGRES_CLUSTER_SECTION!r}")
     parser.add_argument("--against-kafka-cluster", action="store_true",
                         help="run the cluster scenarios against a 3-node Ottla and three reference Kafka nodes, and write "
                              f"the comparison into REPORT.md's section {CLUSTER_SECTION!r}")
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.broker != "ottla":
             parser.error("--storage postgresql runs Ottla's brokers")
         return _on_postgres(args, sys.argv[1:] if argv is None else argv)
+    if args.brokers != 1:
+        parser.error("--brokers is the PostgreSQL engine's (--storage postgresql); the local engine's cluster scenarios run on `ottla serve --nodes 3`")
 
     clients = [CLIENTS[name] for name in args.client or CLIENTS]
     scenarios = args.scenario or list(SCENARIOS)
@@ -139,27 +146,31 @@ def _progress(verbose: bool) -> Callable[[Result], None]:
 
 
 def _on_postgres(args: argparse.Namespace, argv: list[str]) -> int:
-    """The matrix's one-broker cells on the PostgreSQL engine, one private PostgreSQL for all of
-    them, each failed cell run once more alone; the result replaces REPORT.md's PostgreSQL section
-    and nothing else."""
+    """The matrix's one-broker cells on the PostgreSQL engine (with `--brokers 3` its
+    produce/consume, group and transaction cells on three brokers over the one database), one
+    private PostgreSQL for all of them, each failed cell run once more alone; the result replaces
+    REPORT.md's section for that many brokers and nothing else."""
     from compat.postgres import PrivatePostgres
     from compat.report_sections import replace_section
 
     clients = [CLIENTS[name] for name in args.client or CLIENTS]
-    scenarios = args.scenario or list(SCENARIOS)
+    nodes = args.brokers
+    scenarios = args.scenario or list(SCENARIOS if nodes == 1 else POSTGRES_CLUSTER_SCENARIOS)
+    title = POSTGRES_SECTION if nodes == 1 else POSTGRES_CLUSTER_SECTION
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="ottla-compat-postgres-"))
     report_path = args.report or REPO_ROOT / "compat" / "REPORT.md"
     with PrivatePostgres() as pg:
         database = f"PostgreSQL {pg.bin_dir.parent.name}"
-        print(f"compat matrix on the PostgreSQL engine ({database} at {pg.url}); logs under {work_dir}", file=sys.stderr)
-        new_target = on_postgres(pg.url, log_level="debug")
-        versions, results = run_matrix(clients, scenarios, new_target, work_dir, _progress(args.verbose), no_cluster=NO_POSTGRES_CLUSTER)
+        print(f"compat matrix on the PostgreSQL engine, {nodes} broker(s) ({database} at {pg.url}); logs under {work_dir}", file=sys.stderr)
+        new_target = on_postgres(pg.url, nodes, log_level="debug")
+        no_cluster = NO_POSTGRES_CLUSTER if nodes == 1 else NO_POSTGRES_CLUSTER_API
+        versions, results = run_matrix(clients, scenarios, new_target, work_dir, _progress(args.verbose), no_cluster=no_cluster)
         results, flaky = rerun_failures(results, new_target, work_dir, _progress(args.verbose))
     print(format_text(table(versions, results, scenarios)))
     command = " ".join(["python -m compat", *argv])
-    section = postgres_section(versions, results, scenarios, f"Ottla {git_revision()}", database, command, flaky)
-    replace_section(report_path, POSTGRES_SECTION, section)
-    print(f"\nwrote {POSTGRES_SECTION!r} into {report_path}", file=sys.stderr)
+    section = postgres_section(versions, results, scenarios, f"Ottla {git_revision()}", database, command, flaky, nodes)
+    replace_section(report_path, title, section)
+    print(f"\nwrote {title!r} into {report_path}", file=sys.stderr)
     return 1 if any(r.status == FAIL for r in results) else 0
 
 

@@ -97,18 +97,20 @@ class OttlaBroker:
         event_loop: str | None = None,
         cpus: str | None = None,
         storage: str | None = None,
+        node_id: int | None = None,
     ) -> None:
         """`event_loop` is `ottla serve --event-loop`'s (default: the environment's
         COMPAT_EVENT_LOOP, else the broker's own default); `cpus` pins the broker to those CPUs
         from its start (taskset's list, "0" or "0,1"); `storage` is `ottla serve --storage`'s
-        postgresql:// URL (client topics in that database, the rest still in the data dir)."""
+        postgresql:// URL (client topics in that database, the rest still in the data dir);
+        `node_id` is `--node-id`'s (brokers on one database are one cluster, each its own id)."""
         # Without a work dir the data and the log vanish on close(); pass one to keep the log.
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="ottla-compat-")
         self.work_dir = Path(work_dir) if work_dir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.data_dir = self.work_dir / "data"
         self.log_path = self.work_dir / "broker.log"
         self.log_level = log_level
-        self.settings = settings or {}
+        self.settings = dict(settings or {})
         # ottla.testing's TestHooks as its flags (["--drop-produce-response-every", "3"]): a
         # broker with hooks runs as `python -m ottla.testing serve`, never plain `ottla serve`.
         self.test_hook_args: list[str] = []
@@ -117,6 +119,7 @@ class OttlaBroker:
         self.event_loop = event_loop or os.environ.get("COMPAT_EVENT_LOOP")
         self.cpus = cpus
         self.storage = storage
+        self.node_id = node_id
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.host = "127.0.0.1"
@@ -174,6 +177,14 @@ class OttlaBroker:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer ends a broker: it flushes nothing and gives up
+        nothing (on PostgreSQL its lease lapses in its time); there is nothing left to stop."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
     def close(self) -> None:
         """Stop, and remove the temp dir even when stopping failed."""
         try:
@@ -198,6 +209,13 @@ class OttlaBroker:
         tail = "\n".join(text.splitlines()[-lines:])
         return f"broker log {self.log_path} (tail):\n{tail}"
 
+    def log_lines(self) -> list[str]:
+        """Every line the broker has logged so far, over all its starts, the harness's notes among them."""
+        try:
+            return self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+
     def requests_seen(self) -> dict[str, list[int]]:
         """API name -> versions clients sent, from a debug-level log (empty at other levels)."""
         seen: dict[str, set[int]] = {}
@@ -215,6 +233,8 @@ class OttlaBroker:
         cmd += self.serve_args
         if self.storage:
             cmd += ["--storage", self.storage]
+        if self.node_id is not None:
+            cmd += ["--node-id", str(self.node_id)]
         if self.event_loop:
             cmd += ["--event-loop", self.event_loop]
         return cmd + ["--log-level", self.log_level] if self.log_level else cmd
@@ -498,6 +518,64 @@ class OttlaCluster(OttlaBroker):
         """Remove every fault; each as it was, with how often it fired."""
         removed: list[dict[str, Any]] = self.control("DELETE", "/api/faults")["removed"]
         return removed
+
+
+class PostgresBrokers:
+    """`nodes` `ottla serve --storage URL --node-id N` processes (N = 1..nodes) over one database:
+    one Kafka cluster, each broker listed in Metadata while its lease lives. `bootstrap` lists
+    every broker; `restart()` restarts them one at a time (a rolling restart: a SIGTERM'd broker
+    gives its lease up, the others lead its partitions and coordinate its groups meanwhile, and it
+    takes its share back when it returns), so clients ride it out as they would on Kafka."""
+
+    def __init__(self, work_dir: Path, storage: str, nodes: int = 3, **broker: Any) -> None:
+        """Each broker's data dir and log under `work_dir`/node-N; `broker` are OttlaBroker's
+        further arguments, the same for every one."""
+        self.work_dir = Path(work_dir)
+        self.brokers = [OttlaBroker(self.work_dir / f"node-{node_id}", storage=storage, node_id=node_id, **broker)
+                        for node_id in range(1, nodes + 1)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(broker.bootstrap for broker in self.brokers)
+
+    def start(self) -> None:
+        for broker in self.brokers:
+            broker.start()
+
+    def restart(self) -> None:
+        for broker in self.brokers:
+            broker.restart()
+
+    def reconfigure(self, settings: dict[str, str]) -> None:
+        """Every broker restarted, in turn, with these settings as well."""
+        for broker in self.brokers:
+            broker.settings.update(settings)
+        self.restart()
+
+    def close(self) -> None:
+        """Stop every broker, even when one fails to stop; the first failure is raised."""
+        failure: BrokerError | None = None
+        for broker in self.brokers:
+            try:
+                broker.close()
+            except BrokerError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def __enter__(self) -> PostgresBrokers:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_tail(self, lines: int = 8) -> str:
+        return "\n".join(broker.log_tail(lines) for broker in self.brokers)
 
 
 # FindCoordinator v0 (api key 10, request header v1, response header v0): the oldest form every

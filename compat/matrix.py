@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from compat.clients import CLIENTS, Client, NotInstalled
-from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, Target
+from compat.harness import REPO_ROOT, BrokerError, OttlaBroker, PostgresBrokers, Target
 from compat.scenarios import CLUSTER_SCENARIOS, SCENARIOS, ScenarioFailure, not_applicable
 
 PASS, FAIL, NOT_INSTALLED, NOT_APPLICABLE = "pass", "FAIL", "not installed", "n/a"
@@ -97,18 +97,37 @@ def run_matrix(
 # Why the cluster columns are not run on the PostgreSQL engine here.
 NO_POSTGRES_CLUSTER = "one broker on its own database here (several brokers on one database are their own rows)"
 POSTGRES_SECTION = "## PostgreSQL engine, one broker"
+# Why the cluster columns are not run on several brokers over one database either.
+NO_POSTGRES_CLUSTER_API = ("they stop nodes and set faults through `ottla serve --nodes 3`'s HTTP API, which separate "
+                           "brokers on one database do not share")
 
 
-def on_postgres(url: str, **broker: Any) -> TargetFactory:
+POSTGRES_CLUSTER_SECTION = "## PostgreSQL engine, three brokers"
+POSTGRES_CLUSTER_NODES = 3
+# The produce/consume, group and transaction rows: what a cluster of brokers over one database
+# must get right between them (leaders and coordinators spread over the brokers, a rolling
+# restart). The rest of the matrix asks nothing of a second broker.
+POSTGRES_CLUSTER_SCENARIOS = (
+    "produce-consume-restart", "group-split-leave-evict", "group-resume-second-group", "group-static-membership",
+    "group-split-leave-evict-consumer-protocol", "group-resume-second-group-consumer-protocol",
+    "group-static-membership-consumer-protocol", "transactions-isolation", "consume-transform-produce",
+)
+
+
+def on_postgres(url: str, nodes: int = 1, **broker: Any) -> TargetFactory:
     """Brokers on the PostgreSQL engine at `url` (a database this process may create schemas in):
-    each cell's broker gets a schema of its own, so no cell sees another's topics, and keeps it
-    across the scenario's restarts; `broker` are OttlaBroker's further arguments."""
+    each cell gets a schema of its own, so no cell sees another's topics, and keeps it across the
+    scenario's restarts; with `nodes` above 1 the cell is that many brokers on its schema, one
+    cluster (compat.harness.PostgresBrokers); `broker` are OttlaBroker's further arguments."""
     cells = itertools.count()
 
-    def new_target(work_dir: Path) -> OttlaBroker:
+    def new_target(work_dir: Path) -> OttlaBroker | PostgresBrokers:
         schema = f"cell_{next(cells)}_{uuid.uuid4().hex[:8]}"
         asyncio.run(create_schema(url, schema))
-        return OttlaBroker(work_dir, storage=f"{url}?search_path={schema}", **broker)
+        storage = f"{url}?search_path={schema}"
+        if nodes > 1:
+            return PostgresBrokers(work_dir, storage, nodes, **broker)
+        return OttlaBroker(work_dir, storage=storage, **broker)
 
     return new_target
 
@@ -215,19 +234,33 @@ def report(
 
 def postgres_section(
     versions: dict[str, str], results: list[Result], scenarios: list[str], broker: str, database: str, command: str,
-    flaky: Sequence[Result] = (),
+    flaky: Sequence[Result] = (), nodes: int = 1,
 ) -> str:
-    """REPORT.md's section for a matrix run on the PostgreSQL engine: the table, then each cell
-    that did not pass, or passed only on its rerun alone (`flaky`: the full run's failures), with
-    its reason (the scenarios and the n/a reasons are the main report's)."""
+    """REPORT.md's section for a matrix run on the PostgreSQL engine with `nodes` brokers (1, or
+    POSTGRES_CLUSTER_NODES): the table, then each cell that did not pass, or passed only on its
+    rerun alone (`flaky`: the full run's failures), with its reason (the scenarios and the n/a
+    reasons are the main report's)."""
     rows = table(versions, results, scenarios)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = [
-        POSTGRES_SECTION, "",
-        f"Written by `{command}` on {when}: the same clients and scenarios against {broker} on",
-        f"`ottla serve --storage postgresql://...` over one private {database} (compat.postgres), each cell's broker",
-        "with a fresh schema of its own (kept across the scenario's restarts) and a fresh data dir for what the",
-        "engine keeps locally (storage/postgresql/engine.py says what is in the database).", "",
+    if nodes == 1:
+        out = [
+            POSTGRES_SECTION, "",
+            f"Written by `{command}` on {when}: the same clients and scenarios against {broker} on",
+            f"`ottla serve --storage postgresql://...` over one private {database} (compat.postgres), each cell's broker",
+            "with a fresh schema of its own (kept across the scenario's restarts) and a fresh data dir for what the",
+            "engine keeps locally (storage/postgresql/engine.py says what is in the database).", "",
+        ]
+    else:
+        out = [
+            POSTGRES_CLUSTER_SECTION, "",
+            f"Written by `{command}` on {when}: the produce/consume, group and transaction scenarios against",
+            f"{nodes} brokers of {broker}, `ottla serve --storage postgresql://... --node-id N` (N = 1..{nodes}), over",
+            f"one private {database} (compat.postgres): one cluster, the client given all {nodes} addresses as its",
+            "bootstrap list. Each cell's brokers share a fresh schema of their own and each has its own data dir",
+            "(compat.harness.PostgresBrokers); a scenario's broker restart is a rolling restart, one broker after",
+            "the other, and the consumer-protocol rows' settings are applied the same way.", "",
+        ]
+    out += [
         "| " + " | ".join(rows[0]) + " |",
         "|" + "---|" * len(rows[0]),
         *("| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in rows[1:]),
