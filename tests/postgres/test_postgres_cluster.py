@@ -9,17 +9,11 @@ live broker's node id refuses to start."""
 from __future__ import annotations
 
 import itertools
-import queue
-import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,6 +22,7 @@ from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 from kafka import KafkaProducer
 
+from compat.harness import BrokerError, OttlaBroker
 from ottla.server.admin.client import KafkaClient
 from ottla.server.coordinator.log import java_string_hash
 from ottla.storage.postgresql.notify import Bounds, News, append_payloads, news_payload, parse
@@ -39,41 +34,12 @@ pytestmark = [pytest.mark.external, pytest.mark.slow]
 _START_TIMEOUT = 60.0
 _DEADLINE = 60.0
 # A short lease, so the kill's hand-over comes quickly (Kafka's default is 9 s).
-_LEASE = ["--set", "broker.session.timeout.ms=3000", "--set", "broker.heartbeat.interval.ms=500"]
+_LEASE = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
 
 
-def _command(url: str, node_id: int) -> list[str]:
-    return [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url, "--node-id", str(node_id), *_LEASE]
-
-
-@contextmanager
-def _serve(url: str, node_id: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Broker `node_id` on a free port over `url`: (its process, its bootstrap address)."""
-    process = subprocess.Popen(_command(url, node_id), stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-
-    def read() -> None:
-        for line in process.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"broker {node_id} did not start: {seen}") from None
-            found = re.search(r"ottla ready bootstrap=(\S+)", line)
-            if found:
-                break
-        yield process, found[1]
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            assert process.wait(timeout=30) == 0, "".join(seen[-20:])
+def _broker(url: str, node_id: int) -> OttlaBroker:
+    """Broker `node_id` on a free port over `url`, with the short lease; its `bootstrap` once started."""
+    return OttlaBroker(storage=url, node_id=node_id, settings=_LEASE, ready_timeout=_START_TIMEOUT, stop_timeout=30)
 
 
 def _until(check: object, what: str) -> object:
@@ -179,8 +145,8 @@ def _consume_all(bootstrap: str, topic: str, partitions: int, expected: int) -> 
 
 def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(postgres_url: str) -> None:
     with ExitStack() as stack:
-        brokers = {node_id: stack.enter_context(_serve(postgres_url, node_id)) for node_id in (1, 2, 3)}
-        bootstrap = {node_id: address for node_id, (_, address) in brokers.items()}
+        brokers = {node_id: stack.enter_context(_broker(postgres_url, node_id)) for node_id in (1, 2, 3)}
+        bootstrap = {node_id: broker.bootstrap for node_id, broker in brokers.items()}
         admin_1 = AdminClient({"bootstrap.servers": bootstrap[1]})
         admin_2 = AdminClient({"bootstrap.servers": bootstrap[2]})
 
@@ -247,9 +213,7 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         # carries on through the others, and nothing acknowledged is lost.
         before = _own_partitions(bootstrap[1], "spread")
         live = _LiveConsumer(",".join(bootstrap.values()), "spread", 6)
-        killed, _ = brokers[3]
-        killed.send_signal(signal.SIGKILL)
-        killed.wait(timeout=30)
+        brokers[3].kill()
         for number in range(300):
             value = b"after-%d" % number
             producer.send("spread", value, partition=number % 6).add_callback(lambda _, value=value: acknowledged.append(value))
@@ -277,9 +241,11 @@ def test_three_brokers_over_one_database_are_one_cluster_and_survive_a_kill(post
         assert sorted(live.values) == sorted(acknowledged)
 
         # Node id 1 is live: a second broker 1 waits out a session for the lease, then refuses.
-        duplicate = subprocess.run(_command(postgres_url, 1), stderr=subprocess.PIPE, text=True, timeout=120)
-        assert duplicate.returncode == 1
-        assert "node id 1 is registered by another live broker" in duplicate.stderr
+        duplicate = _broker(postgres_url, 1)
+        with pytest.raises(BrokerError, match="exited 1 before the ready line") as refused:
+            duplicate.start()
+        duplicate.close()
+        assert "node id 1 is registered by another live broker" in refused.value.detail
 
 
 class _Proxy:
@@ -334,7 +300,8 @@ def test_a_broker_cut_off_from_the_database_gives_its_partitions_up(postgres_url
     parts = urlsplit(postgres_url)
     proxy = _Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxied = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
-    with _serve(postgres_url, 1) as (_, bootstrap_1), _serve(proxied, 2) as (_, bootstrap_2):
+    with _broker(postgres_url, 1) as broker_1, _broker(proxied, 2) as broker_2:
+        bootstrap_1, bootstrap_2 = broker_1.bootstrap, broker_2.bootstrap
         admin = AdminClient({"bootstrap.servers": bootstrap_1})
         admin.create_topics([NewTopic("cut", 4, 1)])["cut"].result(timeout=30)
         _until(lambda: set(_own_leaders(bootstrap_2, "cut").values()) == set(_own_leaders(bootstrap_1, "cut").values()) == {1, 2}, "leaders on both")
@@ -355,8 +322,8 @@ def test_a_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url: str)
     broker 1; when broker 1 stops, broker 2 coordinates both from the records in the database,
     not from its own copy of start."""
     with ExitStack() as brokers:
-        first, bootstrap_1 = brokers.enter_context(_serve(postgres_url, 1))
-        _, bootstrap_2 = brokers.enter_context(_serve(postgres_url, 2))
+        first = brokers.enter_context(_broker(postgres_url, 1))
+        bootstrap_1, bootstrap_2 = first.bootstrap, brokers.enter_context(_broker(postgres_url, 2)).bootstrap
         offsets = _until(lambda: (found := _own_leaders(bootstrap_2, "__consumer_offsets")) and set(found.values()) == {1, 2} and found,
                          "coordinator partitions on both brokers")
         partitions = len(offsets)  # type: ignore[arg-type]
@@ -375,8 +342,7 @@ def test_a_coordinator_that_moves_is_loaded_by_its_new_broker(postgres_url: str)
         committing.commit(offsets=[ConfluentPartition("resumed", 0, 3)], asynchronous=False)
         committing.close()
 
-        first.terminate()
-        assert first.wait(timeout=30) == 0
+        first.stop()
         _until(lambda: _own_leaders(bootstrap_2, "__consumer_offsets").get(_offsets_partition(group_id, partitions)) == 2, "broker 2 coordinates the group")
         resuming = Consumer({"bootstrap.servers": bootstrap_2, "group.id": group_id, "auto.offset.reset": "earliest", "enable.auto.commit": False})
         resuming.subscribe(["resumed"])

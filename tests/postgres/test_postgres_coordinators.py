@@ -1,25 +1,19 @@
 """The coordinators' state in PostgreSQL: a broker killed (SIGKILL) and replaced by a new process
-with nothing on its disk (--memory) finds every committed group offset, every transaction and the
+with nothing on its disk (a new data dir) finds every committed group offset, every transaction and the
 producer ids already handed out in the database, with real clients (kafka-python, confluent-kafka)."""
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as ConfluentPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+
+from compat.harness import OttlaBroker
 
 pytestmark = pytest.mark.external
 
@@ -29,40 +23,11 @@ _DEADLINE_S = 60.0
 _TRANSACTION_TIMEOUT_MS = 4000
 
 
-@contextmanager
-def _serve(url: str) -> Iterator[tuple[str, subprocess.Popen[str], list[str]]]:
-    """A broker on a free port over `url`, in memory: (bootstrap, its process, its log lines).
-    Whoever kills it leaves nothing to stop."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "-1", "--storage", url,
-         "--set", "group.initial.rebalance.delay.ms=0",
-         "--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=500"],
-        stderr=subprocess.PIPE, text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-
-    def read() -> None:
-        for line in process.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"the broker did not start: {seen}") from None
-            found = re.search(r"ottla ready bootstrap=(\S+)", line)
-            if found:
-                break
-        yield found[1], process, seen
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            assert process.wait(timeout=30) == 0
+def _serve(url: str) -> OttlaBroker:
+    """A broker on a free port over `url`, its `bootstrap` and `log_lines()` once started;
+    whoever kills it leaves nothing to stop."""
+    settings = {"group.initial.rebalance.delay.ms": "0", "transaction.abort.timed.out.transaction.cleanup.interval.ms": "500"}
+    return OttlaBroker(storage=url, settings=settings, ready_timeout=_START_TIMEOUT, stop_timeout=30)
 
 
 def _producer_ids(url: str, topic: str) -> set[int]:
@@ -101,7 +66,8 @@ def _read_committed(bootstrap: str, topic: str, until: bytes) -> list[bytes]:
 
 
 def test_group_offsets_transactions_and_producer_ids_survive_a_killed_broker(postgres_url: str) -> None:
-    with _serve(postgres_url) as (bootstrap, process, logged):
+    with _serve(postgres_url) as broker:
+        bootstrap = broker.bootstrap
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             admin.create_topics([NewTopic("pgc-data", 1, 1), NewTopic("pgc-txn", 1, 1)])
@@ -139,14 +105,14 @@ def test_group_offsets_transactions_and_producer_ids_survive_a_killed_broker(pos
         for i in range(3):
             transactional.produce("pgc-txn", f"open-{i}".encode(), partition=0)
         transactional.flush(30)
-        assert not [line for line in logged if "Traceback" in line or "lost" in line]
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        assert not [line for line in broker.log_lines() if "Traceback" in line or "lost" in line]
+        broker.kill()
         before = _producer_ids(postgres_url, "pgc-data") | _producer_ids(postgres_url, "pgc-txn")
         assert before
 
     # A new process, nothing on its disk: everything the coordinators answered is in the database.
-    with _serve(postgres_url) as (bootstrap, process, logged):
+    with _serve(postgres_url) as broker:
+        bootstrap = broker.bootstrap
         group = KafkaConsumer("pgc-data", bootstrap_servers=bootstrap, group_id="pgc-group", auto_offset_reset="earliest",
                               enable_auto_commit=False, consumer_timeout_ms=20_000)
         try:
@@ -171,7 +137,7 @@ def test_group_offsets_transactions_and_producer_ids_survive_a_killed_broker(pos
         transactional.produce("pgc-txn", b"second-life", partition=0)
         transactional.commit_transaction(30)
         assert _read_committed(bootstrap, "pgc-txn", b"second-life") == [b"committed", b"after-restart", b"second-life"]
-        assert not [line for line in logged if "Traceback" in line or "lost" in line]
+        assert not [line for line in broker.log_lines() if "Traceback" in line or "lost" in line]
 
     # Producer ids handed out after the restart were never handed out before it.
     new = (_producer_ids(postgres_url, "pgc-data") | _producer_ids(postgres_url, "pgc-txn")) - before

@@ -12,12 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-import queue
-import re
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +22,7 @@ import pytest
 from confluent_kafka import Consumer, IsolationLevel, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
+from compat.harness import OttlaBroker
 from ottla.storage import Storage
 from ottla.storage.postgresql.engine import PostgresStorage
 from ottla.storage.producer_state import control_batch
@@ -180,43 +175,10 @@ _START_TIMEOUT = 60.0
 _WAIT = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _serve(*options: str, faults: tuple[dict[str, Any], ...] = ()) -> Iterator[str]:
-    """`python -m ottla.testing serve` with these options and faults set from its start; yields its bootstrap."""
-    fault_options = [argument for fault in faults for argument in ("--fault", json.dumps(fault))]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ottla.testing", "serve", *fault_options, "--http-port", "-1", *options], stderr=subprocess.PIPE, text=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-
-    def read() -> None:
-        for line in process.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"the broker did not start: {seen}") from None
-            found = re.search(r"ottla ready bootstrap=(\S+)", line)
-            if found:
-                break
-        yield found[1]
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0, seen
+def _broker(work_dir: pathlib.Path | None = None, storage: str | None = None) -> OttlaBroker:
+    """A broker on a free port over `storage` (the local engine without), in `work_dir` (a
+    temporary one without); its `test_hook_args` take `--fault` settings from its start."""
+    return OttlaBroker(work_dir, storage=storage, ready_timeout=_START_TIMEOUT, stop_timeout=30)
 
 
 def _create_topic(bootstrap: str, name: str) -> None:
@@ -264,11 +226,12 @@ def test_an_idempotent_producer_s_retry_is_stored_once_across_a_broker_restart(p
     is stopped and started again on its port while librdkafka waits to retry, so the retry
     (the same producer id, epoch and sequence) most likely reaches a broker that knows the
     producer only from the database. Either way it is answered with the first offset, once."""
-    port = _free_port()
-    options = ("--port", str(port), "--data-dir", str(tmp_path / "broker"), "--storage", postgres_url)
     drop_second = {"api": "produce", "topic": "idem", "drop": "after", "every": 2, "count": 1}
     producer: Producer | None = None
-    with _serve(*options, faults=(drop_second,)) as bootstrap:
+    broker = _broker(tmp_path / "broker", postgres_url)
+    broker.test_hook_args = ["--fault", json.dumps(drop_second)]
+    with broker:
+        bootstrap = broker.bootstrap
         _create_topic(bootstrap, "idem")
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 0,
                              "retry.backoff.ms": 3000, "retry.backoff.max.ms": 3000, "reconnect.backoff.ms": 500})
@@ -279,7 +242,10 @@ def test_an_idempotent_producer_s_retry_is_stored_once_across_a_broker_restart(p
         while asyncio.run(_stored_batches(postgres_url, "idem")) < 2:
             producer.poll(0.1)
             assert time.monotonic() < deadline, "the second batch was never stored"
-    with _serve(*options) as bootstrap:
+        # Started again on the same port and data dir, without the fault.
+        broker.test_hook_args = []
+        broker.restart()
+        assert broker.bootstrap == bootstrap
         assert producer.flush(_WAIT) == 0 and second == [(None, 1)]
         third = _delivered(producer, "idem", b"three")
         assert producer.flush(30) == 0 and third == [(None, 2)]
@@ -317,10 +283,10 @@ def _transactions(bootstrap: str) -> dict[str, Any]:
 
 @pytest.mark.external
 def test_transactions_read_committed_and_uncommitted_as_on_the_local_engine(postgres_url):
-    with _serve("--port", "0", "--memory", "--storage", postgres_url) as bootstrap:
-        database = _transactions(bootstrap)
+    with _broker(storage=postgres_url) as broker:
+        database = _transactions(broker.bootstrap)
     assert database["read_committed"] == [(0, b"a1"), (1, b"a2"), (6, b"c1")]
     assert database["read_uncommitted"] == [(0, b"a1"), (1, b"a2"), (3, b"b1"), (4, b"b2"), (6, b"c1")]
     assert database["latest_while_open"] == {"READ_COMMITTED": 6, "READ_UNCOMMITTED": 7}
-    with _serve("--port", "0", "--memory") as bootstrap:
-        assert _transactions(bootstrap) == database
+    with _broker() as broker:
+        assert _transactions(broker.bootstrap) == database

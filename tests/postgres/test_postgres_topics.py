@@ -5,11 +5,6 @@ clients, producers and consumers over real sockets, on a private PostgreSQL serv
 from __future__ import annotations
 
 import json
-import queue
-import re
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,6 +20,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource as KafkaConfigResource
 from kafka.admin import ConfigResourceType, NewTopic
 
+from compat.harness import OttlaBroker
+
 pytestmark = pytest.mark.external
 
 _START_TIMEOUT = 60.0
@@ -35,34 +32,9 @@ _T0 = 1_700_000_000_000  # November 2023: past any retention.ms below a year
 @contextmanager
 def _serve(url: str, *settings: str) -> Iterator[tuple[str, str]]:
     """A broker on free ports over `url`, with `--set` settings: (bootstrap, console URL)."""
-    arguments = [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", "0", "--storage", url]
-    for setting in ("group.initial.rebalance.delay.ms=0", *settings):
-        arguments += ["--set", setting]
-    process = subprocess.Popen(arguments, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-
-    def read() -> None:
-        for line in process.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"the broker did not start: {seen}") from None
-            found = re.search(r"ottla ready bootstrap=(\S+)", line)
-            if found:
-                break
-        http = next(match[1] for line in seen if (match := re.search(r" http=(\S+)", line)))
-        yield found[1], http
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0, "".join(seen[-20:])
+    configured = dict(setting.split("=", 1) for setting in ("group.initial.rebalance.delay.ms=0", *settings))
+    with OttlaBroker(storage=url, settings=configured, serve_args=["--http-port", "0"], ready_timeout=_START_TIMEOUT, stop_timeout=30) as broker:
+        yield broker.bootstrap, broker.http or ""
 
 
 def _get(url: str) -> Any:
