@@ -43,8 +43,12 @@ def _parser(serving: bool = False) -> argparse.ArgumentParser:
     store = serve.add_mutually_exclusive_group()
     store.add_argument("--data-dir", help="log directory, or several comma-separated, as Kafka's log.dirs (default ./ottla-data)")
     store.add_argument("--memory", action="store_true", help="keep everything in memory, write no files")
-    # Not advertised until the PostgreSQL engine stores everything the local one does (it logs what it does not).
-    serve.add_argument("--storage", metavar="postgresql://USER@HOST/DB", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--storage", metavar="postgresql://USER@HOST/DB",
+        help="keep topics, records, offsets and transactions in this PostgreSQL database (the postgresql extra: "
+             "pip install 'ottla[postgresql]'); brokers on one database, each its own --node-id, are one cluster. "
+             "What is not in it yet stays in --data-dir; the broker logs which at start (default: the local engine alone)",
+    )
     serve.add_argument("--node-id", help="this broker's node id (default 1)")
     serve.add_argument(
         "--nodes", type=int, default=1, metavar="N",

@@ -1,21 +1,17 @@
 """`ottla serve --storage postgresql://...` with real clients over real sockets, on a private
 PostgreSQL server: topics (created, auto-created, deleted), produce at every acks, fetch by
 assignment and by a consumer group, long polls woken by appends, ListOffsets by time, and a restart of the broker keeping every record, since they are in the
-database (the broker runs --memory: nothing of a client topic is on its disk or in its memory
-across the restart)."""
+database (each broker process starts on an empty data dir of its own: nothing of a client topic is
+on its disk or in its memory across the restart)."""
 
 from __future__ import annotations
 
 import json
-import queue
 import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
@@ -26,6 +22,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaStorageError
 from unavailable import unavailable
 
+from compat.harness import OttlaBroker
 from compat.postgres import PostgresUnavailable, PrivatePostgres
 
 pytestmark = pytest.mark.external
@@ -34,37 +31,11 @@ _START_TIMEOUT = 60.0
 _T0 = 1_700_000_000_000
 
 
-@contextmanager
-def _serve(url: str, http_port: int = -1) -> Iterator[tuple[str, list[str]]]:
-    """A broker on a free port over `url`: (bootstrap, the lines it has logged so far, growing)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ottla", "serve", "--port", "0", "--memory", "--http-port", str(http_port), "--storage", url,
-         "--set", "group.initial.rebalance.delay.ms=0"],
-        stderr=subprocess.PIPE, text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-
-    def read() -> None:
-        for line in process.stderr:  # type: ignore[union-attr]
-            seen.append(line)
-            lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                raise AssertionError(f"the broker did not start: {seen}") from None
-            found = re.search(r"ottla ready bootstrap=(\S+)", line)
-            if found:
-                break
-        yield found[1], seen
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+def _serve(url: str, http: bool = False) -> OttlaBroker:
+    """A broker on a free port over `url`, with an HTTP listener on another when `http`; its
+    `bootstrap` and `log_lines()` once started."""
+    return OttlaBroker(storage=url, settings={"group.initial.rebalance.delay.ms": "0"}, serve_args=["--http-port", "0"] if http else [],
+                       ready_timeout=_START_TIMEOUT, stop_timeout=30)
 
 
 def _kafka_python_values(bootstrap: str, partition: TopicPartition, expected: int) -> list[tuple[int, bytes]]:
@@ -83,8 +54,9 @@ def _kafka_python_values(bootstrap: str, partition: TopicPartition, expected: in
 
 
 def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_every_record(postgres_url: str) -> None:
-    with _serve(postgres_url) as (bootstrap, logged):
-        warnings = [line for line in logged if "WARNING" in line]
+    with _serve(postgres_url) as broker:
+        bootstrap = broker.bootstrap
+        warnings = [line for line in broker.log_lines() if "WARNING" in line]
         assert len(warnings) == 1 and "PostgreSQL engine is incomplete" in warnings[0]
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
@@ -109,7 +81,7 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
             producer.produce("pg-data", f"ck-{i}".encode(), partition=1, on_delivery=lambda error, _: delivered.append(error))
             producer.flush(10)
         assert delivered == [None] * 5
-        assert not [line for line in logged if "Traceback" in line or "handler failed" in line]
+        assert not [line for line in broker.log_lines() if "Traceback" in line or "handler failed" in line]
 
         partition0 = TopicPartition("pg-data", 0)
         assert _kafka_python_values(bootstrap, partition0, 12) == [(i, f"kp-{i}".encode()) for i in range(12)]
@@ -170,9 +142,10 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         finally:
             admin.close()
 
-    # A new broker process (in memory) finds the topics and every record in PostgreSQL, and
+    # A new broker process (nothing on its disk) finds the topics and every record in PostgreSQL, and
     # appends after them; its console and metrics describe them.
-    with _serve(postgres_url, http_port=0) as (bootstrap, logged):
+    with _serve(postgres_url, http=True) as broker:
+        bootstrap = broker.bootstrap
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             topics = set(admin.list_topics())
@@ -186,7 +159,7 @@ def test_clients_produce_and_consume_through_postgresql_and_a_restart_keeps_ever
         assert _kafka_python_values(bootstrap, partition0, 13) == expected
         partition1 = TopicPartition("pg-data", 1)
         assert _kafka_python_values(bootstrap, partition1, 6) == [(i, f"ck-{i}".encode()) for i in range(5)] + [(5, b"wake")]
-        http = next(found[1] for line in logged if (found := re.search(r" http=(\S+)", line)))
+        http = broker.http
         with urllib.request.urlopen(f"{http}/api/topics", timeout=10) as answer:
             listed = {topic["name"]: topic for topic in json.load(answer)["topics"]}
         assert listed["pg-data"]["messages_estimate"] == 19 and listed["pg-data"]["size"] > 0
@@ -202,7 +175,8 @@ def test_while_postgresql_is_down_clients_get_a_retriable_error_and_the_broker_r
         server = PrivatePostgres()
     except PostgresUnavailable as exc:
         unavailable(str(exc))
-    with server, _serve(server.url) as (bootstrap, logged):
+    with server, _serve(server.url) as broker:
+        bootstrap = broker.bootstrap
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, enable_idempotence=False, retries=0)
         try:
             assert producer.send("pg-outage", b"before", partition=0).get(timeout=10).offset == 0
@@ -215,7 +189,7 @@ def test_while_postgresql_is_down_clients_get_a_retriable_error_and_the_broker_r
             producer.close()
         assert _kafka_python_values(bootstrap, TopicPartition("pg-outage", 0), 2) == [(0, b"before"), (1, b"after")]
         # asyncpg's pool logs its reconnection attempts (with a traceback); no handler failed.
-        assert not [line for line in logged if "handler failed" in line]
+        assert not [line for line in broker.log_lines() if "handler failed" in line]
 
 
 def test_a_database_that_cannot_be_used_stops_the_start_with_a_message(private_postgres) -> None:
@@ -227,5 +201,5 @@ def test_a_database_that_cannot_be_used_stops_the_start_with_a_message(private_p
     )
     assert done.returncode == 1
     assert "cannot connect to PostgreSQL" in done.stderr and "Traceback" not in done.stderr
-    help_text = subprocess.run([sys.executable, "-m", "ottla", "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
-    assert "--storage" not in help_text
+    help_text = " ".join(subprocess.run([sys.executable, "-m", "ottla", "serve", "--help"], capture_output=True, text=True, timeout=60).stdout.split())
+    assert "--storage postgresql://USER@HOST/DB keep topics, records, offsets and transactions in this PostgreSQL database" in help_text
