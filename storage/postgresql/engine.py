@@ -68,6 +68,7 @@ from ottla.storage.validator import RecordRules
 from ottla.storage.postgresql.log import (
     AppendedRange,
     PostgresPartitionLog,
+    PreparedAppend,
     RetentionTarget,
     add_partitions,
     create_topic,
@@ -78,7 +79,6 @@ from ottla.storage.postgresql.log import (
 from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.storage.postgresql.producers import (
-    PRODUCER_ERRORS,
     PartitionProducers,
     ProducerStateMoved,
     load_all_states,
@@ -171,10 +171,13 @@ class DatabasePartition:
         self.high_watermark = high_watermark
         self.size = size
         self.producers = PartitionProducers()
-        # Appends to the partition from this broker one at a time, in the order they were
-        # asked for: two requests pipelined on a connection must not swap places under the
-        # row lock (each append's statement waits for the previous one's there anyway).
+        # Group commit: appends asked for while this broker's previous group is being stored
+        # queue here, in the order they were asked for, and the first of them to get the lock
+        # stores them all in one statement (log.py's `append_group`): one commit where there
+        # were as many as appends. One group at a time, so two requests pipelined on a
+        # connection never swap places (each statement waits for the previous one's row lock anyway).
         self._appending = appending
+        self._queued: list[PreparedAppend] = []
         # Called when this broker's own append or DeleteRecords moved the bounds (the storage
         # sets it: other brokers hear of it from there).
         self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
@@ -220,11 +223,16 @@ class DatabasePartition:
     async def append(self, records: bytes | bytearray | memoryview, from_client: bool = True) -> AppendResult:
         """Store the batches (their offsets assigned by the statement that stores them; an
         idempotent or transactional batch decided by the producer rules and recorded by that
-        statement too). A retried batch is answered with its first offsets, as Kafka does.
-        `from_client=False`: the transaction coordinator's markers."""
+        statement too), with the other appends queued meanwhile. A retried batch is answered
+        with its first offsets, as Kafka does. `from_client=False`: the transaction
+        coordinator's markers."""
+        prepared = self.log.prepare(records, self._config, self._record_rules, from_client=from_client)
+        self._queued.append(prepared)
         async with self._appending:
-            with _database_errors():
-                appended = await self._append(records, from_client)
+            if prepared.outcome is None:
+                group, self._queued = self._queued, []
+                await self._append_group(group)
+        appended = prepared.result()
         if appended.duplicate:
             return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, self.log_start_offset)
         self._saw(appended.log_start_offset, appended.last_offset + 1)
@@ -232,32 +240,47 @@ class DatabasePartition:
         self.bounds_moved(self)
         return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, appended.log_start_offset)
 
-    async def _append(self, records: bytes | bytearray | memoryview, from_client: bool) -> AppendedRange:
-        """One statement, unless this broker's copy of the producer state (or of the log end)
-        is behind the database's: then the copy is reloaded and the batch decided again. A
-        duplicate or a producer rule's refusal decided on a copy not just loaded or written is
-        confirmed against the database's version first (one round trip)."""
+    async def _append_group(self, group: list[PreparedAppend]) -> None:
+        """Give every append of the group its outcome: one statement, unless this broker's copy
+        of the producer state (or of the log end) is behind the database's: then the copy is
+        reloaded and the group decided again. Retries and producer rules' refusals decided on a
+        copy that neither the statement nor a reload just confirmed are confirmed against the
+        database's version (one round trip) and decided again if it moved. A failure that ends
+        the group (the database away) is every undecided append's; one that cancels this task
+        leaves them KAFKA_STORAGE_ERROR, their outcome unknown."""
+        failure: BaseException = KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the append was cancelled: its outcome is unknown")
+        try:
+            with _database_errors():
+                await self._decide(group)
+        except Exception as exc:
+            failure = exc
+        finally:
+            for prepared in group:
+                if prepared.outcome is None:
+                    prepared.outcome = failure
+
+    async def _decide(self, group: list[PreparedAppend]) -> None:
+        pending = group
         confirmed = False
         for _ in range(_ATTEMPTS):
             try:
-                appended = await self.log.append(
-                    records, self._config, self._record_rules, producers=self.producers, next_offset=self.high_watermark, from_client=from_client
-                )
+                current = await self.log.append_group(pending, self.producers, self.high_watermark)
             except ProducerStateMoved as moved:
                 await self._reload_producers(moved.version)
                 self.high_watermark = max(self.high_watermark, moved.next_offset)
                 confirmed = True
                 continue
-            except KafkaError as exc:
-                if exc.code in PRODUCER_ERRORS and not confirmed and await self._producers_moved():
-                    confirmed = True
-                    continue
-                raise
-            if appended.duplicate and not confirmed and await self._producers_moved():
-                confirmed = True
-                continue
-            return appended
-        raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the producer state of {self.topic_partition} kept moving under this append")
+            for prepared in pending:
+                if isinstance(prepared.outcome, AppendedRange) and not prepared.outcome.duplicate:
+                    self._saw(prepared.outcome.log_start_offset, prepared.outcome.last_offset + 1)
+            doubtful = [prepared for prepared in pending if prepared.doubtful]
+            if not doubtful or confirmed or current or not await self._producers_moved():
+                return
+            for prepared in doubtful:
+                prepared.outcome = None
+            pending, confirmed = doubtful, True
+        for prepared in pending:
+            prepared.outcome = KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the producer state of {self.topic_partition} kept moving under this append")
 
     async def _producers_moved(self) -> bool:
         """Whether the database's producer state is newer than this broker's copy; if so the

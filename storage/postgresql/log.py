@@ -7,6 +7,11 @@ Invariants (the schema is migrations.py's):
   leader epoch written into its bytes (outside the CRC) and advances `next_offset`. Any number of
   writers, on any number of brokers, are serialized per partition by that lock, so offsets are
   contiguous and never handed out twice.
+* Group commit: one statement stores a group of appends (`append_group`: the requests a broker
+  queued on the partition while its previous statement was in flight), at offsets in the
+  group's order, so they share one commit and its WAL flush. Each append gets its own range or
+  its own error: the producer rules decide them one after the other and a refused one takes no
+  offsets; a bad batch is refused by `prepare`, before it joins a group.
 * `next_offset` is the log end offset and the high watermark: PostgreSQL holds the one copy.
 * A read is one statement, so it sees one snapshot: the bounds it reports and the batches it
   returns agree, and never include an uncommitted append.
@@ -32,13 +37,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
 
 from ottla.storage.config import LogConfig
-from ottla.storage.postgresql.producers import NO_CHANGES, PartitionProducers, ProducerStateMoved, ProducerWrite
+from ottla.storage.postgresql.producers import NO_CHANGES, PRODUCER_ERRORS, PartitionProducers, PlannedAppend, ProducerStateMoved
 from ottla.storage.producer_state import BatchMetadata
 from ottla.storage.validator import RecordRules
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -155,6 +161,40 @@ class AppendedRange:
     # A retried batch answered with the offsets and time it was first stored at (Kafka's
     # UnifiedLog.append); nothing was stored, so log start and end position are unknown (-1, 0).
     duplicate: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class PreparedAppend:
+    """One request's batches for a partition, validated and laid out as the append statement's
+    rows (offsets, positions and running max timestamps relative to the request), waiting for
+    a group to store them; then its outcome, and where it fell in its group."""
+
+    log_append_time_ms: int
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    producer_batches: list[tuple[BatchHeader, memoryview]] = field(default_factory=list)
+    count: int = 0
+    size: int = 0
+    max_timestamp: int = -1
+    outcome: AppendedRange | BaseException | None = None
+    group_offset: int = 0
+    group_position: int = 0
+
+    @property
+    def doubtful(self) -> bool:
+        """Answered by a copy of the producer state alone (a retry, or a producer rule's
+        refusal): right only if that copy was the database's."""
+        outcome = self.outcome
+        if isinstance(outcome, AppendedRange):
+            return outcome.duplicate
+        return isinstance(outcome, KafkaError) and outcome.code in PRODUCER_ERRORS
+
+    def result(self) -> AppendedRange:
+        """The outcome: the range, or its error raised."""
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        if self.outcome is None:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the append's group ended before it was decided")
+        return self.outcome
 
 
 @dataclass(slots=True, frozen=True)
@@ -348,24 +388,17 @@ class PostgresPartitionLog:
     def _missing(self) -> KafkaError:
         return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {self.partition_index} of topic {self.topic_id}")
 
-    async def append(
+    def prepare(
         self, records: bytes | bytearray | memoryview, config: LogConfig | None = None, rules: RecordRules | None = None, now_ms: int | None = None,
-        producers: PartitionProducers | None = None, next_offset: int = 0, from_client: bool = True,
-    ) -> AppendedRange:
+        from_client: bool = True,
+    ) -> PreparedAppend:
         """Validate the batches under the topic's `config` and record `rules` (the defaults'
         when not given; `rules` is RecordRules.of(config, ...), built once per config by the
-        caller), then assign their offsets and store them in one statement. Under LogAppendTime
-        each batch is stamped with `now_ms` (the clock when None). Raises KafkaError
-        (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, UNKNOWN_TOPIC_OR_PARTITION) or
-        RecordValidationError (INVALID_RECORD, INVALID_TIMESTAMP naming the records at fault);
-        the log is unchanged when it does.
-
-        Batches with a producer id need `producers`, the caller's copy of the partition's
-        producer state, and `next_offset`, the log end it expects: they are decided against it
-        (producers.py) and recorded by the same statement, which the copy then adopts. A retried
-        batch is answered with its first offsets and not stored (`duplicate`); the rules'
-        refusals raise KafkaError; ProducerStateMoved when the copy or `next_offset` was not the
-        database's. `from_client=False`: the coordinators' own writes (markers)."""
+        caller) and lay them out as the append statement stores them. Under LogAppendTime each
+        batch is stamped with `now_ms` (the clock when None). Raises KafkaError (CORRUPT_MESSAGE,
+        INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE) or RecordValidationError (INVALID_RECORD,
+        INVALID_TIMESTAMP naming the records at fault): before any round trip, so a bad request
+        never joins a group. `from_client=False`: the coordinators' own writes (markers)."""
         config = _DEFAULT_CONFIG if config is None else config
         rules = RecordRules.of(config, str(self.partition_index)) if rules is None else rules
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
@@ -375,10 +408,9 @@ class PostgresPartitionLog:
         stamped = bytearray(data) if append_time >= 0 else None
         if stamped is not None:
             data = stamped
-        columns: list[list[Any]] = [[] for _ in range(12)]
+        prepared = PreparedAppend(append_time)
         offset_delta = position = 0
         max_timestamp = -1
-        producer_batches: list[tuple[BatchHeader, memoryview]] = []
         for header, batch in iter_batches(data, from_client=from_client):
             if header.size > config.max_message_bytes:
                 raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {header.size} bytes exceeds max.message.bytes")
@@ -391,38 +423,95 @@ class PostgresPartitionLog:
             last_delta = header.last_offset_delta
             max_timestamp = max(max_timestamp, batch_max_timestamp)
             position += header.size
-            row = (
+            prepared.rows.append((
                 offset_delta, offset_delta + last_delta, position, batch_max_timestamp, max_timestamp,
                 header.producer_id, header.producer_epoch, header.base_sequence,
                 _last_sequence(header.base_sequence, last_delta, header.producer_id),
                 header.is_transactional, header.is_control, batch,
-            )
-            for column, value in zip(columns, row):
-                column.append(value)
+            ))
             if header.producer_id >= 0:
-                producer_batches.append((replace(header, base_offset=offset_delta, max_timestamp=batch_max_timestamp), batch))
+                prepared.producer_batches.append((replace(header, base_offset=offset_delta, max_timestamp=batch_max_timestamp), batch))
             offset_delta += last_delta + 1
-        write: ProducerWrite | None = None
-        if producer_batches:
+        prepared.count, prepared.size, prepared.max_timestamp = offset_delta, position, max_timestamp
+        return prepared
+
+    async def append_group(self, group: Sequence[PreparedAppend], producers: PartitionProducers | None = None, next_offset: int = 0) -> bool | None:
+        """Store the appends of `group` that the producer rules accept in one statement (one
+        round trip, one commit), at the offsets that follow in the group's order, and give each
+        append its outcome (`PreparedAppend.outcome`): its AppendedRange (`duplicate` for a
+        retried batch, answered with its first offsets and not stored) or its own KafkaError (a
+        producer rule's refusal), never another append's.
+
+        Batches with a producer id need `producers`, the caller's copy of the partition's
+        producer state, and `next_offset`, the log end it expects: they are decided against it
+        (producers.py) and recorded by the same statement, which the copy then adopts.
+        ProducerStateMoved, with nothing stored and no outcome given, when the copy or
+        `next_offset` was not the database's; UNKNOWN_TOPIC_OR_PARTITION when the partition is
+        gone. Returns whether the statement saw the copy's version (so the copy's retries and
+        refusals are the database's too), None when nothing needed storing."""
+        for prepared in group:
+            prepared.outcome = None  # a previous attempt's answers were decided on another copy
+        planned = [PlannedAppend(prepared.producer_batches, prepared.count) for prepared in group]
+        if any(append.batches for append in planned):
             if producers is None:
                 raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional batches need the partition's producer state")
-            decided = producers.plan(producer_batches, next_offset, offset_delta)
-            if isinstance(decided, BatchMetadata):
-                return AppendedRange(decided.first_offset, decided.last_offset, -1, 0, decided.timestamp, True)
-            write = decided
-        checked = () if write is None else (write.expected_next_offset, write.expected_version, write.producers, write.aborted)
-        stored = await self.pool.fetchrow(
-            _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *(checked or (None, None, NO_CHANGES, NO_CHANGES))
-        )
-        if stored is None:
-            raise self._missing()
-        if not stored["current"]:
-            raise ProducerStateMoved(stored["next_offset"], stored["producer_state_version"])
-        if write is not None and producers is not None:
-            producers.adopt(write, stored["producer_state_version"] + 1)
-        first_offset: int = stored["next_offset"]
-        log_start_offset: int = stored["log_start_offset"]
-        return AppendedRange(first_offset, first_offset + offset_delta - 1, log_start_offset, stored["next_position"] + position, append_time)
+            decisions, write = producers.plan(planned, next_offset)
+        else:
+            decisions, write = [None] * len(group), None
+        answered: list[tuple[PreparedAppend, AppendedRange | KafkaError]] = []
+        stored_appends: list[PreparedAppend] = []
+        columns: list[list[Any]] = [[] for _ in range(12)]
+        offset_delta = position = 0
+        max_timestamp = -1
+        for prepared, decision in zip(group, decisions):
+            if isinstance(decision, BatchMetadata):
+                answered.append((prepared, AppendedRange(decision.first_offset, decision.last_offset, -1, 0, decision.timestamp, True)))
+                continue
+            if decision is not None:
+                answered.append((prepared, decision))
+                continue
+            stored_appends.append(prepared)
+            prepared.group_offset, prepared.group_position = offset_delta, position
+            for row in prepared.rows:
+                shifted = (
+                    offset_delta + row[0], offset_delta + row[1], position + row[2], row[3], max(max_timestamp, row[4]), *row[5:],
+                )
+                for column, value in zip(columns, shifted):
+                    column.append(value)
+            offset_delta += prepared.count
+            position += prepared.size
+            max_timestamp = max(max_timestamp, prepared.max_timestamp)
+        current: bool | None = None
+        if stored_appends:
+            decided_version = None if producers is None else producers.version
+            checked = (None, None, NO_CHANGES, NO_CHANGES) if write is None else (write.expected_next_offset, write.expected_version, write.producers, write.aborted)
+            stored = await self.pool.fetchrow(_APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *checked)
+            if stored is None:
+                raise self._missing()
+            version: int = stored["producer_state_version"]
+            if not stored["current"]:
+                raise ProducerStateMoved(stored["next_offset"], version)
+            if write is not None and producers is not None:
+                producers.adopt(write, version + 1)
+            current = version == decided_version
+            first_offset: int = stored["next_offset"]
+            for prepared in stored_appends:
+                base = first_offset + prepared.group_offset
+                end_position = stored["next_position"] + prepared.group_position + prepared.size
+                prepared.outcome = AppendedRange(base, base + prepared.count - 1, stored["log_start_offset"], end_position, prepared.log_append_time_ms)
+        for prepared, answer in answered:
+            prepared.outcome = answer
+        return current
+
+    async def append(
+        self, records: bytes | bytearray | memoryview, config: LogConfig | None = None, rules: RecordRules | None = None, now_ms: int | None = None,
+        producers: PartitionProducers | None = None, next_offset: int = 0, from_client: bool = True,
+    ) -> AppendedRange:
+        """One append alone: `prepare`, then `append_group` of it; its refusal raised. The log
+        is unchanged when this raises."""
+        prepared = self.prepare(records, config, rules, now_ms, from_client)
+        await self.append_group([prepared], producers, next_offset)
+        return prepared.result()
 
     async def read(self, offset: int, max_bytes: int) -> StoredRead:
         """Whole batches from the one holding `offset`, in offset order, while they fit in

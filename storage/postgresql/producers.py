@@ -3,8 +3,9 @@
 The rules are the local engine's, run in Python on a `ProducerStateManager`
 (storage/producer_state.py), not written again in SQL. What makes them safe with several
 brokers on one database is where the outcome is written: `PartitionProducers` is this broker's
-copy of the partition's state, current as of the partition row's `producer_state_version`; an
-append decides against the copy (`plan`), then the one statement that stores the batches writes
+copy of the partition's state, current as of the partition row's `producer_state_version`; a
+group of appends is decided against the copy (`plan`, each append on the decisions before it, a
+refusal or a retry its own), then the one statement that stores the batches writes
 the changed producers and aborted ranges and advances the version, only if the row still has
 the version and the log end offset the decision was made against (checked under the row's
 lock). Otherwise it writes nothing and answers `ProducerStateMoved`: the caller reloads the
@@ -25,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from ottla.storage.producer_state import BatchMetadata, ProducerStateManager, end_txn_marker
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import BatchHeader
 
 # What the producer rules answer; a copy that was stale may have answered them wrongly.
@@ -43,6 +44,15 @@ class ProducerStateMoved(Exception):
         super().__init__(f"producer state moved to version {version} at offset {next_offset}")
         self.next_offset = next_offset
         self.version = version
+
+
+@dataclass(slots=True, frozen=True)
+class PlannedAppend:
+    """One append as the producer rules see it: its batches with a producer id (headers with
+    base offsets relative to the append, max timestamps as stored) and how many offsets it takes."""
+
+    batches: Sequence[tuple[BatchHeader, memoryview]]
+    count: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,28 +88,47 @@ _VERSION = "SELECT producer_state_version FROM partitions WHERE topic_id = $1 AN
 
 class PartitionProducers:
     """This broker's copy of one partition's producer state, current as of `version`. Not
-    thread-safe: the caller appends to the partition one at a time."""
+    thread-safe: the caller decides and stores one group of appends to the partition at a time."""
 
     def __init__(self, state: ProducerStateManager | None = None, version: int = 0) -> None:
         self.state = ProducerStateManager() if state is None else state
         self.version = version
 
-    def plan(self, batches: Sequence[tuple[BatchHeader, memoryview]], next_offset: int, count: int) -> BatchMetadata | ProducerWrite:
-        """Decide an append of `count` offsets at `next_offset` whose batches with a producer
-        id are `batches` (headers with base offsets relative to the append, max timestamps as
-        stored): the original of a retried batch (write
-        nothing; answer with its offsets), or the write that records them. Raises the rules'
-        KafkaError (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID).
-        Batches are decided in turn on a scratch copy, so a producer's second batch follows
-        its first, as the local engine's `_check_producers`."""
-        decided = self._scratch({header.producer_id for header, _ in batches})
-        end = next_offset + count
-        for relative, batch in batches:
-            header = replace(relative, base_offset=next_offset + relative.base_offset)
-            duplicate = decided.check(header)
-            if duplicate is not None:
-                return duplicate
-            decided.record(header, end, end_txn_marker(batch) if header.is_control else None)
+    def plan(self, appends: Sequence[PlannedAppend], next_offset: int) -> tuple[list[BatchMetadata | KafkaError | None], ProducerWrite | None]:
+        """Decide appends that follow one another at `next_offset`, in order, as if each were
+        stored before the next is decided: each append's outcome is None (stored, taking its
+        `count` offsets), the original of a retried batch (BatchMetadata: store nothing, answer
+        with its offsets) or the rules' KafkaError (INVALID_PRODUCER_EPOCH,
+        OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID) for that append alone; and the write
+        that records the stored ones' producer changes (None: they change nothing). A retry or a
+        refusal takes no offsets, so the appends after it move down. Each append is decided on
+        a scratch copy of the decisions before it and kept only if all its batches pass, so a
+        producer's second batch follows its first, as the local engine's `_check_producers`."""
+        decided = ProducerStateManager()
+        decided.ongoing = dict(self.state.ongoing)
+        outcomes: list[BatchMetadata | KafkaError | None] = []
+        end = next_offset
+        changed = False
+        for append in appends:
+            if not append.batches:
+                outcomes.append(None)
+                end += append.count
+                continue
+            trial = self._scratch({header.producer_id for header, _ in append.batches}, decided)
+            try:
+                outcome = _decide(trial, append, end)
+            except KafkaError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(outcome)
+            if outcome is None:
+                decided.producers.update(trial.producers)
+                decided.ongoing = trial.ongoing
+                decided.aborted.extend(trial.aborted)
+                end += append.count
+                changed = True
+        if not changed:
+            return outcomes, None
         producers = [
             {
                 "producer_id": producer_id, "producer_epoch": entry.epoch, "current_txn_first_offset": entry.current_txn_first_offset,
@@ -112,17 +141,19 @@ class PartitionProducers:
             {"producer_id": a.producer_id, "first_offset": a.first_offset, "last_offset": a.last_offset, "last_stable_offset": a.last_stable_offset}
             for a in decided.aborted
         ]
-        return ProducerWrite(next_offset, self.version, json.dumps(producers), json.dumps(aborted) if aborted else NO_CHANGES, decided)
+        write = ProducerWrite(next_offset, self.version, json.dumps(producers), json.dumps(aborted) if aborted else NO_CHANGES, decided)
+        return outcomes, write
 
-    def _scratch(self, producer_ids: set[int]) -> ProducerStateManager:
-        """A state holding copies of these producers' entries and of the open transactions,
-        and no aborted ranges: what an append may change, and nothing else."""
+    def _scratch(self, producer_ids: set[int], decided: ProducerStateManager) -> ProducerStateManager:
+        """A state holding copies of these producers' entries (as `decided` left them, else as
+        this copy has them) and of the open transactions, and no aborted ranges: what an
+        append may change, and nothing else."""
         scratch = ProducerStateManager()
         for producer_id in producer_ids:
-            entry = self.state.producers.get(producer_id)
+            entry = decided.producers.get(producer_id) or self.state.producers.get(producer_id)
             if entry is not None:
                 scratch.producers[producer_id] = replace(entry, batches=list(entry.batches))
-        scratch.ongoing = dict(self.state.ongoing)
+        scratch.ongoing = dict(decided.ongoing)
         return scratch
 
     def adopt(self, write: ProducerWrite, version: int) -> None:
@@ -131,6 +162,19 @@ class PartitionProducers:
         self.state.ongoing = write.decided.ongoing
         self.state.aborted.extend(write.decided.aborted)
         self.version = version
+
+
+def _decide(trial: ProducerStateManager, append: PlannedAppend, base_offset: int) -> BatchMetadata | None:
+    """One append's batches decided in turn on `trial` at `base_offset`: the original of the
+    first retried batch (trial then holds a partial decision, to be dropped), or None."""
+    end = base_offset + append.count
+    for relative, batch in append.batches:
+        header = replace(relative, base_offset=base_offset + relative.base_offset)
+        duplicate = trial.check(header)
+        if duplicate is not None:
+            return duplicate
+        trial.record(header, end, end_txn_marker(batch) if header.is_control else None)
+    return None
 
 
 def _state(row: asyncpg.Record) -> PartitionProducers:
