@@ -55,31 +55,33 @@ async def load_credentials(pool: asyncpg.Pool) -> list[StoredCredential]:
 async def change_credentials(pool: asyncpg.Pool, deleted: Iterable[tuple[str, str]], upserted: Iterable[StoredCredential]) -> None:
     """Delete (user, mechanism) credentials and upsert others, in one transaction."""
     async with pool.acquire() as connection, connection.transaction():
-        await connection.executemany("DELETE FROM scram_credentials WHERE user_name = $1 AND mechanism = $2", list(deleted))
-        await connection.executemany(
-            """INSERT INTO scram_credentials (user_name, mechanism, salt, stored_key, server_key, iterations) VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (user_name, mechanism) DO UPDATE
-               SET salt = excluded.salt, stored_key = excluded.stored_key, server_key = excluded.server_key, iterations = excluded.iterations""",
-            [(c.user, c.mechanism, c.salt, c.stored_key, c.server_key, c.iterations) for c in upserted],
-        )
+        for user, mechanism in deleted:
+            await connection.execute("DELETE FROM scram_credentials WHERE user_name = $1 AND mechanism = $2", user, mechanism)
+        for c in upserted:
+            await connection.execute(
+                """INSERT INTO scram_credentials (user_name, mechanism, salt, stored_key, server_key, iterations) VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (user_name, mechanism) DO UPDATE
+                   SET salt = excluded.salt, stored_key = excluded.stored_key, server_key = excluded.server_key, iterations = excluded.iterations""",
+                c.user, c.mechanism, c.salt, c.stored_key, c.server_key, c.iterations,
+            )
 
 
 async def load_acls(pool: asyncpg.Pool) -> list[AclRow]:
     rows = await pool.fetch(f"SELECT {_ACL_COLUMNS} FROM acls")
-    return [tuple(row.values()) for row in rows]  # type: ignore[misc]
+    return [(row[0], row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows]
 
 
 async def change_acls(pool: asyncpg.Pool, added: Iterable[AclRow], removed: Iterable[AclRow]) -> None:
     """Add ACLs (one already there stays once) and remove others, in one transaction."""
     async with pool.acquire() as connection, connection.transaction():
-        await connection.executemany(
-            f"INSERT INTO acls ({_ACL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", list(added)
-        )
-        await connection.executemany(
-            """DELETE FROM acls WHERE resource_type = $1 AND resource_name = $2 AND pattern_type = $3 AND principal = $4
-               AND host = $5 AND operation = $6 AND permission_type = $7""",
-            list(removed),
-        )
+        for row in added:
+            await connection.execute(f"INSERT INTO acls ({_ACL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING", *row)
+        for row in removed:
+            await connection.execute(
+                """DELETE FROM acls WHERE resource_type = $1 AND resource_name = $2 AND pattern_type = $3 AND principal = $4
+                   AND host = $5 AND operation = $6 AND permission_type = $7""",
+                *row,
+            )
 
 
 async def load_quotas(pool: asyncpg.Pool) -> dict[QuotaEntity, dict[str, float]]:
