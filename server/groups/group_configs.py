@@ -10,8 +10,11 @@ changed broker default reaches every group without an override.
 
 The overrides live in `<data dir>/group-configs.json`, replaced whole and durably on each
 change (Kafka keeps them as ConfigRecords in its metadata log); without a data directory they
-last as long as the broker. Readers: the consumer group coordinator takes the session timeout
-and heartbeat interval of each group from `value` on every heartbeat.
+last as long as the broker; over PostgreSQL they are the database's, shared by every broker on
+it (server/security/database.py: `record_change` takes each change instead of the file, `reset`
+puts the overrides as another broker left them in place). Readers: the consumer group
+coordinator takes the session timeout and heartbeat interval of each group from `value` on
+every heartbeat.
 """
 
 from __future__ import annotations
@@ -133,6 +136,8 @@ class GroupConfigs:
         self.broker_value = broker_value
         self.broker_source = broker_source or (lambda name: DEFAULT_CONFIG)
         self.overrides: dict[str, dict[str, str]] = {}
+        # Over PostgreSQL: what records each change (a group and its overrides now) instead of the file.
+        self.record_change: Callable[[str, dict[str, str]], None] | None = None
         if self._path is not None and self._path.exists():
             self.overrides = {group: dict(configs) for group, configs in json.loads(self._path.read_bytes()).items()}
 
@@ -182,8 +187,14 @@ class GroupConfigs:
             self.overrides[group_id] = kept
         else:
             self.overrides.pop(group_id, None)
-        if self._path is not None:
+        if self.record_change is not None:
+            self.record_change(group_id, kept)
+        elif self._path is not None:
             replace_file(self._path, json.dumps(self.overrides, indent=1, sort_keys=True).encode())
+
+    def reset(self, overrides: dict[str, dict[str, str]]) -> None:
+        """Every group's overrides replaced by `overrides`, as the database now has them."""
+        self.overrides = overrides
 
     def _check(self, name: str, text: str) -> None:
         entry = KEYS.get(name)

@@ -59,14 +59,16 @@ The ACLs live in `<data dir>/acls.json`, replaced whole and durably on each chan
 (`storage.files.replace_file`). Kafka keeps them as records in its metadata log; ACL
 changes are rare admin writes of a set that stays small, and every decision reads an
 in-memory index, so a whole-file atomic replace gives the same durability (a crash, SIGKILL
-or power loss leaves the old set or the new one) without a log to replay and compact.
+or power loss leaves the old set or the new one) without a log to replay and compact. Over PostgreSQL the ACLs are the database's, shared by
+every broker on it (server/security/database.py): `record_change` then takes each change
+instead of the file, and `reset` puts the set as another broker left it in place.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -286,6 +288,8 @@ class Authorizer:
         self._acls: dict[Acl, None] = dict.fromkeys(acls)
         self._literal: dict[tuple[ResourceType, str], list[Acl]] = {}
         self._prefixed: dict[tuple[ResourceType, str], list[Acl]] = {}
+        # Over PostgreSQL: what records each change (added, removed) instead of the file.
+        self.record_change: Callable[[list[Acl], list[Acl]], None] | None = None
         self._reindex()
 
     @classmethod
@@ -378,7 +382,7 @@ class Authorizer:
         """Add ACLs (an ACL already present is not added twice) and persist the set."""
         for acl in acls:
             self._acls[acl] = None
-        self._changed()
+        self._changed(acls, [])
 
     def delete(self, filters: list[AclFilter]) -> list[list[Acl]]:
         """Remove the ACLs each filter matches, all filters against the set as it was, and
@@ -388,11 +392,18 @@ class Authorizer:
             for acl in acls:
                 self._acls.pop(acl, None)
         if any(matched):
-            self._changed()
+            self._changed([], [acl for acls in matched for acl in acls])
         return matched
 
-    def _changed(self) -> None:
-        if self._path is not None:
+    def reset(self, acls: Iterable[Acl]) -> None:
+        """The set replaced by `acls`, as the database now has them."""
+        self._acls = dict.fromkeys(acls)
+        self._reindex()
+
+    def _changed(self, added: list[Acl], removed: list[Acl]) -> None:
+        if self.record_change is not None:
+            self.record_change(added, removed)
+        elif self._path is not None:
             rows = [[a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host, a.operation, a.permission_type] for a in self._acls]
             replace_file(self._path, json.dumps({"acls": rows}, indent=0).encode("utf-8"))
         self._reindex()

@@ -28,7 +28,9 @@ request-percentage ones are capped at one window (ClientRequestQuotaManager).
 The quotas live in `<data dir>/client-quotas.json`, replaced whole and durably on each
 change (`storage.files.replace_file`), as the ACLs and SCRAM credentials are: Kafka keeps
 them as records in its metadata log; they are a small table an operator alters now and
-then, and every decision reads the in-memory one.
+then, and every decision reads the in-memory one. Over PostgreSQL the quotas are the
+database's, shared by every broker on it (server/security/database.py): `record_change` then
+takes each change instead of the file, and `reset` puts the table as another broker left it.
 """
 
 from __future__ import annotations
@@ -246,6 +248,9 @@ class ClientQuotas:
         self._resolved: dict[tuple[QuotaKind, str, str], tuple[float, str, str] | None] = {}
         self.active = False
         self.on_change: Callable[[ClientQuotas], None] | None = None
+        # Over PostgreSQL: what records each change (the altered entities' quotas as they now
+        # are, empty for none) instead of the file.
+        self.record_change: Callable[[dict[Entity, dict[str, float]]], None] | None = None
         self._changed()
 
     @classmethod
@@ -265,7 +270,9 @@ class ClientQuotas:
 
     def alter(self, changes: Iterable[tuple[Entity, Mapping[str, float | None]]]) -> None:
         """Set (a value) or remove (None) each key of each entity, then write the whole table once."""
+        altered: list[Entity] = []
         for entity, values in changes:
+            altered.append(entity)
             current = self._quotas.setdefault(entity, {})
             for key, value in values.items():
                 if value is None:
@@ -274,7 +281,15 @@ class ClientQuotas:
                     current[key] = value
             if not current:
                 del self._quotas[entity]
-        self._write()
+        if self.record_change is not None:
+            self.record_change({entity: dict(self._quotas.get(entity, {})) for entity in altered})
+        else:
+            self._write()
+        self._changed()
+
+    def reset(self, quotas: dict[Entity, dict[str, float]]) -> None:
+        """The table replaced by `quotas`, as the database now has it."""
+        self._quotas = quotas
         self._changed()
 
     def _write(self) -> None:

@@ -7,6 +7,10 @@ change, so a SIGKILL or power loss leaves the old set or the new one. A whole-fi
 replace rather than records in an internal log: credentials are a small table altered by
 an operator now and then, read on every SCRAM login, and never need history or compaction;
 finalized features and dynamic broker configs are kept the same way.
+
+Over PostgreSQL the credentials are the database's, shared by every broker on it
+(server/security/database.py): `record_change` then takes each change instead of the file, and
+`reset` puts the table as another broker left it in place.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ottla.server.security.sasl.scram import ScramCredential, ScramMechanism
 from ottla.storage.files import replace_file
@@ -29,6 +33,8 @@ class ScramCredentialStore:
     def __init__(self, path: Path | None, credentials: dict[str, dict[ScramMechanism, ScramCredential]]) -> None:
         self._path = path
         self._credentials = credentials
+        # Over PostgreSQL: what records each change (deleted, upserted) instead of the file.
+        self.record_change: Callable[[list[tuple[str, ScramMechanism]], list[tuple[str, ScramMechanism, ScramCredential]]], None] | None = None
 
     @classmethod
     def open(cls, data_dir: Path | None) -> ScramCredentialStore:
@@ -65,6 +71,7 @@ class ScramCredentialStore:
         upsertions: Iterable[tuple[str, ScramMechanism, ScramCredential]],
     ) -> None:
         """Delete and upsert together, then write the whole set once: one durable change."""
+        deletions, upsertions = list(deletions), list(upsertions)
         for user, mechanism in deletions:
             by_mechanism = self._credentials.get(user, {})
             by_mechanism.pop(mechanism, None)
@@ -72,7 +79,14 @@ class ScramCredentialStore:
                 self._credentials.pop(user, None)
         for user, mechanism, credential in upsertions:
             self._credentials.setdefault(user, {})[mechanism] = credential
-        self._write()
+        if self.record_change is not None:
+            self.record_change(deletions, upsertions)
+        else:
+            self._write()
+
+    def reset(self, credentials: dict[str, dict[ScramMechanism, ScramCredential]]) -> None:
+        """Every credential replaced by `credentials`, as the database now has them."""
+        self._credentials = credentials
 
     def _write(self) -> None:
         if self._path is None:
