@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ottla.server.cluster.state import ClusterState
     from ottla.server.coordinator.database import Journals
     from ottla.server.http import HttpListener
+    from ottla.server.security.database import DatabaseMetadata
     from ottla.server.security.sasl import SaslSettings, ScramCredential, ScramCredentialStore, ScramMechanism
     from ottla.server.security.tls import PrincipalMapper
     from ottla.server.security.tokens import DelegationTokens
@@ -194,7 +195,13 @@ class Broker:
         if storage_url is not None:
             from ottla.server.coordinator.database import durable_coordinator_writes
 
+            from ottla.server.security.database import durable_metadata_writes
+
             self.dispatcher.handlers = durable_coordinator_writes(self.dispatcher.handlers, lambda: self._journals)
+            self.dispatcher.handlers = durable_metadata_writes(self.dispatcher.handlers, lambda: self._database_metadata)
+        # SCRAM credentials, ACLs, client quotas and group configs in the database while a
+        # broker over PostgreSQL runs (server/security/database.py).
+        self._database_metadata: DatabaseMetadata | None = None
         # Faults on demand (ottla.server.faults), kept across restarts.
         self.faults = Faults()
         self.faults.arm(self.dispatcher)
@@ -288,16 +295,23 @@ class Broker:
                 self.storage_url, asyncio.Lock, data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties
             )
             log.warning(
-                "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets and "
-                "the transaction coordinator's state; share-group state, group configs, SCRAM credentials and the topics share and "
-                "streams groups create stay in %s, and compaction and compression.type are not applied",
+                "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
+                "the transaction coordinator's state, SCRAM credentials, ACLs, client quotas and group configs; share-group state, "
+                "delegation tokens and the topics share and streams groups create stay in %s, and compaction and compression.type are not applied",
                 "memory" if data_dir is None else data_dir,
             )
             producer_ids = await self._open_journals(self.storage)
+            from ottla.server.security.database import DatabaseMetadata
+
+            self._database_metadata = await DatabaseMetadata.open(self.storage.pool, self.node_id)
+            if authorizer is not None:
+                await self._database_metadata.attach_authorizer(authorizer)
         self.metrics.topic_by_id = self.storage.topic_by_id
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
+        if self._database_metadata is not None:
+            await self._database_metadata.attach_group_configs(self.groups.configs)
         features = FinalizedFeatures.open(data_dir)
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data,
                                                 lambda: features.level("transaction.version"), producer_ids)
@@ -331,6 +345,8 @@ class Broker:
             quotas=self._open_quotas(data_dir),
             metrics=self.metrics,
         )
+        if self._database_metadata is not None:
+            await self._database_metadata.attach_quotas(self.services.quotas)
         if len(self.node_ids) > 1:
             self._open_cluster(data_dir)
         if self.storage_url is not None:
@@ -371,7 +387,7 @@ class Broker:
             from ottla.server.security.sasl.credentials import ScramCredentialStore
 
             self._running_storage()
-            store = ScramCredentialStore.open(self.data_dir)
+            store = ScramCredentialStore.open(self.data_dir) if self._database_metadata is None else self._database_metadata.scram
             if self._add_scram:
                 store.apply([], self._add_scram)
             self._scram_credentials = store
@@ -452,6 +468,8 @@ class Broker:
             self.notify_data,
             self._leader_changed,
         )
+        if self._database_metadata is not None:
+            self.database_cluster.metadata_changed = self._database_metadata.heard
         try:
             await self.database_cluster.start()
         except BaseException:
@@ -622,6 +640,9 @@ class Broker:
         if self.maintenance is not None:
             self.maintenance.stop()
             self.maintenance = None
+        if self._database_metadata is not None:
+            await self._database_metadata.close(_JOURNAL_DRAIN_S)
+            self._database_metadata = None
         if self._journals is not None:
             await self._journals.close(_JOURNAL_DRAIN_S)
             self._journals = None

@@ -57,6 +57,10 @@ _CLAIM_MARGIN = 1 / 3
 _RECONNECT_S = 0.5
 
 
+def _ignore_metadata(table: str | None) -> None:
+    return None
+
+
 class DuplicateNodeId(DatabaseUnavailable):
     """Another live broker holds this node id in the database."""
 
@@ -195,6 +199,9 @@ class DatabaseCluster:
         self._unsent: dict[tuple[uuid.UUID, int], DatabasePartition] = {}
         self._sending = False
         self._reloading: dict[str, bool] = {}
+        # Told which metadata table another broker changed (None: any may have, after a
+        # reconnect): the broker's SCRAM credentials, ACLs, quotas and group configs.
+        self.metadata_changed: Callable[[str | None], None] = _ignore_metadata
 
     async def start(self) -> None:
         """Register (waiting out a previous incarnation's lease, as a restart after a crash
@@ -376,6 +383,7 @@ class DatabaseCluster:
                 await connection.add_listener(self._channel, self._heard)
                 self._listener = connection
                 await self._reload(catalogue=True)
+                self.metadata_changed(None)
                 await self._listener_lost.wait()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.debug("listener connection failed: %s", exc)
@@ -393,6 +401,8 @@ class DatabaseCluster:
                 moved = self.storage.saw_bounds(bounds.topic_id, bounds.partition_index, bounds.high_watermark, bounds.log_start_offset)
                 if moved is not None:
                     self._wake(*moved)
+        elif heard.news is notify.News.METADATA:
+            self.metadata_changed(heard.subject)
         elif heard.news is notify.News.BROKERS:
             self._spawn(self._read_live_set())
         else:

@@ -1,0 +1,295 @@
+"""SCRAM credentials, ACLs, client quotas and group configs over PostgreSQL: one set for every
+broker on the database, as Kafka's metadata log gives every broker of a cluster one set.
+
+The stores stay what they are on the local engine (ScramCredentialStore, Authorizer,
+ClientQuotas, GroupConfigs): synchronous, in memory, read by every login and decision. Over
+PostgreSQL their `record_change` hook is set, so a change is made in memory as before and,
+instead of replacing a file, queued here; one task writes the queued changes to the database in
+order (storage/postgresql/metadata.py: row by row, so changes through two brokers at once both
+land), retrying while the database is away, and after each tells the other brokers which table
+changed (notify.News.METADATA). A broker that hears it reads that table again and resets its
+store to it. `durable_metadata_writes` holds the answer of an API that changes these tables until
+what it queued is written, so a client that has its answer finds the change on every broker
+once that broker has heard of it, and after any restart. While the database is away such an
+answer waits (the client's request timeout ends it; its retry changes nothing twice).
+
+A table is read again only once this broker's own queued changes are written, and read again if
+more were queued meanwhile, so a reload never leaves out a change this broker made. A listener
+that reconnects (cluster/database.py) reads every table again: news sent while it was away is
+lost.
+
+Not here yet: delegation tokens (server/security/tokens.py) stay in each broker's data
+directory, and share-group state in the local `__share_group_state` topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from ottla.server.context import RequestContext
+from ottla.server.security.authorizer import Acl, Authorizer, make_acl
+from ottla.server.security.quotas import ClientQuotas, Entity
+from ottla.server.security.sasl.credentials import ScramCredentialStore
+from ottla.server.security.sasl.scram import ScramCredential, ScramMechanism
+from ottla.storage.postgresql import metadata, notify
+from ottla.wire.api import ApiKey
+from ottla.wire.header import RequestHeader
+
+if TYPE_CHECKING:
+    from ottla.server.groups.group_configs import GroupConfigs
+
+log = logging.getLogger("ottla.security.database")
+
+_FIRST_RETRY_S = 0.1
+_LAST_RETRY_S = 1.0
+# What a database that is away, restarting or full raises: the write is retried.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+)
+
+Handle = Callable[[RequestContext, RequestHeader, Any], Any]
+
+# The APIs whose handlers change these tables: their answers wait for the change to be written.
+METADATA_WRITES = frozenset(
+    {
+        ApiKey.ALTER_USER_SCRAM_CREDENTIALS, ApiKey.CREATE_ACLS, ApiKey.DELETE_ACLS, ApiKey.ALTER_CLIENT_QUOTAS,
+        ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.ALTER_CONFIGS,
+    }
+)
+
+
+def _credentials(stored: list[metadata.StoredCredential]) -> dict[str, dict[ScramMechanism, ScramCredential]]:
+    credentials: dict[str, dict[ScramMechanism, ScramCredential]] = {}
+    for row in stored:
+        mechanism = ScramMechanism.by_name(row.mechanism)
+        if mechanism is not None:
+            credentials.setdefault(row.user, {})[mechanism] = ScramCredential(row.salt, row.stored_key, row.server_key, row.iterations)
+    return credentials
+
+
+def _acl_row(acl: Acl) -> metadata.AclRow:
+    return (
+        int(acl.resource_type), acl.resource_name, int(acl.pattern_type), acl.principal, acl.host, int(acl.operation), int(acl.permission_type)
+    )
+
+
+class DatabaseMetadata:
+    """The broker's stores of these tables over one database, their queued writes and their reloads."""
+
+    def __init__(self, pool: asyncpg.Pool, channel: str, node_id: int, scram: ScramCredentialStore) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._node_id = node_id
+        self.scram = scram
+        scram.record_change = self._scram_changed
+        self._authorizer: Authorizer | None = None
+        self._quotas: ClientQuotas | None = None
+        self._group_configs: GroupConfigs | None = None
+        # The queued writes: (table, write), oldest first; the first is being written.
+        self._queued: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
+        self._appended = 0  # writes ever queued
+        self._written = 0  # of those, written (or dropped for good)
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Tables being read again, and whether news came meanwhile (read once more then).
+        self._reloading: dict[str, bool] = {}
+
+    @classmethod
+    async def open(cls, pool: asyncpg.Pool, node_id: int) -> DatabaseMetadata:
+        """The SCRAM credentials read from the database (the other tables are read as their
+        stores are attached)."""
+        channel = await notify.channel_of(pool)
+        return cls(pool, channel, node_id, ScramCredentialStore(None, _credentials(await metadata.load_credentials(pool))))
+
+    async def attach_authorizer(self, authorizer: Authorizer) -> None:
+        """The ACLs are the database's from now on (a file in the data directory is not read)."""
+        authorizer.reset(make_acl(*row) for row in await metadata.load_acls(self._pool))
+        authorizer.record_change = self._acls_changed
+        self._authorizer = authorizer
+
+    async def attach_quotas(self, quotas: ClientQuotas) -> None:
+        quotas.reset(await metadata.load_quotas(self._pool))
+        quotas.record_change = self._quotas_changed
+        self._quotas = quotas
+
+    async def attach_group_configs(self, group_configs: GroupConfigs) -> None:
+        group_configs.reset(await metadata.load_group_configs(self._pool))
+        group_configs.record_change = self._group_configs_changed
+        self._group_configs = group_configs
+
+    # --- changes made here, queued for the database -----------------------------------------
+
+    def _scram_changed(self, deleted: list[tuple[str, ScramMechanism]], upserted: list[tuple[str, ScramMechanism, ScramCredential]]) -> None:
+        deletions = [(user, mechanism.mechanism_name) for user, mechanism in deleted]
+        upsertions = [
+            metadata.StoredCredential(user, mechanism.mechanism_name, c.salt, c.stored_key, c.server_key, c.iterations) for user, mechanism, c in upserted
+        ]
+        self._queue(metadata.SCRAM, lambda: metadata.change_credentials(self._pool, deletions, upsertions))
+
+    def _acls_changed(self, added: list[Acl], removed: list[Acl]) -> None:
+        added_rows, removed_rows = [_acl_row(acl) for acl in added], [_acl_row(acl) for acl in removed]
+        self._queue(metadata.ACLS, lambda: metadata.change_acls(self._pool, added_rows, removed_rows))
+
+    def _quotas_changed(self, changed: dict[Entity, dict[str, float]]) -> None:
+        self._queue(metadata.QUOTAS, lambda: metadata.change_quotas(self._pool, changed))
+
+    def _group_configs_changed(self, group_id: str, configs: dict[str, str]) -> None:
+        self._queue(metadata.GROUP_CONFIGS, lambda: metadata.change_group_configs(self._pool, group_id, configs))
+
+    def _queue(self, table: str, write: Callable[[], Awaitable[None]]) -> None:
+        self._queued.append((table, write))
+        self._appended += 1
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued())
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                table, write = self._queued[0]
+                if await self._write(table, write):
+                    await self._tell(table)
+                self._queued.popleft()
+                self._written += 1
+                self._wake()
+        finally:
+            self._writer = None
+
+    async def _write(self, table: str, write: Callable[[], Awaitable[None]]) -> bool:
+        """Write, retrying while the database is away; False when it refused for good."""
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                await write()
+                return True
+            except _UNAVAILABLE as exc:
+                log.warning("a change of %s is not written to PostgreSQL yet, retrying in %.1f s: %s", table, delay, exc)
+            except asyncpg.PostgresError as exc:
+                log.error("a change of %s was refused by PostgreSQL and is lost: %s", table, exc)
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LAST_RETRY_S)
+
+    async def _tell(self, table: str) -> None:
+        try:
+            await notify.send(self._pool, self._channel, [notify.news_payload(notify.News.METADATA, self._node_id, table)])
+        except _UNAVAILABLE + (asyncpg.PostgresError,) as exc:
+            # The others read it at their listener's next reconnect.
+            log.warning("could not tell the other brokers of a change of %s: %s", table, exc)
+
+    def _wake(self) -> None:
+        waiting = []
+        for target, waiter in self._waiters:
+            if target <= self._written:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
+
+    def all_written(self) -> bool:
+        return self._written >= self._appended
+
+    async def written(self) -> None:
+        """Return once every change queued so far is written."""
+        if self.all_written():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._appended, waiter))
+        await waiter
+
+    # --- changes made by other brokers ------------------------------------------------------
+
+    def heard(self, table: str | None) -> None:
+        """Another broker changed `table` (None: any may have changed): read it again."""
+        for name in metadata.TABLES if table is None else (table,):
+            if name not in metadata.TABLES:
+                continue
+            if name in self._reloading:
+                self._reloading[name] = True
+                continue
+            self._reloading[name] = False
+            task = asyncio.ensure_future(self._reload(name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reload(self, table: str) -> None:
+        try:
+            while True:
+                await self.written()
+                queued = self._appended
+                reset = await self._read(table)
+                if self._appended != queued:
+                    continue  # a change made here meanwhile: read the table again once it is written
+                reset()
+                if not self._reloading[table]:
+                    break
+                self._reloading[table] = False
+        except Exception as exc:  # noqa: BLE001 - a reload that failed is redone at the next news or reconnect
+            log.warning("reading %s from PostgreSQL again failed: %s", table, exc)
+        finally:
+            del self._reloading[table]
+
+    async def _read(self, table: str) -> Callable[[], None]:
+        """The table read; what puts it in its store."""
+        if table == metadata.SCRAM:
+            credentials = _credentials(await metadata.load_credentials(self._pool))
+            return lambda: self.scram.reset(credentials)
+        if table == metadata.ACLS:
+            acls = [make_acl(*row) for row in await metadata.load_acls(self._pool)]
+            return lambda: self._authorizer.reset(acls) if self._authorizer is not None else None
+        if table == metadata.QUOTAS:
+            quotas = await metadata.load_quotas(self._pool)
+            return lambda: self._quotas.reset(quotas) if self._quotas is not None else None
+        overrides = await metadata.load_group_configs(self._pool)
+        return lambda: self._group_configs.reset(overrides) if self._group_configs is not None else None
+
+    async def close(self, timeout_s: float) -> None:
+        """Give the queued changes `timeout_s` to be written, then stop."""
+        try:
+            await asyncio.wait_for(self.written(), timeout_s)
+        except TimeoutError:
+            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas or group configs not written to PostgreSQL")
+        for task in (*self._tasks, *([self._writer] if self._writer is not None else [])):
+            task.cancel()
+
+
+def durable_metadata_writes(
+    handlers: Mapping[int, tuple[Handle, int, int]], running: Callable[[], DatabaseMetadata | None]
+) -> dict[int, tuple[Handle, int, int]]:
+    """The handler table with the answers of the APIs that change these tables held until the
+    changes queued by then are written (`running()` is the broker's, None when stopped)."""
+    table = dict(handlers)
+    for api in METADATA_WRITES:
+        if api in table:
+            handle, lowest, highest = table[api]
+            table[api] = (_durable(handle, running), lowest, highest)
+    return table
+
+
+def _durable(handle: Handle, running: Callable[[], DatabaseMetadata | None]) -> Handle:
+    def durable_handle(context: RequestContext, header: RequestHeader, request: Any) -> Any:
+        result = handle(context, header, request)
+        stores = running()
+        if stores is None or (not asyncio.iscoroutine(result) and stores.all_written()):
+            return result
+        return _answer_when_written(stores, result)
+
+    return durable_handle
+
+
+async def _answer_when_written(stores: DatabaseMetadata, result: Any) -> Any:
+    answer = await result if asyncio.iscoroutine(result) else result
+    await stores.written()
+    return answer
