@@ -296,8 +296,8 @@ class Broker:
             )
             log.warning(
                 "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
-                "the transaction coordinator's state, SCRAM credentials, ACLs, client quotas and group configs; share-group state, "
-                "delegation tokens and the topics share and streams groups create stay in %s, and compaction and compression.type are not applied",
+                "the transaction coordinator's state, SCRAM credentials, ACLs, client quotas and group configs; share-group state, delegation "
+                "tokens, finalized features and the topics share and streams groups create stay in %s, and compaction and compression.type are not applied",
                 "memory" if data_dir is None else data_dir,
             )
             producer_ids = await self._open_journals(self.storage)

@@ -19,7 +19,8 @@ and reads a partition of them again when it gains its leadership from another br
 coordinators replay that and append through `coordinator_journals`), so group offsets and
 metadata, transactions and their timeouts survive a broker started with nothing on its disk; the
 producer ids the transaction coordinator hands out come from blocks reserved in the database, never
-given twice. What is not yet: the topics the broker creates itself through the synchronous
+given twice. SCRAM credentials, ACLs, client quotas and group configs are in the database too
+(metadata.py; the server's stores keep them there, server/security/database.py). What is not yet: the topics the broker creates itself through the synchronous
 `create_topic` (`__share_group_state`, share groups' dead-letter and streams groups' internal
 topics) stay in the local engine underneath; a database partition's
 producers never expire (producer.id.expiration.ms), nor do its aborted ranges below the log start
