@@ -10,7 +10,11 @@ placed on the leaders of `__consumer_offsets` / `__transaction_state` partitions
   `broker.heartbeat.interval.ms` and the others count it until `broker.session.timeout.ms`
   passes without a renewal. A broker that cannot renew stops counting ITSELF a third of a
   session before its lease can lapse, so it never claims a partition another broker may
-  already have taken over.
+  already have taken over. The lease, and the live set read with it, go over a connection of
+  their own, and leadership claims over another (brokers.open_membership_pool): the engine's
+  bounded pool is queued with appends under load, and a healthy broker whose renewal waited
+  there would give its partitions up, and clients would time out and resend what they had
+  sent. Each renewal also checks that the LISTEN connection still answers.
 - Every broker computes the same leaders from the same live set: the striping of
   `place_replicas` over all live nodes (a replica per live node, the leader first), started
   where the topic's name puts it. The data is PostgreSQL's one copy, so every live broker is
@@ -184,6 +188,8 @@ class DatabaseCluster:
         self._endpoints = {name: brokers.BrokerEndpoint(endpoint.host, endpoint.port) for name, endpoint in endpoints.items()}
         self._lease_ms = session_timeout_ms
         self._heartbeat_s = heartbeat_ms / 1000
+        # A renewal still in flight after this long is given up and sent again.
+        self._renew_timeout_s = max(self._heartbeat_s, session_timeout_ms / 1000 * _CLAIM_MARGIN)
         self._wake = wake
         self.state = DatabaseClusterState(node_id, storage.topics, on_leader_change)
         self._incarnation = uuid.uuid4()
@@ -193,6 +199,9 @@ class DatabaseCluster:
         self._counts_self_until = 0.0
         self._lapse: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # The lease's connection (registration, renewals, the live set) and the claims'.
+        self._lease_pool: asyncpg.Pool | None = None
+        self._claims_pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._listener_lost = asyncio.Event()
         # Partitions whose new bounds are still to be told, and whether a sender is running.
@@ -217,7 +226,8 @@ class DatabaseCluster:
             raise
 
     async def _join(self) -> None:
-        pool = self.storage.pool
+        self._lease_pool = pool = await brokers.open_membership_pool(self._url)
+        self._claims_pool = await brokers.open_membership_pool(self._url)
         self._channel = await notify.channel_of(pool)
         deadline = time.monotonic() + self._lease_ms / 1000 + self._heartbeat_s
         while True:
@@ -248,11 +258,18 @@ class DatabaseCluster:
         if self._listener is not None:
             self._listener.terminate()
             self._listener = None
+        if self._claims_pool is not None:
+            self._claims_pool.terminate()
+            self._claims_pool = None
+        if self._lease_pool is None:
+            return
         try:
-            await asyncio.wait_for(brokers.deregister(self.storage.pool, self.node_id, self._incarnation), self._heartbeat_s)
-            await notify.send(self.storage.pool, self._channel, [notify.news_payload(notify.News.BROKERS, self.node_id)])
+            await asyncio.wait_for(brokers.deregister(self._lease_pool, self.node_id, self._incarnation), self._heartbeat_s)
+            await notify.send(self._lease_pool, self._channel, [notify.news_payload(notify.News.BROKERS, self.node_id)])
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("could not leave the brokers table (the lease lapses by itself): %s", exc)
+        self._lease_pool.terminate()
+        self._lease_pool = None
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
@@ -281,40 +298,66 @@ class DatabaseCluster:
             log.warning("node %s could not renew its lease in PostgreSQL: it leads no partition until it can", self.node_id)
 
     async def _keep_lease(self) -> None:
-        pool = self.storage.pool
+        """Renew every heartbeat, counted from the last renewal's start, so a slow one does not
+        push the next back; then read the live set, claim in the background, and check the
+        listener."""
+        assert self._lease_pool is not None
+        pool = self._lease_pool
+        sent = time.monotonic()
         while True:
-            await asyncio.sleep(self._heartbeat_s)
+            await asyncio.sleep(max(0.0, sent + self._heartbeat_s - time.monotonic()))
             sent = time.monotonic()
             try:
-                renewed = await asyncio.wait_for(brokers.renew(pool, self.node_id, self._incarnation, self._lease_ms), self._heartbeat_s)
+                renewed = await asyncio.wait_for(brokers.renew(pool, self.node_id, self._incarnation, self._lease_ms), self._renew_timeout_s)
                 if not renewed:
                     # Fenced: the row lapsed and went, or a new start took the node id over.
                     renewed = await asyncio.wait_for(
-                        brokers.register(pool, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms), self._heartbeat_s
+                        brokers.register(pool, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms),
+                        self._renew_timeout_s,
                     )
                 if renewed:
                     self._renewed(sent)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("lease renewal failed: %s", exc)
+                log.info("node %s: lease renewal failed: %r", self.node_id, exc)
                 continue
             await self._read_live_set()
+            self._spawn(self._claim_quietly())
+            await self._check_listener()
 
     async def _read_live_set(self) -> None:
-        """The live brokers as the database has them now; this broker's claims if it leads anew."""
+        """The live brokers as the database has them now."""
+        assert self._lease_pool is not None
         try:
-            live = await asyncio.wait_for(brokers.live_brokers(self.storage.pool), self._heartbeat_s)
+            live = await asyncio.wait_for(brokers.live_brokers(self._lease_pool), self._renew_timeout_s)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.debug("reading the live brokers failed: %s", exc)
             return
         self._live = live
         if self.state.set_live(live, self.counts_self):
             log.info("node %s: live brokers %s", self.node_id, sorted(self.state.nodes))
+
+    async def _brokers_changed(self) -> None:
+        """A broker came or went: the live set now, and this broker's claims if it leads anew."""
+        await self._read_live_set()
         await self._claim_quietly()
+
+    async def _check_listener(self) -> None:
+        """A LISTEN connection that no longer answers (dropped by the network without a reset)
+        hears nothing either: have it opened again, which reloads what it missed."""
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            await asyncio.wait_for(listener.fetchval("SELECT 1"), self._renew_timeout_s)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.info("node %s: the LISTEN connection does not answer (%r): opening it again", self.node_id, exc)
+            self._listener_lost.set()
 
     # --- leadership claims ----------------------------------------------------------------
 
     async def _reload_claims(self) -> None:
-        claims = await brokers.leaders(self.storage.pool)
+        assert self._claims_pool is not None
+        claims = await brokers.leaders(self._claims_pool)
         self.state.set_claims({(topic_id.bytes, index): claim for (topic_id, index), claim in claims.items()})
 
     async def _claim(self) -> None:
@@ -322,13 +365,14 @@ class DatabaseCluster:
         wanted = [(uuid.UUID(bytes=topic_id), index) for topic_id, index in self.state.led_here() if self._in_database(topic_id)]
         if not wanted or not self.counts_self:
             return
-        epochs = await brokers.claim_leadership(self.storage.pool, self.node_id, wanted)
+        assert self._claims_pool is not None
+        epochs = await brokers.claim_leadership(self._claims_pool, self.node_id, wanted)
         claims = dict(self.state.claims)
         for (topic_id, index), epoch in epochs.items():
             claims[(topic_id.bytes, index)] = (self.node_id, epoch)
         self.state.set_claims(claims)
         if epochs:
-            await notify.send(self.storage.pool, self._channel, [notify.news_payload(notify.News.LEADERS, self.node_id)])
+            await notify.send(self._claims_pool, self._channel, [notify.news_payload(notify.News.LEADERS, self.node_id)])
 
     def _in_database(self, topic_id: bytes) -> bool:
         info = self.storage.topic_by_id(topic_id)
@@ -404,7 +448,7 @@ class DatabaseCluster:
         elif heard.news is notify.News.METADATA:
             self.metadata_changed(heard.subject)
         elif heard.news is notify.News.BROKERS:
-            self._spawn(self._read_live_set())
+            self._spawn(self._brokers_changed())
         else:
             self._spawn(self._reload(catalogue=heard.news is notify.News.CATALOGUE))
 

@@ -12,6 +12,10 @@ Leadership is claimed by the node that computes itself the leader of a partition
 changes, so epochs only grow however often brokers come and go. A new partition's first
 leader keeps epoch 0, as Kafka's does, so a topic just created does not fence the clients
 that saw it before its first claim.
+
+Membership runs on connections of its own (`open_membership_pool`), never on the engine's
+pool: under load that pool is queued with appends, and a renewal that waits behind them lets a
+healthy broker's lease lapse, its partitions move, and clients time out and resend.
 """
 
 from __future__ import annotations
@@ -62,6 +66,17 @@ WHERE p.topic_id = claimed.topic_id AND p.partition_index = claimed.partition_in
 RETURNING p.topic_id, p.partition_index, p.leader_epoch
 """
 _LEADERS = "SELECT topic_id, partition_index, leader_id, leader_epoch FROM partitions"
+
+
+async def open_membership_pool(url: str) -> asyncpg.Pool:
+    """One connection, kept open and replaced when it breaks, for one kind of membership work
+    (the lease, or leadership claims): its queries wait behind each other's, never behind an
+    append. No session state is kept on it, so the reset query at each release is skipped."""
+
+    async def keep_session(connection: asyncpg.Connection) -> None:
+        return None
+
+    return await asyncpg.create_pool(url, min_size=1, max_size=1, reset=keep_session)
 
 
 def _endpoints_json(endpoints: Mapping[str, BrokerEndpoint]) -> str:
