@@ -6,8 +6,10 @@ once their file.delete.delay.ms has passed (Kafka schedules each such delete; he
 every second finds the due ones), the check that every log directory is still there, and
 the copy of partitions that AlterReplicaLogDirs moves (Kafka's ReplicaAlterLogDirsThread). Each pass reads the topics' current configs, so a
 retention.ms altered at runtime applies at the next pass, without a restart. An async engine's
-topics (PostgreSQL) have their retention pass on the same schedule, as one task awaiting the
-database (a pass still running when the next is due is not doubled).
+topics (PostgreSQL) have their retention and compaction passes on the same schedules, and
+producer.id.expiration.ms every producer.id.expiration.check.interval.ms (Kafka's LogManager
+schedules that too), each as one task awaiting the database (a pass still running when the next
+is due is not doubled).
 
 Compaction decodes every record of the logs it cleans (seconds for a few hundred MB), so
 it runs in slices of a few milliseconds with clients served between them, where Kafka
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 
 from ottla.server.config import BrokerConfig
 from ottla.storage import Storage
@@ -47,14 +49,25 @@ class LogMaintenance:
         self._compaction: asyncio.Task[None] | None = None
         self._compaction_steps: Generator[None, None, int] | None = None
         self._moves: asyncio.Task[None] | None = None
-        self._database_retention: asyncio.Task[None] | None = None
+        self._database_tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
         storage = self.storage
         config = self.config
         self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
         if storage.is_async:
-            self._every("database retention", config.log_retention_check_interval_ms, self._start_database_retention)
+            from ottla.storage.postgresql.engine import PostgresStorage
+
+            assert isinstance(storage, PostgresStorage)
+            database = storage
+            expiration_ms = config.producer_id_expiration_ms
+            self._every_database("retention", config.log_retention_check_interval_ms, database.enforce_database_retention)
+            self._every_database(
+                "producer expiry", config.producer_id_expiration_check_interval_ms,
+                lambda now_ms: database.expire_database_producers(now_ms, expiration_ms),
+            )
+            if config.log_cleaner_enable:
+                self._every_database("compaction", config.log_cleaner_backoff_ms, database.compact_database)
         if config.log_cleaner_enable:
             self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
         if config.log_flush_scheduler_interval_ms != NEVER:
@@ -82,9 +95,9 @@ class LogMaintenance:
         if self._moves is not None:
             self._moves.cancel()
             self._moves = None
-        if self._database_retention is not None:
-            self._database_retention.cancel()
-            self._database_retention = None
+        for task in self._database_tasks.values():
+            task.cancel()
+        self._database_tasks.clear()
         if self._compaction_steps is not None:
             # Now, before the storage closes: an unfinished segment rewrite is discarded.
             self._compaction_steps.close()
@@ -96,16 +109,22 @@ class LogMaintenance:
             self._compaction_steps = self.storage.compaction_steps(now_ms)
             self._compaction = asyncio.get_running_loop().create_task(self._compact(self._compaction_steps))
 
-    def _start_database_retention(self, now_ms: int) -> None:
-        if self._database_retention is None or self._database_retention.done():
-            self._database_retention = asyncio.get_running_loop().create_task(self._enforce_database_retention(now_ms))
+    def _every_database(self, name: str, interval_ms: int, task: Callable[[int], Awaitable[object]]) -> None:
+        """`task` every `interval_ms` as a task of its own, unless its last pass is still running."""
 
-    async def _enforce_database_retention(self, now_ms: int) -> None:
-        try:
-            await self.storage.enforce_database_retention(now_ms)  # type: ignore[attr-defined]
-        except Exception:
-            # A database away for a pass (KAFKA_STORAGE_ERROR) must not end the schedule.
-            log.exception("log database retention pass failed")
+        async def run(now_ms: int) -> None:
+            try:
+                await task(now_ms)
+            except Exception:
+                # A database away for a pass (KAFKA_STORAGE_ERROR) must not end the schedule.
+                log.exception("log database %s pass failed", name)
+
+        def start(now_ms: int) -> None:
+            running = self._database_tasks.get(name)
+            if running is None or running.done():
+                self._database_tasks[name] = asyncio.get_running_loop().create_task(run(now_ms))
+
+        self._every(f"database {name}", interval_ms, start)
 
     async def _compact(self, steps: Generator[None, None, int]) -> None:
         try:

@@ -22,11 +22,12 @@ producer ids the transaction coordinator hands out come from blocks reserved in 
 given twice. SCRAM credentials, ACLs, client quotas and group configs are in the database too
 (metadata.py; the server's stores keep them there, server/security/database.py). What is not yet: the topics the broker creates itself through the synchronous
 `create_topic` (`__share_group_state`, share groups' dead-letter and streams groups' internal
-topics) stay in the local engine underneath; a database partition's
-producers never expire (producer.id.expiration.ms), nor do its aborted ranges below the log start
-leave the index; compaction and compression.type are not applied (batches are stored as they
-arrive and never cleaned, the coordinators' topics included, so their load reads every record
-ever written).
+topics) stay in the local engine underneath; a database partition's aborted ranges below the log
+start never leave the index. Compaction (compaction.py: the local engine's rules, shared, run on
+the log cleaner's schedule by `compact_database`, the coordinators' topics included),
+compression.type (a batch in another codec is stored recompressed, storage/validator.py's
+`recompress`) and producer.id.expiration.ms (`expire_database_producers`) apply as on the local
+engine.
 
 The seam the handlers use: `is_async` is True, so a handler collects the partitions to append
 to, read or look up and awaits them all at once (each `DatabasePartition` call is one round
@@ -65,7 +66,7 @@ from ottla.storage.handles import DEFAULT_LIMIT
 from ottla.storage.log import AppendResult, ReadResult
 from ottla.storage.producer_state import AbortedTransaction, ProducerStateManager
 from ottla.storage.segment import Chunk
-from ottla.storage.validator import RecordRules
+from ottla.storage.validator import RecordRules, recompress
 from ottla.storage.postgresql.log import (
     AppendedRange,
     PostgresPartitionLog,
@@ -77,6 +78,7 @@ from ottla.storage.postgresql.log import (
     open_pool,
     set_topic_configs,
 )
+from ottla.storage.postgresql.compaction import clean_partition
 from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.storage.postgresql.producers import (
@@ -87,6 +89,7 @@ from ottla.storage.postgresql.producers import (
     state_version,
 )
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import batch_magic, convert_legacy
 
 # What a lost, restarting or full database raises: answered KAFKA_STORAGE_ERROR, which clients
 # retry after a metadata refresh (Kafka's answer for a log directory that failed). A new
@@ -129,6 +132,24 @@ FROM topics t JOIN partitions p USING (topic_id)
 ORDER BY t.name, p.partition_index
 """
 _DELETE_TOPIC = "DELETE FROM topics WHERE topic_id = $1"
+# producer.id.expiration.ms: the partitions with producers idle since before $1 and holding no
+# open transaction, then each one's expiry under its row's lock (taken first, as an append takes
+# it), which moves its producer state version on so that every broker's copy is reloaded.
+_EXPIRABLE = "SELECT DISTINCT topic_id, partition_index FROM producers WHERE current_txn_first_offset IS NULL AND last_timestamp < $1"
+_EXPIRE = """
+WITH locked AS (
+    SELECT topic_id, partition_index FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
+), expired AS (
+    DELETE FROM producers e USING locked l
+    WHERE e.topic_id = l.topic_id AND e.partition_index = l.partition_index
+      AND e.current_txn_first_offset IS NULL AND e.last_timestamp < $3
+    RETURNING e.producer_id
+)
+UPDATE partitions p SET producer_state_version = p.producer_state_version + 1
+FROM locked l
+WHERE p.topic_id = l.topic_id AND p.partition_index = l.partition_index AND EXISTS (SELECT 1 FROM expired)
+RETURNING p.producer_state_version
+"""
 # Decisions an append may retake when the producer state moves under it (other brokers'
 # appends) before it answers a retriable KAFKA_STORAGE_ERROR.
 _ATTEMPTS = 8
@@ -227,6 +248,9 @@ class DatabasePartition:
         statement too), with the other appends queued meanwhile. A retried batch is answered
         with its first offsets, as Kafka does. `from_client=False`: the transaction
         coordinator's markers."""
+        if self._config.compression_type != "producer":
+            legacy = batch_magic(records) in (0, 1)
+            records = recompress(bytearray(convert_legacy(records) if legacy else records), self._config.compression_type, from_client)
         prepared = self.log.prepare(records, self._config, self._record_rules, from_client=from_client)
         self._queued.append(prepared)
         async with self._appending:
@@ -598,6 +622,38 @@ class PostgresStorage(Storage):
         for key, log_start_offset in moved.items():
             by_key[key]._saw(log_start_offset, log_start_offset)
         return len(moved)
+
+    async def compact_database(self, now_ms: int) -> int:
+        """One pass of the log cleaner over the database partitions whose cleanup.policy has
+        `compact`, a partition at a time (compaction.py); returns the records removed."""
+        removed = 0
+        for partition in list(self._database_partitions.values()):
+            if partition.config.compact:
+                log = partition.log
+                with _database_errors():
+                    removed += await clean_partition(self.pool, log.topic_id, log.partition_index, partition.config, now_ms)
+        return removed
+
+    async def expire_database_producers(self, now_ms: int, expiration_ms: int) -> int:
+        """producer.id.expiration.ms over the database partitions: producers idle that long and
+        holding no open transaction are forgotten, as the local engine's `expire_producers`.
+        This broker's copies follow at once; other brokers' reload theirs at their next append
+        (the version moved). Returns the number of partitions that forgot a producer."""
+        cutoff = now_ms - expiration_ms
+        by_id = {(partition.log.topic_id, partition.log.partition_index): partition for partition in self._database_partitions.values()}
+        expired = 0
+        with _database_errors():
+            for row in await self.pool.fetch(_EXPIRABLE, cutoff):
+                key = (row["topic_id"], row["partition_index"])
+                version = await self.pool.fetchval(_EXPIRE, *key, cutoff)
+                if version is None:
+                    continue
+                expired += 1
+                partition = by_id.get(key)
+                if partition is not None and partition.producers.version == version - 1:
+                    partition.producers.state.expire(now_ms, expiration_ms)
+                    partition.producers.version = version
+        return expired
 
     async def delete_database_topic(self, name: str) -> None:
         """DeleteTopics: the topic, its partitions and batches in one statement; a topic of the

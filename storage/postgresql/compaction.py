@@ -1,0 +1,226 @@
+"""The log cleaner over a PostgreSQL partition: the local engine's compaction, one pass at a time.
+
+The rules are storage/compaction.py's, shared with the local engine: `due_segments` chooses what a
+pass cleans (min.compaction.lag.ms, min.cleanable.dirty.ratio, max.compaction.lag.ms), `map_batch`
+builds the key map over the dirty section and `filter_batch` with `record_filter` rewrites each
+batch of the cleanable segments (latest record per key at its offset, tombstones until their
+segment's largest timestamp is delete.retention.ms old, control batches and aborted data as they
+are). Offsets never change: a rewritten batch keeps its base and last offset (and its row's
+end_position, so reads by position still never exceed max_bytes); a batch that keeps no record
+is deleted, and a fetch inside it gets the next batch there is, as on the local engine.
+
+Segments: those rules are per segment (the active one is never cleaned), and batches here are
+rows, not segment files, so each pass first replays Kafka's roll rules (segment.bytes and
+segment.ms by record time, LogSegment.shouldRoll without jitter, as PartitionLog._maybe_roll)
+over the batches appended since the last pass, and keeps the segments in the `segments` table
+(migration 6) with what a local segment file would report: offsets, size as stored now, first
+batch's and largest timestamps. A segment a pass empties merges into the one before it, the
+first excepted, as the local engine drops it.
+
+A pass reads without locks, decides in Python, and writes in one transaction under the partition
+row's lock (which appends take too), and only if the partition's first dirty offset is still the
+one it read: when two brokers clean one partition, the second pass to write is dropped and the
+next starts over. Appends go on during a pass (they add batches past the active segment, which a
+pass never touches); a batch DeleteRecords or retention removed meanwhile is not written back.
+
+Divergences from the local engine: rolls are decided per batch where the local engine decides per
+produce request (the same unless a request carries several batches for one partition), and by
+the topic's config at the pass rather than at the append; a segment whose batches carry no
+timestamp never rolls on time and never times out its tombstones (the local engine uses the
+segment file's creation and modification times); the segment index's size (segment.index.bytes)
+never rolls one; a pass holds the rewritten batches of the section it cleans in memory until it
+writes them; segments wholly below the log start are forgotten at the next pass that cleans.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import asyncpg
+
+from ottla.storage.compaction import OffsetMap, due_segments, filter_batch, map_batch, record_filter
+from ottla.storage.config import LogConfig
+from ottla.wire.records import read_header
+
+# A relative offset in a segment's index is 4 bytes (Kafka's canConvertToRelativeOffset).
+_MAX_RELATIVE_OFFSET = 0x7FFFFFFF
+# Batches read per round trip while a pass maps and rewrites.
+_PAGE = 256
+
+
+@dataclass(slots=True)
+class StoredSegment:
+    """A segment as the `segments` table keeps it; the last of a partition's is the active one."""
+
+    base_offset: int
+    next_offset: int
+    size: int
+    first_batch_timestamp: int
+    max_timestamp: int
+
+    @property
+    def max_timestamp_and_offset(self) -> tuple[int, int]:
+        return self.max_timestamp, self.base_offset
+
+    @property
+    def is_empty(self) -> bool:
+        return self.size == 0
+
+
+def replay_rolls(segments: list[StoredSegment], batches: Iterable[tuple[int, int, int, int]], config: LogConfig) -> None:
+    """Extend `segments` (at least the active one) with `batches` appended after them, as
+    (base offset, last offset, size, max timestamp) in offset order, rolling where the local
+    engine would have rolled before appending the batch."""
+    active = segments[-1]
+    for base_offset, last_offset, size, max_timestamp in batches:
+        if not active.is_empty and (
+            active.size > config.segment_bytes - size
+            or (active.first_batch_timestamp >= 0 and max_timestamp - active.first_batch_timestamp > config.segment_ms)
+            or last_offset - active.base_offset > _MAX_RELATIVE_OFFSET
+        ):
+            active = StoredSegment(base_offset, base_offset, 0, -1, -1)
+            segments.append(active)
+        if active.is_empty:
+            active.first_batch_timestamp = max_timestamp
+        active.size += size
+        active.next_offset = last_offset + 1
+        active.max_timestamp = max(active.max_timestamp, max_timestamp)
+
+
+@dataclass(slots=True)
+class _Rewrite:
+    """What a pass changes: batches replaced (last offset, bytes, max timestamp) and removed."""
+
+    last_offsets: list[int]
+    data: list[bytes]
+    max_timestamps: list[int]
+    removed: list[int]
+
+
+_STATE = "SELECT first_dirty_offset, log_start_offset FROM partitions WHERE topic_id = $1 AND partition_index = $2"
+_LOCK = _STATE + " FOR UPDATE"
+_SEGMENTS = """
+SELECT base_offset, next_offset, size, first_batch_timestamp, max_timestamp FROM segments
+WHERE topic_id = $1 AND partition_index = $2 ORDER BY base_offset
+"""
+_APPENDED_SINCE = """
+SELECT base_offset, last_offset, octet_length(data) AS size, max_timestamp FROM batches
+WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3 ORDER BY last_offset
+"""
+_PAGE_OF_BATCHES = """
+SELECT last_offset, data FROM batches
+WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3 AND base_offset < $4
+ORDER BY last_offset LIMIT $5
+"""
+_REMOVE = "DELETE FROM batches WHERE topic_id = $1 AND partition_index = $2 AND last_offset = ANY($3::bigint[])"
+_REPLACE = """
+UPDATE batches b SET data = r.data, max_timestamp = r.max_timestamp
+FROM unnest($3::bigint[], $4::bytea[], $5::bigint[]) AS r(last_offset, data, max_timestamp)
+WHERE b.topic_id = $1 AND b.partition_index = $2 AND b.last_offset = r.last_offset
+"""
+_FORGET_SEGMENTS = "DELETE FROM segments WHERE topic_id = $1 AND partition_index = $2"
+_STORE_SEGMENTS = """
+INSERT INTO segments (topic_id, partition_index, base_offset, next_offset, size, first_batch_timestamp, max_timestamp)
+SELECT $1, $2, s.* FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS s
+"""
+_CHECKPOINT = "UPDATE partitions SET first_dirty_offset = $3 WHERE topic_id = $1 AND partition_index = $2"
+
+
+async def _batches(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, start: int, end: int) -> AsyncIterator[tuple[int, bytes]]:
+    """(last offset, bytes) of the batches holding offsets in [start, end), a page at a time."""
+    while start < end:
+        rows = await pool.fetch(_PAGE_OF_BATCHES, topic_id, index, start, end, _PAGE)
+        for row in rows:
+            yield row["last_offset"], row["data"]
+        if len(rows) < _PAGE:
+            return
+        start = rows[-1]["last_offset"] + 1
+
+
+async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, config: LogConfig, now_ms: int) -> int:
+    """One cleaner pass over a partition (see the module docstring); returns the records removed.
+    A partition gone meanwhile, or cleaned by another broker meanwhile, is left as it is (0)."""
+    state = await pool.fetchrow(_STATE, topic_id, index)
+    if state is None:
+        return 0
+    first_dirty_offset: int = state["first_dirty_offset"]
+    rows = await pool.fetch(_SEGMENTS, topic_id, index)
+    segments = [
+        StoredSegment(row["base_offset"], row["next_offset"], row["size"], row["first_batch_timestamp"], row["max_timestamp"]) for row in rows
+    ] or [StoredSegment(0, 0, 0, -1, -1)]
+    known = len(segments), segments[-1].next_offset
+    appended = await pool.fetch(_APPENDED_SINCE, topic_id, index, segments[-1].next_offset)
+    replay_rolls(segments, ((row["base_offset"], row["last_offset"], row["size"], row["max_timestamp"]) for row in appended), config)
+    due = due_segments(segments[:-1], first_dirty_offset, now_ms, config)
+    if due is None:
+        if (len(segments), segments[-1].next_offset) != known:
+            await _write(pool, topic_id, index, first_dirty_offset, first_dirty_offset, segments, None)
+        return 0
+    cleanable, dirty = due
+    offset_map: OffsetMap = {}
+    async for _, data in _batches(pool, topic_id, index, dirty[0].base_offset, cleanable[-1].next_offset):
+        map_batch(offset_map, data)
+    horizon = now_ms - config.delete_retention_ms
+    rewrite = _Rewrite([], [], [], [])
+    removed = 0
+    for segment in cleanable:
+        keep = record_filter(offset_map, drop_tombstones=0 <= segment.max_timestamp < horizon)
+        size, first_timestamp, largest = 0, -1, -1
+        async for last_offset, data in _batches(pool, topic_id, index, segment.base_offset, segment.next_offset):
+            filtered = filter_batch(data, keep)
+            if filtered is None:
+                rewrite.removed.append(last_offset)
+                removed += read_header(data).records_count
+                continue
+            header = read_header(filtered)
+            if filtered is not data:
+                removed += read_header(data).records_count - header.records_count
+                rewrite.last_offsets.append(last_offset)
+                rewrite.data.append(filtered)
+                rewrite.max_timestamps.append(header.max_timestamp)
+            if size == 0:
+                first_timestamp = header.max_timestamp
+            size += len(filtered)
+            largest = max(largest, header.max_timestamp)
+        segment.size, segment.first_batch_timestamp, segment.max_timestamp = size, first_timestamp, largest
+    # Segments left empty merge into the one before (the first and the active one stay).
+    kept = [segments[0]]
+    for segment in segments[1:-1]:
+        if segment.is_empty:
+            kept[-1].next_offset = segment.next_offset
+        else:
+            kept.append(segment)
+    kept += segments[-1:] if len(segments) > 1 else []
+    start: int = state["log_start_offset"]
+    while len(kept) > 1 and kept[1].base_offset <= start:
+        kept.pop(0)
+    await _write(pool, topic_id, index, first_dirty_offset, cleanable[-1].next_offset, kept, rewrite)
+    return removed
+
+
+async def _write(
+    pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, read_dirty_offset: int, first_dirty_offset: int,
+    segments: list[StoredSegment], rewrite: _Rewrite | None,
+) -> bool:
+    """A pass's outcome in one transaction, if the partition is still there and no other pass
+    moved its first dirty offset since `read_dirty_offset` was read; whether it was written."""
+    async with pool.acquire() as connection, connection.transaction():
+        state = await connection.fetchrow(_LOCK, topic_id, index)
+        if state is None or state["first_dirty_offset"] != read_dirty_offset:
+            return False
+        if rewrite is not None:
+            if rewrite.removed:
+                await connection.execute(_REMOVE, topic_id, index, rewrite.removed)
+            if rewrite.last_offsets:
+                await connection.execute(_REPLACE, topic_id, index, rewrite.last_offsets, rewrite.data, rewrite.max_timestamps)
+        await connection.execute(_FORGET_SEGMENTS, topic_id, index)
+        await connection.execute(
+            _STORE_SEGMENTS, topic_id, index,
+            [s.base_offset for s in segments], [s.next_offset for s in segments], [s.size for s in segments],
+            [s.first_batch_timestamp for s in segments], [s.max_timestamp for s in segments],
+        )
+        if first_dirty_offset != read_dirty_offset:
+            await connection.execute(_CHECKPOINT, topic_id, index, first_dirty_offset)
+    return True

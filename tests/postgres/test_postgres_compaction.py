@@ -1,0 +1,220 @@
+"""Compaction, compression.type and producer expiry on the PostgreSQL engine.
+
+The cleaner's steps are checked against the local engine: the same batches appended to a local
+log and to a database partition, the same cleaner passes at the same times, the same bytes read
+back after each (the local engine's compaction cases, tests/storage/test_compaction.py, with
+their rolls made by segment.ms from record time, since a database partition has no roll()).
+Then a broker over the database, with real clients: its log cleaner compacts a topic on its
+schedule, a gzip topic stores what an uncompressed producer sends compressed, and a producer
+idle past producer.id.expiration.ms is forgotten and answered as the local engine answers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+from kafka_wire import RawClient, make
+from test_postgres_topics import _WAIT, _serve, _wait_for
+
+from ottla.storage import Storage
+from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import Compression, Record, build_batch, iter_records, read_header, scan_batches
+
+# Rolls by record time: a batch more than a second newer than its segment's first starts a new one.
+COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0", "segment.ms": "1000", "delete.retention.ms": "5000"}
+
+
+def keyed(pairs: list[tuple[str, str | None]], timestamp: int, compression: Compression = Compression.NONE) -> bytes:
+    return build_batch(
+        [Record(i, timestamp, key.encode(), None if value is None else value.encode()) for i, (key, value) in enumerate(pairs)],
+        compression=compression,
+    )
+
+
+# Each step: batches appended (pairs, record time, codec), then one cleaner pass at `now`.
+STEPS: list[tuple[list[tuple[list[tuple[str, str | None]], int, Compression]], int]] = [
+    # Segments [0-4] (time 1000) [5-8] (3000) [9] (5000) closed, [10] (7000) active: a3 is not
+    # cleaned against, the tombstone for c (its segment newest at 3000) stays.
+    (
+        [
+            ([("a", "a0"), ("b", "b0"), ("c", "c0")], 1000, Compression.NONE),
+            ([("a", "a1"), ("d", "d0")], 1000, Compression.GZIP),
+            ([("b", "b1"), ("a", "a2")], 3000, Compression.NONE),
+            ([("e", "e0"), ("c", None)], 3000, Compression.NONE),
+            ([("d", "d1")], 5000, Compression.NONE),
+            ([("a", "a3")], 7000, Compression.NONE),
+        ],
+        8000,
+    ),
+    # A pass with nothing new to clean changes nothing.
+    ([], 8000, ),
+    # f rolls [10] closed: a3 supersedes a2; past delete.retention.ms the tombstone goes, and
+    # segment [5-8] keeps e0 alone.
+    ([([("f", "f0")], 9000, Compression.NONE)], 8500),
+    # Several keys at once, compressed, superseding records of three segments; [5-8]'s e goes
+    # too, and the emptied segment merges into the one before it.
+    (
+        [
+            ([("e", "e1"), ("d", "d2"), ("f", "f1")], 11000, Compression.ZSTD),
+            ([("z", "z0")], 13000, Compression.NONE),
+        ],
+        20000,
+    ),
+]
+
+
+def _local_contents(storage: Storage) -> list[bytes]:
+    log = storage.partition("c", 0)
+    out: list[bytes] = []
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        result = log.read(offset, 1 << 20)
+        data = b"".join(bytes(chunk) for chunk in result.chunks)  # type: ignore[arg-type]
+        batches = [bytes(batch) for _, batch in scan_batches(data, verify_crc=True)]
+        out += batches
+        offset = read_header(batches[-1]).next_offset
+    return out
+
+
+async def _database_contents(storage: PostgresStorage) -> list[bytes]:
+    partition = storage.partition("c", 0)
+    read = await partition.read(partition.log_start_offset, 1 << 20)
+    return [bytes(batch) for _, batch in scan_batches(b"".join(bytes(chunk) for chunk in read.chunks), verify_crc=True)]  # type: ignore[arg-type]
+
+
+def _records(batches: list[bytes]) -> list[tuple[int, str, str | None]]:
+    return [
+        (record.offset, bytes(record.key or b"").decode(), None if record.value is None else bytes(record.value).decode())
+        for batch in batches
+        for record in iter_records(batch)
+    ]
+
+
+async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_url: str) -> None:
+    local = Storage(None)
+    local.create_topic("c", 1, COMPACTED)
+    database = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    try:
+        await database.create_database_topic("c", 1, COMPACTED)
+        seen: list[list[tuple[int, str, str | None]]] = []
+        for step, (appends, now) in enumerate(STEPS):
+            if step == 2:
+                # The cleaner's checkpoint and segments are the database's: a broker started
+                # anew goes on from them.
+                await database.close_database()
+                database = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+            for pairs, timestamp, codec in appends:
+                batch = keyed(pairs, timestamp, codec)
+                local.partition("c", 0).append(batch)
+                await database.partition("c", 0).append(batch)
+            removed_locally = local.compact(now_ms=now)
+            assert await database.compact_database(now) == removed_locally
+            expected = _local_contents(local)
+            assert await _database_contents(database) == expected
+            seen.append(_records(expected))
+        # The cases themselves, so that the comparison above compares something.
+        assert seen[0] == [(5, "b", "b1"), (6, "a", "a2"), (7, "e", "e0"), (8, "c", None), (9, "d", "d1"), (10, "a", "a3")]
+        assert seen[1] == seen[0]
+        assert seen[2] == [(5, "b", "b1"), (7, "e", "e0"), (9, "d", "d1"), (10, "a", "a3"), (11, "f", "f0")]
+        assert seen[3] == [(5, "b", "b1"), (10, "a", "a3"), (12, "e", "e1"), (13, "d", "d2"), (14, "f", "f1"), (15, "z", "z0")]
+        partition = database.partition("c", 0)
+        # A read inside a removed range starts at the batch there is next, as on the local
+        # engine (whose reads stop at a segment's end, where a database read goes on).
+        for offset in (0, 6, 7, 11):
+            local_read = local.partition("c", 0).read(offset, 1 << 20)
+            database_read = await partition.read(offset, 1 << 20)
+            assert bytes(database_read.chunks[0]) == bytes(local_read.chunks[0])  # type: ignore[arg-type]
+        assert await partition.offset_for_timestamp(2000) == local.partition("c", 0).offset_for_timestamp(2000) == (3000, 5)
+        assert (await partition.read(0, 1 << 20)).high_watermark == 16
+    finally:
+        await database.close_database()
+
+
+async def _stored(url: str, query: str, *arguments: object) -> list[Any]:
+    connection = await asyncpg.connect(url)
+    try:
+        return list(await connection.fetch(query, *arguments))
+    finally:
+        await connection.close()
+
+
+def _read_all(bootstrap: str, topic: str, end: int) -> list[tuple[int, bytes | None, bytes | None]]:
+    """(offset, key, value) of every record a consumer gets from the start up to offset `end`."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-reader", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        got: list[tuple[int, bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + _WAIT
+        while (not got or got[-1][0] < end - 1) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                got.append((message.offset(), message.key(), message.value()))
+        return got
+    finally:
+        consumer.close()
+
+
+def _idempotent(sequence: int, timestamp: int) -> bytes:
+    return build_batch([Record(0, timestamp, None, b"%d" % sequence)], producer_id=4242, producer_epoch=0, base_sequence=sequence)
+
+
+def _produce(client: RawClient, topic: str, batch: bytes) -> int:
+    body = dict(transactional_id=None, acks=-1, timeout_ms=5000, topic_data=[dict(name=topic, partition_data=[dict(index=0, records=batch)])])
+    error: int = client.call(make(ProduceRequest, body), 9, ProduceResponse).responses[0].partition_responses[0].error_code
+    return error
+
+
+@pytest.mark.external
+def test_a_broker_over_postgresql_compacts_recompresses_and_expires_producers(postgres_url: str) -> None:
+    settings = ("log.cleaner.backoff.ms=200", "producer.id.expiration.check.interval.ms=200", "producer.id.expiration.ms=60000")
+    with _serve(postgres_url, *settings) as (bootstrap, _):
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topics = [
+            NewTopic("compacted", 1, 1, config={"cleanup.policy": "compact", "segment.ms": "1000", "min.cleanable.dirty.ratio": "0"}),
+            NewTopic("zipped", 1, 1, config={"compression.type": "gzip"}),
+            NewTopic("idempotent", 1, 1),
+        ]
+        for future in admin.create_topics(topics).values():
+            future.result(timeout=30)
+        now = time.time_ns() // 1_000_000 - 60_000
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "enable.idempotence": False, "compression.type": "none"})
+        # Segments [0-1] and [2] closed by record time, [3] active: the cleaner's schedule
+        # removes k1's first value only.
+        for key, value, timestamp in ((b"k1", b"v1", now), (b"k1", b"v2", now), (b"k2", b"v", now + 2000), (b"k1", b"v3", now + 4000)):
+            producer.produce("compacted", value, key, partition=0, timestamp=timestamp)
+            assert producer.flush(30) == 0
+        compacted = [(1, b"k1", b"v2"), (2, b"k2", b"v"), (3, b"k1", b"v3")]
+        _wait_for(lambda: _read_all(bootstrap, "compacted", 4) == compacted, "the cleaner to compact the topic in PostgreSQL")
+
+        # compression.type=gzip: sent uncompressed, stored gzip, read back as sent.
+        for value in (b"first" * 50, b"second" * 50):
+            producer.produce("zipped", value, partition=0)
+            assert producer.flush(30) == 0
+        stored = asyncio.run(_stored(postgres_url, "SELECT data FROM batches JOIN topics USING (topic_id) WHERE name = 'zipped' ORDER BY last_offset"))
+        assert [read_header(row["data"]).compression for row in stored] == [Compression.GZIP, Compression.GZIP]
+        assert [value for _, _, value in _read_all(bootstrap, "zipped", 2)] == [b"first" * 50, b"second" * 50]
+
+        # A producer silent for longer than producer.id.expiration.ms (by its batches' time) is
+        # forgotten; its next sequence is then answered as the local engine answers it.
+        silent_since = time.time_ns() // 1_000_000 - 600_000
+        with RawClient(bootstrap) as client:
+            assert _produce(client, "idempotent", _idempotent(0, silent_since)) == 0
+            forgotten = "SELECT count(*) AS n FROM producers WHERE producer_id = 4242"
+            _wait_for(lambda: asyncio.run(_stored(postgres_url, forgotten))[0]["n"] == 0, "the producer to expire in PostgreSQL")
+            answered = _produce(client, "idempotent", _idempotent(1, silent_since))
+    local = Storage(None)
+    local.create_topic("idempotent", 1)
+    log = local.partition("idempotent", 0)
+    log.append(_idempotent(0, silent_since))
+    local.expire_producers(time.time_ns() // 1_000_000, 60_000)
+    with pytest.raises(KafkaError) as refused:
+        log.append(_idempotent(1, silent_since))
+    assert answered == refused.value.code == ErrorCode.UNKNOWN_PRODUCER_ID
