@@ -3,7 +3,7 @@
     python -m compat.bench [--quick] [--json FILE] [--against kafka] [--repeat N] [--nodes N] [--console [--console-pages PAGE,...]]
                            [--event-loop asyncio|uvloop] [--cores 1|2] [--only throughput|latency|small|perftest]
     python -m compat.bench --profile produce|produce-8p|fetch|small [--seconds N] [--event-loop asyncio|uvloop] [--cores 1|2]
-    python -m compat.bench --storage postgresql [any of the above]
+    python -m compat.bench --storage postgresql [--brokers N] [any of the above]
 
 Starts `ottla serve` on a free port with a fresh data dir (compat.harness) and measures, with
 confluent-kafka (librdkafka) as the client: produce throughput (1 KiB and 100-byte records,
@@ -41,6 +41,9 @@ side by side: what a console left open costs the Kafka side.
 `--storage postgresql` runs the broker under test on the PostgreSQL engine over a PostgreSQL started
 for the run, with a local-engine broker beside it in the same passes, and prints both side by side;
 with `--profile`, PostgreSQL's statistics follow the broker's profile (compat.bench_postgres).
+`--brokers N` makes the broker under test N `ottla serve --storage URL --node-id 1..N` processes
+over the one database, one cluster, every workload bootstrapped with all of them (cold start, peak
+RSS and the console are broker 1's).
 
 Figures depend on the machine and its load; the report prints the load average with them.
 """
@@ -500,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         "--storage", choices=["local", "postgresql"], default="local",
         help="postgresql: the broker under test on the PostgreSQL engine, beside a local-engine broker (compat.bench_postgres)",
     )
+    parser.add_argument(
+        "--brokers", type=int, default=1, metavar="N",
+        help="with --storage postgresql: the broker under test is N brokers over the one database (--node-id 1..N), one cluster",
+    )
     args = parser.parse_args(argv)
     rerun = "python -m compat.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
@@ -513,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
         # This thread's affinity, inherited by every client thread and tool started after it.
         os.sched_setaffinity(0, clients)
     if args.storage == "postgresql" and args.nodes > 1:
-        parser.error("--storage postgresql runs one broker")
+        parser.error("--storage postgresql runs a cluster as separate brokers over one database: --brokers N")
+    if args.brokers < 1 or (args.brokers > 1 and (args.storage != "postgresql" or args.profile)):
+        parser.error("--brokers N is the PostgreSQL engine's (--storage postgresql), without --profile")
     if args.profile and args.storage == "postgresql":
         from compat import bench_postgres
 
@@ -572,13 +581,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes > 1:
         settings["default.replication.factor"] = str(args.nodes)
     result["meta"]["nodes"] = args.nodes
+    result["meta"]["brokers"] = args.brokers
     serve_args = ["--nodes", str(args.nodes)] + (["--http-port", "0"] if args.console else [])
     storage = database.new_url() if database else None
-    with OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus, storage=storage) as broker, ExitStack() as stack:
+    node_id = 1 if args.brokers > 1 else None
+    with OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus, storage=storage, node_id=node_id) as broker, ExitStack() as stack:
         before = limits(broker.work_dir, plan, cpus) if with_limits else {}
         if with_limits:
             say(f"limits {before}")
         brokers = {"ottla": broker.bootstrap}
+        if args.brokers > 1:
+            # The rest of the cluster on the same database: clients find every partition's leader.
+            others = [
+                stack.enter_context(OttlaBroker(settings=settings, event_loop=args.event_loop, cpus=cpus, storage=storage, node_id=node))
+                for node in range(2, args.brokers + 1)
+            ]
+            brokers["ottla"] = ",".join([broker.bootstrap, *(other.bootstrap for other in others)])
         if not perf_tools_only:
             host, port = stack.enter_context(bench_ceiling.responder(broker.work_dir / "ceiling", cpus))
             brokers["ceiling"] = f"{host}:{port}"
@@ -637,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     if database is not None:
         database.close()
-        print(bench_postgres.beside_local(database.version, rows(result), rows(bench_postgres.local_view(result))))
+        print(bench_postgres.beside_local(database.version, rows(result), rows(bench_postgres.local_view(result)), args.brokers))
     if args.console:
         print(bench_console.table(rows(result), console_rows, polls))
     meta = result["meta"]

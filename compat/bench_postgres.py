@@ -2,7 +2,8 @@
 
 `python -m compat.bench --storage postgresql` runs the broker under test as `ottla serve --storage`
 on a PostgreSQL started for the run (compat.postgres: fsync on, as deployed), beside a broker on
-the local engine: the same workloads on both, back to back. Each broker gets a schema of its own,
+the local engine: the same workloads on both, back to back; with `--brokers N`, N such brokers on
+the one database (`--node-id 1..N`) are the cluster under test. Each broker gets a schema of its own,
 created before it is launched, so cold start is the broker's alone: the database is already up.
 
 `python -m compat.bench --storage postgresql --profile WORKLOAD` samples the broker with py-spy
@@ -149,12 +150,13 @@ def local_view(result: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def beside_local(version: str, on_postgres: Sequence[Figure], on_local: Sequence[Figure]) -> str:
-    """compat.bench's figures for the broker on `version` beside the local engine's, same metric
-    by metric, with the ratio and whether the database is ahead or behind."""
+def beside_local(version: str, on_postgres: Sequence[Figure], on_local: Sequence[Figure], brokers: int = 1) -> str:
+    """compat.bench's figures for the `brokers` brokers on `version` beside the local engine's
+    one, same metric by metric, with the ratio and whether the database is ahead or behind."""
     local = {(row.metric, row.unit): row.ottla for row in on_local}
     header = f"{'metric':44} {'unit':6} {'PostgreSQL':>11} {'local':>10} {'PG/local':>16}"
-    lines = [f"the PostgreSQL engine ({version}, fsync on, one broker) beside the local engine, in the same passes:", header, "-" * len(header)]
+    cluster = "one broker" if brokers == 1 else f"{brokers} brokers on one database"
+    lines = [f"the PostgreSQL engine ({version}, fsync on, {cluster}) beside the local engine, in the same passes:", header, "-" * len(header)]
     for row in on_postgres:
         theirs = local.get((row.metric, row.unit))
         ratio = ""
