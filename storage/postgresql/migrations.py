@@ -245,6 +245,21 @@ CREATE TABLE segments (
 );
 """
 
+# Delegation tokens (KIP-48), shared by every broker on the database as SCRAM credentials are
+# (metadata.py): a token's information, never its HMAC, which each broker derives again from
+# delegation.token.secret.key (as Kafka's DelegationTokenRecord leaves it out).
+_DELEGATION_TOKENS = """
+CREATE TABLE delegation_tokens (
+    token_id text PRIMARY KEY,
+    owner text NOT NULL,
+    requester text NOT NULL,
+    renewers jsonb NOT NULL CHECK (jsonb_typeof(renewers) = 'array'),
+    issue_ms bigint NOT NULL,
+    expiry_ms bigint NOT NULL,
+    max_ms bigint NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
@@ -252,6 +267,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "the producer-id block", _PRODUCER_ID_BLOCK),
     Migration(5, "SCRAM credentials, ACLs, client quotas and group configs", _METADATA),
     Migration(6, "the log cleaner's checkpoint and segments", _CLEANER),
+    Migration(7, "delegation tokens", _DELEGATION_TOKENS),
 )
 LATEST = MIGRATIONS[-1].version
 
