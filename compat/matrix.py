@@ -258,7 +258,9 @@ def postgres_section(
             f"one private {database} (compat.postgres): one cluster, the client given all {nodes} addresses as its",
             "bootstrap list. Each cell's brokers share a fresh schema of their own and each has its own data dir",
             "(compat.harness.PostgresBrokers); a scenario's broker restart is a rolling restart, one broker after",
-            "the other, and the consumer-protocol rows' settings are applied the same way.", "",
+            "the other, and the consumer-protocol rows' settings are applied the same way. Which broker leads a",
+            "partition and coordinates a group or a transactional id follows from names random in each cell, so a",
+            "failure that depends on where those land may pass on its rerun alone.", "",
         ]
     out += [
         "| " + " | ".join(rows[0]) + " |",

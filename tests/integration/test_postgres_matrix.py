@@ -1,6 +1,8 @@
 """A representative slice of the compat matrix on the PostgreSQL engine (`python -m compat
---storage postgresql` runs all of it and writes REPORT.md's section): one private PostgreSQL for
-every cell, each cell's broker on a schema of its own, and proof that the records went there."""
+--storage postgresql` runs all of it and writes REPORT.md's section; `--brokers 3` the rows of
+three brokers over one database): one private PostgreSQL for every cell, each cell's broker, or
+three brokers behind one bootstrap list, on a schema of its own, and proof that the records went
+there."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from unavailable import unavailable
 
 from compat.clients import CLIENTS, NotInstalled
 from compat.harness import READY_RE
-from compat.matrix import PASS, POSTGRES_SECTION, on_postgres, run_matrix
+from compat.matrix import PASS, POSTGRES_CLUSTER_NODES, POSTGRES_CLUSTER_SECTION, POSTGRES_SECTION, on_postgres, run_matrix
 from compat.report_sections import RUNNER_SECTIONS
 from compat.postgres import PostgresUnavailable, PrivatePostgres
 
@@ -22,6 +24,12 @@ CELLS = {
     "kafka-python": ("produce-consume-restart", "transactions-isolation"),
     "confluent-kafka": ("admin", "idempotent-retries"),
     "java": ("produce-consume-restart",),
+}
+# On three brokers: records read back across a rolling restart, and a group whose coordinator
+# moves in that restart resuming from its committed offsets.
+CLUSTER_CELLS = {
+    "kafka-python": ("produce-consume-restart",),
+    "confluent-kafka": ("group-resume-second-group",),
 }
 
 
@@ -58,6 +66,9 @@ def test_matrix_cells_pass_with_their_records_in_postgresql(tmp_path: Path) -> N
         new_target = on_postgres(server.url, log_level="debug")
         results = [result for name, scenarios in CELLS.items()
                    for result in run_matrix([CLIENTS[name]], scenarios, new_target, tmp_path)[1]]
+        on_three = on_postgres(server.url, POSTGRES_CLUSTER_NODES, log_level="debug")
+        results += [result for name, scenarios in CLUSTER_CELLS.items()
+                    for result in run_matrix([CLIENTS[name]], scenarios, on_three, tmp_path / "three-brokers")[1]]
         failed = [f"{r.client} / {r.scenario}: {r.reason}\n{r.detail}" for r in results if r.status != PASS]
         assert not failed, "\n\n".join(failed)
         # Every cell wrote its records to its own schema, none to the local engine alone.
@@ -66,8 +77,8 @@ def test_matrix_cells_pass_with_their_records_in_postgresql(tmp_path: Path) -> N
 
 
 def test_a_matrix_run_keeps_the_postgresql_section() -> None:
-    """`python -m compat` rewrites REPORT.md whole; the PostgreSQL run's section must survive it."""
-    assert POSTGRES_SECTION in RUNNER_SECTIONS
+    """`python -m compat` rewrites REPORT.md whole; the PostgreSQL runs' sections must survive it."""
+    assert POSTGRES_SECTION in RUNNER_SECTIONS and POSTGRES_CLUSTER_SECTION in RUNNER_SECTIONS
 
 
 def test_the_ready_line_of_a_broker_on_postgresql_gives_its_http_and_listeners() -> None:
