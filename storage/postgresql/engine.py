@@ -77,6 +77,7 @@ from ottla.storage.postgresql.log import (
     enforce_retention,
     open_pool,
     set_topic_configs,
+    take_group,
 )
 from ottla.storage.postgresql.compaction import clean_partition
 from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
@@ -195,8 +196,8 @@ class DatabasePartition:
         self.producers = PartitionProducers()
         # Group commit: appends asked for while this broker's previous group is being stored
         # queue here, in the order they were asked for, and the first of them to get the lock
-        # stores them all in one statement (log.py's `append_group`): one commit where there
-        # were as many as appends. One group at a time, so two requests pipelined on a
+        # stores them (up to log.py's GROUP_BYTES) in one statement (`append_group`): one commit
+        # where there were as many as appends. One group at a time, so two requests pipelined on a
         # connection never swap places (each statement waits for the previous one's row lock anyway).
         self._appending = appending
         self._queued: list[PreparedAppend] = []
@@ -255,8 +256,8 @@ class DatabasePartition:
         self._queued.append(prepared)
         async with self._appending:
             if prepared.outcome is None:
-                group, self._queued = self._queued, []
-                await self._append_group(group)
+                # The oldest undecided append is this one: those before it were in earlier groups.
+                await self._append_group(take_group(self._queued))
         appended = prepared.result()
         if appended.duplicate:
             return AppendResult(appended.base_offset, appended.last_offset, appended.log_append_time_ms, self.log_start_offset)

@@ -197,6 +197,23 @@ class PreparedAppend:
         return self.outcome
 
 
+# A group stops growing past this many bytes (its first append whatever its size): the statement's
+# bytea array stays far below PostgreSQL's 1 GB for one value, and one big group's WAL write does
+# not hold back the appends queued behind it for long.
+GROUP_BYTES = 8 << 20
+
+
+def take_group(queued: list[PreparedAppend]) -> list[PreparedAppend]:
+    """Remove and return the group to store next: the oldest queued appends, up to GROUP_BYTES."""
+    size = taken = 0
+    while taken < len(queued) and (taken == 0 or size + queued[taken].size <= GROUP_BYTES):
+        size += queued[taken].size
+        taken += 1
+    group = queued[:taken]
+    del queued[:taken]
+    return group
+
+
 @dataclass(slots=True, frozen=True)
 class StoredRead:
     """Whole batches in offset order, with the partition's bounds as of the same snapshot."""

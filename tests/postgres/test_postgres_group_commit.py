@@ -26,6 +26,7 @@ from test_postgres_idempotence import _STEPS, _local_log, _local_outcome, _produ
 
 from compat.harness import OttlaBroker
 from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.storage.postgresql.log import GROUP_BYTES, PreparedAppend, take_group
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import Record, build_batch
 
@@ -79,6 +80,12 @@ async def test_appends_asked_at_once_are_answered_as_one_by_one_in_fewer_commits
         assert _producers(restarted.partition("t", 0).producer_state) == _producers(partition.producer_state)
     finally:
         await restarted.close_database()
+
+
+def test_a_group_takes_the_oldest_appends_up_to_its_size_and_always_one():
+    queued = [PreparedAppend(-1, size=size) for size in (GROUP_BYTES // 2, GROUP_BYTES // 2, 1, 2 * GROUP_BYTES, 1)]
+    expected = [queued[:2], queued[2:3], queued[3:4], queued[4:]]
+    assert [take_group(queued) for _ in expected] == expected and queued == []
 
 
 _PRODUCERS = 6
