@@ -296,8 +296,8 @@ class Broker:
             )
             log.warning(
                 "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
-                "the transaction coordinator's state, SCRAM credentials, ACLs, client quotas and group configs; share-group state, delegation "
-                "tokens, finalized features and the topics share and streams groups create stay in %s, and compaction and compression.type are not applied",
+                "the transaction coordinator's state, SCRAM credentials, ACLs, client quotas, group configs and delegation tokens; share-group "
+                "state, finalized features and the topics share and streams groups create stay in %s",
                 "memory" if data_dir is None else data_dir,
             )
             producer_ids = await self._open_journals(self.storage)
@@ -400,11 +400,13 @@ class Broker:
             self._running_storage()
             config = self._start_config
             self._tokens = DelegationTokens.open(
-                self.data_dir,
+                self.data_dir if self._database_metadata is None else None,
                 config.value("delegation.token.secret.key"),
                 config.value("delegation.token.max.lifetime.ms"),
                 config.value("delegation.token.expiry.time.ms"),
             )
+            if self._database_metadata is not None:
+                self._database_metadata.attach_tokens(self._tokens)
         return self._tokens
 
     def telemetry_room(self) -> ClientMetrics:

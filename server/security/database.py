@@ -1,8 +1,9 @@
-"""SCRAM credentials, ACLs, client quotas and group configs over PostgreSQL: one set for every
-broker on the database, as Kafka's metadata log gives every broker of a cluster one set.
+"""SCRAM credentials, ACLs, client quotas, group configs and delegation tokens over PostgreSQL:
+one set for every broker on the database, as Kafka's metadata log gives every broker of a
+cluster one set.
 
 The stores stay what they are on the local engine (ScramCredentialStore, Authorizer,
-ClientQuotas, GroupConfigs): synchronous, in memory, read by every login and decision. Over
+ClientQuotas, GroupConfigs, DelegationTokens): synchronous, in memory, read by every login and decision. Over
 PostgreSQL their `record_change` hook is set, so a change is made in memory as before and,
 instead of replacing a file, queued here; one task writes the queued changes to the database in
 order (storage/postgresql/metadata.py: row by row, so changes through two brokers at once both
@@ -18,8 +19,8 @@ more were queued meanwhile, so a reload never leaves out a change this broker ma
 that reconnects (cluster/database.py) reads every table again: news sent while it was away is
 lost.
 
-Not here yet: delegation tokens (server/security/tokens.py) stay in each broker's data
-directory, and share-group state in the local `__share_group_state` topic.
+Not here yet: share-group state stays in the local `__share_group_state` topic, finalized
+features in each broker's data directory.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
     from ottla.server.groups.group_configs import GroupConfigs
+    from ottla.server.security.tokens import DelegationTokens, Token
 
 log = logging.getLogger("ottla.security.database")
 
@@ -64,7 +66,8 @@ Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 METADATA_WRITES = frozenset(
     {
         ApiKey.ALTER_USER_SCRAM_CREDENTIALS, ApiKey.CREATE_ACLS, ApiKey.DELETE_ACLS, ApiKey.ALTER_CLIENT_QUOTAS,
-        ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.ALTER_CONFIGS,
+        ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.ALTER_CONFIGS, ApiKey.CREATE_DELEGATION_TOKEN, ApiKey.RENEW_DELEGATION_TOKEN,
+        ApiKey.EXPIRE_DELEGATION_TOKEN,
     }
 )
 
@@ -78,6 +81,17 @@ def _credentials(stored: list[metadata.StoredCredential]) -> dict[str, dict[Scra
     return credentials
 
 
+TokenRow = tuple[str, str, str, tuple[str, ...], int, int, int]
+
+
+def _token_rows(stored: list[metadata.StoredToken]) -> list[TokenRow]:
+    return [(t.token_id, t.owner, t.requester, t.renewers, t.issue_ms, t.expiry_ms, t.max_ms) for t in stored]
+
+
+def _stored_token(token: Token) -> metadata.StoredToken:
+    return metadata.StoredToken(token.token_id, token.owner, token.requester, token.renewers, token.issue_ms, token.expiry_ms, token.max_ms)
+
+
 def _acl_row(acl: Acl) -> metadata.AclRow:
     return (
         int(acl.resource_type), acl.resource_name, int(acl.pattern_type), acl.principal, acl.host, int(acl.operation), int(acl.permission_type)
@@ -87,7 +101,7 @@ def _acl_row(acl: Acl) -> metadata.AclRow:
 class DatabaseMetadata:
     """The broker's stores of these tables over one database, their queued writes and their reloads."""
 
-    def __init__(self, pool: asyncpg.Pool, channel: str, node_id: int, scram: ScramCredentialStore) -> None:
+    def __init__(self, pool: asyncpg.Pool, channel: str, node_id: int, scram: ScramCredentialStore, tokens: list[TokenRow]) -> None:
         self._pool = pool
         self._channel = channel
         self._node_id = node_id
@@ -96,6 +110,9 @@ class DatabaseMetadata:
         self._authorizer: Authorizer | None = None
         self._quotas: ClientQuotas | None = None
         self._group_configs: GroupConfigs | None = None
+        self._tokens: DelegationTokens | None = None
+        # The tokens as last read, for the store opened on first use.
+        self._token_rows = tokens
         # The queued writes: (table, write), oldest first; the first is being written.
         self._queued: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
         self._appended = 0  # writes ever queued
@@ -108,10 +125,11 @@ class DatabaseMetadata:
 
     @classmethod
     async def open(cls, pool: asyncpg.Pool, node_id: int) -> DatabaseMetadata:
-        """The SCRAM credentials read from the database (the other tables are read as their
-        stores are attached)."""
+        """The SCRAM credentials and the delegation tokens read from the database (the other
+        tables are read as their stores are attached)."""
         channel = await notify.channel_of(pool)
-        return cls(pool, channel, node_id, ScramCredentialStore(None, _credentials(await metadata.load_credentials(pool))))
+        scram = ScramCredentialStore(None, _credentials(await metadata.load_credentials(pool)))
+        return cls(pool, channel, node_id, scram, _token_rows(await metadata.load_tokens(pool)))
 
     async def attach_authorizer(self, authorizer: Authorizer) -> None:
         """The ACLs are the database's from now on (a file in the data directory is not read)."""
@@ -128,6 +146,12 @@ class DatabaseMetadata:
         group_configs.reset(await metadata.load_group_configs(self._pool))
         group_configs.record_change = self._group_configs_changed
         self._group_configs = group_configs
+
+    def attach_tokens(self, tokens: DelegationTokens) -> None:
+        """The delegation tokens' store, opened on first use: the tokens as last read."""
+        tokens.reset(self._token_rows)
+        tokens.record_change = self._tokens_changed
+        self._tokens = tokens
 
     # --- changes made here, queued for the database -----------------------------------------
 
@@ -147,6 +171,10 @@ class DatabaseMetadata:
 
     def _group_configs_changed(self, group_id: str, configs: dict[str, str]) -> None:
         self._queue(metadata.GROUP_CONFIGS, lambda: metadata.change_group_configs(self._pool, group_id, configs))
+
+    def _tokens_changed(self, created: list[Token], renewed: list[Token], removed: list[str]) -> None:
+        created_rows, renewed_rows = [_stored_token(token) for token in created], [_stored_token(token) for token in renewed]
+        self._queue(metadata.TOKENS, lambda: metadata.change_tokens(self._pool, created_rows, renewed_rows, removed))
 
     def _queue(self, table: str, write: Callable[[], Awaitable[None]]) -> None:
         self._queued.append((table, write))
@@ -252,15 +280,23 @@ class DatabaseMetadata:
         if table == metadata.QUOTAS:
             quotas = await metadata.load_quotas(self._pool)
             return lambda: self._quotas.reset(quotas) if self._quotas is not None else None
-        overrides = await metadata.load_group_configs(self._pool)
-        return lambda: self._group_configs.reset(overrides) if self._group_configs is not None else None
+        if table == metadata.GROUP_CONFIGS:
+            overrides = await metadata.load_group_configs(self._pool)
+            return lambda: self._group_configs.reset(overrides) if self._group_configs is not None else None
+        rows = _token_rows(await metadata.load_tokens(self._pool))
+        return lambda: self._reset_tokens(rows)
+
+    def _reset_tokens(self, rows: list[TokenRow]) -> None:
+        self._token_rows = rows
+        if self._tokens is not None:
+            self._tokens.reset(rows)
 
     async def close(self, timeout_s: float) -> None:
         """Give the queued changes `timeout_s` to be written, then stop."""
         try:
             await asyncio.wait_for(self.written(), timeout_s)
         except TimeoutError:
-            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas or group configs not written to PostgreSQL")
+            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas, group configs or tokens not written to PostgreSQL")
         for task in (*self._tasks, *([self._writer] if self._writer is not None else [])):
             task.cancel()
 

@@ -13,7 +13,10 @@ Tokens live in `<data dir>/delegation-tokens.json`, replaced whole and durably o
 change (`storage.files.replace_file`). As in Kafka's metadata records, the HMAC is not
 stored: it is derived again from the secret key, so the file holds no credential, and a
 changed key invalidates every token. An expired token is dropped when next looked at
-(Kafka drops them every `delegation.token.expiry.check.interval.ms`).
+(Kafka drops them every `delegation.token.expiry.check.interval.ms`). Over PostgreSQL the tokens
+are the database's, shared by every broker on it (server/security/database.py): `record_change`
+then takes each change instead of the file, and `reset` puts the tokens as another broker left
+them in place.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -78,6 +81,8 @@ class DelegationTokens:
         self._by_hmac = {token.hmac: token.token_id for token in self._tokens.values()}
         # SCRAM credentials of each token, derived on first use (4096 PBKDF2 rounds each).
         self._credentials: dict[tuple[str, ScramMechanism], ScramCredential] = {}
+        # Over PostgreSQL: what records each change (created, renewed, removed ids) instead of the file.
+        self.record_change: Callable[[list[Token], list[Token], list[str]], None] | None = None
 
     @classmethod
     def open(cls, data_dir: Path | None, secret_key: str | None, max_lifetime_ms: int, expiry_time_ms: int) -> DelegationTokens:
@@ -112,7 +117,7 @@ class DelegationTokens:
         token = Token(token_id, owner, requester, tuple(renewers), issued, min(issued + self.expiry_time_ms, max_ms), max_ms, self._hmac(token_id))
         self._tokens[token_id] = token
         self._by_hmac[token.hmac] = token_id
-        self._write()
+        self._changed([token], [], [])
         return token
 
     def renew(self, token_hmac: bytes, principal: str, renew_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
@@ -133,7 +138,7 @@ class DelegationTokens:
             return error, -1
         if expiry_period_ms < 0:
             self._remove(token)
-            self._write()
+            self._changed([], [], [token.token_id])
             return ErrorCode.NONE, current
         return self._expire_at(token, min(current + expiry_period_ms, token.max_ms))
 
@@ -148,8 +153,8 @@ class DelegationTokens:
         return token, ErrorCode.NONE
 
     def _expire_at(self, token: Token, expiry_ms: int) -> tuple[ErrorCode, int]:
-        self._tokens[token.token_id] = replace(token, expiry_ms=expiry_ms)
-        self._write()
+        renewed = self._tokens[token.token_id] = replace(token, expiry_ms=expiry_ms)
+        self._changed([], [renewed], [])
         return ErrorCode.NONE, expiry_ms
 
     def by_hmac(self, token_hmac: bytes, now: int | None = None) -> Token | None:
@@ -177,13 +182,28 @@ class DelegationTokens:
         for token in expired:
             self._remove(token)
         if expired:
-            self._write()
+            self._changed([], [], [token.token_id for token in expired])
 
     def _remove(self, token: Token) -> None:
         del self._tokens[token.token_id]
         self._by_hmac.pop(token.hmac, None)
         for mechanism in ScramMechanism:
             self._credentials.pop((token.token_id, mechanism), None)
+
+    def reset(self, tokens: Iterable[tuple[str, str, str, tuple[str, ...], int, int, int]]) -> None:
+        """Every token replaced by `tokens` (id, owner, requester, renewers, issue, expiry and
+        maximum times), as the database now has them; none without a secret key."""
+        if self._key is None:
+            return
+        self._tokens = {row[0]: Token(*row, self._hmac(row[0])) for row in tokens}
+        self._by_hmac = {token.hmac: token.token_id for token in self._tokens.values()}
+        self._credentials = {key: credential for key, credential in self._credentials.items() if key[0] in self._tokens}
+
+    def _changed(self, created: list[Token], renewed: list[Token], removed: list[str]) -> None:
+        if self.record_change is not None:
+            self.record_change(created, renewed, removed)
+        else:
+            self._write()
 
     def _write(self) -> None:
         if self._path is None:

@@ -1,5 +1,5 @@
 """What Kafka keeps as records in its metadata log, as tables every broker on the database shares:
-SCRAM credentials, ACLs, client quotas and group configs.
+SCRAM credentials, ACLs, client quotas, group configs and delegation tokens.
 
 The broker decides from in-memory copies of these small tables (every SCRAM login, every
 authorized request reads them); here is only their stored form. Each change is written row by
@@ -25,7 +25,8 @@ SCRAM = "scram_credentials"
 ACLS = "acls"
 QUOTAS = "client_quotas"
 GROUP_CONFIGS = "group_configs"
-TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS)
+TOKENS = "delegation_tokens"
+TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS, TOKENS)
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,6 +39,19 @@ class StoredCredential:
     stored_key: bytes
     server_key: bytes
     iterations: int
+
+
+@dataclass(slots=True, frozen=True)
+class StoredToken:
+    """A delegation token's information; its HMAC is derived from the secret key, never stored."""
+
+    token_id: str
+    owner: str
+    requester: str
+    renewers: tuple[str, ...]
+    issue_ms: int
+    expiry_ms: int
+    max_ms: int
 
 
 # resource_type, resource_name, pattern_type, principal, host, operation, permission_type
@@ -121,3 +135,27 @@ async def change_group_configs(pool: asyncpg.Pool, group_id: str, configs: Mappi
         )
     else:
         await pool.execute("DELETE FROM group_configs WHERE group_id = $1", group_id)
+
+
+async def load_tokens(pool: asyncpg.Pool) -> list[StoredToken]:
+    rows = await pool.fetch("SELECT token_id, owner, requester, renewers::text AS renewers, issue_ms, expiry_ms, max_ms FROM delegation_tokens")
+    return [
+        StoredToken(row["token_id"], row["owner"], row["requester"], tuple(json.loads(row["renewers"])), row["issue_ms"], row["expiry_ms"], row["max_ms"])
+        for row in rows
+    ]
+
+
+async def change_tokens(pool: asyncpg.Pool, created: Iterable[StoredToken], renewed: Iterable[StoredToken], removed: Iterable[str]) -> None:
+    """Tokens created, renewed (a new expiry: a token another broker removed meanwhile stays
+    removed) and removed (by id), in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        for token in created:
+            await connection.execute(
+                """INSERT INTO delegation_tokens (token_id, owner, requester, renewers, issue_ms, expiry_ms, max_ms)
+                   VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)""",
+                token.token_id, token.owner, token.requester, json.dumps(list(token.renewers)), token.issue_ms, token.expiry_ms, token.max_ms,
+            )
+        for token in renewed:
+            await connection.execute("UPDATE delegation_tokens SET expiry_ms = $2 WHERE token_id = $1", token.token_id, token.expiry_ms)
+        for token_id in removed:
+            await connection.execute("DELETE FROM delegation_tokens WHERE token_id = $1", token_id)

@@ -3,7 +3,7 @@
 StandardAuthorizer. A user created through broker 1 logs in through broker 2 (confluent-kafka
 produces as them); an ACL created through broker 1 denies on broker 2, and its deletion through
 broker 2 allows on broker 1 again; a group config and a client quota set through broker 1 are
-described by broker 2; and a broker started afresh, with nothing on its disk, has them all.
+described by broker 2, as is a delegation token created there; and a broker started afresh, with nothing on its disk, has them all.
 
 Each check asks the one broker it names (ottla's own client, one connection to it), waiting with
 a deadline for the other broker to have heard of the change."""
@@ -42,6 +42,7 @@ _SETTINGS = {
     "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
     "super.users": "User:admin",
     "allow.everyone.if.no.acl.found": "true",
+    "delegation.token.secret.key": "the-secret",
 }
 # Kafka's codes: TOPIC, LITERAL, DESCRIBE, DENY.
 _DENY_DESCRIBE = {"resource_type": 2, "resource_pattern_type": 3, "operation": 8, "permission_type": 2, "host": "*"}
@@ -133,6 +134,12 @@ def _alice_quotas(bootstrap: str) -> list[Any]:
     return [(value["key"], value["value"]) for entry in described["entries"] or [] for value in entry["values"]]
 
 
+def _token_ids(bootstrap: str) -> list[str]:
+    described = _call(bootstrap, _ADMIN, ApiKey.DESCRIBE_DELEGATION_TOKEN, {"owners": None})
+    assert described["error_code"] == 0, described
+    return [token["token_id"] for token in described["tokens"]]
+
+
 def _produce_as_alice(bootstrap: str, topic: str) -> None:
     """confluent-kafka bootstrapped at `bootstrap` (its first login is there) produces one record as alice."""
     producer = Producer({
@@ -178,6 +185,9 @@ def test_users_acls_quotas_and_group_configs_are_the_databases(postgres_url: str
         assert quota["entries"][0]["error_code"] == 0, quota
         _until(lambda: _group_config(two, "settled") == "50000", "broker 2 describes the group config")
         _until(lambda: _alice_quotas(two) == [("producer_byte_rate", 1048576.0)], "broker 2 describes alice's quota")
+        token = _call(one, _ADMIN, ApiKey.CREATE_DELEGATION_TOKEN, {"renewers": [], "max_lifetime_ms": -1})
+        assert token["error_code"] == 0, token
+        _until(lambda: _token_ids(two) == [token["token_id"]], "broker 2 describes the token")
 
         # A second topic denied through broker 1, its ACL deleted through broker 2: allowed on broker 1 again.
         assert _call(one, _ADMIN, ApiKey.CREATE_ACLS, {"creations": [_acl_body("released")]})["results"][0]["error_code"] == 0
@@ -196,4 +206,5 @@ def test_users_acls_quotas_and_group_configs_are_the_databases(postgres_url: str
         assert _topic_error(again, _ALICE, "released") == ErrorCode.NONE
         assert _group_config(again, "settled") == "50000"
         assert _alice_quotas(again) == [("producer_byte_rate", 1048576.0)]
+        assert _token_ids(again) == [token["token_id"]]
         _produce_as_alice(again, "released")
