@@ -14,7 +14,9 @@ placed on the leaders of `__consumer_offsets` / `__transaction_state` partitions
   their own, and leadership claims over another (brokers.open_membership_pool): the engine's
   bounded pool is queued with appends under load, and a healthy broker whose renewal waited
   there would give its partitions up, and clients would time out and resend what they had
-  sent. Each renewal also checks that the LISTEN connection still answers.
+  sent. The renewals run in a thread of their own (brokers.LeaseKeeper), so a busy event loop
+  cannot delay them either; the event loop reads the live set every heartbeat and checks then
+  that the LISTEN connection still answers.
 - Every broker computes the same leaders from the same live set: the striping of
   `place_replicas` over all live nodes (a replica per live node, the leader first), started
   where the topic's name puts it. The data is PostgreSQL's one copy, so every live broker is
@@ -198,8 +200,9 @@ class DatabaseCluster:
         # When this broker stops counting itself live unless it renews its lease first.
         self._counts_self_until = 0.0
         self._lapse: asyncio.TimerHandle | None = None
+        self._lease_keeper: brokers.LeaseKeeper | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # The lease's connection (registration, renewals, the live set) and the claims'.
+        # The event loop's membership connections: registration and the live set; claims.
         self._lease_pool: asyncpg.Pool | None = None
         self._claims_pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
@@ -238,18 +241,26 @@ class DatabaseCluster:
                 raise DuplicateNodeId(f"node id {self.node_id} is registered by another live broker on this database")
             await asyncio.sleep(self._heartbeat_s / 4)
         self._renewed(sent)
+        self._watch_own_lease()
+        self._lease_keeper = brokers.LeaseKeeper(
+            self._url, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms,
+            self._heartbeat_s, self._renew_timeout_s, self._renewed,
+        )
+        self._lease_keeper.start()
         self.storage.bounds_moved = self._bounds_moved
         self.storage.catalogue_changed = lambda: self._spawn(self._tell(notify.News.CATALOGUE))
         self._live = await brokers.live_brokers(pool)
         self.state.set_live(self._live, True)
         await self._reload_claims()
         await self._claim()
-        self._spawn(self._keep_lease())
+        self._spawn(self._keep_live_set())
         self._spawn(self._keep_listening())
         await notify.send(pool, self._channel, [notify.news_payload(notify.News.BROKERS, self.node_id)])
 
     async def stop(self) -> None:
         """Stop renewing and listening, and leave the live set at once."""
+        if self._lease_keeper is not None:
+            await self._lease_keeper.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -280,46 +291,38 @@ class DatabaseCluster:
 
     def _renewed(self, sent: float) -> None:
         """The lease runs from no earlier than `sent`: count this broker until a third of a
-        session before it can lapse."""
-        self._counts_self_until = sent + self._lease_ms / 1000 * (1 - _CLAIM_MARGIN)
-        if self._lapse is not None:
-            self._lapse.cancel()
-        self._lapse = asyncio.get_running_loop().call_at(
-            asyncio.get_running_loop().time() + (self._counts_self_until - time.monotonic()), self._own_lease_lapsing
-        )
+        session before it can lapse. Called in the lease keeper's thread too: it sets a float."""
+        self._counts_self_until = max(self._counts_self_until, sent + self._lease_ms / 1000 * (1 - _CLAIM_MARGIN))
 
     @property
     def counts_self(self) -> bool:
         return time.monotonic() < self._counts_self_until
 
-    def _own_lease_lapsing(self) -> None:
-        """No renewal for too long (the database is away): lead nothing, coordinate nothing."""
-        if self.state.set_live(self._live, False):
-            log.warning("node %s could not renew its lease in PostgreSQL: it leads no partition until it can", self.node_id)
+    def _watch_own_lease(self) -> None:
+        """Look at this broker's own count again when it would run out."""
+        if self._lapse is None:
+            loop = asyncio.get_running_loop()
+            self._lapse = loop.call_at(loop.time() + max(0.0, self._counts_self_until - time.monotonic()), self._own_lease_lapsing)
 
-    async def _keep_lease(self) -> None:
-        """Renew every heartbeat, counted from the last renewal's start, so a slow one does not
-        push the next back; then read the live set, claim in the background, and check the
-        listener."""
-        assert self._lease_pool is not None
-        pool = self._lease_pool
-        sent = time.monotonic()
+    def _own_lease_lapsing(self) -> None:
+        """No renewal for too long (the database is away): lead nothing, coordinate nothing,
+        until a renewal lands and the next read of the live set counts this broker again.
+        Renewed meanwhile: look again at the new end."""
+        self._lapse = None
+        if self.counts_self:
+            self._watch_own_lease()
+            return
+        if self.state.set_live(self._live, False):
+            last_sent = self._counts_self_until - self._lease_ms / 1000 * (1 - _CLAIM_MARGIN)
+            log.warning(
+                "node %s could not renew its lease in PostgreSQL (the last renewal that landed was sent %.1f s ago): "
+                "it leads no partition until it can", self.node_id, time.monotonic() - last_sent,
+            )
+
+    async def _keep_live_set(self) -> None:
+        """Every heartbeat: the live set, this broker's claims in the background, the listener."""
         while True:
-            await asyncio.sleep(max(0.0, sent + self._heartbeat_s - time.monotonic()))
-            sent = time.monotonic()
-            try:
-                renewed = await asyncio.wait_for(brokers.renew(pool, self.node_id, self._incarnation, self._lease_ms), self._renew_timeout_s)
-                if not renewed:
-                    # Fenced: the row lapsed and went, or a new start took the node id over.
-                    renewed = await asyncio.wait_for(
-                        brokers.register(pool, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms),
-                        self._renew_timeout_s,
-                    )
-                if renewed:
-                    self._renewed(sent)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.info("node %s: lease renewal failed: %r", self.node_id, exc)
-                continue
+            await asyncio.sleep(self._heartbeat_s)
             await self._read_live_set()
             self._spawn(self._claim_quietly())
             await self._check_listener()
@@ -333,8 +336,11 @@ class DatabaseCluster:
             log.debug("reading the live brokers failed: %s", exc)
             return
         self._live = live
-        if self.state.set_live(live, self.counts_self):
+        counts_self = self.counts_self
+        if self.state.set_live(live, counts_self):
             log.info("node %s: live brokers %s", self.node_id, sorted(self.state.nodes))
+        if counts_self:
+            self._watch_own_lease()
 
     async def _brokers_changed(self) -> None:
         """A broker came or went: the live set now, and this broker's claims if it leads anew."""
