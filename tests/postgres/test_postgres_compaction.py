@@ -25,6 +25,7 @@ from test_postgres_topics import _WAIT, _serve, _wait_for
 
 from ottla.storage import Storage
 from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.storage.producer_state import control_batch
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import Compression, Record, build_batch, iter_records, read_header, scan_batches
 
@@ -39,34 +40,46 @@ def keyed(pairs: list[tuple[str, str | None]], timestamp: int, compression: Comp
     )
 
 
-# Each step: batches appended (pairs, record time, codec), then one cleaner pass at `now`.
-STEPS: list[tuple[list[tuple[list[tuple[str, str | None]], int, Compression]], int]] = [
+def appended(pairs: list[tuple[str, str | None]], timestamp: int, compression: Compression = Compression.NONE) -> tuple[bytes, bool]:
+    return keyed(pairs, timestamp, compression), True
+
+
+# Each step: batches appended (and whether from a client, not the transaction coordinator), then
+# one cleaner pass at `now`.
+STEPS: list[tuple[list[tuple[bytes, bool]], int]] = [
     # Segments [0-4] (time 1000) [5-8] (3000) [9] (5000) closed, [10] (7000) active: a3 is not
     # cleaned against, the tombstone for c (its segment newest at 3000) stays.
     (
         [
-            ([("a", "a0"), ("b", "b0"), ("c", "c0")], 1000, Compression.NONE),
-            ([("a", "a1"), ("d", "d0")], 1000, Compression.GZIP),
-            ([("b", "b1"), ("a", "a2")], 3000, Compression.NONE),
-            ([("e", "e0"), ("c", None)], 3000, Compression.NONE),
-            ([("d", "d1")], 5000, Compression.NONE),
-            ([("a", "a3")], 7000, Compression.NONE),
+            appended([("a", "a0"), ("b", "b0"), ("c", "c0")], 1000),
+            appended([("a", "a1"), ("d", "d0")], 1000, Compression.GZIP),
+            appended([("b", "b1"), ("a", "a2")], 3000),
+            appended([("e", "e0"), ("c", None)], 3000),
+            appended([("d", "d1")], 5000),
+            appended([("a", "a3")], 7000),
         ],
         8000,
     ),
     # A pass with nothing new to clean changes nothing.
-    ([], 8000, ),
+    ([], 8000),
     # f rolls [10] closed: a3 supersedes a2; past delete.retention.ms the tombstone goes, and
     # segment [5-8] keeps e0 alone.
-    ([([("f", "f0")], 9000, Compression.NONE)], 8500),
+    ([appended([("f", "f0")], 9000)], 8500),
     # Several keys at once, compressed, superseding records of three segments; [5-8]'s e goes
-    # too, and the emptied segment merges into the one before it.
+    # too, and the emptied segments [9] and [11] merge into the ones before them.
+    ([appended([("e", "e1"), ("d", "d2"), ("f", "f1")], 11000, Compression.ZSTD), appended([("z", "z0")], 13000)], 20000),
+    # An aborted transaction and its marker, then a later b: the marker and the aborted q stay,
+    # the aborted b goes as any superseded record does (both engines keep aborted data and
+    # markers as they are, where Kafka's cleaner removes them).
     (
         [
-            ([("e", "e1"), ("d", "d2"), ("f", "f1")], 11000, Compression.ZSTD),
-            ([("z", "z0")], 13000, Compression.NONE),
+            (build_batch([Record(0, 15000, b"b", b"b-aborted"), Record(1, 15000, b"q", b"q0")], producer_id=30, producer_epoch=0,
+                         base_sequence=0, transactional=True), True),
+            (control_batch(30, 0, False, 15000), False),
+            appended([("b", "b2")], 17000),
+            appended([("y", "y0")], 19000),
         ],
-        20000,
+        30000,
     ),
 ]
 
@@ -111,10 +124,9 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
                 # anew goes on from them.
                 await database.close_database()
                 database = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
-            for pairs, timestamp, codec in appends:
-                batch = keyed(pairs, timestamp, codec)
-                local.partition("c", 0).append(batch)
-                await database.partition("c", 0).append(batch)
+            for batch, from_client in appends:
+                local.partition("c", 0).append(batch, from_client=from_client)
+                await database.partition("c", 0).append(batch, from_client=from_client)
             removed_locally = local.compact(now_ms=now)
             assert await database.compact_database(now) == removed_locally
             expected = _local_contents(local)
@@ -125,6 +137,8 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
         assert seen[1] == seen[0]
         assert seen[2] == [(5, "b", "b1"), (7, "e", "e0"), (9, "d", "d1"), (10, "a", "a3"), (11, "f", "f0")]
         assert seen[3] == [(5, "b", "b1"), (10, "a", "a3"), (12, "e", "e1"), (13, "d", "d2"), (14, "f", "f1"), (15, "z", "z0")]
+        assert seen[4] == [(10, "a", "a3"), (12, "e", "e1"), (13, "d", "d2"), (14, "f", "f1"), (15, "z", "z0"), (17, "q", "q0"),
+                           (18, "\0" * 4, "\0" * 6), (19, "b", "b2"), (20, "y", "y0")]
         partition = database.partition("c", 0)
         # A read inside a removed range starts at the batch there is next, as on the local
         # engine (whose reads stop at a segment's end, where a database read goes on).
@@ -132,8 +146,8 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
             local_read = local.partition("c", 0).read(offset, 1 << 20)
             database_read = await partition.read(offset, 1 << 20)
             assert bytes(database_read.chunks[0]) == bytes(local_read.chunks[0])  # type: ignore[arg-type]
-        assert await partition.offset_for_timestamp(2000) == local.partition("c", 0).offset_for_timestamp(2000) == (3000, 5)
-        assert (await partition.read(0, 1 << 20)).high_watermark == 16
+        assert await partition.offset_for_timestamp(2000) == local.partition("c", 0).offset_for_timestamp(2000) == (7000, 10)
+        assert (await partition.read(0, 1 << 20)).high_watermark == 21
     finally:
         await database.close_database()
 
@@ -201,6 +215,7 @@ def test_a_broker_over_postgresql_compacts_recompresses_and_expires_producers(po
         stored = asyncio.run(_stored(postgres_url, "SELECT data FROM batches JOIN topics USING (topic_id) WHERE name = 'zipped' ORDER BY last_offset"))
         assert [read_header(row["data"]).compression for row in stored] == [Compression.GZIP, Compression.GZIP]
         assert [value for _, _, value in _read_all(bootstrap, "zipped", 2)] == [b"first" * 50, b"second" * 50]
+        del producer, admin  # librdkafka's handles go before the broker does
 
         # A producer silent for longer than producer.id.expiration.ms (by its batches' time) is
         # forgotten; its next sequence is then answered as the local engine answers it.
