@@ -296,8 +296,8 @@ class Broker:
             )
             log.warning(
                 "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
-                "the transaction coordinator's state, SCRAM credentials, ACLs, client quotas, group configs and delegation tokens; share-group "
-                "state, finalized features and the topics share and streams groups create stay in %s",
+                "the transaction coordinator's and the share coordinator's state, SCRAM credentials, ACLs, client quotas, group configs and "
+                "delegation tokens; finalized features and the topics share and streams groups create stay in %s",
                 "memory" if data_dir is None else data_dir,
             )
             producer_ids = await self._open_journals(self.storage)
@@ -490,6 +490,8 @@ class Broker:
         journals = Journals(storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")))
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
+        # One partition, as the share coordinator keeps it (a single owner of every share group).
+        await journals.open(SHARE_GROUP_STATE, 1)
         self._journals = journals
         return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
 
@@ -535,6 +537,8 @@ class Broker:
                 self.groups.reload_partition(index)
             elif topic == TRANSACTION_STATE.name and self.txn is not None:
                 self.txn.reload_partition(index)
+            elif topic == SHARE_GROUP_STATE.name and self.share is not None:
+                self.share.reload()
 
         return replay
 

@@ -137,6 +137,19 @@ class ShareCoordinator:
         if self.storage.topic(SHARE_GROUP_STATE.name) is not None:
             self._state_log().load(self._replay)
 
+    def reload(self) -> None:
+        """This broker took `__share_group_state` over from another broker over the same
+        database, its records read again: every group and share-partition is dropped and
+        rebuilt from them, as Kafka's new share coordinator loads its partition. Members join
+        again (their groups' records hold none); what was in flight is AVAILABLE again."""
+        for member in (m for group in self.groups.values() for m in group.members.values()):
+            Timers.cancel(member.session_timer)
+        for partition in self.partitions.values():
+            partition.reset_start(partition.start_offset)
+        self.groups = {}
+        self.partitions = {}
+        self.load()
+
     def _state_log(self) -> CoordinatorLog:
         if self._log is None:
             # One partition: a single node coordinates every group (Kafka's default is 50).

@@ -20,9 +20,10 @@ coordinators replay that and append through `coordinator_journals`), so group of
 metadata, transactions and their timeouts survive a broker started with nothing on its disk; the
 producer ids the transaction coordinator hands out come from blocks reserved in the database, never
 given twice. SCRAM credentials, ACLs, client quotas and group configs are in the database too
-(metadata.py; the server's stores keep them there, server/security/database.py). What is not yet: the topics the broker creates itself through the synchronous
-`create_topic` (`__share_group_state`, share groups' dead-letter and streams groups' internal
-topics) stay in the local engine underneath; a database partition's aborted ranges below the log
+(metadata.py; the server's stores keep them there, server/security/database.py), and
+`__share_group_state` is a database topic as the coordinators' are. What is not yet: the topics
+the broker creates itself through the synchronous `create_topic` (share groups' dead-letter and
+streams groups' internal topics) stay in the local engine underneath; a database partition's aborted ranges below the log
 start never leave the index. Compaction (compaction.py: the local engine's rules, shared, run on
 the log cleaner's schedule by `compact_database`, the coordinators' topics included),
 compression.type (a batch in another codec is stored recompressed, storage/validator.py's
