@@ -260,6 +260,16 @@ CREATE TABLE delegation_tokens (
 );
 """
 
+# Finalized feature levels (KIP-584), one for every broker on the database (metadata.py): a row
+# per feature, with the epoch of the change that last set it (the cluster's epoch is the largest).
+_FINALIZED_FEATURES = """
+CREATE TABLE finalized_features (
+    name text PRIMARY KEY,
+    level smallint NOT NULL CHECK (level >= 0),
+    epoch bigint NOT NULL CHECK (epoch >= 0)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
@@ -268,6 +278,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "SCRAM credentials, ACLs, client quotas and group configs", _METADATA),
     Migration(6, "the log cleaner's checkpoint and segments", _CLEANER),
     Migration(7, "delegation tokens", _DELEGATION_TOKENS),
+    Migration(8, "finalized feature levels", _FINALIZED_FEATURES),
 )
 LATEST = MIGRATIONS[-1].version
 
