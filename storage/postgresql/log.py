@@ -28,8 +28,9 @@ Batches are validated as the local engine's produce path does (`iter_batches`: l
 CRC-32C, client rules; legacy message sets are up-converted first), under the topic's config as
 the caller gives it: max.message.bytes, message.timestamp.type=LogAppendTime (the batch stamped
 with the broker's clock) and the record rules of storage/validator.py (timestamp bounds,
-compacted keys). Not here yet: compression.type other than `producer` (batches are stored as
-they arrive).
+compacted keys). A topic's compression.type other than `producer` is applied before, by the
+caller (engine.py, with storage/validator.py's `recompress`); compaction rewrites stored batches
+afterwards (compaction.py), keeping their offsets and end positions.
 """
 
 from __future__ import annotations
