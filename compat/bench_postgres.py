@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import asyncpg
+
 from compat import bench_profile, procfs
 from compat.matrix import create_schema
 from compat.postgres import PrivatePostgres
@@ -40,6 +42,7 @@ class BenchDatabase:
 
     def __init__(self) -> None:
         self.server = PrivatePostgres()
+        self._batches_at_reset = 0
 
     def start(self) -> BenchDatabase:
         try:
@@ -66,6 +69,13 @@ class BenchDatabase:
 
     def reset_statistics(self) -> None:
         self.server.psql("SELECT pg_stat_statements_reset()", "SELECT pg_stat_reset_shared('wal')", "SELECT pg_stat_reset()")
+        # pg_stat_reset is psql's database's (template1), and the brokers' role may not call it.
+        self._batches_at_reset = self._batches_stored()
+
+    def _batches_stored(self) -> int:
+        """Rows ever inserted into every schema's `batches` in the brokers' database."""
+        query = "SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = 'batches'"
+        return int(asyncio.run(_fetch(self.server.url, query)))
 
     def cpu_seconds(self) -> float:
         """CPU time of the postmaster, of its children that exited (the backends of a broker that
@@ -99,11 +109,19 @@ class BenchDatabase:
             "FROM pg_stat_wal",
         ).strip().split("|")
         commits = self.server.psql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'").strip()
+        # Group commit: the batches stored (every schema's `batches`) per append statement.
+        stored = self._batches_stored() - self._batches_at_reset
+        appends = self.server.psql(
+            f"SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}') "
+            "AND query LIKE '%INSERT INTO batches%'",
+        ).strip()
         executed = 0.0
         lines = [
             f"PostgreSQL ({self.version}, fsync on) over the same {seconds:.0f} s: its processes used {cpu:.1f} s of CPU "
             f"({cpu / seconds:.0%} of one core); {commits} commits ({int(commits or 0) / seconds:,.0f}/s)",
             f"WAL: {int(wal[0]):,} records, {int(wal[1]) / 1e6:,.1f} MB, {wal[2]} writes ({wal[4]} ms), {wal[3]} syncs ({wal[5]} ms)",
+            f"batches stored: {stored:,} by {int(appends):,} append statements, one commit each "
+            f"({stored / max(int(appends), 1):.1f} batches a commit: a partition's appends queued meanwhile go together)",
             "", "statements by total execution time (calls, total ms, mean ms, rows, WAL bytes, statement):",
         ]
         for row in statements.strip().splitlines():
@@ -172,6 +190,15 @@ def _number(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}" if value < 10 else f"{value:.1f}"
+
+
+async def _fetch(url: str, query: str) -> Any:
+    """The first value `query` answers in the database at `url`."""
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(query)
+    finally:
+        await connection.close()
 
 
 def _stat(pid: int) -> list[int]:
