@@ -11,7 +11,12 @@ Invariants (the schema is migrations.py's):
   queued on the partition while its previous statement was in flight), at offsets in the
   group's order, so they share one commit and its WAL flush. Each append gets its own range or
   its own error: the producer rules decide them one after the other and a refused one takes no
-  offsets; a bad batch is refused by `prepare`, before it joins a group.
+  offsets; a bad batch is refused by `prepare`, before it joins a group. Partitions are not
+  grouped with one another: each one's statement runs on its own pooled connection, and
+  PostgreSQL's WAL flush already serves the commits that arrive together (one flush covers every
+  commit record written before it), where one transaction over several partitions would lock
+  their rows together (an order to keep across brokers, or deadlocks) and undo them all when one
+  partition's producer state moved.
 * `next_offset` is the log end offset and the high watermark: PostgreSQL holds the one copy.
 * A read is one statement, so it sees one snapshot: the bounds it reports and the batches it
   returns agree, and never include an uncommitted append.
