@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from ottla.storage.config import LogConfig
-from ottla.wire.records import Record, build_batch, iter_records, read_header
+from ottla.storage.validator import rebuild_batch
+from ottla.wire.records import Record, iter_records, read_header
 
 OffsetMap = dict[bytes, int]
 
@@ -99,20 +100,7 @@ def filter_batch(data: bytes, keep: Callable[[Record], bool]) -> bytes | None:
         return data
     if not retained:
         return None
-    # LogAppendTime batches report their max timestamp for every record, so rebuilding
-    # from the decoded records keeps the batch's timestamps.
-    return build_batch(
-        retained,
-        base_offset=header.base_offset,
-        compression=header.compression,
-        producer_id=header.producer_id,
-        producer_epoch=header.producer_epoch,
-        base_sequence=header.base_sequence,
-        transactional=header.is_transactional,
-        timestamp_type=header.timestamp_type,
-        partition_leader_epoch=header.partition_leader_epoch,
-        last_offset=header.last_offset,
-    )
+    return rebuild_batch(header, retained, header.compression)
 
 
 def record_filter(offset_map: OffsetMap, drop_tombstones: bool) -> Callable[[Record], bool]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ottla.storage.config import LogConfig
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.records import NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, Buffer, Compression, Record, build_batch, iter_batches, iter_records
+from ottla.wire.records import NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, BatchHeader, Buffer, Compression, Record, build_batch, iter_batches, iter_records
 
 _CODECS = {"uncompressed": Compression.NONE, "gzip": Compression.GZIP, "snappy": Compression.SNAPPY, "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
 _LONG = 1 << 64
@@ -161,15 +161,24 @@ def recompress(data: bytearray, compression_type: str, from_client: bool) -> byt
         if header.compression is codec or header.is_control:
             out += batch
             continue
-        out += build_batch(
-            list(iter_records(batch)),
-            base_offset=header.base_offset,
-            compression=codec,
-            producer_id=header.producer_id,
-            producer_epoch=header.producer_epoch,
-            base_sequence=header.base_sequence,
-            transactional=header.is_transactional,
-            timestamp_type=header.timestamp_type,
-            last_offset=header.last_offset,
-        )
+        out += rebuild_batch(header, list(iter_records(batch)), codec)
     return out
+
+
+def rebuild_batch(header: BatchHeader, records: list[Record], compression: Compression) -> bytes:
+    """The batch `header` heads, made anew of `records` in `compression`: its base and last
+    offset, producer id, epoch and base sequence, transactional flag, timestamp type and leader
+    epoch kept (Kafka's MemoryRecords.filterTo and LogValidator keep them too). LogAppendTime
+    batches report their max timestamp for every record, so their timestamps are kept as well."""
+    return build_batch(
+        records,
+        base_offset=header.base_offset,
+        compression=compression,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        transactional=header.is_transactional,
+        timestamp_type=header.timestamp_type,
+        partition_leader_epoch=header.partition_leader_epoch,
+        last_offset=header.last_offset,
+    )
