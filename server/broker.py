@@ -296,8 +296,8 @@ class Broker:
             )
             log.warning(
                 "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
-                "the transaction coordinator's and the share coordinator's state, SCRAM credentials, ACLs, client quotas, group configs and "
-                "delegation tokens; finalized features and the topics share and streams groups create stay in %s",
+                "the transaction coordinator's and the share coordinator's state, SCRAM credentials, ACLs, client quotas, group configs, "
+                "delegation tokens and finalized features; the topics share and streams groups create and dynamic broker configs stay in %s",
                 "memory" if data_dir is None else data_dir,
             )
             producer_ids = await self._open_journals(self.storage)
@@ -312,7 +312,9 @@ class Broker:
         self.groups = open_coordinator(self.storage, self.config, asyncio.get_running_loop())
         if self._database_metadata is not None:
             await self._database_metadata.attach_group_configs(self.groups.configs)
-        features = FinalizedFeatures.open(data_dir)
+        features = FinalizedFeatures.open(data_dir if self._database_metadata is None else None)
+        if self._database_metadata is not None:
+            await self._database_metadata.attach_features(features)
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data,
                                                 lambda: features.level("transaction.version"), producer_ids)
         loop = asyncio.get_running_loop()

@@ -11,11 +11,14 @@ highest level whose promise Ottla keeps today, and new data directories start th
 a change makes Ottla keep a higher level's promise, raise that entry's `supported_max`.
 The finalized levels live in `<data dir>/finalized-features.json` (replaced whole, durably),
 with an epoch that grows by one with each change; Kafka reports its metadata log's offset
-there, so only its growth is comparable.
+there, so only its growth is comparable. Over PostgreSQL the levels are the database's, one set
+for every broker on it (server/security/database.py): `record_change` then takes each change
+instead of the file, and `reset` puts the levels as another broker left them in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import json
@@ -100,6 +103,8 @@ class FinalizedFeatures:
         self._path = path
         self.levels = levels
         self.epoch = epoch
+        # Over PostgreSQL: what records each change (the features whose level changed) instead of the file.
+        self.record_change: Callable[[dict[str, int]], None] | None = None
 
     @classmethod
     def open(cls, data_dir: Path | None) -> FinalizedFeatures:
@@ -112,13 +117,12 @@ class FinalizedFeatures:
             finalized._write()
             return finalized
         kept = json.loads(path.read_text(encoding="utf-8"))
-        # A feature this directory never finalized starts at its lowest level, as a feature new
-        # in a Kafka release stays at 0 on an upgraded cluster until an operator raises it.
-        levels = {}
-        for feature in FEATURES:
-            level = int(kept["levels"].get(feature.name, feature.supported_min))
-            levels[feature.name] = min(max(level, feature.supported_min), feature.supported_max)
-        return cls(path, levels, int(kept["epoch"]))
+        return cls(path, _clamped(kept["levels"]), int(kept["epoch"]))
+
+    def reset(self, kept: Mapping[str, int], epoch: int) -> None:
+        """The levels as the database now has them (clamped as a file's are)."""
+        self.levels = _clamped(kept)
+        self.epoch = epoch
 
     def level(self, name: str) -> int:
         return self.levels.get(name, 0)
@@ -146,14 +150,29 @@ class FinalizedFeatures:
             proposed[name] = level
         if validate_only or proposed == self.levels:
             return
+        changed = {name: level for name, level in proposed.items() if self.levels.get(name) != level}
         self.levels = proposed
         self.epoch += 1
-        self._write()
+        if self.record_change is not None:
+            self.record_change(changed)
+        else:
+            self._write()
 
     def _write(self) -> None:
         if self._path is not None:
             text = json.dumps({"epoch": self.epoch, "levels": self.levels}, indent=1, sort_keys=True)
             replace_file(self._path, text.encode("utf-8"))
+
+
+def _clamped(kept: Mapping[str, int]) -> dict[str, int]:
+    """Every feature's kept level within its supported range. A feature never finalized starts at
+    its lowest level, as a feature new in a Kafka release stays at 0 on an upgraded cluster until
+    an operator raises it."""
+    levels = {}
+    for feature in FEATURES:
+        level = int(kept.get(feature.name, feature.supported_min))
+        levels[feature.name] = min(max(level, feature.supported_min), feature.supported_max)
+    return levels
 
 
 def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, node_id: int) -> str | None:

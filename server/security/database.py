@@ -1,9 +1,9 @@
-"""SCRAM credentials, ACLs, client quotas, group configs and delegation tokens over PostgreSQL:
+"""SCRAM credentials, ACLs, client quotas, group configs, delegation tokens and finalized features over PostgreSQL:
 one set for every broker on the database, as Kafka's metadata log gives every broker of a
 cluster one set.
 
 The stores stay what they are on the local engine (ScramCredentialStore, Authorizer,
-ClientQuotas, GroupConfigs, DelegationTokens): synchronous, in memory, read by every login and decision. Over
+ClientQuotas, GroupConfigs, DelegationTokens, FinalizedFeatures): synchronous, in memory, read by every login and decision. Over
 PostgreSQL their `record_change` hook is set, so a change is made in memory as before and,
 instead of replacing a file, queued here; one task writes the queued changes to the database in
 order (storage/postgresql/metadata.py: row by row, so changes through two brokers at once both
@@ -19,8 +19,8 @@ more were queued meanwhile, so a reload never leaves out a change this broker ma
 that reconnects (cluster/database.py) reads every table again: news sent while it was away is
 lost.
 
-Not here yet: share-group state stays in the local `__share_group_state` topic, finalized
-features in each broker's data directory.
+The first broker on a new database finalizes its release's feature levels there; the others
+take the database's.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from ottla.server.features import FinalizedFeatures
     from ottla.server.groups.group_configs import GroupConfigs
     from ottla.server.security.tokens import DelegationTokens, Token
 
@@ -67,7 +68,7 @@ METADATA_WRITES = frozenset(
     {
         ApiKey.ALTER_USER_SCRAM_CREDENTIALS, ApiKey.CREATE_ACLS, ApiKey.DELETE_ACLS, ApiKey.ALTER_CLIENT_QUOTAS,
         ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.ALTER_CONFIGS, ApiKey.CREATE_DELEGATION_TOKEN, ApiKey.RENEW_DELEGATION_TOKEN,
-        ApiKey.EXPIRE_DELEGATION_TOKEN,
+        ApiKey.EXPIRE_DELEGATION_TOKEN, ApiKey.UPDATE_FEATURES,
     }
 )
 
@@ -111,6 +112,7 @@ class DatabaseMetadata:
         self._quotas: ClientQuotas | None = None
         self._group_configs: GroupConfigs | None = None
         self._tokens: DelegationTokens | None = None
+        self._features: FinalizedFeatures | None = None
         # The tokens as last read, for the store opened on first use.
         self._token_rows = tokens
         # The queued writes: (table, write), oldest first; the first is being written.
@@ -147,6 +149,14 @@ class DatabaseMetadata:
         group_configs.record_change = self._group_configs_changed
         self._group_configs = group_configs
 
+    async def attach_features(self, features: FinalizedFeatures) -> None:
+        """The finalized levels are the database's from now on; `features`' own are the
+        database's first, when no broker has finalized any."""
+        await metadata.initialize_features(self._pool, features.levels)
+        features.reset(*await metadata.load_features(self._pool))
+        features.record_change = self._features_changed
+        self._features = features
+
     def attach_tokens(self, tokens: DelegationTokens) -> None:
         """The delegation tokens' store, opened on first use: the tokens as last read."""
         tokens.reset(self._token_rows)
@@ -175,6 +185,9 @@ class DatabaseMetadata:
     def _tokens_changed(self, created: list[Token], renewed: list[Token], removed: list[str]) -> None:
         created_rows, renewed_rows = [_stored_token(token) for token in created], [_stored_token(token) for token in renewed]
         self._queue(metadata.TOKENS, lambda: metadata.change_tokens(self._pool, created_rows, renewed_rows, removed))
+
+    def _features_changed(self, levels: dict[str, int]) -> None:
+        self._queue(metadata.FEATURES, lambda: metadata.change_features(self._pool, levels))
 
     def _queue(self, table: str, write: Callable[[], Awaitable[None]]) -> None:
         self._queued.append((table, write))
@@ -283,6 +296,9 @@ class DatabaseMetadata:
         if table == metadata.GROUP_CONFIGS:
             overrides = await metadata.load_group_configs(self._pool)
             return lambda: self._group_configs.reset(overrides) if self._group_configs is not None else None
+        if table == metadata.FEATURES:
+            levels, epoch = await metadata.load_features(self._pool)
+            return lambda: self._features.reset(levels, epoch) if self._features is not None else None
         rows = _token_rows(await metadata.load_tokens(self._pool))
         return lambda: self._reset_tokens(rows)
 
@@ -296,7 +312,7 @@ class DatabaseMetadata:
         try:
             await asyncio.wait_for(self.written(), timeout_s)
         except TimeoutError:
-            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas, group configs or tokens not written to PostgreSQL")
+            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas, group configs, tokens or features not written to PostgreSQL")
         for task in (*self._tasks, *([self._writer] if self._writer is not None else [])):
             task.cancel()
 

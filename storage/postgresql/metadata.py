@@ -1,5 +1,5 @@
 """What Kafka keeps as records in its metadata log, as tables every broker on the database shares:
-SCRAM credentials, ACLs, client quotas, group configs and delegation tokens.
+SCRAM credentials, ACLs, client quotas, group configs, delegation tokens and finalized features.
 
 The broker decides from in-memory copies of these small tables (every SCRAM login, every
 authorized request reads them); here is only their stored form. Each change is written row by
@@ -26,7 +26,8 @@ ACLS = "acls"
 QUOTAS = "client_quotas"
 GROUP_CONFIGS = "group_configs"
 TOKENS = "delegation_tokens"
-TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS, TOKENS)
+FEATURES = "finalized_features"
+TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS, TOKENS, FEATURES)
 
 
 @dataclass(slots=True, frozen=True)
@@ -159,3 +160,33 @@ async def change_tokens(pool: asyncpg.Pool, created: Iterable[StoredToken], rene
             await connection.execute("UPDATE delegation_tokens SET expiry_ms = $2 WHERE token_id = $1", token.token_id, token.expiry_ms)
         for token_id in removed:
             await connection.execute("DELETE FROM delegation_tokens WHERE token_id = $1", token_id)
+
+
+async def load_features(pool: asyncpg.Pool) -> tuple[dict[str, int], int]:
+    """The finalized levels by feature, and the epoch of the last change."""
+    rows = await pool.fetch("SELECT name, level, epoch FROM finalized_features")
+    return {row["name"]: int(row["level"]) for row in rows}, max((int(row["epoch"]) for row in rows), default=0)
+
+
+async def initialize_features(pool: asyncpg.Pool, levels: Mapping[str, int]) -> None:
+    """`levels` finalized at epoch 0 when no broker has finalized any (the first broker on a new
+    database, as `kafka-storage format` finalizes its release's levels); else nothing."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("LOCK TABLE finalized_features IN SHARE ROW EXCLUSIVE MODE")
+        if await connection.fetchval("SELECT count(*) FROM finalized_features"):
+            return
+        for name, level in levels.items():
+            await connection.execute("INSERT INTO finalized_features (name, level, epoch) VALUES ($1, $2, 0)", name, level)
+
+
+async def change_features(pool: asyncpg.Pool, levels: Mapping[str, int]) -> None:
+    """The features' new levels, set at the next epoch (changes from two brokers take turns)."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("LOCK TABLE finalized_features IN SHARE ROW EXCLUSIVE MODE")
+        epoch = await connection.fetchval("SELECT coalesce(max(epoch), 0) + 1 FROM finalized_features")
+        for name, level in levels.items():
+            await connection.execute(
+                """INSERT INTO finalized_features (name, level, epoch) VALUES ($1, $2, $3)
+                   ON CONFLICT (name) DO UPDATE SET level = excluded.level, epoch = excluded.epoch""",
+                name, level, epoch,
+            )

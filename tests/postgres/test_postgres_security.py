@@ -3,7 +3,7 @@
 StandardAuthorizer. A user created through broker 1 logs in through broker 2 (confluent-kafka
 produces as them); an ACL created through broker 1 denies on broker 2, and its deletion through
 broker 2 allows on broker 1 again; a group config and a client quota set through broker 1 are
-described by broker 2, as is a delegation token created there; and a broker started afresh, with nothing on its disk, has them all.
+described by broker 2, as are a delegation token created and a feature level finalized there; and a broker started afresh, with nothing on its disk, has them all.
 
 Each check asks the one broker it names (ottla's own client, one connection to it), waiting with
 a deadline for the other broker to have heard of the change."""
@@ -134,6 +134,14 @@ def _alice_quotas(bootstrap: str) -> list[Any]:
     return [(value["key"], value["value"]) for entry in described["entries"] or [] for value in entry["values"]]
 
 
+def _share_version(bootstrap: str) -> int | None:
+    """share.version's finalized level as the broker at `bootstrap` reports it in ApiVersions."""
+    with KafkaClient(bootstrap, timeout=10, sasl=_ADMIN) as client:
+        answer = client.call(ApiKey.API_VERSIONS, {"client_software_name": "test", "client_software_version": "1"}, highest=3)[1]
+    levels = {feature["name"]: feature["max_version_level"] for feature in answer["finalized_features"]}
+    return levels.get("share.version")
+
+
 def _token_ids(bootstrap: str) -> list[str]:
     described = _call(bootstrap, _ADMIN, ApiKey.DESCRIBE_DELEGATION_TOKEN, {"owners": None})
     assert described["error_code"] == 0, described
@@ -188,6 +196,12 @@ def test_users_acls_quotas_and_group_configs_are_the_databases(postgres_url: str
         token = _call(one, _ADMIN, ApiKey.CREATE_DELEGATION_TOKEN, {"renewers": [], "max_lifetime_ms": -1})
         assert token["error_code"] == 0, token
         _until(lambda: _token_ids(two) == [token["token_id"]], "broker 2 describes the token")
+        assert _share_version(two) == 2
+        updated = _call(one, _ADMIN, ApiKey.UPDATE_FEATURES, {
+            "timeout_ms": 30000, "feature_updates": [{"feature": "share.version", "max_version_level": 1, "upgrade_type": 2}], "validate_only": False,
+        })
+        assert updated["error_code"] == 0, updated
+        _until(lambda: _share_version(two) == 1, "broker 2 reports share.version 1")
 
         # A second topic denied through broker 1, its ACL deleted through broker 2: allowed on broker 1 again.
         assert _call(one, _ADMIN, ApiKey.CREATE_ACLS, {"creations": [_acl_body("released")]})["results"][0]["error_code"] == 0
@@ -207,4 +221,5 @@ def test_users_acls_quotas_and_group_configs_are_the_databases(postgres_url: str
         assert _group_config(again, "settled") == "50000"
         assert _alice_quotas(again) == [("producer_byte_rate", 1048576.0)]
         assert _token_ids(again) == [token["token_id"]]
+        assert _share_version(again) == 1
         _produce_as_alice(again, "released")
