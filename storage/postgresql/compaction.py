@@ -196,8 +196,8 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
     start: int = state["log_start_offset"]
     while len(kept) > 1 and kept[1].base_offset <= start:
         kept.pop(0)
-    await _write(pool, topic_id, index, first_dirty_offset, cleanable[-1].next_offset, kept, rewrite)
-    return removed
+    written = await _write(pool, topic_id, index, first_dirty_offset, cleanable[-1].next_offset, kept, rewrite)
+    return removed if written else 0
 
 
 async def _write(

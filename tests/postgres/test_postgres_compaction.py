@@ -152,6 +152,27 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
         await database.close_database()
 
 
+
+async def test_two_brokers_cleaning_one_partition_at_once_write_one_pass(postgres_url: str) -> None:
+    """Both passes read the same dirty section; the first to write wins, the other is dropped
+    (its removals are not counted, nor written over the first's)."""
+    local = Storage(None)
+    local.create_topic("c", 1, COMPACTED)
+    first = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    second = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    try:
+        await first.create_database_topic("c", 1, COMPACTED)
+        await second.reload_catalogue()
+        for batch, from_client in STEPS[0][0]:
+            local.partition("c", 0).append(batch, from_client=from_client)
+            await first.partition("c", 0).append(batch, from_client=from_client)
+        removed = local.compact(now_ms=8000)
+        assert sorted(await asyncio.gather(first.compact_database(8000), second.compact_database(8000))) == [0, removed]
+        assert await _database_contents(first) == _local_contents(local)
+    finally:
+        await first.close_database()
+        await second.close_database()
+
 async def _stored(url: str, query: str, *arguments: object) -> list[Any]:
     connection = await asyncpg.connect(url)
     try:
