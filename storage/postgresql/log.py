@@ -289,15 +289,21 @@ WITH locked AS (
 SELECT next_offset, next_position, log_start_offset, producer_state_version, current FROM locked
 """
 # The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
-# whose bytes fit in max_bytes counted from its start; that first batch whatever its size.
+# whose bytes fit in max_bytes counted from its start; that first batch whatever its size. The
+# bounds are scalar subqueries, each run once (an InitPlan), so the batches are one range of the
+# position index: as a join, the planner may look the first batch up again for every batch of
+# the partition, a read costing the partition's size rather than its own.
 _READ = """
+WITH first AS MATERIALIZED (
+    SELECT end_position, end_position - octet_length(data) AS start_position FROM batches
+    WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3
+    ORDER BY last_offset LIMIT 1
+)
 SELECT p.log_start_offset, p.next_offset, ARRAY(
-    SELECT b.data FROM batches b,
-        (SELECT end_position, end_position - octet_length(data) AS start_position FROM batches
-         WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3
-         ORDER BY last_offset LIMIT 1) first
+    SELECT b.data FROM batches b
     WHERE b.topic_id = $1 AND b.partition_index = $2
-      AND b.end_position BETWEEN first.end_position AND greatest(first.end_position, first.start_position + $4)
+      AND b.end_position >= (SELECT end_position FROM first)
+      AND b.end_position <= (SELECT greatest(end_position, start_position + $4) FROM first)
     ORDER BY b.end_position
 ) AS batches
 FROM partitions p WHERE p.topic_id = $1 AND p.partition_index = $2
