@@ -5,8 +5,10 @@ be acquired (woken by the same appends that wake Fetch, and by released records)
 Share sessions: epoch 0 opens one (replacing the member's previous session; what the member
 holds stays acquired, as in Kafka 4.4; acknowledgements are refused on it), a later epoch
 continues it, -1 closes it after its acknowledgements, fetching nothing, and releases what
-the member still holds. The log is read as Fetch reads it, through
-`ShareCoordinator.acquire`; classic Fetch is untouched.
+the member still holds. A fetch parked on a session that ends (closed by either request,
+replaced, or its member gone from the group) answers at once, empty: librdkafka's close
+waits for a fetch in flight before it sends its final ShareAcknowledge. The log is read as
+Fetch reads it, through `ShareCoordinator.acquire`; classic Fetch is untouched.
 
 As KafkaApis.handleShareFetchRequest: READ on the group (GROUP_AUTHORIZATION_FAILED) before
 anything else, and READ on each topic fetched or acknowledged (TOPIC_AUTHORIZATION_FAILED
@@ -15,10 +17,11 @@ per partition).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-from ottla.server.context import Answer, RequestContext
+from ottla.server.context import Answer, DataWakeups, RequestContext
 from ottla.server.handlers.share_acknowledge import acknowledge, leader
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession
@@ -85,19 +88,35 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
 async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
                      ack_errors: dict[tuple[bytes, int], ErrorCode], keys: list[tuple[str, int]], deadline: float,
                      seen_version: int) -> ShareFetchResponse:
+    sessions = context.services.share.sessions
     acquired: dict[tuple[bytes, int], Any] = {}
     while True:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        # The session may have ended before this task first ran (a final ShareAcknowledge
+        # taken from the same read as this fetch) or while it waited.
+        if remaining <= 0 or sessions.get(group_id, member_id) is not session:
             break
-        await context.wakeups.wait_for_data(keys, remaining, seen_version)
+        wake = functools.partial(_wake, context.wakeups, keys)
+        session.on_end.append(wake)
+        try:
+            await context.wakeups.wait_for_data(keys, remaining, seen_version)
+        finally:
+            if wake in session.on_end:
+                session.on_end.remove(wake)
         seen_version = context.wakeups.data_version
-        if context.services.share.sessions.get(group_id, member_id) is not session:
+        if sessions.get(group_id, member_id) is not session:
             break
         acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):
             break
     return _respond(context, group_id, acquired, ack_errors)
+
+
+def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
+    """Its session ended: a fetch parked on `keys` answers now, empty, rather than at its max
+    wait (a client closing with a fetch in flight waits for that answer before it leaves)."""
+    for topic, index in keys:
+        wakeups.notify_data(topic, index)
 
 
 def acquired_any(acquired: dict[tuple[bytes, int], Any]) -> bool:

@@ -3,10 +3,13 @@
 Kafka's ShareSessionCache: ShareSessionEpoch 0 opens a session (replacing the member's
 previous one), each later request must carry the epoch the last one left (then +1), and
 -1 closes it. A session is keyed by (group, member): the member id is the client's own.
+A session that ends (closed, replaced, or its member gone) runs its `on_end` callbacks once:
+how a ShareFetch parked on it learns to answer at once rather than at its max wait.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ottla.wire.errors import ErrorCode
@@ -27,6 +30,12 @@ class ShareSession:
     # the session ends (Kafka 4.4's ShareSessionCache does the same on disconnect).
     connection: str = ""
     partitions: dict[SharePartitionKey, None] = field(default_factory=dict)
+    on_end: list[Callable[[], None]] = field(default_factory=list)
+
+    def end(self) -> None:
+        callbacks, self.on_end = self.on_end, []
+        for callback in callbacks:
+            callback()
 
 
 class ShareSessionCache:
@@ -42,7 +51,10 @@ class ShareSessionCache:
         if key not in self.sessions and len(self.sessions) >= self.max_sessions:
             return ErrorCode.SHARE_SESSION_LIMIT_REACHED
         session = ShareSession(group_id, member_id, 1)
+        replaced = self.sessions.get(key)
         self.sessions[key] = session
+        if replaced is not None:
+            replaced.end()
         return session
 
     def advance(self, group_id: str, member_id: str, epoch: int) -> ShareSession | ErrorCode:
@@ -56,7 +68,10 @@ class ShareSessionCache:
         return session
 
     def close(self, group_id: str, member_id: str) -> ShareSession | None:
-        return self.sessions.pop((group_id, member_id), None)
+        session = self.sessions.pop((group_id, member_id), None)
+        if session is not None:
+            session.end()
+        return session
 
     def on_connection(self, connection: str) -> list[ShareSession]:
         return [session for session in self.sessions.values() if session.connection == connection]
