@@ -1,7 +1,7 @@
 """Load and soak: many real clients against `ottla serve` while it is SIGKILLed and restarted.
 
     python -m compat.soak [--seconds N] [--connections N] [--kills N] [--quick]
-                          [--storage local|postgresql] [--brokers N]
+                          [--storage local|postgresql] [--brokers N] [--keep DIR]
 
 Idempotent acks=all producers record every acknowledged (topic, partition, offset, value); group
 consumers join and leave, committing after processing; admin clients describe topics and groups.
@@ -21,6 +21,8 @@ Loopback only; every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import random
 import signal
@@ -51,6 +53,8 @@ SETTLE_S = 8
 # A short broker lease on PostgreSQL, so a killed broker's partitions and coordinators move within
 # seconds (Kafka's default session is 9 s); a restart under the same node id takes them back.
 POSTGRES_LEASE = ("--set", "broker.session.timeout.ms=3000", "--set", "broker.heartbeat.interval.ms=500")
+# With --keep, the first producers log librdkafka's idempotence and delivery debug lines there.
+DEBUG_PRODUCERS = 3
 QUIET = {"log_level": 0, "logger": lambda *_: None}  # broker outages are expected; keep stderr readable
 
 
@@ -119,8 +123,16 @@ class Ledger:
         self.admin_calls = 0
 
 
-def run_producer(bootstrap: str, ledger: Ledger, stop: threading.Event, name: str, rate: float) -> None:
-    """Produces `name-<instance>-<seq>` values; a producer hit by a fatal error is replaced."""
+def run_producer(bootstrap: str, ledger: Ledger, stop: threading.Event, name: str, rate: float, debug_log: Path | None = None) -> None:
+    """Produces `name-<instance>-<seq>` values; a producer hit by a fatal error is replaced.
+    With `debug_log`, librdkafka's idempotence and produce debug lines go to that file."""
+    logs: dict[str, object] = dict(QUIET)
+    if debug_log is not None:
+        logger = logging.getLogger(f"soak.{name}")
+        logger.addHandler(logging.FileHandler(debug_log))
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logs = {"logger": logger, "debug": "eos,msg,broker"}
     instance = 0
     while not stop.is_set():
         fatal = threading.Event()
@@ -136,7 +148,7 @@ def run_producer(bootstrap: str, ledger: Ledger, stop: threading.Event, name: st
 
         producer = Producer({
             "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-            "linger.ms": 5, "message.timeout.ms": 30000, **QUIET,
+            "linger.ms": 5, "message.timeout.ms": 30000, **logs,
         })
         seq = 0
         while not stop.is_set() and not fatal.is_set():
@@ -235,6 +247,25 @@ def read_back(bootstrap: str, groups: list[str]) -> tuple[Stored, dict[tuple[str
     return records, committed
 
 
+async def dump_batches(url: str, path: Path) -> None:
+    """Every stored batch's place and producer fields, by partition and offset: which retries the
+    brokers took as new (another epoch, or the same sequence twice)."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT t.name, b.partition_index, b.base_offset, b.last_offset, b.producer_id, b.producer_epoch,"
+            " b.base_sequence, b.last_sequence, b.max_timestamp FROM batches b JOIN topics t USING (topic_id)"
+            " ORDER BY t.name, b.partition_index, b.base_offset"
+        )
+    finally:
+        await connection.close()
+    with open(path, "w") as out:
+        for row in rows:
+            print(*row.values(), sep="\t", file=out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180)
@@ -245,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=("local", "postgresql"), default="local",
                         help="postgresql: the brokers share a private PostgreSQL (compat/postgres.py)")
     parser.add_argument("--brokers", type=int, default=1, help="brokers in the cluster (more than 1 needs postgresql)")
+    parser.add_argument("--keep", type=Path, help="work in DIR and leave there the brokers' logs, some producers' "
+                        "librdkafka debug logs, the stored batches and the duplicates (default: a temporary directory, removed)")
     args = parser.parse_args(argv)
     if args.brokers > 1 and args.storage != "postgresql":
         parser.error("--brokers above 1 needs --storage postgresql: local brokers do not form one cluster")
@@ -255,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     consumers = max(1, round(args.connections * 0.3))
     admins = max(1, args.connections // 50)
 
-    with tempfile.TemporaryDirectory(prefix="ottla-soak-") as tmp, ExitStack() as stack:
+    with ExitStack() as stack:
+        tmp = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="ottla-soak-"))
         if args.storage == "postgresql":
             url = stack.enter_context(PrivatePostgres()).url
             brokers = [Broker(Path(tmp) / f"node-{n}", ("--storage", url, "--node-id", str(n), *POSTGRES_LEASE))
@@ -274,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         rss_idle = sum(broker.rss_bytes() for broker in brokers)
 
         ledger, stop = Ledger(), threading.Event()
-        threads = [threading.Thread(target=run_producer, args=(bootstrap, ledger, stop, f"p{i}", args.rate))
+        threads = [threading.Thread(target=run_producer, args=(bootstrap, ledger, stop, f"p{i}", args.rate,
+                                                               args.keep / f"p{i}.log" if args.keep and i < DEBUG_PRODUCERS else None))
                    for i in range(producers)]
         groups = [f"soak-group-{i}" for i in range(max(1, consumers // GROUP_SIZE))]
         threads += [threading.Thread(target=run_consumer, args=(bootstrap, ledger, stop, groups[i % len(groups)]))
@@ -314,12 +349,21 @@ def main(argv: list[str] | None = None) -> int:
         records, committed = read_back(bootstrap, groups)
         for broker in brokers:
             broker.stop()
+        if args.keep and args.storage == "postgresql":
+            asyncio.run(dump_batches(url, args.keep / "batches.tsv"))
 
     stored: dict[bytes, list[tuple[str, int, int]]] = defaultdict(list)
     for topic, partition, offset, value in records:
         stored[value].append((topic, partition, offset))
     lost = [v for v, where in ledger.acked.items() if where not in stored.get(v, [])]
-    duplicates = sum(n - 1 for n in Counter(v for *_, v in records).values() if n > 1)
+    copies = Counter(v for *_, v in records)
+    duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    if args.keep:
+        # Each value stored more than once, where, and where it was acknowledged: read beside the brokers' logs.
+        with open(args.keep / "duplicates.txt", "w") as out:
+            for value, n in copies.items():
+                if n > 1:
+                    print(value.decode(), sorted(stored[value]), "acked", ledger.acked.get(value), file=out)
     out_of_order = 0
     last_seq: dict[tuple[str, str, int], int] = {}
     for topic, partition, _offset, value in sorted(records, key=lambda r: (r[0], r[1], r[2])):
