@@ -159,14 +159,39 @@ func produce(args *driver.Args) (any, error) {
 
 // readPartition reads one partition by assignment from its earliest offset up to the end
 // offset listed when the read begins.
+// endOffset is the partition's log end offset. kafka-go reports a partition's error beside a
+// LastOffset of 0: a leader that moved since the client's metadata (a broker of a cluster
+// restarted) answers NOT_LEADER_OR_FOLLOWER, which is no end offset, so a retriable error is
+// asked again, until the context's deadline, once the client's metadata has followed.
+func endOffset(ctx context.Context, client *kafka.Client, topic string, partition int) (int64, error) {
+	for {
+		listed, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+			Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}},
+		})
+		if err != nil {
+			return 0, err
+		}
+		answer := listed.Topics[topic][0]
+		if answer.Error == nil {
+			return answer.LastOffset, nil
+		}
+		var kafkaError kafka.Error
+		if !errors.As(answer.Error, &kafkaError) || !kafkaError.Temporary() {
+			return 0, fmt.Errorf("partition %d: ListOffsets: %w", partition, answer.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("partition %d: ListOffsets: %w", partition, answer.Error)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func readPartition(ctx context.Context, args *driver.Args, client *kafka.Client, topic string, partition int) ([]driver.Record, error) {
-	listed, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(partition)}},
-	})
+	end, err := endOffset(ctx, client, topic, partition)
 	if err != nil {
 		return nil, err
 	}
-	end := listed.Topics[topic][0].LastOffset
 	records := []driver.Record{}
 	if end == 0 {
 		return records, nil
