@@ -1137,12 +1137,13 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
         ApiKey.SHARE_GROUP_HEARTBEAT: {"group_id": c.share_group, "member_id": c.member_id, "member_epoch": 0, "rack_id": None,
                                        "subscribed_topic_names": [t]},
         ApiKey.SHARE_GROUP_DESCRIBE: {"group_ids": [c.share_group, c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False},
-        ApiKey.SHARE_FETCH: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1, "max_wait_ms": 0,
+        # A share session that does not exist: v1 continues one (epoch 1), v2 closes one (epoch -1).
+        ApiKey.SHARE_FETCH: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1 if v == 1 else -1, "max_wait_ms": 0,
                              "min_bytes": 1, "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
                              "is_renew_ack": False, "topics": [{"topic_id": c.topic_id, "partitions": [
                                  {"partition_index": 0, "partition_max_bytes": 1 << 20, "acknowledgement_batches": []}]}],
                              "forgotten_topics_data": []},
-        ApiKey.SHARE_ACKNOWLEDGE: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1,
+        ApiKey.SHARE_ACKNOWLEDGE: {"group_id": f"req-missing-{c.tag}", "member_id": c.member_id, "share_session_epoch": 1 if v == 1 else -1,
                                    "is_renew_ack": False, "topics": [{"topic_id": c.topic_id, "partitions": [
                                        {"partition_index": 0, "acknowledgement_batches": [
                                            {"first_offset": 0, "last_offset": 0, "acknowledge_types": [1]}]}]}]},

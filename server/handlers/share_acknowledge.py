@@ -46,6 +46,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
         if isinstance(session, ErrorCode):
             return _error(header.api_version, session)
         session.connection = context.client.address
+    elif share.sessions.get(group_id, member_id) is None:
+        return _error(header.api_version, ErrorCode.SHARE_SESSION_NOT_FOUND)
     responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
     for topic in request["topics"]:
         partitions: list[ShareAcknowledgeResponsePartitionData] = [

@@ -61,6 +61,10 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         if isinstance(advanced, ErrorCode):
             return _error(advanced)
         session = advanced
+    elif share.sessions.get(group_id, member_id) is None:
+        # Kafka closes only a session it has: the acknowledgements of a closing fetch without one
+        # are not applied.
+        return _error(ErrorCode.SHARE_SESSION_NOT_FOUND)
     ack_errors: dict[tuple[bytes, int], ErrorCode] = {}
     for topic in request["topics"]:
         for partition in topic["partitions"]:
