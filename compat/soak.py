@@ -53,8 +53,6 @@ SETTLE_S = 8
 # A short broker lease on PostgreSQL, so a killed broker's partitions and coordinators move within
 # seconds (Kafka's default session is 9 s); a restart under the same node id takes them back.
 POSTGRES_LEASE = ("--set", "broker.session.timeout.ms=3000", "--set", "broker.heartbeat.interval.ms=500")
-# With --keep, the first producers log librdkafka's idempotence and delivery debug lines there.
-DEBUG_PRODUCERS = 3
 QUIET = {"log_level": 0, "logger": lambda *_: None}  # broker outages are expected; keep stderr readable
 
 
@@ -129,7 +127,9 @@ def run_producer(bootstrap: str, ledger: Ledger, stop: threading.Event, name: st
     logs: dict[str, object] = dict(QUIET)
     if debug_log is not None:
         logger = logging.getLogger(f"soak.{name}")
-        logger.addHandler(logging.FileHandler(debug_log))
+        handler = logging.FileHandler(debug_log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
         logs = {"logger": logger, "debug": "eos,msg,broker"}
@@ -276,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=("local", "postgresql"), default="local",
                         help="postgresql: the brokers share a private PostgreSQL (compat/postgres.py)")
     parser.add_argument("--brokers", type=int, default=1, help="brokers in the cluster (more than 1 needs postgresql)")
-    parser.add_argument("--keep", type=Path, help="work in DIR and leave there the brokers' logs, some producers' "
-                        "librdkafka debug logs, the stored batches and the duplicates (default: a temporary directory, removed)")
+    parser.add_argument("--keep", type=Path, help="work in DIR and leave there the brokers' logs, "
+                        "--debug-producers' librdkafka debug logs, the stored batches and the duplicates (default: a temporary directory, removed)")
+    parser.add_argument("--debug-producers", type=int, default=3, metavar="N",
+                        help="with --keep, the first N producers write librdkafka's eos, msg and broker debug lines there")
     args = parser.parse_args(argv)
     if args.brokers > 1 and args.storage != "postgresql":
         parser.error("--brokers above 1 needs --storage postgresql: local brokers do not form one cluster")
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ledger, stop = Ledger(), threading.Event()
         threads = [threading.Thread(target=run_producer, args=(bootstrap, ledger, stop, f"p{i}", args.rate,
-                                                               args.keep / f"p{i}.log" if args.keep and i < DEBUG_PRODUCERS else None))
+                                                               args.keep / f"p{i}.log" if args.keep and i < args.debug_producers else None))
                    for i in range(producers)]
         groups = [f"soak-group-{i}" for i in range(max(1, consumers // GROUP_SIZE))]
         threads += [threading.Thread(target=run_consumer, args=(bootstrap, ledger, stop, groups[i % len(groups)]))
@@ -326,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 kill_at.pop(0)
                 victim = brokers[restarts % len(brokers)]
                 victim.kill()
+                print(f"{time.strftime('%H:%M:%S')} killed {victim.log_path.parent.name}", flush=True)
                 time.sleep(1)
                 victim.start()
                 restarts += 1
