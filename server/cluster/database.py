@@ -67,6 +67,21 @@ def _ignore_metadata(table: str | None) -> None:
     return None
 
 
+async def cancel_until_done(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel every task in `tasks` (a set they leave when done, which may gain tasks meanwhile)
+    until none is left. Once is not enough: Python 3.11's asyncio.wait_for returns the result of
+    what it awaited when that completes as its task is cancelled, swallowing the cancellation
+    (gh-86296, fixed in 3.12), so a loop around one carries on; cancelled again, it ends. What
+    a task raised is retrieved, as gather(return_exceptions=True) would."""
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        done, _ = await asyncio.wait(pending, timeout=_RECONNECT_S)
+        for task in done:
+            if not task.cancelled():
+                task.exception()
+
+
 class DuplicateNodeId(DatabaseUnavailable):
     """Another live broker holds this node id in the database."""
 
@@ -261,9 +276,7 @@ class DatabaseCluster:
         """Stop renewing and listening, and leave the live set at once."""
         if self._lease_keeper is not None:
             await self._lease_keeper.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_until_done(self._tasks)
         if self._lapse is not None:
             self._lapse.cancel()
         if self._listener is not None:
