@@ -385,12 +385,12 @@ class DatabaseCluster:
         if not wanted or not self.counts_self:
             return
         assert self._claims_pool is not None
-        epochs = await brokers.claim_leadership(self._claims_pool, self.node_id, wanted)
+        held = await brokers.claim_leadership(self._claims_pool, self.node_id, wanted)
         claims = dict(self.state.claims)
-        for (topic_id, index), epoch in epochs.items():
-            claims[(topic_id.bytes, index)] = (self.node_id, epoch)
+        for (topic_id, index), claim in held.items():
+            claims[(topic_id.bytes, index)] = (self.node_id, claim.leader_epoch)
         self.state.set_claims(claims)
-        if epochs:
+        if any(claim.moved for claim in held.values()):
             await notify.send(self._claims_pool, self._channel, [notify.news_payload(notify.News.LEADERS, self.node_id)])
 
     def _in_database(self, topic_id: bytes) -> bool:

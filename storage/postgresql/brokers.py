@@ -68,11 +68,21 @@ RETURNING node_id
 """
 _DEREGISTER = "DELETE FROM brokers WHERE node_id = $1 AND incarnation = $2"
 _LIVE = "SELECT node_id, rack, endpoints::text AS endpoints FROM brokers WHERE lease_expires_at > now() ORDER BY node_id"
+# Both parts see the rows as they were before the statement: `moved` the rows whose leader
+# changes, the SELECT those this node held already, so each claimed row held now is answered once.
 _CLAIM = """
-UPDATE partitions p SET leader_id = $1, leader_epoch = p.leader_epoch + CASE WHEN p.leader_id = -1 THEN 0 ELSE 1 END
-FROM unnest($2::uuid[], $3::integer[]) AS claimed(topic_id, partition_index)
-WHERE p.topic_id = claimed.topic_id AND p.partition_index = claimed.partition_index AND p.leader_id <> $1
-RETURNING p.topic_id, p.partition_index, p.leader_epoch
+WITH claimed AS (
+    SELECT * FROM unnest($2::uuid[], $3::integer[]) AS c(topic_id, partition_index)
+), moved AS (
+    UPDATE partitions p SET leader_id = $1, leader_epoch = p.leader_epoch + CASE WHEN p.leader_id = -1 THEN 0 ELSE 1 END
+    FROM claimed
+    WHERE p.topic_id = claimed.topic_id AND p.partition_index = claimed.partition_index AND p.leader_id <> $1
+    RETURNING p.topic_id, p.partition_index, p.leader_epoch
+)
+SELECT topic_id, partition_index, leader_epoch, true AS moved FROM moved
+UNION ALL
+SELECT p.topic_id, p.partition_index, p.leader_epoch, false FROM partitions p JOIN claimed USING (topic_id, partition_index)
+WHERE p.leader_id = $1
 """
 _LEADERS = "SELECT topic_id, partition_index, leader_id, leader_epoch FROM partitions"
 
@@ -123,8 +133,16 @@ async def live_brokers(pool: asyncpg.Pool) -> list[LiveBroker]:
     ]
 
 
-async def claim_leadership(pool: asyncpg.Pool, node_id: int, partitions: Iterable[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], int]:
-    """Make `node_id` the leader of `partitions`; the new epoch of each whose leader changed."""
+@dataclass(slots=True, frozen=True)
+class Claim:
+    leader_epoch: int
+    moved: bool  # the leader changed: the others are to reload the claims
+
+
+async def claim_leadership(pool: asyncpg.Pool, node_id: int, partitions: Iterable[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], Claim]:
+    """Make `node_id` the leader of `partitions`: the epoch of each it holds now, and whether
+    this claim moved it. A partition held already is answered too, so a caller whose copy of
+    the claims went stale (a reload that read them before its own claim landed) is put right."""
     topic_ids, indexes = [], []
     for topic_id, index in partitions:
         topic_ids.append(topic_id)
@@ -132,7 +150,7 @@ async def claim_leadership(pool: asyncpg.Pool, node_id: int, partitions: Iterabl
     if not topic_ids:
         return {}
     rows = await pool.fetch(_CLAIM, node_id, topic_ids, indexes)
-    return {(row["topic_id"], row["partition_index"]): row["leader_epoch"] for row in rows}
+    return {(row["topic_id"], row["partition_index"]): Claim(row["leader_epoch"], row["moved"]) for row in rows}
 
 
 async def leaders(pool: asyncpg.Pool) -> dict[tuple[uuid.UUID, int], tuple[int, int]]:

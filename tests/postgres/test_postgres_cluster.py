@@ -27,6 +27,8 @@ from compat.harness import BrokerError, OttlaBroker
 from ottla.server.admin.client import KafkaClient
 from ottla.server.cluster.database import cancel_until_done
 from ottla.server.coordinator.log import java_string_hash
+from ottla.storage.postgresql import create_topic, migrate, open_pool
+from ottla.storage.postgresql.brokers import Claim, claim_leadership
 from ottla.storage.postgresql.notify import Bounds, News, append_payloads, news_payload, parse
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -409,3 +411,21 @@ def test_append_notifications_fit_the_payload_limit_and_read_back() -> None:
     assert [b for notification in heard for b in notification.bounds] == bounds  # type: ignore[union-attr]
     assert parse(news_payload(News.CATALOGUE, 3)) == parse("c|3|")
     assert parse("not a notification") is None
+
+
+async def test_a_claim_answers_the_partitions_held_already_and_which_it_moved(postgres_url: str) -> None:
+    """A broker whose copy of the claims went stale (a reload that read them before its own
+    claim landed) claims again: the partitions it holds already are answered with their epochs,
+    not left out, so its copy is put right; only a change of leader counts as moved."""
+    pool = await open_pool(postgres_url, size=1)
+    try:
+        async with pool.acquire() as connection:
+            await migrate(connection)
+        topic_id = await create_topic(pool, "claimed", 2)
+        first, second = (topic_id, 0), (topic_id, 1)
+        assert await claim_leadership(pool, 1, [first]) == {first: Claim(0, True)}
+        assert await claim_leadership(pool, 2, [first, second]) == {first: Claim(1, True), second: Claim(0, True)}
+        assert await claim_leadership(pool, 2, [first, second]) == {first: Claim(1, False), second: Claim(0, False)}
+        assert await claim_leadership(pool, 1, [first]) == {first: Claim(2, True)}
+    finally:
+        await pool.close()
