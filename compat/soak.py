@@ -132,7 +132,7 @@ def run_producer(bootstrap: str, ledger: Ledger, stop: threading.Event, name: st
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
-        logs = {"logger": logger, "debug": "eos,msg,broker"}
+        logs = {"logger": logger, "debug": "eos,msg,broker,topic,metadata"}
     instance = 0
     while not stop.is_set():
         fatal = threading.Event()
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in DIR and leave there the brokers' logs, "
                         "--debug-producers' librdkafka debug logs, the stored batches and the duplicates (default: a temporary directory, removed)")
     parser.add_argument("--debug-producers", type=int, default=3, metavar="N",
-                        help="with --keep, the first N producers write librdkafka's eos, msg and broker debug lines there")
+                        help="with --keep, the first N producers write librdkafka's eos, msg, broker, topic and metadata debug lines there")
     args = parser.parse_args(argv)
     if args.brokers > 1 and args.storage != "postgresql":
         parser.error("--brokers above 1 needs --storage postgresql: local brokers do not form one cluster")
