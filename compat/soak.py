@@ -15,6 +15,10 @@ With `--storage postgresql` the brokers (`--brokers`, node ids 1..N) share one p
 PostgreSQL (compat/postgres.py) and form one cluster; the clients bootstrap from all of them, the
 kills go round the brokers in turn (each restarted with its node id and port), and the memory
 figures are sums over the brokers.
+A load the brokers cannot keep up with shows as delivery failures and then duplicates: a librdkafka
+producer whose request waits past its delivery timeout bumps its epoch and sends again, as new, what
+may already be stored (against Kafka too). On 2 cores the default 200 connections do that even
+without kills: the clients' own process takes most of the CPU. `--keep DIR` leaves what traces it.
 Loopback only; every wait is bounded.
 """
 
