@@ -541,10 +541,26 @@ class PostgresBrokers:
     def start(self) -> None:
         for broker in self.brokers:
             broker.start()
+        self._settle()
 
     def restart(self) -> None:
         for broker in self.brokers:
             broker.restart()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait until every broker's Metadata lists all of them: until then a broker that has not
+        yet read the others' leases leads and coordinates what will move to them, so a scenario
+        would start in the middle of a leadership change no steady cluster has."""
+        def settled() -> bool:
+            try:
+                return all(metadata_broker_count(broker.host, broker.port) == len(self.brokers) for broker in self.brokers)
+            except OSError:
+                return False
+
+        ready_timeout = self.brokers[0].ready_timeout
+        if not wait_for(settled, ready_timeout):
+            raise BrokerError(f"the brokers did not all list each other within {ready_timeout:.0f}s", self.log_tail())
 
     def reconfigure(self, settings: dict[str, str]) -> None:
         """Every broker restarted, in turn, with these settings as well."""
@@ -581,6 +597,23 @@ class PostgresBrokers:
 # FindCoordinator v0 (api key 10, request header v1, response header v0): the oldest form every
 # broker still serves, written by hand so the harness needs no client to ask who coordinates.
 _FIND_COORDINATOR_V0 = struct.Struct(">hhih")
+
+
+# Metadata v1 for no topic (an empty array; null would be every topic): request header v1.
+_METADATA_V1 = struct.Struct(">hhih")
+
+
+def metadata_broker_count(host: str, port: int, timeout: float = 5.0) -> int:
+    """How many brokers a broker's Metadata lists, asked by hand as find_coordinator asks."""
+    client_id = b"compat-harness"
+    body = _METADATA_V1.pack(3, 1, 1, len(client_id)) + client_id + struct.pack(">i", 0)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        frame = read_frame(sock)
+    if frame is None:
+        raise ConnectionError(f"{host}:{port} closed the connection before answering Metadata")
+    (brokers,) = struct.unpack_from(">i", frame, 4)  # after the correlation id
+    return int(brokers)
 
 
 def find_coordinator(host: str, port: int, group: str, timeout: float = 5.0) -> int | None:
