@@ -260,7 +260,8 @@ def postgres_section(
             "(compat.harness.PostgresBrokers); a scenario's broker restart is a rolling restart, one broker after",
             "the other, and the consumer-protocol rows' settings are applied the same way. Which broker leads a",
             "partition and coordinates a group or a transactional id follows from names random in each cell, so a",
-            "failure that depends on where those land may pass on its rerun alone.", "",
+            "failure that depends on where those land may pass on its rerun alone. The README's \"Limits of the",
+            "PostgreSQL engine\" says what such a cluster does not do yet.", "",
         ]
     out += [
         "| " + " | ".join(rows[0]) + " |",
