@@ -14,7 +14,7 @@ placed on the leaders of `__consumer_offsets` / `__transaction_state` partitions
   their own, and leadership claims over another (brokers.open_membership_pool): the engine's
   bounded pool is queued with appends under load, and a healthy broker whose renewal waited
   there would give its partitions up, and clients would time out and resend what they had
-  sent. The renewals run in a thread of their own (brokers.LeaseKeeper), so a busy event loop
+  sent. The renewals run in a thread of their own (LeaseKeeper), so a busy event loop
   cannot delay them either; the event loop reads the live set every heartbeat and checks then
   that the LISTEN connection still answers.
 - Every broker computes the same leaders from the same live set: the striping of
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -182,6 +183,90 @@ class DatabaseClusterState(ClusterState):
         return None
 
 
+class LeaseKeeper:
+    """Renews one incarnation's lease every `heartbeat_s` (timed from the last renewal's start,
+    so a slow one does not push the next back) from a thread of its own, over a connection of
+    its own, so no work on the broker's event loop can delay it: on a loaded machine that loop
+    can take seconds to get round to a timer, and a lease renewed on it lapses although the
+    broker and its database are fine. A renewal that finds the row
+    gone or fenced registers again. `renewed(sent)` is called in that thread, with the
+    time.monotonic() at which a renewal that landed was sent: the lease runs from no earlier."""
+
+    def __init__(
+        self,
+        url: str,
+        node_id: int,
+        incarnation: uuid.UUID,
+        rack: str | None,
+        endpoints: Mapping[str, brokers.BrokerEndpoint],
+        lease_ms: int,
+        heartbeat_s: float,
+        timeout_s: float,
+        renewed: Callable[[float], None],
+    ) -> None:
+        self._url = url
+        self._node_id = node_id
+        self._incarnation = incarnation
+        self._rack = rack
+        self._endpoints = endpoints
+        self._lease_ms = lease_ms
+        self._heartbeat_s = heartbeat_s
+        self._timeout_s = timeout_s
+        self._renewed = renewed
+        self._thread = threading.Thread(target=self._run, name=f"lease-{node_id}", daemon=True)
+        self._running = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self._running.wait()
+
+    async def stop(self) -> None:
+        """Stop renewing; the lease runs on until it lapses or the row is deleted."""
+        if self._loop is None or self._task is None:
+            return
+        self._loop.call_soon_threadsafe(self._task.cancel)
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop, self._task = loop, loop.create_task(self._keep())
+        self._running.set()
+        try:
+            loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            loop.close()
+
+    async def _keep(self) -> None:
+        pool: asyncpg.Pool | None = None
+        sent = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(max(0.0, sent + self._heartbeat_s - time.monotonic()))
+                sent = time.monotonic()
+                try:
+                    if pool is None:
+                        pool = await asyncio.wait_for(brokers.open_membership_pool(self._url), self._timeout_s)
+                    renewed = await asyncio.wait_for(self._renew(pool), self._timeout_s)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.info("node %s: lease renewal failed: %r", self._node_id, exc)
+                    continue
+                if renewed:
+                    self._renewed(sent)
+        finally:
+            if pool is not None:
+                pool.terminate()
+
+    async def _renew(self, pool: asyncpg.Pool) -> bool:
+        if await brokers.renew(pool, self._node_id, self._incarnation, self._lease_ms):
+            return True
+        # Fenced: the row lapsed and went, or a new start took the node id over.
+        return await brokers.register(pool, self._node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms)
+
+
 class DatabaseCluster:
     """This broker's membership of the cluster on its database: its lease, the live set,
     its leadership claims, and the notifications it sends and hears (see the module doc)."""
@@ -215,7 +300,7 @@ class DatabaseCluster:
         # When this broker stops counting itself live unless it renews its lease first.
         self._counts_self_until = 0.0
         self._lapse: asyncio.TimerHandle | None = None
-        self._lease_keeper: brokers.LeaseKeeper | None = None
+        self._lease_keeper: LeaseKeeper | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # The event loop's membership connections: registration and the live set; claims.
         self._lease_pool: asyncpg.Pool | None = None
@@ -257,7 +342,7 @@ class DatabaseCluster:
             await asyncio.sleep(self._heartbeat_s / 4)
         self._renewed(sent)
         self._watch_own_lease()
-        self._lease_keeper = brokers.LeaseKeeper(
+        self._lease_keeper = LeaseKeeper(
             self._url, self.node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms,
             self._heartbeat_s, self._renew_timeout_s, self._renewed,
         )

@@ -15,26 +15,17 @@ that saw it before its first claim.
 
 Membership runs on connections of its own (`open_membership_pool`), never on the engine's
 pool: under load that pool is queued with appends, and a renewal that waits behind them lets a
-healthy broker's lease lapse, its partitions move, and clients time out and resend. The renewals
-themselves run in a thread with its own event loop (`LeaseKeeper`): on a loaded machine a
-broker's loop can take seconds to get round to a timer, and a lease renewed on that loop lapses
-although the broker and its database are fine.
+healthy broker's lease lapse, its partitions move, and clients time out and resend.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import asyncpg
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, frozen=True)
@@ -157,84 +148,3 @@ async def leaders(pool: asyncpg.Pool) -> dict[tuple[uuid.UUID, int], tuple[int, 
     """Every partition's last claimed (leader id, leader epoch)."""
     return {(row["topic_id"], row["partition_index"]): (row["leader_id"], row["leader_epoch"]) for row in await pool.fetch(_LEADERS)}
 
-
-class LeaseKeeper:
-    """Renews one incarnation's lease every `heartbeat_s` (timed from the last renewal's start,
-    so a slow one does not push the next back) from a thread of its own, over a connection of
-    its own, so no work on the broker's event loop can delay it. A renewal that finds the row
-    gone or fenced registers again. `renewed(sent)` is called in that thread, with the
-    time.monotonic() at which a renewal that landed was sent: the lease runs from no earlier."""
-
-    def __init__(
-        self,
-        url: str,
-        node_id: int,
-        incarnation: uuid.UUID,
-        rack: str | None,
-        endpoints: Mapping[str, BrokerEndpoint],
-        lease_ms: int,
-        heartbeat_s: float,
-        timeout_s: float,
-        renewed: Callable[[float], None],
-    ) -> None:
-        self._url = url
-        self._node_id = node_id
-        self._incarnation = incarnation
-        self._rack = rack
-        self._endpoints = endpoints
-        self._lease_ms = lease_ms
-        self._heartbeat_s = heartbeat_s
-        self._timeout_s = timeout_s
-        self._renewed = renewed
-        self._thread = threading.Thread(target=self._run, name=f"lease-{node_id}", daemon=True)
-        self._running = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._thread.start()
-        self._running.wait()
-
-    async def stop(self) -> None:
-        """Stop renewing; the lease runs on until it lapses or the row is deleted."""
-        if self._loop is None or self._task is None:
-            return
-        self._loop.call_soon_threadsafe(self._task.cancel)
-        await asyncio.to_thread(self._thread.join)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop, self._task = loop, loop.create_task(self._keep())
-        self._running.set()
-        try:
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            loop.close()
-
-    async def _keep(self) -> None:
-        pool: asyncpg.Pool | None = None
-        sent = time.monotonic()
-        try:
-            while True:
-                await asyncio.sleep(max(0.0, sent + self._heartbeat_s - time.monotonic()))
-                sent = time.monotonic()
-                try:
-                    if pool is None:
-                        pool = await asyncio.wait_for(open_membership_pool(self._url), self._timeout_s)
-                    renewed = await asyncio.wait_for(self._renew(pool), self._timeout_s)
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.info("node %s: lease renewal failed: %r", self._node_id, exc)
-                    continue
-                if renewed:
-                    self._renewed(sent)
-        finally:
-            if pool is not None:
-                pool.terminate()
-
-    async def _renew(self, pool: asyncpg.Pool) -> bool:
-        if await renew(pool, self._node_id, self._incarnation, self._lease_ms):
-            return True
-        # Fenced: the row lapsed and went, or a new start took the node id over.
-        return await register(pool, self._node_id, self._incarnation, self._rack, self._endpoints, self._lease_ms)
