@@ -1,7 +1,9 @@
 """AddPartitionsToTxn: partitions join a transactional producer's open transaction.
 
 v0-3 carry one transaction (from the producer); v4+ a batch of them, and `verify_only`
-asks whether partitions already joined (KIP-890; sent between brokers in Kafka). A
+asks whether partitions already joined (KIP-890; sent between brokers, as brokers over one
+database send it: server/txn/verification.py). A v5 add comes from a broker serving a
+transaction version 2 client, whose Produce or TxnOffsetCommit adds its own partition. A
 partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION and the others
 OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnRequest.
 
@@ -82,7 +84,9 @@ def _one(
     elif verify_only:
         errors = context.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
     else:
-        error = context.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
+        # A broker adds partitions for a transaction version 2 client's Produce v12+ or
+        # TxnOffsetCommit v5+, from v5 (TransactionVersion.transactionVersionForAddPartitionsToTxn).
+        error = context.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted), tv2=version >= 5)
         if error is ErrorCode.PRODUCER_FENCED and version < 2:
             error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
         errors = {tp: error for tp in wanted}

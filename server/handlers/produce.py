@@ -32,7 +32,7 @@ from ottla.server.cluster.state import ClusterState, PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
-from ottla.server.txn.verification import verify_transactional_produce
+from ottla.server.txn.verification import ask_coordinator, raise_for_answer, remote_coordinator, unverified_producer, verify_transactional_produce
 from ottla.storage import PartitionLog
 from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
@@ -70,9 +70,15 @@ def handle(
     pending: list[tuple[ProduceResponsePartitionProduceResponse, Any, str, memoryview]] | None = [] if storage.is_async else None
     # A cluster's acks=-1 appends the high watermark does not cover yet, made only when there is one.
     unreplicated: list[_Unreplicated] | None = None
-    if authorizer is not None and transactional_id is not None:
-        if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+    # The broker coordinating the transactional id when it is another process (brokers over one
+    # database), and the batches to ask it about before they are appended: None on the hot path.
+    coordinator_node: int | None = None
+    unverified: list[_Unverified] | None = None
+    if transactional_id is not None:
+        if authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        elif cluster is not None:
+            coordinator_node = remote_coordinator(context, transactional_id)
     for topic in request["topic_data"]:
         topic_id = _NO_TOPIC_ID
         name: str | None
@@ -111,7 +117,13 @@ def handle(
                 log = storage.partition(name, index)
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
-                    verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
+                    if coordinator_node is None:
+                        verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
+                    elif (producer := unverified_producer(log, records)) is not None:
+                        unverified = [] if unverified is None else unverified
+                        unverified.append((result, log, name, records, producer))
+                        results.append(result)
+                        continue
                 if pending is not None and storage.is_database_topic(name):
                     pending.append((result, log, name, records))
                     results.append(result)
@@ -143,6 +155,9 @@ def handle(
                     unreplicated.append((result, name, index, replicated, replicated.leader_epoch, appended.last_offset + 1))
             results.append(result)
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
+    if unverified:
+        assert pending is not None and transactional_id is not None and coordinator_node is not None
+        return _verify_and_append(context, acks, responses, pending, leader_endpoints, transactional_id, coordinator_node, unverified, version)
     if pending:
         return _append_all(context, acks, responses, pending, leader_endpoints)
     if unreplicated:
@@ -200,6 +215,50 @@ async def _append_and_answer(
             context.wakeups.notify_data(name, index)
             if metrics is not None:
                 metrics.produced(name, len(records), outcome.last_offset - outcome.base_offset + 1)
+    return _response(acks, responses, leader_endpoints)
+
+
+# A transactional batch whose partition another broker's coordinator must verify (or add) first:
+# its result, log, topic, records, and the producer id and epoch the batch carries.
+_Unverified = tuple["ProduceResponsePartitionProduceResponse", Any, str, memoryview, tuple[int, int]]
+
+
+async def _verify_and_append(
+    context: RequestContext,
+    acks: int,
+    responses: list[ProduceResponseTopicProduceResponse],
+    pending: list[tuple[ProduceResponsePartitionProduceResponse, Any, str, memoryview]],
+    leader_endpoints: dict[int, Any] | None,
+    transactional_id: str,
+    coordinator_node: int,
+    unverified: list[_Unverified],
+    version: int,
+) -> ProduceResponse | None:
+    """ReplicaManager.handleProduceAppend with the coordinator on another broker: one
+    AddPartitionsToTxn for every batch to verify, then the batches it accepted are appended
+    with the rest. A request whose batches carry different producers is refused, as Kafka
+    refuses it (InvalidPidMappingException)."""
+    producers = {producer for *_, producer in unverified}
+    if len(producers) > 1:
+        errors: dict[tuple[str, int], ErrorCode] = {(name, result["index"]): ErrorCode.INVALID_PRODUCER_ID_MAPPING for result, _, name, _, _ in unverified}
+    else:
+        (producer_id, producer_epoch), = producers
+        partitions = [(name, result["index"]) for result, _, name, _, _ in unverified]
+        errors = await asyncio.shield(ask_coordinator(
+            context, coordinator_node, transactional_id, producer_id, producer_epoch, partitions, add=version >= _PRODUCE_ADDS_PARTITION
+        ))
+    for result, log, name, records, _ in unverified:
+        try:
+            raise_for_answer(errors[(name, result["index"])], version)
+        except KafkaError as exc:
+            result["error_code"] = exc.code
+            result["error_message"] = exc.message
+            if context.services.metrics is not None:
+                context.services.metrics.produce_failed(name)
+        else:
+            pending.append((result, log, name, records))
+    if pending:
+        return await _append_all(context, acks, responses, pending, leader_endpoints)
     return _response(acks, responses, leader_endpoints)
 
 
@@ -262,6 +321,7 @@ def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: 
     return state
 
 
+_PRODUCE_ADDS_PARTITION = 12  # Produce v12+ adds its partition to the transaction (KIP-890 part 2)
 _NO_TOPIC_ID = bytes(16)  # Uuid.ZERO_UUID: versions before 13 name topics instead
 # ReplicaManager.appendToLocalLog: a batch the log refuses is answered with the log start
 # offset, except for these refusals (LogAppendInfo.UNKNOWN_LOG_APPEND_INFO).

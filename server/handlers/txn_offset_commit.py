@@ -13,15 +13,24 @@ Only the partitions left reach the coordinators, so a request naming none of the
 transaction. From v6 (KIP-1319) topics are named by id alone, as OffsetCommit v10 names
 them: an id no topic has (the zero id too) is UNKNOWN_TOPIC_ID, before any authorization.
 The answer lists topics in the order Kafka's response builder does: the ones refused here
-first (in request order), then those the coordinator answered, each topic once."""
+first (in request order), then those the coordinator answered, each topic once.
+
+Among brokers over one database the transaction's coordinator may be another broker than the
+group's: it is asked over the network (an inter-broker AddPartitionsToTxn, as Kafka's group
+coordinator asks through AddPartitionsToTxnManager), and what it cannot answer (it moved,
+is loading, or is unreachable) is COORDINATOR_NOT_AVAILABLE, which the client retries."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
+from ottla.server.coordinator.topics import OFFSETS_TOPIC
 from ottla.server.groups import CommitEntry
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.txn.coordinator import verification_error
+from ottla.server.txn.verification import ask_coordinator, remote_coordinator
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -40,7 +49,9 @@ VERSIONS = (0, 6)
 _BY_ID = 6  # the first version that names topics by id
 
 
-def handle(context: RequestContext, header: RequestHeader, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: TxnOffsetCommitRequest
+) -> TxnOffsetCommitResponse | Coroutine[Any, Any, TxnOffsetCommitResponse]:
     by_id = header.api_version >= _BY_ID
     group_id = request["group_id"]
     # Each response topic once, keyed as the request names it, in the order it was first answered.
@@ -87,11 +98,50 @@ def handle(context: RequestContext, header: RequestHeader, request: TxnOffsetCom
                 entry = CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1),
                                     partition["committed_metadata"])
                 valid.append((key, index, entry))
+    coordinator_node = None if not valid or context.services.cluster is None else remote_coordinator(context, request["transactional_id"])
+    if coordinator_node is not None:
+        return _commit_remotely(context, header.api_version, request, valid, coordinator_node, answer, answered)
     if valid:
         errors = _commit(context, header.api_version, request, [entry for _, _, entry in valid])
         for (key, index, _), error in zip(valid, errors):
             answer(key, index, error)
     return {"throttle_time_ms": 0, "topics": list(answered.values())}
+
+
+async def _commit_remotely(
+    context: RequestContext,
+    version: int,
+    request: TxnOffsetCommitRequest,
+    valid: list[tuple[str | bytes, int, CommitEntry]],
+    coordinator_node: int,
+    answer: Callable[[str | bytes, int, ErrorCode], Any],
+    answered: dict[str | bytes, TxnOffsetCommitResponseTxnOffsetCommitResponseTopic],
+) -> TxnOffsetCommitResponse:
+    """`_commit` with the transaction's coordinator on broker `coordinator_node`."""
+    group_id = request["group_id"]
+    offsets_partition = (OFFSETS_TOPIC, context.groups.offsets_partition(group_id))
+    asked = await ask_coordinator(
+        context, coordinator_node, request["transactional_id"], request["producer_id"], request["producer_epoch"], [offsets_partition], add=version >= 5
+    )
+    error = verification_error(asked[offsets_partition], abortable_known=version >= 4)
+    if error in _COORDINATOR_UNAVAILABLE:
+        error = ErrorCode.COORDINATOR_NOT_AVAILABLE
+    entries = [entry for _, _, entry in valid]
+    if error is ErrorCode.NONE:
+        errors = context.groups.commit_transactional_offsets(
+            group_id, request["producer_id"], request["producer_epoch"], request.get("generation_id", -1), request.get("member_id", ""),
+            request.get("group_instance_id"), entries,
+        )
+    else:
+        errors = [error] * len(entries)
+    for (key, index, _), each in zip(valid, errors):
+        answer(key, index, each)
+    return {"throttle_time_ms": 0, "topics": list(answered.values())}
+
+
+# What the transaction's coordinator could not answer: the group coordinator's retriable
+# COORDINATOR_NOT_AVAILABLE (GroupCoordinatorService maps a failed verification so).
+_COORDINATOR_UNAVAILABLE = frozenset({ErrorCode.NETWORK_EXCEPTION, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.NOT_COORDINATOR})
 
 
 def _commit(context: RequestContext, version: int, request: TxnOffsetCommitRequest, entries: list[CommitEntry]) -> list[ErrorCode]:
