@@ -180,7 +180,9 @@ class DatabasePartition:
     `producer_state`, this broker's copy of the partition's producer state (producers.py):
     loaded at start, replaced when an append finds the database's moved on, and changed by this
     broker's appends only once the database has the change. The last stable offset and the
-    aborted transactions a read_committed Fetch needs come from it, exact with one broker."""
+    aborted transactions a read_committed Fetch needs come from it: exact with one broker, and
+    on the leader with several, which catches up when another broker's marker ends a transaction
+    its copy holds open (server/cluster/database.py)."""
 
     leader_epoch: int = 0
     segments: tuple[()] = ()
@@ -308,6 +310,15 @@ class DatabasePartition:
             pending, confirmed = doubtful, True
         for prepared in pending:
             prepared.outcome = KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the producer state of {self.topic_partition} kept moving under this append")
+
+    async def catch_up_producers(self) -> bool:
+        """Replace this broker's copy of the producer state with the database's if another
+        broker moved it (the transaction coordinator writes its markers from its own broker, not
+        through the leader): whether it did. Taken in turn with this broker's appends, which
+        decide on the copy."""
+        async with self._appending:
+            with _database_errors():
+                return await self._producers_moved()
 
     async def _producers_moved(self) -> bool:
         """Whether the database's producer state is newer than this broker's copy; if so the

@@ -1,0 +1,113 @@
+"""Transactions across brokers over one PostgreSQL: three `ottla serve --storage postgresql://...`
+processes, a transactional producer whose transactional id's coordinator, the partition's leader
+and its consumer group's coordinator are three different brokers. The partition's leader asks the
+transaction's coordinator over the network whether (Produce v12+: adds) the partition is in the
+transaction, and the group's coordinator asks it whether the offsets may join (KIP-890), so the
+transactions commit and abort as on one broker: a read_committed consumer sees exactly the
+committed records."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka import TopicPartition as ConfluentPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from compat.harness import PostgresBrokers
+from ottla.server.admin.client import KafkaClient
+from ottla.wire.api import ApiKey
+
+pytestmark = [pytest.mark.external, pytest.mark.slow]
+
+_DEADLINE = 60.0
+_PARTITIONS = 3
+_TXN, _GROUP = 1, 0  # FindCoordinator key types
+
+
+def _coordinator(client: KafkaClient, key_type: int, key: str) -> int:
+    """The node FindCoordinator names for `key`, once the cluster has one."""
+    deadline = time.monotonic() + _DEADLINE
+    while True:
+        entry = client.call(ApiKey.FIND_COORDINATOR, {"key_type": key_type, "coordinator_keys": [key]}, highest=4)[1]["coordinators"][0]
+        if not entry["error_code"]:
+            return int(entry["node_id"])
+        assert time.monotonic() < deadline, f"no coordinator for {key}: {entry}"
+        time.sleep(0.2)
+
+
+def _key_on(client: KafkaClient, key_type: int, prefix: str, avoid: set[int]) -> tuple[str, int]:
+    """A key whose coordinator is none of the nodes in `avoid`, and that coordinator."""
+    for attempt in itertools.count():
+        key = f"{prefix}-{attempt}"
+        node = _coordinator(client, key_type, key)
+        if node not in avoid:
+            return key, node
+        assert attempt < 200, f"every {prefix} key is coordinated by {avoid}"
+    raise AssertionError("unreachable")
+
+
+def _read_committed(bootstrap: str, topic: str, index: int, end: int) -> list[bytes]:
+    """Every committed value of partition `index`, read until the consumer's position passes `end`
+    (the last transaction's marker)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    try:
+        consumer.assign([ConfluentPartition(topic, index, 0)])
+        values: list[bytes] = []
+        deadline = time.monotonic() + _DEADLINE
+        while consumer.position([ConfluentPartition(topic, index)])[0].offset < end:
+            assert time.monotonic() < deadline, f"read {len(values)} values, position short of {end}"
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                values.append(message.value())
+        return values
+    finally:
+        consumer.close()
+
+
+def test_transactions_whose_coordinator_is_another_broker_commit_and_abort(postgres_url: str, tmp_path: Path) -> None:
+    with PostgresBrokers(tmp_path, storage=postgres_url, nodes=3) as brokers:
+        bootstrap = brokers.bootstrap
+        topic = f"txn-across-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(topic, _PARTITIONS, 1)])[topic].result(timeout=30)
+        with KafkaClient(bootstrap) as client:
+            deadline = time.monotonic() + _DEADLINE
+            while True:
+                found = client.metadata([topic])["topics"][0]
+                leaders = {p["partition_index"]: p["leader_id"] for p in found["partitions"]} if not found["error_code"] else {}
+                if len(leaders) == _PARTITIONS and all(leader >= 0 for leader in leaders.values()):
+                    break
+                assert time.monotonic() < deadline, f"no leaders for {topic}: {found}"
+                time.sleep(0.2)
+            index, leader = 0, leaders[0]
+            transactional_id, txn_node = _key_on(client, _TXN, f"txn-{topic}", {leader})
+            group, group_node = _key_on(client, _GROUP, f"group-{topic}", {leader, txn_node})
+
+        producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id, "enable.idempotence": True})
+        producer.init_transactions(30)
+        group_member = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        committed: list[bytes] = []
+        consumed_offset = 0
+        for round_, commit in enumerate((True, False, True, False, True)):
+            producer.begin_transaction()
+            values = [f"{round_}-{n}".encode() for n in range(5)]
+            for value in values:
+                producer.produce(topic, value, partition=index)
+            consumed_offset += 10
+            producer.send_offsets_to_transaction([ConfluentPartition(topic, 1, consumed_offset)], group_member.consumer_group_metadata(), 30)
+            producer.flush(30)
+            if commit:
+                producer.commit_transaction(30)
+                committed.extend(values)
+            else:
+                producer.abort_transaction(30)
+        group_member.close()
+        # 25 records and 5 markers: the last marker is at offset 29.
+        assert _read_committed(bootstrap, topic, index, 30) == committed
+        assert len({leader, txn_node, group_node}) == 3
