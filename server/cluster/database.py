@@ -51,6 +51,7 @@ import asyncpg
 from ottla.server.cluster.state import NO_LEADER, ClusterNode, ClusterState, Endpoint, PartitionState, place_replicas, topic_start
 from ottla.storage.postgresql import brokers, notify
 from ottla.storage.postgresql.engine import DatabaseUnavailable
+from ottla.wire.errors import KafkaError
 
 if TYPE_CHECKING:
     from ottla.storage import TopicInfo
@@ -549,12 +550,33 @@ class DatabaseCluster:
                 moved = self.storage.saw_bounds(bounds.topic_id, bounds.partition_index, bounds.high_watermark, bounds.log_start_offset)
                 if moved is not None:
                     self._wake(*moved)
+                    self._catch_up_transactions(*moved)
         elif heard.news is notify.News.METADATA:
             self.metadata_changed(heard.subject)
         elif heard.news is notify.News.BROKERS:
             self._spawn(self._brokers_changed())
         else:
             self._spawn(self._reload(catalogue=heard.news is notify.News.CATALOGUE))
+
+    def _catch_up_transactions(self, topic: str, index: int) -> None:
+        """Another broker moved the bounds of a partition this one leads with a transaction
+        open in its copy of the producer state: the write may be the coordinator's marker that
+        ends it (written from the coordinator's broker). The copy is reloaded, so the last stable
+        offset moves on, and the read_committed fetches parked on it are woken again."""
+        known = self.state.topics.get(topic)
+        state = None if known is None else known[1].get(index)
+        if state is None or state.leader != self.node_id:
+            return
+        partition = self.storage.partition(topic, index)
+        if partition.producer_state.ongoing:
+            self._spawn(self._reload_producers(partition, topic, index))
+
+    async def _reload_producers(self, partition: DatabasePartition, topic: str, index: int) -> None:
+        try:
+            if await partition.catch_up_producers():
+                self._wake(topic, index)
+        except (DatabaseUnavailable, KafkaError) as exc:
+            log.warning("reloading the producer state of %s-%d from PostgreSQL failed: %s", topic, index, exc)
 
     async def _reload(self, catalogue: bool) -> None:
         """Reload the catalogue (and so every partition's bounds) or just the claims; one
