@@ -21,6 +21,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from compat.harness import PostgresBrokers
 from ottla.server.admin.client import KafkaClient
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records import Record, build_batch
 
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 
@@ -70,6 +72,36 @@ def _read_committed(bootstrap: str, topic: str, index: int, end: int) -> list[by
         consumer.close()
 
 
+def _tv2_rounds(client: KafkaClient, topic: str, transactional_id: str, txn_node: int, leader: int, group: str, group_node: int) -> list[ErrorCode]:
+    """A committed then an aborted transaction of one record each into partition 1 (led by
+    `leader`), the first with the group's offsets: each request's error, in order."""
+    init = client.call(ApiKey.INIT_PRODUCER_ID, {"transactional_id": transactional_id, "transaction_timeout_ms": 60000,
+                                                 "producer_id": -1, "producer_epoch": -1}, node=txn_node, highest=5)[1]
+    assert init["error_code"] == ErrorCode.NONE, init
+    producer_id, epoch = init["producer_id"], init["producer_epoch"]
+    errors: list[ErrorCode] = []
+    for value, commit in ((b"tv2-committed", True), (b"tv2-aborted", False)):
+        batch = build_batch([Record(0, 1_700_000_000_000, b"k", value)], producer_id=producer_id, producer_epoch=epoch, base_sequence=0, transactional=True)
+        version, produced = client.call(ApiKey.PRODUCE, {"acks": -1, "timeout_ms": 30000, "transactional_id": transactional_id, "topic_data": [
+            {"name": topic, "partition_data": [{"index": 1, "records": batch}]}]}, node=leader, highest=12)
+        assert version == 12
+        errors.append(ErrorCode(produced["responses"][0]["partition_responses"][0]["error_code"]))
+        if commit:
+            version, offsets = client.call(ApiKey.TXN_OFFSET_COMMIT, {
+                "transactional_id": transactional_id, "group_id": group, "producer_id": producer_id, "producer_epoch": epoch,
+                "generation_id": -1, "member_id": "", "group_instance_id": None,
+                "topics": [{"name": topic, "partitions": [{"partition_index": 2, "committed_offset": 7, "committed_leader_epoch": -1,
+                                                           "committed_metadata": ""}]}]}, node=group_node, highest=5)
+            assert version == 5
+            errors.append(ErrorCode(offsets["topics"][0]["partitions"][0]["error_code"]))
+        version, ended = client.call(ApiKey.END_TXN, {"transactional_id": transactional_id, "producer_id": producer_id,
+                                                      "producer_epoch": epoch, "committed": commit}, node=txn_node, highest=5)
+        assert version == 5
+        errors.append(ErrorCode(ended["error_code"]))
+        epoch = ended["producer_epoch"]
+    return errors
+
+
 def test_transactions_whose_coordinator_is_another_broker_commit_and_abort(postgres_url: str, tmp_path: Path) -> None:
     with PostgresBrokers(tmp_path, storage=postgres_url, nodes=3) as brokers:
         bootstrap = brokers.bootstrap
@@ -88,6 +120,10 @@ def test_transactions_whose_coordinator_is_another_broker_commit_and_abort(postg
             index, leader = 0, leaders[0]
             transactional_id, txn_node = _key_on(client, _TXN, f"txn-{topic}", {leader})
             group, group_node = _key_on(client, _GROUP, f"group-{topic}", {leader, txn_node})
+            # Transaction version 2 (as the Java client sends it): Produce v12 and TxnOffsetCommit
+            # v5 add their partitions themselves, so their brokers ask the coordinator to add them.
+            tv2_id, tv2_node = _key_on(client, _TXN, f"tv2-{topic}", {leaders[1], group_node})
+            assert _tv2_rounds(client, topic, tv2_id, tv2_node, leaders[1], group, group_node) == [ErrorCode.NONE] * 5
 
         producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id, "enable.idempotence": True})
         producer.init_transactions(30)
@@ -110,4 +146,5 @@ def test_transactions_whose_coordinator_is_another_broker_commit_and_abort(postg
         group_member.close()
         # 25 records and 5 markers: the last marker is at offset 29.
         assert _read_committed(bootstrap, topic, index, 30) == committed
+        assert _read_committed(bootstrap, topic, 1, 4) == [b"tv2-committed"]
         assert len({leader, txn_node, group_node}) == 3
