@@ -39,6 +39,7 @@ from ottla.server.security.quotas import ClientQuotas, Entity
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.sasl.scram import ScramCredential, ScramMechanism
 from ottla.storage.postgresql import metadata, notify
+from ottla.storage.postgresql.engine import DATABASE_UNAVAILABLE
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
 
@@ -51,15 +52,6 @@ log = logging.getLogger("ottla.security.database")
 
 _FIRST_RETRY_S = 0.1
 _LAST_RETRY_S = 1.0
-# What a database that is away, restarting or full raises: the write is retried.
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-)
 
 Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 
@@ -214,7 +206,7 @@ class DatabaseMetadata:
             try:
                 await write()
                 return True
-            except _UNAVAILABLE as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 log.warning("a change of %s is not written to PostgreSQL yet, retrying in %.1f s: %s", table, delay, exc)
             except asyncpg.PostgresError as exc:
                 log.error("a change of %s was refused by PostgreSQL and is lost: %s", table, exc)
@@ -225,7 +217,7 @@ class DatabaseMetadata:
     async def _tell(self, table: str) -> None:
         try:
             await notify.send(self._pool, self._channel, [notify.news_payload(notify.News.METADATA, self._node_id, table)])
-        except _UNAVAILABLE + (asyncpg.PostgresError,) as exc:
+        except DATABASE_UNAVAILABLE + (asyncpg.PostgresError,) as exc:
             # The others read it at their listener's next reconnect.
             log.warning("could not tell the other brokers of a change of %s: %s", table, exc)
 

@@ -96,7 +96,7 @@ from ottla.wire.records import batch_magic, convert_legacy
 # What a lost, restarting or full database raises: answered KAFKA_STORAGE_ERROR, which clients
 # retry after a metadata refresh (Kafka's answer for a log directory that failed). A new
 # connection replaces a broken one at the pool's next acquire, so the broker recovers by itself.
-_UNAVAILABLE = (
+DATABASE_UNAVAILABLE = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
@@ -110,7 +110,7 @@ _UNAVAILABLE = (
 def _database_errors() -> Iterator[None]:
     try:
         yield
-    except _UNAVAILABLE as exc:
+    except DATABASE_UNAVAILABLE as exc:
         raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}") from exc
 
 
