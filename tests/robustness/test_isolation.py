@@ -272,4 +272,7 @@ def test_clients_gone_mid_sendfile_leave_nothing_behind(tmp_path, caplog):
                 sock.close()
             assert wait_for(lambda: _connections(broker) == 0), "connections were not counted back"
             _bystander_works(broker.bootstrap_servers, "bystander")
-        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        # The broker's and asyncio's records only: a client another test of this worker left
+        # running logs its own connection errors into the same capture.
+        assert [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("ottla", "asyncio")] == []
