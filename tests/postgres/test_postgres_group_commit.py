@@ -172,6 +172,13 @@ def test_concurrent_producers_on_one_partition_get_gap_free_offsets_and_their_ow
     with OttlaBroker(tmp_path / "broker", storage=postgres_url, ready_timeout=60, stop_timeout=30) as broker:
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         admin.create_topics([NewTopic(_TOPIC, 1, 1)])[_TOPIC].result(timeout=30)
+        # The partition takes appends once the broker has claimed its leadership.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            described = admin.list_topics(_TOPIC, timeout=10).topics[_TOPIC]
+            if described.error is None and described.partitions and described.partitions[0].leader >= 0:
+                break
+            time.sleep(0.1)
         start = threading.Barrier(len(plans))
         answers: dict[int, list[tuple[int, int, int]]] = {}
 
