@@ -159,10 +159,21 @@ async fn partition(client: &Client, topic: &str, p: i32) -> Result<PartitionClie
     Ok(client.partition_client(topic, p, UnknownTopicHandling::Retry).await?)
 }
 
-async fn partition_count(client: &Client, topic: &str) -> Result<i32, Error> {
-    let topics = client.list_topics().await?;
-    let found = topics.iter().find(|t| t.name == topic).ok_or_else(|| format!("no topic {topic} in metadata"))?;
-    Ok(found.partitions.len() as i32)
+/// The topic's partition count once a Metadata answer names it. A topic just created through one
+/// broker reaches the others' metadata a moment later (on Kafka as on several Ottla brokers), and
+/// rskafka's `list_topics` asks whichever broker it likes and never retries, so ask again until
+/// one names it or `deadline` passes.
+async fn partition_count(client: &Client, topic: &str, deadline: tokio::time::Instant) -> Result<i32, Error> {
+    loop {
+        let topics = client.list_topics().await?;
+        if let Some(found) = topics.iter().find(|t| t.name == topic) {
+            return Ok(found.partitions.len() as i32);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("no topic {topic} in metadata").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn create(args: &Args) -> Result<Value, Error> {
@@ -173,7 +184,7 @@ async fn create(args: &Args) -> Result<Value, Error> {
 
 async fn produce(args: &Args) -> Result<Value, Error> {
     let client = connect(args).await?;
-    let partitions = partition_count(&client, &args.topic).await?;
+    let partitions = partition_count(&client, &args.topic, tokio::time::Instant::now() + args.timeout).await?;
     // One batch per partition, its records in send order.
     let mut batches: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     for i in 0..args.count {
@@ -216,7 +227,7 @@ async fn read_partition(args: &Args, client: &Client, topic: &str, p: i32) -> Re
 
 async fn consume(args: &Args) -> Result<Value, Error> {
     let client = connect(args).await?;
-    let partitions = partition_count(&client, &args.topic).await?;
+    let partitions = partition_count(&client, &args.topic, tokio::time::Instant::now() + args.timeout).await?;
     let mut records = vec![];
     for p in 0..partitions {
         records.extend(read_partition(args, &client, &args.topic, p).await?);
