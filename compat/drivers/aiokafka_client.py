@@ -270,15 +270,21 @@ async def _read_until_idle(args: argparse.Namespace, topic: str, isolation_level
     return records
 
 
+async def _delivered(sent: list[asyncio.Future[Any]]) -> None:
+    """Raise the first refusal among a transaction's sends: aiokafka fails only the refused batch's
+    future and would still commit the transaction (Kafka's Java producer makes it abortable)."""
+    await asyncio.gather(*sent)
+
+
 async def transactions(args: argparse.Namespace) -> dict[str, Any]:
     producer = AIOKafkaProducer(**connection(args), transactional_id=args.topic + "-txn")
     await producer.start()
     try:
         for prefix, commit in (("a", False), ("c", True)):
             await producer.begin_transaction()
-            for i in range(args.count):
-                await producer.send(args.topic, key=key(i).encode(), value=f"{prefix}{i}".encode(), partition=0)
-            await producer.flush()
+            sent = [await producer.send(args.topic, key=key(i).encode(), value=f"{prefix}{i}".encode(), partition=0)
+                    for i in range(args.count)]
+            await _delivered(sent)
             await (producer.commit_transaction() if commit else producer.abort_transaction())
     finally:
         await producer.stop()
@@ -302,8 +308,8 @@ async def ctp(args: argparse.Namespace) -> dict[str, Any]:
                     raise TimeoutError(f"read {len(taken)} of {TXN_BATCH} records")
                 batch = await consumer.getmany(source, timeout_ms=500, max_records=TXN_BATCH - len(taken))
                 taken += batch.get(source, [])
-            for record in taken:
-                await producer.send(args.topic + "-out", value=b"out-" + record.value, partition=0)
+            await _delivered([await producer.send(args.topic + "-out", value=b"out-" + record.value, partition=0)
+                              for record in taken])
             await producer.send_offsets_to_transaction({source: taken[-1].offset + 1}, group)
             await (producer.commit_transaction() if commit else producer.abort_transaction())
         committed = await consumer.committed(source)
