@@ -3,11 +3,15 @@ connection per destination broker, requests pipelined on it and matched to their
 correlation id. Only brokers in separate processes (over one database) need it; an
 in-process cluster calls its shared coordinators instead.
 
-A broker is reached on the inter-broker listener (`inter.broker.listener.name`, else the
-PLAINTEXT listener, else its first). The connection carries no SASL handshake or TLS yet: a
-cluster whose inter-broker listener needs them cannot ask its peers, and its transactional
-writes to a partition another broker's coordinator does not hold are answered with the
-retriable NOT_ENOUGH_REPLICAS until it can.
+A broker is reached on the inter-broker listener, as Kafka picks it: `inter.broker.listener.name`,
+else the listener named by `security.inter.broker.protocol` (PLAINTEXT by default), else the
+first listener. The connection speaks that listener's protocol: TLS from the listener's own
+ssl.* settings (ottla.server.security.tls.client_context), and on a SASL listener a
+SaslHandshake and SaslAuthenticate exchange with `sasl.mechanism.inter.broker.protocol` as the
+user of the listener's JAAS config for it (ottla.server.security.sasl.client), before any
+request. The peer's authorizer then checks that principal as Kafka's does (CLUSTER_ACTION: a
+super user, or an ACL). Settings a broker cannot log in with fail each request as a refused
+connection would, with one error logged that names the settings.
 
 A connection that fails fails every request waiting on it (ConnectionError); the next
 request opens a new one, so a peer that restarts is reached again without any bookkeeping.
@@ -18,15 +22,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import ssl
+import time
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 from ottla.wire.framing import SIZE
 from ottla.wire.protocol import decode_response, encode_request
 
 if TYPE_CHECKING:
     from ottla.server.cluster.state import ClusterState
     from ottla.server.config import BrokerConfig
+    from ottla.server.security.sasl.client import SaslLogin
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +44,65 @@ log = logging.getLogger(__name__)
 _CLIENT_ID = "ottla-broker"
 # A peer that does not answer within this is taken for gone (Kafka's request.timeout.ms default).
 REQUEST_TIMEOUT_S = 30.0
+# A SASL session the peer bounds (connections.max.reauth.ms) is left for a new connection once
+# this share of its lifetime has passed, before the peer would close it under a request.
+_SESSION_SHARE = 0.85
+# Kafka's SaslHandshake and SaslAuthenticate versions a broker's own client sends.
+_HANDSHAKE_VERSION, _AUTHENTICATE_VERSION = 1, 2
+
+
+@dataclass(slots=True, frozen=True)
+class PeerSecurity:
+    """How this broker's connections to the others are made: on which listener, with which TLS
+    context (None: plain TCP) and SASL login (None: no SASL exchange); `problem`, when set,
+    says why no connection can be made (settings the broker cannot log in with)."""
+
+    listener: str | None
+    tls: ssl.SSLContext | None = None
+    login: SaslLogin | None = None
+    problem: str | None = None
+
+
+def inter_broker_security(config: BrokerConfig) -> PeerSecurity:
+    """The inter-broker listener of `config` and what connecting to it takes."""
+    from ottla.server.security.listeners import ListenerError, configured_listeners
+
+    try:
+        listeners = {listener.name: listener for listener in configured_listeners(config)}
+    except ListenerError as exc:
+        return PeerSecurity(None, problem=str(exc))
+    named = config.value("inter.broker.listener.name")
+    name = str(named).upper() if named is not None else str(config.value("security.inter.broker.protocol") or "PLAINTEXT").upper()
+    listener = listeners.get(name) or (None if named is not None else next(iter(listeners.values()), None))
+    if listener is None:
+        return PeerSecurity(name, problem=f"the inter-broker listener {name} is not among the listeners")
+    try:
+        tls = None
+        if listener.protocol.uses_tls:
+            from ottla.server.security.tls import client_context
+
+            tls = client_context(config, listener)
+        login = None
+        if listener.protocol.uses_sasl:
+            from ottla.server.security.sasl.client import inter_broker_login
+
+            login = inter_broker_login(lambda setting: config.listener_value(listener.name, setting), listener.name)
+    except ValueError as exc:  # TlsConfigError, LoginConfigError: messages name settings, never values
+        return PeerSecurity(listener.name, problem=str(exc))
+    return PeerSecurity(listener.name, tls, login)
 
 
 class PeerConnection:
     """One connection to one broker: requests written in order, answers read by one task and
     handed to the request awaiting each correlation id."""
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
+    def __init__(self, host: str, port: int, client_id: str, security: PeerSecurity | None = None) -> None:
         self.host = host
         self.port = port
         self._client_id = client_id
+        self._security = security or PeerSecurity(None)
+        # When the SASL session of the open connection is to be left (monotonic; inf: never).
+        self._session_ends = float("inf")
         self._writer: asyncio.StreamWriter | None = None
         self._connecting: asyncio.Task[asyncio.StreamWriter] | None = None
         self._reading: asyncio.Task[None] | None = None
@@ -66,7 +125,10 @@ class PeerConnection:
 
     async def _connected(self) -> asyncio.StreamWriter:
         if self._writer is not None and not self._writer.is_closing():
-            return self._writer
+            if time.monotonic() < self._session_ends:
+                return self._writer
+            self._writer.close()  # its session ends soon: requests already sent are answered, or fail and are retried
+            self._writer = None
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
@@ -77,10 +139,59 @@ class PeerConnection:
                 self._connecting = None
 
     async def _connect(self) -> asyncio.StreamWriter:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        security = self._security
+        if security.problem is not None:
+            raise ConnectionError(security.problem)
+        tls = security.tls
+        reader, writer = await asyncio.open_connection(self.host, self.port, ssl=tls, server_hostname=self.host if tls is not None else None)
+        self._session_ends = float("inf")
+        if security.login is not None:
+            try:
+                await self._authenticate(reader, writer, security.login)
+            except BaseException:
+                writer.close()
+                raise
         self._writer = writer
         self._reading = asyncio.ensure_future(self._read(reader, writer))
         return writer
+
+    async def _authenticate(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, login: SaslLogin) -> None:
+        """SaslHandshake, then SaslAuthenticate until the exchange is done, as Kafka's
+        SaslClientAuthenticator sends them; ConnectionError (naming no secret) when refused."""
+        from ottla.server.security.sasl.errors import AuthenticationFailed
+
+        where = f"{self.host}:{self.port}"
+        handshake = await self._exchange(reader, writer, ApiKey.SASL_HANDSHAKE, _HANDSHAKE_VERSION, {"mechanism": login.mechanism})
+        if handshake["error_code"]:
+            raise ConnectionError(
+                f"{where} refused SASL {login.mechanism} ({ErrorCode(handshake['error_code']).name}); "
+                f"it enables {', '.join(handshake['mechanisms']) or 'none'}"
+            )
+        exchange = login.exchange()
+        try:
+            token = exchange.respond(None)
+            while token is not None:
+                answer = await self._exchange(reader, writer, ApiKey.SASL_AUTHENTICATE, _AUTHENTICATE_VERSION, {"auth_bytes": token})
+                if answer["error_code"]:
+                    raise ConnectionError(
+                        f"{where} refused the login of {login.username} with {login.mechanism} "
+                        f"({ErrorCode(answer['error_code']).name}: {answer['error_message']})"
+                    )
+                if answer["session_lifetime_ms"] > 0:
+                    self._session_ends = time.monotonic() + answer["session_lifetime_ms"] / 1000 * _SESSION_SHARE
+                token = exchange.respond(bytes(answer["auth_bytes"]))
+        except AuthenticationFailed as exc:
+            raise ConnectionError(f"the SASL {login.mechanism} login to {where}: {exc}") from None
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        """One request and its answer on a connection no reading task serves yet."""
+        correlation_id = next(self._correlation) & 0x7FFFFFFF
+        writer.write(encode_request(api_key, version, correlation_id, body, self._client_id))
+        (size,) = SIZE.unpack(await reader.readexactly(4))
+        answered, answer = decode_response(api_key, version, await reader.readexactly(size))
+        if answered != correlation_id:
+            raise ConnectionError(f"{self.host}:{self.port} answered correlation id {answered} to {correlation_id}")
+        return answer
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         failure: BaseException = ConnectionError(f"the connection to {self.host}:{self.port} closed")
@@ -113,26 +224,32 @@ class PeerConnection:
 
 
 class Peers:
-    """This broker's connections to the others, opened on first use, one per broker."""
+    """This broker's connections to the others, opened on first use, one per broker, each on
+    the inter-broker listener as `security` says."""
 
-    def __init__(self, cluster: ClusterState, listener: str | None, node_id: int) -> None:
+    def __init__(self, cluster: ClusterState, security: PeerSecurity, node_id: int) -> None:
         self._cluster = cluster
-        self._listener = listener
+        self._security = security
         self._client_id = f"{_CLIENT_ID}-{node_id}"
         self._connections: dict[int, PeerConnection] = {}
+        if security.problem is not None:
+            log.error("this broker cannot connect to the other brokers, so cannot verify transactions they coordinate: %s", security.problem)
 
     def connection(self, node_id: int) -> PeerConnection:
-        """The connection to `node_id`; ConnectionError when the cluster has no endpoint for it."""
+        """The connection to `node_id`; ConnectionError when the cluster has no endpoint for it
+        on the inter-broker listener."""
         endpoints = self._cluster.endpoints.get(node_id)
         if not endpoints:
             raise ConnectionError(f"broker {node_id} is not live")
-        endpoint = endpoints.get(self._listener or "PLAINTEXT") or endpoints.get("PLAINTEXT") or next(iter(endpoints.values()))
+        endpoint = endpoints.get(self._security.listener or "")
+        if endpoint is None:
+            raise ConnectionError(f"broker {node_id} has no listener {self._security.listener}")
         known = self._connections.get(node_id)
         if known is not None and (known.host, known.port) == (endpoint.host, endpoint.port):
             return known
         if known is not None:
             known.close()
-        connection = self._connections[node_id] = PeerConnection(endpoint.host, endpoint.port, self._client_id)
+        connection = self._connections[node_id] = PeerConnection(endpoint.host, endpoint.port, self._client_id, self._security)
         return connection
 
 
@@ -143,6 +260,5 @@ _PEERS: weakref.WeakKeyDictionary[ClusterState, Peers] = weakref.WeakKeyDictiona
 def peers_of(cluster: ClusterState, config: BrokerConfig, node_id: int) -> Peers:
     peers = _PEERS.get(cluster)
     if peers is None:
-        listener = config.value("inter.broker.listener.name")
-        peers = _PEERS[cluster] = Peers(cluster, None if listener is None else str(listener).upper(), node_id)
+        peers = _PEERS[cluster] = Peers(cluster, inter_broker_security(config), node_id)
     return peers

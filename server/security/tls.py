@@ -83,6 +83,26 @@ def server_context(config: Any, listener: Listener) -> ssl.SSLContext:
     return context
 
 
+def client_context(config: Any, listener: Listener) -> ssl.SSLContext:
+    """The SSLContext a broker connects to another broker's TLS `listener` with, from that
+    listener's own settings as Kafka's inter-broker client takes them: the truststore verifies
+    the peer (the system's CAs when none is given), the keystore is this broker's certificate
+    (its principal on an SSL listener), and `ssl.endpoint.identification.algorithm=https`
+    (Kafka's default; empty turns it off) checks the peer's host name."""
+
+    def get(name: str) -> Any:
+        return config.listener_value(listener.name, name)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    where = f"listener {listener.name}"
+    _set_versions(context, get("ssl.enabled.protocols"), get("ssl.protocol"), where)
+    _set_ciphers(context, get("ssl.cipher.suites"), where)
+    _load_keystore(context, get, listener)
+    context.check_hostname = str(get("ssl.endpoint.identification.algorithm") or "").lower() == "https"
+    _load_truststore(context, get, where)
+    return context
+
+
 def tls_acceptance(config: Any, listener: Listener) -> tuple[ssl.SSLContext, PrincipalMapper | None]:
     """What a TLS listener accepts connections with: its context, and on an SSL listener the
     mapper of certificate subjects to principals (SASL names the principal on SASL_SSL)."""
