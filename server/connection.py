@@ -42,6 +42,11 @@ MAX_HELD_BYTES = 64 * 1024 * 1024
 # once. Stock clients keep one fetch in flight per connection; Kafka takes one request of
 # any kind at a time.
 MAX_PARKED_FETCHES = 4
+# or requests of this many bytes still being handled: produce requests waiting for an
+# asynchronous engine's commit (PostgreSQL). librdkafka pipelines without limit, so without it
+# a PostgreSQL broker held MAX_IN_FLIGHT 1 MiB produce requests (330 MB RSS); two of its
+# group commits' 8 MiB still fit, so a partition's next group gathers while one is stored.
+MAX_WORKING_BYTES = 16 * 1024 * 1024
 # Requests one connection has handled in a turn of the event loop before the others get
 # theirs: a few, of about BYTES_PER_TURN in all (a larger one is a turn of its own), so a
 # client that pipelines thousands of small requests in one read does not make everyone wait
@@ -185,6 +190,8 @@ class Connection(asyncio.BufferedProtocol):
         self._writing_paused = False
         self._writable: asyncio.Future[None] | None = None  # awaited by _copy_region while writing is paused
         self._held_bytes = 0
+        # Bytes of the requests whose handlers are still running (Deferred work).
+        self._working_bytes = 0
         self._parked_fetches = 0
         # Reading stops while a quota throttles this client (KIP-219's muted channel).
         self._throttled = False
@@ -260,6 +267,7 @@ class Connection(asyncio.BufferedProtocol):
             or len(self.pending) + len(self.outbox) >= MAX_IN_FLIGHT
             or self._held_bytes >= MAX_HELD_BYTES
             or self._parked_fetches >= MAX_PARKED_FETCHES
+            or self._working_bytes >= MAX_WORKING_BYTES
         )
 
     def _update_reading(self) -> None:
@@ -370,7 +378,9 @@ class Connection(asyncio.BufferedProtocol):
             self.tasks.add(task)
             fetch = int.from_bytes(frame[:2], "big") == ApiKey.FETCH
             self._parked_fetches += fetch
-            task.add_done_callback(lambda t: self._finished(t, slot, fetch, outcome.finish))
+            size = len(frame)
+            self._working_bytes += size
+            task.add_done_callback(lambda t: self._finished(t, slot, fetch, size, outcome.finish))
         elif delayed:
             self._complete_later(slot, outcome)
         else:
@@ -443,9 +453,10 @@ class Connection(asyncio.BufferedProtocol):
             self.reader.max_size = self.services.config.socket_request_max_bytes
             log.info("%s authenticated as %s with %s", self.peer, sasl.principal, sasl.mechanism)
 
-    def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool, finish: Callable[[Any], Any]) -> None:
+    def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool, size: int, finish: Callable[[Any], Any]) -> None:
         self.tasks.discard(task)
         self._parked_fetches -= fetch
+        self._working_bytes -= size
         if task.cancelled():
             return
         try:
