@@ -41,12 +41,13 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
         return _error(header.api_version, ErrorCode.INVALID_REQUEST)
     if epoch == INITIAL_EPOCH:
         return _error(header.api_version, ErrorCode.INVALID_SHARE_SESSION_EPOCH)
+    node_id = context.node.node_id
     if epoch != FINAL_EPOCH:
-        session = share.sessions.advance(group_id, member_id, epoch)
+        session = share.sessions.advance(node_id, group_id, member_id, epoch)
         if isinstance(session, ErrorCode):
             return _error(header.api_version, session)
         session.connection = context.client.address
-    elif share.sessions.get(group_id, member_id) is None:
+    elif share.sessions.get(node_id, group_id, member_id) is None:
         return _error(header.api_version, ErrorCode.SHARE_SESSION_NOT_FOUND)
     responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
     for topic in request["topics"]:
@@ -58,7 +59,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
         ]
         responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
     if epoch == FINAL_EPOCH:
-        share.close_session(group_id, member_id)
+        share.close_session(node_id, group_id, member_id)
     response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
                                           "responses": responses, "node_endpoints": []}
     if header.api_version >= 2:

@@ -48,20 +48,21 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     if not group_id or not member_id:
         return _error(ErrorCode.INVALID_REQUEST)
     has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
+    node_id = context.node.node_id
     session: ShareSession | None = None
     if epoch == INITIAL_EPOCH:
         if has_acks:
             return _error(ErrorCode.INVALID_REQUEST)
-        opened = share.sessions.open(group_id, member_id)
+        opened = share.sessions.open(node_id, group_id, member_id)
         if isinstance(opened, ErrorCode):
             return _error(opened)
         session = opened
     elif epoch != FINAL_EPOCH:
-        advanced = share.sessions.advance(group_id, member_id, epoch)
+        advanced = share.sessions.advance(node_id, group_id, member_id, epoch)
         if isinstance(advanced, ErrorCode):
             return _error(advanced)
         session = advanced
-    elif share.sessions.get(group_id, member_id) is None:
+    elif share.sessions.get(node_id, group_id, member_id) is None:
         # Kafka closes only a session it has: the acknowledgements of a closing fetch without one
         # are not applied.
         return _error(ErrorCode.SHARE_SESSION_NOT_FOUND)
@@ -72,7 +73,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
                 key = (topic["topic_id"], partition["partition_index"])
                 ack_errors[key] = acknowledge(context, group_id, member_id, topic["topic_id"], partition, version >= 2)
     if session is None:
-        share.close_session(group_id, member_id)
+        share.close_session(node_id, group_id, member_id)
         return _respond(context, group_id, {}, ack_errors)
     session.connection = context.client.address
     for topic in request["topics"]:
@@ -98,7 +99,7 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
         remaining = deadline - time.monotonic()
         # The session may have ended before this task first ran (a final ShareAcknowledge
         # taken from the same read as this fetch) or while it waited.
-        if remaining <= 0 or sessions.get(group_id, member_id) is not session:
+        if remaining <= 0 or sessions.get(session.node_id, group_id, member_id) is not session:
             break
         wake = functools.partial(_wake, context.wakeups, keys)
         session.on_end.append(wake)
@@ -108,7 +109,7 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
             if wake in session.on_end:
                 session.on_end.remove(wake)
         seen_version = context.wakeups.data_version
-        if sessions.get(group_id, member_id) is not session:
+        if sessions.get(session.node_id, group_id, member_id) is not session:
             break
         acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):

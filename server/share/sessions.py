@@ -2,7 +2,9 @@
 
 Kafka's ShareSessionCache: ShareSessionEpoch 0 opens a session (replacing the member's
 previous one), each later request must carry the epoch the last one left (then +1), and
--1 closes it. A session is keyed by (group, member): the member id is the client's own.
+-1 closes it. Each Kafka broker has a cache of its own; the nodes of a cluster in one process
+share one coordinator, so a session is keyed by (node, group, member): a member fetching from
+three partition leaders holds three sessions, each with its own epoch and partitions.
 A session that ends (closed, replaced, or its member gone) runs its `on_end` callbacks once:
 how a ShareFetch parked on it learns to answer at once rather than at its max wait.
 """
@@ -23,6 +25,7 @@ SharePartitionKey = tuple[bytes, int]
 
 @dataclass(slots=True, eq=False)
 class ShareSession:
+    node_id: int
     group_id: str
     member_id: str
     epoch: int
@@ -39,27 +42,29 @@ class ShareSession:
 
 
 class ShareSessionCache:
+    """Every node's sessions; `max_sessions` bounds each node's, as Kafka's per broker."""
+
     def __init__(self, max_sessions: int) -> None:
         self.max_sessions = max_sessions
-        self.sessions: dict[tuple[str, str], ShareSession] = {}
+        self.sessions: dict[tuple[int, str, str], ShareSession] = {}
 
-    def get(self, group_id: str, member_id: str) -> ShareSession | None:
-        return self.sessions.get((group_id, member_id))
+    def get(self, node_id: int, group_id: str, member_id: str) -> ShareSession | None:
+        return self.sessions.get((node_id, group_id, member_id))
 
-    def open(self, group_id: str, member_id: str) -> ShareSession | ErrorCode:
-        key = (group_id, member_id)
-        if key not in self.sessions and len(self.sessions) >= self.max_sessions:
+    def open(self, node_id: int, group_id: str, member_id: str) -> ShareSession | ErrorCode:
+        key = (node_id, group_id, member_id)
+        if key not in self.sessions and sum(k[0] == node_id for k in self.sessions) >= self.max_sessions:
             return ErrorCode.SHARE_SESSION_LIMIT_REACHED
-        session = ShareSession(group_id, member_id, 1)
+        session = ShareSession(node_id, group_id, member_id, 1)
         replaced = self.sessions.get(key)
         self.sessions[key] = session
         if replaced is not None:
             replaced.end()
         return session
 
-    def advance(self, group_id: str, member_id: str, epoch: int) -> ShareSession | ErrorCode:
+    def advance(self, node_id: int, group_id: str, member_id: str, epoch: int) -> ShareSession | ErrorCode:
         """The session a request with `epoch` > 0 continues, its epoch moved on, or why not."""
-        session = self.sessions.get((group_id, member_id))
+        session = self.sessions.get((node_id, group_id, member_id))
         if session is None:
             return ErrorCode.SHARE_SESSION_NOT_FOUND
         if session.epoch != epoch:
@@ -67,11 +72,15 @@ class ShareSessionCache:
         session.epoch = epoch + 1 if epoch < 2**31 - 1 else 1
         return session
 
-    def close(self, group_id: str, member_id: str) -> ShareSession | None:
-        session = self.sessions.pop((group_id, member_id), None)
+    def close(self, node_id: int, group_id: str, member_id: str) -> ShareSession | None:
+        session = self.sessions.pop((node_id, group_id, member_id), None)
         if session is not None:
             session.end()
         return session
+
+    def of_member(self, group_id: str, member_id: str) -> list[ShareSession]:
+        """The member's sessions, on every node."""
+        return [session for (_, group, member), session in self.sessions.items() if (group, member) == (group_id, member_id)]
 
     def on_connection(self, connection: str) -> list[ShareSession]:
         return [session for session in self.sessions.values() if session.connection == connection]

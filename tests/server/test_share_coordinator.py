@@ -405,13 +405,15 @@ def test_a_closed_connection_ends_its_share_sessions():
     h = Harness(record_lock_duration_ms=60_000)
     topic_id = h.topic()
     h.join("m1")
-    session = h.share.sessions.open("g", "m1")
+    session = h.share.sessions.open(0, "g", "m1")
+    assert not isinstance(session, ErrorCode)
     session.connection = "127.0.0.1:5000"
+    session.partitions[(topic_id, 0)] = None
     h.acquire("m1", topic_id)
     h.share.connection_closed("127.0.0.1:4000")
-    assert h.share.sessions.get("g", "m1") is session
+    assert h.share.sessions.get(0, "g", "m1") is session
     h.share.connection_closed("127.0.0.1:5000")
-    assert h.share.sessions.get("g", "m1") is None
+    assert h.share.sessions.get(0, "g", "m1") is None
     assert h.acquire("m1", topic_id) == [AcquiredRange(0, 9, 2)]
 
 

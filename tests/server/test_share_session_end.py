@@ -135,7 +135,7 @@ def _until_parked(broker: ThreadedBroker, member: str) -> None:
     """Until the member's opening ShareFetch has been handled: with no records to give, it parks."""
     def opened() -> bool:
         share = broker.broker.share if broker.broker is not None else None
-        return share is not None and share.sessions.get(GROUP, member) is not None
+        return share is not None and bool(share.sessions.of_member(GROUP, member))
 
     assert wait_for(opened, timeout=ANSWER_DEADLINE_S), "the ShareFetch opened no share session"
 
