@@ -42,8 +42,8 @@ side by side: what a console left open costs the Kafka side.
 for the run, with a local-engine broker beside it in the same passes, and prints both side by side;
 with `--profile`, PostgreSQL's statistics follow the broker's profile (compat.bench_postgres).
 `--brokers N` makes the broker under test N `ottla serve --storage URL --node-id 1..N` processes
-over the one database, one cluster, every workload bootstrapped with all of them (cold start, peak
-RSS and the console are broker 1's).
+over the one database, one cluster, every workload bootstrapped with all of them (cold start and
+the console are broker 1's; peak RSS is the largest of the brokers', each one's in the JSON).
 
 Figures depend on the machine and its load; the report prints the load average with them.
 """
@@ -590,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         if with_limits:
             say(f"limits {before}")
         brokers = {"ottla": broker.bootstrap}
+        others: list[OttlaBroker] = []
         if args.brokers > 1:
             # The rest of the cluster on the same database: clients find every partition's leader.
             others = [
@@ -607,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
             brokers["local"] = local.bootstrap
         peak_rss = stack.enter_context(PeakRss())
         peak_rss.watch("ottla", broker.rss_bytes)
+        for node, other in enumerate(others, start=2):
+            peak_rss.watch(f"ottla-{node}", other.rss_bytes)
+        if database is not None:
+            peak_rss.watch("local", local.rss_bytes)
         if args.against:
             kafka, cold = start_kafka(stack, say, cpus)
             brokers["kafka"] = kafka.bootstrap_servers
@@ -641,8 +646,14 @@ def main(argv: list[str] | None = None) -> int:
         if with_limits:
             say(f"limits {after}")
         result["limits"] = {key: max(before[key], after[key]) for key in before}
+        cluster = [megabytes for name, megabytes in peak_rss.peaks_mb.items() if name.startswith("ottla-")]
         for name, megabytes in peak_rss.peaks_mb.items():
-            result.setdefault(name, {})["peak_rss_mb"] = megabytes
+            if not name.startswith("ottla-"):
+                result.setdefault(name, {})["peak_rss_mb"] = megabytes
+        if cluster and "peak_rss_mb" in result["ottla"]:
+            # Each broker is held to the per-broker target: the row shows the largest.
+            result["ottla"]["peak_rss_mb_each"] = [result["ottla"]["peak_rss_mb"], *cluster]
+            result["ottla"]["peak_rss_mb"] = max(result["ottla"]["peak_rss_mb_each"])
     result["meta"]["load_average_end"] = os.getloadavg()[0]
     result["meta"]["seconds"] = time.monotonic() - started
     result["meta"]["load_average_min"], result["meta"]["load_average_max"] = min(loads), max(loads)
