@@ -11,6 +11,13 @@ exist, INVALID_PRODUCER_EPOCH for an epoch older than the producer's in that par
 Version 0 left in Kafka 4.0; v2 adds the marker's TransactionVersion (KIP-1228), which
 changes nothing here: our epoch check is the same for both.
 
+Among brokers over one database the transaction coordinator does send it, to the broker
+coordinating a group whose `__consumer_offsets` partition is in the transaction
+(server/txn/marker_channel.py): that partition's marker completes the pending offsets this
+broker's group coordinator holds, so a broker that does not lead the partition answers
+NOT_LEADER_OR_FOLLOWER, and one still replaying it COORDINATOR_LOAD_IN_PROGRESS, for the sender
+to retry with the partition's leader.
+
 With an authorizer it needs CLUSTER_ACTION on the cluster, else every partition answers
 CLUSTER_AUTHORIZATION_FAILED (KafkaApis: authorizeClusterOperation, then getErrorResponse).
 """
@@ -21,7 +28,9 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
+from ottla.server.coordinator.topics import OFFSETS_TOPIC
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.txn.marker_channel import offsets_partition_refusal
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -57,6 +66,8 @@ def handle(
             for partition in topic["partition_indexes"]:
                 if info is None or not 0 <= partition < info.partitions:
                     errors[(topic["name"], partition)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif (refusal := _offsets_refusal(context, topic["name"], partition)) is not ErrorCode.NONE:
+                    errors[(topic["name"], partition)] = refusal
                 else:
                     known.append((topic["name"], partition))
         errors.update(
@@ -69,6 +80,14 @@ def handle(
     if storage.is_async:
         return _after_markers(context, results)
     return {"markers": results}
+
+
+def _offsets_refusal(context: RequestContext, topic: str, partition: int) -> ErrorCode:
+    """Why this broker cannot complete a `__consumer_offsets` partition's offsets (NONE: it can)."""
+    channel = context.txn.offsets_marker_channel
+    if topic != OFFSETS_TOPIC or channel is None:
+        return ErrorCode.NONE
+    return offsets_partition_refusal(channel.leader(partition), context.node.node_id, context.groups.log.loading(partition))
 
 
 async def _after_markers(context: RequestContext, results: list[WriteTxnMarkersResponseWritableTxnMarkerResult]) -> WriteTxnMarkersResponse:

@@ -5,7 +5,8 @@ It follows Kafka's TransactionCoordinator and TransactionStateManager. Each stat
 change is written to `__transaction_state` before it is acknowledged, so a restart
 replays the log into the same metadata. Ending a transaction writes PrepareCommit or
 PrepareAbort, then a COMMIT or ABORT marker into every partition of the transaction
-(Kafka's TransactionMarkerChannelManager; here they are local appends), then
+(Kafka's TransactionMarkerChannelManager; here they are local appends, but for a group's
+offsets another broker over the same database coordinates: server/txn/marker_channel.py), then
 CompleteCommit or CompleteAbort. A restart that finds a Prepare state writes the
 markers again and completes, as Kafka's coordinator does on loading; an Ongoing
 transaction stays open until its producer ends it or transaction.timeout.ms aborts it,
@@ -27,6 +28,7 @@ from typing import Any, Callable, Protocol
 
 from ottla.server.coordinator import OFFSETS_TOPIC, Clock, CoordinatorLog, Timers, now_epoch_ms
 from ottla.server.txn.database_markers import MarkerWrites
+from ottla.server.txn.marker_channel import OffsetsMarkerChannel
 from ottla.server.txn.records import TxnRecord, parse_txn_key, parse_txn_value, txn_key, txn_value
 from ottla.server.txn.state import TxnState, check_transition
 from ottla.storage import Storage
@@ -185,6 +187,9 @@ class TransactionCoordinator:
         self.transactions: dict[str, TransactionMetadata] = {}
         # Markers into partitions whose appends are coroutines (PostgreSQL), written as tasks.
         self.database_markers = MarkerWrites(notify_data)
+        # Among brokers over one database: where a `__consumer_offsets` partition's marker goes
+        # when another broker coordinates its groups (set by the broker once it joins them).
+        self.offsets_marker_channel: OffsetsMarkerChannel | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -469,13 +474,22 @@ class TransactionCoordinator:
         `__consumer_offsets` partition settles the producer's pending transactional
         offsets there (GroupCoordinator.onTransactionCompleted). Into a database partition
         the marker is written by a task (`database_markers`): answered NONE here, its outcome
-        known once `database_markers.settled()` returns."""
+        known once `database_markers.settled()` returns. A `__consumer_offsets` partition whose
+        groups another broker coordinates gets its marker through `offsets_marker_channel`."""
         marker = control_batch(producer_id, producer_epoch, commit, self.wall_clock_ms(), coordinator_epoch)
         errors: dict[tuple[str, int], ErrorCode] = {}
         offsets_partitions = set()
         for topic, partition in sorted(partitions):
             try:
                 target = self.storage.partition(topic, partition)
+                channel = self.offsets_marker_channel
+                if topic == OFFSETS_TOPIC and channel is not None and channel.elsewhere(partition):
+                    append = functools.partial(target.append, marker, from_client=False)
+                    write_here = functools.partial(self._write_offsets_marker, append, producer_id, partition, commit)
+                    self.database_markers.start(topic, partition, functools.partial(
+                        channel.deliver, partition, producer_id, producer_epoch, commit, coordinator_epoch, write_here))
+                    errors[(topic, partition)] = ErrorCode.NONE
+                    continue
                 if self.storage.is_database_topic(topic):
                     self.database_markers.start(topic, partition, functools.partial(target.append, marker, from_client=False))
                     errors[(topic, partition)] = ErrorCode.NONE
@@ -493,6 +507,13 @@ class TransactionCoordinator:
         if offsets_partitions:
             self.group_offsets.complete_transaction(producer_id, offsets_partitions, commit)
         return errors
+
+    async def _write_offsets_marker(self, append: Callable[[], Any], producer_id: int, partition: int, commit: bool) -> None:
+        """A marker the offsets channel found this broker now leads the partition for: appended
+        (`append` a database partition's, a coroutine), then the pending offsets it ends
+        completed, as a marker written above completes them."""
+        await append()
+        self.group_offsets.complete_transaction(producer_id, {partition}, commit)
 
     # --- housekeeping ------------------------------------------------------------
 

@@ -8,7 +8,9 @@ for the one before), and the partition's own lock is first come, first served, s
 lands before any append asked for after it. While the database is away a marker is retried,
 as Kafka's TransactionMarkerChannelManager retries until a marker is written: a marker given
 up would leave its transaction open in the partition and hold its last stable offset back
-for good. Once written, the partition's parked fetchers are woken.
+for good. A marker sent to another broker (server/txn/marker_channel.py) is retried the same
+way while that broker is away or no longer leads the partition. Once written, the partition's
+parked fetchers are woken.
 
 EndTxn and WriteTxnMarkers await `settled` before they answer, so a client told that its
 transaction ended finds the markers in the partitions, as with the local engine.
@@ -27,6 +29,15 @@ log = logging.getLogger("ottla.txn")
 
 _FIRST_RETRY_S = 0.1
 _LAST_RETRY_S = 5.0
+
+# Why a marker did not arrive that a later attempt may get past: the database away, or the
+# partition's leader away, moving or loading (TransactionMarkerRequestCompletionHandler retries
+# these, and a disconnection, for the partition's leader looked up again).
+RETRIABLE = frozenset({
+    ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.NETWORK_EXCEPTION, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_LEADER_FOR_PARTITION,
+    ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+})
 
 
 class MarkerWrites:
@@ -62,7 +73,7 @@ class MarkerWrites:
             try:
                 await append()
             except KafkaError as exc:
-                if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
+                if exc.code not in RETRIABLE:
                     # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
                     log.info("no marker for %s-%d: %s", topic, partition, exc.code.name)
                     return exc.code
