@@ -297,13 +297,15 @@ class Broker:
             log.warning(
                 "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
                 "the transaction coordinator's and the share coordinator's state, SCRAM credentials, ACLs, client quotas, group configs, "
-                "delegation tokens and finalized features; the topics share and streams groups create and dynamic broker configs stay in %s",
+                "delegation tokens, finalized features and dynamic broker configs; the topics share and streams groups create stay in %s",
                 "memory" if data_dir is None else data_dir,
             )
             producer_ids = await self._open_journals(self.storage)
             from ottla.server.security.database import DatabaseMetadata
 
             self._database_metadata = await DatabaseMetadata.open(self.storage.pool, self.node_id)
+            await self._database_metadata.attach_broker_configs(self.broker_configs)
+            config = self._start_config = self.config  # with the database's dynamic broker configs
             if authorizer is not None:
                 await self._database_metadata.attach_authorizer(authorizer)
         self.metrics.topic_by_id = self.storage.topic_by_id

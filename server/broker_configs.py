@@ -3,7 +3,9 @@ its value, source and synonyms, and the dynamic broker configs that IncrementalA
 AlterConfigs set, per broker (resource name = node id) or as the cluster default (empty name).
 
 Kafka keeps dynamic broker configs as records in its metadata log; Ottla keeps them in one file
-in the data directory, replaced durably on every change, and reads it at start-up. Precedence,
+in the data directory, replaced durably on every change, and reads it at start-up; over
+PostgreSQL, in the database instead (`record_change` queues each change for it, and `reset`
+puts the database's in place, as another broker's change of the cluster default arrives). Precedence,
 highest first, is Kafka's: the node's dynamic config, the cluster default, the static setting
 (server.properties, environment, --set), the key's default. A dynamic config of a key Ottla
 reads takes effect at once (the broker is handed the new effective `BrokerConfig`); a key Kafka
@@ -121,6 +123,9 @@ class BrokerConfigs:
         self.per_broker: dict[str, str] = {}
         self.cluster_default: dict[str, str] = {}
         self.on_change: Callable[[BrokerConfig], None] = lambda config: None
+        # Set over PostgreSQL: called with (per broker, the configs set, the names deleted) for
+        # each change, instead of the file being replaced.
+        self.record_change: Callable[[bool, dict[str, str], list[str]], None] | None = None
         if data_dir is not None and (data_dir / FILE_NAME).exists():
             stored = json.loads((data_dir / FILE_NAME).read_bytes())
             self.per_broker = dict(stored["per_broker"])
@@ -148,15 +153,32 @@ class BrokerConfigs:
         LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
         if validate_only:
             return
-        if self.data_dir is not None:
-            stored = {"per_broker": new_per_broker, "cluster_default": new_default}
-            replace_file(self.data_dir / FILE_NAME, json.dumps(stored, indent=1, sort_keys=True).encode())
         old = self.dynamic(per_broker)
         changed = sorted(name for name in old.keys() | configs.keys() if old.get(name) != configs.get(name))
+        if self.record_change is not None:
+            self.record_change(per_broker, {name: configs[name] for name in changed if name in configs}, [name for name in changed if name not in configs])
+        elif self.data_dir is not None:
+            stored = {"per_broker": new_per_broker, "cluster_default": new_default}
+            replace_file(self.data_dir / FILE_NAME, json.dumps(stored, indent=1, sort_keys=True).encode())
         # Names only: a value may be secret.
         log.info("dynamic broker configs %s: %s", "of this node" if per_broker else "cluster default", ", ".join(changed) or "none changed")
         self.per_broker, self.cluster_default = new_per_broker, new_default
         self.config = self._effective(new_per_broker, new_default)
+        self.on_change(self.config)
+
+    def reset(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> None:
+        """Both scopes as stored elsewhere (the database), applied when they changed."""
+        if per_broker == self.per_broker and cluster_default == self.cluster_default:
+            return
+        changed = sorted(
+            name
+            for old, new in ((self.per_broker, per_broker), (self.cluster_default, cluster_default))
+            for name in old.keys() | new.keys()
+            if old.get(name) != new.get(name)
+        )
+        log.info("dynamic broker configs read again: %s", ", ".join(changed))  # names only: a value may be secret
+        self.per_broker, self.cluster_default = dict(per_broker), dict(cluster_default)
+        self.config = self._effective(self.per_broker, self.cluster_default)
         self.on_change(self.config)
 
     def _layers(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> Layers:

@@ -1,9 +1,9 @@
-"""SCRAM credentials, ACLs, client quotas, group configs, delegation tokens and finalized features over PostgreSQL:
+"""SCRAM credentials, ACLs, client quotas, group configs, delegation tokens, finalized features and dynamic broker configs over PostgreSQL:
 one set for every broker on the database, as Kafka's metadata log gives every broker of a
 cluster one set.
 
 The stores stay what they are on the local engine (ScramCredentialStore, Authorizer,
-ClientQuotas, GroupConfigs, DelegationTokens, FinalizedFeatures): synchronous, in memory, read by every login and decision. Over
+ClientQuotas, GroupConfigs, DelegationTokens, FinalizedFeatures, BrokerConfigs): synchronous, in memory, read by every login and decision. Over
 PostgreSQL their `record_change` hook is set, so a change is made in memory as before and,
 instead of replacing a file, queued here; one task writes the queued changes to the database in
 order (storage/postgresql/metadata.py: row by row, so changes through two brokers at once both
@@ -44,6 +44,7 @@ from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from ottla.server.broker_configs import BrokerConfigs
     from ottla.server.features import FinalizedFeatures
     from ottla.server.groups.group_configs import GroupConfigs
     from ottla.server.security.tokens import DelegationTokens, Token
@@ -105,6 +106,7 @@ class DatabaseMetadata:
         self._group_configs: GroupConfigs | None = None
         self._tokens: DelegationTokens | None = None
         self._features: FinalizedFeatures | None = None
+        self._broker_configs: BrokerConfigs | None = None
         # The tokens as last read, for the store opened on first use.
         self._token_rows = tokens
         # The queued writes: (table, write), oldest first; the first is being written.
@@ -149,6 +151,14 @@ class DatabaseMetadata:
         features.record_change = self._features_changed
         self._features = features
 
+    async def attach_broker_configs(self, configs: BrokerConfigs) -> None:
+        """The dynamic broker configs are the database's from now on: this node's (resource
+        name its node id) and the cluster default (''), which any broker may change; the file in
+        the data directory is not read."""
+        self._broker_configs = configs
+        self._reset_broker_configs(await metadata.load_broker_configs(self._pool))
+        configs.record_change = self._broker_configs_changed
+
     def attach_tokens(self, tokens: DelegationTokens) -> None:
         """The delegation tokens' store, opened on first use: the tokens as last read."""
         tokens.reset(self._token_rows)
@@ -180,6 +190,10 @@ class DatabaseMetadata:
 
     def _features_changed(self, levels: dict[str, int]) -> None:
         self._queue(metadata.FEATURES, lambda: metadata.change_features(self._pool, levels))
+
+    def _broker_configs_changed(self, per_broker: bool, upserted: dict[str, str], deleted: list[str]) -> None:
+        resource_name = str(self._node_id) if per_broker else ""
+        self._queue(metadata.BROKER_CONFIGS, lambda: metadata.change_broker_configs(self._pool, resource_name, upserted, deleted))
 
     def _queue(self, table: str, write: Callable[[], Awaitable[None]]) -> None:
         self._queued.append((table, write))
@@ -291,8 +305,15 @@ class DatabaseMetadata:
         if table == metadata.FEATURES:
             levels, epoch = await metadata.load_features(self._pool)
             return lambda: self._features.reset(levels, epoch) if self._features is not None else None
+        if table == metadata.BROKER_CONFIGS:
+            configs = await metadata.load_broker_configs(self._pool)
+            return lambda: self._reset_broker_configs(configs)
         rows = _token_rows(await metadata.load_tokens(self._pool))
         return lambda: self._reset_tokens(rows)
+
+    def _reset_broker_configs(self, configs: dict[str, dict[str, str]]) -> None:
+        if self._broker_configs is not None:
+            self._broker_configs.reset(configs.get(str(self._node_id), {}), configs.get("", {}))
 
     def _reset_tokens(self, rows: list[TokenRow]) -> None:
         self._token_rows = rows
@@ -304,7 +325,7 @@ class DatabaseMetadata:
         try:
             await asyncio.wait_for(self.written(), timeout_s)
         except TimeoutError:
-            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas, group configs, tokens or features not written to PostgreSQL")
+            log.warning("stopping with changes of SCRAM credentials, ACLs, quotas, group configs, tokens, features or broker configs not written to PostgreSQL")
         for task in (*self._tasks, *([self._writer] if self._writer is not None else [])):
             task.cancel()
 

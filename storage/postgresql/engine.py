@@ -19,8 +19,9 @@ and reads a partition of them again when it gains its leadership from another br
 coordinators replay that and append through `coordinator_journals`), so group offsets and
 metadata, transactions and their timeouts survive a broker started with nothing on its disk; the
 producer ids the transaction coordinator hands out come from blocks reserved in the database, never
-given twice. SCRAM credentials, ACLs, client quotas and group configs are in the database too
-(metadata.py; the server's stores keep them there, server/security/database.py), and
+given twice. SCRAM credentials, ACLs, client quotas, group configs, delegation tokens, finalized
+feature levels and dynamic broker configs are in the database too (metadata.py; the server's
+stores keep them there, server/security/database.py), and
 `__share_group_state` is a database topic as the coordinators' are. What is not yet: the topics
 the broker creates itself through the synchronous `create_topic` (share groups' dead-letter and
 streams groups' internal topics) stay in the local engine underneath; a database partition's aborted ranges below the log

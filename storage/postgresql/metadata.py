@@ -1,5 +1,6 @@
 """What Kafka keeps as records in its metadata log, as tables every broker on the database shares:
-SCRAM credentials, ACLs, client quotas, group configs, delegation tokens and finalized features.
+SCRAM credentials, ACLs, client quotas, group configs, delegation tokens, finalized features
+and dynamic broker configs.
 
 The broker decides from in-memory copies of these small tables (every SCRAM login, every
 authorized request reads them); here is only their stored form. Each change is written row by
@@ -27,7 +28,8 @@ QUOTAS = "client_quotas"
 GROUP_CONFIGS = "group_configs"
 TOKENS = "delegation_tokens"
 FEATURES = "finalized_features"
-TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS, TOKENS, FEATURES)
+BROKER_CONFIGS = "broker_configs"
+TABLES = (SCRAM, ACLS, QUOTAS, GROUP_CONFIGS, TOKENS, FEATURES, BROKER_CONFIGS)
 
 
 @dataclass(slots=True, frozen=True)
@@ -166,6 +168,28 @@ async def load_features(pool: asyncpg.Pool) -> tuple[dict[str, int], int]:
     """The finalized levels by feature, and the epoch of the last change."""
     rows = await pool.fetch("SELECT name, level, epoch FROM finalized_features")
     return {row["name"]: int(row["level"]) for row in rows}, max((int(row["epoch"]) for row in rows), default=0)
+
+
+async def load_broker_configs(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
+    """Every resource name's dynamic broker configs: a node id's, and '' the cluster default's."""
+    configs: dict[str, dict[str, str]] = {}
+    for row in await pool.fetch("SELECT resource_name, name, value FROM broker_configs"):
+        configs.setdefault(row["resource_name"], {})[row["name"]] = row["value"]
+    return configs
+
+
+async def change_broker_configs(pool: asyncpg.Pool, resource_name: str, upserted: Mapping[str, str], deleted: Iterable[str]) -> None:
+    """The configs of `resource_name` that changed: set to a new value, or deleted."""
+    async with pool.acquire() as connection, connection.transaction():
+        for name, value in upserted.items():
+            await connection.execute(
+                """INSERT INTO broker_configs (resource_name, name, value) VALUES ($1, $2, $3)
+                   ON CONFLICT (resource_name, name) DO UPDATE SET value = excluded.value""",
+                resource_name, name, value,
+            )
+        removed = list(deleted)
+        if removed:
+            await connection.execute("DELETE FROM broker_configs WHERE resource_name = $1 AND name = ANY($2::text[])", resource_name, removed)
 
 
 async def initialize_features(pool: asyncpg.Pool, levels: Mapping[str, int]) -> None:

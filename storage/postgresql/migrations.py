@@ -270,6 +270,19 @@ CREATE TABLE finalized_features (
 );
 """
 
+# Dynamic broker configs (IncrementalAlterConfigs and AlterConfigs on a BROKER resource), one set
+# for every broker on the database as Kafka's metadata log keeps them (metadata.py): a row per
+# config, under the resource name it was set on, a node id or '' for the cluster default, so
+# changes of two keys made through two brokers at once both land.
+_BROKER_CONFIGS = """
+CREATE TABLE broker_configs (
+    resource_name text NOT NULL,
+    name text NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (resource_name, name)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
@@ -279,6 +292,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the log cleaner's checkpoint and segments", _CLEANER),
     Migration(7, "delegation tokens", _DELEGATION_TOKENS),
     Migration(8, "finalized feature levels", _FINALIZED_FEATURES),
+    Migration(9, "dynamic broker configs", _BROKER_CONFIGS),
 )
 LATEST = MIGRATIONS[-1].version
 
