@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from ottla.server.cluster.reloads import CoalescingReloads
 from ottla.server.cluster.state import NO_LEADER, ClusterNode, ClusterState, Endpoint, PartitionState, place_replicas, topic_start
 from ottla.storage.postgresql import brokers, notify
 from ottla.storage.postgresql.engine import DatabaseUnavailable
@@ -311,7 +312,7 @@ class DatabaseCluster:
         # Partitions whose new bounds are still to be told, and whether a sender is running.
         self._unsent: dict[tuple[uuid.UUID, int], DatabasePartition] = {}
         self._sending = False
-        self._reloading: dict[str, bool] = {}
+        self._reloads: CoalescingReloads[bool] = CoalescingReloads()
         # Told which metadata table another broker changed (None: any may have, after a
         # reconnect): the broker's SCRAM credentials, ACLs, quotas and group configs.
         self.metadata_changed: Callable[[str | None], None] = _ignore_metadata
@@ -581,22 +582,15 @@ class DatabaseCluster:
     async def _reload(self, catalogue: bool) -> None:
         """Reload the catalogue (and so every partition's bounds) or just the claims; one
         reload of a kind at a time, a request during one making it run once more."""
-        kind = "catalogue" if catalogue else "claims"
-        if kind in self._reloading:
-            self._reloading[kind] = True
-            return
-        self._reloading[kind] = False
+
+        async def reload() -> None:
+            if catalogue:
+                for moved in await self.storage.reload_catalogue():
+                    self._wake(*moved)
+            await self._reload_claims()
+            await self._claim()
+
         try:
-            while True:
-                if catalogue:
-                    for moved in await self.storage.reload_catalogue():
-                        self._wake(*moved)
-                await self._reload_claims()
-                await self._claim()
-                if not self._reloading[kind]:
-                    break
-                self._reloading[kind] = False
+            await self._reloads.run(catalogue, reload)
         except Exception as exc:  # noqa: BLE001 - a reload that failed is redone at the next news or reconnect
-            log.warning("reloading the %s from PostgreSQL failed: %s", kind, exc)
-        finally:
-            del self._reloading[kind]
+            log.warning("reloading the %s from PostgreSQL failed: %s", "catalogue" if catalogue else "claims", exc)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from ottla.server.cluster.reloads import CoalescingReloads
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import Acl, Authorizer, make_acl
 from ottla.server.security.quotas import ClientQuotas, Entity
@@ -117,7 +118,7 @@ class DatabaseMetadata:
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Tables being read again, and whether news came meanwhile (read once more then).
-        self._reloading: dict[str, bool] = {}
+        self._reloads: CoalescingReloads[str] = CoalescingReloads()
 
     @classmethod
     async def open(cls, pool: asyncpg.Pool, node_id: int) -> DatabaseMetadata:
@@ -263,30 +264,25 @@ class DatabaseMetadata:
         for name in metadata.TABLES if table is None else (table,):
             if name not in metadata.TABLES:
                 continue
-            if name in self._reloading:
-                self._reloading[name] = True
-                continue
-            self._reloading[name] = False
             task = asyncio.ensure_future(self._reload(name))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _reload(self, table: str) -> None:
-        try:
+        async def reload() -> None:
             while True:
                 await self.written()
                 queued = self._appended
                 reset = await self._read(table)
-                if self._appended != queued:
-                    continue  # a change made here meanwhile: read the table again once it is written
-                reset()
-                if not self._reloading[table]:
-                    break
-                self._reloading[table] = False
+                if self._appended == queued:
+                    reset()
+                    return
+                # A change made here meanwhile: read the table again once it is written.
+
+        try:
+            await self._reloads.run(table, reload)
         except Exception as exc:  # noqa: BLE001 - a reload that failed is redone at the next news or reconnect
             log.warning("reading %s from PostgreSQL again failed: %s", table, exc)
-        finally:
-            del self._reloading[table]
 
     async def _read(self, table: str) -> Callable[[], None]:
         """The table read; what puts it in its store."""
