@@ -103,6 +103,8 @@ class PeerConnection:
         self._security = security or PeerSecurity(None)
         # When the SASL session of the open connection is to be left (monotonic; inf: never).
         self._session_ends = float("inf")
+        # The last TLS or login failure logged, so that one failing alike is logged once.
+        self._refusal: str | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._connecting: asyncio.Task[asyncio.StreamWriter] | None = None
         self._reading: asyncio.Task[None] | None = None
@@ -142,8 +144,20 @@ class PeerConnection:
         security = self._security
         if security.problem is not None:
             raise ConnectionError(security.problem)
+        reader, writer = await asyncio.wait_for(self._open(security), REQUEST_TIMEOUT_S)
+        self._writer = writer
+        self._reading = asyncio.ensure_future(self._read(reader, writer))
+        return writer
+
+    async def _open(self, security: PeerSecurity) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection through TLS and the SASL login `security` asks for. A TLS handshake or
+        a login that fails is logged (once while it keeps failing alike): it is a setting to
+        fix, not a peer away."""
         tls = security.tls
-        reader, writer = await asyncio.open_connection(self.host, self.port, ssl=tls, server_hostname=self.host if tls is not None else None)
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=tls, server_hostname=self.host if tls is not None else None)
+        except ssl.SSLError as exc:
+            raise self._refused(f"TLS with {self.host}:{self.port} failed: {exc}") from None
         self._session_ends = float("inf")
         if security.login is not None:
             try:
@@ -151,9 +165,14 @@ class PeerConnection:
             except BaseException:
                 writer.close()
                 raise
-        self._writer = writer
-        self._reading = asyncio.ensure_future(self._read(reader, writer))
-        return writer
+        self._refusal = None
+        return reader, writer
+
+    def _refused(self, message: str) -> ConnectionError:
+        if message != self._refusal:
+            log.warning("cannot connect to broker at %s:%d: %s", self.host, self.port, message)
+            self._refusal = message
+        return ConnectionError(message)
 
     async def _authenticate(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, login: SaslLogin) -> None:
         """SaslHandshake, then SaslAuthenticate until the exchange is done, as Kafka's
@@ -163,7 +182,7 @@ class PeerConnection:
         where = f"{self.host}:{self.port}"
         handshake = await self._exchange(reader, writer, ApiKey.SASL_HANDSHAKE, _HANDSHAKE_VERSION, {"mechanism": login.mechanism})
         if handshake["error_code"]:
-            raise ConnectionError(
+            raise self._refused(
                 f"{where} refused SASL {login.mechanism} ({ErrorCode(handshake['error_code']).name}); "
                 f"it enables {', '.join(handshake['mechanisms']) or 'none'}"
             )
@@ -173,7 +192,7 @@ class PeerConnection:
             while token is not None:
                 answer = await self._exchange(reader, writer, ApiKey.SASL_AUTHENTICATE, _AUTHENTICATE_VERSION, {"auth_bytes": token})
                 if answer["error_code"]:
-                    raise ConnectionError(
+                    raise self._refused(
                         f"{where} refused the login of {login.username} with {login.mechanism} "
                         f"({ErrorCode(answer['error_code']).name}: {answer['error_message']})"
                     )
@@ -181,7 +200,7 @@ class PeerConnection:
                     self._session_ends = time.monotonic() + answer["session_lifetime_ms"] / 1000 * _SESSION_SHARE
                 token = exchange.respond(bytes(answer["auth_bytes"]))
         except AuthenticationFailed as exc:
-            raise ConnectionError(f"the SASL {login.mechanism} login to {where}: {exc}") from None
+            raise self._refused(f"the SASL {login.mechanism} login to {where}: {exc}") from None
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
         """One request and its answer on a connection no reading task serves yet."""
