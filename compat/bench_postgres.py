@@ -11,10 +11,18 @@ created before it is launched, so cold start is the broker's alone: the database
 total execution time (pg_stat_statements, loaded at the server's start), the WAL written and
 its syncs with their time (pg_stat_wal: an acks=1 produce waits for its commit's WAL flush),
 commits, and the CPU time of PostgreSQL's processes beside the wall time sampled.
+
+`python -m compat.bench_postgres [--scale F]` measures what each megabyte costs: one broker on a
+fresh database, then compat.bench's produce (acks=1) and consume rows, each followed by the
+broker's and PostgreSQL's CPU seconds per MB, the WAL bytes per MB (from the WAL position, which
+no statistics delay), and the append and read statements it took (their count and mean time, the partition row's lock is held that
+long). CPU figures hold on a loaded machine; rates do not. compat/SCALING-postgresql.md reads
+them.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import time
@@ -26,7 +34,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from compat import bench_profile, procfs
+from compat import bench_profile, bench_workloads as work, procfs
+from compat.harness import OttlaBroker
 from compat.matrix import create_schema
 from compat.postgres import PrivatePostgres
 
@@ -76,6 +85,15 @@ class BenchDatabase:
         """Rows ever inserted into every schema's `batches` in the brokers' database."""
         query = "SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = 'batches'"
         return int(asyncio.run(_fetch(self.server.url, query)))
+
+    def statements(self, pattern: str) -> tuple[int, float]:
+        """Calls and total execution time (ms) of the statements LIKE `pattern` since the reset."""
+        calls, total = self.server.psql(_STATEMENTS.format(database=self.server.database, pattern=pattern)).strip().split("|")
+        return int(calls), float(total)
+
+    def wal_position(self) -> int:
+        """The server's WAL insert position in bytes: what it has written since any earlier one."""
+        return int(self.server.psql("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").strip())
 
     def cpu_seconds(self) -> float:
         """CPU time of the postmaster, of its children that exited (the backends of a broker that
@@ -219,3 +237,69 @@ def profile(workload: str, seconds: float, *, event_loop: str | None = None, cpu
         cpu, wall = database.cpu_seconds() - cpu_before, time.perf_counter() - started
         # The window spans the broker's start and stop too: a second or two of the wall time.
         return f"{broker}\n\n{database.report(wall, cpu)}"
+
+
+# compat.bench's throughput rows, as (label, produce or consume, record size, partitions, records).
+COST_ROWS = (
+    ("produce 1 KiB 1p", "produce", 1024, 1, 300_000),
+    ("consume 1 KiB 1p", "consume", 1024, 1, 300_000),
+    ("produce 1 KiB 8p", "produce", 1024, 8, 300_000),
+    ("consume 1 KiB 8p", "consume", 1024, 8, 300_000),
+    ("produce 100 B 1p", "produce", 100, 1, 2_000_000),
+    ("consume 100 B 1p", "consume", 100, 1, 2_000_000),
+)
+_STATEMENTS = (
+    "SELECT coalesce(sum(calls), 0), coalesce(sum(total_exec_time), 0) FROM pg_stat_statements "
+    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}') AND query LIKE '{pattern}'"
+)
+
+
+def costs(scale: float = 1.0) -> str:
+    """Each of COST_ROWS (records times `scale`) on one broker over a fresh database: the
+    broker's and PostgreSQL's CPU per MB, WAL per MB, and the statements that moved it."""
+    lines = [
+        f"{'row':18} {'MB':>6} {'broker ms/MB':>13} {'PG ms/MB':>9} {'WAL MB/MB':>10} "
+        f"{'appends':>8} {'MB/append':>10} {'ms/append':>10} {'reads':>6} {'ms/read':>8}",
+    ]
+    with BenchDatabase() as database, OttlaBroker(storage=database.new_url()) as broker:
+        produced: dict[tuple[int, int], int] = {}
+        for label, kind, size, partitions, records in COST_ROWS:
+            topic = f"cost-{size}b-{partitions}p"
+            if kind == "produce":
+                work.create_topic(broker.bootstrap, topic, partitions)
+            database.reset_statistics()
+            wal_at = database.wal_position()
+            broker_cpu, database_cpu = procfs.cpu_seconds(broker.pid), database.cpu_seconds()
+            if kind == "produce":
+                run = work.produce(broker.bootstrap, topic, partitions=partitions, size=size, acks="1", count=int(records * scale), seconds=120)
+                produced[size, partitions] = run.records
+            else:
+                run = work.consume(broker.bootstrap, topic, partitions=partitions, records=produced[size, partitions], size=size, seconds=120)
+            broker_cpu = procfs.cpu_seconds(broker.pid) - broker_cpu
+            database_cpu = database.cpu_seconds() - database_cpu
+            wal_bytes = database.wal_position() - wal_at
+            appends, append_ms = database.statements("%INSERT INTO batches%")
+            reads, read_ms = database.statements("%SELECT b.data FROM batches b%")
+            megabytes = run.bytes / 1e6
+            lines.append(
+                f"{label:18} {megabytes:>6,.0f} {broker_cpu / megabytes * 1000:>13.2f} {database_cpu / megabytes * 1000:>9.2f} "
+                f"{wal_bytes / 1e6 / megabytes:>10.2f} {appends:>8} {_per(megabytes, appends):>10} {_per(append_ms, appends):>10} "
+                f"{reads:>6} {_per(read_ms, reads):>8}"
+            )
+    return "\n".join(lines)
+
+
+def _per(total: float, count: int) -> str:
+    return f"{total / count:.2f}" if count else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.bench_postgres", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="records per row times this (0.1: a short run)")
+    args = parser.parse_args(argv)
+    print(costs(args.scale))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
