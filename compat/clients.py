@@ -159,7 +159,10 @@ CLIENTS: dict[str, Client] = {
             "aiokafka", _python_driver("aiokafka_client"), _python_package("aiokafka"),
             notes="Only loads a topic's metadata once it is assigned, so the read assigns the expected "
                   "partitions and then reports the partition count from the client's metadata. The admin "
-                  "client returns CreateTopics errors as codes; the driver raises them.",
+                  "client returns CreateTopics errors as codes; the driver raises them. A transactional producer's "
+                  "refused Produce fails only that batch's future: aiokafka 0.14.0 still commits the transaction "
+                  "(Kafka's Java producer makes it abortable and refuses the commit), so the transaction drivers "
+                  "await every send's delivery before they commit or abort.",
         ),
         Client(
             "confluent-kafka", _python_driver("confluent"), _confluent,
