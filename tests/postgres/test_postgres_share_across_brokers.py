@@ -1,0 +1,198 @@
+"""A share group (KIP-932) whose members talk to three `ottla serve --storage postgresql://...`
+brokers: the group's coordinator assigns, each partition's leader hands its records out, and the
+share-partitions' state is in the database. Every record is delivered and acknowledged exactly
+once overall, none lost; then a partition's leadership moves (its leader stops) and the new
+leader takes the share-partition up from the database: nothing acknowledged is delivered again,
+and what was acquired and not acknowledged is, with its delivery count.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer, ShareConsumer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
+
+from compat.harness import PostgresBrokers
+from ottla.server.admin.client import KafkaClient
+from ottla.wire.api import ApiKey
+
+pytestmark = [pytest.mark.external, pytest.mark.slow]
+
+_DEADLINE = 90.0
+_PARTITIONS = 3
+_RECORDS = 300
+_CONSUMERS = 3
+# Half-second heartbeats: a member is assigned a partition at the heartbeat after the one that
+# initialized its share state (ottla.server.share.group).
+_QUICK = {"group.share.heartbeat.interval.ms": "500", "group.share.min.heartbeat.interval.ms": "500"}
+
+
+def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition's leader, once every partition has one."""
+    with KafkaClient(bootstrap) as client:
+        deadline = time.monotonic() + _DEADLINE
+        while True:
+            found = client.metadata([topic])["topics"][0]
+            leaders = {p["partition_index"]: p["leader_id"] for p in found["partitions"]} if not found["error_code"] else {}
+            if len(leaders) == _PARTITIONS and all(leader >= 0 for leader in leaders.values()):
+                return leaders
+            assert time.monotonic() < deadline, f"no leaders for {topic}: {found}"
+            time.sleep(0.2)
+
+
+def _start_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """DescribeShareGroupOffsets through the group's coordinator: partition -> start offset."""
+    with KafkaClient(bootstrap) as client:
+        deadline = time.monotonic() + _DEADLINE
+        while True:
+            found = client.call(ApiKey.FIND_COORDINATOR, {"key_type": 0, "coordinator_keys": [group]}, highest=4)[1]["coordinators"][0]
+            if not found["error_code"]:
+                described = client.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, {"groups": [{"group_id": group, "topics": [
+                    {"topic_name": topic, "partitions": list(range(_PARTITIONS))}]}]}, node=found["node_id"])[1]["groups"][0]
+                if not described["error_code"]:
+                    return {p["partition_index"]: p["start_offset"] for t in described["topics"] for p in t["partitions"]}
+            assert time.monotonic() < deadline, f"no share group offsets for {group}: {found}"
+            time.sleep(0.2)
+
+
+def _consume(consumers: list[ShareConsumer], wanted: int, seen: list[list[bytes]]) -> None:
+    """Poll every consumer on a thread of its own until `wanted` records are seen overall (each
+    poll accepts what the one before it returned), or the deadline."""
+    done = threading.Event()
+
+    def work(index: int) -> None:
+        while not done.is_set():
+            for message in consumers[index].poll(0.5) or []:
+                if message.error() is None:
+                    seen[index].append(message.value())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(consumers))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + _DEADLINE
+    while sum(map(len, seen)) < wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done.set()
+    for thread in threads:
+        thread.join()
+
+
+def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url: str, tmp_path: Path) -> None:
+    with PostgresBrokers(tmp_path, storage=postgres_url, nodes=3, settings=_QUICK) as brokers:
+        bootstrap = brokers.bootstrap
+        topic, group = f"jobs-{uuid.uuid4().hex[:8]}", f"workers-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(topic, _PARTITIONS, 1)])[topic].result(timeout=30)
+        from_start = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[from_start])
+        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+        leaders = _leaders(bootstrap, topic)
+        assert len(set(leaders.values())) > 1, f"every partition is led by one broker: {leaders}"
+
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        values = [b"job-%04d" % i for i in range(_RECORDS)]
+        for i, value in enumerate(values):
+            producer.produce(topic, value, partition=i % _PARTITIONS)
+        assert producer.flush(30) == 0
+
+        consumers = []
+        for _ in range(_CONSUMERS):
+            consumer = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 3})
+            consumer.subscribe([topic])
+            consumers.append(consumer)
+        seen: list[list[bytes]] = [[] for _ in consumers]
+        try:
+            _consume(consumers, len(values), seen)
+        finally:
+            for consumer in consumers:
+                consumer.close()
+        counts = Counter(value for part in seen for value in part)
+        assert sorted(counts) == values, f"{len(values) - len(counts)} records never delivered"
+        assert set(counts.values()) == {1}, f"delivered more than once: {[v for v, n in counts.items() if n > 1][:10]}"
+        # Every record acknowledged: each share-partition's start offset is past its records, as
+        # the group's coordinator reads them from the database whichever broker wrote them.
+        expected = {index: _RECORDS // _PARTITIONS for index in range(_PARTITIONS)}
+        _until(lambda: _start_offsets(bootstrap, group, topic) == expected, f"start offsets {expected}")
+
+        # Partition 0's leader hands out 20 new records; the first 10 are accepted, the rest are
+        # still acquired when that leader stops. Its successor reads the share-partition from
+        # the database: the 10 accepted are done, the 10 others are delivered again.
+        first = _RECORDS // _PARTITIONS
+        for i in range(20):
+            producer.produce(topic, b"late-%02d" % i, partition=0)
+        assert producer.flush(30) == 0
+        moved_from = leaders[0]
+        with KafkaClient(bootstrap) as client:
+            fetch = _ShareFetches(client, group, _topic_id(client, topic))
+            assert fetch.acquire(moved_from) == [(first, first + 19, 1)]
+            assert fetch.accept(moved_from, first, first + 9) == 0
+            brokers.brokers[moved_from - 1].stop()
+        others = ",".join(broker.bootstrap for broker in brokers.brokers if broker.node_id != moved_from)
+        _until(lambda: _leaders(others, topic)[0] != moved_from, "a new leader of partition 0")
+        moved_to = _leaders(others, topic)[0]
+        with KafkaClient(others) as client:
+            fetch = _ShareFetches(client, group, _topic_id(client, topic))
+            assert fetch.acquire(moved_to) == [(first + 10, first + 19, 2)]
+            assert fetch.accept(moved_to, first + 10, first + 19) == 0
+        _until(lambda: _start_offsets(others, group, topic) == {**expected, 0: first + 20}, "partition 0's start past the late records")
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + _DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {_DEADLINE:.0f}s: {what}"
+        time.sleep(0.2)
+
+
+def _topic_id(client: KafkaClient, topic: str) -> bytes:
+    return bytes(client.metadata([topic])["topics"][0]["topic_id"])
+
+
+class _ShareFetches:
+    """Raw ShareFetch and ShareAcknowledge of partition 0 for one member, sent to the broker the
+    caller names (the partition's leader), in one share session per broker."""
+
+    def __init__(self, client: KafkaClient, group: str, topic_id: bytes) -> None:
+        self.client = client
+        self.group = group
+        self.topic_id = topic_id
+        self.member = uuid.uuid4().hex
+        self.epochs: dict[int, int] = {}
+
+    def acquire(self, node: int) -> list[tuple[int, int, int]]:
+        """(first, last, delivery count) of what one ShareFetch acquires, once one acquires any."""
+        deadline = time.monotonic() + _DEADLINE
+        while True:
+            epoch = self.epochs.get(node, 0)
+            answer = self.client.call(ApiKey.SHARE_FETCH, {
+                "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch, "max_wait_ms": 500, "min_bytes": 1,
+                "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
+                "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": []}]}],
+                "forgotten_topics_data": []}, node=node, highest=1)[1]
+            assert answer["error_code"] == 0, answer
+            self.epochs[node] = epoch + 1
+            partitions = [p for t in answer["responses"] for p in t["partitions"]]
+            assert all(p["error_code"] == 0 for p in partitions), answer
+            acquired = [(r["first_offset"], r["last_offset"], r["delivery_count"]) for p in partitions for r in p["acquired_records"]]
+            if acquired:
+                return acquired
+            assert time.monotonic() < deadline, "nothing acquired"
+
+    def accept(self, node: int, first: int, last: int) -> int:
+        """ACCEPT [first, last] through ShareAcknowledge: the partition's error code."""
+        epoch = self.epochs[node]
+        answer = self.client.call(ApiKey.SHARE_ACKNOWLEDGE, {
+            "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch,
+            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": [
+                {"first_offset": first, "last_offset": last, "acknowledge_types": [1]}]}]}]}, node=node, highest=1)[1]
+        self.epochs[node] = epoch + 1
+        assert answer["error_code"] == 0, answer
+        return int(answer["responses"][0]["partitions"][0]["error_code"])
