@@ -1,5 +1,6 @@
 """EndTxn: commit or abort; the markers are in every partition before the answer (in a
-PostgreSQL partition too: written by a task, awaited before the answer).
+PostgreSQL partition too: written by a task, awaited, and the Complete state after it, before
+the answer).
 v5 (KIP-890, transaction version 2) bumps the epoch with each end and returns it.
 With an authorizer it needs WRITE on the transactional id (KafkaApis.handleEndTxnRequest)."""
 
@@ -33,10 +34,16 @@ def handle(context: RequestContext, header: RequestHeader, request: EndTxnReques
         error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
     response: EndTxnResponse = {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}
     if context.storage.is_async:
-        return _after_markers(context, response)
+        return _after_markers(context, response, request["transactional_id"])
     return response
 
 
-async def _after_markers(context: RequestContext, response: EndTxnResponse) -> EndTxnResponse:
+async def _after_markers(context: RequestContext, response: EndTxnResponse, transactional_id: str) -> EndTxnResponse:
+    """The answer once the markers are in and the transaction completed. An end that exhausted
+    the epoch moved the id to a new producer id at completion: v5 answers that one."""
     await context.txn.database_markers.settled()
+    await context.txn.completion(transactional_id)
+    txn = context.txn.describe(transactional_id)
+    if response["error_code"] == ErrorCode.NONE and txn is not None and txn.previous_producer_id == response["producer_id"] >= 0:
+        response["producer_id"], response["producer_epoch"] = txn.producer_id, txn.producer_epoch
     return response

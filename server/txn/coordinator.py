@@ -14,11 +14,14 @@ so no transaction is ever half-visible.
 
 Since markers are local appends, each request finishes its whole transition before it
 returns: clients see CONCURRENT_TRANSACTIONS only after a failed write left a Prepare
-state, until the next timeout sweep finishes it.
+state, until the next timeout sweep finishes it. Markers into database partitions are
+tasks: there the Prepare state lasts until they are in (CONCURRENT_TRANSACTIONS meanwhile,
+as from Kafka), so a coordinator that stops first leaves it for the next one to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import pathlib
@@ -190,6 +193,9 @@ class TransactionCoordinator:
         # Among brokers over one database: where a `__consumer_offsets` partition's marker goes
         # when another broker coordinates its groups (set by the broker once it joins them).
         self.offsets_marker_channel: OffsetsMarkerChannel | None = None
+        # Transactions in PrepareCommit / PrepareAbort whose markers into database partitions are
+        # under way: each task writes the Complete state once they are in, by transactional id.
+        self._completing: dict[str, tuple[TransactionMetadata, asyncio.Task[None]]] = {}
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -266,12 +272,16 @@ class TransactionCoordinator:
                 self._write(txn, TxnState.EMPTY, producer_epoch=0)
                 self.transactions[transactional_id] = txn
                 return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+            if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT, TxnState.PREPARE_EPOCH_FENCE):
+                return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)  # its markers are under way
             if producer_id >= 0 and (producer_id, producer_epoch) != (txn.producer_id, txn.producer_epoch):
                 # KIP-360: a producer that asks to bump an epoch it no longer holds was fenced.
                 return InitResult(ErrorCode.PRODUCER_FENCED)
             if txn.state is TxnState.ONGOING:
                 # A new producer with this id: abort what the old one left open, fencing it.
                 self._fence_and_abort(txn)
+                if txn.state is not TxnState.COMPLETE_ABORT:
+                    return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)  # asked again once the abort completes
             pid, epoch = txn.producer_id, txn.producer_epoch + 1
             if epoch >= _MAX_EPOCH:
                 pid, epoch = self.producer_ids.generate(), 0
@@ -429,7 +439,11 @@ class TransactionCoordinator:
 
     def _finish_interrupted(self, txn: TransactionMetadata) -> None:
         """A transaction left between states (a stop, or a failed write) goes on to its end:
-        Prepare states get their markers and complete, a fenced one is aborted."""
+        Prepare states get their markers and complete, a fenced one is aborted. One whose markers
+        are being written already is left to complete."""
+        completing = self._completing.get(txn.transactional_id)
+        if completing is not None and completing[0] is txn:
+            return
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
             self._complete(txn, commit=txn.state is TxnState.PREPARE_COMMIT)
         elif txn.state is TxnState.PREPARE_EPOCH_FENCE:
@@ -446,11 +460,41 @@ class TransactionCoordinator:
         self._end(txn, commit=False)
 
     def _complete(self, txn: TransactionMetadata, commit: bool) -> None:
+        """The markers, then the Complete state. Markers into database partitions are written by
+        tasks: the Complete state waits for them (`_complete_when_written`), as Kafka's coordinator
+        writes it only once every partition has its marker, so a coordinator that stops before
+        then leaves a Prepare state, whose markers the next coordinator of the id writes again."""
         written = self.write_markers(txn.producer_id, txn.producer_epoch, commit, txn.partitions, self.coordinator_epoch(txn.transactional_id))
-        for (topic, partition), error in written.items():
-            if error is not ErrorCode.NONE:
-                # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
-                log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, error.name)
+        _log_dropped(txn, commit, written)
+        under_way = self.database_markers.under_way(txn.partitions)
+        if under_way:
+            task = asyncio.get_running_loop().create_task(self._complete_when_written(txn, commit, under_way))
+            self._completing[txn.transactional_id] = (txn, task)
+            return
+        self._write_complete(txn, commit)
+
+    async def _complete_when_written(self, txn: TransactionMetadata, commit: bool, partitions: set[tuple[str, int]]) -> None:
+        """The Complete state once the markers into database `partitions` are in: not written when
+        the id's state was reloaded meanwhile (another broker coordinated it, or this one took it
+        over again and goes on from what it read); a failed write is retried by the timeout sweep."""
+        try:
+            _log_dropped(txn, commit, await self.database_markers.settled(partitions))
+            if self.transactions.get(txn.transactional_id) is not txn or not self.log.owns(self.log.partition_for(txn.transactional_id)):
+                return
+            self._write_complete(txn, commit)
+        except KafkaError as exc:
+            log.warning("could not complete transaction %s: %s", txn.transactional_id, exc)
+        finally:
+            if self._completing.get(txn.transactional_id, (None,))[0] is txn:
+                del self._completing[txn.transactional_id]
+
+    async def completion(self, transactional_id: str) -> None:
+        """Wait until the id's transaction has its Complete state, if its markers are under way."""
+        completing = self._completing.get(transactional_id)
+        if completing is not None:
+            await asyncio.wait([completing[1]])
+
+    def _write_complete(self, txn: TransactionMetadata, commit: bool) -> None:
         rotate: dict[str, int] = {}
         if txn.producer_epoch >= _MAX_EPOCH:
             next_producer_id = txn.next_producer_id if txn.next_producer_id >= 0 else self.producer_ids.generate()
@@ -579,6 +623,13 @@ class TransactionCoordinator:
 
 
 _FIELDS = tuple(f.name for f in fields(TransactionMetadata) if f.name != "transactional_id")
+
+
+def _log_dropped(txn: TransactionMetadata, commit: bool, written: dict[tuple[str, int], ErrorCode]) -> None:
+    for (topic, partition), error in written.items():
+        if error is not ErrorCode.NONE:
+            # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
+            log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, error.name)
 
 
 def verification_error(error: ErrorCode, abortable_known: bool) -> ErrorCode:

@@ -84,6 +84,10 @@ class MarkerWrites:
             self._notify_data(topic, partition)
             return ErrorCode.NONE
 
+    def under_way(self, partitions: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Those of `partitions` with a marker being written."""
+        return {key for key in partitions if key in self._pending}
+
     async def settled(self, partitions: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], ErrorCode]:
         """Wait for the markers under way (into `partitions`, or all); then what the last
         marker into each of those partitions got."""

@@ -1,6 +1,6 @@
 """server/txn/database_markers.py without a database: a partition's markers in order, retried
-while the storage is away, given up only for a partition that is gone, and fetchers woken once
-a marker is in."""
+while the storage (or the broker a marker is sent to) is away, given up only for a partition
+that is gone, and fetchers woken once a marker is in."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ async def test_markers_are_written_in_order_retried_while_storage_is_away_and_se
     written: list[str] = []
     markers = MarkerWrites(lambda topic, partition: woken.append((topic, partition)))
     first_may_finish = asyncio.Event()
-    away = [ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.KAFKA_STORAGE_ERROR]
+    # The database away, then (a marker sent to another broker) that broker away and moved.
+    away = [ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.NETWORK_EXCEPTION, ErrorCode.KAFKA_STORAGE_ERROR]
 
     async def first() -> None:
         await first_may_finish.wait()

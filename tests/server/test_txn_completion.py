@@ -1,0 +1,89 @@
+"""A transaction whose markers go into database partitions (written by tasks) completes only once
+they are in, as Kafka's coordinator writes CompleteCommit only after every marker was acked: until
+then it is in PrepareCommit, where the producer's next requests are CONCURRENT_TRANSACTIONS, and a
+coordinator that stopped meanwhile leaves PrepareCommit in `__transaction_state` for the next one
+to write the markers again. The database partitions here are the in-memory storage's, their
+appends turned into coroutines that wait until the test lets them through."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ottla.server.coordinator import TRANSACTION_STATE, CoordinatorLog
+from ottla.server.txn import TransactionCoordinator, TxnConfig
+from ottla.server.txn.coordinator import ProducerIdManager
+from ottla.server.txn.state import TxnState
+from ottla.storage import Storage
+from ottla.wire.errors import ErrorCode
+from tests.server.test_txn_coordinator import TIMEOUT_MS, Harness
+
+
+class _GatedPartition:
+    """A partition whose append is a coroutine that waits for `gate` (the database answering)."""
+
+    def __init__(self, log: Any, gate: asyncio.Event) -> None:
+        self._log = log
+        self._gate = gate
+
+    async def append(self, batch: bytes, from_client: bool = True) -> Any:
+        await self._gate.wait()
+        return self._log.append(batch, from_client=from_client)
+
+
+class _DatabaseLike:
+    """The harness's storage with topic "t" taken for a database topic."""
+
+    def __init__(self, storage: Storage, gate: asyncio.Event) -> None:
+        self._storage = storage
+        self._gate = gate
+
+    def is_database_topic(self, name: str) -> bool:
+        return name == "t"
+
+    def partition(self, topic: str, index: int) -> Any:
+        log = self._storage.partition(topic, index)
+        return _GatedPartition(log, self._gate) if topic == "t" else log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+def _coordinator(h: Harness, storage: Any) -> TransactionCoordinator:
+    coordinator = TransactionCoordinator(CoordinatorLog(h.storage, TRANSACTION_STATE, 1), storage, h.groups, ProducerIdManager(None), TxnConfig(), h.clock)
+    coordinator.load()
+    return coordinator
+
+
+async def test_a_transaction_completes_once_its_database_markers_are_in_and_a_stop_before_leaves_it_prepared() -> None:
+    h = Harness()
+    gate = asyncio.Event()
+    coordinator = _coordinator(h, _DatabaseLike(h.storage, gate))
+    try:
+        init = coordinator.init_producer_id("tx", TIMEOUT_MS)
+        pid, epoch = init.producer_id, init.producer_epoch
+        assert coordinator.add_partitions("tx", pid, epoch, {("t", 0), ("t", 1)}) is ErrorCode.NONE
+        h.produce(pid, epoch, 0)
+        assert coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE
+        await asyncio.sleep(0)
+        txn = coordinator.describe("tx")
+        assert txn is not None and txn.state is TxnState.PREPARE_COMMIT and txn.partitions == {("t", 0), ("t", 1)}
+        assert coordinator.init_producer_id("tx", TIMEOUT_MS).error is ErrorCode.CONCURRENT_TRANSACTIONS
+        assert coordinator.add_partitions("tx", pid, epoch, {("t", 0)}) is ErrorCode.CONCURRENT_TRANSACTIONS
+        assert coordinator.abort_timed_out() == 0 and txn.state is TxnState.PREPARE_COMMIT  # the sweep leaves it to its markers
+
+        # A coordinator loading the log now (this one stopped) finds PrepareCommit and writes the
+        # markers again, here straight into the partitions, then completes.
+        successor = _coordinator(h, h.storage)
+        assert successor.describe("tx").state is TxnState.COMPLETE_COMMIT  # type: ignore[union-attr]
+        assert [marker for _, is_marker, marker in h.batches(1) if is_marker] == [b"\x00\x00\x00\x01"]
+        successor.close()
+
+        gate.set()
+        await coordinator.completion("tx")
+        assert txn.state is TxnState.COMPLETE_COMMIT and not txn.partitions
+        assert await coordinator.database_markers.settled([("t", 0), ("t", 1)]) == {("t", 0): ErrorCode.NONE, ("t", 1): ErrorCode.NONE}
+        assert coordinator.init_producer_id("tx", TIMEOUT_MS).error is ErrorCode.NONE
+    finally:
+        coordinator.close()
+        h.close()
