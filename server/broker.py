@@ -26,7 +26,7 @@ from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
-from ottla.server.coordinator.topics import OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE
+from ottla.server.coordinator.topics import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
@@ -503,8 +503,8 @@ class Broker:
         journals = Journals(storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")))
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
-        # One partition, as the share coordinator keeps it (a single owner of every share group).
-        await journals.open(SHARE_GROUP_STATE, 1)
+        # One partition; each broker writes the share state it owns (Journal.owners_write).
+        await journals.open(SHARE_GROUP_STATE, 1, owners_write=True)
         self._journals = journals
         return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
 
@@ -540,6 +540,7 @@ class Broker:
         if self._journals is not None:
             # Over a shared database the moved partition's records are read again.
             self._journals.leader_changed(topic, index, self._replay_coordinator_partition(topic))
+            self._share_leader_changed(topic, index)
         elif topic == OFFSETS_TOPIC and self.groups is not None:
             self.groups.on_partition_moved(index)
 
@@ -550,10 +551,18 @@ class Broker:
                 self.groups.reload_partition(index)
             elif topic == TRANSACTION_STATE.name and self.txn is not None:
                 self.txn.reload_partition(index)
-            elif topic == SHARE_GROUP_STATE.name and self.share is not None:
-                self.share.reload()
 
         return replay
+
+    def _share_leader_changed(self, topic: str, index: int) -> None:
+        """Over a shared database a topic partition's leader owns its share-partitions: one
+        that became it reads their state again (ShareCoordinator.leader_moved)."""
+        share, journals, storage = self.share, self._journals, self.storage
+        info = None if storage is None or topic in INTERNAL_TOPICS else storage.topic(topic)
+        if share is None or journals is None or info is None:
+            return
+        if share.leader_moved(info.topic_id, index, self._leads(topic, index)):
+            journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: share.partition_loaded(info.topic_id, index))
 
     def _protocol_factory(self, listener: Listener, node_id: int) -> Callable[[], asyncio.BaseProtocol]:
         """What serves a new socket of `listener` on node `node_id`: its Connection, behind a

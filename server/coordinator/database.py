@@ -151,16 +151,20 @@ class Journal:
     """A coordinator topic's `CoordinatorJournal`: its partitions' writers, what each partition
     held when last read for the coordinator's load, and the partitions being read again."""
 
-    def __init__(self, journals: Journals, topic: str, loaded: list[LoadedPartition]) -> None:
+    def __init__(self, journals: Journals, topic: str, loaded: list[LoadedPartition], owners_write: bool = False) -> None:
         self._journals = journals
         self._topic = topic
         self._loaded = loaded
+        # Whether every broker writes the records of the keys it owns, whoever leads the
+        # partition: the share-partitions' state, written by their topic partitions' leaders and
+        # their groups' coordinators (in Kafka through the share coordinator, WriteShareGroupState).
+        self.owners_write = owners_write
         self._writers = [_PartitionWriter(journals.storage, topic, index, journals.notify_data) for index in range(len(loaded))]
         # Partitions whose leadership this broker gained, until their records are replayed.
         self._loading: set[int] = set()
 
     def append(self, partition: int, batch: bytes) -> None:
-        if not self.leads(partition) or partition in self._loading:
+        if not self.owners_write and (not self.leads(partition) or partition in self._loading):
             # Another broker coordinates the partition's keys (requests for them are sent
             # there), or did until this broker's load of them ends: this broker's copy changed
             # by its own timers is not the record.
@@ -200,7 +204,7 @@ class Journal:
                 log.warning("%s-%d is not loaded yet, retrying in %.1f s: %s", self._topic, partition, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_RETRY_S)
-        if self.leads(partition):
+        if self.owners_write or self.leads(partition):
             self._loaded[partition] = loaded
             replay(partition)
 
@@ -222,13 +226,15 @@ class Journals:
         self.unwritten: set[_PartitionWriter] = set()
         # The loads of coordinator partitions whose leadership this broker gained.
         self._reloads: dict[tuple[str, int], asyncio.Task[None]] = {}
+        # The reads of `owners_write` partitions under way (`read_again`).
+        self._reads_again: set[asyncio.Task[None]] = set()
         self._producer_ids: DatabaseProducerIds | None = None
 
-    async def open(self, topic: InternalTopic, partitions: int) -> None:
+    async def open(self, topic: InternalTopic, partitions: int, owners_write: bool = False) -> None:
         """The topic in the database (created if missing), read whole for the coordinator's
-        load, and its journal where `CoordinatorLog` finds it."""
+        load, and its journal where `CoordinatorLog` finds it (`Journal.owners_write`)."""
         loaded = await load_topic(self.storage, topic.name, partitions, topic.configs)
-        self.storage.coordinator_journals[topic.name] = Journal(self, topic.name, loaded)
+        self.storage.coordinator_journals[topic.name] = Journal(self, topic.name, loaded, owners_write)
 
     def leader_changed(self, topic: str, index: int, replay: Callable[[int], None]) -> None:
         """A partition's leader changed. Of a coordinator topic, and to this broker: another
@@ -238,7 +244,7 @@ class Journals:
         answers COORDINATOR_LOAD_IN_PROGRESS for the partition's keys and writes none of its
         records. A load under way for a partition that moved again is abandoned."""
         journal = self.storage.coordinator_journals.get(topic)
-        if not isinstance(journal, Journal):
+        if not isinstance(journal, Journal) or journal.owners_write:
             return
         key = (topic, index)
         under_way = self._reloads.pop(key, None)
@@ -257,6 +263,23 @@ class Journals:
                 journal.loading_changed(index, False)
                 if not finished.cancelled() and finished.exception() is not None:
                     log.error("%s-%d was not loaded: %s", topic, index, finished.exception())
+
+        task.add_done_callback(done)
+
+    def read_again(self, topic: str, index: int, replay: Callable[[int], None]) -> None:
+        """Read a partition of an `owners_write` journal again from the database, then
+        `replay(index)`: a broker that gained ownership of some of its keys (a topic partition's
+        share-partitions) rebuilds their state from what their previous owner wrote."""
+        journal = self.storage.coordinator_journals.get(topic)
+        if not isinstance(journal, Journal) or not journal.owners_write:
+            return
+        task = asyncio.get_running_loop().create_task(journal.reload(index, replay))
+        self._reads_again.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._reads_again.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("%s-%d was not read again: %s", topic, index, finished.exception())
 
         task.add_done_callback(done)
 
@@ -284,7 +307,7 @@ class Journals:
             await asyncio.wait_for(self.written(), timeout_s)
         except TimeoutError:
             log.warning("stopping with coordinator records not written to the database")
-        for reload in self._reloads.values():
+        for reload in [*self._reloads.values(), *self._reads_again]:
             reload.cancel()
         for journal in self.storage.coordinator_journals.values():
             if isinstance(journal, Journal):

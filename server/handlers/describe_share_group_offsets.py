@@ -12,9 +12,10 @@ every-topic answer, and named ones come last, each partition TOPIC_AUTHORIZATION
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from ottla.server.context import RequestContext
+from ottla.server.context import Answer, RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -33,7 +34,23 @@ API = ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS
 VERSIONS = (0, 1)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: DescribeShareGroupOffsetsRequest) -> DescribeShareGroupOffsetsResponse:
+def handle(context: RequestContext, header: RequestHeader,
+           request: DescribeShareGroupOffsetsRequest) -> Answer[DescribeShareGroupOffsetsResponse]:
+    """Over a database the state log is read again first: other brokers write the state of
+    the share-partitions whose topic partitions they lead."""
+    reading = context.services.share.read_state_again()
+    if reading is None:
+        return _describe(context, header, request)
+    return _describe_when_read(reading, context, header, request)
+
+
+async def _describe_when_read(reading: Awaitable[None], context: RequestContext, header: RequestHeader,
+                              request: DescribeShareGroupOffsetsRequest) -> DescribeShareGroupOffsetsResponse:
+    await reading
+    return _describe(context, header, request)
+
+
+def _describe(context: RequestContext, header: RequestHeader, request: DescribeShareGroupOffsetsRequest) -> DescribeShareGroupOffsetsResponse:
     groups = []
     for wanted in request["groups"]:
         group_id = wanted["group_id"]
@@ -58,7 +75,8 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeShar
                 info = context.storage.topic_by_id(topic_id)
                 if info is not None and context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
                     topics.append({"topic_name": name, "partitions": list(range(info.partitions))})
-        entry["topics"] = [_topic(context, group_id, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics] + refused
+        starts = context.services.share.start_offsets(group_id)
+        entry["topics"] = [_topic(context, starts, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics] + refused
         groups.append(entry)
     return {"throttle_time_ms": 0, "groups": groups}
 
@@ -75,7 +93,7 @@ def _refused(name: str, indexes: list[int], version: int) -> DescribeShareGroupO
     return {"topic_name": name, "topic_id": b"\0" * 16, "partitions": partitions}
 
 
-def _topic(context: RequestContext, group_id: str, name: str, indexes: list[int],
+def _topic(context: RequestContext, starts: dict[tuple[bytes, int], int], name: str, indexes: list[int],
            version: int) -> DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic:
     info = context.storage.topic(name)
     partitions: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition] = []
@@ -84,7 +102,7 @@ def _topic(context: RequestContext, group_id: str, name: str, indexes: list[int]
         if info is None or not 0 <= index < info.partitions:
             error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         else:
-            known = context.services.share.start_offset(group_id, info.topic_id, index)
+            known = starts.get((info.topic_id, index))
             if known is not None:
                 start = known
                 lag = max(context.storage.partition(name, index).high_watermark - known, 0)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ottla.server.cluster.routing import leader_hint, leader_partition
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -74,6 +75,12 @@ def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id
         return ErrorCode.UNKNOWN_TOPIC_ID
     if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
         return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    cluster = context.services.cluster
+    if cluster is not None:
+        try:
+            leader_partition(context, cluster, info.name, partition["partition_index"])
+        except KafkaError as exc:
+            return exc.code  # its leader holds the share-partition
     batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
                for batch in partition["acknowledgement_batches"]]
     return context.services.share.acknowledge(group_id, member_id, topic_id, partition["partition_index"], batches, allow_renew)
@@ -83,6 +90,17 @@ def leader(context: RequestContext) -> ShareAcknowledgeResponseLeaderIdAndEpoch:
     """This node leads every partition, at the epoch Metadata reports (ShareFetch's
     LeaderIdAndEpoch has the same fields)."""
     return {"leader_id": context.node.node_id, "leader_epoch": 0}
+
+
+def moved_to(context: RequestContext, topic_id: bytes, index: int, endpoints: dict[int, Any]) -> ShareAcknowledgeResponseLeaderIdAndEpoch:
+    """The partition's leader for a NOT_LEADER_OR_FOLLOWER answer (KIP-951), with its endpoint
+    added to `endpoints` (the response's node_endpoints)."""
+    info = context.storage.topic_by_id(topic_id)
+    cluster = context.services.cluster
+    if info is None or cluster is None:
+        return leader(context)
+    hint = leader_hint(context, cluster, info.name, index, endpoints)
+    return {"leader_id": hint["leader_id"], "leader_epoch": hint["leader_epoch"]}
 
 
 def _error(version: int, code: ErrorCode) -> ShareAcknowledgeResponse:

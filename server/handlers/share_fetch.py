@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import Answer, DataWakeups, RequestContext
-from ottla.server.handlers.share_acknowledge import acknowledge, leader
+from ottla.server.handlers.share_acknowledge import acknowledge, leader, moved_to
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.share import Acquired
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -83,11 +86,23 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         for index in forgotten["partitions"]:
             session.partitions.pop((forgotten["topic_id"], index), None)
     seen_version = context.wakeups.data_version
+    if context.storage.is_async:
+        return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
         return _respond(context, group_id, acquired, ack_errors)
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                       time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
+
+
+async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
+                          ack_errors: dict[tuple[bytes, int], ErrorCode], seen_version: int) -> ShareFetchResponse:
+    """`handle` for an engine whose reads are coroutines."""
+    acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+    if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
+        return _respond(context, group_id, acquired, ack_errors)
+    return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
+                            time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
 
 async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
@@ -111,7 +126,10 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
         seen_version = context.wakeups.data_version
         if sessions.get(session.node_id, group_id, member_id) is not session:
             break
-        acquired, keys = _acquire(context, request, group_id, member_id, session)
+        if context.storage.is_async:
+            acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+        else:
+            acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):
             break
     return _respond(context, group_id, acquired, ack_errors)
@@ -134,40 +152,102 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
     error, and the (topic, partition) keys a parked request waits on."""
     share = context.services.share
     read_committed = share.read_committed(group_id)
-    budget = min(request["max_bytes"], context.config.fetch_max_bytes)
-    records_left = request.get("max_records", 0) or 500
-    whole_batches = request.get("share_acquire_mode", 0) != _RECORD_LIMIT
-    results: dict[tuple[bytes, int], Any] = {}
-    keys: list[tuple[str, int]] = []
-    for topic_id, index in list(session.partitions):
-        info = context.storage.topic_by_id(topic_id)
-        if info is None:
-            results[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_ID
-            continue
-        if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
-            results[(topic_id, index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
-            continue
-        if not 0 <= index < info.partitions:
-            results[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            continue
-        keys.append((info.name, index))
-        if records_left <= 0 or budget <= 0:
+    left = _Left.of(context, request)
+    results, keys, readable = _partitions(context, session)
+    for (topic_id, index), name in readable:
+        if left.spent():
             continue
         try:
-            got = share.acquire(group_id, member_id, info.name, topic_id, index, records_left, budget, read_committed, whole_batches)
+            got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches)
         except KafkaError as exc:
             results[(topic_id, index)] = exc.code
             continue
-        results[(topic_id, index)] = got
-        records_left -= sum(r.last_offset - r.first_offset + 1 for r in got.ranges)
-        budget -= len(got.records)
+        assert isinstance(got, Acquired)
+        results[(topic_id, index)] = left.took(got)
     return results, keys
+
+
+async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str,
+                            session: ShareSession) -> tuple[dict[tuple[bytes, int], Any], list[tuple[str, int]]]:
+    """`_acquire` for an engine whose reads are coroutines: each partition's read awaited in
+    turn, since what one acquires is what the next may still take."""
+    share = context.services.share
+    read_committed = share.read_committed(group_id)
+    left = _Left.of(context, request)
+    results, keys, readable = _partitions(context, session)
+    for (topic_id, index), name in readable:
+        if left.spent():
+            continue
+        try:
+            got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches)
+            if not isinstance(got, Acquired):
+                got = await got
+        except KafkaError as exc:
+            results[(topic_id, index)] = exc.code
+            continue
+        results[(topic_id, index)] = left.took(got)
+    return results, keys
+
+
+@dataclass(slots=True)
+class _Left:
+    """What a ShareFetch may still acquire: records (max_records) and bytes (max_bytes)."""
+
+    records: int
+    bytes: int
+    whole_batches: bool
+
+    @classmethod
+    def of(cls, context: RequestContext, request: ShareFetchRequest) -> _Left:
+        return cls(request.get("max_records", 0) or 500, min(request["max_bytes"], context.config.fetch_max_bytes),
+                   request.get("share_acquire_mode", 0) != _RECORD_LIMIT)
+
+    def spent(self) -> bool:
+        return self.records <= 0 or self.bytes <= 0
+
+    def took(self, got: Acquired) -> Acquired:
+        self.records -= sum(r.last_offset - r.first_offset + 1 for r in got.ranges)
+        self.bytes -= len(got.records)
+        return got
+
+
+def _partitions(context: RequestContext, session: ShareSession) -> tuple[
+        dict[tuple[bytes, int], Any], list[tuple[str, int]], list[tuple[tuple[bytes, int], str]]]:
+    """The session's partitions sorted out: the errors of those that cannot be read, the
+    (topic, partition) keys a parked request waits on, and those to acquire from with their
+    topic's name. Among brokers, one this broker does not lead is NOT_LEADER_OR_FOLLOWER (its
+    leader holds its share-partition), as Kafka's SharePartitionManager answers."""
+    cluster = context.services.cluster
+    errors: dict[tuple[bytes, int], Any] = {}
+    keys: list[tuple[str, int]] = []
+    readable: list[tuple[tuple[bytes, int], str]] = []
+    for topic_id, index in list(session.partitions):
+        info = context.storage.topic_by_id(topic_id)
+        if info is None:
+            errors[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_ID
+            continue
+        if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
+            errors[(topic_id, index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            continue
+        if not 0 <= index < info.partitions:
+            errors[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            continue
+        if cluster is not None:
+            try:
+                leader_partition(context, cluster, info.name, index)
+            except KafkaError as exc:
+                errors[(topic_id, index)] = exc.code
+                continue
+        keys.append((info.name, index))
+        readable.append(((topic_id, index), info.name))
+    return errors, keys, readable
 
 
 def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes, int], Any],
              ack_errors: dict[tuple[bytes, int], ErrorCode]) -> ShareFetchResponse:
     """Partitions with records, an error or an acknowledgement result."""
     topics: dict[bytes, list[ShareFetchResponsePartitionData]] = {}
+    endpoints: dict[int, Any] = {}
     for key in dict.fromkeys([*ack_errors, *acquired]):
         got = acquired.get(key)
         if got is not None and not isinstance(got, ErrorCode) and not got.ranges and key not in ack_errors:
@@ -179,6 +259,8 @@ def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes,
         }
         if isinstance(got, ErrorCode):
             entry["error_code"] = got
+            if got is ErrorCode.NOT_LEADER_FOR_PARTITION:
+                entry["current_leader"] = moved_to(context, key[0], key[1], endpoints)
         elif got is not None:
             entry["records"] = got.records
             entry["acquired_records"] = [{"first_offset": r.first_offset, "last_offset": r.last_offset,
@@ -187,7 +269,7 @@ def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes,
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
             "acquisition_lock_timeout_ms": context.services.share.lock_duration_ms(group_id),
             "responses": [{"topic_id": topic_id, "partitions": partitions} for topic_id, partitions in topics.items()],
-            "node_endpoints": []}
+            "node_endpoints": list(endpoints.values())}
 
 
 def _error(code: ErrorCode) -> ShareFetchResponse:

@@ -8,14 +8,23 @@ group, one per share-partition: the SPSO and the in-flight runs, replaced whole)
 replayed at load, and every change a client is told of is in the log first. What was
 acquired but not acknowledged when the broker stopped is AVAILABLE again after a
 restart, with its delivery count: at-least-once, as Kafka's persister keeps it.
+
+Brokers over one database split it as Kafka does: a group's coordinator (the leader of its
+`__consumer_offsets` partition) keeps its members and assignment, each topic partition's
+leader keeps its share-partitions in memory, and each writes the records of what it owns
+to the one state log in the database, whoever leads that log's partition (the database
+orders the appends). A broker that becomes a partition's leader reads its share-partitions
+from the log (`leader_moved`); the group's coordinator reads the start offsets it describes
+from there too (`start_offsets`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +32,7 @@ from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, R
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcquiredRange, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
-from ottla.storage import FileRegion, Storage, TopicInfo
+from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
@@ -74,6 +83,21 @@ class ShareConfig:
         )
 
 
+@dataclass(slots=True, frozen=True)
+class _Read:
+    """One acquisition's read of the log: whose, of which partition, from where, and its limits."""
+
+    group_id: str
+    member_id: str
+    topic: str
+    topic_id: bytes
+    index: int
+    offset: int
+    stable: int | None
+    max_records: int
+    whole_batches: bool
+
+
 @dataclass(slots=True)
 class Acquired:
     """What one ShareFetch got of one partition: the log's batches and the ranges acquired."""
@@ -105,6 +129,10 @@ class ShareCoordinator:
         self.group_config = group_config or self._broker_default
         # Whether share.version is finalized at 2 or more: dead-letter queues (KIP-1191).
         self.dead_letters = dead_letters
+        # Brokers over one database (`leader_moved`): the (topic id, partition)s this broker
+        # leads as the owner of their share-partitions, and those whose state it is reading again.
+        self.led: set[tuple[bytes, int]] = set()
+        self.loading: set[tuple[bytes, int]] = set()
 
     _DEFAULTS = {
         "share.session.timeout.ms": "session_timeout_ms", "share.heartbeat.interval.ms": "heartbeat_interval_ms",
@@ -149,6 +177,47 @@ class ShareCoordinator:
         self.groups = {}
         self.partitions = {}
         self.load()
+
+    def leader_moved(self, topic_id: bytes, index: int, leads: bool) -> bool:
+        """A topic partition's leader changed, among brokers over one database. As in Kafka,
+        its leader owns its share-partitions, in memory, and persists them: a broker that does
+        not lead it drops its copies (their locks with them; the leader's state is the record),
+        and one that has just become its leader drops them too and reads their state again
+        (`partition_loaded`): what another leader handed out since is in the database, and what
+        was acquired there and not acknowledged is AVAILABLE again. Until then nothing of it
+        is acquired. Whether the state must be read again."""
+        key = (topic_id, index)
+        if leads and key in self.led:
+            return False
+        for partition_key in [k for k in self.partitions if k[1:] == key]:
+            self.partitions.pop(partition_key).reset_start(0)
+        if not leads:
+            self.led.discard(key)
+            self.loading.discard(key)
+            return False
+        self.led.add(key)
+        self.loading.add(key)
+        return True
+
+    def partition_loaded(self, topic_id: bytes, index: int) -> None:
+        """The state log was read again after this broker became the leader of a topic
+        partition (`leader_moved`): its share-partitions are rebuilt from their records."""
+        if (topic_id, index) not in self.loading:
+            return  # it moved away again meanwhile
+        self.loading.discard((topic_id, index))
+
+        def replay(key: bytes, value: bytes | None) -> None:
+            try:
+                kind, _, *rest = json.loads(key)
+            except (ValueError, TypeError) as exc:
+                raise RecordFormatError(str(exc)) from None
+            if kind == "partition" and rest[:2] == [topic_id.hex(), index]:
+                self._replay(key, value)
+
+        self._state_log().load(replay)
+        name = self._topic_name(topic_id)
+        if name is not None:
+            self.notify_data(name, index)
 
     def _state_log(self) -> CoordinatorLog:
         if self._log is None:
@@ -413,9 +482,14 @@ class ShareCoordinator:
         return end
 
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
-                max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True) -> Acquired:
+                max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True) -> Acquired | Awaitable[Acquired]:
         """Read the log where the share-partition next hands records out and acquire what
-        was read for `member_id`. Raises KafkaError (unknown topic, storage)."""
+        was read for `member_id`. Raises KafkaError (unknown topic, storage). On an engine whose
+        reads are coroutines (PostgreSQL) the answer is awaitable: what was read is acquired
+        once it has arrived, from the share-partition as it is then. Nothing is acquired from a
+        partition whose share state is being read again (`leader_moved`)."""
+        if (topic_id, index) in self.loading:
+            return Acquired(b"", [])
         partition = self.share_partition(group_id, topic_id, index, read_committed)
         partition.limits = self._limits(group_id)
         log_ = self.storage.partition(topic, index)
@@ -426,18 +500,31 @@ class ShareCoordinator:
         if offset >= (log_.high_watermark if stable is None else stable):
             return Acquired(b"", [])
         result = log_.read(offset, max_bytes, min_one=True, max_offset=stable)
+        read = _Read(group_id, member_id, topic, topic_id, index, offset, stable, max_records, whole_batches)
+        if inspect.isawaitable(result):
+            return self._acquire_when_read(partition, read, result)
+        return self._acquire_read(partition, read, result)
+
+    async def _acquire_when_read(self, partition: SharePartition, read: _Read, result: Awaitable[ReadResult]) -> Acquired:
+        read_result = await result
+        if self.partitions.get((read.group_id, read.topic_id, read.index)) is not partition:
+            return Acquired(b"", [])  # dropped or started afresh meanwhile: its next fetch reads again
+        return self._acquire_read(partition, read, read_result)
+
+    def _acquire_read(self, partition: SharePartition, read: _Read, result: ReadResult) -> Acquired:
         data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
+        log_ = self.storage.partition(read.topic, read.index)
         # A read_committed group never gets records of aborted transactions: left out here,
         # they are gaps the start offset moves past, as Kafka archives them.
-        aborted = [] if stable is None else log_.aborted_transactions(offset, stable)
+        aborted = [] if read.stable is None else log_.aborted_transactions(read.offset, read.stable)
         batches = [(header, batch) for header, batch in scan_batches(data) if not header.is_control and not (
             header.is_transactional and any(a.producer_id == header.producer_id and a.first_offset <= header.base_offset <= a.last_offset
                                             for a in aborted))]
-        ranges = partition.acquire(member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],
-                                   max_records if max_records > 0 else _DEFAULT_MAX_RECORDS, whole_batches)
+        ranges = partition.acquire(read.member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],
+                                   read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS, read.whole_batches)
         if not ranges:
             return Acquired(b"", [])
-        self._persist_partition((group_id, topic_id, index))
+        self._persist_partition((read.group_id, read.topic_id, read.index))
         first, last = ranges[0].first_offset, ranges[-1].last_offset
         wanted = b"".join(bytes(batch) for header, batch in batches
                           if header.base_offset + header.last_offset_delta >= first and header.base_offset <= last)
@@ -583,6 +670,41 @@ class ShareCoordinator:
     def start_offset(self, group_id: str, topic_id: bytes, index: int) -> int | None:
         partition = self.partitions.get((group_id, topic_id, index))
         return None if partition is None else partition.start_offset
+
+    def start_offsets(self, group_id: str) -> dict[tuple[bytes, int], int]:
+        """The start offset of each share-partition of the group, by (topic id, partition): as
+        this broker holds it, else, among brokers over one database where another broker leads
+        the topic partition, as its last record in the state log says (Kafka's group
+        coordinator asks the share coordinator likewise, ReadShareGroupStateSummary; read the
+        log again first, `read_state_again`)."""
+        found: dict[tuple[bytes, int], int] = {}
+        if self.storage.is_async:
+            def replay(key: bytes, value: bytes | None) -> None:
+                try:
+                    kind, group, *rest = json.loads(key)
+                    start = None if value is None else int(json.loads(value).get("start_offset", -1))
+                except (ValueError, TypeError, AttributeError) as exc:
+                    raise RecordFormatError(str(exc)) from None
+                if group != group_id:
+                    return
+                if kind == "group" and start is None:
+                    found.clear()
+                elif kind == "partition":
+                    partition_key = (bytes.fromhex(rest[0]), int(rest[1]))
+                    if start is None:
+                        found.pop(partition_key, None)
+                    else:
+                        found[partition_key] = start
+
+            self._state_log().load(replay)
+        found.update({key[1:]: partition.start_offset for key, partition in self.partitions.items() if key[0] == group_id})
+        return found
+
+    def read_state_again(self) -> Awaitable[None] | None:
+        """Over a database, read the state log again (what other brokers wrote since); None
+        on the local engine, whose log is read in place."""
+        journal = self._state_log().journal
+        return None if journal is None else journal.reload(0, lambda index: None)
 
     def alter_start_offset(self, group_id: str, topic_id: bytes, index: int, offset: int) -> None:
         """AlterShareGroupOffsets: the partition starts afresh at `offset` (group must be empty).

@@ -15,7 +15,7 @@ row's lock serializes brokers, so no id is ever given twice, across restarts or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,9 +38,12 @@ class CoordinatorJournal(Protocol):
     start, or when this broker gained its leadership), `loading` whether it is being read
     again; `leads` whether this broker leads the partition (coordinates its keys): only then
     are its appends written, so that brokers sharing the database never write over the
-    coordinator's records."""
+    coordinator's records (but for a topic whose keys each broker writes for what it owns, the
+    share groups' state). `reload` reads the partition again, then calls `replay(partition)`."""
 
     def append(self, partition: int, batch: bytes) -> None: ...
+
+    async def reload(self, partition: int, replay: Callable[[int], None]) -> None: ...
 
     def leads(self, partition: int) -> bool: ...
 
