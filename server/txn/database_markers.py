@@ -32,11 +32,14 @@ _LAST_RETRY_S = 5.0
 
 # Why a marker did not arrive that a later attempt may get past: the database away, or the
 # partition's leader away, moving or loading (TransactionMarkerRequestCompletionHandler retries
-# these, and a disconnection, for the partition's leader looked up again).
+# these, and a disconnection, for the partition's leader looked up again). A leader that refuses
+# this broker CLUSTER_ACTION is asked again too, until an operator grants it: Kafka's
+# coordinator cannot complete such a transaction either, and a marker given up would leave the
+# group's offsets pending for good.
 RETRIABLE = frozenset({
     ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.NETWORK_EXCEPTION, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_LEADER_FOR_PARTITION,
     ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
-    ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
 })
 
 
