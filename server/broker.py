@@ -549,10 +549,19 @@ class Broker:
         def replay(index: int) -> None:
             if topic == OFFSETS_TOPIC and self.groups is not None:
                 self.groups.reload_partition(index)
+                self._share_groups_moved(self.groups, index)
             elif topic == TRANSACTION_STATE.name and self.txn is not None:
                 self.txn.reload_partition(index)
 
         return replay
+
+    def _share_groups_moved(self, groups: GroupCoordinator, index: int) -> None:
+        """This broker now coordinates the share groups of `__consumer_offsets` partition
+        `index`: their state is read again (ShareCoordinator.reload_groups)."""
+        share, journals = self.share, self._journals
+        if share is not None and journals is not None:
+            journals.read_again(SHARE_GROUP_STATE.name, 0,
+                                lambda _: share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index))
 
     def _share_leader_changed(self, topic: str, index: int) -> None:
         """Over a shared database a topic partition's leader owns its share-partitions: one

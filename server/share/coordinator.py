@@ -219,6 +219,25 @@ class ShareCoordinator:
         if name is not None:
             self.notify_data(name, index)
 
+    def reload_groups(self, coordinated: Callable[[str], bool]) -> None:
+        """This broker became the coordinator of the groups `coordinated` says (the leader of
+        their `__consumer_offsets` partition, among brokers over one database): they are rebuilt
+        from their records in the state log, read again, where their previous coordinator
+        wrote them. Their members join again, as after `reload` (the records hold none)."""
+        for group_id in [group_id for group_id in self.groups if coordinated(group_id)]:
+            for member in self.groups.pop(group_id).members.values():
+                Timers.cancel(member.session_timer)
+
+        def replay(key: bytes, value: bytes | None) -> None:
+            try:
+                kind, group_id, *_ = json.loads(key)
+            except (ValueError, TypeError) as exc:
+                raise RecordFormatError(str(exc)) from None
+            if kind == "group" and coordinated(group_id):
+                self._replay(key, value)
+
+        self._state_log().load(replay)
+
     def _state_log(self) -> CoordinatorLog:
         if self._log is None:
             # One partition: a single node coordinates every group (Kafka's default is 50).

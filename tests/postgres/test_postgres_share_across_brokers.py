@@ -51,16 +51,10 @@ def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
 def _start_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """DescribeShareGroupOffsets through the group's coordinator: partition -> start offset."""
     with KafkaClient(bootstrap) as client:
-        deadline = time.monotonic() + _DEADLINE
-        while True:
-            found = client.call(ApiKey.FIND_COORDINATOR, {"key_type": 0, "coordinator_keys": [group]}, highest=4)[1]["coordinators"][0]
-            if not found["error_code"]:
-                described = client.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, {"groups": [{"group_id": group, "topics": [
-                    {"topic_name": topic, "partitions": list(range(_PARTITIONS))}]}]}, node=found["node_id"])[1]["groups"][0]
-                if not described["error_code"]:
-                    return {p["partition_index"]: p["start_offset"] for t in described["topics"] for p in t["partitions"]}
-            assert time.monotonic() < deadline, f"no share group offsets for {group}: {found}"
-            time.sleep(0.2)
+        described = client.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, {"groups": [{"group_id": group, "topics": [
+            {"topic_name": topic, "partitions": list(range(_PARTITIONS))}]}]}, node=_coordinator(client, group))[1]["groups"][0]
+    assert not described["error_code"], described
+    return {p["partition_index"]: p["start_offset"] for t in described["topics"] for p in t["partitions"]}
 
 
 def _consume(consumers: list[ShareConsumer], wanted: int, seen: list[list[bytes]]) -> None:
@@ -88,14 +82,16 @@ def _consume(consumers: list[ShareConsumer], wanted: int, seen: list[list[bytes]
 def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url: str, tmp_path: Path) -> None:
     with PostgresBrokers(tmp_path, storage=postgres_url, nodes=3, settings=_QUICK) as brokers:
         bootstrap = brokers.bootstrap
-        topic, group = f"jobs-{uuid.uuid4().hex[:8]}", f"workers-{uuid.uuid4().hex[:8]}"
+        topic = f"jobs-{uuid.uuid4().hex[:8]}"
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic(topic, _PARTITIONS, 1)])[topic].result(timeout=30)
+        leaders = _leaders(bootstrap, topic)
+        assert len(set(leaders.values())) > 1, f"every partition is led by one broker: {leaders}"
+        # The group's coordinator leads partition 0 too: the broker stopped below moves both.
+        group = _group_on(bootstrap, leaders[0])
         from_start = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
         resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[from_start])
         admin.incremental_alter_configs([resource])[resource].result(timeout=30)
-        leaders = _leaders(bootstrap, topic)
-        assert len(set(leaders.values())) > 1, f"every partition is led by one broker: {leaders}"
 
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
         values = [b"job-%04d" % i for i in range(_RECORDS)]
@@ -124,13 +120,15 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
 
         # Partition 0's leader hands out 20 new records; the first 10 are accepted, the rest are
         # still acquired when that leader stops. Its successor reads the share-partition from
-        # the database: the 10 accepted are done, the 10 others are delivered again.
+        # the database: the 10 accepted are done, the 10 others are delivered again. The
+        # group's next coordinator reads the group from there too.
         first = _RECORDS // _PARTITIONS
         for i in range(20):
             producer.produce(topic, b"late-%02d" % i, partition=0)
         assert producer.flush(30) == 0
         moved_from = leaders[0]
         with KafkaClient(bootstrap) as client:
+            epoch = _group_epoch(client, group)
             fetch = _ShareFetches(client, group, _topic_id(client, topic))
             assert fetch.acquire(moved_from) == [(first, first + 19, 1)]
             assert fetch.accept(moved_from, first, first + 9) == 0
@@ -143,6 +141,36 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
             assert fetch.acquire(moved_to) == [(first + 10, first + 19, 2)]
             assert fetch.accept(moved_to, first + 10, first + 19) == 0
         _until(lambda: _start_offsets(others, group, topic) == {**expected, 0: first + 20}, "partition 0's start past the late records")
+        with KafkaClient(others) as client:
+            _until(lambda: _group_epoch(client, group) == epoch, f"the group at epoch {epoch} on its next coordinator")
+
+
+def _coordinator(client: KafkaClient, group: str) -> int:
+    """The node FindCoordinator names for `group`, once the cluster has one."""
+    deadline = time.monotonic() + _DEADLINE
+    while True:
+        found = client.call(ApiKey.FIND_COORDINATOR, {"key_type": 0, "coordinator_keys": [group]}, highest=4)[1]["coordinators"][0]
+        if not found["error_code"]:
+            return int(found["node_id"])
+        assert time.monotonic() < deadline, f"no coordinator for {group}: {found}"
+        time.sleep(0.2)
+
+
+def _group_on(bootstrap: str, node: int) -> str:
+    """A new group id whose coordinator is `node`."""
+    prefix = f"workers-{uuid.uuid4().hex[:8]}"
+    with KafkaClient(bootstrap) as client:
+        for attempt in range(200):
+            if _coordinator(client, f"{prefix}-{attempt}") == node:
+                return f"{prefix}-{attempt}"
+    raise AssertionError(f"no group of 200 is coordinated by {node}")
+
+
+def _group_epoch(client: KafkaClient, group: str) -> int:
+    """ShareGroupDescribe's group epoch from the group's coordinator (0 while it knows no such group)."""
+    described = client.call(ApiKey.SHARE_GROUP_DESCRIBE, {"group_ids": [group], "include_authorized_operations": False},
+                            node=_coordinator(client, group))[1]["groups"][0]
+    return int(described["group_epoch"])
 
 
 def _until(condition: Callable[[], bool], what: str) -> None:
