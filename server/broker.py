@@ -565,10 +565,18 @@ class Broker:
 
     def _share_leader_changed(self, topic: str, index: int) -> None:
         """Over a shared database a topic partition's leader owns its share-partitions: one
-        that became it reads their state again (ShareCoordinator.leader_moved)."""
-        share, journals, storage = self.share, self._journals, self.storage
-        info = None if storage is None or topic in INTERNAL_TOPICS else storage.topic(topic)
-        if share is None or journals is None or info is None:
+        that became it reads their state again (ShareCoordinator.leader_moved). A broker that
+        no longer leads a `__consumer_offsets` partition forgets its share groups: their next
+        coordinator keeps them."""
+        share, journals, storage, groups = self.share, self._journals, self.storage, self.groups
+        if share is None or journals is None or storage is None:
+            return
+        if topic == OFFSETS_TOPIC:
+            if groups is not None and not self._leads(topic, index):
+                share.forget_groups(lambda group_id: groups.offsets_partition(group_id) == index)
+            return
+        info = None if topic in INTERNAL_TOPICS else storage.topic(topic)
+        if info is None:
             return
         if share.leader_moved(info.topic_id, index, self._leads(topic, index)):
             journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: share.partition_loaded(info.topic_id, index))

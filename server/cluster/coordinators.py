@@ -66,6 +66,7 @@ _KEYS: dict[ApiKey, Callable[[Mapping[str, Any], int], tuple[int, str] | None]] 
     ApiKey.OFFSET_DELETE: _group,
     ApiKey.TXN_OFFSET_COMMIT: _group,
     ApiKey.CONSUMER_GROUP_HEARTBEAT: _group,
+    ApiKey.SHARE_GROUP_HEARTBEAT: _group,
     ApiKey.OFFSET_FETCH: _offset_fetch_group,
     ApiKey.INIT_PRODUCER_ID: _transaction,
     ApiKey.ADD_OFFSETS_TO_TXN: _transaction,

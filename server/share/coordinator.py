@@ -219,14 +219,20 @@ class ShareCoordinator:
         if name is not None:
             self.notify_data(name, index)
 
+    def forget_groups(self, coordinated: Callable[[str], bool]) -> None:
+        """Another broker over the same database coordinates the groups `coordinated` says
+        now: this broker drops them, members and their session timers with them, so that it
+        writes none of their records (their share-partitions stay with their leaders)."""
+        for group_id in [group_id for group_id in self.groups if coordinated(group_id)]:
+            for member in self.groups.pop(group_id).members.values():
+                Timers.cancel(member.session_timer)
+
     def reload_groups(self, coordinated: Callable[[str], bool]) -> None:
         """This broker became the coordinator of the groups `coordinated` says (the leader of
         their `__consumer_offsets` partition, among brokers over one database): they are rebuilt
         from their records in the state log, read again, where their previous coordinator
         wrote them. Their members join again, as after `reload` (the records hold none)."""
-        for group_id in [group_id for group_id in self.groups if coordinated(group_id)]:
-            for member in self.groups.pop(group_id).members.values():
-                Timers.cancel(member.session_timer)
+        self.forget_groups(coordinated)
 
         def replay(key: bytes, value: bytes | None) -> None:
             try:

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from compat.harness import PostgresBrokers
 from ottla.server.admin.client import KafkaClient
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 
@@ -89,6 +90,11 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
         assert len(set(leaders.values())) > 1, f"every partition is led by one broker: {leaders}"
         # The group's coordinator leads partition 0 too: the broker stopped below moves both.
         group = _group_on(bootstrap, leaders[0])
+        with KafkaClient(bootstrap) as client:
+            elsewhere = next(node for node in leaders.values() if node != leaders[0])
+            joined = client.call(ApiKey.SHARE_GROUP_HEARTBEAT, {"group_id": group, "member_id": uuid.uuid4().hex, "member_epoch": 0,
+                                                                 "rack_id": None, "subscribed_topic_names": [topic]}, node=elsewhere)[1]
+            assert joined["error_code"] == ErrorCode.NOT_COORDINATOR, joined
         from_start = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
         resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[from_start])
         admin.incremental_alter_configs([resource])[resource].result(timeout=30)
