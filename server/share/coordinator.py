@@ -26,7 +26,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
@@ -471,18 +471,20 @@ class ShareCoordinator:
 
     # --- records --------------------------------------------------------------------
 
-    def share_partition(self, group_id: str, topic_id: bytes, index: int, read_committed: bool) -> SharePartition:
+    def share_partition(self, group_id: str, topic_id: bytes, index: int, read_committed: bool,
+                        found: list[tuple[int, int] | None] | None = None) -> SharePartition:
         """The group's share-partition, initialized at first use, or when AlterShareGroupOffsets
         gave it a negative start, from share.auto.offset.reset (latest: the end of what a
         consumer may read; earliest: the log start; by_duration: the first record no older
-        than the duration, else the end)."""
+        than the duration, else the end; `found` holds that lookup's answer when it was made
+        beforehand, a database round trip: `_start_lookup`)."""
         key = (group_id, topic_id, index)
         partition = self.partitions.get(key)
         if partition is None or partition.start_offset < 0:
             name = self._topic_name(topic_id)
             if name is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
-            start = self._reset_offset(group_id, name, index, read_committed)
+            start = self._reset_offset(group_id, name, index, read_committed, found)
             if partition is None:
                 partition = self._new_partition(key, start)
                 self.partitions[key] = partition
@@ -495,27 +497,47 @@ class ShareCoordinator:
             self._persist_partition(key)
         return partition
 
-    def _reset_offset(self, group_id: str, topic: str, index: int, read_committed: bool) -> int:
+    def _reset_offset(self, group_id: str, topic: str, index: int, read_committed: bool, found: list[tuple[int, int] | None] | None) -> int:
         log_ = self.storage.partition(topic, index)
         reset = str(self.group_config(group_id, "share.auto.offset.reset"))
         end = log_.last_stable_offset if read_committed else log_.high_watermark
         if reset == "earliest":
             return log_.log_start_offset
         if reset.startswith("by_duration:"):
-            found = log_.offset_for_timestamp(self.wall_clock_ms() - _duration_ms(reset.removeprefix("by_duration:")))
-            return end if found is None else min(found[1], end)
+            hit = found[0] if found is not None else log_.offset_for_timestamp(self._reset_time(reset))
+            return end if hit is None else min(hit[1], end)
         return end
 
+    def _reset_time(self, reset: str) -> int:
+        return self.wall_clock_ms() - _duration_ms(reset.removeprefix("by_duration:"))
+
+    def _start_lookup(self, group_id: str, topic: str, topic_id: bytes, index: int) -> Awaitable[tuple[int, int] | None] | None:
+        """On an engine whose reads are coroutines, the lookup by time a share-partition still
+        to initialize from share.auto.offset.reset=by_duration needs first; else None."""
+        partition = self.partitions.get((group_id, topic_id, index))
+        reset = str(self.group_config(group_id, "share.auto.offset.reset"))
+        if not self.storage.is_async or not reset.startswith("by_duration:") or (partition is not None and partition.start_offset >= 0):
+            return None
+        lookup = self.storage.partition(topic, index).offset_for_timestamp(self._reset_time(reset))
+        return cast(Awaitable[tuple[int, int] | None], lookup) if inspect.isawaitable(lookup) else None
+
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
-                max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True) -> Acquired | Awaitable[Acquired]:
+                max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True,
+                found: list[tuple[int, int] | None] | None = None) -> Acquired | Awaitable[Acquired]:
         """Read the log where the share-partition next hands records out and acquire what
         was read for `member_id`. Raises KafkaError (unknown topic, storage). On an engine whose
         reads are coroutines (PostgreSQL) the answer is awaitable: what was read is acquired
-        once it has arrived, from the share-partition as it is then. Nothing is acquired from a
-        partition whose share state is being read again (`leader_moved`)."""
+        once it has arrived, from the share-partition as it is then (and a share-partition
+        that starts by_duration awaits its lookup by time first, then acquires with it as
+        `found`). Nothing is acquired from a partition whose share state is being read again
+        (`leader_moved`)."""
         if (topic_id, index) in self.loading:
             return Acquired(b"", [])
-        partition = self.share_partition(group_id, topic_id, index, read_committed)
+        lookup = self._start_lookup(group_id, topic, topic_id, index) if found is None else None
+        if lookup is not None:
+            return self._acquire_when_found(lookup, group_id, member_id, topic, topic_id, index, max_records, max_bytes,
+                                            read_committed, whole_batches)
+        partition = self.share_partition(group_id, topic_id, index, read_committed, found)
         partition.limits = self._limits(group_id)
         log_ = self.storage.partition(topic, index)
         if partition.start_offset < log_.log_start_offset:
@@ -529,6 +551,13 @@ class ShareCoordinator:
         if inspect.isawaitable(result):
             return self._acquire_when_read(partition, read, result)
         return self._acquire_read(partition, read, result)
+
+    async def _acquire_when_found(self, lookup: Awaitable[tuple[int, int] | None], group_id: str, member_id: str, topic: str,
+                                  topic_id: bytes, index: int, max_records: int, max_bytes: int, read_committed: bool,
+                                  whole_batches: bool) -> Acquired:
+        by_time = await lookup
+        got = self.acquire(group_id, member_id, topic, topic_id, index, max_records, max_bytes, read_committed, whole_batches, [by_time])
+        return got if isinstance(got, Acquired) else await got
 
     async def _acquire_when_read(self, partition: SharePartition, read: _Read, result: Awaitable[ReadResult]) -> Acquired:
         read_result = await result

@@ -230,3 +230,21 @@ class _ShareFetches:
         self.epochs[node] = epoch + 1
         assert answer["error_code"] == 0, answer
         return int(answer["responses"][0]["partitions"][0]["error_code"])
+
+
+def test_a_share_group_starts_by_duration_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """share.auto.offset.reset=by_duration looks the start up by time, a database round trip."""
+    with PostgresBrokers(tmp_path, storage=postgres_url, nodes=1) as brokers:
+        topic, group = f"recent-{uuid.uuid4().hex[:8]}", f"recent-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": brokers.bootstrap})
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+        within_an_hour = ConfigEntry("share.auto.offset.reset", "by_duration:PT1H", incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[within_an_hour])
+        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+        producer = Producer({"bootstrap.servers": brokers.bootstrap, "linger.ms": 5})
+        for i in range(5):
+            producer.produce(topic, b"recent-%d" % i, partition=0)
+        assert producer.flush(30) == 0
+        with KafkaClient(brokers.bootstrap) as client:
+            fetch = _ShareFetches(client, group, _topic_id(client, topic))
+            assert fetch.acquire(1) == [(0, 4, 1)]  # PostgresBrokers numbers its brokers from 1
