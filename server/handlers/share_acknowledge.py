@@ -51,18 +51,20 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     elif share.sessions.get(node_id, group_id, member_id) is None:
         return _error(header.api_version, ErrorCode.SHARE_SESSION_NOT_FOUND)
     responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
+    endpoints: dict[int, Any] = {}
     for topic in request["topics"]:
-        partitions: list[ShareAcknowledgeResponsePartitionData] = [
-            {"partition_index": partition["partition_index"],
-             "error_code": acknowledge(context, group_id, member_id, topic["topic_id"], partition, header.api_version >= 2),
-             "error_message": None, "current_leader": leader(context)}
-            for partition in topic["partitions"]
-        ]
+        partitions: list[ShareAcknowledgeResponsePartitionData] = []
+        for partition in topic["partitions"]:
+            error = acknowledge(context, group_id, member_id, topic["topic_id"], partition, header.api_version >= 2)
+            moved = error is ErrorCode.NOT_LEADER_FOR_PARTITION
+            partitions.append({"partition_index": partition["partition_index"], "error_code": error, "error_message": None,
+                               "current_leader": moved_to(context, topic["topic_id"], partition["partition_index"], endpoints)
+                               if moved else leader(context)})
         responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
     if epoch == FINAL_EPOCH:
         share.close_session(node_id, group_id, member_id)
     response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
-                                          "responses": responses, "node_endpoints": []}
+                                          "responses": responses, "node_endpoints": list(endpoints.values())}
     if header.api_version >= 2:
         response["acquisition_lock_timeout_ms"] = share.lock_duration_ms(group_id)
     return response

@@ -145,6 +145,9 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
         with KafkaClient(others) as client:
             fetch = _ShareFetches(client, group, _topic_id(client, topic))
             assert fetch.acquire(moved_to) == [(first + 10, first + 19, 2)]
+            # A broker that does not lead the partition refuses it and names its leader.
+            elsewhere = next(broker.node_id for broker in brokers.brokers if broker.node_id not in (moved_from, moved_to))
+            assert fetch.refused(elsewhere, first + 10, first + 19) == [(ErrorCode.NOT_LEADER_FOR_PARTITION, moved_to)] * 2
             assert fetch.accept(moved_to, first + 10, first + 19) == 0
         _until(lambda: _start_offsets(others, group, topic) == {**expected, 0: first + 20}, "partition 0's start past the late records")
         with KafkaClient(others) as client:
@@ -201,18 +204,22 @@ class _ShareFetches:
         self.member = uuid.uuid4().hex
         self.epochs: dict[int, int] = {}
 
+    def _fetch(self, node: int) -> dict[str, Any]:
+        epoch = self.epochs.get(node, 0)
+        answer = self.client.call(ApiKey.SHARE_FETCH, {
+            "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch, "max_wait_ms": 500, "min_bytes": 1,
+            "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
+            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": []}]}],
+            "forgotten_topics_data": []}, node=node, highest=1)[1]
+        assert answer["error_code"] == 0, answer
+        self.epochs[node] = epoch + 1
+        return answer
+
     def acquire(self, node: int) -> list[tuple[int, int, int]]:
         """(first, last, delivery count) of what one ShareFetch acquires, once one acquires any."""
         deadline = time.monotonic() + _DEADLINE
         while True:
-            epoch = self.epochs.get(node, 0)
-            answer = self.client.call(ApiKey.SHARE_FETCH, {
-                "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch, "max_wait_ms": 500, "min_bytes": 1,
-                "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
-                "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": []}]}],
-                "forgotten_topics_data": []}, node=node, highest=1)[1]
-            assert answer["error_code"] == 0, answer
-            self.epochs[node] = epoch + 1
+            answer = self._fetch(node)
             partitions = [p for t in answer["responses"] for p in t["partitions"]]
             assert all(p["error_code"] == 0 for p in partitions), answer
             acquired = [(r["first_offset"], r["last_offset"], r["delivery_count"]) for p in partitions for r in p["acquired_records"]]
@@ -220,8 +227,18 @@ class _ShareFetches:
                 return acquired
             assert time.monotonic() < deadline, "nothing acquired"
 
+    def refused(self, node: int, first: int, last: int) -> list[tuple[int, int]]:
+        """A ShareFetch, then a ShareAcknowledge of [first, last], to a broker that does not lead
+        the partition: each answer's partition error and the leader it names."""
+        fetched = self._fetch(node)["responses"][0]["partitions"][0]
+        acknowledged = self._acknowledge(node, first, last)["responses"][0]["partitions"][0]
+        return [(part["error_code"], part["current_leader"]["leader_id"]) for part in (fetched, acknowledged)]
+
     def accept(self, node: int, first: int, last: int) -> int:
         """ACCEPT [first, last] through ShareAcknowledge: the partition's error code."""
+        return int(self._acknowledge(node, first, last)["responses"][0]["partitions"][0]["error_code"])
+
+    def _acknowledge(self, node: int, first: int, last: int) -> dict[str, Any]:
         epoch = self.epochs[node]
         answer = self.client.call(ApiKey.SHARE_ACKNOWLEDGE, {
             "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch,
@@ -229,7 +246,7 @@ class _ShareFetches:
                 {"first_offset": first, "last_offset": last, "acknowledge_types": [1]}]}]}]}, node=node, highest=1)[1]
         self.epochs[node] = epoch + 1
         assert answer["error_code"] == 0, answer
-        return int(answer["responses"][0]["partitions"][0]["error_code"])
+        return answer
 
 
 def test_a_share_group_starts_by_duration_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
