@@ -11,13 +11,14 @@ group's coordinator is away, until the partition has a new leader, which then co
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -83,6 +84,22 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
         consumer.close()
 
 
+def _leaders(client: KafkaClient, topic: str) -> dict[int, int] | None:
+    """Each partition's leader, once every partition of the topic has one."""
+    found = client.metadata([topic])["topics"][0]
+    led = {p["partition_index"]: p["leader_id"] for p in found["partitions"]} if not found["error_code"] else {}
+    return led if len(led) == 2 and min(led.values()) >= 0 else None
+
+
+def _txn_state(client: KafkaClient, node: int, transactional_id: str) -> str | None:
+    """The transaction's state as DescribeTransactions answers it on `node` (None: an error)."""
+    try:
+        state = client.call(ApiKey.DESCRIBE_TRANSACTIONS, {"transactional_ids": [transactional_id]}, node=node)[1]["transaction_states"][0]
+    except (ClientError, OSError):
+        return None
+    return None if state["error_code"] else str(state["transaction_state"])
+
+
 def _read_committed(bootstrap: str, topic: str, end: int) -> list[bytes]:
     """Every committed value of the output partition, read until the position passes `end`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False,
@@ -108,12 +125,7 @@ def test_transactional_offsets_reach_a_group_coordinated_by_a_third_broker(postg
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
         with KafkaClient(bootstrap) as client:
-            def leaders() -> dict[int, int] | None:
-                found = client.metadata([topic])["topics"][0]
-                led = {p["partition_index"]: p["leader_id"] for p in found["partitions"]} if not found["error_code"] else {}
-                return led if len(led) == 2 and min(led.values()) >= 0 else None
-
-            leader = _until(leaders, f"{topic} has leaders")[_OUTPUT]
+            leader = _until(lambda: _leaders(client, topic), f"{topic} has leaders")[_OUTPUT]
             transactional_id, txn_node = _key_on(client, _TXN, f"txn-{topic}", {leader})
             group, group_node = _key_on(client, _GROUP, f"group-{topic}", {leader, txn_node})
 
@@ -167,3 +179,70 @@ def test_transactional_offsets_reach_a_group_coordinated_by_a_third_broker(postg
         # Two commits and one abort: three records and three markers.
         assert _read_committed(live, topic, 6) == [b"first", b"after-kill"]
         producer.flush(10)
+
+
+def test_a_commit_whose_coordinator_dies_before_its_markers_are_in_is_finished_by_the_next(postgres_url: str, tmp_path: Path) -> None:
+    """The group's coordinator killed, the commit started (its marker for the group's offsets now
+    retried), then the transaction's coordinator killed too: it had left the transaction in
+    PrepareCommit, so the one broker left, coordinating everything now, writes the markers again
+    and commits the offset. Had the first coordinator written CompleteCommit before its markers
+    were in, the offset would stay pending (UNSTABLE_OFFSET_COMMIT) for good."""
+    with PostgresBrokers(tmp_path, storage=postgres_url, nodes=3, settings=_LEASE) as brokers:
+        bootstrap = brokers.bootstrap
+        topic = f"txn-kill-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
+        with KafkaClient(bootstrap) as client:
+            leader = _until(lambda: _leaders(client, topic), f"{topic} has leaders")[_OUTPUT]
+            transactional_id, txn_node = _key_on(client, _TXN, f"txn-{topic}", {leader})
+            group, group_node = _key_on(client, _GROUP, f"group-{topic}", {leader, txn_node})
+        producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id, "enable.idempotence": True})
+        producer.init_transactions(30)
+        member = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        producer.begin_transaction()
+        producer.produce(topic, b"kept", partition=_OUTPUT)
+        producer.send_offsets_to_transaction([ConfluentPartition(topic, _INPUT, 42)], member.consumer_group_metadata(), 30)
+        producer.flush(30)
+
+        brokers.brokers[group_node - 1].kill()
+        failures: list[str] = []
+        committed: list[bool] = []
+
+        def commit() -> None:
+            """commit_transaction, called again after a retriable error, as librdkafka asks."""
+            for _ in range(10):
+                try:
+                    producer.commit_transaction(90)
+                    committed.append(True)
+                    return
+                except KafkaException as exc:
+                    failures.append(str(exc))
+                    if not exc.args[0].retriable():
+                        return
+
+        committing = threading.Thread(target=commit)
+        committing.start()
+        # The transaction's coordinator now (the first kill may have moved it) has begun to end it.
+        live = {broker.node_id: broker for broker in brokers.brokers if broker.node_id != group_node}
+        with KafkaClient(",".join(broker.bootstrap for broker in live.values())) as client:
+            def ending_on() -> int | None:
+                node = _coordinator(client, _TXN, transactional_id)
+                return node if node in live and _txn_state(client, node, transactional_id) in ("PrepareCommit", "CompleteCommit") else None
+
+            coordinator = _until(ending_on, "the transaction's coordinator ends it")
+        live.pop(coordinator).kill()
+        committing.join(150)
+        assert committed, f"the commit did not succeed: {failures}"
+        (survivor,) = live.values()
+        with KafkaClient(survivor.bootstrap) as client:
+            def stable() -> tuple[ErrorCode, int] | None:
+                try:
+                    answer = _offset_fetch(client, survivor.node_id, group, topic, require_stable=True)
+                except (ClientError, OSError):
+                    return None
+                return answer if answer[0] is ErrorCode.NONE else None
+
+            assert _until(stable, "the survivor answers a stable offset") == (ErrorCode.NONE, 42)
+            assert _txn_state(client, survivor.node_id, transactional_id) == "CompleteCommit"
+        assert _read_committed(survivor.bootstrap, topic, 2) == [b"kept"]
+        member.close()
