@@ -15,9 +15,9 @@ commits, and the CPU time of PostgreSQL's processes beside the wall time sampled
 `python -m compat.bench_postgres [--scale F]` measures what each megabyte costs: one broker on a
 fresh database, then compat.bench's produce (acks=1) and consume rows, each followed by the
 broker's and PostgreSQL's CPU seconds per MB, the WAL bytes per MB (from the WAL position, which
-no statistics delay), and the append and read statements it took (their count and mean time, the partition row's lock is held that
-long). CPU figures hold on a loaded machine; rates do not. compat/SCALING-postgresql.md reads
-them.
+no statistics delay), and the append and read statements it took: their count and mean time (a
+partition's row lock is held that long). CPU figures hold on a loaded machine; rates do not.
+compat/SCALING-postgresql.md reads them.
 """
 
 from __future__ import annotations
