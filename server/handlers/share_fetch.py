@@ -53,6 +53,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
     node_id = context.node.node_id
     session: ShareSession | None = None
+    # The group's first session here: what this broker holds of it may have been changed
+    # through its coordinator meanwhile (an empty group's offsets altered or deleted).
+    first_here = epoch == INITIAL_EPOCH and not any(key[:2] == (node_id, group_id) for key in share.sessions.sessions)
     if epoch == INITIAL_EPOCH:
         if has_acks:
             return _error(ErrorCode.INVALID_REQUEST)
@@ -87,7 +90,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
             session.partitions.pop((forgotten["topic_id"], index), None)
     seen_version = context.wakeups.data_version
     if context.storage.is_async:
-        return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version)
+        return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
         return _respond(context, group_id, acquired, ack_errors)
@@ -96,8 +99,16 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
 
 
 async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
-                          ack_errors: dict[tuple[bytes, int], ErrorCode], seen_version: int) -> ShareFetchResponse:
-    """`handle` for an engine whose reads are coroutines."""
+                          ack_errors: dict[tuple[bytes, int], ErrorCode], seen_version: int, first_here: bool) -> ShareFetchResponse:
+    """`handle` for an engine whose reads are coroutines. The group's first session on this
+    broker reads the state log first: among brokers over one database, its coordinator may
+    have written share-partitions this broker leads."""
+    share = context.services.share
+    reading = share.read_state_again() if first_here else None
+    if reading is not None:
+        held = share.idle_partitions(group_id)
+        await reading
+        share.take_written_elsewhere(held)
     acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
         return _respond(context, group_id, acquired, ack_errors)

@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
-from ottla.server.share.partition import AcquiredRange, SharePartition, SharePartitionLimits, StateBatch
+from ottla.server.share.partition import AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -751,8 +751,44 @@ class ShareCoordinator:
                         found[partition_key] = start
 
             self._state_log().load(replay)
-        found.update({key[1:]: partition.start_offset for key, partition in self.partitions.items() if key[0] == group_id})
+        for key, partition in self.partitions.items():
+            # A copy of a share-partition another broker leads (kept by AlterShareGroupOffsets
+            # here, say) is older than its leader's records.
+            if key[0] == group_id and (key[1:] in self.led or key[1:] not in found):
+                found[key[1:]] = partition.start_offset
         return found
+
+    def idle_partitions(self, group_id: str) -> dict[PartitionKey, bytes | None]:
+        """The group's share-partitions this broker holds with nothing acquired, each with the
+        record it would write now: what `take_written_elsewhere` may replace."""
+        return {key: self._partition_record(key, partition)[1] for key, partition in self.partitions.items()
+                if key[0] == group_id and not any(entry.state is RecordState.ACQUIRED for entry in partition.records.values())}
+
+    def take_written_elsewhere(self, held: dict[PartitionKey, bytes | None]) -> None:
+        """After `read_state_again`: a share-partition of `held` still as it was whose last
+        record in the log says otherwise was written by another broker (AlterShareGroupOffsets
+        or DeleteShareGroupOffsets through the group's coordinator, which Kafka's share
+        coordinator fences with a state epoch): it is rebuilt from that record, or dropped for
+        a tombstone, to start again from share.auto.offset.reset."""
+        latest: dict[PartitionKey, bytes | None] = {}
+
+        def replay(key: bytes, value: bytes | None) -> None:
+            try:
+                kind, group_id, *rest = json.loads(key)
+                partition_key = (group_id, bytes.fromhex(rest[0]), int(rest[1])) if kind == "partition" else None
+            except (ValueError, TypeError, IndexError) as exc:
+                raise RecordFormatError(str(exc)) from None
+            if partition_key in held:
+                latest[partition_key] = value
+
+        self._state_log().load(replay)
+        for key, value in held.items():
+            partition = self.partitions.get(key)
+            if partition is None or key not in latest or latest[key] == value or self._partition_record(key, partition)[1] != value:
+                continue
+            self.partitions.pop(key).reset_start(0)
+            record_key, _ = self._partition_record(key, None)
+            self._replay(record_key, latest[key])
 
     def read_state_again(self) -> Awaitable[None] | None:
         """Over a database, read the state log again (what other brokers wrote since); None
@@ -795,9 +831,13 @@ class ShareCoordinator:
         if group.members:
             return ErrorCode.NON_EMPTY_GROUP
         records = []
-        for key in [k for k in self.partitions if k[0] == group_id]:
-            self.partitions.pop(key).reset_start(0)
-            records.append(self._partition_record(key, None))
+        # With its share-partitions' records that other brokers wrote (their leaders drop
+        # their copies at the group's next session there: `take_written_elsewhere`).
+        for topic_id, index in self.start_offsets(group_id):
+            partition = self.partitions.pop((group_id, topic_id, index), None)
+            if partition is not None:
+                partition.reset_start(0)
+            records.append(self._partition_record((group_id, topic_id, index), None))
         group.dead = True
         records.append(self._group_record(group))
         self._append(group_id, records)

@@ -124,11 +124,23 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
         expected = {index: _RECORDS // _PARTITIONS for index in range(_PARTITIONS)}
         _until(lambda: _start_offsets(bootstrap, group, topic) == expected, f"start offsets {expected}")
 
+        # The empty group's start on a partition another broker leads is moved back 10 through
+        # its coordinator: that partition's leader hands those 10 out again.
+        first = _RECORDS // _PARTITIONS
+        other = next(index for index, node in leaders.items() if node != leaders[0])
+        with KafkaClient(bootstrap) as client:
+            altered = client.call(ApiKey.ALTER_SHARE_GROUP_OFFSETS, {"group_id": group, "topics": [{"topic_name": topic, "partitions": [
+                {"partition_index": other, "start_offset": first - 10}]}]}, node=leaders[0])[1]
+            assert altered["error_code"] == 0 and altered["responses"][0]["partitions"][0]["error_code"] == 0, altered
+            again = _ShareFetches(client, group, _topic_id(client, topic), other)
+            assert again.acquire(leaders[other]) == [(first - 10, first - 1, 1)]
+            assert again.accept(leaders[other], first - 10, first - 1) == 0
+        _until(lambda: _start_offsets(bootstrap, group, topic) == expected, f"start offsets {expected} again")
+
         # Partition 0's leader hands out 20 new records; the first 10 are accepted, the rest are
         # still acquired when that leader stops. Its successor reads the share-partition from
         # the database: the 10 accepted are done, the 10 others are delivered again. The
         # group's next coordinator reads the group from there too.
-        first = _RECORDS // _PARTITIONS
         for i in range(20):
             producer.produce(topic, b"late-%02d" % i, partition=0)
         assert producer.flush(30) == 0
@@ -194,13 +206,14 @@ def _topic_id(client: KafkaClient, topic: str) -> bytes:
 
 
 class _ShareFetches:
-    """Raw ShareFetch and ShareAcknowledge of partition 0 for one member, sent to the broker the
-    caller names (the partition's leader), in one share session per broker."""
+    """Raw ShareFetch and ShareAcknowledge of one partition for one member, sent to the broker
+    the caller names (the partition's leader), in one share session per broker."""
 
-    def __init__(self, client: KafkaClient, group: str, topic_id: bytes) -> None:
+    def __init__(self, client: KafkaClient, group: str, topic_id: bytes, partition: int = 0) -> None:
         self.client = client
         self.group = group
         self.topic_id = topic_id
+        self.partition = partition
         self.member = uuid.uuid4().hex
         self.epochs: dict[int, int] = {}
 
@@ -209,7 +222,7 @@ class _ShareFetches:
         answer = self.client.call(ApiKey.SHARE_FETCH, {
             "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch, "max_wait_ms": 500, "min_bytes": 1,
             "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500, "share_acquire_mode": 0,
-            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": []}]}],
+            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": self.partition, "acknowledgement_batches": []}]}],
             "forgotten_topics_data": []}, node=node, highest=1)[1]
         assert answer["error_code"] == 0, answer
         self.epochs[node] = epoch + 1
@@ -242,7 +255,7 @@ class _ShareFetches:
         epoch = self.epochs[node]
         answer = self.client.call(ApiKey.SHARE_ACKNOWLEDGE, {
             "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch,
-            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": [
+            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": self.partition, "acknowledgement_batches": [
                 {"first_offset": first, "last_offset": last, "acknowledge_types": [1]}]}]}]}, node=node, highest=1)[1]
         self.epochs[node] = epoch + 1
         assert answer["error_code"] == 0, answer
