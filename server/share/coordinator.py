@@ -20,6 +20,7 @@ from there too (`start_offsets`).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -133,6 +134,8 @@ class ShareCoordinator:
         # leads as the owner of their share-partitions, and those whose state it is reading again.
         self.led: set[tuple[bytes, int]] = set()
         self.loading: set[tuple[bytes, int]] = set()
+        # Dead-letter writes under way on an engine whose appends are coroutines.
+        self._dead_letter_writes: set[asyncio.Task[None]] = set()
 
     _DEFAULTS = {
         "share.session.timeout.ms": "session_timeout_ms", "share.heartbeat.interval.ms": "heartbeat_interval_ms",
@@ -630,21 +633,49 @@ class ShareCoordinator:
         target = None if not name or source is None else self._dead_letter_topic(group_id, str(name))
         if source is None or target is None:
             return
-        originals = self._originals(source, index, archived) if self.group_config(group_id, "errors.deadletterqueue.copy.record.enable") else {}
+        copy = bool(self.group_config(group_id, "errors.deadletterqueue.copy.record.enable"))
+        if self.storage.is_async:
+            # The database engine's reads and appends are coroutines: written by a task of
+            # their own, still after the acknowledgement and as best-effort.
+            task = asyncio.get_running_loop().create_task(self._write_dead_letters_later(group_id, source, index, target, archived, copy))
+            self._dead_letter_writes.add(task)
+            task.add_done_callback(self._dead_letter_writes.discard)
+            return
+        originals = self._originals(source, index, archived) if copy else {}
         target_index = index % target.partitions
         log_ = self.storage.partition(target.name, target_index)
         for offset, delivery_count, reason in archived:
-            headers = (("__dlq.errors.topic", source.encode()), ("__dlq.errors.partition", str(index).encode()),
-                       ("__dlq.errors.offset", str(offset).encode()), ("__dlq.errors.group", group_id.encode()),
-                       ("__dlq.errors.delivery.count", str(delivery_count).encode()), ("__dlq.errors.message", reason.encode()))
-            record_key, value = originals.get(offset, (None, None))
             try:
-                log_.append(build_batch([Record(0, self.wall_clock_ms(), record_key, value, headers)]))
+                log_.append(self._dead_letter_batch(group_id, source, index, offset, delivery_count, reason, originals))
             except KafkaError as exc:
                 log.warning("share group %s: could not write offset %d of %s-%d to dead-letter topic %s: %s",
                             group_id, offset, source, index, target.name, exc)
                 return
         self.notify_data(target.name, target_index)
+
+    async def _write_dead_letters_later(self, group_id: str, source: str, index: int, target: TopicInfo,
+                                        archived: list[tuple[int, int, str]], copy: bool) -> None:
+        """`_dead_letter`'s writes on an engine whose reads and appends are coroutines."""
+        try:
+            originals = await self._originals_later(source, index, archived) if copy else {}
+            target_index = index % target.partitions
+            log_ = self.storage.partition(target.name, target_index)
+            for offset, delivery_count, reason in archived:
+                appended = log_.append(self._dead_letter_batch(group_id, source, index, offset, delivery_count, reason, originals))
+                if inspect.isawaitable(appended):
+                    await appended
+        except KafkaError as exc:
+            log.warning("share group %s: could not write records of %s-%d to dead-letter topic %s: %s", group_id, source, index, target.name, exc)
+            return
+        self.notify_data(target.name, target_index)
+
+    def _dead_letter_batch(self, group_id: str, source: str, index: int, offset: int, delivery_count: int, reason: str,
+                           originals: dict[int, tuple[bytes | None, bytes | None]]) -> bytes:
+        headers = (("__dlq.errors.topic", source.encode()), ("__dlq.errors.partition", str(index).encode()),
+                   ("__dlq.errors.offset", str(offset).encode()), ("__dlq.errors.group", group_id.encode()),
+                   ("__dlq.errors.delivery.count", str(delivery_count).encode()), ("__dlq.errors.message", reason.encode()))
+        record_key, value = originals.get(offset, (None, None))
+        return bytes(build_batch([Record(0, self.wall_clock_ms(), record_key, value, headers)]))
 
     def _dead_letter_topic(self, group_id: str, name: str) -> TopicInfo | None:
         """The group's dead-letter topic if it may be written (Kafka 4.4's checks, whose
@@ -676,20 +707,24 @@ class ShareCoordinator:
         log_ = self.storage.partition(topic, index)
         offset = max(min(wanted), log_.log_start_offset)
         while offset <= max(wanted) and offset < log_.high_watermark:
-            result = log_.read(offset, 1 << 20, min_one=True)
-            data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
-            last = offset
-            for header, batch in scan_batches(data):
-                last = max(last, header.base_offset + header.last_offset_delta)
-                if header.is_control:
-                    continue
-                for record in iter_records(batch):
-                    if record.offset in wanted:
-                        found[record.offset] = (None if record.key is None else bytes(record.key),
-                                                None if record.value is None else bytes(record.value))
-            if not data:
+            following = _take_originals(log_.read(offset, 1 << 20, min_one=True), offset, wanted, found)
+            if following is None:
                 break
-            offset = last + 1
+            offset = following
+        return found
+
+    async def _originals_later(self, topic: str, index: int, archived: list[tuple[int, int, str]]) -> dict[int, tuple[bytes | None, bytes | None]]:
+        """`_originals` on an engine whose reads are coroutines."""
+        wanted = {offset for offset, _, _ in archived}
+        found: dict[int, tuple[bytes | None, bytes | None]] = {}
+        log_ = self.storage.partition(topic, index)
+        offset = max(min(wanted), log_.log_start_offset)
+        while offset <= max(wanted) and offset < log_.high_watermark:
+            read: Any = log_.read(offset, 1 << 20, min_one=True)
+            following = _take_originals(await read if inspect.isawaitable(read) else read, offset, wanted, found)
+            if following is None:
+                break
+            offset = following
         return found
 
     def close_session(self, node_id: int, group_id: str, member_id: str) -> None:
@@ -843,6 +878,24 @@ class ShareCoordinator:
         self._append(group_id, records)
         del self.groups[group_id]
         return ErrorCode.NONE
+
+
+def _take_originals(result: ReadResult, offset: int, wanted: set[int], found: dict[int, tuple[bytes | None, bytes | None]]) -> int | None:
+    """The key and value of each `wanted` offset a read from `offset` returned, into `found`;
+    the offset to read next, None when the read returned nothing."""
+    data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
+    if not data:
+        return None
+    last = offset
+    for header, batch in scan_batches(data):
+        last = max(last, header.base_offset + header.last_offset_delta)
+        if header.is_control:
+            continue
+        for record in iter_records(batch):
+            if record.offset in wanted:
+                found[record.offset] = (None if record.key is None else bytes(record.key),
+                                        None if record.value is None else bytes(record.value))
+    return last + 1
 
 
 _DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer, ShareConsumer
+from confluent_kafka import Consumer, Producer, ShareConsumer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from compat.harness import PostgresBrokers
@@ -31,6 +31,7 @@ _DEADLINE = 90.0
 _PARTITIONS = 3
 _RECORDS = 300
 _CONSUMERS = 3
+_ACCEPT, _REJECT = 1, 3  # AcknowledgeType
 # Half-second heartbeats: a member is assigned a partition at the heartbeat after the one that
 # initialized its share state (ottla.server.share.group).
 _QUICK = {"group.share.heartbeat.interval.ms": "500", "group.share.min.heartbeat.interval.ms": "500"}
@@ -249,14 +250,18 @@ class _ShareFetches:
 
     def accept(self, node: int, first: int, last: int) -> int:
         """ACCEPT [first, last] through ShareAcknowledge: the partition's error code."""
-        return int(self._acknowledge(node, first, last)["responses"][0]["partitions"][0]["error_code"])
+        return self.settle(node, first, last, _ACCEPT)
 
-    def _acknowledge(self, node: int, first: int, last: int) -> dict[str, Any]:
+    def settle(self, node: int, first: int, last: int, kind: int) -> int:
+        """Acknowledge [first, last] as `kind` through ShareAcknowledge: the partition's error code."""
+        return int(self._acknowledge(node, first, last, kind)["responses"][0]["partitions"][0]["error_code"])
+
+    def _acknowledge(self, node: int, first: int, last: int, kind: int = 1) -> dict[str, Any]:
         epoch = self.epochs[node]
         answer = self.client.call(ApiKey.SHARE_ACKNOWLEDGE, {
             "group_id": self.group, "member_id": self.member, "share_session_epoch": epoch,
             "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": self.partition, "acknowledgement_batches": [
-                {"first_offset": first, "last_offset": last, "acknowledge_types": [1]}]}]}]}, node=node, highest=1)[1]
+                {"first_offset": first, "last_offset": last, "acknowledge_types": [kind]}]}]}]}, node=node, highest=1)[1]
         self.epochs[node] = epoch + 1
         assert answer["error_code"] == 0, answer
         return answer
@@ -278,3 +283,42 @@ def test_a_share_group_starts_by_duration_on_postgresql(postgres_url: str, tmp_p
         with KafkaClient(brokers.bootstrap) as client:
             fetch = _ShareFetches(client, group, _topic_id(client, topic))
             assert fetch.acquire(1) == [(0, 4, 1)]  # PostgresBrokers numbers its brokers from 1
+
+
+def test_rejected_records_go_to_a_dead_letter_topic_in_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """A dead-letter topic the user created is a database topic: its appends, and the reads of
+    the records it copies, are round trips, written after the acknowledgement is answered."""
+    with PostgresBrokers(tmp_path, storage=postgres_url, nodes=1) as brokers:
+        topic, group, dead = f"work-{uuid.uuid4().hex[:8]}", f"dlq-{uuid.uuid4().hex[:8]}", f"dlq.{uuid.uuid4().hex[:8]}"
+        admin = AdminClient({"bootstrap.servers": brokers.bootstrap})
+        created = admin.create_topics([NewTopic(topic, 1, 1), NewTopic(dead, 1, 1, config={"errors.deadletterqueue.group.enable": "true"})])
+        for future in created.values():
+            future.result(timeout=30)
+        configs = [ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in (
+            ("share.auto.offset.reset", "earliest"), ("errors.deadletterqueue.topic.name", dead),
+            ("errors.deadletterqueue.copy.record.enable", "true"))]
+        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=configs)
+        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+        producer = Producer({"bootstrap.servers": brokers.bootstrap, "linger.ms": 5})
+        for i in range(3):
+            producer.produce(topic, b"poison-%d" % i, key=b"k%d" % i, partition=0)
+        assert producer.flush(30) == 0
+        with KafkaClient(brokers.bootstrap) as client:
+            fetch = _ShareFetches(client, group, _topic_id(client, topic))
+            assert fetch.acquire(1) == [(0, 2, 1)]  # PostgresBrokers numbers its brokers from 1
+            assert fetch.settle(1, 0, 2, _REJECT) == 0
+        consumer = Consumer({"bootstrap.servers": brokers.bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.subscribe([dead])
+        letters: list[Any] = []
+        try:
+            deadline = time.monotonic() + _DEADLINE
+            while len(letters) < 3:
+                assert time.monotonic() < deadline, f"{len(letters)} dead letters"
+                message = consumer.poll(0.5)
+                if message is not None and message.error() is None:
+                    letters.append(message)
+        finally:
+            consumer.close()
+        assert [(m.key(), m.value(), dict(m.headers())["__dlq.errors.offset"]) for m in letters] == [
+            (b"k%d" % i, b"poison-%d" % i, str(i).encode()) for i in range(3)]
