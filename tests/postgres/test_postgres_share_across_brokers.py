@@ -3,7 +3,8 @@ brokers: the group's coordinator assigns, each partition's leader hands its reco
 share-partitions' state is in the database. Every record is delivered and acknowledged exactly
 once overall, none lost; then a partition's leadership moves (its leader stops) and the new
 leader takes the share-partition up from the database: nothing acknowledged is delivered again,
-and what was acquired and not acknowledged is, with its delivery count.
+and what was acquired and not acknowledged is, with its delivery count. On one broker, what the
+engine's round trips change: a by_duration start and a dead-letter topic in the database.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _PARTITIONS = 3
 _RECORDS = 300
 _CONSUMERS = 3
 _ACCEPT, _REJECT = 1, 3  # AcknowledgeType
+_ONLY = 1  # the node id of a PostgresBrokers of one (it numbers its brokers from 1)
 # Half-second heartbeats: a member is assigned a partition at the heartbeat after the one that
 # initialized its share state (ottla.server.share.group).
 _QUICK = {"group.share.heartbeat.interval.ms": "500", "group.share.min.heartbeat.interval.ms": "500"}
@@ -59,9 +61,21 @@ def _start_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     return {p["partition_index"]: p["start_offset"] for t in described["topics"] for p in t["partitions"]}
 
 
-def _consume(consumers: list[ShareConsumer], wanted: int, seen: list[list[bytes]]) -> None:
-    """Poll every consumer on a thread of its own until `wanted` records are seen overall (each
-    poll accepts what the one before it returned), or the deadline."""
+def _produce(producer: Producer, topic: str, values: list[bytes], count: int) -> None:
+    """`count` more records, spread over the partitions in turn (a multiple of their number keeps
+    them even), appended to `values`."""
+    for _ in range(count):
+        values.append(b"job-%04d" % len(values))
+        producer.produce(topic, values[-1], partition=(len(values) - 1) % _PARTITIONS)
+    assert producer.flush(30) == 0
+
+
+def _consume(consumers: list[ShareConsumer], producer: Producer, topic: str, values: list[bytes], seen: list[list[bytes]]) -> None:
+    """Poll every consumer on a thread of its own (each poll accepts what the one before it
+    returned) until every record of `values` is seen overall and every consumer has seen some,
+    producing more while one has not, or the deadline. A consumer that has taken records has
+    applied its assignment: librdkafka 2.16's close can hang when it begins while an assignment
+    is on its way (README, "Queues")."""
     done = threading.Event()
 
     def work(index: int) -> None:
@@ -74,7 +88,9 @@ def _consume(consumers: list[ShareConsumer], wanted: int, seen: list[list[bytes]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + _DEADLINE
-    while sum(map(len, seen)) < wanted and time.monotonic() < deadline:
+    while (sum(map(len, seen)) < len(values) or not all(seen)) and time.monotonic() < deadline:
+        if sum(map(len, seen)) >= len(values):
+            _produce(producer, topic, values, _PARTITIONS)
         time.sleep(0.1)
     done.set()
     for thread in threads:
@@ -101,10 +117,8 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
         admin.incremental_alter_configs([resource])[resource].result(timeout=30)
 
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-        values = [b"job-%04d" % i for i in range(_RECORDS)]
-        for i, value in enumerate(values):
-            producer.produce(topic, value, partition=i % _PARTITIONS)
-        assert producer.flush(30) == 0
+        values: list[bytes] = []
+        _produce(producer, topic, values, _RECORDS)
 
         consumers = []
         for _ in range(_CONSUMERS):
@@ -113,7 +127,7 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
             consumers.append(consumer)
         seen: list[list[bytes]] = [[] for _ in consumers]
         try:
-            _consume(consumers, len(values), seen)
+            _consume(consumers, producer, topic, values, seen)
         finally:
             for consumer in consumers:
                 consumer.close()
@@ -122,12 +136,12 @@ def test_a_share_group_over_three_brokers_delivers_each_record_once(postgres_url
         assert set(counts.values()) == {1}, f"delivered more than once: {[v for v, n in counts.items() if n > 1][:10]}"
         # Every record acknowledged: each share-partition's start offset is past its records, as
         # the group's coordinator reads them from the database whichever broker wrote them.
-        expected = {index: _RECORDS // _PARTITIONS for index in range(_PARTITIONS)}
+        first = len(values) // _PARTITIONS
+        expected = {index: first for index in range(_PARTITIONS)}
         _until(lambda: _start_offsets(bootstrap, group, topic) == expected, f"start offsets {expected}")
 
         # The empty group's start on a partition another broker leads is moved back 10 through
         # its coordinator: that partition's leader hands those 10 out again.
-        first = _RECORDS // _PARTITIONS
         other = next(index for index, node in leaders.items() if node != leaders[0])
         with KafkaClient(bootstrap) as client:
             altered = client.call(ApiKey.ALTER_SHARE_GROUP_OFFSETS, {"group_id": group, "topics": [{"topic_name": topic, "partitions": [
@@ -267,58 +281,63 @@ class _ShareFetches:
         return answer
 
 
-def test_a_share_group_starts_by_duration_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    """share.auto.offset.reset=by_duration looks the start up by time, a database round trip."""
+def test_by_duration_and_dead_letters_on_one_postgresql_broker(postgres_url: str, tmp_path: Path) -> None:
+    """What is a database round trip on this engine: share.auto.offset.reset=by_duration looks
+    the start up by time, and a dead-letter topic the user created is a database topic, whose
+    appends (and the reads of the records it copies) happen after the acknowledgement is
+    answered."""
     with PostgresBrokers(tmp_path, storage=postgres_url, nodes=1) as brokers:
-        topic, group = f"recent-{uuid.uuid4().hex[:8]}", f"recent-{uuid.uuid4().hex[:8]}"
-        admin = AdminClient({"bootstrap.servers": brokers.bootstrap})
-        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
-        within_an_hour = ConfigEntry("share.auto.offset.reset", "by_duration:PT1H", incremental_operation=AlterConfigOpType.SET)
-        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[within_an_hour])
-        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
-        producer = Producer({"bootstrap.servers": brokers.bootstrap, "linger.ms": 5})
-        for i in range(5):
-            producer.produce(topic, b"recent-%d" % i, partition=0)
-        assert producer.flush(30) == 0
-        with KafkaClient(brokers.bootstrap) as client:
-            fetch = _ShareFetches(client, group, _topic_id(client, topic))
-            assert fetch.acquire(1) == [(0, 4, 1)]  # PostgresBrokers numbers its brokers from 1
+        _starts_by_duration(brokers.bootstrap)
+        _rejected_records_reach_the_dead_letter_topic(brokers.bootstrap)
 
 
-def test_rejected_records_go_to_a_dead_letter_topic_in_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    """A dead-letter topic the user created is a database topic: its appends, and the reads of
-    the records it copies, are round trips, written after the acknowledgement is answered."""
-    with PostgresBrokers(tmp_path, storage=postgres_url, nodes=1) as brokers:
-        topic, group, dead = f"work-{uuid.uuid4().hex[:8]}", f"dlq-{uuid.uuid4().hex[:8]}", f"dlq.{uuid.uuid4().hex[:8]}"
-        admin = AdminClient({"bootstrap.servers": brokers.bootstrap})
-        created = admin.create_topics([NewTopic(topic, 1, 1), NewTopic(dead, 1, 1, config={"errors.deadletterqueue.group.enable": "true"})])
-        for future in created.values():
-            future.result(timeout=30)
-        configs = [ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in (
-            ("share.auto.offset.reset", "earliest"), ("errors.deadletterqueue.topic.name", dead),
-            ("errors.deadletterqueue.copy.record.enable", "true"))]
-        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=configs)
-        admin.incremental_alter_configs([resource])[resource].result(timeout=30)
-        producer = Producer({"bootstrap.servers": brokers.bootstrap, "linger.ms": 5})
-        for i in range(3):
-            producer.produce(topic, b"poison-%d" % i, key=b"k%d" % i, partition=0)
-        assert producer.flush(30) == 0
-        with KafkaClient(brokers.bootstrap) as client:
-            fetch = _ShareFetches(client, group, _topic_id(client, topic))
-            assert fetch.acquire(1) == [(0, 2, 1)]  # PostgresBrokers numbers its brokers from 1
-            assert fetch.settle(1, 0, 2, _REJECT) == 0
-        consumer = Consumer({"bootstrap.servers": brokers.bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
-        consumer.subscribe([dead])
-        letters: list[Any] = []
-        try:
-            deadline = time.monotonic() + _DEADLINE
-            while len(letters) < 3:
-                assert time.monotonic() < deadline, f"{len(letters)} dead letters"
-                message = consumer.poll(0.5)
-                if message is not None and message.error() is None:
-                    letters.append(message)
-        finally:
-            consumer.close()
-        assert [(m.key(), m.value(), dict(m.headers())["__dlq.errors.offset"]) for m in letters] == [
-            (b"k%d" % i, b"poison-%d" % i, str(i).encode()) for i in range(3)]
+def _starts_by_duration(bootstrap: str) -> None:
+    topic, group = f"recent-{uuid.uuid4().hex[:8]}", f"recent-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    within_an_hour = ConfigEntry("share.auto.offset.reset", "by_duration:PT1H", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[within_an_hour])
+    admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(5):
+        producer.produce(topic, b"recent-%d" % i, partition=0)
+    assert producer.flush(30) == 0
+    with KafkaClient(bootstrap) as client:
+        fetch = _ShareFetches(client, group, _topic_id(client, topic))
+        assert fetch.acquire(_ONLY) == [(0, 4, 1)]
+
+
+def _rejected_records_reach_the_dead_letter_topic(bootstrap: str) -> None:
+    topic, group, dead = f"work-{uuid.uuid4().hex[:8]}", f"dlq-{uuid.uuid4().hex[:8]}", f"dlq.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = admin.create_topics([NewTopic(topic, 1, 1), NewTopic(dead, 1, 1, config={"errors.deadletterqueue.group.enable": "true"})])
+    for future in created.values():
+        future.result(timeout=30)
+    configs = [ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in (
+        ("share.auto.offset.reset", "earliest"), ("errors.deadletterqueue.topic.name", dead),
+        ("errors.deadletterqueue.copy.record.enable", "true"))]
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=configs)
+    admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(3):
+        producer.produce(topic, b"poison-%d" % i, key=b"k%d" % i, partition=0)
+    assert producer.flush(30) == 0
+    with KafkaClient(bootstrap) as client:
+        fetch = _ShareFetches(client, group, _topic_id(client, topic))
+        assert fetch.acquire(_ONLY) == [(0, 2, 1)]
+        assert fetch.settle(_ONLY, 0, 2, _REJECT) == 0
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([dead])
+    letters: list[Any] = []
+    try:
+        deadline = time.monotonic() + _DEADLINE
+        while len(letters) < 3:
+            assert time.monotonic() < deadline, f"{len(letters)} dead letters"
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                letters.append(message)
+    finally:
+        consumer.close()
+    assert [(m.key(), m.value(), dict(m.headers())["__dlq.errors.offset"]) for m in letters] == [
+        (b"k%d" % i, b"poison-%d" % i, str(i).encode()) for i in range(3)]
