@@ -20,6 +20,10 @@ partitions from another broker over the same database, it reads that partition a
 coordinator rebuilds its state of it (`Journals.leader_changed`), answering
 COORDINATOR_LOAD_IN_PROGRESS for its keys meanwhile, as Kafka's new coordinator does. The whole
 partition is read again: what this broker loaded before may have been compacted or deleted since.
+The share groups' state topic is the exception (`Journal.owners_write`): each broker writes the
+records of what it owns there (the share-partitions of the partitions it leads, the groups it
+coordinates), whoever leads the topic's partition, and reads it again when it gains ownership
+(`Journals.read_again`).
 
 What a coordinator changed is visible to other requests on this broker (OffsetFetch, Describe*)
 as soon as it is queued, before it is written: Kafka's reads wait for the high watermark.
