@@ -3,7 +3,10 @@ the requests themselves are taken a few per turn of the event loop."""
 
 from __future__ import annotations
 
+import select
 import struct
+import time
+from typing import Any
 
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 
@@ -53,3 +56,53 @@ def test_pipelined_answers_leave_in_one_write_in_order_and_a_lone_answer_at_once
         written.clear()
         assert client.call(ApiVersionsRequest(), 0, ApiVersionsResponse).error_code == 0
         assert len(written) == 1
+
+
+def test_answers_leave_after_every_request_read_in_the_same_turn_is_handled():
+    """Two clients' requests read in one iteration of the event loop are both handled before
+    either answer is written: a loopback write wakes its client at once, which would preempt
+    the broker between the two (the single-record produce benchmark's involuntary context
+    switches)."""
+    with running_broker(data_dir=None) as broker, RawClient(broker.bootstrap_servers) as first, RawClient(broker.bootstrap_servers) as second:
+        for client in (first, second):
+            client.call(ApiVersionsRequest(), 0, ApiVersionsResponse)
+        assert broker.broker is not None
+        connections = list(broker.broker.connections)
+        assert len(connections) == 2
+        events: list[str] = []
+
+        async def hold_reading() -> None:
+            for connection in connections:
+                write, handle_frame = connection._write_buffers, connection._handle_frame
+
+                def logged_write(outbox: Any, write: Any = write) -> None:
+                    events.append("write")
+                    write(outbox)
+
+                def logged_handle(frame: bytes, handle_frame: Any = handle_frame) -> None:
+                    events.append("handle")
+                    handle_frame(frame)
+
+                connection._write_buffers = logged_write
+                connection._handle_frame = logged_handle
+                connection.transport.pause_reading()
+
+        async def both_readable() -> bool:
+            sockets = [connection.transport.get_extra_info("socket").fileno() for connection in connections]
+            return len(select.select(sockets, [], [], 0)[0]) == 2
+
+        async def resume_reading() -> None:
+            for connection in connections:
+                connection.transport.resume_reading()
+
+        broker._call(hold_reading())
+        for client in (first, second):
+            client.send(ApiVersionsRequest(), 0)
+        deadline = time.monotonic() + 30
+        while not broker._call(both_readable()):
+            assert time.monotonic() < deadline, "the two requests never reached the broker"
+            time.sleep(0.01)
+        broker._call(resume_reading())
+        for client in (first, second):
+            assert struct.unpack_from(">i", client.receive_frame())[0] == client.correlation_id
+        assert events == ["handle", "handle", "write", "write"]
