@@ -294,7 +294,10 @@ async def transactions(args: argparse.Namespace) -> dict[str, Any]:
 async def ctp(args: argparse.Namespace) -> dict[str, Any]:
     group, source = args.topic + "-ctp", TopicPartition(args.topic, 0)
     consumer = AIOKafkaConsumer(**connection(args), group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(**connection(args), transactional_id=group)
+    # Not the group id: both would hash to one partition number of __consumer_offsets and
+    # __transaction_state, which several Ottla brokers lead from one broker, so the offsets
+    # sent in the transaction would never go to another broker's group coordinator.
+    producer = AIOKafkaProducer(**connection(args), transactional_id=group + "-txn")
     await consumer.start()
     await producer.start()
     try:

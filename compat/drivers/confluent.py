@@ -291,7 +291,10 @@ def transactions(args: argparse.Namespace) -> dict[str, Any]:
 def ctp(args: argparse.Namespace) -> dict[str, Any]:
     group = args.topic + "-ctp"
     consumer = Consumer({**connection(args), "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    producer = Producer({**connection(args), "transactional.id": group})
+    # Not the group id: both would hash to one partition number of __consumer_offsets and
+    # __transaction_state, which several Ottla brokers lead from one broker, so the offsets
+    # sent in the transaction would never go to another broker's group coordinator.
+    producer = Producer({**connection(args), "transactional.id": group + "-txn"})
     try:
         consumer.assign([TopicPartition(args.topic, 0, OFFSET_BEGINNING)])
         producer.init_transactions(args.timeout)

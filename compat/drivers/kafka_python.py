@@ -220,7 +220,10 @@ def transactions(args: argparse.Namespace) -> dict[str, Any]:
 def ctp(args: argparse.Namespace) -> dict[str, Any]:
     group, source = args.topic + "-ctp", TopicPartition(args.topic, 0)
     consumer = KafkaConsumer(**connection(args), group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = KafkaProducer(**connection(args), transactional_id=group)
+    # Not the group id: both would hash to one partition number of __consumer_offsets and
+    # __transaction_state, which several Ottla brokers lead from one broker, so the offsets
+    # sent in the transaction would never go to another broker's group coordinator.
+    producer = KafkaProducer(**connection(args), transactional_id=group + "-txn")
     try:
         consumer.assign([source])
         producer.init_transactions()
