@@ -257,6 +257,10 @@ def group_resume_second_group(client: Client, target: Target, protocol: str = "c
             member.kill()
 
 
+# The classic static members' session: long enough for a restart, which nothing here waits out.
+STATIC_SESSION_TIMEOUT_MS = 30_000
+
+
 def group_static_membership(client: Client, target: Target, protocol: str = "classic") -> None:
     """Two static members (group.instance.id) split the topic; one is killed (SIGKILL, so it never
     leaves) and restarted at once with the same instance id: it gets its old partitions back
@@ -265,10 +269,13 @@ def group_static_membership(client: Client, target: Target, protocol: str = "cla
     member's partitions only across a leave for now.)"""
     topic = _create_group_topic(client, target, "static")
     group = "group-" + topic
+    # The other rows' 6 s session can end while a loaded machine starts B's new process, and the
+    # coordinator then rebalances A; the row asks whether B comes back within its session.
+    session = {"session_timeout_ms": STATIC_SESSION_TIMEOUT_MS} if protocol == "classic" else {}
     members: list[GroupMember] = []
     try:
-        members += [GroupMember(client, target.bootstrap, topic, group, "static A", "instance-a", protocol=protocol),
-                    GroupMember(client, target.bootstrap, topic, group, "static B", "instance-b", protocol=protocol)]
+        members += [GroupMember(client, target.bootstrap, topic, group, "static A", "instance-a", protocol=protocol, **session),
+                    GroupMember(client, target.bootstrap, topic, group, "static B", "instance-b", protocol=protocol, **session)]
         a, b = members
         _wait(a, lambda: splits_partitions(a, b), "a 2-way split of the 4 partitions")
         before, rebalances = b.assignment, len(a.assignments)
@@ -278,7 +285,7 @@ def group_static_membership(client: Client, target: Target, protocol: str = "cla
             # A KIP-848 static member keeps its partitions only across a leave "for now" (member
             # epoch -2, sent by close); a killed one holds its instance id until its session ends.
             _step("B leaves for now", b.close)
-        members.append(GroupMember(client, target.bootstrap, topic, group, "static B again", "instance-b", protocol=protocol))
+        members.append(GroupMember(client, target.bootstrap, topic, group, "static B again", "instance-b", protocol=protocol, **session))
         b2 = members[-1]
         _wait(b2, lambda: b2.assignment is not None, "the restarted member's assignment")
         if b2.assignment != before:
