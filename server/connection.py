@@ -109,6 +109,15 @@ def _send_some(socket_fd: int, file_fd: int, position: int, count: int, stop: th
     return sent, False
 
 
+# Turns taken so far in the current iteration of each event loop: only the first writes its
+# answers at once (`Connection._flush`).
+_turns_this_iteration: dict[asyncio.AbstractEventLoop, int] = {}
+
+
+def _end_iteration(loop: asyncio.AbstractEventLoop) -> None:
+    _turns_this_iteration.pop(loop, None)
+
+
 class ConnectionRegistry(Protocol):
     """Counts connections against the broker's limits (the broker is one)."""
 
@@ -200,7 +209,7 @@ class Connection(asyncio.BufferedProtocol):
         # A whole frame waits in the reader (a turn ended, or the client was backlogged).
         self._frames_waiting = False
         self._turn_scheduled = False
-        # The outbox's write is scheduled for the end of this iteration of the loop.
+        # A later turn of this iteration of the loop ran: its answers are written at the iteration's end.
         self._write_due = False
 
     def reconfigure(self, services: BrokerServices) -> None:
@@ -305,6 +314,16 @@ class Connection(asyncio.BufferedProtocol):
         if self._taking_frames or self.closed:
             return
         self._taking_frames = True
+        loop = self._loop
+        turns = _turns_this_iteration.get(loop, 0)
+        if not turns:
+            loop.call_soon(_end_iteration, loop)
+        _turns_this_iteration[loop] = turns + 1
+        if turns and not self._write_due:
+            # Scheduled before the requests are handled, so ahead of whatever handling them
+            # schedules (a parked fetch woken by an append runs after this turn's answers leave).
+            self._write_due = True
+            loop.call_soon(self._write_at_turn_end)
         taken = 0
         try:
             for _ in range(FRAMES_PER_TURN):
@@ -326,7 +345,7 @@ class Connection(asyncio.BufferedProtocol):
         finally:
             self._taking_frames = False
         self._frames_waiting = self.reader.has_frame()
-        self._flush(turn_ended=True)
+        self._flush()
 
     def _resume(self) -> None:
         """The backlog may have shrunk: frames left waiting get a turn (on the next
@@ -484,7 +503,7 @@ class Connection(asyncio.BufferedProtocol):
         self._held_bytes += _held_size(payload)
         self._flush()
 
-    def _flush(self, turn_ended: bool = False) -> None:
+    def _flush(self) -> None:
         """Move finished responses, in order, to the outbox, and the outbox to the socket;
         then take more requests if that ended a backlog.
 
@@ -492,17 +511,16 @@ class Connection(asyncio.BufferedProtocol):
         gather (the turn writes them at its end), and while a pipelined request waits for the
         next turn (which comes without a timer, on the loop's next iteration) small answers
         wait for it, so a client pipelining requests gets one send per batch of answers rather
-        than one each. When a turn (`turn_ended`) has answered everything it took, and its
-        connection has nothing more to handle now (or is backlogged), the answers are written
-        at the end of this iteration of the event loop (`_write_at_turn_end`), once every
-        connection has handled the requests it read in it: a send on loopback wakes its client
-        at once, which then preempts the other connections' handling, and takes one answer per
-        wake-up. Writing after them all took the 8-connection single-record produce benchmark
-        from 0.84 to 0.56 involuntary context switches per request and the client's CPU per
-        answer down by a third. Any other answer (a parked fetch's, a handler task's) is written
-        at once: one more iteration before a woken fetch's answer raised end-to-end p50
-        latency at 1,000 records/s. Nothing is answered before its handler returns, so an
-        append is written before its ack."""
+        than one each. The answers of a turn that is not the first of its iteration of the event
+        loop are written at the iteration's end (`_write_at_turn_end`), once every connection
+        has handled the requests it read in it: a send on loopback wakes its client at once,
+        which then preempts the other connections' handling, and takes one answer per wake-up.
+        Writing after them took the 8-connection single-record produce benchmark from 0.84 to
+        about 0.5 involuntary context switches per request and the client's CPU per answer down
+        by a third. A lone turn's answers (a producer and a consumer at 1,000 records/s) and all
+        others (a parked fetch's, a handler task's) are written at once: deferring those too
+        raised end-to-end p50 latency there. Nothing is answered before its handler returns, so
+        an append is written before its ack."""
         pending = self.pending
         outbox = self.outbox
         while pending and pending[0].done:
@@ -515,11 +533,8 @@ class Connection(asyncio.BufferedProtocol):
             if self._frames_waiting and self._held_bytes < _JOIN_BELOW and not self._closing and not self._backlogged():
                 pass  # the next turn, already due, writes these with its own answers
             elif (len(outbox) == 1 and type(outbox[0]) is bytes) or all(isinstance(payload, bytes) for payload in outbox):
-                if not turn_ended:
+                if not self._write_due:
                     self._write_buffers(outbox)
-                elif not self._write_due:
-                    self._write_due = True
-                    self._loop.call_soon(self._write_at_turn_end)
             else:
                 self._sender = self._loop.create_task(self._send_outbox())
         if self._closing and not pending and not outbox and self._sender is None and not self.closed and self.transport is not None:
@@ -539,16 +554,10 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.close()
 
     def _write_at_turn_end(self) -> None:
-        """Write the outbox (`_flush`). Called back from the loop's ready queue, so after every
-        I/O callback of the iteration that scheduled it (asyncio and uvloop alike). Whatever was
-        added since goes too, by the sender when it holds file regions."""
+        """Write what the turns of the last iteration of the event loop answered (`_flush`):
+        called back from the loop's ready queue, so after every I/O callback of the iteration
+        that scheduled it (asyncio and uvloop alike)."""
         self._write_due = False
-        outbox = self.outbox
-        if outbox and self._sender is None and not self.closed and self.transport is not None:
-            if all(isinstance(payload, bytes) for payload in outbox):
-                self._write_buffers(outbox)
-            else:
-                self._sender = self._loop.create_task(self._send_outbox())
         self._flush()
 
     def _write_buffers(self, outbox: collections.deque[bytes]) -> None:

@@ -58,17 +58,18 @@ def test_pipelined_answers_leave_in_one_write_in_order_and_a_lone_answer_at_once
         assert len(written) == 1
 
 
-def test_answers_leave_after_every_request_read_in_the_same_turn_is_handled():
-    """Two clients' requests read in one iteration of the event loop are both handled before
-    either answer is written: a loopback write wakes its client at once, which would preempt
-    the broker between the two (the single-record produce benchmark's involuntary context
-    switches)."""
-    with running_broker(data_dir=None) as broker, RawClient(broker.bootstrap_servers) as first, RawClient(broker.bootstrap_servers) as second:
-        for client in (first, second):
+def test_answers_of_later_turns_of_an_iteration_leave_after_every_request_read_in_it_is_handled():
+    """Three clients' requests read in one iteration of the event loop: the first turn's answer
+    is written at once (a lone client waits for nothing), the later turns' only after all three
+    were handled: a loopback write wakes its client at once, which would preempt the broker
+    between the turns (the single-record produce benchmark's involuntary context switches)."""
+    with running_broker(data_dir=None) as broker, RawClient(broker.bootstrap_servers) as first, RawClient(broker.bootstrap_servers) as second, RawClient(broker.bootstrap_servers) as third:
+        clients = (first, second, third)
+        for client in clients:
             client.call(ApiVersionsRequest(), 0, ApiVersionsResponse)
         assert broker.broker is not None
         connections = list(broker.broker.connections)
-        assert len(connections) == 2
+        assert len(connections) == len(clients)
         events: list[str] = []
 
         async def hold_reading() -> None:
@@ -87,22 +88,22 @@ def test_answers_leave_after_every_request_read_in_the_same_turn_is_handled():
                 connection._handle_frame = logged_handle
                 connection.transport.pause_reading()
 
-        async def both_readable() -> bool:
+        async def all_readable() -> bool:
             sockets = [connection.transport.get_extra_info("socket").fileno() for connection in connections]
-            return len(select.select(sockets, [], [], 0)[0]) == 2
+            return len(select.select(sockets, [], [], 0)[0]) == len(sockets)
 
         async def resume_reading() -> None:
             for connection in connections:
                 connection.transport.resume_reading()
 
         broker._call(hold_reading())
-        for client in (first, second):
+        for client in clients:
             client.send(ApiVersionsRequest(), 0)
         deadline = time.monotonic() + 30
-        while not broker._call(both_readable()):
-            assert time.monotonic() < deadline, "the two requests never reached the broker"
+        while not broker._call(all_readable()):
+            assert time.monotonic() < deadline, "the requests never reached the broker"
             time.sleep(0.01)
         broker._call(resume_reading())
-        for client in (first, second):
+        for client in clients:
             assert struct.unpack_from(">i", client.receive_frame())[0] == client.correlation_id
-        assert events == ["handle", "handle", "write", "write"]
+        assert events == ["handle", "write", "handle", "handle", "write", "write"]
