@@ -504,8 +504,11 @@ class ReferenceKafka:
         return self._proc.pid
 
     def rss_bytes(self) -> int:
-        """Resident set size of the broker JVM, for the idle-memory comparison."""
-        return procfs.rss_bytes(self.pid)
+        """Resident set size of the broker JVM, for the idle-memory comparison; ProcessLookupError
+        once it is stopped, as for any process that ended (samplers outlive it)."""
+        if self._proc is None:
+            raise ProcessLookupError("the reference Kafka is not running")
+        return procfs.rss_bytes(self._proc.pid)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (Kafka's controlled shutdown), then SIGKILL if it has not exited in ``timeout``."""
