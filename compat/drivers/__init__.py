@@ -46,9 +46,10 @@ prints one JSON object on stdout and exits 0, or prints {"error": "..."} and exi
              from the earliest offset (by assignment, until idle) read_committed and read_uncommitted:
                {"committed": [[partition, offset, key, value], ...], "uncommitted": [...]}
     ctp      consume-transform-produce: T holds N records; group "T-ctp" reads partition 0 and a
-             transactional producer writes each value v{i} as out-v{i} to "T-out", sending the
-             consumer's offsets in the transaction: the first TXN_BATCH records commit, the next
-             TXN_BATCH abort. Then the group's committed offset on T-0 and "T-out" read_committed:
+             transactional producer (transactional id "T-ctp-txn", not the group id, so the group's
+             and the transaction's coordinators may be different brokers) writes each value v{i}
+             as out-v{i} to "T-out", sending the consumer's offsets in the transaction: the first
+             TXN_BATCH records commit, the next TXN_BATCH abort. Then the group's committed offset on T-0 and "T-out" read_committed:
                {"committed_offset": X, "output": [value, ...]}
     codecs   for each codec the client can write, N records k{i}/v{i} compressed with it to
              "T-<codec>" (auto-created), read back by assignment:

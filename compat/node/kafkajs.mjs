@@ -262,7 +262,7 @@ async function ctp (args) {
   const group = `${args.topic}-ctp`
   const kafka = client(args)
   const consumer = kafka.consumer({ groupId: group, heartbeatInterval: 1000 })
-  const producer = kafka.producer({ transactionalId: group, idempotent: true, maxInFlightRequests: 1 })
+  const producer = kafka.producer({ transactionalId: `${group}-txn`, idempotent: true, maxInFlightRequests: 1 })
   await Promise.all([consumer.connect(), producer.connect()])
   await consumer.subscribe({ topic: args.topic, fromBeginning: true })
   const taken = []

@@ -254,7 +254,7 @@ async function ctp (args) {
   const group = `${args.topic}-ctp`
   const consumer = new Consumer({ ...base(args), groupId: group, heartbeatInterval: 1000 })
   // T-out does not exist yet: Metadata must ask for it to be auto-created.
-  const producer = new Producer({ ...base(args), idempotent: true, transactionalId: group, autocreateTopics: true })
+  const producer = new Producer({ ...base(args), idempotent: true, transactionalId: `${group}-txn`, autocreateTopics: true })
   let committed
   try {
     const stream = await consumer.consume({ topics: [args.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false, isolationLevel: READ_COMMITTED })

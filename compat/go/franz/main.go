@@ -535,7 +535,7 @@ func transactions(args *driver.Args) (any, error) {
 func ctp(args *driver.Args) (any, error) {
 	group, output := args.Topic+"-ctp", args.Topic+"-out"
 	session, err := kgo.NewGroupTransactSession(options(args,
-		kgo.TransactionalID(group), kgo.ConsumerGroup(group), kgo.ConsumeTopics(args.Topic),
+		kgo.TransactionalID(group+"-txn"), kgo.ConsumerGroup(group), kgo.ConsumeTopics(args.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.AllowAutoTopicCreation(),
 	)...)

@@ -539,7 +539,7 @@ func ctp(args *driver.Args) (any, error) {
 		return nil, err
 	}
 	defer source.Close()
-	producer, err := transactionalProducer(args, group)
+	producer, err := transactionalProducer(args, group+"-txn")
 	if err != nil {
 		return nil, err
 	}

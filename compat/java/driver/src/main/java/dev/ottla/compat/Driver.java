@@ -300,7 +300,7 @@ public final class Driver {
     }
 
     /**
-     * Consume-transform-produce: group "T-ctp" reads partition 0 of T; transactional id "T-ctp"
+     * Consume-transform-produce: group "T-ctp" reads partition 0 of T; transactional id "T-ctp-txn"
      * writes each v{i} as out-v{i} to "T-out" with the consumer's offsets sent in the transaction
      * (sendOffsetsToTransaction); the first count/2 commit, the next count/2 abort. Reports the
      * group's committed offset on T-0 and "T-out" read read_committed.
@@ -317,7 +317,7 @@ public final class Driver {
         TopicPartition tp = new TopicPartition(topic, 0);
         Long committed;
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props);
-             KafkaProducer<String, String> producer = transactionalProducer(ctpGroup)) {
+             KafkaProducer<String, String> producer = transactionalProducer(ctpGroup + "-txn")) {
             consumer.subscribe(List.of(topic));
             List<ConsumerRecord<String, String>> taken = new ArrayList<>();
             int transactions = 0;
