@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ottla.server.share import ShareCoordinator
     from ottla.server.telemetry import ClientMetrics
     from ottla.server.txn import TransactionCoordinator
-    from ottla.storage import Storage
+    from ottla.storage import Storage, TopicInfo
     from ottla.wire.api import ApiKey
     from ottla.wire.messages.types import ApiVersionsResponse
 
@@ -139,6 +139,8 @@ class BrokerServices:
     # The process's counters (server/metrics/): the produce path counts each topic's bytes and
     # messages in where it has them; None counts nothing.
     metrics: BrokerMetrics | None = None
+    # Metadata answers by request, each with the topics it is valid for (server/handlers/metadata.py).
+    metadata_answers: dict[tuple[Any, ...], tuple[tuple[TopicInfo, ...], Mapping[str, Any]]] = field(default_factory=dict)
 
     @property
     def share(self) -> ShareCoordinator:
@@ -173,6 +175,20 @@ def _empty_quotas() -> ClientQuotas:
     from ottla.server.security.quotas import ClientQuotas
 
     return ClientQuotas(None, {})
+
+
+class Encoded(dict[str, Any]):
+    """A response body that carries its own encoding (`body`, for the request's version), which
+    is sent instead of encoding it again: what a handler that gives the same answer many times
+    over keeps (Metadata for topics that did not change). It reads as the dict it is everywhere
+    else; a copy made to change it (a throttled or faulted answer) is a plain dict, encoded afresh.
+    Shared by the requests it answers, so nothing may change it in place."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, answer: Mapping[str, Any], body: bytes) -> None:
+        super().__init__(answer)
+        self.body = body
 
 
 class RequestContext:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Coroutine, NamedTuple
 
-from ottla.server.context import ClientIdentity, DropConnection, RequestContext
+from ottla.server.context import ClientIdentity, DropConnection, Encoded, RequestContext
 from ottla.server.faults import Drop, Fault, Faults
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.quotas import ClientQuotas, QuotaKind
@@ -143,7 +143,7 @@ class Dispatcher:
                 return self._inject(fault, context, header, body, handle, len(frame))
         started = time.perf_counter()
         result = handle(context, header, body)
-        if type(result) is dict:  # the usual answer, a body made at once: no coroutine check
+        if type(result) is dict or type(result) is Encoded:  # a body made at once: no coroutine check
             return self._finish(context, header, body, started, len(frame), 0.0, result)
         if asyncio.iscoroutine(result):
             # What the request cost before it parked, counted against request_percentage.
@@ -302,7 +302,7 @@ def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
     encoder = _ENCODERS.get(key)
     if encoder is None:
         encoder = _ENCODERS[key] = (response_struct(header.api_key, header.api_version), response_header_version(header.api_key, header.api_version))
-    data = encode(encoder[0], result)
+    data = result.body if type(result) is Encoded else encode(encoder[0], result)
     return response_frame_prefix(header.correlation_id, encoder[1], len(data)) + data
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ottla.server.cluster.routing import endpoint_of
 from ottla.server.cluster.state import ClusterState
-from ottla.server.context import RequestContext
+from ottla.server.context import Encoded, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
@@ -30,6 +30,8 @@ from ottla.storage import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
+from ottla.wire.protocol import response_struct
+from ottla.wire.schema import encode
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
@@ -45,12 +47,28 @@ VERSIONS = (0, 13)
 
 # Kafka's sentinel for "authorized operations not requested".
 _OPERATIONS_OMITTED = -(2**31)
+# Metadata answers kept at most (`_keep`): a client asking for ever new topic lists cannot grow them.
+_ANSWERS_KEPT = 256
 
 
 def handle(context: RequestContext, header: RequestHeader, request: MetadataRequest) -> MetadataResponse | Coroutine[Any, Any, MetadataResponse]:
     version = header.api_version
     storage = context.storage
     requested = request["topics"]
+    key: tuple[Any, ...] | None = None
+    if requested and context.authorizer is None and context.services.cluster is None and not storage.is_async:
+        key = (
+            version, context.node, request.get("include_cluster_authorized_operations"), request.get("include_topic_authorized_operations"),
+            *[(entry["name"], entry.get("topic_id")) for entry in requested],
+        )
+        kept = context.services.metadata_answers.get(key)
+        if kept is not None and not storage.has_offline_partitions:
+            infos, answer = kept
+            for info in infos:
+                if storage.topic(info.name) is not info:
+                    break
+            else:
+                return cast("MetadataResponse", answer)
     if requested is None or (version == 0 and not requested):
         topics = [_topic_entry(context, info) for info in storage.topics()]
         if context.authorizer is not None:
@@ -67,7 +85,35 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
         topics = [_requested_topic(context, entry, allow_create, to_create) for entry in requested]
         if to_create:
             return _create_then_answer(context, request, topics, to_create)
-    return _answer(context, request, topics)
+    answer = _answer(context, request, topics)
+    if key is not None:
+        return _keep(context, key, version, answer)
+    return answer
+
+
+def _keep(context: RequestContext, key: tuple[Any, ...], version: int, answer: MetadataResponse) -> MetadataResponse:
+    """`answer`, kept for `key` with its encoding when every topic in it exists and is served
+    here: what Kafka's MetadataCache does with its prebuilt images. A single node without an
+    authorizer answers the same request for the same topics the same way whoever asks, as long
+    as each topic is the one it was: a topic's TopicInfo is replaced when it is created again
+    or gains partitions, and a failed log directory (offline partitions) is checked on each use.
+    A cluster's leaders and ISRs, ACLs and an async engine's topics (other brokers create them)
+    change without that, so those answers are built each time."""
+    storage = context.storage
+    if storage.has_offline_partitions or any(topic["error_code"] != ErrorCode.NONE for topic in answer["topics"]):
+        return answer
+    infos = []
+    for topic in answer["topics"]:
+        info = storage.topic(topic["name"] or "")
+        if info is None:
+            return answer
+        infos.append(info)
+    answers = context.services.metadata_answers
+    if len(answers) >= _ANSWERS_KEPT:
+        answers.clear()
+    kept = Encoded(answer, encode(response_struct(API, version), answer))
+    answers[key] = (tuple(infos), kept)
+    return cast("MetadataResponse", kept)
 
 
 async def _create_then_answer(
