@@ -58,7 +58,9 @@ SNAPSHOT_SUFFIX = ".snapshot"
 _SNAPSHOTS_KEPT = 2
 
 
-@dataclass(slots=True, frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building
+# one, once per append, cost 7.9k instructions instead of 2.8k.
+@dataclass(slots=True)
 class AppendResult:
     base_offset: int
     last_offset: int

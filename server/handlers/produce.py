@@ -23,6 +23,7 @@ needs nothing more (KIP-679: IDEMPOTENT_WRITE on the cluster is no longer requir
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -333,6 +334,8 @@ _CODEC_AT = 22  # low byte of the int16 attributes
 _ZSTD = 4
 # LegacyRecord.RECORD_OVERHEAD_V0: no batch of any magic is shorter.
 _SMALLEST_RECORD = 14
+# A batch's length (bytes 8-11), magic (16) and the low byte of its attributes (22), in one read.
+_BATCH_PREFIX = struct.Struct(">8xi4xB5xB")
 
 
 def _check_batches_for_version(version: int, records: memoryview) -> None:
@@ -343,6 +346,13 @@ def _check_batches_for_version(version: int, records: memoryview) -> None:
     if version < 3:
         return
     available = len(records)
+    if available >= _BATCH_PREFIX.size:
+        # What every stock client sends: one whole batch of magic 2, answered with one read.
+        length, magic, codec = _BATCH_PREFIX.unpack_from(records)
+        if magic == 2 and length >= _SMALLEST_RECORD and 12 + length == available:
+            if version < 7 and codec & 0x07 == _ZSTD:
+                raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"zstd needs Produce v7, got v{version}")
+            return
     if available >= 12 and int.from_bytes(records[8:12], "big", signed=True) < _SMALLEST_RECORD:
         raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "record size is less than the minimum record overhead")
     if available > _MAGIC_AT and not 0 <= records[_MAGIC_AT] <= 2:
