@@ -23,8 +23,8 @@ from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader, decode_request_header, peek_api, request_header_version, response_frame_prefix, response_header_version
-from ottla.wire.protocol import encode_response, encode_response_parts, request_struct, response_struct
-from ottla.wire.schema import decode, encode
+from ottla.wire.protocol import encode_response, encode_response_parts, request_struct, response_encoder
+from ottla.wire.schema import decode
 from ottla.wire.structs import Message
 
 log = logging.getLogger("ottla.request")
@@ -60,9 +60,9 @@ class Deferred(NamedTuple):
 
 # Responses that carry log data by reference (file regions), sent without copying.
 _SPLICED = {ApiKey.FETCH}
-# Per (api key, version), keyed api_key * 65536 + version: the response body's struct and the
+# Per (api key, version), keyed api_key * 65536 + version: the response body's encoder and the
 # response header's version, looked up once instead of derived per answer (encode_response's work).
-_ENCODERS: dict[int, tuple[Message, int]] = {}
+_ENCODERS: dict[int, tuple[Callable[[Mapping[str, Any]], bytes], int]] = {}
 # An answer of these without file regions is joined into bytes below this size.
 _JOIN_BELOW = 1 << 20
 
@@ -301,8 +301,8 @@ def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
     key = header.api_key * 65536 + header.api_version
     encoder = _ENCODERS.get(key)
     if encoder is None:
-        encoder = _ENCODERS[key] = (response_struct(header.api_key, header.api_version), response_header_version(header.api_key, header.api_version))
-    data = result.body if type(result) is Encoded else encode(encoder[0], result)
+        encoder = _ENCODERS[key] = (response_encoder(header.api_key, header.api_version), response_header_version(header.api_key, header.api_version))
+    data = result.body if type(result) is Encoded else encoder[0](result)
     return response_frame_prefix(header.correlation_id, encoder[1], len(data)) + data
 
 

@@ -10,6 +10,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from ottla.wire import specialised
 from ottla.wire.api import ApiKey, message_name
 from ottla.wire.framing import SIZE
 from ottla.wire.header import (
@@ -37,6 +38,13 @@ def response_struct(api_key: int, version: int) -> Message:
     return message_struct(message_name(ApiKey(api_key)) + "Response", version)
 
 
+@functools.lru_cache(maxsize=4096)
+def response_encoder(api_key: int, version: int) -> specialised.Encoder:
+    """What encodes a response body: a specialised encoder where wire.specialised has one for
+    the answer's usual shape, the generated codec for everything else."""
+    return specialised.response_encoder(api_key, version, functools.partial(encode, response_struct(api_key, version)))
+
+
 def decode_request(frame: bytes | memoryview, header_version: int) -> tuple[RequestHeader, dict[str, Any]]:
     """Header and body of one request frame; raises MalformedFrame when it does not decode."""
     header, position = decode_request_header(frame, header_version)
@@ -46,7 +54,7 @@ def decode_request(frame: bytes | memoryview, header_version: int) -> tuple[Requ
 
 def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> bytes:
     """A complete response frame, size prefix included."""
-    data = encode(response_struct(api_key, version), body)
+    data = response_encoder(api_key, version)(body)
     return response_frame_prefix(correlation_id, response_header_version(api_key, version), len(data)) + data
 
 
