@@ -23,9 +23,7 @@ from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader, decode_request_header, peek_api, request_header_version, response_frame_prefix, response_header_version
-from ottla.wire.protocol import encode_response, encode_response_parts, request_struct, response_encoder
-from ottla.wire.schema import decode
-from ottla.wire.structs import Message
+from ottla.wire.protocol import encode_response, encode_response_parts, request_decoder, response_encoder
 
 log = logging.getLogger("ottla.request")
 
@@ -116,8 +114,8 @@ class Dispatcher:
         # The faults while any is set (`Faults.arm` keeps this current), else None: likewise.
         self.faults: Faults | None = None
         # Per served (api key, version), keyed api_key * 65536 + version: the request header's
-        # version and the body's struct, looked up once instead of derived per request.
-        self._decoders: dict[int, tuple[int, Message]] = {}
+        # version and the body's decoder, looked up once instead of derived per request.
+        self._decoders: dict[int, tuple[int, Callable[[bytes, int], tuple[Any, int]]]] = {}
 
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
@@ -133,9 +131,9 @@ class Dispatcher:
         handle = entry[0]
         decoder = self._decoders.get(api_key * 65536 + api_version)
         if decoder is None:
-            decoder = self._decoders[api_key * 65536 + api_version] = (request_header_version(api_key, api_version), request_struct(api_key, api_version))
+            decoder = self._decoders[api_key * 65536 + api_version] = (request_header_version(api_key, api_version), request_decoder(api_key, api_version))
         header, position = decode_request_header(frame, decoder[0])
-        body, _ = decode(decoder[1], frame, position)
+        body, _ = decoder[1](frame, position)
         faults = self.faults
         if faults is not None:
             fault = faults.firing(context, header, body)

@@ -39,6 +39,13 @@ def response_struct(api_key: int, version: int) -> Message:
 
 
 @functools.lru_cache(maxsize=4096)
+def request_decoder(api_key: int, version: int) -> specialised.Decoder:
+    """What decodes a request body (from an offset, to the offset past it): a specialised decoder
+    where wire.specialised has one for the request's usual shape, the generated codec for the rest."""
+    return specialised.request_decoder(api_key, version, functools.partial(decode, request_struct(api_key, version)))
+
+
+@functools.lru_cache(maxsize=4096)
 def response_encoder(api_key: int, version: int) -> specialised.Encoder:
     """What encodes a response body: a specialised encoder where wire.specialised has one for
     the answer's usual shape, the generated codec for everything else."""
@@ -48,7 +55,7 @@ def response_encoder(api_key: int, version: int) -> specialised.Encoder:
 def decode_request(frame: bytes | memoryview, header_version: int) -> tuple[RequestHeader, dict[str, Any]]:
     """Header and body of one request frame; raises MalformedFrame when it does not decode."""
     header, position = decode_request_header(frame, header_version)
-    body, _ = decode(request_struct(header.api_key, header.api_version), frame, position)
+    body, _ = request_decoder(header.api_key, header.api_version)(frame, position)
     return header, body
 
 

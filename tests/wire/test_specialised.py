@@ -1,5 +1,5 @@
-"""wire.specialised's encoders write exactly what the generated codec writes, for the shapes
-they take and the ones they leave to it, and fail where it fails."""
+"""wire.specialised's codecs read and write exactly what the generated codec reads and writes,
+for the shapes they take and the ones they leave to it, and fail where it fails."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from ottla.wire.protocol import response_encoder, response_struct
-from ottla.wire.schema import encode
+from ottla.wire.errors import MalformedFrame
+from ottla.wire.protocol import request_decoder, request_struct, response_encoder, response_struct
+from ottla.wire.records import Record, build_batch
+from ottla.wire.schema import decode, encode
 
 PRODUCE = 0
 # The versions with a specialised encoder, and the ones around them without.
@@ -79,3 +81,53 @@ def test_produce_answers_that_cannot_be_encoded_fail_as_the_generated_codec_does
             encode(struct, answer)
         with pytest.raises(generated.type):
             encoder(answer)
+
+
+def _request(rng: random.Random, version: int) -> dict[str, Any]:
+    def partition() -> dict[str, Any]:
+        size = rng.choice([0, 20, 100, 126, 127, 128, 1000, 16_300, 16_400])
+        records = None if rng.random() < 0.05 else build_batch([Record(0, 1, None, bytes(size))])
+        return {"index": rng.choice([0, 3, 2**31 - 1]), "records": records}
+
+    def topic() -> dict[str, Any]:
+        named = {"topic_id": bytes(range(16))} if version >= 13 else {"name": rng.choice(["t", "", "ü", "n" * 126, "n" * 127, "n" * 200])}
+        return {**named, "partition_data": [partition() for _ in range(rng.choice([1, 1, 1, 0, 2]))]}
+
+    return {
+        "transactional_id": rng.choice([None, None, None, "", "txn"]),
+        "acks": rng.choice([-1, 0, 1, 7]),
+        "timeout_ms": rng.choice([0, 30_000, -5]),
+        "topic_data": [topic() for _ in range(rng.choice([1, 1, 1, 0, 2]))],
+    }
+
+
+def _read(decoder: Any, data: bytes) -> Any:
+    """What a decoder makes of `data`: the value (records as bytes) and where it stopped, or the refusal."""
+    try:
+        body, end = decoder(data, 0)
+    except MalformedFrame:
+        return "malformed"
+    for topic in body["topic_data"]:
+        for partition in topic["partition_data"]:
+            if partition["records"] is not None:
+                partition["records"] = bytes(partition["records"])
+    return body, end
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_produce_requests_read_as_the_generated_codec_reads_them(version: int) -> None:
+    rng = random.Random(version)
+    decoder = request_decoder(PRODUCE, version)
+    struct = request_struct(PRODUCE, version)
+
+    def generic(data: bytes, pos: int) -> Any:
+        return decode(struct, data, pos)
+
+    for _ in range(300):
+        data = encode(struct, _request(rng, version)) + rng.choice([b"", b"\x00", b"trailing"])
+        assert _read(decoder, data) == _read(generic, data)
+        for _ in range(20):
+            cut = bytearray(data[: rng.randrange(len(data) + 1)])
+            if cut and rng.random() < 0.5:
+                cut[rng.randrange(len(cut))] = rng.choice([0, 1, 2, 3, 127, 128, 255])
+            assert _read(decoder, bytes(cut)) == _read(generic, bytes(cut))
