@@ -62,10 +62,13 @@ BYTES_PER_TURN = 64 * 1024
 _JOIN_BELOW = 1 << 20
 # Read and written at a time when a file region cannot go by sendfile.
 COPY_CHUNK_BYTES = 1 << 20
-# A file region this large goes by sendfile from a worker thread (os.sendfile leaves the GIL),
-# the event loop free meanwhile: on 8-partition 1 KiB consume that halved the loop's CPU per MB
-# (compat/SCALING.md), as asyncio's loop.sendfile pays a future and an add_writer/remove_writer
-# pair for every socket buffer's worth. Below it the hand-off costs about what it saves.
+# An answer whose file regions add up to this much is sent whole (its buffers with writev, its
+# regions with sendfile; both leave the GIL) by a worker thread, the event loop free meanwhile:
+# on 8-partition 1 KiB consume that halved the loop's CPU per MB (compat/SCALING.md), as
+# asyncio's loop.sendfile pays a future and an add_writer/remove_writer pair for every socket
+# buffer's worth. Below it the hand-off costs about what it saves. The worker sends the answer
+# from its first byte to its last, so one hand-off serves all its regions, and the client has
+# the answer's last bytes without waiting for the loop to wake up after the last region.
 THREAD_SENDFILE_BYTES = 256 * 1024
 # How long a worker waits for the socket to take more before it hands the wait back to the
 # loop: a consumer that stops reading holds no worker.
@@ -89,24 +92,46 @@ def _workers() -> ThreadPoolExecutor:
     return _sendfile_workers
 
 
-def _send_some(socket_fd: int, file_fd: int, position: int, count: int, stop: threading.Event) -> tuple[int, bool]:
-    """In a worker thread: os.sendfile from `position` until `count` bytes are sent, `stop` is
-    set, or the socket has taken nothing for _THREAD_SENDFILE_WAIT_MS. Returns the bytes sent and
-    whether the file ended first. A closed or reset connection raises, as on the loop."""
+# Buffers given to one writev (well under any system's IOV_MAX).
+_WRITEV_BUFFERS = 64
+
+
+def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, stop: threading.Event) -> tuple[int, int, bool]:
+    """In a worker thread: send `parts` (buffers, and (file descriptor, position, length) regions)
+    from byte `offset` of `parts[index]` on, in order: runs of buffers with os.writev, regions with
+    os.sendfile, until all are sent, `stop` is set, or the socket has taken nothing for
+    _THREAD_SENDFILE_WAIT_MS. Returns where it stopped (index, offset) and whether a region's
+    file ended before the region did. A closed or reset connection raises, as on the loop."""
     poller = select.poll()
     poller.register(socket_fd, select.POLLOUT)
-    sent = 0
-    while sent < count and not stop.is_set():
+    count = len(parts)
+    while index < count and not stop.is_set():
+        part = parts[index]
         try:
-            just_sent = os.sendfile(socket_fd, file_fd, position + sent, count - sent)
+            if type(part) is tuple:
+                file_fd, position, length = part
+                sent = os.sendfile(socket_fd, file_fd, position + offset, length - offset)
+                if not sent:
+                    return index, offset, True
+                offset += sent
+                if offset == length:
+                    index, offset = index + 1, 0
+                continue
+            buffers = [memoryview(part)[offset:]]
+            end = index + 1
+            while end < count and type(parts[end]) is not tuple and len(buffers) < _WRITEV_BUFFERS:
+                buffers.append(parts[end])
+                end += 1
+            sent = os.writev(socket_fd, buffers)
         except BlockingIOError:
             if poller.poll(_THREAD_SENDFILE_WAIT_MS):
                 continue
             break
-        if not just_sent:
-            return sent, True
-        sent += just_sent
-    return sent, False
+        while index < count and type(parts[index]) is not tuple and len(parts[index]) - offset <= sent:
+            sent -= len(parts[index]) - offset
+            index, offset = index + 1, 0
+        offset += sent
+    return index, offset, False
 
 
 # Turns taken so far in the current iteration of each event loop: only the first writes its
@@ -590,6 +615,9 @@ class Connection(asyncio.BufferedProtocol):
                 if isinstance(payload, bytes):
                     transport.write(payload)
                     continue
+                if self._sent_by_worker(transport, payload):
+                    await self._send_in_thread(transport, payload)
+                    continue
                 for part in payload:
                     if isinstance(part, (bytes, bytearray, memoryview)):
                         transport.write(part)
@@ -621,8 +649,6 @@ class Connection(asyncio.BufferedProtocol):
             elif type(loop := asyncio.get_running_loop()).sendfile is asyncio.AbstractEventLoop.sendfile:
                 # A loop without sendfile of its own (uvloop): asyncio would fall back to copying.
                 sent = await self._sendfile_on_socket(loop, transport, file, region)
-            elif region.length >= THREAD_SENDFILE_BYTES:
-                sent = await self._sendfile_in_thread(loop, transport, file, region)
             else:
                 try:
                     sent = await loop.sendfile(transport, file, region.position, region.length, fallback=False)
@@ -668,24 +694,47 @@ class Connection(asyncio.BufferedProtocol):
                 os.close(waiting_fd)
         return position - region.position
 
-    async def _sendfile_in_thread(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, file: Any, region: Any) -> int:
-        """The region by os.sendfile from a worker thread, ordered as `_sendfile_on_socket`: it
-        starts once the transport has handed the kernel every byte written before, and nothing
+    def _sent_by_worker(self, transport: asyncio.Transport, payload: Any) -> bool:
+        """Whether a worker thread sends this answer: one whose regions add up to
+        THREAD_SENDFILE_BYTES, on a transport that can sendfile (not TLS) and a loop with a
+        sendfile of its own (not uvloop, whose transports keep theirs)."""
+        if transport.get_extra_info("sslcontext") is not None:
+            return False
+        if type(self._loop).sendfile is asyncio.AbstractEventLoop.sendfile:
+            return False
+        return sum(part.length for part in payload if not isinstance(part, (bytes, bytearray, memoryview))) >= THREAD_SENDFILE_BYTES
+
+    async def _send_in_thread(self, transport: asyncio.Transport, payload: Any) -> None:
+        """The whole answer from a worker thread (`_send_parts`), ordered as `_sendfile_on_socket`:
+        it starts once the transport has handed the kernel every byte written before, and nothing
         is written meanwhile (_send_outbox holds the connection's writes). The worker uses its
-        own duplicate of the socket's descriptor, so a transport closed meanwhile cannot have
-        the number reused under it, and it is waited for before the duplicate and the file are
-        closed, even when this task is cancelled (its client gone). When the socket stays full
-        the wait goes back to the loop, on the duplicate: a loop watches a transport's own
-        descriptor for the transport alone."""
+        own duplicate of the socket's descriptor and descriptors of the regions' files opened
+        here, so a transport closed meanwhile cannot have a number reused under it, and it is
+        waited for before they are closed, even when this task is cancelled (its client gone).
+        When the socket stays full the wait goes back to the loop, on the duplicate: a loop
+        watches a transport's own descriptor for the transport alone."""
+        loop = self._loop
         await self._drained(transport)
-        socket_fd = os.dup(transport.get_extra_info("socket").fileno())
-        stop = threading.Event()
-        position, end = region.position, region.position + region.length
+        descriptors: list[int] = []
         try:
-            while position < end and not self.closed and not transport.is_closing():
-                sending = loop.run_in_executor(_workers(), _send_some, socket_fd, file.fileno(), position, end - position, stop)
+            parts: list[Any] = []
+            regions: dict[int, Any] = {}
+            for part in payload:
+                if isinstance(part, (bytes, bytearray, memoryview)):
+                    if len(part):
+                        parts.append(part)
+                elif part.length:
+                    descriptors.append(os.open(part.path, os.O_RDONLY | os.O_CLOEXEC))
+                    regions[len(parts)] = part
+                    parts.append((descriptors[-1], part.position, part.length))
+            socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+            descriptors.append(socket_fd)
+            stop = threading.Event()
+            index = offset = 0
+            while index < len(parts) and not self.closed and not transport.is_closing():
+                sending = loop.run_in_executor(_workers(), _send_parts, socket_fd, parts, index, offset, stop)
                 try:
-                    sent, file_ended = await asyncio.shield(sending)
+                    stopped_at, stopped_in, file_ended = await asyncio.shield(sending)
                 except asyncio.CancelledError:
                     # Only once the worker has returned may its descriptors close.
                     stop.set()
@@ -699,10 +748,13 @@ class Connection(asyncio.BufferedProtocol):
                     if not sending.cancelled():
                         sending.exception()
                     raise
-                position += sent
                 if file_ended:
-                    break
-                if not sent:
+                    # The segment shrank under us (retention, recovery): the frame would be corrupt.
+                    region = regions[stopped_at]
+                    raise OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
+                moved = (stopped_at, stopped_in) != (index, offset)
+                index, offset = stopped_at, stopped_in
+                if not moved:
                     writable = loop.create_future()
                     loop.add_writer(socket_fd, _settle, writable)
                     try:
@@ -710,8 +762,8 @@ class Connection(asyncio.BufferedProtocol):
                     finally:
                         loop.remove_writer(socket_fd)
         finally:
-            os.close(socket_fd)
-        return position - region.position
+            for descriptor in descriptors:
+                os.close(descriptor)
 
     async def _drained(self, transport: asyncio.Transport) -> None:
         """Until the transport holds no bytes it has not handed to the kernel: with its buffer

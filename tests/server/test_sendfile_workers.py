@@ -14,7 +14,7 @@ from kafka.protocol.consumer.fetch import FetchRequest
 
 from compat.harness import wait_for
 from kafka_wire import RawClient, make
-from ottla.server.connection import THREAD_SENDFILE_BYTES
+from ottla.server.connection import THREAD_SENDFILE_BYTES, _send_parts
 from ottla.testing import running_broker
 
 PARTITIONS = 3
@@ -108,3 +108,57 @@ def test_a_client_gone_in_the_middle_of_a_region_leaves_no_descriptor_open(tmp_p
         _fetch_whole(broker.bootstrap_servers)
         # Every client gone, the broker holds no socket of theirs: no worker's duplicate is left.
         assert wait_for(lambda: _open_sockets() <= before, timeout=30), (before, _open_sockets())
+
+
+def test_a_worker_resumes_an_answer_where_a_full_socket_stopped_it(tmp_path) -> None:
+    """`_send_parts` against a socket nobody reads: it stops when the socket is full and returns
+    where, and the calls that follow, each after the reader has taken some, send the rest in
+    order: buffers (an empty one among them), regions, and buffers between and after them."""
+    data = bytes(range(256)) * 4096  # 1 MiB
+    path = tmp_path / "segment.log"
+    path.write_bytes(data)
+    file_fd = os.open(path, os.O_RDONLY)
+    sender, receiver = socket.socketpair()
+    try:
+        sender.setblocking(False)
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        parts = [b"head", b"", memoryview(b"-er-"), (file_fd, 1000, 300_000), b"|", (file_fd, 500_000, 400_000), b"tail"]
+        expected = b"head-er-" + data[1000:301_000] + b"|" + data[500_000:900_000] + b"tail"
+        received = bytearray()
+        index = offset = 0
+        calls = 0
+        while index < len(parts):
+            index, offset, file_ended = _send_parts(sender.fileno(), parts, index, offset, threading.Event())
+            assert not file_ended
+            calls += 1
+            while True:
+                try:
+                    chunk = receiver.recv(1 << 20, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                received += chunk
+        receiver.setblocking(True)
+        while len(received) < len(expected):
+            received += receiver.recv(1 << 20)
+        assert calls > 1
+        assert bytes(received) == expected
+    finally:
+        os.close(file_fd)
+        sender.close()
+        receiver.close()
+
+
+def test_a_worker_says_when_a_region_outruns_its_file(tmp_path) -> None:
+    """A file cut under a region (retention, recovery): the worker sends what there is and says
+    where it ran out, for the loop to close the connection rather than send a corrupt frame."""
+    path = tmp_path / "segment.log"
+    path.write_bytes(b"x" * 1000)
+    file_fd = os.open(path, os.O_RDONLY)
+    sender, receiver = socket.socketpair()
+    try:
+        assert _send_parts(sender.fileno(), [b"head", (file_fd, 600, 1000), b"tail"], 0, 0, threading.Event()) == (1, 400, True)
+        assert receiver.recv(404, socket.MSG_WAITALL) == b"head" + b"x" * 400
+    finally:
+        os.close(file_fd)
+        sender.close()
+        receiver.close()
