@@ -355,16 +355,8 @@ class PartitionLog:
 
     def _maybe_roll(self, incoming: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
         """Kafka's LogSegment.shouldRoll, without jitter."""
-        active = self.segments[-1]
-        if active.is_empty:
-            return
         config = self._config
-        if (
-            active.size > config.segment_bytes - incoming
-            or active.indexes_full
-            or active.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
-            or not active.can_index(last_offset)
-        ):
+        if self.segments[-1].should_roll(incoming, last_offset, max_timestamp, now_ms, config.segment_bytes, config.segment_ms):
             self.roll(now_ms)
 
     def roll(self, now_ms: int | None = None) -> None:

@@ -333,10 +333,22 @@ class Segment:
             self._first_batch_timestamp = first[1].max_timestamp if first else -1
         return self._first_batch_timestamp
 
-    def time_waited_for_roll(self, now_ms: int, incoming_timestamp: int) -> int:
-        """Kafka's LogSegment.timeWaitedForRoll: by record time when batches carry it."""
-        first = self.first_batch_timestamp
-        return incoming_timestamp - first if first >= 0 else now_ms - self.created_ms
+    def should_roll(self, incoming: int, last_offset: int, incoming_timestamp: int, now_ms: int, segment_bytes: int, segment_ms: int) -> bool:
+        """Kafka's LogSegment.shouldRoll, without jitter, for an append of `incoming` bytes ending
+        at `last_offset`: never when empty; when the bytes would pass `segment_bytes`, an index is
+        full, the segment has waited `segment_ms` (timeWaitedForRoll: by record time when batches
+        carry it), or a relative offset would not fit its 4 bytes (canConvertToRelativeOffset).
+        One call, as it runs for every append."""
+        size = self.file.size
+        if size == 0:
+            return False
+        if size > segment_bytes - incoming or self.indexes_full:
+            return True
+        first = self._first_batch_timestamp
+        if first is None:
+            first = self.first_batch_timestamp
+        waited = incoming_timestamp - first if first >= 0 else now_ms - self.created_ms
+        return waited > segment_ms or last_offset - self.base_offset > 0x7FFFFFFF  # not can_index(last_offset)
 
     def can_index(self, last_offset: int) -> bool:
         """Relative offsets are 4 bytes (Kafka's canConvertToRelativeOffset)."""
