@@ -440,7 +440,7 @@ class Connection(asyncio.BufferedProtocol):
         if self.sasl is not None and self.sasl.principal is None:
             self.abort("SASL authentication not completed within connections.max.idle.ms", logging.INFO)
 
-    def _handle_frame(self, frame: bytes) -> None:
+    def _handle_frame(self, frame: bytearray) -> None:
         sasl = self.sasl
         if sasl is not None and (sasl.state is not self._sasl_complete or sasl.session_expires_at is not None):
             if self._sasl_gate(sasl, frame):
@@ -498,7 +498,7 @@ class Connection(asyncio.BufferedProtocol):
         delay = max(self._throttle_timer.when() - asyncio.get_running_loop().time(), 0)
         asyncio.get_running_loop().call_later(delay, lambda: None if self.closed else self._complete(slot, payload))
 
-    def _sasl_gate(self, sasl: SaslAuthenticator, frame: bytes) -> bool:
+    def _sasl_gate(self, sasl: SaslAuthenticator, frame: bytearray) -> bool:
         """Before (or when renewing) authentication: answer a raw token after a v0 handshake
         here (True), or let through only what the exchange expects now. IllegalSaslState
         closes the connection as Kafka's SaslServerAuthenticator does: unanswered before the
@@ -521,7 +521,7 @@ class Connection(asyncio.BufferedProtocol):
                 return True
             return False
         try:
-            token = sasl.evaluate_raw(frame, now)
+            token = sasl.evaluate_raw(bytes(frame), now)
         except AuthenticationFailed as exc:
             # No Kafka header to answer with: Kafka closes the connection.
             raise DropConnection(f"SASL authentication failed: {exc}") from None

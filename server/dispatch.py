@@ -115,12 +115,12 @@ class Dispatcher:
         self.faults: Faults | None = None
         # Per served (api key, version), keyed api_key * 65536 + version: the request header's
         # version and the body's decoder, looked up once instead of derived per request.
-        self._decoders: dict[int, tuple[int, Callable[[bytes, int], tuple[Any, int]]]] = {}
+        self._decoders: dict[int, tuple[int, Callable[[bytes | bytearray, int], tuple[Any, int]]]] = {}
 
     def supported(self) -> tuple[tuple[ApiKey, int, int], ...]:
         return tuple((ApiKey(key), low, high) for key, (_, low, high) in sorted(self.handlers.items()))
 
-    def dispatch(self, context: RequestContext, frame: bytes) -> Payload | None | Deferred | Throttled:
+    def dispatch(self, context: RequestContext, frame: bytes | bytearray) -> Payload | None | Deferred | Throttled:
         api_key, api_version, correlation_id = peek_api(frame)
         entry = self.handlers.get(api_key)
         if entry is None or not entry[1] <= api_version <= entry[2]:

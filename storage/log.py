@@ -257,7 +257,12 @@ class PartitionLog:
     def append(
         self, records: memoryview | bytes | bytearray, log_append_time_ms: int | None = None, from_client: bool = True
     ) -> AppendResult:
-        """Validate batches, assign offsets in place on a copy, append the bytes.
+        """Validate batches, assign offsets in place, append the bytes.
+
+        A writable `records` (a bytearray, or a memoryview of one: a produce request's
+        own frame) is taken over: offsets, leader epoch and append time are written into it,
+        and a memory segment keeps it, so the caller must not use it again. Read-only
+        bytes are copied first.
 
         `log_append_time_ms` is the broker's clock (now if None): stamped into the
         batches when the topic's message.timestamp.type is LogAppendTime, and the
@@ -272,8 +277,9 @@ class PartitionLog:
         carries the offsets it got the first time (Kafka's duplicate handling in
         UnifiedLog.append).
         """
-        # The one copy on the produce path: offsets are rewritten in this buffer.
-        data = bytearray(convert_legacy(records) if batch_magic(records) in (0, 1) else records)
+        data = convert_legacy(records) if batch_magic(records) in (0, 1) else records
+        if not isinstance(data, bytearray) and (not isinstance(data, memoryview) or data.readonly):
+            data = bytearray(data)
         data = recompress(data, self._config.compression_type, from_client)
         if len(data) > self._config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")

@@ -93,7 +93,7 @@ class DiskFile:
         self.size = os.fstat(handles.fd(path, _LOG_FLAGS)).st_size
         self._unsynced = False
 
-    def append(self, data: bytearray) -> None:
+    def append(self, data: bytearray | memoryview) -> None:
         """Write at the end; on failure cut back to the old size and raise KAFKA_STORAGE_ERROR."""
         view = memoryview(data)
         fd = self._handles.fd(self.path, _LOG_FLAGS)
@@ -176,11 +176,11 @@ class MemoryFile:
 
     def __init__(self, created_ms: int) -> None:
         self.size = 0
-        self._pieces: list[bytes | bytearray] = []
+        self._pieces: list[bytes | bytearray | memoryview] = []
         self._starts: list[int] = []
         self._created_ms = created_ms
 
-    def append(self, data: bytearray) -> None:
+    def append(self, data: bytearray | memoryview) -> None:
         """Takes ownership of `data`: the caller must not touch it again."""
         self._starts.append(self.size)
         self._pieces.append(data)
@@ -354,7 +354,7 @@ class Segment:
         """Relative offsets are 4 bytes (Kafka's canConvertToRelativeOffset)."""
         return last_offset - self.base_offset <= 0x7FFFFFFF
 
-    def append(self, data: bytearray, last_offset: int, max_timestamp: int, offset_of_max_timestamp: int) -> None:
+    def append(self, data: bytearray | memoryview, last_offset: int, max_timestamp: int, offset_of_max_timestamp: int) -> None:
         """Append validated batches ending at `last_offset`, whose largest timestamp first
         appears at `offset_of_max_timestamp`. Indexed as Kafka's LogSegment.append does:
         once more than `index.interval.bytes` went unindexed, an entry for this append's

@@ -145,7 +145,7 @@ class RecordRules:
         return None
 
 
-def recompress(data: bytearray, compression_type: str, from_client: bool) -> bytearray:
+def recompress(data: bytearray | memoryview, compression_type: str, from_client: bool) -> bytearray | memoryview:
     """A topic's compression.type other than "producer": batches in another codec are
     rebuilt in the topic's, as Kafka's LogValidator does (producer id, epoch, sequence,
     transactional flag, offsets deltas and timestamps kept); the rest stay as sent, and so

@@ -3,7 +3,8 @@
 Bytes go in either by `feed(data)` or, without an intermediate copy, by filling the
 buffer `get_buffer()` lends and reporting `buffer_updated(n)` (what asyncio's
 BufferedProtocol does with `recv_into`). Each frame is then copied exactly once, out of
-the buffer, into the `bytes` the decoder reads.
+the buffer, into a `bytearray` of its own that the decoder reads and nothing else shares:
+the log assigns a produced batch its offsets in it rather than in a second copy.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class FrameReader:
         size: int = SIZE.unpack_from(self._buffer, self._start)[0]
         return size < 0 or size > self.max_size or 4 + size <= live
 
-    def next_frame(self) -> bytes | None:
+    def next_frame(self) -> bytearray | None:
         """The next complete frame without its size prefix, or None if more bytes are needed."""
         start = self._start
         if self._end - start < 4:
@@ -99,8 +100,7 @@ class FrameReader:
         end = start + 4 + size
         if end > self._end:
             return None
-        with memoryview(self._buffer) as view:
-            frame = bytes(view[start + 4 : end])
+        frame = self._buffer[start + 4 : end]
         if end == self._end:
             self._start = self._end = 0
         else:

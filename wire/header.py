@@ -52,14 +52,14 @@ def response_header_version(api_key: int, api_version: int) -> int:
     return 1 if is_flexible(message_name(ApiKey(api_key)) + "Response", api_version) else 0
 
 
-def peek_api(frame: bytes | memoryview) -> tuple[int, int, int]:
+def peek_api(frame: bytes | bytearray | memoryview) -> tuple[int, int, int]:
     """api_key, api_version and correlation_id: readable before the header version is known."""
     if len(frame) < 8:
         raise MalformedFrame(f"a request of {len(frame)} bytes has no header")
     return _FIXED_PART.unpack_from(frame)
 
 
-def decode_request_header(frame: bytes | memoryview, header_version: int) -> tuple[RequestHeader, int]:
+def decode_request_header(frame: bytes | bytearray | memoryview, header_version: int) -> tuple[RequestHeader, int]:
     """The header and the offset where the request body starts."""
     if header_version == 0:
         api_key, api_version, correlation_id = peek_api(frame)
@@ -87,7 +87,7 @@ def decode_request_header(frame: bytes | memoryview, header_version: int) -> tup
     return RequestHeader(api_key, api_version, correlation_id, client_id, header_version), position
 
 
-def _uvarint_at(data: bytes | memoryview, position: int) -> tuple[int, int]:
+def _uvarint_at(data: bytes | bytearray | memoryview, position: int) -> tuple[int, int]:
     result = shift = 0
     for index in range(position, min(position + 5, len(data))):
         byte = data[index]
@@ -98,7 +98,7 @@ def _uvarint_at(data: bytes | memoryview, position: int) -> tuple[int, int]:
     raise MalformedFrame("bad varint in tagged fields")
 
 
-def skip_tagged_fields(data: bytes | memoryview, position: int) -> int:
+def skip_tagged_fields(data: bytes | bytearray | memoryview, position: int) -> int:
     count, position = _uvarint_at(data, position)
     for _ in range(count):
         _, position = _uvarint_at(data, position)

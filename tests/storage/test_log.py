@@ -31,14 +31,27 @@ def test_append_of_several_batches_in_one_request(storage: Storage) -> None:
     assert read_base_offsets(log.read(0, 1 << 20)) == [0, 2]
 
 
-def test_append_does_not_modify_the_callers_buffer(storage: Storage) -> None:
+def test_append_assigns_offsets_in_a_writable_buffer_it_takes_over(storage: Storage) -> None:
+    """A produce request's frame is the one copy of its batches: the log writes the offsets
+    into it and stores those very bytes."""
+    storage.create_topic("t", 1)
+    log = storage.partition("t", 0)
+    log.append(batch())
+    data = memoryview(bytearray(batch(2)))
+    log.append(data)
+    assert read_base_offsets(log.read(1, 1 << 20)) == [1]
+    assert int.from_bytes(data[:8], "big") == 1
+    assert read_bytes(log.read(1, 1 << 20)) == bytes(data)
+
+
+def test_append_copies_a_read_only_buffer(storage: Storage) -> None:
     storage.create_topic("t", 1)
     log = storage.partition("t", 0)
     log.append(batch())
     original = batch(2)
-    data = memoryview(bytearray(original))
-    log.append(data)
-    assert bytes(data) == original
+    log.append(memoryview(original))
+    assert read_base_offsets(log.read(1, 1 << 20)) == [1]
+    assert original == batch(2)
 
 
 def test_read_from_the_middle_of_a_batch_starts_at_that_batch(storage: Storage) -> None:

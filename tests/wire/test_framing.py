@@ -72,3 +72,15 @@ def test_size_over_the_limit_is_refused_before_the_body_arrives():
     reader.feed((101).to_bytes(4, "big"))
     with pytest.raises(FrameTooLarge):
         reader.next_frame()
+
+
+def test_each_frame_is_a_buffer_of_its_own():
+    """The log writes a produced batch's offsets into the request's frame: writing into one
+    frame changes no other, nor what the reader receives next."""
+    reader = FrameReader(max_size=100)
+    reader.feed(STREAM)
+    first, second, third = _drain(reader)
+    first[0:3] = b"xyz"
+    assert isinstance(first, bytearray) and (second, third) == (b"", b"defgh")
+    reader.feed(STREAM)
+    assert _drain(reader) == FRAMES

@@ -220,7 +220,7 @@ class SaslAuthenticator:
         return ScramServer(scram, self._credentials.get, tokens=self._tokens)
 
 
-def illegal_state_answer(frame: bytes, message: str) -> bytes:
+def illegal_state_answer(frame: bytes | bytearray, message: str) -> bytes:
     """The request's answer with ILLEGAL_SASL_STATE, as Kafka's `getErrorResponse` gives it for
     a request with a top-level error code (and message, where the response has one); the
     other fields keep their defaults. MalformedFrame for an API or version Ottla cannot encode."""
