@@ -18,8 +18,12 @@ SIZE = struct.Struct(">i")
 _INITIAL_BUFFER = 64 * 1024
 # Never lend less room than this to a read, so small frames arrive many at a time.
 _MIN_READ = 16 * 1024
-# An idle buffer grown past this by a large frame is given back.
-_KEEP_BUFFER = 1024 * 1024
+# A buffer grows in steps of this, so that a frame a little larger than the last does not
+# grow it again.
+_GROWTH_STEP = 64 * 1024
+# An idle buffer grown past this by a large frame is given back; one that holds the largest
+# request of Kafka's default max.request.size (1 MiB, and the request's headers) is kept.
+_KEEP_BUFFER = 2 * 1024 * 1024
 
 
 class FrameTooLarge(MalformedFrame):
@@ -45,25 +49,38 @@ class FrameReader:
         return self._end - self._start
 
     def get_buffer(self) -> memoryview:
-        """Free room to receive into; enough for the whole of a frame whose size is known."""
+        """Free room to receive into; enough for the whole of a frame whose size is known.
+
+        A frame larger than the initial buffer is lent exactly the bytes it still lacks, so
+        the read that completes it ends with it and the next frame starts at the front of
+        the buffer. Lent all the room, the reads of ~1 MiB frames that differ a little in
+        size (the Java producer's) ran into the next frame, whose first bytes were then moved
+        to the front or copied into a buffer allocated for it."""
         live = self._end - self._start
         needed = _MIN_READ
+        exact = 0
         if live >= 4:
             (size,) = SIZE.unpack_from(self._buffer, self._start)
             if 0 <= size <= self.max_size:
-                needed = max(needed, 4 + size - live)
+                missing = 4 + size - live
+                if missing > 0 and 4 + size > _INITIAL_BUFFER:
+                    needed = exact = missing
+                else:
+                    needed = max(needed, missing)
         if len(self._buffer) - self._end < needed:
             if live + needed <= len(self._buffer) and live <= self._start:
                 # Room enough once the live bytes move to the front (no overlap, no resize).
                 self._buffer[0:live] = self._buffer[self._start : self._end]
             else:
-                grown = bytearray(max(_INITIAL_BUFFER, live + needed))
+                grown = bytearray(max(_INITIAL_BUFFER, -(-(live + needed) // _GROWTH_STEP) * _GROWTH_STEP))
                 grown[0:live] = self._buffer[self._start : self._end]
                 self._buffer = grown
             self._start, self._end = 0, live
         elif live == 0 and len(self._buffer) > _KEEP_BUFFER:
             self._buffer = bytearray(_INITIAL_BUFFER)
             self._start = self._end = 0
+        if exact:
+            return memoryview(self._buffer)[self._end : self._end + exact]
         return memoryview(self._buffer)[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:

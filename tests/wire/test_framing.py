@@ -74,6 +74,36 @@ def test_size_over_the_limit_is_refused_before_the_body_arrives():
         reader.next_frame()
 
 
+def test_a_large_frame_is_lent_exactly_what_it_lacks():
+    """The read that completes a large frame ends with it, so the next frame starts at the
+    front of the buffer: never moved there, nor copied into a larger buffer."""
+    reader = FrameReader(max_size=1 << 21)
+    reader.feed((1 << 20).to_bytes(4, "big") + bytes(1 << 20) + (500_000).to_bytes(4, "big") + bytes(1000))
+    assert reader.next_frame() == bytes(1 << 20)
+    assert len(reader.get_buffer()) == 500_000 - 1000
+
+
+def test_frames_of_about_a_megabyte_reuse_one_buffer():
+    """As the Java producer sends them: each a little larger or smaller than the last,
+    received as from a socket with plenty queued (every read fills the room lent)."""
+    sizes = [1_000_000, 1_040_000, 990_000, 1_048_700, 1_030_000, 1_048_700, 999_999]
+    frames = [bytes([i]) * size for i, size in enumerate(sizes)]
+    stream = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+    reader = FrameReader(max_size=1 << 21)
+    received, buffers, position = [], [], 0
+    while position < len(stream):
+        room = reader.get_buffer()
+        if not any(room.obj is buffer for buffer in buffers):
+            buffers.append(room.obj)
+        count = min(len(room), len(stream) - position)
+        room[:count] = stream[position : position + count]
+        reader.buffer_updated(count)
+        received += _drain(reader)
+        position += count
+    assert received == frames
+    assert len(buffers) <= 3  # the first buffer, grown for the first frame, and once more
+
+
 def test_each_frame_is_a_buffer_of_its_own():
     """The log writes a produced batch's offsets into the request's frame: writing into one
     frame changes no other, nor what the reader receives next."""
