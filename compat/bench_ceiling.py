@@ -171,6 +171,10 @@ class Responder:
         """The response frame, a coroutine giving its parts (Fetch), or None (acks=0)."""
         api_key, version, _ = peek_api(frame)
         low, high = VERSIONS.get(ApiKey(api_key), (0, -1))
+        if api_key == ApiKey.API_VERSIONS and version > high:
+            # KIP-511: a newer client (Kafka's Java client asks v5) learns the versions from a v0 answer.
+            keys = [{"api_key": key, "min_version": low, "max_version": high} for key, (low, high) in VERSIONS.items()]
+            return encode_response(ApiKey.API_VERSIONS, 0, peek_api(frame)[2], {"error_code": ErrorCode.UNSUPPORTED_VERSION, "api_keys": keys})
         if not low <= version <= high:
             raise ValueError(f"{ApiKey(api_key).name} v{version} is not served")
         header, body = decode_request(frame, request_header_version(api_key, version))
