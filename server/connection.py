@@ -139,37 +139,50 @@ _WRITEV_BUFFERS = 64
 
 
 def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, stop: threading.Event) -> tuple[int, int, bool]:
-    """In a worker thread: send `parts` (buffers, and (file descriptor, position, length) regions)
-    from byte `offset` of `parts[index]` on, in order: runs of buffers with os.writev, regions with
-    os.sendfile, until all are sent, `stop` is set, or the socket has taken nothing for
-    _THREAD_SENDFILE_WAIT_MS. Returns where it stopped (index, offset) and whether a region's
-    file ended before the region did. A closed or reset connection raises, as on the loop."""
+    """In a worker thread: send `parts` (buffers, and file regions) from byte `offset` of
+    `parts[index]` on, in order: runs of buffers with os.writev, regions with os.sendfile, until
+    all are sent, `stop` is set, or the socket has taken nothing for _THREAD_SENDFILE_WAIT_MS.
+    Returns where it stopped (index, offset) and whether a region's file ended before the region
+    did. Each region's file is opened by its name as the region is reached and closed when it is
+    sent or the worker stops, as the loop opened them one at a time: an answer of a thousand
+    partitions holds one descriptor at a time, not a thousand. A closed or reset connection, or
+    a file gone, raises, as on the loop."""
     poller = select.poll()
     poller.register(socket_fd, select.POLLOUT)
     count = len(parts)
     while index < count and not stop.is_set():
         part = parts[index]
+        if not isinstance(part, (bytes, bytearray, memoryview)):
+            file_fd = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while offset < part.length:
+                    if stop.is_set():
+                        return index, offset, False
+                    try:
+                        sent = os.sendfile(socket_fd, file_fd, part.position + offset, part.length - offset)
+                    except BlockingIOError:
+                        if poller.poll(_THREAD_SENDFILE_WAIT_MS):
+                            continue
+                        return index, offset, False
+                    if not sent:
+                        return index, offset, True
+                    offset += sent
+            finally:
+                os.close(file_fd)
+            index, offset = index + 1, 0
+            continue
+        buffers = [memoryview(part)[offset:]]
+        end = index + 1
+        while end < count and isinstance(parts[end], (bytes, bytearray, memoryview)) and len(buffers) < _WRITEV_BUFFERS:
+            buffers.append(parts[end])
+            end += 1
         try:
-            if type(part) is tuple:
-                file_fd, position, length = part
-                sent = os.sendfile(socket_fd, file_fd, position + offset, length - offset)
-                if not sent:
-                    return index, offset, True
-                offset += sent
-                if offset == length:
-                    index, offset = index + 1, 0
-                continue
-            buffers = [memoryview(part)[offset:]]
-            end = index + 1
-            while end < count and type(parts[end]) is not tuple and len(buffers) < _WRITEV_BUFFERS:
-                buffers.append(parts[end])
-                end += 1
             sent = os.writev(socket_fd, buffers)
         except BlockingIOError:
             if poller.poll(_THREAD_SENDFILE_WAIT_MS):
                 continue
             break
-        while index < count and type(parts[index]) is not tuple and len(parts[index]) - offset <= sent:
+        while index < count and isinstance(parts[index], (bytes, bytearray, memoryview)) and len(parts[index]) - offset <= sent:
             sent -= len(parts[index]) - offset
             index, offset = index + 1, 0
         offset += sent
@@ -750,27 +763,15 @@ class Connection(asyncio.BufferedProtocol):
         """The whole answer from a worker thread (`_send_parts`), ordered as `_sendfile_on_socket`:
         it starts once the transport has handed the kernel every byte written before, and nothing
         is written meanwhile (_send_outbox holds the connection's writes). The worker uses its
-        own duplicate of the socket's descriptor and descriptors of the regions' files opened
-        here, so a transport closed meanwhile cannot have a number reused under it, and it is
-        waited for before they are closed, even when this task is cancelled (its client gone).
-        When the socket stays full the wait goes back to the loop, on the duplicate: a loop
-        watches a transport's own descriptor for the transport alone."""
+        own duplicate of the socket's descriptor, so a transport closed meanwhile cannot have the
+        number reused under it, and it is waited for before that closes, even when this task is
+        cancelled (its client gone). When the socket stays full the wait goes back to the loop,
+        on the duplicate: a loop watches a transport's own descriptor for the transport alone."""
         loop = self._loop
         await self._drained(transport)
-        descriptors: list[int] = []
+        parts = [part for part in payload if (len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length)]
+        socket_fd = os.dup(transport.get_extra_info("socket").fileno())
         try:
-            parts: list[Any] = []
-            regions: dict[int, Any] = {}
-            for part in payload:
-                if isinstance(part, (bytes, bytearray, memoryview)):
-                    if len(part):
-                        parts.append(part)
-                elif part.length:
-                    descriptors.append(os.open(part.path, os.O_RDONLY | os.O_CLOEXEC))
-                    regions[len(parts)] = part
-                    parts.append((descriptors[-1], part.position, part.length))
-            socket_fd = os.dup(transport.get_extra_info("socket").fileno())
-            descriptors.append(socket_fd)
             stop = threading.Event()
             index = offset = 0
             while index < len(parts) and not self.closed and not transport.is_closing():
@@ -779,7 +780,7 @@ class Connection(asyncio.BufferedProtocol):
                 try:
                     await job.waiter
                 except asyncio.CancelledError:
-                    # Only once the worker has returned may its descriptors close. The client is
+                    # Only once the worker has returned may its descriptor close. The client is
                     # gone: what the worker raised (a broken pipe) is expected, and dropped.
                     stop.set()
                     while job.outcome is None:
@@ -795,7 +796,7 @@ class Connection(asyncio.BufferedProtocol):
                 stopped_at, stopped_in, file_ended = progress
                 if file_ended:
                     # The segment shrank under us (retention, recovery): the frame would be corrupt.
-                    region = regions[stopped_at]
+                    region = parts[stopped_at]
                     raise OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
                 moved = (stopped_at, stopped_in) != (index, offset)
                 index, offset = stopped_at, stopped_in
@@ -807,8 +808,7 @@ class Connection(asyncio.BufferedProtocol):
                     finally:
                         loop.remove_writer(socket_fd)
         finally:
-            for descriptor in descriptors:
-                os.close(descriptor)
+            os.close(socket_fd)
 
     async def _drained(self, transport: asyncio.Transport) -> None:
         """Until the transport holds no bytes it has not handed to the kernel: with its buffer

@@ -4,7 +4,9 @@ order, byte for byte, and a client gone in the middle of a region leaves no desc
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pathlib
 import socket
 import struct
 import threading
@@ -110,26 +112,41 @@ def test_a_client_gone_in_the_middle_of_a_region_leaves_no_descriptor_open(tmp_p
         assert wait_for(lambda: _open_sockets() <= before, timeout=30), (before, _open_sockets())
 
 
+@dataclasses.dataclass
+class _Region:
+    """What `_send_parts` reads of a storage FileRegion."""
+
+    path: pathlib.Path
+    position: int
+    length: int
+
+
+def _descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def test_a_worker_resumes_an_answer_where_a_full_socket_stopped_it(tmp_path) -> None:
     """`_send_parts` against a socket nobody reads: it stops when the socket is full and returns
     where, and the calls that follow, each after the reader has taken some, send the rest in
-    order: buffers (an empty one among them), regions, and buffers between and after them."""
+    order: buffers (an empty one among them), regions, and buffers between and after them. It
+    holds no file open between calls."""
     data = bytes(range(256)) * 4096  # 1 MiB
     path = tmp_path / "segment.log"
     path.write_bytes(data)
-    file_fd = os.open(path, os.O_RDONLY)
     sender, receiver = socket.socketpair()
     try:
         sender.setblocking(False)
         sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
-        parts = [b"head", b"", memoryview(b"-er-"), (file_fd, 1000, 300_000), b"|", (file_fd, 500_000, 400_000), b"tail"]
+        parts = [b"head", b"", memoryview(b"-er-"), _Region(path, 1000, 300_000), b"|", _Region(path, 500_000, 400_000), b"tail"]
         expected = b"head-er-" + data[1000:301_000] + b"|" + data[500_000:900_000] + b"tail"
         received = bytearray()
         index = offset = 0
         calls = 0
+        before = _descriptors()
         while index < len(parts):
             index, offset, file_ended = _send_parts(sender.fileno(), parts, index, offset, threading.Event())
             assert not file_ended
+            assert _descriptors() == before
             calls += 1
             while True:
                 try:
@@ -143,7 +160,6 @@ def test_a_worker_resumes_an_answer_where_a_full_socket_stopped_it(tmp_path) -> 
         assert calls > 1
         assert bytes(received) == expected
     finally:
-        os.close(file_fd)
         sender.close()
         receiver.close()
 
@@ -153,12 +169,10 @@ def test_a_worker_says_when_a_region_outruns_its_file(tmp_path) -> None:
     where it ran out, for the loop to close the connection rather than send a corrupt frame."""
     path = tmp_path / "segment.log"
     path.write_bytes(b"x" * 1000)
-    file_fd = os.open(path, os.O_RDONLY)
     sender, receiver = socket.socketpair()
     try:
-        assert _send_parts(sender.fileno(), [b"head", (file_fd, 600, 1000), b"tail"], 0, 0, threading.Event()) == (1, 400, True)
+        assert _send_parts(sender.fileno(), [b"head", _Region(path, 600, 1000), b"tail"], 0, 0, threading.Event()) == (1, 400, True)
         assert receiver.recv(404, socket.MSG_WAITALL) == b"head" + b"x" * 400
     finally:
-        os.close(file_fd)
         sender.close()
         receiver.close()
