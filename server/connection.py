@@ -404,16 +404,21 @@ class Connection(asyncio.BufferedProtocol):
             # schedules (a parked fetch woken by an append runs after this turn's answers leave).
             self._write_due = True
             loop.call_soon(self._write_at_turn_end)
+        # Whether a whole frame waits is asked before the backlog is, so that the turn's last
+        # frame costs no backlog check, and the answer after it is the turn's `_frames_waiting`.
+        reader = self.reader
+        waiting = reader.has_frame()
         taken = 0
         try:
             for _ in range(FRAMES_PER_TURN):
-                if taken >= BYTES_PER_TURN or self.closed or self._closing or self._backlogged():
+                if not waiting or taken >= BYTES_PER_TURN or self.closed or self._closing or self._backlogged():
                     break
-                frame = self.reader.next_frame()
+                frame = reader.next_frame()
                 if frame is None:
                     break
                 taken += len(frame)
                 self._handle_frame(frame)
+                waiting = reader.has_frame()
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
         except self._dropped_by as exc:
@@ -424,7 +429,8 @@ class Connection(asyncio.BufferedProtocol):
             self.abort("internal error")
         finally:
             self._taking_frames = False
-        self._frames_waiting = self.reader.has_frame()
+        # A failed frame aborted the connection (it is closed) after `waiting` was last asked.
+        self._frames_waiting = reader.has_frame() if self.closed else waiting
         self._flush()
 
     def _resume(self) -> None:
