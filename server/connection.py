@@ -189,13 +189,20 @@ def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, stop:
     return index, offset, False
 
 
-# Turns taken so far in the current iteration of each event loop: only the first writes its
-# answers at once (`Connection._flush`).
-_turns_this_iteration: dict[asyncio.AbstractEventLoop, int] = {}
+# Per event loop with a turn taken in its current iteration: the connections whose later turns
+# (all but the first, which writes its answers at once) wait for the iteration's end to write
+# them (`Connection._flush`). One `_end_iteration` callback, queued by the first turn, writes
+# them all: a callback per connection cost about as much as the write it deferred.
+_later_turns: dict[asyncio.AbstractEventLoop, list[Connection]] = {}
 
 
 def _end_iteration(loop: asyncio.AbstractEventLoop) -> None:
-    _turns_this_iteration.pop(loop, None)
+    for connection in _later_turns.pop(loop, ()):
+        try:
+            connection._write_at_turn_end()
+        except Exception:
+            # As the loop would report a callback's failure; the other connections still write.
+            log.exception("writing the answers of %s failed", connection.peer)
 
 
 class ConnectionRegistry(Protocol):
@@ -395,15 +402,15 @@ class Connection(asyncio.BufferedProtocol):
             return
         self._taking_frames = True
         loop = self._loop
-        turns = _turns_this_iteration.get(loop, 0)
-        if not turns:
-            loop.call_soon(_end_iteration, loop)
-        _turns_this_iteration[loop] = turns + 1
-        if turns and not self._write_due:
-            # Scheduled before the requests are handled, so ahead of whatever handling them
+        later = _later_turns.get(loop)
+        if later is None:
+            _later_turns[loop] = []
+            # Queued before the requests are handled, so ahead of whatever handling them
             # schedules (a parked fetch woken by an append runs after this turn's answers leave).
+            loop.call_soon(_end_iteration, loop)
+        elif not self._write_due:
             self._write_due = True
-            loop.call_soon(self._write_at_turn_end)
+            later.append(self)
         # Whether a whole frame waits is asked before the backlog is, so that the turn's last
         # frame costs no backlog check, and the answer after it is the turn's `_frames_waiting`.
         reader = self.reader
@@ -641,8 +648,8 @@ class Connection(asyncio.BufferedProtocol):
 
     def _write_at_turn_end(self) -> None:
         """Write what the turns of the last iteration of the event loop answered (`_flush`):
-        called back from the loop's ready queue, so after every I/O callback of the iteration
-        that scheduled it (asyncio and uvloop alike)."""
+        called from `_end_iteration`, which runs from the loop's ready queue, so after every
+        I/O callback of the iteration that queued it (asyncio and uvloop alike)."""
         self._write_due = False
         self._flush()
 
