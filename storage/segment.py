@@ -181,7 +181,11 @@ class MemoryFile:
         self._created_ms = created_ms
 
     def append(self, data: bytearray | memoryview) -> None:
-        """Takes ownership of `data`: the caller must not touch it again."""
+        """Takes ownership of `data`: the caller must not touch it again. A view of less than
+        half its buffer (one partition's records in a request frame carrying several) is
+        copied, so that a piece never keeps other partitions' bytes alive after theirs go."""
+        if isinstance(data, memoryview) and 2 * data.nbytes < len(data.obj):  # type: ignore[arg-type]
+            data = bytearray(data)
         self._starts.append(self.size)
         self._pieces.append(data)
         self.size += len(data)

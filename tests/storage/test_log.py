@@ -44,6 +44,16 @@ def test_append_assigns_offsets_in_a_writable_buffer_it_takes_over(storage: Stor
     assert read_bytes(log.read(1, 1 << 20)) == bytes(data)
 
 
+def test_append_keeps_no_view_of_a_request_carrying_other_partitions(storage: Storage) -> None:
+    """One partition's records in a frame with others' are copied when a memory segment
+    keeps them; a file keeps nothing: either way the frame is free once appended."""
+    storage.create_topic("t", 1)
+    frame = bytearray(batch(2)) + bytearray(1 << 16)
+    storage.partition("t", 0).append(memoryview(frame)[: len(batch(2))])
+    frame.extend(b"x")  # BufferError while a view of it lives on
+    assert read_base_offsets(storage.partition("t", 0).read(0, 1 << 20)) == [0]
+
+
 def test_append_copies_a_read_only_buffer(storage: Storage) -> None:
     storage.create_topic("t", 1)
     log = storage.partition("t", 0)
