@@ -19,6 +19,7 @@ import functools
 import logging
 import socket
 import ssl
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
@@ -934,7 +935,7 @@ class Broker:
 
     def _close_idle_connections(self) -> None:
         limit = self.config.connections_max_idle_ms / 1000
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         for connection in list(self.connections):
             if not connection.pending and now - connection.last_active > limit:
                 connection.abort(f"idle for more than connections.max.idle.ms ({self.config.connections_max_idle_ms})", logging.INFO)

@@ -281,6 +281,8 @@ class Connection(asyncio.BufferedProtocol):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self.admitted = False
+        # time.monotonic() when bytes last came (the idle sweep reads the same clock): a C call
+        # per read, where the loop's time() is a Python method around it.
         self.last_active = 0.0
         self._reading_paused = False
         self._writing_paused = False
@@ -311,7 +313,7 @@ class Connection(asyncio.BufferedProtocol):
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.ip = peer[0] if peer else "?"
         self.context = RequestContext(self.services, ClientIdentity(self.principal, self.listener, self.peer, self.security_protocol), self.sasl)
-        self.last_active = self._loop.time()
+        self.last_active = time.monotonic()
         refusal = self.registry.admit(self)
         if refusal is not None:
             log.info("refusing connection from %s: %s", self.peer, refusal)
@@ -387,7 +389,7 @@ class Connection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.closed:
             return
-        self.last_active = self._loop.time()
+        self.last_active = time.monotonic()
         self.reader.buffer_updated(nbytes)
         self._take_frames()
 
