@@ -368,7 +368,9 @@ class Segment:
         if position == 0:
             self._first_batch_timestamp = read_header(data).max_timestamp
         self.file.append(data)
-        if max_timestamp > self.max_timestamp_and_offset[0]:
+        # The property's value without its call, once known (it is, after the first append).
+        known = self._max_timestamp
+        if max_timestamp > (known or self.max_timestamp_and_offset)[0]:
             self._max_timestamp = (max_timestamp, offset_of_max_timestamp)
         if self.bytes_since_last_index_entry > self.index_interval_bytes:
             self.index.append(last_offset, position)
