@@ -1,6 +1,6 @@
 """Broker CPU per MB and where it goes, the inputs of compat/SCALING.md's model of more cores.
 
-    python -m compat.bench_cores [--seconds N] [--workload produce|consume|both] [--spy] [--cpus LIST]
+    python -m compat.bench_cores [--seconds N] [--workload produce|consume|both|perftest] [--partitions N] [--spy] [--cpus LIST]
     python -m compat.bench_cores --handoff
 
 Runs compat.bench's 8-partition 1 KiB workloads (librdkafka, acks=1, linger.ms=5, batch.size
@@ -22,6 +22,10 @@ samples are split by the leaf of each stack into:
   thread pool could take off the event loop.
 and Amdahl's bound for each way of using more cores is printed beside it.
 `--cpus 0` pins the broker to CPU 0 with taskset (the client stays unpinned).
+`--partitions N` runs the librdkafka workloads over N partitions instead of 8. `--workload
+perftest` runs compat.bench's kafka-producer-perf-test instead (300,000 records of 1 KiB to one
+partition, acks=1, linger.ms=5, batch.size 1 MiB, in a JVM of its own): the client's CPU is then
+that JVM's, its start and JIT compilation included, as in compat.bench's perf-tool row.
 
 `--handoff` measures what handing one `pwrite` or `sendfile` to a worker thread costs the event
 loop's thread (its `time.thread_time`, which the machine's load does not inflate) against making
@@ -50,6 +54,8 @@ from compat import bench_workloads as work
 from compat.harness import OttlaBroker
 
 PARTITIONS = 8
+PERFTEST = "perftest"
+PERFTEST_RECORDS = 300_000  # compat.bench's full plan's tool_records
 RECORD_BYTES = 1024
 _CONSUME_RECORDS = 300_000
 _SAMPLE_RATE = 200
@@ -67,6 +73,7 @@ class Sample:
     """One workload's volume and the CPU seconds each side spent on it."""
 
     workload: str
+    partitions: int
     megabytes: float
     seconds: float
     broker_user: float
@@ -114,15 +121,17 @@ def split(raw: str) -> dict[str, float]:
     return {name: counts[name] / busy for name in (GIL_HELD, LOOP_SYSCALLS, OFFLOADABLE)} if busy else {}
 
 
-def measure(workload: str, seconds: float, *, spy: bool = False, cpus: str | None = None) -> Sample:
-    """`workload` (produce or consume) for about `seconds` against a fresh broker."""
+def measure(workload: str, seconds: float, *, spy: bool = False, cpus: str | None = None, partitions: int = PARTITIONS) -> Sample:
+    """`workload` (produce or consume for about `seconds`, or perftest) against a fresh broker."""
+    if workload == PERFTEST:
+        partitions = 1
     py_spy = shutil.which("py-spy") if spy else None
     if spy and py_spy is None:
         raise RuntimeError("py-spy not found: python -m pip install -e '.[test]'")
     with tempfile.TemporaryDirectory(prefix="ottla-cores-") as tmp, OttlaBroker(Path(tmp) / "broker", cpus=cpus) as broker:
-        work.create_topic(broker.bootstrap, workload, PARTITIONS)
+        work.create_topic(broker.bootstrap, workload, partitions)
         if workload == "consume":
-            work.produce(broker.bootstrap, workload, partitions=PARTITIONS, size=RECORD_BYTES, acks="1", count=_CONSUME_RECORDS, seconds=120)
+            work.produce(broker.bootstrap, workload, partitions=partitions, size=RECORD_BYTES, acks="1", count=_CONSUME_RECORDS, seconds=120)
         samples = Path(tmp) / "samples.txt"
         sampler = None
         if py_spy is not None:
@@ -132,28 +141,48 @@ def measure(workload: str, seconds: float, *, spy: bool = False, cpus: str | Non
             )
         user, system, loop = _broker_cpu(broker.pid)
         client, client_python = time.process_time(), time.thread_time()
+        children = os.times()
         started = time.perf_counter()
         try:
             if workload == "produce":
                 volume = work.produce(
-                    broker.bootstrap, workload, partitions=PARTITIONS, size=RECORD_BYTES, acks="1", count=10**9, seconds=seconds
+                    broker.bootstrap, workload, partitions=partitions, size=RECORD_BYTES, acks="1", count=10**9, seconds=seconds
                 ).bytes
+            elif workload == PERFTEST:
+                volume = _perftest(broker.bootstrap, workload)
             else:
                 volume = 0
                 while time.perf_counter() - started < seconds:
                     volume += work.consume(
-                        broker.bootstrap, workload, partitions=PARTITIONS, records=_CONSUME_RECORDS, size=RECORD_BYTES, seconds=120
+                        broker.bootstrap, workload, partitions=partitions, records=_CONSUME_RECORDS, size=RECORD_BYTES, seconds=120
                     ).bytes
         finally:
             elapsed = time.perf_counter() - started
             client, client_python = time.process_time() - client, time.thread_time() - client_python
+            # The perf tool's JVM, reaped by now: its CPU is this process's children's.
+            client += sum(now - before for now, before in zip(os.times()[2:4], children[2:4]))
             user, system, loop = (now - before for now, before in zip(_broker_cpu(broker.pid), (user, system, loop)))
             if sampler is not None:
                 # py-spy writes its output when interrupted, as on Ctrl-C.
                 sampler.send_signal(signal.SIGINT)
                 sampler.communicate(timeout=60)
         shares = split(samples.read_text()) if sampler is not None and samples.exists() else None
-        return Sample(workload, volume / 1e6, elapsed, user, system, loop, client, client_python, shares)
+        return Sample(workload, partitions, volume / 1e6, elapsed, user, system, loop, client, client_python, shares)
+
+
+def _perftest(bootstrap: str, topic: str) -> int:
+    """compat.bench's kafka-producer-perf-test run; the bytes it sent."""
+    from compat.kafka import run_tool
+
+    ran = run_tool(
+        "kafka-producer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(PERFTEST_RECORDS),
+        "--record-size", str(RECORD_BYTES), "--throughput", "-1", "--command-property", "acks=1", "linger.ms=5", "batch.size=1048576",
+        timeout=300,
+    )
+    if ran.returncode != 0:
+        raise RuntimeError(f"kafka-producer-perf-test failed ({ran.returncode}):\n{ran.stdout[-2000:]}{ran.stderr[-2000:]}")
+    print(ran.stdout.strip().splitlines()[-1])
+    return PERFTEST_RECORDS * RECORD_BYTES
 
 
 def report(sample: Sample) -> list[str]:
@@ -161,7 +190,7 @@ def report(sample: Sample) -> list[str]:
     per_mb = sample.broker_ms_per_mb()
     busy = (sample.broker_user + sample.broker_system) / sample.seconds
     lines = [
-        f"{sample.workload} 1 KiB x {PARTITIONS} partitions: {sample.megabytes:.0f} MB in {sample.seconds:.1f} s, "
+        f"{sample.workload} 1 KiB x {sample.partitions} partitions: {sample.megabytes:.0f} MB in {sample.seconds:.1f} s, "
         f"broker busy {busy:.0%} of a core, client {sample.client / sample.seconds:.0%}",
         f"  broker CPU {per_mb:.2f} ms/MB (user {1000 * sample.broker_user / sample.megabytes:.2f}, "
         f"system {1000 * sample.broker_system / sample.megabytes:.2f}); client CPU {1000 * sample.client / sample.megabytes:.2f} ms/MB "
@@ -242,7 +271,8 @@ async def _handoff(directory: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m compat.bench_cores", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each workload (default 8)")
-    parser.add_argument("--workload", choices=("produce", "consume", "both"), default="both")
+    parser.add_argument("--workload", choices=("produce", "consume", "both", PERFTEST), default="both")
+    parser.add_argument("--partitions", type=int, default=PARTITIONS, help=f"partitions of the librdkafka workloads (default {PARTITIONS})")
     parser.add_argument("--spy", action="store_true", help="sample the broker with py-spy --native and split its busy time")
     parser.add_argument("--cpus", metavar="LIST", help="pin the broker to these CPUs with taskset (\"0\" or \"0,1\")")
     parser.add_argument("--handoff", action="store_true", help="only the loop's CPU per pwrite and sendfile, inline and handed to a thread")
@@ -253,7 +283,7 @@ def main() -> None:
             print("\n".join(asyncio.run(_handoff(directory))))
         return
     for workload in ("produce", "consume") if args.workload == "both" else (args.workload,):
-        print("\n".join(report(measure(workload, args.seconds, spy=args.spy, cpus=args.cpus))))
+        print("\n".join(report(measure(workload, args.seconds, spy=args.spy, cpus=args.cpus, partitions=args.partitions))))
 
 
 if __name__ == "__main__":

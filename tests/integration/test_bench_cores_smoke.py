@@ -26,6 +26,18 @@ def test_bench_cores_measures_broker_and_client_cpu_per_mb() -> None:
     assert broker > 0 and client >= client_python > 0, run.stdout
 
 
+def test_bench_cores_measures_the_perf_tool_and_its_jvm() -> None:
+    """compat.bench's kafka-producer-perf-test run: the client's CPU is the tool's JVM's."""
+    run = subprocess.run(
+        [sys.executable, "-m", "compat.bench_cores", "--workload", "perftest"], cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    figures = re.search(r"perftest 1 KiB x 1 partitions: .* broker CPU ([\d.]+) ms/MB .* client CPU ([\d.]+) ms/MB", run.stdout, re.DOTALL)
+    assert figures is not None, run.stdout
+    broker, client = (float(value) for value in figures.groups())
+    assert broker > 0 and client > 0, run.stdout
+
+
 def test_split_sorts_calls_by_whether_they_can_leave_the_event_loop() -> None:
     """py-spy's raw lines (stack;frames count): idle is left out of the shares; pwrite and
     CRC-32C may go to a thread; recv is the loop's own; the interpreter holds the GIL."""
