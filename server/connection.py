@@ -805,6 +805,7 @@ class Connection(asyncio.BufferedProtocol):
                         except asyncio.CancelledError:
                             continue
                     raise
+                assert job.outcome is not None, "a settled waiter follows the outcome"
                 progress, error = job.outcome
                 if error is not None:
                     raise error
