@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from compat import bench_workloads as work
+from compat.bench_limits import spawned_server
 from compat.harness import OttlaBroker
 
 _SIZE = struct.Struct(">i")
@@ -73,24 +74,9 @@ def _broker(out_dir: Path, event_loop: str | None) -> Iterator[tuple[int, str, i
 def _responder(out_dir: Path) -> Iterator[tuple[int, str, int]]:
     """compat.bench_ceiling's responder under callgrind, serving until its stdin closes."""
     (out_dir / "responder").mkdir(exist_ok=True)
-    proc = subprocess.Popen(
-        [*_valgrind(out_dir), sys.executable, "-m", "compat.bench_ceiling", str(out_dir / "responder")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.strip().isdigit():
-            raise RuntimeError(f"the responder did not start: {line!r}")
-        yield proc.pid, "127.0.0.1", int(line)
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    command = [*_valgrind(out_dir), sys.executable, "-m", "compat.bench_ceiling", str(out_dir / "responder")]
+    with spawned_server(command, stop_seconds=120) as server:
+        yield server
 
 
 async def _send(host: str, port: int, frame: bytes, connections: int, count: int) -> bytes:

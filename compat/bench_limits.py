@@ -51,21 +51,27 @@ def limit_server(kind: str, cpus: str | None = None) -> Iterator[tuple[str, int]
 def server_process(module: str, *args: str, cpus: str | None = None) -> Iterator[tuple[str, int]]:
     """`python -m module args` serving on the loopback port it prints first, until its stdin
     closes; pinned to `cpus` (taskset's list) when given, as the brokers it stands beside are."""
-    proc = subprocess.Popen(
-        [*(["taskset", "--cpu-list", cpus] if cpus else []), sys.executable, "-m", module, *args],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
+    command = [*(["taskset", "--cpu-list", cpus] if cpus else []), sys.executable, "-m", module, *args]
+    with spawned_server(command) as (_, host, port):
+        yield host, port
+
+
+@contextmanager
+def spawned_server(command: list[str], stop_seconds: float = 10) -> Iterator[tuple[int, str, int]]:
+    """`command` serving on the loopback port it prints first: its pid, host and port. Stopped by
+    closing its stdin, killed if it has not ended `stop_seconds` later."""
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.strip().isdigit():
-            raise RuntimeError(f"{module} {shlex.join(args)} did not start: {line!r}")
-        yield "127.0.0.1", int(line)
+            raise RuntimeError(f"{shlex.join(command)} did not start: {line!r}")
+        yield proc.pid, "127.0.0.1", int(line)
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
         try:
-            proc.wait(10)
+            proc.wait(stop_seconds)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
