@@ -16,8 +16,12 @@ beside issue 9's target. The same run also drives the same workloads, with the s
 a minimal Kafka responder (compat.bench_ceiling: append on produce, sendfile on fetch, nothing more),
 the ceiling any broker faces on this machine with these clients, and prints each Ottla figure as a
 share of the responder's ("of ceiling"; for latencies, the responder's over Ottla's, so 100% is
-always as good as the ceiling). Under --quick each throughput run lasts about 0.1 s, mostly client
-start-up, so its shares swing well past 100% either way; read shares from a full run.
+always as good as the ceiling). Each produce and consume run lasts at least 3 s, so that two runs
+back to back can agree: a produce run sends at least its count of records and goes on until then (the
+client stops adding to its queue once what is in flight would take the run past it), and a consume
+run reads its topic from offset 0, again from offset 0 each time it has read it all, until then; each
+rate is over the whole run. Under --quick each throughput run reads or writes its count once, about
+0.1 s, mostly client start-up, so its shares swing well past 100% either way; read shares from a full run.
 `--against kafka` runs the same workloads against the reference Kafka (compat.kafka) and Kafka's
 own perf-test tools against both, and prints Ottla/Kafka ratios.
 `--profile` runs one workload with the broker under py-spy (compat.bench_profile).
@@ -35,6 +39,10 @@ no perf-test tools, and the machine's limits only where the section's rows are j
 tools run `--repeat` times on each broker, back to back in alternating order (the first broker of
 a pass runs while the previous steps' writes are still being flushed to disk), and each figure
 is the best of its passes; every pass is printed and kept in the JSON.
+With `--repeat N` (N >= 2) each row shows, beside each broker's best, the spread of its passes,
+(max - min) / max, marked with * past 15% (two runs back to back should agree within that), and
+keeps it in the JSON's summary rows (`spread`, `ceiling_spread`, `kafka_spread`); every pass's
+figures are kept under `passes` (the workloads) and `perf_tools_passes`.
 `--console` runs Ottla's workloads a second time in each pass with the web console's pages
 polling the broker's JSON API as a browser would (compat.bench_console), and prints both runs
 side by side: what a console left open costs the Kafka side.
@@ -64,7 +72,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +83,9 @@ from compat.kafka import ReferenceKafka, fetch, run_tool
 
 @dataclass(frozen=True)
 class Plan:
-    records: dict[int, int]  # record size -> records per produce run
+    records: dict[int, int]  # record size -> least records per produce run
     produce_seconds: float  # bound on each produce run
+    step_seconds: float  # least time each produce and consume run lasts
     latency_seconds: float
     warmup_seconds: float
     small_seconds: float
@@ -88,11 +97,11 @@ class Plan:
 
 
 FULL = Plan(
-    records={1024: 300_000, 100: 2_000_000}, produce_seconds=60, latency_seconds=10, warmup_seconds=1,
+    records={1024: 300_000, 100: 2_000_000}, produce_seconds=60, step_seconds=3, latency_seconds=10, warmup_seconds=1,
     small_seconds=5, connections=8, cold_runs=5, disk_mb=512, sink_mb=1024, tool_records=300_000,
 )
 QUICK = Plan(
-    records={1024: 10_000, 100: 50_000}, produce_seconds=10, latency_seconds=1.5, warmup_seconds=0.5,
+    records={1024: 10_000, 100: 50_000}, produce_seconds=10, step_seconds=0, latency_seconds=1.5, warmup_seconds=0.5,
     small_seconds=1, connections=8, cold_runs=1, disk_mb=32, sink_mb=64, tool_records=20_000,
 )
 
@@ -136,7 +145,7 @@ def workloads(
 
                 def produce(name: str, bootstrap: str) -> dict[str, Any]:
                     work.create_topic(bootstrap, topic, partitions)
-                    run = work.produce(bootstrap, topic, partitions=partitions, size=size, acks=acks, count=plan.records[size], seconds=plan.produce_seconds)
+                    run = work.produce(bootstrap, topic, partitions=partitions, size=size, acks=acks, count=plan.records[size], seconds=plan.produce_seconds, min_seconds=plan.step_seconds)
                     return {"size": size, "acks": acks, "partitions": partitions, **run.as_dict()}
 
                 each(produce, "produce", f"produce {size} B acks={acks} {partitions}p")
@@ -144,7 +153,7 @@ def workloads(
             # Read back what acks=1 wrote; the acks=all topic holds the same shape of data.
             def consume(name: str, bootstrap: str) -> dict[str, Any]:
                 records = next(r["records"] for r in reversed(results[name]["produce"]) if (r["size"], r["acks"], r["partitions"]) == (size, "1", partitions))
-                run = work.consume(bootstrap, _topic(size, "1", partitions, tag), partitions=partitions, records=records, size=size, seconds=max(60, plan.produce_seconds))
+                run = work.consume(bootstrap, _topic(size, "1", partitions, tag), partitions=partitions, records=records, size=size, seconds=max(60, plan.produce_seconds), min_seconds=plan.step_seconds)
                 return {"size": size, "partitions": partitions, **run.as_dict()}
 
             each(consume, "consume", f"consume {size} B {partitions}p")
@@ -343,6 +352,10 @@ class Row:
     kafka: float | None = None
     lower_is_better: bool = False
     ceiling: float | None = None  # the minimal responder's figure (compat.bench_ceiling), same unit
+    # Each broker's spread of this figure over the run's passes (see spread); None from one pass.
+    spread: float | None = None
+    ceiling_spread: float | None = None
+    kafka_spread: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         share = self.ottla / self.limit if self.limit else None
@@ -351,6 +364,7 @@ class Row:
             "metric": self.metric, "unit": self.unit, "ottla": self.ottla, "limit": self.limit, "of_limit": share,
             "target": self.target, "met": self.met, "kafka": self.kafka, "ottla_over_kafka": ratio,
             "ceiling": self.ceiling, "of_ceiling": self.of_ceiling,
+            "spread": self.spread, "ceiling_spread": self.ceiling_spread, "kafka_spread": self.kafka_spread,
         }
 
     @property
@@ -419,6 +433,47 @@ def rows(result: dict[str, Any]) -> list[Row]:
     return out
 
 
+# Two runs of a step back to back should agree within this (max - min) / max: a row past it is marked.
+SPREAD_LIMIT = 0.15
+
+
+def spread(values: list[float]) -> float | None:
+    """(max - min) / max of a figure over its passes: 0 when they agree, None from fewer than two."""
+    if len(values) < 2 or max(values) <= 0:
+        return None
+    return (max(values) - min(values)) / max(values)
+
+
+def with_spreads(result: dict[str, Any], passes: list[dict[str, dict[str, Any]]], tool_passes: dict[str, list[dict[str, float]]]) -> list[Row]:
+    """rows(result), each with every broker's spread over the passes: the rows of each pass alone
+    (its workloads' figures and its perf-tool runs), matched by metric and unit. Cold start and
+    peak RSS are taken once per run and get none."""
+    count = max([len(passes), *(len(runs) for runs in tool_passes.values())])
+    views = []
+    for i in range(count):
+        view: dict[str, Any] = {"limits": result["limits"], "ottla": {"produce": [], "consume": [], "latency": []}}
+        if i < len(passes):
+            view.update(passes[i])
+        if tool_passes:
+            view["perf_tools"] = {name: runs[i] for name, runs in tool_passes.items() if i < len(runs)}
+        views.append({(row.metric, row.unit): row for row in rows(view)})
+
+    def over(key: tuple[str, str], column: str) -> float | None:
+        return spread([value for view in views if key in view and (value := getattr(view[key], column)) is not None])
+
+    out = []
+    for row in rows(result):
+        key = (row.metric, row.unit)
+        out.append(replace(row, spread=over(key, "ottla"), ceiling_spread=over(key, "ceiling"), kafka_spread=over(key, "kafka")))
+    return out
+
+
+def _spread(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.0%}" + ("*" if value > SPREAD_LIMIT else " ")
+
+
 def _num(value: float | None) -> str:
     if value is None:
         return ""
@@ -427,11 +482,12 @@ def _num(value: float | None) -> str:
     return f"{value:.3g}" if value < 10 else f"{value:.1f}"
 
 
-def table(result: dict[str, Any]) -> str:
+def table(result: dict[str, Any], spread_rows: list[Row] | None = None) -> str:
+    """The report: `spread_rows` (rows(result) with their spreads, from with_spreads) or rows(result)."""
     lim = result["limits"]
     header = (
-        f"{'metric':44} {'unit':6} {'Ottla':>10} {'limit':>10} {'of limit':>8}  {'target':20} {'met':4} "
-        f"{'ceiling':>10} {'of ceiling':>10} {'Kafka':>10} {'Ottla/Kafka':>11}"
+        f"{'metric':44} {'unit':6} {'Ottla':>10} {'spread':>6} {'limit':>10} {'of limit':>8}  {'target':20} {'met':4} "
+        f"{'ceiling':>10} {'spread':>6} {'of ceiling':>10} {'Kafka':>10} {'spread':>6} {'Ottla/Kafka':>11}"
     )
     meta = result["meta"]
     pinned = f"pinned to CPU(s) {meta['cpus_pinned']} (--cores {meta['cores']})" if meta.get("cores") else f"unpinned ({meta['cpus']} CPUs)"
@@ -447,9 +503,15 @@ def table(result: dict[str, Any]) -> str:
     lines += [
         "ceiling: the same clients against a minimal Kafka responder (compat.bench_ceiling); of ceiling: Ottla's "
         "share of its figure (for latencies, its figure over Ottla's)",
-        header, "-" * len(header),
     ]
-    for row in rows(result):
+    table_rows = spread_rows if spread_rows is not None else rows(result)
+    if any(row.spread is not None for row in table_rows):
+        lines.append(
+            f"each figure is its best of {meta['repeat']} passes; spread: (max - min) / max of its passes, "
+            f"* past {SPREAD_LIMIT:.0%} (two runs back to back should agree within it)"
+        )
+    lines += [header, "-" * len(header)]
+    for row in table_rows:
         d = row.as_dict()
         share = f"{d['of_limit']:.0%}" if d["of_limit"] is not None else ""
         of_ceiling = f"{d['of_ceiling']:.0%}" if d["of_ceiling"] is not None else ""
@@ -459,8 +521,8 @@ def table(result: dict[str, Any]) -> str:
             ahead = d["ottla_over_kafka"] < 1 if row.lower_is_better else d["ottla_over_kafka"] > 1
             ratio = f"{d['ottla_over_kafka']:.2f} {'ahead' if ahead else 'behind'}"
         lines.append(
-            f"{row.metric:44} {row.unit:6} {_num(row.ottla):>10} {_num(row.limit):>10} {share:>8}  {row.target:20} {met:4} "
-            f"{_num(row.ceiling):>10} {of_ceiling:>10} {_num(row.kafka):>10} {ratio:>11}"
+            f"{row.metric:44} {row.unit:6} {_num(row.ottla):>10} {_spread(row.spread):>6} {_num(row.limit):>10} {share:>8}  {row.target:20} {met:4} "
+            f"{_num(row.ceiling):>10} {_spread(row.ceiling_spread):>6} {of_ceiling:>10} {_num(row.kafka):>10} {_spread(row.kafka_spread):>6} {ratio:>11}"
         )
     return "\n".join(lines)
 
@@ -657,13 +719,16 @@ def main(argv: list[str] | None = None) -> int:
     result["meta"]["load_average_end"] = os.getloadavg()[0]
     result["meta"]["seconds"] = time.monotonic() - started
     result["meta"]["load_average_min"], result["meta"]["load_average_max"] = min(loads), max(loads)
-    result["summary"] = [row.as_dict() for row in rows(result)]
+    result["passes"] = passes
+    summary = with_spreads(result, passes, result.get("perf_tools_passes", {}))
+    result["summary"] = [row.as_dict() for row in summary]
+    result["meta"]["spread"] = "(max - min) / max over the passes"
     if args.console:
         # The same rows for the polled passes: their figures in Ottla's place, no one else's.
         console_rows = rows({"ottla": {**result["ottla"], **best(polled)}, "limits": result["limits"]})
         result["console"] = {"ottla": best(polled), "polls": polls, "summary": [row.as_dict() for row in console_rows]}
 
-    print(table(result))
+    print(table(result, summary))
     if database is not None:
         database.close()
         print(bench_postgres.beside_local(database.version, rows(result), rows(bench_postgres.local_view(result)), args.brokers))

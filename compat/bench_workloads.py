@@ -67,12 +67,24 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
         time.sleep(0.05)
 
 
-def produce(bootstrap: str, topic: str, *, partitions: int, size: int, acks: str, count: int, seconds: float) -> Throughput:
-    """Send up to `count` records of `size` random bytes round-robin over the partitions, for at
-    most `seconds`, timed from the first send to the last acknowledgement."""
+def produce(bootstrap: str, topic: str, *, partitions: int, size: int, acks: str, count: int, seconds: float, min_seconds: float = 0.0) -> Throughput:
+    """Send at least `count` records of `size` random bytes round-robin over the partitions, and
+    more until the run will have lasted `min_seconds`, for at most `seconds`; timed from the first
+    send to the last acknowledgement.
+
+    The client queues up to 1 GiB ahead of the broker, so once `count` is sent, records are added
+    only while those in flight, at the rate acknowledged since the first acknowledgement, would be
+    done before `min_seconds`: a step then lasts `min_seconds` and little more whatever the
+    broker's speed, rather than that plus a full queue's drain."""
     failures: list[str] = []
+    acked = 0
+    first_ack = 0.0
 
     def delivered(error: Any, _message: Any) -> None:
+        nonlocal acked, first_ack
+        if not acked:
+            first_ack = time.perf_counter()
+        acked += 1
         if error is not None and len(failures) < 3:
             failures.append(str(error))
 
@@ -84,8 +96,12 @@ def produce(bootstrap: str, topic: str, *, partitions: int, size: int, acks: str
     sent = 0
     started = time.perf_counter()
     deadline = started + seconds
-    while sent < count and time.perf_counter() < deadline:
-        for _ in range(min(1000, count - sent)):
+    floor = started + min_seconds
+    while (now := time.perf_counter()) < deadline and (sent < count or now < floor):
+        if sent >= count and now > first_ack > 0 and now + (sent - acked) * (now - first_ack) / acked >= floor:
+            producer.poll(0.001)  # enough in flight to reach the floor
+            continue
+        for _ in range(min(1000, count - sent) if sent < count else 1000):
             try:
                 producer.produce(topic, value, partition=sent % partitions, on_delivery=delivered)
             except BufferError:
@@ -100,8 +116,10 @@ def produce(bootstrap: str, topic: str, *, partitions: int, size: int, acks: str
     return Throughput(sent, sent * size, elapsed)
 
 
-def consume(bootstrap: str, topic: str, *, partitions: int, records: int, size: int, seconds: float) -> Throughput:
-    """Read `records` records from offset 0 of every partition (assigned, no group).
+def consume(bootstrap: str, topic: str, *, partitions: int, records: int, size: int, seconds: float, min_seconds: float = 0.0) -> Throughput:
+    """Read the `records` records of `topic` from offset 0 of every partition (assigned, no group),
+    again from offset 0 each time they are all read, until at least `min_seconds` have passed
+    (at most `seconds`): the rate is over every record read, the topic at least once.
 
     librdkafka stops fetching a partition for fetch.queue.backoff.ms (1 s by default) whenever
     its queue holds queued.min.messages (100,000) records: 100-byte records reach that within a
@@ -111,16 +129,23 @@ def consume(bootstrap: str, topic: str, *, partitions: int, records: int, size: 
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": "ottla-bench", "enable.auto.commit": False, "fetch.queue.backoff.ms": 1, **_QUIET,
     })
+    start = [TopicPartition(topic, partition, 0) for partition in range(partitions)]
     try:
         started = time.perf_counter()
-        consumer.assign([TopicPartition(topic, partition, 0) for partition in range(partitions)])
-        got = 0
+        consumer.assign(start)
+        got = read = 0  # records read in all, and since the last assignment
         deadline = started + seconds
-        while got < records and time.perf_counter() < deadline:
+        floor = started + min_seconds
+        while (now := time.perf_counter()) < deadline and (got < records or now < floor):
+            if read == records:
+                # A new assignment from offset 0; librdkafka drops what it fetched for the old one.
+                consumer.assign(start)
+                read = 0
             # consume(n) waits for all n or its timeout: never ask for more than remain.
-            for message in consumer.consume(min(10_000, records - got), 0.5):
+            for message in consumer.consume(min(10_000, records - read), 0.5):
                 if message.error():
                     raise KafkaException(message.error())
+                read += 1
                 got += 1
         elapsed = time.perf_counter() - started
     finally:

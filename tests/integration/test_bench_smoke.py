@@ -76,10 +76,11 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
 
 def test_quick_bench_runs_one_section_alone(tmp_path: Path) -> None:
     """`--only latency` measures the end-to-end latency rows on Ottla and the responder and
-    nothing else: no cold start, no machine limits, no throughput or small-request rows."""
+    nothing else: no cold start, no machine limits, no throughput or small-request rows. With
+    `--repeat 2` each row carries each broker's spread over the two passes, printed and kept."""
     out = tmp_path / "bench.json"
     run = subprocess.run(
-        [sys.executable, "-m", "compat.bench", "--quick", "--only", "latency", "--json", str(out)],
+        [sys.executable, "-m", "compat.bench", "--quick", "--only", "latency", "--repeat", "2", "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -92,3 +93,10 @@ def test_quick_bench_runs_one_section_alone(tmp_path: Path) -> None:
     assert "cold_start" not in result["ottla"] and result["limits"] == {}
     assert {row["metric"].split(" at ")[0] for row in result["summary"]} == {
         "e2e latency p50", "e2e latency p99", "e2e latency p999", "peak RSS under the workloads"}
+    assert "spread: (max - min) / max of its passes" in run.stdout
+    assert len(result["passes"]) == 2
+    for row in result["summary"]:
+        measured_twice = row["metric"].startswith("e2e latency")
+        for key in ("spread", "ceiling_spread"):
+            assert (row[key] is not None and 0 <= row[key] < 1) if measured_twice else row[key] is None, row
+        assert row["kafka_spread"] is None
