@@ -157,6 +157,9 @@ def workloads(
                 return {"size": size, "partitions": partitions, **run.as_dict()}
 
             each(consume, "consume", f"consume {size} B {partitions}p")
+            # Untimed: a run holds one shape's two topics on disk (1-2 GB a broker), not all it wrote.
+            for _, bootstrap in order:
+                work.delete_topics(bootstrap, [_topic(size, acks, partitions, tag) for acks in ACKS])
     for rate in RATES if "latency" in sections else ():
         def latency(name: str, bootstrap: str) -> dict[str, float]:
             topic = f"bench-latency-{rate}-{tag}"

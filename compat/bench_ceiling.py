@@ -7,7 +7,8 @@ the least protocol work a broker cannot skip. The responder does that and nothin
 
 - ApiVersions; Metadata naming itself as the one broker and the leader of every partition of
   the topics asked for (created on first sight with one partition; CreateTopics only records
-  the partition count); FindCoordinator naming itself.
+  the partition count); FindCoordinator naming itself; DeleteTopics closing and removing the
+  topic's files.
 - Produce appends each partition's batches to one file (page cache, no fsync) and answers unless
   acks=0. It sets each batch's base offset on the way, outside the CRC as Kafka's LogValidator
   does, since consumers check offsets; nothing is validated and no index is written.
@@ -61,6 +62,7 @@ VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.API_VERSIONS: (0, 4),
     ApiKey.CREATE_TOPICS: (2, 7),
     ApiKey.FIND_COORDINATOR: (0, 6),
+    ApiKey.DELETE_TOPICS: (1, 5),
 }
 EARLIEST_TIMESTAMP = -2
 
@@ -122,6 +124,10 @@ class PartitionLog:
                 waiter.set_result(None)
         self.waiters.clear()
         return first
+
+    def close(self) -> None:
+        os.close(self.fd)
+        self.reader.close()
 
     def read(self, offset: int, max_bytes: int) -> FileRegion | None:
         """Whole batches from the one holding `offset`, at most `max_bytes` unless the first
@@ -209,6 +215,19 @@ class Responder:
             topics.append({"name": name, "topic_id": topic_id(name), "error_code": error, "num_partitions": self.topic(name, partitions), "replication_factor": 1})
         return encode_response(ApiKey.CREATE_TOPICS, version, correlation_id, {"topics": topics})
 
+    def delete_topics(self, version: int, correlation_id: int, body: dict[str, Any]) -> Reply:
+        """Forgets each topic and removes its files: compat.bench deletes each step's topics once
+        read, on every broker, so that a run's disk use is a step's, not the run's."""
+        responses = []
+        for name in body["topic_names"]:
+            error = ErrorCode.NONE if self.partition_counts.pop(name, None) is not None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            self.names.pop(topic_id(name), None)
+            for key in [key for key in self.logs if key[0] == name]:
+                self.logs.pop(key).close()
+                (self.directory / f"{name}-{key[1]}.log").unlink()
+            responses.append({"name": name, "error_code": error})
+        return encode_response(ApiKey.DELETE_TOPICS, version, correlation_id, {"responses": responses})
+
     def find_coordinator(self, version: int, correlation_id: int, body: dict[str, Any]) -> Reply:
         itself = {"node_id": NODE_ID, "host": self.host, "port": self.port}
         # v4 (KIP-699) asks for a list of keys; earlier versions for one.
@@ -294,6 +313,7 @@ _HANDLERS = {
     ApiKey.METADATA: Responder.metadata,
     ApiKey.CREATE_TOPICS: Responder.create_topics,
     ApiKey.FIND_COORDINATOR: Responder.find_coordinator,
+    ApiKey.DELETE_TOPICS: Responder.delete_topics,
     ApiKey.PRODUCE: Responder.produce,
     ApiKey.LIST_OFFSETS: Responder.list_offsets,
     ApiKey.FETCH: Responder.fetch,

@@ -67,6 +67,13 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
         time.sleep(0.05)
 
 
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Delete `names` and wait for the broker's answer (the files may go later, as Kafka's do)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    for future in admin.delete_topics(names, operation_timeout=30, request_timeout=30).values():
+        future.result(timeout=60)
+
+
 def produce(bootstrap: str, topic: str, *, partitions: int, size: int, acks: str, count: int, seconds: float, min_seconds: float = 0.0) -> Throughput:
     """Send at least `count` records of `size` random bytes round-robin over the partitions, and
     more until the run will have lasted `min_seconds`, for at most `seconds`; timed from the first
