@@ -398,6 +398,9 @@ class PostgresStorage(Storage):
         self._database_topics: dict[str, TopicInfo] = {}
         self._database_by_id: dict[bytes, TopicInfo] = {}
         self._database_partitions: dict[tuple[str, int], DatabasePartition] = {}
+        # Counts this broker's own changes of the catalogue, each made in the database first:
+        # a reload applies only a read that no such change landed here during.
+        self._changes_here = 0
         # The coordinators' topics' journals by topic name, opened by the broker before the
         # coordinators (coordinator_topics.py): their appends go through them.
         self.coordinator_journals: dict[str, CoordinatorJournal] = {}
@@ -494,9 +497,17 @@ class PostgresStorage(Storage):
     async def reload_catalogue(self) -> list[tuple[str, int]]:
         """Bring the catalogue to the database's: topics another broker created, deleted,
         grew or reconfigured, and every partition's bounds (which only move forward).
-        Returns the partitions whose bounds moved, for their parked fetches to be woken."""
-        with _database_errors():
-            rows = await self.pool.fetch(_CATALOGUE)
+        Returns the partitions whose bounds moved, for their parked fetches to be woken.
+
+        A read begun before a change of this broker's was committed, and back after that change
+        was applied here, would undo it (a topic just created forgotten, one deleted back): it
+        is read again."""
+        while True:
+            changes = self._changes_here
+            with _database_errors():
+                rows = await self.pool.fetch(_CATALOGUE)
+            if changes == self._changes_here:
+                break
         found: dict[str, tuple[uuid.UUID, dict[str, str], list[asyncpg.Record]]] = {}
         for row in rows:
             entry = found.setdefault(row["name"], (row["topic_id"], json.loads(row["configs"]), []))
@@ -556,6 +567,7 @@ class PostgresStorage(Storage):
                 raise
         info = TopicInfo(name, topic_id.bytes, partitions, overrides)
         self._add(info, self._new_partitions(info, range(partitions)))
+        self._changes_here += 1
         self.catalogue_changed()
         return info
 
@@ -582,6 +594,7 @@ class PostgresStorage(Storage):
         self.topics_version += 1
         for index in range(updated.partitions):
             self._database_partitions[(name, index)].config = config
+        self._changes_here += 1
         self.catalogue_changed()
         return updated
 
@@ -600,6 +613,7 @@ class PostgresStorage(Storage):
         known = current.partitions
         updated = TopicInfo(name, info.topic_id, total, current.configs)
         self._add(updated, self._new_partitions(updated, range(known, total)), known)
+        self._changes_here += 1
         self.catalogue_changed()
         return updated
 
@@ -680,6 +694,7 @@ class PostgresStorage(Storage):
             await self.pool.execute(_DELETE_TOPIC, uuid.UUID(bytes=info.topic_id))
         # Another DeleteTopics may have finished first while this one waited.
         self._forget(info)
+        self._changes_here += 1
         self.catalogue_changed()
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
