@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import time
 from collections.abc import Awaitable, Callable, Generator
 
 from ottla.server.config import BrokerConfig
 from ottla.storage import Storage
+from ottla.storage.files import remove_paths
 
 log = logging.getLogger("ottla.log_maintenance")
 
@@ -50,6 +52,7 @@ class LogMaintenance:
         self._compaction_steps: Generator[None, None, int] | None = None
         self._moves: asyncio.Task[None] | None = None
         self._database_tasks: dict[str, asyncio.Task[None]] = {}
+        self._removal: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         storage = self.storage
@@ -72,7 +75,7 @@ class LogMaintenance:
             self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
         if config.log_flush_scheduler_interval_ms != NEVER:
             self._every("flush", config.log_flush_scheduler_interval_ms, storage.flush_if_due)
-        self._every("file deletion", FILE_DELETION_CHECK_MS, storage.delete_expired_files)
+        self._every("file deletion", FILE_DELETION_CHECK_MS, self._delete_expired_files)
         if storage.log_dirs:
             self._every("log dirs", LOG_DIR_CHECK_MS, self._check_log_dirs)
 
@@ -154,6 +157,18 @@ class LogMaintenance:
         except Exception:
             log.exception("log dir move failed")
 
+    def _delete_expired_files(self, now_ms: int) -> None:
+        """What is due leaves the storage's books here and its files go on a thread, as Kafka's
+        scheduler thread removes them: unlinking a large segment holds the disk for tens to
+        hundreds of milliseconds, which on the event loop every client would wait out. One
+        removal at a time; what falls due meanwhile waits for the next check."""
+        if self._removal is not None and not self._removal.done():
+            return
+        taken = self.storage.take_expired_files(now_ms)
+        if taken:
+            self._removal = asyncio.get_running_loop().run_in_executor(None, _remove_all, taken)
+            self._removal.add_done_callback(_log_removal_failure)
+
     def _every(self, name: str, interval_ms: int, task: Callable[[int], object]) -> None:
         def run() -> None:
             try:
@@ -165,3 +180,13 @@ class LogMaintenance:
 
         loop = asyncio.get_running_loop()
         self._timers[name] = loop.call_later(interval_ms / 1000, run)
+
+
+def _remove_all(taken: list[list[pathlib.Path]]) -> None:
+    for paths in taken:
+        remove_paths(paths)
+
+
+def _log_removal_failure(removal: asyncio.Future[None]) -> None:
+    if not removal.cancelled() and removal.exception() is not None:
+        log.error("removing deleted log files failed", exc_info=removal.exception())

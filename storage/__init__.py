@@ -6,10 +6,10 @@
 
 Nothing here runs by itself: the broker calls, on its own schedule,
 `enforce_retention(now_ms)` (log.retention.check.interval.ms), `compact(now_ms)`
-(log.cleaner.backoff.ms), `flush_if_due(now_ms)` (flush.ms),
-`delete_expired_files(now_ms)` (deleted segments and topics are renamed at once and
-removed file.delete.delay.ms later, so fetch answers cut from them are sent whole) and
-`close()` on shutdown.
+(log.cleaner.backoff.ms), `flush_if_due(now_ms)` (flush.ms), `delete_expired_files(now_ms)`
+or `take_expired_files(now_ms)` (deleted segments and topics are renamed at once and removed
+file.delete.delay.ms later, so fetch answers cut from them are sent whole) and `close()` on
+shutdown.
 
 Modules: engine (topics, checkpoints), log (a partition's segments), segment (a .log
 and its indexes, on disk or in memory), index (.index/.timeindex), compaction,

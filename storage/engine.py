@@ -36,7 +36,7 @@ from typing import ClassVar
 
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
-from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, replace_file
+from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
 from ottla.storage.log import PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -418,13 +418,21 @@ class Storage:
         `-delete` directories) once their file.delete.delay.ms has passed at `now_ms`: the
         broker calls this on its schedule, as Kafka schedules each asynchronous delete.
         Returns the number of segments and directories removed."""
-        removed = sum(log.delete_expired_files(now_ms) for log in self._logs.values())
+        taken = self.take_expired_files(now_ms)
+        for paths in taken:
+            remove_paths(paths)
+        return len(taken)
+
+    def take_expired_files(self, now_ms: int) -> list[list[pathlib.Path]]:
+        """`delete_expired_files` without the removal: what is due, one list per segment or
+        directory, forgotten here with descriptors released, for `files.remove_paths` to
+        remove on any thread (as Kafka's scheduler thread does), the caller's going on."""
+        taken = [paths for log in self._logs.values() for paths in log.take_expired_files(now_ms)]
         expired = [directory for due, directory in self._deleted_directories if due <= now_ms]
         if expired:
             self._deleted_directories = [(due, directory) for due, directory in self._deleted_directories if due > now_ms]
-            for directory in expired:
-                shutil.rmtree(directory, ignore_errors=True)
-        return removed + len(expired)
+            taken += [[directory] for directory in expired]
+        return taken
 
     def topic(self, name: str) -> TopicInfo | None:
         return self._topics.get(name)

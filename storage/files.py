@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 
 TEMPORARY_SUFFIX = ".tmp"
 # Kafka's LogFileUtils.DELETED_FILE_SUFFIX: a deleted segment's file waiting out file.delete.delay.ms.
@@ -33,6 +34,17 @@ def rename_durably(source: pathlib.Path, target: pathlib.Path) -> None:
     then fsync the directory so that the rename survives a power loss."""
     os.replace(source, target)
     fsync_directory(target.parent)
+
+
+def remove_paths(paths: list[pathlib.Path]) -> None:
+    """Remove files and directory trees already set aside (renamed out of every reader's way);
+    missing ones are skipped. It touches the file system alone, so any thread may run it:
+    removing a large file can hold the disk for a while."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def fsync_directory(directory: pathlib.Path) -> None:

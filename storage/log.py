@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ottla.storage.compaction import OffsetMap, due_segments, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
-from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, replace_file
+from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, remove_paths, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
@@ -604,14 +604,20 @@ class PartitionLog:
     def delete_expired_files(self, now_ms: int) -> int:
         """Remove the files of segments deleted at least file.delete.delay.ms before
         `now_ms`; returns how many segments' files went."""
+        taken = self.take_expired_files(now_ms)
+        for paths in taken:
+            remove_paths(paths)
+        return len(taken)
+
+    def take_expired_files(self, now_ms: int) -> list[list[pathlib.Path]]:
+        """The files of each segment deleted at least file.delete.delay.ms before `now_ms`,
+        forgotten here with their descriptors released, for `files.remove_paths`."""
         if not self._deleted:
-            return 0  # the common case, checked every second for every partition
+            return []  # the common case, checked every second for every partition
         expired = [files for due, files in self._deleted if due <= now_ms]
         if expired:
             self._deleted = [(due, files) for due, files in self._deleted if due > now_ms]
-        for files in expired:
-            files.remove()
-        return len(expired)
+        return [files.take() for files in expired]
 
     def delete(self) -> None:
         """Drop everything now (an in-memory log, or one whose files nobody reads)."""

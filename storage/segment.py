@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ottla.storage.files import DELETED_SUFFIX, rename_durably
+from ottla.storage.files import DELETED_SUFFIX, remove_paths, rename_durably
 from ottla.storage.handles import FileHandles
 from ottla.storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -622,7 +622,11 @@ class DeletedFiles:
         self.log.moved_to(directory)
         self.others = [directory / path.name for path in self.others]
 
+    def take(self) -> list[pathlib.Path]:
+        """Release the log's descriptor (the descriptor cache is the caller's thread's) and
+        give the files to remove (`files.remove_paths`, on any thread)."""
+        self.log.close()
+        return [*self.others, self.log.path]
+
     def remove(self) -> None:
-        for path in self.others:
-            path.unlink(missing_ok=True)
-        self.log.delete()
+        remove_paths(self.take())

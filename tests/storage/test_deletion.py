@@ -12,6 +12,7 @@ import pytest
 from conftest import batch, read_base_offsets, read_bytes
 
 from ottla.storage import FileRegion, Storage
+from ottla.storage.files import remove_paths
 from ottla.wire.records import Record, build_batch, iter_records
 
 DELAY_MS = 60_000  # Kafka's default file.delete.delay.ms
@@ -137,3 +138,39 @@ def test_memory_storage_drops_at_once(storage: Storage) -> None:
     storage.create_topic("t", 1)
     assert storage.partition("t", 0).log_end_offset == 0
     assert storage.delete_expired_files(now_ms=DELAY_MS) == (1 if storage.data_dir is not None else 0)
+
+
+def _open_descriptors_on(paths: list[pathlib.Path]) -> list[str]:
+    targets = {str(path) for path in paths}
+    found = []
+    for entry in pathlib.Path("/proc/self/fd").iterdir():
+        try:
+            target = str(entry.readlink())
+        except OSError:
+            continue
+        if target in targets:
+            found.append(target)
+    return found
+
+
+def test_what_is_due_is_taken_first_and_removed_by_anyone_later(tmp_path: pathlib.Path) -> None:
+    """The broker takes what is due on its event loop (the storage's books and descriptors are
+    that thread's) and removes the files on another: taking leaves the files in place with no
+    descriptor of the storage's open on them, and a path list is all the removal needs."""
+    storage = Storage.open(tmp_path)
+    three_segments(storage)
+    storage.create_topic("gone", 1)
+    storage.partition("gone", 0).append(batch(1))
+    storage.partition("t", 0).delete_records(2, now_ms=1000)
+    storage.delete_topic("gone", now_ms=1000)
+    assert storage.take_expired_files(now_ms=1000 + DELAY_MS - 1) == []
+    taken = storage.take_expired_files(now_ms=1000 + DELAY_MS)
+    paths = [path for group in taken for path in group]
+    assert len(taken) == 3, "two segments and one topic's directory"
+    assert all(path.exists() for path in paths)
+    assert _open_descriptors_on(paths) == []
+    assert storage.take_expired_files(now_ms=1000 + DELAY_MS) == [], "taken once"
+    for group in taken:
+        remove_paths(group)
+    assert not any(path.exists() for path in paths)
+    assert not [name for name in names(tmp_path) if name.endswith("-delete")]
