@@ -269,13 +269,13 @@ def costs(scale: float = 1.0) -> str:
                 work.create_topic(broker.bootstrap, topic, partitions)
             database.reset_statistics()
             wal_at = database.wal_position()
-            broker_cpu, database_cpu = procfs.cpu_seconds(broker.pid), database.cpu_seconds()
+            broker_cpu, database_cpu = procfs.on_cpu_seconds(broker.pid), database.cpu_seconds()
             if kind == "produce":
                 run = work.produce(broker.bootstrap, topic, partitions=partitions, size=size, acks="1", count=int(records * scale), seconds=120)
                 produced[size, partitions] = run.records
             else:
                 run = work.consume(broker.bootstrap, topic, partitions=partitions, records=produced[size, partitions], size=size, seconds=120)
-            broker_cpu = procfs.cpu_seconds(broker.pid) - broker_cpu
+            broker_cpu = procfs.on_cpu_seconds(broker.pid) - broker_cpu
             database_cpu = database.cpu_seconds() - database_cpu
             wal_bytes = database.wal_position() - wal_at
             appends, append_ms = database.statements("%INSERT INTO batches%")
