@@ -38,8 +38,9 @@ def _serve(url: str, http: bool = False) -> OttlaBroker:
                        ready_timeout=_START_TIMEOUT, stop_timeout=30)
 
 
-def _kafka_python_values(bootstrap: str, partition: TopicPartition, expected: int) -> list[tuple[int, bytes]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=10_000)
+def _kafka_python_values(bootstrap: str, partition: TopicPartition, expected: int, fetch_max_bytes: int = 50 << 20) -> list[tuple[int, bytes]]:
+    """The first `expected` (offset, value) pairs of `partition`, read from its start."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=10_000, fetch_max_bytes=fetch_max_bytes)
     try:
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)

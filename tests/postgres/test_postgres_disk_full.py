@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaStorageError
+from test_postgres_broker import _kafka_python_values
 from unavailable import unavailable
 
 from compat.harness import OttlaBroker
@@ -45,19 +46,7 @@ def _small_fs(server: PrivatePostgres) -> Iterator[pathlib.Path]:
 
 
 def _read_all(bootstrap: str, expected: int) -> list[tuple[int, bytes]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=10_000, fetch_max_bytes=64 << 20)
-    try:
-        partition = TopicPartition(TOPIC, 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        got: list[tuple[int, bytes]] = []
-        for message in consumer:
-            got.append((message.offset, message.value))
-            if len(got) == expected:
-                break
-        return got
-    finally:
-        consumer.close()
+    return _kafka_python_values(bootstrap, TopicPartition(TOPIC, 0), expected, fetch_max_bytes=64 << 20)
 
 
 def test_a_full_database_disk_answers_kafka_storage_error_and_appends_resume_with_room() -> None:
