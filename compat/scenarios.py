@@ -758,24 +758,39 @@ class _Pace:
 
 def _replicated_topic(client: Client, cluster: OttlaCluster | ReferenceKafkaCluster, scenario: str, partitions: int) -> tuple[str, list[int]]:
     """A topic on all three nodes with min.insync.replicas=2 (the cluster's defaults), made with
-    kafka-python's admin client in this process; the topic and its partitions' leaders."""
+    kafka-python's admin client in this process; the topic and its partitions' leaders.
+
+    Ottla places the replicas itself. On Kafka they are pinned, rotated over the nodes, and the
+    topic is ready once each partition is led by its first replica (a preferred-leader election
+    until it is): Kafka's placer leads a new partition only from the brokers unfenced at that
+    moment, and on a loaded machine a node can be fenced for a few seconds (late heartbeats),
+    which left two of three partitions led by one node."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError
 
     topic = _topic(client, scenario)
     leaders: list[int] = []
+    pinned = None if isinstance(cluster, OttlaCluster) else {
+        p: [cluster.node_ids[(p + i) % CLUSTER_NODES] for i in range(CLUSTER_NODES)] for p in range(partitions)
+    }
 
     def led(admin: KafkaAdminClient) -> bool:
         """Whether the broker the admin client asks knows every partition's leader (Kafka's
-        brokers learn a new topic from the controller a moment after CreateTopics answers)."""
+        brokers learn a new topic from the controller a moment after CreateTopics answers),
+        and on Kafka whether each is the partition's first replica."""
         (described,) = admin.describe_topics([topic])
         leaders[:] = [p["leader_id"] for p in sorted(described["partitions"], key=lambda p: p["partition_index"])]
-        return len(leaders) == partitions and min(leaders) >= 0
+        if len(leaders) != partitions or min(leaders) < 0:
+            return False
+        if pinned is not None and leaders != [pinned[p][0] for p in range(partitions)]:
+            admin.elect_leaders(0, {topic: list(range(partitions))}, raise_errors=False)
+            return False
+        return True
 
     try:
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=15000)
         try:
-            admin.create_topics([NewTopic(topic, partitions, CLUSTER_NODES)])
+            admin.create_topics([NewTopic(topic, replica_assignments=pinned) if pinned else NewTopic(topic, partitions, CLUSTER_NODES)])
             if not wait_for(lambda: led(admin), timeout=30):
                 raise ScenarioFailure(f"create: {topic}'s partitions have leaders {leaders} 30 s after it was made", cluster.log_tail())
         finally:
