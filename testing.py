@@ -76,6 +76,24 @@ class ThreadedBroker:
         assert self.broker is not None
         self._call(self.broker.restart())
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the broker's loop in one callback until the block ends: what clients send
+        meanwhile waits in the kernel and reaches the broker at once, whatever the machine's
+        load, for tests of the order it then takes work in."""
+        entered, released = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            entered.set()
+            released.wait()
+
+        self._loop.call_soon_threadsafe(hold)
+        entered.wait()
+        try:
+            yield
+        finally:
+            released.set()
+
     @property
     def bootstrap_servers(self) -> str:
         assert self.broker is not None
