@@ -37,8 +37,13 @@ latency, or small requests) on every broker of the run, and prints its rows alon
 no perf-test tools, and the machine's limits only where the section's rows are judged by them.
 `--only perftest` runs Kafka's perf-test tools alone (no workloads, limits or responder). The
 tools run `--repeat` times on each broker, back to back in alternating order (the first broker of
-a pass runs while the previous steps' writes are still being flushed to disk), and each figure
-is the best of its passes; every pass is printed and kept in the JSON.
+a pass runs while the previous steps' writes are still being flushed to disk), after a shorter
+pass on each broker that is not counted, and each figure is the best of its passes; every pass
+is printed and kept in the JSON. kafka-producer-perf-test runs twice a pass, its figures taken
+after its first records (`--warmup-records`, its fresh JVM compiling itself): 1,000,000 records
+as fast as it can for the rates, then 150,000 at 25,000 records/s for the latencies (unthrottled,
+they are the wait in the producer's buffer: see `perf_tools`); kafka-consumer-perf-test reads
+the first run's records.
 With `--repeat N` (N >= 2) each row shows, beside each broker's best, the spread of its passes,
 (max - min) / max, marked with * past 15% (two runs back to back should agree within that), and
 keeps it in the JSON's summary rows (`spread`, `ceiling_spread`, `kafka_spread`); every pass's
@@ -93,16 +98,21 @@ class Plan:
     cold_runs: int
     disk_mb: int
     sink_mb: int
-    tool_records: int  # records for Kafka's perf-test tools (1 KiB)
+    tool_records: int  # records kafka-producer-perf-test sends as fast as it can (1 KiB), then the consumer reads
+    tool_warmup_records: int  # of those, the first, left out of the producer's figures (its JVM compiling itself)
+    tool_rate: int  # records/s of the producer's latency run: below what either broker takes on this machine
+    tool_rate_records: int  # records of the latency run, the first tool_rate_records // 5 left out as warm-up
 
 
 FULL = Plan(
     records={1024: 300_000, 100: 2_000_000}, produce_seconds=60, step_seconds=3, latency_seconds=10, warmup_seconds=1,
-    small_seconds=5, connections=8, cold_runs=5, disk_mb=512, sink_mb=1024, tool_records=300_000,
+    small_seconds=5, connections=8, cold_runs=5, disk_mb=512, sink_mb=1024, tool_records=1_000_000,
+    tool_warmup_records=300_000, tool_rate=25_000, tool_rate_records=150_000,
 )
 QUICK = Plan(
     records={1024: 10_000, 100: 50_000}, produce_seconds=10, step_seconds=0, latency_seconds=1.5, warmup_seconds=0.5,
     small_seconds=1, connections=8, cold_runs=1, disk_mb=32, sink_mb=64, tool_records=20_000,
+    tool_warmup_records=5_000, tool_rate=25_000, tool_rate_records=20_000,
 )
 
 SIZES = (1024, 100)
@@ -242,27 +252,42 @@ def limits(data_dir: Path, plan: Plan, cpus: str | None) -> dict[str, float]:
 
 
 _PRODUCER_TOOL = re.compile(
-    r"(?P<records>\d+) records sent, (?P<records_s>[\d.]+) records/sec \((?P<mb_s>[\d.]+) MB/sec\), "
+    r"(?P<records>\d+) (?:steady state )?records sent, (?P<records_s>[\d.]+) records/sec \((?P<mb_s>[\d.]+) MB/sec\), "
     r"(?P<avg_ms>[\d.]+) ms avg latency, (?P<max_ms>[\d.]+) ms max latency, (?P<p50_ms>\d+) ms 50th, "
     r"(?P<p95_ms>\d+) ms 95th, (?P<p99_ms>\d+) ms 99th, (?P<p999_ms>\d+) ms 99.9th"
 )
 
 
+def producer_tool(bootstrap: str, topic: str, records: int, warmup: int, rate: int) -> re.Match[str]:
+    """kafka-producer-perf-test's steady-state summary (after `warmup` records, which its fresh JVM
+    spends compiling itself) of `records` 1 KiB records at `rate` records/s (-1: as fast as it
+    can), with the librdkafka run's producer settings."""
+    ran = run_tool(
+        "kafka-producer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(records),
+        "--warmup-records", str(warmup), "--record-size", "1024", "--throughput", str(rate),
+        "--command-property", "acks=1", "linger.ms=5", "batch.size=1048576", timeout=300,
+    )
+    summaries = [line for line in ran.stdout.splitlines() if "steady state records sent" in line]
+    match = _PRODUCER_TOOL.search(summaries[-1]) if summaries else None
+    if ran.returncode != 0 or not match:
+        raise RuntimeError(f"kafka-producer-perf-test failed ({ran.returncode}):\n{ran.stdout[-2000:]}{ran.stderr[-2000:]}")
+    return match
+
+
 def perf_tools(bootstrap: str, plan: Plan, tag: str = "") -> dict[str, float]:
-    """Kafka's kafka-producer-perf-test then kafka-consumer-perf-test (a group member) on one
-    fresh 1-partition topic (named with `tag`) of 1 KiB records, with the librdkafka run's
-    producer settings."""
+    """Kafka's kafka-producer-perf-test, twice, then kafka-consumer-perf-test (a group member), each
+    producer run on a fresh 1-partition topic (named with `tag`) and each figure from its steady
+    state. The rate is the unthrottled run's. Its latencies are not taken: with the tool sending
+    faster than the records leave, they are the wait in the producer's 32 MiB buffer
+    (buffer.memory over the rate, 100-600 ms), and a run whose records leave as fast as they come
+    waits only its linger.ms, so they flip between the two run to run. The latencies are the
+    throttled run's, at a rate both brokers take: send() to acknowledgement at a given load."""
     topic = f"bench-perf-tools{tag}"
     work.create_topic(bootstrap, topic, 1)
+    fastest = producer_tool(bootstrap, topic, plan.tool_records, plan.tool_warmup_records, -1)
+    work.create_topic(bootstrap, f"{topic}-rate", 1)
+    paced = producer_tool(bootstrap, f"{topic}-rate", plan.tool_rate_records, plan.tool_rate_records // 5, plan.tool_rate)
     n = str(plan.tool_records)
-    produced = run_tool(
-        "kafka-producer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", n,
-        "--record-size", "1024", "--throughput", "-1", "--command-property", "acks=1", "linger.ms=5", "batch.size=1048576",
-        timeout=300,
-    )
-    match = _PRODUCER_TOOL.search(produced.stdout.strip().splitlines()[-1] if produced.stdout.strip() else "")
-    if produced.returncode != 0 or not match:
-        raise RuntimeError(f"kafka-producer-perf-test failed ({produced.returncode}):\n{produced.stdout[-2000:]}{produced.stderr[-2000:]}")
     consumed = run_tool("kafka-consumer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", n, "--timeout", "30000", timeout=300)
     lines = [line for line in consumed.stdout.splitlines() if line.strip()]
     if consumed.returncode != 0 or len(lines) < 2:
@@ -270,9 +295,12 @@ def perf_tools(bootstrap: str, plan: Plan, tag: str = "") -> dict[str, float]:
     stats = dict(zip((h.strip() for h in lines[-2].split(",")), (v.strip() for v in lines[-1].split(","))))
     if int(stats["data.consumed.in.nMsg"]) != plan.tool_records:
         raise RuntimeError(f"kafka-consumer-perf-test read {stats['data.consumed.in.nMsg']} of {n} records")
+    # Untimed: a pass's 1.2 GB would otherwise stay dirty in the page cache into the next passes,
+    # whose writes the kernel then throttles (vm.dirty_ratio) while writing the earlier back.
+    work.delete_topics(bootstrap, [topic, f"{topic}-rate"])
     return {
-        "produce_mb_s": float(match["mb_s"]), "produce_records_s": float(match["records_s"]),
-        "produce_p50_ms": float(match["p50_ms"]), "produce_p99_ms": float(match["p99_ms"]),
+        "produce_mb_s": float(fastest["mb_s"]), "produce_records_s": float(fastest["records_s"]),
+        "produce_p50_ms": float(paced["p50_ms"]), "produce_p99_ms": float(paced["p99_ms"]), "produce_rate_records_s": float(plan.tool_rate),
         "consume_mb_s": float(stats["MB.sec"]), "consume_records_s": float(stats["nMsg.sec"]), "consume_fetch_mb_s": float(stats["fetch.MB.sec"]),
         "consume_rebalance_ms": float(stats["rebalance.time.ms"]),
     }
@@ -285,9 +313,17 @@ def best_perf_tools(passes: list[dict[str, float]]) -> dict[str, float]:
 
 def perf_tool_passes(brokers: dict[str, str], plan: Plan, repeat: int, say: Callable[[str], None]) -> dict[str, list[dict[str, float]]]:
     """The perf-test tools `repeat` times on each broker, back to back in alternating order, so
-    the brokers' figures are taken under the same machine load."""
+    the brokers' figures are taken under the same machine load, after a shorter pass on each that
+    is not counted: a broker's first produce, fetch and group join (a JVM broker's compiling, a
+    codec's first use) are not its steady state, and under --only they would fall in pass 1."""
     passes: dict[str, list[dict[str, float]]] = {name: [] for name in brokers}
     order = list(brokers.items())
+    warmup = replace(
+        plan, tool_records=plan.tool_warmup_records, tool_warmup_records=plan.tool_warmup_records // 2, tool_rate_records=plan.tool_rate
+    )
+    for name, bootstrap in order:
+        perf_tools(bootstrap, warmup, "-warmup")
+        say(f"{name} perf tools warmed up (not counted)")
     for i in range(repeat):
         for name, bootstrap in order:
             figures = perf_tools(bootstrap, plan, f"-p{i}")
@@ -432,6 +468,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
     if tools:
         for key, unit in (("produce_mb_s", "MB/s"), ("produce_records_s", "rec/s"), ("produce_p50_ms", "ms"), ("produce_p99_ms", "ms"), ("consume_mb_s", "MB/s"), ("consume_fetch_mb_s", "MB/s"), ("consume_records_s", "rec/s"), ("consume_rebalance_ms", "ms")):
             name = f"{'kafka-producer-perf-test' if key.startswith('produce') else 'kafka-consumer-perf-test'} {key.split('_', 1)[1]}"
+            if key in ("produce_p50_ms", "produce_p99_ms"):
+                name += f" at {tools['ottla']['produce_rate_records_s']:,.0f}/s"
             out.append(Row(name, unit, tools["ottla"][key], kafka=tools.get("kafka", {}).get(key), lower_is_better=key.endswith("_ms")))
     return out
 

@@ -25,7 +25,8 @@ and Amdahl's bound for each way of using more cores is printed beside it.
 `--partitions N` runs the librdkafka workloads over N partitions instead of 8. `--workload
 perftest` runs compat.bench's kafka-producer-perf-test instead (300,000 records of 1 KiB to one
 partition, acks=1, linger.ms=5, batch.size 1 MiB, in a JVM of its own): the client's CPU is then
-that JVM's, its start and JIT compilation included, as in compat.bench's perf-tool row.
+that JVM's, its start and JIT compilation included, which compat.bench's perf-tool rows
+leave out (their figures are the tool's steady state, after its warm-up records).
 
 `--handoff` measures what handing one `pwrite` or `sendfile` to a worker thread costs the event
 loop's thread (its `time.thread_time`, which the machine's load does not inflate) against making
@@ -55,7 +56,7 @@ from compat.harness import OttlaBroker
 
 PARTITIONS = 8
 PERFTEST = "perftest"
-PERFTEST_RECORDS = 300_000  # compat.bench's full plan's tool_records
+PERFTEST_RECORDS = 300_000  # compat.bench's full plan's tool_warmup_records: the tool's JVM warming up
 RECORD_BYTES = 1024
 _CONSUME_RECORDS = 300_000
 _SAMPLE_RATE = 200
