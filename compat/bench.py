@@ -20,7 +20,10 @@ always as good as the ceiling). Each produce and consume run lasts at least 3 s,
 back to back can agree: a produce run sends at least its count of records and goes on until then (the
 client stops adding to its queue once what is in flight would take the run past it), and a consume
 run reads its topic from offset 0, again from offset 0 each time it has read it all, until then; each
-rate is over the whole run. Under --quick each throughput run reads or writes its count once, about
+rate is over the whole run. Before each broker's run of a step, the brokers having removed the
+topics deleted before it (they remove them at once here: log.segment.delete.delay.ms=0), the
+page cache is synced (settle_disk), so that no run pays for another's deletions or writeback.
+Under --quick each throughput run reads or writes its count once, about
 0.1 s, mostly client start-up, so its shares swing well past 100% either way; read shares from a full run.
 `--against kafka` runs the same workloads against the reference Kafka (compat.kafka) and Kafka's
 own perf-test tools against both, and prints Ottla/Kafka ratios.
@@ -129,17 +132,19 @@ def _topic(size: int, acks: str, partitions: int, tag: str) -> str:
 
 
 def workloads(
-    brokers: dict[str, str], plan: Plan, say: Callable[[str], None], tag: str, sections: tuple[str, ...] = SECTIONS
+    brokers: dict[str, str], plan: Plan, say: Callable[[str], None], tag: str, sections: tuple[str, ...] = SECTIONS,
+    settle: Callable[[], None] = lambda: None,
 ) -> dict[str, dict[str, Any]]:
     """Every broker-side figure but cold start (of `sections` only), for each named broker, on
     topics named with `tag`. Each step runs on every broker back to back, in alternating order,
     so a ratio (Ottla over Kafka or over the responder) compares runs made under the same
-    machine load."""
+    machine load; `settle` runs before each broker's run of a step (see settle_disk)."""
     results: dict[str, dict[str, Any]] = {name: {"produce": [], "consume": [], "latency": []} for name in brokers}
     order = list(brokers.items())
 
     def each(measure: Callable[[str, str], Any], section: str, label: str) -> None:
         for name, bootstrap in order:
+            settle()
             value = measure(name, bootstrap)
             if section in ("produce", "consume", "latency"):
                 results[name][section].append(value)
@@ -180,6 +185,32 @@ def workloads(
     if "small" in sections:
         each(lambda name, bootstrap: work.small_requests(bootstrap, f"bench-small-{tag}", connections=plan.connections, seconds=plan.small_seconds), "small_requests", "small requests")
     return results
+
+
+# Set on every broker of a run that keeps files (Ottla, the reference Kafka): a deleted topic's
+# files go at once, not 60 s later in the middle of some later step (see settle_disk).
+DELETE_AT_ONCE = {"log.segment.delete.delay.ms": "0"}
+
+
+def settle_disk(data_dirs: list[Path], timeout: float = 60.0) -> None:
+    """Start the next timed run from the same disk state whichever broker it is: no deleted
+    topic's directory (`*-delete`, Ottla's and Kafka's) still waiting to go, then nothing dirty
+    in the page cache (sync(2), which waits for the writeback).
+
+    Otherwise a run pays for what others left. With file.delete.delay.ms at its 60 s default a
+    broker removes a deleted topic's gigabytes in the middle of some later step, and the page
+    cache that frees decides what the next writer's pwrites cost: on this VM, copying into
+    pages the guest freed moments ago costs ~0.2 ms/MB, into pages it has not used lately
+    ~2.3 ms/MB (the host takes free memory back and faults it in again), twice Ottla's whole
+    produce cost. Measured in alternating runs (compat/SCALING.md, "Produce after Kafka's
+    steps"): without this, a step's Ottla and responder runs got pages of different kinds in 4
+    of 16 pairs, Ottla the cold ones each time; with it, in 1 of 16."""
+    deadline = time.monotonic() + timeout
+    while any(any(directory.glob("*-delete")) or any(directory.glob("*/*-delete")) for directory in data_dirs):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"deleted topics' files still in {[str(d) for d in data_dirs]} after {timeout:.0f} s")
+        time.sleep(0.05)
+    os.sync()
 
 
 def best(passes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -370,7 +401,7 @@ def start_kafka(stack: ExitStack, say: Callable[[str], None], cpus: str | None) 
     fresh data dir needs) to the first acknowledged produce, and its RSS after a second idle."""
     fetch()
     started = time.perf_counter()
-    kafka = stack.enter_context(ReferenceKafka(cpus=cpus))
+    kafka = stack.enter_context(ReferenceKafka(cpus=cpus, config=DELETE_AT_ONCE))
     ready = time.perf_counter() - started
     work.first_produce(kafka.bootstrap_servers, "bench-cold")
     first = time.perf_counter() - started
@@ -680,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         with_limits = False
     # The reference Kafka runs with no initial rebalance delay (compat.kafka); so does Ottla here,
     # or kafka-consumer-perf-test's group join would time Kafka's default 3 s wait.
-    settings = {"group.initial.rebalance.delay.ms": "0"}
+    settings = {"group.initial.rebalance.delay.ms": "0", **DELETE_AT_ONCE}
     if args.nodes > 1:
         settings["default.replication.factor"] = str(args.nodes)
     result["meta"]["nodes"] = args.nodes
@@ -709,6 +740,13 @@ def main(argv: list[str] | None = None) -> int:
             # The local engine in the same passes: the ratio is what the database costs.
             local = stack.enter_context(OttlaBroker(settings=settings, serve_args=serve_args, event_loop=args.event_loop, cpus=cpus))
             brokers["local"] = local.bootstrap
+        data_dirs = [broker.data_dir] + ([local.data_dir] if database is not None else [])
+
+        def settle() -> None:
+            began = time.perf_counter()
+            settle_disk(data_dirs)
+            result["meta"]["settle_seconds"] = result["meta"].get("settle_seconds", 0.0) + time.perf_counter() - began
+
         peak_rss = stack.enter_context(PeakRss())
         peak_rss.watch("ottla", broker.rss_bytes)
         for node, other in enumerate(others, start=2):
@@ -718,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.against:
             kafka, cold = start_kafka(stack, say, cpus)
             brokers["kafka"] = kafka.bootstrap_servers
+            data_dirs.append(kafka.dir / "data")
             peak_rss.watch("kafka", kafka.rss_bytes)
             result["kafka"] = {"cold_start": cold} if not perf_tools_only else {"produce": [], "consume": [], "latency": []}
         passes, polled, polls = [], [], []
@@ -725,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         def polled_pass(i: int) -> None:
             assert broker.http is not None
             with bench_console.ConsolePoller(broker.http, pages) as poller:
-                polled.append(workloads({"ottla": broker.bootstrap}, plan, lambda text: say(f"console open: {text}"), f"c{i}")["ottla"])
+                polled.append(workloads({"ottla": broker.bootstrap}, plan, lambda text: say(f"console open: {text}"), f"c{i}", settle=settle)["ottla"])
             polls.append(poller.report())
 
         if args.console:
@@ -734,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
             # With the console, passes alternate which of the two runs first (--repeat 2 or more).
             if args.console and i % 2:
                 polled_pass(i)
-            passes.append(workloads(brokers, plan, say, f"r{i}", sections))
+            passes.append(workloads(brokers, plan, say, f"r{i}", sections, settle))
             if args.console and not i % 2:
                 polled_pass(i)
         for name in brokers if passes else ():
