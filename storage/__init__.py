@@ -8,13 +8,15 @@ Nothing here runs by itself: the broker calls, on its own schedule,
 `enforce_retention(now_ms)` (log.retention.check.interval.ms), `compact(now_ms)`
 (log.cleaner.backoff.ms), `flush_if_due(now_ms)` (flush.ms), `delete_expired_files(now_ms)`
 or `take_expired_files(now_ms)` (deleted segments and topics are renamed at once and removed
-file.delete.delay.ms later, so fetch answers cut from them are sent whole) and `close()` on
-shutdown.
+file.delete.delay.ms later, so fetch answers cut from them are sent whole),
+`checkpoint_recovery_points(now_ms)` (log.flush.offset.checkpoint.interval.ms) and `close()`
+on shutdown. The one thread of its own is the flusher: it fsyncs rolled segments
+(storage/flusher.py), so a roll never waits for the disk.
 
 Modules: engine (topics, checkpoints), log (a partition's segments), segment (a .log
 and its indexes, on disk or in memory), index (.index/.timeindex), compaction,
-producer_state, handles (bounded descriptors), files (durable replacement), config
-(topic settings).
+producer_state, handles (bounded descriptors), files (durable replacement), flusher
+(fsyncs after a roll), config (topic settings).
 """
 
 from ottla.storage.config import LogConfig

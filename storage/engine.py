@@ -7,6 +7,7 @@ Layout of a log directory (Kafka's, so its tools can read the partitions):
   <topic>.topic.json                        ours: topic id, partition count, config overrides
   log-start-offset-checkpoint               Kafka's (OffsetCheckpointFile.java): moved by DeleteRecords
   cleaner-offset-checkpoint                 Kafka's: where each compacted log's dirty section starts
+  recovery-point-offset-checkpoint          Kafka's: below each offset the partition is fsynced (storage/log.py)
   <topic>-<partition>.<uuid>-delete/        Kafka's: a deleted topic's partition, removed after file.delete.delay.ms
   <topic>-<partition>.<uuid>-future/        Kafka's: a partition on its way here (storage/relocation.py)
 The topic file sits beside, not inside, the partition directories: Kafka's
@@ -24,6 +25,7 @@ KAFKA_STORAGE_ERROR and the others go on (Kafka's LogDirFailureChannel).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import pathlib
@@ -36,6 +38,7 @@ from typing import ClassVar
 
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
+from ottla.storage.flusher import Flusher, FlushJob
 from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
 from ottla.storage.log import PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
@@ -44,6 +47,7 @@ from ottla.wire.errors import ErrorCode, KafkaError
 _TOPIC_SUFFIX = ".topic.json"
 _LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 _CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
+_RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 _META_PROPERTIES = "meta.properties"
 # Kafka's LocalLog.DeleteDirSuffix: a deleted topic's partition directory waiting out file.delete.delay.ms.
 _DELETE_DIR_SUFFIX = "-delete"
@@ -138,6 +142,11 @@ class Storage:
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         self._checkpointed_starts: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
         self._checkpointed_dirty: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
+        self._checkpointed_recovery: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
+        # Takes the fsyncs of rolled segments off the caller's thread (storage/flusher.py).
+        self._flusher = Flusher() if data_dir is not None else None
+        # The last recovery-point checkpoint handed to the flusher (see _open_partitions).
+        self._recovery_checkpoint: FlushJob | None = None
         # Where each partition found at load lives, and the duplicates a crashed move left.
         self._found: dict[tuple[str, int], list[pathlib.Path]] = {}
         self._found_futures: dict[tuple[str, int], list[pathlib.Path]] = {}
@@ -190,6 +199,7 @@ class Storage:
                             self._found.setdefault((topic, int(index)), []).append(log_dir)
             self._checkpointed_starts[log_dir] = _read_checkpoint(log_dir / _LOG_START_CHECKPOINT)
             self._checkpointed_dirty[log_dir] = _read_checkpoint(log_dir / _CLEANER_CHECKPOINT)
+            self._checkpointed_recovery[log_dir] = _read_checkpoint(log_dir / _RECOVERY_POINT_CHECKPOINT)
         for path in sorted(self.data_dir.glob("*" + _TOPIC_SUFFIX)):
             stored = json.loads(path.read_bytes())
             info = TopicInfo(stored["name"], bytes.fromhex(stored["topic_id"]), stored["partitions"], stored["configs"])
@@ -215,6 +225,12 @@ class Storage:
         self._open_partitions(info, config, range(info.partitions))
 
     def _open_partitions(self, info: TopicInfo, config: LogConfig, indexes: range) -> None:
+        """Open (or create) the partitions. A checkpoint still on its way to disk may be the
+        one that forgets a deleted topic: a new partition of the same name waits for it, or
+        a crash would find the old partition's recovery point and trust the new one's
+        unsynced segments below it."""
+        if self._recovery_checkpoint is not None:
+            self._recovery_checkpoint.wait()
         for index in indexes:
             key = (info.name, index)
             if self.data_dir is None:
@@ -243,6 +259,8 @@ class Storage:
             first_dirty_offset=self._checkpointed_dirty.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
             on_checkpoint=self._write_checkpoints,
             topic_partition=f"{info.name}-{index}",
+            flusher=self._flusher,
+            recovery_point=self._checkpointed_recovery.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
         )
         if log_dir is not None:
             log.on_storage_error = lambda: self.fail_log_dir(log_dir)
@@ -412,6 +430,7 @@ class Storage:
             log.move_for_deletion(destination)
             self._deleted_directories.append((due, destination))
         self._write_checkpoints()
+        self.checkpoint_recovery_points()
 
     def delete_expired_files(self, now_ms: int) -> int:
         """Remove what deletions set aside (segments renamed `.deleted`, deleted topics'
@@ -658,16 +677,48 @@ class Storage:
                 if not out_of_space(error):
                     self.fail_log_dir(log_dir)
 
+    def _recovery_points(self) -> dict[pathlib.Path, dict[tuple[str, int], int]]:
+        """Each online directory's partitions and their recovery points (a future log has
+        none: after a crash its partition is recovered from its start)."""
+        points: dict[pathlib.Path, dict[tuple[str, int], int]] = {
+            log_dir: {} for log_dir in self.log_dirs if log_dir not in self.offline_dirs
+        }
+        for key, log in list(self._logs.items()):  # a failed fsync found here takes a directory offline
+            if log.directory is not None and log.directory.parent in points:
+                points[log.directory.parent][key] = log.recovery_point
+        return points
+
+    def checkpoint_recovery_points(self, now_ms: int = 0) -> None:
+        """Kafka's log.flush.offset.checkpoint.interval.ms task: write each directory's
+        recovery-point-offset-checkpoint, on the flusher (after every fsync submitted before,
+        which the points already count), when the points moved."""
+        if self._flusher is None:
+            return
+        for log_dir, points in self._recovery_points().items():
+            if points != self._checkpointed_recovery.get(log_dir):
+                self._checkpointed_recovery[log_dir] = points
+                self._recovery_checkpoint = self._flusher.submit(
+                    functools.partial(_write_checkpoint, log_dir / _RECOVERY_POINT_CHECKPOINT, points)
+                )
+
     def flush(self) -> None:
         for log in self._logs.values():
             log.flush()
 
     def close(self) -> None:
-        """Flush, fsync and close every file; the storage is unusable afterwards. A move
-        under way is left as its `-future` directory, for the next open to start again."""
+        """Flush, fsync and close every file, then checkpoint the recovery points (each now
+        its log's end); the storage is unusable afterwards. A move under way is left as its
+        `-future` directory, for the next open to start again."""
         self._moves.clear()
         for log in self._logs.values():
             log.close()
+        if self._flusher is not None:
+            self._flusher.close()
+            for log_dir, points in self._recovery_points().items():
+                try:
+                    _write_checkpoint(log_dir / _RECOVERY_POINT_CHECKPOINT, points)
+                except OSError:
+                    pass  # every segment after the last checkpointed point is recovered at the next open
         self._logs.clear()
         self._handles.close_all()
 

@@ -18,15 +18,21 @@ TEMPORARY_SUFFIX = ".tmp"
 DELETED_SUFFIX = ".deleted"
 
 
-def replace_file(path: pathlib.Path, data: bytes) -> None:
+def replace_file(path: pathlib.Path, data: bytes, sync: bool = True) -> None:
     """Make `data` the contents of `path`: write `<path>.tmp`, fsync it, then `rename_durably`.
-    A `.tmp` left by a crash is the caller's to remove when it next loads the directory."""
+    A `.tmp` left by a crash is the caller's to remove when it next loads the directory.
+    `sync=False` leaves both fsyncs to the caller, who does them later (a rolled segment's
+    producer snapshot, storage/flusher.py) and reads a torn file back as unreadable."""
     temporary = path.with_name(path.name + TEMPORARY_SUFFIX)
     with open(temporary, "wb") as file:
         file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    rename_durably(temporary, path)
+        if sync:
+            file.flush()
+            os.fsync(file.fileno())
+    if sync:
+        rename_durably(temporary, path)
+    else:
+        os.replace(temporary, path)
 
 
 def rename_durably(source: pathlib.Path, target: pathlib.Path) -> None:

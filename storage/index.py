@@ -156,6 +156,19 @@ class _Index:
                 return  # derived data, rebuilt by recovery: the log's own fsync is what counts
             self._unsynced = False
 
+    def take_unsynced(self) -> int | None:
+        """Pending entries written, then a duplicate of the descriptor for another thread to
+        fsync (and close), if the file has unsynced writes; that fsync is then the other's."""
+        self._write_unwritten()
+        if not self._unsynced or self.path is None or self._handles is None:
+            return None
+        try:
+            descriptor = os.dup(self._handles.fd(self.path, _APPEND_FLAGS))
+        except OSError:
+            return None  # derived data, rebuilt by recovery: the log's own fsync is what counts
+        self._unsynced = False
+        return descriptor
+
     def delete(self) -> None:
         self.close()
         if self.path is not None:

@@ -12,20 +12,33 @@ to `<offset>.snapshot` at each roll and at close, and rebuilt on open from the n
 snapshot not past the log end plus a replay of the batch headers after it
 (ProducerStateManager.truncateAndReload). Divergence: our snapshot body is JSON, not
 Kafka's binary schema, so Kafka cannot read it (it rebuilds from the log instead).
+
+Durability at a roll (Kafka's UnifiedLog.roll and its `flush-log` job): the old segment is
+sealed and the snapshot written without fsync, and their fsyncs (then the directory's) are
+handed to the storage's worker (storage/flusher.py), so the event loop never waits for a
+rolled gigabyte to reach the disk. The recovery point is the offset below which everything
+is known durable: it moves when the worker reports a rolled segment synced, and to the log
+end at each flush (flush.messages, flush.ms) and at close; the storage checkpoints it
+(Kafka's recovery-point-offset-checkpoint). On load every segment holding offsets at or
+past it is recovered from its start, not only the active one (Kafka's LogLoader), and a
+torn tail cut from a sealed segment takes the later segments with it.
 """
 
 from __future__ import annotations
 
 import bisect
 import errno
+import functools
 import os
 import pathlib
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from ottla.storage.compaction import OffsetMap, due_segments, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
+from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, remove_paths, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
@@ -119,11 +132,14 @@ class PartitionLog:
         leader_epoch: int = 0,
         first_dirty_offset: int = 0,
         topic_partition: str = "",
+        flusher: Flusher | None = None,
+        recovery_point: int = 0,
     ) -> None:
-        """`directory=None` keeps the log in memory. `log_start_offset` and
-        `first_dirty_offset` are the checkpointed values; `on_checkpoint` persists
-        them when DeleteRecords or the cleaner moves them. `topic_partition`
-        ("<topic>-<index>") names the partition in record errors."""
+        """`directory=None` keeps the log in memory. `log_start_offset`,
+        `first_dirty_offset` and `recovery_point` are the checkpointed values;
+        `on_checkpoint` persists the first two when DeleteRecords or the cleaner moves them.
+        `topic_partition` ("<topic>-<index>") names the partition in record errors.
+        `flusher` takes a roll's fsyncs off the caller's thread; without one they happen in `roll`."""
         self.directory = directory
         self._config = config
         self.topic_partition = topic_partition
@@ -139,6 +155,10 @@ class PartitionLog:
         self._snapshot_offset = 0  # the log end offset the newest snapshot was taken at
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms()
+        self._flusher = flusher
+        self._recovery_point = recovery_point
+        # Rolled segments whose fsync is the flusher's, oldest first: (the offset durable below once done, job).
+        self._pending: deque[tuple[int, FlushJob]] = deque()
         # Told of an I/O error on append or read (but a full disk): the storage takes the log's directory offline.
         self.on_storage_error: Callable[[], None] | None = None
         if directory is not None:
@@ -147,15 +167,20 @@ class PartitionLog:
         if not self.segments:
             self.segments.append(self._new_segment(0, _now_ms()))
         self._log_start_offset = min(max(log_start_offset, self.segments[0].base_offset), self.log_end_offset)
+        self.first_dirty_offset = min(first_dirty_offset, self.log_end_offset)
+        self._recovery_point = min(self._recovery_point, self.log_end_offset)
 
     def _new_segment(self, base_offset: int, now_ms: int) -> Segment:
         config = self._config
         return Segment(self.directory, base_offset, config.index_interval_bytes, self._handles, now_ms, config.segment_index_bytes)
 
     def _load(self) -> None:
-        """Open existing segments; recover the active one (its tail may be torn) and
-        any whose index is missing. Leftovers of an interrupted index rewrite go, and
-        files of deleted segments whose delay a restart cut short (as Kafka's LogLoader)."""
+        """Open existing segments; recover the active one (its tail may be torn), and from
+        its start every sealed one holding offsets at or past the recovery point (its roll's
+        fsync may not have happened) or missing an index. A sealed segment with a torn tail
+        becomes the active one: the segments after it were written later and go (Kafka's
+        LogLoader.recoverLog). Leftovers of an interrupted index rewrite go, and files of
+        deleted segments whose delay a restart cut short (as Kafka's LogLoader)."""
         assert self.directory is not None
         # One listing per partition: thousands of partitions must open in well under a second.
         names = set(os.listdir(self.directory))
@@ -167,15 +192,22 @@ class PartitionLog:
             names = set(os.listdir(self.directory))
         bases = sorted(int(name[:-4]) for name in names if name.endswith(".log") and name[:-4].isdigit())
         now = _now_ms()
-        for base in bases:
-            indexes_missing = not {f"{base:020d}.index", f"{base:020d}.timeindex"} <= names
-            segment = self._new_segment(base, now)
-            if indexes_missing and base != bases[-1]:
-                segment.recover(from_start=True)
-                segment.seal()
-            self.segments.append(segment)
+        self.segments = [self._new_segment(base, now) for base in bases]
         for segment, following in zip(self.segments, self.segments[1:]):
             segment.next_offset = following.base_offset
+        for slot, segment in enumerate(self.segments[:-1]):
+            base, next_offset = segment.base_offset, segment.next_offset
+            indexes_missing = not {f"{base:020d}.index", f"{base:020d}.timeindex"} <= names
+            if not indexes_missing and next_offset <= self._recovery_point:
+                continue
+            if segment.recover(from_start=True):
+                for later in self.segments[slot + 1 :]:
+                    later.delete()
+                del self.segments[slot + 1 :]
+                break
+            segment.next_offset = next_offset  # compaction may have emptied its last offsets
+            segment.file.mark_unsynced()
+            self._seal_and_sync(segment, None)
         if self.segments:
             self.segments[-1].recover()
             self._load_producer_state(names)
@@ -214,16 +246,58 @@ class PartitionLog:
                 marker = end_txn_marker(segment.file.pread(header.size, position)) if header.is_control else None
                 self.producer_state.record(header, header.next_offset, marker)
 
-    def _take_snapshot(self) -> None:
+    def _take_snapshot(self, sync: bool = True) -> pathlib.Path | None:
         """Kafka's ProducerStateManager.takeSnapshot, at roll and close; skipped when
-        nothing was appended since the last one."""
+        nothing was appended since the last one. Returns the file written, for the caller
+        to fsync (with its directory) when not `sync`."""
         end = self.log_end_offset
         if self.directory is None or end == self._snapshot_offset:
-            return
-        replace_file(self._snapshot_path(end), self.producer_state.snapshot())
+            return None
+        path = self._snapshot_path(end)
+        replace_file(path, self.producer_state.snapshot(), sync)
         self._snapshot_offset = end
         for old in self._snapshot_offsets()[:-_SNAPSHOTS_KEPT]:
             self._snapshot_path(old).unlink()
+        return path
+
+    def _seal_and_sync(self, segment: Segment, snapshot: Callable[[], pathlib.Path | None] | None) -> None:
+        """Seal a segment no longer active and take the producer snapshot, both made durable
+        (with the directory) on the flusher, or here without one; the recovery point passes
+        the segment once they are."""
+        end = segment.next_offset
+        if self._flusher is None:
+            segment.seal()
+            if snapshot is not None:
+                snapshot()
+            self._recovery_point = max(self._recovery_point, end)
+            return
+        descriptors: list[int] = []
+        segment.seal(descriptors)
+        written: pathlib.Path | None = None
+        try:
+            if snapshot is not None:
+                written = snapshot()
+        finally:
+            self._pending.append((end, self._flusher.submit(functools.partial(sync_rolled, descriptors, written, self.directory))))
+        self._advance_recovery_point()
+
+    def _advance_recovery_point(self) -> None:
+        """Pass the rolled segments the flusher has synced, oldest first; a failed fsync
+        stops the recovery point for good and fails the log's directory."""
+        while self._pending and self._pending[0][1].done:
+            end, job = self._pending[0]
+            if job.error is not None:
+                if self.on_storage_error is not None:
+                    self.on_storage_error()
+                return
+            self._pending.popleft()
+            self._recovery_point = max(self._recovery_point, end)
+
+    @property
+    def recovery_point(self) -> int:
+        """Every offset below it is on disk (fsynced), with its segment's indexes."""
+        self._advance_recovery_point()
+        return self._recovery_point
 
     @property
     def config(self) -> LogConfig:
@@ -374,8 +448,7 @@ class PartitionLog:
             segment = self._new_segment(active.next_offset, _now_ms() if now_ms is None else now_ms)
         except OSError as error:
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"cannot roll a new segment: {error}") from error
-        active.seal()
-        self._take_snapshot()
+        self._seal_and_sync(active, lambda: self._take_snapshot(sync=self._flusher is None))
         self.segments.append(segment)
 
     def read(self, offset: int, max_bytes: int, min_one: bool = True, max_offset: int | None = None) -> ReadResult:
@@ -579,10 +652,23 @@ class PartitionLog:
         self.segments = [*kept, self.segments[-1]] if len(self.segments) > 1 else kept
 
     def flush(self, now_ms: int | None = None) -> None:
+        """fsync everything appended: first wait for the rolled segments still on the
+        flusher, so that the recovery point never has an unsynced offset below it."""
+        self._wait_for_flusher()
         for segment in self.segments:
             segment.flush()
+        self._recovery_point = self.log_end_offset
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms() if now_ms is None else now_ms
+
+    def _wait_for_flusher(self) -> None:
+        """Wait for this log's rolled segments on the flusher; KAFKA_STORAGE_ERROR if one's fsync failed."""
+        for _, job in self._pending:
+            job.wait()
+        self._advance_recovery_point()
+        if self._pending:
+            error = self._pending[0][1].error
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"fsync of a rolled segment of {self.topic_partition} failed: {error}") from error
 
     def flush_if_due(self, now_ms: int) -> None:
         """flush.ms (Kafka's default: never; the OS writes the page cache back)."""
@@ -590,9 +676,16 @@ class PartitionLog:
             self.flush(now_ms)
 
     def close(self) -> None:
+        """Seal and fsync every segment, after the flusher's pending work for them, and the
+        producer snapshot; the recovery point reaches the log end unless an fsync failed."""
+        for _, job in self._pending:
+            job.wait()
+        self._advance_recovery_point()
         for segment in self.segments:
             segment.close()
         self._take_snapshot()
+        if not self._pending:
+            self._recovery_point = self.log_end_offset
 
     def _delete_later(self, files: DeletedFiles | None, now_ms: int) -> None:
         """Kafka's UnifiedLog.deleteSegmentFiles: the renamed files of a deleted segment

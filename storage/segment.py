@@ -162,6 +162,23 @@ class DiskFile:
                 raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"fsync of {self.path} failed: {error}") from error
             self._unsynced = False
 
+    def take_unsynced(self) -> int | None:
+        """A duplicate of the descriptor for another thread to fsync (and close), if
+        anything written is not synced yet; from now on that fsync is the other thread's."""
+        if not self._unsynced:
+            return None
+        try:
+            descriptor = os.dup(self._handles.fd(self.path, _LOG_FLAGS))
+        except OSError:
+            self.flush()  # no descriptor to spare: fsync here, as before
+            return None
+        self._unsynced = False
+        return descriptor
+
+    def mark_unsynced(self) -> None:
+        """Recovery read the file, perhaps from the page cache alone: the next flush fsyncs it."""
+        self._unsynced = True
+
     def close(self) -> None:
         self._handles.close(self.path)
 
@@ -227,6 +244,12 @@ class MemoryFile:
         return self
 
     def flush(self) -> None:
+        """Nothing to make durable."""
+
+    def take_unsynced(self) -> int | None:
+        return None
+
+    def mark_unsynced(self) -> None:
         """Nothing to make durable."""
 
     def close(self) -> None:
@@ -548,16 +571,24 @@ class Segment:
         self.seal()
         return DeletedFiles(old, []) if isinstance(old, DiskFile) else None
 
-    def seal(self) -> None:
+    def seal(self, sync_later: list[int] | None = None) -> None:
         """The segment stops being active (rolled or closed): write the final time index
-        entry as Kafka's onBecomeInactiveSegment/close do, release the indexes."""
+        entry as Kafka's onBecomeInactiveSegment/close do, release the indexes. The files
+        are fsynced here, or, given `sync_later`, duplicated descriptors of those not synced
+        yet are added to it for the caller to fsync elsewhere (storage/flusher.py)."""
         if self._sealed:
             return
         self._sealed = True
         timestamp, offset = self.max_timestamp_and_offset
         if timestamp >= 0:
             self.time_index.maybe_append(timestamp, offset)
-        self.flush()
+        if sync_later is None:
+            self.flush()
+        else:
+            for part in (self.file, self.index, self.time_index):
+                descriptor = part.take_unsynced()
+                if descriptor is not None:
+                    sync_later.append(descriptor)
         self.index.seal()
         self.time_index.seal()
         self.file.close()

@@ -95,7 +95,13 @@ def producer_snapshot(directory: pathlib.Path) -> Callable[[], object]:
     storage = one_topic(directory)
     log = storage.partition("t", 0)
     log.append(build_batch([Record(0, 1000, b"k", b"v")], producer_id=7, producer_epoch=0, base_sequence=0))
-    return log.roll
+
+    def roll_and_flush() -> None:
+        # A roll leaves the snapshot's fsyncs to the flusher (storage/flusher.py); a flush waits for them.
+        log.roll()
+        log.flush()
+
+    return roll_and_flush
 
 
 def index_rebuild(directory: pathlib.Path) -> Callable[[], object]:

@@ -324,8 +324,11 @@ def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: 
     storage.close()
     # Close fsyncs the unsynced log and each final time index entry (Kafka's LogSegment.close),
     # and writes each partition's producer state snapshot (.snapshot.tmp, then renamed, then
-    # the directory fsynced so that the rename survives a power loss).
-    assert sorted(synced) == [
+    # the directory fsynced so that the rename survives a power loss), then the directory's
+    # recovery-point-offset-checkpoint, written the same way.
+    assert sorted(synced) == sorted([
+        f"{tmp_path.name}/",
+        f"{tmp_path.name}/.tmp",
         "default-0/",
         "default-0/.log",
         "default-0/.timeindex",
@@ -336,7 +339,7 @@ def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: 
         "timed-0/",
         "timed-0/.timeindex",
         "timed-0/.tmp",
-    ]
+    ])
 
 
 def test_timestamps_outside_the_valid_range(storage: Storage) -> None:
