@@ -373,6 +373,9 @@ class Connection(asyncio.BufferedProtocol):
                     self.transport.write(part)
         except asyncio.CancelledError:
             raise
+        except ConnectionError:
+            self.transport.close()  # the client hung up mid-answer, as consumers at their end do
+            return
         except Exception:
             self._fail()
             return
