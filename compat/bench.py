@@ -22,7 +22,9 @@ client stops adding to its queue once what is in flight would take the run past 
 run reads its topic from offset 0, again from offset 0 each time it has read it all, until then; each
 rate is over the whole run. Before each broker's run of a step, the brokers having removed the
 topics deleted before it (they remove them at once here: log.segment.delete.delay.ms=0), the
-page cache is synced (settle_disk), so that no run pays for another's deletions or writeback.
+page cache is synced (settle_disk), so that no run pays for another's deletions or writeback;
+and every other pass runs each step's brokers in the reverse order, so that none runs a step in
+the same place (just after the same other broker) in every pass.
 Under --quick each throughput run reads or writes its count once, about
 0.1 s, mostly client start-up, so its shares swing well past 100% either way; read shares from a full run.
 `--against kafka` runs the same workloads against the reference Kafka (compat.kafka) and Kafka's
@@ -133,14 +135,17 @@ def _topic(size: int, acks: str, partitions: int, tag: str) -> str:
 
 def workloads(
     brokers: dict[str, str], plan: Plan, say: Callable[[str], None], tag: str, sections: tuple[str, ...] = SECTIONS,
-    settle: Callable[[], None] = lambda: None,
+    settle: Callable[[], None] = lambda: None, reverse: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Every broker-side figure but cold start (of `sections` only), for each named broker, on
     topics named with `tag`. Each step runs on every broker back to back, in alternating order,
     so a ratio (Ottla over Kafka or over the responder) compares runs made under the same
-    machine load; `settle` runs before each broker's run of a step (see settle_disk)."""
+    machine load; `settle` runs before each broker's run of a step (see settle_disk).
+    `reverse` starts from the brokers' order reversed: passes alternate it, so that a step
+    whose runs depend on what ran just before (the page cache a run finds) does not run each
+    broker in the same place in every pass."""
     results: dict[str, dict[str, Any]] = {name: {"produce": [], "consume": [], "latency": []} for name in brokers}
-    order = list(brokers.items())
+    order = list(brokers.items())[::-1] if reverse else list(brokers.items())
 
     def each(measure: Callable[[str, str], Any], section: str, label: str) -> None:
         for name, bootstrap in order:
@@ -773,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
             # With the console, passes alternate which of the two runs first (--repeat 2 or more).
             if args.console and i % 2:
                 polled_pass(i)
-            passes.append(workloads(brokers, plan, say, f"r{i}", sections, settle))
+            passes.append(workloads(brokers, plan, say, f"r{i}", sections, settle, reverse=bool(i % 2)))
             if args.console and not i % 2:
                 polled_pass(i)
         for name in brokers if passes else ():
