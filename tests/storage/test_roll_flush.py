@@ -138,9 +138,8 @@ def read_all_from(log: PartitionLog, offset: int) -> int:
     return headers[0].base_offset
 
 
-def test_segments_below_the_recovery_point_are_trusted_and_a_clean_close_checkpoints_the_end(tmp_path: pathlib.Path) -> None:
-    """A clean close checkpoints each log's end as its recovery point: the next open scans
-    no sealed segment again, as Kafka trusts flushed segments."""
+def three_rolled_segments(tmp_path: pathlib.Path) -> tuple[Storage, PartitionLog, list[Appended]]:
+    """A fresh storage with topic "t", whose partition 0 has three sealed segments of 4 batches."""
     storage = Storage.open(tmp_path)
     storage.create_topic("t", 1)
     log = storage.partition("t", 0)
@@ -148,6 +147,13 @@ def test_segments_below_the_recovery_point_are_trusted_and_a_clean_close_checkpo
     for _ in range(3):
         fill(log, appended, 4)
         log.roll()
+    return storage, log, appended
+
+
+def test_segments_below_the_recovery_point_are_trusted_and_a_clean_close_checkpoints_the_end(tmp_path: pathlib.Path) -> None:
+    """A clean close checkpoints each log's end as its recovery point: the next open scans
+    no sealed segment again, as Kafka trusts flushed segments."""
+    storage, log, appended = three_rolled_segments(tmp_path)
     end = log.log_end_offset
     storage.close()
     checkpoint = (tmp_path / "recovery-point-offset-checkpoint").read_text().splitlines()
@@ -218,13 +224,7 @@ def test_close_waits_for_the_flusher(tmp_path: pathlib.Path, monkeypatch: pytest
 
 def test_a_topic_created_again_never_inherits_the_deleted_ones_recovery_point(tmp_path: pathlib.Path) -> None:
     """Otherwise a crash would trust the new partition's unsynced segments below the old point."""
-    storage = Storage.open(tmp_path)
-    storage.create_topic("t", 1)
-    log = storage.partition("t", 0)
-    appended: list[Appended] = []
-    for _ in range(3):
-        fill(log, appended, 4)
-        log.roll()
+    storage, log, appended = three_rolled_segments(tmp_path)
     log.flush()
     storage.checkpoint_recovery_points()
     storage.delete_topic("t")
