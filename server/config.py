@@ -132,6 +132,9 @@ class BrokerConfig:
     log_cleaner_enable: bool = _setting(BOOLEAN, True, "Compact topics whose cleanup.policy includes compact.")
     log_cleaner_backoff_ms: int = _setting(LONG, 15000, "How often compacted topics are checked for cleaning.", at_least(0), dynamic=True)
     log_flush_scheduler_interval_ms: int = _log_setting("log.flush.scheduler.interval.ms")
+    log_flush_offset_checkpoint_interval_ms: int = _setting(
+        INT, 60000, "How often each partition's recovery point is checkpointed; 0 only when a topic is deleted and at shutdown.", at_least(0)
+    )
     offsets_retention_minutes: int = _setting(INT, 10080, "How long the committed offsets of an empty group are kept.", at_least(1))
     group_initial_rebalance_delay_ms: int = _setting(
         INT, 3000, "How long the first rebalance of a new group waits for more members to join; tests set 0.", at_least(0)

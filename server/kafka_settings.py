@@ -139,7 +139,6 @@ _ROWS: tuple[tuple[str, ConfigType, str | None, str, str], ...] = (
     ('log.cleaner.io.max.bytes.per.second', DOUBLE, '1.7976931348623157E308', 'D-', 'The log cleaner will be throttled so that the sum of its read and write i/o will be less than this value on average'),
     ('log.cleaner.threads', INT, '1', 'D-', 'The number of background threads to use for log cleaning'),
     ('log.dir.failure.timeout.ms', LONG, '30000', '--', 'If the broker is unable to successfully communicate to the controller that some log directory has failed for longer than this time, the broker will fail and shut down.'),
-    ('log.flush.offset.checkpoint.interval.ms', INT, '60000', '--', 'The frequency with which we update the persistent record of the last flush which acts as the log recovery point.'),
     ('log.flush.start.offset.checkpoint.interval.ms', INT, '60000', '--', 'The frequency with which we update the persistent record of log start offset'),
     ('max.connection.creation.rate', INT, '2147483647', 'D-', 'The maximum connection creation rate we allow in the broker at any time.'),
     ('max.connections.per.ip.overrides', STRING, '', 'D-', 'A comma-separated list of per-ip or hostname overrides to the default maximum number of connections.'),

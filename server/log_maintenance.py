@@ -39,8 +39,6 @@ FILE_DELETION_CHECK_MS = 1000
 # How often log directories are checked for having gone (removed, unmounted), and for
 # partitions to move (AlterReplicaLogDirs, or a move a restart cut short).
 LOG_DIR_CHECK_MS = 1000
-# Kafka's default log.flush.offset.checkpoint.interval.ms: how often recovery points are checkpointed.
-RECOVERY_POINT_CHECKPOINT_MS = 60_000
 # What a partition move copies at a time; its last step (the swap) copies no more while appends wait.
 MOVE_STEP_BYTES = 256 * 1024
 
@@ -80,7 +78,8 @@ class LogMaintenance:
         self._every("file deletion", FILE_DELETION_CHECK_MS, self._delete_expired_files)
         if storage.log_dirs:
             self._every("log dirs", LOG_DIR_CHECK_MS, self._check_log_dirs)
-            self._every("recovery point checkpoint", RECOVERY_POINT_CHECKPOINT_MS, storage.checkpoint_recovery_points)
+            if config.log_flush_offset_checkpoint_interval_ms > 0:  # Kafka's scheduler: 0 is no period
+                self._every("recovery point checkpoint", config.log_flush_offset_checkpoint_interval_ms, storage.checkpoint_recovery_points)
 
     def reconfigure(self, config: BrokerConfig) -> None:
         """Reschedule the tasks on changed settings (log.cleaner.backoff.ms is dynamic in Kafka);
