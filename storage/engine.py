@@ -145,8 +145,8 @@ class Storage:
         self._checkpointed_recovery: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
         # Takes the fsyncs of rolled segments off the caller's thread (storage/flusher.py).
         self._flusher = Flusher() if data_dir is not None else None
-        # The last recovery-point checkpoint handed to the flusher (see _open_partitions).
-        self._recovery_checkpoint: FlushJob | None = None
+        # The checkpoint handed to the flusher at the last topic deletion (see _open_partitions).
+        self._deletion_checkpoint: FlushJob | None = None
         # Where each partition found at load lives, and the duplicates a crashed move left.
         self._found: dict[tuple[str, int], list[pathlib.Path]] = {}
         self._found_futures: dict[tuple[str, int], list[pathlib.Path]] = {}
@@ -229,8 +229,8 @@ class Storage:
         one that forgets a deleted topic: a new partition of the same name waits for it, or
         a crash would find the old partition's recovery point and trust the new one's
         unsynced segments below it."""
-        if self._recovery_checkpoint is not None:
-            self._recovery_checkpoint.wait()
+        if self._deletion_checkpoint is not None:
+            self._deletion_checkpoint.wait()
         for index in indexes:
             key = (info.name, index)
             if self.data_dir is None:
@@ -430,7 +430,7 @@ class Storage:
             log.move_for_deletion(destination)
             self._deleted_directories.append((due, destination))
         self._write_checkpoints()
-        self.checkpoint_recovery_points()
+        self._deletion_checkpoint = self.checkpoint_recovery_points() or self._deletion_checkpoint
 
     def delete_expired_files(self, now_ms: int) -> int:
         """Remove what deletions set aside (segments renamed `.deleted`, deleted topics'
@@ -688,18 +688,19 @@ class Storage:
                 points[log.directory.parent][key] = log.recovery_point
         return points
 
-    def checkpoint_recovery_points(self, now_ms: int = 0) -> None:
+    def checkpoint_recovery_points(self, now_ms: int = 0) -> FlushJob | None:
         """Kafka's log.flush.offset.checkpoint.interval.ms task: write each directory's
         recovery-point-offset-checkpoint, on the flusher (after every fsync submitted before,
-        which the points already count), when the points moved."""
+        which the points already count), when the points moved. Returns the last write handed
+        over (the flusher runs them in order), or None."""
         if self._flusher is None:
-            return
+            return None
+        job = None
         for log_dir, points in self._recovery_points().items():
             if points != self._checkpointed_recovery.get(log_dir):
                 self._checkpointed_recovery[log_dir] = points
-                self._recovery_checkpoint = self._flusher.submit(
-                    functools.partial(_write_checkpoint, log_dir / _RECOVERY_POINT_CHECKPOINT, points)
-                )
+                job = self._flusher.submit(functools.partial(_write_checkpoint, log_dir / _RECOVERY_POINT_CHECKPOINT, points))
+        return job
 
     def flush(self) -> None:
         for log in self._logs.values():
