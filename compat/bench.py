@@ -331,8 +331,8 @@ def perf_tools(bootstrap: str, plan: Plan, tag: str = "") -> dict[str, float]:
     stats = dict(zip((h.strip() for h in lines[-2].split(",")), (v.strip() for v in lines[-1].split(","))))
     if int(stats["data.consumed.in.nMsg"]) != plan.tool_records:
         raise RuntimeError(f"kafka-consumer-perf-test read {stats['data.consumed.in.nMsg']} of {n} records")
-    # Untimed: a pass's 1.2 GB would otherwise stay dirty in the page cache into the next passes,
-    # whose writes the kernel then throttles (vm.dirty_ratio) while writing the earlier back.
+    # Untimed, as the throughput shapes' topics are: a pass's 1.2 GB left behind would decide
+    # which pages the next passes' writes land in (settle_disk).
     work.delete_topics(bootstrap, [topic, f"{topic}-rate"])
     return {
         "produce_mb_s": float(fastest["mb_s"]), "produce_records_s": float(fastest["records_s"]),
