@@ -47,6 +47,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,13 +112,19 @@ def kind(stack: list[str]) -> str:
     return GIL_HELD
 
 
-def split(raw: str) -> dict[str, float]:
-    """Shares of the busy samples in py-spy's raw (collapsed) output by `kind`."""
+def sample_counts(raw: str, classify: Callable[[list[str]], str] = kind) -> collections.Counter[str]:
+    """Samples in py-spy's raw (collapsed) output by what `classify` makes of each stack."""
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            counts[kind(stack.split(";"))] += int(count)
+            counts[classify(stack.split(";"))] += int(count)
+    return counts
+
+
+def split(raw: str) -> dict[str, float]:
+    """Shares of the busy samples in py-spy's raw (collapsed) output by `kind`."""
+    counts = sample_counts(raw)
     busy = sum(count for name, count in counts.items() if name != _IDLE)
     return {name: counts[name] / busy for name in (GIL_HELD, LOOP_SYSCALLS, OFFLOADABLE)} if busy else {}
 

@@ -23,13 +23,32 @@ def on_cpu_seconds(pid: int) -> float:
     field of each /proc/PID/task/TID/schedstat): `cpu_seconds` counts in clock ticks (10 ms),
     too coarse for a step that costs the broker a few milliseconds. Threads that ended are not
     counted, so it suits processes whose threads live as long as they do (a broker's)."""
-    total = 0
+    return sum(thread_cpu_seconds(pid).values())
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds, to the nanosecond, each thread of process `pid` now running has used, by
+    thread id (the first field of /proc/PID/task/TID/schedstat)."""
+    seconds = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            total += int((task / "schedstat").read_text().split()[0])
+            seconds[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total / 1e9
+    return seconds
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """The kernel's name (comm, 15 characters at most) of each thread of process `pid` now
+    running: a JVM names its threads there; CPython 3.11 does not (every thread keeps the
+    process's name)."""
+    names = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            names[int(task.name)] = (task / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return names
 
 
 def open_file_limit(pid: int) -> int:

@@ -1,0 +1,45 @@
+"""`python -m compat.bench_scaling` (compat/SCALING.md's measured scaling) runs end to end against a
+real Ottla: its raw-socket generator moves the volume it was given, every Produce answered with
+error code 0 at the base offset expected, and reads all of it back to the same offsets. Figures on
+a shared CI machine say nothing, so none is asserted beyond being measured at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from compat.bench_scaling import PARTITIONS, RECORDS_PER_BATCH
+from unavailable import unavailable
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bench_scaling_moves_the_volume_on_one_core_and_two(tmp_path: Path) -> None:
+    if not {0, 1} <= os.sched_getaffinity(0):
+        unavailable("compat.bench_scaling pins to CPUs 0 and 1")
+    out = tmp_path / "scaling.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "compat.bench_scaling", "--brokers", "ottla", "--volume-mb", "20", "--warmup-mb", "0",
+         "--reads", "2", "--repeat", "1", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(out.read_text())
+    runs = result["runs"]
+    assert sorted((r["workload"], r["cores"]) for r in runs) == [("consume", 1), ("consume", 2), ("produce", 1), ("produce", 2)]
+    for cores in (1, 2):
+        produced, consumed = (next(r for r in runs if (r["workload"], r["cores"]) == (workload, cores)) for workload in ("produce", "consume"))
+        # Each partition's log end advanced by whole batches, the same for all, to 20 MB or so.
+        ends = produced["offsets"]
+        assert len(ends) == PARTITIONS and len(set(ends)) == 1 and ends[0] % RECORDS_PER_BATCH == 0 and ends[0] > 0, produced
+        assert 15 <= produced["megabytes"] <= 25 and produced["answers"] == sum(ends) // RECORDS_PER_BATCH, produced
+        assert consumed["offsets"] == ends and abs(consumed["megabytes"] - 2 * produced["megabytes"]) < 0.01, consumed
+        for figures in (produced, consumed):
+            assert figures["seconds"] > 0 and figures["broker_cpu"] > 0 and figures["generator_cpu"] > 0, figures
+            assert "loop" in figures["threads"], figures
+    rows = {(row["broker"], row["workload"]): row for row in result["summary"]}
+    assert set(rows) == {("ottla", "produce"), ("ottla", "consume")}
+    assert all(row["scaling"] > 0 for row in rows.values()), rows
