@@ -30,12 +30,15 @@ its collector by the CPUs it finds at start), and each gets an untimed produce a
 Each run produces `--volume-mb` to a fresh 8-partition topic, then consumes all of it `--reads`
 times (from the page cache: consume is several times faster than produce), after settling the disk (compat.bench's settle_disk) before each; it reports MB/s, the broker's CPU per
 MB (the whole process, /proc/PID/stat, and its busiest thread and each group of its threads,
-/proc/PID/task), the generator's (time.process_time), and the 1-minute load average. `--repeat N`
+/proc/PID/task), the generator's (time.process_time), the CPU others took meanwhile (all CPUs'
+busy time in /proc/stat less those two: on one core a broker busy well under 1.0 with others
+busy was short of its core, not of work), and the 1-minute load average. Before each run it waits
+(`--wait-quiet`, up to 300 s) for a second with the machine nearly idle. `--repeat N`
 runs N passes over every broker and core count, every other pass in reverse order; the best rate
 of each, the spread of its passes, and the scaling (two cores' best over one core's) are printed.
-`--spy` also samples Ottla under py-spy --native in its one-core produce runs and splits the busy
-samples as compat.bench_cores --spy does, with `pwrite`'s share apart (compat/SCALING.md: this
-VM's cold page cache makes it most of produce).
+`--spy` also samples Ottla under py-spy --native in its one-core produce runs and splits its event
+loop's busy samples as compat.bench_cores --spy does, `pwrite`'s share apart (compat/SCALING.md:
+on this VM's cold page cache it is most of produce).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ GENERATOR_CPU = 1
 CORES = {1: "0", 2: "0,1"}
 BROKER_CPUS = "0,1"
 TIMEOUT = 600.0
+QUIET_CORES = 0.2
 
 _SIZE = struct.Struct(">i")
 _OFFSET = struct.Struct(">q")
@@ -429,6 +433,8 @@ class Run:
     busiest_thread_cpu: float
     generator_cpu: float
     load: float
+    others_cpu: float  # seconds the machine's CPUs were busy (/proc/stat) beyond the broker and the generator
+    steal: float  # seconds the hypervisor held the machine's CPUs for others (/proc/stat's steal)
     split: dict[str, float] | None
     offsets: list[int]  # each partition's next offset when the run ended: its log end
 
@@ -440,14 +446,19 @@ class Run:
         return 1000 * seconds / self.megabytes
 
 
-def _pwrite_or_kind(stack: list[str]) -> str:
+def _loop_kind(stack: list[str]) -> str:
+    """compat.bench_cores' kind of a sample of the event loop's thread, pwrite apart; every other
+    thread's samples count as idle: py-spy --native takes a worker blocked on its queue (a futex
+    wait in libc) for a busy thread, which `kind` would count as GIL-held."""
+    if any(frame.startswith("Thread._bootstrap") for frame in stack):
+        return "idle"
     return "pwrite" if stack[-1].startswith("pwrite") else bench_cores.kind(stack)
 
 
 @contextmanager
 def _spied(pid: int, directory: Path, on: bool) -> Iterator[dict[str, float]]:
-    """py-spy --native on `pid` while the block runs, when `on`: the shares of its busy samples
-    by compat.bench_cores' kinds, and pwrite's (part of the offloadable) apart."""
+    """py-spy --native on `pid` while the block runs, when `on`: the shares of its event loop's
+    busy samples by compat.bench_cores' kinds, pwrite (offloadable) apart."""
     shares: dict[str, float] = {}
     if not on:
         yield shares
@@ -462,24 +473,45 @@ def _spied(pid: int, directory: Path, on: bool) -> Iterator[dict[str, float]]:
     finally:
         sampler.send_signal(signal.SIGINT)
         sampler.communicate(timeout=60)
-    if output.exists():
-        raw = output.read_text()
-        shares.update(bench_cores.split(raw))
-        counts = bench_cores.sample_counts(raw, _pwrite_or_kind)
-        busy = sum(count for name, count in counts.items() if name != "idle")
-        if busy:
-            shares["pwrite"] = counts["pwrite"] / busy
+    counts = bench_cores.sample_counts(output.read_text(), _loop_kind) if output.exists() else collections.Counter()
+    busy = sum(count for name, count in counts.items() if name != "idle")
+    for name in (bench_cores.GIL_HELD, bench_cores.LOOP_SYSCALLS, bench_cores.OFFLOADABLE, "pwrite") if busy else ():
+        shares[name] = counts[name] / busy
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """Seconds all CPUs have been busy (user, nice, system, irq, softirq) and stolen, since boot."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / tick, fields[7] / tick
+
+
+def wait_quiet(limit: float, say: Callable[[str], None], most: float = QUIET_CORES) -> None:
+    """Wait, at most `limit` seconds, for a second in which the machine's CPUs are busy less than
+    `most` of a core: another's test or benchmark running beside a run takes a broker's core."""
+    deadline = time.monotonic() + limit
+    while limit > 0:
+        before = _machine_cpu()[0]
+        time.sleep(1)
+        busy = _machine_cpu()[0] - before
+        if busy < most:
+            return
+        if time.monotonic() > deadline:
+            say(f"the machine stayed busy ({busy:.2f} cores) for {limit:.0f} s: measuring anyway")
+            return
 
 
 def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bool, move: Callable[[], Moved]) -> tuple[Run, Moved]:
     """`move()` timed with the CPU it cost the broker (process and threads) and this process."""
     load = os.getloadavg()[0]
+    busy, steal = _machine_cpu()
     threads = procfs.thread_cpu_seconds(broker.pid)
     process = procfs.cpu_seconds(broker.pid)
     generator = time.process_time()
     with _spied(broker.pid, directory, spy) as shares:
         moved = move()
     generator = time.process_time() - generator
+    busy, steal = (now - before for now, before in zip(_machine_cpu(), (busy, steal)))
     process = procfs.cpu_seconds(broker.pid) - process
     after = procfs.thread_cpu_seconds(broker.pid)
     spent = {tid: seconds - threads.get(tid, 0.0) for tid, seconds in after.items()}
@@ -491,7 +523,8 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
     busiest_name = groups.get(busiest, "other") + (f" ({busiest})" if groups.get(busiest) not in ("loop", "flusher") else "")
     run = Run(
         broker.name, workload, cores, moved.bytes / 1e6, moved.seconds, moved.answers, process,
-        dict(sorted(by_group.items(), key=lambda item: -item[1])), busiest_name, spent[busiest], generator, load, shares or None,
+        dict(sorted(by_group.items(), key=lambda item: -item[1])), busiest_name, spent[busiest], generator, load,
+        max(0.0, busy - process - generator), steal, shares or None,
         list(moved.offsets),
     )
     return run, moved
@@ -505,11 +538,13 @@ def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, dire
     work.create_topic(broker.bootstrap, topic, PARTITIONS)
     address = work.leader_address(broker.bootstrap, topic)
     settle_disk([broker.data_dir])
+    wait_quiet(args.wait_quiet, args.say)
     spy = args.spy and broker.python and cores == 1
     produced, wrote = measured(broker, "produce", cores, directory, spy, lambda: produce(
         address, topic, megabytes=args.volume_mb, connections=args.connections, in_flight=args.in_flight, directory=directory,
     ))
     settle_disk([broker.data_dir])
+    wait_quiet(args.wait_quiet, args.say)
 
     def read_all() -> Moved:
         total = Moved()
@@ -531,8 +566,8 @@ def line(run: Run) -> str:
         f"{run.broker:6} {run.workload:8} {run.cores} core{'s' if run.cores > 1 else ' '}: {run.megabytes:7.0f} MB in {run.seconds:5.2f} s "
         f"= {run.mb_s:6.0f} MB/s; broker {run.per_mb(run.broker_cpu):.3f} ms/MB (busy {run.broker_cpu / run.seconds:.2f} cores), "
         f"busiest thread {run.busiest_thread} {run.per_mb(run.busiest_thread_cpu):.3f}; generator {run.per_mb(run.generator_cpu):.3f} ms/MB "
-        f"(busy {run.generator_cpu / run.seconds:.2f}); load {run.load:.2f}\n        threads ms/MB: {threads}"
-        + (f"\n        py-spy busy samples: " + ", ".join(f"{k} {v:.0%}" for k, v in run.split.items()) if run.split else "")
+        f"(busy {run.generator_cpu / run.seconds:.2f}); others busy {run.others_cpu / run.seconds:.2f}, steal {run.steal / run.seconds:.2f}; load {run.load:.2f}\n        threads ms/MB: {threads}"
+        + (f"\n        the loop's busy samples (py-spy): " + ", ".join(f"{k} {v:.0%}" for k, v in run.split.items()) if run.split else "")
     )
 
 
@@ -554,6 +589,7 @@ def summary(runs: list[Run]) -> list[dict[str, Any]]:
                     "broker_ms_per_mb": top.per_mb(top.broker_cpu), "busiest_thread": top.busiest_thread,
                     "busiest_thread_ms_per_mb": top.per_mb(top.busiest_thread_cpu), "generator_ms_per_mb": top.per_mb(top.generator_cpu),
                     "broker_busy_cores": top.broker_cpu / top.seconds, "load": top.load,
+                    "others_busy_cores": top.others_cpu / top.seconds,
                 }
             if "1_core" in row and "2_core" in row:
                 row["scaling"] = row["2_core"]["mb_s"] / row["1_core"]["mb_s"]
@@ -563,18 +599,19 @@ def summary(runs: list[Run]) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (f"{'broker':6} {'workload':8} {'1 core MB/s':>12} {'spread':>6} {'2 cores MB/s':>12} {'spread':>6} {'scaling':>7}   "
-              f"broker ms/MB 1c/2c   busiest thread ms/MB 1c/2c   generator ms/MB 1c/2c")
+              f"broker ms/MB 1c/2c   busiest thread ms/MB 1c/2c   generator ms/MB 1c/2c   broker/others busy cores 1c/2c")
     lines = [header, "-" * len(header)]
     for row in rows:
         one, two = row.get("1_core", {}), row.get("2_core", {})
 
-        def pair(key: str) -> str:
-            return "/".join(f"{side[key]:.3f}" if side else "-" for side in (one, two))
+        def pair(key: str, digits: int = 3) -> str:
+            return "/".join(f"{side[key]:.{digits}f}" if side else "-" for side in (one, two))
 
         lines.append(
             f"{row['broker']:6} {row['workload']:8} {one.get('mb_s', 0):12.0f} {one.get('spread', 0):6.0%} {two.get('mb_s', 0):12.0f} "
             f"{two.get('spread', 0):6.0%} {row.get('scaling', 0):6.2f}x   {pair('broker_ms_per_mb'):>18}   "
-            f"{pair('busiest_thread_ms_per_mb'):>26}   {pair('generator_ms_per_mb'):>21}"
+            f"{pair('busiest_thread_ms_per_mb'):>26}   {pair('generator_ms_per_mb'):>21}   "
+            f"{pair('broker_busy_cores', 2):>11} / {pair('others_busy_cores', 2)}"
         )
     return "\n".join(lines)
 
@@ -603,6 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="passes over every broker and core count")
     parser.add_argument("--connections", type=int, default=2, help="generator connections (default 2)")
     parser.add_argument("--in-flight", type=int, default=4, help="Produce requests in flight on each connection (default 4)")
+    parser.add_argument(
+        "--wait-quiet", type=float, default=300, metavar="SECONDS",
+        help=f"before each run, wait up to this long for a second with the machine under {QUIET_CORES} of a core busy (default 300)",
+    )
     parser.add_argument("--spy", action="store_true", help="py-spy --native on Ottla in its one-core produce runs")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every run and the summary as JSON")
     args = parser.parse_args(argv)
@@ -621,8 +662,9 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="ottla-scaling-") as tmp:
         directory = Path(tmp)
+        args.say = say
         brokers = start_brokers(stack, args.brokers.split(","), say)
-        warm = argparse.Namespace(**{**vars(args), "volume_mb": args.warmup_mb, "spy": False})
+        warm = argparse.Namespace(**{**vars(args), "volume_mb": args.warmup_mb, "spy": False, "wait_quiet": 0})
         for broker in brokers:
             if args.warmup_mb > 0:
                 one_run(broker, 2, "warmup", warm, directory)
@@ -640,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     print("rerun: python -m compat.bench_scaling " + " ".join(sys.argv[1:] if argv is None else argv))
     if args.json:
         args.json.write_text(json.dumps({"runs": [asdict(r) | {"mb_s": r.mb_s} for r in runs], "summary": rows, "args": {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}, indent=2) + "\n")
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "say"}}, indent=2) + "\n")
     return 0
 
 

@@ -23,7 +23,7 @@ def test_bench_scaling_moves_the_volume_on_one_core_and_two(tmp_path: Path) -> N
     out = tmp_path / "scaling.json"
     run = subprocess.run(
         [sys.executable, "-m", "compat.bench_scaling", "--brokers", "ottla", "--volume-mb", "20", "--warmup-mb", "0",
-         "--reads", "2", "--repeat", "1", "--json", str(out)],
+         "--reads", "2", "--repeat", "1", "--wait-quiet", "0", "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
