@@ -75,12 +75,12 @@ THREAD_SENDFILE_BYTES = 256 * 1024
 _THREAD_SENDFILE_WAIT_MS = 5
 _SENDFILE_WORKERS = 2
 # A frame that still lacks this many bytes once its size is read is received by the same
-# workers: one os.readv after another (leaving the GIL) straight into the frame's own
-# bytearray (FrameReader lends exactly what it lacks), the transport's reading stopped
-# meanwhile, instead of a turn of the event loop (an epoll wake-up, asyncio's read callback, a
-# recv_into, buffer_updated) for each socket buffer's worth: a ~1 MiB Produce arrives in ~8
-# reads of ~120 KiB (100 KiB SO_RCVBUF). On 8-partition 1 KiB produce that took the loop's
-# thread from ~0.97 to ~0.73 ms/MB, the whole process from ~0.97 to ~1.06 (compat/SCALING.md).
+# workers: one os.readv after another (leaving the GIL) straight into the bytes FrameReader
+# lends it (exactly what it lacks), the transport's reading stopped meanwhile, instead of a
+# turn of the event loop (an epoll wake-up, asyncio's read callback, a recv_into,
+# buffer_updated) for each socket buffer's worth: a ~1 MiB Produce arrives in ~5-8 reads of
+# 120-200 KiB (100 KiB SO_RCVBUF). On 8-partition 1 KiB produce that took a third off the
+# loop's thread's CPU per MB, for 5-10% more in the whole process (compat/SCALING.md).
 THREAD_RECEIVE_BYTES = 256 * 1024
 # Only after a read of this many bytes, which shows a client sending fast: one that trickles
 # its bytes never has a worker wait for them.

@@ -2,10 +2,9 @@
 
 Bytes go in either by `feed(data)` or, without an intermediate copy, by filling the
 buffer `get_buffer()` lends and reporting `buffer_updated(n)` (what asyncio's
-BufferedProtocol does with `recv_into`). Each frame comes out as a `bytearray` of its own
-that the decoder reads and nothing else shares: the log assigns a produced batch its offsets
-in it rather than in a second copy. A small frame is copied into it, once, out of the shared
-buffer; a large one is received into it, so that its bytes are never copied at all.
+BufferedProtocol does with `recv_into`). Each frame is then copied exactly once, out of
+the buffer, into a `bytearray` of its own that the decoder reads and nothing else shares:
+the log assigns a produced batch its offsets in it rather than in a second copy.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ _MIN_READ = 16 * 1024
 # A buffer grows in steps of this, so that a frame a little larger than the last does not
 # grow it again.
 _GROWTH_STEP = 64 * 1024
-# An idle buffer grown past this (by a burst of small frames: a large one is received into a
-# buffer of its own) is given back.
+# An idle buffer grown past this by a large frame is given back; one that holds the largest
+# request of Kafka's default max.request.size (1 MiB, and the request's headers) is kept.
 _KEEP_BUFFER = 2 * 1024 * 1024
 
 
@@ -34,10 +33,8 @@ class FrameTooLarge(MalformedFrame):
 class FrameReader:
     """Splits a byte stream into frames.
 
-    Invariant: `_buffer[_start:_end]` holds the bytes received and not yet taken as frames,
-    but for the frame at the front when `_frame` is set: that one, larger than the initial
-    buffer, is received into `_frame` (its body, `_filled` bytes of it so far), and the buffer
-    holds only what came after it, so nothing until it is complete. The buffer is never resized in place — a lent view may still be alive when
+    Invariant: `_buffer[_start:_end]` holds the bytes received and not yet taken as frames.
+    The buffer is never resized in place — a lent view may still be alive when
     `buffer_updated` runs — but replaced by a new one in `get_buffer` when it lacks room.
     """
 
@@ -46,42 +43,30 @@ class FrameReader:
         self._buffer = bytearray(_INITIAL_BUFFER)
         self._start = 0
         self._end = 0
-        self._frame: bytearray | None = None
-        self._filled = 0
 
     @property
     def buffered(self) -> int:
-        if self._frame is not None:
-            return 4 + self._filled + self._end - self._start
         return self._end - self._start
 
     def get_buffer(self) -> memoryview:
         """Free room to receive into; enough for the whole of a frame whose size is known.
 
-        A frame larger than the initial buffer is received into the `bytearray` that
-        `next_frame` will hand out (what arrived of it with earlier frames is moved there, at
-        most one read's worth), and lent exactly the bytes it still lacks: the read that
-        completes it ends with it, and the next frame starts at the front of the buffer.
-        Copied out of the buffer instead, the ~1 MiB frames of a producer cost the event loop
-        a copy of every byte, and lent all the room, the reads of frames that differ a little
-        in size (the Java producer's) ran into the next frame, whose first bytes were then
-        moved to the front or copied into a buffer allocated for it."""
-        receiving = self._frame
-        if receiving is not None and self._filled < len(receiving):
-            return memoryview(receiving)[self._filled :]
+        A frame larger than the initial buffer is lent exactly the bytes it still lacks, so
+        the read that completes it ends with it and the next frame starts at the front of
+        the buffer. Lent all the room, the reads of ~1 MiB frames that differ a little in
+        size (the Java producer's) ran into the next frame, whose first bytes were then moved
+        to the front or copied into a buffer allocated for it."""
         live = self._end - self._start
         needed = _MIN_READ
-        if live >= 4 and receiving is None:
+        exact = 0
+        if live >= 4:
             (size,) = SIZE.unpack_from(self._buffer, self._start)
             if 0 <= size <= self.max_size:
                 missing = 4 + size - live
                 if missing > 0 and 4 + size > _INITIAL_BUFFER:
-                    frame = bytearray(size)
-                    frame[0 : live - 4] = self._buffer[self._start + 4 : self._end]
-                    self._frame, self._filled = frame, live - 4
-                    self._start = self._end = 0
-                    return memoryview(frame)[self._filled :]
-                needed = max(needed, missing)
+                    needed = exact = missing
+                else:
+                    needed = max(needed, missing)
         if len(self._buffer) - self._end < needed:
             if live + needed <= len(self._buffer) and live <= self._start:
                 # Room enough once the live bytes move to the front (no overlap, no resize).
@@ -94,21 +79,18 @@ class FrameReader:
         elif live == 0 and len(self._buffer) > _KEEP_BUFFER:
             self._buffer = bytearray(_INITIAL_BUFFER)
             self._start = self._end = 0
+        if exact:
+            return memoryview(self._buffer)[self._end : self._end + exact]
         return memoryview(self._buffer)[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self._frame is not None and self._filled < len(self._frame):
-            self._filled += nbytes
-        else:
-            self._end += nbytes
+        self._end += nbytes
 
     def lacking(self) -> int:
         """How many bytes the frame at the front still lacks, once its size is read and within
         the limit (0 otherwise: none begun, complete, or too large, which `next_frame` refuses
         before any of its bytes are read). `get_buffer` lends exactly these when the frame is
         larger than the initial buffer, so a reader may fill them all at once."""
-        if self._frame is not None:
-            return len(self._frame) - self._filled
         live = self._end - self._start
         if live < 4:
             return 0
@@ -129,8 +111,6 @@ class FrameReader:
 
     def has_frame(self) -> bool:
         """Whether `next_frame` would give a frame (or raise, for a bad size) without more bytes."""
-        if self._frame is not None:
-            return self._filled == len(self._frame)
         live = self._end - self._start
         if live < 4:
             return False
@@ -139,12 +119,6 @@ class FrameReader:
 
     def next_frame(self) -> bytearray | None:
         """The next complete frame without its size prefix, or None if more bytes are needed."""
-        frame = self._frame
-        if frame is not None:
-            if self._filled < len(frame):
-                return None
-            self._frame = None
-            return frame
         start = self._start
         if self._end - start < 4:
             return None
