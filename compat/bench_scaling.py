@@ -638,8 +638,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=3, help="times each run consumes what it produced (default 3: a consume is ~5x faster)")
     parser.add_argument("--warmup-mb", type=float, default=1000, help="MB of the untimed produce and consume on each broker first (default 1000)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="passes over every broker and core count")
-    parser.add_argument("--connections", type=int, default=2, help="generator connections (default 2)")
-    parser.add_argument("--in-flight", type=int, default=4, help="Produce requests in flight on each connection (default 4)")
+    parser.add_argument(
+        "--connections", type=int, default=4,
+        help="generator connections (default 4: with 2 in flight on each, of 1x8 to 8x1 the one that kept Ottla busiest at the least generator CPU)",
+    )
+    parser.add_argument("--in-flight", type=int, default=2, help="Produce requests in flight on each connection (default 2)")
     parser.add_argument(
         "--wait-quiet", type=float, default=300, metavar="SECONDS",
         help=f"before each run, wait up to this long for a second with the machine under {QUIET_CORES} of a core busy (default 300)",
