@@ -74,22 +74,6 @@ THREAD_SENDFILE_BYTES = 256 * 1024
 # loop: a consumer that stops reading holds no worker.
 _THREAD_SENDFILE_WAIT_MS = 5
 _SENDFILE_WORKERS = 2
-# A frame that still lacks this many bytes once its size is read is received by the same
-# workers: one os.readv after another (leaving the GIL) straight into the bytes FrameReader
-# lends it (exactly what it lacks), the transport's reading stopped meanwhile, instead of a
-# turn of the event loop (an epoll wake-up, asyncio's read callback, a recv_into,
-# buffer_updated) for each socket buffer's worth: a ~1 MiB Produce arrives in ~5-8 reads of
-# 120-200 KiB (100 KiB SO_RCVBUF). On 8-partition 1 KiB produce that took a third off the
-# loop's thread's CPU per MB, for 5-10% more in the whole process (compat/SCALING.md).
-THREAD_RECEIVE_BYTES = 256 * 1024
-# Only after a read of this many bytes, which shows a client sending fast: one that trickles
-# its bytes never has a worker wait for them.
-_THREAD_RECEIVE_AFTER = 32 * 1024
-# A worker waits this long for more bytes before handing the wait back to the loop (a client
-# that stops mid-frame holds no worker),
-_THREAD_RECEIVE_WAIT_MS = 5
-# and reads for one connection at most this long at a time, so a slow sender cannot hold it.
-_THREAD_RECEIVE_MAX_SECONDS = 0.05
 
 
 def _settle(future: asyncio.Future[None]) -> None:
@@ -112,77 +96,15 @@ class _SendJob:
         self.waiter: asyncio.Future[None] = loop.create_future()
         self.outcome: tuple[Any, BaseException | None] | None = None
 
-    def run(self) -> Any:
-        return _send_parts(*self.args)
 
-    def finish(self, outcome: tuple[Any, BaseException | None]) -> None:
-        self.outcome = outcome
-        _settle(self.waiter)
-
-    def abandon(self) -> None:
-        """The loop has closed: nothing waits for this job any more."""
-
-
-class _ReceiveJob:
-    """The rest of one frame, received by a worker (`_receive_into`) on its own duplicate of
-    the connection's socket descriptor, which is closed only once the worker has returned:
-    a connection closed meanwhile cannot have the number reused under it. `stopped` (set by the
-    loop: the connection closed or became backlogged) is seen within _THREAD_RECEIVE_WAIT_MS."""
-
-    __slots__ = ("loop", "connection", "socket_fd", "room", "stopped")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, connection: Connection, socket_fd: int, room: memoryview) -> None:
-        self.loop = loop
-        self.connection = connection
-        self.socket_fd = socket_fd
-        self.room = room
-        self.stopped = False
-
-    def run(self) -> tuple[int, bool]:
-        return _receive_into(self)
-
-    def finish(self, outcome: tuple[Any, BaseException | None]) -> None:
-        os.close(self.socket_fd)
-        self.connection._received(self, outcome)
-
-    def abandon(self) -> None:
-        os.close(self.socket_fd)
-
-
-def _receive_into(job: _ReceiveJob) -> tuple[int, bool]:
-    """In a worker thread: fill `job.room` from the socket until it is full, the job is
-    stopped, no byte has come for _THREAD_RECEIVE_WAIT_MS, or it has read for
-    _THREAD_RECEIVE_MAX_SECONDS. Returns the bytes received and whether the client closed
-    its side (end of file); a reset connection raises, as on the loop."""
-    socket_fd, room = job.socket_fd, job.room
-    wanted = len(room)
-    received = 0
-    poller: select.poll | None = None
-    deadline = time.monotonic() + _THREAD_RECEIVE_MAX_SECONDS
-    while received < wanted and not job.stopped:
-        try:
-            count = os.readv(socket_fd, [room[received:]])
-        except BlockingIOError:
-            if poller is None:
-                poller = select.poll()
-                poller.register(socket_fd, select.POLLIN)
-            if poller.poll(_THREAD_RECEIVE_WAIT_MS) and time.monotonic() < deadline:
-                continue
-            break
-        if not count:
-            return received, True
-        received += count
-    return received, False
-
-
-_send_jobs: queue.SimpleQueue[_SendJob | _ReceiveJob] = queue.SimpleQueue()
+_send_jobs: queue.SimpleQueue[_SendJob] = queue.SimpleQueue()
 _send_workers: list[threading.Thread] = []
 _starting_workers = threading.Lock()
 
 
-def _hand_off(job: _SendJob | _ReceiveJob) -> None:
-    """Queue `job` for the sendfile workers (which also receive large requests), started at the
-    first: a broker that never sends a large answer nor receives a large request runs none."""
+def _hand_off(job: _SendJob) -> None:
+    """Queue `job` for the sendfile workers, started at the first: a broker that never sends a
+    large answer runs no thread for it."""
     if not _send_workers:
         with _starting_workers:
             for number in range(len(_send_workers), _SENDFILE_WORKERS):
@@ -197,14 +119,19 @@ def _sendfile_worker() -> None:
         job = _send_jobs.get()
         outcome: tuple[Any, BaseException | None]
         try:
-            outcome = (job.run(), None)
+            outcome = (_send_parts(*job.args), None)
         except Exception as exc:
             outcome = (None, exc)
         try:
-            job.loop.call_soon_threadsafe(job.finish, outcome)
+            job.loop.call_soon_threadsafe(_send_job_done, job, outcome)
         except RuntimeError:
-            job.abandon()
+            pass  # the loop has closed: nothing waits for this job any more
         del job, outcome  # not to hold the answer's buffers until the next job
+
+
+def _send_job_done(job: _SendJob, outcome: tuple[Any, BaseException | None]) -> None:
+    job.outcome = outcome
+    _settle(job.waiter)
 
 
 # Buffers given to one writev (well under any system's IOV_MAX).
@@ -373,11 +300,6 @@ class Connection(asyncio.BufferedProtocol):
         self._turn_scheduled = False
         # A later turn of this iteration of the loop ran: its answers are written at the iteration's end.
         self._write_due = False
-        # Plain TCP on asyncio's own loop (set in connection_made): a worker may receive large
-        # frames. TLS bytes must pass through OpenSSL, and uvloop keeps its own reads.
-        self._receives_in_thread = False
-        # The worker receiving the rest of the frame at the front, reading stopped meanwhile.
-        self._receiver: _ReceiveJob | None = None
 
     def reconfigure(self, services: BrokerServices) -> None:
         """Serve the next requests with changed services (dynamic broker configs): the same client."""
@@ -399,11 +321,6 @@ class Connection(asyncio.BufferedProtocol):
             transport.close()
             return
         self.admitted = True
-        self._receives_in_thread = (
-            isinstance(self._loop, asyncio.selector_events.BaseSelectorEventLoop)
-            and transport.get_extra_info("sslcontext") is None
-            and transport.get_extra_info("socket") is not None
-        )
         if self.sasl is not None:
             # Kafka bounds an unfinished SASL exchange only by connections.max.idle.ms between
             # frames; Ottla bounds the whole exchange by it, so trickled bytes cannot hold one open.
@@ -416,8 +333,6 @@ class Connection(asyncio.BufferedProtocol):
         if not self.admitted:
             return
         self.registry.release(self)
-        if self._receiver is not None:
-            self._receiver.stopped = True
         if self._authentication_deadline is not None:
             self._authentication_deadline.cancel()
         if self._failed_login_close is not None:
@@ -458,13 +373,8 @@ class Connection(asyncio.BufferedProtocol):
     def _update_reading(self) -> None:
         if self.transport is None or self.closed:
             return
-        backlogged = self._backlogged()
-        receiver = self._receiver
-        if receiver is not None and backlogged:
-            # A throttled or backlogged client's bytes wait in the kernel, as they would on the loop.
-            receiver.stopped = True
         # Not while a turn is due either: the frames already buffered come first.
-        should_pause = self._turn_scheduled or backlogged or receiver is not None
+        should_pause = self._turn_scheduled or self._backlogged()
         if should_pause and not self._reading_paused:
             self.transport.pause_reading()
             self._reading_paused = True
@@ -482,46 +392,6 @@ class Connection(asyncio.BufferedProtocol):
         self.last_active = time.monotonic()
         self.reader.buffer_updated(nbytes)
         self._take_frames()
-        if nbytes >= _THREAD_RECEIVE_AFTER and self._receives_in_thread:
-            self._receive_in_thread()
-
-    def _receive_in_thread(self) -> None:
-        """Hand the rest of a large frame to a worker (THREAD_RECEIVE_BYTES), reading stopped
-        until it is back (`_received`). Only for the frame at the front, when no turn is due
-        and the client is not backlogged (reading would stop anyway), so the frames before it
-        are all handled and the turns, their order and the backpressure are the loop's as
-        before; the frame's size was checked against the limit before any of its bytes came."""
-        if self._receiver is not None or self._reading_paused or self._closing or self.closed:
-            return
-        lacking = self.reader.lacking()
-        if lacking < THREAD_RECEIVE_BYTES:
-            return
-        assert self.transport is not None
-        room = self.reader.get_buffer()
-        assert len(room) == lacking, "a large frame is lent exactly the bytes it lacks"
-        job = _ReceiveJob(self._loop, self, os.dup(self.transport.get_extra_info("socket").fileno()), room)
-        self._receiver = job
-        self._update_reading()
-        _hand_off(job)
-
-    def _received(self, job: _ReceiveJob, outcome: tuple[Any, BaseException | None]) -> None:
-        """Back from the worker (its descriptor closed): its bytes count as the loop's own read's
-        would, then reading resumes. The end of file it met is met again by the transport's
-        next read, which closes the connection as it always has."""
-        self._receiver = None
-        if self.closed:
-            return
-        progress, error = outcome
-        if error is not None:
-            self.abort(f"client gone mid-request: {error}", logging.INFO if isinstance(error, ConnectionError) else logging.WARNING)
-            return
-        received, _ = progress
-        if received:
-            self.last_active = time.monotonic()
-            self.reader.buffer_updated(received)
-            self._take_frames()
-        else:
-            self._update_reading()
 
     def _take_frames(self) -> None:
         """One turn: handle up to FRAMES_PER_TURN of the frames received (no more once they

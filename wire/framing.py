@@ -86,19 +86,6 @@ class FrameReader:
     def buffer_updated(self, nbytes: int) -> None:
         self._end += nbytes
 
-    def lacking(self) -> int:
-        """How many bytes the frame at the front still lacks, once its size is read and within
-        the limit (0 otherwise: none begun, complete, or too large, which `next_frame` refuses
-        before any of its bytes are read). `get_buffer` lends exactly these when the frame is
-        larger than the initial buffer, so a reader may fill them all at once."""
-        live = self._end - self._start
-        if live < 4:
-            return 0
-        size: int = SIZE.unpack_from(self._buffer, self._start)[0]
-        if size < 0 or size > self.max_size:
-            return 0
-        return max(4 + size - live, 0)
-
     def feed(self, data: bytes) -> None:
         view = memoryview(data)
         while view:

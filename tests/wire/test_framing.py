@@ -114,15 +114,3 @@ def test_each_frame_is_a_buffer_of_its_own():
     assert isinstance(first, bytearray) and (second, third) == (b"", b"defgh")
     reader.feed(STREAM)
     assert _drain(reader) == FRAMES
-
-
-def test_lacking_counts_what_the_front_frame_still_needs():
-    reader = FrameReader(max_size=1 << 21)
-    assert reader.lacking() == 0  # no size read yet
-    reader.feed((300_000).to_bytes(4, "big") + bytes(1000))
-    assert reader.lacking() == 299_000 == len(reader.get_buffer())
-    reader.feed(bytes(299_000))
-    assert reader.lacking() == 0 and reader.next_frame() == bytes(300_000)
-    reader.max_size = 100
-    reader.feed((101).to_bytes(4, "big"))
-    assert reader.lacking() == 0  # refused by next_frame before its bytes are read
