@@ -406,7 +406,11 @@ def thread_groups(broker: Broker) -> dict[int, str]:
     if not broker.python:
         return {tid: name.rstrip("0123456789-") or name for tid, name in procfs.thread_names(broker.pid).items()}
     py_spy = shutil.which("py-spy")
-    threads = json.loads(subprocess.run([py_spy or "py-spy", "dump", "--json", "--pid", str(broker.pid)], capture_output=True, text=True, check=True).stdout)
+    dump = None if py_spy is None else subprocess.run([py_spy, "dump", "--json", "--pid", str(broker.pid)], capture_output=True, text=True)
+    if dump is None or dump.returncode != 0:
+        # No py-spy, or no ptrace (a container without CAP_SYS_PTRACE): the main thread is still the loop.
+        return {tid: "loop" if tid == broker.pid else "other" for tid in procfs.thread_names(broker.pid)}
+    threads = json.loads(dump.stdout)
     groups = {}
     for thread in threads:
         name = thread["thread_name"] or ""
@@ -650,8 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spy", action="store_true", help="py-spy --native on Ottla in its one-core produce runs")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every run and the summary as JSON")
     args = parser.parse_args(argv)
-    if shutil.which("taskset") is None or (args.spy or "ottla" in args.brokers) and shutil.which("py-spy") is None:
-        parser.error("needs taskset (util-linux) and py-spy (python -m pip install -e '.[test]')")
+    if shutil.which("taskset") is None or args.spy and shutil.which("py-spy") is None:
+        parser.error("needs taskset (util-linux), and py-spy for --spy (python -m pip install -e '.[test]')")
     if not {0, GENERATOR_CPU} <= os.sched_getaffinity(0):
         parser.error(f"needs CPUs 0 and {GENERATOR_CPU}")
     os.sched_setaffinity(0, {GENERATOR_CPU})
