@@ -67,6 +67,13 @@ LOOP_SYSCALLS = "loop syscalls"
 OFFLOADABLE = "offloadable"
 _IDLE = "idle"
 _OFFLOADABLE_LEAVES = ("pwrite", "pread", "fsync", "fdatasync", "sendfile")
+# Leaves of a thread blocked, not running: the loop in epoll, a worker polling its socket or
+# waiting on its queue (a futex, under a lock, a condition or a semaphore), any thread waiting
+# for the GIL. py-spy --native samples blocked threads too.
+_IDLE_LEAVES = (
+    "epoll_wait", "poll", "__poll", "ppoll", "futex", "__futex", "do_futex", "__lll_lock_wait",
+    "pthread_cond", "__pthread_cond", "sem_", "__new_sem",
+)
 _LOOP_LEAVES = ("recv", "send", "epoll_ctl", "writev", "readv")
 
 
@@ -103,7 +110,7 @@ def kind(stack: list[str]) -> str:
     first) belongs to, by its leaf; an unresolved libc address under Python is a memcpy or
     memset the interpreter makes holding the GIL."""
     leaf = stack[-1]
-    if leaf.startswith("epoll_wait"):
+    if leaf.startswith(_IDLE_LEAVES):
         return _IDLE
     if leaf.startswith(_OFFLOADABLE_LEAVES) or any("crc32c" in frame or "cramjam" in frame for frame in stack[-4:]):
         return OFFLOADABLE

@@ -452,8 +452,7 @@ class Run:
 
 def _loop_kind(stack: list[str]) -> str:
     """compat.bench_cores' kind of a sample of the event loop's thread, pwrite apart; every other
-    thread's samples count as idle: py-spy --native takes a worker blocked on its queue (a futex
-    wait in libc) for a busy thread, which `kind` would count as GIL-held."""
+    thread's samples count as idle, so that the split is the loop's alone (the serial part)."""
     if any(frame.startswith("Thread._bootstrap") for frame in stack):
         return "idle"
     return "pwrite" if stack[-1].startswith("pwrite") else bench_cores.kind(stack)

@@ -39,7 +39,8 @@ def test_bench_cores_measures_the_perf_tool_and_its_jvm() -> None:
 
 
 def test_split_sorts_calls_by_whether_they_can_leave_the_event_loop() -> None:
-    """py-spy's raw lines (stack;frames count): idle is left out of the shares; pwrite and
+    """py-spy's raw lines (stack;frames count): idle (the loop in epoll, a worker blocked on its
+    queue or polling its socket) is left out of the shares; pwrite and
     CRC-32C may go to a thread; recv is the loop's own; the interpreter holds the GIL."""
     raw = "\n".join([
         "main (cli.py:1);_run_once (base_events.py:1);epoll_wait (libc.so.6) 50",
@@ -47,5 +48,7 @@ def test_split_sorts_calls_by_whether_they_can_leave_the_event_loop() -> None:
         "main (cli.py:1);iter_batch_fields (wire/records/batch.py:202);_crc32c_hw_adler (/crc32c/ext/crc32c_adler.c:260) 10",
         "main (cli.py:1);_read_ready (selector_events.py:1);recv (libc.so.6) 20",
         "main (cli.py:1);handle (server/handlers/produce.py:113) 40",
+        "_bootstrap (threading.py:1);_sendfile_worker (server/connection.py:1);__futex_abstimed_wait_common (libc.so.6) 70",
+        "_bootstrap (threading.py:1);_send_parts (server/connection.py:1);poll (libc.so.6) 5",
     ])
     assert split(raw) == {GIL_HELD: 0.4, LOOP_SYSCALLS: 0.2, OFFLOADABLE: 0.4}
