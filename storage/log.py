@@ -661,11 +661,16 @@ class PartitionLog:
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms() if now_ms is None else now_ms
 
-    def _wait_for_flusher(self) -> None:
-        """Wait for this log's rolled segments on the flusher; KAFKA_STORAGE_ERROR if one's fsync failed."""
+    def _drain_flusher(self) -> None:
+        """Wait for this log's rolled segments on the flusher and pass those synced; any left
+        in `_pending` afterwards failed."""
         for _, job in self._pending:
             job.wait()
         self._advance_recovery_point()
+
+    def _wait_for_flusher(self) -> None:
+        """`_drain_flusher`, then KAFKA_STORAGE_ERROR if a rolled segment's fsync failed."""
+        self._drain_flusher()
         if self._pending:
             error = self._pending[0][1].error
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"fsync of a rolled segment of {self.topic_partition} failed: {error}") from error
@@ -678,9 +683,7 @@ class PartitionLog:
     def close(self) -> None:
         """Seal and fsync every segment, after the flusher's pending work for them, and the
         producer snapshot; the recovery point reaches the log end unless an fsync failed."""
-        for _, job in self._pending:
-            job.wait()
-        self._advance_recovery_point()
+        self._drain_flusher()
         for segment in self.segments:
             segment.close()
         self._take_snapshot()
