@@ -29,8 +29,8 @@ its collector by the CPUs it finds at start), and each gets an untimed produce a
 (`--warmup-mb`, a JVM compiling itself) before the timed passes.
 Each run produces `--volume-mb` to a fresh 8-partition topic, then consumes all of it `--reads`
 times (from the page cache: consume is several times faster than produce), after settling the disk (compat.bench's settle_disk) before each; it reports MB/s, the broker's CPU per
-MB (the whole process, /proc/PID/stat, and its busiest thread and each group of its threads,
-/proc/PID/task), the generator's (time.process_time), the CPU others took meanwhile (all CPUs'
+MB (all its threads, its busiest and each group of them, to the nanosecond from
+/proc/PID/task/TID/schedstat), the generator's (time.process_time), the CPU others took meanwhile (all CPUs'
 busy time in /proc/stat less those two: on one core a broker busy well under 1.0 with others
 busy was short of its core, not of work), and the 1-minute load average. Before each run it waits
 (`--wait-quiet`, up to 300 s) for a second with the machine nearly idle. `--repeat N`
@@ -431,7 +431,7 @@ class Run:
     megabytes: float
     seconds: float
     answers: int
-    broker_cpu: float  # seconds, the whole process (/proc/PID/stat)
+    broker_cpu: float  # seconds, the process's threads (to the ns; a broker's threads outlive a run)
     threads: dict[str, float]  # CPU seconds by thread group (/proc/PID/task/TID/schedstat)
     busiest_thread: str
     busiest_thread_cpu: float
@@ -509,15 +509,15 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
     load = os.getloadavg()[0]
     busy, steal = _machine_cpu()
     threads = procfs.thread_cpu_seconds(broker.pid)
-    process = procfs.cpu_seconds(broker.pid)
     generator = time.process_time()
     with _spied(broker.pid, directory, spy) as shares:
         moved = move()
     generator = time.process_time() - generator
     busy, steal = (now - before for now, before in zip(_machine_cpu(), (busy, steal)))
-    process = procfs.cpu_seconds(broker.pid) - process
     after = procfs.thread_cpu_seconds(broker.pid)
     spent = {tid: seconds - threads.get(tid, 0.0) for tid, seconds in after.items()}
+    # Not /proc/PID/stat's 10 ms ticks, which a run of a few milliseconds may not reach or may double.
+    process = sum(spent.values())
     groups = thread_groups(broker)
     by_group: dict[str, float] = collections.defaultdict(float)
     for tid, seconds in spent.items():
