@@ -492,8 +492,10 @@ def _machine_cpu() -> tuple[float, float]:
 def wait_quiet(limit: float, say: Callable[[str], None], most: float = QUIET_CORES) -> None:
     """Wait, at most `limit` seconds, for a second in which the machine's CPUs are busy less than
     `most` of a core: another's test or benchmark running beside a run takes a broker's core."""
+    if limit <= 0:
+        return
     deadline = time.monotonic() + limit
-    while limit > 0:
+    while True:
         before = _machine_cpu()[0]
         time.sleep(1)
         busy = _machine_cpu()[0] - before
@@ -505,7 +507,7 @@ def wait_quiet(limit: float, say: Callable[[str], None], most: float = QUIET_COR
 
 
 def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bool, move: Callable[[], Moved]) -> tuple[Run, Moved]:
-    """`move()` timed with the CPU it cost the broker (process and threads) and this process."""
+    """`move()` timed with the CPU it cost the broker (all its threads, and by thread) and this process."""
     load = os.getloadavg()[0]
     busy, steal = _machine_cpu()
     threads = procfs.thread_cpu_seconds(broker.pid)
@@ -533,7 +535,7 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
     return run, moved
 
 
-def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, directory: Path) -> list[Run]:
+def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, directory: Path, say: Callable[[str], None]) -> list[Run]:
     """Produce `args.volume_mb` to a fresh topic, then consume it `args.reads` times, the broker
     pinned to `cores`."""
     pin(broker.pid, CORES[cores])
@@ -541,13 +543,13 @@ def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, dire
     work.create_topic(broker.bootstrap, topic, PARTITIONS)
     address = work.leader_address(broker.bootstrap, topic)
     settle_disk([broker.data_dir])
-    wait_quiet(args.wait_quiet, args.say)
+    wait_quiet(args.wait_quiet, say)
     spy = args.spy and broker.python and cores == 1
     produced, wrote = measured(broker, "produce", cores, directory, spy, lambda: produce(
         address, topic, megabytes=args.volume_mb, connections=args.connections, in_flight=args.in_flight, directory=directory,
     ))
     settle_disk([broker.data_dir])
-    wait_quiet(args.wait_quiet, args.say)
+    wait_quiet(args.wait_quiet, say)
 
     def read_all() -> Moved:
         total = Moved()
@@ -668,17 +670,16 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="ottla-scaling-") as tmp:
         directory = Path(tmp)
-        args.say = say
         brokers = start_brokers(stack, args.brokers.split(","), say)
         warm = argparse.Namespace(**{**vars(args), "volume_mb": args.warmup_mb, "spy": False, "wait_quiet": 0})
         for broker in brokers:
             if args.warmup_mb > 0:
-                one_run(broker, 2, "warmup", warm, directory)
+                one_run(broker, 2, "warmup", warm, directory, say)
                 say(f"{broker.name} warmed up (not counted)")
         order = [(broker, cores) for broker in brokers for cores in CORES]
         for i in range(args.repeat):
             for broker, cores in order[::-1] if i % 2 else order:
-                for run in one_run(broker, cores, f"p{i}-{cores}", args, directory):
+                for run in one_run(broker, cores, f"p{i}-{cores}", args, directory, say):
                     runs.append(run)
                     print(line(run), flush=True)
     rows = summary(runs)
@@ -688,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     print("rerun: python -m compat.bench_scaling " + " ".join(sys.argv[1:] if argv is None else argv))
     if args.json:
         args.json.write_text(json.dumps({"runs": [asdict(r) | {"mb_s": r.mb_s} for r in runs], "summary": rows, "args": {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "say"}}, indent=2) + "\n")
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}, indent=2) + "\n")
     return 0
 
 
