@@ -82,81 +82,139 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _SendJob:
-    """One `_send_parts` call handed to a sendfile worker. The worker puts what it returned or
-    raised in `outcome` from the job's loop (call_soon_threadsafe), then settles `waiter`: one
-    wake-up of the loop and one future per hand-off (run_in_executor's chain of futures, and the
-    shield a cancellable wait on it needs, cost the loop ~15% more CPU per 1-partition fetch)."""
+def _end(future: asyncio.Future[None], error: Exception | None) -> None:
+    """Settle `future` with `error`, unless its waiter was cancelled first."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
-    __slots__ = ("loop", "args", "waiter", "outcome")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, args: tuple[Any, ...]) -> None:
+class _ThreadSend:
+    """One answer sent whole by the sendfile workers (`_send_parts`), its connection's writes
+    held meanwhile. Callbacks on the loop drive it, not a task: the first job is queued as the
+    answer is ready and the worker's return is handled in the callback that reports it, which
+    spares the loop an iteration at each end of a large fetch (a task's first step and its
+    wake-up). The workers use the send's own duplicate of the socket's descriptor, closed only
+    when no worker holds it, so a transport closed meanwhile cannot have the number reused
+    under them. When the socket stays full for _THREAD_SENDFILE_WAIT_MS the wait goes back to
+    the loop, on the duplicate: a loop watches a transport's own descriptor for the transport
+    alone. `on_done` is called once, with None or what stopped the send; never after `cancel`."""
+
+    __slots__ = ("loop", "socket_fd", "parts", "index", "offset", "stopped", "on_done", "_watching")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, payload: Any, on_done: Callable[[Exception | None], None]) -> None:
         self.loop = loop
-        self.args = args
-        self.waiter: asyncio.Future[None] = loop.create_future()
-        self.outcome: tuple[Any, BaseException | None] | None = None
+        self.parts = [part for part in payload if (len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length)]
+        self.socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+        self.index = self.offset = 0
+        # Read by the worker between its steps: the client is gone, stop sending.
+        self.stopped = False
+        self.on_done = on_done
+        self._watching = False
+        try:
+            _hand_off(self)
+        except BaseException:
+            os.close(self.socket_fd)
+            raise
+
+    def cancel(self) -> None:
+        """Stop sending (the client is gone): at once while the loop waits for the socket, else
+        at the worker's next step, whose return then only closes the descriptor."""
+        self.stopped = True
+        if self._watching:
+            self._watching = False
+            self.loop.remove_writer(self.socket_fd)
+            os.close(self.socket_fd)
+
+    def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
+        """On the loop: a worker returned where it stopped, or raised."""
+        if self.stopped:
+            # The client is gone: what the worker raised (a broken pipe) is expected, and dropped.
+            os.close(self.socket_fd)
+            return
+        progress, error = outcome
+        if error is None:
+            stopped_at, stopped_in, file_ended = progress
+            if file_ended:
+                # The segment shrank under us (retention, recovery): the frame would be corrupt.
+                region = self.parts[stopped_at]
+                error = OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
+            elif stopped_at < len(self.parts):
+                moved = (stopped_at, stopped_in) != (self.index, self.offset)
+                self.index, self.offset = stopped_at, stopped_in
+                if moved:
+                    _hand_off(self)
+                else:
+                    self._watching = True
+                    self.loop.add_writer(self.socket_fd, self._writable)
+                return
+        os.close(self.socket_fd)
+        self.on_done(error)
+
+    def _writable(self) -> None:
+        self._watching = False
+        self.loop.remove_writer(self.socket_fd)
+        _hand_off(self)
 
 
-_send_jobs: queue.SimpleQueue[_SendJob] = queue.SimpleQueue()
+_send_jobs: queue.SimpleQueue[_ThreadSend] = queue.SimpleQueue()
 _send_workers: list[threading.Thread] = []
 _starting_workers = threading.Lock()
 
 
-def _hand_off(job: _SendJob) -> None:
-    """Queue `job` for the sendfile workers, started at the first: a broker that never sends a
-    large answer runs no thread for it."""
+def _hand_off(send: _ThreadSend) -> None:
+    """Queue `send`'s next step for the sendfile workers, started at the first: a broker that
+    never sends a large answer runs no thread for it."""
     if not _send_workers:
         with _starting_workers:
             for number in range(len(_send_workers), _SENDFILE_WORKERS):
                 worker = threading.Thread(target=_sendfile_worker, name=f"ottla-sendfile_{number}", daemon=True)
                 worker.start()
                 _send_workers.append(worker)
-    _send_jobs.put(job)
+    _send_jobs.put(send)
 
 
 def _sendfile_worker() -> None:
     while True:
-        job = _send_jobs.get()
-        outcome: tuple[Any, BaseException | None]
+        send = _send_jobs.get()
+        outcome: tuple[Any, Exception | None]
         try:
-            outcome = (_send_parts(*job.args), None)
+            outcome = (_send_parts(send.socket_fd, send.parts, send.index, send.offset, send), None)
         except Exception as exc:
             outcome = (None, exc)
         try:
-            job.loop.call_soon_threadsafe(_send_job_done, job, outcome)
+            send.loop.call_soon_threadsafe(send.job_done, outcome)
         except RuntimeError:
-            pass  # the loop has closed: nothing waits for this job any more
-        del job, outcome  # not to hold the answer's buffers until the next job
-
-
-def _send_job_done(job: _SendJob, outcome: tuple[Any, BaseException | None]) -> None:
-    job.outcome = outcome
-    _settle(job.waiter)
+            pass  # the loop has closed: nothing waits for this send any more
+        del send, outcome  # not to hold the answer's buffers until the next job
 
 
 # Buffers given to one writev (well under any system's IOV_MAX).
 _WRITEV_BUFFERS = 64
 
 
-def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, stop: threading.Event) -> tuple[int, int, bool]:
+def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send: _ThreadSend) -> tuple[int, int, bool]:
     """In a worker thread: send `parts` (buffers, and file regions) from byte `offset` of
     `parts[index]` on, in order: runs of buffers with os.writev, regions with os.sendfile, until
-    all are sent, `stop` is set, or the socket has taken nothing for _THREAD_SENDFILE_WAIT_MS.
-    Returns where it stopped (index, offset) and whether a region's file ended before the region
-    did. Each region's file is opened by its name as the region is reached and closed when it is
-    sent or the worker stops, as the loop opened them one at a time: an answer of a thousand
-    partitions holds one descriptor at a time, not a thousand. A closed or reset connection, or
-    a file gone, raises, as on the loop."""
+    all are sent, `send.stopped` is set, or the socket has taken nothing for
+    _THREAD_SENDFILE_WAIT_MS. Returns where it stopped (index, offset) and whether a region's
+    file ended before the region did. Each region's file is opened by its name as the region is
+    reached and closed when it is sent or the worker stops, as the loop opened them one at a
+    time: an answer of a thousand partitions holds one descriptor at a time, not a thousand. A
+    closed or reset connection, or a file gone, raises, as on the loop."""
     poller = select.poll()
     poller.register(socket_fd, select.POLLOUT)
     count = len(parts)
-    while index < count and not stop.is_set():
+    while index < count and not send.stopped:
         part = parts[index]
         if not isinstance(part, (bytes, bytearray, memoryview)):
             file_fd = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 while offset < part.length:
-                    if stop.is_set():
+                    if send.stopped:
                         return index, offset, False
                     try:
                         sent = os.sendfile(socket_fd, file_fd, part.position + offset, part.length - offset)
@@ -277,7 +335,8 @@ class Connection(asyncio.BufferedProtocol):
         self.pending: collections.deque[_Slot] = collections.deque()
         # Finished responses not yet handed to the transport (only while a sendfile runs).
         self.outbox: collections.deque[Any] = collections.deque()
-        self._sender: asyncio.Task[None] | None = None
+        # What writes the outbox while a file region is sent (the connection's other writes wait).
+        self._sender: asyncio.Task[None] | _ThreadSend | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self.admitted = False
@@ -630,6 +689,17 @@ class Connection(asyncio.BufferedProtocol):
             elif (len(outbox) == 1 and type(outbox[0]) is bytes) or all(isinstance(payload, bytes) for payload in outbox):
                 if not self._write_due:
                     self._write_buffers(outbox)
+            elif (
+                len(outbox) == 1 and self._sent_by_worker(self.transport, outbox[0])
+                and not self.transport.get_write_buffer_size() and not self.transport.is_closing()
+            ):
+                # One large answer, nothing before it unsent: to a worker now, not on a task's turn.
+                payload = outbox.popleft()
+                self._held_bytes -= _held_size(payload)
+                try:
+                    self._sender = _ThreadSend(self._loop, self.transport, payload, self._sent_by_thread)
+                except Exception as exc:  # no descriptor, or no thread, to send it with
+                    self._send_failed(self.transport, exc)
             else:
                 self._sender = self._loop.create_task(self._send_outbox())
         if self._closing and not pending and not outbox and self._sender is None and not self.closed and self.transport is not None:
@@ -693,21 +763,34 @@ class Connection(asyncio.BufferedProtocol):
                         transport.write(part)
                     else:
                         await self._send_region(transport, part)
-        except (OSError, RuntimeError) as exc:
+        except Exception as exc:
+            self._send_failed(transport, exc)
+        finally:
+            self._sender = None
+        self._flush()
+
+    def _sent_by_thread(self, error: Exception | None) -> None:
+        """A `_ThreadSend` started by `_flush` has ended."""
+        self._sender = None
+        if error is not None and self.transport is not None:
+            self._send_failed(self.transport, error)
+        self._flush()
+
+    def _send_failed(self, transport: asyncio.Transport, exc: Exception) -> None:
+        """An answer could not be sent whole: the connection closes, as its client expects
+        nothing after half an answer."""
+        if isinstance(exc, (OSError, RuntimeError)):
             if transport.is_closing() or isinstance(exc, ConnectionError):
                 # The client hung up mid-answer (a consumer closed, a tool timed out): normal,
                 # and asyncio says so as "Transport is closing" or a reset, not as a fault of ours.
                 self.abort(f"client gone while its answer was sent: {exc}", logging.INFO)
             else:
                 self.abort(f"could not send log data: {exc}")
-        except Exception:
+        else:
             # A fault of ours: this client's connection closes with the traceback logged,
             # rather than hanging half-answered with the error left in an unawaited task.
-            log.exception("answer to %s could not be sent", self.peer)
+            log.error("answer to %s could not be sent", self.peer, exc_info=exc)
             self.abort("its answer could not be sent", logging.ERROR)
-        finally:
-            self._sender = None
-        self._flush()
 
     async def _send_region(self, transport: asyncio.Transport, region: Any) -> None:
         with open(region.path, "rb") as file:
@@ -775,56 +858,17 @@ class Connection(asyncio.BufferedProtocol):
         return sum(part.length for part in payload if not isinstance(part, (bytes, bytearray, memoryview))) >= THREAD_SENDFILE_BYTES
 
     async def _send_in_thread(self, transport: asyncio.Transport, payload: Any) -> None:
-        """The whole answer from a worker thread (`_send_parts`), ordered as `_sendfile_on_socket`:
+        """The whole answer from worker threads (`_ThreadSend`), ordered as `_sendfile_on_socket`:
         it starts once the transport has handed the kernel every byte written before, and nothing
-        is written meanwhile (_send_outbox holds the connection's writes). The worker uses its
-        own duplicate of the socket's descriptor, so a transport closed meanwhile cannot have the
-        number reused under it, and it is waited for before that closes, even when this task is
-        cancelled (its client gone). When the socket stays full the wait goes back to the loop,
-        on the duplicate: a loop watches a transport's own descriptor for the transport alone."""
-        loop = self._loop
+        is written meanwhile (_send_outbox holds the connection's writes)."""
         await self._drained(transport)
-        parts = [part for part in payload if (len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length)]
-        socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+        ended: asyncio.Future[None] = self._loop.create_future()
+        send = _ThreadSend(self._loop, transport, payload, lambda error: _end(ended, error))
         try:
-            stop = threading.Event()
-            index = offset = 0
-            while index < len(parts) and not self.closed and not transport.is_closing():
-                job = _SendJob(loop, (socket_fd, parts, index, offset, stop))
-                _hand_off(job)
-                try:
-                    await job.waiter
-                except asyncio.CancelledError:
-                    # Only once the worker has returned may its descriptor close. The client is
-                    # gone: what the worker raised (a broken pipe) is expected, and dropped.
-                    stop.set()
-                    while job.outcome is None:
-                        job.waiter = loop.create_future()
-                        try:
-                            await job.waiter
-                        except asyncio.CancelledError:
-                            continue
-                    raise
-                assert job.outcome is not None, "a settled waiter follows the outcome"
-                progress, error = job.outcome
-                if error is not None:
-                    raise error
-                stopped_at, stopped_in, file_ended = progress
-                if file_ended:
-                    # The segment shrank under us (retention, recovery): the frame would be corrupt.
-                    region = parts[stopped_at]
-                    raise OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
-                moved = (stopped_at, stopped_in) != (index, offset)
-                index, offset = stopped_at, stopped_in
-                if not moved:
-                    writable = loop.create_future()
-                    loop.add_writer(socket_fd, _settle, writable)
-                    try:
-                        await writable
-                    finally:
-                        loop.remove_writer(socket_fd)
-        finally:
-            os.close(socket_fd)
+            await ended
+        except asyncio.CancelledError:
+            send.cancel()
+            raise
 
     async def _drained(self, transport: asyncio.Transport) -> None:
         """Until the transport holds no bytes it has not handed to the kernel: with its buffer

@@ -121,6 +121,12 @@ class _Region:
     length: int
 
 
+class _Running:
+    """What `_send_parts` reads of the send it works for: never stopped."""
+
+    stopped = False
+
+
 def _descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -144,7 +150,7 @@ def test_a_worker_resumes_an_answer_where_a_full_socket_stopped_it(tmp_path) -> 
         calls = 0
         before = _descriptors()
         while index < len(parts):
-            index, offset, file_ended = _send_parts(sender.fileno(), parts, index, offset, threading.Event())
+            index, offset, file_ended = _send_parts(sender.fileno(), parts, index, offset, _Running())
             assert not file_ended
             assert _descriptors() == before
             calls += 1
@@ -171,7 +177,7 @@ def test_a_worker_says_when_a_region_outruns_its_file(tmp_path) -> None:
     path.write_bytes(b"x" * 1000)
     sender, receiver = socket.socketpair()
     try:
-        assert _send_parts(sender.fileno(), [b"head", _Region(path, 600, 1000), b"tail"], 0, 0, threading.Event()) == (1, 400, True)
+        assert _send_parts(sender.fileno(), [b"head", _Region(path, 600, 1000), b"tail"], 0, 0, _Running()) == (1, 400, True)
         assert receiver.recv(404, socket.MSG_WAITALL) == b"head" + b"x" * 400
     finally:
         sender.close()
