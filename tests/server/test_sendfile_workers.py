@@ -1,6 +1,7 @@
 """A fetch answer's large file regions go by sendfile from a worker thread (server/connection.py,
 THREAD_SENDFILE_BYTES), the event loop free meanwhile: a consumer still reads every record, in
-order, byte for byte, and a client gone in the middle of a region leaves no descriptor open."""
+order, byte for byte, answers pipelined behind one another leave whole and in order, and a client
+gone in the middle of a region leaves no descriptor open."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka.protocol.consumer.fetch import FetchRequest
+from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 
 from compat.harness import wait_for
 from kafka_wire import RawClient, make
@@ -69,6 +71,30 @@ def test_a_consumer_reads_regions_sent_by_worker_threads_whole_and_in_order(tmp_
             assert values == [(index, _value(partition, index)) for index in range(RECORDS_PER_PARTITION)]
         # The regions went by the workers, not by the loop's own sendfile.
         assert any(thread.name.startswith("ottla-sendfile") for thread in threading.enumerate())
+
+
+def test_large_answers_ready_together_leave_whole_and_in_request_order(tmp_path) -> None:
+    """Two large fetches and an ApiVersions read in one turn: the first answer is not alone, so
+    the connection's sender task sends them, each large one through the workers after what was
+    written before it has left, in request order and none cut into another."""
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        broker.create_topic("large", partitions=PARTITIONS)
+        _fill(broker.bootstrap_servers, "large")
+        requests = [(_fetch_everything("large"), FETCH_VERSION), (_fetch_everything("large"), FETCH_VERSION), (ApiVersionsRequest(), 0)]
+        pipelined = b""
+        for correlation_id, (request, version) in enumerate(requests, start=1):
+            request.with_header(correlation_id=correlation_id, client_id="pipelining")
+            pipelined += bytes(request.encode(version=version, header=True, framed=True))
+        with RawClient(broker.bootstrap_servers) as client:
+            client.sock.sendall(pipelined)
+            frames = [client.receive_frame() for _ in requests]
+    assert [struct.unpack_from(">i", frame)[0] for frame in frames] == [1, 2, 3]
+    assert frames[0][4:] == frames[1][4:]
+    assert len(frames[0]) > PARTITIONS * RECORDS_PER_PARTITION * VALUE_BYTES
+    for partition in range(PARTITIONS):
+        positions = [frames[0].find(_value(partition, index)) for index in range(RECORDS_PER_PARTITION)]
+        assert -1 not in positions and positions == sorted(positions), partition
+    assert ApiVersionsResponse.decode(frames[2], version=0, header=True).error_code == 0
 
 
 def _open_sockets() -> int:
