@@ -82,14 +82,9 @@ _SEND_TIMEOUT = struct.pack("ll", 0, _THREAD_SENDFILE_WAIT_MS * 1000)
 _SENDFILE_WORKERS = 2
 
 
-def _settle(future: asyncio.Future[None]) -> None:
-    """Settle `future` once, however often a level-triggered callback calls this."""
-    if not future.done():
-        future.set_result(None)
-
-
-def _end(future: asyncio.Future[None], error: Exception | None) -> None:
-    """Settle `future` with `error`, unless its waiter was cancelled first."""
+def _settle(future: asyncio.Future[None], error: Exception | None = None) -> None:
+    """Settle `future` once (with `error` if given), however often a level-triggered callback
+    calls this; a future already settled, or cancelled by its waiter, is left alone."""
     if future.done():
         return
     if error is None:
@@ -114,9 +109,7 @@ class _ThreadSend:
     def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, payload: Any, on_done: Callable[[Exception | None], None]) -> None:
         self.loop = loop
         self.parts = [part for part in payload if (len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length)]
-        sock = transport.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEOUT)  # read only while blocking
-        self.socket_fd = os.dup(sock.fileno())
+        self.socket_fd = os.dup(transport.get_extra_info("socket").fileno())
         self.index = self.offset = 0
         # Read by the worker between its steps: the client is gone, stop sending.
         self.stopped = False
@@ -389,6 +382,10 @@ class Connection(asyncio.BufferedProtocol):
             transport.close()
             return
         self.admitted = True
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Read only while a sendfile worker holds the socket blocking (_sendfile_worker).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEOUT)
         if self.sasl is not None:
             # Kafka bounds an unfinished SASL exchange only by connections.max.idle.ms between
             # frames; Ottla bounds the whole exchange by it, so trickled bytes cannot hold one open.
@@ -872,7 +869,7 @@ class Connection(asyncio.BufferedProtocol):
         is written meanwhile (_send_outbox holds the connection's writes)."""
         await self._drained(transport)
         ended: asyncio.Future[None] = self._loop.create_future()
-        send = _ThreadSend(self._loop, transport, payload, lambda error: _end(ended, error))
+        send = _ThreadSend(self._loop, transport, payload, lambda error: _settle(ended, error))
         try:
             await ended
         except asyncio.CancelledError:
