@@ -2,9 +2,11 @@
 
 Bytes go in either by `feed(data)` or, without an intermediate copy, by filling the
 buffer `get_buffer()` lends and reporting `buffer_updated(n)` (what asyncio's
-BufferedProtocol does with `recv_into`). Each frame is then copied exactly once, out of
-the buffer, into a `bytearray` of its own that the decoder reads and nothing else shares:
-the log assigns a produced batch its offsets in it rather than in a second copy.
+BufferedProtocol does with `recv_into`). Each frame is a `bytearray` of its own that the
+decoder reads and nothing else shares: the log assigns a produced batch its offsets in it
+rather than in a second copy. A small frame is copied out of the shared buffer once; a large
+one (a produced megabyte) is received straight into its own bytearray once its size is known,
+so only the bytes that came with its size prefix are ever copied.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ _MIN_READ = 16 * 1024
 # A buffer grows in steps of this, so that a frame a little larger than the last does not
 # grow it again.
 _GROWTH_STEP = 64 * 1024
-# An idle buffer grown past this by a large frame is given back; one that holds the largest
-# request of Kafka's default max.request.size (1 MiB, and the request's headers) is kept.
-_KEEP_BUFFER = 2 * 1024 * 1024
+# The shared buffer grows only while small frames pile up unread (a large frame has a buffer
+# of its own); grown past this, it is given back once empty.
+_KEEP_BUFFER = 256 * 1024
 
 
 class FrameTooLarge(MalformedFrame):
@@ -33,9 +35,11 @@ class FrameTooLarge(MalformedFrame):
 class FrameReader:
     """Splits a byte stream into frames.
 
-    Invariant: `_buffer[_start:_end]` holds the bytes received and not yet taken as frames.
-    The buffer is never resized in place — a lent view may still be alive when
-    `buffer_updated` runs — but replaced by a new one in `get_buffer` when it lacks room.
+    Invariants: the bytes received and not yet taken as frames are `_large[:_large_filled]`
+    (a large frame's body, when there is one) and then `_buffer[_start:_end]`, which is empty
+    while the large frame is incomplete. The shared buffer is never resized in place — a lent
+    view may still be alive when `buffer_updated` runs — but replaced by a new one in
+    `get_buffer` when it lacks room.
     """
 
     def __init__(self, max_size: int) -> None:
@@ -43,30 +47,33 @@ class FrameReader:
         self._buffer = bytearray(_INITIAL_BUFFER)
         self._start = 0
         self._end = 0
+        self._large: bytearray | None = None
+        self._large_filled = 0
 
     @property
     def buffered(self) -> int:
-        return self._end - self._start
+        large = 0 if self._large is None else 4 + self._large_filled
+        return large + self._end - self._start
 
     def get_buffer(self) -> memoryview:
         """Free room to receive into; enough for the whole of a frame whose size is known.
 
-        A frame larger than the initial buffer is lent exactly the bytes it still lacks, so
-        the read that completes it ends with it and the next frame starts at the front of
-        the buffer. Lent all the room, the reads of ~1 MiB frames that differ a little in
-        size (the Java producer's) ran into the next frame, whose first bytes were then moved
-        to the front or copied into a buffer allocated for it."""
+        A frame larger than the initial buffer whose first bytes are all that is buffered gets
+        a bytearray of its own, the body received so far moved into it, and is lent exactly the
+        bytes it still lacks: the read that completes it ends with it, and the next frame
+        starts at the front of the empty shared buffer."""
+        large = self._large
+        if large is not None and self._large_filled < len(large):
+            return memoryview(large)[self._large_filled :]
         live = self._end - self._start
         needed = _MIN_READ
-        exact = 0
         if live >= 4:
             (size,) = SIZE.unpack_from(self._buffer, self._start)
             if 0 <= size <= self.max_size:
                 missing = 4 + size - live
-                if missing > 0 and 4 + size > _INITIAL_BUFFER:
-                    needed = exact = missing
-                else:
-                    needed = max(needed, missing)
+                if missing > 0 and 4 + size > _INITIAL_BUFFER and large is None:
+                    return self._receive_large(size, live)
+                needed = max(needed, missing)
         if len(self._buffer) - self._end < needed:
             if live + needed <= len(self._buffer) and live <= self._start:
                 # Room enough once the live bytes move to the front (no overlap, no resize).
@@ -79,12 +86,27 @@ class FrameReader:
         elif live == 0 and len(self._buffer) > _KEEP_BUFFER:
             self._buffer = bytearray(_INITIAL_BUFFER)
             self._start = self._end = 0
-        if exact:
-            return memoryview(self._buffer)[self._end : self._end + exact]
         return memoryview(self._buffer)[self._end :]
 
+    def _receive_large(self, size: int, live: int) -> memoryview:
+        """Start receiving the first buffered frame, of `size` bytes and incomplete, into its
+        own bytearray; every buffered byte is its size prefix or its body's beginning."""
+        body_start = self._start + 4
+        large = bytearray(size)
+        filled = live - 4
+        large[:filled] = self._buffer[body_start : body_start + filled]
+        self._large, self._large_filled = large, filled
+        self._start = self._end = 0
+        if len(self._buffer) > _KEEP_BUFFER:
+            self._buffer = bytearray(_INITIAL_BUFFER)
+        return memoryview(large)[filled:]
+
     def buffer_updated(self, nbytes: int) -> None:
-        self._end += nbytes
+        large = self._large
+        if large is not None and self._large_filled < len(large):
+            self._large_filled += nbytes
+        else:
+            self._end += nbytes
 
     def feed(self, data: bytes) -> None:
         view = memoryview(data)
@@ -98,6 +120,8 @@ class FrameReader:
 
     def has_frame(self) -> bool:
         """Whether `next_frame` would give a frame (or raise, for a bad size) without more bytes."""
+        if self._large is not None:
+            return self._large_filled == len(self._large)
         live = self._end - self._start
         if live < 4:
             return False
@@ -106,6 +130,12 @@ class FrameReader:
 
     def next_frame(self) -> bytearray | None:
         """The next complete frame without its size prefix, or None if more bytes are needed."""
+        large = self._large
+        if large is not None:
+            if self._large_filled < len(large):
+                return None
+            self._large = None
+            return large
         start = self._start
         if self._end - start < 4:
             return None

@@ -83,25 +83,40 @@ def test_a_large_frame_is_lent_exactly_what_it_lacks():
     assert len(reader.get_buffer()) == 500_000 - 1000
 
 
-def test_frames_of_about_a_megabyte_reuse_one_buffer():
+def test_frames_of_about_a_megabyte_are_received_into_themselves():
     """As the Java producer sends them: each a little larger or smaller than the last,
-    received as from a socket with plenty queued (every read fills the room lent)."""
-    sizes = [1_000_000, 1_040_000, 990_000, 1_048_700, 1_030_000, 1_048_700, 999_999]
+    received as from a socket with plenty queued (every read fills the room lent). Each large
+    frame is the very bytearray its body was received into (no copy of the megabyte), and the
+    small frames between them keep to the one shared buffer."""
+    sizes = [1_000_000, 10, 1_040_000, 990_000, 1_048_700, 20, 1_030_000, 1_048_700, 999_999]
     frames = [bytes([i]) * size for i, size in enumerate(sizes)]
     stream = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
     reader = FrameReader(max_size=1 << 21)
-    received, buffers, position = [], [], 0
+    received, lent, position = [], [], 0
     while position < len(stream):
         room = reader.get_buffer()
-        if not any(room.obj is buffer for buffer in buffers):
-            buffers.append(room.obj)
+        lent.append(room.obj)
         count = min(len(room), len(stream) - position)
         room[:count] = stream[position : position + count]
         reader.buffer_updated(count)
         received += _drain(reader)
         position += count
     assert received == frames
-    assert len(buffers) <= 3  # the first buffer, grown for the first frame, and once more
+    assert all(any(frame is buffer for buffer in lent) for frame in received if len(frame) > 100)
+    shared = {id(buffer) for buffer in lent} - {id(frame) for frame in received}
+    assert len(shared) == 1
+
+
+def test_a_large_frame_complete_with_the_next_frame_behind_it():
+    """Bytes after a large frame go to the shared buffer, behind it: frames come out in order
+    whether they are taken at once or only after more arrived."""
+    big, small = bytes(range(256)) * 400, b"next"
+    reader = FrameReader(max_size=1 << 20)
+    reader.feed(len(big).to_bytes(4, "big") + big + len(small).to_bytes(4, "big") + small)
+    assert reader.buffered == 4 + len(big) + 4 + len(small)
+    assert reader.has_frame()
+    assert _drain(reader) == [big, small]
+    assert reader.buffered == 0
 
 
 def test_each_frame_is_a_buffer_of_its_own():
