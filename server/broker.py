@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig
 from ottla.server.connection import Connection
+from ottla.server.sendfile import SendfileWorkers
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
 from ottla.server.coordinator.topics import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.server.features import FinalizedFeatures
@@ -176,6 +177,7 @@ class Broker:
         self.listeners: tuple[Listener, ...] = ()
         # Each node's listening servers (one node: just this node's).
         self._servers: dict[int, list[asyncio.Server]] = {}
+        self._sendfile_workers: SendfileWorkers | None = None
         # Per TLS listener, its SSLContext and, on SSL listeners, the certificate principal mapper.
         self._tls: dict[str, tuple[ssl.SSLContext, PrincipalMapper | None]] = {}
         self._handshakes: set[asyncio.Task[None]] = set()
@@ -328,6 +330,7 @@ class Broker:
             self.share_room()  # share groups with state: loaded at start, as their offsets are
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners
+        self._sendfile_workers = SendfileWorkers()
         for node_id in self.node_ids:
             await self._bind_node(node_id)
         self.port = self.bound_ports[listeners[0].name]
@@ -346,6 +349,7 @@ class Broker:
             fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
             rooms=self,
+            sendfile_workers=self._sendfile_workers,
             authorizer=authorizer,
             quotas=self._open_quotas(data_dir),
             metrics=self.metrics,
@@ -661,6 +665,9 @@ class Broker:
             for transport in list(transports):
                 transport.abort()
         self._unanswered = {}
+        if self._sendfile_workers is not None:
+            self._sendfile_workers.stop()
+            self._sendfile_workers = None
         for expiry in self._session_expiries.values():
             expiry.cancel()
         self._session_expiries = {}

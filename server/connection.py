@@ -13,15 +13,13 @@ import collections
 import dataclasses
 import logging
 import os
-import queue
 import socket
-import struct
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher, Throttled
+from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
@@ -71,15 +69,6 @@ COPY_CHUNK_BYTES = 1 << 20
 # from its first byte to its last, so one hand-off serves all its regions, and the client has
 # the answer's last bytes without waiting for the loop to wake up after the last region.
 THREAD_SENDFILE_BYTES = 256 * 1024
-# How long a worker waits for the socket to take more before it hands the wait back to the
-# loop: a consumer that stops reading holds no worker. The socket is blocking while a worker
-# sends (its SO_SNDTIMEO this long), so a whole region is one sendfile that waits in the kernel:
-# with a non-blocking socket and poll(), the worker took the GIL back twice per socket buffer,
-# and on two cores the loop paid for that contention (8-partition consume on two cores, medians
-# of 5-6 runs: 0.360 ms/MB of broker CPU against 0.310 blocking; compat/SCALING.md).
-_THREAD_SENDFILE_WAIT_MS = 5
-_SEND_TIMEOUT = struct.pack("ll", 0, _THREAD_SENDFILE_WAIT_MS * 1000)
-_SENDFILE_WORKERS = 2
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None = None) -> None:
@@ -91,162 +80,6 @@ def _settle(future: asyncio.Future[None], error: Exception | None = None) -> Non
         future.set_result(None)
     else:
         future.set_exception(error)
-
-
-class _ThreadSend:
-    """One answer sent whole by the sendfile workers (`_send_parts`), its connection's writes
-    held meanwhile. Callbacks on the loop drive it, not a task: the first job is queued as the
-    answer is ready and the worker's return is handled in the callback that reports it, which
-    spares the loop an iteration at each end of a large fetch (a task's first step and its
-    wake-up). The workers use the send's own duplicate of the socket's descriptor, closed only
-    when no worker holds it, so a transport closed meanwhile cannot have the number reused
-    under them. When the socket stays full for _THREAD_SENDFILE_WAIT_MS the wait goes back to
-    the loop, on the duplicate: a loop watches a transport's own descriptor for the transport
-    alone. `on_done` is called once, with None or what stopped the send; never after `cancel`."""
-
-    __slots__ = ("loop", "socket_fd", "parts", "index", "offset", "stopped", "on_done", "_watching")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, payload: Any, on_done: Callable[[Exception | None], None]) -> None:
-        self.loop = loop
-        self.parts = [part for part in payload if (len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length)]
-        self.socket_fd = os.dup(transport.get_extra_info("socket").fileno())
-        self.index = self.offset = 0
-        # Read by the worker between its steps: the client is gone, stop sending.
-        self.stopped = False
-        self.on_done = on_done
-        self._watching = False
-        try:
-            _hand_off(self)
-        except BaseException:
-            os.close(self.socket_fd)
-            raise
-
-    def cancel(self) -> None:
-        """Stop sending (the client is gone): at once while the loop waits for the socket, else
-        at the worker's next step, whose return then only closes the descriptor."""
-        self.stopped = True
-        if self._watching:
-            self._watching = False
-            self.loop.remove_writer(self.socket_fd)
-            os.close(self.socket_fd)
-
-    def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
-        """On the loop: a worker returned where it stopped, or raised."""
-        if self.stopped:
-            # The client is gone: what the worker raised (a broken pipe) is expected, and dropped.
-            os.close(self.socket_fd)
-            return
-        progress, error = outcome
-        if error is None:
-            stopped_at, stopped_in, file_ended = progress
-            if file_ended:
-                # The segment shrank under us (retention, recovery): the frame would be corrupt.
-                region = self.parts[stopped_at]
-                error = OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
-            elif stopped_at < len(self.parts):
-                moved = (stopped_at, stopped_in) != (self.index, self.offset)
-                self.index, self.offset = stopped_at, stopped_in
-                if moved:
-                    _hand_off(self)
-                else:
-                    self._watching = True
-                    self.loop.add_writer(self.socket_fd, self._writable)
-                return
-        os.close(self.socket_fd)
-        self.on_done(error)
-
-    def _writable(self) -> None:
-        self._watching = False
-        self.loop.remove_writer(self.socket_fd)
-        _hand_off(self)
-
-
-_send_jobs: queue.SimpleQueue[_ThreadSend] = queue.SimpleQueue()
-_send_workers: list[threading.Thread] = []
-_starting_workers = threading.Lock()
-
-
-def _hand_off(send: _ThreadSend) -> None:
-    """Queue `send`'s next step for the sendfile workers, started at the first: a broker that
-    never sends a large answer runs no thread for it."""
-    if not _send_workers:
-        with _starting_workers:
-            for number in range(len(_send_workers), _SENDFILE_WORKERS):
-                worker = threading.Thread(target=_sendfile_worker, name=f"ottla-sendfile_{number}", daemon=True)
-                worker.start()
-                _send_workers.append(worker)
-    _send_jobs.put(send)
-
-
-def _sendfile_worker() -> None:
-    while True:
-        send = _send_jobs.get()
-        outcome: tuple[Any, Exception | None]
-        try:
-            # Blocking is a flag of the socket, shared with the transport's descriptor: safe
-            # while the connection writes nothing else (the send holds its writes) and reads
-            # only what epoll has said is there.
-            os.set_blocking(send.socket_fd, True)
-            try:
-                outcome = (_send_parts(send.socket_fd, send.parts, send.index, send.offset, send), None)
-            finally:
-                os.set_blocking(send.socket_fd, False)
-        except Exception as exc:
-            outcome = (None, exc)
-        try:
-            send.loop.call_soon_threadsafe(send.job_done, outcome)
-        except RuntimeError:
-            pass  # the loop has closed: nothing waits for this send any more
-        del send, outcome  # not to hold the answer's buffers until the next job
-
-
-# Buffers given to one writev (well under any system's IOV_MAX).
-_WRITEV_BUFFERS = 64
-
-
-def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send: _ThreadSend) -> tuple[int, int, bool]:
-    """In a worker thread: send `parts` (buffers, and file regions) from byte `offset` of
-    `parts[index]` on, in order: runs of buffers with os.writev, regions with os.sendfile, until
-    all are sent, `send.stopped` is set, or a call takes nothing (on the workers' blocking socket,
-    nothing for its SO_SNDTIMEO). Returns where it stopped (index, offset) and whether a region's
-    file ended before the region did. Each region's file is opened by its name as the region is
-    reached and closed when it is sent or the worker stops, as the loop opened them one at a
-    time: an answer of a thousand partitions holds one descriptor at a time, not a thousand. A
-    closed or reset connection, or a file gone, raises, as on the loop."""
-    count = len(parts)
-    while index < count and not send.stopped:
-        part = parts[index]
-        if not isinstance(part, (bytes, bytearray, memoryview)):
-            file_fd = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                while offset < part.length:
-                    if send.stopped:
-                        return index, offset, False
-                    try:
-                        sent = os.sendfile(socket_fd, file_fd, part.position + offset, part.length - offset)
-                    except BlockingIOError:
-                        return index, offset, False
-                    if not sent:
-                        return index, offset, True
-                    offset += sent
-            finally:
-                os.close(file_fd)
-            index, offset = index + 1, 0
-            continue
-        buffers = [memoryview(part)[offset:]]
-        end = index + 1
-        while end < count and isinstance(parts[end], (bytes, bytearray, memoryview)) and len(buffers) < _WRITEV_BUFFERS:
-            buffers.append(parts[end])
-            end += 1
-        try:
-            sent = os.writev(socket_fd, buffers)
-        except BlockingIOError:
-            break
-        while index < count and isinstance(parts[index], (bytes, bytearray, memoryview)) and len(parts[index]) - offset <= sent:
-            sent -= len(parts[index]) - offset
-            index, offset = index + 1, 0
-        offset += sent
-    return index, offset, False
 
 
 # Per event loop with a turn taken in its current iteration: the connections whose later turns
@@ -338,7 +171,7 @@ class Connection(asyncio.BufferedProtocol):
         # Finished responses not yet handed to the transport (only while a sendfile runs).
         self.outbox: collections.deque[Any] = collections.deque()
         # What writes the outbox while a file region is sent (the connection's other writes wait).
-        self._sender: asyncio.Task[None] | _ThreadSend | None = None
+        self._sender: asyncio.Task[None] | ThreadSend | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self.admitted = False
@@ -385,7 +218,7 @@ class Connection(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Read only while a sendfile worker holds the socket blocking (_sendfile_worker).
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SEND_TIMEOUT)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, SEND_TIMEOUT)
         if self.sasl is not None:
             # Kafka bounds an unfinished SASL exchange only by connections.max.idle.ms between
             # frames; Ottla bounds the whole exchange by it, so trickled bytes cannot hold one open.
@@ -703,7 +536,7 @@ class Connection(asyncio.BufferedProtocol):
                 payload = outbox.popleft()
                 self._held_bytes -= _held_size(payload)
                 try:
-                    self._sender = _ThreadSend(self._loop, self.transport, payload, self._sent_by_thread)
+                    self._sender = ThreadSend(self._loop, self.services.sendfile_workers, self.transport, payload, self._sent_by_thread)
                 except Exception as exc:  # no descriptor, or no thread, to send it with
                     self._send_failed(self.transport, exc)
             else:
@@ -776,7 +609,7 @@ class Connection(asyncio.BufferedProtocol):
         self._flush()
 
     def _sent_by_thread(self, error: Exception | None) -> None:
-        """A `_ThreadSend` started by `_flush` has ended."""
+        """A `ThreadSend` started by `_flush` has ended."""
         self._sender = None
         if error is not None and self.transport is not None:
             self._send_failed(self.transport, error)
@@ -864,12 +697,12 @@ class Connection(asyncio.BufferedProtocol):
         return sum(part.length for part in payload if not isinstance(part, (bytes, bytearray, memoryview))) >= THREAD_SENDFILE_BYTES
 
     async def _send_in_thread(self, transport: asyncio.Transport, payload: Any) -> None:
-        """The whole answer from worker threads (`_ThreadSend`), ordered as `_sendfile_on_socket`:
+        """The whole answer from worker threads (`ThreadSend`), ordered as `_sendfile_on_socket`:
         it starts once the transport has handed the kernel every byte written before, and nothing
         is written meanwhile (_send_outbox holds the connection's writes)."""
         await self._drained(transport)
         ended: asyncio.Future[None] = self._loop.create_future()
-        send = _ThreadSend(self._loop, transport, payload, lambda error: _settle(ended, error))
+        send = ThreadSend(self._loop, self.services.sendfile_workers, transport, payload, lambda error: _settle(ended, error))
         try:
             await ended
         except asyncio.CancelledError:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ottla.server.broker_configs import BrokerConfigs
     from ottla.server.cluster.state import ClusterState
     from ottla.server.config import BrokerConfig
+    from ottla.server.sendfile import SendfileWorkers
     from ottla.server.features import FinalizedFeatures
     from ottla.server.fetch_sessions import FetchSessionCache
     from ottla.server.groups import GroupCoordinator
@@ -126,6 +127,8 @@ class BrokerServices:
     supported_apis: tuple[tuple[ApiKey, int, int], ...]
     # The rooms opened on first use (the broker keeps them): read through the properties below.
     rooms: Rooms
+    # The threads that send large answers; the broker stops them when it stops.
+    sendfile_workers: SendfileWorkers
     # The ACLs and their decisions; None when `authorizer.class.name` is empty: no authorization.
     authorizer: Authorizer | None = None
     # Client quotas (Describe/AlterClientQuotas; the dispatcher and the broker enforce them).

@@ -45,16 +45,29 @@ def _open_descriptors() -> set[str]:
 
 
 def test_nothing_outlives_the_context(tmp_path):
+    """Sockets, files and threads, those that send large fetch answers included."""
     threads_before = set(threading.enumerate())
     fds_before = _open_descriptors()
     with running_broker(data_dir=tmp_path / "data") as broker:
         broker.create_topic("leak-check", partitions=3)
-        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
-        producer.send("leak-check", b"v").get(timeout=10)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, batch_size=1 << 20, linger_ms=50)
+        for _ in range(LARGE_ANSWER_RECORDS):
+            producer.send("leak-check", b"v" * 1000, partition=0)
+        producer.flush()
         producer.close()
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, max_partition_fetch_bytes=4 << 20, consumer_timeout_ms=10000)
+        consumer.assign([KafkaTopicPartition("leak-check", 0)])
+        consumer.seek_to_beginning()
+        assert sum(1 for _, message in zip(range(LARGE_ANSWER_RECORDS), consumer)) == LARGE_ANSWER_RECORDS
+        consumer.close()
         assert len(_open_descriptors()) > len(fds_before)  # the broker did hold sockets and files
+        assert any(thread.name.startswith("ottla-sendfile") for thread in set(threading.enumerate()) - threads_before)
     assert set(threading.enumerate()) <= threads_before
     assert _open_descriptors() <= fds_before
+
+
+# Records of 1 KB enough for a fetch answer past THREAD_SENDFILE_BYTES (256 KiB): the sendfile workers send it.
+LARGE_ANSWER_RECORDS = 600
 
 
 async def test_async_broker_with_aiokafka_and_restart(tmp_path):

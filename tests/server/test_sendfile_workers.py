@@ -1,5 +1,5 @@
-"""A fetch answer's large file regions go by sendfile from a worker thread (server/connection.py,
-THREAD_SENDFILE_BYTES), the event loop free meanwhile: a consumer still reads every record, in
+"""A fetch answer's large file regions go by sendfile from a worker thread (server/sendfile.py,
+past server/connection.py's THREAD_SENDFILE_BYTES), the event loop free meanwhile: a consumer still reads every record, in
 order, byte for byte, answers pipelined behind one another leave whole and in order, and a client
 gone in the middle of a region leaves no descriptor open."""
 
@@ -18,7 +18,8 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 
 from compat.harness import wait_for
 from kafka_wire import RawClient, make
-from ottla.server.connection import THREAD_SENDFILE_BYTES, _send_parts
+from ottla.server.connection import THREAD_SENDFILE_BYTES
+from ottla.server.sendfile import _send_parts
 from ottla.testing import running_broker
 
 PARTITIONS = 3

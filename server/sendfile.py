@@ -1,0 +1,216 @@
+"""The threads that send large fetch answers whole: buffers with writev, file regions with
+sendfile, both leaving the GIL, the event loop free meanwhile (server/connection.py decides
+which answers go this way and holds the connection's other writes while one does)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import struct
+import threading
+from typing import Any, Callable
+
+# How long a worker waits for the socket to take more before it hands the wait back to the
+# loop: a consumer that stops reading holds no worker. The socket is blocking while a worker
+# sends (its SO_SNDTIMEO this long), so a whole region is one sendfile that waits in the kernel:
+# with a non-blocking socket and poll(), the worker took the GIL back twice per socket buffer,
+# and on two cores the loop paid for that contention (8-partition consume on two cores, medians
+# of 5-6 runs: 0.360 ms/MB of broker CPU against 0.310 blocking; compat/SCALING.md).
+_THREAD_SENDFILE_WAIT_MS = 5
+SEND_TIMEOUT = struct.pack("ll", 0, _THREAD_SENDFILE_WAIT_MS * 1000)
+_SENDFILE_WORKERS = 2
+
+
+class ThreadSend:
+    """One answer sent whole by the sendfile workers (`_send_parts`), its connection's writes
+    held meanwhile. Callbacks on the loop drive it, not a task: the first job is queued as the
+    answer is ready and the worker's return is handled in the callback that reports it, which
+    spares the loop an iteration at each end of a large fetch (a task's first step and its
+    wake-up). The workers use the send's own duplicate of the socket's descriptor, closed only
+    when no worker holds it, so a transport closed meanwhile cannot have the number reused
+    under them. When the socket stays full for _THREAD_SENDFILE_WAIT_MS the wait goes back to
+    the loop, on the duplicate: a loop watches a transport's own descriptor for the transport
+    alone. `on_done` is called once, with None or what stopped the send; never after `cancel`."""
+
+    __slots__ = ("loop", "workers", "socket_fd", "parts", "index", "offset", "cancelled", "on_done", "_watching")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, workers: SendfileWorkers, transport: asyncio.Transport, payload: Any,
+                 on_done: Callable[[Exception | None], None]) -> None:
+        self.loop = loop
+        self.workers = workers
+        self.parts = [part for part in payload if (len(part) if isinstance(part, (bytes, bytearray, memoryview)) else part.length)]
+        self.socket_fd = os.dup(transport.get_extra_info("socket").fileno())
+        self.index = self.offset = 0
+        # The client is gone: stop sending.
+        self.cancelled = False
+        self.on_done = on_done
+        self._watching = False
+        try:
+            workers.submit(self)
+        except BaseException:
+            os.close(self.socket_fd)
+            raise
+
+    def cancel(self) -> None:
+        """Stop sending (the client is gone): at once while the loop waits for the socket, else
+        at the worker's next step, whose return then only closes the descriptor."""
+        self.cancelled = True
+        if self._watching:
+            self._watching = False
+            self.loop.remove_writer(self.socket_fd)
+            os.close(self.socket_fd)
+
+    def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
+        """On the loop: a worker returned where it stopped, or raised."""
+        if self.cancelled:
+            # The client is gone: what the worker raised (a broken pipe) is expected, and dropped.
+            os.close(self.socket_fd)
+            return
+        progress, error = outcome
+        if error is None:
+            stopped_at, stopped_in, file_ended = progress
+            if file_ended:
+                # The segment shrank under us (retention, recovery): the frame would be corrupt.
+                region = self.parts[stopped_at]
+                error = OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
+            elif stopped_at < len(self.parts):
+                moved = (stopped_at, stopped_in) != (self.index, self.offset)
+                self.index, self.offset = stopped_at, stopped_in
+                if moved:
+                    self._hand_off()
+                else:
+                    self._watching = True
+                    self.loop.add_writer(self.socket_fd, self._writable)
+                return
+        os.close(self.socket_fd)
+        self.on_done(error)
+
+    def _writable(self) -> None:
+        self._watching = False
+        self.loop.remove_writer(self.socket_fd)
+        self._hand_off()
+
+    @property
+    def stopped(self) -> bool:
+        """Read by the worker between its steps: the client or the broker is gone."""
+        return self.cancelled or self.workers.stopping
+
+    def _hand_off(self) -> None:
+        """The next step to the workers; if they have stopped with the broker, the send ends."""
+        try:
+            self.workers.submit(self)
+        except ConnectionAbortedError as exc:
+            os.close(self.socket_fd)
+            self.on_done(exc)
+
+
+class SendfileWorkers:
+    """A broker's threads that send large answers (`ThreadSend`): started at its first large
+    answer, so a broker that sends none runs no thread for them, and ended by `stop` with the
+    broker, so none outlives it. Used from the broker's loop thread alone."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[ThreadSend | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self.stopping = False
+
+    def submit(self, send: ThreadSend) -> None:
+        """Queue `send`'s next step; after `stop`, raise (no thread will take it)."""
+        if self.stopping:
+            raise ConnectionAbortedError("the broker has stopped")
+        if not self._threads:
+            for number in range(_SENDFILE_WORKERS):
+                worker = threading.Thread(target=_sendfile_worker, args=(self._jobs,), name=f"ottla-sendfile_{number}", daemon=True)
+                worker.start()
+                self._threads.append(worker)
+        self._jobs.put(send)
+
+    def stop(self) -> None:
+        """End the workers, each after the step it is on (which stops before its next region or
+        socket buffer's worth: its send is `stopped`), and close the descriptors of steps still
+        queued: the broker's connections are gone, nothing waits for them."""
+        self.stopping = True
+        for _ in self._threads:
+            self._jobs.put(None)
+        for worker in self._threads:
+            worker.join()
+        self._threads = []
+        while True:
+            try:
+                left = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if left is not None:
+                os.close(left.socket_fd)
+
+
+def _sendfile_worker(jobs: queue.SimpleQueue[ThreadSend | None]) -> None:
+    while (send := jobs.get()) is not None:
+        outcome: tuple[Any, Exception | None]
+        try:
+            # Blocking is a flag of the socket, shared with the transport's descriptor: safe
+            # while the connection writes nothing else (the send holds its writes) and reads
+            # only what epoll has said is there.
+            os.set_blocking(send.socket_fd, True)
+            try:
+                outcome = (_send_parts(send.socket_fd, send.parts, send.index, send.offset, send), None)
+            finally:
+                os.set_blocking(send.socket_fd, False)
+        except Exception as exc:
+            outcome = (None, exc)
+        try:
+            send.loop.call_soon_threadsafe(send.job_done, outcome)
+        except RuntimeError:
+            pass  # the loop has closed: nothing waits for this send any more
+        del send, outcome  # not to hold the answer's buffers until the next job
+
+
+# Buffers given to one writev (well under any system's IOV_MAX).
+_WRITEV_BUFFERS = 64
+
+
+def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send: ThreadSend) -> tuple[int, int, bool]:
+    """In a worker thread: send `parts` (buffers, and file regions) from byte `offset` of
+    `parts[index]` on, in order: runs of buffers with os.writev, regions with os.sendfile, until
+    all are sent, `send.stopped` is set, or a call takes nothing (on the workers' blocking socket,
+    nothing for its SO_SNDTIMEO). Returns where it stopped (index, offset) and whether a region's
+    file ended before the region did. Each region's file is opened by its name as the region is
+    reached and closed when it is sent or the worker stops, as the loop opened them one at a
+    time: an answer of a thousand partitions holds one descriptor at a time, not a thousand. A
+    closed or reset connection, or a file gone, raises, as on the loop."""
+    count = len(parts)
+    while index < count and not send.stopped:
+        part = parts[index]
+        if not isinstance(part, (bytes, bytearray, memoryview)):
+            file_fd = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while offset < part.length:
+                    if send.stopped:
+                        return index, offset, False
+                    try:
+                        sent = os.sendfile(socket_fd, file_fd, part.position + offset, part.length - offset)
+                    except BlockingIOError:
+                        return index, offset, False
+                    if not sent:
+                        return index, offset, True
+                    offset += sent
+            finally:
+                os.close(file_fd)
+            index, offset = index + 1, 0
+            continue
+        buffers = [memoryview(part)[offset:]]
+        end = index + 1
+        while end < count and isinstance(parts[end], (bytes, bytearray, memoryview)) and len(buffers) < _WRITEV_BUFFERS:
+            buffers.append(parts[end])
+            end += 1
+        try:
+            sent = os.writev(socket_fd, buffers)
+        except BlockingIOError:
+            break
+        while index < count and isinstance(parts[index], (bytes, bytearray, memoryview)) and len(parts[index]) - offset <= sent:
+            sent -= len(parts[index]) - offset
+            index, offset = index + 1, 0
+        offset += sent
+    return index, offset, False
+
