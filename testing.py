@@ -62,10 +62,13 @@ class ThreadedBroker:
         return self
 
     def stop(self) -> None:
+        """Stop the broker, then end the loop's default executor (the threads that removed
+        deleted files, say) and the loop's thread: none outlives the broker."""
         if self.broker is not None:
             self._call(self.broker.stop())
             self.broker = None
         if self._thread.is_alive():
+            self._call(self._loop.shutdown_default_executor())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
         if not self._loop.is_closed():

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 
 from ottla import Broker
 from ottla.testing import running_broker
+from compat.harness import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,10 +46,11 @@ def _open_descriptors() -> set[str]:
 
 
 def test_nothing_outlives_the_context(tmp_path):
-    """Sockets, files and threads, those that send large fetch answers included."""
+    """Sockets, files and threads: those that send large fetch answers and those that remove a
+    deleted topic's files included."""
     threads_before = set(threading.enumerate())
     fds_before = _open_descriptors()
-    with running_broker(data_dir=tmp_path / "data") as broker:
+    with running_broker(data_dir=tmp_path / "data", log_segment_delete_delay_ms=0) as broker:
         broker.create_topic("leak-check", partitions=3)
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, batch_size=1 << 20, linger_ms=50)
         for _ in range(LARGE_ANSWER_RECORDS):
@@ -60,6 +62,11 @@ def test_nothing_outlives_the_context(tmp_path):
         consumer.seek_to_beginning()
         assert sum(1 for _, message in zip(range(LARGE_ANSWER_RECORDS), consumer)) == LARGE_ANSWER_RECORDS
         consumer.close()
+        broker.create_topic("removed", partitions=1)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        admin.delete_topics(["removed"])
+        admin.close()
+        assert wait_for(lambda: not list((tmp_path / "data").glob("removed-*")), timeout=30)
         assert len(_open_descriptors()) > len(fds_before)  # the broker did hold sockets and files
         assert any(thread.name.startswith("ottla-sendfile") for thread in set(threading.enumerate()) - threads_before)
     assert set(threading.enumerate()) <= threads_before
