@@ -31,6 +31,7 @@ import os
 import pathlib
 import re
 import shutil
+import threading
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,6 +153,12 @@ class Storage:
         self._found_futures: dict[tuple[str, int], list[pathlib.Path]] = {}
         # Partition directories of deleted topics, each with the time it may be removed.
         self._deleted_directories: list[tuple[int, pathlib.Path]] = []
+        # Topics reserved by `reserve_topic` whose files are being written: their names are taken.
+        self._reserved: dict[str, TopicInfo] = {}
+        # How many `write_topic_files` calls are under way, on any thread: `close` waits for them.
+        self._writing = 0
+        self._writes_done = threading.Condition()
+        self._closed = False
         # Grows with every change to the set of topics or to one's partitions: whoever derives
         # something from the topic list (resolved regex subscriptions) recomputes it only then.
         self.topics_version = 0
@@ -315,14 +322,7 @@ class Storage:
         return min(online, key=lambda log_dir: counts[log_dir])
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
-        validate_topic_name(name)
-        if name in self._topics:
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
-        if partitions <= 0:
-            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
-        overrides = dict(configs or {})
-        LogConfig.from_overrides({**self.defaults, **overrides})
-        info = TopicInfo(name, _random_uuid(), partitions, overrides)
+        info = self._new_topic(name, partitions, configs)
         for log_dir in self.log_dirs:
             for index in range(partitions):
                 # Left by a deletion that crashed before removing its directories: a new topic starts empty.
@@ -332,6 +332,79 @@ class Storage:
         if len(self.log_dirs) > 1:
             self._write_topic_file(info)  # now with the directories the partitions went to
         return info
+
+    def _new_topic(self, name: str, partitions: int, configs: dict[str, str] | None) -> TopicInfo:
+        """A topic that may be created, with a new id; KafkaError if it may not."""
+        validate_topic_name(name)
+        if name in self._topics or name in self._reserved:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        if partitions <= 0:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
+        overrides = dict(configs or {})
+        LogConfig.from_overrides({**self.defaults, **overrides})
+        return TopicInfo(name, _random_uuid(), partitions, overrides)
+
+    @property
+    def creates_in_steps(self) -> bool:
+        """Whether `reserve_topic` reserves: not in memory (nothing to fsync), nor with the
+        directory offline, nor over several log directories (placement reads state the
+        caller's thread changes)."""
+        return self.data_dir is not None and len(self.log_dirs) == 1 and not self.offline_dirs
+
+    def reserve_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo | None:
+        """`create_topic` in three steps, so that its fsyncs (two per partition, two for the
+        topic file) can run on another thread than the caller's: this one checks the topic and
+        takes its name (KafkaError as `create_topic`), `write_topic_files` (on any thread) writes
+        its files, `open_reserved_topic` (on this one) makes it a topic; `release_topic` gives
+        the name back instead. None, and nothing reserved, where the topic must be created by
+        `create_topic` alone (`creates_in_steps` false)."""
+        if not self.creates_in_steps:
+            return None
+        info = self._new_topic(name, partitions, configs)
+        self._reserved[name] = info
+        return info
+
+    def write_topic_files(self, topics: Sequence[TopicInfo]) -> None:
+        """On any thread: reserved topics' partition directories, each with its durable
+        partition.metadata, then each topic file, durably; a crash between leaves directories
+        no topic claims, as a deletion's crash does. Touches no state of the storage's but
+        the count `close` waits on. A deletion checkpoint still on its way is waited for
+        first, as `_open_partitions` would."""
+        assert self.data_dir is not None
+        with self._writes_done:
+            if self._closed:
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the storage is closed")
+            self._writing += 1
+        try:
+            checkpoint = self._deletion_checkpoint
+            if checkpoint is not None:
+                checkpoint.wait()
+            for info in topics:
+                for index in range(info.partitions):
+                    directory = self.data_dir / f"{info.name}-{index}"
+                    # Left by a deletion that crashed before removing its directories: a new topic starts empty.
+                    shutil.rmtree(directory, ignore_errors=True)
+                    directory.mkdir()
+                    _write_partition_metadata(directory, info.topic_id)
+            for info in topics:
+                self._write_topic_file(info)
+        finally:
+            with self._writes_done:
+                self._writing -= 1
+                self._writes_done.notify_all()
+
+    def open_reserved_topic(self, info: TopicInfo) -> TopicInfo | None:
+        """A reserved topic whose files are written becomes a topic (its partitions opened
+        over its directories); None when the storage closed meanwhile."""
+        del self._reserved[info.name]
+        if self._closed:
+            return None
+        self._register(info)
+        return info
+
+    def release_topic(self, info: TopicInfo) -> None:
+        """Give back a reserved topic's name (its files could not be written)."""
+        self._reserved.pop(info.name, None)
 
     def _write_topic_file(self, info: TopicInfo) -> None:
         if self.data_dir is not None:
@@ -709,7 +782,11 @@ class Storage:
     def close(self) -> None:
         """Flush, fsync and close every file, then checkpoint the recovery points (each now
         its log's end); the storage is unusable afterwards. A move under way is left as its
-        `-future` directory, for the next open to start again."""
+        `-future` directory, for the next open to start again. Topic files being written on
+        another thread are waited for, so the next open finds them whole."""
+        with self._writes_done:
+            self._closed = True
+            self._writes_done.wait_for(lambda: self._writing == 0)
         self._moves.clear()
         for log in self._logs.values():
             log.close()

@@ -20,6 +20,7 @@ from ottla.server.cluster.state import ClusterState, ReplicaPlacementError
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_config import validate_configs
+from ottla.server.topic_creation import write_and_open
 from ottla.storage.engine import TopicInfo, validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -67,6 +68,8 @@ def handle(
     unauthorized: list[CreateTopicsResponseCreatableTopicResult] = []
     # An engine that creates topics with coroutines: each checked topic to create, then created together.
     pending: list[tuple[CreateTopicsResponseCreatableTopicResult, int, int, dict[str, str]]] | None = [] if storage.is_async else None
+    # Topics whose files a thread writes (Storage.reserve_topic), each with what answers it.
+    reserved: list[_Reserved] = []
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
@@ -112,6 +115,11 @@ def handle(
                 results.append(entry)
                 continue
             else:
+                info = storage.reserve_topic(name, partitions, configs)
+                if info is not None:
+                    reserved.append((entry, info, replication_factor, configs, assignments))
+                    results.append(entry)
+                    continue
                 info = storage.create_topic(name, partitions, configs)
                 if cluster is not None:
                     cluster.assign(name, info.topic_id, range(partitions), replication_factor, assignments)
@@ -122,7 +130,38 @@ def handle(
         results.append(entry)
     if pending:
         return _create_all(context, {"throttle_time_ms": 0, "topics": results + unauthorized}, pending, describable)
+    if reserved:
+        return _create_reserved(context, {"throttle_time_ms": 0, "topics": results + unauthorized}, reserved, describable)
     return {"throttle_time_ms": 0, "topics": results + unauthorized}
+
+
+# A reserved topic: its answer, the topic, its replication factor, configs and assignments.
+_Reserved = tuple["CreateTopicsResponseCreatableTopicResult", TopicInfo, int, dict[str, str], "dict[int, tuple[int, ...]] | None"]
+
+
+async def _create_reserved(
+    context: RequestContext,
+    response: CreateTopicsResponse,
+    reserved: list[_Reserved],
+    describable: set[str] | None,
+) -> CreateTopicsResponse:
+    """The reserved topics created (server/topic_creation.py) and answered as `handle` answers
+    them."""
+    cluster = context.services.cluster
+    assigned = {info.name: (replication_factor, assignments) for _, info, replication_factor, _, assignments in reserved}
+
+    def assign(info: TopicInfo) -> None:
+        if cluster is not None:
+            replication_factor, assignments = assigned[info.name]
+            cluster.assign(info.name, info.topic_id, range(info.partitions), replication_factor, assignments)
+
+    infos = await write_and_open(context.storage, [info for _, info, _, _, _ in reserved], assign)
+    for (entry, _, replication_factor, configs, _), info in zip(reserved, infos):
+        if info is None:
+            _failed(entry, KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the broker is stopping"))
+        else:
+            _created(context, entry, info.partitions, replication_factor, configs, info, describable)
+    return response
 
 
 async def _create_all(

@@ -26,7 +26,8 @@ from ottla.server.context import Encoded, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
-from ottla.storage import TopicInfo
+from ottla.server.topic_creation import write_and_open
+from ottla.storage import Storage, TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -80,8 +81,9 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
         topics = [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested]
     else:
         allow_create = request.get("allow_auto_topic_creation", True) and context.config.auto_create_topics_enable
-        # An engine that creates topics with coroutines: the names to create before answering.
-        to_create: list[str] | None = [] if storage.is_async else None
+        # The names to create before answering, where creating takes a coroutine: an async
+        # engine's, or files written on a thread (server/topic_creation.py).
+        to_create: list[str] | None = [] if storage.is_async or storage.creates_in_steps else None
         topics = [_requested_topic(context, entry, allow_create, to_create) for entry in requested]
         if to_create:
             return _create_then_answer(context, request, topics, to_create)
@@ -119,14 +121,18 @@ def _keep(context: RequestContext, key: tuple[Any, ...], version: int, answer: M
 async def _create_then_answer(
     context: RequestContext, request: MetadataRequest, topics: list[MetadataResponseMetadataResponseTopic], to_create: list[str]
 ) -> MetadataResponse:
-    """Auto-creation on an async engine: the missing topics created together, then answered
-    as if they had existed (one created meanwhile by another request is answered as it is)."""
+    """Auto-creation: the missing topics created together, then answered as if they had
+    existed (one created meanwhile by another request is answered as it is)."""
     storage = context.storage
     names = list(dict.fromkeys(to_create))
-    outcomes = await asyncio.gather(
-        *(storage.create_database_topic(name, context.config.num_partitions) for name in names),  # type: ignore[attr-defined]
-        return_exceptions=True,
-    )
+    outcomes: list[Any]
+    if storage.is_async:
+        outcomes = await asyncio.gather(
+            *(storage.create_database_topic(name, context.config.num_partitions) for name in names),  # type: ignore[attr-defined]
+            return_exceptions=True,
+        )
+    else:
+        outcomes = await _create_in_steps(storage, names, context.config.num_partitions)
     entries: dict[str, MetadataResponseMetadataResponseTopic] = {}
     for name, outcome in zip(names, outcomes):
         if isinstance(outcome, BaseException) and not isinstance(outcome, KafkaError):
@@ -137,6 +143,27 @@ async def _create_then_answer(
         else:
             entries[name] = _error_entry(name, bytes(16), outcome.code if isinstance(outcome, KafkaError) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     return _answer(context, request, [entries.get(topic["name"] or "", topic) for topic in topics])
+
+
+async def _create_in_steps(storage: Storage, names: list[str], partitions: int) -> list[Any]:
+    """Each name reserved, their files written on a thread and the topics opened: for each,
+    None or the KafkaError that refused it. A name taken but not yet a topic (a CreateTopics
+    writing its files) is LEADER_NOT_AVAILABLE: Kafka's answer for a topic whose creation is
+    under way, which the client asks about again."""
+    outcomes: dict[str, Any] = {}
+    reserved: list[TopicInfo] = []
+    for name in names:
+        try:
+            info = storage.reserve_topic(name, partitions)
+        except KafkaError as exc:
+            taken = exc.code == ErrorCode.TOPIC_ALREADY_EXISTS and storage.topic(name) is None
+            outcomes[name] = KafkaError(ErrorCode.LEADER_NOT_AVAILABLE) if taken else exc
+        else:
+            assert info is not None  # creates_in_steps held when the request was read
+            reserved.append(info)
+    if reserved:
+        await write_and_open(storage, reserved)
+    return [outcomes.get(name) for name in names]
 
 
 def _answer(context: RequestContext, request: MetadataRequest, topics: list[MetadataResponseMetadataResponseTopic]) -> MetadataResponse:

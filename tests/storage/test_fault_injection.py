@@ -1,6 +1,6 @@
-"""A crash at every step of a segment roll, an index write, a compaction, a topic metadata
-write, a producer snapshot write and a topic deletion leaves a directory that `Storage.open`
-recovers.
+"""A crash at every step of a segment roll, an index write, a compaction, a topic creation (in
+one step and in three), a topic metadata write, a producer snapshot write and a topic deletion
+leaves a directory that `Storage.open` recovers.
 
 Each operation runs in a forked child whose file-system calls (open for writing, write,
 pwrite, ftruncate, fsync, rename/replace, unlink) are counted; at step k the child dies
@@ -174,6 +174,14 @@ def create_topic(storage: Storage) -> None:
     storage.create_topic("u", 2)
 
 
+def create_topic_in_steps(storage: Storage) -> None:
+    """Reserved, its files written (on a thread in the broker), then opened."""
+    info = storage.reserve_topic("u", 2)
+    assert info is not None
+    storage.write_topic_files([info])
+    storage.open_reserved_topic(info)
+
+
 def set_configs(storage: Storage) -> None:
     storage.set_topic_configs("t", {"index.interval.bytes": "100", "retention.ms": "123456"})
 
@@ -195,7 +203,7 @@ def delete_topic(storage: Storage) -> None:
     storage.delete_expired_files(now_ms=1 << 42)
 
 
-OPERATIONS = [roll, index_writes, compaction, create_topic, set_configs, add_partitions, snapshot_at_close, delete_topic]
+OPERATIONS = [roll, index_writes, compaction, create_topic, create_topic_in_steps, set_configs, add_partitions, snapshot_at_close, delete_topic]
 
 
 def check_recovered(directory: pathlib.Path, before: dict[str, list[tuple[int, bytes | None, bytes | None]]], operation: Callable[[Storage], object]) -> None:
