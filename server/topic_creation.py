@@ -13,33 +13,56 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from ottla.storage.engine import Storage, TopicInfo
+from ottla.wire.errors import ErrorCode, KafkaError
 
 
-async def write_and_open(storage: Storage, reserved: Sequence[TopicInfo], opened: Callable[[TopicInfo], None] | None = None) -> list[TopicInfo | None]:
+async def write_and_open(
+    storage: Storage, reserved: Sequence[TopicInfo], opened: Callable[[TopicInfo], None] | None = None
+) -> list[TopicInfo | KafkaError | None]:
     """Write the reserved topics' files on a thread, then open each (and call `opened` with it)
-    on the loop: the topics, None for one the storage closed before it could open. The
-    creation completes even if the awaiting task is cancelled (its client gone), so a name
-    stays reserved only while its files are written; if the writing fails, the names are
-    released and its error raised."""
+    on the loop. For each: the topic; None if the storage closed before it could be opened; or
+    KAFKA_STORAGE_ERROR if its files could not be written or it could not be opened (its name
+    released, as those of the topics not tried after it). The creation completes even if the
+    awaiting task is cancelled (its client gone), so a name stays reserved only while its files
+    are written."""
     loop = asyncio.get_running_loop()
-    written = loop.run_in_executor(None, storage.write_topic_files, list(reserved))
-    done: asyncio.Future[list[TopicInfo | None]] = loop.create_future()
+    try:
+        written = loop.run_in_executor(None, storage.write_topic_files, list(reserved))
+    except BaseException:  # the executor has shut down: the names must not stay taken
+        _release(storage, reserved)
+        raise
+    done: asyncio.Future[list[TopicInfo | KafkaError | None]] = loop.create_future()
 
     def open_topics(writing: asyncio.Future[None]) -> None:
         error = writing.exception()
         if error is not None:
-            for info in reserved:
-                storage.release_topic(info)
-            if not done.cancelled():
-                done.set_exception(error)
+            _release(storage, reserved)
+            done.set_result([_storage_error(error)] * len(reserved))
             return
-        topics: list[TopicInfo | None] = []
-        for info in reserved:
-            topic = storage.open_reserved_topic(info)
-            if topic is not None and opened is not None:
-                opened(topic)
-            topics.append(topic)
-        done.set_result(topics)
+        outcomes: list[TopicInfo | KafkaError | None] = []
+        try:
+            for info in reserved:
+                topic = storage.open_reserved_topic(info)
+                if topic is not None and opened is not None:
+                    opened(topic)
+                outcomes.append(topic)
+        except (OSError, KafkaError) as exc:
+            _release(storage, reserved[len(outcomes) + 1 :])
+            outcomes += [_storage_error(exc)] * (len(reserved) - len(outcomes))
+        done.set_result(outcomes)
 
     written.add_done_callback(open_topics)
     return await asyncio.shield(done)
+
+
+def _storage_error(error: BaseException) -> KafkaError:
+    if isinstance(error, KafkaError):
+        return error
+    if isinstance(error, OSError):
+        return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the topic's files could not be written: {error.strerror}")
+    raise error
+
+
+def _release(storage: Storage, reserved: Sequence[TopicInfo]) -> None:
+    for info in reserved:
+        storage.release_topic(info)

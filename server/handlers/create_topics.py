@@ -155,10 +155,12 @@ async def _create_reserved(
             replication_factor, assignments = assigned[info.name]
             cluster.assign(info.name, info.topic_id, range(info.partitions), replication_factor, assignments)
 
-    infos = await write_and_open(context.storage, [info for _, info, _, _, _ in reserved], assign)
-    for (entry, _, replication_factor, configs, _), info in zip(reserved, infos):
+    outcomes = await write_and_open(context.storage, [info for _, info, _, _, _ in reserved], assign)
+    for (entry, _, replication_factor, configs, _), info in zip(reserved, outcomes):
         if info is None:
             _failed(entry, KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the broker is stopping"))
+        elif isinstance(info, KafkaError):
+            _failed(entry, info)
         else:
             _created(context, entry, info.partitions, replication_factor, configs, info, describable)
     return response

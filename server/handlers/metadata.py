@@ -155,14 +155,17 @@ async def _create_in_steps(storage: Storage, names: list[str], partitions: int) 
     for name in names:
         try:
             info = storage.reserve_topic(name, partitions)
+            if info is None:  # the log directory went offline since the request was read
+                storage.create_topic(name, partitions)
+            else:
+                reserved.append(info)
         except KafkaError as exc:
             taken = exc.code == ErrorCode.TOPIC_ALREADY_EXISTS and storage.topic(name) is None
             outcomes[name] = KafkaError(ErrorCode.LEADER_NOT_AVAILABLE) if taken else exc
-        else:
-            assert info is not None  # creates_in_steps held when the request was read
-            reserved.append(info)
     if reserved:
-        await write_and_open(storage, reserved)
+        for info, outcome in zip(reserved, await write_and_open(storage, reserved)):
+            if isinstance(outcome, KafkaError):
+                outcomes[info.name] = outcome
     return [outcomes.get(name) for name in names]
 
 

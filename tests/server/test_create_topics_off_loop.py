@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaProducer
 
@@ -66,3 +67,25 @@ def test_a_producer_auto_creating_a_topic_holds_no_other_client(tmp_path, monkey
         asking.join(30)
         producer.close()
         assert found == [{0, 1, 2}]
+
+
+def test_a_topic_whose_files_cannot_be_written_is_a_storage_error_and_leaves_its_name_free(tmp_path, monkeypatch) -> None:
+    real_replace_file = engine.replace_file
+    failing = threading.Event()
+    failing.set()
+
+    def failing_replace_file(path, data, *args, **kwargs):
+        if "broken-" in str(path) and failing.is_set():
+            raise OSError(28, "No space left on device")
+        return real_replace_file(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "replace_file", failing_replace_file)
+    with running_broker(data_dir=tmp_path / "data") as broker:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+        (refused,) = admin.create_topics([NewTopic("broken-topic", 2, 1)], operation_timeout=30).values()
+        assert refused.exception(timeout=10).args[0].code() == KafkaError.KAFKA_STORAGE_ERROR
+        assert "broken-topic" not in admin.list_topics(timeout=10).topics
+        failing.clear()
+        (created,) = admin.create_topics([NewTopic("broken-topic", 2, 1)], operation_timeout=30).values()
+        assert created.result(timeout=10) is None
+        assert len(admin.list_topics(timeout=10).topics["broken-topic"].partitions) == 2
