@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from compat import kafka as reference
+from compat.harness import wait_for
 from ottla.server.admin import AdminClient, ClientError, SaslLogin
 from ottla.server.config import BrokerConfig
 from ottla.testing import ThreadedBroker, running_broker
@@ -119,7 +120,33 @@ def _answers(bootstrap: str) -> list[dict]:
             _, answer = admin.client.call(api, body)
             answer.pop("throttle_time_ms", None)
             answers.append(answer)
+            if api == ApiKey.ALTER_USER_SCRAM_CREDENTIALS:
+                _await_alterations(admin, body, answer)
         return answers
+
+
+def _await_alterations(admin: AdminClient, body: dict, answer: dict) -> None:
+    """Until a Describe shows every alteration the answer accepted. Kafka acknowledges an
+    alteration once its controller has committed it; its broker answers Describe from a metadata
+    image that applies the record a moment later, so a Describe sent at once may still see the
+    credentials before it. Ottla applies an alteration before it answers: this returns at once."""
+    accepted = {result["user"] for result in answer["results"] if result["error_code"] == 0}
+    expected: dict[str, dict[int, int | None]] = {}
+    for upsertion in body["upsertions"]:
+        if upsertion["name"] in accepted:
+            expected.setdefault(upsertion["name"], {})[upsertion["mechanism"]] = upsertion["iterations"]
+    for deletion in body["deletions"]:
+        if deletion["name"] in accepted:
+            expected.setdefault(deletion["name"], {})[deletion["mechanism"]] = None
+    if not expected:
+        return
+
+    def applied() -> bool:
+        _, described = admin.client.call(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, {"users": [{"name": user} for user in expected]})
+        held = {result["user"]: {info["mechanism"]: info["iterations"] for info in result.get("credential_infos") or []} for result in described["results"]}
+        return all(held.get(user, {}).get(mechanism) == iterations for user, mechanisms in expected.items() for mechanism, iterations in mechanisms.items())
+
+    assert wait_for(applied, timeout=10), ("alterations never visible", body)
 
 
 def test_scram_credential_apis_answer_as_the_reference_kafka(broker: ThreadedBroker, reference_kafka: str) -> None:
