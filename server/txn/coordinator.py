@@ -519,7 +519,8 @@ class TransactionCoordinator:
         offsets there (GroupCoordinator.onTransactionCompleted). Into a database partition
         the marker is written by a task (`database_markers`): answered NONE here, its outcome
         known once `database_markers.settled()` returns. A `__consumer_offsets` partition whose
-        groups another broker coordinates gets its marker through `offsets_marker_channel`."""
+        groups another broker coordinates, or this one is still loading, gets its marker through
+        `offsets_marker_channel`, which waits for its coordinator to be ready."""
         marker = control_batch(producer_id, producer_epoch, commit, self.wall_clock_ms(), coordinator_epoch)
         errors: dict[tuple[str, int], ErrorCode] = {}
         offsets_partitions = set()
@@ -527,7 +528,7 @@ class TransactionCoordinator:
             try:
                 target = self.storage.partition(topic, partition)
                 channel = self.offsets_marker_channel
-                if topic == OFFSETS_TOPIC and channel is not None and channel.elsewhere(partition):
+                if topic == OFFSETS_TOPIC and channel is not None and not channel.ready_here(partition):
                     append = functools.partial(target.append, marker, from_client=False)
                     write_here = functools.partial(self._write_offsets_marker, append, producer_id, partition, commit)
                     self.database_markers.start(topic, partition, functools.partial(

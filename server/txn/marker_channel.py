@@ -57,9 +57,13 @@ class OffsetsMarkerChannel:
             return self._node_id
         return self._cluster.partition(OFFSETS_TOPIC, info.topic_id, info.partitions, partition, self._replication_factor).leader
 
-    def elsewhere(self, partition: int) -> bool:
-        """Whether another broker (or, between leaders, none) holds the partition's pending offsets."""
-        return self.leader(partition) != self._node_id
+    def ready_here(self, partition: int) -> bool:
+        """Whether this broker holds the partition's pending offsets now: it leads the partition
+        and has replayed it. While another broker (or, between leaders, none) leads it, or this
+        one still replays it, a marker must wait: one applied before the replay would find no
+        pending offsets, and the replay, having read the log before the marker, would leave them
+        pending for good."""
+        return self.leader(partition) == self._node_id and not self._loading(partition)
 
     async def deliver(
         self, partition: int, producer_id: int, producer_epoch: int, commit: bool, coordinator_epoch: int, write_here: Callable[[], Awaitable[None]]

@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ottla.server.coordinator import TRANSACTION_STATE, CoordinatorLog
+from ottla.server.cluster.state import ClusterState
+from ottla.server.config import BrokerConfig
+from ottla.server.coordinator import OFFSETS_TOPIC, TRANSACTION_STATE, CoordinatorLog
+from ottla.server.groups import CommitEntry
 from ottla.server.txn import TransactionCoordinator, TxnConfig
 from ottla.server.txn.coordinator import ProducerIdManager
+from ottla.server.txn.marker_channel import OffsetsMarkerChannel
 from ottla.server.txn.state import TxnState
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode
@@ -32,18 +36,19 @@ class _GatedPartition:
 
 
 class _DatabaseLike:
-    """The harness's storage with topic "t" taken for a database topic."""
+    """The harness's storage with `topics` (topic "t" unless told) taken for database topics."""
 
-    def __init__(self, storage: Storage, gate: asyncio.Event) -> None:
+    def __init__(self, storage: Storage, gate: asyncio.Event, topics: frozenset[str] = frozenset({"t"})) -> None:
         self._storage = storage
         self._gate = gate
+        self._topics = topics
 
     def is_database_topic(self, name: str) -> bool:
-        return name == "t"
+        return name in self._topics
 
     def partition(self, topic: str, index: int) -> Any:
         log = self._storage.partition(topic, index)
-        return _GatedPartition(log, self._gate) if topic == "t" else log
+        return _GatedPartition(log, self._gate) if topic in self._topics else log
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._storage, name)
@@ -84,6 +89,45 @@ async def test_a_transaction_completes_once_its_database_markers_are_in_and_a_st
         assert txn.state is TxnState.COMPLETE_COMMIT and not txn.partitions
         assert await coordinator.database_markers.settled([("t", 0), ("t", 1)]) == {("t", 0): ErrorCode.NONE, ("t", 1): ErrorCode.NONE}
         assert coordinator.init_producer_id("tx", TIMEOUT_MS).error is ErrorCode.NONE
+    finally:
+        coordinator.close()
+        h.close()
+
+
+async def test_a_marker_for_offsets_this_broker_is_still_loading_waits_for_the_load() -> None:
+    """A broker that has just taken a `__consumer_offsets` partition over replays it before its
+    groups' pending offsets are in memory. A marker applied meanwhile would find none, and the
+    replay, having read the log before the marker, would leave them pending for good: so the marker
+    is retried until the load is done, then written, and it commits them."""
+    h = Harness()
+    gate = asyncio.Event()
+    gate.set()
+    storage = _DatabaseLike(h.storage, gate, frozenset({"t", OFFSETS_TOPIC}))
+    coordinator = _coordinator(h, storage)
+    loading = {h.groups.offsets_partition("g")}
+    cluster = ClusterState([1], [None], None, lambda topic, index: 0, lambda topic, index, epoch: None)
+    coordinator.offsets_marker_channel = OffsetsMarkerChannel(cluster, storage, BrokerConfig(), 1, 1, loading.__contains__)  # type: ignore[arg-type]
+    try:
+        init = coordinator.init_producer_id("tx", TIMEOUT_MS)
+        pid, epoch = init.producer_id, init.producer_epoch
+        assert coordinator.add_partitions("tx", pid, epoch, {("t", 0)}) is ErrorCode.NONE
+        h.produce(pid, epoch, 0)
+        assert coordinator.add_offsets("tx", pid, epoch, "g") is ErrorCode.NONE
+        assert coordinator.check_offsets_commit("tx", pid, epoch, "g", 4) is ErrorCode.NONE
+        assert h.groups.commit_transactional_offsets("g", pid, epoch, -1, "", None, [CommitEntry("t", 0, 5)]) == [ErrorCode.NONE]
+
+        assert coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE
+        await asyncio.sleep(0.3)  # a few retries of the marker
+        txn = coordinator.describe("tx")
+        assert txn is not None and txn.state is TxnState.PREPARE_COMMIT
+        assert h.groups.has_pending_transactional_offset("g", "t", 0)
+
+        loading.clear()
+        await asyncio.wait_for(coordinator.completion("tx"), 10)
+        assert txn.state is TxnState.COMPLETE_COMMIT
+        assert not h.groups.has_pending_transactional_offset("g", "t", 0)
+        _, [(_, [(_, committed)])] = h.groups.fetch_offsets("g", [("t", [0])])
+        assert committed is not None and committed.offset == 5
     finally:
         coordinator.close()
         h.close()
