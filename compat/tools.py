@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ottla.wire.api import ApiKey
+
 PASS, FAIL, NOT_INSTALLED, NOT_APPLICABLE = "pass", "FAIL", "not installed", "n/a"
 
 PARTITIONS = 3
@@ -65,6 +67,8 @@ class Step:
     exit_code: int = 0  # a refusal the tool reports by exiting non-zero; its check then reads stdout and stderr
     prepare: Callable[[Names], None] | None = None  # what the step needs that no Kafka tool makes
     not_applicable: str | None = None  # why this step cannot apply to Ottla yet: reported, not run
+    # Whether the broker already shows what the step changed, waited for once it succeeded (see _await_shown).
+    shown: Callable[[Names], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,50 @@ def _check_group_configs(out: str, n: Names) -> str | None:
 
 def _broker_config(*args: str) -> Callable[[Names], list[str]]:
     return lambda n: [*_bs(n), "--alter", "--entity-type", "brokers", *args]
+
+
+def _ask(n: Names, api: ApiKey, version: int, body: dict) -> dict:
+    from compat.differential import _Connection
+
+    conn = _Connection(n.bootstrap)
+    try:
+        return conn.call(api, version, body)
+    finally:
+        conn.close()
+
+
+def _partition_count(n: Names) -> int | None:
+    """How many partitions Metadata gives the topic; None while it names no such topic."""
+    (topic,) = _ask(n, ApiKey.METADATA, 12, {"topics": [{"name": n.topic, "topic_id": bytes(16)}], "allow_auto_topic_creation": False,
+                                            "include_topic_authorized_operations": False})["topics"]
+    return None if topic["error_code"] else len(topic["partitions"])
+
+
+def _config(n: Names, resource_type: int, resource_name: str, key: str) -> tuple[str | None, int] | None:
+    """A config's (value, config_source) as DescribeConfigs gives it; None while it refuses the resource."""
+    (result,) = _ask(n, ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": False, "include_documentation": False, "resources": [
+        {"resource_type": resource_type, "resource_name": resource_name, "configuration_keys": [key]}]})["results"]
+    return None if result["error_code"] else next(((c["value"], c["config_source"]) for c in result["configs"]), None)
+
+
+# DescribeConfigs' resource types and config sources.
+_TOPIC, _BROKER, _GROUP = 2, 4, 32
+_DYNAMIC_BROKER, _DYNAMIC_DEFAULT_BROKER = 2, 3
+
+
+def _config_value(n: Names, resource_type: int, resource_name: str, key: str) -> str | None:
+    return (_config(n, resource_type, resource_name, key) or (None, 0))[0]
+
+
+def _await_shown(shown: Callable[[Names], bool], n: Names) -> None:
+    """Until the broker shows what the step changed, 10 s at most. Kafka answers an alteration once
+    its controller has committed the records; its broker serves Metadata, DescribeConfigs and the
+    tools' validating reads from a metadata image that applies them a moment later, so the next
+    step could still see the state before it. Ottla applies before it answers: this returns at
+    once. If the change never shows, the steps that read it fail as they would have."""
+    from compat.harness import wait_for
+
+    wait_for(lambda: shown(n))
 
 
 def _check_api_versions(out: str, n: Names) -> str | None:
@@ -405,7 +453,8 @@ def _check_endpoint(out: str, n: Names) -> str | None:
 STEPS: list[Step] = [
     Step("kafka-topics --create", "kafka-topics",
          lambda n: [*_bs(n), "--create", "--topic", n.topic, "--partitions", str(PARTITIONS),
-                    "--replication-factor", "1", "--config", "retention.ms=86400000"], _check_created),
+                    "--replication-factor", "1", "--config", "retention.ms=86400000"], _check_created,
+         shown=lambda n: _partition_count(n) == PARTITIONS),
     Step("kafka-topics --list", "kafka-topics", lambda n: [*_bs(n), "--list"], _check_listed, compare_output=False),
     Step("kafka-topics --describe", "kafka-topics", lambda n: [*_bs(n), "--describe", "--topic", n.topic], _check_described),
     Step("kafka-console-producer (keyed)", "kafka-console-producer",
@@ -431,13 +480,15 @@ STEPS: list[Step] = [
          lambda n: [*_bs(n), "--describe", "--group", n.group], _check_lag(FIRST + MORE, 0)),
     Step("kafka-configs --alter --add-config", "kafka-configs",
          lambda n: [*_bs(n), "--alter", "--entity-type", "topics", "--entity-name", n.topic, "--add-config", "cleanup.policy=compact"],
-         _check_ok),
+         _check_ok, shown=lambda n: _config_value(n, _TOPIC, n.topic, "cleanup.policy") == "compact"),
     Step("kafka-configs --describe", "kafka-configs",
          lambda n: [*_bs(n), "--describe", "--entity-type", "topics", "--entity-name", n.topic], _check_configs),
     # A group's configs (KIP-848's consumer.* ones): set, described (only groups with configs are
     # listed without --all), then deleted again, as the reference is shared with other tests.
     Step("kafka-configs --alter groups --add-config", "kafka-configs",
-         _group_config("--add-config", "consumer.session.timeout.ms=50000,consumer.heartbeat.interval.ms=6000"), _check_ok),
+         _group_config("--add-config", "consumer.session.timeout.ms=50000,consumer.heartbeat.interval.ms=6000"), _check_ok,
+         shown=lambda n: _config_value(n, _GROUP, n.group, "consumer.session.timeout.ms") == "50000"
+         and _config_value(n, _GROUP, n.group, "consumer.heartbeat.interval.ms") == "6000"),
     Step("kafka-configs --describe groups", "kafka-configs",
          lambda n: [*_bs(n), "--describe", "--entity-type", "groups", "--entity-name", n.group], _check_group_configs),
     Step("kafka-configs --alter groups --delete-config", "kafka-configs",
@@ -449,9 +500,11 @@ STEPS: list[Step] = [
     # A dynamic broker config, per node and as the cluster default, set to its default and deleted
     # again: the reference is shared with other tests.
     Step("kafka-configs --alter brokers --add-config", "kafka-configs",
-         _broker_config("--entity-name", "1", "--add-config", "log.cleaner.backoff.ms=15000"), _check_ok),
+         _broker_config("--entity-name", "1", "--add-config", "log.cleaner.backoff.ms=15000"), _check_ok,
+         shown=lambda n: _config(n, _BROKER, "1", "log.cleaner.backoff.ms") == ("15000", _DYNAMIC_BROKER)),
     Step("kafka-configs --alter brokers --entity-default --add-config", "kafka-configs",
-         _broker_config("--entity-default", "--add-config", "log.cleaner.backoff.ms=15000"), _check_ok),
+         _broker_config("--entity-default", "--add-config", "log.cleaner.backoff.ms=15000"), _check_ok,
+         shown=lambda n: _config(n, _BROKER, "", "log.cleaner.backoff.ms") == ("15000", _DYNAMIC_DEFAULT_BROKER)),
     Step("kafka-configs --alter brokers --delete-config", "kafka-configs",
          _broker_config("--entity-name", "1", "--delete-config", "log.cleaner.backoff.ms"), _check_ok),
     Step("kafka-configs --alter brokers --entity-default --delete-config", "kafka-configs",
@@ -529,7 +582,8 @@ STEPS: list[Step] = [
     Step("kafka-streams-groups --list", "kafka-streams-groups", lambda n: [*_bs(n), "--list"], _check_ok, compare_output=False),
     Step("kafka-cluster list-endpoints", "kafka-cluster", lambda n: ["list-endpoints", *_bs(n)], _check_endpoint,
          compare_output=False),
-    Step("kafka-topics --delete", "kafka-topics", lambda n: [*_bs(n), "--delete", "--topic", n.topic], _check_ok),
+    Step("kafka-topics --delete", "kafka-topics", lambda n: [*_bs(n), "--delete", "--topic", n.topic], _check_ok,
+         shown=lambda n: _partition_count(n) is None),
     Step("kafka-topics --list (after delete)", "kafka-topics", lambda n: [*_bs(n), "--list"], _check_not_listed,
          compare_output=False),
 ]
@@ -570,6 +624,8 @@ def run_tools(names: Names, progress: Callable[[ToolResult], None] = lambda _: N
                 problem: str | None = f"exit {proc.returncode}: {_last_line(proc.stderr)}"
             else:
                 problem = step.check(proc.stdout if step.exit_code == 0 else proc.stdout + proc.stderr, names)
+            if step.shown and not problem:
+                _await_shown(step.shown, names)
             result = ToolResult(step.name, step.tool, FAIL if problem else PASS, problem or "", proc.stdout, proc.stderr,
                                 time.monotonic() - began)
         results.append(result)
