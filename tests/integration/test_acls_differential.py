@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from compat.differential import REFERENCE_SETTINGS, _Connection, compare
+from compat.harness import wait_for
 from ottla.server.security.authorizer import STANDARD_AUTHORIZER, AclOperation as Op, AclPermissionType, PatternType, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.records import Record, build_batch
@@ -124,6 +125,30 @@ def _acls_tool(bootstrap: str, *args: str) -> list[str]:
     return sorted(line.strip() for line in done.stdout.splitlines() if line.strip())
 
 
+def _tool_acls(conn: _Connection) -> set[tuple[int, str, int, str, int, int]]:
+    """The `tool-` resources' ACLs as DescribeAcls gives them: (type, name, pattern, principal, operation, permission)."""
+    return {(resource["resource_type"], resource["resource_name"], resource["pattern_type"], acl["principal"], acl["operation"],
+             acl["permission_type"])
+            for resource in conn.call(ApiKey.DESCRIBE_ACLS, 3, ALL_ACLS).get("resources", []) if resource["resource_name"].startswith("tool-")
+            for acl in resource["acls"]}
+
+
+def _await_tool_acls(conn: _Connection, expected: set[tuple[int, str, int, str, int, int]]) -> None:
+    """Until DescribeAcls shows the `tool-` ACLs kafka-acls just added or removed (it exits 0 only
+    once every one was accepted). Kafka's broker authorizes and lists from a metadata image that
+    applies the controller's records a moment after the tool's requests are answered, so a --list
+    at once could still show the ACLs before them. Ottla applies before it answers."""
+    assert wait_for(lambda: _tool_acls(conn) == expected, timeout=10), ("kafka-acls' changes never visible", expected, _tool_acls(conn))
+
+
+ALICE, MALLORY = "User:alice", "User:mallory"
+TOOL_ACLS = {
+    *((kind, name, PatternType.LITERAL, ALICE, operation, AclPermissionType.ALLOW)
+      for kind, name in ((ResourceType.TOPIC, "tool-orders"), (ResourceType.GROUP, "tool-app")) for operation in (Op.READ, Op.DESCRIBE)),
+    (ResourceType.TOPIC, "tool-", PatternType.PREFIXED, MALLORY, Op.WRITE, AclPermissionType.DENY),
+}
+
+
 def test_kafka_acls_tool_adds_lists_and_removes_as_on_kafka(brokers):
     """Kafka's own kafka-acls, against each broker, prints the same (before the cluster tests take
     ALTER away; `tool-` resources are outside what the other tests decide)."""
@@ -132,15 +157,19 @@ def test_kafka_acls_tool_adds_lists_and_removes_as_on_kafka(brokers):
     for conn in (ottla, kafka):
         bootstrap = f"{conn.address[0]}:{conn.address[1]}"
         steps = [
-            _acls_tool(bootstrap, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--operation", "Describe",
+            _acls_tool(bootstrap, "--add", "--allow-principal", ALICE, "--operation", "Read", "--operation", "Describe",
                        "--topic", "tool-orders", "--group", "tool-app"),
-            _acls_tool(bootstrap, "--add", "--deny-principal", "User:mallory", "--operation", "Write", "--resource-pattern-type", "prefixed",
+            _acls_tool(bootstrap, "--add", "--deny-principal", MALLORY, "--operation", "Write", "--resource-pattern-type", "prefixed",
                        "--topic", "tool-"),
+        ]
+        _await_tool_acls(conn, TOOL_ACLS)
+        steps += [
             _acls_tool(bootstrap, "--list", "--topic", "tool-orders", "--resource-pattern-type", "match"),
             _acls_tool(bootstrap, "--remove", "--force", "--resource-pattern-type", "any", "--topic", "tool-orders", "--topic", "tool-",
                        "--group", "tool-app"),
-            _acls_tool(bootstrap, "--list", "--resource-pattern-type", "any", "--topic", "tool-orders"),
         ]
+        _await_tool_acls(conn, set())
+        steps.append(_acls_tool(bootstrap, "--list", "--resource-pattern-type", "any", "--topic", "tool-orders"))
         outputs.append(steps)
     assert outputs[0] == outputs[1]
     listed = outputs[0][2]
