@@ -5,15 +5,49 @@ subscriptions on Ottla as on the reference Kafka: the same commands print the sa
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
+from compat.differential import _Connection
+from compat.harness import wait_for
 from ottla.testing import ThreadedBroker
+from ottla.wire.api import ApiKey
 
 pytestmark = pytest.mark.slow
 
-ALTER = ("--alter", "--name", "producers", "--metrics", "org.apache.kafka.producer.,org.apache.kafka.consumer.coordinator.",
-         "--interval", "10000", "--match", "client_id=orders-.*")
+SUBSCRIPTION = {"metrics": "org.apache.kafka.producer.,org.apache.kafka.consumer.coordinator.", "interval.ms": "10000",
+                "match": "client_id=orders-.*"}
+ALTER = ("--alter", "--name", "producers", "--metrics", SUBSCRIPTION["metrics"], "--interval", SUBSCRIPTION["interval.ms"],
+         "--match", SUBSCRIPTION["match"])
+DELETE = ("--delete", "--name", "producers")
+CLIENT_METRICS = 16  # the config resource type
+
+
+def _ask(bootstrap: str, api: ApiKey, version: int, body: dict) -> dict:
+    conn = _Connection(bootstrap)
+    try:
+        return conn.call(api, version, body)
+    finally:
+        conn.close()
+
+
+def _subscribed(bootstrap: str) -> bool:
+    (result,) = _ask(bootstrap, ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": False, "include_documentation": False, "resources": [
+        {"resource_type": CLIENT_METRICS, "resource_name": "producers", "configuration_keys": None}]})["results"]
+    return {c["name"]: c["value"] for c in result["configs"]} == SUBSCRIPTION
+
+
+def _unlisted(bootstrap: str) -> bool:
+    listed = _ask(bootstrap, ApiKey.LIST_CONFIG_RESOURCES, 1, {"resource_types": [CLIENT_METRICS]})["config_resources"]
+    return "producers" not in {resource["resource_name"] for resource in listed}
+
+
+# What a Describe shows once the step's change applied. Kafka acknowledges it once its controller
+# has committed the records; its broker answers DescribeConfigs and ListConfigResources from a
+# metadata image that applies them a moment later, so the next step at once could still see the
+# subscription before it. Ottla applies before it answers: the wait returns at once.
+SHOWN_AFTER: dict[tuple[str, ...], Callable[[str], bool]] = {ALTER: _subscribed, DELETE: _unlisted}
 
 
 def _tool(bootstrap: str, *args: str) -> tuple[int, str]:
@@ -30,13 +64,20 @@ def test_kafka_client_metrics_answers_on_ottla_as_on_kafka(ottla_broker_fn: Thre
         ALTER,
         ("--describe", "--name", "producers"),
         ("--alter", "--name", "producers", "--interval", "50"),  # refused: under 100 ms
-        ("--delete", "--name", "producers"),
+        DELETE,
         ("--list",),
     ]
     for step in steps:
-        on_ottla, on_kafka = _tool(ottla, *step), _tool(reference_kafka, *step)
+        on_ottla, on_kafka = (_run_step(bootstrap, step) for bootstrap in (ottla, reference_kafka))
         assert on_ottla == on_kafka, f"kafka-client-metrics {' '.join(step)}"
         if step is ALTER:
             assert on_ottla == (0, "Altered client metrics config for producers.\n")
-            assert ottla_broker_fn.broker.services.telemetry.configs("producers") == {  # type: ignore[union-attr]
-                "metrics": "org.apache.kafka.producer.,org.apache.kafka.consumer.coordinator.", "interval.ms": "10000", "match": "client_id=orders-.*"}
+            assert ottla_broker_fn.broker.services.telemetry.configs("producers") == SUBSCRIPTION  # type: ignore[union-attr]
+
+
+def _run_step(bootstrap: str, step: tuple[str, ...]) -> tuple[int, str]:
+    """The step's exit code and output, once a Describe shows what it changed if it succeeded."""
+    code, output = _tool(bootstrap, *step)
+    if code == 0 and step in SHOWN_AFTER:
+        assert wait_for(lambda: SHOWN_AFTER[step](bootstrap), timeout=10), (f"kafka-client-metrics {' '.join(step)} never visible", bootstrap)
+    return code, output
