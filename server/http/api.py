@@ -55,6 +55,10 @@ _INACTIVE = {"Empty", "Dead"}
 _HTTP_LISTENER = "HTTP"
 _PRODUCE_BY_NAME = 12  # v13 names topics by id (KIP-516)
 
+# Picks a key-less record's partition: its own generator, so a broker embedded in a program (a
+# test suite seeding `random`) never moves the program's global random state.
+_KEYLESS_PARTITIONS = random.Random()
+
 
 class ApiError(Exception):
     """A refusal with its HTTP status; the message is the answer's `error`."""
@@ -383,7 +387,7 @@ class Api:
         record_headers = tuple((str(header), _decode(content, encoding, f"header {header}")) for header, content in headers.items())
         partition = _field(body, "partition", int, -1)
         if partition < 0:
-            partition = (murmur2(key) & 0x7FFFFFFF) % info.partitions if key is not None else random.randrange(info.partitions)
+            partition = (murmur2(key) & 0x7FFFFFFF) % info.partitions if key is not None else _KEYLESS_PARTITIONS.randrange(info.partitions)
         timestamp = _field(body, "timestamp", int, int(time.time() * 1000))
         batch = bytearray(build_batch([Record(0, timestamp, key, value, record_headers)]))
         answer = await self._kafka(

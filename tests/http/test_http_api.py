@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import socket
 import time
 import urllib.error
@@ -142,6 +143,21 @@ def test_metrics_count_what_a_client_produced_and_consumed(broker: ThreadedBroke
     assert answer.headers["Content-Type"].startswith("application/openmetrics-text")
     families = {family.name: family for family in openmetrics_families(answer.read().decode())}
     assert families["kafka_server_brokertopicmetrics_messagesin"].type == "counter"
+
+
+def test_key_less_messages_leave_the_programs_random_state_alone(broker: ThreadedBroker, http: Http) -> None:
+    """The broker runs in the program that embeds it: a test suite that seeds `random` (as
+    hypothesis does, and checks) must find it where it left it after the broker picked a
+    partition for a key-less record."""
+    assert http.post("/api/topics", {"name": "keyless", "partitions": 4})[0] == 200
+    before = random.getstate()
+    partitions = set()
+    for index in range(20):
+        status, produced = http.post("/api/topics/keyless/messages", {"value": f"v{index}"})
+        assert status == 200
+        partitions.add(produced["partition"])
+    assert random.getstate() == before
+    assert len(partitions) > 1  # still spread over the partitions, as any partition may take one
 
 
 def test_topics_messages_and_configs_through_the_json_api(broker: ThreadedBroker, http: Http) -> None:
