@@ -18,6 +18,7 @@ import pytest
 
 from compat import kafka as reference
 from compat.drivers import once_shown
+from compat.harness import wait_for
 from ottla.server.admin.client import KafkaClient
 from ottla.wire.api import ApiKey
 from unavailable import unavailable
@@ -54,6 +55,26 @@ def _describe(bootstrap: str, name: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in result["configs"]}
 
 
+def _await_topic(bootstrap: str, name: str, configs: dict[str, str], partitions: int = 1) -> None:
+    """Until Metadata gives the topic its partitions and DescribeConfigs its configs, as dynamic
+    topic configs (10 s at most). Kafka answers CreateTopics, CreatePartitions and
+    IncrementalAlterConfigs once its controller has committed the records; its broker serves
+    Metadata and DescribeConfigs from a metadata image that applies them a moment later, so a read
+    at once may still find the topic missing or as it was. Ottla applies before it answers."""
+    assert wait_for(lambda: _shown(bootstrap, name, configs, partitions), timeout=10), ("never visible", bootstrap, name, configs, partitions)
+
+
+def _shown(bootstrap: str, name: str, configs: dict[str, str], partitions: int) -> bool:
+    with KafkaClient(bootstrap) as client:
+        _, metadata = client.call(ApiKey.METADATA, {"topics": [{"name": name, "topic_id": bytes(16)}], "allow_auto_topic_creation": False})
+        _, described = client.call(ApiKey.DESCRIBE_CONFIGS, {"resources": [{"resource_type": 2, "resource_name": name, "configuration_keys": list(configs)}],
+                                                            "include_synonyms": False, "include_documentation": False})
+    (topic,), (result,) = metadata["topics"], described["results"]
+    if topic["error_code"] or len(topic["partitions"]) != partitions or result["error_code"]:
+        return False
+    return {entry["name"]: entry["value"] for entry in result["configs"] if entry["config_source"] == 1} == configs
+
+
 def _incremental(bootstrap: str, name: str, operations: list[dict[str, Any]]) -> tuple[int, str | None]:
     body = {"resources": [{"resource_type": 2, "resource_name": name, "configs": operations}], "validate_only": False}
     with KafkaClient(bootstrap) as client:
@@ -65,8 +86,9 @@ def _incremental(bootstrap: str, name: str, operations: list[dict[str, Any]]) ->
 def test_topic_configs_have_kafkas_names_types_and_defaults(kafka, ottla_broker):
     name = f"ref-defaults-{uuid.uuid4().hex[:8]}"
     overrides = {"retention.ms": "60000", "cleanup.policy": "compact"}
-    assert _create(kafka.bootstrap_servers, name, overrides)["error_code"] == 0
-    assert _create(ottla_broker.bootstrap_servers, name, overrides)["error_code"] == 0
+    for bootstrap in (kafka.bootstrap_servers, ottla_broker.bootstrap_servers):
+        assert _create(bootstrap, name, overrides)["error_code"] == 0
+        _await_topic(bootstrap, name, overrides)
     theirs, ours = _describe(kafka.bootstrap_servers, name), _describe(ottla_broker.bootstrap_servers, name)
     assert set(ours) == set(theirs)
     for key, entry in ours.items():
@@ -145,9 +167,11 @@ def test_the_cli_drives_a_real_kafka(kafka):
     described = json.loads(_ottla(bootstrap, "groups", "describe", group, "--json"))
     assert sum(o["committed"] for o in described["offsets"]) == 3 and all(o["lag"] == 0 for o in described["offsets"])
     _ottla(bootstrap, "topics", "alter", topic, "--partitions", "3", "--set", "cleanup.policy=compact")
+    altered = {"retention.ms": "600000", "cleanup.policy": "compact"}
+    _await_topic(bootstrap, topic, altered, partitions=3)
     (entry,) = json.loads(_ottla(bootstrap, "topics", "describe", topic, "--json"))
     assert len(entry["partitions"]) == 3
-    assert {c["name"]: c["value"] for c in entry["configs"]} == {"retention.ms": "600000", "cleanup.policy": "compact"}
+    assert {c["name"]: c["value"] for c in entry["configs"]} == altered
     assert sum(p["records"] for p in json.loads(_ottla(bootstrap, "offsets", topic, "--json"))["partitions"]) == 3
     _ottla(bootstrap, "groups", "delete", group)
     _ottla(bootstrap, "topics", "delete", topic)
