@@ -1204,6 +1204,14 @@ def _setup(conn: _Connection, tag: str) -> _Context:
          "ops": [{"key": "consumer_byte_rate", "value": 2048.0, "remove": False}]}]})
     if quota["entries"][0]["error_code"]:
         raise RuntimeError(f"request differ set-up: AlterClientQuotas error {quota['entries'][0]['error_code']}")
+    # Kafka answers AlterClientQuotas once its controller committed the quota; its broker answers
+    # DescribeClientQuotas from a metadata image that applies it a moment later.
+    deadline = time.monotonic() + 10
+    while [entry["values"] for entry in conn.call(ApiKey.DESCRIBE_CLIENT_QUOTAS, 1, {"strict": True, "components": [
+            {"entity_type": "user", "match_type": 0, "match": context.quota_user}]})["entries"]] != [[{"key": "consumer_byte_rate", "value": 2048.0}]]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("request differ set-up: DescribeClientQuotas never showed the quota AlterClientQuotas accepted")
+        time.sleep(0.1)
     # A fresh Kafka creates __consumer_offsets and __transaction_state on the first
     # FindCoordinator and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS until it has
     # loaded them, and an idempotent InitProducerId COORDINATOR_LOAD_IN_PROGRESS until its
