@@ -615,6 +615,7 @@ def _produce_record_errors(bootstrap: str, tag: str) -> dict[str, Any]:
         # Kafka answers NOT_LEADER_OR_FOLLOWER until a new topic's leader is elected.
         deadline = time.monotonic() + 30
         for kind in topics:
+            _published_topic_id(conn, name[kind])
             while (accepted := produce(11, kind, build_batch(records([b"k"], [-1]))))["error_code"] == 6 and time.monotonic() < deadline:
                 time.sleep(0.1)
             steps[f"{kind}: accepted"] = accepted
@@ -656,6 +657,7 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     try:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
             {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}]})
+        _published_topic_id(conn, topic)  # else Kafka's Produce may answer UNKNOWN_TOPIC_OR_PARTITION
         # Kafka creates its internal topics on the first FindCoordinator, then loads them: the
         # group's offsets partition is loaded once OffsetFetch answers for the group.
         deadline = time.monotonic() + 60
