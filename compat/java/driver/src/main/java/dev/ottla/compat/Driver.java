@@ -584,6 +584,37 @@ public final class Driver {
         Object run() throws Exception;
     }
 
+    private interface Read<T> {
+        T get() throws Exception;
+    }
+
+    /** As compat.drivers.ADMIN_SETTLES_WITHIN. */
+    private static final Duration ADMIN_SETTLES_WITHIN = Duration.ofSeconds(5);
+
+    /**
+     * What {@code read} returns once {@code shown} holds of it, or after ADMIN_SETTLES_WITHIN as it
+     * is then, its error included (as compat.drivers.once_shown): Kafka's broker applies a
+     * creation, an alter or a partition growth when it replays the controller's record, a moment
+     * after answering, and until then may not know the topic at all.
+     */
+    private static <T> T onceShown(Read<T> read, java.util.function.Predicate<T> shown) throws Exception {
+        long deadline = System.nanoTime() + ADMIN_SETTLES_WITHIN.toNanos();
+        while (true) {
+            boolean last = System.nanoTime() >= deadline;
+            try {
+                T answer = read.get();
+                if (last || shown.test(answer)) {
+                    return answer;
+                }
+            } catch (Exception e) {
+                if (last) {
+                    throw e;
+                }
+            }
+            Thread.sleep(100);
+        }
+    }
+
     /** One admin call as {"ok": true, "result": ...} or its error, so one refusal hides no other call. */
     private static void call(ObjectNode out, String name, AdminCall fn) {
         ObjectNode node = out.putObject(name);
@@ -635,12 +666,14 @@ public final class Driver {
             call(calls, "incrementalAlterConfigs", () -> {
                 AlterConfigOp set = new AlterConfigOp(new ConfigEntry("retention.ms", "123456789"), AlterConfigOp.OpType.SET);
                 get(admin.incrementalAlterConfigs(Map.of(resource, List.of(set))).all());
-                ConfigEntry entry = get(admin.describeConfigs(List.of(resource)).all()).get(resource).get("retention.ms");
+                ConfigEntry entry = onceShown(() -> get(admin.describeConfigs(List.of(resource)).all()).get(resource).get("retention.ms"),
+                        e -> e != null && "123456789".equals(e.value()));
                 return configMap(entry);
             });
             call(calls, "createPartitions", () -> {
                 get(admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(partitions + 1))).all());
-                return get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size();
+                return onceShown(() -> get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size(),
+                        size -> size == partitions + 1);
             });
             call(calls, "deleteRecords", () -> {
                 TopicPartition p0 = new TopicPartition(topic, 0);
@@ -648,7 +681,7 @@ public final class Driver {
             });
             call(calls, "deleteTopics", () -> {
                 get(admin.deleteTopics(List.of(topic)).all());
-                return get(admin.listTopics().names()).contains(topic);
+                return onceShown(() -> get(admin.listTopics().names()).contains(topic), listed -> !listed);
             });
         }
     }
@@ -667,12 +700,13 @@ public final class Driver {
         try (Admin admin = Admin.create(config())) {
             get(admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1).configs(topicConfigs))).all());
             ObjectNode configs = out.putObject("configs");
-            planConfigs(admin, resource, configs.putObject("created"));
+            planConfigs(admin, resource, configs.putObject("created"), topicConfigs);
             ConfigEntry retention = new ConfigEntry("retention.ms", plan.get("altered_retention"));
             get(admin.incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(retention, AlterConfigOp.OpType.SET)))).all());
-            planConfigs(admin, resource, configs.putObject("altered"));
+            planConfigs(admin, resource, configs.putObject("altered"), Map.of("retention.ms", plan.get("altered_retention")));
             get(admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(partitions))).all());
-            out.put("partitions", get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size());
+            out.put("partitions", (int) onceShown(() -> get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic).partitions().size(),
+                    size -> size == partitions));
             Properties props = config();
             props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
             props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
@@ -697,8 +731,11 @@ public final class Driver {
         }
     }
 
-    private void planConfigs(Admin admin, ConfigResource resource, ObjectNode out) throws Exception {
-        Config described = get(admin.describeConfigs(List.of(resource)).all()).get(resource);
+    /** The topic's {@code topicConfigs} as described once it shows {@code expected}'s values. */
+    private void planConfigs(Admin admin, ConfigResource resource, ObjectNode out, Map<String, String> expected) throws Exception {
+        Config described = onceShown(() -> get(admin.describeConfigs(List.of(resource)).all()).get(resource),
+                config -> expected.entrySet().stream().allMatch(e -> config.get(e.getKey()) != null
+                        && e.getValue().equals(config.get(e.getKey()).value())));
         for (String name : topicConfigs.keySet()) {
             ConfigEntry e = described.get(name);
             out.putArray(name).add(e.value()).add(e.source().name());
