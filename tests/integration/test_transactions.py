@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import closing
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition as CTopicPartition
@@ -95,21 +96,21 @@ def test_read_committed_waits_for_an_open_transaction(ottla_broker_fn) -> None:
     topic = _topic()
     ottla_broker_fn.create_topic(topic, 1)
     bootstrap = ottla_broker_fn.bootstrap_servers
-    plain = KafkaProducer(bootstrap_servers=bootstrap)
-    plain.send(topic, b"before").get(timeout=10)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="kp-" + topic)
-    producer.init_transactions()
-    producer.begin_transaction()
-    producer.send(topic, b"pending")
-    producer.flush()
-    plain.send(topic, b"after").get(timeout=10)
-    assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"before"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
-    tp = TopicPartition(topic, 0)
-    assert consumer.end_offsets([tp])[tp] == 1  # ListOffsets latest under read_committed is the LSO
-    producer.commit_transaction()
-    assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"before", b"pending", b"after"]
-    assert consumer.end_offsets([tp])[tp] == 4  # three records and the COMMIT marker
+    with (closing(KafkaProducer(bootstrap_servers=bootstrap)) as plain,
+          closing(KafkaProducer(bootstrap_servers=bootstrap, transactional_id="kp-" + topic)) as producer,
+          closing(KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")) as consumer):
+        plain.send(topic, b"before").get(timeout=10)
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, b"pending")
+        producer.flush()
+        plain.send(topic, b"after").get(timeout=10)
+        assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"before"]
+        tp = TopicPartition(topic, 0)
+        assert consumer.end_offsets([tp])[tp] == 1  # ListOffsets latest under read_committed is the LSO
+        producer.commit_transaction()
+        assert _kafka_python_values(bootstrap, topic, "read_committed") == [b"before", b"pending", b"after"]
+        assert consumer.end_offsets([tp])[tp] == 4  # three records and the COMMIT marker
 
 
 def test_confluent_consume_transform_produce_commits_offsets_with_the_transaction(ottla_broker_fn) -> None:
@@ -154,15 +155,15 @@ def test_kafka_python_send_offsets_visible_only_after_commit(ottla_broker_fn) ->
     topic, group = _topic(), "kp-" + uuid.uuid4().hex[:6]
     ottla_broker_fn.create_topic(topic, 1)
     bootstrap = ottla_broker_fn.bootstrap_servers
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="kp-" + topic)
-    producer.init_transactions()
-    producer.begin_transaction()
-    producer.send(topic, b"x")
-    producer.send_offsets_to_transaction({TopicPartition(topic, 0): _offset(7)}, group)
-    watcher = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    assert watcher.committed(TopicPartition(topic, 0)) is None
-    producer.commit_transaction()
-    assert watcher.committed(TopicPartition(topic, 0)) == 7
+    with (closing(KafkaProducer(bootstrap_servers=bootstrap, transactional_id="kp-" + topic)) as producer,
+          closing(KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)) as watcher):
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, b"x")
+        producer.send_offsets_to_transaction({TopicPartition(topic, 0): _offset(7)}, group)
+        assert watcher.committed(TopicPartition(topic, 0)) is None
+        producer.commit_transaction()
+        assert watcher.committed(TopicPartition(topic, 0)) == 7
 
 
 def _offset(offset: int):
@@ -218,9 +219,9 @@ def test_a_transaction_open_across_a_restart_completes_or_times_out(tmp_path, ou
             time.sleep(4)
             assert _kafka_python_values(bootstrap, topic, "read_committed") == []
             assert _kafka_python_values(bootstrap, topic, "read_uncommitted") == [b"one"]
-            consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
-            tp = TopicPartition(topic, 0)
-            assert consumer.end_offsets([tp])[tp] == 2  # no longer held back: the ABORT marker closed it
+            with closing(KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")) as consumer:
+                tp = TopicPartition(topic, 0)
+                assert consumer.end_offsets([tp])[tp] == 2  # no longer held back: the ABORT marker closed it
         producer.flush(1)
 
 
@@ -251,28 +252,28 @@ def test_require_stable_offset_fetch_waits_for_the_transaction(ottla_broker_fn, 
     topic, group = _topic(), "stable-" + uuid.uuid4().hex[:6]
     ottla_broker_fn.create_topic(topic, 1)
     bootstrap = ottla_broker_fn.bootstrap_servers
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="stable-" + topic)
-    producer.init_transactions()
-    producer.begin_transaction()
-    producer.send(topic, b"x")
-    producer.send_offsets_to_transaction({TopicPartition(topic, 0): _offset(7)}, group)
+    with closing(KafkaProducer(bootstrap_servers=bootstrap, transactional_id="stable-" + topic)) as producer:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, b"x")
+        producer.send_offsets_to_transaction({TopicPartition(topic, 0): _offset(7)}, group)
 
-    def fetch(require_stable: bool) -> tuple[int, int]:
-        topics = [dict(name=topic, partition_indexes=[0])]
-        request = make(OffsetFetchRequest, dict(
-            group_id=group, topics=topics, require_stable=require_stable,
-            groups=[dict(group_id=group, member_id=None, member_epoch=-1, topics=topics)],
-        ))
-        with RawClient(bootstrap) as raw:
-            response = raw.call(request, version, OffsetFetchResponse)
-        topics_out = response.groups[0].topics if version >= 8 else response.topics
-        (partition,) = topics_out[0].partitions
-        return partition.committed_offset, partition.error_code
+        def fetch(require_stable: bool) -> tuple[int, int]:
+            topics = [dict(name=topic, partition_indexes=[0])]
+            request = make(OffsetFetchRequest, dict(
+                group_id=group, topics=topics, require_stable=require_stable,
+                groups=[dict(group_id=group, member_id=None, member_epoch=-1, topics=topics)],
+            ))
+            with RawClient(bootstrap) as raw:
+                response = raw.call(request, version, OffsetFetchResponse)
+            topics_out = response.groups[0].topics if version >= 8 else response.topics
+            (partition,) = topics_out[0].partitions
+            return partition.committed_offset, partition.error_code
 
-    assert fetch(require_stable=True) == (-1, 88)  # UNSTABLE_OFFSET_COMMIT
-    assert fetch(require_stable=False) == (-1, 0)
-    producer.commit_transaction()
-    assert fetch(require_stable=True) == (7, 0)
+        assert fetch(require_stable=True) == (-1, 88)  # UNSTABLE_OFFSET_COMMIT
+        assert fetch(require_stable=False) == (-1, 0)
+        producer.commit_transaction()
+        assert fetch(require_stable=True) == (7, 0)
 
 
 def test_kafkas_transactions_tool_reads_our_state(ottla_broker_fn) -> None:
@@ -287,28 +288,28 @@ def test_kafkas_transactions_tool_reads_our_state(ottla_broker_fn) -> None:
     topic = _topic()
     ottla_broker_fn.create_topic(topic, 1)
     bootstrap = ottla_broker_fn.bootstrap_servers
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="tool-" + topic)
-    producer.init_transactions()
-    producer.begin_transaction()
-    producer.send(topic, b"x")
-    producer.flush()
+    with closing(KafkaProducer(bootstrap_servers=bootstrap, transactional_id="tool-" + topic)) as producer:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, b"x")
+        producer.flush()
 
-    def tool(*args: str) -> list[list[str]]:
-        proc = reference.run_tool("kafka-transactions", "--bootstrap-server", bootstrap, *args, timeout=90)
-        assert proc.returncode == 0, proc.stderr[-500:]
-        return [line.split() for line in proc.stdout.splitlines() if line.strip()]
+        def tool(*args: str) -> list[list[str]]:
+            proc = reference.run_tool("kafka-transactions", "--bootstrap-server", bootstrap, *args, timeout=90)
+            assert proc.returncode == 0, proc.stderr[-500:]
+            return [line.split() for line in proc.stdout.splitlines() if line.strip()]
 
-    assert ["tool-" + topic, "1", "Ongoing"] == [row[i] for row in tool("list")[1:] for i in (0, 1, 3)]
-    # ListTransactions v2 (KIP-1152): the pattern must match the whole transactional id.
-    assert [row[0] for row in tool("list", "--transactional-id-pattern", "tool-.*")[1:]] == ["tool-" + topic]
-    assert tool("list", "--transactional-id-pattern", "tool")[1:] == []
-    (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
-    assert described[4] == "Ongoing" and described[-1] == f"{topic}-0"
-    (active,) = tool("describe-producers", "--topic", topic, "--partition", "0")[1:]
-    assert active[-1] == "0"  # CurrentTransactionStartOffset: the open transaction's first offset
-    producer.commit_transaction()
-    (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
-    assert described[4] == "CompleteCommit"
+        assert ["tool-" + topic, "1", "Ongoing"] == [row[i] for row in tool("list")[1:] for i in (0, 1, 3)]
+        # ListTransactions v2 (KIP-1152): the pattern must match the whole transactional id.
+        assert [row[0] for row in tool("list", "--transactional-id-pattern", "tool-.*")[1:]] == ["tool-" + topic]
+        assert tool("list", "--transactional-id-pattern", "tool")[1:] == []
+        (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
+        assert described[4] == "Ongoing" and described[-1] == f"{topic}-0"
+        (active,) = tool("describe-producers", "--topic", topic, "--partition", "0")[1:]
+        assert active[-1] == "0"  # CurrentTransactionStartOffset: the open transaction's first offset
+        producer.commit_transaction()
+        (described,) = tool("describe", "--transactional-id", "tool-" + topic)[1:]
+        assert described[4] == "CompleteCommit"
 
 
 def _serve(data_dir, port: int):
