@@ -35,6 +35,7 @@ from itertools import zip_longest
 from typing import Any
 
 from compat.clients import CLIENTS, KAFKA_PYTHON, Client, DriverError, NotInstalled
+from compat.harness import wait_for
 from compat.sockets import read_frame
 from compat.tools import NOT_APPLICABLE, PASS, STEPS, ToolResult
 from ottla.wire.api import ApiKey
@@ -905,9 +906,17 @@ class _Connection:
             self.sock = None
 
 
+def call_once(bootstrap: str, api: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
+    """One request on a connection of its own, closed once answered."""
+    conn = _Connection(bootstrap)
+    try:
+        return conn.call(api, version, body)
+    finally:
+        conn.close()
+
+
 def advertised(bootstrap: str) -> dict[int, tuple[int, int]]:
-    response = _Connection(bootstrap).call(ApiKey.API_VERSIONS, 3, {"client_software_name": "ottla-differential",
-                                                                     "client_software_version": "1"})
+    response = call_once(bootstrap, ApiKey.API_VERSIONS, 3, {"client_software_name": "ottla-differential", "client_software_version": "1"})
     return {k["api_key"]: (k["min_version"], k["max_version"]) for k in response["api_keys"]}
 
 
@@ -1208,12 +1217,13 @@ def _setup(conn: _Connection, tag: str) -> _Context:
         raise RuntimeError(f"request differ set-up: AlterClientQuotas error {quota['entries'][0]['error_code']}")
     # Kafka answers AlterClientQuotas once its controller committed the quota; its broker answers
     # DescribeClientQuotas from a metadata image that applies it a moment later.
-    deadline = time.monotonic() + 10
-    while [entry["values"] for entry in conn.call(ApiKey.DESCRIBE_CLIENT_QUOTAS, 1, {"strict": True, "components": [
-            {"entity_type": "user", "match_type": 0, "match": context.quota_user}]})["entries"]] != [[{"key": "consumer_byte_rate", "value": 2048.0}]]:
-        if time.monotonic() > deadline:
-            raise RuntimeError("request differ set-up: DescribeClientQuotas never showed the quota AlterClientQuotas accepted")
-        time.sleep(0.1)
+    def quota_shown() -> bool:
+        described = conn.call(ApiKey.DESCRIBE_CLIENT_QUOTAS, 1, {"strict": True, "components": [
+            {"entity_type": "user", "match_type": 0, "match": context.quota_user}]})
+        return [entry["values"] for entry in described["entries"]] == [[{"key": "consumer_byte_rate", "value": 2048.0}]]
+
+    if not wait_for(quota_shown, timeout=10):
+        raise RuntimeError("request differ set-up: DescribeClientQuotas never showed the quota AlterClientQuotas accepted")
     # A fresh Kafka creates __consumer_offsets and __transaction_state on the first
     # FindCoordinator and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS until it has
     # loaded them, and an idempotent InitProducerId COORDINATOR_LOAD_IN_PROGRESS until its

@@ -209,13 +209,9 @@ def _broker_config(*args: str) -> Callable[[Names], list[str]]:
 
 
 def _ask(n: Names, api: ApiKey, version: int, body: dict) -> dict:
-    from compat.differential import _Connection
+    from compat.differential import call_once  # compat.differential imports this module
 
-    conn = _Connection(n.bootstrap)
-    try:
-        return conn.call(api, version, body)
-    finally:
-        conn.close()
+    return call_once(n.bootstrap, api, version, body)
 
 
 def _partition_count(n: Names) -> int | None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from compat.differential import _Connection
+from compat.differential import call_once
 from compat.harness import wait_for
 from ottla.testing import ThreadedBroker
 from ottla.wire.api import ApiKey
@@ -24,22 +24,14 @@ DELETE = ("--delete", "--name", "producers")
 CLIENT_METRICS = 16  # the config resource type
 
 
-def _ask(bootstrap: str, api: ApiKey, version: int, body: dict) -> dict:
-    conn = _Connection(bootstrap)
-    try:
-        return conn.call(api, version, body)
-    finally:
-        conn.close()
-
-
 def _subscribed(bootstrap: str) -> bool:
-    (result,) = _ask(bootstrap, ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": False, "include_documentation": False, "resources": [
+    (result,) = call_once(bootstrap, ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": False, "include_documentation": False, "resources": [
         {"resource_type": CLIENT_METRICS, "resource_name": "producers", "configuration_keys": None}]})["results"]
     return {c["name"]: c["value"] for c in result["configs"]} == SUBSCRIPTION
 
 
 def _unlisted(bootstrap: str) -> bool:
-    listed = _ask(bootstrap, ApiKey.LIST_CONFIG_RESOURCES, 1, {"resource_types": [CLIENT_METRICS]})["config_resources"]
+    listed = call_once(bootstrap, ApiKey.LIST_CONFIG_RESOURCES, 1, {"resource_types": [CLIENT_METRICS]})["config_resources"]
     return "producers" not in {resource["resource_name"] for resource in listed}
 
 
