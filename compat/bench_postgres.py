@@ -91,6 +91,19 @@ class BenchDatabase:
         calls, total = self.server.psql(_STATEMENTS.format(database=self.server.database, pattern=pattern)).strip().split("|")
         return int(calls), float(total)
 
+    def quiet(self, pattern: str, still_s: float = 1.0, timeout_s: float = 60.0) -> None:
+        """Wait until no statement LIKE `pattern` has run for `still_s`: what a row counts is its
+        own work, not the broker's coordinator loads after its start (each coordinator partition
+        read again once the broker's lease makes it the leader) nor a fetch of the previous row's
+        consumer still answering after it closed."""
+        deadline = time.monotonic() + timeout_s
+        calls, still_since = self.statements(pattern)[0], time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - still_since < still_s:
+            time.sleep(0.1)
+            now = self.statements(pattern)[0]
+            if now != calls:
+                calls, still_since = now, time.monotonic()
+
     def wal_position(self) -> int:
         """The server's WAL insert position in bytes: what it has written since any earlier one."""
         return int(self.server.psql("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").strip())
@@ -248,6 +261,8 @@ COST_ROWS = (
     ("produce 100 B 1p", "produce", 100, 1, 2_000_000),
     ("consume 100 B 1p", "consume", 100, 1, 2_000_000),
 )
+# The statement of a partition's read (storage.postgresql.log), by a fetch or a coordinator's load.
+_READS = "%SELECT b.data FROM batches b%"
 _STATEMENTS = (
     "SELECT coalesce(sum(calls), 0), coalesce(sum(total_exec_time), 0) FROM pg_stat_statements "
     "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}') AND query LIKE '{pattern}'"
@@ -267,6 +282,7 @@ def costs(scale: float = 1.0) -> str:
             topic = f"cost-{size}b-{partitions}p"
             if kind == "produce":
                 work.create_topic(broker.bootstrap, topic, partitions)
+            database.quiet(_READS)
             database.reset_statistics()
             wal_at = database.wal_position()
             broker_cpu, database_cpu = procfs.on_cpu_seconds(broker.pid), database.cpu_seconds()
@@ -279,7 +295,7 @@ def costs(scale: float = 1.0) -> str:
             database_cpu = database.cpu_seconds() - database_cpu
             wal_bytes = database.wal_position() - wal_at
             appends, append_ms = database.statements("%INSERT INTO batches%")
-            reads, read_ms = database.statements("%SELECT b.data FROM batches b%")
+            reads, read_ms = database.statements(_READS)
             megabytes = run.bytes / 1e6
             lines.append(
                 f"{label:18} {megabytes:>6,.0f} {broker_cpu / megabytes * 1000:>13.2f} {database_cpu / megabytes * 1000:>9.2f} "
