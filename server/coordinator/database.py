@@ -198,7 +198,8 @@ class Journal:
 
     async def reload(self, partition: int, replay: Callable[[int], None]) -> None:
         """Read the partition again from the database, then `replay(partition)` while this
-        broker still leads it. A read the database fails is retried."""
+        broker still leads it; the partition's load has ended when the replay begins, so what
+        the replay appends is written. A read the database fails is retried."""
         delay = _FIRST_RETRY_S
         while True:
             try:
@@ -210,6 +211,9 @@ class Journal:
             delay = min(delay * 2, _LAST_RETRY_S)
         if self.owners_write or self.leads(partition):
             self._loaded[partition] = loaded
+            # The replay's own writes (a transaction it finishes) are made from what was just
+            # read: they are the record, unlike those of this broker's copy from before.
+            self._loading.discard(partition)
             replay(partition)
 
 

@@ -1,0 +1,51 @@
+"""A coordinator journal over PostgreSQL writes what a partition's replay appends: the replay
+rebuilds the coordinator's state from what was just read (a transaction it finds between states
+goes on at once, writing its next state), so those writes are the record; only the writes of
+this broker's copy from before the load are dropped while the partition loads."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ottla.server.coordinator import TRANSACTION_STATE
+from ottla.server.coordinator.database import Journals
+from ottla.storage.postgresql.coordinator_topics import load_partition
+from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.wire.records.record import Record, build_batch
+
+pytestmark = pytest.mark.external
+
+
+async def test_what_a_replay_appends_is_written_and_what_the_load_overtook_is_not(postgres_url: str) -> None:
+    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    leading: set[tuple[str, int]] = set()
+    journals = Journals(storage, lambda topic, index: None, lambda topic, index: (topic, index) in leading, 5000)
+    try:
+        await journals.open(TRANSACTION_STATE, 1)
+        journal = storage.coordinator_journals[TRANSACTION_STATE.name]
+        stale, replayed = _batch(b"stale"), _batch(b"replayed")
+        replays: list[int] = []
+
+        def replay(index: int) -> None:
+            replays.append(index)
+            journal.append(index, replayed)
+
+        leading.add((TRANSACTION_STATE.name, 0))
+        journals.leader_changed(TRANSACTION_STATE.name, 0, replay)
+        journal.append(0, stale)  # this broker's copy changed before its load of the partition ended
+        while not replays or journal.loading(0):
+            await asyncio.sleep(0.01)
+        await journals.written()
+        stored = (await load_partition(storage, TRANSACTION_STATE.name, 0)).data
+        assert replays == [0]
+        assert b"replayed" in stored
+        assert b"stale" not in stored
+    finally:
+        await journals.close(5)
+        await storage.close_database()
+
+
+def _batch(value: bytes) -> bytes:
+    return build_batch([Record(offset=0, timestamp=0, key=b"key", value=value, headers=())])
