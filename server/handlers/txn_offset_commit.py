@@ -149,6 +149,8 @@ def _commit(context: RequestContext, version: int, request: TxnOffsetCommitReque
     error = context.txn.check_offsets_commit(
         request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"], version
     )
+    if error in _COORDINATOR_UNAVAILABLE:
+        error = ErrorCode.COORDINATOR_NOT_AVAILABLE
     if error is not ErrorCode.NONE:
         return [error] * len(entries)
     return context.groups.commit_transactional_offsets(

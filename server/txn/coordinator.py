@@ -293,9 +293,19 @@ class TransactionCoordinator:
     # --- the transaction ---------------------------------------------------------
 
     def _validate(self, transactional_id: str, producer_id: int, producer_epoch: int) -> tuple[ErrorCode, TransactionMetadata | None]:
-        """The checks every in-transaction request starts with (TransactionCoordinator)."""
+        """The checks every in-transaction request starts with (TransactionCoordinator). Over a
+        database shared by brokers, an id whose partition another broker leads is NOT_COORDINATOR
+        and one whose partition this broker is still reading again COORDINATOR_LOAD_IN_PROGRESS
+        (TransactionStateManager.getTransactionState): this broker's copy of it is not the
+        record, and what it wrote would be dropped. A partition's leader asking for its produce
+        (KIP-890) comes here without the handlers' coordinator check."""
         if not transactional_id:
             return ErrorCode.INVALID_REQUEST, None
+        partition = self.log.partition_for(transactional_id)
+        if not self.log.owns(partition):
+            return ErrorCode.NOT_COORDINATOR, None
+        if self.log.loading(partition):
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, None
         txn = self.transactions.get(transactional_id)
         if txn is None or txn.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None

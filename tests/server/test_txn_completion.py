@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from ottla.server.cluster.state import ClusterState
 from ottla.server.config import BrokerConfig
 from ottla.server.coordinator import OFFSETS_TOPIC, TRANSACTION_STATE, CoordinatorLog
@@ -18,8 +20,9 @@ from ottla.server.txn import TransactionCoordinator, TxnConfig
 from ottla.server.txn.coordinator import ProducerIdManager
 from ottla.server.txn.marker_channel import OffsetsMarkerChannel
 from ottla.server.txn.state import TxnState
+from ottla.server.txn.verification import raise_for_answer
 from ottla.storage import Storage
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from tests.server.test_txn_coordinator import TIMEOUT_MS, Harness
 
 
@@ -130,4 +133,56 @@ async def test_a_marker_for_offsets_this_broker_is_still_loading_waits_for_the_l
         assert committed is not None and committed.offset == 5
     finally:
         coordinator.close()
+        h.close()
+
+
+class _SharedDatabaseJournal:
+    """A coordinator partition's journal among brokers over one database: whether this broker
+    leads the partition and is still loading it, and the batches it was asked to write."""
+
+    def __init__(self) -> None:
+        self.leading = True
+        self.loading_now = False
+        self.appended: list[bytes] = []
+
+    def leads(self, partition: int) -> bool:
+        return self.leading
+
+    def loading(self, partition: int) -> bool:
+        return self.loading_now
+
+    def append(self, partition: int, batch: bytes) -> None:
+        self.appended.append(batch)
+
+
+def test_a_transaction_on_a_partition_moved_away_or_still_loading_is_refused_not_changed() -> None:
+    """Over a shared database this broker's copy of a transaction is the record only while it
+    leads the id's partition and has read it again since taking it over: a partition's leader
+    asking for its produce (KIP-890, no handler's coordinator check on that path) and a local
+    TxnOffsetCommit get NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS (the produce answers the
+    client NOT_ENOUGH_REPLICAS, which it retries), and nothing is written."""
+    h = Harness()
+    coordinator = h.coordinator
+    journal = _SharedDatabaseJournal()
+    try:
+        init = coordinator.init_producer_id("tx", TIMEOUT_MS)
+        pid, epoch = init.producer_id, init.producer_epoch
+        coordinator.log.journal = journal  # type: ignore[assignment]
+        for leading, loading, refusal in ((True, True, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS), (False, False, ErrorCode.NOT_COORDINATOR)):
+            journal.leading, journal.loading_now = leading, loading
+            assert coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is refusal
+            assert coordinator.verify_partitions("tx", pid, epoch, {("t", 0)}) == {("t", 0): refusal}
+            assert coordinator.check_offsets_commit("tx", pid, epoch, "g", 5) is refusal
+            assert coordinator.end_transaction("tx", pid, epoch, commit=True).error is refusal
+            with pytest.raises(KafkaError) as produce_refused:
+                raise_for_answer(refusal, 12)
+            assert produce_refused.value.code is ErrorCode.NOT_ENOUGH_REPLICAS
+            txn = coordinator.describe("tx")
+            assert txn is not None and txn.state is TxnState.EMPTY and not txn.partitions
+            assert journal.appended == []
+
+        journal.leading, journal.loading_now = True, False
+        assert coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
+        assert len(journal.appended) == 1
+    finally:
         h.close()
