@@ -104,6 +104,18 @@ def find_coordinator(context: RequestContext, cluster: ClusterState, key_type: i
     return {"key": key, "node_id": node, "host": endpoint.host, "port": endpoint.port, "error_code": ErrorCode.NONE, "error_message": None}
 
 
+def refusal(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> ErrorCode | None:
+    """What this node answers for a key it may not coordinate now: NOT_COORDINATOR (another
+    node leads the key's partition), COORDINATOR_NOT_AVAILABLE (none does) or
+    COORDINATOR_LOAD_IN_PROGRESS (this node is reading it again); None when it coordinates it."""
+    node = coordinator_node(context, cluster, key_type, key)
+    if node != context.node.node_id:
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER else ErrorCode.NOT_COORDINATOR
+    if _loading(context, key_type, key):
+        return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    return None
+
+
 def gated(handlers: Mapping[int, tuple[Handle, int, int]]) -> dict[int, tuple[Handle, int, int]]:
     """The handler table with each coordinator API answering NOT_COORDINATOR (or
     COORDINATOR_NOT_AVAILABLE) for a key another node coordinates."""
@@ -121,12 +133,7 @@ def _gate(handle: Handle, key_of: Callable[[Mapping[str, Any], int], tuple[int, 
         if cluster is not None:
             key = key_of(request, header.api_version)
             if key is not None:
-                node = coordinator_node(context, cluster, *key)
-                error = None
-                if node != context.node.node_id:
-                    error = ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER else ErrorCode.NOT_COORDINATOR
-                elif _loading(context, *key):
-                    error = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+                error = refusal(context, cluster, *key)
                 if error is not None:
                     answer = _error_answer(header, request, error)
                     if answer is not None:

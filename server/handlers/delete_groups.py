@@ -1,12 +1,15 @@
 """DeleteGroups: empty groups only (NON_EMPTY_GROUP otherwise), offsets included. The
 message field of v3 stays null, as Kafka 4.4 leaves it for every error it answers here.
 With an authorizer a group needs DELETE, else GROUP_AUTHORIZATION_FAILED after the others
-(KafkaApis.handleDeleteGroupsRequest)."""
+(KafkaApis.handleDeleteGroupsRequest). In a cluster each group is deleted only by its
+coordinator: elsewhere it is NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE, or
+COORDINATOR_LOAD_IN_PROGRESS while its partition is read again), as Kafka answers per group."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, refusal
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -24,9 +27,12 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteGroups
     deletable = context.authorized(AclOperation.DELETE, ResourceType.GROUP, request["groups_names"])
     names = [name for name in request["groups_names"] if name in deletable]
     refused = [name for name in request["groups_names"] if name not in deletable]
+    cluster = context.services.cluster
+    elsewhere = {} if cluster is None else {name: error for name in names if (error := refusal(context, cluster, GROUP, name)) is not None}
+    here = [name for name in names if name not in elsewhere]
     share = context.services.share
-    errors = context.groups.delete_groups(names)
     # A share group's id is no classic group's: the classic answer for it is GROUP_ID_NOT_FOUND.
-    errors = [share.delete_group(name) if name in share.groups else error for name, error in zip(names, errors)]
+    deleted = iter([share.delete_group(name) if name in share.groups else error for name, error in zip(here, context.groups.delete_groups(here))])
+    errors = [elsewhere[name] if name in elsewhere else next(deleted) for name in names]
     errors += [ErrorCode.GROUP_AUTHORIZATION_FAILED] * len(refused)
     return {"throttle_time_ms": 0, "results": [{"group_id": name, "error_code": error, "error_message": None} for name, error in zip(names + refused, errors)]}

@@ -272,6 +272,40 @@ def test_the_coordinator_is_the_leader_of_the_key_partition_and_moves_with_it(cl
     assert [(p["partition_index"], p["committed_offset"], p["error_code"]) for p in fetched["topics"][0]["partitions"]] == [(0, 5, ErrorCode.NONE)]
 
 
+def test_a_group_is_deleted_only_by_its_coordinator(cluster: ThreadedBroker) -> None:
+    """DeleteGroups names many groups, so no coordinator check answers it whole: each group is
+    NOT_COORDINATOR on a node that does not coordinate it (Kafka answers per group), and stays;
+    over a shared database that node's copy of the group is not the record."""
+    cluster.create_topic("kept", 1, replication_factor=3)
+
+    def call(node: int, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        connection = _connect(cluster, node)
+        try:
+            return connection.request(api, version, body)
+        finally:
+            connection.close()
+
+    coordinator = call(1, ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": ["doomed"]})["coordinators"][0]["node_id"]
+    other = next(node for node in (1, 2, 3) if node != coordinator)
+    committed = call(coordinator, ApiKey.OFFSET_COMMIT, 8, {
+        "group_id": "doomed", "generation_id_or_member_epoch": -1, "member_id": "", "group_instance_id": None,
+        "topics": [{"name": "kept", "partitions": [{"partition_index": 0, "committed_offset": 3, "committed_leader_epoch": -1, "committed_metadata": ""}]}]})
+    assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
+
+    def deleted(node: int) -> list[tuple[str, int]]:
+        answer = call(node, ApiKey.DELETE_GROUPS, 2, {"groups_names": ["doomed", "doomed-never-was"]})
+        return [(result["group_id"], result["error_code"]) for result in answer["results"]]
+
+    never_here = call(other, ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": ["doomed-never-was"]})["coordinators"][0]["node_id"] == other
+    assert deleted(other) == [("doomed", ErrorCode.NOT_COORDINATOR),
+                              ("doomed-never-was", ErrorCode.GROUP_ID_NOT_FOUND if never_here else ErrorCode.NOT_COORDINATOR)]
+    fetched = call(coordinator, ApiKey.OFFSET_FETCH, 7, {"group_id": "doomed", "topics": [{"name": "kept", "partition_indexes": [0]}], "require_stable": False})
+    assert fetched["topics"][0]["partitions"][0]["committed_offset"] == 3
+    assert deleted(coordinator)[0] == ("doomed", ErrorCode.NONE)
+    fetched = call(coordinator, ApiKey.OFFSET_FETCH, 7, {"group_id": "doomed", "topics": [{"name": "kept", "partition_indexes": [0]}], "require_stable": False})
+    assert fetched["topics"][0]["partitions"][0]["committed_offset"] == -1
+
+
 def test_a_consumer_group_carries_on_when_its_coordinator_stops(cluster: ThreadedBroker) -> None:
     cluster.create_topic("work", partitions=3, replication_factor=3)
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers})
