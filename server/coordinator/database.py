@@ -199,7 +199,13 @@ class Journal:
     async def reload(self, partition: int, replay: Callable[[int], None]) -> None:
         """Read the partition again from the database, then `replay(partition)` while this
         broker still leads it; the partition's load has ended when the replay begins, so what
-        the replay appends is written. A read the database fails is retried."""
+        the replay appends is written. A read the database fails is retried. The read waits
+        for this broker's batches queued before it (a takeover of a partition it led already,
+        its epoch moved): their answers wait for them, so a read that missed them would leave
+        the replay without what they acknowledged."""
+        queued = self._writers[partition].until_written()
+        if queued is not None:
+            await queued
         delay = _FIRST_RETRY_S
         while True:
             try:

@@ -49,3 +49,25 @@ async def test_what_a_replay_appends_is_written_and_what_the_load_overtook_is_no
 
 def _batch(value: bytes) -> bytes:
     return build_batch([Record(offset=0, timestamp=0, key=b"key", value=value, headers=())])
+
+
+async def test_a_reload_reads_what_this_broker_queued_before_it(postgres_url: str) -> None:
+    """A broker that led the partition already and reads it again (its leader epoch moved) has
+    batches queued whose answers wait for them: the read comes after them, so the replay keeps
+    what they acknowledged. Batches of ~600 KB go one a statement, so the queue takes five."""
+    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    journals = Journals(storage, lambda topic, index: None, lambda topic, index: True, 5000)
+    try:
+        await journals.open(TRANSACTION_STATE, 1)
+        journal = storage.coordinator_journals[TRANSACTION_STATE.name]
+        queued = [_batch(b"%d" % n + b"x" * 600_000) for n in range(5)]
+        for batch in queued:
+            journal.append(0, batch)
+        replayed: list[bytes] = []
+        journals.leader_changed(TRANSACTION_STATE.name, 0, lambda index: replayed.append(journal.loaded(index).data))
+        while not replayed:
+            await asyncio.sleep(0.01)
+        assert [replayed[0].count(b"%dxxxx" % n) for n in range(5)] == [1] * 5
+    finally:
+        await journals.close(5)
+        await storage.close_database()
