@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from ottla.server.cluster.coordinators import GROUP, refusal
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.topics import OFFSETS_TOPIC
 from ottla.server.groups import CommitEntry
@@ -126,6 +127,13 @@ async def _commit_remotely(
     error = verification_error(asked[offsets_partition], abortable_known=version >= 4)
     if error in _COORDINATOR_UNAVAILABLE:
         error = ErrorCode.COORDINATOR_NOT_AVAILABLE
+    cluster = context.services.cluster
+    assert cluster is not None  # a remote transaction coordinator is a cluster's
+    # The group's partition may have moved, or begun loading again, while the other broker
+    # answered: this broker's copy of the group would then take offsets the record never gets.
+    moved = refusal(context, cluster, GROUP, group_id)
+    if error is ErrorCode.NONE and moved is not None:
+        error = moved
     entries = [entry for _, _, entry in valid]
     if error is ErrorCode.NONE:
         errors = context.groups.commit_transactional_offsets(
