@@ -514,10 +514,11 @@ class Broker:
         return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
 
     def _leads(self, topic: str, index: int) -> bool:
-        """Whether this broker leads a partition: always, but among brokers over one database."""
+        """Whether this broker leads a partition: always, but among brokers over one database,
+        where it leads none until it has joined them."""
         cluster, storage = self.database_cluster, self.storage
         if cluster is None or storage is None:
-            return True
+            return self.storage_url is None
         from ottla.server.cluster.routing import replication_factor_for
 
         info = storage.topic(topic)

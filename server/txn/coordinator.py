@@ -201,9 +201,13 @@ class TransactionCoordinator:
 
     def load(self) -> None:
         """Replay `__transaction_state`, then finish what a stop interrupted: a Prepare
-        state gets its markers (again) and completes (TransactionStateManager.loadTransactionMetadata)."""
+        state gets its markers (again) and completes (TransactionStateManager.loadTransactionMetadata).
+        Over a database shared by brokers nothing is finished here: the broker leads no partition
+        yet, the transactions it read may be in the hands of live brokers (a marker written for
+        a stale Prepare state could end another transaction of the same producer), and each
+        partition it comes to lead is read again and finished then (`reload_partition`)."""
         self.log.load(self._replay)
-        for txn in list(self.transactions.values()):
+        for txn in list(self.transactions.values()) if self.log.journal is None else []:
             try:
                 self._finish_interrupted(txn)
             except KafkaError as exc:
@@ -578,8 +582,9 @@ class TransactionCoordinator:
         now = self.wall_clock_ms()
         aborted = 0
         for txn in list(self.transactions.values()):
-            if not self.log.owns(self.log.partition_for(txn.transactional_id)):
-                continue  # another broker coordinates it, and ends it
+            partition = self.log.partition_for(txn.transactional_id)
+            if not self.log.owns(partition) or self.log.loading(partition):
+                continue  # another broker coordinates it, and ends it; or this copy is being replaced
             try:
                 self._finish_interrupted(txn)  # an end whose writes failed earlier is retried here
             except KafkaError as exc:

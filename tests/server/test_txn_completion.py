@@ -138,12 +138,18 @@ async def test_a_marker_for_offsets_this_broker_is_still_loading_waits_for_the_l
 
 class _SharedDatabaseJournal:
     """A coordinator partition's journal among brokers over one database: whether this broker
-    leads the partition and is still loading it, and the batches it was asked to write."""
+    leads the partition and is still loading it, the batches it was asked to write, and what a
+    load reads (the database's partition: here `storage`'s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, storage: Storage | None = None) -> None:
         self.leading = True
         self.loading_now = False
         self.appended: list[bytes] = []
+        self._storage = storage
+
+    def loaded(self, partition: int) -> Any:
+        assert self._storage is not None
+        return self._storage.partition(TRANSACTION_STATE.name, partition)
 
     def leads(self, partition: int) -> bool:
         return self.leading
@@ -185,4 +191,44 @@ def test_a_transaction_on_a_partition_moved_away_or_still_loading_is_refused_not
         assert coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
         assert len(journal.appended) == 1
     finally:
+        h.close()
+
+
+async def test_a_broker_starting_over_a_shared_database_finishes_no_transaction_before_it_leads() -> None:
+    """A broker joining brokers over one database reads every transaction at its start, some of
+    them in the hands of live brokers: a Prepare state it finished then would get a second set of
+    markers (one landing after its producer's next transaction began would end that one too). It
+    finishes a transaction only once it leads the id's partition and has read it again; its timer
+    leaves alone the ids it does not lead or is still reading."""
+    h = Harness()
+    gate = asyncio.Event()
+    live = _coordinator(h, _DatabaseLike(h.storage, gate))
+    journal = _SharedDatabaseJournal(h.storage)
+    journal.leading = False
+    log = CoordinatorLog(h.storage, TRANSACTION_STATE, 1)
+    log.journal = journal  # type: ignore[assignment]
+    starting = TransactionCoordinator(log, h.storage, h.groups, ProducerIdManager(None), TxnConfig(), h.clock)
+    try:
+        init = live.init_producer_id("tx", TIMEOUT_MS)
+        pid, epoch = init.producer_id, init.producer_epoch
+        assert live.add_partitions("tx", pid, epoch, {("t", 0)}) is ErrorCode.NONE
+        h.produce(pid, epoch, 0)
+        assert live.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE
+        await asyncio.sleep(0)
+
+        starting.load()
+        for leading, loading in ((False, False), (True, True)):
+            journal.leading, journal.loading_now = leading, loading
+            assert starting.abort_timed_out() == 0
+        described = starting.describe("tx")
+        assert described is not None and described.state is TxnState.PREPARE_COMMIT
+        assert [is_marker for _, is_marker, _ in h.batches(0)] == [False]
+        assert journal.appended == []
+
+        gate.set()
+        await live.completion("tx")
+        assert [is_marker for _, is_marker, _ in h.batches(0)] == [False, True]
+    finally:
+        starting.close()
+        live.close()
         h.close()
