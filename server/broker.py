@@ -505,7 +505,7 @@ class Broker:
         from ottla.storage.postgresql.engine import PostgresStorage
 
         assert isinstance(storage, PostgresStorage)
-        journals = Journals(storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")))
+        journals = Journals(storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")), self.node_id)
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
         # One partition; each broker writes the share state it owns (Journal.owners_write).

@@ -32,6 +32,7 @@ as soon as it is queued, before it is written: Kafka's reads wait for the high w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -72,17 +73,26 @@ COORDINATOR_WRITES = frozenset(
 class _PartitionWriter:
     """One partition's queued batches, written in order by one task: those queued while an
     append is under way go together in the next (one statement, one round trip), but a
-    transactional batch goes alone, so that the producer rules' refusal of it loses no other."""
+    transactional batch goes alone, so that the producer rules' refusal of it loses no other.
+    With `only_leader` (this broker's node id) the database refuses the batches once another
+    broker has claimed the partition: that broker read it after its claim, so a batch stored
+    later would be missing from its state. The waits that covered a refused batch fail."""
 
-    def __init__(self, storage: PostgresStorage, topic: str, index: int, notify_data: Callable[[str, int], None]) -> None:
+    def __init__(
+        self, storage: PostgresStorage, topic: str, index: int, notify_data: Callable[[str, int], None], only_leader: int | None = None,
+    ) -> None:
         self.storage = storage
         self.topic = topic
         self.index = index
         self.notify_data = notify_data
+        self.only_leader = only_leader
         self.queued: deque[bytes] = deque()
         self.appended = 0  # batches ever queued
         self.written = 0  # of those, written (or dropped for good)
-        self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Where the last batches the database refused to another leader end (in `written`'s count).
+        self.fenced_end = 0
+        # (written when the wait began, the batches it waits for, its future)
+        self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self.task: asyncio.Task[None] | None = None
 
     def append(self, batch: bytes) -> None:
@@ -95,7 +105,8 @@ class _PartitionWriter:
         try:
             while self.queued:
                 count = self._next_write()
-                await self._write(b"".join(itertools.islice(self.queued, count)))
+                if not await self._write(b"".join(itertools.islice(self.queued, count))):
+                    self.fenced_end = self.written + count
                 for _ in range(count):
                     self.queued.popleft()
                 self.written += count
@@ -116,38 +127,52 @@ class _PartitionWriter:
                 break
         return count
 
-    async def _write(self, batch: bytes) -> None:
+    async def _write(self, batch: bytes) -> bool:
+        """Store `batch`, retrying while the database is away; False when it was refused because
+        another broker leads the partition now."""
         delay = _FIRST_RETRY_S
         while True:
+            partition = self.storage.partition(self.topic, self.index)
+            partition.only_leader = self.only_leader
             try:
-                await self.storage.partition(self.topic, self.index).append(batch, from_client=False)
+                await partition.append(batch, from_client=False)
             except KafkaError as exc:
+                if exc.code is ErrorCode.NOT_LEADER_FOR_PARTITION:
+                    log.info("records of %s-%d not written: %s", self.topic, self.index, exc.message)
+                    return False
                 if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
                     log.error("records of %s-%d were refused by the database and are lost: %s", self.topic, self.index, exc)
-                    return
+                    return True
                 log.warning("records of %s-%d are not written yet, retrying in %.1f s: %s", self.topic, self.index, delay, exc.message)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _LAST_RETRY_S)
                 continue
             self.notify_data(self.topic, self.index)
-            return
+            return True
 
     def _wake(self) -> None:
+        """Wake the waits whose batches are all written (or refused). A wait is woken at the
+        first write that reaches its last batch, so the last refused batches lie in its range
+        exactly when they end after its first."""
         waiting = []
-        for target, waiter in self.waiters:
-            if target <= self.written:
-                if not waiter.done():
-                    waiter.set_result(None)
+        for start, target, waiter in self.waiters:
+            if target > self.written:
+                waiting.append((start, target, waiter))
+            elif waiter.done():
+                continue
+            elif self.fenced_end > start:
+                waiter.set_exception(KafkaError(ErrorCode.NOT_COORDINATOR, f"another broker leads {self.topic}-{self.index} now"))
             else:
-                waiting.append((target, waiter))
+                waiter.set_result(None)
         self.waiters = waiting
 
     def until_written(self) -> asyncio.Future[None] | None:
-        """A future done once every batch queued so far is written; None if they are."""
+        """A future done once every batch queued so far is written; None if they are. It
+        fails with NOT_COORDINATOR if the database refused one of them to another leader."""
         if self.written >= self.appended:
             return None
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append((self.appended, waiter))
+        self.waiters.append((self.written, self.appended, waiter))
         return waiter
 
 
@@ -163,7 +188,8 @@ class Journal:
         # partition: the share-partitions' state, written by their topic partitions' leaders and
         # their groups' coordinators (in Kafka through the share coordinator, WriteShareGroupState).
         self.owners_write = owners_write
-        self._writers = [_PartitionWriter(journals.storage, topic, index, journals.notify_data) for index in range(len(loaded))]
+        only_leader = None if owners_write else journals.node_id
+        self._writers = [_PartitionWriter(journals.storage, topic, index, journals.notify_data, only_leader) for index in range(len(loaded))]
         # Partitions whose leadership this broker gained, until their records are replayed.
         self._loading: set[int] = set()
 
@@ -205,7 +231,8 @@ class Journal:
         the replay without what they acknowledged."""
         queued = self._writers[partition].until_written()
         if queued is not None:
-            await queued
+            with contextlib.suppress(KafkaError):  # refused to another leader: not in the database
+                await queued
         delay = _FIRST_RETRY_S
         while True:
             try:
@@ -228,9 +255,13 @@ class Journals:
     of them an answer waits for."""
 
     def __init__(
-        self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool], write_timeout_ms: int
+        self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool], write_timeout_ms: int,
+        node_id: int | None = None,
     ) -> None:
         self.storage = storage
+        # This broker's node id: its coordinator writes are stored only while no other broker
+        # has claimed their partition (`_PartitionWriter.only_leader`).
+        self.node_id = node_id
         self.notify_data = notify_data
         # How long an answer waits for its records (offsets.commit.timeout.ms).
         self.write_timeout_s = write_timeout_ms / 1000
@@ -321,6 +352,8 @@ class Journals:
             await asyncio.wait_for(self.written(), timeout_s)
         except TimeoutError:
             log.warning("stopping with coordinator records not written to the database")
+        except KafkaError as exc:
+            log.info("stopping with coordinator records another broker's claim refused: %s", exc.message)
         for reload in [*self._reloads.values(), *self._reads_again]:
             reload.cancel()
         for journal in self.storage.coordinator_journals.values():
@@ -364,6 +397,12 @@ async def _answer_when_written(journals: Journals, result: Any, header: RequestH
         if unavailable is not None:
             return unavailable
         await journals.written()  # an answer with no place for an error: it waits on
+    except KafkaError as exc:
+        # Records queued before this answer were refused to the partition's new leader: the
+        # client asks the coordinator again, and finds the new one.
+        moved = _error_answer(header, request, exc.code)
+        if moved is not None:
+            return moved
     return answer
 
 

@@ -208,6 +208,9 @@ class DatabasePartition:
         # Called when this broker's own append or DeleteRecords moved the bounds (the storage
         # sets it: other brokers hear of it from there).
         self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
+        # The broker whose appends alone are stored, refused once another has claimed the
+        # partition (a coordinator's journal: log.py's `only_leader`); None: anyone's.
+        self.only_leader: int | None = None
 
     def saw(self, log_start_offset: int, high_watermark: int) -> bool:
         """Bounds another broker's append or DeleteRecords left: whether they moved here."""
@@ -294,7 +297,7 @@ class DatabasePartition:
         confirmed = False
         for _ in range(_ATTEMPTS):
             try:
-                current = await self.log.append_group(pending, self.producers, self.high_watermark)
+                current = await self.log.append_group(pending, self.producers, self.high_watermark, self.only_leader)
             except ProducerStateMoved as moved:
                 await self._reload_producers(moved.version)
                 self.high_watermark = max(self.high_watermark, moved.next_offset)

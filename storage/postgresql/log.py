@@ -245,11 +245,18 @@ class StoredRead:
 # version the append was decided against (NULL: no producer state involved, nothing checked),
 # the producers it changes and the aborted transactions it ends, as JSON. When the row has moved
 # on from them the statement writes nothing and answers current = false.
+# $22: the only broker that may append (NULL: any), refused (fenced = true, nothing written) once
+# another has claimed the partition: a claim and an append take the row's lock in turn, so an
+# append either lands before the claim, and the new leader's read after its claim sees it, or
+# is refused.
 _APPEND = """
-WITH locked AS (
+WITH checked AS (
     SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset, producer_state_version,
-        $18::bigint IS NULL OR (next_offset = $18 AND producer_state_version = $19::bigint) AS current
+        $22::integer IS NOT NULL AND leader_id NOT IN (-1, $22) AS fenced,
+        $18::bigint IS NULL OR (next_offset = $18 AND producer_state_version = $19::bigint) AS in_step
     FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
+), locked AS (
+    SELECT *, in_step AND NOT fenced AS current FROM checked
 ), stored AS (
     INSERT INTO batches (
         topic_id, partition_index, base_offset, last_offset, end_position, max_timestamp,
@@ -286,7 +293,7 @@ WITH locked AS (
         producer_state_version = l.producer_state_version + CASE WHEN $18::bigint IS NULL THEN 0 ELSE 1 END
     FROM locked l WHERE p.topic_id = $1 AND p.partition_index = $2 AND l.current
 )
-SELECT next_offset, next_position, log_start_offset, producer_state_version, current FROM locked
+SELECT next_offset, next_position, log_start_offset, producer_state_version, current, fenced FROM locked
 """
 # The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
 # whose bytes fit in max_bytes counted from its start; that first batch whatever its size. The
@@ -464,7 +471,9 @@ class PostgresPartitionLog:
         prepared.count, prepared.size, prepared.max_timestamp = offset_delta, position, max_timestamp
         return prepared
 
-    async def append_group(self, group: Sequence[PreparedAppend], producers: PartitionProducers | None = None, next_offset: int = 0) -> bool | None:
+    async def append_group(
+        self, group: Sequence[PreparedAppend], producers: PartitionProducers | None = None, next_offset: int = 0, only_leader: int | None = None,
+    ) -> bool | None:
         """Store the appends of `group` that the producer rules accept in one statement (one
         round trip, one commit), at the offsets that follow in the group's order, and give each
         append its outcome (`PreparedAppend.outcome`): its AppendedRange (`duplicate` for a
@@ -476,8 +485,9 @@ class PostgresPartitionLog:
         (producers.py) and recorded by the same statement, which the copy then adopts.
         ProducerStateMoved, with nothing stored and no outcome given, when the copy or
         `next_offset` was not the database's; UNKNOWN_TOPIC_OR_PARTITION when the partition is
-        gone. Returns whether the statement saw the copy's version (so the copy's retries and
-        refusals are the database's too), None when nothing needed storing."""
+        gone. With `only_leader`, NOT_LEADER_FOR_PARTITION and nothing stored once another broker
+        has claimed the partition. Returns whether the statement saw the copy's version (so the
+        copy's retries and refusals are the database's too), None when nothing needed storing."""
         for prepared in group:
             prepared.outcome = None  # a previous attempt's answers were decided on another copy
         planned = [PlannedAppend(prepared.producer_batches, prepared.count) for prepared in group]
@@ -514,9 +524,13 @@ class PostgresPartitionLog:
         if stored_appends:
             decided_version = None if producers is None else producers.version
             checked = (None, None, NO_CHANGES, NO_CHANGES) if write is None else (write.expected_next_offset, write.expected_version, write.producers, write.aborted)
-            stored = await self.pool.fetchrow(_APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *checked)
+            stored = await self.pool.fetchrow(
+                _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *checked, only_leader,
+            )
             if stored is None:
                 raise self._missing()
+            if stored["fenced"]:
+                raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION, f"another broker has claimed partition {self.partition_index} of topic {self.topic_id}")
             version: int = stored["producer_state_version"]
             if not stored["current"]:
                 raise ProducerStateMoved(stored["next_offset"], version)

@@ -6,13 +6,16 @@ this broker's copy from before the load are dropped while the partition loads.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from ottla.server.coordinator import TRANSACTION_STATE
 from ottla.server.coordinator.database import Journals
+from ottla.storage.postgresql.brokers import claim_leadership
 from ottla.storage.postgresql.coordinator_topics import load_partition
 from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records.record import Record, build_batch
 
 pytestmark = pytest.mark.external
@@ -71,3 +74,35 @@ async def test_a_reload_reads_what_this_broker_queued_before_it(postgres_url: st
     finally:
         await journals.close(5)
         await storage.close_database()
+
+
+async def test_a_broker_whose_partition_another_claimed_writes_nothing_more_there(postgres_url: str) -> None:
+    """Two brokers over one database. Broker 1 writes its coordinator records while it leads the
+    partition; broker 2 claims it and reads it. A record broker 1 still writes after the claim
+    would be stored behind broker 2's read and missing from its state (a committed offset it
+    never sees): the database refuses it, and the wait of the answer that queued it fails with
+    NOT_COORDINATOR, so the client asks again and finds broker 2."""
+    first = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    second = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    journals = Journals(first, lambda topic, index: None, lambda topic, index: True, 5000, node_id=1)
+    try:
+        await journals.open(TRANSACTION_STATE, 1)
+        journal = first.coordinator_journals[TRANSACTION_STATE.name]
+        journal.append(0, _batch(b"before the claim"))
+        await journals.written()
+
+        info = first.topic(TRANSACTION_STATE.name)
+        assert info is not None
+        await claim_leadership(second.pool, 2, [(uuid.UUID(bytes=info.topic_id), 0)])
+        journal.append(0, _batch(b"after the claim"))
+        with pytest.raises(KafkaError) as refused:
+            await journals.written()
+        assert refused.value.code is ErrorCode.NOT_COORDINATOR
+        stored = (await load_partition(first, TRANSACTION_STATE.name, 0)).data  # read from the database
+        assert b"before the claim" in stored
+        assert b"after the claim" not in stored
+        await journals.written()  # the refusal was that wait's: later ones do not see it
+    finally:
+        await journals.close(5)
+        await first.close_database()
+        await second.close_database()
