@@ -76,7 +76,8 @@ class _PartitionWriter:
     transactional batch goes alone, so that the producer rules' refusal of it loses no other.
     With `only_leader` (this broker's node id) the database refuses the batches once another
     broker has claimed the partition: that broker read it after its claim, so a batch stored
-    later would be missing from its state. The waits that covered a refused batch fail."""
+    later would be missing from its state. The waits that covered a refused batch fail, so no
+    answer says a change was stored that was not."""
 
     def __init__(
         self, storage: PostgresStorage, topic: str, index: int, notify_data: Callable[[str, int], None], only_leader: int | None = None,
@@ -89,8 +90,10 @@ class _PartitionWriter:
         self.queued: deque[bytes] = deque()
         self.appended = 0  # batches ever queued
         self.written = 0  # of those, written (or dropped for good)
-        # Where the last batches the database refused to another leader end (in `written`'s count).
-        self.fenced_end = 0
+        # Where the last batches the database refused end (in `written`'s count), and what the
+        # answers that waited for them say instead.
+        self.refused_end = 0
+        self.refusal = ErrorCode.NONE
         # (written when the wait began, the batches it waits for, its future)
         self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self.task: asyncio.Task[None] | None = None
@@ -105,8 +108,9 @@ class _PartitionWriter:
         try:
             while self.queued:
                 count = self._next_write()
-                if not await self._write(b"".join(itertools.islice(self.queued, count))):
-                    self.fenced_end = self.written + count
+                refusal = await self._write(b"".join(itertools.islice(self.queued, count)))
+                if refusal is not ErrorCode.NONE:
+                    self.refused_end, self.refusal = self.written + count, refusal
                 for _ in range(count):
                     self.queued.popleft()
                 self.written += count
@@ -127,9 +131,9 @@ class _PartitionWriter:
                 break
         return count
 
-    async def _write(self, batch: bytes) -> bool:
-        """Store `batch`, retrying while the database is away; False when it was refused because
-        another broker leads the partition now."""
+    async def _write(self, batch: bytes) -> ErrorCode:
+        """Store `batch`, retrying while the database is away or fails in a way a later attempt
+        may get past: NONE once stored, else what the answers that waited for it say."""
         delay = _FIRST_RETRY_S
         while True:
             partition = self.storage.partition(self.topic, self.index)
@@ -139,16 +143,19 @@ class _PartitionWriter:
             except KafkaError as exc:
                 if exc.code is ErrorCode.NOT_LEADER_FOR_PARTITION:
                     log.info("records of %s-%d not written: %s", self.topic, self.index, exc.message)
-                    return False
+                    return ErrorCode.NOT_COORDINATOR
                 if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
-                    log.error("records of %s-%d were refused by the database and are lost: %s", self.topic, self.index, exc)
-                    return True
-                log.warning("records of %s-%d are not written yet, retrying in %.1f s: %s", self.topic, self.index, delay, exc.message)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _LAST_RETRY_S)
-                continue
-            self.notify_data(self.topic, self.index)
-            return True
+                    log.error("records of %s-%d were refused by the database: %s", self.topic, self.index, exc)
+                    return _refusal(exc.code)
+                reason = exc.message
+            except Exception as exc:  # the driver's other errors (a database failing over), which only storage names
+                reason = repr(exc)
+            else:
+                self.notify_data(self.topic, self.index)
+                return ErrorCode.NONE
+            log.warning("records of %s-%d are not written yet, retrying in %.1f s: %s", self.topic, self.index, delay, reason)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LAST_RETRY_S)
 
     def _wake(self) -> None:
         """Wake the waits whose batches are all written (or refused). A wait is woken at the
@@ -160,20 +167,31 @@ class _PartitionWriter:
                 waiting.append((start, target, waiter))
             elif waiter.done():
                 continue
-            elif self.fenced_end > start:
-                waiter.set_exception(KafkaError(ErrorCode.NOT_COORDINATOR, f"another broker leads {self.topic}-{self.index} now"))
+            elif self.refused_end > start:
+                waiter.set_exception(KafkaError(self.refusal, f"records of {self.topic}-{self.index} were not stored"))
             else:
                 waiter.set_result(None)
         self.waiters = waiting
 
     def until_written(self) -> asyncio.Future[None] | None:
         """A future done once every batch queued so far is written; None if they are. It
-        fails with NOT_COORDINATOR if the database refused one of them to another leader."""
+        fails (KafkaError: NOT_COORDINATOR when another broker leads the partition now) if the
+        database refused one of them."""
         if self.written >= self.appended:
             return None
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.append((self.written, self.appended, waiter))
         return waiter
+
+
+def _refusal(error: ErrorCode) -> ErrorCode:
+    """What an answer says whose records the database refused for good
+    (GroupMetadataManager.appendGroupMetadataErrorToResponseError)."""
+    if error in (ErrorCode.MESSAGE_SIZE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.INVALID_FETCH_SIZE):
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+    if error is ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    return error
 
 
 class Journal:
@@ -231,7 +249,7 @@ class Journal:
         the replay without what they acknowledged."""
         queued = self._writers[partition].until_written()
         if queued is not None:
-            with contextlib.suppress(KafkaError):  # refused to another leader: not in the database
+            with contextlib.suppress(KafkaError):  # refused: not in the database
                 await queued
         delay = _FIRST_RETRY_S
         while True:
@@ -353,7 +371,7 @@ class Journals:
         except TimeoutError:
             log.warning("stopping with coordinator records not written to the database")
         except KafkaError as exc:
-            log.info("stopping with coordinator records another broker's claim refused: %s", exc.message)
+            log.info("stopping with coordinator records the database refused: %s", exc.message)
         for reload in [*self._reloads.values(), *self._reads_again]:
             reload.cancel()
         for journal in self.storage.coordinator_journals.values():
@@ -398,11 +416,11 @@ async def _answer_when_written(journals: Journals, result: Any, header: RequestH
             return unavailable
         await journals.written()  # an answer with no place for an error: it waits on
     except KafkaError as exc:
-        # Records queued before this answer were refused to the partition's new leader: the
-        # client asks the coordinator again, and finds the new one.
-        moved = _error_answer(header, request, exc.code)
-        if moved is not None:
-            return moved
+        # Records queued before this answer were not stored (NOT_COORDINATOR: refused to the
+        # partition's new leader, so the client asks again and finds it).
+        refused = _error_answer(header, request, exc.code)
+        if refused is not None:
+            return refused
     return answer
 
 

@@ -106,3 +106,26 @@ async def test_a_broker_whose_partition_another_claimed_writes_nothing_more_ther
         await journals.close(5)
         await first.close_database()
         await second.close_database()
+
+
+async def test_records_the_database_refuses_fail_the_answers_that_waited_for_them(postgres_url: str) -> None:
+    """A coordinator record larger than its topic's max.message.bytes (a huge group's metadata)
+    is refused for good: the answers that waited for it say so (UNKNOWN_SERVER_ERROR, as Kafka's
+    GroupMetadataManager turns RECORD_TOO_LARGE) instead of that it was stored, and the
+    partition's writer goes on with the next record."""
+    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    journals = Journals(storage, lambda topic, index: None, lambda topic, index: True, 5000, node_id=1)
+    try:
+        await journals.open(TRANSACTION_STATE, 1)
+        journal = storage.coordinator_journals[TRANSACTION_STATE.name]
+        journal.append(0, _batch(b"too large" + b"x" * 2_000_000))
+        with pytest.raises(KafkaError) as refused:
+            await journals.written()
+        assert refused.value.code is ErrorCode.UNKNOWN_SERVER_ERROR
+        journal.append(0, _batch(b"the next one"))
+        await journals.written()
+        stored = (await load_partition(storage, TRANSACTION_STATE.name, 0)).data
+        assert b"the next one" in stored and b"too large" not in stored
+    finally:
+        await journals.close(5)
+        await storage.close_database()
