@@ -10,7 +10,7 @@ At the end the whole log is read back: every acknowledged record must be present
 its acknowledged offset, in order per partition per producer, and the group's committed offsets
 must not be ahead of what the group consumed, and once the clients are gone the broker's memory
 must be back within MEMORY_SLACK_BYTES per broker of the brokers restarted idle on the same data. Exits 1 if
-anything was lost or wrong.
+anything was lost or wrong, or a client was still in a call 90 s after the clients were told to stop.
 With `--storage postgresql` the brokers (`--brokers`, node ids 1..N) share one private
 PostgreSQL (compat/postgres.py) and form one cluster; the clients bootstrap from all of them, the
 kills go round the brokers in turn (each restarted with its node id and port), and the memory
@@ -314,13 +314,16 @@ def main(argv: list[str] | None = None) -> int:
         rss_idle = sum(broker.rss_bytes() for broker in brokers)
 
         ledger, stop = Ledger(), threading.Event()
+        # Daemons: a client stuck in a call with no timeout of its own (librdkafka's synchronous
+        # commit waits for a coordinator however long) must not keep the soak from ending.
         threads = [threading.Thread(target=run_producer, args=(bootstrap, ledger, stop, f"p{i}", args.rate,
-                                                               args.keep / f"p{i}.log" if args.keep and i < args.debug_producers else None))
+                                                               args.keep / f"p{i}.log" if args.keep and i < args.debug_producers else None),
+                                    daemon=True)
                    for i in range(producers)]
         groups = [f"soak-group-{i}" for i in range(max(1, consumers // GROUP_SIZE))]
-        threads += [threading.Thread(target=run_consumer, args=(bootstrap, ledger, stop, groups[i % len(groups)]))
+        threads += [threading.Thread(target=run_consumer, args=(bootstrap, ledger, stop, groups[i % len(groups)]), daemon=True)
                     for i in range(consumers)]
-        threads += [threading.Thread(target=run_admin, args=(bootstrap, ledger, stop, groups)) for _ in range(admins)]
+        threads += [threading.Thread(target=run_admin, args=(bootstrap, ledger, stop, groups), daemon=True) for _ in range(admins)]
         for thread in threads:
             thread.start()
 
@@ -340,8 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             rss_peak = max(rss_peak, sum(broker.rss_bytes() for broker in brokers))
             time.sleep(0.5)
         stop.set()
+        join_by = time.monotonic() + 90
         for thread in threads:
-            thread.join(90)
+            thread.join(max(0.0, join_by - time.monotonic()))
+        stuck = sum(thread.is_alive() for thread in threads)
         elapsed = time.monotonic() - started
         time.sleep(SETTLE_S)
         rss_final = sum(broker.rss_bytes() for broker in brokers)
@@ -387,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"clients: {producers} producers, {consumers} consumer slots in {len(groups)} groups, {admins} admin")
     print(f"connections (peak established to the brokers): {peak_conns}")
     print(f"run: {elapsed:.0f} s, restarts survived: {restarts} (SIGKILL), final SIGTERM exit {stop_code}")
+    print(f"clients still in a call 90 s after the stop (left behind): {stuck}")
     print(f"records acknowledged: {len(ledger.acked)} ({len(ledger.acked) / elapsed:.0f}/s); "
           f"delivery failures: {ledger.failed}; producers replaced after fatal error: {ledger.producer_fatal}")
     print(f"records stored: {len(records)}; consumed by the groups: {ledger.consumed_count}; "
@@ -399,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     slack = MEMORY_SLACK_BYTES * len(brokers)
     memory_back = rss_final <= rss_idle_same_data + slack
     print(f"memory back to idle (within {slack / mib:.0f} MiB): {'yes' if memory_back else 'NO'}")
-    return 1 if lost or duplicates or out_of_order or ahead or stop_code != 0 or not memory_back else 0
+    return 1 if lost or duplicates or out_of_order or ahead or stuck or stop_code != 0 or not memory_back else 0
 
 
 if __name__ == "__main__":
