@@ -11,15 +11,20 @@ away a batch is retried (a retried write that had reached the database is a seco
 same records, harmless to the replay); an answer that waited offsets.commit.timeout.ms is given
 up and COORDINATOR_NOT_AVAILABLE answered instead, as Kafka answers a coordinator write that
 timed out, so the client finds its coordinator again and retries.
-A batch the database refuses for good (the topic deleted, a transactional batch of a fenced
-producer) is logged and dropped: the coordinator's memory then holds a change the database
-lacks until the next start.
+A batch the database refuses for good (the topic deleted, a record too large, a transactional
+batch of a fenced producer) is logged and dropped, and the answers that waited for it get the
+error instead (the coordinator's memory then holds a change the database lacks until the
+partition is read again).
 
-A broker reads the coordinators' topics at start; when it gains leadership of one of their
-partitions from another broker over the same database, it reads that partition again and the
-coordinator rebuilds its state of it (`Journals.leader_changed`), answering
-COORDINATOR_LOAD_IN_PROGRESS for its keys meanwhile, as Kafka's new coordinator does. The whole
-partition is read again: what this broker loaded before may have been compacted or deleted since.
+A broker reads the coordinators' topics at start, leads none of their partitions until it has
+joined the cluster, and when it gains leadership of one (its claim landed) reads that partition
+again and the coordinator rebuilds its state of it (`Journals.leader_changed`), answering
+COORDINATOR_LOAD_IN_PROGRESS for its keys meanwhile, as Kafka's new coordinator does; the read
+comes after this broker's own batches still queued. The whole partition is read again: what this
+broker loaded before may have been compacted or deleted since. A partition's writes carry this
+broker's node id and the database stores none once another broker has claimed the partition, so
+no record lands behind the new leader's read: the answers that waited for one refused so get
+NOT_COORDINATOR, and their clients find the new coordinator.
 The share groups' state topic is the exception (`Journal.owners_write`): each broker writes the
 records of what it owns there (the share-partitions of the partitions it leads, the groups it
 coordinates), whoever leads the topic's partition, and reads it again when it gains ownership
