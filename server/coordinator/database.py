@@ -419,7 +419,8 @@ async def _answer_when_written(journals: Journals, result: Any, header: RequestH
         unavailable = _error_answer(header, request, ErrorCode.COORDINATOR_NOT_AVAILABLE)
         if unavailable is not None:
             return unavailable
-        await journals.written()  # an answer with no place for an error: it waits on
+        with contextlib.suppress(KafkaError):
+            await journals.written()  # an answer with no place for an error: it waits on
     except KafkaError as exc:
         # Records queued before this answer were not stored (NOT_COORDINATOR: refused to the
         # partition's new leader, so the client asks again and finds it).
