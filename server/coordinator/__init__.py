@@ -9,7 +9,7 @@ It knows no coordinator: groups and transactions import it, never each other.
 from __future__ import annotations
 
 from ottla.server.coordinator.clock import Clock, TimerHandle, Timers, now_epoch_ms
-from ottla.server.coordinator.log import CoordinatorLog, KeyValue, RecordFormatError, java_string_hash
+from ottla.server.coordinator.log import CoordinatorLog, KeyValue, RecordFormatError, java_string_hash, store_error
 from ottla.server.coordinator.topics import (
     INTERNAL_TOPICS,
     OFFSETS,
@@ -38,5 +38,6 @@ __all__ = [
     "Timers",
     "TransitionTable",
     "java_string_hash",
+    "store_error",
     "now_epoch_ms",
 ]

@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ottla.server.context import RequestContext
+from ottla.server.coordinator.log import store_error
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.server.faults import Fault
 from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_partition, load_topic, reserve_producer_ids
@@ -151,7 +152,7 @@ class _PartitionWriter:
                     return ErrorCode.NOT_COORDINATOR
                 if exc.code is not ErrorCode.KAFKA_STORAGE_ERROR:
                     log.error("records of %s-%d were refused by the database: %s", self.topic, self.index, exc)
-                    return _refusal(exc.code)
+                    return store_error(exc.code)
                 reason = exc.message
             except Exception as exc:  # the driver's other errors (a database failing over), which only storage names
                 reason = repr(exc)
@@ -187,16 +188,6 @@ class _PartitionWriter:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.append((self.written, self.appended, waiter))
         return waiter
-
-
-def _refusal(error: ErrorCode) -> ErrorCode:
-    """What an answer says whose records the database refused for good
-    (GroupMetadataManager.appendGroupMetadataErrorToResponseError)."""
-    if error in (ErrorCode.MESSAGE_SIZE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.INVALID_FETCH_SIZE):
-        return ErrorCode.UNKNOWN_SERVER_ERROR
-    if error is ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    return error
 
 
 class Journal:

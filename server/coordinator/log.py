@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.storage import FileRegion, Storage
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
+from ottla.wire.errors import ErrorCode
 from ottla.wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
 
 if TYPE_CHECKING:
@@ -40,6 +41,18 @@ KeyValue = tuple[bytes, bytes | None]  # a None value is a tombstone
 
 class RecordFormatError(ValueError):
     """A record in a coordinator's topic that does not parse; loading skips it."""
+
+
+def store_error(error: ErrorCode) -> ErrorCode:
+    """GroupMetadataManager.appendGroupMetadataErrorToResponseError: what a failed write of a
+    coordinator's records tells the client."""
+    if error in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT):
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    if error in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.KAFKA_STORAGE_ERROR):
+        return ErrorCode.NOT_COORDINATOR
+    if error in (ErrorCode.MESSAGE_SIZE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.INVALID_FETCH_SIZE):
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+    return error
 
 
 def java_string_hash(text: str) -> int:

@@ -14,11 +14,11 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Callable
 
-from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms
+from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms, store_error
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.group_configs import GroupConfigs
 from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, JoinResponder, JoinResult, Member, SyncResponder, SyncResult
-from ottla.server.groups.membership import GroupMembershipManager, JoinRequest, store_error
+from ottla.server.groups.membership import GroupMembershipManager, JoinRequest
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
 from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, group_key, group_value, parse_key
 from ottla.server.groups.state import GroupState

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
+from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers, store_error
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.group import (
     ClassicGroup,
@@ -76,18 +76,6 @@ class JoinRequest:
         self.require_known_member_id = require_known_member_id
         # JoinGroup v9+: a static leader rejoining a stable group need not reassign (KIP-814).
         self.supports_skip_assignment = supports_skip_assignment
-
-
-def store_error(error: ErrorCode) -> ErrorCode:
-    """GroupMetadataManager.appendGroupMetadataErrorToResponseError: what a failed write of
-    group state tells the client."""
-    if error in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT):
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    if error in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.KAFKA_STORAGE_ERROR):
-        return ErrorCode.NOT_COORDINATOR
-    if error in (ErrorCode.MESSAGE_SIZE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.INVALID_FETCH_SIZE):
-        return ErrorCode.UNKNOWN_SERVER_ERROR
-    return error
 
 
 class GroupMembershipManager:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ottla.server.coordinator import CoordinatorLog, KeyValue
+from ottla.server.coordinator import CoordinatorLog, KeyValue, store_error
 from ottla.server.groups.config import GroupConfig
 from ottla.server.groups.group import ClassicGroup
-from ottla.server.groups.membership import GroupMembershipManager, store_error
+from ottla.server.groups.membership import GroupMembershipManager
 from ottla.server.groups.records import OffsetAndMetadata, offset_key, offset_value, parse_offset_value
 from ottla.server.groups.state import GroupState
 from ottla.wire.errors import ErrorCode, KafkaError

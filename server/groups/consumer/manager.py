@@ -27,7 +27,7 @@ from typing import Any, Callable
 import re2
 
 from ottla.server.config import all_keys
-from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
+from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers, store_error
 import ottla.server.groups.consumer.assignors as assignors
 import ottla.server.groups.consumer.embedded as embedded
 import ottla.server.groups.consumer.records as records
@@ -44,7 +44,7 @@ from ottla.server.groups.consumer.group import (
 )
 from ottla.server.groups.consumer.records import Assignment, ClassicMemberMetadata, CurrentAssignment, MemberMetadata, RecordKey
 from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, JoinResult, SyncResult
-from ottla.server.groups.membership import JoinRequest, store_error
+from ottla.server.groups.membership import JoinRequest
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode, KafkaError
 

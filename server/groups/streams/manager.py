@@ -26,9 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers
+from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers, store_error
 import ottla.server.groups.streams.records as records
-from ottla.server.groups.membership import store_error
 from ottla.server.groups.streams.assignor import MemberSpec, assign
 from ottla.server.groups.streams.group import (
     EMPTY,
