@@ -1,17 +1,19 @@
-"""A coordinator journal over PostgreSQL writes what a partition's replay appends: the replay
-rebuilds the coordinator's state from what was just read (a transaction it finds between states
-goes on at once, writing its next state), so those writes are the record; only the writes of
-this broker's copy from before the load are dropped while the partition loads."""
+"""A coordinator journal over PostgreSQL (`__transaction_state`, one partition, on a real
+database): what a partition's replay appends is written, a reload reads after this broker's
+queued batches, and a record the database refuses (to another broker's claim, or for good)
+fails the answers that waited for it."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
 from ottla.server.coordinator import TRANSACTION_STATE
-from ottla.server.coordinator.database import Journals
+from ottla.server.coordinator.database import Journal, Journals
 from ottla.storage.postgresql.brokers import claim_leadership
 from ottla.storage.postgresql.coordinator_topics import load_partition
 from ottla.storage.postgresql.engine import PostgresStorage
@@ -21,13 +23,26 @@ from ottla.wire.records.record import Record, build_batch
 pytestmark = pytest.mark.external
 
 
-async def test_what_a_replay_appends_is_written_and_what_the_load_overtook_is_not(postgres_url: str) -> None:
-    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
-    leading: set[tuple[str, int]] = set()
-    journals = Journals(storage, lambda topic, index: None, lambda topic, index: (topic, index) in leading, 5000)
+@asynccontextmanager
+async def _opened(
+    url: str, leads: Callable[[str, int], bool] = lambda topic, index: True, node_id: int | None = None,
+) -> AsyncIterator[tuple[PostgresStorage, Journals, Journal]]:
+    """A broker's storage over `url`, its journals, and `__transaction_state`'s journal."""
+    storage = await PostgresStorage.connect(url, asyncio.Lock, None)
+    journals = Journals(storage, lambda topic, index: None, leads, 5000, node_id)
     try:
         await journals.open(TRANSACTION_STATE, 1)
         journal = storage.coordinator_journals[TRANSACTION_STATE.name]
+        assert isinstance(journal, Journal)
+        yield storage, journals, journal
+    finally:
+        await journals.close(5)
+        await storage.close_database()
+
+
+async def test_what_a_replay_appends_is_written_and_what_the_load_overtook_is_not(postgres_url: str) -> None:
+    leading: set[tuple[str, int]] = set()
+    async with _opened(postgres_url, lambda topic, index: (topic, index) in leading) as (storage, journals, journal):
         stale, replayed = _batch(b"stale"), _batch(b"replayed")
         replays: list[int] = []
 
@@ -45,9 +60,6 @@ async def test_what_a_replay_appends_is_written_and_what_the_load_overtook_is_no
         assert replays == [0]
         assert b"replayed" in stored
         assert b"stale" not in stored
-    finally:
-        await journals.close(5)
-        await storage.close_database()
 
 
 def _batch(value: bytes) -> bytes:
@@ -58,11 +70,7 @@ async def test_a_reload_reads_what_this_broker_queued_before_it(postgres_url: st
     """A broker that led the partition already and reads it again (its leader epoch moved) has
     batches queued whose answers wait for them: the read comes after them, so the replay keeps
     what they acknowledged. Batches of ~600 KB go one a statement, so the queue takes five."""
-    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
-    journals = Journals(storage, lambda topic, index: None, lambda topic, index: True, 5000)
-    try:
-        await journals.open(TRANSACTION_STATE, 1)
-        journal = storage.coordinator_journals[TRANSACTION_STATE.name]
+    async with _opened(postgres_url) as (_, journals, journal):
         queued = [_batch(b"%d" % n + b"x" * 600_000) for n in range(5)]
         for batch in queued:
             journal.append(0, batch)
@@ -71,9 +79,6 @@ async def test_a_reload_reads_what_this_broker_queued_before_it(postgres_url: st
         while not replayed:
             await asyncio.sleep(0.01)
         assert [replayed[0].count(b"%dxxxx" % n) for n in range(5)] == [1] * 5
-    finally:
-        await journals.close(5)
-        await storage.close_database()
 
 
 async def test_a_broker_whose_partition_another_claimed_writes_nothing_more_there(postgres_url: str) -> None:
@@ -82,18 +87,17 @@ async def test_a_broker_whose_partition_another_claimed_writes_nothing_more_ther
     would be stored behind broker 2's read and missing from its state (a committed offset it
     never sees): the database refuses it, and the wait of the answer that queued it fails with
     NOT_COORDINATOR, so the client asks again and finds broker 2."""
-    first = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
-    second = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
-    journals = Journals(first, lambda topic, index: None, lambda topic, index: True, 5000, node_id=1)
-    try:
-        await journals.open(TRANSACTION_STATE, 1)
-        journal = first.coordinator_journals[TRANSACTION_STATE.name]
+    async with _opened(postgres_url, node_id=1) as (first, journals, journal):
         journal.append(0, _batch(b"before the claim"))
         await journals.written()
 
         info = first.topic(TRANSACTION_STATE.name)
         assert info is not None
-        await claim_leadership(second.pool, 2, [(uuid.UUID(bytes=info.topic_id), 0)])
+        second = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+        try:
+            await claim_leadership(second.pool, 2, [(uuid.UUID(bytes=info.topic_id), 0)])
+        finally:
+            await second.close_database()
         journal.append(0, _batch(b"after the claim"))
         with pytest.raises(KafkaError) as refused:
             await journals.written()
@@ -102,10 +106,6 @@ async def test_a_broker_whose_partition_another_claimed_writes_nothing_more_ther
         assert b"before the claim" in stored
         assert b"after the claim" not in stored
         await journals.written()  # the refusal was that wait's: later ones do not see it
-    finally:
-        await journals.close(5)
-        await first.close_database()
-        await second.close_database()
 
 
 async def test_records_the_database_refuses_fail_the_answers_that_waited_for_them(postgres_url: str) -> None:
@@ -113,11 +113,7 @@ async def test_records_the_database_refuses_fail_the_answers_that_waited_for_the
     is refused for good: the answers that waited for it say so (UNKNOWN_SERVER_ERROR, as Kafka's
     GroupMetadataManager turns RECORD_TOO_LARGE) instead of that it was stored, and the
     partition's writer goes on with the next record."""
-    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
-    journals = Journals(storage, lambda topic, index: None, lambda topic, index: True, 5000, node_id=1)
-    try:
-        await journals.open(TRANSACTION_STATE, 1)
-        journal = storage.coordinator_journals[TRANSACTION_STATE.name]
+    async with _opened(postgres_url, node_id=1) as (storage, journals, journal):
         journal.append(0, _batch(b"too large" + b"x" * 2_000_000))
         with pytest.raises(KafkaError) as refused:
             await journals.written()
@@ -126,6 +122,3 @@ async def test_records_the_database_refuses_fail_the_answers_that_waited_for_the
         await journals.written()
         stored = (await load_partition(storage, TRANSACTION_STATE.name, 0)).data
         assert b"the next one" in stored and b"too large" not in stored
-    finally:
-        await journals.close(5)
-        await storage.close_database()
