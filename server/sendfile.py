@@ -9,6 +9,7 @@ import os
 import queue
 import struct
 import threading
+import time
 from typing import Any, Callable
 
 # How long a worker waits for the socket to take more before it hands the wait back to the
@@ -168,6 +169,33 @@ def _sendfile_worker(jobs: queue.SimpleQueue[ThreadSend | None]) -> None:
 
 # Buffers given to one writev (well under any system's IOV_MAX).
 _WRITEV_BUFFERS = 64
+# How often, a millisecond apart, a worker tries to open a region's file that is not under the
+# name it read, before it takes the file for gone.
+_OPEN_ATTEMPTS = 100
+
+
+def _open_region(region: Any) -> int:
+    """In a worker thread: a descriptor of the very file `region` was cut from. The loop may be
+    renaming that file meanwhile (a compaction swap, DeleteTopics, a log dir move), and another
+    file may take its old name: the name read may be stale, so the descriptor is kept only if
+    its identity is the one `region.file.location` gives with the name. Otherwise the name is
+    read again once the loop has had a moment to finish the rename. Raises FileNotFoundError
+    for a file that stays gone (removed file.delete.delay.ms after its deletion)."""
+    for _ in range(_OPEN_ATTEMPTS):
+        location = region.file.location
+        path, device, inode = location
+        try:
+            file_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+        else:
+            status = os.fstat(file_fd)
+            if (status.st_dev, status.st_ino) == (device, inode):
+                return file_fd
+            os.close(file_fd)
+        if region.file.location is location:
+            time.sleep(0.001)
+    raise FileNotFoundError(f"{region.file.location[0]} is no longer the region's file")
 
 
 def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send: ThreadSend) -> tuple[int, int, bool]:
@@ -175,7 +203,7 @@ def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send:
     `parts[index]` on, in order: runs of buffers with os.writev, regions with os.sendfile, until
     all are sent, `send.stopped` is set, or a call takes nothing (on the workers' blocking socket,
     nothing for its SO_SNDTIMEO). Returns where it stopped (index, offset) and whether a region's
-    file ended before the region did. Each region's file is opened by its name as the region is
+    file ended before the region did. Each region's file is opened (`_open_region`) as the region is
     reached and closed when it is sent or the worker stops, as the loop opened them one at a
     time: an answer of a thousand partitions holds one descriptor at a time, not a thousand. A
     closed or reset connection, or a file gone, raises, as on the loop."""
@@ -183,7 +211,7 @@ def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send:
     while index < count and not send.stopped:
         part = parts[index]
         if not isinstance(part, (bytes, bytearray, memoryview)):
-            file_fd = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
+            file_fd = _open_region(part)
             try:
                 while offset < part.length:
                     if send.stopped:

@@ -85,12 +85,20 @@ def file_name(base_offset: int, suffix: str) -> str:
 
 
 class DiskFile:
-    """A .log file reached through the shared bounded descriptor cache."""
+    """A .log file reached through the shared bounded descriptor cache.
+
+    `location` is its name with the identity (device, inode) of the file it names, set in one
+    assignment whenever either changes: a thread opening the file by name (the sendfile
+    workers) reads it once and keeps the descriptor only if it opened that very file, since the
+    loop may rename it meanwhile and put another file under the old name (a compaction swap,
+    a topic re-created after DeleteTopics)."""
 
     def __init__(self, path: pathlib.Path, handles: FileHandles) -> None:
         self.path = path
         self._handles = handles
-        self.size = os.fstat(handles.fd(path, _LOG_FLAGS)).st_size
+        status = os.fstat(handles.fd(path, _LOG_FLAGS))
+        self.size = status.st_size
+        self.location = (path, status.st_dev, status.st_ino)
         self._unsynced = False
 
     def append(self, data: bytearray | memoryview) -> None:
@@ -147,11 +155,21 @@ class DiskFile:
         self._handles.close(self.path)
         os.rename(self.path, path)
         self.path = path
+        self.location = (path, *self.location[1:])
 
     def moved_to(self, directory: pathlib.Path) -> None:
         """Its directory was renamed to `directory`: follow it."""
         self._handles.close(self.path)
         self.path = directory / self.path.name
+        self.location = (self.path, *self.location[1:])
+
+    def copied_to(self, directory: pathlib.Path) -> None:
+        """An exact copy of it is in `directory` (a log dir move): use that file from now on."""
+        self._handles.close(self.path)
+        path = directory / self.path.name
+        status = os.stat(path)
+        self.path = path
+        self.location = (path, status.st_dev, status.st_ino)
 
     def flush(self) -> None:
         if self._unsynced:
@@ -637,7 +655,7 @@ class Segment:
         self.index.relocate(directory)
         self.time_index.relocate(directory)
         if isinstance(self.file, DiskFile):
-            self.file.moved_to(directory)
+            self.file.copied_to(directory)
 
 
 @dataclass(slots=True)

@@ -5,7 +5,6 @@ gone in the middle of a region leaves no descriptor open."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import socket
@@ -20,6 +19,8 @@ from compat.harness import wait_for
 from kafka_wire import RawClient, make
 from ottla.server.connection import THREAD_SENDFILE_BYTES
 from ottla.server.sendfile import _send_parts
+from ottla.storage.handles import FileHandles
+from ottla.storage.segment import DiskFile, FileRegion
 from ottla.testing import running_broker
 
 PARTITIONS = 3
@@ -139,13 +140,8 @@ def test_a_client_gone_in_the_middle_of_a_region_leaves_no_descriptor_open(tmp_p
         assert wait_for(lambda: _open_sockets() <= before, timeout=30), (before, _open_sockets())
 
 
-@dataclasses.dataclass
-class _Region:
-    """What `_send_parts` reads of a storage FileRegion."""
-
-    path: pathlib.Path
-    position: int
-    length: int
+def _region(path: pathlib.Path, position: int, length: int) -> FileRegion:
+    return FileRegion(DiskFile(path, FileHandles()), position, length)
 
 
 class _Running:
@@ -170,7 +166,7 @@ def test_a_worker_resumes_an_answer_where_a_full_socket_stopped_it(tmp_path) -> 
     try:
         sender.setblocking(False)
         sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
-        parts = [b"head", b"", memoryview(b"-er-"), _Region(path, 1000, 300_000), b"|", _Region(path, 500_000, 400_000), b"tail"]
+        parts = [b"head", b"", memoryview(b"-er-"), _region(path, 1000, 300_000), b"|", _region(path, 500_000, 400_000), b"tail"]
         expected = b"head-er-" + data[1000:301_000] + b"|" + data[500_000:900_000] + b"tail"
         received = bytearray()
         index = offset = 0
@@ -204,8 +200,76 @@ def test_a_worker_says_when_a_region_outruns_its_file(tmp_path) -> None:
     path.write_bytes(b"x" * 1000)
     sender, receiver = socket.socketpair()
     try:
-        assert _send_parts(sender.fileno(), [b"head", _Region(path, 600, 1000), b"tail"], 0, 0, _Running()) == (1, 400, True)
+        assert _send_parts(sender.fileno(), [b"head", _region(path, 600, 1000), b"tail"], 0, 0, _Running()) == (1, 400, True)
         assert receiver.recv(404, socket.MSG_WAITALL) == b"head" + b"x" * 400
     finally:
         sender.close()
         receiver.close()
+
+
+def _send_region_from_a_thread(region: FileRegion) -> tuple[threading.Thread, socket.socket, list]:
+    sender, receiver = socket.socketpair()
+    outcome: list = []
+
+    def send() -> None:
+        try:
+            outcome.append(_send_parts(sender.fileno(), [region], 0, 0, _Running()))
+        except OSError as error:
+            outcome.append(error)
+        finally:
+            sender.close()
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    return worker, receiver, outcome
+
+
+def test_a_worker_sends_the_regions_own_bytes_while_the_loop_swaps_its_file(tmp_path) -> None:
+    """A compaction swap renames the region's file `.deleted` and puts the compacted one under
+    its name; a worker can read the old name before the loop records the new one. It must still
+    send the bytes the region was cut from, not the new file's under the same length."""
+    path = tmp_path / "00000000000000000000.log"
+    path.write_bytes(b"o" * 100_000)
+    region = _region(path, 1000, 50_000)
+    deleted = path.with_name(path.name + ".deleted")
+    os.rename(path, deleted)
+    path.write_bytes(b"n" * 100_000)  # the swap's file, under the old name; the loop has not yet
+    worker, receiver, outcome = _send_region_from_a_thread(region)
+    try:
+        threading.Event().wait(0.01)  # the worker's first try meanwhile, under the old name
+        region.file.location = (deleted, *region.file.location[1:])  # the loop's rename ends
+        received = b""
+        while chunk := receiver.recv(1 << 20):
+            received += chunk
+        worker.join(5)
+    finally:
+        receiver.close()
+    assert outcome == [(1, 0, False)]
+    assert received == b"o" * 50_000
+
+
+def test_a_worker_follows_a_region_to_its_copy_and_gives_up_on_a_file_gone(tmp_path) -> None:
+    """A log dir move switches the log to an exact copy (`copied_to`): a region cut before reads
+    the copy. A region whose file was removed (file.delete.delay.ms after its deletion) raises
+    rather than send another file's bytes."""
+    source, destination = tmp_path / "source", tmp_path / "destination"
+    source.mkdir()
+    destination.mkdir()
+    (source / "segment.log").write_bytes(b"c" * 10_000)
+    region = _region(source / "segment.log", 0, 10_000)
+    (destination / "segment.log").write_bytes(b"c" * 10_000)
+    region.file.copied_to(destination)
+    (source / "segment.log").unlink()
+    worker, receiver, outcome = _send_region_from_a_thread(region)
+    with receiver:
+        assert receiver.recv(10_000, socket.MSG_WAITALL) == b"c" * 10_000
+        worker.join(5)
+    assert outcome == [(1, 0, False)]
+
+    (destination / "segment.log").unlink()
+    (destination / "segment.log").write_bytes(b"x" * 10_000)  # another file under the name
+    worker, receiver, outcome = _send_region_from_a_thread(region)
+    with receiver:
+        worker.join(5)
+        assert receiver.recv(10_000) == b""
+    assert len(outcome) == 1 and isinstance(outcome[0], FileNotFoundError)
