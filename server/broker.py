@@ -565,9 +565,14 @@ class Broker:
         """This broker now coordinates the share groups of `__consumer_offsets` partition
         `index`: their state is read again (ShareCoordinator.reload_groups)."""
         share, journals = self.share, self._journals
-        if share is not None and journals is not None:
-            journals.read_again(SHARE_GROUP_STATE.name, 0,
-                                lambda _: share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index))
+        if share is None or journals is None:
+            return
+
+        def reload_groups(_: int) -> None:
+            if self._leads(OFFSETS_TOPIC, index):  # else it moved away again while read: forgotten
+                share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index)
+
+        journals.read_again(SHARE_GROUP_STATE.name, 0, reload_groups, owned=(OFFSETS_TOPIC, index))
 
     def _share_leader_changed(self, topic: str, index: int) -> None:
         """Over a shared database a topic partition's leader owns its share-partitions: one
@@ -585,7 +590,7 @@ class Broker:
         if info is None:
             return
         if share.leader_moved(info.topic_id, index, self._leads(topic, index)):
-            journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: share.partition_loaded(info.topic_id, index))
+            journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: share.partition_loaded(info.topic_id, index), owned=(info.topic_id, index))
 
     def _protocol_factory(self, listener: Listener, node_id: int) -> Callable[[], asyncio.BaseProtocol]:
         """What serves a new socket of `listener` on node `node_id`: its Connection, behind a

@@ -41,7 +41,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from ottla.server.context import RequestContext
@@ -285,8 +285,8 @@ class Journals:
         self.unwritten: set[_PartitionWriter] = set()
         # The loads of coordinator partitions whose leadership this broker gained.
         self._reloads: dict[tuple[str, int], asyncio.Task[None]] = {}
-        # The reads of `owners_write` partitions under way (`read_again`).
-        self._reads_again: set[asyncio.Task[None]] = set()
+        # The reads of `owners_write` partitions under way (`read_again`), by what they are for.
+        self._reads_again: dict[Hashable, asyncio.Task[None]] = {}
         self._producer_ids: DatabaseProducerIds | None = None
 
     async def open(self, topic: InternalTopic, partitions: int, owners_write: bool = False) -> None:
@@ -325,18 +325,25 @@ class Journals:
 
         task.add_done_callback(done)
 
-    def read_again(self, topic: str, index: int, replay: Callable[[int], None]) -> None:
+    def read_again(self, topic: str, index: int, replay: Callable[[int], None], owned: Hashable) -> None:
         """Read a partition of an `owners_write` journal again from the database, then
-        `replay(index)`: a broker that gained ownership of some of its keys (a topic partition's
-        share-partitions) rebuilds their state from what their previous owner wrote."""
+        `replay(index)`: a broker that gained ownership of some of its keys (`owned`: a topic
+        partition's share-partitions, the share groups of a `__consumer_offsets` partition)
+        rebuilds their state from what their previous owner wrote. A read under way for the
+        same `owned` is abandoned: ownership that went and came back again meanwhile makes it
+        older than what the new owner wrote in between, and it could end after the new read."""
         journal = self.storage.coordinator_journals.get(topic)
         if not isinstance(journal, Journal) or not journal.owners_write:
             return
+        under_way = self._reads_again.pop(owned, None)
+        if under_way is not None:
+            under_way.cancel()
         task = asyncio.get_running_loop().create_task(journal.reload(index, replay))
-        self._reads_again.add(task)
+        self._reads_again[owned] = task
 
         def done(finished: asyncio.Task[None]) -> None:
-            self._reads_again.discard(finished)
+            if self._reads_again.get(owned) is finished:
+                del self._reads_again[owned]
             if not finished.cancelled() and finished.exception() is not None:
                 log.error("%s-%d was not read again: %s", topic, index, finished.exception())
 
@@ -368,7 +375,7 @@ class Journals:
             log.warning("stopping with coordinator records not written to the database")
         except KafkaError as exc:
             log.info("stopping with coordinator records the database refused: %s", exc.message)
-        for reload in [*self._reloads.values(), *self._reads_again]:
+        for reload in [*self._reloads.values(), *self._reads_again.values()]:
             reload.cancel()
         for journal in self.storage.coordinator_journals.values():
             if isinstance(journal, Journal):

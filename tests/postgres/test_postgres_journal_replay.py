@@ -1,7 +1,8 @@
 """A coordinator journal over PostgreSQL (`__transaction_state`, one partition, on a real
 database): what a partition's replay appends is written, a reload reads after this broker's
 queued batches, and a record the database refuses (to another broker's claim, or for good)
-fails the answers that waited for it."""
+fails the answers that waited for it. And the share state's journal, which its owners write:
+a read again for what ownership came back to abandons the one still under way."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from ottla.server.coordinator import TRANSACTION_STATE
+from ottla.server.coordinator import SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.server.coordinator.database import Journal, Journals
 from ottla.storage.postgresql.brokers import claim_leadership
 from ottla.storage.postgresql.coordinator_topics import load_partition
@@ -122,3 +123,27 @@ async def test_records_the_database_refuses_fail_the_answers_that_waited_for_the
         await journals.written()
         stored = (await load_partition(storage, TRANSACTION_STATE.name, 0)).data
         assert b"the next one" in stored and b"too large" not in stored
+
+
+async def test_a_read_again_abandons_the_one_under_way_for_the_same_keys(postgres_url: str) -> None:
+    """A topic partition's leadership came to this broker, went, and came back while the first
+    read of its share-partitions' state was under way: that read started before what the other
+    leader wrote in between and could end after the second one, so only the second replays.
+    Reads for other keys go on beside it."""
+    storage = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    journals = Journals(storage, lambda topic, index: None, lambda topic, index: True, 5000, 1)
+    try:
+        await journals.open(SHARE_GROUP_STATE, 1, owners_write=True)
+        replays: list[str] = []
+        journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: replays.append("first"), owned=("topic", 0))
+        journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: replays.append("other keys"), owned=("topic", 1))
+        journals.read_again(SHARE_GROUP_STATE.name, 0, lambda _: replays.append("again"), owned=("topic", 0))
+        for _ in range(500):
+            if len(replays) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # time for an abandoned read to replay, were it not abandoned
+        assert sorted(replays) == ["again", "other keys"]
+    finally:
+        await journals.close(5)
+        await storage.close_database()
