@@ -14,16 +14,23 @@ removed. Kafka (KIP-534) times that from when the cleaner first saw the
 tombstone; we time it from the segment's largest timestamp, Kafka's rule
 before KIP-534.
 
+Transactions, as Kafka's cleaner: a pass stops before the first segment that
+reaches the last stable offset (an open transaction may still be aborted), and
+records of aborted transactions never count as their key's latest (the cleaner
+would otherwise drop the committed value before one, and read_committed readers
+would find no value for the key at all).
+
 Divergences, each for a later issue: a batch that loses all its records is
 dropped even if it carried a producer's last sequence (Kafka keeps it empty);
-control batches and transactional aborts are kept as they are; small
+control batches and aborted records are kept unless a later record of their key
+replaces them (Kafka removes aborted batches and, later, their markers); small
 segments are not merged into one; the offset map is a dict with no size cap
 (log.cleaner.dedupe.buffer.size).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from ottla.storage.config import LogConfig
@@ -53,18 +60,21 @@ class SegmentView(Protocol):
 S = TypeVar("S", bound=SegmentView)
 
 
-def due_segments(closed: Sequence[S], first_dirty_offset: int, now_ms: int, config: LogConfig) -> tuple[list[S], list[S]] | None:
+def due_segments(
+    closed: Sequence[S], first_dirty_offset: int, now_ms: int, config: LogConfig, last_stable_offset: int,
+) -> tuple[list[S], list[S]] | None:
     """Kafka's LogCleanerManager for one log: the closed segments a pass cleans (from the
-    first up to the first still inside min.compaction.lag.ms) and the dirty ones among them
-    (past the checkpointed `first_dirty_offset`), or None when the log is not due: nothing
-    dirty, or the dirty share below min.cleanable.dirty.ratio while no dirty record is older
-    than max.compaction.lag.ms (KIP-354)."""
+    first up to the first still inside min.compaction.lag.ms or reaching the last stable
+    offset) and the dirty ones among them (past the checkpointed `first_dirty_offset`), or
+    None when the log is not due: nothing dirty, or the dirty share below
+    min.cleanable.dirty.ratio while no dirty record is older than max.compaction.lag.ms
+    (KIP-354)."""
     if not config.compact:
         return None
     cleanable: list[S] = []
     for segment in closed:
         newest = segment.max_timestamp_and_offset[0]  # -1: emptied by an earlier pass
-        if newest >= 0 and now_ms - newest < config.min_compaction_lag_ms:
+        if (newest >= 0 and now_ms - newest < config.min_compaction_lag_ms) or segment.next_offset > last_stable_offset:
             break
         cleanable.append(segment)
     if not cleanable or cleanable[-1].next_offset <= first_dirty_offset:
@@ -78,10 +88,24 @@ def due_segments(closed: Sequence[S], first_dirty_offset: int, now_ms: int, conf
     return cleanable, dirty
 
 
-def map_batch(offset_map: OffsetMap, data: bytes) -> None:
+class AbortedBatches:
+    """The aborted index's ranges (producer id, first offset, last offset: the marker's), to
+    tell the batches of aborted transactions (Kafka's CleanedTransactionMetadata)."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int, int]]) -> None:
+        self._by_producer: dict[int, list[tuple[int, int]]] = {}
+        for producer_id, first_offset, last_offset in ranges:
+            self._by_producer.setdefault(producer_id, []).append((first_offset, last_offset))
+
+    def holds(self, producer_id: int, offset: int) -> bool:
+        return any(first <= offset <= last for first, last in self._by_producer.get(producer_id, ()))
+
+
+def map_batch(offset_map: OffsetMap, data: bytes, aborted: AbortedBatches) -> None:
     """Record a batch of the dirty section (taken in log order) in the map of key ->
-    latest offset."""
-    if read_header(data).is_control:
+    latest offset, unless it is a control batch or an aborted transaction's."""
+    header = read_header(data)
+    if header.is_control or (header.is_transactional and aborted.holds(header.producer_id, header.base_offset)):
         return
     for record in iter_records(data):
         if record.key is not None:

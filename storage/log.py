@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from ottla.storage.compaction import OffsetMap, due_segments, filter_batch, map_batch, record_filter
+from ottla.storage.compaction import AbortedBatches, OffsetMap, due_segments, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
 from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, remove_paths, replace_file
@@ -422,8 +422,10 @@ class PartitionLog:
 
     @property
     def last_stable_offset(self) -> int:
-        """The LSO: read_committed readers see nothing at or past it."""
-        return self.producer_state.last_stable_offset(self.high_watermark)
+        """The LSO: read_committed readers see nothing at or past it. Never below the log
+        start (Kafka's maybeIncrementFirstUnstableOffset): a transaction open since before a
+        DeleteRecords or retention would otherwise point readers at offsets no longer there."""
+        return max(self.producer_state.last_stable_offset(self.high_watermark), self._log_start_offset)
 
     def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
         """Aborted transactions overlapping [start_offset, end_offset), for read_committed fetches."""
@@ -592,14 +594,16 @@ class PartitionLog:
         reach the active segment, which is never cleaned, but retention, DeleteRecords or
         a topic deletion may remove a segment of the pass; then the pass ends there, its
         segment left as it was, and the next pass starts over from the same dirty offset."""
-        due = due_segments(self.segments[:-1], self.first_dirty_offset, now_ms, self._config)
+        due = due_segments(self.segments[:-1], self.first_dirty_offset, now_ms, self._config, self.last_stable_offset)
         if due is None:
             return 0
         cleanable, dirty = due
+        # Every transaction below the last stable offset has its marker: this index is complete there.
+        aborted = AbortedBatches((a.producer_id, a.first_offset, a.last_offset) for a in self.producer_state.aborted)
         offset_map: OffsetMap = {}
         for segment in dirty:
             for data in _segment_batches(segment):
-                map_batch(offset_map, data)
+                map_batch(offset_map, data, aborted)
                 yield
                 if segment not in self.segments:
                     return 0

@@ -4,8 +4,8 @@ The rules are storage/compaction.py's, shared with the local engine: `due_segmen
 pass cleans (min.compaction.lag.ms, min.cleanable.dirty.ratio, max.compaction.lag.ms), `map_batch`
 builds the key map over the dirty section and `filter_batch` with `record_filter` rewrites each
 batch of the cleanable segments (latest record per key at its offset, tombstones until their
-segment's largest timestamp is delete.retention.ms old, control batches and aborted data as they
-are). Offsets never change: a rewritten batch keeps its base and last offset (and its row's
+segment's largest timestamp is delete.retention.ms old, no segment reaching the last stable offset
+cleaned and no aborted record counted as its key's latest). Offsets never change: a rewritten batch keeps its base and last offset (and its row's
 end_position, so reads by position still never exceed max_bytes); a batch that keeps no record
 is deleted, and a fetch inside it gets the next batch there is, as on the local engine.
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ottla.storage.compaction import OffsetMap, due_segments, filter_batch, map_batch, record_filter
+from ottla.storage.compaction import AbortedBatches, OffsetMap, due_segments, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
 from ottla.wire.records import read_header
 
@@ -109,6 +109,13 @@ _APPENDED_SINCE = """
 SELECT base_offset, last_offset, octet_length(data) AS size, max_timestamp FROM batches
 WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3 ORDER BY last_offset
 """
+# Read after the segments and the batches appended since: a transaction open when those were
+# read is still open here or has its marker, and so its range in the aborted index below.
+_OPEN_TRANSACTIONS_FROM = "SELECT min(current_txn_first_offset) FROM producers WHERE topic_id = $1 AND partition_index = $2"
+_ABORTED = """
+SELECT producer_id, first_offset, last_offset FROM aborted_transactions
+WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3
+"""
 _PAGE_OF_BATCHES = """
 SELECT last_offset, data FROM batches
 WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3 AND base_offset < $4
@@ -153,15 +160,18 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
     known = len(segments), segments[-1].next_offset
     appended = await pool.fetch(_APPENDED_SINCE, topic_id, index, segments[-1].next_offset)
     replay_rolls(segments, ((row["base_offset"], row["last_offset"], row["size"], row["max_timestamp"]) for row in appended), config)
-    due = due_segments(segments[:-1], first_dirty_offset, now_ms, config)
+    open_from = await pool.fetchval(_OPEN_TRANSACTIONS_FROM, topic_id, index)
+    last_stable_offset = segments[-1].next_offset if open_from is None else open_from
+    due = due_segments(segments[:-1], first_dirty_offset, now_ms, config, last_stable_offset)
     if due is None:
         if (len(segments), segments[-1].next_offset) != known:
             await _write(pool, topic_id, index, first_dirty_offset, first_dirty_offset, segments, None)
         return 0
     cleanable, dirty = due
+    aborted = AbortedBatches(tuple(row) for row in await pool.fetch(_ABORTED, topic_id, index, dirty[0].base_offset))
     offset_map: OffsetMap = {}
     async for _, data in _batches(pool, topic_id, index, dirty[0].base_offset, cleanable[-1].next_offset):
-        map_batch(offset_map, data)
+        map_batch(offset_map, data, aborted)
     horizon = now_ms - config.delete_retention_ms
     rewrite = _Rewrite([], [], [], [])
     removed = 0
