@@ -8,6 +8,9 @@ future directory mirrors the current one's files byte for byte: segments, indexe
 snapshots, partition.metadata. That holds because every file of a partition only grows at
 its end or is replaced whole under a new inode (a compaction swap, an index or snapshot
 rewrite), so a file is copied on from where the last step stopped unless its inode changed.
+An inode number freed by a replacement can come back for the next file of that name, so a
+copy is continued only if its last bytes still match the source's at the same place, and
+`finish` checks that of every file (a stale index would send readers to wrong positions).
 The mirror is exact once the caller stops appends (the event loop runs `finish` in one go),
 so the in-memory log, its indexes and producer state stay valid over the copy: only paths
 change (PartitionLog.switch_directory).
@@ -50,6 +53,12 @@ class _Copied:
     inode: int
     size: int
     synced: bool
+    # The source's modification time when last copied: unchanged, the copy is current.
+    modified_ns: int = -1
+
+
+# How much of a copy's end is compared with the source's to tell a file grown from one replaced.
+_CHECKED_TAIL = 4096
 
 
 class LogMove:
@@ -91,7 +100,7 @@ class LogMove:
         for name, stat in sources.items():
             if budget <= 0:
                 break
-            budget -= self._copy_file(self.log.directory / name, name, stat, budget)
+            budget -= self._copy_file(self.log.directory / name, name, stat, budget, checked=False)
         self._sync(lambda name, copied: copied.size >= sources[name].st_size if name in sources else False)
         return self._pending(self._sources())
 
@@ -107,19 +116,27 @@ class LogMove:
                     os.close(descriptor)
                 copied.synced = True
 
-    def _copy_file(self, source: pathlib.Path, name: str, stat: os.stat_result, budget: int) -> int:
+    def _copy_file(self, source: pathlib.Path, name: str, stat: os.stat_result, budget: int, checked: bool) -> int:
+        """Copy on what `source` gained since its last step, or all of it anew if it is another
+        file than the one copied (`checked`: whatever its modification time says)."""
         copied = self._copied.get(name)
-        if copied is not None and copied.inode == stat.st_ino and copied.size >= stat.st_size:
+        if (not checked and copied is not None and (copied.inode, copied.size, copied.modified_ns) == (stat.st_ino, stat.st_size, stat.st_mtime_ns)):
             return 0
-        target = self.future / name
-        if copied is None or copied.inode != stat.st_ino:
-            copied = self._copied[name] = _Copied(stat.st_ino, 0, False)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        else:
-            flags = os.O_WRONLY
-        length = min(stat.st_size - copied.size, budget)
         source_fd = os.open(source, os.O_RDONLY)
         try:
+            stat = os.fstat(source_fd)
+            if copied is not None and not self._continues(copied, source_fd, stat, name, checked):
+                copied = None
+            if copied is not None and copied.size >= stat.st_size:
+                return 0
+            target = self.future / name
+            if copied is None:
+                copied = self._copied[name] = _Copied(stat.st_ino, 0, False)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            else:
+                flags = os.O_WRONLY
+            copied.modified_ns = stat.st_mtime_ns
+            length = min(stat.st_size - copied.size, budget)
             target_fd = os.open(target, flags, 0o644)
             try:
                 done = 0
@@ -136,6 +153,21 @@ class LogMove:
         finally:
             os.close(source_fd)
         return max(done, 1)
+
+    def _continues(self, copied: _Copied, source_fd: int, stat: os.stat_result, name: str, checked: bool) -> bool:
+        """Whether the source open at `source_fd` is the file `copied` began: the same inode,
+        no shorter, and, if it may have changed since, the same bytes at the copy's end."""
+        if copied.inode != stat.st_ino or stat.st_size < copied.size:
+            return False
+        if not checked and stat.st_mtime_ns == copied.modified_ns:
+            return True
+        length = min(copied.size, _CHECKED_TAIL)
+        position = copied.size - length
+        target_fd = os.open(self.future / name, os.O_RDONLY)
+        try:
+            return os.pread(source_fd, length, position) == os.pread(target_fd, length, position)
+        finally:
+            os.close(target_fd)
 
     @property
     def copied_bytes(self) -> int:
@@ -160,7 +192,7 @@ class LogMove:
         self.log.flush()
         sources = self._sources()
         for name, stat in sources.items():
-            self._copy_file(self.log.directory / name, name, stat, stat.st_size)
+            self._copy_file(self.log.directory / name, name, stat, stat.st_size, checked=True)
         for name in list(self._copied):
             if name not in sources:
                 (self.future / name).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ import pytest
 from test_fault_injection import CRASHED, FINISHED, NOT_A_WRITE, _Steps, keyed, records
 
 from ottla.storage import Storage
+from ottla.storage.relocation import LogMove, future_directory_name
 from ottla.wire.errors import ErrorCode, KafkaError
 
 
@@ -252,3 +253,28 @@ def test_a_directory_missing_at_restart_leaves_its_partitions_offline(tmp_path: 
     remounted = open_dirs(tmp_path)
     assert [records(remounted, "t", index) for index in range(4)] == [[(0, b"k", b"v%d" % index)] for index in range(4)]
     remounted.close()
+
+
+def test_a_move_copies_again_a_file_replaced_under_its_old_inode_number(tmp_path: pathlib.Path) -> None:
+    """An index rewritten after its first copy (a compaction swap, a recovery) can get the inode
+    number its predecessor freed: the copy must not keep the old bytes (the future log's index
+    would send reads to positions that are no batch's). Here one index is rewritten in place at
+    the same size and another shortened, which the copy sees as such a replacement."""
+    fill(tmp_path)
+    storage = open_dirs(tmp_path)
+    log = storage.partition("t", 0)
+    assert log.directory is not None
+    move = LogMove(log, storage.log_dirs[1] / future_directory_name("t", 0))
+    move.copy(1 << 30)
+    same_size, shortened = log.directory / f"{4:020d}.index", log.directory / f"{8:020d}.index"
+    assert same_size.stat().st_size >= 16 and shortened.stat().st_size >= 16
+    with open(same_size, "r+b") as file:
+        entries = file.read()
+        file.seek(0)
+        file.write(entries[::-1])
+    os.truncate(shortened, 8)
+    move.finish()
+    for name in os.listdir(log.directory):
+        if not name.endswith((".deleted", ".tmp")):
+            assert (move.future / name).read_bytes() == (log.directory / name).read_bytes(), name
+    storage.close()
