@@ -156,6 +156,10 @@ class _Index:
                 return  # derived data, rebuilt by recovery: the log's own fsync is what counts
             self._unsynced = False
 
+    def mark_unsynced(self) -> None:
+        """Recovery read the file, perhaps from the page cache alone: the next flush fsyncs it."""
+        self._unsynced = self.path is not None
+
     def take_unsynced(self) -> int | None:
         """Pending entries written, then a duplicate of the descriptor for another thread to
         fsync (and close), if the file has unsynced writes; that fsync is then the other's."""

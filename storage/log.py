@@ -180,7 +180,13 @@ class PartitionLog:
         fsync may not have happened) or missing an index. A sealed segment with a torn tail
         becomes the active one: the segments after it were written later and go (Kafka's
         LogLoader.recoverLog). Leftovers of an interrupted index rewrite go, and files of
-        deleted segments whose delay a restart cut short (as Kafka's LogLoader)."""
+        deleted segments whose delay a restart cut short (as Kafka's LogLoader).
+
+        The active segment is checked from its last index entry after a clean close (the
+        recovery point is its end); otherwise, as Kafka after an unclean shutdown, from its
+        start (pages lost before that entry read back as zeros), and what was read is marked
+        unsynced: it may be in the page cache alone, and the recovery point must not pass it
+        before an fsync."""
         assert self.directory is not None
         # One listing per partition: thousands of partitions must open in well under a second.
         names = set(os.listdir(self.directory))
@@ -206,10 +212,14 @@ class PartitionLog:
                 del self.segments[slot + 1 :]
                 break
             segment.next_offset = next_offset  # compaction may have emptied its last offsets
-            segment.file.mark_unsynced()
+            segment.mark_unsynced()
             self._seal_and_sync(segment, None)
         if self.segments:
-            self.segments[-1].recover()
+            active = self.segments[-1]
+            active.recover()
+            if active.next_offset != self._recovery_point:
+                active.recover(from_start=True)
+                active.mark_unsynced()
             self._load_producer_state(names)
 
     def _snapshot_offsets(self, names: Iterable[str] | None = None) -> list[int]:
@@ -659,8 +669,17 @@ class PartitionLog:
         """fsync everything appended: first wait for the rolled segments still on the
         flusher, so that the recovery point never has an unsynced offset below it."""
         self._wait_for_flusher()
-        for segment in self.segments:
-            segment.flush()
+        try:
+            for segment in self.segments:
+                segment.flush()
+        except KafkaError:
+            # An fsync that failed (a full disk's too) may have dropped the pages it could not
+            # write, and a retry would succeed without them (Kafka's LogDirFailureChannel): the
+            # recovery point stays and the directory goes offline, as when a rolled segment's
+            # fsync fails.
+            if self.on_storage_error is not None:
+                self.on_storage_error()
+            raise
         self._recovery_point = self.log_end_offset
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms() if now_ms is None else now_ms

@@ -616,6 +616,12 @@ class Segment:
         self.index.flush()
         self.time_index.flush()
 
+    def mark_unsynced(self) -> None:
+        """Recovery read its files, perhaps from the page cache alone (a process killed, not
+        the machine): the next flush or seal fsyncs them before the recovery point passes."""
+        for part in (self.file, self.index, self.time_index):
+            part.mark_unsynced()
+
     def close(self) -> None:
         self.seal()
 

@@ -10,6 +10,7 @@ append returns; close waits for the flusher.
 
 from __future__ import annotations
 
+import errno
 import os
 import pathlib
 import random
@@ -233,3 +234,91 @@ def test_a_topic_created_again_never_inherits_the_deleted_ones_recovery_point(tm
         assert (tmp_path / "recovery-point-offset-checkpoint").read_text().splitlines() == ["0", "0"]
     finally:
         storage.close()
+
+
+def spy_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files fsynced from now on (the real fsync still runs)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_after_an_unclean_stop_the_active_segment_is_fsynced_before_the_recovery_point_passes_it(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a killed process wrote may be in the page cache alone when the broker starts again:
+    recovery reads it from there, and the first flush (flush.ms, a roll) must fsync it before
+    the recovery point passes it, or a power loss then would take records below that point."""
+    storage = Storage.open(tmp_path / "running")
+    storage.create_topic("t", 1)
+    log = storage.partition("t", 0)
+    fill(log, [], 5)
+    unclean_copy(storage, tmp_path / "running", tmp_path / "killed")
+    reopened = Storage.open(tmp_path / "killed")
+    try:
+        log = reopened.partition("t", 0)
+        synced = spy_fsyncs(monkeypatch)
+        log.flush()
+        assert f"{0:020d}.log" in synced
+        assert log.recovery_point == log.log_end_offset == 5 * RECORDS
+    finally:
+        reopened.close()
+
+
+def test_after_an_unclean_stop_the_active_segment_is_checked_from_its_start(tmp_path: pathlib.Path) -> None:
+    """Pages lost before the active segment's last index entry read back as zeros: Kafka
+    recovers the whole segment after an unclean shutdown and cuts the log there, where a check
+    from the last index entry alone would keep the hole and serve it."""
+    storage = Storage.open(tmp_path / "running")
+    storage.create_topic("t", 1, {"index.interval.bytes": "1"})
+    log = storage.partition("t", 0)
+    appended: list[Appended] = []
+    fill(log, appended, 600)  # past the index's 4 KiB write-behind: its entries are in the file
+    unclean_copy(storage, tmp_path / "running", tmp_path / "killed")
+    hole = appended[100]
+    path = tmp_path / "killed" / "t-0" / f"{0:020d}.log"
+    with open(path, "r+b") as file:
+        file.seek(hole.position)
+        file.write(bytes(4096))
+    reopened = Storage.open(tmp_path / "killed")
+    try:
+        log = reopened.partition("t", 0)
+        assert log.log_end_offset == hole.base_offset
+        assert read_all(log) == [(entry.base_offset, entry.last_offset) for entry in appended[:100]]
+    finally:
+        reopened.close()
+
+
+def test_a_failed_fsync_of_the_active_segment_takes_its_directory_offline(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux may drop the pages a failed fsync could not write and report the error once: a
+    retry would then succeed without them. So the recovery point stays, and the directory goes
+    offline (Kafka's LogDirFailureChannel), rather than the producer's retry being answered."""
+    storage = Storage.open(tmp_path)
+    storage.create_topic("t", 1, {"flush.messages": "1"})
+    log = storage.partition("t", 0)
+    appended: list[Appended] = []
+    fill(log, appended, 1)
+    durable = log.recovery_point
+    real_fsync = os.fsync
+
+    def failing(descriptor: int) -> None:
+        if os.readlink(f"/proc/self/fd/{descriptor}").endswith(".log"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(KafkaError) as failed:
+        append(log, 1, appended)
+    assert failed.value.code is ErrorCode.KAFKA_STORAGE_ERROR
+    assert log.recovery_point == durable
+    with pytest.raises(KafkaError) as offline:
+        storage.partition("t", 0)
+    assert offline.value.code is ErrorCode.KAFKA_STORAGE_ERROR
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    storage.close()
