@@ -164,6 +164,8 @@ class PartitionLog:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
             self._load()
+            if self.segments and log_start_offset > self.segments[-1].next_offset:
+                self._start_afresh_at(log_start_offset)
         if not self.segments:
             self.segments.append(self._new_segment(0, _now_ms()))
         self._log_start_offset = min(max(log_start_offset, self.segments[0].base_offset), self.log_end_offset)
@@ -221,6 +223,22 @@ class PartitionLog:
                 active.recover(from_start=True)
                 active.mark_unsynced()
             self._load_producer_state(names)
+
+    def _start_afresh_at(self, log_start_offset: int) -> None:
+        """The checkpointed log start is past what survived (a power loss took an unsynced
+        tail below it): as Kafka's LogLoader, the log restarts empty at the log start, so that
+        offsets readers were told are gone are never handed out again. The new segment is
+        created first: a crash in between leaves the old ones below the log start, for
+        retention to remove, never a directory without a segment (which a re-created topic's
+        is, its stale checkpoint entries ignored)."""
+        fresh = self._new_segment(log_start_offset, _now_ms())
+        for segment in self.segments:
+            segment.delete()
+        for offset in self._snapshot_offsets():
+            self._snapshot_path(offset).unlink()
+        self.producer_state = ProducerStateManager()
+        self._snapshot_offset = 0
+        self.segments = [fresh]
 
     def _snapshot_offsets(self, names: Iterable[str] | None = None) -> list[int]:
         assert self.directory is not None

@@ -251,3 +251,32 @@ def test_a_segment_that_cannot_be_created_is_a_storage_error(tmp_path: pathlib.P
     assert (log.log_end_offset, len(log.segments)) == (1, 1)
     assert log.append(batch(1, value_size=100)).base_offset == 1
     storage.close()
+
+
+def test_a_log_start_checkpointed_past_what_a_power_loss_left_restarts_the_log_there(tmp_path: pathlib.Path) -> None:
+    """DeleteRecords made offset 10 the log start, durably; a power loss then took the unsynced
+    tail from offset 6. Clients were told offsets below 10 are gone: as Kafka's LogLoader, the
+    log restarts empty at 10, where pulling the log start back to 6 would hand 6-9 out again."""
+    storage = Storage.open(tmp_path)
+    storage.create_topic("t", 1)
+    log = storage.partition("t", 0)
+    ends = []
+    for index in range(10):
+        log.append(batch(1, value_size=100, timestamp=1000 + index))
+        ends.append(log.size)
+    assert log.delete_records(10) == 10
+    storage.close()
+    os.truncate(tmp_path / "t-0" / f"{SEGMENT}.log", ends[5])
+    reopened = reopen(tmp_path)
+    try:
+        log = reopened.partition("t", 0)
+        assert (log.log_start_offset, log.log_end_offset) == (10, 10)
+        assert log.append(batch(1, timestamp=5000)).base_offset == 10
+    finally:
+        reopened.close()
+    again = reopen(tmp_path)
+    try:
+        assert [segment.base_offset for segment in again.partition("t", 0).segments] == [10]
+        assert again.partition("t", 0).log_end_offset == 11
+    finally:
+        again.close()
