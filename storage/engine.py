@@ -223,6 +223,27 @@ class Storage:
                     self.alter_log_dir(key[0], key[1], future.parent)
         self._found.clear()
         self._found_futures.clear()
+        self._forget_stale_recovery_points()
+
+    def _forget_stale_recovery_points(self) -> None:
+        """Rewrite, now, each directory's recovery-point checkpoint that names a partition the
+        directory does not hold (a topic deleted just before a crash, the checkpoint that
+        forgot it never written): a partition created again under that name would otherwise
+        find the old point there after a crash within the checkpoint interval, and its
+        unsynced segments below it would be trusted unchecked."""
+        for log_dir, points in self._checkpointed_recovery.items():
+            if log_dir in self.offline_dirs:
+                continue
+            held = {key: point for key, point in points.items() if (log := self._logs.get(key)) is not None and log.directory is not None
+                    and log.directory.parent == log_dir}
+            if held != points:
+                try:
+                    _write_checkpoint(log_dir / _RECOVERY_POINT_CHECKPOINT, held)
+                except OSError as error:
+                    if not out_of_space(error):
+                        self.fail_log_dir(log_dir)
+                    continue
+                self._checkpointed_recovery[log_dir] = held
 
     def _register(self, info: TopicInfo) -> None:
         self._topics[info.name] = info

@@ -322,3 +322,22 @@ def test_a_failed_fsync_of_the_active_segment_takes_its_directory_offline(tmp_pa
     assert offline.value.code is ErrorCode.KAFKA_STORAGE_ERROR
     monkeypatch.setattr(os, "fsync", real_fsync)
     storage.close()
+
+
+def test_a_start_forgets_recovery_points_of_partitions_no_longer_there(tmp_path: pathlib.Path) -> None:
+    """A topic deleted just before a crash, its checkpoint not rewritten yet: the start rewrites
+    the checkpoint without it, so that the topic created again under its name cannot find the
+    old point there after another crash and have its unsynced segments trusted."""
+    storage, log, _ = three_rolled_segments(tmp_path)
+    end = log.log_end_offset
+    storage.close()
+    assert (tmp_path / "recovery-point-offset-checkpoint").read_text().splitlines() == ["0", "1", f"t 0 {end}"]
+    shutil.rmtree(tmp_path / "t-0")  # DeleteTopics' removal, its checkpoint lost to the crash
+    (tmp_path / "t.topic.json").unlink()
+    reopened = Storage.open(tmp_path)
+    try:
+        assert (tmp_path / "recovery-point-offset-checkpoint").read_text().splitlines() == ["0", "0"]
+        reopened.create_topic("t", 1)
+        assert reopened.partition("t", 0).recovery_point == 0
+    finally:
+        reopened.close()
