@@ -72,9 +72,9 @@ def handle(context: RequestContext, header: RequestHeader, request: FetchRequest
     seen_version = context.wakeups.data_version
     if context.storage.is_async:
         return _fetch_deferred(context, header.api_version, request, fetch_context, topics, seen_version)
-    response, size, keys, failed = _read(context, header.api_version, request, topics)
+    response, size, keys, answer_now = _read(context, header.api_version, request, topics)
     max_wait_ms = request["max_wait_ms"]
-    if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
+    if size >= _min_bytes(context, request) or max_wait_ms <= 0 or answer_now or not keys:
         return fetch_context.respond(response)
     return _long_poll(context, header.api_version, request, fetch_context, topics, keys,
                       time.monotonic() + max_wait_ms / 1000, seen_version)
@@ -85,9 +85,9 @@ async def _fetch_deferred(
     topics: list[FetchRequestFetchTopic], seen_version: int
 ) -> FetchResponse:
     """`handle` for an engine whose reads are coroutines."""
-    response, size, keys, failed = await _read_deferred(context, version, request, topics)
+    response, size, keys, answer_now = await _read_deferred(context, version, request, topics)
     max_wait_ms = request["max_wait_ms"]
-    if size >= _min_bytes(context, request) or max_wait_ms <= 0 or failed or not keys:
+    if size >= _min_bytes(context, request) or max_wait_ms <= 0 or answer_now or not keys:
         return fetch_context.respond(response)
     return await _long_poll(context, version, request, fetch_context, topics, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
 
@@ -107,10 +107,10 @@ async def _long_poll(
         await context.wakeups.wait_for_data(keys, remaining, seen_version)
         seen_version = context.wakeups.data_version
         if deferred:
-            response, size, keys, failed = await _read_deferred(context, version, request, topics)
+            response, size, keys, answer_now = await _read_deferred(context, version, request, topics)
         else:
-            response, size, keys, failed = _read(context, version, request, topics)
-        if size >= _min_bytes(context, request) or failed:
+            response, size, keys, answer_now = _read(context, version, request, topics)
+        if size >= _min_bytes(context, request) or answer_now:
             return fetch_context.respond(response)
     if deferred:
         return fetch_context.respond((await _read_deferred(context, version, request, topics))[0])
@@ -147,13 +147,15 @@ def _read(
     pending: list[_PendingRead] | None = None,
 ) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
     """One pass over `topics` (the request's, or its session's): (response, bytes, partition
-    keys, any error). With `pending` (an async engine's), the database partitions' reads are
+    keys, whether to answer at once: a partition's error, or a partition sent to its preferred
+    read replica, which the client must hear of without waiting, as Kafka's ReplicaManager
+    answers). With `pending` (an async engine's), the database partitions' reads are
     left there for `_read_deferred`, their entries still to fill."""
     storage = context.storage
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
     budget = _max_bytes(context, request)
     total = 0
-    failed = False
+    answer_now = False
     keys: list[tuple[str, int]] = []
     responses: list[FetchResponseFetchableTopicResponse] = []
     authorizer = context.authorizer
@@ -191,6 +193,7 @@ def _read(
                     preferred = _cluster_check(context, cluster, version, request, name, index, wanted.get("current_leader_epoch", -1))
                     if preferred is not None:
                         entry["preferred_read_replica"] = preferred
+                        answer_now = True
                         log = storage.partition(name, index)
                         high_watermark = cluster.high_watermark(name, index, log.log_end_offset)
                         entry["high_watermark"] = high_watermark
@@ -212,7 +215,7 @@ def _read(
                 data = _records(result, copy=total + result.size <= _COPY_AT_MOST)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
-                failed = True
+                answer_now = True
                 if cluster is not None and version >= 12 and exc.code in _LEADER_ERRORS and name is not None:
                     endpoints = {} if endpoints is None else endpoints
                     entry["current_leader"] = leader_hint(context, cluster, name, index, endpoints)  # type: ignore[typeddict-item]
@@ -236,7 +239,7 @@ def _read(
     response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
     if endpoints and version >= 16:
         response["node_endpoints"] = list(endpoints.values())
-    return response, total, keys, failed
+    return response, total, keys, answer_now
 
 
 # A database partition's read still to do: its entry, partition, fetch offset, partition_max_bytes, topic.
@@ -251,9 +254,9 @@ async def _read_deferred(
     engine's reads, one after the other, would have returned (the first partition with
     data gets its first batch whatever its size, as Kafka's minOneMessage)."""
     pending: list[_PendingRead] = []
-    response, total, keys, failed = _read(context, version, request, topics, pending)
+    response, total, keys, answer_now = _read(context, version, request, topics, pending)
     if not pending:
-        return response, total, keys, failed
+        return response, total, keys, answer_now
     budget = _max_bytes(context, request)
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
     # Each partition's LSO as the local engine's read takes it: before the read, which stops there for read_committed.
@@ -266,7 +269,7 @@ async def _read_deferred(
     for (entry, log, offset, partition_max_bytes, name), stable, outcome in zip(pending, stables, outcomes):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
-            failed = True
+            answer_now = True
             continue
         if isinstance(outcome, BaseException):
             raise outcome
@@ -288,7 +291,7 @@ async def _read_deferred(
         entry["records"] = _records(ReadResult(kept, size, outcome.high_watermark, outcome.log_start_offset))
         total += size
         keys.append((name, entry["partition_index"]))
-    return response, total, keys, failed
+    return response, total, keys, answer_now
 
 
 _LEADER_ERRORS = (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.FENCED_LEADER_EPOCH)

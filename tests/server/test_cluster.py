@@ -121,6 +121,32 @@ def test_the_leader_sends_a_consumer_to_a_follower_in_its_rack() -> None:
         assert (answered["preferred_read_replica"], answered["high_watermark"], bytes(answered["records"] or b"")) == (follower, 1, b"")
 
 
+def test_a_fetch_with_a_partition_sent_to_another_replica_is_answered_at_once() -> None:
+    """One partition of the fetch goes to a follower in the consumer's rack, another (on the
+    leader alone) has nothing new: the leader answers at once, as Kafka's ReplicaManager, not
+    after max_wait_ms, so that the consumer moves to the follower without waiting."""
+    selector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+    with running_broker(nodes=3, racks=("a", "b", "c"), data_dir=None, replica_selector_class=selector) as cluster:
+        cluster.create_topic("local", partitions=1, replication_factor=1)
+        leader = cluster.partition_state("local", 0)["leader"]
+        cluster.create_topic("racks", partitions=3, replication_factor=3)
+        redirected = next(index for index in range(3) if cluster.partition_state("racks", index)["leader"] == leader)
+        rack = "abc"[next(node for node in (1, 2, 3) if node != leader) - 1]
+        connection = Connection(*_addresses(cluster)[leader], 60.0, "cluster-test")
+        _produce(connection, "racks", redirected, b"v")
+
+        def wanted(index: int) -> dict[str, int]:
+            return {"partition": index, "fetch_offset": 0, "partition_max_bytes": 1 << 20}
+
+        fetch = {"replica_id": -1, "max_wait_ms": 600_000, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0,
+                 "session_epoch": -1, "topics": [{"topic": "racks", "partitions": [wanted(redirected)]}, {"topic": "local", "partitions": [wanted(0)]}],
+                 "forgotten_topics_data": [], "rack_id": rack}
+        answered = connection.request(ApiKey.FETCH, 11, fetch)["responses"]  # parked, it would wait ten minutes, past the socket's 60 s
+        connection.close()
+        assert answered[0]["partitions"][0]["preferred_read_replica"] != -1
+        assert (answered[1]["partitions"][0]["error_code"], bytes(answered[1]["partitions"][0]["records"] or b"")) == (ErrorCode.NONE, b"")
+
+
 def test_acks_all_needs_min_insync_replicas_and_preferred_election_moves_leadership_back(cluster: ThreadedBroker) -> None:
     cluster.create_topic("durable", partitions=1, replication_factor=3, min_insync_replicas=2)
     state = cluster.partition_state("durable", 0)
