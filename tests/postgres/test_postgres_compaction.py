@@ -81,6 +81,27 @@ STEPS: list[tuple[list[tuple[bytes, bool]], int]] = [
         ],
         30000,
     ),
+    # A committed g, then a transaction writing g that aborts: the aborted g is never g's
+    # latest, so the committed one stays (else read_committed readers would find no g).
+    (
+        [
+            appended([("g", "g0")], 21000),
+            (build_batch([Record(0, 21000, b"g", b"g-aborted")], producer_id=31, producer_epoch=0, base_sequence=0, transactional=True), True),
+            (control_batch(31, 0, False, 21000), False),
+            appended([("x", "x0")], 23000),
+        ],
+        40000,
+    ),
+    # A committed i, then a transaction writing i still open in a closed segment: no segment
+    # reaching the last stable offset is cleaned, nor counted, so the committed i stays.
+    (
+        [
+            appended([("i", "i0")], 25000),
+            (build_batch([Record(0, 27000, b"i", b"i-open")], producer_id=32, producer_epoch=0, base_sequence=0, transactional=True), True),
+            appended([("w", "w0")], 29000),
+        ],
+        40000,
+    ),
 ]
 
 
@@ -139,6 +160,8 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
         assert seen[3] == [(5, "b", "b1"), (10, "a", "a3"), (12, "e", "e1"), (13, "d", "d2"), (14, "f", "f1"), (15, "z", "z0")]
         assert seen[4] == [(10, "a", "a3"), (12, "e", "e1"), (13, "d", "d2"), (14, "f", "f1"), (15, "z", "z0"), (17, "q", "q0"),
                            (18, "\0" * 4, "\0" * 6), (19, "b", "b2"), (20, "y", "y0")]
+        assert seen[5] == [*seen[4], (21, "g", "g0"), (22, "g", "g-aborted"), (23, "\0" * 4, "\0" * 6), (24, "x", "x0")]
+        assert seen[6] == [*seen[5], (25, "i", "i0"), (26, "i", "i-open"), (27, "w", "w0")]
         partition = database.partition("c", 0)
         # A read inside a removed range starts at the batch there is next, as on the local
         # engine (whose reads stop at a segment's end, where a database read goes on).
@@ -147,7 +170,7 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
             database_read = await partition.read(offset, 1 << 20)
             assert bytes(database_read.chunks[0]) == bytes(local_read.chunks[0])  # type: ignore[arg-type]
         assert await partition.offset_for_timestamp(2000) == local.partition("c", 0).offset_for_timestamp(2000) == (7000, 10)
-        assert (await partition.read(0, 1 << 20)).high_watermark == 21
+        assert (await partition.read(0, 1 << 20)).high_watermark == 28
     finally:
         await database.close_database()
 
