@@ -168,7 +168,8 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
             await _write(pool, topic_id, index, first_dirty_offset, first_dirty_offset, segments, None)
         return 0
     cleanable, dirty = due
-    aborted = AbortedBatches(tuple(row) for row in await pool.fetch(_ABORTED, topic_id, index, dirty[0].base_offset))
+    aborted_rows = await pool.fetch(_ABORTED, topic_id, index, dirty[0].base_offset)
+    aborted = AbortedBatches((row["producer_id"], row["first_offset"], row["last_offset"]) for row in aborted_rows)
     offset_map: OffsetMap = {}
     async for _, data in _batches(pool, topic_id, index, dirty[0].base_offset, cleanable[-1].next_offset):
         map_batch(offset_map, data, aborted)
