@@ -324,9 +324,15 @@ def test_session_lifetime_and_reauthentication() -> None:
     assert sasl.failed
 
 
-def test_a_v0_client_gets_no_session_expiry() -> None:
-    """KIP-368: only a client that sent SaslAuthenticate v1+ is held to the session lifetime."""
+def test_a_v0_client_is_held_to_the_session_lifetime_too() -> None:
+    """KIP-368 as Kafka's SaslServerAuthenticator does it: the session ends after its lifetime
+    whatever the SaslAuthenticate version (or raw tokens); a client that cannot re-authenticate
+    is closed then rather than kept past an expired credential."""
     sasl = _plain_authenticator(max_reauth_ms={"PLAIN": 1000})
     sasl.handshake("PLAIN", 1)
     sasl.authenticate(b"\0alice\0pw", 0, 0.0)
-    assert sasl.session_expires_at is None
+    assert sasl.session_expires_at == 1.0
+    raw = _plain_authenticator(max_reauth_ms={"PLAIN": 1000})
+    raw.handshake("PLAIN", 0)
+    raw.evaluate_raw(b"\0alice\0pw", 5.0)
+    assert raw.session_expires_at == 6.0

@@ -90,7 +90,6 @@ class SaslAuthenticator:
         self.principal: str | None = None
         self.mechanism: str | None = None
         self._server: MechanismServer | None = None
-        self._client_supports_reauth = False
         # Monotonic seconds at which the session ends (KIP-368), None for never.
         self.session_expires_at: float | None = None
         # The session lifetime told to the client: 0 for none.
@@ -151,7 +150,6 @@ class SaslAuthenticator:
         """SaslAuthenticate: (error, message, server token, session lifetime ms)."""
         if self.state is SaslState.COMPLETE:
             return ErrorCode.ILLEGAL_SASL_STATE, "SaslAuthenticate request received after successful authentication", b"", 0
-        self._client_supports_reauth = self._client_supports_reauth or version > 0
         try:
             response = self._evaluate(token, now)
         except InvalidCredentials as exc:
@@ -191,9 +189,9 @@ class SaslAuthenticator:
             self._lifetime_ms = self._session_lifetime_ms(server)
             self._server = None
             self.raw_tokens = False
-            self.session_expires_at = None
-            if self._lifetime_ms and self._client_supports_reauth:
-                self.session_expires_at = now + self._lifetime_ms / 1000
+            # Every client is held to the session's lifetime, as Kafka's ReauthInfo: one that
+            # cannot re-authenticate (SaslAuthenticate v0, raw tokens) is closed when it ends.
+            self.session_expires_at = now + self._lifetime_ms / 1000 if self._lifetime_ms else None
         return response
 
     def _session_lifetime_ms(self, server: MechanismServer) -> int:
