@@ -132,6 +132,14 @@ def test_unsecured_validator_options() -> None:
     )
 
 
+_OUT_OF_RANGE_CLAIMS = (
+    b'{"sub": "a", "exp": NaN}',
+    b'{"sub": "a", "exp": 1e400}',
+    b'{"sub": "a", "exp": 1' + b"0" * 400 + b"}",
+    b'{"sub": "a", "iat": -Infinity, "exp": 9999999999}',
+)
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -140,6 +148,8 @@ def test_unsecured_validator_options() -> None:
         f"{_part({'alg': 'none'})}..",
         "not-a-jws",
         f"{_b64(b'[1]')}.{_part({'sub': 'a', 'exp': NOW + 60})}.",
+        # Numbers Kafka's JSON parser refuses or no expiry can hold: refused, not a crash.
+        *(_part({"alg": "none"}) + "." + _b64(claims) + "." for claims in _OUT_OF_RANGE_CLAIMS),
     ],
 )
 def test_unsecured_malformed_tokens_are_invalid_tokens(token: str) -> None:

@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import re
 import time
 import urllib.parse
@@ -85,9 +86,14 @@ def _b64url(part: str) -> bytes:
         raise TokenRejected("a JWS part is not base64url") from None
 
 
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _json_object(part: str, what: str) -> dict[str, Any]:
+    """Strict JSON, as Kafka's parser: Python's would take NaN and Infinity."""
     try:
-        value = json.loads(_b64url(part))
+        value = json.loads(_b64url(part), parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError):
         raise TokenRejected(f"the JWS {what} is not JSON") from None
     if not isinstance(value, dict):
@@ -103,7 +109,13 @@ def _number_claim(claims: Mapping[str, Any], name: str, required: bool) -> float
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TokenRejected(f"the {name!r} claim is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise TokenRejected(f"the {name!r} claim is out of range") from None
+    if not math.isfinite(number):
+        raise TokenRejected(f"the {name!r} claim is out of range")
+    return number
 
 
 def _subject(claims: Mapping[str, Any], name: str) -> str:
