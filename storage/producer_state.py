@@ -146,6 +146,14 @@ class ProducerStateManager:
                 ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                 f"expected sequence {entry.last_seq + 1}, got {header.base_sequence}",
             )
+        if entry.current_txn_first_offset is not None and not header.is_transactional:
+            # ProducerAppendInfo.updateCurrentTxnFirstOffset: it would land inside the open
+            # transaction's range, and an abort would hide it.
+            raise KafkaError(
+                ErrorCode.INVALID_TXN_STATE,
+                f"expected a transactional write from producer {header.producer_id}, whose transaction from offset "
+                f"{entry.current_txn_first_offset} is open",
+            )
         return None
 
     def record(self, header: BatchHeader, high_watermark: int, marker: EndTxnMarker | None = None) -> AbortedTransaction | None:

@@ -39,6 +39,7 @@ from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
+from ottla.wire.records.batch import TRANSACTIONAL_BIT
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
@@ -80,6 +81,10 @@ def handle(
             refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         elif cluster is not None:
             coordinator_node = remote_coordinator(context, transactional_id)
+    elif any(_carries_transactional_batch(partition["records"]) for topic in request["topic_data"] for partition in topic["partition_data"]):
+        # KafkaApis.handleProduceRequest: transactional records need a transactional id (no
+        # coordinator would verify them, nor ever end the transaction they open).
+        refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     for topic in request["topic_data"]:
         topic_id = _NO_TOPIC_ID
         name: str | None
@@ -330,12 +335,28 @@ _NO_APPEND_INFO = frozenset(
     {ErrorCode.CORRUPT_MESSAGE, ErrorCode.MESSAGE_SIZE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.KAFKA_STORAGE_ERROR}
 )
 _MAGIC_AT = 16
+_ATTRIBUTES_AT = 21
 _CODEC_AT = 22  # low byte of the int16 attributes
 _ZSTD = 4
 # LegacyRecord.RECORD_OVERHEAD_V0: no batch of any magic is shorter.
 _SMALLEST_RECORD = 14
 # A batch's length (bytes 8-11), magic (16) and the low byte of its attributes (22), in one read.
 _BATCH_PREFIX = struct.Struct(">8xi4xB5xB")
+
+
+def _carries_transactional_batch(records: memoryview | None) -> bool:
+    """Whether any whole batch of magic 2 in `records` has the transactional flag."""
+    if records is None:
+        return False
+    position, available = 0, len(records)
+    while position + _ATTRIBUTES_AT + 2 <= available:
+        if records[position + _MAGIC_AT] == 2 and records[position + _ATTRIBUTES_AT + 1] & TRANSACTIONAL_BIT:
+            return True
+        length = int.from_bytes(records[position + 8 : position + 12], "big", signed=True)
+        if length < _SMALLEST_RECORD:
+            return False
+        position += 12 + length
+    return False
 
 
 def _check_batches_for_version(version: int, records: memoryview) -> None:
