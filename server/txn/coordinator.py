@@ -139,6 +139,9 @@ class TransactionMetadata:
     # state reserves for after the markers, and the one the Complete state moved away from.
     next_producer_id: int = -1
     previous_producer_id: int = -1
+    # The epoch an InitProducerId that named its producer bumped from (Kafka's lastProducerEpoch,
+    # in memory only): the same request again, its answer lost, is answered, not fenced.
+    last_producer_epoch: int = NO_PRODUCER_EPOCH
 
     @property
     def tv2(self) -> bool:
@@ -276,20 +279,30 @@ class TransactionCoordinator:
                 self._write(txn, TxnState.EMPTY, producer_epoch=0)
                 self.transactions[transactional_id] = txn
                 return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+            named = producer_id >= 0
+            if named and not (producer_id == txn.producer_id or (producer_id == txn.previous_producer_id and producer_epoch >= _MAX_EPOCH - 1)):
+                # KIP-360 (TransactionCoordinator.isValidProducerId): another producer's id, or
+                # not the one this id's producer id was rotated from, is fenced.
+                return InitResult(ErrorCode.PRODUCER_FENCED)
             if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT, TxnState.PREPARE_EPOCH_FENCE):
                 return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)  # its markers are under way
-            if producer_id >= 0 and (producer_id, producer_epoch) != (txn.producer_id, txn.producer_epoch):
-                # KIP-360: a producer that asks to bump an epoch it no longer holds was fenced.
-                return InitResult(ErrorCode.PRODUCER_FENCED)
             if txn.state is TxnState.ONGOING:
                 # A new producer with this id: abort what the old one left open, fencing it.
                 self._fence_and_abort(txn)
                 if txn.state is not TxnState.COMPLETE_ABORT:
                     return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)  # asked again once the abort completes
-            pid, epoch = txn.producer_id, txn.producer_epoch + 1
+            elif named and producer_epoch != txn.producer_epoch:
+                if producer_epoch == txn.last_producer_epoch:
+                    # TransactionMetadata.prepareIncrementProducerEpoch: the bump this producer
+                    # asked for is done, its answer lost; the same answer again.
+                    return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+                return InitResult(ErrorCode.PRODUCER_FENCED)
+            last_epoch = txn.producer_epoch if named else NO_PRODUCER_EPOCH
+            pid, epoch, previous = txn.producer_id, txn.producer_epoch + 1, txn.previous_producer_id
             if epoch >= _MAX_EPOCH:
-                pid, epoch = self.producer_ids.generate(), 0
-            self._write(txn, TxnState.EMPTY, producer_id=pid, producer_epoch=epoch, timeout_ms=timeout_ms, partitions=set(), start_ms=-1)
+                pid, epoch, previous = self.producer_ids.generate(), 0, txn.producer_id
+            self._write(txn, TxnState.EMPTY, producer_id=pid, producer_epoch=epoch, timeout_ms=timeout_ms, partitions=set(), start_ms=-1,
+                        previous_producer_id=previous, last_producer_epoch=last_epoch)
         except KafkaError as exc:
             return InitResult(_store_error(exc.code))
         return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
@@ -470,7 +483,7 @@ class TransactionCoordinator:
         endTransaction takes an epoch fence's abort as its bump): asked of Kafka 4.4, a
         timed-out v2 transaction's ABORT marker carries the epoch one above its producer's,
         whose own EndTxn v5 abort then counts as a retry of it."""
-        self._write(txn, TxnState.PREPARE_EPOCH_FENCE, producer_epoch=txn.producer_epoch + 1)
+        self._write(txn, TxnState.PREPARE_EPOCH_FENCE, producer_epoch=txn.producer_epoch + 1, last_producer_epoch=NO_PRODUCER_EPOCH)
         self._end(txn, commit=False)
 
     def _complete(self, txn: TransactionMetadata, commit: bool) -> None:

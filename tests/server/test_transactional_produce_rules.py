@@ -75,3 +75,16 @@ def test_transactional_records_need_a_transactional_id(connection: Connection) -
     assert error == ErrorCode.NONE
     refused = _produce(connection, None, {0: _batch(producer_id, epoch, 0, transactional=True), 1: _batch(producer_id, epoch, 0, transactional=False)})
     assert refused == [ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED] * 2
+
+
+def test_a_retried_epoch_bump_is_answered_and_an_older_epoch_fenced(connection: Connection) -> None:
+    """KIP-360: InitProducerId naming its producer bumps the epoch; when the answer is lost the
+    client asks the same again and gets the same answer (Kafka's lastProducerEpoch), where
+    PRODUCER_FENCED would be fatal to it. An epoch before that is another producer's: fenced."""
+    error, producer_id, epoch = _init_producer_id(connection, "bumped")
+    assert error == ErrorCode.NONE
+    assert _init_producer_id(connection, "bumped", producer_id, epoch) == (ErrorCode.NONE, producer_id, epoch + 1)
+    assert _init_producer_id(connection, "bumped", producer_id, epoch) == (ErrorCode.NONE, producer_id, epoch + 1)
+    assert _init_producer_id(connection, "bumped", producer_id, epoch + 1) == (ErrorCode.NONE, producer_id, epoch + 2)
+    assert _init_producer_id(connection, "bumped", producer_id, epoch)[0] == ErrorCode.PRODUCER_FENCED
+    assert _init_producer_id(connection, "bumped", producer_id + 1000, epoch + 2)[0] == ErrorCode.PRODUCER_FENCED

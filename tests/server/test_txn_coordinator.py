@@ -165,10 +165,14 @@ def test_bad_init_requests(tid: str, timeout: int, error: ErrorCode) -> None:
 
 
 def test_kip_360_bump_with_a_stale_epoch_is_fenced() -> None:
+    """The epoch just bumped from is a retry of that bump (answered as it was); one before it is stale."""
     h = Harness()
     first = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
     bumped = h.coordinator.init_producer_id("tx", TIMEOUT_MS, first.producer_id, first.producer_epoch)
     assert bumped.producer_epoch == first.producer_epoch + 1
+    again = h.coordinator.init_producer_id("tx", TIMEOUT_MS, first.producer_id, first.producer_epoch)
+    assert (again.error, again.producer_epoch) == (ErrorCode.NONE, bumped.producer_epoch)
+    h.coordinator.init_producer_id("tx", TIMEOUT_MS, bumped.producer_id, bumped.producer_epoch)
     assert h.coordinator.init_producer_id("tx", TIMEOUT_MS, first.producer_id, first.producer_epoch).error is ErrorCode.PRODUCER_FENCED
 
 
