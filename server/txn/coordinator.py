@@ -44,6 +44,12 @@ log = logging.getLogger("ottla.txn")
 # RecordBatch.NO_PRODUCER_EPOCH and Short.MAX_VALUE: an exhausted epoch takes a new producer id.
 NO_PRODUCER_EPOCH = -1
 _MAX_EPOCH = 2**15 - 1
+# Marker writes a later attempt may get past (TransactionMarkerRequestCompletionHandler); a
+# partition deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION) gets none, in Kafka too.
+_RETRIED_MARKER_ERRORS = frozenset({
+    ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.REQUEST_TIMED_OUT,
+})
 # ProducerIdManager hands out ids in blocks (ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE).
 PRODUCER_ID_BLOCK_SIZE = 1000
 _PRODUCER_ID_FILE = "producer-id-block"
@@ -490,25 +496,32 @@ class TransactionCoordinator:
         """The markers, then the Complete state. Markers into database partitions are written by
         tasks: the Complete state waits for them (`_complete_when_written`), as Kafka's coordinator
         writes it only once every partition has its marker, so a coordinator that stops before
-        then leaves a Prepare state, whose markers the next coordinator of the id writes again."""
+        then leaves a Prepare state, whose markers the next coordinator of the id writes again.
+        A marker that failed in a way a retry may get past keeps the Prepare state too
+        (`_markers_missing`), its partition left for the timeout sweep to write again: completed
+        without it, the partition's transaction would stay open, and the producer's next one
+        there would be ended by that one's marker, aborted records committed with it."""
         written = self.write_markers(txn.producer_id, txn.producer_epoch, commit, txn.partitions, self.coordinator_epoch(txn.transactional_id))
-        _log_dropped(txn, commit, written)
         under_way = self.database_markers.under_way(txn.partitions)
         if under_way:
-            task = asyncio.get_running_loop().create_task(self._complete_when_written(txn, commit, under_way))
+            task = asyncio.get_running_loop().create_task(self._complete_when_written(txn, commit, under_way, written))
             self._completing[txn.transactional_id] = (txn, task)
             return
-        self._write_complete(txn, commit)
+        if not self._markers_missing(txn, commit, written):
+            self._write_complete(txn, commit)
 
-    async def _complete_when_written(self, txn: TransactionMetadata, commit: bool, partitions: set[tuple[str, int]]) -> None:
+    async def _complete_when_written(
+        self, txn: TransactionMetadata, commit: bool, partitions: set[tuple[str, int]], written: dict[tuple[str, int], ErrorCode],
+    ) -> None:
         """The Complete state once the markers into database `partitions` are in: not written when
         the id's state was reloaded meanwhile (another broker coordinated it, or this one took it
         over again and goes on from what it read); a failed write is retried by the timeout sweep."""
         try:
-            _log_dropped(txn, commit, await self.database_markers.settled(partitions))
+            written = {**written, **await self.database_markers.settled(partitions)}
             if self.transactions.get(txn.transactional_id) is not txn or not self.log.owns(self.log.partition_for(txn.transactional_id)):
                 return
-            self._write_complete(txn, commit)
+            if not self._markers_missing(txn, commit, written):
+                self._write_complete(txn, commit)
         except KafkaError as exc:
             log.warning("could not complete transaction %s: %s", txn.transactional_id, exc)
         finally:
@@ -520,6 +533,22 @@ class TransactionCoordinator:
         completing = self._completing.get(transactional_id)
         if completing is not None:
             await asyncio.wait([completing[1]])
+
+    def _markers_missing(self, txn: TransactionMetadata, commit: bool, written: dict[tuple[str, int], ErrorCode]) -> bool:
+        """Whether a marker failed in a way a retry may get past (Kafka's
+        TransactionMarkerRequestCompletionHandler retries those): the transaction's partitions
+        become those alone, in memory, as Kafka removes a partition once its marker is in. A
+        marker refused for good (its topic deleted, a fenced epoch) is dropped, as Kafka drops it."""
+        missing = {partition for partition, error in written.items() if error in _RETRIED_MARKER_ERRORS}
+        for (topic, partition), error in written.items():
+            kind = "COMMIT" if commit else "ABORT"
+            if (topic, partition) in missing:
+                log.warning("%s marker for %s-%d of %s not written, retried later: %s", kind, topic, partition, txn.transactional_id, error.name)
+            elif error is not ErrorCode.NONE:
+                log.info("no %s marker for %s-%d of %s: %s", kind, topic, partition, txn.transactional_id, error.name)
+        if missing:
+            txn.partitions = missing
+        return bool(missing)
 
     def _write_complete(self, txn: TransactionMetadata, commit: bool) -> None:
         rotate: dict[str, int] = {}
@@ -652,13 +681,6 @@ class TransactionCoordinator:
 
 
 _FIELDS = tuple(f.name for f in fields(TransactionMetadata) if f.name != "transactional_id")
-
-
-def _log_dropped(txn: TransactionMetadata, commit: bool, written: dict[tuple[str, int], ErrorCode]) -> None:
-    for (topic, partition), error in written.items():
-        if error is not ErrorCode.NONE:
-            # Deleted since it joined (UNKNOWN_TOPIC_OR_PARTITION): Kafka drops its marker too.
-            log.info("no %s marker for %s-%d of %s: %s", "COMMIT" if commit else "ABORT", topic, partition, txn.transactional_id, error.name)
 
 
 def verification_error(error: ErrorCode, abortable_known: bool) -> ErrorCode:

@@ -23,7 +23,7 @@ from ottla.storage import Storage
 from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
 from tests.storage.conftest import read_bytes
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.records import Record, build_batch, iter_records, scan_batches
+from ottla.wire.records import Record, build_batch, iter_records, read_header, scan_batches
 
 TIMEOUT_MS = 60_000
 
@@ -205,6 +205,39 @@ def test_commit_writes_markers_into_every_partition_and_a_retry_succeeds() -> No
     assert h.coordinator.end_transaction("tx", pid, epoch, commit=True).error is ErrorCode.NONE  # retried EndTxn
     assert h.coordinator.end_transaction("tx", pid, epoch, commit=False).error is ErrorCode.INVALID_TXN_STATE
     assert len(h.batches(0)) == 2
+
+
+def test_a_marker_that_fails_for_now_is_written_again_before_the_transaction_completes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A marker refused for now (a full disk: KAFKA_STORAGE_ERROR) keeps PrepareAbort, its
+    partition left for the sweep, as Kafka's marker handler retries it. Completed without it,
+    the partition's transaction would stay open, and the producer's next commit there would
+    commit these aborted records with it. The marker already in elsewhere is not written twice."""
+    h = Harness()
+    pid, epoch = _begin(h)
+    h.produce(pid, epoch, 0, value=b"aborted")
+    log = h.storage.partition("t", 0)
+    real_append = log.append
+    failures = [KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "No space left on device")]
+
+    def append(records: Any, *args: Any, **kwargs: Any) -> Any:
+        if failures and read_header(records).is_control:
+            raise failures.pop()
+        return real_append(records, *args, **kwargs)
+
+    monkeypatch.setattr(log, "append", append)
+    assert h.coordinator.end_transaction("tx", pid, epoch, commit=False).error is ErrorCode.NONE
+    described = h.coordinator.describe("tx")
+    assert described is not None and (described.state, described.partitions) == (TxnState.PREPARE_ABORT, {("t", 0)})
+    assert h.batches(1) == [(epoch, True, ABORT_KEY)]
+    assert log.last_stable_offset == 0
+    assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}) is ErrorCode.CONCURRENT_TRANSACTIONS
+
+    h.coordinator.abort_timed_out()
+    assert h.coordinator.describe("tx").state is TxnState.COMPLETE_ABORT  # type: ignore[union-attr]
+    assert h.batches(0) == [(epoch, False, b"aborted"), (epoch, True, ABORT_KEY)]
+    assert h.batches(1) == [(epoch, True, ABORT_KEY)]
+    assert log.last_stable_offset == 2
+    assert [(a.producer_id, a.first_offset) for a in log.aborted_transactions(0, 2)] == [(pid, 0)]
 
 
 def test_end_txn_errors() -> None:
