@@ -35,7 +35,7 @@ from ottla.server.cluster.state import ClusterState
 from ottla.server.context import Answer, RequestContext
 from ottla.server.fetch_sessions import SESSIONLESS, FetchContext
 from ottla.server.handlers._topics import resolve_topic_name
-from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.storage import FileRegion, ReadResult
 from ottla.wire.header import RequestHeader
 from ottla.wire.primitives import Spliced
@@ -159,6 +159,11 @@ def _read(
     keys: list[tuple[str, int]] = []
     responses: list[FetchResponseFetchableTopicResponse] = []
     authorizer = context.authorizer
+    # KafkaApis.handleFetchRequest: a replica's fetch needs CLUSTER_ACTION, which stands for
+    # READ on every topic; without it every partition is TOPIC_AUTHORIZATION_FAILED.
+    replica_allowed: bool | None = None
+    if authorizer is not None and _from_follower(request):
+        replica_allowed = context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)
     cluster = context.services.cluster
     # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
     endpoints: dict[int, Any] | None = None
@@ -169,7 +174,9 @@ def _read(
             topic_error = None
         except KafkaError as exc:
             name, topic_error = None, exc.code
-        if authorizer is not None and name is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, name):
+        if replica_allowed is False or (
+            authorizer is not None and replica_allowed is None and name is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, name)
+        ):
             name, topic_error = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
         partitions: list[FetchResponsePartitionData] = []
         for wanted in topic["partitions"]:

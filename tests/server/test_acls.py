@@ -326,3 +326,38 @@ def test_the_group_apis_of_every_protocol_authorize_as_kafka_does(tmp_path):
             "Unauthorized to CREATE on topics streams-counts-changelog.")}])
         assert broker.broker.storage.topic("streams-counts-repartition") is None
         conn.close()
+
+
+def test_a_fetch_claiming_a_replica_id_needs_cluster_action(tmp_path):
+    """KafkaApis.handleFetchRequest: a replica's fetch (replica_id >= 0) needs CLUSTER_ACTION on the
+    cluster, whatever the principal may READ: without it every partition is
+    TOPIC_AUTHORIZATION_FAILED, so a consumer cannot take a follower's privileges (its fetch
+    session, reads past what consumers see). A consumer's own fetch is unchanged."""
+    from kafka import KafkaProducer
+
+    from compat.differential import _Connection
+    from ottla.wire.api import ApiKey
+    from ottla.wire.errors import ErrorCode
+
+    settings = {"data_dir": tmp_path, "authorizer_class_name": STANDARD_AUTHORIZER}
+    with running_broker(super_users="User:ANONYMOUS", **settings) as broker:
+        broker.create_topic("readable")
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        producer.send("readable", b"record").get(timeout=10)
+        producer.close()
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        _grant(admin, "readable", ACLOperation.READ)
+        admin.close()
+    with running_broker(**settings) as broker:
+        conn = _Connection(broker.bootstrap_servers)
+        answers = []
+        for replica_id in (-1, 1):
+            fetched = conn.call(ApiKey.FETCH, 12, {
+                "replica_id": replica_id, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0,
+                "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
+                "topics": [{"topic": "readable", "partitions": [{"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0,
+                                                                 "last_fetched_epoch": -1, "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}],
+            })
+            partition = fetched["responses"][0]["partitions"][0]
+            answers.append((partition["error_code"], bool(partition["records"])))
+        assert answers == [(ErrorCode.NONE, True), (ErrorCode.TOPIC_AUTHORIZATION_FAILED, False)]
