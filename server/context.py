@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TYPE_CHECKING, TypeAlias, TypeVar
 
+from ottla.server.security.authorizer import acl_host
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.errors import ErrorCode
 
@@ -225,8 +226,8 @@ class RequestContext:
 
     @property
     def client_host(self) -> str:
-        """The client's address without its port: what an ACL's host is compared with."""
-        return self.client.address.rpartition(":")[0].strip("[]")
+        """The client's address without its port, as an ACL's host is compared with it."""
+        return acl_host(self.client.address.rpartition(":")[0])
 
     def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
         """Whether this connection's principal may do `operation` on the named resource."""

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ottla.server.http.api import ApiError
-from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType, acl_host
 
 # The running broker and the principal of an HTTP request (the app's keys stay in app.py).
 BrokerOf = Callable[[web.Request], Any]
@@ -30,7 +30,7 @@ def require_cluster_alter(request: web.Request, services: Any, principal_of: Pri
     authorizer = services.authorizer
     if authorizer is None:
         return
-    host = (request.remote or "").strip("[]")
+    host = acl_host(request.remote or "")
     if not authorizer.authorize(principal_of(request), host, AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
         raise ApiError(403, refusal)
 

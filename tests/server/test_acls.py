@@ -361,3 +361,21 @@ def test_a_fetch_claiming_a_replica_id_needs_cluster_action(tmp_path):
             partition = fetched["responses"][0]["partitions"][0]
             answers.append((partition["error_code"], bool(partition["records"])))
         assert answers == [(ErrorCode.NONE, True), (ErrorCode.TOPIC_AUTHORIZATION_FAILED, False)]
+
+
+@pytest.mark.parametrize("address, kafka_form", [
+    ("2001:db8::1", "2001:db8:0:0:0:0:0:1"),
+    ("[::1]", "0:0:0:0:0:0:0:1"),
+    ("2001:0DB8:0000::00ab", "2001:db8:0:0:0:0:0:ab"),
+    ("fe80::1%eth0", "fe80:0:0:0:0:0:0:1%eth0"),
+    ("::ffff:10.0.0.1", "10.0.0.1"),
+    ("10.0.0.1", "10.0.0.1"),
+])
+def test_a_client_address_is_compared_in_the_form_kafka_gives_it(address: str, kafka_form: str) -> None:
+    """InetAddress.getHostAddress: an ACL copied from a Kafka cluster for an IPv6 client names it
+    uncompressed, and a DENY must match it here as there."""
+    from ottla.server.security.authorizer import acl_host
+
+    assert acl_host(address) == kafka_form
+    denied = _authorizer(_acl("t", Op.READ), _acl("t", Op.READ, DENY, host=kafka_form))
+    assert not _may(denied, Op.READ, "t", host=acl_host(address))
