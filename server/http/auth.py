@@ -1,4 +1,5 @@
-"""Console logins: with an authorizer or a SASL listener configured, the console asks who you are.
+"""Console logins: with an authorizer, a SASL listener or one requiring TLS client certificates
+configured, the console asks who you are.
 
 A login is checked as the broker checks a Kafka client's SASL exchange, with the same code
 (`ottla.server.security.sasl`): PLAIN against the users of a SASL listener's PlainLoginModule
@@ -59,10 +60,17 @@ class Logins:
 
     @functools.cached_property
     def required(self) -> bool:
-        """Whether the console asks for a login: when the broker authorizes or authenticates."""
+        """Whether the console asks for a login: when the broker authorizes or authenticates,
+        by SASL or by a TLS client certificate it requires (ssl.client.auth=required): a
+        console acting as ANONYMOUS there would give anyone who reaches it what the Kafka
+        listeners refuse them. Such a broker's console logs in with SCRAM credentials."""
         if self.broker.services is not None and self.broker.services.authorizer is not None:
             return True
-        return any(listener.protocol.uses_sasl for listener in configured_listeners(self.broker.config))
+        config = self.broker.config
+        return any(
+            listener.protocol.uses_sasl or (listener.protocol.uses_tls and config.listener_value(listener.name, "ssl.client.auth") == "required")
+            for listener in configured_listeners(config)
+        )
 
     def principal(self, token: str | None) -> str | None:
         """Who the session `token` is, ANONYMOUS when no login is required, None when it must log in."""

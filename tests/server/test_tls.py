@@ -233,3 +233,26 @@ def test_sasl_ssl_authenticates_over_tls(certs):
             assert [(b["host"], b["port"]) for b in admin.describe_cluster()["brokers"]] == [("127.0.0.1", handle.broker.port)]
         finally:
             admin.close()
+
+
+def test_a_broker_that_requires_client_certificates_has_its_console_ask_for_a_login(certs, tmp_path):
+    """With ssl.client.auth=required and no SASL or authorizer, the console must not act as
+    ANONYMOUS for whoever reaches it: it asks for a login, which SCRAM credentials give."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    settings = _pem_settings(certs, **{"ssl.client.auth": "required"})
+    with running_broker(data_dir=None, http_port=0, add_scram=["SCRAM-SHA-512=[name=alice,password=alice-secret]"], **settings) as handle:
+        url = handle.broker.http.url
+
+        def status(path: str) -> int:
+            try:
+                with urllib.request.urlopen(url + path, timeout=30) as answer:
+                    return answer.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        with urllib.request.urlopen(url + "/api/session", timeout=30) as answer:
+            assert json.load(answer) == {"login_required": True, "principal": None}
+        assert status("/api/topics") == 401
