@@ -32,7 +32,7 @@ from ottla.server.handlers import HANDLERS
 from ottla.server.http import ServedBroker
 from ottla.server.http.schemas import SchemaRegistry, schema_id
 from ottla.server.logs import RECENT
-from ottla.server.security.authorizer import AclOperation, AclPermissionType, PatternType, ResourceType
+from ottla.server.security.authorizer import AclOperation, AclPermissionType, PatternType, ResourceType, acl_host
 from ottla.storage import FileRegion
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -106,7 +106,7 @@ class Api:
 
     def _may(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
         authorizer = self._services.authorizer
-        return authorizer is None or bool(authorizer.authorize(self.principal, self.address, operation, resource_type, name))
+        return authorizer is None or bool(authorizer.authorize(self.principal, acl_host(self.address), operation, resource_type, name))
 
     def _require(self, operation: AclOperation, resource_type: ResourceType, name: str) -> None:
         if not self._may(operation, resource_type, name):
@@ -376,7 +376,10 @@ class Api:
         """`{"key", "value", "headers": {name: value}, "partition", "encoding"}`: one record,
         appended through the Produce handler with acks=all; key and value in `encoding`
         (text, json: any JSON value, base64, hex); no partition: the key's, as Kafka's
-        default partitioner picks it, or any for no key."""
+        default partitioner picks it, or any for no key. Write is checked before the topic is
+        looked up, as Kafka's Produce does: a topic the principal may not write to is refused
+        whether it exists or not."""
+        self._require(AclOperation.WRITE, ResourceType.TOPIC, name)
         info = self._topic_info(name)
         encoding = _field(body, "encoding", str, "text")
         if encoding not in ENCODINGS:
@@ -672,7 +675,10 @@ class Api:
                 "state": metadata.state.value,
                 "timeout_ms": metadata.timeout_ms,
                 "start_ms": metadata.start_ms,
-                "partitions": sorted(f"{topic}-{partition}" for topic, partition in metadata.partitions),
+                # DescribeTransactions leaves out the topics the principal may not Describe.
+                "partitions": sorted(
+                    f"{topic}-{partition}" for topic, partition in metadata.partitions if self._may(AclOperation.DESCRIBE, ResourceType.TOPIC, topic)
+                ),
             }
             for metadata in sorted(self._services.txn.transactions.values(), key=lambda item: item.transactional_id)
             if self._may(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, metadata.transactional_id)
@@ -680,8 +686,11 @@ class Api:
         return {"transactions": listed}
 
     def producers(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """The producers each partition of `topic` (or of every topic) remembers."""
+        """The producers each partition of `topic` (or of every topic) remembers. A topic named
+        is refused before it is looked up, as DescribeProducers does, when it may not be Read."""
         storage = self._services.storage
+        if "topic" in query:
+            self._require(AclOperation.READ, ResourceType.TOPIC, query["topic"])
         topics = [self._topic_info(query["topic"])] if "topic" in query else storage.topics()
         found = []
         for info in sorted(topics, key=lambda item: item.name):

@@ -427,6 +427,10 @@ def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_princip
         status, refused = call("GET", "/api/topics/secret/messages?newest=5")
         assert status == 403 and refused["error"].startswith("TOPIC_AUTHORIZATION_FAILED")
         assert call("POST", "/api/topics/open/messages", {"value": "from alice"})[0] == 403  # no Write: the Produce handler says so
+        # Refused before the topic is looked up, so a name tells nothing of whether it exists.
+        for topic in ("secret", "no-such-topic"):
+            assert call("POST", f"/api/topics/{topic}/messages", {"value": "x"})[0] == 403
+            assert call("GET", f"/api/producers?topic={topic}")[0] == 403
         assert call("POST", "/api/topics", {"name": "new"})[0] == 403  # nor Create
         assert call("DELETE", "/api/topics/open")[0] == 403
         assert call("GET", "/api/logs")[0] == 403
