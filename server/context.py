@@ -10,12 +10,13 @@ broker builds the services and each connection its context.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TYPE_CHECKING, TypeAlias, TypeVar
 
-from ottla.server.security.authorizer import acl_host
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.errors import ErrorCode
 
@@ -250,3 +251,21 @@ class RequestContext:
 
             return all_operations_bits(resource_type)
         return authorizer.authorized_operations(self.client.principal, self.client_host, resource_type, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def acl_host(host: str) -> str:
+    """A client's address as Kafka compares it with an ACL's host (InetAddress.getHostAddress):
+    IPv6 uncompressed, each group without leading zeros (`2001:db8:0:0:0:0:0:1`, a zone kept),
+    an IPv4-mapped one as its IPv4 address (Java's dual-stack sockets give an Inet4Address).
+    ACLs copied from a Kafka cluster then match as they do there. Anything else is unchanged."""
+    address, percent, zone = host.strip("[]").partition("%")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return host
+    if isinstance(parsed, ipaddress.IPv4Address):
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return ":".join(f"{int(group, 16):x}" for group in parsed.exploded.split(":")) + percent + zone

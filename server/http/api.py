@@ -26,13 +26,13 @@ import time
 import uuid
 from typing import Any, Callable, Mapping
 
-from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext
+from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext, acl_host
 from ottla.server.groups import CommitEntry
 from ottla.server.handlers import HANDLERS
 from ottla.server.http import ServedBroker
 from ottla.server.http.schemas import SchemaRegistry, schema_id
 from ottla.server.logs import RECENT
-from ottla.server.security.authorizer import AclOperation, AclPermissionType, PatternType, ResourceType, acl_host
+from ottla.server.security.authorizer import AclOperation, AclPermissionType, PatternType, ResourceType
 from ottla.storage import FileRegion
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError

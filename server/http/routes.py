@@ -8,8 +8,9 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from ottla.server.context import acl_host
 from ottla.server.http.api import ApiError
-from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType, acl_host
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 
 # The running broker and the principal of an HTTP request (the app's keys stay in app.py).
 BrokerOf = Callable[[web.Request], Any]

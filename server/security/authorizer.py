@@ -66,8 +66,6 @@ instead of the file, and `reset` puts the set as another broker left it in place
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -432,20 +430,3 @@ class Authorizer:
 def error_for(problem: str | None) -> tuple[ErrorCode, str | None]:
     return (ErrorCode.NONE, None) if problem is None else (ErrorCode.INVALID_REQUEST, problem)
 
-
-@functools.lru_cache(maxsize=4096)
-def acl_host(host: str) -> str:
-    """A client's address as Kafka compares it with an ACL's host (InetAddress.getHostAddress):
-    IPv6 uncompressed, each group without leading zeros (`2001:db8:0:0:0:0:0:1`, a zone kept),
-    an IPv4-mapped one as its IPv4 address (Java's dual-stack sockets give an Inet4Address).
-    ACLs copied from a Kafka cluster then match as they do there. Anything else is unchanged."""
-    address, percent, zone = host.strip("[]").partition("%")
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return host
-    if isinstance(parsed, ipaddress.IPv4Address):
-        return str(parsed)
-    if parsed.ipv4_mapped is not None:
-        return str(parsed.ipv4_mapped)
-    return ":".join(f"{int(group, 16):x}" for group in parsed.exploded.split(":")) + percent + zone

@@ -374,7 +374,7 @@ def test_a_fetch_claiming_a_replica_id_needs_cluster_action(tmp_path):
 def test_a_client_address_is_compared_in_the_form_kafka_gives_it(address: str, kafka_form: str) -> None:
     """InetAddress.getHostAddress: an ACL copied from a Kafka cluster for an IPv6 client names it
     uncompressed, and a DENY must match it here as there."""
-    from ottla.server.security.authorizer import acl_host
+    from ottla.server.context import acl_host
 
     assert acl_host(address) == kafka_form
     denied = _authorizer(_acl("t", Op.READ), _acl("t", Op.READ, DENY, host=kafka_form))
