@@ -397,12 +397,15 @@ class GroupCoordinator:
         group_instance_id: str | None,
         entries: list[CommitEntry],
     ) -> list[ErrorCode]:
+        """A stale member epoch is ILLEGAL_GENERATION here, as a classic generation is
+        (OffsetMetadataManager.validateTransactionalOffsetCommit): producers handle that
+        error for TxnOffsetCommit, not STALE_MEMBER_EPOCH."""
         streams = self.streams_groups.get(group_id)
         if streams is not None:
             error = self.streams.validate_member_epoch(streams, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries],
                                                        instance_id=group_instance_id)
             if error is not ErrorCode.NONE:
-                return [error] * len(entries)
+                return [_transactional_error(error)] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         consumer = self.consumer_groups.get(group_id)
@@ -410,7 +413,7 @@ class GroupCoordinator:
             error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries],
                                                         instance_id=group_instance_id)
             if error is not ErrorCode.NONE:
-                return [error] * len(entries)
+                return [_transactional_error(error)] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, generation_id, member_id, group_instance_id, entries)
@@ -506,28 +509,35 @@ class GroupCoordinator:
     def _delete_epoch_group(self, group_id: str, has_members: bool, tombstones: Callable[[], list[KeyValue]],
                             forget: Callable[[], None]) -> ErrorCode:
         """Delete an empty consumer or streams group: its own tombstones and those of its offsets
-        (kept by a classic holder of the same id) in one batch, then forget it."""
+        (kept by a classic holder of the same id, or pending in a transaction) in one batch,
+        then forget it."""
         if has_members:
             return ErrorCode.NON_EMPTY_GROUP
         holder = self.groups.get(group_id)
-        offsets = [] if holder is None else [*self.offsets.tombstones(holder), self.membership.tombstone(holder)]
+        records = self.offsets.tombstones(group_id)
+        if holder is not None:
+            records.append(self.membership.tombstone(holder))
         try:
-            self.log.append(group_id, [*offsets, *tombstones()], self.wall_clock_ms())
+            self.log.append(group_id, [*records, *tombstones()], self.wall_clock_ms())
         except KafkaError as exc:
             return store_error(exc.code)
+        self.offsets.drop_pending(group_id)
         if holder is not None:
             self.membership.remove(holder)
         forget()
         return ErrorCode.NONE
 
     def _delete_group(self, group: ClassicGroup) -> None:
-        """One batch of tombstones, the offsets' and the group's, so a crash leaves all or none."""
-        self.log.append(group.group_id, [*self.offsets.tombstones(group), self.membership.tombstone(group)], self.wall_clock_ms())
+        """One batch of tombstones, the offsets' (pending ones included) and the group's, so a
+        crash leaves all or none."""
+        self.log.append(group.group_id, [*self.offsets.tombstones(group.group_id), self.membership.tombstone(group)], self.wall_clock_ms())
+        self.offsets.drop_pending(group.group_id)
         self.membership.remove(group)
 
     def expire_offsets(self) -> int:
         """GroupCoordinatorShard.cleanupGroupMetadata: expire every group's old offsets,
-        then delete the empty groups left with none. Returns how many offsets went."""
+        then delete the empty groups left with none, committed or pending in a transaction.
+        Returns how many offsets went."""
         now = self.wall_clock_ms()
         expired_total = 0
         for group in list(self.groups.values()):
@@ -539,8 +549,12 @@ class GroupCoordinator:
 
             try:
                 expired_total += self.offsets.expire(group, now)
-                if not group.offsets and group.is_in(GroupState.EMPTY):
+                if not group.offsets and group.is_in(GroupState.EMPTY) and not self.offsets.has_pending_transactional_offsets(group.group_id):
                     self._delete_group(group)
             except KafkaError as exc:
                 log.warning("could not expire offsets of group %s: %s", group.group_id, exc)
         return expired_total
+
+
+def _transactional_error(error: ErrorCode) -> ErrorCode:
+    return ErrorCode.ILLEGAL_GENERATION if error is ErrorCode.STALE_MEMBER_EPOCH else error

@@ -519,6 +519,12 @@ class GroupMembershipManager:
         # CompletingRebalance too: clients may heartbeat between their JoinGroup and SyncGroup.
         return ErrorCode.NONE
 
+    def keep_alive(self, group: ClassicGroup, member_id: str) -> None:
+        """Restart a current member's session, as a heartbeat does: what its OffsetCommit does
+        while the group is Stable or PreparingRebalance (OffsetMetadataManager.commitOffset)."""
+        member = group.members[member_id]
+        self._arm_heartbeat(group, member, member.session_timeout_ms)
+
     def leave(self, group_id: str, leaving: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
         """GroupMetadataManager.classicGroupLeave: (group error, one error per leaving member).
         A member named only by its group.instance.id is removed by an administrator."""

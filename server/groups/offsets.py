@@ -5,11 +5,15 @@ past offsets.retention.minutes. Offsets are OffsetCommit records in `__consumer_
 stored before they are acknowledged; in memory they hang off their group, which the
 membership manager owns (offsets alone make a "simple" group exist, as in Kafka).
 TxnOffsetCommit offsets wait in `pending_transactional` until their transaction's marker
-commits or aborts them.
+commits or aborts them; a commit makes one the committed offset only if no record written
+after it stored one for its partition, and a tombstone for a partition ends its pending
+offsets too, so neither a newer commit nor a deletion is undone by a transaction ending.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Collection
 from typing import Callable
 
 from ottla.server.coordinator import CoordinatorLog, KeyValue, store_error
@@ -45,11 +49,22 @@ class OffsetManager:
         # TxnOffsetCommit offsets awaiting their transaction's end:
         # producer id -> group id -> (topic, partition) -> offset (OffsetMetadataManager's pendingTransactionalOffsets).
         self.pending_transactional: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
+        # Numbers the offset records in the order they are written or replayed (record_order).
+        self._record_orders = itertools.count()
 
     # --- loading -----------------------------------------------------------------
 
     def replay_offset(self, group_id: str, topic: str, partition: int, value: bytes | None) -> None:
-        """OffsetMetadataManager.replay of an OffsetCommit record."""
+        """OffsetMetadataManager.replay of an OffsetCommit record, or of a committed
+        transaction's, which the log hands over at its marker rather than where it stands.
+
+        The transactional records the log still holds open for this partition were read
+        before this one (its replay is lazy), so they are dropped from its open transactions:
+        Kafka never makes an older record the committed offset (replayEndTransactionMarker
+        keeps the higher log offset) and a tombstone ends them. For a committed transaction's
+        record this also drops another transaction's open record written after it; telling
+        the two apart needs each record's log offset, which the log's replay does not give."""
+        self._end_open_transactional_records(offset_key(group_id, topic, partition))
         group = self.groups.get(group_id)
         if value is None:
             if group is not None:
@@ -58,16 +73,47 @@ class OffsetManager:
         if group is None:
             # Offsets alone make a (simple) group exist.
             group = self.groups[group_id] = ClassicGroup(group_id)
-        group.offsets[(topic, partition)] = parse_offset_value(value)
+        group.offsets[(topic, partition)] = parse_offset_value(value, next(self._record_orders))
+
+    def _end_open_transactional_records(self, key: bytes) -> None:
+        for records in self.log.open_transactions.values():
+            records[:] = [record for record in records if record[0] != key]
 
     def replay_pending(self, producer_id: int, group_id: str, topic: str, partition: int, value: bytes) -> None:
         """A TxnOffsetCommit record whose transaction had not ended when the log was read."""
         pending = self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})
-        pending[(topic, partition)] = parse_offset_value(value)
+        pending[(topic, partition)] = parse_offset_value(value, next(self._record_orders))
 
-    def tombstones(self, group: ClassicGroup) -> list[KeyValue]:
-        """Records that delete every committed offset of the group (deleteAllOffsets)."""
-        return [(offset_key(group.group_id, topic, partition), None) for topic, partition in group.offsets]
+    def tombstones(self, group_id: str) -> list[KeyValue]:
+        """Records that delete every offset of the group (deleteAllOffsets): the committed
+        ones, and the partitions with only a pending transactional offset, so that its
+        transaction committing later brings none back. Once they are stored, the caller
+        ends the pending ones with `drop_pending`."""
+        group = self.groups.get(group_id)
+        committed = [] if group is None else list(group.offsets)
+        pending_only = sorted(self._pending_partitions(group_id).difference(committed))
+        return [(offset_key(group_id, topic, partition), None) for topic, partition in committed + pending_only]
+
+    def _pending_partitions(self, group_id: str) -> set[tuple[str, int]]:
+        return {key for groups in self.pending_transactional.values() for key in groups.get(group_id, ())}
+
+    def drop_pending(self, group_id: str, partitions: Collection[tuple[str, int]] | None = None) -> None:
+        """End the group's pending transactional offsets for `partitions` (all when None):
+        what a stored tombstone does to them (OffsetMetadataManager.replay)."""
+        for producer_id, groups in list(self.pending_transactional.items()):
+            pending = groups.get(group_id)
+            if pending is None:
+                continue
+            for key in list(pending) if partitions is None else partitions:
+                pending.pop(key, None)
+            if not pending:
+                del groups[group_id]
+            if not groups:
+                del self.pending_transactional[producer_id]
+
+    def _metadata_too_large(self, metadata: str) -> bool:
+        """Kafka measures metadata by String.length(), in UTF-16 code units, not in bytes."""
+        return len(metadata.encode("utf-16-le", "surrogatepass")) // 2 > self.config.offset_metadata_max_bytes
 
     # --- commits -----------------------------------------------------------------
 
@@ -95,6 +141,10 @@ class OffsetManager:
         error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
         if error is not ErrorCode.NONE:
             return [error] * len(entries)
+        if group.is_in(GroupState.STABLE, GroupState.PREPARING_REBALANCE) and member_id in group.members:
+            # A classic member's commit keeps its session alive, as a heartbeat does
+            # (OffsetMetadataManager.commitOffset reschedules the member's heartbeat).
+            self.membership.keep_alive(group, member_id)
         now = self.wall_clock_ms()
         expire = None if retention_ms == -1 else now + retention_ms
         errors = []
@@ -102,10 +152,10 @@ class OffsetManager:
         accepted: list[tuple[tuple[str, int], OffsetAndMetadata]] = []
         for entry in entries:
             metadata = entry.metadata or ""
-            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+            if self._metadata_too_large(metadata):
                 errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
-            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, expire)
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, expire, next(self._record_orders))
             records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
             accepted.append(((entry.topic, entry.partition), value))
             errors.append(ErrorCode.NONE)
@@ -147,10 +197,10 @@ class OffsetManager:
         accepted: dict[tuple[str, int], OffsetAndMetadata] = {}
         for entry in entries:
             metadata = entry.metadata or ""
-            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+            if self._metadata_too_large(metadata):
                 errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
-            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None)
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None, next(self._record_orders))
             records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
             accepted[(entry.topic, entry.partition)] = value
             errors.append(ErrorCode.NONE)
@@ -167,10 +217,16 @@ class OffsetManager:
         """Is an offset for this partition waiting on an open transaction (KIP-447's unstable offset)?"""
         return any((topic, partition) in groups.get(group_id, ()) for groups in self.pending_transactional.values())
 
+    def has_pending_transactional_offsets(self, group_id: str) -> bool:
+        """Is any offset of the group waiting on an open transaction?"""
+        return any(group_id in groups for groups in self.pending_transactional.values())
+
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         """A COMMIT or ABORT marker of `producer_id` reached these `__consumer_offsets`
         partitions: its pending offsets there become committed or are dropped
-        (GroupMetadataManager.scheduleHandleTxnCompletion)."""
+        (OffsetMetadataManager.replayEndTransactionMarker). A pending offset whose record is
+        older than the committed one's stays uncommitted: a plain OffsetCommit made while the
+        transaction was open, or another transaction's offset written later, wins."""
         pending = self.pending_transactional.get(producer_id, {})
         for group_id in [g for g in pending if self.log.partition_for(g) in partitions]:
             offsets = pending.pop(group_id)
@@ -178,7 +234,10 @@ class OffsetManager:
                 group = self.groups.get(group_id)
                 if group is None or group.is_in(GroupState.DEAD):
                     group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
-                group.offsets.update(offsets)
+                for key, value in offsets.items():
+                    committed = group.offsets.get(key)
+                    if committed is None or value.record_order > committed.record_order:
+                        group.offsets[key] = value
         if not pending:
             self.pending_transactional.pop(producer_id, None)
 
@@ -229,36 +288,40 @@ class OffsetManager:
         if not group.is_in(GroupState.EMPTY) and not group.uses_consumer_protocol():
             return ErrorCode.NON_EMPTY_GROUP, []
         results = []
-        tombstones: list[KeyValue] = []
+        pending = self._pending_partitions(group_id)
+        deleted: list[tuple[str, int]] = []
         for topic, partitions in wanted:
             subscribed = group.is_subscribed_to(topic)
             results.append((topic, [(p, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC if subscribed else ErrorCode.NONE) for p in partitions]))
             if not subscribed:
-                tombstones += [(offset_key(group_id, topic, p), None) for p in partitions if (topic, p) in group.offsets]
-        if tombstones:
+                # A partition with only a pending transactional offset gets its tombstone too.
+                deleted += [(topic, p) for p in partitions if (topic, p) in group.offsets or (topic, p) in pending]
+        if deleted:
             try:
-                self.log.append(group_id, tombstones, self.wall_clock_ms())
+                self.log.append(group_id, [(offset_key(group_id, topic, p), None) for topic, p in deleted], self.wall_clock_ms())
             except KafkaError as exc:
                 return store_error(exc.code), []
-            for topic, partitions in wanted:
-                if not group.is_subscribed_to(topic):
-                    for partition in partitions:
-                        group.offsets.pop((topic, partition), None)
+            for key in deleted:
+                group.offsets.pop(key, None)
+            self.drop_pending(group_id, deleted)
         return ErrorCode.NONE, results
 
     def expire(self, group: ClassicGroup, now_ms: int) -> int:
         """OffsetMetadataManager.cleanupExpiredOffsets for one group: drop offsets past
         offsets.retention.minutes (counted from when the group became empty, or from the
-        commit for simple groups and topics a stable consumer group no longer reads).
-        Returns how many went. Raises KafkaError from the log, leaving them all in place."""
+        commit for simple groups and topics a stable consumer group no longer reads). An
+        offset whose partition has a pending transactional offset stays until its transaction
+        ends. Returns how many went. Raises KafkaError from the log, leaving them all in place."""
         base = self._expiry_base(group)
         if base is None:
             return 0
         retention = self.config.offsets_retention_ms
+        pending = self._pending_partitions(group.group_id)
         expired = [
             key
             for key, value in group.offsets.items()
             if not group.is_subscribed_to(key[0])
+            and key not in pending
             and (now_ms >= value.expire_timestamp_ms if value.expire_timestamp_ms is not None else now_ms - base(value) >= retention)
         ]
         if expired:

@@ -19,7 +19,7 @@ are not ours to read and are skipped.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ottla.server.coordinator.log import RecordFormatError
 
@@ -41,6 +41,10 @@ class OffsetAndMetadata:
     metadata: str
     commit_timestamp_ms: int
     expire_timestamp_ms: int | None  # only from v2-v4 commits with an explicit retention
+    # Where the record that stored it stands in its `__consumer_offsets` partition (Kafka's
+    # recordOffset), as a count the coordinator keeps in log order: when a transaction
+    # commits, its offset replaces a committed one only if written after it. Not stored.
+    record_order: int = field(default=-1, compare=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -184,7 +188,7 @@ def parse_key(data: bytes | memoryview) -> OffsetKey | GroupKey | None:
     return None
 
 
-def parse_offset_value(data: bytes | memoryview) -> OffsetAndMetadata:
+def parse_offset_value(data: bytes | memoryview, record_order: int = -1) -> OffsetAndMetadata:
     reader = _Reader(data)
     version = reader.int16()
     if not 0 <= version <= 3:  # v4 is flexible (KIP-915); we never write it
@@ -194,7 +198,7 @@ def parse_offset_value(data: bytes | memoryview) -> OffsetAndMetadata:
     metadata = reader.string() or ""
     commit_timestamp = reader.int64()
     expire_timestamp = reader.int64() if version == 1 else -1
-    return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, None if expire_timestamp < 0 else expire_timestamp)
+    return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, None if expire_timestamp < 0 else expire_timestamp, record_order)
 
 
 def parse_group_value(data: bytes | memoryview) -> StoredGroup:
