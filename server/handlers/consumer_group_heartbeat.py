@@ -12,6 +12,8 @@ GroupMetadataManager.getOrMaybeCreateConsumerGroup answers."""
 
 from __future__ import annotations
 
+import functools
+
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
@@ -60,6 +62,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
             # Kafka reports the client's InetAddress as Java prints it.
             client_host="/" + context.client.address.rsplit(":", 1)[0],
             api_version=header.api_version,
+            may_describe=None if context.authorizer is None else functools.partial(context.authorize, AclOperation.DESCRIBE, ResourceType.TOPIC),
         )
     )
     return {

@@ -52,8 +52,8 @@ without an authorizer nothing is checked and the bitfields report every operatio
 | DescribeShareGroupOffsets | DESCRIBE per group, DESCRIBE per topic (left out of an every-topic answer); AlterShareGroupOffsets: READ on the group and per topic; DeleteShareGroupOffsets: DELETE on the group, READ per topic |
 
 tests/integration/test_acls_differential.py holds these to a Kafka 4.4 with StandardAuthorizer.
-Not yet checked: CREATE (cluster or topic) before a streams group creates its internal topics,
-and DESCRIBE on the topics a KIP-848 regex subscription resolves to.
+A KIP-848 regex subscription resolves to the topics the heartbeating member may DESCRIBE.
+Not yet checked: CREATE (cluster or topic) before a streams group creates its internal topics.
 
 The ACLs live in `<data dir>/acls.json`, replaced whole and durably on each change
 (`storage.files.replace_file`). Kafka keeps them as records in its metadata log; ACL

@@ -379,3 +379,33 @@ def test_a_client_address_is_compared_in_the_form_kafka_gives_it(address: str, k
     assert acl_host(address) == kafka_form
     denied = _authorizer(_acl("t", Op.READ), _acl("t", Op.READ, DENY, host=kafka_form))
     assert not _may(denied, Op.READ, "t", host=acl_host(address))
+
+
+def test_a_regex_subscription_resolves_to_the_topics_the_member_may_describe(tmp_path):
+    """TopicRegexResolver.filterTopicDescribeAuthorizedTopics: a member whose principal may not
+    DESCRIBE a topic its regex matches is not assigned it, or its assignment would name a topic
+    it may not know of."""
+    from compat.differential import _Connection
+    from ottla.wire.api import ApiKey
+    from ottla.wire.errors import ErrorCode
+
+    settings = {"data_dir": tmp_path, "authorizer_class_name": STANDARD_AUTHORIZER}
+    with running_broker(super_users="User:ANONYMOUS", **settings) as broker:
+        for topic in ("orders-visible", "orders-hidden"):
+            broker.create_topic(topic)
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        group = ResourcePattern(KafkaResourceType.GROUP, "regex", ACLResourcePatternType.LITERAL)
+        assert not admin.create_acls([ACL("User:ANONYMOUS", "*", ACLOperation.READ, ACLPermissionType.ALLOW, group)])["failed"]
+        _grant(admin, "orders-visible", ACLOperation.READ)
+        admin.close()
+    with running_broker(group_initial_rebalance_delay_ms=0, **settings) as broker:
+        assert broker.broker is not None and broker.broker.storage is not None
+        ids = {broker.broker.storage.topic(name).topic_id: name for name in ("orders-visible", "orders-hidden")}
+        conn = _Connection(broker.bootstrap_servers)
+        answer = conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 1, {
+            "group_id": "regex", "member_id": "regex-member-1", "member_epoch": 0, "instance_id": None, "rack_id": None, "rebalance_timeout_ms": 30000,
+            "subscribed_topic_names": None, "subscribed_topic_regex": "orders-.*", "server_assignor": None, "topic_partitions": [],
+        })
+        assert answer["error_code"] == ErrorCode.NONE
+        assigned = [ids.get(topic["topic_id"], topic["topic_id"]) for topic in answer["assignment"]["topic_partitions"]]
+        assert assigned == ["orders-visible"]

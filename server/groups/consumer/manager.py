@@ -117,6 +117,9 @@ class HeartbeatRequest:
     client_id: str = ""
     client_host: str = ""
     api_version: int = 1
+    # Whether the member's principal may Describe a topic (None: no authorizer): what its
+    # regex resolves to leaves out the others, as Kafka's TopicRegexResolver does.
+    may_describe: Callable[[str], bool] | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -338,7 +341,8 @@ class ConsumerGroupManager:
         if replaced is None and request.member_epoch == JOIN_EPOCH:
             # A member (re)joining owns nothing: what it held is free for others.
             member.current = CurrentAssignment(0, 0, MemberState.STABLE)
-        staged, previous, updated = self._apply(group, member, replaced, metadata, request.owned, request.member_epoch == JOIN_EPOCH, out, now)
+        staged, previous, updated = self._apply(group, member, replaced, metadata, request.owned, request.member_epoch == JOIN_EPOCH, out, now,
+                                                request.may_describe)
         if upgraded is not None:
             upgraded.on_stored()
             for converted in staged.members.values():
@@ -370,6 +374,7 @@ class ConsumerGroupManager:
         write_current: bool,
         out: list[KeyValue],
         now: int,
+        may_describe: Callable[[str], bool] | None = None,
     ) -> tuple[ConsumerGroup, CurrentAssignment, CurrentAssignment]:
         """Steps 1-3 of a heartbeat or a classic member's JoinGroup, shared by both protocols:
         take the member's metadata (bumping the group epoch when its subscription or the
@@ -393,7 +398,7 @@ class ConsumerGroupManager:
         previous = member.current
         staged.put_member(member)
         staged.set_current(member, previous)
-        out += self._resolve_regexes(staged, now)
+        out += self._resolve_regexes(staged, now, may_describe)
         metadata_now = self._subscription_metadata(staged)
         if metadata_now != staged.subscription_metadata:
             staged.subscription_metadata = metadata_now
@@ -765,10 +770,13 @@ class ConsumerGroupManager:
 
     # --- subscriptions and the target assignment ---------------------------------
 
-    def _resolve_regexes(self, group: ConsumerGroup, now_ms: int) -> list[KeyValue]:
+    def _resolve_regexes(self, group: ConsumerGroup, now_ms: int, may_describe: Callable[[str], bool] | None = None) -> list[KeyValue]:
         """Resolve every regex the members use against today's topics with RE2 (Kafka
         resolves them with RE2/J, whose syntax Python's `re` does not share); a regex
-        nobody uses any more is dropped. Returns the records of what changed.
+        nobody uses any more is dropped. Returns the records of what changed. With an
+        authorizer only the topics the heartbeating member may Describe are matched
+        (TopicRegexResolver.filterTopicDescribeAuthorizedTopics): otherwise its assignment
+        would name topics it may not know of.
 
         The topic list is walked only when a regex is new to the group or the topics changed
         since the last walk (`Storage.topics_version`), so a heartbeat costs nothing per topic.
@@ -783,7 +791,7 @@ class ConsumerGroupManager:
         out: list[KeyValue] = []
         # Every topic, internal ones too: Kafka resolves against its whole metadata image, so a
         # regex naming __consumer_offsets is assigned it (franz-go's Test848RegexBrokerResolves).
-        names = sorted(info.name for info in self.storage.topics())
+        names = sorted(info.name for info in self.storage.topics() if may_describe is None or may_describe(info.name))
         for regex in wanted:
             assert regex is not None
             pattern = re2.compile(regex)
