@@ -543,17 +543,33 @@ class GroupCoordinator:
         for group in list(self.groups.values()):
             consumer = self.consumer_groups.get(group.group_id)
             streams = self.streams_groups.get(group.group_id)
-            if (consumer is not None and consumer.members) or (streams is not None and streams.members):
-                # A consumer or streams group's offsets expire only once it is empty.
-                continue
-
+            if streams is not None and streams.members:
+                continue  # a streams group's offsets expire only once it is empty
             try:
+                if consumer is not None and consumer.members:
+                    expired_total += self.offsets.expire(group, now, self.consumer.subscribed_topics(consumer))
+                    continue
                 expired_total += self.offsets.expire(group, now)
                 if not group.offsets and group.is_in(GroupState.EMPTY) and not self.offsets.has_pending_transactional_offsets(group.group_id):
-                    self._delete_group(group)
+                    if consumer is not None:
+                        self._delete_empty_consumer_group(consumer)
+                    else:
+                        self._delete_group(group)
             except KafkaError as exc:
                 log.warning("could not expire offsets of group %s: %s", group.group_id, exc)
+        for consumer in list(self.consumer_groups.values()):
+            if consumer.group_id not in self.groups and not self.offsets.has_pending_transactional_offsets(consumer.group_id):
+                self._delete_empty_consumer_group(consumer)  # no offsets at all
         return expired_total
+
+    def _delete_empty_consumer_group(self, consumer: ConsumerGroup) -> None:
+        """An empty KIP-848 group left with no offsets goes, as Kafka's cleanupGroupMetadata
+        deletes it: else it stayed listed Empty for good."""
+        if consumer.members:
+            return
+        error = self._delete_epoch_group(consumer.group_id, False, lambda: self.consumer.delete(consumer), lambda: self.consumer.forget(consumer))
+        if error is not ErrorCode.NONE:
+            log.warning("could not delete empty consumer group %s: %s", consumer.group_id, error.name)
 
 
 def _transactional_error(error: ErrorCode) -> ErrorCode:

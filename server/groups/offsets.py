@@ -306,13 +306,15 @@ class OffsetManager:
             self.drop_pending(group_id, deleted)
         return ErrorCode.NONE, results
 
-    def expire(self, group: ClassicGroup, now_ms: int) -> int:
+    def expire(self, group: ClassicGroup, now_ms: int, subscribed: Collection[str] | None = None) -> int:
         """OffsetMetadataManager.cleanupExpiredOffsets for one group: drop offsets past
         offsets.retention.minutes (counted from when the group became empty, or from the
-        commit for simple groups and topics a stable consumer group no longer reads). An
-        offset whose partition has a pending transactional offset stays until its transaction
+        commit for simple groups and topics a stable consumer group no longer reads). For the
+        offsets of a KIP-848 group with members, `subscribed` is what they subscribe to: the
+        other topics' offsets count from their commit (ConsumerGroup.offsetExpirationCondition).
+        An offset whose partition has a pending transactional offset stays until its transaction
         ends. Returns how many went. Raises KafkaError from the log, leaving them all in place."""
-        base = self._expiry_base(group)
+        base = self._expiry_base(group) if subscribed is None else _from_commit
         if base is None:
             return 0
         retention = self.config.offsets_retention_ms
@@ -320,7 +322,7 @@ class OffsetManager:
         expired = [
             key
             for key, value in group.offsets.items()
-            if not group.is_subscribed_to(key[0])
+            if (not group.is_subscribed_to(key[0]) if subscribed is None else key[0] not in subscribed)
             and key not in pending
             and (now_ms >= value.expire_timestamp_ms if value.expire_timestamp_ms is not None else now_ms - base(value) >= retention)
         ]
@@ -342,3 +344,6 @@ class OffsetManager:
             return lambda value: value.commit_timestamp_ms
         return None
 
+
+def _from_commit(value: OffsetAndMetadata) -> int:
+    return value.commit_timestamp_ms
