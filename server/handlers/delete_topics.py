@@ -44,8 +44,16 @@ def handle(
     responses: list[DeleteTopicsResponseDeletableTopicResult] = []
     # An engine that deletes topics with coroutines: the topics to delete, deleted together.
     pending: list[tuple[DeleteTopicsResponseDeletableTopicResult, TopicInfo]] | None = [] if storage.is_async else None
-    for name, topic_id in wanted:
+    refused = _refused_entries(context, wanted)
+    for position, (name, topic_id) in enumerate(wanted):
         entry: DeleteTopicsResponseDeletableTopicResult = {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
+        if position in refused:
+            message = refused[position]
+            if message is None:
+                continue  # a copy answered with its first
+            entry["error_code"], entry["error_message"] = ErrorCode.INVALID_REQUEST, message
+            responses.append(entry)
+            continue
         try:
             resolved = resolve_topic_name(context, name, topic_id)
             if checked and not context.authorize(AclOperation.DELETE, ResourceType.TOPIC, resolved):
@@ -70,6 +78,41 @@ def handle(
     if pending:
         return _delete_all(context, {"throttle_time_ms": 0, "responses": responses}, pending)
     return {"throttle_time_ms": 0, "responses": responses}
+
+
+def _refused_entries(context: RequestContext, wanted: list[tuple[str | None, bytes | None]]) -> dict[int, str | None]:
+    """ControllerApis.deleteTopics' checks before anything is deleted: the entries it answers
+    INVALID_REQUEST, by position, with the message; None for a copy of a duplicate, which is
+    answered once. An entry naming both a topic and an id, or neither, a name or id given twice,
+    and a name whose topic's id is given too are refused, so that none deletes a topic the
+    caller did not mean."""
+    refused: dict[int, str | None] = {}
+    first_of_name: dict[str, int] = {}
+    first_of_id: dict[bytes, int] = {}
+    for position, (name, topic_id) in enumerate(wanted):
+        by_id = bool(topic_id and any(topic_id))
+        if by_id and name is not None:
+            refused[position] = "You may not specify both topic name and topic id."
+        elif not by_id and name is None:
+            refused[position] = "Neither topic name nor id were specified."
+        elif by_id:
+            assert topic_id is not None
+            if topic_id in first_of_id:
+                refused[first_of_id[topic_id]], refused[position] = "Duplicate topic id.", None
+            else:
+                first_of_id[topic_id] = position
+        else:
+            assert name is not None
+            if name in first_of_name:
+                refused[first_of_name[name]], refused[position] = "Duplicate topic name.", None
+            else:
+                first_of_name[name] = position
+    for name, position in first_of_name.items():
+        info = context.storage.topic(name)
+        if position not in refused and info is not None and first_of_id.get(info.topic_id, -1) not in (-1, *refused):
+            refused[position] = "The provided topic name maps to an ID that was already supplied."
+            refused[first_of_id[info.topic_id]] = None
+    return refused
 
 
 async def _delete_all(

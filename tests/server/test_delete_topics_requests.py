@@ -1,0 +1,53 @@
+"""DeleteTopics v6 entries Kafka refuses before it deletes anything (ControllerApis.deleteTopics),
+over raw requests to a real broker: a name with an id, neither, a name or id given twice, a name
+and its own topic's id. None of them deletes a topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from compat.differential import _Connection
+from ottla.testing import ThreadedBroker, running_broker
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+
+_NO_ID = bytes(16)
+
+
+@pytest.fixture
+def broker() -> Iterator[ThreadedBroker]:
+    with running_broker(data_dir=None) as handle:
+        for topic in ("kept", "other"):
+            handle.create_topic(topic)
+        yield handle
+
+
+def _delete(broker: ThreadedBroker, topics: list[dict[str, Any]]) -> list[tuple[str | None, int, str | None]]:
+    answer = _Connection(broker.bootstrap_servers).call(ApiKey.DELETE_TOPICS, 6, {"topics": topics, "timeout_ms": 5000})
+    return sorted(((r["name"], r["error_code"], r["error_message"]) for r in answer["responses"]), key=lambda r: (r[0] or "", r[2] or ""))
+
+
+def _id(broker: ThreadedBroker, topic: str) -> bytes:
+    assert broker.broker is not None and broker.broker.storage is not None
+    info = broker.broker.storage.topic(topic)
+    assert info is not None
+    return info.topic_id
+
+
+def test_entries_kafka_refuses_delete_nothing(broker: ThreadedBroker) -> None:
+    refused = ErrorCode.INVALID_REQUEST
+    assert _delete(broker, [{"name": "kept", "topic_id": _id(broker, "other")}]) == [
+        ("kept", refused, "You may not specify both topic name and topic id.")]
+    assert _delete(broker, [{"name": None, "topic_id": _NO_ID}]) == [(None, refused, "Neither topic name nor id were specified.")]
+    assert _delete(broker, [{"name": "kept", "topic_id": _NO_ID}, {"name": "kept", "topic_id": _NO_ID}]) == [("kept", refused, "Duplicate topic name.")]
+    assert _delete(broker, [{"name": None, "topic_id": _id(broker, "other")}] * 2) == [(None, refused, "Duplicate topic id.")]
+    assert _delete(broker, [{"name": "kept", "topic_id": _NO_ID}, {"name": None, "topic_id": _id(broker, "kept")}]) == [
+        ("kept", refused, "The provided topic name maps to an ID that was already supplied.")]
+    assert broker.broker is not None and broker.broker.storage is not None
+    assert {info.name for info in broker.broker.storage.topics()} >= {"kept", "other"}
+    deleted = _delete(broker, [{"name": "kept", "topic_id": _NO_ID}, {"name": None, "topic_id": _id(broker, "other")}])
+    assert [error for _, error, _ in deleted] == [ErrorCode.NONE, ErrorCode.NONE]
+    assert not {info.name for info in broker.broker.storage.topics()} & {"kept", "other"}
