@@ -76,6 +76,9 @@ def handle(
                     state = leader_partition(context, cluster, topic["name"], wanted["partition_index"])
                     check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
                 log = storage.partition(topic["name"], wanted["partition_index"])
+                if cluster is None:
+                    # Partition.localLogWithEpochOrThrow, as OffsetForLeaderEpoch checks it here too.
+                    check_current_leader_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
                 if pending is not None and (wanted["timestamp"] >= 0 or wanted["timestamp"] == MAX_TIMESTAMP) and storage.is_database_topic(topic["name"]):
                     pending.append((entry, log, wanted["timestamp"], state))
                     partitions.append(entry)
