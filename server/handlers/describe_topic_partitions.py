@@ -40,14 +40,11 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
     cursor = request["cursor"]
     start_name = cursor["topic_name"] if cursor else ""
     requested = sorted({topic["name"] for topic in request["topics"]})
-    if cursor and ((requested and start_name not in requested) or cursor["partition_index"] < 0):
-        # The request's error answer (getErrorResponse): each topic it names refused.
+    if cursor and requested and start_name not in requested:
         message_topics = [_error(name, ErrorCode.INVALID_REQUEST) for name in requested]
         return {"throttle_time_ms": 0, "topics": message_topics, "next_cursor": None}
     names = requested or sorted(info.name for info in storage.topics())
-    # At least one partition a page (DescribeTopicPartitionsRequestHandler), or a client
-    # following the cursor would be handed the same one for ever.
-    remaining = max(1, min(request["response_partition_limit"], MAX_PARTITIONS_PER_RESPONSE))
+    remaining = max(0, min(request["response_partition_limit"], MAX_PARTITIONS_PER_RESPONSE))
     topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
     next_cursor: DescribeTopicPartitionsResponseCursor | None = None
     unauthorized: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
@@ -63,7 +60,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
         if remaining == 0:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
-        first = cursor["partition_index"] if cursor and name == start_name else 0
+        first = max(cursor["partition_index"], 0) if cursor and name == start_name else 0
         partitions = partition_metadata(context, info)[first:]
         if len(partitions) > remaining:
             next_cursor = {"topic_name": name, "partition_index": first + remaining}
