@@ -322,10 +322,16 @@ class SharePartition:
         return batches
 
     def restore(self, start_offset: int, batches: list[StateBatch]) -> None:
-        """The state a snapshot recorded; what was ACQUIRED is AVAILABLE again."""
+        """The state a snapshot recorded; what was ACQUIRED is AVAILABLE again, unless that
+        delivery was its last allowed one: then it is ARCHIVED, as a release at the limit
+        archives it, so no restart delivers a record past group.share.delivery.attempt.limit."""
         self.reset_start(start_offset)
+        limit = self.limits.delivery_count_limit
         for batch in batches:
+            state = batch.state
+            if state is RecordState.AVAILABLE and batch.delivery_count >= limit:
+                state = RecordState.ARCHIVED
             for offset in range(max(batch.first_offset, start_offset), batch.last_offset + 1):
-                self.records[offset] = InFlight(batch.state, batch.delivery_count)
+                self.records[offset] = InFlight(state, batch.delivery_count)
                 self.end_offset = max(self.end_offset, offset + 1)
         self._advance_start()

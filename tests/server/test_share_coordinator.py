@@ -174,6 +174,21 @@ def test_a_snapshot_restores_acquired_records_as_available_with_their_count():
     assert restored.acquire("b", [(0, 9)], 10) == [AcquiredRange(0, 0, 2), AcquiredRange(3, 5, 2), AcquiredRange(6, 9, 1)]
 
 
+def test_a_record_acquired_for_its_last_delivery_is_archived_by_a_restart():
+    """The snapshot stores an acquired record AVAILABLE with this delivery counted: restored at
+    the delivery limit it is ARCHIVED, not delivered once more past the limit."""
+    sp, _, _ = partition()
+    limit = sp.limits.delivery_count_limit
+    for _ in range(limit - 1):
+        sp.acquire("a", [(0, 1)], 10)
+        sp.acknowledge("a", 0, 1, [RELEASE])
+    assert sp.acquire("a", [(0, 0)], 10) == [AcquiredRange(0, 0, limit)]
+    restored, _, _ = partition()
+    restored.restore(sp.start_offset, sp.snapshot())
+    assert restored.acquire("b", [(0, 1)], 10) == [AcquiredRange(1, 1, limit)]
+    assert 0 not in restored.records and restored.start_offset == 1  # archived, and the start moved past it
+
+
 def test_record_transitions_are_a_table():
     with pytest.raises(IllegalTransition):
         RECORD_TRANSITIONS.check(RecordState.ACKNOWLEDGED, RecordState.AVAILABLE)
