@@ -47,6 +47,15 @@ def validate_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
     return {name: validate_value(name, value) for name, value in configs.items()}
 
 
+def check_together(overrides: Mapping[str, str], defaults: Mapping[str, str]) -> None:
+    """LogConfig.validateValues: the checks of settings against one another, on a topic's
+    overrides over the broker's defaults; KafkaError(INVALID_CONFIG) with Kafka's message."""
+    merged = {**defaults, **overrides}
+    low, high = merged.get("min.compaction.lag.ms"), merged.get("max.compaction.lag.ms")
+    if low is not None and high is not None and int(low) > int(high):
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"conflict topic config setting min.compaction.lag.ms ({low}) > max.compaction.lag.ms ({high})")
+
+
 # Dynamic broker configs as (values by name, as text; their ConfigSource), highest precedence first.
 Layers = Sequence[tuple[Mapping[str, str], int]]
 

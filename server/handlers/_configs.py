@@ -16,7 +16,8 @@ from ottla.server.config_entries import Listening
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.telemetry import ClientMetricsError
-from ottla.server.topic_config import validate_configs
+from ottla.server.topic_config import check_together, validate_configs
+from ottla.storage.engine import validate_topic_name
 from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
@@ -105,7 +106,14 @@ def listening(context: RequestContext) -> Listening:
     return Listening(context.node.port, context.node.host, advertised, node_id, cluster.nodes[node_id].rack)
 
 
-def existing_topic(context: RequestContext, name: str):
+def existing_topic(context: RequestContext, name: str, altering: bool = False):
+    """The topic a config resource names. Its name is judged before it is looked up, as Kafka
+    does: an illegal one is INVALID_TOPIC_EXCEPTION (ConfigHelper's Topic.validate), and an
+    empty one to alter is the default topic resource, INVALID_REQUEST
+    (ControllerConfigurationValidator)."""
+    if altering and not name:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed.")
+    validate_topic_name(name)
     info = context.storage.topic(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
@@ -126,6 +134,7 @@ def replace_topic_configs(
     async engine (PostgreSQL) is stored by the call returned, for the handler to await with
     `stored_after`; None when nothing is left to do."""
     configs = {**(unchanged or {}), **validate_configs(overrides)}
+    check_together(configs, context.storage.defaults)
     if validate_only:
         return None
     storage = context.storage

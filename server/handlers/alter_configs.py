@@ -45,7 +45,7 @@ def handle(
             check_unique(names)
             kind = resource["resource_type"]
             if kind == TOPIC:
-                existing_topic(context, resource["resource_name"])
+                existing_topic(context, resource["resource_name"], altering=True)
                 overrides = {config["name"]: config["value"] for config in resource["configs"]}
                 stored = replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
             elif kind == BROKER:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.cluster.state import ClusterState, ReplicaPlacementError
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
-from ottla.server.topic_config import validate_configs
+from ottla.server.topic_config import check_together, validate_configs
 from ottla.server.topic_creation import write_and_open
 from ottla.storage.engine import TopicInfo, validate_topic_name
 from ottla.wire.api import ApiKey
@@ -105,6 +105,7 @@ def handle(
             if len(set(names_given)) != len(names_given):
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
             configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
+            check_together(configs, storage.defaults)
             if validate_only:
                 if storage.topic(name) is not None:
                     raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic '{name}' already exists")

@@ -51,7 +51,7 @@ def handle(
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             kind = resource["resource_type"]
             if kind == TOPIC:
-                info = existing_topic(context, resource["resource_name"])
+                info = existing_topic(context, resource["resource_name"], altering=True)
                 overrides = _apply(context, dict(info.configs), resource["configs"])
                 touched = {operation["name"] for operation in resource["configs"]}
                 changed = {k: v for k, v in overrides.items() if k in touched}
