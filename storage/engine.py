@@ -354,11 +354,23 @@ class Storage:
             self._write_topic_file(info)  # now with the directories the partitions went to
         return info
 
-    def _new_topic(self, name: str, partitions: int, configs: dict[str, str] | None) -> TopicInfo:
-        """A topic that may be created, with a new id; KafkaError if it may not."""
+    def check_name_free(self, name: str) -> None:
+        """KafkaError unless a topic may be created under `name`, as Kafka's
+        ReplicationControlManager judges it: a legal name (INVALID_TOPIC), no topic of that name
+        (TOPIC_ALREADY_EXISTS), and none that differs from it only by '.' and '_'
+        (INVALID_TOPIC): their metric names would be the same."""
         validate_topic_name(name)
         if name in self._topics or name in self._reserved:
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        if "." in name or "_" in name:
+            unified = name.replace(".", "_")
+            for existing in (*self._topics, *self._reserved):
+                if existing.replace(".", "_") == unified:
+                    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Topic '{name}' collides with existing topic: {existing}")
+
+    def _new_topic(self, name: str, partitions: int, configs: dict[str, str] | None) -> TopicInfo:
+        """A topic that may be created, with a new id; KafkaError if it may not."""
+        self.check_name_free(name)
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})

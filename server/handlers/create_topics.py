@@ -21,7 +21,7 @@ from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_config import check_together, validate_configs
 from ottla.server.topic_creation import write_and_open
-from ottla.storage.engine import TopicInfo, validate_topic_name
+from ottla.storage.engine import TopicInfo
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -80,14 +80,22 @@ def handle(
         try:
             if names.count(name) > 1:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name} appears more than once in the request")
+            # ReplicationControlManager's order: the name and whether the topic exists first, so
+            # that creating an existing topic is TOPIC_ALREADY_EXISTS whatever else it asks;
+            # then the replication factor's and the partition count's own values.
+            storage.check_name_free(name)
+            if topic["replication_factor"] == 0 or topic["replication_factor"] < -1:
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.")
             partitions = topic["num_partitions"]
             if topic["assignments"]:
                 if partitions != -1 or topic["replication_factor"] != -1:
                     raise KafkaError(ErrorCode.INVALID_REQUEST, "both num_partitions or replication_factor and assignments were set")
                 if cluster is not None:
                     assignments = _checked_assignments(cluster, topic["assignments"])
-                elif any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
-                    raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {context.node.node_id} exists")
+                else:
+                    _check_partition_indexes(topic["assignments"])
+                    if any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
+                        raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {context.node.node_id} exists")
                 partitions = len(topic["assignments"])
             elif partitions == -1:
                 partitions = context.config.num_partitions
@@ -107,9 +115,6 @@ def handle(
             configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
             check_together(configs, storage.defaults)
             if validate_only:
-                if storage.topic(name) is not None:
-                    raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic '{name}' already exists")
-                validate_topic_name(name)
                 info = None
             elif pending is not None:
                 pending.append((entry, partitions, replication_factor, configs))
@@ -218,6 +223,16 @@ def _created(
         ]
     if info is not None:
         entry["topic_id"] = info.topic_id
+
+
+def _check_partition_indexes(given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> None:
+    """ReplicationControlManager.createTopic: manual assignments name partitions 0 to n-1, each once."""
+    indexes = sorted(assignment["partition_index"] for assignment in given)
+    for earlier, later in zip(indexes, indexes[1:]):
+        if earlier == later:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"Found multiple manual partition assignments for partition {later}")
+    if indexes != list(range(len(indexes))):
+        raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence")
 
 
 def _checked_assignments(cluster: ClusterState, given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> dict[int, tuple[int, ...]]:

@@ -555,9 +555,7 @@ class PostgresStorage(Storage):
 
     async def create_database_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
         """CreateTopics: the topic and its partitions in one transaction, then in the catalogue."""
-        validate_topic_name(name)
-        if self.topic(name) is not None:
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+        self.check_name_free(name)
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})

@@ -4,6 +4,7 @@ broker: ListOffsets checks the leader epoch a client names on a single broker to
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,32 @@ def test_config_resources_with_illegal_topic_names_are_refused_as_kafka_refuses_
     altered = connection.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": False, "resources": [
         {"resource_type": 2, "resource_name": "", "configs": [{"name": "retention.ms", "config_operation": 0, "value": "1000"}]}]})
     assert altered["responses"][0]["error_code"] == ErrorCode.INVALID_REQUEST
+
+
+def _create_with(connection: _Connection, name: str, **fields: Any) -> int:
+    topic = {"name": name, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": [], **fields}
+    answer = connection.call(ApiKey.CREATE_TOPICS, 7, {"topics": [topic], "timeout_ms": 5000, "validate_only": False})
+    return int(answer["topics"][0]["error_code"])
+
+
+def test_create_topics_judges_name_and_existence_first_as_kafka_does(connection: _Connection) -> None:
+    """ReplicationControlManager's order: an existing topic is TOPIC_ALREADY_EXISTS whatever
+    else the request asks (an app that creates its topics at start and ignores that error), an
+    illegal name INVALID_TOPIC, and the replication factor is judged before the partitions."""
+    already = ErrorCode.TOPIC_ALREADY_EXISTS
+    assert _create_with(connection, "paged", configs=[{"name": "retention.ms", "value": "-7"}]) == already
+    assert _create_with(connection, "paged", num_partitions=0) == already
+    assert _create_with(connection, "bad name", replication_factor=3) == ErrorCode.INVALID_TOPIC
+    assert _create_with(connection, "zeros", replication_factor=0, num_partitions=0) == ErrorCode.INVALID_REPLICATION_FACTOR
+
+
+def test_a_name_differing_from_a_topic_only_by_dot_and_underscore_collides(connection: _Connection) -> None:
+    assert _create_with(connection, "a.b") == ErrorCode.NONE
+    assert _create_with(connection, "a_b") == ErrorCode.INVALID_TOPIC
+    assert _create_with(connection, "a_b", num_partitions=-1, replication_factor=-1) == ErrorCode.INVALID_TOPIC
+
+
+@pytest.mark.parametrize("indexes", [[0, 5], [0, 0]])
+def test_manual_assignments_name_partitions_from_0_each_once(connection: _Connection, indexes: list[int]) -> None:
+    assignments = [{"partition_index": index, "broker_ids": [1]} for index in indexes]
+    assert _create_with(connection, "assigned", num_partitions=-1, replication_factor=-1, assignments=assignments) == ErrorCode.INVALID_REPLICATION_ASSIGNMENT
