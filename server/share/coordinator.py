@@ -589,30 +589,34 @@ class ShareCoordinator:
 
     def acknowledge(self, group_id: str, member_id: str, topic_id: bytes, index: int,
                     batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> ErrorCode:
-        """Apply a partition's acknowledgement batches in order; the first refused one
-        stops the rest and is the partition's error. Persisted before it is answered."""
+        """Apply a partition's acknowledgement batches, all or none, as Kafka's SharePartition
+        rolls back every transition of a request when one fails: the batches must ascend
+        without overlapping (KafkaApis.validateAcknowledgementBatches: INVALID_REQUEST), and
+        each is checked before any is applied, the first refused one being the partition's
+        error. Persisted before it is answered."""
         partition = self.partitions.get((group_id, topic_id, index))
         if partition is None:
             return ErrorCode.INVALID_RECORD_STATE
         partition.limits = self._limits(group_id)
         allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
-        error = ErrorCode.NONE
-        changed = False
+        previous_last = -1
         for first, last, types in batches:
-            if not allow_renew and 4 in types:
-                error = ErrorCode.INVALID_REQUEST
-                break
-            error = partition.acknowledge(member_id, first, last, types)
+            if first <= previous_last or (not allow_renew and 4 in types):
+                return ErrorCode.INVALID_REQUEST
+            previous_last = last
+        for first, last, types in batches:
+            error = partition.check_acknowledgement(member_id, first, last, types)
             if error is not ErrorCode.NONE:
-                break
-            changed = True
-        if changed:
+                return error
+        for first, last, types in batches:
+            partition.acknowledge(member_id, first, last, types)
+        if batches:
             try:
                 self._persist_partition((group_id, topic_id, index))
             except KafkaError as exc:
                 return exc.code
             self._dead_letter((group_id, topic_id, index), partition)
-        return error
+        return ErrorCode.NONE
 
     # --- dead-letter queues (KIP-1191) ---------------------------------------------------
 

@@ -204,22 +204,28 @@ class SharePartition:
 
     # --- acknowledging ------------------------------------------------------------
 
-    def acknowledge(self, member_id: str, first: int, last: int, types: list[int]) -> ErrorCode:
-        """One acknowledgement batch, applied whole or not at all, answered as Kafka 4.4
-        answers (asked of the reference broker): offsets before the SPSO are done already
-        and skipped; a batch reaching past the last offset handed out, or with `types`
-        neither one type for all nor one per offset, is INVALID_REQUEST; any other offset
-        the member does not hold ACQUIRED is INVALID_RECORD_STATE."""
+    def check_acknowledgement(self, member_id: str, first: int, last: int, types: list[int]) -> ErrorCode:
+        """What `acknowledge` would answer, changing nothing, as Kafka 4.4 answers (asked of
+        the reference broker): offsets before the SPSO are done already and skipped; a batch
+        reaching past the last offset handed out, or with `types` neither one type for all
+        nor one per offset, is INVALID_REQUEST; any other offset the member does not hold
+        ACQUIRED is INVALID_RECORD_STATE."""
         if (first > last or last >= self.end_offset or len(types) not in (1, last - first + 1)
                 or any(t not in AcknowledgeType._value2member_map_ for t in types)):
             return ErrorCode.INVALID_REQUEST
-        entries = []
         for offset in range(max(first, self.start_offset), last + 1):
             entry = self.records.get(offset)
             if (entry is None or entry.state is not RecordState.ACQUIRED or entry.acquisition is None
                     or entry.acquisition.member_id != member_id):
                 return ErrorCode.INVALID_RECORD_STATE
-            entries.append((offset, entry))
+        return ErrorCode.NONE
+
+    def acknowledge(self, member_id: str, first: int, last: int, types: list[int]) -> ErrorCode:
+        """One acknowledgement batch, applied whole or not at all (`check_acknowledgement`)."""
+        error = self.check_acknowledgement(member_id, first, last, types)
+        if error is not ErrorCode.NONE:
+            return error
+        entries = [(offset, self.records[offset]) for offset in range(max(first, self.start_offset), last + 1)]
         renewed = Acquisition(member_id)
         for offset, entry in entries:
             kind = AcknowledgeType(types[0] if len(types) == 1 else types[offset - first])

@@ -336,6 +336,27 @@ def test_acknowledging_in_another_partition_or_group_is_refused():
     assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [RENEW])], False) is ErrorCode.INVALID_REQUEST
 
 
+def test_a_partitions_acknowledgements_apply_all_or_none():
+    """SharePartition rolls back every transition of a request when one fails, and batches must
+    ascend without overlapping: a client told its acknowledgement failed finds nothing of it
+    applied, and may acknowledge the same records again."""
+    h = Harness()
+    topic_id = h.topic()
+    h.join("m1")
+    assert h.acquire("m1", topic_id, max_records=6) == [AcquiredRange(0, 5, 1)]
+    refused = {
+        ErrorCode.INVALID_REQUEST: [[(0, 4, [ACCEPT]), (3, 5, [ACCEPT])], [(4, 5, [ACCEPT]), (0, 0, [ACCEPT])], [(0, 1, [ACCEPT]), (2, 12, [ACCEPT])]],
+        ErrorCode.INVALID_RECORD_STATE: [[(0, 1, [ACCEPT]), (2, 3, [ACCEPT])]],
+    }
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(2, 2, [ACCEPT])], False) is ErrorCode.NONE
+    for error, requests in refused.items():
+        for batches in requests:
+            assert h.share.acknowledge("g", "m1", topic_id, 0, batches, False) is error, batches
+            assert h.share.start_offset("g", topic_id, 0) == 0
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 1, [ACCEPT]), (3, 5, [ACCEPT])], False) is ErrorCode.NONE
+    assert h.share.start_offset("g", topic_id, 0) == 6
+
+
 def test_deleting_a_group_needs_it_empty():
     h = Harness()
     topic_id = h.topic()
