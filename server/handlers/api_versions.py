@@ -3,6 +3,7 @@ features this broker supports and the cluster finalized (KIP-584, `ottla.server.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
@@ -17,7 +18,15 @@ API = ApiKey.API_VERSIONS
 VERSIONS = (0, 5)
 
 
+# ApiVersionsRequest.isValid: what a client may call itself and its version, from v3.
+_SOFTWARE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
+
+
 def handle(context: RequestContext, header: RequestHeader, request: ApiVersionsRequest) -> ApiVersionsResponse:
+    if header.api_version >= 3 and not all(
+        _SOFTWARE.fullmatch(request.get(field) or "") for field in ("client_software_name", "client_software_version")
+    ):
+        return {"error_code": ErrorCode.INVALID_REQUEST, "api_keys": [], "throttle_time_ms": 0}
     if header.api_version >= 5:
         error = _target_error(context, request)
         if error is not None:

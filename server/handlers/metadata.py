@@ -28,6 +28,7 @@ from ottla.server.handlers._topics import partition_metadata
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_creation import write_and_open
 from ottla.storage import Storage, TopicInfo
+from ottla.storage.engine import validate_topic_name
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -220,6 +221,12 @@ def _requested_topic(
         ):
             return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
         if not allow_create:
+            # KafkaApis.getTopicMetadata: a name no topic could have is INVALID_TOPIC, fatal to
+            # the client, where an unknown one is retried.
+            try:
+                validate_topic_name(name)
+            except KafkaError as exc:
+                return _error_entry(name, bytes(16), exc.code)
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         if to_create is not None:
             to_create.append(name)
