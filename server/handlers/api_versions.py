@@ -23,8 +23,8 @@ _SOFTWARE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ApiVersionsRequest) -> ApiVersionsResponse:
-    if header.api_version >= 3 and not all(
-        _SOFTWARE.fullmatch(request.get(field) or "") for field in ("client_software_name", "client_software_version")
+    if header.api_version >= 3 and not (
+        _SOFTWARE.fullmatch(request.get("client_software_name") or "") and _SOFTWARE.fullmatch(request.get("client_software_version") or "")
     ):
         return {"error_code": ErrorCode.INVALID_REQUEST, "api_keys": [], "throttle_time_ms": 0}
     if header.api_version >= 5:
