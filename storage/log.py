@@ -382,12 +382,10 @@ class PartitionLog:
         data = convert_legacy(records) if batch_magic(records) in (0, 1) else records
         if not isinstance(data, bytearray) and (not isinstance(data, memoryview) or data.readonly):
             data = bytearray(data)
-        data = recompress(data, self._config.compression_type, from_client)
-        if len(data) > self._config.segment_bytes:
-            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
+        max_message_bytes = self._config.max_message_bytes
+        data = recompress(data, self._config.compression_type, from_client, max_message_bytes)
         now = _now_ms() if log_append_time_ms is None else log_append_time_ms
         append_time = now if self._config.log_append_time else -1
-        max_message_bytes = self._config.max_message_bytes
         rules = self._record_rules
         first_offset = next_offset = self.log_end_offset
         max_timestamp, offset_of_max_timestamp = -1, first_offset
@@ -416,6 +414,8 @@ class PartitionLog:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size
         last_offset = next_offset - 1
+        if len(data) > self._config.segment_bytes:  # after each batch's own size, as in Kafka's append
+            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
         if producer_batches:
             duplicate = self._check_producers(producer_batches)
             if duplicate is not None:

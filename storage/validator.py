@@ -145,19 +145,25 @@ class RecordRules:
         return None
 
 
-def recompress(data: bytearray | memoryview, compression_type: str, from_client: bool) -> bytearray | memoryview:
+def recompress(data: bytearray | memoryview, compression_type: str, from_client: bool, max_message_bytes: int) -> bytearray | memoryview:
     """A topic's compression.type other than "producer": batches in another codec are
     rebuilt in the topic's, as Kafka's LogValidator does (producer id, epoch, sequence,
     transactional flag, offsets deltas and timestamps kept); the rest stay as sent, and so
     does everything under "producer". Control batches are the broker's own and stay
-    uncompressed. Both engines store what this returns."""
+    uncompressed. A batch larger than max.message.bytes as sent is MESSAGE_SIZE_TOO_LARGE
+    before any is rebuilt, as UnifiedLog.analyzeAndValidateRecords judges what was sent.
+    Both engines store what this returns."""
     if compression_type == "producer":
         return data
     codec = _CODECS[compression_type]
-    if all(header.compression is codec or header.is_control for header, _ in iter_batches(data, from_client=from_client)):
+    batches = list(iter_batches(data, from_client=from_client))
+    for header, _ in batches:
+        if header.size > max_message_bytes:
+            raise KafkaError(ErrorCode.MESSAGE_SIZE_TOO_LARGE, f"batch of {header.size} bytes exceeds max.message.bytes")
+    if all(header.compression is codec or header.is_control for header, _ in batches):
         return data
     out = bytearray()
-    for header, batch in iter_batches(data, from_client=from_client):
+    for header, batch in batches:
         if header.compression is codec or header.is_control:
             out += batch
             continue

@@ -259,7 +259,8 @@ class DatabasePartition:
         coordinator's markers."""
         if self._config.compression_type != "producer":
             legacy = batch_magic(records) in (0, 1)
-            records = recompress(bytearray(convert_legacy(records) if legacy else records), self._config.compression_type, from_client)
+            records = recompress(bytearray(convert_legacy(records) if legacy else records), self._config.compression_type, from_client,
+                                 self._config.max_message_bytes)
         prepared = self.log.prepare(records, self._config, self._record_rules, from_client=from_client)
         self._queued.append(prepared)
         async with self._appending:

@@ -168,7 +168,7 @@ def test_offset_and_leader_epoch_rewrite_in_place_keeps_the_crc() -> None:
     assert buffer[7:15] == bytes.fromhex("0102030405060708")
     assert buffer[19:23] == bytes.fromhex("00000009")
     assert buffer[15:19] == HAND_BATCH[8:12] and buffer[23:] == HAND_BATCH[16:]
-    [(header, _)] = list(iter_batches(buffer[7:]))
+    [(header, _)] = list(iter_batches(buffer[7:], from_client=False))  # a stored batch: its offsets assigned
     assert (header.base_offset, header.partition_leader_epoch) == (0x0102030405060708, 9)
     assert [r.offset for r in iter_records(buffer[7:])] == [0x0102030405060708, 0x0102030405060709]
 

@@ -225,7 +225,10 @@ def _check_client_batch(
     base_sequence: int,
     records_count: int,
 ) -> None:
-    """The rules LogValidator.validateBatch applies to batches with AppendOrigin.CLIENT."""
+    """The rules LogValidator.validateBatch applies to batches with AppendOrigin.CLIENT, and
+    UnifiedLog.analyzeAndValidateRecords' base offset: a client's batch starts at 0."""
+    if base_offset != 0:
+        raise invalid(f"the base offset of a client's record batch should be 0, but it is {base_offset}")
     if last_offset_delta < 0:
         raise invalid(f"invalid offset range, last offset delta {last_offset_delta}")
     if records_count <= 0:
