@@ -167,7 +167,12 @@ def recompress(data: bytearray | memoryview, compression_type: str, from_client:
         if header.compression is codec or header.is_control:
             out += batch
             continue
-        out += rebuild_batch(header, list(iter_records(batch)), codec)
+        try:
+            records = list(iter_records(batch))
+        except KafkaError as undecodable:
+            # As in `RecordRules.check`: a record Kafka's DefaultRecord.readFrom cannot read.
+            raise KafkaError(ErrorCode.INVALID_RECORD, undecodable.message) from None
+        out += rebuild_batch(header, records, codec)
     return out
 
 

@@ -48,3 +48,15 @@ def test_max_message_bytes_judges_the_batch_as_sent_before_the_topic_compresses_
 def test_a_batch_past_max_message_bytes_is_too_large_before_it_is_past_segment_bytes(broker: ThreadedBroker) -> None:
     broker.create_topic("segmented", segment_bytes=str(1 << 20))
     assert _produce(broker, "segmented", _batch(1_200_000)) == ErrorCode.MESSAGE_SIZE_TOO_LARGE
+
+
+def test_a_record_the_topics_codec_cannot_read_is_an_invalid_record(broker: ThreadedBroker) -> None:
+    """A batch with a valid CRC whose record is malformed, to a topic that recompresses it:
+    INVALID_RECORD (DefaultRecord.readFrom's InvalidRecordException), not CORRUPT_MESSAGE."""
+    from crc32c import crc32c
+
+    broker.create_topic("regzipped", compression_type="gzip")
+    batch = bytearray(_batch(100))
+    batch[61] = 0x7F  # the record's length varint: far past the batch's end
+    batch[17:21] = crc32c(bytes(batch[21:])).to_bytes(4, "big")
+    assert _produce(broker, "regzipped", bytes(batch)) == ErrorCode.INVALID_RECORD
