@@ -220,9 +220,11 @@ def _requested_topic(
             or context.authorize(AclOperation.CREATE, ResourceType.TOPIC, name)
         ):
             return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
-        if not allow_create:
+        if not allow_create or name in INTERNAL_TOPICS:
             # KafkaApis.getTopicMetadata: a name no topic could have is INVALID_TOPIC, fatal to
-            # the client, where an unknown one is retried.
+            # the client, where an unknown one is retried. An internal topic is its
+            # coordinator's to create, with its own partition count and compaction: made here
+            # as a client's topic, its coordinator would keep state in a log retention deletes.
             try:
                 validate_topic_name(name)
             except KafkaError as exc:

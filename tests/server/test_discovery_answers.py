@@ -42,3 +42,14 @@ def test_metadata_without_auto_creation_calls_an_illegal_name_invalid(connection
         "allow_auto_topic_creation": False, "include_cluster_authorized_operations": False, "include_topic_authorized_operations": False,
     })
     assert [(t["name"], t["error_code"]) for t in answer["topics"]] == [("bad name!", ErrorCode.INVALID_TOPIC), ("later", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]
+
+
+def test_metadata_does_not_make_an_internal_topic_a_clients_topic(connection: _Connection) -> None:
+    """`__share_group_state` before any share group: auto-created by Metadata it would get the
+    defaults of a client's topic (one partition, cleanup.policy=delete), and its coordinator
+    would keep share state in a log retention deletes. It is left to its coordinator."""
+    answer = connection.call(ApiKey.METADATA, 12, {
+        "topics": [{"name": "__share_group_state", "topic_id": bytes(16)}],
+        "allow_auto_topic_creation": True, "include_cluster_authorized_operations": False, "include_topic_authorized_operations": False,
+    })
+    assert [(t["name"], t["error_code"]) for t in answer["topics"]] == [("__share_group_state", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]
