@@ -132,6 +132,22 @@ def test_a_second_member_gets_partitions_only_after_the_first_revokes_them() -> 
     assert h.group().state is ConsumerGroupState.STABLE
 
 
+def test_a_heartbeat_from_the_epoch_before_is_fenced_while_partitions_are_revoked() -> None:
+    """CurrentAssignmentBuilder: asked to revoke, a member stays at its epoch and its previous
+    epoch becomes that epoch too (updateMemberEpoch), so a late heartbeat from the epoch before
+    is FENCED_MEMBER_EPOCH rather than taken as one whose answer was lost."""
+    h = Harness()
+    t, u = h.topic("t", 4), h.topic("u", 2)
+    joined = h.beat("m1", 0)
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    assert h.beat("m1", joined.member_epoch, subscribed_topic_names=["t", "u"], owned=joined.assignment).member_epoch == 3  # from 2
+    h.beat("m2", 0, subscribed_topic_names=["t", "u"])
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    revoking = h.beat("m1", 3, owned={t: frozenset(range(4)), u: frozenset(range(2))})
+    assert revoking.member_epoch == 3 and revoking.assignment is not None
+    assert h.beat("m1", 2, owned=revoking.assignment).error is ErrorCode.FENCED_MEMBER_EPOCH
+
+
 def test_the_target_follows_changes_at_most_once_per_assignment_interval() -> None:
     h = Harness()
     topic_id = h.topic("t", 2)

@@ -267,7 +267,9 @@ def _next_assignment(member: ConsumerMember, target_epoch: int, target: Assignme
             pending[topic_id] = free
     revoking_frozen = _frozen(revoking)
     if revoking_frozen and (owned is None or _owns_any(owned, revoking_frozen)):
-        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_PARTITIONS, _frozen(assigned), revoking_frozen,
+        # Kafka's updateMemberEpoch(memberEpoch): the previous epoch becomes the current one,
+        # so a heartbeat still at the epoch before is fenced while partitions are being revoked.
+        return CurrentAssignment(current.member_epoch, current.member_epoch, MemberState.UNREVOKED_PARTITIONS, _frozen(assigned), revoking_frozen,
                                  current.assignment_epochs)
     epochs = dict(current.assignment_epochs)
     for topic_id, partitions in pending.items():
