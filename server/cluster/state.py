@@ -237,7 +237,13 @@ class ClusterState:
                 replication_factor = len(next(iter(known[1].values())).replicas)
         else:
             missing = range(partitions)
-        return self.assign(topic, topic_id, missing, min(replication_factor, len(self.nodes)))[index]
+        try:
+            return self.assign(topic, topic_id, missing, min(replication_factor, len(self.nodes)))[index]
+        except ReplicaPlacementError:
+            # Too few nodes running to place it (Kafka would refuse to create it): no leader for
+            # now, so LEADER_NOT_AVAILABLE and COORDINATOR_NOT_AVAILABLE, which clients retry;
+            # it is placed once enough nodes run.
+            return PartitionState((), NO_LEADER, 0, ())
 
     def assign(self, topic: str, topic_id: bytes, indexes: Iterable[int], replication_factor: int,
                assignments: dict[int, tuple[int, ...]] | None = None) -> dict[int, PartitionState]:
@@ -299,7 +305,7 @@ class ClusterState:
         if was_electable and not node.electable:
             self._fence(node_id, unclean_allowed)
         elif node.electable and not was_electable:
-            self._unfence(node_id)
+            self._unfence(node_id, unclean_allowed)
         if was_crashed:
             self._thaw(node_id)
         self._save()
@@ -329,14 +335,16 @@ class ClusterState:
                 if state.leader == node_id:
                     self._elect(topic, index, state, unclean_allowed(topic))
 
-    def _unfence(self, node_id: int) -> None:
+    def _unfence(self, node_id: int, unclean_allowed: Callable[[str], bool]) -> None:
         for topic, (_, states) in self.topics.items():
             for index, state in states.items():
                 if node_id not in state.replicas:
                     continue
                 if state.leader == NO_LEADER:
-                    # Nobody to catch up from: only the last ISR member coming back can lead.
-                    self._elect(topic, index, state, False)
+                    # Nobody to catch up from: only an ISR member coming back can lead, or any
+                    # replica where the topic allows an unclean election (the controller's
+                    # handleBrokerUnfenced elects its leaderless partitions so).
+                    self._elect(topic, index, state, unclean_allowed(topic))
                 elif node_id not in state.isr:
                     state.isr = tuple(node for node in state.replicas if node in state.isr or node == node_id)
 
@@ -360,6 +368,9 @@ class ClusterState:
         state.leader = leader
         state.leader_epoch += 1
         if leader != NO_LEADER:
+            # Running followers fetch from a new leader and rejoin its ISR within a round trip
+            # (sharing its log here, at once); a crashed one does not fetch.
+            state.isr = tuple(node for node in state.replicas if node in state.isr or node == leader or self.nodes[node].state is NodeState.RUNNING)
             start = self._log_end_offset(topic, index)
             # LeaderEpochFileCache.assign drops entries an epoch or a start offset would make non-monotonic.
             state.epochs = [(epoch, offset) for epoch, offset in state.epochs if epoch < state.leader_epoch and offset < start]

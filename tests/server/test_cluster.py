@@ -147,6 +147,51 @@ def test_a_fetch_with_a_partition_sent_to_another_replica_is_answered_at_once() 
         assert (answered[1]["partitions"][0]["error_code"], bytes(answered[1]["partitions"][0]["records"] or b"")) == (ErrorCode.NONE, b"")
 
 
+def test_running_replicas_rejoin_the_isr_of_a_new_leader(cluster: ThreadedBroker) -> None:
+    """Followers fetch from a new leader and rejoin its ISR within a round trip: a replica that
+    was running while the partition had no leader is in the ISR once the leader returns, so
+    acks=all with min.insync.replicas=2 works again."""
+    cluster.create_topic("rejoin", partitions=1, replication_factor=3, min_insync_replicas=2)
+    first, second, third = cluster.partition_state("rejoin", 0)["replicas"]
+    for node in (second, third, first):
+        cluster.stop_node(node)
+    cluster.start_node(second)  # not in the ISR: no clean leader yet
+    assert cluster.partition_state("rejoin", 0)["leader"] == -1
+    cluster.start_node(first)
+    state = cluster.partition_state("rejoin", 0)
+    assert state["leader"] == first and set(state["isr"]) == {first, second}
+    connection = _connect(cluster, first)
+    assert _produce(connection, "rejoin", 0, b"v")["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.NONE
+    connection.close()
+
+
+def test_a_returning_node_leads_uncleanly_where_the_topic_allows_it(cluster: ThreadedBroker) -> None:
+    cluster.create_topic("unclean", partitions=1, replication_factor=3, unclean_leader_election_enable="true")
+    first, second, third = cluster.partition_state("unclean", 0)["replicas"]
+    for node in (second, third, first):
+        cluster.stop_node(node)
+    cluster.start_node(second)
+    assert cluster.partition_state("unclean", 0)["leader"] == second
+
+
+def test_a_partition_too_few_nodes_can_place_has_no_leader_and_answers_for_it(cluster: ThreadedBroker) -> None:
+    """Placed lazily with more replicas than nodes running (partitions added while a node is
+    down): no leader for now, LEADER_NOT_AVAILABLE in Metadata, not a dropped connection."""
+    cluster.create_topic("grown", partitions=1, replication_factor=3)
+    cluster.stop_node(3)
+    connection = _connect(cluster, 1)
+    grown = connection.request(ApiKey.CREATE_PARTITIONS, 3, {"topics": [{"name": "grown", "count": 2, "assignments": None}],
+                                                             "timeout_ms": 5000, "validate_only": False})
+    assert grown["results"][0]["error_code"] == ErrorCode.NONE
+    metadata = connection.request(ApiKey.METADATA, 12, {"topics": [{"name": "grown", "topic_id": bytes(16)}], "allow_auto_topic_creation": False,
+                                                        "include_topic_authorized_operations": False})
+    connection.close()
+    errors = {p["partition_index"]: p["error_code"] for p in metadata["topics"][0]["partitions"]}
+    assert errors[1] == ErrorCode.LEADER_NOT_AVAILABLE
+    cluster.start_node(3)
+    assert cluster.partition_state("grown", 1)["leader"] != -1
+
+
 def test_acks_all_needs_min_insync_replicas_and_preferred_election_moves_leadership_back(cluster: ThreadedBroker) -> None:
     cluster.create_topic("durable", partitions=1, replication_factor=3, min_insync_replicas=2)
     state = cluster.partition_state("durable", 0)
