@@ -551,25 +551,32 @@ class GroupCoordinator:
                     continue
                 expired_total += self.offsets.expire(group, now)
                 if not group.offsets and group.is_in(GroupState.EMPTY) and not self.offsets.has_pending_transactional_offsets(group.group_id):
-                    if consumer is not None:
-                        self._delete_empty_consumer_group(consumer)
-                    else:
+                    if consumer is None and streams is None:
                         self._delete_group(group)
+                    else:
+                        self._delete_empty_epoch_group(group.group_id)
             except KafkaError as exc:
                 log.warning("could not expire offsets of group %s: %s", group.group_id, exc)
-        for consumer in list(self.consumer_groups.values()):
-            if consumer.group_id not in self.groups and not self.offsets.has_pending_transactional_offsets(consumer.group_id):
-                self._delete_empty_consumer_group(consumer)  # no offsets at all
+        for group_id in [*self.consumer_groups, *self.streams_groups]:
+            if group_id not in self.groups and not self.offsets.has_pending_transactional_offsets(group_id):
+                self._delete_empty_epoch_group(group_id)  # no offsets at all
         return expired_total
 
-    def _delete_empty_consumer_group(self, consumer: ConsumerGroup) -> None:
-        """An empty KIP-848 group left with no offsets goes, as Kafka's cleanupGroupMetadata
-        deletes it: else it stayed listed Empty for good."""
-        if consumer.members:
-            return
-        error = self._delete_epoch_group(consumer.group_id, False, lambda: self.consumer.delete(consumer), lambda: self.consumer.forget(consumer))
+    def _delete_empty_epoch_group(self, group_id: str) -> None:
+        """An empty KIP-848 or streams group left with no offsets goes, as Kafka's
+        cleanupGroupMetadata deletes it: else it stayed listed Empty for good (and a streams
+        group's stored topology refused the application's next one)."""
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            error = ErrorCode.NONE if consumer.members else self._delete_epoch_group(
+                group_id, False, lambda: self.consumer.delete(consumer), lambda: self.consumer.forget(consumer))
+        else:
+            streams = self.streams_groups.get(group_id)
+            if streams is None or streams.members:
+                return
+            error = self._delete_epoch_group(group_id, False, lambda: self.streams.delete(streams), lambda: self.streams.forget(streams))
         if error is not ErrorCode.NONE:
-            log.warning("could not delete empty consumer group %s: %s", consumer.group_id, error.name)
+            log.warning("could not delete empty group %s: %s", group_id, error.name)
 
 
 def _transactional_error(error: ErrorCode) -> ErrorCode:

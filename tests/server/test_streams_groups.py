@@ -206,3 +206,42 @@ def test_a_commit_at_an_older_epoch_passes_only_for_tasks_held_since_then() -> N
     assert again.coordinator.streams_group("app").members["a"].current == harness.coordinator.streams_group("app").members["a"].current
     (reloaded,) = again.coordinator.commit_offsets("app", first.member_epoch, "a", None, [CommitEntry(*kept[0], 8)])
     assert reloaded is ErrorCode.NONE
+
+
+def test_a_static_member_leaving_while_revoking_frees_those_tasks_and_its_successor_gets_an_epoch() -> None:
+    """A static member asked to revoke leaves for now (-2): what it was giving up is freed at once,
+    so the other member takes it (Kafka clears the pending revocation), and the member that
+    takes its instance id over starts at epoch 0, then gets a real epoch, never -2."""
+    h = Harness()
+    h.storage.create_topic("words", 2)
+    first = h.join("a", instance_id="i1")
+    second = h.join("b", instance_id="i2")
+    h.beat("a", first.member_epoch, owned=first.assignment, instance_id="i1")  # asked to revoke
+    assert h.beat("a", -2, instance_id="i1").error is ErrorCode.NONE
+    group = h.coordinator.streams_group("app")
+    assert group is not None
+    taken = h.beat("b", group.members["b"].member_epoch, owned=second.assignment, instance_id="i2")
+    assert count(taken.assignment or TasksTuple()) > count(second.assignment or TasksTuple())
+    successor = h.join("c", instance_id="i1")
+    assert successor.error is ErrorCode.NONE and successor.member_epoch > 0
+
+
+def test_an_empty_streams_group_goes_once_it_has_no_offsets() -> None:
+    """cleanupGroupMetadata: an empty group with no offsets left is deleted, its stored topology
+    with it, so the application may come back with a changed one."""
+    h = Harness()
+    h.storage.create_topic("words", 2)
+    h.join("a")
+    h.beat("a", -1)
+    h.coordinator.expire_offsets()
+    assert h.coordinator.streams_group("app") is None
+    assert Harness(h.storage).coordinator.streams_group("app") is None  # its records are gone too
+
+
+def test_a_copartition_index_outside_the_topics_listed_is_an_invalid_topology() -> None:
+    for index in (5, -1):
+        h = Harness()
+        h.storage.create_topic("words", 2)
+        shape = topology()
+        shape["subtopologies"][0]["copartition_groups"] = [{"source_topics": [index], "source_topic_regex": [], "repartition_source_topics": []}]
+        assert h.join("a", topology=shape).error is ErrorCode.STREAMS_INVALID_TOPOLOGY

@@ -353,7 +353,10 @@ class StreamsGroupManager:
                     return replace(holder) if holder is not None else StreamsMember(request.member_id, blank), None
                 if holder.member_epoch != LEAVE_STATIC_EPOCH:
                     raise _Refused(ErrorCode.UNRELEASED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} cannot join the group because the instance id is owned by {holder.member_id} member.")
-                return StreamsMember(request.member_id, holder.metadata, holder.current), holder
+                # A new member at epoch 0 with what the holder was assigned, nothing pending
+                # (getOrMaybeCreateStaticStreamsGroupMember): reconciled from there as any.
+                inherited = replace(holder.current, member_epoch=0, previous_member_epoch=0, state=MemberState.STABLE, pending_revocation=EMPTY)
+                return StreamsMember(request.member_id, holder.metadata, inherited), holder
             if holder is None:
                 raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {request.instance_id} is unknown.")
             if holder.member_id != request.member_id:
@@ -490,7 +493,10 @@ class StreamsGroupManager:
         if request.shutdown_application:
             group.shutdown_requested_by = member.member_id
         if request.member_epoch == LEAVE_STATIC_EPOCH:
-            current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch)
+            # Its assignment is kept for its instance id; what it was giving up is freed now
+            # (Kafka clears the pending revocation), not held until its session times out.
+            current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch, state=MemberState.STABLE,
+                              pending_revocation=EMPTY)
             self.log.append(group.group_id, [(records.key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), _current_value(current))], self.wall_clock_ms())
             member.current = current
             self.timers.cancel(member.rebalance_timer)

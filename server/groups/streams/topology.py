@@ -148,6 +148,9 @@ def _enforce_copartitioning(subtopologies: list[dict[str, Any]], partitions_of: 
     for subtopology in subtopologies:
         repartition_sources = subtopology["repartition_source_topics"]
         for group in subtopology["copartition_groups"]:
+            for field, listed in (("source_topics", subtopology["source_topics"]), ("repartition_source_topics", repartition_sources)):
+                if any(not 0 <= i < len(listed) for i in group[field]):
+                    raise InvalidTopology(f"Copartition group refers to a {field} index outside 0..{len(listed) - 1}: {group[field]}")
             sources = {subtopology["source_topics"][i]: partitions_of(subtopology["source_topics"][i]) or 0 for i in group["source_topics"]}
             if len(set(sources.values())) > 1:
                 listing = ", ".join(f"{name}={count}" for name, count in sorted(sources.items()))
