@@ -104,11 +104,11 @@ def test_expiry_keeps_an_offset_while_a_transaction_holds_its_partition(broker) 
     """A plain offset past its retention (OffsetCommit v2's retention_time_ms) is not expired
     while a transaction has an offset pending for its partition; once that one aborts, it is."""
     bootstrap = broker.bootstrap_servers
+    producer = _transaction(bootstrap, "tx", "g", {0: 100})  # first, so no sweep can run between the two
     committed = _call(bootstrap, ApiKey.OFFSET_COMMIT, 2, {
         "group_id": "g", "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": 200,
         "topics": [{"name": TOPIC, "partitions": [{"partition_index": 0, "committed_offset": 5, "committed_metadata": ""}]}]})
     assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
-    producer = _transaction(bootstrap, "tx", "g", {0: 100})
     time.sleep(1)  # retention 200 ms, a sweep every 100 ms
     assert _committed(bootstrap, "g") == [5]
     producer.abort_transaction(30)
