@@ -224,28 +224,34 @@ def _send_region_from_a_thread(region: FileRegion) -> tuple[threading.Thread, so
     return worker, receiver, outcome
 
 
-def test_a_worker_sends_the_regions_own_bytes_while_the_loop_swaps_its_file(tmp_path) -> None:
+def test_a_worker_sends_the_regions_own_bytes_while_the_loop_swaps_its_file(tmp_path, monkeypatch) -> None:
     """A compaction swap renames the region's file `.deleted` and puts the compacted one under
     its name; a worker can read the old name before the loop records the new one. It must still
-    send the bytes the region was cut from, not the new file's under the same length."""
+    send the bytes the region was cut from, not the new file's under the same length. Here the
+    loop's rename ends while the worker waits to try again (its first wait)."""
+    import time
+
     path = tmp_path / "00000000000000000000.log"
     path.write_bytes(b"o" * 100_000)
     region = _region(path, 1000, 50_000)
     deleted = path.with_name(path.name + ".deleted")
     os.rename(path, deleted)
-    path.write_bytes(b"n" * 100_000)  # the swap's file, under the old name; the loop has not yet
-    worker, receiver, outcome = _send_region_from_a_thread(region)
+    path.write_bytes(b"n" * 100_000)  # the swap's file, under the old name; the loop has not yet recorded the rename
+    waits: list[float] = []
+
+    def rename_ends(seconds: float) -> None:
+        waits.append(seconds)
+        region.file.location = (deleted, *region.file.location[1:])
+
+    monkeypatch.setattr(time, "sleep", rename_ends)
+    sender, receiver = socket.socketpair()
     try:
-        threading.Event().wait(0.01)  # the worker's first try meanwhile, under the old name
-        region.file.location = (deleted, *region.file.location[1:])  # the loop's rename ends
-        received = b""
-        while chunk := receiver.recv(1 << 20):
-            received += chunk
-        worker.join(5)
+        assert _send_parts(sender.fileno(), [region], 0, 0, _Running()) == (1, 0, False)
+        assert receiver.recv(50_000, socket.MSG_WAITALL) == b"o" * 50_000
     finally:
+        sender.close()
         receiver.close()
-    assert outcome == [(1, 0, False)]
-    assert received == b"o" * 50_000
+    assert len(waits) == 1  # it did meet the new file under the old name first
 
 
 def test_a_worker_follows_a_region_to_its_copy_and_gives_up_on_a_file_gone(tmp_path) -> None:
