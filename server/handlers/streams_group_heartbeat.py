@@ -47,7 +47,11 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
         if required and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, required)) < len(required):
             return _answer(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
     active, standby, warmup = request["active_tasks"], request["standby_tasks"], request["warmup_tasks"]
-    owned = None if active is None and standby is None and warmup is None else TasksTuple(_tasks(active), _tasks(standby), _tasks(warmup))
+    if len({active is None, standby is None, warmup is None}) > 1:
+        # throwIfStreamsGroupHeartbeatRequestIsInvalid: a null list read as empty would release
+        # tasks the member still holds.
+        return _answer(ErrorCode.INVALID_REQUEST, "If one task-type is non-null, all must be non-null.")
+    owned = None if active is None else TasksTuple(_tasks(active), _tasks(standby), _tasks(warmup))
     endpoint = request["user_endpoint"]
     tags = request["client_tags"]
     result = context.groups.streams_heartbeat(

@@ -53,3 +53,4 @@ def test_metadata_does_not_make_an_internal_topic_a_clients_topic(connection: _C
         "allow_auto_topic_creation": True, "include_cluster_authorized_operations": False, "include_topic_authorized_operations": False,
     })
     assert [(t["name"], t["error_code"]) for t in answer["topics"]] == [("__share_group_state", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]
+
