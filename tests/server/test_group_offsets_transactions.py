@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from compat.differential import call_once
 from compat.harness import wait_for
 from ottla.testing import ThreadedBroker, running_broker
 from ottla.wire.api import ApiKey
@@ -53,14 +53,6 @@ def _committed(bootstrap: str, group: str, partitions: tuple[int, ...] = (0,)) -
     return [partition["committed_offset"] for partition in answer["topics"][0]["partitions"]]
 
 
-def _call(bootstrap: str, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-    client = Client(bootstrap)
-    try:
-        return client.call(api, version, body)
-    finally:
-        client.close()
-
-
 def test_a_plain_commit_made_while_a_transaction_is_open_outlives_its_commit(broker) -> None:
     """t-0: the transaction's 100, then a plain commit of 200: the later record, 200, stays.
     t-1: a plain 300 first, then the transaction's 400: the transaction's is the later one."""
@@ -92,7 +84,7 @@ def test_offset_delete_ends_a_pending_transactional_offset(broker) -> None:
     """OffsetDelete of a partition whose only offset is pending in a transaction."""
     bootstrap = broker.bootstrap_servers
     producer = _transaction(bootstrap, "tx", "g", {0: 100})
-    deleted = _call(bootstrap, ApiKey.OFFSET_DELETE, 0, {"group_id": "g", "topics": [{"name": TOPIC, "partitions": [{"partition_index": 0}]}]})
+    deleted = call_once(bootstrap, ApiKey.OFFSET_DELETE, 0, {"group_id": "g", "topics": [{"name": TOPIC, "partitions": [{"partition_index": 0}]}]})
     assert deleted["error_code"] == ErrorCode.NONE and deleted["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
     producer.commit_transaction(30)
     assert _committed(bootstrap, "g") == [-1]
@@ -105,7 +97,7 @@ def test_expiry_keeps_an_offset_while_a_transaction_holds_its_partition(broker) 
     while a transaction has an offset pending for its partition; once that one aborts, it is."""
     bootstrap = broker.bootstrap_servers
     producer = _transaction(bootstrap, "tx", "g", {0: 100})  # first, so no sweep can run between the two
-    committed = _call(bootstrap, ApiKey.OFFSET_COMMIT, 2, {
+    committed = call_once(bootstrap, ApiKey.OFFSET_COMMIT, 2, {
         "group_id": "g", "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": 200,
         "topics": [{"name": TOPIC, "partitions": [{"partition_index": 0, "committed_offset": 5, "committed_metadata": ""}]}]})
     assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
@@ -121,7 +113,7 @@ def test_expiry_keeps_a_group_whose_only_offsets_are_pending(broker) -> None:
     bootstrap = broker.bootstrap_servers
     producer = _transaction(bootstrap, "tx", "g", {0: 100})
     time.sleep(0.5)  # a sweep every 100 ms
-    listed = _call(bootstrap, ApiKey.LIST_GROUPS, 4, {"states_filter": []})
+    listed = call_once(bootstrap, ApiKey.LIST_GROUPS, 4, {"states_filter": []})
     assert "g" in [group["group_id"] for group in listed["groups"]]
     producer.commit_transaction(30)
     assert _committed(bootstrap, "g") == [100]
