@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, refusal
 from ottla.server.context import RequestContext
 from ottla.server.groups.state import GroupState
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -39,8 +40,13 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeGrou
     with_operations = request.get("include_authorized_operations", False)
     allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["groups"])
     groups = [_refused(group_id) for group_id in request["groups"] if group_id not in allowed]
+    cluster = context.services.cluster
     for group_id in request["groups"]:
         if group_id in allowed:
+            elsewhere = None if cluster is None else refusal(context, cluster, GROUP, group_id)
+            if elsewhere is not None:
+                groups.append({**_refused(group_id), "error_code": elsewhere})  # the client asks its coordinator
+                continue
             described = _describe(context, group_id, report_missing)
             if with_operations and described["error_code"] == ErrorCode.NONE:
                 described["authorized_operations"] = context.authorized_operations(ResourceType.GROUP, group_id)

@@ -1,12 +1,13 @@
-"""ListGroups: every group this coordinator knows, filtered by state (v4, KIP-518) and by
-type (v5, KIP-848): classic groups, share, consumer and streams groups. With an authorizer, every
-
-group takes DESCRIBE on the cluster; without it, only the groups the principal may DESCRIBE."""
+"""ListGroups: every group this coordinator knows (in a cluster, those it coordinates), filtered
+by state (v4, KIP-518) and by type (v5, KIP-848): classic groups, share, consumer and streams
+groups. With an authorizer, every group takes DESCRIBE on the cluster; without it, only the
+groups the principal may DESCRIBE."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, coordinator_node
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -50,6 +51,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRe
             {"group_id": g.group_id, "protocol_type": _STREAMS, "group_state": g.state.value, "group_type": _STREAMS}
             for g in context.groups.list_streams_groups(set(request.get("states_filter") or ()))
         ]
+    cluster = context.services.cluster
+    if cluster is not None:
+        # Each coordinator lists its own groups, so a client asking every node (AdminClient's
+        # listConsumerGroups) sees each group once.
+        listed = [g for g in listed if coordinator_node(context, cluster, GROUP, g["group_id"]) == context.node.node_id]
     if context.authorizer is not None and not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
         # KafkaApis.handleListGroupsRequest: without DESCRIBE on the cluster, the groups it may DESCRIBE.
         described = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, (g["group_id"] for g in listed))

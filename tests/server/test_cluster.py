@@ -192,6 +192,30 @@ def test_a_partition_too_few_nodes_can_place_has_no_leader_and_answers_for_it(cl
     assert cluster.partition_state("grown", 1)["leader"] != -1
 
 
+def test_each_coordinator_lists_and_describes_only_its_own_groups(cluster: ThreadedBroker) -> None:
+    """A client asking every node for its groups (AdminClient.listConsumerGroups) sees each
+    once, and a node that does not coordinate a group answers NOT_COORDINATOR for it, as
+    Kafka's group coordinators do."""
+    cluster.create_topic("offsets-of", partitions=1)
+    finder = _connect(cluster, 1)
+    coordinator = finder.request(ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": ["listed"]})["coordinators"][0]["node_id"]
+    finder.close()
+    owner = _connect(cluster, coordinator)
+    committed = owner.request(ApiKey.OFFSET_COMMIT, 2, {"group_id": "listed", "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": -1,
+                                                       "topics": [{"name": "offsets-of", "partitions": [{"partition_index": 0, "committed_offset": 1,
+                                                                                                        "committed_metadata": ""}]}]})
+    owner.close()
+    assert committed["topics"][0]["partitions"][0]["error_code"] == ErrorCode.NONE
+    listing, described = {}, {}
+    for node in (1, 2, 3):
+        connection = _connect(cluster, node)
+        listing[node] = [g["group_id"] for g in connection.request(ApiKey.LIST_GROUPS, 4, {"states_filter": []})["groups"]]
+        described[node] = connection.request(ApiKey.DESCRIBE_GROUPS, 5, {"groups": ["listed"], "include_authorized_operations": False})["groups"][0]["error_code"]
+        connection.close()
+    assert {node: "listed" in groups for node, groups in listing.items()} == {node: node == coordinator for node in (1, 2, 3)}
+    assert described == {node: ErrorCode.NONE if node == coordinator else ErrorCode.NOT_COORDINATOR for node in (1, 2, 3)}
+
+
 def test_acks_all_needs_min_insync_replicas_and_preferred_election_moves_leadership_back(cluster: ThreadedBroker) -> None:
     cluster.create_topic("durable", partitions=1, replication_factor=3, min_insync_replicas=2)
     state = cluster.partition_state("durable", 0)
