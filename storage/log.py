@@ -450,10 +450,8 @@ class PartitionLog:
 
     @property
     def last_stable_offset(self) -> int:
-        """The LSO: read_committed readers see nothing at or past it. Never below the log
-        start (Kafka's maybeIncrementFirstUnstableOffset): a transaction open since before a
-        DeleteRecords or retention would otherwise point readers at offsets no longer there."""
-        return max(self.producer_state.last_stable_offset(self.high_watermark), self._log_start_offset)
+        """The LSO: read_committed readers see nothing at or past it."""
+        return self.producer_state.last_stable_offset(self.high_watermark, self._log_start_offset)
 
     def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
         """Aborted transactions overlapping [start_offset, end_offset), for read_committed fetches."""

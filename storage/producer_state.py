@@ -206,11 +206,13 @@ class ProducerStateManager:
         entry = self.producers.get(producer_id)
         return entry is not None and entry.epoch == producer_epoch and entry.current_txn_first_offset is not None
 
-    def last_stable_offset(self, high_watermark: int) -> int:
-        """The first offset of the oldest open transaction, or the high watermark."""
+    def last_stable_offset(self, high_watermark: int, log_start_offset: int = 0) -> int:
+        """The first offset of the oldest open transaction, or the high watermark; never below
+        `log_start_offset` (Kafka's maybeIncrementFirstUnstableOffset): a transaction open since
+        before a DeleteRecords or retention would otherwise point readers at offsets gone."""
         if self.ongoing:
-            return min(next(iter(self.ongoing)), high_watermark)
-        return high_watermark
+            return max(min(next(iter(self.ongoing)), high_watermark), log_start_offset)
+        return max(high_watermark, log_start_offset)
 
     def aborted_between(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
         """Aborted transactions that overlap [start_offset, end_offset), for a read_committed fetch."""

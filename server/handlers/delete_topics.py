@@ -109,9 +109,10 @@ def _refused_entries(context: RequestContext, wanted: list[tuple[str | None, byt
                 first_of_name[name] = position
     for name, position in first_of_name.items():
         info = context.storage.topic(name)
-        if position not in refused and info is not None and first_of_id.get(info.topic_id, -1) not in (-1, *refused):
+        id_position = None if info is None else first_of_id.get(info.topic_id)
+        if position not in refused and id_position is not None and id_position not in refused:
             refused[position] = "The provided topic name maps to an ID that was already supplied."
-            refused[first_of_id[info.topic_id]] = None
+            refused[id_position] = None
     return refused
 
 

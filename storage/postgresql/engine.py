@@ -238,9 +238,8 @@ class DatabasePartition:
 
     @property
     def last_stable_offset(self) -> int:
-        """The first offset of the oldest open transaction, or the high watermark; never
-        below the log start (as the local engine's)."""
-        return max(self.producers.state.last_stable_offset(self.high_watermark), self.log_start_offset)
+        """The first offset of the oldest open transaction, or the high watermark."""
+        return self.producers.state.last_stable_offset(self.high_watermark, self.log_start_offset)
 
     def aborted_transactions(self, start_offset: int, end_offset: int) -> list[AbortedTransaction]:
         """Aborted transactions overlapping [start_offset, end_offset), for read_committed fetches."""
