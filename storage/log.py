@@ -374,7 +374,7 @@ class PartitionLog:
         INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
         KAFKA_STORAGE_ERROR, RecordValidationError (INVALID_RECORD or INVALID_TIMESTAMP
         naming the records at fault, storage/validator.py), and the producer state's
-        INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID; the log is unchanged
+        INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_TXN_STATE; the log is unchanged
         when it does. A retried idempotent batch is not appended again: the result
         carries the offsets it got the first time (Kafka's duplicate handling in
         UnifiedLog.append).

@@ -5,8 +5,9 @@ Modelled on Kafka's `ProducerStateManager` / `ProducerAppendInfo`:
 * each producer id keeps its epoch and the metadata of its last five batches, so a
   retried batch is recognised and answered with the offsets it got the first time;
 * a batch must continue its producer's sequence (or start a new epoch at 0), else
-  OUT_OF_ORDER_SEQUENCE_NUMBER, or UNKNOWN_PRODUCER_ID when the broker holds no
-  state for the producer and the batch does not start at 0;
+  OUT_OF_ORDER_SEQUENCE_NUMBER; a producer the partition holds no state for (expired, or
+  its batches removed by retention) may go on at any sequence, as Kafka's
+  ProducerAppendInfo.checkSequence accepts it;
 * a transactional batch opens a transaction at its first offset; a control batch
   (COMMIT/ABORT marker) closes it. Aborted transactions are kept as Kafka's
   `.txnindex` entries so read_committed fetches can filter them, and the last stable
@@ -134,13 +135,8 @@ class ProducerStateManager:
         if duplicate is not None:
             return duplicate
         if header.producer_epoch != entry.epoch:
-            if header.base_sequence != 0:
-                if entry.epoch != NO_PRODUCER_EPOCH:
-                    raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, "a new epoch must start at sequence 0")
-                raise KafkaError(
-                    ErrorCode.UNKNOWN_PRODUCER_ID,
-                    f"no state for producer {header.producer_id}; it may have expired or been removed by retention",
-                )
+            if header.base_sequence != 0 and entry.epoch != NO_PRODUCER_EPOCH:
+                raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, "a new epoch must start at sequence 0")
         elif not _in_sequence(entry.last_seq, header.base_sequence):
             raise KafkaError(
                 ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,

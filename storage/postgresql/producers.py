@@ -31,7 +31,7 @@ from ottla.wire.records import BatchHeader
 
 # What the producer rules answer; a copy that was stale may have answered them wrongly.
 PRODUCER_ERRORS = frozenset(
-    {ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.UNKNOWN_PRODUCER_ID}
+    {ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.INVALID_TXN_STATE}
 )
 NO_CHANGES = "[]"
 
@@ -99,7 +99,7 @@ class PartitionProducers:
         stored before the next is decided: each append's outcome is None (stored, taking its
         `count` offsets), the original of a retried batch (BatchMetadata: store nothing, answer
         with its offsets) or the rules' KafkaError (INVALID_PRODUCER_EPOCH,
-        OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID) for that append alone; and the write
+        OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_TXN_STATE) for that append alone; and the write
         that records the stored ones' producer changes (None: they change nothing). A retry or a
         refusal takes no offsets, so the appends after it move down. Each append is decided on
         a scratch copy of the decisions before it and kept only if all its batches pass, so a

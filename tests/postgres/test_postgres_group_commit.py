@@ -84,20 +84,22 @@ async def test_appends_asked_at_once_are_answered_as_one_by_one_in_fewer_commits
 
 
 async def test_a_refusal_on_a_stale_copy_is_decided_again_after_its_group_stored_the_rest(postgres_url):
-    """Broker 2 stores producer 9's first batch; broker 1, not knowing producer 9, groups a plain
-    batch with producer 9's second: its copy refuses that one (UNKNOWN_PRODUCER_ID) while the
-    statement stores the plain batch and shows the producer state moved, so broker 1 reloads it
-    and stores the second batch after all, after the plain one."""
+    """Broker 1 stores producer 9's sequences 0-1 and broker 2 its sequence 2; broker 1, whose
+    copy still ends at sequence 1, groups a plain batch with sequence 3: its copy refuses that
+    one (OUT_OF_ORDER_SEQUENCE_NUMBER) while the statement stores the plain batch and shows the
+    producer state moved, so broker 1 reloads it and stores sequence 3 after all, after the
+    plain one."""
     brokers = [await PostgresStorage.connect(postgres_url, asyncio.Lock, None)]
     try:
         await brokers[0].create_database_topic("stale", 1)
         brokers.append(await PostgresStorage.connect(postgres_url, asyncio.Lock, None))
         first, second = (broker.partition("stale", 0) for broker in brokers)
-        assert (await second.append(_idempotent(9, 0, 0, 2))).base_offset == 0
+        assert (await first.append(_idempotent(9, 0, 0, 2))).base_offset == 0
+        assert (await second.append(_idempotent(9, 0, 2))).base_offset == 2
         # The first append is in flight alone; the other two queue behind it and go together.
-        appended = await asyncio.gather(first.append(_plain(b"alone")), first.append(_plain(b"grouped")), first.append(_idempotent(9, 0, 2)))
-        assert [(range_.base_offset, range_.last_offset) for range_ in appended] == [(2, 2), (3, 3), (4, 4)]
-        assert first.high_watermark == 5
+        appended = await asyncio.gather(first.append(_plain(b"alone")), first.append(_plain(b"grouped")), first.append(_idempotent(9, 0, 3)))
+        assert [(range_.base_offset, range_.last_offset) for range_ in appended] == [(3, 3), (4, 4), (5, 5)]
+        assert first.high_watermark == 6
     finally:
         for broker in brokers:
             await broker.close_database()

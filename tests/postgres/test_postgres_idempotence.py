@@ -58,7 +58,7 @@ _STEPS: list[tuple[bytes, bool]] = [
     (_batch(1, 1, 0), True),  # a new epoch starts at 0
     (_batch(1, 0, 5), True),  # the old epoch: INVALID_PRODUCER_EPOCH
     (_batch(1, 2, 4), True),  # a new epoch not at 0: OUT_OF_ORDER_SEQUENCE_NUMBER
-    (_batch(7, 0, 4), True),  # unknown producer not at 0: UNKNOWN_PRODUCER_ID
+    (_batch(7, 0, 4), True),  # unknown producer not at 0: taken, as Kafka takes it
     (_batch(20, 0, 0, 2, transactional=True), True),
     (_batch(21, 0, 0, 1, transactional=True), True),
     (_plain(b"between"), True),
@@ -68,6 +68,7 @@ _STEPS: list[tuple[bytes, bool]] = [
     (_marker(20, 0, commit=True), False),
     (_marker(20, 0, commit=False), False),  # a marker for nothing open: written, changes nothing
     (_batch(21, 1, 0, 1, transactional=True), True),
+    (_batch(21, 1, 1), True),  # a plain write inside its open transaction: INVALID_TXN_STATE
     (_marker(21, 0, commit=True), False),  # from the epoch the producer left: INVALID_PRODUCER_EPOCH
     (_marker(21, 1, commit=False), False),
 ]
@@ -121,7 +122,7 @@ async def test_the_database_answers_producers_as_the_local_engine_and_keeps_thei
             local_state = local.producer_state
             # The steps reach every rule.
             assert {answer[1] for answer in answers if answer[0] == "error"} == {
-                ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.UNKNOWN_PRODUCER_ID
+                ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.INVALID_TXN_STATE
             }
             assert partition.last_stable_offset == local.last_stable_offset
             assert partition.aborted_transactions(0, 10**6) == local.aborted_transactions(0, 10**6) != []

@@ -43,14 +43,27 @@ def test_a_retried_batch_gets_its_original_offsets_and_is_not_written_again(log:
 
 def test_sequence_errors_leave_the_log_unchanged(log: PartitionLog) -> None:
     log.append(_batch(1, seq=0))
-    for bad, code in ((_batch(1, seq=5), ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER), (_batch(1, pid=99, seq=4), ErrorCode.UNKNOWN_PRODUCER_ID)):
-        with pytest.raises(KafkaError) as raised:
-            log.append(bad)
-        assert raised.value.code == code
+    with pytest.raises(KafkaError) as raised:
+        log.append(_batch(1, seq=5))
+    assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
     log.append(_batch(1, epoch=1, seq=0))  # a bumped epoch starts again at 0
     with pytest.raises(KafkaError) as raised:
         log.append(_batch(1, epoch=0, seq=1))
     assert raised.value.code == ErrorCode.INVALID_PRODUCER_EPOCH
+    assert log.log_end_offset == 2
+
+
+def test_an_expired_producer_goes_on_where_it_was(log: PartitionLog) -> None:
+    """Once producer.id.expiration.ms has forgotten a producer, its next batch (sequence 1) is
+    appended, as Kafka's ProducerAppendInfo accepts any sequence from a producer it has no
+    state for; the state it starts then holds it to that sequence."""
+    log.append(_batch(1, seq=0))
+    log.expire_producers(now_ms=10**15, expiration_ms=1)
+    assert log.producer_state.producers == {}
+    assert log.append(_batch(1, seq=1)).base_offset == 1
+    with pytest.raises(KafkaError) as raised:
+        log.append(_batch(1, seq=3))
+    assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
     assert log.log_end_offset == 2
 
 

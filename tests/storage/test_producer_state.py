@@ -64,11 +64,16 @@ def test_a_gap_is_out_of_order():
     assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
 
 
-def test_an_unknown_producer_must_start_at_zero():
+def test_an_unknown_producer_goes_on_at_any_sequence_and_is_then_held_to_it():
+    """Kafka's ProducerAppendInfo.checkSequence accepts any sequence from a producer the
+    partition has no state for (expired, or removed with its batches by retention)."""
     state = ProducerStateManager()
+    assert state.check(_batch(0, 1, seq=42)) is None
+    _append(state, _batch(0, 1, seq=42))
+    assert state.check(_batch(1, 1, seq=43)) is None
     with pytest.raises(KafkaError) as raised:
-        state.check(_batch(0, 1, seq=42))
-    assert raised.value.code == ErrorCode.UNKNOWN_PRODUCER_ID
+        state.check(_batch(1, 1, seq=45))
+    assert raised.value.code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
 
 
 def test_a_new_epoch_starts_at_zero_and_fences_the_old_one():
