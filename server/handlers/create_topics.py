@@ -13,6 +13,7 @@ give them (existing nodes, each once per partition, as many for every partition)
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,9 @@ def handle(
         return {"throttle_time_ms": 0, "topics": refused}
     cluster = context.services.cluster
     names = [topic["name"] for topic in request["topics"]]
+    # ControllerApis.createTopics: a name given more than once is answered once, after the
+    # others, and none of its copies is created.
+    duplicated = [name for name, count in Counter(names).items() if count > 1]
     creatable: set[str] | None = None
     describable: set[str] | None = None
     if context.authorizer is not None:
@@ -73,13 +77,13 @@ def handle(
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
-        if creatable is not None and name not in creatable and names.count(name) == 1:
+        if name in duplicated:
+            continue
+        if creatable is not None and name not in creatable:
             unauthorized.append({**entry, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": "Authorization failed.", "configs": []})
             continue
         assignments: dict[int, tuple[int, ...]] | None = None
         try:
-            if names.count(name) > 1:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, f"topic {name} appears more than once in the request")
             # ReplicationControlManager's order: the name and whether the topic exists first, so
             # that creating an existing topic is TOPIC_ALREADY_EXISTS whatever else it asks;
             # then the replication factor's and the partition count's own values.
@@ -134,6 +138,10 @@ def handle(
         else:
             _created(context, entry, partitions, replication_factor, configs, info, describable)
         results.append(entry)
+    results.extend(
+        {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Duplicate topic name.", "configs": []}
+        for name in duplicated
+    )
     if pending:
         return _create_all(context, {"throttle_time_ms": 0, "topics": results + unauthorized}, pending, describable)
     if reserved:

@@ -74,6 +74,16 @@ def test_create_topics_judges_name_and_existence_first_as_kafka_does(connection:
     assert _create_with(connection, "zeros", replication_factor=0, num_partitions=0) == ErrorCode.INVALID_REPLICATION_FACTOR
 
 
+def test_a_name_given_twice_is_answered_once_and_not_created(connection: _Connection) -> None:
+    """ControllerApis.createTopics: one INVALID_REQUEST per duplicated name, after the others."""
+    topic = {"num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}
+    answer = connection.call(ApiKey.CREATE_TOPICS, 7, {"topics": [{"name": n, **topic} for n in ("twice", "once", "twice")],
+                                                      "timeout_ms": 5000, "validate_only": False})
+    assert [(t["name"], t["error_code"], t["error_message"]) for t in answer["topics"]] == [
+        ("once", ErrorCode.NONE, None), ("twice", ErrorCode.INVALID_REQUEST, "Duplicate topic name.")]
+    assert _create_with(connection, "twice") == ErrorCode.NONE
+
+
 def test_a_name_differing_from_a_topic_only_by_dot_and_underscore_collides(connection: _Connection) -> None:
     assert _create_with(connection, "a.b") == ErrorCode.NONE
     assert _create_with(connection, "a_b") == ErrorCode.INVALID_TOPIC
