@@ -67,6 +67,7 @@ _KEYS: dict[ApiKey, Callable[[Mapping[str, Any], int], tuple[int, str] | None]] 
     ApiKey.TXN_OFFSET_COMMIT: _group,
     ApiKey.CONSUMER_GROUP_HEARTBEAT: _group,
     ApiKey.SHARE_GROUP_HEARTBEAT: _group,
+    ApiKey.STREAMS_GROUP_HEARTBEAT: _group,
     ApiKey.OFFSET_FETCH: _offset_fetch_group,
     ApiKey.INIT_PRODUCER_ID: _transaction,
     ApiKey.ADD_OFFSETS_TO_TXN: _transaction,
@@ -114,6 +115,13 @@ def refusal(context: RequestContext, cluster: ClusterState, key_type: int, key: 
     if _loading(context, key_type, key):
         return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
     return None
+
+
+def elsewhere(context: RequestContext, key_type: int, key: str) -> ErrorCode | None:
+    """`refusal` for an API naming many keys, each answered on its own; None on a single
+    node, which coordinates every key."""
+    cluster = context.services.cluster
+    return None if cluster is None else refusal(context, cluster, key_type, key)
 
 
 def gated(handlers: Mapping[int, tuple[Handle, int, int]]) -> dict[int, tuple[Handle, int, int]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -35,6 +36,8 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
     group_id = request["group_id"]
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")
+    if (moved := elsewhere(context, GROUP, group_id)) is not None:
+        return _error(moved, None)  # the client asks its coordinator
     if group_id in context.groups.groups:
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
     try:

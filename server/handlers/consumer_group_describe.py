@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.groups.consumer.records import Assignment
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -46,6 +47,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
                          for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
         if group_id not in allowed:
+            continue
+        if (error := elsewhere(context, GROUP, group_id)) is not None:
+            groups.append(_refused(group_id, error))  # the client asks its coordinator
             continue
         answer = _describe(context, group_id)
         if answer["error_code"] == ErrorCode.NONE:

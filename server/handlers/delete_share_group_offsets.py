@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -29,6 +30,8 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
     share = context.services.share
     if not context.authorize(AclOperation.DELETE, ResourceType.GROUP, request["group_id"]):
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")
+    if (moved := elsewhere(context, GROUP, request["group_id"])) is not None:
+        return _error(moved, None)  # the client asks its coordinator
     allowed = context.authorized(AclOperation.READ, ResourceType.TOPIC, [topic["topic_name"] for topic in request["topics"]])
     group = share.groups.get(request["group_id"])
     if group is None:
@@ -56,5 +59,5 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
 
 
-def _error(code: ErrorCode, message: str) -> DeleteShareGroupOffsetsResponse:
+def _error(code: ErrorCode, message: str | None) -> DeleteShareGroupOffsetsResponse:
     return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "responses": []}

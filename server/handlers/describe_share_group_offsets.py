@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import Answer, RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -59,6 +60,10 @@ def _describe(context: RequestContext, header: RequestHeader, request: DescribeS
             "group_id": group_id, "topics": [], "error_code": ErrorCode.NONE, "error_message": None}
         if not context.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
             entry["error_code"] = ErrorCode.GROUP_AUTHORIZATION_FAILED
+            groups.append(entry)
+            continue
+        if (moved := elsewhere(context, GROUP, group_id)) is not None:
+            entry["error_code"] = moved  # the client asks its coordinator
             groups.append(entry)
             continue
         topics = wanted["topics"]

@@ -1,4 +1,5 @@
-"""DescribeTransactions (KIP-664): each transactional id's state from the coordinator.
+"""DescribeTransactions (KIP-664): each transactional id's state from the coordinator (in a
+cluster, NOT_COORDINATOR for an id another node coordinates).
 
 With an authorizer (KafkaApis.handleDescribeTransactionsRequest): an id the principal may not
 DESCRIBE answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, and a transaction's topics it may not
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import TRANSACTION, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -29,10 +31,12 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTran
     states: list[DescribeTransactionsResponseTransactionState] = []
     for transactional_id in request["transactional_ids"]:
         allowed = context.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id)
-        txn = context.txn.describe(transactional_id) if allowed else None
+        # In a cluster an id another node coordinates is NOT_COORDINATOR: the client asks that one.
+        moved = elsewhere(context, TRANSACTION, transactional_id) if allowed else None
+        txn = context.txn.describe(transactional_id) if allowed and moved is None else None
         if txn is None:
             # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json).
-            error = ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if allowed else ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            error = moved or (ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if allowed else ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             states.append(
                 {"error_code": error, "transactional_id": transactional_id, "transaction_state": "",
                  "transaction_timeout_ms": 0, "transaction_start_time_ms": 0, "producer_id": -1, "producer_epoch": 0, "topics": []}

@@ -3,7 +3,8 @@
 `transactional_id_pattern` (KIP-1152), a regular expression the whole id must match (Java's
 `Matcher.matches`), refused as INVALID_REGULAR_EXPRESSION when it does not compile. Python's
 `re` stands in for `java.util.regex`: the two agree on the common syntax.
-With an authorizer the ids the principal may not DESCRIBE are left out (KafkaApis.handleListTransactionsRequest)."""
+In a cluster a node lists the transactions it coordinates. With an authorizer the ids the
+principal may not DESCRIBE are left out (KafkaApis.handleListTransactionsRequest)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import re
 
+from ottla.server.cluster.coordinators import TRANSACTION, coordinator_node
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.state import TxnState
@@ -40,6 +42,12 @@ def handle(context: RequestContext, header: RequestHeader, request: ListTransact
             error, found = ErrorCode.INVALID_REGULAR_EXPRESSION, []
         else:
             found = [txn for txn in found if matcher.fullmatch(txn.transactional_id)]
+    cluster = context.services.cluster
+    if cluster is not None:
+        # Each coordinator lists its own transactions (TransactionStateManager.listTransactionStates),
+        # so a client asking every node (AdminClient's listTransactions) sees each once.
+        here = context.node.node_id
+        found = [txn for txn in found if coordinator_node(context, cluster, TRANSACTION, txn.transactional_id) == here]
     if context.authorizer is not None:
         described = context.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, (txn.transactional_id for txn in found))
         found = [txn for txn in found if txn.transactional_id in described]

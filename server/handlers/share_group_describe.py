@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -36,6 +37,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupDe
     groups = [_error(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED, None) for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
         if group_id not in allowed:
+            continue
+        if (error := elsewhere(context, GROUP, group_id)) is not None:
+            groups.append(_error(group_id, error, None))  # the client asks its coordinator
             continue
         answer = _describe(context, group_id)
         if answer["error_code"] == ErrorCode.NONE:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.groups.streams import StreamsGroup, TasksTuple
 from ottla.server.groups.streams.assignor import ASSIGNOR
@@ -48,6 +49,9 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
                          for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
         if group_id not in allowed:
+            continue
+        if (error := elsewhere(context, GROUP, group_id)) is not None:
+            groups.append(_refused(group_id, error))  # the client asks its coordinator
             continue
         answer = _empty(group_id)
         _describe(context, group_id, answer, description)

@@ -216,6 +216,52 @@ def test_each_coordinator_lists_and_describes_only_its_own_groups(cluster: Threa
     assert described == {node: ErrorCode.NONE if node == coordinator else ErrorCode.NOT_COORDINATOR for node in (1, 2, 3)}
 
 
+def _coordinator(cluster: ThreadedBroker, key_type: int, key: str) -> int:
+    finder = _connect(cluster, 1)
+    try:
+        return int(finder.request(ApiKey.FIND_COORDINATOR, 4, {"key_type": key_type, "coordinator_keys": [key]})["coordinators"][0]["node_id"])
+    finally:
+        finder.close()
+
+
+def test_each_coordinator_answers_only_for_its_own_groups_and_transactions(cluster: ThreadedBroker) -> None:
+    """The describe APIs of every group type, the share group offset APIs, a streams heartbeat
+    and DescribeTransactions answer NOT_COORDINATOR on a node that does not coordinate the key,
+    and ListTransactions lists a transaction only on its coordinator, as Kafka's coordinators
+    (each the leader of the key's partition) do."""
+    group, transactional_id = "elsewhere", "listed-txn"
+    group_node, txn_node = _coordinator(cluster, 0, group), _coordinator(cluster, 1, transactional_id)
+    owner = _connect(cluster, txn_node)
+    initialized = owner.request(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": transactional_id, "transaction_timeout_ms": 60_000,
+                                                            "producer_id": -1, "producer_epoch": -1})
+    owner.close()
+    assert initialized["error_code"] == ErrorCode.NONE
+    heartbeat = {"group_id": group, "member_id": "m", "member_epoch": 0, "endpoint_information_epoch": 0, "instance_id": None, "rack_id": None,
+                 "rebalance_timeout_ms": 30_000, "topology": None, "active_tasks": None, "standby_tasks": None, "warmup_tasks": None,
+                 "process_id": None, "user_endpoint": None, "client_tags": None, "task_offsets": None, "task_end_offsets": None,
+                 "shutdown_application": False}
+    for node in (1, 2, 3):
+        connection = _connect(cluster, node)
+        answers = {
+            "consumer": connection.request(ApiKey.CONSUMER_GROUP_DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})["groups"][0],
+            "share": connection.request(ApiKey.SHARE_GROUP_DESCRIBE, 1, {"group_ids": [group], "include_authorized_operations": False})["groups"][0],
+            "streams": connection.request(ApiKey.STREAMS_GROUP_DESCRIBE, 0, {"group_ids": [group], "include_authorized_operations": False})["groups"][0],
+            "share offsets": connection.request(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 1, {"groups": [{"group_id": group, "topics": None}]})["groups"][0],
+            "alter share offsets": connection.request(ApiKey.ALTER_SHARE_GROUP_OFFSETS, 0, {"group_id": group, "topics": []}),
+            "delete share offsets": connection.request(ApiKey.DELETE_SHARE_GROUP_OFFSETS, 0, {"group_id": group, "topics": []}),
+            "streams heartbeat": connection.request(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, heartbeat),
+        }
+        transaction = connection.request(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [transactional_id]})["transaction_states"][0]
+        listed = connection.request(ApiKey.LIST_TRANSACTIONS, 1, {"state_filters": [], "producer_id_filters": [], "duration_filter": -1})
+        connection.close()
+        if node == group_node:
+            assert ErrorCode.NOT_COORDINATOR not in {answer["error_code"] for answer in answers.values()}, answers
+        else:
+            assert {name: answer["error_code"] for name, answer in answers.items()} == dict.fromkeys(answers, ErrorCode.NOT_COORDINATOR)
+        assert transaction["error_code"] == (ErrorCode.NONE if node == txn_node else ErrorCode.NOT_COORDINATOR)
+        assert [t["transactional_id"] for t in listed["transaction_states"]] == ([transactional_id] if node == txn_node else [])
+
+
 def test_acks_all_needs_min_insync_replicas_and_preferred_election_moves_leadership_back(cluster: ThreadedBroker) -> None:
     cluster.create_topic("durable", partitions=1, replication_factor=3, min_insync_replicas=2)
     state = cluster.partition_state("durable", 0)
