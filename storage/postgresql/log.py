@@ -261,12 +261,13 @@ WITH checked AS (
     INSERT INTO batches (
         topic_id, partition_index, base_offset, last_offset, end_position, max_timestamp,
         max_timestamp_so_far, producer_id, producer_epoch, base_sequence, last_sequence,
-        is_transactional, is_control, data)
+        is_transactional, is_control, data, stored_at_ms)
     SELECT $1, $2, l.next_offset + b.offset_delta, l.next_offset + b.last_delta, l.next_position + b.end_delta,
         b.max_timestamp, greatest(l.max_timestamp, b.running_max), b.producer_id, b.producer_epoch,
         b.base_sequence, b.last_sequence, b.is_transactional, b.is_control,
         overlay(overlay(b.data PLACING int8send(l.next_offset + b.offset_delta) FROM 1 FOR 8)
-                PLACING int4send(l.leader_epoch) FROM 13 FOR 4)
+                PLACING int4send(l.leader_epoch) FROM 13 FOR 4),
+        CASE WHEN b.max_timestamp < 0 THEN (extract(epoch FROM statement_timestamp()) * 1000)::bigint END
     FROM locked l, unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
                           $9::smallint[], $10::integer[], $11::integer[], $12::boolean[], $13::boolean[], $14::bytea[])
         AS b(offset_delta, last_delta, end_delta, max_timestamp, running_max, producer_id, producer_epoch,
@@ -366,7 +367,8 @@ WITH locked AS (
 SELECT e.n AS existing FROM locked l, existing e
 """
 # Retention: per partition, the new log start is the base offset of the first batch kept by
-# time (max timestamp >= keep_after) and by size (the first whose end position is past
+# time (max timestamp >= keep_after; for a batch without one, the time it was stored, as Kafka
+# falls back to a segment's modification time) and by size (the first whose end position is past
 # next_position - keep_bytes: each batch before it leaves at least keep_bytes after it, as Kafka
 # keeps at least retention.bytes), the later of the two, or the log end when no batch is kept;
 # it only moves forward. Batches wholly below it are deleted.
@@ -378,7 +380,8 @@ WITH wanted AS (
         CASE WHEN w.keep_after IS NULL THEN p.log_start_offset ELSE coalesce((
             SELECT b.base_offset FROM batches b
             WHERE b.topic_id = p.topic_id AND b.partition_index = p.partition_index
-              AND b.last_offset >= p.log_start_offset AND b.max_timestamp >= w.keep_after
+              AND b.last_offset >= p.log_start_offset
+              AND CASE WHEN b.max_timestamp >= 0 THEN b.max_timestamp ELSE coalesce(b.stored_at_ms, w.keep_after) END >= w.keep_after
             ORDER BY b.last_offset LIMIT 1), p.next_offset) END,
         CASE WHEN w.keep_bytes IS NULL THEN p.log_start_offset ELSE coalesce((
             SELECT b.base_offset FROM batches b

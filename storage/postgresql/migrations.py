@@ -283,6 +283,14 @@ CREATE TABLE broker_configs (
 );
 """
 
+# When a batch carrying no timestamp (magic 0, or every record at -1) was stored, by the
+# database's clock in ms: what time retention compares for it, as Kafka's LogSegment.largestTimestamp
+# falls back to the segment file's modification time. NULL for batches with a timestamp, and for
+# those stored before this column, which time retention then keeps.
+_STORED_AT = """
+ALTER TABLE batches ADD COLUMN stored_at_ms bigint;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
@@ -293,6 +301,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "delegation tokens", _DELEGATION_TOKENS),
     Migration(8, "finalized feature levels", _FINALIZED_FEATURES),
     Migration(9, "dynamic broker configs", _BROKER_CONFIGS),
+    Migration(10, "when batches without a timestamp were stored", _STORED_AT),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -19,8 +19,11 @@ from confluent_kafka.admin import NewTopic as ConfluentNewTopic
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource as KafkaConfigResource
 from kafka.admin import ConfigResourceType, NewTopic
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+from kafka_wire import RawClient, make
 
 from compat.harness import OttlaBroker
+from ottla.wire.records import Record, build_batch
 
 pytestmark = pytest.mark.external
 
@@ -174,6 +177,35 @@ def test_delete_records_create_partitions_and_the_console_on_postgresql_topics(p
         assert sorted(m["value"] for m in newest["messages"]) == ["in the new partition", "v9"]
         by_time = _get(f"{http}/api/topics/{topic}/messages?partition=2&timestamp=0")
         assert [m["offset"] for m in by_time["messages"]] == [0]
+
+
+def _produce_untimed(bootstrap: str, topic: str) -> None:
+    """A batch whose record carries no timestamp (-1), as a magic 0 client's does."""
+    body = {"transactional_id": None, "acks": -1, "timeout_ms": 5000,
+            "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": build_batch([Record(0, -1, b"k", b"untimed")])}]}]}
+    with RawClient(bootstrap) as client:
+        assert client.call(make(ProduceRequest, body), 9, ProduceResponse).responses[0].partition_responses[0].error_code == 0
+
+
+def test_retention_times_a_batch_without_a_timestamp_from_when_it_was_stored(postgres_url: str) -> None:
+    """Kafka's LogSegment.largestTimestamp falls back to the segment file's modification time
+    for records without a timestamp: they stay retention.ms from when they were stored, neither
+    deleted at the first pass nor kept for ever."""
+    with _serve(postgres_url, "log.retention.check.interval.ms=100") as (bootstrap, _):
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topics = [
+            ConfluentNewTopic("untimed-kept", 1, 1, config={"retention.ms": "3600000"}),
+            ConfluentNewTopic("untimed-expiring", 1, 1, config={"retention.ms": "1000"}),
+            ConfluentNewTopic("passes", 1, 1, config={"retention.bytes": "2500"}),
+        ]
+        for future in admin.create_topics(topics).values():
+            future.result(timeout=30)
+        _produce_untimed(bootstrap, "untimed-kept")
+        _produce_untimed(bootstrap, "untimed-expiring")
+        _produce_batches(bootstrap, "passes", [bytes(1000)] * 5)
+        _wait_for(lambda: _earliest(admin, "passes") == 2, "a retention pass after the untimed batches")
+        _wait_for(lambda: _earliest(admin, "untimed-expiring") == 1, "retention.ms to pass from when the untimed batch was stored")
+        assert _earliest(admin, "untimed-kept") == 0
 
 
 def test_retention_deletes_whole_old_batches_from_postgresql(postgres_url: str) -> None:
