@@ -94,9 +94,12 @@ from ottla.storage.postgresql.producers import (
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import batch_magic, convert_legacy
 
-# What a lost, restarting or full database raises: answered KAFKA_STORAGE_ERROR, which clients
-# retry after a metadata refresh (Kafka's answer for a log directory that failed). A new
-# connection replaces a broken one at the pool's next acquire, so the broker recovers by itself.
+# What a lost, restarting, full or unwritable database raises: answered KAFKA_STORAGE_ERROR,
+# which clients retry after a metadata refresh (Kafka's answer for a log directory that failed).
+# A new connection replaces a broken one at the pool's next acquire, so the broker recovers by
+# itself. Besides the database going away: a primary demoted to a read-only standby, a lock or
+# idle timeout, a deadlock or serialization failure, and privileges revoked, all passing states
+# of the database rather than faults of the request.
 DATABASE_UNAVAILABLE = (
     OSError,
     TimeoutError,
@@ -104,6 +107,10 @@ DATABASE_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
+    asyncpg.InvalidTransactionStateError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.InsufficientPrivilegeError,
 )
 
 

@@ -13,6 +13,7 @@ import sys
 import threading
 import urllib.request
 
+import asyncpg
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka import TopicPartition as ConfluentPartition
@@ -20,10 +21,14 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaStorageError
+from kafka.protocol.producer import ProduceRequest, ProduceResponse
+from kafka_wire import RawClient, make
 from unavailable import unavailable
 
 from compat.harness import OttlaBroker
 from compat.postgres import PostgresUnavailable, PrivatePostgres
+from ottla.wire.errors import ErrorCode
+from ottla.wire.records import Record, build_batch
 
 pytestmark = pytest.mark.external
 
@@ -191,6 +196,34 @@ def test_while_postgresql_is_down_clients_get_a_retriable_error_and_the_broker_r
         assert _kafka_python_values(bootstrap, TopicPartition("pg-outage", 0), 2) == [(0, b"before"), (1, b"after")]
         # asyncpg's pool logs its reconnection attempts (with a traceback); no handler failed.
         assert not [line for line in broker.log_lines() if "handler failed" in line]
+
+
+async def test_a_lock_timeout_in_postgresql_answers_a_retriable_error_and_keeps_the_connection(postgres_url: str) -> None:
+    """A statement the database refuses for a passing state (here lock_timeout, set for the
+    broker's sessions through the URL, while another session holds the partition's row) is
+    KAFKA_STORAGE_ERROR for that partition, as for a database gone away: the client retries,
+    and the connection and the broker go on."""
+    with _serve(f"{postgres_url}&lock_timeout=200") as broker:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        admin.create_topics([NewTopic("locked", 1, 1)])
+        admin.close()
+        body = {"transactional_id": None, "acks": -1, "timeout_ms": 5000,
+                "topic_data": [{"name": "locked", "partition_data": [{"index": 0, "records": build_batch([Record(0, 0, None, b"v")])}]}]}
+
+        def produce(client: RawClient) -> tuple[int, int]:
+            answer = client.call(make(ProduceRequest, body), 9, ProduceResponse).responses[0].partition_responses[0]
+            return answer.error_code, answer.base_offset
+
+        holder = await asyncpg.connect(postgres_url)
+        with RawClient(broker.bootstrap) as client:
+            assert produce(client) == (0, 0)
+            transaction = holder.transaction()
+            await transaction.start()
+            await holder.execute("SELECT * FROM partitions FOR UPDATE")
+            assert produce(client)[0] == ErrorCode.KAFKA_STORAGE_ERROR
+            await transaction.rollback()
+            assert produce(client) == (0, 1)
+        await holder.close()
 
 
 def test_a_database_that_cannot_be_used_stops_the_start_with_a_message(private_postgres) -> None:
