@@ -435,7 +435,7 @@ class PostgresPartitionLog:
         when not given; `rules` is RecordRules.of(config, ...), built once per config by the
         caller) and lay them out as the append statement stores them. Under LogAppendTime each
         batch is stamped with `now_ms` (the clock when None). Raises KafkaError (CORRUPT_MESSAGE,
-        INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE) or RecordValidationError (INVALID_RECORD,
+        INVALID_RECORD, MESSAGE_SIZE_TOO_LARGE, RECORD_LIST_TOO_LARGE) or RecordValidationError (INVALID_RECORD,
         INVALID_TIMESTAMP naming the records at fault): before any round trip, so a bad request
         never joins a group. `from_client=False`: the coordinators' own writes (markers)."""
         config = _DEFAULT_CONFIG if config is None else config
@@ -471,6 +471,8 @@ class PostgresPartitionLog:
             if header.producer_id >= 0:
                 prepared.producer_batches.append((replace(header, base_offset=offset_delta, max_timestamp=batch_max_timestamp), batch))
             offset_delta += last_delta + 1
+        if position > config.segment_bytes:  # after each batch's own size, as the local engine and Kafka's append
+            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{position} bytes exceed segment.bytes")
         prepared.count, prepared.size, prepared.max_timestamp = offset_delta, position, max_timestamp
         return prepared
 

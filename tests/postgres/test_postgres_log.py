@@ -132,3 +132,19 @@ async def test_list_offsets_and_delete_records_answer_as_the_local_engine_does(p
     async with pool.acquire() as connection:
         assert await connection.fetchval("SELECT count(*) FROM batches") == 0
 
+
+
+async def test_an_append_larger_than_segment_bytes_is_refused_as_on_the_local_engine(pool):
+    """Kafka's append refuses a request's batches larger together than segment.bytes (each
+    batch within max.message.bytes) as RECORD_LIST_TOO_LARGE; nothing is stored."""
+    topic_id = await create_topic(pool, "segmented", 1)
+    log = PostgresPartitionLog(pool, topic_id, 0)
+    config = LogConfig.from_overrides({"segment.bytes": str(1 << 20), "max.message.bytes": str(4 << 20)})
+    local = PartitionLog(None, config)
+    batch = _batch([random.Random(5).randbytes(1_500_000)], [1_000])
+    with pytest.raises(KafkaError) as on_local:
+        local.append(batch, from_client=True)
+    with pytest.raises(KafkaError) as on_database:
+        await log.append(batch, config)
+    assert on_database.value.code is on_local.value.code is ErrorCode.RECORD_LIST_TOO_LARGE
+    assert (await log.read(0, 1 << 20)).batches == []
