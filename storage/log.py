@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from ottla.storage.compaction import AbortedBatches, OffsetMap, due_segments, filter_batch, map_batch, record_filter
 from ottla.storage.config import LogConfig
 from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
-from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, remove_paths, replace_file
+from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
@@ -688,6 +688,15 @@ class PartitionLog:
         try:
             for segment in self.segments:
                 segment.flush()
+            if self.directory is not None and self.segments[-1].base_offset >= self._recovery_point:
+                # A segment created since the last flush (a new log's first): its directory
+                # entry made durable too, as Kafka's LocalLog.flush does.
+                try:
+                    fsync_directory(self.directory)
+                except FileNotFoundError:
+                    pass  # renamed away for deletion meanwhile (Kafka's flushDirIfExists)
+                except OSError as error:
+                    raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"fsync of {self.directory} failed: {error}") from error
         except KafkaError:
             # An fsync that failed (a full disk's too) may have dropped the pages it could not
             # write, and a retry would succeed without them (Kafka's LogDirFailureChannel): the

@@ -202,6 +202,25 @@ def test_flush_messages_1_fsyncs_each_append_and_the_rolled_segments_before_it_r
         storage.close()
 
 
+def test_the_first_flush_of_a_new_log_makes_its_directory_entries_durable(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kafka's LocalLog.flush fsyncs the log's directory when the flush covers a segment created
+    since the last one: a new partition's first segment file survives a power loss with the
+    records flush.messages=1 made durable."""
+    storage = Storage.open(tmp_path)
+    try:
+        storage.create_topic("t", 1, {"flush.messages": "1"})
+        log = storage.partition("t", 0)
+        synced = spy_fsyncs(monkeypatch)
+        appended: list[Appended] = []
+        fill(log, appended, 1)
+        assert synced == [f"{0:020d}.log", "t-0"]
+        synced.clear()
+        fill(log, appended, 1)
+        assert synced == [f"{0:020d}.log"]
+    finally:
+        storage.close()
+
+
 def test_close_waits_for_the_flusher(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: set[str] = set()
     real_fsync = os.fsync
