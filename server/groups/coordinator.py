@@ -174,21 +174,44 @@ class GroupCoordinator:
 
     # --- membership --------------------------------------------------------------
 
-    def join(self, request: JoinRequest, respond: JoinResponder) -> None:
-        """GroupMetadataManager.classicGroupJoin: a classic member joining a live consumer
-        group becomes one of its members, served through the classic APIs; one joining an
-        empty consumer group takes it over as a classic group (its offsets stay)."""
+    def join(self, request: JoinRequest, respond: JoinResponder, share_group: bool = False) -> None:
+        """GroupCoordinatorService.joinGroup, then GroupMetadataManager.classicGroupJoin. The
+        group id and session timeout are checked before the group is looked up, whatever
+        its type. A classic member joining a live consumer group becomes one of its members,
+        served through the classic APIs; one joining an empty consumer or streams group
+        takes it over as a classic group (its offsets stay). Any other group of the id (a
+        share group, which `share_group` says, or a streams group with members) is no
+        group a classic member may join."""
+        if not request.group_id:
+            respond(JoinResult(ErrorCode.INVALID_GROUP_ID, request.member_id))
+            return
+        if not self.config.min_session_timeout_ms <= request.session_timeout_ms <= self.config.max_session_timeout_ms:
+            respond(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, request.member_id))
+            return
+        streams = self.streams_groups.get(request.group_id)
+        if share_group or (streams is not None and streams.members):
+            respond(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, ""))
+            return
         consumer = self.consumer_groups.get(request.group_id)
+        if consumer is not None and consumer.members:
+            respond(self.consumer.classic_join(consumer, request))
+            return
         if consumer is not None:
-            if consumer.members:
-                respond(self.consumer.classic_join(consumer, request))
-                return
-            try:
-                self.log.append(request.group_id, self.consumer.delete(consumer), self.wall_clock_ms())
-            except KafkaError as exc:
-                respond(JoinResult(store_error(exc.code), request.member_id))
-                return
-            self.consumer.forget(consumer)
+            self._take_over(request, respond, self.consumer.delete(consumer), lambda: self.consumer.forget(consumer))
+        elif streams is not None:
+            self._take_over(request, respond, self.streams.delete(streams), lambda: self.streams.forget(streams))
+        else:
+            self.membership.join(request, respond)
+
+    def _take_over(self, request: JoinRequest, respond: JoinResponder, tombstones: list[KeyValue], forget: Callable[[], None]) -> None:
+        """An empty consumer or streams group is deleted (its tombstones stored) before the
+        join goes to a classic group of its id (GroupMetadataManager.maybeDeleteEmpty*Group)."""
+        try:
+            self.log.append(request.group_id, tombstones, self.wall_clock_ms())
+        except KafkaError as exc:
+            respond(JoinResult(store_error(exc.code), request.member_id))
+            return
+        forget()
         self.membership.join(request, respond)
 
     def sync(
@@ -341,9 +364,11 @@ class GroupCoordinator:
 
     def _retire_empty_classic_group(self, group_id: str) -> list[KeyValue]:
         """An empty classic group becomes a consumer group (keeping its offsets): the
-        tombstone of its GroupMetadata, if it had one."""
+        tombstone of its GroupMetadata, written whether or not it had one, as Kafka's
+        maybeDeleteEmptyClassicGroup does (an id's first JoinGroup stores one for a group
+        of no protocol type yet)."""
         group = self.groups.get(group_id)
-        if group is None or group.protocol_type is None:
+        if group is None:
             return []
         self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=group.state_timestamp_ms, offsets=group.offsets)
         return [self.membership.tombstone(group)]

@@ -150,21 +150,25 @@ class GroupMembershipManager:
     # --- JoinGroup ---------------------------------------------------------------
 
     def join(self, request: JoinRequest, respond: JoinResponder) -> None:
-        """GroupMetadataManager.classicGroupJoin. `respond` is called exactly once, maybe now."""
+        """GroupMetadataManager.classicGroupJoinToClassicGroup, the group id and session
+        timeout already checked (GroupCoordinator.join). `respond` is called exactly once,
+        maybe now. A group this join creates is stored empty first, as Kafka stores
+        newEmptyGroupMetadataRecord when the join itself writes nothing (MEMBER_ID_REQUIRED,
+        an initial rebalance begun), so the group outlives a restart."""
         member_id = request.member_id
-        if not request.group_id:
-            respond(JoinResult(ErrorCode.INVALID_GROUP_ID, member_id))
-            return
-        if not self.config.min_session_timeout_ms <= request.session_timeout_ms <= self.config.max_session_timeout_ms:
-            respond(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id))
-            return
         is_unknown_member = member_id == ""
         group = self.groups.get(request.group_id)
         if group is None:
             if not is_unknown_member:
                 respond(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id))
                 return
-            group = self.groups[request.group_id] = ClassicGroup(request.group_id, state_timestamp_ms=self.wall_clock_ms())
+            group = ClassicGroup(request.group_id, state_timestamp_ms=self.wall_clock_ms())
+            try:
+                self._store_group(group)
+            except KafkaError as exc:
+                respond(JoinResult(store_error(exc.code), ""))
+                return
+            self.groups[request.group_id] = group
         if not self._accepts_joining_member(group, member_id):
             self._drop_member(group, member_id)
             respond(JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, ""))

@@ -60,7 +60,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
             owned=None if owned is None else _assignment(owned),
             client_id=header.client_id or "",
             # Kafka reports the client's InetAddress as Java prints it.
-            client_host="/" + context.client.address.rsplit(":", 1)[0],
+            client_host="/" + context.client_host,
             api_version=header.api_version,
             may_describe=None if context.authorizer is None else functools.partial(context.authorize, AclOperation.DESCRIBE, ResourceType.TOPIC),
         )

@@ -1,7 +1,8 @@
-"""DescribeGroups: state, protocol and members. As in Kafka's ClassicGroup.describe, member
-metadata and assignments are shown only once the group is Stable, and an unknown group
-is reported as Dead: with no error before v6, with GROUP_ID_NOT_FOUND and Kafka's message
-from v6 (KIP-1043).
+"""DescribeGroups: state, protocol and members. As in Kafka's GroupMetadataManager.describeGroups,
+each member's current assignment is always shown, its metadata and the group's protocol
+only once the group is Stable (ClassicGroupMember.describeNoMetadata before). An unknown
+group, or one of another type (share, consumer, streams), is reported as Dead: with no
+error before v6, with GROUP_ID_NOT_FOUND and Kafka's message from v6 (KIP-1043).
 
 A group the principal may not DESCRIBE is answered GROUP_AUTHORIZATION_FAILED, ahead of the
 others, as KafkaApis.handleDescribeGroupsRequest orders them; v3+ asked for it, a described
@@ -61,12 +62,13 @@ def _refused(group_id: str) -> DescribeGroupsResponseDescribedGroup:
 
 
 def _describe(context: RequestContext, group_id: str, report_missing: bool) -> DescribeGroupsResponseDescribedGroup:
-    group = context.groups.groups.get(group_id)
-    # A deleted group is gone, as in Kafka; a KIP-848 consumer group is no classic group.
-    if group is None or group.is_in(GroupState.DEAD) or context.groups.consumer_group(group_id) is not None:
-        # A share, consumer or streams group is no classic group (GroupMetadataManager.classicGroup's message).
-        other_type = (group_id in context.services.share.groups or context.groups.consumer_group(group_id) is not None
-                      or context.groups.streams_group(group_id) is not None)
+    # A share, consumer or streams group is no classic group (GroupMetadataManager.classicGroup's
+    # message), though a classic entry without members may hold its committed offsets.
+    other_type = (group_id in context.services.share.groups or context.groups.consumer_group(group_id) is not None
+                  or context.groups.streams_group(group_id) is not None)
+    group = None if other_type else context.groups.groups.get(group_id)
+    # A deleted group is gone, as in Kafka.
+    if group is None or group.is_in(GroupState.DEAD):
         missing = f"Group {group_id} is not a classic group." if other_type else f"Group {group_id} not found."
         return {
             "error_code": ErrorCode.GROUP_ID_NOT_FOUND if report_missing else ErrorCode.NONE,
@@ -86,7 +88,7 @@ def _describe(context: RequestContext, group_id: str, report_missing: bool) -> D
             "client_id": member.client_id,
             "client_host": member.client_host,
             "member_metadata": member.metadata(group.protocol_name) if stable and group.protocol_name is not None else b"",
-            "member_assignment": member.assignment if stable else b"",
+            "member_assignment": member.assignment,
         }
         for member in group.members.values()
     ]

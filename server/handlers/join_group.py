@@ -1,4 +1,6 @@
-"""JoinGroup: parks until the group's join phase completes (server/groups/coordinator.py)."""
+"""JoinGroup: parks until the group's join phase completes (server/groups/coordinator.py).
+Share groups are the share coordinator's, so this handler tells the group coordinator
+whether one holds the id."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ def handle(context: RequestContext, header: RequestHeader, request: JoinGroupReq
         # JoinGroup v0 has no rebalance timeout; Kafka uses the session timeout.
         rebalance_timeout_ms=request["rebalance_timeout_ms"] if version >= 1 else session_timeout_ms,
         client_id=header.client_id or "",
+        # Kafka's context.clientAddress().toString(): the address, no host name, after a slash.
+        client_host="/" + context.client_host,
         require_known_member_id=version >= 4,
         supports_skip_assignment=version >= 9,
     )
@@ -45,7 +49,7 @@ def handle(context: RequestContext, header: RequestHeader, request: JoinGroupReq
         if not answer.done():
             answer.set_result(result)
 
-    context.groups.join(join, settle)
+    context.groups.join(join, settle, share_group=join.group_id in context.services.share.groups)
     if answer.done():
         return _response(version, answer.result())
     return _parked(version, answer)

@@ -26,16 +26,21 @@ _SHARE = "share"
 _STREAMS = "streams"  # KIP-1071 groups: their type and their protocol type
 
 
+# Java's String.trim: every code point up to the space.
+_JAVA_WHITESPACE = "".join(map(chr, range(0x21)))
+
+
 def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRequest) -> ListGroupsResponse:
     types = {name.lower() for name in request.get("types_filter") or ()}
-    groups = [] if types and _CLASSIC not in types else context.groups.list_groups(set(request.get("states_filter") or ()))
+    # GroupMetadataManager.listGroups compares each state filter lower-cased and trimmed.
+    states = {state.lower().strip(_JAVA_WHITESPACE) for state in request.get("states_filter") or ()}
+    groups = [] if types and _CLASSIC not in types else context.groups.list_groups(states)
     listed: list[ListGroupsResponseListedGroup] = [
         {"group_id": g.group_id, "protocol_type": g.protocol_type or "", "group_state": g.state.value, "group_type": _CLASSIC}
         for g in groups
     ]
     if not types or _SHARE in types:
-        # Share groups (KIP-932) carry protocol type "share"; the state filter is case-insensitive.
-        states = {state.lower() for state in request.get("states_filter") or ()}
+        # Share groups (KIP-932) carry protocol type "share".
         listed += [
             {"group_id": g.group_id, "protocol_type": _SHARE, "group_state": g.state.value, "group_type": _SHARE}
             for g in context.services.share.groups.values()
@@ -44,12 +49,12 @@ def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRe
     if not types or _CONSUMER in types:
         listed += [
             {"group_id": g.group_id, "protocol_type": _CONSUMER, "group_state": g.state.value, "group_type": _CONSUMER}
-            for g in context.groups.list_consumer_groups(set(request.get("states_filter") or ()))
+            for g in context.groups.list_consumer_groups(states)
         ]
     if not types or _STREAMS in types:
         listed += [
             {"group_id": g.group_id, "protocol_type": _STREAMS, "group_state": g.state.value, "group_type": _STREAMS}
-            for g in context.groups.list_streams_groups(set(request.get("states_filter") or ()))
+            for g in context.groups.list_streams_groups(states)
         ]
     cluster = context.services.cluster
     if cluster is not None:

@@ -43,7 +43,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
     error, member, sent = share.heartbeat(
         group_id, request["member_id"], request["member_epoch"], request.get("rack_id"),
-        request.get("subscribed_topic_names"), header.client_id or "", "/" + context.client.address.rsplit(":", 1)[0],
+        request.get("subscribed_topic_names"), header.client_id or "", "/" + context.client_host,
     )
     if error is not ErrorCode.NONE or member is None:
         return _error(error, None)

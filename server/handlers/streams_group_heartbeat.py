@@ -71,7 +71,7 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             shutdown_application=request["shutdown_application"],
             client_id=header.client_id or "",
             # Kafka reports the client's InetAddress as Java prints it.
-            client_host="/" + context.client.address.rsplit(":", 1)[0],
+            client_host="/" + context.client_host,
             refused_creates=lambda names: _refused_creates(context, names),
         )
     )
