@@ -39,7 +39,7 @@ def topology(epoch: int = 1, source: str = "words") -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, storage: Storage | None = None) -> None:
+    def __init__(self, storage: Storage | None = None, max_size: int = 2**31 - 1) -> None:
         self.storage = storage or Storage.open(None)
         self.clock = ManualClock()
         self.coordinator = GroupCoordinator(
@@ -47,7 +47,8 @@ class Harness:
             wall_clock_ms=lambda: WALL_CLOCK_BASE_MS + int(self.clock.now * 1000),
             group_configs=GroupConfigs(None, lambda name: {"group.streams.session.timeout.ms": SESSION_MS,
                                                            "group.streams.heartbeat.interval.ms": 5000,
-                                                           "group.streams.num.standby.replicas": 0}.get(name)),
+                                                           "group.streams.num.standby.replicas": 0,
+                                                           "group.streams.max.size": max_size}.get(name)),
         )
         self.coordinator.load()
 
@@ -136,6 +137,16 @@ def test_wrong_epochs_and_topologies_get_kafkas_errors() -> None:
     bad["subtopologies"][1]["state_changelog_topics"][0]["partitions"] = 4
     assert harness.join("e", topology=bad).error is ErrorCode.STREAMS_INVALID_TOPOLOGY
     assert harness.beat("a", joined.member_epoch, topology=topology()).error is ErrorCode.INVALID_REQUEST
+
+
+def test_a_full_group_refuses_a_new_member_but_not_one_it_has() -> None:
+    """GroupMetadataManager.throwIfStreamsGroupIsFull: group.streams.max.size."""
+    harness = Harness(max_size=2)
+    harness.storage.create_topic("words", 1)
+    assert harness.join("a").error is harness.join("b").error is ErrorCode.NONE
+    refused = harness.join("c")
+    assert (refused.error, refused.message) == (ErrorCode.GROUP_MAX_SIZE_REACHED, "The streams group has reached its maximum capacity of 2 members.")
+    assert harness.join("a").error is ErrorCode.NONE
 
 
 def test_a_silent_member_is_removed_and_its_tasks_go_to_the_other() -> None:

@@ -118,8 +118,10 @@ class StreamsGroupManager:
         wall_clock_ms: Callable[[], int],
         is_other_group: Callable[[str], bool] = lambda group_id: False,
         group_config: Callable[[str, str], Any] | None = None,
+        max_size: Callable[[], int] = lambda: 2**31 - 1,
     ) -> None:
         self.log = log_
+        self.max_size = max_size
         self.storage = storage
         self.timers = timers
         self.wall_clock_ms = wall_clock_ms
@@ -259,6 +261,11 @@ class StreamsGroupManager:
             group = StreamsGroup(request.group_id)
         staged = _stage(group)
         member, replaced = self._find_member(staged, request)
+        if joining and replaced is None and member.member_id not in group.members:
+            # GroupMetadataManager.throwIfStreamsGroupIsFull: group.streams.max.size.
+            max_size = self.max_size()
+            if len(group.members) >= max_size:
+                raise _Refused(ErrorCode.GROUP_MAX_SIZE_REACHED, f"The streams group has reached its maximum capacity of {max_size} members.")
         previous = member.current
         metadata = MemberMetadata(
             instance_id=request.instance_id if request.instance_id is not None else member.metadata.instance_id,
