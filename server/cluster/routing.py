@@ -46,16 +46,23 @@ def endpoint_of(context: RequestContext, cluster: ClusterState, node_id: int) ->
     return endpoints.get(context.client.listener) or next(iter(endpoints.values()), None)
 
 
-def leader_partition(context: RequestContext, cluster: ClusterState, name: str, index: int) -> PartitionState:
+def leader_partition(context: RequestContext, cluster: ClusterState, name: str, index: int, claimed_epoch: int = -1) -> PartitionState:
     """The state of a partition this node must lead for the request to be served: raise
     NOT_LEADER_OR_FOLLOWER (ReplicaManager.getPartitionOrException) when another node leads
-    it, and UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist."""
+    it, and UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist. A request naming
+    the leader epoch it knows (`claimed_epoch`, -1: none) has it checked first on any replica,
+    as Partition.localLogWithEpochOrThrow does: FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH
+    before NOT_LEADER_OR_FOLLOWER."""
     info = context.storage.topic(name)
     if info is None or not 0 <= index < info.partitions:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     state = partition_state(context, cluster, info, index)
-    if state.leader != context.node.node_id and context.client.listener != IN_PROCESS_LISTENER:
+    node_id = context.node.node_id
+    if state.leader != node_id and context.client.listener != IN_PROCESS_LISTENER:
+        if node_id in state.replicas:
+            check_current_leader_epoch(claimed_epoch, state.leader_epoch)
         raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION, f"This server is not the leader for {name}-{index}.")
+    check_current_leader_epoch(claimed_epoch, state.leader_epoch)
     return state
 
 

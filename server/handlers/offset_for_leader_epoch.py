@@ -5,7 +5,8 @@ This node has led every partition since it was created, always in epoch 0 (the e
 reports and Produce stamps into batches), so epoch 0 ends at the log end offset and any other
 epoch is unknown, answered as Kafka's LeaderEpochFileCache.endOffsetFor answers it.
 In a cluster (server/cluster/) only the leader answers (Partition.lastOffsetForLeaderEpoch
-reads from the leader only), from the partition's epoch history: an epoch ends where the
+reads from the leader only; a follower checks the client's current leader epoch first), from
+the partition's epoch history: an epoch ends where the
 next one starts, the latest at the log end.
 """
 
@@ -59,8 +60,8 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
             try:
                 log = context.storage.partition(topic["topic"], wanted["partition"])
                 if context.services.cluster is not None:
-                    state = leader_partition(context, context.services.cluster, topic["topic"], wanted["partition"])
-                    check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
+                    state = leader_partition(context, context.services.cluster, topic["topic"], wanted["partition"],
+                                             wanted.get("current_leader_epoch", -1))
                     entry["leader_epoch"], entry["end_offset"] = state.end_offset_for(wanted["leader_epoch"], log.log_end_offset)
                     partitions.append(entry)
                     continue

@@ -299,6 +299,33 @@ def test_acks_all_needs_min_insync_replicas_and_preferred_election_moves_leaders
     assert cluster.partition_state("durable", 0)["leader"] == preferred
 
 
+def test_a_follower_checks_the_clients_leader_epoch_before_its_leadership(cluster: ThreadedBroker) -> None:
+    """Partition.localLogWithEpochOrThrow: a replica that does not lead answers a client's
+    stale or future leader epoch FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH before
+    NOT_LEADER_OR_FOLLOWER; a node without a replica answers NOT_LEADER_OR_FOLLOWER."""
+    cluster.create_topic("epochs", partitions=1, replication_factor=2)
+    state = cluster.partition_state("epochs", 0)
+    stranger = next(node for node in (1, 2, 3) if node not in state["replicas"])
+    cluster.stop_node(state["leader"])
+    cluster.start_node(state["leader"])
+    moved = cluster.partition_state("epochs", 0)
+    assert moved["leader_epoch"] >= 1
+    answers = {}
+    for node in (1, 2, 3):
+        connection = _connect(cluster, node)
+        answers[node] = [
+            connection.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, {"replica_id": -1, "topics": [{"topic": "epochs", "partitions": [
+                {"partition": 0, "current_leader_epoch": claimed, "leader_epoch": 0}]}]})["topics"][0]["partitions"][0]["error_code"]
+            for claimed in (moved["leader_epoch"] - 1, moved["leader_epoch"] + 1, -1)
+        ]
+        connection.close()
+    not_leader = ErrorCode.NOT_LEADER_FOR_PARTITION
+    other_replica = next(node for node in moved["replicas"] if node != moved["leader"])
+    assert answers[moved["leader"]] == [ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.NONE]
+    assert answers[other_replica] == [ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH, not_leader]
+    assert answers[stranger] == [not_leader] * 3
+
+
 def test_create_topics_refuses_more_replicas_than_nodes(cluster: ThreadedBroker) -> None:
     connection = _connect(cluster, 2)
     body = {"topics": [{"name": "wide", "num_partitions": 1, "replication_factor": 4, "assignments": [], "configs": []}], "timeout_ms": 5000, "validate_only": False}
