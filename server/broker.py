@@ -346,7 +346,7 @@ class Broker:
             txn=self.txn,
             wakeups=self,
             broker_configs=self.broker_configs,
-            fetch_sessions=FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
+            fetch_sessions=FetchSessionCache.for_slots(self.config.max_incremental_fetch_session_cache_slots),
             supported_apis=self.dispatcher.supported(),
             rooms=self,
             sendfile_workers=self._sendfile_workers,
@@ -457,7 +457,7 @@ class Broker:
                 shared,
                 node=listener_nodes[self.listeners[0].name],
                 listener_nodes=listener_nodes,
-                fetch_sessions=shared.fetch_sessions if node_id == self.node_id else FetchSessionCache(self.config.max_incremental_fetch_session_cache_slots),
+                fetch_sessions=shared.fetch_sessions if node_id == self.node_id else FetchSessionCache.for_slots(self.config.max_incremental_fetch_session_cache_slots),
             )
         self.services = self._node_services[self.node_id]
 

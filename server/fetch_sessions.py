@@ -15,21 +15,28 @@ Follows Kafka's FetchManager, FetchContext, FetchSession and FetchSessionCacheSh
   read; the answer leaves out a partition with no records whose high watermark, log start offset
   and error are as last sent. A session left empty is closed and the request read sessionless.
 
-The cache holds `max.incremental.fetch.session.cache.slots` sessions. When it is full a new
+The cache holds at most `max.incremental.fetch.session.cache.slots` sessions. When it is full a new
 session may evict, in this order, the least recently used session if it is stale (unused for
 two minutes), or else the least valuable evictable one if the newcomer is worth more: a
 follower's (privileged) session outranks a consumer's, then more partitions outrank fewer, and a
 consumer may only evict sessions created more than two minutes ago.
-Kafka splits its slots over 8 shards, a new session going to the next shard round-robin and
-evicting only within it; one cache holds all the slots here, so eviction looks at all of them.
+Kafka splits its slots over 8 shards of slots // 8 each (BrokerServer), a new session going to
+the next shard round-robin and evicting only within it; here one cache holds the shards' total
+(`FetchSessionCache.for_slots`: 1 to 7 slots hold no session at all), so eviction looks at all.
+
+A topic-id session (v13+) keeps each partition's topic name as it was when the partition joined
+(KafkaApis resolves it then): a later fetch of a topic since deleted is UNKNOWN_TOPIC_OR_PARTITION,
+and of another topic since created under that name INCONSISTENT_TOPIC_ID, not UNKNOWN_TOPIC_ID.
+A name unknown when the partition joined is looked up again on each fetch until it is found
+(CachedPartition.maybeResolveUnknownName).
 """
 
 from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Union
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Optional, Union
 
 from ottla.wire.errors import ErrorCode
 from ottla.wire.primitives import Spliced
@@ -54,9 +61,13 @@ _INT32_MAX = 2**31 - 1
 # The first request version that names topics by id (KIP-516) and so keys sessions by it.
 _TOPIC_ID_VERSION = 13
 _SESSIONS_VERSION = 7
+# KafkaBroker.NumFetchSessionCacheShards.
+_SHARDS = 8
 
 # A partition in a session: (topic id, or topic name before v13; partition index).
 PartitionKey = tuple[Union[bytes, str], int]
+# A topic id's name now, or None when no topic has that id.
+TopicNames = Callable[[bytes], Optional[str]]
 
 
 def next_epoch(epoch: int) -> int:
@@ -74,14 +85,17 @@ def records_size(records: bytes | memoryview | Spliced | None) -> int:
 
 class CachedPartition:
     """One partition of a session: the request parameters last sent for it (fetch offset, max
-    bytes, epochs) and the answer's fields last sent back, so an unchanged partition is left out."""
+    bytes, epochs), the answer's fields last sent back, so an unchanged partition is left out,
+    and in a topic-id session its topic's name as resolved when it joined (None: not yet known)."""
 
-    __slots__ = ("request", "high_watermark", "log_start_offset")
+    __slots__ = ("request", "high_watermark", "log_start_offset", "name")
 
-    def __init__(self, request: FetchRequestFetchPartition, high_watermark: int = -1, log_start_offset: int = -1) -> None:
+    def __init__(self, request: FetchRequestFetchPartition, high_watermark: int = -1, log_start_offset: int = -1,
+                 name: str | None = None) -> None:
         self.request = request
         self.high_watermark = high_watermark
         self.log_start_offset = log_start_offset
+        self.name = name
 
     def must_respond(self, answer: FetchResponsePartitionData) -> bool:
         """Kafka's CachedPartition.maybeUpdateResponseData, updating: the answer goes out when it
@@ -128,33 +142,45 @@ class FetchSession:
         """Kafka's EvictableKey order: consumers' before followers', then smaller, then by id."""
         return (self.privileged, self.cached_size, self.id)
 
-    def update(self, topics: Iterable[FetchRequestFetchTopic], forgotten: Iterable[FetchRequestForgottenTopic]) -> None:
-        """An incremental request's partitions join the session or replace what it had for them;
-        its forgotten ones leave."""
+    def update(self, topics: Iterable[FetchRequestFetchTopic], forgotten: Iterable[FetchRequestForgottenTopic],
+               topic_names: TopicNames | None = None) -> None:
+        """An incremental request's partitions join the session (in a topic-id session with their
+        topic's name now) or replace what it had for them; its forgotten ones leave."""
         partitions = self.partitions
         for topic in topics:
-            name = _topic_key(topic, self.uses_topic_ids)
+            key = _topic_key(topic, self.uses_topic_ids)
+            name = topic_names(key) if topic_names is not None and self.uses_topic_ids else None  # type: ignore[arg-type]
             for wanted in topic["partitions"]:
-                cached = partitions.get((name, wanted["partition"]))
+                cached = partitions.get((key, wanted["partition"]))
                 if cached is None:
-                    partitions[(name, wanted["partition"])] = CachedPartition(wanted)
+                    partitions[(key, wanted["partition"])] = CachedPartition(wanted, name=name)
                 else:
                     cached.request = wanted
         for gone in forgotten:
-            name = _topic_key(gone, self.uses_topic_ids)
+            key = _topic_key(gone, self.uses_topic_ids)
             for index in gone["partitions"]:
-                partitions.pop((name, index), None)
+                partitions.pop((key, index), None)
 
-    def topics(self) -> list[FetchRequestFetchTopic]:
+    def topics(self, topic_names: TopicNames | None = None) -> list[FetchRequestFetchTopic]:
         """The session's partitions as a request's topics, a topic's run of consecutive partitions
-        in one entry (as Kafka's FetchResponse groups them)."""
-        field = "topic_id" if self.uses_topic_ids else "topic"
+        in one entry (as Kafka's FetchResponse groups them). A topic-id session's entries also
+        carry the name their partitions joined with ("topic"), for the handler to check against
+        the topic of that name now; a name still unknown is looked up with `topic_names`."""
+        uses_topic_ids = self.uses_topic_ids
+        field = "topic_id" if uses_topic_ids else "topic"
         topics: list[FetchRequestFetchTopic] = []
         previous: Union[bytes, str, None] = None
-        for (name, _), cached in self.partitions.items():
-            if name != previous or not topics:
-                topics.append({field: name, "partitions": []})  # type: ignore[misc]
-                previous = name
+        previous_name: str | None = None
+        for (key, _), cached in self.partitions.items():
+            name = cached.name
+            if name is None and topic_names is not None:
+                name = cached.name = topic_names(key)  # type: ignore[arg-type]
+            if key != previous or name != previous_name or not topics:
+                entry: FetchRequestFetchTopic = {field: key, "partitions": []}  # type: ignore[misc]
+                if name is not None and uses_topic_ids:
+                    entry["topic"] = name
+                topics.append(entry)
+                previous, previous_name = key, name
             topics[-1]["partitions"].append(cached.request)
         return topics
 
@@ -179,6 +205,12 @@ class FetchSessionCache:
         self.total_partitions = 0
         self.evictions = 0
         self.incremental_fetches = 0
+
+    @classmethod
+    def for_slots(cls, slots: int) -> FetchSessionCache:
+        """The broker's cache for `max.incremental.fetch.session.cache.slots`: what Kafka's 8
+        shards of slots // 8 sessions hold together."""
+        return cls(slots // _SHARDS * _SHARDS)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -247,9 +279,10 @@ class FetchSessionCache:
         session.evictable_by_all = old
 
     def new_context(self, version: int, session_id: int, epoch: int, topics: list[FetchRequestFetchTopic],
-                    forgotten: list[FetchRequestForgottenTopic], privileged: bool, now_ms: int) -> FetchContext | ErrorCode:
+                    forgotten: list[FetchRequestForgottenTopic], privileged: bool, now_ms: int,
+                    topic_names: TopicNames | None = None) -> FetchContext | ErrorCode:
         """Kafka's FetchManager.newContext: how to read this request and shape its answer, or the
-        session error to answer at once."""
+        session error to answer at once. `topic_names` names a topic-id session's partitions."""
         if version < _SESSIONS_VERSION or (session_id == INVALID_SESSION_ID and epoch == FINAL_EPOCH):
             return SESSIONLESS
         if epoch in (INITIAL_EPOCH, FINAL_EPOCH):
@@ -257,7 +290,7 @@ class FetchSessionCache:
                 self.remove(session_id)
             if epoch == FINAL_EPOCH:
                 return SESSIONLESS
-            return FullContext(self, topics, version >= _TOPIC_ID_VERSION, privileged, now_ms)
+            return FullContext(self, topics, version >= _TOPIC_ID_VERSION, privileged, now_ms, topic_names)
         session = self._sessions.get(session_id)
         if session is None:
             return ErrorCode.FETCH_SESSION_ID_NOT_FOUND
@@ -265,14 +298,14 @@ class FetchSessionCache:
             return ErrorCode.INVALID_FETCH_SESSION_EPOCH
         if session.uses_topic_ids != (version >= _TOPIC_ID_VERSION):
             return ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR
-        session.update(topics, forgotten)
+        session.update(topics, forgotten, topic_names)
         if not session.partitions:
             self.remove(session.id)
             return SESSIONLESS
         self.touch(session, now_ms)
         session.epoch = next_epoch(session.epoch)
         self.incremental_fetches += 1
-        return IncrementalContext(session, next_epoch(epoch))
+        return IncrementalContext(session, next_epoch(epoch), topic_names)
 
 
 class FetchContext:
@@ -291,23 +324,26 @@ class FetchContext:
 class FullContext(FetchContext):
     """A full request that may open a session: the answer's partitions become the session's."""
 
-    __slots__ = ("cache", "requested", "uses_topic_ids", "privileged", "now_ms")
+    __slots__ = ("cache", "requested", "uses_topic_ids", "privileged", "now_ms", "topic_names")
 
     def __init__(self, cache: FetchSessionCache, requested: list[FetchRequestFetchTopic], uses_topic_ids: bool,
-                 privileged: bool, now_ms: int) -> None:
+                 privileged: bool, now_ms: int, topic_names: TopicNames | None = None) -> None:
         self.cache = cache
         self.requested = requested
         self.uses_topic_ids = uses_topic_ids
         self.privileged = privileged
         self.now_ms = now_ms
+        self.topic_names = topic_names
 
     def respond(self, response: FetchResponse) -> FetchResponse:
         partitions: dict[PartitionKey, CachedPartition] = {}
+        topic_names = self.topic_names if self.uses_topic_ids else None
         for topic, answered in zip(self.requested, response["responses"]):
-            name = _topic_key(topic, self.uses_topic_ids)
+            key = _topic_key(topic, self.uses_topic_ids)
+            name = None if topic_names is None else topic_names(key)  # type: ignore[arg-type]
             for wanted, answer in zip(topic["partitions"], answered["partitions"]):
-                partitions[(name, wanted["partition"])] = CachedPartition(
-                    wanted, answer["high_watermark"], answer.get("log_start_offset", -1))
+                partitions[(key, wanted["partition"])] = CachedPartition(
+                    wanted, answer["high_watermark"], answer.get("log_start_offset", -1), name)
         response["session_id"] = self.cache.maybe_create_session(self.now_ms, self.privileged, self.uses_topic_ids, partitions)
         return response
 
@@ -315,23 +351,27 @@ class FullContext(FetchContext):
 class IncrementalContext(FetchContext):
     """An incremental request: every partition of the session is read, the unchanged left out."""
 
-    __slots__ = ("session", "expected_epoch")
+    __slots__ = ("session", "expected_epoch", "topic_names")
 
-    def __init__(self, session: FetchSession, expected_epoch: int) -> None:
+    def __init__(self, session: FetchSession, expected_epoch: int, topic_names: TopicNames | None = None) -> None:
         self.session = session
         self.expected_epoch = expected_epoch
+        self.topic_names = topic_names
 
     def topics(self, requested: list[FetchRequestFetchTopic]) -> list[FetchRequestFetchTopic]:
-        return self.session.topics()
+        return self.session.topics(self.topic_names)
 
     def respond(self, response: FetchResponse) -> FetchResponse:
         """Kafka's IncrementalFetchContext.updateAndGenerateResponseData. Another request of the
-        session may have advanced its epoch while this one was parked: that one wins."""
+        session may have advanced its epoch while this one was parked: that one wins. Kept
+        partitions of one topic that end up next to each other share its entry, as
+        FetchResponse.toMessage groups them."""
         session = self.session
         if session.epoch != self.expected_epoch:
             return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_FETCH_SESSION_EPOCH, "session_id": session.id, "responses": []}
         partitions = session.partitions
         kept_topics: list[FetchResponseFetchableTopicResponse] = []
+        previous: Union[bytes, str, None] = None
         for topic in response["responses"]:
             name = _topic_key(topic, session.uses_topic_ids)
             kept: list[FetchResponsePartitionData] = []
@@ -342,9 +382,14 @@ class IncrementalContext(FetchContext):
                     kept.append(answer)
                     if records_size(answer["records"]):
                         partitions[key] = partitions.pop(key)
-            if kept:
+            if not kept:
+                continue
+            if name == previous:
+                kept_topics[-1]["partitions"].extend(kept)
+            else:
                 topic["partitions"] = kept
                 kept_topics.append(topic)
+                previous = name
         response["responses"] = kept_topics
         response["session_id"] = session.id
         return response

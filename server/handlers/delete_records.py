@@ -1,7 +1,10 @@
 """DeleteRecords: move each partition's log start offset up (offset -1: to the high
 watermark); storage drops the segments wholly below it and keeps the new start across restarts.
 In a cluster only the partition's leader does it (else NOT_LEADER_OR_FOLLOWER). An async engine's
-partitions (PostgreSQL: batches rather than segments) are done together after the others."""
+partitions (PostgreSQL: batches rather than segments) are done together after the others.
+An internal topic's records are not a client's to delete: INVALID_TOPIC_EXCEPTION (KafkaApis
+calls ReplicaManager.deleteRecords with allowInternalTopicDeletion false; only the group
+coordinator's own deletions pass true), once the partition is known to exist."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import RequestContext
+from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -45,6 +49,8 @@ def handle(
                 partitions.append(entry)
                 continue
             try:
+                if topic["name"] in INTERNAL_TOPICS:
+                    _refuse_internal(context, topic["name"], wanted["partition_index"])
                 if context.services.cluster is not None:
                     leader_partition(context, context.services.cluster, topic["name"], wanted["partition_index"])
                 log = storage.partition(topic["name"], wanted["partition_index"])
@@ -63,6 +69,15 @@ def handle(
     if pending:
         return _delete_all(response, pending)
     return response
+
+
+def _refuse_internal(context: RequestContext, name: str, index: int) -> None:
+    """KafkaApis answers a partition it does not know UNKNOWN_TOPIC_OR_PARTITION before
+    ReplicaManager.deleteRecordsOnLocalLog refuses an internal topic's."""
+    info = context.storage.topic(name)
+    if info is None or not 0 <= index < info.partitions:
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot delete records of internal topic {name}")
 
 
 async def _delete_all(

@@ -11,6 +11,11 @@ answered with only the partitions that changed. Version 18 adds a replica's high
 (KIP-1166), which only a follower sends and a consumer leaves at its default: it is not read.
 With an authorizer, a topic the principal may not READ is TOPIC_AUTHORIZATION_FAILED in each of
 its partitions (KafkaApis.handleFetchRequest).
+From v13 topics are named by id: an id no topic has (the all-zero one too) is UNKNOWN_TOPIC_ID.
+A topic-id session's partitions keep the name they joined with (server/fetch_sessions.py).
+A single node checks a partition's current_leader_epoch as a cluster's leader does (-1: no check).
+Errors come with aborted_transactions as Kafka's do: refused before any read (KafkaApis: unknown
+topic or partition, not authorized) an empty list; a failed read (ReplicaManager.readFromLog) null.
 
 In a cluster (server/cluster/) the leader serves every fetch of a partition; a follower serves
 a consumer's from v11 (KIP-392: Kafka's ReplicaManager reads from the leader only for followers
@@ -28,15 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import check_current_leader_epoch, leader_hint, partition_state
 from ottla.server.cluster.state import ClusterState
 from ottla.server.context import Answer, RequestContext
 from ottla.server.fetch_sessions import SESSIONLESS, FetchContext
-from ottla.server.handlers._topics import resolve_topic_name
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
-from ottla.storage import FileRegion, ReadResult
+from ottla.storage import FileRegion, ReadResult, Storage
 from ottla.wire.header import RequestHeader
 from ottla.wire.primitives import Spliced
 from ottla.wire.api import ApiKey
@@ -55,6 +60,10 @@ API = ApiKey.FETCH
 VERSIONS = (0, 18)
 
 _READ_COMMITTED = 1
+_TOPIC_ID_VERSION = 13
+# Errors KafkaApis answers before any read (FetchResponse.partitionResponse): aborted_transactions
+# is then an empty list; a read's error (createLogReadResult) leaves it null.
+_REFUSED = frozenset({ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.TOPIC_AUTHORIZATION_FAILED})
 
 def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse]:
     session_id = request.get("session_id", 0)
@@ -64,7 +73,8 @@ def handle(context: RequestContext, header: RequestHeader, request: FetchRequest
     else:
         opened = context.fetch_sessions.new_context(
             header.api_version, session_id, session_epoch, request["topics"], request.get("forgotten_topics_data", []),
-            _from_follower(request), int(time.monotonic() * 1000))
+            _from_follower(request), int(time.monotonic() * 1000),
+            _topic_names(context.storage) if header.api_version >= _TOPIC_ID_VERSION else None)
         if isinstance(opened, ErrorCode):
             return _session_error(opened)
         fetch_context = opened
@@ -127,6 +137,13 @@ def _from_follower(request: FetchRequest) -> bool:
     return replica_id >= 0
 
 
+def _topic_names(storage: Storage) -> Callable[[bytes], str | None]:
+    def name(topic_id: bytes) -> str | None:
+        info = storage.topic_by_id(topic_id)
+        return None if info is None else info.name
+    return name
+
+
 def _min_bytes(context: RequestContext, request: FetchRequest) -> int:
     return min(request["min_bytes"], _max_bytes(context, request))
 
@@ -168,12 +185,21 @@ def _read(
     # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
     endpoints: dict[int, Any] | None = None
     for topic in topics:
-        topic_id = topic.get("topic_id")
-        try:
-            name = resolve_topic_name(context, topic.get("topic"), topic_id)
-            topic_error = None
-        except KafkaError as exc:
-            name, topic_error = None, exc.code
+        name = topic.get("topic")
+        topic_error = None
+        if version >= _TOPIC_ID_VERSION:
+            topic_id = topic["topic_id"]
+            if name is None:
+                info = storage.topic_by_id(topic_id)
+                if info is None:
+                    topic_error = ErrorCode.UNKNOWN_TOPIC_ID
+                else:
+                    name = info.name
+            else:
+                # A session's name: KafkaApis finds no such topic; readFromLog another id under it.
+                info = storage.topic(name)
+                if info is None or info.topic_id != topic_id:
+                    name, topic_error = None, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if info is None else ErrorCode.INCONSISTENT_TOPIC_ID
         if replica_allowed is False or (
             authorizer is not None and replica_allowed is None and name is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, name)
         ):
@@ -193,8 +219,6 @@ def _read(
             }
             try:
                 if name is None:
-                    # Answered before any read (FetchResponse.partitionResponse): no aborted transactions, not null.
-                    entry["aborted_transactions"] = []
                     raise KafkaError(topic_error or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                 if cluster is not None:
                     preferred = _cluster_check(context, cluster, version, request, name, index, wanted.get("current_leader_epoch", -1))
@@ -209,6 +233,10 @@ def _read(
                         partitions.append(entry)
                         continue
                 log = storage.partition(name, index)
+                claimed_epoch = wanted.get("current_leader_epoch", -1)
+                if claimed_epoch != -1 and cluster is None:
+                    # Partition.localLogWithEpochOrThrow (a cluster's was checked above).
+                    check_current_leader_epoch(claimed_epoch, log.leader_epoch)
                 if pending is not None and storage.is_database_topic(name):
                     pending.append((entry, log, wanted["fetch_offset"], wanted["partition_max_bytes"], name))
                     partitions.append(entry)
@@ -222,6 +250,7 @@ def _read(
                 data = _records(result, copy=total + result.size <= _COPY_AT_MOST)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
+                entry["aborted_transactions"] = [] if exc.code in _REFUSED else None
                 answer_now = True
                 if cluster is not None and version >= 12 and exc.code in _LEADER_ERRORS and name is not None:
                     endpoints = {} if endpoints is None else endpoints
@@ -276,6 +305,7 @@ async def _read_deferred(
     for (entry, log, offset, partition_max_bytes, name), stable, outcome in zip(pending, stables, outcomes):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
+            entry["aborted_transactions"] = [] if outcome.code in _REFUSED else None
             answer_now = True
             continue
         if isinstance(outcome, BaseException):
@@ -317,6 +347,8 @@ def _cluster_check(
     node_id = context.node.node_id
     consumer = not _from_follower(request)
     if state.leader != node_id and not (consumer and version >= 11 and node_id in state.replicas):
+        if node_id in state.replicas:
+            check_current_leader_epoch(claimed_epoch, state.leader_epoch)  # Partition.localLogWithEpochOrThrow: epoch first
         raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION)
     check_current_leader_epoch(claimed_epoch, state.leader_epoch)
     rack = request.get("rack_id") or ""

@@ -6,9 +6,14 @@ its topic is even looked up (ReplicaManager.isListOffsetsTimestampUnsupported). 
 tiered storage the tiered ones (-5, KIP-1005; -6, KIP-1023) find nothing, and the first
 local offset (-4, KIP-405) is the earliest.
 
-With isolation_level 1 (read_committed, v2+) nothing at or past the last stable offset is
-answered: latest is the LSO, and a lookup landing beyond it finds nothing (Kafka's
-ReplicaManager.fetchOffsetForTimestamp, lastFetchableOffset).
+A client's (replica_id -1) answers stop at the high watermark, with isolation_level 1
+(read_committed, v2+) at the last stable offset too: latest is that offset, and a lookup landing
+at or beyond it finds nothing. A replica's or a debugging request's (any other replica_id) stop
+at the log end, whatever its isolation level (Partition.fetchOffsetForTimestamp,
+lastFetchableOffset).
+
+A partition named more than once in the request is answered once, INVALID_REQUEST: Kafka 4's
+ReplicaManager.fetchOffset files its answers by partition, so the copies collapse into one.
 """
 
 from __future__ import annotations
@@ -53,13 +58,15 @@ def handle(
 ) -> ListOffsetsResponse | Coroutine[Any, Any, ListOffsetsResponse]:
     version = header.api_version
     storage = context.storage
-    read_committed = request.get("isolation_level", 0) == 1
+    # None: a replica's request, which no isolation level limits.
+    read_committed = request.get("isolation_level", 0) == 1 if request.get("replica_id", -1) == -1 else None
+    duplicates = _duplicates(request)
     cluster = context.services.cluster
     state: PartitionState | None = None
     topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     refused: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     # An engine whose lookups by time are coroutines: those partitions' lookups, awaited together.
-    pending: list[tuple[ListOffsetsResponseListOffsetsPartitionResponse, Any, int, PartitionState | None]] | None = [] if storage.is_async else None
+    pending: list[_Pending] | None = [] if storage.is_async else None
     allowed = None if context.authorizer is None else context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (t["name"] for t in request["topics"]))
     for topic in request["topics"]:
         if allowed is not None and topic["name"] not in allowed:
@@ -67,23 +74,28 @@ def handle(
             continue
         partitions: list[ListOffsetsResponseListOffsetsPartitionResponse] = []
         for wanted in topic["partitions"]:
+            if duplicates and (topic["name"], wanted["partition_index"]) in duplicates:
+                if duplicates[(topic["name"], wanted["partition_index"])]:
+                    duplicates[(topic["name"], wanted["partition_index"])] = False
+                    partitions.append(_failed(version, wanted["partition_index"], ErrorCode.INVALID_REQUEST))
+                continue
             entry: ListOffsetsResponseListOffsetsPartitionResponse = {"partition_index": wanted["partition_index"], "error_code": ErrorCode.NONE}
             try:
                 if wanted["timestamp"] < 0 and _FIRST_VERSION.get(wanted["timestamp"], version + 1) > version:
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION)
                 if cluster is not None:
                     # KIP-392 spares only followers' debugging reads: a consumer asks the leader.
-                    state = leader_partition(context, cluster, topic["name"], wanted["partition_index"])
-                    check_current_leader_epoch(wanted.get("current_leader_epoch", -1), state.leader_epoch)
+                    state = leader_partition(context, cluster, topic["name"], wanted["partition_index"], wanted.get("current_leader_epoch", -1))
                 log = storage.partition(topic["name"], wanted["partition_index"])
                 if cluster is None:
                     # Partition.localLogWithEpochOrThrow, as OffsetForLeaderEpoch checks it here too.
                     check_current_leader_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
+                fetchable = _last_fetchable(log, read_committed, state)
                 if pending is not None and (wanted["timestamp"] >= 0 or wanted["timestamp"] == MAX_TIMESTAMP) and storage.is_database_topic(topic["name"]):
-                    pending.append((entry, log, wanted["timestamp"], state))
+                    pending.append((entry, log, wanted["timestamp"], state, fetchable))
                     partitions.append(entry)
                     continue
-                timestamp, offset = _lookup(log, wanted["timestamp"], read_committed, None if state is None else state.high_watermark(log.log_end_offset))
+                timestamp, offset = _lookup(log, wanted["timestamp"], fetchable)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
                 timestamp, offset = -1, -1
@@ -102,25 +114,37 @@ def handle(
     return {"throttle_time_ms": 0, "topics": topics + refused}
 
 
-async def _look_up_all(
-    version: int,
-    response: ListOffsetsResponse,
-    pending: list[tuple[ListOffsetsResponseListOffsetsPartitionResponse, Any, int, PartitionState | None]],
-) -> ListOffsetsResponse:
+# An async engine's lookup still to do: its entry, partition, timestamp, cluster state, last fetchable offset.
+_Pending = tuple["ListOffsetsResponseListOffsetsPartitionResponse", Any, int, "PartitionState | None", int]
+
+
+def _duplicates(request: ListOffsetsRequest) -> dict[tuple[str, int], bool]:
+    """Each partition the request names more than once, True until its one answer is made."""
+    seen: set[tuple[str, int]] = set()
+    duplicates: dict[tuple[str, int], bool] = {}
+    for topic in request["topics"]:
+        for wanted in topic["partitions"]:
+            key = (topic["name"], wanted["partition_index"])
+            if key in seen:
+                duplicates[key] = True
+            seen.add(key)
+    return duplicates
+
+
+async def _look_up_all(version: int, response: ListOffsetsResponse, pending: list[_Pending]) -> ListOffsetsResponse:
     """An async engine's lookups by time (the max timestamp too), all at once, each entry
-    filled as `handle` fills it.
-    Its partitions keep no transactions: the last stable offset is the high watermark."""
+    filled as `handle` fills it, up to the last fetchable offset taken when it was asked."""
     outcomes = await asyncio.gather(
-        *(log.max_timestamp() if timestamp == MAX_TIMESTAMP else log.offset_for_timestamp(timestamp) for _, log, timestamp, _ in pending),
+        *(log.max_timestamp() if timestamp == MAX_TIMESTAMP else log.offset_for_timestamp(timestamp) for _, log, timestamp, _, _ in pending),
         return_exceptions=True,
     )
-    for (entry, log, _, state), outcome in zip(pending, outcomes):
+    for (entry, log, _, state, fetchable), outcome in zip(pending, outcomes):
         timestamp, offset = -1, -1
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
         elif isinstance(outcome, BaseException):
             raise outcome
-        elif outcome is not None and outcome[1] < log.high_watermark:
+        elif outcome is not None and outcome[1] < fetchable:
             timestamp, offset = outcome
         if version == 0:
             entry["old_style_offsets"] = [offset] if offset >= 0 else []
@@ -137,11 +161,18 @@ def _failed(version: int, partition: int, error: ErrorCode) -> ListOffsetsRespon
     return {"partition_index": partition, "error_code": error, "timestamp": -1, "offset": -1, "leader_epoch": -1}
 
 
-def _lookup(log, timestamp: int, read_committed: bool, high_watermark: int | None) -> tuple[int, int]:
-    """(timestamp, offset) as Kafka answers it; (-1, -1) when no record qualifies.
-    `high_watermark` is a cluster's (held back by a crashed replica in the ISR), else the log's."""
-    high_watermark = log.high_watermark if high_watermark is None else high_watermark
-    fetchable = min(log.last_stable_offset, high_watermark) if read_committed else high_watermark
+def _last_fetchable(log: Any, read_committed: bool | None, state: PartitionState | None) -> int:
+    """Where answers stop: the log end for a replica (`read_committed` None), else the high
+    watermark, a cluster's (held back by a crashed replica in the ISR) or the log's, and for
+    read_committed the last stable offset if lower."""
+    if read_committed is None:
+        return log.log_end_offset
+    high_watermark = log.high_watermark if state is None else state.high_watermark(log.log_end_offset)
+    return min(log.last_stable_offset, high_watermark) if read_committed else high_watermark
+
+
+def _lookup(log: Any, timestamp: int, fetchable: int) -> tuple[int, int]:
+    """(timestamp, offset) as Kafka answers it; (-1, -1) when no record qualifies."""
     if timestamp == LATEST:
         return -1, fetchable
     if timestamp in (EARLIEST, EARLIEST_LOCAL):

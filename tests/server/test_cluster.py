@@ -310,14 +310,16 @@ def test_a_follower_checks_the_clients_leader_epoch_before_its_leadership(cluste
     cluster.start_node(state["leader"])
     moved = cluster.partition_state("epochs", 0)
     assert moved["leader_epoch"] >= 1
-    answers = {}
+    answers: dict[int, list[int]] = {}
     for node in (1, 2, 3):
         connection = _connect(cluster, node)
-        answers[node] = [
-            connection.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, {"replica_id": -1, "topics": [{"topic": "epochs", "partitions": [
+        for claimed in (moved["leader_epoch"] - 1, moved["leader_epoch"] + 1, -1):
+            epoch_end = connection.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, {"replica_id": -1, "topics": [{"topic": "epochs", "partitions": [
                 {"partition": 0, "current_leader_epoch": claimed, "leader_epoch": 0}]}]})["topics"][0]["partitions"][0]["error_code"]
-            for claimed in (moved["leader_epoch"] - 1, moved["leader_epoch"] + 1, -1)
-        ]
+            listed = connection.request(ApiKey.LIST_OFFSETS, 7, {"replica_id": -1, "isolation_level": 0, "topics": [{"name": "epochs", "partitions": [
+                {"partition_index": 0, "current_leader_epoch": claimed, "timestamp": -1}]}]})["topics"][0]["partitions"][0]["error_code"]
+            assert listed == epoch_end, (node, claimed)
+            answers.setdefault(node, []).append(epoch_end)
         connection.close()
     not_leader = ErrorCode.NOT_LEADER_FOR_PARTITION
     other_replica = next(node for node in moved["replicas"] if node != moved["leader"])
