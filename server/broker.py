@@ -413,6 +413,7 @@ class Broker:
                 config.value("delegation.token.secret.key"),
                 config.value("delegation.token.max.lifetime.ms"),
                 config.value("delegation.token.expiry.time.ms"),
+                config.value("delegation.token.expiry.check.interval.ms"),
             )
             if self._database_metadata is not None:
                 self._database_metadata.attach_tokens(self._tokens)

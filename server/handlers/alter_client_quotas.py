@@ -1,7 +1,14 @@
-"""AlterClientQuotas (KIP-546): set and remove quota keys per entity, judged per entry as Kafka
-4.4's ClientQuotaControlManager judges them (an unknown entity type or key, an IP combined
-with a user or client id, a fractional byte rate: INVALID_REQUEST for that entry only). The
-entries that pass are applied together and written once; `validate_only` applies none."""
+"""AlterClientQuotas (KIP-546): set and remove quota keys per entity, judged per entity as Kafka
+4.4's ClientQuotaControlManager.alterClientQuotas judges them.
+
+An entity is the map of its entry's (type, name) pairs, a type named twice keeping its last
+name. Each entity gets one answer: INVALID_REQUEST for an invalid entity or value (an unknown
+type or key, an empty name, an IP combined with a user or client id, a byte rate that is
+fractional or too large for a LONG), and nothing of that entry applies. A key set twice in one
+entry, or an entity in a second entry, answers INVALID_REQUEST "Ignoring duplicate entity", as
+Kafka does; what a first valid entry of that entity set still applies. A removal is never
+judged: it removes the key if set. The entries that pass are applied together and written
+once; `validate_only` applies none."""
 
 from __future__ import annotations
 
@@ -22,29 +29,44 @@ VERSIONS = (0, 1)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterClientQuotasRequest) -> AlterClientQuotasResponse:
-    allowed = context.authorize(AclOperation.ALTER_CONFIGS, ResourceType.CLUSTER, CLUSTER_NAME)
-    results: list[AlterClientQuotasResponseEntryData] = []
-    changes: list[tuple[Entity, dict[str, float | None]]] = []
+    if not context.authorize(AclOperation.ALTER_CONFIGS, ResourceType.CLUSTER, CLUSTER_NAME):
+        # AlterClientQuotasRequest.getErrorResponse: every entry as asked.
+        refused: list[AlterClientQuotasResponseEntryData] = [
+            {"error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Cluster authorization failed.", "entity": entry["entity"]}
+            for entry in request["entries"]
+        ]
+        return {"throttle_time_ms": 0, "entries": refused}
+    # Each entity as the request's map has it (in first-seen order), and its answer.
+    results: dict[tuple[tuple[str, str | None], ...], AlterClientQuotasResponseEntryData] = {}
+    changes: dict[tuple[tuple[str, str | None], ...], tuple[Entity, dict[str, float | None]]] = {}
     for entry in request["entries"]:
-        result: AlterClientQuotasResponseEntryData = {"error_code": ErrorCode.NONE, "error_message": None, "entity": entry["entity"]}
-        results.append(result)
-        if not allowed:
-            result["error_code"], result["error_message"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
+        named = {part["entity_type"]: part["entity_name"] for part in entry["entity"]}
+        key = tuple(sorted(named.items(), key=lambda pair: pair[0]))
+        values: dict[str, float | None] = {}
+        repeated_key = False
+        for op in entry["ops"]:
+            repeated_key = repeated_key or op["key"] in values
+            values.setdefault(op["key"], None if op["remove"] else op["value"])
+        result: AlterClientQuotasResponseEntryData = {
+            "error_code": ErrorCode.NONE,
+            "error_message": None,
+            "entity": [{"entity_type": entity_type, "entity_name": name} for entity_type, name in named.items()],
+        }
+        if repeated_key or key in results:
+            shown = ", ".join(f"{entity_type}={name}" for entity_type, name in named.items())
+            result["error_code"], result["error_message"] = ErrorCode.INVALID_REQUEST, f"Ignoring duplicate entity ClientQuotaEntity(entries={{{shown}}})"
+            results.setdefault(key, result).update(result)
             continue
+        results[key] = result
         try:
-            entity = make_entity((part["entity_type"], part["entity_name"]) for part in entry["entity"])
-            values: dict[str, float | None] = {}
-            for op in entry["ops"]:
-                if op["remove"]:
-                    check_value(entity, op["key"], 1.0)  # the key must still be one the entity can have
-                    values[op["key"]] = None
-                else:
-                    check_value(entity, op["key"], op["value"])
-                    values[op["key"]] = op["value"]
+            entity = make_entity(named.items())
+            for quota_key, value in values.items():
+                if value is not None:
+                    check_value(entity, quota_key, value)
         except QuotaError as exc:
             result["error_code"], result["error_message"] = exc.code, exc.message
             continue
-        changes.append((entity, values))
+        changes[key] = (entity, values)
     if changes and not request["validate_only"]:
-        context.services.quotas.alter(changes)
-    return {"throttle_time_ms": 0, "entries": results}
+        context.services.quotas.alter(changes.values())
+    return {"throttle_time_ms": 0, "entries": list(results.values())}

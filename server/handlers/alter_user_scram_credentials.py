@@ -1,8 +1,9 @@
 """AlterUserScramCredentials (KIP-554): delete and upsert SCRAM credentials, judged per user
 as Kafka 4.4's ScramControlManager.alterCredentials judges them: a user altered twice in one
 request gets DUPLICATE_RESOURCE (and none of its alterations apply), an unknown mechanism
-UNSUPPORTED_SASL_MECHANISM, an empty name or iterations outside 4096..16384
-UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist RESOURCE_NOT_FOUND.
+UNSUPPORTED_SASL_MECHANISM, an empty name (checked first) or iterations outside 4096..16384
+UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist RESOURCE_NOT_FOUND, an
+empty salted password UNKNOWN_SERVER_ERROR (Kafka's HMAC refuses the empty key).
 The client salts the password; the broker keeps only the keys derived from it."""
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
         error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
         return {"throttle_time_ms": 0, "results": [{"user": user, "error_code": error, "error_message": message} for user in users]}
     store = context.services.scram_credentials
-    errors: dict[str, tuple[ErrorCode, str]] = {}
+    errors: dict[str, tuple[ErrorCode, str | None]] = {}
     deletions: dict[str, ScramMechanism] = {}
-    upsertions: dict[str, tuple[ScramMechanism, ScramCredential]] = {}
+    upsertions: dict[str, tuple[ScramMechanism, bytes, bytes, int]] = {}
     for deletion in request["deletions"]:
         name = deletion["name"]
         if name in errors:
@@ -48,10 +49,10 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
         mechanism = ScramMechanism.by_type(deletion["mechanism"])
         if deletions.pop(name, None) is not None:
             errors[name] = (ErrorCode.DUPLICATE_RESOURCE, _TWICE)
-        elif mechanism is None:
-            errors[name] = _UNKNOWN_MECHANISM
         elif not name:
             errors[name] = _EMPTY_NAME
+        elif mechanism is None:
+            errors[name] = _UNKNOWN_MECHANISM
         elif store.get(name, mechanism) is None:
             errors[name] = (ErrorCode.RESOURCE_NOT_FOUND, "Attempt to delete a user credential that does not exist")
         else:
@@ -64,18 +65,27 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
         iterations = upsertion["iterations"]
         if deletions.pop(name, None) is not None or upsertions.pop(name, None) is not None:
             errors[name] = (ErrorCode.DUPLICATE_RESOURCE, _TWICE)
-        elif mechanism is None:
-            errors[name] = _UNKNOWN_MECHANISM
         elif not name:
             errors[name] = _EMPTY_NAME
+        elif mechanism is None:
+            errors[name] = _UNKNOWN_MECHANISM
         elif iterations < mechanism.min_iterations:
             errors[name] = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Too few iterations")
         elif iterations > mechanism.max_iterations:
             errors[name] = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Too many iterations")
         else:
-            upsertions[name] = (mechanism, mechanism.credential(bytes(upsertion["salted_password"]), bytes(upsertion["salt"]), iterations))
-    if deletions or upsertions:
-        store.apply(deletions.items(), [(name, mechanism, credential) for name, (mechanism, credential) in upsertions.items()])
-    results: list[AlterUserScramCredentialsResponseAlterUserScramCredentialsResult] = [{"user": name, "error_code": ErrorCode.NONE, "error_message": None} for name in (*deletions, *upsertions)]
+            upsertions[name] = (mechanism, bytes(upsertion["salted_password"]), bytes(upsertion["salt"]), iterations)
+    credentials: list[tuple[str, ScramMechanism, ScramCredential]] = []
+    for name, (mechanism, salted_password, salt, iterations) in upsertions.items():
+        if salted_password:
+            credentials.append((name, mechanism, mechanism.credential(salted_password, salt, iterations)))
+        else:
+            # finishUpsertion: Java's HMAC refuses an empty key, an UNKNOWN_SERVER_ERROR without message.
+            errors[name] = (ErrorCode.UNKNOWN_SERVER_ERROR, None)
+    if deletions or credentials:
+        store.apply(deletions.items(), credentials)
+    results: list[AlterUserScramCredentialsResponseAlterUserScramCredentialsResult] = [
+        {"user": name, "error_code": ErrorCode.NONE, "error_message": None} for name in (*deletions, *(name for name, _, _ in credentials))
+    ]
     results += [{"user": name, "error_code": code, "error_message": message} for name, (code, message) in errors.items()]
     return {"throttle_time_ms": 0, "results": results}

@@ -1,7 +1,8 @@
 """DescribeClientQuotas (KIP-546): the quotas of the entities a filter matches, as Kafka 4.4's
 ClientQuotasImage.describe answers. A component matches an exact name (0), the default (1)
 or any name (2) of its entity type; a strict filter also leaves out entities with types it
-does not name. A malformed filter is the whole answer's error, with no entries."""
+does not name. A malformed filter is the whole answer's error, with no entries, checked in
+Kafka's order (empty type, repeated type, unknown type, then the match)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,12 @@ def _components(request: DescribeClientQuotasRequest) -> list[FilterComponent]:
     components: list[FilterComponent] = []
     for component in request["components"]:
         entity_type, match_type, match = component["entity_type"], component["match_type"], component["match"]
-        if entity_type not in ENTITY_TYPES:
-            raise QuotaError(ErrorCode.UNSUPPORTED_VERSION, f"Custom entity type {entity_type} not supported")
+        if not entity_type:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid empty entity type.")
         if any(known.entity_type == entity_type for known in components):
             raise QuotaError(ErrorCode.INVALID_REQUEST, f"Entity type {entity_type} cannot appear more than once in the filter.")
+        if entity_type not in ENTITY_TYPES:
+            raise QuotaError(ErrorCode.UNSUPPORTED_VERSION, f"Unsupported entity type {entity_type}")
         if match_type == _EXACT:
             if match is None:
                 raise QuotaError(ErrorCode.INVALID_REQUEST, "Request specified MATCH_TYPE_EXACT, but set match string to null.")
@@ -59,12 +62,12 @@ def _components(request: DescribeClientQuotasRequest) -> list[FilterComponent]:
                 raise QuotaError(ErrorCode.INVALID_REQUEST, f"Request specified {name}, but also specified a match string.")
             components.append(FilterComponent(entity_type, None, exact=match_type == _DEFAULT))
         else:
-            raise QuotaError(ErrorCode.UNSUPPORTED_VERSION, f"Unsupported match type {match_type}")
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Unknown match type {match_type}")
     types = {component.entity_type for component in components}
     if IP in types and types & {USER, CLIENT_ID}:
         raise QuotaError(
             ErrorCode.INVALID_REQUEST,
-            "Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component.",
+            "Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.",
         )
     return components
 

@@ -1,6 +1,7 @@
-"""DescribeDelegationToken (KIP-48): the live tokens owned (or renewable) by the owners named,
-every token for a null list, none for an empty one; of those, a principal sees the tokens it
-owns or may renew, those it may DESCRIBE, and those of owners it may DESCRIBE_TOKENS for
+"""DescribeDelegationToken (KIP-48): the tokens (expired ones too, until swept) whose owner,
+requester or a renewer is one of the owners named (TokenInformation.ownerOrRenewer), every
+token for a null list, none for an empty one; of those, a principal sees the tokens it owns,
+requested or may renew, those it may DESCRIBE, and those of owners it may DESCRIBE_TOKENS for
 (DelegationTokenManager.filterToken)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """ExpireDelegationToken (KIP-48): bring a token's expiry forward (a negative period removes
-it at once); only its owner or a renewer may, over a channel allowed to manage tokens."""
+it at once); only its owner or a renewer may, over a channel allowed to manage tokens, and
+not once it has expired."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""RenewDelegationToken (KIP-48): push a token's expiry forward, never past its maximum; only
-its owner or a renewer may, over a channel allowed to manage tokens."""
+"""RenewDelegationToken (KIP-48): set a token's expiry to now plus the period asked, at most
+`delegation.token.expiry.time.ms` and never past its maximum; only its owner or a renewer
+may, over a channel allowed to manage tokens, and not once it has expired."""
 
 from __future__ import annotations
 

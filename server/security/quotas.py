@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +48,8 @@ from pathlib import Path
 
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode
+
+log = logging.getLogger("ottla.quotas")
 
 FILE_NAME = "client-quotas.json"
 _FORMAT_VERSION = 1
@@ -60,17 +64,20 @@ Entity = tuple[tuple[str, str | None], ...]
 
 
 class QuotaKind(Enum):
-    """The quota keys Kafka 4.4 defines (QuotaConfig), with the type each value must have."""
+    """The quota keys Kafka 4.4 defines (QuotaConfig), with the type each value must have: a
+    DOUBLE (no integral type), else a LONG or an INT and its largest value."""
 
-    PRODUCER_BYTE_RATE = ("producer_byte_rate", True)
-    CONSUMER_BYTE_RATE = ("consumer_byte_rate", True)
-    REQUEST_PERCENTAGE = ("request_percentage", False)
-    CONTROLLER_MUTATION_RATE = ("controller_mutation_rate", False)
-    CONNECTION_CREATION_RATE = ("connection_creation_rate", True)
+    PRODUCER_BYTE_RATE = ("producer_byte_rate", "a LONG")
+    CONSUMER_BYTE_RATE = ("consumer_byte_rate", "a LONG")
+    REQUEST_PERCENTAGE = ("request_percentage", None)
+    CONTROLLER_MUTATION_RATE = ("controller_mutation_rate", None)
+    CONNECTION_CREATION_RATE = ("connection_creation_rate", "an INT")
 
-    def __init__(self, key: str, integral: bool) -> None:
+    def __init__(self, key: str, integral_type: str | None) -> None:
         self.key = key
-        self.integral = integral
+        self.integral_type = integral_type
+        # As Java compares: the bound converted to a double (2**63 for a LONG).
+        self.integral_max = float(2**63 - 1 if integral_type == "a LONG" else 2**31 - 1)
 
 
 _BY_KEY = {kind.key: kind for kind in QuotaKind}
@@ -88,18 +95,16 @@ class QuotaError(Exception):
 
 
 def make_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
-    """An entity from its (type, name) pairs, checked as ClientQuotaControlManager checks it."""
-    entries: dict[str, str | None] = {}
-    for entity_type, name in pairs:
-        if entity_type not in ENTITY_TYPES:
-            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Unhandled client quota entity type: {entity_type}")
-        if entity_type in entries:
-            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Invalid quota entity: {entity_type} appears more than once")
-        if name is not None and not name and entity_type != CLIENT_ID:
-            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Invalid empty {entity_type} name")
-        entries[entity_type] = name
+    """An entity from its (type, name) pairs, checked as ClientQuotaControlManager checks it.
+    A type named twice keeps its last name, as AlterClientQuotasRequest.entries() builds a map."""
+    entries = dict(pairs)
     if not entries:
         raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid empty client quota entity")
+    for entity_type, name in entries.items():
+        if entity_type not in ENTITY_TYPES:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Unhandled client quota entity type: {entity_type}")
+        if name == "":
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Empty {entity_type} not supported")
     if IP in entries:
         if len(entries) > 1:
             raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
@@ -112,17 +117,31 @@ def make_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
     return tuple(sorted(entries.items()))
 
 
+def usable(value: float) -> bool:
+    """A bound the throttle computation can divide by: finite, not zero, not denormal. Kafka
+    lets NaN through (its Java cast makes it harmless); Ottla refuses every unusable bound."""
+    return math.isfinite(value) and abs(value) >= sys.float_info.min
+
+
 def check_value(entity: Entity, key: str, value: float) -> None:
-    """Refuse a key the entity cannot have, or a value of the wrong type, as Kafka does."""
+    """Refuse a key the entity cannot have, or a value Kafka refuses
+    (ClientQuotaControlManager.validateQuotaKeyValue), or one that is not `usable`."""
     allowed = _IP_KEYS if entity[0][0] == IP else _CLIENT_KEYS
     if key not in allowed:
         raise QuotaError(ErrorCode.INVALID_REQUEST, f"Invalid configuration key {key}")
-    kind = _BY_KEY[key]
-    if kind.integral and (not math.isfinite(value) or value != int(value)):
-        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Proposed value for {key} is not an integer.")
+    if not math.isfinite(value):
+        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Quota {key} must be a finite number")
     if value <= 0:
-        # Kafka takes a bound of 0 and then divides by it when throttling; Ottla refuses it.
-        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Proposed value for {key} must be greater than 0.")
+        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Quota {key} must be greater than 0")
+    if not usable(value):
+        raise QuotaError(ErrorCode.INVALID_REQUEST, f"Quota {key} must be at least {sys.float_info.min}")
+    kind = _BY_KEY[key]
+    if kind.integral_type is not None:
+        if value > kind.integral_max:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"Proposed value for {key} is too large for {kind.integral_type}.")
+        # getErrorForIntegralQuotaValue: a fractional part up to 1e-6 passes.
+        if math.fmod(value, 1.0) > 1e-6:
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"{key} cannot be a fractional value.")
 
 
 @dataclass(slots=True, frozen=True)
@@ -204,7 +223,10 @@ class Rate:
         value = sum(self._values) / (window / 1000)
         if value <= bound:
             return 0
-        return round((value - bound) / bound * window)
+        throttle = (value - bound) / bound * window
+        # Never raise on the request path: what does not fit (an overflow, a bound no longer
+        # usable) is one window; the wire's throttle_time_ms is an INT32.
+        return min(round(throttle), 2**31 - 1) if math.isfinite(throttle) else round(window)
 
 
 def _user_of(principal: str) -> str:
@@ -227,6 +249,20 @@ _LEVELS: tuple[tuple[str | None, str | None], ...] = (
 
 # The throttles a quota's usage is counted for: (kind, tags) -> Rate.
 SensorKey = tuple[QuotaKind, str, str]
+
+
+def _usable_only(quotas: dict[Entity, dict[str, float]]) -> dict[Entity, dict[str, float]]:
+    """`quotas` without the values no request may set (non-finite, denormal: written by an
+    older Ottla), each dropped with a log line."""
+    kept: dict[Entity, dict[str, float]] = {}
+    for entity, values in quotas.items():
+        for key, value in values.items():
+            if not usable(value):
+                log.warning("Ignoring the client quota %s=%r of %s: not a usable bound", key, value, entity)
+        usable_values = {key: value for key, value in values.items() if usable(value)}
+        if usable_values:
+            kept[entity] = usable_values
+    return kept
 
 
 class ClientQuotas:
@@ -261,7 +297,7 @@ class ClientQuotas:
             for row in json.loads(path.read_text(encoding="utf-8"))["quotas"]:
                 entity: Entity = tuple(sorted((entity_type, name) for entity_type, name in row["entity"]))
                 quotas[entity] = {key: float(value) for key, value in row["values"].items()}
-        return cls(path, quotas, samples, window_seconds)
+        return cls(path, _usable_only(quotas), samples, window_seconds)
 
     # The table: what DescribeClientQuotas shows and AlterClientQuotas changes.
 
@@ -289,7 +325,7 @@ class ClientQuotas:
 
     def reset(self, quotas: dict[Entity, dict[str, float]]) -> None:
         """The table replaced by `quotas`, as the database now has it."""
-        self._quotas = quotas
+        self._quotas = _usable_only(quotas)
         self._changed()
 
     def _write(self) -> None:
@@ -299,8 +335,9 @@ class ClientQuotas:
         replace_file(self._path, json.dumps({"version": _FORMAT_VERSION, "quotas": rows}, indent=1).encode())
 
     def _changed(self) -> None:
+        # Only which quota applies may have changed: the usage measured so far stays, as
+        # ClientQuotaManager.updateQuota keeps its sensors and changes their bounds.
         self._resolved.clear()
-        self._sensors.clear()
         self.active = any(entity[0][0] != IP for entity in self._quotas)
         if self.on_change is not None:
             self.on_change(self)

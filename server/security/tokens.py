@@ -12,8 +12,10 @@ maximum time (issue + `delegation.token.max.lifetime.ms`, or less if asked).
 Tokens live in `<data dir>/delegation-tokens.json`, replaced whole and durably on each
 change (`storage.files.replace_file`). As in Kafka's metadata records, the HMAC is not
 stored: it is derived again from the secret key, so the file holds no credential, and a
-changed key invalidates every token. An expired token is dropped when next looked at
-(Kafka drops them every `delegation.token.expiry.check.interval.ms`). Over PostgreSQL the tokens
+changed key invalidates every token. An expired token stays until a sweep drops it, at most
+once every `delegation.token.expiry.check.interval.ms` on the next use, as Kafka's controller
+sweeps: until then Describe lists it and Renew and Expire answer DELEGATION_TOKEN_EXPIRED, but
+no login with it succeeds. Over PostgreSQL the tokens
 are the database's, shared by every broker on it (server/security/database.py): `record_change`
 then takes each change instead of the file, and `reset` puts the tokens as another broker left
 them in place.
@@ -37,6 +39,7 @@ from ottla.wire.errors import ErrorCode
 
 FILE_NAME = "delegation-tokens.json"
 _FORMAT_VERSION = 1
+DEFAULT_CHECK_INTERVAL_MS = 3_600_000  # delegation.token.expiry.check.interval.ms
 
 
 def now_ms() -> int:
@@ -56,8 +59,17 @@ class Token:
     max_ms: int
     hmac: bytes = field(repr=False)
 
-    def owner_or_renewer(self, principal: str) -> bool:
+    def may_renew(self, principal: str) -> bool:
+        """Who may renew or expire the token (DelegationTokenControlManager.allowedToRenew)."""
         return principal == self.owner or principal in self.renewers
+
+    def owner_or_renewer(self, principal: str) -> bool:
+        """Who sees the token and whom an owners filter matches (TokenInformation.ownerOrRenewer):
+        its requester too."""
+        return principal == self.requester or self.may_renew(principal)
+
+    def expired(self, now: int) -> bool:
+        return self.max_ms < now or self.expiry_ms < now
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,11 +84,21 @@ class TokenCredential:
 class DelegationTokens:
     """The tokens issued by this broker. `enabled` only with a secret key."""
 
-    def __init__(self, path: Path | None, secret_key: str | None, max_lifetime_ms: int, expiry_time_ms: int, tokens: Iterable[Token] = ()) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        secret_key: str | None,
+        max_lifetime_ms: int,
+        expiry_time_ms: int,
+        tokens: Iterable[Token] = (),
+        check_interval_ms: int = DEFAULT_CHECK_INTERVAL_MS,
+    ) -> None:
         self._path = path
         self._key = secret_key.encode() if secret_key else None
         self.max_lifetime_ms = max_lifetime_ms
         self.expiry_time_ms = expiry_time_ms
+        self.check_interval_ms = check_interval_ms
+        self._swept_ms = now_ms()
         self._tokens = {token.token_id: token for token in tokens}
         self._by_hmac = {token.hmac: token.token_id for token in self._tokens.values()}
         # SCRAM credentials of each token, derived on first use (4096 PBKDF2 rounds each).
@@ -85,9 +107,11 @@ class DelegationTokens:
         self.record_change: Callable[[list[Token], list[Token], list[str]], None] | None = None
 
     @classmethod
-    def open(cls, data_dir: Path | None, secret_key: str | None, max_lifetime_ms: int, expiry_time_ms: int) -> DelegationTokens:
+    def open(
+        cls, data_dir: Path | None, secret_key: str | None, max_lifetime_ms: int, expiry_time_ms: int, check_interval_ms: int = DEFAULT_CHECK_INTERVAL_MS
+    ) -> DelegationTokens:
         path = None if data_dir is None else data_dir / FILE_NAME
-        tokens = cls(path, secret_key, max_lifetime_ms, expiry_time_ms)
+        tokens = cls(path, secret_key, max_lifetime_ms, expiry_time_ms, check_interval_ms=check_interval_ms)
         if path is not None and path.exists() and tokens._key is not None:
             for row in json.loads(path.read_text(encoding="utf-8"))["tokens"]:
                 token_id = row["token_id"]
@@ -112,7 +136,7 @@ class DelegationTokens:
         for), its expiry `delegation.token.expiry.time.ms` away, capped by the maximum."""
         issued = now_ms() if now is None else now
         lifetime = self.max_lifetime_ms if max_lifetime_ms <= 0 else min(max_lifetime_ms, self.max_lifetime_ms)
-        token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        token_id = _random_id()
         max_ms = issued + lifetime
         token = Token(token_id, owner, requester, tuple(renewers), issued, min(issued + self.expiry_time_ms, max_ms), max_ms, self._hmac(token_id))
         self._tokens[token_id] = token
@@ -121,17 +145,18 @@ class DelegationTokens:
         return token
 
     def renew(self, token_hmac: bytes, principal: str, renew_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
-        """(error, new expiry): only an owner or renewer may renew a token not yet expired;
-        a negative period asks for `delegation.token.expiry.time.ms`."""
+        """(error, new expiry): now + `delegation.token.expiry.time.ms`, or the period when
+        positive and shorter, never past the maximum (DelegationTokenControlManager.renewDelegationToken)."""
         current = now_ms() if now is None else now
         token, error = self._held(token_hmac, principal, current)
         if token is None:
             return error, -1
-        period = self.expiry_time_ms if renew_period_ms < 0 else renew_period_ms
+        period = self.expiry_time_ms if renew_period_ms <= 0 else min(self.expiry_time_ms, renew_period_ms)
         return self._expire_at(token, min(current + period, token.max_ms))
 
     def expire(self, token_hmac: bytes, principal: str, expiry_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
-        """(error, new expiry): a negative period removes the token at once."""
+        """(error, new expiry): a negative period removes the token at once, and Kafka then
+        answers that period as the expiry."""
         current = now_ms() if now is None else now
         token, error = self._held(token_hmac, principal, current)
         if token is None:
@@ -139,16 +164,18 @@ class DelegationTokens:
         if expiry_period_ms < 0:
             self._remove(token)
             self._changed([], [], [token.token_id])
-            return ErrorCode.NONE, current
+            return ErrorCode.NONE, expiry_period_ms
         return self._expire_at(token, min(current + expiry_period_ms, token.max_ms))
 
     def _held(self, token_hmac: bytes, principal: str, now: int) -> tuple[Token | None, ErrorCode]:
-        """The live token `token_hmac` names when `principal` owns or may renew it, else None
-        and why (Kafka checks existence before ownership)."""
+        """The token `token_hmac` names when it has not expired and `principal` may renew it,
+        else None and why, in Kafka's order: not found, expired, owner mismatch."""
         token = self.by_hmac(token_hmac, now)
         if token is None:
             return None, ErrorCode.DELEGATION_TOKEN_NOT_FOUND
-        if not token.owner_or_renewer(principal):
+        if token.expired(now):
+            return None, ErrorCode.DELEGATION_TOKEN_EXPIRED
+        if not token.may_renew(principal):
             return None, ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH
         return token, ErrorCode.NONE
 
@@ -158,18 +185,20 @@ class DelegationTokens:
         return ErrorCode.NONE, expiry_ms
 
     def by_hmac(self, token_hmac: bytes, now: int | None = None) -> Token | None:
-        self._purge(now_ms() if now is None else now)
+        """The token `token_hmac` names, expired or not until swept."""
+        self._maybe_sweep(now_ms() if now is None else now)
         token_id = self._by_hmac.get(bytes(token_hmac))
         return None if token_id is None else self._tokens[token_id]
 
     def tokens(self, now: int | None = None) -> Iterator[Token]:
-        self._purge(now_ms() if now is None else now)
+        """Every token, expired or not until swept, oldest first."""
+        self._maybe_sweep(now_ms() if now is None else now)
         return iter(sorted(self._tokens.values(), key=lambda token: token.issue_ms))
 
     def scram(self, token_id: str, mechanism: ScramMechanism) -> TokenCredential | None:
         """The credential a SCRAM login with `token_id` must prove, None for no live token."""
         token = self._tokens.get(token_id)
-        if token is None or token.expiry_ms < now_ms():
+        if token is None or token.expired(now_ms()):
             return None
         credential = self._credentials.get((token_id, mechanism))
         if credential is None:
@@ -177,8 +206,13 @@ class DelegationTokens:
             credential = self._credentials[(token_id, mechanism)] = mechanism.credential_from_password(password, mechanism.min_iterations)
         return TokenCredential(credential, token.owner, token.expiry_ms)
 
-    def _purge(self, now: int) -> None:
-        expired = [token for token in self._tokens.values() if token.expiry_ms < now]
+    def _maybe_sweep(self, now: int) -> None:
+        """Drop the expired tokens once `check_interval_ms` has passed since the last sweep
+        (DelegationTokenControlManager.sweepExpiredDelegationTokens)."""
+        if now - self._swept_ms < self.check_interval_ms:
+            return
+        self._swept_ms = now
+        expired = [token for token in self._tokens.values() if token.expired(now)]
         for token in expired:
             self._remove(token)
         if expired:
@@ -221,3 +255,12 @@ class DelegationTokens:
             for token in self._tokens.values()
         ]
         replace_file(self._path, json.dumps({"version": _FORMAT_VERSION, "tokens": rows}, indent=1).encode())
+
+
+def _random_id() -> str:
+    """Kafka's Uuid.randomUuid as a string: URL-safe base64 of a random UUID, drawn again when it
+    would start with "-" (it would read as an option on a command line)."""
+    while True:
+        token_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not token_id.startswith("-"):
+            return token_id
