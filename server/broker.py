@@ -627,7 +627,10 @@ class Broker:
 
     def _open_quotas(self, data_dir: Path | None) -> ClientQuotas:
         """The client quotas, enforced by the dispatcher while any is set and by `admit`."""
-        quotas = ClientQuotas.open(data_dir, self.config.value("quota.window.num"), self.config.value("quota.window.size.seconds"))
+        quotas = ClientQuotas.open(
+            data_dir, self.config.value("quota.window.num"), self.config.value("quota.window.size.seconds"),
+            self.config.value("controller.quota.window.num"), self.config.value("controller.quota.window.size.seconds"),
+        )
         quotas.on_change = self._quotas_changed
         self._quotas_changed(quotas)
         self._connection_rates = ConnectionRates(quotas, self.config.value("max.connection.creation.rate"))

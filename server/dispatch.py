@@ -252,6 +252,8 @@ class Dispatcher:
                 # The client learns no session from an empty answer: it opens a new one (KIP-227).
                 context.fetch_sessions.remove(result["session_id"])
             answer = {"throttle_time_ms": throttle, "error_code": ErrorCode.NONE, "session_id": 0, "responses": []}
+        # A handler's own throttle (a controller mutation quota's) stands if it is the longer.
+        throttle = max(throttle, result.get("throttle_time_ms", 0))
         answer["throttle_time_ms"] = throttle
         delay = header.api_version < _CLIENT_THROTTLES_FROM.get(ApiKey(api_key), 0)
         return Throttled(_encode(header, answer), throttle, delay)

@@ -20,6 +20,7 @@ from ottla.wire.header import RequestHeader
 from ottla.storage import TopicInfo
 
 if TYPE_CHECKING:
+    from ottla.server.security.quotas import MutationQuota
     from ottla.wire.messages.types import (
         CreatePartitionsRequest,
         CreatePartitionsRequestCreatePartitionsTopic,
@@ -45,6 +46,8 @@ def handle(
     alterable = context.authorized(AclOperation.ALTER, ResourceType.TOPIC, names)
     # An async engine's growths, awaited in request order after this loop.
     pending: list[tuple[CreatePartitionsResponseCreatePartitionsTopicResult, Callable[[], Awaitable[None]]]] = []
+    # controller_mutation_rate, strict from v3 (ControllerApis.createPartitions).
+    mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 3)
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreatePartitionsResponseCreatePartitionsTopicResult = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
@@ -53,14 +56,14 @@ def handle(
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
             if name not in alterable:
                 raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
-            growing = _grow(context, topic, request["validate_only"])
+            growing = _grow(context, topic, request["validate_only"], mutations)
             if growing is not None:
                 pending.append((entry, growing))
         except KafkaError as exc:
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
         results.append(entry)
-    response: CreatePartitionsResponse = {"throttle_time_ms": 0, "results": results}
+    response: CreatePartitionsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "results": results}
     if pending:
         return _grow_all(response, pending)
     return response
@@ -87,9 +90,12 @@ def _added(context: RequestContext, topics: list[CreatePartitionsRequestCreatePa
     return total
 
 
-def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartitionsTopic, validate_only: bool) -> Callable[[], Awaitable[None]] | None:
+def _grow(
+    context: RequestContext, topic: CreatePartitionsRequestCreatePartitionsTopic, validate_only: bool, mutations: MutationQuota | None,
+) -> Callable[[], Awaitable[None]] | None:
     """Kafka's messages (ReplicationControlManager.createPartitions). An async engine's topic
-    is grown by the call returned; None when the growth is done (or only validated)."""
+    is grown by the call returned; None when the growth is done (or only validated). The new
+    partitions count against `mutations` once every check has passed."""
     name, count = topic["name"], topic["count"]
     info = context.storage.topic(name)
     if info is None:
@@ -120,6 +126,8 @@ def _grow(context: RequestContext, topic: CreatePartitionsRequestCreatePartition
                         )
                 if len(assignment["broker_ids"]) != 1:
                     raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
+    if mutations is not None:
+        mutations.record(count - info.partitions)
     if validate_only:
         return None
     storage = context.storage

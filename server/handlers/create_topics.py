@@ -57,6 +57,8 @@ def handle(
         ]
         return {"throttle_time_ms": 0, "topics": refused}
     cluster = context.services.cluster
+    # controller_mutation_rate, strict from v6 (ControllerApis.createTopics).
+    mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 6)
     names = [topic["name"] for topic in request["topics"]]
     # ControllerApis.createTopics: a name given more than once is answered once, after the
     # others, and none of its copies is created.
@@ -118,6 +120,8 @@ def handle(
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
             configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
             check_together(configs, storage.defaults)
+            if mutations is not None:
+                mutations.record(partitions)  # after every check, validate-only too (ReplicationControlManager.createTopic)
             if validate_only:
                 info = None
             elif pending is not None:
@@ -142,11 +146,12 @@ def handle(
         {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Duplicate topic name.", "configs": []}
         for name in duplicated
     )
+    response: CreateTopicsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "topics": results + unauthorized}
     if pending:
-        return _create_all(context, {"throttle_time_ms": 0, "topics": results + unauthorized}, pending, describable)
+        return _create_all(context, response, pending, describable)
     if reserved:
-        return _create_reserved(context, {"throttle_time_ms": 0, "topics": results + unauthorized}, reserved, describable)
-    return {"throttle_time_ms": 0, "topics": results + unauthorized}
+        return _create_reserved(context, response, reserved, describable)
+    return response
 
 
 # A reserved topic: its answer, the topic, its replication factor, configs and assignments.

@@ -45,6 +45,8 @@ def handle(
     # An engine that deletes topics with coroutines: the topics to delete, deleted together.
     pending: list[tuple[DeleteTopicsResponseDeletableTopicResult, TopicInfo]] | None = [] if storage.is_async else None
     refused = _refused_entries(context, wanted)
+    # controller_mutation_rate, strict from v5 (ControllerApis.deleteTopics).
+    mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 5)
     for position, (name, topic_id) in enumerate(wanted):
         entry: DeleteTopicsResponseDeletableTopicResult = {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
         if position in refused:
@@ -66,6 +68,8 @@ def handle(
             info = storage.topic(resolved)
             if info is None:
                 raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            if mutations is not None:
+                mutations.record(info.partitions)
             if pending is not None:
                 pending.append((entry, info))
             else:
@@ -75,9 +79,10 @@ def handle(
             entry["error_code"] = exc.code
             entry["error_message"] = exc.message
         responses.append(entry)
+    response: DeleteTopicsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "responses": responses}
     if pending:
-        return _delete_all(context, {"throttle_time_ms": 0, "responses": responses}, pending)
-    return {"throttle_time_ms": 0, "responses": responses}
+        return _delete_all(context, response, pending)
+    return response
 
 
 def _refused_entries(context: RequestContext, wanted: list[tuple[str | None, bytes | None]]) -> dict[int, str | None]:

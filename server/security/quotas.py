@@ -47,7 +47,7 @@ from enum import Enum
 from pathlib import Path
 
 from ottla.storage.files import replace_file
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 
 log = logging.getLogger("ottla.quotas")
 
@@ -229,6 +229,58 @@ class Rate:
         return min(round(throttle), 2**31 - 1) if math.isfinite(throttle) else round(window)
 
 
+class TokenBucket:
+    """Kafka's TokenBucket (KIP-599): credits refilled at the quota's rate per second up to a
+    burst of samples x window seconds x rate, full at first; the quota is exhausted below zero."""
+
+    __slots__ = ("tokens", "last_ms")
+
+    def __init__(self) -> None:
+        self.tokens = math.inf  # the first refill fills it
+        self.last_ms = 0.0
+
+    def measure(self, rate: float, burst: float, now_ms: float) -> float:
+        self.tokens = min(burst, self.tokens + rate * (now_ms - self.last_ms) / 1000)
+        self.last_ms = now_ms
+        return self.tokens
+
+    def record(self, permits: float, rate: float, burst: float, now_ms: float) -> None:
+        self.tokens = min(burst, self.measure(rate, burst, now_ms) - permits)
+
+
+class MutationQuota:
+    """One request's `controller_mutation_rate` (ControllerMutationQuotaManager), counted in
+    partitions created or deleted. Strict from the versions whose answers carry
+    THROTTLING_QUOTA_EXCEEDED: a mutation is refused while the bucket is below zero (one
+    accepted may take it below). Permissive before them: every mutation is accepted and the
+    request throttled once the bucket is below zero. `throttle_time_ms` is the time for the
+    bucket to refill to zero, as it stood at the last refusal or throttle."""
+
+    def __init__(self, bucket: TokenBucket, rate: float, burst: float, strict: bool) -> None:
+        self._bucket = bucket
+        self._rate = rate
+        self._burst = burst
+        self._strict = strict
+        self.throttle_time_ms = 0
+
+    def record(self, permits: int, now_ms: float | None = None) -> None:
+        """Count one topic's partitions; KafkaError THROTTLING_QUOTA_EXCEEDED when refused."""
+        now = time.monotonic() * 1000 if now_ms is None else now_ms
+        bucket = self._bucket
+        if self._strict:
+            if bucket.measure(self._rate, self._burst, now) < 0:
+                self._throttled(bucket.tokens)
+                raise KafkaError(ErrorCode.THROTTLING_QUOTA_EXCEEDED, "The throttling quota has been exceeded.")
+            bucket.record(permits, self._rate, self._burst, now)
+            return
+        bucket.record(permits, self._rate, self._burst, now)
+        if bucket.tokens < 0:
+            self._throttled(bucket.tokens)
+
+    def _throttled(self, tokens: float) -> None:
+        self.throttle_time_ms = min(round(-tokens / self._rate * 1000), 2**31 - 1)
+
+
 def _user_of(principal: str) -> str:
     """The user a quota names for a principal: its name, whatever its type (Session.sanitizedUser)."""
     return principal.partition(":")[2]
@@ -275,12 +327,18 @@ class ClientQuotas:
     _SENSOR_IDLE_MS = 3_600_000
     _SENSORS_BEFORE_SWEEP = 10_000
 
-    def __init__(self, path: Path | None, quotas: dict[Entity, dict[str, float]], samples: int = 11, window_seconds: int = 1) -> None:
+    def __init__(
+        self, path: Path | None, quotas: dict[Entity, dict[str, float]], samples: int = 11, window_seconds: int = 1,
+        controller_samples: int = 11, controller_window_seconds: int = 1,
+    ) -> None:
         self._path = path
         self._quotas = quotas
         self.samples = samples
         self.window_ms = window_seconds * 1000
+        # controller.quota.window.*: a mutation bucket's burst is this many seconds of its rate.
+        self.controller_burst_seconds = controller_samples * controller_window_seconds
         self._sensors: dict[SensorKey, Rate] = {}
+        self._buckets: dict[SensorKey, TokenBucket] = {}
         self._resolved: dict[tuple[QuotaKind, str, str], tuple[float, str, str] | None] = {}
         self.active = False
         self.on_change: Callable[[ClientQuotas], None] | None = None
@@ -290,14 +348,16 @@ class ClientQuotas:
         self._changed()
 
     @classmethod
-    def open(cls, data_dir: Path | None, samples: int = 11, window_seconds: int = 1) -> ClientQuotas:
+    def open(
+        cls, data_dir: Path | None, samples: int = 11, window_seconds: int = 1, controller_samples: int = 11, controller_window_seconds: int = 1,
+    ) -> ClientQuotas:
         path = None if data_dir is None else data_dir / FILE_NAME
         quotas: dict[Entity, dict[str, float]] = {}
         if path is not None and path.exists():
             for row in json.loads(path.read_text(encoding="utf-8"))["quotas"]:
                 entity: Entity = tuple(sorted((entity_type, name) for entity_type, name in row["entity"]))
                 quotas[entity] = {key: float(value) for key, value in row["values"].items()}
-        return cls(path, _usable_only(quotas), samples, window_seconds)
+        return cls(path, _usable_only(quotas), samples, window_seconds, controller_samples, controller_window_seconds)
 
     # The table: what DescribeClientQuotas shows and AlterClientQuotas changes.
 
@@ -387,6 +447,24 @@ class ClientQuotas:
         if kind is QuotaKind.REQUEST_PERCENTAGE:
             throttle = min(throttle, self.window_ms)
         return throttle
+
+    def mutation_quota(self, principal: str, client_id: str, strict: bool) -> MutationQuota | None:
+        """The `controller_mutation_rate` a CreateTopics, CreatePartitions or DeleteTopics
+        request counts its partitions against; None when none applies."""
+        if not self.active:
+            return None
+        found = self.quota(QuotaKind.CONTROLLER_MUTATION_RATE, principal, client_id)
+        if found is None:
+            return None
+        rate, user, client = found
+        key = (QuotaKind.CONTROLLER_MUTATION_RATE, user, client)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._SENSORS_BEFORE_SWEEP:
+                now = time.monotonic() * 1000
+                self._buckets = {k: b for k, b in self._buckets.items() if now - b.last_ms <= self._SENSOR_IDLE_MS}
+            bucket = self._buckets[key] = TokenBucket()
+        return MutationQuota(bucket, rate, rate * self.controller_burst_seconds, strict)
 
     def unrecord(self, kind: QuotaKind, principal: str, client_id: str, value: float, now_ms: float | None = None) -> None:
         """Take back what `record` counted (a throttled Fetch answers no data)."""

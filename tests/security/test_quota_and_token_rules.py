@@ -278,3 +278,38 @@ def test_a_token_id_never_starts_with_a_dash(token_broker: ThreadedBroker, monke
     with _as(token_broker, "alice") as alice:
         token_id = _create(alice)["token_id"]
     assert not token_id.startswith("-") and len(token_id) == 22
+
+
+# --- Controller mutation quotas (KIP-599).
+
+
+def _create_topics(connection: Any, version: int, **partitions: int) -> dict[str, Any]:
+    topics = [{"name": name, "num_partitions": count, "replication_factor": 1, "assignments": [], "configs": []} for name, count in partitions.items()]
+    return connection.call(ApiKey.CREATE_TOPICS, version, {"topics": topics, "timeout_ms": 5000, "validate_only": False})
+
+
+def test_controller_mutation_rate_refuses_partitions_past_the_bucket_from_the_strict_versions(quota_broker: ThreadedBroker) -> None:
+    """ControllerMutationQuotaManager: a bucket of controller.quota.window.num x size seconds
+    of the rate (here 0.1 partitions/s: 1.1), full at first. From CreateTopics v6,
+    CreatePartitions v3 and DeleteTopics v5 a topic is refused THROTTLING_QUOTA_EXCEEDED while
+    the bucket is below zero (the one taking it below passes) and the answer carries the time
+    to refill it; older versions are served and only throttled."""
+    from compat.differential import _Connection
+
+    with KafkaClient(quota_broker.bootstrap_servers, timeout=10) as admin:
+        assert _alter(admin, (_entity(user=None), [_op("controller_mutation_rate", 0.1)])) == [(ErrorCode.NONE, None)]
+    connection = _Connection(quota_broker.bootstrap_servers)
+    try:
+        strict = _create_topics(connection, 7, wide=10, refused=1)
+        assert [(t["name"], t["error_code"]) for t in strict["topics"]] == [("wide", ErrorCode.NONE), ("refused", ErrorCode.THROTTLING_QUOTA_EXCEEDED)]
+        assert strict["topics"][1]["error_message"] == "The throttling quota has been exceeded."
+        assert strict["throttle_time_ms"] > 60_000  # ~89 s: 8.9 partitions short at 0.1/s
+        permissive = _create_topics(connection, 5, older=1)
+        assert permissive["topics"][0]["error_code"] == ErrorCode.NONE and permissive["throttle_time_ms"] > 60_000
+        grown = connection.call(ApiKey.CREATE_PARTITIONS, 3, {"topics": [{"name": "wide", "count": 11, "assignments": None}],
+                                                              "timeout_ms": 5000, "validate_only": False})
+        assert grown["results"][0]["error_code"] == ErrorCode.THROTTLING_QUOTA_EXCEEDED
+        deleted = connection.call(ApiKey.DELETE_TOPICS, 5, {"topic_names": ["older"], "timeout_ms": 5000})
+        assert deleted["responses"][0]["error_code"] == ErrorCode.THROTTLING_QUOTA_EXCEEDED
+    finally:
+        connection.close()
