@@ -471,6 +471,8 @@ class GroupCoordinator:
         self.membership.on_loaded(owned)
         if self._consumer is not None:
             self._consumer.rearm_sessions(owned)
+        if self._streams is not None:
+            self._streams.rearm_sessions(owned)
 
     def reload_partition(self, index: int) -> None:
         """This broker took `__consumer_offsets` partition `index` over from another broker over

@@ -149,6 +149,20 @@ def test_a_full_group_refuses_a_new_member_but_not_one_it_has() -> None:
     assert harness.join("a").error is ErrorCode.NONE
 
 
+def test_a_coordinator_move_gives_the_members_a_whole_session_from_then() -> None:
+    """In a cluster another node takes the group's partition over: as Kafka's new coordinator
+    after its load (onLoaded), each member has a whole session timeout from the move."""
+    harness = Harness()
+    harness.storage.create_topic("words", 1)
+    joined = harness.join("a")
+    harness.clock.advance(SESSION_MS / 1000 - 1)
+    harness.coordinator.on_partition_moved(harness.coordinator.offsets_partition("app"))
+    harness.clock.advance(SESSION_MS / 1000 - 0.01)
+    assert set(harness.coordinator.streams_groups["app"].members) == {joined.member_id}
+    harness.clock.advance(0.02)
+    assert harness.coordinator.streams_groups["app"].members == {}
+
+
 def test_a_silent_member_is_removed_and_its_tasks_go_to_the_other() -> None:
     harness = Harness()
     harness.storage.create_topic("words", 2)

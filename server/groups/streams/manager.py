@@ -189,6 +189,14 @@ class StreamsGroupManager:
             for member in group.members.values():
                 self._arm_session(group, member)
 
+    def rearm_sessions(self, owned: Callable[[str], bool]) -> None:
+        """Every member of the groups `owned` picks must heartbeat within its session timeout
+        from now, as after a load (GroupMetadataManager.onLoaded)."""
+        for group in self.groups.values():
+            if owned(group.group_id):
+                for member in group.members.values():
+                    self._arm_session(group, member)
+
     def close(self) -> None:
         for group in self.groups.values():
             for member in group.members.values():
