@@ -32,6 +32,8 @@ from ottla.wire.errors import ErrorCode
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
+# Every family the broker writes begins with one of these; pushed client metrics may not.
+BROKER_NAMESPACES = ("kafka_", "process_", "ottla_")
 _OPEN_TXN_STATES = {"Ongoing", "PrepareCommit", "PrepareAbort", "PrepareEpochFence"}
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TOPIC_COUNTERS = (
@@ -55,7 +57,7 @@ class _Writer:
 
     def family(self, name: str, kind: str, help_text: str) -> None:
         declared = name[: -len("_total")] if self.openmetrics and kind == "counter" and name.endswith("_total") else name
-        self.lines.append(f"# HELP {declared} {help_text}")
+        self.lines.append(f"# HELP {declared} {_escape_help(help_text, self.openmetrics)}")
         self.lines.append(f"# TYPE {declared} {kind}")
 
     def sample(self, name: str, labels: str, value: float | int) -> None:
@@ -78,6 +80,12 @@ def _number(value: float | int) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str, openmetrics: bool) -> str:
+    """HELP text as each format escapes it: backslash and newline, and in OpenMetrics the double quote too."""
+    escaped = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return escaped.replace('"', '\\"') if openmetrics else escaped
 
 
 def _api_name(api_key: int) -> str:
@@ -224,8 +232,12 @@ def _transactions(out: _Writer, txn: Any) -> None:
 
 
 def _client_telemetry(out: _Writer, telemetry: Any) -> None:
-    """The metrics clients pushed (KIP-714), labelled by client id and instance."""
+    """The metrics clients pushed (KIP-714), labelled by client id and instance. A pushed name
+    in the broker's own namespaces is left out: a client must not declare a broker family a
+    second time nor add samples to one."""
     for name, kind, help_text, samples in families(telemetry):
+        if name.startswith(BROKER_NAMESPACES):
+            continue
         out.family(name, kind, help_text)
         for labels, value in samples:
             out.sample(name, ",".join(f'{key}="{_escape(text)}"' for key, text in labels.items()), value)

@@ -16,7 +16,10 @@ LRU of MAX_INSTANCES, dropped after three push intervals (at least a minute) wit
 
 Pushed metrics (OTLP MetricsData, decoded with `opentelemetry-proto`) keep their latest value
 per metric and attributes; the client sends sums as deltas (DeltaTemporality is true), added up
-here into totals. `/metrics` exposes them labelled by client id and instance id.
+here into totals. Only the metrics the instance's subscription requested are kept (the selector
+a Kafka client applies before pushing: a name prefix, or `*`), and only names a Prometheus
+family can carry: any client may push, so what it pushes must not reach `/metrics` unasked.
+`/metrics` exposes them labelled by client id and instance id.
 
 Ottla does not keep a connection's client software name and version (ApiVersions carries them),
 so a `match` on either sees an empty string.
@@ -297,7 +300,8 @@ class ClientMetrics:
         if metrics:
             try:
                 data = bytes(metrics) if compression == Compression.NONE else bytes(decompress(Compression(compression), memoryview(metrics)))
-                self.series_count += _keep(instance, decode_metrics(data), MAX_SERIES - self.series_count)
+                points = [point for point in decode_metrics(data) if _requested(instance.metrics, point[0]) and _prometheus_name(point[0], point[1]) is not None]
+                self.series_count += _keep(instance, points, MAX_SERIES - self.series_count)
             except Exception:  # noqa: BLE001 - a payload that does not decode is the client's error, as Kafka's INVALID_RECORD
                 instance.last_error = ErrorCode.INVALID_RECORD
                 return ErrorCode.INVALID_RECORD
@@ -376,21 +380,37 @@ class ClientMetrics:
 def families(telemetry: ClientMetrics, at_ms: int | None = None) -> list[tuple[str, str, str, list[tuple[dict[str, str], float]]]]:
     """What clients pushed, as Prometheus families: (name, kind, help, samples). A metric's OTLP
     name with its dots as underscores (counters end in `_total`); each sample is labelled by
-    `client_id` and `client_instance_id`, then the data point's own attributes."""
-    grouped: dict[str, tuple[str, str, list[tuple[dict[str, str], float]]]] = {}
+    `client_id` and `client_instance_id`, then the data point's own attributes. Families are
+    told apart by their name without `_total` (the name OpenMetrics declares a counter by), and
+    the first kind seen for one wins, so two pushed names never make one family twice."""
+    grouped: dict[str, tuple[str, str, str, list[tuple[dict[str, str], float]]]] = {}
     for instance in telemetry.describe_instances(at_ms):
         identity = {"client_id": instance.client.client_id, "client_instance_id": str(uuid.UUID(bytes=instance.instance_id))}
         for (name, attributes), series in instance.series.items():
             family = _prometheus_name(name, series.kind)
-            kind, help_text, samples = grouped.setdefault(family, (series.kind, f"{name}, as the client pushed it (KIP-714).", []))
-            if kind != series.kind:
+            if family is None:
+                continue
+            base = family.removesuffix("_total")
+            kept, kind, help_text, samples = grouped.setdefault(base, (family, series.kind, f"{name}, as the client pushed it (KIP-714).", []))
+            if kind != series.kind or kept != family:
                 continue
             labels = {**identity, **{_prometheus_label(key): value for key, value in attributes if _prometheus_label(key) not in identity}}
             samples.append((labels, series.value))
-    return [(name, kind, help_text, samples) for name, (kind, help_text, samples) in sorted(grouped.items())]
+    return [(name, kind, help_text, samples) for name, kind, help_text, samples in sorted(grouped.values(), key=lambda family: family[0])]
 
 
-def _prometheus_name(name: str, kind: str) -> str:
+def _requested(metrics: tuple[str, ...], name: str) -> bool:
+    """Whether a subscription's `metrics` (prefixes, or `*`) ask for metric `name`, as the
+    client's selector (ClientTelemetryUtils.getSelectorFromRequestedMetrics) decides: none
+    requested keeps nothing."""
+    return ALL_METRICS in metrics or any(name.startswith(prefix) for prefix in metrics)
+
+
+def _prometheus_name(name: str, kind: str) -> str | None:
+    """The family name of a pushed metric; None for one no family can carry: empty, with
+    characters outside printable ASCII, or without a letter or digit."""
+    if not name.isascii() or not name.isprintable() or not any(char.isalnum() for char in name):
+        return None
     cleaned = re.sub(r"[^a-zA-Z0-9_:]", "_", name)
     if cleaned[:1].isdigit():
         cleaned = "_" + cleaned
@@ -398,7 +418,11 @@ def _prometheus_name(name: str, kind: str) -> str:
 
 
 def _prometheus_label(key: str) -> str:
+    """A data point attribute as a label name; `__` begins the names Prometheus reserves
+    (`__name__` would rename the sample), so such a key is prefixed."""
     cleaned = re.sub(r"[^a-zA-Z0-9_]", "_", key)
+    if cleaned.startswith("__"):
+        return "attribute" + cleaned
     return "_" + cleaned if cleaned[:1].isdigit() or not cleaned else cleaned
 
 
