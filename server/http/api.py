@@ -40,10 +40,12 @@ from ottla.wire.header import RequestHeader, request_header_version
 from ottla.wire.records import iter_batches
 from ottla.wire.records.record import Record, build_batch, iter_records
 
-# Most messages one read returns, most bytes of log it reads to find them, and most bytes
-# of one key, value or header shown (the rest is cut, and the message says so).
+# Most messages one read returns, most bytes of log one request reads to find them (across
+# all its partitions), and most bytes of one key, value or header shown (the rest is cut, and
+# the message says so). A read yields to the event loop after each chunk of READ_CHUNK_BYTES.
 MAX_MESSAGES = 500
 MAX_READ_BYTES = 8 << 20
+READ_CHUNK_BYTES = 256 << 10
 MAX_SHOWN_BYTES = 64 << 10
 MAX_LOG_LINES = 1000
 # Most bytes of keys and values one read decodes with registry schemas: the rest say so.
@@ -134,18 +136,22 @@ class Api:
     # --- cluster ------------------------------------------------------------------------
 
     def cluster(self) -> dict[str, Any]:
+        """The broker at a glance; `data_dir` only for a principal that may Describe the cluster,
+        as Kafka shows log directories only through DescribeLogDirs, which asks that."""
         services = self._services
         broker = self.broker
-        return {
+        answer = {
             "cluster_id": services.config.cluster_id,
             "node_id": services.node.node_id,
             "bootstrap_servers": broker.bootstrap_servers,
             "http": None if broker.http is None else broker.http.url,
-            "data_dir": None if services.data_dir is None else str(services.data_dir),
             "connections": len(broker.connections),
             "uptime_seconds": round(time.time() - broker.metrics.started, 3),
             "apis": [{"api": key.name, "min_version": low, "max_version": high} for key, low, high in services.supported_apis],
         }
+        if self._may(AclOperation.DESCRIBE, ResourceType.CLUSTER, "kafka-cluster"):
+            answer["data_dir"] = None if services.data_dir is None else str(services.data_dir)
+        return answer
 
     async def broker_configs(self) -> dict[str, Any]:
         return {"configs": await self._configs(_BROKER, str(self._services.node.node_id))}
@@ -171,20 +177,23 @@ class Api:
 
     def stats(self) -> dict[str, Any]:
         """The broker's running totals, for charts that difference two samples: bytes and
-        messages in and out, and per API the requests answered and the seconds they took."""
+        messages in and out of the topics the principal may Describe; with Describe on the
+        cluster (what the broker as a whole did is the cluster's), also the connections and,
+        per API, the requests answered and the seconds they took (otherwise null and none)."""
         metrics = self.broker.metrics
-        topics = metrics.topics.values()
+        topics = [stats for name, stats in metrics.topics.items() if self._may(AclOperation.DESCRIBE, ResourceType.TOPIC, name)]
+        whole = self._may(AclOperation.DESCRIBE, ResourceType.CLUSTER, "kafka-cluster")
         apis = {
             ApiKey(key).name: {"requests": stats.requests, "seconds": round(stats.seconds, 6), "errors": sum(stats.errors.values())}
             for key, stats in enumerate(metrics.apis)
-            if stats is not None and key in ApiKey._value2member_map_
+            if whole and stats is not None and key in ApiKey._value2member_map_
         }
         return {
             "time": time.time(),
             "bytes_in": sum(stats.bytes_in for stats in topics),
             "bytes_out": sum(stats.bytes_out for stats in topics),
             "messages_in": sum(stats.messages_in for stats in topics),
-            "connections": len(self.broker.connections),
+            "connections": len(self.broker.connections) if whole else None,
             "apis": apis,
         }
 
@@ -311,9 +320,12 @@ class Api:
         """Messages of one partition from `offset` or `timestamp` (ms), or the `newest` N of one
         partition or of all; at most `limit` (<= MAX_MESSAGES), keys, values and headers
         rendered in `encoding`. With `key` (a key equal to it) or `contains` (a substring of
-        the key, value or a header value), only matching messages are returned, searched over
-        at most MAX_READ_BYTES of each partition read: `scanned_to` says where a search
-        stopped, so the next page starts there. With a schema registry, a key or value in its
+        the key, value or a header value), only matching messages are returned. One request
+        reads at most MAX_READ_BYTES of log, whatever the partitions: `scanned_to` says where
+        a read from an offset stopped, so the next page starts there; the newest N are searched
+        backwards from each high watermark, each partition with an equal share of what the
+        ones before it left, and `complete` is false when the budget ran out
+        before every partition had its N or reached its start. With a schema registry, a key or value in its
         wire format gains `key_schema` or `value_schema`: `{"id", "type", "value"}` decoded
         (Protobuf adds `message`, and `note` on what it could not name), or `{"id", "error"}`."""
         self._require(AclOperation.READ, ResourceType.TOPIC, name)
@@ -333,26 +345,32 @@ class Api:
             if not 1 <= newest <= MAX_MESSAGES:
                 raise ApiError(400, f"newest must be between 1 and {MAX_MESSAGES}")
             found = []
-            for index in range(info.partitions) if partition is None else (partition,):
-                log = self._log(name, index)
-                start = log.log_start_offset if wanted is not None else max(log.high_watermark - newest, log.log_start_offset)
-                found += (await _read(log, index, start, newest if wanted is None else MAX_MESSAGES, wanted))[0]
+            budget = _Budget(MAX_READ_BYTES)
+            complete = True
+            indexes = list(range(info.partitions)) if partition is None else [partition]
+            for position, index in enumerate(indexes):
+                # An equal share of what is left, so the first partitions cannot spend it all.
+                share = _Budget(budget.remaining // (len(indexes) - position))
+                given = share.remaining
+                newest_found, reached = await _newest(self._log(name, index), index, newest, wanted, share)
+                budget.remaining -= given - share.remaining
+                found += newest_found
+                complete = complete and reached
             found.sort(key=lambda item: (item[1].timestamp, item[0], item[1].offset))
             found = found[-newest:]
+            return {"topic": name, "encoding": encoding, "complete": complete, "messages": await self._rendered(found, encoding)}
+        if partition is None:
+            raise ApiError(400, "give `partition` with `offset` or `timestamp`, or ask for the `newest`")
+        log = self._log(name, partition)
+        if "timestamp" in query:
+            located = await _settled(log.offset_for_timestamp(_query_int(query, "timestamp", 0)))
+            start = log.high_watermark if located is None else located[1]
         else:
-            if partition is None:
-                raise ApiError(400, "give `partition` with `offset` or `timestamp`, or ask for the `newest`")
-            log = self._log(name, partition)
-            if "timestamp" in query:
-                located = await _settled(log.offset_for_timestamp(_query_int(query, "timestamp", 0)))
-                start = log.high_watermark if located is None else located[1]
-            else:
-                start = _query_int(query, "offset", log.log_start_offset)
-                if start < 0:
-                    raise ApiError(400, "offset must not be negative")
-            found, scanned_to = await _read(log, partition, max(start, log.log_start_offset), limit, wanted)
-            return {"topic": name, "encoding": encoding, "scanned_to": scanned_to, "messages": await self._rendered(found, encoding)}
-        return {"topic": name, "encoding": encoding, "messages": await self._rendered(found, encoding)}
+            start = _query_int(query, "offset", log.log_start_offset)
+            if start < 0:
+                raise ApiError(400, "offset must not be negative")
+        found, scanned_to = await _read(log, partition, max(start, log.log_start_offset), limit, wanted, _Budget(MAX_READ_BYTES))
+        return {"topic": name, "encoding": encoding, "scanned_to": scanned_to, "messages": await self._rendered(found, encoding)}
 
     async def _rendered(self, found: list[tuple[int, Record]], encoding: str) -> list[dict[str, Any]]:
         rendered = [_render(index, record, encoding) for index, record in found]
@@ -387,11 +405,15 @@ class Api:
         key = _decode(body.get("key"), encoding, "key")
         value = _decode(body.get("value"), encoding, "value")
         headers = _field(body, "headers", dict, {})
-        record_headers = tuple((str(header), _decode(content, encoding, f"header {header}")) for header, content in headers.items())
+        for header in headers:
+            _utf8(header, "a header name")
+        record_headers = tuple((header, _decode(content, encoding, f"header {header}")) for header, content in headers.items())
         partition = _field(body, "partition", int, -1)
         if partition < 0:
             partition = (murmur2(key) & 0x7FFFFFFF) % info.partitions if key is not None else _KEYLESS_PARTITIONS.randrange(info.partitions)
         timestamp = _field(body, "timestamp", int, int(time.time() * 1000))
+        if not 0 <= timestamp < 1 << 63:
+            raise ApiError(400, "`timestamp` must be milliseconds since the epoch, from 0 to 2^63-1")
         batch = bytearray(build_batch([Record(0, timestamp, key, value, record_headers)]))
         answer = await self._kafka(
             ApiKey.PRODUCE,
@@ -529,7 +551,8 @@ class Api:
     async def reset_offsets(self, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """`{"topic", "partitions": [..] (default all), "to": earliest|latest|timestamp|offset|shift,
         "value": N, "dry_run": true}`, as kafka-consumer-groups --reset-offsets: each offset
-        clamped to the partition's log, and only for a group with no active members."""
+        clamped to the partition's log, and only for a group with no active members; as the tool,
+        `shift` refuses a partition without a committed offset, and a share group is refused."""
         services = self._services
         topic = _field(body, "topic", str)
         # What OffsetCommit asks of its caller: Read on the group and on the topic.
@@ -550,6 +573,9 @@ class Api:
         consumer = services.groups.consumer.groups.get(group_id)
         if consumer is not None and consumer.members:
             raise ApiError(409, f"offsets can only be reset for an inactive group; {group_id!r} is {consumer.state.value}")
+        share = services.share.groups.get(group_id)
+        if share is not None and not share.dead and group is None:
+            raise ApiError(409, f"{group_id!r} is a share group: kafka-share-groups --reset-offsets resets its start offsets")
         planned = []
         for partition in partitions:
             log = self._log(topic, partition)
@@ -564,8 +590,10 @@ class Api:
                 target = end if located is None else located[1]
             elif to == "offset":
                 target = value
+            elif committed is None:
+                raise ApiError(409, f"Cannot shift offset for partition {topic}-{partition} since there is no current committed offset")
             else:
-                target = (end if committed is None else committed.offset) + value
+                target = committed.offset + value
             planned.append({"topic": topic, "partition": partition, "previous_offset": None if committed is None else committed.offset, "new_offset": min(max(target, start), end)})
         if not dry_run:
             entries = [CommitEntry(topic, item["partition"], item["new_offset"]) for item in planned]
@@ -795,8 +823,8 @@ def _matcher(key: str | None, contains: str | None) -> Callable[[Record], bool] 
     header value holds the bytes of `contains`; None when neither is asked for."""
     if key is None and contains is None:
         return None
-    wanted_key = None if key is None else key.encode()
-    needle = None if not contains else contains.encode()
+    wanted_key = None if key is None else _utf8(key, "`key`")
+    needle = None if not contains else _utf8(contains, "`contains`")
 
     def matches(record: Record) -> bool:
         if wanted_key is not None and (record.key is None or bytes(record.key) != wanted_key):
@@ -814,34 +842,66 @@ async def _settled(answer: Any) -> Any:
     return await answer if inspect.isawaitable(answer) else answer
 
 
-async def _read(log: Any, partition: int, start: int, limit: int, wanted: Callable[[Record], bool] | None = None) -> tuple[list[tuple[int, Record]], int]:
-    """Up to `limit` records of `log` from offset `start` below its high watermark that
-    `wanted` keeps (all without it), reading at most MAX_READ_BYTES of it; control batches
-    (transaction markers) are skipped. Also returns the offset the read stopped before."""
+class _Budget:
+    """The bytes of log one request may still read, shared by all the partitions it reads."""
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+
+
+async def _read(
+    log: Any, partition: int, start: int, limit: int, wanted: Callable[[Record], bool] | None, budget: _Budget, end: int | None = None
+) -> tuple[list[tuple[int, Record]], int]:
+    """Up to `limit` records of `log` from offset `start` below `end` (default its high
+    watermark) that `wanted` keeps (all without it), reading while `budget` lasts and yielding
+    to the event loop after each chunk, so a search never holds up Kafka clients for long;
+    control batches (transaction markers) are skipped. Also returns the offset the read
+    stopped before."""
     found: list[tuple[int, Record]] = []
     offset = start
-    read = 0
-    end = log.high_watermark
-    while len(found) < limit and offset < end and read < MAX_READ_BYTES:
+    end = log.high_watermark if end is None else min(end, log.high_watermark)
+    while len(found) < limit and offset < end and budget.remaining > 0:
         try:
-            result = await _settled(log.read(offset, min(1 << 20, MAX_READ_BYTES - read), min_one=True, max_offset=end))
+            result = await _settled(log.read(offset, min(READ_CHUNK_BYTES, budget.remaining), min_one=True, max_offset=end))
         except KafkaError:
             break  # retention moved the start past `offset` meanwhile
         if not result.chunks:
             break
         data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
-        read += len(data)
+        budget.remaining -= len(data)
         for header, batch in iter_batches(data, from_client=False):
             if not header.is_control:
                 for record in iter_records(batch, from_offset=offset):
+                    if record.offset >= end:
+                        break
                     if len(found) < limit and (wanted is None or wanted(record)):
                         found.append((partition, record))
                         if len(found) == limit:
                             offset = record.offset + 1
             if len(found) >= limit:
                 break
-            offset = max(offset, header.next_offset)
+            offset = min(max(offset, header.next_offset), end)
+        await asyncio.sleep(0)
     return found, offset
+
+
+async def _newest(log: Any, partition: int, count: int, wanted: Callable[[Record], bool] | None, budget: _Budget) -> tuple[list[tuple[int, Record]], bool]:
+    """The newest `count` records of `log` that `wanted` keeps, oldest first: windows of
+    offsets read backwards from the high watermark, each twice the one before, until `count`
+    are found or the log start is reached (then also True), or `budget` is spent (False)."""
+    found: list[tuple[int, Record]] = []
+    end = log.high_watermark
+    window = count
+    while len(found) < count and end > log.log_start_offset:
+        if budget.remaining <= 0:
+            return found, False
+        start = max(end - window, log.log_start_offset)
+        matches, stopped = await _read(log, partition, start, end - start, wanted, budget, end)
+        found = matches[max(len(matches) - (count - len(found)), 0) :] + found
+        if stopped < end and budget.remaining <= 0:
+            return found, False
+        end, window = start, window * 2
+    return found, True
 
 
 def _render(partition: int, record: Record, encoding: str) -> dict[str, Any]:
@@ -871,7 +931,7 @@ def _encode(data: Any, encoding: str) -> Any:
     if encoding == "json" and len(data) <= MAX_SHOWN_BYTES:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes: shown as text
             return text
     return text
 
@@ -891,7 +951,15 @@ def _decode(value: Any, encoding: str, what: str) -> bytes | None:
             return bytes.fromhex(value)
     except (binascii.Error, ValueError):
         raise ApiError(400, f"the {what} is not {encoding}") from None
-    return value.encode()
+    return _utf8(value, f"the {what}")
+
+
+def _utf8(text: str, what: str) -> bytes:
+    """`text` as UTF-8; 400 for one that has none (a lone surrogate, which JSON's \\ud800 escapes can carry)."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, f"{what} is not valid Unicode text (a lone surrogate)") from None
 
 
 def murmur2(data: bytes) -> int:

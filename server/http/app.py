@@ -3,11 +3,13 @@
 Every answer under `/api/` is JSON; an error is `{"error": message}` with a status that
 says whose fault it is (400 malformed input, 403 no CSRF token, 404 nothing there, 409 a
 state that forbids it, 413 too large, 422 a Kafka error). Inputs are bounded here, before
-any work: bodies (`MAX_BODY_BYTES`), message reads (`ottla.server.http.api.MAX_MESSAGES`).
+any work: connections (`IDLE_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`), bodies (`MAX_BODY_BYTES`,
+in ottla.server.http.routes), message reads (`ottla.server.http.api.MAX_MESSAGES`, `MAX_READ_BYTES`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import socket
@@ -22,10 +24,17 @@ from ottla.server.http.auth import COOKIE, SESSION_SECONDS, LoginFailed, Logins
 from ottla.server.http.schemas import SchemaRegistry
 from ottla.server.cluster.http import routes as cluster_routes
 from ottla.server.http.faults_api import routes as faults_routes
+from ottla.server.http.routes import MAX_BODY_BYTES, json_object
 from ottla.server.metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render
 
-# A topic's configs or a produced message fit comfortably; anything larger is refused unread.
-MAX_BODY_BYTES = 1 << 20
+# A console connection that sends no complete request head for this long (none at all, part of
+# its headers, or nothing after its last answer) is closed.
+IDLE_TIMEOUT_SECONDS = 15.0
+# Most console connections open at once: one more is answered 503 and closed, so idle or slow
+# HTTP clients cannot take the descriptors the Kafka listeners need.
+MAX_CONNECTIONS = 100
+_REFUSED_LINGER_SECONDS = 1.0
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 STATIC = Path(__file__).resolve().parent / "static"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LISTENER: web.AppKey[HttpListener] = web.AppKey("listener", HttpListener)
@@ -39,12 +48,86 @@ _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def serve(listener: HttpListener, sock: socket.socket) -> web.AppRunner:
-    """Serve the application on the already listening `sock`; the runner stops it."""
-    runner = web.AppRunner(build_app(listener), access_log=None, handle_signals=False)
+async def serve(listener: HttpListener, sock: socket.socket) -> Serving:
+    """Serve the application on the already listening `sock`; `cleanup` stops it. aiohttp's
+    keep-alive timer, armed from the connection's start and after each answer, closes a
+    connection with no complete request head after IDLE_TIMEOUT_SECONDS; aiohttp has no cap
+    on connections, so the protocol factory keeps one (`_Slots`)."""
+    runner = web.AppRunner(build_app(listener), access_log=None, handle_signals=False, keepalive_timeout=IDLE_TIMEOUT_SECONDS)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return runner
+    slots = _Slots(runner.server, MAX_CONNECTIONS)
+    server = await asyncio.get_running_loop().create_server(slots.protocol, sock=sock)
+    return Serving(server, runner)
+
+
+class Serving:
+    """The listening server and the application runner behind it, stopped in that order."""
+
+    def __init__(self, server: asyncio.Server, runner: web.AppRunner) -> None:
+        self._server = server
+        self._runner = runner
+
+    async def cleanup(self) -> None:
+        self._server.close()
+        await self._runner.cleanup()
+
+
+class _Slots:
+    """The cap on open console connections: a connection takes a slot when accepted and frees
+    it when lost; past `limit`, it gets a 503 and is closed before aiohttp sees it."""
+
+    def __init__(self, server: Any, limit: int) -> None:
+        self._server = server
+        self._limit = limit
+        self.open = 0
+
+    def protocol(self) -> asyncio.Protocol:
+        if self.open >= self._limit:
+            return _Refused()
+        self.open += 1
+        return _Counted(self._server(), self)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past the cap: answered 503 and half-closed at once; what the client sends
+    is read and dropped (closing with it unread would reset the connection before the client
+    reads the answer) until it closes too, or for _REFUSED_LINGER_SECONDS at most."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(_BUSY)
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(_REFUSED_LINGER_SECONDS, transport.close)
+
+    def eof_received(self) -> bool:
+        return False
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's handler of one connection, told everything the transport says; frees its slot when lost."""
+
+    def __init__(self, handler: asyncio.Protocol, slots: _Slots) -> None:
+        self._handler = handler
+        self._slots = slots
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._handler.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._handler.eof_received()
+
+    def pause_writing(self) -> None:
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._handler.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._slots.open -= 1
+        self._handler.connection_lost(exc)
 
 
 def build_app(listener: HttpListener) -> web.Application:
@@ -54,6 +137,7 @@ def build_app(listener: HttpListener) -> web.Application:
     registry_url = listener.broker.config.console_schema_registry_url
     app[_SCHEMAS] = SchemaRegistry(registry_url) if registry_url else None
     app.on_cleanup.append(_close_schemas)
+    app.on_response_prepare.append(_no_framing)
     routes = [
         web.get("/", _index),
         web.get("/static/{path:.*}", _static),
@@ -100,7 +184,7 @@ def _call(method: str, *params: str, body: bool = False, query: bool = False) ->
     async def handler(request: web.Request) -> web.StreamResponse:
         args: list[Any] = [request.match_info[name] for name in params]
         if body:
-            args.append(await _json_body(request))
+            args.append(await json_object(request))
         if query:
             args.append(dict(request.query))
         api = Api(request.app[_LISTENER].broker, request[_PRINCIPAL], request.remote or "", request.app[_SCHEMAS])
@@ -112,6 +196,13 @@ def _call(method: str, *params: str, body: bool = False, query: bool = False) ->
     return handler
 
 
+async def _no_framing(request: web.Request, response: web.StreamResponse) -> None:
+    """No page of another origin may frame the console (clickjacking): every answer says so,
+    in the header old browsers read and in the one CSP-aware ones do."""
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+
+
 async def _close_schemas(app: web.Application) -> None:
     registry = app[_SCHEMAS]
     if registry is not None:
@@ -120,20 +211,6 @@ async def _close_schemas(app: web.Application) -> None:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes") from None
-    try:
-        value = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return value
 
 
 @web.middleware
@@ -188,7 +265,7 @@ async def _session_info(request: web.Request) -> web.StreamResponse:
 
 
 async def _login(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request)
+    body = await json_object(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise ApiError(400, "give `username` and `password` as strings")
@@ -196,7 +273,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
     if not logins.required:
         raise ApiError(409, "this broker has no authorizer and no SASL listener: the console acts as User:ANONYMOUS")
     try:
-        token, principal = logins.login(username, password)
+        token, principal = await logins.login(username, password, request.remote or "")
     except LoginFailed as exc:
         raise ApiError(401, str(exc)) from None
     response = web.json_response({"principal": principal})

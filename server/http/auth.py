@@ -12,8 +12,10 @@ ANONYMOUS, as a PLAINTEXT client does, and asks nothing.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from ottla.server.context import ANONYMOUS
 from ottla.server.security.listeners import configured_listeners
 from ottla.server.security.sasl import AuthenticationFailed, listener_sasl_settings
 from ottla.server.security.sasl.plain import MECHANISM as PLAIN, PlainServer
+from ottla.server.security.sasl.scram import MIN_ITERATIONS, ScramMechanism
+
+log = logging.getLogger(__name__)
 
 COOKIE = "ottla_session"
 # A session lasts a working day; the oldest go first past MAX_SESSIONS, so logins cannot grow memory.
@@ -82,14 +87,22 @@ class Logins:
             return None
         return session.principal
 
-    def login(self, username: str, password: str) -> tuple[str, str]:
-        """A new session for `username`, checked by PLAIN or SCRAM: (token, principal)."""
-        if not (self._plain_ok(username, password) or self._scram_ok(username, password)):
+    async def login(self, username: str, password: str, address: str) -> tuple[str, str]:
+        """A new session for `username`, checked by PLAIN or SCRAM: (token, principal). The
+        password is hashed in a thread, and a user without SCRAM credentials costs the same
+        PBKDF2 as one with them, so a login's time does not tell which users exist. A failure
+        is answered after connection.failed.authentication.delay.ms, as Kafka closes a failed
+        SASL connection, to slow a password guesser without holding the event loop."""
+        principal = f"User:{username}"
+        stored = self._scram_credentials(username)
+        if not await asyncio.to_thread(self._check, username, password, stored):
+            log.info("console login failed for %r from %s", principal, address)
+            await asyncio.sleep(self.broker.config.value("connection.failed.authentication.delay.ms") / 1000)
             raise LoginFailed("wrong user name or password")
+        log.info("console login of %r from %s", principal, address)
         while len(self._sessions) >= MAX_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
         token = secrets.token_urlsafe(32)
-        principal = f"User:{username}"
         self._sessions[token] = Session(principal, time.time() + SESSION_SECONDS)
         return token, principal
 
@@ -105,12 +118,21 @@ class Logins:
             return False
         return True
 
-    def _scram_ok(self, username: str, password: str) -> bool:
+    def _scram_credentials(self, username: str) -> list[tuple[Any, Any]]:
+        """(mechanism, stored credential) of each SCRAM mechanism `username` has, read on the loop."""
         services = self.broker.services
-        if services is None:
+        return [] if services is None else list(services.scram_credentials.mechanisms_of(username).items())
+
+    def _check(self, username: str, password: str, stored: list[tuple[Any, Any]]) -> bool:
+        """Whether `password` is `username`'s, by PLAIN or by its SCRAM credentials `stored`;
+        without any, one PBKDF2 of a default credential is spent all the same."""
+        if self._plain_ok(username, password):
+            return True
+        if not stored:
+            ScramMechanism.SCRAM_SHA_512.credential_from_password(password, MIN_ITERATIONS)
             return False
-        for mechanism, stored in services.scram_credentials.mechanisms_of(username).items():
-            given = mechanism.credential_from_password(password, stored.iterations, stored.salt)
-            if hmac.compare_digest(given.stored_key, stored.stored_key):
+        for mechanism, credential in stored:
+            given = mechanism.credential_from_password(password, credential.iterations, credential.salt)
+            if hmac.compare_digest(given.stored_key, credential.stored_key):
                 return True
         return False

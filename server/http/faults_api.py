@@ -74,7 +74,8 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
 
 
 def _fault(registry: Faults, fault_id: str) -> Fault:
-    fault = registry.get(int(fault_id)) if fault_id.isdigit() else None
+    # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+    fault = registry.get(int(fault_id)) if fault_id.isascii() and fault_id.isdigit() else None
     if fault is None:
         raise ApiError(404, f"no fault {fault_id}")
     return fault

@@ -34,6 +34,7 @@ import decimal
 import io
 import json
 import re
+import urllib.parse
 import struct
 import time
 import uuid
@@ -88,6 +89,8 @@ class SchemaRegistry:
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
+        # What answers name: the URL without its userinfo, whose password must never be shown.
+        self.shown_url = _without_userinfo(self.url)
         self._cache: collections.OrderedDict[int, Schema] = collections.OrderedDict()
         self._failures: dict[int, tuple[float, str]] = {}
         self._pending: dict[int, asyncio.Future[Schema]] = {}
@@ -140,11 +143,12 @@ class SchemaRegistry:
             async with self._session.get(where, headers={"Accept": "application/vnd.schemaregistry.v1+json, application/json"}) as answer:
                 body = await answer.content.read(MAX_SCHEMA_BYTES + 1)
                 if answer.status == 404:
-                    raise NotDecoded(f"schema {id_} is not in the registry at {self.url}")
+                    raise NotDecoded(f"schema {id_} is not in the registry at {self.shown_url}")
                 if answer.status != 200:
                     raise NotDecoded(f"the registry answered {answer.status} for schema {id_}: {body[:200].decode(errors='replace')}")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise NotDecoded(f"the registry at {self.url} did not answer for schema {id_}: {type(exc).__name__} {exc}".rstrip()) from None
+            why = _without_userinfo_in(str(exc), self.url)
+            raise NotDecoded(f"the registry at {self.shown_url} did not answer for schema {id_}: {type(exc).__name__} {why}".rstrip()) from None
         if len(body) > MAX_SCHEMA_BYTES:
             raise NotDecoded(f"schema {id_} is larger than {MAX_SCHEMA_BYTES} bytes: not fetched")
         try:
@@ -154,6 +158,22 @@ class SchemaRegistry:
             raise NotDecoded(f"the registry's answer for schema {id_} is not a schema: {body[:200].decode(errors='replace')}") from None
         kind = document.get("schemaType") or "AVRO"
         return Schema(id_, kind, text, len(document.get("references") or ()), _parse(id_, kind, text))
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` of its authority."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _without_userinfo_in(text: str, url: str) -> str:
+    """`text` (an error's, which may quote the URL or its parts) with `url`'s userinfo taken out."""
+    userinfo = urllib.parse.urlsplit(url).netloc.rpartition("@")[0]
+    text = text.replace(url, _without_userinfo(url))
+    for secret in (userinfo, userinfo.partition(":")[2]):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _parse(id_: int, kind: str, text: str) -> Any:

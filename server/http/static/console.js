@@ -238,7 +238,7 @@ async function overview() {
       card("uptime", `${Math.round(cluster.uptime_seconds)} s`),
     ),
     h("h2", {}, "Live"), charts,
-    h("p", { class: "muted" }, `Cluster ${cluster.cluster_id}; data in ${cluster.data_dir || "memory"}.`),
+    h("p", { class: "muted" }, `Cluster ${cluster.cluster_id}` + ("data_dir" in cluster ? `; data in ${cluster.data_dir || "memory"}.` : ".")),
   );
 }
 
