@@ -24,7 +24,7 @@ import random
 import struct
 import time
 import uuid
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ottla.server.context import ANONYMOUS, ClientIdentity, RequestContext, acl_host
 from ottla.server.groups import CommitEntry
@@ -497,6 +497,7 @@ class Api:
             }
             for member in group.members.values()
         ]
+        self._require_assigned_topics(members, (self._by_topic_name(target) for target in group.target.values()))
         return _epoch_group(group, "consumer", members, self._lag({} if offset_holder is None else offset_holder.offsets, members))
 
     def _share_group(self, group: Any) -> dict[str, Any]:
@@ -512,7 +513,19 @@ class Api:
             }
             for member in group.members.values()
         ]
+        self._require_assigned_topics(members, ())
         return _epoch_group(group, "share", members, [])
+
+    def _require_assigned_topics(self, members: list[dict[str, Any]], targets: Iterable[Mapping[str, Any]]) -> None:
+        """KafkaApis.handleConsumerGroupDescribe / handleShareGroupDescribeRequest: a group with
+        a current or target assignment of a topic the principal may not DESCRIBE is refused
+        whole (TOPIC_AUTHORIZATION_FAILED), so none of its members' topics are shown."""
+        if self._services.authorizer is None:
+            return
+        assigned = {name for member in members for name in member["assignment"]} | {name for target in targets for name in target}
+        for name in sorted(assigned):
+            if not self._may(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+                raise ApiError(403, f"TOPIC_AUTHORIZATION_FAILED: {self.principal} may not DESCRIBE TOPIC {name!r} the group is assigned")
 
     def _by_topic_name(self, assignment: Mapping[bytes, Any]) -> dict[str, list[int]]:
         storage = self._services.storage

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -129,3 +130,51 @@ def test_no_console_answer_may_be_framed() -> None:
                 headers = error.headers
             assert headers["X-Frame-Options"] == "DENY", path
             assert headers["Content-Security-Policy"] == "frame-ancestors 'none'", path
+
+
+def test_a_group_assigned_a_topic_the_principal_may_not_describe_is_refused_whole(tmp_path: Path) -> None:
+    """KafkaApis.handleShareGroupDescribeRequest (and ConsumerGroupDescribe's): a group holding
+    a topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, none of its members'
+    topics shown; once it may, the group is described."""
+    config = BrokerConfig.from_settings(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+            "data.dir": str(tmp_path),
+            "http.port": 0,
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": 'org.apache.kafka.common.security.plain.PlainLoginModule required user_carol="carol-secret";',
+            "authorizer.class.name": STANDARD_AUTHORIZER,
+            "super.users": "User:ANONYMOUS",
+        }
+    )
+    with running_broker(config=config) as broker:
+        broker.create_topic("secret")
+        host, port = broker.bootstrap_servers.rsplit(":", 1)
+        member_id, epoch, assigned = str(uuid.uuid4()), 0, []
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            for correlation in range(1, 300):  # assigned once the share-partitions' state is initialized
+                time.sleep(0.1 if correlation > 1 else 0)
+                conn.sendall(encode_request(ApiKey.SHARE_GROUP_HEARTBEAT, 1, correlation, {
+                    "group_id": "shared", "member_id": member_id, "member_epoch": epoch, "rack_id": None,
+                    "subscribed_topic_names": ["secret"] if epoch == 0 else None}))
+                frame = read_frame(conn)
+                assert frame is not None
+                answer = decode_response(ApiKey.SHARE_GROUP_HEARTBEAT, 1, frame)[1]
+                assert answer["error_code"] == 0
+                epoch = answer["member_epoch"]
+                assigned = (answer["assignment"] or {}).get("topic_partitions") or assigned
+                if assigned:
+                    break
+        assert assigned
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        group = ResourcePattern(ResourceType.GROUP, "shared", ACLResourcePatternType.LITERAL)
+        assert not admin.create_acls([ACL("User:carol", "*", ACLOperation.DESCRIBE, ACLPermissionType.ALLOW, group)])["failed"]
+        carol = _session(_url(broker))
+        assert carol("POST", "/api/login", {"username": "carol", "password": "carol-secret"})[0] == 200
+        status, refused = carol("GET", "/api/groups/shared")
+        assert status == 403 and refused["error"].startswith("TOPIC_AUTHORIZATION_FAILED") and "members" not in refused
+        topic = ResourcePattern(ResourceType.TOPIC, "secret", ACLResourcePatternType.LITERAL)
+        assert not admin.create_acls([ACL("User:carol", "*", ACLOperation.DESCRIBE, ACLPermissionType.ALLOW, topic)])["failed"]
+        admin.close()
+        status, described = carol("GET", "/api/groups/shared")
+        assert status == 200 and described["members"][0]["assignment"] == {"secret": [0]}
