@@ -36,7 +36,8 @@ def routes(broker_of: BrokerOf, principal_of: PrincipalOf) -> list[web.RouteDef]
 
     def node_id(running: Any, request: web.Request) -> int:
         text = request.match_info["node"]
-        if not text.isdigit() or int(text) not in running.cluster.nodes:
+        # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+        if not (text.isascii() and text.isdigit()) or int(text) not in running.cluster.nodes:
             raise ApiError(404, f"no node {text}: the nodes are {sorted(running.cluster.nodes)}")
         return int(text)
 

@@ -61,3 +61,16 @@ def test_malformed_input_is_refused_with_a_4xx_and_logs_no_error(caplog: pytest.
         assert status == 200 and [message["value"] for message in read["messages"]] == [poison, {"ok": 1}]
         assert call("GET", "/api/topics/t")[1]["partitions"][0]["log_end_offset"] == 2  # nothing refused was written
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+def test_a_node_id_that_is_not_ascii_digits_is_no_node() -> None:
+    """"²".isdigit() is true and int() refuses it: the node controls answer 404, not 500."""
+    with running_broker(data_dir=None, http_port=0, nodes=2) as broker:
+        assert broker.broker is not None and broker.broker.http is not None
+        url = broker.broker.http.url
+        with urllib.request.urlopen(url + "/api/csrf", timeout=30) as answer:
+            token = json.load(answer)["token"]
+        request = urllib.request.Request(url + "/api/cluster/nodes/%C2%B2/stop", data=b"", method="POST", headers={"X-CSRF-Token": token})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 404
