@@ -761,10 +761,10 @@ class Broker:
         return self.cluster
 
     def _unclean_allowed(self, topic: str) -> bool:
+        from ottla.server.cluster.routing import unclean_allowed
+
         assert self.storage is not None
-        info = self.storage.topic(topic)
-        value = None if info is None else info.configs.get("unclean.leader.election.enable")
-        return self.config.unclean_leader_election_enable if value is None else value.lower() == "true"
+        return unclean_allowed(self.storage, self.config, topic)
 
     def _drop_node_connections(self, node_id: int) -> None:
         """Reset every connection to `node_id`, the unanswered ones of an isolation too."""

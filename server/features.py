@@ -187,8 +187,9 @@ def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, nod
         return invalid("A feature version cannot be less than 0.")
     feature = BY_NAME.get(name)
     if feature is None:
-        # Level 0 of an unknown feature passes the range checks and fails Feature.featureFromName.
-        return invalid(f"Local controller {node_id} does not support this feature.") if level > 0 else f"Feature {name} not found."
+        # Level 0 of an unknown feature passes the range checks and fails Feature.featureFromName,
+        # whose IllegalArgumentException updateFeature words as an invalid version too.
+        return invalid(f"Local controller {node_id} does not support this feature." if level > 0 else f"Feature {name} not found.")
     if not feature.supported_min <= level <= feature.supported_max:
         return invalid(f"Local controller {node_id} only supports versions {feature.supported_min}-{feature.supported_max}")
     if level < current and upgrade_type == UpgradeType.UPGRADE:

@@ -13,7 +13,7 @@ from ottla.wire.errors import ErrorCode, KafkaError
 if TYPE_CHECKING:
     from ottla.server.config import BrokerConfig
     from ottla.server.context import RequestContext
-    from ottla.storage import TopicInfo
+    from ottla.storage import Storage, TopicInfo
 
 # The listener name of requests the HTTP API makes of the handlers in-process: it stands for
 # the whole cluster, not one node, so it is served as each partition's leader would serve it.
@@ -64,6 +64,13 @@ def leader_partition(context: RequestContext, cluster: ClusterState, name: str, 
         raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION, f"This server is not the leader for {name}-{index}.")
     check_current_leader_epoch(claimed_epoch, state.leader_epoch)
     return state
+
+
+def unclean_allowed(storage: Storage, config: BrokerConfig, topic: str) -> bool:
+    """`unclean.leader.election.enable` of the topic, else the broker's."""
+    info = storage.topic(topic)
+    value = None if info is None else info.configs.get("unclean.leader.election.enable")
+    return config.unclean_leader_election_enable if value is None else value.lower() == "true"
 
 
 def min_insync_replicas(context: RequestContext, info: TopicInfo) -> int:

@@ -9,7 +9,8 @@ the BROKER_LOGGER resource (`ottla.server.broker_loggers`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Coroutine
+from collections import Counter
+from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any, Callable, Mapping, TYPE_CHECKING, TypeVar
 
 from ottla.server.config_entries import Listening
@@ -120,9 +121,33 @@ def existing_topic(context: RequestContext, name: str, altering: bool = False):
     return info
 
 
+def repeated_resources(resources: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
+    """(type, name) of each resource a request names more than once: ConfigAdminManager.preprocess
+    refuses every one of those (`repeated_resource`) before looking at anything else."""
+    counts = Counter((resource["resource_type"], resource["resource_name"]) for resource in resources)
+    return {key for key, count in counts.items() if count > 1}
+
+
+def repeated_resource() -> KafkaError:
+    return KafkaError(ErrorCode.INVALID_REQUEST, "Each resource must appear at most once.")
+
+
+def check_preprocessed(names: list[str], null_names: list[str]) -> None:
+    """ConfigAdminManager.preprocess on one resource, before its type, name or authorization:
+    distinct config names, and a value wherever the operation needs one (`null_names` lack it)."""
+    check_unique(names)
+    if null_names:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, "Null value not supported for : " + ", ".join(null_names))
+
+
 def check_unique(names: list[str]) -> None:
     if len(set(names)) != len(names):
         raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
+
+
+def unknown_resource(resource_type: int) -> KafkaError:
+    """An alteration of a resource type Kafka alters no configs of (ConfigAdminManager.preprocess)."""
+    return KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown resource type {resource_type}")
 
 
 def replace_topic_configs(

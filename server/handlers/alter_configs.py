@@ -1,7 +1,9 @@
 """AlterConfigs (the legacy, non-incremental form): the given set replaces all of a topic's
 overrides, or all of a node's (or the cluster default's) dynamic broker configs, as in Kafka,
 where any config left out returns to its default. Kafka does not take BROKER_LOGGER here.
-With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker)."""
+With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker), checked
+after ConfigAdminManager.preprocess's checks: every resource named at most once, its config
+names distinct."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ottla.server import broker_configs
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_unique, existing_topic, replace_topic_configs, stored_after,
-    unsupported_resource,
+    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed, existing_topic, repeated_resource, repeated_resources,
+    replace_topic_configs, stored_after, unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.wire.api import ApiKey
@@ -36,13 +38,15 @@ def handle(
     responses: list[AlterConfigsResponseAlterConfigsResourceResponse] = []
     # Topics of an async engine (PostgreSQL): their stores, awaited after this loop.
     pending: list[tuple[AlterConfigsResponseAlterConfigsResourceResponse, Callable[[], Awaitable[object]]]] = []
+    repeated = repeated_resources(request["resources"])
     for resource in request["resources"]:
         error = None
         stored = None
         try:
+            if (resource["resource_type"], resource["resource_name"]) in repeated:
+                raise repeated_resource()
+            check_preprocessed([config["name"] for config in resource["configs"]], [])
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
-            names = [config["name"] for config in resource["configs"]]
-            check_unique(names)
             kind = resource["resource_type"]
             if kind == TOPIC:
                 existing_topic(context, resource["resource_name"], altering=True)
@@ -53,7 +57,7 @@ def handle(
                 configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]})
                 context.services.broker_configs.replace(per_broker, configs, request["validate_only"])
             else:
-                raise unsupported_resource(kind)
+                raise unknown_resource(kind)
         except KafkaError as exc:
             error = exc
         responses.append(alter_result(resource, error))

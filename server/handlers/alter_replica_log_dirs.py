@@ -3,10 +3,14 @@ ReplicaManager.alterReplicaLogDirs answers it. The answer comes at once; the sto
 the partition into a future log while clients go on, then swaps it in
 (storage/relocation.py), and DescribeLogDirs shows the future log meanwhile.
 
-Per partition: LOG_DIR_NOT_FOUND for a path that is none of `log.dirs` (an absolute path as
-DescribeLogDirs reports it), KAFKA_STORAGE_ERROR for an offline directory or partition,
-REPLICA_NOT_AVAILABLE for a partition this broker does not hold (Kafka keeps that code for
-this API), INVALID_TOPIC (Kafka's InvalidTopicException) for a name too long for a future directory's name (255
+Per partition, checked in Kafka's order: INVALID_TOPIC for a name too long (below), then the
+destination (LOG_DIR_NOT_FOUND for a path that is none of `log.dirs` or not absolute, as
+LogManager.isLogDirOnline compares absolute paths; KAFKA_STORAGE_ERROR for an offline one),
+then the partition (KAFKA_STORAGE_ERROR offline, REPLICA_NOT_AVAILABLE for one this broker
+does not hold: Kafka keeps that code for this API). In a cluster a node holds only the
+partitions it is a replica of, though replicas share one log. A partition named more than
+once is answered once, for its last destination (Kafka reads the request into a map).
+INVALID_TOPIC (Kafka's InvalidTopicException) for a name too long for a future directory's name (255
 bytes), CLUSTER_AUTHORIZATION_FAILED for all without ALTER on the cluster. A broker in
 memory has no directories: every path is LOG_DIR_NOT_FOUND."""
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import IN_PROCESS_LISTENER, partition_state
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -39,13 +44,15 @@ _FUTURE_NAME_EXTRA = len(".00000000000000000000000000000000-future")
 def handle(context: RequestContext, header: RequestHeader, request: AlterReplicaLogDirsRequest) -> AlterReplicaLogDirsResponse:
     authorized = context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME)
     storage = context.storage
-    results: dict[str, list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult]] = {}
+    destinations: dict[tuple[str, int], str] = {}
     for directory in request["dirs"]:
-        destination = storage.find_log_dir(directory["path"])
         for topic in directory["topics"]:
-            answers = results.setdefault(topic["name"], [])
             for index in topic["partitions"]:
-                answers.append({"partition_index": index, "error_code": _alter(context, topic["name"], index, destination, authorized)})
+                destinations[(topic["name"], index)] = directory["path"]
+    results: dict[str, list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult]] = {}
+    for (name, index), path in destinations.items():
+        destination = storage.find_log_dir(path) if Path(path).is_absolute() else None
+        results.setdefault(name, []).append({"partition_index": index, "error_code": _alter(context, name, index, destination, authorized)})
     topics: list[AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult] = [
         {"topic_name": name, "partitions": partitions} for name, partitions in results.items()
     ]
@@ -60,8 +67,14 @@ def _alter(context: RequestContext, topic: str, index: int, destination: Path | 
     storage = context.storage
     if destination is None:
         return ErrorCode.LOG_DIR_NOT_FOUND
+    if destination in storage.offline_dirs:
+        return ErrorCode.KAFKA_STORAGE_ERROR
     info = storage.topic(topic)
     if info is None or not 0 <= index < info.partitions:
+        return ErrorCode.REPLICA_NOT_AVAILABLE
+    cluster = context.services.cluster
+    if (cluster is not None and context.client.listener != IN_PROCESS_LISTENER
+            and context.node.node_id not in partition_state(context, cluster, info, index).replicas):
         return ErrorCode.REPLICA_NOT_AVAILABLE
     try:
         storage.alter_log_dir(topic, index, destination)

@@ -1,10 +1,14 @@
 """DescribeProducers (KIP-664): the producer state each partition holds. With an authorizer
-a topic needs READ, else its partitions answer TOPIC_AUTHORIZATION_FAILED (KafkaApis.handleDescribeProducersRequest)."""
+a topic needs READ, else its partitions answer TOPIC_AUTHORIZATION_FAILED (KafkaApis.handleDescribeProducersRequest).
+Any replica answers, leader or follower (ReplicaManager.activeProducerState); in a cluster a
+node holding no replica of an existing partition answers NOT_LEADER_OR_FOLLOWER
+(getPartitionOrError). Kafka gives its errors here no message."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import IN_PROCESS_LISTENER, partition_state
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -24,6 +28,7 @@ VERSIONS = (0, 0)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeProducersRequest) -> DescribeProducersResponse:
+    cluster = context.services.cluster
     topics: list[DescribeProducersResponseTopicResponse] = []
     for topic in request["topics"]:
         partitions: list[DescribeProducersResponsePartitionResponse] = []
@@ -36,9 +41,12 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeProd
                 continue
             try:
                 log = context.storage.partition(topic["name"], index)
+                if cluster is not None and context.client.listener != IN_PROCESS_LISTENER:
+                    info = context.storage.topic(topic["name"])
+                    if info is not None and context.node.node_id not in partition_state(context, cluster, info, index).replicas:
+                        raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
-                entry["error_message"] = exc.message
             else:
                 entry["active_producers"] = [
                     {

@@ -1,5 +1,7 @@
 """DescribeQuorum (KIP-595, KIP-836, KIP-853): the KRaft metadata quorum, which for Ottla is
-static and one voter, this node, always its leader.
+static and one voter, the controller, always its leader: this node alone, or in a cluster the
+one DescribeCluster names (the first running node), whichever node is asked. The cluster's
+other running nodes are the quorum's observers, as Kafka's brokers fetch the metadata log.
 
 Ottla keeps no metadata log (topics and configs live in the data directory), so the quorum's
 offsets are those of an empty log: 0, and no follower lags. With kraft.version 0 a voter has
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import time
 
+from ottla.server.cluster.routing import endpoint_of
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -45,14 +48,19 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeQuor
     # Kafka answers only a request for exactly __cluster_metadata-0; any other shape gets
     # UNKNOWN_TOPIC_OR_PARTITION for every partition it names (KafkaRaftClient.handleDescribeQuorumRequest).
     if len(topics) == 1 and topics[0]["topic_name"] == METADATA_TOPIC and [p["partition_index"] for p in topics[0]["partitions"]] == [0]:
-        node_id, now_ms = context.node.node_id, int(time.time() * 1000)
+        leader, now_ms = controller_id(context), int(time.time() * 1000)
+        cluster = context.services.cluster
+        observer_ids = [] if cluster is None else [node.node_id for node in cluster.running_nodes() if node.node_id != leader]
+
         # The leader reports its own clock for both timestamps (LeaderState.describeQuorum).
-        voter: DescribeQuorumResponseReplicaState = {"replica_id": node_id, "replica_directory_id": _ZERO_UUID, "log_end_offset": 0,
-                                                     "last_fetch_timestamp": now_ms, "last_caught_up_timestamp": now_ms}
+        def replica(node_id: int) -> DescribeQuorumResponseReplicaState:
+            return {"replica_id": node_id, "replica_directory_id": _ZERO_UUID, "log_end_offset": 0,
+                    "last_fetch_timestamp": now_ms, "last_caught_up_timestamp": now_ms}
+
         response["topics"] = [{"topic_name": METADATA_TOPIC, "partitions": [
-            {"partition_index": 0, "error_code": ErrorCode.NONE, "error_message": "", "leader_id": node_id,
-             "leader_epoch": _LEADER_EPOCH, "high_watermark": 0, "current_voters": [voter], "observers": []}]}]
-        response["nodes"] = [_this_node(context)]
+            {"partition_index": 0, "error_code": ErrorCode.NONE, "error_message": "", "leader_id": leader, "leader_epoch": _LEADER_EPOCH,
+             "high_watermark": 0, "current_voters": [replica(leader)], "observers": [replica(node_id) for node_id in observer_ids]}]}]
+        response["nodes"] = [_node(context, leader)]
         return response
     for topic in topics:
         partitions: list[DescribeQuorumResponsePartitionData] = [
@@ -64,6 +72,18 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeQuor
     return response
 
 
-def _this_node(context: RequestContext) -> DescribeQuorumResponseNode:
-    node = context.node
-    return {"node_id": node.node_id, "listeners": [{"name": context.client.listener, "host": node.host, "port": node.port}]}
+def controller_id(context: RequestContext) -> int:
+    """The active controller: this node alone, else the cluster's first running node."""
+    cluster = context.services.cluster
+    if cluster is None:
+        return context.node.node_id
+    running = cluster.running_nodes()
+    return running[0].node_id if running else context.node.node_id
+
+
+def _node(context: RequestContext, node_id: int) -> DescribeQuorumResponseNode:
+    """The voter as the listener the question came in on advertises it."""
+    cluster = context.services.cluster
+    endpoint = None if cluster is None else endpoint_of(context, cluster, node_id)
+    host, port = (context.node.host, context.node.port) if endpoint is None else (endpoint.host, endpoint.port)
+    return {"node_id": node_id, "listeners": [{"name": context.client.listener, "host": host, "port": port}]}

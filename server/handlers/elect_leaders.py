@@ -5,8 +5,9 @@ In a cluster (server/cluster/) as Kafka's ReplicationControlManager.electLeaders
 moves leadership to the first replica when it is running and in the ISR (else
 PREFERRED_LEADER_NOT_AVAILABLE); UNCLEAN elects any running replica of a partition without a
 leader (else ELIGIBLE_LEADERS_NOT_AVAILABLE); a partition already led as asked is
-ELECTION_NOT_NEEDED. Without named partitions every partition is tried and only the ones
-that needed an election are answered."""
+ELECTION_NOT_NEEDED. Without named partitions every partition is tried and every topic is
+listed, with only the partitions that needed an election. An empty list is answered at once;
+an unknown election type refuses the whole request (INVALID_REQUEST)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from ottla.storage import TopicInfo
     from ottla.wire.messages.types import (
         ElectLeadersRequest,
         ElectLeadersRequestTopicPartitions,
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     )
 
 _NOT_AUTHORIZED = "Request is not authorized."
+# Kafka's errors without a message of their own carry Errors' default one (ApiError(Errors)).
+_NOT_NEEDED = "Leader election not needed for topic partition."
 API = ApiKey.ELECT_LEADERS
 VERSIONS = (0, 2)
 
@@ -41,39 +45,48 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
     election_type = request.get("election_type", PREFERRED)
     requested = request["topic_partitions"]
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-        # ControllerApis: authorizeClusterOperation throws; ElectLeadersRequest.getErrorResponse
-        # gives the error to the request and to each partition it names.
-        error = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        refused: list[ElectLeadersResponseReplicaElectionResult] = [
-            {"topic": topic["topic"], "partition_result": [{"partition_id": p, "error_code": error, "error_message": _NOT_AUTHORIZED} for p in topic["partitions"]]}
-            for topic in requested or ()
-        ]
-        return {"throttle_time_ms": 0, "error_code": error, "replica_election_results": refused}
+        # ControllerApis: authorizeClusterOperation throws.
+        return _refused(requested, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, _NOT_AUTHORIZED)
+    if requested is not None and not requested:
+        # QuorumController.electLeaders answers an empty list at once, before reading the type.
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": []}
+    if election_type not in (PREFERRED, UNCLEAN):
+        return _refused(requested, ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}")
     cluster = context.services.cluster
-    if cluster is not None and election_type in (PREFERRED, UNCLEAN):
+    if cluster is not None:
         return _cluster_election(context, cluster, election_type, requested)
     if requested is None:
-        # Kafka lists every topic, with no partition results: nothing was elected.
+        # Every topic, internal ones too, with no partition results: nothing needed electing.
         every: list[ElectLeadersResponseReplicaElectionResult] = [{"topic": info.name, "partition_result": []} for info in storage.topics()]
         return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": every}
-    valid_type = election_type in (PREFERRED, UNCLEAN)
     results: list[ElectLeadersResponseReplicaElectionResult] = []
     for topic in requested:
         info = storage.topic(topic["topic"])
         partition_results: list[ElectLeadersResponsePartitionResult] = []
         for index in topic["partitions"]:
-            if not valid_type:
-                code, message = ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}"
-            elif info is None:
-                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic as {topic['topic']}"
-            elif not 0 <= index < info.partitions:
-                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such partition as {topic['topic']}-{index}"
+            if info is not None and 0 <= index < info.partitions:
+                code, message = ErrorCode.ELECTION_NOT_NEEDED, _NOT_NEEDED
             else:
-                code, message = ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+                code, message = _unknown(topic["topic"], index, info)
             partition_results.append({"partition_id": index, "error_code": code, "error_message": message})
         results.append({"topic": topic["topic"], "partition_result": partition_results})
-    top_error = ErrorCode.NONE if valid_type else ErrorCode.INVALID_REQUEST
-    return {"throttle_time_ms": 0, "error_code": top_error, "replica_election_results": results}
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": results}
+
+
+def _refused(requested: list[ElectLeadersRequestTopicPartitions] | None, error: ErrorCode, message: str) -> ElectLeadersResponse:
+    """ElectLeadersRequest.getErrorResponse: the error for the request and each partition it names."""
+    results: list[ElectLeadersResponseReplicaElectionResult] = [
+        {"topic": topic["topic"], "partition_result": [{"partition_id": p, "error_code": error, "error_message": message} for p in topic["partitions"]]}
+        for topic in requested or ()
+    ]
+    return {"throttle_time_ms": 0, "error_code": error, "replica_election_results": results}
+
+
+def _unknown(name: str, index: int, info: TopicInfo | None) -> tuple[ErrorCode, str]:
+    """ReplicationControlManager.electLeader's answer for a topic or partition it does not know."""
+    if info is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic as {name}"
+    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such partition as {name}-{index}"
 
 
 def _cluster_election(
@@ -90,26 +103,25 @@ def _cluster_election(
         partition_results: list[ElectLeadersResponsePartitionResult] = []
         for index in indexes:
             message: str | None
-            if info is None or not 0 <= index < info.partitions:
-                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic partition as {name}-{index}"
-            else:
+            if info is not None and 0 <= index < info.partitions:
                 code, message = _elect(cluster, partition_state(context, cluster, info, index), name, index, election_type)
+            else:
+                code, message = _unknown(name, index, info)
             if not (every and code == ErrorCode.ELECTION_NOT_NEEDED):
                 partition_results.append({"partition_id": index, "error_code": code, "error_message": message})
-        if partition_results or not every:
-            results.append({"topic": name, "partition_result": partition_results})
+        results.append({"topic": name, "partition_result": partition_results})
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": results}
 
 
 def _elect(cluster: ClusterState, state: PartitionState, name: str, index: int, election_type: int) -> tuple[ErrorCode, str | None]:
     if election_type == PREFERRED:
         if state.leader == state.replicas[0]:
-            return ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+            return ErrorCode.ELECTION_NOT_NEEDED, _NOT_NEEDED
         if cluster.elect_preferred(name, index):
             return ErrorCode.NONE, None
-        return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, f"Failed to elect leader for partition {name}-{index} under strategy PreferredElectionStrategy"
+        return ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE, "The preferred leader was not available."
     if state.leader != NO_LEADER:
-        return ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+        return ErrorCode.ELECTION_NOT_NEEDED, _NOT_NEEDED
     if cluster.elect_unclean(name, index):
         return ErrorCode.NONE, None
-    return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, f"Failed to elect leader for partition {name}-{index} under strategy UncleanElectionStrategy"
+    return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, "Eligible topic partition leaders are not available."

@@ -3,7 +3,8 @@ the rest of the resource's configs untouched (Kafka's ConfigAdminManager.prepare
 a topic's overrides, a node's or the cluster's dynamic broker configs, a broker logger's level,
 a group's configs, a client metrics subscription's (KIP-714).
 With an authorizer a resource needs ALTER_CONFIGS on it (the cluster for the broker and its
-loggers), checked after its config names are found distinct (ConfigAdminManager.preprocess)."""
+loggers), checked after ConfigAdminManager.preprocess's checks: every resource named at most
+once, its config names distinct, a value on every operation but DELETE."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
 from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
-    BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_unique, client_metrics, existing_topic, listening,
-    replace_topic_configs, stored_after, unsupported_resource,
+    BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed,
+    client_metrics, existing_topic, listening, repeated_resource, repeated_resources, replace_topic_configs, stored_after, unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.storage.config import TOPIC_KEYS, ConfigType
@@ -43,11 +44,16 @@ def handle(
     responses = []
     # Topics of an async engine (PostgreSQL): their stores, awaited after this loop.
     pending: list[tuple[Any, Callable[[], Awaitable[object]]]] = []
+    repeated = repeated_resources(request["resources"])
     for resource in request["resources"]:
         error = None
         stored = None
         try:
-            check_unique([config["name"] for config in resource["configs"]])
+            if (resource["resource_type"], resource["resource_name"]) in repeated:
+                raise repeated_resource()
+            configs = resource["configs"]
+            check_preprocessed([config["name"] for config in configs],
+                               [config["name"] for config in configs if config["config_operation"] != DELETE and config["value"] is None])
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             kind = resource["resource_type"]
             if kind == TOPIC:
@@ -69,7 +75,7 @@ def handle(
                 operations = [(config["name"], config["config_operation"], config["value"]) for config in resource["configs"]]
                 client_metrics(context.services.telemetry.apply, resource["resource_name"], operations, request["validate_only"])
             else:
-                raise unsupported_resource(kind)
+                raise unknown_resource(kind)
         except KafkaError as exc:
             error = exc
         responses.append(alter_result(resource, error))
@@ -170,9 +176,8 @@ def _operate(
                 items = [item for item in items if item not in given]
             configs[name] = ",".join(items)
         else:
-            # Kafka answers an unknown operation with UNKNOWN_SERVER_ERROR (OpType.forId gives
-            # null); INVALID_REQUEST says what is wrong.
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op} for {name}")
+            # ConfigAdminManager.validateBrokerConfigChange's words for an OpType.forId of null.
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown operations type {op}")
     return configs
 
 
@@ -185,7 +190,8 @@ def _alter_loggers(operations: list[IncrementalAlterConfigsRequestAlterableConfi
         elif op == DELETE:
             broker_loggers.check_unset(name)
         else:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, f"{_OPERATION_NAMES.get(op, op)} operation is not allowed for the BROKER_LOGGER resource")
+            refused = f"{_OPERATION_NAMES[op]} operation" if op in _OPERATION_NAMES else f"Unknown operation type {op}"
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"{refused} is not allowed for the BROKER_LOGGER resource")
     if validate_only:
         return
     for operation in operations:

@@ -1,6 +1,7 @@
 """UnregisterController: Kafka removes a controller's registration, refusing to remove the
-active controller's own. Ottla's quorum is one controller, the node answering, always active:
-its own id is refused as Kafka 4.4 refuses it (INVALID_REQUEST), any other id is not
+active controller's own. Ottla's quorum is one controller, always active (this node alone, in
+a cluster the one DescribeCluster and DescribeQuorum name, whichever node is asked): its id
+is refused as Kafka 4.4 refuses it (INVALID_REQUEST), any other id is not
 registered (a single-node Kafka 4.4 answers both so, on its broker listener too)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.handlers.describe_quorum import controller_id as active_controller
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -24,7 +26,7 @@ def handle(context: RequestContext, header: RequestHeader, request: UnregisterCo
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
         return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
     controller_id = request["controller_id"]
-    if controller_id == context.node.node_id:
+    if controller_id == active_controller(context):
         return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST,
                 "error_message": "Controller cannot unregister itself while it is active."}
     return {"throttle_time_ms": 0, "error_code": ErrorCode.CONTROLLER_ID_NOT_REGISTERED,

@@ -93,7 +93,7 @@ def test_an_update_applies_all_or_nothing_and_persists_with_a_new_epoch(tmp_path
     ("group.version", 0, UpgradeType.UNKNOWN, "Invalid update version 0 for feature group.version. The controller does not support the given upgrade type."),
     ("group.version", -1, UpgradeType.SAFE_DOWNGRADE, "Invalid update version -1 for feature group.version. A feature version cannot be less than 0."),
     ("no.such", 1, UpgradeType.UPGRADE, "Invalid update version 1 for feature no.such. Local controller 1 does not support this feature."),
-    ("no.such", 0, UpgradeType.SAFE_DOWNGRADE, "Feature no.such not found."),
+    ("no.such", 0, UpgradeType.SAFE_DOWNGRADE, "Invalid update version 0 for feature no.such. Feature no.such not found."),
     ("metadata.version", 6, UpgradeType.SAFE_DOWNGRADE, "Invalid update version 6 for feature metadata.version. Local controller 1 only supports versions 7-10"),
     ("metadata.version", 8, UpgradeType.UPGRADE, "Invalid update version 8 for feature metadata.version. Can't downgrade the version of this feature "
                                                  "without setting the upgrade type to either safe or unsafe downgrade."),
