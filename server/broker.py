@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
 from ottla.server.broker_configs import BrokerConfigs
-from ottla.server.config import BrokerConfig
+from ottla.server.config import BrokerConfig, connections_per_ip_overrides
 from ottla.server.connection import Connection
 from ottla.server.sendfile import SendfileWorkers
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
@@ -155,6 +155,8 @@ class Broker:
         self._sasl_settings: dict[str, SaslSettings] = {}
         self.connections: set[Connection] = set()
         self._connections_per_ip: dict[str, int] = {}
+        # Sockets counted against max.connections: connections, and TLS handshakes in progress.
+        self._admitted = 0
         self._idle_sweep: asyncio.TimerHandle | None = None
         self._memory_release = MemoryRelease()
         self.storage: Storage | None = None
@@ -605,7 +607,7 @@ class Broker:
         context, mapper = tls
         idle = self.static_config.connections_max_idle_ms / 1000
         timeout = min(HANDSHAKE_TIMEOUT_S, idle) if idle > 0 else HANDSHAKE_TIMEOUT_S
-        return lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes)
+        return lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes, self, listener.name)
 
     def _accept(self, listener: Listener, principal: str = ANONYMOUS, *, node_id: int | None = None) -> asyncio.BufferedProtocol:
         """A connection to node `node_id` (default: the first node) through `listener`."""
@@ -913,36 +915,44 @@ class Broker:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def admit(self, connection: Connection) -> str | None:
-        """Count a new connection in, or say which limit refuses it (Kafka closes it at once)."""
-        if len(self.connections) >= self.config.max_connections:
+    def admit(self, ip: str, listener: str) -> str | None:
+        """Count a new socket from `ip` in, or say which limit refuses it (Kafka closes it at
+        once). Its per-address limit is max.connections.per.ip, or its entry in
+        max.connections.per.ip.overrides (ConnectionQuotas.inc)."""
+        if self._admitted >= self.config.max_connections:
             return f"max.connections ({self.config.max_connections}) reached"
-        per_ip = self._connections_per_ip.get(connection.ip, 0)
-        if per_ip >= self.config.max_connections_per_ip:
-            return f"max.connections.per.ip ({self.config.max_connections_per_ip}) reached for {connection.ip}"
+        per_ip = self._connections_per_ip.get(ip, 0)
+        limit = connections_per_ip_overrides(self.config.value("max.connections.per.ip.overrides")).get(ip, self.config.max_connections_per_ip)
+        if per_ip >= limit:
+            return f"max.connections.per.ip ({limit}) reached for {ip}"
         if self._connection_rates is not None:
-            refusal = self._connection_rates.refusal(connection.ip)
+            refusal = self._connection_rates.refusal(ip)
             if refusal is not None:
                 return refusal
-        self.connections.add(connection)
-        self._connections_per_ip[connection.ip] = per_ip + 1
+        self._admitted += 1
+        self._connections_per_ip[ip] = per_ip + 1
         accepted = self.metrics.connections_accepted
-        accepted[connection.listener] = accepted.get(connection.listener, 0) + 1
+        accepted[listener] = accepted.get(listener, 0) + 1
+        return None
+
+    def enrol(self, connection: Connection) -> None:
+        self.connections.add(connection)
         if self.services is not None:
             current = self._services_of(connection)
             if connection.services is not current:
                 connection.reconfigure(current)  # accepted just before a dynamic config changed
-        return None
 
-    def release(self, connection: Connection) -> None:
-        self.connections.discard(connection)
-        if self.share is not None:
-            self.share.connection_closed(connection.peer)
-        remaining = self._connections_per_ip.get(connection.ip, 1) - 1
+    def release(self, ip: str, connection: Connection | None) -> None:
+        self._admitted -= 1
+        if connection is not None:
+            self.connections.discard(connection)
+            if self.share is not None:
+                self.share.connection_closed(connection.peer)
+        remaining = self._connections_per_ip.get(ip, 1) - 1
         if remaining:
-            self._connections_per_ip[connection.ip] = remaining
+            self._connections_per_ip[ip] = remaining
         else:
-            self._connections_per_ip.pop(connection.ip, None)
+            self._connections_per_ip.pop(ip, None)
 
     def _schedule_idle_sweep(self) -> None:
         # One sweep for all connections, a few times per idle period, instead of a
@@ -954,7 +964,7 @@ class Broker:
         limit = self.config.connections_max_idle_ms / 1000
         now = time.monotonic()
         for connection in list(self.connections):
-            if not connection.pending and now - connection.last_active > limit:
+            if not connection.pending and connection.idle_for(now) > limit:
                 connection.abort(f"idle for more than connections.max.idle.ms ({self.config.connections_max_idle_ms})", logging.INFO)
         self._schedule_idle_sweep()
 

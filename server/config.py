@@ -488,6 +488,27 @@ def parse_assignment(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+@functools.lru_cache(maxsize=4)
+def connections_per_ip_overrides(text: str) -> Mapping[str, int]:
+    """max.connections.per.ip.overrides (`host:count,...`, Kafka's getMap: the count after the
+    last colon) by address: a host name counts for the address it resolves to, as Kafka's
+    InetAddress.getByName resolves it, once per value. Kafka refuses an entry that does not
+    parse or resolve; here it is logged and left out, so a bad value never stops an accept."""
+    import socket
+
+    overrides = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        host, _, count = entry.rpartition(":")
+        try:
+            limit = int(count)
+            address = socket.getaddrinfo(host.strip().strip("[]"), None)[0][4][0]
+        except (ValueError, OSError) as exc:
+            log.warning("max.connections.per.ip.overrides: ignoring %r: %s", entry, exc)
+            continue
+        overrides[str(address)] = limit
+    return overrides
+
+
 def markdown_table() -> str:
     """The README's configuration table, drawn from the registry so the two never drift."""
     rows = ["| setting | default | meaning |", "|---|---|---|"]

@@ -23,7 +23,7 @@ from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
-from ottla.wire.framing import FrameReader, frame as size_prefixed
+from ottla.wire.framing import FrameReader, FrameTooLarge, frame as size_prefixed
 from ottla.wire.header import peek_api
 
 # SASL is imported by the connections of SASL listeners only: a broker without one never loads it.
@@ -99,13 +99,18 @@ def _end_iteration(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class ConnectionRegistry(Protocol):
-    """Counts connections against the broker's limits (the broker is one)."""
+    """Counts sockets against the broker's limits from their accept on (the broker is one): a
+    TLS listener's acceptor admits them before their handshake, as Kafka's Acceptor counts
+    them before their channel exists."""
 
-    def admit(self, connection: Connection) -> str | None:
-        """Count `connection` in, or say which limit refuses it."""
+    def admit(self, ip: str, listener: str) -> str | None:
+        """Count a new socket from `ip` in, or say which limit refuses it."""
 
-    def release(self, connection: Connection) -> None:
-        """Count a closed connection out."""
+    def enrol(self, connection: Connection) -> None:
+        """Serve an admitted socket's `connection` (idle sweep, reconfiguration)."""
+
+    def release(self, ip: str, connection: Connection | None) -> None:
+        """Count a closed socket out, and its connection if it had one."""
 
 
 class _Slot:
@@ -152,18 +157,22 @@ class Connection(asyncio.BufferedProtocol):
         # What closes this connection unanswered, and the state of a finished SASL exchange.
         self._dropped_by: tuple[type[Exception], ...] = (DropConnection,)
         self._sasl_complete: SaslState | None = None
+        self._sasl_handshake: SaslState | None = None
         if sasl is not None:
             from ottla.server.security.sasl import IllegalSaslState, SaslServerError, SaslState
 
             self._dropped_by = (DropConnection, IllegalSaslState, SaslServerError)
             self._sasl_complete = SaslState.COMPLETE
+            self._sasl_handshake = SaslState.HANDSHAKE
             # Kafka's sasl.server.max.receive.size: the largest frame before authentication.
             self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))
         self._authentication_deadline: asyncio.TimerHandle | None = None
         # Kafka's connection.failed.authentication.delay.ms: a failed login's close, pending.
         self._failed_login_close: asyncio.TimerHandle | None = None
-        # Answer what is in flight, then close (a SASL failure is answered before the close).
+        # A failed login: read nothing more, answer what is in flight, then after the delay
+        # send `_failure_answer` (if any) and close.
         self._closing = False
+        self._failure_answer: bytes | None = None
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self.peer = "?"
@@ -174,10 +183,15 @@ class Connection(asyncio.BufferedProtocol):
         self._sender: asyncio.Task[None] | ThreadSend | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
+        # Counted against the connection limits: by `connection_made`, or before the TLS
+        # handshake by a TLS listener's acceptor, which sets it.
         self.admitted = False
-        # time.monotonic() when bytes last came (the idle sweep reads the same clock): a C call
-        # per read, where the loop's time() is a Python method around it.
+        # time.monotonic() when bytes last came (the idle sweep reads the same clock, and counts
+        # written bytes the client took, `idle_for`): a C call per read, where the loop's time()
+        # is a Python method around it.
         self.last_active = 0.0
+        # The transport's unsent bytes when the idle sweep last looked.
+        self._unsent = 0
         self._reading_paused = False
         self._writing_paused = False
         self._writable: asyncio.Future[None] | None = None  # awaited by _copy_region while writing is paused
@@ -208,13 +222,15 @@ class Connection(asyncio.BufferedProtocol):
         self.ip = peer[0] if peer else "?"
         self.context = RequestContext(self.services, ClientIdentity(self.principal, self.listener, self.peer, self.security_protocol), self.sasl)
         self.last_active = time.monotonic()
-        refusal = self.registry.admit(self)
-        if refusal is not None:
-            log.info("refusing connection from %s: %s", self.peer, refusal)
-            self.closed = True
-            transport.close()
-            return
-        self.admitted = True
+        if not self.admitted:
+            refusal = self.registry.admit(self.ip, self.listener)
+            if refusal is not None:
+                log.info("refusing connection from %s: %s", self.peer, refusal)
+                self.closed = True
+                transport.close()
+                return
+            self.admitted = True
+        self.registry.enrol(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Read only while a sendfile worker holds the socket blocking (_sendfile_worker).
@@ -230,7 +246,7 @@ class Connection(asyncio.BufferedProtocol):
         self.closed = True
         if not self.admitted:
             return
-        self.registry.release(self)
+        self.registry.release(self.ip, self)
         if self._authentication_deadline is not None:
             self._authentication_deadline.cancel()
         if self._failed_login_close is not None:
@@ -242,6 +258,20 @@ class Connection(asyncio.BufferedProtocol):
         if self._throttle_timer is not None:
             self._throttle_timer.cancel()
         log.info("connection closed from %s", self.peer)
+
+    def idle_for(self, now: float) -> float:
+        """Seconds without activity, for the idle sweep: bytes read, or written bytes the client
+        took (the transport's buffer changed since the sweep last looked; asyncio calls
+        resume_writing only once a large answer is nearly all sent), as Kafka's Selector counts
+        any ready key. An answer with file regions being sent is activity: its sender writes
+        past the transport's buffer."""
+        if self._sender is not None:
+            return 0.0
+        unsent = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        if unsent != self._unsent:
+            self._unsent = unsent
+            self.last_active = now
+        return now - self.last_active
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -272,7 +302,7 @@ class Connection(asyncio.BufferedProtocol):
         if self.transport is None or self.closed:
             return
         # Not while a turn is due either: the frames already buffered come first.
-        should_pause = self._turn_scheduled or self._backlogged()
+        should_pause = self._turn_scheduled or self._closing or self._backlogged()
         if should_pause and not self._reading_paused:
             self.transport.pause_reading()
             self._reading_paused = True
@@ -326,6 +356,12 @@ class Connection(asyncio.BufferedProtocol):
                 taken += len(frame)
                 self._handle_frame(frame)
                 waiting = reader.has_frame()
+        except FrameTooLarge as exc:
+            if self.sasl is not None and self.sasl.principal is None:
+                # Over sasl.server.max.receive.size: Kafka's SaslServerAuthenticator fails the login.
+                self._fail_login(None, str(exc))
+            else:
+                self.abort(f"malformed request: {exc}")
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
         except self._dropped_by as exc:
@@ -372,8 +408,8 @@ class Connection(asyncio.BufferedProtocol):
             if self._sasl_gate(sasl, frame):
                 return
         outcome = self.dispatcher.dispatch(self.context, frame)
-        if sasl is not None:
-            self._after_sasl_step(sasl)
+        if sasl is not None and self._after_sasl_step(sasl, outcome):
+            return
         delayed = False
         if type(outcome) is Throttled:
             delayed = self._throttle(outcome)
@@ -428,7 +464,8 @@ class Connection(asyncio.BufferedProtocol):
         """Before (or when renewing) authentication: answer a raw token after a v0 handshake
         here (True), or let through only what the exchange expects now. IllegalSaslState
         closes the connection as Kafka's SaslServerAuthenticator does: unanswered before the
-        handshake, after an ILLEGAL_SASL_STATE answer (True) where a SaslAuthenticate was due."""
+        handshake, as a failed login with an ILLEGAL_SASL_STATE answer (True) where a
+        SaslAuthenticate was due."""
         from ottla.server.security.sasl import AuthenticationFailed, IllegalSaslState
         from ottla.server.security.sasl.authenticator import illegal_state_answer
 
@@ -439,33 +476,47 @@ class Connection(asyncio.BufferedProtocol):
             except IllegalSaslState as exc:
                 if not exc.answered:
                     raise
-                log.info("answering %s with ILLEGAL_SASL_STATE: %s", self.peer, exc)
-                slot = _Slot()
-                self.pending.append(slot)
-                self._complete(slot, illegal_state_answer(frame, str(exc)))
-                self._after_sasl_step(sasl)
+                self._fail_login(illegal_state_answer(frame, str(exc)), str(exc))
                 return True
             return False
         try:
             token = sasl.evaluate_raw(bytes(frame), now)
         except AuthenticationFailed as exc:
-            # No Kafka header to answer with: Kafka closes the connection.
-            raise DropConnection(f"SASL authentication failed: {exc}") from None
+            # No Kafka header to answer with: the delayed close alone.
+            self._fail_login(None, str(exc))
+            return True
         slot = _Slot()
         self.pending.append(slot)
         self._complete(slot, size_prefixed(token))
-        self._after_sasl_step(sasl)
+        self._after_sasl_step(sasl, None)
         return True
 
-    def _after_sasl_step(self, sasl: SaslAuthenticator) -> None:
-        """A failed exchange is answered, then the connection closes; a completed one makes its
-        principal the connection's."""
+    def _after_sasl_step(self, sasl: SaslAuthenticator, answer: Any) -> bool:
+        """After a request of a SASL connection: a failed exchange holds back its `answer` for
+        the delayed close (True); a completed one makes its principal the connection's; a
+        valid ApiVersions answered before the handshake is the only one served (Kafka's
+        HANDSHAKE_REQUEST state). The answer's error code follows its size and correlation id."""
         if sasl.failed:
-            self._closing = True
+            self._fail_login(answer if type(answer) is bytes else None, "SASL authentication failed")
+            return True
+        if sasl.state is self._sasl_handshake:
+            if type(answer) is bytes and answer[8:10] == b"\0\0":
+                sasl.versions_answered = True
         elif sasl.principal is not None and sasl.principal != self.context.client.principal:
             self.context = RequestContext(self.services, dataclasses.replace(self.context.client, principal=sasl.principal), sasl)
             self.reader.max_size = self.services.config.socket_request_max_bytes
             log.info("%s authenticated as %s with %s", self.peer, sasl.principal, sasl.mechanism)
+        return False
+
+    def _fail_login(self, answer: bytes | None, reason: str) -> None:
+        """A failed SASL authentication, closed as Kafka's Selector closes one: nothing more is
+        read, what came before is answered, and once connection.failed.authentication.delay.ms
+        has passed `answer` (none for a raw token or an oversized frame) is sent just before
+        the close (`_flush`, `_close_after_failed_login`): a password guesser learns nothing sooner."""
+        log.info("SASL authentication of %s failed: %s", self.peer, reason)
+        self._closing = True
+        self._failure_answer = answer
+        self._update_reading()
 
     def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool, size: int, finish: Callable[[Any], Any]) -> None:
         self.tasks.discard(task)
@@ -549,11 +600,12 @@ class Connection(asyncio.BufferedProtocol):
         self._resume()
 
     def _close_after_failed_login(self) -> None:
-        """Close a connection whose SASL authentication failed, once its answer is written and
-        connection.failed.authentication.delay.ms has passed, as Kafka does: it slows a password
-        guesser, and a client reads why before the close."""
+        """Send a failed login's answer and close (Kafka's handleCloseOnAuthenticationFailure):
+        the client reads why, then the close."""
         if not self.closed and self.transport is not None:
             log.info("closing connection from %s after its SASL authentication failed", self.peer)
+            if self._failure_answer is not None:
+                self.transport.write(self._failure_answer)
             self.closed = True
             self.transport.close()
 

@@ -167,10 +167,10 @@ class BrokerServices:
         """Client telemetry (KIP-714): CLIENT_METRICS subscriptions and the client instances' pushes."""
         return self.rooms.telemetry_room()
 
-    def api_versions_body(self, error: ErrorCode = ErrorCode.NONE) -> ApiVersionsResponse:
-        """What ApiVersions answers: `error` and every API served, with its versions."""
+    def api_versions_body(self) -> ApiVersionsResponse:
+        """What ApiVersions answers: every API served, with its versions."""
         return {
-            "error_code": error,
+            "error_code": ErrorCode.NONE,
             "api_keys": [{"api_key": key, "min_version": low, "max_version": high} for key, low, high in self.supported_apis],
             "throttle_time_ms": 0,
         }

@@ -124,9 +124,11 @@ class Dispatcher:
         api_key, api_version, correlation_id = peek_api(frame)
         entry = self.handlers.get(api_key)
         if entry is None or not entry[1] <= api_version <= entry[2]:
-            if api_key == ApiKey.API_VERSIONS:
-                # KIP-511: a client newer than us learns our versions from a v0 answer.
-                return encode_response(api_key, 0, correlation_id, context.services.api_versions_body(ErrorCode.UNSUPPORTED_VERSION))
+            if api_key == ApiKey.API_VERSIONS and entry is not None:
+                # KIP-511: a client newer than us learns the versions of ApiVersions alone from a
+                # v0 answer, and asks again (ApiVersionsRequest.getErrorResponse).
+                versions = [{"api_key": api_key, "min_version": entry[1], "max_version": entry[2]}]
+                return encode_response(api_key, 0, correlation_id, {"error_code": ErrorCode.UNSUPPORTED_VERSION, "api_keys": versions, "throttle_time_ms": 0})
             raise MalformedFrame(f"unsupported API {api_key} version {api_version}")
         handle = entry[0]
         decoder = self._decoders.get(api_key * 65536 + api_version)

@@ -338,6 +338,7 @@ ACTED_ON: dict[str, str] = {
                                                                "expected.issuer", "sub.claim.name", "scope.claim.name", "clock.skew.seconds"))),
                     "Read by Ottla's SASL authentication."),
     "authorizer.class.name": "Read by Ottla: StandardAuthorizer's name turns ACLs on.",
+    "max.connections.per.ip.overrides": "Read by Ottla's connection limits: a host's own max.connections.per.ip.",
     **dict.fromkeys(("quota.window.num", "quota.window.size.seconds", "max.connection.creation.rate", "controller.quota.window.num",
                      "controller.quota.window.size.seconds"), "Read by Ottla's client quotas."),
     **dict.fromkeys(("delegation.token.secret.key", "delegation.token.expiry.time.ms", "delegation.token.max.lifetime.ms",

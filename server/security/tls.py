@@ -30,9 +30,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ottla.server.security.listeners import TLS_KEYS, Listener, ListenerError, SecurityProtocol
+
+if TYPE_CHECKING:
+    from ottla.server.connection import ConnectionRegistry
 
 __all__ = ["TLS_KEYS", "TlsAcceptor", "server_context", "tls_acceptance"]
 
@@ -396,10 +399,12 @@ class _Gate(asyncio.Protocol):
 
 
 class TlsAcceptor(asyncio.Protocol):
-    """The protocol of a new connection to a TLS listener until its handshake is done: runs
-    it under a deadline, works out the peer's principal, then hands the TLS transport to the
-    protocol `accept(principal)` makes. A handshake that fails, stalls or meets garbage costs
-    one log line and that connection only; until then it holds asyncio's bounded TLS buffers."""
+    """The protocol of a new connection to a TLS listener until its handshake is done: counts
+    it against the connection limits at once (Kafka's Acceptor counts a socket before its
+    channel exists, so stalled handshakes cannot outnumber max.connections.per.ip), runs the
+    handshake under a deadline, works out the peer's principal, then hands the TLS transport,
+    and the count, to the protocol `accept(principal)` makes. A handshake that fails, stalls or
+    meets garbage costs one log line and that connection only, and gives its count back."""
 
     def __init__(
         self,
@@ -409,30 +414,62 @@ class TlsAcceptor(asyncio.Protocol):
         accept: Callable[[str], asyncio.BufferedProtocol],
         anonymous: str,
         handshakes: set[asyncio.Task[None]],
+        registry: ConnectionRegistry,
+        listener: str,
     ) -> None:
         """`mapper` names the principal of a client certificate (SSL listeners); None leaves
         every client `anonymous` (SASL_SSL listeners, where SASL names it). The handshake runs
-        as a task in `handshakes` (the broker cancels those left when it stops)."""
+        as a task in `handshakes` (the broker cancels those left when it stops). `registry`
+        counts the socket in as a connection to `listener`."""
         self.context = context
         self.timeout = timeout
         self.mapper = mapper
         self.accept = accept
         self.anonymous = anonymous
         self.handshakes = handshakes
+        self.registry = registry
+        self.listener = listener
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
-        transport.pause_reading()  # start_tls reads from here on
         peer = transport.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if peer else "?"
-        task = asyncio.get_running_loop().create_task(self._handshake(transport, address))
+        ip = peer[0] if peer else "?"
+        refusal = self.registry.admit(ip, self.listener)
+        if refusal is not None:
+            log.info("refusing connection from %s: %s", address, refusal)
+            transport.close()
+            return
+        transport.pause_reading()  # start_tls reads from here on
+        task = asyncio.get_running_loop().create_task(self._handshake(transport, address, ip))
         self.handshakes.add(task)
         task.add_done_callback(self.handshakes.discard)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Only before start_tls takes the transport over; the handshake then fails."""
 
-    async def _handshake(self, transport: asyncio.Transport, address: str) -> None:
+    async def _handshake(self, transport: asyncio.Transport, address: str, ip: str) -> None:
+        from ottla.server.connection import Connection
+
+        protocol: asyncio.BufferedProtocol | None = None
+        try:
+            secured = await self._secure(transport, address)
+            if secured is None:
+                return
+            tls, principal, gate = secured
+            protocol = self.accept(principal)
+            if isinstance(protocol, Connection):
+                protocol.admitted = True  # the count is the connection's from here on
+            tls.set_protocol(protocol)
+            protocol.connection_made(tls)
+            gate.hand_over(protocol)
+        finally:
+            if not isinstance(protocol, Connection):
+                self.registry.release(ip, None)
+
+    async def _secure(self, transport: asyncio.Transport, address: str) -> tuple[asyncio.Transport, str, _Gate] | None:
+        """The handshake: the TLS transport, the peer's principal and what arrived meanwhile,
+        or None when it failed (the transport closed)."""
         gate = _Gate()
         loop = asyncio.get_running_loop()
         try:
@@ -440,13 +477,13 @@ class TlsAcceptor(asyncio.Protocol):
         except (OSError, EOFError) as exc:
             log.warning("TLS handshake with %s failed: %s", address, _reason(exc))
             transport.abort()
-            return
+            return None
         except asyncio.CancelledError:
             transport.abort()
             raise
         if tls is None:
             log.warning("TLS handshake with %s failed: the client closed the connection", address)
-            return
+            return None
         principal = self.anonymous
         certificate = tls.get_extra_info("ssl_object").getpeercert(binary_form=True)
         if certificate is not None and self.mapper is not None:
@@ -455,11 +492,8 @@ class TlsAcceptor(asyncio.Protocol):
             except NoMatchingRule as exc:
                 log.warning("closing TLS connection from %s: %s", address, exc)
                 tls.abort()
-                return
-        protocol = self.accept(principal)
-        tls.set_protocol(protocol)
-        protocol.connection_made(tls)
-        gate.hand_over(protocol)
+                return None
+        return tls, principal, gate
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,15 +1,16 @@
 """One connection's SASL authentication, as Kafka's SaslServerAuthenticator runs it; sans-IO.
 
 The connection asks `check(api_key, now)` before it dispatches a frame: before authentication
-only ApiVersions and SaslHandshake are served, then only SaslAuthenticate; anything else
-raises `IllegalSaslState` and the connection closes: unanswered before the handshake, after
-an ILLEGAL_SASL_STATE answer (`illegal_state_answer`) once a v1 handshake chose a mechanism,
-as Kafka's SaslServerAuthenticator.handleSaslToken answers. The SaslHandshake and
-SaslAuthenticate handlers drive the exchange (`handshake`, `authenticate`); after a v0
-handshake the client sends raw tokens with no Kafka header, which the connection hands to
-`evaluate_raw`. A failure leaves `failed` set: the connection sends the answer and closes;
-on what Kafka's SaslServer fails with an unexpected exception (`SaslServerError`), it closes
-unanswered, as Kafka's Selector does.
+only ApiVersions (until one is answered without error) and SaslHandshake are served, then only
+SaslAuthenticate; anything else raises `IllegalSaslState` and the connection closes: unanswered
+before the handshake, after an ILLEGAL_SASL_STATE answer (`illegal_state_answer`) once a v1
+handshake chose a mechanism, as Kafka's SaslServerAuthenticator.handleSaslToken answers. The
+SaslHandshake and SaslAuthenticate handlers drive the exchange (`handshake`, `authenticate`);
+after a v0 handshake the client sends raw tokens with no Kafka header, which the connection
+hands to `evaluate_raw`. A failure leaves `failed` set: the connection sends the answer just
+before it closes, connection.failed.authentication.delay.ms later; on what Kafka's SaslServer
+fails with an unexpected exception (`SaslServerError`), it closes unanswered at once, as
+Kafka's Selector does.
 
 KIP-368: with `connections.max.reauth.ms` set, or a credential that expires (an OAUTHBEARER
 token), a client of SaslAuthenticate v1+ is told its session lifetime, the shorter of the two;
@@ -87,6 +88,9 @@ class SaslAuthenticator:
         self.state = SaslState.HANDSHAKE
         # After a SaslHandshake v0 the client sends bare tokens, not SaslAuthenticate requests.
         self.raw_tokens = False
+        # A valid ApiVersions was answered before the handshake (set by the connection, which
+        # sees the answer): Kafka's HANDSHAKE_REQUEST state, where another one closes the connection.
+        self.versions_answered = False
         self.principal: str | None = None
         self.mechanism: str | None = None
         self._server: MechanismServer | None = None
@@ -111,6 +115,8 @@ class SaslAuthenticator:
                 raise IllegalSaslState("the authenticated session expired (connections.max.reauth.ms) without re-authentication")
             return
         if state is SaslState.HANDSHAKE and api_key in _BEFORE_HANDSHAKE:
+            if api_key == ApiKey.API_VERSIONS and self.versions_answered:
+                raise IllegalSaslState("Unexpected ApiVersions request received during SASL authentication state HANDSHAKE_REQUEST")
             return
         if state in (SaslState.AUTHENTICATE, SaslState.REAUTHENTICATE) and api_key == ApiKey.SASL_AUTHENTICATE:
             return
