@@ -41,11 +41,13 @@ BOOLEAN, STRING, INT, LONG = ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.I
 
 
 def _setting(
-    config_type: ConfigType, default: Any, doc: str, validator: Validator | None = None, *, nullable: bool = False, dynamic: bool = False
+    config_type: ConfigType, default: Any, doc: str, validator: Validator | None = None, *, nullable: bool = False, dynamic: bool = False,
+    sensitive: bool = False,
 ) -> Any:
     """A broker setting of the server's own; its name is the field's, dots for underscores.
-    `dynamic` where Kafka changes it without a restart and Ottla applies the change at once."""
-    key = ConfigKey("", config_type, default, doc, validator, dynamic=dynamic, nullable=nullable or default is None)
+    `dynamic` where Kafka changes it without a restart and Ottla applies the change at once;
+    `sensitive` where its value may hold a secret, never described."""
+    key = ConfigKey("", config_type, default, doc, validator, dynamic=dynamic, sensitive=sensitive, nullable=nullable or default is None)
     return field(default=default, metadata={"key": key})
 
 
@@ -182,8 +184,10 @@ class BrokerConfig:
         STRING,
         None,
         "A schema registry's Confluent-compatible API (`http://HOST:PORT`; Apicurio's ends in `/apis/ccompat/v7`): the console "
-        "and `/api/` decode Avro, JSON Schema and Protobuf values in its wire format with the schemas it holds.",
+        "and `/api/` decode Avro, JSON Schema and Protobuf values in its wire format with the schemas it holds. Sensitive: "
+        "the URL may carry a user and password.",
         _http_url,
+        sensitive=True,
     )
     # Settings given explicitly (file, environment, --set, flags): DescribeConfigs reports
     # them as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG. Not a setting itself.

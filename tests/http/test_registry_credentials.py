@@ -63,3 +63,24 @@ def test_registry_errors_name_the_url_without_its_credentials() -> None:
         registry.server_close()
     closed = _free_port()
     assert _schema_error(f"http://reader:{SECRET}@127.0.0.1:{closed}/").startswith(f"the registry at http://127.0.0.1:{closed} did not answer for schema 7")
+
+
+def test_the_registry_url_is_described_as_sensitive() -> None:
+    """It may carry a user and password: DescribeConfigs and the console's broker configs
+    show it as Kafka shows a password, without its value."""
+    from compat.differential import _Connection
+    from ottla.wire.api import ApiKey
+
+    with running_broker(data_dir=None, http_port=0, console_schema_registry_url=f"http://reader:{SECRET}@127.0.0.1:1") as broker:
+        connection = _Connection(broker.bootstrap_servers)
+        try:
+            described = connection.call(ApiKey.DESCRIBE_CONFIGS, 4, {"resources": [
+                {"resource_type": 4, "resource_name": "1", "configuration_keys": ["console.schema.registry.url"]}],
+                "include_synonyms": False, "include_documentation": False})
+        finally:
+            connection.close()
+        [entry] = described["results"][0]["configs"]
+        assert (entry["value"], entry["is_sensitive"]) == (None, True)
+        assert broker.broker is not None and broker.broker.http is not None
+        with urllib.request.urlopen(broker.broker.http.url + "/api/broker/configs", timeout=30) as answer:
+            assert SECRET not in answer.read().decode()
