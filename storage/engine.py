@@ -40,7 +40,7 @@ from typing import ClassVar
 from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
 from ottla.storage.flusher import Flusher, FlushJob
-from ottla.storage.files import TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
+from ottla.storage.files import TEMPORARY_SUFFIX, DirectoryLocks, fsync_directory, remove_paths, replace_file
 from ottla.storage.log import PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -159,6 +159,8 @@ class Storage:
         self._writing = 0
         self._writes_done = threading.Condition()
         self._closed = False
+        # Each log directory's `.lock`, held from open to close.
+        self.locks = DirectoryLocks()
         # Grows with every change to the set of topics or to one's partitions: whoever derives
         # something from the topic list (resolved regex subscriptions) recomputes it only then.
         self.topics_version = 0
@@ -178,7 +180,11 @@ class Storage:
         `meta_properties` (node.id, cluster.id) go into a new directory's meta.properties."""
         storage = cls(data_dir, max_open_files, defaults, more_dirs)
         if data_dir is not None:
-            storage._load(meta_properties or {})
+            try:
+                storage._load(meta_properties or {})
+            except BaseException:
+                storage.locks.release()
+                raise
         return storage
 
     def _load(self, meta_properties: Mapping[str, str]) -> None:
@@ -188,6 +194,7 @@ class Storage:
         assert self.data_dir is not None
         for log_dir in self.log_dirs:
             log_dir.mkdir(parents=True, exist_ok=True)
+            self.locks.take(log_dir)
             self.directory_ids[log_dir] = _directory_id(log_dir, meta_properties)
             stat = log_dir.stat()
             self._identities[log_dir] = (stat.st_dev, stat.st_ino)
@@ -832,6 +839,7 @@ class Storage:
                     pass  # every segment after the last checkpointed point is recovered at the next open
         self._logs.clear()
         self._handles.close_all()
+        self.locks.release()
 
 
 def _directory_id(log_dir: pathlib.Path, meta_properties: Mapping[str, str]) -> bytes:

@@ -9,6 +9,8 @@ does by default. Every file the storage (and the broker beside it) replaces goes
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import pathlib
 import shutil
@@ -16,6 +18,8 @@ import shutil
 TEMPORARY_SUFFIX = ".tmp"
 # Kafka's LogFileUtils.DELETED_FILE_SUFFIX: a deleted segment's file waiting out file.delete.delay.ms.
 DELETED_SUFFIX = ".deleted"
+# Kafka's LogManager.LockFileName: held by the one process using a log directory.
+LOCK_FILE = ".lock"
 
 
 def replace_file(path: pathlib.Path, data: bytes, sync: bool = True) -> None:
@@ -60,3 +64,32 @@ def fsync_directory(directory: pathlib.Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+class DirectoryLocks:
+    """The log directories' `.lock` files this process holds, as Kafka's LogManager holds
+    them: a second broker on the same directory would hand out the offsets the first did and
+    overwrite its records. Releasing them (or the process ending: the kernel drops them)
+    lets another process take the directories."""
+
+    def __init__(self) -> None:
+        self._descriptors: list[int] = []
+
+    def take(self, directory: pathlib.Path) -> None:
+        """Lock `directory`, or raise OSError naming its lock file when another holds it."""
+        path = directory / LOCK_FILE
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise OSError(errno.EWOULDBLOCK, "in use by another broker, which holds its lock", str(path)) from None
+        except OSError:
+            os.close(descriptor)
+            raise
+        self._descriptors.append(descriptor)
+
+    def release(self) -> None:
+        for descriptor in self._descriptors:
+            os.close(descriptor)
+        self._descriptors.clear()

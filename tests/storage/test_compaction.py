@@ -161,6 +161,7 @@ def test_crash_before_the_swap_is_complete_keeps_the_old_segment(tmp_path: pathl
         first.compact(now_ms=2000)
     monkeypatch.undo()
     assert list((tmp_path / "c-0").glob("*.cleaned"))
+    first.locks.release()  # the process died: the kernel drops its locks
     reopened = Storage.open(tmp_path)
     assert contents(reopened) == before
     assert not list((tmp_path / "c-0").glob("*.cleaned"))
@@ -185,6 +186,7 @@ def test_crash_after_the_swap_file_is_complete_finishes_the_swap(tmp_path: pathl
         first.compact(now_ms=2000)
     monkeypatch.undo()
     assert list((tmp_path / "crashed" / "c-0").glob("*.swap"))
+    first.locks.release()  # the process died: the kernel drops its locks
     reopened = Storage.open(tmp_path / "crashed")
     assert not list((tmp_path / "crashed" / "c-0").glob("*.swap"))
     # The first segment's swap is finished; later segments were never cleaned: the log is

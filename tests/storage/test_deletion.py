@@ -25,7 +25,7 @@ def region_of(storage: Storage, topic: str, offset: int) -> FileRegion:
 
 
 def names(directory: pathlib.Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir() if path.name != "meta.properties")
+    return sorted(path.name for path in directory.iterdir() if path.name not in ("meta.properties", ".lock"))
 
 
 def three_segments(storage: Storage, configs: dict[str, str] | None = None) -> None:

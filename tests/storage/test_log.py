@@ -266,7 +266,7 @@ def test_delete_topic_removes_its_files(tmp_path: pathlib.Path) -> None:
     storage.create_topic("t", 2)
     storage.delete_topic("t", now_ms=0)
     storage.delete_expired_files(now_ms=60_000)  # file.delete.delay.ms later (tests/storage/test_deletion.py)
-    assert [path.name for path in tmp_path.iterdir()] == ["meta.properties"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".lock", "meta.properties"]
     storage.close()
 
 
