@@ -30,12 +30,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from ottla.server.security.listeners import TLS_KEYS, Listener, ListenerError, SecurityProtocol
 
-if TYPE_CHECKING:
-    from ottla.server.connection import ConnectionRegistry
 
 __all__ = ["TLS_KEYS", "TlsAcceptor", "server_context", "tls_acceptance"]
 
@@ -398,6 +396,25 @@ class _Gate(asyncio.Protocol):
             protocol.connection_lost(self.lost[0])
 
 
+class Admissions(Protocol):
+    """What counts sockets against the connection limits (the broker, through its
+    ConnectionRegistry): a TLS socket is counted from its accept, before its handshake."""
+
+    def admit(self, ip: str, listener: str) -> str | None:
+        """Count a new socket from `ip` in, or say which limit refuses it."""
+
+    def release(self, ip: str, connection: Any) -> None:
+        """Count a closed socket out."""
+
+
+@runtime_checkable
+class Counted(Protocol):
+    """A protocol that takes a socket's count over and gives it back when it closes (the
+    Connection); one without it leaves the count to the acceptor."""
+
+    admitted: bool
+
+
 class TlsAcceptor(asyncio.Protocol):
     """The protocol of a new connection to a TLS listener until its handshake is done: counts
     it against the connection limits at once (Kafka's Acceptor counts a socket before its
@@ -414,7 +431,7 @@ class TlsAcceptor(asyncio.Protocol):
         accept: Callable[[str], asyncio.BufferedProtocol],
         anonymous: str,
         handshakes: set[asyncio.Task[None]],
-        registry: ConnectionRegistry,
+        registry: Admissions,
         listener: str,
     ) -> None:
         """`mapper` names the principal of a client certificate (SSL listeners); None leaves
@@ -449,8 +466,6 @@ class TlsAcceptor(asyncio.Protocol):
         """Only before start_tls takes the transport over; the handshake then fails."""
 
     async def _handshake(self, transport: asyncio.Transport, address: str, ip: str) -> None:
-        from ottla.server.connection import Connection
-
         protocol: asyncio.BufferedProtocol | None = None
         try:
             secured = await self._secure(transport, address)
@@ -458,13 +473,13 @@ class TlsAcceptor(asyncio.Protocol):
                 return
             tls, principal, gate = secured
             protocol = self.accept(principal)
-            if isinstance(protocol, Connection):
+            if isinstance(protocol, Counted):
                 protocol.admitted = True  # the count is the connection's from here on
             tls.set_protocol(protocol)
             protocol.connection_made(tls)
             gate.hand_over(protocol)
         finally:
-            if not isinstance(protocol, Connection):
+            if not isinstance(protocol, Counted):
                 self.registry.release(ip, None)
 
     async def _secure(self, transport: asyncio.Transport, address: str) -> tuple[asyncio.Transport, str, _Gate] | None:
