@@ -295,7 +295,8 @@ class DatabaseCluster:
         # A renewal still in flight after this long is given up and sent again.
         self._renew_timeout_s = max(self._heartbeat_s, session_timeout_ms / 1000 * _CLAIM_MARGIN)
         self._wake = wake
-        self.state = DatabaseClusterState(node_id, storage.topics, on_leader_change)
+        self._on_leader_change = on_leader_change
+        self.state = DatabaseClusterState(node_id, storage.topics, self._leader_changed)
         self._incarnation = uuid.uuid4()
         self._channel = ""
         self._live: list[brokers.LiveBroker] = []
@@ -558,6 +559,30 @@ class DatabaseCluster:
             self._spawn(self._brokers_changed())
         else:
             self._spawn(self._reload(catalogue=heard.news is notify.News.CATALOGUE))
+
+    def _leader_changed(self, topic: str, index: int, epoch: int) -> None:
+        """A partition's leader or epoch moved: one of the database's that this broker now
+        leads has its producer state confirmed before read_committed reads use it, and its
+        parked fetches are woken once it is; then the broker is told."""
+        known = self.state.topics.get(topic)
+        state = None if known is None else known[1].get(index)
+        if state is not None and state.leader == self.node_id and self.storage.is_database_topic(topic):
+            try:
+                partition = self.storage.partition(topic, index)
+            except KafkaError:
+                pass  # deleted meanwhile
+            else:
+                partition.unconfirm()
+                self._spawn(self._confirm_producers(partition, topic, index))
+        self._on_leader_change(topic, index, epoch)
+
+    async def _confirm_producers(self, partition: DatabasePartition, topic: str, index: int) -> None:
+        try:
+            await partition.confirm()
+        except (DatabaseUnavailable, KafkaError) as exc:
+            log.warning("confirming the producer state of %s-%d from PostgreSQL failed: %s", topic, index, exc)
+            return
+        self._wake(topic, index)
 
     def _catch_up_transactions(self, topic: str, index: int) -> None:
         """Another broker moved the bounds of a partition this one leads with a transaction

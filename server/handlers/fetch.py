@@ -282,6 +282,25 @@ def _read(
 _PendingRead = tuple["FetchResponsePartitionData", Any, int, int, str]
 
 
+async def _confirmed(pending: list[_PendingRead]) -> list[_PendingRead]:
+    """The reads whose partition's producer state is confirmed (a leader among brokers over one
+    database confirms it once it leads: DatabasePartition.confirm), after waiting for those
+    that are not; one that cannot be confirmed is answered with the error instead."""
+    unconfirmed = [read for read in pending if not read[1].producers_confirmed]
+    if not unconfirmed:
+        return pending
+    outcomes = await asyncio.gather(*(log.confirm() for _, log, _, _, _ in unconfirmed), return_exceptions=True)
+    failed: set[int] = set()
+    for (entry, _, _, _, _), outcome in zip(unconfirmed, outcomes):
+        if isinstance(outcome, KafkaError):
+            entry["error_code"] = outcome.code
+            entry["aborted_transactions"] = None
+            failed.add(id(entry))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    return [read for read in pending if id(read[0]) not in failed]
+
+
 async def _read_deferred(
     context: RequestContext, version: int, request: FetchRequest, topics: list[FetchRequestFetchTopic]
 ) -> tuple[FetchResponse, int, list[tuple[str, int]], bool]:
@@ -295,6 +314,10 @@ async def _read_deferred(
         return response, total, keys, answer_now
     budget = _max_bytes(context, request)
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
+    if read_committed:
+        confirmed = await _confirmed(pending)
+        answer_now = answer_now or len(confirmed) < len(pending)  # an error is answered at once
+        pending = confirmed
     # Each partition's LSO as the local engine's read takes it: before the read, which stops there for read_committed.
     stables = [log.last_stable_offset for _, log, _, _, _ in pending]
     outcomes = await asyncio.gather(

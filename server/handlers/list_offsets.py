@@ -56,6 +56,41 @@ _FIRST_VERSION = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, L
 def handle(
     context: RequestContext, header: RequestHeader, request: ListOffsetsRequest
 ) -> ListOffsetsResponse | Coroutine[Any, Any, ListOffsetsResponse]:
+    if context.storage.is_async and request.get("isolation_level", 0) == 1 and request.get("replica_id", -1) == -1:
+        unconfirmed = _unconfirmed(context, request)
+        if unconfirmed:
+            return _when_confirmed(context, header, request, unconfirmed)
+    return _answer(context, header, request)
+
+
+def _unconfirmed(context: RequestContext, request: ListOffsetsRequest) -> list[Any]:
+    """The database partitions named whose producer state this broker has not confirmed since
+    it became their leader (DatabasePartition.confirm): read_committed needs their LSO."""
+    storage = context.storage
+    found = []
+    for topic in request["topics"]:
+        if storage.is_database_topic(topic["name"]):
+            for wanted in topic["partitions"]:
+                try:
+                    log = storage.partition(topic["name"], wanted["partition_index"])
+                except KafkaError:
+                    continue
+                if not getattr(log, "producers_confirmed", True):
+                    found.append(log)
+    return found
+
+
+async def _when_confirmed(context: RequestContext, header: RequestHeader, request: ListOffsetsRequest, logs: list[Any]) -> ListOffsetsResponse:
+    """The answer once the partitions' producer states are confirmed; one that could not be is
+    KAFKA_STORAGE_ERROR (retriable)."""
+    await asyncio.gather(*(log.confirm() for log in logs), return_exceptions=True)
+    answer = _answer(context, header, request)
+    return await answer if asyncio.iscoroutine(answer) else answer
+
+
+def _answer(
+    context: RequestContext, header: RequestHeader, request: ListOffsetsRequest
+) -> ListOffsetsResponse | Coroutine[Any, Any, ListOffsetsResponse]:
     version = header.api_version
     storage = context.storage
     # None: a replica's request, which no isolation level limits.
@@ -90,6 +125,8 @@ def handle(
                 if cluster is None:
                     # Partition.localLogWithEpochOrThrow, as OffsetForLeaderEpoch checks it here too.
                     check_current_leader_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
+                if pending is not None and read_committed and not getattr(log, "producers_confirmed", True):
+                    raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the partition's producer state could not be read from PostgreSQL")
                 fetchable = _last_fetchable(log, read_committed, state)
                 if pending is not None and (wanted["timestamp"] >= 0 or wanted["timestamp"] == MAX_TIMESTAMP) and storage.is_database_topic(topic["name"]):
                     pending.append((entry, log, wanted["timestamp"], state, fetchable))

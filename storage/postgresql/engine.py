@@ -51,6 +51,7 @@ copy's, reloaded only when it appends itself.
 
 from __future__ import annotations
 
+
 import json
 import pathlib
 import urllib.parse
@@ -218,6 +219,12 @@ class DatabasePartition:
         # The broker whose appends alone are stored, refused once another has claimed the
         # partition (a coordinator's journal: log.py's `only_leader`); None: anyone's.
         self.only_leader: int | None = None
+        # Whether the copy of the producer state is known current enough to take the last
+        # stable offset from: not from the moment this broker becomes the partition's leader
+        # among several (`unconfirm`: other brokers appended and wrote markers meanwhile)
+        # until `confirm` has read the database's again.
+        self.producers_confirmed = True
+        self._leaderships = 0
 
     def saw(self, log_start_offset: int, high_watermark: int) -> bool:
         """Bounds another broker's append or DeleteRecords left: whether they moved here."""
@@ -322,6 +329,30 @@ class DatabasePartition:
             pending, confirmed = doubtful, True
         for prepared in pending:
             prepared.outcome = KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the producer state of {self.topic_partition} kept moving under this append")
+
+    def unconfirm(self) -> None:
+        """This broker now leads the partition among brokers over one database: its copy of the
+        producer state may be behind the transactions other brokers opened and the markers they
+        wrote, so read_committed reads `confirm` it first (as Kafka's new leader loads the
+        producer state before it serves)."""
+        self.producers_confirmed = False
+        self._leaderships += 1
+
+    async def confirm(self) -> None:
+        """Read the database's producer state again if this broker's copy is not confirmed
+        since it became the leader. Readers waiting take the appends' lock in turn, so the first
+        reads and the others find it confirmed; KafkaError when the database cannot be read,
+        and the next reader tries again."""
+        if self.producers_confirmed:
+            return
+        leadership = self._leaderships
+        async with self._appending:
+            if self.producers_confirmed:
+                return
+            with _database_errors():
+                await self._producers_moved()
+            if leadership == self._leaderships:  # not led anew meanwhile: that needs a read of its own
+                self.producers_confirmed = True
 
     async def catch_up_producers(self) -> bool:
         """Replace this broker's copy of the producer state with the database's if another
