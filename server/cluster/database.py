@@ -613,6 +613,10 @@ class DatabaseCluster:
                 for moved in await self.storage.reload_catalogue():
                     self._wake(*moved)
             await self._reload_claims()
+            # Another broker's claim comes from the live set it read: read it too before
+            # claiming back, or two brokers whose reads straddle a lease's expiry take a
+            # partition from each other at every notification until their next heartbeats.
+            await self._read_live_set()
             await self._claim()
 
         try:
