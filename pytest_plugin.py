@@ -6,7 +6,8 @@ so installing `ottla` is enough:
 
 `ottla_broker` is one in-memory broker per session, `ottla_broker_fn` a fresh one per
 test. Mark a test `@pytest.mark.ottla_disk` (or run pytest with `--ottla-disk`) for a
-broker that writes its log to a temporary directory instead.
+broker that writes its log to a temporary directory instead. The mark applies to the
+per-test fixtures: the session broker starts once, so only `--ottla-disk` moves it to disk.
 
 `ottla_cluster` is a fresh cluster of three nodes per test (node ids 1-3, in racks a, b, c),
 for clients facing leader moves and outages:
@@ -38,7 +39,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "ottla_disk: the Ottla broker of this test writes to a temporary directory")
+    config.addinivalue_line("markers", "ottla_disk: the Ottla broker of this test (not the session's) writes to a temporary directory")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Warn of an `ottla_disk` mark that cannot act: on a test that uses the session broker,
+    started once for every test before any mark is seen."""
+    if config.getoption("--ottla-disk"):
+        return
+    for item in items:
+        if item.get_closest_marker("ottla_disk") is not None and "ottla_broker" in getattr(item, "fixturenames", ()):
+            item.warn(
+                pytest.PytestWarning(
+                    "ottla_disk does not move the session broker (ottla_broker, ottla_bootstrap, ottla_faults) to disk: "
+                    "use ottla_broker_fn, or run pytest --ottla-disk"
+                )
+            )
 
 
 def _data_dir(request: pytest.FixtureRequest, factory: pytest.TempPathFactory):

@@ -4,18 +4,19 @@ for any Kafka broker (server/admin/)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import os
-import resource
-import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ottla.server.config import BrokerConfig, ConfigError, environment_settings, load_properties, set_settings
-from ottla.server.hooks import TestHooks
-from ottla.server.security.listeners import ListenerError
+# The rest is imported inside main(), where a Ctrl-C while it loads (most of a start-up's
+# time before the broker sets its handlers) is caught: the console script imports this module
+# before main() can catch anything.
+if TYPE_CHECKING:
+    import asyncio
+
+    from ottla.server.config import BrokerConfig
+    from ottla.server.hooks import TestHooks
 
 
 # Not Kafka's (9092-9094), Confluent's (8081-8083, 8088, 9021), the UIs' (8080), Prometheus's
@@ -25,6 +26,9 @@ DEFAULT_HTTP_PORT = 8092
 # The event loops a broker can run on: asyncio's own, or uvloop's (libuv's, in C; the `uvloop`
 # package, not a dependency) while the benchmarks decide whether it pays.
 EVENT_LOOPS = ("asyncio", "uvloop")
+# OTTLA_ variables the client subcommands read (server/admin/commands.py), set in the same
+# shells as a broker's: no broker setting, so `ottla serve` passes them over without a word.
+CLIENT_VARIABLES = frozenset({"OTTLA_SASL_PASSWORD"})
 
 
 def _parser(serving: bool = False) -> argparse.ArgumentParser:
@@ -123,7 +127,21 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
         from ottla.server.admin.commands import run
 
         return run(args)
+    try:
+        return _start(args, test_hooks)
+    except KeyboardInterrupt:
+        # Ctrl-C before the broker's own handler is set stops start-up as it stops the broker:
+        # quietly, with the shell's status for SIGINT.
+        return 130
+
+
+def _start(args: argparse.Namespace, test_hooks: TestHooks | None) -> int:
+    """`ottla serve`: check what was asked for, then run the broker until SIGINT or SIGTERM."""
+    import asyncio
+
+    from ottla.server.config import ConfigError
     from ottla.server.logs import configure
+    from ottla.server.security.listeners import ListenerError, configured_listeners
 
     configure(args.log_level, args.log_format)
     try:
@@ -131,9 +149,21 @@ def main(argv: list[str] | None = None, test_hooks: TestHooks | None = None) -> 
     except ConfigError as exc:
         print(f"ottla: {exc}", file=sys.stderr)
         return 2
+    if args.nodes < 1:
+        print(f"ottla: --nodes must be at least 1, not {args.nodes}", file=sys.stderr)
+        return 2
     racks = args.racks.split(",") if args.racks else []
-    if args.nodes < 1 or (racks and len(racks) != args.nodes):
+    if racks and len(racks) != args.nodes:
         print(f"ottla: --racks names one rack per node: {args.nodes} node(s), {len(racks)} rack(s)", file=sys.stderr)
+        return 2
+    try:
+        # Node k of a cluster listens on each fixed port + k - 1 (0 stays 0: a free port each).
+        highest = max(listener.port for listener in configured_listeners(config))
+    except ListenerError as exc:
+        print(f"ottla: {exc}", file=sys.stderr)
+        return 2
+    if highest + args.nodes - 1 > 65535:
+        print(f"ottla: --nodes {args.nodes} needs ports {highest} to {highest + args.nodes - 1}, past 65535: node k listens on the port + k - 1", file=sys.stderr)
         return 2
     _raise_open_file_limit()
     try:
@@ -160,7 +190,13 @@ def _write_certificates(directory: str) -> int:
 
     from ottla.server.security.certs import write
 
-    written = write(Path(directory).resolve())
+    try:
+        written = write(Path(directory).resolve())
+    except OSError as exc:
+        # mkdir's "File exists" for a path that is a file says less than what is wrong with it.
+        reason = "Not a directory" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        print(f"ottla: cannot write certificates to {directory}: {reason}", file=sys.stderr)
+        return 1
     print(f"# Development certificates in {written.directory} (CA: {written.ca}). Broker settings (server.properties):")
     print(written.server_properties())
     print("\n# Clients:")
@@ -171,6 +207,8 @@ def _write_certificates(directory: str) -> int:
 def _raise_open_file_limit() -> None:
     """Every connection and every segment file holds a descriptor, and a shell's soft
     limit is often 1,024: lift it to the hard limit, as the JVM does for Kafka (MaxFDLimit)."""
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -181,10 +219,12 @@ def _raise_open_file_limit() -> None:
 
 def broker_config(args: argparse.Namespace) -> BrokerConfig:
     """Settings from, lowest precedence first: defaults, --config, OTTLA_* variables, --set, flags."""
+    from ottla.server.config import BrokerConfig, environment_settings, load_properties, set_settings
+
     config = BrokerConfig.from_settings()
     if args.config:
         config = config.updated(load_properties(args.config))
-    config = config.updated(environment_settings())
+    config = config.updated(environment_settings({name: value for name, value in os.environ.items() if name not in CLIENT_VARIABLES}))
     config = config.updated(set_settings(args.set))
     flags: dict[str, Any] = {
         "host": args.host,
@@ -208,7 +248,12 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
 async def _serve(
     config: BrokerConfig, test_hooks: TestHooks | None, add_scram: list[str], nodes: int = 1, racks: list[str] | None = None, storage_url: str | None = None
 ) -> int:
+    import asyncio
+    import gc
+    import signal
+
     from ottla.server.broker import Broker
+    from ottla.server.security.listeners import ListenerError
 
     # An --add-scram value that cannot be read (SASL is imported only for one).
     unreadable: tuple[type[Exception], ...] = ()
@@ -271,9 +316,23 @@ async def _serve(
 def _start_failure(config: BrokerConfig, exc: OSError) -> str:
     """What stopped start-up. A file system call names its path in the error (mkdir, open) and
     a socket's bind never does, so the path tells a data directory that cannot be used from an
-    address that cannot be listened on."""
+    address that cannot be listened on. The address named is the one that failed: the HTTP
+    listener's or a cluster node's, not necessarily the broker's own host and port."""
     if exc.filename is not None:
         where = "" if str(exc.filename) == str(config.data_dir) else f" ({exc.filename})"
-        return f"cannot use data directory {config.data_dir}: {exc.strerror or exc}{where}"
-    # asyncio's create_server rewords a bind error's strerror; the errno still says it.
-    return f"cannot listen on {config.host}:{config.port}: {os.strerror(exc.errno) if exc.errno else exc}"
+        # mkdir's "File exists" for a file where a directory belongs says less than what is wrong.
+        problem = "Not a directory" if isinstance(exc, FileExistsError) and not os.path.isdir(exc.filename) else exc.strerror or str(exc)
+        return f"cannot use data directory {config.data_dir}: {problem}{where}"
+    import re
+    import socket
+
+    if exc.strerror and exc.strerror.startswith("cannot listen"):
+        # The HTTP listener's own words, less what socket.create_server appends ("(while
+        # attempting to bind on address ...)"): the address is in them already.
+        return exc.strerror.partition(" (while attempting")[0]
+    # A host that does not resolve: a getaddrinfo error's errno is not one os.strerror knows.
+    reason = str(exc.strerror) if isinstance(exc, socket.gaierror) else os.strerror(exc.errno) if exc.errno else str(exc)
+    # asyncio's create_server rewords a bind error, naming the address it tried as a tuple.
+    bound = re.search(r"bind on address \('([^']*)', (\d+)", str(exc))
+    host, port = bound.groups() if bound else (config.host, str(config.port))
+    return f"cannot listen on {f'[{host}]' if ':' in host else host}:{port}: {reason}"

@@ -410,13 +410,50 @@ _NEAR_MISS = 0.85
 
 def load_properties(path: str | Path) -> dict[str, str]:
     """Settings from a Kafka server.properties, listeners translated, each key judged as
-    `accepted_settings` judges it."""
+    `accepted_settings` judges it.
+
+    Read as Kafka reads it (java.util.Properties.load from a stream): ISO-8859-1, with the
+    backslash escapes resolved. A file that is valid UTF-8, as editors write today, is read as
+    UTF-8: the one difference from Kafka, which would read its non-ASCII as mojibake."""
     path = Path(path)
     try:
-        pairs = parse_properties(path.read_text())
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("iso-8859-1")
+    try:
+        pairs = {_unescape(key): _unescape(value) for key, value in parse_properties(text).items()}
+    except ValueError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
     return accepted_settings(pairs, f"from {path}")
+
+
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def _unescape(text: str) -> str:
+    """`text` with a properties file's escapes resolved as Properties.loadConvert resolves
+    them: \\uXXXX, \\t \\n \\r \\f, and a backslash before any other character stands for it."""
+    chars: list[str] = []
+    index = 0
+    while index < len(text):
+        char, index = text[index], index + 1
+        if char != "\\" or index == len(text):
+            chars.append(char)
+            continue
+        char, index = text[index], index + 1
+        if char == "u":
+            digits = text[index:index + 4]
+            if len(digits) < 4 or any(digit not in "0123456789abcdefABCDEF" for digit in digits):
+                raise ValueError(f"malformed \\uxxxx escape in {text}")
+            chars.append(chr(int(digits, 16)))
+            index += 4
+        else:
+            chars.append(_ESCAPES.get(char, char))
+    return "".join(chars)
 
 
 def _near_miss(name: str) -> str | None:

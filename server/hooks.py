@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any
 
-from ottla.server.faults import Faults
+from ottla.server.faults import FaultError, Faults
 from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 
 
@@ -34,7 +34,14 @@ class TestHooks:
         if every:
             faults.add("produce", drop="after", every=every, when=carries_producer_id, name=f"drop_produce_response_every={every}")
         for fault in self.faults:
-            faults.add(**fault)
+            # From JSON (--fault) as often as from Python: the wrong shape is the caller's
+            # error, a FaultError as Faults.add's own refusals are, not a TypeError.
+            if not isinstance(fault, Mapping):
+                raise FaultError(f"a fault is an object of Faults.add's keyword arguments, not {fault!r}")
+            try:
+                faults.add(**fault)
+            except TypeError as exc:
+                raise FaultError(f"cannot set the fault {dict(fault)!r}: {exc}") from None
 
 
 def carries_producer_id(request: Any) -> bool:
