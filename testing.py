@@ -159,8 +159,12 @@ async def _on_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
 @contextlib.contextmanager
 def running_broker(test_hooks: TestHooks | None = None, **settings: Any) -> Iterator[ThreadedBroker]:
     """Settings by Kafka name, underscores for dots: `running_broker(port=0, data_dir=None)`;
-    `event_loop="uvloop"` runs it on uvloop (ThreadedBroker)."""
+    `event_loop="uvloop"` runs it on uvloop (ThreadedBroker). Unless told otherwise it listens
+    on a free port and keeps its data in memory, so that nothing it leaves outlives it and two
+    of them never share a data directory."""
     settings.setdefault("port", 0)
+    if not {"config", "data_dir", "log_dirs", "log_dir"} & settings.keys():
+        settings["data_dir"] = None
     handle = ThreadedBroker(test_hooks, **settings)
     try:
         yield handle.start()

@@ -163,3 +163,12 @@ def test_plugin_works_in_a_fresh_venv_without_conftest(tmp_path):
     result = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_running_broker_keeps_its_data_in_memory_unless_given_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It leaves nothing behind: no ./ottla-data in the working directory, which two of them
+    (pytest-xdist workers, parallel scripts) would otherwise share."""
+    monkeypatch.chdir(tmp_path)
+    with running_broker() as broker:
+        assert broker.broker is not None and broker.broker.storage is not None and broker.broker.storage.data_dir is None
+    assert list(tmp_path.iterdir()) == []
