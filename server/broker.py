@@ -251,7 +251,17 @@ class Broker:
 
     async def start(self) -> None:
         """Listen and serve; ListenerError (before anything is opened) for listeners that
-        cannot be served as configured, OSError for an address or a directory that cannot be used."""
+        cannot be served as configured, OSError for an address or a directory that cannot be
+        used. A start that fails stops what it had opened (storage, listeners, coordinators)
+        before raising, so nothing outlives it: `async with Broker(...)` never reaches
+        __aexit__ when its start raises."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         listeners = configured_listeners(self.static_config)
         check_served(listeners)
         self._tls = {}

@@ -172,3 +172,22 @@ def test_running_broker_keeps_its_data_in_memory_unless_given_a_directory(tmp_pa
     with running_broker() as broker:
         assert broker.broker is not None and broker.broker.storage is not None and broker.broker.storage.data_dir is None
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_broker_whose_start_fails_leaves_nothing_open(tmp_path: Path) -> None:
+    """An HTTP port taken: the start raises after the storage and the Kafka listener opened;
+    both are closed again (the directory's lock given back, the port no longer accepting)."""
+    import socket
+
+    from ottla import Broker
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        failed = Broker(port=0, http_port=port, data_dir=str(tmp_path))
+        with pytest.raises(OSError):
+            await failed.start()
+        async with Broker(port=0, data_dir=str(tmp_path)) as again:  # the directory is free again
+            assert again.bootstrap_servers
+    assert not failed.connections and failed.storage is None
