@@ -562,6 +562,9 @@ class Broker:
             self._share_leader_changed(topic, index)
         elif topic == OFFSETS_TOPIC and self.groups is not None:
             self.groups.on_partition_moved(index)
+            if self.share is not None:
+                groups = self.groups
+                self.share.rearm_sessions(lambda group_id: groups.offsets_partition(group_id) == index)
 
     def _replay_coordinator_partition(self, topic: str) -> Callable[[int], None]:
         """What rebuilds a coordinator's state of one partition of `topic`, read again."""

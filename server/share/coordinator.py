@@ -222,6 +222,15 @@ class ShareCoordinator:
         if name is not None:
             self.notify_data(name, index)
 
+    def rearm_sessions(self, coordinated: Callable[[str], bool]) -> None:
+        """Another node of an in-process cluster leads the `__consumer_offsets` partition of the
+        groups `coordinated` says: as Kafka's new coordinator after its load (onLoaded), each
+        of their members has a whole session timeout from now to find it."""
+        for group_id, group in self.groups.items():
+            if coordinated(group_id):
+                for member in group.members.values():
+                    self._arm_session(group, member)
+
     def forget_groups(self, coordinated: Callable[[str], bool]) -> None:
         """Another broker over the same database coordinates the groups `coordinated` says
         now: this broker drops them, members and their session timers with them, so that it

@@ -288,6 +288,21 @@ def test_partitions_are_assigned_once_initialized_and_at_most_once_per_interval(
     assert (member.member_epoch, sent) == (2, {topic_id: [0]})
 
 
+def test_a_coordinator_move_gives_the_members_a_whole_session_from_then():
+    """In a cluster another node takes the group's __consumer_offsets partition over: as
+    Kafka's new coordinator after its load, each member has a whole session from the move."""
+    h = Harness()
+    h.topic()
+    h.join("m1")
+    h.join("other", group="elsewhere")
+    h.clock.advance(4)
+    h.share.rearm_sessions(lambda group_id: group_id == "g")
+    h.clock.advance(4.99)
+    assert list(h.share.groups["g"].members) == ["m1"] and h.share.groups["elsewhere"].members == {}
+    h.clock.advance(0.02)
+    assert h.share.groups["g"].members == {}
+
+
 def test_a_silent_member_times_out_and_its_records_are_released():
     h = Harness(record_lock_duration_ms=60_000)
     topic_id = h.topic()
