@@ -4,6 +4,7 @@ directory of its own (nothing carried over on disk)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from compat.harness import OttlaBroker
 from ottla.server.admin.client import KafkaClient
 from ottla.server.admin.operations import AdminClient
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 pytestmark = pytest.mark.external
 
@@ -26,10 +28,17 @@ def _serve(url: str) -> OttlaBroker:
 
 
 def _start_offsets(bootstrap: str) -> dict[int, Any]:
+    """As an admin client asks: again while the coordinator is still loading the group's
+    partition after its start (COORDINATOR_LOAD_IN_PROGRESS, retriable)."""
+    deadline = time.monotonic() + _START_TIMEOUT
     with KafkaClient(bootstrap, timeout=10) as client:
-        described = client.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, {"groups": [{"group_id": _GROUP, "topics": [
-            {"topic_name": _TOPIC, "partitions": [0, 1]}]}]})[1]
-    group = described["groups"][0]
+        while True:
+            described = client.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, {"groups": [{"group_id": _GROUP, "topics": [
+                {"topic_name": _TOPIC, "partitions": [0, 1]}]}]})[1]
+            group = described["groups"][0]
+            if group["error_code"] != ErrorCode.COORDINATOR_LOAD_IN_PROGRESS or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     assert group["error_code"] == 0, described
     return {p["partition_index"]: (p["error_code"], p["start_offset"]) for topic in group["topics"] for p in topic["partitions"]}
 
