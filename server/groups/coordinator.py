@@ -472,7 +472,7 @@ class GroupCoordinator:
         if self._consumer is not None:
             self._consumer.rearm_sessions(owned)
         if self._streams is not None:
-            self._streams.rearm_sessions(owned)
+            self._streams.on_loaded(owned)
 
     def reload_partition(self, index: int) -> None:
         """This broker took `__consumer_offsets` partition `index` over from another broker over

@@ -18,6 +18,8 @@ from kafka.structs import OffsetAndMetadata
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
+from test_console_access import _session
+
 from ottla.server.cli import _parser, broker_config
 from ottla.testing import ThreadedBroker, running_broker
 
@@ -366,8 +368,6 @@ def test_search_stats_broker_configs_and_a_kip848_group_for_the_console(broker: 
 
 
 def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_principal_may(tmp_path: Any) -> None:
-    import http.cookiejar
-
     from kafka import KafkaAdminClient
     from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
 
@@ -401,17 +401,7 @@ def test_with_sasl_and_acls_the_console_logs_in_and_can_do_only_what_the_princip
 
         assert broker.broker is not None and broker.broker.http is not None
         url = broker.broker.http.url
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        token = json.load(browser.open(url + "/api/csrf"))["token"]
-
-        def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-            data = None if body is None else json.dumps(body).encode()
-            request = urllib.request.Request(url + path, data=data, method=method, headers={"X-CSRF-Token": token, "Content-Type": "application/json"})
-            try:
-                with browser.open(request, timeout=30) as answer:
-                    return answer.status, json.load(answer)
-            except urllib.error.HTTPError as error:
-                return error.code, json.load(error)
+        call = _session(url)
 
         assert call("GET", "/api/session") == (200, {"login_required": True, "principal": None})
         assert call("GET", "/api/topics")[0] == 401

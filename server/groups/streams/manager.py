@@ -182,20 +182,15 @@ class StreamsGroupManager:
                 )
 
     def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
+        """GroupMetadataManager.onLoaded for the groups `owned` picks (all, after a load; a
+        moved partition's, in a cluster): each state recomputed, and each member given a whole
+        session timeout from now."""
         for group in self.groups.values():
             if not owned(group.group_id):
                 continue
             group.update_state()
             for member in group.members.values():
                 self._arm_session(group, member)
-
-    def rearm_sessions(self, owned: Callable[[str], bool]) -> None:
-        """Every member of the groups `owned` picks must heartbeat within its session timeout
-        from now, as after a load (GroupMetadataManager.onLoaded)."""
-        for group in self.groups.values():
-            if owned(group.group_id):
-                for member in group.members.values():
-                    self._arm_session(group, member)
 
     def close(self) -> None:
         for group in self.groups.values():
