@@ -293,10 +293,11 @@ class TransactionCoordinator:
             if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT, TxnState.PREPARE_EPOCH_FENCE):
                 return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)  # its markers are under way
             if txn.state is TxnState.ONGOING:
-                # A new producer with this id: abort what the old one left open, fencing it.
+                # A new producer with this id: abort what the old one left open, fencing it, and
+                # answer CONCURRENT_TRANSACTIONS whether or not the abort is complete, as Kafka's
+                # handleInitProducerId does: the producer asks again, and that call bumps the epoch.
                 self._fence_and_abort(txn)
-                if txn.state is not TxnState.COMPLETE_ABORT:
-                    return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)  # asked again once the abort completes
+                return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
             elif named and producer_epoch != txn.producer_epoch:
                 if producer_epoch == txn.last_producer_epoch:
                     # TransactionMetadata.prepareIncrementProducerEpoch: the bump this producer
@@ -466,6 +467,10 @@ class TransactionCoordinator:
         to a new producer id at epoch 0, reserved in the Prepare state
         (TransactionMetadata.prepareAbortOrCommit and prepareComplete)."""
         epoch = txn.producer_epoch + 1 if bump_epoch else txn.producer_epoch
+        if bump_epoch:
+            # prepareAbortOrCommit under version 2: an InitProducerId naming the epoch this end
+            # bumped from is a retry of a bump already done, answered, not fenced.
+            changes.setdefault("last_producer_epoch", txn.producer_epoch)
         next_producer_id = self.producer_ids.generate() if epoch >= _MAX_EPOCH else -1
         self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch, next_producer_id=next_producer_id, **changes)
         self._complete(txn, commit)
@@ -696,7 +701,7 @@ def verification_error(error: ErrorCode, abortable_known: bool) -> ErrorCode:
 
 def _store_error(error: ErrorCode) -> ErrorCode:
     """TransactionStateManager.appendTransactionToLog: what a failed write tells the client."""
-    if error in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT):
+    if error in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.REQUEST_TIMED_OUT):
         return ErrorCode.COORDINATOR_NOT_AVAILABLE
     if error in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.KAFKA_STORAGE_ERROR):
         return ErrorCode.NOT_COORDINATOR

@@ -181,6 +181,9 @@ def test_a_new_producer_aborts_and_fences_the_open_transaction_of_the_old_one() 
     pid, epoch = _begin(h)
     h.produce(pid, epoch, 0, value=b"zombie")
     assert h.storage.partition("t", 0).last_stable_offset == 0
+    # Kafka's handleInitProducerId: the abort is started and the first answer is
+    # CONCURRENT_TRANSACTIONS; the producer's retry gets its epoch.
+    assert h.coordinator.init_producer_id("tx", TIMEOUT_MS).error is ErrorCode.CONCURRENT_TRANSACTIONS
     new = h.coordinator.init_producer_id("tx", TIMEOUT_MS)
     assert new.producer_epoch > epoch + 1  # the abort itself ran at a fenced epoch
     assert h.batches() == [(epoch, False, b"zombie"), (epoch + 1, True, ABORT_KEY)]
@@ -358,8 +361,23 @@ def test_a_new_producer_fences_an_open_v2_transaction_with_one_bump_then_its_own
     pid, epoch = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id, 0
     assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
     h.produce(pid, epoch, 0)
+    assert h.coordinator.init_producer_id("tx", TIMEOUT_MS).error is ErrorCode.CONCURRENT_TRANSACTIONS
     assert h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_epoch == epoch + 2
     assert h.batches(0)[-1] == (epoch + 1, True, ABORT_KEY)
+
+
+def test_init_producer_id_naming_the_epoch_a_v2_end_bumped_from_is_its_retry() -> None:
+    """TransactionMetadata.prepareAbortOrCommit under version 2 keeps the epoch it bumped from
+    (lastProducerEpoch): a producer that committed at e and, its answer lost, re-initializes
+    naming (pid, e) is answered e + 1 without a bump, not fenced."""
+    h = Harness()
+    pid, epoch = h.coordinator.init_producer_id("tx", TIMEOUT_MS).producer_id, 0
+    assert h.coordinator.add_partitions("tx", pid, epoch, {("t", 0)}, tv2=True) is ErrorCode.NONE
+    h.produce(pid, epoch, 0)
+    ended = h.coordinator.end_transaction("tx", pid, epoch, commit=True, tv2=True)
+    assert (ended.error, ended.producer_epoch) == (ErrorCode.NONE, epoch + 1)
+    again = h.coordinator.init_producer_id("tx", TIMEOUT_MS, pid, epoch)
+    assert (again.error, again.producer_id, again.producer_epoch) == (ErrorCode.NONE, pid, epoch + 1)
 
 
 def test_markers_written_for_an_outside_caller_settle_the_partition() -> None:
