@@ -355,6 +355,24 @@ def test_range_and_uniform_assignors() -> None:
             assert partitions <= uniform[member][topic_id]
 
 
+def test_the_uniform_assignor_keeps_a_balanced_layout_whatever_else_the_group_subscribes_to() -> None:
+    """Members balanced among themselves keep their partitions when members of other topics,
+    or of none, join; and recomputing a target from itself changes nothing (any later epoch
+    bump would otherwise revoke partitions for nothing)."""
+    t, u = b"t" * 16, b"u" * 16
+    kept = {"a": {t: frozenset({2, 3})}, "b": {t: frozenset({0, 1})}}
+    idle = {member: frozenset[bytes]() for member in ("c", "d", "e")}
+    spec = assignors.AssignmentSpec({"a": frozenset({t}), "b": frozenset({t}), **idle}, {t: 4}, kept)
+    assert assignors.assign("uniform", spec) == {**kept, "c": {}, "d": {}, "e": {}}
+    halves = {"a": {t: frozenset(range(5, 10))}, "b": {t: frozenset(range(5))}, "c": {u: frozenset({0})}}
+    mixed = assignors.AssignmentSpec({"a": frozenset({t}), "b": frozenset({t}), "c": frozenset({u})}, {t: 10, u: 1}, halves)
+    assert assignors.assign("uniform", mixed) == halves
+    heterogeneous = {"a": frozenset({b"A", b"B", b"C", b"D"}), "b": frozenset({b"A", b"B", b"C", b"D"}), "c": frozenset({b"D"})}
+    counts = {b"A": 6, b"B": 1, b"C": 4, b"D": 1}
+    first = assignors.assign("uniform", assignors.AssignmentSpec(heterogeneous, counts, {}))
+    assert assignors.assign("uniform", assignors.AssignmentSpec(heterogeneous, counts, first)) == first
+
+
 def test_offset_commits_check_the_member_epoch() -> None:
     h = Harness()
     h.topic("t", 1)

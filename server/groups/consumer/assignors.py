@@ -59,16 +59,15 @@ def _uniform(spec: AssignmentSpec) -> dict[str, Assignment]:
                 eligible[(topic_id, partition)] = takers
     if not members or not eligible:
         return {member: {} for member in members}
-    # A member's fair share among the members that could share its partitions; with equal
-    # subscriptions this is the classic floor/ceil quota.
-    total = len(eligible)
-    quota = -(-total // len(members))
-    # Sticky pass: each member keeps what it had, up to the quota.
+    # Sticky pass: each member keeps every partition it had and may still take. No quota
+    # caps it here: one counted over the whole group (members of other topics, or of none,
+    # included) took partitions from members that were balanced among themselves; the
+    # rebalance below moves only what balance needs.
     for member in members:
         for topic_id, partitions in sorted(spec.current.get(member, {}).items()):
             for partition in sorted(partitions):
                 key = (topic_id, partition)
-                if key in eligible and member in eligible[key] and load[member] < quota:
+                if key in eligible and member in eligible[key]:
                     result[member].setdefault(topic_id, set()).add(partition)
                     load[member] += 1
                     del eligible[key]
