@@ -280,6 +280,11 @@ def test_unknown_members_and_bad_requests_get_kafkas_errors() -> None:
     assert h.beat("m2", 0, rebalance_timeout_ms=-1).error is ErrorCode.INVALID_REQUEST
     assert h.beat("m2", 0, server_assignor="sticky").error is ErrorCode.UNSUPPORTED_ASSIGNOR
     assert h.beat("m2", 0, subscribed_topic_names=None, subscribed_topic_regex="(").error is ErrorCode.INVALID_REGULAR_EXPRESSION
+    # RE2 takes \C (any byte), Kafka's re2j does not; an escaped backslash before C is a literal.
+    refused = h.beat("m2", 0, subscribed_topic_names=None, subscribed_topic_regex=r"orders\C")
+    assert (refused.error, refused.message) == (ErrorCode.INVALID_REGULAR_EXPRESSION,
+                                                 r"SubscribedTopicRegex `orders\C` is not a valid regular expression: invalid escape sequence: \C.")
+    assert h.beat("m2", 0, subscribed_topic_names=None, subscribed_topic_regex=r"orders\\C").error is ErrorCode.NONE
 
 
 def test_the_group_max_size_is_enforced() -> None:

@@ -18,6 +18,7 @@ State is the ConsumerGroup* records of `__consumer_offsets`, replayed at load.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import uuid
 from dataclasses import dataclass, replace
@@ -54,6 +55,25 @@ _INT16 = struct.Struct(">h")
 
 # Heartbeat timers may fire a hair before their deadline (asyncio's clock resolution).
 _TIMER_SLACK_S = 0.001
+
+
+# RE2 stands in for Kafka's re2j: the same syntax but for \C (any byte), which re2j refuses.
+# Parse errors are answered, not written to stderr as RE2 would by default.
+_QUIET = re2.Options()
+_QUIET.log_errors = False
+_ANY_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
+
+
+def _regex_problem(regex: str) -> str | None:
+    """Why Kafka's re2j would refuse `regex`, or None."""
+    if _ANY_BYTE.search(regex):
+        return "invalid escape sequence: \\C"
+    try:
+        re2.compile(regex, _QUIET)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+    return None
 
 
 @dataclass(slots=True, frozen=True)
@@ -291,10 +311,9 @@ class ConsumerGroupManager:
         elif request.member_epoch < LEAVE_STATIC_EPOCH:
             raise _Refused(ErrorCode.INVALID_REQUEST, f"MemberEpoch is invalid: {request.member_epoch}")
         if request.subscribed_topic_regex is not None:
-            try:
-                re2.compile(request.subscribed_topic_regex)
-            except re2.error as exc:
-                raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{request.subscribed_topic_regex}` is not a valid regular expression: {exc}.") from exc
+            problem = _regex_problem(request.subscribed_topic_regex)
+            if problem is not None:
+                raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{request.subscribed_topic_regex}` is not a valid regular expression: {problem}.")
         if request.server_assignor is not None and request.server_assignor not in self.config.assignors:
             raise _Refused(ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {request.server_assignor} is not supported. Supported assignors: {', '.join(self.config.assignors)}.")
 
@@ -794,7 +813,7 @@ class ConsumerGroupManager:
         names = sorted(info.name for info in self.storage.topics() if may_describe is None or may_describe(info.name))
         for regex in wanted:
             assert regex is not None
-            pattern = re2.compile(regex)
+            pattern = re2.compile(regex, _QUIET)
             matched = tuple(name for name in names if pattern.fullmatch(name))
             if group.resolved_regexes.get(regex) != matched:
                 group.resolved_regexes[regex] = matched
