@@ -360,6 +360,18 @@ def test_range_and_uniform_assignors() -> None:
             assert partitions <= uniform[member][topic_id]
 
 
+def test_the_range_assignor_orders_static_members_by_instance_id() -> None:
+    """RangeAssignor.sortMemberIds: a rolling restart gives static members new member ids;
+    ordered by their instance ids, each instance keeps its range."""
+    t = b"t" * 16
+    subscribed = frozenset({t})
+    before = assignors.assign("range", assignors.AssignmentSpec({"m-b": subscribed, "m-a": subscribed}, {t: 3}, {}, {"m-b": "i0", "m-a": "i1"}))
+    assert before == {"m-b": {t: frozenset({0, 1})}, "m-a": {t: frozenset({2})}}
+    restarted = assignors.AssignmentSpec({"m-z": subscribed, "m-c": subscribed, "dynamic": subscribed}, {t: 3}, {},
+                                         {"m-z": "i0", "m-c": "i1", "dynamic": None})
+    assert assignors.assign("range", restarted) == {"m-z": {t: frozenset({0})}, "m-c": {t: frozenset({1})}, "dynamic": {t: frozenset({2})}}
+
+
 def test_the_uniform_assignor_keeps_a_balanced_layout_whatever_else_the_group_subscribes_to() -> None:
     """Members balanced among themselves keep their partitions when members of other topics,
     or of none, join; and recomputing a target from itself changes nothing (any later epoch

@@ -8,8 +8,9 @@ counts and the current target assignment, as Kafka's ConsumerGroupPartitionAssig
   member loads differ by at most one where subscriptions allow; a member keeps the
   partitions it had as long as that keeps the balance (sticky), so a rebalance moves as few
   partitions as it can.
-- range: per topic, the subscribed members in member id order take contiguous ranges, the
-  first `partitions % members` one partition more (the classic RangeAssignor's layout, so
+- range: per topic, the subscribed members (static ones first, by instance id, then by
+  member id) take contiguous ranges, the first `partitions % members` one partition more
+  (the classic RangeAssignor's layout, so
   topics with equal partition counts are co-partitioned), keeping a member's range when the
   member set and the count did not change.
 
@@ -20,7 +21,7 @@ member id, so the same inputs give the same layout here, not necessarily Kafka's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ottla.server.groups.consumer.records import Assignment
 
@@ -37,6 +38,8 @@ class AssignmentSpec:
     subscriptions: Mapping[str, frozenset[bytes]]
     partition_counts: Mapping[bytes, int]
     current: Mapping[str, Assignment]
+    # Static members' group.instance.id: the range assignor orders members by it.
+    instance_ids: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def assign(name: str, spec: AssignmentSpec) -> dict[str, Assignment]:
@@ -112,7 +115,7 @@ def _rebalance(result: dict[str, dict[bytes, set[int]]], load: dict[str, int], s
 def _range(spec: AssignmentSpec) -> dict[str, Assignment]:
     result: dict[str, dict[bytes, frozenset[int]]] = {member: {} for member in spec.subscriptions}
     for topic_id, count in spec.partition_counts.items():
-        members = sorted(member for member, topics in spec.subscriptions.items() if topic_id in topics)
+        members = sorted((member for member, topics in spec.subscriptions.items() if topic_id in topics), key=lambda member: _range_order(spec, member))
         if not members:
             continue
         per_member, extra = divmod(count, len(members))
@@ -123,3 +126,10 @@ def _range(spec: AssignmentSpec) -> dict[str, Assignment]:
                 result[member][topic_id] = frozenset(range(start, start + size))
             start += size
     return result
+
+
+def _range_order(spec: AssignmentSpec, member: str) -> tuple[int, str]:
+    """RangeAssignor.sortMemberIds: static members first, by instance id, so a rolling restart
+    (new member ids, the same instances) keeps every range where it was; then the rest by id."""
+    instance_id = spec.instance_ids.get(member)
+    return (0, instance_id) if instance_id is not None else (1, member)

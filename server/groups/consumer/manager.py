@@ -849,7 +849,8 @@ class ConsumerGroupManager:
             member_id: frozenset(group.subscription_metadata[t][0] for t in self._member_topics(group, member) if t in group.subscription_metadata)
             for member_id, member in group.members.items()
         }
-        target = assignors.assign(name, assignors.AssignmentSpec(subscriptions, counts, group.target))
+        instance_ids = {member_id: member.metadata.instance_id for member_id, member in group.members.items()}
+        target = assignors.assign(name, assignors.AssignmentSpec(subscriptions, counts, group.target, instance_ids))
         out: list[KeyValue] = []
         for member_id, assignment in target.items():
             if group.target.get(member_id) != assignment:
