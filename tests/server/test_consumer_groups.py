@@ -244,6 +244,36 @@ def test_a_member_that_never_revokes_is_removed_after_its_rebalance_timeout() ->
     assert "m1" not in h.group().members
 
 
+def test_a_member_asked_to_revoke_again_gets_its_rebalance_timeout_again() -> None:
+    """GroupMetadataManager.maybeReconcile reschedules the rebalance timeout whenever
+    reconciliation changes the member while it revokes: one that gave up what it was first
+    asked to and, the target having moved on meanwhile, is asked for more, has a whole
+    timeout from then."""
+    h = Harness()
+    topic_id = h.topic("t", 6)
+    everything = {topic_id: frozenset(range(6))}
+    epoch = h.beat("m1", 0, rebalance_timeout_ms=5_000).member_epoch
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    epoch = h.beat("m1", epoch).member_epoch
+    second = h.beat("m2", 0).member_epoch
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    kept = h.beat("m1", epoch, owned=everything).assignment
+    assert kept is not None and _count(kept) == 3  # three to revoke, from now
+    h.clock.advance(2)
+    second, third = h.beat("m2", second).member_epoch, h.beat("m3", 0).member_epoch
+    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    again = h.beat("m1", epoch, owned=kept)  # the three revoked; the target moved on: one more
+    assert again.assignment is not None and _count(again.assignment) == 2
+    for _ in range(3):
+        h.clock.advance(1)
+        h.beat("m1", again.member_epoch, owned=kept)
+        second, third = h.beat("m2", second).member_epoch, h.beat("m3", third).member_epoch
+    assert "m1" in h.group().members  # 6 s since it was first asked, 3 since it was asked again
+    h.clock.advance(2.1)
+    second, third = h.beat("m2", second).member_epoch, h.beat("m3", third).member_epoch
+    assert "m1" not in h.group().members
+
+
 @pytest.mark.parametrize(
     ("epoch", "error"),
     [(5, ErrorCode.FENCED_MEMBER_EPOCH), (-3, ErrorCode.INVALID_REQUEST)],

@@ -250,7 +250,8 @@ class ConsumerGroupManager:
 
     def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
         """Every loaded member (of the groups `owned` picks) must heartbeat within the session
-        timeout; the subscribed topics are taken as they are now, so a load alone bumps no epoch."""
+        timeout, and one still revoking revoke within its rebalance timeout; the subscribed
+        topics are taken as they are now, so a load alone bumps no epoch."""
         for group in self.groups.values():
             if not owned(group.group_id):
                 continue
@@ -258,6 +259,7 @@ class ConsumerGroupManager:
             group.subscription_metadata = self._subscription_metadata(group)
             for member in group.members.values():
                 self._arm_session(group, member)
+                self._arm_rebalance(group, member)  # one loaded while revoking, as onLoaded schedules it
 
     def rearm_sessions(self, owned: Callable[[str], bool]) -> None:
         """Every member of the groups `owned` picks must heartbeat within its session timeout
@@ -368,7 +370,7 @@ class ConsumerGroupManager:
                 if converted is not member:
                     self._arm_session(staged, converted)
         self._arm_session(staged, member)
-        self._arm_rebalance(staged, member)
+        self._arm_rebalance(staged, member, updated != previous)
         full = request.member_epoch == JOIN_EPOCH or (
             request.rebalance_timeout_ms != -1
             and (request.subscribed_topic_names is not None or request.subscribed_topic_regex is not None)
@@ -876,12 +878,15 @@ class ConsumerGroupManager:
         timeout = classic.session_timeout_ms if classic is not None else self.group_config(group.group_id, "consumer.session.timeout.ms")
         member.session_timer = self.timers.after(timeout, self._session_expired, group.group_id, member.member_id)
 
-    def _arm_rebalance(self, group: ConsumerGroup, member: ConsumerMember) -> None:
-        """A member asked to revoke gets its rebalance timeout to do it, at this epoch."""
+    def _arm_rebalance(self, group: ConsumerGroup, member: ConsumerMember, reconciled: bool = False) -> None:
+        """A member asked to revoke gets its rebalance timeout to do it, at this epoch, counted
+        again whenever reconciliation changes what it holds while it still revokes
+        (`reconciled`: GroupMetadataManager.maybeReconcile reschedules it then)."""
         if member.state is not MemberState.UNREVOKED_PARTITIONS:
             self.timers.cancel(member.rebalance_timer)
             member.rebalance_timer = None
-        elif member.rebalance_timer is None:
+        elif member.rebalance_timer is None or reconciled:
+            self.timers.cancel(member.rebalance_timer)
             timeout = max(member.metadata.rebalance_timeout_ms, 0)
             member.rebalance_timer = self.timers.after(timeout, self._rebalance_expired, group.group_id, member.member_id, member.member_epoch)
 
