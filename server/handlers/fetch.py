@@ -65,6 +65,7 @@ _TOPIC_ID_VERSION = 13
 # is then an empty list; a read's error (createLogReadResult) leaves it null.
 _REFUSED = frozenset({ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.TOPIC_AUTHORIZATION_FAILED})
 
+
 def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse]:
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
