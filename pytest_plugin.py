@@ -27,11 +27,14 @@ for clients facing leader moves and outages:
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
-from ottla.testing import Faults, ThreadedBroker, running_broker
+# The broker is imported when a fixture starts one: pytest loads this plugin in every run of
+# every project where Ottla is installed, and most of those never start a broker.
+if TYPE_CHECKING:
+    from ottla.testing import Faults, ThreadedBroker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +68,8 @@ def _data_dir(request: pytest.FixtureRequest, factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def ottla_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedBroker]:
     """One broker for the whole session (in memory unless --ottla-disk)."""
+    from ottla.testing import running_broker
+
     with running_broker(data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0) as broker:
         yield broker
 
@@ -72,6 +77,8 @@ def ottla_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture
 def ottla_broker_fn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedBroker]:
     """A fresh broker for one test (in memory unless marked ottla_disk or --ottla-disk)."""
+    from ottla.testing import running_broker
+
     with running_broker(data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0) as broker:
         yield broker
 
@@ -79,6 +86,8 @@ def ottla_broker_fn(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 @pytest.fixture
 def ottla_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedBroker]:
     """A fresh cluster of three nodes in racks a, b, c for one test (in memory unless ottla_disk)."""
+    from ottla.testing import running_broker
+
     with running_broker(
         data_dir=_data_dir(request, tmp_path_factory), group_initial_rebalance_delay_ms=0, nodes=3, racks=("a", "b", "c")
     ) as cluster:

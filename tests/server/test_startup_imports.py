@@ -94,3 +94,13 @@ def test_the_advertised_versions_are_the_handlers_own() -> None:
         module = importlib.import_module(module_name(api))
         declared[api] = (module.API, module.VERSIONS)
     assert declared == {api: (api, versions) for api, versions in SERVED.items()}
+
+
+def test_the_pytest_plugin_imports_no_broker_until_a_fixture_starts_one() -> None:
+    """pytest loads the plugin in every run of every project where Ottla is installed."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import json, sys, ottla.pytest_plugin; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True,
+    )
+    modules = json.loads(loaded.stdout)
+    assert "ottla.testing" not in modules and "ottla.server.broker" not in modules
