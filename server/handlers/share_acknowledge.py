@@ -55,7 +55,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     for topic in request["topics"]:
         partitions: list[ShareAcknowledgeResponsePartitionData] = []
         for partition in topic["partitions"]:
-            error = acknowledge(context, group_id, member_id, topic["topic_id"], partition, header.api_version >= 2)
+            error = acknowledge(context, group_id, member_id, topic["topic_id"], partition, header.api_version >= 2 and request.get("is_renew_ack", False))
             moved = error is ErrorCode.NOT_LEADER_FOR_PARTITION
             partitions.append({"partition_index": partition["partition_index"], "error_code": error, "error_message": None,
                                "current_leader": moved_to(context, topic["topic_id"], partition["partition_index"], endpoints)

@@ -12,7 +12,9 @@ Fetch reads it, through `ShareCoordinator.acquire`; classic Fetch is untouched.
 
 As KafkaApis.handleShareFetchRequest: READ on the group (GROUP_AUTHORIZATION_FAILED) before
 anything else, and READ on each topic fetched or acknowledged (TOPIC_AUTHORIZATION_FAILED
-per partition).
+per partition). From v2 a request with is_renew_ack (KIP-1222) may carry RENEW
+acknowledgements (type 4, refused otherwise) and only acknowledges: its max_bytes, min_bytes,
+max_records and max_wait_ms must be 0 (INVALID_REQUEST), and nothing is acquired for it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not group_id or not member_id:
         return _error(ErrorCode.INVALID_REQUEST)
+    # KIP-1222: a ShareFetch carrying RENEW acknowledgements only acknowledges; what it would
+    # fetch with must be nothing (KafkaApis refuses it otherwise and never fetches for it).
+    renewing = version >= 2 and request.get("is_renew_ack", False)
+    if renewing and any(request.get(field, 0) for field in ("max_bytes", "min_bytes", "max_records", "max_wait_ms")):
+        return _error(ErrorCode.INVALID_REQUEST)
     has_acks = any(p["acknowledgement_batches"] for t in request["topics"] for p in t["partitions"])
     node_id = context.node.node_id
     session: ShareSession | None = None
@@ -77,7 +84,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         for partition in topic["partitions"]:
             if partition["acknowledgement_batches"]:
                 key = (topic["topic_id"], partition["partition_index"])
-                ack_errors[key] = acknowledge(context, group_id, member_id, topic["topic_id"], partition, version >= 2)
+                ack_errors[key] = acknowledge(context, group_id, member_id, topic["topic_id"], partition, renewing)
     if session is None:
         share.close_session(node_id, group_id, member_id)
         return _respond(context, group_id, {}, ack_errors)
@@ -88,6 +95,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     for forgotten in request["forgotten_topics_data"]:
         for index in forgotten["partitions"]:
             session.partitions.pop((forgotten["topic_id"], index), None)
+    if renewing:
+        return _respond(context, group_id, {}, ack_errors)
     seen_version = context.wakeups.data_version
     if context.storage.is_async:
         return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
