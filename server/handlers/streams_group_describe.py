@@ -141,12 +141,14 @@ def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescri
 
 
 def _topology(context: RequestContext, group: StreamsGroup) -> StreamsGroupDescribeResponseTopology | None:
-    """The topology with partition counts decided; its subtopologies null until it is ready."""
+    """StreamsGroup.asDescribedGroup's topology: the configured one (partition counts decided)
+    once it is ready, else the one stored (an internal topic's count as the members gave it, 0
+    when undecided): after a restart, or while topics are missing, too. Subtopologies by id,
+    each one's topics by name."""
     if group.topology is None:
         return None
     configured = context.groups.streams.configured.get(group.group_id)
-    if configured is None or not configured.ready:
-        return {"epoch": group.topology_epoch, "subtopologies": None}
+    ready = configured is not None and configured.ready
 
     def with_count(topic: dict[str, Any], partitions: int) -> dict[str, Any]:
         return {"name": topic["name"], "partitions": partitions, "replication_factor": topic["replication_factor"],
@@ -156,15 +158,19 @@ def _topology(context: RequestContext, group: StreamsGroup) -> StreamsGroupDescr
         info = context.storage.topic(name)
         return 0 if info is None else info.partitions
 
+    def by_name(topics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(topics, key=lambda topic: topic["name"])
+
     subtopologies: list[Any] = []
     for subtopology in sorted(group.topology["subtopologies"], key=lambda s: s["subtopology_id"]):
-        tasks = configured.tasks.get(subtopology["subtopology_id"], 0)
+        tasks = configured.tasks.get(subtopology["subtopology_id"], 0) if configured is not None and ready else None
         subtopologies.append({
             "subtopology_id": subtopology["subtopology_id"],
-            "source_topics": list(subtopology["source_topics"]),
-            "repartition_sink_topics": list(subtopology["repartition_sink_topics"]),
-            "state_changelog_topics": [with_count(t, tasks) for t in subtopology["state_changelog_topics"]],
-            "repartition_source_topics": [with_count(t, count(t["name"])) for t in subtopology["repartition_source_topics"]],
+            "source_topics": sorted(subtopology["source_topics"]),
+            "repartition_sink_topics": sorted(subtopology["repartition_sink_topics"]),
+            "state_changelog_topics": by_name([with_count(t, t["partitions"] if tasks is None else tasks) for t in subtopology["state_changelog_topics"]]),
+            "repartition_source_topics": by_name([with_count(t, t["partitions"] if tasks is None else count(t["name"]))
+                                                  for t in subtopology["repartition_source_topics"]]),
         })
     return {"epoch": group.topology_epoch, "subtopologies": subtopologies}
 
