@@ -16,6 +16,7 @@ from ottla.server.groups import GroupConfig, GroupCoordinator
 from ottla.server.groups.group_configs import GroupConfigs
 from ottla.server.groups.offsets import CommitEntry
 from ottla.server.groups.streams import HeartbeatRequest, StreamsGroupState, TasksTuple
+from ottla.server.groups.streams.assignor import MemberSpec, assign
 from ottla.server.groups.streams.topology import Status
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode
@@ -161,6 +162,22 @@ def test_a_coordinator_move_gives_the_members_a_whole_session_from_then() -> Non
     assert set(harness.coordinator.streams_groups["app"].members) == {joined.member_id}
     harness.clock.advance(0.02)
     assert harness.coordinator.streams_groups["app"].members == {}
+
+
+def test_only_stateful_tasks_get_standbys_and_a_departed_members_task_goes_to_its_standby() -> None:
+    """StickyTaskAssignor: standbys are for the tasks of subtopologies with a changelog; a task
+    whose owner left goes to a member that kept its standby (its state is warm) while that
+    member has quota left, not to whichever member is least loaded."""
+    def spec(process: str, active: dict[str, frozenset[int]] | None = None, standby: dict[str, frozenset[int]] | None = None) -> MemberSpec:
+        held = TasksTuple(active or {}, standby or {})
+        return MemberSpec(process, held, held)
+
+    target = assign({"a": spec("p1"), "b": spec("p2")}, {"0": 2, "1": 2}, 1, frozenset({"1"}))
+    assert {member: set(tasks.standby) for member, tasks in target.items()} == {"a": {"1"}, "b": {"1"}}
+    # b left; c kept a standby of 0_2, which b ran; a is as loaded as c and first by id.
+    survivors = {"c": spec("p3", {"0": frozenset({0})}, {"0": frozenset({2})}), "a": spec("p1", {"0": frozenset({1})})}
+    after = assign(survivors, {"0": 3}, 1, frozenset({"0"}))
+    assert after["c"].active == {"0": frozenset({0, 2})} and after["a"].active == {"0": frozenset({1})}
 
 
 def test_a_silent_member_is_removed_and_its_tasks_go_to_the_other() -> None:

@@ -454,7 +454,9 @@ class StreamsGroupManager:
     def _compute_target(self, group: StreamsGroup, configured: ConfiguredTopology, now_ms: int) -> list[KeyValue]:
         specs = {m_id: MemberSpec(m.process_id, m.current.assigned, group.target.get(m_id, EMPTY)) for m_id, m in group.members.items()}
         standbys = int(self.group_config(group.group_id, "streams.num.standby.replicas"))
-        target = assign(specs, configured.tasks if configured.ready else {}, standbys)
+        assert group.topology is not None
+        stateful = frozenset(s["subtopology_id"] for s in group.topology["subtopologies"] if s["state_changelog_topics"])
+        target = assign(specs, configured.tasks if configured.ready else {}, standbys, stateful)
         out: list[KeyValue] = []
         for member_id, tasks in target.items():
             if group.target.get(member_id) != tasks:
