@@ -180,6 +180,16 @@ def test_only_stateful_tasks_get_standbys_and_a_departed_members_task_goes_to_it
     assert after["c"].active == {"0": frozenset({0, 2})} and after["a"].active == {"0": frozenset({1})}
 
 
+def test_a_shutdown_names_the_first_member_that_asked_for_it() -> None:
+    harness = Harness()
+    harness.storage.create_topic("words", 1)
+    a, b = harness.join("a"), harness.join("b")
+    harness.beat("a", a.member_epoch, owned=TasksTuple(), shutdown_application=True)
+    second = harness.beat("b", b.member_epoch, owned=TasksTuple(), shutdown_application=True)
+    assert [detail for code, detail in second.status if code == Status.SHUTDOWN_APPLICATION] == [
+        "Streams group member a encountered a fatal error and requested a shutdown for the entire application."]
+
+
 def test_a_silent_member_is_removed_and_its_tasks_go_to_the_other() -> None:
     harness = Harness()
     harness.storage.create_topic("words", 2)

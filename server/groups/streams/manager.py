@@ -332,8 +332,8 @@ class StreamsGroupManager:
             self._cancel_timers(replaced)
         self._arm_session(staged, member)
         self._arm_rebalance(staged, member)
-        if request.shutdown_application:
-            staged.shutdown_requested_by = member.member_id
+        if request.shutdown_application and staged.shutdown_requested_by is None:
+            staged.shutdown_requested_by = member.member_id  # the first to ask is named (setShutdownRequestMemberId)
         changed = updated.assigned != previous.assigned
         if metadata.user_endpoint != (None if is_new else group.members[member.member_id].metadata.user_endpoint) or (changed and metadata.user_endpoint is not None):
             staged.endpoint_epoch += 1
@@ -502,7 +502,7 @@ class StreamsGroupManager:
             member = group.members.get(request.member_id)
             if member is None:
                 raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {request.member_id} is not a member of group {group.group_id}.")
-        if request.shutdown_application:
+        if request.shutdown_application and group.shutdown_requested_by is None:
             group.shutdown_requested_by = member.member_id
         if request.member_epoch == LEAVE_STATIC_EPOCH:
             # Its assignment is kept for its instance id; what it was giving up is freed now
