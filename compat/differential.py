@@ -720,7 +720,12 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
             return int(response["topics"][0]["partitions"][0]["error_code"])
 
         steps: dict[str, Any] = {}
-        steps["produce v12 adds the partition"] = produce(12, 0)
+        # Kafka answers NOT_LEADER_OR_FOLLOWER until the new topic's leader is elected (its
+        # metadata may name the topic first); the partition is not added to the transaction then.
+        deadline = time.monotonic() + 30
+        while (first := produce(12, 0))["error_code"] == ErrorCode.NOT_LEADER_FOR_PARTITION and time.monotonic() < deadline:
+            time.sleep(0.1)
+        steps["produce v12 adds the partition"] = first
         steps["described with the partition"] = described()
         steps["producers before any marker"] = producers()
         steps["commit v5"] = end(5, 0, commit=True)
