@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import socket
-import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from compat.sockets import read_frame
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+from share_member import ShareMember
 
 from ottla.server.config import BrokerConfig
 from ottla.server.security.authorizer import STANDARD_AUTHORIZER
 from ottla.testing import ThreadedBroker, running_broker
-from ottla.wire.api import ApiKey
-from ottla.wire.protocol import decode_response, encode_request
 
 Call = Callable[..., tuple[int, Any]]
 
@@ -107,12 +102,9 @@ def test_a_shift_needs_a_committed_offset_and_a_share_group_is_refused() -> None
         status, shifted = call("POST", "/api/groups/g/reset-offsets", {"topic": "t", "partitions": [0], "to": "shift", "value": 1, "dry_run": False})
         assert status == 200 and shifted["offsets"][0]["new_offset"] == 3
 
-        host, port = broker.bootstrap_servers.rsplit(":", 1)
-        with socket.create_connection((host, int(port)), timeout=30) as conn:
-            conn.sendall(encode_request(ApiKey.SHARE_GROUP_HEARTBEAT, 1, 1, {
-                "group_id": "shared", "member_id": str(uuid.uuid4()), "member_epoch": 0, "rack_id": None, "subscribed_topic_names": ["t"]}))
-            frame = read_frame(conn)
-            assert frame is not None and decode_response(ApiKey.SHARE_GROUP_HEARTBEAT, 1, frame)[1]["error_code"] == 0
+        member = ShareMember(broker)
+        assert member.heartbeat("shared", 0, ["t"])["error_code"] == 0
+        member.close()
         assert call("GET", "/api/groups/shared")[1]["type"] == "share"
         status, refused = call("POST", "/api/groups/shared/reset-offsets", {"topic": "t", "to": "earliest", "dry_run": False})
         assert status == 409 and "share group" in refused["error"]
@@ -149,23 +141,9 @@ def test_a_group_assigned_a_topic_the_principal_may_not_describe_is_refused_whol
     )
     with running_broker(config=config) as broker:
         broker.create_topic("secret")
-        host, port = broker.bootstrap_servers.rsplit(":", 1)
-        member_id, epoch, assigned = str(uuid.uuid4()), 0, []
-        with socket.create_connection((host, int(port)), timeout=30) as conn:
-            for correlation in range(1, 300):  # assigned once the share-partitions' state is initialized
-                time.sleep(0.1 if correlation > 1 else 0)
-                conn.sendall(encode_request(ApiKey.SHARE_GROUP_HEARTBEAT, 1, correlation, {
-                    "group_id": "shared", "member_id": member_id, "member_epoch": epoch, "rack_id": None,
-                    "subscribed_topic_names": ["secret"] if epoch == 0 else None}))
-                frame = read_frame(conn)
-                assert frame is not None
-                answer = decode_response(ApiKey.SHARE_GROUP_HEARTBEAT, 1, frame)[1]
-                assert answer["error_code"] == 0
-                epoch = answer["member_epoch"]
-                assigned = (answer["assignment"] or {}).get("topic_partitions") or assigned
-                if assigned:
-                    break
-        assert assigned
+        member = ShareMember(broker)
+        assert member.join_until_assigned("shared", ["secret"])
+        member.close()
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         group = ResourcePattern(ResourceType.GROUP, "shared", ACLResourcePatternType.LITERAL)
         assert not admin.create_acls([ACL("User:carol", "*", ACLOperation.DESCRIBE, ACLPermissionType.ALLOW, group)])["failed"]

@@ -5,41 +5,27 @@ INVALID_REQUEST."""
 
 from __future__ import annotations
 
-import base64
-import socket
-import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from compat.sockets import read_frame
+from share_member import ShareMember
+
 from ottla.testing import ThreadedBroker, running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.protocol import decode_response, encode_request
 from ottla.wire.records import Record, build_batch
 
 _RELEASE, _RENEW = 2, 4
 
 
-class _Member:
-    """A share group member speaking ShareFetch v2 on one connection."""
+class _Member(ShareMember):
+    """A share group member of group "g" speaking ShareFetch v2."""
 
     def __init__(self, broker: ThreadedBroker) -> None:
-        host, port = broker.bootstrap_servers.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=30)
-        self.correlation = 0
-        self.member_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        super().__init__(broker)
         self.epoch = 0
-
-    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation += 1
-        self.sock.sendall(encode_request(api, version, self.correlation, body))
-        frame = read_frame(self.sock)
-        assert frame is not None
-        return decode_response(api, version, frame)[1]
 
     def fetch(self, topic_id: bytes, acks: list[dict[str, Any]] = (), renew: bool = False, **fields: Any) -> dict[str, Any]:  # type: ignore[assignment]
         body = {"group_id": "g", "member_id": self.member_id, "share_session_epoch": self.epoch, "max_wait_ms": 0, "min_bytes": 0,
@@ -66,17 +52,7 @@ def holding() -> Iterator[tuple[_Member, bytes]]:
         assert info is not None
         topic_id = info.topic_id
         member = _Member(broker)
-        member_epoch, assigned = 0, []
-        for attempt in range(300):  # assigned once the share-partition's state is initialized
-            time.sleep(0.1 if attempt else 0)
-            beat = member.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {"group_id": "g", "member_id": member.member_id, "member_epoch": member_epoch,
-                                                                 "rack_id": None, "subscribed_topic_names": ["t"] if member_epoch == 0 else None})
-            assert beat["error_code"] == 0
-            member_epoch = beat["member_epoch"]
-            assigned = (beat["assignment"] or {}).get("topic_partitions") or assigned
-            if assigned:
-                break
-        assert assigned
+        assert member.join_until_assigned("g", ["t"])
         # share.auto.offset.reset is latest: the records come after the share-partition starts.
         assert _partition(member.fetch(topic_id)).get("acquired_records", []) == []
         for i in range(10):
