@@ -684,7 +684,7 @@ class Connection(asyncio.BufferedProtocol):
             self.abort("its answer could not be sent", logging.ERROR)
 
     async def _send_region(self, transport: asyncio.Transport, region: Any) -> None:
-        with open(region.path, "rb") as file:
+        with region.open() as file:
             if transport.get_extra_info("sslcontext") is not None:
                 # A TLS transport's bytes must pass through OpenSSL: asyncio cannot sendfile
                 # them (loop.sendfile with fallback=False raises RuntimeError there), so fetches

@@ -180,9 +180,11 @@ def _open_region(region: Any) -> int:
     file may take its old name: the name read may be stale, so the descriptor is kept only if
     its identity is the one `region.file.location` gives with the name. Otherwise the name is
     read again once the loop has had a moment to finish the rename. Raises FileNotFoundError
-    for a file that stays gone (removed file.delete.delay.ms after its deletion)."""
+    for a file given up for removal (file.delete.delay.ms after its deletion) or that stays gone."""
     for _ in range(_OPEN_ATTEMPTS):
         location = region.file.location
+        if location is None:
+            break
         path, device, inode = location
         try:
             file_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -195,7 +197,7 @@ def _open_region(region: Any) -> int:
             os.close(file_fd)
         if region.file.location is location:
             time.sleep(0.001)
-    raise FileNotFoundError(f"{region.file.location[0]} is no longer the region's file")
+    raise FileNotFoundError(f"{region.file.path} is no longer the region's file")
 
 
 def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send: ThreadSend) -> tuple[int, int, bool]:

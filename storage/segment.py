@@ -17,6 +17,7 @@ import pathlib
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ottla.storage.files import DELETED_SUFFIX, remove_paths, rename_durably
 from ottla.storage.handles import FileHandles
@@ -51,8 +52,16 @@ class FileRegion:
     def path(self) -> pathlib.Path:
         return self.file.path
 
+    def open(self) -> BinaryIO:
+        """Its file, opened by name on the thread that renames and removes files (so the name
+        is current). Raises FileNotFoundError once the file is given up for removal: a file
+        that has its name since is another."""
+        if self.file.location is None:
+            raise FileNotFoundError(f"{self.path} was removed")
+        return open(self.path, "rb")
+
     def read(self) -> bytes:
-        with open(self.path, "rb") as file:
+        with self.open() as file:
             return os.pread(file.fileno(), self.length, self.position)
 
 
@@ -91,14 +100,16 @@ class DiskFile:
     assignment whenever either changes: a thread opening the file by name (the sendfile
     workers) reads it once and keeps the descriptor only if it opened that very file, since the
     loop may rename it meanwhile and put another file under the old name (a compaction swap,
-    a topic re-created after DeleteTopics)."""
+    a topic re-created after DeleteTopics). It is None once the file is given up for removal:
+    a file created later under its name may get its inode number back, and must not pass for
+    it."""
 
     def __init__(self, path: pathlib.Path, handles: FileHandles) -> None:
         self.path = path
         self._handles = handles
         status = os.fstat(handles.fd(path, _LOG_FLAGS))
         self.size = status.st_size
-        self.location = (path, status.st_dev, status.st_ino)
+        self.location: tuple[pathlib.Path, int, int] | None = (path, status.st_dev, status.st_ino)
         self._unsynced = False
 
     def append(self, data: bytearray | memoryview) -> None:
@@ -155,13 +166,16 @@ class DiskFile:
         self._handles.close(self.path)
         os.rename(self.path, path)
         self.path = path
-        self.location = (path, *self.location[1:])
+        self.location = self._renamed_location()
 
     def moved_to(self, directory: pathlib.Path) -> None:
         """Its directory was renamed to `directory`: follow it."""
         self._handles.close(self.path)
         self.path = directory / self.path.name
-        self.location = (self.path, *self.location[1:])
+        self.location = self._renamed_location()
+
+    def _renamed_location(self) -> tuple[pathlib.Path, int, int] | None:
+        return None if self.location is None else (self.path, *self.location[1:])
 
     def copied_to(self, directory: pathlib.Path) -> None:
         """An exact copy of it is in `directory` (a log dir move): use that file from now on."""
@@ -200,8 +214,14 @@ class DiskFile:
     def close(self) -> None:
         self._handles.close(self.path)
 
-    def delete(self) -> None:
+    def give_up(self) -> None:
+        """Release the descriptor, the file being about to be removed: from now on no region
+        cut from it opens whatever file has its name."""
         self.close()
+        self.location = None
+
+    def delete(self) -> None:
+        self.give_up()
         self.path.unlink(missing_ok=True)
 
 
@@ -680,7 +700,7 @@ class DeletedFiles:
     def take(self) -> list[pathlib.Path]:
         """Release the log's descriptor (the descriptor cache is the caller's thread's) and
         give the files to remove (`files.remove_paths`, on any thread)."""
-        self.log.close()
+        self.log.give_up()
         return [*self.others, self.log.path]
 
     def remove(self) -> None:

@@ -11,6 +11,7 @@ import socket
 import struct
 import threading
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka.protocol.consumer.fetch import FetchRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
@@ -20,7 +21,7 @@ from kafka_wire import RawClient, make
 from ottla.server.connection import THREAD_SENDFILE_BYTES
 from ottla.server.sendfile import _send_parts
 from ottla.storage.handles import FileHandles
-from ottla.storage.segment import DiskFile, FileRegion
+from ottla.storage.segment import DeletedFiles, DiskFile, FileRegion
 from ottla.testing import running_broker
 
 PARTITIONS = 3
@@ -257,7 +258,8 @@ def test_a_worker_sends_the_regions_own_bytes_while_the_loop_swaps_its_file(tmp_
 def test_a_worker_follows_a_region_to_its_copy_and_gives_up_on_a_file_gone(tmp_path) -> None:
     """A log dir move switches the log to an exact copy (`copied_to`): a region cut before reads
     the copy. A region whose file was removed (file.delete.delay.ms after its deletion) raises
-    rather than send another file's bytes."""
+    rather than send another file's bytes, even one with the removed file's device and inode
+    numbers (ext4 hands a freed inode number out again at once)."""
     source, destination = tmp_path / "source", tmp_path / "destination"
     source.mkdir()
     destination.mkdir()
@@ -272,10 +274,15 @@ def test_a_worker_follows_a_region_to_its_copy_and_gives_up_on_a_file_gone(tmp_p
         worker.join(5)
     assert outcome == [(1, 0, False)]
 
-    (destination / "segment.log").unlink()
-    (destination / "segment.log").write_bytes(b"x" * 10_000)  # another file under the name
+    kept = tmp_path / "kept"
+    os.link(destination / "segment.log", kept)
+    DeletedFiles(region.file, []).remove()
+    os.link(kept, destination / "segment.log")
+    (destination / "segment.log").write_bytes(b"x" * 10_000)  # other bytes, under the name and inode number
     worker, receiver, outcome = _send_region_from_a_thread(region)
     with receiver:
         worker.join(5)
         assert receiver.recv(10_000) == b""
     assert len(outcome) == 1 and isinstance(outcome[0], FileNotFoundError)
+    with pytest.raises(FileNotFoundError):  # nor does the loop, which opens the region's file by name
+        region.read()
