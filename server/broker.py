@@ -50,7 +50,7 @@ from ottla.wire.errors import KafkaError
 # telemetry) is imported where it is first used: a broker's start pays only for what it serves.
 if TYPE_CHECKING:
     from ottla.server.cluster.database import DatabaseCluster
-    from ottla.server.cluster.state import ClusterState
+    from ottla.server.cluster.state import ClusterState, PartitionState
     from ottla.server.coordinator.database import Journals
     from ottla.server.http import HttpListener
     from ottla.server.security.database import DatabaseMetadata
@@ -518,7 +518,9 @@ class Broker:
         from ottla.storage.postgresql.engine import PostgresStorage
 
         assert isinstance(storage, PostgresStorage)
-        journals = Journals(storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")), self.node_id)
+        journals = Journals(
+            storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")), self.node_id, self._leader_epoch,
+        )
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
         # One partition; each broker writes the share state it owns (Journal.owners_write).
@@ -529,15 +531,27 @@ class Broker:
     def _leads(self, topic: str, index: int) -> bool:
         """Whether this broker leads a partition: always, but among brokers over one database,
         where it leads none until it has joined them."""
+        if self.database_cluster is None or self.storage is None:
+            return self.storage_url is None
+        state = self._database_partition(topic, index)
+        return state is None or state.leader == self.node_id
+
+    def _leader_epoch(self, topic: str, index: int) -> int | None:
+        """A partition's leader epoch as this broker last read it from the database it shares
+        with other brokers; None alone, or for a topic it does not know."""
+        state = self._database_partition(topic, index)
+        return None if state is None else state.leader_epoch
+
+    def _database_partition(self, topic: str, index: int) -> PartitionState | None:
         cluster, storage = self.database_cluster, self.storage
         if cluster is None or storage is None:
-            return self.storage_url is None
+            return None
         from ottla.server.cluster.routing import replication_factor_for
 
         info = storage.topic(topic)
         if info is None:
-            return True
-        return cluster.state.partition(topic, info.topic_id, info.partitions, index, replication_factor_for(self.config, topic)).leader == self.node_id
+            return None
+        return cluster.state.partition(topic, info.topic_id, info.partitions, index, replication_factor_for(self.config, topic))
 
     def _log_end_offset(self, topic: str, index: int) -> int:
         assert self.storage is not None

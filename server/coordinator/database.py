@@ -50,6 +50,7 @@ from ottla.server.coordinator.topics import InternalTopic
 from ottla.server.faults import Fault
 from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_partition, load_topic, reserve_producer_ids
 from ottla.storage.postgresql.engine import PostgresStorage
+from ottla.storage.postgresql.log import LeaderFence
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -82,8 +83,11 @@ class _PartitionWriter:
     transactional batch goes alone, so that the producer rules' refusal of it loses no other.
     With `only_leader` (this broker's node id) the database refuses the batches once another
     broker has claimed the partition: that broker read it after its claim, so a batch stored
-    later would be missing from its state. The waits that covered a refused batch fail, so no
-    answer says a change was stored that was not."""
+    later would be missing from its state. Each batch also carries the leader epoch this broker
+    knew when it queued it, and is refused once the partition's epoch has moved: a broker that
+    lost the partition and claimed it back decided it on a state that missed what the other
+    wrote meanwhile (as Kafka's coordinator writes fail once its leader epoch is gone). The
+    waits that covered a refused batch fail, so no answer says a change was stored that was not."""
 
     def __init__(
         self, storage: PostgresStorage, topic: str, index: int, notify_data: Callable[[str, int], None], only_leader: int | None = None,
@@ -93,7 +97,8 @@ class _PartitionWriter:
         self.index = index
         self.notify_data = notify_data
         self.only_leader = only_leader
-        self.queued: deque[bytes] = deque()
+        # (batch, the leader epoch it was decided under: None when there is no claim to check)
+        self.queued: deque[tuple[bytes, int | None]] = deque()
         self.appended = 0  # batches ever queued
         self.written = 0  # of those, written (or dropped for good)
         # Where the last batches the database refused end (in `written`'s count), and what the
@@ -104,8 +109,8 @@ class _PartitionWriter:
         self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self.task: asyncio.Task[None] | None = None
 
-    def append(self, batch: bytes) -> None:
-        self.queued.append(batch)
+    def append(self, batch: bytes, leader_epoch: int | None = None) -> None:
+        self.queued.append((batch, leader_epoch))
         self.appended += 1
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._write_queued())
@@ -114,7 +119,8 @@ class _PartitionWriter:
         try:
             while self.queued:
                 count = self._next_write()
-                refusal = await self._write(b"".join(itertools.islice(self.queued, count)))
+                batches = [batch for batch, _ in itertools.islice(self.queued, count)]
+                refusal = await self._write(b"".join(batches), self.queued[0][1])
                 if refusal is not ErrorCode.NONE:
                     self.refused_end, self.refusal = self.written + count, refusal
                 for _ in range(count):
@@ -125,11 +131,12 @@ class _PartitionWriter:
             self.task = None
 
     def _next_write(self) -> int:
-        """How many of the queued batches the next append carries."""
+        """How many of the queued batches the next append carries: all of one leader epoch."""
         count = size = 0
-        for batch in self.queued:
+        first_epoch = self.queued[0][1]
+        for batch, leader_epoch in self.queued:
             transactional = read_header(batch).attributes & TRANSACTIONAL_BIT
-            if count and (transactional or size + len(batch) > _MAX_WRITE_BYTES):
+            if count and (transactional or size + len(batch) > _MAX_WRITE_BYTES or leader_epoch != first_epoch):
                 break
             count += 1
             size += len(batch)
@@ -137,13 +144,14 @@ class _PartitionWriter:
                 break
         return count
 
-    async def _write(self, batch: bytes) -> ErrorCode:
+    async def _write(self, batch: bytes, leader_epoch: int | None) -> ErrorCode:
         """Store `batch`, retrying while the database is away or fails in a way a later attempt
         may get past: NONE once stored, else what the answers that waited for it say."""
         delay = _FIRST_RETRY_S
+        fence = None if self.only_leader is None else LeaderFence(self.only_leader, leader_epoch)
         while True:
             partition = self.storage.partition(self.topic, self.index)
-            partition.only_leader = self.only_leader
+            partition.fence = fence
             try:
                 await partition.append(batch, from_client=False)
             except KafkaError as exc:
@@ -213,7 +221,7 @@ class Journal:
             # there), or did until this broker's load of them ends: this broker's copy changed
             # by its own timers is not the record.
             return
-        self._writers[partition].append(batch)
+        self._writers[partition].append(batch, None if self.owners_write else self._journals.leader_epoch(self._topic, partition))
         self._journals.unwritten.add(self._writers[partition])
 
     def leads(self, partition: int) -> bool:
@@ -240,9 +248,9 @@ class Journal:
         """Read the partition again from the database, then `replay(partition)` while this
         broker still leads it; the partition's load has ended when the replay begins, so what
         the replay appends is written. A read the database fails is retried. The read waits
-        for this broker's batches queued before it (a takeover of a partition it led already,
-        its epoch moved): their answers wait for them, so a read that missed them would leave
-        the replay without what they acknowledged."""
+        until this broker's batches queued before it are written or refused (the epoch moved):
+        their answers wait for them, so a read that missed them would leave the replay without
+        what they acknowledged."""
         queued = self._writers[partition].until_written()
         if queued is not None:
             with contextlib.suppress(KafkaError):  # refused: not in the database
@@ -270,7 +278,7 @@ class Journals:
 
     def __init__(
         self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool], write_timeout_ms: int,
-        node_id: int | None = None,
+        node_id: int | None = None, leader_epoch: Callable[[str, int], int | None] = lambda topic, index: None,
     ) -> None:
         self.storage = storage
         # This broker's node id: its coordinator writes are stored only while no other broker
@@ -281,6 +289,9 @@ class Journals:
         self.write_timeout_s = write_timeout_ms / 1000
         # Whether this broker leads a partition of a coordinator topic (always, alone on the database).
         self.leads = leads
+        # The partition's leader epoch as this broker last read it (None alone on the database):
+        # the epoch its coordinator's writes are decided under.
+        self.leader_epoch = leader_epoch
         # Writers with batches queued since they were last found all written.
         self.unwritten: set[_PartitionWriter] = set()
         # The loads of coordinator partitions whose leadership this broker gained.

@@ -72,6 +72,7 @@ from ottla.storage.segment import Chunk
 from ottla.storage.validator import RecordRules, recompress
 from ottla.storage.postgresql.log import (
     AppendedRange,
+    LeaderFence,
     PostgresPartitionLog,
     PreparedAppend,
     RetentionTarget,
@@ -216,9 +217,9 @@ class DatabasePartition:
         # Called when this broker's own append or DeleteRecords moved the bounds (the storage
         # sets it: other brokers hear of it from there).
         self.bounds_moved: Callable[[DatabasePartition], None] = _ignore
-        # The broker whose appends alone are stored, refused once another has claimed the
-        # partition (a coordinator's journal: log.py's `only_leader`); None: anyone's.
-        self.only_leader: int | None = None
+        # Whose appends alone are stored (a coordinator's journal: log.py's `LeaderFence`);
+        # None: anyone's.
+        self.fence: LeaderFence | None = None
         # Whether the copy of the producer state is known current enough to take the last
         # stable offset from: not from the moment this broker becomes the partition's leader
         # among several (`unconfirm`: other brokers appended and wrote markers meanwhile)
@@ -312,7 +313,7 @@ class DatabasePartition:
         confirmed = False
         for _ in range(_ATTEMPTS):
             try:
-                current = await self.log.append_group(pending, self.producers, self.high_watermark, self.only_leader)
+                current = await self.log.append_group(pending, self.producers, self.high_watermark, self.fence)
             except ProducerStateMoved as moved:
                 await self._reload_producers(moved.version)
                 self.high_watermark = max(self.high_watermark, moved.next_offset)

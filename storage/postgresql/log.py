@@ -60,6 +60,7 @@ from ottla.wire.records import (
     convert_legacy,
     iter_batches,
     iter_records,
+    read_header,
     set_log_append_time,
 )
 
@@ -221,6 +222,15 @@ def take_group(queued: list[PreparedAppend]) -> list[PreparedAppend]:
 
 
 @dataclass(slots=True, frozen=True)
+class LeaderFence:
+    """Whose appends a partition stores: only `node_id`'s, and (unless None) only while the
+    partition's leader epoch is still `leader_epoch`, the one they were decided under."""
+
+    node_id: int
+    leader_epoch: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class StoredRead:
     """Whole batches in offset order, with the partition's bounds as of the same snapshot."""
 
@@ -248,11 +258,13 @@ class StoredRead:
 # $22: the only broker that may append (NULL: any), refused (fenced = true, nothing written) once
 # another has claimed the partition: a claim and an append take the row's lock in turn, so an
 # append either lands before the claim, and the new leader's read after its claim sees it, or
-# is refused.
+# is refused. $23: the leader epoch the append was decided under (NULL: any), refused once the
+# partition's epoch has moved, which a claim does whenever the leader changes: so a broker that
+# lost the partition and claimed it back stores nothing it decided before.
 _APPEND = """
 WITH checked AS (
     SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset, producer_state_version,
-        $22::integer IS NOT NULL AND leader_id NOT IN (-1, $22) AS fenced,
+        ($22::integer IS NOT NULL AND leader_id NOT IN (-1, $22)) OR ($23::integer IS NOT NULL AND leader_epoch <> $23) AS fenced,
         $18::bigint IS NULL OR (next_offset = $18 AND producer_state_version = $19::bigint) AS in_step
     FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
 ), locked AS (
@@ -297,10 +309,10 @@ WITH checked AS (
 SELECT next_offset, next_position, log_start_offset, producer_state_version, current, fenced FROM locked
 """
 # The batch holding `offset` (the first whose last_offset reaches it), then the batches after it
-# whose bytes fit in max_bytes counted from its start; that first batch whatever its size. The
-# bounds are scalar subqueries, each run once (an InitPlan), so the batches are one range of the
-# position index: as a join, the planner may look the first batch up again for every batch of
-# the partition, a read costing the partition's size rather than its own.
+# whose positions fit in max_bytes counted from its start; that first batch whatever its size
+# when $5. The bounds are scalar subqueries, each run once (an InitPlan), so the batches are one
+# range of the position index: as a join, the planner may look the first batch up again for
+# every batch of the partition, a read costing the partition's size rather than its own.
 _READ = """
 WITH first AS MATERIALIZED (
     SELECT end_position, end_position - octet_length(data) AS start_position FROM batches
@@ -311,7 +323,7 @@ SELECT p.log_start_offset, p.next_offset, ARRAY(
     SELECT b.data FROM batches b
     WHERE b.topic_id = $1 AND b.partition_index = $2
       AND b.end_position >= (SELECT end_position FROM first)
-      AND b.end_position <= (SELECT greatest(end_position, start_position + $4) FROM first)
+      AND b.end_position <= (SELECT CASE WHEN $5 THEN greatest(end_position, start_position + $4) ELSE start_position + $4 END FROM first)
     ORDER BY b.end_position
 ) AS batches
 FROM partitions p WHERE p.topic_id = $1 AND p.partition_index = $2
@@ -477,7 +489,7 @@ class PostgresPartitionLog:
         return prepared
 
     async def append_group(
-        self, group: Sequence[PreparedAppend], producers: PartitionProducers | None = None, next_offset: int = 0, only_leader: int | None = None,
+        self, group: Sequence[PreparedAppend], producers: PartitionProducers | None = None, next_offset: int = 0, fence: LeaderFence | None = None,
     ) -> bool | None:
         """Store the appends of `group` that the producer rules accept in one statement (one
         round trip, one commit), at the offsets that follow in the group's order, and give each
@@ -490,9 +502,10 @@ class PostgresPartitionLog:
         (producers.py) and recorded by the same statement, which the copy then adopts.
         ProducerStateMoved, with nothing stored and no outcome given, when the copy or
         `next_offset` was not the database's; UNKNOWN_TOPIC_OR_PARTITION when the partition is
-        gone. With `only_leader`, NOT_LEADER_FOR_PARTITION and nothing stored once another broker
-        has claimed the partition. Returns whether the statement saw the copy's version (so the
-        copy's retries and refusals are the database's too), None when nothing needed storing."""
+        gone. With a `fence`, NOT_LEADER_FOR_PARTITION and nothing stored once another broker
+        has claimed the partition, or its leader epoch is no longer the fence's. Returns whether
+        the statement saw the copy's version (so the copy's retries and refusals are the
+        database's too), None when nothing needed storing."""
         for prepared in group:
             prepared.outcome = None  # a previous attempt's answers were decided on another copy
         planned = [PlannedAppend(prepared.producer_batches, prepared.count) for prepared in group]
@@ -530,12 +543,13 @@ class PostgresPartitionLog:
             decided_version = None if producers is None else producers.version
             checked = (None, None, NO_CHANGES, NO_CHANGES) if write is None else (write.expected_next_offset, write.expected_version, write.producers, write.aborted)
             stored = await self.pool.fetchrow(
-                _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *checked, only_leader,
+                _APPEND, self.topic_id, self.partition_index, *columns, offset_delta, position, max_timestamp, *checked,
+                None if fence is None else fence.node_id, None if fence is None else fence.leader_epoch,
             )
             if stored is None:
                 raise self._missing()
             if stored["fenced"]:
-                raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION, f"another broker has claimed partition {self.partition_index} of topic {self.topic_id}")
+                raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION, f"partition {self.partition_index} of topic {self.topic_id} was claimed since")
             version: int = stored["producer_state_version"]
             if not stored["current"]:
                 raise ProducerStateMoved(stored["next_offset"], version)
@@ -564,15 +578,29 @@ class PostgresPartitionLog:
     async def read(self, offset: int, max_bytes: int) -> StoredRead:
         """Whole batches from the one holding `offset`, in offset order, while they fit in
         `max_bytes` (the first one whatever its size, as Kafka's Fetch with minOneMessage).
-        OFFSET_OUT_OF_RANGE outside [log start, log end]."""
-        row = await self.pool.fetchrow(_READ, self.topic_id, self.partition_index, offset, max_bytes)
+        OFFSET_OUT_OF_RANGE outside [log start, log end]. A batch's position stays where it was
+        appended, so the batches compaction removed leave gaps in the positions a read's window
+        spans: while what was read leaves room, the read goes on past it, so the answer holds
+        what fits in bytes, as Kafka's does."""
+        row = await self.pool.fetchrow(_READ, self.topic_id, self.partition_index, offset, max_bytes, True)
         if row is None:
             raise self._missing()
         log_start_offset: int = row["log_start_offset"]
         next_offset: int = row["next_offset"]
         if offset < log_start_offset or offset > next_offset:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"offset {offset} outside [{log_start_offset}, {next_offset}]")
-        batches: list[bytes] = row["batches"]
+        batches: list[bytes] = list(row["batches"])
+        room = max_bytes - sum(map(len, batches))
+        while batches and room > 0:
+            after = read_header(batches[-1]).last_offset + 1
+            if after >= next_offset:
+                break
+            more = await self.pool.fetchrow(_READ, self.topic_id, self.partition_index, after, room, False)
+            found: list[bytes] = [] if more is None else more["batches"]
+            if not found:
+                break
+            batches.extend(found)
+            room -= sum(map(len, found))
         return StoredRead(batches, next_offset, log_start_offset)
 
     async def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:

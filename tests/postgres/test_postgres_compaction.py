@@ -176,6 +176,32 @@ async def test_the_cleaner_steps_give_the_same_batches_on_both_engines(postgres_
 
 
 
+async def test_a_read_after_compaction_holds_what_fits_in_bytes(postgres_url: str) -> None:
+    """Compaction removes batches but not their positions: a read's byte window from its first
+    batch spans the gaps they left. The read holds every batch that fits in max_bytes, as
+    Kafka's does (its cleaned segments are rewritten without them), not only those whose
+    positions happen to fall in the window."""
+    database = await PostgresStorage.connect(postgres_url, asyncio.Lock, None)
+    try:
+        await database.create_database_topic("c", 1, COMPACTED)
+        partition = database.partition("c", 0)
+        value = "v" * 1000
+        # One batch a segment (segment.ms 1000 by record time): a, six x superseded by the
+        # later x, b between them; c in the active segment, which is not cleaned.
+        keys = ["a", "x", "x", "x", "x", "x", "x", "b", "x", "c"]
+        for index, key in enumerate(keys):
+            await partition.append(keyed([(key, value)], 1000 + 2000 * index))
+        await database.compact_database(100_000)
+        kept = await _database_contents(database)
+        assert [record[:2] for record in _records(kept)] == [(0, "a"), (7, "b"), (8, "x"), (9, "c")]
+        read = await partition.read(0, sum(map(len, kept)))
+        assert b"".join(bytes(chunk) for chunk in read.chunks) == b"".join(kept)  # type: ignore[arg-type]
+        one_less = await partition.read(0, sum(map(len, kept)) - 1)
+        assert b"".join(bytes(chunk) for chunk in one_less.chunks) == b"".join(kept[:3])  # type: ignore[arg-type]
+    finally:
+        await database.close_database()
+
+
 async def test_two_brokers_cleaning_one_partition_at_once_write_one_pass(postgres_url: str) -> None:
     """Both passes read the same dirty section; the first to write wins, the other is dropped
     (its removals are not counted, nor written over the first's)."""

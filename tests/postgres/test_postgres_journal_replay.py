@@ -27,10 +27,11 @@ pytestmark = pytest.mark.external
 @asynccontextmanager
 async def _opened(
     url: str, leads: Callable[[str, int], bool] = lambda topic, index: True, node_id: int | None = None,
+    leader_epoch: Callable[[str, int], int | None] = lambda topic, index: None,
 ) -> AsyncIterator[tuple[PostgresStorage, Journals, Journal]]:
     """A broker's storage over `url`, its journals, and `__transaction_state`'s journal."""
     storage = await PostgresStorage.connect(url, asyncio.Lock, None)
-    journals = Journals(storage, lambda topic, index: None, leads, 5000, node_id)
+    journals = Journals(storage, lambda topic, index: None, leads, 5000, node_id, leader_epoch)
     try:
         await journals.open(TRANSACTION_STATE, 1)
         journal = storage.coordinator_journals[TRANSACTION_STATE.name]
@@ -107,6 +108,39 @@ async def test_a_broker_whose_partition_another_claimed_writes_nothing_more_ther
         assert b"before the claim" in stored
         assert b"after the claim" not in stored
         await journals.written()  # the refusal was that wait's: later ones do not see it
+
+
+async def test_a_broker_that_claimed_its_partition_back_stores_nothing_it_decided_before(postgres_url: str) -> None:
+    """Broker 1 leads the partition at epoch 0 and queues a record; before the record reaches
+    the database, broker 2 claims the partition (it reads it and writes its own records) and
+    broker 1 claims it back, at epoch 2. The record was decided on a state that missed broker
+    2's: stored now, behind them, a replay would let it undo what broker 2 acknowledged (a
+    committed offset moving back). The database refuses it, as Kafka's log refuses a
+    coordinator write from a leader epoch that has ended, and its answer is NOT_COORDINATOR."""
+    async with _opened(postgres_url, node_id=1, leader_epoch=lambda topic, index: 0) as (first, journals, journal):
+        info = first.topic(TRANSACTION_STATE.name)
+        assert info is not None
+        topic_id = uuid.UUID(bytes=info.topic_id)
+        await claim_leadership(first.pool, 1, [(topic_id, 0)])
+        journal.append(0, _batch(b"decided at epoch 0"))
+        await journals.written()
+
+        # Hold the partition's row, so that the next record cannot land until both claims have.
+        moves = await first.pool.acquire()
+        try:
+            async with moves.transaction():
+                await moves.execute("SELECT 1 FROM partitions WHERE topic_id = $1 AND partition_index = 0 FOR UPDATE", topic_id)
+                journal.append(0, _batch(b"queued before the moves"))
+                await moves.execute("UPDATE partitions SET leader_id = 2, leader_epoch = leader_epoch + 1 WHERE topic_id = $1", topic_id)
+                await moves.execute("UPDATE partitions SET leader_id = 1, leader_epoch = leader_epoch + 1 WHERE topic_id = $1", topic_id)
+        finally:
+            await first.pool.release(moves)
+        with pytest.raises(KafkaError) as refused:
+            await journals.written()
+        assert refused.value.code is ErrorCode.NOT_COORDINATOR
+        stored = (await load_partition(first, TRANSACTION_STATE.name, 0)).data
+        assert b"decided at epoch 0" in stored
+        assert b"queued before the moves" not in stored
 
 
 async def test_records_the_database_refuses_fail_the_answers_that_waited_for_them(postgres_url: str) -> None:
