@@ -193,7 +193,10 @@ class Storage:
         interrupted replacements, and note where each partition and future log is."""
         assert self.data_dir is not None
         for log_dir in self.log_dirs:
-            log_dir.mkdir(parents=True, exist_ok=True)
+            if not log_dir.is_dir():
+                # A new log directory's entry made durable, as Kafka's LogManager.createAndValidateLogDirs.
+                log_dir.mkdir(parents=True)
+                fsync_directory(log_dir.parent)
             self.locks.take(log_dir)
             self.directory_ids[log_dir] = _directory_id(log_dir, meta_properties)
             stat = log_dir.stat()
@@ -263,9 +266,13 @@ class Storage:
         """Open (or create) the partitions. A checkpoint still on its way to disk may be the
         one that forgets a deleted topic: a new partition of the same name waits for it, or
         a crash would find the old partition's recovery point and trust the new one's
-        unsynced segments below it."""
+        unsynced segments below it. The log directories where partition directories were
+        created are fsynced, once each, before any record is appended: otherwise a power loss
+        could take a partition's whole directory, records its flushes made durable included
+        (Kafka leaves that entry to its next recovery-point checkpoint)."""
         if self._deletion_checkpoint is not None:
             self._deletion_checkpoint.wait()
+        created: dict[pathlib.Path, None] = {}
         for index in indexes:
             key = (info.name, index)
             if self.data_dir is None:
@@ -279,10 +286,14 @@ class Storage:
                 if log_dir is None or log_dir in self.offline_dirs:
                     self._offline[key] = log_dir
                     continue
+                if not found and not (log_dir / f"{info.name}-{index}").is_dir():
+                    created[log_dir] = None
                 log = self._open_log(info, index, log_dir, config)
             self._logs[key] = log
             assert log.directory is not None
             _write_partition_metadata(log.directory, info.topic_id)
+        for log_dir in created:
+            fsync_directory(log_dir)
 
     def _open_log(self, info: TopicInfo, index: int, log_dir: pathlib.Path | None, config: LogConfig) -> PartitionLog:
         key = (info.name, index)
@@ -537,11 +548,21 @@ class Storage:
         fsync_directory(self.data_dir)
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         due = now + LogConfig.from_overrides(self.defaults).file_delete_delay_ms
+        renamed_in: dict[pathlib.Path, None] = {}
         for log in logs:
             assert log.directory is not None
             destination = log.directory.parent / _deletion_directory_name(name, int(log.directory.name.rpartition("-")[2]))
             log.move_for_deletion(destination)
             self._deleted_directories.append((due, destination))
+            renamed_in[destination.parent] = None
+        # The renames made durable, once per log directory, as Kafka's LocalLog.renameDir
+        # (Utils.atomicMoveWithFallback) makes each one.
+        for log_dir in renamed_in:
+            try:
+                fsync_directory(log_dir)
+            except OSError as error:
+                if not out_of_space(error):
+                    self.fail_log_dir(log_dir)
         self._write_checkpoints()
         self._deletion_checkpoint = self.checkpoint_recovery_points() or self._deletion_checkpoint
 

@@ -22,6 +22,14 @@ end at each flush (flush.messages, flush.ms) and at close; the storage checkpoin
 (Kafka's recovery-point-offset-checkpoint). On load every segment holding offsets at or
 past it is recovered from its start, not only the active one (Kafka's LogLoader), and a
 torn tail cut from a sealed segment takes the later segments with it.
+
+Directory entries: a file's fsync does not make its name durable, its directory's fsync does.
+The partition's directory is fsynced wherever Kafka fsyncs it: after a new segment's files
+(a flush, a roll's job: Kafka's LocalLog.flush) and after compaction's renames (its
+LocalLog.replaceSegments). Renames to `.deleted` for retention or DeleteRecords, and
+removals, are not followed by one, as in Kafka (LogSegment.changeFileSuffixes,
+deleteIfExists): one a power loss undoes only brings back a file that is deleted again. The
+partition directory's own entry, in the log directory, is the storage's (storage/engine.py).
 """
 
 from __future__ import annotations
@@ -671,15 +679,21 @@ class PartitionLog:
     def _drop_emptied_segments(self, now_ms: int) -> None:
         """Closed segments compaction left empty go; the one before takes over their
         offsets, so segments stay contiguous (Kafka merges them into a group instead).
-        The first segment stays, so the log start offset does not move."""
+        The first segment stays, so the log start offset does not move. The renames end with
+        an fsync of the directory, as Kafka's LocalLog.replaceSegments ends the swap that
+        removes the segments it merged away."""
         kept = [self.segments[0]]
+        dropped = False
         for segment in self.segments[1:-1]:
             if segment.is_empty:
                 kept[-1].next_offset = segment.next_offset
                 self._delete_later(segment.mark_deleted(), now_ms)
+                dropped = True
             else:
                 kept.append(segment)
         self.segments = [*kept, self.segments[-1]] if len(self.segments) > 1 else kept
+        if dropped and self.directory is not None:
+            fsync_directory(self.directory)
 
     def flush(self, now_ms: int | None = None) -> None:
         """fsync everything appended: first wait for the rolled segments still on the
