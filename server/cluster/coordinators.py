@@ -5,6 +5,11 @@ transaction coordinator of a transactional id, is the leader of the key's partit
 FindCoordinator answers that node (COORDINATOR_NOT_AVAILABLE while the partition has no
 leader), and a coordinator request for a key sent to any other node answers NOT_COORDINATOR,
 so clients look the coordinator up again, as they must when a coordinator's node goes away.
+It does so where Kafka does: KafkaApis checks the feature, the authorizations and the topics
+before it hands the request to the coordinator, and only the coordinator tells the key is not
+its own. So such a request runs its handler, whose checks are KafkaApis's, with stand-ins for
+the coordinators: the handler's first use of one answers the request NOT_COORDINATOR, and a
+request its checks answer alone (refused, or naming only unknown topics) keeps that answer.
 The coordinators themselves are shared by every node of the process and hold the state
 already: when leadership of a partition moves, the new leader serves its groups and
 transactions at once, where Kafka would first replay the partition (answering
@@ -17,8 +22,9 @@ check. A single node keeps the plain table and pays nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn, cast
 
 from ottla.server.cluster.routing import endpoint_of, partition_state
 from ottla.server.cluster.state import NO_LEADER, ClusterState
@@ -26,7 +32,7 @@ from ottla.server.context import RequestContext
 from ottla.server.coordinator.topics import OFFSETS, TRANSACTION_STATE
 from ottla.server.faults import Fault
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 GROUP, TRANSACTION = 0, 1
@@ -126,7 +132,8 @@ def elsewhere(context: RequestContext, key_type: int, key: str) -> ErrorCode | N
 
 def gated(handlers: Mapping[int, tuple[Handle, int, int]]) -> dict[int, tuple[Handle, int, int]]:
     """The handler table with each coordinator API answering NOT_COORDINATOR (or
-    COORDINATOR_NOT_AVAILABLE) for a key another node coordinates."""
+    COORDINATOR_NOT_AVAILABLE) for a key another node coordinates, once its handler's own
+    checks have passed."""
     table = dict(handlers)
     for api, key_of in _KEYS.items():
         if api in table:
@@ -145,10 +152,54 @@ def _gate(handle: Handle, key_of: Callable[[Mapping[str, Any], int], tuple[int, 
                 if error is not None:
                     answer = _error_answer(header, request, error)
                     if answer is not None:
-                        return answer
+                        try:
+                            return handle(_without_coordinators(context, error), header, request)
+                        except _Refused:
+                            return answer
         return handle(context, header, request)
 
     return gated_handle
+
+
+class _Refused(KafkaError):
+    """A handler reached a coordinator of a key this node does not coordinate."""
+
+
+class _Elsewhere:
+    """A coordinator of another node: any use of it raises `_Refused`. The gated handlers
+    reach their coordinator before they park, so the refusal always interrupts `handle` itself."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: ErrorCode) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _Refused(self._error)
+
+
+class _Rooms:
+    """A node's rooms (`context.Rooms`) with the share coordinator another node's."""
+
+    __slots__ = ("_rooms", "_share")
+
+    def __init__(self, rooms: Any, share: _Elsewhere) -> None:
+        self._rooms = rooms
+        self._share = share
+
+    def share_room(self) -> Any:
+        return self._share
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rooms, name)
+
+
+def _without_coordinators(context: RequestContext, error: ErrorCode) -> RequestContext:
+    """`context` with the group, share group and transaction coordinators standing in for
+    another node's: everything else, the authorizer and the features first, is this node's."""
+    elsewhere = cast(Any, _Elsewhere(error))
+    services = dataclasses.replace(context.services, groups=elsewhere, txn=elsewhere, rooms=_Rooms(context.services.rooms, elsewhere))
+    return RequestContext(services, context.client, context.sasl)
 
 
 def _error_answer(header: RequestHeader, request: Mapping[str, Any], error: ErrorCode) -> dict[str, Any] | None:

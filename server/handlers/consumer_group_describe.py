@@ -48,8 +48,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
     for group_id in request["group_ids"]:
         if group_id not in allowed:
             continue
-        if (error := elsewhere(context, GROUP, group_id)) is not None:
-            groups.append(_refused(group_id, error))  # the client asks its coordinator
+        # GroupCoordinatorService.consumerGroupDescribe refuses an empty id before it routes the others.
+        if (error := ErrorCode.INVALID_GROUP_ID if not group_id else elsewhere(context, GROUP, group_id)) is not None:
+            groups.append(_refused(group_id, error))  # else the client asks its coordinator
             continue
         answer = _describe(context, group_id)
         if answer["error_code"] == ErrorCode.NONE:
@@ -89,9 +90,6 @@ def _empty(group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:
 
 def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeResponseDescribedGroup:
     answer = _empty(group_id)
-    if not group_id:
-        answer["error_code"] = ErrorCode.INVALID_GROUP_ID
-        return answer
     group = context.groups.consumer_group(group_id)
     if group is None:
         other = (group_id in context.groups.groups or context.groups.streams_group(group_id) is not None

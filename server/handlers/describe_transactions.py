@@ -1,5 +1,5 @@
 """DescribeTransactions (KIP-664): each transactional id's state from the coordinator (in a
-cluster, NOT_COORDINATOR for an id another node coordinates).
+cluster, NOT_COORDINATOR for an id another node coordinates); an empty id is INVALID_REQUEST.
 
 With an authorizer (KafkaApis.handleDescribeTransactionsRequest): an id the principal may not
 DESCRIBE answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, and a transaction's topics it may not
@@ -31,12 +31,15 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTran
     states: list[DescribeTransactionsResponseTransactionState] = []
     for transactional_id in request["transactional_ids"]:
         allowed = context.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id)
-        # In a cluster an id another node coordinates is NOT_COORDINATOR: the client asks that one.
-        moved = elsewhere(context, TRANSACTION, transactional_id) if allowed else None
-        txn = context.txn.describe(transactional_id) if allowed and moved is None else None
+        refused = None
+        if allowed:
+            # TransactionCoordinator.handleDescribeTransactions refuses an empty id before it looks the id up;
+            # in a cluster an id another node coordinates is NOT_COORDINATOR: the client asks that one.
+            refused = ErrorCode.INVALID_REQUEST if not transactional_id else elsewhere(context, TRANSACTION, transactional_id)
+        txn = context.txn.describe(transactional_id) if allowed and refused is None else None
         if txn is None:
             # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json).
-            error = moved or (ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if allowed else ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            error = refused or (ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if allowed else ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             states.append(
                 {"error_code": error, "transactional_id": transactional_id, "transaction_state": "",
                  "transaction_timeout_ms": 0, "transaction_start_time_ms": 0, "producer_id": -1, "producer_epoch": 0, "topics": []}

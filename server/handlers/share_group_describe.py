@@ -1,4 +1,5 @@
 """ShareGroupDescribe (KIP-932): a share group's state, epochs and members with their assignments.
+With `share.version` finalized at 0 every group is answered UNSUPPORTED_VERSION, as Kafka 4.4 does.
 
 As KafkaApis.handleShareGroupDescribe: a group the principal may not DESCRIBE is answered
 GROUP_AUTHORIZATION_FAILED, ahead of the others; a described group carries its authorized
@@ -33,13 +34,16 @@ _UNKNOWN_OPERATIONS = -2147483648
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ShareGroupDescribeRequest) -> ShareGroupDescribeResponse:
+    if context.services.features.level("share.version") < 1:
+        return {"throttle_time_ms": 0, "groups": [_error(group_id, ErrorCode.UNSUPPORTED_VERSION, None) for group_id in request["group_ids"]]}
     allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
     groups = [_error(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED, None) for group_id in request["group_ids"] if group_id not in allowed]
     for group_id in request["group_ids"]:
         if group_id not in allowed:
             continue
-        if (error := elsewhere(context, GROUP, group_id)) is not None:
-            groups.append(_error(group_id, error, None))  # the client asks its coordinator
+        # GroupCoordinatorService.shareGroupDescribe refuses an empty id before it routes the others.
+        if (error := ErrorCode.INVALID_GROUP_ID if not group_id else elsewhere(context, GROUP, group_id)) is not None:
+            groups.append(_error(group_id, error, None))  # else the client asks its coordinator
             continue
         answer = _describe(context, group_id)
         if answer["error_code"] == ErrorCode.NONE:

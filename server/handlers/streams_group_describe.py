@@ -50,8 +50,9 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
     for group_id in request["group_ids"]:
         if group_id not in allowed:
             continue
-        if (error := elsewhere(context, GROUP, group_id)) is not None:
-            groups.append(_refused(group_id, error))  # the client asks its coordinator
+        # GroupCoordinatorService.streamsGroupDescribe refuses an empty id before it routes the others.
+        if (error := ErrorCode.INVALID_GROUP_ID if not group_id else elsewhere(context, GROUP, group_id)) is not None:
+            groups.append(_refused(group_id, error))  # else the client asks its coordinator
             continue
         answer = _empty(group_id)
         _describe(context, group_id, answer, description)
@@ -102,9 +103,6 @@ def _empty(group_id: str) -> StreamsGroupDescribeResponseDescribedGroup:
 
 
 def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescribeResponseDescribedGroup, description: int) -> None:
-    if not group_id:
-        answer["error_code"] = ErrorCode.INVALID_GROUP_ID
-        return
     group = context.groups.streams_group(group_id)
     if group is None:
         answer["error_code"] = ErrorCode.GROUP_ID_NOT_FOUND
