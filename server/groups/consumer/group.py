@@ -258,8 +258,11 @@ def _next_assignment(member: ConsumerMember, target_epoch: int, target: Assignme
         if had - keep:
             revoking[topic_id] = set(had - keep)
         free = set()
+        # A partition the member is itself revoking is not held by another: it may have it
+        # back at once (CurrentAssignmentBuilder.computeNextAssignment).
+        own = current.pending_revocation.get(topic_id, frozenset())
         for partition in wanted - keep:
-            if partition_epoch(topic_id, partition) == -1:
+            if partition in own or partition_epoch(topic_id, partition) == -1:
                 free.add(partition)
             else:
                 unreleased = True

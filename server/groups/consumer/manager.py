@@ -2,13 +2,15 @@
 
 One heartbeat does, in order (GroupMetadataManager.consumerGroupHeartbeat): validate the
 request; find or create the group and the member (static members by instance id); fence a
-wrong member epoch; take the member's new subscription, bumping the group epoch when it or
-the subscribed topics changed; recompute the target assignment with the group's assignor
-when the group epoch is ahead of it and `consumer.assignment.interval.ms` has passed since
-the last one (GroupMetadataManager.canComputeNextTargetAssignment); reconcile the member
-toward its target (`group.reconcile`); store every changed record in one batch before
-answering; arm the member's session timer. The answer carries the member's partitions when
-it joined, sent a full request, or its partitions changed, never for an epoch alone.
+wrong member epoch; take the member's new subscription, bumping the group epoch when its
+topic names or regex, the group's preferred assignor or the subscribed topics changed (not
+for a rack, nor for a member subscribing to nothing); recompute the target assignment with
+the group's assignor when the group epoch is ahead of it and `consumer.assignment.interval.ms`
+has passed since the last one (GroupMetadataManager.canComputeNextTargetAssignment);
+reconcile the member toward its target (`group.reconcile`); store every changed record in
+one batch before answering; arm the member's session timer. The answer carries the
+member's partitions when it joined, sent a full request, or its partitions changed, never
+for an epoch alone.
 
 Timers are on the runtime's clock: a member that stops heartbeating is removed after its
 session timeout, and one that does not revoke partitions within its rebalance timeout too.
@@ -398,13 +400,21 @@ class ConsumerGroupManager:
         may_describe: Callable[[str], bool] | None = None,
     ) -> tuple[ConsumerGroup, CurrentAssignment, CurrentAssignment]:
         """Steps 1-3 of a heartbeat or a classic member's JoinGroup, shared by both protocols:
-        take the member's metadata (bumping the group epoch when its subscription or the
-        subscribed topics changed), recompute the target assignment if the epoch is ahead,
-        reconcile the member, store `out` and the changes in one batch, and only then keep
-        them. Returns the group as kept, and the member's previous and new current assignment."""
+        take the member's metadata (bumping the group epoch only when that may move the
+        target, as GroupMetadataManager.consumerGroupHeartbeat does), recompute the target
+        assignment if the epoch is ahead, reconcile the member, store `out` and the changes in
+        one batch, and only then keep them. Returns the group as kept, and the member's
+        previous and new current assignment."""
         is_new = replaced is None and member.member_id not in group.members
-        bump = is_new or _subscription(metadata) != _subscription(member.metadata)
-        subscription_changed = _topics_wanted(metadata) != _topics_wanted(member.metadata)
+        names_changed = set(metadata.subscribed_topic_names) != set(member.metadata.subscribed_topic_names)
+        regex = metadata.subscribed_topic_regex
+        regex_changed = regex != member.metadata.subscribed_topic_regex
+        # The regex another member already uses is resolved: a change to it, or to none, moves
+        # the target at once (UpdateRegularExpressionStatus.REGEX_UPDATED_AND_RESOLVED).
+        bump = names_changed or (regex_changed and (regex is None or any(
+            m.metadata.subscribed_topic_regex == regex for m_id, m in group.members.items() if m_id != member.member_id)))
+        subscription_changed = names_changed or regex_changed
+        assignor_before = group.preferred_assignor(self.config.assignors[0], self.config.assignors)
         staged = self._stage(group)  # changes are applied to a copy, kept only once stored
         if replaced is not None:
             # The static member's new id takes over the old one's assignment as it is.
@@ -420,6 +430,11 @@ class ConsumerGroupManager:
         staged.put_member(member)
         staged.set_current(member, previous)
         out += self._resolve_regexes(staged, now, may_describe)
+        if regex_changed and regex is not None and staged.resolved_regexes.get(regex):
+            # A regex new to the group: Kafka bumps once it resolves to topics (handleRegularExpressionsResult).
+            bump = True
+        if staged.preferred_assignor(self.config.assignors[0], self.config.assignors) != assignor_before:
+            bump = True  # GroupMetadataManager.hasPreferredServerAssignorChanged
         metadata_now = self._subscription_metadata(staged)
         if metadata_now != staged.subscription_metadata:
             staged.subscription_metadata = metadata_now
@@ -971,11 +986,3 @@ class ConsumerGroupManager:
             self._cancel_timers(member)
         group.state = ConsumerGroupState.DEAD
         self.groups.pop(group.group_id, None)
-
-
-def _topics_wanted(metadata: MemberMetadata) -> tuple[object, ...]:
-    return tuple(sorted(metadata.subscribed_topic_names)), metadata.subscribed_topic_regex
-
-
-def _subscription(metadata: MemberMetadata) -> tuple[object, ...]:
-    return (tuple(sorted(metadata.subscribed_topic_names)), metadata.subscribed_topic_regex, metadata.server_assignor, metadata.rack_id)
