@@ -135,6 +135,8 @@ class StreamsGroup:
     assignment_epoch: int = 0
     metadata_hash: int = 0
     validated_topology_epoch: int = -1
+    # The assignor's configs at the last epoch bump (StreamsGroupMetadataValue.LastAssignmentConfigs).
+    assignment_configs: dict[str, str] = field(default_factory=dict)
     state: StreamsGroupState = StreamsGroupState.EMPTY
     # The StreamsGroupTopology record's value as stored (None until a member initialized it).
     topology: dict[str, Any] | None = None

@@ -51,10 +51,11 @@ from ottla.wire.errors import ErrorCode, KafkaError
 log = logging.getLogger("ottla.groups")
 
 # Kafka's group.streams.* defaults, for a manager without a broker behind it.
-_DEFAULTS = {
+_DEFAULTS: dict[str, Any] = {
     "streams.session.timeout.ms": 45000,
     "streams.heartbeat.interval.ms": 5000,
     "streams.num.standby.replicas": 0,
+    "streams.rack.aware.assignment.tags": (),
 }
 # GroupCoordinatorConfig.STREAMS_GROUP_TASK_OFFSET_INTERVAL_MS_DEFAULT and the acceptable
 # recovery lag Kafka 4.4 answers by default (streams.acceptable.recovery.lag).
@@ -152,6 +153,7 @@ class StreamsGroupManager:
             group.group_epoch = body["epoch"]
             group.metadata_hash = body["metadata_hash"]
             group.validated_topology_epoch = body["validated_topology_epoch"]
+            group.assignment_configs = {c["key"]: c["value"] for c in body.get("last_assignment_configs") or ()}
         elif kind == records.TOPOLOGY:
             group.topology = body
         elif kind == records.TARGET_ASSIGNMENT_METADATA:
@@ -301,6 +303,9 @@ class StreamsGroupManager:
         validated = staged.topology_epoch if configured.ready else -1
         if metadata_hash != staged.metadata_hash or validated != staged.validated_topology_epoch:
             bump = True
+        assignment_configs = self._assignment_configs(group.group_id)
+        if assignment_configs != staged.assignment_configs:
+            bump = True  # e.g. streams.num.standby.replicas altered: standbys follow at once
         if configured.ready:
             for tasks in (request.owned.active, request.owned.standby, request.owned.warmup) if request.owned is not None else ():
                 for subtopology, partitions in tasks.items():
@@ -314,9 +319,8 @@ class StreamsGroupManager:
             staged.group_epoch += 1
             staged.metadata_hash = metadata_hash
             staged.validated_topology_epoch = validated
-            out.append((records.key(records.GROUP_METADATA, group.group_id), records.value(records.GROUP_METADATA, {
-                "epoch": staged.group_epoch, "metadata_hash": metadata_hash, "validated_topology_epoch": validated,
-            })))
+            staged.assignment_configs = assignment_configs
+            out.append((records.key(records.GROUP_METADATA, group.group_id), _group_metadata_value(staged)))
         if staged.group_epoch > staged.assignment_epoch:
             out += self._compute_target(staged, configured, now)
         updated = reconcile(staged, member, staged.assignment_epoch, staged.target.get(member.member_id, EMPTY), None if joining else request.owned)
@@ -331,7 +335,7 @@ class StreamsGroupManager:
         if replaced is not None:
             self._cancel_timers(replaced)
         self._arm_session(staged, member)
-        self._arm_rebalance(staged, member)
+        self._arm_rebalance(staged, member, updated != previous)
         if request.shutdown_application and staged.shutdown_requested_by is None:
             staged.shutdown_requested_by = member.member_id  # the first to ask is named (setShutdownRequestMemberId)
         changed = updated.assigned != previous.assigned
@@ -451,6 +455,15 @@ class StreamsGroupManager:
                 parts.append(f"{name}:{info.topic_id.hex()}:{info.partitions}")
         return zlib.crc32("|".join(parts).encode()) if configured.ready else 0
 
+    def _assignment_configs(self, group_id: str) -> dict[str, str]:
+        """GroupMetadataManager.streamsGroupAssignmentConfigs: the assignor's configs, as the
+        group metadata record keeps them; the heartbeat after one changed bumps the epoch."""
+        configs = {"num.standby.replicas": str(int(self.group_config(group_id, "streams.num.standby.replicas")))}
+        tags = self.group_config(group_id, "streams.rack.aware.assignment.tags")
+        if tags:
+            configs["rack.aware.assignment.tags"] = ",".join(tags)
+        return configs
+
     def _compute_target(self, group: StreamsGroup, configured: ConfiguredTopology, now_ms: int) -> list[KeyValue]:
         specs = {m_id: MemberSpec(m.process_id, m.current.assigned, group.target.get(m_id, EMPTY)) for m_id, m in group.members.items()}
         standbys = int(self.group_config(group.group_id, "streams.num.standby.replicas"))
@@ -521,9 +534,7 @@ class StreamsGroupManager:
         """Tombstones for the members' records and one group epoch bump, in one batch
         (streamsGroupFenceMember); the others get the tasks on their next heartbeats."""
         out = [t for member in members for t in _member_tombstones(group.group_id, member.member_id)]
-        out.append((records.key(records.GROUP_METADATA, group.group_id), records.value(records.GROUP_METADATA, {
-            "epoch": group.group_epoch + 1, "metadata_hash": group.metadata_hash, "validated_topology_epoch": group.validated_topology_epoch,
-        })))
+        out.append((records.key(records.GROUP_METADATA, group.group_id), _group_metadata_value(replace(group, group_epoch=group.group_epoch + 1))))
         self.log.append(group.group_id, out, self.wall_clock_ms())
         for member in members:
             self._cancel_timers(member)
@@ -536,12 +547,15 @@ class StreamsGroupManager:
         timeout = self.group_config(group.group_id, "streams.session.timeout.ms")
         member.session_timer = self.timers.after(timeout, self._fence, group.group_id, member.member_id, "session timeout", None)
 
-    def _arm_rebalance(self, group: StreamsGroup, member: StreamsMember) -> None:
-        """A member asked to revoke gets its rebalance timeout to do it, at this epoch."""
+    def _arm_rebalance(self, group: StreamsGroup, member: StreamsMember, reconciled: bool = False) -> None:
+        """A member asked to revoke gets its rebalance timeout to do it, at this epoch, counted
+        again whenever reconciliation changes what it holds while it still revokes
+        (`reconciled`: GroupMetadataManager.maybeReconcile reschedules it then)."""
         if member.state is not MemberState.UNREVOKED_TASKS:
             self.timers.cancel(member.rebalance_timer)
             member.rebalance_timer = None
-        elif member.rebalance_timer is None:
+        elif member.rebalance_timer is None or reconciled:
+            self.timers.cancel(member.rebalance_timer)
             timeout = max(member.metadata.rebalance_timeout_ms, 0)
             member.rebalance_timer = self.timers.after(timeout, self._fence, group.group_id, member.member_id, "rebalance timeout", member.member_epoch)
 
@@ -625,6 +639,13 @@ def _stage(group: StreamsGroup) -> StreamsGroup:
     staged.static_members = dict(group.static_members)
     staged.target = dict(group.target)
     return staged
+
+
+def _group_metadata_value(group: StreamsGroup) -> bytes:
+    return records.value(records.GROUP_METADATA, {
+        "epoch": group.group_epoch, "metadata_hash": group.metadata_hash, "validated_topology_epoch": group.validated_topology_epoch,
+        "last_assignment_configs": [{"key": k, "value": v} for k, v in sorted(group.assignment_configs.items())],
+    })
 
 
 def _epoch_relevant(metadata: MemberMetadata) -> tuple[object, ...]:
