@@ -102,7 +102,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, acquired, ack_errors)
+        return _respond(context, group_id, acquired, ack_errors, _opened(epoch, session))
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                       time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -120,7 +120,7 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
         share.take_written_elsewhere(held)
     acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, acquired, ack_errors)
+        return _respond(context, group_id, acquired, ack_errors, _opened(request["share_session_epoch"], session))
     return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                             time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -152,7 +152,7 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
             acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):
             break
-    return _respond(context, group_id, acquired, ack_errors)
+    return _respond(context, group_id, acquired, ack_errors, _opened(request["share_session_epoch"], session))
 
 
 def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
@@ -178,7 +178,8 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
         if left.spent():
             continue
         try:
-            got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches)
+            got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches,
+                                left.batch_size)
         except KafkaError as exc:
             results[(topic_id, index)] = exc.code
             continue
@@ -199,7 +200,8 @@ async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest,
         if left.spent():
             continue
         try:
-            got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches)
+            got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches,
+                                left.batch_size)
             if not isinstance(got, Acquired):
                 got = await got
         except KafkaError as exc:
@@ -211,16 +213,18 @@ async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest,
 
 @dataclass(slots=True)
 class _Left:
-    """What a ShareFetch may still acquire: records (max_records) and bytes (max_bytes)."""
+    """What a ShareFetch may still acquire: records (max_records) and bytes (max_bytes), and
+    how: whole batches or not (share_acquire_mode), in ranges of how many records (batch_size)."""
 
     records: int
     bytes: int
     whole_batches: bool
+    batch_size: int
 
     @classmethod
     def of(cls, context: RequestContext, request: ShareFetchRequest) -> _Left:
         return cls(request.get("max_records", 0) or 500, min(request["max_bytes"], context.config.fetch_max_bytes),
-                   request.get("share_acquire_mode", 0) != _RECORD_LIMIT)
+                   request.get("share_acquire_mode", 0) != _RECORD_LIMIT, request["batch_size"])
 
     def spent(self) -> bool:
         return self.records <= 0 or self.bytes <= 0
@@ -263,14 +267,22 @@ def _partitions(context: RequestContext, session: ShareSession) -> tuple[
     return errors, keys, readable
 
 
+def _opened(epoch: int, session: ShareSession) -> list[tuple[bytes, int]]:
+    """The partitions a fetch lists whatever it got: all of its session's if it opened the
+    session (Kafka's ShareSessionContext answers a new session's fetch in full, as asked of
+    Kafka 4.4), none otherwise."""
+    return list(session.partitions) if epoch == INITIAL_EPOCH else []
+
+
 def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes, int], Any],
-             ack_errors: dict[tuple[bytes, int], ErrorCode]) -> ShareFetchResponse:
-    """Partitions with records, an error or an acknowledgement result."""
+             ack_errors: dict[tuple[bytes, int], ErrorCode], listed: list[tuple[bytes, int]] | None = None) -> ShareFetchResponse:
+    """Partitions with records, an error or an acknowledgement result, and those `listed`."""
     topics: dict[bytes, list[ShareFetchResponsePartitionData]] = {}
     endpoints: dict[int, Any] = {}
-    for key in dict.fromkeys([*ack_errors, *acquired]):
+    always = set(listed or ())
+    for key in dict.fromkeys([*ack_errors, *acquired, *always]):
         got = acquired.get(key)
-        if got is not None and not isinstance(got, ErrorCode) and not got.ranges and key not in ack_errors:
+        if got is not None and not isinstance(got, ErrorCode) and not got.ranges and key not in ack_errors and key not in always:
             continue
         entry: ShareFetchResponsePartitionData = {
             "partition_index": key[1], "error_code": ErrorCode.NONE, "error_message": None,

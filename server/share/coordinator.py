@@ -97,6 +97,7 @@ class _Read:
     stable: int | None
     max_records: int
     whole_batches: bool
+    batch_size: int | None
 
 
 @dataclass(slots=True)
@@ -535,20 +536,21 @@ class ShareCoordinator:
 
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
                 max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True,
-                found: list[tuple[int, int] | None] | None = None) -> Acquired | Awaitable[Acquired]:
+                batch_size: int | None = None, found: list[tuple[int, int] | None] | None = None) -> Acquired | Awaitable[Acquired]:
         """Read the log where the share-partition next hands records out and acquire what
         was read for `member_id`. Raises KafkaError (unknown topic, storage). On an engine whose
         reads are coroutines (PostgreSQL) the answer is awaitable: what was read is acquired
         once it has arrived, from the share-partition as it is then (and a share-partition
         that starts by_duration awaits its lookup by time first, then acquires with it as
-        `found`). Nothing is acquired from a partition whose share state is being read again
-        (`leader_moved`)."""
+        `found`). New records are acquired in ranges of `batch_size` records or more
+        (ShareFetch's BatchSize; `SharePartition.acquire`). Nothing is acquired from a partition
+        whose share state is being read again (`leader_moved`)."""
         if (topic_id, index) in self.loading:
             return Acquired(b"", [])
         lookup = self._start_lookup(group_id, topic, topic_id, index) if found is None else None
         if lookup is not None:
             return self._acquire_when_found(lookup, group_id, member_id, topic, topic_id, index, max_records, max_bytes,
-                                            read_committed, whole_batches)
+                                            read_committed, whole_batches, batch_size)
         partition = self.share_partition(group_id, topic_id, index, read_committed, found)
         partition.limits = self._limits(group_id)
         log_ = self.storage.partition(topic, index)
@@ -559,16 +561,17 @@ class ShareCoordinator:
         if offset >= (log_.high_watermark if stable is None else stable):
             return Acquired(b"", [])
         result = log_.read(offset, max_bytes, min_one=True, max_offset=stable)
-        read = _Read(group_id, member_id, topic, topic_id, index, offset, stable, max_records, whole_batches)
+        read = _Read(group_id, member_id, topic, topic_id, index, offset, stable, max_records, whole_batches, batch_size)
         if inspect.isawaitable(result):
             return self._acquire_when_read(partition, read, result)
         return self._acquire_read(partition, read, result)
 
     async def _acquire_when_found(self, lookup: Awaitable[tuple[int, int] | None], group_id: str, member_id: str, topic: str,
                                   topic_id: bytes, index: int, max_records: int, max_bytes: int, read_committed: bool,
-                                  whole_batches: bool) -> Acquired:
+                                  whole_batches: bool, batch_size: int | None) -> Acquired:
         by_time = await lookup
-        got = self.acquire(group_id, member_id, topic, topic_id, index, max_records, max_bytes, read_committed, whole_batches, [by_time])
+        got = self.acquire(group_id, member_id, topic, topic_id, index, max_records, max_bytes, read_committed, whole_batches,
+                           batch_size, [by_time])
         return got if isinstance(got, Acquired) else await got
 
     async def _acquire_when_read(self, partition: SharePartition, read: _Read, result: Awaitable[ReadResult]) -> Acquired:
@@ -587,7 +590,7 @@ class ShareCoordinator:
             header.is_transactional and any(a.producer_id == header.producer_id and a.first_offset <= header.base_offset <= a.last_offset
                                             for a in aborted))]
         ranges = partition.acquire(read.member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],
-                                   read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS, read.whole_batches)
+                                   read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS, read.whole_batches, read.batch_size)
         if not ranges:
             return Acquired(b"", [])
         self._persist_partition((read.group_id, read.topic_id, read.index))

@@ -8,6 +8,9 @@ A record is acquired with its delivery count raised by one; RELEASE or an expire
 make it AVAILABLE again unless its count reached `delivery_count_limit`, when it is
 ARCHIVED, as REJECT archives it. The SPSO moves past every leading record that is done.
 The in-flight window (end - SPSO) never grows past `max_record_locks` by new records.
+As Kafka's cachedState, the in-flight records fall into in-flight batches, one per range a
+ShareFetch acquired new records in (or per run a snapshot restored): an acquired range never
+spans two of them, and a member acquiring in whole batches takes whole in-flight batches.
 
 The class does no I/O: the coordinator reads the log, passes the batches' offset ranges,
 and persists `snapshot()` after each change it is told of.
@@ -124,6 +127,8 @@ class SharePartition:
     # Records archived by REJECT or at the delivery-count limit, not yet taken by the
     # coordinator: (offset, delivery count, Kafka's reason), for a dead-letter queue.
     archived: list[tuple[int, int, str]] = field(default_factory=list)
+    # The first offsets of the in-flight batches (Kafka's cachedState keys) from the SPSO on.
+    batch_starts: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.end_offset = max(self.end_offset, self.start_offset)
@@ -148,21 +153,25 @@ class SharePartition:
 
     # --- acquiring ----------------------------------------------------------------
 
-    def acquire(self, member_id: str, batches: list[tuple[int, int]], max_records: int, whole_batches: bool = True) -> list[AcquiredRange]:
+    def acquire(self, member_id: str, batches: list[tuple[int, int]], max_records: int, whole_batches: bool = True,
+                batch_size: int | None = None) -> list[AcquiredRange]:
         """Acquire for `member_id` up to `max_records` records of `batches` (the (first,
         last) offsets of the log batches read from `next_fetch_offset()`): AVAILABLE
         in-flight records first, in log order, then new ones while the in-flight window
         has room. Every acquired record shares one lock. With `whole_batches` (ShareFetch's
         BATCH_OPTIMIZED acquire mode, the only one before v2), `max_records` is a soft limit
-        checked between batches, as Kafka's SharePartition does, so a member gets whole log
-        batches; RECORD_LIMIT stops at `max_records` exactly."""
+        checked only where an in-flight batch or, past the end offset, a log batch starts,
+        so a member gets whole batches, and the new records form in-flight batches of
+        `batch_size` records or more, cut where a log batch starts (None or not positive:
+        one batch), as Kafka 4.4's SharePartition.acquire and createBatches do; RECORD_LIMIT
+        stops at `max_records` exactly and the new records form one in-flight batch."""
         acquisition = Acquisition(member_id)
         acquired: list[int] = []
+        first_new = self.end_offset
         for first, last in batches:
-            if whole_batches and len(acquired) >= max_records:
-                break
             for offset in range(max(first, self.start_offset), last + 1):
-                if not whole_batches and len(acquired) >= max_records:
+                if len(acquired) >= max_records and (not whole_batches or offset in self.batch_starts
+                                                     or offset == max(first, first_new)):
                     break
                 if offset < self.end_offset:
                     entry = self.records.get(offset)
@@ -178,15 +187,37 @@ class SharePartition:
                 else:
                     break
                 acquired.append(offset)
+            else:
+                continue
+            break
         if acquired:
             acquisition.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, acquisition)
+        new = [offset for offset in acquired if offset >= first_new]
+        if new:
+            self._start_batches(new, batches, batch_size if whole_batches else None)
         return self._ranges(acquired)
+
+    def _start_batches(self, new: list[int], batches: list[tuple[int, int]], batch_size: int | None) -> None:
+        """Mark where the in-flight batches of the records `new` (acquired past the old end
+        offset) start: at the first, then at each log batch start `batch_size` records or
+        more after the last mark (Kafka's createBatches). A batch size of 0 or less marks
+        none after the first: Kafka 4.4 answers it with an empty range (last offset before
+        the first) and then one range per log batch, a malformed answer not copied here."""
+        current = new[0]
+        self.batch_starts.add(current)
+        if batch_size is None or batch_size <= 0:
+            return
+        for first, _ in batches:
+            if current < first <= new[-1] and first - current >= batch_size:
+                self.batch_starts.add(first)
+                current = first
 
     def _ranges(self, offsets: list[int]) -> list[AcquiredRange]:
         ranges: list[AcquiredRange] = []
         for offset in offsets:
             count = self.records[offset].delivery_count
-            if ranges and ranges[-1].last_offset == offset - 1 and ranges[-1].delivery_count == count:
+            if (ranges and ranges[-1].last_offset == offset - 1 and ranges[-1].delivery_count == count
+                    and offset not in self.batch_starts):
                 ranges[-1] = AcquiredRange(ranges[-1].first_offset, offset, count)
             else:
                 ranges.append(AcquiredRange(offset, offset, count))
@@ -281,6 +312,7 @@ class SharePartition:
             if entry is not None and entry.state in (RecordState.AVAILABLE, RecordState.ACQUIRED):
                 break
             self.records.pop(offset, None)
+            self.batch_starts.discard(offset)
             offset += 1
         self.start_offset = offset
 
@@ -293,6 +325,7 @@ class SharePartition:
             if entry.acquisition is not None and entry.acquisition.timer is not None:
                 entry.acquisition.timer.cancel()
         self.records.clear()
+        self.batch_starts.clear()
         self.start_offset = self.end_offset = offset
 
     def archive_before(self, offset: int) -> None:
@@ -304,6 +337,7 @@ class SharePartition:
             return
         for position in range(self.start_offset, offset):
             entry = self.records.pop(position, None)
+            self.batch_starts.discard(position)
             if entry is not None and entry.acquisition is not None:
                 entry.acquisition = None
         self.start_offset = offset
@@ -337,6 +371,8 @@ class SharePartition:
             state = batch.state
             if state is RecordState.AVAILABLE and batch.delivery_count >= limit:
                 state = RecordState.ARCHIVED
+            if batch.last_offset >= start_offset:
+                self.batch_starts.add(max(batch.first_offset, start_offset))
             for offset in range(max(batch.first_offset, start_offset), batch.last_offset + 1):
                 self.records[offset] = InFlight(state, batch.delivery_count)
                 self.end_offset = max(self.end_offset, offset + 1)
