@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -57,6 +58,17 @@ def _log_setting(name: str) -> Any:
     return field(default=key.default, metadata={"key": key})
 
 
+# KafkaConfig.validateValues refuses an advertised listener at 0.0.0.0 (`require(!effective
+# AdvertisedBrokerListeners.exists(endpoint => endpoint.host == "0.0.0.0"), ...)`): no client
+# elsewhere can connect to it.
+NONROUTABLE = "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address."
+
+
+def _routable(name: str, value: str | None) -> None:
+    if value == "0.0.0.0":
+        raise InvalidConfigValue(NONROUTABLE)
+
+
 def _http_url(name: str, value: str | None) -> None:
     if value is not None and not value.startswith(("http://", "https://")):
         raise InvalidConfigValue(f"Invalid value {value} for configuration {name}: an http:// or https:// URL is expected")
@@ -77,7 +89,7 @@ class BrokerConfig:
         nullable=True,
     )
     node_id: int = _setting(INT, 1, "This broker's node id (or Kafka's `broker.id`).", at_least(0))
-    advertised_host: str | None = _setting(STRING, None, "Host name given to clients in Metadata (default: the bind host).")
+    advertised_host: str | None = _setting(STRING, None, "Host name given to clients in Metadata (default: the bind host).", _routable)
     cluster_id: str = _setting(STRING, "ottla-cluster-0000000001", "Cluster id reported in Metadata and DescribeCluster.")
     num_partitions: int = _setting(INT, 1, "Partitions of an auto-created topic or a CreateTopics request with -1.", at_least(1))
     auto_create_topics_enable: bool = _setting(BOOLEAN, True, "Create unknown topics named in Metadata requests.")
@@ -290,7 +302,9 @@ def _checked_listener_setting(name: str, text: str) -> str:
     """`text`, once it parses as `name` requires (an override as the key it overrides does)."""
     try:
         if name in LISTENER_KEYS:
-            parse_endpoints(name, text)
+            endpoints = parse_endpoints(name, text)
+            if name == "advertised.listeners" and any(endpoint.host == "0.0.0.0" for endpoint in endpoints):
+                raise ConfigError(NONROUTABLE)
             return text
         overridden = name[len(LISTENER_PREFIX):].partition(".")[2]
         key = setting_key(overridden)
@@ -357,36 +371,64 @@ class ConfigError(ValueError):
     """A setting with a value that does not parse; the message names the key."""
 
 
+# java.util.Properties' line terminators (\n, \r, \r\n) and white space (space, tab, form
+# feed): Python's splitlines and strip know more (\v, \x1c, NEL, U+2028, NBSP), which Java
+# keeps as text.
+_NATURAL_LINES = re.compile(r"\r\n|\r|\n")
+_PROPERTY_SPACE = " \t\f"
+# What String.trim drops from either end: every character up to U+0020.
+_TRIMMED = "".join(map(chr, range(0x21)))
+
+
 def parse_properties(text: str) -> dict[str, str]:
-    """Key/value pairs of a Java properties file, as Kafka's server.properties uses them:
-    `#` and `!` comments, `=` or `:` separators, backslash line continuations."""
+    """Key/value pairs of a Java properties file, read as java.util.Properties.load reads them
+    (its LineReader, load0 and loadConvert, JDK 17), each value then trimmed as Kafka's
+    ConfigDef.parseType trims every value it parses.
+
+    A natural line ends at \\n, \\r or \\r\\n; its leading spaces, tabs and form feeds are
+    dropped. A blank line, or one whose first character is `#` or `!`, starts no logical line
+    (a comment never continues). A line ending in an odd number of backslashes continues on
+    the next, that backslash dropped; an even number are escaped backslashes. The key ends at
+    the first unescaped `=`, `:` or white space; white space, one `=` or `:`, and white space
+    again are skipped before the value. Escapes are resolved in keys and values alike; a
+    malformed \\uXXXX is a ValueError, as it is Properties.load's IllegalArgumentException."""
     pairs: dict[str, str] = {}
     logical = ""
-    for raw in text.splitlines():
-        line = raw.strip() if not logical else raw.lstrip()
+    for natural in _NATURAL_LINES.split(text):
+        line = natural.lstrip(_PROPERTY_SPACE)
+        # A logical line still empty (nothing yet, or a lone continuing backslash) is at its
+        # start, where LineReader skips blank lines and comments.
         if not logical and (not line or line[0] in "#!"):
             continue
-        if line.endswith("\\") and not line.endswith("\\\\"):
+        if (len(line) - len(line.rstrip("\\"))) % 2:
             logical += line[:-1]
             continue
-        logical += line
-        key, value = _split_property(logical)
-        pairs[key] = value
+        key, value = _split_property(logical + line)
+        pairs[key] = value.strip(_TRIMMED)
         logical = ""
-    if logical:
+    if logical:  # a continuation at the end of the file: only its backslash is dropped
         key, value = _split_property(logical)
-        pairs[key] = value
+        pairs[key] = value.strip(_TRIMMED)
     return pairs
 
 
 def _split_property(line: str) -> tuple[str, str]:
+    """Properties.load0: the key and the value of one logical line, escapes resolved."""
+    key_end = value_start = len(line)
+    separated = escaped = False
     for index, char in enumerate(line):
-        if char in "=:" or char.isspace():
-            key, rest = line[:index], line[index:].lstrip()
-            if rest[:1] in ("=", ":"):
-                rest = rest[1:].lstrip()
-            return key, rest
-    return line, ""
+        if not escaped and (char in "=:" or char in _PROPERTY_SPACE):
+            key_end, value_start, separated = index, index + 1, char in "=:"
+            break
+        escaped = char == "\\" and not escaped
+    while value_start < len(line):
+        char = line[value_start]
+        if char not in _PROPERTY_SPACE:
+            if separated or char not in "=:":
+                break
+            separated = True
+        value_start += 1
+    return _unescape(line[:key_end]), _unescape(line[value_start:])
 
 
 # Kafka settings that describe a multi-node or secured cluster: meaningless for one
@@ -425,35 +467,40 @@ def load_properties(path: str | Path) -> dict[str, str]:
     except UnicodeDecodeError:
         text = data.decode("iso-8859-1")
     try:
-        pairs = {_unescape(key): _unescape(value) for key, value in parse_properties(text).items()}
+        pairs = parse_properties(text)
     except ValueError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     return accepted_settings(pairs, f"from {path}")
 
 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _unescape(text: str) -> str:
     """`text` with a properties file's escapes resolved as Properties.loadConvert resolves
-    them: \\uXXXX, \\t \\n \\r \\f, and a backslash before any other character stands for it."""
+    them: \\uXXXX (a UTF-16 unit: a surrogate pair makes one character), \\t \\n \\r \\f,
+    and a backslash before any other character stands for it. `text` never ends in an
+    unescaped backslash: a logical line's is a continuation, and a key ends before one."""
+    if "\\" not in text:
+        return text
     chars: list[str] = []
     index = 0
     while index < len(text):
         char, index = text[index], index + 1
-        if char != "\\" or index == len(text):
+        if char != "\\":
             chars.append(char)
             continue
         char, index = text[index], index + 1
         if char == "u":
             digits = text[index:index + 4]
-            if len(digits) < 4 or any(digit not in "0123456789abcdefABCDEF" for digit in digits):
+            if len(digits) < 4 or not _HEX.issuperset(digits):
                 raise ValueError(f"malformed \\uxxxx escape in {text}")
             chars.append(chr(int(digits, 16)))
             index += 4
         else:
             chars.append(_ESCAPES.get(char, char))
-    return "".join(chars)
+    return "".join(chars).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _near_miss(name: str) -> str | None:
