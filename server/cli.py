@@ -42,7 +42,7 @@ def _parser(serving: bool = False) -> argparse.ArgumentParser:
     # --config, the environment or --set; the registry holds the real defaults.
     serve.add_argument("--config", metavar="FILE", help="a Kafka server.properties file")
     serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one setting by Kafka name; repeatable")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1); 0.0.0.0 or :: binds every interface")
     serve.add_argument("--port", help="port to listen on; 0 picks a free one (default 9092)")
     store = serve.add_mutually_exclusive_group()
     store.add_argument("--data-dir", help="log directory, or several comma-separated, as Kafka's log.dirs (default ./ottla-data)")
@@ -59,7 +59,10 @@ def _parser(serving: bool = False) -> argparse.ArgumentParser:
         help="run a cluster of N nodes in this process, node ids from --node-id, each on its own port (default 1)",
     )
     serve.add_argument("--racks", metavar="A,B,...", help="the nodes' racks, one per node (rack-aware placement, fetch from a follower)")
-    serve.add_argument("--advertised-host", help="host name given to clients (default: --host)")
+    serve.add_argument(
+        "--advertised-host",
+        help="host name given to clients (default: --host; for 0.0.0.0 or ::, this machine's name, as Kafka advertises a listener bound to every interface)",
+    )
     serve.add_argument("--http-port", help=f"HTTP listener port (console, /metrics, /api/); 0 picks a free one, -1 none (default {DEFAULT_HTTP_PORT})")
     serve.add_argument("--http-host", help="address the HTTP listener binds (default 127.0.0.1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -236,6 +239,7 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
         "http.host": args.http_host,
     }
     config = config.updated({name: value for name, value in flags.items() if value is not None})
+    config = _advertise_host_name(config)
     if "http.port" not in config.explicit and config.port != 0:
         # A broker a person starts gets its console; one on a free port (tests, benchmarks,
         # tools) does not unless asked. Not explicit: a taken 8092 then falls back to a free port.
@@ -243,6 +247,43 @@ def broker_config(args: argparse.Namespace) -> BrokerConfig:
     if args.memory:
         config = config.updated({"data.dir": None})
     return config
+
+
+# Bind addresses that stand for every interface (a listener without a host binds 0.0.0.0): a
+# client cannot connect to one from elsewhere.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
+
+
+def _advertise_host_name(config: BrokerConfig) -> BrokerConfig:
+    """`config`, advertising this machine's canonical host name where the first listener binds
+    every interface and nothing names the host to advertise: what Kafka advertises for a
+    listener without a host (ListenerInfo.withWildcardHostnamesResolved:
+    InetAddress.getLocalHost().getCanonicalHostName()). Kafka refuses to start with `0.0.0.0`
+    itself in `listeners` and no `advertised.listeners`; Ottla's `--host 0.0.0.0` is its way to
+    bind every interface, so it is read as the host-less listener. Not explicit: DescribeConfigs
+    shows it as a default. ConfigError where the machine's name does not resolve, as Kafka's
+    UnknownHostException stops it."""
+    import socket
+
+    from ottla.server.config import ConfigError
+    from ottla.server.security.listeners import ListenerError, configured_listeners
+
+    try:
+        first = configured_listeners(config)[0]
+    except ListenerError:
+        return config  # refused with its own message before the broker starts
+    if config.advertised_host is not None or first.advertised_host not in WILDCARD_HOSTS:
+        return config
+    name = socket.gethostname()
+    try:
+        address = socket.getaddrinfo(name, None)[0][4][0]
+    except OSError as exc:
+        raise ConfigError(f"cannot advertise this machine's name {name} for host {first.host}: {exc.strerror or exc}; give --advertised-host") from None
+    try:
+        canonical = socket.gethostbyaddr(str(address))[0]
+    except OSError:
+        canonical = str(address)  # getCanonicalHostName's answer where the reverse lookup fails
+    return config.with_values({"advertised.host": canonical})
 
 
 async def _serve(
