@@ -394,7 +394,7 @@ function messageBrowser(name, partitionCount) {
   const tail = h("input", { type: "checkbox", name: "tail" });
   const list = h("div", { "data-test": "messages" });
   const detail = h("div");
-  const status = h("p", { class: "muted" });
+  const status = h("p", { class: "muted", "data-test": "message-status" });
   let shown = [];
   let selected = null;
 
@@ -446,7 +446,13 @@ function messageBrowser(name, partitionCount) {
     if (!answer) return;
     shown = answer.messages.map(m => ({ ...m, keyBytes: fromBase64(m.key), valueBytes: fromBase64(m.value), headers: m.headers.map(x => ({ key: x.key, bytes: fromBase64(x.value) })) }));
     if (!(mode.value === "newest" || tail.checked)) shown.sort((a, b) => a.offset - b.offset);
-    status.textContent = answer.scanned_to === undefined ? `${shown.length} messages` : `${shown.length} messages; read up to offset ${answer.scanned_to}`;
+    // `complete: false`: the newest-N search spent the request's read budget before every
+    // partition had its N or reached its start, so older matches may exist unseen.
+    status.replaceChildren(
+      answer.scanned_to === undefined ? `${shown.length} messages` : `${shown.length} messages; read up to offset ${answer.scanned_to}`,
+      answer.complete === false ? h("span", { class: "incomplete", "data-test": "search-incomplete" },
+        "; the search stopped at its read budget: older messages were not searched (pick a partition, or read from an offset)") : "",
+    );
     render();
   };
 
