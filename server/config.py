@@ -452,7 +452,13 @@ _NEAR_MISS = 0.85
 
 def load_properties(path: str | Path) -> dict[str, str]:
     """Settings from a Kafka server.properties, listeners translated, each key judged as
-    `accepted_settings` judges it.
+    `accepted_settings` judges it."""
+    return accepted_settings(read_properties(path), f"from {path}")
+
+
+def read_properties(path: str | Path) -> dict[str, str]:
+    """A properties file's pairs (server.properties, a tool's --command-config), ConfigError
+    if it cannot be read.
 
     Read as Kafka reads it (java.util.Properties.load from a stream): ISO-8859-1, with the
     backslash escapes resolved. A file that is valid UTF-8, as editors write today, is read as
@@ -467,10 +473,9 @@ def load_properties(path: str | Path) -> dict[str, str]:
     except UnicodeDecodeError:
         text = data.decode("iso-8859-1")
     try:
-        pairs = parse_properties(text)
+        return parse_properties(text)
     except ValueError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    return accepted_settings(pairs, f"from {path}")
 
 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}

@@ -141,18 +141,14 @@ def sasl_login(args: argparse.Namespace) -> SaslLogin | None:
 
 
 def _client_properties(path: str) -> dict[str, str]:
-    """A Java properties file's `key=value` lines (Kafka tools' --command-config)."""
+    """Kafka tools' --command-config, read as they read it (Utils.loadProps: Properties.load),
+    so a sasl.jaas.config continued over several lines is whole."""
+    from ottla.server.config import ConfigError, read_properties
+
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
-    except OSError as exc:
-        raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
-    properties: dict[str, str] = {}
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith(("#", "!")):
-            key, _, value = line.partition("=")
-            properties[key.strip()] = value.strip()
-    return properties
+        return read_properties(path)
+    except ConfigError as exc:
+        raise ClientError(str(exc)) from None
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:

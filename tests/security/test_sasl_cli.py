@@ -81,12 +81,18 @@ def test_users_add_list_delete_then_a_client_logs_in(broker: ThreadedBroker) -> 
     assert gone.returncode == 1 and "RESOURCE_NOT_FOUND" in gone.stderr
 
 
-def test_command_config_file_logs_in_with_plain(broker: ThreadedBroker, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "jaas",
+    [
+        'org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret";',
+        # Continued over lines, as Kafka's documentation writes it: Properties.load joins them.
+        'org.apache.kafka.common.security.plain.PlainLoginModule required \\\n    username="alice" \\\n    password="alice-secret";',
+    ],
+    ids=["one-line", "continued"],
+)
+def test_command_config_file_logs_in_with_plain(broker: ThreadedBroker, tmp_path: Path, jaas: str) -> None:
     properties = tmp_path / "client.properties"
-    properties.write_text(
-        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
-        'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret";\n'
-    )
+    properties.write_text(f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config={jaas}\n")
     listed = _ottla("users", "list", "-b", _sasl_bootstrap(broker), "--command-config", str(properties))
     assert listed.returncode == 0, listed.stderr
     assert "carol" in listed.stdout and "SCRAM-SHA-256" in listed.stdout
