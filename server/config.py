@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -35,6 +34,7 @@ from ottla.storage.config import (
     at_least,
     between,
 )
+from ottla.wire.properties import decode_properties
 
 log = logging.getLogger("ottla.config")
 
@@ -371,66 +371,6 @@ class ConfigError(ValueError):
     """A setting with a value that does not parse; the message names the key."""
 
 
-# java.util.Properties' line terminators (\n, \r, \r\n) and white space (space, tab, form
-# feed): Python's splitlines and strip know more (\v, \x1c, NEL, U+2028, NBSP), which Java
-# keeps as text.
-_NATURAL_LINES = re.compile(r"\r\n|\r|\n")
-_PROPERTY_SPACE = " \t\f"
-# What String.trim drops from either end: every character up to U+0020.
-_TRIMMED = "".join(map(chr, range(0x21)))
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """Key/value pairs of a Java properties file, read as java.util.Properties.load reads them
-    (its LineReader, load0 and loadConvert, JDK 17), each value then trimmed as Kafka's
-    ConfigDef.parseType trims every value it parses.
-
-    A natural line ends at \\n, \\r or \\r\\n; its leading spaces, tabs and form feeds are
-    dropped. A blank line, or one whose first character is `#` or `!`, starts no logical line
-    (a comment never continues). A line ending in an odd number of backslashes continues on
-    the next, that backslash dropped; an even number are escaped backslashes. The key ends at
-    the first unescaped `=`, `:` or white space; white space, one `=` or `:`, and white space
-    again are skipped before the value. Escapes are resolved in keys and values alike; a
-    malformed \\uXXXX is a ValueError, as it is Properties.load's IllegalArgumentException."""
-    pairs: dict[str, str] = {}
-    logical = ""
-    for natural in _NATURAL_LINES.split(text):
-        line = natural.lstrip(_PROPERTY_SPACE)
-        # A logical line still empty (nothing yet, or a lone continuing backslash) is at its
-        # start, where LineReader skips blank lines and comments.
-        if not logical and (not line or line[0] in "#!"):
-            continue
-        if (len(line) - len(line.rstrip("\\"))) % 2:
-            logical += line[:-1]
-            continue
-        key, value = _split_property(logical + line)
-        pairs[key] = value.strip(_TRIMMED)
-        logical = ""
-    if logical:  # a continuation at the end of the file: only its backslash is dropped
-        key, value = _split_property(logical)
-        pairs[key] = value.strip(_TRIMMED)
-    return pairs
-
-
-def _split_property(line: str) -> tuple[str, str]:
-    """Properties.load0: the key and the value of one logical line, escapes resolved."""
-    key_end = value_start = len(line)
-    separated = escaped = False
-    for index, char in enumerate(line):
-        if not escaped and (char in "=:" or char in _PROPERTY_SPACE):
-            key_end, value_start, separated = index, index + 1, char in "=:"
-            break
-        escaped = char == "\\" and not escaped
-    while value_start < len(line):
-        char = line[value_start]
-        if char not in _PROPERTY_SPACE:
-            if separated or char not in "=:":
-                break
-            separated = True
-        value_start += 1
-    return _unescape(line[:key_end]), _unescape(line[value_start:])
-
-
 # Kafka settings that describe a multi-node or secured cluster: meaningless for one
 # PLAINTEXT node, so a copied server.properties may carry them without a warning.
 _CLUSTER_ONLY = {
@@ -457,55 +397,16 @@ def load_properties(path: str | Path) -> dict[str, str]:
 
 
 def read_properties(path: str | Path) -> dict[str, str]:
-    """A properties file's pairs (server.properties, a tool's --command-config), ConfigError
-    if it cannot be read.
-
-    Read as Kafka reads it (java.util.Properties.load from a stream): ISO-8859-1, with the
-    backslash escapes resolved. A file that is valid UTF-8, as editors write today, is read as
-    UTF-8: the one difference from Kafka, which would read its non-ASCII as mojibake."""
+    """A properties file's pairs (`decode_properties`), ConfigError if it cannot be read."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("iso-8859-1")
-    try:
-        return parse_properties(text)
+        return decode_properties(data)
     except ValueError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-
-
-_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _unescape(text: str) -> str:
-    """`text` with a properties file's escapes resolved as Properties.loadConvert resolves
-    them: \\uXXXX (a UTF-16 unit: a surrogate pair makes one character), \\t \\n \\r \\f,
-    and a backslash before any other character stands for it. `text` never ends in an
-    unescaped backslash: a logical line's is a continuation, and a key ends before one."""
-    if "\\" not in text:
-        return text
-    chars: list[str] = []
-    index = 0
-    while index < len(text):
-        char, index = text[index], index + 1
-        if char != "\\":
-            chars.append(char)
-            continue
-        char, index = text[index], index + 1
-        if char == "u":
-            digits = text[index:index + 4]
-            if len(digits) < 4 or not _HEX.issuperset(digits):
-                raise ValueError(f"malformed \\uxxxx escape in {text}")
-            chars.append(chr(int(digits, 16)))
-            index += 4
-        else:
-            chars.append(_ESCAPES.get(char, char))
-    return "".join(chars).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _near_miss(name: str) -> str | None:

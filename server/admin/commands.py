@@ -22,6 +22,7 @@ from ottla.server.admin.client import ClientError
 from ottla.server.admin.operations import AdminClient, ConsumedRecord
 from ottla.server.admin.output import as_json, table
 from ottla.server.admin.sasl import MECHANISMS, SCRAM, SaslLogin, jaas_credentials
+from ottla.wire.properties import decode_properties
 
 # The SASL password of the ottla commands, when not given as a flag.
 PASSWORD_VARIABLE = "OTTLA_SASL_PASSWORD"
@@ -143,12 +144,15 @@ def sasl_login(args: argparse.Namespace) -> SaslLogin | None:
 def _client_properties(path: str) -> dict[str, str]:
     """Kafka tools' --command-config, read as they read it (Utils.loadProps: Properties.load),
     so a sasl.jaas.config continued over several lines is whole."""
-    from ottla.server.config import ConfigError, read_properties
-
     try:
-        return read_properties(path)
-    except ConfigError as exc:
-        raise ClientError(str(exc)) from None
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return decode_properties(data)
+    except ValueError as exc:
+        raise ClientError(f"cannot read {path}: {exc}") from None
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:

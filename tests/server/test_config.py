@@ -18,7 +18,8 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import MessageSizeTooLargeError
 
 from ottla.server.cli import _parser, broker_config
-from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, environment_settings, load_properties, parse_properties
+from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, environment_settings, load_properties
+from ottla.wire.properties import parse_properties
 from ottla.server.security.listeners import configured_listeners
 from ottla.server.topic_config import broker_topic_defaults
 from ottla.storage import LogConfig

@@ -19,7 +19,8 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from ottla.server.config import ConfigError, load_properties, parse_properties
+from ottla.server.config import ConfigError, load_properties
+from ottla.wire.properties import parse_properties
 from unavailable import unavailable
 
 # (properties text, the pairs Kafka's configuration sees)
