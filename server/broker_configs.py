@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, setting_key
 from ottla.server.kafka_settings import inert_keys
 from ottla.server.security.listeners import LISTENER_PREFIX, ListenerError, configured_listeners
-from ottla.server.topic_config import Layers, broker_default, broker_topic_defaults, resolve
+from ottla.server.topic_config import Layers, broker_topic_defaults, resolve
 from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -104,6 +105,31 @@ _LISTENER_ONLY = frozenset(
         "ssl.secure.random.implementation", "ssl.client.auth", "ssl.engine.factory.class",
     }
 )
+
+
+# DynamicBrokerConfig.PER_BROKER_CONFIGS (Kafka 4.4): SslConfigs.RECONFIGURABLE_CONFIGS,
+# DynamicListenerConfig.RECONFIGURABLE_CONFIGS and cordoned.log.dirs, less the three listener
+# configs Kafka takes cluster-wide. A node's own: the cluster default may not set them.
+_CLUSTER_LEVEL_LISTENER = frozenset({"max.connections", "max.connection.creation.rate", "num.network.threads"})
+_PER_BROKER = _LISTENER_ONLY | frozenset(
+    {
+        "listeners", "listener.security.protocol.map", "principal.builder.class", "cordoned.log.dirs",
+        "sasl.mechanism.inter.broker.protocol", "sasl.jaas.config", "sasl.enabled.mechanisms", "sasl.kerberos.service.name",
+        "sasl.kerberos.kinit.cmd", "sasl.kerberos.ticket.renew.window.factor", "sasl.kerberos.ticket.renew.jitter",
+        "sasl.kerberos.min.time.before.relogin", "sasl.kerberos.principal.to.local.rules", "sasl.login.refresh.window.factor",
+        "sasl.login.refresh.window.jitter", "sasl.login.refresh.min.period.seconds", "sasl.login.refresh.buffer.seconds",
+    }
+)
+# DynamicBrokerConfig.LISTENER_CONFIG_REGEX: a listener-prefixed name is per broker unless the
+# key it prefixes is one of the cluster-level listener configs.
+_LISTENER_CONFIG = re.compile(r"listener\.name\.[^.]*\.(.*)")
+
+
+def _per_broker_only(name: str) -> bool:
+    if name in _PER_BROKER:
+        return True
+    prefixed = _LISTENER_CONFIG.fullmatch(name)
+    return prefixed is not None and prefixed.group(1) not in _CLUSTER_LEVEL_LISTENER
 
 
 def is_dynamic(name: str) -> bool:
@@ -187,10 +213,6 @@ class BrokerConfigs:
     def topic_defaults(self) -> dict[str, str]:
         """Every topic config's broker-level value, dynamic configs included."""
         return broker_topic_defaults(self.static, self._layers(self.per_broker, self.cluster_default))
-
-    def topic_default(self, key: ConfigKey) -> str:
-        """A topic config's broker-level value."""
-        return broker_default(key, self.static, self._layers(self.per_broker, self.cluster_default))[0]
 
     def resolve_topic(self, overrides: Mapping[str, str]) -> list[Resolved]:
         """Every config of a topic with these overrides, as DescribeConfigs reports them."""
@@ -317,10 +339,12 @@ def check_read_only(names: Iterable[str]) -> None:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: [{', '.join(read_only)}]")
 
 
-def check(changes: Mapping[str, str | None]) -> dict[str, str]:
+def check(changes: Mapping[str, str | None], per_broker: bool) -> dict[str, str]:
     """The dynamic configs `changes` sets, each checked and normalised as Kafka shows it, or
     KafkaError with Kafka's error (INVALID_REQUEST for a broker config, unlike a topic's).
-    A None value is refused. A name Kafka does not define is kept as given, as Kafka keeps it."""
+    A None value is refused. A name Kafka does not define is kept as given, as Kafka keeps it.
+    The cluster default (`per_broker` False) may not set a node's own configs; that is checked
+    last, after the values, as DynamicBrokerConfig.validateConfigs checks it."""
     check_read_only(changes.keys())
     listener_only = sorted(name for name in changes if name in _LISTENER_ONLY)
     if listener_only:
@@ -340,4 +364,10 @@ def check(changes: Mapping[str, str | None]) -> dict[str, str]:
             checked[name] = key.render(key.parse(value)) or ""
         except InvalidConfigValue as exc:
             raise KafkaError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    per_broker_only = [] if per_broker else sorted(name for name in changes if _per_broker_only(name))
+    if per_broker_only:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST,
+            f"Cannot update these configs at default cluster level, broker id must be specified: [{', '.join(per_broker_only)}]",
+        )
     return checked

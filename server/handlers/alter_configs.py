@@ -54,7 +54,7 @@ def handle(
                 stored = replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
             elif kind == BROKER:
                 per_broker = altered_broker(context, resource["resource_name"], kind)
-                configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]})
+                configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]}, per_broker)
                 context.services.broker_configs.replace(per_broker, configs, request["validate_only"])
             else:
                 raise unknown_resource(kind)

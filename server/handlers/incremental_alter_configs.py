@@ -16,7 +16,7 @@ from ottla.server.context import RequestContext
 from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
     BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed,
-    client_metrics, existing_topic, listening, repeated_resource, repeated_resources, replace_topic_configs, stored_after, unknown_resource,
+    client_metrics, existing_topic, repeated_resource, repeated_resources, replace_topic_configs, stored_after, unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.storage.config import TOPIC_KEYS, ConfigType
@@ -58,7 +58,7 @@ def handle(
             kind = resource["resource_type"]
             if kind == TOPIC:
                 info = existing_topic(context, resource["resource_name"], altering=True)
-                overrides = _apply(context, dict(info.configs), resource["configs"])
+                overrides = _apply(dict(info.configs), resource["configs"])
                 touched = {operation["name"] for operation in resource["configs"]}
                 changed = {k: v for k, v in overrides.items() if k in touched}
                 unchanged = {k: v for k, v in info.configs.items() if k not in touched}
@@ -84,11 +84,11 @@ def handle(
     return stored_after({"throttle_time_ms": 0, "responses": responses}, pending)
 
 
-def _apply(
-    context: RequestContext, overrides: dict[str, str], operations: list[IncrementalAlterConfigsRequestAlterableConfig]
-) -> dict[str, str | None]:
-    """A topic's overrides after the operations; APPEND and SUBTRACT start from the topic
-    default when it has no override."""
+def _apply(overrides: dict[str, str], operations: list[IncrementalAlterConfigsRequestAlterableConfig]) -> dict[str, str | None]:
+    """A topic's overrides after the operations; APPEND and SUBTRACT start from the key's own
+    default when it has no override, not from the broker's log.* value: Kafka 4.4's controller
+    (ConfigurationControlManager.getParts) takes KafkaConfigSchema.getDefault, the topic
+    ConfigDef's static default."""
     result: dict[str, str | None] = dict(overrides)
 
     def known(name: str) -> None:
@@ -101,7 +101,7 @@ def _apply(
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
         current = result.get(name)
         if current is None:
-            current = context.services.broker_configs.topic_default(key)
+            current = key.render(key.default) or ""
         return [item for item in current.split(",") if item]
 
     return _operate(result, operations, current_items, known)
@@ -110,8 +110,11 @@ def _apply(
 def _alter_broker(
     context: RequestContext, per_broker: bool, operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool
 ) -> None:
-    """Apply the operations to one scope's dynamic broker configs; APPEND and SUBTRACT start
-    from the value the node runs with, as Kafka's start from its current config."""
+    """Apply the operations to one scope's dynamic broker configs. APPEND and SUBTRACT start
+    from that scope's own dynamic value, else from the key's static default: neither the
+    static setting nor the cluster default under a node's scope, as Kafka 4.4's
+    ConfigAdminManager.prepareIncrementalConfigs (on the resource's persistent props) and the
+    controller's ConfigurationControlManager.getParts do."""
     store = context.services.broker_configs
     configs: dict[str, str | None] = dict(store.dynamic(per_broker))
 
@@ -119,13 +122,13 @@ def _alter_broker(
         key = broker_configs.described_keys().get(name)
         if key is None or key.type != ConfigType.LIST:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Config value {_OPERATION_NAMES[op].lower()} is not allowed for config key: {name}")
-        current = configs.get(name) if name in configs else store.current_value(name, listening(context))
+        current = configs[name] if name in configs else key.render(key.default)
         return [item for item in (current or "").split(",") if item]
 
     _operate(configs, operations, current_items)
     touched = {operation["name"] for operation in operations}
     broker_configs.check_read_only(touched)
-    changed = broker_configs.check({name: value for name, value in configs.items() if name in touched})
+    changed = broker_configs.check({name: value for name, value in configs.items() if name in touched}, per_broker)
     unchanged = {name: value for name, value in configs.items() if name not in touched and value is not None}
     store.replace(per_broker, {**unchanged, **changed}, validate_only)
 
@@ -134,7 +137,8 @@ def _alter_group(
     context: RequestContext, group_id: str, operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool
 ) -> None:
     """Apply the operations to one group's overrides; APPEND and SUBTRACT (on its one LIST
-    config) start from the value the group runs with."""
+    config) start from its override, else from GroupConfig's static default (Kafka 4.4's
+    controller, KafkaConfigSchema.getDefault), not the broker's group.* setting."""
     store = context.groups.configs
     configs: dict[str, str | None] = dict(store.overrides.get(group_id, {}))
 
@@ -144,7 +148,7 @@ def _alter_group(
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
         if entry.key.type != ConfigType.LIST:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
-        return list(store.value(group_id, name) if configs.get(name) is None else entry.key.parse_type(configs[name] or ""))
+        return list((entry.key.default or ()) if configs.get(name) is None else entry.key.parse_type(configs[name] or ""))
 
     store.replace(group_id, _operate(configs, operations, current_items), validate_only)
 
