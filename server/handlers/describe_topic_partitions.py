@@ -44,7 +44,9 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
         message_topics = [_error(name, ErrorCode.INVALID_REQUEST) for name in requested]
         return {"throttle_time_ms": 0, "topics": message_topics, "next_cursor": None}
     names = requested or sorted(info.name for info in storage.topics())
-    remaining = max(0, min(request["response_partition_limit"], MAX_PARTITIONS_PER_RESPONSE))
+    # At least one partition, as Kafka 4.4 takes a limit of 0 or less: a page of none would
+    # hand back the cursor it was given, and a client paging on it would never finish.
+    remaining = max(1, min(request["response_partition_limit"], MAX_PARTITIONS_PER_RESPONSE))
     topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
     next_cursor: DescribeTopicPartitionsResponseCursor | None = None
     unauthorized: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = []
