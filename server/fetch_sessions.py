@@ -26,7 +26,8 @@ the next shard round-robin and evicting only within it; here one cache holds the
 
 A topic-id session (v13+) keeps each partition's topic name as it was when the partition joined
 (KafkaApis resolves it then): a later fetch of a topic since deleted is UNKNOWN_TOPIC_OR_PARTITION,
-and of another topic since created under that name INCONSISTENT_TOPIC_ID, not UNKNOWN_TOPIC_ID.
+and of another topic since created under that name INCONSISTENT_TOPIC_ID, not UNKNOWN_TOPIC_ID,
+for the partitions that topic has (those it lacks are UNKNOWN_TOPIC_OR_PARTITION).
 A name unknown when the partition joined is looked up again on each fetch until it is found
 (CachedPartition.maybeResolveUnknownName).
 """

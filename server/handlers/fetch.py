@@ -188,6 +188,8 @@ def _read(
     for topic in topics:
         name = topic.get("topic")
         topic_error = None
+        # A session's name that now names no topic (0) or another topic: how many partitions that has.
+        renamed: int | None = None
         if version >= _TOPIC_ID_VERSION:
             topic_id = topic["topic_id"]
             if name is None:
@@ -197,10 +199,9 @@ def _read(
                 else:
                     name = info.name
             else:
-                # A session's name: KafkaApis finds no such topic; readFromLog another id under it.
                 info = storage.topic(name)
                 if info is None or info.topic_id != topic_id:
-                    name, topic_error = None, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if info is None else ErrorCode.INCONSISTENT_TOPIC_ID
+                    renamed = 0 if info is None else info.partitions
         if replica_allowed is False or (
             authorizer is not None and replica_allowed is None and name is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, name)
         ):
@@ -221,6 +222,11 @@ def _read(
             try:
                 if name is None:
                     raise KafkaError(topic_error or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                if renamed is not None:
+                    # KafkaApis checks the session's name (authorized above by it): a partition the
+                    # topic of that name lacks is UNKNOWN_TOPIC_OR_PARTITION (metadataCache.contains);
+                    # one it has, under another id, INCONSISTENT_TOPIC_ID (ReplicaManager.readFromLog).
+                    raise KafkaError(ErrorCode.INCONSISTENT_TOPIC_ID if 0 <= index < renamed else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                 if cluster is not None:
                     preferred = _cluster_check(context, cluster, version, request, name, index, wanted.get("current_leader_epoch", -1))
                     if preferred is not None:
