@@ -537,11 +537,15 @@ class PartitionLog:
 
     def max_timestamp(self) -> tuple[int, int] | None:
         """(largest timestamp, offset of the first record carrying it) for ListOffsets -3
-        (KIP-734), None for a log without timestamped records."""
+        (KIP-734), None for a log without timestamped records. Over every segment kept, the
+        first of equals winning, as Kafka 4.4's UnifiedLog.fetchOffsetByTimestamp looks: records
+        below the log start (DeleteRecords) count while their segment stays, so the answer may
+        lie below it. Kafka drops the segments wholly below at its next retention check, this
+        log at once (`delete_records`): the answer is Kafka's once that check has run."""
         best: tuple[int, int, Segment] | None = None
-        for segment in self.segments[self._segment_slot(self._log_start_offset) :]:
+        for segment in self.segments:
             timestamp, offset = segment.max_timestamp_and_offset
-            if timestamp >= 0 and offset >= self._log_start_offset and (best is None or timestamp > best[0]):
+            if timestamp >= 0 and (best is None or timestamp > best[0]):
                 best = (timestamp, offset, segment)
         if best is None:
             return None
