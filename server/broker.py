@@ -14,6 +14,7 @@ and every answer is as it has always been.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import functools
 import logging
@@ -39,7 +40,7 @@ from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
-from ottla.server.security.quotas import ClientQuotas, ConnectionRates
+from ottla.server.security.quotas import ClientQuotas, ConnectionRates, Rate
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIds
@@ -67,6 +68,9 @@ _UNSET = object()
 _SPREAD_COORDINATORS = ("offsets.topic.num.partitions", "transaction.state.log.num.partitions")
 # How long a stop waits for the coordinators' records still queued for the database.
 _JOURNAL_DRAIN_S = 5.0
+# Each listener's backlog of connections not yet accepted; as many accepted sockets at most
+# wait for max.connections or max.connection.creation.rate (`_SlotGate`), as in a full backlog.
+_LISTEN_BACKLOG = 1024
 
 
 def _ignore_sendfile_close_race(loop: asyncio.AbstractEventLoop) -> None:
@@ -157,6 +161,13 @@ class Broker:
         self._connections_per_ip: dict[str, int] = {}
         # Sockets counted against max.connections: connections, and TLS handshakes in progress.
         self._admitted = 0
+        # Sockets accepted while max.connections is reached or max.connection.creation.rate
+        # throttles, oldest first (`_admit_waiting`).
+        self._slot_waiters: collections.deque[_SlotGate] = collections.deque()
+        # Sockets let in per second, broker-wide (ConnectionQuotas' broker connection-rate
+        # sensor), and the throttle of max.connection.creation.rate while it runs.
+        self._creation_rate: Rate | None = None
+        self._creation_throttle: asyncio.TimerHandle | None = None
         self._idle_sweep: asyncio.TimerHandle | None = None
         self._memory_release = MemoryRelease()
         self.storage: Storage | None = None
@@ -171,7 +182,7 @@ class Broker:
         # What the rooms open with: the settings and the event loop of the current run.
         self._start_config = config
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Connections accepted per second against max.connection.creation.rate and IP quotas.
+        # Connections accepted per second per IP, against their `connection_creation_rate` quotas.
         self._connection_rates: ConnectionRates | None = None
         # The first listener's bound port (what `bootstrap_servers` names) and every listener's.
         self.port: int | None = None
@@ -448,7 +459,7 @@ class Broker:
         for listener in self.listeners:
             port = ports.get(listener.name) or (listener.port + offset if listener.port else 0)
             server = await loop.create_server(
-                self._protocol_factory(listener, node_id), listener.host, port, reuse_address=True, backlog=1024, start_serving=False
+                self._protocol_factory(listener, node_id), listener.host, port, reuse_address=True, backlog=_LISTEN_BACKLOG, start_serving=False
             )
             servers.append(server)
             for sock in server.sockets:
@@ -624,17 +635,18 @@ class Broker:
 
     def _protocol_factory(self, listener: Listener, node_id: int) -> Callable[[], asyncio.BaseProtocol]:
         """What serves a new socket of `listener` on node `node_id`: its Connection, behind a
-        TLS handshake on SSL and SASL_SSL listeners."""
+        TLS handshake on SSL and SASL_SSL listeners, once max.connections has a place for it
+        and max.connection.creation.rate lets it in."""
         accept = functools.partial(self._accept, listener, node_id=node_id)
         tls = self._tls.get(listener.name)
         if tls is None:
-            return accept
+            return lambda: _SlotGate(self, node_id, accept)
         from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, TlsAcceptor
 
         context, mapper = tls
         idle = self.static_config.connections_max_idle_ms / 1000
         timeout = min(HANDSHAKE_TIMEOUT_S, idle) if idle > 0 else HANDSHAKE_TIMEOUT_S
-        return lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes, self, listener.name)
+        return lambda: _SlotGate(self, node_id, lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes, self, listener.name))
 
     def _accept(self, listener: Listener, principal: str = ANONYMOUS, *, node_id: int | None = None) -> asyncio.BufferedProtocol:
         """A connection to node `node_id` (default: the first node) through `listener`."""
@@ -662,7 +674,9 @@ class Broker:
         )
         quotas.on_change = self._quotas_changed
         self._quotas_changed(quotas)
-        self._connection_rates = ConnectionRates(quotas, self.config.value("max.connection.creation.rate"))
+        # The broker-wide rate delays sockets (`_creation_delay_ms`); ConnectionRates keeps the per-IP ones.
+        self._connection_rates = ConnectionRates(quotas)
+        self._creation_rate = Rate(quotas.samples, quotas.window_ms)
         return quotas
 
     def _quotas_changed(self, quotas: ClientQuotas) -> None:
@@ -697,6 +711,10 @@ class Broker:
             for connection in list(self.connections):
                 if connection.transport is not None:
                     connection.transport.abort()
+            self._drop_slot_waiters(lambda gate: True)
+            if self._creation_throttle is not None:
+                self._creation_throttle.cancel()
+                self._creation_throttle = None
             for server in servers:
                 await server.wait_closed()
             self._servers = {}
@@ -763,12 +781,11 @@ class Broker:
                 connection.reconfigure(self._services_of(connection))
         if self.storage is not None and self.broker_configs is not None:
             self.storage.set_defaults(self.broker_configs.topic_defaults())
-        if self._connection_rates is not None:
-            self._connection_rates.broker_rate = config.value("max.connection.creation.rate")
         if self.maintenance is not None:
             self.maintenance.reconfigure(config)
         if self.txn is not None:
             self.txn.config = dataclasses.replace(self.txn.config, producer_id_expiration_ms=config.producer_id_expiration_ms)
+        self._admit_waiting()  # a raised max.connections lets waiting sockets in
 
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None, **configs: Any) -> None:
         """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`);
@@ -802,6 +819,7 @@ class Broker:
                 connection.transport.abort()
         for transport in list(self._unanswered.pop(node_id, ())):
             transport.abort()
+        self._drop_slot_waiters(lambda gate: gate.node_id == node_id)
 
     async def _close_node(self, node_id: int) -> None:
         """Close a node's listeners and reset its connections."""
@@ -945,9 +963,8 @@ class Broker:
     def admit(self, ip: str, listener: str) -> str | None:
         """Count a new socket from `ip` in, or say which limit refuses it (Kafka closes it at
         once). Its per-address limit is max.connections.per.ip, or its entry in
-        max.connections.per.ip.overrides (ConnectionQuotas.inc)."""
-        if self._admitted >= self.config.max_connections:
-            return f"max.connections ({self.config.max_connections}) reached"
+        max.connections.per.ip.overrides (ConnectionQuotas.inc). It has a place under
+        max.connections already: `_SlotGate` waited for one."""
         per_ip = self._connections_per_ip.get(ip, 0)
         limit = connections_per_ip_overrides(self.config.value("max.connections.per.ip.overrides")).get(ip, self.config.max_connections_per_ip)
         if per_ip >= limit:
@@ -980,6 +997,47 @@ class Broker:
             self._connections_per_ip[ip] = remaining
         else:
             self._connections_per_ip.pop(ip, None)
+        self._admit_waiting()
+
+    def _admit_waiting(self) -> None:
+        """Serve the waiting sockets, oldest first, as Kafka's Acceptor takes them on
+        (ConnectionQuotas.waitForConnectionSlot): each is recorded against
+        max.connection.creation.rate when it comes first, waits out the throttle that gives,
+        then waits for a place under max.connections (ConnectionQuotas.dec wakes it); the
+        sockets behind it wait, unrecorded, as those behind a blocked Acceptor do."""
+        while self._slot_waiters and self._creation_throttle is None:
+            gate = self._slot_waiters[0]
+            if not gate.rated:
+                gate.rated = True
+                delay_ms = self._creation_delay_ms()
+                if delay_ms > 0:
+                    self._creation_throttle = asyncio.get_running_loop().call_later(delay_ms / 1000, self._creation_throttle_over)
+                    return
+            if self._admitted >= self.config.max_connections:
+                return
+            self._slot_waiters.popleft()
+            gate.enter()
+
+    def _creation_delay_ms(self) -> int:
+        """Record a socket against max.connection.creation.rate; how long it waits, at most one
+        quota window (ConnectionQuotas.recordAndGetThrottleTimeMs). The record stays, as Kafka's does."""
+        bound = self.config.value("max.connection.creation.rate")
+        if self._creation_rate is None or bound >= 2**31 - 1:
+            return 0
+        now_ms = time.monotonic() * 1000
+        self._creation_rate.record(1, now_ms)
+        return min(self._creation_rate.throttle_time_ms(bound, now_ms), self._creation_rate.window_ms)
+
+    def _creation_throttle_over(self) -> None:
+        self._creation_throttle = None
+        self._admit_waiting()
+
+    def _drop_slot_waiters(self, which: Callable[[_SlotGate], bool]) -> None:
+        """Reset the waiting sockets `which` picks (their listener closed)."""
+        dropped = [gate for gate in self._slot_waiters if which(gate)]
+        self._slot_waiters = collections.deque(gate for gate in self._slot_waiters if not which(gate))
+        for gate in dropped:
+            gate.transport.abort()
 
     def _schedule_idle_sweep(self) -> None:
         # One sweep for all connections, a few times per idle period, instead of a
@@ -1053,6 +1111,75 @@ class _Unanswered(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:
             self.held.discard(self.transport)
+
+
+class _SlotGate(asyncio.Protocol):
+    """A new socket until max.connections has a place for it and max.connection.creation.rate
+    lets it in. There Kafka's Acceptor blocks before it takes the next socket on
+    (ConnectionQuotas.waitForConnectionSlot): a client past either is served late, not refused.
+    Here the socket is accepted but not read while it waits, in order of arrival
+    (`Broker._admit_waiting`); then the protocol `make` gives takes it over as if it had just
+    been accepted, and counts it (`Broker.admit`)."""
+
+    def __init__(self, broker: Broker, node_id: int, make: Callable[[], asyncio.BaseProtocol]) -> None:
+        self.broker = broker
+        self.node_id = node_id
+        self.make = make
+        self.transport: asyncio.Transport
+        # Recorded against max.connection.creation.rate; paused, waiting; handed over.
+        self.rated = False
+        self.waiting = False
+        self.entered = False
+        # What uvloop read before the pause took hold: it starts reading after connection_made.
+        self.early = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+        if len(self.broker._slot_waiters) >= _LISTEN_BACKLOG:
+            # Past a full backlog Kafka's clients are not taken in at all; here they are closed.
+            log.info("refusing connection from %s: %s sockets wait already", self.transport.get_extra_info("peername"), _LISTEN_BACKLOG)
+            self.transport.abort()
+            return
+        self.broker._slot_waiters.append(self)
+        self.broker._admit_waiting()
+        if self.entered:
+            return
+        self.waiting = True
+        self.transport.pause_reading()
+        log.debug("connection from %s waits for max.connections or max.connection.creation.rate", self.transport.get_extra_info("peername"))
+
+    def data_received(self, data: bytes) -> None:
+        self.early += data
+        self.transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiting:
+            try:
+                self.broker._slot_waiters.remove(self)
+            except ValueError:
+                pass  # dropped by the broker already
+
+    def enter(self) -> None:
+        """Hand the socket, and what was read of it, to its protocol."""
+        self.entered = True
+        protocol = self.make()
+        self.transport.set_protocol(protocol)
+        if self.waiting:
+            self.waiting = False
+            self.transport.resume_reading()
+        protocol.connection_made(self.transport)
+        if not self.early:
+            return
+        if isinstance(protocol, asyncio.BufferedProtocol):
+            view = memoryview(self.early)
+            while view:
+                buffer = memoryview(protocol.get_buffer(len(view)))
+                size = min(len(buffer), len(view))
+                buffer[:size] = view[:size]
+                protocol.buffer_updated(size)
+                view = view[size:]
+        else:
+            cast(asyncio.Protocol, protocol).data_received(bytes(self.early))
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -99,7 +99,7 @@ class BrokerConfig:
     socket_send_buffer_bytes: int = _setting(INT, 102400, "SO_SNDBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
     socket_receive_buffer_bytes: int = _setting(INT, 102400, "SO_RCVBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
     max_connections: int = _setting(
-        INT, INT_MAX, "Connections the broker accepts at once; more are closed on arrival.", at_least(0), dynamic=True
+        INT, INT_MAX, "Connections the broker serves at once; more wait, unread, until one closes.", at_least(0), dynamic=True
     )
     max_connections_per_ip: int = _setting(INT, INT_MAX, "Connections accepted at once from one client address.", at_least(0), dynamic=True)
     connections_max_idle_ms: int = _setting(LONG, 600000, "A connection with no request for this long is closed.", at_least(-1))

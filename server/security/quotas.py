@@ -492,23 +492,17 @@ class ClientQuotas:
 
 
 class ConnectionRates:
-    """Connections accepted per second, broker-wide (`max.connection.creation.rate`) and per IP
-    (a `connection_creation_rate` quota), measured as Kafka's ConnectionQuotas measures them."""
+    """Connections accepted per second per IP (a `connection_creation_rate` quota), measured as
+    Kafka's ConnectionQuotas measures them. The broker-wide max.connection.creation.rate delays
+    a socket instead of refusing it: the broker keeps that one (`Broker._creation_delay_ms`)."""
 
-    def __init__(self, quotas: ClientQuotas, broker_rate: int) -> None:
+    def __init__(self, quotas: ClientQuotas) -> None:
         self.quotas = quotas
-        self.broker_rate = broker_rate
-        self._broker = Rate(quotas.samples, quotas.window_ms)
         self._per_ip: dict[str, Rate] = {}
 
     def refusal(self, ip: str, now_ms: float | None = None) -> str | None:
         """Count a new connection from `ip`, or say which rate refuses it."""
         now = time.monotonic() * 1000 if now_ms is None else now_ms
-        if self.broker_rate < 2**31 - 1:
-            self._broker.record(1, now)
-            if self._broker.measure(now) > self.broker_rate:
-                self._broker.record(-1, now)
-                return f"max.connection.creation.rate ({self.broker_rate}/s) exceeded"
         bound = self.quotas.ip_quota(ip)
         if bound is None:
             return None

@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
 
-from ottla.server.admin.client import ClientError, KafkaClient
+from ottla.server.admin.client import KafkaClient
 from ottla.server.broker_configs import (
     DEFAULT_CONFIG, DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, FILE_NAME, STATIC_BROKER_CONFIG, BrokerConfigs,
 )
@@ -300,22 +300,6 @@ def test_dynamic_configs_apply_without_restart_and_survive_one(tmp_path):
         assert _alter(bootstrap, BROKER, "", [("message.max.bytes", DELETE, None)]) == (0, None)
         described = _describe(bootstrap, BROKER, "1", ["message.max.bytes"])["message.max.bytes"]
         assert (described["value"], described["config_source"]) == ("4096", STATIC_BROKER_CONFIG)
-
-
-def test_max_connections_applies_to_the_next_connection():
-    with running_broker(data_dir=None) as broker:
-        bootstrap = broker.bootstrap_servers
-        with KafkaClient(bootstrap) as held:
-            # Altered over the held connection: no other connection is open, or closing, meanwhile.
-            body = {"resources": [{"resource_type": BROKER, "resource_name": "1", "configs": [
-                {"name": "max.connections", "config_operation": SET, "value": "2"}]}], "validate_only": False}
-            assert held.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, body)[1]["responses"][0]["error_code"] == 0
-            with KafkaClient(bootstrap) as second:
-                second.call(ApiKey.METADATA, {"topics": []})
-                with pytest.raises(ClientError):
-                    with KafkaClient(bootstrap, timeout=5) as third:
-                        third.call(ApiKey.METADATA, {"topics": []})
-            held.call(ApiKey.METADATA, {"topics": []})
 
 
 def test_a_sensitive_value_is_never_returned_nor_logged(caplog):
