@@ -158,13 +158,18 @@ class Connection(asyncio.BufferedProtocol):
         self._dropped_by: tuple[type[Exception], ...] = (DropConnection,)
         self._sasl_complete: SaslState | None = None
         self._sasl_handshake: SaslState | None = None
+        self._sasl_reauthenticate: SaslState | None = None
+        # A re-authentication runs: its frames are bounded as a login's.
+        self._reauthenticating = False
         if sasl is not None:
             from ottla.server.security.sasl import IllegalSaslState, SaslServerError, SaslState
 
             self._dropped_by = (DropConnection, IllegalSaslState, SaslServerError)
             self._sasl_complete = SaslState.COMPLETE
             self._sasl_handshake = SaslState.HANDSHAKE
-            # Kafka's sasl.server.max.receive.size: the largest frame before authentication.
+            self._sasl_reauthenticate = SaslState.REAUTHENTICATE
+            # Kafka's sasl.server.max.receive.size: the largest frame before authentication
+            # (and while re-authenticating, `_after_sasl_step`).
             self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))
         self._authentication_deadline: asyncio.TimerHandle | None = None
         # Kafka's connection.failed.authentication.delay.ms: a failed login's close, pending.
@@ -357,8 +362,9 @@ class Connection(asyncio.BufferedProtocol):
                 self._handle_frame(frame)
                 waiting = reader.has_frame()
         except FrameTooLarge as exc:
-            if self.sasl is not None and self.sasl.principal is None:
-                # Over sasl.server.max.receive.size: Kafka's SaslServerAuthenticator fails the login.
+            if self.sasl is not None and not self.sasl.authenticated:
+                # Over sasl.server.max.receive.size: Kafka's SaslServerAuthenticator fails the
+                # login or the re-authentication, a delayed close either way (KafkaChannel.prepare).
                 self._fail_login(None, str(exc))
             else:
                 self.abort(f"malformed request: {exc}")
@@ -494,6 +500,7 @@ class Connection(asyncio.BufferedProtocol):
     def _after_sasl_step(self, sasl: SaslAuthenticator, answer: Any) -> bool:
         """After a request of a SASL connection: a failed exchange holds back its `answer` for
         the delayed close (True); a completed one makes its principal the connection's; a
+        re-authentication's frames are bounded as a login's until it completes; a
         valid ApiVersions answered before the handshake is the only one served (Kafka's
         HANDSHAKE_REQUEST state). The answer's error code follows its size and correlation id."""
         if sasl.failed:
@@ -502,6 +509,14 @@ class Connection(asyncio.BufferedProtocol):
         if sasl.state is self._sasl_handshake:
             if type(answer) is bytes and answer[8:10] == b"\0\0":
                 sasl.versions_answered = True
+        elif sasl.state is self._sasl_reauthenticate:
+            # Kafka's SaslServerAuthenticator reads a re-authentication's tokens itself, bounded
+            # by sasl.server.max.receive.size as a login's; only its SaslHandshake was read as a request.
+            self._reauthenticating = True
+            self.reader.max_size = min(self.services.config.socket_request_max_bytes, self.services.config.value("sasl.server.max.receive.size"))
+        elif self._reauthenticating and sasl.authenticated:
+            self._reauthenticating = False
+            self.reader.max_size = self.services.config.socket_request_max_bytes
         elif sasl.principal is not None and sasl.principal != self.context.client.principal:
             self.context = RequestContext(self.services, dataclasses.replace(self.context.client, principal=sasl.principal), sasl)
             self.reader.max_size = self.services.config.socket_request_max_bytes

@@ -15,7 +15,10 @@ Kafka's Selector does.
 KIP-368: with `connections.max.reauth.ms` set, or a credential that expires (an OAUTHBEARER
 token), a client of SaslAuthenticate v1+ is told its session lifetime, the shorter of the two;
 once it is over, the connection serves only a SaslHandshake, which starts
-re-authentication with the same mechanism, and must end with the same principal.
+re-authentication with the same mechanism, and must end with the same principal. A
+re-authentication starts at most once a second (KafkaChannel.maybeBeginServerReauthentication):
+a SaslHandshake sooner is answered ILLEGAL_SASL_STATE, as KafkaApis answers one on an
+authenticated connection, or closes the connection if the session is over.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class SaslState(Enum):
 
 
 _BEFORE_HANDSHAKE = frozenset((ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE))
+# KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS: between the starts of two re-authentications.
+_MIN_REAUTH_INTERVAL_S = 1.0
 
 
 class SaslAuthenticator:
@@ -98,6 +103,8 @@ class SaslAuthenticator:
         self.session_expires_at: float | None = None
         # The session lifetime told to the client: 0 for none.
         self._lifetime_ms = 0
+        # Monotonic seconds at which the last re-authentication started, None before the first.
+        self._reauth_started_at: float | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -111,7 +118,7 @@ class SaslAuthenticator:
         """Raise IllegalSaslState unless a request of `api_key` may be served now."""
         state = self.state
         if state is SaslState.COMPLETE:
-            if self.session_expires_at is not None and now >= self.session_expires_at and api_key != ApiKey.SASL_HANDSHAKE:
+            if self.session_expires_at is not None and now >= self.session_expires_at and (api_key != ApiKey.SASL_HANDSHAKE or self._reauth_too_soon(now)):
                 raise IllegalSaslState("the authenticated session expired (connections.max.reauth.ms) without re-authentication")
             return
         if state is SaslState.HANDSHAKE and api_key in _BEFORE_HANDSHAKE:
@@ -126,12 +133,15 @@ class SaslAuthenticator:
             self.state = SaslState.FAILED
         raise IllegalSaslState(f"Unexpected Kafka request of type {_api_name(api_key)} during SASL {phase}.", answered)
 
-    def handshake(self, mechanism: str, version: int) -> ErrorCode:
-        """SaslHandshake: NONE and the exchange starts, or ILLEGAL_SASL_STATE (authenticated,
-        with no session lifetime to renew), or UNSUPPORTED_SASL_MECHANISM and `failed`."""
+    def handshake(self, mechanism: str, version: int, now: float | None = None) -> ErrorCode:
+        """SaslHandshake at monotonic `now` (default: the clock's): NONE and the exchange starts,
+        or ILLEGAL_SASL_STATE (authenticated, with no session lifetime to renew or a
+        re-authentication started less than a second ago), or UNSUPPORTED_SASL_MECHANISM and `failed`."""
         if self.state is SaslState.COMPLETE:
-            if self.session_expires_at is None:
+            now = time.monotonic() if now is None else now
+            if self.session_expires_at is None or self._reauth_too_soon(now):
                 return ErrorCode.ILLEGAL_SASL_STATE
+            self._reauth_started_at = now
             if mechanism != self.mechanism:
                 # Kafka's REAUTH_BAD_MECHANISM: the exchange fails at its first token.
                 log.debug("re-authentication asked for %s after %s", mechanism, self.mechanism)
@@ -199,6 +209,9 @@ class SaslAuthenticator:
             # cannot re-authenticate (SaslAuthenticate v0, raw tokens) is closed when it ends.
             self.session_expires_at = now + self._lifetime_ms / 1000 if self._lifetime_ms else None
         return response
+
+    def _reauth_too_soon(self, now: float) -> bool:
+        return self._reauth_started_at is not None and now - self._reauth_started_at < _MIN_REAUTH_INTERVAL_S
 
     def _session_lifetime_ms(self, server: MechanismServer) -> int:
         """connections.max.reauth.ms, capped by when the credential expires (Kafka's
