@@ -13,7 +13,10 @@ Modelled on Kafka's `ProducerStateManager` / `ProducerAppendInfo`:
   `.txnindex` entries so read_committed fetches can filter them, and the last stable
   offset (LSO) is the first offset of the oldest open transaction, or the high watermark;
 * each producer keeps the coordinator epoch of the last marker it took (-1 before any),
-  as Kafka's ProducerStateEntry.coordinatorEpoch, which DescribeProducers reports.
+  as Kafka's ProducerStateEntry.coordinatorEpoch, which DescribeProducers reports;
+* a transactional producer whose batch the coordinator is asked about (KIP-890) has a
+  `Verification` until one of its transactional batches is appended, and meanwhile its
+  sequences are held to it (Kafka's VerificationStateEntry, in memory only, as there).
 
 State is rebuilt on start from a snapshot (`.snapshot`) plus a replay of the batch
 headers after it, as Kafka does; `snapshot()`/`load()` give the bytes of one.
@@ -82,6 +85,27 @@ class ProducerEntry:
         return None
 
 
+@dataclass(slots=True)
+class Verification:
+    """Kafka's VerificationStateEntry: the coordinator was asked whether this producer's
+    transaction includes the partition. `lowest_sequence` is the lowest sequence asked about at
+    `epoch` (a higher epoch starts again, VerificationStateEntry.maybeUpdateLowestSequenceAndEpoch);
+    `supports_epoch_bump` says a transaction version 2 request asked (Produce v12+), whose
+    producer starts every partition at sequence 0. Expires producer.id.expiration.ms after
+    `timestamp`, as ProducerStateManager.removeExpiredProducers drops it."""
+
+    timestamp: int
+    lowest_sequence: int
+    epoch: int
+    supports_epoch_bump: bool
+
+    def update(self, sequence: int, epoch: int) -> None:
+        if epoch == self.epoch and sequence < self.lowest_sequence:
+            self.lowest_sequence = sequence
+        if epoch > self.epoch:
+            self.epoch, self.lowest_sequence = epoch, sequence
+
+
 @dataclass(slots=True, frozen=True)
 class AbortedTransaction:
     """One `.txnindex` entry: the aborted range of one producer and the LSO when it ended."""
@@ -110,6 +134,19 @@ class ProducerStateManager:
         # first offset -> producer id of every open transaction, oldest first.
         self.ongoing: dict[int, int] = {}
         self.aborted: list[AbortedTransaction] = []
+        # producer id -> its pending verification (`start_verification`); not in snapshots.
+        self.verifications: dict[int, Verification] = {}
+
+    def start_verification(self, producer_id: int, sequence: int, epoch: int, supports_epoch_bump: bool, now_ms: int) -> None:
+        """The coordinator is about to be asked about this producer's transactional batch at
+        `sequence` (UnifiedLog.maybeStartTransactionVerification, for a producer with no
+        transaction open here at `epoch`): its first transactional batch appended here is then
+        checked against what was asked (`check`)."""
+        verification = self.verifications.get(producer_id)
+        if verification is None:
+            self.verifications[producer_id] = Verification(now_ms, sequence, epoch, supports_epoch_bump)
+        else:
+            verification.update(sequence, epoch)
 
     def check(self, header: BatchHeader) -> BatchMetadata | None:
         """Validate a batch before it is appended.
@@ -134,6 +171,22 @@ class ProducerStateManager:
         duplicate = entry.find_duplicate(header)
         if duplicate is not None:
             return duplicate
+        verification = self.verifications.get(header.producer_id)
+        if verification is not None:
+            # ProducerAppendInfo.checkSequence in Kafka 4.4: under transaction version 2 a
+            # producer unknown here (no batch kept) starts at 0; and no batch may get ahead of
+            # the lowest sequence the coordinator was asked about.
+            if verification.supports_epoch_bump and header.base_sequence != 0 and not entry.batches:
+                raise KafkaError(
+                    ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    f"producer {header.producer_id} is unknown here and must start its transaction at sequence 0, "
+                    f"not {header.base_sequence}",
+                )
+            if header.base_sequence > verification.lowest_sequence:
+                raise KafkaError(
+                    ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    f"sequence {header.base_sequence} is ahead of {verification.lowest_sequence}, the lowest verified",
+                )
         if header.producer_epoch != entry.epoch:
             if header.base_sequence != 0 and entry.epoch != NO_PRODUCER_EPOCH:
                 raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, "a new epoch must start at sequence 0")
@@ -166,6 +219,8 @@ class ProducerStateManager:
             entry.epoch = header.producer_epoch
             entry.batches.clear()
         entry.last_timestamp = max(entry.last_timestamp, header.max_timestamp)
+        if header.is_transactional:
+            self._end_verification(header)
         if header.is_control:
             # Every marker sets it, one for a transaction that wrote nothing here too
             # (ProducerAppendInfo.appendEndTxnMarker).
@@ -181,6 +236,16 @@ class ProducerStateManager:
             entry.current_txn_first_offset = header.base_offset
             self.ongoing[header.base_offset] = producer_id
         return None
+
+    def _end_verification(self, header: BatchHeader) -> None:
+        """A transactional batch ends its producer's verification, except a transaction version
+        2 marker at the verified epoch (UnifiedLog.updateProducers): such a marker carries the
+        epoch its end bumped to, that of the producer's next transaction, the one verified."""
+        verification = self.verifications.get(header.producer_id)
+        if verification is None:
+            return
+        if not (verification.supports_epoch_bump and header.is_control and header.producer_epoch == verification.epoch):
+            del self.verifications[header.producer_id]
 
     def _end_transaction(
         self, producer_id: int, entry: ProducerEntry, marker_offset: int, marker: EndTxnMarker | None, high_watermark: int
@@ -219,10 +284,12 @@ class ProducerStateManager:
         self.aborted = [a for a in self.aborted if a.last_offset >= log_start_offset]
 
     def expire(self, now_ms: int, expiration_ms: int) -> None:
-        """Drop producers silent for `producer.id.expiration.ms` and holding no open transaction."""
+        """Drop producers silent for `producer.id.expiration.ms` and holding no open transaction,
+        and verifications started that long ago."""
         for producer_id, entry in list(self.producers.items()):
             if entry.current_txn_first_offset is None and entry.last_timestamp + expiration_ms < now_ms:
                 del self.producers[producer_id]
+        self.verifications = {pid: v for pid, v in self.verifications.items() if now_ms - v.timestamp < expiration_ms}
 
     def snapshot(self) -> bytes:
         """This state as bytes, for a `.snapshot` file: JSON, where Kafka's is binary (the

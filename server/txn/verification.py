@@ -16,7 +16,10 @@ broker leading its partition: a transactional id coordinated elsewhere is asked 
 network (an inter-broker AddPartitionsToTxn v5, server/cluster/peers.py), as Kafka's
 AddPartitionsToTxnManager asks, and only then is the batch appended. Kafka's verification
 guard also refuses the append when the coordinator ended the transaction in that round trip
-(a timeout abort); that guard is not kept here, so such a late batch is appended.
+(a timeout abort); that guard is not kept here, so such a late batch is appended. What the
+partition was asked about is kept (ProducerStateManager.start_verification) for the
+sequence rules Kafka applies to the batch; a batch verified over the network is not held to
+them, its Produce version not being known where it is asked (`unverified_producer`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ def verify_transactional_produce(
     if producer is None:
         return
     producer_id, producer_epoch = producer
+    # Before asking, as UnifiedLog.maybeStartTransactionVerification: the append is then held
+    # to what was asked (ProducerAppendInfo.checkSequence), and it stays if the answer refuses.
+    sequence = read_header(records).base_sequence
+    log.producer_state.start_verification(producer_id, sequence, producer_epoch, version >= _PRODUCE_ADDS_PARTITION, coordinator.wall_clock_ms())
     wanted = {(topic, partition)}
     if version >= _PRODUCE_ADDS_PARTITION:
         error = coordinator.add_partitions(transactional_id, producer_id, producer_epoch, wanted, tv2=True)

@@ -13,6 +13,10 @@ state (`load_partition_state`) and decides again. So a sequence is accepted once
 
 A duplicate or a refusal is decided without writing; the caller confirms the copy is current
 before answering one it decided on a copy it has not just loaded or written.
+
+The verifications this broker started (ProducerStateManager.start_verification) live in its
+copy alone, as Kafka keeps them in the leader's memory: an append decided on them uses them up
+once written, and a copy replaced by the database's starts without them.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class ProducerWrite:
     producers: str
     aborted: str
     decided: ProducerStateManager
+    # Producers whose verification the stored appends used up.
+    verified: frozenset[int]
 
 
 # The snapshot form ProducerStateManager.load reads (its `snapshot()`), built in the database:
@@ -106,6 +112,7 @@ class PartitionProducers:
         producer's second batch follows its first, as the local engine's `_check_producers`."""
         decided = ProducerStateManager()
         decided.ongoing = dict(self.state.ongoing)
+        decided.verifications = dict(self.state.verifications)
         outcomes: list[BatchMetadata | KafkaError | None] = []
         end = next_offset
         changed = False
@@ -114,7 +121,8 @@ class PartitionProducers:
                 outcomes.append(None)
                 end += append.count
                 continue
-            trial = self._scratch({header.producer_id for header, _ in append.batches}, decided)
+            producer_ids = {header.producer_id for header, _ in append.batches}
+            trial = self._scratch(producer_ids, decided)
             try:
                 outcome = _decide(trial, append, end)
             except KafkaError as exc:
@@ -125,6 +133,8 @@ class PartitionProducers:
                 decided.producers.update(trial.producers)
                 decided.ongoing = trial.ongoing
                 decided.aborted.extend(trial.aborted)
+                for producer_id in producer_ids - trial.verifications.keys():
+                    decided.verifications.pop(producer_id, None)
                 end += append.count
                 changed = True
         if not changed:
@@ -141,19 +151,21 @@ class PartitionProducers:
             {"producer_id": a.producer_id, "first_offset": a.first_offset, "last_offset": a.last_offset, "last_stable_offset": a.last_stable_offset}
             for a in decided.aborted
         ]
-        write = ProducerWrite(next_offset, self.version, json.dumps(producers), json.dumps(aborted) if aborted else NO_CHANGES, decided)
+        verified = frozenset(self.state.verifications.keys() - decided.verifications.keys())
+        write = ProducerWrite(next_offset, self.version, json.dumps(producers), json.dumps(aborted) if aborted else NO_CHANGES, decided, verified)
         return outcomes, write
 
     def _scratch(self, producer_ids: set[int], decided: ProducerStateManager) -> ProducerStateManager:
         """A state holding copies of these producers' entries (as `decided` left them, else as
-        this copy has them) and of the open transactions, and no aborted ranges: what an
-        append may change, and nothing else."""
+        this copy has them), their verifications and the open transactions, and no aborted
+        ranges: what an append may change, and nothing else."""
         scratch = ProducerStateManager()
         for producer_id in producer_ids:
             entry = decided.producers.get(producer_id) or self.state.producers.get(producer_id)
             if entry is not None:
                 scratch.producers[producer_id] = replace(entry, batches=list(entry.batches))
         scratch.ongoing = dict(decided.ongoing)
+        scratch.verifications = {pid: decided.verifications[pid] for pid in producer_ids if pid in decided.verifications}
         return scratch
 
     def adopt(self, write: ProducerWrite, version: int) -> None:
@@ -161,6 +173,8 @@ class PartitionProducers:
         self.state.producers.update(write.decided.producers)
         self.state.ongoing = write.decided.ongoing
         self.state.aborted.extend(write.decided.aborted)
+        for producer_id in write.verified:
+            self.state.verifications.pop(producer_id, None)
         self.version = version
 
 
