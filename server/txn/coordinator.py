@@ -461,17 +461,24 @@ class TransactionCoordinator:
             return InitResult(_store_error(exc.code))
         return InitResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
 
-    def _end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False, **changes: Any) -> None:
+    def _end(self, txn: TransactionMetadata, commit: bool, bump_epoch: bool = False, fencing: bool = False, **changes: Any) -> None:
         """Ongoing (or fenced) -> Prepare -> markers -> Complete. An epoch bumped to the
         last one (Short.MAX_VALUE) still carries the markers, then the producer moves on
         to a new producer id at epoch 0, reserved in the Prepare state
-        (TransactionMetadata.prepareAbortOrCommit and prepareComplete)."""
+        (TransactionMetadata.prepareAbortOrCommit and prepareComplete), when the end runs
+        under transaction version 2: the client's own (`bump_epoch`), or the abort of a fenced
+        transaction (`fencing`) while the finalized transaction.version is 2, which Kafka 4.4's
+        TransactionCoordinator hands to endTransaction at that level. Otherwise (endTransactionWithTV1,
+        or endTransaction below version 2) no id is reserved and prepareComplete keeps the
+        exhausted epoch: the next InitProducerId moves to a new id (prepareInitProducerIdTransit's
+        isProducerEpochExhausted)."""
         epoch = txn.producer_epoch + 1 if bump_epoch else txn.producer_epoch
         if bump_epoch:
             # prepareAbortOrCommit under version 2: an InitProducerId naming the epoch this end
             # bumped from is a retry of a bump already done, answered, not fenced.
             changes.setdefault("last_producer_epoch", txn.producer_epoch)
-        next_producer_id = self.producer_ids.generate() if epoch >= _MAX_EPOCH else -1
+        rotates = epoch >= _MAX_EPOCH and (bump_epoch or (fencing and self.transaction_version() >= 2))
+        next_producer_id = self.producer_ids.generate() if rotates else -1
         self._write(txn, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, producer_epoch=epoch, next_producer_id=next_producer_id, **changes)
         self._complete(txn, commit)
 
@@ -485,7 +492,7 @@ class TransactionCoordinator:
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
             self._complete(txn, commit=txn.state is TxnState.PREPARE_COMMIT)
         elif txn.state is TxnState.PREPARE_EPOCH_FENCE:
-            self._end(txn, commit=False)
+            self._end(txn, commit=False, fencing=True)
 
     def _fence_and_abort(self, txn: TransactionMetadata) -> None:
         """Bump the epoch first (PrepareEpochFence), so the markers carry the new one and
@@ -495,7 +502,7 @@ class TransactionCoordinator:
         timed-out v2 transaction's ABORT marker carries the epoch one above its producer's,
         whose own EndTxn v5 abort then counts as a retry of it."""
         self._write(txn, TxnState.PREPARE_EPOCH_FENCE, producer_epoch=txn.producer_epoch + 1, last_producer_epoch=NO_PRODUCER_EPOCH)
-        self._end(txn, commit=False)
+        self._end(txn, commit=False, fencing=True)
 
     def _complete(self, txn: TransactionMetadata, commit: bool) -> None:
         """The markers, then the Complete state. Markers into database partitions are written by
@@ -557,9 +564,8 @@ class TransactionCoordinator:
 
     def _write_complete(self, txn: TransactionMetadata, commit: bool) -> None:
         rotate: dict[str, int] = {}
-        if txn.producer_epoch >= _MAX_EPOCH:
-            next_producer_id = txn.next_producer_id if txn.next_producer_id >= 0 else self.producer_ids.generate()
-            rotate = {"producer_id": next_producer_id, "producer_epoch": 0, "previous_producer_id": txn.producer_id, "next_producer_id": -1}
+        if txn.next_producer_id >= 0:  # reserved by the end (`_end`): TransactionMetadata.prepareComplete
+            rotate = {"producer_id": txn.next_producer_id, "producer_epoch": 0, "previous_producer_id": txn.producer_id, "next_producer_id": -1}
         # The partitions leave with the markers (TransactionMetadata.prepareComplete).
         self._write(txn, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, partitions=set(), **rotate)
 
@@ -674,14 +680,17 @@ class TransactionCoordinator:
         return self.transactions.get(transactional_id)
 
     def list_transactions(self, states: set[str], producer_ids: set[int], min_duration_ms: int) -> list[TransactionMetadata]:
-        """ListTransactions filters: states by name, producer ids, and (v1) running longer than."""
+        """ListTransactions filters: states by name, producer ids, and (v1) started more than
+        `min_duration_ms` ago, as Kafka 4.4's TransactionStateManager.listTransactionStates
+        measures it: `now - txnStartTimestamp > durationFilter`, whatever the state, so an id
+        with no transaction started (-1: Empty after InitProducerId) always passes."""
         now = self.wall_clock_ms()
         return [
             txn
             for txn in self.transactions.values()
             if (not states or txn.state.value in states)
             and (not producer_ids or txn.producer_id in producer_ids)
-            and (min_duration_ms < 0 or (txn.state is TxnState.ONGOING and now - txn.start_ms >= min_duration_ms))
+            and (min_duration_ms < 0 or now - txn.start_ms > min_duration_ms)
         ]
 
 
