@@ -6,9 +6,13 @@ TransactionStateManager.loadTransactionMetadata); we reuse the same log engine a
 the same at start-up. A change is acknowledged only after its record is in the log, so a
 process killed right after an acknowledgement still finds it on restart.
 
-Transactional batches (TxnOffsetCommit writes them into `__consumer_offsets`) are applied
-at replay where their producer's COMMIT marker follows, dropped at an ABORT, and those
-with no marker yet are left in `open_transactions`.
+Transactional batches (TxnOffsetCommit writes them into `__consumer_offsets`) reach a
+coordinator in one of two ways. `load_in_log_order` gives every record where it stands, with
+its log offset and producer, and each marker, as Kafka's CoordinatorLoaderImpl does: the
+group coordinator keeps them pending itself and compares record offsets when a marker
+commits them (OffsetMetadataManager.replayEndTransactionMarker). `load` applies them at
+their producer's COMMIT marker, drops them at an ABORT, and leaves those with no marker
+yet in `open_transactions`, for coordinators whose records are never transactional.
 
 When the storage keeps the topic in a database (its appends are coroutines), the broker opens a
 journal for it first (server/coordinator/database.py): appends stay synchronous here and are
@@ -27,7 +31,7 @@ from ottla.server.coordinator.topics import InternalTopic
 from ottla.storage import FileRegion, Storage
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
 from ottla.wire.errors import ErrorCode
-from ottla.wire.records import NO_PRODUCER_ID, Record, build_batch, iter_records, scan_batches
+from ottla.wire.records import NO_PRODUCER_ID, BatchHeader, Record, build_batch, iter_records, scan_batches
 
 if TYPE_CHECKING:
     from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
@@ -122,10 +126,46 @@ class CoordinatorLog:
             except RecordFormatError as exc:
                 log.warning("skipping an unreadable record in %s: %s", self.topic, exc)
 
+    def load_in_log_order(
+        self,
+        apply: Callable[[int, int, bytes, bytes | None], None],
+        end_transaction: Callable[[int, int, bool], None],
+        partitions: Iterable[int] | None = None,
+    ) -> None:
+        """Replay the records of `partitions` (default all) as Kafka's CoordinatorLoaderImpl
+        does: every record where it stands in the log, transactional or not, as
+        `apply(offset, producer_id, key, value)` (producer_id NO_PRODUCER_ID for a plain one),
+        and each transaction marker as `end_transaction(partition, producer_id, commit)`;
+        the coordinator keeps transactional records pending itself. A record whose `apply`
+        raises RecordFormatError is skipped with a warning, as in `load`."""
+        for partition, header, batch, offset in self._batches(partitions):
+            if header.is_control:
+                end_transaction(partition, header.producer_id, control_type(batch) == CONTROL_COMMIT)
+                continue
+            producer_id = header.producer_id if header.is_transactional else NO_PRODUCER_ID
+            for record_offset, key, value in _keyed(batch, offset):
+                try:
+                    apply(record_offset, producer_id, key, value)
+                except RecordFormatError as exc:
+                    log.warning("skipping an unreadable record in %s: %s", self.topic, exc)
+
     def replay(self, partitions: Iterable[int] | None = None) -> Iterator[KeyValue]:
         """The records of `partitions` (default all); `open_transactions` then holds those
         partitions' transactional records that no marker has ended yet."""
         self.open_transactions = {}
+        for _, header, batch, offset in self._batches(partitions):
+            if header.is_control:
+                ended = self.open_transactions.pop(header.producer_id, [])
+                if control_type(batch) == CONTROL_COMMIT:
+                    yield from ended
+            elif header.is_transactional:
+                self.open_transactions.setdefault(header.producer_id, []).extend((key, value) for _, key, value in _keyed(batch, offset))
+            else:
+                yield from ((key, value) for _, key, value in _keyed(batch, offset))
+
+    def _batches(self, partitions: Iterable[int] | None) -> Iterator[tuple[int, BatchHeader, memoryview, int]]:
+        """(partition, header, batch, first offset not yet replayed) of each batch of
+        `partitions` (default all), in log order."""
         for index in range(self.partitions) if partitions is None else partitions:
             partition = self.storage.partition(self.topic, index) if self.journal is None else self.journal.loaded(index)
             offset, end = partition.log_start_offset, partition.log_end_offset
@@ -136,14 +176,7 @@ class CoordinatorLog:
                 for header, batch in scan_batches(data, verify_crc=True):
                     if header.next_offset <= offset:
                         continue
-                    if header.is_control:
-                        ended = self.open_transactions.pop(header.producer_id, [])
-                        if control_type(batch) == CONTROL_COMMIT:
-                            yield from ended
-                    elif header.is_transactional:
-                        self.open_transactions.setdefault(header.producer_id, []).extend(_keyed(batch, offset))
-                    else:
-                        yield from _keyed(batch, offset)
+                    yield index, header, batch, offset
                     offset = header.next_offset
                     progressed = True
                 if not progressed:
@@ -151,9 +184,10 @@ class CoordinatorLog:
                     break
 
 
-def _keyed(batch: memoryview, offset: int) -> list[KeyValue]:
+def _keyed(batch: memoryview, offset: int) -> list[tuple[int, bytes, bytes | None]]:
+    """(log offset, key, value) of the batch's keyed records from `offset` on."""
     return [
-        (bytes(record.key), None if record.value is None else bytes(record.value))
+        (record.offset, bytes(record.key), None if record.value is None else bytes(record.value))
         for record in iter_records(batch)
         if record.offset >= offset and record.key is not None
     ]

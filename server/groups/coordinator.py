@@ -127,8 +127,7 @@ class GroupCoordinator:
     def load(self) -> None:
         """Rebuild groups and offsets from the log (GroupCoordinatorShard.replay), then
         start the members' session timers and the offset-expiry sweep."""
-        self.log.load(self._replay)
-        self._replay_pending()
+        self.log.load_in_log_order(self._replay, self._replay_marker)
         self.membership.on_loaded()
         if self._consumer is not None:
             self._consumer.on_loaded()
@@ -137,18 +136,11 @@ class GroupCoordinator:
         self._loaded = True
         self.timers.every(self.config.offsets_retention_check_interval_ms, self.expire_offsets)
 
-    def _replay_pending(self) -> None:
-        """The TxnOffsetCommit offsets of the replay whose transactions had not ended."""
-        for producer_id, records in self.log.open_transactions.items():
-            for key, value in records:
-                parsed = parse_key(key)
-                if isinstance(parsed, OffsetKey) and value is not None:
-                    self.offsets.replay_pending(producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
-
-    def _replay(self, key: bytes, value: bytes | None) -> None:
+    def _replay(self, record_offset: int, producer_id: int, key: bytes, value: bytes | None) -> None:
+        """GroupCoordinatorShard.replay of one record, where it stands in the log."""
         parsed = parse_key(key)
         if isinstance(parsed, OffsetKey):
-            self.offsets.replay_offset(parsed.group_id, parsed.topic, parsed.partition, value)
+            self.offsets.replay_offset(record_offset, producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
         elif isinstance(parsed, GroupKey):
             self.membership.replay_group(parsed.group_id, value)
         else:
@@ -493,8 +485,7 @@ class GroupCoordinator:
                 del pending[group_id]
             if not pending:
                 del self.offsets.pending_transactional[producer_id]
-        self.log.load(self._replay, [index])
-        self._replay_pending()
+        self.log.load_in_log_order(self._replay, self._replay_marker, [index])
         self.membership.on_loaded(owned)
         if self._consumer is not None:
             self._consumer.on_loaded(owned)
@@ -503,6 +494,11 @@ class GroupCoordinator:
 
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         self.offsets.complete_transaction(producer_id, partitions, commit)
+
+    def _replay_marker(self, partition: int, producer_id: int, commit: bool) -> None:
+        """GroupCoordinatorShard.replayEndTransactionMarker: a marker met in the log ends the
+        producer's pending offsets as the same marker written live does."""
+        self.offsets.complete_transaction(producer_id, {partition}, commit)
 
     # --- across both: deletion and expiry ----------------------------------------
 

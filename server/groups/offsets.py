@@ -8,11 +8,12 @@ TxnOffsetCommit offsets wait in `pending_transactional` until their transaction'
 commits or aborts them; a commit makes one the committed offset only if no record written
 after it stored one for its partition, and a tombstone for a partition ends its pending
 offsets too, so neither a newer commit nor a deletion is undone by a transaction ending.
+Replay at load follows the log in the same order (markers included) and compares the
+records' log offsets, so it reaches the state the broker had live.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Collection
 from typing import Callable
 
@@ -23,6 +24,7 @@ from ottla.server.groups.membership import GroupMembershipManager
 from ottla.server.groups.records import OffsetAndMetadata, offset_key, offset_value, parse_offset_value
 from ottla.server.groups.state import GroupState
 from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.records import NO_PRODUCER_ID
 
 
 class CommitEntry:
@@ -49,40 +51,33 @@ class OffsetManager:
         # TxnOffsetCommit offsets awaiting their transaction's end:
         # producer id -> group id -> (topic, partition) -> offset (OffsetMetadataManager's pendingTransactionalOffsets).
         self.pending_transactional: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
-        # Numbers the offset records in the order they are written or replayed (record_order).
-        self._record_orders = itertools.count()
+        # The record_order of the next offset record written: past every replayed record's log
+        # offset, so that a record written live counts as later than every one in its partition.
+        self._next_record_order = 0
 
     # --- loading -----------------------------------------------------------------
 
-    def replay_offset(self, group_id: str, topic: str, partition: int, value: bytes | None) -> None:
-        """OffsetMetadataManager.replay of an OffsetCommit record, or of a committed
-        transaction's, which the log hands over at its marker rather than where it stands.
-
-        The transactional records the log still holds open for this partition were read
-        before this one (its replay is lazy), so they are dropped from its open transactions:
-        Kafka never makes an older record the committed offset (replayEndTransactionMarker
-        keeps the higher log offset) and a tombstone ends them. For a committed transaction's
-        record this also drops another transaction's open record written after it; telling
-        the two apart needs each record's log offset, which the log's replay does not give."""
-        self._end_open_transactional_records(offset_key(group_id, topic, partition))
+    def replay_offset(self, record_offset: int, producer_id: int, group_id: str, topic: str, partition: int, value: bytes | None) -> None:
+        """OffsetMetadataManager.replay of an OffsetCommit record, where it stands in the log:
+        a plain one becomes the committed offset, a transactional one (TxnOffsetCommit) waits
+        in its producer's pending offsets for the marker (`complete_transaction`), whatever
+        plain commits follow it, and a tombstone deletes the committed offset and ends the
+        pending ones of its partition."""
+        self._next_record_order = max(self._next_record_order, record_offset + 1)
         group = self.groups.get(group_id)
         if value is None:
             if group is not None:
                 group.offsets.pop((topic, partition), None)
+            self.drop_pending(group_id, [(topic, partition)])
             return
         if group is None:
             # Offsets alone make a (simple) group exist.
             group = self.groups[group_id] = ClassicGroup(group_id)
-        group.offsets[(topic, partition)] = parse_offset_value(value, next(self._record_orders))
-
-    def _end_open_transactional_records(self, key: bytes) -> None:
-        for records in self.log.open_transactions.values():
-            records[:] = [record for record in records if record[0] != key]
-
-    def replay_pending(self, producer_id: int, group_id: str, topic: str, partition: int, value: bytes) -> None:
-        """A TxnOffsetCommit record whose transaction had not ended when the log was read."""
-        pending = self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})
-        pending[(topic, partition)] = parse_offset_value(value, next(self._record_orders))
+        offset = parse_offset_value(value, record_offset)
+        if producer_id == NO_PRODUCER_ID:
+            group.offsets[(topic, partition)] = offset
+        else:
+            self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})[(topic, partition)] = offset
 
     def tombstones(self, group_id: str) -> list[KeyValue]:
         """Records that delete every offset of the group (deleteAllOffsets): the committed
@@ -110,6 +105,11 @@ class OffsetManager:
                 del groups[group_id]
             if not groups:
                 del self.pending_transactional[producer_id]
+
+    def _record_order(self) -> int:
+        order = self._next_record_order
+        self._next_record_order += 1
+        return order
 
     def _metadata_too_large(self, metadata: str) -> bool:
         """Kafka measures metadata by String.length(), in UTF-16 code units, not in bytes."""
@@ -155,7 +155,7 @@ class OffsetManager:
             if self._metadata_too_large(metadata):
                 errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
-            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, expire, next(self._record_orders))
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, expire, self._record_order())
             records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
             accepted.append(((entry.topic, entry.partition), value))
             errors.append(ErrorCode.NONE)
@@ -200,7 +200,7 @@ class OffsetManager:
             if self._metadata_too_large(metadata):
                 errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
-            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None, next(self._record_orders))
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None, self._record_order())
             records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
             accepted[(entry.topic, entry.partition)] = value
             errors.append(ErrorCode.NONE)

@@ -42,8 +42,10 @@ class OffsetAndMetadata:
     commit_timestamp_ms: int
     expire_timestamp_ms: int | None  # only from v2-v4 commits with an explicit retention
     # Where the record that stored it stands in its `__consumer_offsets` partition (Kafka's
-    # recordOffset), as a count the coordinator keeps in log order: when a transaction
-    # commits, its offset replaces a committed one only if written after it. Not stored.
+    # recordOffset): its log offset when replayed, and for a record written since, a count
+    # the coordinator keeps past every replayed offset, so only the order within a partition
+    # is meaningful. When a transaction commits, its offset replaces a committed one only
+    # if written after it. Not stored.
     record_order: int = field(default=-1, compare=False)
 
 
