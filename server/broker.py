@@ -961,18 +961,24 @@ class Broker:
         await self.stop()
 
     def admit(self, ip: str, listener: str) -> str | None:
-        """Count a new socket from `ip` in, or say which limit refuses it (Kafka closes it at
-        once). Its per-address limit is max.connections.per.ip, or its entry in
-        max.connections.per.ip.overrides (ConnectionQuotas.inc). It has a place under
-        max.connections already: `_SlotGate` waited for one."""
+        """Count a new socket from `ip` in, or say which limit refuses it, in Kafka's order
+        (ConnectionQuotas.inc). It has a place under max.connections already: `_SlotGate`
+        waited for one. First its IP's connection_creation_rate, which records it: a socket
+        over that rate is taken back out of it and out of max.connection.creation.rate's
+        (ConnectionQuotas.recordIpConnectionMaybeThrottle, updateListenerMetrics). Then its
+        per-address limit, max.connections.per.ip or its entry in
+        max.connections.per.ip.overrides: a socket over it stays recorded in both rates."""
+        if self._connection_rates is not None:
+            refusal = self._connection_rates.refusal(ip)
+            if refusal is not None:
+                # As `_creation_delay_ms` recorded it when the socket came first, under this bound.
+                if self._creation_rate is not None and self.config.value("max.connection.creation.rate") < 2**31 - 1:
+                    self._creation_rate.record(-1, time.monotonic() * 1000)
+                return refusal
         per_ip = self._connections_per_ip.get(ip, 0)
         limit = connections_per_ip_overrides(self.config.value("max.connections.per.ip.overrides")).get(ip, self.config.max_connections_per_ip)
         if per_ip >= limit:
             return f"max.connections.per.ip ({limit}) reached for {ip}"
-        if self._connection_rates is not None:
-            refusal = self._connection_rates.refusal(ip)
-            if refusal is not None:
-                return refusal
         self._admitted += 1
         self._connections_per_ip[ip] = per_ip + 1
         accepted = self.metrics.connections_accepted

@@ -8,15 +8,22 @@ fractional or too large for a LONG), and nothing of that entry applies. A key se
 entry, or an entity in a second entry, answers INVALID_REQUEST "Ignoring duplicate entity", as
 Kafka does; what a first valid entry of that entity set still applies. A removal is never
 judged: it removes the key if set. The entries that pass are applied together and written
-once; `validate_only` applies none."""
+once; `validate_only` applies none.
+
+An IP entity may name a host: accepted when it resolves (ClientQuotaControlManager.isValidIpEntity
+asks InetAddress.getByName), kept as named, its quota applied to the address it resolved to.
+Kafka resolves on its controller thread; here the request waits for the names to resolve off
+the event loop, and a request naming none is answered at once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
-from ottla.server.security.quotas import Entity, QuotaError, check_value, make_entity
+from ottla.server.security.quotas import IP, Entity, QuotaError, check_value, ip_address_of, make_entity, resolve_host
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -28,7 +35,9 @@ API = ApiKey.ALTER_CLIENT_QUOTAS
 VERSIONS = (0, 1)
 
 
-def handle(context: RequestContext, header: RequestHeader, request: AlterClientQuotasRequest) -> AlterClientQuotasResponse:
+def handle(
+    context: RequestContext, header: RequestHeader, request: AlterClientQuotasRequest,
+) -> AlterClientQuotasResponse | Coroutine[Any, Any, AlterClientQuotasResponse]:
     if not context.authorize(AclOperation.ALTER_CONFIGS, ResourceType.CLUSTER, CLUSTER_NAME):
         # AlterClientQuotasRequest.getErrorResponse: every entry as asked.
         refused: list[AlterClientQuotasResponseEntryData] = [
@@ -36,6 +45,30 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterClientQ
             for entry in request["entries"]
         ]
         return {"throttle_time_ms": 0, "entries": refused}
+    hosts = _host_names(request)
+    if hosts:
+        return _resolving(context, request, hosts)
+    return _alter(context, request, {})
+
+
+def _host_names(request: AlterClientQuotasRequest) -> list[str]:
+    """The host names the request's IP entities are named by (not addresses), each once."""
+    hosts: dict[str, None] = {}
+    for entry in request["entries"]:
+        named = {part["entity_type"]: part["entity_name"] for part in entry["entity"]}
+        name = named.get(IP)
+        if len(named) == 1 and name and ip_address_of(name) is None:
+            hosts[name] = None
+    return list(hosts)
+
+
+async def _resolving(context: RequestContext, request: AlterClientQuotasRequest, hosts: list[str]) -> AlterClientQuotasResponse:
+    found = await asyncio.gather(*(resolve_host(name) for name in hosts))
+    return _alter(context, request, {name: address for name, address in zip(hosts, found) if address is not None})
+
+
+def _alter(context: RequestContext, request: AlterClientQuotasRequest, addresses: dict[str, str]) -> AlterClientQuotasResponse:
+    """Judge and apply the entries, `addresses` holding what their host names resolved to."""
     # Each entity as the request's map has it (in first-seen order), and its answer.
     results: dict[tuple[tuple[str, str | None], ...], AlterClientQuotasResponseEntryData] = {}
     changes: dict[tuple[tuple[str, str | None], ...], tuple[Entity, dict[str, float | None]]] = {}
@@ -59,7 +92,7 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterClientQ
             continue
         results[key] = result
         try:
-            entity = make_entity(named.items())
+            entity = make_entity(named.items(), addresses)
             for quota_key, value in values.items():
                 if value is not None:
                     check_value(entity, quota_key, value)
@@ -68,5 +101,5 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterClientQ
             continue
         changes[key] = (entity, values)
     if changes and not request["validate_only"]:
-        context.services.quotas.alter(changes.values())
+        context.services.quotas.alter(changes.values(), addresses)
     return {"throttle_time_ms": 0, "entries": list(results.values())}

@@ -31,20 +31,30 @@ them as records in its metadata log; they are a small table an operator alters n
 then, and every decision reads the in-memory one. Over PostgreSQL the quotas are the
 database's, shared by every broker on it (server/security/database.py): `record_change` then
 takes each change instead of the file, and `reset` puts the table as another broker left it.
+
+An IP entity is named by an address or by a host name, kept as given; a host name's quota
+applies to the address it resolves to, as Kafka's ClientQuotaMetadataManager.handleIpQuota
+applies it to InetAddress.getByName(name). Resolving can take seconds (a resolver that does
+not answer), so it is never done on the event loop: AlterClientQuotas resolves a name before
+it accepts it (`resolve_host`), and a name read from the file or the database is resolved in
+the background, its quota applying once it has.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
 import math
+import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -94,9 +104,40 @@ class QuotaError(Exception):
         self.message = message
 
 
-def make_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
+def ip_address_of(name: str) -> str | None:
+    """The address an IP entity's name spells, in its canonical form (an IPv6 one possibly in
+    brackets, as InetAddress.getByName reads it); None for a host name."""
+    try:
+        if len(name) > 2 and name[0] == "[" and name[-1] == "]":
+            return str(ipaddress.IPv6Address(name[1:-1]))
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return None
+
+
+def _first_address(infos: Sequence[tuple[int, int, int, str, tuple[Any, ...]]]) -> str | None:
+    """The address InetAddress.getByName takes of a name's: the first IPv4 one, else the first
+    (java.net.preferIPv6Addresses is false by default)."""
+    for family, _, _, _, address in infos:
+        if family == socket.AF_INET:
+            return str(address[0])
+    return str(infos[0][4][0]) if infos else None
+
+
+async def resolve_host(name: str) -> str | None:
+    """The address host name `name` resolves to, or None when it does not resolve. Asked in
+    the loop's executor: a lookup may wait out the resolver's timeouts (glibc: 5 s a try)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return _first_address(infos)
+
+
+def make_entity(pairs: Iterable[tuple[str, str | None]], addresses: Mapping[str, str] | None = None) -> Entity:
     """An entity from its (type, name) pairs, checked as ClientQuotaControlManager checks it.
-    A type named twice keeps its last name, as AlterClientQuotasRequest.entries() builds a map."""
+    A type named twice keeps its last name, as AlterClientQuotasRequest.entries() builds a map.
+    An IP entity's host name must be in `addresses`, resolved beforehand (`resolve_host`)."""
     entries = dict(pairs)
     if not entries:
         raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid empty client quota entity")
@@ -107,13 +148,11 @@ def make_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
             raise QuotaError(ErrorCode.INVALID_REQUEST, f"Empty {entity_type} not supported")
     if IP in entries:
         if len(entries) > 1:
-            raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
+            raise QuotaError(ErrorCode.INVALID_REQUEST, "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId")  # sic, Kafka 4.4
         ip = entries[IP]
-        if ip is not None:
-            try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise QuotaError(ErrorCode.INVALID_REQUEST, f"{ip} is not a valid IP or resolvable host.") from None
+        # ClientQuotaControlManager.isValidIpEntity: whatever InetAddress.getByName resolves.
+        if ip is not None and ip_address_of(ip) is None and (addresses is None or ip not in addresses):
+            raise QuotaError(ErrorCode.INVALID_REQUEST, f"{ip} is not a valid IP or resolvable host.")
     return tuple(sorted(entries.items()))
 
 
@@ -345,6 +384,12 @@ class ClientQuotas:
         # Over PostgreSQL: what records each change (the altered entities' quotas as they now
         # are, empty for none) instead of the file.
         self.record_change: Callable[[dict[Entity, dict[str, float]]], None] | None = None
+        # The addresses of the IP entities named by a host name; the connection_creation_rate
+        # of each address, and the `<default>` IP's (`ip_quota`); the names being resolved.
+        self._addresses: dict[str, str] = {}
+        self._ip_bounds: dict[str, float] = {}
+        self._default_ip_bound: float | None = None
+        self._resolving: dict[str, asyncio.Task[None]] = {}
         self._changed()
 
     @classmethod
@@ -364,8 +409,10 @@ class ClientQuotas:
     def entities(self) -> Mapping[Entity, Mapping[str, float]]:
         return self._quotas
 
-    def alter(self, changes: Iterable[tuple[Entity, Mapping[str, float | None]]]) -> None:
-        """Set (a value) or remove (None) each key of each entity, then write the whole table once."""
+    def alter(self, changes: Iterable[tuple[Entity, Mapping[str, float | None]]], addresses: Mapping[str, str] | None = None) -> None:
+        """Set (a value) or remove (None) each key of each entity, then write the whole table once.
+        `addresses`: what the IP entities' host names resolved to (`resolve_host`)."""
+        self._addresses.update(addresses or {})
         altered: list[Entity] = []
         for entity, values in changes:
             altered.append(entity)
@@ -399,6 +446,7 @@ class ClientQuotas:
         # ClientQuotaManager.updateQuota keeps its sensors and changes their bounds.
         self._resolved.clear()
         self.active = any(entity[0][0] != IP for entity in self._quotas)
+        self._map_ips()
         if self.on_change is not None:
             self.on_change(self)
 
@@ -482,13 +530,64 @@ class ClientQuotas:
     # Connection-creation rates (KIP-612).
 
     def ip_quota(self, ip: str) -> float | None:
-        """`connection_creation_rate` for `ip`: its own, else the `<default>` IP's."""
+        """`connection_creation_rate` for address `ip`: its own, else the `<default>` IP's."""
+        bound = self._ip_bounds.get(ip)
+        return self._default_ip_bound if bound is None else bound
+
+    def _map_ips(self) -> None:
+        """Each IP entity's connection_creation_rate keyed by its address, as
+        ConnectionQuotas.updateIpConnectionRateQuota keys it (two names of one address: the
+        later in the table wins). A host name not resolved yet is resolved in the background."""
         key = QuotaKind.CONNECTION_CREATION_RATE.key
-        for name in (ip, None):
-            values = self._quotas.get(((IP, name),))
-            if values is not None and key in values:
-                return values[key]
+        bounds: dict[str, float] = {}
+        default: float | None = None
+        names: set[str] = set()
+        for entity, values in self._quotas.items():
+            (entity_type, name), *_ = entity
+            if entity_type != IP or key not in values:
+                continue
+            if name is None:
+                default = values[key]
+                continue
+            names.add(name)
+            address = ip_address_of(name) or self._addresses.get(name) or self._resolve_later(name)
+            if address is not None:
+                bounds[address] = values[key]
+        # A name removed is resolved again should it come back, as Kafka resolves each change.
+        self._addresses = {name: address for name, address in self._addresses.items() if name in names}
+        self._ip_bounds, self._default_ip_bound = bounds, default
+
+    def _resolve_later(self, name: str) -> str | None:
+        """Start resolving host name `name` on the running loop; without one (a table opened
+        outside the broker) nothing waits on it, so resolve it now and return its address."""
+        if name in self._resolving:
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                address = _first_address(socket.getaddrinfo(name, None, type=socket.SOCK_STREAM))
+            except (OSError, UnicodeError, ValueError):
+                address = None
+            return self._resolved_to(name, address)
+        task = self._resolving[name] = loop.create_task(self._resolve(name))
+        task.add_done_callback(lambda _: self._resolving.pop(name, None))
         return None
+
+    async def _resolve(self, name: str) -> None:
+        if self._resolved_to(name, await resolve_host(name)) is not None:
+            self._map_ips()
+
+    def _resolved_to(self, name: str, address: str | None) -> str | None:
+        """Keep what `name` resolved to while its quota is set; None when it is not to apply."""
+        if address is None:
+            # As Kafka's broker does when getByName fails on a quota it replays: log, apply nothing.
+            log.warning("Not applying the connection_creation_rate of ip %s: %s is not a valid IP or resolvable host.", name, name)
+            return None
+        if ((IP, name),) not in self._quotas:
+            return None
+        self._addresses[name] = address
+        return address
 
 
 class ConnectionRates:
