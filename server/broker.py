@@ -40,7 +40,7 @@ from ottla.server.hooks import TestHooks
 from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
-from ottla.server.security.quotas import ClientQuotas, ConnectionRates, Rate
+from ottla.server.security.quotas import ClientQuotas, ConnectionRates, Rate, Refusal
 from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIds
@@ -960,7 +960,7 @@ class Broker:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def admit(self, ip: str, listener: str) -> str | None:
+    def admit(self, ip: str, listener: str) -> Refusal | None:
         """Count a new socket from `ip` in, or say which limit refuses it, in Kafka's order
         (ConnectionQuotas.inc). It has a place under max.connections already: `_SlotGate`
         waited for one. First its IP's connection_creation_rate, which records it: a socket
@@ -978,7 +978,7 @@ class Broker:
         per_ip = self._connections_per_ip.get(ip, 0)
         limit = connections_per_ip_overrides(self.config.value("max.connections.per.ip.overrides")).get(ip, self.config.max_connections_per_ip)
         if per_ip >= limit:
-            return f"max.connections.per.ip ({limit}) reached for {ip}"
+            return Refusal(f"max.connections.per.ip ({limit}) reached for {ip}")
         self._admitted += 1
         self._connections_per_ip[ip] = per_ip + 1
         accepted = self.metrics.connections_accepted

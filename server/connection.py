@@ -28,6 +28,7 @@ from ottla.wire.header import peek_api
 
 # SASL is imported by the connections of SASL listeners only: a broker without one never loads it.
 if TYPE_CHECKING:
+    from ottla.server.security.quotas import Refusal
     from ottla.server.security.sasl import SaslAuthenticator, SaslState
 
 log = logging.getLogger("ottla.connection")
@@ -103,7 +104,7 @@ class ConnectionRegistry(Protocol):
     TLS listener's acceptor admits them before their handshake, as Kafka's Acceptor counts
     them before their channel exists."""
 
-    def admit(self, ip: str, listener: str) -> str | None:
+    def admit(self, ip: str, listener: str) -> Refusal | None:
         """Count a new socket from `ip` in, or say which limit refuses it."""
 
     def enrol(self, connection: Connection) -> None:
@@ -230,9 +231,9 @@ class Connection(asyncio.BufferedProtocol):
         if not self.admitted:
             refusal = self.registry.admit(self.ip, self.listener)
             if refusal is not None:
-                log.info("refusing connection from %s: %s", self.peer, refusal)
+                log.info("refusing connection from %s: %s", self.peer, refusal.reason)
                 self.closed = True
-                transport.close()
+                refusal.close(transport)
                 return
             self.admitted = True
         self.registry.enrol(self)

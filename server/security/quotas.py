@@ -184,6 +184,25 @@ def check_value(entity: Entity, key: str, value: float) -> None:
 
 
 @dataclass(slots=True, frozen=True)
+class Refusal:
+    """Why a new socket is refused, and how long it is held, unread, before it is closed.
+    Kafka closes a socket over its IP's connection_creation_rate only once the throttle time
+    has passed (its Acceptor's throttledSockets), so that the client does not come straight
+    back; every other refusal closes at once."""
+
+    reason: str
+    close_after_ms: int = 0
+
+    def close(self, transport: asyncio.BaseTransport) -> None:
+        if self.close_after_ms <= 0:
+            transport.close()
+            return
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()
+        asyncio.get_running_loop().call_later(self.close_after_ms / 1000, transport.close)
+
+
+@dataclass(slots=True, frozen=True)
 class FilterComponent:
     """One DescribeClientQuotas filter component: `match` None with `exact` False is "any"."""
 
@@ -599,8 +618,9 @@ class ConnectionRates:
         self.quotas = quotas
         self._per_ip: dict[str, Rate] = {}
 
-    def refusal(self, ip: str, now_ms: float | None = None) -> str | None:
-        """Count a new connection from `ip`, or say which rate refuses it."""
+    def refusal(self, ip: str, now_ms: float | None = None) -> Refusal | None:
+        """Count a new connection from `ip`, or refuse it, held for its throttle time (at most
+        a quota window: ConnectionQuotas.recordIpConnectionMaybeThrottle's boundedThrottleTime)."""
         now = time.monotonic() * 1000 if now_ms is None else now_ms
         bound = self.quotas.ip_quota(ip)
         if bound is None:
@@ -612,6 +632,7 @@ class ConnectionRates:
             rate = self._per_ip[ip] = Rate(self.quotas.samples, self.quotas.window_ms)
         rate.record(1, now)
         if rate.measure(now) > bound:
+            throttle_ms = min(rate.throttle_time_ms(bound, now), rate.window_ms)
             rate.record(-1, now)
-            return f"connection_creation_rate quota ({bound:g}/s) exceeded for {ip}"
+            return Refusal(f"connection_creation_rate quota ({bound:g}/s) exceeded for {ip}", int(throttle_ms))
         return None

@@ -30,9 +30,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ottla.server.security.listeners import TLS_KEYS, Listener, ListenerError, SecurityProtocol
+
+if TYPE_CHECKING:
+    from ottla.server.security.quotas import Refusal
 
 
 __all__ = ["TLS_KEYS", "TlsAcceptor", "server_context", "tls_acceptance"]
@@ -400,7 +403,7 @@ class Admissions(Protocol):
     """What counts sockets against the connection limits (the broker, through its
     ConnectionRegistry): a TLS socket is counted from its accept, before its handshake."""
 
-    def admit(self, ip: str, listener: str) -> str | None:
+    def admit(self, ip: str, listener: str) -> Refusal | None:
         """Count a new socket from `ip` in, or say which limit refuses it."""
 
     def release(self, ip: str, connection: Any) -> None:
@@ -454,8 +457,8 @@ class TlsAcceptor(asyncio.Protocol):
         ip = peer[0] if peer else "?"
         refusal = self.registry.admit(ip, self.listener)
         if refusal is not None:
-            log.info("refusing connection from %s: %s", address, refusal)
-            transport.close()
+            log.info("refusing connection from %s: %s", address, refusal.reason)
+            refusal.close(transport)
             return
         transport.pause_reading()  # start_tls reads from here on
         task = asyncio.get_running_loop().create_task(self._handshake(transport, address, ip))

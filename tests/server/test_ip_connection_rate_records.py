@@ -6,12 +6,17 @@ out of it and out of the broker-wide max.connection.creation.rate
 
 The rates are measured over quota.window.num (11) windows of a second, at least 10 s: a quota
 of 1 connection a second lets 10 in and refuses the 11th however slowly the test runs (its
-samples last 11 s)."""
+samples last 11 s). A socket over the rate is held, unread, for its throttle time (at most a
+window) and only then closed, as Kafka's Acceptor holds it in throttledSockets."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import Callable
+
+import pytest
 
 from kafka.protocol.admin import AlterClientQuotasRequest, AlterClientQuotasResponse
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
@@ -67,3 +72,23 @@ def test_a_socket_over_max_connections_per_ip_stays_in_its_ip_rate() -> None:
             assert not any(_served(handle.bootstrap_servers) for _ in range(10))
         _until(lambda: handle.broker is not None and not handle.broker._connections_per_ip, "the admin's connection was not released")
         assert not _served(handle.bootstrap_servers)  # the 11th in the rate: over 1 a second
+
+
+def test_a_socket_over_its_ip_rate_is_held_for_its_throttle_then_closed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ottla.connection")
+    with running_broker() as handle:
+        with RawClient(handle.bootstrap_servers) as admin:
+            _limit_localhost(admin, 1)
+        assert all(_served(handle.bootstrap_servers) for _ in range(10))
+        held = socket.create_connection(handle.bootstrap_servers.rsplit(":", 1))
+        try:
+            _until(lambda: "connection_creation_rate quota" in caplog.text, "the 11th connection was not refused")
+            try:
+                closed = held.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                closed = False
+            assert not closed, "the refused socket was closed at once, not held for its throttle time"
+            held.settimeout(10)
+            assert held.recv(1) == b""  # closed once the throttle time has passed
+        finally:
+            held.close()
