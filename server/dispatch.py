@@ -18,6 +18,7 @@ from typing import Any, Callable, Coroutine, NamedTuple
 
 from ottla.server.context import ClientIdentity, DropConnection, Encoded, RequestContext
 from ottla.server.faults import Drop, Fault, Faults
+from ottla.server.fetch_sessions import SESSIONLESS, SessionFetch
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
@@ -189,13 +190,16 @@ class Dispatcher:
             return Throttled(None, fault.throttle_ms, False) if fault.throttle_ms else None
         if not fault.throttle_ms:
             return self._finish(context, header, body, started, request_size, 0.0, result)
+        if isinstance(result, SessionFetch):  # a fault's throttle sends the answer all the same
+            result = result.context.respond(result.response)
         payload = self._finish(context, header, body, started, request_size, 0.0, {**result, "throttle_time_ms": fault.throttle_ms})
         if isinstance(payload, Throttled):
             return payload._replace(throttle_ms=max(payload.throttle_ms, fault.throttle_ms))
         return Throttled(payload, fault.throttle_ms, header.api_version < _CLIENT_THROTTLES_FROM.get(ApiKey(header.api_key), 0))
 
     def _finish_deferred(
-        self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any] | None
+        self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float,
+        result: Mapping[str, Any] | SessionFetch | None,
     ) -> Payload | Throttled | None:
         """A parked handler's answer; None for an acks=0 Produce whose appends it awaited."""
         if result is None:
@@ -203,18 +207,26 @@ class Dispatcher:
         return self._finish(context, header, body, started, request_size, spent, result)
 
     def _finish(
-        self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float, result: Mapping[str, Any]
+        self, context: RequestContext, header: RequestHeader, body: Any, started: float, request_size: int, spent: float,
+        result: Mapping[str, Any] | SessionFetch,
     ) -> Payload | Throttled:
-        """The response frame; `spent` is handler time already spent before a park, for the quota."""
+        """The response frame; `spent` is handler time already spent before a park, for the quota.
+        A fetch session's answer is given to its session here, unless its client is throttled."""
+        quotas = self.quotas
+        fetch: SessionFetch | None = None
+        if isinstance(result, SessionFetch):
+            if quotas is None:
+                result = result.context.respond(result.response)
+            else:
+                fetch, result = result, result.context.preview(result.response)
         metrics = self.metrics
         if metrics is not None:
             metrics.observe_request(header.api_key, result, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             self._log(context.client, header, result, started)
-        quotas = self.quotas
         if quotas is None:
             return _encode(header, result)
-        return self._throttle(quotas, context, header, body, started, request_size, spent, result)
+        return self._throttle(quotas, context, header, body, started, request_size, spent, result, fetch)
 
     def _throttle(
         self,
@@ -226,18 +238,24 @@ class Dispatcher:
         request_size: int,
         spent: float,
         result: Mapping[str, Any],
+        fetch: SessionFetch | None = None,
     ) -> Payload | Throttled:
         """Count the request against its client's quotas (KafkaApis: Produce's request bytes,
         a consumer Fetch's response bytes, every request's handler time) and answer with the
-        largest throttle time earned. A throttled Fetch answers no data, its bytes uncounted,
-        so that the client fetches them again when its throttle ends, as Kafka does."""
+        largest throttle time earned. A throttled consumer Fetch answers no data, its bytes
+        uncounted, so that the client fetches them again when its throttle ends, as Kafka does:
+        `result` is then a session's answer previewed (`fetch` unsettled), and the session, kept,
+        learns nothing of it (KafkaApis.handleFetchRequest decides the throttle from
+        FetchContext.getResponseSize, then answers getThrottledResponse instead of
+        updateAndGenerateResponseData)."""
         principal, client_id, api_key = context.client.principal, header.client_id or "", header.api_key
         bandwidth = 0
         consumed = 0
         if api_key == ApiKey.PRODUCE:
             bandwidth = quotas.record(QuotaKind.PRODUCER_BYTE_RATE, principal, client_id, request_size)
         payload = _encode(header, result)
-        if api_key == ApiKey.FETCH and not _from_replica(body):
+        consumer_fetch = api_key == ApiKey.FETCH and not _from_replica(body)
+        if consumer_fetch:
             consumed = _payload_size(payload)
             bandwidth = quotas.record(QuotaKind.CONSUMER_BYTE_RATE, principal, client_id, consumed)
         request_time = 0
@@ -245,15 +263,16 @@ class Dispatcher:
             # Kafka counts request-handler nanoseconds as percent-seconds (nanosToPercentage).
             request_time = quotas.record(QuotaKind.REQUEST_PERCENTAGE, principal, client_id, (spent + time.perf_counter() - started) * 100)
         throttle = max(bandwidth, request_time)
+        if fetch is not None and not (throttle > 0 and consumer_fetch):
+            # Sent: the session keeps it. Encoded again, as a full request's opens a session only now.
+            result = fetch.context.respond(fetch.response)
+            payload = _encode(header, result)
         if throttle <= 0:
             return payload
         answer = dict(result)
-        if consumed:
+        if consumer_fetch:
             quotas.unrecord(QuotaKind.CONSUMER_BYTE_RATE, principal, client_id, consumed)
-            if result.get("session_id"):
-                # The client learns no session from an empty answer: it opens a new one (KIP-227).
-                context.fetch_sessions.remove(result["session_id"])
-            answer = {"throttle_time_ms": throttle, "error_code": ErrorCode.NONE, "session_id": 0, "responses": []}
+            answer = dict((SESSIONLESS if fetch is None else fetch.context).throttled(throttle, result))
         # A handler's own throttle (a controller mutation quota's) stands if it is the longer.
         throttle = max(throttle, result.get("throttle_time_ms", 0))
         answer["throttle_time_ms"] = throttle

@@ -15,6 +15,11 @@ Follows Kafka's FetchManager, FetchContext, FetchSession and FetchSessionCacheSh
   read; the answer leaves out a partition with no records whose high watermark, log start offset
   and error are as last sent. A session left empty is closed and the request read sessionless.
 
+A consumer's fetch that its client quotas throttle (server/dispatch.py) leaves its session as it
+was: Kafka weighs what the answer would send before the session learns it
+(KafkaApis.handleFetchRequest), and answers a throttled client FetchContext.getThrottledResponse,
+no partitions and, for an incremental request, the session's id; a full request opens no session.
+
 The cache holds at most `max.incremental.fetch.session.cache.slots` sessions. When it is full a new
 session may evict, in this order, the least recently used session if it is stale (unused for
 two minutes), or else the least valuable evictable one if the newcomer is worth more: a
@@ -36,8 +41,8 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Optional, Union
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from ottla.wire.errors import ErrorCode
 from ottla.wire.primitives import Spliced
@@ -98,22 +103,26 @@ class CachedPartition:
         self.log_start_offset = log_start_offset
         self.name = name
 
-    def must_respond(self, answer: FetchResponsePartitionData) -> bool:
-        """Kafka's CachedPartition.maybeUpdateResponseData, updating: the answer goes out when it
-        has records, a new high watermark or log start offset, or an error; after an error the
-        cached high watermark is -1, so the partition is sent again once the error clears."""
+    def must_respond(self, answer: FetchResponsePartitionData, update: bool = True) -> bool:
+        """Kafka's CachedPartition.maybeUpdateResponseData: the answer goes out when it has
+        records, a new high watermark or log start offset, or an error; with `update` the
+        partition keeps what is sent, and after an error its high watermark is -1, so the
+        partition is sent again once the error clears."""
         respond = records_size(answer["records"]) > 0
         if self.high_watermark != answer["high_watermark"]:
-            self.high_watermark = answer["high_watermark"]
+            if update:
+                self.high_watermark = answer["high_watermark"]
             respond = True
         log_start_offset = answer.get("log_start_offset", -1)
         if self.log_start_offset != log_start_offset:
-            self.log_start_offset = log_start_offset
+            if update:
+                self.log_start_offset = log_start_offset
             respond = True
         if answer.get("preferred_read_replica", -1) != -1:
             respond = True
         if answer["error_code"]:
-            self.high_watermark = -1
+            if update:
+                self.high_watermark = -1
             respond = True
         return respond
 
@@ -311,15 +320,47 @@ class FetchSessionCache:
 
 class FetchContext:
     """How one request is read and answered: `topics(request)` are the partitions to read, in
-    order, and `respond` turns the answer read from them into what the client is sent."""
+    order, and `respond` turns the answer read from them into what the client is sent.
+
+    As Kafka's FetchContext, the answer read becomes the session's only once the dispatcher has
+    decided that it is sent (KafkaApis.handleFetchRequest weighs `getResponseSize` against the
+    client's quotas first): `preview` is what `respond` would send, changing nothing, and
+    `throttled` (getThrottledResponse) what is sent instead to a throttled client."""
 
     __slots__ = ()
 
     def topics(self, requested: list[FetchRequestFetchTopic]) -> list[FetchRequestFetchTopic]:
         return requested
 
+    def answer(self, response: FetchResponse) -> FetchResponse | SessionFetch:
+        """What the handler returns: a sessionless answer as it is, a session's to be settled."""
+        return response
+
+    def preview(self, response: FetchResponse) -> FetchResponse:
+        return response
+
     def respond(self, response: FetchResponse) -> FetchResponse:
         return response
+
+    def throttled(self, throttle_ms: int, response: Mapping[str, Any]) -> FetchResponse:
+        """No partitions and no session (FetchContext.getThrottledResponse): a full request opens
+        none; the read answer's node endpoints are kept."""
+        return _throttled(throttle_ms, ErrorCode.NONE, INVALID_SESSION_ID, response)
+
+
+def _throttled(throttle_ms: int, error: ErrorCode, session_id: int, response: Mapping[str, Any]) -> FetchResponse:
+    answer: FetchResponse = {"throttle_time_ms": throttle_ms, "error_code": error, "session_id": session_id, "responses": []}
+    if "node_endpoints" in response:
+        answer["node_endpoints"] = response["node_endpoints"]
+    return answer
+
+
+class SessionFetch(NamedTuple):
+    """A Fetch answer read for a session and not yet given to it: the dispatcher settles it, once
+    it knows whether the client is throttled, with `context.respond` or `context.throttled`."""
+
+    context: FetchContext
+    response: FetchResponse
 
 
 class FullContext(FetchContext):
@@ -335,6 +376,9 @@ class FullContext(FetchContext):
         self.privileged = privileged
         self.now_ms = now_ms
         self.topic_names = topic_names
+
+    def answer(self, response: FetchResponse) -> FetchResponse | SessionFetch:
+        return SessionFetch(self, response)
 
     def respond(self, response: FetchResponse) -> FetchResponse:
         partitions: dict[PartitionKey, CachedPartition] = {}
@@ -362,9 +406,28 @@ class IncrementalContext(FetchContext):
     def topics(self, requested: list[FetchRequestFetchTopic]) -> list[FetchRequestFetchTopic]:
         return self.session.topics(self.topic_names)
 
+    def answer(self, response: FetchResponse) -> FetchResponse | SessionFetch:
+        return SessionFetch(self, response)
+
+    def preview(self, response: FetchResponse) -> FetchResponse:
+        """Kafka's IncrementalFetchContext.getResponseSize answer: the session unchanged."""
+        return self._select(response, False)
+
     def respond(self, response: FetchResponse) -> FetchResponse:
-        """Kafka's IncrementalFetchContext.updateAndGenerateResponseData. Another request of the
-        session may have advanced its epoch while this one was parked: that one wins. Kept
+        """Kafka's IncrementalFetchContext.updateAndGenerateResponseData: the session's partitions
+        keep what is sent, and one sent records moves to the end."""
+        return self._select(response, True)
+
+    def throttled(self, throttle_ms: int, response: Mapping[str, Any]) -> FetchResponse:
+        """The session's id and no partitions, the session's partitions unchanged, so the next
+        request gets what this one read (IncrementalFetchContext.getThrottledResponse)."""
+        session = self.session
+        error = ErrorCode.NONE if session.epoch == self.expected_epoch else ErrorCode.INVALID_FETCH_SESSION_EPOCH
+        return _throttled(throttle_ms, error, session.id, response)
+
+    def _select(self, response: FetchResponse, update: bool) -> FetchResponse:
+        """The partitions to send: those `CachedPartition.must_respond` keeps. Another request of
+        the session may have advanced its epoch while this one was parked: that one wins. Kept
         partitions of one topic that end up next to each other share its entry, as
         FetchResponse.toMessage groups them."""
         session = self.session
@@ -379,21 +442,19 @@ class IncrementalContext(FetchContext):
             for answer in topic["partitions"]:
                 key = (name, answer["partition_index"])
                 cached = partitions.get(key)
-                if cached is not None and cached.must_respond(answer):
+                if cached is not None and cached.must_respond(answer, update):
                     kept.append(answer)
-                    if records_size(answer["records"]):
+                    if update and records_size(answer["records"]):
                         partitions[key] = partitions.pop(key)
             if not kept:
                 continue
             if name == previous:
                 kept_topics[-1]["partitions"].extend(kept)
             else:
-                topic["partitions"] = kept
-                kept_topics.append(topic)
+                kept_topics.append({**topic, "partitions": kept})
                 previous = name
-        response["responses"] = kept_topics
-        response["session_id"] = session.id
-        return response
+        selected: FetchResponse = {**response, "responses": kept_topics, "session_id": session.id}
+        return selected
 
 
 # Sessionless requests share one context: it keeps no state.

@@ -7,8 +7,10 @@ aborted transactions overlapping what it returns, so the client drops their reco
 (Kafka's UnifiedLog.read with FetchIsolation.TXN_COMMITTED, collectAbortedTransactions).
 Fetch sessions (KIP-227) are kept as Kafka keeps them (server/fetch_sessions.py): a full
 request opens one, an incremental request reads every partition of its session and is
-answered with only the partitions that changed. Version 18 adds a replica's high watermark
-(KIP-1166), which only a follower sends and a consumer leaves at its default: it is not read.
+answered with only the partitions that changed. A session's answer is returned unsettled
+(SessionFetch): the dispatcher gives it to the session only if it is sent, not throttled.
+Version 18 adds a replica's high watermark (KIP-1166), which only a follower sends and a
+consumer leaves at its default: it is not read.
 With an authorizer, a topic the principal may not READ is TOPIC_AUTHORIZATION_FAILED in each of
 its partitions (KafkaApis.handleFetchRequest).
 From v13 topics are named by id: an id no topic has (the all-zero one too) is UNKNOWN_TOPIC_ID.
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.cluster.routing import check_current_leader_epoch, leader_hint, partition_state
 from ottla.server.cluster.state import ClusterState
 from ottla.server.context import Answer, RequestContext
-from ottla.server.fetch_sessions import SESSIONLESS, FetchContext
+from ottla.server.fetch_sessions import SESSIONLESS, FetchContext, SessionFetch
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.storage import FileRegion, ReadResult, Storage
 from ottla.wire.header import RequestHeader
@@ -66,7 +68,7 @@ _TOPIC_ID_VERSION = 13
 _REFUSED = frozenset({ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.TOPIC_AUTHORIZATION_FAILED})
 
 
-def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse]:
+def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse | SessionFetch]:
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
     if session_id == 0 and session_epoch == -1:
@@ -86,7 +88,7 @@ def handle(context: RequestContext, header: RequestHeader, request: FetchRequest
     response, size, keys, answer_now = _read(context, header.api_version, request, topics)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or answer_now or not keys:
-        return fetch_context.respond(response)
+        return fetch_context.answer(response)
     return _long_poll(context, header.api_version, request, fetch_context, topics, keys,
                       time.monotonic() + max_wait_ms / 1000, seen_version)
 
@@ -94,22 +96,21 @@ def handle(context: RequestContext, header: RequestHeader, request: FetchRequest
 async def _fetch_deferred(
     context: RequestContext, version: int, request: FetchRequest, fetch_context: FetchContext,
     topics: list[FetchRequestFetchTopic], seen_version: int
-) -> FetchResponse:
+) -> FetchResponse | SessionFetch:
     """`handle` for an engine whose reads are coroutines."""
     response, size, keys, answer_now = await _read_deferred(context, version, request, topics)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or answer_now or not keys:
-        return fetch_context.respond(response)
+        return fetch_context.answer(response)
     return await _long_poll(context, version, request, fetch_context, topics, keys, time.monotonic() + max_wait_ms / 1000, seen_version)
 
 
 async def _long_poll(
     context: RequestContext, version: int, request: FetchRequest, fetch_context: FetchContext,
     topics: list[FetchRequestFetchTopic], keys: list[tuple[str, int]], deadline: float, seen_version: int
-) -> FetchResponse:
+) -> FetchResponse | SessionFetch:
     """Park until data arrives or the deadline passes. Appends that land between the read in
-    `handle` and the first park are not lost: `seen_version` was taken before that read. Only
-    the answer sent updates the fetch session."""
+    `handle` and the first park are not lost: `seen_version` was taken before that read."""
     deferred = context.storage.is_async
     while True:
         remaining = deadline - time.monotonic()
@@ -122,10 +123,10 @@ async def _long_poll(
         else:
             response, size, keys, answer_now = _read(context, version, request, topics)
         if size >= _min_bytes(context, request) or answer_now:
-            return fetch_context.respond(response)
+            return fetch_context.answer(response)
     if deferred:
-        return fetch_context.respond((await _read_deferred(context, version, request, topics))[0])
-    return fetch_context.respond(_read(context, version, request, topics)[0])
+        return fetch_context.answer((await _read_deferred(context, version, request, topics))[0])
+    return fetch_context.answer(_read(context, version, request, topics)[0])
 
 
 def _from_follower(request: FetchRequest) -> bool:
