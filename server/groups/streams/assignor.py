@@ -1,24 +1,39 @@
-"""The `sticky` task assignor: Kafka's default for streams groups (StickyTaskAssignor).
+"""The `sticky` task assignor: Kafka's default for streams groups, as Kafka 4.4's
+StickyTaskAssignor (group-coordinator, org.apache.kafka.coordinator.group.streams.assignor).
 
-Its promises, kept here: every task is active on exactly one member; the active tasks are
-spread so member loads differ by at most one; a task stays with the member that ran it
-(its current owner first, then its previous target) while that keeps the balance, and a task
-whose owner left goes first to a member that kept a standby of it; each task of a stateful
-subtopology gets up to `num_standby_replicas` standbys, never on the process that runs it
-active and never twice on one process, preferring members that had it as standby, then the
-least loaded.
+Its promises, kept here: every task is active on exactly one member, and each task of a
+stateful subtopology (one with a changelog) gets up to `num_standby_replicas` standbys, never
+on a process that already has the task; members are balanced by a quota, the tasks left to
+place over the members still under it, rounded up (computeTasksPerMember), recomputed each
+time a member reaches it: active tasks first, then active and standby tasks together. Loads
+are per process: its tasks over its members.
 
-Kafka balances by process capacity (its members' count) first; with one member per process,
-as Kafka Streams runs one consumer per stream thread, that is the same as by member.
+In Kafka's order:
+- an active task goes to the member that ran it while that member is under the active quota;
+  else to a member that kept a standby of it (its state is warm), under the quota; else to
+  the least loaded process's least loaded member;
+- a standby goes to the member that ran the task active before (it has the state) while
+  under the total quota, then to a member that kept a standby of it, then to the least loaded
+  process that lacks the task.
+
+Ties Kafka leaves to hash order are broken here by process and member id. Divergences: Kafka
+also ranks standby candidates by the task offsets members report, which Ottla does not keep;
+and Kafka takes a member's tasks from its current assignment only, where Ottla also counts a
+task the member was last meant to get (its previous target) when nobody holds it now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 from ottla.server.groups.streams.group import TasksTuple
 
+log = logging.getLogger("ottla.groups")
+
 ASSIGNOR = "sticky"
+
+Task = tuple[str, int]  # (subtopology id, partition)
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,82 +44,158 @@ class MemberSpec:
     previous_target: TasksTuple
 
 
+@dataclass(slots=True)
+class _Process:
+    """ProcessState: one process's members, each one's task count, and what it was given."""
+
+    process_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    tasks: set[Task] = field(default_factory=set)
+    active: dict[str, set[Task]] = field(default_factory=dict)
+    standby: dict[str, set[Task]] = field(default_factory=dict)
+
+    @property
+    def load(self) -> float:
+        return sum(self.counts.values()) / len(self.counts)
+
+    def add(self, member_id: str, task: Task, active: bool) -> int:
+        """Give the member the task; its new task count."""
+        self.tasks.add(task)
+        (self.active if active else self.standby).setdefault(member_id, set()).add(task)
+        self.counts[member_id] += 1
+        return self.counts[member_id]
+
+    def add_to_least_loaded(self, task: Task, active: bool) -> int:
+        return self.add(min(self.counts, key=lambda m: (self.counts[m], m)), task, active)
+
+
+@dataclass(slots=True)
+class _Quota:
+    """The tasks a member may have: those left over the members left, rounded up; a member
+    that reaches it leaves both counts (maybeUpdateActiveTasksPerMember)."""
+
+    tasks: int
+    members: int
+    per_member: int = 0
+
+    def __post_init__(self) -> None:
+        self.per_member = _per_member(self.tasks, self.members)
+
+    def took(self, count: int) -> None:
+        if count == self.per_member:
+            self.members -= 1
+            self.tasks -= count
+            self.per_member = _per_member(self.tasks, self.members)
+
+
+def _per_member(tasks: int, members: int) -> int:
+    return 0 if members == 0 else -(-tasks // members)
+
+
 def assign(
     members: dict[str, MemberSpec], tasks: dict[str, int], num_standby_replicas: int, stateful: frozenset[str] = frozenset(),
 ) -> dict[str, TasksTuple]:
     """member id -> target tasks, for `tasks` (subtopology id -> number of tasks). Only the
-    tasks of `stateful` subtopologies (those with a changelog) get standbys, as
-    StickyTaskAssignor asks its topology for the stateful tasks alone."""
+    tasks of `stateful` subtopologies get standbys, as StickyTaskAssignor asks its topology
+    for the stateful tasks alone."""
     if not members:
         return {}
     order = sorted(members)
-    every = [(subtopology, partition) for subtopology in sorted(tasks) for partition in range(tasks[subtopology])]
-    active: dict[str, set[tuple[str, int]]] = {m: set() for m in order}
-    floor, extra = divmod(len(every), len(order))
+    active_tasks = [(subtopology, partition) for subtopology in sorted(tasks) for partition in range(tasks[subtopology])]
+    standby_tasks = [task for task in active_tasks if task[0] in stateful] if num_standby_replicas > 0 else []
+    processes: dict[str, _Process] = {}
+    for member_id in order:
+        processes.setdefault(members[member_id].process_id, _Process(members[member_id].process_id)).counts[member_id] = 0
+    active_quota = _Quota(len(active_tasks), len(order))
+    total_quota = _Quota(len(active_tasks) + len(standby_tasks) * num_standby_replicas, len(order))
 
-    def previous_owner(task: tuple[str, int]) -> str | None:
-        for view in ("current", "previous_target"):
-            for member_id in order:
-                tasks_tuple: TasksTuple = getattr(members[member_id], view)
-                if task[1] in tasks_tuple.active.get(task[0], ()):
-                    return member_id
-        return None
+    def process_of(member_id: str) -> _Process:
+        return processes[members[member_id].process_id]
 
-    unassigned = []
-    owners = {task: previous_owner(task) for task in every}
-    for task in every:
-        owner = owners[task]
-        if owner is not None and len(active[owner]) < floor:
-            active[owner].add(task)
-        else:
-            unassigned.append(task)
-    moved = []
-    for task in unassigned:
-        owner = owners[task]
-        if owner is not None and extra > 0 and len(active[owner]) == floor:
-            active[owner].add(task)
-            extra -= 1
-        else:
-            moved.append(task)
-
-    def had_standby(member_id: str, task: tuple[str, int]) -> bool:
+    # Who ran each task active (its current owner, else the member last meant to get it:
+    # current assignments are read last to win), and who kept it as standby (collectStandbyCandidates).
+    ran: dict[Task, str] = {}
+    kept: dict[Task, list[str]] = {}
+    for view in ("previous_target", "current"):
+        for member_id in order:
+            held: TasksTuple = getattr(members[member_id], view)
+            ran.update(((subtopology, partition), member_id) for subtopology, partitions in held.active.items() for partition in partitions)
+    for member_id in order:
         spec = members[member_id]
-        return any(task[1] in t.standby.get(task[0], ()) for t in (spec.current, spec.previous_target))
+        for held in (spec.current, spec.previous_target):
+            for subtopology, partitions in held.standby.items():
+                for partition in partitions:
+                    keepers = kept.setdefault((subtopology, partition), [])
+                    if member_id not in keepers:
+                        keepers.append(member_id)
 
-    # A task whose owner is gone (or over quota) goes to a member that kept a standby of it,
-    # whose state is warm, while it has quota left (StickyTaskAssignor.assignActive).
-    later = []
-    for task in moved:
-        warm = [m for m in order if had_standby(m, task) and (len(active[m]) < floor or (len(active[m]) == floor and extra > 0))]
-        if not warm:
-            later.append(task)
-            continue
-        target = min(warm, key=lambda m: (len(active[m]), order.index(m)))
-        if len(active[target]) == floor:
-            extra -= 1
-        active[target].add(task)
-    for task in later:
-        target = min(order, key=lambda m: (len(active[m]), order.index(m)))
-        active[target].add(task)
-
-    standby: dict[str, set[tuple[str, int]]] = {m: set() for m in order}
-    if num_standby_replicas > 0:
-        runs = {task: member_id for member_id, owned in active.items() for task in owned}
-        for task in every:
-            if task[0] not in stateful:
+    def least_loaded_keeper(task: Task, lacking: bool) -> str | None:
+        """findPrevMemberWithLeastLoad: the first keeper (of a process without the task, if
+        `lacking`), replaced only by one both on a less loaded process and with fewer tasks."""
+        best: str | None = None
+        best_load = best_count = float("inf")
+        for member_id in kept.get(task, ()):
+            process = process_of(member_id)
+            if lacking and task in process.tasks:
                 continue
-            used = {members[runs[task]].process_id}
-            for _ in range(num_standby_replicas):
-                candidates = [m for m in order if members[m].process_id not in used]
-                if not candidates:
-                    break
-                chosen = min(candidates, key=lambda m: (not had_standby(m, task), len(active[m]) + len(standby[m]), order.index(m)))
-                standby[chosen].add(task)
-                used.add(members[chosen].process_id)
-    return {m: TasksTuple(_grouped(active[m]), _grouped(standby[m])) for m in order}
+            load, count = process.load, process.counts[member_id]
+            if best is None or (load < best_load and count < best_count):
+                best, best_load, best_count = member_id, load, count
+        return best
+
+    def give(member_id: str, task: Task, active: bool) -> None:
+        count = process_of(member_id).add(member_id, task, active)
+        if active:
+            active_quota.took(count)
+        total_quota.took(count)
+
+    # assignActive: to the member that ran it, then to one that kept it, then least loaded.
+    left = []
+    for task in sorted(active_tasks, key=lambda t: (t[1], t[0])):
+        owner = ran.get(task)
+        if owner is not None and process_of(owner).counts[owner] < active_quota.per_member:
+            give(owner, task, True)
+        else:
+            left.append(task)
+    unplaced = []
+    for task in left:
+        keeper = least_loaded_keeper(task, lacking=False)
+        if keeper is not None and process_of(keeper).counts[keeper] < active_quota.per_member:
+            give(keeper, task, True)
+        else:
+            unplaced.append(task)
+    for task in sorted(unplaced):
+        process = min(processes.values(), key=lambda p: (p.load, p.process_id))
+        count = process.add_to_least_loaded(task, True)
+        active_quota.took(count)
+        total_quota.took(count)
+
+    # assignStandby: to the member that ran it active before, then to one that kept it, then
+    # to the least loaded process without it.
+    to_least_loaded: list[tuple[Task, int]] = []
+    for task in sorted(standby_tasks, key=lambda t: (t[1], t[0]), reverse=True):
+        for replica in range(num_standby_replicas):
+            owner = ran.get(task)
+            if owner is not None and task not in process_of(owner).tasks and process_of(owner).counts[owner] < total_quota.per_member:
+                give(owner, task, False)
+                continue
+            keeper = least_loaded_keeper(task, lacking=True)
+            if keeper is not None and process_of(keeper).counts[keeper] < total_quota.per_member:
+                give(keeper, task, False)
+                continue
+            to_least_loaded.append((task, num_standby_replicas - replica))
+            break
+    for task, remaining in sorted(to_least_loaded, reverse=True):
+        for _ in range(remaining):
+            lacking = [p for p in processes.values() if task not in p.tasks]
+            if not lacking:
+                log.warning("not enough processes for %d standby replicas of task %s_%d", num_standby_replicas, *task)
+                break
+            total_quota.took(min(lacking, key=lambda p: (p.load, p.process_id)).add_to_least_loaded(task, False))
+    return {m: TasksTuple(_grouped(process_of(m).active.get(m, set())), _grouped(process_of(m).standby.get(m, set()))) for m in order}
 
 
-def _grouped(tasks: set[tuple[str, int]]) -> dict[str, frozenset[int]]:
+def _grouped(tasks: set[Task]) -> dict[str, frozenset[int]]:
     result: dict[str, set[int]] = {}
     for subtopology, partition in tasks:
         result.setdefault(subtopology, set()).add(partition)

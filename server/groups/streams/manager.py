@@ -185,14 +185,16 @@ class StreamsGroupManager:
 
     def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
         """GroupMetadataManager.onLoaded for the groups `owned` picks (all, after a load; a
-        moved partition's, in a cluster): each state recomputed, and each member given a whole
-        session timeout from now."""
+        moved partition's, in a cluster): each state recomputed, each member given a whole
+        session timeout from now, and one still revoking a whole rebalance timeout from now
+        to revoke in, as if asked at the load (scheduleStreamsGroupRebalanceTimeout)."""
         for group in self.groups.values():
             if not owned(group.group_id):
                 continue
             group.update_state()
             for member in group.members.values():
                 self._arm_session(group, member)
+                self._arm_rebalance(group, member, reconciled=True)
 
     def close(self) -> None:
         for group in self.groups.values():
