@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig, connections_per_ip_overrides
-from ottla.server.connection import Connection
+from ottla.server.connection import Connection, feed_received
 from ottla.server.sendfile import SendfileWorkers
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
 from ottla.server.coordinator.topics import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE
@@ -1177,13 +1177,7 @@ class _SlotGate(asyncio.Protocol):
         if not self.early:
             return
         if isinstance(protocol, asyncio.BufferedProtocol):
-            view = memoryview(self.early)
-            while view:
-                buffer = memoryview(protocol.get_buffer(len(view)))
-                size = min(len(buffer), len(view))
-                buffer[:size] = view[:size]
-                protocol.buffer_updated(size)
-                view = view[size:]
+            feed_received(protocol, self.early)
         else:
             cast(asyncio.Protocol, protocol).data_received(bytes(self.early))
 

@@ -388,13 +388,9 @@ class _Gate(asyncio.Protocol):
         self.lost = (exc,)
 
     def hand_over(self, protocol: asyncio.BufferedProtocol) -> None:
-        data = memoryview(self.received)
-        while data:
-            buffer = memoryview(protocol.get_buffer(len(data)))
-            count = min(len(buffer), len(data))
-            buffer[:count] = data[:count]
-            protocol.buffer_updated(count)
-            data = data[count:]
+        from ottla.server.connection import feed_received
+
+        feed_received(protocol, self.received)
         if self.lost is not None:
             protocol.connection_lost(self.lost[0])
 
