@@ -10,6 +10,10 @@ before it hands the request to the coordinator, and only the coordinator tells t
 its own. So such a request runs its handler, whose checks are KafkaApis's, with stand-ins for
 the coordinators: the handler's first use of one answers the request NOT_COORDINATOR, and a
 request its checks answer alone (refused, or naming only unknown topics) keeps that answer.
+An API whose answer is more than the coordinator's checks each key itself (`elsewhere`) where
+KafkaApis hands it over: OffsetFetch v8+ routes each group on its own, and OffsetCommit and
+TxnOffsetCommit merge the coordinator's answer for the partitions they pass it with their own
+for the others (OffsetCommitResponse.Builder.merge).
 The coordinators themselves are shared by every node of the process and hold the state
 already: when leadership of a partition moves, the new leader serves its groups and
 transactions at once, where Kafka would first replay the partition (answering
@@ -44,11 +48,8 @@ def _group(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
 
 
 def _offset_fetch_group(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
-    """v8+ batches groups (KIP-709); clients send one coordinator's groups, checked by the first."""
-    if version < 8:
-        return GROUP, request["group_id"]
-    groups = request.get("groups") or []
-    return (GROUP, groups[0]["group_id"]) if groups else None
+    """v8+ batches groups (KIP-709), each answered by its own coordinator: the handler checks them."""
+    return (GROUP, request["group_id"]) if version < 8 else None
 
 
 def _transaction(request: Mapping[str, Any], version: int) -> tuple[int, str] | None:
@@ -68,9 +69,7 @@ _KEYS: dict[ApiKey, Callable[[Mapping[str, Any], int], tuple[int, str] | None]] 
     ApiKey.SYNC_GROUP: _group,
     ApiKey.HEARTBEAT: _group,
     ApiKey.LEAVE_GROUP: _group,
-    ApiKey.OFFSET_COMMIT: _group,
     ApiKey.OFFSET_DELETE: _group,
-    ApiKey.TXN_OFFSET_COMMIT: _group,
     ApiKey.CONSUMER_GROUP_HEARTBEAT: _group,
     ApiKey.SHARE_GROUP_HEARTBEAT: _group,
     ApiKey.STREAMS_GROUP_HEARTBEAT: _group,

@@ -7,12 +7,17 @@ Offsets are stored by topic name either way, so every version reads the same com
 
 With an authorizer (KafkaApis.handleOffsetCommitRequest): without READ on the group every
 partition is GROUP_AUTHORIZATION_FAILED; without READ on a topic (named, or resolved from a
-known id) its partitions are TOPIC_AUTHORIZATION_FAILED, even when it does not exist."""
+known id) its partitions are TOPIC_AUTHORIZATION_FAILED, even when it does not exist.
+
+In a cluster only the partitions that reach the coordinator carry its NOT_COORDINATOR (or
+COORDINATOR_NOT_AVAILABLE, or COORDINATOR_LOAD_IN_PROGRESS) when another node coordinates
+the group: those refused here keep their own error, as KafkaApis merges the two answers."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.groups import CommitEntry
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -21,12 +26,7 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
-    from ottla.wire.messages.types import (
-        OffsetCommitRequest,
-        OffsetCommitResponse,
-        OffsetCommitResponseOffsetCommitResponsePartition,
-        OffsetCommitResponseOffsetCommitResponseTopic,
-    )
+    from ottla.wire.messages.types import OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponseOffsetCommitResponseTopic
 
 API = ApiKey.OFFSET_COMMIT
 VERSIONS = (0, 10)
@@ -35,37 +35,46 @@ VERSIONS = (0, 10)
 def handle(context: RequestContext, header: RequestHeader, request: OffsetCommitRequest) -> OffsetCommitResponse:
     version = header.api_version
     storage = context.storage
-    entries: list[CommitEntry] = []
-    slots: list[tuple[OffsetCommitResponseOffsetCommitResponsePartition, int]] = []  # (response partition, index into entries)
-    topics: list[OffsetCommitResponseOffsetCommitResponseTopic] = []
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
-        for topic in request["topics"]:
-            topics.append({"name": topic.get("name", ""), "topic_id": topic.get("topic_id", bytes(16)), "partitions": [
-                {"partition_index": p["partition_index"], "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED} for p in topic["partitions"]]})
-        return {"throttle_time_ms": 0, "topics": topics}
+        return {"throttle_time_ms": 0, "topics": [
+            {"name": topic.get("name", ""), "topic_id": topic.get("topic_id", bytes(16)), "partitions": [
+                {"partition_index": p["partition_index"], "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED} for p in topic["partitions"]]}
+            for topic in request["topics"]]}
+    # Each response topic once, in the order Kafka's response builder lists them: the partitions
+    # refused here first (in request order), then the coordinator's, merged into their topics.
+    answered: dict[tuple[str, bytes], OffsetCommitResponseOffsetCommitResponseTopic] = {}
+
+    def answer(name: str, topic_id: bytes, index: int, error: ErrorCode) -> None:
+        topic = answered.get((name, topic_id))
+        if topic is None:
+            topic = answered[name, topic_id] = {"name": name, "topic_id": topic_id, "partitions": []}
+        topic["partitions"].append({"partition_index": index, "error_code": error})
+
+    valid: list[tuple[str, bytes, int]] = []  # the response topic and partition of each entry
+    entries: list[CommitEntry] = []
     for topic in request["topics"]:
-        topic_id = topic.get("topic_id", bytes(16))
-        info = storage.topic_by_id(topic_id) if version >= 10 else storage.topic(topic.get("name", ""))
+        name, topic_id = topic.get("name", ""), topic.get("topic_id", bytes(16))
+        info = storage.topic_by_id(topic_id) if version >= 10 else storage.topic(name)
         missing = ErrorCode.UNKNOWN_TOPIC_ID if version >= 10 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         # An unknown id answers as such before any check; a name is checked whether it exists or not.
-        named = info.name if info is not None else (None if version >= 10 else topic.get("name", ""))
+        named = info.name if info is not None else (None if version >= 10 else name)
         if named is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, named):
             info, missing = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
-        partitions: list[OffsetCommitResponseOffsetCommitResponsePartition] = []
         for partition in topic["partitions"]:
             index = partition["partition_index"]
-            answer: OffsetCommitResponseOffsetCommitResponsePartition = {
-                "partition_index": index,
-                "error_code": missing if info is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-            }
-            if info is not None and 0 <= index < info.partitions:
-                slots.append((answer, len(entries)))
+            if info is None:
+                answer(name, topic_id, index, missing)
+            elif not 0 <= index < info.partitions:
+                answer(name, topic_id, index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            else:
+                valid.append((name, topic_id, index))
                 entries.append(
                     CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
                 )
-            partitions.append(answer)
-        topics.append({"name": topic.get("name", ""), "topic_id": topic_id, "partitions": partitions})
-    if entries:
+    errors: list[ErrorCode] = []
+    if entries and (moved := elsewhere(context, GROUP, request["group_id"])) is not None:
+        errors = [moved] * len(entries)
+    elif entries:
         errors = context.groups.commit_offsets(
             request["group_id"],
             request.get("generation_id_or_member_epoch", -1),
@@ -79,6 +88,6 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
             missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND if version >= 9 else ErrorCode.ILLEGAL_GENERATION,
             api_version=version,
         )
-        for answer, index in slots:
-            answer["error_code"] = errors[index]
-    return {"throttle_time_ms": 0, "topics": topics}
+    for (name, topic_id, index), error in zip(valid, errors):
+        answer(name, topic_id, index, error)
+    return {"throttle_time_ms": 0, "topics": list(answered.values())}

@@ -13,6 +13,10 @@ With an authorizer (KafkaApis.fetchOffsetsForGroup): a group needs DESCRIBE (els
 GROUP_AUTHORIZATION_FAILED and no topics); a topic asked for needs DESCRIBE (else its
 partitions answer TOPIC_AUTHORIZATION_FAILED, after the others), and a request for every
 offset leaves out the topics the principal may not DESCRIBE.
+
+In a cluster each group of a v8+ request is answered by its own coordinator: another node's
+group is NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE, or COORDINATOR_LOAD_IN_PROGRESS) and
+the others are answered in full. Before v8 the one group is refused whole (cluster/coordinators.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TYPE_CHECKING
 
+from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -46,11 +51,15 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchR
     if version >= 8:
         groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = []
         for group in request["groups"]:
-            # From v9 a consumer group's member names itself and its epoch (KIP-848), checked
-            # once the principal may DESCRIBE the group (else `_fetch` refuses it).
+            # Each group goes to its own coordinator (KafkaApis.handleOffsetFetchRequest), which
+            # answers another node's group NOT_COORDINATOR, once the principal may DESCRIBE it
+            # (else `_fetch` refuses it). From v9 a consumer group's member names itself and its
+            # epoch (KIP-848), checked by the coordinator.
             group_error = ErrorCode.NONE
             if context.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group["group_id"]):
-                group_error = context.groups.validate_offset_fetch(group["group_id"], group.get("member_id"), group.get("member_epoch", -1))
+                moved = elsewhere(context, GROUP, group["group_id"])
+                group_error = moved if moved is not None else context.groups.validate_offset_fetch(
+                    group["group_id"], group.get("member_id"), group.get("member_epoch", -1))
             group_topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = []
             if group_error is ErrorCode.NONE:
                 group_error, group_topics = _fetch(context, group["group_id"], group["topics"], require_stable, by_id=version >= 10)

@@ -13,7 +13,10 @@ Only the partitions left reach the coordinators, so a request naming none of the
 transaction. From v6 (KIP-1319) topics are named by id alone, as OffsetCommit v10 names
 them: an id no topic has (the zero id too) is UNKNOWN_TOPIC_ID, before any authorization.
 The answer lists topics in the order Kafka's response builder does: the ones refused here
-first (in request order), then those the coordinator answered, each topic once.
+first (in request order), then those the coordinator answered, each topic once. In a cluster
+only the partitions that reach the group's coordinator carry its NOT_COORDINATOR (or
+COORDINATOR_NOT_AVAILABLE, or COORDINATOR_LOAD_IN_PROGRESS) when another node coordinates the
+group, as the group coordinator answers before it looks at the transaction.
 
 Among brokers over one database the transaction's coordinator may be another broker than the
 group's: it is asked over the network (an inter-broker AddPartitionsToTxn, as Kafka's group
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ottla.server.cluster.coordinators import GROUP, refusal
+from ottla.server.cluster.coordinators import GROUP, elsewhere, refusal
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.topics import OFFSETS_TOPIC
 from ottla.server.groups import CommitEntry
@@ -99,6 +102,11 @@ def handle(
                 entry = CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1),
                                     partition["committed_metadata"])
                 valid.append((key, index, entry))
+    moved = elsewhere(context, GROUP, group_id) if valid else None
+    if moved is not None:
+        for key, index, _ in valid:
+            answer(key, index, moved)
+        return {"throttle_time_ms": 0, "topics": list(answered.values())}
     coordinator_node = None if not valid or context.services.cluster is None else remote_coordinator(context, request["transactional_id"])
     if coordinator_node is not None:
         return _commit_remotely(context, header.api_version, request, valid, coordinator_node, answer, answered)
