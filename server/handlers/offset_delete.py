@@ -2,6 +2,8 @@
 
 With an authorizer (KafkaApis.handleOffsetDeleteRequest): DELETE on the group (else
 GROUP_AUTHORIZATION_FAILED), then READ on each topic (else TOPIC_AUTHORIZATION_FAILED).
+The topics refused here are listed before those the coordinator answered, as Kafka's
+response builder merges them.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetDelete
     error, results = context.groups.delete_offsets(request["group_id"], known)
     if error is not ErrorCode.NONE:
         return {"error_code": error, "throttle_time_ms": 0, "topics": []}
-    results += answered
+    # The topics answered here first, then the coordinator's (OffsetDeleteResponse.Builder.merge).
+    results = answered + results
     topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic] = [
         {"name": name, "partitions": [{"partition_index": index, "error_code": code} for index, code in partitions]}
         for name, partitions in results
