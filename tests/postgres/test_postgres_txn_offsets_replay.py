@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
@@ -17,22 +16,11 @@ from compat.harness import OttlaBroker
 from ottla.server.admin.client import KafkaClient
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from txn_offsets import offsets_in_transaction
 
 pytestmark = pytest.mark.external
 
 TOPIC = "pgr"
-
-
-def _transaction(bootstrap: str, transactional_id: str, group: str, offset: int) -> Producer:
-    """A producer whose open transaction holds `offset` of the topic's partition 0 for `group`."""
-    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    metadata = consumer.consumer_group_metadata()
-    consumer.close()
-    producer.send_offsets_to_transaction([TopicPartition(TOPIC, 0, offset)], metadata, 30)
-    return producer
 
 
 def _state(bootstrap: str, group: str) -> tuple[ErrorCode, int]:
@@ -67,11 +55,11 @@ def test_transactional_offsets_replayed_from_postgresql_match_the_live_answers(p
             admin.create_topics([NewTopic(TOPIC, 1, 1)])
         finally:
             admin.close()
-        older = _transaction(bootstrap, "tx-a", "two", 100)
-        newer = _transaction(bootstrap, "tx-b", "two", 200)
+        older = offsets_in_transaction(bootstrap, "tx-a", "two", TOPIC, {0: 100})
+        newer = offsets_in_transaction(bootstrap, "tx-b", "two", TOPIC, {0: 200})
         older.commit_transaction(30)
         newer.commit_transaction(30)
-        pending = _transaction(bootstrap, "tx-p", "plain", 100)
+        pending = offsets_in_transaction(bootstrap, "tx-p", "plain", TOPIC, {0: 100})
         client = KafkaClient(bootstrap)
         try:
             committed = client.call(ApiKey.OFFSET_COMMIT, {

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from ottla.testing import ThreadedBroker, running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from txn_offsets import offsets_in_transaction
 from tests.server.test_features import Client
 
 TOPIC = "t"
@@ -28,18 +29,6 @@ def broker(tmp_path) -> Iterator[ThreadedBroker]:
     with running_broker(data_dir=tmp_path / "data", group_initial_rebalance_delay_ms=0) as handle:
         handle.create_topic(TOPIC, partitions=1)
         yield handle
-
-
-def _transaction(bootstrap: str, transactional_id: str, group: str, offset: int) -> Producer:
-    """A producer whose open transaction holds `offset` of t-0 for `group`."""
-    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    metadata = consumer.consumer_group_metadata()
-    consumer.close()
-    producer.send_offsets_to_transaction([TopicPartition(TOPIC, 0, offset)], metadata, 30)
-    return producer
 
 
 def _state(bootstrap: str, group: str) -> tuple[int, int]:
@@ -62,8 +51,8 @@ def test_the_later_record_wins_when_the_older_transaction_commits_first(broker) 
     """tx-a's offset 100 is written before tx-b's 200; tx-a commits, then tx-b: tx-b's record is
     the later one, so 200 is committed, live and after a restart."""
     bootstrap = broker.bootstrap_servers
-    older = _transaction(bootstrap, "tx-a", "g", 100)
-    newer = _transaction(bootstrap, "tx-b", "g", 200)
+    older = offsets_in_transaction(bootstrap, "tx-a", "g", TOPIC, {0: 100})
+    newer = offsets_in_transaction(bootstrap, "tx-b", "g", TOPIC, {0: 200})
     older.commit_transaction(30)
     assert _state(bootstrap, "g") == (ErrorCode.UNSTABLE_OFFSET_COMMIT, 100)
     newer.commit_transaction(30)
@@ -76,8 +65,8 @@ def test_the_later_record_wins_when_the_newer_transaction_commits_first(broker) 
     """The same two transactions committing in the other order: tx-a's older record, committed
     last, does not replace tx-b's."""
     bootstrap = broker.bootstrap_servers
-    older = _transaction(bootstrap, "tx-a", "g", 100)
-    newer = _transaction(bootstrap, "tx-b", "g", 200)
+    older = offsets_in_transaction(bootstrap, "tx-a", "g", TOPIC, {0: 100})
+    newer = offsets_in_transaction(bootstrap, "tx-b", "g", TOPIC, {0: 200})
     newer.commit_transaction(30)
     older.commit_transaction(30)
     assert _state(bootstrap, "g") == (ErrorCode.NONE, 200)
@@ -92,7 +81,7 @@ def test_a_plain_commit_leaves_an_open_transactions_offset_pending_across_a_rest
     UNSTABLE_OFFSET_COMMIT), and when it ends, by a commit or an abort, 200 stays: the
     transaction's record is the older."""
     bootstrap = broker.bootstrap_servers
-    producer = _transaction(bootstrap, "tx", "g", 100)
+    producer = offsets_in_transaction(bootstrap, "tx", "g", TOPIC, {0: 100})
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions("g", [TopicPartition(TOPIC, 0, 200)])])["g"].result(30)
     assert _state(bootstrap, "g") == (ErrorCode.UNSTABLE_OFFSET_COMMIT, 200)
