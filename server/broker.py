@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
 from ottla.server.broker_configs import BrokerConfigs
 from ottla.server.config import BrokerConfig, connections_per_ip_overrides
-from ottla.server.connection import Connection, feed_received
+from ottla.server.connection import Connection
+from ottla.server.handover import feed_received
 from ottla.server.sendfile import SendfileWorkers
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
 from ottla.server.coordinator.topics import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE

@@ -114,18 +114,6 @@ class ConnectionRegistry(Protocol):
         """Count a closed socket out, and its connection if it had one."""
 
 
-def feed_received(protocol: asyncio.BufferedProtocol, data: bytes | bytearray) -> None:
-    """Hand `protocol` bytes read from its socket before it took the socket over, as the
-    transport would have: into the buffers it gives, as many rounds as they take."""
-    view = memoryview(data)
-    while view:
-        buffer = memoryview(protocol.get_buffer(len(view)))
-        count = min(len(buffer), len(view))
-        buffer[:count] = view[:count]
-        protocol.buffer_updated(count)
-        view = view[count:]
-
-
 class _Slot:
     """A response position in the connection's ordered queue."""
 

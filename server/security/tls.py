@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
+from ottla.server.handover import feed_received
 from ottla.server.security.listeners import TLS_KEYS, Listener, ListenerError, SecurityProtocol
 
 if TYPE_CHECKING:
@@ -388,8 +389,6 @@ class _Gate(asyncio.Protocol):
         self.lost = (exc,)
 
     def hand_over(self, protocol: asyncio.BufferedProtocol) -> None:
-        from ottla.server.connection import feed_received
-
         feed_received(protocol, self.received)
         if self.lost is not None:
             protocol.connection_lost(self.lost[0])
