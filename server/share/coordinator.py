@@ -584,9 +584,11 @@ class ShareCoordinator:
         data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
         log_ = self.storage.partition(read.topic, read.index)
         # A read_committed group never gets records of aborted transactions: left out here,
-        # they are gaps the start offset moves past, as Kafka archives them.
+        # they are gaps the start offset moves past, as Kafka archives them. Control batches
+        # (transaction markers, the abort marker too) are acquired as any batch, as Kafka 4.4's
+        # SharePartition.acquire takes every batch read: a consumer acknowledges them as GAP.
         aborted = [] if read.stable is None else log_.aborted_transactions(read.offset, read.stable)
-        batches = [(header, batch) for header, batch in scan_batches(data) if not header.is_control and not (
+        batches = [(header, batch) for header, batch in scan_batches(data) if header.is_control or not (
             header.is_transactional and any(a.producer_id == header.producer_id and a.first_offset <= header.base_offset <= a.last_offset
                                             for a in aborted))]
         ranges = partition.acquire(read.member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],

@@ -127,7 +127,8 @@ class SharePartition:
     # Records archived by REJECT or at the delivery-count limit, not yet taken by the
     # coordinator: (offset, delivery count, Kafka's reason), for a dead-letter queue.
     archived: list[tuple[int, int, str]] = field(default_factory=list)
-    # The first offsets of the in-flight batches (Kafka's cachedState keys) from the SPSO on.
+    # The first offsets of the in-flight batches (Kafka's cachedState keys) from the SPSO on,
+    # and that of the batch the SPSO falls in.
     batch_starts: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -164,38 +165,94 @@ class SharePartition:
         so a member gets whole batches, and the new records form in-flight batches of
         `batch_size` records or more, cut where a log batch starts (None or not positive:
         one batch), as Kafka 4.4's SharePartition.acquire and createBatches do; RECORD_LIMIT
-        stops at `max_records` exactly and the new records form one in-flight batch."""
+        stops at `max_records` exactly and the new records form one in-flight batch, which
+        runs to the end of the log batch it stopped in (`_hold_back`)."""
         acquisition = Acquisition(member_id)
         acquired: list[int] = []
         first_new = self.end_offset
-        for first, last in batches:
-            for offset in range(max(first, self.start_offset), last + 1):
-                if len(acquired) >= max_records and (not whole_batches or offset in self.batch_starts
-                                                     or offset == max(first, first_new)):
-                    break
-                if offset < self.end_offset:
-                    entry = self.records.get(offset)
-                    if entry is None or entry.state is not RecordState.AVAILABLE:
-                        continue
-                    RECORD_TRANSITIONS.check(entry.state, RecordState.ACQUIRED)
-                    entry.state = RecordState.ACQUIRED
-                    entry.delivery_count += 1
-                    entry.acquisition = acquisition
-                elif self.in_flight() < self.limits.max_record_locks:
+        if batches and not self._acquire_in_flight(acquisition, acquired, max(batches[0][0], self.start_offset),
+                                                   min(batches[-1][1], first_new - 1), max_records, whole_batches):
+            for first, last in batches:
+                for offset in range(max(first, first_new), last + 1):
+                    if len(acquired) >= max_records and (not whole_batches or offset == max(first, first_new)):
+                        if offset > max(first, first_new):
+                            self._hold_back(offset, last)
+                        break
+                    if self.in_flight() >= self.limits.max_record_locks:
+                        break
                     self.records[offset] = InFlight(RecordState.ACQUIRED, 1, acquisition)
                     self.end_offset = offset + 1
+                    acquired.append(offset)
                 else:
-                    break
-                acquired.append(offset)
-            else:
-                continue
-            break
+                    continue
+                break
         if acquired:
             acquisition.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, acquisition)
         new = [offset for offset in acquired if offset >= first_new]
         if new:
             self._start_batches(new, batches, batch_size if whole_batches else None)
         return self._ranges(acquired)
+
+    def _acquire_in_flight(self, acquisition: Acquisition, acquired: list[int], low: int, high: int, max_records: int,
+                           whole_batches: bool) -> bool:
+        """Acquire into `acquired` the AVAILABLE in-flight records from `low` to `high`, in
+        flight batch by in-flight batch; True when the fetch must acquire nothing more.
+
+        Records delivered often are held back, as Kafka 4.4's SharePartition.acquire
+        (shouldThrottleRecordsDelivery, acquireSubsetBatchRecords) holds them back: an in-flight
+        batch with an AVAILABLE record delivered `throttle_at` times (half the delivery count
+        limit, at least 2) or more is acquired only first in a fetch, which then ends. Of it, the
+        records are acquired up to the first so delivered, then together no more than the
+        batch's size halved once per delivery from `throttle_at` on (at least one); a record on
+        its last delivery is acquired alone."""
+        limit = self.limits.delivery_count_limit
+        throttle_at = max(2, -(-limit // 2))
+        for start, end in self._in_flight_batches(low, high):
+            if len(acquired) >= max_records:
+                return True
+            available = [offset for offset in range(max(start, low), min(end, high) + 1)
+                         if (entry := self.records.get(offset)) is not None and entry.state is RecordState.AVAILABLE]
+            throttled = any(self.records[offset].delivery_count >= throttle_at for offset in available)
+            if throttled and acquired:
+                return True
+            cap, taken = 0, 0
+            for offset in available:
+                entry = self.records[offset]
+                if throttled:
+                    if limit > 2 and entry.delivery_count == limit - 1 and taken:
+                        break
+                    if not cap and entry.delivery_count >= throttle_at:
+                        cap = max(1, (end - start + 1) >> (entry.delivery_count - throttle_at + 1))
+                RECORD_TRANSITIONS.check(entry.state, RecordState.ACQUIRED)
+                entry.state = RecordState.ACQUIRED
+                entry.delivery_count += 1
+                entry.acquisition = acquisition
+                acquired.append(offset)
+                taken += 1
+                if (not whole_batches and len(acquired) >= max_records) or (
+                        throttled and ((limit > 2 and entry.delivery_count == limit) or taken == cap)):
+                    break
+            if throttled and taken:
+                return True
+        return False
+
+    def _in_flight_batches(self, low: int, high: int) -> list[tuple[int, int]]:
+        """The (first, last) offsets of the in-flight batches holding offsets `low` to `high`."""
+        if low > high:
+            return []
+        starts = sorted(start for start in self.batch_starts if start <= high)
+        before = [start for start in starts if start <= low]
+        firsts = [before[-1] if before else low, *(start for start in starts if start > low)]
+        return [(first, (firsts[i + 1] if i + 1 < len(firsts) else self.end_offset) - 1) for i, first in enumerate(firsts)]
+
+    def _hold_back(self, first: int, last: int) -> None:
+        """RECORD_LIMIT stopped at `first`, inside a log batch whose records from there are new:
+        they join the in-flight window (and the in-flight batch just acquired) AVAILABLE, never
+        delivered, up to the log batch's `last` offset, as Kafka 4.4's createBatches leaves
+        the tail of its in-flight batch (InFlightBatch.maybeInitializeOffsetStateUpdate)."""
+        for offset in range(first, last + 1):
+            self.records[offset] = InFlight(RecordState.AVAILABLE, 0)
+        self.end_offset = last + 1
 
     def _start_batches(self, new: list[int], batches: list[tuple[int, int]], batch_size: int | None) -> None:
         """Mark where the in-flight batches of the records `new` (acquired past the old end
@@ -305,16 +362,21 @@ class SharePartition:
         entry.acquisition = None
 
     def _advance_start(self) -> None:
-        """Move the SPSO past leading records that are done (or were never there)."""
+        """Move the SPSO past leading records that are done (or were never there). The in-flight
+        batch it moves into keeps its start, as Kafka's cachedState keeps a batch whole until
+        the SPSO is past it: its size rules how many of its records are held back."""
         offset = self.start_offset
         while offset < self.end_offset:
             entry = self.records.get(offset)
             if entry is not None and entry.state in (RecordState.AVAILABLE, RecordState.ACQUIRED):
                 break
             self.records.pop(offset, None)
-            self.batch_starts.discard(offset)
             offset += 1
         self.start_offset = offset
+        passed = sorted(start for start in self.batch_starts if start < offset)
+        if passed and offset < self.end_offset and offset not in self.batch_starts:
+            passed.pop()
+        self.batch_starts.difference_update(passed)
 
     # --- moving the start offset ----------------------------------------------------
 
@@ -337,7 +399,6 @@ class SharePartition:
             return
         for position in range(self.start_offset, offset):
             entry = self.records.pop(position, None)
-            self.batch_starts.discard(position)
             if entry is not None and entry.acquisition is not None:
                 entry.acquisition = None
         self.start_offset = offset
