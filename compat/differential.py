@@ -21,6 +21,7 @@ puts the summary in REPORT.md; tests/integration/test_differential.py runs it un
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import socket
@@ -779,6 +780,336 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
         conn.close()
 
 
+# Raw walks pinning what Kafka 4.4 answers where Ottla once answered otherwise; each small.
+
+
+def _leaders_elected(conn: _Connection, topics: dict[str, int], not_ids: frozenset[bytes] = frozenset()) -> dict[str, bytes]:
+    """The ids of `topics` ({name: partitions}) once Metadata shows each with that many
+    partitions, every one led, under an id not in `not_ids`: Kafka's CreateTopics answers before
+    its broker's metadata cache has the topic, whose Produce and Fetch meanwhile refuse it."""
+    deadline = time.monotonic() + 30
+    while True:
+        described = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)} for name in topics],
+                                                   "allow_auto_topic_creation": False, "include_topic_authorized_operations": False})["topics"]
+        if all(not t["error_code"] and t["topic_id"] not in not_ids and len(t["partitions"]) == topics[t["name"]]
+               and all(p["leader_id"] >= 0 for p in t["partitions"]) for t in described):
+            return {t["name"]: t["topic_id"] for t in described}
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics {sorted(topics)} not published with leaders after 30 s")
+        time.sleep(0.1)
+
+
+def _created(conn: _Connection, topics: dict[str, int], configs: dict[str, str] | None = None) -> dict[str, bytes]:
+    """One-replica topics ({name: partitions}, each with `configs`) created and published: their ids."""
+    answer = conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+        {"name": name, "num_partitions": partitions, "replication_factor": 1, "assignments": [],
+         "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]} for name, partitions in topics.items()]})
+    if errors := {t["name"]: t["error_code"] for t in answer["topics"] if t["error_code"]}:
+        raise RuntimeError(f"CreateTopics errors {errors}")
+    return _leaders_elected(conn, topics)
+
+
+def _transactional_init(conn: _Connection, txn_id: str) -> dict[str, Any]:
+    """InitProducerId for `txn_id` once the transaction coordinator answers (a fresh Kafka
+    creates and loads __transaction_state on the first FindCoordinator)."""
+    deadline = time.monotonic() + 60
+    while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": txn_id, "key_type": 1})["error_code"]
+           or (init := conn.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": txn_id, "transaction_timeout_ms": 60000,
+                                                               "producer_id": -1, "producer_epoch": -1}))["error_code"] in _COORDINATOR_STARTING):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the transaction coordinator is not ready after 60 s")
+        time.sleep(0.2)
+    return init
+
+
+def _describe_topic_partitions_paging(bootstrap: str, tag: str) -> dict[str, Any]:
+    """DescribeTopicPartitions paged by its cursor over a 3- and a 1-partition topic with a
+    ResponsePartitionLimit of 0 and of -5: Kafka 4.4 takes max(min(limit, its maximum), 1), so
+    each page holds one partition and the walk ends (a page of none would hand back the cursor
+    it was given, for ever: the walk stops at 8 pages)."""
+    names = {f"diff-dtp-a-{tag}": 3, f"diff-dtp-b-{tag}": 1}
+    conn = _Connection(bootstrap)
+    try:
+        _created(conn, names)
+        walks: dict[str, Any] = {}
+        for limit in (0, -5):
+            pages: list[Any] = []
+            cursor = None
+            while len(pages) < 8:
+                answer = conn.call(ApiKey.DESCRIBE_TOPIC_PARTITIONS, 0, {"topics": [{"name": name} for name in names],
+                                                                        "response_partition_limit": limit, "cursor": cursor})
+                cursor = answer["next_cursor"]
+                pages.append({"topics": [(t["name"], t["error_code"], [p["partition_index"] for p in t["partitions"]]) for t in answer["topics"]],
+                              "next_cursor": cursor})
+                if cursor is None:
+                    break
+            walks[f"limit {limit}"] = pages
+        return walks
+    finally:
+        conn.close()
+
+
+_TOPIC_RESOURCE, _BROKER_RESOURCE = 2, 4
+_SET, _APPEND, _SUBTRACT = 0, 2, 3
+
+
+def _incremental_alter_config_lists(bootstrap: str, tag: str) -> dict[str, Any]:
+    """IncrementalAlterConfigs APPEND and SUBTRACT on a topic's cleanup.policy, which it does not
+    set, described after: from the key's static default (which log.cleanup.policy equals on
+    both here, so the base is pinned, not which default it is). Then the cluster-default broker
+    resource refusing a node's own configs (DynamicBrokerConfig.PER_BROKER_CONFIGS) by
+    IncrementalAlterConfigs and AlterConfigs, a bad value refused first, while node 1 takes one
+    (validate only). Broker configs are only refused or validated: the reference is shared."""
+    appended, subtracted = f"diff-ialc-append-{tag}", f"diff-ialc-subtract-{tag}"
+    conn = _Connection(bootstrap)
+
+    def incremental(kind: int, name: str, ops: list[tuple[str, int, str]], validate_only: bool = False) -> tuple[int, str | None]:
+        answer = conn.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": validate_only, "resources": [
+            {"resource_type": kind, "resource_name": name, "configs": [{"name": k, "config_operation": op, "value": v} for k, op, v in ops]}]})
+        (result,) = answer["responses"]
+        return result["error_code"], result["error_message"]  # the message is compared: it names the keys refused
+
+    def legacy(name: str, configs: dict[str, str]) -> tuple[int, str | None]:
+        answer = conn.call(ApiKey.ALTER_CONFIGS, 2, {"validate_only": False, "resources": [
+            {"resource_type": _BROKER_RESOURCE, "resource_name": name, "configs": [{"name": k, "value": v} for k, v in configs.items()]}]})
+        (result,) = answer["responses"]
+        return result["error_code"], result["error_message"]
+
+    def described(kind: int, name: str, key: str) -> tuple[Any, ...]:
+        """The key's value and source once it is no default (Kafka's broker applies the
+        controller's record a moment after the alter is answered)."""
+        deadline = time.monotonic() + 10
+        while True:
+            (result,) = conn.call(ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": False, "include_documentation": False, "resources": [
+                {"resource_type": kind, "resource_name": name, "configuration_keys": [key]}]})["results"]
+            entry = (result["configs"] or [{}])[0]
+            if result["error_code"] or entry.get("config_source") != 5 or time.monotonic() > deadline:  # 5: DEFAULT_CONFIG
+                return result["error_code"], entry.get("value"), entry.get("config_source")
+            time.sleep(0.1)
+
+    try:
+        _created(conn, {appended: 1, subtracted: 1})
+        steps: dict[str, Any] = {}
+        steps["topic: append compact"] = incremental(_TOPIC_RESOURCE, appended, [("cleanup.policy", _APPEND, "compact")])
+        steps["topic: appended to the default"] = described(_TOPIC_RESOURCE, appended, "cleanup.policy")
+        steps["topic: subtract delete"] = incremental(_TOPIC_RESOURCE, subtracted, [("cleanup.policy", _SUBTRACT, "delete")])
+        steps["topic: subtracted from the default"] = described(_TOPIC_RESOURCE, subtracted, "cleanup.policy")
+        own = {"sasl.enabled.mechanisms": "PLAIN", "cordoned.log.dirs": "/x"}
+        listener = {"listener.name.plaintext.sasl.jaas.config": "x"}
+        bad = {"sasl.kerberos.ticket.renew.window.factor": "abc", **own}
+        for label, configs in (("a node's own configs", own), ("a listener's own config", listener), ("a bad value first", bad)):
+            steps[f"cluster default, incremental: {label}"] = incremental(_BROKER_RESOURCE, "", [(k, _SET, v) for k, v in configs.items()])
+            steps[f"cluster default, legacy: {label}"] = legacy("", configs)
+        steps["node 1 takes its own config (validate only)"] = incremental(
+            _BROKER_RESOURCE, "1", [("sasl.enabled.mechanisms", _SET, "PLAIN")], validate_only=True)
+        return steps
+    finally:
+        conn.close()
+
+
+def _list_offsets_max_timestamp_deleted(bootstrap: str, tag: str) -> dict[str, Any]:
+    """ListOffsets -3 (max timestamp, KIP-734) after DeleteRecords past the record carrying it,
+    in a one-segment log (retention.ms -1: the records' 1970 timestamps must not expire it):
+    Kafka 4.4 looks over every segment kept, so the answer may lie below the log start."""
+    cases = {"[1000, 3000, 2000] deleted to 2": ([1000, 3000, 2000], 2), "[3000, 1000, 3000] deleted to 1": ([3000, 1000, 3000], 1),
+             "[1000, 3000, 2000] deleted to the end": ([1000, 3000, 2000], 3)}
+    names = {case: f"diff-maxts-{i}-{tag}" for i, case in enumerate(cases)}
+    conn = _Connection(bootstrap)
+    try:
+        _created(conn, dict.fromkeys(names.values(), 1), {"retention.ms": "-1"})
+        found: dict[str, Any] = {}
+        for case, (stamps, delete_to) in cases.items():
+            topic = names[case]
+            for stamp in stamps:
+                deadline = time.monotonic() + 10
+                while (conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+                        {"name": topic, "partition_data": [{"index": 0, "records": build_batch([Record(0, stamp, None, b"v")])}]}]})[
+                        "responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.NOT_LEADER_FOR_PARTITION
+                       and time.monotonic() < deadline):
+                    time.sleep(0.1)
+            deleted = conn.call(ApiKey.DELETE_RECORDS, 2, {"timeout_ms": 5000, "topics": [
+                {"name": topic, "partitions": [{"partition_index": 0, "offset": delete_to}]}]})["topics"][0]["partitions"][0]
+            listed = conn.call(ApiKey.LIST_OFFSETS, 9, {"replica_id": -1, "isolation_level": 0, "topics": [
+                {"name": topic, "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": -3}]}]})
+            answer = listed["topics"][0]["partitions"][0]
+            found[case] = {"deleted": (deleted["error_code"], deleted["low_watermark"]),
+                           "max timestamp": (answer["error_code"], answer["timestamp"], answer["offset"], answer["leader_epoch"])}
+        return found
+    finally:
+        conn.close()
+
+
+def _fetch_session_recreated_topic(bootstrap: str, tag: str) -> dict[str, Any]:
+    """A topic-id fetch session (v13) over a 3-partition topic that is then deleted and created
+    again with one partition: two incremental fetches, each answering the partition the new
+    topic has INCONSISTENT_TOPIC_ID and those it lacks UNKNOWN_TOPIC_OR_PARTITION."""
+    topic = f"diff-recreated-{tag}"
+    conn = _Connection(bootstrap)
+
+    def fetch(session_id: int, epoch: int, topics: list[dict[str, Any]]) -> dict[str, Any]:
+        response = conn.call(ApiKey.FETCH, 13, {
+            "replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 1,
+            "session_id": session_id, "session_epoch": epoch, "rack_id": "", "topics": topics, "forgotten_topics_data": []})
+        response["in_session"] = {0: "none", session_id: "the same"}.get(response.get("session_id", 0), "new")
+        return response
+
+    try:
+        first_id = _created(conn, {topic: 3})[topic]
+        wanted = [{"topic_id": first_id, "partitions": [
+            {"partition": p, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1, "log_start_offset": -1,
+             "partition_max_bytes": 1 << 20} for p in range(3)]}]
+        deadline = time.monotonic() + 30
+        while any(p["error_code"] for t in fetch(0, -1, wanted)["responses"] for p in t["partitions"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: partitions not served after 30 s")
+            time.sleep(0.1)
+        steps: dict[str, Any] = {"open": fetch(0, 0, wanted)}
+        session = steps["open"]["session_id"]
+        steps["deleted"] = conn.call(ApiKey.DELETE_TOPICS, 6, {"topics": [{"name": topic, "topic_id": bytes(16)}], "timeout_ms": 5000})
+        deadline = time.monotonic() + 30
+        while (created := conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+                {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}]})["topics"][0])[
+                "error_code"] == ErrorCode.TOPIC_ALREADY_EXISTS and time.monotonic() < deadline:
+            time.sleep(0.1)  # until Kafka's controller has the deletion
+        steps["created again"] = created["error_code"]
+        _leaders_elected(conn, {topic: 1}, frozenset({first_id}))
+        steps["incremental"] = fetch(session, 1, [])
+        steps["incremental again"] = fetch(session, 2, [])
+        return steps
+    finally:
+        conn.close()
+
+
+def _list_transactions_duration(bootstrap: str, tag: str) -> dict[str, Any]:
+    """ListTransactions v1 with a duration filter (KIP-994): a transactional id left Empty by
+    InitProducerId has no transaction start (-1), so Kafka 4.4 lists it under any filter; an
+    Ongoing one started just now is left out by a filter of an hour. This run's ids only."""
+    topic, empty, ongoing = f"diff-ltd-{tag}", f"diff-ltd-empty-{tag}", f"diff-ltd-open-{tag}"
+    conn = _Connection(bootstrap)
+    try:
+        _created(conn, {topic: 1})
+        _transactional_init(conn, empty)
+        init = _transactional_init(conn, ongoing)
+        added = conn.call(ApiKey.ADD_PARTITIONS_TO_TXN, 3, {
+            "v3_and_below_transactional_id": ongoing, "v3_and_below_producer_id": init["producer_id"],
+            "v3_and_below_producer_epoch": init["producer_epoch"], "v3_and_below_topics": [{"name": topic, "partitions": [0]}]})
+
+        def listed(duration_ms: int) -> list[tuple[str, str]]:
+            answer = conn.call(ApiKey.LIST_TRANSACTIONS, 1, {"state_filters": [], "producer_id_filters": [], "duration_filter": duration_ms})
+            return sorted((t["transactional_id"], t["transaction_state"]) for t in answer["transaction_states"] if tag in t["transactional_id"])
+
+        steps: dict[str, Any] = {
+            "added": added["results_by_topic_v3_and_below"][0]["results_by_partition"][0]["partition_error_code"],
+            "no filter": listed(-1), "longer than an hour": listed(3_600_000)}
+        ended = conn.call(ApiKey.END_TXN, 4, {"transactional_id": ongoing, "producer_id": init["producer_id"],
+                                               "producer_epoch": init["producer_epoch"], "committed": False})
+        steps["aborted"] = ended["error_code"]
+        return steps
+    finally:
+        conn.close()
+
+
+def _transaction_v2_unknown_producer(bootstrap: str, tag: str) -> dict[str, Any]:
+    """Produce v12 (transaction version 2) from a producer the partition holds no batches of,
+    at sequence 3: refused OUT_OF_ORDER_SEQUENCE_NUMBER (ProducerAppendInfo.checkSequence against
+    the verification the coordinator was asked for), then taken at 0 and 1; the transaction as
+    described after the refusal, then aborted."""
+    topic = txn_id = f"diff-txn-v2-seq-{tag}"
+    conn = _Connection(bootstrap)
+    try:
+        _created(conn, {topic: 1})
+        init = _transactional_init(conn, txn_id)
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+
+        def produce(sequence: int) -> tuple[int, int]:
+            batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")], producer_id=pid, producer_epoch=epoch,
+                                base_sequence=sequence, transactional=True)
+            answer = conn.call(ApiKey.PRODUCE, 12, {"acks": -1, "timeout_ms": 5000, "transactional_id": txn_id, "topic_data": [
+                {"name": topic, "partition_data": [{"index": 0, "records": batch}]}]})["responses"][0]["partition_responses"][0]
+            return answer["error_code"], answer["base_offset"]
+
+        def described() -> tuple[Any, ...]:
+            (state,) = conn.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [txn_id]})["transaction_states"]
+            return state["error_code"], state["transaction_state"], sorted((t["topic"], tuple(t["partitions"])) for t in state["topics"])
+
+        # Kafka answers NOT_LEADER_OR_FOLLOWER while its broker cannot yet ask the coordinator
+        # to verify the partition (a new topic); a client retries.
+        deadline = time.monotonic() + 30
+        while (first := produce(3))[0] == ErrorCode.NOT_LEADER_FOR_PARTITION and time.monotonic() < deadline:
+            time.sleep(0.1)
+        steps: dict[str, Any] = {"sequence 3 first": first, "described after the refusal": described(),
+                                 "sequence 0": produce(0), "sequence 1": produce(1)}
+        steps["aborted"] = conn.call(ApiKey.END_TXN, 5, {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch,
+                                                          "committed": False})["error_code"]
+        return steps
+    finally:
+        conn.close()
+
+
+def _share_fetch_batches(bootstrap: str, tag: str) -> dict[str, Any]:
+    """One share-group member (KIP-932) on a one-partition topic: once a first session has had
+    the share-partition loaded, a session-opening ShareFetch with nothing to acquire still lists
+    the partition, the next fetch of that session does not; ten records produced one per log batch
+    are acquired in ranges of BatchSize 3 cut at log batches (SharePartition.createBatches),
+    released and acquired again range by range, then accepted as the session closes."""
+    topic, group = f"diff-share-batches-{tag}", f"diff-share-batches-{tag}"
+    member = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    conn = _Connection(bootstrap)
+
+    def fetch(epoch: int, batch_size: int = 500, acknowledgements: list[dict[str, Any]] | None = None, max_wait_ms: int = 5000) -> dict[str, Any]:
+        # Waited for (min_bytes 1): records released by the same fetch's acknowledgement are acquired again.
+        answer = conn.call(ApiKey.SHARE_FETCH, 1, {
+            "group_id": group, "member_id": member, "share_session_epoch": epoch, "max_wait_ms": max_wait_ms, "min_bytes": 1,
+            "max_bytes": 1 << 20,
+            "max_records": 500, "batch_size": batch_size, "forgotten_topics_data": [], "topics": [{"topic_id": topic_id, "partitions": [
+                {"partition_index": 0, "partition_max_bytes": 1 << 20, "acknowledgement_batches": acknowledgements or []}]}]})
+        return {"error_code": answer["error_code"], "partitions": [
+            (p["partition_index"], p["error_code"], p["acknowledge_error_code"],
+             [(r["first_offset"], r["last_offset"], r["delivery_count"]) for r in p["acquired_records"]])
+            for t in answer["responses"] for p in t["partitions"]]}
+
+    try:
+        topic_id = _created(conn, {topic: 1})[topic]
+        deadline = time.monotonic() + 60
+        while conn.call(ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})["coordinators"][0]["error_code"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("share group: no coordinator after 60 s")
+            time.sleep(0.2)  # a fresh Kafka creates __consumer_offsets on the first FindCoordinator
+        epoch = 0
+        while True:  # Kafka assigns a share group's partitions once their share state is initialized
+            beat = conn.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {"group_id": group, "member_id": member, "member_epoch": epoch,
+                                                               "rack_id": None, "subscribed_topic_names": [topic] if epoch == 0 else None})
+            if beat["error_code"] not in _COORDINATOR_STARTING:
+                if beat["error_code"]:
+                    raise RuntimeError(f"share group heartbeat error {beat['error_code']}")
+                epoch = beat["member_epoch"]
+                if (beat["assignment"] or {}).get("topic_partitions"):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("share group: no assignment after 60 s")
+            time.sleep(0.2)
+        # Kafka lists a partition only once its broker has loaded the share-partition's state,
+        # which the first fetch starts (and may answer before): a first session does that.
+        fetch(0, max_wait_ms=0)
+        fetch(-1, max_wait_ms=0)
+        steps: dict[str, Any] = {"opening fetch, nothing to acquire": fetch(0, max_wait_ms=200),
+                                 "incremental fetch, nothing to acquire": fetch(1, max_wait_ms=0)}
+        for value in range(10):
+            conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+                {"name": topic, "partition_data": [{"index": 0, "records": build_batch([Record(0, 1_700_000_000_000, None, b"v%d" % value)])}]}]})
+        steps["batch size 3"] = fetch(2, batch_size=3)
+        # Kafka's fetch waits out max_wait_ms before it acquires what its acknowledgement released.
+        steps["released and acquired again"] = fetch(3, batch_size=3, max_wait_ms=300, acknowledgements=[
+            {"first_offset": 0, "last_offset": 9, "acknowledge_types": [2]}])  # 2: RELEASE
+        steps["accepted as the session closes"] = fetch(-1, acknowledgements=[
+            {"first_offset": 0, "last_offset": 9, "acknowledge_types": [1]}])  # 1: ACCEPT
+        conn.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {"group_id": group, "member_id": member, "member_epoch": -1, "rack_id": None,
+                                                    "subscribed_topic_names": None})
+        return steps
+    finally:
+        conn.close()
+
+
 def _client_produce_consume(client: Client) -> Observe:
     def observe(bootstrap: str, tag: str) -> dict[str, Any]:
         topic = f"diff-{re.sub(r'[^a-z0-9]+', '-', client.name)}-{tag}"
@@ -816,6 +1147,13 @@ def scenarios() -> list[Scenario]:
         Scenario("consumer-group-heartbeat-walk", _consumer_group_heartbeat_walk, _consumer_group_heartbeat_walk.__doc__ or ""),
         Scenario("produce-record-errors", _produce_record_errors, _produce_record_errors.__doc__ or ""),
         Scenario("transaction-v2-walk", _transaction_v2_walk, _transaction_v2_walk.__doc__ or ""),
+        Scenario("describe-topic-partitions-paging", _describe_topic_partitions_paging, _describe_topic_partitions_paging.__doc__ or ""),
+        Scenario("incremental-alter-config-lists", _incremental_alter_config_lists, _incremental_alter_config_lists.__doc__ or ""),
+        Scenario("list-offsets-max-timestamp-deleted", _list_offsets_max_timestamp_deleted, _list_offsets_max_timestamp_deleted.__doc__ or ""),
+        Scenario("fetch-session-recreated-topic", _fetch_session_recreated_topic, _fetch_session_recreated_topic.__doc__ or ""),
+        Scenario("list-transactions-duration", _list_transactions_duration, _list_transactions_duration.__doc__ or ""),
+        Scenario("transaction-v2-unknown-producer", _transaction_v2_unknown_producer, _transaction_v2_unknown_producer.__doc__ or ""),
+        Scenario("share-fetch-batches", _share_fetch_batches, _share_fetch_batches.__doc__ or ""),
     ]
     others = [Scenario(f"produce-consume/{c.name}", _client_produce_consume(c),
                        "create 3 partitions, produce 100 keyed records, read by assignment", c)
