@@ -849,7 +849,7 @@ def _describe_topic_partitions_paging(bootstrap: str, tag: str) -> dict[str, Any
         conn.close()
 
 
-_TOPIC_RESOURCE, _BROKER_RESOURCE = 2, 4
+_TOPIC_RESOURCE, _BROKER_RESOURCE, _GROUP_RESOURCE = 2, 4, 32
 _SET, _APPEND, _SUBTRACT = 0, 2, 3
 
 
@@ -859,7 +859,8 @@ def _incremental_alter_config_lists(bootstrap: str, tag: str) -> dict[str, Any]:
     both here, so the base is pinned, not which default it is). Then the cluster-default broker
     resource refusing a node's own configs (DynamicBrokerConfig.PER_BROKER_CONFIGS) by
     IncrementalAlterConfigs and AlterConfigs, a bad value refused first, while node 1 takes one
-    (validate only). Broker configs are only refused or validated: the reference is shared."""
+    (validate only) but not a cordoned directory it lacks. A group's list config takes no
+    APPEND. Broker configs are only refused or validated: the reference is shared."""
     appended, subtracted = f"diff-ialc-append-{tag}", f"diff-ialc-subtract-{tag}"
     conn = _Connection(bootstrap)
 
@@ -902,6 +903,10 @@ def _incremental_alter_config_lists(bootstrap: str, tag: str) -> dict[str, Any]:
             steps[f"cluster default, legacy: {label}"] = legacy("", configs)
         steps["node 1 takes its own config (validate only)"] = incremental(
             _BROKER_RESOURCE, "1", [("sasl.enabled.mechanisms", _SET, "PLAIN")], validate_only=True)
+        steps["node 1 cordons a directory it lacks (validate only)"] = incremental(
+            _BROKER_RESOURCE, "1", [("cordoned.log.dirs", _SET, "/x")], validate_only=True)
+        steps["group: append to its list config"] = incremental(
+            _GROUP_RESOURCE, f"diff-ialc-group-{tag}", [("streams.rack.aware.assignment.tags", _APPEND, "rack")])
         return steps
     finally:
         conn.close()

@@ -175,6 +175,8 @@ class BrokerConfigs:
         by `check`), store them durably and apply them, unless validating only."""
         new_per_broker = dict(configs) if per_broker else self.per_broker
         new_default = self.cluster_default if per_broker else dict(configs)
+        if per_broker:
+            self._check_cordoned(new_per_broker.get("cordoned.log.dirs"))
         # Each value passed its key's check; the topic defaults they make must also pass as a whole.
         LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
         if validate_only:
@@ -191,6 +193,23 @@ class BrokerConfigs:
         self.per_broker, self.cluster_default = new_per_broker, new_default
         self.config = self._effective(new_per_broker, new_default)
         self.on_change(self.config)
+
+    def _check_cordoned(self, value: str | None) -> None:
+        """KafkaConfig.validateCordonedLogDirs, which a node's new config must pass: `*` alone,
+        or entries each one of log.dirs as configured."""
+        entries = [entry.strip() for entry in (value or "").split(",") if entry.strip()]
+        if "*" in entries:
+            if len(entries) != 1:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "requirement failed: When cordoned.log.dirs is set to *, it must not contain other values")
+            return
+        log_dirs = [part.strip() for part in (self.static.data_dir or "").split(",")]
+        missing = [entry for entry in entries if entry not in log_dirs]
+        if missing:
+            raise KafkaError(
+                ErrorCode.INVALID_REQUEST,
+                "requirement failed: All entries in cordoned.log.dirs must be present in log.dirs or log.dir. "
+                f"Missing entries : {','.join(missing)}",
+            )
 
     def reset(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> None:
         """Both scopes as stored elsewhere (the database), applied when they changed."""

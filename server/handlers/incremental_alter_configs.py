@@ -136,19 +136,17 @@ def _alter_broker(
 def _alter_group(
     context: RequestContext, group_id: str, operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool
 ) -> None:
-    """Apply the operations to one group's overrides; APPEND and SUBTRACT (on its one LIST
-    config) start from its override, else from GroupConfig's static default (Kafka 4.4's
-    controller, KafkaConfigSchema.getDefault), not the broker's group.* setting."""
+    """Apply the operations to one group's overrides. APPEND and SUBTRACT are refused on
+    every group config, its one LIST (streams.rack.aware.assignment.tags) too: Kafka 4.4's
+    controller does not know group configs as lists (a reference Kafka 4.4 answers
+    INVALID_CONFIG, "Can't APPEND to key ... because its type is not LIST.")."""
     store = context.groups.configs
     configs: dict[str, str | None] = dict(store.overrides.get(group_id, {}))
 
     def current_items(name: str, op: int) -> list[str]:
-        entry = GROUP_KEYS.get(name)
-        if entry is None:
+        if name not in GROUP_KEYS:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
-        if entry.key.type != ConfigType.LIST:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
-        return list((entry.key.default or ()) if configs.get(name) is None else entry.key.parse_type(configs[name] or ""))
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
 
     store.replace(group_id, _operate(configs, operations, current_items), validate_only)
 

@@ -61,7 +61,35 @@ def test_a_broker_list_starts_from_its_scopes_own_value_else_the_static_default(
     assert _value(connection, BROKER, "1", "log.cleanup.policy") == "delete"
 
 
-def test_a_group_list_starts_from_the_group_config_default(connection: _Connection) -> None:
-    """GroupConfig's streams.rack.aware.assignment.tags defaults to empty, whatever the broker's group.* says."""
-    _alter(connection, GROUP, "g", "streams.rack.aware.assignment.tags", APPEND, "rack")
-    assert _value(connection, GROUP, "g", "streams.rack.aware.assignment.tags") == "rack"
+def test_a_group_config_takes_no_append_even_its_list(connection: _Connection) -> None:
+    """A reference Kafka 4.4 refuses APPEND on streams.rack.aware.assignment.tags, though
+    DescribeConfigs shows it as a LIST: its controller does not know group configs as lists."""
+    answer = connection.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": False, "resources": [
+        {"resource_type": GROUP, "resource_name": "g", "configs": [
+            {"name": "streams.rack.aware.assignment.tags", "config_operation": APPEND, "value": "rack"}]}]})
+    (result,) = answer["responses"]
+    assert (result["error_code"], result["error_message"]) == (
+        ErrorCode.INVALID_CONFIG, "Can't APPEND to key streams.rack.aware.assignment.tags because its type is not LIST.")
+
+
+def test_a_node_may_cordon_only_its_own_log_dirs(tmp_path) -> None:
+    """KafkaConfig.validateCordonedLogDirs, as a reference Kafka 4.4 answers a node's
+    cordoned.log.dirs naming a directory it does not have: INVALID_REQUEST."""
+    with running_broker(data_dir=tmp_path / "a") as broker:
+        connection = _Connection(broker.bootstrap_servers)
+        try:
+            def cordon(value: str) -> tuple[int, str | None]:
+                answer = connection.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": True, "resources": [
+                    {"resource_type": BROKER, "resource_name": "1", "configs": [
+                        {"name": "cordoned.log.dirs", "config_operation": SET, "value": value}]}]})
+                (result,) = answer["responses"]
+                return result["error_code"], result["error_message"]
+
+            assert cordon(str(tmp_path / "a")) == (ErrorCode.NONE, None)
+            assert cordon("*") == (ErrorCode.NONE, None)
+            assert cordon("/x,/y") == (ErrorCode.INVALID_REQUEST, "requirement failed: All entries in cordoned.log.dirs must be present "
+                                                                  "in log.dirs or log.dir. Missing entries : /x,/y")
+            assert cordon(f"*,{tmp_path / 'a'}") == (ErrorCode.INVALID_REQUEST,
+                                                     "requirement failed: When cordoned.log.dirs is set to *, it must not contain other values")
+        finally:
+            connection.close()
