@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from ottla.testing import ThreadedBroker, running_broker
-from ottla.wire.api import ApiKey
-from ottla.wire.records import scan_batches
-from share_member import ShareMember
+from share_member import ShareFetcher
 
 ACCEPT, RELEASE, GAP = 1, 2, 0
 
@@ -37,67 +34,36 @@ def broker() -> Iterator[ThreadedBroker]:
         yield running
 
 
-class _Fetcher:
-    """One member of a fresh share group (its isolation level set first) on a fresh
-    one-partition topic, assigned it, its share-partition started at the end of the log."""
+def _produce_transactions(fetcher: ShareFetcher, aborted_records: int) -> None:
+    """Commit two records, abort `aborted_records`, commit one; return once every marker
+    is in the log."""
+    producer = KafkaProducer(bootstrap_servers=fetcher.bootstrap, transactional_id=f"{fetcher.topic}-tx", linger_ms=0)
+    producer.init_transactions()
+    for values, commit in (([b"a0", b"a1"], True), ([b"b%d" % i for i in range(aborted_records)], False), ([b"c0"], True)):
+        producer.begin_transaction()
+        for value in values:
+            producer.send(fetcher.topic, value, partition=0)
+        producer.flush()
+        producer.commit_transaction() if commit else producer.abort_transaction()
+    producer.close()
+    end = 3 + aborted_records + 1 + 2
+    consumer = KafkaConsumer(bootstrap_servers=fetcher.bootstrap)
+    partition = TopicPartition(fetcher.topic, 0)
+    deadline = time.monotonic() + 30
+    while consumer.end_offsets([partition])[partition] < end:
+        assert time.monotonic() < deadline, "the transaction markers were not written"
+    consumer.close()
 
-    def __init__(self, broker: ThreadedBroker, name: str, isolation: str) -> None:
-        self.topic, self.group = f"markers-{name}", f"markers-{name}-group"
-        self.bootstrap = broker.bootstrap_servers
-        broker.create_topic(self.topic, partitions=1)
-        self.member = ShareMember(broker)
-        altered = self.member.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"resources": [{
-            "resource_type": 32, "resource_name": self.group,
-            "configs": [{"name": "share.isolation.level", "config_operation": 0, "value": isolation}]}], "validate_only": False})
-        assert altered["responses"][0]["error_code"] == 0
-        self.topic_id = bytes(self.member.join_until_assigned(self.group, [self.topic])[0]["topic_id"])
-        self.fetch(0, max_wait_ms=0)
 
-    def produce_transactions(self, aborted_records: int) -> None:
-        """Commit two records, abort `aborted_records`, commit one; return once every marker
-        is in the log."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.topic}-tx", linger_ms=0)
-        producer.init_transactions()
-        for values, commit in (([b"a0", b"a1"], True), ([b"b%d" % i for i in range(aborted_records)], False), ([b"c0"], True)):
-            producer.begin_transaction()
-            for value in values:
-                producer.send(self.topic, value, partition=0)
-            producer.flush()
-            producer.commit_transaction() if commit else producer.abort_transaction()
-        producer.close()
-        end = 3 + aborted_records + 1 + 2
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
-        partition = TopicPartition(self.topic, 0)
-        deadline = time.monotonic() + 30
-        while consumer.end_offsets([partition])[partition] < end:
-            assert time.monotonic() < deadline, "the transaction markers were not written"
-        consumer.close()
-
-    def fetch(self, epoch: int, batch_size: int = 1, max_wait_ms: int = 5000,
-              acknowledgements: list[tuple[int, int, int]] = ()) -> tuple[list[tuple[int, int, int]], int, list[int]]:
-        """(acquired ranges as (first, last, delivery count), acknowledge error, base offsets
-        of the batches sent) of the one partition."""
-        response = self.member.call(ApiKey.SHARE_FETCH, 1, {
-            "group_id": self.group, "member_id": self.member.member_id, "share_session_epoch": epoch, "max_wait_ms": max_wait_ms,
-            "min_bytes": 1, "max_bytes": 1 << 20, "max_records": 500, "batch_size": batch_size,
-            "topics": [{"topic_id": self.topic_id, "partitions": [{"partition_index": 0, "acknowledgement_batches": [
-                {"first_offset": first, "last_offset": last, "acknowledge_types": [kind]} for first, last, kind in acknowledgements]}]}],
-            "forgotten_topics_data": []})
-        assert response["error_code"] == 0
-        partitions: list[Any] = [p for topic in response["responses"] for p in topic["partitions"]]
-        if not partitions:
-            return [], 0, []
-        (partition,) = partitions
-        assert partition["error_code"] == 0
-        sent = [header.base_offset for header, _ in scan_batches(bytes(partition["records"] or b""))]
-        return ([(r["first_offset"], r["last_offset"], r["delivery_count"]) for r in partition["acquired_records"]],
-                partition["acknowledge_error_code"], sent)
+def _fetcher(broker: ThreadedBroker, name: str, isolation: str) -> ShareFetcher:
+    """Acquiring per log batch (batch size 1), so that each marker is a range of its own."""
+    return ShareFetcher(broker, f"markers-{name}", batch_size=1, group_configs={"share.isolation.level": isolation})
 
 
 def test_markers_are_acquired_and_sent_and_taken_back_as_gaps(broker: ThreadedBroker) -> None:
     """0-1 data, 2 commit, 3 aborted data, 4 abort, 5 data, 6 commit (read_uncommitted)."""
-    fetcher = _Fetcher(broker, "uncommitted", "read_uncommitted")
-    fetcher.produce_transactions(aborted_records=1)
+    fetcher = _fetcher(broker, "uncommitted", "read_uncommitted")
+    _produce_transactions(fetcher, aborted_records=1)
     assert fetcher.fetch(1) == ([(0, 1, 1), (2, 2, 1), (3, 3, 1), (4, 4, 1), (5, 5, 1), (6, 6, 1)], 0, [0, 2, 3, 4, 5, 6])
     # Released, they are all acquired again, markers included.
     ranges, error, _ = fetcher.fetch(2, acknowledgements=[(0, 6, RELEASE)])
@@ -111,8 +77,8 @@ def test_markers_are_acquired_and_sent_and_taken_back_as_gaps(broker: ThreadedBr
 
 def test_read_committed_archives_aborted_data_but_acquires_its_marker(broker: ThreadedBroker) -> None:
     """0-1 data, 2 commit, 3-4 aborted data, 5 abort, 6 data, 7 commit (read_committed)."""
-    fetcher = _Fetcher(broker, "committed", "read_committed")
-    fetcher.produce_transactions(aborted_records=2)
+    fetcher = _fetcher(broker, "committed", "read_committed")
+    _produce_transactions(fetcher, aborted_records=2)
     ranges, error, _ = fetcher.fetch(1)
     assert (ranges, error) == ([(0, 1, 1), (2, 2, 1), (5, 5, 1), (6, 6, 1), (7, 7, 1)], 0)
     # The aborted records are not held: acknowledging them is refused (INVALID_RECORD_STATE).
@@ -124,7 +90,7 @@ def test_a_marker_alone_is_acquired() -> None:
     """A fetch that reads only a marker (written after the data was acquired) acquires it, as
     Kafka 4.4 answered a fetch made between the commit's answer and its marker."""
     with running_broker(data_dir=None) as broker:
-        fetcher = _Fetcher(broker, "alone", "read_uncommitted")
+        fetcher = _fetcher(broker, "alone", "read_uncommitted")
         producer = KafkaProducer(bootstrap_servers=fetcher.bootstrap, transactional_id="alone-tx", linger_ms=0)
         producer.init_transactions()
         producer.begin_transaction()
