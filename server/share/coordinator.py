@@ -35,7 +35,7 @@ from ottla.server.share.partition import AcquiredRange, RecordState, SharePartit
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.records import Record, build_batch, iter_records, scan_batches
+from ottla.wire.records import BatchHeader, Record, build_batch, iter_records, scan_batches
 
 log = logging.getLogger("ottla.share")
 
@@ -583,23 +583,22 @@ class ShareCoordinator:
     def _acquire_read(self, partition: SharePartition, read: _Read, result: ReadResult) -> Acquired:
         data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
         log_ = self.storage.partition(read.topic, read.index)
-        # A read_committed group never gets records of aborted transactions: left out here,
-        # they are gaps the start offset moves past, as Kafka archives them. Control batches
+        # A read_committed group never acquires records of aborted transactions: left out of
+        # what is acquired, they are gaps the start offset moves past, as Kafka archives them
+        # (their batches are still sent when between acquired ones: `_sent_batches`). Control batches
         # (transaction markers, the abort marker too) are acquired as any batch, as Kafka 4.4's
         # SharePartition.acquire takes every batch read: a consumer acknowledges them as GAP.
         aborted = [] if read.stable is None else log_.aborted_transactions(read.offset, read.stable)
-        batches = [(header, batch) for header, batch in scan_batches(data) if header.is_control or not (
+        batches = list(scan_batches(data))
+        kept = [(header.base_offset, header.base_offset + header.last_offset_delta) for header, _ in batches if header.is_control or not (
             header.is_transactional and any(a.producer_id == header.producer_id and a.first_offset <= header.base_offset <= a.last_offset
                                             for a in aborted))]
-        ranges = partition.acquire(read.member_id, [(h.base_offset, h.base_offset + h.last_offset_delta) for h, _ in batches],
-                                   read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS, read.whole_batches, read.batch_size)
+        ranges = partition.acquire(read.member_id, kept, read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS,
+                                   read.whole_batches, read.batch_size)
         if not ranges:
             return Acquired(b"", [])
         self._persist_partition((read.group_id, read.topic_id, read.index))
-        first, last = ranges[0].first_offset, ranges[-1].last_offset
-        wanted = b"".join(bytes(batch) for header, batch in batches
-                          if header.base_offset + header.last_offset_delta >= first and header.base_offset <= last)
-        return Acquired(wanted, ranges)
+        return Acquired(_sent_batches(batches, ranges[0].first_offset, ranges[-1].last_offset), ranges)
 
     def acknowledge(self, group_id: str, member_id: str, topic_id: bytes, index: int,
                     batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> ErrorCode:
@@ -896,6 +895,23 @@ class ShareCoordinator:
         self._append(group_id, records)
         del self.groups[group_id]
         return ErrorCode.NONE
+
+
+def _sent_batches(batches: list[tuple[BatchHeader, memoryview]], first: int, last: int) -> bytes:
+    """The log batches a ShareFetch sends of those read, as Kafka 4.4's
+    ShareFetchUtils.maybeSliceFetchRecords slices them: from the last one starting at or before
+    the first acquired offset to the last one starting at or before the last acquired offset,
+    every batch between them included, an aborted transaction's data under read_committed too
+    (not acquired: the consumer skips it; checked against the reference broker)."""
+    sent: list[memoryview] = []
+    for header, batch in batches:
+        if header.base_offset <= first or not sent:
+            sent = [batch]
+        elif header.base_offset <= last:
+            sent.append(batch)
+        else:
+            break
+    return b"".join(sent)
 
 
 def _take_originals(result: ReadResult, offset: int, wanted: set[int], found: dict[int, tuple[bytes | None, bytes | None]]) -> int | None:

@@ -7,7 +7,8 @@ Records before the SPSO are done; records from the end offset on were never hand
 A record is acquired with its delivery count raised by one; RELEASE or an expired lock
 make it AVAILABLE again unless its count reached `delivery_count_limit`, when it is
 ARCHIVED, as REJECT archives it. The SPSO moves past every leading record that is done.
-The in-flight window (end - SPSO) never grows past `max_record_locks` by new records.
+The in-flight window (end - SPSO) takes no new records once it holds `max_record_locks`;
+short of that, the room left caps a fetch as its max records do (see `acquire`).
 As Kafka's cachedState, the in-flight records fall into in-flight batches, one per range a
 ShareFetch acquired new records in (or per run a snapshot restored): an acquired range never
 spans two of them, and a member acquiring in whole batches takes whole in-flight batches.
@@ -158,7 +159,7 @@ class SharePartition:
                 batch_size: int | None = None) -> list[AcquiredRange]:
         """Acquire for `member_id` up to `max_records` records of `batches` (the (first,
         last) offsets of the log batches read from `next_fetch_offset()`): AVAILABLE
-        in-flight records first, in log order, then new ones while the in-flight window
+        in-flight records first, in log order, then new ones if the in-flight window
         has room. Every acquired record shares one lock. With `whole_batches` (ShareFetch's
         BATCH_OPTIMIZED acquire mode, the only one before v2), `max_records` is a soft limit
         checked only where an in-flight batch or, past the end offset, a log batch starts,
@@ -166,19 +167,25 @@ class SharePartition:
         `batch_size` records or more, cut where a log batch starts (None or not positive:
         one batch), as Kafka 4.4's SharePartition.acquire and createBatches do; RECORD_LIMIT
         stops at `max_records` exactly and the new records form one in-flight batch, which
-        runs to the end of the log batch it stopped in (`_hold_back`)."""
+        runs to the end of the log batch it stopped in (`_hold_back`).
+
+        The in-flight window's room (`max_record_locks` less its size) lowers `max_records`, in
+        flight records and new ones alike, so a fetch may fill the window past the limit up to
+        the end of a log batch (or hold the batch's tail back); a full window takes no new
+        records, only AVAILABLE ones in flight: Kafka 4.4's lastOffsetAndMaxRecordsToAcquire
+        (checked against the reference broker)."""
         acquisition = Acquisition(member_id)
         acquired: list[int] = []
         first_new = self.end_offset
+        room = self.limits.max_record_locks - self.in_flight()
+        max_records = min(max_records, room) if room > 0 else max_records
         if batches and not self._acquire_in_flight(acquisition, acquired, max(batches[0][0], self.start_offset),
-                                                   min(batches[-1][1], first_new - 1), max_records, whole_batches):
+                                                   min(batches[-1][1], first_new - 1), max_records, whole_batches) and room > 0:
             for first, last in batches:
                 for offset in range(max(first, first_new), last + 1):
                     if len(acquired) >= max_records and (not whole_batches or offset == max(first, first_new)):
                         if offset > max(first, first_new):
                             self._hold_back(offset, last)
-                        break
-                    if self.in_flight() >= self.limits.max_record_locks:
                         break
                     self.records[offset] = InFlight(RecordState.ACQUIRED, 1, acquisition)
                     self.end_offset = offset + 1

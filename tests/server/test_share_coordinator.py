@@ -133,9 +133,10 @@ def test_a_refused_batch_changes_nothing():
     assert sp.records[0].state is RecordState.ACQUIRED
 
 
-def test_new_records_stop_at_the_in_flight_limit_but_released_ones_do_not():
+def test_new_records_stop_at_the_end_of_the_batch_where_the_limit_falls_but_released_ones_do_not():
+    # Kafka 4.4 acquires to the end of the log batch the in-flight limit falls in (tests/server/test_share_fetch_lock_limit.py).
     sp, _, _ = partition(max_locks=3)
-    assert sp.acquire("a", [(0, 9)], 10) == [AcquiredRange(0, 2, 1)]
+    assert sp.acquire("a", [(0, 9)], 10) == [AcquiredRange(0, 9, 1)]
     assert sp.acquire("b", [(0, 9)], 10) == []
     sp.acknowledge("a", 1, 1, [RELEASE])
     assert sp.acquire("b", [(0, 9)], 10) == [AcquiredRange(1, 1, 2)]
