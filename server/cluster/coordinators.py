@@ -7,9 +7,12 @@ leader), and a coordinator request for a key sent to any other node answers NOT_
 so clients look the coordinator up again, as they must when a coordinator's node goes away.
 It does so where Kafka does: KafkaApis checks the feature, the authorizations and the topics
 before it hands the request to the coordinator, and only the coordinator tells the key is not
-its own. So such a request runs its handler, whose checks are KafkaApis's, with stand-ins for
-the coordinators: the handler's first use of one answers the request NOT_COORDINATOR, and a
-request its checks answer alone (refused, or naming only unknown topics) keeps that answer.
+its own, once its service has made the checks it makes before it routes the key (an empty group
+or transactional id, a session or transaction timeout out of range). So such a request runs its
+handler, whose checks are KafkaApis's, with stand-ins for the coordinators, which run the
+coordinators' own code on their configuration: its first use of anything else (a key's state,
+the log, the timers) answers the request NOT_COORDINATOR, and a request answered before that
+(refused, naming only unknown topics, or with an invalid id or timeout) keeps its answer.
 An API whose answer is more than the coordinator's checks each key itself (`elsewhere`) where
 KafkaApis hands it over: OffsetFetch v8+ routes each group on its own, and OffsetCommit and
 TxnOffsetCommit merge the coordinator's answer for the partitions they pass it with their own
@@ -27,7 +30,9 @@ check. A single node keeps the plain table and pays nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import inspect
+import types
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NoReturn, cast
 
 from ottla.server.cluster.routing import endpoint_of, partition_state
@@ -152,29 +157,67 @@ def _gate(handle: Handle, key_of: Callable[[Mapping[str, Any], int], tuple[int, 
                     answer = _error_answer(header, request, error)
                     if answer is not None:
                         try:
-                            return handle(_without_coordinators(context, error), header, request)
+                            result = handle(_without_coordinators(context, error), header, request)
                         except _Refused:
                             return answer
+                        return _settled(result, answer) if inspect.iscoroutine(result) else result
         return handle(context, header, request)
 
     return gated_handle
 
 
+async def _settled(result: Coroutine[Any, Any, Any], answer: dict[str, Any]) -> Any:
+    """A handler that went on past its coordinator's checks (an EndTxn awaiting its markers on
+    PostgreSQL) refused at its first use of the coordinator's state all the same."""
+    try:
+        return await result
+    except _Refused:
+        return answer
+
+
 class _Refused(KafkaError):
-    """A handler reached a coordinator of a key this node does not coordinate."""
+    """A handler reached the state of a coordinator of a key this node does not coordinate."""
 
 
 class _Elsewhere:
-    """A coordinator of another node: any use of it raises `_Refused`. The gated handlers
-    reach their coordinator before they park, so the refusal always interrupts `handle` itself."""
+    """A coordinator of another node, as Kafka's coordinator service is in front of a runtime
+    that does not own the key's partition: the coordinator's own methods and properties run on
+    it, reading its configuration (`_CONFIGURATION`), so the checks it makes before it looks at
+    a key answer as on the coordinator; its first use of anything else raises `_Refused`. With
+    no coordinator (the share coordinator, opened on first use) any use raises."""
 
-    __slots__ = ("_error",)
+    __slots__ = ("_stood_for", "_refusal")
 
-    def __init__(self, error: ErrorCode) -> None:
-        self._error = error
+    def __init__(self, coordinator: object | None, error: ErrorCode) -> None:
+        self._stood_for = coordinator
+        self._refusal = error
 
-    def __getattr__(self, name: str) -> NoReturn:
-        raise _Refused(self._error)
+    def __getattr__(self, name: str) -> Any:
+        coordinator = self._stood_for
+        if coordinator is not None:
+            if name in _CONFIGURATION:
+                return getattr(coordinator, name)
+            member = inspect.getattr_static(type(coordinator), name, None)
+            if isinstance(member, staticmethod):
+                return member.__func__
+            if isinstance(member, types.FunctionType):
+                return types.MethodType(member, self)
+            if isinstance(member, property) and member.fget is not None:
+                return member.fget(self)
+        return self._refuse()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _Elsewhere.__slots__:
+            self._refuse()  # a change of the coordinator's state is a use of it
+        object.__setattr__(self, name, value)
+
+    def _refuse(self) -> NoReturn:
+        raise _Refused(self._refusal)
+
+
+# What a stand-in reads of the coordinator it stands for: the configuration its checks use
+# (GroupConfig's session timeouts, TxnConfig's transaction.max.timeout.ms), never a key's state.
+_CONFIGURATION = frozenset({"config"})
 
 
 class _Rooms:
@@ -196,8 +239,10 @@ class _Rooms:
 def _without_coordinators(context: RequestContext, error: ErrorCode) -> RequestContext:
     """`context` with the group, share group and transaction coordinators standing in for
     another node's: everything else, the authorizer and the features first, is this node's."""
-    elsewhere = cast(Any, _Elsewhere(error))
-    services = dataclasses.replace(context.services, groups=elsewhere, txn=elsewhere, rooms=_Rooms(context.services.rooms, elsewhere))
+    services = dataclasses.replace(
+        context.services, groups=cast(Any, _Elsewhere(context.services.groups, error)), txn=cast(Any, _Elsewhere(context.services.txn, error)),
+        rooms=_Rooms(context.services.rooms, _Elsewhere(None, error)),
+    )
     return RequestContext(services, context.client, context.sasl)
 
 

@@ -167,14 +167,15 @@ class GroupCoordinator:
 
     # --- membership --------------------------------------------------------------
 
-    def join(self, request: JoinRequest, respond: JoinResponder, share_group: bool = False) -> None:
+    def join(self, request: JoinRequest, respond: JoinResponder, share_group: Callable[[str], bool] = lambda group_id: False) -> None:
         """GroupCoordinatorService.joinGroup, then GroupMetadataManager.classicGroupJoin. The
-        group id and session timeout are checked before the group is looked up, whatever
-        its type. A classic member joining a live consumer group becomes one of its members,
-        served through the classic APIs; one joining an empty consumer or streams group
-        takes it over as a classic group (its offsets stay). Any other group of the id (a
-        share group, which `share_group` says, or a streams group with members) is no
-        group a classic member may join."""
+        group id and session timeout are checked before any group is looked at, whatever
+        its type (before a cluster's node routes the id: server/cluster/coordinators.py). A
+        classic member joining a live consumer group becomes one of its members, served
+        through the classic APIs; one joining an empty consumer or streams group takes it
+        over as a classic group (its offsets stay). Any other group of the id (a share
+        group, which `share_group` tells, or a streams group with members) is no group a
+        classic member may join."""
         if not request.group_id:
             respond(JoinResult(ErrorCode.INVALID_GROUP_ID, request.member_id))
             return
@@ -182,7 +183,7 @@ class GroupCoordinator:
             respond(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, request.member_id))
             return
         streams = self.streams_groups.get(request.group_id)
-        if share_group or (streams is not None and streams.members):
+        if (streams is not None and streams.members) or share_group(request.group_id):
             respond(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, ""))
             return
         consumer = self.consumer_groups.get(request.group_id)
@@ -218,6 +219,11 @@ class GroupCoordinator:
         assignments: list[tuple[str, bytes]],
         respond: SyncResponder,
     ) -> None:
+        """GroupCoordinatorService.syncGroup checks the group id before it routes it to its
+        shard, as heartbeat, leaveGroup and deleteOffsets do: here before any group is looked at."""
+        if not group_id:
+            respond(SyncResult(ErrorCode.INVALID_GROUP_ID))
+            return
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             respond(self.consumer.classic_sync(consumer, generation_id, member_id, group_instance_id, protocol_type, protocol_name) if consumer.members else SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
@@ -225,14 +231,18 @@ class GroupCoordinator:
         self.membership.sync(group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name, assignments, respond)
 
     def heartbeat(self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None) -> ErrorCode:
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             return self.consumer.classic_heartbeat(consumer, generation_id, member_id, group_instance_id)
         return self.membership.heartbeat(group_id, generation_id, member_id, group_instance_id)
 
     def leave(self, group_id: str, leaving: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID, []
         consumer = self.consumer_groups.get(group_id)
-        if consumer is not None and group_id:
+        if consumer is not None:
             return self.consumer.classic_leave(consumer, leaving)
         return self.membership.leave(group_id, leaving)
 
@@ -443,6 +453,9 @@ class GroupCoordinator:
         return self.offsets.fetch_offsets(group_id, wanted)
 
     def delete_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]]) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        """GroupCoordinatorService.deleteOffsets: an empty group id is INVALID_GROUP_ID, not a group not found."""
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID, []
         return self.offsets.delete_offsets(group_id, wanted)
 
     # --- what the transaction coordinator asks (its GroupOffsets) ----------------

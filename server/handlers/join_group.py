@@ -49,7 +49,7 @@ def handle(context: RequestContext, header: RequestHeader, request: JoinGroupReq
         if not answer.done():
             answer.set_result(result)
 
-    context.groups.join(join, settle, share_group=join.group_id in context.services.share.groups)
+    context.groups.join(join, settle, share_group=lambda group_id: group_id in context.services.share.groups)
     if answer.done():
         return _response(version, answer.result())
     return _parked(version, answer)

@@ -16,7 +16,9 @@ The answer lists topics in the order Kafka's response builder does: the ones ref
 first (in request order), then those the coordinator answered, each topic once. In a cluster
 only the partitions that reach the group's coordinator carry its NOT_COORDINATOR (or
 COORDINATOR_NOT_AVAILABLE, or COORDINATOR_LOAD_IN_PROGRESS) when another node coordinates the
-group, as the group coordinator answers before it looks at the transaction.
+group, as the group coordinator answers before it looks at the transaction; before that, on
+every node, an empty group id is INVALID_GROUP_ID for them (GroupCoordinatorService checks it
+before it routes the group).
 
 Among brokers over one database the transaction's coordinator may be another broker than the
 group's: it is asked over the network (an inter-broker AddPartitionsToTxn, as Kafka's group
@@ -102,10 +104,10 @@ def handle(
                 entry = CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1),
                                     partition["committed_metadata"])
                 valid.append((key, index, entry))
-    moved = elsewhere(context, GROUP, group_id) if valid else None
-    if moved is not None:
+    unrouted = (ErrorCode.INVALID_GROUP_ID if not group_id else elsewhere(context, GROUP, group_id)) if valid else None
+    if unrouted is not None:
         for key, index, _ in valid:
-            answer(key, index, moved)
+            answer(key, index, unrouted)
         return {"throttle_time_ms": 0, "topics": list(answered.values())}
     coordinator_node = None if not valid or context.services.cluster is None else remote_coordinator(context, request["transactional_id"])
     if coordinator_node is not None:
