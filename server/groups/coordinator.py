@@ -467,15 +467,16 @@ class GroupCoordinator:
     def on_partition_moved(self, index: int) -> None:
         """Another node leads `__consumer_offsets` partition `index` (cluster mode): its groups
         stay loaded, as every node shares them, but each of their members gets a whole session
-        timeout from now, as Kafka's new coordinator gives them once it has loaded the
-        partition (GroupMetadataManager.onLoaded), so a member that finds the new coordinator
-        within its session timeout of the move keeps its place."""
+        timeout from now, and a KIP-848 member still revoking a whole rebalance timeout, as
+        Kafka's new coordinator gives them once it has loaded the partition
+        (GroupMetadataManager.onLoaded), so a member that finds the new coordinator within its
+        session timeout of the move keeps its place."""
         def owned(group_id: str) -> bool:
             return self.offsets_partition(group_id) == index
 
         self.membership.on_loaded(owned)
         if self._consumer is not None:
-            self._consumer.rearm_sessions(owned)
+            self._consumer.rearm_timers(owned)
         if self._streams is not None:
             self._streams.on_loaded(owned)
 

@@ -263,13 +263,16 @@ class ConsumerGroupManager:
                 self._arm_session(group, member)
                 self._arm_rebalance(group, member)  # one loaded while revoking, as onLoaded schedules it
 
-    def rearm_sessions(self, owned: Callable[[str], bool]) -> None:
-        """Every member of the groups `owned` picks must heartbeat within its session timeout
-        from now, as after a load (GroupMetadataManager.onLoaded)."""
+    def rearm_timers(self, owned: Callable[[str], bool]) -> None:
+        """The groups `owned` picks moved to this coordinator (cluster mode), loaded already:
+        every member must heartbeat within its session timeout from now, and one still revoking
+        revoke within a whole rebalance timeout from now, as after a load
+        (GroupMetadataManager.onLoaded, scheduleConsumerGroupRebalanceTimeout)."""
         for group in self.groups.values():
             if owned(group.group_id):
                 for member in group.members.values():
                     self._arm_session(group, member)
+                    self._arm_rebalance(group, member, reconciled=True)
 
     def close(self) -> None:
         for group in self.groups.values():
