@@ -5,6 +5,7 @@ version 2) and the partition are the test's."""
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from compat.sockets import read_frame
@@ -35,8 +36,15 @@ class TxnClient:
         return decode_response(api, version, frame)[1]
 
     def init(self, transactional_id: str) -> tuple[int, int]:
-        answer = self.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": transactional_id, "transaction_timeout_ms": 60000,
-                                                        "producer_id": -1, "producer_epoch": -1})
+        """InitProducerId, asked again while the coordinator loads (a broker just started), as
+        a client asks again on that retriable answer."""
+        deadline = time.monotonic() + 30
+        while True:
+            answer = self.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": transactional_id, "transaction_timeout_ms": 60000,
+                                                            "producer_id": -1, "producer_epoch": -1})
+            if answer["error_code"] != ErrorCode.COORDINATOR_LOAD_IN_PROGRESS or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert answer["error_code"] == ErrorCode.NONE, answer
         return answer["producer_id"], answer["producer_epoch"]
 
