@@ -11,28 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ottla.server.admin.client import Connection
-from ottla.testing import ThreadedBroker, running_broker
+from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from tests.server.test_cluster_coordinator_checks import NODES, _each, _errors
 
-NODES = (1, 2, 3)
 TOPIC = "validated"
-
-
-def _each(cluster: ThreadedBroker, api: ApiKey, version: int, body: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """The answer of each node to the same request."""
-    addresses = dict(zip(NODES, (address.rsplit(":", 1) for address in cluster.bootstrap_servers.split(","))))
-    connections = {node: Connection(addresses[node][0], int(addresses[node][1]), 10.0, "coordinator-validation") for node in NODES}
-    try:
-        return {node: connection.request(api, version, body) for node, connection in connections.items()}
-    finally:
-        for connection in connections.values():
-            connection.close()
-
-
-def _errors(answers: dict[int, dict[str, Any]]) -> dict[int, int]:
-    return {node: answer["error_code"] for node, answer in answers.items()}
 
 
 def _join(group_id: str, session_timeout_ms: int) -> dict[str, Any]:
