@@ -664,6 +664,14 @@ RETRIABLE_FAULTS = (
     ("produce", "NOT_LEADER_OR_FOLLOWER"), ("produce", "NOT_ENOUGH_REPLICAS"), ("produce", "REQUEST_TIMED_OUT"),
     ("fetch", "NOT_LEADER_OR_FOLLOWER"), ("fetch", "UNKNOWN_TOPIC_OR_PARTITION"),
 )
+# Clients that keep several Produce requests in flight on a partition with idempotence, and
+# retry without bound: a Produce error met on a partition's first request only would let the
+# fresh producer's second batch, in flight behind it, land first (a partition takes any sequence
+# from a producer it does not know: Kafka 4.4's ProducerAppendInfo.checkSequence, Ottla's too),
+# and the producer then retries its first batch out of order for good, on Kafka too. A real
+# error (a leader moving, the ISR shrinking) meets the requests behind it as well: for these
+# clients each Produce error takes one partition's first requests, as many as are in flight.
+PIPELINED_PRODUCE = {"java": 5}
 # Clients whose `produce` action is idempotent (the stock defaults of kafka-python, the Java
 # client and franz-go, clients.py): only these keep each partition's order through a retried
 # batch; the others have several requests in flight and no sequence numbers, so Kafka lets a
@@ -883,19 +891,26 @@ def cluster_leader_stop(client: Client, target: Target) -> None:
 
 def cluster_retriable_faults(client: Client, target: Target) -> str | None:
     """Against a 3-node Ottla, a 3-partition topic on every node: the fault API answers the
-    topic's Produce requests, one each, with NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS and
-    REQUEST_TIMED_OUT, and its Fetch requests with NOT_LEADER_OR_FOLLOWER and
-    UNKNOWN_TOPIC_OR_PARTITION: errors Kafka documents as retriable, none taking effect. The
-    client produces 1,000 records and reads them back by assignment. Passes when every fault
-    fired and the reads are judged as produce-consume-restart's are, except that a producer
-    without idempotence may have a retried batch land after a later one (Kafka keeps order
-    through retries only with idempotence or one request in flight): its cell then says so. An
-    error a client is known not to retry is not set for it, and its cell says which."""
+    topic's Produce requests, one each (PIPELINED_PRODUCE: those one partition each has in
+    flight), with NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS and REQUEST_TIMED_OUT, and its
+    Fetch requests, once each, with NOT_LEADER_OR_FOLLOWER and UNKNOWN_TOPIC_OR_PARTITION: errors
+    Kafka documents as retriable, none taking effect. The client produces 1,000 records and
+    reads them back by assignment. Passes when every fault fired and the reads are judged as
+    produce-consume-restart's are, except that a producer without idempotence may have a
+    retried batch land after a later one (Kafka keeps order through retries only with
+    idempotence or one request in flight): its cell then says so. An error a client is known not
+    to retry is not set for it, and its cell says which."""
     cluster = _with_faults(target, "cluster-retriable-faults")
     topic, _ = _step("create", lambda: _replicated_topic(client, cluster, "faults", PARTITIONS))
-    # Set in order: a request fires the first fault it matches, and each goes after firing once.
-    faults = {_step(f"fail {api} with {error}", lambda: cluster.add_fault(api=api, topic=topic, error=error, count=1)): f"{api} {error}"
-              for api, error in RETRIABLE_FAULTS if (api, error) not in NOT_RETRIED.get(client.name, {})}
+    # Set in order: a request fires the first fault it matches, and each goes once it has fired its count.
+    faults: dict[int, str] = {}
+    for index, (api, error) in enumerate(RETRIABLE_FAULTS):
+        if (api, error) in NOT_RETRIED.get(client.name, {}):
+            continue
+        pipelined = PIPELINED_PRODUCE.get(client.name) if api == "produce" else None
+        where = {"partition": index % PARTITIONS, "count": pipelined} if pipelined else {"count": 1}
+        fault = _step(f"fail {api} with {error}", lambda: cluster.add_fault(api=api, topic=topic, error=error, **where))
+        faults[fault] = f"{api} {error}"
     try:
         produced = _step("produce", lambda: client.run(cluster.bootstrap, topic, "produce", count=RECORDS))
         if produced["produced"] != RECORDS:
