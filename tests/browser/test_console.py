@@ -27,29 +27,8 @@ from unavailable import unavailable
 
 pytestmark = pytest.mark.external
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 # How long the page may take to show what it fetched: a wait for an element, not a timing claim.
 PATIENCE_SECONDS = 30
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        unavailable("chromium and chromedriver are not installed (python -m compat.install installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1360,1000", "--lang=en-US"):
-        options.add_argument(argument)
-    # The given chromedriver: Selenium Manager would otherwise try to download one.
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ budget (the API's `complete: false`) rather than showing "0 messages" as if noth
 
 from __future__ import annotations
 
-import shutil
 from typing import Any, Iterator
 
 import pytest
@@ -11,32 +10,11 @@ from kafka import KafkaProducer
 
 from ottla.server.http import api
 from ottla.testing import ThreadedBroker, running_broker
-from unavailable import unavailable
 
 pytestmark = pytest.mark.external
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 # How long the page may take to show what it fetched: a wait for an element, not a timing claim.
 PATIENCE_SECONDS = 30
-
-
-@pytest.fixture
-def driver() -> Iterator[Any]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        unavailable("chromium and chromedriver are not installed (python -m compat.install installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1360,1000", "--lang=en-US"):
-        options.add_argument(argument)
-    chrome = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
 
 
 @pytest.fixture
@@ -45,16 +23,16 @@ def broker() -> Iterator[ThreadedBroker]:
         yield handle
 
 
-def _status(driver: Any) -> str:
+def _status(browser: Any) -> str:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, PATIENCE_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    wait = WebDriverWait(browser, PATIENCE_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
     return str(wait.until(lambda d: next((e.text for e in d.find_elements(By.CSS_SELECTOR, "[data-test=message-status]") if e.text), None)))
 
 
-def test_a_search_that_ran_out_of_budget_says_so(driver: Any, broker: ThreadedBroker) -> None:
+def test_a_search_that_ran_out_of_budget_says_so(browser: Any, broker: ThreadedBroker) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -68,16 +46,16 @@ def test_a_search_that_ran_out_of_budget_says_so(driver: Any, broker: ThreadedBr
     producer.flush(timeout=60)
     producer.close()
 
-    driver.get(f"{broker.broker.http.url}/#/topics/big")
+    browser.get(f"{broker.broker.http.url}/#/topics/big")
     # The first load, the newest 50 (some 5 MB), fits the budget: no marker.
-    assert _status(driver) == "50 messages"
-    assert not driver.find_elements(By.CSS_SELECTOR, "[data-test=search-incomplete]")
+    assert _status(browser) == "50 messages"
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-test=search-incomplete]")
 
-    contains = driver.find_element(By.CSS_SELECTOR, "[data-test=browse] [name=contains]")
+    contains = browser.find_element(By.CSS_SELECTOR, "[data-test=browse] [name=contains]")
     contains.send_keys("absent")
-    driver.find_element(By.CSS_SELECTOR, "[data-test=browse] button").click()
-    marker = WebDriverWait(driver, PATIENCE_SECONDS).until(
+    browser.find_element(By.CSS_SELECTOR, "[data-test=browse] button").click()
+    marker = WebDriverWait(browser, PATIENCE_SECONDS).until(
         lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "[data-test=message-status] [data-test=search-incomplete]")), None)
     )
     assert "stopped at its read budget" in marker.text
-    assert _status(driver).startswith("0 messages; the search stopped at its read budget")
+    assert _status(browser).startswith("0 messages; the search stopped at its read budget")

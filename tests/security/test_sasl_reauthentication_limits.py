@@ -9,9 +9,9 @@ which spans the broker's, saw less; "a second later" only after the client waite
 from __future__ import annotations
 
 import socket
-import struct
 import time
 
+from compat.sockets import read_frame
 from ottla.server.config import BrokerConfig
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
@@ -31,28 +31,10 @@ def _config(**extra: str) -> BrokerConfig:
     return BrokerConfig.from_settings(settings)
 
 
-def _read_exact(sock: socket.socket, count: int) -> bytes | None:
-    data = b""
-    while len(data) < count:
-        try:
-            chunk = sock.recv(count - len(data))
-        except ConnectionResetError:
-            return None
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def _read_frame(sock: socket.socket) -> bytes | None:
-    size = _read_exact(sock, 4)
-    return None if size is None else _read_exact(sock, struct.unpack(">i", size)[0])
-
-
 def _call(sock: socket.socket, api: int, version: int, body: dict) -> dict | None:
     """The answer, or None when the broker closed the connection without one."""
     sock.sendall(encode_request(api, version, 1, body, "test"))
-    frame = _read_frame(sock)
+    frame = read_frame(sock)
     return None if frame is None else decode_response(api, version, frame)[1]
 
 
