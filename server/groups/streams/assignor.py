@@ -65,8 +65,9 @@ class _Process:
         self.counts[member_id] += 1
         return self.counts[member_id]
 
-    def add_to_least_loaded(self, task: Task, active: bool) -> int:
-        return self.add(min(self.counts, key=lambda m: (self.counts[m], m)), task, active)
+    def least_loaded(self) -> str:
+        """The member with the fewest tasks, ties to the lowest id."""
+        return min(self.counts, key=lambda m: (self.counts[m], m))
 
 
 @dataclass(slots=True)
@@ -165,10 +166,7 @@ def assign(
         else:
             unplaced.append(task)
     for task in sorted(unplaced):
-        process = min(processes.values(), key=lambda p: (p.load, p.process_id))
-        count = process.add_to_least_loaded(task, True)
-        active_quota.took(count)
-        total_quota.took(count)
+        give(min(processes.values(), key=lambda p: (p.load, p.process_id)).least_loaded(), task, True)
 
     # assignStandby: to the member that ran it active before, then to one that kept it, then
     # to the least loaded process without it.
@@ -191,7 +189,7 @@ def assign(
             if not lacking:
                 log.warning("not enough processes for %d standby replicas of task %s_%d", num_standby_replicas, *task)
                 break
-            total_quota.took(min(lacking, key=lambda p: (p.load, p.process_id)).add_to_least_loaded(task, False))
+            give(min(lacking, key=lambda p: (p.load, p.process_id)).least_loaded(), task, False)
     return {m: TasksTuple(_grouped(process_of(m).active.get(m, set())), _grouped(process_of(m).standby.get(m, set()))) for m in order}
 
 
