@@ -36,6 +36,11 @@ busy was short of its core, not of work), and the 1-minute load average. Before 
 (`--wait-quiet`, up to 300 s) for a second with the machine nearly idle. `--repeat N`
 runs N passes over every broker and core count, every other pass in reverse order; the best rate
 of each, the spread of its passes, and the scaling (two cores' best over one core's) are printed.
+`--brokers ottla-2proc` measures what one process per node would scale to at best: two independent
+Ottla processes (each a one-node broker with the same 8-partition topic), the generator's
+connections taking them in turn, so each serves half the partitions; their CPU is summed, and
+their loops are one thread group. It stands for no product mode (cluster mode's nodes share one
+process), only for the design compat/SCALING.md weighs.
 `--spy` also samples Ottla under py-spy --native in its one-core produce runs and splits its event
 loop's busy samples as compat.bench_cores --spy does, `pwrite`'s share apart (compat/SCALING.md:
 on this VM's cold page cache it is most of produce).
@@ -234,9 +239,10 @@ def _batch() -> bytes:
     return build_batch([Record(i, stamp, None, os.urandom(RECORD_BYTES)) for i in range(RECORDS_PER_BATCH)])
 
 
-def produce(address: str, topic: str, *, megabytes: float, connections: int, in_flight: int, directory: Path) -> Moved:
+def produce(addresses: list[str], topic: str, *, megabytes: float, connections: int, in_flight: int, directory: Path) -> Moved:
     """Send at least `megabytes` of 1 KiB records, as batches of RECORDS_PER_BATCH, evenly over the
-    partitions of `topic` (empty at the start), and check every answer."""
+    partitions of `topic` (empty at the start), and check every answer. The connections take
+    `addresses` in turn."""
     batch = _batch()
     per_partition = max(1, round(megabytes * 1e6 / len(batch) / PARTITIONS))
     name = topic.encode()
@@ -255,7 +261,7 @@ def produce(address: str, topic: str, *, megabytes: float, connections: int, in_
         error_at = 4 + 1 + 1 + 1 + len(name) + 1 + 4
         next_offset = [0] * PARTITIONS
         moved = Moved(offsets=next_offset)
-        pool = [_Connection(address, file.fileno()) for _ in range(connections)]
+        pool = [_Connection(addresses[number % len(addresses)], file.fileno()) for number in range(connections)]
 
         def answers(connection: _Connection, owned: list[int]) -> Parser:
             # The connection's requests, its partitions taking turns; in flight, in order.
@@ -298,8 +304,9 @@ def produce(address: str, topic: str, *, megabytes: float, connections: int, in_
         return _drive(pool, answers, moved)
 
 
-def consume(address: str, topic: str, *, ends: list[int], connections: int) -> Moved:
-    """Read every partition of `topic` from offset 0 to its end in `ends`, batch headers only."""
+def consume(addresses: list[str], topic: str, *, ends: list[int], connections: int) -> Moved:
+    """Read every partition of `topic` from offset 0 to its end in `ends`, batch headers only,
+    each from the address its connection took in produce (the connections take `addresses` in turn)."""
     name = topic.encode()
     templates, offset_at = [], []
     for partition in range(PARTITIONS):
@@ -321,7 +328,7 @@ def consume(address: str, topic: str, *, ends: list[int], connections: int) -> M
     prefix = 4 + 1 + 4 + 2 + 4 + 1 + 1 + len(name) + 1 + 4 + 2 + 8 + 8 + 8 + 1 + 4
     position = [0] * PARTITIONS
     moved = Moved(offsets=position)
-    pool = [_Connection(address, None) for _ in range(connections)]
+    pool = [_Connection(addresses[number % len(addresses)], None) for number in range(connections)]
 
     def request(connection: _Connection, partition: int) -> None:
         _OFFSET.pack_into(templates[partition], offset_at[partition], position[partition])
@@ -383,41 +390,58 @@ def consume(address: str, topic: str, *, ends: list[int], connections: int) -> M
 
 
 @dataclass(slots=True, frozen=True)
-class Broker:
-    """A broker under test: its bootstrap address, process, data directory, and whether it is
-    CPython (whose thread names only py-spy can read)."""
+class Process:
+    """One broker process: its bootstrap address, pid and data directory."""
 
-    name: str
     bootstrap: str
     pid: int
     data_dir: Path
+
+
+@dataclass(slots=True, frozen=True)
+class Broker:
+    """A broker under test: its processes (one, but for `ottla-2proc`), and whether it is CPython
+    (whose thread names only py-spy can read). With several processes the generator's connections
+    take them in turn, so each serves the partitions of its connections."""
+
+    name: str
+    processes: tuple[Process, ...]
     python: bool
 
 
-def pin(pid: int, cpus: str) -> None:
-    """Every thread of process `pid` to `cpus`: threads it starts later inherit their creator's."""
-    subprocess.run(["taskset", "--all-tasks", "--pid", "--cpu-list", cpus, str(pid)], check=True, stdout=subprocess.DEVNULL)
+def pin(broker: Broker, cpus: str) -> None:
+    """Every thread of the broker's processes to `cpus`: threads started later inherit their creator's."""
+    for process in broker.processes:
+        subprocess.run(["taskset", "--all-tasks", "--pid", "--cpu-list", cpus, str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+
+
+def thread_cpu_seconds(broker: Broker) -> dict[int, float]:
+    """CPU seconds of every thread of the broker's processes, by thread id (unique across them)."""
+    return {tid: seconds for process in broker.processes for tid, seconds in procfs.thread_cpu_seconds(process.pid).items()}
 
 
 def thread_groups(broker: Broker) -> dict[int, str]:
-    """A group name for each thread of the broker: Ottla's event loop (its main thread), its
-    sendfile workers, its storage flusher, the rest; a JVM's threads by their names, numbers
-    dropped (Kafka's request handlers, network threads, ...)."""
-    if not broker.python:
-        return {tid: name.rstrip("0123456789-") or name for tid, name in procfs.thread_names(broker.pid).items()}
-    py_spy = shutil.which("py-spy")
-    dump = None if py_spy is None else subprocess.run([py_spy, "dump", "--json", "--pid", str(broker.pid)], capture_output=True, text=True)
-    if dump is None or dump.returncode != 0:
-        # No py-spy, or no ptrace (a container without CAP_SYS_PTRACE): the main thread is still the loop.
-        return {tid: "loop" if tid == broker.pid else "other" for tid in procfs.thread_names(broker.pid)}
-    threads = json.loads(dump.stdout)
+    """A group name for each thread of the broker: Ottla's event loop (its main thread; the loops
+    of several processes are one group), its sendfile workers, its storage flusher, the rest; a
+    JVM's threads by their names, numbers dropped (Kafka's request handlers, network threads, ...)."""
     groups = {}
-    for thread in threads:
-        name = thread["thread_name"] or ""
-        groups[thread["os_thread_id"]] = (
-            "loop" if thread["os_thread_id"] == broker.pid else "sendfile workers" if name.startswith("ottla-sendfile")
-            else "flusher" if name == "ottla-flusher" else "other"
-        )
+    for process in broker.processes:
+        pid = process.pid
+        if not broker.python:
+            groups.update({tid: name.rstrip("0123456789-") or name for tid, name in procfs.thread_names(pid).items()})
+            continue
+        py_spy = shutil.which("py-spy")
+        dump = None if py_spy is None else subprocess.run([py_spy, "dump", "--json", "--pid", str(pid)], capture_output=True, text=True)
+        if dump is None or dump.returncode != 0:
+            # No py-spy, or no ptrace (a container without CAP_SYS_PTRACE): the main thread is still the loop.
+            groups.update({tid: "loop" if tid == pid else "other" for tid in procfs.thread_names(pid)})
+            continue
+        for thread in json.loads(dump.stdout):
+            name = thread["thread_name"] or ""
+            groups[thread["os_thread_id"]] = (
+                "loop" if thread["os_thread_id"] == pid else "sendfile workers" if name.startswith("ottla-sendfile")
+                else "flusher" if name == "ottla-flusher" else "other"
+            )
     return groups
 
 
@@ -432,6 +456,7 @@ class Run:
     seconds: float
     answers: int
     broker_cpu: float  # seconds, the process's threads (to the ns; a broker's threads outlive a run)
+    process_cpu: list[float]  # seconds, each of the broker's processes (one, but for ottla-2proc)
     threads: dict[str, float]  # CPU seconds by thread group (/proc/PID/task/TID/schedstat)
     busiest_thread: str
     busiest_thread_cpu: float
@@ -510,13 +535,16 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
     """`move()` timed with the CPU it cost the broker (all its threads, and by thread) and this process."""
     load = os.getloadavg()[0]
     busy, steal = _machine_cpu()
-    threads = procfs.thread_cpu_seconds(broker.pid)
+    threads = thread_cpu_seconds(broker)
+    before = [procfs.thread_cpu_seconds(process.pid) for process in broker.processes]
     generator = time.process_time()
-    with _spied(broker.pid, directory, spy) as shares:
+    with _spied(broker.processes[0].pid, directory, spy) as shares:
         moved = move()
     generator = time.process_time() - generator
     busy, steal = (now - before for now, before in zip(_machine_cpu(), (busy, steal)))
-    after = procfs.thread_cpu_seconds(broker.pid)
+    after = thread_cpu_seconds(broker)
+    per_process = [sum(seconds - was.get(tid, 0.0) for tid, seconds in procfs.thread_cpu_seconds(process.pid).items())
+                   for process, was in zip(broker.processes, before)]
     spent = {tid: seconds - threads.get(tid, 0.0) for tid, seconds in after.items()}
     # Not /proc/PID/stat's 10 ms ticks, which a run of a few milliseconds may not reach or may double.
     process = sum(spent.values())
@@ -527,7 +555,7 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
     busiest = max(spent, key=lambda tid: spent[tid])
     busiest_name = groups.get(busiest, "other") + (f" ({busiest})" if groups.get(busiest) not in ("loop", "flusher") else "")
     run = Run(
-        broker.name, workload, cores, moved.bytes / 1e6, moved.seconds, moved.answers, process,
+        broker.name, workload, cores, moved.bytes / 1e6, moved.seconds, moved.answers, process, per_process,
         dict(sorted(by_group.items(), key=lambda item: -item[1])), busiest_name, spent[busiest], generator, load,
         max(0.0, busy - process - generator), steal, shares or None,
         list(moved.offsets),
@@ -538,30 +566,34 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
 def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, directory: Path, say: Callable[[str], None]) -> list[Run]:
     """Produce `args.volume_mb` to a fresh topic, then consume it `args.reads` times, the broker
     pinned to `cores`."""
-    pin(broker.pid, CORES[cores])
+    pin(broker, CORES[cores])
     topic = f"scaling-{tag}"
-    work.create_topic(broker.bootstrap, topic, PARTITIONS)
-    address = work.leader_address(broker.bootstrap, topic)
-    settle_disk([broker.data_dir])
+    addresses = []
+    for process in broker.processes:
+        work.create_topic(process.bootstrap, topic, PARTITIONS)
+        addresses.append(work.leader_address(process.bootstrap, topic))
+    data_dirs = [process.data_dir for process in broker.processes]
+    settle_disk(data_dirs)
     wait_quiet(args.wait_quiet, say)
     spy = args.spy and broker.python and cores == 1
     produced, wrote = measured(broker, "produce", cores, directory, spy, lambda: produce(
-        address, topic, megabytes=args.volume_mb, connections=args.connections, in_flight=args.in_flight, directory=directory,
+        addresses, topic, megabytes=args.volume_mb, connections=args.connections, in_flight=args.in_flight, directory=directory,
     ))
-    settle_disk([broker.data_dir])
+    settle_disk(data_dirs)
     wait_quiet(args.wait_quiet, say)
 
     def read_all() -> Moved:
         total = Moved()
         for _ in range(args.reads):
-            read = consume(address, topic, ends=wrote.offsets, connections=args.connections)
+            read = consume(addresses, topic, ends=wrote.offsets, connections=args.connections)
             if read.offsets != wrote.offsets:
                 raise RuntimeError(f"{broker.name}: consumed to {read.offsets}, produced to {wrote.offsets}")
             total.bytes, total.seconds, total.answers, total.offsets = total.bytes + read.bytes, total.seconds + read.seconds, total.answers + read.answers, read.offsets
         return total
 
     consumed, _ = measured(broker, "consume", cores, directory, False, read_all)
-    work.delete_topics(broker.bootstrap, [topic])
+    for process in broker.processes:
+        work.delete_topics(process.bootstrap, [topic])
     return [produced, consumed]
 
 
@@ -625,20 +657,27 @@ def start_brokers(stack: ExitStack, names: list[str], say: Callable[[str], None]
     """Each named broker started as compat.bench starts it, on both CPUs."""
     brokers = []
     for name in names:
-        if name == "ottla":
-            ottla = stack.enter_context(OttlaBroker(settings={"group.initial.rebalance.delay.ms": "0", **DELETE_AT_ONCE}, cpus=BROKER_CPUS))
-            brokers.append(Broker("ottla", ottla.bootstrap, ottla.pid, ottla.data_dir, True))
+        if name in ("ottla", "ottla-2proc"):
+            processes = []
+            for _ in range(2 if name == "ottla-2proc" else 1):
+                ottla = stack.enter_context(OttlaBroker(settings={"group.initial.rebalance.delay.ms": "0", **DELETE_AT_ONCE}, cpus=BROKER_CPUS))
+                processes.append(Process(ottla.bootstrap, ottla.pid, ottla.data_dir))
+            brokers.append(Broker(name, tuple(processes), True))
         elif name == "kafka":
             kafka, _ = start_kafka(stack, say, BROKER_CPUS)
-            brokers.append(Broker("kafka", kafka.bootstrap_servers, kafka.pid, kafka.dir / "data", False))
+            brokers.append(Broker("kafka", (Process(kafka.bootstrap_servers, kafka.pid, kafka.dir / "data"),), False))
         else:
-            raise ValueError(f"unknown broker {name!r}: ottla or kafka")
+            raise ValueError(f"unknown broker {name!r}: ottla, ottla-2proc or kafka")
     return brokers
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.bench_scaling", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--brokers", default="ottla,kafka", help="comma-separated: ottla, kafka (default both)")
+    parser.add_argument(
+        "--brokers", default="ottla,kafka",
+        help="comma-separated: ottla, kafka, ottla-2proc (two independent Ottla processes, each serving half the "
+             "partitions: what one process per node would scale to at best; default ottla,kafka)",
+    )
     parser.add_argument("--volume-mb", type=float, default=2500, help="MB each run produces, then consumes (default 2500)")
     parser.add_argument("--reads", type=int, default=3, help="times each run consumes what it produced (default 3: a consume is ~5x faster)")
     parser.add_argument("--warmup-mb", type=float, default=1000, help="MB of the untimed produce and consume on each broker first (default 1000)")
