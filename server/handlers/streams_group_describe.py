@@ -16,6 +16,7 @@ from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.groups.streams import StreamsGroup, TasksTuple
 from ottla.server.groups.streams.assignor import ASSIGNOR
+from ottla.server.groups.streams.group import NO_TASK_OFFSETS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         StreamsGroupDescribeResponse,
         StreamsGroupDescribeResponseAssignment,
         StreamsGroupDescribeResponseDescribedGroup,
+        StreamsGroupDescribeResponseTaskOffset,
         StreamsGroupDescribeResponseTopology,
     )
 
@@ -128,8 +130,8 @@ def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescri
             "process_id": member.process_id,
             "user_endpoint": None if member.metadata.user_endpoint is None else {"host": member.metadata.user_endpoint[0], "port": member.metadata.user_endpoint[1]},
             "client_tags": [{"key": k, "value": v} for k, v in member.metadata.client_tags],
-            "task_offsets": [],
-            "task_end_offsets": [],
+            "task_offsets": _task_offsets(group.task_offsets.get(member.member_id, NO_TASK_OFFSETS).offsets),
+            "task_end_offsets": _task_offsets(group.task_offsets.get(member.member_id, NO_TASK_OFFSETS).end_offsets),
             "assignment": _assignment(member.current.assigned),
             "target_assignment": _assignment(group.target.get(member.member_id, TasksTuple())),
             "is_classic": False,
@@ -171,6 +173,11 @@ def _topology(context: RequestContext, group: StreamsGroup) -> StreamsGroupDescr
                                                   for t in subtopology["repartition_source_topics"]]),
         })
     return {"epoch": group.topology_epoch, "subtopologies": subtopologies}
+
+
+def _task_offsets(offsets: dict[tuple[str, int], int]) -> list[StreamsGroupDescribeResponseTaskOffset]:
+    """What the member last reported (StreamsGroupMember.taskOffsetsFromMap), by task."""
+    return [{"subtopology_id": s, "partition": p, "offset": offset} for (s, p), offset in sorted(offsets.items())]
 
 
 def _assignment(tasks: TasksTuple) -> StreamsGroupDescribeResponseAssignment:

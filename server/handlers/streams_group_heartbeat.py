@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ottla.wire.messages.types import (
         StreamsGroupHeartbeatRequest,
         StreamsGroupHeartbeatRequestTaskIds,
+        StreamsGroupHeartbeatRequestTaskOffset,
         StreamsGroupHeartbeatRequestTopology,
         StreamsGroupHeartbeatResponse,
         StreamsGroupHeartbeatResponseTaskIds,
@@ -68,6 +69,8 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             process_id=request["process_id"],
             user_endpoint=None if endpoint is None else (endpoint["host"], endpoint["port"]),
             client_tags=None if tags is None else tuple((t["key"], t["value"]) for t in tags),
+            task_offsets=_offsets(request["task_offsets"]),
+            task_end_offsets=_offsets(request["task_end_offsets"]),
             shutdown_application=request["shutdown_application"],
             client_id=header.client_id or "",
             # Kafka reports the client's InetAddress as Java prints it.
@@ -149,6 +152,10 @@ def _tasks(entries: list[StreamsGroupHeartbeatRequestTaskIds] | None) -> dict[st
         if entry["partitions"]:
             result[entry["subtopology_id"]] = result.get(entry["subtopology_id"], frozenset()) | frozenset(entry["partitions"])
     return result
+
+
+def _offsets(entries: list[StreamsGroupHeartbeatRequestTaskOffset] | None) -> tuple[tuple[str, int, int], ...] | None:
+    return None if entries is None else tuple((e["subtopology_id"], e["partition"], e["offset"]) for e in entries)
 
 
 def _ids(tasks: dict[str, frozenset[int]]) -> list[StreamsGroupHeartbeatResponseTaskIds]:

@@ -170,7 +170,7 @@ def test_only_stateful_tasks_get_standbys_and_a_departed_members_task_goes_to_it
     member has quota left, not to whichever member is least loaded."""
     def spec(process: str, active: dict[str, frozenset[int]] | None = None, standby: dict[str, frozenset[int]] | None = None) -> MemberSpec:
         held = TasksTuple(active or {}, standby or {})
-        return MemberSpec(process, held, held)
+        return MemberSpec(process, held)
 
     target = assign({"a": spec("p1"), "b": spec("p2")}, {"0": 2, "1": 2}, 1, frozenset({"1"}))
     assert {member: set(tasks.standby) for member, tasks in target.items()} == {"a": {"1"}, "b": {"1"}}

@@ -19,7 +19,7 @@ from ottla.wire.errors import ErrorCode
 
 def _held(process: str, active: set[int] | None = None) -> MemberSpec:
     tasks = TasksTuple({"0": frozenset(active)} if active else {})
-    return MemberSpec(process, tasks, tasks)
+    return MemberSpec(process, tasks)
 
 
 def _standbys(target: dict[str, TasksTuple]) -> dict[str, set[int]]:

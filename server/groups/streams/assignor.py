@@ -9,17 +9,24 @@ time a member reaches it: active tasks first, then active and standby tasks toge
 are per process: its tasks over its members.
 
 In Kafka's order:
-- an active task goes to the member that ran it while that member is under the active quota;
-  else to a member that kept a standby of it (its state is warm), under the quota; else to
-  the least loaded process's least loaded member;
-- a standby goes to the member that ran the task active before (it has the state) while
-  under the total quota, then to a member that kept a standby of it, then to the least loaded
-  process that lacks the task.
+- an active task goes to the member that runs it now while that member is under the active
+  quota; else to a standby candidate of it (its state is warm), under the quota; else to the
+  least loaded process's least loaded member;
+- a standby goes to the member that runs the task active (it has the state) while under the
+  total quota, then to a standby candidate of it, then to the least loaded process that
+  lacks the task.
 
-Ties Kafka leaves to hash order are broken here by process and member id. Divergences: Kafka
-also ranks standby candidates by the task offsets members report, which Ottla does not keep;
-and Kafka takes a member's tasks from its current assignment only, where Ottla also counts a
-task the member was last meant to get (its previous target) when nobody holds it now.
+What a member holds is its current assignment only (TargetAssignmentBuilder.
+createMemberMetadataAndState): a task in a member's target that nobody holds yet is as free
+as any. A task's standby candidates (collectStandbyCandidates, rankStandbyCandidates) are the
+members that hold it as standby now, then those that report an offset for it in their
+heartbeats' TaskOffsets (their state stores have it), each group by the offset they report,
+highest first. The first candidate is taken unless a later one is on a less loaded process
+and has fewer tasks (findPrevMemberWithLeastLoad).
+
+Kafka 4.4 assigns no warm-up tasks: its AssignmentRefiner.refine returns the target as given,
+and this assignor's result has active and standby tasks only. Ties Kafka leaves to hash order
+are broken here by process and member id.
 """
 
 from __future__ import annotations
@@ -39,9 +46,9 @@ Task = tuple[str, int]  # (subtopology id, partition)
 @dataclass(slots=True, frozen=True)
 class MemberSpec:
     process_id: str
-    # What the member runs now (its current assignment) and what it was last meant to.
-    current: TasksTuple
-    previous_target: TasksTuple
+    current: TasksTuple  # what the member holds now, not what it is meant to get
+    # The changelog offset sum the member last reported per task (its heartbeats' TaskOffsets).
+    task_offsets: dict[Task, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -113,29 +120,29 @@ def assign(
     def process_of(member_id: str) -> _Process:
         return processes[members[member_id].process_id]
 
-    # Who ran each task active (its current owner, else the member last meant to get it:
-    # current assignments are read last to win), and who kept it as standby (collectStandbyCandidates).
+    # Who runs each task active now (activeTaskToPrevMember), and each task's standby
+    # candidates, best first (standbyTaskToPrevMember): a stable sort, so equal ones stay in
+    # member order.
     ran: dict[Task, str] = {}
-    kept: dict[Task, list[str]] = {}
-    for view in ("previous_target", "current"):
-        for member_id in order:
-            held: TasksTuple = getattr(members[member_id], view)
-            ran.update(((subtopology, partition), member_id) for subtopology, partitions in held.active.items() for partition in partitions)
+    candidates: dict[Task, list[tuple[bool, int, str]]] = {}
     for member_id in order:
         spec = members[member_id]
-        for held in (spec.current, spec.previous_target):
-            for subtopology, partitions in held.standby.items():
-                for partition in partitions:
-                    keepers = kept.setdefault((subtopology, partition), [])
-                    if member_id not in keepers:
-                        keepers.append(member_id)
+        ran.update(((subtopology, partition), member_id) for subtopology, partitions in spec.current.active.items() for partition in partitions)
+        standby = {(subtopology, partition) for subtopology, partitions in spec.current.standby.items() for partition in partitions}
+        for task in sorted(standby):
+            candidates.setdefault(task, []).append((False, -spec.task_offsets.get(task, 0), member_id))
+        for task, offset in sorted(spec.task_offsets.items()):
+            if task not in standby:
+                candidates.setdefault(task, []).append((True, -offset, member_id))
+    ranked = {task: [member_id for *_, member_id in sorted(found, key=lambda c: c[:2])] for task, found in candidates.items()}
 
-    def least_loaded_keeper(task: Task, lacking: bool) -> str | None:
-        """findPrevMemberWithLeastLoad: the first keeper (of a process without the task, if
-        `lacking`), replaced only by one both on a less loaded process and with fewer tasks."""
+    def least_loaded_candidate(task: Task, lacking: bool) -> str | None:
+        """findPrevMemberWithLeastLoad: the best ranked candidate (of a process without the
+        task, if `lacking`), replaced only by one both on a less loaded process and with fewer
+        tasks."""
         best: str | None = None
         best_load = best_count = float("inf")
-        for member_id in kept.get(task, ()):
+        for member_id in ranked.get(task, ()):
             process = process_of(member_id)
             if lacking and task in process.tasks:
                 continue
@@ -150,7 +157,7 @@ def assign(
             active_quota.took(count)
         total_quota.took(count)
 
-    # assignActive: to the member that ran it, then to one that kept it, then least loaded.
+    # assignActive: to the member that runs it, then to a standby candidate, then least loaded.
     left = []
     for task in sorted(active_tasks, key=lambda t: (t[1], t[0])):
         owner = ran.get(task)
@@ -160,16 +167,16 @@ def assign(
             left.append(task)
     unplaced = []
     for task in left:
-        keeper = least_loaded_keeper(task, lacking=False)
-        if keeper is not None and process_of(keeper).counts[keeper] < active_quota.per_member:
-            give(keeper, task, True)
+        candidate = least_loaded_candidate(task, lacking=False)
+        if candidate is not None and process_of(candidate).counts[candidate] < active_quota.per_member:
+            give(candidate, task, True)
         else:
             unplaced.append(task)
     for task in sorted(unplaced):
         give(min(processes.values(), key=lambda p: (p.load, p.process_id)).least_loaded(), task, True)
 
-    # assignStandby: to the member that ran it active before, then to one that kept it, then
-    # to the least loaded process without it.
+    # assignStandby: to the member that runs it active, then to a standby candidate, then to
+    # the least loaded process without it.
     to_least_loaded: list[tuple[Task, int]] = []
     for task in sorted(standby_tasks, key=lambda t: (t[1], t[0]), reverse=True):
         for replica in range(num_standby_replicas):
@@ -177,9 +184,9 @@ def assign(
             if owner is not None and task not in process_of(owner).tasks and process_of(owner).counts[owner] < total_quota.per_member:
                 give(owner, task, False)
                 continue
-            keeper = least_loaded_keeper(task, lacking=True)
-            if keeper is not None and process_of(keeper).counts[keeper] < total_quota.per_member:
-                give(keeper, task, False)
+            candidate = least_loaded_candidate(task, lacking=True)
+            if candidate is not None and process_of(candidate).counts[candidate] < total_quota.per_member:
+                give(candidate, task, False)
                 continue
             to_least_loaded.append((task, num_standby_replicas - replica))
             break

@@ -1,10 +1,10 @@
 """A streams group (KIP-1071): its topology, members, epochs, and task reconciliation.
 
 Bookkeeping as Kafka's StreamsGroup.java and StreamsGroupMember.java keep it. A task is a
-(subtopology id, partition) pair; a member owns active and standby tasks (Ottla assigns no
-warm-up tasks). The group epoch grows with every change of membership or topology; the
-target assignment is computed at a group epoch; a member reaches the target epoch once it
-holds nothing another member must get first.
+(subtopology id, partition) pair; a member owns active and standby tasks (no warm-up tasks:
+Kafka 4.4 assigns none). The group epoch grows with every change of membership or topology;
+the target assignment is computed at a group epoch; a member reaches the target epoch once
+it holds nothing another member must get first.
 
 Invariant (the point of reconciliation): an active task is held, assigned or pending
 revocation, by at most one member (`active_owner`), so no task runs twice; and no process
@@ -67,6 +67,20 @@ class TasksTuple:
 
 
 EMPTY = TasksTuple()
+
+
+@dataclass(slots=True, frozen=True)
+class TaskOffsets:
+    """MemberTaskOffsets: the cumulative changelog offsets and end offsets per task a member
+    last reported (its heartbeats' TaskOffsets and TaskEndOffsets, each kept until the member
+    sends it again). Kept in memory only, as Kafka's StreamsGroup keeps them: no record holds
+    them, so a reloaded group has none until its members report again."""
+
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    end_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+NO_TASK_OFFSETS = TaskOffsets()
 
 
 @dataclass(slots=True, frozen=True)
@@ -146,6 +160,7 @@ class StreamsGroup:
     endpoint_epoch: int = 0
     shutdown_requested_by: str | None = None
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
+    task_offsets: dict[str, TaskOffsets] = field(default_factory=dict)  # member id -> its last report
 
     @property
     def topology_epoch(self) -> int:
@@ -180,6 +195,7 @@ class StreamsGroup:
         if member is not None and member.metadata.instance_id is not None and self.static_members.get(member.metadata.instance_id) == member_id:
             del self.static_members[member.metadata.instance_id]
         self.target.pop(member_id, None)
+        self.task_offsets.pop(member_id, None)
         return member
 
     # --- who holds a task now (StreamsGroup.currentActiveTaskProcessId and friends) ---

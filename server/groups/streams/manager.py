@@ -34,12 +34,14 @@ from ottla.server.groups.streams.group import (
     JOIN_EPOCH,
     LEAVE_EPOCH,
     LEAVE_STATIC_EPOCH,
+    NO_TASK_OFFSETS,
     CurrentAssignment,
     MemberMetadata,
     MemberState,
     StreamsGroup,
     StreamsGroupState,
     StreamsMember,
+    TaskOffsets,
     TasksTuple,
     owned_subset,
     reconcile,
@@ -77,6 +79,9 @@ class HeartbeatRequest:
     process_id: str | None = None
     user_endpoint: tuple[str, int] | None = None
     client_tags: tuple[tuple[str, str], ...] | None = None
+    # (subtopology id, partition, offset) entries, None when unchanged since the last heartbeat.
+    task_offsets: tuple[tuple[str, int, int], ...] | None = None
+    task_end_offsets: tuple[tuple[str, int, int], ...] | None = None
     shutdown_application: bool = False
     client_id: str = ""
     client_host: str = ""
@@ -317,6 +322,14 @@ class StreamsGroupManager:
                     for partition in sorted(partitions):
                         if not 0 <= partition < count:
                             raise _Refused(ErrorCode.INVALID_REQUEST, f"Task {partition} for subtopology {subtopology} is invalid. Number of tasks for this subtopology: {count}")
+        if request.task_offsets is not None or request.task_end_offsets is not None:
+            # MemberTaskOffsets.update: a list sent replaces the one kept; no epoch bump, the
+            # assignor reads them at the next assignment.
+            known = staged.task_offsets.get(member.member_id, NO_TASK_OFFSETS)
+            staged.task_offsets[member.member_id] = TaskOffsets(
+                known.offsets if request.task_offsets is None else _task_offsets(request.task_offsets),
+                known.end_offsets if request.task_end_offsets is None else _task_offsets(request.task_end_offsets),
+            )
         if bump:
             staged.group_epoch += 1
             staged.metadata_hash = metadata_hash
@@ -467,7 +480,7 @@ class StreamsGroupManager:
         return configs
 
     def _compute_target(self, group: StreamsGroup, configured: ConfiguredTopology, now_ms: int) -> list[KeyValue]:
-        specs = {m_id: MemberSpec(m.process_id, m.current.assigned, group.target.get(m_id, EMPTY)) for m_id, m in group.members.items()}
+        specs = {m_id: MemberSpec(m.process_id, m.current.assigned, group.task_offsets.get(m_id, NO_TASK_OFFSETS).offsets) for m_id, m in group.members.items()}
         standbys = int(self.group_config(group.group_id, "streams.num.standby.replicas"))
         assert group.topology is not None
         stateful = frozenset(s["subtopology_id"] for s in group.topology["subtopologies"] if s["state_changelog_topics"])
@@ -640,6 +653,7 @@ def _stage(group: StreamsGroup) -> StreamsGroup:
     staged.members = {k: replace(v) for k, v in group.members.items()}
     staged.static_members = dict(group.static_members)
     staged.target = dict(group.target)
+    staged.task_offsets = dict(group.task_offsets)
     return staged
 
 
@@ -648,6 +662,16 @@ def _group_metadata_value(group: StreamsGroup) -> bytes:
         "epoch": group.group_epoch, "metadata_hash": group.metadata_hash, "validated_topology_epoch": group.validated_topology_epoch,
         "last_assignment_configs": [{"key": k, "value": v} for k, v in sorted(group.assignment_configs.items())],
     })
+
+
+def _task_offsets(entries: tuple[tuple[str, int, int], ...]) -> dict[tuple[str, int], int]:
+    """MemberTaskOffsets.toNestedMap: a task reported twice is refused."""
+    offsets: dict[tuple[str, int], int] = {}
+    for subtopology, partition, offset in entries:
+        if (subtopology, partition) in offsets:
+            raise _Refused(ErrorCode.INVALID_REQUEST, f"Task offsets contain a duplicate entry for subtopology {subtopology} and partition {partition}.")
+        offsets[(subtopology, partition)] = offset
+    return offsets
 
 
 def _epoch_relevant(metadata: MemberMetadata) -> tuple[object, ...]:
