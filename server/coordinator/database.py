@@ -233,6 +233,9 @@ class Journal:
     def loading(self, partition: int) -> bool:
         return partition in self._loading
 
+    def loading_any(self) -> bool:
+        return bool(self._loading)
+
     def stop(self) -> None:
         for writer in self._writers:
             if writer.task is not None:

@@ -100,6 +100,10 @@ class CoordinatorLog:
         from another broker over the same database (never on the local engine)."""
         return self.journal is not None and self.journal.loading(partition)
 
+    def loading_any(self) -> bool:
+        """Whether this broker is reading any of the topic's partitions again (`loading`)."""
+        return self.journal is not None and self.journal.loading_any()
+
     def append(self, key: str, records: list[KeyValue], now_ms: int, producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1) -> None:
         """One batch, so a change of many records is stored whole or not at all; with a
         producer id it is a transactional batch of that producer (TxnOffsetCommit).

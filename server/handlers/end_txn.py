@@ -33,7 +33,8 @@ def handle(context: RequestContext, header: RequestHeader, request: EndTxnReques
     if error is ErrorCode.PRODUCER_FENCED and version < 2:
         error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
     response: EndTxnResponse = {"throttle_time_ms": 0, "error_code": error, "producer_id": result.producer_id, "producer_epoch": result.producer_epoch}
-    if context.storage.is_async:
+    if context.storage.is_async and error is not ErrorCode.INVALID_REQUEST:
+        # An empty id is refused before any transaction is looked at: no markers to wait for.
         return _after_markers(context, response, request["transactional_id"])
     return response
 

@@ -3,8 +3,12 @@
 `transactional_id_pattern` (KIP-1152), a regular expression the whole id must match (Java's
 `Matcher.matches`), refused as INVALID_REGULAR_EXPRESSION when it does not compile. Python's
 `re` stands in for `java.util.regex`: the two agree on the common syntax.
-In a cluster a node lists the transactions it coordinates. With an authorizer the ids the
-principal may not DESCRIBE are left out (KafkaApis.handleListTransactionsRequest)."""
+In a cluster a node lists the transactions it coordinates; while it is reading any of its
+`__transaction_state` partitions again (brokers over one database, one just gained) it answers
+COORDINATOR_LOAD_IN_PROGRESS and nothing else, as Kafka 4.4's
+TransactionStateManager.listTransactionStates does while `loadingPartitions` is not empty, before
+any filter. With an authorizer the ids the principal may not DESCRIBE are left out
+(KafkaApis.handleListTransactionsRequest)."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ _STATE_NAMES = {state.value for state in TxnState}
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ListTransactionsRequest) -> ListTransactionsResponse:
+    if context.txn.log.loading_any():
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, "unknown_state_filters": [], "transaction_states": []}
     wanted = set(request["state_filters"])
     error = ErrorCode.NONE
     found = context.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))

@@ -33,7 +33,14 @@ from ottla.server.cluster.state import ClusterState, PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
-from ottla.server.txn.verification import ask_coordinator, raise_for_answer, remote_coordinator, unverified_producer, verify_transactional_produce
+from ottla.server.txn.verification import (
+    ask_coordinator,
+    raise_for_answer,
+    remote_coordinator,
+    start_verification,
+    unverified_producer,
+    verify_transactional_produce,
+)
 from ottla.storage import PartitionLog
 from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
@@ -126,6 +133,7 @@ def handle(
                     if coordinator_node is None:
                         verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
                     elif (producer := unverified_producer(log, records)) is not None:
+                        start_verification(log, records, producer, version, context.txn.wall_clock_ms())
                         unverified = [] if unverified is None else unverified
                         unverified.append((result, log, name, records, producer))
                         results.append(result)

@@ -375,7 +375,11 @@ class TransactionCoordinator:
         return {tp: ErrorCode.NONE if tp in inside else ErrorCode.TRANSACTION_ABORTABLE for tp in partitions}
 
     def add_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode:
-        """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction."""
+        """AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction. An
+        empty id is INVALID_REQUEST before the group's partition is looked up, on any broker
+        (handleAddPartitionsToTransaction's first check)."""
+        if not transactional_id:
+            return ErrorCode.INVALID_REQUEST
         return self.add_partitions(transactional_id, producer_id, producer_epoch, {(OFFSETS_TOPIC, self.group_offsets.offsets_partition(group_id))})
 
     def check_offsets_commit(self, transactional_id: str, producer_id: int, producer_epoch: int, group_id: str, version: int) -> ErrorCode:
@@ -395,7 +399,10 @@ class TransactionCoordinator:
         """TransactionCoordinator.handleEndTransaction. With transaction version 1 a retry
         of an end that already completed succeeds and the other end of a completed
         transaction is INVALID_TXN_STATE. `tv2` is EndTxn v5 (KIP-890 part 2): see `_end_tv2`;
-        below a finalized transaction.version 2 Kafka 4.4 refuses it with UNSUPPORTED_VERSION."""
+        below a finalized transaction.version 2 Kafka 4.4 refuses it with UNSUPPORTED_VERSION. An
+        empty id is INVALID_REQUEST first, under either version (handleEndTransaction)."""
+        if not transactional_id:
+            return InitResult(ErrorCode.INVALID_REQUEST)
         if tv2:
             if self.transaction_version() < 2:
                 return InitResult(ErrorCode.UNSUPPORTED_VERSION)
@@ -424,8 +431,6 @@ class TransactionCoordinator:
             CompleteAbort   NONE / bump             INVALID_TXN_STATE / INVALID_TXN_STATE
             CompleteCommit  INVALID_TXN_STATE / bump  NONE / INVALID_TXN_STATE
         """
-        if not transactional_id:
-            return InitResult(ErrorCode.INVALID_REQUEST)
         txn = self.transactions.get(transactional_id)
         if txn is None:
             return InitResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)

@@ -17,9 +17,8 @@ network (an inter-broker AddPartitionsToTxn v5, server/cluster/peers.py), as Kaf
 AddPartitionsToTxnManager asks, and only then is the batch appended. Kafka's verification
 guard also refuses the append when the coordinator ended the transaction in that round trip
 (a timeout abort); that guard is not kept here, so such a late batch is appended. What the
-partition was asked about is kept (ProducerStateManager.start_verification) for the
-sequence rules Kafka applies to the batch; a batch verified over the network is not held to
-them, its Produce version not being known where it is asked (`unverified_producer`).
+partition was asked about is kept (`start_verification`, before either kind of asking) for the
+sequence rules Kafka applies to the batch.
 """
 
 from __future__ import annotations
@@ -60,10 +59,7 @@ def verify_transactional_produce(
     if producer is None:
         return
     producer_id, producer_epoch = producer
-    # Before asking, as UnifiedLog.maybeStartTransactionVerification: the append is then held
-    # to what was asked (ProducerAppendInfo.checkSequence), and it stays if the answer refuses.
-    sequence = read_header(records).base_sequence
-    log.producer_state.start_verification(producer_id, sequence, producer_epoch, version >= _PRODUCE_ADDS_PARTITION, coordinator.wall_clock_ms())
+    start_verification(log, records, producer, version, coordinator.wall_clock_ms())
     wanted = {(topic, partition)}
     if version >= _PRODUCE_ADDS_PARTITION:
         error = coordinator.add_partitions(transactional_id, producer_id, producer_epoch, wanted, tv2=True)
@@ -84,6 +80,16 @@ def unverified_producer(log: PartitionLog, records: memoryview) -> tuple[int, in
     if log.producer_state.has_ongoing_transaction(header.producer_id, header.producer_epoch):
         return None
     return header.producer_id, header.producer_epoch
+
+
+def start_verification(log: PartitionLog, records: memoryview, producer: tuple[int, int], version: int, now_ms: int) -> None:
+    """Record that the coordinator is about to be asked about the batch of `producer`
+    (`unverified_producer`), as UnifiedLog.maybeStartTransactionVerification does before it asks:
+    the append is then held to what was asked (ProducerAppendInfo.checkSequence), and the record
+    stays if the answer refuses."""
+    producer_id, producer_epoch = producer
+    sequence = read_header(records).base_sequence
+    log.producer_state.start_verification(producer_id, sequence, producer_epoch, version >= _PRODUCE_ADDS_PARTITION, now_ms)
 
 
 def raise_for_answer(error: ErrorCode, version: int) -> None:

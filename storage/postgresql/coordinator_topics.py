@@ -36,10 +36,11 @@ class CoordinatorJournal(Protocol):
     the partition in the order appended, and the broker holds an answer until the batches
     appended before it are written. `loaded` is what the partition held when last read (at
     start, or when this broker gained its leadership), `loading` whether it is being read
-    again; `leads` whether this broker leads the partition (coordinates its keys): only then
-    are its appends written, so that brokers sharing the database never write over the
-    coordinator's records (but for a topic whose keys each broker writes for what it owns, the
-    share groups' state). `reload` reads the partition again, then calls `replay(partition)`."""
+    again (`loading_any`: whether any partition is); `leads` whether this broker leads the
+    partition (coordinates its keys): only then are its appends written, so that brokers sharing
+    the database never write over the coordinator's records (but for a topic whose keys each
+    broker writes for what it owns, the share groups' state). `reload` reads the partition
+    again, then calls `replay(partition)`."""
 
     def append(self, partition: int, batch: bytes) -> None: ...
 
@@ -50,6 +51,8 @@ class CoordinatorJournal(Protocol):
     def loaded(self, partition: int) -> LoadedPartition: ...
 
     def loading(self, partition: int) -> bool: ...
+
+    def loading_any(self) -> bool: ...
 
 
 class _StoredLog(Protocol):

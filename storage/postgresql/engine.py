@@ -381,7 +381,9 @@ class DatabasePartition:
         loaded = await load_partition_state(self.log.pool, self.log.topic_id, self.log.partition_index)
         if loaded is None:
             raise self.log._missing()
-        self.producers, next_offset = loaded
+        producers, next_offset = loaded
+        producers.keep_verifications(self.producers)
+        self.producers = producers
         self.high_watermark = max(self.high_watermark, next_offset)
 
     async def read(self, offset: int, max_bytes: int, min_one: bool = True, max_offset: int | None = None) -> ReadResult:

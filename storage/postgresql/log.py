@@ -23,7 +23,8 @@ Invariants (the schema is migrations.py's):
 * Batches with a producer id (idempotent, transactional, markers) are decided by the caller's
   copy of the producer state and recorded by that same statement, which writes nothing when the
   copy is not the database's (producers.py): a sequence is accepted once, by one broker.
-* DeleteRecords moves `log_start_offset` and deletes the batches wholly below it in one statement.
+* DeleteRecords moves `log_start_offset` and deletes the batches wholly below it in one
+  transaction, remembering the largest max timestamp among them for ListOffsets -3 (`max_timestamp`).
 * Retention (`enforce_retention`) deletes the oldest whole batches where Kafka deletes the
   oldest whole segments, so it is finer-grained than Kafka's: a batch past retention.ms goes even
   when a newer batch would have shared its segment and kept it there, and retention.bytes is
@@ -328,40 +329,46 @@ SELECT p.log_start_offset, p.next_offset, ARRAY(
 ) AS batches
 FROM partitions p WHERE p.topic_id = $1 AND p.partition_index = $2
 """
-# The first batch at or after `after` (and the log start) whose max timestamp reaches the target;
-# the time index finds where max_timestamp_so_far first does, which is that batch unless
-# DeleteRecords removed a batch with a larger timestamp than those kept.
+# The first batch at or after `after` (and, when $5, the log start) whose max timestamp reaches
+# the target; the time index finds where max_timestamp_so_far first does, which is that batch
+# unless DeleteRecords or retention removed a batch with a larger timestamp than those kept.
 _BY_TIMESTAMP = """
 SELECT b.data, p.log_start_offset FROM partitions p, LATERAL (
     SELECT data FROM batches
     WHERE topic_id = $1 AND partition_index = $2 AND max_timestamp_so_far >= $3 AND max_timestamp >= $3
-      AND last_offset >= greatest(p.log_start_offset, $4)
+      AND last_offset >= greatest(CASE WHEN $5 THEN p.log_start_offset ELSE 0 END, $4)
     ORDER BY max_timestamp_so_far, last_offset LIMIT 1
 ) b
 WHERE p.topic_id = $1 AND p.partition_index = $2
 """
-# ListOffsets -3 (KIP-734): the largest timestamp kept. The last batch's running max is that
-# unless DeleteRecords removed the batch that set it; then the kept batches are scanned.
+# ListOffsets -3 (KIP-734): what DeleteRecords removed, and the largest timestamp kept. The last
+# batch's running max is that unless a removed batch set it; then the kept batches are scanned.
 _LARGEST_SO_FAR = """
-SELECT max_timestamp_so_far FROM batches WHERE topic_id = $1 AND partition_index = $2 ORDER BY last_offset DESC LIMIT 1
+SELECT p.deleted_max_timestamp, p.deleted_max_timestamp_offset, (
+    SELECT max_timestamp_so_far FROM batches WHERE topic_id = $1 AND partition_index = $2 ORDER BY last_offset DESC LIMIT 1
+) AS largest
+FROM partitions p WHERE p.topic_id = $1 AND p.partition_index = $2
 """
-_LARGEST_KEPT = """
-SELECT max(b.max_timestamp) FROM batches b JOIN partitions p USING (topic_id, partition_index)
-WHERE b.topic_id = $1 AND b.partition_index = $2 AND b.last_offset >= p.log_start_offset
-"""
+_LARGEST_KEPT = "SELECT max(max_timestamp) FROM batches WHERE topic_id = $1 AND partition_index = $2"
 _BOUNDS = "SELECT log_start_offset, next_offset FROM partitions WHERE topic_id = $1 AND partition_index = $2"
-# DeleteRecords: -1 is the high watermark; nothing changes for a target past it (no row back).
+# DeleteRecords, in one transaction under the partition row's lock: its bounds, then the first of
+# the batches to delete carrying a larger max timestamp than the one remembered (if any), then the
+# move (with that batch's largest record, $4 and $5, when there is one) and the deletion.
+_DELETE_LOCK = """
+SELECT log_start_offset, next_offset, deleted_max_timestamp FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
+"""
+_DELETED_LARGEST = """
+SELECT data, max_timestamp FROM batches
+WHERE topic_id = $1 AND partition_index = $2 AND last_offset < $3 AND max_timestamp > $4
+ORDER BY max_timestamp DESC, last_offset LIMIT 1
+"""
 _DELETE_BEFORE = """
 WITH moved AS (
-    UPDATE partitions
-    SET log_start_offset = greatest(log_start_offset, CASE WHEN $3 = -1 THEN next_offset ELSE $3 END)
-    WHERE topic_id = $1 AND partition_index = $2 AND $3 >= -1 AND $3 <= next_offset
-    RETURNING log_start_offset
-), deleted AS (
-    DELETE FROM batches
-    WHERE topic_id = $1 AND partition_index = $2 AND last_offset < (SELECT log_start_offset FROM moved)
+    UPDATE partitions SET log_start_offset = $3, deleted_max_timestamp = coalesce($4, deleted_max_timestamp),
+        deleted_max_timestamp_offset = coalesce($5, deleted_max_timestamp_offset)
+    WHERE topic_id = $1 AND partition_index = $2
 )
-SELECT log_start_offset FROM moved
+DELETE FROM batches WHERE topic_id = $1 AND partition_index = $2 AND last_offset < $3
 """
 
 
@@ -383,7 +390,9 @@ SELECT e.n AS existing FROM locked l, existing e
 # falls back to a segment's modification time) and by size (the first whose end position is past
 # next_position - keep_bytes: each batch before it leaves at least keep_bytes after it, as Kafka
 # keeps at least retention.bytes), the later of the two, or the log end when no batch is kept;
-# it only moves forward. Batches wholly below it are deleted.
+# it only moves forward. Batches wholly below it are deleted, and with them what DeleteRecords
+# remembered of the batches it removed (Kafka's retention check drops the segments below the log
+# start, and their records stop counting for ListOffsets -3).
 _RETENTION = """
 WITH wanted AS (
     SELECT * FROM unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[]) AS w(topic_id, partition_index, keep_after, keep_bytes)
@@ -403,7 +412,8 @@ WITH wanted AS (
     ) AS new_start
     FROM partitions p JOIN wanted w USING (topic_id, partition_index)
 ), moved AS (
-    UPDATE partitions p SET log_start_offset = greatest(p.log_start_offset, t.new_start)
+    UPDATE partitions p SET log_start_offset = greatest(p.log_start_offset, t.new_start),
+        deleted_max_timestamp = -1, deleted_max_timestamp_offset = -1
     FROM target t
     WHERE p.topic_id = t.topic_id AND p.partition_index = t.partition_index AND t.new_start > t.old_start
     RETURNING p.topic_id, p.partition_index, p.log_start_offset
@@ -613,12 +623,17 @@ class PostgresPartitionLog:
             return -1, next_offset if timestamp == LATEST_TIMESTAMP else log_start_offset
         if timestamp < 0:
             raise ValueError(f"ListOffsets target {timestamp} is not supported by this engine yet")
+        return await self._first_reaching(timestamp, kept_only=True)
+
+    async def _first_reaching(self, timestamp: int, kept_only: bool) -> tuple[int, int] | None:
+        """(timestamp, offset) of the first record whose timestamp reaches `timestamp`, among the
+        stored ones at or after the log start (`kept_only`) or all of them."""
         after = 0
         while True:
-            row = await self.pool.fetchrow(_BY_TIMESTAMP, self.topic_id, self.partition_index, timestamp, after)
+            row = await self.pool.fetchrow(_BY_TIMESTAMP, self.topic_id, self.partition_index, timestamp, after, kept_only)
             if row is None:
                 return None
-            first_kept: int = row["log_start_offset"]
+            first_kept: int = row["log_start_offset"] if kept_only else 0
             batch: bytes = row["data"]
             for record in iter_records(batch):
                 if record.timestamp >= timestamp and record.offset >= first_kept:
@@ -628,15 +643,26 @@ class PostgresPartitionLog:
 
     async def max_timestamp(self) -> tuple[int, int] | None:
         """ListOffsets -3 (KIP-734): (largest timestamp, offset of the first record carrying
-        it) among the records at or after the log start; None when none has a timestamp."""
-        for query in (_LARGEST_SO_FAR, _LARGEST_KEPT):
-            largest: int | None = await self.pool.fetchval(query, self.topic_id, self.partition_index)
-            if largest is None or largest < 0:
-                return None
-            found = await self.offset_for_timestamp(largest)
+        it), the first of equals winning, among every record stored, below the log start too, and
+        those DeleteRecords removed since the last retention that moved the log start; None when
+        none has a timestamp. As Kafka 4.4's UnifiedLog.fetchOffsetByTimestamp, over a log that
+        is one segment: the answer may lie below the log start (the local engine's as long as its
+        log start is in its first segment)."""
+        row = await self.pool.fetchrow(_LARGEST_SO_FAR, self.topic_id, self.partition_index)
+        if row is None:
+            raise self._missing()
+        removed = (row["deleted_max_timestamp"], row["deleted_max_timestamp_offset"]) if row["deleted_max_timestamp"] >= 0 else None
+        largest: int | None = row["largest"]
+        for scanned in (False, True):
+            if scanned:
+                largest = await self.pool.fetchval(_LARGEST_KEPT, self.topic_id, self.partition_index)
+            # A removed record's offset is below every stored one's: it wins a tie.
+            if largest is None or largest < 0 or (removed is not None and removed[0] >= largest):
+                return removed
+            found = await self._first_reaching(largest, kept_only=False)
             if found is not None and found[0] == largest:
                 return found
-        return None
+        return removed
 
     async def _bounds(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(_BOUNDS, self.topic_id, self.partition_index)
@@ -652,11 +678,23 @@ class PostgresPartitionLog:
 
     async def delete_records_before(self, offset: int) -> int:
         """DeleteRecords: move the log start offset up to `offset` (-1: the high watermark) and
-        delete the batches wholly below it, atomically. Returns the new log start offset;
-        OFFSET_OUT_OF_RANGE past the high watermark."""
-        moved = await self.pool.fetchval(_DELETE_BEFORE, self.topic_id, self.partition_index, offset)
-        if moved is None:
-            await self._bounds()  # UNKNOWN_TOPIC_OR_PARTITION first, if that is why
-            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
-        new_start: int = moved
+        delete the batches wholly below it, atomically, remembering their largest record for
+        `max_timestamp`. Returns the new log start offset; OFFSET_OUT_OF_RANGE past the high
+        watermark."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(_DELETE_LOCK, self.topic_id, self.partition_index)
+            if row is None:
+                raise self._missing()
+            if not -1 <= offset <= row["next_offset"]:
+                raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
+            new_start: int = max(row["log_start_offset"], row["next_offset"] if offset == -1 else offset)
+            removed: tuple[int, int] | tuple[None, None] = (None, None)
+            candidate = await connection.fetchrow(_DELETED_LARGEST, self.topic_id, self.partition_index, new_start, row["deleted_max_timestamp"])
+            if candidate is not None:
+                largest: int = candidate["max_timestamp"]
+                for record in iter_records(candidate["data"]):
+                    if record.timestamp >= largest:
+                        removed = (record.timestamp, record.offset)
+                        break
+            await connection.execute(_DELETE_BEFORE, self.topic_id, self.partition_index, new_start, *removed)
         return new_start

@@ -291,6 +291,17 @@ _STORED_AT = """
 ALTER TABLE batches ADD COLUMN stored_at_ms bigint;
 """
 
+# ListOffsets -3 (KIP-734) after DeleteRecords: the largest max timestamp of the batches
+# DeleteRecords removed, and the offset of the first record carrying it (-1, -1: none). Kafka
+# keeps a segment wholly below the log start until its next retention check (the active one for
+# good), and its records count for the max timestamp meanwhile; this engine deletes the batches at
+# once and keeps only what that answer needs. Retention forgets it, as Kafka's check drops them.
+_DELETED_MAX_TIMESTAMP = """
+ALTER TABLE partitions
+    ADD COLUMN deleted_max_timestamp bigint NOT NULL DEFAULT -1,
+    ADD COLUMN deleted_max_timestamp_offset bigint NOT NULL DEFAULT -1;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
@@ -302,6 +313,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "finalized feature levels", _FINALIZED_FEATURES),
     Migration(9, "dynamic broker configs", _BROKER_CONFIGS),
     Migration(10, "when batches without a timestamp were stored", _STORED_AT),
+    Migration(11, "the max timestamp of the batches DeleteRecords removed", _DELETED_MAX_TIMESTAMP),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -16,7 +16,10 @@ before answering one it decided on a copy it has not just loaded or written.
 
 The verifications this broker started (ProducerStateManager.start_verification) live in its
 copy alone, as Kafka keeps them in the leader's memory: an append decided on them uses them up
-once written, and a copy replaced by the database's starts without them.
+once written. A copy replaced by the database's (another broker's marker moved the state) keeps
+those of the producers the database shows unchanged (`keep_verifications`): the leader is the
+same, so Kafka's would still hold them, and dropping one would let a batch land ahead of the
+lower sequence its verification waits for.
 """
 
 from __future__ import annotations
@@ -167,6 +170,15 @@ class PartitionProducers:
         scratch.ongoing = dict(decided.ongoing)
         scratch.verifications = {pid: decided.verifications[pid] for pid in producer_ids if pid in decided.verifications}
         return scratch
+
+    def keep_verifications(self, replaced: PartitionProducers) -> None:
+        """This copy, just loaded from the database, replaces `replaced`: take over its
+        verifications of the producers whose entries are as `replaced` had them (nothing of theirs
+        appended since). One whose entry moved may have had a transactional batch appended, which
+        ends a verification (UnifiedLog's clearVerificationStateEntry): it is dropped."""
+        for producer_id, verification in replaced.state.verifications.items():
+            if self.state.producers.get(producer_id) == replaced.state.producers.get(producer_id):
+                self.state.verifications.setdefault(producer_id, verification)
 
     def adopt(self, write: ProducerWrite, version: int) -> None:
         """The write is in the database, at `version`: take its decisions as this copy's."""

@@ -115,8 +115,7 @@ async def test_list_offsets_and_delete_records_answer_as_the_local_engine_does(p
             assert await log.offset_for_timestamp(target) == local.offset_for_timestamp(target), target
 
     await compare()
-    # Before any DeleteRecords (after it the local engine answers segment by segment, and
-    # Kafka's UnifiedLog ignores the log start; this engine answers the largest kept).
+    # Before any DeleteRecords; after it, test_postgres_max_timestamp_deleted.py compares the two.
     assert await log.max_timestamp() == local.max_timestamp()
     for cut in (0, 7, 7, 33, 60, -1):
         assert await log.delete_records_before(cut) == local.delete_records(cut)
