@@ -2,17 +2,22 @@
 cluster, the leader of the key's `__consumer_offsets` / `__transaction_state` partition does
 (server/cluster/coordinators.py).
 
-v4+ asks for a batch of keys (KIP-699). Key type 0 is a group, 1 a transactional id;
-anything else (share groups, KIP-932) is INVALID_REQUEST, as in Kafka without them.
+v4+ asks for a batch of keys (KIP-699). Key type 0 is a group, 1 a transactional id, 2 (v6+,
+KIP-932) a share partition's state, keyed "groupId:topicId:partition", which only brokers ask
+for (KafkaApis.getCoordinator, as Kafka 4.4 answers it, checked against it): below v6 each key
+is INVALID_REQUEST; from v6 the whole request needs CLUSTER_ACTION (else every key is
+CLUSTER_AUTHORIZATION_FAILED), a key SharePartitionKey.getInstance refuses is INVALID_REQUEST,
+and share.version is not consulted. Any other key type is INVALID_REQUEST.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import find_coordinator
 from ottla.server.context import RequestContext
-from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -28,6 +33,13 @@ API = ApiKey.FIND_COORDINATOR
 VERSIONS = (0, 6)
 
 _KEY_TYPES = (0, 1)
+SHARE = 2
+# Uuid.fromString: at most 24 characters of URL-safe base64 (padding optional) decoding to 16 bytes.
+_TOPIC_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:==)?")
+# Integer.parseInt: a sign, then decimal digits (Character.digit takes any Unicode ones).
+_PARTITION = re.compile(r"[+-]?\d+")
+# String.trim: every character up to the space.
+_TRIMMED = "".join(map(chr, range(33)))
 # KafkaApis.getCoordinator: the key's resource, and the error (with its exception's default
 # message, which the response carries) when the principal may not DESCRIBE it.
 _REFUSALS = {
@@ -39,8 +51,15 @@ _REFUSALS = {
 def handle(context: RequestContext, header: RequestHeader, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
     key_type = request.get("key_type", 0)
     if header.api_version >= 4:
-        return {"throttle_time_ms": 0, "coordinators": [_coordinator(context, key, key_type) for key in request["coordinator_keys"]]}
-    found = _coordinator(context, request["key"], key_type)
+        keys = request["coordinator_keys"]
+        if key_type == SHARE and header.api_version >= 6 and keys and not context.authorize(
+                AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+            # The check throws out of the loop over the keys: the whole request is refused
+            # (FindCoordinatorRequest.getErrorResponse, with the error's default message).
+            return {"throttle_time_ms": 0, "coordinators": [
+                _refused(key, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.") for key in keys]}
+        return {"throttle_time_ms": 0, "coordinators": [_coordinator(context, key, key_type, header.api_version) for key in keys]}
+    found = _coordinator(context, request["key"], key_type, header.api_version)
     return {
         "throttle_time_ms": 0,
         "error_code": found["error_code"],
@@ -51,13 +70,51 @@ def handle(context: RequestContext, header: RequestHeader, request: FindCoordina
     }
 
 
-def _coordinator(context: RequestContext, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
+def _coordinator(context: RequestContext, key: str, key_type: int, version: int) -> FindCoordinatorResponseCoordinator:
+    cluster = context.services.cluster
+    if key_type == SHARE:
+        if version < 6:
+            return _refused(key, ErrorCode.INVALID_REQUEST, "share coordinator keys need FindCoordinator v6 or later")
+        problem = _share_key_problem(key)
+        if problem is not None:
+            return _refused(key, ErrorCode.INVALID_REQUEST, problem)
+        if cluster is not None:
+            # Routing by __share_group_state partition is not done in cluster mode.
+            return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.")
+        return _this_node(context, key)
     if key_type not in _KEY_TYPES:
-        return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.INVALID_REQUEST, "error_message": f"unknown key type {key_type}"}
+        return _refused(key, ErrorCode.INVALID_REQUEST, f"unknown key type {key_type}")
     resource_type, error, message = _REFUSALS[key_type]
     if not context.authorize(AclOperation.DESCRIBE, resource_type, key):
-        return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": message}
-    cluster = context.services.cluster
+        return _refused(key, error, message)
     if cluster is not None:
         return find_coordinator(context, cluster, key_type, key)  # type: ignore[return-value]
+    return _this_node(context, key)
+
+
+def _share_key_problem(key: str) -> str | None:
+    """Why SharePartitionKey.getInstance refuses `key`, or None. The group id is everything
+    before the last two fields, colons and all; Java's split drops trailing empty fields, so
+    "g:id:0:" is taken as "g:id:0"."""
+    if not key:
+        return "Share partition key cannot be empty"
+    fields = key.split(":")
+    while fields and not fields[-1]:
+        fields.pop()
+    if len(fields) < 3:
+        return f"Invalid key format: expected - groupId:topicId:partition, found -  {key}"
+    if not ":".join(fields[:-2]).strip(_TRIMMED):
+        return "GroupId must not be empty"
+    if not _TOPIC_ID.fullmatch(fields[-2]):
+        return f"Invalid topic ID: {fields[-2]}"
+    if not _PARTITION.fullmatch(fields[-1]) or not -(2**31) <= int(fields[-1]) < 2**31:
+        return f"Invalid partition: {fields[-1]}"
+    return None
+
+
+def _this_node(context: RequestContext, key: str) -> FindCoordinatorResponseCoordinator:
     return {"key": key, "node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "error_code": ErrorCode.NONE, "error_message": None}
+
+
+def _refused(key: str, error: ErrorCode, message: str) -> FindCoordinatorResponseCoordinator:
+    return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": message}

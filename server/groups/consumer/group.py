@@ -98,8 +98,10 @@ class ConsumerGroup:
     partition_epochs: dict[tuple[bytes, int], int] = field(default_factory=dict)
     # Resolved regular expressions: regex -> topic names (ConsumerGroupRegularExpression records).
     resolved_regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Storage.topics_version when the regexes were last resolved (-1: not since load).
+    # Storage.topics_version when the regexes were last resolved (-1: not since load), and the
+    # coordinator's clock then (ms).
     regex_topics_version: int = -1
+    regex_resolved_ms: int = 0
     # What the subscribed topics looked like at the last epoch bump: name -> (id, partitions).
     subscription_metadata: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)

@@ -89,6 +89,9 @@ class ConsumerGroupConfig:
     assignors: tuple[str, ...] = assignors.ASSIGNORS
     # group.consumer.migration.policy: disabled, upgrade, downgrade or bidirectional (Kafka 4.4's default).
     migration_policy: str = "bidirectional"
+    # group.consumer.regex.refresh.interval.ms: the longest a regex resolution is kept while
+    # neither the topics nor the regexes change, so a change of ACLs is seen too.
+    regex_refresh_interval_ms: int = 600_000
 
     @property
     def upgrade_enabled(self) -> bool:
@@ -108,6 +111,7 @@ class ConsumerGroupConfig:
             "group.consumer.max.size": self.max_size,
             "group.consumer.assignors": self.assignors,
             "group.consumer.migration.policy": self.migration_policy,
+            "group.consumer.regex.refresh.interval.ms": self.regex_refresh_interval_ms,
         }
         return own[name] if name in own else all_keys()[name].default
 
@@ -817,16 +821,23 @@ class ConsumerGroupManager:
         (TopicRegexResolver.filterTopicDescribeAuthorizedTopics): otherwise its assignment
         would name topics it may not know of.
 
-        The topic list is walked only when a regex is new to the group or the topics changed
-        since the last walk (`Storage.topics_version`), so a heartbeat costs nothing per topic.
-        Kafka resolves in the background, at most every 10 s unless a regex is new
-        (GroupMetadataManager.REGEX_BATCH_REFRESH_MIN_INTERVAL_MS); Ottla sees a new topic at the
-        next heartbeat instead, which no client can tell from a faster background refresh."""
+        The topic list is walked only when a regex is new to the group, the topics changed
+        since the last walk (`Storage.topics_version`), or the last walk is older than
+        group.consumer.regex.refresh.interval.ms (GroupMetadataManager.maybeUpdateRegularExpressions,
+        so that a member granted or denied DESCRIBE since sees it), so a heartbeat costs
+        nothing per topic. Kafka resolves in the background, at most every 10 s
+        (REGEX_BATCH_REFRESH_MIN_INTERVAL_MS), and applies the result after the heartbeat that
+        asked for it; Ottla resolves within that heartbeat, so a new regex or topic is seen up
+        to 10 s and one heartbeat sooner."""
         wanted = {m.metadata.subscribed_topic_regex for m in group.members.values()} - {None}
+        if not wanted and not group.resolved_regexes:
+            return []
         version = self.storage.topics_version
-        if wanted == group.resolved_regexes.keys() and group.regex_topics_version == version:
+        if (wanted == group.resolved_regexes.keys() and group.regex_topics_version == version
+                and now_ms <= group.regex_resolved_ms + self.config.regex_refresh_interval_ms):
             return []
         group.regex_topics_version = version
+        group.regex_resolved_ms = now_ms
         out: list[KeyValue] = []
         # Every topic, internal ones too: Kafka resolves against its whole metadata image, so a
         # regex naming __consumer_offsets is assigned it (franz-go's Test848RegexBrokerResolves).
@@ -941,8 +952,10 @@ class ConsumerGroupManager:
         self, group: ConsumerGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None,
         committed: Iterable[tuple[str, int]] = (), instance_id: str | None = None,
     ) -> ErrorCode:
-        """ConsumerGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
-        member) may commit only into an empty group and fetch from any; a transactional
+        """ConsumerGroup.validateOffsetCommit / validateOffsetFetch: an admin may commit (any
+        negative epoch) only into an empty group, and fetch (a null member id and a negative
+        epoch) from any; a fetch naming a member, even "" or into an empty group, must name a
+        known one at its epoch, as Kafka 4.4 answers (checked against it); a transactional
         commit (`commit_version` None) without member, epoch or instance id passes, as one
         from a producer older than KIP-447 does; otherwise a member must be known, commit
         with OffsetCommit v9+ when it is not transactional, and fetch at its current epoch. A commit at its current epoch passes; at a
@@ -950,7 +963,7 @@ class ConsumerGroupManager:
         seen, KIP-1251) each `committed` (topic, partition) must be one the member holds,
         assigned at that epoch or before, or the whole commit is STALE_MEMBER_EPOCH. A classic
         member is answered ILLEGAL_GENERATION where the others get STALE_MEMBER_EPOCH."""
-        if member_epoch < 0 and (not group.members or (fetch and not member_id)):
+        if member_epoch < 0 and (member_id is None if fetch else not group.members):
             return ErrorCode.NONE
         if not fetch and commit_version is None and member_epoch == -1 and not member_id and instance_id is None:
             return ErrorCode.NONE
