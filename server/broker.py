@@ -42,7 +42,7 @@ from ottla.server.log_maintenance import LogMaintenance
 from ottla.server.memory import MemoryRelease
 from ottla.server.metrics import BrokerMetrics
 from ottla.server.security.quotas import ClientQuotas, ConnectionRates, Rate, Refusal
-from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners
+from ottla.server.security.listeners import Listener, ListenerError, check_served, configured_listeners, inter_broker_listener
 from ottla.server.txn import TransactionCoordinator, open_transaction_coordinator
 from ottla.server.txn.coordinator import PRODUCER_ID_BLOCK_SIZE, ProducerIds
 from ottla.storage import Storage
@@ -69,8 +69,9 @@ _UNSET = object()
 _SPREAD_COORDINATORS = ("offsets.topic.num.partitions", "transaction.state.log.num.partitions")
 # How long a stop waits for the coordinators' records still queued for the database.
 _JOURNAL_DRAIN_S = 5.0
-# Each listener's backlog of connections not yet accepted; as many accepted sockets at most
-# wait for max.connections or max.connection.creation.rate (`_SlotGate`), as in a full backlog.
+# Accepted sockets that may wait for max.connections or max.connection.creation.rate at once
+# (`_SlotGate`): where Kafka's blocked Acceptor leaves them in the listen backlog
+# (socket.listen.backlog.size), they hold a descriptor here, so their number is bounded.
 _LISTEN_BACKLOG = 1024
 
 
@@ -160,8 +161,13 @@ class Broker:
         self._sasl_settings: dict[str, SaslSettings] = {}
         self.connections: set[Connection] = set()
         self._connections_per_ip: dict[str, int] = {}
-        # Sockets counted against max.connections: connections, and TLS handshakes in progress.
+        # Sockets counted against max.connections: connections, and TLS handshakes in progress;
+        # and per listener, against its listener.name.<name>.max.connections.
         self._admitted = 0
+        self._listener_counts: dict[str, int] = {}
+        # The inter-broker listener where the broker has others: exempt from the broker-wide
+        # max.connections (ConnectionQuotas.protectedListener). None with one listener.
+        self._protected_listener: str | None = None
         # Sockets accepted while max.connections is reached or max.connection.creation.rate
         # throttles, oldest first (`_admit_waiting`).
         self._slot_waiters: collections.deque[_SlotGate] = collections.deque()
@@ -354,6 +360,8 @@ class Broker:
             self.share_room()  # share groups with state: loaded at start, as their offsets are
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners
+        protected = inter_broker_listener(self.static_config, listeners) if len(listeners) > 1 else None
+        self._protected_listener = None if protected is None else protected.name
         self._sendfile_workers = SendfileWorkers()
         for node_id in self.node_ids:
             await self._bind_node(node_id)
@@ -460,7 +468,8 @@ class Broker:
         for listener in self.listeners:
             port = ports.get(listener.name) or (listener.port + offset if listener.port else 0)
             server = await loop.create_server(
-                self._protocol_factory(listener, node_id), listener.host, port, reuse_address=True, backlog=_LISTEN_BACKLOG, start_serving=False
+                self._protocol_factory(listener, node_id), listener.host, port, reuse_address=True,
+                backlog=self.static_config.socket_listen_backlog_size, start_serving=False,
             )
             servers.append(server)
             for sock in server.sockets:
@@ -641,13 +650,13 @@ class Broker:
         accept = functools.partial(self._accept, listener, node_id=node_id)
         tls = self._tls.get(listener.name)
         if tls is None:
-            return lambda: _SlotGate(self, node_id, accept)
+            return lambda: _SlotGate(self, node_id, listener.name, accept)
         from ottla.server.security.tls import HANDSHAKE_TIMEOUT_S, TlsAcceptor
 
         context, mapper = tls
         idle = self.static_config.connections_max_idle_ms / 1000
         timeout = min(HANDSHAKE_TIMEOUT_S, idle) if idle > 0 else HANDSHAKE_TIMEOUT_S
-        return lambda: _SlotGate(self, node_id, lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes, self, listener.name))
+        return lambda: _SlotGate(self, node_id, listener.name, lambda: TlsAcceptor(context, timeout, mapper, accept, ANONYMOUS, self._handshakes, self, listener.name))
 
     def _accept(self, listener: Listener, principal: str = ANONYMOUS, *, node_id: int | None = None) -> asyncio.BufferedProtocol:
         """A connection to node `node_id` (default: the first node) through `listener`."""
@@ -729,6 +738,8 @@ class Broker:
         for expiry in self._session_expiries.values():
             expiry.cancel()
         self._session_expiries = {}
+        if self.services is not None:
+            self.services.quotas.close()
         self.services = None
         self.cluster = None
         self._node_services = {}
@@ -786,7 +797,9 @@ class Broker:
             self.maintenance.reconfigure(config)
         if self.txn is not None:
             self.txn.config = dataclasses.replace(self.txn.config, producer_id_expiration_ms=config.producer_id_expiration_ms)
-        self._admit_waiting()  # a raised max.connections lets waiting sockets in
+        # A raised max.connections lets waiting sockets in; a lowered one closes the excess.
+        self._admit_waiting()
+        self._close_excess_connections()
 
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None, **configs: Any) -> None:
         """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`);
@@ -962,13 +975,15 @@ class Broker:
         await self.stop()
 
     def admit(self, ip: str, listener: str) -> Refusal | None:
-        """Count a new socket from `ip` in, or say which limit refuses it, in Kafka's order
-        (ConnectionQuotas.inc). It has a place under max.connections already: `_SlotGate`
-        waited for one. First its IP's connection_creation_rate, which records it: a socket
-        over that rate is taken back out of it and out of max.connection.creation.rate's
-        (ConnectionQuotas.recordIpConnectionMaybeThrottle, updateListenerMetrics). Then its
-        per-address limit, max.connections.per.ip or its entry in
-        max.connections.per.ip.overrides: a socket over it stays recorded in both rates."""
+        """Count a new socket from `ip` to `listener` in, or say which limit refuses it, in
+        Kafka's order (ConnectionQuotas.inc). It has a place under max.connections and its
+        listener's already: `_SlotGate` waited for one. First its IP's
+        connection_creation_rate, which records it: a socket over that rate is taken back out
+        of it and out of max.connection.creation.rate's (ConnectionQuotas.
+        recordIpConnectionMaybeThrottle, updateListenerMetrics). Then its per-address limit,
+        max.connections.per.ip or its entry in max.connections.per.ip.overrides: a socket over
+        it stays recorded in both rates. One taken on the inter-broker listener past the
+        broker-wide limit closes others (`_close_excess_connections`)."""
         if self._connection_rates is not None:
             refusal = self._connection_rates.refusal(ip)
             if refusal is not None:
@@ -981,9 +996,12 @@ class Broker:
         if per_ip >= limit:
             return Refusal(f"max.connections.per.ip ({limit}) reached for {ip}")
         self._admitted += 1
+        self._listener_counts[listener] = self._listener_counts.get(listener, 0) + 1
         self._connections_per_ip[ip] = per_ip + 1
         accepted = self.metrics.connections_accepted
         accepted[listener] = accepted.get(listener, 0) + 1
+        if listener == self._protected_listener:
+            self._close_excess_connections()
         return None
 
     def enrol(self, connection: Connection) -> None:
@@ -993,8 +1011,9 @@ class Broker:
             if connection.services is not current:
                 connection.reconfigure(current)  # accepted just before a dynamic config changed
 
-    def release(self, ip: str, connection: Connection | None) -> None:
+    def release(self, ip: str, listener: str, connection: Connection | None) -> None:
         self._admitted -= 1
+        self._listener_counts[listener] -= 1
         if connection is not None:
             self.connections.discard(connection)
             if self.share is not None:
@@ -1007,23 +1026,52 @@ class Broker:
         self._admit_waiting()
 
     def _admit_waiting(self) -> None:
-        """Serve the waiting sockets, oldest first, as Kafka's Acceptor takes them on
-        (ConnectionQuotas.waitForConnectionSlot): each is recorded against
-        max.connection.creation.rate when it comes first, waits out the throttle that gives,
-        then waits for a place under max.connections (ConnectionQuotas.dec wakes it); the
-        sockets behind it wait, unrecorded, as those behind a blocked Acceptor do."""
-        while self._slot_waiters and self._creation_throttle is None:
-            gate = self._slot_waiters[0]
-            if not gate.rated:
-                gate.rated = True
-                delay_ms = self._creation_delay_ms()
-                if delay_ms > 0:
-                    self._creation_throttle = asyncio.get_running_loop().call_later(delay_ms / 1000, self._creation_throttle_over)
-                    return
-            if self._admitted >= self.config.max_connections:
+        """Serve the waiting sockets in order of arrival, as Kafka's Acceptors take them on
+        (ConnectionQuotas.waitForConnectionSlot), one Acceptor per listener: each is recorded
+        against max.connection.creation.rate when it comes first, waits out the throttle that
+        gives, then waits for a place under its listener's max.connections and the broker's
+        (ConnectionQuotas.dec wakes it). The sockets behind it on its listener wait, unrecorded,
+        as those behind a blocked Acceptor do; those of other listeners go on."""
+        while self._creation_throttle is None:
+            blocked: set[str] = set()
+            for gate in self._slot_waiters:
+                if gate.listener in blocked:
+                    continue
+                if not gate.rated:
+                    gate.rated = True
+                    delay_ms = self._creation_delay_ms()
+                    if delay_ms > 0:
+                        self._creation_throttle = asyncio.get_running_loop().call_later(delay_ms / 1000, self._creation_throttle_over)
+                        return
+                if self._slot_available(gate.listener):
+                    break
+                blocked.add(gate.listener)
+            else:
                 return
-            self._slot_waiters.popleft()
+            self._slot_waiters.remove(gate)
             gate.enter()
+
+    def _slot_available(self, listener: str) -> bool:
+        """ConnectionQuotas.connectionSlotAvailable: a place under the listener's
+        max.connections (`listener.name.<name>.max.connections`, else the broker's), and under
+        the broker-wide one unless the listener is the protected inter-broker one."""
+        if self._listener_counts.get(listener, 0) >= self.config.listener_value(listener, "max.connections"):
+            return False
+        return listener == self._protected_listener or self._admitted < self.config.max_connections
+
+    def _close_excess_connections(self) -> None:
+        """Past the broker-wide max.connections (the inter-broker listener took a connection
+        over it, or the limit was lowered), close the least recently active connections of the
+        other listeners until it holds again, as each of their Processors closes its Selector's
+        lowestPriorityChannel while ConnectionQuotas.maxConnectionsExceeded. A closed connection
+        counts until its socket is gone, so it is not closed twice over."""
+        open_ = [connection for connection in self.connections if not connection.closed]
+        excess = self._admitted - (len(self.connections) - len(open_)) - self.config.max_connections
+        if excess <= 0:
+            return
+        candidates = sorted((c for c in open_ if c.listener != self._protected_listener), key=lambda c: c.last_active)
+        for connection in candidates[:excess]:
+            connection.abort(f"max.connections ({self.config.max_connections}) exceeded: least recently active connection closed", logging.INFO)
 
     def _creation_delay_ms(self) -> int:
         """Record a socket against max.connection.creation.rate; how long it waits, at most one
@@ -1128,9 +1176,10 @@ class _SlotGate(asyncio.Protocol):
     (`Broker._admit_waiting`); then the protocol `make` gives takes it over as if it had just
     been accepted, and counts it (`Broker.admit`)."""
 
-    def __init__(self, broker: Broker, node_id: int, make: Callable[[], asyncio.BaseProtocol]) -> None:
+    def __init__(self, broker: Broker, node_id: int, listener: str, make: Callable[[], asyncio.BaseProtocol]) -> None:
         self.broker = broker
         self.node_id = node_id
+        self.listener = listener
         self.make = make
         self.transport: asyncio.Transport
         # Recorded against max.connection.creation.rate; paused, waiting; handed over.

@@ -125,6 +125,16 @@ _PER_BROKER = _LISTENER_ONLY | frozenset(
 _LISTENER_CONFIG = re.compile(r"listener\.name\.[^.]*\.(.*)")
 
 
+# Per-listener dynamic configs Ottla applies at once (ConnectionQuotas.ListenerConnectionQuota's
+# reconfigure); the others prefixed are stored, read at the next start.
+_APPLIED_PER_LISTENER = frozenset({"max.connections"})
+
+
+def _applied_per_listener(name: str) -> bool:
+    prefixed = _LISTENER_CONFIG.fullmatch(name)
+    return prefixed is not None and prefixed.group(1) in _APPLIED_PER_LISTENER
+
+
 def _per_broker_only(name: str) -> bool:
     if name in _PER_BROKER:
         return True
@@ -159,7 +169,7 @@ class BrokerConfigs:
         self.config = self._effective(self.per_broker, self.cluster_default)
 
     def _effective(self, per_broker: Mapping[str, str], cluster_default: Mapping[str, str]) -> BrokerConfig:
-        known = {name: value for name, value in {**cluster_default, **per_broker}.items() if setting_key(name) is not None}
+        known = {name: value for name, value in {**cluster_default, **per_broker}.items() if setting_key(name) is not None or _applied_per_listener(name)}
         try:
             return self.static.with_values(known)
         except ConfigError as exc:
@@ -375,7 +385,9 @@ def check(changes: Mapping[str, str | None], per_broker: bool) -> dict[str, str]
     for name, value in changes.items():
         if value is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for broker configs: {name}")
-        key = setting_key(name)
+        prefixed = _LISTENER_CONFIG.fullmatch(name)
+        # A listener's override is parsed as the key it overrides (AbstractConfig.valuesWithPrefixOverride).
+        key = setting_key(prefixed.group(1) if prefixed is not None and _applied_per_listener(name) else name)
         if key is None:
             checked[name] = value
             continue

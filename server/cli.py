@@ -255,35 +255,60 @@ WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
 
 
 def _advertise_host_name(config: BrokerConfig) -> BrokerConfig:
-    """`config`, advertising this machine's canonical host name where the first listener binds
-    every interface and nothing names the host to advertise: what Kafka advertises for a
+    """`config`, advertising this machine's canonical host name for each listener that binds
+    every interface and that nothing names a host to advertise for: what Kafka advertises for a
     listener without a host (ListenerInfo.withWildcardHostnamesResolved:
-    InetAddress.getLocalHost().getCanonicalHostName()). Kafka refuses to start with `0.0.0.0`
-    itself in `listeners` and no `advertised.listeners`; Ottla's `--host 0.0.0.0` is its way to
-    bind every interface, so it is read as the host-less listener. Not explicit: DescribeConfigs
-    shows it as a default. ConfigError where the machine's name does not resolve, as Kafka's
-    UnknownHostException stops it."""
+    InetAddress.getLocalHost().getCanonicalHostName()). The first listener gets it as
+    `advertised.host`; the others as their `advertised.listeners` entries (an entry without a
+    host is completed; a listener without one is advertised at its bound port). Kafka refuses
+    to start with `0.0.0.0` itself in `listeners` and no `advertised.listeners`; Ottla's
+    `--host 0.0.0.0` is its way to bind every interface, so it is read as the host-less
+    listener, on every listener alike. Not explicit: DescribeConfigs shows it as a default.
+    ConfigError where the machine's name does not resolve, as Kafka's UnknownHostException
+    stops it."""
+    from ottla.server.security.listeners import ListenerError, configured_listeners, parse_endpoints
+
+    try:
+        first, *others = configured_listeners(config)
+        given = parse_endpoints("advertised.listeners", dict(config.listener_settings).get("advertised.listeners", ""))
+    except ListenerError:
+        return config  # refused with its own message before the broker starts
+    named = {endpoint.name: endpoint for endpoint in given}
+    unnamed = [
+        listener for listener in others
+        if (not named[listener.name].host if listener.name in named else listener.host in WILDCARD_HOSTS)
+    ]
+    values: dict[str, str] = {}
+    if config.advertised_host is None and first.advertised_host in WILDCARD_HOSTS:
+        values["advertised.host"] = _canonical_host_name(first.host)
+    if unnamed:
+        canonical = _canonical_host_name(unnamed[0].host)
+        endpoints = {endpoint.name: (endpoint.host, endpoint.port) for endpoint in given}
+        for listener in unnamed:
+            endpoints[listener.name] = (canonical, named[listener.name].port if listener.name in named else 0)
+        values["advertised.listeners"] = ",".join(
+            f"{name}://{f'[{host}]' if ':' in host else host}:{port}" for name, (host, port) in endpoints.items()
+        )
+    return config.with_values(values) if values else config
+
+
+def _canonical_host_name(bound: str) -> str:
+    """InetAddress.getLocalHost().getCanonicalHostName(): this machine's name, resolved and
+    looked up again; the address where the reverse lookup fails. ConfigError naming `bound`,
+    the wildcard host it stands for, where the name does not resolve."""
     import socket
 
     from ottla.server.config import ConfigError
-    from ottla.server.security.listeners import ListenerError, configured_listeners
 
-    try:
-        first = configured_listeners(config)[0]
-    except ListenerError:
-        return config  # refused with its own message before the broker starts
-    if config.advertised_host is not None or first.advertised_host not in WILDCARD_HOSTS:
-        return config
     name = socket.gethostname()
     try:
         address = socket.getaddrinfo(name, None)[0][4][0]
     except OSError as exc:
-        raise ConfigError(f"cannot advertise this machine's name {name} for host {first.host}: {exc.strerror or exc}; give --advertised-host") from None
+        raise ConfigError(f"cannot advertise this machine's name {name} for host {bound}: {exc.strerror or exc}; give --advertised-host") from None
     try:
-        canonical = socket.gethostbyaddr(str(address))[0]
+        return socket.gethostbyaddr(str(address))[0]
     except OSError:
-        canonical = str(address)  # getCanonicalHostName's answer where the reverse lookup fails
-    return config.with_values({"advertised.host": canonical})
+        return str(address)  # getCanonicalHostName's answer where the reverse lookup fails
 
 
 async def _serve(

@@ -98,6 +98,9 @@ class BrokerConfig:
     )
     socket_send_buffer_bytes: int = _setting(INT, 102400, "SO_SNDBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
     socket_receive_buffer_bytes: int = _setting(INT, 102400, "SO_RCVBUF of each client connection; -1 leaves it to the OS.", at_least(-1))
+    socket_listen_backlog_size: int = _setting(
+        INT, 50, "Connections each listener's socket queues before the broker accepts them (listen's backlog; Linux caps it at somaxconn).", at_least(1)
+    )
     max_connections: int = _setting(
         INT, INT_MAX, "Connections the broker serves at once; more wait, unread, until one closes.", at_least(0), dynamic=True
     )

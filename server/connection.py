@@ -110,8 +110,8 @@ class ConnectionRegistry(Protocol):
     def enrol(self, connection: Connection) -> None:
         """Serve an admitted socket's `connection` (idle sweep, reconfiguration)."""
 
-    def release(self, ip: str, connection: Connection | None) -> None:
-        """Count a closed socket out, and its connection if it had one."""
+    def release(self, ip: str, listener: str, connection: Connection | None) -> None:
+        """Count a closed socket from `ip` to `listener` out, and its connection if it had one."""
 
 
 class _Slot:
@@ -252,7 +252,7 @@ class Connection(asyncio.BufferedProtocol):
         self.closed = True
         if not self.admitted:
             return
-        self.registry.release(self.ip, self)
+        self.registry.release(self.ip, self.listener, self)
         if self._authentication_deadline is not None:
             self._authentication_deadline.cancel()
         if self._failed_login_close is not None:

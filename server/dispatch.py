@@ -259,7 +259,9 @@ class Dispatcher:
             consumed = _payload_size(payload)
             bandwidth = quotas.record(QuotaKind.CONSUMER_BYTE_RATE, principal, client_id, consumed)
         request_time = 0
-        if api_key not in _QUOTA_EXEMPT:
+        # A follower's Fetch is answered exempt (KafkaApis.handleFetchRequest's
+        # processResponseCallback: sendResponseExemptThrottle); the replication quota is its own.
+        if api_key not in _QUOTA_EXEMPT and (consumer_fetch or api_key != ApiKey.FETCH):
             # Kafka counts request-handler nanoseconds as percent-seconds (nanosToPercentage).
             request_time = quotas.record(QuotaKind.REQUEST_PERCENTAGE, principal, client_id, (spent + time.perf_counter() - started) * 100)
         throttle = max(bandwidth, request_time)

@@ -277,7 +277,6 @@ _ROWS: tuple[tuple[str, ConfigType, str | None, str, str], ...] = (
     ('share.fetch.purgatory.purge.interval.requests', INT, '1000', '--', 'The purge interval (in number of requests) of the share fetch request purgatory'),
     ('socket.connection.setup.timeout.max.ms', LONG, '30000', '--', 'The maximum amount of time the client will wait for the socket connection to be established.'),
     ('socket.connection.setup.timeout.ms', LONG, '10000', '--', 'The amount of time the client will wait for the socket connection to be established.'),
-    ('socket.listen.backlog.size', INT, '50', '--', 'The maximum number of pending connections on the socket.'),
     ('ssl.allow.dn.changes', BOOLEAN, 'false', '--', 'Indicates whether changes to the certificate distinguished name should be allowed during a dynamic reconfiguration of certificates or not.'),
     ('ssl.allow.san.changes', BOOLEAN, 'false', '--', 'Indicates whether changes to the certificate subject alternative names should be allowed during a dynamic reconfiguration of certificates or not.'),
     ('ssl.cipher.suites', LIST, '', 'D-', 'A list of cipher suites.'),

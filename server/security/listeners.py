@@ -203,6 +203,17 @@ def configured_listeners(config: ListenerSettings) -> tuple[Listener, ...]:
     return tuple(listeners)
 
 
+def inter_broker_listener(config: ListenerSettings, listeners: tuple[Listener, ...]) -> Listener | None:
+    """The listener other brokers connect to (KafkaConfig.interBrokerListenerName):
+    `inter.broker.listener.name`, else the one named by `security.inter.broker.protocol`
+    (PLAINTEXT by default), else, where Kafka would refuse to start, the first listener, which
+    Ottla's brokers then use (server/cluster/peers.py). None when the named one is missing."""
+    named = config.value("inter.broker.listener.name")
+    name = str(named).upper() if named is not None else str(config.value("security.inter.broker.protocol") or "PLAINTEXT").upper()
+    by_name = {listener.name: listener for listener in listeners}
+    return by_name.get(name) or (None if named is not None else next(iter(listeners), None))
+
+
 def check_served(listeners: tuple[Listener, ...]) -> None:
     """ListenerError for a listener this build cannot serve as its protocol requires."""
     if SASL_SERVED:

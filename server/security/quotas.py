@@ -409,6 +409,8 @@ class ClientQuotas:
         self._ip_bounds: dict[str, float] = {}
         self._default_ip_bound: float | None = None
         self._resolving: dict[str, asyncio.Task[None]] = {}
+        # Closed with the broker that ran it: no name is resolved any more.
+        self._closed = False
         self._changed()
 
     @classmethod
@@ -436,6 +438,10 @@ class ClientQuotas:
         for entity, values in changes:
             altered.append(entity)
             current = self._quotas.setdefault(entity, {})
+            if entity[0][0] == IP:
+                # Last in the table: of two names of one address, the one written last applies,
+                # as Kafka's broker applies each change to the address (`_map_ips`).
+                self._quotas[entity] = self._quotas.pop(entity)
             for key, value in values.items():
                 if value is None:
                     current.pop(key, None)
@@ -556,7 +562,9 @@ class ClientQuotas:
     def _map_ips(self) -> None:
         """Each IP entity's connection_creation_rate keyed by its address, as
         ConnectionQuotas.updateIpConnectionRateQuota keys it (two names of one address: the
-        later in the table wins). A host name not resolved yet is resolved in the background."""
+        later in the table wins, and `alter` puts the one written last there, as Kafka's broker
+        applies each change in turn, ClientQuotaMetadataManager.handleIpQuota). A host name not
+        resolved yet is resolved in the background."""
         key = QuotaKind.CONNECTION_CREATION_RATE.key
         bounds: dict[str, float] = {}
         default: float | None = None
@@ -576,10 +584,17 @@ class ClientQuotas:
         self._addresses = {name: address for name, address in self._addresses.items() if name in names}
         self._ip_bounds, self._default_ip_bound = bounds, default
 
+    def close(self) -> None:
+        """Stop resolving host names (the broker stops): the lookups still running are
+        cancelled, so that none outlives the broker's event loop."""
+        self._closed = True
+        for task in list(self._resolving.values()):
+            task.cancel()
+
     def _resolve_later(self, name: str) -> str | None:
         """Start resolving host name `name` on the running loop; without one (a table opened
         outside the broker) nothing waits on it, so resolve it now and return its address."""
-        if name in self._resolving:
+        if name in self._resolving or self._closed:
             return None
         try:
             loop = asyncio.get_running_loop()

@@ -401,8 +401,8 @@ class Admissions(Protocol):
     def admit(self, ip: str, listener: str) -> Refusal | None:
         """Count a new socket from `ip` in, or say which limit refuses it."""
 
-    def release(self, ip: str, connection: Any) -> None:
-        """Count a closed socket out."""
+    def release(self, ip: str, listener: str, connection: Any) -> None:
+        """Count a closed socket from `ip` to `listener` out."""
 
 
 @runtime_checkable
@@ -478,7 +478,7 @@ class TlsAcceptor(asyncio.Protocol):
             gate.hand_over(protocol)
         finally:
             if not isinstance(protocol, Counted):
-                self.registry.release(ip, None)
+                self.registry.release(ip, self.listener, None)
 
     async def _secure(self, transport: asyncio.Transport, address: str) -> tuple[asyncio.Transport, str, _Gate] | None:
         """The handshake: the TLS transport, the peer's principal and what arrived meanwhile,
