@@ -65,16 +65,14 @@ class PeerSecurity:
 
 def inter_broker_security(config: BrokerConfig) -> PeerSecurity:
     """The inter-broker listener of `config` and what connecting to it takes."""
-    from ottla.server.security.listeners import ListenerError, configured_listeners
+    from ottla.server.security.listeners import ListenerError, configured_listeners, inter_broker_listener
 
     try:
-        listeners = {listener.name: listener for listener in configured_listeners(config)}
+        listener = inter_broker_listener(config, configured_listeners(config))
     except ListenerError as exc:
         return PeerSecurity(None, problem=str(exc))
-    named = config.value("inter.broker.listener.name")
-    name = str(named).upper() if named is not None else str(config.value("security.inter.broker.protocol") or "PLAINTEXT").upper()
-    listener = listeners.get(name) or (None if named is not None else next(iter(listeners.values()), None))
     if listener is None:
+        name = str(config.value("inter.broker.listener.name")).upper()
         return PeerSecurity(name, problem=f"the inter-broker listener {name} is not among the listeners")
     try:
         tls = None
