@@ -81,11 +81,15 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
     answer = _answer(result.error, result.message)
     if result.error is not ErrorCode.NONE:
         return answer
-    answer["acceptable_recovery_lag_legacy"] = ACCEPTABLE_RECOVERY_LAG
-    answer["task_offset_interval_ms"] = TASK_OFFSET_INTERVAL_MS
-    answer["acceptable_recovery_lag"] = ACCEPTABLE_RECOVERY_LAG
     answer["member_id"] = result.member_id
     answer["member_epoch"] = result.member_epoch
+    if result.member_epoch < 0:
+        # streamsGroupLeave answers the member id and epoch only: every other field keeps
+        # the schema's default (asked of the reference broker).
+        return answer
+    # Kafka 4.4 sets only AcceptableRecoveryLag (v1+): a v0 answer's legacy field stays 0.
+    answer["task_offset_interval_ms"] = TASK_OFFSET_INTERVAL_MS
+    answer["acceptable_recovery_lag"] = ACCEPTABLE_RECOVERY_LAG
     answer["heartbeat_interval_ms"] = result.heartbeat_interval_ms
     answer["status"] = [{"status_code": code, "status_detail": detail} for code, detail in result.status]
     answer["endpoint_information_epoch"] = result.endpoint_information_epoch

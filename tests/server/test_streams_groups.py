@@ -40,7 +40,7 @@ def topology(epoch: int = 1, source: str = "words") -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, storage: Storage | None = None, max_size: int = 2**31 - 1) -> None:
+    def __init__(self, storage: Storage | None = None, max_size: int = 2**31 - 1, assignment_interval_ms: int = 0) -> None:
         self.storage = storage or Storage.open(None)
         self.clock = ManualClock()
         self.coordinator = GroupCoordinator(
@@ -49,6 +49,7 @@ class Harness:
             group_configs=GroupConfigs(None, lambda name: {"group.streams.session.timeout.ms": SESSION_MS,
                                                            "group.streams.heartbeat.interval.ms": 5000,
                                                            "group.streams.num.standby.replicas": 0,
+                                                           "group.streams.assignment.interval.ms": assignment_interval_ms,
                                                            "group.streams.max.size": max_size}.get(name)),
         )
         self.coordinator.load()

@@ -144,9 +144,16 @@ class StreamsMember:
 
 @dataclass(slots=True, eq=False)
 class StreamsGroup:
+    """A new group starts at group and assignment epoch 1 with no assignment time, as Kafka
+    4.4's StreamsGroup (TargetAssignmentMetadata.INITIAL), so its first member gets epoch 2
+    and is assigned at once. `assignment_timestamp_ms` is when the target was last computed
+    (0: never, or the group was emptied): the next computation waits for
+    `streams.assignment.interval.ms` after it."""
+
     group_id: str
-    group_epoch: int = 0
-    assignment_epoch: int = 0
+    group_epoch: int = 1
+    assignment_epoch: int = 1
+    assignment_timestamp_ms: int = 0
     metadata_hash: int = 0
     validated_topology_epoch: int = -1
     # The assignor's configs at the last epoch bump (StreamsGroupMetadataValue.LastAssignmentConfigs).

@@ -6,9 +6,11 @@ the member's metadata; initialize the group's topology from the first member's (
 member's must match it, or be of an older epoch: STALE_TOPOLOGY); configure the topology
 against the topics that exist, creating missing internal topics; bump the group epoch when
 membership, metadata or the configured topology changed; recompute the target assignment
-with the sticky assignor when the group epoch is ahead of it; reconcile the member toward
-its target (`group.reconcile`); store every changed record in one batch before answering;
-arm the member's session timer.
+with the sticky assignor when the group epoch is ahead of it and `streams.assignment.interval.ms`
+has passed since the last computation (canComputeNextTargetAssignment: no timer, a later
+heartbeat computes it; meanwhile the answer carries ASSIGNMENT_DELAYED); reconcile the
+member toward the target as last computed (`group.reconcile`); store every changed record
+in one batch before answering; arm the member's session timer.
 
 Divergence: Kafka's coordinator asks the controller to create missing internal topics and
 answers MISSING_INTERNAL_TOPICS until they appear; one Ottla node creates them in place (when
@@ -58,6 +60,7 @@ _DEFAULTS: dict[str, Any] = {
     "streams.heartbeat.interval.ms": 5000,
     "streams.num.standby.replicas": 0,
     "streams.rack.aware.assignment.tags": (),
+    "streams.assignment.interval.ms": 1000,
 }
 # GroupCoordinatorConfig.STREAMS_GROUP_TASK_OFFSET_INTERVAL_MS_DEFAULT and the acceptable
 # recovery lag Kafka 4.4 answers by default (streams.acceptable.recovery.lag).
@@ -162,7 +165,8 @@ class StreamsGroupManager:
         elif kind == records.TOPOLOGY:
             group.topology = body
         elif kind == records.TARGET_ASSIGNMENT_METADATA:
-            group.assignment_epoch = 0 if body is None else body["assignment_epoch"]
+            # A tombstone leaves (-1, 0), as Kafka's replay does.
+            group.assignment_epoch, group.assignment_timestamp_ms = (-1, 0) if body is None else (body["assignment_epoch"], body["assignment_timestamp"])
         elif kind == records.TARGET_ASSIGNMENT_MEMBER:
             if body is None:
                 group.target.pop(key.member_id, None)
@@ -337,15 +341,24 @@ class StreamsGroupManager:
             staged.assignment_configs = assignment_configs
             out.append((records.key(records.GROUP_METADATA, group.group_id), _group_metadata_value(staged)))
         if staged.group_epoch > staged.assignment_epoch:
-            out += self._compute_target(staged, configured, now)
+            if self._may_assign(staged, now):
+                out += self._compute_target(staged, configured, now)
+            else:
+                status.append((Status.ASSIGNMENT_DELAYED, "Assignment delayed due to the configured assignment interval."))
         updated = reconcile(staged, member, staged.assignment_epoch, staged.target.get(member.member_id, EMPTY), None if joining else request.owned)
         if updated != previous or joining:
             out.append((records.key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), _current_value(updated)))
         member.current = updated
         if out:
             self.log.append(group.group_id, out, now)
+        if group.group_id in self.groups:
+            self.configured[group.group_id] = configured
+        else:
+            # Kafka configures a new group's topology on the object its first heartbeat made,
+            # which replaying the records replaces: until the next heartbeat configures it
+            # again, it is described as stored (an internal topic's count undecided).
+            self.configured.pop(group.group_id, None)
         self.groups[group.group_id] = staged
-        self.configured[group.group_id] = configured
         staged.update_state()
         if replaced is not None:
             self._cancel_timers(replaced)
@@ -492,7 +505,14 @@ class StreamsGroupManager:
         out.append((records.key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), records.value(records.TARGET_ASSIGNMENT_METADATA, {"assignment_epoch": group.group_epoch, "assignment_timestamp": now_ms})))
         group.target = dict(target)
         group.assignment_epoch = group.group_epoch
+        group.assignment_timestamp_ms = now_ms
         return out
+
+    def _may_assign(self, group: StreamsGroup, now_ms: int) -> bool:
+        """GroupMetadataManager.canComputeNextTargetAssignment: at once for a group never
+        assigned (or emptied), else once the assignment interval has passed since the last."""
+        interval_ms = int(self.group_config(group.group_id, "streams.assignment.interval.ms"))
+        return group.assignment_timestamp_ms == 0 or interval_ms == 0 or now_ms >= group.assignment_timestamp_ms + interval_ms
 
     def _endpoints(self, group: StreamsGroup, configured: ConfiguredTopology) -> list[tuple[tuple[str, int], list[tuple[str, list[int]]], list[tuple[str, list[int]]]]]:
         """EndpointToPartitionsManager: per member with an endpoint, the source partitions of
@@ -547,14 +567,22 @@ class StreamsGroupManager:
 
     def remove_members(self, group: StreamsGroup, members: list[StreamsMember]) -> None:
         """Tombstones for the members' records and one group epoch bump, in one batch
-        (streamsGroupFenceMember); the others get the tasks on their next heartbeats."""
+        (streamsGroupFenceMember); the others get the tasks on their next heartbeats. A group
+        left empty has its (empty) target at the new epoch with no assignment time, so the
+        next member to join is assigned at once."""
         out = [t for member in members for t in _member_tombstones(group.group_id, member.member_id)]
         out.append((records.key(records.GROUP_METADATA, group.group_id), _group_metadata_value(replace(group, group_epoch=group.group_epoch + 1))))
+        emptied = len({m.member_id for m in members}) == len(group.members)
+        if emptied:
+            out.append((records.key(records.TARGET_ASSIGNMENT_METADATA, group.group_id),
+                        records.value(records.TARGET_ASSIGNMENT_METADATA, {"assignment_epoch": group.group_epoch + 1, "assignment_timestamp": 0})))
         self.log.append(group.group_id, out, self.wall_clock_ms())
         for member in members:
             self._cancel_timers(member)
             group.remove_member(member.member_id)
         group.group_epoch += 1
+        if emptied:
+            group.assignment_epoch, group.assignment_timestamp_ms = group.group_epoch, 0
         group.update_state()
 
     def _arm_session(self, group: StreamsGroup, member: StreamsMember) -> None:
