@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from kafka import KafkaProducer  # type: ignore[import-untyped]
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from compat.sockets import read_frame
 from ottla.testing import ThreadedBroker
@@ -106,6 +106,33 @@ class ShareFetcher:
         for value in range(count):
             producer.send(self.topic, b"v%d" % value, partition=0).get(timeout=30)
         producer.close()
+
+    def transactions(self, runs: Sequence[tuple[int, bool]], end: int) -> None:
+        """One transaction of `count` records (one log batch) per (count, commit) run, committed
+        or aborted; returns once the log ends at `end` (every marker written)."""
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.topic}-tx", linger_ms=0)
+        producer.init_transactions()
+        for count, commit in runs:
+            producer.begin_transaction()
+            for value in range(count):
+                producer.send(self.topic, b"t%d" % value, partition=0)
+            producer.flush()
+            producer.commit_transaction() if commit else producer.abort_transaction()
+        producer.close()
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
+        partition = TopicPartition(self.topic, 0)
+        deadline = time.monotonic() + 30
+        while consumer.end_offsets([partition])[partition] < end:
+            assert time.monotonic() < deadline, "the transaction markers were not written"
+        consumer.close()
+
+    def described(self) -> tuple[int, int]:
+        """The share-partition's start offset and lag as DescribeShareGroupOffsets v1 answers them."""
+        described = self.member.call(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 1, {"groups": [
+            {"group_id": self.group, "topics": [{"topic_name": self.topic, "partitions": [0]}]}]})
+        (partition,) = [p for group in described["groups"] for topic in group["topics"] for p in topic["partitions"]]
+        assert partition["error_code"] == 0
+        return int(partition["start_offset"]), int(partition["lag"])
 
     def request(self, epoch: int | None = None, max_records: int = 500, acquire_mode: int = BATCH_OPTIMIZED, *,
                 batch_size: int | None = None, max_wait_ms: int = 5000,

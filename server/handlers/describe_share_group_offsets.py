@@ -23,6 +23,7 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from ottla.server.share.coordinator import StateSummary
     from ottla.wire.messages.types import (
         DescribeShareGroupOffsetsRequest,
         DescribeShareGroupOffsetsResponse,
@@ -80,7 +81,7 @@ def _describe(context: RequestContext, header: RequestHeader, request: DescribeS
                 info = context.storage.topic_by_id(topic_id)
                 if info is not None and context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
                     topics.append({"topic_name": name, "partitions": list(range(info.partitions))})
-        starts = context.services.share.start_offsets(group_id)
+        starts = context.services.share.state_summaries(group_id)
         entry["topics"] = [_topic(context, starts, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics] + refused
         groups.append(entry)
     return {"throttle_time_ms": 0, "groups": groups}
@@ -98,7 +99,7 @@ def _refused(name: str, indexes: list[int], version: int) -> DescribeShareGroupO
     return {"topic_name": name, "topic_id": b"\0" * 16, "partitions": partitions}
 
 
-def _topic(context: RequestContext, starts: dict[tuple[bytes, int], int], name: str, indexes: list[int],
+def _topic(context: RequestContext, starts: dict[tuple[bytes, int], StateSummary], name: str, indexes: list[int],
            version: int) -> DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic:
     info = context.storage.topic(name)
     partitions: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition] = []
@@ -109,8 +110,10 @@ def _topic(context: RequestContext, starts: dict[tuple[bytes, int], int], name: 
         else:
             known = starts.get((info.topic_id, index))
             if known is not None:
-                start = known
-                lag = max(context.storage.partition(name, index).high_watermark - known, 0)
+                start = known.start_offset
+                # GroupCoordinatorService.computeShareGroupLagAndBuildResponse: the records past
+                # the start offset less those already done (deliveryCompleteCount).
+                lag = max(context.storage.partition(name, index).high_watermark - start - known.delivery_complete, 0)
         partition: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition = {"partition_index": index, "start_offset": start, "leader_epoch": 0,
                      "error_code": error, "error_message": None}
         if version >= 1:

@@ -163,7 +163,9 @@ def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
 
 
 def acquired_any(acquired: dict[tuple[bytes, int], Any]) -> bool:
-    return any(isinstance(value, ErrorCode) or value.ranges for value in acquired.values())
+    """Whether the fetch answers now: a partition acquired records, failed, or archived an
+    aborted transaction's records (`Acquired.archived`)."""
+    return any(isinstance(value, ErrorCode) or value.ranges or value.archived for value in acquired.values())
 
 
 def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str,

@@ -15,7 +15,7 @@ leader keeps its share-partitions in memory, and each writes the records of what
 to the one state log in the database, whoever leads that log's partition (the database
 orders the appends). A broker that becomes a partition's leader reads its share-partitions
 from the log (`leader_moved`); the group's coordinator reads the start offsets it describes
-from there too (`start_offsets`).
+from there too (`state_summaries`).
 """
 
 from __future__ import annotations
@@ -100,12 +100,26 @@ class _Read:
     batch_size: int | None
 
 
+@dataclass(slots=True, frozen=True)
+class StateSummary:
+    """A share-partition as DescribeShareGroupOffsets reports it (Kafka's ReadShareGroupStateSummary):
+    its start offset and how many of its in-flight records are done."""
+
+    start_offset: int
+    delivery_complete: int
+
+
 @dataclass(slots=True)
 class Acquired:
-    """What one ShareFetch got of one partition: the log's batches and the ranges acquired."""
+    """What one ShareFetch got of one partition: the log's batches and the ranges acquired.
+    `archived`: the read acquired an aborted transaction's records and archived them (under
+    read_committed), whether or not it handed others out; a fetch so answered answers at once,
+    empty if need be, as Kafka 4.4 answered it without waiting (its DelayedShareFetch completes
+    on the log data read, before acquiring)."""
 
     records: bytes
     ranges: list[AcquiredRange]
+    archived: bool = False
 
 
 class ShareCoordinator:
@@ -583,22 +597,28 @@ class ShareCoordinator:
     def _acquire_read(self, partition: SharePartition, read: _Read, result: ReadResult) -> Acquired:
         data = b"".join(chunk.read() if isinstance(chunk, FileRegion) else bytes(chunk) for chunk in result.chunks)
         log_ = self.storage.partition(read.topic, read.index)
-        # A read_committed group never acquires records of aborted transactions: left out of
-        # what is acquired, they are gaps the start offset moves past, as Kafka archives them
-        # (their batches are still sent when between acquired ones: `_sent_batches`). Control batches
-        # (transaction markers, the abort marker too) are acquired as any batch, as Kafka 4.4's
-        # SharePartition.acquire takes every batch read: a consumer acknowledges them as GAP.
-        aborted = [] if read.stable is None else log_.aborted_transactions(read.offset, read.stable)
+        # A read_committed group acquires an aborted transaction's records and archives them at
+        # once, never handing them out (`SharePartition.acquire`); their batches are still sent
+        # when between acquired ones (`_sent_batches`). Control batches (transaction markers,
+        # the abort marker too) are acquired as any batch, as Kafka 4.4's SharePartition.acquire
+        # takes every batch read: a consumer acknowledges them as GAP.
+        transactions = [] if read.stable is None else log_.aborted_transactions(read.offset, read.stable)
         batches = list(scan_batches(data))
-        kept = [(header.base_offset, header.base_offset + header.last_offset_delta) for header, _ in batches if header.is_control or not (
-            header.is_transactional and any(a.producer_id == header.producer_id and a.first_offset <= header.base_offset <= a.last_offset
-                                            for a in aborted))]
-        ranges = partition.acquire(read.member_id, kept, read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS,
-                                   read.whole_batches, read.batch_size)
+        offsets = [(header.base_offset, header.base_offset + header.last_offset_delta) for header, _ in batches]
+        aborted = [span for span, (header, _) in zip(offsets, batches) if not header.is_control and header.is_transactional and any(
+            a.producer_id == header.producer_id and a.first_offset <= header.base_offset <= a.last_offset for a in transactions)]
+        # Records of aborted transactions archived while nothing was handed out change the
+        # share-partition all the same.
+        before = (partition.start_offset, partition.snapshot()) if aborted else None
+        ranges = partition.acquire(read.member_id, offsets, read.max_records if read.max_records > 0 else _DEFAULT_MAX_RECORDS,
+                                   read.whole_batches, read.batch_size, aborted)
+        archived = before is not None and (partition.start_offset, partition.snapshot()) != before
         if not ranges:
-            return Acquired(b"", [])
+            if archived:
+                self._persist_partition((read.group_id, read.topic_id, read.index))
+            return Acquired(b"", [], archived)
         self._persist_partition((read.group_id, read.topic_id, read.index))
-        return Acquired(_sent_batches(batches, ranges[0].first_offset, ranges[-1].last_offset), ranges)
+        return Acquired(_sent_batches(batches, ranges[0].first_offset, ranges[-1].last_offset), ranges, archived)
 
     def acknowledge(self, group_id: str, member_id: str, topic_id: bytes, index: int,
                     batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> ErrorCode:
@@ -777,19 +797,19 @@ class ShareCoordinator:
         partition = self.partitions.get((group_id, topic_id, index))
         return None if partition is None else partition.start_offset
 
-    def start_offsets(self, group_id: str) -> dict[tuple[bytes, int], int]:
-        """The start offset of each share-partition of the group, by (topic id, partition): as
+    def state_summaries(self, group_id: str) -> dict[tuple[bytes, int], StateSummary]:
+        """The state summary of each share-partition of the group, by (topic id, partition): as
         this broker holds it, else, among brokers over one database where another broker leads
         the topic partition, as its last record in the state log says (Kafka's group
         coordinator asks the share coordinator likewise, ReadShareGroupStateSummary; read the
         log again first, `read_state_again`)."""
-        found: dict[tuple[bytes, int], int] = {}
+        found: dict[tuple[bytes, int], StateSummary] = {}
         if self.storage.is_async:
             def replay(key: bytes, value: bytes | None) -> None:
                 try:
                     kind, group, *rest = json.loads(key)
-                    start = None if value is None else int(json.loads(value).get("start_offset", -1))
-                except (ValueError, TypeError, AttributeError) as exc:
+                    start = None if value is None else _summary(json.loads(value))
+                except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
                     raise RecordFormatError(str(exc)) from None
                 if group != group_id:
                     return
@@ -807,7 +827,7 @@ class ShareCoordinator:
             # A copy of a share-partition another broker leads (kept by AlterShareGroupOffsets
             # here, say) is older than its leader's records.
             if key[0] == group_id and (key[1:] in self.led or key[1:] not in found):
-                found[key[1:]] = partition.start_offset
+                found[key[1:]] = StateSummary(partition.start_offset, partition.delivery_complete())
         return found
 
     def idle_partitions(self, group_id: str) -> dict[PartitionKey, bytes | None]:
@@ -885,7 +905,7 @@ class ShareCoordinator:
         records = []
         # With its share-partitions' records that other brokers wrote (their leaders drop
         # their copies at the group's next session there: `take_written_elsewhere`).
-        for topic_id, index in self.start_offsets(group_id):
+        for topic_id, index in self.state_summaries(group_id):
             partition = self.partitions.pop((group_id, topic_id, index), None)
             if partition is not None:
                 partition.reset_start(0)
@@ -895,6 +915,15 @@ class ShareCoordinator:
         self._append(group_id, records)
         del self.groups[group_id]
         return ErrorCode.NONE
+
+
+def _summary(value: dict[str, Any]) -> StateSummary:
+    """A share-partition's state record (`_partition_record`) summed up."""
+    start = int(value.get("start_offset", -1))
+    batches = [StateBatch.decode(row) for row in value.get("batches", [])]
+    done = sum(batch.last_offset - max(batch.first_offset, start) + 1 for batch in batches
+               if batch.state in (RecordState.ACKNOWLEDGED, RecordState.ARCHIVED) and batch.last_offset >= start)
+    return StateSummary(start, done)
 
 
 def _sent_batches(batches: list[tuple[BatchHeader, memoryview]], first: int, last: int) -> bytes:

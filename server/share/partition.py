@@ -19,7 +19,7 @@ and persists `snapshot()` after each change it is told of.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
@@ -149,6 +149,12 @@ class SharePartition:
     def in_flight(self) -> int:
         return self.end_offset - self.start_offset
 
+    def delivery_complete(self) -> int:
+        """How many in-flight records are done (acknowledged or archived): Kafka's
+        deliveryCompleteCount, which a share-partition's lag leaves out."""
+        return sum(1 for offset in range(self.start_offset, self.end_offset)
+                   if (entry := self.records.get(offset)) is None or entry.state in (RecordState.ACKNOWLEDGED, RecordState.ARCHIVED))
+
     def acquired_by(self, member_id: str) -> list[int]:
         return [offset for offset, entry in self.records.items()
                 if entry.state is RecordState.ACQUIRED and entry.acquisition is not None and entry.acquisition.member_id == member_id]
@@ -156,7 +162,7 @@ class SharePartition:
     # --- acquiring ----------------------------------------------------------------
 
     def acquire(self, member_id: str, batches: list[tuple[int, int]], max_records: int, whole_batches: bool = True,
-                batch_size: int | None = None) -> list[AcquiredRange]:
+                batch_size: int | None = None, aborted: Sequence[tuple[int, int]] = ()) -> list[AcquiredRange]:
         """Acquire for `member_id` up to `max_records` records of `batches` (the (first,
         last) offsets of the log batches read from `next_fetch_offset()`): AVAILABLE
         in-flight records first, in log order, then new ones if the in-flight window
@@ -173,7 +179,12 @@ class SharePartition:
         flight records and new ones alike, so a fetch may fill the window past the limit up to
         the end of a log batch (or hold the batch's tail back); a full window takes no new
         records, only AVAILABLE ones in flight: Kafka 4.4's lastOffsetAndMaxRecordsToAcquire
-        (checked against the reference broker)."""
+        (checked against the reference broker).
+
+        `aborted` holds the (first, last) offsets of the batches of `batches` that belong to
+        aborted transactions (a read_committed group): they are acquired as any other, so they
+        count toward `max_records` and the window, then archived and left out of the answer
+        (`_archive_aborted`)."""
         acquisition = Acquisition(member_id)
         acquired: list[int] = []
         first_new = self.end_offset
@@ -193,12 +204,35 @@ class SharePartition:
                 else:
                     continue
                 break
-        if acquired:
-            acquisition.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, acquisition)
         new = [offset for offset in acquired if offset >= first_new]
         if new:
             self._start_batches(new, batches, batch_size if whole_batches else None)
+        if aborted:
+            acquired = self._archive_aborted(acquired, aborted)
+        if acquired:
+            acquisition.timer = self.timers.after(self.limits.record_lock_duration_ms, self._lock_expired, acquisition)
         return self._ranges(acquired)
+
+    def _archive_aborted(self, acquired: list[int], aborted: Sequence[tuple[int, int]]) -> list[int]:
+        """Archive the records of `acquired` in an `aborted` batch; the others, kept acquired.
+
+        As Kafka 4.4's SharePartition.acquire (maybeFilterAbortedTransactionalAcquiredRecords:
+        archiveRecords from ACQUIRED, then filterRecordBatchesFromAcquiredRecords), checked
+        against the reference broker: an aborted transaction's records take their share of the
+        fetch's max records and of the in-flight window, are archived (no dead-letter record:
+        no member refused them) and are not in the answer. Unlike Kafka, the SPSO then moves
+        past them at once: Kafka 4.4 leaves it in place until a later acknowledgement moves
+        it, so a window the aborted records filled stays full, its partition stalled, even
+        past the lock duration (as the reference broker showed)."""
+        kept: list[int] = []
+        for offset in acquired:
+            if any(first <= offset <= last for first, last in aborted):
+                self._finish(self.records[offset], RecordState.ARCHIVED)
+            else:
+                kept.append(offset)
+        if len(kept) < len(acquired):
+            self._advance_start()
+        return kept
 
     def _acquire_in_flight(self, acquisition: Acquisition, acquired: list[int], low: int, high: int, max_records: int,
                            whole_batches: bool) -> bool:

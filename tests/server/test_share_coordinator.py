@@ -505,4 +505,5 @@ def test_read_committed_groups_skip_aborted_and_open_transactions():
     h.join("m1")
     assert h.acquire("m1", topic_id) == [AcquiredRange(0, 3, 1)]
     h.share.acknowledge("g", "m1", topic_id, 0, [(0, 3, [ACCEPT])], False)
-    assert h.share.start_offset("g", topic_id, 0) == 4
+    # The aborted 4-5 were acquired with them and archived; the open 6-7 wait.
+    assert h.share.start_offset("g", topic_id, 0) == 6

@@ -11,7 +11,8 @@ to the end of the log batch that limit fell in (RECORD_LIMIT: holds that batch's
 AVAILABLE), so the window may end past the limit; a full window hands out only AVAILABLE
 in-flight records. ShareFetchUtils.maybeSliceFetchRecords sends every batch read from the one
 holding the first acquired offset to the last starting by the last acquired offset: an aborted
-transaction's data between them too, though not acquired.
+transaction's data between them too (acquired and archived, so not among the acquired ranges:
+tests/server/test_share_read_committed_aborted.py).
 """
 
 from __future__ import annotations
