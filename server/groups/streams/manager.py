@@ -628,8 +628,10 @@ class StreamsGroupManager:
         self, group: StreamsGroup, member_id: str | None, member_epoch: int, fetch: bool = False, commit_version: int | None = None,
         committed: Iterable[tuple[str, int]] = (), instance_id: str | None = None,
     ) -> ErrorCode:
-        """StreamsGroup.validateOffsetCommit / validateOffsetFetch: an admin (epoch -1, no
-        member) may commit only into an empty group and fetch from any; a transactional
+        """StreamsGroup.validateOffsetCommit / validateOffsetFetch: an admin may commit (any
+        negative epoch) only into an empty group, and fetch (a null member id and a negative
+        epoch) from any; a fetch naming a member, even "" or into an empty group, must name a
+        known one at its epoch; a transactional
         commit (`commit_version` None) without member, epoch or instance id passes, as one
         from a producer older than KIP-447 does; otherwise the member must be known, commit
         with OffsetCommit v9+ when not transactional, and fetch at its current epoch. A commit
@@ -637,7 +639,7 @@ class StreamsGroupManager:
         (KIP-1251) each `committed` (topic, partition) must be a source partition of an active
         task the member holds, assigned at that epoch or before, or the whole commit is
         STALE_MEMBER_EPOCH."""
-        if member_epoch < 0 and (not group.members or (fetch and not member_id)):
+        if member_epoch < 0 and (member_id is None if fetch else not group.members):
             return ErrorCode.NONE
         if not fetch and commit_version is None and member_epoch == -1 and not member_id and instance_id is None:
             return ErrorCode.NONE
