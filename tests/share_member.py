@@ -70,6 +70,26 @@ class Fetched(NamedTuple):
     sent: list[int]
 
 
+def produce_transactions(bootstrap: str, topic: str, runs: Sequence[tuple[int, bool]], end: int) -> None:
+    """One transaction of `count` records (one log batch) per (count, commit) run on partition 0
+    of `topic`, committed or aborted; returns once the log ends at `end` (every marker written)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{topic}-tx", linger_ms=0)
+    producer.init_transactions()
+    for count, commit in runs:
+        producer.begin_transaction()
+        for value in range(count):
+            producer.send(topic, b"t%d" % value, partition=0)
+        producer.flush()
+        producer.commit_transaction() if commit else producer.abort_transaction()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    partition = TopicPartition(topic, 0)
+    deadline = time.monotonic() + 30
+    while consumer.end_offsets([partition])[partition] < end:
+        assert time.monotonic() < deadline, "the transaction markers were not written"
+    consumer.close()
+
+
 class ShareFetcher:
     """One member of a fresh share group (`group_configs` set before it joins, as
     share.isolation.level must be) on a fresh one-partition topic, assigned it, sending raw
@@ -108,23 +128,7 @@ class ShareFetcher:
         producer.close()
 
     def transactions(self, runs: Sequence[tuple[int, bool]], end: int) -> None:
-        """One transaction of `count` records (one log batch) per (count, commit) run, committed
-        or aborted; returns once the log ends at `end` (every marker written)."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.topic}-tx", linger_ms=0)
-        producer.init_transactions()
-        for count, commit in runs:
-            producer.begin_transaction()
-            for value in range(count):
-                producer.send(self.topic, b"t%d" % value, partition=0)
-            producer.flush()
-            producer.commit_transaction() if commit else producer.abort_transaction()
-        producer.close()
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
-        partition = TopicPartition(self.topic, 0)
-        deadline = time.monotonic() + 30
-        while consumer.end_offsets([partition])[partition] < end:
-            assert time.monotonic() < deadline, "the transaction markers were not written"
-        consumer.close()
+        produce_transactions(self.bootstrap, self.topic, runs, end)
 
     def described(self) -> tuple[int, int]:
         """The share-partition's start offset and lag as DescribeShareGroupOffsets v1 answers them."""

@@ -14,21 +14,13 @@ import pytest
 from compat.differential import _Connection
 from compat.harness import OttlaBroker
 from ottla.storage import LogConfig, PartitionLog
-from ottla.storage.postgresql import PostgresPartitionLog, create_topic, migrate, open_pool
+from ottla.storage.postgresql import PostgresPartitionLog, create_topic
 from ottla.storage.postgresql.log import RetentionTarget, enforce_retention
 from ottla.wire.api import ApiKey
 from ottla.wire.records import Record, build_batch
+from tests.postgres.test_postgres_log import pool  # noqa: F401  (the fixture: a migrated pool)
 
 pytestmark = pytest.mark.external
-
-
-@pytest.fixture
-async def pool(postgres_url):
-    pool = await open_pool(postgres_url, size=2)
-    async with pool.acquire() as connection:
-        await migrate(connection)
-    yield pool
-    await pool.close()
 
 
 def _batch(timestamps: list[int]) -> bytes:

@@ -5,7 +5,6 @@ canonical host name, never 0.0.0.0, as Kafka advertises any listener without a h
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,17 +12,9 @@ import threading
 from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
 
 from kafka_wire import RawClient, make
+from tests.server.test_advertised_wildcard import _canonical_host_name
 
 PROTOCOLS = "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT"
-
-
-def _canonical_host_name() -> str:
-    """InetAddress.getLocalHost().getCanonicalHostName(), as this machine answers it."""
-    address = str(socket.getaddrinfo(socket.gethostname(), None)[0][4][0])
-    try:
-        return socket.gethostbyaddr(address)[0]
-    except OSError:
-        return address
 
 
 def _advertised(*settings: str) -> dict[str, tuple[str, int]]:

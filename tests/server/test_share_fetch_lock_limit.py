@@ -18,19 +18,18 @@ tests/server/test_share_read_committed_aborted.py).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # type: ignore[import-untyped]
+from kafka import KafkaProducer  # type: ignore[import-untyped]
 
 from ottla.server.coordinator import Timers
 from ottla.server.share.partition import AcquiredRange, RecordState, SharePartition, SharePartitionLimits
 from ottla.testing import ThreadedBroker, running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.records import scan_batches
-from share_member import ShareMember
+from share_member import ShareMember, produce_transactions
 
 ACCEPT, RELEASE = 1, 2
 BATCH_OPTIMIZED, RECORD_LIMIT = 0, 1
@@ -98,23 +97,7 @@ class _Member:
         assert [p["error_code"] for topic in response["responses"] for p in topic["partitions"]] == [0]
 
     def transactions(self, runs: list[tuple[int, bool]], end: int) -> None:
-        """One transaction of `count` records per run, committed or aborted; return once the
-        log ends at `end` (every marker written)."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.topic}-tx", linger_ms=0)
-        producer.init_transactions()
-        for count, commit in runs:
-            producer.begin_transaction()
-            for value in range(count):
-                producer.send(self.topic, b"t%d" % value, partition=0)
-            producer.flush()
-            producer.commit_transaction() if commit else producer.abort_transaction()
-        producer.close()
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
-        partition = TopicPartition(self.topic, 0)
-        deadline = time.monotonic() + 30
-        while consumer.end_offsets([partition])[partition] < end:
-            assert time.monotonic() < deadline, "the transaction markers were not written"
-        consumer.close()
+        produce_transactions(self.bootstrap, self.topic, runs, end)
 
 
 LOCKS = {"share.partition.max.record.locks": "100"}
