@@ -1,10 +1,11 @@
-"""New topics' files written on a thread, the topics opened on the event loop.
+"""New topics' and new partitions' files written on a thread, opened on the event loop.
 
 A topic's creation fsyncs a partition.metadata per partition and its topic file (two fsyncs
 each: 10-20 ms for eight partitions on a journaling file system); on the loop, every other
 client's requests would wait them out. CreateTopics and Metadata's auto-creation reserve the
 names (Storage.reserve_topic), hand the writing to the loop's default executor and open the
-topics when it is done.
+topics when it is done; CreatePartitions does the same with a topic's growth
+(Storage.reserve_partitions).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from ottla.storage.engine import Storage, TopicInfo
+from ottla.storage.engine import PartitionGrowth, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 
 
@@ -53,6 +54,40 @@ async def write_and_open(
 
     written.add_done_callback(open_topics)
     return await asyncio.shield(done)
+
+
+def write_and_grow(
+    storage: Storage, growth: PartitionGrowth, grown: Callable[[TopicInfo], None] | None = None
+) -> asyncio.Future[TopicInfo | KafkaError | None]:
+    """Start writing a reserved growth's files on a thread now, and open its partitions (and call
+    `grown` with the topic) on the loop when they are written. The future answers the grown
+    topic; None if the storage closed first; or a KafkaError (KAFKA_STORAGE_ERROR, the topic
+    left as it was). Started at once and completed by callbacks, not by the awaiting task, so a
+    growth never stays reserved (Storage.finish_growth waits on it) for a cancelled client."""
+    loop = asyncio.get_running_loop()
+    try:
+        written = loop.run_in_executor(None, storage.write_partition_files, growth)
+    except BaseException:  # the executor has shut down: the topic must not stay growing
+        storage.release_growth(growth)
+        raise
+    done: asyncio.Future[TopicInfo | KafkaError | None] = loop.create_future()
+
+    def open_partitions(writing: asyncio.Future[None]) -> None:
+        if writing.cancelled():
+            storage.release_growth(growth)  # never run: the topic must not stay growing
+        else:
+            writing.exception()  # retrieved here: the growth holds it
+        try:
+            topic = storage.open_grown_partitions(growth)
+        except KafkaError as exc:
+            done.set_result(exc)
+            return
+        if topic is not None and grown is not None:
+            grown(topic)
+        done.set_result(topic)
+
+    written.add_done_callback(open_partitions)
+    return done
 
 
 def _storage_error(error: BaseException) -> KafkaError:

@@ -96,6 +96,22 @@ class FutureLog:
         self.offset_lag = offset_lag
 
 
+class PartitionGrowth:
+    """A topic's growth by `Storage.reserve_partitions`: the topic before and after, whether
+    `write_partition_files` is done (`written`, set on the writing thread) and how it failed
+    (`failure`), then, once applied on the caller's thread, its `outcome`: the grown topic, a
+    KafkaError, or None (the storage closed). A plain class, as FutureLog."""
+
+    __slots__ = ("before", "grown", "written", "failure", "outcome")
+
+    def __init__(self, before: TopicInfo, grown: TopicInfo) -> None:
+        self.before = before
+        self.grown = grown
+        self.written = threading.Event()
+        self.failure: BaseException | None = None
+        self.outcome: TopicInfo | KafkaError | None = None
+
+
 def validate_topic_name(name: str) -> None:
     if name in (".", "..") or not _LEGAL_TOPIC.fullmatch(name):
         raise KafkaError(ErrorCode.INVALID_TOPIC, f"illegal topic name {name!r}")
@@ -155,7 +171,10 @@ class Storage:
         self._deleted_directories: list[tuple[int, pathlib.Path]] = []
         # Topics reserved by `reserve_topic` whose files are being written: their names are taken.
         self._reserved: dict[str, TopicInfo] = {}
-        # How many `write_topic_files` calls are under way, on any thread: `close` waits for them.
+        # Topics growing by `reserve_partitions`, their files being written (`finish_growth`).
+        self._growing: dict[str, PartitionGrowth] = {}
+        # How many `write_topic_files` and `write_partition_files` calls are under way, on any
+        # thread: `close` waits for them.
         self._writing = 0
         self._writes_done = threading.Condition()
         self._closed = False
@@ -485,6 +504,7 @@ class Storage:
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
         """Replace a topic's config overrides (persisted); every partition log uses them at once."""
+        self.finish_growth(name)
         info = self._existing(name)
         overrides = dict(configs)
         config = LogConfig.from_overrides({**self.defaults, **overrides})
@@ -511,10 +531,7 @@ class Storage:
     def add_partitions(self, name: str, total: int) -> TopicInfo:
         """Grow a topic to `total` partitions (CreatePartitions); existing ones are untouched.
         The topic file is written first, so a crash leaves empty partitions, never lost ones."""
-        info = self._existing(name)
-        if total <= info.partitions:
-            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"topic {name!r} has {info.partitions} partitions, cannot grow to {total}")
-        updated = TopicInfo(info.name, info.topic_id, total, info.configs)
+        info, updated = self._growth(name, total)
         self._write_topic_file(updated)
         self._replace(updated)
         config = LogConfig.from_overrides({**self.defaults, **info.configs})
@@ -523,11 +540,115 @@ class Storage:
             self._write_topic_file(updated)
         return updated
 
+    def _growth(self, name: str, total: int) -> tuple[TopicInfo, TopicInfo]:
+        """The topic (a growth under way finished first) and what it becomes with `total`
+        partitions; INVALID_PARTITIONS unless that grows it."""
+        self.finish_growth(name)
+        info = self._existing(name)
+        if total <= info.partitions:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"topic {name!r} has {info.partitions} partitions, cannot grow to {total}")
+        return info, TopicInfo(info.name, info.topic_id, total, info.configs)
+
+    def reserve_partitions(self, name: str, total: int) -> PartitionGrowth | None:
+        """`add_partitions` in steps, as `reserve_topic` creates a topic, so that its fsyncs
+        (two for the topic file, two per new partition) can run on another thread than the
+        caller's: this one checks the growth (KafkaError as `add_partitions`) and marks the
+        topic growing, `write_partition_files` (on any thread) writes the files,
+        `open_grown_partitions` (on this one) opens the partitions. Until then the topic keeps
+        its old count, and whatever else writes its file or changes it (`set_topic_configs`,
+        `delete_topic`, another growth) first waits for the files (`finish_growth`), so the
+        topic file never goes back to an older content. None, and nothing reserved, where
+        `add_partitions` must do it alone (`creates_in_steps` false)."""
+        info, updated = self._growth(name, total)
+        if not self.creates_in_steps:
+            return None
+        growth = PartitionGrowth(info, updated)
+        self._growing[name] = growth
+        return growth
+
+    def write_partition_files(self, growth: PartitionGrowth) -> None:
+        """On any thread: a reserved growth's topic file, durably, then each new partition's
+        directory with its durable partition.metadata, and the log directory's entries (the
+        order of `add_partitions` and `_open_partitions`: a crash leaves empty partitions,
+        never lost ones). Touches no state of the storage's but the count `close` waits on; a
+        deletion checkpoint on its way is waited for first, as `_open_partitions` would."""
+        assert self.data_dir is not None
+        try:
+            with self._writes_done:
+                if self._closed:
+                    raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the storage is closed")
+                self._writing += 1
+            try:
+                checkpoint = self._deletion_checkpoint
+                if checkpoint is not None:
+                    checkpoint.wait()
+                self._write_topic_file(growth.grown)
+                for index in range(growth.before.partitions, growth.grown.partitions):
+                    directory = self.data_dir / f"{growth.grown.name}-{index}"
+                    directory.mkdir(exist_ok=True)
+                    _write_partition_metadata(directory, growth.grown.topic_id)
+                fsync_directory(self.data_dir)
+            finally:
+                with self._writes_done:
+                    self._writing -= 1
+                    self._writes_done.notify_all()
+        except BaseException as error:
+            growth.failure = error
+            raise
+        finally:
+            growth.written.set()
+
+    def open_grown_partitions(self, growth: PartitionGrowth) -> TopicInfo | None:
+        """Once `write_partition_files` is done: the topic grown, its new partitions opened
+        over their directories; None when the storage closed meanwhile; KAFKA_STORAGE_ERROR
+        when the files could not be written (the topic keeps its old count: a topic file
+        already naming the new partitions gives empty ones after a restart). Applied once:
+        after `finish_growth` applied it, the same outcome."""
+        if self._growing.get(growth.grown.name) is growth:
+            del self._growing[growth.grown.name]
+            growth.outcome = self._apply_growth(growth)
+        if isinstance(growth.outcome, KafkaError):
+            raise growth.outcome
+        return growth.outcome
+
+    def release_growth(self, growth: PartitionGrowth) -> None:
+        """Forget a reserved growth whose files were never handed to a thread."""
+        if self._growing.get(growth.grown.name) is growth:
+            del self._growing[growth.grown.name]
+            growth.written.set()
+            growth.outcome = KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the partitions' files could not be written")
+
+    def finish_growth(self, name: str) -> None:
+        """Wait for the files of the topic's growth under way, if any, and apply it. Blocks
+        the caller for the rest of that file work: only a request changing the same topic
+        meanwhile waits, not every request."""
+        growth = self._growing.pop(name, None)
+        if growth is not None:
+            growth.written.wait()
+            growth.outcome = self._apply_growth(growth)
+
+    def _apply_growth(self, growth: PartitionGrowth) -> TopicInfo | KafkaError | None:
+        if isinstance(growth.failure, KafkaError):
+            return growth.failure
+        if growth.failure is not None:
+            reason = growth.failure.strerror if isinstance(growth.failure, OSError) else str(growth.failure)
+            return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the partitions' files could not be written: {reason}")
+        if self._closed:
+            return None
+        grown = growth.grown
+        self._replace(grown)
+        try:
+            self._open_partitions(grown, LogConfig.from_overrides({**self.defaults, **grown.configs}), range(growth.before.partitions, grown.partitions))
+        except OSError as error:
+            return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the new partitions could not be opened: {error.strerror}")
+        return grown
+
     def delete_topic(self, name: str, now_ms: int | None = None) -> None:
         """DeleteTopics. On disk, as Kafka's LogManager.asyncDelete: each partition's directory
         is renamed `<topic>-<partition>.<uuid>-delete` at once (so the name is free for a new
         topic) and removed by `delete_expired_files` after the broker's file.delete.delay.ms,
         counted from `now_ms`, so that fetch answers already cut from it are sent whole."""
+        self.finish_growth(name)
         info = self._topics.pop(name, None)
         if info is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name!r}")

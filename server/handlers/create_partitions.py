@@ -1,11 +1,14 @@
 """CreatePartitions: grow a topic. Existing partitions keep their data; keys may now hash to
 other partitions, as in Kafka. Manual assignments may name only this node; in a cluster
 (server/cluster/) any of its nodes, as many as each existing partition has, and the new
-partitions are placed as the cluster places a topic's otherwise. An async engine's topics
-(PostgreSQL) grow together after the others, their new partitions' rows written in the database."""
+partitions are placed as the cluster places a topic's otherwise. A topic's new files (its topic
+file, a directory and partition.metadata per partition, with their fsyncs) are written on a
+thread (server/topic_creation.py), so other clients are answered meanwhile. An async engine's
+topics (PostgreSQL) grow together after the others, their new partitions' rows written in the database."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +17,7 @@ from ottla.server.cluster.state import ClusterState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST
+from ottla.server.topic_creation import write_and_grow
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -93,10 +97,13 @@ def _added(context: RequestContext, topics: list[CreatePartitionsRequestCreatePa
 def _grow(
     context: RequestContext, topic: CreatePartitionsRequestCreatePartitionsTopic, validate_only: bool, mutations: MutationQuota | None,
 ) -> Callable[[], Awaitable[None]] | None:
-    """Kafka's messages (ReplicationControlManager.createPartitions). An async engine's topic
-    is grown by the call returned; None when the growth is done (or only validated). The new
-    partitions count against `mutations` once every check has passed."""
+    """Kafka's messages (ReplicationControlManager.createPartitions). A topic whose files a
+    thread writes, or an async engine's, is grown by the call returned; None when the growth
+    is done (or only validated). A growth of the topic still under way is finished first, so
+    the count is checked against it. The new partitions count against `mutations` once every
+    check has passed."""
     name, count = topic["name"], topic["count"]
+    context.storage.finish_growth(name)
     info = context.storage.topic(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
@@ -144,8 +151,20 @@ def _grow(
             place(await storage.add_database_partitions(name, count))  # type: ignore[attr-defined]
 
         return grow_in_database
-    place(storage.add_partitions(name, count))
-    return None
+    growth = storage.reserve_partitions(name, count)
+    if growth is None:
+        place(storage.add_partitions(name, count))
+        return None
+    written = write_and_grow(storage, growth, place)
+
+    async def grow_on_thread() -> None:
+        outcome = await asyncio.shield(written)
+        if outcome is None:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the broker is stopping")
+        if isinstance(outcome, KafkaError):
+            raise outcome
+
+    return grow_on_thread
 
 
 def _check_cluster_assignments(cluster: ClusterState, info: TopicInfo, given: list[tuple[int, ...]], context: RequestContext) -> None:
