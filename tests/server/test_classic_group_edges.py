@@ -33,7 +33,7 @@ STREAMS_TOPOLOGY = {"epoch": 1, "subtopologies": [{
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Any]:
-    with running_broker(data_dir=None, group_initial_rebalance_delay_ms=0) as handle:
+    with running_broker(data_dir=None, group_initial_rebalance_delay_ms=0, group_streams_initial_rebalance_delay_ms=0) as handle:
         handle.create_topic(TOPIC, 1)
         yield handle
 

@@ -75,7 +75,7 @@ def test_heartbeat_and_leave_answers_carry_the_fields_kafka_sets() -> None:
     (Kafka sets only the v1 field); a leave answers its member id and epoch, every other
     field at the schema's default. A new group's topology is described as stored until the
     next heartbeat configures it (an internal topic's count 0, then decided)."""
-    with running_broker(group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         try:
             created = connection.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": "t", "num_partitions": 2, "replication_factor": 1,

@@ -25,7 +25,7 @@ def _tasks(answer: dict[str, Any], kind: str) -> int:
 
 
 def test_standby_tasks_follow_an_altered_standby_count_at_the_next_heartbeat() -> None:
-    with running_broker(data_dir=None, group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(data_dir=None, group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         try:
             created = connection.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": "words", "num_partitions": 2, "replication_factor": 1,

@@ -50,6 +50,7 @@ class Harness:
                                                            "group.streams.heartbeat.interval.ms": 5000,
                                                            "group.streams.num.standby.replicas": 0,
                                                            "group.streams.assignment.interval.ms": assignment_interval_ms,
+                                                           "group.streams.initial.rebalance.delay.ms": 0,
                                                            "group.streams.max.size": max_size}.get(name)),
         )
         self.coordinator.load()

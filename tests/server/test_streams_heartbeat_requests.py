@@ -16,7 +16,7 @@ from ottla.wire.errors import ErrorCode
 
 @pytest.fixture
 def connection() -> Iterator[_Connection]:
-    with running_broker(data_dir=None) as broker:
+    with running_broker(data_dir=None, group_streams_initial_rebalance_delay_ms=0) as broker:
         yield _Connection(broker.bootstrap_servers)
 
 
@@ -57,7 +57,7 @@ def test_the_stored_topology_is_described_while_not_ready_and_after_a_restart(tm
         answer = connection.call(ApiKey.STREAMS_GROUP_DESCRIBE, 0, {"group_ids": ["app"], "include_authorized_operations": False})
         return answer["groups"][0]["topology"]
 
-    with running_broker(data_dir=str(tmp_path)) as broker:
+    with running_broker(data_dir=str(tmp_path), group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         joined = connection.call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, {
             "group_id": "app", "member_id": "m", "member_epoch": 0, "endpoint_information_epoch": 0, "instance_id": None, "rack_id": None,
@@ -66,7 +66,7 @@ def test_the_stored_topology_is_described_while_not_ready_and_after_a_restart(tm
         assert joined["error_code"] == ErrorCode.NONE
         assert described(connection) == expected  # words-a and words-b do not exist: not ready
         connection.close()
-    with running_broker(data_dir=str(tmp_path)) as broker:
+    with running_broker(data_dir=str(tmp_path), group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         assert described(connection) == expected
         connection.close()

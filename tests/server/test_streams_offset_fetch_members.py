@@ -15,7 +15,7 @@ from tests.server.test_streams_task_offsets import _Group, _topology
 
 
 def test_offset_fetch_checks_the_named_member_of_a_streams_group() -> None:
-    with running_broker(data_dir=None, group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(data_dir=None, group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         broker.create_topic(TOPIC, 1)
         connection = _Connection(broker.bootstrap_servers)
         client = Client(broker.bootstrap_servers)

@@ -51,7 +51,7 @@ def _topology() -> dict[str, Any]:
 
 
 def test_a_streams_groups_standbys_are_balanced_over_the_members_that_join() -> None:
-    with running_broker(group_streams_num_standby_replicas=1, group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(group_streams_num_standby_replicas=1, group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         try:
             created = connection.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": "words", "num_partitions": 3, "replication_factor": 1,

@@ -66,7 +66,7 @@ def test_a_task_only_in_a_members_target_is_placed_as_a_free_one() -> None:
     x heartbeats again (so it holds none of them), y joins. As Kafka 4.4, the tasks a gave up
     are free: they go by load, in task order, to x and y in turn (x 2 and 4, y 3 and 5), not
     first to x as the member last meant to get them (x 3 and 4, y 2 and 5)."""
-    with running_broker(group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         try:
             _create(connection, "six", 6)
@@ -88,7 +88,7 @@ def test_a_member_reporting_a_tasks_offset_is_its_candidate_and_is_described() -
     reporting an offset for task 1 (its store has task 1's state). As Kafka 4.4's
     collectStandbyCandidates, c is then task 1's candidate and gets it, where the least loaded
     member, b, would get it otherwise. The offsets each member last reported are described."""
-    with running_broker(group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         try:
             _create(connection, "pair", 2)
@@ -110,7 +110,7 @@ def test_a_member_reporting_a_tasks_offset_is_its_candidate_and_is_described() -
 
 
 def test_a_task_reported_twice_is_refused() -> None:
-    with running_broker(group_streams_assignment_interval_ms=0) as broker:
+    with running_broker(group_streams_assignment_interval_ms=0, group_streams_initial_rebalance_delay_ms=0) as broker:
         connection = _Connection(broker.bootstrap_servers)
         try:
             _create(connection, "one", 1)

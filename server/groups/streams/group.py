@@ -7,8 +7,11 @@ the target assignment is computed at a group epoch; a member reaches the target 
 it holds nothing another member must get first.
 
 Invariant (the point of reconciliation): an active task is held, assigned or pending
-revocation, by at most one member (`active_owner`), so no task runs twice; and no process
-holds a task both as active and as standby.
+revocation, by at most one member (`active_owner`), so no task runs twice; and no task is
+granted to a process that holds it in another role through another member. Only one member
+may hold a task in two roles at once, in an in-place role change (Kafka 4.4's
+CurrentAssignmentBuilder): an active task it gives up stays pending revocation while it
+already holds it as the standby it becomes.
 """
 
 from __future__ import annotations
@@ -206,22 +209,22 @@ class StreamsGroup:
         return member
 
     # --- who holds a task now (StreamsGroup.currentActiveTaskProcessId and friends) ---
+    # Assigned or pending revocation, the member being reconciled included, as Kafka's maps are
+    # kept (maybeUpdateTaskProcessId) until its new assignment is stored.
 
-    def active_owner(self, subtopology: str, partition: int, besides: str = "") -> StreamsMember | None:
+    def active_owner(self, subtopology: str, partition: int) -> StreamsMember | None:
         for member in self.members.values():
-            if member.member_id == besides:
-                continue
             for tasks in (member.current.assigned.active, member.current.pending_revocation.active):
                 if partition in tasks.get(subtopology, ()):
                     return member
         return None
 
-    def standby_processes(self, subtopology: str, partition: int, besides: str = "") -> set[str]:
+    def replica_processes(self, role: str, subtopology: str, partition: int) -> set[str]:
+        """The processes holding the task as a `role` ("standby" or "warmup") replica."""
         return {
             m.process_id
             for m in self.members.values()
-            if m.member_id != besides
-            and any(partition in tasks.get(subtopology, ()) for tasks in (m.current.assigned.standby, m.current.pending_revocation.standby))
+            if any(partition in getattr(tasks, role).get(subtopology, ()) for tasks in (m.current.assigned, m.current.pending_revocation))
         }
 
 
@@ -229,57 +232,91 @@ def reconcile(group: StreamsGroup, member: StreamsMember, target_epoch: int, tar
     """CurrentAssignmentBuilder.build (streams): the member's next current assignment.
 
     `owned` is what the member says it holds (None when its heartbeat did not say). A member
-    that must give tasks up stays at its epoch until it reports them gone (UNREVOKED_TASKS);
-    then it takes every target task nobody else holds and waits for the rest (UNRELEASED_TASKS)."""
+    that must give tasks up stays at its epoch until it reports them gone (UNREVOKED_TASKS),
+    then moves one epoch on and is reconciled again; otherwise it takes every target task it
+    may have now and waits for the rest (UNRELEASED_TASKS)."""
     current = member.current
     state = member.state
-    if state is MemberState.STABLE and current.member_epoch == target_epoch:
-        return current
-    if state is MemberState.UNREVOKED_TASKS and _not_released(owned, current.pending_revocation):
-        return current
+    if state is MemberState.STABLE:
+        return current if current.member_epoch == target_epoch else _next(group, member, current.member_epoch, target_epoch, target, owned)
+    if state is MemberState.UNREVOKED_TASKS:
+        if _not_released(owned, current.pending_revocation):
+            return current
+        return _next(group, member, current.member_epoch + 1, target_epoch, target, owned)
     if state is MemberState.UNKNOWN:
         return CurrentAssignment(target_epoch, current.member_epoch, MemberState.STABLE)
-    return _next(group, member, target_epoch, target, owned)
+    return _next(group, member, current.member_epoch, target_epoch, target, owned)
 
 
-def _next(group: StreamsGroup, member: StreamsMember, target_epoch: int, target: TasksTuple, owned: TasksTuple | None) -> CurrentAssignment:
+def _next(group: StreamsGroup, member: StreamsMember, member_epoch: int, target_epoch: int, target: TasksTuple,
+          owned: TasksTuple | None) -> CurrentAssignment:
+    """CurrentAssignmentBuilder.computeNextAssignment and buildNewMember.
+
+    A task is granted in a role only once no other member holds it in a way that forbids it:
+    an active task once its owner anywhere released it, any task once no other member of this
+    process holds it in another role, a replica once no other member of this process holds it
+    as the same replica. This member's own role changes are not blocked by it: its active task
+    to be a standby is demoted in the same step (the standby granted while the active task is
+    still pending revocation), a standby or warm-up is converted into the other at once, and one
+    to be promoted to active is kept until the active task is granted, then dropped in that same
+    step, never revoked on its own (Kafka 4.4's demoteActiveTasksToStandby, convertReplicaRole,
+    applyPromotionsToActive): the client recycles the task's state instead of restoring it."""
     current = member.current
     held = current.assigned
+    process = member.process_id
+
+    def active_process(subtopology: str, partition: int) -> str | None:
+        owner = group.active_owner(subtopology, partition)
+        return None if owner is None else owner.process_id
+
+    def held_by_another_here(role: str, subtopology: str, partition: int) -> bool:
+        mine: Tasks = getattr(held, role)
+        return process in group.replica_processes(role, subtopology, partition) and partition not in mine.get(subtopology, frozenset())
 
     def active_unreleased(subtopology: str, partition: int) -> bool:
-        # Held as active elsewhere, or as standby by another member of this process.
-        return group.active_owner(subtopology, partition, besides=member.member_id) is not None or (
-            member.process_id in group.standby_processes(subtopology, partition, besides=member.member_id)
-        )
+        return (active_process(subtopology, partition) is not None or held_by_another_here("standby", subtopology, partition)
+                or held_by_another_here("warmup", subtopology, partition))
 
     def standby_unreleased(subtopology: str, partition: int) -> bool:
-        owner = group.active_owner(subtopology, partition, besides=member.member_id)
-        return (owner is not None and owner.process_id == member.process_id) or member.process_id in group.standby_processes(
-            subtopology, partition, besides=member.member_id
-        )
+        run_by_another_here = active_process(subtopology, partition) == process and partition not in held.active.get(subtopology, frozenset())
+        return (run_by_another_here or process in group.replica_processes("standby", subtopology, partition)
+                or held_by_another_here("warmup", subtopology, partition))
+
+    def warmup_unreleased(subtopology: str, partition: int) -> bool:
+        return (active_process(subtopology, partition) == process or held_by_another_here("standby", subtopology, partition)
+                or process in group.replica_processes("warmup", subtopology, partition))
 
     active = _difference(held.active, target.active, active_unreleased)
     standby = _difference(held.standby, target.standby, standby_unreleased)
-    # A standby promoted to active is given up in the same step as it becomes active.
-    for subtopology, partitions in held.standby.items():
-        for partition in partitions & target.active.get(subtopology, frozenset()):
-            standby.revoke.get(subtopology, set()).discard(partition)
-    revoking = TasksTuple(_frozen(active.revoke), _frozen(standby.revoke))
-    if not revoking.is_empty() and _not_released(owned, revoking):
-        assigned = TasksTuple(_frozen(active.keep), _frozen(standby.keep))
-        return CurrentAssignment(current.member_epoch, current.previous_member_epoch, MemberState.UNREVOKED_TASKS, assigned, revoking, current.active_epochs)
+    warmup = _difference(held.warmup, target.warmup, warmup_unreleased)
+    # Role changes of this member's own tasks that wait on no one take effect in this step.
+    _grant_now(held.active, standby)
+    _grant_now(held.standby, warmup, standby.revoke)
+    _grant_now(held.warmup, standby, warmup.revoke)
+    # A standby or warm-up to be promoted to active is never revoked on its own.
+    for role, diff in ((held.standby, standby), (held.warmup, warmup)):
+        for subtopology, partition in _pairs(role):
+            if partition in target.active.get(subtopology, frozenset()):
+                diff.revoke.get(subtopology, set()).discard(partition)
+    revoking = TasksTuple(_frozen(active.revoke), _frozen(standby.revoke), _frozen(warmup.revoke))
+    to_revoke = not revoking.is_empty() and _not_released(owned, revoking)
+    # ... and is kept until the active task is granted, then dropped in the same step.
+    for role, diff in ((held.standby, standby), (held.warmup, warmup)):
+        for subtopology, partition in _pairs(role):
+            promoted_now = not to_revoke and partition in active.grant.get(subtopology, ())
+            if partition in target.active.get(subtopology, frozenset()) and not promoted_now:
+                diff.keep.setdefault(subtopology, set()).add(partition)
+    kept = TasksTuple(_frozen(active.keep), _frozen(standby.keep), _frozen(warmup.keep))
+    if to_revoke:
+        return CurrentAssignment(member_epoch, current.member_epoch, MemberState.UNREVOKED_TASKS, kept, revoking, current.active_epochs)
     epochs = dict(current.active_epochs)
-    for subtopology, granted in active.grant.items():
-        active.keep.setdefault(subtopology, set()).update(granted)
-        epochs.update(((subtopology, partition), target_epoch) for partition in granted)
-    for subtopology, granted in standby.grant.items():
-        standby.keep.setdefault(subtopology, set()).update(granted)
-    # A standby promoted to active is dropped as standby once the active task is granted.
-    for subtopology, kept in list(standby.keep.items()):
-        kept -= active.keep.get(subtopology, set())
-    unreleased = active.unreleased or standby.unreleased
-    new_state = MemberState.UNRELEASED_TASKS if unreleased else MemberState.STABLE
-    return CurrentAssignment(target_epoch, current.member_epoch, new_state, TasksTuple(_frozen(active.keep), _frozen(standby.keep)), EMPTY, epochs)
+    for diff in (active, standby, warmup):
+        for subtopology, granted in diff.grant.items():
+            diff.keep.setdefault(subtopology, set()).update(granted)
+    epochs.update(((subtopology, partition), target_epoch) for subtopology, partition in _pairs(_frozen(active.grant)))
+    unreleased = active.unreleased or standby.unreleased or warmup.unreleased
+    assigned = TasksTuple(_frozen(active.keep), _frozen(standby.keep), _frozen(warmup.keep))
+    return CurrentAssignment(target_epoch, current.member_epoch, MemberState.UNRELEASED_TASKS if unreleased else MemberState.STABLE, assigned, EMPTY, epochs)
 
 
 @dataclass(slots=True)
@@ -305,6 +342,22 @@ def _difference(held: Tasks, target: Tasks, is_unreleased: Callable[[str, int], 
             else:
                 diff.grant.setdefault(subtopology, set()).add(partition)
     return diff
+
+
+def _grant_now(outgoing: Tasks, incoming: _Diff, outgoing_revoke: dict[str, set[int]] | None = None) -> None:
+    """A task held in the outgoing role and pending in the incoming one is granted in this step
+    (and, for a replica converted into the other replica, not revoked: grantNow)."""
+    for subtopology, partition in _pairs(outgoing):
+        pending = incoming.grant.get(subtopology)
+        if pending is not None and partition in pending:
+            pending.discard(partition)
+            incoming.keep.setdefault(subtopology, set()).add(partition)
+            if outgoing_revoke is not None:
+                outgoing_revoke.get(subtopology, set()).discard(partition)
+
+
+def _pairs(tasks: Tasks) -> list[tuple[str, int]]:
+    return [(subtopology, partition) for subtopology, partitions in tasks.items() for partition in partitions]
 
 
 def _not_released(owned: TasksTuple | None, revoking: TasksTuple) -> bool:

@@ -15,8 +15,15 @@ in one batch before answering; arm the member's session timer.
 Divergence: Kafka's coordinator asks the controller to create missing internal topics and
 answers MISSING_INTERNAL_TOPICS until they appear; one Ottla node creates them in place (when
 the member's principal may create them all), so the heartbeat that finds them missing
-already assigns tasks. Kafka also delays a new
-group's first assignment by `group.streams.initial.rebalance.delay.ms`; Ottla assigns at once.
+already assigns tasks.
+
+The initial rebalance delay (`streams.initial.rebalance.delay.ms`, group config; broker default
+`group.streams.initial.rebalance.delay.ms`, 3000): the epoch bump of a member joining an empty
+group (new, or emptied) arms a timer for the group (if none is armed); while it is armed no
+target is computed and every member is reconciled toward an empty target at the assignment
+epoch, answered ASSIGNMENT_DELAYED; when it fires, the target is computed at once if the group
+still has members (GroupMetadataManager.computeDelayedTargetAssignment), and members take it
+at their next heartbeats.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ _DEFAULTS: dict[str, Any] = {
     "streams.num.standby.replicas": 0,
     "streams.rack.aware.assignment.tags": (),
     "streams.assignment.interval.ms": 1000,
+    "streams.initial.rebalance.delay.ms": 3000,
 }
 # GroupCoordinatorConfig.STREAMS_GROUP_TASK_OFFSET_INTERVAL_MS_DEFAULT and the acceptable
 # recovery lag Kafka 4.4 answers by default (streams.acceptable.recovery.lag).
@@ -139,6 +147,8 @@ class StreamsGroupManager:
         self.groups: dict[str, StreamsGroup] = {}
         # group id -> the topology as configured (not kept: recomputed after a load).
         self.configured: dict[str, ConfiguredTopology] = {}
+        # group id -> its armed initial rebalance delay timer.
+        self.initial_delays: dict[str, Any] = {}
 
     # --- loading -----------------------------------------------------------------
 
@@ -206,6 +216,9 @@ class StreamsGroupManager:
                 self._arm_rebalance(group, member, reconciled=True)
 
     def close(self) -> None:
+        for timer in self.initial_delays.values():
+            self.timers.cancel(timer)
+        self.initial_delays.clear()
         for group in self.groups.values():
             for member in group.members.values():
                 self._cancel_timers(member)
@@ -340,12 +353,19 @@ class StreamsGroupManager:
             staged.validated_topology_epoch = validated
             staged.assignment_configs = assignment_configs
             out.append((records.key(records.GROUP_METADATA, group.group_id), _group_metadata_value(staged)))
-        if staged.group_epoch > staged.assignment_epoch:
+        delay_ms = int(self.group_config(group.group_id, "streams.initial.rebalance.delay.ms"))
+        arm_delay = bump and not group.members and delay_ms > 0 and group.group_id not in self.initial_delays
+        target = staged.target.get(member.member_id, EMPTY)
+        if arm_delay or group.group_id in self.initial_delays:
+            target = EMPTY
+            status.append((Status.ASSIGNMENT_DELAYED, "Assignment delayed due to the configured initial rebalance delay."))
+        elif staged.group_epoch > staged.assignment_epoch:
             if self._may_assign(staged, now):
                 out += self._compute_target(staged, configured, now)
+                target = staged.target.get(member.member_id, EMPTY)
             else:
                 status.append((Status.ASSIGNMENT_DELAYED, "Assignment delayed due to the configured assignment interval."))
-        updated = reconcile(staged, member, staged.assignment_epoch, staged.target.get(member.member_id, EMPTY), None if joining else request.owned)
+        updated = reconcile(staged, member, staged.assignment_epoch, target, None if joining else request.owned)
         if updated != previous or joining:
             out.append((records.key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), _current_value(updated)))
         member.current = updated
@@ -360,6 +380,8 @@ class StreamsGroupManager:
             self.configured.pop(group.group_id, None)
         self.groups[group.group_id] = staged
         staged.update_state()
+        if arm_delay:
+            self.initial_delays[group.group_id] = self.timers.after(delay_ms, self._assign_delayed, group.group_id)
         if replaced is not None:
             self._cancel_timers(replaced)
         self._arm_session(staged, member)
@@ -507,6 +529,28 @@ class StreamsGroupManager:
         group.assignment_epoch = group.group_epoch
         group.assignment_timestamp_ms = now_ms
         return out
+
+    def _assign_delayed(self, group_id: str) -> None:
+        """computeDelayedTargetAssignment: the target at the group epoch, once the initial
+        delay ended, unless the group has no members left (or the assignment interval still
+        runs, as maybeUpdateStreamsTargetAssignment checks it); stored as a heartbeat's."""
+        self.initial_delays.pop(group_id, None)
+        group = self.groups.get(group_id)
+        if group is None or not group.members or group.topology is None or group.group_epoch <= group.assignment_epoch:
+            return
+        now = self.wall_clock_ms()
+        if not self._may_assign(group, now):
+            return
+        staged = _stage(group)
+        configured = self.configured.get(group_id) or configure(group.topology, self._partitions)
+        out = self._compute_target(staged, configured, now)
+        try:
+            self.log.append(group_id, out, now)
+        except KafkaError as exc:
+            log.warning("streams group %s could not store its delayed target assignment: %s", group_id, exc)
+            return
+        self.groups[group_id] = staged
+        staged.update_state()
 
     def _may_assign(self, group: StreamsGroup, now_ms: int) -> bool:
         """GroupMetadataManager.canComputeNextTargetAssignment: at once for a group never
@@ -672,6 +716,7 @@ class StreamsGroupManager:
     def forget(self, group: StreamsGroup) -> None:
         for member in group.members.values():
             self._cancel_timers(member)
+        self.timers.cancel(self.initial_delays.pop(group.group_id, None))
         group.state = StreamsGroupState.DEAD
         self.groups.pop(group.group_id, None)
         self.configured.pop(group.group_id, None)
