@@ -315,6 +315,7 @@ _ROWS: tuple[tuple[str, ConfigType, str | None, str, str], ...] = (
 # every security setting as accepted, accepted without effect, or refused.
 _CONSUMER_READ = "Read by Ottla's consumer group coordinator."
 _SHARE_READ = "Read by Ottla's share group coordinator."
+_STREAMS_READ = "Read by Ottla's streams group coordinator (the default of the group config without the group. prefix)."
 _GROUP_BOUND = "Bounds the per-group configs of the GROUP config resource."
 ACTED_ON: dict[str, str] = {
     **dict.fromkeys(("group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
@@ -323,6 +324,10 @@ ACTED_ON: dict[str, str] = {
     **dict.fromkeys(("group.share.session.timeout.ms", "group.share.heartbeat.interval.ms", "group.share.max.size",
                      "group.share.record.lock.duration.ms", "group.share.delivery.count.limit", "group.share.partition.max.record.locks",
                      "group.share.max.share.sessions", "group.share.assignment.interval.ms"), _SHARE_READ),
+    **dict.fromkeys(("group.streams.session.timeout.ms", "group.streams.heartbeat.interval.ms", "group.streams.num.standby.replicas",
+                     "group.streams.rack.aware.assignment.tags", "group.streams.assignment.interval.ms",
+                     "group.streams.initial.rebalance.delay.ms", "group.streams.assignors"), _STREAMS_READ),
+    "group.streams.max.size": "Read by Ottla's streams group coordinator.",
     **dict.fromkeys((f"group.{protocol}.{bound}.{setting}" for protocol, setting in (
         ("consumer", "session.timeout.ms"), ("consumer", "heartbeat.interval.ms"), ("consumer", "assignment.interval.ms"),
         ("share", "session.timeout.ms"), ("share", "heartbeat.interval.ms"), ("share", "assignment.interval.ms"),

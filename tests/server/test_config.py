@@ -257,3 +257,13 @@ def test_every_topic_synonym_is_a_broker_setting_that_moves_the_default():
     defaults = broker_topic_defaults(config)
     assert (defaults["segment.ms"], defaults["cleanup.policy"], defaults["max.message.bytes"]) == (str(2 * 3600 * 1000), "compact", "2048")
     assert LogConfig.from_overrides(defaults).segment_ms == 2 * 3600 * 1000
+
+
+def test_the_streams_group_settings_read_by_the_coordinator_are_not_called_inert(tmp_path, caplog):
+    """The group.streams.* settings the streams group coordinator reads (each the default of a
+    group config) start the broker without the 'has no effect' warning an inert one gets."""
+    properties = tmp_path / "server.properties"
+    properties.write_text("group.streams.initial.rebalance.delay.ms=0\ngroup.streams.num.standby.replicas=1\ngroup.streams.max.size=5\n")
+    with caplog.at_level(logging.WARNING, logger="ottla.config"):
+        load_properties(properties)
+    assert [r.getMessage() for r in caplog.records if r.name == "ottla.config"] == []
