@@ -23,7 +23,7 @@ arithmetic for the bounds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ottla.storage.config import LogConfig
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -148,8 +148,10 @@ class RecordRules:
 def recompress(data: bytearray | memoryview, compression_type: str, from_client: bool, max_message_bytes: int) -> bytearray | memoryview:
     """A topic's compression.type other than "producer": batches in another codec are
     rebuilt in the topic's, as Kafka's LogValidator does (producer id, epoch, sequence,
-    transactional flag, offsets deltas and timestamps kept); the rest stay as sent, and so
-    does everything under "producer". Control batches are the broker's own and stay
+    transactional flag and timestamps kept); the rest stay as sent, and so does everything
+    under "producer". A rebuilt batch's records are numbered one by one from its base offset,
+    whatever offset deltas they came with (LogValidator.buildRecordsAndAssignOffsets), so none
+    can take an offset of the next batch. Control batches are the broker's own and stay
     uncompressed. A batch larger than max.message.bytes as sent is MESSAGE_SIZE_TOO_LARGE
     before any is rebuilt, as UnifiedLog.analyzeAndValidateRecords judges what was sent.
     Both engines store what this returns."""
@@ -168,7 +170,7 @@ def recompress(data: bytearray | memoryview, compression_type: str, from_client:
             out += batch
             continue
         try:
-            records = list(iter_records(batch))
+            records = [replace(record, offset=header.base_offset + index) for index, record in enumerate(iter_records(batch))]
         except KafkaError as undecodable:
             # As in `RecordRules.check`: a record Kafka's DefaultRecord.readFrom cannot read.
             raise KafkaError(ErrorCode.INVALID_RECORD, undecodable.message) from None

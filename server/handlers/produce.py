@@ -102,6 +102,7 @@ def handle(
             name = None if info is None else info.name
         else:
             name = topic["name"]
+            info = storage.topic(name)
         # Why every partition of this topic is refused, if it is: None on the hot path.
         topic_refusal = ErrorCode.UNKNOWN_TOPIC_ID if name is None else refusal
         if authorizer is not None and topic_refusal is None and not context.authorize(AclOperation.WRITE, ResourceType.TOPIC, name or ""):
@@ -117,14 +118,19 @@ def handle(
                     raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
                 if topic_refusal is not None:
                     raise KafkaError(topic_refusal)
-                if acks not in (-1, 0, 1):
-                    raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
+                # Kafka's order: KafkaApis.handleProduceRequest refuses unknown partitions, then
+                # malformed records; ReplicaManager.appendRecords then judges acks, and
+                # appendToLocalLog the topic and the partition's log.
+                if info is None or not 0 <= index < info.partitions:
+                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown partition {name}-{index}")
                 if records is None or not len(records):
                     raise KafkaError(ErrorCode.INVALID_RECORD, "a produce request must carry a record batch")
-                if name in INTERNAL_TOPICS:
-                    # ReplicaManager.appendToLocalLog: clients may not write the coordinators' logs.
-                    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
                 _check_batches_for_version(version, records)
+                if acks not in (-1, 0, 1):
+                    raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
+                if name in INTERNAL_TOPICS:
+                    # Clients may not write the coordinators' logs.
+                    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
                 if cluster is not None:
                     replicated = _check_leader_and_isr(context, cluster, name, index, acks)
                 log = storage.partition(name, index)

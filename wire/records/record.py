@@ -84,7 +84,9 @@ def iter_records(batch: Buffer, max_record_bytes: int | None = None, from_offset
     a record of a compressed batch whose declared body is larger is INVALID_RECORD, as
     Kafka 4.4's DefaultRecord.readFrom refuses it; uncompressed records are bounded by
     max.message.bytes instead. Records below `from_offset` are stepped over, not decoded: a
-    reader that wants the end of a large batch pays only for their lengths.
+    reader that wants the end of a large batch pays only for their lengths. Bytes left after
+    the batch's declared count of records make it INVALID_RECORD once that count is read, as
+    Kafka's DefaultRecordBatch iterators refuse it (a batch that hides records from its count).
     """
     view = memoryview(batch)
     header = read_header(view)
@@ -127,6 +129,8 @@ def iter_records(batch: Buffer, max_record_bytes: int | None = None, from_offset
             value=value,
             headers=tuple(headers),
         )
+    if position != len(body):
+        raise invalid("Incorrect declared batch size, records still remaining in file")
 
 
 def _write_nullable(data: Buffer | None, out: bytearray) -> None:
