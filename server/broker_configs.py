@@ -125,6 +125,10 @@ _PER_BROKER = _LISTENER_ONLY | frozenset(
 _LISTENER_CONFIG = re.compile(r"listener\.name\.[^.]*\.(.*)")
 
 
+# Checked in this order when changed (ListenerConnectionQuota.validateReconfiguration).
+_CONNECTION_LIMITS = ("max.connections", "max.connection.creation.rate")
+
+
 # Per-listener dynamic configs Ottla applies at once (ConnectionQuotas.ListenerConnectionQuota's
 # reconfigure); the others prefixed are stored, read at the next start.
 _APPLIED_PER_LISTENER = frozenset({"max.connections"})
@@ -180,6 +184,20 @@ class BrokerConfigs:
     def dynamic(self, per_broker: bool) -> dict[str, str]:
         return self.per_broker if per_broker else self.cluster_default
 
+    @staticmethod
+    def _check_connection_limits(old: Mapping[str, str], configs: Mapping[str, str], config: BrokerConfig) -> None:
+        """A change of the broker-wide max.connections or max.connection.creation.rate leaving
+        it at 0 is refused, as Kafka 4.4's ConnectionQuotas.ListenerConnectionQuota
+        .validateReconfiguration refuses it (each key's own validator takes 0); a listener's
+        prefixed value is not checked so (listener.name.<name>.max.connections=0 is taken)."""
+        for name in _CONNECTION_LIMITS:
+            value = config.value(name) if old.get(name) != configs.get(name) else None
+            if value is not None and value <= 0:
+                raise KafkaError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"Invalid value org.apache.kafka.common.config.ConfigException: Invalid {name} {value} for configuration Invalid dynamic configuration",
+                )
+
     def replace(self, per_broker: bool, configs: Mapping[str, str], validate_only: bool) -> None:
         """Make `configs` the whole set of one scope's dynamic configs (each already checked
         by `check`), store them durably and apply them, unless validating only."""
@@ -189,9 +207,10 @@ class BrokerConfigs:
             self._check_cordoned(new_per_broker.get("cordoned.log.dirs"))
         # Each value passed its key's check; the topic defaults they make must also pass as a whole.
         LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
+        old = self.dynamic(per_broker)
+        self._check_connection_limits(old, configs, self._effective(new_per_broker, new_default))
         if validate_only:
             return
-        old = self.dynamic(per_broker)
         changed = sorted(name for name in old.keys() | configs.keys() if old.get(name) != configs.get(name))
         if self.record_change is not None:
             self.record_change(per_broker, {name: configs[name] for name in changed if name in configs}, [name for name in changed if name not in configs])

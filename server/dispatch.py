@@ -99,9 +99,10 @@ _CLIENT_THROTTLES_FROM = {
     ApiKey.CREATE_PARTITIONS: 1,
     ApiKey.DELETE_GROUPS: 1,
 }
-# Not counted against request_percentage, as Kafka exempts them: what a client sends before
-# it can know its quota.
-_QUOTA_EXEMPT = {ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE}
+# What Kafka 4.4's SaslServerAuthenticator answers on a SASL connection, outside KafkaApis and so
+# never counted against request_percentage: a re-authentication's exchange (before the first
+# authentication, every request is the authenticator's).
+_SASL_EXCHANGE = {ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE}
 
 
 class Dispatcher:
@@ -259,9 +260,7 @@ class Dispatcher:
             consumed = _payload_size(payload)
             bandwidth = quotas.record(QuotaKind.CONSUMER_BYTE_RATE, principal, client_id, consumed)
         request_time = 0
-        # A follower's Fetch is answered exempt (KafkaApis.handleFetchRequest's
-        # processResponseCallback: sendResponseExemptThrottle); the replication quota is its own.
-        if api_key not in _QUOTA_EXEMPT and (consumer_fetch or api_key != ApiKey.FETCH):
+        if _request_time_counted(context, api_key, consumer_fetch, result):
             # Kafka counts request-handler nanoseconds as percent-seconds (nanosToPercentage).
             request_time = quotas.record(QuotaKind.REQUEST_PERCENTAGE, principal, client_id, (spent + time.perf_counter() - started) * 100)
         throttle = max(bandwidth, request_time)
@@ -327,6 +326,24 @@ def _encode(header: RequestHeader, result: Mapping[str, Any]) -> Payload:
         encoder = _ENCODERS[key] = (response_encoder(header.api_key, header.api_version), response_header_version(header.api_key, header.api_version))
     data = result.body if type(result) is Encoded else encoder[0](result)
     return response_frame_prefix(header.correlation_id, encoder[1], len(data)) + data
+
+
+def _request_time_counted(context: RequestContext, api_key: int, consumer_fetch: bool, result: Mapping[str, Any]) -> bool:
+    """Whether the request's handler time counts against request_percentage. Not for what Kafka
+    4.4 answers outside KafkaApis (`_SASL_EXCHANGE`, and whatever a SASL connection sends before
+    it has authenticated), nor for what KafkaApis answers with sendResponseExemptThrottle: a
+    follower's Fetch (the replication quota is its own) and WriteTxnMarkers, unless refused for
+    want of CLUSTER_ACTION (authorizeClusterOperation throws, and handleError answers a
+    ClusterAuthorizationException with sendErrorResponseMaybeThrottle). ApiVersions counts as
+    any request KafkaApis answers (sendResponseMaybeThrottle)."""
+    sasl = context.sasl
+    if sasl is not None and (api_key in _SASL_EXCHANGE or not sasl.authenticated):
+        return False
+    if api_key == ApiKey.FETCH:
+        return consumer_fetch
+    if api_key == ApiKey.WRITE_TXN_MARKERS:
+        return _first_error(result) == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    return True
 
 
 def _from_replica(fetch: Mapping[str, Any]) -> bool:

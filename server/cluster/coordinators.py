@@ -29,6 +29,7 @@ check. A single node keeps the plain table and pays nothing.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import inspect
 import types
@@ -38,13 +39,15 @@ from typing import Any, NoReturn, cast
 from ottla.server.cluster.routing import endpoint_of, partition_state
 from ottla.server.cluster.state import NO_LEADER, ClusterState
 from ottla.server.context import RequestContext
-from ottla.server.coordinator.topics import OFFSETS, TRANSACTION_STATE
+from ottla.server.coordinator.log import java_string_hash
+from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.server.faults import Fault
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
-GROUP, TRANSACTION = 0, 1
+# FindCoordinator's key types (CoordinatorType): a group, a transactional id, a share-partition (KIP-932).
+GROUP, TRANSACTION, SHARE = 0, 1, 2
 Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 
 
@@ -86,8 +89,29 @@ _KEYS: dict[ApiKey, Callable[[Mapping[str, Any], int], tuple[int, str] | None]] 
 }
 
 
+def share_state_partition(key: str, partitions: int) -> int:
+    """The `__share_group_state` partition of share-partition key "groupId:topicId:partition"
+    (one SharePartitionKey.getInstance takes): ShareCoordinatorService.partitionFor hashes
+    asCoordinatorKey, the key rendered again ("%s:%s:%d", the topic id as Uuid.toString, the
+    partition as parsed), so "g:<id>==:007" and "g:<id>:7" share a partition."""
+    fields = key.split(":")
+    while not fields[-1]:  # Java's String.split drops trailing empty fields
+        fields.pop()
+    topic_id = base64.urlsafe_b64encode(base64.urlsafe_b64decode(fields[-2][:22] + "==")).rstrip(b"=").decode()
+    code = java_string_hash(f"{':'.join(fields[:-2])}:{topic_id}:{int(fields[-1])}")
+    return (0 if code == -(1 << 31) else abs(code)) % partitions
+
+
 def coordinator_node(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> int:
-    """The node coordinating `key` (NO_LEADER while its partition has no leader)."""
+    """The node coordinating `key` (NO_LEADER while its partition has no leader). A share
+    key's is the leader of its `__share_group_state` partition; before that topic exists
+    (created by the first share group's state) NO_LEADER, where Kafka's KafkaApis.getCoordinator
+    also answers COORDINATOR_NOT_AVAILABLE (and asks for the topic to be created)."""
+    if key_type == SHARE:
+        state = context.storage.topic(SHARE_GROUP_STATE.name)
+        if state is None:
+            return NO_LEADER
+        return partition_state(context, cluster, state, share_state_partition(key, state.partitions)).leader
     if key_type == GROUP:
         topic, index = OFFSETS.name, context.groups.offsets_partition(key)
     else:

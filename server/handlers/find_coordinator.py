@@ -1,6 +1,6 @@
 """FindCoordinator: this node coordinates every group and, later, every transaction; in a
-cluster, the leader of the key's `__consumer_offsets` / `__transaction_state` partition does
-(server/cluster/coordinators.py).
+cluster, the leader of the key's `__consumer_offsets` / `__transaction_state` /
+`__share_group_state` partition does (server/cluster/coordinators.py).
 
 v4+ asks for a batch of keys (KIP-699). Key type 0 is a group, 1 a transactional id, 2 (v6+,
 KIP-932) a share partition's state, keyed "groupId:topicId:partition", which only brokers ask
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ottla.server.cluster.coordinators import find_coordinator
+from ottla.server.cluster.coordinators import SHARE, find_coordinator
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -33,7 +33,6 @@ API = ApiKey.FIND_COORDINATOR
 VERSIONS = (0, 6)
 
 _KEY_TYPES = (0, 1)
-SHARE = 2
 # Uuid.fromString: at most 24 characters of URL-safe base64 (padding optional) decoding to 16 bytes.
 _TOPIC_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:==)?")
 # Integer.parseInt: a sign, then decimal digits (Character.digit takes any Unicode ones).
@@ -79,8 +78,7 @@ def _coordinator(context: RequestContext, key: str, key_type: int, version: int)
         if problem is not None:
             return _refused(key, ErrorCode.INVALID_REQUEST, problem)
         if cluster is not None:
-            # Routing by __share_group_state partition is not done in cluster mode.
-            return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.")
+            return find_coordinator(context, cluster, SHARE, key)  # type: ignore[return-value]
         return _this_node(context, key)
     if key_type not in _KEY_TYPES:
         return _refused(key, ErrorCode.INVALID_REQUEST, f"unknown key type {key_type}")

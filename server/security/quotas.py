@@ -411,7 +411,9 @@ class ClientQuotas:
         self._resolving: dict[str, asyncio.Task[None]] = {}
         # Closed with the broker that ran it: no name is resolved any more.
         self._closed = False
-        self._changed()
+        # As a broker replays its metadata image: each entity's rate applied in table order.
+        key = QuotaKind.CONNECTION_CREATION_RATE.key
+        self._changed([(entity[0][1], values[key]) for entity, values in quotas.items() if entity[0][0] == IP and key in values])
 
     @classmethod
     def open(
@@ -435,16 +437,18 @@ class ClientQuotas:
         `addresses`: what the IP entities' host names resolved to (`resolve_host`)."""
         self._addresses.update(addresses or {})
         altered: list[Entity] = []
+        rates: list[tuple[str | None, float | None]] = []
         for entity, values in changes:
             altered.append(entity)
             current = self._quotas.setdefault(entity, {})
-            if entity[0][0] == IP:
-                # Last in the table: of two names of one address, the one written last applies,
-                # as Kafka's broker applies each change to the address (`_map_ips`).
-                self._quotas[entity] = self._quotas.pop(entity)
             for key, value in values.items():
+                # As ClientQuotaControlManager records a change: only what differs from the table.
+                if current.get(key) == value or (value is None and key not in current):
+                    continue
+                if entity[0][0] == IP and key == QuotaKind.CONNECTION_CREATION_RATE.key:
+                    rates.append((entity[0][1], value))
                 if value is None:
-                    current.pop(key, None)
+                    del current[key]
                 else:
                     current[key] = value
             if not current:
@@ -453,12 +457,18 @@ class ClientQuotas:
             self.record_change({entity: dict(self._quotas.get(entity, {})) for entity in altered})
         else:
             self._write()
-        self._changed()
+        self._changed(rates)
 
     def reset(self, quotas: dict[Entity, dict[str, float]]) -> None:
-        """The table replaced by `quotas`, as the database now has it."""
+        """The table replaced by `quotas`, as the database now has it: the connection_creation_rate
+        of each IP entity that differs is applied as a change (`_apply_ip_rate`)."""
+        key = QuotaKind.CONNECTION_CREATION_RATE.key
+        before = {entity[0][1]: values[key] for entity, values in self._quotas.items() if entity[0][0] == IP and key in values}
         self._quotas = _usable_only(quotas)
-        self._changed()
+        after = {entity[0][1]: values[key] for entity, values in self._quotas.items() if entity[0][0] == IP and key in values}
+        rates: list[tuple[str | None, float | None]] = [(name, value) for name, value in after.items() if before.get(name) != value]
+        rates += [(name, None) for name in before if name not in after]
+        self._changed(rates)
 
     def _write(self) -> None:
         if self._path is None:
@@ -466,12 +476,14 @@ class ClientQuotas:
         rows = [{"entity": [list(pair) for pair in entity], "values": dict(sorted(values.items()))} for entity, values in sorted(self._quotas.items(), key=lambda item: repr(item[0]))]
         replace_file(self._path, json.dumps({"version": _FORMAT_VERSION, "quotas": rows}, indent=1).encode())
 
-    def _changed(self) -> None:
+    def _changed(self, rates: Iterable[tuple[str | None, float | None]]) -> None:
+        """After a change of the table, `rates` the IP entities' connection_creation_rate changes in it."""
         # Only which quota applies may have changed: the usage measured so far stays, as
         # ClientQuotaManager.updateQuota keeps its sensors and changes their bounds.
         self._resolved.clear()
         self.active = any(entity[0][0] != IP for entity in self._quotas)
-        self._map_ips()
+        for name, value in rates:
+            self._apply_ip_rate(name, value)
         if self.on_change is not None:
             self.on_change(self)
 
@@ -559,30 +571,29 @@ class ClientQuotas:
         bound = self._ip_bounds.get(ip)
         return self._default_ip_bound if bound is None else bound
 
-    def _map_ips(self) -> None:
-        """Each IP entity's connection_creation_rate keyed by its address, as
-        ConnectionQuotas.updateIpConnectionRateQuota keys it (two names of one address: the
-        later in the table wins, and `alter` puts the one written last there, as Kafka's broker
-        applies each change in turn, ClientQuotaMetadataManager.handleIpQuota). A host name not
-        resolved yet is resolved in the background."""
-        key = QuotaKind.CONNECTION_CREATION_RATE.key
-        bounds: dict[str, float] = {}
-        default: float | None = None
-        names: set[str] = set()
-        for entity, values in self._quotas.items():
-            (entity_type, name), *_ = entity
-            if entity_type != IP or key not in values:
-                continue
-            if name is None:
-                default = values[key]
-                continue
-            names.add(name)
-            address = ip_address_of(name) or self._addresses.get(name) or self._resolve_later(name)
-            if address is not None:
-                bounds[address] = values[key]
-        # A name removed is resolved again should it come back, as Kafka resolves each change.
-        self._addresses = {name: address for name, address in self._addresses.items() if name in names}
-        self._ip_bounds, self._default_ip_bound = bounds, default
+    def _apply_ip_rate(self, name: str | None, value: float | None) -> None:
+        """One change of an IP entity's connection_creation_rate applied to its address, as
+        ClientQuotaMetadataManager.handleIpQuota applies each change it replays
+        (ConnectionQuotas.updateIpConnectionRateQuota, keyed by InetAddress): setting a value
+        replaces the address's, and removing one removes the address's even when another name
+        of that address still has one in the table (the table, which DescribeClientQuotas
+        shows, keeps it). A host name not resolved yet is resolved in the background, its
+        value applied then."""
+        if name is None:
+            self._default_ip_bound = value
+            return
+        address = ip_address_of(name) or self._addresses.get(name)
+        if value is None:
+            # A name removed is resolved again should it come back, as Kafka resolves each change.
+            self._addresses.pop(name, None)
+        elif address is None:
+            address = self._resolve_later(name)
+        if address is None:
+            return
+        if value is None:
+            self._ip_bounds.pop(address, None)
+        else:
+            self._ip_bounds[address] = value
 
     def close(self) -> None:
         """Stop resolving host names (the broker stops): the lookups still running are
@@ -609,8 +620,10 @@ class ClientQuotas:
         return None
 
     async def _resolve(self, name: str) -> None:
-        if self._resolved_to(name, await resolve_host(name)) is not None:
-            self._map_ips()
+        address = self._resolved_to(name, await resolve_host(name))
+        value = self._quotas.get(((IP, name),), {}).get(QuotaKind.CONNECTION_CREATION_RATE.key)
+        if address is not None and value is not None:
+            self._ip_bounds[address] = value
 
     def _resolved_to(self, name: str, address: str | None) -> str | None:
         """Keep what `name` resolved to while its quota is set; None when it is not to apply."""
