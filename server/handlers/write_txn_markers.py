@@ -18,8 +18,10 @@ broker's group coordinator holds, so a broker that does not lead the partition a
 NOT_LEADER_OR_FOLLOWER, and one still replaying it COORDINATOR_LOAD_IN_PROGRESS, for the sender
 to retry with the partition's leader.
 
-With an authorizer it needs CLUSTER_ACTION on the cluster, else every partition answers
-CLUSTER_AUTHORIZATION_FAILED (KafkaApis: authorizeClusterOperation, then getErrorResponse).
+With an authorizer it needs ALTER on the cluster (an admin aborting a hanging transaction,
+KIP-664) or else CLUSTER_ACTION, without which every partition answers
+CLUSTER_AUTHORIZATION_FAILED (KafkaApis: authorize ALTER, then authorizeClusterOperation, then
+getErrorResponse).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ VERSIONS = (1, 2)
 def handle(
     context: RequestContext, header: RequestHeader, request: WriteTxnMarkersRequest
 ) -> WriteTxnMarkersResponse | Coroutine[Any, Any, WriteTxnMarkersResponse]:
-    if not context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+    if not (context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME)
+            or context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)):
         return {"markers": [
             {"producer_id": marker["producer_id"], "topics": [
                 {"name": topic["name"], "partitions": [{"partition_index": index, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED} for index in topic["partition_indexes"]]}
