@@ -1,7 +1,7 @@
 """Log compaction (cleanup.policy=compact): keep the latest record per key.
 
 Follows Kafka's LogCleaner in outline. The dirty section runs from the first
-dirty offset (checkpointed) to the active segment, or to the first segment
+dirty offset (checkpointed) to the active segment, or to the first dirty segment
 still inside min.compaction.lag.ms. An offset map of key -> latest offset is
 built over it; then every closed segment from the log start up to the end of
 the dirty section is rewritten, keeping a record only if no later record
@@ -9,10 +9,16 @@ has its key. Offsets never change: batches keep their base offset and
 lastOffsetDelta (MemoryRecords.filterTo). Batches that lose no record are
 copied byte for byte.
 
-Tombstones (null values) are kept for delete.retention.ms and are then
-removed. Kafka (KIP-534) times that from when the cleaner first saw the
-tombstone; we time it from the segment's largest timestamp, Kafka's rule
-before KIP-534.
+Tombstones and transaction markers (`BatchCleaner`, the local engine's): as Kafka since
+KIP-534, a pass that keeps a tombstone, or a marker whose transaction has no batch left, in a
+batch without a delete horizon stamps the batch with one (now + delete.retention.ms: the
+batch's base timestamp, attribute bit 6); a later pass past that horizon drops the tombstones
+and such markers. Batches of aborted transactions go at the first pass that cleans them
+(Kafka's CleanedTransactionMetadata); a marker stays while its transaction still has a batch
+in the pass. Records without a key are dropped (Kafka counts them invalid); a topic made
+compacted after such records were written loses them at its first pass, as in Kafka. A batch
+left without records stays, empty, when it is its producer's last or ends at the high watermark
+(Kafka's RETAIN_EMPTY): a producer state rebuilt from the log still finds the last sequence.
 
 Transactions, as Kafka's cleaner: a pass stops before the first segment that
 reaches the last stable offset (an open transaction may still be aborted), and
@@ -20,24 +26,41 @@ records of aborted transactions never count as their key's latest (the cleaner
 would otherwise drop the committed value before one, and read_committed readers
 would find no value for the key at all).
 
-Divergences, each for a later issue: a batch that loses all its records is
-dropped even if it carried a producer's last sequence (Kafka keeps it empty);
-control batches and aborted records are kept unless a later record of their key
-replaces them (Kafka removes aborted batches and, later, their markers); small
+Divergences, each for a later issue: the aborted-transaction index keeps
+the entries of transactions whose batches went (Kafka's cleaned .txnindex drops them; a
+read_committed reader has nothing to skip there either way); small
 segments are not merged into one; the offset map is a dict with no size cap
 (log.cleaner.dedupe.buffer.size).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from ottla.storage.config import LogConfig
+from ottla.storage.producer_state import CONTROL_ABORT, CONTROL_COMMIT, control_type
 from ottla.storage.validator import rebuild_batch
-from ottla.wire.records import Record, iter_records, read_header
+from ottla.wire.records import (
+    BATCH_HEADER,
+    BATCH_HEADER_SIZE,
+    CRC,
+    CRC_OFFSET,
+    LOG_OVERHEAD,
+    BatchHeader,
+    Buffer,
+    Record,
+    TimestampType,
+    compress,
+    compute_crc,
+    iter_records,
+    read_header,
+    write_varint,
+)
 
 OffsetMap = dict[bytes, int]
+LONG_MAX = 2**63 - 1
 
 
 class SegmentView(Protocol):
@@ -64,26 +87,30 @@ def due_segments(
     closed: Sequence[S], first_dirty_offset: int, now_ms: int, config: LogConfig, last_stable_offset: int,
 ) -> tuple[list[S], list[S]] | None:
     """Kafka's LogCleanerManager for one log: the closed segments a pass cleans (from the
-    first up to the first still inside min.compaction.lag.ms or reaching the last stable
-    offset) and the dirty ones among them (past the checkpointed `first_dirty_offset`), or
-    None when the log is not due: nothing dirty, or the dirty share below
-    min.cleanable.dirty.ratio while no dirty record is older than max.compaction.lag.ms
-    (KIP-354)."""
+    first up to the first dirty one still inside min.compaction.lag.ms or reaching the last
+    stable offset) and the dirty ones among them (past the checkpointed `first_dirty_offset`), or
+    None when the log is not due: nothing dirty, or the dirty share not above
+    min.cleanable.dirty.ratio (grabFilthiestCompactedLog's `cleanableRatio > minCleanableRatio`,
+    so a ratio of 1 leaves compaction to max.compaction.lag.ms) while no closed dirty segment's
+    first batch is older than max.compaction.lag.ms (KIP-354's maxCompactionDelay: the earliest
+    positive first-batch timestamp of every closed dirty segment, cleanable or not)."""
     if not config.compact:
         return None
     cleanable: list[S] = []
     for segment in closed:
         newest = segment.max_timestamp_and_offset[0]  # -1: emptied by an earlier pass
-        if (newest >= 0 and now_ms - newest < config.min_compaction_lag_ms) or segment.next_offset > last_stable_offset:
+        # findFirstUncleanableSegment looks from the first dirty offset on: clean segments never hold a pass back.
+        lagging = segment.next_offset > first_dirty_offset and newest >= 0 and now_ms - newest < config.min_compaction_lag_ms
+        if lagging or segment.next_offset > last_stable_offset:
             break
         cleanable.append(segment)
     if not cleanable or cleanable[-1].next_offset <= first_dirty_offset:
         return None
     dirty = [segment for segment in cleanable if segment.next_offset > first_dirty_offset]
     total = sum(segment.size for segment in cleanable)
-    oldest_dirty = dirty[0].first_batch_timestamp
-    overdue = 0 <= oldest_dirty < now_ms - config.max_compaction_lag_ms
-    if total and not overdue and sum(segment.size for segment in dirty) / total < config.min_cleanable_dirty_ratio:
+    first_timestamps = [s.first_batch_timestamp for s in closed if s.next_offset > first_dirty_offset]
+    overdue = min((t for t in first_timestamps if t > 0), default=LONG_MAX) < now_ms - max(config.max_compaction_lag_ms, 0)
+    if total and not overdue and sum(segment.size for segment in dirty) / total <= config.min_cleanable_dirty_ratio:
         return None
     return cleanable, dirty
 
@@ -112,30 +139,180 @@ def map_batch(offset_map: OffsetMap, data: bytes, aborted: AbortedBatches) -> No
             offset_map[bytes(record.key)] = record.offset
 
 
-def filter_batch(data: bytes, keep: Callable[[Record], bool]) -> bytes | None:
-    """The batch with only the records `keep` accepts: the same bytes if all stay,
-    None if none do. A control batch always stays."""
-    header = read_header(data)
-    if header.is_control:
-        return data
-    records = list(iter_records(data))
-    retained = [record for record in records if keep(record)]
-    if len(retained) == len(records):
-        return data
-    if not retained:
-        return None
-    return rebuild_batch(header, retained, header.compression)
+# Kafka's DefaultRecordBatch.DELETE_HORIZON_FLAG_MASK (KIP-534): the base timestamp is the batch's delete horizon.
+DELETE_HORIZON_BIT = 0x40
+_COMPRESSION_BITS = 0x07
 
 
-def record_filter(offset_map: OffsetMap, drop_tombstones: bool) -> Callable[[Record], bool]:
-    """Kafka's LogCleaner.shouldRetainRecord: latest per key; tombstones until their horizon."""
+def delete_horizon(header: BatchHeader) -> int | None:
+    """When a pass may drop the batch's tombstones (or, for a marker, the batch), if stamped."""
+    return header.base_timestamp if header.attributes & DELETE_HORIZON_BIT else None
 
-    def keep(record: Record) -> bool:
-        if record.key is None:
-            return True  # only possible in data written before the topic was compacted
-        latest = offset_map.get(bytes(record.key), -1)
-        if record.offset < latest:
+
+class CleanedTransactions:
+    """Kafka's CleanedTransactionMetadata over one pass, batches fed in log order: which batches
+    belong to aborted transactions (discarded) and which markers no longer have a batch of
+    their transaction in the log (discardable once their delete horizon passes)."""
+
+    def __init__(self, aborted: Iterable[tuple[int, int, int]]) -> None:
+        """`aborted`: the aborted index's (producer id, first offset, last offset) ranges."""
+        self._pending = deque(sorted(aborted, key=lambda entry: entry[1]))
+        self._aborted: dict[int, bool] = {}  # producer id -> whether a batch of its aborted transaction was read
+        self._committed: set[int] = set()  # producers with a transactional batch read since their last marker
+
+    def discardable(self, header: BatchHeader, data: bytes | memoryview) -> bool:
+        """onBatchRead for data batches (True: an aborted transaction's), onControlBatchRead
+        for markers (True: no batch of its transaction was read in this pass)."""
+        while self._pending and self._pending[0][1] <= header.last_offset:
+            self._aborted.setdefault(self._pending.popleft()[0], False)
+        producer_id = header.producer_id
+        if header.is_control:
+            if header.records_count == 0:
+                return True
+            kind = control_type(data)
+            if kind == CONTROL_ABORT:
+                return not self._aborted.pop(producer_id, False)
+            if kind == CONTROL_COMMIT:
+                if producer_id in self._committed:
+                    self._committed.discard(producer_id)
+                    return False
+                return True
             return False
-        return not (drop_tombstones and record.value is None)
+        if not header.is_transactional:
+            return False
+        if producer_id in self._aborted:
+            self._aborted[producer_id] = True
+            return True
+        self._committed.add(producer_id)
+        return False
 
-    return keep
+
+class BatchCleaner:
+    """Kafka's cleaner filter (Cleaner.cleanInto's RecordFilter through MemoryRecords.filterTo)
+    for one pass: feed it every batch of the cleaned segments in log order."""
+
+    def __init__(
+        self, offset_map: OffsetMap, transactions: CleanedTransactions, now_ms: int, delete_retention_ms: int,
+        last_batches: Mapping[int, tuple[int, int]], high_watermark: int,
+    ) -> None:
+        """`last_batches`: each producer's (last data offset or -1, epoch) in the producer state
+        (Cleaner's lastRecordsOfActiveProducers)."""
+        self._offset_map = offset_map
+        self._transactions = transactions
+        self._now_ms = now_ms
+        self._delete_retention_ms = delete_retention_ms
+        self._last_batches = last_batches
+        self._high_watermark = high_watermark
+
+    def clean(self, data: bytes) -> bytes | None:
+        """The batch as the pass leaves it: the same bytes if unchanged, None if it goes, or
+        without records where Kafka keeps it so (BatchRetention.RETAIN_EMPTY): a producer's last
+        batch, whose sequence its state rebuilt from the log needs, and one ending at the high watermark."""
+        header = read_header(data)
+        horizon = delete_horizon(header)
+        discardable = self._transactions.discardable(header, data)
+        discard_all = discardable and (not header.is_control or (horizon is not None and horizon <= self._now_ms))
+        retain_empty = self._retains_empty(header)
+        if discard_all and not retain_empty:
+            return None
+        records = list(iter_records(data))
+        if discard_all:
+            retained = []
+            stamp = False
+        elif header.is_control:
+            retained = records
+            stamp = discardable and horizon is None
+        else:
+            retain_deletes = horizon is None or self._now_ms < horizon
+            retained = [record for record in records if self._keep(record, retain_deletes)]
+            stamp = horizon is None and any(record.value is None for record in retained)
+        if not retained:
+            if not retain_empty:
+                return None
+            return _empty_batch(header) if records else data
+        if len(retained) == len(records) and not stamp:
+            return data
+        if stamp:
+            horizon = self._now_ms + self._delete_retention_ms
+        return rebuild_batch(header, retained, header.compression) if horizon is None else _stamped_batch(header, retained, horizon)
+
+    def _retains_empty(self, header: BatchHeader) -> bool:
+        if header.next_offset == self._high_watermark:
+            return True
+        last = self._last_batches.get(header.producer_id) if header.producer_id >= 0 else None
+        if last is None:
+            return False
+        last_data_offset, epoch = last
+        if last_data_offset >= 0:
+            return header.last_offset == last_data_offset
+        return header.is_control and header.producer_epoch == epoch
+
+    def _keep(self, record: Record, retain_deletes: bool) -> bool:
+        """Cleaner.shouldRetainRecord: the key's latest record, a tombstone only before its horizon."""
+        if record.key is None:
+            return False
+        return record.offset >= self._offset_map.get(bytes(record.key), -1) and (record.value is not None or retain_deletes)
+
+
+def _empty_batch(header: BatchHeader) -> bytes:
+    """`header`'s batch without records (DefaultRecordBatch.writeEmptyHeader): offsets, producer
+    fields and flags kept, uncompressed, both timestamps the batch's max, no delete horizon."""
+    attributes = header.attributes & ~(_COMPRESSION_BITS | DELETE_HORIZON_BIT)
+    batch = bytearray(BATCH_HEADER_SIZE)
+    BATCH_HEADER.pack_into(
+        batch, 0, header.base_offset, BATCH_HEADER_SIZE - LOG_OVERHEAD, header.partition_leader_epoch, 2, 0, attributes,
+        header.last_offset_delta, header.max_timestamp, header.max_timestamp, header.producer_id, header.producer_epoch,
+        header.base_sequence, 0,
+    )
+    CRC.pack_into(batch, CRC_OFFSET, compute_crc(batch))
+    return bytes(batch)
+
+
+def _nullable(data: Buffer | None, out: bytearray) -> None:
+    write_varint(-1 if data is None else len(data), out)
+    if data is not None:
+        out += data
+
+
+def _stamped_batch(header: BatchHeader, records: list[Record], horizon: int) -> bytes:
+    """`header`'s batch made anew of `records` with delete horizon `horizon`: Kafka's
+    MemoryRecordsBuilder given a deleteHorizonMs makes it the base timestamp, so record
+    timestamps are deltas from it, and sets attribute bit 6. Everything else of the header is
+    kept: base and last offset, producer fields, flags, codec, leader epoch; the max timestamp is
+    the records' (a LogAppendTime batch's own)."""
+    body = bytearray()
+    for record in records:
+        encoded = bytearray(b"\x00")  # record attributes
+        write_varint(record.timestamp - horizon, encoded)
+        write_varint(record.offset - header.base_offset, encoded)
+        _nullable(record.key, encoded)
+        _nullable(record.value, encoded)
+        write_varint(len(record.headers), encoded)
+        for name, value in record.headers:
+            _nullable(name.encode(), encoded)
+            _nullable(value, encoded)
+        write_varint(len(encoded), body)
+        body += encoded
+    payload = compress(header.compression, body)
+    log_append_time = header.timestamp_type is TimestampType.LOG_APPEND_TIME
+    batch = bytearray(BATCH_HEADER_SIZE + len(payload))
+    BATCH_HEADER.pack_into(
+        batch,
+        0,
+        header.base_offset,
+        len(batch) - LOG_OVERHEAD,
+        header.partition_leader_epoch,
+        2,
+        0,
+        header.attributes | DELETE_HORIZON_BIT,
+        header.last_offset_delta,
+        horizon,
+        header.max_timestamp if log_append_time else max(record.timestamp for record in records),
+        header.producer_id,
+        header.producer_epoch,
+        header.base_sequence,
+        len(records),
+    )
+    batch[BATCH_HEADER_SIZE:] = payload
+    CRC.pack_into(batch, CRC_OFFSET, compute_crc(batch))
+    return bytes(batch)

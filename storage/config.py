@@ -12,6 +12,7 @@ broker settings, DescribeConfigs and the validation of CreateTopics and AlterCon
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -375,6 +376,7 @@ class LogConfig:
 
     segment_bytes: int = _topic_key("segment.bytes")
     segment_ms: int = _topic_key("segment.ms")
+    segment_jitter_ms: int = _topic_key("segment.jitter.ms")
     segment_index_bytes: int = _topic_key("segment.index.bytes")
     index_interval_bytes: int = _topic_key("index.interval.bytes")
     retention_ms: int = _topic_key("retention.ms")
@@ -393,6 +395,13 @@ class LogConfig:
     flush_ms: int = _topic_key("flush.ms")
     compression_type: str = _topic_key("compression.type")
     max_decompressed_message_bytes: int = _topic_key("max.decompressed.message.bytes")
+
+    def random_segment_jitter(self) -> int:
+        """Kafka's LogConfig.randomSegmentJitter, drawn for each segment as it is created or
+        opened: how much sooner than segment.ms it rolls, below min(segment.jitter.ms, segment.ms)."""
+        if self.segment_jitter_ms == 0:
+            return 0
+        return random.randrange(1 << 31) % min(self.segment_jitter_ms, self.segment_ms)
 
     @property
     def log_append_time(self) -> bool:

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from ottla.storage.compaction import AbortedBatches, OffsetMap, due_segments, filter_batch, map_batch, record_filter
+from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, OffsetMap, due_segments, map_batch
 from ottla.storage.config import LogConfig
 from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
@@ -182,7 +182,10 @@ class PartitionLog:
 
     def _new_segment(self, base_offset: int, now_ms: int) -> Segment:
         config = self._config
-        return Segment(self.directory, base_offset, config.index_interval_bytes, self._handles, now_ms, config.segment_index_bytes)
+        return Segment(
+            self.directory, base_offset, config.index_interval_bytes, self._handles, now_ms, config.segment_index_bytes,
+            config.random_segment_jitter(),
+        )
 
     def _load(self) -> None:
         """Open existing segments; recover the active one (its tail may be torn), and from
@@ -279,7 +282,9 @@ class PartitionLog:
             for position, header in segment.batches(segment.index.lookup(start) if segment.base_offset <= start else 0):
                 if header.producer_id < 0 or header.last_offset < start:
                     continue
-                marker = end_txn_marker(segment.file.pread(header.size, position)) if header.is_control else None
+                # A control batch the cleaner left empty: its transaction is gone from the log (Kafka's ProducerAppendInfo.append).
+                emptied = header.is_control and header.records_count == 0
+                marker = end_txn_marker(segment.file.pread(header.size, position)) if header.is_control and not emptied else None
                 self.producer_state.record(header, header.next_offset, marker)
 
     def _take_snapshot(self, sync: bool = True) -> pathlib.Path | None:
@@ -470,7 +475,7 @@ class PartitionLog:
         self.producer_state.expire(now_ms, expiration_ms)
 
     def _maybe_roll(self, incoming: int, last_offset: int, max_timestamp: int, now_ms: int) -> None:
-        """Kafka's LogSegment.shouldRoll, without jitter."""
+        """Kafka's LogSegment.shouldRoll, with the active segment's own segment.jitter.ms draw."""
         config = self._config
         if self.segments[-1].should_roll(incoming, last_offset, max_timestamp, now_ms, config.segment_bytes, config.segment_ms):
             self.roll(now_ms)
@@ -626,7 +631,7 @@ class PartitionLog:
         a caller on an event loop can serve clients between them; returns the records removed.
 
         Cleans closed segments only, up to the first one still inside
-        min.compaction.lag.ms, and only when the dirty share of them reaches
+        min.compaction.lag.ms, and only when the dirty share of them exceeds
         min.cleanable.dirty.ratio or dirty records passed max.compaction.lag.ms
         (Kafka's LogCleanerManager). Between two steps the log may change: appends only
         reach the active segment, which is never cleaned, but retention, DeleteRecords or
@@ -637,7 +642,8 @@ class PartitionLog:
             return 0
         cleanable, dirty = due
         # Every transaction below the last stable offset has its marker: this index is complete there.
-        aborted = AbortedBatches((a.producer_id, a.first_offset, a.last_offset) for a in self.producer_state.aborted)
+        ranges = [(a.producer_id, a.first_offset, a.last_offset) for a in self.producer_state.aborted]
+        aborted = AbortedBatches(ranges)
         offset_map: OffsetMap = {}
         for segment in dirty:
             for data in _segment_batches(segment):
@@ -645,18 +651,23 @@ class PartitionLog:
                 yield
                 if segment not in self.segments:
                     return 0
-        horizon = now_ms - self._config.delete_retention_ms
+        last_batches = {
+            producer_id: (entry.batches[-1].last_offset if entry.batches else -1, entry.epoch)
+            for producer_id, entry in self.producer_state.producers.items()
+        }
+        cleaner = BatchCleaner(
+            offset_map, CleanedTransactions(ranges), now_ms, self._config.delete_retention_ms, last_batches, self.high_watermark,
+        )
         removed = 0
         for segment in cleanable:
             if segment not in self.segments:
                 return removed
-            keep = record_filter(offset_map, drop_tombstones=segment.largest_timestamp < horizon)
             rewrite = segment.start_rewrite()
             changed = False
             dropped = 0
             try:
                 for data in _segment_batches(segment):
-                    filtered = filter_batch(data, keep)
+                    filtered = cleaner.clean(data)
                     if filtered is not data:
                         changed = True
                         dropped += read_header(data).records_count - (read_header(filtered).records_count if filtered else 0)

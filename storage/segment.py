@@ -341,10 +341,14 @@ class Segment:
         handles: FileHandles | None,
         now_ms: int,
         max_index_bytes: int = 10 * 1024 * 1024,
+        roll_jitter_ms: int = 0,
     ) -> None:
         """`index_interval_bytes` and `max_index_bytes` are the topic's index.interval.bytes
-        and segment.index.bytes; the owning log updates them when the topic's config changes."""
+        and segment.index.bytes; the owning log updates them when the topic's config changes.
+        `roll_jitter_ms` is the segment's draw of segment.jitter.ms (Kafka's rollJitterMs, fixed
+        when the segment is created or opened)."""
         self.base_offset = base_offset
+        self.roll_jitter_ms = roll_jitter_ms
         self.index_interval_bytes = index_interval_bytes
         self.max_index_bytes = max_index_bytes
         # Kafka rolls when either index is full (OffsetIndex/TimeIndex.isFull).
@@ -399,11 +403,11 @@ class Segment:
         return self._first_batch_timestamp
 
     def should_roll(self, incoming: int, last_offset: int, incoming_timestamp: int, now_ms: int, segment_bytes: int, segment_ms: int) -> bool:
-        """Kafka's LogSegment.shouldRoll, without jitter, for an append of `incoming` bytes ending
-        at `last_offset`: never when empty; when the bytes would pass `segment_bytes`, an index is
-        full, the segment has waited `segment_ms` (timeWaitedForRoll: by record time when batches
-        carry it), or a relative offset would not fit its 4 bytes (canConvertToRelativeOffset).
-        One call, as it runs for every append."""
+        """Kafka's LogSegment.shouldRoll for an append of `incoming` bytes ending at `last_offset`:
+        never when empty; when the bytes would pass `segment_bytes`, an index is full, the segment
+        has waited more than `segment_ms` less its roll jitter (timeWaitedForRoll: by record time
+        when batches carry it), or a relative offset would not fit its 4 bytes
+        (canConvertToRelativeOffset). One call, as it runs for every append."""
         size = self.file.size
         if size == 0:
             return False
@@ -413,7 +417,7 @@ class Segment:
         if first is None:
             first = self.first_batch_timestamp
         waited = incoming_timestamp - first if first >= 0 else now_ms - self.created_ms
-        return waited > segment_ms or last_offset - self.base_offset > 0x7FFFFFFF  # not can_index(last_offset)
+        return waited > segment_ms - self.roll_jitter_ms or last_offset - self.base_offset > 0x7FFFFFFF  # not can_index(last_offset)
 
     def can_index(self, last_offset: int) -> bool:
         """Relative offsets are 4 bytes (Kafka's canConvertToRelativeOffset)."""

@@ -2,12 +2,14 @@
 
 The rules are storage/compaction.py's, shared with the local engine: `due_segments` chooses what a
 pass cleans (min.compaction.lag.ms, min.cleanable.dirty.ratio, max.compaction.lag.ms), `map_batch`
-builds the key map over the dirty section and `filter_batch` with `record_filter` rewrites each
-batch of the cleanable segments (latest record per key at its offset, tombstones until their
-segment's largest timestamp is delete.retention.ms old, no segment reaching the last stable offset
-cleaned and no aborted record counted as its key's latest). Offsets never change: a rewritten batch keeps its base and last offset (and its row's
-end_position, so reads by position still never exceed max_bytes); a batch that keeps no record
-is deleted, and a fetch inside it gets the next batch there is, as on the local engine.
+builds the key map over the dirty section and `BatchCleaner` rewrites each batch of the cleanable
+segments (latest record per key at its offset; tombstones and markers until the delete horizon a
+pass stamps on their batch, KIP-534; aborted transactions' batches dropped; no segment reaching the
+last stable offset cleaned and no aborted record counted as its key's latest). Offsets never
+change: a rewritten batch keeps its base and last offset (and its row's end_position, so reads by
+position still never exceed max_bytes); a batch that keeps no record is deleted, unless it is its
+producer's last or ends at the log end (kept empty, as Kafka keeps it), and a fetch inside a
+deleted one gets the next batch there is, as on the local engine.
 
 Segments: those rules are per segment (the active one is never cleaned), and batches here are
 rows, not segment files, so each pass first replays Kafka's roll rules (segment.bytes and
@@ -26,21 +28,22 @@ pass never touches); a batch DeleteRecords or retention removed meanwhile is not
 Divergences from the local engine: rolls are decided per batch where the local engine decides per
 produce request (the same unless a request carries several batches for one partition), and by
 the topic's config at the pass rather than at the append; a segment whose batches carry no
-timestamp never rolls on time and never times out its tombstones (the local engine uses the
-segment file's creation and modification times); the segment index's size (segment.index.bytes)
+timestamp never rolls on time (the local engine uses the segment file's creation and
+modification times); segment.jitter.ms is not drawn; the segment index's size (segment.index.bytes)
 never rolls one; a pass holds the rewritten batches of the section it cleans in memory until it
 writes them; segments wholly below the log start are forgotten at the next pass that cleans.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import asyncpg
 
-from ottla.storage.compaction import AbortedBatches, OffsetMap, due_segments, filter_batch, map_batch, record_filter
+from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, OffsetMap, due_segments, map_batch
 from ottla.storage.config import LogConfig
 from ottla.wire.records import read_header
 
@@ -116,6 +119,7 @@ _ABORTED = """
 SELECT producer_id, first_offset, last_offset FROM aborted_transactions
 WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3
 """
+_PRODUCERS = "SELECT producer_id, producer_epoch, batches FROM producers WHERE topic_id = $1 AND partition_index = $2"
 _PAGE_OF_BATCHES = """
 SELECT last_offset, data FROM batches
 WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3 AND base_offset < $4
@@ -168,19 +172,27 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
             await _write(pool, topic_id, index, first_dirty_offset, first_dirty_offset, segments, None)
         return 0
     cleanable, dirty = due
-    aborted_rows = await pool.fetch(_ABORTED, topic_id, index, dirty[0].base_offset)
-    aborted = AbortedBatches((row["producer_id"], row["first_offset"], row["last_offset"]) for row in aborted_rows)
+    # Every aborted transaction of the cleaned segments: the cleaner drops their batches, then their markers.
+    aborted_rows = await pool.fetch(_ABORTED, topic_id, index, cleanable[0].base_offset)
+    ranges = [(row["producer_id"], row["first_offset"], row["last_offset"]) for row in aborted_rows]
+    aborted = AbortedBatches(ranges)
     offset_map: OffsetMap = {}
     async for _, data in _batches(pool, topic_id, index, dirty[0].base_offset, cleanable[-1].next_offset):
         map_batch(offset_map, data, aborted)
-    horizon = now_ms - config.delete_retention_ms
+    # Each producer's last data batch and epoch: the cleaner keeps that batch, emptied if need be (RETAIN_EMPTY).
+    last_batches = {}
+    for row in await pool.fetch(_PRODUCERS, topic_id, index):
+        batches = json.loads(row["batches"])
+        last_batches[row["producer_id"]] = (batches[-1][3] if batches else -1, row["producer_epoch"])
+    cleaner = BatchCleaner(
+        offset_map, CleanedTransactions(ranges), now_ms, config.delete_retention_ms, last_batches, segments[-1].next_offset,
+    )
     rewrite = _Rewrite([], [], [], [])
     removed = 0
     for segment in cleanable:
-        keep = record_filter(offset_map, drop_tombstones=0 <= segment.max_timestamp < horizon)
         size, first_timestamp, largest = 0, -1, -1
         async for last_offset, data in _batches(pool, topic_id, index, segment.base_offset, segment.next_offset):
-            filtered = filter_batch(data, keep)
+            filtered = cleaner.clean(data)
             if filtered is None:
                 rewrite.removed.append(last_offset)
                 removed += read_header(data).records_count

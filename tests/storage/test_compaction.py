@@ -70,12 +70,13 @@ def test_tombstones_stay_until_delete_retention_ms(storage: Storage) -> None:
     storage.compact(now_ms=2000)
     assert (8, "c", None) in contents(storage)
     log = storage.partition("c", 0)
-    # The tombstone's segment is newest at 1000: it stays while now - 1000 <= 5000.
-    for key, now in (("f", 6000), ("g", 6001)):
+    # The pass at 2000 kept it and stamped its batch's delete horizon, 2000 + 5000 (KIP-534): it
+    # stays through a pass before 7000 and goes at the first pass from then on.
+    for key, now in (("f", 6999), ("g", 7000)):
         log.append(keyed([(key, "new")], timestamp=1500))  # something dirty for the cleaner
         log.roll()
         storage.compact(now_ms=now)
-        assert ((8, "c", None) in contents(storage)) is (now == 6000)
+        assert ((8, "c", None) in contents(storage)) is (now == 6999)
 
 
 
