@@ -1,7 +1,7 @@
 """The brokers' own scaling from one core to two, driven by a load generator too lean to bound it.
 
     python -m compat.bench_scaling [--brokers ottla,kafka] [--volume-mb N] [--repeat N] [--connections N]
-                                   [--in-flight N] [--spy] [--json FILE]
+                                   [--in-flight N] [--spy] [--tls] [--json FILE]
 
 compat.bench's librdkafka client spends more CPU per MB than the brokers it drives (compat/SCALING.md),
 so pinning a broker to one core or two changes nothing it can see. This generator speaks the
@@ -44,6 +44,13 @@ process), only for the design compat/SCALING.md weighs.
 `--spy` also samples Ottla under py-spy --native in its one-core produce runs and splits its event
 loop's busy samples as compat.bench_cores --spy does, `pwrite`'s share apart (compat/SCALING.md:
 on this VM's cold page cache it is most of produce).
+`--tls` runs the same workloads over TLS to an SSL listener of Ottla's (`ottla certs`' development
+certificates; TLS 1.3): the generator wraps its sockets in Python's ssl, handshakes before the
+clock starts, sends produce requests from memory (sendfile cannot encrypt) and reads the records
+it discards (MSG_TRUNC cannot skip encrypted bytes: each is decrypted, into a buffer that stays in
+cache). With `--spy` its one-core consume runs are sampled too, and the loop's samples in OpenSSL's
+encryption and decryption (which CPython runs with the GIL released) are split from its other
+_ssl calls and asyncio's sslproto machinery (TLS_KINDS).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -92,6 +100,7 @@ _ERROR = struct.Struct(">h")
 _BATCH_HEADER = struct.Struct(">qiibIhi")
 _FETCH_SENTINEL = 0x0123456789ABCDEF
 _DISCARD_BYTES = 8 << 20
+_TLS_DISCARD_BYTES = 256 << 10
 
 # What the parser of a connection's answers asks for next: `count` bytes read into the
 # connection's buffer (and the view of them sent back), or discarded (None sent back).
@@ -103,18 +112,23 @@ class _Connection:
     """One non-blocking broker connection of the generator: what is queued to send (file regions,
     sent with sendfile, or small buffers), and the parser its answers go through in order."""
 
-    def __init__(self, address: str, file: int | None) -> None:
+    def __init__(self, address: str, file: int | None, tls: ssl.SSLContext | None = None) -> None:
         host, port = address.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        plain = socket.create_connection((host, int(port)))
+        plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # TLS: the handshake blocking, before the run; then OpenSSL's non-blocking reads and
+        # writes, whose "want read" and "want write" stand for EAGAIN.
+        self.sock = plain if tls is None else tls.wrap_socket(plain, server_hostname=host)
         self.sock.setblocking(False)
+        self.tls = tls is not None
         self.file = file
         self.out: collections.deque[list[Any]] = collections.deque()  # [offset, length] of `file`, or [memoryview]
         self.buffer = bytearray(1 << 16)
         self.view = memoryview(self.buffer)
         # What recv may discard in one call (MSG_TRUNC: the kernel copies nothing into it, so
-        # its pages are never touched).
-        self.scratch = bytearray(_DISCARD_BYTES)
+        # its pages are never touched). Over TLS each record must be decrypted to be read, so
+        # what is discarded is read into a small buffer that stays in cache, and dropped.
+        self.scratch = bytearray(_TLS_DISCARD_BYTES if self.tls else _DISCARD_BYTES)
         self.writing = False
         self.parser: Parser | None = None
         self.want: Want = (0, False)
@@ -145,7 +159,7 @@ class _Connection:
                     sent = self.sock.send(item[0])
                     item[0] = item[0][sent:]
                     done = not item[0]
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 return True
             if done:
                 out.popleft()
@@ -154,7 +168,10 @@ class _Connection:
     def receive(self) -> None:
         """Read what the socket holds into the parser, until it would block."""
         assert self.parser is not None
-        recv_into, view, buffer = self.sock.recv_into, self.view, self.buffer
+        recv_into, view, buffer, scratch = self.sock.recv_into, self.view, self.buffer, self.scratch
+        # Over TLS, every read until "want read" also drains what OpenSSL holds decrypted,
+        # which epoll cannot see.
+        discard = (lambda n: recv_into(scratch, n)) if self.tls else (lambda n: recv_into(scratch, n, socket.MSG_TRUNC))
         while True:
             count, keep = self.want
             try:
@@ -164,8 +181,8 @@ class _Connection:
                         self.view = view = memoryview(buffer)
                     got = recv_into(view[self.filled:count], count - self.filled)
                 else:
-                    got = recv_into(self.scratch, min(count - self.filled, _DISCARD_BYTES), socket.MSG_TRUNC)
-            except BlockingIOError:
+                    got = discard(min(count - self.filled, len(scratch)))
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return
             if got == 0:
                 raise ConnectionError("the broker closed the connection")
@@ -239,14 +256,17 @@ def _batch() -> bytes:
     return build_batch([Record(i, stamp, None, os.urandom(RECORD_BYTES)) for i in range(RECORDS_PER_BATCH)])
 
 
-def produce(addresses: list[str], topic: str, *, megabytes: float, connections: int, in_flight: int, directory: Path) -> Moved:
+def produce(
+    addresses: list[str], topic: str, *, megabytes: float, connections: int, in_flight: int, directory: Path, tls: ssl.SSLContext | None = None,
+) -> Moved:
     """Send at least `megabytes` of 1 KiB records, as batches of RECORDS_PER_BATCH, evenly over the
     partitions of `topic` (empty at the start), and check every answer. The connections take
-    `addresses` in turn."""
+    `addresses` in turn; with `tls`, over TLS, each request sent from memory (OpenSSL encrypts
+    it: no sendfile)."""
     batch = _batch()
     per_partition = max(1, round(megabytes * 1e6 / len(batch) / PARTITIONS))
     name = topic.encode()
-    frames, offsets = [], []
+    frames, offsets, encoded = [], [], []
     with open(directory / "produce-requests", "w+b") as file:
         for partition in range(PARTITIONS):
             body = {"transactional_id": None, "acks": 1, "timeout_ms": 30_000,
@@ -254,6 +274,7 @@ def produce(addresses: list[str], topic: str, *, megabytes: float, connections: 
             frame = encode_request(PRODUCE, PRODUCE_VERSION, partition, body, client_id="bench-scaling")
             offsets.append(file.tell())
             frames.append(len(frame))
+            encoded.append(frame)
             file.write(frame)
         file.flush()
         # Where the answer's error code and base offset sit: correlation id, the header's tagged
@@ -261,7 +282,7 @@ def produce(addresses: list[str], topic: str, *, megabytes: float, connections: 
         error_at = 4 + 1 + 1 + 1 + len(name) + 1 + 4
         next_offset = [0] * PARTITIONS
         moved = Moved(offsets=next_offset)
-        pool = [_Connection(addresses[number % len(addresses)], file.fileno()) for number in range(connections)]
+        pool = [_Connection(addresses[number % len(addresses)], file.fileno(), tls) for number in range(connections)]
 
         def answers(connection: _Connection, owned: list[int]) -> Parser:
             # The connection's requests, its partitions taking turns; in flight, in order.
@@ -271,7 +292,10 @@ def produce(addresses: list[str], topic: str, *, megabytes: float, connections: 
                 partition = next(requests, None)
                 if partition is not None:
                     pending.append(partition)
-                    connection.queue_region(offsets[partition], frames[partition])
+                    if connection.tls:
+                        connection.queue_bytes(encoded[partition])
+                    else:
+                        connection.queue_region(offsets[partition], frames[partition])
 
             for _ in range(in_flight):
                 send_next()
@@ -304,7 +328,7 @@ def produce(addresses: list[str], topic: str, *, megabytes: float, connections: 
         return _drive(pool, answers, moved)
 
 
-def consume(addresses: list[str], topic: str, *, ends: list[int], connections: int) -> Moved:
+def consume(addresses: list[str], topic: str, *, ends: list[int], connections: int, tls: ssl.SSLContext | None = None) -> Moved:
     """Read every partition of `topic` from offset 0 to its end in `ends`, batch headers only,
     each from the address its connection took in produce (the connections take `addresses` in turn)."""
     name = topic.encode()
@@ -328,7 +352,7 @@ def consume(addresses: list[str], topic: str, *, ends: list[int], connections: i
     prefix = 4 + 1 + 4 + 2 + 4 + 1 + 1 + len(name) + 1 + 4 + 2 + 8 + 8 + 8 + 1 + 4
     position = [0] * PARTITIONS
     moved = Moved(offsets=position)
-    pool = [_Connection(addresses[number % len(addresses)], None) for number in range(connections)]
+    pool = [_Connection(addresses[number % len(addresses)], None, tls) for number in range(connections)]
 
     def request(connection: _Connection, partition: int) -> None:
         _OFFSET.pack_into(templates[partition], offset_at[partition], position[partition])
@@ -391,11 +415,13 @@ def consume(addresses: list[str], topic: str, *, ends: list[int], connections: i
 
 @dataclass(slots=True, frozen=True)
 class Process:
-    """One broker process: its bootstrap address, pid and data directory."""
+    """One broker process: its bootstrap address, pid and data directory, and the address of its
+    SSL listener when it has one (`--tls`)."""
 
     bootstrap: str
     pid: int
     data_dir: Path
+    tls_address: str = ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -407,6 +433,7 @@ class Broker:
     name: str
     processes: tuple[Process, ...]
     python: bool
+    tls: ssl.SSLContext | None = None  # the generator's, when it speaks TLS to the processes' SSL listeners
 
 
 def pin(broker: Broker, cpus: str) -> None:
@@ -483,10 +510,37 @@ def _loop_kind(stack: list[str]) -> str:
     return "pwrite" if stack[-1].startswith("pwrite") else bench_cores.kind(stack)
 
 
+# The TLS split of the loop's busy samples (`--tls --spy`): OpenSSL's record encryption and
+# decryption, which CPython's _ssl runs with the GIL released (what a second core could take);
+# the rest of the _ssl calls (copies out of and into its memory BIOs, under the GIL); asyncio's
+# sslproto machinery, with the copies it makes (the BIO's bytes into the socket transport's
+# buffer); and the region read from the file before encryption (`read`, a kernel copy).
+TLS_KINDS = ("SSL_write (encrypt)", "SSL_read (decrypt)", "_ssl other", "sslproto", "region read")
+
+
+def _tls_loop_kind(stack: list[str]) -> str:
+    """A loop sample's TLS kind (TLS_KINDS) by the frames it passes through, else _loop_kind's."""
+    if any(frame.startswith("Thread._bootstrap") for frame in stack):
+        return "idle"
+    if any(frame.startswith(("SSL_write", "ssl3_write", "tls_write")) for frame in stack):
+        return TLS_KINDS[0]
+    if any(frame.startswith(("SSL_read", "ssl3_read", "tls_get_more_records")) for frame in stack):
+        return TLS_KINDS[1]
+    if any(frame.startswith(("_ssl_", "BIO_", "ssl_")) for frame in stack):
+        return TLS_KINDS[2]
+    if stack[-1].startswith("read") and any("_copy_region" in frame for frame in stack[-3:]):
+        return TLS_KINDS[4]
+    kind = _loop_kind(stack)
+    if kind != bench_cores.GIL_HELD:
+        return kind
+    return TLS_KINDS[3] if any("sslproto.py" in frame for frame in stack[-4:]) else kind
+
+
 @contextmanager
-def _spied(pid: int, directory: Path, on: bool) -> Iterator[dict[str, float]]:
+def _spied(pid: int, directory: Path, on: bool, tls: bool = False) -> Iterator[dict[str, float]]:
     """py-spy --native on `pid` while the block runs, when `on`: the shares of its event loop's
-    busy samples by compat.bench_cores' kinds, pwrite (offloadable) apart."""
+    busy samples by compat.bench_cores' kinds, pwrite (offloadable) apart; with `tls`, TLS_KINDS
+    apart too (the raw samples are kept as tls-spy-*.txt beside the JSON, for a flame graph)."""
     shares: dict[str, float] = {}
     if not on:
         yield shares
@@ -501,10 +555,13 @@ def _spied(pid: int, directory: Path, on: bool) -> Iterator[dict[str, float]]:
     finally:
         sampler.send_signal(signal.SIGINT)
         sampler.communicate(timeout=60)
-    counts = bench_cores.sample_counts(output.read_text(), _loop_kind) if output.exists() else collections.Counter()
+    raw = output.read_text() if output.exists() else ""
+    counts = bench_cores.sample_counts(raw, _tls_loop_kind if tls else _loop_kind)
     busy = sum(count for name, count in counts.items() if name != "idle")
-    for name in (bench_cores.GIL_HELD, bench_cores.LOOP_SYSCALLS, bench_cores.OFFLOADABLE, "pwrite") if busy else ():
+    for name in (bench_cores.GIL_HELD, bench_cores.LOOP_SYSCALLS, bench_cores.OFFLOADABLE, "pwrite", *(TLS_KINDS if tls else ())) if busy else ():
         shares[name] = counts[name] / busy
+    if tls and raw:
+        _SPY_KEPT.append(raw)
 
 
 def _machine_cpu() -> tuple[float, float]:
@@ -531,6 +588,9 @@ def wait_quiet(limit: float, say: Callable[[str], None], most: float = QUIET_COR
             return
 
 
+_SPY_KEPT: list[str] = []  # `--tls --spy`'s raw py-spy samples, in the order taken
+
+
 def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bool, move: Callable[[], Moved]) -> tuple[Run, Moved]:
     """`move()` timed with the CPU it cost the broker (all its threads, and by thread) and this process."""
     load = os.getloadavg()[0]
@@ -538,7 +598,7 @@ def measured(broker: Broker, workload: str, cores: int, directory: Path, spy: bo
     threads = thread_cpu_seconds(broker)
     before = [procfs.thread_cpu_seconds(process.pid) for process in broker.processes]
     generator = time.process_time()
-    with _spied(broker.processes[0].pid, directory, spy) as shares:
+    with _spied(broker.processes[0].pid, directory, spy, broker.tls is not None) as shares:
         moved = move()
     generator = time.process_time() - generator
     busy, steal = (now - before for now, before in zip(_machine_cpu(), (busy, steal)))
@@ -571,13 +631,13 @@ def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, dire
     addresses = []
     for process in broker.processes:
         work.create_topic(process.bootstrap, topic, PARTITIONS)
-        addresses.append(work.leader_address(process.bootstrap, topic))
+        addresses.append(process.tls_address if broker.tls else work.leader_address(process.bootstrap, topic))
     data_dirs = [process.data_dir for process in broker.processes]
     settle_disk(data_dirs)
     wait_quiet(args.wait_quiet, say)
     spy = args.spy and broker.python and cores == 1
     produced, wrote = measured(broker, "produce", cores, directory, spy, lambda: produce(
-        addresses, topic, megabytes=args.volume_mb, connections=args.connections, in_flight=args.in_flight, directory=directory,
+        addresses, topic, megabytes=args.volume_mb, connections=args.connections, in_flight=args.in_flight, directory=directory, tls=broker.tls,
     ))
     settle_disk(data_dirs)
     wait_quiet(args.wait_quiet, say)
@@ -585,13 +645,14 @@ def one_run(broker: Broker, cores: int, tag: str, args: argparse.Namespace, dire
     def read_all() -> Moved:
         total = Moved()
         for _ in range(args.reads):
-            read = consume(addresses, topic, ends=wrote.offsets, connections=args.connections)
+            read = consume(addresses, topic, ends=wrote.offsets, connections=args.connections, tls=broker.tls)
             if read.offsets != wrote.offsets:
                 raise RuntimeError(f"{broker.name}: consumed to {read.offsets}, produced to {wrote.offsets}")
             total.bytes, total.seconds, total.answers, total.offsets = total.bytes + read.bytes, total.seconds + read.seconds, total.answers + read.answers, read.offsets
         return total
 
-    consumed, _ = measured(broker, "consume", cores, directory, False, read_all)
+    # Over TLS the consume is what encryption costs the loop most: sampled too.
+    consumed, _ = measured(broker, "consume", cores, directory, spy and broker.tls is not None, read_all)
     for process in broker.processes:
         work.delete_topics(process.bootstrap, [topic])
     return [produced, consumed]
@@ -653,30 +714,47 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def start_brokers(stack: ExitStack, names: list[str], say: Callable[[str], None]) -> list[Broker]:
-    """Each named broker started as compat.bench starts it, on both CPUs."""
+def tls_setup(directory: Path) -> tuple[dict[str, str], ssl.SSLContext]:
+    """An SSL listener beside the PLAINTEXT one (topics are made through that), with `ottla
+    certs`' development certificates as a user makes them, and the generator's context trusting
+    their CA (TLS 1.3, Python's and OpenSSL's defaults: AES-256-GCM)."""
+    certs = directory / "certs"
+    made = subprocess.run([sys.executable, "-m", "ottla", "certs", str(certs)], capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        raise RuntimeError(f"ottla certs exited {made.returncode}: {made.stderr}")
+    settings = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL",
+        "ssl.keystore.type": "PEM", "ssl.keystore.location": str(certs / "broker-keystore.pem"),
+    }
+    return settings, ssl.create_default_context(cafile=str(certs / "ca.pem"))
+
+
+def start_brokers(stack: ExitStack, names: list[str], say: Callable[[str], None], tls: tuple[dict[str, str], ssl.SSLContext] | None = None) -> list[Broker]:
+    """Each named broker started as compat.bench starts it, on both CPUs; with `tls`
+    (tls_setup's), Ottla's with an SSL listener the generator speaks to."""
     brokers = []
     for name in names:
         if name in ("ottla", "ottla-2proc"):
             processes = []
             for _ in range(2 if name == "ottla-2proc" else 1):
-                ottla = stack.enter_context(OttlaBroker(settings={"group.initial.rebalance.delay.ms": "0", **DELETE_AT_ONCE}, cpus=BROKER_CPUS))
-                processes.append(Process(ottla.bootstrap, ottla.pid, ottla.data_dir))
-            brokers.append(Broker(name, tuple(processes), True))
-        elif name == "kafka":
+                settings = {"group.initial.rebalance.delay.ms": "0", **DELETE_AT_ONCE, **(tls[0] if tls else {})}
+                ottla = stack.enter_context(OttlaBroker(settings=settings, cpus=BROKER_CPUS))
+                processes.append(Process(ottla.bootstrap, ottla.pid, ottla.data_dir, ottla.listeners.get("SSL", "") if tls else ""))
+            brokers.append(Broker(name, tuple(processes), True, tls[1] if tls else None))
+        elif name == "kafka" and tls is None:
             kafka, _ = start_kafka(stack, say, BROKER_CPUS)
             brokers.append(Broker("kafka", (Process(kafka.bootstrap_servers, kafka.pid, kafka.dir / "data"),), False))
         else:
-            raise ValueError(f"unknown broker {name!r}: ottla, ottla-2proc or kafka")
+            raise ValueError(f"unknown broker {name!r}: ottla, ottla-2proc or kafka (not with --tls)")
     return brokers
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.bench_scaling", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--brokers", default="ottla,kafka",
+        "--brokers", default=None,
         help="comma-separated: ottla, kafka, ottla-2proc (two independent Ottla processes, each serving half the "
-             "partitions: what one process per node would scale to at best; default ottla,kafka)",
+             "partitions: what one process per node would scale to at best; default ottla,kafka, with --tls ottla)",
     )
     parser.add_argument("--volume-mb", type=float, default=2500, help="MB each run produces, then consumes (default 2500)")
     parser.add_argument("--reads", type=int, default=3, help="times each run consumes what it produced (default 3: a consume is ~5x faster)")
@@ -691,9 +769,19 @@ def main(argv: list[str] | None = None) -> int:
         "--wait-quiet", type=float, default=300, metavar="SECONDS",
         help=f"before each run, wait up to this long for a second with the machine under {QUIET_CORES} of a core busy (default 300)",
     )
-    parser.add_argument("--spy", action="store_true", help="py-spy --native on Ottla in its one-core produce runs")
+    parser.add_argument(
+        "--spy", action="store_true",
+        help="py-spy --native on Ottla in its one-core produce runs (and consume runs with --tls: TLS_KINDS apart)",
+    )
+    parser.add_argument(
+        "--tls", action="store_true",
+        help="the generator speaks TLS to an SSL listener (ottla certs' certificates); Ottla only (default brokers: ottla)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every run and the summary as JSON")
     args = parser.parse_args(argv)
+    args.brokers = args.brokers or ("ottla" if args.tls else "ottla,kafka")
+    if args.tls and "kafka" in args.brokers.split(","):
+        parser.error("--tls measures Ottla only: the reference Kafka is not given an SSL listener")
     if shutil.which("taskset") is None or args.spy and shutil.which("py-spy") is None:
         parser.error("needs taskset (util-linux), and py-spy for --spy (python -m pip install -e '.[test]')")
     if not {0, GENERATOR_CPU} <= os.sched_getaffinity(0):
@@ -709,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="ottla-scaling-") as tmp:
         directory = Path(tmp)
-        brokers = start_brokers(stack, args.brokers.split(","), say)
+        brokers = start_brokers(stack, args.brokers.split(","), say, tls_setup(directory) if args.tls else None)
         warm = argparse.Namespace(**{**vars(args), "volume_mb": args.warmup_mb, "spy": False, "wait_quiet": 0})
         for broker in brokers:
             if args.warmup_mb > 0:
@@ -727,6 +815,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{max(r.load for r in runs):.2f} at the runs' starts, {os.getloadavg()[0]:.2f} at the end")
     print("rerun: python -m compat.bench_scaling " + " ".join(sys.argv[1:] if argv is None else argv))
     if args.json:
+        for number, raw in enumerate(_SPY_KEPT):
+            args.json.with_name(f"tls-spy-{number}.txt").write_text(raw)
         args.json.write_text(json.dumps({"runs": [asdict(r) | {"mb_s": r.mb_s} for r in runs], "summary": rows, "args": {
             k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}, indent=2) + "\n")
     return 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher, Throttled
-from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend
+from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend, TlsThreadSend
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
@@ -187,6 +187,9 @@ class Connection(asyncio.BufferedProtocol):
         self.outbox: collections.deque[Any] = collections.deque()
         # What writes the outbox while a file region is sent (the connection's other writes wait).
         self._sender: asyncio.Task[None] | ThreadSend | None = None
+        # A TLS answer's worker, which holds the transport's SSL object until it ends: reading is
+        # left alone meanwhile (TlsThreadSend).
+        self._tls_send: TlsThreadSend | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         # Counted against the connection limits: by `connection_made`, or before the TLS
@@ -305,7 +308,7 @@ class Connection(asyncio.BufferedProtocol):
         )
 
     def _update_reading(self) -> None:
-        if self.transport is None or self.closed:
+        if self.transport is None or self.closed or (self._tls_send is not None and self._tls_send.held):
             return
         # Not while a turn is due either: the frames already buffered come first.
         should_pause = self._turn_scheduled or self._closing or self._backlogged()
@@ -597,13 +600,13 @@ class Connection(asyncio.BufferedProtocol):
                     self._write_buffers(outbox)
             elif (
                 len(outbox) == 1 and self._sent_by_worker(self.transport, outbox[0])
-                and not self.transport.get_write_buffer_size() and not self.transport.is_closing()
+                and not self.transport.get_write_buffer_size() and not self.transport.is_closing() and self._can_hand_off(self.transport)
             ):
                 # One large answer, nothing before it unsent: to a worker now, not on a task's turn.
                 payload = outbox.popleft()
                 self._held_bytes -= _held_size(payload)
                 try:
-                    self._sender = ThreadSend(self._loop, self.services.sendfile_workers, self.transport, payload, self._sent_by_thread)
+                    self._sender = self._thread_send(self.transport, payload, self._sent_by_thread)
                 except Exception as exc:  # no descriptor, or no thread, to send it with
                     self._send_failed(self.transport, exc)
             else:
@@ -662,8 +665,7 @@ class Connection(asyncio.BufferedProtocol):
                 if isinstance(payload, bytes):
                     transport.write(payload)
                     continue
-                if self._sent_by_worker(transport, payload):
-                    await self._send_in_thread(transport, payload)
+                if self._sent_by_worker(transport, payload) and await self._send_in_thread(transport, payload):
                     continue
                 for part in payload:
                     if isinstance(part, (bytes, bytearray, memoryview)):
@@ -756,26 +758,47 @@ class Connection(asyncio.BufferedProtocol):
 
     def _sent_by_worker(self, transport: asyncio.Transport, payload: Any) -> bool:
         """Whether a worker thread sends this answer: one whose regions add up to
-        THREAD_SENDFILE_BYTES, on a transport that can sendfile (not TLS) and a loop with a
-        sendfile of its own (not uvloop, whose transports keep theirs)."""
-        if transport.get_extra_info("sslcontext") is not None:
+        THREAD_SENDFILE_BYTES, on a transport that can sendfile, or asyncio's TLS transport (the
+        worker encrypts: TlsThreadSend), and a loop with a sendfile of its own (not uvloop, whose
+        transports keep theirs)."""
+        if transport.get_extra_info("sslcontext") is not None and not hasattr(transport, "_ssl_protocol"):
             return False
         if type(self._loop).sendfile is asyncio.AbstractEventLoop.sendfile:
             return False
         return sum(part.length for part in payload if not isinstance(part, (bytes, bytearray, memoryview))) >= THREAD_SENDFILE_BYTES
 
-    async def _send_in_thread(self, transport: asyncio.Transport, payload: Any) -> None:
+    async def _send_in_thread(self, transport: asyncio.Transport, payload: Any) -> bool:
         """The whole answer from worker threads (`ThreadSend`), ordered as `_sendfile_on_socket`:
         it starts once the transport has handed the kernel every byte written before, and nothing
-        is written meanwhile (_send_outbox holds the connection's writes)."""
+        is written meanwhile (_send_outbox holds the connection's writes). False, nothing sent,
+        when a TLS transport still holds encrypted bytes (its socket's own buffer, which the TLS
+        transport's size does not count): the loop sends that answer."""
         await self._drained(transport)
+        if not self._can_hand_off(transport):
+            return False
         ended: asyncio.Future[None] = self._loop.create_future()
-        send = ThreadSend(self._loop, self.services.sendfile_workers, transport, payload, lambda error: _settle(ended, error))
+        send = self._thread_send(transport, payload, lambda error: _settle(ended, error))
         try:
             await ended
         except asyncio.CancelledError:
             send.cancel()
             raise
+        return True
+
+    @staticmethod
+    def _can_hand_off(transport: asyncio.Transport) -> bool:
+        return transport.get_extra_info("sslcontext") is None or TlsThreadSend.can_send(transport)
+
+    def _thread_send(self, transport: asyncio.Transport, payload: Any, on_done: Callable[[Exception | None], None]) -> ThreadSend:
+        if transport.get_extra_info("sslcontext") is None:
+            return ThreadSend(self._loop, self.services.sendfile_workers, transport, payload, on_done)
+
+        def ended(error: Exception | None) -> None:
+            self._tls_send = None
+            on_done(error)
+
+        self._tls_send = TlsThreadSend(self._loop, self.services.sendfile_workers, transport, payload, ended)
+        return self._tls_send
 
     async def _drained(self, transport: asyncio.Transport) -> None:
         """Until the transport holds no bytes it has not handed to the kernel: with its buffer

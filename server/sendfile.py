@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import ssl
 import struct
 import threading
 import time
@@ -60,12 +61,18 @@ class ThreadSend:
         if self._watching:
             self._watching = False
             self.loop.remove_writer(self.socket_fd)
+            self._release()
             os.close(self.socket_fd)
+
+    def work(self) -> tuple[int, int, bool]:
+        """In a worker thread: the next step (`_send_parts`)."""
+        return _send_parts(self.socket_fd, self.parts, self.index, self.offset, self)
 
     def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
         """On the loop: a worker returned where it stopped, or raised."""
         if self.cancelled:
             # The client is gone: what the worker raised (a broken pipe) is expected, and dropped.
+            self._release()
             os.close(self.socket_fd)
             return
         progress, error = outcome
@@ -84,8 +91,12 @@ class ThreadSend:
                     self._watching = True
                     self.loop.add_writer(self.socket_fd, self._writable)
                 return
+        self._release()
         os.close(self.socket_fd)
         self.on_done(error)
+
+    def _release(self) -> None:
+        """On the loop, no worker on this send any more: give back what it held (TlsThreadSend)."""
 
     def _writable(self) -> None:
         self._watching = False
@@ -102,8 +113,150 @@ class ThreadSend:
         try:
             self.workers.submit(self)
         except ConnectionAbortedError as exc:
+            self._release()
             os.close(self.socket_fd)
             self.on_done(exc)
+
+
+# What a TLS send reads from a region, encrypts and sends at a time: its plaintext and records
+# stay in the worker's cache.
+_TLS_CHUNK_BYTES = 256 * 1024
+
+
+class _Held:
+    """Stands, on the loop, for a connection's SSL object while a worker encrypts with it: OpenSSL
+    forbids using one SSL object from two threads at once, so a loop-side call into it raises
+    rather than racing the worker; an SSLError, which asyncio's SSL protocol handles everywhere
+    (a close meanwhile aborts the connection instead of sending close_notify)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise ssl.SSLError(f"the connection's SSL object is in use by a sender thread ({name})")
+
+
+_HELD = _Held()
+
+
+class TlsThreadSend(ThreadSend):
+    """A large answer on a TLS connection (asyncio's SSL transport) read, encrypted and sent whole
+    by the workers: OpenSSL's SSL_write, which CPython runs without the GIL, and the copies and
+    sends around it leave the loop. The worker uses the connection's own SSL object (a TLS
+    stream's record keys and sequence numbers live there alone), so for the time of the send the
+    transport's protocol is given a stand-in for it (`_Held`) and an empty outgoing BIO, and its
+    application reading is paused: asyncio then has nothing to decrypt or write with, and the
+    connection holds its own writes and leaves reading alone (server/connection.py) until
+    `on_done`. The send starts with the transport's buffers empty; encrypted bytes go out on the
+    send's duplicate of the socket's descriptor, as a ThreadSend's."""
+
+    __slots__ = ("protocol", "sslobj", "outgoing", "reading_paused", "sealed", "sent", "reported", "held")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, workers: SendfileWorkers, transport: asyncio.Transport, payload: Any,
+                 on_done: Callable[[Exception | None], None]) -> None:
+        protocol = transport._ssl_protocol  # type: ignore[attr-defined]
+        self.protocol = protocol
+        self.sslobj, self.outgoing, self.reading_paused = protocol._sslobj, protocol._outgoing, protocol._app_reading_paused
+        self.sealed = memoryview(b"")  # encrypted, not yet sent
+        self.sent = self.reported = 0
+        protocol._sslobj, protocol._outgoing, protocol._app_reading_paused = _HELD, ssl.MemoryBIO(), True
+        self.held = True
+        try:
+            super().__init__(loop, workers, transport, payload, on_done)
+        except BaseException:
+            self._release()
+            raise
+
+    @staticmethod
+    def can_send(transport: asyncio.Transport) -> bool:
+        """Whether `transport` is asyncio's SSL transport (CPython 3.11's sslproto, whose
+        attributes the send uses), wrapped, with nothing unsent: neither plaintext waiting nor
+        encrypted bytes in its outgoing BIO or its socket transport's buffer."""
+        protocol = getattr(transport, "_ssl_protocol", None)
+        if type(protocol).__module__ != "asyncio.sslproto" or not all(
+            hasattr(protocol, name) for name in ("_sslobj", "_outgoing", "_app_reading_paused", "_app_transport", "_write_backlog", "_state", "_transport")
+        ):
+            return False
+        raw = protocol._transport  # type: ignore[union-attr]
+        return (
+            raw is not None and protocol._state.name == "WRAPPED" and not protocol._write_backlog  # type: ignore[union-attr]
+            and not protocol._outgoing.pending and not raw.get_write_buffer_size()  # type: ignore[union-attr]
+        )
+
+    def _release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        protocol = self.protocol
+        protocol._sslobj, protocol._outgoing = self.sslobj, self.outgoing
+        if not self.reading_paused and protocol._app_transport is not None:
+            # What arrived meanwhile waits in the incoming BIO, and an end of stream in the
+            # protocol's state: asyncio's own resume reads them.
+            protocol._app_transport.resume_reading()
+
+    def work(self) -> tuple[bool, int, bool]:
+        """In a worker thread: encrypt and send from where the last step stopped (the cursor
+        `index`, `offset` is the send's own). Returns (every byte sent, bytes sent so far, a
+        region's file ended early)."""
+        parts, sslobj, outgoing, fd = self.parts, self.sslobj, self.outgoing, self.socket_fd
+        count = len(parts)
+        file_fd = -1
+        try:
+            while not self.stopped:
+                if self.sealed:
+                    try:
+                        written = os.write(fd, self.sealed)
+                    except BlockingIOError:
+                        break
+                    self.sealed = self.sealed[written:]
+                    self.sent += written
+                    continue
+                if self.index == count:
+                    break
+                part = parts[self.index]
+                if isinstance(part, (bytes, bytearray, memoryview)):
+                    sslobj.write(part)
+                    self.index += 1
+                else:
+                    if file_fd < 0:
+                        file_fd = _open_region(part)
+                    chunk = os.pread(file_fd, min(_TLS_CHUNK_BYTES, part.length - self.offset), part.position + self.offset)
+                    if not chunk:
+                        return False, self.sent, True
+                    sslobj.write(chunk)
+                    self.offset += len(chunk)
+                    if self.offset == part.length:
+                        os.close(file_fd)
+                        file_fd = -1
+                        self.index, self.offset = self.index + 1, 0
+                self.sealed = memoryview(outgoing.read())
+        finally:
+            if file_fd >= 0:
+                os.close(file_fd)
+        return self.index == count and not self.sealed, self.sent, False
+
+    def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
+        """On the loop: as ThreadSend's, progress being bytes sent (`work`)."""
+        if self.cancelled:
+            self._release()
+            os.close(self.socket_fd)
+            return
+        progress, error = outcome
+        if error is None:
+            done, sent, file_ended = progress
+            if file_ended:
+                region = self.parts[self.index]
+                error = OSError(f"sent {self.offset} of {region.length} bytes of {region.path}")
+            elif not done:
+                if sent != self.reported:
+                    self.reported = sent
+                    self._hand_off()
+                else:
+                    self._watching = True
+                    self.loop.add_writer(self.socket_fd, self._writable)
+                return
+        self._release()
+        os.close(self.socket_fd)
+        self.on_done(error)
 
 
 class SendfileWorkers:
@@ -155,7 +308,7 @@ def _sendfile_worker(jobs: queue.SimpleQueue[ThreadSend | None]) -> None:
             # only what epoll has said is there.
             os.set_blocking(send.socket_fd, True)
             try:
-                outcome = (_send_parts(send.socket_fd, send.parts, send.index, send.offset, send), None)
+                outcome = (send.work(), None)
             finally:
                 os.set_blocking(send.socket_fd, False)
         except Exception as exc:
