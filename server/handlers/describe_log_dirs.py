@@ -46,12 +46,15 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeLogD
     if request["topics"] is None:
         wanted: dict[str, Sequence[int]] = {info.name: range(info.partitions) for info in storage.topics()}
     else:
-        wanted = {}
+        # Kafka takes the request as a set of partitions: a topic named twice is the union of
+        # its entries, a partition asked twice is answered once, and partitions it does not
+        # host are left out.
+        asked: dict[str, set[int]] = {}
         for topic in request["topics"]:
             info = storage.topic(topic["topic"])
             if info is not None:
-                # Kafka leaves out partitions it does not host.
-                wanted[info.name] = [p for p in topic["partitions"] if 0 <= p < info.partitions]
+                asked.setdefault(info.name, set()).update(p for p in topic["partitions"] if 0 <= p < info.partitions)
+        wanted = {name: sorted(partitions) for name, partitions in asked.items()}
     cluster = context.services.cluster
     if cluster is not None:
         node_id = context.node.node_id

@@ -1,8 +1,13 @@
-"""DescribeProducers (KIP-664): the producer state each partition holds. With an authorizer
-a topic needs READ, else its partitions answer TOPIC_AUTHORIZATION_FAILED (KafkaApis.handleDescribeProducersRequest).
-Any replica answers, leader or follower (ReplicaManager.activeProducerState); in a cluster a
-node holding no replica of an existing partition answers NOT_LEADER_OR_FOLLOWER
-(getPartitionOrError). Kafka gives its errors here no message."""
+"""DescribeProducers (KIP-664): the producer state each partition holds.
+
+KafkaApis.handleDescribeProducersRequest judges each topic first, and answers all its
+partitions with the topic's error and that error's message: an illegal name is INVALID_TOPIC
+(Topic.validate's words), then with an authorizer a topic needs READ (TOPIC_AUTHORIZATION_FAILED),
+then an unknown topic is UNKNOWN_TOPIC_OR_PARTITION. A partition of a known topic is
+ReplicaManager.activeProducerState's, whose errors carry no message: any replica answers,
+leader or follower; in a cluster a node holding no replica of an existing partition answers
+NOT_LEADER_OR_FOLLOWER (getPartitionOrError), and a partition past the last is
+UNKNOWN_TOPIC_OR_PARTITION."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.routing import IN_PROCESS_LISTENER, partition_state
 from ottla.server.context import RequestContext
+from ottla.server.handlers._topics import invalid_topic_message
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -32,11 +38,11 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeProd
     topics: list[DescribeProducersResponseTopicResponse] = []
     for topic in request["topics"]:
         partitions: list[DescribeProducersResponsePartitionResponse] = []
-        readable = context.authorize(AclOperation.READ, ResourceType.TOPIC, topic["name"])
+        topic_error = _topic_error(context, topic["name"])
         for index in topic["partition_indexes"]:
             entry: DescribeProducersResponsePartitionResponse = {"partition_index": index, "error_code": ErrorCode.NONE, "error_message": None, "active_producers": []}
-            if not readable:
-                entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            if topic_error is not None:
+                entry["error_code"], entry["error_message"] = topic_error
                 partitions.append(entry)
                 continue
             try:
@@ -62,3 +68,15 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeProd
             partitions.append(entry)
         topics.append({"name": topic["name"], "partitions": partitions})
     return {"throttle_time_ms": 0, "topics": topics}
+
+
+def _topic_error(context: RequestContext, name: str) -> tuple[ErrorCode, str] | None:
+    """The error all of a topic's partitions answer, with its message (an ApiError's), if any."""
+    invalid = invalid_topic_message(name)
+    if invalid is not None:
+        return ErrorCode.INVALID_TOPIC, invalid
+    if not context.authorize(AclOperation.READ, ResourceType.TOPIC, name):
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."
+    if context.storage.topic(name) is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition."
+    return None

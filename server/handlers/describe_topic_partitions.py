@@ -1,5 +1,7 @@
 """DescribeTopicPartitions (KIP-966): Metadata's partition view, paged by a cursor over
 (topic name, partition) in name order, as Kafka's DescribeTopicPartitionsRequestHandler pages it.
+A cursor naming a topic the request does not list, or a negative partition, is an invalid
+request; one past a topic's last partition pages on from the next topic.
 
 With an authorizer a topic needs DESCRIBE: left out of a listing of every topic, and
 TOPIC_AUTHORIZATION_FAILED (with no id, after the others) when named, whether it exists or
@@ -14,7 +16,8 @@ from ottla.server.handlers._topics import partition_metadata
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.storage.engine import validate_topic_name
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -40,9 +43,10 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
     cursor = request["cursor"]
     start_name = cursor["topic_name"] if cursor else ""
     requested = sorted({topic["name"] for topic in request["topics"]})
-    if cursor and requested and start_name not in requested:
-        message_topics = [_error(name, ErrorCode.INVALID_REQUEST) for name in requested]
-        return {"throttle_time_ms": 0, "topics": message_topics, "next_cursor": None}
+    if cursor and ((requested and start_name not in requested) or cursor["partition_index"] < 0):
+        # The handler throws InvalidRequestException: DescribeTopicPartitionsRequest.getErrorResponse
+        # answers each topic as the request lists it.
+        return {"throttle_time_ms": 0, "topics": [_error(topic["name"], ErrorCode.INVALID_REQUEST) for topic in request["topics"]], "next_cursor": None}
     names = requested or sorted(info.name for info in storage.topics())
     # At least one partition, as Kafka 4.4 takes a limit of 0 or less: a page of none would
     # hand back the cursor it was given, and a client paging on it would never finish.
@@ -55,14 +59,23 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
             if requested:
                 unauthorized.append(_error(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
             continue
-        info = storage.topic(name)
-        if info is None:
-            topics.append(_error(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-            continue
         if remaining == 0:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
-        first = max(cursor["partition_index"], 0) if cursor and name == start_name else 0
+        info = storage.topic(name)
+        if info is None:
+            # KRaftMetadataCache.describeTopicResponse: Topic.validate tells a name no topic
+            # could have (INVALID_TOPIC) from an unknown one; the operations are filled all the same.
+            try:
+                validate_topic_name(name)
+            except KafkaError as exc:
+                missing = _error(name, exc.code)
+            else:
+                missing = _error(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            missing["topic_authorized_operations"] = context.authorized_operations(ResourceType.TOPIC, name)
+            topics.append(missing)
+            continue
+        first = cursor["partition_index"] if cursor and name == start_name else 0
         partitions = partition_metadata(context, info)[first:]
         if len(partitions) > remaining:
             next_cursor = {"topic_name": name, "partition_index": first + remaining}
@@ -99,11 +112,13 @@ def _without_elr(partition: MetadataResponseMetadataResponsePartition) -> Descri
 
 
 def _error(name: str, code: ErrorCode) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic:
+    """A topic answered with an error: an internal topic's name is said internal (Topic.isInternal),
+    except where Kafka says false outright (a refused topic, an invalid request)."""
     return {
         "error_code": code,
         "name": name,
         "topic_id": bytes(16),
-        "is_internal": False,
+        "is_internal": code not in (ErrorCode.TOPIC_AUTHORIZATION_FAILED, ErrorCode.INVALID_REQUEST) and name in INTERNAL_TOPICS,
         "partitions": [],
         "topic_authorized_operations": _OPERATIONS_OMITTED,
     }

@@ -77,15 +77,17 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
             described = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [entry["name"] or "" for entry in topics])
             topics = [entry for entry in topics if entry["name"] in described]
     elif version < 12 and any(entry["name"] is None or any(entry.get("topic_id") or b"") for entry in requested):
-        # KafkaApis.handleTopicMetadataRequest refuses null names and topic ids before v12;
-        # the error response names a null topic "" (MetadataRequest.getErrorResponse).
-        topics = [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested]
+        return _invalid_request(requested)
+    elif any(any(entry.get("topic_id") or b"") for entry in requested):
+        topics = _topics_by_id(context, requested)
     else:
         allow_create = request.get("allow_auto_topic_creation", True) and context.config.auto_create_topics_enable
         # The names to create before answering, where creating takes a coroutine: an async
         # engine's, or files written on a thread (server/topic_creation.py).
         to_create: list[str] | None = [] if storage.is_async or storage.creates_in_steps else None
-        topics = [_requested_topic(context, entry, allow_create, to_create) for entry in requested]
+        # Kafka takes the requested names as a set: a name asked twice is answered once.
+        unique = list({entry["name"]: entry for entry in requested}.values())
+        topics = [_requested_topic(context, entry, allow_create, to_create) for entry in unique]
         if to_create:
             return _create_then_answer(context, request, topics, to_create)
     answer = _answer(context, request, topics)
@@ -194,25 +196,52 @@ def _answer(context: RequestContext, request: MetadataRequest, topics: list[Meta
     }
 
 
+def _invalid_request(requested: list[MetadataRequestMetadataRequestTopic]) -> MetadataResponse:
+    """Before v12 a null name or a topic id is an invalid request (KafkaApis.handleTopicMetadataRequest
+    throws): MetadataRequest.getErrorResponse answers each topic as asked, a null name as "",
+    with no brokers and no controller."""
+    return {
+        "throttle_time_ms": 0,
+        "brokers": [],
+        "cluster_id": None,
+        "controller_id": -1,
+        "topics": [_error_entry(entry["name"] or "", entry.get("topic_id") or bytes(16), ErrorCode.INVALID_REQUEST) for entry in requested],
+        "cluster_authorized_operations": _OPERATIONS_OMITTED,
+        "error_code": ErrorCode.NONE,
+    }
+
+
+def _topics_by_id(context: RequestContext, requested: list[MetadataRequestMetadataRequestTopic]) -> list[MetadataResponseMetadataResponseTopic]:
+    """v12+: a request giving any topic id is answered by its ids alone, as KafkaApis'
+    `useTopicId`: the names beside them are ignored (a name with an unknown id is that id's
+    UNKNOWN_TOPIC_ID), each id is answered once, the unknown ones first with a null name."""
+    ids = list(dict.fromkeys(entry["topic_id"] for entry in requested if any(entry.get("topic_id") or b"")))
+    known = {topic_id: context.storage.topic_by_id(topic_id) for topic_id in ids}
+    unknown = [_error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID) for topic_id, info in known.items() if info is None]
+    topics = []
+    for topic_id, info in known.items():
+        if info is None:
+            continue
+        if not context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
+            # Topic ids are not secret (KafkaApis): the refusal names the id, not the topic.
+            topics.append(_error_entry(None, topic_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+        else:
+            topics.append(_topic_entry(context, info))
+    return unknown + topics
+
+
 def _requested_topic(
     context: RequestContext, entry: MetadataRequestMetadataRequestTopic, allow_create: bool, to_create: list[str] | None
 ) -> MetadataResponseMetadataResponseTopic:
-    """The topic's entry; with `to_create` (an async engine's), a topic to create is added there
-    and answered LEADER_NOT_AVAILABLE until `_create_then_answer` replaces the entry."""
+    """The entry of a topic asked by name; with `to_create` (an async engine's), a topic to
+    create is added there and answered LEADER_NOT_AVAILABLE until `_create_then_answer`
+    replaces the entry."""
     name = entry.get("name")
-    topic_id = entry.get("topic_id")
     storage = context.storage
-    if name is None and topic_id and any(topic_id):
-        info = storage.topic_by_id(topic_id)
-        if info is None:
-            return _error_entry(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID)
-        if not context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
-            return _error_entry(None, topic_id, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
-        return _topic_entry(context, info)
     if name is None:  # v12: neither a name nor a topic id
         return _error_entry(None, bytes(16), ErrorCode.INVALID_REQUEST)
     if context.authorizer is not None and not context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
-        return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+        return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED, described=False)
     info = storage.topic(name)
     if info is None:
         if allow_create and not (
@@ -272,12 +301,14 @@ def _controller(cluster: ClusterState) -> int:
     return running[0].node_id if running else -1
 
 
-def _error_entry(name: str | None, topic_id: bytes, code: ErrorCode) -> MetadataResponseMetadataResponseTopic:
+def _error_entry(name: str | None, topic_id: bytes, code: ErrorCode, *, described: bool = True) -> MetadataResponseMetadataResponseTopic:
+    """A topic answered with an error; an internal topic's name is said internal even so
+    (KafkaApis.getTopicMetadata: Topic.isInternal), unless the principal may not DESCRIBE it."""
     return {
         "error_code": code,
         "name": name,
         "topic_id": topic_id,
-        "is_internal": False,
+        "is_internal": described and name in INTERNAL_TOPICS,
         "partitions": [],
         "topic_authorized_operations": _OPERATIONS_OMITTED,
     }

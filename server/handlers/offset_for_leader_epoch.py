@@ -3,7 +3,9 @@
 
 This node has led every partition since it was created, always in epoch 0 (the epoch Metadata
 reports and Produce stamps into batches), so epoch 0 ends at the log end offset and any other
-epoch is unknown, answered as Kafka's LeaderEpochFileCache.endOffsetFor answers it.
+epoch is answered as Kafka's LeaderEpochFileCache.endOffsetFor answers it: a later one is
+unknown (-1, -1), and one below epoch 0 (other than -1, "no epoch") is itself, ending where
+epoch 0 starts, the log start offset (the cache's first entry moves with the log start).
 In a cluster (server/cluster/) only the leader answers (Partition.lastOffsetForLeaderEpoch
 reads from the leader only; a follower checks the client's current leader epoch first), from
 the partition's epoch history: an epoch ends where the
@@ -72,6 +74,9 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                 if wanted["leader_epoch"] == log.leader_epoch:
                     entry["leader_epoch"] = log.leader_epoch
                     entry["end_offset"] = log.log_end_offset
+                elif wanted["leader_epoch"] < UNDEFINED_EPOCH:  # below epoch 0, the first
+                    entry["leader_epoch"] = wanted["leader_epoch"]
+                    entry["end_offset"] = log.log_start_offset
             partitions.append(entry)
         (refused if allowed is not None and topic["topic"] not in allowed else topics).append({"topic": topic["topic"], "partitions": partitions})
     return {"throttle_time_ms": 0, "topics": topics + refused}

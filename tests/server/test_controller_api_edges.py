@@ -194,7 +194,7 @@ def test_describe_producers_on_a_node_without_the_replica(cluster: ThreadedBroke
         found = [(t["name"], p["partition_index"], p["error_code"], p["error_message"]) for t in answer["topics"] for p in t["partitions"]]
         here = ErrorCode.NONE if node == holder else ErrorCode.NOT_LEADER_FOR_PARTITION
         assert found == [("lone", 0, here, None), ("lone", 5, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None),
-                         ("absent", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)], node
+                         ("absent", 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.")], node
 
 
 # --- UpdateFeatures --------------------------------------------------------------------------
