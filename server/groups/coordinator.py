@@ -248,33 +248,42 @@ class GroupCoordinator:
 
     # --- online upgrade and downgrade (KIP-848) -------------------------------------
 
-    def _upgrade(self, group_id: str) -> Upgrade | None:
+    def _upgrade(self, group_id: str) -> Upgrade | str:
         """GroupMetadataManager.validateOnlineUpgrade and convertToConsumerGroup: a live classic
         group of consumer-protocol members becomes a consumer group whose members keep their
-        generation as member epoch and their last assignment as current and target. None when
-        the migration policy, the group's protocol type or its size forbids it."""
-        from ottla.server.groups.consumer.embedded import MalformedProtocol, parse_subscription
+        generation as member epoch and their last assignment as current and target. Else why
+        not, in Kafka's words (the ConsumerGroupHeartbeat's GROUP_ID_NOT_FOUND message): the
+        migration policy, the group's protocol type or size, an embedded protocol that does not
+        parse, or an assignment carrying a custom assignor's user data, which a consumer group
+        could not pass on."""
+        from ottla.server.groups.consumer.embedded import MalformedProtocol, assignment_has_user_data, parse_subscription
         from ottla.server.groups.consumer.group import ConsumerMember
         from ottla.server.groups.consumer.manager import Upgrade
         from ottla.server.groups.consumer.records import ClassicMemberMetadata, MemberMetadata
 
         classic = self.groups.get(group_id)
-        if (
-            classic is None
-            or not self.consumer.config.upgrade_enabled
-            or classic.protocol_type != CONSUMER_PROTOCOL_TYPE
-            or len(classic.members) > self.consumer.config.max_size
-        ):
-            return None
+        cannot = f"Cannot upgrade classic group {group_id} to consumer group"
+        if classic is None:
+            return f"Group {group_id} not found."
+        if not self.consumer.config.upgrade_enabled:
+            return f"{cannot} because online upgrade is disabled."
+        if classic.protocol_type != CONSUMER_PROTOCOL_TYPE:
+            return f"{cannot} because the group does not use the consumer embedded protocol."
+        if len(classic.members) > self.consumer.config.max_size:
+            return f"{cannot} because the group size exceeds the consumer group maximum size."
+        malformed = f"{cannot} because the embedded consumer protocol is malformed."
         members = []
         for member in classic.members.values():
             protocols = member.protocols
             chosen = classic.protocol_name if classic.protocol_name is not None else (protocols[0][0] if protocols else "")
             try:
+                if assignment_has_user_data(member.assignment):
+                    return (f"{cannot} because an unsupported custom assignor is in use. Please refer to the documentation "
+                            "or switch to a default assignor before re-attempting the upgrade.")
                 subscription = parse_subscription(member.metadata(chosen))
             except (KeyError, MalformedProtocol):
-                log.warning("cannot upgrade classic group %s: member %s has no readable subscription", group_id, member.member_id)
-                return None
+                log.warning("cannot upgrade classic group %s: member %s has no readable subscription or assignment", group_id, member.member_id)
+                return malformed
             metadata = MemberMetadata(
                 member.group_instance_id, subscription.rack_id, member.client_id, member.client_host, subscription.topics, None,
                 member.rebalance_timeout_ms, None, ClassicMemberMetadata(member.session_timeout_ms, protocols),
@@ -284,7 +293,7 @@ class GroupCoordinator:
             converted, records = self.consumer.from_classic(group_id, classic.generation_id, members)
         except MalformedProtocol:
             log.warning("cannot upgrade classic group %s: an assignment is not the consumer protocol's", group_id)
-            return None
+            return malformed
         return Upgrade(converted, [self.membership.tombstone(classic), *records], lambda: self.membership.retire(classic))
 
     def _downgrade(self, consumer: ConsumerGroup, leaving: set[str], rebalance: bool) -> bool:

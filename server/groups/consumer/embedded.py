@@ -118,6 +118,22 @@ def parse_assignment(data: bytes) -> TopicPartitions:
     return reader.topic_partitions()
 
 
+def assignment_has_user_data(data: bytes) -> bool:
+    """Whether a ConsumerProtocolAssignment carries user data (a custom assignor's, which a
+    consumer group could not pass on: ConsumerGroup.fromClassicGroup refuses to convert such
+    a group). Raises MalformedProtocol."""
+    if not data:
+        return False
+    reader = _Reader(data)
+    if reader.int16() < 0:
+        raise MalformedProtocol("negative consumer protocol assignment version")
+    reader.topic_partitions()
+    if reader.position == len(reader.data):
+        return False  # no UserData field at all: read as none, as parse_assignment reads it (Kafka: malformed)
+    size = reader.int32()
+    return size > 0
+
+
 def serialize_assignment(partitions: TopicPartitions, version: int) -> bytes:
     """ConsumerProtocol.serializeAssignment at the member's subscription version (clamped to
     what Kafka writes), with no user data: the coordinator's assignor has none to pass."""

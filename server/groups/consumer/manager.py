@@ -19,6 +19,7 @@ State is the ConsumerGroup* records of `__consumer_offsets`, replayed at load.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import struct
@@ -76,6 +77,15 @@ def _regex_problem(regex: str) -> str | None:
         reason = exc.args[0] if exc.args else exc
         return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
     return None
+
+
+def _new_member_id() -> str:
+    """A member id the coordinator makes, as Kafka's Uuid.randomUuid().toString() writes one:
+    16 random bytes in URL-safe base64 without padding, never starting with "-"."""
+    while True:
+        made = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not made.startswith("-"):
+            return made
 
 
 @dataclass(slots=True, frozen=True)
@@ -178,7 +188,7 @@ class _Refused(Exception):
 class ConsumerGroupManager:
     """The consumer groups of one coordinator. `has_classic_group(id)` says whether a
     non-empty classic group holds the id, which a consumer group takes over only through
-    `upgrade_classic_group(id)` (None when not allowed); `drop_empty_classic_group(id)`
+    `upgrade_classic_group(id)` (why not, in Kafka's words, when not allowed); `drop_empty_classic_group(id)`
     gives the records that retire an empty one; `downgrade(group, leaving ids)` turns a
     group whose remaining members all speak the classic protocol back into a classic group
     instead of fencing the leaving ones, when it may (True if it did)."""
@@ -193,7 +203,7 @@ class ConsumerGroupManager:
         has_classic_group: Callable[[str], bool],
         drop_empty_classic_group: Callable[[str], list[KeyValue]],
         group_config: Callable[[str, str], Any] | None = None,
-        upgrade_classic_group: Callable[[str], Upgrade | None] | None = None,
+        upgrade_classic_group: Callable[[str], Upgrade | str] | None = None,
         downgrade: Callable[[ConsumerGroup, set[str], bool], bool] | None = None,
     ) -> None:
         self.log = log_
@@ -339,9 +349,10 @@ class ConsumerGroupManager:
             if self.has_classic_group(request.group_id):
                 # GroupMetadataManager.getOrMaybeCreateConsumerGroup: a live classic group is
                 # converted when the migration policy allows it (validateOnlineUpgrade).
-                upgraded = self.upgrade_classic_group(request.group_id) if self.upgrade_classic_group is not None else None
-                if upgraded is None:
-                    raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a consumer group.")
+                upgrade = self.upgrade_classic_group(request.group_id) if self.upgrade_classic_group is not None else f"Group {request.group_id} is not a consumer group."
+                if isinstance(upgrade, str):
+                    raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, upgrade)
+                upgraded = upgrade
                 group = upgraded.group
                 out += upgraded.records
             else:
@@ -351,7 +362,7 @@ class ConsumerGroupManager:
         if member is None:
             if len(group.members) >= self.config.max_size:
                 raise _Refused(ErrorCode.GROUP_MAX_SIZE_REACHED, f"The consumer group has reached its maximum capacity of {self.config.max_size} members.")
-            member = ConsumerMember(request.member_id or str(uuid.uuid4()), MemberMetadata(None, None, "", "", (), None, -1, None))
+            member = ConsumerMember(request.member_id or _new_member_id(), MemberMetadata(None, None, "", "", (), None, -1, None))
         else:
             self._check_epoch(member, request)
         metadata = MemberMetadata(
@@ -489,7 +500,7 @@ class ConsumerGroupManager:
                     return self._copy(holder), None
                 if holder.member_epoch != LEAVE_STATIC_EPOCH:
                     raise _Refused(ErrorCode.UNRELEASED_INSTANCE_ID, f"Static member {request.member_id} with instance id {request.instance_id} cannot join the group because the instance id is owned by {holder.member_id} member.")
-                new = ConsumerMember(request.member_id or str(uuid.uuid4()), holder.metadata, holder.current)
+                new = ConsumerMember(request.member_id or _new_member_id(), holder.metadata, holder.current)
                 return new, holder
             if holder is None:
                 raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {request.instance_id} is unknown.")
@@ -596,8 +607,12 @@ class ConsumerGroupManager:
         consumer group is answered at once, never parked. The member's subscription is read
         from its first protocol's metadata; it is reconciled as a heartbeat would be, with
         the partitions its subscription says it owns; its generation is its member epoch,
-        and it is never the leader (the coordinator assigns; its SyncGroup collects it)."""
-        member_id = request.member_id or str(uuid.uuid4())
+        and it is never the leader (the coordinator assigns; its SyncGroup collects it). With
+        group.consumer.migration.policy=disabled no classic member may join a consumer group,
+        checked before anything else (throwIfClassicMemberCannotJoinConsumerGroup)."""
+        if self.config.migration_policy == "disabled":
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+        member_id = request.member_id or _new_member_id()
         names = [name for name, _ in request.protocols]
         if len(group.members) >= self.config.max_size and member_id not in group.members:
             return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, request.member_id)
@@ -698,8 +713,9 @@ class ConsumerGroupManager:
         return ErrorCode.NONE
 
     def classic_leave(self, group: ConsumerGroup, leaving: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
-        """LeaveGroup into a consumer group: each named member leaves (an administrator may
-        name a static member by instance id alone, whatever its protocol), all in one fence."""
+        """LeaveGroup into a consumer group (GroupMetadataManager.classicGroupLeaveToConsumerGroup):
+        each named member leaves whatever its protocol, a consumer-protocol member too (an
+        administrator may name a static member by instance id alone), all in one fence."""
         errors = []
         valid: list[ConsumerMember] = []
         for member_id, instance_id in leaving:
@@ -710,7 +726,7 @@ class ConsumerGroupManager:
                     if member is None:
                         raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
                 else:
-                    member = self._classic_member(group, member_id, instance_id)
+                    member = self._known_member(group, member_id, instance_id)
             except _Refused as refused:
                 errors.append(refused.error)
                 continue
@@ -726,6 +742,15 @@ class ConsumerGroupManager:
 
     def _classic_member(self, group: ConsumerGroup, member_id: str, instance_id: str | None) -> ConsumerMember:
         """GroupMetadataManager.validateConsumerGroupMember, then throwIfMemberDoesNotUseClassicProtocol."""
+        member = self._known_member(group, member_id, instance_id)
+        if not member.is_classic:
+            raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member.member_id} does not use the classic protocol.")
+        return member
+
+    @staticmethod
+    def _known_member(group: ConsumerGroup, member_id: str, instance_id: str | None) -> ConsumerMember:
+        """GroupMetadataManager.validateConsumerGroupMember: the member by id, or the static
+        member of the instance id, which must be the one named."""
         if instance_id is None:
             member = group.members.get(member_id)
             if member is None:
@@ -737,8 +762,6 @@ class ConsumerGroupManager:
                 raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
             if member.member_id != member_id:
                 raise _Refused(ErrorCode.FENCED_INSTANCE_ID, f"Static member {member_id} with instance id {instance_id} was fenced by member {member.member_id}.")
-        if not member.is_classic:
-            raise _Refused(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member.member_id} does not use the classic protocol.")
         return member
 
     @staticmethod
