@@ -14,20 +14,32 @@ counts and the current target assignment, as Kafka's ConsumerGroupPartitionAssig
   topics with equal partition counts are co-partitioned), keeping a member's range when the
   member set and the count did not change.
 
-Kafka's uniform assignor breaks ties with its own iteration orders; ours breaks them by
-member id, so the same inputs give the same layout here, not necessarily Kafka's.
+The uniform assignor is a port of Kafka's UniformHomogeneousAssignmentBuilder (every member
+subscribes to the same topics) and UniformHeterogeneousAssignmentBuilder (the rest), choice
+for choice: which partitions a member keeps, which it gives up and which member takes which,
+so the same group state gives the layout Kafka 4.4 gives. Those builders walk
+java.util.HashMaps and HashSets, so the port walks members, topics and partitions in the
+order Java would (`_java_order`). Java orders keys of one hash bucket by insertion, which in
+Kafka follows its record history; we insert by sorted key, so when two members, two topics of
+a member or two of its partitions share a bucket the layout may still differ. Kafka also picks
+the builder from the subscribed names and regexes (ConsumerGroup.subscriptionType: one name
+not yet a topic, or a mix of names and a regex, makes the group heterogeneous); we see
+resolved topic ids only, and compare those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ottla.server.groups.consumer.records import Assignment
 
 UNIFORM = "uniform"
 RANGE = "range"
 ASSIGNORS = (UNIFORM, RANGE)
+
+K = TypeVar("K")
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,66 +62,277 @@ def assign(name: str, spec: AssignmentSpec) -> dict[str, Assignment]:
 
 
 def _uniform(spec: AssignmentSpec) -> dict[str, Assignment]:
-    members = sorted(spec.subscriptions)
-    load = {member: 0 for member in members}
-    result: dict[str, dict[bytes, set[int]]] = {member: {} for member in members}
-    # Partitions, each with the members that may take it.
-    eligible: dict[tuple[bytes, int], list[str]] = {}
-    for topic_id, count in sorted(spec.partition_counts.items()):
-        takers = [member for member in members if topic_id in spec.subscriptions[member]]
-        if takers:
-            for partition in range(count):
-                eligible[(topic_id, partition)] = takers
-    if not members or not eligible:
+    if len(set(spec.subscriptions.values())) <= 1:
+        return _uniform_homogeneous(spec)
+    return _uniform_heterogeneous(spec)
+
+
+def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
+    """UniformHomogeneousAssignmentBuilder.build. The quota is total // members, and the
+    first `total % members` members (in Kafka's order) that can use one more get one more.
+    Walking members in order, each keeps the first `quota` partitions it holds (topic by topic,
+    in hash order) and gives up the rest; then the members below quota, in the same order,
+    take what is free: first the partitions nobody held (topic by topic, ascending), then the
+    given-up ones in the order they were given up. O(P log P) for P partitions."""
+    members = _java_order(list(spec.subscriptions), _string_hash, _default_capacity(len(spec.subscriptions)))
+    if not members:
+        return {}
+    topics = [t for t in spec.subscriptions[members[0]] if t in spec.partition_counts]
+    if not topics:
         return {member: {} for member in members}
-    # Sticky pass: each member keeps every partition it had and may still take. No quota
-    # caps it here: one counted over the whole group (members of other topics, or of none,
-    # included) took partitions from members that were balanced among themselves; the
-    # rebalance below moves only what balance needs.
-    for member in members:
-        for topic_id, partitions in sorted(spec.current.get(member, {}).items()):
-            for partition in sorted(partitions):
-                key = (topic_id, partition)
-                if key in eligible and member in eligible[key]:
-                    result[member].setdefault(topic_id, set()).add(partition)
-                    load[member] += 1
-                    del eligible[key]
-    # The rest go one by one to the least loaded member that may take them.
-    for (topic_id, partition), takers in eligible.items():
-        member = min(takers, key=lambda m: (load[m], m))
-        result[member].setdefault(topic_id, set()).add(partition)
-        load[member] += 1
-    _rebalance(result, load, spec)
-    return {member: {t: frozenset(p) for t, p in topics.items() if p} for member, topics in result.items()}
+    topics = _java_order(sorted(topics), _uuid_hash, _sized_capacity(len(topics)))
+    subscribed = set(topics)
+    held = {(t, p) for m in members for t, ps in spec.current.get(m, {}).items() for p in ps}
+    free = [(t, p) for t in topics for p in range(spec.partition_counts[t]) if (t, p) not in held]
+    total = sum(spec.partition_counts[t] for t in topics)
+    minimum, extra = divmod(total, len(members))
+    result: dict[str, dict[bytes, set[int]]] = {}
+    unfilled: list[tuple[str, int]] = []
+    for index, member in enumerate(members):
+        old = spec.current.get(member, {})
+        quota = minimum
+        has_extra = extra > 0
+        if has_extra:
+            quota += 1
+        kept: dict[bytes, set[int]] = {}
+        for topic_id in _java_order(sorted(old), _uuid_hash, _default_capacity(len(old))):
+            if topic_id not in subscribed:
+                continue
+            partitions = old[topic_id]
+            if len(partitions) <= quota:
+                quota -= len(partitions)
+                kept[topic_id] = set(partitions)
+                continue
+            ordered = _java_order(sorted(partitions), _int_hash, _sized_capacity(len(partitions)))
+            if quota:
+                kept[topic_id] = set(ordered[:quota])
+            free.extend((topic_id, p) for p in ordered[quota:])
+            quota = 0
+        # A member that filled without the extra partition leaves it to a later one, while
+        # enough members remain to take every extra.
+        if quota > 0 and has_extra and len(members) - index > extra:
+            quota -= 1
+            has_extra = False
+        if quota > 0:
+            unfilled.append((member, quota))
+        if has_extra:
+            extra -= 1
+        result[member] = kept
+    position = 0
+    for member, quota in unfilled:
+        for topic_id, partition in free[position:position + quota]:
+            result[member].setdefault(topic_id, set()).add(partition)
+        position += quota
+    return {member: {t: frozenset(p) for t, p in topics_.items() if p} for member, topics_ in result.items()}
 
 
-def _rebalance(result: dict[str, dict[bytes, set[int]]], load: dict[str, int], spec: AssignmentSpec) -> None:
-    """Move partitions from the most to the least loaded member while one can take one
-    of the other's (the sticky pass may leave a new member short)."""
-    while True:
-        moved = False
-        for receiver in sorted(load, key=lambda m: (load[m], m)):
-            for giver in sorted(load, key=lambda m: (-load[m], m)):
-                if load[giver] - load[receiver] <= 1:
-                    break
-                movable = sorted(
-                    (topic_id, partition)
-                    for topic_id, partitions in result[giver].items()
-                    if topic_id in spec.subscriptions[receiver]
-                    for partition in partitions
-                )
-                if movable:
-                    topic_id, partition = movable[-1]
-                    result[giver][topic_id].discard(partition)
-                    result[receiver].setdefault(topic_id, set()).add(partition)
-                    load[giver] -= 1
-                    load[receiver] += 1
-                    moved = True
-                    break
-            if moved:
+def _java_order(keys: list[K], hash_of: Callable[[K], int], capacity: int) -> list[K]:
+    """The order a java.util.HashMap (or HashSet) of `capacity` buckets holding `keys`, put in
+    the given order, iterates them: by bucket (the spread hash's low bits), then, within a
+    bucket, in insertion order (resizes split buckets keeping that order)."""
+    mask = capacity - 1
+    buckets = [((h ^ (h >> 16)) & mask, i) for i, h in enumerate(map(hash_of, keys))]
+    return [keys[i] for _, i in sorted(buckets)]
+
+
+def _default_capacity(size: int) -> int:
+    """Buckets of a `new HashMap<>()` after `size` puts: 16, doubled past 3/4 full."""
+    capacity = 16
+    while size > capacity * 3 // 4:
+        capacity *= 2
+    return capacity
+
+
+def _sized_capacity(size: int) -> int:
+    """Buckets of `new HashSet<>(collection)` of `size` elements: the power of two at least
+    max(size / .75 + 1, 16)."""
+    wanted = max(int(size / 0.75) + 1, 16)
+    return 1 << (wanted - 1).bit_length()
+
+
+def _string_hash(value: str) -> int:
+    """java.lang.String.hashCode, over UTF-16 code units, as an unsigned 32-bit int."""
+    h = 0
+    units = value.encode("utf-16-be")
+    for i in range(0, len(units), 2):
+        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
+    return h
+
+
+def _uuid_hash(topic_id: bytes) -> int:
+    """org.apache.kafka.common.Uuid.hashCode: the two halves xor-folded to 32 bits."""
+    bits = int.from_bytes(topic_id[-16:].rjust(16, b"\0"), "big")
+    hilo = (bits >> 64) ^ (bits & 0xFFFFFFFFFFFFFFFF)
+    return ((hilo >> 32) ^ hilo) & 0xFFFFFFFF
+
+
+def _int_hash(value: int) -> int:
+    """java.lang.Integer.hashCode, unsigned."""
+    return value & 0xFFFFFFFF
+
+
+def _uniform_heterogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
+    """UniformHeterogeneousAssignmentBuilder.build. Members are numbered in Kafka's order.
+    Each keeps what it holds of the topics it still subscribes to; the free partitions go,
+    topic by topic (most partitions per subscriber first), one by one to the least loaded
+    subscriber; then, topic by topic again until a full round moves nothing (at most 16
+    rounds), the most loaded subscribers give their highest partitions of the topic to the
+    least loaded until the subscribers' loads differ by at most one."""
+    member_ids = _java_order(list(spec.subscriptions), _string_hash, _default_capacity(len(spec.subscriptions)))
+    subscribers: dict[bytes, list[int]] = {}
+    for index, member in enumerate(member_ids):
+        for topic_id in spec.subscriptions[member]:
+            if topic_id in spec.partition_counts:
+                subscribers.setdefault(topic_id, []).append(index)
+    if not subscribers:
+        return {member: {} for member in member_ids}
+    sizes = [0] * len(member_ids)
+    owners = {topic_id: [-1] * spec.partition_counts[topic_id] for topic_id in subscribers}
+    result: list[dict[bytes, set[int]]] = []
+    for index, member in enumerate(member_ids):
+        kept: dict[bytes, set[int]] = {}
+        for topic_id, partitions in spec.current.get(member, {}).items():
+            if topic_id in spec.subscriptions[member] and topic_id in owners:
+                # A partition past the topic's count (Kafka would fail on it) is dropped.
+                held = {p for p in partitions if p < len(owners[topic_id])}
+                kept[topic_id] = held
+                sizes[index] += len(held)
+                for partition in held:
+                    owners[topic_id][partition] = index
+        result.append(kept)
+
+    def move(topic_id: bytes, partition: int, index: int) -> None:
+        previous = owners[topic_id][partition]
+        if previous != -1:
+            result[previous][topic_id].discard(partition)
+            sizes[previous] -= 1
+        result[index].setdefault(topic_id, set()).add(partition)
+        owners[topic_id][partition] = index
+        sizes[index] += 1
+
+    def topic_order(topic_id: bytes) -> tuple[float, int, tuple[int, int]]:
+        count = len(subscribers[topic_id])
+        return (-(spec.partition_counts[topic_id] / count), count, _uuid_order(topic_id))
+
+    balancer = _MemberBalancer(sizes)
+    for topic_id in sorted(subscribers, key=topic_order):
+        free = [p for p, owner in enumerate(owners[topic_id]) if owner == -1]
+        if free:
+            balancer.initialize(subscribers[topic_id])
+            for partition in free:
+                move(topic_id, partition, balancer.next_least_loaded())
+    shared = sorted((t for t, members in subscribers.items() if len(members) >= 2), key=topic_order)
+    last_moved = -1
+    for _ in range(16):
+        for position, topic_id in enumerate(shared):
+            if position == last_moved:
                 break
-        if not moved:
-            return
+            if _balance_topic(topic_id, subscribers[topic_id], owners[topic_id], balancer, move) > 0 or last_moved == -1:
+                last_moved = position
+        else:
+            continue
+        break
+    return {member: {t: frozenset(p) for t, p in result[index].items() if p} for index, member in enumerate(member_ids)}
+
+
+def _balance_topic(topic_id: bytes, subscribers: list[int], owners: list[int], balancer: _MemberBalancer,
+                   move: Callable[[bytes, int, int], None]) -> int:
+    """UniformHeterogeneousAssignmentBuilder.balanceTopic: how many partitions of the topic
+    went from its most to its least loaded subscribers."""
+    if balancer.initialize(subscribers) <= 1:
+        return 0
+    partitions = sorted(range(len(owners)), key=lambda p: (owners[p], p))
+    start: dict[int, int] = {}
+    end: dict[int, int] = {}
+    for position, partition in enumerate(partitions):
+        start.setdefault(owners[partition], position)
+        end[owners[partition]] = position + 1
+    moved = 0
+    while not balancer.is_balanced():
+        most = balancer.next_most_loaded()
+        if most == -1:
+            break
+        if most in end and end[most] - start[most] > 0:
+            end[most] -= 1
+            partition = partitions[end[most]]
+            least = balancer.next_least_loaded()
+            if balancer.is_balanced():
+                break
+            move(topic_id, partition, least)
+            moved += 1
+        else:
+            balancer.exclude_most_loaded()
+    return moved
+
+
+class _MemberBalancer:
+    """UniformHeterogeneousAssignmentBuilder.MemberAssignmentBalancer: walks one topic's
+    subscribers, sorted by load then index, handing out the least loaded ones in rounds from
+    the bottom and the most loaded ones in rounds from the top, reading the live loads."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.sizes = sizes
+        self.members: list[int] = []
+        self.least_end = 0
+        self.least_count = -1
+        self.next_least = 0
+        self.most_start = 0
+        self.most_end = 0
+        self.most_count = 1
+        self.next_most = -1
+
+    def initialize(self, members: list[int]) -> int:
+        """Start on these subscribers; their spread of loads (most minus least)."""
+        self.members = sorted(members, key=lambda m: (self.sizes[m], m))
+        self.least_end = 0
+        self.least_count = self.sizes[self.members[0]] - 1
+        self.next_least = 0
+        self.most_start = self.most_end = len(self.members)
+        self.most_count = self.sizes[self.members[-1]] + 1
+        self.next_most = len(self.members) - 1
+        return self.sizes[self.members[-1]] - self.sizes[self.members[0]]
+
+    def next_least_loaded(self) -> int:
+        if self.next_least >= self.least_end:
+            self.least_count += 1
+            while self.least_end < len(self.members) and self.sizes[self.members[self.least_end]] == self.least_count:
+                self.least_end += 1
+            self.next_least = 0
+        member = self.members[self.next_least]
+        self.next_least += 1
+        return member
+
+    def next_most_loaded(self) -> int:
+        if self.next_most < self.most_start:
+            if self.most_end <= self.most_start and self.most_start > 0:
+                self.most_count = self.sizes[self.members[self.most_start - 1]]
+            else:
+                self.most_count -= 1
+            while self.most_start > 0 and self.sizes[self.members[self.most_start - 1]] == self.most_count:
+                self.most_start -= 1
+            self.next_most = self.most_end - 1
+        if self.next_most < 0:
+            return -1
+        member = self.members[self.next_most]
+        self.next_most -= 1
+        return member
+
+    def exclude_most_loaded(self) -> None:
+        """Drop the member last handed out as most loaded (it has nothing of the topic to give)."""
+        excluded = self.members[self.next_most + 1]
+        self.members[self.next_most + 1] = self.members[self.most_end - 1]
+        self.members[self.most_end - 1] = excluded
+        self.most_end -= 1
+
+    def is_balanced(self) -> bool:
+        return self.most_count - self.least_count <= 1
+
+
+def _uuid_order(topic_id: bytes) -> tuple[int, int]:
+    """org.apache.kafka.common.Uuid.compareTo: the two halves as signed longs."""
+    bits = int.from_bytes(topic_id[-16:].rjust(16, b"\0"), "big")
+    high, low = bits >> 64, bits & 0xFFFFFFFFFFFFFFFF
+    return (high - (1 << 64) if high >= 1 << 63 else high, low - (1 << 64) if low >= 1 << 63 else low)
 
 
 def _range(spec: AssignmentSpec) -> dict[str, Assignment]:
