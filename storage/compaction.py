@@ -47,16 +47,13 @@ from ottla.wire.records import (
     BATCH_HEADER_SIZE,
     CRC,
     CRC_OFFSET,
+    DELETE_HORIZON_BIT,
     LOG_OVERHEAD,
     BatchHeader,
-    Buffer,
     Record,
-    TimestampType,
-    compress,
     compute_crc,
     iter_records,
     read_header,
-    write_varint,
 )
 
 OffsetMap = dict[bytes, int]
@@ -139,14 +136,7 @@ def map_batch(offset_map: OffsetMap, data: bytes, aborted: AbortedBatches) -> No
             offset_map[bytes(record.key)] = record.offset
 
 
-# Kafka's DefaultRecordBatch.DELETE_HORIZON_FLAG_MASK (KIP-534): the base timestamp is the batch's delete horizon.
-DELETE_HORIZON_BIT = 0x40
 _COMPRESSION_BITS = 0x07
-
-
-def delete_horizon(header: BatchHeader) -> int | None:
-    """When a pass may drop the batch's tombstones (or, for a marker, the batch), if stamped."""
-    return header.base_timestamp if header.attributes & DELETE_HORIZON_BIT else None
 
 
 class CleanedTransactions:
@@ -209,7 +199,7 @@ class BatchCleaner:
         without records where Kafka keeps it so (BatchRetention.RETAIN_EMPTY): a producer's last
         batch, whose sequence its state rebuilt from the log needs, and one ending at the high watermark."""
         header = read_header(data)
-        horizon = delete_horizon(header)
+        horizon = header.delete_horizon
         discardable = self._transactions.discardable(header, data)
         discard_all = discardable and (not header.is_control or (horizon is not None and horizon <= self._now_ms))
         retain_empty = self._retains_empty(header)
@@ -234,7 +224,9 @@ class BatchCleaner:
             return data
         if stamp:
             horizon = self._now_ms + self._delete_retention_ms
-        return rebuild_batch(header, retained, header.compression) if horizon is None else _stamped_batch(header, retained, horizon)
+        # Kafka's MemoryRecordsBuilder given a deleteHorizonMs makes it the base timestamp (record
+        # timestamps deltas from it) and sets the flag; everything else of the header is kept.
+        return rebuild_batch(header, retained, header.compression, horizon)
 
     def _retains_empty(self, header: BatchHeader) -> bool:
         if header.next_offset == self._high_watermark:
@@ -264,55 +256,5 @@ def _empty_batch(header: BatchHeader) -> bytes:
         header.last_offset_delta, header.max_timestamp, header.max_timestamp, header.producer_id, header.producer_epoch,
         header.base_sequence, 0,
     )
-    CRC.pack_into(batch, CRC_OFFSET, compute_crc(batch))
-    return bytes(batch)
-
-
-def _nullable(data: Buffer | None, out: bytearray) -> None:
-    write_varint(-1 if data is None else len(data), out)
-    if data is not None:
-        out += data
-
-
-def _stamped_batch(header: BatchHeader, records: list[Record], horizon: int) -> bytes:
-    """`header`'s batch made anew of `records` with delete horizon `horizon`: Kafka's
-    MemoryRecordsBuilder given a deleteHorizonMs makes it the base timestamp, so record
-    timestamps are deltas from it, and sets attribute bit 6. Everything else of the header is
-    kept: base and last offset, producer fields, flags, codec, leader epoch; the max timestamp is
-    the records' (a LogAppendTime batch's own)."""
-    body = bytearray()
-    for record in records:
-        encoded = bytearray(b"\x00")  # record attributes
-        write_varint(record.timestamp - horizon, encoded)
-        write_varint(record.offset - header.base_offset, encoded)
-        _nullable(record.key, encoded)
-        _nullable(record.value, encoded)
-        write_varint(len(record.headers), encoded)
-        for name, value in record.headers:
-            _nullable(name.encode(), encoded)
-            _nullable(value, encoded)
-        write_varint(len(encoded), body)
-        body += encoded
-    payload = compress(header.compression, body)
-    log_append_time = header.timestamp_type is TimestampType.LOG_APPEND_TIME
-    batch = bytearray(BATCH_HEADER_SIZE + len(payload))
-    BATCH_HEADER.pack_into(
-        batch,
-        0,
-        header.base_offset,
-        len(batch) - LOG_OVERHEAD,
-        header.partition_leader_epoch,
-        2,
-        0,
-        header.attributes | DELETE_HORIZON_BIT,
-        header.last_offset_delta,
-        horizon,
-        header.max_timestamp if log_append_time else max(record.timestamp for record in records),
-        header.producer_id,
-        header.producer_epoch,
-        header.base_sequence,
-        len(records),
-    )
-    batch[BATCH_HEADER_SIZE:] = payload
     CRC.pack_into(batch, CRC_OFFSET, compute_crc(batch))
     return bytes(batch)

@@ -178,11 +178,12 @@ def recompress(data: bytearray | memoryview, compression_type: str, from_client:
     return out
 
 
-def rebuild_batch(header: BatchHeader, records: list[Record], compression: Compression) -> bytes:
+def rebuild_batch(header: BatchHeader, records: list[Record], compression: Compression, delete_horizon_ms: int | None = None) -> bytes:
     """The batch `header` heads, made anew of `records` in `compression`: its base and last
-    offset, producer id, epoch and base sequence, transactional flag, timestamp type and leader
-    epoch kept (Kafka's MemoryRecords.filterTo and LogValidator keep them too). LogAppendTime
-    batches report their max timestamp for every record, so their timestamps are kept as well."""
+    offset, producer id, epoch and base sequence, transactional and control flags, timestamp
+    type and leader epoch kept (Kafka's MemoryRecords.filterTo and LogValidator keep them too),
+    with `delete_horizon_ms` when the cleaner stamps one. LogAppendTime batches report their max
+    timestamp for every record, so their timestamps are kept as well."""
     return build_batch(
         records,
         base_offset=header.base_offset,
@@ -191,7 +192,9 @@ def rebuild_batch(header: BatchHeader, records: list[Record], compression: Compr
         producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence,
         transactional=header.is_transactional,
+        control=header.is_control,
         timestamp_type=header.timestamp_type,
         partition_leader_epoch=header.partition_leader_epoch,
         last_offset=header.last_offset,
+        delete_horizon_ms=delete_horizon_ms,
     )

@@ -53,6 +53,9 @@ COMPRESSION_MASK = 0x07
 TIMESTAMP_TYPE_BIT = 0x08
 TRANSACTIONAL_BIT = 0x10
 CONTROL_BIT = 0x20
+# KIP-534 (DefaultRecordBatch.DELETE_HORIZON_FLAG_MASK): the base timestamp is the batch's delete
+# horizon, set by the log cleaner; record timestamps stay deltas from it.
+DELETE_HORIZON_BIT = 0x40
 
 NO_TIMESTAMP = -1
 NO_PRODUCER_ID = -1
@@ -96,6 +99,11 @@ class BatchHeader:
     @property
     def is_control(self) -> bool:
         return bool(self.attributes & CONTROL_BIT)
+
+    @property
+    def delete_horizon(self) -> int | None:
+        """When the cleaner may drop the batch's tombstones (a marker: the batch), if stamped."""
+        return self.base_timestamp if self.attributes & DELETE_HORIZON_BIT else None
 
     @property
     def last_offset(self) -> int:

@@ -14,6 +14,7 @@ from ottla.wire.records.batch import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
     CONTROL_BIT,
+    DELETE_HORIZON_BIT,
     CRC,
     CRC_OFFSET,
     LOG_OVERHEAD,
@@ -169,15 +170,17 @@ def build_batch(
     timestamp_type: TimestampType = TimestampType.CREATE_TIME,
     partition_leader_epoch: int = -1,
     last_offset: int | None = None,
+    delete_horizon_ms: int | None = None,
 ) -> bytes:
     """Encode one v2 batch. Offset deltas come from each record's `offset`
     minus `base_offset`; baseTimestamp is the first record's, as Kafka's
-    MemoryRecordsBuilder does. `last_offset` overrides the last record's
+    MemoryRecordsBuilder does, or `delete_horizon_ms` with the delete-horizon
+    flag (KIP-534, the log cleaner's). `last_offset` overrides the last record's
     offset for lastOffsetDelta, as compaction does to keep a producer's last
     sequence (Kafka's MemoryRecordsBuilder.overrideLastOffset)."""
     if not records:
         raise ValueError("a batch needs at least one record")
-    base_timestamp = records[0].timestamp
+    base_timestamp = records[0].timestamp if delete_horizon_ms is None else delete_horizon_ms
     body = bytearray()
     for record in records:
         body += _encode_record(record, record.offset - base_offset, record.timestamp - base_timestamp)
@@ -187,6 +190,7 @@ def build_batch(
         | (TIMESTAMP_TYPE_BIT if timestamp_type is TimestampType.LOG_APPEND_TIME else 0)
         | (TRANSACTIONAL_BIT if transactional else 0)
         | (CONTROL_BIT if control else 0)
+        | (DELETE_HORIZON_BIT if delete_horizon_ms is not None else 0)
     )
     batch = bytearray(BATCH_HEADER_SIZE + len(payload))
     BATCH_HEADER.pack_into(
