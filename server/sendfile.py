@@ -69,7 +69,9 @@ class ThreadSend:
         return _send_parts(self.socket_fd, self.parts, self.index, self.offset, self)
 
     def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
-        """On the loop: a worker returned where it stopped, or raised."""
+        """On the loop: a worker returned where it stopped, or raised. Not done yet: the next
+        step goes to the workers if the last one moved anything, else the loop waits for the
+        socket to take more."""
         if self.cancelled:
             # The client is gone: what the worker raised (a broken pipe) is expected, and dropped.
             self._release()
@@ -77,14 +79,10 @@ class ThreadSend:
             return
         progress, error = outcome
         if error is None:
-            stopped_at, stopped_in, file_ended = progress
-            if file_ended:
-                # The segment shrank under us (retention, recovery): the frame would be corrupt.
-                region = self.parts[stopped_at]
-                error = OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
-            elif stopped_at < len(self.parts):
-                moved = (stopped_at, stopped_in) != (self.index, self.offset)
-                self.index, self.offset = stopped_at, stopped_in
+            moved = self._advance(progress)
+            if isinstance(moved, Exception):
+                error = moved
+            elif moved is not None:
                 if moved:
                     self._hand_off()
                 else:
@@ -94,6 +92,20 @@ class ThreadSend:
         self._release()
         os.close(self.socket_fd)
         self.on_done(error)
+
+    def _advance(self, progress: Any) -> bool | Exception | None:
+        """Take a step's `work()` result: None when every byte is sent, whether it moved
+        anything when not, or why the send failed."""
+        stopped_at, stopped_in, file_ended = progress
+        if file_ended:
+            # The segment shrank under us (retention, recovery): the frame would be corrupt.
+            region = self.parts[stopped_at]
+            return OSError(f"sent {stopped_in} of {region.length} bytes of {region.path}")
+        if stopped_at == len(self.parts):
+            return None
+        moved = (stopped_at, stopped_in) != (self.index, self.offset)
+        self.index, self.offset = stopped_at, stopped_in
+        return moved
 
     def _release(self) -> None:
         """On the loop, no worker on this send any more: give back what it held (TlsThreadSend)."""
@@ -234,29 +246,17 @@ class TlsThreadSend(ThreadSend):
                 os.close(file_fd)
         return self.index == count and not self.sealed, self.sent, False
 
-    def job_done(self, outcome: tuple[Any, Exception | None]) -> None:
-        """On the loop: as ThreadSend's, progress being bytes sent (`work`)."""
-        if self.cancelled:
-            self._release()
-            os.close(self.socket_fd)
-            return
-        progress, error = outcome
-        if error is None:
-            done, sent, file_ended = progress
-            if file_ended:
-                region = self.parts[self.index]
-                error = OSError(f"sent {self.offset} of {region.length} bytes of {region.path}")
-            elif not done:
-                if sent != self.reported:
-                    self.reported = sent
-                    self._hand_off()
-                else:
-                    self._watching = True
-                    self.loop.add_writer(self.socket_fd, self._writable)
-                return
-        self._release()
-        os.close(self.socket_fd)
-        self.on_done(error)
+    def _advance(self, progress: Any) -> bool | Exception | None:
+        """As ThreadSend's, progress being bytes sent (`work` keeps the cursor itself)."""
+        done, sent, file_ended = progress
+        if file_ended:
+            region = self.parts[self.index]
+            return OSError(f"sent {self.offset} of {region.length} bytes of {region.path}")
+        if done:
+            return None
+        moved = sent != self.reported
+        self.reported = sent
+        return moved
 
 
 class SendfileWorkers:

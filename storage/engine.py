@@ -25,6 +25,7 @@ KAFKA_STORAGE_ERROR and the others go on (Kafka's LogDirFailureChannel).
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -33,7 +34,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -441,14 +442,7 @@ class Storage:
         the count `close` waits on. A deletion checkpoint still on its way is waited for
         first, as `_open_partitions` would."""
         assert self.data_dir is not None
-        with self._writes_done:
-            if self._closed:
-                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the storage is closed")
-            self._writing += 1
-        try:
-            checkpoint = self._deletion_checkpoint
-            if checkpoint is not None:
-                checkpoint.wait()
+        with self._writing_files():
             for info in topics:
                 for index in range(info.partitions):
                     directory = self.data_dir / f"{info.name}-{index}"
@@ -458,6 +452,21 @@ class Storage:
                     _write_partition_metadata(directory, info.topic_id)
             for info in topics:
                 self._write_topic_file(info)
+
+    @contextlib.contextmanager
+    def _writing_files(self) -> Iterator[None]:
+        """On any thread, around file work for the caller's thread: counted for `close` to
+        wait on (KAFKA_STORAGE_ERROR once closed), after a deletion checkpoint on its way, as
+        `_open_partitions` waits for it."""
+        with self._writes_done:
+            if self._closed:
+                raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the storage is closed")
+            self._writing += 1
+        try:
+            checkpoint = self._deletion_checkpoint
+            if checkpoint is not None:
+                checkpoint.wait()
+            yield
         finally:
             with self._writes_done:
                 self._writing -= 1
@@ -574,24 +583,13 @@ class Storage:
         deletion checkpoint on its way is waited for first, as `_open_partitions` would."""
         assert self.data_dir is not None
         try:
-            with self._writes_done:
-                if self._closed:
-                    raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "the storage is closed")
-                self._writing += 1
-            try:
-                checkpoint = self._deletion_checkpoint
-                if checkpoint is not None:
-                    checkpoint.wait()
+            with self._writing_files():
                 self._write_topic_file(growth.grown)
                 for index in range(growth.before.partitions, growth.grown.partitions):
                     directory = self.data_dir / f"{growth.grown.name}-{index}"
                     directory.mkdir(exist_ok=True)
                     _write_partition_metadata(directory, growth.grown.topic_id)
                 fsync_directory(self.data_dir)
-            finally:
-                with self._writes_done:
-                    self._writing -= 1
-                    self._writes_done.notify_all()
         except BaseException as error:
             growth.failure = error
             raise
