@@ -51,29 +51,34 @@ def _fetch_everything(topic: str):
                                    session_epoch=-1, topics=[dict(topic=topic, partitions=partitions)], forgotten_topics_data=[], rack_id=""))
 
 
+def consume_everything(config: dict[str, object]) -> None:
+    """A confluent-kafka consumer of `config` reads every record `_fill` wrote to "large", whole
+    and in order, and the broker's sendfile workers have run (nothing else here starts them)."""
+    consumer = Consumer({**config, "enable.auto.commit": False, "check.crcs": True, "fetch.max.bytes": 8 << 20,
+                         "max.partition.fetch.bytes": 2 << 20})
+    consumer.assign([TopicPartition("large", partition, 0) for partition in range(PARTITIONS)])
+    received: dict[int, list[tuple[int, bytes]]] = {partition: [] for partition in range(PARTITIONS)}
+    try:
+        def all_read() -> bool:
+            for message in consumer.consume(1000, 0.2):
+                assert message.error() is None, message.error()
+                received[message.partition()].append((message.offset(), message.value()))
+            return all(len(values) == RECORDS_PER_PARTITION for values in received.values())
+
+        assert wait_for(all_read, timeout=60), {partition: len(values) for partition, values in received.items()}
+    finally:
+        consumer.close()
+    for partition, values in received.items():
+        assert values == [(index, _value(partition, index)) for index in range(RECORDS_PER_PARTITION)]
+    assert any(thread.name.startswith("ottla-sendfile") for thread in threading.enumerate())
+
+
 def test_a_consumer_reads_regions_sent_by_worker_threads_whole_and_in_order(tmp_path) -> None:
     assert RECORDS_PER_PARTITION * VALUE_BYTES > 4 * THREAD_SENDFILE_BYTES
     with running_broker(data_dir=tmp_path / "data") as broker:
         broker.create_topic("large", partitions=PARTITIONS)
         _fill(broker.bootstrap_servers, "large")
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "sendfile-workers", "enable.auto.commit": False,
-                             "check.crcs": True, "fetch.max.bytes": 8 << 20, "max.partition.fetch.bytes": 2 << 20})
-        consumer.assign([TopicPartition("large", partition, 0) for partition in range(PARTITIONS)])
-        received: dict[int, list[tuple[int, bytes]]] = {partition: [] for partition in range(PARTITIONS)}
-        try:
-            def all_read() -> bool:
-                for message in consumer.consume(1000, 0.2):
-                    assert message.error() is None, message.error()
-                    received[message.partition()].append((message.offset(), message.value()))
-                return all(len(values) == RECORDS_PER_PARTITION for values in received.values())
-
-            assert wait_for(all_read, timeout=60), {partition: len(values) for partition, values in received.items()}
-        finally:
-            consumer.close()
-        for partition, values in received.items():
-            assert values == [(index, _value(partition, index)) for index in range(RECORDS_PER_PARTITION)]
-        # The regions went by the workers, not by the loop's own sendfile.
-        assert any(thread.name.startswith("ottla-sendfile") for thread in threading.enumerate())
+        consume_everything({"bootstrap.servers": broker.bootstrap_servers, "group.id": "sendfile-workers"})
 
 
 def test_large_answers_ready_together_leave_whole_and_in_request_order(tmp_path) -> None:

@@ -16,20 +16,24 @@ import threading
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from kafka.protocol.consumer.fetch import FetchRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 
 from compat.harness import wait_for
-from kafka_wire import RawClient, make
+from kafka_wire import RawClient
 from ottla.server.connection import THREAD_SENDFILE_BYTES
 from ottla.server.security.certs import DevelopmentCertificates, write
 from ottla.testing import running_broker
+from tests.server.test_sendfile_workers import (
+    FETCH_VERSION,
+    PARTITIONS,
+    RECORDS_PER_PARTITION,
+    VALUE_BYTES,
+    _fetch_everything,
+    _fill,
+    _value,
+    consume_everything,
+)
 
-PARTITIONS = 3
-RECORDS_PER_PARTITION = 500
-VALUE_BYTES = 2000  # 1 MB a partition: each fetch region well past THREAD_SENDFILE_BYTES
-FETCH_VERSION = 11
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +48,10 @@ def _settings(certs: DevelopmentCertificates, directory: Path) -> dict[str, obje
             "ssl.keystore.type": "PEM", "ssl.keystore.location": str(certs.broker_keystore)}
 
 
-def _value(partition: int, index: int) -> bytes:
-    return f"{partition}:{index}:".encode().ljust(VALUE_BYTES, bytes([65 + index % 26]))
-
-
 def _filled(broker) -> str:
     """The topic filled through the PLAINTEXT listener; the SSL listener's address."""
     broker.create_topic("large", partitions=PARTITIONS)
-    producer = Producer({"bootstrap.servers": f"127.0.0.1:{broker.broker.bound_ports['PLAINTEXT']}", "linger.ms": 20,
-                         "batch.size": 1 << 20, "acks": "all"})
-    for index in range(RECORDS_PER_PARTITION):
-        for partition in range(PARTITIONS):
-            producer.produce("large", _value(partition, index), partition=partition)
-    assert producer.flush(30) == 0
+    _fill(f"127.0.0.1:{broker.broker.bound_ports['PLAINTEXT']}", "large")
     return f"127.0.0.1:{broker.broker.bound_ports['SSL']}"
 
 
@@ -66,15 +61,6 @@ def _tls_client(address: str, certs: DevelopmentCertificates, receive_buffer: in
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     client.sock = ssl.create_default_context(cafile=str(certs.ca)).wrap_socket(client.sock, server_hostname="localhost")
     return client
-
-
-def _fetch_everything():
-    partitions = [
-        dict(partition=index, fetch_offset=0, partition_max_bytes=16 << 20, current_leader_epoch=-1, log_start_offset=-1, last_fetched_epoch=-1)
-        for index in range(PARTITIONS)
-    ]
-    return make(FetchRequest, dict(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=64 << 20, isolation_level=0, session_id=0,
-                                   session_epoch=-1, topics=[dict(topic="large", partitions=partitions)], forgotten_topics_data=[], rack_id=""))
 
 
 def _pipelined(requests: list) -> bytes:
@@ -96,25 +82,8 @@ def test_a_tls_consumer_reads_answers_encrypted_by_worker_threads_whole_and_in_o
     assert RECORDS_PER_PARTITION * VALUE_BYTES > 3 * THREAD_SENDFILE_BYTES
     with running_broker(**_settings(certs, tmp_path)) as broker:
         address = _filled(broker)
-        consumer = Consumer({"bootstrap.servers": address, "security.protocol": "SSL", "ssl.ca.location": str(certs.ca),
-                             "group.id": "tls-workers", "enable.auto.commit": False, "check.crcs": True,
-                             "fetch.max.bytes": 8 << 20, "max.partition.fetch.bytes": 2 << 20})
-        consumer.assign([TopicPartition("large", partition, 0) for partition in range(PARTITIONS)])
-        received: dict[int, list[tuple[int, bytes]]] = {partition: [] for partition in range(PARTITIONS)}
-        try:
-            def all_read() -> bool:
-                for message in consumer.consume(1000, 0.2):
-                    assert message.error() is None, message.error()
-                    received[message.partition()].append((message.offset(), message.value()))
-                return all(len(values) == RECORDS_PER_PARTITION for values in received.values())
-
-            assert wait_for(all_read, timeout=60), {partition: len(values) for partition, values in received.items()}
-        finally:
-            consumer.close()
-        for partition, values in received.items():
-            assert values == [(index, _value(partition, index)) for index in range(RECORDS_PER_PARTITION)]
-        # The answers went by the workers (nothing else here starts them), not by the loop's copies.
-        assert any(thread.name.startswith("ottla-sendfile") for thread in threading.enumerate())
+        consume_everything({"bootstrap.servers": address, "security.protocol": "SSL", "ssl.ca.location": str(certs.ca),
+                            "group.id": "tls-workers"})
 
 
 def test_pipelined_tls_answers_leave_whole_and_in_order_to_a_slow_reader(certs, tmp_path) -> None:
@@ -123,7 +92,7 @@ def test_pipelined_tls_answers_leave_whole_and_in_order_to_a_slow_reader(certs, 
     each answer whole, in request order, and the connection still speaks TLS after."""
     with running_broker(**_settings(certs, tmp_path), socket_send_buffer_bytes=64 * 1024) as broker:
         address = _filled(broker)
-        requests = [(_fetch_everything(), FETCH_VERSION), (_fetch_everything(), FETCH_VERSION), (ApiVersionsRequest(), 0)]
+        requests = [(_fetch_everything("large"), FETCH_VERSION), (_fetch_everything("large"), FETCH_VERSION), (ApiVersionsRequest(), 0)]
         with _tls_client(address, certs, receive_buffer=64 * 1024) as client:
             client.sock.sendall(_pipelined(requests))
             frames = []
@@ -162,12 +131,12 @@ def test_a_tls_client_gone_in_the_middle_of_an_answer_leaves_no_descriptor_open(
         with _tls_client(address, certs, receive_buffer=64 * 1024) as client:
             # Only the size prefix read: the answer stalls in the worker's hands, and closing
             # with unread bytes resets the connection.
-            client.send(_fetch_everything(), FETCH_VERSION)
+            client.send(_fetch_everything("large"), FETCH_VERSION)
             (size,) = struct.unpack(">i", client.sock.recv(4))
             assert size > PARTITIONS * RECORDS_PER_PARTITION * VALUE_BYTES
         # The broker answers the next TLS client whole.
         with _tls_client(address, certs) as client:
-            client.send(_fetch_everything(), FETCH_VERSION)
+            client.send(_fetch_everything("large"), FETCH_VERSION)
             _all_values_in_order(client.receive_frame())
         assert wait_for(lambda: _open_sockets() <= before, timeout=30), (before, _open_sockets())
 
@@ -181,7 +150,7 @@ def test_a_broker_stops_while_a_worker_holds_a_stalled_tls_answer(certs, tmp_pat
         with running_broker(**_settings(certs, tmp_path), socket_send_buffer_bytes=64 * 1024) as broker:
             address = _filled(broker)
             clients.append(_tls_client(address, certs, receive_buffer=64 * 1024))
-            clients[0].send(_fetch_everything(), FETCH_VERSION)
+            clients[0].send(_fetch_everything("large"), FETCH_VERSION)
             (size,) = struct.unpack(">i", clients[0].sock.recv(4))
             assert size > PARTITIONS * RECORDS_PER_PARTITION * VALUE_BYTES
             assert any(thread.name.startswith("ottla-sendfile") for thread in threading.enumerate())
