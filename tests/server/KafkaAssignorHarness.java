@@ -32,7 +32,9 @@ import org.apache.kafka.coordinator.group.modern.MemberSubscriptionAndAssignment
  * members put in a HashMap in the order given, each current assignment made as
  * Assignment.fromRecord makes it (a HashMap of topic to HashSet, filled in the order given).
  *
- * Input, one case:  "case uniform|range", then "topic HEX32 COUNT" lines, then
+ * Input, one case:  "case uniform|range [homogeneous|heterogeneous]" (the GroupSpec's
+ * subscription type; without it, homogeneous when every member's topics are the same),
+ * then "topic HEX32 COUNT" lines, then
  * "member ID TOPICS|- ASSIGNMENT|- [INSTANCE]" lines (TOPICS: HEX32,HEX32;
  * ASSIGNMENT: HEX32:P,P/HEX32:P), then "end". Output: one "member ID ASSIGNMENT|-" line
  * per member (topics and partitions sorted), then "done".
@@ -50,23 +52,24 @@ public class KafkaAssignorHarness {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
         PrintStream out = new PrintStream(new BufferedOutputStream(System.out), false);
         String name = "uniform";
+        String type = null;
         Map<Uuid, Integer> counts = new HashMap<>();
         List<String[]> members = new ArrayList<>();
         String line;
         while ((line = in.readLine()) != null) {
             String[] f = line.trim().split(" ");
             switch (f[0]) {
-                case "case": name = f[1]; counts = new HashMap<>(); members = new ArrayList<>(); break;
+                case "case": name = f[1]; type = f.length > 2 ? f[2] : null; counts = new HashMap<>(); members = new ArrayList<>(); break;
                 case "topic": counts.put(uuid(f[1]), Integer.parseInt(f[2])); break;
                 case "member": members.add(f); break;
-                case "end": run(name, counts, members, out); break;
+                case "end": run(name, type, counts, members, out); break;
                 default: break;
             }
         }
         out.flush();
     }
 
-    static void run(String name, Map<Uuid, Integer> counts, List<String[]> members, PrintStream out) {
+    static void run(String name, String given, Map<Uuid, Integer> counts, List<String[]> members, PrintStream out) {
         Map<String, MemberSubscriptionAndAssignmentImpl> specs = new HashMap<>();
         Map<Uuid, Map<Integer, String>> inverted = new HashMap<>();
         Set<Set<Uuid>> distinct = new HashSet<>();
@@ -89,7 +92,8 @@ public class KafkaAssignorHarness {
             Optional<String> instance = f.length > 4 ? Optional.of(f[4]) : Optional.empty();
             specs.put(f[1], new MemberSubscriptionAndAssignmentImpl(Optional.empty(), instance, topics, new Assignment(assignment)));
         }
-        SubscriptionType type = distinct.size() <= 1 ? SubscriptionType.HOMOGENEOUS : SubscriptionType.HETEROGENEOUS;
+        SubscriptionType type = given != null ? SubscriptionType.valueOf(given.toUpperCase())
+            : distinct.size() <= 1 ? SubscriptionType.HOMOGENEOUS : SubscriptionType.HETEROGENEOUS;
         GroupSpec spec = new GroupSpecImpl(Collections.unmodifiableMap(specs), type, inverted);
         Map<Uuid, Integer> partitionCounts = counts;
         SubscribedTopicDescriber describer = new SubscribedTopicDescriber() {

@@ -12,6 +12,7 @@ import random
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,21 @@ def test_different_subscriptions_balance_as_kafka_does() -> None:
         consumer_1={U: range(4)}, consumer_2={T: [1, 3]}, consumer_3={V: range(3)}, consumer_4={T: [0, 2, 4]})
 
 
+def test_the_subscription_type_not_the_topics_picks_the_builder() -> None:
+    """UniformAssignor.assign takes the builder the GroupSpec's subscription type names, even
+    when every member subscribes to the same topics: Kafka types such a group heterogeneous
+    when a member also names a topic not created yet, or reaches the topic by regex while
+    others name it. Kafka's layouts, by KafkaAssignorHarness.java, for each type."""
+    subscriptions = {"a": frozenset({T}), "b": frozenset({T}), "c": frozenset({T})}
+    current = _layout(a={T: range(3)})
+    layouts = {
+        assignors.SubscriptionType.HOMOGENEOUS: _layout(a={T: [0]}, b={T: [1]}, c={T: [2]}),
+        assignors.SubscriptionType.HETEROGENEOUS: _layout(a={T: [0]}, b={T: [2]}, c={T: [1]}),
+    }
+    for kind, layout in layouts.items():
+        assert assignors.assign("uniform", assignors.AssignmentSpec(subscriptions, {T: 3}, current, subscription_type=kind)) == layout
+
+
 # Kafka's own classes, on random groups.
 
 _LIB = Path(__file__).resolve().parents[2] / ".cache" / "kafka" / "4.4.0" / "lib"
@@ -96,9 +112,10 @@ def _random_group(rng: random.Random, homogeneous: bool) -> tuple[dict[str, froz
     return subscriptions, counts, current, instances
 
 
-def _encode(name: str, group: tuple[dict[str, frozenset[bytes]], dict[bytes, int], dict[str, dict[bytes, frozenset[int]]], dict[str, str | None]]) -> list[str]:
+def _encode(name: str, group: tuple[dict[str, frozenset[bytes]], dict[bytes, int], dict[str, dict[bytes, frozenset[int]]], dict[str, str | None]],
+            subscription_type: assignors.SubscriptionType | None = None) -> list[str]:
     subscriptions, counts, current, instances = group
-    lines = [f"case {name}"] + [f"topic {t.hex()} {c}" for t, c in sorted(counts.items())]
+    lines = [f"case {name}{f' {subscription_type.value}' if subscription_type else ''}"] + [f"topic {t.hex()} {c}" for t, c in sorted(counts.items())]
     for member, topics in subscriptions.items():
         held = "/".join(f"{t.hex()}:{','.join(map(str, sorted(ps)))}" for t, ps in sorted(current.get(member, {}).items()) if ps)
         instance = f" {instances[member]}" if instances[member] else ""
@@ -123,21 +140,25 @@ def _decode(output: str) -> list[dict[str, dict[bytes, frozenset[int]]]]:
 @pytest.mark.external
 def test_the_assignors_answer_as_kafkas_own_classes_on_random_groups(tmp_path: Path) -> None:
     """Both uniform builders (same and different subscriptions) and the range assignor, on
-    1200 random groups. Java keeps ties inside a hash bucket in insertion order; the harness
+    1200 random groups, and 300 more where every member subscribes to the same topics but
+    the group is heterogeneous (as Kafka types it when a member also names a topic not
+    created yet, or mixes names and a regex), so the heterogeneous builder runs. Java keeps ties inside a hash bucket in insertion order; the harness
     inserts by sorted key, as the port assumes."""
     if not _LIB.is_dir() or shutil.which("javac") is None:
         unavailable("needs Kafka 4.4's jars (python -m compat.install) and a JDK")
     classpath = f"{tmp_path}:{_LIB}/*"
     subprocess.run(["javac", "-nowarn", "-d", str(tmp_path), "-cp", f"{_LIB}/*", str(_HARNESS)], check=True, capture_output=True)
     rng = random.Random(848)
-    cases = [(name, _random_group(rng, homogeneous)) for name in ("uniform", "range") for homogeneous in (True, False) for _ in range(300)]
-    stdin = "\n".join(line for name, group in cases for line in _encode(name, group)) + "\n"
+    cases: list[tuple[str, Any, assignors.SubscriptionType | None]] = [
+        (name, _random_group(rng, homogeneous), None) for name in ("uniform", "range") for homogeneous in (True, False) for _ in range(300)]
+    cases += [("uniform", _random_group(rng, True), assignors.SubscriptionType.HETEROGENEOUS) for _ in range(300)]
+    stdin = "\n".join(line for name, group, kind in cases for line in _encode(name, group, kind)) + "\n"
     run = subprocess.run(["java", "-cp", classpath, "KafkaAssignorHarness"], input=stdin, capture_output=True, text=True, check=True)
     answers = _decode(run.stdout)
     assert len(answers) == len(cases)
     wrong = []
-    for (name, (subscriptions, counts, current, instances)), kafka in zip(cases, answers):
-        ours = assignors.assign(name, assignors.AssignmentSpec(subscriptions, counts, current, instances))
+    for (name, (subscriptions, counts, current, instances), kind), kafka in zip(cases, answers):
+        ours = assignors.assign(name, assignors.AssignmentSpec(subscriptions, counts, current, instances, kind))
         if ours != kafka:
             wrong.append((name, subscriptions, counts, current, kafka, ours))
     assert not wrong, f"{len(wrong)} of {len(cases)} differ; first: {wrong[0]}"

@@ -21,16 +21,18 @@ so the same group state gives the layout Kafka 4.4 gives. Those builders walk
 java.util.HashMaps and HashSets, so the port walks members, topics and partitions in the
 order Java would (`_java_order`). Java orders keys of one hash bucket by insertion, which in
 Kafka follows its record history; we insert by sorted key, so when two members, two topics of
-a member or two of its partitions share a bucket the layout may still differ. Kafka also picks
-the builder from the subscribed names and regexes (ConsumerGroup.subscriptionType: one name
-not yet a topic, or a mix of names and a regex, makes the group heterogeneous); we see
-resolved topic ids only, and compare those.
+a member or two of its partitions share a bucket the layout may still differ. The builder is
+the one the group's subscription type names, as UniformAssignor.assign picks it from the
+GroupSpec: the consumer group manager computes that type from the subscribed names and
+regexes (ConsumerGroup.subscriptionType), so members resolving to the same topics may still
+take the heterogeneous builder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TypeVar
 
 from ottla.server.groups.consumer.records import Assignment
@@ -40,6 +42,13 @@ RANGE = "range"
 ASSIGNORS = (UNIFORM, RANGE)
 
 K = TypeVar("K")
+
+
+class SubscriptionType(Enum):
+    """Kafka's api.assignor.SubscriptionType: whether every member subscribes alike."""
+
+    HOMOGENEOUS = "homogeneous"
+    HETEROGENEOUS = "heterogeneous"
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,6 +61,15 @@ class AssignmentSpec:
     current: Mapping[str, Assignment]
     # Static members' group.instance.id: the range assignor orders members by it.
     instance_ids: Mapping[str, str | None] = field(default_factory=dict)
+    # The group's subscription type (GroupSpec.subscriptionType), which picks the uniform
+    # builder. None: homogeneous when every member's topic ids are the same, which is Kafka's
+    # type whenever the members name existing topics only.
+    subscription_type: SubscriptionType | None = None
+
+    def homogeneous(self) -> bool:
+        if self.subscription_type is None:
+            return len(set(self.subscriptions.values())) <= 1
+        return self.subscription_type is SubscriptionType.HOMOGENEOUS
 
 
 def assign(name: str, spec: AssignmentSpec) -> dict[str, Assignment]:
@@ -62,7 +80,7 @@ def assign(name: str, spec: AssignmentSpec) -> dict[str, Assignment]:
 
 
 def _uniform(spec: AssignmentSpec) -> dict[str, Assignment]:
-    if len(set(spec.subscriptions.values())) <= 1:
+    if spec.homogeneous():
         return _uniform_homogeneous(spec)
     return _uniform_heterogeneous(spec)
 

@@ -24,6 +24,7 @@ import logging
 import re
 import struct
 import uuid
+from collections import Counter
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from typing import Any, Callable
@@ -894,6 +895,23 @@ class ConsumerGroupManager:
                     result[name] = (info.topic_id, info.partitions)
         return result
 
+    @staticmethod
+    def _subscription_type(group: ConsumerGroup) -> assignors.SubscriptionType:
+        """ConsumerGroup.subscriptionType, from what the members subscribe by name and regex,
+        not from the topics that resolves to: homogeneous when nobody uses a regex and every
+        name is named by every member (a topic not created yet counts), or when every member
+        uses the same regex and nobody names a topic (each resolved topic is then matched by
+        that one regex only). Anything else, such as a member naming a topic the others do not,
+        or one naming the topic another's regex matches, is heterogeneous."""
+        members = group.members.values()
+        regexes = Counter(m.metadata.subscribed_topic_regex for m in members if m.metadata.subscribed_topic_regex is not None)
+        named = Counter(name for m in members for name in set(m.metadata.subscribed_topic_names))
+        if regexes:
+            homogeneous = list(regexes.values()) == [len(members)] and not named
+        else:
+            homogeneous = all(count == len(members) for count in named.values())
+        return assignors.SubscriptionType.HOMOGENEOUS if homogeneous else assignors.SubscriptionType.HETEROGENEOUS
+
     def _compute_target(self, group: ConsumerGroup, now_ms: int) -> list[KeyValue]:
         """The target assignment at the group epoch, stored member by member where it
         changed, then the assignment epoch (TargetAssignmentBuilder)."""
@@ -904,7 +922,8 @@ class ConsumerGroupManager:
             for member_id, member in group.members.items()
         }
         instance_ids = {member_id: member.metadata.instance_id for member_id, member in group.members.items()}
-        target = assignors.assign(name, assignors.AssignmentSpec(subscriptions, counts, group.target, instance_ids))
+        spec = assignors.AssignmentSpec(subscriptions, counts, group.target, instance_ids, self._subscription_type(group))
+        target = assignors.assign(name, spec)
         out: list[KeyValue] = []
         for member_id, assignment in target.items():
             if group.target.get(member_id) != assignment:
