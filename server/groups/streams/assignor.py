@@ -25,15 +25,23 @@ highest first. The first candidate is taken unless a later one is on a less load
 and has fewer tasks (findPrevMemberWithLeastLoad).
 
 Kafka 4.4 assigns no warm-up tasks: its AssignmentRefiner.refine returns the target as given,
-and this assignor's result has active and standby tasks only. Ties Kafka leaves to hash order
-are broken here by process and member id.
+and this assignor's result has active and standby tasks only.
+
+Ties are broken as Kafka's: it walks members and processes in java.util.HashMap order
+(`_java_order`; members put in id order, as the consumer assignors do, so two ids sharing a
+bucket may still differ) and picks the least loaded process, and a process's least loaded
+member, from java.util.PriorityQueues ordered by load alone (`_JavaQueue`), where equal loads
+come out in the order the heap's sifts leave them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
+from ottla.server.groups.consumer.assignors import _default_capacity, _java_order, _string_hash
 from ottla.server.groups.streams.group import TasksTuple
 
 log = logging.getLogger("ottla.groups")
@@ -41,6 +49,50 @@ log = logging.getLogger("ottla.groups")
 ASSIGNOR = "sticky"
 
 Task = tuple[str, int]  # (subtopology id, partition)
+T = TypeVar("T")
+
+
+class _JavaQueue(Generic[T]):
+    """java.util.PriorityQueue ordered by `key` alone: the same binary heap and sifts, so
+    items of equal key are polled in the order Kafka's queue polls them. `key` is read live;
+    an item's key may change only while it is out of the queue."""
+
+    def __init__(self, key: Callable[[T], float], items: Iterable[T] = ()) -> None:
+        self.key = key
+        self.heap: list[T] = []
+        for item in items:
+            self.add(item)
+
+    def __len__(self) -> int:
+        return len(self.heap)
+
+    def add(self, item: T) -> None:
+        heap, key = self.heap, self.key(item)
+        heap.append(item)
+        k = len(heap) - 1
+        while k > 0:
+            parent = (k - 1) >> 1
+            if key >= self.key(heap[parent]):
+                break
+            heap[k] = heap[parent]
+            k = parent
+        heap[k] = item
+
+    def poll(self) -> T:
+        heap = self.heap
+        first, last = heap[0], heap.pop()
+        if heap:
+            n, k, key = len(heap), 0, self.key(last)
+            while k < n >> 1:
+                child = 2 * k + 1
+                if child + 1 < n and self.key(heap[child]) > self.key(heap[child + 1]):
+                    child += 1
+                if key <= self.key(heap[child]):
+                    break
+                heap[k] = heap[child]
+                k = child
+            heap[k] = last
+        return first
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,25 +108,37 @@ class _Process:
     """ProcessState: one process's members, each one's task count, and what it was given."""
 
     process_id: str
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # in Kafka's memberToTaskCounts order
     tasks: set[Task] = field(default_factory=set)
     active: dict[str, set[Task]] = field(default_factory=dict)
     standby: dict[str, set[Task]] = field(default_factory=dict)
+    by_load: _JavaQueue[str] | None = None  # membersByLoad: built on demand, dropped by `add`
 
     @property
     def load(self) -> float:
         return sum(self.counts.values()) / len(self.counts)
 
     def add(self, member_id: str, task: Task, active: bool) -> int:
-        """Give the member the task; its new task count."""
+        """Give the member the task (ProcessState.addTask); its new task count."""
+        self.by_load = None
+        return self._add(member_id, task, active)
+
+    def _add(self, member_id: str, task: Task, active: bool) -> int:
         self.tasks.add(task)
         (self.active if active else self.standby).setdefault(member_id, set()).add(task)
         self.counts[member_id] += 1
         return self.counts[member_id]
 
-    def least_loaded(self) -> str:
-        """The member with the fewest tasks, ties to the lowest id."""
-        return min(self.counts, key=lambda m: (self.counts[m], m))
+    def add_to_least_loaded(self, task: Task, active: bool) -> int:
+        """addTaskToLeastLoadedMember: to the member its queue by task count polls; the new count."""
+        if len(self.counts) == 1:
+            return self._add(next(iter(self.counts)), task, active)
+        if self.by_load is None:
+            self.by_load = _JavaQueue(self.counts.__getitem__, self.counts)
+        member_id = self.by_load.poll()
+        count = self._add(member_id, task, active)
+        self.by_load.add(member_id)
+        return count
 
 
 @dataclass(slots=True)
@@ -108,12 +172,15 @@ def assign(
     for the stateful tasks alone."""
     if not members:
         return {}
-    order = sorted(members)
+    order = _java_order(sorted(members), _string_hash, _default_capacity(len(members)))
     active_tasks = [(subtopology, partition) for subtopology in sorted(tasks) for partition in range(tasks[subtopology])]
     standby_tasks = [task for task in active_tasks if task[0] in stateful] if num_standby_replicas > 0 else []
-    processes: dict[str, _Process] = {}
+    members_of: dict[str, list[str]] = {}
     for member_id in order:
-        processes.setdefault(members[member_id].process_id, _Process(members[member_id].process_id)).counts[member_id] = 0
+        members_of.setdefault(members[member_id].process_id, []).append(member_id)
+    process_order = _java_order(list(members_of), _string_hash, _computed_capacity(len(order), [members[m].process_id for m in order]))
+    processes = {process_id: _Process(process_id, dict.fromkeys(_java_order(members_of[process_id], _string_hash, _default_capacity(len(members_of[process_id]))), 0))
+                 for process_id in process_order}
     active_quota = _Quota(len(active_tasks), len(order))
     total_quota = _Quota(len(active_tasks) + len(standby_tasks) * num_standby_replicas, len(order))
 
@@ -172,8 +239,13 @@ def assign(
             give(candidate, task, True)
         else:
             unplaced.append(task)
+    by_load = _JavaQueue(_load, processes.values())
     for task in sorted(unplaced):
-        give(min(processes.values(), key=lambda p: (p.load, p.process_id)).least_loaded(), task, True)
+        process = by_load.poll()
+        count = process.add_to_least_loaded(task, True)
+        active_quota.took(count)
+        total_quota.took(count)
+        by_load.add(process)
 
     # assignStandby: to the member that runs it active, then to a standby candidate, then to
     # the least loaded process without it.
@@ -190,14 +262,52 @@ def assign(
                 continue
             to_least_loaded.append((task, num_standby_replicas - replica))
             break
+    standby_by_load = _JavaQueue(_load, processes.values())
     for task, remaining in sorted(to_least_loaded, reverse=True):
         for _ in range(remaining):
-            lacking = [p for p in processes.values() if task not in p.tasks]
-            if not lacking:
+            if not _standby_to_least_loaded(standby_by_load, task, total_quota):
                 log.warning("not enough processes for %d standby replicas of task %s_%d", num_standby_replicas, *task)
                 break
-            give(min(lacking, key=lambda p: (p.load, p.process_id)).least_loaded(), task, False)
     return {m: TasksTuple(_grouped(process_of(m).active.get(m, set())), _grouped(process_of(m).standby.get(m, set()))) for m in order}
+
+
+def _load(process: _Process) -> float:
+    return process.load
+
+
+def _standby_to_least_loaded(by_load: _JavaQueue[_Process], task: Task, total_quota: _Quota) -> bool:
+    """assignStandbyToMemberWithLeastLoad: the standby to the least loaded process without the
+    task, polling past those with it; the polled are put back last polled first, as Kafka's
+    recursion does, so the queue's order moves as Kafka's. Whether one took it."""
+    polled: list[_Process] = []
+    found = False
+    while by_load and not found:
+        process = by_load.poll()
+        polled.append(process)
+        if task not in process.tasks:
+            total_quota.took(process.add_to_least_loaded(task, False))
+            found = True
+    for process in reversed(polled):
+        by_load.add(process)
+    return found
+
+
+def _computed_capacity(initial: int, keys: list[str]) -> int:
+    """Buckets of a `new HashMap<>(initial)` after computeIfAbsent of each of `keys` (duplicates
+    included): unlike put, computeIfAbsent grows the table before a call, only once the map
+    already holds more than its threshold."""
+    threshold = 1 << max(initial - 1, 0).bit_length()  # tableSizeFor(initial)
+    capacity = 0
+    seen: set[str] = set()
+    for k in keys:
+        if capacity == 0 or len(seen) > threshold:
+            if capacity >= 16:
+                capacity, threshold = capacity * 2, threshold * 2
+            else:
+                capacity = capacity * 2 if capacity else threshold
+                threshold = int(capacity * 0.75)
+        seen.add(k)
+    return capacity
 
 
 def _grouped(tasks: set[Task]) -> dict[str, frozenset[int]]:

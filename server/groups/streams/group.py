@@ -228,13 +228,20 @@ class StreamsGroup:
         }
 
 
+class UnknownMemberState(Exception):
+    """A member stored in a state this broker does not know (a newer one's) heartbeated without
+    reporting that it owns nothing: FENCED_MEMBER_EPOCH, as Kafka 4.4's CurrentAssignmentBuilder."""
+
+
 def reconcile(group: StreamsGroup, member: StreamsMember, target_epoch: int, target: TasksTuple, owned: TasksTuple | None) -> CurrentAssignment:
     """CurrentAssignmentBuilder.build (streams): the member's next current assignment.
 
     `owned` is what the member says it holds (None when its heartbeat did not say). A member
     that must give tasks up stays at its epoch until it reports them gone (UNREVOKED_TASKS),
     then moves one epoch on and is reconciled again; otherwise it takes every target task it
-    may have now and waits for the rest (UNRELEASED_TASKS)."""
+    may have now and waits for the rest (UNRELEASED_TASKS). A member in an unknown state is
+    reconciled from the target epoch only once it reports owning nothing; until then it is
+    fenced (UnknownMemberState), so no task it may still run is granted to another."""
     current = member.current
     state = member.state
     if state is MemberState.STABLE:
@@ -244,7 +251,9 @@ def reconcile(group: StreamsGroup, member: StreamsMember, target_epoch: int, tar
             return current
         return _next(group, member, current.member_epoch + 1, target_epoch, target, owned)
     if state is MemberState.UNKNOWN:
-        return CurrentAssignment(target_epoch, current.member_epoch, MemberState.STABLE)
+        if owned is None or not owned.is_empty():
+            raise UnknownMemberState("The streams group member is in a unknown state. The member must abandon all its tasks and rejoin.")
+        return _next(group, member, target_epoch, target_epoch, target, owned)
     return _next(group, member, current.member_epoch, target_epoch, target, owned)
 
 

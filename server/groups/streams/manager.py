@@ -52,6 +52,7 @@ from ottla.server.groups.streams.group import (
     StreamsMember,
     TaskOffsets,
     TasksTuple,
+    UnknownMemberState,
     owned_subset,
     reconcile,
 )
@@ -365,7 +366,10 @@ class StreamsGroupManager:
                 target = staged.target.get(member.member_id, EMPTY)
             else:
                 status.append((Status.ASSIGNMENT_DELAYED, "Assignment delayed due to the configured assignment interval."))
-        updated = reconcile(staged, member, staged.assignment_epoch, target, None if joining else request.owned)
+        try:
+            updated = reconcile(staged, member, staged.assignment_epoch, target, None if joining else request.owned)
+        except UnknownMemberState as unknown:
+            raise _Refused(ErrorCode.FENCED_MEMBER_EPOCH, str(unknown)) from unknown
         if updated != previous or joining:
             out.append((records.key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), _current_value(updated)))
         member.current = updated
