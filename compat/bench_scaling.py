@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import errno
 import json
 import os
 import select

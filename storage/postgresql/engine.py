@@ -64,7 +64,7 @@ from typing import ClassVar, Protocol
 import asyncpg
 
 from ottla.storage.config import LogConfig
-from ottla.storage.engine import Storage, TopicInfo, validate_topic_name
+from ottla.storage.engine import Storage, TopicInfo
 from ottla.storage.handles import DEFAULT_LIMIT
 from ottla.storage.log import AppendResult, ReadResult
 from ottla.storage.producer_state import AbortedTransaction, ProducerStateManager

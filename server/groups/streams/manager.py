@@ -29,7 +29,6 @@ at their next heartbeats.
 from __future__ import annotations
 
 import logging
-import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
