@@ -25,9 +25,11 @@ session may evict, in this order, the least recently used session if it is stale
 two minutes), or else the least valuable evictable one if the newcomer is worth more: a
 follower's (privileged) session outranks a consumer's, then more partitions outrank fewer, and a
 consumer may only evict sessions created more than two minutes ago.
-Kafka splits its slots over 8 shards of slots // 8 each (BrokerServer), a new session going to
-the next shard round-robin and evicting only within it; here one cache holds the shards' total
-(`FetchSessionCache.for_slots`: 1 to 7 slots hold no session at all), so eviction looks at all.
+The slots are split as Kafka's BrokerServer splits them: 8 shards of slots // 8 each (1 to 7
+slots hold no session at all). A full request's answer asks the next shard, round-robin over the
+broker, for a session (FetchSession.FetchSessionCache.getNextCacheShard): a full shard evicts
+among its own sessions or opens none, even while another shard has room. A shard's ids are its
+eighth of the positive ints, so a session id names its shard.
 
 A topic-id session (v13+) keeps each partition's topic name as it was when the partition joined
 (KafkaApis resolves it then): a later fetch of a topic since deleted is UNKNOWN_TOPIC_OR_PARTITION,
@@ -200,27 +202,42 @@ def _topic_key(topic: FetchRequestFetchTopic | FetchRequestForgottenTopic | Fetc
     return topic["topic_id"] if uses_topic_ids else topic["topic"]
 
 
+class _Shard:
+    """One of Kafka's FetchSessionCacheShards: at most `max_entries` sessions, whose ids lie in
+    [max(1, number * id_range), (number + 1) * id_range), kept in `last_used` in order of last
+    use (the clock never goes back), so its first entry is the one a stale-session eviction
+    looks at."""
+
+    __slots__ = ("number", "max_entries", "last_used")
+
+    def __init__(self, number: int, max_entries: int) -> None:
+        self.number = number
+        self.max_entries = max_entries
+        self.last_used: OrderedDict[int, FetchSession] = OrderedDict()
+
+
 class FetchSessionCache:
-    """The broker's sessions, at most `max_entries` of them (Kafka's FetchSessionCacheShard).
+    """The broker's sessions, at most `max_entries` of them over `shards` shards of
+    max_entries // shards each (Kafka's FetchSessionCache of FetchSessionCacheShards)."""
 
-    `touch` keeps `_last_used` in order of last use (the clock never goes back), so its first
-    entry is the one a stale-session eviction looks at."""
-
-    def __init__(self, max_entries: int, eviction_ms: int = EVICTION_MS, rng: random.Random | None = None) -> None:
+    def __init__(self, max_entries: int, eviction_ms: int = EVICTION_MS, rng: random.Random | None = None,
+                 shards: int = 1) -> None:
         self.max_entries = max_entries
         self.eviction_ms = eviction_ms
         self._rng = rng or random.Random()
         self._sessions: dict[int, FetchSession] = {}
-        self._last_used: OrderedDict[int, FetchSession] = OrderedDict()
+        self._id_range = _INT32_MAX // shards
+        self._shards = [_Shard(number, max_entries // shards) for number in range(shards)]
+        self._next_shard = 0
         self.total_partitions = 0
         self.evictions = 0
         self.incremental_fetches = 0
 
     @classmethod
     def for_slots(cls, slots: int) -> FetchSessionCache:
-        """The broker's cache for `max.incremental.fetch.session.cache.slots`: what Kafka's 8
-        shards of slots // 8 sessions hold together."""
-        return cls(slots // _SHARDS * _SHARDS)
+        """The broker's cache for `max.incremental.fetch.session.cache.slots`: Kafka's 8 shards of
+        slots // 8 sessions each."""
+        return cls(slots // _SHARDS * _SHARDS, shards=_SHARDS)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -228,32 +245,40 @@ class FetchSessionCache:
     def get(self, session_id: int) -> FetchSession | None:
         return self._sessions.get(session_id)
 
+    def _shard(self, session: FetchSession) -> _Shard:
+        return self._shards[session.id // self._id_range]
+
     def maybe_create_session(self, now_ms: int, privileged: bool, uses_topic_ids: bool,
                              partitions: dict[PartitionKey, CachedPartition]) -> int:
-        """A new session's id, or INVALID_SESSION_ID when the cache is full and nothing may go."""
-        if len(self._sessions) >= self.max_entries and not self._try_evict(privileged, len(partitions), now_ms):
+        """A new session's id in the next shard, or INVALID_SESSION_ID when that shard is full
+        and nothing in it may go."""
+        shard = self._shards[self._next_shard]
+        self._next_shard = (self._next_shard + 1) % len(self._shards)
+        if len(shard.last_used) >= shard.max_entries and not self._try_evict(shard, privileged, len(partitions), now_ms):
             return INVALID_SESSION_ID
-        session = FetchSession(self._new_session_id(), privileged, uses_topic_ids, partitions, now_ms)
+        session = FetchSession(self._new_session_id(shard), privileged, uses_topic_ids, partitions, now_ms)
         self._sessions[session.id] = session
         self.touch(session, now_ms)
         return session.id
 
-    def _new_session_id(self) -> int:
+    def _new_session_id(self, shard: _Shard) -> int:
+        low = max(1, shard.number * self._id_range)
+        high = (shard.number + 1) * self._id_range - 1
         while True:
-            session_id = self._rng.randint(1, _INT32_MAX - 1)
+            session_id = self._rng.randint(low, high)
             if session_id not in self._sessions:
                 return session_id
 
-    def _try_evict(self, privileged: bool, size: int, now_ms: int) -> bool:
-        """Kafka's tryEvict: a stale session first; else the least valuable evictable one, when
-        the newcomer's key (privileged, size, id 0) is not below it: a larger one."""
-        if not self._last_used:
+    def _try_evict(self, shard: _Shard, privileged: bool, size: int, now_ms: int) -> bool:
+        """Kafka's tryEvict, within `shard`: a stale session first; else the least valuable
+        evictable one, when the newcomer's key (privileged, size, id 0) is not below it."""
+        if not shard.last_used:
             return False
-        oldest = next(iter(self._last_used.values()))
+        oldest = next(iter(shard.last_used.values()))
         if now_ms - oldest.last_used_ms > self.eviction_ms:
             self._evict(oldest)
             return True
-        candidates = [s for s in self._sessions.values() if (s.evictable_by_privileged if privileged else s.evictable_by_all)]
+        candidates = [s for s in shard.last_used.values() if (s.evictable_by_privileged if privileged else s.evictable_by_all)]
         if not candidates:
             return False
         weakest = min(candidates, key=FetchSession.evictable_key)
@@ -269,7 +294,7 @@ class FetchSessionCache:
     def remove(self, session_id: int) -> FetchSession | None:
         session = self._sessions.pop(session_id, None)
         if session is not None:
-            del self._last_used[session_id]
+            del self._shard(session).last_used[session_id]
             self.total_partitions -= session.cached_size
         return session
 
@@ -278,8 +303,9 @@ class FetchSessionCache:
         a consumer's session becomes evictable by anyone two minutes after its creation, and by
         followers at once; a follower's only after two minutes."""
         session.last_used_ms = now_ms
-        self._last_used[session.id] = session
-        self._last_used.move_to_end(session.id)
+        last_used = self._shard(session).last_used
+        last_used[session.id] = session
+        last_used.move_to_end(session.id)
         if session.cached_size != -1:
             self.total_partitions -= session.cached_size
         session.cached_size = len(session.partitions)
@@ -381,14 +407,20 @@ class FullContext(FetchContext):
         return SessionFetch(self, response)
 
     def respond(self, response: FetchResponse) -> FetchResponse:
+        """The session's partitions in the answer's order (FullFetchContext.createNewSession), each
+        with the parameters the request gave it."""
+        uses_topic_ids = self.uses_topic_ids
+        requested = {(_topic_key(topic, uses_topic_ids), wanted["partition"]): wanted
+                     for topic in self.requested for wanted in topic["partitions"]}
         partitions: dict[PartitionKey, CachedPartition] = {}
-        topic_names = self.topic_names if self.uses_topic_ids else None
-        for topic, answered in zip(self.requested, response["responses"]):
-            key = _topic_key(topic, self.uses_topic_ids)
+        topic_names = self.topic_names if uses_topic_ids else None
+        for answered in response["responses"]:
+            key = _topic_key(answered, uses_topic_ids)
             name = None if topic_names is None else topic_names(key)  # type: ignore[arg-type]
-            for wanted, answer in zip(topic["partitions"], answered["partitions"]):
-                partitions[(key, wanted["partition"])] = CachedPartition(
-                    wanted, answer["high_watermark"], answer.get("log_start_offset", -1), name)
+            for answer in answered["partitions"]:
+                index = answer["partition_index"]
+                partitions[(key, index)] = CachedPartition(
+                    requested[(key, index)], answer["high_watermark"], answer.get("log_start_offset", -1), name)
         response["session_id"] = self.cache.maybe_create_session(self.now_ms, self.privileged, self.uses_topic_ids, partitions)
         return response
 

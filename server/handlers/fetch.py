@@ -18,6 +18,9 @@ A topic-id session's partitions keep the name they joined with (server/fetch_ses
 A single node checks a partition's current_leader_epoch as a cluster's leader does (-1: no check).
 Errors come with aborted_transactions as Kafka's do: refused before any read (KafkaApis: unknown
 topic or partition, not authorized) an empty list; a failed read (ReplicaManager.readFromLog) null.
+The answer lists the partitions as KafkaApis.handleFetchRequest's map holds them: those read, in
+request order, then those refused before any read; a topic's partitions that end up next to
+each other share one entry, and a topic without partitions has none.
 
 In a cluster (server/cluster/) the leader serves every fetch of a partition; a follower serves
 a consumer's from v11 (KIP-392: Kafka's ReplicaManager reads from the leader only for followers
@@ -177,6 +180,8 @@ def _read(
     answer_now = False
     keys: list[tuple[str, int]] = []
     responses: list[FetchResponseFetchableTopicResponse] = []
+    # Partitions KafkaApis refuses before any read: answered after those read, in request order.
+    refused: list[tuple[FetchRequestFetchTopic, FetchResponsePartitionData]] = []
     authorizer = context.authorizer
     # KafkaApis.handleFetchRequest: a replica's fetch needs CLUSTER_ACTION, which stands for
     # READ on every topic; without it every partition is TOPIC_AUTHORIZATION_FAILED.
@@ -258,8 +263,12 @@ def _read(
                 data = _records(result, copy=total + result.size <= _COPY_AT_MOST)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
-                entry["aborted_transactions"] = [] if exc.code in _REFUSED else None
                 answer_now = True
+                if exc.code in _REFUSED:
+                    entry["aborted_transactions"] = []
+                    refused.append((topic, entry))
+                    continue
+                entry["aborted_transactions"] = None
                 if cluster is not None and version >= 12 and exc.code in _LEADER_ERRORS and name is not None:
                     endpoints = {} if endpoints is None else endpoints
                     entry["current_leader"] = leader_hint(context, cluster, name, index, endpoints)  # type: ignore[typeddict-item]
@@ -276,14 +285,26 @@ def _read(
                 total += result.size
                 keys.append((name, index))
             partitions.append(entry)
-        if version >= 13:
-            responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
-        else:
-            responses.append({"topic": topic["topic"], "partitions": partitions})
+        _add(responses, version, topic, partitions)
+    for topic, entry in refused:
+        _add(responses, version, topic, [entry])
     response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}
     if endpoints and version >= 16:
         response["node_endpoints"] = list(endpoints.values())
     return response, total, keys, answer_now
+
+
+def _add(responses: list[FetchResponseFetchableTopicResponse], version: int, topic: FetchRequestFetchTopic,
+         partitions: list[FetchResponsePartitionData]) -> None:
+    """Add a topic's answered partitions as FetchResponse.of lays out its partition map: a topic
+    without any is left out, and one that follows the same topic joins its entry."""
+    if not partitions:
+        return
+    field = "topic_id" if version >= _TOPIC_ID_VERSION else "topic"
+    if responses and responses[-1][field] == topic[field]:  # type: ignore[literal-required]
+        responses[-1]["partitions"].extend(partitions)
+    else:
+        responses.append({field: topic[field], "partitions": partitions})  # type: ignore[misc]
 
 
 # A database partition's read still to do: its entry, partition, fetch offset, partition_max_bytes, topic.
