@@ -168,6 +168,8 @@ class DatabaseClusterState(ClusterState):
         ]
 
     # Placement follows the live set alone: what the in-process cluster's controls change is fixed here.
+    reassignable = False
+
     def assign(self, topic: str, topic_id: bytes, indexes: Iterable[int], replication_factor: int,
                assignments: dict[int, tuple[int, ...]] | None = None) -> dict[int, PartitionState]:
         return {index: self.partition(topic, topic_id, max(indexes, default=-1) + 1, index) for index in indexes}

@@ -199,6 +199,9 @@ class ClusterState:
     `on_leader_change(topic, index, epoch)` hands a new leader epoch to it, so appends stamp
     their batches with the epoch of the leader that wrote them."""
 
+    # Whether a partition's replicas can be given a new list (AlterPartitionReassignments).
+    reassignable = True
+
     def __init__(
         self,
         node_ids: Sequence[int],
@@ -366,7 +369,12 @@ class ClusterState:
         if state.leader == leader:
             return
         state.leader = leader
+        self._bump_epoch(topic, index, state)
+
+    def _bump_epoch(self, topic: str, index: int, state: PartitionState) -> None:
+        """A new leader epoch for the partition's (new or kept) leader, starting at the log end."""
         state.leader_epoch += 1
+        leader = state.leader
         if leader != NO_LEADER:
             # Running followers fetch from a new leader and rejoin its ISR within a round trip
             # (sharing its log here, at once); a crashed one does not fetch.
@@ -395,6 +403,29 @@ class ClusterState:
         self._elect(topic, index, state, True)
         self._save()
         return state.leader != NO_LEADER
+
+    def reassign(self, topic: str, index: int, replicas: tuple[int, ...]) -> None:
+        """Give a placed partition the replica list `replicas` (registered nodes, each once), as
+        Kafka's controller completes a reassignment (PartitionChangeBuilder): the replicas left out
+        leave the ISR, those added join it when running (they share the log, so are caught up at
+        once); the leader stays if still a replica in the ISR, else the first such replica in the
+        new order that is electable leads. Dropping a replica bumps the leader epoch even when the
+        leader stays (triggerLeaderEpochBumpForReplicaReassignmentIfNeeded), so that a removed
+        follower is fenced."""
+        state = self.topics[topic][1][index]
+        removed = set(state.replicas) - set(replicas)
+        state.replicas = replicas
+        state.isr = tuple(node for node in replicas if node in state.isr or self.nodes[node].state is NodeState.RUNNING) or replicas[:1]
+        for node in removed:
+            if state.frozen_ends.pop(node, None) is not None:
+                self._on_high_watermark_change(topic, index)
+        if state.leader in state.isr and self.nodes[state.leader].electable:
+            if removed:
+                self._bump_epoch(topic, index, state)
+        else:
+            candidates = [node for node in state.isr if self.nodes[node].electable]
+            self._set_leader(topic, index, state, candidates[0] if candidates else NO_LEADER)
+        self._save()
 
     def move_leader(self, topic: str, index: int, node_id: int) -> None:
         """Make `node_id` lead the partition; it must be a running replica in the ISR."""

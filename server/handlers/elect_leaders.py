@@ -7,7 +7,12 @@ PREFERRED_LEADER_NOT_AVAILABLE); UNCLEAN elects any running replica of a partiti
 leader (else ELIGIBLE_LEADERS_NOT_AVAILABLE); a partition already led as asked is
 ELECTION_NOT_NEEDED. Without named partitions every partition is tried and every topic is
 listed, with only the partitions that needed an election. An empty list is answered at once;
-an unknown election type refuses the whole request (INVALID_REQUEST)."""
+an unknown election type refuses the whole request (INVALID_REQUEST).
+
+Kafka's controller runs the election as an event due by `timeout_ms` from its arrival
+(ControllerRequestContext.requestTimeoutMsToDeadlineNs), and its event queue times out an
+event whose deadline has passed before running it: with `timeout_ms` <= 0 every request but
+the empty list is REQUEST_TIMED_OUT, whatever it names."""
 
 from __future__ import annotations
 
@@ -50,6 +55,9 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
     if requested is not None and not requested:
         # QuorumController.electLeaders answers an empty list at once, before reading the type.
         return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": []}
+    if request["timeout_ms"] <= 0:
+        # A TimeoutException without a message, as ElectLeadersRequest.getErrorResponse words it.
+        return _refused(requested, ErrorCode.REQUEST_TIMED_OUT, None)
     if election_type not in (PREFERRED, UNCLEAN):
         return _refused(requested, ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}")
     cluster = context.services.cluster
@@ -73,7 +81,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": results}
 
 
-def _refused(requested: list[ElectLeadersRequestTopicPartitions] | None, error: ErrorCode, message: str) -> ElectLeadersResponse:
+def _refused(requested: list[ElectLeadersRequestTopicPartitions] | None, error: ErrorCode, message: str | None) -> ElectLeadersResponse:
     """ElectLeadersRequest.getErrorResponse: the error for the request and each partition it names."""
     results: list[ElectLeadersResponseReplicaElectionResult] = [
         {"topic": topic["topic"], "partition_result": [{"partition_id": p, "error_code": error, "error_message": message} for p in topic["partitions"]]}
