@@ -8,7 +8,10 @@ KafkaConfig.effectiveListenerSecurityProtocolMap, ListenerName):
 - `listener.security.protocol.map=NAME:PROTOCOL,...` gives each name its protocol; a given map
   replaces Kafka's default one (each protocol's name mapped to itself).
 - `advertised.listeners` gives, by name, where clients are told to connect; a listener it
-  does not name is advertised at its bind address.
+  does not name is advertised at its bind address. Without it, Kafka advertises `listeners`
+  themselves and so refuses one written with the host `0.0.0.0` (KafkaConfig.validateValues on
+  effectiveAdvertisedBrokerListeners); Ottla refuses it on every listener but the first, which
+  is its `host` setting, where `0.0.0.0` is its way to bind every interface (server/cli.py).
 - `controller.listener.names` are a controller's listeners: a single Ottla node serves none.
 - `listener.name.<lower-case name>.<key>` overrides `<key>` on that listener only (KafkaConfig's
   `valuesWithPrefixOverride`); `BrokerConfig.listener_value` resolves it.
@@ -48,6 +51,9 @@ SASL_SERVED = True
 
 # Kafka's keys that configure listeners; BrokerConfig keeps their values as given.
 LISTENER_KEYS = ("listeners", "advertised.listeners")
+# KafkaConfig.validateValues' refusal of an advertised broker listener at 0.0.0.0, which no client
+# elsewhere can connect to.
+NONROUTABLE = "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address."
 LISTENER_PREFIX = "listener.name."
 
 # Kafka's ssl.* settings Ottla acts on (the others it accepts are the JVM's: key and trust
@@ -191,6 +197,8 @@ def configured_listeners(config: ListenerSettings) -> tuple[Listener, ...]:
     inter_broker = config.value("inter.broker.listener.name")
     if inter_broker is not None and inter_broker.upper() not in names:
         raise ListenerError(f"invalid value for inter.broker.listener.name: {inter_broker} is not among the listeners")
+    if "advertised.listeners" not in given and any(endpoint.host == "0.0.0.0" for endpoint in endpoints[1:]):
+        raise ListenerError(NONROUTABLE)
     listeners = []
     for index, endpoint in enumerate(endpoints):
         protocol = protocols.get(endpoint.name)
