@@ -263,8 +263,9 @@ def _advertise_host_name(config: BrokerConfig) -> BrokerConfig:
     host is completed; a listener without one is advertised at its bound port). Kafka refuses
     to start with `0.0.0.0` itself in `listeners` and no `advertised.listeners`; Ottla's
     `--host 0.0.0.0` is its way to bind every interface, so it is read as the host-less
-    listener, on every listener alike. Not explicit: DescribeConfigs shows it as a default.
-    ConfigError where the machine's name does not resolve, as Kafka's UnknownHostException
+    listener (on the first listener only: an extra listener at `0.0.0.0` without
+    `advertised.listeners` is refused, as Kafka refuses it). Not explicit: DescribeConfigs shows
+    it as a default. ConfigError where the machine's name does not resolve, as Kafka's UnknownHostException
     stops it."""
     from ottla.server.security.listeners import ListenerError, configured_listeners, parse_endpoints
 

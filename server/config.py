@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ottla.server.kafka_settings import ACTED_ON as KAFKA_SETTINGS_ACTED_ON, inert_key, inert_keys
-from ottla.server.security.listeners import LISTENER_KEYS, LISTENER_PREFIX, TLS_KEYS, ListenerError, first_listener_address, parse_endpoints
+from ottla.server.security.listeners import (
+    LISTENER_KEYS,
+    LISTENER_PREFIX,
+    NONROUTABLE,
+    TLS_KEYS,
+    ListenerError,
+    first_listener_address,
+    parse_endpoints,
+)
 from ottla.storage.config import (
     BROKER_LOG_KEYS,
     INT_MAX,
@@ -56,12 +64,6 @@ def _log_setting(name: str) -> Any:
     """A broker setting that supplies a topic config's default, as storage defines it."""
     key = BROKER_LOG_KEYS[name]
     return field(default=key.default, metadata={"key": key})
-
-
-# KafkaConfig.validateValues refuses an advertised listener at 0.0.0.0 (`require(!effective
-# AdvertisedBrokerListeners.exists(endpoint => endpoint.host == "0.0.0.0"), ...)`): no client
-# elsewhere can connect to it.
-NONROUTABLE = "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address."
 
 
 def _routable(name: str, value: str | None) -> None:
