@@ -19,7 +19,7 @@ subscribes to the same topics) and UniformHeterogeneousAssignmentBuilder (the re
 for choice: which partitions a member keeps, which it gives up and which member takes which,
 so the same group state gives the layout Kafka 4.4 gives. Those builders walk
 java.util.HashMaps and HashSets, so the port walks members, topics and partitions in the
-order Java would (`_java_order`). Java orders keys of one hash bucket by insertion, which in
+order Java would (`java_order`). Java orders keys of one hash bucket by insertion, which in
 Kafka follows its record history; we insert by sorted key, so when two members, two topics of
 a member or two of its partitions share a bucket the layout may still differ. The builder is
 the one the group's subscription type names, as UniformAssignor.assign picks it from the
@@ -33,15 +33,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TypeVar
 
 from ottla.server.groups.consumer.records import Assignment
+from ottla.server.groups.java_hashing import default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
 
 UNIFORM = "uniform"
 RANGE = "range"
 ASSIGNORS = (UNIFORM, RANGE)
-
-K = TypeVar("K")
 
 
 class SubscriptionType(Enum):
@@ -92,13 +90,13 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
     in hash order) and gives up the rest; then the members below quota, in the same order,
     take what is free: first the partitions nobody held (topic by topic, ascending), then the
     given-up ones in the order they were given up. O(P log P) for P partitions."""
-    members = _java_order(list(spec.subscriptions), _string_hash, _default_capacity(len(spec.subscriptions)))
+    members = java_order(list(spec.subscriptions), string_hash, default_capacity(len(spec.subscriptions)))
     if not members:
         return {}
     topics = [t for t in spec.subscriptions[members[0]] if t in spec.partition_counts]
     if not topics:
         return {member: {} for member in members}
-    topics = _java_order(sorted(topics), _uuid_hash, _sized_capacity(len(topics)))
+    topics = java_order(sorted(topics), uuid_hash, sized_capacity(len(topics)))
     subscribed = set(topics)
     held = {(t, p) for m in members for t, ps in spec.current.get(m, {}).items() for p in ps}
     free = [(t, p) for t in topics for p in range(spec.partition_counts[t]) if (t, p) not in held]
@@ -113,7 +111,7 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
         if has_extra:
             quota += 1
         kept: dict[bytes, set[int]] = {}
-        for topic_id in _java_order(sorted(old), _uuid_hash, _default_capacity(len(old))):
+        for topic_id in java_order(sorted(old), uuid_hash, default_capacity(len(old))):
             if topic_id not in subscribed:
                 continue
             partitions = old[topic_id]
@@ -121,7 +119,7 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
                 quota -= len(partitions)
                 kept[topic_id] = set(partitions)
                 continue
-            ordered = _java_order(sorted(partitions), _int_hash, _sized_capacity(len(partitions)))
+            ordered = java_order(sorted(partitions), int_hash, sized_capacity(len(partitions)))
             if quota:
                 kept[topic_id] = set(ordered[:quota])
             free.extend((topic_id, p) for p in ordered[quota:])
@@ -144,51 +142,6 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
     return {member: {t: frozenset(p) for t, p in topics_.items() if p} for member, topics_ in result.items()}
 
 
-def _java_order(keys: list[K], hash_of: Callable[[K], int], capacity: int) -> list[K]:
-    """The order a java.util.HashMap (or HashSet) of `capacity` buckets holding `keys`, put in
-    the given order, iterates them: by bucket (the spread hash's low bits), then, within a
-    bucket, in insertion order (resizes split buckets keeping that order)."""
-    mask = capacity - 1
-    buckets = [((h ^ (h >> 16)) & mask, i) for i, h in enumerate(map(hash_of, keys))]
-    return [keys[i] for _, i in sorted(buckets)]
-
-
-def _default_capacity(size: int) -> int:
-    """Buckets of a `new HashMap<>()` after `size` puts: 16, doubled past 3/4 full."""
-    capacity = 16
-    while size > capacity * 3 // 4:
-        capacity *= 2
-    return capacity
-
-
-def _sized_capacity(size: int) -> int:
-    """Buckets of `new HashSet<>(collection)` of `size` elements: the power of two at least
-    max(size / .75 + 1, 16)."""
-    wanted = max(int(size / 0.75) + 1, 16)
-    return 1 << (wanted - 1).bit_length()
-
-
-def _string_hash(value: str) -> int:
-    """java.lang.String.hashCode, over UTF-16 code units, as an unsigned 32-bit int."""
-    h = 0
-    units = value.encode("utf-16-be")
-    for i in range(0, len(units), 2):
-        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
-    return h
-
-
-def _uuid_hash(topic_id: bytes) -> int:
-    """org.apache.kafka.common.Uuid.hashCode: the two halves xor-folded to 32 bits."""
-    bits = int.from_bytes(topic_id[-16:].rjust(16, b"\0"), "big")
-    hilo = (bits >> 64) ^ (bits & 0xFFFFFFFFFFFFFFFF)
-    return ((hilo >> 32) ^ hilo) & 0xFFFFFFFF
-
-
-def _int_hash(value: int) -> int:
-    """java.lang.Integer.hashCode, unsigned."""
-    return value & 0xFFFFFFFF
-
-
 def _uniform_heterogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
     """UniformHeterogeneousAssignmentBuilder.build. Members are numbered in Kafka's order.
     Each keeps what it holds of the topics it still subscribes to; the free partitions go,
@@ -196,7 +149,7 @@ def _uniform_heterogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
     subscriber; then, topic by topic again until a full round moves nothing (at most 16
     rounds), the most loaded subscribers give their highest partitions of the topic to the
     least loaded until the subscribers' loads differ by at most one."""
-    member_ids = _java_order(list(spec.subscriptions), _string_hash, _default_capacity(len(spec.subscriptions)))
+    member_ids = java_order(list(spec.subscriptions), string_hash, default_capacity(len(spec.subscriptions)))
     subscribers: dict[bytes, list[int]] = {}
     for index, member in enumerate(member_ids):
         for topic_id in spec.subscriptions[member]:

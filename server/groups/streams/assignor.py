@@ -28,7 +28,7 @@ Kafka 4.4 assigns no warm-up tasks: its AssignmentRefiner.refine returns the tar
 and this assignor's result has active and standby tasks only.
 
 Ties are broken as Kafka's: it walks members and processes in java.util.HashMap order
-(`_java_order`; members put in id order, as the consumer assignors do, so two ids sharing a
+(`java_order`; members put in id order, as the consumer assignors do, so two ids sharing a
 bucket may still differ) and picks the least loaded process, and a process's least loaded
 member, from java.util.PriorityQueues ordered by load alone (`_JavaQueue`), where equal loads
 come out in the order the heap's sifts leave them.
@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ottla.server.groups.consumer.assignors import _default_capacity, _java_order, _string_hash
+from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
 from ottla.server.groups.streams.group import TasksTuple
 
 log = logging.getLogger("ottla.groups")
@@ -172,14 +172,14 @@ def assign(
     for the stateful tasks alone."""
     if not members:
         return {}
-    order = _java_order(sorted(members), _string_hash, _default_capacity(len(members)))
+    order = java_order(sorted(members), string_hash, default_capacity(len(members)))
     active_tasks = [(subtopology, partition) for subtopology in sorted(tasks) for partition in range(tasks[subtopology])]
     standby_tasks = [task for task in active_tasks if task[0] in stateful] if num_standby_replicas > 0 else []
     members_of: dict[str, list[str]] = {}
     for member_id in order:
         members_of.setdefault(members[member_id].process_id, []).append(member_id)
-    process_order = _java_order(list(members_of), _string_hash, _computed_capacity(len(order), [members[m].process_id for m in order]))
-    processes = {process_id: _Process(process_id, dict.fromkeys(_java_order(members_of[process_id], _string_hash, _default_capacity(len(members_of[process_id]))), 0))
+    process_order = java_order(list(members_of), string_hash, _computed_capacity(len(order), [members[m].process_id for m in order]))
+    processes = {process_id: _Process(process_id, dict.fromkeys(java_order(members_of[process_id], string_hash, default_capacity(len(members_of[process_id]))), 0))
                  for process_id in process_order}
     active_quota = _Quota(len(active_tasks), len(order))
     total_quota = _Quota(len(active_tasks) + len(standby_tasks) * num_standby_replicas, len(order))

@@ -1,0 +1,56 @@
+"""The order in which java.util.HashMap and HashSet iterate their keys, for ports of Kafka code
+whose choices follow that order (assignors, a classic group's protocol vote): by bucket, the
+spread hash's low bits, then by insertion within a bucket (a resize splits buckets keeping that
+order). Hashes are Java's hashCode of the key's type, as unsigned 32-bit ints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+K = TypeVar("K")
+
+
+def java_order(keys: list[K], hash_of: Callable[[K], int], capacity: int) -> list[K]:
+    """The order a java.util.HashMap (or HashSet) of `capacity` buckets holding `keys`, put in
+    the given order, iterates them: by bucket (the spread hash's low bits), then, within a
+    bucket, in insertion order (resizes split buckets keeping that order)."""
+    mask = capacity - 1
+    buckets = [((h ^ (h >> 16)) & mask, i) for i, h in enumerate(map(hash_of, keys))]
+    return [keys[i] for _, i in sorted(buckets)]
+
+
+def default_capacity(size: int) -> int:
+    """Buckets of a `new HashMap<>()` after `size` puts: 16, doubled past 3/4 full."""
+    capacity = 16
+    while size > capacity * 3 // 4:
+        capacity *= 2
+    return capacity
+
+
+def sized_capacity(size: int) -> int:
+    """Buckets of `new HashSet<>(collection)` of `size` elements: the power of two at least
+    max(size / .75 + 1, 16)."""
+    wanted = max(int(size / 0.75) + 1, 16)
+    return 1 << (wanted - 1).bit_length()
+
+
+def string_hash(value: str) -> int:
+    """java.lang.String.hashCode, over UTF-16 code units, as an unsigned 32-bit int."""
+    h = 0
+    units = value.encode("utf-16-be")
+    for i in range(0, len(units), 2):
+        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
+    return h
+
+
+def uuid_hash(topic_id: bytes) -> int:
+    """org.apache.kafka.common.Uuid.hashCode: the two halves xor-folded to 32 bits."""
+    bits = int.from_bytes(topic_id[-16:].rjust(16, b"\0"), "big")
+    hilo = (bits >> 64) ^ (bits & 0xFFFFFFFFFFFFFFFF)
+    return ((hilo >> 32) ^ hilo) & 0xFFFFFFFF
+
+
+def int_hash(value: int) -> int:
+    """java.lang.Integer.hashCode, unsigned."""
+    return value & 0xFFFFFFFF
