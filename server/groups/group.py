@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
 from ottla.server.groups.records import OffsetAndMetadata, StoredGroup, StoredMember
 from ottla.server.groups.state import GroupState, check_transition
 from ottla.wire.errors import ErrorCode
@@ -181,7 +182,7 @@ class ClassicGroup:
         self.protocol_type = protocol_type
         self.protocol_name = protocol_name
         self.leader_id = leader_id
-        self.members: dict[str, Member] = {}  # insertion order, as Kafka's LinkedHashMap
+        self.members: dict[str, Member] = {}  # insertion order (Kafka 4.4 keeps a HashMap: random ids, no order a client could rely on)
         self.static_members: dict[str, str] = {}  # group instance id -> member id
         self.pending_members: dict[str, Any] = {}  # MEMBER_ID_REQUIRED ids -> their timer
         self.pending_sync_members: set[str] = set()
@@ -327,12 +328,15 @@ class ClassicGroup:
         return self.protocol_type == protocol_type and any(self.supported_protocols[name] == count for name in protocol_names)
 
     def select_protocol(self) -> str:
-        """Each member votes for its favourite protocol among those all support; most votes wins
-        (ties go to the protocol voted for first)."""
+        """Each member votes for its favourite protocol among those all support; most votes wins.
+        Kafka tallies the votes in a java.util.HashMap and keeps the first maximum in its
+        iteration order (ClassicGroup.selectProtocol), so a tie goes to the name in the lower
+        hash bucket ("range" before "roundrobin" or "cooperative-sticky"), not to the member
+        that joined first."""
         count = len(self.members)
         candidates = {name for name, supporters in self.supported_protocols.items() if supporters == count}
         votes = Counter(member.vote(candidates) for member in self.members.values())
-        return votes.most_common(1)[0][0]
+        return max(java_order(list(votes), string_hash, default_capacity(len(votes))), key=votes.__getitem__)
 
     def init_next_generation(self, now_ms: int) -> None:
         self.generation_id += 1

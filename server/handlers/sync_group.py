@@ -20,6 +20,10 @@ VERSIONS = (0, 5)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: SyncGroupRequest) -> Answer[SyncGroupResponse]:
+    if header.api_version >= 5 and (request.get("protocol_type") is None or request.get("protocol_name") is None):
+        # SyncGroupRequest.areMandatoryProtocolTypeAndNamePresent: from v5 both are required,
+        # checked by KafkaApis before the group is authorized or looked at.
+        return _response(SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, request["group_id"]):
         return {"throttle_time_ms": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "protocol_type": None, "protocol_name": None, "assignment": b""}
     answer: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
