@@ -123,7 +123,7 @@ class BenchDatabase:
             except (OSError, ValueError, IndexError):
                 continue
             if fields[1] == postmaster:
-                total += procfs.cpu_seconds(int(entry.name))
+                total += sum(fields[11:13]) / os.sysconf("SC_CLK_TCK")
         return total
 
     def report(self, seconds: float, cpu: float, top: int = 8) -> str:
