@@ -91,9 +91,10 @@ class DuplicateNodeId(DatabaseUnavailable):
 
 @dataclass(slots=True)
 class SharedLogPartitionState(PartitionState):
-    """A partition whose one log is PostgreSQL's: a change of leader never truncates it, so
-    every epoch up to the current one ends, for OffsetForLeaderEpoch, at the log end (a
-    consumer validating its position after a leader change finds nothing to truncate)."""
+    """A partition placed over the live brokers of one PostgreSQL. A client topic's epoch history
+    is the database's, which OffsetForLeaderEpoch reads there; what this answers is for an
+    internal topic each broker keeps in its local part: a change of leader never truncates it,
+    so every epoch up to the current one ends at the log end."""
 
     def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
         if requested_epoch == -1 or requested_epoch > self.leader_epoch:

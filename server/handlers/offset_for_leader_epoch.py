@@ -8,16 +8,18 @@ unknown (-1, -1), and one below epoch 0 (other than -1, "no epoch") is itself, e
 epoch 0 starts, the log start offset (the cache's first entry moves with the log start).
 In a cluster (server/cluster/) only the leader answers (Partition.lastOffsetForLeaderEpoch
 reads from the leader only; a follower checks the client's current leader epoch first), from
-the partition's epoch history: an epoch ends where the
-next one starts, the latest at the log end.
+the partition's epoch history: an epoch ends where the next one starts, the latest at the log
+end. Over one PostgreSQL that history is the database's (where each epoch's first batch starts,
+DatabasePartition.end_offset_for_epoch): those partitions' answers are looked up together.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import check_current_leader_epoch, leader_partition
-from ottla.server.context import RequestContext
+from ottla.server.context import Answer, RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -38,7 +40,10 @@ UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1
 
 
-def handle(context: RequestContext, header: RequestHeader, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
+def handle(context: RequestContext, header: RequestHeader, request: OffsetForLeaderEpochRequest) -> Answer[OffsetForLeaderEpochResponse]:
+    storage = context.storage
+    # A database partition's lookup still to do: its entry, partition and the requested epoch.
+    pending: list[tuple[OffsetForLeaderEpochResponseEpochEndOffset, Any, int]] = []
     topics: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = []
     refused: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = []
     # KafkaApis.handleOffsetForLeaderEpochRequest: CLUSTER_ACTION (a follower) or DESCRIBE per
@@ -60,11 +65,14 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                 partitions.append(entry)
                 continue
             try:
-                log = context.storage.partition(topic["topic"], wanted["partition"])
+                log = storage.partition(topic["topic"], wanted["partition"])
                 if context.services.cluster is not None:
                     state = leader_partition(context, context.services.cluster, topic["topic"], wanted["partition"],
                                              wanted.get("current_leader_epoch", -1))
-                    entry["leader_epoch"], entry["end_offset"] = state.end_offset_for(wanted["leader_epoch"], log.log_end_offset)
+                    if storage.is_async and storage.is_database_topic(topic["topic"]):
+                        pending.append((entry, log, wanted["leader_epoch"]))
+                    else:
+                        entry["leader_epoch"], entry["end_offset"] = state.end_offset_for(wanted["leader_epoch"], log.log_end_offset)
                     partitions.append(entry)
                     continue
                 check_current_leader_epoch(wanted.get("current_leader_epoch", -1), log.leader_epoch)
@@ -79,5 +87,20 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
                     entry["end_offset"] = log.log_start_offset
             partitions.append(entry)
         (refused if allowed is not None and topic["topic"] not in allowed else topics).append({"topic": topic["topic"], "partitions": partitions})
-    return {"throttle_time_ms": 0, "topics": topics + refused}
+    response: OffsetForLeaderEpochResponse = {"throttle_time_ms": 0, "topics": topics + refused}
+    return _look_up_all(response, pending) if pending else response
+
+
+async def _look_up_all(response: OffsetForLeaderEpochResponse,
+                       pending: list[tuple[OffsetForLeaderEpochResponseEpochEndOffset, Any, int]]) -> OffsetForLeaderEpochResponse:
+    """The database partitions' epoch ends, all at once, each entry filled as `handle` fills it."""
+    outcomes = await asyncio.gather(*(log.end_offset_for_epoch(epoch) for _, log, epoch in pending), return_exceptions=True)
+    for (entry, _, _), outcome in zip(pending, outcomes):
+        if isinstance(outcome, KafkaError):
+            entry["error_code"] = outcome.code
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            entry["leader_epoch"], entry["end_offset"] = outcome
+    return response
 

@@ -421,6 +421,12 @@ class DatabasePartition:
         with _database_errors():
             return await self.log.max_timestamp()
 
+    async def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: (epoch, end offset) of `leader_epoch` from the partition's epoch
+        history in the database, (-1, -1) when undefined (log.py's `end_offset_for_epoch`)."""
+        with _database_errors():
+            return await self.log.end_offset_for_epoch(leader_epoch)
+
 
 class PostgresStorage(Storage):
     """Client topics in PostgreSQL over the local engine's (see the module docstring).

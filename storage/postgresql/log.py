@@ -24,7 +24,12 @@ Invariants (the schema is migrations.py's):
   copy of the producer state and recorded by that same statement, which writes nothing when the
   copy is not the database's (producers.py): a sequence is accepted once, by one broker.
 * DeleteRecords moves `log_start_offset` and deletes the batches wholly below it in one
-  transaction, remembering the largest max timestamp among them for ListOffsets -3 (`max_timestamp`).
+  statement, remembering the largest max timestamp among them for ListOffsets -3 (`max_timestamp`);
+  the batch carrying it is read before, by a statement of its own, and the move applies only if
+  nothing that would change that batch committed in between.
+* `leader_epochs` holds where each leader epoch with batches starts (the append that stores an
+  epoch's first batch writes it): Kafka's leader epoch cache, truncated from the log start when
+  read (`end_offset_for_epoch`), so DeleteRecords and retention leave it alone.
 * Retention (`enforce_retention`) deletes the oldest whole batches where Kafka deletes the
   oldest whole segments, so it is finer-grained than Kafka's: a batch past retention.ms goes even
   when a newer batch would have shared its segment and kept it there, and retention.bytes is
@@ -262,9 +267,11 @@ class StoredRead:
 # is refused. $23: the leader epoch the append was decided under (NULL: any), refused once the
 # partition's epoch has moved, which a claim does whenever the leader changes: so a broker that
 # lost the partition and claimed it back stores nothing it decided before.
+# The first append stamped with a new leader epoch records where that epoch starts (leader_epochs,
+# for `end_offset_for_epoch`): epochs only grow, so the partition's batches are in epoch order.
 _APPEND = """
 WITH checked AS (
-    SELECT next_offset, next_position, max_timestamp, leader_epoch, log_start_offset, producer_state_version,
+    SELECT next_offset, next_position, max_timestamp, leader_epoch, appended_epoch, log_start_offset, producer_state_version,
         ($22::integer IS NOT NULL AND leader_id NOT IN (-1, $22)) OR ($23::integer IS NOT NULL AND leader_epoch <> $23) AS fenced,
         $18::bigint IS NULL OR (next_offset = $18 AND producer_state_version = $19::bigint) AS in_step
     FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
@@ -286,6 +293,10 @@ WITH checked AS (
         AS b(offset_delta, last_delta, end_delta, max_timestamp, running_max, producer_id, producer_epoch,
              base_sequence, last_sequence, is_transactional, is_control, data)
     WHERE l.current
+), epoch_started AS (
+    INSERT INTO leader_epochs (topic_id, partition_index, leader_epoch, start_offset)
+    SELECT $1, $2, l.leader_epoch, l.next_offset FROM locked l WHERE l.current AND l.leader_epoch <> l.appended_epoch
+    ON CONFLICT DO NOTHING
 ), producers_written AS (
     INSERT INTO producers AS e (
         topic_id, partition_index, producer_id, producer_epoch, batches, current_txn_first_offset, last_timestamp, coordinator_epoch)
@@ -304,7 +315,7 @@ WITH checked AS (
 ), advanced AS (
     UPDATE partitions p
     SET next_offset = l.next_offset + $15, next_position = l.next_position + $16, max_timestamp = greatest(l.max_timestamp, $17),
-        producer_state_version = l.producer_state_version + CASE WHEN $18::bigint IS NULL THEN 0 ELSE 1 END
+        appended_epoch = l.leader_epoch, producer_state_version = l.producer_state_version + CASE WHEN $18::bigint IS NULL THEN 0 ELSE 1 END
     FROM locked l WHERE p.topic_id = $1 AND p.partition_index = $2 AND l.current
 )
 SELECT next_offset, next_position, log_start_offset, producer_state_version, current, fenced FROM locked
@@ -351,24 +362,54 @@ FROM partitions p WHERE p.topic_id = $1 AND p.partition_index = $2
 """
 _LARGEST_KEPT = "SELECT max(max_timestamp) FROM batches WHERE topic_id = $1 AND partition_index = $2"
 _BOUNDS = "SELECT log_start_offset, next_offset FROM partitions WHERE topic_id = $1 AND partition_index = $2"
-# DeleteRecords, in one transaction under the partition row's lock: its bounds, then the first of
-# the batches to delete carrying a larger max timestamp than the one remembered (if any), then the
-# move (with that batch's largest record, $4 and $5, when there is one) and the deletion.
-_DELETE_LOCK = """
-SELECT log_start_offset, next_offset, deleted_max_timestamp FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
+# OffsetForLeaderEpoch: the partition's epoch and bounds, and where each epoch with batches starts,
+# from the last one starting at or below the log start (Kafka drops the cache's entries before it).
+_EPOCHS = """
+SELECT p.leader_epoch, p.log_start_offset, p.next_offset, e.epochs, e.starts
+FROM partitions p, LATERAL (
+    SELECT coalesce(array_agg(leader_epoch ORDER BY leader_epoch), '{}') AS epochs,
+        coalesce(array_agg(start_offset ORDER BY leader_epoch), '{}') AS starts
+    FROM leader_epochs
+    WHERE topic_id = $1 AND partition_index = $2 AND leader_epoch >= coalesce((
+        SELECT leader_epoch FROM leader_epochs
+        WHERE topic_id = $1 AND partition_index = $2 AND start_offset <= p.log_start_offset
+        ORDER BY leader_epoch DESC LIMIT 1), -1)
+) e
+WHERE p.topic_id = $1 AND p.partition_index = $2
 """
-_DELETED_LARGEST = """
-SELECT data, max_timestamp FROM batches
-WHERE topic_id = $1 AND partition_index = $2 AND last_offset < $3 AND max_timestamp > $4
-ORDER BY max_timestamp DESC, last_offset LIMIT 1
+# DeleteRecords, in two statements and no transaction block. The first reads the bounds and, of
+# the batches below the new log start ($3, -1: the log end), the first carrying a larger max
+# timestamp than the one remembered (if any): its largest record is found in its bytes. The
+# second moves the log start (with that record, $4 and $5, when there is one) and deletes the
+# batches wholly below it, only while the row still has the log start, the remembered max
+# timestamp and the cleaner's checkpoint the first one read ($6..$8): the UPDATE takes the row's
+# lock and checks them on its latest version, so another DeleteRecords or retention that moved
+# the log start in between, or a compaction pass that rewrote batches and moved its checkpoint,
+# makes it write nothing and the caller starts over. Appends in between change none of the batches below the new
+# log start, which lies at or below the log end the first statement read: those batches were
+# committed before it, so the second statement's DELETE sees them all.
+_DELETE_PLAN = """
+SELECT p.log_start_offset, p.next_offset, p.deleted_max_timestamp, p.first_dirty_offset, c.data, c.max_timestamp
+FROM partitions p LEFT JOIN LATERAL (
+    SELECT data, max_timestamp FROM batches
+    WHERE topic_id = $1 AND partition_index = $2
+      AND last_offset < greatest(p.log_start_offset, CASE WHEN $3 = -1 THEN p.next_offset ELSE $3 END)
+      AND max_timestamp > p.deleted_max_timestamp
+    ORDER BY max_timestamp DESC, last_offset LIMIT 1
+) c ON true
+WHERE p.topic_id = $1 AND p.partition_index = $2
 """
 _DELETE_BEFORE = """
 WITH moved AS (
     UPDATE partitions SET log_start_offset = $3, deleted_max_timestamp = coalesce($4, deleted_max_timestamp),
         deleted_max_timestamp_offset = coalesce($5, deleted_max_timestamp_offset)
     WHERE topic_id = $1 AND partition_index = $2
+      AND log_start_offset = $6 AND deleted_max_timestamp = $7 AND first_dirty_offset = $8
+    RETURNING log_start_offset
+), deleted AS (
+    DELETE FROM batches WHERE topic_id = $1 AND partition_index = $2 AND last_offset < $3 AND EXISTS (SELECT FROM moved)
 )
-DELETE FROM batches WHERE topic_id = $1 AND partition_index = $2 AND last_offset < $3
+SELECT EXISTS (SELECT FROM moved)
 """
 
 
@@ -664,6 +705,37 @@ class PostgresPartitionLog:
                 return found
         return removed
 
+    async def end_offset_for_epoch(self, requested_epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: (epoch, end offset) of `requested_epoch` as Kafka 4.4's
+        LeaderEpochFileCache.endOffsetFor answers over the leader's cache, (-1, -1) when undefined.
+        That cache holds the start of every epoch that has records and the leader's own epoch
+        (assigned at its election at the log end, Partition.makeLeader: here the partition's
+        epoch, starting at its first batch or else at the log end), truncated from the log start
+        (truncateFromStart: the entries starting at or below it go, the last of them kept as
+        starting at it). The latest epoch ends at the log end; an older one where the next entry
+        starts, answered with the largest epoch at or below it, or itself when below them all;
+        one above every entry, or -1, is undefined."""
+        row = await self.pool.fetchrow(_EPOCHS, self.topic_id, self.partition_index)
+        if row is None:
+            raise self._missing()
+        log_start: int = row["log_start_offset"]
+        log_end: int = row["next_offset"]
+        entries: list[tuple[int, int]] = list(zip(row["epochs"], row["starts"]))
+        if not entries or entries[-1][0] < row["leader_epoch"]:
+            entries.append((row["leader_epoch"], log_end))
+        below = [slot for slot, (_, start) in enumerate(entries) if start <= log_start]
+        if below:
+            entries = [(entries[below[-1]][0], log_start), *entries[below[-1] + 1:]]
+        if requested_epoch == -1:
+            return -1, -1
+        if entries[-1][0] == requested_epoch:
+            return requested_epoch, log_end
+        higher = next(((epoch, start) for epoch, start in entries if epoch > requested_epoch), None)
+        if higher is None:
+            return -1, -1
+        floor = [epoch for epoch, _ in entries if epoch <= requested_epoch]
+        return (floor[-1] if floor else requested_epoch), higher[1]
+
     async def _bounds(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(_BOUNDS, self.topic_id, self.partition_index)
         if row is None:
@@ -680,21 +752,28 @@ class PostgresPartitionLog:
         """DeleteRecords: move the log start offset up to `offset` (-1: the high watermark) and
         delete the batches wholly below it, atomically, remembering their largest record for
         `max_timestamp`. Returns the new log start offset; OFFSET_OUT_OF_RANGE past the high
-        watermark."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(_DELETE_LOCK, self.topic_id, self.partition_index)
+        watermark. Two round trips (one when the log start stays), more only when another
+        DeleteRecords, retention or compaction pass on the partition commits between them."""
+        while True:
+            row = await self.pool.fetchrow(_DELETE_PLAN, self.topic_id, self.partition_index, offset)
             if row is None:
                 raise self._missing()
             if not -1 <= offset <= row["next_offset"]:
                 raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
-            new_start: int = max(row["log_start_offset"], row["next_offset"] if offset == -1 else offset)
+            old_start: int = row["log_start_offset"]
+            new_start = max(old_start, row["next_offset"] if offset == -1 else offset)
+            if new_start == old_start:
+                return old_start
             removed: tuple[int, int] | tuple[None, None] = (None, None)
-            candidate = await connection.fetchrow(_DELETED_LARGEST, self.topic_id, self.partition_index, new_start, row["deleted_max_timestamp"])
-            if candidate is not None:
-                largest: int = candidate["max_timestamp"]
-                for record in iter_records(candidate["data"]):
+            if row["data"] is not None:
+                largest: int = row["max_timestamp"]
+                for record in iter_records(row["data"]):
                     if record.timestamp >= largest:
                         removed = (record.timestamp, record.offset)
                         break
-            await connection.execute(_DELETE_BEFORE, self.topic_id, self.partition_index, new_start, *removed)
-        return new_start
+            moved = await self.pool.fetchval(
+                _DELETE_BEFORE, self.topic_id, self.partition_index, new_start, *removed,
+                old_start, row["deleted_max_timestamp"], row["first_dirty_offset"],
+            )
+            if moved:
+                return new_start

@@ -302,6 +302,37 @@ ALTER TABLE partitions
     ADD COLUMN deleted_max_timestamp_offset bigint NOT NULL DEFAULT -1;
 """
 
+# OffsetForLeaderEpoch (Kafka's leader epoch cache, LeaderEpochFileCache): where each leader epoch
+# that has batches starts, the offset of its first batch, written by the append that stores it
+# (`appended_epoch` is the epoch of the partition's last batch, so an append knows it starts a new
+# one). Rows are never moved by DeleteRecords or retention: Kafka's truncation of the cache from
+# the log start is applied when it is read (log.py). Filled here from the batches stored, each
+# one's epoch read from its bytes (partitionLeaderEpoch, offset 12); the epochs of batches deleted
+# before this migration are lost, and those below the log start no longer matter.
+_LEADER_EPOCHS = """
+CREATE TABLE leader_epochs (
+    topic_id uuid NOT NULL,
+    partition_index integer NOT NULL,
+    leader_epoch integer NOT NULL,
+    start_offset bigint NOT NULL,
+    PRIMARY KEY (topic_id, partition_index, leader_epoch),
+    FOREIGN KEY (topic_id, partition_index) REFERENCES partitions ON DELETE CASCADE
+);
+ALTER TABLE partitions ADD COLUMN appended_epoch integer NOT NULL DEFAULT -1;
+
+INSERT INTO leader_epochs (topic_id, partition_index, leader_epoch, start_offset)
+SELECT topic_id, partition_index, epoch, min(base_offset) FROM (
+    SELECT topic_id, partition_index, base_offset,
+        (get_byte(h, 0) << 24) | (get_byte(h, 1) << 16) | (get_byte(h, 2) << 8) | get_byte(h, 3) AS epoch
+    FROM (SELECT topic_id, partition_index, base_offset, substring(data FROM 13 FOR 4) AS h FROM batches) b
+) e
+GROUP BY topic_id, partition_index, epoch;
+
+UPDATE partitions p SET appended_epoch = e.leader_epoch
+FROM (SELECT topic_id, partition_index, max(leader_epoch) AS leader_epoch FROM leader_epochs GROUP BY topic_id, partition_index) e
+WHERE p.topic_id = e.topic_id AND p.partition_index = e.partition_index;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "topics, partitions and record batches", _TOPICS_PARTITIONS_BATCHES),
     Migration(2, "producer state and aborted transactions", _PRODUCER_STATE),
@@ -314,6 +345,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "dynamic broker configs", _BROKER_CONFIGS),
     Migration(10, "when batches without a timestamp were stored", _STORED_AT),
     Migration(11, "the max timestamp of the batches DeleteRecords removed", _DELETED_MAX_TIMESTAMP),
+    Migration(12, "where each leader epoch starts", _LEADER_EPOCHS),
 )
 LATEST = MIGRATIONS[-1].version
 
