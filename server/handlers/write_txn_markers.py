@@ -49,11 +49,16 @@ API = ApiKey.WRITE_TXN_MARKERS
 VERSIONS = (1, 2)
 
 
+def may_write_markers(context: RequestContext) -> bool:
+    """ALTER or CLUSTER_ACTION on the cluster, as KafkaApis.handleWriteTxnMarkersRequest asks."""
+    return (context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME)
+            or context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME))
+
+
 def handle(
     context: RequestContext, header: RequestHeader, request: WriteTxnMarkersRequest
 ) -> WriteTxnMarkersResponse | Coroutine[Any, Any, WriteTxnMarkersResponse]:
-    if not (context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME)
-            or context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)):
+    if not may_write_markers(context):
         return {"markers": [
             {"producer_id": marker["producer_id"], "topics": [
                 {"name": topic["name"], "partitions": [{"partition_index": index, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED} for index in topic["partition_indexes"]]}

@@ -89,19 +89,22 @@ def test_a_sasl_login_counts_nothing_and_what_follows_counts() -> None:
             assert _counted(quotas)
 
 
-def test_write_txn_markers_refused_cluster_action_counts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("topics", [_MARKER["topics"], []], ids=["a partition", "no partition"])
+def test_write_txn_markers_refused_cluster_action_counts(tmp_path: Path, topics: list[object]) -> None:
     """Refused for want of CLUSTER_ACTION, KafkaApis throws and handleError answers with
-    sendErrorResponseMaybeThrottle: counted. The quota is set before the start (no principal
-    here may alter quotas) and the request is the connection's first, with no ApiVersions."""
+    sendErrorResponseMaybeThrottle: counted, whether or not the request names a partition to
+    carry the error. The quota is set before the start (no principal here may alter quotas) and
+    the request is the connection's first, with no ApiVersions."""
     table = ClientQuotas.open(tmp_path)
     table.alter([(make_entity([("client-id", _CLIENT)]), {"request_percentage": 1e-9})])
     with running_broker(data_dir=tmp_path, authorizer_class_name=STANDARD_AUTHORIZER, quota_window_size_seconds=3600) as handle:
         host, port = handle.bootstrap_servers.rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=30) as sock:
-            sock.sendall(encode_request(ApiKey.WRITE_TXN_MARKERS, 1, 7, {"markers": [_MARKER]}, client_id=_CLIENT))
+            sock.sendall(encode_request(ApiKey.WRITE_TXN_MARKERS, 1, 7, {"markers": [{**_MARKER, "topics": topics}]}, client_id=_CLIENT))
             size = int.from_bytes(_read(sock, 4), "big")
             answer = decode_response(ApiKey.WRITE_TXN_MARKERS, 1, _read(sock, size))[1]
-        assert answer["markers"][0]["topics"][0]["partitions"][0]["error_code"] == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        errors = [p["error_code"] for topic in answer["markers"][0]["topics"] for p in topic["partitions"]]
+        assert errors == [ErrorCode.CLUSTER_AUTHORIZATION_FAILED] * len(topics)
         assert _counted(_quotas(handle))
 
 
