@@ -1,11 +1,14 @@
-"""New topics' and new partitions' files written on a thread, opened on the event loop.
+"""New topics' and new partitions' files written and their logs opened on a thread; the
+event loop only files the opened logs.
 
 A topic's creation fsyncs a partition.metadata per partition and its topic file (two fsyncs
-each: 10-20 ms for eight partitions on a journaling file system); on the loop, every other
-client's requests would wait them out. CreateTopics and Metadata's auto-creation reserve the
-names (Storage.reserve_topic), hand the writing to the loop's default executor and open the
-topics when it is done; CreatePartitions does the same with a topic's growth
-(Storage.reserve_partitions).
+each: 10-20 ms for eight partitions on a journaling file system), creates three files per
+partition (each a journaled directory change, which on a busy disk may wait out a journal
+commit) and opens each partition (500 of them: tens of milliseconds); on the loop, every
+other client's requests would wait all that out. CreateTopics and Metadata's auto-creation
+reserve the names (Storage.reserve_topic), hand the writing and opening to the loop's default
+executor and make the topics visible when it is done, all partitions at once; CreatePartitions
+does the same with a topic's growth (Storage.reserve_partitions).
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from ottla.wire.errors import ErrorCode, KafkaError
 async def write_and_open(
     storage: Storage, reserved: Sequence[TopicInfo], opened: Callable[[TopicInfo], None] | None = None
 ) -> list[TopicInfo | KafkaError | None]:
-    """Write the reserved topics' files on a thread, then open each (and call `opened` with it)
-    on the loop. For each: the topic; None if the storage closed before it could be opened; or
-    KAFKA_STORAGE_ERROR if its files could not be written or it could not be opened (its name
-    released, as those of the topics not tried after it). The creation completes even if the
-    awaiting task is cancelled (its client gone), so a name stays reserved only while its files
-    are written."""
+    """Write the reserved topics' files and open their logs on a thread, then make each a topic
+    (and call `opened` with it) on the loop. For each: the topic; None if the storage closed
+    before it could be made one; or KAFKA_STORAGE_ERROR if its files could not be written or
+    its logs opened (every name released). The creation completes even if the awaiting task is
+    cancelled (its client gone), so a name stays reserved only while its files are written."""
     loop = asyncio.get_running_loop()
     try:
         written = loop.run_in_executor(None, storage.write_topic_files, list(reserved))
@@ -41,15 +43,11 @@ async def write_and_open(
             done.set_result([_storage_error(error)] * len(reserved))
             return
         outcomes: list[TopicInfo | KafkaError | None] = []
-        try:
-            for info in reserved:
-                topic = storage.open_reserved_topic(info)
-                if topic is not None and opened is not None:
-                    opened(topic)
-                outcomes.append(topic)
-        except (OSError, KafkaError) as exc:
-            _release(storage, reserved[len(outcomes) + 1 :])
-            outcomes += [_storage_error(exc)] * (len(reserved) - len(outcomes))
+        for info in reserved:
+            topic = storage.open_reserved_topic(info)
+            if topic is not None and opened is not None:
+                opened(topic)
+            outcomes.append(topic)
         done.set_result(outcomes)
 
     written.add_done_callback(open_topics)
@@ -59,10 +57,10 @@ async def write_and_open(
 def write_and_grow(
     storage: Storage, growth: PartitionGrowth, grown: Callable[[TopicInfo], None] | None = None
 ) -> asyncio.Future[TopicInfo | KafkaError | None]:
-    """Start writing a reserved growth's files on a thread now, and open its partitions (and call
-    `grown` with the topic) on the loop when they are written. The future answers the grown
-    topic; None if the storage closed first; or a KafkaError (KAFKA_STORAGE_ERROR, the topic
-    left as it was). Started at once and completed by callbacks, not by the awaiting task, so a
+    """Start writing a reserved growth's files and opening its new logs on a thread now, and add
+    those partitions to the topic (and call `grown` with it) on the loop when they are done. The
+    future answers the grown topic; None if the storage closed first; or a KafkaError
+    (KAFKA_STORAGE_ERROR, the topic left as it was). Started at once and completed by callbacks, not by the awaiting task, so a
     growth never stays reserved (Storage.finish_growth waits on it) for a cancelled client."""
     loop = asyncio.get_running_loop()
     try:

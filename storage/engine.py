@@ -34,7 +34,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -44,6 +44,7 @@ from ottla.storage.flusher import Flusher, FlushJob
 from ottla.storage.files import TEMPORARY_SUFFIX, DirectoryLocks, fsync_directory, remove_paths, replace_file
 from ottla.storage.log import PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
+from ottla.storage.segment import file_name
 from ottla.wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
@@ -100,16 +101,18 @@ class FutureLog:
 class PartitionGrowth:
     """A topic's growth by `Storage.reserve_partitions`: the topic before and after, whether
     `write_partition_files` is done (`written`, set on the writing thread) and how it failed
-    (`failure`), then, once applied on the caller's thread, its `outcome`: the grown topic, a
-    KafkaError, or None (the storage closed). A plain class, as FutureLog."""
+    (`failure`) or the new partitions' logs it opened (`logs`), then, once applied on the
+    caller's thread, its `outcome`: the grown topic, a KafkaError, or None (the storage
+    closed). A plain class, as FutureLog."""
 
-    __slots__ = ("before", "grown", "written", "failure", "outcome")
+    __slots__ = ("before", "grown", "written", "failure", "logs", "outcome")
 
     def __init__(self, before: TopicInfo, grown: TopicInfo) -> None:
         self.before = before
         self.grown = grown
         self.written = threading.Event()
         self.failure: BaseException | None = None
+        self.logs: list[PartitionLog] = []
         self.outcome: TopicInfo | KafkaError | None = None
 
 
@@ -172,6 +175,8 @@ class Storage:
         self._deleted_directories: list[tuple[int, pathlib.Path]] = []
         # Topics reserved by `reserve_topic` whose files are being written: their names are taken.
         self._reserved: dict[str, TopicInfo] = {}
+        # Their partitions' logs, once `write_topic_files` opened them (on its thread).
+        self._opened: dict[str, list[PartitionLog]] = {}
         # Topics growing by `reserve_partitions`, their files being written (`finish_growth`).
         self._growing: dict[str, PartitionGrowth] = {}
         # How many `write_topic_files` and `write_partition_files` calls are under way, on any
@@ -315,18 +320,22 @@ class Storage:
         for log_dir in created:
             fsync_directory(log_dir)
 
-    def _open_log(self, info: TopicInfo, index: int, log_dir: pathlib.Path | None, config: LogConfig) -> PartitionLog:
+    def _open_log(self, info: TopicInfo, index: int, log_dir: pathlib.Path | None, config: LogConfig, fresh: bool = False) -> PartitionLog:
+        """The partition's log, with its checkpointed offsets unless `fresh` (a new partition,
+        its first segment already written: a deleted topic's stale log start under the same
+        name would otherwise replace that segment with one starting there)."""
         key = (info.name, index)
+        checkpointed = None if fresh else log_dir
         log = PartitionLog(
             None if log_dir is None else log_dir / f"{info.name}-{index}",
             config,
             self._handles,
-            log_start_offset=self._checkpointed_starts.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
-            first_dirty_offset=self._checkpointed_dirty.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
+            log_start_offset=self._checkpointed_starts.get(checkpointed, {}).get(key, 0) if checkpointed is not None else 0,
+            first_dirty_offset=self._checkpointed_dirty.get(checkpointed, {}).get(key, 0) if checkpointed is not None else 0,
             on_checkpoint=self._write_checkpoints,
             topic_partition=f"{info.name}-{index}",
             flusher=self._flusher,
-            recovery_point=self._checkpointed_recovery.get(log_dir, {}).get(key, 0) if log_dir is not None else 0,
+            recovery_point=self._checkpointed_recovery.get(checkpointed, {}).get(key, 0) if checkpointed is not None else 0,
         )
         if log_dir is not None:
             log.on_storage_error = lambda: self.fail_log_dir(log_dir)
@@ -381,7 +390,13 @@ class Storage:
         return min(online, key=lambda log_dir: counts[log_dir])
 
     def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
-        info = self._new_topic(name, partitions, configs)
+        return self.create_topic_in_request(name, partitions, configs, ())
+
+    def create_topic_in_request(self, name: str, partitions: int, configs: dict[str, str] | None, siblings: Collection[str]) -> TopicInfo:
+        """`create_topic` for one of the topics a request creates, `siblings` those it created
+        or reserved before (`check_name_free`). Called by the handlers of engines that are not
+        `is_async` alone: an engine's override of `create_topic` is not consulted."""
+        info = self._new_topic(name, partitions, configs, siblings)
         for log_dir in self.log_dirs:
             for index in range(partitions):
                 # Left by a deletion that crashed before removing its directories: a new topic starts empty.
@@ -392,23 +407,28 @@ class Storage:
             self._write_topic_file(info)  # now with the directories the partitions went to
         return info
 
-    def check_name_free(self, name: str) -> None:
+    def check_name_free(self, name: str, siblings: Collection[str] = ()) -> None:
         """KafkaError unless a topic may be created under `name`, as Kafka's
         ReplicationControlManager judges it: a legal name (INVALID_TOPIC), no topic of that name
         (TOPIC_ALREADY_EXISTS), and none that differs from it only by '.' and '_'
-        (INVALID_TOPIC): their metric names would be the same."""
+        (INVALID_TOPIC): their metric names would be the same. `siblings` are the topics the
+        same request created (or reserved) before this one, which it never collides with: Kafka's
+        controller judges every name of a CreateTopics (a broker's auto-creation sends one per
+        Metadata request) against the topics it had before the request
+        (validateNewTopicNames reads topicsWithCollisionChars, which the request's own topics
+        join only when its records are replayed), so `t.1` and `t_1` asked together are both created."""
         validate_topic_name(name)
         if name in self._topics or name in self._reserved:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         if "." in name or "_" in name:
             unified = name.replace(".", "_")
             for existing in (*self._topics, *self._reserved):
-                if existing.replace(".", "_") == unified:
+                if existing.replace(".", "_") == unified and existing not in siblings:
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Topic '{name}' collides with existing topic: {existing}")
 
-    def _new_topic(self, name: str, partitions: int, configs: dict[str, str] | None) -> TopicInfo:
+    def _new_topic(self, name: str, partitions: int, configs: dict[str, str] | None, siblings: Collection[str]) -> TopicInfo:
         """A topic that may be created, with a new id; KafkaError if it may not."""
-        self.check_name_free(name)
+        self.check_name_free(name, siblings)
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})
@@ -422,7 +442,9 @@ class Storage:
         caller's thread changes)."""
         return self.data_dir is not None and len(self.log_dirs) == 1 and not self.offline_dirs
 
-    def reserve_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo | None:
+    def reserve_topic(
+        self, name: str, partitions: int, configs: dict[str, str] | None = None, siblings: Collection[str] = ()
+    ) -> TopicInfo | None:
         """`create_topic` in three steps, so that its fsyncs (two per partition, two for the
         topic file) can run on another thread than the caller's: this one checks the topic and
         takes its name (KafkaError as `create_topic`), `write_topic_files` (on any thread) writes
@@ -431,16 +453,18 @@ class Storage:
         `create_topic` alone (`creates_in_steps` false)."""
         if not self.creates_in_steps:
             return None
-        info = self._new_topic(name, partitions, configs)
+        info = self._new_topic(name, partitions, configs, siblings)
         self._reserved[name] = info
         return info
 
     def write_topic_files(self, topics: Sequence[TopicInfo]) -> None:
-        """On any thread: reserved topics' partition directories, each with its durable
-        partition.metadata, then each topic file, durably; a crash between leaves directories
-        no topic claims, as a deletion's crash does. Touches no state of the storage's but
-        the count `close` waits on. A deletion checkpoint still on its way is waited for
-        first, as `_open_partitions` would."""
+        """On any thread: reserved topics' partition directories, each with its first segment's
+        files and its durable partition.metadata (`_create_partition_files`), then each topic
+        file, durably (a crash between leaves directories no topic claims, as a deletion's crash
+        does); then each topic's partition logs, opened (`_open_new_logs`) for
+        `open_reserved_topic`. Touches no state of the storage's but those logs' place and the
+        count `close` waits on. A deletion checkpoint still on its way is waited for first, as
+        `_open_partitions` would."""
         assert self.data_dir is not None
         with self._writing_files():
             for info in topics:
@@ -449,9 +473,37 @@ class Storage:
                     # Left by a deletion that crashed before removing its directories: a new topic starts empty.
                     shutil.rmtree(directory, ignore_errors=True)
                     directory.mkdir()
-                    _write_partition_metadata(directory, info.topic_id)
+                    _create_partition_files(directory, info.topic_id)
             for info in topics:
                 self._write_topic_file(info)
+            for info in topics:
+                self._opened[info.name] = self._open_new_logs(info, range(info.partitions))
+
+    def _open_new_logs(self, info: TopicInfo, indexes: range) -> list[PartitionLog]:
+        """On the writing thread: the logs of new partitions over the files just written, so
+        that the caller's thread (the event loop) only files them (`_adopt_logs`): opening 500
+        partitions costs tens of milliseconds of listings, opens and index reads. The descriptor
+        cache is the caller's thread's alone: here descriptors are opened outside it
+        (FileHandles.uncached), and the logs ask for them again through it once adopted."""
+        assert self.data_dir is not None
+        config = LogConfig.from_overrides({**self.defaults, **info.configs})
+        with self._handles.uncached():
+            return [self._open_log(info, index, self.data_dir, config, fresh=True) for index in indexes]
+
+    def _adopt_logs(self, info: TopicInfo, first: int, logs: Sequence[PartitionLog]) -> None:
+        """On the caller's thread: logs `_open_new_logs` opened become partitions `first`,
+        `first + 1`, ... of the topic, with its config as it is now (the broker's defaults may
+        have changed meanwhile), or offline if their log directory failed meanwhile."""
+        assert self.data_dir is not None
+        config = LogConfig.from_overrides({**self.defaults, **info.configs})
+        offline = self.data_dir in self.offline_dirs
+        for index, log in enumerate(logs, first):
+            if offline:
+                self._offline[(info.name, index)] = self.data_dir
+                continue
+            if log.config != config:
+                log.config = config
+            self._logs[(info.name, index)] = log
 
     @contextlib.contextmanager
     def _writing_files(self) -> Iterator[None]:
@@ -473,17 +525,23 @@ class Storage:
                 self._writes_done.notify_all()
 
     def open_reserved_topic(self, info: TopicInfo) -> TopicInfo | None:
-        """A reserved topic whose files are written becomes a topic (its partitions opened
-        over its directories); None when the storage closed meanwhile."""
+        """A reserved topic whose files are written becomes a topic, its partitions the logs
+        `write_topic_files` opened for it, all at once; None when the storage closed meanwhile
+        (the logs, holding no descriptor, are dropped)."""
         del self._reserved[info.name]
+        logs = self._opened.pop(info.name)
         if self._closed:
             return None
-        self._register(info)
+        self._topics[info.name] = info
+        self.topics_version += 1
+        self._by_id[info.topic_id] = info
+        self._adopt_logs(info, 0, logs)
         return info
 
     def release_topic(self, info: TopicInfo) -> None:
         """Give back a reserved topic's name (its files could not be written)."""
         self._reserved.pop(info.name, None)
+        self._opened.pop(info.name, None)
 
     def _write_topic_file(self, info: TopicInfo) -> None:
         if self.data_dir is not None:
@@ -577,10 +635,12 @@ class Storage:
 
     def write_partition_files(self, growth: PartitionGrowth) -> None:
         """On any thread: a reserved growth's topic file, durably, then each new partition's
-        directory with its durable partition.metadata, and the log directory's entries (the
-        order of `add_partitions` and `_open_partitions`: a crash leaves empty partitions,
-        never lost ones). Touches no state of the storage's but the count `close` waits on; a
-        deletion checkpoint on its way is waited for first, as `_open_partitions` would."""
+        directory with its first segment's files and durable partition.metadata
+        (`_create_partition_files`), and the log directory's entries (the order of
+        `add_partitions` and `_open_partitions`: a crash leaves empty partitions, never lost
+        ones); then the new partitions' logs, opened into `growth.logs` (`_open_new_logs`).
+        Touches no state of the storage's but the count `close` waits on; a deletion checkpoint
+        on its way is waited for first, as `_open_partitions` would."""
         assert self.data_dir is not None
         try:
             with self._writing_files():
@@ -588,8 +648,9 @@ class Storage:
                 for index in range(growth.before.partitions, growth.grown.partitions):
                     directory = self.data_dir / f"{growth.grown.name}-{index}"
                     directory.mkdir(exist_ok=True)
-                    _write_partition_metadata(directory, growth.grown.topic_id)
+                    _create_partition_files(directory, growth.grown.topic_id)
                 fsync_directory(self.data_dir)
+                growth.logs = self._open_new_logs(growth.grown, range(growth.before.partitions, growth.grown.partitions))
         except BaseException as error:
             growth.failure = error
             raise
@@ -597,11 +658,11 @@ class Storage:
             growth.written.set()
 
     def open_grown_partitions(self, growth: PartitionGrowth) -> TopicInfo | None:
-        """Once `write_partition_files` is done: the topic grown, its new partitions opened
-        over their directories; None when the storage closed meanwhile; KAFKA_STORAGE_ERROR
-        when the files could not be written (the topic keeps its old count: a topic file
-        already naming the new partitions gives empty ones after a restart). Applied once:
-        after `finish_growth` applied it, the same outcome."""
+        """Once `write_partition_files` is done: the topic grown, its new partitions the logs
+        that opened, all at once; None when the storage closed meanwhile; KAFKA_STORAGE_ERROR
+        when the files could not be written or the logs opened (the topic keeps its old count:
+        a topic file already naming the new partitions gives empty ones after a restart).
+        Applied once: after `finish_growth` applied it, the same outcome."""
         if self._growing.get(growth.grown.name) is growth:
             del self._growing[growth.grown.name]
             growth.outcome = self._apply_growth(growth)
@@ -635,10 +696,7 @@ class Storage:
             return None
         grown = growth.grown
         self._replace(grown)
-        try:
-            self._open_partitions(grown, LogConfig.from_overrides({**self.defaults, **grown.configs}), range(growth.before.partitions, grown.partitions))
-        except OSError as error:
-            return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"the new partitions could not be opened: {error.strerror}")
+        self._adopt_logs(grown, growth.before.partitions, growth.logs)
         return grown
 
     def delete_topic(self, name: str, now_ms: int | None = None) -> None:
@@ -1032,6 +1090,18 @@ def _read_checkpoint(path: pathlib.Path) -> dict[tuple[str, int], int]:
     except ValueError:
         return {}  # unreadable: the first segments' base offsets are the safe fallback
     return starts
+
+
+def _create_partition_files(directory: pathlib.Path, topic_id: bytes) -> None:
+    """On the writing thread: a new partition's first segment (its empty .log and both index
+    files, as PartitionLog would create them) and its partition.metadata, whose durable
+    replacement fsyncs the directory and these entries with it. Each creation is a journaled
+    change of the directory: on a busy disk one can wait out a journal commit, which on the
+    event loop every client would wait out too. Files already there (a partition directory a
+    crash left) are kept as they are, as PartitionLog keeps them."""
+    for suffix in (".log", ".index", ".timeindex"):
+        os.close(os.open(directory / file_name(0, suffix), os.O_WRONLY | os.O_CREAT, 0o644))
+    _write_partition_metadata(directory, topic_id)
 
 
 def _write_partition_metadata(directory: pathlib.Path, topic_id: bytes) -> None:

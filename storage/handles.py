@@ -2,14 +2,19 @@
 
 Thousands of partitions with several segments each would otherwise hold tens
 of thousands of descriptors. Callers ask for a descriptor at each use and
-never keep one across another `fd()` call, which may close it.
+never keep one across another `fd()` call, which may close it. The cache is its
+owner's thread's (the event loop's) alone; another thread opening logs does so
+inside `uncached()`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 
 DEFAULT_LIMIT = 1024
 
@@ -25,11 +30,15 @@ class FileHandles:
         # check skips the two hashes of a pathlib.Path (Python-level) a dict lookup costs.
         self._last: pathlib.Path | None = None
         self._last_fd = -1
+        # Threads inside `uncached()`, each with the one descriptor it holds (path, fd), if any.
+        self._uncached: dict[int, tuple[pathlib.Path, int] | None] = {}
 
     def fd(self, path: pathlib.Path, flags: int) -> int:
         """The open descriptor for `path`, opening it (with `flags`) if needed."""
-        if path is self._last:
+        if path is self._last:  # never another thread's: its paths are objects of its own
             return self._last_fd
+        if self._uncached and threading.get_ident() in self._uncached:
+            return self._fd_uncached(path, flags)
         fd = self._open.get(path)
         if fd is not None:
             self._open.move_to_end(path)
@@ -42,7 +51,41 @@ class FileHandles:
         self._last, self._last_fd = path, fd
         return fd
 
+    @contextlib.contextmanager
+    def uncached(self) -> Iterator[None]:
+        """On a thread other than the owner's, opening logs for it (Storage's new partitions):
+        inside, this thread's descriptors are opened outside the cache, one at a time (each
+        closed at the next ask, the last on leaving), so that the cache is never changed under
+        its owner, nor a descriptor the owner is using closed. The logs opened so ask for their
+        files again, through the cache, once in the owner's hands."""
+        ident = threading.get_ident()
+        self._uncached[ident] = None
+        try:
+            yield
+        finally:
+            held = self._uncached.pop(ident)
+            if held is not None:
+                os.close(held[1])
+
+    def _fd_uncached(self, path: pathlib.Path, flags: int) -> int:
+        ident = threading.get_ident()
+        held = self._uncached[ident]
+        if held is not None:
+            if held[0] == path:
+                return held[1]
+            self._uncached[ident] = None
+            os.close(held[1])
+        fd = os.open(path, flags, 0o644)
+        self._uncached[ident] = (path, fd)
+        return fd
+
     def close(self, path: pathlib.Path) -> None:
+        if self._uncached and (ident := threading.get_ident()) in self._uncached:
+            held = self._uncached[ident]
+            if held is not None and held[0] == path:
+                self._uncached[ident] = None
+                os.close(held[1])
+            return
         self._last = None
         fd = self._open.pop(path, None)
         if fd is not None:

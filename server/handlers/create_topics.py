@@ -76,6 +76,8 @@ def handle(
     pending: list[tuple[CreateTopicsResponseCreatableTopicResult, int, int, dict[str, str]]] | None = [] if storage.is_async else None
     # Topics whose files a thread writes (Storage.reserve_topic), each with what answers it.
     reserved: list[_Reserved] = []
+    # The names this request created or reserved so far: none collides with another (Storage.check_name_free).
+    siblings: list[str] = []
     for topic in request["topics"]:
         name = topic["name"]
         entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
@@ -89,7 +91,7 @@ def handle(
             # ReplicationControlManager's order: the name and whether the topic exists first, so
             # that creating an existing topic is TOPIC_ALREADY_EXISTS whatever else it asks;
             # then the replication factor's and the partition count's own values.
-            storage.check_name_free(name)
+            storage.check_name_free(name, siblings)
             if topic["replication_factor"] == 0 or topic["replication_factor"] < -1:
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.")
             partitions = topic["num_partitions"]
@@ -129,12 +131,14 @@ def handle(
                 results.append(entry)
                 continue
             else:
-                info = storage.reserve_topic(name, partitions, configs)
+                info = storage.reserve_topic(name, partitions, configs, siblings)
                 if info is not None:
+                    siblings.append(name)
                     reserved.append((entry, info, replication_factor, configs, assignments))
                     results.append(entry)
                     continue
-                info = storage.create_topic(name, partitions, configs)
+                info = storage.create_topic_in_request(name, partitions, configs, siblings)
+                siblings.append(name)
                 if cluster is not None:
                     cluster.assign(name, info.topic_id, range(partitions), replication_factor, assignments)
         except KafkaError as exc:

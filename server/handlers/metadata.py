@@ -87,7 +87,8 @@ def handle(context: RequestContext, header: RequestHeader, request: MetadataRequ
         to_create: list[str] | None = [] if storage.is_async or storage.creates_in_steps else None
         # Kafka takes the requested names as a set: a name asked twice is answered once.
         unique = list({entry["name"]: entry for entry in requested}.values())
-        topics = [_requested_topic(context, entry, allow_create, to_create) for entry in unique]
+        created: list[str] = []
+        topics = [_requested_topic(context, entry, allow_create, to_create, created) for entry in unique]
         if to_create:
             return _create_then_answer(context, request, topics, to_create)
     answer = _answer(context, request, topics)
@@ -144,7 +145,8 @@ async def _create_then_answer(
         if info is not None:
             entries[name] = _topic_entry(context, info)
         else:
-            entries[name] = _error_entry(name, bytes(16), outcome.code if isinstance(outcome, KafkaError) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            refused = _refused(outcome) if isinstance(outcome, KafkaError) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            entries[name] = _error_entry(name, bytes(16), refused)
     return _answer(context, request, [entries.get(topic["name"] or "", topic) for topic in topics])
 
 
@@ -155,13 +157,15 @@ async def _create_in_steps(storage: Storage, names: list[str], partitions: int) 
     under way, which the client asks about again."""
     outcomes: dict[str, Any] = {}
     reserved: list[TopicInfo] = []
+    siblings: list[str] = []  # one request's names never collide with each other (Storage.check_name_free)
     for name in names:
         try:
-            info = storage.reserve_topic(name, partitions)
+            info = storage.reserve_topic(name, partitions, siblings=siblings)
             if info is None:  # the log directory went offline since the request was read
-                storage.create_topic(name, partitions)
+                storage.create_topic_in_request(name, partitions, None, siblings)
             else:
                 reserved.append(info)
+            siblings.append(name)
         except KafkaError as exc:
             taken = exc.code == ErrorCode.TOPIC_ALREADY_EXISTS and storage.topic(name) is None
             outcomes[name] = KafkaError(ErrorCode.LEADER_NOT_AVAILABLE) if taken else exc
@@ -231,11 +235,12 @@ def _topics_by_id(context: RequestContext, requested: list[MetadataRequestMetada
 
 
 def _requested_topic(
-    context: RequestContext, entry: MetadataRequestMetadataRequestTopic, allow_create: bool, to_create: list[str] | None
+    context: RequestContext, entry: MetadataRequestMetadataRequestTopic, allow_create: bool, to_create: list[str] | None, created: list[str]
 ) -> MetadataResponseMetadataResponseTopic:
     """The entry of a topic asked by name; with `to_create` (an async engine's), a topic to
     create is added there and answered LEADER_NOT_AVAILABLE until `_create_then_answer`
-    replaces the entry."""
+    replaces the entry. `created`: the topics this request created so far (each one created
+    here is added), which the next one's name never collides with."""
     name = entry.get("name")
     storage = context.storage
     if name is None:  # v12: neither a name nor a topic id
@@ -249,24 +254,35 @@ def _requested_topic(
             or context.authorize(AclOperation.CREATE, ResourceType.TOPIC, name)
         ):
             return _error_entry(name, bytes(16), ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+        # KafkaApis.getTopicMetadata: a name no topic could have is INVALID_TOPIC, fatal to the
+        # client, where an unknown one is retried, whether or not it is to be created.
+        try:
+            validate_topic_name(name)
+        except KafkaError as exc:
+            return _error_entry(name, bytes(16), exc.code)
         if not allow_create or name in INTERNAL_TOPICS:
-            # KafkaApis.getTopicMetadata: a name no topic could have is INVALID_TOPIC, fatal to
-            # the client, where an unknown one is retried. An internal topic is its
-            # coordinator's to create, with its own partition count and compaction: made here
-            # as a client's topic, its coordinator would keep state in a log retention deletes.
-            try:
-                validate_topic_name(name)
-            except KafkaError as exc:
-                return _error_entry(name, bytes(16), exc.code)
+            # An internal topic is its coordinator's to create, with its own partition count and
+            # compaction: made here as a client's topic, its coordinator would keep state in a
+            # log retention deletes.
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         if to_create is not None:
             to_create.append(name)
             return _error_entry(name, bytes(16), ErrorCode.LEADER_NOT_AVAILABLE)
         try:
-            info = storage.create_topic(name, context.config.num_partitions)
+            info = storage.create_topic_in_request(name, context.config.num_partitions, None, created)
         except KafkaError as exc:
-            return _error_entry(name, bytes(16), exc.code)
+            return _error_entry(name, bytes(16), _refused(exc))
+        created.append(name)
     return _topic_entry(context, info)
+
+
+def _refused(error: KafkaError) -> ErrorCode:
+    """What Metadata answers for a topic whose auto-creation was refused. Kafka's broker hands
+    the creation to its controller and answers UNKNOWN_TOPIC_OR_PARTITION whatever the
+    controller then says (DefaultAutoTopicCreationManager.sendCreateTopicRequest), so a legal
+    name colliding with an existing topic's (INVALID_TOPIC from the controller: illegal names
+    were answered before) stays unknown; our own refusals (a full or failed disk) are told."""
+    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if error.code == ErrorCode.INVALID_TOPIC else error.code
 
 
 def _topic_entry(context: RequestContext, info: TopicInfo) -> MetadataResponseMetadataResponseTopic:
