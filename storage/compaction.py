@@ -26,11 +26,14 @@ records of aborted transactions never count as their key's latest (the cleaner
 would otherwise drop the committed value before one, and read_committed readers
 would find no value for the key at all).
 
-Divergences, each for a later issue: the aborted-transaction index keeps
-the entries of transactions whose batches went (Kafka's cleaned .txnindex drops them; a
-read_committed reader has nothing to skip there either way); small
-segments are not merged into one; the offset map is a dict with no size cap
-(log.cleaner.dedupe.buffer.size).
+The aborted-transaction index, as Kafka's cleaned .txnindex: an entry whose marker a pass
+cleans stays only if a batch of its transaction was still there (`indexed_aborts`).
+
+The offset map (`DirtyOffsetMap`) holds at most Kafka's count of keys for
+log.cleaner.dedupe.buffer.size; once full, the pass stops where Kafka's does.
+
+Divergence: small segments are not merged into one (Kafka's groupSegmentsBySize); a segment
+emptied by a pass goes instead, the one before it taking over its offsets.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ LONG_MAX = 2**63 - 1
 class SegmentView(Protocol):
     """What the cleaner's schedule reads of a closed segment (the local engine's Segment, the
     PostgreSQL engine's segment rows)."""
+
+    @property
+    def base_offset(self) -> int: ...
 
     @property
     def next_offset(self) -> int: ...
@@ -104,7 +110,9 @@ def due_segments(
     if not cleanable or cleanable[-1].next_offset <= first_dirty_offset:
         return None
     dirty = [segment for segment in cleanable if segment.next_offset > first_dirty_offset]
-    total = sum(segment.size for segment in cleanable)
+    # LogToClean: clean bytes are the segments below the first dirty offset, dirty ones those from
+    # it, so the segment holding it (where a pass whose offset map filled stopped) counts in both.
+    total = sum(segment.size for segment in cleanable if segment.base_offset < first_dirty_offset) + sum(segment.size for segment in dirty)
     first_timestamps = [s.first_batch_timestamp for s in closed if s.next_offset > first_dirty_offset]
     overdue = min((t for t in first_timestamps if t > 0), default=LONG_MAX) < now_ms - max(config.max_compaction_lag_ms, 0)
     if total and not overdue and sum(segment.size for segment in dirty) / total <= config.min_cleanable_dirty_ratio:
@@ -136,6 +144,61 @@ def map_batch(offset_map: OffsetMap, data: bytes, aborted: AbortedBatches) -> No
             offset_map[bytes(record.key)] = record.offset
 
 
+# Kafka's SkimpyOffsetMap entry: an MD5 digest of the key (16 bytes) and an offset (8).
+_KAFKA_MAP_ENTRY_BYTES = 24
+
+
+def offset_map_capacity(dedupe_buffer_size: int = 128 * 1024 * 1024, threads: int = 1, load_factor: float = 0.9) -> int:
+    """The keys a cleaner maps in one pass: Kafka's SkimpyOffsetMap slots for one cleaner
+    thread's share of log.cleaner.dedupe.buffer.size (capped at Int.MaxValue bytes, as
+    LogCleaner sizes it), times log.cleaner.io.buffer.load.factor (buildOffsetMapForSegment's
+    maxDesiredMapSize). The defaults are Kafka's: 5,033,164 keys. Ottla's map holds the keys
+    themselves in a dict, about 140 bytes a short key where Kafka's holds 24, so the same
+    count costs Ottla about six times the memory; keeping Kafka's count keeps where a pass
+    stops the same as Kafka's."""
+    return int(min(dedupe_buffer_size // threads, 2**31 - 1) // _KAFKA_MAP_ENTRY_BYTES * load_factor)
+
+
+class DirtyOffsetMap:
+    """Kafka's cleaner offset map as Cleaner.buildOffsetMap fills it, with at most `capacity`
+    keys: batches of the dirty section are added in log order until one has a keyed record
+    to add with the map holding `capacity` keys (new or not, as `map.size() <
+    maxDesiredMapSize`); its records added so far stay, and `latest_offset` stays the last
+    offset of the batch before it. The pass then cleans only the segments below
+    `latest_offset + 1`, keeps every record past `latest_offset` and leaves the rest for the
+    next pass (Cleaner.doClean's endOffset, shouldRetainRecord's pastLatestOffset)."""
+
+    def __init__(self, start_offset: int, capacity: int, aborted: AbortedBatches) -> None:
+        """`start_offset`: the first dirty offset; records below it are not mapped."""
+        self.offsets: OffsetMap = {}
+        self.latest_offset = start_offset - 1
+        self.full = False
+        self._start_offset = start_offset
+        self._capacity = capacity
+        self._aborted = aborted
+
+    def add(self, data: bytes) -> bool:
+        """Map a batch, unless it is a control batch or an aborted transaction's; False, the
+        map full, if it could not be mapped whole."""
+        header = read_header(data)
+        if header.last_offset < self._start_offset:
+            return True
+        if not header.is_control and not (header.is_transactional and self._aborted.holds(header.producer_id, header.base_offset)):
+            offsets = self.offsets
+            for record in iter_records(data):
+                if record.key is not None and record.offset >= self._start_offset:
+                    if len(offsets) >= self._capacity:
+                        self.full = True
+                        return False
+                    offsets[bytes(record.key)] = record.offset
+        self.latest_offset = header.last_offset
+        return True
+
+    def end_segment(self, next_offset: int) -> None:
+        """A segment mapped whole: its offsets past its last batch (compacted away) are mapped too."""
+        self.latest_offset = next_offset - 1
+
+
 _COMPRESSION_BITS = 0x07
 
 
@@ -149,6 +212,9 @@ class CleanedTransactions:
         self._pending = deque(sorted(aborted, key=lambda entry: entry[1]))
         self._aborted: dict[int, bool] = {}  # producer id -> whether a batch of its aborted transaction was read
         self._committed: set[int] = set()  # producers with a transactional batch read since their last marker
+        # The ABORT markers read whose transaction still had a batch in the pass: their index entries
+        # are all the cleaned segments keep (onControlBatchRead appends only those to the cleaned .txnindex).
+        self.indexed_aborts: set[int] = set()
 
     def discardable(self, header: BatchHeader, data: bytes | memoryview) -> bool:
         """onBatchRead for data batches (True: an aborted transaction's), onControlBatchRead
@@ -161,7 +227,10 @@ class CleanedTransactions:
                 return True
             kind = control_type(data)
             if kind == CONTROL_ABORT:
-                return not self._aborted.pop(producer_id, False)
+                if self._aborted.pop(producer_id, False):
+                    self.indexed_aborts.add(header.base_offset)
+                    return False
+                return True
             if kind == CONTROL_COMMIT:
                 if producer_id in self._committed:
                     self._committed.discard(producer_id)
@@ -183,11 +252,13 @@ class BatchCleaner:
 
     def __init__(
         self, offset_map: OffsetMap, transactions: CleanedTransactions, now_ms: int, delete_retention_ms: int,
-        last_batches: Mapping[int, tuple[int, int]], high_watermark: int,
+        last_batches: Mapping[int, tuple[int, int]], high_watermark: int, latest_offset: int = LONG_MAX,
     ) -> None:
         """`last_batches`: each producer's (last data offset or -1, epoch) in the producer state
-        (Cleaner's lastRecordsOfActiveProducers)."""
+        (Cleaner's lastRecordsOfActiveProducers); `latest_offset`: the last offset the map
+        covers (`DirtyOffsetMap.latest_offset`), records past it being kept."""
         self._offset_map = offset_map
+        self._latest_offset = latest_offset
         self._transactions = transactions
         self._now_ms = now_ms
         self._delete_retention_ms = delete_retention_ms
@@ -240,7 +311,10 @@ class BatchCleaner:
         return header.is_control and header.producer_epoch == epoch
 
     def _keep(self, record: Record, retain_deletes: bool) -> bool:
-        """Cleaner.shouldRetainRecord: the key's latest record, a tombstone only before its horizon."""
+        """Cleaner.shouldRetainRecord: a record past what the map covers, or the key's latest
+        record, a tombstone only before its horizon."""
+        if record.offset > self._latest_offset:
+            return True
         if record.key is None:
             return False
         return record.offset >= self._offset_map.get(bytes(record.key), -1) and (record.value is not None or retain_deletes)

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, OffsetMap, due_segments, map_batch
+from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, DirtyOffsetMap, due_segments, offset_map_capacity
 from ottla.storage.config import LogConfig
 from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
@@ -73,6 +73,9 @@ LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
+
+# The cleaner's offset map at Kafka's default log.cleaner.dedupe.buffer.size, threads and load factor.
+DEFAULT_MAP_CAPACITY = offset_map_capacity()
 
 SNAPSHOT_SUFFIX = ".snapshot"
 # Kafka keeps a few snapshots so a truncated tail can fall back to an older one.
@@ -427,15 +430,19 @@ class PartitionLog:
                 max_timestamp, offset_of_max_timestamp = batch_max_timestamp, next_offset - 1
             position += size
         last_offset = next_offset - 1
-        if len(data) > self._config.segment_bytes:  # after each batch's own size, as in Kafka's append
-            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{len(data)} bytes exceed segment.bytes")
+        total = len(data)
+        if total > self._config.segment_bytes:  # after each batch's own size, as in Kafka's append
+            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{total} bytes exceed segment.bytes")
         if producer_batches:
             duplicate = self._check_producers(producer_batches)
             if duplicate is not None:
                 return AppendResult(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp, self._log_start_offset)
         try:
-            self._maybe_roll(len(data), last_offset, max_timestamp, now)
-            self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
+            self._maybe_roll(total, last_offset, max_timestamp, now)
+            if size == total:  # one batch, as producers send
+                self.segments[-1].append(data, last_offset, max_timestamp, offset_of_max_timestamp)
+            else:
+                self.segments[-1].append_batches(data, last_offset)
         except KafkaError as error:
             if error.code is ErrorCode.KAFKA_STORAGE_ERROR and self.on_storage_error is not None and not out_of_space(error):
                 self.on_storage_error()
@@ -622,11 +629,11 @@ class PartitionLog:
                     self._snapshot_path(offset).unlink()
         return count
 
-    def clean(self, now_ms: int) -> int:
+    def clean(self, now_ms: int, map_capacity: int = DEFAULT_MAP_CAPACITY) -> int:
         """One compaction pass, start to end; returns the records removed."""
-        return run_steps(self.clean_steps(now_ms))
+        return run_steps(self.clean_steps(now_ms, map_capacity))
 
-    def clean_steps(self, now_ms: int) -> Generator[None, None, int]:
+    def clean_steps(self, now_ms: int, map_capacity: int = DEFAULT_MAP_CAPACITY) -> Generator[None, None, int]:
         """One compaction pass (storage/compaction.py), yielding after every batch so that
         a caller on an event loop can serve clients between them; returns the records removed.
 
@@ -636,27 +643,41 @@ class PartitionLog:
         (Kafka's LogCleanerManager). Between two steps the log may change: appends only
         reach the active segment, which is never cleaned, but retention, DeleteRecords or
         a topic deletion may remove a segment of the pass; then the pass ends there, its
-        segment left as it was, and the next pass starts over from the same dirty offset."""
+        segment left as it was, and the next pass starts over from the same dirty offset.
+
+        The offset map holds at most `map_capacity` keys (`compaction.offset_map_capacity`):
+        once full, the pass cleans only up to the last offset it mapped, as Kafka's, and the
+        next pass goes on from there; memory stays bounded however large the dirty section."""
         due = due_segments(self.segments[:-1], self.first_dirty_offset, now_ms, self._config, self.last_stable_offset)
         if due is None:
             return 0
         cleanable, dirty = due
         # Every transaction below the last stable offset has its marker: this index is complete there.
         ranges = [(a.producer_id, a.first_offset, a.last_offset) for a in self.producer_state.aborted]
-        aborted = AbortedBatches(ranges)
-        offset_map: OffsetMap = {}
+        offset_map = DirtyOffsetMap(self.first_dirty_offset, map_capacity, AbortedBatches(ranges))
         for segment in dirty:
             for data in _segment_batches(segment):
-                map_batch(offset_map, data, aborted)
+                mapped = offset_map.add(data)
                 yield
                 if segment not in self.segments:
                     return 0
+                if not mapped:
+                    break
+            if offset_map.full:
+                break
+            offset_map.end_segment(segment.next_offset)
+        end_offset = offset_map.latest_offset + 1
+        if end_offset <= self.first_dirty_offset:
+            return 0  # not one batch fits the map
+        cleanable = [segment for segment in cleanable if segment.base_offset < end_offset]
         last_batches = {
             producer_id: (entry.batches[-1].last_offset if entry.batches else -1, entry.epoch)
             for producer_id, entry in self.producer_state.producers.items()
         }
+        transactions = CleanedTransactions(ranges)
         cleaner = BatchCleaner(
-            offset_map, CleanedTransactions(ranges), now_ms, self._config.delete_retention_ms, last_batches, self.high_watermark,
+            offset_map.offsets, transactions, now_ms, self._config.delete_retention_ms, last_batches, self.high_watermark,
+            offset_map.latest_offset,
         )
         removed = 0
         for segment in cleanable:
@@ -685,11 +706,39 @@ class PartitionLog:
                 removed += dropped
             else:
                 rewrite.abort()
-        self.first_dirty_offset = cleanable[-1].next_offset
+            self._forget_cleaned_aborts(segment, transactions.indexed_aborts)
+        self.first_dirty_offset = end_offset
         self._drop_emptied_segments(now_ms)
         if self._on_checkpoint is not None:
             self._on_checkpoint()
         return removed
+
+    def _forget_cleaned_aborts(self, segment: Segment, indexed: set[int]) -> None:
+        """Kafka rewrites a cleaned segment's .txnindex with only the aborted transactions whose
+        ABORT marker it read while a batch of theirs was still in the pass (Cleaner.cleanSegments,
+        CleanedTransactionMetadata.onControlBatchRead): the entries of the others whose marker
+        lies in `segment` go, from memory and from the snapshots a restart would read them back
+        from. Read_committed fetches stop listing them."""
+        # An entry is known by its marker's offset, unique in the log.
+        gone = {
+            entry.last_offset for entry in self.producer_state.aborted
+            if segment.base_offset <= entry.last_offset < segment.next_offset and entry.last_offset not in indexed
+        }
+        if not gone:
+            return
+        self.producer_state.aborted = [entry for entry in self.producer_state.aborted if entry.last_offset not in gone]
+        if self.directory is None:
+            return
+        for offset in self._snapshot_offsets():
+            path = self._snapshot_path(offset)
+            try:
+                state = ProducerStateManager.load(path.read_bytes())
+            except (ValueError, KeyError, TypeError):
+                continue  # unreadable: the next load deletes it
+            kept = [entry for entry in state.aborted if entry.last_offset not in gone]
+            if len(kept) < len(state.aborted):
+                state.aborted = kept
+                replace_file(path, state.snapshot())
 
     def _drop_emptied_segments(self, now_ms: int) -> None:
         """Closed segments compaction left empty go; the one before takes over their

@@ -424,10 +424,10 @@ class Segment:
         return last_offset - self.base_offset <= 0x7FFFFFFF
 
     def append(self, data: bytearray | memoryview, last_offset: int, max_timestamp: int, offset_of_max_timestamp: int) -> None:
-        """Append validated batches ending at `last_offset`, whose largest timestamp first
-        appears at `offset_of_max_timestamp`. Indexed as Kafka's LogSegment.append does:
-        once more than `index.interval.bytes` went unindexed, an entry for this append's
-        last offset at the position where the append starts."""
+        """Append one validated batch ending at `last_offset`, whose largest timestamp first
+        appears at `offset_of_max_timestamp` (its last offset). Indexed as Kafka's
+        LogSegment.append indexes each batch: once more than `index.interval.bytes` went
+        unindexed, an entry for its last offset at its position."""
         position = self.file.size
         self._sealed = False
         if position == 0:
@@ -446,6 +446,34 @@ class Segment:
                 or self.time_index.byte_size() + TIME_ENTRY.size > self.max_index_bytes
             )
         self.bytes_since_last_index_entry += len(data)
+        self.next_offset = last_offset + 1
+
+    def append_batches(self, data: bytearray | memoryview, last_offset: int) -> None:
+        """Append several validated batches ending at `last_offset` (a produce request may carry
+        several for a partition), indexed batch by batch as Kafka's LogSegment.append loops over
+        them: before each, once more than `index.interval.bytes` went unindexed, an entry for its
+        last offset at its position, with the largest timestamp of the batches up to it. Apart
+        from `append` so that the one-batch append, every producer's, reads no header."""
+        position = self.file.size
+        self._sealed = False
+        if position == 0:
+            self._first_batch_timestamp = read_header(data).max_timestamp
+        self.file.append(data)
+        start = 0
+        while start < len(data):
+            header = read_header(data, start)
+            if header.max_timestamp > self.max_timestamp_and_offset[0]:
+                self._max_timestamp = (header.max_timestamp, header.last_offset)
+            if self.bytes_since_last_index_entry > self.index_interval_bytes:
+                self.index.append(header.last_offset, position + start)
+                self.time_index.maybe_append(*self.max_timestamp_and_offset)
+                self.bytes_since_last_index_entry = 0
+                self.indexes_full = (
+                    self.index.byte_size() + OFFSET_ENTRY.size > self.max_index_bytes
+                    or self.time_index.byte_size() + TIME_ENTRY.size > self.max_index_bytes
+                )
+            self.bytes_since_last_index_entry += header.size
+            start += header.size
         self.next_offset = last_offset + 1
 
     def batches(self, position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
