@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Generator
 
 from ottla.server.config import BrokerConfig
 from ottla.storage import Storage
+from ottla.storage.compaction import offset_map_capacity
 from ottla.storage.files import remove_paths
 
 log = logging.getLogger("ottla.log_maintenance")
@@ -81,6 +82,18 @@ class LogMaintenance:
             if config.log_flush_offset_checkpoint_interval_ms > 0:  # Kafka's scheduler: 0 is no period
                 self._every("recovery point checkpoint", config.log_flush_offset_checkpoint_interval_ms, storage.checkpoint_recovery_points)
 
+    @property
+    def map_capacity(self) -> int:
+        """The keys a compaction pass maps at most: Kafka's count for one cleaner thread's
+        share of log.cleaner.dedupe.buffer.size at log.cleaner.io.buffer.load.factor (read at
+        each pass: Kafka's cleaner takes them dynamically). Ottla runs one cleaner; a
+        log.cleaner.threads above one divides the buffer as Kafka's threads do."""
+        config = self.config
+        return offset_map_capacity(
+            config.value("log.cleaner.dedupe.buffer.size"), max(config.value("log.cleaner.threads"), 1),
+            config.value("log.cleaner.io.buffer.load.factor"),
+        )
+
     def reconfigure(self, config: BrokerConfig) -> None:
         """Reschedule the tasks on changed settings (log.cleaner.backoff.ms is dynamic in Kafka);
         a compaction pass under way goes on."""
@@ -111,7 +124,7 @@ class LogMaintenance:
     def _start_compaction(self, now_ms: int) -> None:
         """A pass, unless the last one is still running (a pass may outlast the backoff)."""
         if self._compaction is None or self._compaction.done():
-            self._compaction_steps = self.storage.compaction_steps(now_ms)
+            self._compaction_steps = self.storage.compaction_steps(now_ms, self.map_capacity)
             self._compaction = asyncio.get_running_loop().create_task(self._compact(self._compaction_steps))
 
     def _every_database(self, name: str, interval_ms: int, task: Callable[[int], Awaitable[object]]) -> None:

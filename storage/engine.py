@@ -42,7 +42,7 @@ from ottla.storage.config import LogConfig
 from ottla.storage.handles import DEFAULT_LIMIT, FileHandles
 from ottla.storage.flusher import Flusher, FlushJob
 from ottla.storage.files import TEMPORARY_SUFFIX, DirectoryLocks, fsync_directory, remove_paths, replace_file
-from ottla.storage.log import PartitionLog, out_of_space, run_steps
+from ottla.storage.log import DEFAULT_MAP_CAPACITY, PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
 from ottla.storage.segment import file_name
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -951,13 +951,14 @@ class Storage:
         the server's schedule). Returns the number of records removed."""
         return run_steps(self.compaction_steps(now_ms))
 
-    def compaction_steps(self, now_ms: int) -> Generator[None, None, int]:
-        """`compact` a batch at a time (PartitionLog.clean_steps), for a caller that
-        serves clients between steps; a partition deleted meanwhile is passed over."""
+    def compaction_steps(self, now_ms: int, map_capacity: int = DEFAULT_MAP_CAPACITY) -> Generator[None, None, int]:
+        """`compact` a batch at a time (PartitionLog.clean_steps, each pass's offset map holding
+        at most `map_capacity` keys), for a caller that serves clients between steps; a
+        partition deleted meanwhile is passed over."""
         removed = 0
         for key, log in list(self._logs.items()):
             if self._logs.get(key) is log:
-                removed += yield from log.clean_steps(now_ms)
+                removed += yield from log.clean_steps(now_ms, map_capacity)
         return removed
 
     def _write_checkpoints(self, force: bool = False) -> None:
