@@ -31,6 +31,12 @@ def refusal(context: RequestContext) -> ErrorCode | None:
     return None
 
 
+def refused_expiry(code: ErrorCode) -> int:
+    """The expiry Renew and Expire answer with a refusal: -1 from KafkaApis' own refusal of the
+    channel; the controller's refusals leave the field at its default, 0."""
+    return -1 if code is ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED else 0
+
+
 def split_principal(principal: str) -> tuple[str, str]:
     """("User", "alice") from "User:alice"."""
     principal_type, _, name = principal.partition(":")

@@ -1,8 +1,9 @@
 """CreateDelegationToken (KIP-48): a token for the requester, or (v3, KIP-373) for another
 owner the requester may CREATE_TOKENS for, checked in KafkaApis' order: an allowed channel
-(DELEGATION_TOKEN_REQUEST_NOT_ALLOWED), User principals only (INVALID_PRINCIPAL_TYPE), the
-owner's ACL (DELEGATION_TOKEN_AUTHORIZATION_FAILED), then a secret key configured
-(DELEGATION_TOKEN_AUTH_DISABLED)."""
+(DELEGATION_TOKEN_REQUEST_NOT_ALLOWED), the owner's ACL (DELEGATION_TOKEN_AUTHORIZATION_FAILED),
+User renewers only (INVALID_PRINCIPAL_TYPE; the owner's type is not checked), then, in the
+controller, a secret key configured (DELEGATION_TOKEN_AUTH_DISABLED). KafkaApis' refusals carry
+-1 timestamps; the controller's leave them at their default, 0."""
 
 from __future__ import annotations
 
@@ -29,14 +30,14 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateDelega
     owner = requester if not owner_name else f"{owner_type}:{owner_name}"
     if not requests_allowed(context):
         return _error(ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, owner, requester)
-    renewers = [(renewer["principal_type"], renewer["principal_name"]) for renewer in request["renewers"]]
-    if split_principal(owner)[0] != USER_TYPE or any(principal_type != USER_TYPE for principal_type, _ in renewers):
-        return _error(ErrorCode.INVALID_PRINCIPAL_TYPE, owner, requester)
     if owner != requester and not context.authorize(AclOperation.CREATE_TOKENS, ResourceType.USER, owner):
         return _error(ErrorCode.DELEGATION_TOKEN_AUTHORIZATION_FAILED, owner, requester)
+    renewers = [(renewer["principal_type"], renewer["principal_name"]) for renewer in request["renewers"]]
+    if any(principal_type != USER_TYPE for principal_type, _ in renewers):
+        return _error(ErrorCode.INVALID_PRINCIPAL_TYPE, owner, requester)
     tokens = context.services.tokens
     if not tokens.enabled:
-        return _error(ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED, owner, requester)
+        return _error(ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED, owner, requester, timestamp=0)
     token = tokens.create(owner, requester, [f"{t}:{n}" for t, n in renewers], request["max_lifetime_ms"])
     response = _error(ErrorCode.NONE, owner, requester)
     response["issue_timestamp_ms"] = token.issue_ms
@@ -47,7 +48,7 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateDelega
     return response
 
 
-def _error(code: ErrorCode, owner: str, requester: str) -> CreateDelegationTokenResponse:
+def _error(code: ErrorCode, owner: str, requester: str, timestamp: int = -1) -> CreateDelegationTokenResponse:
     owner_type, owner_name = split_principal(owner)
     requester_type, requester_name = split_principal(requester)
     return {
@@ -56,9 +57,9 @@ def _error(code: ErrorCode, owner: str, requester: str) -> CreateDelegationToken
         "principal_name": owner_name,
         "token_requester_principal_type": requester_type,
         "token_requester_principal_name": requester_name,
-        "issue_timestamp_ms": -1,
-        "expiry_timestamp_ms": -1,
-        "max_timestamp_ms": -1,
+        "issue_timestamp_ms": timestamp,
+        "expiry_timestamp_ms": timestamp,
+        "max_timestamp_ms": timestamp,
         "token_id": "",
         "hmac": b"",
         "throttle_time_ms": 0,

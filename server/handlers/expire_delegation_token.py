@@ -1,13 +1,13 @@
-"""ExpireDelegationToken (KIP-48): bring a token's expiry forward (a negative period removes
-it at once); only its owner or a renewer may, over a channel allowed to manage tokens, and
-not once it has expired."""
+"""ExpireDelegationToken (KIP-48): bring a token's expiry forward; only its owner or a renewer
+may, over a channel allowed to manage tokens. A negative period removes it at once, expired or
+not; any other period is refused once it has expired."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.handlers._delegation_tokens import refusal
+from ottla.server.handlers._delegation_tokens import refusal, refused_expiry
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
 
@@ -21,6 +21,6 @@ VERSIONS = (1, 2)
 def handle(context: RequestContext, header: RequestHeader, request: ExpireDelegationTokenRequest) -> ExpireDelegationTokenResponse:
     refused = refusal(context)
     if refused is not None:
-        return {"error_code": refused, "expiry_timestamp_ms": -1, "throttle_time_ms": 0}
+        return {"error_code": refused, "expiry_timestamp_ms": refused_expiry(refused), "throttle_time_ms": 0}
     code, expiry = context.services.tokens.expire(bytes(request["hmac"]), context.client.principal, request["expiry_time_period_ms"])
     return {"error_code": code, "expiry_timestamp_ms": expiry, "throttle_time_ms": 0}

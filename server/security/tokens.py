@@ -14,8 +14,8 @@ change (`storage.files.replace_file`). As in Kafka's metadata records, the HMAC 
 stored: it is derived again from the secret key, so the file holds no credential, and a
 changed key invalidates every token. An expired token stays until a sweep drops it, at most
 once every `delegation.token.expiry.check.interval.ms` on the next use, as Kafka's controller
-sweeps: until then Describe lists it and Renew and Expire answer DELEGATION_TOKEN_EXPIRED, but
-no login with it succeeds. Over PostgreSQL the tokens
+sweeps: until then Describe lists it, Renew and Expire answer DELEGATION_TOKEN_EXPIRED (but an
+Expire with a negative period removes it), and no login with it succeeds. Over PostgreSQL the tokens
 are the database's, shared by every broker on it (server/security/database.py): `record_change`
 then takes each change instead of the file, and `reset` puts the tokens as another broker left
 them in place.
@@ -146,38 +146,38 @@ class DelegationTokens:
 
     def renew(self, token_hmac: bytes, principal: str, renew_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
         """(error, new expiry): now + `delegation.token.expiry.time.ms`, or the period when
-        positive and shorter, never past the maximum (DelegationTokenControlManager.renewDelegationToken)."""
+        positive and shorter, never past the maximum (DelegationTokenControlManager.renewDelegationToken).
+        Refused in the controller's order: not found, expired, owner mismatch; a refusal's expiry
+        is 0, the field's default the controller leaves."""
         current = now_ms() if now is None else now
-        token, error = self._held(token_hmac, principal, current)
+        token = self.by_hmac(token_hmac, current)
         if token is None:
-            return error, -1
+            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, 0
+        if token.expired(current):
+            return ErrorCode.DELEGATION_TOKEN_EXPIRED, 0
+        if not token.may_renew(principal):
+            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, 0
         period = self.expiry_time_ms if renew_period_ms <= 0 else min(self.expiry_time_ms, renew_period_ms)
         return self._expire_at(token, min(current + period, token.max_ms))
 
     def expire(self, token_hmac: bytes, principal: str, expiry_period_ms: int, now: int | None = None) -> tuple[ErrorCode, int]:
-        """(error, new expiry): a negative period removes the token at once, and Kafka then
-        answers that period as the expiry."""
+        """(error, new expiry) as DelegationTokenControlManager.expireDelegationToken: refused when
+        not found, then when `principal` may not renew it (a refusal's expiry is 0); a negative
+        period then removes the token at once, expired or not, and answers now; else an expired
+        token is refused, and a live one expires at now + the period, never past its maximum."""
         current = now_ms() if now is None else now
-        token, error = self._held(token_hmac, principal, current)
+        token = self.by_hmac(token_hmac, current)
         if token is None:
-            return error, -1
+            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, 0
+        if not token.may_renew(principal):
+            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, 0
         if expiry_period_ms < 0:
             self._remove(token)
             self._changed([], [], [token.token_id])
-            return ErrorCode.NONE, expiry_period_ms
+            return ErrorCode.NONE, current
+        if token.expired(current):
+            return ErrorCode.DELEGATION_TOKEN_EXPIRED, 0
         return self._expire_at(token, min(current + expiry_period_ms, token.max_ms))
-
-    def _held(self, token_hmac: bytes, principal: str, now: int) -> tuple[Token | None, ErrorCode]:
-        """The token `token_hmac` names when it has not expired and `principal` may renew it,
-        else None and why, in Kafka's order: not found, expired, owner mismatch."""
-        token = self.by_hmac(token_hmac, now)
-        if token is None:
-            return None, ErrorCode.DELEGATION_TOKEN_NOT_FOUND
-        if token.expired(now):
-            return None, ErrorCode.DELEGATION_TOKEN_EXPIRED
-        if not token.may_renew(principal):
-            return None, ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH
-        return token, ErrorCode.NONE
 
     def _expire_at(self, token: Token, expiry_ms: int) -> tuple[ErrorCode, int]:
         renewed = self._tokens[token.token_id] = replace(token, expiry_ms=expiry_ms)

@@ -41,22 +41,22 @@ def test_lifetimes_are_capped_as_kafka_caps_them() -> None:
 def test_only_owners_and_renewers_renew_and_never_past_the_maximum() -> None:
     tokens = _tokens()
     token = tokens.create("User:alice", "User:alice", ["User:bob"], max_lifetime_ms=-1, now=0)
-    assert tokens.renew(token.hmac, "User:carol", -1, now=1) == (ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, -1)
+    assert tokens.renew(token.hmac, "User:carol", -1, now=1) == (ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, 0)
     assert tokens.renew(token.hmac, "User:bob", 2 * DAY, now=DAY // 2) == (ErrorCode.NONE, DAY // 2 + DAY)
     short = tokens.create("User:alice", "User:alice", [], max_lifetime_ms=HOUR, now=0)
     assert tokens.renew(short.hmac, "User:alice", -1, now=HOUR // 2) == (ErrorCode.NONE, HOUR)
-    assert tokens.renew(b"not a token", "User:alice", -1, now=DAY) == (ErrorCode.DELEGATION_TOKEN_NOT_FOUND, -1)
+    assert tokens.renew(b"not a token", "User:alice", -1, now=DAY) == (ErrorCode.DELEGATION_TOKEN_NOT_FOUND, 0)
 
 
 def test_expire_now_removes_and_an_expired_token_is_expired() -> None:
     tokens = _tokens()
     first = tokens.create("User:alice", "User:alice", [], max_lifetime_ms=-1, now=0)
     second = tokens.create("User:alice", "User:alice", [], max_lifetime_ms=-1, now=0)
-    assert tokens.expire(first.hmac, "User:alice", -1, now=5) == (ErrorCode.NONE, -1)
+    assert tokens.expire(first.hmac, "User:alice", -1, now=5) == (ErrorCode.NONE, 5)
     assert tokens.by_hmac(first.hmac, now=5) is None
     assert tokens.expire(second.hmac, "User:alice", 10, now=5) == (ErrorCode.NONE, 15)
     assert [token.token_id for token in tokens.tokens(now=15)] == [second.token_id]
-    assert tokens.expire(second.hmac, "User:alice", 10, now=16) == (ErrorCode.DELEGATION_TOKEN_EXPIRED, -1)
+    assert tokens.expire(second.hmac, "User:alice", 10, now=16) == (ErrorCode.DELEGATION_TOKEN_EXPIRED, 0)
 
 
 def test_tokens_survive_a_restart_and_a_new_key_voids_them(tmp_path: Path) -> None:
