@@ -107,9 +107,9 @@ class CachedPartition:
 
     def must_respond(self, answer: FetchResponsePartitionData, update: bool = True) -> bool:
         """Kafka's CachedPartition.maybeUpdateResponseData: the answer goes out when it has
-        records, a new high watermark or log start offset, or an error; with `update` the
-        partition keeps what is sent, and after an error its high watermark is -1, so the
-        partition is sent again once the error clears."""
+        records, a new high watermark or log start offset, a preferred read replica, a diverging
+        epoch or an error; with `update` the partition keeps what is sent, and after an error
+        its high watermark is -1, so the partition is sent again once the error clears."""
         respond = records_size(answer["records"]) > 0
         if self.high_watermark != answer["high_watermark"]:
             if update:
@@ -120,7 +120,7 @@ class CachedPartition:
             if update:
                 self.log_start_offset = log_start_offset
             respond = True
-        if answer.get("preferred_read_replica", -1) != -1:
+        if answer.get("preferred_read_replica", -1) != -1 or "diverging_epoch" in answer:
             respond = True
         if answer["error_code"]:
             if update:

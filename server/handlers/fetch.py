@@ -15,7 +15,11 @@ With an authorizer, a topic the principal may not READ is TOPIC_AUTHORIZATION_FA
 its partitions (KafkaApis.handleFetchRequest).
 From v13 topics are named by id: an id no topic has (the all-zero one too) is UNKNOWN_TOPIC_ID.
 A topic-id session's partitions keep the name they joined with (server/fetch_sessions.py).
-A single node checks a partition's current_leader_epoch as a cluster's leader does (-1: no check).
+A single node checks a partition's current_leader_epoch as a cluster's leader does (a negative
+one: no check).
+A partition's last_fetched_epoch (v12+; Kafka's followers send it, the stock consumers send -1)
+is checked against the partition's epoch history before the read (Partition.readRecords): where
+the fetcher's log diverges from this one is answered as `diverging_epoch`, with no records.
 Errors come with aborted_transactions as Kafka's do: refused before any read (KafkaApis: unknown
 topic or partition, not authorized) an empty list; a failed read (ReplicaManager.readFromLog) null.
 The answer lists the partitions as KafkaApis.handleFetchRequest's map holds them: those read, in
@@ -233,8 +237,12 @@ def _read(
                     # topic of that name lacks is UNKNOWN_TOPIC_OR_PARTITION (metadataCache.contains);
                     # one it has, under another id, INCONSISTENT_TOPIC_ID (ReplicaManager.readFromLog).
                     raise KafkaError(ErrorCode.INCONSISTENT_TOPIC_ID if 0 <= index < renamed else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                # FetchRequest.optionalEpoch: a negative current_leader_epoch names none, as -1 does.
+                claimed_epoch = wanted.get("current_leader_epoch", -1)
+                if claimed_epoch < -1:
+                    claimed_epoch = -1
                 if cluster is not None:
-                    preferred = _cluster_check(context, cluster, version, request, name, index, wanted.get("current_leader_epoch", -1))
+                    preferred = _cluster_check(context, cluster, version, request, name, index, claimed_epoch)
                     if preferred is not None:
                         entry["preferred_read_replica"] = preferred
                         answer_now = True
@@ -246,12 +254,24 @@ def _read(
                         partitions.append(entry)
                         continue
                 log = storage.partition(name, index)
-                claimed_epoch = wanted.get("current_leader_epoch", -1)
                 if claimed_epoch != -1 and cluster is None:
                     # Partition.localLogWithEpochOrThrow (a cluster's was checked above).
                     check_current_leader_epoch(claimed_epoch, log.leader_epoch)
+                # KIP-320/KIP-595: a fetcher naming the epoch of its last fetched batch (a negative
+                # one names none: FetchRequest.optionalEpoch) has it checked before the read, as
+                # Partition.readRecords does for consumers and followers alike. A cluster's history
+                # over its database is the database's, looked up with the read (_read_deferred).
+                last_fetched_epoch = wanted.get("last_fetched_epoch", -1)
+                deferred_epoch = -1
+                if last_fetched_epoch >= 0:
+                    if cluster is not None and pending is not None and storage.is_database_topic(name):
+                        deferred_epoch = last_fetched_epoch
+                    elif _diverged(context, cluster, entry, name, index, log, last_fetched_epoch, wanted["fetch_offset"]):
+                        answer_now = True
+                        partitions.append(entry)
+                        continue
                 if pending is not None and storage.is_database_topic(name):
-                    pending.append((entry, log, wanted["fetch_offset"], wanted["partition_max_bytes"], name))
+                    pending.append((entry, log, wanted["fetch_offset"], wanted["partition_max_bytes"], name, deferred_epoch))
                     partitions.append(entry)
                     continue
                 limit = min(wanted["partition_max_bytes"], max(budget - total, 0))
@@ -307,8 +327,75 @@ def _add(responses: list[FetchResponseFetchableTopicResponse], version: int, top
         responses.append({field: topic[field], "partitions": partitions})  # type: ignore[misc]
 
 
-# A database partition's read still to do: its entry, partition, fetch offset, partition_max_bytes, topic.
-_PendingRead = tuple["FetchResponsePartitionData", Any, int, int, str]
+# A database partition's read still to do: its entry, partition, fetch offset, partition_max_bytes,
+# topic, and the last fetched epoch to check against the database's epoch history first (-1: none).
+_PendingRead = tuple["FetchResponsePartitionData", Any, int, int, str, int]
+
+
+def _diverged(
+    context: RequestContext, cluster: ClusterState | None, entry: FetchResponsePartitionData, name: str, index: int,
+    log: Any, last_fetched_epoch: int, fetch_offset: int,
+) -> bool:
+    """Whether the fetcher's log diverges from this one (see `_diverging`), from the epoch history
+    OffsetForLeaderEpoch answers from: a single node's one epoch, its log's, ending at the log
+    end; a cluster's partition history (PartitionState.end_offset_for)."""
+    if cluster is None:
+        epoch, end_offset = (last_fetched_epoch, log.log_end_offset) if last_fetched_epoch == log.leader_epoch else (-1, -1)
+        high_watermark = log.high_watermark
+        stable = log.last_stable_offset
+    else:
+        info = context.storage.topic(name)
+        assert info is not None  # _cluster_check found it
+        epoch, end_offset = partition_state(context, cluster, info, index).end_offset_for(last_fetched_epoch, log.log_end_offset)
+        high_watermark = cluster.high_watermark(name, index, log.log_end_offset)
+        stable = min(log.last_stable_offset, high_watermark)
+    return _diverging(entry, epoch, end_offset, last_fetched_epoch, fetch_offset, high_watermark, stable, log.log_start_offset)
+
+
+def _diverging(
+    entry: FetchResponsePartitionData, epoch: int, end_offset: int, last_fetched_epoch: int, fetch_offset: int,
+    high_watermark: int, stable: int, log_start_offset: int,
+) -> bool:
+    """Kafka's Partition.readRecords given (epoch, end offset), the largest epoch at or below the
+    last fetched one and where it ends here: an epoch this log does not know, or a fetch offset
+    below the log start, is OFFSET_OUT_OF_RANGE; an epoch lower than the fetcher's, or ending
+    before its fetch offset, is where the logs diverge, answered as `diverging_epoch` with no
+    records (and null aborted transactions: FetchDataInfo.empty), the offsets as they stand and
+    at once (ReplicaManager.fetchMessages). Whether the entry was so answered."""
+    if epoch == -1 or end_offset == -1 or fetch_offset < log_start_offset:
+        raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE)
+    if epoch >= last_fetched_epoch and end_offset >= fetch_offset:
+        return False
+    entry["diverging_epoch"] = {"epoch": epoch, "end_offset": end_offset}
+    entry["high_watermark"] = high_watermark
+    entry["last_stable_offset"] = stable
+    entry["log_start_offset"] = log_start_offset
+    entry["aborted_transactions"] = None
+    return True
+
+
+async def _look_up_epochs(pending: list[_PendingRead]) -> list[_PendingRead]:
+    """The reads left once those whose last fetched epoch the database's history (DatabasePartition.
+    end_offset_for_epoch, looked up together) finds diverging or unknown are answered so."""
+    checked = [read for read in pending if read[5] >= 0]
+    if not checked:
+        return pending
+    outcomes = await asyncio.gather(*(log.end_offset_for_epoch(epoch) for _, log, _, _, _, epoch in checked), return_exceptions=True)
+    answered: set[int] = set()
+    for (entry, log, offset, _, _, last_fetched_epoch), outcome in zip(checked, outcomes):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, KafkaError):
+            raise outcome
+        try:
+            if isinstance(outcome, KafkaError):
+                raise outcome
+            epoch, end_offset = outcome
+            if not _diverging(entry, epoch, end_offset, last_fetched_epoch, offset, log.high_watermark, log.last_stable_offset, log.log_start_offset):
+                continue
+        except KafkaError as exc:
+            entry["error_code"] = exc.code
+            entry["aborted_transactions"] = [] if exc.code in _REFUSED else None
+        answered.add(id(entry))
+    return [read for read in pending if id(read[0]) not in answered]
 
 
 async def _confirmed(pending: list[_PendingRead]) -> list[_PendingRead]:
@@ -318,9 +405,9 @@ async def _confirmed(pending: list[_PendingRead]) -> list[_PendingRead]:
     unconfirmed = [read for read in pending if not read[1].producers_confirmed]
     if not unconfirmed:
         return pending
-    outcomes = await asyncio.gather(*(log.confirm() for _, log, _, _, _ in unconfirmed), return_exceptions=True)
+    outcomes = await asyncio.gather(*(log.confirm() for _, log, _, _, _, _ in unconfirmed), return_exceptions=True)
     failed: set[int] = set()
-    for (entry, _, _, _, _), outcome in zip(unconfirmed, outcomes):
+    for (entry, _, _, _, _, _), outcome in zip(unconfirmed, outcomes):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
             entry["aborted_transactions"] = None
@@ -341,6 +428,9 @@ async def _read_deferred(
     response, total, keys, answer_now = _read(context, version, request, topics, pending)
     if not pending:
         return response, total, keys, answer_now
+    looked_up = await _look_up_epochs(pending)
+    answer_now = answer_now or len(looked_up) < len(pending)  # a divergence or an error is answered at once
+    pending = looked_up
     budget = _max_bytes(context, request)
     read_committed = request.get("isolation_level", 0) == _READ_COMMITTED
     if read_committed:
@@ -348,13 +438,13 @@ async def _read_deferred(
         answer_now = answer_now or len(confirmed) < len(pending)  # an error is answered at once
         pending = confirmed
     # Each partition's LSO as the local engine's read takes it: before the read, which stops there for read_committed.
-    stables = [log.last_stable_offset for _, log, _, _, _ in pending]
+    stables = [log.last_stable_offset for _, log, _, _, _, _ in pending]
     outcomes = await asyncio.gather(
         *(log.read(offset, min(partition_max_bytes, budget), max_offset=stable if read_committed else None)
-          for (_, log, offset, partition_max_bytes, _), stable in zip(pending, stables)),
+          for (_, log, offset, partition_max_bytes, _, _), stable in zip(pending, stables)),
         return_exceptions=True,
     )
-    for (entry, log, offset, partition_max_bytes, name), stable, outcome in zip(pending, stables, outcomes):
+    for (entry, log, offset, partition_max_bytes, name, _), stable, outcome in zip(pending, stables, outcomes):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
             entry["aborted_transactions"] = [] if outcome.code in _REFUSED else None
