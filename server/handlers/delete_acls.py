@@ -1,17 +1,19 @@
 """DeleteAcls: remove the ACLs each filter matches, answering per filter with what it removed
 (Kafka's AclApis and AclControlManager.deleteAcls: every filter sees the set as it was).
 
-Needs ALTER on the cluster; with no authorizer every filter is SECURITY_DISABLED. A filter
-with a code Kafka does not know is INVALID_REQUEST and removes nothing."""
+A filter naming UNKNOWN (code 0) for a type, pattern, operation or permission does not parse in
+Kafka (DeleteAclsRequest.normalizeAndValidate): the connection is closed unanswered. Then it needs
+ALTER on the cluster; with no authorizer every filter is SECURITY_DISABLED. A filter with a code
+Kafka does not know is INVALID_REQUEST and removes nothing."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.security.authorizer import CLUSTER_NAME, AclFilter, AclOperation, ResourceType
+from ottla.server.security.authorizer import CLUSTER_NAME, AclFilter, AclOperation, ResourceType, carries_unknown
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ VERSIONS = (1, 3)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DeleteAclsRequest) -> DeleteAclsResponse:
+    if any(carries_unknown((f["resource_type_filter"], f["pattern_type_filter"], f["operation"], f["permission_type"])) for f in request["filters"]):
+        raise MalformedFrame("DeleteAcls: filters contain UNKNOWN elements")
     filters = [
         AclFilter(
             item["resource_type_filter"],

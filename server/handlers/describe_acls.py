@@ -1,16 +1,19 @@
 """DescribeAcls: the ACLs a filter matches, grouped by resource pattern (Kafka's AclApis).
 
-Needs DESCRIBE on the cluster; with no authorizer configured the answer is SECURITY_DISABLED,
-as Kafka's. A filter with a code Kafka does not know is INVALID_REQUEST."""
+A filter naming UNKNOWN (code 0) for a type, pattern, operation or permission does not parse in
+Kafka (DescribeAclsRequest.normalizeAndValidate): the connection is closed unanswered. Then it
+needs DESCRIBE on the cluster; with no authorizer configured the answer is SECURITY_DISABLED, as
+Kafka's. A code Kafka does not know reads as UNKNOWN, which matches no ACL: an empty answer, no
+error (the broker's StandardAuthorizer.acls filters without AclControlManager.validateFilter)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.security.authorizer import CLUSTER_NAME, Acl, AclFilter, AclOperation, ResourceType
+from ottla.server.security.authorizer import CLUSTER_NAME, Acl, AclFilter, AclOperation, ResourceType, carries_unknown
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -21,6 +24,8 @@ VERSIONS = (1, 3)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeAclsRequest) -> DescribeAclsResponse:
+    if carries_unknown((request["resource_type_filter"], request["pattern_type_filter"], request["operation"], request["permission_type"])):
+        raise MalformedFrame("DescribeAcls: the filter contains UNKNOWN elements")
     response: DescribeAclsResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "resources": []}
     authorizer = context.authorizer
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
@@ -40,11 +45,6 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeAcls
         request["operation"],
         request["permission_type"],
     )
-    problem = acl_filter.problem()
-    if problem is not None:
-        response["error_code"] = ErrorCode.INVALID_REQUEST
-        response["error_message"] = problem
-        return response
     response["resources"] = resources(authorizer.describe(acl_filter))
     return response
 

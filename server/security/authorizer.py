@@ -244,21 +244,47 @@ def _known(enum: type[IntEnum], code: int) -> int:
     return code if code in enum._value2member_map_ else 0
 
 
-def creation_problem(acl: Acl) -> str | None:
-    """Why Kafka refuses to create this ACL (AclApis.handleCreateAcls, then
-    AclControlManager.validateNewAcl), or None."""
+def carries_unknown(codes: Iterable[int]) -> bool:
+    """Whether a creation or filter names UNKNOWN (code 0) for its resource type, pattern type,
+    operation or permission: Kafka's CreateAclsRequest, DescribeAclsRequest and DeleteAclsRequest
+    refuse that as they are parsed (IllegalArgumentException), and a request that does not parse
+    closes its connection unanswered. A code Kafka does not know is not 0 and parses (as UNKNOWN)."""
+    return any(code == 0 for code in codes)
+
+
+def filter_only(acl: Acl) -> bool:
+    """Whether a creation names what only a filter may (resource type ANY, pattern ANY or MATCH,
+    operation or permission ANY): Kafka's ResourcePattern and AccessControlEntry constructors throw
+    when AclApis.handleCreateAcls turns the creations into bindings, so the whole request fails
+    UNKNOWN_SERVER_ERROR and nothing is created."""
+    return (acl.resource_type == ResourceType.ANY or acl.pattern_type in (PatternType.ANY, PatternType.MATCH)
+            or acl.operation == Op.ANY or acl.permission_type == AclPermissionType.ANY)
+
+
+def creation_problem(acl: Acl) -> tuple[ErrorCode, str] | None:
+    """Why Kafka refuses to create this ACL, in the order it asks (AclApis.handleCreateAcls, then
+    AclControlManager.validateNewAcl and validateHostPattern), or None."""
+    invalid = ErrorCode.INVALID_REQUEST
     if acl.resource_type == ResourceType.CLUSTER and acl.resource_name != CLUSTER_NAME:
-        return f"The only valid name for the CLUSTER resource is {CLUSTER_NAME}"
+        return invalid, f"The only valid name for the CLUSTER resource is {CLUSTER_NAME}"
     if not acl.resource_name:
-        return "Invalid empty resource name"
-    if acl.resource_type in (ResourceType.UNKNOWN, ResourceType.ANY):
-        return f"Invalid resourceType {acl.resource_type.name}"
-    if acl.pattern_type not in (PatternType.LITERAL, PatternType.PREFIXED):
-        return f"Invalid patternType {acl.pattern_type.name}"
-    if acl.operation in (Op.UNKNOWN, Op.ANY):
-        return f"Invalid operation {acl.operation.name}"
-    if acl.permission_type not in (AclPermissionType.ALLOW, AclPermissionType.DENY):
-        return f"Invalid permissionType {acl.permission_type.name}"
+        return invalid, "Invalid empty resource name"
+    if acl.resource_type == ResourceType.UNKNOWN:  # a code Kafka does not know; ANY is filter_only
+        return invalid, "Invalid resourceType UNKNOWN"
+    if acl.pattern_type == PatternType.UNKNOWN:
+        return invalid, "Invalid patternType UNKNOWN"
+    if acl.operation == Op.UNKNOWN:
+        return invalid, "Invalid operation UNKNOWN"
+    if acl.permission_type == AclPermissionType.UNKNOWN:
+        return invalid, "Invalid permissionType UNKNOWN"
+    if ":" not in acl.principal:
+        return invalid, f"Could not parse principal from `{acl.principal}` (no colon is present separating the principal type from the principal name)"
+    if not acl.host:
+        return invalid, "Host pattern cannot be null or empty"
+    if "/" in acl.host:
+        # A CIDR range needs metadata.version 4.4-IV1, which Ottla's stays below
+        # (server/features.py METADATA_VERSION_GATES), so authorize never meets one.
+        return ErrorCode.UNSUPPORTED_VERSION, "CIDR-based ACL host patterns require metadata version 4.4-IV1 or higher."
     return None
 
 
@@ -425,8 +451,3 @@ class Authorizer:
         if prefixed:
             for end in range(1, len(name) + 1):
                 yield from prefixed.get((resource_type, name[:end]), ())
-
-
-def error_for(problem: str | None) -> tuple[ErrorCode, str | None]:
-    return (ErrorCode.NONE, None) if problem is None else (ErrorCode.INVALID_REQUEST, problem)
-
