@@ -71,7 +71,7 @@ class LogMaintenance:
                 lambda now_ms: database.expire_database_producers(now_ms, expiration_ms),
             )
             if config.log_cleaner_enable:
-                self._every_database("compaction", config.log_cleaner_backoff_ms, database.compact_database)
+                self._every_database("compaction", config.log_cleaner_backoff_ms, lambda now_ms: database.compact_database(now_ms, self.map_capacity))
         if config.log_cleaner_enable:
             self._every("compaction", config.log_cleaner_backoff_ms, self._start_compaction)
         if config.log_flush_scheduler_interval_ms != NEVER:

@@ -1,15 +1,20 @@
 """The log cleaner over a PostgreSQL partition: the local engine's compaction, one pass at a time.
 
 The rules are storage/compaction.py's, shared with the local engine: `due_segments` chooses what a
-pass cleans (min.compaction.lag.ms, min.cleanable.dirty.ratio, max.compaction.lag.ms), `map_batch`
-builds the key map over the dirty section and `BatchCleaner` rewrites each batch of the cleanable
+pass cleans (min.compaction.lag.ms, min.cleanable.dirty.ratio, max.compaction.lag.ms),
+`DirtyOffsetMap` builds the key map over the dirty section (at most the broker's
+`offset_map_capacity` keys: a full map stops the pass where Kafka's stops, the next pass going on
+from there) and `BatchCleaner` rewrites each batch of the cleanable
 segments (latest record per key at its offset; tombstones and markers until the delete horizon a
 pass stamps on their batch, KIP-534; aborted transactions' batches dropped; no segment reaching the
 last stable offset cleaned and no aborted record counted as its key's latest). Offsets never
 change: a rewritten batch keeps its base and last offset (and its row's end_position, so reads by
 position still never exceed max_bytes); a batch that keeps no record is deleted, unless it is its
 producer's last or ends at the log end (kept empty, as Kafka keeps it), and a fetch inside a
-deleted one gets the next batch there is, as on the local engine.
+deleted one gets the next batch there is, as on the local engine. The aborted-transaction rows
+whose ABORT marker a pass cleans go in the same transaction as its rewrite, unless a batch of
+their transaction was still there (`CleanedTransactions.indexed_aborts`, Kafka's cleaned
+.txnindex): read_committed fetches stop listing transactions with nothing left to skip.
 
 Segments: those rules are per segment (the active one is never cleaned), and batches here are
 rows, not segment files, so each pass first replays Kafka's roll rules (segment.bytes and
@@ -43,7 +48,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, OffsetMap, due_segments, map_batch
+from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, DirtyOffsetMap, due_segments, offset_map_capacity
 from ottla.storage.config import LogConfig
 from ottla.wire.records import read_header
 
@@ -92,14 +97,37 @@ def replay_rolls(segments: list[StoredSegment], batches: Iterable[tuple[int, int
         active.max_timestamp = max(active.max_timestamp, max_timestamp)
 
 
+# The cleaner's offset map at Kafka's default log.cleaner.dedupe.buffer.size, threads and load factor.
+DEFAULT_MAP_CAPACITY = offset_map_capacity()
+
+
 @dataclass(slots=True)
 class _Rewrite:
-    """What a pass changes: batches replaced (last offset, bytes, max timestamp) and removed."""
+    """What a pass changes: batches replaced (last offset, bytes, max timestamp) and removed;
+    the offsets [cleaned_from, cleaned_to) it cleaned, and the ABORT markers there whose
+    aborted-transaction rows stay (`indexed_aborts`)."""
 
     last_offsets: list[int]
     data: list[bytes]
     max_timestamps: list[int]
     removed: list[int]
+    cleaned_from: int
+    cleaned_to: int
+    indexed_aborts: list[int]
+
+
+@dataclass(slots=True, frozen=True)
+class CleanedPass:
+    """What a pass wrote: the records it removed, the aborted transactions it forgot (by their
+    marker's offset) and the producer state version forgetting them moved the partition to
+    (None: none forgotten), for this broker's copy of the state to follow."""
+
+    removed: int = 0
+    forgotten_aborts: frozenset[int] = frozenset()
+    producer_state_version: int | None = None
+
+
+_NOTHING_WRITTEN = CleanedPass()
 
 
 _STATE = "SELECT first_dirty_offset, log_start_offset FROM partitions WHERE topic_id = $1 AND partition_index = $2"
@@ -137,6 +165,17 @@ INSERT INTO segments (topic_id, partition_index, base_offset, next_offset, size,
 SELECT $1, $2, s.* FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS s
 """
 _CHECKPOINT = "UPDATE partitions SET first_dirty_offset = $3 WHERE topic_id = $1 AND partition_index = $2"
+_FORGET_ABORTED = """
+DELETE FROM aborted_transactions
+WHERE topic_id = $1 AND partition_index = $2 AND last_offset >= $3 AND last_offset < $4 AND last_offset <> ALL($5::bigint[])
+RETURNING last_offset
+"""
+# The aborted index is producer state: every broker's copy is reloaded at its next append once
+# the version moves, as after producer.id.expiration.ms (engine.py's `_EXPIRE`).
+_STATE_MOVED = """
+UPDATE partitions SET producer_state_version = producer_state_version + 1
+WHERE topic_id = $1 AND partition_index = $2 RETURNING producer_state_version
+"""
 
 
 async def _batches(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, start: int, end: int) -> AsyncIterator[tuple[int, bytes]]:
@@ -150,12 +189,15 @@ async def _batches(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, start: i
         start = rows[-1]["last_offset"] + 1
 
 
-async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, config: LogConfig, now_ms: int) -> int:
-    """One cleaner pass over a partition (see the module docstring); returns the records removed.
-    A partition gone meanwhile, or cleaned by another broker meanwhile, is left as it is (0)."""
+async def clean_partition(
+    pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, config: LogConfig, now_ms: int, map_capacity: int = DEFAULT_MAP_CAPACITY,
+) -> CleanedPass:
+    """One cleaner pass over a partition (see the module docstring), its offset map holding at
+    most `map_capacity` keys; returns what it wrote. A partition gone meanwhile, or cleaned by
+    another broker meanwhile, is left as it is (nothing written)."""
     state = await pool.fetchrow(_STATE, topic_id, index)
     if state is None:
-        return 0
+        return _NOTHING_WRITTEN
     first_dirty_offset: int = state["first_dirty_offset"]
     rows = await pool.fetch(_SEGMENTS, topic_id, index)
     segments = [
@@ -168,26 +210,37 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
     last_stable_offset = segments[-1].next_offset if open_from is None else open_from
     due = due_segments(segments[:-1], first_dirty_offset, now_ms, config, last_stable_offset)
     if due is None:
-        if (len(segments), segments[-1].next_offset) != known:
-            await _write(pool, topic_id, index, first_dirty_offset, first_dirty_offset, segments, None)
-        return 0
+        await _store_rolls(pool, topic_id, index, first_dirty_offset, segments, known)
+        return _NOTHING_WRITTEN
     cleanable, dirty = due
     # Every aborted transaction of the cleaned segments: the cleaner drops their batches, then their markers.
     aborted_rows = await pool.fetch(_ABORTED, topic_id, index, cleanable[0].base_offset)
     ranges = [(row["producer_id"], row["first_offset"], row["last_offset"]) for row in aborted_rows]
-    aborted = AbortedBatches(ranges)
-    offset_map: OffsetMap = {}
-    async for _, data in _batches(pool, topic_id, index, dirty[0].base_offset, cleanable[-1].next_offset):
-        map_batch(offset_map, data, aborted)
+    # As the local engine's PartitionLog.clean_steps: a segment at a time, until the map is full.
+    offset_map = DirtyOffsetMap(first_dirty_offset, map_capacity, AbortedBatches(ranges))
+    for segment in dirty:
+        async for _, data in _batches(pool, topic_id, index, max(segment.base_offset, first_dirty_offset), segment.next_offset):
+            if not offset_map.add(data):
+                break
+        if offset_map.full:
+            break
+        offset_map.end_segment(segment.next_offset)
+    if offset_map.latest_offset < first_dirty_offset:  # not one batch fits the map
+        await _store_rolls(pool, topic_id, index, first_dirty_offset, segments, known)
+        return _NOTHING_WRITTEN
+    end_offset = offset_map.latest_offset + 1
+    cleanable = [segment for segment in cleanable if segment.base_offset < end_offset]
     # Each producer's last data batch and epoch: the cleaner keeps that batch, emptied if need be (RETAIN_EMPTY).
     last_batches = {}
     for row in await pool.fetch(_PRODUCERS, topic_id, index):
         batches = json.loads(row["batches"])
         last_batches[row["producer_id"]] = (batches[-1][3] if batches else -1, row["producer_epoch"])
+    transactions = CleanedTransactions(ranges)
     cleaner = BatchCleaner(
-        offset_map, CleanedTransactions(ranges), now_ms, config.delete_retention_ms, last_batches, segments[-1].next_offset,
+        offset_map.offsets, transactions, now_ms, config.delete_retention_ms, last_batches, segments[-1].next_offset,
+        offset_map.latest_offset,
     )
-    rewrite = _Rewrite([], [], [], [])
+    rewrite = _Rewrite([], [], [], [], cleanable[0].base_offset, cleanable[-1].next_offset, [])
     removed = 0
     for segment in cleanable:
         size, first_timestamp, largest = 0, -1, -1
@@ -208,6 +261,7 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
             size += len(filtered)
             largest = max(largest, header.max_timestamp)
         segment.size, segment.first_batch_timestamp, segment.max_timestamp = size, first_timestamp, largest
+    rewrite.indexed_aborts = sorted(transactions.indexed_aborts)
     # Segments left empty merge into the one before (the first and the active one stay).
     kept = [segments[0]]
     for segment in segments[1:-1]:
@@ -219,25 +273,41 @@ async def clean_partition(pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, c
     start: int = state["log_start_offset"]
     while len(kept) > 1 and kept[1].base_offset <= start:
         kept.pop(0)
-    written = await _write(pool, topic_id, index, first_dirty_offset, cleanable[-1].next_offset, kept, rewrite)
-    return removed if written else 0
+    written = await _write(pool, topic_id, index, first_dirty_offset, end_offset, kept, rewrite)
+    return CleanedPass(removed, written.forgotten_aborts, written.producer_state_version) if written is not None else _NOTHING_WRITTEN
+
+
+async def _store_rolls(
+    pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, first_dirty_offset: int, segments: list[StoredSegment], known: tuple[int, int],
+) -> None:
+    """A pass that cleans nothing still keeps the segments its replay rolled, if they changed
+    from the `known` (count, end) it read."""
+    if (len(segments), segments[-1].next_offset) != known:
+        await _write(pool, topic_id, index, first_dirty_offset, first_dirty_offset, segments, None)
 
 
 async def _write(
     pool: asyncpg.Pool, topic_id: uuid.UUID, index: int, read_dirty_offset: int, first_dirty_offset: int,
     segments: list[StoredSegment], rewrite: _Rewrite | None,
-) -> bool:
+) -> CleanedPass | None:
     """A pass's outcome in one transaction, if the partition is still there and no other pass
-    moved its first dirty offset since `read_dirty_offset` was read; whether it was written."""
+    moved its first dirty offset since `read_dirty_offset` was read: what it forgot of the
+    aborted index (its `removed` not counted here), or None when nothing was written."""
+    forgotten: frozenset[int] = frozenset()
+    version: int | None = None
     async with pool.acquire() as connection, connection.transaction():
         state = await connection.fetchrow(_LOCK, topic_id, index)
         if state is None or state["first_dirty_offset"] != read_dirty_offset:
-            return False
+            return None
         if rewrite is not None:
             if rewrite.removed:
                 await connection.execute(_REMOVE, topic_id, index, rewrite.removed)
             if rewrite.last_offsets:
                 await connection.execute(_REPLACE, topic_id, index, rewrite.last_offsets, rewrite.data, rewrite.max_timestamps)
+            rows = await connection.fetch(_FORGET_ABORTED, topic_id, index, rewrite.cleaned_from, rewrite.cleaned_to, rewrite.indexed_aborts)
+            if rows:
+                forgotten = frozenset(row["last_offset"] for row in rows)
+                version = await connection.fetchval(_STATE_MOVED, topic_id, index)
         await connection.execute(_FORGET_SEGMENTS, topic_id, index)
         await connection.execute(
             _STORE_SEGMENTS, topic_id, index,
@@ -246,4 +316,4 @@ async def _write(
         )
         if first_dirty_offset != read_dirty_offset:
             await connection.execute(_CHECKPOINT, topic_id, index, first_dirty_offset)
-    return True
+    return CleanedPass(0, forgotten, version)

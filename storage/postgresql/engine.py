@@ -56,7 +56,7 @@ import json
 import pathlib
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import ClassVar, Protocol
@@ -83,7 +83,7 @@ from ottla.storage.postgresql.log import (
     set_topic_configs,
     take_group,
 )
-from ottla.storage.postgresql.compaction import clean_partition
+from ottla.storage.postgresql.compaction import DEFAULT_MAP_CAPACITY, clean_partition
 from ottla.storage.postgresql.coordinator_topics import CoordinatorJournal
 from ottla.storage.postgresql.migrations import SchemaError, migrate
 from ottla.storage.postgresql.producers import (
@@ -600,8 +600,28 @@ class PostgresStorage(Storage):
             return info.name, index
         return None
 
+    def check_name_free(self, name: str, siblings: Collection[str] = ()) -> None:
+        """Storage.check_name_free over the database's topics as well as the local part's: a
+        name of the catalogue is TOPIC_ALREADY_EXISTS, one differing from it only by '.' and '_'
+        INVALID_TOPIC, as Kafka's controller refuses it (ReplicationControlManager's
+        validateNewTopicNames), unless it is one of `siblings`. The catalogue trails other
+        brokers' creations by one notification: a name another broker took meanwhile is the
+        database's to refuse (its unique topic name), a colliding one is not refused."""
+        if name in self._database_topics:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        super().check_name_free(name, siblings)
+        if "." in name or "_" in name:
+            unified = name.replace(".", "_")
+            for existing in self._database_topics:
+                if existing.replace(".", "_") == unified and existing not in siblings:
+                    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Topic '{name}' collides with existing topic: {existing}")
+
     async def create_database_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
-        """CreateTopics: the topic and its partitions in one transaction, then in the catalogue."""
+        """CreateTopics: the topic and its partitions in one transaction, then in the catalogue.
+        The name is judged (`check_name_free`) against the catalogue as the coroutine starts,
+        before its first round trip: the topics of one request, created together
+        (asyncio.gather), are each judged before any of them joins it, so that `t.1` and `t_1`
+        asked together are both created, as Kafka 4.4's controller creates them."""
         self.check_name_free(name)
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
@@ -700,15 +720,25 @@ class PostgresStorage(Storage):
             by_key[key]._saw(log_start_offset, log_start_offset)
         return len(moved)
 
-    async def compact_database(self, now_ms: int) -> int:
+    async def compact_database(self, now_ms: int, map_capacity: int = DEFAULT_MAP_CAPACITY) -> int:
         """One pass of the log cleaner over the database partitions whose cleanup.policy has
-        `compact`, a partition at a time (compaction.py); returns the records removed."""
+        `compact`, a partition at a time (compaction.py), each pass's offset map holding at
+        most `map_capacity` keys; returns the records removed. The aborted transactions a pass
+        forgot leave this broker's copy of the producer state at once (read_committed fetches
+        stop listing them); other brokers' copies follow at their next append (the version moved)."""
         removed = 0
         for partition in list(self._database_partitions.values()):
             if partition.config.compact:
                 log = partition.log
                 with _database_errors():
-                    removed += await clean_partition(self.pool, log.topic_id, log.partition_index, partition.config, now_ms)
+                    cleaned = await clean_partition(self.pool, log.topic_id, log.partition_index, partition.config, now_ms, map_capacity)
+                removed += cleaned.removed
+                version = cleaned.producer_state_version
+                if version is not None:
+                    state = partition.producers.state
+                    state.aborted = [entry for entry in state.aborted if entry.last_offset not in cleaned.forgotten_aborts]
+                    if partition.producers.version == version - 1:  # else an older copy, reloaded at its next append
+                        partition.producers.version = version
         return removed
 
     async def expire_database_producers(self, now_ms: int, expiration_ms: int) -> int:
@@ -745,13 +775,6 @@ class PostgresStorage(Storage):
         self._forget(info)
         self._changes_here += 1
         self.catalogue_changed()
-
-    def create_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
-        """A topic of the local part: what the broker creates for itself synchronously
-        (share-group state, share and streams groups' topics)."""
-        if name in self._database_topics:
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
-        return super().create_topic(name, partitions, configs)
 
     def delete_topic(self, name: str, now_ms: int | None = None) -> None:
         if name in self._database_topics:
