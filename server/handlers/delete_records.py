@@ -8,12 +8,12 @@ coordinator's own deletions pass true), once the partition is known to exist."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import RequestContext
+from ottla.server.handlers._together import outcomes
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -84,12 +84,9 @@ async def _delete_all(
     response: DeleteRecordsResponse, pending: list[tuple[DeleteRecordsResponseDeleteRecordsPartitionResult, Any, int]]
 ) -> DeleteRecordsResponse:
     """The async engine's deletions, all at once, each answered as the local engine's is."""
-    outcomes = await asyncio.gather(*(log.delete_records(offset) for _, log, offset in pending), return_exceptions=True)
-    for (entry, _, _), outcome in zip(pending, outcomes):
+    for (entry, _, _), outcome in zip(pending, await outcomes(log.delete_records(offset) for _, log, offset in pending)):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
-        elif isinstance(outcome, BaseException):
-            raise outcome
         else:
             entry["low_watermark"] = outcome
     return response

@@ -15,11 +15,11 @@ DatabasePartition.end_offset_for_epoch): those partitions' answers are looked up
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import check_current_leader_epoch, leader_partition
 from ottla.server.context import Answer, RequestContext
+from ottla.server.handlers._together import outcomes
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -94,12 +94,9 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetForLea
 async def _look_up_all(response: OffsetForLeaderEpochResponse,
                        pending: list[tuple[OffsetForLeaderEpochResponseEpochEndOffset, Any, int]]) -> OffsetForLeaderEpochResponse:
     """The database partitions' epoch ends, all at once, each entry filled as `handle` fills it."""
-    outcomes = await asyncio.gather(*(log.end_offset_for_epoch(epoch) for _, log, epoch in pending), return_exceptions=True)
-    for (entry, _, _), outcome in zip(pending, outcomes):
+    for (entry, _, _), outcome in zip(pending, await outcomes(log.end_offset_for_epoch(epoch) for _, log, epoch in pending)):
         if isinstance(outcome, KafkaError):
             entry["error_code"] = outcome.code
-        elif isinstance(outcome, BaseException):
-            raise outcome
         else:
             entry["leader_epoch"], entry["end_offset"] = outcome
     return response
