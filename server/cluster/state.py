@@ -29,6 +29,9 @@ clients see follows Kafka's controller (ReplicationControlManager, PartitionChan
   its log end frozen at the crash, so the high watermark of each partition whose ISR it is in
   stops there (acks=all produces wait, consumers read no further) until the fence takes it
   out of the ISR or it starts again; then `on_high_watermark_change` is called for each.
+- A reassignment (AlterPartitionReassignments) stays in progress, its replicas the target
+  followed by those it removes, until every replica it adds is in the ISR, as Kafka's
+  controller keeps one (ClusterState.reassign); a running node is in sync at once.
 - Each partition keeps its leader-epoch history (epoch, start offset), as Kafka's
   LeaderEpochFileCache, so OffsetForLeaderEpoch can say where an older epoch ended.
 
@@ -105,6 +108,10 @@ class PartitionState:
     epochs: list[tuple[int, int]] = field(default_factory=list)
     # The log end of each crashed replica, as the crash left it: a follower that no longer fetches.
     frozen_ends: dict[int, int] = field(default_factory=dict)
+    # A reassignment in progress (Kafka's addingReplicas, removingReplicas; ascending): `replicas`
+    # is then its target followed by the replicas it removes.
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
 
     def high_watermark(self, log_end_offset: int) -> int:
         """The least log end over the ISR: running members are at `log_end_offset`, a
@@ -135,6 +142,10 @@ class PartitionState:
             return -1, -1
         floor = [epoch for epoch, _ in self.epochs if epoch <= requested_epoch]
         return (floor[-1] if floor else requested_epoch), higher[1]
+
+
+class UncleanRevert(Exception):
+    """Cancelling would leave the ISR empty and the topic forbids an unclean election."""
 
 
 class ReplicaPlacementError(Exception):
@@ -187,6 +198,14 @@ def _rack_interleaved(nodes: Sequence[ClusterNode]) -> list[int]:
     return ordered
 
 
+def _expanded(isr: tuple[int, ...], joining: Iterable[int]) -> tuple[int, ...]:
+    """The ISR once `joining` are in sync: unchanged when none is new, else in ascending order,
+    as a Kafka leader's AlterPartition sends it (Partition.prepareIsrExpand builds it from a hash
+    set of broker ids, whose iteration order is ascending for small ids)."""
+    new = set(joining) - set(isr)
+    return tuple(sorted({*isr, *new})) if new else isr
+
+
 def topic_start(name: str) -> int:
     """Where a topic's striping starts: fixed by its name (Kafka draws it at random)."""
     return zlib.crc32(name.encode())
@@ -237,7 +256,8 @@ class ClusterState:
                 return state
             missing = [other for other in range(partitions) if other not in known[1]]
             if known[1]:
-                replication_factor = len(next(iter(known[1].values())).replicas)
+                placed = next(iter(known[1].values()))
+                replication_factor = len(placed.replicas) - len(placed.removing)
         else:
             missing = range(partitions)
         try:
@@ -307,7 +327,8 @@ class ClusterState:
             self._freeze(node_id)
         if was_electable and not node.electable:
             self._fence(node_id, unclean_allowed)
-        elif node.electable and not was_electable:
+        elif node.electable and not was_electable or was_crashed and state is NodeState.RUNNING:
+            # A crashed node that starts again registers anew and is unfenced as a stopped one.
             self._unfence(node_id, unclean_allowed)
         if was_crashed:
             self._thaw(node_id)
@@ -349,7 +370,12 @@ class ClusterState:
                     # handleBrokerUnfenced elects its leaderless partitions so).
                     self._elect(topic, index, state, unclean_allowed(topic))
                 elif node_id not in state.isr:
-                    state.isr = tuple(node for node in state.replicas if node in state.isr or node == node_id)
+                    state.isr = _expanded(state.isr, (node_id,))
+                # In sync again, it may complete a reassignment that waited for it.
+                previous = state.replicas
+                self._complete(topic, index, state)
+                if state.replicas != previous:
+                    self._settle_leader(topic, index, state, previous)
 
     def _elect(self, topic: str, index: int, state: PartitionState, unclean: bool) -> None:
         """A clean election from the running ISR members in replica order; an unclean one
@@ -378,7 +404,7 @@ class ClusterState:
         if leader != NO_LEADER:
             # Running followers fetch from a new leader and rejoin its ISR within a round trip
             # (sharing its log here, at once); a crashed one does not fetch.
-            state.isr = tuple(node for node in state.replicas if node in state.isr or node == leader or self.nodes[node].state is NodeState.RUNNING)
+            state.isr = _expanded(state.isr, [node for node in state.replicas if node == leader or self.nodes[node].state is NodeState.RUNNING])
             start = self._log_end_offset(topic, index)
             # LeaderEpochFileCache.assign drops entries an epoch or a start offset would make non-monotonic.
             state.epochs = [(epoch, offset) for epoch, offset in state.epochs if epoch < state.leader_epoch and offset < start]
@@ -405,27 +431,70 @@ class ClusterState:
         return state.leader != NO_LEADER
 
     def reassign(self, topic: str, index: int, replicas: tuple[int, ...]) -> None:
-        """Give a placed partition the replica list `replicas` (registered nodes, each once), as
-        Kafka's controller completes a reassignment (PartitionChangeBuilder): the replicas left out
-        leave the ISR, those added join it when running (they share the log, so are caught up at
-        once); the leader stays if still a replica in the ISR, else the first such replica in the
-        new order that is electable leads. Dropping a replica bumps the leader epoch even when the
-        leader stays (triggerLeaderEpochBumpForReplicaReassignmentIfNeeded), so that a removed
-        follower is fenced."""
+        """Start reassigning a placed partition to `replicas` (registered nodes, each once), as
+        Kafka's controller does (PartitionReassignmentReplicas, PartitionChangeBuilder): against
+        its current replicas (the merged list, when one is in progress) it adds and removes nodes
+        (both ascending), its replicas become the target followed by those removed, and the
+        reassignment completes once the ISR holds every added replica (see _complete). A running
+        added replica shares the log, so it is in sync at once; a stopped or crashed one joins the
+        ISR, and completes the reassignment, when its node starts."""
         state = self.topics[topic][1][index]
-        removed = set(state.replicas) - set(replicas)
-        state.replicas = replicas
-        state.isr = tuple(node for node in replicas if node in state.isr or self.nodes[node].state is NodeState.RUNNING) or replicas[:1]
-        for node in removed:
+        adding = tuple(sorted(set(replicas) - set(state.replicas)))
+        removing = tuple(sorted(set(state.replicas) - set(replicas)))
+        previous = state.replicas
+        state.replicas, state.adding, state.removing = replicas + removing, adding, removing
+        kept = tuple(node for node in state.isr if node in state.replicas)
+        state.isr = _expanded(kept, [node for node in state.replicas if self.nodes[node].state is NodeState.RUNNING]) or state.replicas[:1]
+        self._complete(topic, index, state)
+        self._settle_leader(topic, index, state, previous)
+        self._save()
+
+    def cancel_reassignment(self, topic: str, index: int, unclean_allowed: bool) -> None:
+        """Revert the reassignment in progress (Kafka's PartitionReassignmentRevert): the added
+        replicas leave the replicas and the ISR. With no ISR member left the first original
+        replica is its ISR, an unclean election the topic must allow (else UncleanRevert). The
+        partition has a reassignment in progress."""
+        state = self.topics[topic][1][index]
+        replicas = tuple(node for node in state.replicas if node not in state.adding)
+        isr = tuple(node for node in state.isr if node not in state.adding)
+        if not isr:
+            if not unclean_allowed:
+                raise UncleanRevert
+            isr = replicas[:1]
+        previous = state.replicas
+        state.replicas, state.isr, state.adding, state.removing = replicas, isr, (), ()
+        self._settle_leader(topic, index, state, previous)
+        self._save()
+
+    def _complete(self, topic: str, index: int, state: PartitionState) -> None:
+        """Complete a reassignment in progress whose ISR allows it
+        (PartitionReassignmentReplicas.maybeCompleteReassignment): without the removed replicas,
+        the ISR and the replicas are both non-empty, the ISR holds every added replica and, when
+        fewer are added than removed, every target replica. The removed replicas leave both."""
+        if not (state.adding or state.removing):
+            return
+        isr = [node for node in state.isr if node not in state.removing]
+        replicas = [node for node in state.replicas if node not in state.removing]
+        if not isr or not replicas or not set(state.adding) <= set(isr):
+            return
+        if len(state.adding) < len(state.removing) and not set(replicas) <= set(isr):
+            return
+        for node in state.removing:
             if state.frozen_ends.pop(node, None) is not None:
                 self._on_high_watermark_change(topic, index)
-        if state.leader in state.isr and self.nodes[state.leader].electable:
-            if removed:
+        state.replicas, state.isr, state.adding, state.removing = tuple(replicas), tuple(isr), (), ()
+
+    def _settle_leader(self, topic: str, index: int, state: PartitionState, previous: tuple[int, ...]) -> None:
+        """After the replicas changed from `previous`: the leader stays if still a replica in the
+        ISR, else the first such replica that is electable leads. Dropping a replica bumps the
+        leader epoch even when the leader stays
+        (triggerLeaderEpochBumpForReplicaReassignmentIfNeeded), so that a removed follower is fenced."""
+        if state.leader in state.replicas and state.leader in state.isr and self.nodes[state.leader].electable:
+            if not set(previous) <= set(state.replicas):
                 self._bump_epoch(topic, index, state)
         else:
-            candidates = [node for node in state.isr if self.nodes[node].electable]
+            candidates = [node for node in state.replicas if node in state.isr and self.nodes[node].electable]
             self._set_leader(topic, index, state, candidates[0] if candidates else NO_LEADER)
-        self._save()
 
     def move_leader(self, topic: str, index: int, node_id: int) -> None:
         """Make `node_id` lead the partition; it must be a running replica in the ISR."""
@@ -447,7 +516,8 @@ class ClusterState:
                 name: {
                     "topic_id": topic_id.hex(),
                     "partitions": {
-                        str(index): {"replicas": list(s.replicas), "leader": s.leader, "leader_epoch": s.leader_epoch, "epochs": s.epochs}
+                        str(index): {"replicas": list(s.replicas), "leader": s.leader, "leader_epoch": s.leader_epoch, "epochs": s.epochs,
+                                     "removing": list(s.removing)}
                         for index, s in states.items()
                     },
                 }
@@ -470,7 +540,9 @@ class ClusterState:
         for name, topic in data["topics"].items():
             states: dict[int, PartitionState] = {}
             for index, saved in topic["partitions"].items():
-                replicas = tuple(node for node in saved["replicas"] if node in self.nodes)
+                # Every replica is in sync again, so a reassignment in progress completes.
+                removing = saved.get("removing", ())
+                replicas = tuple(node for node in saved["replicas"] if node in self.nodes and node not in removing)
                 if not replicas:
                     continue
                 state = PartitionState(replicas, saved["leader"], saved["leader_epoch"], replicas, [tuple(entry) for entry in saved["epochs"]])

@@ -7,14 +7,16 @@ registered broker is this one, so a valid target is the replica set the partitio
 has, and nothing moves. In a cluster (server/cluster/) every node is registered, stopped ones
 too, and a new target is applied: replicas share one log, so a running replica the target adds
 is caught up at once and the reassignment completes as Kafka's completes once its adding
-replicas join the ISR (ClusterState.reassign). A stopped replica it adds joins the ISR when its
-node starts, where Kafka would keep the reassignment listed as in progress until then. With no
-reassignment ever left in progress, cancelling finds none (NO_REASSIGNMENT_IN_PROGRESS).
+replicas join the ISR (ClusterState.reassign). One that adds a stopped replica stays in
+progress (listed, its replicas the target followed by those it removes) until that node starts
+and joins the ISR, or until it is cancelled (null replicas: ClusterState.cancel_reassignment);
+cancelling where none is in progress is NO_REASSIGNMENT_IN_PROGRESS.
 Over a shared PostgreSQL log (server/cluster/database.py) placement follows the live brokers
 alone, so a target other than the current replicas is refused.
 
 v1 (KIP-860) lets the request forbid a change of replication factor, checked after the
-target (validatePartitionReplicationFactorUnchanged), and the answer echoes that choice;
+target (validatePartitionReplicationFactorUnchanged: against the replicas without those a
+reassignment in progress removes), and the answer echoes that choice;
 Kafka's error answers (AlterPartitionReassignmentsRequest.getErrorResponse) and its answer
 to an empty request leave it at its default, true.
 
@@ -27,7 +29,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ottla.server.cluster.routing import partition_state
+from ottla.server.cluster.routing import partition_state, unclean_allowed
+from ottla.server.cluster.state import ClusterState, UncleanRevert
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -35,6 +38,7 @@ from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from ottla.storage import TopicInfo
     from ottla.wire.messages.types import (
         AlterPartitionReassignmentsRequest,
         AlterPartitionReassignmentsResponse,
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
 
 API = ApiKey.ALTER_PARTITION_REASSIGNMENTS
 VERSIONS = (0, 1)
+# NoReassignmentInProgressException carries Errors' own message.
+_NOT_IN_PROGRESS = "No partition reassignment is in progress."
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse:
@@ -86,11 +92,12 @@ def _reassign(context: RequestContext, name: str, index: int, replicas: list[int
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find a topic named {name}.")
     if not 0 <= index < info.partitions:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find partition {name}:{index}.")
+    cluster = context.services.cluster
     if replicas is None:
-        raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS)
+        _cancel(context, cluster, info, index)
+        return
     if not replicas:
         raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment includes an empty replica list.")
-    cluster = context.services.cluster
     registered = {context.node.node_id} if cluster is None else cluster.nodes.keys()
     previous = None
     for node in sorted(replicas):
@@ -101,9 +108,11 @@ def _reassign(context: RequestContext, name: str, index: int, replicas: list[int
         if node == previous:
             raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {node} more than once.")
         previous = node
-    current = (context.node.node_id,) if cluster is None else partition_state(context, cluster, info, index).replicas
-    if not allow_change and len(replicas) != len(current):
-        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, f"The replication factor is changed from {len(current)} to {len(replicas)}")
+    state = None if cluster is None else partition_state(context, cluster, info, index)
+    current = (context.node.node_id,) if state is None else state.replicas
+    size = len(current) if state is None else len(current) - len(state.removing)
+    if not allow_change and len(replicas) != size:
+        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, f"The replication factor is changed from {size} to {len(replicas)}")
     if cluster is not None and tuple(replicas) != current:
         if not cluster.reassignable:
             raise KafkaError(
@@ -111,3 +120,17 @@ def _reassign(context: RequestContext, name: str, index: int, replicas: list[int
                 "Partitions over the shared PostgreSQL log are placed on every live broker; their replicas cannot be reassigned.",
             )
         cluster.reassign(name, index, tuple(replicas))
+
+
+def _cancel(context: RequestContext, cluster: ClusterState | None, info: TopicInfo, index: int) -> None:
+    """ReplicationControlManager.cancelPartitionReassignment: revert the reassignment in progress."""
+    state = None if cluster is None else partition_state(context, cluster, info, index)
+    if cluster is None or state is None or not (state.adding or state.removing):
+        raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, _NOT_IN_PROGRESS)
+    try:
+        cluster.cancel_reassignment(info.name, index, unclean_allowed(context.storage, context.config, info.name))
+    except UncleanRevert:
+        raise KafkaError(
+            ErrorCode.INVALID_REPLICATION_ASSIGNMENT,
+            f"Unable to revert partition assignment for {info.name}:{index} because it would require an unclean leader election.",
+        ) from None

@@ -1,5 +1,9 @@
-"""ListPartitionReassignments (KIP-455): a single node never moves a replica, so no
-reassignment is ever in progress; Kafka leaves unknown topics out of the answer too."""
+"""ListPartitionReassignments (KIP-455), as ReplicationControlManager.listReassignments: the
+partitions asked for (all, when the request names none) that have a reassignment in progress,
+with their replicas (the target followed by those removed) and the replicas being added and
+removed. A single node never moves a replica, so none is ever in progress there; in a cluster
+one is until the replicas it adds are in sync (ClusterState.reassign). Unknown topics and
+partitions, and topics with nothing in progress, are left out of the answer."""
 
 from __future__ import annotations
 
@@ -12,7 +16,13 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
-    from ottla.wire.messages.types import ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse
+    from ottla.server.cluster.state import PartitionState
+    from ottla.wire.messages.types import (
+        ListPartitionReassignmentsRequest,
+        ListPartitionReassignmentsResponse,
+        ListPartitionReassignmentsResponseOngoingPartitionReassignment,
+        ListPartitionReassignmentsResponseOngoingTopicReassignment,
+    )
 
 API = ApiKey.LIST_PARTITION_REASSIGNMENTS
 VERSIONS = (0, 0)
@@ -21,4 +31,24 @@ VERSIONS = (0, 0)
 def handle(context: RequestContext, header: RequestHeader, request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse:
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
         return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized.", "topics": []}
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "topics": []}
+    cluster = context.services.cluster
+    topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = []
+    if cluster is not None:
+        wanted = [(name, None) for name in list(cluster.topics)] if request["topics"] is None else [
+            (topic["name"], topic["partition_indexes"]) for topic in request["topics"]]
+        for name, indexes in wanted:
+            info = context.storage.topic(name)
+            known = cluster.topics.get(name)
+            if info is None or known is None or known[0] != info.topic_id:
+                continue
+            states = known[1]
+            ongoing = [_ongoing(index, states[index]) for index in (sorted(states) if indexes is None else indexes)
+                       if index in states and (states[index].adding or states[index].removing)]
+            if ongoing:
+                topics.append({"name": name, "partitions": ongoing})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "topics": topics}
+
+
+def _ongoing(index: int, state: PartitionState) -> ListPartitionReassignmentsResponseOngoingPartitionReassignment:
+    return {"partition_index": index, "replicas": list(state.replicas), "adding_replicas": list(state.adding),
+            "removing_replicas": list(state.removing)}
