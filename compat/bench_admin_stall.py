@@ -68,7 +68,12 @@ class Probe:
             self.samples.append((began, ended))
 
     def between(self, start: float, end: float) -> list[float]:
-        """Round trips (ms) of the requests that overlapped [start, end]."""
+        """Round trips (ms) of the requests that overlapped [start, end]. Waits first for a
+        round trip begun after `end`: the one in flight when the operation was answered may
+        be the one that waited out a stall, and ends only after the operation's own answer."""
+        deadline = time.monotonic() + 10
+        while not (self.samples and self.samples[-1][0] > end) and time.monotonic() < deadline:
+            time.sleep(0.001)
         return [(e - b) * 1000 for b, e in list(self.samples) if e >= start and b <= end]
 
 

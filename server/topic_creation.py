@@ -1,5 +1,6 @@
-"""New topics' and new partitions' files written and their logs opened on a thread; the
-event loop only files the opened logs.
+"""New topics' and new partitions' files written and their logs opened on a thread, deleted
+topics' directories renamed on one; the event loop only files the opened logs, or forgets the
+deleted ones.
 
 A topic's creation fsyncs a partition.metadata per partition and its topic file (two fsyncs
 each: 10-20 ms for eight partitions on a journaling file system), creates three files per
@@ -8,7 +9,10 @@ commit) and opens each partition (500 of them: tens of milliseconds); on the loo
 other client's requests would wait all that out. CreateTopics and Metadata's auto-creation
 reserve the names (Storage.reserve_topic), hand the writing and opening to the loop's default
 executor and make the topics visible when it is done, all partitions at once; CreatePartitions
-does the same with a topic's growth (Storage.reserve_partitions).
+does the same with a topic's growth (Storage.reserve_partitions). DeleteTopics of 500
+partitions spent 30-60 ms unlinking the topic file, renaming the directories and fsyncing
+twice: the topic goes at once (Storage.begin_deletion) and that file work runs on the executor
+too (`rename_deleted`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from ottla.storage.engine import PartitionGrowth, Storage, TopicInfo
+from ottla.storage.engine import PartitionGrowth, Storage, TopicDeletion, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 
 
@@ -86,6 +90,39 @@ def write_and_grow(
 
     written.add_done_callback(open_partitions)
     return done
+
+
+def rename_deleted(storage: Storage, deletions: Sequence[TopicDeletion]) -> asyncio.Future[None]:
+    """Start the deletions' file work (TopicDeletion.run, in order) on a thread now, and finish
+    each (Storage.finish_deletion) on the loop when it is done. Completed by a callback, not by
+    the awaiting task, so that a client gone meanwhile leaves nothing half done; the future
+    is done once every deletion's files are. Runs them here when the executor has shut down."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(renaming: asyncio.Future[None] | None) -> None:
+        failure = None if renaming is None or renaming.cancelled() else renaming.exception()
+        for deletion in deletions:
+            if failure is None:
+                deletion.run()  # a no-op once run: work here only if the executor never ran it
+            storage.finish_deletion(deletion)
+        if failure is not None:
+            done.set_exception(failure)
+        else:
+            done.set_result(None)
+
+    try:
+        renaming = loop.run_in_executor(None, _run_all, deletions)
+    except RuntimeError:  # the executor has shut down
+        finish(None)
+    else:
+        renaming.add_done_callback(finish)
+    return done
+
+
+def _run_all(deletions: Sequence[TopicDeletion]) -> None:
+    for deletion in deletions:
+        deletion.run()
 
 
 def _storage_error(error: BaseException) -> KafkaError:

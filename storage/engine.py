@@ -44,7 +44,7 @@ from ottla.storage.flusher import Flusher, FlushJob
 from ottla.storage.files import TEMPORARY_SUFFIX, DirectoryLocks, fsync_directory, remove_paths, replace_file
 from ottla.storage.log import DEFAULT_MAP_CAPACITY, PartitionLog, out_of_space, run_steps
 from ottla.storage.relocation import FUTURE_DIR_PATTERN, LogMove, future_directory_name
-from ottla.storage.segment import file_name
+from ottla.storage.segment import DiskFile, file_name, rename_directory
 from ottla.wire.errors import ErrorCode, KafkaError
 
 _TOPIC_SUFFIX = ".topic.json"
@@ -116,6 +116,63 @@ class PartitionGrowth:
         self.outcome: TopicInfo | KafkaError | None = None
 
 
+class TopicDeletion:
+    """A topic's deletion on disk (`Storage.begin_deletion`), for any thread to `run` once: its
+    topic file unlinked and the directory fsynced, then each partition's directory renamed
+    `<topic>-<partition>.<uuid>-delete` with its files following (`segment.rename_directory`),
+    then each log directory fsynced. `moves` are each partition's directory and its files; `due` when the
+    renamed directories may be removed; `renamed` the destinations reached and `failed` the
+    log directories whose files refused (for `Storage.finish_deletion`, on the caller's thread).
+    Whoever needs the files done (a topic created under the same name, `Storage.close`) runs it
+    too: the first caller does the work, the others wait for it. A plain class, as FutureLog."""
+
+    __slots__ = ("name", "topic_file", "moves", "due", "renamed", "failed", "_lock", "_done")
+
+    def __init__(self, name: str, topic_file: pathlib.Path, moves: list[tuple[pathlib.Path, list[DiskFile]]], due: int) -> None:
+        self.name = name
+        self.topic_file = topic_file
+        self.moves = moves
+        self.due = due
+        self.renamed: list[pathlib.Path] = []
+        self.failed: dict[pathlib.Path, OSError] = {}
+        self._lock = threading.Lock()
+        self._done = False
+
+    def run(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            # The topic file goes first, durably: a crash after it leaves orphan partition
+            # directories that no topic claims (a restart removes them, a new topic of the
+            # name clears them), never a topic with missing data.
+            try:
+                self.topic_file.unlink()
+                fsync_directory(self.topic_file.parent)
+            except OSError as error:
+                self.failed[self.topic_file.parent] = error
+                return
+            renamed_in: dict[pathlib.Path, None] = {}
+            for source, files in self.moves:
+                if source.parent in self.failed:
+                    continue
+                destination = source.parent / _deletion_directory_name(self.name, int(source.name.rpartition("-")[2]))
+                try:
+                    rename_directory(source, destination, files)
+                except OSError as error:
+                    self.failed[source.parent] = error
+                    continue
+                self.renamed.append(destination)
+                renamed_in[source.parent] = None
+            # The renames made durable, once per log directory, as Kafka's LocalLog.renameDir
+            # (Utils.atomicMoveWithFallback) makes each one.
+            for log_dir in renamed_in:
+                try:
+                    fsync_directory(log_dir)
+                except OSError as error:
+                    self.failed.setdefault(log_dir, error)
+
+
 def validate_topic_name(name: str) -> None:
     if name in (".", "..") or not _LEGAL_TOPIC.fullmatch(name):
         raise KafkaError(ErrorCode.INVALID_TOPIC, f"illegal topic name {name!r}")
@@ -173,6 +230,8 @@ class Storage:
         self._found_futures: dict[tuple[str, int], list[pathlib.Path]] = {}
         # Partition directories of deleted topics, each with the time it may be removed.
         self._deleted_directories: list[tuple[int, pathlib.Path]] = []
+        # Deletions begun whose files may not be done yet (`begin_deletion`), by topic name.
+        self._deletions: dict[str, TopicDeletion] = {}
         # Topics reserved by `reserve_topic` whose files are being written: their names are taken.
         self._reserved: dict[str, TopicInfo] = {}
         # Their partitions' logs, once `write_topic_files` opened them (on its thread).
@@ -397,6 +456,7 @@ class Storage:
         or reserved before (`check_name_free`). Called by the handlers of engines that are not
         `is_async` alone: an engine's override of `create_topic` is not consulted."""
         info = self._new_topic(name, partitions, configs, siblings)
+        self._finish_deletion_of(name)
         for log_dir in self.log_dirs:
             for index in range(partitions):
                 # Left by a deletion that crashed before removing its directories: a new topic starts empty.
@@ -464,10 +524,12 @@ class Storage:
         does); then each topic's partition logs, opened (`_open_new_logs`) for
         `open_reserved_topic`. Touches no state of the storage's but those logs' place and the
         count `close` waits on. A deletion checkpoint still on its way is waited for first, as
-        `_open_partitions` would."""
+        `_open_partitions` would, and so is the file work of a deletion of a topic of the same
+        name (`_finish_deletion_of`)."""
         assert self.data_dir is not None
         with self._writing_files():
             for info in topics:
+                self._finish_deletion_of(info.name)
                 for index in range(info.partitions):
                     directory = self.data_dir / f"{info.name}-{index}"
                     # Left by a deletion that crashed before removing its directories: a new topic starts empty.
@@ -703,7 +765,20 @@ class Storage:
         """DeleteTopics. On disk, as Kafka's LogManager.asyncDelete: each partition's directory
         is renamed `<topic>-<partition>.<uuid>-delete` at once (so the name is free for a new
         topic) and removed by `delete_expired_files` after the broker's file.delete.delay.ms,
-        counted from `now_ms`, so that fetch answers already cut from it are sent whole."""
+        counted from `now_ms`, so that fetch answers already cut from it are sent whole. In
+        three steps for a caller that runs the file work on another thread: `begin_deletion`,
+        `TopicDeletion.run`, `finish_deletion`."""
+        deletion = self.begin_deletion(name, now_ms)
+        if deletion is not None:
+            deletion.run()
+            self.finish_deletion(deletion)
+
+    def begin_deletion(self, name: str, now_ms: int | None = None) -> TopicDeletion | None:
+        """`delete_topic`'s part on the caller's thread: the topic is gone from then on (and its
+        name free), its logs ended with their descriptors and maps released
+        (PartitionLog.release_for_deletion), the checkpoints written without it; the file work
+        is the TopicDeletion's (None in memory, where nothing is left to do). A topic created
+        under the same name runs it first (`_finish_deletion_of`)."""
         self.finish_growth(name)
         info = self._topics.pop(name, None)
         if info is None:
@@ -718,30 +793,37 @@ class Storage:
         if self.data_dir is None:
             for log in logs:
                 log.delete()
-            return
-        # The topic file goes first, durably: a crash after it leaves orphan partition
-        # directories that no topic claims (create_topic clears them), never a topic with missing data.
-        (self.data_dir / (name + _TOPIC_SUFFIX)).unlink()
-        fsync_directory(self.data_dir)
+            return None
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         due = now + LogConfig.from_overrides(self.defaults).file_delete_delay_ms
-        renamed_in: dict[pathlib.Path, None] = {}
+        moves: list[tuple[pathlib.Path, list[DiskFile]]] = []
         for log in logs:
             assert log.directory is not None
-            destination = log.directory.parent / _deletion_directory_name(name, int(log.directory.name.rpartition("-")[2]))
-            log.move_for_deletion(destination)
-            self._deleted_directories.append((due, destination))
-            renamed_in[destination.parent] = None
-        # The renames made durable, once per log directory, as Kafka's LocalLog.renameDir
-        # (Utils.atomicMoveWithFallback) makes each one.
-        for log_dir in renamed_in:
-            try:
-                fsync_directory(log_dir)
-            except OSError as error:
-                if not out_of_space(error):
-                    self.fail_log_dir(log_dir)
+            moves.append((log.directory, log.release_for_deletion()))
+        deletion = TopicDeletion(name, self.data_dir / (name + _TOPIC_SUFFIX), moves, due)
+        self._deletions[name] = deletion
         self._write_checkpoints()
         self._deletion_checkpoint = self.checkpoint_recovery_points() or self._deletion_checkpoint
+        return deletion
+
+    def finish_deletion(self, deletion: TopicDeletion) -> None:
+        """On the caller's thread, once `deletion` has run: its renamed directories are removed
+        after file.delete.delay.ms, and a log directory whose files refused goes offline (a full
+        disk aside), as a failed write takes it (Kafka's LogDirFailureChannel)."""
+        if self._deletions.get(deletion.name) is deletion:
+            del self._deletions[deletion.name]
+        self._deleted_directories += [(deletion.due, destination) for destination in deletion.renamed]
+        for log_dir, error in deletion.failed.items():
+            if not out_of_space(error):
+                self.fail_log_dir(log_dir)
+
+    def _finish_deletion_of(self, name: str) -> None:
+        """On any thread, before a topic named `name` gets files: a deletion of an earlier one
+        still renaming its directories is done first (here, or waited for), so that the new
+        partitions' directories never meet the old ones."""
+        deletion = self._deletions.get(name)
+        if deletion is not None:
+            deletion.run()
 
     def delete_expired_files(self, now_ms: int) -> int:
         """Remove what deletions set aside (segments renamed `.deleted`, deleted topics'
@@ -970,7 +1052,7 @@ class Storage:
         held: dict[pathlib.Path, list[tuple[tuple[str, int], PartitionLog]]] = {log_dir: [] for log_dir in self.log_dirs}
         for key, log in self._logs.items():
             if log.directory is not None:
-                held[log.directory.parent].append((key, log))
+                held[self._log_dir_holding(log.directory)].append((key, log))
         for key, move in self._moves.items():
             held[move.destination].append((key, move.log))
         for log_dir, logs in held.items():
@@ -989,6 +1071,12 @@ class Storage:
                 if not out_of_space(error):
                     self.fail_log_dir(log_dir)
 
+    def _log_dir_holding(self, directory: pathlib.Path) -> pathlib.Path:
+        """The log directory a partition's directory is in; with one log directory, taken
+        without taking the path apart: the checkpoints ask it for every partition (at each
+        DeleteTopics too), and a Path's parent costs microseconds."""
+        return self.log_dirs[0] if len(self.log_dirs) == 1 else directory.parent
+
     def _recovery_points(self) -> dict[pathlib.Path, dict[tuple[str, int], int]]:
         """Each online directory's partitions and their recovery points (a future log has
         none: after a crash its partition is recovered from its start)."""
@@ -996,8 +1084,8 @@ class Storage:
             log_dir: {} for log_dir in self.log_dirs if log_dir not in self.offline_dirs
         }
         for key, log in list(self._logs.items()):  # a failed fsync found here takes a directory offline
-            if log.directory is not None and log.directory.parent in points:
-                points[log.directory.parent][key] = log.recovery_point
+            if log.directory is not None and (log_dir := self._log_dir_holding(log.directory)) in points:
+                points[log_dir][key] = log.recovery_point
         return points
 
     def checkpoint_recovery_points(self, now_ms: int = 0) -> FlushJob | None:
@@ -1022,10 +1110,14 @@ class Storage:
         """Flush, fsync and close every file, then checkpoint the recovery points (each now
         its log's end); the storage is unusable afterwards. A move under way is left as its
         `-future` directory, for the next open to start again. Topic files being written on
-        another thread are waited for, so the next open finds them whole."""
+        another thread are waited for, so the next open finds them whole, and deletions' file
+        work is done, so that no deleted topic comes back."""
         with self._writes_done:
             self._closed = True
             self._writes_done.wait_for(lambda: self._writing == 0)
+        for deletion in list(self._deletions.values()):
+            deletion.run()
+        self._deletions.clear()
         self._moves.clear()
         for log in self._logs.values():
             log.close()

@@ -50,7 +50,7 @@ from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
 from ottla.storage.handles import FileHandles
 from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
-from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, Segment, finish_swaps
+from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, DiskFile, Segment, finish_swaps
 from ottla.storage.validator import RecordRules, recompress
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
@@ -861,18 +861,17 @@ class PartitionLog:
             files.moved_to(old_moved_to)
         self.directory = directory
 
-    def move_for_deletion(self, destination: pathlib.Path) -> None:
-        """DeleteTopics on disk: rename the partition's directory to `destination`, for the
-        storage to remove after file.delete.delay.ms, and end the log. Regions already
-        cut from its segments follow their files there. Descriptors and maps are released:
-        the descriptor cache knows files by their old names, which a re-created topic of
-        the same name uses again."""
+    def release_for_deletion(self) -> list[DiskFile]:
+        """DeleteTopics, the caller's thread's part: end the log, its directory to be renamed
+        for deletion (`segment.rename_directory`, on any thread, renames it and points the
+        files returned at their new names) and removed after file.delete.delay.ms.
+        Descriptors and maps are released now: the descriptor cache is this thread's, and knows
+        files by their old names, which a re-created topic of the same name uses again. The
+        files returned are the segments' and deleted segments' logs, which regions already cut
+        from them still read."""
         assert self.directory is not None
-        os.rename(self.directory, destination)
-        for segment in self.segments:
-            segment.moved_to(destination)
-        for _, files in self._deleted:
-            files.moved_to(destination)
+        files = [segment.release_for_deletion() for segment in self.segments]
+        files += [deleted.log for _, deleted in self._deleted]
         self.segments.clear()
         self._deleted.clear()
-        self.directory = destination
+        return [file for file in files if file is not None]

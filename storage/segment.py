@@ -53,12 +53,27 @@ class FileRegion:
         return self.file.path
 
     def open(self) -> BinaryIO:
-        """Its file, opened by name on the thread that renames and removes files (so the name
-        is current). Raises FileNotFoundError once the file is given up for removal: a file
-        that has its name since is another."""
-        if self.file.location is None:
-            raise FileNotFoundError(f"{self.path} was removed")
-        return open(self.path, "rb")
+        """Its file, opened by the name in its `location` and kept only if it is that very
+        file: a deleted topic's directory is renamed on another thread (`rename_directory`),
+        so the name read may be a moment stale; it is read again once if it changed meanwhile.
+        Raises FileNotFoundError once the file is given up for removal (a file that has its
+        name since is another), or when the name read is not the file's."""
+        location = self.file.location
+        while location is not None:
+            path, device, inode = location
+            try:
+                file = open(path, "rb")
+            except FileNotFoundError:
+                pass
+            else:
+                status = os.fstat(file.fileno())
+                if (status.st_dev, status.st_ino) == (device, inode):
+                    return file
+                file.close()
+            if self.file.location is location:
+                break
+            location = self.file.location
+        raise FileNotFoundError(f"{self.path} is no longer the region's file")
 
     def read(self) -> bytes:
         with self.open() as file:
@@ -86,6 +101,19 @@ def finish_swaps(directory: pathlib.Path) -> None:
         log_path = swap.with_name(swap.name.removesuffix(SWAP_SUFFIX))
         stem = log_path.with_suffix("")
         _complete_swap(swap, log_path, (stem.with_suffix(".index"), stem.with_suffix(".timeindex")))
+
+
+def rename_directory(source: pathlib.Path, destination: pathlib.Path, files: list[DiskFile]) -> None:
+    """On any thread: rename a partition's directory, then point its `files` (descriptors
+    released, owned by nobody else now: PartitionLog.release_for_deletion) at their new
+    names. In between, a region's reader finds no file under the name in `location`: the
+    sendfile workers read it again a moment later (server/sendfile.py), FileRegion.open
+    gives up; the identity check of both keeps either from reading another file's bytes.
+    No other file can take the old name meanwhile: a topic of the same name is created only
+    once the deletion is done (Storage's TopicDeletion)."""
+    os.rename(source, destination)
+    for file in files:
+        file.follow(destination)
 
 
 def file_name(base_offset: int, suffix: str) -> str:
@@ -171,6 +199,11 @@ class DiskFile:
     def moved_to(self, directory: pathlib.Path) -> None:
         """Its directory was renamed to `directory`: follow it."""
         self._handles.close(self.path)
+        self.follow(directory)
+
+    def follow(self, directory: pathlib.Path) -> None:
+        """Its directory was renamed to `directory`, its descriptor released before: the name
+        and location follow, touching no descriptor, so any thread may call it (`rename_directory`)."""
         self.path = directory / self.path.name
         self.location = self._renamed_location()
 
@@ -698,13 +731,16 @@ class Segment:
         self.file.rename(self.file.path.with_name(self.file.path.name + DELETED_SUFFIX))
         return DeletedFiles(self.file, indexes)
 
-    def moved_to(self, directory: pathlib.Path) -> None:
-        """Its partition's directory was renamed for deletion (DeleteTopics): release
-        descriptors and maps, and follow the log file there for regions already cut."""
+    def release_for_deletion(self) -> DiskFile | None:
+        """Its partition's directory is about to be renamed for deletion (DeleteTopics):
+        release descriptors and maps; returns the log file, which regions already cut read,
+        for `rename_directory` to point at the new name (None in memory)."""
         self.index.release()
         self.time_index.release()
-        if isinstance(self.file, DiskFile):
-            self.file.moved_to(directory)
+        if not isinstance(self.file, DiskFile):
+            return None
+        self.file.close()
+        return self.file
 
 
     def relocate(self, directory: pathlib.Path) -> None:

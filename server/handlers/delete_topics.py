@@ -5,6 +5,10 @@ else a topic needs DELETE on itself, and TOPIC_AUTHORIZATION_FAILED answers othe
 the principal may not DESCRIBE is refused before it is looked up, so that it reveals nothing;
 an id is resolved first (UNKNOWN_TOPIC_ID), and its refusal names the topic only when the
 principal may DESCRIBE it.
+
+A local topic goes at once (Storage.begin_deletion: gone from Metadata, its name free); its
+directories are renamed on a thread (server/topic_creation.py rename_deleted), and the answer
+waits for that, so that a deletion answered is durable as before.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import resolve_topic_name
+from ottla.server.topic_creation import rename_deleted
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.storage import TopicInfo
+from ottla.storage.engine import TopicDeletion
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -44,6 +50,8 @@ def handle(
     responses: list[DeleteTopicsResponseDeletableTopicResult] = []
     # An engine that deletes topics with coroutines: the topics to delete, deleted together.
     pending: list[tuple[DeleteTopicsResponseDeletableTopicResult, TopicInfo]] | None = [] if storage.is_async else None
+    # Local topics' file work, for a thread.
+    deletions: list[TopicDeletion] = []
     refused = _refused_entries(context, wanted)
     # controller_mutation_rate, strict from v5 (ControllerApis.deleteTopics).
     mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 5)
@@ -73,7 +81,9 @@ def handle(
             if pending is not None:
                 pending.append((entry, info))
             else:
-                storage.delete_topic(resolved)
+                deletion = storage.begin_deletion(resolved)
+                if deletion is not None:
+                    deletions.append(deletion)
                 _deleted(context, entry, info)
         except KafkaError as exc:
             entry["error_code"] = exc.code
@@ -82,6 +92,14 @@ def handle(
     response: DeleteTopicsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "responses": responses}
     if pending:
         return _delete_all(context, response, pending)
+    if deletions:
+        return _renamed(context, response, deletions)
+    return response
+
+
+async def _renamed(context: RequestContext, response: DeleteTopicsResponse, deletions: list[TopicDeletion]) -> DeleteTopicsResponse:
+    """The answer, once the deleted topics' files are renamed (on a thread)."""
+    await rename_deleted(context.storage, deletions)
     return response
 
 
