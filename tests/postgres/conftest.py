@@ -7,12 +7,16 @@ Without PostgreSQL's binaries the tests here skip, and fail under CI=true, where
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from unavailable import unavailable
 
 from compat.postgres import PostgresUnavailable, PrivatePostgres
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +44,15 @@ async def postgres_url(private_postgres: PrivatePostgres) -> str:
     finally:
         await connection.close()
     return f"{private_postgres.url}?search_path={schema}"
+
+
+@pytest.fixture
+async def pool(postgres_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of two connections on the test's schema, migrated to the latest schema version."""
+    from ottla.storage.postgresql import migrate, open_pool
+
+    pool = await open_pool(postgres_url, size=2)
+    async with pool.acquire() as connection:
+        await migrate(connection)
+    yield pool
+    await pool.close()

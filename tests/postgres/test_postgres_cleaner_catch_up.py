@@ -13,9 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from kafka.protocol.admin.topics import CreateTopicsRequest, CreateTopicsResponse
-from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
-from kafka_wire import RawClient, make
+from kafka_wire import RawClient
 
 from compat.harness import OttlaBroker
 from ottla.server.config import BrokerConfig
@@ -24,6 +22,7 @@ from ottla.storage import Storage
 from ottla.storage.postgresql.engine import PostgresStorage
 from ottla.storage.producer_state import control_batch
 from ottla.wire.records import Record, build_batch, iter_records, scan_batches
+from tests.server.test_collision_chars_one_request import create_one_partition_topics, metadata_auto_creating
 
 # Rolls by record time: a batch more than a second newer than its segment's first starts a new one.
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0", "segment.ms": "1000", "delete.retention.ms": "5000"}
@@ -154,33 +153,20 @@ async def test_an_aborted_transactions_row_goes_at_the_pass_that_finds_none_of_i
         await restarted.close_database()
 
 
-def _metadata(client: RawClient, names: list[str]) -> dict[str, tuple[int, int]]:
-    """Each asked topic's (error code, partition count), auto-creation allowed."""
-    request = dict(topics=[dict(name=name, topic_id=None) for name in names], allow_auto_topic_creation=True, include_topic_authorized_operations=False)
-    response = client.call(make(MetadataRequest, request), 12, MetadataResponse)
-    return {topic.name: (topic.error_code, len(topic.partitions)) for topic in response.topics}
-
-
-def _create(client: RawClient, names: list[str]) -> list[tuple[str, int, str | None]]:
-    topics = [dict(name=name, num_partitions=1, replication_factor=1, assignments=[], configs=[]) for name in names]
-    response = client.call(make(CreateTopicsRequest, dict(topics=topics, timeout_ms=5000, validate_only=False)), 7, CreateTopicsResponse)
-    return [(topic.name, topic.error_code, topic.error_message) for topic in response.topics]
-
-
 @pytest.mark.external
 def test_colliding_names_as_kafka_answers_them_over_postgresql(postgres_url: str) -> None:
     """The reference Kafka 4.4's answers, as tests/server/test_collision_chars_one_request.py has them."""
     with OttlaBroker(storage=postgres_url, ready_timeout=60, stop_timeout=30) as broker, RawClient(broker.bootstrap) as client:
-        assert _create(client, ["ok.1"]) == [("ok.1", NONE, None)]
-        assert _create(client, ["ok__1", "ok_1", "q.1", "q_1"]) == [
+        assert create_one_partition_topics(client, ["ok.1"]) == [("ok.1", NONE, None)]
+        assert create_one_partition_topics(client, ["ok__1", "ok_1", "q.1", "q_1"]) == [
             ("ok__1", NONE, None),
             ("ok_1", INVALID_TOPIC, "Topic 'ok_1' collides with existing topic: ok.1"),
             ("q.1", NONE, None),
             ("q_1", NONE, None),
         ]
-        assert _create(client, ["d.1"]) == [("d.1", NONE, None)]
-        assert _create(client, ["d_1"]) == [("d_1", INVALID_TOPIC, "Topic 'd_1' collides with existing topic: d.1")]
-        _metadata(client, ["m.1x", "m_1x", "m__1x"])
-        assert _metadata(client, ["m.1x", "m_1x", "m__1x"]) == {"m.1x": (NONE, 1), "m_1x": (NONE, 1), "m__1x": (NONE, 1)}
-        _metadata(client, ["e.1"])
-        assert _metadata(client, ["e_1", "bad name"]) == {"e_1": (UNKNOWN_TOPIC_OR_PARTITION, 0), "bad name": (INVALID_TOPIC, 0)}
+        assert create_one_partition_topics(client, ["d.1"]) == [("d.1", NONE, None)]
+        assert create_one_partition_topics(client, ["d_1"]) == [("d_1", INVALID_TOPIC, "Topic 'd_1' collides with existing topic: d.1")]
+        metadata_auto_creating(client, ["m.1x", "m_1x", "m__1x"])
+        assert metadata_auto_creating(client, ["m.1x", "m_1x", "m__1x"]) == {"m.1x": (NONE, 1), "m_1x": (NONE, 1), "m__1x": (NONE, 1)}
+        metadata_auto_creating(client, ["e.1"])
+        assert metadata_auto_creating(client, ["e_1", "bad name"]) == {"e_1": (UNKNOWN_TOPIC_OR_PARTITION, 0), "bad name": (INVALID_TOPIC, 0)}

@@ -14,19 +14,10 @@ import asyncpg
 import pytest
 
 from ottla.storage import LogConfig, PartitionLog
-from ottla.storage.postgresql import PostgresPartitionLog, create_topic, migrate, open_pool
+from ottla.storage.postgresql import PostgresPartitionLog, create_topic, open_pool
 from ottla.wire.records import Record, build_batch
 
 pytestmark = pytest.mark.external
-
-
-@pytest.fixture
-async def pool(postgres_url):
-    pool = await open_pool(postgres_url, size=2)
-    async with pool.acquire() as connection:
-        await migrate(connection)
-    yield pool
-    await pool.close()
 
 
 def _batch(timestamps: list[int]) -> bytes:

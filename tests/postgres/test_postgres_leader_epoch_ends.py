@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from ottla.storage.postgresql import PostgresPartitionLog, create_topic, migrate, open_pool
+from ottla.storage.postgresql import PostgresPartitionLog, create_topic
 from ottla.storage.postgresql.brokers import claim_leadership
 from ottla.storage.postgresql.log import RetentionTarget, enforce_retention
 from ottla.wire.records import Record, build_batch
@@ -23,15 +23,6 @@ from ottla.wire.records import Record, build_batch
 pytestmark = pytest.mark.external
 
 EPOCHS = (-5, -1, 0, 1, 2, 3, 4, 5)
-
-
-@pytest.fixture
-async def pool(postgres_url):
-    pool = await open_pool(postgres_url, size=2)
-    async with pool.acquire() as connection:
-        await migrate(connection)
-    yield pool
-    await pool.close()
 
 
 def _batch(count: int) -> bytes:

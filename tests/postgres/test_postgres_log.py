@@ -10,18 +10,9 @@ import random
 import pytest
 
 from ottla.storage import LogConfig, PartitionLog
-from ottla.storage.postgresql import PostgresPartitionLog, create_topic, migrate, open_pool
+from ottla.storage.postgresql import PostgresPartitionLog, create_topic, open_pool
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import Compression, Record, build_batch, iter_records, scan_batches
-
-
-@pytest.fixture
-async def pool(postgres_url):
-    pool = await open_pool(postgres_url, size=2)
-    async with pool.acquire() as connection:
-        await migrate(connection)
-    yield pool
-    await pool.close()
 
 
 def _batch(values: list[bytes], timestamps: list[int], compression: Compression = Compression.NONE) -> bytes:

@@ -7,7 +7,6 @@ file is never written back to an older content, nor left behind a deleted topic.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 from confluent_kafka import KafkaError
@@ -17,33 +16,22 @@ from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersions
 import ottla.storage.engine as engine
 from ottla.testing import running_broker
 from tests.kafka_wire import RawClient
+from tests.thread_gate import Gate
 
 
-class _Gate:
+class _Gate(Gate):
     """Holds, once armed, the writing of files (through engine.replace_file) of topics named gated-*."""
 
     def __init__(self, monkeypatch) -> None:
-        self.armed, self.entered, self.opened = threading.Event(), threading.Event(), threading.Event()
-        # For each held write, whether it ran on an event loop's thread.
-        self.on_loop: list[bool] = []
+        super().__init__()
         real_replace_file = engine.replace_file
 
         def gated_replace_file(path, data, *args, **kwargs):
             if "gated-" in str(path) and self.armed.is_set():
-                self.on_loop.append(_on_a_loop())
-                self.entered.set()
-                self.opened.wait(30)
+                self.hold()
             return real_replace_file(path, data, *args, **kwargs)
 
         monkeypatch.setattr(engine, "replace_file", gated_replace_file)
-
-
-def _on_a_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _created(admin: AdminClient, topic: NewTopic) -> None:
@@ -70,7 +58,7 @@ def test_another_connection_is_answered_while_new_partitions_files_are_written(t
             assert len(other_admin.list_topics("gated-grow", timeout=10).topics["gated-grow"].partitions) == 1
             assert not grown.done()
         finally:
-            gate.opened.set()
+            gate.released.set()
         assert grown.result(timeout=10) is None
         assert len(admin.list_topics("gated-grow", timeout=10).topics["gated-grow"].partitions) == 4
         assert gate.on_loop and not any(gate.on_loop)
@@ -92,7 +80,7 @@ def test_a_topic_deleted_while_it_grows_is_deleted_whole(tmp_path, monkeypatch) 
         (grown,) = admin.create_partitions([NewPartitions("gated-doomed", 6)], operation_timeout=30).values()
         assert gate.entered.wait(10)
         (deleted,) = admin.delete_topics(["gated-doomed"], operation_timeout=30).values()
-        gate.opened.set()
+        gate.released.set()
         assert grown.result(timeout=10) is None
         assert deleted.result(timeout=10) is None
         assert "gated-doomed" not in admin.list_topics(timeout=10).topics

@@ -5,52 +5,29 @@ a topic created under the same name meanwhile waits for them too, and starts emp
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ottla.testing import running_broker
+from tests.thread_gate import Gate, produce_to_every_partition
 
 _real_rename = os.rename
 
 
-class _GatedRenames:
-    """Once armed, notes for each rename of a directory of a topic named gated-* to its `-delete`
-    name whether it runs on an event loop's thread, and holds the first such rename until
-    `released` is set."""
+class _GatedRenames(Gate):
+    """Holds each rename of a directory of a topic named gated-* to its `-delete` name."""
 
     def __init__(self, monkeypatch) -> None:
-        self.armed, self.entered, self.released = threading.Event(), threading.Event(), threading.Event()
-        self.on_loop: list[bool] = []
+        super().__init__()
 
         def gated(source, destination, *args, **kwargs):
             if self.armed.is_set() and os.path.basename(source).startswith("gated-") and str(destination).endswith("-delete"):
-                self.on_loop.append(_on_a_loop())
-                self.entered.set()
-                self.released.wait(30)
+                self.hold()
             return _real_rename(source, destination, *args, **kwargs)
 
         monkeypatch.setattr(os, "rename", gated)
-
-
-def _on_a_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _produce(bootstrap: str, topic: str, partitions: int, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "topic.metadata.refresh.interval.ms": 1000})
-    errors: list[object] = []
-    for partition in range(partitions):
-        producer.produce(topic, value, partition=partition, on_delivery=lambda error, _: error and errors.append(error))
-    assert producer.flush(30) == 0
-    assert errors == []
 
 
 def _values(bootstrap: str, topic: str, partitions: int) -> list[bytes]:
@@ -75,7 +52,7 @@ def test_delete_topics_renames_off_the_loop_and_the_topic_is_gone_at_once(tmp_pa
         other = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
         (created,) = deleter.create_topics([NewTopic("gated-doomed", 8, 1)], operation_timeout=30).values()
         assert created.result(timeout=10) is None
-        _produce(broker.bootstrap_servers, "gated-doomed", 8, b"old")
+        produce_to_every_partition(broker.bootstrap_servers, "gated-doomed", 8, b"old")
         gate.armed.set()
         (deleted,) = deleter.delete_topics(["gated-doomed"], operation_timeout=30).values()
         try:
@@ -99,7 +76,7 @@ def test_a_topic_created_under_the_name_meanwhile_waits_for_the_renames_and_star
         creator = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
         (created,) = deleter.create_topics([NewTopic("gated-reused", 4, 1)], operation_timeout=30).values()
         assert created.result(timeout=10) is None
-        _produce(broker.bootstrap_servers, "gated-reused", 4, b"old")
+        produce_to_every_partition(broker.bootstrap_servers, "gated-reused", 4, b"old")
         gate.armed.set()
         (deleted,) = deleter.delete_topics(["gated-reused"], operation_timeout=30).values()
         try:
@@ -113,5 +90,5 @@ def test_a_topic_created_under_the_name_meanwhile_waits_for_the_renames_and_star
         assert deleted.result(timeout=10) is None
         assert again.result(timeout=10) is None
         assert len(creator.list_topics(timeout=10).topics["gated-reused"].partitions) == 2
-        _produce(broker.bootstrap_servers, "gated-reused", 2, b"new")
+        produce_to_every_partition(broker.bootstrap_servers, "gated-reused", 2, b"new")
         assert _values(broker.bootstrap_servers, "gated-reused", 2) == [b"new", b"new"]

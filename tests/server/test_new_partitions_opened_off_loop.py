@@ -7,51 +7,27 @@ broker as any partition."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 import ottla.storage.engine as engine
 from ottla.testing import running_broker
+from tests.thread_gate import Gate, produce_to_every_partition
 
 
-class _GatedLogs:
-    """Once armed, notes for each log of a topic named gated-* whether it is opened on an event
-    loop's thread, and holds the first such opening until `released` is set."""
+class _GatedLogs(Gate):
+    """Holds each opening of a log of a topic named gated-*."""
 
     def __init__(self, monkeypatch) -> None:
-        self.armed, self.entered, self.released = threading.Event(), threading.Event(), threading.Event()
-        self.on_loop: list[bool] = []
+        super().__init__()
         gate = self
 
         class GatedPartitionLog(engine.PartitionLog):
             def __init__(self, directory, *args, **kwargs) -> None:
                 if directory is not None and directory.name.startswith("gated-") and gate.armed.is_set():
-                    gate.on_loop.append(_on_a_loop())
-                    gate.entered.set()
-                    gate.released.wait(30)
+                    gate.hold()
                 super().__init__(directory, *args, **kwargs)
 
         monkeypatch.setattr(engine, "PartitionLog", GatedPartitionLog)
-
-
-def _on_a_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _produce_to_every_partition(bootstrap: str, topic: str, partitions: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "topic.metadata.refresh.interval.ms": 1000})
-    errors: list[object] = []
-    for partition in range(partitions):
-        producer.produce(topic, b"v", partition=partition, on_delivery=lambda error, _: error and errors.append(error))
-    assert producer.flush(30) == 0
-    assert errors == []
 
 
 def test_create_topics_opens_the_new_partitions_off_the_loop_and_shows_them_once_all_are_open(tmp_path, monkeypatch) -> None:
@@ -71,7 +47,7 @@ def test_create_topics_opens_the_new_partitions_off_the_loop_and_shows_them_once
         assert created.result(timeout=10) is None
         assert gate.on_loop == [False] * 8
         assert len(other.list_topics(timeout=10).topics["gated-new"].partitions) == 8
-        _produce_to_every_partition(broker.bootstrap_servers, "gated-new", 8)
+        produce_to_every_partition(broker.bootstrap_servers, "gated-new", 8)
 
 
 def test_create_partitions_opens_the_new_partitions_off_the_loop_and_shows_them_once_all_are_open(tmp_path, monkeypatch) -> None:
@@ -92,4 +68,4 @@ def test_create_partitions_opens_the_new_partitions_off_the_loop_and_shows_them_
         assert grown.result(timeout=10) is None
         assert gate.on_loop == [False] * 5
         assert len(other.list_topics(timeout=10).topics["gated-grow"].partitions) == 6
-        _produce_to_every_partition(broker.bootstrap_servers, "gated-grow", 6)
+        produce_to_every_partition(broker.bootstrap_servers, "gated-grow", 6)
