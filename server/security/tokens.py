@@ -15,7 +15,8 @@ stored: it is derived again from the secret key, so the file holds no credential
 changed key invalidates every token. An expired token stays until a sweep drops it, at most
 once every `delegation.token.expiry.check.interval.ms` on the next use, as Kafka's controller
 sweeps: until then Describe lists it, Renew and Expire answer DELEGATION_TOKEN_EXPIRED (but an
-Expire with a negative period removes it), and no login with it succeeds. Over PostgreSQL the tokens
+Expire with a negative period removes it), and a login with it succeeds into a session already
+over (session lifetime 0), which ends at the connection's next request. Over PostgreSQL the tokens
 are the database's, shared by every broker on it (server/security/database.py): `record_change`
 then takes each change instead of the file, and `reset` puts the tokens as another broker left
 them in place.
@@ -196,9 +197,13 @@ class DelegationTokens:
         return iter(sorted(self._tokens.values(), key=lambda token: token.issue_ms))
 
     def scram(self, token_id: str, mechanism: ScramMechanism) -> TokenCredential | None:
-        """The credential a SCRAM login with `token_id` must prove, None for no live token."""
+        """The credential a SCRAM login with `token_id` must prove, None for no such token. An
+        expired token not yet swept still answers, as Kafka's ScramServerCallbackHandler takes it
+        from the token cache without looking at its expiry: the login then succeeds with a session
+        that is already over, and the connection closes at its next request (SaslAuthenticator)."""
+        self._maybe_sweep(now_ms())
         token = self._tokens.get(token_id)
-        if token is None or token.expired(now_ms()):
+        if token is None:
             return None
         credential = self._credentials.get((token_id, mechanism))
         if credential is None:

@@ -235,8 +235,9 @@ def test_an_expired_token_is_expired_until_swept(token_broker: ThreadedBroker, m
             assert (answer["error_code"], answer["expiry_timestamp_ms"]) == (ErrorCode.DELEGATION_TOKEN_EXPIRED, 0)
         listed = alice.call(ApiKey.DESCRIBE_DELEGATION_TOKEN, {"owners": None})[1]["tokens"]
         assert token["token_id"] in [described["token_id"] for described in listed]
-        with pytest.raises(Exception, match="(?i)auth"):
-            _as(token_broker, token["token_id"], password).close()
+        # Kafka 4.4 logs it in for a session already over (lifetime 0): its next request closes the connection.
+        with _as(token_broker, token["token_id"], password) as holder, pytest.raises(admin_client.ClientError, match="closed|reset"):
+            holder.call(ApiKey.METADATA, {"topics": [], "allow_auto_topic_creation": False})
 
 
 def test_sweeps_drop_expired_tokens_once_an_interval() -> None:

@@ -13,9 +13,10 @@ fails with an unexpected exception (`SaslServerError`), it closes unanswered at 
 Kafka's Selector does.
 
 KIP-368: with `connections.max.reauth.ms` set, or a credential that expires (an OAUTHBEARER
-token), a client of SaslAuthenticate v1+ is told its session lifetime, the shorter of the two;
-once it is over, the connection serves only a SaslHandshake, which starts
-re-authentication with the same mechanism, and must end with the same principal. A
+token, a delegation token), a client of SaslAuthenticate v1+ is told its session lifetime, the
+shorter of the two (0 for a credential already expired: the session is over at once); once it
+is over, the connection serves only a SaslHandshake, which starts re-authentication with the
+same mechanism, and must end with the same principal. A
 re-authentication starts at most once a second (KafkaChannel.maybeBeginServerReauthentication):
 a SaslHandshake sooner is answered ILLEGAL_SASL_STATE, as KafkaApis answers one on an
 authenticated connection, or closes the connection if the session is over.
@@ -202,26 +203,30 @@ class SaslAuthenticator:
             self.principal = principal
             self.token_authenticated = bool(getattr(server, "token_authenticated", False))
             self.state = SaslState.COMPLETE
-            self._lifetime_ms = self._session_lifetime_ms(server)
+            lifetime_ms = self._session_lifetime_ms(server)
+            self._lifetime_ms = lifetime_ms or 0
             self._server = None
             self.raw_tokens = False
             # Every client is held to the session's lifetime, as Kafka's ReauthInfo: one that
             # cannot re-authenticate (SaslAuthenticate v0, raw tokens) is closed when it ends.
-            self.session_expires_at = now + self._lifetime_ms / 1000 if self._lifetime_ms else None
+            self.session_expires_at = None if lifetime_ms is None else now + lifetime_ms / 1000
         return response
 
     def _reauth_too_soon(self, now: float) -> bool:
         return self._reauth_started_at is not None and now - self._reauth_started_at < _MIN_REAUTH_INTERVAL_S
 
-    def _session_lifetime_ms(self, server: MechanismServer) -> int:
-        """connections.max.reauth.ms, capped by when the credential expires (Kafka's
-        SaslServerAuthenticator.ReauthInfo.calcCompletionTimesAndReturnSessionLifetimeMs)."""
+    def _session_lifetime_ms(self, server: MechanismServer) -> int | None:
+        """connections.max.reauth.ms, capped by when the credential expires, never below 0; None
+        for a session that never ends (Kafka's SaslServerAuthenticator.ReauthInfo
+        .calcCompletionTimesAndReturnSessionLifetimeMs). A credential already expired (a
+        delegation token not yet swept) gives 0: the session is over as it starts, so the
+        connection's next request closes it (`check`), as Kafka's SocketServer closes a channel
+        whose serverAuthenticationSessionExpired."""
         max_reauth_ms = self.settings.max_reauth_ms.get(self.mechanism or "", 0)
         expires_at_ms = getattr(server, "expires_at_ms", None)
         if expires_at_ms is None:
-            return max_reauth_ms
-        # At least 1: a token that expires as it is accepted still ends its session (0 means never).
-        remaining_ms = max(int(expires_at_ms - time.time() * 1000), 1)
+            return max_reauth_ms or None
+        remaining_ms = max(int(expires_at_ms - time.time() * 1000), 0)
         return min(remaining_ms, max_reauth_ms) if max_reauth_ms else remaining_ms
 
     def _new_server(self, mechanism: str) -> MechanismServer:

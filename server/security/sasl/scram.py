@@ -176,7 +176,7 @@ class TokenLogin(Protocol):
     def expires_at_ms(self) -> int: ...
 
 
-# Looks up a token id's login for a mechanism, None for no live token.
+# Looks up a token id's login for a mechanism, None for no such token (an expired one is found until swept).
 TokenLookup = Callable[[str, ScramMechanism], TokenLogin | None]
 
 
