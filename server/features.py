@@ -43,22 +43,21 @@ class Feature:
     promise: str
 
 
-# metadata.version levels (MetadataVersion.featureLevel) whose client-visible promises Ottla does
-# not keep yet: the supported maximum stops below the first. Levels 7-10 (3.3-IV3 .. 3.5-IV1)
-# change only KRaft metadata records and inter-broker requests, which a single Ottla node has none of.
-METADATA_VERSION_GATES: tuple[tuple[int, str], ...] = (
-    (11, "3.5-IV2: SCRAM credentials (AlterUserScramCredentials)"),
-    (14, "3.6-IV2: delegation tokens"),
-    (23, "4.0-IV1: eligible leader replicas (KIP-966)"),
-    (30, "4.3-IV0: cordoned log directories"),
-    (32, "4.4-IV1: CIDR ranges in ACLs"),
-    (33, "4.4-IV2: controller unregistration"),
-)
+# metadata.version levels (MetadataVersion.featureLevel) whose client-visible promise an Ottla
+# handler checks, answering below the level as Kafka 4.4's controller does (its is...Supported()
+# callers). The other levels up to 4.4-IV2 change only KRaft records and inter-broker requests
+# (none on one Ottla node) or permit what another feature turns on: 4.0-IV1 lets
+# eligible.leader.replicas.version rise (kept at 0), and 4.3-IV0 lets cordoned.log.dirs cordon.
+SCRAM_LEVEL = 11  # 3.5-IV2: AlterUserScramCredentials (ScramControlManager.alterCredentials)
+DELEGATION_TOKEN_LEVEL = 14  # 3.6-IV2: Create/Renew/ExpireDelegationToken (DelegationTokenControlManager)
+CIDR_ACL_LEVEL = 32  # 4.4-IV1: CIDR ranges as ACL hosts (AclControlManager.validateHostPattern)
+CONTROLLER_UNREGISTRATION_LEVEL = 33  # 4.4-IV2: UnregisterController (ClusterControlManager.unregisterController)
 _METADATA_VERSION_MIN = 7  # 3.3-IV3, the oldest Kafka 4 accepts (MetadataVersion.MINIMUM_VERSION)
+_METADATA_VERSION_MAX = 33  # 4.4-IV2, Kafka 4.4's MetadataVersion.LATEST_PRODUCTION
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("metadata.version", _METADATA_VERSION_MIN, METADATA_VERSION_GATES[0][0] - 1,
-            "3.5-IV1: KRaft record formats only; the next level needs " + METADATA_VERSION_GATES[0][1]),
+    Feature("metadata.version", _METADATA_VERSION_MIN, _METADATA_VERSION_MAX,
+            "4.4-IV2: SCRAM credentials, delegation tokens, CIDR ACL hosts, controller unregistration"),
     # 1 is a dynamic quorum (KIP-853: AddRaftVoter/RemoveRaftVoter); Ottla is its own fixed voter.
     Feature("kraft.version", 0, 0, "a static quorum of one voter, this node"),
     # 1: flexible transaction state records (value version 1, ClientTransactionVersion kept);

@@ -4,6 +4,7 @@ the refusals before any token is looked at, and Kafka's principal strings."""
 from __future__ import annotations
 
 from ottla.server.context import ANONYMOUS, RequestContext
+from ottla.server.features import DELEGATION_TOKEN_LEVEL
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.errors import ErrorCode
 
@@ -29,6 +30,15 @@ def refusal(context: RequestContext) -> ErrorCode | None:
     if not context.services.tokens.enabled:
         return ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED
     return None
+
+
+def change_refusal(context: RequestContext) -> ErrorCode | None:
+    """Why Renew and Expire refuse before looking at a token: `refusal`'s reasons, then, in the
+    controller (DelegationTokenControlManager), a metadata.version below 3.6-IV2."""
+    refused = refusal(context)
+    if refused is None and context.services.features.level("metadata.version") < DELEGATION_TOKEN_LEVEL:
+        return ErrorCode.UNSUPPORTED_VERSION
+    return refused
 
 
 def refused_expiry(code: ErrorCode) -> int:

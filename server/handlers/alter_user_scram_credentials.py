@@ -3,7 +3,9 @@ as Kafka 4.4's ScramControlManager.alterCredentials judges them: a user altered 
 request gets DUPLICATE_RESOURCE (and none of its alterations apply), an unknown mechanism
 UNSUPPORTED_SASL_MECHANISM, an empty name (checked first) or iterations outside 4096..16384
 UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist RESOURCE_NOT_FOUND, an
-empty salted password UNKNOWN_SERVER_ERROR (Kafka's HMAC refuses the empty key).
+empty salted password UNKNOWN_SERVER_ERROR (Kafka's HMAC refuses the empty key). Below
+metadata.version 3.5-IV2 every user gets UNSUPPORTED_VERSION instead (none is kept, so none
+is ever seen twice).
 The client salts the password; the broker keeps only the keys derived from it."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.features import SCRAM_LEVEL
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.security.sasl import ScramCredential, ScramMechanism
 from ottla.wire.api import ApiKey
@@ -30,6 +33,7 @@ VERSIONS = (0, 0)
 _TWICE = "A user credential cannot be altered twice in the same request"
 _UNKNOWN_MECHANISM = (ErrorCode.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism")
 _EMPTY_NAME = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
+_UNSUPPORTED = (ErrorCode.UNSUPPORTED_VERSION, "The current metadata.version does not support SCRAM")
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse:
@@ -39,6 +43,7 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
         error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
         return {"throttle_time_ms": 0, "results": [{"user": user, "error_code": error, "error_message": message} for user in users]}
     store = context.services.scram_credentials
+    supported = context.services.features.level("metadata.version") >= SCRAM_LEVEL
     errors: dict[str, tuple[ErrorCode, str | None]] = {}
     deletions: dict[str, ScramMechanism] = {}
     upsertions: dict[str, tuple[ScramMechanism, bytes, bytes, int]] = {}
@@ -49,6 +54,8 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
         mechanism = ScramMechanism.by_type(deletion["mechanism"])
         if deletions.pop(name, None) is not None:
             errors[name] = (ErrorCode.DUPLICATE_RESOURCE, _TWICE)
+        elif not supported:
+            errors[name] = _UNSUPPORTED
         elif not name:
             errors[name] = _EMPTY_NAME
         elif mechanism is None:
@@ -65,6 +72,8 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
         iterations = upsertion["iterations"]
         if deletions.pop(name, None) is not None or upsertions.pop(name, None) is not None:
             errors[name] = (ErrorCode.DUPLICATE_RESOURCE, _TWICE)
+        elif not supported:
+            errors[name] = _UNSUPPORTED
         elif not name:
             errors[name] = _EMPTY_NAME
         elif mechanism is None:

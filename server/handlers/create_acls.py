@@ -6,7 +6,8 @@ Then it needs ALTER on the cluster (else every creation is CLUSTER_AUTHORIZATION
 authorizer every creation is SECURITY_DISABLED. A creation naming what only a filter may (ANY,
 MATCH) fails the whole request UNKNOWN_SERVER_ERROR, nothing created. Otherwise a binding Kafka
 refuses (CLUSTER named other than `kafka-cluster`, an empty name, a code it does not know, a
-principal without a type, an empty or CIDR host) is answered on its own; the valid ones are added
+principal without a type, an empty host, a CIDR range below metadata.version 4.4-IV1 or
+malformed) is answered on its own; the valid ones are added
 and persisted together."""
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateAclsRe
         return _all_failed(len(creations), ErrorCode.UNKNOWN_SERVER_ERROR, None)
     results: list[CreateAclsResponseAclCreationResult] = []
     valid: list[Acl] = []
+    metadata_version = context.services.features.level("metadata.version")
     for acl in acls:
-        problem = creation_problem(acl)
+        problem = creation_problem(acl, metadata_version)
         if problem is None:
             valid.append(acl)
             results.append({"error_code": ErrorCode.NONE, "error_message": None})

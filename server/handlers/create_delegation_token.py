@@ -2,7 +2,8 @@
 owner the requester may CREATE_TOKENS for, checked in KafkaApis' order: an allowed channel
 (DELEGATION_TOKEN_REQUEST_NOT_ALLOWED), the owner's ACL (DELEGATION_TOKEN_AUTHORIZATION_FAILED),
 User renewers only (INVALID_PRINCIPAL_TYPE; the owner's type is not checked), then, in the
-controller, a secret key configured (DELEGATION_TOKEN_AUTH_DISABLED). KafkaApis' refusals carry
+controller, a secret key configured (DELEGATION_TOKEN_AUTH_DISABLED) and metadata.version 3.6-IV2
+or above (UNSUPPORTED_VERSION). KafkaApis' refusals carry
 -1 timestamps; the controller's leave them at their default, 0."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.features import DELEGATION_TOKEN_LEVEL
 from ottla.server.handlers._delegation_tokens import USER_TYPE, requests_allowed, split_principal
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -38,6 +40,8 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateDelega
     tokens = context.services.tokens
     if not tokens.enabled:
         return _error(ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED, owner, requester, timestamp=0)
+    if context.services.features.level("metadata.version") < DELEGATION_TOKEN_LEVEL:
+        return _error(ErrorCode.UNSUPPORTED_VERSION, owner, requester, timestamp=0)
     token = tokens.create(owner, requester, [f"{t}:{n}" for t, n in renewers], request["max_lifetime_ms"])
     response = _error(ErrorCode.NONE, owner, requester)
     response["issue_timestamp_ms"] = token.issue_ms

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.handlers._delegation_tokens import refusal, refused_expiry
+from ottla.server.handlers._delegation_tokens import change_refusal, refused_expiry
 from ottla.wire.api import ApiKey
 from ottla.wire.header import RequestHeader
 
@@ -19,7 +19,7 @@ VERSIONS = (1, 2)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ExpireDelegationTokenRequest) -> ExpireDelegationTokenResponse:
-    refused = refusal(context)
+    refused = change_refusal(context)
     if refused is not None:
         return {"error_code": refused, "expiry_timestamp_ms": refused_expiry(refused), "throttle_time_ms": 0}
     code, expiry = context.services.tokens.expire(bytes(request["hmac"]), context.client.principal, request["expiry_time_period_ms"])

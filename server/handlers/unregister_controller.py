@@ -1,14 +1,16 @@
 """UnregisterController: Kafka removes a controller's registration, refusing to remove the
 active controller's own. Ottla's quorum is one controller, always active (this node alone, in
 a cluster the one DescribeCluster and DescribeQuorum name, whichever node is asked): its id
-is refused as Kafka 4.4 refuses it (INVALID_REQUEST), any other id is not
-registered (a single-node Kafka 4.4 answers both so, on its broker listener too)."""
+is refused as Kafka 4.4 refuses it (INVALID_REQUEST), any other id is UNSUPPORTED_VERSION
+below metadata.version 4.4-IV2 (ClusterControlManager.unregisterController) and else not
+registered (a single-node Kafka 4.4 answers all three so, on its broker listener too)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.features import CONTROLLER_UNREGISTRATION_LEVEL
 from ottla.server.handlers.describe_quorum import controller_id as active_controller
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -29,5 +31,8 @@ def handle(context: RequestContext, header: RequestHeader, request: UnregisterCo
     if controller_id == active_controller(context):
         return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST,
                 "error_message": "Controller cannot unregister itself while it is active."}
+    if context.services.features.level("metadata.version") < CONTROLLER_UNREGISTRATION_LEVEL:
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.UNSUPPORTED_VERSION,
+                "error_message": "The current MetadataVersion is too old to support controller unregistration."}
     return {"throttle_time_ms": 0, "error_code": ErrorCode.CONTROLLER_ID_NOT_REGISTERED,
             "error_message": f"Controller ID {controller_id} is not currently registered."}

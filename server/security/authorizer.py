@@ -8,7 +8,8 @@ resource named `name` (StandardAuthorizerData.authorize and findAclRule):
 - the ACLs that apply are those of the resource's type whose pattern is LITERAL `name`,
   LITERAL `*`, or PREFIXED by a prefix of `name`;
 - of those, an entry matches when its principal is the caller's or `User:*`, its host is
-  `*` or the caller's address, and its operation is ALL or the one asked for; an ALLOW entry
+  `*`, the caller's address, or a CIDR range holding it (`10.0.0.0/8`, `fe80::/10`: see
+  `host_in_range`), and its operation is ALL or the one asked for; an ALLOW entry
   for READ, WRITE, DELETE or ALTER also grants DESCRIBE, and one for ALTER_CONFIGS also grants
   DESCRIBE_CONFIGS (never a DENY entry: DENY READ does not deny DESCRIBE);
 - any matching DENY denies; else any matching ALLOW allows; else, when no ACL applies to
@@ -66,14 +67,18 @@ instead of the file, and `reset` puts the set as another broker left it in place
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
 from ottla.server.config import ConfigError
+from ottla.server.features import CIDR_ACL_LEVEL
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode
 
@@ -89,6 +94,88 @@ WILDCARD = "*"
 WILDCARD_PRINCIPAL = "User:*"
 CLUSTER_NAME = "kafka-cluster"
 _FILE = "acls.json"
+
+# commons-net SubnetUtils (shaded in Kafka's clients), which Kafka's CidrUtils parses IPv4
+# ranges with: four decimal octets of 1-3 ASCII digits, a prefix of 1-2.
+_IPV4_CIDR = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})")
+_IPV4_ADDRESS = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})")
+# Java's Integer.parseInt, which SubnetUtils6 reads an IPv6 prefix length with.
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _checked(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"Value [{value}] not in range [{low},{high}]")
+    return value
+
+
+def _ipv4(match: re.Match[str]) -> int:
+    octets = [_checked(int(match.group(i)), 0, 255) for i in range(1, 5)]
+    return (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+
+
+def _ipv6(text: str) -> int:
+    """SubnetUtils6.toBytes: InetAddress.getByName must give an Inet6Address, which an
+    IPv4-mapped address (`::ffff:a.b.c.d`) is not (Java returns it as IPv4)."""
+    literal = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        address = ipaddress.IPv6Address(literal)
+    except ValueError:
+        raise ValueError(f"Could not parse [{text}]") from None
+    if address.ipv4_mapped is not None:
+        raise ValueError(f"Could not parse [{text}] - not an IPv6 address")
+    return int(address)
+
+
+@functools.lru_cache(maxsize=1024)
+def cidr_range(cidr: str) -> tuple[int, int, int]:
+    """(IP version, lowest, highest address) of a CIDR host pattern, or ValueError worded as
+    Kafka 4.4's CidrUtils.validate words it (commons-net SubnetUtils for IPv4, SubnetUtils6 when
+    the pattern holds a `:`); the address's host bits are ignored (`10.0.0.1/24` is 10.0.0.0/24)."""
+    if ":" in cidr:
+        address, _, prefix_text = cidr.partition("/")
+        if not _JAVA_INT.fullmatch(prefix_text) or not -(1 << 31) <= int(prefix_text) < 1 << 31:
+            raise ValueError(f"Could not parse [{cidr}] - invalid prefix length")
+        prefix = int(prefix_text)
+        if not 0 <= prefix <= 128:
+            raise ValueError(f"Could not parse [{cidr}] - prefix length must be between 0 and 128")
+        bits, version, value = 128, 6, _ipv6(address)
+    else:
+        match = _IPV4_CIDR.fullmatch(cidr)
+        if match is None:
+            raise ValueError(f"Could not parse [{cidr}]")
+        value = _ipv4(match)
+        bits, version, prefix = 32, 4, _checked(int(match.group(5)), 0, 32)
+    host_bits = (1 << (bits - prefix)) - 1
+    network = value & ~host_bits & ((1 << bits) - 1)
+    return version, network, network | host_bits
+
+
+def host_in_range(host: str, cidr: str) -> bool:
+    """Whether the client address `host` lies in the CIDR pattern `cidr` (Kafka 4.4's
+    CidrUtils.isInRange): never for a pattern without `/` or one that does not parse, nor for an
+    address of the other IP version; an IPv4 range never holds 0.0.0.0 (SubnetUtils.isInRange)."""
+    if "/" not in cidr:
+        return False
+    try:
+        version, low, high = cidr_range(cidr)
+        if version == 6:
+            address = _ipv6(host)
+        else:
+            match = _IPV4_ADDRESS.fullmatch(host)
+            if match is None:
+                return False
+            address = _ipv4(match)
+            if address == 0:
+                return False
+    except ValueError:
+        return False
+    return low <= address <= high
+
+
+def _host_matches(acl_host: str, host: str) -> bool:
+    """StandardAuthorizerData.findResult's and Authorizer.authorizeByResourceType's host test."""
+    return acl_host == WILDCARD or acl_host == host or host_in_range(host, acl_host)
 
 
 class ResourceType(IntEnum):
@@ -180,7 +267,7 @@ class Acl:
     def grants(self, principals: tuple[str, str], host: str, operation: AclOperation) -> AclPermissionType | None:
         """ALLOW or DENY when this entry speaks to the caller and the operation, else None
         (StandardAuthorizerData.findResult; the resource name is matched by the caller)."""
-        if self.principal not in principals or (self.host != WILDCARD and self.host != host):
+        if self.principal not in principals or not _host_matches(self.host, host):
             return None
         acl_operation = self.operation
         if acl_operation != Op.ALL and acl_operation != operation:
@@ -261,9 +348,10 @@ def filter_only(acl: Acl) -> bool:
             or acl.operation == Op.ANY or acl.permission_type == AclPermissionType.ANY)
 
 
-def creation_problem(acl: Acl) -> tuple[ErrorCode, str] | None:
-    """Why Kafka refuses to create this ACL, in the order it asks (AclApis.handleCreateAcls, then
-    AclControlManager.validateNewAcl and validateHostPattern), or None."""
+def creation_problem(acl: Acl, metadata_version: int) -> tuple[ErrorCode, str] | None:
+    """Why Kafka refuses to create this ACL at the finalized `metadata_version`, in the order it
+    asks (AclApis.handleCreateAcls, then AclControlManager.validateNewAcl and validateHostPattern),
+    or None. A host with a `/` is a CIDR range: refused below 4.4-IV1, checked from it."""
     invalid = ErrorCode.INVALID_REQUEST
     if acl.resource_type == ResourceType.CLUSTER and acl.resource_name != CLUSTER_NAME:
         return invalid, f"The only valid name for the CLUSTER resource is {CLUSTER_NAME}"
@@ -281,10 +369,13 @@ def creation_problem(acl: Acl) -> tuple[ErrorCode, str] | None:
         return invalid, f"Could not parse principal from `{acl.principal}` (no colon is present separating the principal type from the principal name)"
     if not acl.host:
         return invalid, "Host pattern cannot be null or empty"
-    if "/" in acl.host:
-        # A CIDR range needs metadata.version 4.4-IV1, which Ottla's stays below
-        # (server/features.py METADATA_VERSION_GATES), so authorize never meets one.
-        return ErrorCode.UNSUPPORTED_VERSION, "CIDR-based ACL host patterns require metadata version 4.4-IV1 or higher."
+    if acl.host != WILDCARD and "/" in acl.host:
+        if metadata_version < CIDR_ACL_LEVEL:
+            return ErrorCode.UNSUPPORTED_VERSION, "CIDR-based ACL host patterns require metadata version 4.4-IV1 or higher."
+        try:
+            cidr_range(acl.host)
+        except ValueError as error:
+            return invalid, f"Invalid CIDR notation '{acl.host}': {error}"
     return None
 
 
@@ -383,7 +474,7 @@ class Authorizer:
         for acl in self._acls:
             if acl.resource_type != resource_type or acl.principal not in principals:
                 continue
-            if (acl.host != WILDCARD and acl.host != host) or (acl.operation != operation and acl.operation != Op.ALL):
+            if not _host_matches(acl.host, host) or (acl.operation != operation and acl.operation != Op.ALL):
                 continue
             if acl.permission_type == AclPermissionType.DENY:
                 if acl.pattern_type == PatternType.LITERAL and acl.resource_name == WILDCARD:

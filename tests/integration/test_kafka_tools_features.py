@@ -47,11 +47,11 @@ def _described(bootstrap: str) -> dict[str, tuple[str, ...]]:
 
 
 def test_kafka_features_upgrades_within_the_supported_levels_and_refuses_the_rest(ottla: str) -> None:
-    assert _described(ottla)["metadata.version"] == ("3.3-IV3", "3.5-IV1", "3.4-IV0", "0")
+    assert _described(ottla)["metadata.version"] == ("3.3-IV3", "4.4-IV2", "3.4-IV0", "0")
 
     code, out = _run("kafka-features", "--bootstrap-server", ottla, "upgrade", "--feature", "metadata.version=9")
     assert code == 0 and "metadata.version was upgraded to 9." in out, out
-    assert _described(ottla)["metadata.version"] == ("3.3-IV3", "3.5-IV1", "3.5-IV0", "1")
+    assert _described(ottla)["metadata.version"] == ("3.3-IV3", "4.4-IV2", "3.5-IV0", "1")
 
     code, out = _run("kafka-features", "--bootstrap-server", ottla, "upgrade", "--feature", "eligible.leader.replicas.version=1")
     assert code != 0 and "Local controller 1 only supports versions 0-0" in out, out

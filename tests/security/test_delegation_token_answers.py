@@ -7,8 +7,10 @@ the time it did so."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,3 +140,19 @@ def test_expire_at_once_answers_now(broker: ThreadedBroker) -> None:
         code, expiry = _expire(alice, created["hmac"], -5)
         assert code == 0 and before <= expiry <= now_ms()
         assert _renew(alice, created["hmac"], HOUR) == (ErrorCode.DELEGATION_TOKEN_NOT_FOUND, 0)
+
+
+def test_below_3_6_iv2_the_controller_refuses_token_changes(tmp_path: Path) -> None:
+    """DelegationTokenControlManager checks the secret key, then metadata.version 3.6-IV2, before
+    looking at the token: Create, Renew and Expire at 3.6-IV1 answer UNSUPPORTED_VERSION with the
+    controller's 0 timestamps, whatever the token; Describe is the broker's, and answers."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "finalized-features.json").write_text(json.dumps({"epoch": 0, "levels": {"metadata.version": 13}}))
+    with _running(_config(**{"data.dir": str(data)})) as handle, _as(handle, "alice") as alice:
+        created = _create(alice)
+        assert (created["error_code"], created["expiry_timestamp_ms"]) == (ErrorCode.UNSUPPORTED_VERSION, 0)
+        for api, field in ((ApiKey.RENEW_DELEGATION_TOKEN, "renew_period_ms"), (ApiKey.EXPIRE_DELEGATION_TOKEN, "expiry_time_period_ms")):
+            answer = alice.call(api, {"hmac": b"not a token", field: HOUR})[1]
+            assert (answer["error_code"], answer["expiry_timestamp_ms"]) == (ErrorCode.UNSUPPORTED_VERSION, 0)
+        assert alice.call(ApiKey.DESCRIBE_DELEGATION_TOKEN, {"owners": None})[1]["error_code"] == ErrorCode.NONE

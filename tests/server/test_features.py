@@ -94,12 +94,12 @@ def test_an_update_applies_all_or_nothing_and_persists_with_a_new_epoch(tmp_path
     ("group.version", -1, UpgradeType.SAFE_DOWNGRADE, "Invalid update version -1 for feature group.version. A feature version cannot be less than 0."),
     ("no.such", 1, UpgradeType.UPGRADE, "Invalid update version 1 for feature no.such. Local controller 1 does not support this feature."),
     ("no.such", 0, UpgradeType.SAFE_DOWNGRADE, "Invalid update version 0 for feature no.such. Feature no.such not found."),
-    ("metadata.version", 6, UpgradeType.SAFE_DOWNGRADE, "Invalid update version 6 for feature metadata.version. Local controller 1 only supports versions 7-10"),
+    ("metadata.version", 6, UpgradeType.SAFE_DOWNGRADE, "Invalid update version 6 for feature metadata.version. Local controller 1 only supports versions 7-33"),
     ("metadata.version", 8, UpgradeType.UPGRADE, "Invalid update version 8 for feature metadata.version. Can't downgrade the version of this feature "
                                                  "without setting the upgrade type to either safe or unsafe downgrade."),
-    ("metadata.version", 8, UpgradeType.SAFE_DOWNGRADE, "Unsupported metadata.version downgrade from 10 to 8. Refusing to perform the requested "
+    ("metadata.version", 8, UpgradeType.SAFE_DOWNGRADE, "Unsupported metadata.version downgrade from 33 to 8. Refusing to perform the requested "
                                                         "downgrade because it might delete metadata information."),
-    ("metadata.version", 8, UpgradeType.UNSAFE_DOWNGRADE, "Unsupported metadata.version downgrade from 10 to 8. Unsafe metadata downgrade is not "
+    ("metadata.version", 8, UpgradeType.UNSAFE_DOWNGRADE, "Unsupported metadata.version downgrade from 33 to 8. Unsafe metadata downgrade is not "
                                                           "supported in this version."),
 ])
 def test_refusals_are_worded_as_kafka_4_4_words_them(name: str, level: int, kind: UpgradeType, reason: str) -> None:
@@ -126,7 +126,7 @@ def test_api_versions_reports_features_as_kafka_4_4_does() -> None:
             v4 = _api_versions(client, 4)
             assert {f["name"]: (f["min_version"], f["max_version"]) for f in v4["supported_features"]} == {
                 f.name: (f.supported_min, f.supported_max) for f in FEATURES}
-            assert v4["finalized_features"][:3] == [{"name": "metadata.version", "max_version_level": 10, "min_version_level": 10},
+            assert v4["finalized_features"][:3] == [{"name": "metadata.version", "max_version_level": 33, "min_version_level": 33},
                                                     {"name": "transaction.version", "max_version_level": 2, "min_version_level": 2},
                                                     {"name": "group.version", "max_version_level": 1, "min_version_level": 1}]
             assert v4["finalized_features_epoch"] == 0
