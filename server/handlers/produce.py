@@ -113,31 +113,34 @@ def handle(
             result: ProduceResponsePartitionProduceResponse = {"index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1}
             records = partition["records"]
             appending_to: PartitionLog | None = None
+            verifying = False
             try:
                 if name is None:
-                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
+                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
                 if topic_refusal is not None:
                     raise KafkaError(topic_refusal)
                 # Kafka's order: KafkaApis.handleProduceRequest refuses unknown partitions, then
                 # malformed records; ReplicaManager.appendRecords then judges acks, and
                 # appendToLocalLog the topic and the partition's log.
                 if info is None or not 0 <= index < info.partitions:
-                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown partition {name}-{index}")
+                    raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                 if records is None or not len(records):
-                    raise KafkaError(ErrorCode.INVALID_RECORD, "a produce request must carry a record batch")
-                _check_batches_for_version(version, records)
+                    raise KafkaError(ErrorCode.INVALID_RECORD)
+                records = _check_batches_for_version(version, records)
                 if acks not in (-1, 0, 1):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if name in INTERNAL_TOPICS:
                     # Clients may not write the coordinators' logs.
-                    raise KafkaError(ErrorCode.INVALID_TOPIC, f"Cannot append to internal topic {name}")
+                    raise KafkaError(ErrorCode.INVALID_TOPIC)
                 if cluster is not None:
                     replicated = _check_leader_and_isr(context, cluster, name, index, acks)
                 log = storage.partition(name, index)
                 if transactional_id is not None:
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
                     if coordinator_node is None:
+                        verifying = True
                         verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
+                        verifying = False
                     elif (producer := unverified_producer(log, records)) is not None:
                         start_verification(log, records, producer, version, context.txn.wall_clock_ms())
                         unverified = [] if unverified is None else unverified
@@ -154,15 +157,17 @@ def handle(
                 if metrics is not None and name is not None:
                     metrics.produce_failed(name)
                 result["error_code"] = exc.code
-                result["error_message"] = exc.message
+                if verifying:
+                    # LogAppendResult.errorMessage: Kafka words only the transaction verification's
+                    # answers and record errors (below); any other refusal is its code alone.
+                    result["error_message"] = exc.message
                 if cluster is not None and exc.code == ErrorCode.NOT_LEADER_FOR_PARTITION and version >= 10:
                     leader_endpoints = {} if leader_endpoints is None else leader_endpoints
                     result["current_leader"] = leader_hint(context, cluster, name or "", index, leader_endpoints)  # type: ignore[typeddict-item]
                 if appending_to is not None and exc.code not in _NO_APPEND_INFO:
                     result["log_start_offset"] = appending_to.log_start_offset
                 if isinstance(exc, RecordValidationError):
-                    # KIP-467: the records at fault by index, so the client fails only those.
-                    result["record_errors"] = [{"batch_index": e.batch_index, "batch_index_error_message": e.message} for e in exc.record_errors]
+                    _name_records(result, exc)
             else:
                 result["base_offset"] = appended.base_offset
                 result["log_append_time_ms"] = appended.log_append_time_ms
@@ -223,7 +228,8 @@ async def _append_and_answer(
             if metrics is not None:
                 metrics.produce_failed(name)
             result["error_code"] = outcome.code
-            result["error_message"] = outcome.message
+            if isinstance(outcome, RecordValidationError):
+                _name_records(result, outcome)
             if outcome.code not in _NO_APPEND_INFO:
                 result["log_start_offset"] = log.log_start_offset
         elif isinstance(outcome, BaseException):
@@ -334,11 +340,15 @@ def _check_leader_and_isr(context: RequestContext, cluster: ClusterState, name: 
         info = context.storage.topic(name)
         required = 1 if info is None else min_insync_replicas(context, info)
         if len(state.isr) < required:
-            raise KafkaError(
-                ErrorCode.NOT_ENOUGH_REPLICAS,
-                f"The size of the current ISR {sorted(state.isr)} is insufficient to satisfy the min.isr requirement of {required} for partition {name}-{index}",
-            )
+            raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS)
     return state
+
+
+def _name_records(result: ProduceResponsePartitionProduceResponse, refusal: RecordValidationError) -> None:
+    """KIP-467: the records at fault by index, so the client fails only those, and Kafka's
+    summary of them (the only refusal by the log it words)."""
+    result["error_message"] = refusal.message
+    result["record_errors"] = [{"batch_index": e.batch_index, "batch_index_error_message": e.message} for e in refusal.record_errors]
 
 
 _PRODUCE_ADDS_PARTITION = 12  # Produce v12+ adds its partition to the transaction (KIP-890 part 2)
@@ -373,30 +383,39 @@ def _carries_transactional_batch(records: memoryview | None) -> bool:
     return False
 
 
-def _check_batches_for_version(version: int, records: memoryview) -> None:
-    """Kafka's ProduceRequest.validateRecords, reading batches as its ByteBufferLogInputStream
-    does: from v3 a partition carries exactly one whole batch of magic 2, and zstd
-    (KIP-110) needs v7. A size or magic no batch can have is CORRUPT_MESSAGE; bytes that
-    hold no whole batch are INVALID_RECORD."""
+def _check_batches_for_version(version: int, records: memoryview) -> memoryview:
+    """The records to append: Kafka's ProduceRequest.validateRecords, reading batches as its
+    ByteBufferLogInputStream does. From v3 a partition carries exactly one whole batch of
+    magic 2, and zstd (KIP-110) needs v7. A size or magic no batch can have, here or in the
+    bytes after the batch, is CORRUPT_MESSAGE; bytes that hold no whole batch, or a second
+    whole batch, are INVALID_RECORD. Bytes after the batch that hold no whole batch are
+    dropped, as UnifiedLog.trimInvalidBytes drops them: the batch alone is appended and
+    acknowledged."""
     if version < 3:
-        return
+        return records
     available = len(records)
     if available >= _BATCH_PREFIX.size:
         # What every stock client sends: one whole batch of magic 2, answered with one read.
         length, magic, codec = _BATCH_PREFIX.unpack_from(records)
         if magic == 2 and length >= _SMALLEST_RECORD and 12 + length == available:
             if version < 7 and codec & 0x07 == _ZSTD:
-                raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"zstd needs Produce v7, got v{version}")
-            return
+                raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
+            return records
     if available >= 12 and int.from_bytes(records[8:12], "big", signed=True) < _SMALLEST_RECORD:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "record size is less than the minimum record overhead")
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE)
     if available > _MAGIC_AT and not 0 <= records[_MAGIC_AT] <= 2:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"invalid magic {records[_MAGIC_AT]}")
+        raise KafkaError(ErrorCode.CORRUPT_MESSAGE)
     if available <= _MAGIC_AT or 12 + int.from_bytes(records[8:12], "big", signed=True) > available:
-        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} must have at least one record batch per partition")
+        raise KafkaError(ErrorCode.INVALID_RECORD)
     if records[_MAGIC_AT] != 2:
-        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} only allows record batches with magic 2")
-    if 12 + int.from_bytes(records[8:12], "big", signed=True) < available:
-        raise KafkaError(ErrorCode.INVALID_RECORD, f"Produce v{version} only allows exactly one record batch per partition")
+        raise KafkaError(ErrorCode.INVALID_RECORD)
     if version < 7 and records[_CODEC_AT] & 0x07 == _ZSTD:
-        raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"zstd needs Produce v7, got v{version}")
+        raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
+    end = 12 + int.from_bytes(records[8:12], "big", signed=True)
+    if available - end >= 12:
+        following = int.from_bytes(records[end + 8 : end + 12], "big", signed=True)
+        if following < _SMALLEST_RECORD:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE)
+        if end + 12 + following <= available:
+            raise KafkaError(ErrorCode.INVALID_RECORD)
+    return records[:end]
