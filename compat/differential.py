@@ -131,8 +131,8 @@ DEVIATIONS: list[Deviation] = [
               "UNKNOWN_TOPIC_OR_PARTITION until its controller has created it, so clients retry"),
     Deviation("feature levels", r"^request API_VERSIONS v\d+: \.(supported_features|finalized_features)|^tool kafka-features describe",
               "Ottla supports and finalizes each feature only up to the level whose promise it keeps (server/features.py): "
-              "metadata.version 3.5-IV1 (the next level promises SCRAM credentials), kraft.version 0 and "
-              "eligible.leader.replicas 0 (no KIP-966); group, share, streams and transaction at Kafka 4.4's levels"),
+              "kraft.version 0 and eligible.leader.replicas 0 (no KIP-966); metadata.version, group, share, streams and "
+              "transaction at Kafka 4.4's levels"),
     Deviation("static metadata quorum",
               r"^request DESCRIBE_QUORUM v\d+: \.(topics\[0\]\.partitions\.\[0\]\.(high_watermark|current_voters)|nodes)"
               r"|^tool kafka-metadata-quorum",
@@ -1115,6 +1115,218 @@ def _share_fetch_batches(bootstrap: str, tag: str) -> dict[str, Any]:
         conn.close()
 
 
+def _fetch_partition(offset: int, last_fetched_epoch: int = -1, current_leader_epoch: int = -1, index: int = 0) -> dict[str, Any]:
+    return {"partition": index, "current_leader_epoch": current_leader_epoch, "fetch_offset": offset,
+            "last_fetched_epoch": last_fetched_epoch, "log_start_offset": -1, "partition_max_bytes": 1 << 20}
+
+
+def _fetch_answers_kafka_44(bootstrap: str, tag: str) -> dict[str, Any]:
+    """Fetch as Kafka 4.4 lays out and checks it: partitions read first in request order, then
+    those refused before any read, a topic's neighbouring entries merged and an empty one dropped
+    (KafkaApis.handleFetchRequest, FetchResponse.of), by name (v12) and by id (v13);
+    last_fetched_epoch over a one-epoch log of five batches, read_uncommitted and read_committed
+    (Partition.readRecords: an unknown epoch is out of range, one ending before the offset is a
+    diverging_epoch without records), a session that keeps sending a diverging partition
+    (CachedPartition.maybeUpdateResponseData), and every negative current_leader_epoch naming none."""
+    topic, missing = f"diff-fetch44-{tag}", f"diff-fetch44-missing-{tag}"
+    unknown_id = bytes(range(1, 17))
+    conn = _Connection(bootstrap)
+
+    def fetch(version: int, topics: list[dict[str, Any]], session_id: int = 0, epoch: int = -1, isolation_level: int = 0) -> dict[str, Any]:
+        return conn.call(ApiKey.FETCH, version, {
+            "replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": isolation_level,
+            "session_id": session_id, "session_epoch": epoch, "rack_id": "", "topics": topics, "forgotten_topics_data": []})
+
+    try:
+        topic_id = _created(conn, {topic: 2})[topic]
+        labels: dict[Any, str] = {topic: "topic", missing: "missing", topic_id: "topic", unknown_id: "unknown id"}
+
+        def layout(answer: dict[str, Any]) -> list[Any]:
+            """In the answer's order: a struct list would be sorted by _canonical."""
+            return [(labels.get(t.get("topic") or t.get("topic_id"), "?"), [(p["partition_index"], p["error_code"]) for p in t["partitions"]])
+                    for t in answer["responses"]]
+
+        def read(answer: dict[str, Any]) -> tuple[Any, ...]:
+            p = answer["responses"][0]["partitions"][0]
+            return (p["error_code"], p["high_watermark"], p["last_stable_offset"], p["log_start_offset"], p["aborted_transactions"],
+                    bool(p["records"]), p.get("diverging_epoch"))
+
+        deadline = time.monotonic() + 30
+        while any(p["error_code"] for t in fetch(12, [{"topic": topic, "partitions": [_fetch_partition(0, index=0), _fetch_partition(0, index=1)]}])[
+                "responses"] for p in t["partitions"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: partitions not served after 30 s")
+            time.sleep(0.1)
+        for value in range(5):
+            conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+                {"name": topic, "partition_data": [{"index": 0, "records": build_batch([Record(0, 1_700_000_000_000, None, b"v%d" % value)])}]}]})
+        steps: dict[str, Any] = {
+            "layout by name": layout(fetch(12, [
+                {"topic": topic, "partitions": []}, {"topic": topic, "partitions": [_fetch_partition(0)]},
+                {"topic": missing, "partitions": [_fetch_partition(0)]},
+                {"topic": topic, "partitions": [_fetch_partition(0, index=1), _fetch_partition(0, index=7)]}])),
+            "layout by id": layout(fetch(13, [
+                {"topic_id": topic_id, "partitions": [_fetch_partition(0)]}, {"topic_id": unknown_id, "partitions": [_fetch_partition(0)]},
+                {"topic_id": topic_id, "partitions": [_fetch_partition(0, index=1)]}])),
+        }
+        for last_fetched_epoch in (-2, -1, 0, 1):
+            steps[f"last fetched epoch {last_fetched_epoch}"] = [
+                read(fetch(12, [{"topic": topic, "partitions": [_fetch_partition(offset, last_fetched_epoch)]}])) for offset in (0, 3, 5, 7)]
+        steps["read_committed, last fetched epoch 0"] = [
+            read(fetch(12, [{"topic": topic, "partitions": [_fetch_partition(offset, 0)]}], isolation_level=1)) for offset in (5, 7)]
+        steps["current leader epoch"] = [
+            (error, has_records) for error, *_, has_records, _ in (
+                read(fetch(13, [{"topic_id": topic_id, "partitions": [_fetch_partition(0, current_leader_epoch=epoch)]}]))
+                for epoch in (-1, -2, -100, 0, 1))]
+        past_end = [{"topic_id": topic_id, "partitions": [_fetch_partition(7)]}]
+        opened = fetch(13, past_end, epoch=0)
+        session = opened["session_id"]
+        diverging = [{"topic_id": topic_id, "partitions": [_fetch_partition(7, 0)]}]
+        steps["session"] = [
+            (bool(answer["session_id"]), [(p["error_code"], p.get("diverging_epoch")) for t in answer["responses"] for p in t["partitions"]])
+            for answer in (opened, fetch(13, diverging, session, 1), fetch(13, diverging, session, 2))]
+        return steps
+    finally:
+        conn.close()
+
+
+def _classic_group_kafka_44(bootstrap: str, tag: str) -> dict[str, Any]:
+    """Classic groups as Kafka 4.4 answers them: a SyncGroup v5 without its protocol type or name
+    is INCONSISTENT_GROUP_PROTOCOL before the group is looked at (v4 has no such fields), and a
+    tied protocol vote goes to the first maximum in the order of ClassicGroup.selectProtocol's
+    HashMap, whoever joined first (JoinGroup v3: no member id round trip)."""
+    conn = _Connection(bootstrap)
+
+    def join(on: _Connection, group: str, member_id: str, protocols: list[str], version: int = 9) -> dict[str, Any]:
+        return on.call(ApiKey.JOIN_GROUP, version, {
+            "group_id": group, "session_timeout_ms": 30000, "rebalance_timeout_ms": 30000, "member_id": member_id, "group_instance_id": None,
+            "protocol_type": "consumer", "protocols": [{"name": name, "metadata": b"m"} for name in protocols], "reason": None})
+
+    def sync(group: str, joined: dict[str, Any], version: int = 5, **fields: Any) -> tuple[Any, ...]:
+        answer = conn.call(ApiKey.SYNC_GROUP, version, {
+            "group_id": group, "generation_id": joined["generation_id"], "member_id": joined["member_id"], "group_instance_id": None,
+            "protocol_type": "consumer", "protocol_name": "range", "assignments": [{"member_id": joined["member_id"], "assignment": b"a"}], **fields})
+        return answer["error_code"], answer.get("protocol_type"), answer.get("protocol_name"), bytes(answer["assignment"])
+
+    try:
+        synced = f"diff-classic-sync-{tag}"
+        deadline = time.monotonic() + 60
+        while (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": synced, "key_type": 0})["error_code"]
+               or (first := join(conn, synced, "", ["range"]))["error_code"] in _COORDINATOR_STARTING):
+            if time.monotonic() > deadline:
+                raise RuntimeError("classic group: no coordinator after 60 s")
+            time.sleep(0.2)  # a fresh Kafka creates __consumer_offsets on the first FindCoordinator
+        joined = join(conn, synced, first["member_id"], ["range"])
+        steps: dict[str, Any] = {"member id required": first["error_code"],
+                                 "joined": (joined["error_code"], joined["generation_id"], joined["protocol_name"], joined["leader"] == joined["member_id"]),
+                                 "sync v5 without protocol type": sync(synced, joined, protocol_type=None),
+                                 "sync v5 without protocol name": sync(synced, joined, protocol_name=None),
+                                 "sync v5": sync(synced, joined), "sync v4": sync(synced, joined, version=4)[0]}
+        for first_choice, second_choice in ((["roundrobin", "range"], ["range", "roundrobin"]), (["b", "a"], ["a", "b"])):
+            group = f"diff-classic-vote-{'-'.join(first_choice)}-{tag}"
+            one, two = _Connection(bootstrap), _Connection(bootstrap)
+            try:
+                alone = join(one, group, "", first_choice, version=3)
+                with ThreadPoolExecutor(1) as pool:
+                    parked = pool.submit(join, two, group, "", second_choice, 3)  # answered once the first member rejoins
+                    deadline = time.monotonic() + 30
+                    while conn.call(ApiKey.DESCRIBE_GROUPS, 5, {"groups": [group], "include_authorized_operations": False})[
+                            "groups"][0]["group_state"] != "PreparingRebalance":
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"{group}: the second member never parked")
+                        time.sleep(0.05)
+                    rejoined = join(one, group, alone["member_id"], first_choice, version=3)
+                    answers = [alone, rejoined, parked.result(timeout=30)]
+                steps[f"vote {first_choice} against {second_choice}"] = [(a["error_code"], a["generation_id"], a["protocol_name"]) for a in answers]
+            finally:
+                one.close()
+                two.close()
+        return steps
+    finally:
+        conn.close()
+
+
+def _controller_admin_edges(bootstrap: str, tag: str) -> dict[str, Any]:
+    """ElectLeaders and AlterPartitionReassignments as Kafka 4.4's controller answers them: a
+    deadline already passed (timeout_ms 0 and -1) times out every partition, the empty election
+    list excepted; an empty reassignment gets the default answer (message "", the flag true);
+    target replicas are checked in ascending broker order (the duplicate 1 before the unknown 2).
+    Messages are compared: they are what the answers differ by."""
+    topic = f"diff-ctrl-{tag}"
+    conn = _Connection(bootstrap)
+
+    def elect(timeout_ms: int, partitions: list[dict[str, Any]] | None) -> tuple[Any, ...]:
+        answer = conn.call(ApiKey.ELECT_LEADERS, 2, {"election_type": 0, "timeout_ms": timeout_ms, "topic_partitions": partitions})
+        return answer["error_code"], [(t["topic"] == topic, p["partition_id"], p["error_code"], p["error_message"])
+                                      for t in answer["replica_election_results"] for p in t["partition_result"]]
+
+    def reassign(replicas: list[int] | None, timeout_ms: int = 5000, empty: bool = False) -> tuple[Any, ...]:
+        topics = [] if empty else [{"name": topic, "partitions": [{"partition_index": 0, "replicas": replicas}]}]
+        answer = conn.call(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 1, {"timeout_ms": timeout_ms, "allow_replication_factor_change": False,
+                                                                     "topics": topics})
+        return (answer["error_code"], answer["error_message"], answer["allow_replication_factor_change"],
+                [(t["name"] == topic, p["partition_index"], p["error_code"], p["error_message"]) for t in answer["responses"] for p in t["partitions"]])
+
+    try:
+        _created(conn, {topic: 1})
+        named = [{"topic": topic, "partitions": [0]}]
+        steps: dict[str, Any] = {}
+        for timeout_ms in (0, -1):
+            steps[f"elect, timeout {timeout_ms}"] = [elect(timeout_ms, named), elect(timeout_ms, None), elect(timeout_ms, [])]
+        steps["elect, in time"] = elect(5000, named)
+        steps["reassign, timeout 0"] = reassign([1], timeout_ms=0)
+        steps["reassign nothing, timeout 0"] = reassign(None, timeout_ms=0, empty=True)
+        steps["reassign to 2, 1, 1"] = reassign([2, 1, 1])
+        steps["reassign in place"] = reassign([1])
+        return steps
+    finally:
+        conn.close()
+
+
+def _colliding_topic_names(bootstrap: str, tag: str) -> dict[str, Any]:
+    """Names differing only by '.' and '_', as Kafka 4.4 judges them: its controller checks a
+    CreateTopics' names against the topics it had before the request
+    (ReplicationControlManager.validateNewTopicNames), so two such names in one request are both
+    created, one colliding with an existing topic is INVALID_TOPIC_EXCEPTION; a broker's Metadata
+    auto-creation sends one CreateTopics per request, so it creates such a pair too and leaves a
+    name colliding with an existing topic UNKNOWN_TOPIC_OR_PARTITION."""
+    base = f"diff-coll-{tag}"
+    conn = _Connection(bootstrap)
+
+    def label(text: str | None) -> str | None:
+        return None if text is None else text.replace(base, "<base>")
+
+    def create(names: list[str]) -> list[tuple[Any, ...]]:
+        answer = conn.call(ApiKey.CREATE_TOPICS, 7, {"timeout_ms": 5000, "validate_only": False, "topics": [
+            {"name": base + name, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []} for name in names]})
+        return [(label(t["name"]), t["error_code"], label(t["error_message"])) for t in answer["topics"]]
+
+    def metadata(names: list[str], auto_create: bool) -> dict[str, tuple[int, int]]:
+        answer = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": base + name, "topic_id": bytes(16)} for name in names],
+                                                 "allow_auto_topic_creation": auto_create, "include_topic_authorized_operations": False})
+        return {str(label(t["name"])): (t["error_code"], len(t["partitions"])) for t in answer["topics"]}
+
+    def settled(names: list[str], created: list[str]) -> dict[str, tuple[int, int]]:
+        """The names' state once those Kafka's controller was asked to create exist (it creates
+        after the Metadata that asked has been answered)."""
+        deadline = time.monotonic() + 30
+        while any((state := metadata(names, False))["<base>" + name][0] for name in created):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return state
+
+    try:
+        steps: dict[str, Any] = {"create one": create(["ok.1"]), "create four": create(["ok__1", "ok_1", "q.1", "q_1"])}
+        _leaders_elected(conn, {str(name).replace("<base>", base): 1 for name, error, _ in steps["create one"] + steps["create four"] if not error})
+        steps["auto-create a name colliding with a topic"] = metadata(["ok_1", "bad name"], True)
+        metadata(["ok_1", "m.1", "m_1"], True)
+        steps["auto-created, a pair and a name colliding with a topic"] = settled(["ok_1", "m.1", "m_1"], ["m.1", "m_1"])
+        return steps
+    finally:
+        conn.close()
+
+
 def _client_produce_consume(client: Client) -> Observe:
     def observe(bootstrap: str, tag: str) -> dict[str, Any]:
         topic = f"diff-{re.sub(r'[^a-z0-9]+', '-', client.name)}-{tag}"
@@ -1159,6 +1371,10 @@ def scenarios() -> list[Scenario]:
         Scenario("list-transactions-duration", _list_transactions_duration, _list_transactions_duration.__doc__ or ""),
         Scenario("transaction-v2-unknown-producer", _transaction_v2_unknown_producer, _transaction_v2_unknown_producer.__doc__ or ""),
         Scenario("share-fetch-batches", _share_fetch_batches, _share_fetch_batches.__doc__ or ""),
+        Scenario("fetch-answers-kafka-4.4", _fetch_answers_kafka_44, _fetch_answers_kafka_44.__doc__ or ""),
+        Scenario("classic-group-kafka-4.4", _classic_group_kafka_44, _classic_group_kafka_44.__doc__ or ""),
+        Scenario("controller-admin-edges", _controller_admin_edges, _controller_admin_edges.__doc__ or ""),
+        Scenario("colliding-topic-names", _colliding_topic_names, _colliding_topic_names.__doc__ or ""),
     ]
     others = [Scenario(f"produce-consume/{c.name}", _client_produce_consume(c),
                        "create 3 partitions, produce 100 keyed records, read by assignment", c)
