@@ -20,7 +20,6 @@ from ottla.server.context import ClientIdentity, DropConnection, Encoded, Reques
 from ottla.server.faults import Drop, Fault, Faults
 from ottla.server.fetch_sessions import SESSIONLESS, SessionFetch
 from ottla.server.metrics import BrokerMetrics
-from ottla.server.handlers.write_txn_markers import may_write_markers
 from ottla.server.security.quotas import ClientQuotas, QuotaKind
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
@@ -344,8 +343,13 @@ def _request_time_counted(context: RequestContext, api_key: int, consumer_fetch:
         return consumer_fetch
     if api_key == ApiKey.WRITE_TXN_MARKERS:
         error = _first_error(result)
-        # An answer naming no partition carries no error to tell a refusal by: ask again.
-        return error == ErrorCode.CLUSTER_AUTHORIZATION_FAILED if error else not may_write_markers(context)
+        if error:
+            return error == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        # An answer naming no partition carries no error to tell a refusal by: ask again (the
+        # handler's module is imported here, as a broker that never sees one never loads it).
+        from ottla.server.handlers.write_txn_markers import may_write_markers
+
+        return not may_write_markers(context)
     return True
 
 
