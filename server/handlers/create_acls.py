@@ -66,7 +66,8 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateAclsRe
         problem = creation_problem(acl, metadata_version)
         if problem is None:
             valid.append(acl)
-            results.append({"error_code": ErrorCode.NONE, "error_message": None})
+            # AclCreationResult's default message, which AclApis leaves on a success: "", not null.
+            results.append({"error_code": ErrorCode.NONE, "error_message": ""})
         else:
             results.append({"error_code": problem[0], "error_message": problem[1]})
     if valid:

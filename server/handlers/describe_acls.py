@@ -26,7 +26,8 @@ VERSIONS = (1, 3)
 def handle(context: RequestContext, header: RequestHeader, request: DescribeAclsRequest) -> DescribeAclsResponse:
     if carries_unknown((request["resource_type_filter"], request["pattern_type_filter"], request["operation"], request["permission_type"])):
         raise MalformedFrame("DescribeAcls: the filter contains UNKNOWN elements")
-    response: DescribeAclsResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "resources": []}
+    # DescribeAclsResponseData's default message, which AclApis leaves on a success: "", not null.
+    response: DescribeAclsResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": "", "resources": []}
     authorizer = context.authorizer
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
         response["error_code"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED

@@ -65,10 +65,11 @@ def test_an_unknown_code_zero_closes_the_connection_unanswered(conn, field):
 
 
 def test_a_code_kafka_does_not_know_describes_nothing_without_an_error(conn):
-    assert conn.call(ApiKey.CREATE_ACLS, 3, {"creations": [_creation()]})["results"] == [{"error_code": 0, "error_message": None}]
+    # A success carries the message fields' default, "" (AclCreationResult, DescribeAclsResponseData).
+    assert conn.call(ApiKey.CREATE_ACLS, 3, {"creations": [_creation()]})["results"] == [{"error_code": 0, "error_message": ""}]
     for unknown in ({"resource_type": 99}, {"pattern": 99}, {"operation": 99}, {"permission": 99}):
         described = conn.call(ApiKey.DESCRIBE_ACLS, 3, _filter(**unknown))
-        assert (described["error_code"], described["error_message"], described["resources"]) == (ErrorCode.NONE, None, []), unknown
+        assert (described["error_code"], described["error_message"], described["resources"]) == (ErrorCode.NONE, "", []), unknown
 
 
 @pytest.mark.parametrize("filter_only", [{"resource_type": ANY}, {"pattern": MATCH}, {"pattern": ANY}, {"operation": ANY}, {"permission": ANY}])
@@ -91,8 +92,8 @@ def test_principals_and_hosts_are_validated_as_the_controller_does(conn):
     assert answers[:3] + answers[4:] == [
         (ErrorCode.INVALID_REQUEST, "Could not parse principal from `alice` (no colon is present separating the principal type from the principal name)"),
         (ErrorCode.INVALID_REQUEST, "Host pattern cannot be null or empty"),
-        (ErrorCode.NONE, None),
-        (ErrorCode.NONE, None),
+        (ErrorCode.NONE, ""),
+        (ErrorCode.NONE, ""),
     ]
     assert answers[3][0] == ErrorCode.INVALID_REQUEST and answers[3][1].startswith("Invalid CIDR notation '10.0.0.0/99': ")
     assert _names(conn) == ["cidr", "typed"]
