@@ -22,6 +22,11 @@ is checked against the partition's epoch history before the read (Partition.read
 the fetcher's log diverges from this one is answered as `diverging_epoch`, with no records.
 Errors come with aborted_transactions as Kafka's do: refused before any read (KafkaApis: unknown
 topic or partition, not authorized) an empty list; a failed read (ReplicaManager.readFromLog) null.
+A partition named twice in a sessionless or full request is read once, where first named, with
+what it was last asked for (FetchRequest.fetchData). An isolation_level other than 0 and 1 fails
+the request once a partition is to be read (IsolationLevel.forId: UNKNOWN_SERVER_ERROR); a
+negative partition_max_bytes fails the partition's read below where it stops (LogSegment.read);
+a replica id (>= 0) is no follower of a single node: NOT_LEADER_OR_FOLLOWER.
 The answer lists the partitions as KafkaApis.handleFetchRequest's map holds them: those read, in
 request order, then those refused before any read; a topic's partitions that end up next to
 each other share one entry, and a topic without partitions has none.
@@ -78,21 +83,25 @@ _REFUSED = frozenset({ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TO
 def handle(context: RequestContext, header: RequestHeader, request: FetchRequest) -> Answer[FetchResponse | SessionFetch]:
     session_id = request.get("session_id", 0)
     session_epoch = request.get("session_epoch", -1)
+    # An incremental request's partitions join its session as a dict's keys: no need.
+    requested = request["topics"] if session_epoch > 0 else _distinct(request["topics"], header.api_version)
     if session_id == 0 and session_epoch == -1:
         fetch_context = SESSIONLESS
     else:
         opened = context.fetch_sessions.new_context(
-            header.api_version, session_id, session_epoch, request["topics"], request.get("forgotten_topics_data", []),
+            header.api_version, session_id, session_epoch, requested, request.get("forgotten_topics_data", []),
             _from_follower(request), int(time.monotonic() * 1000),
             _topic_names(context.storage) if header.api_version >= _TOPIC_ID_VERSION else None)
         if isinstance(opened, ErrorCode):
             return _session_error(opened)
         fetch_context = opened
-    topics = fetch_context.topics(request["topics"])
+    topics = fetch_context.topics(requested)
     seen_version = context.wakeups.data_version
     if context.storage.is_async:
         return _fetch_deferred(context, header.api_version, request, fetch_context, topics, seen_version)
     response, size, keys, answer_now = _read(context, header.api_version, request, topics)
+    if not 0 <= request.get("isolation_level", 0) <= _READ_COMMITTED and _read_any(response):
+        return _isolation_error(header.api_version, request)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or answer_now or not keys:
         return fetch_context.answer(response)
@@ -106,6 +115,8 @@ async def _fetch_deferred(
 ) -> FetchResponse | SessionFetch:
     """`handle` for an engine whose reads are coroutines."""
     response, size, keys, answer_now = await _read_deferred(context, version, request, topics)
+    if not 0 <= request.get("isolation_level", 0) <= _READ_COMMITTED and _read_any(response):
+        return _isolation_error(version, request)
     max_wait_ms = request["max_wait_ms"]
     if size >= _min_bytes(context, request) or max_wait_ms <= 0 or answer_now or not keys:
         return fetch_context.answer(response)
@@ -134,6 +145,49 @@ async def _long_poll(
     if deferred:
         return fetch_context.answer((await _read_deferred(context, version, request, topics))[0])
     return fetch_context.answer(_read(context, version, request, topics)[0])
+
+
+def _distinct(topics: list[FetchRequestFetchTopic], version: int) -> list[FetchRequestFetchTopic]:
+    """The request's partitions as FetchRequest.fetchData keys them, in a LinkedHashMap: a
+    partition named twice (in one topic entry or two) is read once, where it was first named,
+    with what it was last asked for; the same topic's partitions then next to each other share
+    an entry."""
+    field = "topic_id" if version >= _TOPIC_ID_VERSION else "topic"
+    if len(topics) == 1:
+        partitions = topics[0]["partitions"]
+        if len(partitions) <= 1 or len({partition["partition"] for partition in partitions}) == len(partitions):
+            return topics
+    elif len({topic[field] for topic in topics}) == len(topics) and all(  # type: ignore[literal-required]
+            len({partition["partition"] for partition in topic["partitions"]}) == len(topic["partitions"]) for topic in topics):
+        return topics
+    wanted = {(topic[field], partition["partition"]): partition for topic in topics for partition in topic["partitions"]}  # type: ignore[literal-required]
+    first = {topic[field]: topic for topic in reversed(topics)}  # type: ignore[literal-required]
+    distinct: list[FetchRequestFetchTopic] = []
+    for (key, _), partition in wanted.items():
+        if not distinct or distinct[-1][field] != key:  # type: ignore[literal-required]
+            distinct.append({**first[key], "partitions": []})
+        distinct[-1]["partitions"].append(partition)
+    return distinct
+
+
+def _read_any(response: FetchResponse) -> bool:
+    """Whether any partition got past the checks KafkaApis makes before the read (_REFUSED)."""
+    return any(entry["error_code"] not in _REFUSED for topic in response["responses"] for entry in topic["partitions"])
+
+
+def _isolation_error(version: int, request: FetchRequest) -> FetchResponse:
+    """An isolation_level other than 0 and 1: KafkaApis.handleFetchRequest, about to read,
+    fails in IsolationLevel.forId and answers FetchRequest.getErrorResponse: UNKNOWN_SERVER_ERROR,
+    the request's session id, and before v13 each partition as the request named it with the
+    error; the session context was already made (an incremental request's epoch advanced)."""
+    error = ErrorCode.UNKNOWN_SERVER_ERROR
+    responses: list[FetchResponseFetchableTopicResponse] = []
+    if version < _TOPIC_ID_VERSION:
+        responses = [{"topic": topic["topic"], "partitions": [
+            {"partition_index": wanted["partition"], "error_code": error, "high_watermark": -1, "last_stable_offset": -1,
+             "log_start_offset": -1, "aborted_transactions": [], "preferred_read_replica": -1, "records": b""}
+            for wanted in topic["partitions"]]} for topic in request["topics"]]
+    return {"throttle_time_ms": 0, "error_code": error, "session_id": request.get("session_id", 0), "responses": responses}
 
 
 def _from_follower(request: FetchRequest) -> bool:
@@ -190,9 +244,13 @@ def _read(
     # KafkaApis.handleFetchRequest: a replica's fetch needs CLUSTER_ACTION, which stands for
     # READ on every topic; without it every partition is TOPIC_AUTHORIZATION_FAILED.
     replica_allowed: bool | None = None
-    if authorizer is not None and _from_follower(request):
+    from_follower = _from_follower(request)
+    if authorizer is not None and from_follower:
         replica_allowed = context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)
     cluster = context.services.cluster
+    # A replica's fetch on a single node: no replica id is one of its partitions' followers
+    # (Partition.fetchRecords: localLogWithEpochOrThrow, then followerReplicaOrThrow).
+    no_follower = from_follower and cluster is None
     # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
     endpoints: dict[int, Any] | None = None
     for topic in topics:
@@ -257,6 +315,8 @@ def _read(
                 if claimed_epoch != -1 and cluster is None:
                     # Partition.localLogWithEpochOrThrow (a cluster's was checked above).
                     check_current_leader_epoch(claimed_epoch, log.leader_epoch)
+                if no_follower:
+                    raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION)
                 # KIP-320/KIP-595: a fetcher naming the epoch of its last fetched batch (a negative
                 # one names none: FetchRequest.optionalEpoch) has it checked before the read, as
                 # Partition.readRecords does for consumers and followers alike. A cluster's history
@@ -280,6 +340,9 @@ def _read(
                 if cluster_high_watermark is not None and cluster_high_watermark < stable:
                     stable = cluster_high_watermark
                 result = log.read(wanted["fetch_offset"], limit, min_one=total == 0, max_offset=stable if read_committed else cluster_high_watermark)
+                if limit < 0:
+                    _check_max_bytes(wanted["fetch_offset"], stable if read_committed else result.high_watermark if cluster_high_watermark is None
+                                     else cluster_high_watermark)
                 data = _records(result, copy=total + result.size <= _COPY_AT_MOST)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
@@ -312,6 +375,14 @@ def _read(
     if endpoints and version >= 16:
         response["node_endpoints"] = list(endpoints.values())
     return response, total, keys, answer_now
+
+
+def _check_max_bytes(fetch_offset: int, up_to: int) -> None:
+    """A negative partition_max_bytes, once the offset is found in range: Kafka's LocalLog.read
+    answers a fetch offset at or past where the read stops with nothing, and below it reaches
+    LogSegment.read, whose IllegalArgumentException is the partition's UNKNOWN_SERVER_ERROR."""
+    if fetch_offset < up_to:
+        raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR)
 
 
 def _add(responses: list[FetchResponseFetchableTopicResponse], version: int, topic: FetchRequestFetchTopic,
@@ -452,6 +523,14 @@ async def _read_deferred(
             continue
         if isinstance(outcome, BaseException):
             raise outcome
+        try:
+            if partition_max_bytes < 0:
+                _check_max_bytes(offset, stable if read_committed else outcome.high_watermark)
+        except KafkaError as exc:
+            entry["error_code"] = exc.code
+            entry["aborted_transactions"] = None
+            answer_now = True
+            continue
         room = min(partition_max_bytes, max(budget - total, 0))
         kept: list[Any] = []
         size = 0
