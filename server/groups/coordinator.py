@@ -401,9 +401,14 @@ class GroupCoordinator:
         retention_ms: int = -1,
         missing_group_error: ErrorCode = ErrorCode.ILLEGAL_GENERATION,
         api_version: int = 9,
+        share_group: Callable[[str], bool] = lambda group_id: False,
     ) -> list[ErrorCode]:
         """`api_version` is OffsetCommit's: a consumer-protocol member must commit with v9 or
-        later (ConsumerGroup.validateOffsetCommit), so an older one is UNSUPPORTED_VERSION."""
+        later (ConsumerGroup.validateOffsetCommit), so an older one is UNSUPPORTED_VERSION.
+        A share group's id (which `share_group` tells) holds no committed offsets: GROUP_ID_NOT_FOUND
+        (ShareGroup.validateOffsetCommit), where a simple group of its id would be made."""
+        if self._share_group(group_id, share_group):
+            return [ErrorCode.GROUP_ID_NOT_FOUND] * len(entries)
         streams = self.streams_groups.get(group_id)
         if streams is not None:
             # A streams group's commit carries the member epoch too (StreamsGroup.validateOffsetCommit).
@@ -433,16 +438,23 @@ class GroupCoordinator:
         member_id: str,
         group_instance_id: str | None,
         entries: list[CommitEntry],
+        api_version: int = 6,
+        share_group: Callable[[str], bool] = lambda group_id: False,
     ) -> list[ErrorCode]:
-        """A stale member epoch is ILLEGAL_GENERATION here, as a classic generation is
-        (OffsetMetadataManager.validateTransactionalOffsetCommit): producers handle that
-        error for TxnOffsetCommit, not STALE_MEMBER_EPOCH."""
+        """`api_version` is TxnOffsetCommit's (OffsetMetadataManager.validateTransactionalOffsetCommit):
+        before v6 a stale member epoch is ILLEGAL_GENERATION, as a classic generation is, and so
+        is a generation given for a group that does not exist; from v6 (the first version whose
+        clients handle them) they are STALE_MEMBER_EPOCH and GROUP_ID_NOT_FOUND. A share group's
+        id is GROUP_ID_NOT_FOUND at every version, as in `commit_offsets`."""
+        if self._share_group(group_id, share_group):
+            return [ErrorCode.GROUP_ID_NOT_FOUND] * len(entries)
+        since_v6 = api_version >= 6
         streams = self.streams_groups.get(group_id)
         if streams is not None:
             error = self.streams.validate_member_epoch(streams, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries],
                                                        instance_id=group_instance_id)
             if error is not ErrorCode.NONE:
-                return [_transactional_error(error)] * len(entries)
+                return [error if since_v6 else _transactional_error(error)] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
         consumer = self.consumer_groups.get(group_id)
@@ -450,10 +462,18 @@ class GroupCoordinator:
             error = self.consumer.validate_member_epoch(consumer, member_id, generation_id, committed=[(e.topic, e.partition) for e in entries],
                                                         instance_id=group_instance_id)
             if error is not ErrorCode.NONE:
-                return [_transactional_error(error)] * len(entries)
+                return [error if since_v6 else _transactional_error(error)] * len(entries)
             self._offset_holder(group_id)
             return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, -1, "", None, entries)
-        return self.offsets.commit_transactional_offsets(group_id, producer_id, producer_epoch, generation_id, member_id, group_instance_id, entries)
+        return self.offsets.commit_transactional_offsets(
+            group_id, producer_id, producer_epoch, generation_id, member_id, group_instance_id, entries,
+            missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND if since_v6 else ErrorCode.ILLEGAL_GENERATION,
+        )
+
+    def _share_group(self, group_id: str, share_group: Callable[[str], bool]) -> bool:
+        """Is `group_id` a share group's? Asked only of an id no other group holds: ids are
+        unique across group types, and most commits go to a group that exists."""
+        return group_id not in self.groups and group_id not in self.consumer_groups and group_id not in self.streams_groups and share_group(group_id)
 
     def has_pending_transactional_offset(self, group_id: str, topic: str, partition: int) -> bool:
         return self.offsets.has_pending_transactional_offset(group_id, topic, partition)

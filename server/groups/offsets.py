@@ -129,9 +129,9 @@ class OffsetManager:
     ) -> list[ErrorCode]:
         """OffsetMetadataManager.commitOffset: one error per entry. `missing_group_error`
         is what a commit with a generation gets when the group does not exist
-        (ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9)."""
-        if not group_id:
-            return [ErrorCode.INVALID_GROUP_ID] * len(entries)
+        (ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9). An empty
+        group id is a group like any other: GroupCoordinatorService.commitOffsets refuses only
+        a null one, which OffsetCommit cannot carry (TxnOffsetCommit's refuses an empty one)."""
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
@@ -177,16 +177,18 @@ class OffsetManager:
         member_id: str,
         group_instance_id: str | None,
         entries: list[CommitEntry],
+        missing_group_error: ErrorCode = ErrorCode.ILLEGAL_GENERATION,
     ) -> list[ErrorCode]:
         """OffsetMetadataManager.commitTransactionalOffset: stored now as a transactional
         batch of the producer, visible to OffsetFetch only once its transaction commits
-        (`complete_transaction`)."""
+        (`complete_transaction`). `missing_group_error` is what a commit with a generation
+        gets when the group does not exist (GROUP_ID_NOT_FOUND from TxnOffsetCommit v6)."""
         if not group_id:
             return [ErrorCode.INVALID_GROUP_ID] * len(entries)
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
-                return [ErrorCode.ILLEGAL_GENERATION] * len(entries)
+                return [missing_group_error] * len(entries)
             group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=self.wall_clock_ms())
         error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id, transactional=True)
         if error is not ErrorCode.NONE:

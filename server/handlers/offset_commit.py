@@ -1,5 +1,6 @@
 """OffsetCommit: partitions of unknown topics are refused here, as KafkaApis does; the
-rest go to the coordinator, which stores them in `__consumer_offsets` before answering.
+rest go to the coordinator, which stores them in `__consumer_offsets` before answering
+(a share group's id holds none: GROUP_ID_NOT_FOUND).
 
 From v10 (KIP-848) topics are named by id alone: an id no topic has (the zero id too)
 answers UNKNOWN_TOPIC_ID for each of its partitions, and the answer names topics by id.
@@ -87,6 +88,7 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
             # From v9 a missing group is named as such (KIP-848) rather than ILLEGAL_GENERATION.
             missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND if version >= 9 else ErrorCode.ILLEGAL_GENERATION,
             api_version=version,
+            share_group=lambda group_id: group_id in context.services.share.groups,
         )
     for (name, topic_id, index), error in zip(valid, errors):
         answer(name, topic_id, index, error)

@@ -11,8 +11,9 @@ which no longer have an id. Offsets are stored by name, so every version reads t
 
 With an authorizer (KafkaApis.fetchOffsetsForGroup): a group needs DESCRIBE (else
 GROUP_AUTHORIZATION_FAILED and no topics); a topic asked for needs DESCRIBE (else its
-partitions answer TOPIC_AUTHORIZATION_FAILED, after the others), and a request for every
-offset leaves out the topics the principal may not DESCRIBE.
+partitions answer TOPIC_AUTHORIZATION_FAILED), and a request for every offset leaves out the
+topics the principal may not DESCRIBE. The topics refused here (unknown ids too) follow the
+coordinator's in request order, and a group the coordinator fails lists none of them.
 
 In a cluster each group of a v8+ request is answered by its own coordinator: another node's
 group is NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE, or COORDINATOR_LOAD_IN_PROGRESS) and
@@ -84,21 +85,24 @@ def _fetch(
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
         return ErrorCode.GROUP_AUTHORIZATION_FAILED, []
     storage = context.storage
-    refused: list[tuple[str, list[int]]] = []
-    unknown_ids: list[tuple[bytes, list[int]]] = []
+    # The topics answered here, listed in request order after the coordinator's ones
+    # (KafkaApis.fetchOffsetsForGroup): an id no topic has, or a topic the principal may not DESCRIBE.
+    refused: list[OffsetFetchResponseOffsetFetchResponseTopics] = []
     wanted: list[tuple[str, list[int]]] | None = None
     if requested is not None:
+        resolved = [(asked, storage.topic_by_id(asked.get("topic_id", bytes(16))) if by_id else None) for asked in requested]
+        known = [info.name if info is not None else asked.get("name", "") for asked, info in resolved if not by_id or info is not None]
+        allowed = None if context.authorizer is None else context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, known)
         wanted = []
-        for asked in requested:
-            info = storage.topic_by_id(asked.get("topic_id", bytes(16))) if by_id else None
+        for asked, info in resolved:
+            topic_id, indexes = asked.get("topic_id", bytes(16)), list(asked["partition_indexes"])
+            name = info.name if info is not None else asked.get("name", "")
             if by_id and info is None:
-                unknown_ids.append((asked.get("topic_id", bytes(16)), list(asked["partition_indexes"])))
+                refused.append(_refused("", topic_id, indexes, ErrorCode.UNKNOWN_TOPIC_ID))
+            elif allowed is not None and name not in allowed:
+                refused.append(_refused(name, topic_id, indexes, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
             else:
-                wanted.append((info.name if info is not None else asked.get("name", ""), list(asked["partition_indexes"])))
-    if wanted is not None and context.authorizer is not None:
-        allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, (topic for topic, _ in wanted))
-        refused = [(topic, indexes) for topic, indexes in wanted if topic not in allowed]
-        wanted = [(topic, indexes) for topic, indexes in wanted if topic in allowed]
+                wanted.append((name, indexes))
     error, found = context.groups.fetch_offsets(group_id, wanted)
     if error is not ErrorCode.NONE and wanted is not None:
         found = [(topic, [(partition, None) for partition in partitions]) for topic, partitions in wanted]
@@ -123,14 +127,12 @@ def _fetch(
             entries.append(entry)
         topics.append({"name": topic, "topic_id": topic_id, "partitions": entries})
     if error is ErrorCode.NONE:
-        for topic, indexes in refused:
-            topic_id = bytes(16)
-            if by_id and (info := storage.topic(topic)) is not None:
-                topic_id = info.topic_id
-            topics.append({"name": topic, "topic_id": topic_id, "partitions": [_unknown(index, ErrorCode.TOPIC_AUTHORIZATION_FAILED) for index in indexes]})
-    for topic_id, indexes in unknown_ids:
-        topics.append({"topic_id": topic_id, "partitions": [_unknown(index, ErrorCode.UNKNOWN_TOPIC_ID) for index in indexes]})
+        topics += refused
     return error, topics
+
+
+def _refused(name: str, topic_id: bytes, indexes: list[int], error: ErrorCode) -> OffsetFetchResponseOffsetFetchResponseTopics:
+    return {"name": name, "topic_id": topic_id, "partitions": [_unknown(index, error) for index in indexes]}
 
 
 def _unknown(partition: int, error: ErrorCode) -> OffsetFetchResponseOffsetFetchResponsePartitions:

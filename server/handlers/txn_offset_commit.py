@@ -11,7 +11,9 @@ each topic is answered on its own before the transaction is looked at: without R
 TOPIC_AUTHORIZATION_FAILED; a topic or partition that does not exist, UNKNOWN_TOPIC_OR_PARTITION.
 Only the partitions left reach the coordinators, so a request naming none of them changes no
 transaction. From v6 (KIP-1319) topics are named by id alone, as OffsetCommit v10 names
-them: an id no topic has (the zero id too) is UNKNOWN_TOPIC_ID, before any authorization.
+them: an id no topic has (the zero id too) is UNKNOWN_TOPIC_ID, before any authorization,
+and the group coordinator answers GROUP_ID_NOT_FOUND and STALE_MEMBER_EPOCH where older
+versions get ILLEGAL_GENERATION.
 The answer lists topics in the order Kafka's response builder does: the ones refused here
 first (in request order), then those the coordinator answered, each topic once. In a cluster
 only the partitions that reach the group's coordinator carry its NOT_COORDINATOR (or
@@ -148,7 +150,7 @@ async def _commit_remotely(
     if error is ErrorCode.NONE:
         errors = context.groups.commit_transactional_offsets(
             group_id, request["producer_id"], request["producer_epoch"], request.get("generation_id", -1), request.get("member_id", ""),
-            request.get("group_instance_id"), entries,
+            request.get("group_instance_id"), entries, api_version=version, share_group=_share_group(context),
         )
     else:
         errors = [error] * len(entries)
@@ -179,4 +181,11 @@ def _commit(context: RequestContext, version: int, request: TxnOffsetCommitReque
         request.get("member_id", ""),
         request.get("group_instance_id"),
         entries,
+        api_version=version,
+        share_group=_share_group(context),
     )
+
+
+def _share_group(context: RequestContext) -> Callable[[str], bool]:
+    """Tells the group coordinator a share group's id, which takes no offsets."""
+    return lambda group_id: group_id in context.services.share.groups

@@ -508,7 +508,7 @@ def test_commit_errors_follow_the_group():
     entry = [CommitEntry("t", 0, 1)]
     assert h.coordinator.commit_offsets("gone", 3, "m", None, entry) == [ErrorCode.ILLEGAL_GENERATION]
     assert h.coordinator.commit_offsets("gone", 3, "m", None, entry, missing_group_error=ErrorCode.GROUP_ID_NOT_FOUND) == [ErrorCode.GROUP_ID_NOT_FOUND]
-    assert h.coordinator.commit_offsets("", -1, "", None, entry) == [ErrorCode.INVALID_GROUP_ID]
+    assert h.coordinator.commit_offsets("", -1, "", None, entry) == [ErrorCode.NONE]  # only a null id is invalid
     # A group-less commit (assign() consumers) creates a simple group.
     assert h.coordinator.commit_offsets("simple", -1, "", None, entry + [CommitEntry("t", 1, 1, -1, "toolong")]) == [
         ErrorCode.NONE,
