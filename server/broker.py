@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
-from ottla.server.broker_configs import BrokerConfigs
+from ottla.server.broker_configs import BrokerConfigs, cordoned_log_dirs
 from ottla.server.config import BrokerConfig, connections_per_ip_overrides
 from ottla.server.connection import Connection
 from ottla.server.handover import feed_received
@@ -341,6 +341,7 @@ class Broker:
             config = self._start_config = self.config  # with the database's dynamic broker configs
             if authorizer is not None:
                 await self._database_metadata.attach_authorizer(authorizer)
+        self.storage.set_cordoned_log_dirs(cordoned_log_dirs(self.config))
         self.metrics.topic_by_id = self.storage.topic_by_id
         self.maintenance = LogMaintenance(self.storage, self.config)
         self.maintenance.start()
@@ -793,6 +794,7 @@ class Broker:
                 connection.reconfigure(self._services_of(connection))
         if self.storage is not None and self.broker_configs is not None:
             self.storage.set_defaults(self.broker_configs.topic_defaults())
+            self.storage.set_cordoned_log_dirs(cordoned_log_dirs(config))
         if self.maintenance is not None:
             self.maintenance.reconfigure(config)
         if self.txn is not None:

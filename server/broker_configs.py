@@ -49,6 +49,11 @@ DEFAULT_CONFIG = 5
 # DescribeConfigsResponse config_type for a name without a definition.
 UNKNOWN_TYPE = 0
 
+# metadata.version 4.3-IV0 (MetadataVersion.isCordonedLogDirsSupported): from this level the
+# controller learns a node's cordoned log directories and places no new replica on a node whose
+# every directory is cordoned (ReplicationControlManager), and DescribeLogDirs reports them.
+CORDONED_LOG_DIRS_LEVEL = 30
+
 FILE_NAME = "dynamic-broker-configs.json"
 
 # Kafka's broker settings that Ottla derives from its own, described under Kafka's names.
@@ -325,6 +330,13 @@ class BrokerConfigs:
         if key is None or name not in self.static.explicit:
             return _UNSET
         return key.render(self.static.value(name))
+
+
+def cordoned_log_dirs(config: BrokerConfig) -> list[Path]:
+    """AbstractKafkaConfig.cordonedLogDirs: the directories cordoned.log.dirs names, every
+    log directory for `*`."""
+    entries = config.value("cordoned.log.dirs") or ()
+    return config.log_dirs if "*" in entries else [Path(entry) for entry in entries]
 
 
 def _default_value(name: str) -> Any:

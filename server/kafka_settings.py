@@ -348,6 +348,7 @@ ACTED_ON: dict[str, str] = {
     **dict.fromkeys(("delegation.token.secret.key", "delegation.token.expiry.time.ms", "delegation.token.max.lifetime.ms",
                      "delegation.token.expiry.check.interval.ms"),
                     "Read by Ottla's delegation tokens."),
+    "cordoned.log.dirs": "Read by Ottla: no new partition goes to a cordoned log directory, and DescribeLogDirs reports it.",
     **dict.fromkeys(("log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.load.factor", "log.cleaner.threads"),
                     "Read by Ottla's log cleaner: they bound the keys a pass maps, as Kafka's."),
     **dict.fromkeys(("broker.session.timeout.ms", "broker.heartbeat.interval.ms"),

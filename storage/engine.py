@@ -212,6 +212,9 @@ class Storage:
         # Each directory's identity when opened: a directory removed (or replaced) under the broker has failed.
         self._identities: dict[pathlib.Path, tuple[int, int]] = {}
         self._moves: dict[tuple[str, int], LogMove] = {}
+        # The log directories cordoned.log.dirs names (KIP-1066): no new partition goes there
+        # while another online one may take it (`set_cordoned_log_dirs`).
+        self.cordoned_dirs: frozenset[pathlib.Path] = frozenset()
         # Broker-level values of topic configs (log.retention.hours, ...), under each topic's overrides.
         self.defaults = dict(defaults or {})
         self._handles = FileHandles(max_open_files)
@@ -424,14 +427,17 @@ class Storage:
         return next((log_dir for log_dir, directory_id in self.directory_ids.items() if directory_id == assigned), None)
 
     def _next_log_dir(self, topic: str) -> pathlib.Path:
-        """Kafka's LogManager.nextLogDirs: the online directory holding the fewest logs,
-        future logs counted; ties go to the first named in `log.dirs`. Divergence: internal
-        topics (`__consumer_offsets`, `__transaction_state`, ...) go to the first directory,
-        with the broker's own files, so that the coordinators' state fails (or survives)
-        with the rest of it, as Kafka's metadata log lives in `metadata.log.dir`."""
+        """Kafka's LogManager.nextLogDirs: the online directory not cordoned holding the
+        fewest logs, future logs counted; ties go to the first named in `log.dirs`. With one
+        online directory, or every online one cordoned, the first online one (the controller
+        refuses such a placement first: `has_uncordoned_dirs`). Divergence: internal topics
+        (`__consumer_offsets`, `__transaction_state`, ...) go to the first directory unless
+        it is cordoned, with the broker's own files, so that the coordinators' state fails
+        (or survives) with the rest of it, as Kafka's metadata log lives in `metadata.log.dir`."""
         online = [log_dir for log_dir in self.log_dirs if log_dir not in self.offline_dirs]
         if not online:
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "every log directory is offline")
+        online = [log_dir for log_dir in online if log_dir not in self.cordoned_dirs] or online[:1]
         if len(online) == 1 or (topic.startswith("__") and online[0] == self.log_dirs[0]):
             return online[0]
         counts = dict.fromkeys(online, 0)
@@ -656,6 +662,17 @@ class Storage:
         self.defaults = dict(defaults)
         for (name, _), log in self._logs.items():
             log.config = configs[name]
+
+    def set_cordoned_log_dirs(self, paths: Collection[pathlib.Path]) -> None:
+        """The broker's cordoned.log.dirs as it now runs with it (LogManager
+        .updateCordonedLogDirs): the log directories among `paths`, compared as absolute paths."""
+        wanted = {os.path.abspath(path) for path in paths}
+        self.cordoned_dirs = frozenset(log_dir for log_dir in self.log_dirs if os.path.abspath(log_dir) in wanted)
+
+    def has_uncordoned_dirs(self) -> bool:
+        """Kafka's BrokerRegistration.hasUncordonedDirs: whether a new replica may be placed
+        here, some log directory (offline or not) not cordoned; always in memory (no directory)."""
+        return not self.log_dirs or any(log_dir not in self.cordoned_dirs for log_dir in self.log_dirs)
 
     def add_partitions(self, name: str, total: int) -> TopicInfo:
         """Grow a topic to `total` partitions (CreatePartitions); existing ones are untouched.

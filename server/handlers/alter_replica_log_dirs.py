@@ -5,9 +5,11 @@ the partition into a future log while clients go on, then swaps it in
 
 Per partition, checked in Kafka's order: INVALID_TOPIC for a name too long (below), then the
 destination (LOG_DIR_NOT_FOUND for a path that is none of `log.dirs` or not absolute, as
-LogManager.isLogDirOnline compares absolute paths; KAFKA_STORAGE_ERROR for an offline one),
-then the partition (KAFKA_STORAGE_ERROR offline, REPLICA_NOT_AVAILABLE for one this broker
-does not hold: Kafka keeps that code for this API). In a cluster a node holds only the
+LogManager.isLogDirOnline compares absolute paths; KAFKA_STORAGE_ERROR for an offline one;
+INVALID_REPLICATION_ASSIGNMENT for one cordoned.log.dirs names, as
+ReplicaManager.alterReplicaLogDirs refuses it), then the partition (KAFKA_STORAGE_ERROR
+offline, REPLICA_NOT_AVAILABLE for one this broker does not hold: Kafka keeps that code for
+this API). In a cluster a node holds only the
 partitions it is a replica of, though replicas share one log. A partition named more than
 once is answered once, for its last destination (Kafka reads the request into a map).
 INVALID_TOPIC (Kafka's InvalidTopicException) for a name too long for a future directory's name (255
@@ -69,6 +71,8 @@ def _alter(context: RequestContext, topic: str, index: int, destination: Path | 
         return ErrorCode.LOG_DIR_NOT_FOUND
     if destination in storage.offline_dirs:
         return ErrorCode.KAFKA_STORAGE_ERROR
+    if destination in storage.cordoned_dirs:
+        return ErrorCode.INVALID_REPLICATION_ASSIGNMENT
     info = storage.topic(topic)
     if info is None or not 0 <= index < info.partitions:
         return ErrorCode.REPLICA_NOT_AVAILABLE

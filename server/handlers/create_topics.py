@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from ottla.server.broker_configs import CORDONED_LOG_DIRS_LEVEL
 from ottla.server.cluster.state import ClusterState, ReplicaPlacementError
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
@@ -104,6 +105,11 @@ def handle(
                     _check_partition_indexes(topic["assignments"])
                     if any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
                         raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {context.node.node_id} exists")
+                    if all_dirs_cordoned(context):
+                        raise KafkaError(
+                            ErrorCode.INVALID_REPLICATION_ASSIGNMENT,
+                            f"The manual partition assignment includes broker {context.node.node_id}, but all its log directories are cordoned.",
+                        )
                 partitions = len(topic["assignments"])
             elif partitions == -1:
                 partitions = context.config.num_partitions
@@ -120,6 +126,8 @@ def handle(
             names_given = [c["name"] for c in topic["configs"]]
             if len(set(names_given)) != len(names_given):
                 raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
+            if not topic["assignments"] and cluster is None and all_dirs_cordoned(context):
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, f"Unable to replicate the partition {replication_factor} time(s): {NO_UNCORDONED_BROKER}")
             configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
             check_together(configs, storage.defaults)
             if mutations is not None:
@@ -240,6 +248,17 @@ def _created(
         ]
     if info is not None:
         entry["topic_id"] = info.topic_id
+
+
+# StripedReplicaPlacer's refusal when no node may take a new replica.
+NO_UNCORDONED_BROKER = "All brokers are currently fenced, or have all their log directories cordoned."
+
+
+def all_dirs_cordoned(context: RequestContext) -> bool:
+    """Whether Kafka 4.4's controller would place no new replica on this node: from
+    metadata.version 4.3-IV0 (below it the controller knows no cordoned directory), every
+    log directory of the node is in cordoned.log.dirs (BrokerRegistration.hasUncordonedDirs)."""
+    return context.services.features.level("metadata.version") >= CORDONED_LOG_DIRS_LEVEL and not context.storage.has_uncordoned_dirs()
 
 
 def _check_partition_indexes(given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> None:

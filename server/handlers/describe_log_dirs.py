@@ -3,8 +3,9 @@ in it with its size in bytes (the sum of its segment files, as Kafka's UnifiedLo
 the file system's capacity (KIP-827). A partition on its way to another directory
 (AlterReplicaLogDirs) is listed there too, as Kafka lists a future log: `is_future_key`, the
 bytes copied so far and how far it lags. A failed directory answers KAFKA_STORAGE_ERROR with
-nothing in it, as Kafka's ReplicaManager.describeLogDirs does for an offline one. Nobody
-cordons a directory here (KIP-1066), so v5's `is_cordoned` is false. In a cluster each node
+nothing in it, as Kafka's ReplicaManager.describeLogDirs does for an offline one. v5's
+`is_cordoned` (KIP-1066): the directory is in cordoned.log.dirs, reported from
+metadata.version 4.3-IV0 only (false below, as Kafka's describeLogDirs). In a cluster each node
 lists the partitions it holds a replica of (the replicas share the log directories and the
 one log, so each says the same size, with no lag)."""
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from ottla.server.broker_configs import CORDONED_LOG_DIRS_LEVEL
 from ottla.server.cluster.routing import partition_state
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
@@ -65,6 +67,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeLogD
                 hosted[name] = [p for p in partitions if node_id in partition_state(context, cluster, info, p).replicas]
         wanted = hosted
     states = storage.log_dir_states()
+    cordoned = storage.cordoned_dirs if context.services.features.level("metadata.version") >= CORDONED_LOG_DIRS_LEVEL else frozenset()
     if not states:
         topics = _topics_in(storage, wanted, None)
         memory: DescribeLogDirsResponseDescribeLogDirsResult = {
@@ -82,7 +85,10 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeLogD
             else:
                 error, topics, total, usable = ErrorCode.NONE, _topics_in(storage, wanted, state.path), usage.total, usage.free
         results.append(
-            {"error_code": error, "log_dir": str(state.path.resolve()), "topics": topics, "total_bytes": total, "usable_bytes": usable, "is_cordoned": False}
+            {
+                "error_code": error, "log_dir": str(state.path.resolve()), "topics": topics, "total_bytes": total, "usable_bytes": usable,
+                "is_cordoned": state.path in cordoned,
+            }
         )
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "results": results}
 
