@@ -543,6 +543,25 @@ _MAY_PARK = {ApiKey.FETCH, ApiKey.SHARE_FETCH, ApiKey.JOIN_GROUP, ApiKey.SYNC_GR
 _PARK_WAIT_S = 1.0
 
 
+_ACL_FIELDS = {
+    ApiKey.CREATE_ACLS: ("creations", ("resource_type", "resource_pattern_type", "operation", "permission_type")),
+    ApiKey.DESCRIBE_ACLS: (None, ("resource_type_filter", "pattern_type_filter", "operation", "permission_type")),
+    ApiKey.DELETE_ACLS: ("filters", ("resource_type_filter", "pattern_type_filter", "operation", "permission_type")),
+}
+
+
+def kafka_refuses_to_parse(api_key: int, body: dict[str, Any]) -> bool:
+    """Whether Kafka's request class refuses a decodable body as it is parsed, so the broker
+    closes the connection unanswered: an ACL request naming UNKNOWN (code 0) for a type,
+    pattern, operation or permission (CreateAclsRequest.validate, DescribeAclsRequest and
+    DeleteAclsRequest.normalizeAndValidate)."""
+    if api_key not in _ACL_FIELDS:
+        return False
+    items, fields = _ACL_FIELDS[ApiKey(api_key)]
+    entries = [body] if items is None else body[items]
+    return any(entry[field] == 0 for entry in entries for field in fields)
+
+
 def _live_one(conn: _Conn | None, address: tuple[str, int], frame: bytes, supported: set[Target]) -> tuple[str, _Conn | None]:
     """Send one input and an ApiVersions probe behind it; judge what comes back."""
     try:
@@ -565,11 +584,14 @@ def _live_one(conn: _Conn | None, address: tuple[str, int], frame: bytes, suppor
         conn.sock.settimeout(10)
     else:
         first = conn.read_frame()
+    unparsed = decodable and kafka_refuses_to_parse(api_key, body)
     if first is None:
         conn.sock.close()
-        if decodable:
+        if decodable and not unparsed:
             raise AssertionError(f"the broker closed the connection on a decodable api {api_key} v{version}")
         return "closed", None
+    if unparsed:
+        raise AssertionError(f"the broker answered an api {api_key} v{version} request Kafka cannot parse")
     if not decodable and api_key != ApiKey.API_VERSIONS:
         raise AssertionError("the broker answered a request it cannot decode")
     (correlation_id,) = struct.unpack_from(">i", first)

@@ -18,7 +18,6 @@ from ottla.storage.postgresql import PostgresPartitionLog, create_topic
 from ottla.storage.postgresql.log import RetentionTarget, enforce_retention
 from ottla.wire.api import ApiKey
 from ottla.wire.records import Record, build_batch
-from tests.postgres.test_postgres_log import pool  # noqa: F401  (the fixture: a migrated pool)
 
 pytestmark = pytest.mark.external
 

@@ -21,7 +21,7 @@ from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 
-from compat.fuzz import decode_as_broker, make_input
+from compat.fuzz import decode_as_broker, kafka_refuses_to_parse, make_input
 from compat.sockets import read_frame
 from kafka_wire import RawClient, build_records, make, read_records
 from ottla.testing import ThreadedBroker, running_broker
@@ -92,6 +92,10 @@ def _judge(connection: Connection, frame: bytes, supported: set[tuple[int, int]]
         assert api_key == ApiKey.API_VERSIONS, f"api {api_key} v{version} was answered though it cannot be decoded"
         decode_response(ApiKey.API_VERSIONS, 0, first)
         return "answered"
+    if kafka_refuses_to_parse(api_key, body):
+        # Kafka's ACL requests refuse an UNKNOWN (0) code as they are parsed: closed unanswered.
+        assert first is None, f"api {api_key} v{version} was answered though Kafka cannot parse it"
+        return "closed"
     assert first is not None, f"the broker closed the connection on a decodable api {api_key} v{version}: {body!r:.300}"
     (correlation_id,) = struct.unpack_from(">i", first)
     if api_key == ApiKey.PRODUCE and body["acks"] == 0:
