@@ -133,17 +133,6 @@ class AbortedBatches:
         return any(first <= offset <= last for first, last in self._by_producer.get(producer_id, ()))
 
 
-def map_batch(offset_map: OffsetMap, data: bytes, aborted: AbortedBatches) -> None:
-    """Record a batch of the dirty section (taken in log order) in the map of key ->
-    latest offset, unless it is a control batch or an aborted transaction's."""
-    header = read_header(data)
-    if header.is_control or (header.is_transactional and aborted.holds(header.producer_id, header.base_offset)):
-        return
-    for record in iter_records(data):
-        if record.key is not None:
-            offset_map[bytes(record.key)] = record.offset
-
-
 # Kafka's SkimpyOffsetMap entry: an MD5 digest of the key (16 bytes) and an offset (8).
 _KAFKA_MAP_ENTRY_BYTES = 24
 

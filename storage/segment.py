@@ -471,13 +471,7 @@ class Segment:
         if max_timestamp > (known or self.max_timestamp_and_offset)[0]:
             self._max_timestamp = (max_timestamp, offset_of_max_timestamp)
         if self.bytes_since_last_index_entry > self.index_interval_bytes:
-            self.index.append(last_offset, position)
-            self.time_index.maybe_append(*self.max_timestamp_and_offset)
-            self.bytes_since_last_index_entry = 0
-            self.indexes_full = (
-                self.index.byte_size() + OFFSET_ENTRY.size > self.max_index_bytes
-                or self.time_index.byte_size() + TIME_ENTRY.size > self.max_index_bytes
-            )
+            self._index_batch(last_offset, position)
         self.bytes_since_last_index_entry += len(data)
         self.next_offset = last_offset + 1
 
@@ -498,16 +492,21 @@ class Segment:
             if header.max_timestamp > self.max_timestamp_and_offset[0]:
                 self._max_timestamp = (header.max_timestamp, header.last_offset)
             if self.bytes_since_last_index_entry > self.index_interval_bytes:
-                self.index.append(header.last_offset, position + start)
-                self.time_index.maybe_append(*self.max_timestamp_and_offset)
-                self.bytes_since_last_index_entry = 0
-                self.indexes_full = (
-                    self.index.byte_size() + OFFSET_ENTRY.size > self.max_index_bytes
-                    or self.time_index.byte_size() + TIME_ENTRY.size > self.max_index_bytes
-                )
+                self._index_batch(header.last_offset, position + start)
             self.bytes_since_last_index_entry += header.size
             start += header.size
         self.next_offset = last_offset + 1
+
+    def _index_batch(self, last_offset: int, position: int) -> None:
+        """The index entries for a batch ending at `last_offset` at `position` (the time index's
+        with the largest timestamp so far), as LogSegment.append adds them."""
+        self.index.append(last_offset, position)
+        self.time_index.maybe_append(*self.max_timestamp_and_offset)
+        self.bytes_since_last_index_entry = 0
+        self.indexes_full = (
+            self.index.byte_size() + OFFSET_ENTRY.size > self.max_index_bytes
+            or self.time_index.byte_size() + TIME_ENTRY.size > self.max_index_bytes
+        )
 
     def batches(self, position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
         """(position, header) of each batch from `position` on, reading headers only."""

@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ottla.storage.leader_epochs import end_offset_for
+
 STATE_FILE = "cluster.json"
 NO_LEADER = -1
 
@@ -133,15 +135,7 @@ class PartitionState:
         """(epoch, end offset) of `requested_epoch`, as LeaderEpochFileCache.endOffsetFor: the
         latest epoch ends at the log end; an older one where the next one starts; an epoch
         above every known one is (-1, -1)."""
-        if requested_epoch == -1:
-            return -1, -1
-        if self.epochs and self.epochs[-1][0] == requested_epoch:
-            return requested_epoch, log_end_offset
-        higher = next(((epoch, start) for epoch, start in self.epochs if epoch > requested_epoch), None)
-        if higher is None:
-            return -1, -1
-        floor = [epoch for epoch, _ in self.epochs if epoch <= requested_epoch]
-        return (floor[-1] if floor else requested_epoch), higher[1]
+        return end_offset_for(self.epochs, requested_epoch, log_end_offset)
 
 
 class UncleanRevert(Exception):

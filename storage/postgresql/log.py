@@ -56,6 +56,7 @@ from typing import Any
 import asyncpg
 
 from ottla.storage.config import LogConfig
+from ottla.storage.leader_epochs import end_offset_for
 from ottla.storage.postgresql.producers import NO_CHANGES, PRODUCER_ERRORS, PartitionProducers, PlannedAppend, ProducerStateMoved
 from ottla.storage.producer_state import BatchMetadata
 from ottla.storage.validator import RecordRules
@@ -712,9 +713,7 @@ class PostgresPartitionLog:
         (assigned at its election at the log end, Partition.makeLeader: here the partition's
         epoch, starting at its first batch or else at the log end), truncated from the log start
         (truncateFromStart: the entries starting at or below it go, the last of them kept as
-        starting at it). The latest epoch ends at the log end; an older one where the next entry
-        starts, answered with the largest epoch at or below it, or itself when below them all;
-        one above every entry, or -1, is undefined."""
+        starting at it), then read as `leader_epochs.end_offset_for` reads it."""
         row = await self.pool.fetchrow(_EPOCHS, self.topic_id, self.partition_index)
         if row is None:
             raise self._missing()
@@ -726,15 +725,7 @@ class PostgresPartitionLog:
         below = [slot for slot, (_, start) in enumerate(entries) if start <= log_start]
         if below:
             entries = [(entries[below[-1]][0], log_start), *entries[below[-1] + 1:]]
-        if requested_epoch == -1:
-            return -1, -1
-        if entries[-1][0] == requested_epoch:
-            return requested_epoch, log_end
-        higher = next(((epoch, start) for epoch, start in entries if epoch > requested_epoch), None)
-        if higher is None:
-            return -1, -1
-        floor = [epoch for epoch, _ in entries if epoch <= requested_epoch]
-        return (floor[-1] if floor else requested_epoch), higher[1]
+        return end_offset_for(entries, requested_epoch, log_end)
 
     async def _bounds(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(_BOUNDS, self.topic_id, self.partition_index)
