@@ -98,8 +98,9 @@ def handle(
 
 
 async def _renamed(context: RequestContext, response: DeleteTopicsResponse, deletions: list[TopicDeletion]) -> DeleteTopicsResponse:
-    """The answer, once the deleted topics' files are renamed (on a thread)."""
-    await rename_deleted(context.storage, deletions)
+    """The answer, once the deleted topics' files are renamed (on a thread). Shielded: a client
+    gone meanwhile cancels this task, never the renames' completion."""
+    await asyncio.shield(rename_deleted(context.storage, deletions))
     return response
 
 

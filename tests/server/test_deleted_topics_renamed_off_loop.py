@@ -74,6 +74,9 @@ def test_a_topic_created_under_the_name_meanwhile_waits_for_the_renames_and_star
     with running_broker(data_dir=tmp_path / "data") as broker:
         deleter = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
         creator = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+        # A connection of its own: a broker answers a connection's requests in order, so one sent
+        # behind the parked CreateTopics on the creator's connection would wait for it.
+        observer = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
         (created,) = deleter.create_topics([NewTopic("gated-reused", 4, 1)], operation_timeout=30).values()
         assert created.result(timeout=10) is None
         produce_to_every_partition(broker.bootstrap_servers, "gated-reused", 4, b"old")
@@ -83,7 +86,7 @@ def test_a_topic_created_under_the_name_meanwhile_waits_for_the_renames_and_star
             assert gate.entered.wait(10)
             (again,) = creator.create_topics([NewTopic("gated-reused", 2, 1)], operation_timeout=30).values()
             # Its files wait for the old directories to be renamed.
-            assert "gated-reused" not in creator.list_topics(timeout=10).topics
+            assert "gated-reused" not in observer.list_topics(timeout=10).topics
             assert not again.done()
         finally:
             gate.released.set()
