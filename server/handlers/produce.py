@@ -374,11 +374,12 @@ def _carries_transactional_batch(records: memoryview | None) -> bool:
         return False
     position, available = 0, len(records)
     while position + _ATTRIBUTES_AT + 2 <= available:
+        length = int.from_bytes(records[position + 8 : position + 12], "big", signed=True)
+        if length < _SMALLEST_RECORD or position + 12 + length > available:
+            # A trailing partial batch is no batch: MemoryRecords.batches() stops before it.
+            return False
         if records[position + _MAGIC_AT] == 2 and records[position + _ATTRIBUTES_AT + 1] & TRANSACTIONAL_BIT:
             return True
-        length = int.from_bytes(records[position + 8 : position + 12], "big", signed=True)
-        if length < _SMALLEST_RECORD:
-            return False
         position += 12 + length
     return False
 

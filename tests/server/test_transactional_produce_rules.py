@@ -88,3 +88,13 @@ def test_a_retried_epoch_bump_is_answered_and_an_older_epoch_fenced(connection: 
     assert _init_producer_id(connection, "bumped", producer_id, epoch + 1) == (ErrorCode.NONE, producer_id, epoch + 2)
     assert _init_producer_id(connection, "bumped", producer_id, epoch)[0] == ErrorCode.PRODUCER_FENCED
     assert _init_producer_id(connection, "bumped", producer_id + 1000, epoch + 2)[0] == ErrorCode.PRODUCER_FENCED
+
+
+def test_a_trailing_partial_batch_flagged_transactional_is_no_transactional_batch(connection: Connection) -> None:
+    """RequestUtils.hasTransactionalRecords reads whole batches only (MemoryRecords.batches()
+    stops before a partial one), and the partial bytes are trimmed from what is appended: the
+    reference Kafka 4.4 stored the idempotent batch before them at v3 and v9."""
+    error, producer_id, epoch = _init_producer_id(connection, None)
+    assert error == ErrorCode.NONE
+    partial = _batch(producer_id, epoch, 1, transactional=True)[:30]
+    assert _produce(connection, None, {0: _batch(producer_id, epoch, 0, transactional=False) + partial}) == [ErrorCode.NONE]
