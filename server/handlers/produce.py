@@ -83,15 +83,20 @@ def handle(
     # database), and the batches to ask it about before they are appended: None on the hot path.
     coordinator_node: int | None = None
     unverified: list[_Unverified] | None = None
-    if transactional_id is not None:
-        if authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
-            refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-        elif cluster is not None:
-            coordinator_node = remote_coordinator(context, transactional_id)
-    elif any(_carries_transactional_batch(partition["records"]) for topic in request["topic_data"] for partition in topic["partition_data"]):
-        # KafkaApis.handleProduceRequest: transactional records need a transactional id (no
-        # coordinator would verify them, nor ever end the transaction they open).
+    try:
+        transactional = any(_first_batch_is_transactional(partition["records"]) for topic in request["topic_data"] for partition in topic["partition_data"])
+    except _CorruptFirstBatch as exc:
+        return _refuse_all(request, acks, exc)
+    if transactional and (
+        transactional_id is None
+        or (authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id))
+    ):
+        # KafkaApis.handleProduceRequest: transactional records need a transactional id the
+        # principal may write (no coordinator would verify them, nor ever end the transaction
+        # they open). An id sent with no transactional records is not checked.
         refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    elif transactional_id is not None and cluster is not None:
+        coordinator_node = remote_coordinator(context, transactional_id)
     for topic in request["topic_data"]:
         topic_id = _NO_TOPIC_ID
         name: str | None
@@ -368,28 +373,57 @@ _SMALLEST_RECORD = 14
 _BATCH_PREFIX = struct.Struct(">8xi4xB5xB")
 
 
-def _carries_transactional_batch(records: memoryview | None) -> bool:
-    """Whether any whole batch of magic 2 in `records` has the transactional flag."""
+class _CorruptFirstBatch(Exception):
+    """A partition's first batch header has a size or magic no batch can have: Kafka's
+    ByteBufferLogInputStream throws while KafkaApis asks whether the request is
+    transactional, and the whole request fails CORRUPT_MESSAGE with its words."""
+
+
+def _first_batch_is_transactional(records: memoryview | None) -> bool:
+    """RequestUtils.hasTransactionalRecords for one partition: whether its first whole batch
+    (the only one it reads) is a transactional batch of magic 2. A header too short to judge,
+    or a partial batch, is none; a size below any batch's or a magic outside 0-2 raises
+    `_CorruptFirstBatch`, checked in ByteBufferLogInputStream.nextBatchSize's order."""
     if records is None:
         return False
-    position, available = 0, len(records)
-    while position + _ATTRIBUTES_AT + 2 <= available:
-        length = int.from_bytes(records[position + 8 : position + 12], "big", signed=True)
-        if length < _SMALLEST_RECORD or position + 12 + length > available:
-            # A trailing partial batch is no batch: MemoryRecords.batches() stops before it.
-            return False
-        if records[position + _MAGIC_AT] == 2 and records[position + _ATTRIBUTES_AT + 1] & TRANSACTIONAL_BIT:
-            return True
-        position += 12 + length
-    return False
+    available = len(records)
+    if available < 12:
+        return False
+    length = int.from_bytes(records[8:12], "big", signed=True)
+    if length < _SMALLEST_RECORD:
+        raise _CorruptFirstBatch(f"Record size {length} is less than the minimum record overhead ({_SMALLEST_RECORD})")
+    if available <= _MAGIC_AT:
+        return False
+    magic = records[_MAGIC_AT]
+    if magic > 2:
+        raise _CorruptFirstBatch(f"Invalid magic found in record: {magic - 256 if magic > 127 else magic}")
+    if 12 + length > available:
+        return False
+    return magic == 2 and bool(records[_ATTRIBUTES_AT + 1] & TRANSACTIONAL_BIT)
+
+
+def _refuse_all(request: ProduceRequest, acks: int, exc: _CorruptFirstBatch) -> ProduceResponse | None:
+    """ProduceRequest.getErrorResponse: every partition named fails CORRUPT_MESSAGE with the
+    exception's words (v8+ carries them); an acks=0 request is not answered."""
+    message = str(exc)
+    responses: list[ProduceResponseTopicProduceResponse] = []
+    for topic in request["topic_data"]:
+        results: list[ProduceResponsePartitionProduceResponse] = [
+            {"index": partition["index"], "error_code": ErrorCode.CORRUPT_MESSAGE, "error_message": message, "base_offset": -1,
+             "log_append_time_ms": -1, "log_start_offset": -1}
+            for partition in topic["partition_data"]
+        ]
+        responses.append({"name": topic.get("name") or "", "topic_id": topic.get("topic_id", _NO_TOPIC_ID), "partition_responses": results})
+    return _response(acks, responses, None)
 
 
 def _check_batches_for_version(version: int, records: memoryview) -> memoryview:
     """The records to append: Kafka's ProduceRequest.validateRecords, reading batches as its
     ByteBufferLogInputStream does. From v3 a partition carries exactly one whole batch of
-    magic 2, and zstd (KIP-110) needs v7. A size or magic no batch can have, here or in the
-    bytes after the batch, is CORRUPT_MESSAGE; bytes that hold no whole batch, or a second
-    whole batch, are INVALID_RECORD. Bytes after the batch that hold no whole batch are
+    magic 2, and zstd (KIP-110) needs v7. The first batch's size and magic were judged with
+    the whole request (`_first_batch_is_transactional`); one no batch can have in the bytes
+    after it is CORRUPT_MESSAGE; bytes that hold no whole batch, or a second whole batch,
+    are INVALID_RECORD. Bytes after the batch that hold no whole batch are
     dropped, as UnifiedLog.trimInvalidBytes drops them: the batch alone is appended and
     acknowledged."""
     if version < 3:
@@ -402,10 +436,6 @@ def _check_batches_for_version(version: int, records: memoryview) -> memoryview:
             if version < 7 and codec & 0x07 == _ZSTD:
                 raise KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
             return records
-    if available >= 12 and int.from_bytes(records[8:12], "big", signed=True) < _SMALLEST_RECORD:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE)
-    if available > _MAGIC_AT and not 0 <= records[_MAGIC_AT] <= 2:
-        raise KafkaError(ErrorCode.CORRUPT_MESSAGE)
     if available <= _MAGIC_AT or 12 + int.from_bytes(records[8:12], "big", signed=True) > available:
         raise KafkaError(ErrorCode.INVALID_RECORD)
     if records[_MAGIC_AT] != 2:
@@ -415,7 +445,7 @@ def _check_batches_for_version(version: int, records: memoryview) -> memoryview:
     end = 12 + int.from_bytes(records[8:12], "big", signed=True)
     if available - end >= 12:
         following = int.from_bytes(records[end + 8 : end + 12], "big", signed=True)
-        if following < _SMALLEST_RECORD:
+        if following < _SMALLEST_RECORD or (available - end > _MAGIC_AT and records[end + _MAGIC_AT] > 2):
             raise KafkaError(ErrorCode.CORRUPT_MESSAGE)
         if end + 12 + following <= available:
             raise KafkaError(ErrorCode.INVALID_RECORD)

@@ -75,7 +75,6 @@ def _with_size(batch: bytes, size: int) -> bytes:
     pytest.param("plain", _BATCH, 2, ErrorCode.INVALID_REQUIRED_ACKS, id="invalid-acks"),
     pytest.param("plain", _BATCH[:-3], -1, ErrorCode.INVALID_RECORD, id="only-a-partial-batch"),
     pytest.param("plain", _BATCH + _BATCH, -1, ErrorCode.INVALID_RECORD, id="two-batches"),
-    pytest.param("plain", _with_size(_BATCH, 5), -1, ErrorCode.CORRUPT_MESSAGE, id="impossible-size"),
     pytest.param("small", build_batch([Record(0, 1000, b"k", b"v" * 200)]), -1, ErrorCode.MESSAGE_SIZE_TOO_LARGE, id="too-large"),
     pytest.param("__consumer_offsets", _BATCH, -1, ErrorCode.INVALID_TOPIC, id="internal-topic"),
 ])
