@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
+from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -54,6 +55,9 @@ CIDR_ACL_LEVEL = 32  # 4.4-IV1: CIDR ranges as ACL hosts (AclControlManager.vali
 CONTROLLER_UNREGISTRATION_LEVEL = 33  # 4.4-IV2: UnregisterController (ClusterControlManager.unregisterController)
 _METADATA_VERSION_MIN = 7  # 3.3-IV3, the oldest Kafka 4 accepts (MetadataVersion.MINIMUM_VERSION)
 _METADATA_VERSION_MAX = 33  # 4.4-IV2, Kafka 4.4's MetadataVersion.LATEST_PRODUCTION
+# The metadata.version levels whose didMetadataChange is true in Kafka 4.4: a downgrade across
+# any of them may drop metadata, and the controller refuses it (MetadataVersion.checkIfMetadataChanged).
+_METADATA_CHANGED = frozenset({7, 8, 11, 13, 14, 15, 17, 23, 30, 32, 33})
 
 FEATURES: tuple[Feature, ...] = (
     Feature("metadata.version", _METADATA_VERSION_MIN, _METADATA_VERSION_MAX,
@@ -139,14 +143,23 @@ class FinalizedFeatures:
 
     def update(self, updates: list[tuple[str, int, UpgradeType]], validate_only: bool, node_id: int) -> None:
         """Apply all of `updates` or none: raises the first refusal as Kafka's controller words
-        it (FeatureControlManager.updateFeature), prefixed as its UpdateFeatures answer is."""
-        proposed = dict(self.levels)
+        it (FeatureControlManager.updateFeature), prefixed as its UpdateFeatures answer is.
+
+        As Kafka 4.4's controller does (FeatureControlManager.updateFeatures): a feature named
+        twice takes its last level and upgrade type; each update is checked against the current
+        levels with every update of the request already in place (so a feature's dependency on
+        metadata.version sees the metadata.version asked for beside it); and which refusal is
+        reported, when several would be, follows the order of the Java HashMap holding them."""
+        requested: dict[str, tuple[int, UpgradeType]] = {}
         for name, level, upgrade_type in updates:
-            problem = _refusal(name, level, upgrade_type, proposed.get(name, 0), node_id)
+            requested[name] = (level, upgrade_type)
+        proposed = {**self.levels, **{name: level for name, (level, _) in requested.items()}}
+        for name in java_order(list(requested), string_hash, default_capacity(len(requested))):
+            level, upgrade_type = requested[name]
+            problem = _refusal(name, level, upgrade_type, self.levels.get(name, 0), proposed, node_id)
             if problem is not None:
                 raise KafkaError(ErrorCode.INVALID_UPDATE_VERSION,
                                  f"The update failed for all features since the following feature had an error: {problem}")
-            proposed[name] = level
         if validate_only or proposed == self.levels:
             return
         changed = {name: level for name, level in proposed.items() if self.levels.get(name) != level}
@@ -174,8 +187,9 @@ def _clamped(kept: Mapping[str, int]) -> dict[str, int]:
     return levels
 
 
-def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, node_id: int) -> str | None:
-    """Why Kafka's controller refuses setting `name` to `level`, in its words, or None."""
+def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, proposed: Mapping[str, int], node_id: int) -> str | None:
+    """Why Kafka's controller refuses setting `name` to `level` from `current`, in its words, or
+    None; `proposed` is every level as the whole request would leave it."""
 
     def invalid(reason: str) -> str:
         return f"Invalid update version {level} for feature {name}. {reason}"
@@ -195,11 +209,20 @@ def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, nod
         return invalid("Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade.")
     if level > current and upgrade_type != UpgradeType.UPGRADE:
         return invalid("Can't downgrade to a newer version.")
-    if name == "metadata.version" and level < current:
-        # Kafka 4 refuses metadata.version downgrades that may drop metadata, and every unsafe one.
-        reason = ("Unsafe metadata downgrade is not supported in this version." if upgrade_type == UpgradeType.UNSAFE_DOWNGRADE
-                  else "Refusing to perform the requested downgrade because it might delete metadata information.")
-        return f"Unsupported metadata.version downgrade from {current} to {level}. {reason}"
-    if name == "kraft.version" and level < current:
-        return invalid("Can't downgrade the version of this feature.")
+    if name == "metadata.version":
+        # A downgrade that may drop metadata is refused, safe or unsafe; one across levels that
+        # changed none is taken either way (FeatureControlManager.updateMetadataVersion).
+        if level < current and any(level < changed <= current for changed in _METADATA_CHANGED):
+            reason = ("Unsafe metadata downgrade is not supported in this version." if upgrade_type == UpgradeType.UNSAFE_DOWNGRADE
+                      else "Refusing to perform the requested downgrade because it might delete metadata information.")
+            return f"Unsupported metadata.version downgrade from {current} to {level}. {reason}"
+        return None
+    if name == "kraft.version":
+        return invalid("Can't downgrade the version of this feature.") if level < current else None
+    # Feature.validateVersion: every level above 0 of a feature needs a metadata.version Kafka
+    # 4 knows. (Its one further dependency, eligible.leader.replicas.version 1 on
+    # metadata.version 4.0-IV1, is out of reach while that feature stays at 0.)
+    metadata_version = proposed.get("metadata.version", 0)
+    if level >= 1 and metadata_version < _METADATA_VERSION_MIN:
+        return invalid(f"{name} could not be set to {level} because it depends on metadata.version={_METADATA_VERSION_MIN} (3.3-IV3)")
     return None
