@@ -4,8 +4,9 @@ the partition into a future log while clients go on, then swaps it in
 (storage/relocation.py), and DescribeLogDirs shows the future log meanwhile.
 
 Per partition, checked in Kafka's order: INVALID_TOPIC for a name too long (below), then the
-destination (LOG_DIR_NOT_FOUND for a path that is none of `log.dirs` or not absolute, as
-LogManager.isLogDirOnline compares absolute paths; KAFKA_STORAGE_ERROR for an offline one;
+destination (LOG_DIR_NOT_FOUND for a path that is not, character for character, the absolute
+path of one of `log.dirs`, as LogManager.isLogDirOnline compares the strings: a trailing `/` or
+any other spelling of a directory names none; KAFKA_STORAGE_ERROR for an offline one;
 INVALID_REPLICATION_ASSIGNMENT for one cordoned.log.dirs names, as
 ReplicaManager.alterReplicaLogDirs refuses it), then the partition (KAFKA_STORAGE_ERROR
 offline, REPLICA_NOT_AVAILABLE for one this broker does not hold: Kafka keeps that code for
@@ -45,7 +46,6 @@ _FUTURE_NAME_EXTRA = len(".00000000000000000000000000000000-future")
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterReplicaLogDirsRequest) -> AlterReplicaLogDirsResponse:
     authorized = context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME)
-    storage = context.storage
     destinations: dict[tuple[str, int], str] = {}
     for directory in request["dirs"]:
         for topic in directory["topics"]:
@@ -53,12 +53,19 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterReplica
                 destinations[(topic["name"], index)] = directory["path"]
     results: dict[str, list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult]] = {}
     for (name, index), path in destinations.items():
-        destination = storage.find_log_dir(path) if Path(path).is_absolute() else None
+        destination = _log_dir_named(context, path)
         results.setdefault(name, []).append({"partition_index": index, "error_code": _alter(context, name, index, destination, authorized)})
     topics: list[AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult] = [
         {"topic_name": name, "partitions": partitions} for name, partitions in results.items()
     ]
     return {"throttle_time_ms": 0, "results": topics}
+
+
+def _log_dir_named(context: RequestContext, path: str) -> Path | None:
+    """The log directory whose absolute path is `path` as written: as configured, or with its
+    links resolved, as DescribeLogDirs reports it."""
+    log_dir = context.storage.find_log_dir(path)
+    return log_dir if log_dir is not None and path in (str(log_dir.absolute()), str(log_dir.resolve())) else None
 
 
 def _alter(context: RequestContext, topic: str, index: int, destination: Path | None, authorized: bool) -> ErrorCode:
