@@ -38,11 +38,12 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTran
             refused = ErrorCode.INVALID_REQUEST if not transactional_id else elsewhere(context, TRANSACTION, transactional_id)
         txn = context.txn.describe(transactional_id) if allowed and refused is None else None
         if txn is None:
-            # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json).
+            # The message's defaults, as Kafka fills an error entry (DescribeTransactionsResponse.json
+            # gives ProducerId no default: 0, not the -1 of "no producer").
             error = refused or (ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if allowed else ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             states.append(
                 {"error_code": error, "transactional_id": transactional_id, "transaction_state": "",
-                 "transaction_timeout_ms": 0, "transaction_start_time_ms": 0, "producer_id": -1, "producer_epoch": 0, "topics": []}
+                 "transaction_timeout_ms": 0, "transaction_start_time_ms": 0, "producer_id": 0, "producer_epoch": 0, "topics": []}
             )
             continue
         by_topic: dict[str, list[int]] = {}
