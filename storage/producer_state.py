@@ -218,7 +218,9 @@ class ProducerStateManager:
         if header.producer_epoch > entry.epoch:
             entry.epoch = header.producer_epoch
             entry.batches.clear()
-        entry.last_timestamp = max(entry.last_timestamp, header.max_timestamp)
+        # ProducerStateEntry.addBatch and update: the latest batch's, earlier or not (expiry and
+        # DescribeProducers read it).
+        entry.last_timestamp = header.max_timestamp
         if header.is_transactional:
             self._end_verification(header)
         if header.is_control:

@@ -10,6 +10,7 @@ from compat.differential import _Connection
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
+from ottla.wire.records.record import Record, build_batch
 
 
 def test_topic_errors_carry_kafkas_messages() -> None:
@@ -30,3 +31,20 @@ def test_topic_errors_carry_kafkas_messages() -> None:
         (0, ErrorCode.NONE, None),
         (3, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None),
     ]
+
+
+def test_last_timestamp_is_the_latest_batchs_even_when_earlier() -> None:
+    """ProducerStateEntry.addBatch assigns the batch's max timestamp: the reference Kafka 4.4
+    answered the second of two idempotent batches' timestamps though it was the smaller."""
+    with running_broker(data_dir=None) as broker:
+        broker.create_topic("stamped", partitions=1)
+        connection = _Connection(broker.bootstrap_servers)
+        producer = connection.call(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": None, "transaction_timeout_ms": 60_000, "producer_id": -1, "producer_epoch": -1})
+        for sequence, timestamp in enumerate((1_700_000_000_001, 1_700_000_000_000)):
+            batch = build_batch([Record(0, timestamp, b"k", b"v")], producer_id=producer["producer_id"], producer_epoch=producer["producer_epoch"], base_sequence=sequence)
+            produced = connection.call(ApiKey.PRODUCE, 9, {"transactional_id": None, "acks": -1, "timeout_ms": 5000,
+                                                           "topic_data": [{"name": "stamped", "partition_data": [{"index": 0, "records": batch}]}]})
+            assert produced["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.NONE
+        answer = connection.call(ApiKey.DESCRIBE_PRODUCERS, 0, {"topics": [{"name": "stamped", "partition_indexes": [0]}]})
+    [state] = answer["topics"][0]["partitions"][0]["active_producers"]
+    assert state["last_timestamp"] == 1_700_000_000_000
