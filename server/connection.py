@@ -17,7 +17,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
-from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, DropConnection, RequestContext
+from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, CloseWhenAnswered, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher, Throttled
 from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend, TlsThreadSend
 from ottla.server.security.listeners import SecurityProtocol
@@ -173,12 +173,14 @@ class Connection(asyncio.BufferedProtocol):
             # (and while re-authenticating, `_after_sasl_step`).
             self.reader.max_size = min(self.reader.max_size, services.config.value("sasl.server.max.receive.size"))
         self._authentication_deadline: asyncio.TimerHandle | None = None
-        # Kafka's connection.failed.authentication.delay.ms: a failed login's close, pending.
-        self._failed_login_close: asyncio.TimerHandle | None = None
-        # A failed login: read nothing more, answer what is in flight, then after the delay
-        # send `_failure_answer` (if any) and close.
+        # A close once what is in flight is answered (`_close_when_answered`): read nothing
+        # more, answer that, then after `_close_delay_ms` send `_failure_answer` (if any) and
+        # close, logging `_close_reason`. The timer is that delay's, pending.
         self._closing = False
         self._failure_answer: bytes | None = None
+        self._close_delay_ms = 0
+        self._close_reason = ""
+        self._delayed_close: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self.peer = "?"
@@ -258,8 +260,8 @@ class Connection(asyncio.BufferedProtocol):
         self.registry.release(self.ip, self.listener, self)
         if self._authentication_deadline is not None:
             self._authentication_deadline.cancel()
-        if self._failed_login_close is not None:
-            self._failed_login_close.cancel()
+        if self._delayed_close is not None:
+            self._delayed_close.cancel()
         for task in self.tasks:
             task.cancel()
         if self._sender is not None:
@@ -374,6 +376,8 @@ class Connection(asyncio.BufferedProtocol):
                 self.abort(f"malformed request: {exc}")
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
+        except CloseWhenAnswered as exc:
+            self._close_when_answered(None, 0, str(exc))
         except self._dropped_by as exc:
             self.abort(str(exc), logging.INFO)
         except Exception:
@@ -531,10 +535,17 @@ class Connection(asyncio.BufferedProtocol):
         """A failed SASL authentication, closed as Kafka's Selector closes one: nothing more is
         read, what came before is answered, and once connection.failed.authentication.delay.ms
         has passed `answer` (none for a raw token or an oversized frame) is sent just before
-        the close (`_flush`, `_close_after_failed_login`): a password guesser learns nothing sooner."""
+        the close (`_close_when_answered`): a password guesser learns nothing sooner."""
         log.info("SASL authentication of %s failed: %s", self.peer, reason)
+        self._close_when_answered(answer, self.services.config.value("connection.failed.authentication.delay.ms"), "after its SASL authentication failed")
+
+    def _close_when_answered(self, answer: bytes | None, delay_ms: int, reason: str) -> None:
+        """Read nothing more; once every request taken is answered, wait `delay_ms`, send
+        `answer` (if any) and close (`_flush`, `_close_answered`)."""
         self._closing = True
         self._failure_answer = answer
+        self._close_delay_ms = delay_ms
+        self._close_reason = reason
         self._update_reading()
 
     def _finished(self, task: asyncio.Task[Any], slot: _Slot, fetch: bool, size: int, finish: Callable[[Any], Any]) -> None:
@@ -547,6 +558,9 @@ class Connection(asyncio.BufferedProtocol):
             payload = finish(task.result())
         except MalformedFrame as exc:
             self.abort(f"malformed request: {exc}")
+        except CloseWhenAnswered as exc:
+            self._close_when_answered(None, 0, str(exc))
+            self._complete(slot, None)
         except DropConnection as exc:
             self.abort(str(exc), logging.INFO)
         except Exception as exc:
@@ -612,17 +626,16 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 self._sender = self._loop.create_task(self._send_outbox())
         if self._closing and not pending and not outbox and self._sender is None and not self.closed and self.transport is not None:
-            if self._failed_login_close is None:
-                delay_ms = self.services.config.value("connection.failed.authentication.delay.ms")
-                self._failed_login_close = asyncio.get_running_loop().call_later(delay_ms / 1000, self._close_after_failed_login)
+            if self._delayed_close is None:
+                self._delayed_close = asyncio.get_running_loop().call_later(self._close_delay_ms / 1000, self._close_answered)
             return
         self._resume()
 
-    def _close_after_failed_login(self) -> None:
-        """Send a failed login's answer and close (Kafka's handleCloseOnAuthenticationFailure):
-        the client reads why, then the close."""
+    def _close_answered(self) -> None:
+        """Send the last answer, if any, and close: a failed login's (Kafka's
+        handleCloseOnAuthenticationFailure), so the client reads why, then the close."""
         if not self.closed and self.transport is not None:
-            log.info("closing connection from %s after its SASL authentication failed", self.peer)
+            log.info("closing connection from %s %s", self.peer, self._close_reason)
             if self._failure_answer is not None:
                 self.transport.write(self._failure_answer)
             self.closed = True

@@ -56,6 +56,12 @@ class DropConnection(Exception):
     """A request to close a connection without answering (faults on demand, a failed SASL login)."""
 
 
+class CloseWhenAnswered(Exception):
+    """A request with no answer whose failure closes its connection once the requests before
+    it are answered: an acks=0 Produce that met an error, which its client learns of only by
+    the close (KafkaApis closes the connection, so the client refreshes its metadata)."""
+
+
 class DataWakeups(Protocol):
     """Fetches parked for data, and the appends that wake them (the broker keeps both)."""
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Coroutine, NamedTuple
 
-from ottla.server.context import ClientIdentity, DropConnection, Encoded, RequestContext
+from ottla.server.context import ClientIdentity, CloseWhenAnswered, DropConnection, Encoded, RequestContext
 from ottla.server.faults import Drop, Fault, Faults
 from ottla.server.fetch_sessions import SESSIONLESS, SessionFetch
 from ottla.server.metrics import BrokerMetrics
@@ -297,7 +297,8 @@ def _act(fault: Fault, context: RequestContext, header: RequestHeader, body: Any
     if fault.error is None:
         return handle(context, header, body)
     if header.api_key == ApiKey.PRODUCE and body["acks"] == 0:
-        return None  # a Produce with acks=0 has no answer, an error's neither
+        # No answer to carry the error: the connection closes, as for a real one.
+        raise CloseWhenAnswered(f"{fault.name}: an acks=0 Produce failed")
     answer = fault.error_response(header, body)
     if answer is None:
         raise DropConnection(f"{fault.name}: {ApiKey(header.api_key).name} v{header.api_version} has no place for an error; closing instead")

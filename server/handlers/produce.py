@@ -1,7 +1,8 @@
 """Produce: append each partition's batches to its log and answer with the base offset.
 
-acks=0 gets no response at all; acks=1 and acks=-1 are the same on a single node
-(the leader is the whole ISR), answered once the batch is in the log. In a cluster
+acks=0 gets no response at all (an error closes the connection once the requests before it
+are answered, as Kafka closes it: the client's only sign); acks=1 and acks=-1 are the same on
+a single node (the leader is the whole ISR), answered once the batch is in the log. In a cluster
 (server/cluster/) only the partition's leader appends (else NOT_LEADER_OR_FOLLOWER, with the
 current leader and its endpoint from v10, KIP-951), and acks=-1 needs an ISR of at least
 min.insync.replicas (else NOT_ENOUGH_REPLICAS, before the append, as Partition.appendRecordsToLeader).
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_hint, leader_partition, min_insync_replicas
 from ottla.server.cluster.state import ClusterState, PartitionState
-from ottla.server.context import RequestContext
+from ottla.server.context import CloseWhenAnswered, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.verification import (
@@ -196,7 +197,12 @@ def handle(
 
 
 def _response(acks: int, responses: list[ProduceResponseTopicProduceResponse], leader_endpoints: dict[int, Any] | None) -> ProduceResponse | None:
+    """The answer; none for acks=0, whose client learns of an error only by the connection's
+    close, once what it asked before is answered (KafkaApis.handleProduceRequest)."""
     if acks == 0:
+        if any(p["error_code"] for topic in responses for p in topic["partition_responses"]):
+            failed = [f"{topic['name']}-{p['index']} {ErrorCode(p['error_code']).name}" for topic in responses for p in topic["partition_responses"] if p["error_code"]]
+            raise CloseWhenAnswered(f"after an acks=0 Produce failed: {', '.join(failed[:3])}{' and more' if len(failed) > 3 else ''}")
         return None
     response: ProduceResponse = {"responses": responses, "throttle_time_ms": 0}
     if leader_endpoints:
