@@ -32,8 +32,10 @@ cleans stays only if a batch of its transaction was still there (`indexed_aborts
 The offset map (`DirtyOffsetMap`) holds at most Kafka's count of keys for
 log.cleaner.dedupe.buffer.size; once full, the pass stops where Kafka's does.
 
-Divergence: small segments are not merged into one (Kafka's groupSegmentsBySize); a segment
-emptied by a pass goes instead, the one before it taking over its offsets.
+Segments are cleaned in groups, as Kafka's (Cleaner.groupSegmentsBySize): consecutive small
+segments are rewritten into one, so a compacted log rolled often (segment.ms) does not keep its
+small files forever. Divergence: a segment left empty after a pass goes, the one before it taking
+over its offsets (Kafka keeps it, to merge it into the next pass's group).
 """
 
 from __future__ import annotations
@@ -84,6 +86,43 @@ class SegmentView(Protocol):
 
 
 S = TypeVar("S", bound=SegmentView)
+
+
+class GroupedSegment(SegmentView, Protocol):
+    """What grouping reads of a local segment besides the schedule's view."""
+
+    @property
+    def index_sizes(self) -> tuple[int, int]: ...
+
+
+G = TypeVar("G", bound=GroupedSegment)
+_INT_MAX = 2**31 - 1
+
+
+def group_segments_by_size(segments: Sequence[G], max_size: int, max_index_size: int) -> list[list[G]]:
+    """Kafka's Cleaner.groupSegmentsBySize: the segments of a pass, in order, cut into runs each
+    cleaned into one segment. A segment joins the run before it while the run's .log bytes stay
+    within `max_size` (segment.bytes), each of its indexes' bytes within `max_index_size`
+    (segment.index.bytes), and, unless the segment is empty, its last offset within Int.MaxValue
+    of the run's base offset (relative offsets are 4 bytes). Sizes are those before cleaning,
+    which never grows a segment, so the merged one fits. Kafka bounds the last segment's offsets
+    by the first uncleanable offset; a segment's next offset is at most that, and as tight."""
+    groups: list[list[G]] = []
+    size = offset_index = time_index = 0
+    for segment in segments:
+        offset_bytes, time_bytes = segment.index_sizes
+        if groups and (
+            size + segment.size <= max_size
+            and offset_index + offset_bytes <= max_index_size
+            and time_index + time_bytes <= max_index_size
+            and (segment.size == 0 or segment.next_offset - 1 - groups[-1][0].base_offset <= _INT_MAX)
+        ):
+            groups[-1].append(segment)
+            size, offset_index, time_index = size + segment.size, offset_index + offset_bytes, time_index + time_bytes
+        else:
+            groups.append([segment])
+            size, offset_index, time_index = segment.size, offset_bytes, time_bytes
+    return groups
 
 
 def due_segments(

@@ -44,7 +44,15 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
-from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, DirtyOffsetMap, due_segments, offset_map_capacity
+from ottla.storage.compaction import (
+    AbortedBatches,
+    BatchCleaner,
+    CleanedTransactions,
+    DirtyOffsetMap,
+    due_segments,
+    group_segments_by_size,
+    offset_map_capacity,
+)
 from ottla.storage.config import LogConfig
 from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
@@ -680,33 +688,40 @@ class PartitionLog:
             offset_map.latest_offset,
         )
         removed = 0
-        for segment in cleanable:
-            if segment not in self.segments:
+        config = self._config
+        for group in group_segments_by_size(cleanable, config.segment_bytes, config.segment_index_bytes):
+            first = group[0]
+            if first not in self.segments:
                 return removed
-            rewrite = segment.start_rewrite()
-            changed = False
+            rewrite = first.start_rewrite()
+            changed = len(group) > 1  # merging alone is worth the swap
             dropped = 0
             try:
-                for data in _segment_batches(segment):
-                    filtered = cleaner.clean(data)
-                    if filtered is not data:
-                        changed = True
-                        dropped += read_header(data).records_count - (read_header(filtered).records_count if filtered else 0)
-                    if filtered is not None:
-                        rewrite.write(filtered)
-                    yield
-                    if segment not in self.segments:
-                        rewrite.abort()
-                        return removed
+                for segment in group:
+                    for data in _segment_batches(segment):
+                        filtered = cleaner.clean(data)
+                        if filtered is not data:
+                            changed = True
+                            dropped += read_header(data).records_count - (read_header(filtered).records_count if filtered else 0)
+                        if filtered is not None:
+                            rewrite.write(filtered)
+                        yield
+                        # Retention and DeleteRecords take a prefix of the segments, DeleteTopics all.
+                        if segment not in self.segments or first not in self.segments:
+                            rewrite.abort()
+                            return removed
             except BaseException:
-                rewrite.abort()  # e.g. an undecodable batch, or the pass cancelled: the segment stays as it was
+                rewrite.abort()  # e.g. an undecodable batch, or the pass cancelled: the segments stay as they were
                 raise
             if changed:
-                self._delete_later(segment.replace_contents(rewrite), now_ms)
+                for files in first.replace_contents(rewrite, group[1:]):
+                    self._delete_later(files, now_ms)
+                slot = self.segments.index(first)
+                del self.segments[slot + 1 : slot + len(group)]
                 removed += dropped
             else:
                 rewrite.abort()
-            self._forget_cleaned_aborts(segment, transactions.indexed_aborts)
+            self._forget_cleaned_aborts(first, transactions.indexed_aborts)
         self.first_dirty_offset = end_offset
         self._drop_emptied_segments(now_ms)
         if self._on_checkpoint is not None:
@@ -742,7 +757,8 @@ class PartitionLog:
 
     def _drop_emptied_segments(self, now_ms: int) -> None:
         """Closed segments compaction left empty go; the one before takes over their
-        offsets, so segments stay contiguous (Kafka merges them into a group instead).
+        offsets, so segments stay contiguous (Kafka keeps one, to merge it into the next
+        pass's group: Cleaner.groupSegmentsBySize takes empty segments whatever their offsets).
         The first segment stays, so the log start offset does not move. The renames end with
         an fsync of the directory, as Kafka's LocalLog.replaceSegments ends the swap that
         removes the segments it merged away."""

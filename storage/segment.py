@@ -15,7 +15,7 @@ import bisect
 import os
 import pathlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -93,14 +93,50 @@ def _complete_swap(swap: pathlib.Path, log_path: pathlib.Path, index_paths: tupl
     rename_durably(swap, log_path)
 
 
+_SEGMENT_SUFFIXES = (".log", ".index", ".timeindex")
+
+
+def _next_offset(path: pathlib.Path, base_offset: int) -> int:
+    """The offset after the last batch of a complete .log file (Kafka's readNextOffset), its
+    base offset if it holds none."""
+    next_offset = base_offset
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        position = 0
+        while size - position >= _BATCH_PREFIX.size:
+            batch_base, length, _, last_offset_delta = _BATCH_PREFIX.unpack(os.pread(file.fileno(), _BATCH_PREFIX.size, position))
+            if length < 0 or position + length + LOG_OVERHEAD > size:
+                break
+            next_offset = batch_base + last_offset_delta + 1
+            position += length + LOG_OVERHEAD
+    return next_offset
+
+
 def finish_swaps(directory: pathlib.Path) -> None:
-    """After a crash mid-clean: drop incomplete `.cleaned` files, complete `.swap` ones."""
+    """After a crash mid-clean (`Segment.replace_contents`): drop incomplete `.cleaned` files,
+    complete `.swap` ones. A `.swap` got its name only once fsynced whole: it replaces the
+    segments whose base offset lies from its own up to the offset after its last batch (Kafka's
+    LogLoader: [swap base offset, readNextOffset)), so their files still here go, then it takes
+    its log's name. A segment of its group wholly past its last batch, emptied by the clean,
+    stays as it was before the clean (as in Kafka): no other file holds its offsets."""
     for cleaned in directory.glob("*" + CLEANED_SUFFIX):
         cleaned.unlink()
-    for swap in directory.glob("*.log" + SWAP_SUFFIX):
+    swaps = sorted(directory.glob("*.log" + SWAP_SUFFIX))
+    if not swaps:
+        return
+    names = os.listdir(directory)
+    for swap in swaps:
         log_path = swap.with_name(swap.name.removesuffix(SWAP_SUFFIX))
-        stem = log_path.with_suffix("")
-        _complete_swap(swap, log_path, (stem.with_suffix(".index"), stem.with_suffix(".timeindex")))
+        if not log_path.stem.isdigit():
+            continue
+        base = int(log_path.stem)
+        end = max(_next_offset(swap, base), base + 1)
+        for name in names:
+            stem, dot, suffix = name.partition(".")
+            if stem.isdigit() and dot + suffix in _SEGMENT_SUFFIXES and base <= int(stem) < end and name != log_path.name:
+                (directory / name).unlink(missing_ok=True)
+        # The base offset's own old log is replaced by the rename itself: there is always one of the two.
+        _complete_swap(swap, log_path, ())
 
 
 def rename_directory(source: pathlib.Path, destination: pathlib.Path, files: list[DiskFile]) -> None:
@@ -171,20 +207,12 @@ class DiskFile:
     def modified_ms(self) -> int:
         return self.path.stat().st_mtime_ns // 1_000_000
 
-    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> DiskFile:
-        """Swap in a completed rewrite; returns the file now holding it, this one being
-        renamed `.log.deleted` for the caller to remove later (regions cut from the old
-        contents still read them). A crash at any point leaves a readable log (Kafka's
-        LogCleaner and LocalLog.replaceSegments: .cleaned, then .swap, the old segment
-        .deleted, then the real name): the fsynced `.log.cleaned` is renamed `.log.swap`
-        once complete, the indexes are removed (recovery rebuilds missing ones), the old
-        log renamed, then `.swap` takes its name. `finish_swaps` completes a swap
-        interrupted by a crash."""
-        assert rewrite.path is not None
-        rewrite.finish()
+    def replace_contents(self, swap: pathlib.Path, index_paths: tuple[pathlib.Path, ...]) -> DiskFile:
+        """Swap in a committed rewrite (`Rewrite.commit`); returns the file now holding it, this
+        one being renamed `.log.deleted` for the caller to remove later (regions cut from the old
+        contents still read them). The indexes are removed (recovery rebuilds missing ones),
+        then `.swap` takes the log's name, with a directory fsync."""
         log_path = self.path
-        swap = log_path.with_name(log_path.name + SWAP_SUFFIX)
-        rename_durably(rewrite.path, swap)
         self.rename(log_path.with_name(log_path.name + DELETED_SUFFIX))
         _complete_swap(swap, log_path, index_paths)
         return DiskFile(log_path, self._handles)
@@ -304,7 +332,7 @@ class MemoryFile:
     def modified_ms(self) -> int:
         return self._created_ms
 
-    def replace_contents(self, rewrite: Rewrite, index_paths: tuple[pathlib.Path, ...]) -> MemoryFile:
+    def replace_contents(self, rewrite: Rewrite) -> MemoryFile:
         """Views already handed out keep the old pieces alive: nothing to wait for."""
         self._pieces = list(rewrite.pieces)
         self._starts = []
@@ -348,13 +376,18 @@ class Rewrite:
             self.pieces.append(batch)
         self.size += len(batch)
 
-    def finish(self) -> int:
-        """Make the new contents durable; returns their size."""
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-        return self.size
+    def commit(self) -> pathlib.Path | None:
+        """Make the new contents durable, then rename them `.log.swap` with a directory fsync:
+        the swap's commit point, after which a restart completes it (`finish_swaps`). Returns
+        the swap file (None in memory)."""
+        if self._file is None or self.path is None:
+            return None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        swap = self.path.with_name(self.path.name.removesuffix(CLEANED_SUFFIX) + SWAP_SUFFIX)
+        rename_durably(self.path, swap)
+        return swap
 
     def abort(self) -> None:
         if self._file is not None and self.path is not None:
@@ -656,22 +689,44 @@ class Segment:
     def start_rewrite(self) -> Rewrite:
         return Rewrite(self.file.path if isinstance(self.file, DiskFile) else None)
 
-    def replace_contents(self, rewrite: Rewrite) -> DeletedFiles | None:
-        """Swap in rewritten batches (compaction) and rebuild both indexes from them; returns
-        the old contents, renamed for the caller to remove after file.delete.delay.ms (None
-        in memory). Only for a sealed segment: the active one is never cleaned."""
+    def replace_contents(self, rewrite: Rewrite, absorbed: Sequence[Segment] = ()) -> list[DeletedFiles]:
+        """Swap in the rewritten batches (compaction) of this segment and of the `absorbed` ones
+        following it (Kafka's cleaned group: Cleaner.cleanSegments) and rebuild both indexes;
+        this segment then covers their offsets too, which never move. Returns the old files,
+        renamed `.deleted` for the caller to remove after file.delete.delay.ms (none in memory).
+        Only for sealed segments: the active one is never cleaned.
+
+        On disk, in Kafka's order (LocalLog.replaceSegments): the rewrite is fsynced and renamed
+        `.log.swap` with a directory fsync (`Rewrite.commit`); then the absorbed segments' files
+        and this one's log are renamed `.deleted` and its indexes removed; then the swap takes
+        the log's name, and the directory's fsync makes those renames durable with it. A crash
+        before the commit leaves the old segments and a `.cleaned` a restart removes; one after
+        it leaves the swap, which `finish_swaps` completes: either the old segments or the new
+        one are read, never both."""
         self.index.seal()
         self.time_index.seal()
-        paths = tuple(path for path in (self.index.path, self.time_index.path) if path is not None)
-        next_offset = self.next_offset  # offsets do not move, even if the last batch went
+        next_offset = absorbed[-1].next_offset if absorbed else self.next_offset
+        swap = rewrite.commit()
+        deleted = [files for segment in absorbed if (files := segment.mark_deleted()) is not None]
         old = self.file
-        self.file = old.replace_contents(rewrite, paths)
+        if isinstance(old, DiskFile):
+            assert swap is not None
+            paths = tuple(path for path in (self.index.path, self.time_index.path) if path is not None)
+            self.file = old.replace_contents(swap, paths)
+            deleted.append(DeletedFiles(old, []))
+        else:
+            self.file = old.replace_contents(rewrite)
         self.index.forget()
         self.time_index.forget()
         self.recover(from_start=True)
-        self.next_offset = next_offset
+        self.next_offset = next_offset  # offsets do not move, even if the last batches went
         self.seal()
-        return DeletedFiles(old, []) if isinstance(old, DiskFile) else None
+        return deleted
+
+    @property
+    def index_sizes(self) -> tuple[int, int]:
+        """Bytes of the offset and time indexes (Kafka's OffsetIndex/TimeIndex.sizeInBytes)."""
+        return self.index.byte_size(), self.time_index.byte_size()
 
     def seal(self, sync_later: list[int] | None = None) -> None:
         """The segment stops being active (rolled or closed): write the final time index

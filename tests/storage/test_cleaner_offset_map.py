@@ -14,6 +14,9 @@ from ottla.storage.log import PartitionLog
 from ottla.wire.records import Record, build_batch, iter_records, scan_batches
 
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0"}
+# segment.bytes of the second segment below: the first pass cleans each segment on its own,
+# not merging them (Kafka's Cleaner.groupSegmentsBySize), so the first is left empty.
+UNMERGED = {**COMPACTED, "segment.bytes": "219"}
 
 
 def keyed(*keys: str) -> bytes:
@@ -39,7 +42,7 @@ def test_kafkas_default_map_holds_five_million_keys() -> None:
 
 def partly_cleaned(storage: Storage) -> PartitionLog:
     """A log whose first pass, its map holding 3 keys, stopped inside its second segment."""
-    storage.create_topic("c", 1, COMPACTED)
+    storage.create_topic("c", 1, UNMERGED)
     log = storage.partition("c", 0)
     log.append(keyed("a"))  # 0
     log.append(keyed("b"))  # 1
@@ -69,8 +72,8 @@ def test_the_segment_a_pass_stopped_in_counts_as_both_clean_and_dirty(storage: S
     dirty bytes those from it; the first segment, emptied, weighs nothing, so the ratio is 1/2."""
     log = partly_cleaned(storage)
     assert log.segments[0].size == 0
-    log.config = LogConfig.from_overrides({**COMPACTED, "min.cleanable.dirty.ratio": "0.5"})
+    log.config = LogConfig.from_overrides({**UNMERGED, "min.cleanable.dirty.ratio": "0.5"})
     assert log.clean(now_ms=100_000, map_capacity=3) == 0
     assert log.first_dirty_offset == 4
-    log.config = LogConfig.from_overrides({**COMPACTED, "min.cleanable.dirty.ratio": "0.49"})
+    log.config = LogConfig.from_overrides({**UNMERGED, "min.cleanable.dirty.ratio": "0.49"})
     assert log.clean(now_ms=100_000, map_capacity=3) == 1

@@ -60,7 +60,8 @@ def test_compaction_keeps_the_latest_record_per_key_at_its_offset(storage: Stora
     assert storage.compact(now_ms=2000) == 5
     # The active segment's a3 is not cleaned against: only closed segments are.
     assert contents(storage) == [(5, "b", "b1"), (6, "a", "a2"), (7, "e", "e0"), (8, "c", None), (9, "d", "d1"), (10, "a", "a3")]
-    assert [segment.base_offset for segment in log.segments] == [0, 5, 9, 10]
+    # The three closed segments, small, are cleaned into one (Kafka's Cleaner.groupSegmentsBySize).
+    assert [segment.base_offset for segment in log.segments] == [0, 10]
     assert log.log_end_offset == 11
     assert storage.compact(now_ms=2000) == 0  # nothing dirty left
 
@@ -198,8 +199,12 @@ def test_crash_after_the_swap_file_is_complete_finishes_the_swap(tmp_path: pathl
     reopened.close()
 
 
+# segment.bytes of one batch: each segment is cleaned on its own, none merged into another.
+UNMERGED = {**COMPACTED, "segment.bytes": "73"}
+
+
 def test_segments_emptied_by_compaction_go_and_offsets_stay_readable(storage: Storage) -> None:
-    storage.create_topic("c", 1, COMPACTED)
+    storage.create_topic("c", 1, UNMERGED)
     log = storage.partition("c", 0)
     for pairs in ([("keep", "1")], [("x", "1")], [("x", "2")], [("x", "3")], [("y", "1")]):
         log.append(keyed(pairs))
@@ -220,7 +225,7 @@ def read_from(storage: Storage, offset: int) -> list[tuple[int, int]]:
 
 def test_dropped_segments_stay_dropped_after_restart(tmp_path: pathlib.Path) -> None:
     first = Storage.open(tmp_path)
-    first.create_topic("c", 1, COMPACTED)
+    first.create_topic("c", 1, UNMERGED)
     log = first.partition("c", 0)
     for pairs in ([("keep", "1")], [("x", "1")], [("x", "2")]):
         log.append(keyed(pairs))

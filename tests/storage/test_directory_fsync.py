@@ -121,7 +121,8 @@ def test_segments_compaction_empties_go_with_an_fsync_of_the_directory(tmp_path:
     the partition's directory, as Kafka's LocalLog.replaceSegments ends with Utils.flushDir."""
     data = tmp_path / "data"
     storage = Storage.open(data)
-    storage.create_topic("t", 1, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0"})
+    # segment.bytes of one batch: each segment is cleaned on its own, none merged into another.
+    storage.create_topic("t", 1, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0", "segment.bytes": "75"})
     log = storage.partition("t", 0)
     for value in (b"1", b"2", b"3"):
         log.append(keyed(b"a", value))
