@@ -34,7 +34,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -251,6 +251,9 @@ class Storage:
         # Grows with every change to the set of topics or to one's partitions: whoever derives
         # something from the topic list (resolved regex subscriptions) recomputes it only then.
         self.topics_version = 0
+        # Told of each topic deleted, once it is gone (and over a shared database, of those
+        # another broker deleted): the group coordinator drops its committed offsets there.
+        self.deletion_listeners: list[Callable[[TopicInfo], None]] = []
 
     @classmethod
     def open(
@@ -807,6 +810,8 @@ class Storage:
             self._assigned.pop((name, index), None)
             self._cancel_move((name, index))
         logs = [log for index in range(info.partitions) if (log := self._logs.pop((name, index), None)) is not None]
+        for listener in self.deletion_listeners:
+            listener(info)
         if self.data_dir is None:
             for log in logs:
                 log.delete()

@@ -20,7 +20,8 @@ __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "INTERNAL_TOPICS", 
 
 
 def open_coordinator(storage: Storage, config: Any, clock: Clock) -> GroupCoordinator:
-    """A coordinator over `__consumer_offsets` (created if missing), its state loaded."""
+    """A coordinator over `__consumer_offsets` (created if missing), its state loaded, told of
+    each topic `storage` deletes from then on."""
     log_ = CoordinatorLog(storage, OFFSETS, config.value(OFFSETS.partitions_setting))
     group_configs = GroupConfigs(
         storage.data_dir, config.value, lambda name: STATIC_BROKER_CONFIG if name in config.explicit else DEFAULT_CONFIG
@@ -29,6 +30,7 @@ def open_coordinator(storage: Storage, config: Any, clock: Clock) -> GroupCoordi
         log_, GroupConfig.from_broker(config), clock, consumer_config=lambda: _consumer_config(config), group_configs=group_configs
     )
     coordinator.load()
+    storage.deletion_listeners.append(coordinator.on_topic_deleted)
     return coordinator
 
 

@@ -22,6 +22,7 @@ from ottla.server.groups.membership import GroupMembershipManager, JoinRequest
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
 from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, group_key, group_value, parse_key
 from ottla.server.groups.state import GroupState
+from ottla.storage import TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 
 # KIP-848 consumer groups and streams groups are imported on first use (a request of their
@@ -537,6 +538,14 @@ class GroupCoordinator:
 
     def complete_transaction(self, producer_id: int, partitions: set[int], commit: bool) -> None:
         self.offsets.complete_transaction(producer_id, partitions, commit)
+
+    def on_topic_deleted(self, topic: TopicInfo) -> None:
+        """A topic is gone (Storage.deletion_listeners: a DeleteTopics here, or another broker's
+        over the same database): every group's offsets of it go, classic, consumer and streams
+        groups' alike, as GroupCoordinatorService.onMetadataUpdate has each shard do
+        (GroupCoordinatorShard.onTopicsDeleted). Over a shared database each broker drops them
+        from its copy, and only the leader of a group's partition writes its tombstones."""
+        self.offsets.delete_topic_offsets(topic.name)
 
     def _replay_marker(self, partition: int, producer_id: int, commit: bool) -> None:
         """GroupCoordinatorShard.replayEndTransactionMarker: a marker met in the log ends the

@@ -14,6 +14,7 @@ records' log offsets, so it reaches the state the broker had live.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from typing import Callable
 
@@ -25,6 +26,8 @@ from ottla.server.groups.records import OffsetAndMetadata, offset_key, offset_va
 from ottla.server.groups.state import GroupState
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import NO_PRODUCER_ID
+
+log = logging.getLogger("ottla.groups")
 
 
 class CommitEntry:
@@ -307,6 +310,38 @@ class OffsetManager:
                 group.offsets.pop(key, None)
             self.drop_pending(group_id, deleted)
         return ErrorCode.NONE, results
+
+    def delete_topic_offsets(self, topic: str) -> None:
+        """OffsetMetadataManager.onTopicsDeleted: a deleted topic's offsets go from every group
+        that holds one, committed or pending in a transaction, by tombstones, so that neither a
+        restart nor a topic created again under the name finds them. Offsets are not stored
+        with their topic's id here, so all of the name's go (Kafka spares those committed with
+        another topic's id). A group left empty stays until the expiry sweep deletes it, as
+        Kafka's cleanupGroupMetadata does. A group whose tombstones the log refuses keeps its
+        offsets, as Kafka only logs that failure."""
+        deleted: dict[str, set[tuple[str, int]]] = {}
+        for group_id, group in self.groups.items():
+            for key in group.offsets:
+                if key[0] == topic:
+                    deleted.setdefault(group_id, set()).add(key)
+        for groups in self.pending_transactional.values():
+            for group_id, pending in groups.items():
+                for key in pending:
+                    if key[0] == topic:
+                        deleted.setdefault(group_id, set()).add(key)
+        now = self.wall_clock_ms()
+        for group_id, keys in deleted.items():
+            ordered = sorted(keys)
+            try:
+                self.log.append(group_id, [(offset_key(group_id, t, p), None) for t, p in ordered], now)
+            except KafkaError as exc:
+                log.warning("could not delete the offsets of deleted topic %s in group %s: %s", topic, group_id, exc)
+                continue
+            holder = self.groups.get(group_id)
+            if holder is not None:
+                for key in ordered:
+                    holder.offsets.pop(key, None)
+            self.drop_pending(group_id, ordered)
 
     def expire(self, group: ClassicGroup, now_ms: int, subscribed: Collection[str] | None = None) -> int:
         """OffsetMetadataManager.cleanupExpiredOffsets for one group: drop offsets past

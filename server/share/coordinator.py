@@ -151,6 +151,7 @@ class ShareCoordinator:
         self.loading: set[tuple[bytes, int]] = set()
         # Dead-letter writes under way on an engine whose appends are coroutines.
         self._dead_letter_writes: set[asyncio.Task[None]] = set()
+        storage.deletion_listeners.append(self.on_topic_deleted)
 
     _DEFAULTS = {
         "share.session.timeout.ms": "session_timeout_ms", "share.heartbeat.interval.ms": "heartbeat_interval_ms",
@@ -895,6 +896,21 @@ class ShareCoordinator:
         group = self.groups.get(group_id)
         if group is not None and (group.topics.pop(topic_id, None), group.initialized.pop(topic_id, None)) != (None, None):
             self._persist_group(group)
+
+    def on_topic_deleted(self, topic: TopicInfo) -> None:
+        """A topic is gone (Storage.deletion_listeners), as Kafka 4.4's coordinators learn it
+        from the metadata update: every share group forgets it (GroupMetadataManager.
+        maybeCleanupShareGroupState drops it from the groups' initialized topics) and its
+        share-partitions' state goes, by tombstones (ShareCoordinatorShard.maybeCleanupShareState),
+        so that neither a restart nor the log's compaction keeps them. A write the log refuses
+        is only logged, as Kafka logs it."""
+        holders = {key[0] for key in self.partitions if key[1] == topic.topic_id}
+        holders.update(group_id for group_id, group in self.groups.items() if topic.topic_id in group.topics or topic.topic_id in group.initialized)
+        for group_id in sorted(holders):
+            try:
+                self.delete_partition_state(group_id, topic.topic_id)
+            except KafkaError as exc:
+                log.warning("could not delete the share state of deleted topic %s in group %s: %s", topic.name, group_id, exc)
 
     def delete_group(self, group_id: str) -> ErrorCode:
         group = self.groups.get(group_id)

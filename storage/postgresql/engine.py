@@ -535,7 +535,8 @@ class PostgresStorage(Storage):
         self.bounds_moved(partition)
 
     def _forget(self, info: TopicInfo) -> None:
-        """A deleted topic out of the catalogue (if it is still the one there)."""
+        """A deleted topic out of the catalogue (if it is still the one there), the
+        `deletion_listeners` told: whichever broker deleted it."""
         current = self._database_topics.get(info.name)
         if current is None or current.topic_id != info.topic_id:
             return
@@ -544,6 +545,8 @@ class PostgresStorage(Storage):
         for index in range(current.partitions):
             del self._database_partitions[(info.name, index)]
         self.topics_version += 1
+        for listener in self.deletion_listeners:
+            listener(current)
 
     async def reload_catalogue(self) -> list[tuple[str, int]]:
         """Bring the catalogue to the database's: topics another broker created, deleted,
