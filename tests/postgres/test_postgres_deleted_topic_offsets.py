@@ -74,7 +74,8 @@ def _commit(bootstrap: str, group: str) -> bool:
             "topics": [{"name": _TOPIC, "partitions": [{"partition_index": p, "committed_offset": 5 + p, "committed_metadata": ""} for p in (0, 1)]}],
         }, highest=8)[1]
     errors = {p["error_code"] for t in answer["topics"] for p in t["partitions"]}
-    if errors & _RETRIABLE:
+    # UNKNOWN_TOPIC_OR_PARTITION until this broker hears of the topic the other created.
+    if errors & (_RETRIABLE | {ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}):
         return False
     assert errors == {ErrorCode.NONE}, answer
     return True
