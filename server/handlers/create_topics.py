@@ -13,6 +13,7 @@ give them (existing nodes, each once per partition, as many for every partition)
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -203,10 +204,13 @@ async def _create_all(
     pending: list[tuple[CreateTopicsResponseCreatableTopicResult, int, int, dict[str, str]]],
     describable: set[str] | None,
 ) -> CreateTopicsResponse:
-    """An async engine's topics, created together, each answered as `handle` answers it."""
+    """An async engine's topics, created together, each answered as `handle` answers it; one
+    id for the request lets the database refuse a name colliding with another request's topic
+    while creating both names of this one."""
     storage = context.storage
+    request_id = uuid.uuid4()
     outcomes = await asyncio.gather(
-        *(storage.create_database_topic(entry["name"], partitions, configs) for entry, partitions, _, configs in pending),  # type: ignore[attr-defined]
+        *(storage.create_database_topic(entry["name"], partitions, configs, request_id) for entry, partitions, _, configs in pending),  # type: ignore[attr-defined]
         return_exceptions=True,
     )
     for (entry, partitions, replication_factor, configs), outcome in zip(pending, outcomes):

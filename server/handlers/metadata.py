@@ -17,6 +17,7 @@ re-bootstrap (REBOOTSTRAP_REQUIRED); a single node never does, so it is always N
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
@@ -131,8 +132,11 @@ async def _create_then_answer(
     names = list(dict.fromkeys(to_create))
     outcomes: list[Any]
     if storage.is_async:
+        # One id for the request's names: the database creates them all, and refuses one
+        # colliding with another request's topic (as CreateTopics' _create_all).
+        request_id = uuid.uuid4()
         outcomes = await asyncio.gather(
-            *(storage.create_database_topic(name, context.config.num_partitions) for name in names),  # type: ignore[attr-defined]
+            *(storage.create_database_topic(name, context.config.num_partitions, None, request_id) for name in names),  # type: ignore[attr-defined]
             return_exceptions=True,
         )
     else:

@@ -619,21 +619,25 @@ class PostgresStorage(Storage):
                 if existing.replace(".", "_") == unified and existing not in siblings:
                     raise KafkaError(ErrorCode.INVALID_TOPIC, f"Topic '{name}' collides with existing topic: {existing}")
 
-    async def create_database_topic(self, name: str, partitions: int, configs: dict[str, str] | None = None) -> TopicInfo:
+    async def create_database_topic(
+        self, name: str, partitions: int, configs: dict[str, str] | None = None, request: uuid.UUID | None = None
+    ) -> TopicInfo:
         """CreateTopics: the topic and its partitions in one transaction, then in the catalogue.
         The name is judged (`check_name_free`) against the catalogue as the coroutine starts,
         before its first round trip: the topics of one request, created together
         (asyncio.gather), are each judged before any of them joins it, so that `t.1` and `t_1`
-        asked together are both created, as Kafka 4.4's controller creates them."""
+        asked together are both created, as Kafka 4.4's controller creates them. With `request`
+        (shared by one request's topics) the database judges a colliding name again, against
+        topics the catalogue has not heard of yet (log.create_topic)."""
         self.check_name_free(name)
         if partitions <= 0:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})
         with _database_errors():
             try:
-                topic_id = await create_topic(self.pool, name, partitions, overrides)
+                topic_id = await create_topic(self.pool, name, partitions, overrides, request)
             except KafkaError as exc:
-                if exc.code == ErrorCode.TOPIC_ALREADY_EXISTS:
+                if exc.code in (ErrorCode.TOPIC_ALREADY_EXISTS, ErrorCode.INVALID_TOPIC):
                     # Another broker's, not heard of yet: known here from now on.
                     await self.reload_catalogue()
                 raise

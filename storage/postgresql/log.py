@@ -92,18 +92,45 @@ async def open_pool(url: str, size: int = 4) -> asyncpg.Pool:
     return await asyncpg.create_pool(url, min_size=size, max_size=size, reset=keep_session)
 
 
-async def create_topic(pool: asyncpg.Pool, name: str, partitions: int, configs: dict[str, str] | None = None) -> uuid.UUID:
+# pg_advisory_xact_lock's first key for topic names; the second is the hash of a collision key.
+_COLLISION_LOCK = 0x746F7069  # "topi"
+
+# A topic whose name is `$1` or, not created by request `$2`, collides with it: the first by name.
+_COLLIDING = """
+SELECT name FROM topics
+WHERE replace(name, '.', '_') = replace($1, '.', '_') AND (name = $1 OR created_by_request IS DISTINCT FROM $2)
+ORDER BY name = $1 DESC, name
+LIMIT 1
+"""
+
+
+async def create_topic(
+    pool: asyncpg.Pool, name: str, partitions: int, configs: dict[str, str] | None = None, request: uuid.UUID | None = None
+) -> uuid.UUID:
     """Create a topic and its partitions, empty, in one transaction; returns its id.
-    TOPIC_ALREADY_EXISTS when the name is taken."""
+    TOPIC_ALREADY_EXISTS when the name is taken. With `request` (the CreateTopics request's id,
+    shared by the topics it creates), a name differing from an existing topic's only by '.' and
+    '_' is INVALID_TOPIC with Kafka's message, unless that topic is of the same request: judged
+    under an advisory lock on the collision key, held until commit, so of two brokers creating
+    colliding names at once the second sees the first's topic (migration 13). Without `request`
+    (Metadata's auto-creation, whose names Kafka also creates together) the lock is taken and
+    nothing judged, so a CreateTopics judged after it still sees its topic."""
     topic_id = uuid.uuid4()
     async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext(replace($2, '.', '_')))", _COLLISION_LOCK, name)
+        if request is not None:
+            existing = await connection.fetchval(_COLLIDING, name, request)
+            if existing == name:
+                raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+            if existing is not None:
+                raise KafkaError(ErrorCode.INVALID_TOPIC, f"Topic '{name}' collides with existing topic: {existing}")
         try:
             await connection.execute(
-                "INSERT INTO topics (topic_id, name, configs) VALUES ($1, $2, $3::jsonb)",
-                topic_id, name, json.dumps(configs or {}),
+                "INSERT INTO topics (topic_id, name, configs, created_by_request) VALUES ($1, $2, $3::jsonb, $4)",
+                topic_id, name, json.dumps(configs or {}), request,
             )
         except asyncpg.UniqueViolationError:
-            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists") from None
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.") from None
         await connection.execute(
             "INSERT INTO partitions (topic_id, partition_index) SELECT $1, generate_series(0, $2 - 1)",
             topic_id, partitions,
