@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ottla.server.coordinator.topics import InternalTopic
+from ottla.server.java_hashing import string_hash
 from ottla.storage import FileRegion, Storage
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
 from ottla.wire.errors import ErrorCode
@@ -61,10 +62,7 @@ def store_error(error: ErrorCode) -> ErrorCode:
 
 def java_string_hash(text: str) -> int:
     """Java's String.hashCode over UTF-16 code units, as a signed 32-bit int."""
-    value = 0
-    encoded = text.encode("utf-16-be")
-    for index in range(0, len(encoded), 2):
-        value = (31 * value + (encoded[index] << 8 | encoded[index + 1])) & 0xFFFFFFFF
+    value = string_hash(text)
     return value - (1 << 32) if value >= 1 << 31 else value
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.server.groups.records import OffsetAndMetadata, StoredGroup, StoredMember
 from ottla.server.groups.state import GroupState, check_transition
 from ottla.wire.errors import ErrorCode

@@ -14,7 +14,7 @@ from kafka.protocol.admin.groups import DescribeGroupsRequest, DescribeGroupsRes
 from kafka.protocol.consumer.group import JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse
 
 from kafka_wire import RawClient, make
-from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.testing import running_broker
 from ottla.wire.errors import ErrorCode
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ottla.server.groups.consumer.records import Assignment
-from ottla.server.groups.java_hashing import default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
+from ottla.server.java_hashing import default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
 
 UNIFORM = "uniform"
 RANGE = "range"

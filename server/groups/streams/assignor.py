@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ottla.server.groups.java_hashing import default_capacity, java_order, string_hash
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.server.groups.streams.group import TasksTuple
 
 log = logging.getLogger("ottla.groups")

@@ -1,5 +1,6 @@
 """The order in which java.util.HashMap and HashSet iterate their keys, for ports of Kafka code
-whose choices follow that order (assignors, a classic group's protocol vote): by bucket, the
+whose choices follow that order (assignors, a classic group's protocol vote, which of a
+request's feature updates is refused, the SASL mechanisms a handshake lists): by bucket, the
 spread hash's low bits, then by insertion within a bucket (a resize splits buckets keeping that
 order). Hashes are Java's hashCode of the key's type, as unsigned 32-bit ints."""
 
