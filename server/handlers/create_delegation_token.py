@@ -4,13 +4,15 @@ owner the requester may CREATE_TOKENS for, checked in KafkaApis' order: an allow
 User renewers only (INVALID_PRINCIPAL_TYPE; the owner's type is not checked), then, in the
 controller, a secret key configured (DELEGATION_TOKEN_AUTH_DISABLED) and metadata.version 3.6-IV2
 or above (UNSUPPORTED_VERSION). KafkaApis' refusals carry
--1 timestamps; the controller's leave them at their default, 0."""
+-1 timestamps; the controller's leave them at their default, 0. An owner named with a null
+type fails Kafka's KafkaPrincipal constructor before any check: UNKNOWN_SERVER_ERROR, answered
+by the request's getErrorResponse (ANONYMOUS as both owner and requester)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ottla.server.context import RequestContext
+from ottla.server.context import ANONYMOUS, RequestContext
 from ottla.server.features import DELEGATION_TOKEN_LEVEL
 from ottla.server.handlers._delegation_tokens import USER_TYPE, requests_allowed, split_principal
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -28,6 +30,8 @@ VERSIONS = (1, 3)
 def handle(context: RequestContext, header: RequestHeader, request: CreateDelegationTokenRequest) -> CreateDelegationTokenResponse:
     requester = context.client.principal
     owner_type, owner_name = request.get("owner_principal_type"), request.get("owner_principal_name")
+    if owner_name and owner_type is None:
+        return _error(ErrorCode.UNKNOWN_SERVER_ERROR, ANONYMOUS, ANONYMOUS)
     # KafkaApis: a null or empty owner name means the requester.
     owner = requester if not owner_name else f"{owner_type}:{owner_name}"
     if not requests_allowed(context):

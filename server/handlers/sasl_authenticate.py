@@ -27,4 +27,5 @@ def handle(context: RequestContext, header: RequestHeader, request: SaslAuthenti
     if sasl is None:
         return {"error_code": ErrorCode.ILLEGAL_SASL_STATE, "error_message": _AFTER_SUCCESS, "auth_bytes": b"", "session_lifetime_ms": 0}
     error, message, token, lifetime_ms = sasl.authenticate(bytes(request["auth_bytes"]), header.api_version, time.monotonic())
-    return {"error_code": error, "error_message": message, "auth_bytes": token, "session_lifetime_ms": lifetime_ms}
+    # A token without a message is answered with the generated default Kafka leaves, "" (not null).
+    return {"error_code": error, "error_message": "" if message is None else message, "auth_bytes": token, "session_lifetime_ms": lifetime_ms}

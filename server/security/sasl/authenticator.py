@@ -16,7 +16,7 @@ KIP-368: with `connections.max.reauth.ms` set, or a credential that expires (an 
 token, a delegation token), a client of SaslAuthenticate v1+ is told its session lifetime, the
 shorter of the two (0 for a credential already expired: the session is over at once); once it
 is over, the connection serves only a SaslHandshake, which starts re-authentication with the
-same mechanism, and must end with the same principal. A
+same mechanism (raw tokens after a v0 one), and must end with the same principal. A
 re-authentication starts at most once a second (KafkaChannel.maybeBeginServerReauthentication):
 a SaslHandshake sooner is answered ILLEGAL_SASL_STATE, as KafkaApis answers one on an
 authenticated connection, or closes the connection if the session is over.
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping, Protocol
 
+from ottla.server.java_hashing import java_order, sized_capacity, string_hash
 from ottla.server.security.sasl.credentials import ScramCredentialStore
 from ottla.server.security.sasl.errors import AuthenticationFailed, IllegalSaslState, InvalidCredentials, SaslServerError
 from ottla.server.security.sasl.oauthbearer import MECHANISM as OAUTHBEARER, OAuthBearerServer, TokenValidator
@@ -149,6 +150,9 @@ class SaslAuthenticator:
                 self.state = SaslState.FAILED
                 return ErrorCode.NONE
             self._server = self._new_server(mechanism)
+            # Kafka re-authenticates with a new SaslServerAuthenticator: after a v0 handshake
+            # its tokens come raw, whatever the first login used.
+            self.raw_tokens = version == 0
             self.state = SaslState.REAUTHENTICATE
             return ErrorCode.NONE
         if self.state is not SaslState.HANDSHAKE:
@@ -240,6 +244,14 @@ class SaslAuthenticator:
         if scram is None:
             raise ValueError(f"no server for SASL mechanism {mechanism}")
         return ScramServer(scram, self._credentials.get, tokens=self._tokens)
+
+
+def handshake_mechanisms(enabled: tuple[str, ...]) -> list[str]:
+    """The mechanisms a SaslHandshake answer lists, in Kafka's order: SaslServerAuthenticator
+    keeps `new ArrayList<>(new HashSet<>(sasl.enabled.mechanisms))`, so they come in a Java
+    HashSet's iteration order, not as configured."""
+    names = list(dict.fromkeys(enabled))
+    return java_order(names, string_hash, sized_capacity(len(names)))
 
 
 def illegal_state_answer(frame: bytes | bytearray, message: str) -> bytes:
