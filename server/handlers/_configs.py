@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any, Callable, Mapping, TYPE_CHECKING, TypeVar
 
+from ottla.server.broker_configs import CORDONED_LOG_DIRS_LEVEL
 from ottla.server.config_entries import Listening
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
@@ -20,6 +21,8 @@ from ottla.server.telemetry import ClientMetricsError
 from ottla.server.topic_config import check_together, validate_configs
 from ottla.storage.engine import validate_topic_name
 from ottla.wire.errors import ErrorCode, KafkaError
+
+CORDONED_LOG_DIRS = "cordoned.log.dirs"
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import AlterConfigsResponseAlterConfigsResourceResponse
@@ -55,6 +58,21 @@ def check_authorized(context: RequestContext, operation: AclOperation, resource_
     acl_type, error, message = guard
     if not context.authorize(operation, acl_type, CLUSTER_NAME if acl_type == ResourceType.CLUSTER else resource_name):
         raise KafkaError(error, message)
+
+
+def replace_broker_configs(context: RequestContext, per_broker: bool, configs: Mapping[str, str], validate_only: bool) -> None:
+    """One scope's dynamic broker configs replaced (BrokerConfigs.replace), once the controller's
+    feature gate has passed: below metadata.version 4.3-IV0 cordoned.log.dirs takes no change,
+    validate-only too (ConfigurationControlManager.validateAlterConfig)."""
+    store = context.services.broker_configs
+    if (
+        configs.get(CORDONED_LOG_DIRS) != store.dynamic(per_broker).get(CORDONED_LOG_DIRS)
+        and context.services.features.level("metadata.version") < CORDONED_LOG_DIRS_LEVEL
+    ):
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG, f"The {CORDONED_LOG_DIRS} configuration value cannot be set because it requires metadata.version >= 4.3-IV0"
+        )
+    store.replace(per_broker, configs, validate_only)
 
 
 def check_broker(context: RequestContext, resource_name: str) -> None:

@@ -14,7 +14,7 @@ from ottla.server import broker_configs
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
     BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed, existing_topic, repeated_resource, repeated_resources,
-    replace_topic_configs, stored_after, unknown_resource,
+    replace_broker_configs, replace_topic_configs, stored_after, unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.wire.api import ApiKey
@@ -55,7 +55,7 @@ def handle(
             elif kind == BROKER:
                 per_broker = altered_broker(context, resource["resource_name"], kind)
                 configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]}, per_broker)
-                context.services.broker_configs.replace(per_broker, configs, request["validate_only"])
+                replace_broker_configs(context, per_broker, configs, request["validate_only"])
             else:
                 raise unknown_resource(kind)
         except KafkaError as exc:

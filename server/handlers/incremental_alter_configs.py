@@ -16,7 +16,8 @@ from ottla.server.context import RequestContext
 from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
     BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed,
-    client_metrics, existing_topic, repeated_resource, repeated_resources, replace_topic_configs, stored_after, unknown_resource,
+    client_metrics, existing_topic, repeated_resource, repeated_resources, replace_broker_configs, replace_topic_configs, stored_after,
+    unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
 from ottla.storage.config import TOPIC_KEYS, ConfigType
@@ -130,7 +131,7 @@ def _alter_broker(
     broker_configs.check_read_only(touched)
     changed = broker_configs.check({name: value for name, value in configs.items() if name in touched}, per_broker)
     unchanged = {name: value for name, value in configs.items() if name not in touched and value is not None}
-    store.replace(per_broker, {**unchanged, **changed}, validate_only)
+    replace_broker_configs(context, per_broker, {**unchanged, **changed}, validate_only)
 
 
 def _alter_group(

@@ -7,6 +7,7 @@ Raw requests to a real broker, the setting changed at run time by IncrementalAlt
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,28 @@ def test_with_every_directory_cordoned_the_node_takes_no_new_replica(node: tuple
     assert _move(connection, b, "grown", 0) == ErrorCode.INVALID_REPLICATION_ASSIGNMENT
     _cordon(connection, None)
     assert _create(connection, "t", 2) == (ErrorCode.NONE, None)
+
+
+@pytest.mark.parametrize(("level", "expected"), [
+    (29, (ErrorCode.INVALID_CONFIG, "The cordoned.log.dirs configuration value cannot be set because it requires metadata.version >= 4.3-IV0")),
+    (30, (ErrorCode.NONE, None)),
+])
+def test_cordoning_needs_metadata_version_4_3(tmp_path: Path, level: int, expected: tuple[int, str | None]) -> None:
+    """ConfigurationControlManager.validateAlterConfig refuses any change of the key below
+    4.3-IV0, validate-only too (the reference Kafka 4.4
+    formatted at 4.2-IV1 answered so, and took the change once upgraded)."""
+    a = tmp_path / "a"
+    a.mkdir()
+    (a / "finalized-features.json").write_text(json.dumps({"epoch": 0, "levels": {"metadata.version": level}}))
+    with running_broker(data_dir=str(a), node_id=1) as broker:
+        connection = _Connection(broker.bootstrap_servers)
+        try:
+            for validate_only in (True, False):
+                answer = connection.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": validate_only, "resources": [
+                    {"resource_type": BROKER, "resource_name": "1", "configs": [{"name": "cordoned.log.dirs", "config_operation": SET, "value": "*"}]}]})
+                assert [(r["error_code"], r["error_message"]) for r in answer["responses"]] == [expected]
+            answer = connection.call(ApiKey.ALTER_CONFIGS, 2, {"validate_only": True, "resources": [
+                {"resource_type": BROKER, "resource_name": "1", "configs": [{"name": "cordoned.log.dirs", "value": "*"}]}]})
+            assert [(r["error_code"], r["error_message"]) for r in answer["responses"]] == [expected]
+        finally:
+            connection.close()
