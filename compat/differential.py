@@ -102,7 +102,7 @@ DEVIATIONS: list[Deviation] = [
               r"|^request DESCRIBE_CONFIGS v\d+: \.results\[0\]\.configs$",
               "Kafka 4.x's controller records min.insync.replicas=1 as a cluster-level dynamic config (KIP-966, ELR), "
               "so kafka-topics lists it among a topic's non-default configs and the cluster defaults list it; Ottla "
-              "has no ELR and sets no dynamic broker config of its own"),
+              "keeps ELR without it and sets no dynamic broker config of its own"),
     Deviation("Ottla's own broker settings", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(host|port|data\.dir|"
               r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms|http\.host|http\.port|"
               r"console\.schema\.registry\.url)\]$",
@@ -131,7 +131,7 @@ DEVIATIONS: list[Deviation] = [
               "UNKNOWN_TOPIC_OR_PARTITION until its controller has created it, so clients retry"),
     Deviation("feature levels", r"^request API_VERSIONS v\d+: \.(supported_features|finalized_features)|^tool kafka-features describe",
               "Ottla supports and finalizes each feature only up to the level whose promise it keeps (server/features.py): "
-              "kraft.version 0 and eligible.leader.replicas 0 (no KIP-966); metadata.version, group, share, streams and "
+              "kraft.version 0 (a static quorum); metadata.version, eligible.leader.replicas, group, share, streams and "
               "transaction at Kafka 4.4's levels"),
     Deviation("static metadata quorum",
               r"^request DESCRIBE_QUORUM v\d+: \.(topics\[0\]\.partitions\.\[0\]\.(high_watermark|current_voters)|nodes)"

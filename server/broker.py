@@ -481,9 +481,11 @@ class Broker:
         """The cluster state and each node's services: the first node's with a node and fetch
         sessions of its own for every other node."""
         assert self.services is not None and self.storage is not None
+        from ottla.server.cluster.routing import eligible_leader_replicas
         from ottla.server.cluster.state import ClusterState
 
-        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed, self.notify_data)
+        elr = eligible_leader_replicas(self.storage, lambda: self.config, self.services.features)
+        self.cluster = ClusterState(self.node_ids, self.racks, data_dir, self._log_end_offset, self._leader_changed, self.notify_data, elr)
         shared = dataclasses.replace(self.services, cluster=self.cluster)
         for node_id in self.node_ids:
             listener_nodes = self._listener_nodes(node_id)

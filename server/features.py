@@ -48,11 +48,12 @@ class Feature:
 # handler checks, answering below the level as Kafka 4.4's controller does (its is...Supported()
 # callers). The other levels up to 4.4-IV2 change only KRaft records and inter-broker requests
 # (none on one Ottla node) or permit what another feature turns on: 4.0-IV1 lets
-# eligible.leader.replicas.version rise (kept at 0), and 4.3-IV0 lets cordoned.log.dirs cordon.
+# eligible.leader.replicas.version rise (ELR_METADATA_LEVEL), and 4.3-IV0 lets cordoned.log.dirs cordon.
 SCRAM_LEVEL = 11  # 3.5-IV2: AlterUserScramCredentials (ScramControlManager.alterCredentials)
 DELEGATION_TOKEN_LEVEL = 14  # 3.6-IV2: Create/Renew/ExpireDelegationToken (DelegationTokenControlManager)
 CIDR_ACL_LEVEL = 32  # 4.4-IV1: CIDR ranges as ACL hosts (AclControlManager.validateHostPattern)
 CONTROLLER_UNREGISTRATION_LEVEL = 33  # 4.4-IV2: UnregisterController (ClusterControlManager.unregisterController)
+ELR_METADATA_LEVEL = 23  # 4.0-IV1: what eligible.leader.replicas.version 1 depends on (EligibleLeaderReplicasVersion.ELRV_1)
 _METADATA_VERSION_MIN = 7  # 3.3-IV3, the oldest Kafka 4 accepts (MetadataVersion.MINIMUM_VERSION)
 _METADATA_VERSION_MAX = 33  # 4.4-IV2, Kafka 4.4's MetadataVersion.LATEST_PRODUCTION
 # The metadata.version levels whose didMetadataChange is true in Kafka 4.4: a downgrade across
@@ -77,9 +78,11 @@ FEATURES: tuple[Feature, ...] = (
             "and their dead-letter topics"),
     # 1: Kafka Streams groups (KIP-1071, StreamsGroupHeartbeat).
     Feature("streams.version", 0, 1, "Kafka Streams groups: StreamsGroupHeartbeat, StreamsGroupDescribe"),
-    # 1: eligible leader replicas (KIP-966), which needs metadata.version 23 and makes
-    # min.insync.replicas a cluster-level dynamic config.
-    Feature("eligible.leader.replicas.version", 0, 0, "no ELR"),
+    # 1: eligible leader replicas (KIP-966), which needs metadata.version 23: in a cluster the
+    # replicas that leave an ISR below min.insync.replicas stay eligible to lead
+    # (server/cluster/state.py); a single node is its partitions' only replica, so nothing shows
+    # there. Kafka 4.4 formats new clusters at 1 (EligibleLeaderReplicasVersion.LATEST_PRODUCTION).
+    Feature("eligible.leader.replicas.version", 0, 1, "KIP-966 eligible leader replicas in cluster mode"),
 )
 
 BY_NAME = {feature.name: feature for feature in FEATURES}
@@ -220,9 +223,11 @@ def _refusal(name: str, level: int, upgrade_type: UpgradeType, current: int, pro
     if name == "kraft.version":
         return invalid("Can't downgrade the version of this feature.") if level < current else None
     # Feature.validateVersion: every level above 0 of a feature needs a metadata.version Kafka
-    # 4 knows. (Its one further dependency, eligible.leader.replicas.version 1 on
-    # metadata.version 4.0-IV1, is out of reach while that feature stays at 0.)
+    # 4 knows, then each of the level's dependencies (FeatureVersion.dependencies): here only
+    # eligible.leader.replicas.version 1's on metadata.version 4.0-IV1.
     metadata_version = proposed.get("metadata.version", 0)
     if level >= 1 and metadata_version < _METADATA_VERSION_MIN:
         return invalid(f"{name} could not be set to {level} because it depends on metadata.version={_METADATA_VERSION_MIN} (3.3-IV3)")
+    if name == "eligible.leader.replicas.version" and level >= 1 and metadata_version < ELR_METADATA_LEVEL:
+        return invalid(f"{name} could not be set to {level} because it depends on metadata.version level {ELR_METADATA_LEVEL}")
     return None

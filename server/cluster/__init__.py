@@ -16,10 +16,11 @@ from ottla.server.cluster.state import (
     STATE_FILE,
     ClusterNode,
     ClusterState,
+    EligibleLeaderReplicas,
     NodeState,
     PartitionState,
     ReplicaPlacementError,
     place_replicas,
 )
 
-__all__ = ["NO_LEADER", "STATE_FILE", "ClusterNode", "ClusterState", "NodeState", "PartitionState", "ReplicaPlacementError", "place_replicas"]
+__all__ = ["NO_LEADER", "STATE_FILE", "ClusterNode", "ClusterState", "EligibleLeaderReplicas", "NodeState", "PartitionState", "ReplicaPlacementError", "place_replicas"]

@@ -4,15 +4,17 @@ leader-only request is served. Every helper is called only when `services.cluste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ottla.server.cluster.state import NO_LEADER, ClusterState, Endpoint, PartitionState
+from ottla.server.cluster.state import NO_LEADER, ClusterState, EligibleLeaderReplicas, Endpoint, PartitionState
 from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
     from ottla.server.config import BrokerConfig
     from ottla.server.context import RequestContext
+    from ottla.server.features import FinalizedFeatures
     from ottla.storage import Storage, TopicInfo
 
 # The listener name of requests the HTTP API makes of the handlers in-process: it stands for
@@ -75,8 +77,22 @@ def unclean_allowed(storage: Storage, config: BrokerConfig, topic: str) -> bool:
 
 def min_insync_replicas(context: RequestContext, info: TopicInfo) -> int:
     """The topic's `min.insync.replicas`, else the broker's."""
-    value = info.configs.get("min.insync.replicas")
-    return context.config.min_insync_replicas if value is None else int(value)
+    return _topic_min_insync_replicas(info, context.config)
+
+
+def _topic_min_insync_replicas(info: TopicInfo | None, config: BrokerConfig) -> int:
+    value = None if info is None else info.configs.get("min.insync.replicas")
+    return config.min_insync_replicas if value is None else int(value)
+
+
+def eligible_leader_replicas(storage: Storage, config: Callable[[], BrokerConfig], features: FinalizedFeatures) -> EligibleLeaderReplicas:
+    """What ClusterState keeps eligible leader replicas by: the finalized
+    eligible.leader.replicas.version, and each topic's `min.insync.replicas`, else the broker's
+    as it is now (`config`: dynamic broker configs change it)."""
+    return EligibleLeaderReplicas(
+        lambda: features.level("eligible.leader.replicas.version") >= 1,
+        lambda topic: _topic_min_insync_replicas(storage.topic(topic), config()),
+    )
 
 
 def check_current_leader_epoch(claimed: int, current: int) -> None:

@@ -34,9 +34,19 @@ clients see follows Kafka's controller (ReplicationControlManager, PartitionChan
   controller keeps one (ClusterState.reassign); a running node is in sync at once.
 - Each partition keeps its leader-epoch history (epoch, start offset), as Kafka's
   LeaderEpochFileCache, so OffsetForLeaderEpoch can say where an older epoch ended.
+- With eligible leader replicas on (KIP-966: eligible.leader.replicas.version 1, see
+  EligibleLeaderReplicas), a node leaves the ISR even as its last member, and while the ISR is
+  smaller than the topic's min.insync.replicas the members it lost are kept as the ELR: each
+  has every committed record, so one may lead when the ISR is empty. A crashed node that starts
+  again (an unclean shutdown: its log may have lost unflushed records) leaves the ELR, a stopped
+  or fenced one stays. A partition that loses its last leader keeps it as its last-known ELR,
+  which leads again (an unclean election) if it comes back while ISR and ELR are empty. Each
+  change is PartitionChangeBuilder's (see _change); with the feature off the next change of a
+  partition drops its ELR, as Kafka's does after a downgrade.
 
 The state is written to `cluster.json` in the data directory on every change, so a restart
-keeps replicas, leaders and epochs; every node starts running (and in every ISR) again.
+keeps replicas, leaders and epochs; every node starts running (and in every ISR) again, so no
+partition has an ELR or a last-known ELR then, and neither is written.
 """
 
 from __future__ import annotations
@@ -84,6 +94,9 @@ class ClusterNode:
     node_id: int
     rack: str | None
     state: NodeState = NodeState.RUNNING
+    # Crashed since it last ran: it registers again after an unclean shutdown (Kafka's broker
+    # sends no previous broker epoch then), which takes it out of every ELR.
+    unclean_shutdown: bool = False
 
     @property
     def running(self) -> bool:
@@ -114,6 +127,10 @@ class PartitionState:
     # is then its target followed by the replicas it removes.
     adding: tuple[int, ...] = ()
     removing: tuple[int, ...] = ()
+    # KIP-966 (ascending): replicas that left the ISR while it was below min.insync.replicas and
+    # hold every committed record, and the last leader of a partition left without one.
+    elr: tuple[int, ...] = ()
+    last_known_elr: tuple[int, ...] = ()
 
     def high_watermark(self, log_end_offset: int) -> int:
         """The least log end over the ISR: running members are at `log_end_offset`, a
@@ -136,6 +153,17 @@ class PartitionState:
         latest epoch ends at the log end; an older one where the next one starts; an epoch
         above every known one is (-1, -1)."""
         return end_offset_for(self.epochs, requested_epoch, log_end_offset)
+
+
+@dataclass(slots=True, frozen=True)
+class EligibleLeaderReplicas:
+    """What eligible leader replicas need from outside the cluster state: whether
+    eligible.leader.replicas.version is 1 or more now (FeatureControlManager.isElrFeatureEnabled,
+    read at each change, so UpdateFeatures takes effect at the next one), and a topic's
+    effective min.insync.replicas (ReplicationControlManager.getTopicEffectiveMinIsr)."""
+
+    enabled: Callable[[], bool]
+    min_insync_replicas: Callable[[str], int]
 
 
 class UncleanRevert(Exception):
@@ -223,8 +251,11 @@ class ClusterState:
         log_end_offset: Callable[[str, int], int],
         on_leader_change: Callable[[str, int, int], None],
         on_high_watermark_change: Callable[[str, int], None] = lambda topic, index: None,
+        eligible_leader_replicas: EligibleLeaderReplicas | None = None,
     ) -> None:
         self.nodes = {node_id: ClusterNode(node_id, rack) for node_id, rack in zip(node_ids, racks, strict=True)}
+        # None: the feature is off for good (no ELR is ever kept).
+        self.eligible_leader_replicas = eligible_leader_replicas
         self._path = None if data_dir is None else data_dir / STATE_FILE
         self._log_end_offset = log_end_offset
         self._on_leader_change = on_leader_change
@@ -316,8 +347,13 @@ class ClusterState:
             return
         was_electable = node.electable
         was_crashed = node.state is NodeState.CRASHED
+        if state is NodeState.RUNNING and node.unclean_shutdown:
+            # It registers (still fenced) before it runs: the ELR changes first.
+            node.unclean_shutdown = False
+            self._unclean_shutdown(node_id, unclean_allowed)
         node.state = state
         if state is NodeState.CRASHED:
+            node.unclean_shutdown = True
             self._freeze(node_id)
         if was_electable and not node.electable:
             self._fence(node_id, unclean_allowed)
@@ -343,28 +379,117 @@ class ClusterState:
                 if state.frozen_ends.pop(node_id, None) is not None:
                     self._on_high_watermark_change(topic, index)
 
+    def _elr_min_isr(self, topic: str) -> int | None:
+        """The topic's min.insync.replicas when eligible leader replicas are on, else None."""
+        elr = self.eligible_leader_replicas
+        return elr.min_insync_replicas(topic) if elr is not None and elr.enabled() else None
+
     def _fence(self, node_id: int, unclean_allowed: Callable[[str], bool]) -> None:
         for topic, (_, states) in self.topics.items():
+            min_isr = self._elr_min_isr(topic)
             for index, state in states.items():
                 if node_id not in state.replicas:
                     continue
-                if node_id in state.isr and len(state.isr) > 1:
-                    state.isr = tuple(node for node in state.isr if node != node_id)
+                if min_isr is not None:
+                    # generateLeaderAndIsrUpdates over the partitions whose ISR has the node.
+                    if node_id in state.isr:
+                        self._change(topic, index, state, min_isr, unclean_allowed(topic), without=node_id)
+                    continue
+                if node_id in state.isr:
+                    state.elr = ()  # any change drops the ELR while the feature is off
+                    if len(state.isr) > 1:
+                        state.isr = tuple(node for node in state.isr if node != node_id)
                 if state.leader == node_id:
                     self._elect(topic, index, state, unclean_allowed(topic))
+
+    def _unclean_shutdown(self, node_id: int, unclean_allowed: Callable[[str], bool]) -> None:
+        """A node back from a crash (ReplicationControlManager.handleBrokerShutdown, unclean): it
+        leaves every ISR and ELR it is in, and may not lead until it is running again."""
+        for topic, (_, states) in self.topics.items():
+            min_isr = self._elr_min_isr(topic)
+            if min_isr is None:
+                continue
+            for index, state in states.items():
+                if node_id in state.isr or node_id in state.elr:
+                    self._change(topic, index, state, min_isr, unclean_allowed(topic), without=node_id, unclean_shutdown=True)
+
+    def _change(self, topic: str, index: int, state: PartitionState, min_isr: int, unclean: bool,
+                without: int | None = None, unclean_shutdown: bool = False) -> None:
+        """One partition change with eligible leader replicas on, as PartitionChangeBuilder.build
+        makes it: `without` leaves the ISR (even its last member) and may not lead; the ELR is
+        kept while the ISR is below `min_isr` (maybePopulateTargetElr: the old ISR and ELR less
+        the new ISR, and less `without` after its unclean shutdown); then the election
+        (electAnyLeader): the leader stays if still valid, else the first replica running and in
+        the ISR, or, the ISR empty, in the ELR (which it leaves for the ISR); else the last-known
+        leader with ISR and ELR empty; else, when `unclean`, any running replica. Those two are
+        unclean: the ISR is the leader alone and the ELR is cleared. Losing its leader a
+        partition records the one it had as last-known ELR (maybeUpdateLastKnownLeader), and a
+        new leader clears it."""
+        isr = tuple(node for node in state.isr if node != without)
+        if len(isr) >= min_isr:
+            elr: tuple[int, ...] = ()
+        else:
+            elr = tuple(sorted(({*state.elr, *state.isr} - set(isr)) - ({without} if unclean_shutdown else set())))
+
+        def acceptable(node: int) -> bool:
+            return node != without and self.nodes[node].electable
+
+        def valid(node: int) -> bool:
+            return (node in isr or (not isr and node in elr)) and acceptable(node)
+
+        leader, unclean_election = state.leader, False
+        if not (leader != NO_LEADER and valid(leader)):
+            clean = [node for node in state.replicas if valid(node)]
+            running = [node for node in state.replicas if acceptable(node)]
+            last_known = state.last_known_elr
+            if clean:
+                leader = clean[0]
+            elif not isr and not elr and len(last_known) == 1 and acceptable(last_known[0]):
+                leader, unclean_election = last_known[0], True
+            elif unclean and running:
+                leader, unclean_election = running[0], True
+            else:
+                leader = NO_LEADER
+        previous = state.leader
+        if leader != previous:
+            if leader in elr:
+                isr, elr = (leader,), tuple(node for node in elr if node != leader)
+            if unclean_election:
+                isr, elr = (leader,), ()
+            if leader == NO_LEADER and not state.last_known_elr:
+                state.last_known_elr = (previous,)
+            elif leader != NO_LEADER:
+                state.last_known_elr = ()
+        state.isr, state.elr = isr, elr
+        self._set_leader(topic, index, state, leader)
+
+    def _track_elr(self, topic: str, state: PartitionState, previous_isr: tuple[int, ...]) -> None:
+        """The ELR after the leader changed the ISR from `previous_isr` (an AlterPartition):
+        kept as _change keeps it while eligible leader replicas are on, dropped when they are off."""
+        min_isr = self._elr_min_isr(topic)
+        if min_isr is None or len(state.isr) >= min_isr:
+            state.elr = ()
+        else:
+            state.elr = tuple(sorted({*state.elr, *previous_isr} - set(state.isr)))
 
     def _unfence(self, node_id: int, unclean_allowed: Callable[[str], bool]) -> None:
         for topic, (_, states) in self.topics.items():
             for index, state in states.items():
                 if node_id not in state.replicas:
                     continue
+                min_isr = self._elr_min_isr(topic)
                 if state.leader == NO_LEADER:
-                    # Nobody to catch up from: only an ISR member coming back can lead, or any
-                    # replica where the topic allows an unclean election (the controller's
-                    # handleBrokerUnfenced elects its leaderless partitions so).
-                    self._elect(topic, index, state, unclean_allowed(topic))
+                    # Nobody to catch up from: only an ISR (or, with none, ELR) member coming
+                    # back can lead, or any replica where the topic allows an unclean election
+                    # (the controller's handleBrokerUnfenced elects its leaderless partitions so).
+                    if min_isr is not None:
+                        self._change(topic, index, state, min_isr, unclean_allowed(topic))
+                    else:
+                        self._elect(topic, index, state, unclean_allowed(topic))
                 elif node_id not in state.isr:
+                    previous_isr = state.isr
                     state.isr = _expanded(state.isr, (node_id,))
+                    self._track_elr(topic, state, previous_isr)
                 # In sync again, it may complete a reassignment that waited for it.
                 previous = state.replicas
                 self._complete(topic, index, state)
@@ -373,7 +498,9 @@ class ClusterState:
 
     def _elect(self, topic: str, index: int, state: PartitionState, unclean: bool) -> None:
         """A clean election from the running ISR members in replica order; an unclean one
-        from any running replica when allowed and the ISR has none running."""
+        from any running replica when allowed and the ISR has none running (eligible leader
+        replicas off: see _change for them on)."""
+        state.elr = ()
         candidates = [node for node in state.replicas if node in state.isr and self.nodes[node].electable]
         if candidates:
             self._set_leader(topic, index, state, candidates[0])
@@ -398,7 +525,9 @@ class ClusterState:
         if leader != NO_LEADER:
             # Running followers fetch from a new leader and rejoin its ISR within a round trip
             # (sharing its log here, at once); a crashed one does not fetch.
+            previous_isr = state.isr
             state.isr = _expanded(state.isr, [node for node in state.replicas if node == leader or self.nodes[node].state is NodeState.RUNNING])
+            self._track_elr(topic, state, previous_isr)
             start = self._log_end_offset(topic, index)
             # LeaderEpochFileCache.assign drops entries an epoch or a start offset would make non-monotonic.
             state.epochs = [(epoch, offset) for epoch, offset in state.epochs if epoch < state.leader_epoch and offset < start]
@@ -420,7 +549,11 @@ class ClusterState:
         state = self.topics[topic][1][index]
         if state.leader != NO_LEADER:
             return False
-        self._elect(topic, index, state, True)
+        min_isr = self._elr_min_isr(topic)
+        if min_isr is not None:
+            self._change(topic, index, state, min_isr, True)
+        else:
+            self._elect(topic, index, state, True)
         self._save()
         return state.leader != NO_LEADER
 

@@ -5,12 +5,17 @@ request; one past a topic's last partition pages on from the next topic.
 
 With an authorizer a topic needs DESCRIBE: left out of a listing of every topic, and
 TOPIC_AUTHORIZATION_FAILED (with no id, after the others) when named, whether it exists or
-not; each topic answered carries the operations the principal may do on it."""
+not; each topic answered carries the operations the principal may do on it.
+
+Each partition carries its eligible leader replicas and last-known ELR as the cluster keeps
+them (server/cluster/state.py), as KRaftMetadataCache reports the partition's registration
+whatever the feature's level; a single node has neither."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ottla.server.cluster.routing import partition_state
 from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import partition_metadata
 from ottla.server.groups import INTERNAL_TOPICS
@@ -21,6 +26,7 @@ from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from ottla.storage import TopicInfo
     from ottla.wire.messages.types import (
         DescribeTopicPartitionsRequest,
         DescribeTopicPartitionsResponse,
@@ -87,7 +93,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
                 "name": name,
                 "topic_id": info.topic_id,
                 "is_internal": name in INTERNAL_TOPICS,
-                "partitions": [_without_elr(p) for p in partitions],
+                "partitions": [_with_elr(context, info, p) for p in partitions],
                 "topic_authorized_operations": context.authorized_operations(ResourceType.TOPIC, name),
             }
         )
@@ -96,8 +102,15 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
     return {"throttle_time_ms": 0, "topics": topics + unauthorized, "next_cursor": next_cursor}
 
 
-def _without_elr(partition: MetadataResponseMetadataResponsePartition) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition:
-    """A partition as Metadata describes it, with no eligible leader replicas (KIP-966)."""
+def _with_elr(context: RequestContext, info: TopicInfo, partition: MetadataResponseMetadataResponsePartition
+              ) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition:
+    """A partition as Metadata describes it, with its eligible leader replicas (KIP-966)."""
+    cluster = context.services.cluster
+    elr: list[int] = []
+    last_known_elr: list[int] = []
+    if cluster is not None:
+        state = partition_state(context, cluster, info, partition["partition_index"])
+        elr, last_known_elr = list(state.elr), list(state.last_known_elr)
     return {
         "error_code": partition["error_code"],
         "partition_index": partition["partition_index"],
@@ -105,8 +118,8 @@ def _without_elr(partition: MetadataResponseMetadataResponsePartition) -> Descri
         "leader_epoch": partition.get("leader_epoch", 0),
         "replica_nodes": partition["replica_nodes"],
         "isr_nodes": partition["isr_nodes"],
-        "eligible_leader_replicas": [],
-        "last_known_elr": [],
+        "eligible_leader_replicas": elr,
+        "last_known_elr": last_known_elr,
         "offline_replicas": partition.get("offline_replicas", []),
     }
 

@@ -79,7 +79,8 @@ def test_an_update_applies_all_or_nothing_and_persists_with_a_new_epoch(tmp_path
         features.update([("metadata.version", 9, UpgradeType.UPGRADE), ("eligible.leader.replicas.version", 1, UpgradeType.UPGRADE)], False, NODE)
     assert refused.value.code == ErrorCode.INVALID_UPDATE_VERSION
     assert refused.value.message == ("The update failed for all features since the following feature had an error: "
-                                     "Invalid update version 1 for feature eligible.leader.replicas.version. Local controller 1 only supports versions 0-0")
+                                     "Invalid update version 1 for feature eligible.leader.replicas.version. "
+                                     "eligible.leader.replicas.version could not be set to 1 because it depends on metadata.version level 23")
     features.update([("metadata.version", 9, UpgradeType.UPGRADE)], True, NODE)
     assert (features.level("metadata.version"), features.epoch) == (8, 4), "validate-only changes nothing"
     features.update([("metadata.version", 9, UpgradeType.UPGRADE)], False, NODE)
