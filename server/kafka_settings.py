@@ -328,6 +328,8 @@ ACTED_ON: dict[str, str] = {
                      "group.streams.rack.aware.assignment.tags", "group.streams.assignment.interval.ms",
                      "group.streams.initial.rebalance.delay.ms", "group.streams.assignors"), _STREAMS_READ),
     "group.streams.max.size": "Read by Ottla's streams group coordinator.",
+    "group.streams.topology.description.plugin.class": "Read by Ottla's streams group coordinator: Kafka's in-memory plugin "
+                                                       "keeps topology descriptions (KIP-1331); no other class can run.",
     **dict.fromkeys((f"group.{protocol}.{bound}.{setting}" for protocol, setting in (
         ("consumer", "session.timeout.ms"), ("consumer", "heartbeat.interval.ms"), ("consumer", "assignment.interval.ms"),
         ("share", "session.timeout.ms"), ("share", "heartbeat.interval.ms"), ("share", "assignment.interval.ms"),

@@ -97,6 +97,7 @@ class ApiKey(IntEnum):
     DESCRIBE_SHARE_GROUP_OFFSETS = 90
     ALTER_SHARE_GROUP_OFFSETS = 91
     DELETE_SHARE_GROUP_OFFSETS = 92
+    STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE = 93
     UNREGISTER_CONTROLLER = 94
 
 
@@ -175,6 +176,7 @@ DECLARED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     # Streams groups (KIP-1071): Kafka 4.4's versions (v1 of each is KIP-1331's topology description).
     ApiKey.STREAMS_GROUP_HEARTBEAT: (0, 1),
     ApiKey.STREAMS_GROUP_DESCRIBE: (0, 1),
+    ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE: (0, 0),
     # ACLs: Kafka 4.0 removed version 0 of each (KIP-896).
 
     ApiKey.DESCRIBE_ACLS: (1, 3),

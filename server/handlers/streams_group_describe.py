@@ -1,7 +1,9 @@
 """StreamsGroupDescribe (KIP-1071): a streams group's epochs, its topology as configured, and
 its members, each with its current and target tasks, as Kafka's StreamsGroup.asDescribedGroup.
-Ottla stores no topology descriptions (KIP-1331's plugin): asked for one, it answers
-NOT_STORED. With `streams.version` finalized at 0 every group is answered UNSUPPORTED_VERSION.
+Asked for the topology description (KIP-1331, v1), a described group answers it AVAILABLE when
+the in-memory plugin is configured and holds one at the topology's epoch, else NOT_STORED
+(StreamsGroupTopologyDescriptionManager.attachTopologyDescriptions). With `streams.version`
+finalized at 0 every group is answered UNSUPPORTED_VERSION.
 
 As KafkaApis.handleStreamsGroupDescribe: a group the principal may not DESCRIBE is answered
 GROUP_AUTHORIZATION_FAILED, ahead of the others; a described group carries its authorized
@@ -10,12 +12,13 @@ principal may not DESCRIBE is answered TOPIC_AUTHORIZATION_FAILED, without membe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.groups.streams import StreamsGroup, TasksTuple
 from ottla.server.groups.streams.assignor import ASSIGNOR
+from ottla.server.groups.streams.descriptions import plugin_configured
 from ottla.server.groups.streams.group import NO_TASK_OFFSETS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
         StreamsGroupDescribeResponseDescribedGroup,
         StreamsGroupDescribeResponseTaskOffset,
         StreamsGroupDescribeResponseTopology,
+        StreamsGroupDescribeResponseTopologyDescription,
     )
 
 API = ApiKey.STREAMS_GROUP_DESCRIBE
@@ -37,13 +41,13 @@ VERSIONS = (0, 1)
 
 # Kafka's value when authorized operations were not asked for (Integer.MIN_VALUE).
 _NO_OPERATIONS = -(2**31)
-# TopologyDescriptionStatus: 0 NOT_REQUESTED, 1 NOT_STORED.
-_NOT_REQUESTED, _NOT_STORED = 0, 1
+# TopologyDescriptionStatus: 0 NOT_REQUESTED, 1 NOT_STORED, 3 AVAILABLE.
+_NOT_REQUESTED, _NOT_STORED, _AVAILABLE = 0, 1, 3
 
 
 def handle(context: RequestContext, header: RequestHeader, request: StreamsGroupDescribeRequest) -> StreamsGroupDescribeResponse:
     enabled = context.services.features.level("streams.version") >= 1
-    description = _NOT_STORED if request.get("include_topology_description") else _NOT_REQUESTED
+    description = request.get("include_topology_description", False)
     if not enabled:
         return {"throttle_time_ms": 0, "groups": [_refused(group_id, ErrorCode.UNSUPPORTED_VERSION) for group_id in request["group_ids"]]}
     allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, request["group_ids"])
@@ -104,7 +108,7 @@ def _empty(group_id: str) -> StreamsGroupDescribeResponseDescribedGroup:
     }
 
 
-def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescribeResponseDescribedGroup, description: int) -> None:
+def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescribeResponseDescribedGroup, description: bool) -> None:
     group = context.groups.streams_group(group_id)
     if group is None:
         answer["error_code"] = ErrorCode.GROUP_ID_NOT_FOUND
@@ -116,7 +120,10 @@ def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescri
     answer["group_epoch"] = group.group_epoch
     answer["assignment_epoch"] = group.assignment_epoch
     answer["topology"] = _topology(context, group)
-    answer["topology_description_status"] = description
+    if description:
+        stored = context.groups.streams.stored_description(group) if plugin_configured(context.config.value) else None
+        answer["topology_description_status"] = _NOT_STORED if stored is None else _AVAILABLE
+        answer["topology_description"] = cast("StreamsGroupDescribeResponseTopologyDescription | None", stored)
     answer["assignor_name"] = ASSIGNOR
     answer["members"] = [
         {

@@ -10,7 +10,11 @@ KafkaApis.handleStreamsGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FA
 DESCRIBE on every topic a topology it sends names (TOPIC_AUTHORIZATION_FAILED when any is
 refused); the missing internal topics are created only if the principal may create them all
 (CREATE on the cluster or on each topic), else the MISSING_INTERNAL_TOPICS status names the
-refused ones."""
+refused ones.
+
+A v1 answer asks the member to push its topology description (TopologyDescriptionRequired,
+KIP-1331) only when the broker runs the in-memory description plugin
+(`StreamsGroupManager.description_required`); Kafka's default runs none and never asks."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.groups.streams import HeartbeatRequest, TasksTuple
+from ottla.server.groups.streams.descriptions import plugin_configured
 from ottla.server.groups.streams.manager import ACCEPTABLE_RECOVERY_LAG, TASK_OFFSET_INTERVAL_MS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -92,6 +97,9 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
     answer["acceptable_recovery_lag"] = ACCEPTABLE_RECOVERY_LAG
     answer["heartbeat_interval_ms"] = result.heartbeat_interval_ms
     answer["status"] = [{"status_code": code, "status_detail": detail} for code, detail in result.status]
+    if header.api_version >= 1 and plugin_configured(context.config.value):
+        answer["topology_description_required"] = context.groups.streams.description_required(
+            request["group_id"], request["member_epoch"], result.status)
     answer["endpoint_information_epoch"] = result.endpoint_information_epoch
     if result.assignment is not None:
         answer["active_tasks"] = _ids(result.assignment.active)

@@ -49,6 +49,7 @@ without an authorizer nothing is checked and the bitfields report every operatio
 | DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe, StreamsGroupDescribe | DESCRIBE per group (refusals listed first), its operations when asked; the new protocols' describes: TOPIC_AUTHORIZATION_FAILED for a group using a topic it may not DESCRIBE |
 | ConsumerGroupHeartbeat, ShareGroupHeartbeat | READ on the group, then DESCRIBE on every subscribed topic name |
 | StreamsGroupHeartbeat | READ on the group, then DESCRIBE on every topic its topology names |
+| StreamsGroupTopologyDescriptionUpdate | READ on the group |
 | ShareFetch, ShareAcknowledge | READ on the group, then READ per topic (TOPIC_AUTHORIZATION_FAILED per partition) |
 | DescribeShareGroupOffsets | DESCRIBE per group, DESCRIBE per topic (left out of an every-topic answer); AlterShareGroupOffsets: READ on the group and per topic; DeleteShareGroupOffsets: DELETE on the group, READ per topic |
 

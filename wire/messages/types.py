@@ -2434,6 +2434,43 @@ class DeleteShareGroupOffsetsResponse(TypedDict):
     responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic]
 
 
+class StreamsGroupTopologyDescriptionUpdateRequestTopologyDescription(TypedDict):
+    subtopologies: list[StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionSubtopology]
+    global_stores: list[StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionGlobalStore]
+
+
+class StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionSubtopology(TypedDict):
+    subtopology_id: str
+    nodes: list[StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionNode]
+
+
+class StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionNode(TypedDict):
+    name: str
+    node_type: int
+    source_topics: list[str]
+    sink_topic: str | None
+    stores: list[str]
+    successors: list[str]
+
+
+class StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionGlobalStore(TypedDict):
+    source: StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionNode
+    processor: StreamsGroupTopologyDescriptionUpdateRequestTopologyDescriptionNode
+
+
+class StreamsGroupTopologyDescriptionUpdateRequest(TypedDict):
+    group_id: str
+    member_id: str
+    topology_epoch: int
+    topology_description: StreamsGroupTopologyDescriptionUpdateRequestTopologyDescription
+
+
+class StreamsGroupTopologyDescriptionUpdateResponse(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+
+
 class UnregisterControllerRequest(TypedDict):
     controller_id: int
 

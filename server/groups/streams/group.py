@@ -161,6 +161,11 @@ class StreamsGroup:
     validated_topology_epoch: int = -1
     # The assignor's configs at the last epoch bump (StreamsGroupMetadataValue.LastAssignmentConfigs).
     assignment_configs: dict[str, str] = field(default_factory=dict)
+    # KIP-1331 (StreamsGroupMetadataValue tags 2 and 3): the topology epoch whose description
+    # the plugin holds (-1 none, -2 uncertain: a push was under way), and the one whose push
+    # the plugin refused for good (-1 none).
+    stored_description_topology_epoch: int = -1
+    failed_description_topology_epoch: int = -1
     state: StreamsGroupState = StreamsGroupState.EMPTY
     # The StreamsGroupTopology record's value as stored (None until a member initialized it).
     topology: dict[str, Any] | None = None

@@ -37,6 +37,7 @@ from typing import Any, Callable
 from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers, store_error
 import ottla.server.groups.streams.records as records
 from ottla.server.groups.streams.assignor import MemberSpec, assign
+from ottla.server.groups.streams.descriptions import NONE_STORED, UNCERTAIN, DescriptionStore, InvalidDescription, convert
 from ottla.server.groups.streams.group import (
     EMPTY,
     JOIN_EPOCH,
@@ -149,6 +150,8 @@ class StreamsGroupManager:
         self.configured: dict[str, ConfiguredTopology] = {}
         # group id -> its armed initial rebalance delay timer.
         self.initial_delays: dict[str, Any] = {}
+        # KIP-1331's in-memory plugin: used only when the broker names it (the handlers ask).
+        self.descriptions = DescriptionStore()
 
     # --- loading -----------------------------------------------------------------
 
@@ -172,6 +175,8 @@ class StreamsGroupManager:
             group.metadata_hash = body["metadata_hash"]
             group.validated_topology_epoch = body["validated_topology_epoch"]
             group.assignment_configs = {c["key"]: c["value"] for c in body.get("last_assignment_configs") or ()}
+            group.stored_description_topology_epoch = body["stored_description_topology_epoch"]
+            group.failed_description_topology_epoch = body["failed_description_topology_epoch"]
         elif kind == records.TOPOLOGY:
             group.topology = body
         elif kind == records.TARGET_ASSIGNMENT_METADATA:
@@ -723,6 +728,63 @@ class StreamsGroupManager:
         group.state = StreamsGroupState.DEAD
         self.groups.pop(group.group_id, None)
         self.configured.pop(group.group_id, None)
+        if group.stored_description_topology_epoch != NONE_STORED:
+            self.descriptions.delete(group.group_id)  # deleteStreamsTopologyDescriptions, then clearBackoffGroup
+
+    # --- topology descriptions (KIP-1331) ------------------------------------------------
+
+    def description_required(self, group_id: str, member_epoch: int, status: list[tuple[int, str]]) -> bool:
+        """StreamsGroupTopologyDescriptionManager.maybeSetTopologyDescriptionRequired, after a
+        heartbeat answered without error at `member_epoch` (>= 0: not a leave): ask for the
+        description when the plugin holds none at the group's topology epoch, the plugin did
+        not refuse that epoch for good, the member is not behind the topology (STALE_TOPOLOGY),
+        and the group was not asked at this epoch within its backoff."""
+        group = self.groups.get(group_id)
+        if member_epoch < 0 or group is None:
+            return False
+        current = group.topology_epoch
+        if current < 0 or current in (group.stored_description_topology_epoch, group.failed_description_topology_epoch):
+            return False
+        if any(code == Status.STALE_TOPOLOGY for code, _ in status):
+            return False
+        return self.descriptions.arm_if_not_active(group_id, current, self.wall_clock_ms())
+
+    def update_description(self, group: StreamsGroup, member_id: str, topology_epoch: int, description: dict[str, Any]) -> tuple[ErrorCode, str | None]:
+        """GroupCoordinatorService.streamsGroupTopologyDescriptionUpdate with the in-memory
+        plugin: the member must be in the group (UNKNOWN_MEMBER_ID) at the group's topology
+        epoch (INVALID_REQUEST); the stored epoch is recorded uncertain (-2) before the plugin
+        takes the description and as the epoch after (markTopologyUncertainAsync, then
+        setStoredDescriptionTopologyEpoch), so a log cut between the two asks again."""
+        if member_id not in group.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group.group_id}."
+        if topology_epoch != group.topology_epoch:
+            return ErrorCode.INVALID_REQUEST, f"Topology epoch {topology_epoch} does not match the group's current topology epoch {group.topology_epoch}."
+        try:
+            converted = convert(description)
+        except InvalidDescription as invalid:
+            return ErrorCode.INVALID_REQUEST, str(invalid)
+        try:
+            if group.stored_description_topology_epoch != UNCERTAIN:
+                self._store_description_epoch(group, UNCERTAIN)
+            self.descriptions.set(group.group_id, topology_epoch, converted)
+            self._store_description_epoch(group, max(group.stored_description_topology_epoch, topology_epoch))
+        except KafkaError as exc:
+            return store_error(exc.code), None
+        self.descriptions.clear_backoff(group.group_id, topology_epoch)
+        return ErrorCode.NONE, None
+
+    def stored_description(self, group: StreamsGroup) -> dict[str, Any] | None:
+        """The description StreamsGroupDescribe shows (maybeAttachOne): the plugin's, when the
+        group records it stored at the topology's current epoch; None is NOT_STORED."""
+        epoch = group.stored_description_topology_epoch
+        if group.topology is None or epoch < 0 or epoch != group.topology_epoch:
+            return None
+        return self.descriptions.get(group.group_id, epoch)
+
+    def _store_description_epoch(self, group: StreamsGroup, stored: int) -> None:
+        value = _group_metadata_value(replace(group, stored_description_topology_epoch=stored))
+        self.log.append(group.group_id, [(records.key(records.GROUP_METADATA, group.group_id), value)], self.wall_clock_ms())
+        group.stored_description_topology_epoch = stored
 
 
 def _stage(group: StreamsGroup) -> StreamsGroup:
@@ -739,6 +801,8 @@ def _group_metadata_value(group: StreamsGroup) -> bytes:
     return records.value(records.GROUP_METADATA, {
         "epoch": group.group_epoch, "metadata_hash": group.metadata_hash, "validated_topology_epoch": group.validated_topology_epoch,
         "last_assignment_configs": [{"key": k, "value": v} for k, v in sorted(group.assignment_configs.items())],
+        "stored_description_topology_epoch": group.stored_description_topology_epoch,
+        "failed_description_topology_epoch": group.failed_description_topology_epoch,
     })
 
 

@@ -5,7 +5,8 @@ Kafka 4.4's group coordinator keeps a streams group as these keyed records
 the key's version is the record type. Keys are the old non-flexible form, values version 0
 of a flexible message:
 
-    17 StreamsGroupMetadata                group -> group epoch, metadata hash, validated topology epoch
+    17 StreamsGroupMetadata                group -> group epoch, metadata hash, validated topology epoch,
+                                           topology description epochs (KIP-1331)
     19 StreamsGroupMemberMetadata          group, member -> instance, rack, client, topology epoch, process, endpoint, tags
     20 StreamsGroupTargetAssignmentMetadata group -> assignment epoch
     21 StreamsGroupTargetAssignmentMember  group, member -> target active/standby/warmup tasks
