@@ -483,9 +483,16 @@ class GroupCoordinator:
         return self.offsets.fetch_offsets(group_id, wanted)
 
     def delete_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]]) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
-        """GroupCoordinatorService.deleteOffsets: an empty group id is INVALID_GROUP_ID, not a group not found."""
+        """GroupCoordinatorService.deleteOffsets: an empty group id is INVALID_GROUP_ID, not a group not found.
+        A consumer group's topics are those its members subscribe to, by name or resolved regex
+        (ModernGroup.isSubscribedToTopic), in any state (ConsumerGroup.validateOffsetDelete):
+        its offset holder is an empty classic group that knows no subscriptions."""
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID, []
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            self._offset_holder(group_id)
+            return self.offsets.delete_offsets(group_id, wanted, self.consumer.subscribed_topics(consumer).__contains__)
         return self.offsets.delete_offsets(group_id, wanted)
 
     # --- what the transaction coordinator asks (its GroupOffsets) ----------------

@@ -284,9 +284,12 @@ class OffsetManager:
             return ErrorCode.NONE, list(by_topic.items())
         return ErrorCode.NONE, [(topic, [(p, offsets.get((topic, p))) for p in partitions]) for topic, partitions in wanted]
 
-    def delete_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]]) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+    def delete_offsets(
+        self, group_id: str, wanted: list[tuple[str, list[int]]], subscribed_to: Callable[[str], bool] | None = None,
+    ) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
         """OffsetMetadataManager.deleteOffsets: a consumer group cannot drop the offsets of a
-        topic it is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC)."""
+        topic it is subscribed to (GROUP_SUBSCRIBED_TO_TOPIC). `subscribed_to` answers that for
+        a group whose members this classic group does not hold (a KIP-848 consumer group's)."""
         group = self.groups.get(group_id)
         if group is None or group.is_in(GroupState.DEAD):
             return ErrorCode.GROUP_ID_NOT_FOUND, []
@@ -296,7 +299,7 @@ class OffsetManager:
         pending = self._pending_partitions(group_id)
         deleted: list[tuple[str, int]] = []
         for topic, partitions in wanted:
-            subscribed = group.is_subscribed_to(topic)
+            subscribed = group.is_subscribed_to(topic) if subscribed_to is None else subscribed_to(topic)
             results.append((topic, [(p, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC if subscribed else ErrorCode.NONE) for p in partitions]))
             if not subscribed:
                 # A partition with only a pending transactional offset gets its tombstone too.
