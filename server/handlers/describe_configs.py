@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from collections.abc import Sequence
-from ottla.server import broker_loggers
+from ottla.server import broker_loggers, telemetry
 from ottla.server.config_entries import BrokerEntry
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
@@ -101,16 +101,17 @@ def _describe(
 
 
 def _client_metrics_entry(name: str, value: str, source: int, config_type: int) -> DescribeConfigsResponseDescribeConfigsResourceResult:
-    """A client metrics subscription's config (ConfigHelper.createClientMetricsConfigEntry)."""
+    """A client metrics subscription's config (ConfigHelper.createClientMetricsConfigEntry): a
+    value the subscription sets is its own one synonym, a default has none."""
     return {
         "name": name,
         "value": value,
         "read_only": False,
         "config_source": source,
         "is_sensitive": False,
-        "synonyms": [],
+        "synonyms": [] if source == DEFAULT_CONFIG else [{"name": name, "value": value, "source": source}],
         "config_type": config_type,
-        "documentation": None,
+        "documentation": telemetry.DOCUMENTATION[name],
     }
 
 

@@ -46,6 +46,8 @@ from ottla.wire.records.compression import Compression, decompress
 FILE_NAME = "client-metrics.json"
 METRICS, INTERVAL_MS, MATCH = "metrics", "interval.ms", "match"
 CONFIG_NAMES = (INTERVAL_MS, MATCH, METRICS)
+# ClientMetricsConfigs' ConfigDef documentation, which DescribeConfigs gives when asked.
+DOCUMENTATION = {METRICS: "Telemetry metric name prefix list", INTERVAL_MS: "Metrics push interval in milliseconds", MATCH: "Client match criteria"}
 ALL_METRICS = "*"
 DEFAULT_INTERVAL_MS = 5 * 60 * 1000
 MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 3_600_000
