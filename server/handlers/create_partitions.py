@@ -16,7 +16,7 @@ from ottla.server.cluster.routing import partition_state
 from ottla.server.cluster.state import ClusterState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
-from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST, NO_UNCORDONED_BROKER, all_dirs_cordoned
+from ottla.server.handlers.create_topics import MAX_PARTITIONS_PER_REQUEST, NO_UNCORDONED_BROKER, all_dirs_cordoned, check_node_assignments
 from ottla.server.topic_creation import write_and_grow
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -125,18 +125,7 @@ def _grow(
         if cluster is not None:
             _check_cluster_assignments(cluster, info, [tuple(a["broker_ids"]) for a in assignments], context)
         else:
-            for assignment in assignments:
-                for node in assignment["broker_ids"]:
-                    if node != context.node.node_id:
-                        raise KafkaError(
-                            ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered."
-                        )
-                    if all_dirs_cordoned(context):
-                        raise KafkaError(
-                            ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but all its log directories are cordoned."
-                        )
-                if len(assignment["broker_ids"]) != 1:
-                    raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment must name exactly one broker.")
+            check_node_assignments(context, [a["broker_ids"] for a in assignments])
     elif context.services.cluster is None and all_dirs_cordoned(context):
         raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, NO_UNCORDONED_BROKER)
     if mutations is not None:

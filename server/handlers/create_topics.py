@@ -104,13 +104,7 @@ def handle(
                     assignments = _checked_assignments(cluster, topic["assignments"])
                 else:
                     _check_partition_indexes(topic["assignments"])
-                    if any(a["broker_ids"] != [context.node.node_id] for a in topic["assignments"]):
-                        raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"only broker {context.node.node_id} exists")
-                    if all_dirs_cordoned(context):
-                        raise KafkaError(
-                            ErrorCode.INVALID_REPLICATION_ASSIGNMENT,
-                            f"The manual partition assignment includes broker {context.node.node_id}, but all its log directories are cordoned.",
-                        )
+                    check_node_assignments(context, [a["broker_ids"] for a in topic["assignments"]])
                 partitions = len(topic["assignments"])
             elif partitions == -1:
                 partitions = context.config.num_partitions
@@ -120,9 +114,12 @@ def handle(
             if cluster is not None:
                 replication_factor = _replication_factor(context, cluster, topic, assignments)
             elif topic["replication_factor"] not in (-1, 1):
+                # StripedReplicaPlacer's refusal, as ReplicationControlManager.createTopic words it.
                 raise KafkaError(
                     ErrorCode.INVALID_REPLICATION_FACTOR,
-                    f"replication factor {topic['replication_factor']} is larger than the 1 available broker",
+                    f"Unable to replicate the partition {topic['replication_factor']} time(s): The target replication factor of "
+                    f"{topic['replication_factor']} cannot be reached because only 1 broker(s) are registered or some brokers have "
+                    "all their log directories cordoned.",
                 )
             names_given = [c["name"] for c in topic["configs"]]
             if len(set(names_given)) != len(names_given):
@@ -273,6 +270,24 @@ def _check_partition_indexes(given: list[CreateTopicsRequestCreatableReplicaAssi
             raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"Found multiple manual partition assignments for partition {later}")
     if indexes != list(range(len(indexes))):
         raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence")
+
+
+def check_node_assignments(context: RequestContext, given: list[list[int]]) -> None:
+    """ReplicationControlManager.validateManualPartitionAssignment on the one node, for
+    CreateTopics and CreatePartitions: each replica list, its broker ids in ascending order,
+    names only this node, whose log dirs are not all cordoned, and no broker twice."""
+    cordoned = all_dirs_cordoned(context)
+    for broker_ids in given:
+        replicas = sorted(broker_ids)
+        if not replicas:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "The manual partition assignment includes an empty replica list.")
+        for previous, node in zip([None, *replicas], replicas):
+            if node != context.node.node_id:
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but no such broker is registered.")
+            if cordoned:
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes broker {node}, but all its log directories are cordoned.")
+            if node == previous:
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"The manual partition assignment includes the broker {node} more than once.")
 
 
 def _checked_assignments(cluster: ClusterState, given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> dict[int, tuple[int, ...]]:
