@@ -1,0 +1,723 @@
+"""`python -m compat.fuzz_differential`: the same random valid requests to Ottla and to the
+reference Kafka, answers compared.
+
+    python -m compat.fuzz_differential [--count N] [--seed S] [--api NAME ...] [--replay I]
+
+Input `i` of a run depends on (seed, i) alone: one API version both brokers advertise, and a
+body drawn from that version's schema by compat.fuzz's generator with no lies in it, its
+values mostly plausible by field name: the set-up topics and missing or invalid names,
+partition indexes in and out of range, the set-up group and groups no one made, producer ids
+and epochs, small negative numbers, empty and null where nullable. Both brokers get the same
+bytes (a topic id stands for each broker's own id of that topic) at once, on one connection
+each.
+
+What is compared is what a client acts on: whether the connection was closed or the request
+left unanswered, every error code (top level and per entry), and the shape of the answer:
+which entries each array holds, named by topic, partition, group... whatever their order (Kafka
+fills many from hash maps), and how long each list of scalars is. Ids, timestamps, throttle
+times, hosts and ports, offsets and free text are not compared.
+
+Every input must meet the same state on both brokers, so requests that would change what
+later ones see are kept from doing so: creations and config changes are validate-only,
+Produce and DeleteRecords write only a topic no other request reads, group and transaction
+writes go to a group or transactional id of their own (fresh per input), and listings keep
+only the set-up entities. APIs that change the cluster itself (broker and voter removal, SCRAM
+users) and inter-broker APIs are not sent.
+
+The summary groups differences by API, version, field and the two answers, most frequent
+first, each with the command that replays its first input on a fresh pair of brokers.
+A difference the README documents as deliberate (compat.differential.DEVIATIONS) is marked so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import re
+import select
+import socket
+import struct
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from compat.differential import Difference, _Connection, _leaders_elected, advertised
+from compat.fuzz import _TEXT_PIECES, _Generator
+from compat.harness import wait_for
+from compat.sockets import read_frame
+from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
+from ottla.wire.primitives import Array, Bytes, Fixed, String, Uuid
+from ottla.wire.protocol import decode_response, encode_request, request_struct
+from ottla.wire.records import Record, build_batch
+from ottla.wire.schema import Message, NullableStruct
+
+
+def _api(name: str) -> int | None:
+    member = getattr(ApiKey, name, None)
+    return None if member is None else int(member)
+
+
+# APIs not sent, each with why: inter-broker or controller-only, or changing the cluster in a
+# way no validate-only flag prevents.
+_SKIPPED_NAMES = {
+    "LEADER_AND_ISR": "inter-broker", "STOP_REPLICA": "inter-broker", "UPDATE_METADATA": "inter-broker",
+    "CONTROLLED_SHUTDOWN": "inter-broker", "WRITE_TXN_MARKERS": "inter-broker (writes markers)",
+    "ALTER_PARTITION": "inter-broker", "ENVELOPE": "inter-broker", "FETCH_SNAPSHOT": "inter-broker",
+    "BROKER_REGISTRATION": "inter-broker", "BROKER_HEARTBEAT": "inter-broker", "VOTE": "inter-broker",
+    "BEGIN_QUORUM_EPOCH": "inter-broker", "END_QUORUM_EPOCH": "inter-broker", "ALLOCATE_PRODUCER_IDS": "inter-broker",
+    "CONTROLLER_REGISTRATION": "inter-broker", "ASSIGN_REPLICAS_TO_DIRS": "inter-broker", "UPDATE_RAFT_VOTER": "inter-broker",
+    "INITIALIZE_SHARE_GROUP_STATE": "inter-broker", "READ_SHARE_GROUP_STATE": "inter-broker",
+    "WRITE_SHARE_GROUP_STATE": "inter-broker", "DELETE_SHARE_GROUP_STATE": "inter-broker",
+    "READ_SHARE_GROUP_STATE_SUMMARY": "inter-broker",
+    "UNREGISTER_BROKER": "may unregister the one broker", "UNREGISTER_CONTROLLER": "may unregister the one controller",
+    "ADD_RAFT_VOTER": "changes the quorum", "REMOVE_RAFT_VOTER": "may remove the one voter",
+    "ALTER_USER_SCRAM_CREDENTIALS": "creates users that later describes would list",
+}
+SKIPPED: dict[int, str] = {key: why for name, why in _SKIPPED_NAMES.items() if (key := _api(name)) is not None}
+
+# Forced to validate-only (a version without the flag is not sent): they would change state.
+_VALIDATE_ONLY = {_api(n) for n in ("CREATE_TOPICS", "CREATE_PARTITIONS", "ALTER_CONFIGS", "INCREMENTAL_ALTER_CONFIGS",
+                                    "ALTER_CLIENT_QUOTAS", "UPDATE_FEATURES")}
+# Writes to topics: only to the sink topic (or missing names), which no other request reads.
+_WRITES_TOPICS = {_api(n) for n in ("PRODUCE", "DELETE_RECORDS")}
+# Deletes topics: only missing names.
+_DELETES_TOPICS = {_api("DELETE_TOPICS")}
+# Change a group's or transaction's state: only fresh ids (or missing/invalid ones).
+_WRITES_GROUPS = {_api(n) for n in (
+    "JOIN_GROUP", "SYNC_GROUP", "HEARTBEAT", "LEAVE_GROUP", "OFFSET_COMMIT", "TXN_OFFSET_COMMIT", "OFFSET_DELETE",
+    "DELETE_GROUPS", "CONSUMER_GROUP_HEARTBEAT", "SHARE_GROUP_HEARTBEAT", "STREAMS_GROUP_HEARTBEAT",
+    "ALTER_SHARE_GROUP_OFFSETS", "DELETE_SHARE_GROUP_OFFSETS", "SHARE_FETCH", "SHARE_ACKNOWLEDGE", "ADD_OFFSETS_TO_TXN",
+    "INIT_PRODUCER_ID", "ADD_PARTITIONS_TO_TXN", "END_TXN")}
+# Requests a broker may rightly hold: cut short by capping their waits; an answer still missing
+# after _ANSWER_WAIT_S (beyond the largest timeout_ms drawn) counts as "no answer".
+_ANSWER_WAIT_S = 8.0
+
+SETUP_TOPICS = {"topic": 3, "a": 1}  # each partition holds one record
+SINK_PARTITIONS = 2
+
+
+@dataclass(frozen=True)
+class Names:
+    """The set-up entities of one run; `tag` keeps them apart from other users of a shared broker."""
+
+    tag: str
+
+    def topic(self, base: str) -> str:
+        return f"fz{self.tag}-{base}"
+
+    @property
+    def sink(self) -> str:
+        return self.topic("sink")
+
+    @property
+    def group(self) -> str:
+        return f"fz{self.tag}-group"
+
+    def fresh(self, index: int, n: int) -> str:
+        return f"fz{self.tag}-{index}-{n}"
+
+    def missing(self, kind: str) -> str:
+        return f"fz{self.tag}-no-{kind}"
+
+    def is_fresh(self, name: str) -> bool:
+        return re.match(rf"fz{self.tag}-\d+-\d+$", name) is not None
+
+
+def _placeholder(name: str) -> bytes:
+    """A topic id that stands for `name`'s id, replaced by each broker's own when sent."""
+    return b"\xfa\xce" + name.encode()[-14:].rjust(14, b"\x00")
+
+
+_ZERO_ID = bytes(16)
+_UNKNOWN_ID = bytes(range(1, 17))
+
+
+class _Plausible(_Generator):
+    """compat.fuzz's generator, without lies, choosing most values by the field's name."""
+
+    def __init__(self, rng: random.Random, api: int, names: Names, index: int) -> None:
+        super().__init__(rng, lie_rate=0.0)
+        self.api, self.names, self.index, self.made = api, names, index, 0
+        writes = api in _WRITES_TOPICS
+        deletes = api in _DELETES_TOPICS
+        known = [] if deletes else [names.sink] if writes else [names.topic(t) for t in SETUP_TOPICS]
+        self.topics = known + [names.missing("topic"), "", "bad/name", "a" * 250]
+        self.topic_ids = [] if deletes else [_placeholder(t) for t in known]
+
+    def _fresh(self) -> str:
+        self.made += 1
+        return self.names.fresh(self.index, self.made)
+
+    def _text(self) -> str:
+        return "".join(self.rng.choice(_TEXT_PIECES) for _ in range(self.rng.randint(0, 4)))
+
+    def value(self, con: Any, depth: int = 0, name: str = "", parent: str = "") -> Any:
+        rng = self.rng
+        if isinstance(con, Message):
+            out = {n: self.value(c, depth + 1, n, name) for n, c, _ in con.fields}
+            for _, n, c, default in con.tagged:
+                out[n] = self.value(c, depth + 1, n, name) if rng.random() < 0.3 else default
+            return out
+        if isinstance(con, NullableStruct):
+            return None if rng.random() < 0.2 else self.value(con.struct, depth, name, parent)
+        if isinstance(con, Array):
+            if con.nullable and rng.random() < 0.15:
+                return None
+            count = rng.choice((0, 1, 1, 1, 2, 2, 3)) if depth < 4 else rng.randint(0, 1)
+            return [self.value(con.element, depth + 1, name, parent) for _ in range(count)]
+        if isinstance(con, String):
+            if con.nullable and rng.random() < 0.1:
+                return None
+            return self._string(name, parent)
+        if isinstance(con, Uuid) and name == "topic_id":
+            choices = self.topic_ids * 3 + [_ZERO_ID, _UNKNOWN_ID]
+            return rng.choice(choices)
+        if isinstance(con, Fixed) and con.type_name in ("int8", "int16", "int32", "int64") and rng.random() < 0.85:
+            return self._int(name, con.type_name)
+        if isinstance(con, Bytes) and not con.zero_copy and rng.random() < 0.5:
+            return b"" if rng.random() < 0.5 else b"\x00\x01"
+        return super().value(con, depth)
+
+    def _string(self, name: str, parent: str) -> str:
+        rng = self.rng
+        if rng.random() < 0.1:
+            return self._text()
+        topicish = name in ("topic", "topic_name", "topic_names", "subscribed_topic_names", "source_topics") or (
+            name == "name" and "topic" in parent) or (name == "resource_name" and rng.random() < 0.7)
+        if topicish:
+            return rng.choice(self.topics)
+        if name in ("group_id", "groups", "groups_names", "group_ids", "key", "coordinator_keys"):
+            if self.api in _WRITES_GROUPS:
+                return rng.choice((self._fresh(), self._fresh(), self.names.missing("group"), ""))
+            return rng.choice((self.names.group, self.names.group, self.names.missing("group"), self._fresh(), ""))
+        if name in ("transactional_id", "v3_and_below_transactional_id", "transactional_ids"):
+            return rng.choice((self._fresh(), self._fresh(), ""))
+        if name in ("member_id", "group_instance_id", "instance_id"):
+            return rng.choice(("", "", "fz-member", self._fresh()))
+        if name in ("protocol_type",):
+            return rng.choice(("consumer", "", "connect"))
+        if name in ("protocol_name", "server_assignor"):
+            return rng.choice(("range", "uniform", "roundrobin", ""))
+        if name == "name" and parent in ("configs",):
+            return rng.choice(("cleanup.policy", "retention.ms", "min.insync.replicas", "no.such.config", ""))
+        if name == "value":
+            return rng.choice(("compact", "delete", "1000", "-1", "x", ""))
+        if name in ("states_filter", "state_filters"):
+            return rng.choice(("Empty", "Stable", "Ongoing", "Dead", "nonsense", ""))
+        if name == "types_filter":
+            return rng.choice(("classic", "consumer", "share", "streams", "nonsense"))
+        if name == "mechanism":
+            return rng.choice(("PLAIN", "SCRAM-SHA-256", "GSSAPI", ""))
+        if name in ("entity_type",):
+            return rng.choice(("user", "client-id", "ip", "nonsense"))
+        if name in ("feature",):
+            return rng.choice(("metadata.version", "group.version", "transaction.version", "nonsense"))
+        if name in ("principal", "principal_filter"):
+            return rng.choice(("User:alice", "User:*", "alice", ""))
+        if name in ("host", "host_filter"):
+            return rng.choice(("*", "127.0.0.1", "", "not-an-ip"))
+        return rng.choice(("", self._fresh(), self.names.missing("thing"), self._text()))
+
+    def _int(self, name: str, kind: str) -> int:
+        rng = self.rng
+        small = (-1, 0, 1, 2)
+        table: dict[str, tuple[int, ...]] = {
+            "partition_index": (0, 0, 1, 2, 3, -1, 100), "partition": (0, 0, 1, 2, 3, -1), "index": (0, 0, 1, 2, -1),
+            "partitions": (0, 1, 2, 3, -1), "partition_indexes": (0, 1, 2, 3, -1),
+            "producer_id": (-1, -1, 0, 1, 1000), "v3_and_below_producer_id": (-1, 0, 1000),
+            "producer_epoch": (-1, 0, 0, 1, 32767), "v3_and_below_producer_epoch": (-1, 0, 1),
+            "generation_id": (-1, 0, 1), "generation_id_or_member_epoch": (-1, 0, 1), "member_epoch": (0, 0, -1, -2, 1),
+            "session_timeout_ms": (10000, 45000, 1, 10**9), "rebalance_timeout_ms": (-1, 30000, 1, 10**9),
+            "timeout_ms": (1000, 5000, 5000, 30000, 0, -1), "max_wait_ms": (0, 0, 10), "min_bytes": (0, 1, 1 << 20),
+            "max_bytes": (0, 1 << 20, -1), "partition_max_bytes": (0, 1 << 20, -1), "acks": (-1, -1, 1, 1, 0, 2),
+            "replication_factor": (-1, 1, 1, 0, 2), "num_partitions": (-1, 1, 3, 0), "count": (1, 3, 5, 0, -1),
+            "resource_type": (2, 2, 4, 3, 8, 0, 1, 99), "resource_type_filter": (2, 4, 1, 0, 99),
+            "resource_types": (2, 4, 16, 32, 0, 99), "timestamp": (-1, -2, -3, -4, -5, 0, 1_700_000_000_000),
+            "fetch_offset": (0, 1, 2, -1, 100), "offset": (0, 1, -1, 100), "committed_offset": (0, 1, -1, 100),
+            "start_offset": (0, 1, -1, 100), "log_start_offset": (-1, 0), "first_offset": (0, 1, -1),
+            "last_offset": (0, 1, -1), "isolation_level": (0, 0, 0, 1, 1, 1, 2, -1), "key_type": (0, 1, 2, 3, -1),
+            "replica_id": (-1, -1, 0, 1, -2), "current_leader_epoch": (-1, 0, 1), "leader_epoch": (-1, 0, 1),
+            "last_fetched_epoch": (-1, 0, 1), "session_id": (0, 0, 1, -1), "session_epoch": (-1, 0, 1, 2),
+            "share_session_epoch": (0, -1, 1), "max_records": (1, 500, 0, -1), "batch_size": (1, 500, 0, -1),
+            "broker_ids": (1, 2, -1), "replicas": (1, 2, -1), "config_operation": (0, 1, 2, 3, 4, -1),
+            "operation": (0, 1, 2, 3, 4, 99), "permission_type": (0, 1, 2, 3, 99), "pattern_type_filter": (0, 1, 2, 3, 4, 99),
+            "resource_pattern_type": (0, 1, 3, 4, 99), "match_type": (0, 1, 2, 99), "max_version_level": (0, 1, 20, -1),
+            "upgrade_type": (0, 1, 2, 3, 99), "election_type": (0, 1, 2, -1), "endpoint_type": (0, 1, 2, 3),
+            "node_id": (-1, 1, 2), "transaction_timeout_ms": (60000, 0, -1, 10**9), "duration_filter": (-1, 0, 1000),
+            "producer_id_filters": (-1, 0, 1000), "retention_time_ms": (-1, 0, 1000), "compression_type": (0, 1, 5, -1),
+            "acknowledge_types": (0, 1, 2, 3, 4, -1), "share_acquire_mode": (0, 1, 2, -1), "subscription_id": (0, 1, -1),
+            "response_partition_limit": (1, 2, 2000, 0, -1), "committed_leader_epoch": (-1, 0, 1),
+            "max_num_offsets": (1, 0, -1), "commit_timestamp": (-1, 0, 1_700_000_000_000),
+            "max_lifetime_ms": (-1, 0, 86400000), "renew_period_ms": (-1, 0), "expiry_time_period_ms": (-1, 0),
+        }
+        bits = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}[kind]
+        limit = 2 ** (bits - 1)
+        choice = rng.choice(table.get(name, small))
+        return choice if -limit <= choice < limit else -1
+
+
+_LEGAL_TOPIC = re.compile(r"(?!\.\.?$)[a-zA-Z0-9._-]{1,249}")
+
+
+def _fix_up(api: int, version: int, body: dict[str, Any], known_topics: set[str]) -> dict[str, Any] | None:
+    """The body made safe for the run's shared state, or None when this version cannot be."""
+    if api in _VALIDATE_ONLY:
+        if "validate_only" not in body:
+            return None
+        body["validate_only"] = True
+    if api == ApiKey.METADATA and "allow_auto_topic_creation" in body:
+        body["allow_auto_topic_creation"] = False  # an auto-created topic would exist for later inputs
+    if api == ApiKey.METADATA and version < 4 and body["topics"]:
+        # Before v4 there is no flag: a missing topic of a legal name would be auto-created.
+        body["topics"] = [t for t in body["topics"] if not _LEGAL_TOPIC.fullmatch(t["name"]) or t["name"] in known_topics]
+    if api == ApiKey.FETCH:  # a replica id of 0 or more is a follower's fetch: inter-broker
+        if "replica_id" in body:
+            body["replica_id"] = -1
+        if isinstance(body.get("replica_state"), dict):
+            body["replica_state"]["replica_id"] = -1
+    if api in (ApiKey.FETCH, ApiKey.SHARE_FETCH) and "max_wait_ms" in body:
+        body["max_wait_ms"] = min(max(body["max_wait_ms"], 0), 10)
+    return body
+
+
+def make_request(seed: int, index: int, targets: list[tuple[int, int]], names: Names) -> tuple[int, int, dict[str, Any] | None]:
+    """(api, version, body) of input `index`; body None when that version is not sent."""
+    rng = random.Random((seed << 40) | index)
+    api, version = rng.choice(targets)
+    generator = _Plausible(rng, api, names, index)
+    body = generator.value(request_struct(api, version))
+    return api, version, _fix_up(api, version, body, {names.topic(t) for t in SETUP_TOPICS} | {names.sink})
+
+
+# --- Brokers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Peer:
+    """One broker as the fuzzer sees it: a connection, and the topic ids its set-up made."""
+
+    name: str
+    bootstrap: str
+    topic_ids: dict[str, bytes] = field(default_factory=dict)
+    sock: socket.socket | None = None
+
+    def connect(self) -> socket.socket:
+        if self.sock is None:
+            host, port = self.bootstrap.rsplit(":", 1)
+            self.sock = socket.create_connection((host, int(port)), timeout=30)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self.sock
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def ids_of(self, value: Any) -> Any:
+        """`value` with each placeholder topic id replaced by this broker's id of that topic."""
+        if isinstance(value, dict):
+            return {k: self.ids_of(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.ids_of(v) for v in value]
+        if isinstance(value, bytes) and len(value) == 16 and value[:2] == b"\xfa\xce":
+            return next((tid for name, tid in self.topic_ids.items() if _placeholder(name) == value), _UNKNOWN_ID)
+        return value
+
+    def id_name(self, topic_id: bytes) -> str:
+        named = {tid: name for name, tid in self.topic_ids.items()}
+        return f"<id of {named[topic_id]}>" if topic_id in named else "<zero id>" if topic_id == _ZERO_ID else "<other id>"
+
+
+_PROBE_ID = 2**31 - 7
+
+
+def exchange(peers: tuple[Peer, Peer], api: int, version: int, body: dict[str, Any], correlation_id: int) -> list[dict[str, Any]]:
+    """Send the request to both brokers at once; per broker the decoded answer, or
+    {"<connection>": "closed"} / {"<connection>": "no answer"}. An acks=0 Produce is followed by
+    an ApiVersions probe, which tells "not answered" (as it should be) from "closed"."""
+    silent = api == ApiKey.PRODUCE and body.get("acks") == 0
+    probe = encode_request(ApiKey.API_VERSIONS, 0, _PROBE_ID, {}) if silent else b""
+    for peer in peers:
+        frame = encode_request(api, version, correlation_id, peer.ids_of(body), client_id="ottla-fuzz-differential")
+        try:
+            peer.connect().sendall(frame + probe)
+        except OSError:
+            peer.close()
+    return [_answer(peer, api, version, silent) for peer in peers]
+
+
+def _answer(peer: Peer, api: int, version: int, silent: bool) -> dict[str, Any]:
+    if peer.sock is None:
+        return {"<connection>": "closed"}
+    sock = peer.sock
+    ready, _, _ = select.select([sock], [], [], _ANSWER_WAIT_S)
+    if not ready:
+        peer.close()  # hang up, as a client whose request timed out would
+        return {"<connection>": "no answer"}
+    try:
+        frame = read_frame(sock)
+    except OSError:
+        frame = None
+    if frame is None:
+        peer.close()
+        return {"<connection>": "closed"}
+    if silent:
+        if struct.unpack_from(">i", frame)[0] == _PROBE_ID:
+            return {"<connection>": "not answered (acks=0)"}
+        peer.close()  # the probe's answer is still coming: start afresh
+    return decode_response(api, version, frame)[1]
+
+
+def _produce_one(conn: _Connection, topic: str, partitions: int) -> None:
+    """One record in each partition. Kafka's replica manager may lead a new partition a moment
+    after Metadata names its leader, and answers NOT_LEADER_OR_FOLLOWER until then."""
+    batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")])
+    pending = list(range(partitions))
+
+    def produced() -> bool:
+        answer = conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+            {"name": topic, "partition_data": [{"index": p, "records": batch} for p in pending]}]})
+        for entry in answer["responses"][0]["partition_responses"]:
+            if entry["error_code"] == 0:
+                pending.remove(entry["index"])
+            elif entry["error_code"] not in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):
+                raise RuntimeError(f"fuzz set-up: Produce to {topic} answered {answer}")
+        return not pending
+
+    if not wait_for(produced, timeout=30):
+        raise RuntimeError(f"fuzz set-up: partitions {pending} of {topic} not led after 30 s")
+
+
+_STARTING = (ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR)
+
+
+def set_up(peer: Peer, names: Names) -> None:
+    """The same state on each broker: the set-up topics with a record in each partition, the
+    sink topic, a group with committed offsets, and coordinators and producer ids ready."""
+    conn = _Connection(peer.bootstrap)
+    try:
+        topics = {names.topic(t): n for t, n in SETUP_TOPICS.items()} | {names.sink: SINK_PARTITIONS}
+        created = conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
+            {"name": t, "num_partitions": n, "replication_factor": 1, "assignments": [], "configs": []} for t, n in topics.items()]})
+        if any(t["error_code"] for t in created["topics"]):
+            raise RuntimeError(f"fuzz set-up: CreateTopics answered {created}")
+        peer.topic_ids = _leaders_elected(conn, topics)
+        for name, partitions in SETUP_TOPICS.items():
+            _produce_one(conn, names.topic(name), partitions)
+
+        def ready() -> bool:
+            return not (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.group, "key_type": 0})["error_code"]
+                        or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.fresh(0, 0), "key_type": 1})["error_code"]
+                        or conn.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["error_code"]
+                        or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": names.group, "topics": []}],
+                                                              "require_stable": False})["groups"][0]["error_code"] in _STARTING)
+
+        if not wait_for(ready, timeout=60):
+            raise RuntimeError(f"fuzz set-up: coordinators or producer ids of {peer.name} not ready after 60 s")
+        committed = conn.call(ApiKey.OFFSET_COMMIT, 2, {"group_id": names.group, "generation_id_or_member_epoch": -1, "member_id": "",
+                                                        "retention_time_ms": -1, "topics": [
+            {"name": names.topic("topic"), "partitions": [{"partition_index": 0, "committed_offset": 1, "committed_metadata": ""}]}]})
+        if committed["topics"][0]["partitions"][0]["error_code"]:
+            raise RuntimeError(f"fuzz set-up: OffsetCommit answered {committed}")
+    finally:
+        conn.close()
+
+
+# --- Comparison -------------------------------------------------------------------------------
+
+_IDENTITY = ("name", "topic", "topic_name", "resource_type", "resource_name", "group_id", "transactional_id", "api_key", "partition_index",
+             "partition", "index", "key", "node_id", "broker_id", "member_id", "entity_type", "entity_name")
+# Arrays not compared, each with why.
+_NOT_COMPARED = {
+    (int(ApiKey.API_VERSIONS), "api_keys"): "the advertised versions differ by design (README: Known deviations)",
+    (int(ApiKey.API_VERSIONS), "supported_features"): "feature levels differ by design (README: Known deviations)",
+    (int(ApiKey.API_VERSIONS), "finalized_features"): "feature levels differ by design (README: Known deviations)",
+    (int(ApiKey.DESCRIBE_QUORUM), "nodes"): "each broker's own listeners",
+}
+# Entries named by generated ids (a member, a broker's endpoints): only their count compares.
+_COUNTED = {"members", "endpoints", "brokers", "listeners", "assignments", "owners", "renewers", "tokens", "creations"}
+
+
+def _listing(api: int, body: dict[str, Any]) -> str | None:
+    """The array of a whole-cluster listing in this request's answer: it keeps only set-up entities."""
+    if api == ApiKey.LIST_GROUPS:
+        return "groups"
+    if api == ApiKey.LIST_TRANSACTIONS:
+        return "transaction_states"
+    if api == ApiKey.METADATA and (body.get("topics") is None or body.get("topics") == []):
+        return "topics"
+    if api == ApiKey.DESCRIBE_TOPIC_PARTITIONS and body.get("topics") == []:
+        return "topics"
+    if api == ApiKey.LIST_CONFIG_RESOURCES:
+        return "config_resources"
+    if api == ApiKey.DESCRIBE_LOG_DIRS and body.get("topics") is None:
+        return "topics"
+    return None
+
+
+def skeleton(api: int, body: dict[str, Any], answer: dict[str, Any], peer: Peer, names: Names) -> Any:
+    """What is compared of an answer: error codes, and the entries of every array."""
+    listing = _listing(api, body)
+
+    def keep(entry: Any) -> bool:
+        label = " ".join(str(entry.get(k, "")) for k in _IDENTITY if isinstance(entry, dict))
+        return f"fz{names.tag}-" in label and not any(names.is_fresh(w) for w in label.split())
+
+    def walk(value: Any, key: str, top: bool) -> Any:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if top and (api, k) in _NOT_COMPARED:
+                    continue
+                if k.endswith("error_code") or k == "<connection>":
+                    out[k] = _error_name(v) if k != "<connection>" else v
+                elif isinstance(v, list):
+                    items = [x for x in v if keep(x)] if k == listing and (top or api == ApiKey.DESCRIBE_LOG_DIRS) else v
+                    out[k] = walk(items, k, False)
+                elif isinstance(v, dict):
+                    out[k] = walk(v, k, False)
+                elif v is None and k not in ("error_message",):
+                    out[k] = None
+            return out
+        if isinstance(value, list):
+            if value and all(isinstance(x, dict) for x in value):
+                if key in _COUNTED:
+                    return {"<count>": len(value), "<errors>": sorted({json.dumps(walk(x, key, False), sort_keys=True) for x in value})}
+                out = {}
+                for x in value:  # Kafka answers from maps: duplicate entries of a request merge
+                    label, shape = _label(x, peer, names), walk(x, key, False)
+                    if label in out:
+                        out["<duplicates>"] = out.get("<duplicates>", 0) + 1
+                        shape = _merge(out[label], shape)
+                    out[label] = shape
+                return out
+            return {"<count>": len(value)} if value else {}
+        return value
+
+    return walk(answer, "", True)
+
+
+def _merge(a: Any, b: Any) -> Any:
+    """Two shapes of entries with one name as one: `b`'s fields over `a`'s, entries of both."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _merge(a[k], b[k]) if k in a and k in b else b.get(k, a.get(k)) for k in a.keys() | b.keys()}
+    return b
+
+
+def _label(item: dict[str, Any], peer: Peer, names: Names) -> str:
+    parts = [f"type={item[k]}" if k == "resource_type" else str(item[k])
+             for k in _IDENTITY if k in item and k != "member_id" and item[k] is not None]
+    if "topic_id" in item and isinstance(item["topic_id"], (bytes, bytearray, memoryview)):
+        parts.append(peer.id_name(bytes(item["topic_id"])))
+    if isinstance(item.get("entity"), list):  # a client quota entity: its (type, name) pairs
+        parts += sorted(f"{e.get('entity_type')}={e.get('entity_name')}" for e in item["entity"] if isinstance(e, dict))
+    return "[" + ",".join(parts) + "]" if parts else "[?]"
+
+
+def _error_name(code: Any) -> Any:
+    try:
+        return ErrorCode(code).name
+    except (ValueError, TypeError):
+        return code
+
+
+_ABSENT = "<absent>"
+
+
+def differences(ottla: Any, kafka: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(ottla, dict) and isinstance(kafka, dict):
+        if "<connection>" in ottla or "<connection>" in kafka:
+            a, b = ottla.get("<connection>", "answered"), kafka.get("<connection>", "answered")
+            return [] if a == b else [(path + ".<connection>", a, b)]
+        if ottla.get("error_code", 0) != kafka.get("error_code", 0):
+            # An entry refused on one broker only: what it holds besides follows from that.
+            return [(path + ".error_code", ottla.get("error_code", _ABSENT), kafka.get("error_code", _ABSENT))]
+        out = []
+        for key in sorted(ottla.keys() | kafka.keys(), key=str):
+            a, b = ottla.get(key, _ABSENT), kafka.get(key, _ABSENT)
+            sep = "" if key.startswith("[") else "."
+            if isinstance(a, dict) and isinstance(b, dict):
+                out += differences(a, b, f"{path}{sep}{key}")
+            elif a != b:
+                shown = (lambda v: "present" if isinstance(v, dict) else v)
+                out.append((f"{path}{sep}{key}", shown(a), shown(b)))
+        return out
+    return [] if ottla == kafka else [(path, ottla, kafka)]
+
+
+def generic(path: str, names: Names) -> str:
+    """A difference's path with each entry's name reduced to its kind, so alike differences group:
+    set-up names stay, others become <fresh> or <other name>, and numbers <n>."""
+
+    def part(text: str) -> str:
+        if text.startswith("<") or "=" in text:
+            return text
+        if text.startswith(f"fz{names.tag}-"):
+            return "<fresh>" if names.is_fresh(text) else text.removeprefix(f"fz{names.tag}-")
+        if re.fullmatch(r"-?\d+", text):
+            return "<n>"
+        return "''" if text == "" else "<other name>"
+
+    return re.sub(r"\[([^\]]*)\]", lambda m: "[" + ",".join(part(t) for t in m.group(1).split(",")) + "]", path)
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Finding:
+    """Alike differences: one API version, one field, the same two answers."""
+
+    api: str
+    path: str
+    ottla: Any
+    kafka: Any
+    inputs: list[int] = field(default_factory=list)
+    versions: set[int] = field(default_factory=set)
+
+    def where(self, version: int) -> str:
+        return f"request {self.api} v{version}: {self.path}"
+
+    def kind(self) -> str:
+        deviation = Difference(self.where(min(self.versions)), self.ottla, self.kafka).deviation()
+        if deviation is not None:
+            return f"deviation: {deviation.name}"
+        if self.kafka == "UNKNOWN_SERVER_ERROR":
+            return "Kafka's UNKNOWN_SERVER_ERROR (an exception in Kafka?)"
+        return "difference"
+
+
+@dataclass
+class Report:
+    seed: int
+    sent: int = 0
+    not_sent: int = 0
+    targets: int = 0
+    per_api: collections.Counter[str] = field(default_factory=collections.Counter)
+    findings: dict[tuple[str, str, str, str], Finding] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, api: str, version: int, path: str, ottla: Any, kafka: Any, index: int) -> None:
+        key = (api, path, json.dumps(ottla, default=str), json.dumps(kafka, default=str))
+        finding = self.findings.setdefault(key, Finding(api, path, ottla, kafka))
+        finding.inputs.append(index)
+        finding.versions.add(version)
+
+    def lines(self, replay: Callable[[int], str]) -> list[str]:
+        ordered = sorted(self.findings.values(), key=lambda f: (-len(f.inputs), f.api, f.path))
+        out = [f"seed {self.seed}: {self.sent:,} requests sent to both ({self.not_sent:,} drawn and not sent), "
+               f"{self.targets} API versions, {self.seconds:.0f} s; {len(ordered)} kinds of difference "
+               f"in {len({i for f in ordered for i in f.inputs}):,} requests"]
+        for f in ordered:
+            versions = ",".join(str(v) for v in sorted(f.versions))
+            out.append(f"{len(f.inputs):>5}x {f.api} v{versions} {f.path}: Ottla {f.ottla}, Kafka {f.kafka}  [{f.kind()}]")
+            out.append(f"        replay: {replay(f.inputs[0])}")
+        return out
+
+
+def targets_of(ottla: str, kafka: str, apis: set[int] | None = None) -> list[tuple[int, int]]:
+    """Every version of every API both advertise, but the skipped ones."""
+    ours, theirs = advertised(ottla), advertised(kafka)
+    out = []
+    for api in sorted(ours.keys() & theirs.keys()):
+        if api in SKIPPED or (apis is not None and api not in apis):
+            continue
+        low, high = max(ours[api][0], theirs[api][0]), min(ours[api][1], theirs[api][1])
+        if api == ApiKey.ADD_PARTITIONS_TO_TXN:
+            high = min(high, 3)  # v4+ (KIP-890) is for brokers verifying a transaction
+        out += [(api, v) for v in range(low, high + 1)]
+    return out
+
+
+def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None = None, only: int | None = None,
+        show: Callable[[str], None] | None = None) -> Report:
+    """`count` inputs of `seed` (or only input `only`, with both answers shown) on brokers just set up."""
+    tag = uuid.uuid4().hex[:6]
+    names = Names(tag)
+    peers = (Peer("Ottla", ottla), Peer("Kafka", kafka))
+    for peer in peers:
+        set_up(peer, names)
+    targets = targets_of(ottla, kafka, apis)
+    report = Report(seed, targets=len(targets))
+    started = time.monotonic()
+    try:
+        for index in range(count) if only is None else [only]:
+            api, version, body = make_request(seed, index, targets, names)
+            if body is None:
+                report.not_sent += 1
+                continue
+            answers = exchange(peers, api, version, body, correlation_id=index + 1)
+            report.sent += 1
+            report.per_api[ApiKey(api).name] += 1
+            shapes = [skeleton(api, body, answer, peer, names) for answer, peer in zip(answers, peers)]
+            if show is not None:
+                show(f"input {index}: {ApiKey(api).name} v{version}\n  request: {_brief(body)}")
+                for peer, answer in zip(peers, answers):
+                    show(f"  {peer.name}: {_brief(answer)}")
+            for path, a, b in differences(*shapes):
+                report.add(ApiKey(api).name, version, generic(path, names), a, b, index)
+    finally:
+        for peer in peers:
+            peer.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _brief(value: Any) -> str:
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            data = bytes(v)
+            return data.hex() if len(data) <= 32 else f"<{len(data)} bytes>"
+        return v
+
+    return json.dumps(plain(value), default=str, ensure_ascii=False)
+
+
+@contextmanager
+def brokers(given: list[str] | None) -> Iterator[tuple[str, str]]:
+    """The brokers given, or a fresh `ottla serve` and reference Kafka configured alike
+    (compat.differential.both_brokers)."""
+    from compat.differential import both_brokers
+
+    if given:
+        yield given[0], given[1]
+        return
+    with both_brokers() as pair:
+        yield pair
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat.fuzz_differential", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=3000, help="requests drawn")
+    parser.add_argument("--seed", type=int, default=None, help="run seed (random if omitted; printed)")
+    parser.add_argument("--api", action="append", default=None, help="only this API (by name, e.g. FETCH); repeatable")
+    parser.add_argument("--replay", type=int, default=None, help="send input I of the seed alone and show both answers")
+    parser.add_argument("--brokers", nargs=2, metavar=("OTTLA", "KAFKA"), default=None,
+                        help="bootstraps of an `ottla serve` and a reference Kafka already running (else both are started)")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.randrange(2**32)
+    apis = {int(ApiKey[name.upper()]) for name in args.api} if args.api else None
+    api_args = "".join(f" --api {name}" for name in args.api or ())
+    with brokers(args.brokers) as (ottla, kafka):
+        print(f"Ottla {ottla}, Kafka {kafka}; seed {seed}", flush=True)
+        report = run(ottla, kafka, seed, args.count, apis=apis, only=args.replay, show=print if args.replay is not None else None)
+    for line in report.lines(lambda i: f"python -m compat.fuzz_differential --seed {seed}{api_args} --replay {i}"):
+        print(line)
+    print("requests per API: " + ", ".join(f"{name} {n}" for name, n in sorted(report.per_api.items())))
+    print(f"rerun: python -m compat.fuzz_differential --seed {seed} --count {args.count}{api_args}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
