@@ -64,6 +64,27 @@ VERSIONS = (0, 13)
 def handle(
     context: RequestContext, header: RequestHeader, request: ProduceRequest
 ) -> ProduceResponse | None | Coroutine[Any, Any, ProduceResponse | None]:
+    try:
+        transactional = any(_first_batch_is_transactional(partition["records"]) for topic in request["topic_data"] for partition in topic["partition_data"])
+    except _CorruptFirstBatch as exc:
+        merged = _merged(request, header.api_version)
+        return _refuse_all(request if merged is None else merged[0], request["acks"], exc)
+    merged = _merged(request, header.api_version)
+    if merged is None:
+        return _produce(context, header, request, transactional)
+    request, overrides = merged
+    answer = _produce(context, header, request, transactional)
+    if not overrides:
+        return answer
+    if asyncio.iscoroutine(answer):
+        return _overridden_later(answer, overrides, header.api_version)
+    return _overridden(answer, overrides, header.api_version)
+
+
+def _produce(
+    context: RequestContext, header: RequestHeader, request: ProduceRequest, transactional: bool
+) -> ProduceResponse | None | Coroutine[Any, Any, ProduceResponse | None]:
+    """The request whose partitions are each named once (`_merged`)."""
     acks = request["acks"]
     storage = context.storage
     transactional_id = request.get("transactional_id")
@@ -84,10 +105,6 @@ def handle(
     # database), and the batches to ask it about before they are appended: None on the hot path.
     coordinator_node: int | None = None
     unverified: list[_Unverified] | None = None
-    try:
-        transactional = any(_first_batch_is_transactional(partition["records"]) for topic in request["topic_data"] for partition in topic["partition_data"])
-    except _CorruptFirstBatch as exc:
-        return _refuse_all(request, acks, exc)
     if transactional and (
         transactional_id is None
         or (authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id))
@@ -377,6 +394,88 @@ _ZSTD = 4
 _SMALLEST_RECORD = 14
 # A batch's length (bytes 8-11), magic (16) and the low byte of its attributes (22), in one read.
 _BATCH_PREFIX = struct.Struct(">8xi4xB5xB")
+
+
+# Answers made before a partition's records are read (KafkaApis.handleProduceRequest's topic
+# and partition checks): every copy of a partition named twice gets the same one.
+_BEFORE_RECORDS = frozenset({ErrorCode.TOPIC_AUTHORIZATION_FAILED, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID,
+                             ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})
+
+
+def _merged(request: ProduceRequest, version: int) -> tuple[ProduceRequest, dict[tuple[Any, int], ErrorCode]] | None:
+    """The request as KafkaApis.handleProduceRequest reads it, or None when it already is:
+    its partitions go into maps keyed by topic and partition, so a topic named with no
+    partitions has no answer, a partition named twice has one answer, and of its copies the
+    last whose records pass ProduceRequest.validateRecords is appended. When another copy
+    failed that check, the answer is that copy's error, though the valid copy was appended
+    (the error map is merged over the appends'): returned by partition, for `_overridden`."""
+    field = "topic_id" if version >= 13 else "name"
+    topics = request["topic_data"]
+    seen: set[tuple[Any, int]] = set()
+    named = 0
+    for topic in topics:
+        if not topic["partition_data"]:
+            break
+        key = topic[field]  # type: ignore[literal-required]
+        for partition in topic["partition_data"]:
+            seen.add((key, partition["index"]))
+            named += 1
+    else:
+        if len(seen) == named:
+            return None
+    copies: dict[Any, dict[int, list[Any]]] = {}
+    first_of_topic: dict[Any, Any] = {}
+    for topic in topics:
+        key = topic[field]  # type: ignore[literal-required]
+        first_of_topic.setdefault(key, topic)
+        by_index = copies.setdefault(key, {})
+        for partition in topic["partition_data"]:
+            by_index.setdefault(partition["index"], []).append(partition)
+    overrides: dict[tuple[Any, int], ErrorCode] = {}
+    merged_topics: list[Any] = []
+    for key, by_index in copies.items():
+        if not by_index:
+            continue
+        partitions = []
+        for index, named_copies in by_index.items():
+            refusals = [_records_refusal(version, copy["records"]) for copy in named_copies]
+            valid = [copy for copy, refusal in zip(named_copies, refusals) if refusal is None]
+            refused = [refusal for refusal in refusals if refusal is not None]
+            partitions.append(valid[-1] if valid else named_copies[-1])
+            if valid and refused:
+                overrides[(key, index)] = refused[-1]
+        merged_topics.append({**first_of_topic[key], "partition_data": partitions})
+    return {**request, "topic_data": merged_topics}, overrides
+
+
+def _records_refusal(version: int, records: memoryview | None) -> ErrorCode | None:
+    """ProduceRequest.validateRecords' answer to one partition's records, None if they pass."""
+    if records is None or not len(records):
+        return ErrorCode.INVALID_RECORD
+    try:
+        _check_batches_for_version(version, records)
+    except KafkaError as exc:
+        return ErrorCode(exc.code)
+    return None
+
+
+def _overridden(answer: ProduceResponse | None, overrides: dict[tuple[Any, int], ErrorCode], version: int) -> ProduceResponse:
+    """The answer with each partition of `overrides` answered its refused copy's error, unless
+    it was refused before its records were read; acks=0 has none, so its connection closes."""
+    if answer is None:
+        raise CloseWhenAnswered("after an acks=0 Produce failed: a partition named twice had refused records")
+    field = "topic_id" if version >= 13 else "name"
+    for topic in answer["responses"]:
+        for partition in topic["partition_responses"]:
+            error = overrides.get((topic[field], partition["index"]))  # type: ignore[literal-required]
+            if error is not None and partition["error_code"] not in _BEFORE_RECORDS:
+                partition.update({"error_code": error, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
+                                  "record_errors": [], "error_message": None})
+    return answer
+
+
+async def _overridden_later(answer: Coroutine[Any, Any, ProduceResponse | None], overrides: dict[tuple[Any, int], ErrorCode], version: int) -> ProduceResponse:
+    return _overridden(await answer, overrides, version)
 
 
 class _CorruptFirstBatch(Exception):
