@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from ottla.server.context import ANONYMOUS, BrokerServices, ClientIdentity, CloseWhenAnswered, DropConnection, RequestContext
 from ottla.server.dispatch import Deferred, Dispatcher, Throttled
-from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend, TlsThreadSend
+from ottla.server.sendfile import SEND_TIMEOUT, ThreadSend, TlsThreadSend, open_region
 from ottla.server.security.listeners import SecurityProtocol
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import MalformedFrame
@@ -715,7 +715,7 @@ class Connection(asyncio.BufferedProtocol):
             self.abort("its answer could not be sent", logging.ERROR)
 
     async def _send_region(self, transport: asyncio.Transport, region: Any) -> None:
-        with region.open() as file:
+        with await open_region(region) as file:
             if transport.get_extra_info("sslcontext") is not None:
                 # A TLS transport's bytes must pass through OpenSSL: asyncio cannot sendfile
                 # them (loop.sendfile with fallback=False raises RuntimeError there), so fetches

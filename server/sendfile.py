@@ -11,7 +11,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 # How long a worker waits for the socket to take more before it hands the wait back to the
 # loop: a consumer that stops reading holds no worker. The socket is blocking while a worker
@@ -351,6 +351,23 @@ def _open_region(region: Any) -> int:
         if region.file.location is location:
             time.sleep(0.001)
     raise FileNotFoundError(f"{region.file.path} is no longer the region's file")
+
+
+async def open_region(region: Any) -> BinaryIO:
+    """On the loop: `region`'s file (FileRegion.open), read again as `_open_region` reads it
+    when the name it gave was not the file's: a deleted topic's directory is renamed on another
+    thread, which points the file at its new name a moment after the rename, and meanwhile
+    the old name is gone. The wait yields to the loop, so that an answer cut from a topic
+    deleted since is sent whole rather than its connection closed. Raises FileNotFoundError as
+    `_open_region` does."""
+    for _ in range(_OPEN_ATTEMPTS - 1):
+        try:
+            return region.open()
+        except FileNotFoundError:
+            if region.file.location is None:  # given up for removal: no name will be its
+                raise
+        await asyncio.sleep(0.001)
+    return region.open()
 
 
 def _send_parts(socket_fd: int, parts: list[Any], index: int, offset: int, send: ThreadSend) -> tuple[int, int, bool]:

@@ -56,6 +56,9 @@ _META_PROPERTIES = "meta.properties"
 _DELETE_DIR_SUFFIX = "-delete"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+# A log directory's log start offsets and first dirty offsets (the two checkpoints the caller's
+# thread writes), by partition.
+_CheckpointEntries = tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,19 +123,37 @@ class TopicDeletion:
     """A topic's deletion on disk (`Storage.begin_deletion`), for any thread to `run` once: its
     topic file unlinked and the directory fsynced, then each partition's directory renamed
     `<topic>-<partition>.<uuid>-delete` with its files following (`segment.rename_directory`),
-    then each log directory fsynced. `moves` are each partition's directory and its files; `due` when the
-    renamed directories may be removed; `renamed` the destinations reached and `failed` the
-    log directories whose files refused (for `Storage.finish_deletion`, on the caller's thread).
+    then each log directory fsynced, and last the checkpoints told to forget it (`forget`).
+    `moves` are each partition's directory and its files, `descriptors` theirs, taken out of
+    the descriptor cache and closed here (FileHandles.closes_deferred); `due` when the renamed
+    directories may be removed; `checkpointed` its partitions' log start and first dirty
+    offsets, by log directory, which the checkpoints keep (`forgotten` false) until its topic
+    file is gone: a crash before that brings the topic back whole, its log start included,
+    and one after leaves it deleted. `renamed` the destinations reached and `failed` the log
+    directories whose files refused (for `Storage.finish_deletion`, on the caller's thread).
     Whoever needs the files done (a topic created under the same name, `Storage.close`) runs it
     too: the first caller does the work, the others wait for it. A plain class, as FutureLog."""
 
-    __slots__ = ("name", "topic_file", "moves", "due", "renamed", "failed", "_lock", "_done")
+    __slots__ = ("name", "topic_file", "moves", "due", "checkpointed", "forget", "forgotten", "descriptors", "renamed", "failed", "_lock", "_done")
 
-    def __init__(self, name: str, topic_file: pathlib.Path, moves: list[tuple[pathlib.Path, list[DiskFile]]], due: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        topic_file: pathlib.Path,
+        moves: list[tuple[pathlib.Path, list[DiskFile]]],
+        due: int,
+        checkpointed: dict[pathlib.Path, _CheckpointEntries],
+        forget: Callable[[TopicDeletion], None],
+        descriptors: list[int],
+    ) -> None:
         self.name = name
         self.topic_file = topic_file
         self.moves = moves
         self.due = due
+        self.checkpointed = checkpointed
+        self.forget = forget
+        self.forgotten = False
+        self.descriptors = descriptors
         self.renamed: list[pathlib.Path] = []
         self.failed: dict[pathlib.Path, OSError] = {}
         self._lock = threading.Lock()
@@ -143,9 +164,12 @@ class TopicDeletion:
             if self._done:
                 return
             self._done = True
-            # The topic file goes first, durably: a crash after it leaves orphan partition
-            # directories that no topic claims (a restart removes them, a new topic of the
-            # name clears them), never a topic with missing data.
+            for descriptor in self.descriptors:
+                os.close(descriptor)
+            # The topic file goes first, durably, as Kafka's controller commits a topic's
+            # removal before any broker renames its logs: a crash after it leaves orphan
+            # partition directories that no topic claims (a restart removes them, a new topic
+            # of the name clears them), never a topic with missing data.
             try:
                 self.topic_file.unlink()
                 fsync_directory(self.topic_file.parent)
@@ -171,6 +195,9 @@ class TopicDeletion:
                     fsync_directory(log_dir)
                 except OSError as error:
                     self.failed.setdefault(log_dir, error)
+            # Then the checkpoints, as Kafka's LogManager.asyncDelete writes its log start
+            # offsets after renaming the log `-delete`.
+            self.forget(self)
 
 
 def validate_topic_name(name: str) -> None:
@@ -224,6 +251,9 @@ class Storage:
         self._checkpointed_starts: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
         self._checkpointed_dirty: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
         self._checkpointed_recovery: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
+        # Held over the log start and cleaner checkpoints' writes and what `_checkpointed_starts`
+        # and `_checkpointed_dirty` say of them: a deletion's thread rewrites them too (`_forget_deleted`).
+        self._checkpoint_lock = threading.Lock()
         # Takes the fsyncs of rolled segments off the caller's thread (storage/flusher.py).
         self._flusher = Flusher() if data_dir is not None else None
         # The checkpoint handed to the flusher at the last topic deletion (see _open_partitions).
@@ -324,6 +354,10 @@ class Storage:
         self._found.clear()
         self._found_futures.clear()
         self._forget_stale_recovery_points()
+        # The log start and cleaner checkpoints forget partitions no topic holds too (a crash
+        # after a deletion's topic file went, before they forgot it): a topic created again
+        # under the name would take the old offsets.
+        self._write_checkpoints()
 
     def _forget_stale_recovery_points(self) -> None:
         """Rewrite, now, each directory's recovery-point checkpoint that names a partition the
@@ -796,8 +830,9 @@ class Storage:
     def begin_deletion(self, name: str, now_ms: int | None = None) -> TopicDeletion | None:
         """`delete_topic`'s part on the caller's thread: the topic is gone from then on (and its
         name free), its logs ended with their descriptors and maps released
-        (PartitionLog.release_for_deletion), the checkpoints written without it; the file work
-        is the TopicDeletion's (None in memory, where nothing is left to do). A topic created
+        (PartitionLog.release_for_deletion), the recovery-point checkpoint written without it;
+        the file work, and the other checkpoints' forgetting it once its topic file is gone, is
+        the TopicDeletion's (None in memory, where nothing is left to do). A topic created
         under the same name runs it first (`_finish_deletion_of`)."""
         self.finish_growth(name)
         info = self._topics.pop(name, None)
@@ -809,22 +844,29 @@ class Storage:
             self._offline.pop((name, index), None)
             self._assigned.pop((name, index), None)
             self._cancel_move((name, index))
-        logs = [log for index in range(info.partitions) if (log := self._logs.pop((name, index), None)) is not None]
+        logs = [(index, log) for index in range(info.partitions) if (log := self._logs.pop((name, index), None)) is not None]
         for listener in self.deletion_listeners:
             listener(info)
         if self.data_dir is None:
-            for log in logs:
+            for _, log in logs:
                 log.delete()
             return None
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         due = now + LogConfig.from_overrides(self.defaults).file_delete_delay_ms
         moves: list[tuple[pathlib.Path, list[DiskFile]]] = []
-        for log in logs:
-            assert log.directory is not None
-            moves.append((log.directory, log.release_for_deletion()))
-        deletion = TopicDeletion(name, self.data_dir / (name + _TOPIC_SUFFIX), moves, due)
+        checkpointed: dict[pathlib.Path, _CheckpointEntries] = {}
+        with self._handles.closes_deferred() as descriptors:
+            for index, log in logs:
+                assert log.directory is not None
+                entries = checkpointed.setdefault(self._log_dir_holding(log.directory), ({}, {}))
+                _checkpoint_entries((name, index), log, *entries)
+                moves.append((log.directory, log.release_for_deletion()))
+        checkpointed = {log_dir: entries for log_dir, entries in checkpointed.items() if entries[0] or entries[1]}
+        deletion = TopicDeletion(name, self.data_dir / (name + _TOPIC_SUFFIX), moves, due, checkpointed, self._forget_deleted, descriptors)
         self._deletions[name] = deletion
-        self._write_checkpoints()
+        # The recovery points forget it now, though Kafka writes them after the rename with the
+        # log starts (TopicDeletion.run): a topic a crash brings back is only recovered from its
+        # first segment, its records all there.
         self._deletion_checkpoint = self.checkpoint_recovery_points() or self._deletion_checkpoint
         return deletion
 
@@ -842,7 +884,7 @@ class Storage:
     def _finish_deletion_of(self, name: str) -> None:
         """On any thread, before a topic named `name` gets files: a deletion of an earlier one
         still renaming its directories is done first (here, or waited for), so that the new
-        partitions' directories never meet the old ones."""
+        partitions' directories never meet the old ones, nor their log starts the old ones'."""
         deletion = self._deletions.get(name)
         if deletion is not None:
             deletion.run()
@@ -1068,7 +1110,8 @@ class Storage:
     def _write_checkpoints(self, force: bool = False) -> None:
         """Persist log start offsets that DeleteRecords moved past the first segment, and
         the cleaner's first dirty offsets, in Kafka's checkpoint files of each partition's
-        directory (a future log's too, so a swap finds them there), when they change."""
+        directory (a future log's too, so a swap finds them there), when they change. A
+        deleted topic's stay until its deletion forgets them (TopicDeletion)."""
         if self.data_dir is None:
             return
         held: dict[pathlib.Path, list[tuple[tuple[str, int], PartitionLog]]] = {log_dir: [] for log_dir in self.log_dirs}
@@ -1077,21 +1120,52 @@ class Storage:
                 held[self._log_dir_holding(log.directory)].append((key, log))
         for key, move in self._moves.items():
             held[move.destination].append((key, move.log))
-        for log_dir, logs in held.items():
-            if log_dir in self.offline_dirs:
-                continue
-            starts = {key: log.log_start_offset for key, log in logs if log.log_start_offset > log.segments[0].base_offset}
-            dirty = {key: log.first_dirty_offset for key, log in logs if log.first_dirty_offset > 0}
-            try:
-                if force or starts != self._checkpointed_starts.get(log_dir):
-                    _write_checkpoint(log_dir / _LOG_START_CHECKPOINT, starts)
-                    self._checkpointed_starts[log_dir] = starts
-                if force or dirty != self._checkpointed_dirty.get(log_dir):
-                    _write_checkpoint(log_dir / _CLEANER_CHECKPOINT, dirty)
-                    self._checkpointed_dirty[log_dir] = dirty
-            except OSError as error:
-                if not out_of_space(error):
-                    self.fail_log_dir(log_dir)
+        failed: list[pathlib.Path] = []
+        with self._checkpoint_lock:
+            deleting = [deletion.checkpointed for deletion in self._deletions.values() if not deletion.forgotten and deletion.checkpointed]
+            for log_dir, logs in held.items():
+                if log_dir in self.offline_dirs:
+                    continue
+                starts: dict[tuple[str, int], int] = {}
+                dirty: dict[tuple[str, int], int] = {}
+                for checkpointed in deleting:
+                    kept_starts, kept_dirty = checkpointed.get(log_dir, ({}, {}))
+                    starts.update(kept_starts)
+                    dirty.update(kept_dirty)
+                for key, log in logs:
+                    _checkpoint_entries(key, log, starts, dirty)
+                try:
+                    if force or starts != self._checkpointed_starts.get(log_dir):
+                        _write_checkpoint(log_dir / _LOG_START_CHECKPOINT, starts)
+                        self._checkpointed_starts[log_dir] = starts
+                    if force or dirty != self._checkpointed_dirty.get(log_dir):
+                        _write_checkpoint(log_dir / _CLEANER_CHECKPOINT, dirty)
+                        self._checkpointed_dirty[log_dir] = dirty
+                except OSError as error:
+                    if not out_of_space(error):
+                        failed.append(log_dir)
+        for log_dir in failed:
+            self.fail_log_dir(log_dir)
+
+    def _forget_deleted(self, deletion: TopicDeletion) -> None:
+        """On the deletion's thread, its topic file gone: rewrite the log start and cleaner
+        checkpoints that hold its partitions without them. A file that refuses is the
+        deletion's failure (`finish_deletion`); the next write on the caller's thread, which
+        counts the deletion's entries no more, tries it again."""
+        with self._checkpoint_lock:
+            deletion.forgotten = True
+            for log_dir, (gone_starts, gone_dirty) in deletion.checkpointed.items():
+                if log_dir in self.offline_dirs:
+                    continue
+                try:
+                    for checkpoint, written, gone in ((_LOG_START_CHECKPOINT, self._checkpointed_starts, gone_starts),
+                                                      (_CLEANER_CHECKPOINT, self._checkpointed_dirty, gone_dirty)):
+                        if gone:
+                            kept = {key: offset for key, offset in written.get(log_dir, {}).items() if key not in gone}
+                            _write_checkpoint(log_dir / checkpoint, kept)
+                            written[log_dir] = kept
+                except OSError as error:
+                    deletion.failed.setdefault(log_dir, error)
 
     def _log_dir_holding(self, directory: pathlib.Path) -> pathlib.Path:
         """The log directory a partition's directory is in; with one log directory, taken
@@ -1183,6 +1257,14 @@ def _deletion_directory_name(topic: str, partition: int) -> str:
     """Kafka's LocalLog.logDeleteDirName: the topic name is cut so the whole fits in 255 bytes."""
     suffix = f"-{partition}.{_random_uuid().hex()}{_DELETE_DIR_SUFFIX}"
     return topic[: 255 - len(suffix)] + suffix
+
+
+def _checkpoint_entries(key: tuple[str, int], log: PartitionLog, starts: dict[tuple[str, int], int], dirty: dict[tuple[str, int], int]) -> None:
+    """Add the partition's entries in the log start and cleaner checkpoints, if it has any."""
+    if log.log_start_offset > log.segments[0].base_offset:
+        starts[key] = log.log_start_offset
+    if log.first_dirty_offset > 0:
+        dirty[key] = log.first_dirty_offset
 
 
 def _write_checkpoint(path: pathlib.Path, offsets: dict[tuple[str, int], int]) -> None:

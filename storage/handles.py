@@ -32,6 +32,8 @@ class FileHandles:
         self._last_fd = -1
         # Threads inside `uncached()`, each with the one descriptor it holds (path, fd), if any.
         self._uncached: dict[int, tuple[pathlib.Path, int] | None] = {}
+        # Inside `closes_deferred()`: the descriptors `close` took out of the cache, still open.
+        self._deferred: list[int] | None = None
 
     def fd(self, path: pathlib.Path, flags: int) -> int:
         """The open descriptor for `path`, opening it (with `flags`) if needed."""
@@ -79,6 +81,20 @@ class FileHandles:
         self._uncached[ident] = (path, fd)
         return fd
 
+    @contextlib.contextmanager
+    def closes_deferred(self) -> Iterator[list[int]]:
+        """On the owner's thread: inside, `close` takes a file's descriptor out of the cache but
+        leaves it open, in the list yielded, for the caller to close on any thread (a deleted
+        topic's 500 partitions: a millisecond of the loop's). Safe once out of the cache: no
+        caller keeps a descriptor past its next `fd()`, and readers of regions open files of
+        their own."""
+        deferred: list[int] = []
+        self._deferred = deferred
+        try:
+            yield deferred
+        finally:
+            self._deferred = None
+
     def close(self, path: pathlib.Path) -> None:
         if self._uncached and (ident := threading.get_ident()) in self._uncached:
             held = self._uncached[ident]
@@ -89,7 +105,10 @@ class FileHandles:
         self._last = None
         fd = self._open.pop(path, None)
         if fd is not None:
-            os.close(fd)
+            if self._deferred is not None:
+                self._deferred.append(fd)
+            else:
+                os.close(fd)
 
     def close_all(self) -> None:
         self._last = None
