@@ -142,9 +142,9 @@ def finish_swaps(directory: pathlib.Path) -> None:
 def rename_directory(source: pathlib.Path, destination: pathlib.Path, files: list[DiskFile]) -> None:
     """On any thread: rename a partition's directory, then point its `files` (descriptors
     released, owned by nobody else now: PartitionLog.release_for_deletion) at their new
-    names. In between, a region's reader finds no file under the name in `location`: the
-    sendfile workers read it again a moment later (server/sendfile.py), FileRegion.open
-    gives up; the identity check of both keeps either from reading another file's bytes.
+    names. In between, a region's reader finds no file under the name in `location`, and
+    reads it again a moment later (server/sendfile.py, on the loop and in the workers); the
+    identity check keeps it from reading another file's bytes.
     No other file can take the old name meanwhile: a topic of the same name is created only
     once the deletion is done (Storage's TopicDeletion)."""
     os.rename(source, destination)
