@@ -6,6 +6,8 @@ the principal may not DESCRIBE is refused before it is looked up, so that it rev
 an id is resolved first (UNKNOWN_TOPIC_ID), and its refusal names the topic only when the
 principal may DESCRIBE it.
 
+A timeout_ms of 0 or less fails every entry REQUEST_TIMED_OUT, as Kafka's passed deadline does.
+
 A local topic goes at once (Storage.begin_deletion: gone from Metadata, its name free); its
 directories are renamed on a thread (server/topic_creation.py rename_deleted), and the answer
 waits for that, so that a deletion answered is durable as before.
@@ -45,6 +47,15 @@ def handle(
         wanted: list[tuple[str | None, bytes | None]] = [(t["name"], t["topic_id"]) for t in request["topics"]]
     else:
         wanted = [(name, None) for name in request["topic_names"]]
+    if request["timeout_ms"] <= 0:
+        # ControllerApis gives the controller a deadline of timeout_ms from now, already passed:
+        # the whole request fails before any check, each entry answered as given
+        # (DeleteTopicsRequest.getErrorResponse).
+        timed_out: list[DeleteTopicsResponseDeletableTopicResult] = [
+            {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.REQUEST_TIMED_OUT, "error_message": None}
+            for name, topic_id in wanted
+        ]
+        return {"throttle_time_ms": 0, "responses": timed_out}
     storage = context.storage
     checked = context.authorizer is not None and not context.authorize(AclOperation.DELETE, ResourceType.CLUSTER, CLUSTER_NAME)
     responses: list[DeleteTopicsResponseDeletableTopicResult] = []

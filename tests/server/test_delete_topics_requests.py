@@ -51,3 +51,20 @@ def test_entries_kafka_refuses_delete_nothing(broker: ThreadedBroker) -> None:
     deleted = _delete(broker, [{"name": "kept", "topic_id": _NO_ID}, {"name": None, "topic_id": _id(broker, "other")}])
     assert [error for _, error, _ in deleted] == [ErrorCode.NONE, ErrorCode.NONE]
     assert not {info.name for info in broker.broker.storage.topics()} & {"kept", "other"}
+
+
+@pytest.mark.parametrize("timeout_ms", [0, -1])
+def test_a_passed_deadline_fails_every_entry_and_deletes_nothing(broker: ThreadedBroker, timeout_ms: int) -> None:
+    """ControllerApis gives the controller a deadline of timeout_ms from now: at 0 or less it
+    has passed, and the reference Kafka 4.4 answered every entry, duplicates and refusals alike,
+    REQUEST_TIMED_OUT without a message."""
+    connection = _Connection(broker.bootstrap_servers)
+    kept = _id(broker, "kept")
+    answer = connection.call(ApiKey.DELETE_TOPICS, 6, {"timeout_ms": timeout_ms, "topics": [
+        {"name": "kept", "topic_id": bytes(16)}, {"name": "absent", "topic_id": bytes(16)}, {"name": "other", "topic_id": bytes(16)},
+        {"name": "other", "topic_id": bytes(16)}, {"name": None, "topic_id": kept}]})
+    assert [(r["name"], r["error_code"], r["error_message"]) for r in answer["responses"]] == [
+        (name, ErrorCode.REQUEST_TIMED_OUT, None) for name in ("kept", "absent", "other", "other", None)]
+    answer = connection.call(ApiKey.DELETE_TOPICS, 3, {"timeout_ms": timeout_ms, "topic_names": ["kept"]})
+    assert [(r["name"], r["error_code"]) for r in answer["responses"]] == [("kept", ErrorCode.REQUEST_TIMED_OUT)]
+    assert _id(broker, "kept") == kept
