@@ -6,7 +6,8 @@ the principal may not DESCRIBE is refused before it is looked up, so that it rev
 an id is resolved first (UNKNOWN_TOPIC_ID), and its refusal names the topic only when the
 principal may DESCRIBE it.
 
-A timeout_ms of 0 or less fails every entry REQUEST_TIMED_OUT, as Kafka's passed deadline does.
+A timeout_ms of 0 or less fails every entry REQUEST_TIMED_OUT, as Kafka's passed deadline does,
+unless its own checks refused every entry (nothing left to look up).
 
 A local topic goes at once (Storage.begin_deletion: gone from Metadata, its name free); its
 directories are renamed on a thread (server/topic_creation.py rename_deleted), and the answer
@@ -47,10 +48,11 @@ def handle(
         wanted: list[tuple[str | None, bytes | None]] = [(t["name"], t["topic_id"]) for t in request["topics"]]
     else:
         wanted = [(name, None) for name in request["topic_names"]]
-    if request["timeout_ms"] <= 0:
-        # ControllerApis gives the controller a deadline of timeout_ms from now, already passed:
-        # the whole request fails before any check, each entry answered as given
-        # (DeleteTopicsRequest.getErrorResponse).
+    refused = _refused_entries(context, wanted)
+    if request["timeout_ms"] <= 0 and len(refused) < len(wanted):
+        # ControllerApis looks the entries its own checks left up in the controller, with a
+        # deadline of timeout_ms from now, already passed: the whole request fails, each entry
+        # answered as given (DeleteTopicsRequest.getErrorResponse).
         timed_out: list[DeleteTopicsResponseDeletableTopicResult] = [
             {"name": name, "topic_id": topic_id or bytes(16), "error_code": ErrorCode.REQUEST_TIMED_OUT, "error_message": None}
             for name, topic_id in wanted
@@ -63,7 +65,6 @@ def handle(
     pending: list[tuple[DeleteTopicsResponseDeletableTopicResult, TopicInfo]] | None = [] if storage.is_async else None
     # Local topics' file work, for a thread.
     deletions: list[TopicDeletion] = []
-    refused = _refused_entries(context, wanted)
     # controller_mutation_rate, strict from v5 (ControllerApis.deleteTopics).
     mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 5)
     for position, (name, topic_id) in enumerate(wanted):

@@ -68,3 +68,13 @@ def test_a_passed_deadline_fails_every_entry_and_deletes_nothing(broker: Threade
     answer = connection.call(ApiKey.DELETE_TOPICS, 3, {"timeout_ms": timeout_ms, "topic_names": ["kept"]})
     assert [(r["name"], r["error_code"]) for r in answer["responses"]] == [("kept", ErrorCode.REQUEST_TIMED_OUT)]
     assert _id(broker, "kept") == kept
+
+
+def test_a_passed_deadline_leaves_a_request_its_checks_refused_whole_to_them(broker: ThreadedBroker) -> None:
+    """With every entry refused before the controller is asked (a name given twice, an entry
+    naming nothing), the reference answered those refusals, not REQUEST_TIMED_OUT."""
+    connection = _Connection(broker.bootstrap_servers)
+    answer = connection.call(ApiKey.DELETE_TOPICS, 6, {"timeout_ms": 0, "topics": [
+        {"name": "kept", "topic_id": bytes(16)}, {"name": "kept", "topic_id": bytes(16)}, {"name": None, "topic_id": bytes(16)}]})
+    assert [(r["name"], r["error_code"], r["error_message"]) for r in answer["responses"]] == [
+        ("kept", ErrorCode.INVALID_REQUEST, "Duplicate topic name."), (None, ErrorCode.INVALID_REQUEST, "Neither topic name nor id were specified.")]
