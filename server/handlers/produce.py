@@ -405,24 +405,16 @@ _BEFORE_RECORDS = frozenset({ErrorCode.TOPIC_AUTHORIZATION_FAILED, ErrorCode.UNK
 def _merged(request: ProduceRequest, version: int) -> tuple[ProduceRequest, dict[tuple[Any, int], ErrorCode]] | None:
     """The request as KafkaApis.handleProduceRequest reads it, or None when it already is:
     its partitions go into maps keyed by topic and partition, so a topic named with no
-    partitions has no answer, a partition named twice has one answer, and of its copies the
-    last whose records pass ProduceRequest.validateRecords is appended. When another copy
-    failed that check, the answer is that copy's error, though the valid copy was appended
-    (the error map is merged over the appends'): returned by partition, for `_overridden`."""
+    partitions has no answer, a topic named twice one entry, a partition named twice one
+    answer, and of its copies the last whose records pass ProduceRequest.validateRecords is
+    appended. When another copy failed that check, the answer is that copy's error, though
+    the valid copy was appended (the error map is merged over the appends'): returned by
+    partition, for `_overridden`."""
     field = "topic_id" if version >= 13 else "name"
     topics = request["topic_data"]
-    seen: set[tuple[Any, int]] = set()
-    named = 0
-    for topic in topics:
-        if not topic["partition_data"]:
-            break
-        key = topic[field]  # type: ignore[literal-required]
-        for partition in topic["partition_data"]:
-            seen.add((key, partition["index"]))
-            named += 1
-    else:
-        if len(seen) == named:
-            return None
+    keys = [topic[field] for topic in topics]  # type: ignore[literal-required]
+    if len(set(keys)) == len(keys) and all(_each_once(topic["partition_data"]) for topic in topics):
+        return None
     copies: dict[Any, dict[int, list[Any]]] = {}
     first_of_topic: dict[Any, Any] = {}
     for topic in topics:
@@ -446,6 +438,12 @@ def _merged(request: ProduceRequest, version: int) -> tuple[ProduceRequest, dict
                 overrides[(key, index)] = refused[-1]
         merged_topics.append({**first_of_topic[key], "partition_data": partitions})
     return {**request, "topic_data": merged_topics}, overrides
+
+
+def _each_once(partitions: list[Any]) -> bool:
+    """Whether a topic's entry names at least one partition and none twice."""
+    count = len(partitions)
+    return count == 1 or (count > 1 and len({partition["index"] for partition in partitions}) == count)
 
 
 def _records_refusal(version: int, records: memoryview | None) -> ErrorCode | None:

@@ -71,3 +71,14 @@ def test_a_topic_named_with_no_partitions_has_no_answer(broker: ThreadedBroker) 
         assert [(t["name"], [p["index"] for p in t["partition_responses"]]) for t in answer["responses"]] == [("t", [0])]
     finally:
         connection.close()
+
+
+def test_a_topic_named_twice_is_answered_in_one_entry(broker: ThreadedBroker) -> None:
+    connection = _connect(broker)
+    try:
+        answer = connection.request(ApiKey.PRODUCE, 9, {"transactional_id": None, "acks": -1, "timeout_ms": 5000, "topic_data": [
+            {"name": "u", "partition_data": [{"index": 0, "records": _batch(b"six")}]},
+            {"name": "u", "partition_data": [{"index": 1, "records": _batch(b"seven")}]}]})
+        assert [(t["name"], sorted(p["index"] for p in t["partition_responses"])) for t in answer["responses"]] == [("u", [0, 1])]
+    finally:
+        connection.close()
