@@ -5,7 +5,9 @@ asks whether partitions already joined (KIP-890; sent between brokers, as broker
 database send it: server/txn/verification.py). A v5 add comes from a broker serving a
 transaction version 2 client, whose Produce or TxnOffsetCommit adds its own partition. A
 partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION and the others
-OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnRequest.
+OPERATION_NOT_ATTEMPTED, nothing added, as KafkaApis.handleAddPartitionsToTxnRequest. Those
+per-partition answers come from a map (each partition once); one error for the whole
+transaction (the coordinator's, or a refused transactional id) repeats the request's shape.
 
 With an authorizer, as that method checks: v4+ come from brokers and need CLUSTER_ACTION
 (else the whole answer is CLUSTER_AUTHORIZATION_FAILED); v0-3 need WRITE on the
@@ -72,7 +74,7 @@ def _one(
     refused: dict[tuple[str, int], ErrorCode] = {}
     if context.authorizer is not None and version <= 3:
         if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
-            return _by_topic({tp: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED for tp in wanted})
+            return _as_asked(topics, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
         allowed = context.authorized(AclOperation.WRITE, ResourceType.TOPIC, (name for name, _ in wanted if name not in INTERNAL_TOPICS))
         refused = {tp: ErrorCode.TOPIC_AUTHORIZATION_FAILED for tp in wanted if tp[0] not in allowed}
     for name, partition in wanted:
@@ -80,20 +82,32 @@ def _one(
         if (name, partition) not in refused and (info is None or not 0 <= partition < info.partitions):
             refused[(name, partition)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     if refused:
-        errors = {tp: refused.get(tp, ErrorCode.OPERATION_NOT_ATTEMPTED) for tp in wanted}
-    elif verify_only:
-        errors = context.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted))
-    else:
-        # A broker adds partitions for a transaction version 2 client's Produce v12+ or
-        # TxnOffsetCommit v5+, from v5 (TransactionVersion.transactionVersionForAddPartitionsToTxn).
-        error = context.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted), tv2=version >= 5)
-        if error is ErrorCode.PRODUCER_FENCED and version < 2:
-            error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
-        errors = {tp: error for tp in wanted}
-    return _by_topic(errors)
+        return _by_topic({tp: refused.get(tp, ErrorCode.OPERATION_NOT_ATTEMPTED) for tp in wanted})
+    if verify_only:
+        return _by_topic(context.txn.verify_partitions(transactional_id, producer_id, producer_epoch, set(wanted)))
+    # A broker adds partitions for a transaction version 2 client's Produce v12+ or
+    # TxnOffsetCommit v5+, from v5 (TransactionVersion.transactionVersionForAddPartitionsToTxn).
+    error = context.txn.add_partitions(transactional_id, producer_id, producer_epoch, set(wanted), tv2=version >= 5)
+    if error is ErrorCode.PRODUCER_FENCED and version < 2:
+        error = ErrorCode.INVALID_PRODUCER_EPOCH  # KIP-588: older clients do not know PRODUCER_FENCED
+    return _as_asked(topics, error)
+
+
+def _as_asked(
+    topics: list[AddPartitionsToTxnRequestAddPartitionsToTxnTopic], error: ErrorCode
+) -> list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
+    """One error for the whole transaction, answered in the request's own shape: each topic and
+    partition as listed, repeats and topics without partitions included
+    (AddPartitionsToTxnRequest.errorResponseForTransaction)."""
+    return [
+        {"name": topic["name"], "results_by_partition": [{"partition_index": p, "partition_error_code": error} for p in topic["partitions"]]}
+        for topic in topics
+    ]
 
 
 def _by_topic(errors: dict[tuple[str, int], ErrorCode]) -> list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
+    """Errors per partition, answered from the map (AddPartitionsToTxnResponse.resultForTransaction):
+    each partition once, under its topic, and no topic without one."""
     by_topic: dict[str, list[AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult]] = {}
     for (name, partition), error in errors.items():
         by_topic.setdefault(name, []).append({"partition_index": partition, "partition_error_code": error})

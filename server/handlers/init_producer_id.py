@@ -9,6 +9,8 @@ stale. Ids are unique across restarts (server/txn/coordinator.py ProducerIdManag
 With an authorizer (KafkaApis.handleInitProducerIdRequest): a transactional id needs WRITE on
 it (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer needs IDEMPOTENT_WRITE
 on the cluster or, since KIP-679, WRITE on any topic (else CLUSTER_AUTHORIZATION_FAILED).
+Then, before the coordinator looks at anything, a producer id and epoch of which exactly one is
+-1 name no producer: INVALID_REQUEST (v3+ carry them; older versions read as both -1).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def handle(context: RequestContext, header: RequestHeader, request: InitProducer
     refusal = _refusal(context, request["transactional_id"])
     if refusal is not None:
         return {"throttle_time_ms": 0, "error_code": refusal, "producer_id": -1, "producer_epoch": -1}
+    if (request.get("producer_id", -1) == -1) != (request.get("producer_epoch", -1) == -1):
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST, "producer_id": -1, "producer_epoch": -1}
     result = context.txn.init_producer_id(
         request["transactional_id"], request["transaction_timeout_ms"], request.get("producer_id", -1), request.get("producer_epoch", -1)
     )

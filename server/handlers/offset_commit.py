@@ -41,19 +41,23 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
             {"name": topic.get("name", ""), "topic_id": topic.get("topic_id", bytes(16)), "partitions": [
                 {"partition_index": p["partition_index"], "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED} for p in topic["partitions"]]}
             for topic in request["topics"]]}
-    # Each response topic once, in the order Kafka's response builder lists them: the partitions
-    # refused here first (in request order), then the coordinator's, merged into their topics.
-    answered: dict[tuple[str, bytes], OffsetCommitResponseOffsetCommitResponseTopic] = {}
+    # As Kafka's response builder builds the answer: the topics refused here first (in request
+    # order), each once, and the coordinator's answers merged into them (OffsetCommitResponse.
+    # Builder.merge); with none refused here, the coordinator's answer as it gave it, one topic per
+    # request topic that reached it, repeats included. Keyed by slot: (name, id), or the position.
+    answered: dict[tuple[str, bytes] | int, OffsetCommitResponseOffsetCommitResponseTopic] = {}
 
-    def answer(name: str, topic_id: bytes, index: int, error: ErrorCode) -> None:
-        topic = answered.get((name, topic_id))
+    def answer(slot: tuple[str, bytes] | int, name: str, topic_id: bytes, index: int | None, error: ErrorCode = ErrorCode.NONE) -> None:
+        """Adds partition `index` (none: only the topic) to the answer's topic in `slot`."""
+        topic = answered.get(slot)
         if topic is None:
-            topic = answered[name, topic_id] = {"name": name, "topic_id": topic_id, "partitions": []}
-        topic["partitions"].append({"partition_index": index, "error_code": error})
+            topic = answered[slot] = {"name": name, "topic_id": topic_id, "partitions": []}
+        if index is not None:
+            topic["partitions"].append({"partition_index": index, "error_code": error})
 
-    valid: list[tuple[str, bytes, int]] = []  # the response topic and partition of each entry
+    valid: list[tuple[int, str, bytes, int]] = []  # the request topic's position, response topic and partition of each entry
     entries: list[CommitEntry] = []
-    for topic in request["topics"]:
+    for position, topic in enumerate(request["topics"]):
         name, topic_id = topic.get("name", ""), topic.get("topic_id", bytes(16))
         info = storage.topic_by_id(topic_id) if version >= 10 else storage.topic(name)
         missing = ErrorCode.UNKNOWN_TOPIC_ID if version >= 10 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -61,14 +65,18 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
         named = info.name if info is not None else (None if version >= 10 else name)
         if named is not None and not context.authorize(AclOperation.READ, ResourceType.TOPIC, named):
             info, missing = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        if info is None:
+            # Refused whole, a topic is answered even with no partitions (the response builder's
+            # addPartitions makes its entry first); a known one only through its partitions.
+            answer((name, topic_id), name, topic_id, None)
         for partition in topic["partitions"]:
             index = partition["partition_index"]
             if info is None:
-                answer(name, topic_id, index, missing)
+                answer((name, topic_id), name, topic_id, index, missing)
             elif not 0 <= index < info.partitions:
-                answer(name, topic_id, index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                answer((name, topic_id), name, topic_id, index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             else:
-                valid.append((name, topic_id, index))
+                valid.append((position, name, topic_id, index))
                 entries.append(
                     CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1), partition["committed_metadata"])
                 )
@@ -90,6 +98,7 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetCommit
             api_version=version,
             share_group=lambda group_id: group_id in context.services.share.groups,
         )
-    for (name, topic_id, index), error in zip(valid, errors):
-        answer(name, topic_id, index, error)
+    merged = bool(answered)
+    for (position, name, topic_id, index), error in zip(valid, errors):
+        answer((name, topic_id) if merged else position, name, topic_id, index, error)
     return {"throttle_time_ms": 0, "topics": list(answered.values())}

@@ -14,8 +14,11 @@ transaction. From v6 (KIP-1319) topics are named by id alone, as OffsetCommit v1
 them: an id no topic has (the zero id too) is UNKNOWN_TOPIC_ID, before any authorization,
 and the group coordinator answers GROUP_ID_NOT_FOUND and STALE_MEMBER_EPOCH where older
 versions get ILLEGAL_GENERATION.
-The answer lists topics in the order Kafka's response builder does: the ones refused here
-first (in request order), then those the coordinator answered, each topic once. In a cluster
+The answer is built as Kafka's response builder builds it: a topic refused whole is answered
+even when it lists no partitions; when something was refused here, those topics come first (in
+request order) and the coordinator's answers merge into them, each topic once; when nothing
+was, the coordinator's answer stands as it gave it, one topic per request topic that reached it,
+repeats included (TxnOffsetCommitResponse.Builder.merge). In a cluster
 only the partitions that reach the group's coordinator carry its NOT_COORDINATOR (or
 COORDINATOR_NOT_AVAILABLE, or COORDINATOR_LOAD_IN_PROGRESS) when another node coordinates the
 group, as the group coordinator answers before it looks at the transaction; before that, on
@@ -47,9 +50,11 @@ if TYPE_CHECKING:
     from ottla.wire.messages.types import (
         TxnOffsetCommitRequest,
         TxnOffsetCommitResponse,
-        TxnOffsetCommitResponseTxnOffsetCommitResponsePartition,
-        TxnOffsetCommitResponseTxnOffsetCommitResponseTopic,
+        TxnOffsetCommitResponseTxnOffsetCommitResponseTopic as _Topic,
     )
+
+    # A partition that reaches the coordinators: its request topic's position and key, its index, its offset.
+    _Valid = tuple[int, str | bytes, int, CommitEntry]
 
 API = ApiKey.TXN_OFFSET_COMMIT
 VERSIONS = (0, 6)
@@ -62,16 +67,8 @@ def handle(
 ) -> TxnOffsetCommitResponse | Coroutine[Any, Any, TxnOffsetCommitResponse]:
     by_id = header.api_version >= _BY_ID
     group_id = request["group_id"]
-    # Each response topic once, keyed as the request names it, in the order it was first answered.
-    answered: dict[str | bytes, TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = {}
-
-    def answer(topic_key: str | bytes, index: int, error: ErrorCode) -> TxnOffsetCommitResponseTxnOffsetCommitResponsePartition:
-        topic = answered.get(topic_key)
-        if topic is None:
-            topic = answered[topic_key] = {"topic_id": topic_key, "partitions": []} if isinstance(topic_key, bytes) else {"name": topic_key, "partitions": []}
-        partition: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition = {"partition_index": index, "error_code": error}
-        topic["partitions"].append(partition)
-        return partition
+    # What is refused here, each topic once, keyed as the request names it, in the order first answered.
+    answered: dict[str | bytes, _Topic] = {}
 
     refusal = ErrorCode.NONE
     if not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request["transactional_id"]):
@@ -79,15 +76,17 @@ def handle(
     elif not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         refusal = ErrorCode.GROUP_AUTHORIZATION_FAILED
     if refusal is not ErrorCode.NONE:
-        for topic in request["topics"]:
-            key = topic.get("topic_id", bytes(16)) if by_id else topic.get("name", "")
+        # TxnOffsetCommitRequest.getErrorResponse: one answer per request topic, as it came.
+        as_asked: dict[int, _Topic] = {}
+        for position, topic in enumerate(request["topics"]):
+            asked = _topic(as_asked, topic.get("topic_id", bytes(16)) if by_id else topic.get("name", ""), position)
             for partition in topic["partitions"]:
-                answer(key, partition["partition_index"], refusal)
-        return {"throttle_time_ms": 0, "topics": list(answered.values())}
+                _answer(asked, partition["partition_index"], refusal)
+        return {"throttle_time_ms": 0, "topics": list(as_asked.values())}
 
     storage = context.storage
-    valid: list[tuple[str | bytes, int, CommitEntry]] = []
-    for topic in request["topics"]:
+    valid: list[_Valid] = []
+    for position, topic in enumerate(request["topics"]):
         key = topic.get("topic_id", bytes(16)) if by_id else topic.get("name", "")
         info = storage.topic_by_id(key) if isinstance(key, bytes) else storage.topic(key)
         if isinstance(key, bytes) and info is None:
@@ -96,28 +95,54 @@ def handle(
             error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         else:
             error = ErrorCode.NONE if info is not None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if error is not ErrorCode.NONE:
+            # Refused whole, a topic is answered even with no partitions (the response builder's
+            # addPartitions makes its entry first); a known one only through its partitions.
+            _topic(answered, key)
         for partition in topic["partitions"]:
             index = partition["partition_index"]
             if error is not ErrorCode.NONE:
-                answer(key, index, error)
+                _answer(_topic(answered, key), index, error)
             elif info is None or not 0 <= index < info.partitions:
-                answer(key, index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                _answer(_topic(answered, key), index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             else:
                 entry = CommitEntry(info.name, index, partition["committed_offset"], partition.get("committed_leader_epoch", -1),
                                     partition["committed_metadata"])
-                valid.append((key, index, entry))
+                valid.append((position, key, index, entry))
     unrouted = (ErrorCode.INVALID_GROUP_ID if not group_id else elsewhere(context, GROUP, group_id)) if valid else None
     if unrouted is not None:
-        for key, index, _ in valid:
-            answer(key, index, unrouted)
-        return {"throttle_time_ms": 0, "topics": list(answered.values())}
+        return _response(answered, valid, [unrouted] * len(valid))
     coordinator_node = None if not valid or context.services.cluster is None else remote_coordinator(context, request["transactional_id"])
     if coordinator_node is not None:
-        return _commit_remotely(context, header.api_version, request, valid, coordinator_node, answer, answered)
-    if valid:
-        errors = _commit(context, header.api_version, request, [entry for _, _, entry in valid])
-        for (key, index, _), error in zip(valid, errors):
-            answer(key, index, error)
+        return _commit_remotely(context, header.api_version, request, valid, coordinator_node, answered)
+    errors = _commit(context, header.api_version, request, [entry for *_, entry in valid]) if valid else []
+    return _response(answered, valid, errors)
+
+
+def _topic(topics: dict[Any, _Topic], key: str | bytes, slot: Any = None) -> _Topic:
+    """The answer's topic in `slot` (its key unless given), made on first use."""
+    slot = key if slot is None else slot
+    topic = topics.get(slot)
+    if topic is None:
+        topic = topics[slot] = {"topic_id": key, "partitions": []} if isinstance(key, bytes) else {"name": key, "partitions": []}
+    return topic
+
+
+def _answer(topic: _Topic, index: int, error: ErrorCode) -> None:
+    topic["partitions"].append({"partition_index": index, "error_code": error})
+
+
+def _response(answered: dict[str | bytes, _Topic], valid: list[_Valid], errors: list[ErrorCode]) -> TxnOffsetCommitResponse:
+    """The coordinator's `errors` for the `valid` partitions, added to what was refused here as
+    TxnOffsetCommitResponse.Builder.merge adds them: into those topics, by key, when there are
+    any; else as the coordinator answers, a topic per request topic, repeats included."""
+    if not answered:
+        reached: dict[int, _Topic] = {}
+        for (position, key, index, _), error in zip(valid, errors):
+            _answer(_topic(reached, key, position), index, error)
+        return {"throttle_time_ms": 0, "topics": list(reached.values())}
+    for (_, key, index, _), error in zip(valid, errors):
+        _answer(_topic(answered, key), index, error)
     return {"throttle_time_ms": 0, "topics": list(answered.values())}
 
 
@@ -125,10 +150,9 @@ async def _commit_remotely(
     context: RequestContext,
     version: int,
     request: TxnOffsetCommitRequest,
-    valid: list[tuple[str | bytes, int, CommitEntry]],
+    valid: list[_Valid],
     coordinator_node: int,
-    answer: Callable[[str | bytes, int, ErrorCode], Any],
-    answered: dict[str | bytes, TxnOffsetCommitResponseTxnOffsetCommitResponseTopic],
+    answered: dict[str | bytes, _Topic],
 ) -> TxnOffsetCommitResponse:
     """`_commit` with the transaction's coordinator on broker `coordinator_node`."""
     group_id = request["group_id"]
@@ -146,7 +170,7 @@ async def _commit_remotely(
     moved = refusal(context, cluster, GROUP, group_id)
     if error is ErrorCode.NONE and moved is not None:
         error = moved
-    entries = [entry for _, _, entry in valid]
+    entries = [entry for *_, entry in valid]
     if error is ErrorCode.NONE:
         errors = context.groups.commit_transactional_offsets(
             group_id, request["producer_id"], request["producer_epoch"], request.get("generation_id", -1), request.get("member_id", ""),
@@ -154,9 +178,7 @@ async def _commit_remotely(
         )
     else:
         errors = [error] * len(entries)
-    for (key, index, _), each in zip(valid, errors):
-        answer(key, index, each)
-    return {"throttle_time_ms": 0, "topics": list(answered.values())}
+    return _response(answered, valid, errors)
 
 
 # What the transaction's coordinator could not answer: the group coordinator's retriable
