@@ -645,6 +645,9 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
     for peer in peers:
         set_up(peer, names)
     targets = targets_of(ottla, kafka, apis)
+    if not targets:
+        skipped = sorted(f"{ApiKey(api).name} ({SKIPPED[api]})" for api in apis or () if api in SKIPPED)
+        raise SystemExit(f"fuzz_differential: no API version both brokers advertise is left to send{'; not sent: ' + ', '.join(skipped) if skipped else ''}")
     report = Report(seed, targets=len(targets))
     started = time.monotonic()
     try:
