@@ -127,16 +127,25 @@ def listening(context: RequestContext) -> Listening:
 
 def existing_topic(context: RequestContext, name: str, altering: bool = False):
     """The topic a config resource names. Its name is judged before it is looked up, as Kafka
-    does: an illegal one is INVALID_TOPIC_EXCEPTION (ConfigHelper's Topic.validate), and an
-    empty one to alter is the default topic resource, INVALID_REQUEST
-    (ControllerConfigurationValidator)."""
+    does (`check_topic_resource`)."""
+    check_topic_resource(name, altering)
+    info = context.storage.topic(name)
+    if info is None:
+        raise _no_such_topic(name)
+    return info
+
+
+def check_topic_resource(name: str, altering: bool = False) -> None:
+    """A topic resource's name as Kafka judges it before anything else: an illegal one is
+    INVALID_TOPIC_EXCEPTION (ConfigHelper's Topic.validate), and an empty one to alter is the
+    default topic resource, INVALID_REQUEST (ControllerConfigurationValidator)."""
     if altering and not name:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed.")
     validate_topic_name(name)
-    info = context.storage.topic(name)
-    if info is None:
-        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
-    return info
+
+
+def _no_such_topic(name: str) -> KafkaError:
+    return KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
 
 
 def repeated_resources(resources: Iterable[Mapping[str, Any]]) -> set[tuple[int, str]]:
@@ -175,9 +184,13 @@ def replace_topic_configs(
     are overrides kept as they are: already accepted (the embedding API may set values below
     Kafka's floors, such as a tiny segment.bytes in a test), so not judged again. A topic of an
     async engine (PostgreSQL) is stored by the call returned, for the handler to await with
-    `stored_after`; None when nothing is left to do."""
+    `stored_after`; None when nothing is left to do. Whether the topic exists is asked after its
+    values are judged, as Kafka's ConfigurationControlManager validates a change before its
+    existence check (UNKNOWN_TOPIC_OR_PARTITION)."""
     configs = {**(unchanged or {}), **validate_configs(overrides)}
     check_together(configs, context.storage.defaults)
+    if context.storage.topic(name) is None:
+        raise _no_such_topic(name)
     if validate_only:
         return None
     storage = context.storage

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server import broker_configs
 from ottla.server.context import RequestContext
 from ottla.server.handlers._configs import (
-    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed, existing_topic, repeated_resource, repeated_resources,
+    BROKER, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed, check_topic_resource, repeated_resource, repeated_resources,
     replace_broker_configs, replace_topic_configs, stored_after, unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
@@ -49,7 +49,7 @@ def handle(
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             kind = resource["resource_type"]
             if kind == TOPIC:
-                existing_topic(context, resource["resource_name"], altering=True)
+                check_topic_resource(resource["resource_name"], altering=True)
                 overrides = {config["name"]: config["value"] for config in resource["configs"]}
                 stored = replace_topic_configs(context, resource["resource_name"], overrides, request["validate_only"])
             elif kind == BROKER:

@@ -9,6 +9,7 @@ topics (PostgreSQL) grow together after the others, their new partitions' rows w
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -40,26 +41,36 @@ def handle(
     context: RequestContext, header: RequestHeader, request: CreatePartitionsRequest
 ) -> CreatePartitionsResponse | Coroutine[Any, Any, CreatePartitionsResponse]:
     names = [topic["name"] for topic in request["topics"]]
-    if _added(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
-        # Kafka's controller writes one record per new partition, at most MAX_RECORDS_PER_USER_OP
-        # per request; past that the request fails whole (EventHandlerExceptionInfo).
+    # ControllerApis.createPartitions answers a name given more than once once, INVALID_REQUEST,
+    # then the topics the caller may not ALTER (ALTER on the cluster is not enough), then what
+    # the controller's event answers for the others.
+    duplicated = [name for name, count in Counter(names).items() if count > 1]
+    alterable = context.authorized(AclOperation.ALTER, ResourceType.TOPIC, names)
+    growable = [topic for topic in request["topics"] if topic["name"] not in duplicated and topic["name"] in alterable]
+    if growable and request["timeout_ms"] <= 0:
+        # The event is due by timeout_ms from its arrival (ControllerRequestContext.requestTimeoutMsToDeadlineNs)
+        # and its queue times it out before running it; the failed event answers every topic of
+        # the request, each copy too (CreatePartitionsRequest.getErrorResponse).
+        return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.REQUEST_TIMED_OUT, "error_message": None} for name in names]}
+    if _added(context, growable) > MAX_PARTITIONS_PER_REQUEST:
+        # The controller's event writes one record per new partition, at most MAX_RECORDS_PER_USER_OP;
+        # past that it fails whole (EventHandlerExceptionInfo), answering every topic as above.
         message = "Unable to perform excessively large batch operation."
         return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message} for name in names]}
-    results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = []
-    # ControllerApis.createPartitions: ALTER on each topic (ALTER on the cluster is not enough).
-    alterable = context.authorized(AclOperation.ALTER, ResourceType.TOPIC, names)
+    results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = [
+        {"name": name, "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Duplicate topic name."} for name in duplicated
+    ]
+    results.extend(
+        {"name": name, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": None}
+        for name in dict.fromkeys(names) if name not in duplicated and name not in alterable
+    )
     # An async engine's growths, awaited in request order after this loop.
     pending: list[tuple[CreatePartitionsResponseCreatePartitionsTopicResult, Callable[[], Awaitable[None]]]] = []
     # controller_mutation_rate, strict from v3 (ControllerApis.createPartitions).
     mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 3)
-    for topic in request["topics"]:
-        name = topic["name"]
-        entry: CreatePartitionsResponseCreatePartitionsTopicResult = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
+    for topic in growable:
+        entry: CreatePartitionsResponseCreatePartitionsTopicResult = {"name": topic["name"], "error_code": ErrorCode.NONE, "error_message": None}
         try:
-            if names.count(name) > 1:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
-            if name not in alterable:
-                raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
             growing = _grow(context, topic, request["validate_only"], mutations)
             if growing is not None:
                 pending.append((entry, growing))
@@ -106,7 +117,7 @@ def _grow(
     context.storage.finish_growth(name)
     info = context.storage.topic(name)
     if info is None:
-        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist.")
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)  # without a message, as UnknownTopicOrPartitionException()
     if count == info.partitions:
         raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {info.partitions} partition(s).")
     if count < info.partitions:

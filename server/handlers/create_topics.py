@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 API = ApiKey.CREATE_TOPICS
 VERSIONS = (0, 7)
 
+# Kafka's Topic.CLUSTER_METADATA_TOPIC_NAME: ControllerApis.createTopics refuses it by name.
+METADATA_TOPIC = "__cluster_metadata"
+
 # Kafka's ReplicationControlManager.MAX_PARTITIONS_PER_BATCH: a request for more partitions
 # than this fails whole, before anything is allocated (validateTotalNumberOfPartitions).
 MAX_PARTITIONS_PER_REQUEST = 10_000
@@ -51,16 +54,7 @@ def handle(
 ) -> CreateTopicsResponse | Coroutine[Any, Any, CreateTopicsResponse]:
     storage = context.storage
     validate_only = request.get("validate_only", False)
-    if _total_partitions(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
-        message = "Excessively large number of partitions per request."
-        refused: list[CreateTopicsResponseCreatableTopicResult] = [
-            {"name": topic["name"], "topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message, "configs": []}
-            for topic in request["topics"]
-        ]
-        return {"throttle_time_ms": 0, "topics": refused}
     cluster = context.services.cluster
-    # controller_mutation_rate, strict from v6 (ControllerApis.createTopics).
-    mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 6)
     names = [topic["name"] for topic in request["topics"]]
     # ControllerApis.createTopics: a name given more than once is answered once, after the
     # others, and none of its copies is created.
@@ -72,8 +66,25 @@ def handle(
             AclOperation.CREATE, ResourceType.TOPIC, names
         )
         describable = context.authorized(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, names)
+    if request["timeout_ms"] <= 0 and any(_reaches_controller(name, duplicated, creatable) for name in names):
+        # The controller's event is due by timeout_ms from its arrival (ControllerRequestContext.
+        # requestTimeoutMsToDeadlineNs) and its queue times it out before running it; the failed
+        # event answers every topic of the request, each copy too (CreateTopicsRequest.getErrorResponse).
+        return {"throttle_time_ms": 0, "topics": [
+            {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.REQUEST_TIMED_OUT, "error_message": None, "configs": []} for name in names
+        ]}
+    if _total_partitions(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
+        # Checked in the controller's event (ReplicationControlManager.createTopics), so after its deadline.
+        message = "Excessively large number of partitions per request."
+        return {"throttle_time_ms": 0, "topics": [
+            {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message, "configs": []} for name in names
+        ]}
+    # controller_mutation_rate, strict from v6 (ControllerApis.createTopics).
+    mutations = context.services.quotas.mutation_quota(context.client.principal, header.client_id or "", header.api_version >= 6)
     results: list[CreateTopicsResponseCreatableTopicResult] = []
-    unauthorized: list[CreateTopicsResponseCreatableTopicResult] = []
+    # Refused before the controller, answered after the duplicates: the metadata log's name and
+    # the topics the caller may not create.
+    refused: list[CreateTopicsResponseCreatableTopicResult] = []
     # An engine that creates topics with coroutines: each checked topic to create, then created together.
     pending: list[tuple[CreateTopicsResponseCreatableTopicResult, int, int, dict[str, str]]] | None = [] if storage.is_async else None
     # Topics whose files a thread writes (Storage.reserve_topic), each with what answers it.
@@ -85,31 +96,40 @@ def handle(
         entry: CreateTopicsResponseCreatableTopicResult = {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.NONE, "error_message": None}
         if name in duplicated:
             continue
+        if name == METADATA_TOPIC:
+            refused.append({**entry, "error_code": ErrorCode.INVALID_REQUEST, "error_message": f"Creation of internal topic {METADATA_TOPIC} is prohibited.", "configs": []})
+            continue
         if creatable is not None and name not in creatable:
-            unauthorized.append({**entry, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": "Authorization failed.", "configs": []})
+            refused.append({**entry, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED, "error_message": "Authorization failed.", "configs": []})
             continue
         assignments: dict[int, tuple[int, ...]] | None = None
         try:
-            # ReplicationControlManager's order: the name and whether the topic exists first, so
-            # that creating an existing topic is TOPIC_ALREADY_EXISTS whatever else it asks;
-            # then the replication factor's and the partition count's own values.
+            # ReplicationControlManager.createTopics' order: the name and whether the topic exists
+            # first, so that creating an existing topic is TOPIC_ALREADY_EXISTS whatever else it
+            # asks; then its configs (computeConfigChanges, then ConfigurationControlManager's
+            # checks); then, in createTopic, the replication factor's and the partition count's own values.
             storage.check_name_free(name, siblings)
-            if topic["replication_factor"] == 0 or topic["replication_factor"] < -1:
-                raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.")
+            configs = _checked_configs(context, topic)
             partitions = topic["num_partitions"]
             if topic["assignments"]:
-                if partitions != -1 or topic["replication_factor"] != -1:
-                    raise KafkaError(ErrorCode.INVALID_REQUEST, "both num_partitions or replication_factor and assignments were set")
+                # createTopic: manual assignments leave both counts at -1, the factor checked first.
+                if topic["replication_factor"] != -1:
+                    raise KafkaError(ErrorCode.INVALID_REQUEST, "A manual partition assignment was specified, but replication factor was not set to -1.")
+                if partitions != -1:
+                    raise KafkaError(ErrorCode.INVALID_REQUEST, "A manual partition assignment was specified, but numPartitions was not set to -1.")
                 if cluster is not None:
                     assignments = _checked_assignments(cluster, topic["assignments"])
                 else:
                     _check_partition_indexes(topic["assignments"])
                     check_node_assignments(context, [a["broker_ids"] for a in topic["assignments"]])
                 partitions = len(topic["assignments"])
-            elif partitions == -1:
-                partitions = context.config.num_partitions
-            if partitions <= 0:
-                raise KafkaError(ErrorCode.INVALID_PARTITIONS, "number of partitions must be larger than 0")
+            else:
+                if topic["replication_factor"] == 0 or topic["replication_factor"] < -1:
+                    raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.")
+                if partitions == 0 or partitions < -1:
+                    raise KafkaError(ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.")
+                if partitions == -1:
+                    partitions = context.config.num_partitions
             replication_factor = 1
             if cluster is not None:
                 replication_factor = _replication_factor(context, cluster, topic, assignments)
@@ -121,13 +141,8 @@ def handle(
                     f"{topic['replication_factor']} cannot be reached because only 1 broker(s) are registered or some brokers have "
                     "all their log directories cordoned.",
                 )
-            names_given = [c["name"] for c in topic["configs"]]
-            if len(set(names_given)) != len(names_given):
-                raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
             if not topic["assignments"] and cluster is None and all_dirs_cordoned(context):
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR, f"Unable to replicate the partition {replication_factor} time(s): {NO_UNCORDONED_BROKER}")
-            configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
-            check_together(configs, storage.defaults)
             if mutations is not None:
                 mutations.record(partitions)  # after every check, validate-only too (ReplicationControlManager.createTopic)
             if validate_only:
@@ -156,12 +171,30 @@ def handle(
         {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Duplicate topic name.", "configs": []}
         for name in duplicated
     )
-    response: CreateTopicsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "topics": results + unauthorized}
+    response: CreateTopicsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "topics": results + refused}
     if pending:
         return _create_all(context, response, pending, describable)
     if reserved:
         return _create_reserved(context, response, reserved, describable)
     return response
+
+
+def _checked_configs(context: RequestContext, topic: CreateTopicsRequestCreatableTopic) -> dict[str, str]:
+    """The topic's configs validated and normalised as the controller checks them: null values
+    first, all of them named (ReplicationControlManager.computeConfigChanges), then each name and
+    value and the values against one another; a key given more than once takes its last value."""
+    nulls = [c["name"] for c in topic["configs"] if c["value"] is None]
+    if nulls:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Null value not supported for topic configs: {','.join(nulls)}")
+    configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
+    check_together(configs, context.storage.defaults)
+    return configs
+
+
+def _reaches_controller(name: str, duplicated: list[str], creatable: set[str] | None) -> bool:
+    """Whether ControllerApis.createTopics passes the topic on to the controller's event: not
+    duplicated, not the metadata log, and one the caller may create."""
+    return name not in duplicated and name != METADATA_TOPIC and (creatable is None or name in creatable)
 
 
 # A reserved topic: its answer, the topic, its replication factor, configs and assignments.

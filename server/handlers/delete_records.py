@@ -40,35 +40,47 @@ def handle(
     # An async engine's partitions and their targets, deleted together after this loop.
     pending: list[tuple[DeleteRecordsResponseDeleteRecordsPartitionResult, Any, int]] = []
     allowed = context.authorized(AclOperation.DELETE, ResourceType.TOPIC, (topic["name"] for topic in request["topics"]))
-    for topic in request["topics"]:
+    for name, offsets in _targets(request).items():
         partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = []
-        for wanted in topic["partitions"]:
-            entry: DeleteRecordsResponseDeleteRecordsPartitionResult = {"partition_index": wanted["partition_index"], "low_watermark": -1, "error_code": ErrorCode.NONE}
-            if topic["name"] not in allowed:
+        for index, offset in offsets.items():
+            entry: DeleteRecordsResponseDeleteRecordsPartitionResult = {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.NONE}
+            if name not in allowed:
                 entry["error_code"] = ErrorCode.TOPIC_AUTHORIZATION_FAILED  # KafkaApis: DELETE on the topic
                 partitions.append(entry)
                 continue
             try:
-                if topic["name"] in INTERNAL_TOPICS:
-                    _refuse_internal(context, topic["name"], wanted["partition_index"])
+                if name in INTERNAL_TOPICS:
+                    _refuse_internal(context, name, index)
                 if context.services.cluster is not None:
-                    leader_partition(context, context.services.cluster, topic["name"], wanted["partition_index"])
-                log = storage.partition(topic["name"], wanted["partition_index"])
+                    leader_partition(context, context.services.cluster, name, index)
+                log = storage.partition(name, index)
                 if not log.config.delete:
                     # Partition.deleteRecordsOnLeader: only a policy with `delete` lets records go early.
-                    raise KafkaError(ErrorCode.POLICY_VIOLATION, f"Records of partition {topic['name']}-{wanted['partition_index']} can not be deleted due to the configured policy")
-                if storage.is_database_topic(topic["name"]):
-                    pending.append((entry, log, wanted["offset"]))
+                    raise KafkaError(ErrorCode.POLICY_VIOLATION, f"Records of partition {name}-{index} can not be deleted due to the configured policy")
+                if storage.is_database_topic(name):
+                    pending.append((entry, log, offset))
                 else:
-                    entry["low_watermark"] = log.delete_records(wanted["offset"])
+                    entry["low_watermark"] = log.delete_records(offset)
             except KafkaError as exc:
                 entry["error_code"] = exc.code
             partitions.append(entry)
-        topics.append({"name": topic["name"], "partitions": partitions})
+        topics.append({"name": name, "partitions": partitions})
     response: DeleteRecordsResponse = {"throttle_time_ms": 0, "topics": topics}
     if pending:
         return _delete_all(response, pending)
     return response
+
+
+def _targets(request: DeleteRecordsRequest) -> dict[str, dict[int, int]]:
+    """The offset asked for each partition, by topic. KafkaApis.handleDeleteRecordsRequest files
+    them in maps keyed by partition: a partition named more than once is deleted up to the last
+    offset given and answered once, a topic named more than once is answered once, and one named
+    without partitions is not answered."""
+    targets: dict[str, dict[int, int]] = {}
+    for topic in request["topics"]:
+        for wanted in topic["partitions"]:
+            targets.setdefault(topic["name"], {})[wanted["partition_index"]] = wanted["offset"]
+    return targets
 
 
 def _refuse_internal(context: RequestContext, name: str, index: int) -> None:

@@ -39,10 +39,26 @@ API = ApiKey.DESCRIBE_CONFIGS
 VERSIONS = (0, 4)
 
 
+# Errors.INVALID_REQUEST's own message, which DescribeConfigsRequest.getErrorResponse gives.
+_MALFORMED = (
+    "This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. "
+    "See the broker logs for more details."
+)
+
+
 def handle(context: RequestContext, header: RequestHeader, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
     version = header.api_version
     synonyms = request.get("include_synonyms", False)
     documentation = request.get("include_documentation", False)
+    if any(resource["resource_type"] not in (TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP) for resource in request["resources"]):
+        # ConfigHelper.handleDescribeConfigsRequest throws InvalidRequestException for a resource
+        # type it does not know while sorting the resources by authorization, before describing
+        # any: the request fails whole, every resource INVALID_REQUEST.
+        return {"throttle_time_ms": 0, "results": [
+            {"error_code": ErrorCode.INVALID_REQUEST, "error_message": _MALFORMED, "resource_type": resource["resource_type"],
+             "resource_name": resource["resource_name"], "configs": []}
+            for resource in request["resources"]
+        ]}
     results: list[DescribeConfigsResponseDescribeConfigsResult] = []
     refused: list[DescribeConfigsResponseDescribeConfigsResult] = []
     for resource in request["resources"]:
@@ -65,7 +81,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeConf
             result["error_message"] = exc.message
         else:
             wanted = resource["configuration_keys"]
-            if wanted is not None:
+            if wanted:  # null or empty: every config (ConfigHelperUtils.createResponseConfig)
                 entries = [entry for entry in entries if entry["name"] in wanted]
             for entry in entries:
                 # v0 has is_default where later versions have config_source.

@@ -16,7 +16,7 @@ from ottla.server.context import RequestContext
 from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
     BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed,
-    client_metrics, existing_topic, repeated_resource, repeated_resources, replace_broker_configs, replace_topic_configs, stored_after,
+    check_topic_resource, client_metrics, repeated_resource, repeated_resources, replace_broker_configs, replace_topic_configs, stored_after,
     unknown_resource,
 )
 from ottla.server.security.authorizer import AclOperation
@@ -58,12 +58,19 @@ def handle(
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             kind = resource["resource_type"]
             if kind == TOPIC:
-                info = existing_topic(context, resource["resource_name"], altering=True)
-                overrides = _apply(dict(info.configs), resource["configs"])
+                # The controller's order (ConfigurationControlManager.incrementalAlterConfigResource):
+                # the operations applied (a missing topic's to no overrides), then the resource's
+                # name and the resulting values judged (ControllerConfigurationValidator), then
+                # whether the topic exists (replace_topic_configs).
+                name = resource["resource_name"]
+                info = context.storage.topic(name)
+                current = {} if info is None else dict(info.configs)
+                overrides = _apply(dict(current), resource["configs"])
+                check_topic_resource(name, altering=True)
                 touched = {operation["name"] for operation in resource["configs"]}
                 changed = {k: v for k, v in overrides.items() if k in touched}
-                unchanged = {k: v for k, v in info.configs.items() if k not in touched}
-                stored = replace_topic_configs(context, info.name, changed, request["validate_only"], unchanged)
+                unchanged = {k: v for k, v in current.items() if k not in touched}
+                stored = replace_topic_configs(context, name, changed, request["validate_only"], unchanged)
             elif kind == BROKER:
                 per_broker = altered_broker(context, resource["resource_name"], kind)
                 _alter_broker(context, per_broker, resource["configs"], request["validate_only"])
@@ -89,23 +96,20 @@ def _apply(overrides: dict[str, str], operations: list[IncrementalAlterConfigsRe
     """A topic's overrides after the operations; APPEND and SUBTRACT start from the key's own
     default when it has no override, not from the broker's log.* value: Kafka 4.4's controller
     (ConfigurationControlManager.getParts) takes KafkaConfigSchema.getDefault, the topic
-    ConfigDef's static default."""
+    ConfigDef's static default. Names are judged afterwards, on what is left set: deleting an
+    unknown name is no error, and APPEND or SUBTRACT on one is refused as on a key that is not a list."""
     result: dict[str, str | None] = dict(overrides)
 
-    def known(name: str) -> None:
-        if name not in TOPIC_KEYS:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
-
     def current_items(name: str, op: int) -> list[str]:
-        key = TOPIC_KEYS[name]
-        if key.type != ConfigType.LIST:
+        key = TOPIC_KEYS.get(name)
+        if key is None or key.type != ConfigType.LIST:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
         current = result.get(name)
         if current is None:
             current = key.render(key.default) or ""
         return [item for item in current.split(",") if item]
 
-    return _operate(result, operations, current_items, known)
+    return _operate(result, operations, current_items)
 
 
 def _alter_broker(
@@ -156,16 +160,12 @@ def _operate(
     configs: dict[str, str | None],
     operations: list[IncrementalAlterConfigsRequestAlterableConfig],
     current_items: Callable[[str, int], list[str]],
-    known: Callable[[str], None] | None = None,
 ) -> dict[str, str | None]:
     """`configs`, changed in place by the operations in order: SET and DELETE as given; APPEND
     and SUBTRACT on the items `current_items(name, op)` gives (it refuses a key that is not a
-    list), the given items trimmed and each added once; `known`, when given, refuses a name
-    before its operation is looked at."""
+    list), the given items trimmed and each added once."""
     for operation in operations:
         name, op, value = operation["name"], operation["config_operation"], operation["value"]
-        if known is not None:
-            known(name)
         if op == SET:
             configs[name] = value
         elif op == DELETE:

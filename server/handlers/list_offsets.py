@@ -13,7 +13,8 @@ at the log end, whatever its isolation level (Partition.fetchOffsetForTimestamp,
 lastFetchableOffset).
 
 A partition named more than once in the request is answered once, INVALID_REQUEST: Kafka 4's
-ReplicaManager.fetchOffset files its answers by partition, so the copies collapse into one.
+ReplicaManager.fetchOffset files its answers by partition, so the copies collapse into one, and
+a topic named more than once is answered once, one named without partitions not at all.
 """
 
 from __future__ import annotations
@@ -98,7 +99,10 @@ def _answer(
     duplicates = _duplicates(request)
     cluster = context.services.cluster
     state: PartitionState | None = None
-    topics: list[ListOffsetsResponseListOffsetsTopicResponse] = []
+    # Each topic's answers, however many times the request names it (ReplicaManager.fetchOffset
+    # files them by partition and groups them by topic): a topic named with no partition is not answered.
+    answered: dict[str, list[ListOffsetsResponseListOffsetsPartitionResponse]] = {}
+    # Unauthorized topics are answered as the request names them, each copy (KafkaApis.handleListOffsetRequest).
     refused: list[ListOffsetsResponseListOffsetsTopicResponse] = []
     # An engine whose lookups by time are coroutines: those partitions' lookups, awaited together.
     pending: list[_Pending] | None = [] if storage.is_async else None
@@ -107,7 +111,7 @@ def _answer(
         if allowed is not None and topic["name"] not in allowed:
             refused.append({"name": topic["name"], "partitions": [_failed(version, p["partition_index"], ErrorCode.TOPIC_AUTHORIZATION_FAILED) for p in topic["partitions"]]})
             continue
-        partitions: list[ListOffsetsResponseListOffsetsPartitionResponse] = []
+        partitions = answered.setdefault(topic["name"], [])
         for wanted in topic["partitions"]:
             if duplicates and (topic["name"], wanted["partition_index"]) in duplicates:
                 if duplicates[(topic["name"], wanted["partition_index"])]:
@@ -145,7 +149,7 @@ def _answer(
                 epoch = (0 if state is None else state.epoch_for(offset)) if offset >= 0 else -1
                 entry.update({"timestamp": timestamp, "offset": offset, "leader_epoch": epoch})
             partitions.append(entry)
-        topics.append({"name": topic["name"], "partitions": partitions})
+    topics: list[ListOffsetsResponseListOffsetsTopicResponse] = [{"name": name, "partitions": found} for name, found in answered.items() if found]
     if pending:
         return _look_up_all(version, {"throttle_time_ms": 0, "topics": topics + refused}, pending)
     return {"throttle_time_ms": 0, "topics": topics + refused}
