@@ -45,7 +45,7 @@ def handle(
         try:
             if (resource["resource_type"], resource["resource_name"]) in repeated:
                 raise repeated_resource()
-            check_preprocessed([config["name"] for config in resource["configs"]], [])
+            check_preprocessed([config["name"] for config in resource["configs"]], [config["name"] for config in resource["configs"] if config["value"] is None])
             check_authorized(context, AclOperation.ALTER_CONFIGS, resource["resource_type"], resource["resource_name"])
             kind = resource["resource_type"]
             if kind == TOPIC:

@@ -123,7 +123,7 @@ def test_alter_configs_replaces_all_overrides(client, version):
     "configs, code, message",
     [
         ([dict(name="retention.ms", value="x")], 40, "Invalid value x for configuration retention.ms: Not a number of type LONG"),
-        ([dict(name="retention.ms", value=None)], 40, "Null value not supported for topic configs: retention.ms"),
+        ([dict(name="retention.ms", value=None)], 42, "Null value not supported for : retention.ms"),
         ([dict(name="nope", value="1")], 40, "Unknown topic config name: nope"),
         ([dict(name="retention.ms", value="1"), dict(name="retention.ms", value="2")], 42, "Error due to duplicate config keys"),
     ],
