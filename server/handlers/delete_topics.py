@@ -27,7 +27,7 @@ from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, Resourc
 from ottla.storage import TopicInfo
 from ottla.storage.engine import TopicDeletion
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 API = ApiKey.DELETE_TOPICS
 VERSIONS = (0, 6)
+
+_UNKNOWN = (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID)
 
 
 def handle(
@@ -99,7 +101,8 @@ def handle(
                 _deleted(context, entry, info)
         except KafkaError as exc:
             entry["error_code"] = exc.code
-            entry["error_message"] = exc.message
+            # An unknown name or id: ControllerApis' ApiError(error), Errors' own words.
+            entry["error_message"] = default_message(exc.code) if exc.code in _UNKNOWN else exc.message
         responses.append(entry)
     response: DeleteTopicsResponse = {"throttle_time_ms": 0 if mutations is None else mutations.throttle_time_ms, "responses": responses}
     if pending:

@@ -18,7 +18,7 @@ from ottla.server.context import RequestContext
 from ottla.server.handlers._topics import invalid_topic_message
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -78,5 +78,5 @@ def _topic_error(context: RequestContext, name: str) -> tuple[ErrorCode, str] | 
     if not context.authorize(AclOperation.READ, ResourceType.TOPIC, name):
         return ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."
     if context.storage.topic(name) is None:
-        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition."
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, default_message(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     return None

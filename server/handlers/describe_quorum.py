@@ -19,7 +19,7 @@ from ottla.server.cluster.routing import endpoint_of
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeQuor
     for topic in topics:
         partitions: list[DescribeQuorumResponsePartitionData] = [
             {"partition_index": p["partition_index"], "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-             "error_message": "This server does not host this topic-partition.", "leader_id": 0, "leader_epoch": 0,
+             "error_message": default_message(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), "leader_id": 0, "leader_epoch": 0,
              "high_watermark": 0, "current_voters": [], "observers": []}
             for p in topic["partitions"]]
         response["topics"].append({"topic_name": topic["topic_name"], "partitions": partitions})

@@ -4,6 +4,7 @@ and its own topic's id. None of them deletes a topic."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,12 @@ def test_a_passed_deadline_leaves_a_request_its_checks_refused_whole_to_them(bro
         {"name": "kept", "topic_id": bytes(16)}, {"name": "kept", "topic_id": bytes(16)}, {"name": None, "topic_id": bytes(16)}]})
     assert [(r["name"], r["error_code"], r["error_message"]) for r in answer["responses"]] == [
         ("kept", ErrorCode.INVALID_REQUEST, "Duplicate topic name."), (None, ErrorCode.INVALID_REQUEST, "Neither topic name nor id were specified.")]
+
+
+def test_an_unknown_name_or_id_is_answered_in_kafkas_words(broker: ThreadedBroker) -> None:
+    """ControllerApis answers them ApiError(error): Errors' own messages, as the reference did."""
+    answer = _Connection(broker.bootstrap_servers).call(ApiKey.DELETE_TOPICS, 6, {"timeout_ms": 5000, "topics": [
+        {"name": "absent", "topic_id": bytes(16)}, {"name": None, "topic_id": uuid.uuid4().bytes}]})
+    assert [(r["name"], r["error_code"], r["error_message"]) for r in answer["responses"]] == [
+        ("absent", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition."),
+        (None, ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")]
