@@ -70,13 +70,13 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeProd
     return {"throttle_time_ms": 0, "topics": topics}
 
 
-def _topic_error(context: RequestContext, name: str) -> tuple[ErrorCode, str] | None:
+def _topic_error(context: RequestContext, name: str) -> tuple[ErrorCode, str | None] | None:
     """The error all of a topic's partitions answer, with its message (an ApiError's), if any."""
     invalid = invalid_topic_message(name)
     if invalid is not None:
         return ErrorCode.INVALID_TOPIC, invalid
     if not context.authorize(AclOperation.READ, ResourceType.TOPIC, name):
-        return ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED, default_message(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     if context.storage.topic(name) is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, default_message(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     return None
