@@ -4,8 +4,13 @@ As Kafka 4.4 does, a group with members is refused (NON_EMPTY_GROUP), a group id
 to every coordinator creates an empty share group (`kafka-share-groups --reset-offsets` before
 the first consumer starts), and any offset is taken: the share-partition makes sense of it at
 the next fetch (ShareCoordinator.alter_start_offset).
-KafkaApis.handleAlterShareGroupOffsetsRequest asks READ on the group, then on each topic
-(TOPIC_AUTHORIZATION_FAILED for its partitions).
+KafkaApis.handleAlterShareGroupOffsetsRequest asks READ on the group, then on each topic,
+and answers a refused or unknown topic itself (TOPIC_AUTHORIZATION_FAILED or
+UNKNOWN_TOPIC_OR_PARTITION for each partition, one entry per topic name, none when no partition
+is named); GroupCoordinatorService then refuses an empty group id (INVALID_GROUP_ID).
+
+Divergence: a partition index an existing topic does not have is UNKNOWN_TOPIC_OR_PARTITION
+here; Kafka 4.4's persister fails the whole request with UNKNOWN_SERVER_ERROR.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
     group_id = request["group_id"]
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")
+    if not group_id:
+        # GroupCoordinatorService refuses an empty id before any coordinator looks for the group.
+        return _error(ErrorCode.INVALID_GROUP_ID, "The group id is invalid.")
     if (moved := elsewhere(context, GROUP, group_id)) is not None:
         return _error(moved, None)  # the client asks its coordinator
     if group_id in context.groups.groups:
@@ -47,14 +55,24 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
     if group.members:
         return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
     responses: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = []
+    # Topics KafkaApis answers itself, partition by partition, into one entry per name (none
+    # for a topic named with no partition).
+    answered: dict[str, AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = {}
     for topic in request["topics"]:
-        info = context.storage.topic(topic["topic_name"])
+        name = topic["topic_name"]
+        info = context.storage.topic(name)
+        authorized = context.authorize(AclOperation.READ, ResourceType.TOPIC, name)
+        if not authorized or info is None:
+            refusal = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if authorized else ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            if topic["partitions"]:
+                entry = answered.setdefault(name, {"topic_name": name, "topic_id": b"\0" * 16, "partitions": []})
+                entry["partitions"].extend({"partition_index": wanted["partition_index"], "error_code": refusal,
+                                            "error_message": _MESSAGES[refusal]} for wanted in topic["partitions"])
+            continue
         partitions: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition] = []
         for wanted in topic["partitions"]:
             index, error = wanted["partition_index"], ErrorCode.NONE
-            if not context.authorize(AclOperation.READ, ResourceType.TOPIC, topic["topic_name"]):
-                error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
-            elif info is None or not 0 <= index < info.partitions:
+            if not 0 <= index < info.partitions:
                 error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 try:
@@ -62,9 +80,13 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
                 except KafkaError as exc:
                     error = exc.code
             partitions.append({"partition_index": index, "error_code": error, "error_message": None})
-        responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16 if info is None else info.topic_id,
-                          "partitions": partitions})
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
+        responses.append({"topic_name": name, "topic_id": info.topic_id, "partitions": partitions})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses + list(answered.values())}
+
+
+# ApiError's default messages for the errors KafkaApis answers per partition.
+_MESSAGES = {ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
+             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "This server does not host this topic-partition."}
 
 
 def _error(code: ErrorCode, message: str | None) -> AlterShareGroupOffsetsResponse:

@@ -6,9 +6,9 @@ changed or the member sent a full request (`ottla.server.groups.consumer.manager
 With `group.version` finalized at 0 the API stays advertised but every request is answered
 UNSUPPORTED_VERSION, as Kafka 4.4's KafkaApis does while the consumer protocol is disabled.
 Then, as KafkaApis.handleConsumerGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED),
-DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED when any is refused); a
-group id a streams or share group holds is GROUP_ID_NOT_FOUND, as
-GroupMetadataManager.getOrMaybeCreateConsumerGroup answers."""
+DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED when any is refused). After
+the coordinator's checks of the request, a group id a streams or share group holds is
+GROUP_ID_NOT_FOUND, as GroupMetadataManager.getOrMaybeCreateConsumerGroup answers."""
 
 from __future__ import annotations
 
@@ -44,8 +44,6 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
     names = request["subscribed_topic_names"]
     if names and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(set(names)):
         return _error(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
-    if context.groups.streams_group(group_id) is not None or group_id in context.services.share.groups:
-        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
     result = context.groups.consumer_heartbeat(
         HeartbeatRequest(
             group_id=request["group_id"],
@@ -58,11 +56,13 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
             subscribed_topic_regex=request.get("subscribed_topic_regex"),
             server_assignor=request["server_assignor"],
             owned=None if owned is None else _assignment(owned),
+            owned_listed=bool(owned),
             client_id=header.client_id or "",
             # Kafka reports the client's InetAddress as Java prints it.
             client_host="/" + context.client_host,
             api_version=header.api_version,
             may_describe=None if context.authorizer is None else functools.partial(context.authorize, AclOperation.DESCRIBE, ResourceType.TOPIC),
+            held_by_another_type=context.groups.streams_group(group_id) is not None or group_id in context.services.share.groups,
         )
     )
     return {

@@ -3,7 +3,8 @@ message field of v3 stays null, as Kafka 4.4 leaves it for every error it answer
 With an authorizer a group needs DELETE, else GROUP_AUTHORIZATION_FAILED after the others
 (KafkaApis.handleDeleteGroupsRequest). In a cluster each group is deleted only by its
 coordinator: elsewhere it is NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE, or
-COORDINATOR_LOAD_IN_PROGRESS while its partition is read again), as Kafka answers per group."""
+COORDINATOR_LOAD_IN_PROGRESS while its partition is read again), as Kafka answers per group.
+A group named more than once is answered once."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ VERSIONS = (0, 3)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
-    deletable = context.authorized(AclOperation.DELETE, ResourceType.GROUP, request["groups_names"])
-    names = [name for name in request["groups_names"] if name in deletable]
-    refused = [name for name in request["groups_names"] if name not in deletable]
+    # Kafka answers from a map keyed by group id: a group named twice has one result.
+    wanted = list(dict.fromkeys(request["groups_names"]))
+    deletable = context.authorized(AclOperation.DELETE, ResourceType.GROUP, wanted)
+    names = [name for name in wanted if name in deletable]
+    refused = [name for name in wanted if name not in deletable]
     cluster = context.services.cluster
     elsewhere = {} if cluster is None else {name: error for name in names if (error := refusal(context, cluster, GROUP, name)) is not None}
     here = [name for name in names if name not in elsewhere]

@@ -2,7 +2,12 @@
 initializes it again from share.auto.offset.reset.
 
 As KafkaApis.handleDeleteShareGroupOffsetsRequest: DELETE on the group
-(GROUP_AUTHORIZATION_FAILED), then READ per topic; refused topics are answered first."""
+(GROUP_AUTHORIZATION_FAILED), then READ per topic; refused topics are answered first. Then as
+GroupCoordinatorService: an empty group id is INVALID_GROUP_ID; a missing topic, or one the
+group has no initialized share state for, is UNKNOWN_TOPIC_OR_PARTITION, each in Kafka's words.
+
+Divergence: a group that never initialized any topic answers those errors per topic; Kafka,
+which keeps no share-state metadata for such a group, answers no topic at all."""
 
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
     share = context.services.share
     if not context.authorize(AclOperation.DELETE, ResourceType.GROUP, request["group_id"]):
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")
+    if not request["group_id"]:
+        # GroupCoordinatorService refuses an empty id before any coordinator looks for the group.
+        return _error(ErrorCode.INVALID_GROUP_ID, "The group id is invalid.")
     if (moved := elsewhere(context, GROUP, request["group_id"])) is not None:
         return _error(moved, None)  # the client asks its coordinator
     allowed = context.authorized(AclOperation.READ, ResourceType.TOPIC, [topic["topic_name"] for topic in request["topics"]])
@@ -46,16 +54,22 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
         if topic["topic_name"] not in allowed:
             continue
         info = context.storage.topic(topic["topic_name"])
-        error = ErrorCode.NONE
         if info is None:
-            error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        else:
-            try:
-                share.delete_partition_state(group.group_id, info.topic_id)
-            except KafkaError as exc:
-                error = exc.code
-        responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16 if info is None else info.topic_id,
-                          "error_code": error, "error_message": None})
+            responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                              "error_message": "This server does not host this topic-partition."})
+            continue
+        if info.topic_id not in group.initialized:
+            # GroupMetadataManager.sharePartitionsEligibleForOffsetDeletion: only a topic the
+            # group initialized has offsets to delete (so a second delete of one is refused).
+            responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                              "error_message": "There is no offset information to delete."})
+            continue
+        error = ErrorCode.NONE
+        try:
+            share.delete_partition_state(group.group_id, info.topic_id)
+        except KafkaError as exc:
+            error = exc.code
+        responses.append({"topic_name": topic["topic_name"], "topic_id": info.topic_id, "error_code": error, "error_message": None})
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
 
 

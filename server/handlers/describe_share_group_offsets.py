@@ -2,8 +2,11 @@
 
 A partition the group never initialized answers start offset -1, as Kafka's persister does
 for a partition with no state, and so does every partition of a group that does not exist
-(Kafka 4.4 answers so, without an error); a null topic list means every topic the group
-initialized.
+and of a topic that does not exist (Kafka 4.4 answers so, without an error); a null topic list
+means every partition the group initialized.
+
+Divergence: a partition index the topic does not have is UNKNOWN_TOPIC_OR_PARTITION here;
+Kafka 4.4's persister fails the whole group with UNKNOWN_SERVER_ERROR.
 
 As KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group
 (GROUP_AUTHORIZATION_FAILED); topics the principal may not DESCRIBE are left out of an
@@ -75,12 +78,15 @@ def _describe(context: RequestContext, header: RequestHeader, request: DescribeS
                        for topic in topics if topic["topic_name"] not in allowed]
             topics = [topic for topic in topics if topic["topic_name"] in allowed]
         else:
+            # GroupCoordinatorShard.initializedShareGroupPartitions: the partitions whose share
+            # state the group initialized, fetched from or not (start offset -1 until then).
             topics = []
-            initialized = {} if group is None else group.topics
-            for topic_id, name in sorted(initialized.items(), key=lambda item: item[1]):
+            initialized = {} if group is None else group.initialized
+            for topic_id, indexes in initialized.items():
                 info = context.storage.topic_by_id(topic_id)
-                if info is not None and context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
-                    topics.append({"topic_name": name, "partitions": list(range(info.partitions))})
+                if info is not None and context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
+                    topics.append({"topic_name": info.name, "partitions": sorted(indexes)})
+            topics.sort(key=lambda topic: topic["topic_name"])
         starts = context.services.share.state_summaries(group_id)
         entry["topics"] = [_topic(context, starts, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics] + refused
         groups.append(entry)
@@ -105,7 +111,9 @@ def _topic(context: RequestContext, starts: dict[tuple[bytes, int], StateSummary
     partitions: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition] = []
     for index in indexes:
         start, lag, error = -1, -1, ErrorCode.NONE
-        if info is None or not 0 <= index < info.partitions:
+        if info is None:
+            pass  # GroupCoordinatorService.describeShareGroupOffsets: no state, and no error
+        elif not 0 <= index < info.partitions:
             error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         else:
             known = starts.get((info.topic_id, index))

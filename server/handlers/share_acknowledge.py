@@ -4,8 +4,10 @@ The request continues the member's share session (epoch > 0; -1 also closes it, 
 what the member still holds): ACCEPT, RELEASE, REJECT per offset range, and from v2
 RENEW (KIP-1222), which restarts the records' acquisition lock.
 
-As KafkaApis.handleShareAcknowledgeRequest: READ on the group (GROUP_AUTHORIZATION_FAILED)
-before anything else, and READ on each topic (TOPIC_AUTHORIZATION_FAILED per partition).
+As KafkaApis.handleShareAcknowledgeRequest: a null group id is INVALID_REQUEST (an empty one
+is a group like any other), then READ on the group (GROUP_AUTHORIZATION_FAILED), then the
+member id (`member_id_valid`, INVALID_REQUEST), then the session; READ on each topic
+(TOPIC_AUTHORIZATION_FAILED per partition).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.cluster.routing import leader_hint, leader_partition
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
-from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH
+from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -35,10 +37,12 @@ VERSIONS = (1, 2)
 
 def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse:
     share = context.services.share
-    group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
+    group_id, member_id, epoch = request.get("group_id"), request.get("member_id"), request["share_session_epoch"]
+    if group_id is None:
+        return _error(header.api_version, ErrorCode.INVALID_REQUEST)
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return _error(header.api_version, ErrorCode.GROUP_AUTHORIZATION_FAILED)
-    if not group_id or not member_id:
+    if not member_id_valid(member_id):
         return _error(header.api_version, ErrorCode.INVALID_REQUEST)
     if epoch == INITIAL_EPOCH:
         return _error(header.api_version, ErrorCode.INVALID_SHARE_SESSION_EPOCH)

@@ -10,11 +10,13 @@ replaced, or its member gone from the group) answers at once, empty: librdkafka'
 waits for a fetch in flight before it sends its final ShareAcknowledge. The log is read as
 Fetch reads it, through `ShareCoordinator.acquire`; classic Fetch is untouched.
 
-As KafkaApis.handleShareFetchRequest: READ on the group (GROUP_AUTHORIZATION_FAILED) before
-anything else, and READ on each topic fetched or acknowledged (TOPIC_AUTHORIZATION_FAILED
-per partition). From v2 a request with is_renew_ack (KIP-1222) may carry RENEW
-acknowledgements (type 4, refused otherwise) and only acknowledges: its max_bytes, min_bytes,
-max_records and max_wait_ms must be 0 (INVALID_REQUEST), and nothing is acquired for it.
+As KafkaApis.handleShareFetchRequest: a null group id is INVALID_REQUEST (an empty one is a
+group like any other), then READ on the group (GROUP_AUTHORIZATION_FAILED), then the member id
+(`member_id_valid`, INVALID_REQUEST), then the session; READ on each topic fetched or
+acknowledged (TOPIC_AUTHORIZATION_FAILED per partition). From v2 a request with is_renew_ack
+(KIP-1222) may carry RENEW acknowledgements (type 4, refused otherwise) and only acknowledges:
+its max_bytes, min_bytes, max_records and max_wait_ms must be 0 (INVALID_REQUEST), and nothing
+is acquired for it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ottla.server.context import Answer, DataWakeups, RequestContext
 from ottla.server.handlers.share_acknowledge import acknowledge, leader, moved_to
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share import Acquired
-from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession
+from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession, member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -47,10 +49,12 @@ _RECORD_LIMIT = 1
 def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRequest) -> Answer[ShareFetchResponse]:
     share = context.services.share
     version = header.api_version
-    group_id, member_id, epoch = request.get("group_id") or "", request.get("member_id") or "", request["share_session_epoch"]
+    group_id, member_id, epoch = request.get("group_id"), request.get("member_id"), request["share_session_epoch"]
+    if group_id is None:
+        return _error(ErrorCode.INVALID_REQUEST)
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED)
-    if not group_id or not member_id:
+    if not member_id_valid(member_id):
         return _error(ErrorCode.INVALID_REQUEST)
     # KIP-1222: a ShareFetch carrying RENEW acknowledgements only acknowledges; what it would
     # fetch with must be nothing (KafkaApis refuses it otherwise and never fetches for it).

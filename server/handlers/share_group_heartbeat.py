@@ -2,8 +2,12 @@
 the answer carries the member's epoch and, from the broker's assignor, its partitions when
 it joins or they change (ottla.server.share.group says when the epochs move).
 
-As KafkaApis.handleShareGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), then
-DESCRIBE on every subscribed topic name (TOPIC_AUTHORIZATION_FAILED when any is refused)."""
+As KafkaApis.handleShareGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), the
+member id (`member_id_valid`, INVALID_REQUEST), then DESCRIBE on every subscribed topic name
+(TOPIC_AUTHORIZATION_FAILED when any is refused).
+Then the coordinator's order: the request's own checks (INVALID_REQUEST), then the group (a
+group of another type, or a missing group the request does not create, is GROUP_ID_NOT_FOUND),
+then the member (UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.share.sessions import member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -34,9 +39,14 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
         return _error(ErrorCode.UNSUPPORTED_VERSION, "The share group protocol is not enabled.")
     if not context.authorize(AclOperation.READ, ResourceType.GROUP, group_id):
         return _error(ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
+    if not member_id_valid(request["member_id"]):
+        return _error(ErrorCode.INVALID_REQUEST, None)
     names = request.get("subscribed_topic_names")
     if names and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)) < len(set(names)):
         return _error(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
+    invalid = _invalid(request)
+    if invalid is not None:
+        return _error(ErrorCode.INVALID_REQUEST, invalid)
     if (group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
             or context.groups.streams_group(group_id) is not None):
         # GroupMetadataManager.shareGroup: the id belongs to a classic, consumer or streams group.
@@ -46,7 +56,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
         request.get("subscribed_topic_names"), header.client_id or "", "/" + context.client_host,
     )
     if error is not ErrorCode.NONE or member is None:
-        return _error(error, None)
+        return _error(error, _message(error, group_id, request["member_id"], request["member_epoch"]))
     assignment: ShareGroupHeartbeatResponseAssignment | None = None
     if sent is not None:
         assignment = {"topic_partitions": [{"topic_id": topic_id, "partitions": partitions}
@@ -60,6 +70,40 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
         "heartbeat_interval_ms": share.heartbeat_interval_ms(group_id),
         "assignment": assignment,
     }
+
+
+def _invalid(request: ShareGroupHeartbeatRequest) -> str | None:
+    """Why GroupCoordinatorService.throwIfShareGroupHeartbeatRequestIsInvalid refuses the
+    request, or None. Ids count as empty when blank (Utils.throwIfEmptyString trims); a join
+    must subscribe to at least one topic, and -1 (leave) is the lowest epoch."""
+    if _blank(request["member_id"]):
+        return "MemberId can't be empty."
+    if _blank(request["group_id"]):
+        return "GroupId can't be empty."
+    if _blank(request.get("rack_id")):
+        return "RackId can't be empty."
+    if request["member_epoch"] == 0:
+        if not request.get("subscribed_topic_names"):
+            return "SubscribedTopicNames must be set in first request."
+    elif request["member_epoch"] < -1:
+        return "MemberEpoch is invalid."
+    return None
+
+
+def _blank(value: str | None) -> bool:
+    """Non-null and empty once trimmed as Java's String.trim trims (every character up to
+    U+0020, control characters included)."""
+    return value is not None and all(ch <= " " for ch in value)
+
+
+def _message(error: ErrorCode, group_id: str, member_id: str, member_epoch: int) -> str | None:
+    """The message GroupMetadataManager's exception carries: a leave looks the group up with
+    shareGroup, a heartbeat with getOrMaybeCreateShareGroup, and their words differ."""
+    if error is ErrorCode.GROUP_ID_NOT_FOUND:
+        return f"Group {group_id} not found." if member_epoch == -1 else f"Share group {group_id} not found."
+    if error is ErrorCode.UNKNOWN_MEMBER_ID:
+        return f"Member {member_id} is not a member of group {group_id}."
+    return None
 
 
 def _error(code: ErrorCode, message: str | None) -> ShareGroupHeartbeatResponse:

@@ -8,9 +8,11 @@ With `streams.version` finalized at 0 every request is answered UNSUPPORTED_VERS
 4.4's KafkaApis does while the streams protocol is disabled. Then, as
 KafkaApis.handleStreamsGroupHeartbeat: READ on the group (GROUP_AUTHORIZATION_FAILED), and
 DESCRIBE on every topic a topology it sends names (TOPIC_AUTHORIZATION_FAILED when any is
-refused); the missing internal topics are created only if the principal may create them all
-(CREATE on the cluster or on each topic), else the MISSING_INTERNAL_TOPICS status names the
-refused ones.
+refused). Before that authorization, a topology naming a Kafka internal topic, then one naming
+an illegal topic name, is refused STREAMS_INVALID_TOPOLOGY, ahead of the coordinator's checks
+of the request (an empty group or member id). The missing internal topics are created only if
+the principal may create them all (CREATE on the cluster or on each topic), else the
+MISSING_INTERNAL_TOPICS status names the refused ones.
 
 A v1 answer asks the member to push its topology description (TopologyDescriptionRequired,
 KIP-1331) only when the broker runs the in-memory description plugin
@@ -21,8 +23,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.handlers._topics import invalid_topic_message
 from ottla.server.groups.streams import HeartbeatRequest, TasksTuple
 from ottla.server.groups.streams.descriptions import plugin_configured
+from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.groups.streams.manager import ACCEPTABLE_RECOVERY_LAG, TASK_OFFSET_INTERVAL_MS
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -50,6 +54,13 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
         return _answer(ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
     if request["topology"] is not None:
         required = _topology_topics(request["topology"])
+        internal = [name for name in required if name in INTERNAL_TOPICS]
+        if internal:
+            return _answer(ErrorCode.STREAMS_INVALID_TOPOLOGY,
+                           f"Use of Kafka internal topics {','.join(internal)} in a Kafka Streams topology is prohibited.")
+        invalid = [name for name in required if invalid_topic_message(name) is not None]
+        if invalid:
+            return _answer(ErrorCode.STREAMS_INVALID_TOPOLOGY, f"Topic names {','.join(invalid)} are not valid topic names.")
         if required and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, required)) < len(required):
             return _answer(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
     active, standby, warmup = request["active_tasks"], request["standby_tasks"], request["warmup_tasks"]
@@ -148,14 +159,16 @@ def _answer(error: ErrorCode, message: str | None) -> StreamsGroupHeartbeatRespo
     }
 
 
-def _topology_topics(topology: StreamsGroupHeartbeatRequestTopology) -> set[str]:
-    """Every topic a topology reads, writes or keeps state in."""
-    names: set[str] = set()
+def _topology_topics(topology: StreamsGroupHeartbeatRequestTopology) -> list[str]:
+    """Every topic a topology reads, writes or keeps state in, once each, in the order
+    KafkaApis lists them (which orders the names its refusals quote)."""
+    names: dict[str, None] = {}
     for subtopology in topology["subtopologies"]:
-        names.update(subtopology["source_topics"], subtopology["repartition_sink_topics"])
-        names.update(topic["name"] for topic in subtopology["repartition_source_topics"])
-        names.update(topic["name"] for topic in subtopology["state_changelog_topics"])
-    return names
+        names.update(dict.fromkeys(subtopology["source_topics"]))
+        names.update(dict.fromkeys(subtopology["repartition_sink_topics"]))
+        names.update(dict.fromkeys(topic["name"] for topic in subtopology["repartition_source_topics"]))
+        names.update(dict.fromkeys(topic["name"] for topic in subtopology["state_changelog_topics"]))
+    return list(names)
 
 
 def _tasks(entries: list[StreamsGroupHeartbeatRequestTaskIds] | None) -> dict[str, frozenset[int]]:

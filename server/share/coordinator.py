@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
-from ottla.server.share.partition import AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
+from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -363,15 +363,20 @@ class ShareCoordinator:
                   client_host: str) -> tuple[ErrorCode, ShareMember | None, Assignment | None]:
         """ShareGroupHeartbeat: join with epoch 0, leave with -1, else heartbeat with the
         epoch last given. The member returned carries its epoch and assignment; the
-        assignment is returned too when the answer must carry it (a join, or a change)."""
+        assignment is returned too when the answer must carry it (a join, or a change).
+        Only a join creates the group: otherwise a missing group is GROUP_ID_NOT_FOUND
+        before the member is looked for (GroupMetadataManager.getOrMaybeCreateShareGroup)."""
         if not group_id:
             return ErrorCode.INVALID_REQUEST, None, None
         if not member_id:
             return ErrorCode.INVALID_REQUEST, None, None
         group = self.groups.get(group_id)
+        if group is None and member_epoch != 0:
+            return ErrorCode.GROUP_ID_NOT_FOUND, None, None
         if member_epoch == -1:
-            member = None if group is None else group.members.get(member_id)
-            if group is None or member is None:
+            assert group is not None
+            member = group.members.get(member_id)
+            if member is None:
                 return ErrorCode.UNKNOWN_MEMBER_ID, None, None
             self._remove_member(group, member)
             member.member_epoch = -1
@@ -395,8 +400,9 @@ class ShareCoordinator:
                 member.subscribed_topic_names = list(subscribed_topic_names)
             self.groups[group_id] = group
         else:
-            member = None if group is None else group.members.get(member_id)
-            if group is None or member is None:
+            assert group is not None
+            member = group.members.get(member_id)
+            if member is None:
                 return ErrorCode.UNKNOWN_MEMBER_ID, None, None
             if member_epoch != member.member_epoch:
                 return ErrorCode.FENCED_MEMBER_EPOCH, None, None
@@ -627,17 +633,20 @@ class ShareCoordinator:
         rolls back every transition of a request when one fails: the batches must ascend
         without overlapping (KafkaApis.validateAcknowledgementBatches: INVALID_REQUEST), and
         each is checked before any is applied, the first refused one being the partition's
-        error. Persisted before it is answered."""
+        error. Persisted before it is answered. KafkaApis validates the batches' shape before
+        any share-partition is looked up: each names at least one type, one for all its
+        offsets or one per offset, and none unknown."""
+        allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
+        previous_last = -1
+        for first, last, types in batches:
+            if (first <= previous_last or first > last or not types or len(types) not in (1, last - first + 1)
+                    or any(t not in AcknowledgeType._value2member_map_ for t in types) or (not allow_renew and 4 in types)):
+                return ErrorCode.INVALID_REQUEST
+            previous_last = last
         partition = self.partitions.get((group_id, topic_id, index))
         if partition is None:
             return ErrorCode.INVALID_RECORD_STATE
         partition.limits = self._limits(group_id)
-        allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
-        previous_last = -1
-        for first, last, types in batches:
-            if first <= previous_last or (not allow_renew and 4 in types):
-                return ErrorCode.INVALID_REQUEST
-            previous_last = last
         for first, last, types in batches:
             error = partition.check_acknowledgement(member_id, first, last, types)
             if error is not ErrorCode.NONE:

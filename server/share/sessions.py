@@ -13,11 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from ottla.wire.errors import ErrorCode
 
 INITIAL_EPOCH = 0
 FINAL_EPOCH = -1
+# KafkaApis.isMemberIdValid: the longest member id a share request may carry (a UUID's text).
+_MAX_MEMBER_ID_LENGTH = 36
+
+
+def member_id_valid(member_id: str | None) -> TypeGuard[str]:
+    """KafkaApis.isMemberIdValid, checked by ShareGroupHeartbeat, ShareFetch and
+    ShareAcknowledge right after the group's authorization: present, not empty, and no
+    longer than a UUID's text (INVALID_REQUEST otherwise)."""
+    return member_id is not None and 0 < len(member_id) <= _MAX_MEMBER_ID_LENGTH
 
 # (topic id, partition)
 SharePartitionKey = tuple[bytes, int]

@@ -68,6 +68,12 @@ _QUIET.log_errors = False
 _ANY_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
 
 
+def _blank(value: str | None) -> bool:
+    """Utils.throwIfEmptyString's test: non-null and empty once trimmed as Java's String.trim
+    trims (every character up to U+0020, control characters included)."""
+    return value is not None and all(ch <= " " for ch in value)
+
+
 def _regex_problem(regex: str) -> str | None:
     """Why Kafka's re2j would refuse `regex`, or None."""
     if _ANY_BYTE.search(regex):
@@ -157,6 +163,10 @@ class HeartbeatRequest:
     # Whether the member's principal may Describe a topic (None: no authorizer): what its
     # regex resolves to leaves out the others, as Kafka's TopicRegexResolver does.
     may_describe: Callable[[str], bool] | None = None
+    # Whether a streams or share group holds the id (this coordinator does not keep those).
+    held_by_another_type: bool = False
+    # Whether TopicPartitions named any topic, even with no partition (`owned` leaves those out).
+    owned_listed: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -308,36 +318,34 @@ class ConsumerGroupManager:
             return HeartbeatResult(store_error(exc.code), None)
 
     def _validate(self, request: HeartbeatRequest) -> None:
-        """GroupMetadataManager.throwIfConsumerGroupHeartbeatRequestIsInvalid."""
-        if not request.group_id:
-            raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
-        if request.instance_id == "":
-            raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
-        if request.rack_id == "":
-            raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
-        if request.api_version >= 1 and not request.member_id:
-            raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
-        if request.member_epoch > 0 or request.member_epoch in (LEAVE_EPOCH, LEAVE_STATIC_EPOCH):
-            if not request.member_id:
+        """GroupCoordinatorService.throwIfConsumerGroupHeartbeatRequestIsInvalid, in its order.
+        Ids count as empty when blank (Utils.throwIfEmptyString trims). Then, before the
+        group is looked up, an id another type of group holds is GROUP_ID_NOT_FOUND."""
+        if request.api_version >= 1 or request.member_epoch > 0 or request.member_epoch == LEAVE_EPOCH:
+            if _blank(request.member_id):
                 raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
+        if _blank(request.group_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
+        if _blank(request.instance_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
+        if _blank(request.rack_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
         if request.member_epoch == JOIN_EPOCH:
             if request.rebalance_timeout_ms == -1:
                 raise _Refused(ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.")
-            if request.owned is None or request.owned:
+            if request.owned is None or request.owned or request.owned_listed:
                 raise _Refused(ErrorCode.INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining.")
             if request.subscribed_topic_names is None and request.subscribed_topic_regex is None:
-                raise _Refused(ErrorCode.INVALID_REQUEST, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.")
+                raise _Refused(ErrorCode.INVALID_REQUEST, "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.")
         elif request.member_epoch == LEAVE_STATIC_EPOCH:
             if request.instance_id is None:
                 raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be null.")
         elif request.member_epoch < LEAVE_STATIC_EPOCH:
-            raise _Refused(ErrorCode.INVALID_REQUEST, f"MemberEpoch is invalid: {request.member_epoch}")
-        if request.subscribed_topic_regex is not None:
-            problem = _regex_problem(request.subscribed_topic_regex)
-            if problem is not None:
-                raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{request.subscribed_topic_regex}` is not a valid regular expression: {problem}.")
+            raise _Refused(ErrorCode.INVALID_REQUEST, "MemberEpoch is invalid.")
         if request.server_assignor is not None and request.server_assignor not in self.config.assignors:
             raise _Refused(ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {request.server_assignor} is not supported. Supported assignors: {', '.join(self.config.assignors)}.")
+        if request.held_by_another_type:
+            raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a consumer group.")
 
     def _heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
         now = self.wall_clock_ms()
@@ -346,7 +354,7 @@ class ConsumerGroupManager:
         upgraded: Upgrade | None = None
         if group is None:
             if request.member_epoch != JOIN_EPOCH:
-                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} not found.")
+                raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {request.group_id} not found.")
             if self.has_classic_group(request.group_id):
                 # GroupMetadataManager.getOrMaybeCreateConsumerGroup: a live classic group is
                 # converted when the migration policy allows it (validateOnlineUpgrade).
@@ -366,6 +374,13 @@ class ConsumerGroupManager:
             member = ConsumerMember(request.member_id or _new_member_id(), MemberMetadata(None, None, "", "", (), None, -1, None))
         else:
             self._check_epoch(member, request)
+        regex = request.subscribed_topic_regex
+        if regex is not None and regex != member.metadata.subscribed_topic_regex:
+            # GroupMetadataManager.maybeUpdateRegularExpressions: a regex is checked when the
+            # member takes it up, after the group and the member were found.
+            problem = _regex_problem(regex)
+            if problem is not None:
+                raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{regex}` is not a valid regular expression: {problem}.")
         metadata = MemberMetadata(
             instance_id=request.instance_id if request.instance_id is not None else member.metadata.instance_id,
             rack_id=request.rack_id if request.rack_id is not None else member.metadata.rack_id,
