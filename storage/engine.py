@@ -55,7 +55,8 @@ _META_PROPERTIES = "meta.properties"
 # Kafka's LocalLog.DeleteDirSuffix: a deleted topic's partition directory waiting out file.delete.delay.ms.
 _DELETE_DIR_SUFFIX = "-delete"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
-_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
+_MAX_TOPIC_NAME_LENGTH = 249
 # A log directory's log start offsets and first dirty offsets (the two checkpoints the caller's
 # thread writes), by partition.
 _CheckpointEntries = tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]
@@ -200,9 +201,26 @@ class TopicDeletion:
             self.forget(self)
 
 
+def invalid_topic_message(name: str) -> str | None:
+    """Why Kafka's Topic.validate refuses `name`, in its words, or None for a legal name."""
+    if not name:
+        reason = "the empty string is not allowed"
+    elif name in (".", ".."):
+        reason = f"'{name}' is not allowed"
+    elif len(name) > _MAX_TOPIC_NAME_LENGTH:
+        reason = f"the length of '{name}' is longer than the max allowed length {_MAX_TOPIC_NAME_LENGTH}"
+    elif not _LEGAL_TOPIC.fullmatch(name):
+        reason = f"'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
+    else:
+        return None
+    return f"Topic name is invalid: {reason}"
+
+
 def validate_topic_name(name: str) -> None:
-    if name in (".", "..") or not _LEGAL_TOPIC.fullmatch(name):
-        raise KafkaError(ErrorCode.INVALID_TOPIC, f"illegal topic name {name!r}")
+    """INVALID_TOPIC, in Topic.validate's words, for a name Kafka refuses."""
+    message = invalid_topic_message(name)
+    if message is not None:
+        raise KafkaError(ErrorCode.INVALID_TOPIC, message)
 
 
 class Storage:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from ottla.server.cluster.routing import partition_state
@@ -68,23 +67,3 @@ def resolve_topic_name(context: RequestContext, name: str | None, topic_id: byte
     if name is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     return name
-
-
-_LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]+")
-_MAX_NAME_LENGTH = 249
-
-
-def invalid_topic_message(name: str) -> str | None:
-    """Why Kafka's Topic.validate refuses `name`, in its words (the INVALID_TOPIC message some
-    handlers pass on), or None for a legal name."""
-    if not name:
-        reason = "the empty string is not allowed"
-    elif name in (".", ".."):
-        reason = f"'{name}' is not allowed"
-    elif len(name) > _MAX_NAME_LENGTH:
-        reason = f"the length of '{name}' is longer than the max allowed length {_MAX_NAME_LENGTH}"
-    elif not _LEGAL_NAME.fullmatch(name):
-        reason = f"'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
-    else:
-        return None
-    return f"Topic name is invalid: {reason}"

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.routing import IN_PROCESS_LISTENER, partition_state
 from ottla.server.context import RequestContext
-from ottla.server.handlers._topics import invalid_topic_message
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.storage.engine import invalid_topic_message
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.header import RequestHeader

@@ -23,12 +23,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
-from ottla.server.handlers._topics import invalid_topic_message
 from ottla.server.groups.streams import HeartbeatRequest, TasksTuple
 from ottla.server.groups.streams.descriptions import plugin_configured
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.groups.streams.manager import ACCEPTABLE_RECOVERY_LAG, TASK_OFFSET_INTERVAL_MS
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.storage.engine import invalid_topic_message
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader

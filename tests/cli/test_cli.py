@@ -166,7 +166,7 @@ def test_follow_prints_records_produced_later(bootstrap):
     [
         (("topics", "describe", "no-such-topic"), None, "ottla: topic no-such-topic: UNKNOWN_TOPIC_OR_PARTITION"),
         (("topics", "create", "bad", "--config", "retention.ms=soon"), None, "ottla: cannot create bad: INVALID_CONFIG (Invalid value soon for configuration retention.ms: Not a number of type LONG)"),
-        (("topics", "create", "bad name"), None, "ottla: cannot create bad name: INVALID_TOPIC (illegal topic name"),
+        (("topics", "create", "bad name"), None, "ottla: cannot create bad name: INVALID_TOPIC (Topic name is invalid: 'bad name' contains one or more characters"),
         (("topics", "alter", "no-such-topic", "--set", "retention.ms=1"), None, "ottla: cannot alter no-such-topic: UNKNOWN_TOPIC_OR_PARTITION"),
         (("topics", "alter", "x"), None, "ottla: nothing to alter: give --partitions, --set or --delete"),
         (("produce", "no-such-topic", "--partition", "0"), "x\n", "ottla: topic no-such-topic: UNKNOWN_TOPIC_OR_PARTITION"),

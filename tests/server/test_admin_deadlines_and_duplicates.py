@@ -210,3 +210,19 @@ def test_incremental_alter_configs_applies_operations_before_judging_names(conne
     assert altered("", "nope.config", 3) == not_a_list
     assert altered("grown", "nope.config", 1) == (ErrorCode.NONE, None)
     assert altered("absent", "nope.config", 1) == (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The topic 'absent' does not exist.")
+
+
+def test_an_illegal_topic_name_is_refused_in_topic_validates_words() -> None:
+    """CreateTopics and the config APIs refuse it INVALID_TOPIC in Topic.validate's words, as
+    the reference Kafka 4.4 words them."""
+    names = ["bad name!", ".", ""]
+    words = ["Topic name is invalid: 'bad name!' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'",
+             "Topic name is invalid: '.' is not allowed", "Topic name is invalid: the empty string is not allowed"]
+    with running_broker(data_dir=None) as broker:
+        connection = _Connection(broker.bootstrap_servers)
+        created = connection.call(ApiKey.CREATE_TOPICS, 7, {"timeout_ms": 5000, "validate_only": True, "topics": [
+            {"name": name, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []} for name in names]})
+        assert [(t["error_code"], t["error_message"]) for t in created["topics"]] == [(ErrorCode.INVALID_TOPIC, word) for word in words]
+        described = connection.call(ApiKey.DESCRIBE_CONFIGS, 4, {"include_synonyms": False, "include_documentation": False, "resources": [
+            {"resource_type": 2, "resource_name": name, "configuration_keys": None} for name in names]})
+        assert [(r["error_code"], r["error_message"]) for r in described["results"]] == [(ErrorCode.INVALID_TOPIC, word) for word in words]
