@@ -23,6 +23,10 @@ CONSUMER_PROTOCOL_TYPE = "consumer"
 Protocols = tuple[tuple[str, bytes], ...]  # (name, metadata) in the member's order of preference
 
 
+def _names(protocols: Protocols) -> set[str]:
+    return {name for name, _ in protocols}
+
+
 # JoinedMember, JoinResult, Member and ClassicGroup are plain classes, not dataclasses: a
 # dataclass costs every broker's start most of a millisecond to create, and nothing compares
 # or copies these. SyncResult, compared whole, stays one.
@@ -186,6 +190,7 @@ class ClassicGroup:
         self.static_members: dict[str, str] = {}  # group instance id -> member id
         self.pending_members: dict[str, Any] = {}  # MEMBER_ID_REQUIRED ids -> their timer
         self.pending_sync_members: set[str] = set()
+        # How many members list each protocol name, a name counted once per member.
         self.supported_protocols: Counter[str] = Counter()
         self.awaiting_join_count = 0
         # Set when a member joins during the initial rebalance, which then waits a little longer.
@@ -222,7 +227,7 @@ class ClassicGroup:
         if self.leader_id is None:
             self.leader_id = member.member_id
         self.members[member.member_id] = member
-        self.supported_protocols.update(name for name, _ in member.protocols)
+        self.supported_protocols.update(_names(member.protocols))
         member.awaiting_join = respond
         if respond is not None:
             self.awaiting_join_count += 1
@@ -231,7 +236,7 @@ class ClassicGroup:
     def remove(self, member_id: str) -> Member | None:
         member = self.members.pop(member_id, None)
         if member is not None:
-            self.supported_protocols.subtract(name for name, _ in member.protocols)
+            self.supported_protocols.subtract(_names(member.protocols))
             if member.awaiting_join is not None:
                 self.awaiting_join_count -= 1
             if member.group_instance_id is not None:
@@ -243,8 +248,8 @@ class ClassicGroup:
         return member
 
     def update_member(self, member: Member, protocols: Protocols, rebalance_timeout_ms: int, session_timeout_ms: int, respond: JoinResponder | None) -> None:
-        self.supported_protocols.subtract(name for name, _ in member.protocols)
-        self.supported_protocols.update(name for name, _ in protocols)
+        self.supported_protocols.subtract(_names(member.protocols))
+        self.supported_protocols.update(_names(protocols))
         member.protocols = protocols
         member.rebalance_timeout_ms = rebalance_timeout_ms
         member.session_timeout_ms = session_timeout_ms
@@ -319,22 +324,42 @@ class ClassicGroup:
 
     # --- protocols ---------------------------------------------------------------
 
+    def _listed_protocols(self) -> Counter[str]:
+        """Kafka's count (ClassicGroup.incrementSupportedProtocols): one per protocol entry, so a
+        name a member lists twice counts twice."""
+        return Counter(name for member in self.members.values() for name, _ in member.protocols)
+
     def supports_protocols(self, protocol_type: str, protocol_names: set[str]) -> bool:
         """An empty group takes any protocol; otherwise the type must match and one of the
-        member's protocols must be supported by every current member."""
+        member's protocols must be supported by every current member.
+
+        "Supported by every member" is Kafka's test on its per-entry count (a name some member
+        lists twice fails it in a group of one) and also ours on members, which Kafka lacks:
+        without it a group can take a member with no protocol in common with the others, and
+        Kafka's vote then throws and the join is never answered."""
         if self.state is GroupState.EMPTY:
             return bool(protocol_type) and bool(protocol_names)
         count = len(self.members)
-        return self.protocol_type == protocol_type and any(self.supported_protocols[name] == count for name in protocol_names)
+        listed = self._listed_protocols()
+        return (self.protocol_type == protocol_type
+                and any(listed[name] == count for name in protocol_names)
+                and any(self.supported_protocols[name] == count for name in protocol_names))
 
     def select_protocol(self) -> str:
         """Each member votes for its favourite protocol among those all support; most votes wins.
         Kafka tallies the votes in a java.util.HashMap and keeps the first maximum in its
         iteration order (ClassicGroup.selectProtocol), so a tie goes to the name in the lower
         hash bucket ("range" before "roundrobin" or "cooperative-sticky"), not to the member
-        that joined first."""
+        that joined first.
+
+        The candidates are Kafka's: names whose per-entry count equals the number of members, so
+        a name listed twice by the one member is passed over for its next choice. Where that
+        leaves some member no candidate, Kafka's vote throws (ClassicGroupMember.vote) and the
+        join is never answered; the names every member lists stand in then."""
         count = len(self.members)
-        candidates = {name for name, supporters in self.supported_protocols.items() if supporters == count}
+        candidates = {name for name, listed in self._listed_protocols().items() if listed == count}
+        if not all(any(name in candidates for name, _ in member.protocols) for member in self.members.values()):
+            candidates = {name for name, supporters in self.supported_protocols.items() if supporters == count}
         votes = Counter(member.vote(candidates) for member in self.members.values())
         return max(java_order(list(votes), string_hash, default_capacity(len(votes))), key=votes.__getitem__)
 

@@ -16,7 +16,7 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
-    from ottla.wire.messages.types import JoinGroupRequest, JoinGroupRequestJoinGroupRequestProtocol, JoinGroupResponse
+    from ottla.wire.messages.types import JoinGroupRequest, JoinGroupResponse
 
 API = ApiKey.JOIN_GROUP
 VERSIONS = (0, 9)
@@ -33,7 +33,8 @@ def handle(context: RequestContext, header: RequestHeader, request: JoinGroupReq
         member_id=request["member_id"],
         group_instance_id=request.get("group_instance_id"),
         protocol_type=request["protocol_type"],
-        protocols=_distinct(request["protocols"]),
+        # A name listed twice stays listed twice: Kafka counts it twice (ClassicGroup.selectProtocol).
+        protocols=tuple((protocol["name"], bytes(protocol["metadata"])) for protocol in request["protocols"]),
         session_timeout_ms=session_timeout_ms,
         # JoinGroup v0 has no rebalance timeout; Kafka uses the session timeout.
         rebalance_timeout_ms=request["rebalance_timeout_ms"] if version >= 1 else session_timeout_ms,
@@ -53,15 +54,6 @@ def handle(context: RequestContext, header: RequestHeader, request: JoinGroupReq
     if answer.done():
         return _response(version, answer.result())
     return _parked(version, answer)
-
-
-def _distinct(protocols: list[JoinGroupRequestJoinGroupRequestProtocol]) -> tuple[tuple[str, bytes], ...]:
-    """The member's protocols, a name listed twice kept at its first (preferred) place: counted
-    twice, it could never be "supported by every member" and the join would never complete."""
-    first: dict[str, bytes] = {}
-    for protocol in protocols:
-        first.setdefault(protocol["name"], bytes(protocol["metadata"]))
-    return tuple(first.items())
 
 
 async def _parked(version: int, answer: asyncio.Future[JoinResult]) -> JoinGroupResponse:
