@@ -97,12 +97,6 @@ DEVIATIONS: list[Deviation] = [
     Deviation("advertised versions", r"^request (API_VERSIONS v\d+: \.api_keys|\w+ v[\d-]+: not advertised)|^tool kafka-broker-api-versions",
               "Ottla serves every version Kafka 4.0 defines for an API, including the ones Kafka 4 removed (KIP-896), "
               "and only the APIs it implements"),
-    Deviation("min.insync.replicas as a cluster default",
-              r"kafka-topics --describe.*min\.insync\.replicas|min\.insync\.replicas\]?\.((config_)?source|synonyms)$"
-              r"|^request DESCRIBE_CONFIGS v\d+: \.results\[0\]\.configs$",
-              "Kafka 4.x's controller records min.insync.replicas=1 as a cluster-level dynamic config (KIP-966, ELR), "
-              "so kafka-topics lists it among a topic's non-default configs and the cluster defaults list it; Ottla "
-              "keeps ELR without it and sets no dynamic broker config of its own"),
     Deviation("Ottla's own broker settings", r"^request DESCRIBE_CONFIGS v\d+: \.results\[\d\]\.configs\.\[(host|port|data\.dir|"
               r"advertised\.host|cluster\.id|producer\.id\.expiration\.check\.interval\.ms|http\.host|http\.port|"
               r"console\.schema\.registry\.url)\]$",
@@ -1742,6 +1736,9 @@ def _request_body(api: int, version: int, c: _Context) -> dict[str, Any] | None:
                                 "compression_type": 0, "metrics": b""},
         ApiKey.STREAMS_GROUP_DESCRIBE: {"group_ids": [c.group, f"req-missing-{c.tag}"], "include_authorized_operations": False,
                                         "include_topology_description": True},
+        # KIP-1331: a topology push with no description plugin configured (both brokers' default).
+        ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE: {"group_id": f"req-sgtdu-{c.tag}", "member_id": c.member_id, "topology_epoch": 0,
+                                                           "topology_description": {"subtopologies": [], "global_stores": []}},
     }
     return bodies.get(api)
 

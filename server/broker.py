@@ -304,6 +304,8 @@ class Broker:
             except SaslConfigError as exc:
                 raise ListenerError(str(exc)) from None
         data_dir = self.data_dir
+        # A directory with nothing in it is formatted now; Kafka writes some records only then.
+        new_directory = data_dir is None or not data_dir.exists() or not any(data_dir.iterdir())
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.broker_configs = BrokerConfigs(self.static_config, data_dir)
@@ -351,6 +353,10 @@ class Broker:
         features = FinalizedFeatures.open(data_dir if self._database_metadata is None else None)
         if self._database_metadata is not None:
             await self._database_metadata.attach_features(features)
+        if new_directory and features.level("eligible.leader.replicas.version") >= 1:
+            # Kafka 4.4's first controller activation on an empty log (ActivationRecordsGenerator);
+            # an upgraded cluster gets it only when UpdateFeatures turns ELR on.
+            self.broker_configs.keep_min_insync_replicas()
         self.txn = open_transaction_coordinator(self.storage, self.groups, self.config, asyncio.get_running_loop(), self.notify_data,
                                                 lambda: features.level("transaction.version"), producer_ids)
         loop = asyncio.get_running_loop()

@@ -24,7 +24,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,12 @@ UNKNOWN_TYPE = 0
 CORDONED_LOG_DIRS_LEVEL = 30
 
 FILE_NAME = "dynamic-broker-configs.json"
+
+# KIP-966: while eligible.leader.replicas.version is on, Kafka 4.4's controller keeps
+# min.insync.replicas as a cluster default and lets no node override it, so one value decides
+# every ELR (ConfigurationControlManager.isDisallowedBrokerMinIsrTransition and
+# isDisallowedClusterMinIsrTransition, checked on each config record a change writes).
+MIN_INSYNC_REPLICAS = "min.insync.replicas"
 
 # Kafka's broker settings that Ottla derives from its own, described under Kafka's names.
 _LIST, _INT = ConfigType.LIST, ConfigType.INT
@@ -203,9 +209,11 @@ class BrokerConfigs:
                     f"Invalid value org.apache.kafka.common.config.ConfigException: Invalid {name} {value} for configuration Invalid dynamic configuration",
                 )
 
-    def replace(self, per_broker: bool, configs: Mapping[str, str], validate_only: bool) -> None:
+    def replace(self, per_broker: bool, configs: Mapping[str, str], validate_only: bool, controller_check: Callable[[], None] | None = None) -> None:
         """Make `configs` the whole set of one scope's dynamic configs (each already checked
-        by `check`), store them durably and apply them, unless validating only."""
+        by `check`), store them durably and apply them, unless validating only.
+        `controller_check` runs after the broker's own checks, as Kafka's controller judges a
+        change only once the broker has passed it on (ConfigAdminManager, then the controller)."""
         new_per_broker = dict(configs) if per_broker else self.per_broker
         new_default = self.cluster_default if per_broker else dict(configs)
         if per_broker:
@@ -214,6 +222,8 @@ class BrokerConfigs:
         LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
         old = self.dynamic(per_broker)
         self._check_connection_limits(old, configs, self._effective(new_per_broker, new_default))
+        if controller_check is not None:
+            controller_check()
         if validate_only:
             return
         changed = sorted(name for name in old.keys() | configs.keys() if old.get(name) != configs.get(name))
@@ -227,6 +237,19 @@ class BrokerConfigs:
         self.per_broker, self.cluster_default = new_per_broker, new_default
         self.config = self._effective(new_per_broker, new_default)
         self.on_change(self.config)
+
+    def keep_min_insync_replicas(self) -> None:
+        """What Kafka 4.4's controller writes as eligible.leader.replicas.version turns on (at
+        format, ActivationRecordsGenerator.recordsForEmptyLog; by UpdateFeatures,
+        ConfigurationControlManager.maybeGenerateElrSafetyRecords): the cluster default of
+        min.insync.replicas, when it has none, at its static value (server.properties, else the
+        default), and no node's own value of it."""
+        if MIN_INSYNC_REPLICAS not in self.cluster_default:
+            static = setting_key(MIN_INSYNC_REPLICAS)
+            assert static is not None
+            self.replace(False, {**self.cluster_default, MIN_INSYNC_REPLICAS: static.render(self.static.value(MIN_INSYNC_REPLICAS)) or ""}, False)
+        if MIN_INSYNC_REPLICAS in self.per_broker:
+            self.replace(True, {name: value for name, value in self.per_broker.items() if name != MIN_INSYNC_REPLICAS}, False)
 
     def _check_cordoned(self, value: str | None) -> None:
         """KafkaConfig.validateCordonedLogDirs, which a node's new config must pass: `*` alone,
@@ -306,6 +329,9 @@ class BrokerConfigs:
         synonyms += [Synonym(n, v, DEFAULT_CONFIG) for n in chain if (v := _default_value(n)) is not _UNSET]
         while synonyms and synonyms[0].name != name:
             synonyms.pop(0)
+        if not per_broker:
+            # ConfigHelper.createBrokerConfigEntry: the cluster default lists its own synonyms only.
+            synonyms = [synonym for synonym in synonyms if synonym.source == DYNAMIC_DEFAULT_BROKER_CONFIG]
         value = self.current_value(name, node) if per_broker else self.cluster_default[name]
         if sensitive:
             value = None
@@ -397,6 +423,17 @@ def check_read_only(names: Iterable[str]) -> None:
     read_only = sorted(name for name in names if name in described_keys() and not is_dynamic(name))
     if read_only:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: [{', '.join(read_only)}]")
+
+
+def check_elr_min_insync_replicas(per_broker: bool, recorded: Collection[str], removed: Collection[str]) -> None:
+    """While ELR is on, Kafka 4.4's controller refuses a change that writes a record of a
+    node's min.insync.replicas (any operation on it, set or deleted, present or not) or
+    removes the cluster default's (ConfigurationControlManager.validateAlterConfig); `recorded`
+    are the names a change writes, `removed` those it deletes."""
+    if per_broker and MIN_INSYNC_REPLICAS in recorded:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, "Broker-level min.insync.replicas cannot be altered while ELR is enabled.")
+    if not per_broker and MIN_INSYNC_REPLICAS in removed:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.")
 
 
 def check(changes: Mapping[str, str | None], per_broker: bool) -> dict[str, str]:

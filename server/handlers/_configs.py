@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Awaitable, Coroutine, Iterable
+from collections.abc import Awaitable, Collection, Coroutine, Iterable
 from typing import Any, Callable, Mapping, TYPE_CHECKING, TypeVar
 
-from ottla.server.broker_configs import CORDONED_LOG_DIRS_LEVEL
+from ottla.server.broker_configs import CORDONED_LOG_DIRS_LEVEL, check_elr_min_insync_replicas
 from ottla.server.config_entries import Listening
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
@@ -60,10 +60,14 @@ def check_authorized(context: RequestContext, operation: AclOperation, resource_
         raise KafkaError(error, message)
 
 
-def replace_broker_configs(context: RequestContext, per_broker: bool, configs: Mapping[str, str], validate_only: bool) -> None:
+def replace_broker_configs(
+    context: RequestContext, per_broker: bool, configs: Mapping[str, str], validate_only: bool, recorded: Collection[str], removed: Collection[str]
+) -> None:
     """One scope's dynamic broker configs replaced (BrokerConfigs.replace), once the controller's
-    feature gate has passed: below metadata.version 4.3-IV0 cordoned.log.dirs takes no change,
-    validate-only too (ConfigurationControlManager.validateAlterConfig)."""
+    feature gates have passed, validate-only too (ConfigurationControlManager.validateAlterConfig):
+    while ELR is on, min.insync.replicas stays the cluster's alone (`recorded` are the names the
+    change writes, `removed` those it deletes); below metadata.version 4.3-IV0
+    cordoned.log.dirs takes no change."""
     store = context.services.broker_configs
     if (
         configs.get(CORDONED_LOG_DIRS) != store.dynamic(per_broker).get(CORDONED_LOG_DIRS)
@@ -72,7 +76,8 @@ def replace_broker_configs(context: RequestContext, per_broker: bool, configs: M
         raise KafkaError(
             ErrorCode.INVALID_CONFIG, f"The {CORDONED_LOG_DIRS} configuration value cannot be set because it requires metadata.version >= 4.3-IV0"
         )
-    store.replace(per_broker, configs, validate_only)
+    elr = context.services.features.level("eligible.leader.replicas.version") >= 1
+    store.replace(per_broker, configs, validate_only, functools.partial(check_elr_min_insync_replicas, per_broker, recorded, removed) if elr else None)
 
 
 def check_broker(context: RequestContext, resource_name: str) -> None:

@@ -55,7 +55,9 @@ def handle(
             elif kind == BROKER:
                 per_broker = altered_broker(context, resource["resource_name"], kind)
                 configs = broker_configs.check({config["name"]: config["value"] for config in resource["configs"]}, per_broker)
-                replace_broker_configs(context, per_broker, configs, request["validate_only"])
+                # The controller writes every given config of a broker resource, and a removal of each stored one left out.
+                removed = context.services.broker_configs.dynamic(per_broker).keys() - configs.keys()
+                replace_broker_configs(context, per_broker, configs, request["validate_only"], configs.keys() | removed, removed)
             else:
                 raise unknown_resource(kind)
         except KafkaError as exc:

@@ -135,7 +135,9 @@ def _alter_broker(
     broker_configs.check_read_only(touched)
     changed = broker_configs.check({name: value for name, value in configs.items() if name in touched}, per_broker)
     unchanged = {name: value for name, value in configs.items() if name not in touched and value is not None}
-    replace_broker_configs(context, per_broker, {**unchanged, **changed}, validate_only)
+    # The controller writes a record of every operation on a broker resource, DELETE's removing.
+    removed = {operation["name"] for operation in operations if operation["config_operation"] == DELETE}
+    replace_broker_configs(context, per_broker, {**unchanged, **changed}, validate_only, touched, removed)
 
 
 def _alter_group(

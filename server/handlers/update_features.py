@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ottla.wire.messages.types import UpdateFeaturesRequest, UpdateFeaturesResponse, UpdateFeaturesResponseUpdatableFeatureResult
 
 API = ApiKey.UPDATE_FEATURES
+ELR = "eligible.leader.replicas.version"
 VERSIONS = (0, 2)
 
 
@@ -29,11 +30,17 @@ def handle(context: RequestContext, header: RequestHeader, request: UpdateFeatur
         else:
             upgrade_type = _upgrade_type(update.get("upgrade_type", UpgradeType.UPGRADE))
         updates.append((update["feature"], update["max_version_level"], upgrade_type))
+    validate_only = request.get("validate_only", False)
     try:
-        context.services.features.update(updates, request.get("validate_only", False), context.node.node_id)
+        context.services.features.update(updates, validate_only, context.node.node_id)
     except KafkaError as error:
         # v0-1 list no per-feature results when the whole update failed.
         return {"throttle_time_ms": 0, "error_code": error.code, "error_message": error.message, "results": []}
+    # ConfigurationControlManager.updateFeatures: any update asking for ELR on (raising it or
+    # not) makes min.insync.replicas the cluster's alone; a feature named twice takes its last level.
+    elr = [level for name, level, _ in updates if name == ELR]
+    if not validate_only and elr and elr[-1] > 0:
+        context.services.broker_configs.keep_min_insync_replicas()
     # Kafka 4 words success per feature as the error's name.
     results: list[UpdateFeaturesResponseUpdatableFeatureResult] = [
         {"feature": update["feature"], "error_code": ErrorCode.NONE, "error_message": ErrorCode.NONE.name} for update in request["feature_updates"]

@@ -236,7 +236,8 @@ def test_dynamic_configs_take_precedence_and_list_their_synonyms_as_kafka_does()
     ]
     (default,) = configs.describe(False, NODE)
     assert (default.name, default.value, default.source) == ("log.retention.ms", "3600000", DYNAMIC_DEFAULT_BROKER_CONFIG)
-    assert [s.source for s in default.synonyms] == [DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG]
+    # The cluster default lists its own synonyms only (ConfigHelper.createBrokerConfigEntry).
+    assert [s.source for s in default.synonyms] == [DYNAMIC_DEFAULT_BROKER_CONFIG]
     assert configs.config.log_retention_ms == 7200000
     assert configs.topic_defaults()["retention.ms"] == "7200000"
     configs.replace(True, {}, validate_only=False)
@@ -258,8 +259,8 @@ def test_read_only_keys_and_bad_values_are_refused_with_kafkas_errors():
         assert _alter(bootstrap, BROKER, "2", [("message.max.bytes", SET, "2000")]) == (42, "Unexpected broker id, expected 1, but received 2")
         assert _alter(bootstrap, BROKER, "1", [("ssl.keystore.password", SET, "x")])[0] == 42
         assert _alter(bootstrap, BROKER, "1", [("message.max.bytes", SET, "2000")], validate_only=True) == (0, None)
-        # Nothing was applied.
-        assert _describe(bootstrap, BROKER, "") == {}
+        # Nothing was applied: the cluster default has only the min.insync.replicas a new cluster keeps under ELR.
+        assert set(_describe(bootstrap, BROKER, "")) == {"min.insync.replicas"}
         assert _describe(bootstrap, BROKER, "1", ["message.max.bytes"])["message.max.bytes"]["config_source"] == DEFAULT_CONFIG
 
 
@@ -294,7 +295,7 @@ def test_dynamic_configs_apply_without_restart_and_survive_one(tmp_path):
         assert (described["value"], described["config_source"]) == ("30000", DYNAMIC_BROKER_CONFIG)
         assert _synonyms(described)[:2] == [("message.max.bytes", "30000", DYNAMIC_BROKER_CONFIG),
                                              ("message.max.bytes", "20000", DYNAMIC_DEFAULT_BROKER_CONFIG)]
-        assert set(_describe(bootstrap, BROKER, "")) == {"message.max.bytes", "log.retention.ms"}
+        assert set(_describe(bootstrap, BROKER, "")) == {"message.max.bytes", "log.retention.ms", "min.insync.replicas"}
         # DELETE returns the key to the cluster default, then to the static setting.
         assert _alter(bootstrap, BROKER, "1", [("message.max.bytes", DELETE, None)]) == (0, None)
         assert _alter(bootstrap, BROKER, "", [("message.max.bytes", DELETE, None)]) == (0, None)
@@ -313,7 +314,8 @@ def test_a_sensitive_value_is_never_returned_nor_logged(caplog):
     assert _synonyms(entry) == [("sasl.jaas.config", None, DYNAMIC_BROKER_CONFIG)]
     assert "hunter2" not in repr(default)
     assert not [record for record in caplog.records if "hunter2" in record.getMessage()]
-    assert [r.getMessage() for r in caplog.records if r.name == "ottla.broker_configs"] == ["dynamic broker configs of this node: sasl.jaas.config"]
+    assert [r.getMessage() for r in caplog.records if r.name == "ottla.broker_configs"] == [
+        "dynamic broker configs cluster default: min.insync.replicas", "dynamic broker configs of this node: sasl.jaas.config"]
 
 
 def test_broker_loggers_are_listed_and_changed_at_run_time(caplog):

@@ -243,7 +243,9 @@ def test_topic_defaults_agree_everywhere():
     assert sorted(described) == sorted(TOPIC_KEYS)
     for name, key in TOPIC_KEYS.items():
         assert described[name]["value"] == derived[name] == key.render(key.default), name
-        assert described[name]["config_source"] == "DEFAULT_CONFIG", name
+        # A new cluster keeps min.insync.replicas as a cluster default while ELR is on (KIP-966).
+        expected = "DYNAMIC_DEFAULT_BROKER_CONFIG" if name == "min.insync.replicas" else "DEFAULT_CONFIG"
+        assert described[name]["config_source"] == expected, name
     for item in dataclasses.fields(LogConfig):
         key = TOPIC_KEYS[item.metadata["topic_key"]]
         assert getattr(log_config, item.name) == key.default, item.name
