@@ -1,8 +1,10 @@
 """ListTransactions (KIP-664): transactional ids by state and producer id; v1 adds
 `duration_filter` (KIP-994), transactions open longer than that many ms; v2 adds
-`transactional_id_pattern` (KIP-1152), a regular expression the whole id must match (Java's
-`Matcher.matches`), refused as INVALID_REGULAR_EXPRESSION when it does not compile. Python's
-`re` stands in for `java.util.regex`: the two agree on the common syntax.
+`transactional_id_pattern` (KIP-1152), a regular expression in RE2/J's syntax the whole id must
+match (Kafka 4.4's TransactionStateManager.listTransactionStates compiles it with
+`com.google.re2j.Pattern` and tests `Matcher.matches`). One that does not compile is refused as
+INVALID_REGULAR_EXPRESSION by an exception, so the answer is ListTransactionsRequest's error
+response: no transactions and no unknown state filters either.
 In a cluster a node lists the transactions it coordinates; while it is reading any of its
 `__transaction_state` partitions again (brokers over one database, one just gained) it answers
 COORDINATOR_LOAD_IN_PROGRESS and nothing else, as Kafka 4.4's
@@ -14,10 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import re
-
 from ottla.server.cluster.coordinators import TRANSACTION, coordinator_node
 from ottla.server.context import RequestContext
+from ottla.server.re2j import compile_re2j, re2j_problem
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.state import TxnState
 from ottla.wire.api import ApiKey
@@ -36,18 +37,16 @@ _STATE_NAMES = {state.value for state in TxnState}
 def handle(context: RequestContext, header: RequestHeader, request: ListTransactionsRequest) -> ListTransactionsResponse:
     if context.txn.log.loading_any():
         return {"throttle_time_ms": 0, "error_code": ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, "unknown_state_filters": [], "transaction_states": []}
+    pattern = request.get("transactional_id_pattern")
+    if pattern and re2j_problem(pattern) is not None:
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REGULAR_EXPRESSION, "unknown_state_filters": [], "transaction_states": []}
     wanted = set(request["state_filters"])
-    error = ErrorCode.NONE
     found = context.txn.list_transactions(wanted & _STATE_NAMES, set(request["producer_id_filters"]), request.get("duration_filter", -1))
     if wanted and not wanted & _STATE_NAMES:
         found = []  # only unknown states asked for: none can match
-    if pattern := request.get("transactional_id_pattern"):
-        try:
-            matcher = re.compile(pattern)
-        except re.error:
-            error, found = ErrorCode.INVALID_REGULAR_EXPRESSION, []
-        else:
-            found = [txn for txn in found if matcher.fullmatch(txn.transactional_id)]
+    if pattern:
+        matcher = compile_re2j(pattern)
+        found = [txn for txn in found if matcher.fullmatch(txn.transactional_id)]
     cluster = context.services.cluster
     if cluster is not None:
         # Each coordinator lists its own transactions (TransactionStateManager.listTransactionStates),
@@ -59,7 +58,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ListTransact
         found = [txn for txn in found if txn.transactional_id in described]
     return {
         "throttle_time_ms": 0,
-        "error_code": error,
+        "error_code": ErrorCode.NONE,
         "unknown_state_filters": sorted(wanted - _STATE_NAMES),
         "transaction_states": [
             {"transactional_id": txn.transactional_id, "producer_id": txn.producer_id, "transaction_state": txn.state.value} for txn in found

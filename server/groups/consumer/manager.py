@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import struct
 import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from typing import Any, Callable
-
-import re2
 
 from ottla.server.config import all_keys
 from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers, store_error
@@ -50,6 +47,7 @@ from ottla.server.groups.consumer.group import (
 from ottla.server.groups.consumer.records import Assignment, ClassicMemberMetadata, CurrentAssignment, MemberMetadata, RecordKey
 from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, JoinResult, SyncResult
 from ottla.server.groups.membership import JoinRequest
+from ottla.server.re2j import compile_re2j, re2j_problem
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -61,29 +59,10 @@ _INT16 = struct.Struct(">h")
 _TIMER_SLACK_S = 0.001
 
 
-# RE2 stands in for Kafka's re2j: the same syntax but for \C (any byte), which re2j refuses.
-# Parse errors are answered, not written to stderr as RE2 would by default.
-_QUIET = re2.Options()
-_QUIET.log_errors = False
-_ANY_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
-
-
 def _blank(value: str | None) -> bool:
     """Utils.throwIfEmptyString's test: non-null and empty once trimmed as Java's String.trim
     trims (every character up to U+0020, control characters included)."""
     return value is not None and all(ch <= " " for ch in value)
-
-
-def _regex_problem(regex: str) -> str | None:
-    """Why Kafka's re2j would refuse `regex`, or None."""
-    if _ANY_BYTE.search(regex):
-        return "invalid escape sequence: \\C"
-    try:
-        re2.compile(regex, _QUIET)
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else exc
-        return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
-    return None
 
 
 def _new_member_id() -> str:
@@ -378,7 +357,7 @@ class ConsumerGroupManager:
         if regex is not None and regex != member.metadata.subscribed_topic_regex:
             # GroupMetadataManager.maybeUpdateRegularExpressions: a regex is checked when the
             # member takes it up, after the group and the member were found.
-            problem = _regex_problem(regex)
+            problem = re2j_problem(regex)
             if problem is not None:
                 raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{regex}` is not a valid regular expression: {problem}.")
         metadata = MemberMetadata(
@@ -883,7 +862,7 @@ class ConsumerGroupManager:
         names = sorted(info.name for info in self.storage.topics() if may_describe is None or may_describe(info.name))
         for regex in wanted:
             assert regex is not None
-            pattern = re2.compile(regex, _QUIET)
+            pattern = compile_re2j(regex)
             matched = tuple(name for name in names if pattern.fullmatch(name))
             if group.resolved_regexes.get(regex) != matched:
                 group.resolved_regexes[regex] = matched
