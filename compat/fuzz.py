@@ -139,7 +139,7 @@ class _Generator:
         if isinstance(con, Message):
             out = {name: self.value(c, depth + 1) for name, c, _ in con.fields}
             for _, name, c, default in con.tagged:  # a default value is left off the wire
-                out[name] = self.value(c, depth + 1) if rng.random() < 0.5 else default
+                out[name] = self.value(c, depth + 1) if rng.random() < 0.5 else (default.copy() if isinstance(default, (dict, list)) else default)
             return out
         if isinstance(con, NullableStruct):
             return None if rng.random() < 0.2 else self.value(con.struct, depth)

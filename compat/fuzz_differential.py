@@ -163,7 +163,7 @@ class _Plausible(_Generator):
         if isinstance(con, Message):
             out = {n: self.value(c, depth + 1, n, name) for n, c, _ in con.fields}
             for _, n, c, default in con.tagged:
-                out[n] = self.value(c, depth + 1, n, name) if rng.random() < 0.3 else default
+                out[n] = self.value(c, depth + 1, n, name) if rng.random() < 0.3 else (default.copy() if isinstance(default, (dict, list)) else default)
             return out
         if isinstance(con, NullableStruct):
             return None if rng.random() < 0.2 else self.value(con.struct, depth, name, parent)

@@ -69,7 +69,9 @@ class Message(Construct):
         out = {name: con._parse(stream, context, path) for name, con, _ in self.fields}
         if self.flexible:
             for _, name, _, default in self.tagged:
-                out[name] = default
+                # A fresh copy of a mutable default: whoever changes one answer's value must not
+                # change every later answer's.
+                out[name] = default.copy() if isinstance(default, (dict, list)) else default
             for _ in range(read_uvarint(stream)):
                 tag = read_uvarint(stream)
                 size = read_uvarint(stream)

@@ -47,9 +47,15 @@ def test_a_share_groups_start_offsets_outlive_the_broker_process(postgres_url: s
     with _serve(postgres_url) as broker:
         with AdminClient(broker.bootstrap) as admin:
             admin.create_topic(_TOPIC, 2)
+        deadline = time.monotonic() + _START_TIMEOUT
         with KafkaClient(broker.bootstrap, timeout=10) as client:
-            altered = client.call(ApiKey.ALTER_SHARE_GROUP_OFFSETS, {"group_id": _GROUP, "topics": [
-                {"topic_name": _TOPIC, "partitions": [{"partition_index": 0, "start_offset": 3}, {"partition_index": 1, "start_offset": 5}]}]})[1]
+            # Asked again while the coordinator still loads the group's partition (retriable).
+            while True:
+                altered = client.call(ApiKey.ALTER_SHARE_GROUP_OFFSETS, {"group_id": _GROUP, "topics": [
+                    {"topic_name": _TOPIC, "partitions": [{"partition_index": 0, "start_offset": 3}, {"partition_index": 1, "start_offset": 5}]}]})[1]
+                if altered["error_code"] != ErrorCode.COORDINATOR_LOAD_IN_PROGRESS or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
         assert altered["error_code"] == 0, altered
         assert [p["error_code"] for topic in altered["responses"] for p in topic["partitions"]] == [0, 0], altered
         assert _start_offsets(broker.bootstrap) == {0: (0, 3), 1: (0, 5)}

@@ -160,3 +160,16 @@ def test_build_errors_name_the_rule() -> None:
         encode(struct, {"brokers": [{"node_id": 1, "host": None, "port": 1}]})
     with pytest.raises(ValueError, match="uuid is 16 bytes"):
         encode(struct, {"topics": [{"name": "t", "topic_id": b"short"}]})
+
+
+@pytest.mark.parametrize("decoder", [decode, decode_interpreted], ids=["compiled", "interpreted"])
+def test_a_tagged_fields_default_is_fresh_in_every_decoded_message(decoder: Any) -> None:
+    """Changing one decoded message's absent tagged struct (Fetch v16's replica_state) must not
+    change the next one's: each gets its own copy of the default."""
+    struct = message_struct("FetchRequest", 16)
+    data = encode(struct, {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1, "isolation_level": 0, "session_id": 0,
+                           "session_epoch": -1, "topics": [], "forgotten_topics_data": [], "rack_id": ""})
+    first, _ = decoder(struct, data, 0)
+    first["replica_state"]["replica_id"] = 7
+    second, _ = decoder(struct, data, 0)
+    assert second["replica_state"] == {}
