@@ -67,6 +67,7 @@ from ottla.wire.records import (
     iter_records,
 )
 from ottla.wire.schema import Message, NullableStruct
+from ottla.wire.structs import fresh_default
 
 Target = tuple[int, int]  # (api_key, version)
 
@@ -139,7 +140,7 @@ class _Generator:
         if isinstance(con, Message):
             out = {name: self.value(c, depth + 1) for name, c, _ in con.fields}
             for _, name, c, default in con.tagged:  # a default value is left off the wire
-                out[name] = self.value(c, depth + 1) if rng.random() < 0.5 else (default.copy() if isinstance(default, (dict, list)) else default)
+                out[name] = self.value(c, depth + 1) if rng.random() < 0.5 else fresh_default(default)
             return out
         if isinstance(con, NullableStruct):
             return None if rng.random() < 0.2 else self.value(con.struct, depth)

@@ -54,6 +54,7 @@ from compat.sockets import read_frame
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.primitives import Array, Bytes, Fixed, String, Uuid
+from ottla.wire.structs import fresh_default
 from ottla.wire.protocol import decode_response, encode_request, request_struct
 from ottla.wire.records import Record, build_batch
 from ottla.wire.schema import Message, NullableStruct
@@ -163,7 +164,7 @@ class _Plausible(_Generator):
         if isinstance(con, Message):
             out = {n: self.value(c, depth + 1, n, name) for n, c, _ in con.fields}
             for _, n, c, default in con.tagged:
-                out[n] = self.value(c, depth + 1, n, name) if rng.random() < 0.3 else (default.copy() if isinstance(default, (dict, list)) else default)
+                out[n] = self.value(c, depth + 1, n, name) if rng.random() < 0.3 else fresh_default(default)
             return out
         if isinstance(con, NullableStruct):
             return None if rng.random() < 0.2 else self.value(con.struct, depth, name, parent)

@@ -18,6 +18,12 @@ from ottla.wire.primitives import BuildStream, ParseContext, Region, encode_uvar
 
 _MISSING = object()
 
+
+def fresh_default(default: Any) -> Any:
+    """A tagged field's default for one message: mutable ones copied, so that whoever changes
+    one message's value does not change every later message's."""
+    return default.copy() if isinstance(default, (dict, list)) else default
+
 # A struct's fields at one version: (name, construct, default) for regular fields, and
 # (tag, name, construct, default) for tagged ones.
 Field = tuple[str, Construct, Any]
@@ -69,9 +75,7 @@ class Message(Construct):
         out = {name: con._parse(stream, context, path) for name, con, _ in self.fields}
         if self.flexible:
             for _, name, _, default in self.tagged:
-                # A fresh copy of a mutable default: whoever changes one answer's value must not
-                # change every later answer's.
-                out[name] = default.copy() if isinstance(default, (dict, list)) else default
+                out[name] = fresh_default(default)
             for _ in range(read_uvarint(stream)):
                 tag = read_uvarint(stream)
                 size = read_uvarint(stream)
