@@ -60,6 +60,20 @@ def test_logs_opened_on_the_thread_take_the_defaults_changed_meanwhile(tmp_path:
     storage.close()
 
 
+def _descriptors_under(directory: pathlib.Path) -> set[tuple[str, str]]:
+    """This process's open descriptors on files under `directory`: other tests in the same worker
+    (a deletion finishing on its own thread) open and close descriptors of their own meanwhile."""
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith(f"{directory}/"):
+            held.add((fd, target))
+    return held
+
+
 def test_logs_opened_on_another_thread_leave_the_descriptor_cache_alone(tmp_path: pathlib.Path) -> None:
     storage = Storage.open(tmp_path / "data")
     storage.create_topic("cached", 1)
@@ -67,13 +81,14 @@ def test_logs_opened_on_another_thread_leave_the_descriptor_cache_alone(tmp_path
     info = storage.reserve_topic("orders", 50)
     growth = storage.reserve_partitions("cached", 20)
     assert info is not None and growth is not None
-    before = set(os.listdir("/proc/self/fd"))
+    before = _descriptors_under(tmp_path)
+    assert before  # the cached log's descriptor
     writers = [threading.Thread(target=storage.write_topic_files, args=([info],)), threading.Thread(target=storage.write_partition_files, args=(growth,))]
     for writer in writers:
         writer.start()
     for writer in writers:
         writer.join()
-    assert set(os.listdir("/proc/self/fd")) == before
+    assert _descriptors_under(tmp_path) == before
     storage.open_reserved_topic(info)
     storage.open_grown_partitions(growth)
     assert storage.partition("cached", 0).append(batch()).base_offset == 1
