@@ -20,19 +20,32 @@ class InternalTopic:
     configs: Mapping[str, str]
 
 
-# Both compacted, so only the latest value per key survives; Kafka's segment.bytes for them
-# (offsets.topic.segment.bytes, transaction.state.log.segment.bytes) is 100 MiB, to keep
-# compaction and loading quick.
+_SEGMENT_BYTES = str(100 * 1024 * 1024)
+
+# The topic-level configs each coordinator creates its topic with, Kafka 4.4's at its default
+# settings: GroupCoordinatorService.groupMetadataTopicConfigs,
+# TransactionCoordinator.transactionStateTopicConfigs, ShareCoordinatorService.shareGroupStateTopicConfigs.
+# They are the topic's own (DescribeConfigs: DYNAMIC_TOPIC_CONFIG), fixed at its creation: an
+# existing topic keeps those it was created with, as Kafka never rewrites them. segment.bytes
+# is 100 MiB (offsets.topic.segment.bytes, transaction.state.log.segment.bytes,
+# share.coordinator.state.topic.segment.bytes), to keep compaction and loading quick.
+# Compacted, so only the latest value per key survives; "producer" keeps the coordinator's
+# batches as written (uncompressed).
 OFFSETS = InternalTopic(
-    "__consumer_offsets", "offsets.topic.num.partitions", {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
+    "__consumer_offsets", "offsets.topic.num.partitions",
+    {"cleanup.policy": "compact", "compression.type": "producer", "segment.bytes": _SEGMENT_BYTES},
 )
+# The transaction coordinator writes uncompressed batches, which "uncompressed" stores as they are.
 TRANSACTION_STATE = InternalTopic(
-    "__transaction_state", "transaction.state.log.num.partitions", {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
+    "__transaction_state", "transaction.state.log.num.partitions",
+    {"cleanup.policy": "compact", "compression.type": "uncompressed", "segment.bytes": _SEGMENT_BYTES, "unclean.leader.election.enable": "false"},
 )
-# Share-partition state (KIP-932); Kafka's share.coordinator.state.topic.segment.bytes is 100 MiB too.
+# Share-partition state (KIP-932). Kafka's is cleanup.policy=delete, pruned by its share
+# coordinator (ShareCoordinatorShard.lastRedundantOffset, then deleteRecords); ours prunes
+# nothing and relies on compaction to drop superseded snapshots, so it stays compacted.
 SHARE_GROUP_STATE = InternalTopic(
     "__share_group_state", "share.coordinator.state.topic.num.partitions",
-    {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)},
+    {"cleanup.policy": "compact", "compression.type": "producer", "retention.ms": "-1", "segment.bytes": _SEGMENT_BYTES},
 )
 
 OFFSETS_TOPIC = OFFSETS.name
