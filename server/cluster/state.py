@@ -182,7 +182,8 @@ def place_replicas(nodes: Sequence[ClusterNode], partitions: Iterable[int], repl
     if replication_factor > len(usable):
         raise ReplicaPlacementError(
             f"Unable to replicate the partition {replication_factor} time(s): The target replication factor of "
-            f"{replication_factor} cannot be reached because only {len(usable)} broker(s) are registered."
+            f"{replication_factor} cannot be reached because only {len(usable)} broker(s) are registered or some brokers have all their log "
+            "directories cordoned."
         )
     ordered = _rack_interleaved(usable)
     rack_of = {node.node_id: node.rack for node in usable}
@@ -325,7 +326,8 @@ class ClusterState:
         if replication_factor > running:
             raise ReplicaPlacementError(
                 f"Unable to replicate the partition {replication_factor} time(s): The target replication factor of "
-                f"{replication_factor} cannot be reached because only {running} broker(s) are registered."
+                f"{replication_factor} cannot be reached because only {running} broker(s) are registered or some brokers have all their "
+                "log directories cordoned."
             )
 
     # --- nodes ----------------------------------------------------------------------------
