@@ -34,8 +34,10 @@ log.cleaner.dedupe.buffer.size; once full, the pass stops where Kafka's does.
 
 Segments are cleaned in groups, as Kafka's (Cleaner.groupSegmentsBySize): consecutive small
 segments are rewritten into one, so a compacted log rolled often (segment.ms) does not keep its
-small files forever. Divergence: a segment left empty after a pass goes, the one before it taking
-over its offsets (Kafka keeps it, to merge it into the next pass's group).
+small files forever. A group a pass leaves without a batch stays, an empty segment at the group's
+base offset, as Kafka's Cleaner.cleanSegments swaps in its cleaned segment however empty: its
+offsets stay its own (a time retention past the segment before it moves the log start only up
+to it), and the next pass's grouping takes it in whatever its offsets.
 """
 
 from __future__ import annotations

@@ -723,7 +723,6 @@ class PartitionLog:
                 rewrite.abort()
             self._forget_cleaned_aborts(first, transactions.indexed_aborts)
         self.first_dirty_offset = end_offset
-        self._drop_emptied_segments(now_ms)
         if self._on_checkpoint is not None:
             self._on_checkpoint()
         return removed
@@ -754,26 +753,6 @@ class PartitionLog:
             if len(kept) < len(state.aborted):
                 state.aborted = kept
                 replace_file(path, state.snapshot())
-
-    def _drop_emptied_segments(self, now_ms: int) -> None:
-        """Closed segments compaction left empty go; the one before takes over their
-        offsets, so segments stay contiguous (Kafka keeps one, to merge it into the next
-        pass's group: Cleaner.groupSegmentsBySize takes empty segments whatever their offsets).
-        The first segment stays, so the log start offset does not move. The renames end with
-        an fsync of the directory, as Kafka's LocalLog.replaceSegments ends the swap that
-        removes the segments it merged away."""
-        kept = [self.segments[0]]
-        dropped = False
-        for segment in self.segments[1:-1]:
-            if segment.is_empty:
-                kept[-1].next_offset = segment.next_offset
-                self._delete_later(segment.mark_deleted(), now_ms)
-                dropped = True
-            else:
-                kept.append(segment)
-        self.segments = [*kept, self.segments[-1]] if len(self.segments) > 1 else kept
-        if dropped and self.directory is not None:
-            fsync_directory(self.directory)
 
     def flush(self, now_ms: int | None = None) -> None:
         """fsync everything appended: first wait for the rolled segments still on the

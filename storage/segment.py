@@ -332,8 +332,9 @@ class MemoryFile:
     def modified_ms(self) -> int:
         return self._created_ms
 
-    def replace_contents(self, rewrite: Rewrite) -> MemoryFile:
+    def replace_contents(self, rewrite: Rewrite, modified_ms: int) -> MemoryFile:
         """Views already handed out keep the old pieces alive: nothing to wait for."""
+        self._created_ms = modified_ms
         self._pieces = list(rewrite.pieces)
         self._starts = []
         self.size = 0
@@ -376,13 +377,15 @@ class Rewrite:
             self.pieces.append(batch)
         self.size += len(batch)
 
-    def commit(self) -> pathlib.Path | None:
-        """Make the new contents durable, then rename them `.log.swap` with a directory fsync:
-        the swap's commit point, after which a restart completes it (`finish_swaps`). Returns
-        the swap file (None in memory)."""
+    def commit(self, modified_ms: int) -> pathlib.Path | None:
+        """Make the new contents durable, their modification time `modified_ms` (that of the
+        segments they replace, for time retention: `Segment.replace_contents`), then rename them
+        `.log.swap` with a directory fsync: the swap's commit point, after which a restart
+        completes it (`finish_swaps`). Returns the swap file (None in memory)."""
         if self._file is None or self.path is None:
             return None
         self._file.flush()
+        os.utime(self._file.fileno(), ns=(modified_ms * 1_000_000, modified_ms * 1_000_000))
         os.fsync(self._file.fileno())
         self._file.close()
         swap = self.path.with_name(self.path.name.removesuffix(CLEANED_SUFFIX) + SWAP_SUFFIX)
@@ -702,11 +705,16 @@ class Segment:
         the log's name, and the directory's fsync makes those renames durable with it. A crash
         before the commit leaves the old segments and a `.cleaned` a restart removes; one after
         it leaves the swap, which `finish_swaps` completes: either the old segments or the new
-        one are read, never both."""
+        one are read, never both.
+
+        The new file takes the modification time of the group's last (newest) segment, as
+        Kafka's cleaned segment does (Cleaner.cleanSegments' setLastModified): time retention
+        falls back to it where no batch carries a timestamp, and an emptied segment has none."""
         self.index.seal()
         self.time_index.seal()
         next_offset = absorbed[-1].next_offset if absorbed else self.next_offset
-        swap = rewrite.commit()
+        modified_ms = (absorbed[-1] if absorbed else self).file.modified_ms()
+        swap = rewrite.commit(modified_ms)
         deleted = [files for segment in absorbed if (files := segment.mark_deleted()) is not None]
         old = self.file
         if isinstance(old, DiskFile):
@@ -715,7 +723,7 @@ class Segment:
             self.file = old.replace_contents(swap, paths)
             deleted.append(DeletedFiles(old, []))
         else:
-            self.file = old.replace_contents(rewrite)
+            self.file = old.replace_contents(rewrite, modified_ms)
         self.index.forget()
         self.time_index.forget()
         self.recover(from_start=True)

@@ -203,7 +203,7 @@ def test_crash_after_the_swap_file_is_complete_finishes_the_swap(tmp_path: pathl
 UNMERGED = {**COMPACTED, "segment.bytes": "73"}
 
 
-def test_segments_emptied_by_compaction_go_and_offsets_stay_readable(storage: Storage) -> None:
+def test_segments_emptied_by_compaction_stay_empty_and_offsets_stay_readable(storage: Storage) -> None:
     storage.create_topic("c", 1, UNMERGED)
     log = storage.partition("c", 0)
     for pairs in ([("keep", "1")], [("x", "1")], [("x", "2")], [("x", "3")], [("y", "1")]):
@@ -211,10 +211,11 @@ def test_segments_emptied_by_compaction_go_and_offsets_stay_readable(storage: St
         log.roll()
     assert [s.base_offset for s in log.segments] == [0, 1, 2, 3, 4, 5]
     storage.compact(now_ms=2000)
-    # [1] and [2] held only superseded records: gone, their offsets now [0]'s.
-    assert [s.base_offset for s in log.segments] == [0, 3, 4, 5]
+    # [1] and [2] held only superseded records: they stay, empty, as Kafka's cleaned segments.
+    assert [s.base_offset for s in log.segments] == [0, 1, 2, 3, 4, 5]
+    assert [s.size == 0 for s in log.segments[:-1]] == [False, True, True, False, False]
     assert contents(storage) == [(0, "keep", "1"), (3, "x", "3"), (4, "y", "1")]
-    # A fetch inside the vanished range gets the next batch there is (one segment per read).
+    # A fetch inside the emptied range gets the next batch there is (one segment per read).
     assert read_from(storage, 1) == [(3, 3)]
 
 
@@ -223,7 +224,7 @@ def read_from(storage: Storage, offset: int) -> list[tuple[int, int]]:
     return [(header.base_offset, header.last_offset) for header, _ in scan_batches(read_bytes(log.read(offset, 1 << 20)))]
 
 
-def test_dropped_segments_stay_dropped_after_restart(tmp_path: pathlib.Path) -> None:
+def test_emptied_segments_stay_empty_after_restart(tmp_path: pathlib.Path) -> None:
     first = Storage.open(tmp_path)
     first.create_topic("c", 1, UNMERGED)
     log = first.partition("c", 0)
@@ -233,7 +234,9 @@ def test_dropped_segments_stay_dropped_after_restart(tmp_path: pathlib.Path) -> 
     first.compact(now_ms=2000)
     expected = contents(first)
     first.close()
-    assert sorted(p.name for p in (tmp_path / "c-0").glob("*.log")) == ["00000000000000000000.log", "00000000000000000002.log", "00000000000000000003.log"]
+    names = ["00000000000000000000.log", "00000000000000000001.log", "00000000000000000002.log", "00000000000000000003.log"]
+    assert sorted(p.name for p in (tmp_path / "c-0").glob("*.log")) == names
+    assert (tmp_path / "c-0" / names[1]).stat().st_size == 0
     reopened = Storage.open(tmp_path)
     assert contents(reopened) == expected == [(0, "keep", "1"), (2, "x", "2")]
     assert reopened.partition("c", 0).log_end_offset == 3
