@@ -57,9 +57,8 @@ _DELETE_DIR_SUFFIX = "-delete"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
 _MAX_TOPIC_NAME_LENGTH = 249
-# A log directory's log start offsets and first dirty offsets (the two checkpoints the caller's
-# thread writes), by partition.
-_CheckpointEntries = tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]
+# A log directory's log start offsets, first dirty offsets and recovery points, by partition.
+_CheckpointEntries = tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], dict[tuple[str, int], int]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,11 +126,16 @@ class TopicDeletion:
     then each log directory fsynced, and last the checkpoints told to forget it (`forget`).
     `moves` are each partition's directory and its files, `descriptors` theirs, taken out of
     the descriptor cache and closed here (FileHandles.closes_deferred); `due` when the renamed
-    directories may be removed; `checkpointed` its partitions' log start and first dirty
-    offsets, by log directory, which the checkpoints keep (`forgotten` false) until its topic
-    file is gone: a crash before that brings the topic back whole, its log start included,
-    and one after leaves it deleted. `renamed` the destinations reached and `failed` the log
-    directories whose files refused (for `Storage.finish_deletion`, on the caller's thread).
+    directories may be removed; `checkpointed` its partitions' log starts, first dirty offsets
+    and checkpointed recovery points, by log directory, which that directory's checkpoints
+    keep until it is in `forgotten`, once the renames are done: a crash before its topic file
+    is gone brings the topic back whole, its log start and recovery point included, and one
+    after leaves it deleted. None is forgotten if the topic file refused: the topic comes back
+    at the next start, and must find its offsets. `renamed` the destinations reached and
+    `failed` the log directories whose files refused (for `Storage.finish_deletion`, on the
+    caller's thread). A partition directory that refused its rename is forgotten all the same,
+    as Kafka's asyncDelete checkpoints the directory without the log whose rename failed: no
+    topic claims it any more, and the next start removes it.
     Whoever needs the files done (a topic created under the same name, `Storage.close`) runs it
     too: the first caller does the work, the others wait for it. A plain class, as FutureLog."""
 
@@ -153,7 +157,7 @@ class TopicDeletion:
         self.due = due
         self.checkpointed = checkpointed
         self.forget = forget
-        self.forgotten = False
+        self.forgotten: set[pathlib.Path] = set()
         self.descriptors = descriptors
         self.renamed: list[pathlib.Path] = []
         self.failed: dict[pathlib.Path, OSError] = {}
@@ -269,13 +273,18 @@ class Storage:
         self._checkpointed_starts: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
         self._checkpointed_dirty: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
         self._checkpointed_recovery: dict[pathlib.Path, dict[tuple[str, int], int]] = {}
-        # Held over the log start and cleaner checkpoints' writes and what `_checkpointed_starts`
-        # and `_checkpointed_dirty` say of them: a deletion's thread rewrites them too (`_forget_deleted`).
-        self._checkpoint_lock = threading.Lock()
+        # Held over the log start and cleaner checkpoints' writes, the recovery-point checkpoint's
+        # hand-over to the flusher, and what `_checkpointed_*` say of them: a deletion's thread
+        # rewrites them too (`_forget_deleted`), and deletions' `forgotten` says which to keep.
+        self._checkpoint_lock = threading.RLock()
         # Takes the fsyncs of rolled segments off the caller's thread (storage/flusher.py).
         self._flusher = Flusher() if data_dir is not None else None
-        # The checkpoint handed to the flusher at the last topic deletion (see _open_partitions).
+        # The recovery-point checkpoint handed to the flusher when a topic of a failed deletion's
+        # name was created (see _open_partitions, `_drop_failed_deletion`).
         self._deletion_checkpoint: FlushJob | None = None
+        # Deletions whose topic file refused: the checkpoints keep their entries, the topic coming
+        # back at the next start, until then or until a topic of the name (`_drop_failed_deletion`).
+        self._failed_deletions: dict[str, TopicDeletion] = {}
         # Where each partition found at load lives, and the duplicates a crashed move left.
         self._found: dict[tuple[str, int], list[pathlib.Path]] = {}
         self._found_futures: dict[tuple[str, int], list[pathlib.Path]] = {}
@@ -554,6 +563,7 @@ class Storage:
             raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"number of partitions must be positive, got {partitions}")
         overrides = dict(configs or {})
         LogConfig.from_overrides({**self.defaults, **overrides})
+        self._drop_failed_deletion(name)
         return TopicInfo(name, _random_uuid(), partitions, overrides)
 
     @property
@@ -848,10 +858,9 @@ class Storage:
     def begin_deletion(self, name: str, now_ms: int | None = None) -> TopicDeletion | None:
         """`delete_topic`'s part on the caller's thread: the topic is gone from then on (and its
         name free), its logs ended with their descriptors and maps released
-        (PartitionLog.release_for_deletion), the recovery-point checkpoint written without it;
-        the file work, and the other checkpoints' forgetting it once its topic file is gone, is
-        the TopicDeletion's (None in memory, where nothing is left to do). A topic created
-        under the same name runs it first (`_finish_deletion_of`)."""
+        (PartitionLog.release_for_deletion); the file work, and the checkpoints' forgetting it
+        once its files are renamed, is the TopicDeletion's (None in memory, where nothing is left
+        to do). A topic created under the same name runs it first (`_finish_deletion_of`)."""
         self.finish_growth(name)
         info = self._topics.pop(name, None)
         if info is None:
@@ -876,28 +885,46 @@ class Storage:
         with self._handles.closes_deferred() as descriptors:
             for index, log in logs:
                 assert log.directory is not None
-                entries = checkpointed.setdefault(self._log_dir_holding(log.directory), ({}, {}))
-                _checkpoint_entries((name, index), log, *entries)
+                log_dir = self._log_dir_holding(log.directory)
+                starts, dirty, recovery = checkpointed.setdefault(log_dir, ({}, {}, {}))
+                _checkpoint_entries((name, index), log, starts, dirty)
+                # The point on disk, not the log's latest: what a crash would find is all there is to keep.
+                point = self._checkpointed_recovery.get(log_dir, {}).get((name, index))
+                if point is not None:
+                    recovery[(name, index)] = point
                 moves.append((log.directory, log.release_for_deletion()))
-        checkpointed = {log_dir: entries for log_dir, entries in checkpointed.items() if entries[0] or entries[1]}
+        checkpointed = {log_dir: entries for log_dir, entries in checkpointed.items() if any(entries)}
         deletion = TopicDeletion(name, self.data_dir / (name + _TOPIC_SUFFIX), moves, due, checkpointed, self._forget_deleted, descriptors)
         self._deletions[name] = deletion
-        # The recovery points forget it now, though Kafka writes them after the rename with the
-        # log starts (TopicDeletion.run): a topic a crash brings back is only recovered from its
-        # first segment, its records all there.
-        self._deletion_checkpoint = self.checkpoint_recovery_points() or self._deletion_checkpoint
+        # The other partitions' recovery points, as a deletion checkpoints them (the topic's own
+        # kept until its files are renamed: `_remembered_entries`).
+        self.checkpoint_recovery_points()
         return deletion
 
     def finish_deletion(self, deletion: TopicDeletion) -> None:
         """On the caller's thread, once `deletion` has run: its renamed directories are removed
         after file.delete.delay.ms, and a log directory whose files refused goes offline (a full
-        disk aside), as a failed write takes it (Kafka's LogDirFailureChannel)."""
+        disk aside), as a failed write takes it (Kafka's LogDirFailureChannel). If its topic file
+        refused, the checkpoints keep its entries (`_failed_deletions`)."""
         if self._deletions.get(deletion.name) is deletion:
             del self._deletions[deletion.name]
+        if set(deletion.checkpointed) - deletion.forgotten:
+            with self._checkpoint_lock:
+                self._failed_deletions[deletion.name] = deletion
         self._deleted_directories += [(deletion.due, destination) for destination in deletion.renamed]
         for log_dir, error in deletion.failed.items():
             if not out_of_space(error):
                 self.fail_log_dir(log_dir)
+
+    def _drop_failed_deletion(self, name: str) -> None:
+        """On the caller's thread, before a topic named `name` is created: the entries a failed
+        deletion of an earlier one kept go from the checkpoints, durably before the new
+        partitions open (`_deletion_checkpoint`), or they would take the old offsets."""
+        with self._checkpoint_lock:
+            dropped = self._failed_deletions.pop(name, None)
+        if dropped is not None:
+            self._write_checkpoints()
+            self._deletion_checkpoint = self.checkpoint_recovery_points() or self._deletion_checkpoint
 
     def _finish_deletion_of(self, name: str) -> None:
         """On any thread, before a topic named `name` gets files: a deletion of an earlier one
@@ -1129,7 +1156,8 @@ class Storage:
         """Persist log start offsets that DeleteRecords moved past the first segment, and
         the cleaner's first dirty offsets, in Kafka's checkpoint files of each partition's
         directory (a future log's too, so a swap finds them there), when they change. A
-        deleted topic's stay until its deletion forgets them (TopicDeletion)."""
+        deleted topic's stay until its deletion forgets them (TopicDeletion), unless a partition
+        of the same name holds them now."""
         if self.data_dir is None:
             return
         held: dict[pathlib.Path, list[tuple[tuple[str, int], PartitionLog]]] = {log_dir: [] for log_dir in self.log_dirs}
@@ -1140,17 +1168,18 @@ class Storage:
             held[move.destination].append((key, move.log))
         failed: list[pathlib.Path] = []
         with self._checkpoint_lock:
-            deleting = [deletion.checkpointed for deletion in self._deletions.values() if not deletion.forgotten and deletion.checkpointed]
+            remembered = self._remembered_entries()
             for log_dir, logs in held.items():
                 if log_dir in self.offline_dirs:
                     continue
                 starts: dict[tuple[str, int], int] = {}
                 dirty: dict[tuple[str, int], int] = {}
-                for checkpointed in deleting:
-                    kept_starts, kept_dirty = checkpointed.get(log_dir, ({}, {}))
+                for kept_starts, kept_dirty, _ in remembered.get(log_dir, ()):
                     starts.update(kept_starts)
                     dirty.update(kept_dirty)
                 for key, log in logs:
+                    starts.pop(key, None)
+                    dirty.pop(key, None)
                     _checkpoint_entries(key, log, starts, dirty)
                 try:
                     if force or starts != self._checkpointed_starts.get(log_dir):
@@ -1165,16 +1194,29 @@ class Storage:
         for log_dir in failed:
             self.fail_log_dir(log_dir)
 
+    def _remembered_entries(self) -> dict[pathlib.Path, list[_CheckpointEntries]]:
+        """Under `_checkpoint_lock`: the entries deleted topics' partitions keep, by log
+        directory, those of deletions under way or failed that the directory did not forget."""
+        remembered: dict[pathlib.Path, list[_CheckpointEntries]] = {}
+        for deletion in (*self._deletions.values(), *self._failed_deletions.values()):
+            for log_dir, entries in deletion.checkpointed.items():
+                if log_dir not in deletion.forgotten:
+                    remembered.setdefault(log_dir, []).append(entries)
+        return remembered
+
     def _forget_deleted(self, deletion: TopicDeletion) -> None:
-        """On the deletion's thread, its topic file gone: rewrite the log start and cleaner
-        checkpoints that hold its partitions without them. A file that refuses is the
-        deletion's failure (`finish_deletion`); the next write on the caller's thread, which
-        counts the deletion's entries no more, tries it again."""
+        """On the deletion's thread, its files renamed: rewrite the checkpoints that hold its
+        partitions without them (the recovery points' on the flusher, in order with the
+        caller's, waited for), as Kafka's LogManager.asyncDelete checkpoints a directory's
+        recovery points and log starts after the rename. A file that refuses is the deletion's
+        failure (`finish_deletion`); the next write on the caller's thread, which counts the
+        deletion's entries no more, tries it again."""
+        jobs: list[tuple[pathlib.Path, FlushJob]] = []
         with self._checkpoint_lock:
-            deletion.forgotten = True
-            for log_dir, (gone_starts, gone_dirty) in deletion.checkpointed.items():
+            for log_dir, (gone_starts, gone_dirty, gone_points) in deletion.checkpointed.items():
                 if log_dir in self.offline_dirs:
                     continue
+                deletion.forgotten.add(log_dir)
                 try:
                     for checkpoint, written, gone in ((_LOG_START_CHECKPOINT, self._checkpointed_starts, gone_starts),
                                                       (_CLEANER_CHECKPOINT, self._checkpointed_dirty, gone_dirty)):
@@ -1184,6 +1226,15 @@ class Storage:
                             written[log_dir] = kept
                 except OSError as error:
                     deletion.failed.setdefault(log_dir, error)
+                points = self._checkpointed_recovery.get(log_dir, {})
+                if self._flusher is not None and gone_points.keys() & points.keys():
+                    kept = {key: point for key, point in points.items() if key not in gone_points}
+                    self._checkpointed_recovery[log_dir] = kept
+                    jobs.append((log_dir, self._flusher.submit(functools.partial(_write_checkpoint, log_dir / _RECOVERY_POINT_CHECKPOINT, kept))))
+        for log_dir, job in jobs:
+            job.wait()
+            if isinstance(job.error, OSError):
+                deletion.failed.setdefault(log_dir, job.error)
 
     def _log_dir_holding(self, directory: pathlib.Path) -> pathlib.Path:
         """The log directory a partition's directory is in; with one log directory, taken
@@ -1192,11 +1243,16 @@ class Storage:
         return self.log_dirs[0] if len(self.log_dirs) == 1 else directory.parent
 
     def _recovery_points(self) -> dict[pathlib.Path, dict[tuple[str, int], int]]:
-        """Each online directory's partitions and their recovery points (a future log has
-        none: after a crash its partition is recovered from its start)."""
+        """Under `_checkpoint_lock`: each online directory's partitions and their recovery
+        points (a future log has none: after a crash its partition is recovered from its
+        start), and the checkpointed ones deleted topics keep (`_remembered_entries`)."""
         points: dict[pathlib.Path, dict[tuple[str, int], int]] = {
             log_dir: {} for log_dir in self.log_dirs if log_dir not in self.offline_dirs
         }
+        for log_dir, remembered in self._remembered_entries().items():
+            if log_dir in points:
+                for _, _, kept in remembered:
+                    points[log_dir].update(kept)
         for key, log in list(self._logs.items()):  # a failed fsync found here takes a directory offline
             if log.directory is not None and (log_dir := self._log_dir_holding(log.directory)) in points:
                 points[log_dir][key] = log.recovery_point
@@ -1210,10 +1266,11 @@ class Storage:
         if self._flusher is None:
             return None
         job = None
-        for log_dir, points in self._recovery_points().items():
-            if points != self._checkpointed_recovery.get(log_dir):
-                self._checkpointed_recovery[log_dir] = points
-                job = self._flusher.submit(functools.partial(_write_checkpoint, log_dir / _RECOVERY_POINT_CHECKPOINT, points))
+        with self._checkpoint_lock:
+            for log_dir, points in self._recovery_points().items():
+                if points != self._checkpointed_recovery.get(log_dir):
+                    self._checkpointed_recovery[log_dir] = points
+                    job = self._flusher.submit(functools.partial(_write_checkpoint, log_dir / _RECOVERY_POINT_CHECKPOINT, points))
         return job
 
     def flush(self) -> None:
@@ -1231,13 +1288,15 @@ class Storage:
             self._writes_done.wait_for(lambda: self._writing == 0)
         for deletion in list(self._deletions.values()):
             deletion.run()
-        self._deletions.clear()
+            self.finish_deletion(deletion)
         self._moves.clear()
         for log in self._logs.values():
             log.close()
         if self._flusher is not None:
             self._flusher.close()
-            for log_dir, points in self._recovery_points().items():
+            with self._checkpoint_lock:
+                final = self._recovery_points()
+            for log_dir, points in final.items():
                 try:
                     _write_checkpoint(log_dir / _RECOVERY_POINT_CHECKPOINT, points)
                 except OSError:
