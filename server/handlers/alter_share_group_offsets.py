@@ -6,11 +6,14 @@ the first consumer starts), and any offset is taken: the share-partition makes s
 the next fetch (ShareCoordinator.alter_start_offset).
 KafkaApis.handleAlterShareGroupOffsetsRequest asks READ on the group, then on each topic,
 and answers a refused or unknown topic itself (TOPIC_AUTHORIZATION_FAILED or
-UNKNOWN_TOPIC_OR_PARTITION for each partition, one entry per topic name, none when no partition
-is named); GroupCoordinatorService then refuses an empty group id (INVALID_GROUP_ID).
-
-Divergence: a partition index an existing topic does not have is UNKNOWN_TOPIC_OR_PARTITION
-here; Kafka 4.4's persister fails the whole request with UNKNOWN_SERVER_ERROR.
+UNKNOWN_TOPIC_OR_PARTITION for each partition, none when no partition is named);
+GroupCoordinatorService then refuses an empty group id (INVALID_GROUP_ID), and
+GroupMetadataManager.alterShareGroupOffsets answers a partition index an existing topic does
+not have with UNKNOWN_TOPIC_OR_PARTITION and its default message.
+The answer has one entry per topic name, as AlterShareGroupOffsetsResponse.Builder gathers
+them by name: first the topics KafkaApis answered, then the coordinator's, each entry's
+partitions in request order (a topic named twice is one entry; a partition named twice is
+answered twice), as asked of the reference broker.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
     from ottla.wire.messages.types import (
         AlterShareGroupOffsetsRequest,
         AlterShareGroupOffsetsResponse,
-        AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition,
         AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic,
     )
 
@@ -54,10 +56,10 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
         return _error(exc.code, None)
     if group.members:
         return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
-    responses: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = []
-    # Topics KafkaApis answers itself, partition by partition, into one entry per name (none
-    # for a topic named with no partition).
+    # Topics KafkaApis answers itself, partition by partition (no entry for a topic named with
+    # no partition), then those the coordinator answers: one entry per name in each.
     answered: dict[str, AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = {}
+    altered: dict[str, AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponseTopic] = {}
     for topic in request["topics"]:
         name = topic["topic_name"]
         info = context.storage.topic(name)
@@ -67,26 +69,24 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
             if topic["partitions"]:
                 entry = answered.setdefault(name, {"topic_name": name, "topic_id": b"\0" * 16, "partitions": []})
                 entry["partitions"].extend({"partition_index": wanted["partition_index"], "error_code": refusal,
-                                            "error_message": _MESSAGES[refusal]} for wanted in topic["partitions"])
+                                            "error_message": default_message(refusal)} for wanted in topic["partitions"])
             continue
-        partitions: list[AlterShareGroupOffsetsResponseAlterShareGroupOffsetsResponsePartition] = []
+        partitions = altered.setdefault(name, {"topic_name": name, "topic_id": info.topic_id, "partitions": []})["partitions"]
         for wanted in topic["partitions"]:
             index, error = wanted["partition_index"], ErrorCode.NONE
+            message: str | None = None
             if not 0 <= index < info.partitions:
                 error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                message = default_message(error)
             else:
                 try:
                     share.alter_start_offset(group.group_id, info.topic_id, index, wanted["start_offset"])
                 except KafkaError as exc:
                     error = exc.code
-            partitions.append({"partition_index": index, "error_code": error, "error_message": None})
-        responses.append({"topic_name": name, "topic_id": info.topic_id, "partitions": partitions})
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses + list(answered.values())}
+            partitions.append({"partition_index": index, "error_code": error, "error_message": message})
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
+            "responses": [*answered.values(), *altered.values()]}
 
-
-# ApiError's default messages for the errors KafkaApis answers per partition.
-_MESSAGES = {ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
-             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "This server does not host this topic-partition."}
 
 
 def _error(code: ErrorCode, message: str | None) -> AlterShareGroupOffsetsResponse:

@@ -59,9 +59,10 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     for topic in request["topics"]:
         partitions: list[ShareAcknowledgeResponsePartitionData] = []
         for partition in topic["partitions"]:
-            error = acknowledge(context, group_id, member_id, topic["topic_id"], partition, header.api_version >= 2 and request.get("is_renew_ack", False))
+            error, message = acknowledge(context, group_id, member_id, topic["topic_id"], partition,
+                                         header.api_version >= 2 and request.get("is_renew_ack", False))
             moved = error is ErrorCode.NOT_LEADER_FOR_PARTITION
-            partitions.append({"partition_index": partition["partition_index"], "error_code": error, "error_message": None,
+            partitions.append({"partition_index": partition["partition_index"], "error_code": error, "error_message": message,
                                "current_leader": moved_to(context, topic["topic_id"], partition["partition_index"], endpoints)
                                if moved else leader(context)})
         responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
@@ -74,19 +75,21 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     return response
 
 
-def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id: bytes, partition: Any, allow_renew: bool) -> ErrorCode:
-    """One partition's acknowledgement batches (ShareFetch's and ShareAcknowledge's alike)."""
+def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id: bytes, partition: Any,
+                allow_renew: bool) -> tuple[ErrorCode, str | None]:
+    """One partition's acknowledgement batches (ShareFetch's and ShareAcknowledge's alike): the
+    error and its message."""
     info = context.storage.topic_by_id(topic_id)
     if info is None:
-        return ErrorCode.UNKNOWN_TOPIC_ID
+        return ErrorCode.UNKNOWN_TOPIC_ID, None
     if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
-        return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED, None
     cluster = context.services.cluster
     if cluster is not None:
         try:
             leader_partition(context, cluster, info.name, partition["partition_index"])
         except KafkaError as exc:
-            return exc.code  # its leader holds the share-partition
+            return exc.code, None  # its leader holds the share-partition
     batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
                for batch in partition["acknowledgement_batches"]]
     return context.services.share.acknowledge(group_id, member_id, topic_id, partition["partition_index"], batches, allow_renew)

@@ -44,6 +44,8 @@ VERSIONS = (1, 2)
 
 # ShareAcquireMode (v2, KIP-1206): 0 BATCH_OPTIMIZED, 1 RECORD_LIMIT.
 _RECORD_LIMIT = 1
+# The acknowledgement answer of a partition that acknowledged nothing.
+_ACKNOWLEDGED: tuple[ErrorCode, str | None] = (ErrorCode.NONE, None)
 
 
 def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRequest) -> Answer[ShareFetchResponse]:
@@ -83,7 +85,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         # Kafka closes only a session it has: the acknowledgements of a closing fetch without one
         # are not applied.
         return _error(ErrorCode.SHARE_SESSION_NOT_FOUND)
-    ack_errors: dict[tuple[bytes, int], ErrorCode] = {}
+    ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]] = {}
     for topic in request["topics"]:
         for partition in topic["partitions"]:
             if partition["acknowledgement_batches"]:
@@ -112,7 +114,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
 
 
 async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
-                          ack_errors: dict[tuple[bytes, int], ErrorCode], seen_version: int, first_here: bool) -> ShareFetchResponse:
+                          ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], seen_version: int, first_here: bool) -> ShareFetchResponse:
     """`handle` for an engine whose reads are coroutines. The group's first session on this
     broker reads the state log first: among brokers over one database, its coordinator may
     have written share-partitions this broker leads."""
@@ -130,7 +132,7 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
 
 
 async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
-                     ack_errors: dict[tuple[bytes, int], ErrorCode], keys: list[tuple[str, int]], deadline: float,
+                     ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], keys: list[tuple[str, int]], deadline: float,
                      seen_version: int) -> ShareFetchResponse:
     sessions = context.services.share.sessions
     acquired: dict[tuple[bytes, int], Any] = {}
@@ -281,7 +283,7 @@ def _opened(epoch: int, session: ShareSession) -> list[tuple[bytes, int]]:
 
 
 def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes, int], Any],
-             ack_errors: dict[tuple[bytes, int], ErrorCode], listed: list[tuple[bytes, int]] | None = None) -> ShareFetchResponse:
+             ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], listed: list[tuple[bytes, int]] | None = None) -> ShareFetchResponse:
     """Partitions with records, an error or an acknowledgement result, and those `listed`."""
     topics: dict[bytes, list[ShareFetchResponsePartitionData]] = {}
     endpoints: dict[int, Any] = {}
@@ -290,9 +292,10 @@ def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes,
         got = acquired.get(key)
         if got is not None and not isinstance(got, ErrorCode) and not got.ranges and key not in ack_errors and key not in always:
             continue
+        ack_error, ack_message = ack_errors.get(key, _ACKNOWLEDGED)
         entry: ShareFetchResponsePartitionData = {
             "partition_index": key[1], "error_code": ErrorCode.NONE, "error_message": None,
-            "acknowledge_error_code": ack_errors.get(key, ErrorCode.NONE), "acknowledge_error_message": None,
+            "acknowledge_error_code": ack_error, "acknowledge_error_message": ack_message,
             "current_leader": {**leader(context)}, "records": b"", "acquired_records": [],
         }
         if isinstance(got, ErrorCode):

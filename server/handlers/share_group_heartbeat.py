@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.share.group import ShareMember
 from ottla.server.share.sessions import member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -56,7 +57,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupHe
         request.get("subscribed_topic_names"), header.client_id or "", "/" + context.client_host,
     )
     if error is not ErrorCode.NONE or member is None:
-        return _error(error, _message(error, group_id, request["member_id"], request["member_epoch"]))
+        return _error(error, _message(error, group_id, request["member_id"], request["member_epoch"], member))
     assignment: ShareGroupHeartbeatResponseAssignment | None = None
     if sent is not None:
         assignment = {"topic_partitions": [{"topic_id": topic_id, "partitions": partitions}
@@ -96,13 +97,17 @@ def _blank(value: str | None) -> bool:
     return value is not None and all(ch <= " " for ch in value)
 
 
-def _message(error: ErrorCode, group_id: str, member_id: str, member_epoch: int) -> str | None:
+def _message(error: ErrorCode, group_id: str, member_id: str, member_epoch: int, member: ShareMember | None) -> str | None:
     """The message GroupMetadataManager's exception carries: a leave looks the group up with
-    shareGroup, a heartbeat with getOrMaybeCreateShareGroup, and their words differ."""
+    shareGroup, a heartbeat with getOrMaybeCreateShareGroup, and their words differ; a fenced
+    `member` is told the epoch the coordinator knows (throwIfShareGroupMemberEpochIsInvalid)."""
     if error is ErrorCode.GROUP_ID_NOT_FOUND:
         return f"Group {group_id} not found." if member_epoch == -1 else f"Share group {group_id} not found."
     if error is ErrorCode.UNKNOWN_MEMBER_ID:
         return f"Member {member_id} is not a member of group {group_id}."
+    if error is ErrorCode.FENCED_MEMBER_EPOCH and member is not None and member_epoch > member.member_epoch:
+        return (f"The share group member has a greater member epoch ({member_epoch}) than the one known by the group "
+                f"coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
     return None
 
 

@@ -34,7 +34,7 @@ from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
-from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.records import BatchHeader, Record, build_batch, iter_records, scan_batches
 
 log = logging.getLogger("ottla.share")
@@ -364,6 +364,7 @@ class ShareCoordinator:
         """ShareGroupHeartbeat: join with epoch 0, leave with -1, else heartbeat with the
         epoch last given. The member returned carries its epoch and assignment; the
         assignment is returned too when the answer must carry it (a join, or a change).
+        A fenced heartbeat (FENCED_MEMBER_EPOCH) returns the member as it is, unchanged.
         Only a join creates the group: otherwise a missing group is GROUP_ID_NOT_FOUND
         before the member is looked for (GroupMetadataManager.getOrMaybeCreateShareGroup)."""
         if not group_id:
@@ -405,7 +406,7 @@ class ShareCoordinator:
             if member is None:
                 return ErrorCode.UNKNOWN_MEMBER_ID, None, None
             if member_epoch != member.member_epoch:
-                return ErrorCode.FENCED_MEMBER_EPOCH, None, None
+                return ErrorCode.FENCED_MEMBER_EPOCH, member, None  # the member, for the error's message
             if subscribed_topic_names is not None:
                 changed = member.subscribed_topic_names != list(subscribed_topic_names)
                 member.subscribed_topic_names = list(subscribed_topic_names)
@@ -628,38 +629,46 @@ class ShareCoordinator:
         return Acquired(_sent_batches(batches, ranges[0].first_offset, ranges[-1].last_offset), ranges, archived)
 
     def acknowledge(self, group_id: str, member_id: str, topic_id: bytes, index: int,
-                    batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> ErrorCode:
+                    batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> tuple[ErrorCode, str | None]:
         """Apply a partition's acknowledgement batches, all or none, as Kafka's SharePartition
         rolls back every transition of a request when one fails: the batches must ascend
         without overlapping (KafkaApis.validateAcknowledgementBatches: INVALID_REQUEST), and
         each is checked before any is applied, the first refused one being the partition's
         error. Persisted before it is answered. KafkaApis validates the batches' shape before
         any share-partition is looked up: each names at least one type, one for all its
-        offsets or one per offset, and none unknown."""
+        offsets or one per offset, and none unknown. The error comes with the message Kafka
+        4.4 gives it where this knows it (`_refusal`)."""
         allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
         previous_last = -1
         for first, last, types in batches:
             if (first <= previous_last or first > last or not types or len(types) not in (1, last - first + 1)
                     or any(t not in AcknowledgeType._value2member_map_ for t in types) or (not allow_renew and 4 in types)):
-                return ErrorCode.INVALID_REQUEST
+                return ErrorCode.INVALID_REQUEST, None
             previous_last = last
         partition = self.partitions.get((group_id, topic_id, index))
         if partition is None:
-            return ErrorCode.INVALID_RECORD_STATE
+            # SharePartitionManager.acknowledge: no share-partition of the group here.
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, default_message(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         partition.limits = self._limits(group_id)
         for first, last, types in batches:
+            refusal = _refusal(partition, first)
+            if refusal is not None:
+                return ErrorCode.INVALID_RECORD_STATE, refusal
             error = partition.check_acknowledgement(member_id, first, last, types)
+            if error is ErrorCode.INVALID_REQUEST:
+                # The types were checked above: the batch reaches past what was handed out.
+                return error, _PAST_FIRST if first >= partition.end_offset else _PAST_LAST
             if error is not ErrorCode.NONE:
-                return error
+                return error, None
         for first, last, types in batches:
             partition.acknowledge(member_id, first, last, types)
         if batches:
             try:
                 self._persist_partition((group_id, topic_id, index))
             except KafkaError as exc:
-                return exc.code
+                return exc.code, None
             self._dead_letter((group_id, topic_id, index), partition)
-        return ErrorCode.NONE
+        return ErrorCode.NONE, None
 
     # --- dead-letter queues (KIP-1191) ---------------------------------------------------
 
@@ -940,6 +949,24 @@ class ShareCoordinator:
         self._append(group_id, records)
         del self.groups[group_id]
         return ErrorCode.NONE
+
+
+# The messages of Kafka 4.4's refusals of an acknowledgement batch: SharePartition.fetchSubMapForAcknowledgementBatch's.
+_NOT_CACHED = "Batch record not found. The request batch offsets are not found in the cache."
+_PAST_FIRST = "Batch record not found. The first offset in request is past acquired records."
+_PAST_LAST = "Batch record not found. The last offset in request is past acquired records."
+
+
+def _refusal(partition: SharePartition, first: int) -> str | None:
+    """Why Kafka 4.4's SharePartition refuses an acknowledgement batch with INVALID_RECORD_STATE
+    before looking at its records: nothing is in flight (its cachedState is empty, so no batch
+    starts at or before `first`) and the batch starts at or after the start offset. A batch
+    wholly before the start offset is skipped (done already); one that starts before it and
+    ends past it makes Kafka fail the request (UNKNOWN_SERVER_ERROR), so `check_acknowledgement`
+    answers both."""
+    if partition.in_flight() == 0 and first >= partition.start_offset:
+        return _NOT_CACHED
+    return None
 
 
 def _summary(value: dict[str, Any]) -> StateSummary:

@@ -333,7 +333,7 @@ def test_state_survives_a_restart():
     topic_id = h.topic()
     h.join("m1")
     assert h.acquire("m1", topic_id, max_records=6) == [AcquiredRange(0, 5, 1)]
-    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT]), (3, 3, [REJECT])], False) is ErrorCode.NONE
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT]), (3, 3, [REJECT])], False)[0] is ErrorCode.NONE
     h.share.close()
     again = Harness(storage)
     assert again.share.start_offset("g", topic_id, 0) == 4
@@ -348,8 +348,9 @@ def test_acknowledging_in_another_partition_or_group_is_refused():
     topic_id = h.topic()
     h.join("m1")
     h.acquire("m1", topic_id)
-    assert h.share.acknowledge("other", "m1", topic_id, 0, [(0, 0, [ACCEPT])], False) is ErrorCode.INVALID_RECORD_STATE
-    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [RENEW])], False) is ErrorCode.INVALID_REQUEST
+    assert h.share.acknowledge("other", "m1", topic_id, 0, [(0, 0, [ACCEPT])], False) == (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.")
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [RENEW])], False)[0] is ErrorCode.INVALID_REQUEST
 
 
 def test_a_partitions_acknowledgements_apply_all_or_none():
@@ -364,12 +365,12 @@ def test_a_partitions_acknowledgements_apply_all_or_none():
         ErrorCode.INVALID_REQUEST: [[(0, 4, [ACCEPT]), (3, 5, [ACCEPT])], [(4, 5, [ACCEPT]), (0, 0, [ACCEPT])], [(0, 1, [ACCEPT]), (2, 12, [ACCEPT])]],
         ErrorCode.INVALID_RECORD_STATE: [[(0, 1, [ACCEPT]), (2, 3, [ACCEPT])]],
     }
-    assert h.share.acknowledge("g", "m1", topic_id, 0, [(2, 2, [ACCEPT])], False) is ErrorCode.NONE
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(2, 2, [ACCEPT])], False)[0] is ErrorCode.NONE
     for error, requests in refused.items():
         for batches in requests:
-            assert h.share.acknowledge("g", "m1", topic_id, 0, batches, False) is error, batches
+            assert h.share.acknowledge("g", "m1", topic_id, 0, batches, False)[0] is error, batches
             assert h.share.start_offset("g", topic_id, 0) == 0
-    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 1, [ACCEPT]), (3, 5, [ACCEPT])], False) is ErrorCode.NONE
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 1, [ACCEPT]), (3, 5, [ACCEPT])], False)[0] is ErrorCode.NONE
     assert h.share.start_offset("g", topic_id, 0) == 6
 
 
@@ -431,9 +432,9 @@ def test_rejected_and_exhausted_records_go_to_the_dead_letter_topic():
     h.storage.create_topic("dlq.q", 1, {"errors.deadletterqueue.group.enable": "true"})
     h.join("m1")
     h.acquire("m1", topic_id)
-    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [REJECT]), (1, 3, [RELEASE])], False) is ErrorCode.NONE
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [REJECT]), (1, 3, [RELEASE])], False)[0] is ErrorCode.NONE
     h.acquire("m1", topic_id)
-    assert h.share.acknowledge("g", "m1", topic_id, 0, [(1, 1, [RELEASE])], False) is ErrorCode.NONE
+    assert h.share.acknowledge("g", "m1", topic_id, 0, [(1, 1, [RELEASE])], False)[0] is ErrorCode.NONE
     h.clock.advance(LOCK_MS / 1000)  # 2 and 3 are released at the limit by their expired locks
     headers = [{"__dlq.errors.topic": b"q", "__dlq.errors.partition": b"0", "__dlq.errors.offset": str(offset).encode(),
                 "__dlq.errors.group": b"g", "__dlq.errors.delivery.count": str(count).encode(), "__dlq.errors.message": message}
@@ -449,7 +450,7 @@ def test_rejected_and_exhausted_records_go_to_the_dead_letter_topic():
         off.storage.create_topic("dlq.q", 1, topic_configs)
         off.join("m1")
         off.acquire("m1", topic_id)
-        assert off.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [REJECT])], False) is ErrorCode.NONE
+        assert off.share.acknowledge("g", "m1", topic_id, 0, [(0, 0, [REJECT])], False)[0] is ErrorCode.NONE
         assert _dead_letters(off.storage) == []
 
 

@@ -20,7 +20,7 @@ def test_a_new_leader_reads_its_share_partitions_from_the_log():
     assert leader.acquire("stale", topic_id, max_records=2) == [AcquiredRange(0, 1, 1)]
     previous.join("m1")
     assert previous.acquire("m1", topic_id, max_records=6) == [AcquiredRange(0, 5, 1)]
-    assert previous.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT])], False) is ErrorCode.NONE
+    assert previous.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT])], False)[0] is ErrorCode.NONE
 
     # A broker that does not lead the partition keeps no copy of its share-partitions.
     assert leader.share.leader_moved(topic_id, 0, leads=False) is False
@@ -43,7 +43,7 @@ def test_a_leader_takes_up_offsets_changed_through_the_coordinator():
     topic_id = leader.topic()
     leader.join("m1")
     assert leader.acquire("m1", topic_id, max_records=4) == [AcquiredRange(0, 3, 1)]
-    assert leader.share.acknowledge("g", "m1", topic_id, 0, [(0, 3, [ACCEPT])], False) is ErrorCode.NONE
+    assert leader.share.acknowledge("g", "m1", topic_id, 0, [(0, 3, [ACCEPT])], False)[0] is ErrorCode.NONE
     held = leader.share.idle_partitions("g")
     coordinator = Harness(storage)
     coordinator.share.alter_start_offset("g", topic_id, 0, 1)
@@ -54,7 +54,7 @@ def test_a_leader_takes_up_offsets_changed_through_the_coordinator():
     # One with records acquired is not offered; one offered, then changed here before the log
     # was read, is left as it is: its own record is the newer.
     assert leader.share.idle_partitions("g") == {}
-    assert leader.share.acknowledge("g", "m1", topic_id, 0, [(1, 2, [ACCEPT])], False) is ErrorCode.NONE
+    assert leader.share.acknowledge("g", "m1", topic_id, 0, [(1, 2, [ACCEPT])], False)[0] is ErrorCode.NONE
     held = leader.share.idle_partitions("g")
     coordinator.share.alter_start_offset("g", topic_id, 0, 0)
     assert leader.acquire("m1", topic_id, max_records=1) == [AcquiredRange(3, 3, 1)]

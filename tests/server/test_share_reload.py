@@ -20,7 +20,7 @@ def test_a_reload_replaces_the_state_with_the_logs():
     # The previous coordinator, which never heard of "stale", goes on and writes last.
     previous.join("m1")
     assert previous.acquire("m1", topic_id, max_records=6) == [AcquiredRange(0, 5, 1)]
-    assert previous.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT])], False) is ErrorCode.NONE
+    assert previous.share.acknowledge("g", "m1", topic_id, 0, [(0, 2, [ACCEPT])], False)[0] is ErrorCode.NONE
 
     taker.share.reload()
     assert taker.share.start_offset("g", topic_id, 0) == 3
