@@ -105,9 +105,13 @@ def _message(error: ErrorCode, group_id: str, member_id: str, member_epoch: int,
         return f"Group {group_id} not found." if member_epoch == -1 else f"Share group {group_id} not found."
     if error is ErrorCode.UNKNOWN_MEMBER_ID:
         return f"Member {member_id} is not a member of group {group_id}."
-    if error is ErrorCode.FENCED_MEMBER_EPOCH and member is not None and member_epoch > member.member_epoch:
-        return (f"The share group member has a greater member epoch ({member_epoch}) than the one known by the group "
-                f"coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+    if error is ErrorCode.FENCED_MEMBER_EPOCH and member is not None:
+        if member_epoch > member.member_epoch:
+            return (f"The share group member has a greater member epoch ({member_epoch}) than the one known by the group "
+                    f"coordinator ({member.member_epoch}). The member must abandon all its partitions and rejoin.")
+        return (f"The share group member has a smaller member epoch ({member_epoch}) than the one known by the group "
+                f"coordinator ({member.member_epoch}), and it does not match the previous member epoch "
+                f"({member.previous_member_epoch}). The member must abandon all its partitions and rejoin.")
     return None
 
 

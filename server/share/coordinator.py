@@ -362,7 +362,7 @@ class ShareCoordinator:
                   subscribed_topic_names: list[str] | None, client_id: str,
                   client_host: str) -> tuple[ErrorCode, ShareMember | None, Assignment | None]:
         """ShareGroupHeartbeat: join with epoch 0, leave with -1, else heartbeat with the
-        epoch last given. The member returned carries its epoch and assignment; the
+        epoch last given (or the one before it). The member returned carries its epoch and assignment; the
         assignment is returned too when the answer must carry it (a join, or a change).
         A fenced heartbeat (FENCED_MEMBER_EPOCH) returns the member as it is, unchanged.
         Only a join creates the group: otherwise a missing group is GROUP_ID_NOT_FOUND
@@ -405,7 +405,9 @@ class ShareCoordinator:
             member = group.members.get(member_id)
             if member is None:
                 return ErrorCode.UNKNOWN_MEMBER_ID, None, None
-            if member_epoch != member.member_epoch:
+            # GroupMetadataManager.throwIfShareGroupMemberEpochIsInvalid: greater is fenced, smaller
+            # only when it is not the previous epoch.
+            if member_epoch > member.member_epoch or (member_epoch < member.member_epoch and member_epoch != member.previous_member_epoch):
                 return ErrorCode.FENCED_MEMBER_EPOCH, member, None  # the member, for the error's message
             if subscribed_topic_names is not None:
                 changed = member.subscribed_topic_names != list(subscribed_topic_names)
@@ -416,13 +418,14 @@ class ShareCoordinator:
         try:
             self._update(group, changed)
             if member.member_epoch != group.assignment_epoch:
-                member.member_epoch = group.assignment_epoch
+                member.previous_member_epoch, member.member_epoch = member.member_epoch, group.assignment_epoch
                 member.assignment = group.target.get(member_id, {})
             self._initialize(group)
         except KafkaError as exc:
             return exc.code, None, None
         self._arm_session(group, member)
-        sent = member.assignment if member_epoch == 0 or member.assignment != previous else None
+        # GroupMetadataManager.shareGroupHeartbeat: a join, a heartbeat naming its subscription, or a change.
+        sent = member.assignment if member_epoch == 0 or subscribed_topic_names is not None or member.assignment != previous else None
         return ErrorCode.NONE, member, sent
 
     def _update(self, group: ShareGroup, changed: bool) -> None:

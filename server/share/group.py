@@ -56,6 +56,9 @@ class ShareMember:
     subscribed_topic_names: list[str]
     assignment: Assignment = field(default_factory=dict)
     session_timer: TimerHandle | None = None
+    # The epoch before the last change (-1 for a new member, as Kafka's ShareGroupMember): a
+    # heartbeat at it is accepted, its sender having missed the answer that moved it on.
+    previous_member_epoch: int = -1
 
 
 @dataclass(slots=True, eq=False)

@@ -137,3 +137,33 @@ def test_altering_offsets_answers_one_entry_per_topic_name(broker: ThreadedBroke
         ("nope", [(1, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, _UNKNOWN)]),
         ("t", [(0, ErrorCode.NONE, None), (7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, _UNKNOWN), (1, ErrorCode.NONE, None),
                (0, ErrorCode.NONE, None)])]
+
+
+def test_a_heartbeat_at_the_previous_epoch_is_answered_and_an_older_one_fenced(broker: ThreadedBroker, member: _Member) -> None:
+    """A member that missed the answer moving it on heartbeats at its previous epoch: Kafka
+    answers it with the current one; an epoch older still is fenced, in Kafka's words. A
+    heartbeat naming its subscription gets the assignment even when it did not change."""
+    first = member.heartbeat("g", 0, ["t"])["member_epoch"]
+    other = ShareMember(broker)
+    try:
+        assert other.join_until_assigned("g", ["t"])  # the group's epoch moves on
+        current = first
+        for _ in range(300):
+            current = member.heartbeat("g", current, [])["member_epoch"]
+            if current != first:
+                break
+        assert current > first
+        again = member.heartbeat("g", first, [])
+        assert (again["error_code"], again["member_epoch"]) == (ErrorCode.NONE, current)
+        assert first > 1  # the fixture's member was assigned after its join's epoch
+        older = member.heartbeat("g", first - 1, [])
+        assert (older["error_code"], older["error_message"]) == (
+            ErrorCode.FENCED_MEMBER_EPOCH,
+            f"The share group member has a smaller member epoch ({first - 1}) than the one known by the group coordinator"
+            f" ({current}), and it does not match the previous member epoch ({first}). The member must abandon all its"
+            " partitions and rejoin.")
+        named = member.call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {"group_id": "g", "member_id": member.member_id, "member_epoch": current,
+                                                              "rack_id": None, "subscribed_topic_names": ["t"]})
+        assert named["error_code"] == ErrorCode.NONE and named["assignment"] is not None
+    finally:
+        other.close()
