@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.server.java_hashing import string_hash
-from ottla.storage import FileRegion, Storage
+from ottla.storage import FileRegion, Storage, TopicInfo
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
 from ottla.wire.errors import ErrorCode
 from ottla.wire.records import NO_PRODUCER_ID, BatchHeader, Record, build_batch, iter_records, scan_batches
@@ -66,22 +66,44 @@ def java_string_hash(text: str) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+def ensure_internal_topic(storage: Storage, topic: InternalTopic, partitions: int) -> TopicInfo:
+    """The coordinator's topic, created with `partitions` partitions and its own configs if
+    missing. Kafka creates each internal topic on first use, not at start-up: a fresh broker
+    lists no topics until a coordinator is first looked up (KafkaApis.getCoordinator asks
+    AutoTopicCreationManager for it) or written to. Over a database the broker opens the
+    topics at start-up (server/coordinator/database.py), so they are never missing there."""
+    info = storage.topic(topic.name)
+    if info is None:
+        info = storage.create_topic(topic.name, partitions, dict(topic.configs))
+    return info
+
+
 class CoordinatorLog:
     """Appends coordinator records to the key's partition of an internal topic and replays
-    all of them. The topic is created on first use with `partitions` partitions; an
+    all of them. The topic is created on first use (`ensure_topic`: the first append, or a
+    FindCoordinator) with `partitions` partitions, and replays as empty until then; an
     existing topic keeps its count, since a key's partition must never move."""
 
     def __init__(self, storage: Storage, topic: InternalTopic, partitions: int) -> None:
-        info = storage.topic(topic.name)
-        if info is None:
-            info = storage.create_topic(topic.name, partitions, dict(topic.configs))
         self.storage = storage
+        self.internal_topic = topic
         self.topic = topic.name
-        self.partitions = info.partitions
+        self._configured_partitions = partitions
         # Set when the topic is in a database: None on the local engine, whose appends are inline.
         self.journal: CoordinatorJournal | None = storage.coordinator_journals.get(topic.name) if storage.is_async else None  # type: ignore[attr-defined]
         # Producer id -> records of its transactional batches that no marker has ended yet.
         self.open_transactions: dict[int, list[KeyValue]] = {}
+
+    @property
+    def partitions(self) -> int:
+        """The topic's partition count once it exists, the configured count until then (what
+        it will be created with), so a key maps to the same partition before and after."""
+        info = self.storage.topic(self.topic)
+        return self._configured_partitions if info is None else info.partitions
+
+    def ensure_topic(self) -> TopicInfo:
+        """The topic, created now if it does not exist yet (`ensure_internal_topic`)."""
+        return ensure_internal_topic(self.storage, self.internal_topic, self._configured_partitions)
 
     def partition_for(self, key: str) -> int:
         """GroupCoordinatorShard.partitionFor: Utils.abs(key.hashCode()) % partitions."""
@@ -115,6 +137,7 @@ class CoordinatorLog:
         if self.journal is not None:
             self.journal.append(self.partition_for(key), batch)
             return
+        self.ensure_topic()
         # Kafka's AppendOrigin.COORDINATOR: the broker's own writes carry no sequence numbers.
         self.storage.partition(self.topic, self.partition_for(key)).append(batch, from_client=False)
 
@@ -167,7 +190,9 @@ class CoordinatorLog:
 
     def _batches(self, partitions: Iterable[int] | None) -> Iterator[tuple[int, BatchHeader, memoryview, int]]:
         """(partition, header, batch, first offset not yet replayed) of each batch of
-        `partitions` (default all), in log order."""
+        `partitions` (default all), in log order; none before the topic exists."""
+        if self.journal is None and self.storage.topic(self.topic) is None:
+            return
         for index in range(self.partitions) if partitions is None else partitions:
             partition = self.storage.partition(self.topic, index) if self.journal is None else self.journal.loaded(index)
             offset, end = partition.log_start_offset, partition.log_end_offset

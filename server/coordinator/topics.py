@@ -48,6 +48,10 @@ SHARE_GROUP_STATE = InternalTopic(
     {"cleanup.policy": "compact", "compression.type": "producer", "retention.ms": "-1", "segment.bytes": _SEGMENT_BYTES},
 )
 
+# The share coordinator keeps its state in one partition, each broker over one database writing
+# the share-partitions it leads; share.coordinator.state.topic.num.partitions is not read.
+SHARE_STATE_PARTITIONS = 1
+
 OFFSETS_TOPIC = OFFSETS.name
 TRANSACTION_STATE_TOPIC = TRANSACTION_STATE.name
 INTERNAL_TOPICS = frozenset({OFFSETS.name, TRANSACTION_STATE.name, SHARE_GROUP_STATE.name})

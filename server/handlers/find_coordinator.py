@@ -8,18 +8,29 @@ for (KafkaApis.getCoordinator, as Kafka 4.4 answers it, checked against it): bel
 is INVALID_REQUEST; from v6 the whole request needs CLUSTER_ACTION (else every key is
 CLUSTER_AUTHORIZATION_FAILED), a key SharePartitionKey.getInstance refuses is INVALID_REQUEST,
 and share.version is not consulted. Any other key type is INVALID_REQUEST.
+
+A key that passes those checks has its coordinator's topic created if it does not exist yet
+(`ensure_internal_topic`), as KafkaApis.getCoordinator asks AutoTopicCreationManager to: a
+fresh broker lists no internal topic until a coordinator is first looked up. Kafka answers that
+first lookup COORDINATOR_NOT_AVAILABLE while its controller creates the topic; ours is created
+synchronously before the answer, so the coordinator is named at once, deliberately (clients
+retry the former and accept either).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import SHARE, find_coordinator
 from ottla.server.context import RequestContext
+from ottla.server.coordinator.log import ensure_internal_topic
+from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, TRANSACTION_STATE_TOPIC
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -29,10 +40,14 @@ if TYPE_CHECKING:
         FindCoordinatorResponseCoordinator,
     )
 
+log = logging.getLogger("ottla.coordinator")
+
 API = ApiKey.FIND_COORDINATOR
 VERSIONS = (0, 6)
 
 _KEY_TYPES = (0, 1)
+# What Kafka 4.4 answers (v4+) with COORDINATOR_NOT_AVAILABLE while it creates the topic.
+_NOT_AVAILABLE = ""
 # Uuid.fromString: at most 24 characters of URL-safe base64 (padding optional) decoding to 16 bytes.
 _TOPIC_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:==)?")
 # Integer.parseInt: a sign, then decimal digits (Character.digit takes any Unicode ones).
@@ -77,6 +92,8 @@ def _coordinator(context: RequestContext, key: str, key_type: int, version: int)
         problem = _share_key_problem(key)
         if problem is not None:
             return _refused(key, ErrorCode.INVALID_REQUEST, problem)
+        if not _topic_created(lambda: ensure_coordinator_topic(context, SHARE_GROUP_STATE.name)):
+            return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, _NOT_AVAILABLE)
         if cluster is not None:
             return find_coordinator(context, cluster, SHARE, key)  # type: ignore[return-value]
         return _this_node(context, key)
@@ -85,6 +102,8 @@ def _coordinator(context: RequestContext, key: str, key_type: int, version: int)
     resource_type, error, message = _REFUSALS[key_type]
     if not context.authorize(AclOperation.DESCRIBE, resource_type, key):
         return _refused(key, error, message)
+    if not _topic_created(lambda: ensure_coordinator_topic(context, OFFSETS_TOPIC if key_type == 0 else TRANSACTION_STATE_TOPIC)):
+        return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, _NOT_AVAILABLE)
     if cluster is not None:
         return find_coordinator(context, cluster, key_type, key)  # type: ignore[return-value]
     return _this_node(context, key)
@@ -108,6 +127,29 @@ def _share_key_problem(key: str) -> str | None:
     if not _PARTITION.fullmatch(fields[-1]) or not -(2**31) <= int(fields[-1]) < 2**31:
         return f"Invalid partition: {fields[-1]}"
     return None
+
+
+def ensure_coordinator_topic(context: RequestContext, name: str) -> None:
+    """Create the internal topic `name` if it does not exist yet, as its coordinator creates it
+    (its partition count and configs). Raises KafkaError when the storage refuses."""
+    if name == OFFSETS_TOPIC:
+        context.groups.log.ensure_topic()
+    elif name == TRANSACTION_STATE_TOPIC:
+        context.txn.log.ensure_topic()
+    else:
+        ensure_internal_topic(context.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS)
+
+
+def _topic_created(ensure: Callable[[], object]) -> bool:
+    """Whether the coordinator's topic exists, `ensure` having created it if it was missing. A
+    creation the storage refuses (a full or failed disk) leaves the key COORDINATOR_NOT_AVAILABLE,
+    which clients retry, as Kafka answers while its topic is not there."""
+    try:
+        ensure()
+    except KafkaError as exc:
+        log.warning("could not create a coordinator's topic: %s", exc)
+        return False
+    return True
 
 
 def _this_node(context: RequestContext, key: str) -> FindCoordinatorResponseCoordinator:

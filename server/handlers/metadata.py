@@ -26,6 +26,7 @@ from ottla.server.cluster.state import ClusterState
 from ottla.server.context import Encoded, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
+from ottla.server.handlers.find_coordinator import ensure_coordinator_topic
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_creation import write_and_open
 from ottla.storage import Storage, TopicInfo
@@ -264,10 +265,17 @@ def _requested_topic(
             validate_topic_name(name)
         except KafkaError as exc:
             return _error_entry(name, bytes(16), exc.code)
-        if not allow_create or name in INTERNAL_TOPICS:
-            # An internal topic is its coordinator's to create, with its own partition count and
-            # compaction: made here as a client's topic, its coordinator would keep state in a
-            # log retention deletes.
+        if not allow_create:
+            return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        if name in INTERNAL_TOPICS:
+            # An internal topic is created as its coordinator creates it (its own partition count
+            # and compaction: as a client's topic its coordinator would keep state in a log
+            # retention deletes), and still answered unknown this time, as Kafka's
+            # AutoTopicCreationManager creates it and KafkaApis answers UNKNOWN_TOPIC_OR_PARTITION.
+            try:
+                ensure_coordinator_topic(context, name)
+            except KafkaError:
+                pass  # unknown all the same; the next lookup tries again
             return _error_entry(name, bytes(16), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         if to_create is not None:
             to_create.append(name)

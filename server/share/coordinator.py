@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ottla.server.coordinator import SHARE_GROUP_STATE, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
+from ottla.server.coordinator import SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.sessions import ShareSessionCache
@@ -275,7 +275,7 @@ class ShareCoordinator:
     def _state_log(self) -> CoordinatorLog:
         if self._log is None:
             # One partition: a single node coordinates every group (Kafka's default is 50).
-            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, 1)
+            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS)
         return self._log
 
     def _append(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:

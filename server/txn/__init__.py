@@ -15,8 +15,8 @@ def open_transaction_coordinator(
     storage: Storage, group_offsets: GroupOffsets, config: Any, clock: Clock, notify_data: Callable[[str, int], None],
     transaction_version: Callable[[], int] = lambda: 0, producer_ids: ProducerIds | None = None,
 ) -> TransactionCoordinator:
-    """A coordinator over `__transaction_state` (created if missing), its state loaded and
-    interrupted transaction ends finished. `transaction_version` reads the finalized
+    """A coordinator over `__transaction_state` (created on first use, not here), its state
+    loaded and interrupted transaction ends finished. `transaction_version` reads the finalized
     transaction.version, which picks the state log's value version; `producer_ids` are the
     data directory's ProducerIdManager unless given (the database's, over PostgreSQL)."""
     txn_config = TxnConfig.from_broker(config)

@@ -33,6 +33,14 @@ def _each(cluster: ThreadedBroker, api: ApiKey, version: int, body: dict[str, An
             connection.close()
 
 
+def _look_up(cluster: ThreadedBroker, key_type: int, key: str) -> None:
+    """FindCoordinator, as a client asks before it sends the key's requests: it creates the
+    coordinator's topic, whose partition leaders then coordinate (before that, Kafka's
+    coordinators own no key on any node)."""
+    (found,) = _each(cluster, ApiKey.FIND_COORDINATOR, 4, {"key_type": key_type, "coordinator_keys": [key]}, nodes=(1,))[1]["coordinators"]
+    assert found["error_code"] == ErrorCode.NONE, found
+
+
 def _errors(answers: dict[int, dict[str, Any]]) -> dict[int, int]:
     return {node: answer["error_code"] for node, answer in answers.items()}
 
@@ -84,6 +92,7 @@ def test_every_node_answers_the_feature_and_topic_checks_before_routing() -> Non
     downgrade = {"timeout_ms": 10_000, "validate_only": False,
                  "feature_updates": [{"feature": "group.version", "max_version_level": 0, "upgrade_type": SAFE_DOWNGRADE}]}
     with running_broker(nodes=3, data_dir=None) as cluster:
+        _look_up(cluster, 0, "checked")
         routed = list(_errors(_each(cluster, ApiKey.HEARTBEAT, 4, heartbeat)).values()).count(ErrorCode.NOT_COORDINATOR)
         committed = _committed(_each(cluster, ApiKey.OFFSET_COMMIT, 8, _commit("never-created")))
         assert _each(cluster, ApiKey.UPDATE_FEATURES, 1, downgrade, nodes=(1,))[1]["error_code"] == ErrorCode.NONE

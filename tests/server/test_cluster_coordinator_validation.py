@@ -14,7 +14,7 @@ from typing import Any
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from tests.server.test_cluster_coordinator_checks import NODES, _each, _errors
+from tests.server.test_cluster_coordinator_checks import NODES, _each, _errors, _look_up
 
 TOPIC = "validated"
 
@@ -40,6 +40,7 @@ def test_every_node_answers_the_group_checks_made_before_routing() -> None:
                                                           "committed_metadata": ""}]}]}
     with running_broker(nodes=3, data_dir=None) as cluster:
         cluster.create_topic(TOPIC, partitions=1, replication_factor=1)
+        _look_up(cluster, 0, "validated")
         answers = {
             "join": _errors(_each(cluster, ApiKey.JOIN_GROUP, 9, _join("", 10_000))),
             "join timeout": _errors(_each(cluster, ApiKey.JOIN_GROUP, 9, _join("validated", 1))),
@@ -59,6 +60,7 @@ def test_every_node_answers_the_group_checks_made_before_routing() -> None:
 
 def test_every_node_answers_the_transaction_checks_made_before_routing() -> None:
     with running_broker(nodes=3, data_dir=None) as cluster:
+        _look_up(cluster, 1, "validated-txn")
         answers = {
             "empty id": _errors(_each(cluster, ApiKey.INIT_PRODUCER_ID, 4, _init("", 60_000))),
             "no timeout": _errors(_each(cluster, ApiKey.INIT_PRODUCER_ID, 4, _init("validated-txn", 0))),

@@ -41,6 +41,9 @@ class Harness:
             consumer_config=ConsumerGroupConfig(session_timeout_ms=SESSION_MS, **config),
         )
         self.coordinator.load()
+        # Clients look the coordinator up first, which creates the topic: the groups' first
+        # records then change no topic list (a change a regex subscription is resolved again on).
+        self.coordinator.log.ensure_topic()
         self.owned: dict[str, dict[bytes, frozenset[int]]] = {}
 
     def topic(self, name: str, partitions: int) -> bytes:

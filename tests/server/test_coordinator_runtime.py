@@ -78,7 +78,9 @@ def test_the_registry_names_the_internal_topics_compacted():
     assert INTERNAL_TOPICS == {"__consumer_offsets", "__transaction_state", "__share_group_state"}
     assert OFFSETS.configs["cleanup.policy"] == TRANSACTION_STATE.configs["cleanup.policy"] == "compact"
     storage = Storage.open(None)
-    CoordinatorLog(storage, OFFSETS, 2)
+    log_ = CoordinatorLog(storage, OFFSETS, 2)
+    assert storage.topic(OFFSETS.name) is None  # created on first use, as Kafka creates it
+    log_.ensure_topic()
     info = storage.topic(OFFSETS.name)
     assert info is not None and info.partitions == 2
 

@@ -2,8 +2,9 @@
 key's `__share_group_state` partition, as Kafka 4.4's KafkaApis.getCoordinator does with
 ShareCoordinatorService.partitionFor: Utils.abs(asCoordinatorKey().hashCode()) % partitions,
 over the key rendered again by SharePartitionKey. The expected partitions below were computed
-by kafka-server-common-4.4.0.jar's SharePartitionKey. Before the topic exists the answer is
-COORDINATOR_NOT_AVAILABLE, as Kafka's is."""
+by kafka-server-common-4.4.0.jar's SharePartitionKey. The first lookup creates the topic, as
+Kafka's does (with one partition, the share coordinator's count: a fresh cluster then names
+that partition's leader); here it is made with five partitions first."""
 
 from __future__ import annotations
 
@@ -35,9 +36,6 @@ def _find(client: KafkaClient, keys: list[str]) -> dict[str, Any]:
 
 def test_share_keys_find_their_state_partition_leader(ottla_cluster: ThreadedBroker) -> None:
     with KafkaClient(ottla_cluster.bootstrap_servers) as client:
-        before = _find(client, list(KEYS))
-        assert {key: (found["error_code"], found["node_id"]) for key, found in before.items()} == {
-            key: (ErrorCode.COORDINATOR_NOT_AVAILABLE, -1) for key in KEYS}
         ottla_cluster.create_topic(STATE_TOPIC, 5, 3)
         brokers = {broker["node_id"]: (broker["host"], broker["port"]) for broker in client.call(ApiKey.METADATA, {"topics": []})[1]["brokers"]}
         for shift in range(3):
@@ -49,3 +47,11 @@ def test_share_keys_find_their_state_partition_leader(ottla_cluster: ThreadedBro
             for key, partition in KEYS.items():
                 node = leaders[partition]
                 assert (found[key]["error_code"], found[key]["node_id"], (found[key]["host"], found[key]["port"])) == (ErrorCode.NONE, node, brokers[node]), key
+
+
+def test_the_first_share_key_lookup_creates_the_state_topic(ottla_cluster: ThreadedBroker) -> None:
+    with KafkaClient(ottla_cluster.bootstrap_servers) as client:
+        found = _find(client, list(KEYS))
+        leader = ottla_cluster.leader_of(STATE_TOPIC, 0)
+        assert leader in (1, 2, 3)
+        assert {key: (answer["error_code"], answer["node_id"]) for key, answer in found.items()} == {key: (ErrorCode.NONE, leader) for key in KEYS}

@@ -31,6 +31,12 @@ _BATCH = build_batch([Record(0, 1000, b"k", b"v")])
 @pytest.fixture
 def broker() -> Iterator[ThreadedBroker]:
     with running_broker(data_dir=None) as handle:
+        # `__consumer_offsets` exists once a group is first looked up, as on Kafka.
+        conn = _Connection(handle.bootstrap_servers)
+        try:
+            assert conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": "g", "key_type": 0})["error_code"] == ErrorCode.NONE
+        finally:
+            conn.close()
         yield handle
 
 

@@ -22,7 +22,17 @@ _BATCH = build_batch([Record(0, 1000, b"k", b"v")])
 def broker() -> Iterator[ThreadedBroker]:
     with running_broker(data_dir=None) as handle:
         handle.create_topic("plain")
+        _look_up_a_group(handle)
         yield handle
+
+
+def _look_up_a_group(broker: ThreadedBroker) -> None:
+    """`__consumer_offsets` exists once a group is first looked up, as on Kafka."""
+    conn = _Connection(broker.bootstrap_servers)
+    try:
+        assert conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": "g", "key_type": 0})["error_code"] == ErrorCode.NONE
+    finally:
+        conn.close()
 
 
 def _error(broker: ThreadedBroker, topic: str, records: bytes, acks: int, version: int = 9) -> int:

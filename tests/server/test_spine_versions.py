@@ -10,6 +10,7 @@ from kafka.protocol.admin.topics import CreateTopicsRequest, CreateTopicsRespons
 from kafka.protocol.consumer.fetch import FetchRequest, FetchResponse
 from kafka.protocol.consumer.offsets import ListOffsetsRequest, ListOffsetsResponse
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest, FindCoordinatorResponse
 from kafka.protocol.metadata.metadata import MetadataRequest, MetadataResponse
 from kafka.protocol.producer import InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse
 
@@ -264,6 +265,8 @@ def test_zstd_needs_produce_v7(client):
 
 
 def test_clients_cannot_write_internal_topics(client):
-    # The group coordinator's log exists as soon as the broker runs.
+    # The group coordinator's log, created by the first lookup of a group as Kafka creates it.
+    found = client.call(make(FindCoordinatorRequest, dict(key="spine-group", key_type=0)), 3, FindCoordinatorResponse)
+    assert found.error_code == 0
     response = _produce(client, 9, "__consumer_offsets", 0, build_records(2, [(b"k", b"v")]))
     assert response.responses[0].partition_responses[0].error_code == 17  # INVALID_TOPIC_EXCEPTION

@@ -516,9 +516,12 @@ def test_a_stop_between_prepare_and_complete_finishes_on_load(tmp_path: pathlib.
     again.close()
 
 
-def test_internal_topics_exist_after_load() -> None:
+def test_internal_topics_are_created_on_first_use() -> None:
+    """Not at load: Kafka creates each when its coordinator is first looked up or written to."""
     h = Harness()
-    assert h.storage.topic(TRANSACTION_STATE_TOPIC) is not None and h.storage.topic(OFFSETS_TOPIC) is not None
+    assert h.storage.topic(TRANSACTION_STATE_TOPIC) is None and h.storage.topic(OFFSETS_TOPIC) is None
+    h.coordinator.init_producer_id("tx", TIMEOUT_MS)
+    assert h.storage.topic(TRANSACTION_STATE_TOPIC) is not None and h.storage.topic(OFFSETS_TOPIC) is None
 
 
 def test_an_end_whose_write_failed_is_finished_by_the_next_sweep() -> None:
@@ -549,7 +552,7 @@ class _RecordingGroupOffsets:
 
 def test_offsets_in_a_transaction_need_only_the_injected_group_offsets_interface():
     storage = Storage.open(None)
-    CoordinatorLog(storage, OFFSETS, 2)
+    CoordinatorLog(storage, OFFSETS, 2).ensure_topic()
     group_offsets = _RecordingGroupOffsets()
     coordinator = TransactionCoordinator(CoordinatorLog(storage, TRANSACTION_STATE, 1), storage, group_offsets, ProducerIdManager(None), TxnConfig(), ManualClock())
     coordinator.load()
