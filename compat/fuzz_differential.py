@@ -2,6 +2,7 @@
 reference Kafka, answers compared.
 
     python -m compat.fuzz_differential [--count N] [--seed S] [--api NAME ...] [--replay I]
+                                       [--messages] [--populated SHARE]
 
 Input `i` of a run depends on (seed, i) alone: one API version both brokers advertise, and a
 body drawn from that version's schema by compat.fuzz's generator with no lies in it, its
@@ -15,13 +16,20 @@ What is compared is what a client acts on: whether the connection was closed or 
 left unanswered, every error code (top level and per entry), and the shape of the answer:
 which entries each array holds, named by topic, partition, group... whatever their order (Kafka
 fills many from hash maps), and how long each list of scalars is. Ids, timestamps, throttle
-times, hosts and ports, offsets and free text are not compared.
+times, hosts and ports, offsets and free text are not compared. With --messages, free-text
+messages are (error_message and any string field named for a message), beside the same error
+codes only, with each broker's topic ids, member ids, other generated ids, address, timestamps
+and the run's names masked; null and "" stay apart, as Kafka keeps them.
 
 Every input must meet the same state on both brokers, so requests that would change what
 later ones see are kept from doing so: creations and config changes are validate-only,
 Produce and DeleteRecords write only a topic no other request reads, group and transaction
 writes go to a group or transactional id of their own (fresh per input), and listings keep
-only the set-up entities. APIs that change the cluster itself (broker and voter removal, SCRAM
+only the set-up entities. A share of group APIs' inputs (--populated, drawn apart from the rest
+of the input) meets a group of its own populated on both brokers just before: classic members
+joined (in two steps, KIP-394) and synced, or a KIP-848 member that has heartbeated; the request
+may name their member ids and generation (right, off by one, or wrong), each broker's own sent.
+APIs that change the cluster itself (broker and voter removal, SCRAM
 users) and inter-broker APIs are not sent.
 
 The summary groups differences by API, version, field and the two answers, most frequent
@@ -32,6 +40,7 @@ A difference the README documents as deliberate (compat.differential.DEVIATIONS)
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import json
 import random
@@ -131,6 +140,10 @@ class Names:
         return re.match(rf"fz{self.tag}-\d+-\d+$", name) is not None
 
 
+_GROUP_OR_TXN_FIELDS = {"group_id", "groups", "groups_names", "group_ids", "key", "coordinator_keys", "transactional_id",
+                        "v3_and_below_transactional_id", "transactional_ids"}
+
+
 def _placeholder(name: str) -> bytes:
     """A topic id that stands for `name`'s id, replaced by each broker's own when sent."""
     return b"\xfa\xce" + name.encode()[-14:].rjust(14, b"\x00")
@@ -140,12 +153,50 @@ _ZERO_ID = bytes(16)
 _UNKNOWN_ID = bytes(range(1, 17))
 
 
+# A group API's input may meet a group of its own populated on both brokers beforehand (see
+# populate): its member ids and generation (or member epoch) stand in the request as these
+# placeholders, replaced by each broker's own when sent, like topic ids.
+_GROUP_APIS = {_api(n) for n in (
+    "JOIN_GROUP", "SYNC_GROUP", "HEARTBEAT", "LEAVE_GROUP", "OFFSET_COMMIT", "TXN_OFFSET_COMMIT", "OFFSET_FETCH",
+    "OFFSET_DELETE", "DELETE_GROUPS", "DESCRIBE_GROUPS", "CONSUMER_GROUP_HEARTBEAT", "CONSUMER_GROUP_DESCRIBE")}
+_CONSUMER_APIS = {_api(n) for n in ("CONSUMER_GROUP_HEARTBEAT", "CONSUMER_GROUP_DESCRIBE")}
+MEMBER_PLACEHOLDERS = ("<member-1>", "<member-2>")
+# The generation (member epoch) less one, itself, plus one: int32 values no table draws.
+GENERATION_PLACEHOLDERS = {1_999_999_999: -1, 2_000_000_000: 0, 2_000_000_001: 1}
+POPULATED_SHARE = 0.25
+# The set-up members' rebalance timeout, and the cap on a populated join's: a join that makes
+# the group rebalance waits up to the largest for members that do not rejoin.
+_POPULATED_REBALANCE_MS = 1000
+
+
+@dataclass(frozen=True)
+class Population:
+    """The group input `index` meets populated: classic (members joined and synced, the first
+    the leader) or consumer (KIP-848: one member that has heartbeated)."""
+
+    group: str
+    kind: str
+    members: int
+
+
+def population_of(seed: int, index: int, api: int, share: float, names: Names) -> Population | None:
+    """Drawn from its own generator, so the rest of the input is drawn as without populated groups."""
+    if api not in _GROUP_APIS or share <= 0:
+        return None
+    rng = random.Random(f"populated {seed} {index}")
+    if rng.random() >= share:
+        return None
+    kind = "consumer" if api in _CONSUMER_APIS or rng.random() < 0.25 else "classic"
+    return Population(names.fresh(index, 0), kind, 1 if kind == "consumer" else rng.choice((1, 2)))
+
+
 class _Plausible(_Generator):
     """compat.fuzz's generator, without lies, choosing most values by the field's name."""
 
-    def __init__(self, rng: random.Random, api: int, names: Names, index: int) -> None:
+    def __init__(self, rng: random.Random, api: int, names: Names, index: int, population: Population | None = None) -> None:
         super().__init__(rng, lie_rate=0.0)
         self.api, self.names, self.index, self.made = api, names, index, 0
+        self.population = population
         writes = api in _WRITES_TOPICS
         deletes = api in _DELETES_TOPICS
         known = [] if deletes else [names.sink] if writes else [names.topic(t) for t in SETUP_TOPICS]
@@ -176,12 +227,17 @@ class _Plausible(_Generator):
         if isinstance(con, String):
             if con.nullable and rng.random() < 0.1:
                 return None
+            if self.population is not None and con.nullable and name in ("group_instance_id", "instance_id") and rng.random() < 0.7:
+                return None  # the set-up members are dynamic: mostly, so is the request's
             return self._string(name, parent)
         if isinstance(con, Uuid) and name == "topic_id":
             choices = self.topic_ids * 3 + [_ZERO_ID, _UNKNOWN_ID]
             return rng.choice(choices)
         # A timeout of a few ms races Kafka's controller deadline: only the table's values, which
         # time out (<= 0) or not (>= 1 s) on both brokers alike.
+        if (self.population is not None and name in ("generation_id", "generation_id_or_member_epoch", "member_epoch")
+                and isinstance(con, Fixed) and con.type_name == "int32"):
+            return rng.choice((*GENERATION_PLACEHOLDERS, 2_000_000_000, 2_000_000_000, -1, 0))
         if isinstance(con, Fixed) and con.type_name in ("int8", "int16", "int32", "int64") and (
                 rng.random() < 0.85 or name == "timeout_ms"):
             return self._int(name, con.type_name)
@@ -192,17 +248,25 @@ class _Plausible(_Generator):
     def _string(self, name: str, parent: str) -> str:
         rng = self.rng
         if rng.random() < 0.1:
-            return self._text()
+            text = self._text()
+            # A group or transaction a write names would exist for later inputs: a fresh one instead.
+            written = self.api in _WRITES_GROUPS and name in _GROUP_OR_TXN_FIELDS
+            return self._fresh() if written and text else text
         topicish = name in ("topic", "topic_name", "topic_names", "subscribed_topic_names", "source_topics") or (
             name == "name" and "topic" in parent) or (name == "resource_name" and rng.random() < 0.7)
         if topicish:
             return rng.choice(self.topics)
         if name in ("group_id", "groups", "groups_names", "group_ids", "key", "coordinator_keys"):
-            if self.api in _WRITES_GROUPS:
-                return rng.choice((self._fresh(), self._fresh(), self.names.missing("group"), ""))
+            if self.population is not None and rng.random() < 0.8:
+                return self.population.group
+            if self.api in _WRITES_GROUPS:  # never the missing group's name: a write would make it for later inputs
+                return rng.choice((self._fresh(), self._fresh(), self._fresh(), ""))
             return rng.choice((self.names.group, self.names.group, self.names.missing("group"), self._fresh(), ""))
         if name in ("transactional_id", "v3_and_below_transactional_id", "transactional_ids"):
             return rng.choice((self._fresh(), self._fresh(), ""))
+        if name == "member_id" and self.population is not None:
+            known = MEMBER_PLACEHOLDERS[:self.population.members]
+            return rng.choice(known * 3 + ("", "fz-member", self._fresh()))
         if name in ("member_id", "group_instance_id", "instance_id"):
             return rng.choice(("", "", "fz-member", self._fresh()))
         if name in ("protocol_type",):
@@ -270,8 +334,11 @@ class _Plausible(_Generator):
 _LEGAL_TOPIC = re.compile(r"(?!\.\.?$)[a-zA-Z0-9._-]{1,249}")
 
 
-def _fix_up(api: int, version: int, body: dict[str, Any], known_topics: set[str]) -> dict[str, Any] | None:
+def _fix_up(api: int, version: int, body: dict[str, Any], known_topics: set[str],
+            population: Population | None = None) -> dict[str, Any] | None:
     """The body made safe for the run's shared state, or None when this version cannot be."""
+    if population is not None and api == ApiKey.JOIN_GROUP and body.get("rebalance_timeout_ms", 0) > 0:
+        body["rebalance_timeout_ms"] = min(body["rebalance_timeout_ms"], _POPULATED_REBALANCE_MS)
     if api in _VALIDATE_ONLY:
         if "validate_only" not in body:
             return None
@@ -291,13 +358,17 @@ def _fix_up(api: int, version: int, body: dict[str, Any], known_topics: set[str]
     return body
 
 
-def make_request(seed: int, index: int, targets: list[tuple[int, int]], names: Names) -> tuple[int, int, dict[str, Any] | None]:
-    """(api, version, body) of input `index`; body None when that version is not sent."""
+def make_request(seed: int, index: int, targets: list[tuple[int, int]], names: Names,
+                 populated: float = 0.0) -> tuple[int, int, dict[str, Any] | None, Population | None]:
+    """(api, version, body, population) of input `index`: body None when that version is not
+    sent; population, drawn for a `populated` share of group APIs' inputs, the group to set up."""
     rng = random.Random((seed << 40) | index)
     api, version = rng.choice(targets)
-    generator = _Plausible(rng, api, names, index)
+    population = population_of(seed, index, api, populated, names)
+    generator = _Plausible(rng, api, names, index, population)
     body = generator.value(request_struct(api, version))
-    return api, version, _fix_up(api, version, body, {names.topic(t) for t in SETUP_TOPICS} | {names.sink})
+    known = {names.topic(t) for t in SETUP_TOPICS} | {names.sink}
+    return api, version, _fix_up(api, version, body, known, population), population
 
 
 # --- Brokers ------------------------------------------------------------------------------
@@ -311,6 +382,9 @@ class Peer:
     bootstrap: str
     topic_ids: dict[str, bytes] = field(default_factory=dict)
     sock: socket.socket | None = None
+    # The populated group of the current input: its member ids by placeholder, its generation.
+    members: dict[str, str] = field(default_factory=dict)
+    generation: int = 0
 
     def connect(self) -> socket.socket:
         if self.sock is None:
@@ -332,6 +406,10 @@ class Peer:
             return [self.ids_of(v) for v in value]
         if isinstance(value, bytes) and len(value) == 16 and value[:2] == b"\xfa\xce":
             return next((tid for name, tid in self.topic_ids.items() if _placeholder(name) == value), _UNKNOWN_ID)
+        if isinstance(value, str) and value in MEMBER_PLACEHOLDERS:
+            return self.members.get(value, "fz-member-not-made")
+        if isinstance(value, int) and not isinstance(value, bool) and value in GENERATION_PLACEHOLDERS:
+            return self.generation + GENERATION_PLACEHOLDERS[value]
         return value
 
     def id_name(self, topic_id: bytes) -> str:
@@ -443,6 +521,120 @@ def set_up(peer: Peer, names: Names) -> None:
         conn.close()
 
 
+class _Member:
+    """A set-up member's own connection, so that a join or sync parked for another member's can
+    be sent and its answer read later."""
+
+    def __init__(self, bootstrap: str) -> None:
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        self.correlation_id = 0
+
+    def send(self, api: int, version: int, body: dict[str, Any]) -> None:
+        self.correlation_id += 1
+        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="ottla-fuzz-differential"))
+
+    def receive(self, api: int, version: int) -> dict[str, Any]:
+        frame = read_frame(self.sock)
+        if frame is None:
+            raise ConnectionError(f"the broker closed a set-up member's connection on {ApiKey(api).name}")
+        return decode_response(api, version, frame)[1]
+
+    def call(self, api: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        self.send(api, version, body)
+        return self.receive(api, version)
+
+
+def _subscription(topic: str) -> bytes:
+    """ConsumerProtocolSubscription v0 naming `topic`, no user data."""
+    name = topic.encode()
+    return struct.pack(">hih", 0, 1, len(name)) + name + struct.pack(">i", -1)
+
+
+def _assignment(topic: str, partitions: list[int]) -> bytes:
+    """ConsumerProtocolAssignment v0: `partitions` of `topic`, no user data."""
+    name = topic.encode()
+    return (struct.pack(">hih", 0, 1, len(name)) + name + struct.pack(f">i{len(partitions)}i", len(partitions), *partitions)
+            + struct.pack(">i", -1))
+
+
+class _SetUpRefused(Exception):
+    """A populated group's set-up answered otherwise than a client expects."""
+
+
+def _expect(answer: dict[str, Any], step: str, code: int = 0) -> dict[str, Any]:
+    if answer.get("error_code") != code:
+        raise _SetUpRefused(f"{step}: {_error_name(answer.get('error_code'))}")
+    return answer
+
+
+def populate(peer: Peer, population: Population, names: Names, consumer_version: int | None) -> str | None:
+    """Set up `population` on `peer`, keeping its member ids and generation for the input; what
+    went wrong, or None. A classic member joins in two steps (JoinGroup v4+ answers
+    MEMBER_ID_REQUIRED with its id first, KIP-394); a second member's join rebalances the group,
+    which completes when the first rejoins; syncs complete when the leader's does."""
+    peer.members, peer.generation = {}, 0
+    topic = names.topic("topic")
+    opened: list[_Member] = []
+    try:
+        if population.kind == "consumer":
+            if consumer_version is None:
+                return "ConsumerGroupHeartbeat not advertised by both"
+            member = _Member(peer.bootstrap)
+            opened.append(member)
+            member_id = "" if consumer_version == 0 else str(uuid.uuid4())  # v1+: the member names itself (KIP-1082)
+            beat = _expect(member.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, consumer_version, {
+                "group_id": population.group, "member_id": member_id, "member_epoch": 0, "instance_id": None, "rack_id": None,
+                "rebalance_timeout_ms": _POPULATED_REBALANCE_MS, "subscribed_topic_names": [topic],
+                "subscribed_topic_regex": None, "server_assignor": None, "topic_partitions": []}), "ConsumerGroupHeartbeat")
+            peer.members[MEMBER_PLACEHOLDERS[0]] = beat["member_id"]
+            peer.generation = beat["member_epoch"]
+            return None
+
+        def join(member: _Member, member_id: str, send_only: bool = False) -> dict[str, Any] | None:
+            body = {"group_id": population.group, "session_timeout_ms": 45000, "rebalance_timeout_ms": _POPULATED_REBALANCE_MS,
+                    "member_id": member_id, "group_instance_id": None, "protocol_type": "consumer",
+                    "protocols": [{"name": "range", "metadata": _subscription(topic)}]}
+            member.send(ApiKey.JOIN_GROUP, 5, body)
+            return None if send_only else member.receive(ApiKey.JOIN_GROUP, 5)
+
+        def sync(member: _Member, member_id: str, generation: int, assignments: dict[str, list[int]]) -> None:
+            member.send(ApiKey.SYNC_GROUP, 3, {"group_id": population.group, "generation_id": generation, "member_id": member_id,
+                                               "group_instance_id": None, "assignments": [
+                {"member_id": m, "assignment": _assignment(topic, p)} for m, p in assignments.items()]})
+
+        first = _Member(peer.bootstrap)
+        opened.append(first)
+        id1 = _expect(join(first, "") or {}, "first JoinGroup", ErrorCode.MEMBER_ID_REQUIRED)["member_id"]
+        joined = _expect(join(first, id1) or {}, "second JoinGroup")
+        sync(first, id1, joined["generation_id"], {id1: [0, 1, 2]})
+        _expect(first.receive(ApiKey.SYNC_GROUP, 3), "SyncGroup")
+        peer.members[MEMBER_PLACEHOLDERS[0]], peer.generation = id1, joined["generation_id"]
+        if population.members == 1:
+            return None
+        second = _Member(peer.bootstrap)
+        opened.append(second)
+        id2 = _expect(join(second, "") or {}, "second member's first JoinGroup", ErrorCode.MEMBER_ID_REQUIRED)["member_id"]
+        join(second, id2, send_only=True)
+        join(first, id1, send_only=True)
+        joins = {id2: _expect(second.receive(ApiKey.JOIN_GROUP, 5), "second member's JoinGroup"),
+                 id1: _expect(first.receive(ApiKey.JOIN_GROUP, 5), "first member's rejoin")}
+        generation, leader = joins[id1]["generation_id"], joins[id1]["leader"]
+        connections = {id1: first, id2: second}
+        follower = id2 if leader == id1 else id1
+        sync(connections[follower], follower, generation, {})
+        sync(connections[leader], leader, generation, {id1: [0, 1], id2: [2]})
+        for member_id in (leader, follower):
+            _expect(connections[member_id].receive(ApiKey.SYNC_GROUP, 3), f"SyncGroup of the {'leader' if member_id == leader else 'follower'}")
+        peer.members[MEMBER_PLACEHOLDERS[1]], peer.generation = id2, generation
+        return None
+    except (_SetUpRefused, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        for member in opened:
+            member.sock.close()
+
+
 # --- Comparison -------------------------------------------------------------------------------
 
 _IDENTITY = ("name", "user", "topic", "topic_name", "resource_type", "resource_name", "group_id", "transactional_id", "api_key", "partition_index",
@@ -475,8 +667,38 @@ def _listing(api: int, body: dict[str, Any]) -> str | None:
     return None
 
 
-def skeleton(api: int, body: dict[str, Any], answer: dict[str, Any], peer: Peer, names: Names) -> Any:
-    """What is compared of an answer: error codes, and the entries of every array."""
+def is_message(key: str, value: Any) -> bool:
+    """A free-text field: error_message, and any other string field named for a message."""
+    return "message" in key and (value is None or isinstance(value, str))
+
+
+_JAVA_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_KAFKA_UUID = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{21}[AQgw](?![A-Za-z0-9_-])")  # Uuid.toString: 16 bytes, base64url
+_TIMESTAMP = re.compile(r"(?<!\d)1\d{12}(?!\d)")
+
+
+def mask_message(text: str | None, peer: Peer, names: Names) -> str | None:
+    """`text` with what legitimately differs between the brokers named by kind: this broker's
+    topic ids and populated members' ids, other generated ids, its address, timestamps, and
+    the run's tag and fresh names. None stays None: Kafka tells a null message from ""."""
+    if text is None:
+        return None
+    for name, topic_id in peer.topic_ids.items():
+        for form in (base64.urlsafe_b64encode(topic_id).decode().rstrip("="), topic_id.hex(), str(uuid.UUID(bytes=topic_id))):
+            text = text.replace(form, f"<id of {name.removeprefix(f'fz{names.tag}-')}>")
+    for placeholder, member_id in sorted(peer.members.items(), key=lambda item: -len(item[1])):
+        if member_id:
+            text = text.replace(member_id, placeholder)
+    text = re.sub(rf"fz{names.tag}-\d+-\d+", "<fresh>", text).replace(f"fz{names.tag}-", "fz-")
+    port = peer.bootstrap.rsplit(":", 1)[1]
+    text = re.sub(rf"(?<!\d){port}(?!\d)", "<port>", text.replace(peer.bootstrap, "<host:port>"))
+    text = _KAFKA_UUID.sub("<uuid>", _JAVA_UUID.sub("<uuid>", text))
+    return _TIMESTAMP.sub("<timestamp>", text)
+
+
+def skeleton(api: int, body: dict[str, Any], answer: dict[str, Any], peer: Peer, names: Names, messages: bool = False) -> Any:
+    """What is compared of an answer: error codes, and the entries of every array; with
+    `messages`, the free-text messages too, masked (mask_message)."""
     listing = _listing(api, body)
 
     def keep(entry: Any) -> bool:
@@ -491,6 +713,8 @@ def skeleton(api: int, body: dict[str, Any], answer: dict[str, Any], peer: Peer,
                     continue
                 if k.endswith("error_code") or k == "<connection>":
                     out[k] = _error_name(v) if k != "<connection>" else v
+                elif messages and is_message(k, v):
+                    out[k] = mask_message(v, peer, names)
                 elif isinstance(v, list):
                     items = [x for x in v if keep(x)] if k == listing and (top or api == ApiKey.DESCRIBE_LOG_DIRS) else v
                     out[k] = walk(items, k, False)
@@ -552,9 +776,13 @@ def differences(ottla: Any, kafka: Any, path: str = "") -> list[tuple[str, Any, 
         if ottla.get("error_code", 0) != kafka.get("error_code", 0):
             # An entry refused on one broker only: what it holds besides follows from that.
             return [(path + ".error_code", ottla.get("error_code", _ABSENT), kafka.get("error_code", _ABSENT))]
+        # A message is compared only beside the same error codes: it follows from them.
+        codes_alike = all(ottla.get(k) == kafka.get(k) for k in ottla.keys() | kafka.keys() if str(k).endswith("error_code"))
         out = []
         for key in sorted(ottla.keys() | kafka.keys(), key=str):
             a, b = ottla.get(key, _ABSENT), kafka.get(key, _ABSENT)
+            if "message" in str(key) and not isinstance(a, dict) and not isinstance(b, dict) and not codes_alike:
+                continue
             sep = "" if key.startswith("[") else "."
             if isinstance(a, dict) and isinstance(b, dict):
                 out += differences(a, b, f"{path}{sep}{key}")
@@ -612,6 +840,7 @@ class Report:
     seed: int
     sent: int = 0
     not_sent: int = 0
+    populated: int = 0
     targets: int = 0
     per_api: collections.Counter[str] = field(default_factory=collections.Counter)
     findings: dict[tuple[str, str, str, str], Finding] = field(default_factory=dict)
@@ -626,7 +855,8 @@ class Report:
     def lines(self, replay: Callable[[int], str]) -> list[str]:
         ordered = sorted(self.findings.values(), key=lambda f: (-len(f.inputs), f.api, f.path))
         out = [f"seed {self.seed}: {self.sent:,} requests sent to both ({self.not_sent:,} drawn and not sent), "
-               f"{self.targets} API versions, {self.seconds:.0f} s; {len(ordered)} kinds of difference "
+               f"{self.targets} API versions, {self.populated:,} meeting a populated group, {self.seconds:.0f} s; "
+               f"{len(ordered)} kinds of difference "
                f"in {len({i for f in ordered for i in f.inputs}):,} requests"]
         for f in ordered:
             versions = ",".join(str(v) for v in sorted(f.versions))
@@ -650,8 +880,11 @@ def targets_of(ottla: str, kafka: str, apis: set[int] | None = None) -> list[tup
 
 
 def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None = None, only: int | None = None,
-        show: Callable[[str], None] | None = None) -> Report:
-    """`count` inputs of `seed` (or only input `only`, with both answers shown) on brokers just set up."""
+        show: Callable[[str], None] | None = None, messages: bool = False, populated: float = POPULATED_SHARE) -> Report:
+    """`count` inputs of `seed` (or only input `only`, with both answers shown) on brokers just set
+    up; `messages` compares free-text messages too; a `populated` share of group APIs' inputs
+    meets a group populated for it (a set-up refused on one broker only is a difference; on
+    both alike, the input is not sent)."""
     tag = uuid.uuid4().hex[:6]
     names = Names(tag)
     peers = (Peer("Ottla", ottla), Peer("Kafka", kafka))
@@ -662,17 +895,31 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
         skipped = sorted(f"{ApiKey(api).name} ({SKIPPED[api]})" for api in apis or () if api in SKIPPED)
         raise SystemExit(f"fuzz_differential: no API version both brokers advertise is left to send{'; not sent: ' + ', '.join(skipped) if skipped else ''}")
     report = Report(seed, targets=len(targets))
+    consumer_version = max((v for _, v in targets_of(ottla, kafka, {int(ApiKey.CONSUMER_GROUP_HEARTBEAT)})), default=None)
     started = time.monotonic()
     try:
         for index in range(count) if only is None else [only]:
-            api, version, body = make_request(seed, index, targets, names)
+            api, version, body, population = make_request(seed, index, targets, names, populated)
             if body is None:
                 report.not_sent += 1
                 continue
+            for peer in peers:
+                peer.members, peer.generation = {}, 0
+            if population is not None:
+                refused = [populate(peer, population, names, consumer_version) for peer in peers]
+                if show is not None:
+                    show(f"populated {population}: " + "; ".join(
+                        f"{peer.name} {why or f'members {peer.members}, generation {peer.generation}'}" for peer, why in zip(peers, refused)))
+                if any(refused):
+                    if refused[0] != refused[1]:
+                        report.add(ApiKey(api).name, version, ".<populated set-up>", refused[0] or "done", refused[1] or "done", index)
+                    report.not_sent += 1
+                    continue
+                report.populated += 1
             answers = exchange(peers, api, version, body, correlation_id=index + 1)
             report.sent += 1
             report.per_api[ApiKey(api).name] += 1
-            shapes = [skeleton(api, body, answer, peer, names) for answer, peer in zip(answers, peers)]
+            shapes = [skeleton(api, body, answer, peer, names, messages) for answer, peer in zip(answers, peers)]
             if show is not None:
                 show(f"input {index}: {ApiKey(api).name} v{version}\n  request: {_brief(body)}")
                 for peer, answer in zip(peers, answers):
@@ -719,15 +966,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="run seed (random if omitted; printed)")
     parser.add_argument("--api", action="append", default=None, help="only this API (by name, e.g. FETCH); repeatable")
     parser.add_argument("--replay", type=int, default=None, help="send input I of the seed alone and show both answers")
+    parser.add_argument("--messages", action="store_true", help="also compare free-text messages (ids, addresses, timestamps masked)")
+    parser.add_argument("--populated", type=float, default=POPULATED_SHARE, metavar="SHARE",
+                        help=f"share of group APIs' inputs meeting a group populated for them (default {POPULATED_SHARE})")
     parser.add_argument("--brokers", nargs=2, metavar=("OTTLA", "KAFKA"), default=None,
                         help="bootstraps of an `ottla serve` and a reference Kafka already running (else both are started)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     apis = {int(ApiKey[name.upper()]) for name in args.api} if args.api else None
-    api_args = "".join(f" --api {name}" for name in args.api or ())
+    api_args = "".join(f" --api {name}" for name in args.api or ()) + (" --messages" if args.messages else "") + (
+        f" --populated {args.populated}" if args.populated != POPULATED_SHARE else "")
     with brokers(args.brokers) as (ottla, kafka):
         print(f"Ottla {ottla}, Kafka {kafka}; seed {seed}", flush=True)
-        report = run(ottla, kafka, seed, args.count, apis=apis, only=args.replay, show=print if args.replay is not None else None)
+        report = run(ottla, kafka, seed, args.count, apis=apis, only=args.replay, show=print if args.replay is not None else None,
+                     messages=args.messages, populated=args.populated)
     for line in report.lines(lambda i: f"python -m compat.fuzz_differential --seed {seed}{api_args} --replay {i}"):
         print(line)
     print("requests per API: " + ", ".join(f"{name} {n}" for name, n in sorted(report.per_api.items())))

@@ -11,6 +11,7 @@ from compat.differential import REFERENCE_SETTINGS
 from compat.fuzz_differential import SKIPPED, run
 from compat.harness import OttlaBroker
 from ottla.wire.api import ApiKey
+from ottla.wire.errors import ErrorCode
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +60,85 @@ def test_order_ids_and_duplicates_do_not_count_but_error_codes_do() -> None:
     shapes = skeleton(3, body, ours, ottla, names), skeleton(3, body, theirs, kafka, names)
     assert differences(*shapes) == [(".topics.<duplicates>", 1, "<absent>"),
                                     (".topics[x,<id of fzt-a>].error_code", "NONE", "TOPIC_ALREADY_EXISTS")]
+
+
+def test_messages_are_compared_masked_and_only_beside_the_same_error_codes() -> None:
+    from compat.fuzz_differential import Names, Peer, differences, skeleton
+
+    names = Names("t")
+    ottla = Peer("Ottla", "127.0.0.1:9001", {"fzt-a": b"1" * 16}, members={"<member-1>": "client-1"})
+    kafka = Peer("Kafka", "127.0.0.1:9002", {"fzt-a": b"2" * 16}, members={"<member-1>": "client-2"})
+    body: dict[str, object] = {"topics": [{"name": "fzt-a"}, {"name": "x"}, {"name": "y"}]}
+
+    def answer(peer: Peer, codes: tuple[int, int, int], texts: tuple[str | None, str | None, str | None]) -> dict[str, object]:
+        id_text = "MTExMTExMTExMTExMTExMQ" if peer.name == "Ottla" else "MjIyMjIyMjIyMjIyMjIyMg"  # Uuid.toString of each id
+        member = peer.members["<member-1>"]
+        return {"topics": [
+            {"name": "fzt-a", "error_code": codes[0], "error_message": f"{texts[0]} {id_text} of {member} in fzt-7-1 at {peer.bootstrap}"},
+            {"name": "x", "error_code": codes[1], "error_message": texts[1]},
+            {"name": "y", "error_code": codes[2], "error_message": texts[2]}]}
+
+    ours = answer(ottla, (3, 0, 42), ("Unknown", None, "ours"))
+    theirs = answer(kafka, (3, 0, 87), ("Unknown", "", "theirs"))
+    assert differences(skeleton(19, body, ours, ottla, names), skeleton(19, body, theirs, kafka, names)) == [
+        (".topics[y].error_code", "INVALID_REQUEST", "INVALID_RECORD")]  # without --messages, no text is compared
+    shapes = skeleton(19, body, ours, ottla, names, messages=True), skeleton(19, body, theirs, kafka, names, messages=True)
+    assert shapes[0]["topics"]["[fzt-a]"]["error_message"] == "Unknown <id of a> of <member-1> in <fresh> at <host:port>"
+    assert differences(*shapes) == [(".topics[x].error_message", None, ""),  # Kafka tells null from ""
+                                    (".topics[y].error_code", "INVALID_REQUEST", "INVALID_RECORD")]
+
+
+def test_placeholders_of_a_populated_group_stand_for_each_brokers_own_members() -> None:
+    from compat.fuzz_differential import Names, Peer, make_request, population_of
+
+    peer = Peer("Ottla", "-", members={"<member-1>": "m-1", "<member-2>": "m-2"}, generation=7)
+    assert peer.ids_of({"member_id": "<member-2>", "generation_id": 2_000_000_001, "members": [{"member_id": "<member-1>"}],
+                        "flag": True, "session_timeout_ms": 2_000_000_000}) == {
+        "member_id": "m-2", "generation_id": 8, "members": [{"member_id": "m-1"}], "flag": True, "session_timeout_ms": 7}
+    names = Names("t")
+    targets = [(int(ApiKey.HEARTBEAT), 4), (int(ApiKey.METADATA), 12)]
+    drawn = [make_request(9, index, targets, names, populated=0.5) for index in range(200)]
+    assert drawn == [make_request(9, index, targets, names, populated=0.5) for index in range(200)]
+    plain = [make_request(9, index, targets, names) for index in range(200)]
+    populated = [index for index, (_, _, _, population) in enumerate(drawn) if population is not None]
+    assert 30 < len(populated) < 70 and all(drawn[i][0] == ApiKey.HEARTBEAT for i in populated)
+    # An input without a populated group is drawn as it was before populated groups existed.
+    assert all(drawn[i] == plain[i] for i in range(200) if i not in populated)
+    assert any(drawn[i][2]["member_id"] in ("<member-1>", "<member-2>") and drawn[i][2]["group_id"] == f"fzt-{i}-0" for i in populated)
+    assert population_of(9, 0, int(ApiKey.METADATA), 1.0, names) is None
+
+
+def test_a_populated_group_meets_a_heartbeat_alike_on_both(ottla: str, reference_kafka: str) -> None:
+    """Members joined (in two steps) and synced on both brokers; their own ids and generation
+    make a heartbeat succeed on each, a generation ahead fails alike."""
+    import uuid
+
+    from compat.differential import _Connection
+    from compat.fuzz_differential import Names, Peer, Population, populate
+
+    names = Names(uuid.uuid4().hex[:6])
+    peers = (Peer("Ottla", ottla), Peer("Kafka", reference_kafka))
+    for kind, members in (("classic", 2), ("consumer", 1)):
+        for peer in peers:
+            group = names.fresh(0, 0 if kind == "classic" else 1)
+            assert populate(peer, Population(group, kind, members), names, consumer_version=0) is None, peer.name
+            assert len(set(peer.members.values())) == members
+            conn = _Connection(peer.bootstrap)
+            try:
+                if kind == "classic":
+                    for generation, code in ((2_000_000_000, ErrorCode.NONE), (2_000_000_001, ErrorCode.ILLEGAL_GENERATION)):
+                        for member in ("<member-1>", "<member-2>"):
+                            beat = conn.call(ApiKey.HEARTBEAT, 4, peer.ids_of({"group_id": group, "generation_id": generation,
+                                                                               "member_id": member, "group_instance_id": None}))
+                            assert beat["error_code"] == code, (peer.name, generation, member, beat)
+                    described = conn.call(ApiKey.DESCRIBE_GROUPS, 5, {"groups": [group], "include_authorized_operations": False})
+                    assert described["groups"][0]["group_state"] == "Stable" and len(described["groups"][0]["members"]) == 2
+                else:
+                    beat = conn.call(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, peer.ids_of({
+                        "group_id": group, "member_id": "<member-1>", "member_epoch": 2_000_000_000, "instance_id": None,
+                        "rack_id": None, "rebalance_timeout_ms": -1, "subscribed_topic_names": None, "server_assignor": None,
+                        "topic_partitions": None}))
+                    assert beat["error_code"] == 0 and beat["member_epoch"] == peer.generation, (peer.name, beat)
+            finally:
+                conn.close()
+    assert peers[0].generation == peers[1].generation
