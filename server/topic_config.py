@@ -29,13 +29,25 @@ STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 
 
-def validate_value(name: str, value: str | None) -> str:
-    """The value, normalised as Kafka shows it; KafkaError(INVALID_CONFIG) when it is refused."""
-    key = TOPIC_KEYS.get(name)
-    if key is None:
-        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
-    if value is None:
-        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Null value not supported for topic configs: {name}")
+# LogConfig's ConfigDef, in definition order (its LinkedHashMap of keys, read from the 4.4 jar):
+# LogConfigDef.parse parses the values in this order, so the first refused here is reported.
+_DEFINITION_ORDER = (
+    "segment.bytes", "segment.ms", "segment.jitter.ms", "segment.index.bytes", "flush.messages", "flush.ms", "retention.bytes",
+    "retention.ms", "max.message.bytes", "max.decompressed.message.bytes", "index.interval.bytes", "delete.retention.ms",
+    "min.compaction.lag.ms", "max.compaction.lag.ms", "file.delete.delay.ms", "min.cleanable.dirty.ratio", "cleanup.policy",
+    "unclean.leader.election.enable", "min.insync.replicas", "compression.type", "compression.gzip.level", "compression.lz4.level",
+    "compression.zstd.level", "preallocate", "message.timestamp.type", "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms", "leader.replication.throttled.replicas", "follower.replication.throttled.replicas",
+    "remote.storage.enable", "local.retention.ms", "local.retention.bytes", "remote.log.copy.disable", "remote.copy.lag.ms",
+    "remote.copy.lag.bytes", "remote.log.delete.on.disable", "errors.deadletterqueue.group.enable",
+)
+_RANK = {name: rank for rank, name in enumerate(_DEFINITION_ORDER)}
+
+
+def _parse_value(name: str, value: str) -> str:
+    """A known config's value, normalised as Kafka shows it; KafkaError(INVALID_CONFIG) with
+    ConfigDef's words when it is refused."""
+    key = TOPIC_KEYS[name]
     try:
         return key.render(key.parse(value)) or ""
     except InvalidConfigValue as exc:
@@ -43,8 +55,21 @@ def validate_value(name: str, value: str | None) -> str:
 
 
 def validate_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
-    """A whole set of topic overrides, validated and normalised."""
-    return {name: validate_value(name, value) for name, value in configs.items()}
+    """A whole set of topic overrides, validated and normalised (in the order given), refused as
+    Kafka's controller refuses them: every null value named at once
+    (ControllerConfigurationValidator.filterAndValidateNullConfigs), then an unknown name
+    (LogConfig.validateNames), then the first value refused in LogConfig's definition order
+    (LogConfigDef.parse), whatever order the request lists them in. Among several null or
+    unknown names Kafka's order is its HashMap's; the request's is kept here."""
+    values = {name: value for name, value in configs.items() if value is not None}
+    if len(values) < len(configs):
+        nulls = ",".join(name for name in configs if name not in values)
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Null value not supported for topic configs: {nulls}")
+    unknown = next((name for name in values if name not in TOPIC_KEYS), None)
+    if unknown is not None:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {unknown}")
+    parsed = {name: _parse_value(name, values[name]) for name in sorted(values, key=lambda name: _RANK.get(name, len(_RANK)))}
+    return {name: parsed[name] for name in values}
 
 
 def check_together(overrides: Mapping[str, str], defaults: Mapping[str, str]) -> None:

@@ -132,11 +132,12 @@ def listening(context: RequestContext) -> Listening:
 
 def existing_topic(context: RequestContext, name: str, altering: bool = False):
     """The topic a config resource names. Its name is judged before it is looked up, as Kafka
-    does (`check_topic_resource`)."""
+    does (`check_topic_resource`); a missing one is UNKNOWN_TOPIC_OR_PARTITION with the message
+    "", as ConfigHelper.describeConfigs answers it (a result it builds, setting no message)."""
     check_topic_resource(name, altering)
     info = context.storage.topic(name)
     if info is None:
-        raise _no_such_topic(name)
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "")
     return info
 
 

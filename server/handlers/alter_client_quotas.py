@@ -86,7 +86,8 @@ def _alter(context: RequestContext, request: AlterClientQuotasRequest, addresses
             "entity": [{"entity_type": entity_type, "entity_name": name} for entity_type, name in named.items()],
         }
         if repeated_key or key in results:
-            shown = ", ".join(f"{entity_type}={name}" for entity_type, name in named.items())
+            # ClientQuotaEntity.toString prints its Java map: a default (null) name as "null".
+            shown = ", ".join(f"{entity_type}={'null' if name is None else name}" for entity_type, name in named.items())
             result["error_code"], result["error_message"] = ErrorCode.INVALID_REQUEST, f"Ignoring duplicate entity ClientQuotaEntity(entries={{{shown}}})"
             results.setdefault(key, result).update(result)
             continue

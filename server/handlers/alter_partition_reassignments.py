@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 
 API = ApiKey.ALTER_PARTITION_REASSIGNMENTS
 VERSIONS = (0, 1)
-# NoReassignmentInProgressException carries Errors' own message.
-_NOT_IN_PROGRESS = "No partition reassignment is in progress."
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse:
@@ -126,7 +124,9 @@ def _cancel(context: RequestContext, cluster: ClusterState | None, info: TopicIn
     """ReplicationControlManager.cancelPartitionReassignment: revert the reassignment in progress."""
     state = None if cluster is None else partition_state(context, cluster, info, index)
     if cluster is None or state is None or not (state.adding or state.removing):
-        raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, _NOT_IN_PROGRESS)
+        # NoReassignmentInProgressException carries Errors' own words, which the partition's
+        # ApiError.fromThrowable drops: the answer's message is null.
+        raise KafkaError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS)
     try:
         cluster.cancel_reassignment(info.name, index, unclean_allowed(context.storage, context.config, info.name))
     except UncleanRevert:

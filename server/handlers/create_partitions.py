@@ -53,9 +53,10 @@ def handle(
         # the request, each copy too (CreatePartitionsRequest.getErrorResponse).
         return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.REQUEST_TIMED_OUT, "error_message": None} for name in names]}
     if _added(context, growable) > MAX_PARTITIONS_PER_REQUEST:
-        # The controller's event writes one record per new partition, at most MAX_RECORDS_PER_USER_OP;
-        # past that it fails whole (EventHandlerExceptionInfo), answering every topic as above.
-        message = "Unable to perform excessively large batch operation."
+        # The controller's event refuses it before writing anything
+        # (ReplicationControlManager.validateTotalNumberOfPartitions) and fails whole, answering
+        # every topic as above.
+        message = "Excessively large number of additional partitions per request."
         return {"throttle_time_ms": 0, "results": [{"name": name, "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message} for name in names]}
     results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = [
         {"name": name, "error_code": ErrorCode.INVALID_REQUEST, "error_message": "Duplicate topic name."} for name in duplicated

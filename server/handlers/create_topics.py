@@ -180,12 +180,9 @@ def handle(
 
 
 def _checked_configs(context: RequestContext, topic: CreateTopicsRequestCreatableTopic) -> dict[str, str]:
-    """The topic's configs validated and normalised as the controller checks them: null values
-    first, all of them named (ReplicationControlManager.computeConfigChanges), then each name and
-    value and the values against one another; a key given more than once takes its last value."""
-    nulls = [c["name"] for c in topic["configs"] if c["value"] is None]
-    if nulls:
-        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Null value not supported for topic configs: {','.join(nulls)}")
+    """The topic's configs validated and normalised as the controller checks them
+    (`validate_configs`), then the values against one another; a key given more than once takes
+    its last value."""
     configs = validate_configs({c["name"]: c["value"] for c in topic["configs"]})
     check_together(configs, context.storage.defaults)
     return configs

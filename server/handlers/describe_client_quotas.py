@@ -2,7 +2,11 @@
 ClientQuotasImage.describe answers. A component matches an exact name (0), the default (1)
 or any name (2) of its entity type; a strict filter also leaves out entities with types it
 does not name. A malformed filter is the whole answer's error, with no entries, checked in
-Kafka's order (empty type, repeated type, unknown type, then the match)."""
+Kafka's order (empty type, repeated type, unknown type, then the match).
+
+Messages: a success has the generated default "" (ClientQuotasImage.describe sets none); an
+error is DescribeClientQuotasRequest.getErrorResponse's ApiError.fromThrowable, which drops a
+message equal to the error's default words (null for a refused principal)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ _EXACT, _DEFAULT, _SPECIFIED = 0, 1, 2
 
 def handle(context: RequestContext, header: RequestHeader, request: DescribeClientQuotasRequest) -> DescribeClientQuotasResponse:
     if not context.authorize(AclOperation.DESCRIBE_CONFIGS, ResourceType.CLUSTER, CLUSTER_NAME):
-        return _error(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.")
+        return _error(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None)
     try:
         components = _components(request)
     except QuotaError as exc:
@@ -39,7 +43,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeClie
         for entity, values in context.services.quotas.entities().items()
         if entity_matches(entity, components, request["strict"])
     ]
-    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "entries": entries}
+    return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": "", "entries": entries}
 
 
 def _components(request: DescribeClientQuotasRequest) -> list[FilterComponent]:
@@ -72,5 +76,5 @@ def _components(request: DescribeClientQuotasRequest) -> list[FilterComponent]:
     return components
 
 
-def _error(code: ErrorCode, message: str) -> DescribeClientQuotasResponse:
+def _error(code: ErrorCode, message: str | None) -> DescribeClientQuotasResponse:
     return {"throttle_time_ms": 0, "error_code": code, "error_message": message, "entries": None}

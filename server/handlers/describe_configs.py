@@ -64,7 +64,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeConf
     for resource in request["resources"]:
         result: DescribeConfigsResponseDescribeConfigsResult = {
             "error_code": ErrorCode.NONE,
-            "error_message": None,
+            "error_message": "",  # the generated default: ConfigHelperUtils.createResponseConfig sets none
             "resource_type": resource["resource_type"],
             "resource_name": resource["resource_name"],
             "configs": [],

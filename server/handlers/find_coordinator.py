@@ -9,6 +9,12 @@ is INVALID_REQUEST; from v6 the whole request needs CLUSTER_ACTION (else every k
 CLUSTER_AUTHORIZATION_FAILED), a key SharePartitionKey.getInstance refuses is INVALID_REQUEST,
 and share.version is not consulted. Any other key type is INVALID_REQUEST.
 
+Messages, as KafkaApis words them: below v4 a found coordinator says "NONE" (Errors.NONE.message())
+and an error its code's default words (FindCoordinatorResponse.prepareOldResponse). From v4 a
+key's own answer never sets one, so it is the generated default "" (its error or not); only
+what fails the whole request (no CLUSTER_ACTION, an unknown key type: CoordinatorType.forId
+throws) gives every key the error's default words (prepareErrorResponse).
+
 A key that passes those checks has its coordinator's topic created if it does not exist yet
 (`ensure_internal_topic`), as KafkaApis.getCoordinator asks AutoTopicCreationManager to: a
 fresh broker lists no internal topic until a coordinator is first looked up. Kafka answers that
@@ -30,7 +36,7 @@ from ottla.server.coordinator.log import ensure_internal_topic
 from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, TRANSACTION_STATE_TOPIC
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -46,87 +52,90 @@ API = ApiKey.FIND_COORDINATOR
 VERSIONS = (0, 6)
 
 _KEY_TYPES = (0, 1)
-# What Kafka 4.4 answers (v4+) with COORDINATOR_NOT_AVAILABLE while it creates the topic.
-_NOT_AVAILABLE = ""
+# KafkaApis.getCoordinator: the key's resource, and the error when the principal may not DESCRIBE it.
+_REFUSALS = {
+    0: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED),
+    1: (ResourceType.TRANSACTIONAL_ID, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+}
 # Uuid.fromString: at most 24 characters of URL-safe base64 (padding optional) decoding to 16 bytes.
 _TOPIC_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:==)?")
 # Integer.parseInt: a sign, then decimal digits (Character.digit takes any Unicode ones).
 _PARTITION = re.compile(r"[+-]?\d+")
 # String.trim: every character up to the space.
 _TRIMMED = "".join(map(chr, range(33)))
-# KafkaApis.getCoordinator: the key's resource, and the error (with its exception's default
-# message, which the response carries) when the principal may not DESCRIBE it.
-_REFUSALS = {
-    0: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed."),
-    1: (ResourceType.TRANSACTIONAL_ID, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "Transactional Id authorization failed."),
-}
 
 
 def handle(context: RequestContext, header: RequestHeader, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
     key_type = request.get("key_type", 0)
-    if header.api_version >= 4:
+    version = header.api_version
+    if version >= 4:
         keys = request["coordinator_keys"]
-        if key_type == SHARE and header.api_version >= 6 and keys and not context.authorize(
-                AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
-            # The check throws out of the loop over the keys: the whole request is refused
-            # (FindCoordinatorRequest.getErrorResponse, with the error's default message).
-            return {"throttle_time_ms": 0, "coordinators": [
-                _refused(key, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.") for key in keys]}
-        return {"throttle_time_ms": 0, "coordinators": [_coordinator(context, key, key_type, header.api_version) for key in keys]}
-    found = _coordinator(context, request["key"], key_type, header.api_version)
+        whole = _whole_request_error(context, key_type, version) if keys else None
+        if whole is not None:
+            return {"throttle_time_ms": 0, "coordinators": [_refused(key, whole, default_message(whole)) for key in keys]}
+        coordinators = [_coordinator(context, key, key_type, version) for key in keys]
+        for coordinator in coordinators:
+            coordinator["error_message"] = ""
+        return {"throttle_time_ms": 0, "coordinators": coordinators}
+    whole = _whole_request_error(context, key_type, version)
+    found = _coordinator(context, request["key"], key_type, version) if whole is None else _refused(request["key"], whole, None)
+    code = ErrorCode(found["error_code"])
     return {
         "throttle_time_ms": 0,
-        "error_code": found["error_code"],
-        "error_message": found["error_message"],
+        "error_code": code,
+        "error_message": default_message(code) or ErrorCode.NONE.name,
         "node_id": found["node_id"],
         "host": found["host"],
         "port": found["port"],
     }
 
 
+def _whole_request_error(context: RequestContext, key_type: int, version: int) -> ErrorCode | None:
+    """The error KafkaApis.getCoordinator throws (rather than returns) for the request's first
+    key, failing them all: share keys from v6 without CLUSTER_ACTION, or a key type
+    CoordinatorType.forId does not know (share keys below v6 are a key's own INVALID_REQUEST)."""
+    if key_type == SHARE:
+        if version >= 6 and not context.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME):
+            return ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        return None
+    return None if key_type in _KEY_TYPES else ErrorCode.INVALID_REQUEST
+
+
 def _coordinator(context: RequestContext, key: str, key_type: int, version: int) -> FindCoordinatorResponseCoordinator:
+    """The key's own answer, its error_message left for `handle` to word per version."""
     cluster = context.services.cluster
     if key_type == SHARE:
-        if version < 6:
-            return _refused(key, ErrorCode.INVALID_REQUEST, "share coordinator keys need FindCoordinator v6 or later")
-        problem = _share_key_problem(key)
-        if problem is not None:
-            return _refused(key, ErrorCode.INVALID_REQUEST, problem)
+        if version < 6 or not _is_share_key(key):
+            return _refused(key, ErrorCode.INVALID_REQUEST, None)
         if not _topic_created(lambda: ensure_coordinator_topic(context, SHARE_GROUP_STATE.name)):
-            return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, _NOT_AVAILABLE)
+            return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, None)
         if cluster is not None:
             return find_coordinator(context, cluster, SHARE, key)  # type: ignore[return-value]
         return _this_node(context, key)
-    if key_type not in _KEY_TYPES:
-        return _refused(key, ErrorCode.INVALID_REQUEST, f"unknown key type {key_type}")
-    resource_type, error, message = _REFUSALS[key_type]
+    resource_type, error = _REFUSALS[key_type]
     if not context.authorize(AclOperation.DESCRIBE, resource_type, key):
-        return _refused(key, error, message)
+        return _refused(key, error, None)
     if not _topic_created(lambda: ensure_coordinator_topic(context, OFFSETS_TOPIC if key_type == 0 else TRANSACTION_STATE_TOPIC)):
-        return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, _NOT_AVAILABLE)
+        return _refused(key, ErrorCode.COORDINATOR_NOT_AVAILABLE, None)
     if cluster is not None:
         return find_coordinator(context, cluster, key_type, key)  # type: ignore[return-value]
     return _this_node(context, key)
 
 
-def _share_key_problem(key: str) -> str | None:
-    """Why SharePartitionKey.getInstance refuses `key`, or None. The group id is everything
-    before the last two fields, colons and all; Java's split drops trailing empty fields, so
-    "g:id:0:" is taken as "g:id:0"."""
-    if not key:
-        return "Share partition key cannot be empty"
+def _is_share_key(key: str) -> bool:
+    """Whether SharePartitionKey.getInstance takes `key`. The group id is everything before the
+    last two fields, colons and all; Java's split drops trailing empty fields, so "g:id:0:" is
+    taken as "g:id:0"."""
     fields = key.split(":")
     while fields and not fields[-1]:
         fields.pop()
-    if len(fields) < 3:
-        return f"Invalid key format: expected - groupId:topicId:partition, found -  {key}"
-    if not ":".join(fields[:-2]).strip(_TRIMMED):
-        return "GroupId must not be empty"
-    if not _TOPIC_ID.fullmatch(fields[-2]):
-        return f"Invalid topic ID: {fields[-2]}"
-    if not _PARTITION.fullmatch(fields[-1]) or not -(2**31) <= int(fields[-1]) < 2**31:
-        return f"Invalid partition: {fields[-1]}"
-    return None
+    return (
+        len(fields) >= 3
+        and bool(":".join(fields[:-2]).strip(_TRIMMED))
+        and _TOPIC_ID.fullmatch(fields[-2]) is not None
+        and _PARTITION.fullmatch(fields[-1]) is not None
+        and -(2**31) <= int(fields[-1]) < 2**31
+    )
 
 
 def ensure_coordinator_topic(context: RequestContext, name: str) -> None:
@@ -156,5 +165,5 @@ def _this_node(context: RequestContext, key: str) -> FindCoordinatorResponseCoor
     return {"key": key, "node_id": context.node.node_id, "host": context.node.host, "port": context.node.port, "error_code": ErrorCode.NONE, "error_message": None}
 
 
-def _refused(key: str, error: ErrorCode, message: str) -> FindCoordinatorResponseCoordinator:
+def _refused(key: str, error: ErrorCode, message: str | None) -> FindCoordinatorResponseCoordinator:
     return {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": error, "error_message": message}
