@@ -112,7 +112,8 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
             "client_id": member.metadata.client_id,
             "client_host": member.metadata.client_host,
             "subscribed_topic_names": list(member.metadata.subscribed_topic_names),
-            "subscribed_topic_regex": member.metadata.subscribed_topic_regex,
+            # ConsumerGroupMember.Builder's default: a member without a regex describes "".
+            "subscribed_topic_regex": member.metadata.subscribed_topic_regex or "",
             "assignment": _named(storage, _held(member.current.assigned, member.current.pending_revocation)),
             "target_assignment": _named(storage, group.target.get(member.member_id, {})),
             "member_type": _CLASSIC_MEMBER if member.is_classic else _CONSUMER_MEMBER,

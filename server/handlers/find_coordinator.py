@@ -34,6 +34,7 @@ from ottla.server.cluster.coordinators import SHARE, find_coordinator
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.log import ensure_internal_topic
 from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, TRANSACTION_STATE_TOPIC
+from ottla.server.java_strings import java_trim
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError, default_message
@@ -61,8 +62,6 @@ _REFUSALS = {
 _TOPIC_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:==)?")
 # Integer.parseInt: a sign, then decimal digits (Character.digit takes any Unicode ones).
 _PARTITION = re.compile(r"[+-]?\d+")
-# String.trim: every character up to the space.
-_TRIMMED = "".join(map(chr, range(33)))
 
 
 def handle(context: RequestContext, header: RequestHeader, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
@@ -131,7 +130,7 @@ def _is_share_key(key: str) -> bool:
         fields.pop()
     return (
         len(fields) >= 3
-        and bool(":".join(fields[:-2]).strip(_TRIMMED))
+        and bool(java_trim(":".join(fields[:-2])))
         and _TOPIC_ID.fullmatch(fields[-2]) is not None
         and _PARTITION.fullmatch(fields[-1]) is not None
         and -(2**31) <= int(fields[-1]) < 2**31

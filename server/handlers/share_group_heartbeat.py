@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
+from ottla.server.java_strings import is_blank
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share.group import ShareMember
 from ottla.server.share.sessions import member_id_valid
@@ -77,11 +78,11 @@ def _invalid(request: ShareGroupHeartbeatRequest) -> str | None:
     """Why GroupCoordinatorService.throwIfShareGroupHeartbeatRequestIsInvalid refuses the
     request, or None. Ids count as empty when blank (Utils.throwIfEmptyString trims); a join
     must subscribe to at least one topic, and -1 (leave) is the lowest epoch."""
-    if _blank(request["member_id"]):
+    if is_blank(request["member_id"]):
         return "MemberId can't be empty."
-    if _blank(request["group_id"]):
+    if is_blank(request["group_id"]):
         return "GroupId can't be empty."
-    if _blank(request.get("rack_id")):
+    if is_blank(request.get("rack_id")):
         return "RackId can't be empty."
     if request["member_epoch"] == 0:
         if not request.get("subscribed_topic_names"):
@@ -90,11 +91,6 @@ def _invalid(request: ShareGroupHeartbeatRequest) -> str | None:
         return "MemberEpoch is invalid."
     return None
 
-
-def _blank(value: str | None) -> bool:
-    """Non-null and empty once trimmed as Java's String.trim trims (every character up to
-    U+0020, control characters included)."""
-    return value is not None and all(ch <= " " for ch in value)
 
 
 def _message(error: ErrorCode, group_id: str, member_id: str, member_epoch: int, member: ShareMember | None) -> str | None:

@@ -64,11 +64,8 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
         if required and len(context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, required)) < len(required):
             return _answer(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
     active, standby, warmup = request["active_tasks"], request["standby_tasks"], request["warmup_tasks"]
-    if len({active is None, standby is None, warmup is None}) > 1:
-        # throwIfStreamsGroupHeartbeatRequestIsInvalid: a null list read as empty would release
-        # tasks the member still holds.
-        return _answer(ErrorCode.INVALID_REQUEST, "If one task-type is non-null, all must be non-null.")
-    owned = None if active is None else TasksTuple(_tasks(active), _tasks(standby), _tasks(warmup))
+    # Lists some null and some not are refused by the manager, in the coordinator's order.
+    owned = None if None in (active, standby, warmup) else TasksTuple(_tasks(active), _tasks(standby), _tasks(warmup))
     endpoint = request["user_endpoint"]
     tags = request["client_tags"]
     result = context.groups.streams_heartbeat(
@@ -82,6 +79,7 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             rebalance_timeout_ms=request["rebalance_timeout_ms"],
             topology=dict(request["topology"]) if request["topology"] is not None else None,
             owned=owned,
+            listed_tasks=(_count(active), _count(standby), _count(warmup)),
             process_id=request["process_id"],
             user_endpoint=None if endpoint is None else (endpoint["host"], endpoint["port"]),
             client_tags=None if tags is None else tuple((t["key"], t["value"]) for t in tags),
@@ -177,6 +175,10 @@ def _tasks(entries: list[StreamsGroupHeartbeatRequestTaskIds] | None) -> dict[st
         if entry["partitions"]:
             result[entry["subtopology_id"]] = result.get(entry["subtopology_id"], frozenset()) | frozenset(entry["partitions"])
     return result
+
+
+def _count(entries: list[StreamsGroupHeartbeatRequestTaskIds] | None) -> int | None:
+    return None if entries is None else len(entries)
 
 
 def _offsets(entries: list[StreamsGroupHeartbeatRequestTaskOffset] | None) -> tuple[tuple[str, int, int], ...] | None:

@@ -319,8 +319,8 @@ def test_the_group_apis_of_every_protocol_authorize_as_kafka_does(tmp_path):
         # Without CREATE on every missing internal topic, none is created (KafkaApis.handleStreamsGroupHeartbeat).
         streams = conn.call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, {
             "group_id": "reader", "member_id": "m", "member_epoch": 0, "endpoint_information_epoch": 0, "instance_id": None,
-            "rack_id": None, "rebalance_timeout_ms": 30000, "topology": topology, "active_tasks": None, "standby_tasks": None,
-            "warmup_tasks": None, "process_id": "p", "user_endpoint": None, "client_tags": None, "task_offsets": None,
+            "rack_id": None, "rebalance_timeout_ms": 30000, "topology": topology, "active_tasks": [], "standby_tasks": [],
+            "warmup_tasks": [], "process_id": "p", "user_endpoint": None, "client_tags": None, "task_offsets": None,
             "task_end_offsets": None, "shutdown_application": False})
         assert (streams["error_code"], streams["status"]) == (0, [{"status_code": 3, "status_detail": (
             "Internal topics are missing: streams-counts-changelog, streams-counts-repartition; "

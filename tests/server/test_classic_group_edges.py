@@ -79,8 +79,9 @@ def _listed(client: RawClient, states: list[str] | None = None) -> list[tuple[st
 def _streams_heartbeat(connection: _Connection, group: str, member_id: str, epoch: int) -> dict[str, Any]:
     return connection.call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, {
         "group_id": group, "member_id": member_id, "member_epoch": epoch, "endpoint_information_epoch": 0, "instance_id": None,
-        "rack_id": None, "rebalance_timeout_ms": 30000, "topology": STREAMS_TOPOLOGY if epoch == 0 else None, "active_tasks": None,
-        "standby_tasks": None, "warmup_tasks": None, "process_id": "p", "user_endpoint": None, "client_tags": None,
+        "rack_id": None, "rebalance_timeout_ms": 30000, "topology": STREAMS_TOPOLOGY if epoch == 0 else None,
+        # A join names its (empty) task lists: Kafka refuses null ones then.
+        "active_tasks": [] if epoch == 0 else None, "standby_tasks": [] if epoch == 0 else None, "warmup_tasks": [] if epoch == 0 else None, "process_id": "p", "user_endpoint": None, "client_tags": None,
         "task_offsets": None, "task_end_offsets": None, "shutdown_application": False})
 
 

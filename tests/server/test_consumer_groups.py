@@ -541,11 +541,11 @@ def test_a_classic_member_takes_over_an_empty_consumer_group() -> None:
     epoch = h.beat("m1", 0).member_epoch
     h.coordinator.commit_offsets("g", epoch, "m1", None, [CommitEntry("t", 0, 4)])
     # Metadata that is no consumer protocol subscription: a live consumer group cannot serve it
-    # (Kafka fails the join with an IllegalStateException).
+    # (Kafka's deserializeSubscription: INCONSISTENT_GROUP_PROTOCOL).
     join = JoinRequest("g", "", None, "consumer", (("range", b""),), 10_000, 10_000, require_known_member_id=False)
     answers: list[Any] = []
     h.coordinator.join(join, answers.append)
-    assert answers[0].error is ErrorCode.UNKNOWN_SERVER_ERROR
+    assert answers[0].error is ErrorCode.INCONSISTENT_GROUP_PROTOCOL
     h.beat("m1", -1)
     h.coordinator.join(join, answers.append)
     assert h.group() is None and h.coordinator.groups["g"].members

@@ -47,6 +47,7 @@ from ottla.server.groups.consumer.group import (
 from ottla.server.groups.consumer.records import Assignment, ClassicMemberMetadata, CurrentAssignment, MemberMetadata, RecordKey
 from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, JoinResult, SyncResult
 from ottla.server.groups.membership import JoinRequest
+from ottla.server.java_strings import is_blank
 from ottla.server.re2j import compile_re2j, re2j_problem
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -58,11 +59,6 @@ _INT16 = struct.Struct(">h")
 # Heartbeat timers may fire a hair before their deadline (asyncio's clock resolution).
 _TIMER_SLACK_S = 0.001
 
-
-def _blank(value: str | None) -> bool:
-    """Utils.throwIfEmptyString's test: non-null and empty once trimmed as Java's String.trim
-    trims (every character up to U+0020, control characters included)."""
-    return value is not None and all(ch <= " " for ch in value)
 
 
 def _new_member_id() -> str:
@@ -301,13 +297,13 @@ class ConsumerGroupManager:
         Ids count as empty when blank (Utils.throwIfEmptyString trims). Then, before the
         group is looked up, an id another type of group holds is GROUP_ID_NOT_FOUND."""
         if request.api_version >= 1 or request.member_epoch > 0 or request.member_epoch == LEAVE_EPOCH:
-            if _blank(request.member_id):
+            if is_blank(request.member_id):
                 raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
-        if _blank(request.group_id):
+        if is_blank(request.group_id):
             raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
-        if _blank(request.instance_id):
+        if is_blank(request.instance_id):
             raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
-        if _blank(request.rack_id):
+        if is_blank(request.rack_id):
             raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
         if request.member_epoch == JOIN_EPOCH:
             if request.rebalance_timeout_ms == -1:
@@ -604,32 +600,39 @@ class ConsumerGroupManager:
         the partitions its subscription says it owns; its generation is its member epoch,
         and it is never the leader (the coordinator assigns; its SyncGroup collects it). With
         group.consumer.migration.policy=disabled no classic member may join a consumer group,
-        checked before anything else (throwIfClassicMemberCannotJoinConsumerGroup)."""
+        checked before anything else (throwIfClassicMemberCannotJoinConsumerGroup); then, in
+        Kafka's order, the group's size, the protocols, a member id the request must know, the
+        member (static or dynamic) and last the subscription's bytes. A refusal names no member
+        (GroupCoordinatorService.joinGroup answers a thrown error with a bare response); only
+        MEMBER_ID_REQUIRED carries the id made for the member."""
         if self.config.migration_policy == "disabled":
-            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "")
         member_id = request.member_id or _new_member_id()
         names = [name for name, _ in request.protocols]
-        if len(group.members) >= self.config.max_size and member_id not in group.members:
-            return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, request.member_id)
+        # throwIfConsumerGroupIsFull: a static member's instance always has a place.
+        if request.group_instance_id not in group.static_members and len(group.members) >= self.config.max_size and member_id not in group.members:
+            return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, "")
         if not self._supports_classic_protocols(group, request.protocol_type, names):
-            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "")
         if request.require_known_member_id and not request.member_id and request.group_instance_id is None:
             return JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id)
-        try:
-            subscription = embedded.parse_subscription(request.protocols[0][1])
-        except embedded.MalformedProtocol:
-            # Kafka's deserializeSubscription throws IllegalStateException here.
-            return JoinResult(ErrorCode.UNKNOWN_SERVER_ERROR, request.member_id)
         replaced: ConsumerMember | None = None
         member = self._copy(group.members.get(member_id))
         if request.group_instance_id is not None:
+            # getOrMaybeSubscribeStaticConsumerGroupMember: a static member joining without an
+            # id takes over its instance's member; one with an id must be that member.
             holder_id = group.static_members.get(request.group_instance_id)
             holder = None if holder_id is None else group.members.get(holder_id)
             if holder is not None and not request.member_id:
-                # A static member restarting takes over its instance's assignment.
                 member, replaced = ConsumerMember(member_id, holder.metadata, holder.current), holder
+            elif request.member_id and holder is None:
+                return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, "")
             elif holder is not None and holder.member_id != member_id:
-                return JoinResult(ErrorCode.FENCED_INSTANCE_ID, request.member_id)
+                return JoinResult(ErrorCode.FENCED_INSTANCE_ID, "")
+        try:
+            subscription = embedded.parse_subscription(request.protocols[0][1])
+        except embedded.MalformedProtocol:
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "")
         if member is None:
             member = ConsumerMember(member_id, MemberMetadata(None, None, "", "", (), None, -1, None))
         metadata = MemberMetadata(
@@ -646,7 +649,7 @@ class ConsumerGroupManager:
         try:
             staged, _, updated = self._apply(group, member, replaced, metadata, self._topic_ids(subscription.owned_partitions), False, [], self.wall_clock_ms())
         except KafkaError as exc:
-            return JoinResult(store_error(exc.code), request.member_id)
+            return JoinResult(store_error(exc.code), "")
         result = JoinResult(ErrorCode.NONE, member_id, updated.member_epoch, CONSUMER_PROTOCOL_TYPE, names[0], "")
         if replaced is not None and not replaced.is_classic and self.downgrade is not None:
             # The last consumer-protocol member replaced by a classic one: the group goes back

@@ -57,6 +57,7 @@ from ottla.server.groups.streams.group import (
     reconcile,
 )
 from ottla.server.groups.streams.topology import ConfiguredTopology, InvalidTopology, Status, configure
+from ottla.server.java_strings import is_blank
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -77,6 +78,7 @@ TASK_OFFSET_INTERVAL_MS = 60000
 ACCEPTABLE_RECOVERY_LAG = 10000
 
 
+
 @dataclass(slots=True, frozen=True)
 class HeartbeatRequest:
     group_id: str
@@ -88,6 +90,10 @@ class HeartbeatRequest:
     rebalance_timeout_ms: int = -1
     topology: dict[str, Any] | None = None
     owned: TasksTuple | None = None
+    # How many entries ActiveTasks, StandbyTasks and WarmupTasks had (None: null), as Kafka's
+    # checks count them: `owned` leaves out entries without partitions. The handler passes the
+    # request's; an in-process caller's default is three empty lists.
+    listed_tasks: tuple[int | None, int | None, int | None] = (0, 0, 0)
     process_id: str | None = None
     user_endpoint: tuple[str, int] | None = None
     client_tags: tuple[tuple[str, str], ...] | None = None
@@ -245,28 +251,33 @@ class StreamsGroupManager:
 
     @staticmethod
     def _validate(request: HeartbeatRequest) -> None:
-        """GroupCoordinatorService.throwIfStreamsGroupHeartbeatRequestIsInvalid."""
-        if not request.member_id:
-            raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
-        if not request.group_id:
-            raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
-        if request.instance_id == "":
-            raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
-        if request.rack_id == "":
-            raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
+        """GroupCoordinatorService.streamsGroupHeartbeat's checks before the group is looked
+        at, in its order: throwIfStreamsGroupHeartbeatRequestIsUsingUnsupportedFeatures (a
+        source topic regex, whatever the epoch), then throwIfStreamsGroupHeartbeatRequestIsInvalid.
+        Ids count as empty when blank (Utils.throwIfEmptyString trims)."""
         topology = request.topology
+        if topology is not None and any(subtopology["source_topic_regex"] for subtopology in topology["subtopologies"]):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "Regular expressions for source topics are not supported yet.")
+        if is_blank(request.member_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.")
+        if is_blank(request.group_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
+        if is_blank(request.instance_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.")
+        if is_blank(request.rack_id):
+            raise _Refused(ErrorCode.INVALID_REQUEST, "RackId can't be empty.")
         if request.member_epoch == JOIN_EPOCH:
             if request.rebalance_timeout_ms == -1:
                 raise _Refused(ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.")
-            if request.owned is not None:
-                for kind, tasks in (("ActiveTasks", request.owned.active), ("StandbyTasks", request.owned.standby), ("WarmupTasks", request.owned.warmup)):
-                    if tasks:
-                        raise _Refused(ErrorCode.INVALID_REQUEST, f"{kind} must be empty when (re-)joining.")
+            owned = request.owned or TasksTuple()
+            kinds = ("ActiveTasks", "StandbyTasks", "WarmupTasks")
+            for kind, tasks, listed in zip(kinds, (owned.active, owned.standby, owned.warmup), request.listed_tasks):
+                # Utils.throwIfNotEmptyCollection: a null list is refused too.
+                if tasks or listed is None or listed:
+                    raise _Refused(ErrorCode.INVALID_REQUEST, f"{kind} must be empty when (re-)joining.")
             if topology is None:
                 raise _Refused(ErrorCode.INVALID_REQUEST, "Topology must be non-null when (re-)joining.")
             for subtopology in topology["subtopologies"]:
-                if subtopology["source_topic_regex"]:
-                    raise _Refused(ErrorCode.INVALID_REQUEST, "Regular expressions for source topics are not supported yet.")
                 for changelog in subtopology["state_changelog_topics"]:
                     if changelog["partitions"] != 0:
                         raise _Refused(
@@ -278,6 +289,9 @@ class StreamsGroupManager:
                 raise _Refused(ErrorCode.INVALID_REQUEST, "InstanceId can't be null.")
         elif request.member_epoch < LEAVE_STATIC_EPOCH:
             raise _Refused(ErrorCode.INVALID_REQUEST, f"MemberEpoch is {request.member_epoch}, but must be greater than or equal to -2.")
+        if len({listed is None for listed in request.listed_tasks}) > 1:
+            # A null list read as empty would release tasks the member still holds.
+            raise _Refused(ErrorCode.INVALID_REQUEST, "If one task-type is non-null, all must be non-null.")
         if request.member_epoch != JOIN_EPOCH and topology is not None:
             raise _Refused(ErrorCode.INVALID_REQUEST, "Topology can only be provided when (re-)joining.")
 
