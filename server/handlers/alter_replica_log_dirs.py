@@ -14,7 +14,7 @@ this API). In a cluster a node holds only the
 partitions it is a replica of, though replicas share one log. A partition named more than
 once is answered once, for its last destination (Kafka reads the request into a map).
 INVALID_TOPIC (Kafka's InvalidTopicException) for a name too long for a future directory's name (255
-bytes), CLUSTER_AUTHORIZATION_FAILED for all without ALTER on the cluster. A broker in
+bytes). Without ALTER on the cluster: CLUSTER_AUTHORIZATION_FAILED (_refused). A broker in
 memory has no directories: every path is LOG_DIR_NOT_FOUND."""
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ _FUTURE_NAME_EXTRA = len(".00000000000000000000000000000000-future")
 
 
 def handle(context: RequestContext, header: RequestHeader, request: AlterReplicaLogDirsRequest) -> AlterReplicaLogDirsResponse:
-    authorized = context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME)
+    if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
+        return _refused(request)
     destinations: dict[tuple[str, int], str] = {}
     for directory in request["dirs"]:
         for topic in directory["topics"]:
@@ -54,11 +55,21 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterReplica
     results: dict[str, list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult]] = {}
     for (name, index), path in destinations.items():
         destination = _log_dir_named(context, path)
-        results.setdefault(name, []).append({"partition_index": index, "error_code": _alter(context, name, index, destination, authorized)})
+        results.setdefault(name, []).append({"partition_index": index, "error_code": _alter(context, name, index, destination)})
     topics: list[AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult] = [
         {"topic_name": name, "partitions": partitions} for name, partitions in results.items()
     ]
     return {"throttle_time_ms": 0, "results": topics}
+
+
+def _refused(request: AlterReplicaLogDirsRequest) -> AlterReplicaLogDirsResponse:
+    """CLUSTER_AUTHORIZATION_FAILED echoing the request as written, as Kafka's
+    AlterReplicaLogDirsRequest.getErrorResponse does: a result per directory's topic (a topic
+    under two directories twice, one without partitions too), each partition as listed."""
+    code = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    return {"throttle_time_ms": 0, "results": [
+        {"topic_name": topic["name"], "partitions": [{"partition_index": index, "error_code": code} for index in topic["partitions"]]}
+        for directory in request["dirs"] for topic in directory["topics"]]}
 
 
 def _log_dir_named(context: RequestContext, path: str) -> Path | None:
@@ -68,9 +79,7 @@ def _log_dir_named(context: RequestContext, path: str) -> Path | None:
     return log_dir if log_dir is not None and path in (str(log_dir.absolute()), str(log_dir.resolve())) else None
 
 
-def _alter(context: RequestContext, topic: str, index: int, destination: Path | None, authorized: bool) -> ErrorCode:
-    if not authorized:
-        return ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+def _alter(context: RequestContext, topic: str, index: int, destination: Path | None) -> ErrorCode:
     if len(f"{topic}-{index}".encode()) + _FUTURE_NAME_EXTRA > 255:
         return ErrorCode.INVALID_TOPIC
     storage = context.storage

@@ -67,7 +67,9 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
         if not authorized or info is None:
             refusal = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if authorized else ErrorCode.TOPIC_AUTHORIZATION_FAILED
             if topic["partitions"]:
-                entry = answered.setdefault(name, {"topic_name": name, "topic_id": b"\0" * 16, "partitions": []})
+                # AlterShareGroupOffsetsResponse.Builder.addPartition: a refused topic that exists keeps its id.
+                topic_id = b"\0" * 16 if info is None else info.topic_id
+                entry = answered.setdefault(name, {"topic_name": name, "topic_id": topic_id, "partitions": []})
                 entry["partitions"].extend({"partition_index": wanted["partition_index"], "error_code": refusal,
                                             "error_message": default_message(refusal)} for wanted in topic["partitions"])
             continue

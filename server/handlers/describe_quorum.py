@@ -43,7 +43,8 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeQuor
     # Kafka 4.4 words success as an empty message, not null.
     response: DescribeQuorumResponse = {"error_code": ErrorCode.NONE, "error_message": "", "topics": [], "nodes": []}
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {**response, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
+        # DescribeQuorumRequest.getErrorResponse keeps only the error, worded by its default message.
+        return {**response, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Cluster authorization failed."}
     topics = request["topics"]
     # Kafka answers only a request for exactly __cluster_metadata-0; any other shape gets
     # UNKNOWN_TOPIC_OR_PARTITION for every partition it names (KafkaRaftClient.handleDescribeQuorumRequest).

@@ -29,8 +29,9 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeUser
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
         # KafkaApis: the request's getErrorResponse, one result per user asked for, each with the
         # error and no user name. (Asked for every user, Kafka 4.4 fails to build it and never
-        # answers; this answers with the error alone.)
-        error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
+        # answers; this answers with the error alone.) No message: ApiError.fromThrowable leaves
+        # out the error's default one, which Errors.exception() carries.
+        error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None
         refused: list[DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult] = [
             {"user": "", "error_code": error, "error_message": message, "credential_infos": []} for _ in request.get("users") or ()
         ]

@@ -3,7 +3,8 @@ partitions asked for (all, when the request names none) that have a reassignment
 with their replicas (the target followed by those removed) and the replicas being added and
 removed. A single node never moves a replica, so none is ever in progress there; in a cluster
 one is until the replicas it adds are in sync (ClusterState.reassign). Unknown topics and
-partitions, and topics with nothing in progress, are left out of the answer."""
+partitions, and topics with nothing in progress, are left out of the answer. Refused without
+DESCRIBE on the cluster, the answer echoes the partitions asked for."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ VERSIONS = (0, 0)
 
 def handle(context: RequestContext, header: RequestHeader, request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse:
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized.", "topics": []}
+        # ListPartitionReassignmentsRequest.getErrorResponse echoes the partitions asked for, as listed.
+        echoed: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = [
+            {"name": topic["name"], "partitions": [{"partition_index": index, "replicas": [], "adding_replicas": [], "removing_replicas": []}
+                                                   for index in topic["partition_indexes"]]} for topic in request["topics"] or ()]
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized.", "topics": echoed}
     cluster = context.services.cluster
     topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = []
     if cluster is not None:

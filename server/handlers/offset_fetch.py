@@ -10,7 +10,8 @@ each partition asked, and a request for every offset leaves out those of deleted
 which no longer have an id. Offsets are stored by name, so every version reads the same ones.
 
 With an authorizer (KafkaApis.fetchOffsetsForGroup): a group needs DESCRIBE (else
-GROUP_AUTHORIZATION_FAILED and no topics); a topic asked for needs DESCRIBE (else its
+GROUP_AUTHORIZATION_FAILED and no topics; before v2, which has no top-level error, each
+partition asked for carries it); a topic asked for needs DESCRIBE (else its
 partitions answer TOPIC_AUTHORIZATION_FAILED), and a request for every offset leaves out the
 topics the principal may not DESCRIBE. The topics refused here (unknown ids too) follow the
 coordinator's in request order, and a group the coordinator fails lists none of them.
@@ -67,6 +68,10 @@ def handle(context: RequestContext, header: RequestHeader, request: OffsetFetchR
             groups.append({"group_id": group["group_id"], "error_code": group_error, "topics": group_topics})
         return {"throttle_time_ms": 0, "groups": groups}
     error, found = _fetch(context, request["group_id"], request["topics"], require_stable, by_id=False)
+    if version < 2 and error is ErrorCode.GROUP_AUTHORIZATION_FAILED:
+        # OffsetFetchResponse.groupError: with no top-level error field, the request's topics as
+        # listed carry it.
+        found = [_refused(topic["name"], bytes(16), list(topic["partition_indexes"]), error) for topic in request["topics"] or ()]
     topics: list[OffsetFetchResponseOffsetFetchResponseTopic] = [
         {"name": topic["name"], "partitions": [{**partition} for partition in topic["partitions"]]} for topic in found
     ]
