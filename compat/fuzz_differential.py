@@ -2,7 +2,7 @@
 reference Kafka, answers compared.
 
     python -m compat.fuzz_differential [--count N] [--seed S] [--api NAME ...] [--replay I]
-                                       [--messages] [--populated SHARE]
+                                       [--messages] [--populated SHARE] [--secured]
 
 Input `i` of a run depends on (seed, i) alone: one API version both brokers advertise, and a
 body drawn from that version's schema by compat.fuzz's generator with no lies in it, its
@@ -31,6 +31,12 @@ joined (in two steps, KIP-394) and synced, or a KIP-848 member that has heartbea
 may name their member ids and generation (right, off by one, or wrong), each broker's own sent.
 APIs that change the cluster itself (broker and voter removal, SCRAM
 users) and inter-broker APIs are not sent.
+
+With --secured, both brokers run StandardAuthorizer with no ACL meaning no access
+(secured_settings): the set-up goes through a PLAINTEXT listener whose anonymous principal is
+a super user, which then creates the same ACLs on both (fuzzer_acls) for a user the inputs are
+sent as, over a SASL_PLAINTEXT listener (PLAIN), so that each kind of refusal and the order of
+the checks compare.
 
 The summary groups differences by API, version, field and the two answers, most frequent
 first, each with the command that replays its first input on a fresh pair of brokers.
@@ -382,15 +388,20 @@ class Peer:
     bootstrap: str
     topic_ids: dict[str, bytes] = field(default_factory=dict)
     sock: socket.socket | None = None
+    # With --secured: the SASL_PLAINTEXT listener the inputs go to, as FUZZ_USER (set-up and
+    # populated groups stay on `bootstrap`, whose anonymous principal is a super user).
+    sasl_bootstrap: str | None = None
     # The populated group of the current input: its member ids by placeholder, its generation.
     members: dict[str, str] = field(default_factory=dict)
     generation: int = 0
 
     def connect(self) -> socket.socket:
         if self.sock is None:
-            host, port = self.bootstrap.rsplit(":", 1)
+            host, port = (self.sasl_bootstrap or self.bootstrap).rsplit(":", 1)
             self.sock = socket.create_connection((host, int(port)), timeout=30)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.sasl_bootstrap is not None:
+                _authenticate(self.sock)
         return self.sock
 
     def close(self) -> None:
@@ -418,6 +429,19 @@ class Peer:
 
 
 _PROBE_ID = 2**31 - 7
+
+
+def _authenticate(sock: socket.socket) -> None:
+    """SaslHandshake v1 and SaslAuthenticate v2 (KIP-152) with PLAIN as FUZZ_USER, before anything else."""
+    user, password = FUZZ_USER
+    for correlation_id, (api, version, body) in enumerate((
+            (ApiKey.SASL_HANDSHAKE, 1, {"mechanism": "PLAIN"}),
+            (ApiKey.SASL_AUTHENTICATE, 2, {"auth_bytes": f"\0{user}\0{password}".encode()})), start=_PROBE_ID - 2):
+        sock.sendall(encode_request(api, version, correlation_id, body, client_id="ottla-fuzz-differential"))
+        frame = read_frame(sock)
+        answer = None if frame is None else decode_response(api, version, frame)[1]
+        if answer is None or answer["error_code"]:
+            raise RuntimeError(f"fuzz: {ApiKey(api).name} as {user} answered {answer}")
 
 
 def exchange(peers: tuple[Peer, Peer], api: int, version: int, body: dict[str, Any], correlation_id: int) -> list[dict[str, Any]]:
@@ -517,6 +541,90 @@ def set_up(peer: Peer, names: Names) -> None:
             {"name": names.topic("topic"), "partitions": [{"partition_index": 0, "committed_offset": 1, "committed_metadata": ""}]}]})
         if committed["topics"][0]["partitions"][0]["error_code"]:
             raise RuntimeError(f"fuzz set-up: OffsetCommit answered {committed}")
+    finally:
+        conn.close()
+
+
+# --- Secured (--secured) ----------------------------------------------------------------------
+
+# The restricted user the inputs are sent as, on the SASL_PLAINTEXT listener (PLAIN).
+FUZZER = "fuzzer"
+FUZZ_USER = (FUZZER, "fuzzer-secret")
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+# Kafka's AclOperation, AclPermissionType, ResourceType and PatternType codes.
+_ALL, _READ, _WRITE, _CREATE, _DELETE, _ALTER, _DESCRIBE, _DESCRIBE_CONFIGS = 2, 3, 4, 5, 6, 7, 8, 10
+_DENY, _ALLOW = 2, 3
+_TOPIC, _GROUP, _CLUSTER, _TRANSACTIONAL_ID = 2, 3, 4, 5
+_LITERAL, _PREFIXED = 3, 4
+
+
+def secured_settings(host: str, plaintext: int, sasl: int) -> dict[str, str]:
+    """Broker properties alike on both: StandardAuthorizer, nothing allowed without an ACL, a
+    PLAINTEXT listener whose anonymous principal is a super user (set-up, ACLs) and a
+    SASL_PLAINTEXT listener knowing only FUZZ_USER (PLAIN)."""
+    user, password = FUZZ_USER
+    ports = {"PLAINTEXT": plaintext, "SASL_PLAINTEXT": sasl}
+    return {
+        "listeners": ",".join(f"{name}://{host}:{port}" for name, port in ports.items()),
+        "advertised.listeners": ",".join(f"{name}://{host}:{port}" for name, port in ports.items()),
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+            f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}="{password}";',
+        "authorizer.class.name": STANDARD_AUTHORIZER,
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": "User:ANONYMOUS",
+    }
+
+
+def fuzzer_acls(names: Names) -> list[tuple[int, str, int, int, int]]:
+    """FUZZER's ACLs, (resource type, name, pattern type, operation, permission), chosen so that
+    each kind of refusal is reachable. Topics: ALL on `topic` (but a DENY of ALTER) and on the
+    sink, only DESCRIBE on `a`, CREATE on the missing names' prefix. Groups: READ on the set-up
+    group's prefix and on the prefix of the fresh ids of inputs 1, 1x, 1xx, 1xxx, less a DENY
+    on 11's prefix; only DESCRIBE on the missing group. Transactional ids: WRITE on the same
+    fresh prefix less 12's. The cluster: DESCRIBE_CONFIGS only (no IDEMPOTENT_WRITE: an
+    idempotent producer is allowed by its WRITE on a topic, KIP-679)."""
+    tag = f"fz{names.tag}-"
+    return [
+        (_TOPIC, names.topic("topic"), _LITERAL, _ALL, _ALLOW),
+        (_TOPIC, names.topic("topic"), _LITERAL, _ALTER, _DENY),
+        (_TOPIC, names.sink, _LITERAL, _ALL, _ALLOW),
+        (_TOPIC, names.topic("a"), _LITERAL, _DESCRIBE, _ALLOW),
+        (_TOPIC, f"{tag}no-", _PREFIXED, _CREATE, _ALLOW),
+        (_GROUP, names.group, _PREFIXED, _READ, _ALLOW),
+        (_GROUP, f"{tag}1", _PREFIXED, _READ, _ALLOW),
+        (_GROUP, f"{tag}11", _PREFIXED, _READ, _DENY),
+        (_GROUP, names.missing("group"), _LITERAL, _DESCRIBE, _ALLOW),
+        (_TRANSACTIONAL_ID, f"{tag}1", _PREFIXED, _WRITE, _ALLOW),
+        (_TRANSACTIONAL_ID, f"{tag}12", _PREFIXED, _WRITE, _DENY),
+        (_CLUSTER, "kafka-cluster", _LITERAL, _DESCRIBE_CONFIGS, _ALLOW),
+    ]
+
+
+def grant(peer: Peer, names: Names) -> None:
+    """FUZZER's ACLs created through the admin API (CreateAcls) on `peer`'s super-user listener,
+    then awaited until DescribeAcls, answered from the broker's own authorizer, lists them all."""
+    acls = fuzzer_acls(names)
+    conn = _Connection(peer.bootstrap)
+    try:
+        created = conn.call(ApiKey.CREATE_ACLS, 3, {"creations": [
+            {"resource_type": kind, "resource_name": name, "resource_pattern_type": pattern, "principal": f"User:{FUZZER}",
+             "host": "*", "operation": operation, "permission_type": permission}
+            for kind, name, pattern, operation, permission in acls]})
+        if any(r["error_code"] for r in created["results"]):
+            raise RuntimeError(f"fuzz set-up: CreateAcls answered {created}")
+
+        def listed() -> bool:
+            answer = conn.call(ApiKey.DESCRIBE_ACLS, 3, {
+                "resource_type_filter": 1, "resource_name_filter": None, "pattern_type_filter": 1,
+                "principal_filter": f"User:{FUZZER}", "host_filter": None, "operation": 1, "permission_type": 1})
+            ours = {name for _, name, _, _, _ in acls}  # earlier runs' ACLs on the same brokers aside
+            return sum(len(r["acls"]) for r in answer.get("resources", ()) if r["resource_name"] in ours) == len(acls)
+
+        if not wait_for(listed, timeout=30):
+            raise RuntimeError(f"fuzz set-up: {peer.name}'s authorizer does not list the ACLs after 30 s")
     finally:
         conn.close()
 
@@ -692,6 +800,8 @@ def mask_message(text: str | None, peer: Peer, names: Names) -> str | None:
     text = re.sub(rf"fz{names.tag}-\d+-\d+", "<fresh>", text).replace(f"fz{names.tag}-", "fz-")
     port = peer.bootstrap.rsplit(":", 1)[1]
     text = re.sub(rf"(?<!\d){port}(?!\d)", "<port>", text.replace(peer.bootstrap, "<host:port>"))
+    # A controller's refusal names the request by its Java toString (AuthHelper.authorizeClusterOperation).
+    text = re.sub(r"Request\(processor=.*\)(?= needs \w+ permission)", "<request>", text)
     text = _KAFKA_UUID.sub("<uuid>", _JAVA_UUID.sub("<uuid>", text))
     return _TIMESTAMP.sub("<timestamp>", text)
 
@@ -880,16 +990,21 @@ def targets_of(ottla: str, kafka: str, apis: set[int] | None = None) -> list[tup
 
 
 def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None = None, only: int | None = None,
-        show: Callable[[str], None] | None = None, messages: bool = False, populated: float = POPULATED_SHARE) -> Report:
+        show: Callable[[str], None] | None = None, messages: bool = False, populated: float = POPULATED_SHARE,
+        sasl: tuple[str, str] | None = None) -> Report:
     """`count` inputs of `seed` (or only input `only`, with both answers shown) on brokers just set
     up; `messages` compares free-text messages too; a `populated` share of group APIs' inputs
     meets a group populated for it (a set-up refused on one broker only is a difference; on
-    both alike, the input is not sent)."""
+    both alike, the input is not sent). With `sasl` (each broker's SASL_PLAINTEXT listener),
+    the inputs go there as FUZZER, under fuzzer_acls."""
     tag = uuid.uuid4().hex[:6]
     names = Names(tag)
     peers = (Peer("Ottla", ottla), Peer("Kafka", kafka))
-    for peer in peers:
+    for peer, listener in zip(peers, sasl or (None, None)):
         set_up(peer, names)
+        if listener is not None:
+            grant(peer, names)
+            peer.sasl_bootstrap = listener
     targets = targets_of(ottla, kafka, apis)
     if not targets:
         skipped = sorted(f"{ApiKey(api).name} ({SKIPPED[api]})" for api in apis or () if api in SKIPPED)
@@ -960,6 +1075,29 @@ def brokers(given: list[str] | None) -> Iterator[tuple[str, str]]:
         yield pair
 
 
+@contextmanager
+def secured_brokers() -> Iterator[tuple[tuple[str, str], tuple[str, str]]]:
+    """A fresh `ottla serve` and reference Kafka configured alike (both_brokers) plus
+    secured_settings: ((Ottla's, Kafka's) super-user bootstraps, (their SASL_PLAINTEXT ones))."""
+    from compat.differential import REFERENCE_SETTINGS
+    from compat.harness import OttlaBroker, _free_port
+    from compat.kafka import ReferenceKafka, fetch
+
+    fetch()
+    with ReferenceKafka() as kafka, OttlaBroker(settings=REFERENCE_SETTINGS) as ottla:
+        sasl = {"Ottla": _free_port(), "Kafka": _free_port()}
+        ottla.settings.update(secured_settings(ottla.host, ottla.port, sasl["Ottla"]))
+        ottla.restart()
+        kafka.reconfigure(secured_settings("127.0.0.1", kafka.port, sasl["Kafka"]))
+        yield (ottla.bootstrap, kafka.bootstrap_servers), (f"{ottla.host}:{sasl['Ottla']}", f"127.0.0.1:{sasl['Kafka']}")
+
+
+@contextmanager
+def _unsecured(given: list[str] | None) -> Iterator[tuple[tuple[str, str], None]]:
+    with brokers(given) as pair:
+        yield pair, None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.fuzz_differential", description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=3000, help="requests drawn")
@@ -971,15 +1109,20 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"share of group APIs' inputs meeting a group populated for them (default {POPULATED_SHARE})")
     parser.add_argument("--brokers", nargs=2, metavar=("OTTLA", "KAFKA"), default=None,
                         help="bootstraps of an `ottla serve` and a reference Kafka already running (else both are started)")
+    parser.add_argument("--secured", action="store_true",
+                        help="both brokers with StandardAuthorizer; inputs sent over SASL_PLAINTEXT as a user with a few ACLs")
     args = parser.parse_args(argv)
+    if args.secured and args.brokers:
+        parser.error("--secured starts its own brokers: it takes no --brokers")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     apis = {int(ApiKey[name.upper()]) for name in args.api} if args.api else None
     api_args = "".join(f" --api {name}" for name in args.api or ()) + (" --messages" if args.messages else "") + (
-        f" --populated {args.populated}" if args.populated != POPULATED_SHARE else "")
-    with brokers(args.brokers) as (ottla, kafka):
-        print(f"Ottla {ottla}, Kafka {kafka}; seed {seed}", flush=True)
+        f" --populated {args.populated}" if args.populated != POPULATED_SHARE else "") + (" --secured" if args.secured else "")
+    with (secured_brokers() if args.secured else _unsecured(args.brokers)) as ((ottla, kafka), sasl):
+        print(f"Ottla {ottla}, Kafka {kafka}; seed {seed}" + (f"; inputs as User:{FUZZER} to {sasl[0]}, {sasl[1]}" if sasl else ""),
+              flush=True)
         report = run(ottla, kafka, seed, args.count, apis=apis, only=args.replay, show=print if args.replay is not None else None,
-                     messages=args.messages, populated=args.populated)
+                     messages=args.messages, populated=args.populated, sasl=sasl)
     for line in report.lines(lambda i: f"python -m compat.fuzz_differential --seed {seed}{api_args} --replay {i}"):
         print(line)
     print("requests per API: " + ", ".join(f"{name} {n}" for name, n in sorted(report.per_api.items())))
