@@ -9,7 +9,7 @@ import pytest
 
 from compat.differential import REFERENCE_SETTINGS
 from compat.fuzz_differential import SKIPPED, run
-from compat.harness import OttlaBroker
+from compat.harness import OttlaBroker, wait_for
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 
@@ -121,6 +121,12 @@ def test_a_populated_group_meets_a_heartbeat_alike_on_both(ottla: str, reference
     for kind, members in (("classic", 2), ("consumer", 1)):
         for peer in peers:
             group = names.fresh(0, 0 if kind == "classic" else 1)
+            # As a client would: the group's coordinator first (a fresh Kafka creates its topic then).
+            finder = _Connection(peer.bootstrap)
+            try:
+                assert wait_for(lambda: finder.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"] == 0, timeout=60)
+            finally:
+                finder.close()
             assert populate(peer, Population(group, kind, members), names, consumer_version=0) is None, peer.name
             assert len(set(peer.members.values())) == members
             conn = _Connection(peer.bootstrap)
