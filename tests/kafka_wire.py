@@ -82,3 +82,27 @@ def make(message_class: Any, values: dict[str, Any]) -> Any:
             value = make(field.data_class, value)
         kwargs[name] = value
     return message_class(**kwargs)
+
+
+class WireClient:
+    """A raw connection that encodes requests and decodes answers with Ottla's own codec
+    (`ottla.wire.protocol`), bodies as plain dicts: for tests of what the broker answers,
+    not of the codec. A closed connection fails the call's assertion."""
+
+    def __init__(self, bootstrap: str, client_id: str = "ottla-tests", timeout: float = 10) -> None:
+        host, port = bootstrap.split(",")[0].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.client_id = client_id
+        self.correlation_id = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def call(self, api: Any, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        from ottla.wire.protocol import decode_response, encode_request
+
+        self.correlation_id += 1
+        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id=self.client_id))
+        frame = read_frame(self.sock)
+        assert frame is not None, f"{api.name} v{version}: the broker closed the connection"
+        return decode_response(api, version, frame)[1]

@@ -7,38 +7,24 @@ show them in tests/integration/test_kafka_tools.py)."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from compat.sockets import read_frame
+from kafka_wire import WireClient
 from ottla.server.features import FEATURES, FinalizedFeatures, UpgradeType
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
-from ottla.wire.protocol import decode_response, encode_request
 
 NODE = 1
 MAX = {f.name: f.supported_max for f in FEATURES}
 
 
-class Client:
+class Client(WireClient):
     def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.correlation_id = 0
-
-    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="features-test"))
-        frame = read_frame(self.sock)
-        assert frame is not None, f"{api.name} v{version}: the broker closed the connection"
-        return decode_response(api, version, frame)[1]
-
-    def close(self) -> None:
-        self.sock.close()
+        super().__init__(bootstrap, client_id="features-test")
 
 
 def _api_versions(client: Client, version: int, **fields: Any) -> dict[str, Any]:

@@ -13,35 +13,23 @@ pruned by a share coordinator Ottla does not have."""
 
 from __future__ import annotations
 
-import socket
 import time
-from typing import Any
 
-from compat.sockets import read_frame
+from kafka_wire import WireClient
+from share_member import ShareMember
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.protocol import decode_response, encode_request
 from ottla.wire.records import Compression, scan_batches
-from tests.share_member import ShareMember
 
 DYNAMIC_TOPIC_CONFIG = 1
 GROUP, TRANSACTION = 0, 1
 SEGMENT_BYTES = "104857600"
 
 
-class _Client:
+class _Client(WireClient):
     def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.correlation_id = 0
-
-    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="internal-topic-configs"))
-        frame = read_frame(self.sock)
-        assert frame is not None, f"{api.name} v{version}: the broker closed the connection"
-        return decode_response(api, version, frame)[1]
+        super().__init__(bootstrap, client_id="internal-topic-configs")
 
     def find_coordinator(self, key_type: int, key: str) -> None:
         """FindCoordinator until it names one: the coordinator's topic exists then."""

@@ -11,7 +11,6 @@ A real broker, real clients and raw requests over real sockets."""
 from __future__ import annotations
 
 import base64
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,34 +18,21 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from compat.sockets import read_frame
+from kafka_wire import WireClient
 from ottla.server.coordinator.log import CoordinatorLog, java_string_hash
 from ottla.server.coordinator.topics import OFFSETS as OFFSETS_TOPIC_DEFINITION
 from ottla.storage import Storage
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.protocol import decode_response, encode_request
 
 OFFSETS, TRANSACTIONS, SHARE_STATE = "__consumer_offsets", "__transaction_state", "__share_group_state"
 GROUP, TRANSACTION, SHARE = 0, 1, 2
 
 
-class _Client:
+class _Client(WireClient):
     def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.split(",")[0].rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.correlation_id = 0
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="internal-topics-first-use"))
-        frame = read_frame(self.sock)
-        assert frame is not None, f"{api.name} v{version}: the broker closed the connection"
-        return decode_response(api, version, frame)[1]
+        super().__init__(bootstrap, client_id="internal-topics-first-use")
 
     def topics(self) -> list[str]:
         answer = self.call(ApiKey.METADATA, 12, {"topics": None, "allow_auto_topic_creation": False, "include_topic_authorized_operations": False})

@@ -7,36 +7,24 @@ LogConfig, ReplicationControlManager)."""
 from __future__ import annotations
 
 import base64
-import socket
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from compat.sockets import read_frame
+from kafka_wire import WireClient
 from ottla.server.security.authorizer import STANDARD_AUTHORIZER
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, default_message
-from ottla.wire.protocol import decode_response, encode_request
 
 MALFORMED = default_message(ErrorCode.INVALID_REQUEST)
 SHARE_KEY = f"g:{base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b'=').decode()}:0"
 
 
-class _Client:
+class _Client(WireClient):
     def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=30)
-        self.correlation_id = 0
-
-    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="answer-messages"))
-        frame = read_frame(self.sock)
-        assert frame is not None, f"{api.name} v{version}: the broker closed the connection"
-        return decode_response(api, version, frame)[1]
+        super().__init__(bootstrap, client_id="answer-messages", timeout=30)
 
 
 @pytest.fixture(scope="module")

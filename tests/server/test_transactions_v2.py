@@ -5,32 +5,21 @@ reference Kafka 4.4 gives (compat.differential's transaction-v2-walk compares th
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
-from compat.sockets import read_frame
+from kafka_wire import WireClient
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.protocol import decode_response, encode_request
 from ottla.wire.records import Record, build_batch, scan_batches
 
 TOPIC = "tv2"
 
 
-class Client:
+class Client(WireClient):
     def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.correlation_id = 0
-
-    def call(self, api: ApiKey, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="tv2-test"))
-        frame = read_frame(self.sock)
-        assert frame is not None, f"{api.name} v{version}: the broker closed the connection"
-        return decode_response(api, version, frame)[1]
+        super().__init__(bootstrap, client_id="tv2-test")
 
     def init(self, transactional_id: str) -> tuple[int, int]:
         answer = self.call(ApiKey.INIT_PRODUCER_ID, 5, {"transactional_id": transactional_id, "transaction_timeout_ms": 60000,
@@ -66,9 +55,6 @@ class Client:
                 out.append((header.producer_epoch, header.is_control))
                 offset = header.next_offset
         return out
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_every_end_bumps_the_epoch_and_the_old_epoch_is_fenced() -> None:
