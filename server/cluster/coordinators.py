@@ -271,7 +271,13 @@ def _without_coordinators(context: RequestContext, error: ErrorCode) -> RequestC
 
 
 def _error_answer(header: RequestHeader, request: Mapping[str, Any], error: ErrorCode) -> dict[str, Any] | None:
-    """The API's answer with `error` wherever it puts errors: the faults module knows where."""
+    """The API's answer with `error` wherever it puts errors: the faults module knows where,
+    but for OffsetFetch below v2, which has no group-level error code: there each requested
+    partition carries it, with offset -1 and no metadata (OffsetFetchResponse.groupError)."""
+    if header.api_key == ApiKey.OFFSET_FETCH and header.api_version < 2:
+        return {"topics": [{"name": topic["name"], "partitions": [
+            {"partition_index": index, "committed_offset": -1, "metadata": "", "error_code": error}
+            for index in topic["partition_indexes"]]} for topic in request["topics"]]}
     fault = Fault(0, "coordinator", None, None, None, None, None, int(error), 0, None, 0, None, 1)
     answer = fault.error_response(header, request)
     if answer is not None:
