@@ -51,13 +51,18 @@ _GUARDS: dict[int, tuple[ResourceType, ErrorCode, str]] = {
 
 def check_authorized(context: RequestContext, operation: AclOperation, resource_type: int, resource_name: str) -> None:
     """Raise the resource's authorization error unless the principal may do `operation`
-    (DESCRIBE_CONFIGS or ALTER_CONFIGS) on it; a type Kafka has no ACL for is left to the caller."""
+    (DESCRIBE_CONFIGS or ALTER_CONFIGS) on it; a type Kafka has no ACL for is left to the caller.
+    The error carries its default words, but an alteration of the broker or its loggers carries
+    none: Kafka's ConfigAdminManager.preprocess refuses those on the broker with a
+    ClusterAuthorizationException of the default words, which ApiError.fromThrowable drops,
+    while the controller (ControllerApis.authorizeAlterResource) and DescribeConfigs
+    (ConfigHelper) answer the words."""
     guard = _GUARDS.get(resource_type)
     if guard is None or context.authorizer is None:
         return
     acl_type, error, message = guard
     if not context.authorize(operation, acl_type, CLUSTER_NAME if acl_type == ResourceType.CLUSTER else resource_name):
-        raise KafkaError(error, message)
+        raise KafkaError(error, None if operation == AclOperation.ALTER_CONFIGS and resource_type in (BROKER, BROKER_LOGGER) else message)
 
 
 def replace_broker_configs(

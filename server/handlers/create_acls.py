@@ -25,6 +25,7 @@ from ottla.server.security.authorizer import (
     filter_only,
     make_acl,
 )
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader
@@ -42,7 +43,7 @@ def handle(context: RequestContext, header: RequestHeader, request: CreateAclsRe
         raise MalformedFrame("CreateAcls: creations contain UNKNOWN elements")
     authorizer = context.authorizer
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-        return _all_failed(len(creations), ErrorCode.CLUSTER_AUTHORIZATION_FAILED, ErrorCode.CLUSTER_AUTHORIZATION_FAILED.name)
+        return _all_failed(len(creations), ErrorCode.CLUSTER_AUTHORIZATION_FAILED, needs_permission(context, AclOperation.ALTER))
     if authorizer is None:
         return _all_failed(len(creations), ErrorCode.SECURITY_DISABLED, "No Authorizer is configured.")
     acls = [

@@ -73,8 +73,9 @@ def handle(
         return {"throttle_time_ms": 0, "topics": [
             {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.REQUEST_TIMED_OUT, "error_message": None, "configs": []} for name in names
         ]}
-    if _total_partitions(context, request["topics"]) > MAX_PARTITIONS_PER_REQUEST:
-        # Checked in the controller's event (ReplicationControlManager.createTopics), so after its deadline.
+    if _total_partitions(context, [topic for topic in request["topics"] if _reaches_controller(topic["name"], duplicated, creatable)]) > MAX_PARTITIONS_PER_REQUEST:
+        # Checked in the controller's event (ReplicationControlManager.createTopics), so after its
+        # deadline, on the topics passed on to it: a duplicate or refused one's count is not summed.
         message = "Excessively large number of partitions per request."
         return {"throttle_time_ms": 0, "topics": [
             {"name": name, "topic_id": bytes(16), "error_code": ErrorCode.POLICY_VIOLATION, "error_message": message, "configs": []} for name in names
@@ -120,8 +121,7 @@ def handle(
                 if cluster is not None:
                     assignments = _checked_assignments(cluster, topic["assignments"])
                 else:
-                    _check_partition_indexes(topic["assignments"])
-                    check_node_assignments(context, [a["broker_ids"] for a in topic["assignments"]])
+                    _check_manual_assignments(context, topic["assignments"])
                 partitions = len(topic["assignments"])
             else:
                 if topic["replication_factor"] == 0 or topic["replication_factor"] < -1:
@@ -292,13 +292,18 @@ def all_dirs_cordoned(context: RequestContext) -> bool:
     return context.services.features.level("metadata.version") >= CORDONED_LOG_DIRS_LEVEL and not context.storage.has_uncordoned_dirs()
 
 
-def _check_partition_indexes(given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> None:
-    """ReplicationControlManager.createTopic: manual assignments name partitions 0 to n-1, each once."""
-    indexes = sorted(assignment["partition_index"] for assignment in given)
-    for earlier, later in zip(indexes, indexes[1:]):
-        if earlier == later:
-            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"Found multiple manual partition assignments for partition {later}")
-    if indexes != list(range(len(indexes))):
+def _check_manual_assignments(context: RequestContext, given: list[CreateTopicsRequestCreatableReplicaAssignment]) -> None:
+    """ReplicationControlManager.createTopic's order: assignment by assignment as listed, its
+    partition not named before, then its replica list (`check_node_assignments`); only then
+    that the partitions are 0 to n-1."""
+    indexes: set[int] = set()
+    for assignment in given:
+        index = assignment["partition_index"]
+        if index in indexes:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, f"Found multiple manual partition assignments for partition {index}")
+        check_node_assignments(context, [assignment["broker_ids"]])
+        indexes.add(index)
+    if indexes != set(range(len(indexes))):
         raise KafkaError(ErrorCode.INVALID_REPLICATION_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence")
 
 

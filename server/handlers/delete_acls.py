@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclFilter, AclOperation, ResourceType, carries_unknown
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader
@@ -40,7 +41,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteAclsRe
     ]
     authorizer = context.authorizer
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-        return _all_failed(len(filters), ErrorCode.CLUSTER_AUTHORIZATION_FAILED, ErrorCode.CLUSTER_AUTHORIZATION_FAILED.name)
+        return _all_failed(len(filters), ErrorCode.CLUSTER_AUTHORIZATION_FAILED, needs_permission(context, AclOperation.ALTER))
     if authorizer is None:
         return _all_failed(len(filters), ErrorCode.SECURITY_DISABLED, "No Authorizer is configured.")
     problems = [acl_filter.problem() for acl_filter in filters]

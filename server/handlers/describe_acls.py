@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, Acl, AclFilter, AclOperation, ResourceType, carries_unknown
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, MalformedFrame
 from ottla.wire.header import RequestHeader
@@ -31,7 +32,7 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeAcls
     authorizer = context.authorizer
     if not context.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
         response["error_code"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        response["error_message"] = ErrorCode.CLUSTER_AUTHORIZATION_FAILED.name
+        response["error_message"] = needs_permission(context, AclOperation.DESCRIBE)
         return response
     if authorizer is None:
         response["error_code"] = ErrorCode.SECURITY_DISABLED
