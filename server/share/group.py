@@ -18,6 +18,7 @@ heartbeat bumps the group epoch, and the one after the interval assigns it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -90,23 +91,63 @@ class ShareGroup:
 
 
 def assign(members: Mapping[str, list[str]], partitions: Mapping[str, tuple[bytes, list[int]]]) -> dict[str, Assignment]:
-    """Kafka's SimpleAssignor for share groups (group-coordinator's
-    modern/share/SimpleAssignor): every partition of a subscribed topic goes to at least one
-    of its subscribers, and when a topic has fewer partitions than subscribers, its
-    partitions are shared, so that each subscriber gets one: with one partition, every
-    member reads it. `members` is member id -> subscribed topic names, `partitions` topic
-    name -> (topic id, the partitions that may be assigned) of the topics that exist."""
-    assignment: dict[str, Assignment] = {member_id: {} for member_id in members}
+    """Kafka's SimpleAssignor for share groups (group-coordinator's assignor/SimpleAssignor),
+    for an assignment made afresh. `members` is member id -> subscribed topic names,
+    `partitions` topic name -> (topic id, the partitions that may be assigned) of the topics
+    that exist. Members all subscribed alike (SimpleHomogeneousAssignmentBuilder) share the
+    pool of every subscribed partition: each partition goes to ceil(members / partitions)
+    members, and the members' counts differ by at most one, so two members of a group
+    reading a one-partition and a three-partition topic hold two partitions each. Members
+    subscribed differently (SimpleHeterogeneousAssignmentBuilder) are balanced topic by topic:
+    a topic with fewer partitions than subscribers has them shared so that each gets one."""
+    ordered = sorted(members)
+    if len({frozenset(members[m]) for m in ordered}) == 1:
+        subscribed = set(members[ordered[0]]) if ordered else set()
+        pool = [(partitions[name][0], index) for name in sorted(subscribed & partitions.keys()) for index in partitions[name][1]]
+        return _spread(ordered, pool)
+    assignment: dict[str, Assignment] = {member_id: {} for member_id in ordered}
     for name in sorted(partitions):
         topic_id, indexes = partitions[name]
-        subscribers = sorted(member_id for member_id, topics in members.items() if name in topics)
-        if not subscribers or not indexes:
-            continue
-        slots = max(len(indexes), len(subscribers))
-        for slot in range(slots):
-            member_id = subscribers[slot % len(subscribers)]
-            partition = indexes[slot % len(indexes)]
-            owned = assignment[member_id].setdefault(topic_id, [])
-            if partition not in owned:
-                owned.append(partition)
-    return {member_id: {topic: sorted(parts) for topic, parts in topics.items()} for member_id, topics in assignment.items()}
+        subscribers = [member_id for member_id in ordered if name in members[member_id]]
+        for member_id, held in _spread(subscribers, [(topic_id, index) for index in indexes]).items():
+            assignment[member_id].update(held)
+    return assignment
+
+
+def _spread(member_ids: list[str], targets: list[tuple[bytes, int]]) -> dict[str, Assignment]:
+    """`targets` spread over `member_ids` as Kafka's simple assignment builders spread them when
+    no member holds anything yet (assignRemainingPartitions): each target goes to
+    `sharing` = ceil(members / targets) members, member i wants
+    ceil(p * (i + 1)) - ceil(p * i) of them, p = sharing * targets / members (the same
+    doubles as Java's), and the members still wanting more take the targets in turn."""
+    held: dict[str, Assignment] = {member_id: {} for member_id in member_ids}
+    if not member_ids or not targets:
+        return held
+    sharing = -(-len(member_ids) // len(targets))
+    precise = sharing * len(targets) / len(member_ids)
+    wanted = [math.ceil(precise * (i + 1)) - math.ceil(precise * i) for i in range(len(member_ids))]
+    counts = [0] * len(member_ids)
+    unfilled = [i for i in range(len(member_ids)) if wanted[i] > 0]
+    position, took = 0, False
+    for topic_id, index in targets:
+        holders: set[int] = set()
+        while len(holders) < sharing and unfilled:
+            if position >= len(unfilled):
+                if not took:
+                    break  # every member still wanting more holds this target already
+                position, took = 0, False
+            member = unfilled[position]
+            if member in holders:
+                position += 1
+                continue
+            held[member_ids[member]].setdefault(topic_id, []).append(index)
+            holders.add(member)
+            counts[member] += 1
+            took = True
+            if counts[member] >= wanted[member]:
+                unfilled.pop(position)
+            else:
+                position += 1
+        if not unfilled:
+            break
+    return {member_id: {topic: sorted(parts) for topic, parts in topics.items()} for member_id, topics in held.items()}
