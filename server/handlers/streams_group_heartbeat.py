@@ -80,6 +80,8 @@ def handle(context: RequestContext, header: RequestHeader, request: StreamsGroup
             topology=dict(request["topology"]) if request["topology"] is not None else None,
             owned=owned,
             listed_tasks=(_count(active), _count(standby), _count(warmup)),
+            sent_tasks=None if owned is None else tuple(
+                tuple((entry["subtopology_id"], tuple(entry["partitions"])) for entry in entries or ()) for entries in (active, standby, warmup)),
             process_id=request["process_id"],
             user_endpoint=None if endpoint is None else (endpoint["host"], endpoint["port"]),
             client_tags=None if tags is None else tuple((t["key"], t["value"]) for t in tags),

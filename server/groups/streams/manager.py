@@ -94,6 +94,10 @@ class HeartbeatRequest:
     # checks count them: `owned` leaves out entries without partitions. The handler passes the
     # request's; an in-process caller's default is three empty lists.
     listed_tasks: tuple[int | None, int | None, int | None] = (0, 0, 0)
+    # ActiveTasks, StandbyTasks and WarmupTasks as sent, (subtopology id, partitions) entries in
+    # request order, for Kafka's throwIfRequestContainsInvalidTasks: it names the first entry
+    # (even one without partitions) and the first partition that fails. None: `owned`'s, sorted.
+    sent_tasks: tuple[tuple[tuple[str, tuple[int, ...]], ...], ...] | None = None
     process_id: str | None = None
     user_endpoint: tuple[str, int] | None = None
     client_tags: tuple[tuple[str, str], ...] | None = None
@@ -350,12 +354,16 @@ class StreamsGroupManager:
         if assignment_configs != staged.assignment_configs:
             bump = True  # e.g. streams.num.standby.replicas altered: standbys follow at once
         if configured.ready:
-            for tasks in (request.owned.active, request.owned.standby, request.owned.warmup) if request.owned is not None else ():
-                for subtopology, partitions in tasks.items():
+            sent = request.sent_tasks
+            if sent is None and request.owned is not None:
+                sent = tuple(tuple((subtopology, tuple(sorted(partitions))) for subtopology, partitions in tasks.items())
+                             for tasks in (request.owned.active, request.owned.standby, request.owned.warmup))
+            for entries in sent or ():
+                for subtopology, partitions in entries:
                     count = configured.tasks.get(subtopology)
                     if count is None:
                         raise _Refused(ErrorCode.INVALID_REQUEST, f"Subtopology {subtopology} does not exist in the topology.")
-                    for partition in sorted(partitions):
+                    for partition in partitions:
                         if not 0 <= partition < count:
                             raise _Refused(ErrorCode.INVALID_REQUEST, f"Task {partition} for subtopology {subtopology} is invalid. Number of tasks for this subtopology: {count}")
         if request.task_offsets is not None or request.task_end_offsets is not None:
@@ -604,7 +612,11 @@ class StreamsGroupManager:
     def _leave(self, request: HeartbeatRequest) -> HeartbeatResult:
         group = self.groups.get(request.group_id)
         if group is None:
-            raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Streams group {request.group_id} not found.")
+            # GroupMetadataManager.streamsGroupLeave looks the group up through streamsGroup(groupId),
+            # whose messages are not the joining path's "Streams group ... not found.".
+            other = self.is_other_group(request.group_id)
+            raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND,
+                           f"Group {request.group_id} is not a streams group." if other else f"Group {request.group_id} not found.")
         if request.instance_id is not None:
             holder_id = group.static_members.get(request.instance_id)
             member = None if holder_id is None else group.members.get(holder_id)
