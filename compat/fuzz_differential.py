@@ -2,7 +2,7 @@
 reference Kafka, answers compared.
 
     python -m compat.fuzz_differential [--count N] [--seed S] [--api NAME ...] [--replay I]
-                                       [--messages] [--populated SHARE] [--secured]
+                                       [--messages] [--populated SHARE] [--secured] [--cluster]
 
 Input `i` of a run depends on (seed, i) alone: one API version both brokers advertise, and a
 body drawn from that version's schema by compat.fuzz's generator with no lies in it, its
@@ -27,8 +27,12 @@ Produce and DeleteRecords write only a topic no other request reads, group and t
 writes go to a group or transactional id of their own (fresh per input), and listings keep
 only the set-up entities. A share of group APIs' inputs (--populated, drawn apart from the rest
 of the input) meets a group of its own populated on both brokers just before: classic members
-joined (in two steps, KIP-394) and synced, or a KIP-848 member that has heartbeated; the request
-may name their member ids and generation (right, off by one, or wrong), each broker's own sent.
+joined (in two steps, KIP-394) and synced, a KIP-848 member that has heartbeated, share members
+(KIP-932) assigned, the first with a share session whose fetch acquired a record of each of its
+partitions (held open until the input is answered), or a streams member (KIP-1071) assigned
+tasks of a one-subtopology topology; the request may name their member ids and generation or
+member epoch, the share session's epoch and the acquired offset (right, off by one, or wrong),
+each broker's own sent.
 APIs that change the cluster itself (broker and voter removal, SCRAM
 users) and inter-broker APIs are not sent.
 
@@ -37,6 +41,17 @@ With --secured, both brokers run StandardAuthorizer with no ACL meaning no acces
 a super user, which then creates the same ACLs on both (fuzzer_acls) for a user the inputs are
 sent as, over a SASL_PLAINTEXT listener (PLAIN), so that each kind of refusal and the order of
 the checks compare.
+
+With --cluster, both sides are three-node clusters (compat.harness.OttlaCluster and
+compat.kafka.ReferenceKafkaCluster, node ids 1..3 on both) and input `i` goes to the node
+node_of draws from (seed, i), on both, so that requests meet leaders and non-leaders,
+coordinators and not (NOT_LEADER_OR_FOLLOWER with its leader hints, NOT_COORDINATOR). Rather
+than map leaders symbolically, the set-up places them alike, so that node ids compare as they
+are: the set-up topics are created with the same explicit replicas (CLUSTER_PLACEMENT: three
+replicas, one, two; the first replica leads, on every node in turn), awaited until each
+partition is led by its first replica with every replica in sync; and Ottla's coordinators'
+topics are given Kafka's replicas in Kafka's order, and leaders (align_coordinators), as
+Kafka places them from a random start. Set-up steps that need a coordinator go to it.
 
 The summary groups differences by API, version, field and the two answers, most frequent
 first, each with the command that replays its first input on a fresh pair of brokers.
@@ -58,11 +73,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from compat.differential import Difference, _Connection, _leaders_elected, advertised
+from compat.differential import Difference, _Connection, _leaders_elected, advertised, call_once
 from compat.fuzz import _TEXT_PIECES, _Generator
 from compat.harness import wait_for
 from compat.sockets import read_frame
@@ -117,6 +133,12 @@ _ANSWER_WAIT_S = 8.0
 
 SETUP_TOPICS = {"topic": 3, "a": 1}  # each partition holds one record
 SINK_PARTITIONS = 2
+# With --cluster: each set-up topic's replicas by partition (the first leads), alike on both
+# clusters, so that leaders spread over the nodes and sit on the same node on both. `a` has
+# one replica (and min.insync.replicas 1, so that its set-up record is written), the sink two.
+CLUSTER_PLACEMENT = {"topic": [[1, 2, 3], [2, 3, 1], [3, 1, 2]], "a": [[3]], "sink": [[2, 3], [3, 1]]}
+# The coordinators' topics, whose leaders --cluster aligns (align_coordinators).
+_COORDINATOR_TOPICS = ("__consumer_offsets", "__transaction_state")
 
 
 @dataclass(frozen=True)
@@ -164,11 +186,22 @@ _UNKNOWN_ID = bytes(range(1, 17))
 # placeholders, replaced by each broker's own when sent, like topic ids.
 _GROUP_APIS = {_api(n) for n in (
     "JOIN_GROUP", "SYNC_GROUP", "HEARTBEAT", "LEAVE_GROUP", "OFFSET_COMMIT", "TXN_OFFSET_COMMIT", "OFFSET_FETCH",
-    "OFFSET_DELETE", "DELETE_GROUPS", "DESCRIBE_GROUPS", "CONSUMER_GROUP_HEARTBEAT", "CONSUMER_GROUP_DESCRIBE")}
+    "OFFSET_DELETE", "DELETE_GROUPS", "DESCRIBE_GROUPS", "CONSUMER_GROUP_HEARTBEAT", "CONSUMER_GROUP_DESCRIBE",
+    "SHARE_GROUP_HEARTBEAT", "SHARE_FETCH", "SHARE_ACKNOWLEDGE", "SHARE_GROUP_DESCRIBE", "DESCRIBE_SHARE_GROUP_OFFSETS",
+    "ALTER_SHARE_GROUP_OFFSETS", "DELETE_SHARE_GROUP_OFFSETS", "STREAMS_GROUP_HEARTBEAT", "STREAMS_GROUP_DESCRIBE",
+    "STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE")}
 _CONSUMER_APIS = {_api(n) for n in ("CONSUMER_GROUP_HEARTBEAT", "CONSUMER_GROUP_DESCRIBE")}
+_SHARE_APIS = {_api(n) for n in (
+    "SHARE_GROUP_HEARTBEAT", "SHARE_FETCH", "SHARE_ACKNOWLEDGE", "SHARE_GROUP_DESCRIBE", "DESCRIBE_SHARE_GROUP_OFFSETS",
+    "ALTER_SHARE_GROUP_OFFSETS", "DELETE_SHARE_GROUP_OFFSETS")}
+_STREAMS_APIS = {_api(n) for n in ("STREAMS_GROUP_HEARTBEAT", "STREAMS_GROUP_DESCRIBE", "STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE")}
 MEMBER_PLACEHOLDERS = ("<member-1>", "<member-2>")
 # The generation (member epoch) less one, itself, plus one: int32 values no table draws.
 GENERATION_PLACEHOLDERS = {1_999_999_999: -1, 2_000_000_000: 0, 2_000_000_001: 1}
+# A populated share group's session: its next epoch less one, itself, plus one (int32); and the
+# first offset the set-up fetch acquired less one, itself, plus one (int64).
+SESSION_PLACEHOLDERS = {1_899_999_999: -1, 1_900_000_000: 0, 1_900_000_001: 1}
+ACQUIRED_PLACEHOLDERS = {6_999_999_999_999: -1, 7_000_000_000_000: 0, 7_000_000_000_001: 1}
 POPULATED_SHARE = 0.25
 # The set-up members' rebalance timeout, and the cap on a populated join's: a join that makes
 # the group rebalance waits up to the largest for members that do not rejoin.
@@ -178,7 +211,10 @@ _POPULATED_REBALANCE_MS = 1000
 @dataclass(frozen=True)
 class Population:
     """The group input `index` meets populated: classic (members joined and synced, the first
-    the leader) or consumer (KIP-848: one member that has heartbeated)."""
+    the leader), consumer (KIP-848: one member that has heartbeated), share (KIP-932: members
+    heartbeated until assigned, the first with a share session whose fetch acquired the record
+    of each of its partitions) or streams (KIP-1071: one member of a one-subtopology topology
+    heartbeated until assigned tasks)."""
 
     group: str
     kind: str
@@ -192,6 +228,10 @@ def population_of(seed: int, index: int, api: int, share: float, names: Names) -
     rng = random.Random(f"populated {seed} {index}")
     if rng.random() >= share:
         return None
+    if api in _SHARE_APIS:
+        return Population(names.fresh(index, 0), "share", rng.choice((1, 2)))
+    if api in _STREAMS_APIS:
+        return Population(names.fresh(index, 0), "streams", 1)
     kind = "consumer" if api in _CONSUMER_APIS or rng.random() < 0.25 else "classic"
     return Population(names.fresh(index, 0), kind, 1 if kind == "consumer" else rng.choice((1, 2)))
 
@@ -244,6 +284,11 @@ class _Plausible(_Generator):
         if (self.population is not None and name in ("generation_id", "generation_id_or_member_epoch", "member_epoch")
                 and isinstance(con, Fixed) and con.type_name == "int32"):
             return rng.choice((*GENERATION_PLACEHOLDERS, 2_000_000_000, 2_000_000_000, -1, 0))
+        if self.population is not None and self.population.kind == "share" and isinstance(con, Fixed):
+            if name == "share_session_epoch":
+                return rng.choice((*SESSION_PLACEHOLDERS, 1_900_000_000, 1_900_000_000, 0, -1))
+            if name in ("first_offset", "last_offset"):
+                return rng.choice((*ACQUIRED_PLACEHOLDERS, 7_000_000_000_000, 7_000_000_000_000, -1))
         if isinstance(con, Fixed) and con.type_name in ("int8", "int16", "int32", "int64") and (
                 rng.random() < 0.85 or name == "timeout_ms"):
             return self._int(name, con.type_name)
@@ -394,10 +439,32 @@ class Peer:
     # The populated group of the current input: its member ids by placeholder, its generation.
     members: dict[str, str] = field(default_factory=dict)
     generation: int = 0
+    # A populated share group's: the session's next epoch, the first offset its fetch acquired;
+    # and the set-up members' connections, held open until the input is answered (Kafka ends a
+    # share session when its connection closes).
+    session_epoch: int = 0
+    acquired: int = 0
+    held: list[Any] = field(default_factory=list)
+    # With --cluster: each node's "host:port" by node id (node 1's is `bootstrap`), and the
+    # node the current input goes to.
+    nodes: dict[int, str] = field(default_factory=dict)
+    node: int = 1
+
+    @classmethod
+    def of(cls, name: str, bootstrap: str) -> Peer:
+        """A peer of a broker, or of a cluster whose bootstrap lists its nodes 1, 2, 3... in order."""
+        addresses = bootstrap.split(",")
+        return cls(name, addresses[0], nodes=dict(enumerate(addresses, start=1)) if len(addresses) > 1 else {})
+
+    def aim(self, node: int) -> None:
+        """Send the next input to `node` (a new connection when it changes)."""
+        if node != self.node:
+            self.close()
+            self.node = node
 
     def connect(self) -> socket.socket:
         if self.sock is None:
-            host, port = (self.sasl_bootstrap or self.bootstrap).rsplit(":", 1)
+            host, port = (self.sasl_bootstrap or self.nodes.get(self.node, self.bootstrap)).rsplit(":", 1)
             self.sock = socket.create_connection((host, int(port)), timeout=30)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.sasl_bootstrap is not None:
@@ -408,6 +475,12 @@ class Peer:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+    def release(self) -> None:
+        """Close the held set-up members' connections."""
+        for member in self.held:
+            member.sock.close()
+        self.held = []
 
     def ids_of(self, value: Any) -> Any:
         """`value` with each placeholder topic id replaced by this broker's id of that topic."""
@@ -421,6 +494,10 @@ class Peer:
             return self.members.get(value, "fz-member-not-made")
         if isinstance(value, int) and not isinstance(value, bool) and value in GENERATION_PLACEHOLDERS:
             return self.generation + GENERATION_PLACEHOLDERS[value]
+        if isinstance(value, int) and not isinstance(value, bool) and value in SESSION_PLACEHOLDERS:
+            return self.session_epoch + SESSION_PLACEHOLDERS[value]
+        if isinstance(value, int) and not isinstance(value, bool) and value in ACQUIRED_PLACEHOLDERS:
+            return self.acquired + ACQUIRED_PLACEHOLDERS[value]
         return value
 
     def id_name(self, topic_id: bytes) -> str:
@@ -481,20 +558,24 @@ def _answer(peer: Peer, api: int, version: int, silent: bool) -> dict[str, Any]:
     return decode_response(api, version, frame)[1]
 
 
-def _produce_one(conn: _Connection, topic: str, partitions: int) -> None:
-    """One record in each partition. Kafka's replica manager may lead a new partition a moment
-    after Metadata names its leader, and answers NOT_LEADER_OR_FOLLOWER until then."""
+def _produce_one(conns: list[_Connection], topic: str, partitions: int) -> None:
+    """One record in each partition, through whichever node of `conns` leads it. Kafka's replica
+    manager may lead a new partition a moment after Metadata names its leader, and answers
+    NOT_LEADER_OR_FOLLOWER until then."""
     batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")])
     pending = list(range(partitions))
 
     def produced() -> bool:
-        answer = conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
-            {"name": topic, "partition_data": [{"index": p, "records": batch} for p in pending]}]})
-        for entry in answer["responses"][0]["partition_responses"]:
-            if entry["error_code"] == 0:
-                pending.remove(entry["index"])
-            elif entry["error_code"] not in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):
-                raise RuntimeError(f"fuzz set-up: Produce to {topic} answered {answer}")
+        for conn in conns:
+            if not pending:
+                break
+            answer = conn.call(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
+                {"name": topic, "partition_data": [{"index": p, "records": batch} for p in pending]}]})
+            for entry in answer["responses"][0]["partition_responses"]:
+                if entry["error_code"] == 0:
+                    pending.remove(entry["index"])
+                elif entry["error_code"] not in (ErrorCode.NOT_LEADER_FOR_PARTITION, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):
+                    raise RuntimeError(f"fuzz set-up: Produce to {topic} answered {answer}")
         return not pending
 
     if not wait_for(produced, timeout=30):
@@ -511,38 +592,116 @@ def _spread_ids(names: Names) -> list[str]:
     return [names.missing(f"txn-{n}") for n in range(1000)]
 
 
+def _creation(topic: str, partitions: int, placement: list[list[int]] | None) -> dict[str, Any]:
+    """CreateTopics' entry for a set-up topic: one replica, or on a cluster as placed."""
+    if placement is None:
+        return {"name": topic, "num_partitions": partitions, "replication_factor": 1, "assignments": [], "configs": []}
+    return {"name": topic, "num_partitions": -1, "replication_factor": -1,
+            "assignments": [{"partition_index": i, "broker_ids": replicas} for i, replicas in enumerate(placement)],
+            "configs": [{"name": "min.insync.replicas", "value": "1"}] if len(placement[0]) == 1 else []}
+
+
+def _layout(conn: _Connection, topics: Any) -> dict[tuple[str, int], tuple[int, list[int], list[int]]]:
+    """(leader, sorted replicas, sorted ISR) of each partition of `topics`, as Metadata gives them."""
+    answer = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)} for name in topics],
+                                             "allow_auto_topic_creation": False, "include_topic_authorized_operations": False})
+    return {(t["name"], p["partition_index"]): (p["leader_id"], sorted(p["replica_nodes"]), sorted(p["isr_nodes"]))
+            for t in answer.get("topics", ()) if not t["error_code"] for p in t["partitions"]}
+
+
+def _placed(conn: _Connection, placement: dict[str, list[list[int]]]) -> bool:
+    """Whether every partition is led by its first replica, with every replica in sync."""
+    layout = _layout(conn, placement)
+    return all(layout.get((topic, index)) == (replicas[0], sorted(replicas), sorted(replicas))
+               for topic, partitions in placement.items() for index, replicas in enumerate(partitions))
+
+
+def align_coordinators(ottla: Peer, kafka: Peer) -> None:
+    """Each partition of Ottla's coordinators' topics given the replicas of Kafka's, in Kafka's
+    order, and its first replica's leadership (AlterPartitionReassignments, then a PREFERRED
+    ElectLeaders): Kafka places these topics from a random start, and so a group or
+    transactional id has then the same coordinator on both, and a request meets it, or
+    NOT_COORDINATOR, on the same node of each cluster; an ElectLeaders input changes neither."""
+    ours, theirs = _Connection(ottla.bootstrap), _Connection(kafka.bootstrap)
+    try:
+        wanted = _replicas(theirs, _COORDINATOR_TOPICS)
+        if len(wanted) < 2 or any(leader < 0 for leader, _ in wanted.values()):
+            raise RuntimeError(f"fuzz set-up: Kafka's coordinators' topics not all led: {wanted}")
+        before = _replicas(ours, _COORDINATOR_TOPICS)
+        moved = sorted(key for key, placed in wanted.items() if before.get(key) != placed)
+        by_topic = {topic: [index for t, index in moved if t == topic] for topic, _ in moved}
+        reassigned = ours.call(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, {"timeout_ms": 30000, "topics": [
+            {"name": topic, "partitions": [{"partition_index": i, "replicas": wanted[(topic, i)][1]} for i in indexes]}
+            for topic, indexes in by_topic.items()]})
+        if reassigned.get("error_code") or any(p["error_code"] for t in reassigned.get("responses", ()) for p in t["partitions"]):
+            raise RuntimeError(f"fuzz set-up: Ottla's AlterPartitionReassignments answered {reassigned}")
+        ours.call(ApiKey.ELECT_LEADERS, 2, {"election_type": 0, "timeout_ms": 30000, "topic_partitions": [
+            {"topic": topic, "partitions": indexes} for topic, indexes in by_topic.items()]})
+        if not wait_for(lambda: _replicas(ours, _COORDINATOR_TOPICS) == wanted, timeout=30):
+            current = _replicas(ours, _COORDINATOR_TOPICS)
+            raise RuntimeError(f"fuzz set-up: Ottla's coordinators not aligned: {sorted(set(current.items()) ^ set(wanted.items()))}")
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _replicas(conn: _Connection, topics: Any) -> dict[tuple[str, int], tuple[int, list[int]]]:
+    """(leader, replicas in order) of each partition of `topics`."""
+    answer = conn.call(ApiKey.METADATA, 12, {"topics": [{"name": name, "topic_id": bytes(16)} for name in topics],
+                                             "allow_auto_topic_creation": False, "include_topic_authorized_operations": False})
+    return {(t["name"], p["partition_index"]): (p["leader_id"], list(p["replica_nodes"]))
+            for t in answer.get("topics", ()) if not t["error_code"] for p in t["partitions"]}
+
+
+def node_of(seed: int, index: int, nodes: int) -> int:
+    """The node input `index` goes to: node 1 of a single broker, else drawn from its own generator."""
+    return 1 if nodes <= 1 else random.Random(f"node {seed} {index}").randint(1, nodes)
+
+
 def set_up(peer: Peer, names: Names) -> None:
     """The same state on each broker: the set-up topics with a record in each partition, the
-    sink topic, a group with committed offsets, and coordinators and producer ids ready."""
-    conn = _Connection(peer.bootstrap)
+    sink topic, a group with committed offsets, and coordinators and producer ids ready. On a
+    cluster the topics are placed by CLUSTER_PLACEMENT, and ready once each partition is led by
+    its first replica with every replica in sync; a coordinator counts as ready once some node
+    serves it (the others rightly answer NOT_COORDINATOR)."""
+    conns = [_Connection(address) for address in (peer.nodes or {1: peer.bootstrap}).values()]
+    conn = conns[0]
     try:
         topics = {names.topic(t): n for t, n in SETUP_TOPICS.items()} | {names.sink: SINK_PARTITIONS}
+        placement = {names.topic(t): p for t, p in CLUSTER_PLACEMENT.items()} if peer.nodes else {}
         created = conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
-            {"name": t, "num_partitions": n, "replication_factor": 1, "assignments": [], "configs": []} for t, n in topics.items()]})
+            _creation(t, n, placement.get(t)) for t, n in topics.items()]})
         if any(t["error_code"] for t in created["topics"]):
             raise RuntimeError(f"fuzz set-up: CreateTopics answered {created}")
         peer.topic_ids = _leaders_elected(conn, topics)
+        if placement and not wait_for(lambda: _placed(conn, placement), timeout=60):
+            raise RuntimeError(f"fuzz set-up: {peer.name}'s set-up topics not led and in sync as placed after 60 s: {_layout(conn, placement)}")
         for name, partitions in SETUP_TOPICS.items():
-            _produce_one(conn, names.topic(name), partitions)
+            _produce_one(conns, names.topic(name), partitions)
 
         def ready() -> bool:
-            return not (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.group, "key_type": 0})["error_code"]
-                        or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.fresh(0, 0), "key_type": 1})["error_code"]
-                        or conn.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["error_code"]
-                        or conn.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": names.group, "topics": []}],
-                                                              "require_stable": False})["groups"][0]["error_code"] in _STARTING
-                        or any(state["error_code"] in _STARTING for state in conn.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {
-                            "transactional_ids": _spread_ids(names)})["transaction_states"]))
+            if (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.group, "key_type": 0})["error_code"]
+                    or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.fresh(0, 0), "key_type": 1})["error_code"]
+                    or conn.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["error_code"]
+                    or all(c.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": names.group, "topics": []}],
+                                                           "require_stable": False})["groups"][0]["error_code"] in _STARTING for c in conns)):
+                return False
+            served = {state["transactional_id"] for c in conns for state in c.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {
+                "transactional_ids": _spread_ids(names)})["transaction_states"] if state["error_code"] not in _STARTING}
+            return len(served) == len(_spread_ids(names))
 
         if not wait_for(ready, timeout=60):
             raise RuntimeError(f"fuzz set-up: coordinators or producer ids of {peer.name} not ready after 60 s")
-        committed = conn.call(ApiKey.OFFSET_COMMIT, 2, {"group_id": names.group, "generation_id_or_member_epoch": -1, "member_id": "",
+        coordinator = conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.group, "key_type": 0})["node_id"]
+        committed = conns[list(peer.nodes).index(coordinator) if peer.nodes else 0].call(
+            ApiKey.OFFSET_COMMIT, 2, {"group_id": names.group, "generation_id_or_member_epoch": -1, "member_id": "",
                                                         "retention_time_ms": -1, "topics": [
             {"name": names.topic("topic"), "partitions": [{"partition_index": 0, "committed_offset": 1, "committed_metadata": ""}]}]})
         if committed["topics"][0]["partitions"][0]["error_code"]:
             raise RuntimeError(f"fuzz set-up: OffsetCommit answered {committed}")
     finally:
-        conn.close()
+        for c in conns:
+            c.close()
 
 
 # --- Secured (--secured) ----------------------------------------------------------------------
@@ -681,10 +840,15 @@ def populate(peer: Peer, population: Population, names: Names, consumer_version:
     went wrong, or None. A classic member joins in two steps (JoinGroup v4+ answers
     MEMBER_ID_REQUIRED with its id first, KIP-394); a second member's join rebalances the group,
     which completes when the first rejoins; syncs complete when the leader's does."""
-    peer.members, peer.generation = {}, 0
+    peer.release()
+    peer.members, peer.generation, peer.session_epoch, peer.acquired = {}, 0, 0, 0
     topic = names.topic("topic")
     opened: list[_Member] = []
     try:
+        if population.kind in ("share", "streams"):
+            _populate_share_or_streams(peer, population, names, opened)
+            peer.held, opened = opened, []
+            return None
         if population.kind == "consumer":
             if consumer_version is None:
                 return "ConsumerGroupHeartbeat not advertised by both"
@@ -743,6 +907,87 @@ def populate(peer: Peer, population: Population, names: Names, consumer_version:
             member.sock.close()
 
 
+def _populate_share_or_streams(peer: Peer, population: Population, names: Names, opened: list[_Member]) -> None:
+    """Share: members joined by ShareGroupHeartbeat v1 (each naming itself, KIP-1082) to both
+    set-up topics, heartbeated until each holds partitions at one epoch, then the first opens a
+    share session (ShareFetch v1, epoch 0, at each attempt) until it has acquired the one record
+    of each of its partitions; share.auto.offset.reset=earliest first, so that record is acquirable.
+    Streams: one member of a one-subtopology topology over the set-up topic, heartbeated until
+    it holds tasks; streams.initial.rebalance.delay.ms=0 first, so that comes at once."""
+    topics = [names.topic(t) for t in SETUP_TOPICS]
+    share = population.kind == "share"
+    config = ("share.auto.offset.reset", "earliest") if share else ("streams.initial.rebalance.delay.ms", "0")
+    configurer = _Member(peer.bootstrap)
+    opened.append(configurer)
+    altered = configurer.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, {"resources": [{
+        "resource_type": 32, "resource_name": population.group,
+        "configs": [{"name": config[0], "config_operation": 0, "value": config[1]}]}], "validate_only": False})
+    _expect(altered["responses"][0], f"IncrementalAlterConfigs {config[0]}")
+    members = [_Member(peer.bootstrap) for _ in range(population.members)]
+    opened.extend(members)
+    ids = [base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") for _ in members]
+    epochs = [0] * len(members)
+    assigned: list[Any] = [None] * len(members)
+
+    def beat(n: int) -> None:
+        joining = epochs[n] == 0
+        if share:
+            answer = _expect(members[n].call(ApiKey.SHARE_GROUP_HEARTBEAT, 1, {
+                "group_id": population.group, "member_id": ids[n], "member_epoch": epochs[n], "rack_id": None,
+                "subscribed_topic_names": topics if joining else None}), "ShareGroupHeartbeat")
+            held = (answer["assignment"] or {}).get("topic_partitions")
+        else:
+            tasks = [] if joining else None
+            answer = _expect(members[n].call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, {
+                "group_id": population.group, "member_id": ids[n], "member_epoch": epochs[n], "endpoint_information_epoch": 0,
+                "instance_id": None, "rack_id": None, "rebalance_timeout_ms": _POPULATED_REBALANCE_MS if joining else -1,
+                "topology": {"epoch": 0, "subtopologies": [{
+                    "subtopology_id": "0", "source_topics": topics[:1], "source_topic_regex": [], "state_changelog_topics": [],
+                    "repartition_sink_topics": [], "repartition_source_topics": [], "copartition_groups": []}]} if joining else None,
+                "active_tasks": tasks, "standby_tasks": tasks, "warmup_tasks": tasks, "process_id": ids[n], "user_endpoint": None,
+                "client_tags": [] if joining else None, "task_offsets": None, "task_end_offsets": None,
+                "shutdown_application": False}), "StreamsGroupHeartbeat")
+            held = answer["active_tasks"]
+        epochs[n] = answer["member_epoch"]
+        if held is not None:
+            assigned[n] = held
+
+    def settled() -> bool:
+        for n in range(len(members)):
+            beat(n)
+        return all(assigned) and len(set(epochs)) == 1
+
+    if not wait_for(settled, timeout=30):
+        raise _SetUpRefused(f"members not all assigned after 30 s: epochs {epochs}, assigned {assigned}")
+    peer.members = dict(zip(MEMBER_PLACEHOLDERS, ids))
+    peer.generation = epochs[0]
+    if not share:
+        return
+    wanted = {(bytes(t["topic_id"]), p) for t in assigned[0] for p in t["partitions"]}
+    acquired: dict[tuple[bytes, int], int] = {}
+
+    # Each attempt opens the session afresh (epoch 0: what the member acquired stays acquired),
+    # so that it stands at epoch 1 on both however many fetches Kafka's loading state took.
+    def fetched() -> bool:
+        answer = _expect(members[0].call(ApiKey.SHARE_FETCH, 1, {
+            "group_id": population.group, "member_id": ids[0], "share_session_epoch": 0, "max_wait_ms": 500,
+            "min_bytes": 1, "max_bytes": 1 << 20, "max_records": 500, "batch_size": 500,
+            "topics": [{"topic_id": t["topic_id"], "partitions": [{"partition_index": p, "acknowledgement_batches": []}
+                                                                  for p in t["partitions"]]} for t in assigned[0]],
+            "forgotten_topics_data": []}), "ShareFetch")
+        peer.session_epoch = 1
+        for t in answer["responses"]:
+            for p in t["partitions"]:
+                _expect(p, "ShareFetch partition")
+                for r in p["acquired_records"]:
+                    acquired[(bytes(t["topic_id"]), p["partition_index"])] = r["first_offset"]
+        return acquired.keys() >= wanted
+
+    if not wait_for(fetched, timeout=30):
+        raise _SetUpRefused(f"ShareFetch acquired {sorted(acquired)} of {sorted(wanted)} after 30 s")
+    peer.acquired = min(acquired.values())
+
+
 # --- Comparison -------------------------------------------------------------------------------
 
 _IDENTITY = ("name", "user", "topic", "topic_name", "resource_type", "resource_name", "group_id", "transactional_id", "api_key", "partition_index",
@@ -798,8 +1043,9 @@ def mask_message(text: str | None, peer: Peer, names: Names) -> str | None:
         if member_id:
             text = text.replace(member_id, placeholder)
     text = re.sub(rf"fz{names.tag}-\d+-\d+", "<fresh>", text).replace(f"fz{names.tag}-", "fz-")
-    port = peer.bootstrap.rsplit(":", 1)[1]
-    text = re.sub(rf"(?<!\d){port}(?!\d)", "<port>", text.replace(peer.bootstrap, "<host:port>"))
+    for address in {peer.bootstrap, *peer.nodes.values()}:
+        port = address.rsplit(":", 1)[1]
+        text = re.sub(rf"(?<!\d){port}(?!\d)", "<port>", text.replace(address, "<host:port>"))
     # A controller's refusal names the request by its Java toString (AuthHelper.authorizeClusterOperation).
     text = re.sub(r"Request\(processor=.*\)(?= needs \w+ permission)", "<request>", text)
     text = _KAFKA_UUID.sub("<uuid>", _JAVA_UUID.sub("<uuid>", text))
@@ -996,15 +1242,20 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
     up; `messages` compares free-text messages too; a `populated` share of group APIs' inputs
     meets a group populated for it (a set-up refused on one broker only is a difference; on
     both alike, the input is not sent). With `sasl` (each broker's SASL_PLAINTEXT listener),
-    the inputs go there as FUZZER, under fuzzer_acls."""
+    the inputs go there as FUZZER, under fuzzer_acls. Given clusters (bootstraps listing nodes
+    1, 2, 3... in order), each input goes to the node node_of draws, on both, once the
+    coordinators are aligned (align_coordinators)."""
     tag = uuid.uuid4().hex[:6]
     names = Names(tag)
-    peers = (Peer("Ottla", ottla), Peer("Kafka", kafka))
+    peers = (Peer.of("Ottla", ottla), Peer.of("Kafka", kafka))
     for peer, listener in zip(peers, sasl or (None, None)):
         set_up(peer, names)
         if listener is not None:
             grant(peer, names)
             peer.sasl_bootstrap = listener
+    if peers[0].nodes:
+        align_coordinators(*peers)
+    ottla, kafka = peers[0].bootstrap, peers[1].bootstrap
     targets = targets_of(ottla, kafka, apis)
     if not targets:
         skipped = sorted(f"{ApiKey(api).name} ({SKIPPED[api]})" for api in apis or () if api in SKIPPED)
@@ -1020,11 +1271,16 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
                 continue
             for peer in peers:
                 peer.members, peer.generation = {}, 0
+                peer.aim(node_of(seed, index, len(peer.nodes)))
             if population is not None:
-                refused = [populate(peer, population, names, consumer_version) for peer in peers]
+                # Side by side: each broker's set-up mostly waits on its own timers (a share group's
+                # first assignment, Kafka's share state loading).
+                with ThreadPoolExecutor(len(peers)) as pool:
+                    refused = list(pool.map(lambda peer: _populate_at_coordinator(peer, population, names, consumer_version), peers))
                 if show is not None:
                     show(f"populated {population}: " + "; ".join(
-                        f"{peer.name} {why or f'members {peer.members}, generation {peer.generation}'}" for peer, why in zip(peers, refused)))
+                        f"{peer.name} {why or f'members {peer.members}, generation {peer.generation}, session epoch {peer.session_epoch}, acquired {peer.acquired}'}"
+                        for peer, why in zip(peers, refused)))
                 if any(refused):
                     if refused[0] != refused[1]:
                         report.add(ApiKey(api).name, version, ".<populated set-up>", refused[0] or "done", refused[1] or "done", index)
@@ -1032,11 +1288,14 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
                     continue
                 report.populated += 1
             answers = exchange(peers, api, version, body, correlation_id=index + 1)
+            for peer in peers:
+                peer.release()
             report.sent += 1
             report.per_api[ApiKey(api).name] += 1
             shapes = [skeleton(api, body, answer, peer, names, messages) for answer, peer in zip(answers, peers)]
             if show is not None:
-                show(f"input {index}: {ApiKey(api).name} v{version}\n  request: {_brief(body)}")
+                show(f"input {index}: {ApiKey(api).name} v{version}{f' to node {peers[0].node}' if peers[0].nodes else ''}\n"
+                     f"  request: {_brief(body)}")
                 for peer, answer in zip(peers, answers):
                     show(f"  {peer.name}: {_brief(answer)}")
             for path, a, b in differences(*shapes):
@@ -1044,8 +1303,23 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
     finally:
         for peer in peers:
             peer.close()
+            peer.release()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _populate_at_coordinator(peer: Peer, population: Population, names: Names, consumer_version: int | None) -> str | None:
+    """populate through the group's coordinator: on a cluster, the node FindCoordinator names
+    (the others answer the members NOT_COORDINATOR)."""
+    if not peer.nodes:
+        return populate(peer, population, names, consumer_version)
+    first = peer.bootstrap
+    found = call_once(first, ApiKey.FIND_COORDINATOR, 3, {"key": population.group, "key_type": 0})
+    peer.bootstrap = peer.nodes.get(found.get("node_id", -1), first)
+    try:
+        return populate(peer, population, names, consumer_version)
+    finally:
+        peer.bootstrap = first
 
 
 def _brief(value: Any) -> str:
@@ -1073,6 +1347,23 @@ def brokers(given: list[str] | None) -> Iterator[tuple[str, str]]:
         return
     with both_brokers() as pair:
         yield pair
+
+
+@contextmanager
+def cluster_brokers() -> Iterator[tuple[tuple[str, str], None]]:
+    """A fresh `ottla serve --nodes 3` (compat.harness.OttlaCluster) and three-node reference
+    Kafka (ReferenceKafkaCluster), configured alike: (Ottla's, Kafka's) bootstraps, each
+    listing nodes 1..3 in order."""
+    from compat.differential import REFERENCE_SETTINGS
+    from compat.harness import OttlaCluster
+    from compat.kafka import CLUSTER_SETTINGS, ReferenceKafkaCluster, fetch
+
+    single = ("node.id", "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+              "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr")
+    settings = {k: v for k, v in REFERENCE_SETTINGS.items() if k not in single} | CLUSTER_SETTINGS
+    fetch()
+    with ReferenceKafkaCluster() as kafka, OttlaCluster(settings=settings) as ottla:
+        yield (ottla.bootstrap, kafka.bootstrap), None
 
 
 @contextmanager
@@ -1111,14 +1402,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="bootstraps of an `ottla serve` and a reference Kafka already running (else both are started)")
     parser.add_argument("--secured", action="store_true",
                         help="both brokers with StandardAuthorizer; inputs sent over SASL_PLAINTEXT as a user with a few ACLs")
+    parser.add_argument("--cluster", action="store_true",
+                        help="both sides three-node clusters; each input to a node drawn for it (1, 2 or 3)")
     args = parser.parse_args(argv)
-    if args.secured and args.brokers:
-        parser.error("--secured starts its own brokers: it takes no --brokers")
+    if (args.secured or args.cluster) and args.brokers:
+        parser.error("--secured and --cluster start their own brokers: they take no --brokers")
+    if args.secured and args.cluster:
+        parser.error("--secured and --cluster do not combine")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     apis = {int(ApiKey[name.upper()]) for name in args.api} if args.api else None
     api_args = "".join(f" --api {name}" for name in args.api or ()) + (" --messages" if args.messages else "") + (
-        f" --populated {args.populated}" if args.populated != POPULATED_SHARE else "") + (" --secured" if args.secured else "")
-    with (secured_brokers() if args.secured else _unsecured(args.brokers)) as ((ottla, kafka), sasl):
+        f" --populated {args.populated}" if args.populated != POPULATED_SHARE else "") + (" --secured" if args.secured else "") + (
+        " --cluster" if args.cluster else "")
+    opened = cluster_brokers() if args.cluster else secured_brokers() if args.secured else _unsecured(args.brokers)
+    with opened as ((ottla, kafka), sasl):
         print(f"Ottla {ottla}, Kafka {kafka}; seed {seed}" + (f"; inputs as User:{FUZZER} to {sasl[0]}, {sasl[1]}" if sasl else ""),
               flush=True)
         report = run(ottla, kafka, seed, args.count, apis=apis, only=args.replay, show=print if args.replay is not None else None,

@@ -121,10 +121,18 @@ def test_a_populated_group_meets_a_heartbeat_alike_on_both(ottla: str, reference
     for kind, members in (("classic", 2), ("consumer", 1)):
         for peer in peers:
             group = names.fresh(0, 0 if kind == "classic" else 1)
-            # As a client would: the group's coordinator first (a fresh Kafka creates its topic then).
+            # As a client would: the group's coordinator first (a fresh Kafka creates its topic
+            # then), and until it has loaded its partition (DescribeGroups answers, Dead).
             finder = _Connection(peer.bootstrap)
+
+            def coordinator_ready() -> bool:
+                if finder.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"]:
+                    return False
+                described = finder.call(ApiKey.DESCRIBE_GROUPS, 5, {"groups": [group], "include_authorized_operations": False})
+                return described["groups"][0]["error_code"] == ErrorCode.NONE
+
             try:
-                assert wait_for(lambda: finder.call(ApiKey.FIND_COORDINATOR, 3, {"key": group, "key_type": 0})["error_code"] == 0, timeout=60)
+                assert wait_for(coordinator_ready, timeout=60)
             finally:
                 finder.close()
             assert populate(peer, Population(group, kind, members), names, consumer_version=0) is None, peer.name
@@ -148,3 +156,67 @@ def test_a_populated_group_meets_a_heartbeat_alike_on_both(ottla: str, reference
             finally:
                 conn.close()
     assert peers[0].generation == peers[1].generation
+
+
+def test_placeholders_of_a_populated_share_or_streams_group_stand_for_each_brokers_own() -> None:
+    from compat.fuzz_differential import Names, Peer, make_request
+
+    peer = Peer("Kafka", "-", members={"<member-1>": "m-1"}, generation=4, session_epoch=1, acquired=0)
+    assert peer.ids_of({"member_id": "<member-1>", "member_epoch": 2_000_000_000, "share_session_epoch": 1_900_000_001,
+                        "topics": [{"partitions": [{"acknowledgement_batches": [
+                            {"first_offset": 7_000_000_000_000, "last_offset": 7_000_000_000_001}]}]}]}) == {
+        "member_id": "m-1", "member_epoch": 4, "share_session_epoch": 2,
+        "topics": [{"partitions": [{"acknowledgement_batches": [{"first_offset": 0, "last_offset": 1}]}]}]}
+    names = Names("t")
+    targets = [(int(ApiKey.SHARE_ACKNOWLEDGE), 1), (int(ApiKey.STREAMS_GROUP_HEARTBEAT), 0), (int(ApiKey.METADATA), 12),
+               (int(ApiKey.HEARTBEAT), 4)]
+    drawn = [make_request(5, index, targets, names, populated=0.7) for index in range(300)]
+    assert drawn == [make_request(5, index, targets, names, populated=0.7) for index in range(300)]
+    plain = [make_request(5, index, targets, names) for index in range(300)]
+    kinds = {(api, population.kind) for api, _, _, population in drawn if population is not None}
+    assert kinds == {(ApiKey.SHARE_ACKNOWLEDGE, "share"), (ApiKey.STREAMS_GROUP_HEARTBEAT, "streams"),
+                     (ApiKey.HEARTBEAT, "classic"), (ApiKey.HEARTBEAT, "consumer")}
+    # Only the populated inputs change; of them, share ones name the session and the acquired offset.
+    assert all(drawn[i] == plain[i] for i in range(300) if drawn[i][3] is None)
+    acknowledged = [drawn[i][2] for i in range(300) if drawn[i][3] is not None and drawn[i][0] == ApiKey.SHARE_ACKNOWLEDGE]
+    assert any(body["share_session_epoch"] == 1_900_000_000 for body in acknowledged)
+    assert any(batch["first_offset"] == 7_000_000_000_000 for body in acknowledged for topic in body["topics"]
+               for partition in topic["partitions"] for batch in partition["acknowledgement_batches"])
+
+
+def test_a_populated_share_or_streams_group_meets_its_member_alike_on_both(ottla: str, reference_kafka: str) -> None:
+    """A share member assigned, its session holding the record at offset 0 of each partition;
+    a streams member assigned: on each broker its own member acknowledges such a record in its
+    session, or heartbeats at its epoch, alike."""
+    import uuid
+
+    from compat.differential import _Connection
+    from compat.fuzz_differential import Names, Peer, Population, populate, set_up
+
+    names = Names(uuid.uuid4().hex[:6])
+    peers = (Peer("Ottla", ottla), Peer("Kafka", reference_kafka))
+    answers = []
+    for peer in peers:
+        set_up(peer, names)
+        assert populate(peer, Population(names.fresh(0, 0), "share", 1), names, consumer_version=0) is None, peer.name
+        assert peer.session_epoch == 1 and peer.acquired == 0 and list(peer.members) == ["<member-1>"]
+        conn = _Connection(peer.bootstrap)
+        try:
+            held = peer.held[1]  # the member's connection, which made the session (after the config setter's)
+            acknowledged = held.call(ApiKey.SHARE_ACKNOWLEDGE, 1, peer.ids_of({
+                "group_id": names.fresh(0, 0), "member_id": "<member-1>", "share_session_epoch": 1_900_000_000, "topics": [{
+                    "topic_id": peer.topic_ids[names.topic("a")], "partitions": [{"partition_index": 0, "acknowledgement_batches": [
+                        {"first_offset": 7_000_000_000_000, "last_offset": 7_000_000_000_000, "acknowledge_types": [1]}]}]}]}))
+            peer.release()
+            assert populate(peer, Population(names.fresh(1, 0), "streams", 1), names, consumer_version=0) is None, peer.name
+            beat = conn.call(ApiKey.STREAMS_GROUP_HEARTBEAT, 0, peer.ids_of({
+                "group_id": names.fresh(1, 0), "member_id": "<member-1>", "member_epoch": 2_000_000_000, "endpoint_information_epoch": 0,
+                "instance_id": None, "rack_id": None, "rebalance_timeout_ms": -1, "topology": None, "active_tasks": None,
+                "standby_tasks": None, "warmup_tasks": None, "process_id": "p", "user_endpoint": None, "client_tags": None,
+                "task_offsets": None, "task_end_offsets": None, "shutdown_application": False}))
+            answers.append((acknowledged["error_code"], [(p["partition_index"], p["error_code"]) for t in acknowledged["responses"]
+                                                         for p in t["partitions"]], beat["error_code"], beat["member_epoch"] == peer.generation))
+        finally:
+            conn.close()
+            peer.release()
+    assert answers[0] == answers[1], answers
