@@ -468,7 +468,7 @@ class Peer:
             self.sock = socket.create_connection((host, int(port)), timeout=30)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.sasl_bootstrap is not None:
-                _authenticate(self.sock)
+                log_in_as_fuzz_user(self.sock)
         return self.sock
 
     def close(self) -> None:
@@ -508,7 +508,7 @@ class Peer:
 _PROBE_ID = 2**31 - 7
 
 
-def _authenticate(sock: socket.socket) -> None:
+def log_in_as_fuzz_user(sock: socket.socket) -> None:
     """SaslHandshake v1 and SaslAuthenticate v2 (KIP-152) with PLAIN as FUZZ_USER, before anything else."""
     user, password = FUZZ_USER
     for correlation_id, (api, version, body) in enumerate((

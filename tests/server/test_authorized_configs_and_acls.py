@@ -6,41 +6,30 @@ up as that run sets both up (compat.fuzz_differential.secured_settings)."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from kafka_wire import WireClient
 from compat.differential import _Connection
-from compat.fuzz_differential import FUZZER, _authenticate, secured_settings
-from compat.sockets import read_frame
+from compat.fuzz_differential import FUZZER, log_in_as_fuzz_user, secured_settings
 from ottla.server.config import BrokerConfig
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from ottla.wire.protocol import decode_response, encode_request
 
 TOPIC_RESOURCE, LITERAL, ALL, ALLOW = 2, 3, 2, 3
 # ConfigResource.Type ids (3, the ACL code of a group, is none).
 UNKNOWN, ANY, TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP = 0, 1, 2, 4, 8, 16, 32
 
 
-class _Restricted:
+class _Restricted(WireClient):
     """A connection logged in as FUZZER (SaslHandshake v1, SaslAuthenticate v2, PLAIN)."""
 
     def __init__(self, address: str) -> None:
-        host, port = address.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=30)
-        _authenticate(self.sock)
-        self.correlation_id = 0
-
-    def call(self, api: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(api, version, self.correlation_id, body, client_id="authorized-configs"))
-        frame = read_frame(self.sock)
-        assert frame is not None, "the broker closed the connection"
-        return decode_response(api, version, frame)[1]
+        super().__init__(address, client_id="authorized-configs", timeout=30)
+        log_in_as_fuzz_user(self.sock)
 
 
 @pytest.fixture(scope="module")
