@@ -9,10 +9,9 @@ answer here is the reference Kafka 4.4's."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 
-import pytest
 
+from raw_broker import connection  # noqa: F401 (the fixture)
 from compat.differential import _Connection
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
@@ -20,14 +19,6 @@ from ottla.wire.errors import ErrorCode
 
 # ConsumerProtocolSubscription v0 subscribing to "t", no user data.
 SUBSCRIPTION = struct.pack(">hih", 0, 1, 1) + b"t" + struct.pack(">i", -1)
-
-
-@pytest.fixture
-def connection() -> Iterator[_Connection]:
-    with running_broker(data_dir=None) as broker:
-        connection = _Connection(broker.bootstrap_servers)
-        yield connection
-        connection.close()
 
 
 def _heartbeat(connection: _Connection, group_id: str, member_id: str, instance_id: str | None = None) -> int:

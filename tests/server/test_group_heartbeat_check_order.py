@@ -5,23 +5,13 @@ broker; every answer here is the reference Kafka 4.4's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 
+from raw_broker import connection  # noqa: F401 (the fixture)
 from compat.differential import _Connection
-from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-
-
-@pytest.fixture
-def connection() -> Iterator[_Connection]:
-    with running_broker(data_dir=None) as broker:
-        connection = _Connection(broker.bootstrap_servers)
-        yield connection
-        connection.close()
 
 
 def _share(connection: _Connection, group_id: str, member_id: str, member_epoch: int, rack_id: str | None = None,

@@ -5,24 +5,14 @@ requests to a real broker; every answer here is the reference Kafka 4.4's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 
+from raw_broker import connection  # noqa: F401 (the fixture)
 from compat.differential import _Connection
 from compat.harness import wait_for
-from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-
-
-@pytest.fixture
-def connection() -> Iterator[_Connection]:
-    with running_broker(data_dir=None) as broker:
-        connection = _Connection(broker.bootstrap_servers)
-        yield connection
-        connection.close()
 
 
 def _delete(connection: _Connection, group_id: str, names: list[str]) -> Any:
