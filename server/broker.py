@@ -550,6 +550,7 @@ class Broker:
         assert isinstance(storage, PostgresStorage)
         journals = Journals(
             storage, self.notify_data, self._leads, int(self.config.value("offsets.commit.timeout.ms")), self.node_id, self._leader_epoch,
+            self.config.value,
         )
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)

@@ -355,6 +355,9 @@ ACTED_ON: dict[str, str] = {
                     "Read by Ottla's log cleaner: they bound the keys a pass maps, as Kafka's."),
     **dict.fromkeys(("broker.session.timeout.ms", "broker.heartbeat.interval.ms"),
                     "Read by Ottla's cluster modes: a node's fencing, and the lease of a broker over PostgreSQL."),
+    **dict.fromkeys(("offsets.topic.segment.bytes", "transaction.state.log.segment.bytes", "transaction.state.log.min.isr",
+                     "share.coordinator.state.topic.segment.bytes", "share.coordinator.state.topic.min.isr"),
+                    "Read by Ottla: a config of the internal topic, set when it is first created, as Kafka sets it."),
 }
 
 

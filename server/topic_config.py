@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ottla.server.config import BrokerConfig
-from ottla.storage.config import TOPIC_KEYS, BrokerSynonym, ConfigKey, InvalidConfigValue
+from ottla.storage.config import INTERNAL_TOPIC_KEYS, TOPIC_KEYS, BrokerSynonym, ConfigKey, InvalidConfigValue
 from ottla.wire.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ _DEFINITION_ORDER = (
     "compression.zstd.level", "preallocate", "message.timestamp.type", "message.timestamp.before.max.ms",
     "message.timestamp.after.max.ms", "leader.replication.throttled.replicas", "follower.replication.throttled.replicas",
     "remote.storage.enable", "local.retention.ms", "local.retention.bytes", "remote.log.copy.disable", "remote.copy.lag.ms",
-    "remote.copy.lag.bytes", "remote.log.delete.on.disable", "errors.deadletterqueue.group.enable",
+    "remote.copy.lag.bytes", "remote.log.delete.on.disable", "errors.deadletterqueue.group.enable", "internal.segment.bytes",
 )
 _RANK = {name: rank for rank, name in enumerate(_DEFINITION_ORDER)}
 
@@ -47,11 +47,13 @@ _RANK = {name: rank for rank, name in enumerate(_DEFINITION_ORDER)}
 def _parse_value(name: str, value: str) -> str:
     """A known config's value, normalised as Kafka shows it; KafkaError(INVALID_CONFIG) with
     ConfigDef's words when it is refused."""
-    key = TOPIC_KEYS[name]
+    key = TOPIC_KEYS.get(name) or INTERNAL_TOPIC_KEYS[name]
     try:
-        return key.render(key.parse(value)) or ""
+        parsed = key.parse(value)
     except InvalidConfigValue as exc:
         raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+    # Kafka lists an internal config as it was given.
+    return value if name in INTERNAL_TOPIC_KEYS else key.render(parsed) or ""
 
 
 def validate_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
@@ -65,7 +67,7 @@ def validate_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
     if len(values) < len(configs):
         nulls = ",".join(name for name in configs if name not in values)
         raise KafkaError(ErrorCode.INVALID_CONFIG, f"Null value not supported for topic configs: {nulls}")
-    unknown = next((name for name in values if name not in TOPIC_KEYS), None)
+    unknown = next((name for name in values if name not in TOPIC_KEYS and name not in INTERNAL_TOPIC_KEYS), None)
     if unknown is not None:
         raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {unknown}")
     parsed = {name: _parse_value(name, values[name]) for name in sorted(values, key=lambda name: _RANK.get(name, len(_RANK)))}
@@ -123,11 +125,13 @@ def broker_topic_defaults(broker: BrokerConfig, dynamic: Layers = ()) -> dict[st
 
 
 def resolve(overrides: Mapping[str, str], broker: BrokerConfig, dynamic: Layers = ()) -> list[Resolved]:
-    """Every topic config, in name order, with its effective value, source and synonyms."""
+    """Every topic config, in name order, with its effective value, source and synonyms; an
+    internal one only where the topic sets it."""
     from ottla.server.config_entries import Resolved  # loaded by the first describe, not at start
 
     resolved = []
-    for name, key in sorted(TOPIC_KEYS.items()):
+    internal = {name: key for name, key in INTERNAL_TOPIC_KEYS.items() if name in overrides}
+    for name, key in sorted({**TOPIC_KEYS, **internal}.items()):
         value, source, synonyms = broker_default(key, broker, dynamic)
         if name in overrides:
             value, source = overrides[name], DYNAMIC_TOPIC_CONFIG

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -358,6 +358,18 @@ TOPIC_KEYS: dict[str, ConfigKey] = {
     )
 }
 
+# Kafka 4.4's internal topic configs (LogConfig's defineInternal): CreateTopics and AlterConfigs
+# take them, DescribeConfigs lists one only where a topic sets it, as its value was given. No
+# default, no validator (any INT), no broker setting. internal.segment.bytes stands in for
+# segment.bytes wherever the log reads it (LogConfig.segmentSize), without segment.bytes' floor.
+INTERNAL_TOPIC_KEYS: dict[str, ConfigKey] = {
+    key.name: key
+    for key in (
+        ConfigKey("internal.segment.bytes", INT, None, "Size at which the active segment is rolled, in place of segment.bytes; for tests.",
+                  dynamic=True, nullable=True),
+    )
+}
+
 # Every broker setting that supplies a topic key's default (Kafka's LogConfig.SERVER_CONFIG_DEF).
 BROKER_LOG_KEYS: dict[str, ConfigKey] = {synonym.key.name: synonym.key for key in TOPIC_KEYS.values() for synonym in key.synonyms}
 
@@ -427,7 +439,7 @@ class LogConfig:
 
         Only the type and the choices are checked, not Kafka's floors: the embedding API may
         set a tiny segment.bytes for a test, and CreateTopics and AlterConfigs have applied
-        every validator already."""
+        every validator already. internal.segment.bytes, when set, is the segment size."""
         merged = {**DEFAULTS, **overrides}
         values: dict[str, Any] = {}
         try:
@@ -436,6 +448,7 @@ class LogConfig:
                 values[item.name] = key.parse_type(merged[key.name])
                 if key.type in (ConfigType.STRING, ConfigType.LIST):
                     key.check(values[item.name])
+            internal_segment_bytes = INTERNAL_TOPIC_KEYS["internal.segment.bytes"].parse_type(overrides.get("internal.segment.bytes", ""))
         except InvalidConfigValue as error:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"invalid topic config: {error}") from None
         config = cls(**values)
@@ -447,4 +460,4 @@ class LogConfig:
             or config.segment_index_bytes < 12  # room for one entry of either index
         ):
             raise KafkaError(ErrorCode.INVALID_CONFIG, "segment or index setting out of range")
-        return config
+        return config if internal_segment_bytes is None else replace(config, segment_bytes=internal_segment_bytes)

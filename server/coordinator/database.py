@@ -45,7 +45,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from ottla.server.context import RequestContext
-from ottla.server.coordinator.log import store_error
+from ottla.server.coordinator.log import default_setting, store_error
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.server.faults import Fault
 from ottla.storage.postgresql.coordinator_topics import LoadedPartition, load_partition, load_topic, reserve_producer_ids
@@ -282,8 +282,11 @@ class Journals:
     def __init__(
         self, storage: PostgresStorage, notify_data: Callable[[str, int], None], leads: Callable[[str, int], bool], write_timeout_ms: int,
         node_id: int | None = None, leader_epoch: Callable[[str, int], int | None] = lambda topic, index: None,
+        setting: Callable[[str], Any] = default_setting,
     ) -> None:
         self.storage = storage
+        # The broker's settings (BrokerConfig.value), which the topics' configs derive from.
+        self.setting = setting
         # This broker's node id: its coordinator writes are stored only while no other broker
         # has claimed their partition (`_PartitionWriter.only_leader`).
         self.node_id = node_id
@@ -306,7 +309,7 @@ class Journals:
     async def open(self, topic: InternalTopic, partitions: int, owners_write: bool = False) -> None:
         """The topic in the database (created if missing), read whole for the coordinator's
         load, and its journal where `CoordinatorLog` finds it (`Journal.owners_write`)."""
-        loaded = await load_topic(self.storage, topic.name, partitions, topic.configs)
+        loaded = await load_topic(self.storage, topic.name, partitions, topic.configs(self.setting))
         self.storage.coordinator_journals[topic.name] = Journal(self, topic.name, loaded, owners_write)
 
     def leader_changed(self, topic: str, index: int, replay: Callable[[int], None]) -> None:

@@ -24,9 +24,10 @@ leadership this broker gains from another broker over the same database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
+from ottla.server.config import BrokerConfig
 from ottla.server.coordinator.topics import InternalTopic
 from ottla.server.java_hashing import string_hash
 from ottla.storage import FileRegion, Storage, TopicInfo
@@ -66,15 +67,22 @@ def java_string_hash(text: str) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def ensure_internal_topic(storage: Storage, topic: InternalTopic, partitions: int) -> TopicInfo:
-    """The coordinator's topic, created with `partitions` partitions and its own configs if
-    missing. Kafka creates each internal topic on first use, not at start-up: a fresh broker
-    lists no topics until a coordinator is first looked up (KafkaApis.getCoordinator asks
-    AutoTopicCreationManager for it) or written to. Over a database the broker opens the
-    topics at start-up (server/coordinator/database.py), so they are never missing there."""
+def default_setting(name: str) -> Any:
+    """A broker setting at its default: what an internal topic's configs derive from when no
+    broker configuration is given (`InternalTopic.configs`)."""
+    return BrokerConfig().value(name)
+
+
+def ensure_internal_topic(storage: Storage, topic: InternalTopic, partitions: int, configs: Mapping[str, str]) -> TopicInfo:
+    """The coordinator's topic, created with `partitions` partitions and `configs` (its
+    `InternalTopic.configs`) if missing. Kafka creates each internal topic on first use, not at
+    start-up: a fresh broker lists no topics until a coordinator is first looked up
+    (KafkaApis.getCoordinator asks AutoTopicCreationManager for it) or written to. Over a
+    database the broker opens the topics at start-up (server/coordinator/database.py), so they
+    are never missing there."""
     info = storage.topic(topic.name)
     if info is None:
-        info = storage.create_topic(topic.name, partitions, dict(topic.configs))
+        info = storage.create_topic(topic.name, partitions, dict(configs))
     return info
 
 
@@ -82,13 +90,15 @@ class CoordinatorLog:
     """Appends coordinator records to the key's partition of an internal topic and replays
     all of them. The topic is created on first use (`ensure_topic`: the first append, or a
     FindCoordinator) with `partitions` partitions, and replays as empty until then; an
-    existing topic keeps its count, since a key's partition must never move."""
+    existing topic keeps its count, since a key's partition must never move. The topic is
+    created with `configs`, by default its configs at the broker's default settings."""
 
-    def __init__(self, storage: Storage, topic: InternalTopic, partitions: int) -> None:
+    def __init__(self, storage: Storage, topic: InternalTopic, partitions: int, configs: Mapping[str, str] | None = None) -> None:
         self.storage = storage
         self.internal_topic = topic
         self.topic = topic.name
         self._configured_partitions = partitions
+        self._configs = topic.configs(default_setting) if configs is None else configs
         # Set when the topic is in a database: None on the local engine, whose appends are inline.
         self.journal: CoordinatorJournal | None = storage.coordinator_journals.get(topic.name) if storage.is_async else None  # type: ignore[attr-defined]
         # Producer id -> records of its transactional batches that no marker has ended yet.
@@ -103,7 +113,7 @@ class CoordinatorLog:
 
     def ensure_topic(self) -> TopicInfo:
         """The topic, created now if it does not exist yet (`ensure_internal_topic`)."""
-        return ensure_internal_topic(self.storage, self.internal_topic, self._configured_partitions)
+        return ensure_internal_topic(self.storage, self.internal_topic, self._configured_partitions, self._configs)
 
     def partition_for(self, key: str) -> int:
         """GroupCoordinatorShard.partitionFor: Utils.abs(key.hashCode()) % partitions."""

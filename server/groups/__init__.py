@@ -22,7 +22,7 @@ __all__ = ["CommitEntry", "GroupConfig", "GroupCoordinator", "INTERNAL_TOPICS", 
 def open_coordinator(storage: Storage, config: Any, clock: Clock) -> GroupCoordinator:
     """A coordinator over `__consumer_offsets` (created on first use, as Kafka creates it: not
     here), its state loaded, told of each topic `storage` deletes from then on."""
-    log_ = CoordinatorLog(storage, OFFSETS, config.value(OFFSETS.partitions_setting))
+    log_ = CoordinatorLog(storage, OFFSETS, config.value(OFFSETS.partitions_setting), OFFSETS.configs(config.value))
     group_configs = GroupConfigs(
         storage.data_dir, config.value, lambda name: STATIC_BROKER_CONFIG if name in config.explicit else DEFAULT_CONFIG
     )

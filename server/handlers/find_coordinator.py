@@ -16,7 +16,7 @@ what fails the whole request (no CLUSTER_ACTION, an unknown key type: Coordinato
 throws) gives every key the error's default words (prepareErrorResponse).
 
 A key that passes those checks has its coordinator's topic created if it does not exist yet
-(`ensure_internal_topic`), as KafkaApis.getCoordinator asks AutoTopicCreationManager to: a
+(`ensure_coordinator_topic`), as KafkaApis.getCoordinator asks AutoTopicCreationManager to: a
 fresh broker lists no internal topic until a coordinator is first looked up. Kafka answers that
 first lookup COORDINATOR_NOT_AVAILABLE while its controller creates the topic; ours is created
 synchronously before the answer, so the coordinator is named at once, deliberately (clients
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import SHARE, find_coordinator
 from ottla.server.context import RequestContext
-from ottla.server.coordinator.log import ensure_internal_topic
-from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, TRANSACTION_STATE_TOPIC
+from ottla.server.coordinator.first_use import ensure_coordinator_topic
+from ottla.server.coordinator.topics import OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE_TOPIC
 from ottla.server.java_strings import java_trim
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
@@ -135,17 +135,6 @@ def _is_share_key(key: str) -> bool:
         and _PARTITION.fullmatch(fields[-1]) is not None
         and -(2**31) <= int(fields[-1]) < 2**31
     )
-
-
-def ensure_coordinator_topic(context: RequestContext, name: str) -> None:
-    """Create the internal topic `name` if it does not exist yet, as its coordinator creates it
-    (its partition count and configs). Raises KafkaError when the storage refuses."""
-    if name == OFFSETS_TOPIC:
-        context.groups.log.ensure_topic()
-    elif name == TRANSACTION_STATE_TOPIC:
-        context.txn.log.ensure_topic()
-    else:
-        ensure_internal_topic(context.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS)
 
 
 def _topic_created(ensure: Callable[[], object]) -> bool:

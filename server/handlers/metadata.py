@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, cast
 from ottla.server.cluster.routing import endpoint_of
 from ottla.server.cluster.state import ClusterState
 from ottla.server.context import Encoded, RequestContext
+from ottla.server.coordinator.first_use import ensure_coordinator_topic
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.handlers._topics import partition_metadata
-from ottla.server.handlers.find_coordinator import ensure_coordinator_topic
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.topic_creation import write_and_open
 from ottla.storage import Storage, TopicInfo

@@ -25,7 +25,7 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -66,6 +66,8 @@ class ShareConfig:
     renew_acknowledge_enable: bool = True
     dlq_topic_name: str = ""
     dlq_copy_record: bool = False
+    # The configs `__share_group_state` is created with; None: at the default settings.
+    state_topic_configs: Mapping[str, str] | None = None
 
     @classmethod
     def from_broker(cls, config: Any) -> ShareConfig:
@@ -81,6 +83,7 @@ class ShareConfig:
             dlq_topic_prefix=config.value("errors.deadletterqueue.topic.name.prefix"),
             dlq_auto_create=config.value("errors.deadletterqueue.auto.create.topics.enable"),
             num_partitions=config.value("num.partitions"),
+            state_topic_configs=SHARE_GROUP_STATE.configs(config.value),
         )
 
 
@@ -275,7 +278,7 @@ class ShareCoordinator:
     def _state_log(self) -> CoordinatorLog:
         if self._log is None:
             # One partition: a single node coordinates every group (Kafka's default is 50).
-            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS)
+            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, self.config.state_topic_configs)
         return self._log
 
     def _append(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:

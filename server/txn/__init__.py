@@ -20,7 +20,7 @@ def open_transaction_coordinator(
     transaction.version, which picks the state log's value version; `producer_ids` are the
     data directory's ProducerIdManager unless given (the database's, over PostgreSQL)."""
     txn_config = TxnConfig.from_broker(config)
-    log_ = CoordinatorLog(storage, TRANSACTION_STATE, txn_config.state_log_partitions)
+    log_ = CoordinatorLog(storage, TRANSACTION_STATE, txn_config.state_log_partitions, TRANSACTION_STATE.configs(config.value))
     coordinator = TransactionCoordinator(
         log_, storage, group_offsets, ProducerIdManager(storage.data_dir) if producer_ids is None else producer_ids, txn_config, clock, notify_data, transaction_version=transaction_version
     )

@@ -21,8 +21,10 @@ rows, not segment files, so each pass first replays Kafka's roll rules (segment.
 segment.ms by record time, LogSegment.shouldRoll without jitter, as PartitionLog._maybe_roll)
 over the batches appended since the last pass, and keeps the segments in the `segments` table
 (migration 6) with what a local segment file would report: offsets, size as stored now, first
-batch's and largest timestamps. A segment a pass empties merges into the one before it, the
-first excepted, as the local engine drops it.
+batch's and largest timestamps. A pass cleans its segments in the local engine's groups
+(`group_segments_by_size`, Kafka's Cleaner.groupSegmentsBySize), each into one segment at the
+group's base offset, kept however empty, as the local engine keeps its swapped segment: the two
+engines' segments stay the same.
 
 A pass reads without locks, decides in Python, and writes in one transaction under the partition
 row's lock (which appends take too), and only if the partition's first dirty offset is still the
@@ -35,8 +37,9 @@ produce request (the same unless a request carries several batches for one parti
 the topic's config at the pass rather than at the append; a segment whose batches carry no
 timestamp never rolls on time (the local engine uses the segment file's creation and
 modification times); segment.jitter.ms is not drawn; the segment index's size (segment.index.bytes)
-never rolls one; a pass holds the rewritten batches of the section it cleans in memory until it
-writes them; segments wholly below the log start are forgotten at the next pass that cleans.
+never rolls one, nor limits a group; a pass holds the rewritten batches of the section it cleans
+in memory until it writes them; segments wholly below the log start are forgotten at the next pass
+that cleans.
 """
 
 from __future__ import annotations
@@ -48,7 +51,15 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ottla.storage.compaction import AbortedBatches, BatchCleaner, CleanedTransactions, DirtyOffsetMap, due_segments, offset_map_capacity
+from ottla.storage.compaction import (
+    AbortedBatches,
+    BatchCleaner,
+    CleanedTransactions,
+    DirtyOffsetMap,
+    due_segments,
+    group_segments_by_size,
+    offset_map_capacity,
+)
 from ottla.storage.config import LogConfig
 from ottla.wire.records import read_header
 
@@ -75,6 +86,11 @@ class StoredSegment:
     @property
     def is_empty(self) -> bool:
         return self.size == 0
+
+    @property
+    def index_sizes(self) -> tuple[int, int]:
+        """No index files: segment.index.bytes never limits a cleaner's group here."""
+        return 0, 0
 
 
 def replay_rolls(segments: list[StoredSegment], batches: Iterable[tuple[int, int, int, int]], config: LogConfig) -> None:
@@ -242,34 +258,31 @@ async def clean_partition(
     )
     rewrite = _Rewrite([], [], [], [], cleanable[0].base_offset, cleanable[-1].next_offset, [])
     removed = 0
-    for segment in cleanable:
+    merged_away: set[int] = set()  # id() of the segments taken into their group's first
+    for group in group_segments_by_size(cleanable, config.segment_bytes, config.segment_index_bytes):
         size, first_timestamp, largest = 0, -1, -1
-        async for last_offset, data in _batches(pool, topic_id, index, segment.base_offset, segment.next_offset):
-            filtered = cleaner.clean(data)
-            if filtered is None:
-                rewrite.removed.append(last_offset)
-                removed += read_header(data).records_count
-                continue
-            header = read_header(filtered)
-            if filtered is not data:
-                removed += read_header(data).records_count - header.records_count
-                rewrite.last_offsets.append(last_offset)
-                rewrite.data.append(filtered)
-                rewrite.max_timestamps.append(header.max_timestamp)
-            if size == 0:
-                first_timestamp = header.max_timestamp
-            size += len(filtered)
-            largest = max(largest, header.max_timestamp)
-        segment.size, segment.first_batch_timestamp, segment.max_timestamp = size, first_timestamp, largest
+        for segment in group:
+            async for last_offset, data in _batches(pool, topic_id, index, segment.base_offset, segment.next_offset):
+                filtered = cleaner.clean(data)
+                if filtered is None:
+                    rewrite.removed.append(last_offset)
+                    removed += read_header(data).records_count
+                    continue
+                header = read_header(filtered)
+                if filtered is not data:
+                    removed += read_header(data).records_count - header.records_count
+                    rewrite.last_offsets.append(last_offset)
+                    rewrite.data.append(filtered)
+                    rewrite.max_timestamps.append(header.max_timestamp)
+                if size == 0:
+                    first_timestamp = header.max_timestamp
+                size += len(filtered)
+                largest = max(largest, header.max_timestamp)
+        merged = group[0]
+        merged.next_offset, merged.size, merged.first_batch_timestamp, merged.max_timestamp = group[-1].next_offset, size, first_timestamp, largest
+        merged_away.update(id(segment) for segment in group[1:])
     rewrite.indexed_aborts = sorted(transactions.indexed_aborts)
-    # Segments left empty merge into the one before (the first and the active one stay).
-    kept = [segments[0]]
-    for segment in segments[1:-1]:
-        if segment.is_empty:
-            kept[-1].next_offset = segment.next_offset
-        else:
-            kept.append(segment)
-    kept += segments[-1:] if len(segments) > 1 else []
+    kept = [segment for segment in segments if id(segment) not in merged_away]
     start: int = state["log_start_offset"]
     while len(kept) > 1 and kept[1].base_offset <= start:
         kept.pop(0)

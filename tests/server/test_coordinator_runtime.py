@@ -76,7 +76,7 @@ def test_load_skips_a_record_that_does_not_parse_and_goes_on():
 
 def test_the_registry_names_the_internal_topics_compacted():
     assert INTERNAL_TOPICS == {"__consumer_offsets", "__transaction_state", "__share_group_state"}
-    assert OFFSETS.configs["cleanup.policy"] == TRANSACTION_STATE.configs["cleanup.policy"] == "compact"
+    assert OFFSETS.fixed_configs["cleanup.policy"] == TRANSACTION_STATE.fixed_configs["cleanup.policy"] == "compact"
     storage = Storage.open(None)
     log_ = CoordinatorLog(storage, OFFSETS, 2)
     assert storage.topic(OFFSETS.name) is None  # created on first use, as Kafka creates it

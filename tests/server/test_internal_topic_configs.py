@@ -5,11 +5,9 @@ socket: each coordinator creates its topic with Kafka 4.4's own (DYNAMIC_TOPIC_C
 Kafka 4.4 (GroupCoordinatorService.groupMetadataTopicConfigs,
 TransactionCoordinator.transactionStateTopicConfigs,
 ShareCoordinatorService.shareGroupStateTopicConfigs), as the reference broker lists them.
-Two known divergences are pinned here: Kafka also sets min.insync.replicas on
-`__transaction_state` and `__share_group_state` (transaction.state.log.min.isr,
-share.coordinator.state.topic.min.isr), which needs the broker's settings where the topic is
-created; and `__share_group_state` stays compacted where Kafka's is cleanup.policy=delete,
-pruned by a share coordinator Ottla does not have."""
+One known divergence is pinned here: `__share_group_state` stays compacted where Kafka's is
+cleanup.policy=delete, pruned by a share coordinator Ottla does not have. The configs taken
+from broker settings, overridden, are in test_internal_topic_settings_s42.py."""
 
 from __future__ import annotations
 
@@ -58,12 +56,13 @@ def test_each_internal_topic_is_created_with_kafkas_topic_configs() -> None:
             assert client.topic_configs("__consumer_offsets") == {"cleanup.policy": "compact", "compression.type": "producer", "segment.bytes": SEGMENT_BYTES}
             client.find_coordinator(TRANSACTION, "configs-txn")
             assert client.topic_configs("__transaction_state") == {
-                "cleanup.policy": "compact", "compression.type": "uncompressed", "segment.bytes": SEGMENT_BYTES, "unclean.leader.election.enable": "false",
+                "cleanup.policy": "compact", "compression.type": "uncompressed", "min.insync.replicas": "2", "segment.bytes": SEGMENT_BYTES,
+                "unclean.leader.election.enable": "false",
             }
             broker.create_topic("shared", partitions=1)
             assert member.join_until_assigned("configs-share", ["shared"])
             assert client.topic_configs("__share_group_state") == {
-                "cleanup.policy": "compact", "compression.type": "producer", "retention.ms": "-1", "segment.bytes": SEGMENT_BYTES,
+                "cleanup.policy": "compact", "compression.type": "producer", "min.insync.replicas": "2", "retention.ms": "-1", "segment.bytes": SEGMENT_BYTES,
             }
         finally:
             member.close()
