@@ -252,7 +252,10 @@ class Fault:
                 entries = request[layout.request_list] or ()
                 return {layout.response_list: [_error_entry(layout, entry, self.error) for entry in entries]}
         if any(name == "error_code" for name, _, _ in response_struct(api, header.api_version).fields):
-            return {"error_code": self.error, **_TOP_LEVEL_ANSWER.get(api, {})}
+            answer = {"error_code": self.error, **_TOP_LEVEL_ANSWER.get(api, {})}
+            if api == ApiKey.JOIN_GROUP and header.api_version >= 7:
+                answer["protocol_name"] = None  # JoinGroupResponse sends "" as null where null is allowed
+            return answer
         return None
 
 

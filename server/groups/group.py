@@ -8,6 +8,7 @@ checks the table in `state.py`.
 
 from __future__ import annotations
 
+import codecs
 import struct
 from collections import Counter
 from dataclasses import dataclass
@@ -466,9 +467,31 @@ _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 
 
+def _java_replacement(error: UnicodeError) -> tuple[str, int]:
+    """One U+FFFD per malformed sequence, where Java's `new String(bytes, UTF_8)` puts them:
+    Python's "replace" but for an encoded surrogate (ED A0..BF, then a continuation byte if
+    any), which Java replaces as one sequence and Python byte by byte."""
+    assert isinstance(error, UnicodeDecodeError)
+    data, start = error.object, error.start
+    if data[start] == 0xED and start + 1 < len(data) and 0xA0 <= data[start + 1] <= 0xBF:
+        continued = start + 2 < len(data) and 0x80 <= data[start + 2] <= 0xBF
+        return "\ufffd", start + 3 if continued else start + 2
+    return "\ufffd", error.end
+
+
+codecs.register_error("ottla-java-utf8", _java_replacement)
+
+
+def java_string(data: bytes | memoryview) -> str:
+    """Bytes read as Kafka's generated readers read a string (ByteBufferAccessor.readString):
+    malformed UTF-8 never fails, it becomes replacement characters."""
+    return str(data, "utf-8", "ottla-java-utf8")
+
+
 def subscription_topics(metadata: bytes) -> list[str] | None:
-    """Topics of a ConsumerProtocolSubscription, read with its v0 layout, which every later
-    version extends (ClassicGroup.computeSubscribedTopics); None if it does not parse."""
+    """Topics of a ConsumerProtocolSubscription, read with its v0 layout whatever its version
+    (ClassicGroup.computeSubscribedTopics: every later version extends it, and Kafka reads it
+    as v0, so later fields are never checked); None if that does not parse."""
     view = memoryview(metadata)
     try:
         position = 2  # the subscription's version
@@ -482,8 +505,13 @@ def subscription_topics(metadata: bytes) -> list[str] | None:
             position += 2
             if size < 0 or position + size > len(view):
                 return None
-            topics.append(str(view[position : position + size], "utf-8"))
+            topics.append(java_string(view[position : position + size]))
             position += size
+        # v0's last field, UserData, is read too: missing or longer than the bytes left, the
+        # subscription does not parse (whatever the topics were).
+        (user_data_size,) = _INT32.unpack_from(view, position)
+        if user_data_size > len(view) - position - 4:
+            return None
         return topics
-    except (struct.error, UnicodeDecodeError):
+    except struct.error:
         return None

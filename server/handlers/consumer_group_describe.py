@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.groups.consumer.records import Assignment
+from ottla.server.java_hashing import java_order, sized_capacity, string_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -111,7 +112,7 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
             "member_epoch": member.member_epoch,
             "client_id": member.metadata.client_id,
             "client_host": member.metadata.client_host,
-            "subscribed_topic_names": list(member.metadata.subscribed_topic_names),
+            "subscribed_topic_names": _hash_set_order(member.metadata.subscribed_topic_names),
             # ConsumerGroupMember.Builder's default: a member without a regex describes "".
             "subscribed_topic_regex": member.metadata.subscribed_topic_regex or "",
             "assignment": _named(storage, _held(member.current.assigned, member.current.pending_revocation)),
@@ -121,6 +122,14 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
         for member in group.members.values()
     ]
     return answer
+
+
+def _hash_set_order(names: tuple[str, ...]) -> list[str]:
+    """A member's topic names as Kafka describes them: its set, rebuilt from the member record
+    (GroupCoordinatorRecordHelpers writes them sorted, by UTF-16 code unit as String.compareTo
+    orders, and replay reads them into a new HashSet), in that HashSet's iteration order."""
+    unique = sorted(set(names), key=lambda name: name.encode("utf-16-be", "surrogatepass"))
+    return java_order(unique, string_hash, sized_capacity(len(unique)))
 
 
 def _held(assigned: Assignment, pending_revocation: Assignment) -> Assignment:

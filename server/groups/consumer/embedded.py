@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ottla.server.groups.group import java_string
+
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 
@@ -63,10 +65,7 @@ class _Reader:
             if nullable:
                 return None
             raise MalformedProtocol("null where the consumer protocol has a string")
-        try:
-            return str(self._take(size), "utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedProtocol(str(exc)) from exc
+        return java_string(self._take(size))
 
     def count(self) -> int:
         size = self.int32()

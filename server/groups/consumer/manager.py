@@ -356,6 +356,8 @@ class ConsumerGroupManager:
             problem = re2j_problem(regex)
             if problem is not None:
                 raise _Refused(ErrorCode.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex `{regex}` is not a valid regular expression: {problem}.")
+        # ConsumerGroupMember.Builder's maybeUpdate*: a field the request leaves null keeps the
+        # member's value, even on a rejoin, so names and a regex may both stay subscribed.
         metadata = MemberMetadata(
             instance_id=request.instance_id if request.instance_id is not None else member.metadata.instance_id,
             rack_id=request.rack_id if request.rack_id is not None else member.metadata.rack_id,
@@ -366,10 +368,6 @@ class ConsumerGroupManager:
             rebalance_timeout_ms=request.rebalance_timeout_ms if request.rebalance_timeout_ms != -1 else member.metadata.rebalance_timeout_ms,
             server_assignor=request.server_assignor if request.server_assignor is not None else member.metadata.server_assignor,
         )
-        if request.subscribed_topic_names is not None and request.subscribed_topic_regex is None and request.member_epoch == JOIN_EPOCH:
-            metadata = replace(metadata, subscribed_topic_regex=None)
-        if request.subscribed_topic_regex is not None and request.subscribed_topic_names is None and request.member_epoch == JOIN_EPOCH:
-            metadata = replace(metadata, subscribed_topic_names=())
         if replaced is None and request.member_epoch == JOIN_EPOCH:
             # A member (re)joining owns nothing: what it held is free for others.
             member.current = CurrentAssignment(0, 0, MemberState.STABLE)
