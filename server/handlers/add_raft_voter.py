@@ -21,7 +21,8 @@ VERSIONS = (0, 1)
 
 def handle(context: RequestContext, header: RequestHeader, request: AddRaftVoterRequest) -> AddRaftVoterResponse:
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
+        # AddRaftVoterRequest.getErrorResponse words the error by its default (Errors.message), not the exception's.
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Cluster authorization failed."}
     try:
         check_cluster_id(context, request["cluster_id"])
         # KafkaRaftClient.handleAddVoterRequest checks the new voter's endpoints before its handler

@@ -33,6 +33,7 @@ from ottla.server.cluster.routing import partition_state, unclean_allowed
 from ottla.server.cluster.state import ClusterState, UncleanRevert
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -53,7 +54,7 @@ VERSIONS = (0, 1)
 def handle(context: RequestContext, header: RequestHeader, request: AlterPartitionReassignmentsRequest) -> AlterPartitionReassignmentsResponse:
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
         # ControllerApis: authorizeClusterOperation throws.
-        return _refused(request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Request is not authorized.")
+        return _refused(request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, needs_permission(context, AclOperation.ALTER))
     if not request["topics"]:
         return {"throttle_time_ms": 0, "allow_replication_factor_change": True, "error_code": ErrorCode.NONE, "error_message": "", "responses": []}
     if request["timeout_ms"] <= 0:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ottla.server.context import RequestContext
 from ottla.server.features import SCRAM_LEVEL
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.server.security.sasl import ScramCredential, ScramMechanism
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -40,7 +41,7 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterUserScr
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
         # ControllerApis: the request's error response, every user named once, sorted.
         users = sorted({entry["name"] for entry in (*request["deletions"], *request["upsertions"])})
-        error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
+        error, message = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, needs_permission(context, AclOperation.ALTER)
         return {"throttle_time_ms": 0, "results": [{"user": user, "error_code": error, "error_message": message} for user in users]}
     store = context.services.scram_credentials
     supported = context.services.features.level("metadata.version") >= SCRAM_LEVEL

@@ -22,6 +22,7 @@ from ottla.server.cluster.routing import partition_state
 from ottla.server.cluster.state import NO_LEADER, ClusterState, PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
         ElectLeadersResponseReplicaElectionResult,
     )
 
-_NOT_AUTHORIZED = "Request is not authorized."
 # Kafka's errors without a message of their own carry Errors' default one (ApiError(Errors)).
 _NOT_NEEDED = "Leader election not needed for topic partition."
 API = ApiKey.ELECT_LEADERS
@@ -51,7 +51,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ElectLeaders
     requested = request["topic_partitions"]
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
         # ControllerApis: authorizeClusterOperation throws.
-        return _refused(requested, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, _NOT_AUTHORIZED)
+        return _refused(requested, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, needs_permission(context, AclOperation.ALTER))
     if requested is not None and not requested:
         # QuorumController.electLeaders answers an empty list at once, before reading the type.
         return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "replica_election_results": []}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -35,7 +36,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ListPartitio
         echoed: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = [
             {"name": topic["name"], "partitions": [{"partition_index": index, "replicas": [], "adding_replicas": [], "removing_replicas": []}
                                                    for index in topic["partition_indexes"]]} for topic in request["topics"] or ()]
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized.", "topics": echoed}
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": needs_permission(context, AclOperation.DESCRIBE),
+                "topics": echoed}
     cluster = context.services.cluster
     topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = []
     if cluster is not None:

@@ -115,6 +115,11 @@ def _produce(
         refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     elif transactional_id is not None and cluster is not None:
         coordinator_node = remote_coordinator(context, transactional_id)
+    invalid_acks = acks not in (-1, 0, 1)
+    # ReplicaManager.handleProduceAppend verifies transactional records with the coordinator
+    # before appendRecords judges acks; a coordinator in another process is asked after this
+    # loop, so there acks are judged first.
+    acks_after_verification = transactional and coordinator_node is None
     for topic in request["topic_data"]:
         topic_id = _NO_TOPIC_ID
         name: str | None
@@ -143,14 +148,14 @@ def _produce(
                 if topic_refusal is not None:
                     raise KafkaError(topic_refusal)
                 # Kafka's order: KafkaApis.handleProduceRequest refuses unknown partitions, then
-                # malformed records; ReplicaManager.appendRecords then judges acks, and
-                # appendToLocalLog the topic and the partition's log.
+                # malformed records; ReplicaManager.appendRecords then judges acks (after the
+                # transaction's verification), and appendToLocalLog the topic and the partition's log.
                 if info is None or not 0 <= index < info.partitions:
                     raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
                 if records is None or not len(records):
                     raise KafkaError(ErrorCode.INVALID_RECORD)
                 records = _check_batches_for_version(version, records)
-                if acks not in (-1, 0, 1):
+                if invalid_acks and not acks_after_verification:
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if name in INTERNAL_TOPICS:
                     # Clients may not write the coordinators' logs.
@@ -170,6 +175,8 @@ def _produce(
                         unverified.append((result, log, name, records, producer))
                         results.append(result)
                         continue
+                if invalid_acks:
+                    raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if pending is not None and storage.is_database_topic(name):
                     pending.append((result, log, name, records))
                     results.append(result)

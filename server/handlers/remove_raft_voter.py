@@ -32,7 +32,8 @@ def static_quorum(change: str) -> KafkaError:
 
 def handle(context: RequestContext, header: RequestHeader, request: RemoveRaftVoterRequest) -> RemoveRaftVoterResponse:
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
+        # RemoveRaftVoterRequest.getErrorResponse words the error by its default (Errors.message), not the exception's.
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Cluster authorization failed."}
     try:
         check_cluster_id(context, request["cluster_id"])
         raise static_quorum("removing")

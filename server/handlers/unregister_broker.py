@@ -18,6 +18,7 @@ from ottla.server.cluster.routing import unclean_allowed
 from ottla.server.cluster.state import NodeState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -31,7 +32,7 @@ VERSIONS = (0, 0)
 
 def handle(context: RequestContext, header: RequestHeader, request: UnregisterBrokerRequest) -> UnregisterBrokerResponse:
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": needs_permission(context, AclOperation.ALTER)}
     broker_id = request["broker_id"]
     cluster = context.services.cluster
     registered = context.node.node_id == broker_id if cluster is None else broker_id in cluster.nodes

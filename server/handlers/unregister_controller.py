@@ -13,6 +13,7 @@ from ottla.server.context import RequestContext
 from ottla.server.features import CONTROLLER_UNREGISTRATION_LEVEL
 from ottla.server.handlers.describe_quorum import controller_id as active_controller
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -26,7 +27,7 @@ VERSIONS = (0, 0)
 
 def handle(context: RequestContext, header: RequestHeader, request: UnregisterControllerRequest) -> UnregisterControllerResponse:
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized."}
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": needs_permission(context, AclOperation.ALTER)}
     controller_id = request["controller_id"]
     if controller_id == active_controller(context):
         return {"throttle_time_ms": 0, "error_code": ErrorCode.INVALID_REQUEST,

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from ottla.server.security.refusals import needs_permission
 from ottla.server.features import UpgradeType
+from ottla.server.handlers.describe_quorum import controller_id as active_controller
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
@@ -22,7 +24,8 @@ VERSIONS = (0, 2)
 
 def handle(context: RequestContext, header: RequestHeader, request: UpdateFeaturesRequest) -> UpdateFeaturesResponse:
     if not context.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):  # ControllerApis: authorizeClusterOperation
-        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": "Request is not authorized.", "results": []}
+        return {"throttle_time_ms": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "error_message": needs_permission(context, AclOperation.ALTER),
+                "results": []}
     updates = []
     for update in request["feature_updates"]:
         if header.api_version == 0:  # v0's AllowDowngrade became v1's UpgradeType
@@ -32,7 +35,8 @@ def handle(context: RequestContext, header: RequestHeader, request: UpdateFeatur
         updates.append((update["feature"], update["max_version_level"], upgrade_type))
     validate_only = request.get("validate_only", False)
     try:
-        context.services.features.update(updates, validate_only, context.node.node_id)
+        # The broker forwards the request to the active controller, whose FeatureControlManager names itself.
+        context.services.features.update(updates, validate_only, active_controller(context))
     except KafkaError as error:
         # v0-1 list no per-feature results when the whole update failed.
         return {"throttle_time_ms": 0, "error_code": error.code, "error_message": error.message, "results": []}

@@ -3,7 +3,11 @@ AuthHelper.authorizeClusterOperation words them: "Request <request> needs <OPERA
 permission.", which the request's getErrorResponse carries (ApiError.fromThrowable keeps it, not
 being the error's default). Kafka's <request> is its JVM object's text (Request.toString, with an
 identity hash for the session), which no other broker can reproduce; Ottla writes the same
-fields for its own connection, so the message reads, and filters, the same way."""
+fields for its own connection, so the message reads, and filters, the same way. For the
+requests a Kafka broker forwards to its controller (ElectLeaders, UpdateFeatures, the
+reassignment and unregistration APIs, AlterUserScramCredentials) that text is the controller's
+envelope request on its CONTROLLER listener, wrapping the forwarded one; Ottla answers them
+itself and names the client's connection."""
 
 from __future__ import annotations
 
