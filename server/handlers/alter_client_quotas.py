@@ -2,12 +2,14 @@
 4.4's ClientQuotaControlManager.alterClientQuotas judges them.
 
 An entity is the map of its entry's (type, name) pairs, a type named twice keeping its last
-name. Each entity gets one answer: INVALID_REQUEST for an invalid entity or value (an unknown
-type or key, an empty name, an IP combined with a user or client id, a byte rate that is
-fractional or too large for a LONG), and nothing of that entry applies. A key set twice in one
-entry, or an entity in a second entry, answers INVALID_REQUEST "Ignoring duplicate entity", as
-Kafka does; what a first valid entry of that entity set still applies. A removal is never
-judged: it removes the key if set. The entries that pass are applied together and written
+name, taken in the order Kafka's java.util.HashMap of them iterates (`_entity_map`): that order
+picks which invalid pair an entity is refused for, and lists the pairs in the answer and in a
+duplicate's message. Each entity gets one answer: INVALID_REQUEST for an invalid entity or value
+(an unknown type or key, an empty name, an IP combined with a user or client id, a byte rate
+that is fractional or too large for a LONG), and nothing of that entry applies. A key set twice
+in one entry, or an entity in a second entry, answers INVALID_REQUEST "Ignoring duplicate
+entity", as Kafka does; what a first valid entry of that entity set still applies. A removal is
+never judged: it removes the key if set. The entries that pass are applied together and written
 once; `validate_only` applies none.
 
 An IP entity may name a host: accepted when it resolves (ClientQuotaControlManager.isValidIpEntity
@@ -22,6 +24,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
+from ottla.server.java_hashing import java_order, string_hash
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.security.quotas import IP, Entity, QuotaError, check_value, ip_address_of, make_entity, resolve_host
 from ottla.wire.api import ApiKey
@@ -29,7 +32,12 @@ from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
-    from ottla.wire.messages.types import AlterClientQuotasRequest, AlterClientQuotasResponse, AlterClientQuotasResponseEntryData
+    from ottla.wire.messages.types import (
+        AlterClientQuotasRequest,
+        AlterClientQuotasRequestEntityData,
+        AlterClientQuotasResponse,
+        AlterClientQuotasResponseEntryData,
+    )
 
 API = ApiKey.ALTER_CLIENT_QUOTAS
 VERSIONS = (0, 1)
@@ -51,6 +59,17 @@ def handle(
     return _alter(context, request, {})
 
 
+def _entity_map(parts: list[AlterClientQuotasRequestEntityData]) -> dict[str, str | None]:
+    """An entry's (type, name) pairs in the order AlterClientQuotasRequest.entries()'s map
+    iterates them: a `new HashMap<>(parts.size())`, whose table starts at the power of two
+    holding that many pairs and doubles once more than three quarters full, put in request order."""
+    named = {part["entity_type"]: part["entity_name"] for part in parts}
+    capacity = 1 << max(len(parts) - 1, 0).bit_length()
+    while len(named) > capacity * 3 // 4:
+        capacity *= 2
+    return {entity_type: named[entity_type] for entity_type in java_order(list(named), string_hash, capacity)}
+
+
 def _host_names(request: AlterClientQuotasRequest) -> list[str]:
     """The host names the request's IP entities are named by (not addresses), each once."""
     hosts: dict[str, None] = {}
@@ -69,11 +88,11 @@ async def _resolving(context: RequestContext, request: AlterClientQuotasRequest,
 
 def _alter(context: RequestContext, request: AlterClientQuotasRequest, addresses: dict[str, str]) -> AlterClientQuotasResponse:
     """Judge and apply the entries, `addresses` holding what their host names resolved to."""
-    # Each entity as the request's map has it (in first-seen order), and its answer.
+    # Each entity as the request's map has it (in first-seen order of entities), and its answer.
     results: dict[tuple[tuple[str, str | None], ...], AlterClientQuotasResponseEntryData] = {}
     changes: dict[tuple[tuple[str, str | None], ...], tuple[Entity, dict[str, float | None]]] = {}
     for entry in request["entries"]:
-        named = {part["entity_type"]: part["entity_name"] for part in entry["entity"]}
+        named = _entity_map(entry["entity"])
         key = tuple(sorted(named.items(), key=lambda pair: pair[0]))
         values: dict[str, float | None] = {}
         repeated_key = False
