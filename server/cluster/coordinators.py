@@ -5,6 +5,8 @@ transaction coordinator of a transactional id, is the leader of the key's partit
 FindCoordinator answers that node (COORDINATOR_NOT_AVAILABLE while the partition has no
 leader), and a coordinator request for a key sent to any other node answers NOT_COORDINATOR,
 so clients look the coordinator up again, as they must when a coordinator's node goes away.
+Before the coordinator's topic exists no node coordinates any key, so every node answers
+NOT_COORDINATOR, as Kafka 4.4 does until a FindCoordinator has the topic created.
 It does so where Kafka does: KafkaApis checks the feature, the authorizations and the topics
 before it hands the request to the coordinator, and only the coordinator tells the key is not
 its own, once its service has made the checks it makes before it routes the key (an empty group
@@ -48,6 +50,8 @@ from ottla.wire.header import RequestHeader
 
 # FindCoordinator's key types (CoordinatorType): a group, a transactional id, a share-partition (KIP-932).
 GROUP, TRANSACTION, SHARE = 0, 1, 2
+# Each key type's coordinator topic.
+_TOPICS = {GROUP: OFFSETS.name, TRANSACTION: TRANSACTION_STATE.name, SHARE: SHARE_GROUP_STATE.name}
 Handle = Callable[[RequestContext, RequestHeader, Any], Any]
 
 
@@ -103,22 +107,18 @@ def share_state_partition(key: str, partitions: int) -> int:
 
 
 def coordinator_node(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> int:
-    """The node coordinating `key` (NO_LEADER while its partition has no leader). A share
-    key's is the leader of its `__share_group_state` partition; before that topic exists
-    (created by the first share group's state) NO_LEADER, where Kafka's KafkaApis.getCoordinator
-    also answers COORDINATOR_NOT_AVAILABLE (and asks for the topic to be created)."""
-    if key_type == SHARE:
-        state = context.storage.topic(SHARE_GROUP_STATE.name)
-        if state is None:
-            return NO_LEADER
-        return partition_state(context, cluster, state, share_state_partition(key, state.partitions)).leader
-    if key_type == GROUP:
-        topic, index = OFFSETS.name, context.groups.offsets_partition(key)
-    else:
-        topic, index = TRANSACTION_STATE.name, context.txn.log.partition_for(key)
-    info = context.storage.topic(topic)
+    """The node coordinating `key`: the leader of the key's partition of its coordinator's
+    topic, NO_LEADER while that partition has no leader or the topic does not exist yet (it
+    is created by the first FindCoordinator, as KafkaApis.getCoordinator asks for it)."""
+    info = context.storage.topic(_TOPICS[key_type])
     if info is None:
-        return context.node.node_id
+        return NO_LEADER
+    if key_type == SHARE:
+        index = share_state_partition(key, info.partitions)
+    elif key_type == GROUP:
+        index = context.groups.offsets_partition(key)
+    else:
+        index = context.txn.log.partition_for(key)
     return partition_state(context, cluster, info, index).leader
 
 
@@ -141,11 +141,14 @@ def find_coordinator(context: RequestContext, cluster: ClusterState, key_type: i
 
 def refusal(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> ErrorCode | None:
     """What this node answers for a key it may not coordinate now: NOT_COORDINATOR (another
-    node leads the key's partition), COORDINATOR_NOT_AVAILABLE (none does) or
-    COORDINATOR_LOAD_IN_PROGRESS (this node is reading it again); None when it coordinates it."""
+    node leads the key's partition, or the coordinator's topic does not exist yet: no node's
+    CoordinatorRuntime holds the partition then), COORDINATOR_NOT_AVAILABLE (the partition has
+    no leader) or COORDINATOR_LOAD_IN_PROGRESS (this node is reading it again); None when it
+    coordinates it."""
     node = coordinator_node(context, cluster, key_type, key)
     if node != context.node.node_id:
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER else ErrorCode.NOT_COORDINATOR
+        placed = context.storage.topic(_TOPICS[key_type]) is not None
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER and placed else ErrorCode.NOT_COORDINATOR
     if _loading(context, key_type, key):
         return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
     return None
@@ -180,27 +183,43 @@ def _gate(handle: Handle, key_of: Callable[[Mapping[str, Any], int], tuple[int, 
                 if error is not None:
                     answer = _error_answer(header, request, error)
                     if answer is not None:
+                        refused = _Refusal(error)
                         try:
-                            result = handle(_without_coordinators(context, error), header, request)
+                            result = handle(_without_coordinators(context, refused), header, request)
                         except _Refused:
                             return answer
-                        return _settled(result, answer) if inspect.iscoroutine(result) else result
+                        if inspect.iscoroutine(result):
+                            return _settled(result, answer, refused)
+                        return answer if refused.used else result
         return handle(context, header, request)
 
     return gated_handle
 
 
-async def _settled(result: Coroutine[Any, Any, Any], answer: dict[str, Any]) -> Any:
+async def _settled(result: Coroutine[Any, Any, Any], answer: dict[str, Any], refused: _Refusal) -> Any:
     """A handler that went on past its coordinator's checks (an EndTxn awaiting its markers on
     PostgreSQL) refused at its first use of the coordinator's state all the same."""
     try:
-        return await result
+        settled = await result
     except _Refused:
         return answer
+    return answer if refused.used else settled
 
 
 class _Refused(KafkaError):
     """A handler reached the state of a coordinator of a key this node does not coordinate."""
+
+
+class _Refusal:
+    """The error a request's stand-ins refuse with, and whether any did: a handler answers
+    NOT_COORDINATOR once it used another node's coordinator, even where the coordinator's own
+    code catches the refusal as one of its errors."""
+
+    __slots__ = ("error", "used")
+
+    def __init__(self, error: ErrorCode) -> None:
+        self.error = error
+        self.used = False
 
 
 class _Elsewhere:
@@ -208,19 +227,24 @@ class _Elsewhere:
     that does not own the key's partition: the coordinator's own methods and properties run on
     it, reading its configuration (`_CONFIGURATION`), so the checks it makes before it looks at
     a key answer as on the coordinator; its first use of anything else raises `_Refused`. With
-    no coordinator (the share coordinator, opened on first use) any use raises."""
+    no coordinator (the share coordinator, opened on first use) any use raises. The group
+    coordinator's managers of KIP-848 and KIP-1071 groups (`_PARTS`) stand in the same way, so
+    their checks of a heartbeat made before it is routed answer on every node, as
+    GroupCoordinatorService makes them before it schedules the write."""
 
     __slots__ = ("_stood_for", "_refusal")
 
-    def __init__(self, coordinator: object | None, error: ErrorCode) -> None:
+    def __init__(self, coordinator: object | None, refused: _Refusal) -> None:
         self._stood_for = coordinator
-        self._refusal = error
+        self._refusal = refused
 
     def __getattr__(self, name: str) -> Any:
         coordinator = self._stood_for
         if coordinator is not None:
             if name in _CONFIGURATION:
                 return getattr(coordinator, name)
+            if name in _PARTS:
+                return _Elsewhere(getattr(coordinator, name), self._refusal)
             member = inspect.getattr_static(type(coordinator), name, None)
             if isinstance(member, staticmethod):
                 return member.__func__
@@ -236,12 +260,16 @@ class _Elsewhere:
         object.__setattr__(self, name, value)
 
     def _refuse(self) -> NoReturn:
-        raise _Refused(self._refusal)
+        self._refusal.used = True
+        raise _Refused(self._refusal.error)
 
 
 # What a stand-in reads of the coordinator it stands for: the configuration its checks use
-# (GroupConfig's session timeouts, TxnConfig's transaction.max.timeout.ms), never a key's state.
+# (GroupConfig's session timeouts, the assignors, TxnConfig's transaction.max.timeout.ms),
+# never a key's state.
 _CONFIGURATION = frozenset({"config"})
+# The group coordinator's managers of consumer and streams groups, standing in as it does.
+_PARTS = frozenset({"consumer", "streams"})
 
 
 class _Rooms:
@@ -260,12 +288,12 @@ class _Rooms:
         return getattr(self._rooms, name)
 
 
-def _without_coordinators(context: RequestContext, error: ErrorCode) -> RequestContext:
+def _without_coordinators(context: RequestContext, refused: _Refusal) -> RequestContext:
     """`context` with the group, share group and transaction coordinators standing in for
     another node's: everything else, the authorizer and the features first, is this node's."""
     services = dataclasses.replace(
-        context.services, groups=cast(Any, _Elsewhere(context.services.groups, error)), txn=cast(Any, _Elsewhere(context.services.txn, error)),
-        rooms=_Rooms(context.services.rooms, _Elsewhere(None, error)),
+        context.services, groups=cast(Any, _Elsewhere(context.services.groups, refused)), txn=cast(Any, _Elsewhere(context.services.txn, refused)),
+        rooms=_Rooms(context.services.rooms, _Elsewhere(None, refused)),
     )
     return RequestContext(services, context.client, context.sasl)
 

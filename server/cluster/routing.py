@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 # the whole cluster, not one node, so it is served as each partition's leader would serve it.
 IN_PROCESS_LISTENER = "HTTP"
 
+# The replica id of a debugging read (ListOffsetsRequest.DEBUGGING_REPLICA_ID), which a follower may serve.
+DEBUGGING_REPLICA_ID = -2
+
 # The replication factor each internal topic is created with (Kafka's settings of the same names).
 _INTERNAL_REPLICATION = {
     OFFSETS.name: "offsets.topic.replication.factor",
@@ -48,13 +51,15 @@ def endpoint_of(context: RequestContext, cluster: ClusterState, node_id: int) ->
     return endpoints.get(context.client.listener) or next(iter(endpoints.values()), None)
 
 
-def leader_partition(context: RequestContext, cluster: ClusterState, name: str, index: int, claimed_epoch: int = -1) -> PartitionState:
+def leader_partition(context: RequestContext, cluster: ClusterState, name: str, index: int, claimed_epoch: int = -1,
+                     require_leader: bool = True) -> PartitionState:
     """The state of a partition this node must lead for the request to be served: raise
     NOT_LEADER_OR_FOLLOWER (ReplicaManager.getPartitionOrException) when another node leads
     it, and UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist. A request naming
     the leader epoch it knows (`claimed_epoch`, -1: none) has it checked first on any replica,
     as Partition.localLogWithEpochOrThrow does: FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH
-    before NOT_LEADER_OR_FOLLOWER."""
+    before NOT_LEADER_OR_FOLLOWER. Without `require_leader` (a debugging ListOffsets) any
+    replica serves it, as Partition.getLocalLog does without requireLeader."""
     info = context.storage.topic(name)
     if info is None or not 0 <= index < info.partitions:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -63,6 +68,8 @@ def leader_partition(context: RequestContext, cluster: ClusterState, name: str, 
     if state.leader != node_id and context.client.listener != IN_PROCESS_LISTENER:
         if node_id in state.replicas:
             check_current_leader_epoch(claimed_epoch, state.leader_epoch)
+            if not require_leader:
+                return state
         raise KafkaError(ErrorCode.NOT_LEADER_FOR_PARTITION, f"This server is not the leader for {name}-{index}.")
     check_current_leader_epoch(claimed_epoch, state.leader_epoch)
     return state

@@ -47,7 +47,7 @@ def handle(context: RequestContext, header: RequestHeader, request: AlterShareGr
         # GroupCoordinatorService refuses an empty id before any coordinator looks for the group.
         return _error(ErrorCode.INVALID_GROUP_ID, "The group id is invalid.")
     if (moved := elsewhere(context, GROUP, group_id)) is not None:
-        return _error(moved, None)  # the client asks its coordinator
+        return _error(moved, default_message(moved))  # the client asks its coordinator
     if group_id in context.groups.groups:
         return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group.")
     try:

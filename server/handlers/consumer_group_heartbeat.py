@@ -62,7 +62,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
             client_host="/" + context.client_host,
             api_version=header.api_version,
             may_describe=None if context.authorizer is None else functools.partial(context.authorize, AclOperation.DESCRIBE, ResourceType.TOPIC),
-            held_by_another_type=context.groups.streams_group(group_id) is not None or group_id in context.services.share.groups,
+            held_by_another_type=lambda: context.groups.streams_group(group_id) is not None or group_id in context.services.share.groups,
         )
     )
     return {

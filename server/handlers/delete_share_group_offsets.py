@@ -17,7 +17,7 @@ from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode, KafkaError
+from ottla.wire.errors import ErrorCode, KafkaError, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -39,11 +39,15 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
         # GroupCoordinatorService refuses an empty id before any coordinator looks for the group.
         return _error(ErrorCode.INVALID_GROUP_ID, "The group id is invalid.")
     if (moved := elsewhere(context, GROUP, request["group_id"])) is not None:
-        return _error(moved, None)  # the client asks its coordinator
+        return _error(moved, default_message(moved))  # the client asks its coordinator
     allowed = context.authorized(AclOperation.READ, ResourceType.TOPIC, [topic["topic_name"] for topic in request["topics"]])
-    group = share.groups.get(request["group_id"])
+    group_id = request["group_id"]
+    group = share.groups.get(group_id)
     if group is None:
-        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request['group_id']} not found.")
+        # GroupMetadataManager.shareGroup: an id a group of another type holds is named so.
+        held = (group_id in context.groups.groups or context.groups.consumer_group(group_id) is not None
+                or context.groups.streams_group(group_id) is not None)
+        return _error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a share group." if held else f"Group {group_id} not found.")
     if group.members:
         return _error(ErrorCode.NON_EMPTY_GROUP, "The group is not empty.")
     responses: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = [

@@ -11,6 +11,10 @@ Kafka 4.4's persister fails the whole group with UNKNOWN_SERVER_ERROR.
 As KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group
 (GROUP_AUTHORIZATION_FAILED); topics the principal may not DESCRIBE are left out of an
 every-topic answer, and named ones come last, each partition TOPIC_AUTHORIZATION_FAILED.
+
+In a cluster only a null topic list asks the group's coordinator (for the partitions the
+group initialized: NOT_COORDINATOR on other nodes); named topics are read from the share
+state on any node, as GroupCoordinatorService.describeShareGroupOffsets asks the persister.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import Answer, RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -66,11 +70,12 @@ def _describe(context: RequestContext, header: RequestHeader, request: DescribeS
             entry["error_code"] = ErrorCode.GROUP_AUTHORIZATION_FAILED
             groups.append(entry)
             continue
-        if (moved := elsewhere(context, GROUP, group_id)) is not None:
+        topics = wanted["topics"]
+        if topics is None and (moved := elsewhere(context, GROUP, group_id)) is not None:
             entry["error_code"] = moved  # the client asks its coordinator
+            entry["error_message"] = default_message(moved)
             groups.append(entry)
             continue
-        topics = wanted["topics"]
         refused: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic] = []
         if topics is not None:
             allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [topic["topic_name"] for topic in topics])

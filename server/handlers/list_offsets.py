@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ottla.server.cluster.routing import check_current_leader_epoch, leader_partition
+from ottla.server.cluster.routing import DEBUGGING_REPLICA_ID, check_current_leader_epoch, leader_partition
 from ottla.server.cluster.state import PartitionState
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
@@ -123,8 +123,9 @@ def _answer(
                 if wanted["timestamp"] < 0 and _FIRST_VERSION.get(wanted["timestamp"], version + 1) > version:
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION)
                 if cluster is not None:
-                    # KIP-392 spares only followers' debugging reads: a consumer asks the leader.
-                    state = leader_partition(context, cluster, topic["name"], wanted["partition_index"], wanted.get("current_leader_epoch", -1))
+                    # ReplicaManager.fetchOffset: only a debugging request (replica_id -2) may ask a follower.
+                    state = leader_partition(context, cluster, topic["name"], wanted["partition_index"], wanted.get("current_leader_epoch", -1),
+                                             require_leader=request.get("replica_id", -1) != DEBUGGING_REPLICA_ID)
                 log = storage.partition(topic["name"], wanted["partition_index"])
                 if cluster is None:
                     # Partition.localLogWithEpochOrThrow, as OffsetForLeaderEpoch checks it here too.

@@ -14,7 +14,7 @@ from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareGroupDe
             continue
         # GroupCoordinatorService.shareGroupDescribe refuses an empty id before it routes the others.
         if (error := ErrorCode.INVALID_GROUP_ID if not group_id else elsewhere(context, GROUP, group_id)) is not None:
-            groups.append(_error(group_id, error, None))  # else the client asks its coordinator
+            # A routed refusal carries its default words (GroupCoordinatorService.handleOperationException).
+            groups.append(_error(group_id, error, None if error is ErrorCode.INVALID_GROUP_ID else default_message(error)))
             continue
         answer = _describe(context, group_id)
         if answer["error_code"] == ErrorCode.NONE:

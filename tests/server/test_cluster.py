@@ -237,8 +237,8 @@ def test_each_coordinator_answers_only_for_its_own_groups_and_transactions(clust
     owner.close()
     assert initialized["error_code"] == ErrorCode.NONE
     heartbeat = {"group_id": group, "member_id": "m", "member_epoch": 0, "endpoint_information_epoch": 0, "instance_id": None, "rack_id": None,
-                 "rebalance_timeout_ms": 30_000, "topology": None, "active_tasks": None, "standby_tasks": None, "warmup_tasks": None,
-                 "process_id": None, "user_endpoint": None, "client_tags": None, "task_offsets": None, "task_end_offsets": None,
+                 "rebalance_timeout_ms": 30_000, "topology": {"epoch": 0, "subtopologies": []}, "active_tasks": [], "standby_tasks": [],
+                 "warmup_tasks": [], "process_id": "p", "user_endpoint": None, "client_tags": None, "task_offsets": None, "task_end_offsets": None,
                  "shutdown_application": False}
     for node in (1, 2, 3):
         connection = _connect(cluster, node)

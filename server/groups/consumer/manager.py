@@ -138,8 +138,9 @@ class HeartbeatRequest:
     # Whether the member's principal may Describe a topic (None: no authorizer): what its
     # regex resolves to leaves out the others, as Kafka's TopicRegexResolver does.
     may_describe: Callable[[str], bool] | None = None
-    # Whether a streams or share group holds the id (this coordinator does not keep those).
-    held_by_another_type: bool = False
+    # Whether a streams or share group holds the id (this coordinator does not keep those):
+    # asked only once the checks made before the group's coordinator is found have passed.
+    held_by_another_type: Callable[[], bool] = lambda: False
     # Whether TopicPartitions named any topic, even with no partition (`owned` leaves those out).
     owned_listed: bool = False
 
@@ -319,7 +320,7 @@ class ConsumerGroupManager:
             raise _Refused(ErrorCode.INVALID_REQUEST, "MemberEpoch is invalid.")
         if request.server_assignor is not None and request.server_assignor not in self.config.assignors:
             raise _Refused(ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {request.server_assignor} is not supported. Supported assignors: {', '.join(self.config.assignors)}.")
-        if request.held_by_another_type:
+        if request.held_by_another_type():
             raise _Refused(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {request.group_id} is not a consumer group.")
 
     def _heartbeat(self, request: HeartbeatRequest) -> HeartbeatResult:
