@@ -8,6 +8,11 @@ As KafkaApis.handleShareAcknowledgeRequest: a null group id is INVALID_REQUEST (
 is a group like any other), then READ on the group (GROUP_AUTHORIZATION_FAILED), then the
 member id (`member_id_valid`, INVALID_REQUEST), then the session; READ on each topic
 (TOPIC_AUTHORIZATION_FAILED per partition).
+
+KafkaApis keys the acknowledgements by partition (a partition named twice answers once, with
+its last entry's batches) and answers from maps: every partition refused before
+SharePartitionManager (`_CHECKED_BEFORE`, without a message), each partition whose batches it
+took, and, only when it took some, the partitions that acknowledged nothing (NONE).
 """
 
 from __future__ import annotations
@@ -54,18 +59,16 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
         session.connection = context.client.address
     elif share.sessions.get(node_id, group_id, member_id) is None:
         return _error(header.api_version, ErrorCode.SHARE_SESSION_NOT_FOUND)
-    responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = []
+    answers = acknowledge_all(context, group_id, member_id, request["topics"], header.api_version >= 2 and request.get("is_renew_ack", False))
+    by_topic: dict[bytes, list[ShareAcknowledgeResponsePartitionData]] = {}
     endpoints: dict[int, Any] = {}
-    for topic in request["topics"]:
-        partitions: list[ShareAcknowledgeResponsePartitionData] = []
-        for partition in topic["partitions"]:
-            error, message = acknowledge(context, group_id, member_id, topic["topic_id"], partition,
-                                         header.api_version >= 2 and request.get("is_renew_ack", False))
-            moved = error is ErrorCode.NOT_LEADER_FOR_PARTITION
-            partitions.append({"partition_index": partition["partition_index"], "error_code": error, "error_message": message,
-                               "current_leader": moved_to(context, topic["topic_id"], partition["partition_index"], endpoints)
-                               if moved else leader(context)})
-        responses.append({"topic_id": topic["topic_id"], "partitions": partitions})
+    for (topic_id, index), (error, message) in answers.items():
+        moved = error is ErrorCode.NOT_LEADER_FOR_PARTITION
+        by_topic.setdefault(topic_id, []).append({
+            "partition_index": index, "error_code": error, "error_message": message,
+            "current_leader": moved_to(context, topic_id, index, endpoints) if moved else leader(context)})
+    responses: list[ShareAcknowledgeResponseShareAcknowledgeTopicResponse] = [
+        {"topic_id": topic_id, "partitions": partitions} for topic_id, partitions in by_topic.items()]
     if epoch == FINAL_EPOCH:
         share.close_session(node_id, group_id, member_id)
     response: ShareAcknowledgeResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None,
@@ -73,6 +76,20 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareAcknowl
     if header.api_version >= 2:
         response["acquisition_lock_timeout_ms"] = share.lock_duration_ms(group_id)
     return response
+
+
+def acknowledge_all(context: RequestContext, group_id: str, member_id: str, topics: Any,
+                    allow_renew: bool) -> dict[tuple[bytes, int], tuple[ErrorCode, str | None]]:
+    """The acknowledgements of every partition `topics` names (ShareAcknowledge's, or a
+    ShareFetch's that carries any), by (topic id, partition), as KafkaApis keys them: a
+    partition named twice counts once, with its last entry's batches. The answer lists each
+    partition refused before SharePartitionManager, each whose batches it took, and, only when
+    it took some, those that acknowledged nothing (NONE)."""
+    entries = {(topic["topic_id"], partition["partition_index"]): partition for topic in topics for partition in topic["partitions"]}
+    answers = {key: acknowledge(context, group_id, member_id, key[0], partition, allow_renew) for key, partition in entries.items()}
+    taken = any(entries[key]["acknowledgement_batches"] and not refused_before(*answer) for key, answer in answers.items())
+    return {key: answer for key, answer in answers.items()
+            if entries[key]["acknowledgement_batches"] or answer[0] is not ErrorCode.NONE or taken}
 
 
 def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id: bytes, partition: Any,
@@ -92,7 +109,25 @@ def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id
             return exc.code, None  # its leader holds the share-partition
     batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
                for batch in partition["acknowledgement_batches"]]
-    return context.services.share.acknowledge(group_id, member_id, topic_id, partition["partition_index"], batches, allow_renew)
+    index = partition["partition_index"]
+    in_range = 0 <= index < info.partitions
+    if not batches and in_range:
+        return ErrorCode.NONE, None
+    error, message = context.services.share.acknowledge(group_id, member_id, topic_id, index, batches, allow_renew)
+    if not in_range and error is ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+        return error, None  # KafkaApis' metadata check, ahead of SharePartitionManager's (which has a message)
+    return error, message
+
+
+# What KafkaApis refuses before SharePartitionManager sees a partition's batches: these come
+# without a message (SharePartitionManager's own refusals carry one, or are not among these).
+_CHECKED_BEFORE = frozenset({ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.INVALID_REQUEST, ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_LEADER_FOR_PARTITION})
+
+
+def refused_before(error: ErrorCode, message: str | None) -> bool:
+    """Whether `acknowledge`'s answer is a refusal KafkaApis makes before SharePartitionManager."""
+    return error in _CHECKED_BEFORE and message is None
 
 
 def leader(context: RequestContext) -> ShareAcknowledgeResponseLeaderIdAndEpoch:

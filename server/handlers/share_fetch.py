@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import Answer, DataWakeups, RequestContext
-from ottla.server.handlers.share_acknowledge import acknowledge, leader, moved_to
+from ottla.server.handlers.share_acknowledge import acknowledge_all, leader, moved_to
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share import Acquired
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession, member_id_valid
@@ -85,12 +85,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         # Kafka closes only a session it has: the acknowledgements of a closing fetch without one
         # are not applied.
         return _error(ErrorCode.SHARE_SESSION_NOT_FOUND)
-    ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]] = {}
-    for topic in request["topics"]:
-        for partition in topic["partitions"]:
-            if partition["acknowledgement_batches"]:
-                key = (topic["topic_id"], partition["partition_index"])
-                ack_errors[key] = acknowledge(context, group_id, member_id, topic["topic_id"], partition, renewing)
+    # As KafkaApis: a fetch carrying any acknowledgement has every partition it names acknowledged.
+    ack_errors = acknowledge_all(context, group_id, member_id, request["topics"], renewing) if has_acks else {}
     if session is None:
         share.close_session(node_id, group_id, member_id)
         return _respond(context, group_id, {}, ack_errors)

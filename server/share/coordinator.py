@@ -420,9 +420,13 @@ class ShareCoordinator:
         previous = member.assignment
         try:
             self._update(group, changed)
+            # ShareGroupAssignmentBuilder: the member takes its target at a new epoch, or keeps
+            # its epoch when its subscription changed; either way only of topics it subscribes to.
             if member.member_epoch != group.assignment_epoch:
                 member.previous_member_epoch, member.member_epoch = member.member_epoch, group.assignment_epoch
-                member.assignment = group.target.get(member_id, {})
+                member.assignment = self._subscribed(group.target.get(member_id, {}), member.subscribed_topic_names)
+            elif changed:
+                member.assignment = self._subscribed(group.target.get(member_id, {}), member.subscribed_topic_names)
             self._initialize(group)
         except KafkaError as exc:
             return exc.code, None, None
@@ -430,6 +434,12 @@ class ShareCoordinator:
         # GroupMetadataManager.shareGroupHeartbeat: a join, a heartbeat naming its subscription, or a change.
         sent = member.assignment if member_epoch == 0 or subscribed_topic_names is not None or member.assignment != previous else None
         return ErrorCode.NONE, member, sent
+
+    def _subscribed(self, assignment: Assignment, names: list[str]) -> Assignment:
+        """ShareGroupAssignmentBuilder.filterAssignedPartitions: `assignment` but the topics
+        not among `names` (a target computed before a subscription changed holds them)."""
+        ids = {info.topic_id for name in names if (info := self.storage.topic(name)) is not None}
+        return {topic_id: partitions for topic_id, partitions in assignment.items() if topic_id in ids}
 
     def _update(self, group: ShareGroup, changed: bool) -> None:
         """Bump the group epoch (persisted) when the membership, a subscription or the
@@ -643,11 +653,14 @@ class ShareCoordinator:
         error. Persisted before it is answered. KafkaApis validates the batches' shape before
         any share-partition is looked up: each names at least one type, one for all its
         offsets or one per offset, and none unknown. The error comes with the message Kafka
-        4.4 gives it where this knows it (`_refusal`)."""
+        4.4 gives it where this knows it (`_refusal`). KafkaApis refuses only a batch starting
+        below the previous one's last offset (the first's "previous end" is -1): a batch may
+        start at the offset the previous one ends at, and Kafka's SharePartition then finds that
+        offset no longer acquired, unless the earlier batch renewed it."""
         allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
         previous_last = -1
         for first, last, types in batches:
-            if (first <= previous_last or first > last or not types or len(types) not in (1, last - first + 1)
+            if (first < previous_last or first > last or not types or len(types) not in (1, last - first + 1)
                     or any(t not in AcknowledgeType._value2member_map_ for t in types) or (not allow_renew and 4 in types)):
                 return ErrorCode.INVALID_REQUEST, None
             previous_last = last
@@ -656,6 +669,7 @@ class ShareCoordinator:
             # SharePartitionManager.acknowledge: no share-partition of the group here.
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, default_message(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         partition.limits = self._limits(group_id)
+        settled: set[int] = set()  # offsets an earlier batch of this request no longer leaves acquired
         for first, last, types in batches:
             refusal = _refusal(partition, first)
             if refusal is not None:
@@ -666,6 +680,11 @@ class ShareCoordinator:
                 return error, _PAST_FIRST if first >= partition.end_offset else _PAST_LAST
             if error is not ErrorCode.NONE:
                 return error, None
+            # Checked, so within what was handed out: a bounded range.
+            offsets = range(max(first, partition.start_offset), last + 1)
+            if any(offset in settled for offset in offsets):
+                return ErrorCode.INVALID_RECORD_STATE, _NOT_ACQUIRED
+            settled.update(o for o in offsets if (types[0] if len(types) == 1 else types[o - first]) != AcknowledgeType.RENEW)
         for first, last, types in batches:
             partition.acknowledge(member_id, first, last, types)
         if batches:
@@ -959,6 +978,7 @@ class ShareCoordinator:
 
 # The messages of Kafka 4.4's refusals of an acknowledgement batch: SharePartition.fetchSubMapForAcknowledgementBatch's.
 _NOT_CACHED = "Batch record not found. The request batch offsets are not found in the cache."
+_NOT_ACQUIRED = "The offset cannot be acknowledged. The offset is not acquired."
 _PAST_FIRST = "Batch record not found. The first offset in request is past acquired records."
 _PAST_LAST = "Batch record not found. The last offset in request is past acquired records."
 
