@@ -561,8 +561,9 @@ def _answer(peer: Peer, api: int, version: int, silent: bool) -> dict[str, Any]:
 def _produce_one(conns: list[_Connection], topic: str, partitions: int) -> None:
     """One record in each partition, through whichever node of `conns` leads it. Kafka's replica
     manager may lead a new partition a moment after Metadata names its leader, and answers
-    NOT_LEADER_OR_FOLLOWER until then."""
-    batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")])
+    NOT_LEADER_OR_FOLLOWER until then. Stamped now: Kafka deletes a record older than
+    retention.ms (7 days) at its first retention check, 30 s after it starts."""
+    batch = build_batch([Record(0, int(time.time() * 1000), b"k", b"v")])
     pending = list(range(partitions))
 
     def produced() -> bool:
