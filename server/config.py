@@ -351,18 +351,26 @@ AUTHORIZER_KEYS: dict[str, ConfigKey] = {
         ConfigKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "With an authorizer, allow what no ACL of the resource speaks to."),
     )
 }
+# Kafka's internal settings (KafkaConfig's defineInternal) that Ottla reads with `value`:
+# DescribeConfigs does not list them.
+INTERNAL_KEYS: dict[str, ConfigKey] = {
+    key.name: key
+    for key in (
+        ConfigKey("log.initial.task.delay.ms", LONG, 30000, "How long after start the first retention pass waits; for tests.", at_least(0)),
+    )
+}
 
 
 @functools.cache
 def all_keys() -> dict[str, ConfigKey]:
     """Ottla's settings and Kafka's settings it only accepts: every name a value may be given
     for. Built on first use: looking one name up is `setting_key`'s, which builds only its key."""
-    return {**inert_keys(), **AUTHORIZER_KEYS, **SETTINGS}
+    return {**inert_keys(), **AUTHORIZER_KEYS, **INTERNAL_KEYS, **SETTINGS}
 
 
 def setting_key(name: str) -> ConfigKey | None:
     """The definition of `name` as `all_keys` has it, if it has one."""
-    return SETTINGS.get(name) or AUTHORIZER_KEYS.get(name) or inert_key(name)
+    return SETTINGS.get(name) or AUTHORIZER_KEYS.get(name) or INTERNAL_KEYS.get(name) or inert_key(name)
 
 
 # Kafka settings kept with the ones Ottla only accepts, though Ottla acts on them.

@@ -1,5 +1,6 @@
 """Kafka's background log tasks, run on the broker's event loop: retention (LogManager's
-cleanupLogs, every `log.retention.check.interval.ms`), compaction (the LogCleaner, every
+cleanupLogs, first `log.initial.task.delay.ms` after the start, then every
+`log.retention.check.interval.ms`), compaction (the LogCleaner, every
 `log.cleaner.backoff.ms` while `log.cleaner.enable`) and time-based flushes (flushDirtyLogs,
 every `log.flush.scheduler.interval.ms`), the removal of deleted segments and topics
 once their file.delete.delay.ms has passed (Kafka schedules each such delete; here a check
@@ -54,18 +55,24 @@ class LogMaintenance:
         self._moves: asyncio.Task[None] | None = None
         self._database_tasks: dict[str, asyncio.Task[None]] = {}
         self._removal: asyncio.Future[None] | None = None
+        # Kafka's LogManager.startup schedules its first retention pass this long after the start,
+        # whatever the interval: a record past retention.ms goes 30 s in, not 5 minutes.
+        self._first_retention_at = time.monotonic() + config.value("log.initial.task.delay.ms") / 1000
 
     def start(self) -> None:
         storage = self.storage
         config = self.config
-        self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention)
+        first_retention_ms = self._first_retention_ms(config.log_retention_check_interval_ms)
+        self._every("retention", config.log_retention_check_interval_ms, storage.enforce_retention, first_retention_ms)
         if storage.is_async:
             from ottla.storage.postgresql.engine import PostgresStorage
 
             assert isinstance(storage, PostgresStorage)
             database = storage
             expiration_ms = config.producer_id_expiration_ms
-            self._every_database("retention", config.log_retention_check_interval_ms, database.enforce_database_retention)
+            self._every_database(
+                "retention", config.log_retention_check_interval_ms, database.enforce_database_retention, first_retention_ms
+            )
             self._every_database(
                 "producer expiry", config.producer_id_expiration_check_interval_ms,
                 lambda now_ms: database.expire_database_producers(now_ms, expiration_ms),
@@ -81,6 +88,12 @@ class LogMaintenance:
             self._every("log dirs", LOG_DIR_CHECK_MS, self._check_log_dirs)
             if config.log_flush_offset_checkpoint_interval_ms > 0:  # Kafka's scheduler: 0 is no period
                 self._every("recovery point checkpoint", config.log_flush_offset_checkpoint_interval_ms, storage.checkpoint_recovery_points)
+
+    def _first_retention_ms(self, interval_ms: int) -> float:
+        """Milliseconds to the next retention pass of a schedule (re)started now: what is left of
+        the initial delay, or once that has passed (a reconfiguration) a whole interval."""
+        left_ms = (self._first_retention_at - time.monotonic()) * 1000
+        return left_ms if left_ms > 0 else interval_ms
 
     @property
     def map_capacity(self) -> int:
@@ -127,8 +140,11 @@ class LogMaintenance:
             self._compaction_steps = self.storage.compaction_steps(now_ms, self.map_capacity)
             self._compaction = asyncio.get_running_loop().create_task(self._compact(self._compaction_steps))
 
-    def _every_database(self, name: str, interval_ms: int, task: Callable[[int], Awaitable[object]]) -> None:
-        """`task` every `interval_ms` as a task of its own, unless its last pass is still running."""
+    def _every_database(
+        self, name: str, interval_ms: int, task: Callable[[int], Awaitable[object]], first_ms: float | None = None
+    ) -> None:
+        """`task` every `interval_ms` (the first after `first_ms`, by default an interval) as a
+        task of its own, unless its last pass is still running."""
 
         async def run(now_ms: int) -> None:
             try:
@@ -142,7 +158,7 @@ class LogMaintenance:
             if running is None or running.done():
                 self._database_tasks[name] = asyncio.get_running_loop().create_task(run(now_ms))
 
-        self._every(f"database {name}", interval_ms, start)
+        self._every(f"database {name}", interval_ms, start, first_ms)
 
     async def _compact(self, steps: Generator[None, None, int]) -> None:
         try:
@@ -184,7 +200,9 @@ class LogMaintenance:
             self._removal = asyncio.get_running_loop().run_in_executor(None, _remove_all, taken)
             self._removal.add_done_callback(_log_removal_failure)
 
-    def _every(self, name: str, interval_ms: int, task: Callable[[int], object]) -> None:
+    def _every(self, name: str, interval_ms: int, task: Callable[[int], object], first_ms: float | None = None) -> None:
+        """`task` every `interval_ms`, the first time after `first_ms` (by default an interval)."""
+
         def run() -> None:
             try:
                 task(time.time_ns() // 1_000_000)
@@ -194,7 +212,7 @@ class LogMaintenance:
             self._timers[name] = loop.call_later(interval_ms / 1000, run)
 
         loop = asyncio.get_running_loop()
-        self._timers[name] = loop.call_later(interval_ms / 1000, run)
+        self._timers[name] = loop.call_later((interval_ms if first_ms is None else first_ms) / 1000, run)
 
 
 def _remove_all(taken: list[list[pathlib.Path]]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ottla.server.config import BrokerConfig
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.storage.config import INTERNAL_TOPIC_KEYS, TOPIC_KEYS, BrokerSynonym, ConfigKey, InvalidConfigValue
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -56,18 +57,21 @@ def _parse_value(name: str, value: str) -> str:
     return value if name in INTERNAL_TOPIC_KEYS else key.render(parsed) or ""
 
 
-def validate_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
+def validate_configs(configs: Mapping[str, str | None], held: int = 0) -> dict[str, str]:
     """A whole set of topic overrides, validated and normalised (in the order given), refused as
     Kafka's controller refuses them: every null value named at once
     (ControllerConfigurationValidator.filterAndValidateNullConfigs), then an unknown name
     (LogConfig.validateNames), then the first value refused in LogConfig's definition order
-    (LogConfigDef.parse), whatever order the request lists them in. Among several null or
-    unknown names Kafka's order is its HashMap's; the request's is kept here."""
+    (LogConfigDef.parse), whatever order the request lists them in. Null names are listed in
+    the request's order; of several unknown names the one reported is the first in the order
+    the controller's HashMap of the whole set iterates (`java_order`), which also holds the
+    `held` overrides an alteration leaves as they are."""
     values = {name: value for name, value in configs.items() if value is not None}
     if len(values) < len(configs):
         nulls = ",".join(name for name in configs if name not in values)
         raise KafkaError(ErrorCode.INVALID_CONFIG, f"Null value not supported for topic configs: {nulls}")
-    unknown = next((name for name in values if name not in TOPIC_KEYS and name not in INTERNAL_TOPIC_KEYS), None)
+    hash_ordered = java_order(list(values), string_hash, default_capacity(len(values) + held))
+    unknown = next((name for name in hash_ordered if name not in TOPIC_KEYS and name not in INTERNAL_TOPIC_KEYS), None)
     if unknown is not None:
         raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {unknown}")
     parsed = {name: _parse_value(name, values[name]) for name in sorted(values, key=lambda name: _RANK.get(name, len(_RANK)))}

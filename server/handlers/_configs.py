@@ -198,7 +198,7 @@ def replace_topic_configs(
     `stored_after`; None when nothing is left to do. Whether the topic exists is asked after its
     values are judged, as Kafka's ConfigurationControlManager validates a change before its
     existence check (UNKNOWN_TOPIC_OR_PARTITION)."""
-    configs = {**(unchanged or {}), **validate_configs(overrides)}
+    configs = {**(unchanged or {}), **validate_configs(overrides, held=len(unchanged or {}))}
     check_together(configs, context.storage.defaults)
     if context.storage.topic(name) is None:
         raise _no_such_topic(name)

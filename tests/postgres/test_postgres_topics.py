@@ -191,7 +191,7 @@ def test_retention_times_a_batch_without_a_timestamp_from_when_it_was_stored(pos
     """Kafka's LogSegment.largestTimestamp falls back to the segment file's modification time
     for records without a timestamp: they stay retention.ms from when they were stored, neither
     deleted at the first pass nor kept for ever."""
-    with _serve(postgres_url, "log.retention.check.interval.ms=100") as (bootstrap, _):
+    with _serve(postgres_url, "log.initial.task.delay.ms=0", "log.retention.check.interval.ms=100") as (bootstrap, _):
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topics = [
             ConfluentNewTopic("untimed-kept", 1, 1, config={"retention.ms": "3600000"}),
@@ -209,7 +209,7 @@ def test_retention_times_a_batch_without_a_timestamp_from_when_it_was_stored(pos
 
 
 def test_retention_deletes_whole_old_batches_from_postgresql(postgres_url: str) -> None:
-    with _serve(postgres_url, "log.retention.check.interval.ms=100") as (bootstrap, _):
+    with _serve(postgres_url, "log.initial.task.delay.ms=0", "log.retention.check.interval.ms=100") as (bootstrap, _):
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topics = [
             ConfluentNewTopic("by-time", 1, 1, config={"retention.ms": "3600000"}),

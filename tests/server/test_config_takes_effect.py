@@ -1,6 +1,6 @@
 """Topic configs, and the dynamic broker configs topics without an override take, altered at
 runtime change what the log does, without a restart: retention deletes old segments at the next
-check (log.retention.check.interval.ms)."""
+check (log.retention.check.interval.ms; the first from the start, log.initial.task.delay.ms=0)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _earliest(bootstrap: str, tp: TopicPartition) -> int:
 
 
 def test_retention_altered_at_runtime_deletes_old_segments():
-    with running_broker(data_dir=None, log_retention_check_interval_ms=CHECK_INTERVAL_MS) as broker:
+    with running_broker(data_dir=None, log_initial_task_delay_ms=0, log_retention_check_interval_ms=CHECK_INTERVAL_MS) as broker:
         # One batch per segment (the embedding API takes segment sizes below Kafka's 1 MiB floor).
         broker.create_topic("aging", partitions=1, segment_bytes=100)
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
@@ -50,7 +50,7 @@ def test_retention_altered_at_runtime_deletes_old_segments():
 
 
 def test_a_broker_retention_altered_at_runtime_applies_to_topics_without_their_own():
-    with running_broker(data_dir=None, log_retention_check_interval_ms=CHECK_INTERVAL_MS) as broker:
+    with running_broker(data_dir=None, log_initial_task_delay_ms=0, log_retention_check_interval_ms=CHECK_INTERVAL_MS) as broker:
         broker.create_topic("aging-default", partitions=1, segment_bytes=100)
         broker.create_topic("aging-own", partitions=1, segment_bytes=100, retention_ms=-1)
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
