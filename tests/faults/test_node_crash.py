@@ -183,7 +183,7 @@ def test_a_parked_acks_all_produce_times_out_or_learns_the_isr_shrank_below_min_
     connection = Connection(host, int(port), DEADLINE_S, "crash-test")
 
     def produce(value: bytes, timeout_ms: int) -> tuple[int, int]:
-        batch = build_batch([Record(offset=0, timestamp=1_700_000_000_000, key=None, value=value, headers=())])
+        batch = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=None, value=value, headers=())])
         body = {"transactional_id": None, "acks": -1, "timeout_ms": timeout_ms,
                 "topic_data": [{"name": "shrunk", "partition_data": [{"index": 0, "records": batch}]}]}
         (answer,) = connection.request(ApiKey.PRODUCE, 11, body)["responses"][0]["partition_responses"]

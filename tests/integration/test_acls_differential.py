@@ -35,7 +35,7 @@ ANONYMOUS, NOBODY = "User:ANONYMOUS", "User:nobody"
 TOPICS = ("acl-read", "acl-write", "acl-describe", "acl-all", "acl-hidden", "acl-configs")
 KAFKA_ACLS = "org.apache.kafka.tools.AclCommand"  # what kafka-acls.sh runs
 _ZERO_ID = bytes(16)
-_BATCH = build_batch([Record(0, 1_700_000_000_000, b"k", b"v", ())])
+_BATCH = build_batch([Record(0, int(time.time() * 1000), b"k", b"v", ())])
 _UNKNOWN_ID = bytes(range(1, 17))
 
 

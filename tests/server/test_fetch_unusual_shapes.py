@@ -6,6 +6,7 @@ stable offset, log start, aborted transactions, bytes of records)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ def setup() -> Iterator[tuple[Connection, dict[str, bytes]]]:
         connection = _connect(broker)
         for index in (0, 1):
             for i in range(5):
-                batch = build_batch([Record(0, 1_700_000_000_000, None, b"v%d" % i, ())])
+                batch = build_batch([Record(0, int(time.time() * 1000), None, b"v%d" % i, ())])
                 answer = connection.request(ApiKey.PRODUCE, 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": None, "topic_data": [
                     {"name": "t", "partition_data": [{"index": index, "records": batch}]}]})
                 assert answer["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.NONE

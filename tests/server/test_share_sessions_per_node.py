@@ -10,6 +10,7 @@ TestShareGroupETL lost records on three nodes), so only the requests show which 
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -65,7 +66,7 @@ def test_each_leader_keeps_its_own_share_session_of_a_member(cluster: ThreadedBr
         assert _share_fetch(a, member, 0, [first], topic_id)["error_code"] == ErrorCode.NONE
         assert _share_fetch(b, member, 0, [second], topic_id)["error_code"] == ErrorCode.NONE
         for connection, index in ((a, first), (b, second)):
-            batch = build_batch([Record(i, 1_700_000_000_000, None, b"job", ()) for i in range(RECORDS)])
+            batch = build_batch([Record(i, int(time.time() * 1000), None, b"job", ()) for i in range(RECORDS)])
             produced = connection.request(ApiKey.PRODUCE, 11, {"transactional_id": None, "acks": -1, "timeout_ms": 5000,
                 "topic_data": [{"name": TOPIC, "partition_data": [{"index": index, "records": batch}]}]})
             assert produced["responses"][0]["partition_responses"][0]["error_code"] == ErrorCode.NONE
