@@ -486,9 +486,14 @@ class GroupCoordinator:
         """GroupCoordinatorService.deleteOffsets: an empty group id is INVALID_GROUP_ID, not a group not found.
         A consumer group's topics are those its members subscribe to, by name or resolved regex
         (ModernGroup.isSubscribedToTopic), in any state (ConsumerGroup.validateOffsetDelete):
-        its offset holder is an empty classic group that knows no subscriptions."""
+        its offset holder is an empty classic group that knows no subscriptions. So are a
+        streams group's: its topology's source topics while it has members (StreamsGroup.isSubscribedToTopic)."""
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID, []
+        streams = self.streams_groups.get(group_id)
+        if streams is not None:
+            self._offset_holder(group_id)
+            return self.offsets.delete_offsets(group_id, wanted, streams.is_subscribed_to)
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
             self._offset_holder(group_id)
@@ -626,9 +631,11 @@ class GroupCoordinator:
         for group in list(self.groups.values()):
             consumer = self.consumer_groups.get(group.group_id)
             streams = self.streams_groups.get(group.group_id)
-            if streams is not None and streams.members:
-                continue  # a streams group's offsets expire only once it is empty
             try:
+                if streams is not None and streams.members:
+                    # From their commit, but for its topology's source topics (StreamsGroup.offsetExpirationCondition).
+                    expired_total += self.offsets.expire(group, now, streams.subscribed_topics())
+                    continue
                 if consumer is not None and consumer.members:
                     expired_total += self.offsets.expire(group, now, self.consumer.subscribed_topics(consumer))
                     continue

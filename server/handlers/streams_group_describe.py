@@ -143,7 +143,7 @@ def _describe(context: RequestContext, group_id: str, answer: StreamsGroupDescri
             "target_assignment": _assignment(group.target.get(member.member_id, TasksTuple())),
             "is_classic": False,
         }
-        for member in group.members.values()
+        for member in group.members_in_map_order()
     ]
 
 

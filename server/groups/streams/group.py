@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ottla.server.coordinator.transitions import TransitionTable
 from ottla.server.groups.records import OffsetAndMetadata
 from ottla.server.groups.streams.records import Tasks
+from ottla.server.java_hashing import string_hash
 
 
 class StreamsGroupState(Enum):
@@ -176,6 +177,9 @@ class StreamsGroup:
     shutdown_requested_by: str | None = None
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
     task_offsets: dict[str, TaskOffsets] = field(default_factory=dict)  # member id -> its last report
+    # The length of Kafka's members hash table (TimelineHashMap, created for 0 entries), which
+    # with the insertion order decides the order Kafka iterates members in (describe, endpoints).
+    member_slots: int = 2
 
     @property
     def topology_epoch(self) -> int:
@@ -197,13 +201,44 @@ class StreamsGroup:
         TRANSITIONS.check(self.state, target)
         self.state = target
 
+    def subscribed_topics(self) -> frozenset[str]:
+        """StreamsGroup.isSubscribedToTopic's topics: a group with members reads the source and
+        repartition source topics of its topology (not those a source pattern matches), whose
+        committed offsets neither OffsetDelete nor expiration may drop; an empty group reads none."""
+        if self.state in (StreamsGroupState.EMPTY, StreamsGroupState.DEAD) or self.topology is None:
+            return frozenset()
+        return frozenset(topic for subtopology in self.topology["subtopologies"]
+                         for topic in (*subtopology["source_topics"], *(t["name"] for t in subtopology["repartition_source_topics"])))
+
+    def is_subscribed_to(self, topic: str) -> bool:
+        return topic in self.subscribed_topics()
+
     def put_member(self, member: StreamsMember) -> None:
+        """A joining member is put twice in Kafka's members map (its metadata record, then its
+        assignment record), each put growing the table first when it would be too full."""
         previous = self.members.get(member.member_id)
         if previous is not None and previous.metadata.instance_id is not None:
             self.static_members.pop(previous.metadata.instance_id, None)
+        self._grow_member_slots()
+        if previous is None:
+            self._grow_member_slots(joined=1)
         self.members[member.member_id] = member
         if member.metadata.instance_id is not None:
             self.static_members[member.metadata.instance_id] = member.member_id
+
+    def _grow_member_slots(self, joined: int = 0) -> None:
+        """BaseHashTable.baseAddOrReplace: before any put, the table doubles when one more
+        entry than it holds would fill it past 0.75; it never shrinks."""
+        if (len(self.members) + joined + 1) * 0.75 > self.member_slots:
+            self.member_slots *= 2
+
+    def members_in_map_order(self) -> list[StreamsMember]:
+        """The members as Kafka's TimelineHashMap iterates them (StreamsGroupDescribe's order):
+        by the slot of the member id's hash, and within a slot the later-inserted first
+        (entries are chained in insertion order, a replaced one keeps its place, and the
+        iterator takes each slot's chain from its end)."""
+        inserted = {member_id: index for index, member_id in enumerate(self.members)}
+        return sorted(self.members.values(), key=lambda m: (_map_slot(m.member_id, self.member_slots), -inserted[m.member_id]))
 
     def remove_member(self, member_id: str) -> StreamsMember | None:
         member = self.members.pop(member_id, None)
@@ -231,6 +266,14 @@ class StreamsGroup:
             for m in self.members.values()
             if any(partition in getattr(tasks, role).get(subtopology, ()) for tasks in (m.current.assigned, m.current.pending_revocation))
         }
+
+
+def _map_slot(key: str, slots: int) -> int:
+    """BaseHashTable.findSlot: the top bits of the key's Java String.hashCode times Knuth's
+    64-bit multiplier, as many as `slots` (a power of two) needs."""
+    java_hash = string_hash(key)
+    signed = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
+    return ((signed * -7046029254386353131) & 0xFFFFFFFFFFFFFFFF) >> (65 - slots.bit_length())
 
 
 class UnknownMemberState(Exception):

@@ -433,7 +433,7 @@ class StreamsGroupManager:
             status=status,
             assignment=updated.assigned if joining or changed else None,
             endpoint_information_epoch=staged.endpoint_epoch,
-            endpoints=self._endpoints(staged, configured) if staged.endpoint_epoch != request.endpoint_information_epoch else None,
+            endpoints=self._endpoints(group, member, replaced, configured) if staged.endpoint_epoch != request.endpoint_information_epoch else None,
         )
 
     def _find_member(self, group: StreamsGroup, request: HeartbeatRequest) -> tuple[StreamsMember, StreamsMember | None]:
@@ -588,11 +588,15 @@ class StreamsGroupManager:
         interval_ms = int(self.group_config(group.group_id, "streams.assignment.interval.ms"))
         return group.assignment_timestamp_ms == 0 or interval_ms == 0 or now_ms >= group.assignment_timestamp_ms + interval_ms
 
-    def _endpoints(self, group: StreamsGroup, configured: ConfiguredTopology) -> list[tuple[tuple[str, int], list[tuple[str, list[int]]], list[tuple[str, list[int]]]]]:
+    def _endpoints(self, before: StreamsGroup, updated: StreamsMember, replaced: StreamsMember | None,
+                   configured: ConfiguredTopology) -> list[tuple[tuple[str, int], list[tuple[str, list[int]]], list[tuple[str, list[int]]]]]:
         """EndpointToPartitionsManager: per member with an endpoint, the source partitions of
-        its active tasks and of its standby tasks, for interactive queries."""
+        its active tasks and of its standby tasks, for interactive queries. As
+        StreamsGroup.buildEndpointToPartitions: the other members as the group's map held them
+        before this heartbeat, in its order, then the heartbeating member as updated."""
+        skipped = {updated.member_id} | ({replaced.member_id} if replaced is not None else set())
         result = []
-        for member in group.members.values():
+        for member in [*(m for m in before.members_in_map_order() if m.member_id not in skipped), updated]:
             endpoint = member.metadata.user_endpoint
             if endpoint is None:
                 continue
