@@ -55,3 +55,16 @@ def uuid_hash(topic_id: bytes) -> int:
 def int_hash(value: int) -> int:
     """java.lang.Integer.hashCode, unsigned."""
     return value & 0xFFFFFFFF
+
+
+# BaseHashTable.findSlot's multiplier (Fibonacci hashing), as an unsigned 64-bit int.
+_SLOT_MULTIPLIER = 0x9E3779B97F4A7C15
+
+
+def timeline_slot(key: str, slots: int) -> int:
+    """The slot of a String key in Kafka's TimelineHashMap (BaseHashTable.findSlot): the top
+    bits of its sign-extended hashCode times the Fibonacci multiplier, as many as `slots` (a
+    power of two) needs."""
+    h = string_hash(key)
+    signed = h - (1 << 32) if h >= 1 << 31 else h
+    return ((signed * _SLOT_MULTIPLIER) & 0xFFFF_FFFF_FFFF_FFFF) >> (65 - slots.bit_length())

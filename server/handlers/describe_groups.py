@@ -6,7 +6,10 @@ error before v6, with GROUP_ID_NOT_FOUND and Kafka's message from v6 (KIP-1043).
 
 A group the principal may not DESCRIBE is answered GROUP_AUTHORIZATION_FAILED, ahead of the
 others, as KafkaApis.handleDescribeGroupsRequest orders them; v3+ asked for it, a described
-group carries the principal's authorized operations on it."""
+group carries the principal's authorized operations on it.
+
+Members are listed as ClassicGroup.allMembers gives them: the iteration order of its HashMap
+by member id."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 from ottla.server.cluster.coordinators import GROUP, refusal
 from ottla.server.context import RequestContext
 from ottla.server.groups.state import GroupState
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -90,7 +94,7 @@ def _describe(context: RequestContext, group_id: str, report_missing: bool) -> D
             "member_metadata": member.metadata(group.protocol_name) if stable and group.protocol_name is not None else b"",
             "member_assignment": member.assignment,
         }
-        for member in group.members.values()
+        for member in java_order(list(group.members.values()), lambda m: string_hash(m.member_id), default_capacity(len(group.members)))
     ]
     return {
         "error_code": ErrorCode.NONE,

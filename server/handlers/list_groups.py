@@ -1,7 +1,12 @@
 """ListGroups: every group this coordinator knows (in a cluster, those it coordinates), filtered
 by state (v4, KIP-518) and by type (v5, KIP-848): classic groups, share, consumer and streams
 groups. With an authorizer, every group takes DESCRIBE on the cluster; without it, only the
-groups the principal may DESCRIBE."""
+groups the principal may DESCRIBE.
+
+The groups are listed in Kafka's order: its coordinator runtime asks every `__consumer_offsets`
+shard in the iteration order of its ConcurrentHashMap of shards, and each shard lists its groups
+(of every type) in the iteration order of its TimelineHashMap. Clients keep that order where it
+shows (AdminClient's HashMap of listings, for two ids in one bucket)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import GROUP, coordinator_node
 from ottla.server.context import RequestContext
+from ottla.server.java_hashing import string_hash, timeline_slot
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -24,6 +30,56 @@ _CLASSIC = "classic"
 _CONSUMER = "consumer"  # KIP-848 groups: their type and their protocol type
 _SHARE = "share"
 _STREAMS = "streams"  # KIP-1071 groups: their type and their protocol type
+
+
+_OFFSETS_TOPIC = "__consumer_offsets"
+
+
+def _shard_buckets(partitions: int) -> list[int]:
+    """Each shard's bucket in CoordinatorRuntime's `new ConcurrentHashMap<>()` of
+    TopicPartition(__consumer_offsets, p), all put: 16 buckets, doubled on reaching 3/4 full;
+    TopicPartition.hashCode is 31 * (31 + partition) + topic.hashCode(). A node of a cluster
+    holds only the shards it leads, in a map sized for them: Ottla sizes it for every shard."""
+    capacity = 16
+    while partitions >= capacity * 3 // 4:
+        capacity *= 2
+    topic_hash = string_hash(_OFFSETS_TOPIC)
+    buckets = []
+    for partition in range(partitions):
+        h = (31 * (31 + partition) + topic_hash) & 0xFFFFFFFF
+        buckets.append((h ^ (h >> 16)) & 0x7FFFFFFF & (capacity - 1))
+    return buckets
+
+
+def _table_slots(size: int) -> int:
+    """The slots of a shard's TimelineHashMap of groups holding `size`: 2 at first, doubled
+    before an insertion that would make (size + 1) * 0.75 exceed them. Ottla counts the groups
+    there are now; Kafka's table keeps the size it grew to."""
+    capacity = 2
+    for held in range(size):
+        if (held + 1) * 0.75 > capacity:
+            capacity *= 2
+    return capacity
+
+
+def _kafka_order(context: RequestContext, listed: list[ListGroupsResponseListedGroup]) -> list[ListGroupsResponseListedGroup]:
+    """`listed` by shard bucket, then by slot of the shard's table; within a slot its
+    iterators give the last inserted first (Ottla takes the listing order for insertion)."""
+    partitions = context.groups.log.partitions
+    buckets = _shard_buckets(partitions)
+    every = [g.group_id for g in context.groups.list_groups()] + list(context.services.share.groups)
+    every += [g.group_id for g in context.groups.list_consumer_groups()] + [g.group_id for g in context.groups.list_streams_groups()]
+    sizes: dict[int, int] = {}
+    for group_id in set(every):
+        shard = context.groups.offsets_partition(group_id)
+        sizes[shard] = sizes.get(shard, 0) + 1
+
+    def position(item: tuple[int, ListGroupsResponseListedGroup]) -> tuple[int, int, int]:
+        index, group = item
+        shard = context.groups.offsets_partition(group["group_id"])
+        return buckets[shard], timeline_slot(group["group_id"], _table_slots(sizes.get(shard, 1))), -index
+
+    return [group for _, group in sorted(enumerate(listed), key=position)]
 
 
 # Java's String.trim: every code point up to the space.
@@ -56,6 +112,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ListGroupsRe
             {"group_id": g.group_id, "protocol_type": _STREAMS, "group_state": g.state.value, "group_type": _STREAMS}
             for g in context.groups.list_streams_groups(states)
         ]
+    listed = _kafka_order(context, listed)
     cluster = context.services.cluster
     if cluster is not None:
         # Each coordinator lists its own groups, so a client asking every node (AdminClient's

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ottla.server.coordinator.transitions import TransitionTable
 from ottla.server.groups.records import OffsetAndMetadata
 from ottla.server.groups.streams.records import Tasks
-from ottla.server.java_hashing import string_hash
+from ottla.server.java_hashing import timeline_slot
 
 
 class StreamsGroupState(Enum):
@@ -238,7 +238,7 @@ class StreamsGroup:
         (entries are chained in insertion order, a replaced one keeps its place, and the
         iterator takes each slot's chain from its end)."""
         inserted = {member_id: index for index, member_id in enumerate(self.members)}
-        return sorted(self.members.values(), key=lambda m: (_map_slot(m.member_id, self.member_slots), -inserted[m.member_id]))
+        return sorted(self.members.values(), key=lambda m: (timeline_slot(m.member_id, self.member_slots), -inserted[m.member_id]))
 
     def remove_member(self, member_id: str) -> StreamsMember | None:
         member = self.members.pop(member_id, None)
@@ -266,14 +266,6 @@ class StreamsGroup:
             for m in self.members.values()
             if any(partition in getattr(tasks, role).get(subtopology, ()) for tasks in (m.current.assigned, m.current.pending_revocation))
         }
-
-
-def _map_slot(key: str, slots: int) -> int:
-    """BaseHashTable.findSlot: the top bits of the key's Java String.hashCode times Knuth's
-    64-bit multiplier, as many as `slots` (a power of two) needs."""
-    java_hash = string_hash(key)
-    signed = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
-    return ((signed * -7046029254386353131) & 0xFFFFFFFFFFFFFFFF) >> (65 - slots.bit_length())
 
 
 class UnknownMemberState(Exception):
