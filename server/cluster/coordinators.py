@@ -3,8 +3,9 @@ transaction coordinator of a transactional id, is the leader of the key's partit
 `__consumer_offsets` / `__transaction_state` (Utils.abs(key.hashCode()) % partitions).
 
 FindCoordinator answers that node (COORDINATOR_NOT_AVAILABLE while the partition has no
-leader), and a coordinator request for a key sent to any other node answers NOT_COORDINATOR,
-so clients look the coordinator up again, as they must when a coordinator's node goes away.
+leader), and a coordinator request for a key sent to any other node answers NOT_COORDINATOR
+(a leaderless partition's keys too: no node holds it), so clients look the coordinator up
+again, as they must when a coordinator's node goes away.
 Before the coordinator's topic exists no node coordinates any key, so every node answers
 NOT_COORDINATOR, as Kafka 4.4 does until a FindCoordinator has the topic created.
 It does so where Kafka does: KafkaApis checks the feature, the authorizations and the topics
@@ -140,15 +141,14 @@ def find_coordinator(context: RequestContext, cluster: ClusterState, key_type: i
 
 
 def refusal(context: RequestContext, cluster: ClusterState, key_type: int, key: str) -> ErrorCode | None:
-    """What this node answers for a key it may not coordinate now: NOT_COORDINATOR (another
-    node leads the key's partition, or the coordinator's topic does not exist yet: no node's
-    CoordinatorRuntime holds the partition then), COORDINATOR_NOT_AVAILABLE (the partition has
-    no leader) or COORDINATOR_LOAD_IN_PROGRESS (this node is reading it again); None when it
-    coordinates it."""
-    node = coordinator_node(context, cluster, key_type, key)
-    if node != context.node.node_id:
-        placed = context.storage.topic(_TOPICS[key_type]) is not None
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE if node == NO_LEADER and placed else ErrorCode.NOT_COORDINATOR
+    """What this node answers for a key it may not coordinate now: NOT_COORDINATOR when it
+    does not lead the key's partition, whoever does (another node, none while the partition
+    has no leader, none before the coordinator's topic exists), as Kafka's CoordinatorRuntime
+    and TransactionStateManager answer for a partition they do not hold; only FindCoordinator
+    tells a leaderless partition (COORDINATOR_NOT_AVAILABLE). COORDINATOR_LOAD_IN_PROGRESS
+    while this node is reading the partition again; None when it coordinates the key."""
+    if coordinator_node(context, cluster, key_type, key) != context.node.node_id:
+        return ErrorCode.NOT_COORDINATOR
     if _loading(context, key_type, key):
         return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
     return None
@@ -163,8 +163,8 @@ def elsewhere(context: RequestContext, key_type: int, key: str) -> ErrorCode | N
 
 def gated(handlers: Mapping[int, tuple[Handle, int, int]]) -> dict[int, tuple[Handle, int, int]]:
     """The handler table with each coordinator API answering NOT_COORDINATOR (or
-    COORDINATOR_NOT_AVAILABLE) for a key another node coordinates, once its handler's own
-    checks have passed."""
+    COORDINATOR_LOAD_IN_PROGRESS) for a key this node does not coordinate now, once its
+    handler's own checks have passed."""
     table = dict(handlers)
     for api, key_of in _KEYS.items():
         if api in table:

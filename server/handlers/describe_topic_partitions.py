@@ -104,7 +104,9 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
 
 def _with_elr(context: RequestContext, info: TopicInfo, partition: MetadataResponseMetadataResponsePartition
               ) -> DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition:
-    """A partition as Metadata describes it, with its eligible leader replicas (KIP-966)."""
+    """A partition as Metadata describes it, with its eligible leader replicas (KIP-966), and
+    never an error: KRaftMetadataCache.partitionMetadataForDescribeTopicResponse sets none,
+    where Metadata answers a leaderless partition LEADER_NOT_AVAILABLE."""
     cluster = context.services.cluster
     elr: list[int] = []
     last_known_elr: list[int] = []
@@ -112,7 +114,7 @@ def _with_elr(context: RequestContext, info: TopicInfo, partition: MetadataRespo
         state = partition_state(context, cluster, info, partition["partition_index"])
         elr, last_known_elr = list(state.elr), list(state.last_known_elr)
     return {
-        "error_code": partition["error_code"],
+        "error_code": ErrorCode.NONE,
         "partition_index": partition["partition_index"],
         "leader_id": partition["leader_id"],
         "leader_epoch": partition.get("leader_epoch", 0),
