@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ottla.server.config import SETTINGS, BrokerConfig, ConfigError, setting_key
+from ottla.server.config import AUTHORIZER_KEYS, SETTINGS, BrokerConfig, ConfigError, setting_key
 from ottla.server.kafka_settings import inert_keys
 from ottla.server.security.listeners import LISTENER_PREFIX, ListenerError, configured_listeners
 from ottla.server.topic_config import Layers, broker_topic_defaults, resolve
@@ -105,15 +105,21 @@ def _synonym_chains() -> dict[str, tuple[str, ...]]:
     }
 
 
-# SslConfigs.RECONFIGURABLE_CONFIGS: Kafka takes these only under a listener prefix
-# (listener.name.<name>.ssl.keystore.location), never bare.
+# SslConfigs.RECONFIGURABLE_CONFIGS (DynamicBrokerConfig.DYNAMIC_SECURITY_CONFIGS): Kafka takes
+# these only under a listener prefix (listener.name.<name>.ssl.keystore.location), never bare.
 _LISTENER_ONLY = frozenset(
     {
         "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password", "ssl.keystore.key",
         "ssl.keystore.certificate.chain", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password",
-        "ssl.truststore.certificates", "ssl.protocol", "ssl.provider", "ssl.cipher.suites", "ssl.enabled.protocols",
-        "ssl.keymanager.algorithm", "ssl.trustmanager.algorithm", "ssl.endpoint.identification.algorithm",
-        "ssl.secure.random.implementation", "ssl.client.auth", "ssl.engine.factory.class",
+        "ssl.truststore.certificates",
+    }
+)
+# SslConfigs.NON_RECONFIGURABLE_CONFIGS: per broker, bare or under a listener prefix.
+_SSL_PER_BROKER = frozenset(
+    {
+        "ssl.protocol", "ssl.provider", "ssl.cipher.suites", "ssl.enabled.protocols", "ssl.keymanager.algorithm",
+        "ssl.trustmanager.algorithm", "ssl.endpoint.identification.algorithm", "ssl.secure.random.implementation",
+        "ssl.client.auth", "ssl.engine.factory.class",
     }
 )
 
@@ -122,7 +128,7 @@ _LISTENER_ONLY = frozenset(
 # DynamicListenerConfig.RECONFIGURABLE_CONFIGS and cordoned.log.dirs, less the three listener
 # configs Kafka takes cluster-wide. A node's own: the cluster default may not set them.
 _CLUSTER_LEVEL_LISTENER = frozenset({"max.connections", "max.connection.creation.rate", "num.network.threads"})
-_PER_BROKER = _LISTENER_ONLY | frozenset(
+_PER_BROKER = _LISTENER_ONLY | _SSL_PER_BROKER | frozenset(
     {
         "listeners", "listener.security.protocol.map", "principal.builder.class", "cordoned.log.dirs",
         "sasl.mechanism.inter.broker.protocol", "sasl.jaas.config", "sasl.enabled.mechanisms", "sasl.kerberos.service.name",
@@ -138,6 +144,14 @@ _LISTENER_CONFIG = re.compile(r"listener\.name\.[^.]*\.(.*)")
 
 # Checked in this order when changed (ListenerConnectionQuota.validateReconfiguration).
 _CONNECTION_LIMITS = ("max.connections", "max.connection.creation.rate")
+
+# Thread pools Kafka resizes at run time by at most a factor of two each way
+# (DynamicThreadPool.validateReconfiguration, DynamicRemoteLogConfig, SocketServer).
+_THREAD_COUNTS = (
+    "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir", "background.threads", "num.network.threads",
+    "remote.log.reader.threads", "remote.log.manager.copier.thread.pool.size", "remote.log.manager.expiration.thread.pool.size",
+    "remote.log.manager.follower.thread.pool.size",
+)
 
 
 # Per-listener dynamic configs Ottla applies at once (ConnectionQuotas.ListenerConnectionQuota's
@@ -209,6 +223,31 @@ class BrokerConfigs:
                     f"Invalid value org.apache.kafka.common.config.ConfigException: Invalid {name} {value} for configuration Invalid dynamic configuration",
                 )
 
+    @staticmethod
+    def _check_thread_counts(current: BrokerConfig, new: BrokerConfig) -> None:
+        """A thread count may change to no less than half (rounded down) and no more than double
+        its current value, and log.cleaner.threads to no more than double, as Kafka 4.4 resizes
+        its pools (the failure is Kafka's ConfigException, wrapped as its dynamic configs are)."""
+        problem = None
+        for name in _THREAD_COUNTS:
+            old, value = int(current.value(name)), int(new.value(name))
+            if value == old:
+                continue
+            if value < old // 2:
+                problem = f"Dynamic thread count update validation failed for {name}={value}, value should be at least half the current value {old}"
+            elif value > old * 2:
+                problem = f"Dynamic thread count update validation failed for {name}={value}, value should not be greater than double the current value {old}"
+            if problem is not None:
+                break
+        cleaner_threads = int(current.value("log.cleaner.threads"))
+        if problem is None and int(new.value("log.cleaner.threads")) > cleaner_threads * 2:
+            problem = f"Log cleaner threads cannot be increased to more than double the current value {cleaner_threads}"
+        if problem is not None:
+            raise KafkaError(
+                ErrorCode.INVALID_REQUEST,
+                f"Invalid value org.apache.kafka.common.config.ConfigException: {problem} for configuration Invalid dynamic configuration",
+            )
+
     def replace(self, per_broker: bool, configs: Mapping[str, str], validate_only: bool, controller_check: Callable[[], None] | None = None) -> None:
         """Make `configs` the whole set of one scope's dynamic configs (each already checked
         by `check`), store them durably and apply them, unless validating only.
@@ -221,7 +260,15 @@ class BrokerConfigs:
         # Each value passed its key's check; the topic defaults they make must also pass as a whole.
         LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
         old = self.dynamic(per_broker)
-        self._check_connection_limits(old, configs, self._effective(new_per_broker, new_default))
+        new_config = self._effective(new_per_broker, new_default)
+        if new_config.value("max.connections.per.ip") == 0 and not new_config.value("max.connections.per.ip.overrides"):
+            # KafkaConfig.validateValues: 0 would refuse every client, this one included.
+            raise KafkaError(
+                ErrorCode.INVALID_REQUEST,
+                "requirement failed: max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set.",
+            )
+        self._check_connection_limits(old, configs, new_config)
+        self._check_thread_counts(self.config, new_config)
         if controller_check is not None:
             controller_check()
         if validate_only:
@@ -299,9 +346,11 @@ class BrokerConfigs:
         if not per_broker:
             return [self._entry(name, False, node) for name in sorted(self.cluster_default)]
         unknown = (self.per_broker.keys() | self.cluster_default.keys()) - described_keys().keys()
-        # Per-listener keys (listener.name.<l>.<key>) are listed, as Kafka lists the originals it
-        # was given; of no defined type, they are sensitive: shown with a null value.
+        # Per-listener keys (listener.name.<l>.<key>) and the authorizer's own settings are listed,
+        # as Kafka lists the originals it was given; a name KafkaConfig does not define (nor
+        # its listener-less key) is of no type and sensitive: shown with a null value.
         unknown |= {name for name, _ in self.static.listener_settings if name.startswith(LISTENER_PREFIX)}
+        unknown |= AUTHORIZER_KEYS.keys() & self.static.explicit
         return [self._entry(name, True, node) for name in sorted(described_keys().keys() | unknown)]
 
     def current_value(self, name: str, node: Listening) -> str | None:
@@ -317,10 +366,17 @@ class BrokerConfigs:
         from ottla.server.config_entries import BrokerEntry, Synonym  # loaded by the first describe, not at start
 
         key = described_keys().get(name)
+        chain = _synonym_chains().get(name, (name,))
+        prefixed = _LISTENER_CONFIG.fullmatch(name) if key is None else None
+        if prefixed is not None and prefixed.group(1) in described_keys():
+            # A listener's override of a key Kafka defines has that key's type, and the key
+            # itself as its synonym (DynamicBrokerConfig.brokerConfigSynonyms).
+            key, chain = described_keys()[prefixed.group(1)], (name, prefixed.group(1))
+        else:
+            prefixed = None
         # ConfigHelper: a name of unknown type may be a secret, so it is treated as one.
         sensitive = key is None or key.sensitive or key.type == ConfigType.PASSWORD
         synonyms: list[Synonym] = []
-        chain = _synonym_chains().get(name, (name,))
         levels = [(self.per_broker, DYNAMIC_BROKER_CONFIG)] if per_broker else []
         levels.append((self.cluster_default, DYNAMIC_DEFAULT_BROKER_CONFIG))
         for dynamic, source in levels:
@@ -332,7 +388,13 @@ class BrokerConfigs:
         if not per_broker:
             # ConfigHelper.createBrokerConfigEntry: the cluster default lists its own synonyms only.
             synonyms = [synonym for synonym in synonyms if synonym.source == DYNAMIC_DEFAULT_BROKER_CONFIG]
-        value = self.current_value(name, node) if per_broker else self.cluster_default[name]
+        value: str | None
+        if not per_broker:
+            value = self.cluster_default[name]
+        elif prefixed is not None:
+            value = synonyms[0].value if synonyms else None
+        else:
+            value = self.current_value(name, node)
         if sensitive:
             value = None
             synonyms = [Synonym(s.name, None, s.source) for s in synonyms]
@@ -343,7 +405,7 @@ class BrokerConfigs:
             read_only=not is_dynamic(name),
             sensitive=sensitive,
             config_type=UNKNOWN_TYPE if key is None else int(key.type),
-            documentation=None if key is None else key.doc,
+            documentation=None if key is None or prefixed is not None else key.doc,
             synonyms=tuple(synonyms),
         )
 
@@ -372,7 +434,7 @@ def _default_value(name: str) -> Any:
         return "-1"  # Kafka's default: none given, node.id is used
     if name in _DERIVED_FROM:
         return _derived(name, BrokerConfig(), None)
-    key = setting_key(name)
+    key = described_keys().get(name)
     if key is None or key.default is None:
         return _UNSET
     return key.render(key.default)

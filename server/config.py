@@ -343,7 +343,7 @@ def _registry() -> dict[str, ConfigKey]:
 SETTINGS: dict[str, ConfigKey] = _registry()
 # StandardAuthorizer's own settings (server.security.authorizer reads them with `value`):
 # Kafka reads them from the broker's properties but KafkaConfig does not define them, so
-# DescribeConfigs does not list them.
+# DescribeConfigs lists them only when given, typeless and sensitive, as any unknown original.
 AUTHORIZER_KEYS: dict[str, ConfigKey] = {
     key.name: key
     for key in (

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 
 from ottla.server.security.listeners import TLS_KEYS
-from ottla.storage.config import ConfigKey, ConfigType
+from ottla.storage.config import ConfigKey, ConfigType, Validator, at_least
 
 BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD = (
     ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT, ConfigType.LONG,
@@ -361,12 +361,33 @@ ACTED_ON: dict[str, str] = {
 }
 
 
+# Kafka 4.4's validators of the dynamic settings above (ConfigDef.Range.atLeast),
+# so that a value Kafka refuses, at start-up or in IncrementalAlterConfigs, is refused with its message.
+_VALIDATORS: dict[str, Validator] = {
+    **dict.fromkeys((
+        "background.threads", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
+        "num.replica.fetchers", "remote.fetch.max.wait.ms", "remote.list.offsets.request.timeout.ms",
+        "remote.log.index.file.cache.total.size.bytes", "remote.log.manager.copier.thread.pool.size",
+        "remote.log.manager.copy.max.bytes.per.second", "remote.log.manager.expiration.thread.pool.size",
+        "remote.log.manager.fetch.max.bytes.per.second", "remote.log.manager.follower.thread.pool.size",
+        "remote.log.reader.threads",
+    ), at_least(1)),
+    **dict.fromkeys((
+        "group.consumer.assignment.interval.ms", "group.share.assignment.interval.ms", "group.streams.assignment.interval.ms",
+        "log.cleaner.io.buffer.size", "log.cleaner.threads",
+    ), at_least(0)),
+    "group.coordinator.cached.buffer.max.bytes": at_least(512 * 1024),
+    "share.coordinator.cached.buffer.max.bytes": at_least(512 * 1024),
+}
+
+
 @functools.cache
 def _key(name: str, config_type: ConfigType, default: str | None, flags: str, doc: str) -> ConfigKey:
     effect = ACTED_ON.get(name, NO_EFFECT)
-    key = ConfigKey(name, config_type, None, f"{doc} {effect}", dynamic="D" in flags, sensitive="S" in flags, nullable=default is None)
+    validator = _VALIDATORS.get(name)
+    key = ConfigKey(name, config_type, None, f"{doc} {effect}", validator, dynamic="D" in flags, sensitive="S" in flags, nullable=default is None)
     return key if default is None else ConfigKey(
-        name, config_type, key.parse_type(default), key.doc, dynamic=key.dynamic, sensitive=key.sensitive
+        name, config_type, key.parse_type(default), key.doc, validator, dynamic=key.dynamic, sensitive=key.sensitive
     )
 
 

@@ -188,7 +188,7 @@ def list_of(*choices: str) -> Validator:
 def _gzip_level(name: str, value: Any) -> None:
     # GzipCompression.LEVEL_VALIDATOR: 1..9, or -1 for zlib's default.
     if value != -1 and not 1 <= value <= 9:
-        raise refused(name, value, "Value must be between 1 and 9, or -1 for the default")
+        raise refused(name, value, "Value must be between 1 and 9 or equal to -1")
 
 
 def _throttled_replicas(name: str, value: Any) -> None:
