@@ -6,8 +6,9 @@ RENEW (KIP-1222), which restarts the records' acquisition lock.
 
 As KafkaApis.handleShareAcknowledgeRequest: a null group id is INVALID_REQUEST (an empty one
 is a group like any other), then READ on the group (GROUP_AUTHORIZATION_FAILED), then the
-member id (`member_id_valid`, INVALID_REQUEST), then the session; READ on each topic
-(TOPIC_AUTHORIZATION_FAILED per partition).
+member id (`member_id_valid`, INVALID_REQUEST), then the session; per partition, its topic
+id (UNKNOWN_TOPIC_ID), the shape of its batches (`malformed`, INVALID_REQUEST), then READ on
+its topic (TOPIC_AUTHORIZATION_FAILED).
 
 KafkaApis keys the acknowledgements by partition (a partition named twice answers once, with
 its last entry's batches) and answers from maps: every partition refused before
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.cluster.routing import leader_hint, leader_partition
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.share.coordinator import malformed
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -99,6 +101,11 @@ def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id
     info = context.storage.topic_by_id(topic_id)
     if info is None:
         return ErrorCode.UNKNOWN_TOPIC_ID, None
+    batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
+               for batch in partition["acknowledgement_batches"]]
+    # KafkaApis.handleAcknowledgements validates the batches before it authorizes the topic.
+    if malformed(batches, allow_renew):
+        return ErrorCode.INVALID_REQUEST, None
     if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
         return ErrorCode.TOPIC_AUTHORIZATION_FAILED, None
     cluster = context.services.cluster
@@ -107,8 +114,6 @@ def acknowledge(context: RequestContext, group_id: str, member_id: str, topic_id
             leader_partition(context, cluster, info.name, partition["partition_index"])
         except KafkaError as exc:
             return exc.code, None  # its leader holds the share-partition
-    batches = [(batch["first_offset"], batch["last_offset"], list(batch["acknowledge_types"]))
-               for batch in partition["acknowledgement_batches"]]
     index = partition["partition_index"]
     in_range = 0 <= index < info.partitions
     if not batches and in_range:

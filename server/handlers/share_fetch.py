@@ -91,12 +91,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         share.close_session(node_id, group_id, member_id)
         return _respond(context, group_id, {}, ack_errors)
     session.connection = context.client.address
-    for topic in request["topics"]:
-        for partition in topic["partitions"]:
-            session.partitions[(topic["topic_id"], partition["partition_index"])] = None
-    for forgotten in request["forgotten_topics_data"]:
-        for index in forgotten["partitions"]:
-            session.partitions.pop((forgotten["topic_id"], index), None)
+    _update_partitions(session, request, opened=epoch == INITIAL_EPOCH)
     if renewing:
         return _respond(context, group_id, {}, ack_errors)
     seen_version = context.wakeups.data_version
@@ -104,7 +99,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, acquired, ack_errors, _opened(epoch, session))
+        return _respond(context, group_id, acquired, ack_errors, _listed(epoch, session))
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                       time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -122,7 +117,7 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
         share.take_written_elsewhere(held)
     acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, acquired, ack_errors, _opened(request["share_session_epoch"], session))
+        return _respond(context, group_id, acquired, ack_errors, _listed(request["share_session_epoch"], session))
     return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                             time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -154,7 +149,7 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
             acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):
             break
-    return _respond(context, group_id, acquired, ack_errors, _opened(request["share_session_epoch"], session))
+    return _respond(context, group_id, acquired, ack_errors, _listed(request["share_session_epoch"], session))
 
 
 def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
@@ -271,11 +266,32 @@ def _partitions(context: RequestContext, session: ShareSession) -> tuple[
     return errors, keys, readable
 
 
-def _opened(epoch: int, session: ShareSession) -> list[tuple[bytes, int]]:
+def _update_partitions(session: ShareSession, request: ShareFetchRequest, opened: bool) -> None:
+    """SharePartitionManager.newContext: a new session holds the partitions fetched, its
+    forgotten_topics_data unread; a later request adds those fetched (each not yet in the
+    session to be listed once, `ShareSession.unlisted`), then removes those forgotten."""
+    for topic in request["topics"]:
+        for partition in topic["partitions"]:
+            key = (topic["topic_id"], partition["partition_index"])
+            if not opened and key not in session.partitions:
+                session.unlisted[key] = None
+            session.partitions[key] = None
+    if opened:
+        return
+    for forgotten in request["forgotten_topics_data"]:
+        for index in forgotten["partitions"]:
+            session.partitions.pop((forgotten["topic_id"], index), None)
+            session.unlisted.pop((forgotten["topic_id"], index), None)
+
+
+def _listed(epoch: int, session: ShareSession) -> list[tuple[bytes, int]]:
     """The partitions a fetch lists whatever it got: all of its session's if it opened the
     session (Kafka's ShareSessionContext answers a new session's fetch in full, as asked of
-    Kafka 4.4), none otherwise."""
-    return list(session.partitions) if epoch == INITIAL_EPOCH else []
+    Kafka 4.4), else those added since the last fetch answered (then no longer unlisted)."""
+    if epoch == INITIAL_EPOCH:
+        return list(session.partitions)
+    listed, session.unlisted = list(session.unlisted), {}
+    return listed
 
 
 def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes, int], Any],

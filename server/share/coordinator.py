@@ -658,12 +658,8 @@ class ShareCoordinator:
         start at the offset the previous one ends at, and Kafka's SharePartition then finds that
         offset no longer acquired, unless the earlier batch renewed it."""
         allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
-        previous_last = -1
-        for first, last, types in batches:
-            if (first < previous_last or first > last or not types or len(types) not in (1, last - first + 1)
-                    or any(t not in AcknowledgeType._value2member_map_ for t in types) or (not allow_renew and 4 in types)):
-                return ErrorCode.INVALID_REQUEST, None
-            previous_last = last
+        if malformed(batches, allow_renew):
+            return ErrorCode.INVALID_REQUEST, None
         partition = self.partitions.get((group_id, topic_id, index))
         if partition is None:
             # SharePartitionManager.acknowledge: no share-partition of the group here.
@@ -679,7 +675,7 @@ class ShareCoordinator:
                 # The types were checked above: the batch reaches past what was handed out.
                 return error, _PAST_FIRST if first >= partition.end_offset else _PAST_LAST
             if error is not ErrorCode.NONE:
-                return error, None
+                return error, partition.refusal(member_id, first, last)
             # Checked, so within what was handed out: a bounded range.
             offsets = range(max(first, partition.start_offset), last + 1)
             if any(offset in settled for offset in offsets):
@@ -974,6 +970,20 @@ class ShareCoordinator:
         self._append(group_id, records)
         del self.groups[group_id]
         return ErrorCode.NONE
+
+
+def malformed(batches: list[tuple[int, int, list[int]]], allow_renew: bool) -> bool:
+    """Whether KafkaApis.validateAcknowledgementBatches refuses a partition's acknowledgement
+    batches (INVALID_REQUEST): one starts below the previous one's last offset or past its own
+    last, names no type, neither one type for all its offsets nor one per offset, an unknown
+    type, or RENEW where none is allowed."""
+    previous_last = -1
+    for first, last, types in batches:
+        if (first < previous_last or first > last or not types or len(types) not in (1, last - first + 1)
+                or any(t not in AcknowledgeType._value2member_map_ for t in types) or (not allow_renew and AcknowledgeType.RENEW in types)):
+            return True
+        previous_last = last
+    return False
 
 
 # The messages of Kafka 4.4's refusals of an acknowledgement batch: SharePartition.fetchSubMapForAcknowledgementBatch's.

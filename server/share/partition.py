@@ -60,6 +60,13 @@ class AcknowledgeType(IntEnum):
 REJECTED = "Offset rejected by client."
 DELIVERY_LIMIT = "Offset delivery count exceeded the threshold."
 
+# Kafka 4.4's SharePartition's refusals of an acknowledgement of records the member does not
+# hold: of a whole in-flight batch, and of an offset of a batch tracked offset by offset.
+_BATCH_NOT_ACQUIRED = "The batch cannot be acknowledged. The batch is not in the acquired state."
+_NOT_BATCH_OWNER = "Member is not the owner of batch record"
+_OFFSET_NOT_ACQUIRED = "The offset cannot be acknowledged. The offset is not acquired."
+_NOT_OFFSET_OWNER = "Member is not the owner of offset"
+
 # Kafka's state codes in its persisted StateBatch (RecordState.java), kept for our snapshots.
 _PERSISTED_CODE = {RecordState.AVAILABLE: 0, RecordState.ACKNOWLEDGED: 2, RecordState.ARCHIVED: 4}
 _FROM_CODE = {code: state for state, code in _PERSISTED_CODE.items()}
@@ -131,6 +138,10 @@ class SharePartition:
     # The first offsets of the in-flight batches (Kafka's cachedState keys) from the SPSO on,
     # and that of the batch the SPSO falls in.
     batch_starts: set[int] = field(default_factory=set)
+    # The starts of the in-flight batches an acknowledgement took part of (or offset by offset):
+    # Kafka tracks those per offset from then on (InFlightBatch.offsetState), which words its
+    # refusals (`refusal`).
+    split_batches: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.end_offset = max(self.end_offset, self.start_offset)
@@ -349,11 +360,43 @@ class SharePartition:
                 return ErrorCode.INVALID_RECORD_STATE
         return ErrorCode.NONE
 
+    def refusal(self, member_id: str, first: int, last: int) -> str | None:
+        """The message of the INVALID_RECORD_STATE `check_acknowledgement` answers, as Kafka
+        4.4's SharePartition words it (asked of the reference broker): for the first offset
+        the member does not hold, by its in-flight batch (`_whole`) or by itself."""
+        for offset in range(max(first, self.start_offset), last + 1):
+            entry = self.records.get(offset)
+            if entry is None:
+                return None
+            acquired = entry.state is RecordState.ACQUIRED and entry.acquisition is not None
+            if acquired and entry.acquisition is not None and entry.acquisition.member_id == member_id:
+                continue
+            ((start, end),) = self._in_flight_batches(offset, offset)
+            if self._whole(start, end):
+                return _NOT_BATCH_OWNER if acquired else _BATCH_NOT_ACQUIRED
+            return _NOT_OFFSET_OWNER if acquired else _OFFSET_NOT_ACQUIRED
+        return None
+
+    def _whole(self, start: int, end: int) -> bool:
+        """Whether Kafka still holds the in-flight batch `start`..`end` as one state, member
+        and delivery count (no offsetState): no acknowledgement took part of it, and no
+        acquisition, release or expiry left its records apart."""
+        if start in self.split_batches:
+            return False
+        entries = [self.records.get(offset) for offset in range(max(start, self.start_offset), end + 1)]
+        head = entries[0]
+        return head is not None and all(entry is not None and entry.state is head.state and entry.delivery_count == head.delivery_count
+                                        and entry.acquisition is head.acquisition for entry in entries)
+
     def acknowledge(self, member_id: str, first: int, last: int, types: list[int]) -> ErrorCode:
-        """One acknowledgement batch, applied whole or not at all (`check_acknowledgement`)."""
+        """One acknowledgement batch, applied whole or not at all (`check_acknowledgement`);
+        each in-flight batch it covers only in part, or offset by offset, is split from then on."""
         error = self.check_acknowledgement(member_id, first, last, types)
         if error is not ErrorCode.NONE:
             return error
+        for start, end in self._in_flight_batches(max(first, self.start_offset), last):
+            if start < max(first, self.start_offset) or end > last or len(types) > 1:
+                self.split_batches.add(start)
         entries = [(offset, self.records[offset]) for offset in range(max(first, self.start_offset), last + 1)]
         renewed = Acquisition(member_id)
         for offset, entry in entries:
@@ -418,6 +461,7 @@ class SharePartition:
         if passed and offset < self.end_offset and offset not in self.batch_starts:
             passed.pop()
         self.batch_starts.difference_update(passed)
+        self.split_batches.difference_update(passed)
 
     # --- moving the start offset ----------------------------------------------------
 
@@ -429,6 +473,7 @@ class SharePartition:
                 entry.acquisition.timer.cancel()
         self.records.clear()
         self.batch_starts.clear()
+        self.split_batches.clear()
         self.start_offset = self.end_offset = offset
 
     def archive_before(self, offset: int) -> None:

@@ -43,6 +43,9 @@ class ShareSession:
     # the session ends (Kafka 4.4's ShareSessionCache does the same on disconnect).
     connection: str = ""
     partitions: dict[SharePartitionKey, None] = field(default_factory=dict)
+    # Partitions added to the session by a request after the first: the next ShareFetch that
+    # fetches lists each once, records or not (Kafka's CachedSharePartition.requiresUpdateInResponse).
+    unlisted: dict[SharePartitionKey, None] = field(default_factory=dict)
     on_end: list[Callable[[], None]] = field(default_factory=list)
 
     def end(self) -> None:
