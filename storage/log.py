@@ -57,8 +57,15 @@ from ottla.storage.config import LogConfig
 from ottla.storage.flusher import Flusher, FlushJob, sync_rolled
 from ottla.storage.files import DELETED_SUFFIX, TEMPORARY_SUFFIX, fsync_directory, remove_paths, replace_file
 from ottla.storage.handles import FileHandles
-from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker
-from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, DiskFile, Segment, finish_swaps
+from ottla.storage.leader_epochs import (
+    EPOCH_CHECKPOINT_FILE,
+    assign_epoch,
+    format_epoch_checkpoint,
+    parse_epoch_checkpoint,
+    truncate_epochs_from_start,
+)
+from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker, txn_index_entry
+from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, DiskFile, Segment, file_name, finish_swaps
 from ottla.storage.validator import RecordRules, recompress
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import (
@@ -86,6 +93,7 @@ EARLIEST_LOCAL_TIMESTAMP = -4
 DEFAULT_MAP_CAPACITY = offset_map_capacity()
 
 SNAPSHOT_SUFFIX = ".snapshot"
+TXN_INDEX_SUFFIX = ".txnindex"
 # Kafka keeps a few snapshots so a truncated tail can fall back to an older one.
 _SNAPSHOTS_KEPT = 2
 
@@ -163,7 +171,9 @@ class PartitionLog:
         self._config = config
         self.topic_partition = topic_partition
         self._record_rules = RecordRules.of(config, topic_partition)
-        self.leader_epoch = leader_epoch
+        self._leader_epoch = leader_epoch
+        # (epoch, start offset) history, as Kafka's LeaderEpochFileCache and its checkpoint file.
+        self.epochs: list[tuple[int, int]] = []
         self._handles = handles if directory is not None else None
         self._on_checkpoint = on_checkpoint
         self.first_dirty_offset = first_dirty_offset
@@ -190,6 +200,9 @@ class PartitionLog:
         self._log_start_offset = min(max(log_start_offset, self.segments[0].base_offset), self.log_end_offset)
         self.first_dirty_offset = min(first_dirty_offset, self.log_end_offset)
         self._recovery_point = min(self._recovery_point, self.log_end_offset)
+        self._load_epochs()
+        if not self.epochs:
+            self.leader_epoch = leader_epoch
 
     def _new_segment(self, base_offset: int, now_ms: int) -> Segment:
         config = self._config
@@ -245,6 +258,7 @@ class PartitionLog:
                 active.recover(from_start=True)
                 active.mark_unsynced()
             self._load_producer_state(names)
+            self._sync_txn_indexes(names)
 
     def _start_afresh_at(self, log_start_offset: int) -> None:
         """The checkpointed log start is past what survived (a power loss took an unsynced
@@ -369,6 +383,38 @@ class PartitionLog:
         return self._log_start_offset
 
     @property
+    def leader_epoch(self) -> int:
+        """The epoch stamped on appended batches; setting it starts that epoch at the log end in
+        the epoch history, as Kafka's Partition.makeLeader (LeaderEpochFileCache.assign)."""
+        return self._leader_epoch
+
+    @leader_epoch.setter
+    def leader_epoch(self, epoch: int) -> None:
+        self._leader_epoch = epoch
+        self._save_epochs(assign_epoch(self.epochs, epoch, self.log_end_offset))
+
+    def _load_epochs(self) -> None:
+        """The history in `leader-epoch-checkpoint`, kept as it is at open: the epoch the
+        partition is led at is the caller's to set (a cluster's may be newer). Without one
+        (unreadable or missing, as a new partition's), the history starts with `leader_epoch`
+        at the log end, as Kafka's empty cache does at its makeLeader."""
+        if self.directory is None:
+            return
+        try:
+            self.epochs = parse_epoch_checkpoint((self.directory / EPOCH_CHECKPOINT_FILE).read_text())
+        except (OSError, ValueError):
+            self.epochs = []
+
+    def _save_epochs(self, epochs: list[tuple[int, int]] | None) -> None:
+        """Keep a changed history (None: unchanged) and replace its file durably, as Kafka's
+        LeaderEpochCheckpointFile.write: only leadership and log start moves change it, never an append."""
+        if epochs is None:
+            return
+        self.epochs = epochs
+        if self.directory is not None:
+            replace_file(self.directory / EPOCH_CHECKPOINT_FILE, format_epoch_checkpoint(epochs).encode())
+
+    @property
     def log_end_offset(self) -> int:
         return self.segments[-1].next_offset
 
@@ -424,7 +470,7 @@ class PartitionLog:
             if rules.needs_walk(fields[FIELD_ATTRIBUTES], fields[FIELD_MAX_TIMESTAMP], now):
                 rules.check(batch, fields[FIELD_ATTRIBUTES], now)
             set_base_offset(data, position, next_offset)
-            set_partition_leader_epoch(data, position, self.leader_epoch)
+            set_partition_leader_epoch(data, position, self._leader_epoch)
             batch_max_timestamp = fields[FIELD_MAX_TIMESTAMP]
             if append_time >= 0:
                 set_log_append_time(data, position, append_time)
@@ -457,7 +503,10 @@ class PartitionLog:
             raise
         for position, header in producer_batches:
             marker = end_txn_marker(memoryview(data)[position : position + header.size]) if header.is_control else None
-            self.producer_state.record(header, next_offset, marker)
+            aborted = self.producer_state.record(header, next_offset, marker)
+            if aborted is not None and self.directory is not None:
+                with open(self._txn_index_path(self.segments[-1]), "ab") as txn_index:
+                    txn_index.write(txn_index_entry(aborted))
         self._messages_since_flush += next_offset - first_offset
         if self._messages_since_flush >= self._config.flush_messages:
             self.flush(now)
@@ -582,6 +631,7 @@ class PartitionLog:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, f"cannot delete records up to {offset}")
         if target > self._log_start_offset:
             self._log_start_offset = target
+            self._save_epochs(truncate_epochs_from_start(self.epochs, target))
             if self._on_checkpoint is not None:
                 self._on_checkpoint()
             now = _now_ms() if now_ms is None else now_ms
@@ -627,8 +677,9 @@ class PartitionLog:
             self.roll()
         doomed, self.segments = self.segments[:count], self.segments[count:]
         for segment in doomed:
-            self._delete_later(segment.mark_deleted(), now_ms)
+            self._delete_later(self._with_txn_index(segment, segment.mark_deleted()), now_ms)
         self._log_start_offset = max(self._log_start_offset, self.segments[0].base_offset)
+        self._save_epochs(truncate_epochs_from_start(self.epochs, self._log_start_offset))
         self.producer_state.truncate_before(self._log_start_offset)
         if self.directory is not None:
             # As UnifiedLog.deleteSegments: a deleted segment's snapshot goes with it.
@@ -714,6 +765,8 @@ class PartitionLog:
                 rewrite.abort()  # e.g. an undecodable batch, or the pass cancelled: the segments stay as they were
                 raise
             if changed:
+                for absorbed in group[1:]:
+                    self._with_txn_index(absorbed, None)
                 for files in first.replace_contents(rewrite, group[1:]):
                     self._delete_later(files, now_ms)
                 slot = self.segments.index(first)
@@ -722,6 +775,7 @@ class PartitionLog:
             else:
                 rewrite.abort()
             self._forget_cleaned_aborts(first, transactions.indexed_aborts)
+            self._write_txn_index(first)
         self.first_dirty_offset = end_offset
         if self._on_checkpoint is not None:
             self._on_checkpoint()
@@ -753,6 +807,59 @@ class PartitionLog:
             if len(kept) < len(state.aborted):
                 state.aborted = kept
                 replace_file(path, state.snapshot())
+
+    def _txn_index_path(self, segment: Segment) -> pathlib.Path:
+        assert self.directory is not None
+        return self.directory / file_name(segment.base_offset, TXN_INDEX_SUFFIX)
+
+    def _write_txn_index(self, segment: Segment) -> None:
+        """Make `segment`'s `.txnindex` (Kafka's TransactionIndex) hold the aborted transactions
+        whose ABORT marker it holds, in marker order; without any it has no file, as Kafka
+        creates one at its first entry. The producer state is the record of them (its
+        snapshots hold them too): the file is written for Kafka and its tools to read."""
+        if self.directory is None:
+            return
+        entries = [entry for entry in self.producer_state.aborted if segment.base_offset <= entry.last_offset < segment.next_offset]
+        path = self._txn_index_path(segment)
+        if entries:
+            replace_file(path, b"".join(txn_index_entry(entry) for entry in entries))
+        else:
+            path.unlink(missing_ok=True)
+
+    def _sync_txn_indexes(self, names: set[str]) -> None:
+        """At load: every segment's `.txnindex` as the producer state has it (a crash may have
+        cut an append, or come between a clean and its rewrite), and none of a segment gone."""
+        assert self.directory is not None
+        live = {file_name(segment.base_offset, TXN_INDEX_SUFFIX) for segment in self.segments}
+        for name in names:
+            if name.endswith(TXN_INDEX_SUFFIX) and name not in live:
+                (self.directory / name).unlink()
+        if not self.producer_state.aborted and not any(name.endswith(TXN_INDEX_SUFFIX) for name in names):
+            return
+        for segment in self.segments:
+            path = self._txn_index_path(segment)
+            expected = b"".join(
+                txn_index_entry(entry) for entry in self.producer_state.aborted if segment.base_offset <= entry.last_offset < segment.next_offset
+            )
+            if (path.read_bytes() if path.name in names else b"") != expected:
+                self._write_txn_index(segment)
+
+    def _with_txn_index(self, segment: Segment, files: DeletedFiles | None) -> DeletedFiles | None:
+        """`segment`'s `.txnindex`, renamed `.deleted`, goes with its other files (Kafka's
+        LogSegment.changeFileSuffixes); a segment merged into another by a clean has none left."""
+        if self.directory is None:
+            return files
+        path = self._txn_index_path(segment)
+        deleted = path.with_name(path.name + DELETED_SUFFIX)
+        try:
+            os.rename(path, deleted)
+        except FileNotFoundError:
+            return files
+        if files is None:
+            remove_paths([deleted])
+            return None
+        files.others.append(deleted)
+        return files
 
     def flush(self, now_ms: int | None = None) -> None:
         """fsync everything appended: first wait for the rolled segments still on the

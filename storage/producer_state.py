@@ -25,6 +25,7 @@ headers after it, as Kafka does; `snapshot()`/`load()` give the bytes of one.
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, field
 
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -325,6 +326,17 @@ class ProducerStateManager:
         state.ongoing = dict(sorted(state.ongoing.items()))
         state.aborted = [AbortedTransaction(*a) for a in raw["aborted"]]
         return state
+
+
+TXN_INDEX_ENTRY_VERSION = 0
+
+
+def txn_index_entry(aborted: AbortedTransaction) -> bytes:
+    """One entry of Kafka's `.txnindex` (AbortedTxn): version int16, producer id int64, first
+    offset int64, last offset (the ABORT marker's) int64, last stable offset int64."""
+    return struct.pack(
+        ">hqqqq", TXN_INDEX_ENTRY_VERSION, aborted.producer_id, aborted.first_offset, aborted.last_offset, aborted.last_stable_offset
+    )
 
 
 def _batch_fields(batch: BatchMetadata) -> tuple[int, int, int, int, int]:

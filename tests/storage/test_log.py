@@ -252,6 +252,7 @@ def test_disk_layout_is_kafkas(tmp_path: pathlib.Path) -> None:
         "00000000000000000000.log",
         "00000000000000000000.timeindex",
         "00000000000000000001.snapshot",  # producer state at the log end, written at close as Kafka does
+        "leader-epoch-checkpoint",
         "partition.metadata",
     ]
     assert (tmp_path / "my.topic-0").is_dir()

@@ -176,6 +176,7 @@ def test_retention_on_disk_removes_files_and_survives_restart(tmp_path: pathlib.
         "00000000000000000002.log",
         "00000000000000000002.snapshot",  # producer state at the roll; the deleted segments' went with them
         "00000000000000000002.timeindex",
+        "leader-epoch-checkpoint",  # its epoch now starts at the new log start, as Kafka's truncateFromStart
     ]
     # Renamed for file.delete.delay.ms (60 s by default), as Kafka does, then removed.
     deleted = [f"{base:020d}.{kind}.deleted" for base in (0, 1) for kind in ("index", "log", "timeindex")]
