@@ -6,6 +6,7 @@ order). Hashes are Java's hashCode of the key's type, as unsigned 32-bit ints.""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -19,6 +20,22 @@ def java_order(keys: list[K], hash_of: Callable[[K], int], capacity: int) -> lis
     mask = capacity - 1
     buckets = [((h ^ (h >> 16)) & mask, i) for i, h in enumerate(map(hash_of, keys))]
     return [keys[i] for _, i in sorted(buckets)]
+
+
+def chain_order(inserted: list[tuple[K, bool]], hash_of: Callable[[K], int], capacity: int) -> list[K]:
+    """The order a java.util.HashMap of `capacity` buckets iterates keys added in this order,
+    each flagged True when computeIfAbsent (or compute, merge) added it, which links a new key
+    at its bucket's head, and False when put did, which links it at the tail."""
+    mask = capacity - 1
+    chains: dict[int, deque[K]] = {}
+    for key, at_head in inserted:
+        h = hash_of(key)
+        chain = chains.setdefault((h ^ (h >> 16)) & mask, deque())
+        if at_head:
+            chain.appendleft(key)
+        else:
+            chain.append(key)
+    return [key for bucket in sorted(chains) for key in chains[bucket]]
 
 
 def default_capacity(size: int) -> int:
@@ -68,3 +85,22 @@ def timeline_slot(key: str, slots: int) -> int:
     h = string_hash(key)
     signed = h - (1 << 32) if h >= 1 << 31 else h
     return ((signed * _SLOT_MULTIPLIER) & 0xFFFF_FFFF_FFFF_FFFF) >> (65 - slots.bit_length())
+
+
+# A TimelineHashMap created for no entries starts with this many slots.
+TIMELINE_INITIAL_SLOTS = 2
+
+
+def timeline_slots_before_put(slots: int, held: int) -> int:
+    """The slots of a TimelineHashMap holding `held` entries once about to take one more
+    (BaseHashTable.baseAddOrReplace): doubled when that would fill it past 0.75, even if the put
+    then replaces an entry; never shrunk."""
+    return slots * 2 if (held + 1) * 0.75 > slots else slots
+
+
+def timeline_order(keys_inserted: list[str], slots: int) -> list[str]:
+    """String keys as a TimelineHashMap of `slots` iterates them: by `timeline_slot`, and
+    within a slot the later-inserted first (a slot chains its entries in insertion order, a
+    replaced one keeping its place, and the iterator takes each chain from its end)."""
+    position = {key: index for index, key in enumerate(keys_inserted)}
+    return sorted(keys_inserted, key=lambda key: (timeline_slot(key, slots), -position[key]))

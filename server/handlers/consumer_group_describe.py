@@ -1,6 +1,8 @@
 """ConsumerGroupDescribe (KIP-848): a consumer group's epochs, assignor and members, each
-with its current and target assignment, as Kafka's ConsumerGroup.asDescribedGroup. With
-`group.version` finalized at 0 every group is answered UNSUPPORTED_VERSION, as Kafka 4.4 does.
+with its current and target assignment, as Kafka's ConsumerGroup.asDescribedGroup, in its
+order: members as its members table holds them, topics and partitions as its HashMaps do
+(`ottla.server.groups.consumer.orders`). With `group.version` finalized at 0 every group is
+answered UNSUPPORTED_VERSION, as Kafka 4.4 does.
 
 As KafkaApis.handleConsumerGroupDescribe: a group the principal may not DESCRIBE is answered
 GROUP_AUTHORIZATION_FAILED, ahead of the others; a described group carries its authorized
@@ -13,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
+from ottla.server.groups.consumer import ConsumerMember
+from ottla.server.groups.consumer.orders import Listing, described_listing, names_order, replayed_listing, subscription_order, target_listing
 from ottla.server.groups.consumer.records import Assignment
-from ottla.server.java_hashing import java_order, sized_capacity, string_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
         ConsumerGroupDescribeResponse,
         ConsumerGroupDescribeResponseAssignment,
         ConsumerGroupDescribeResponseDescribedGroup,
+        ConsumerGroupDescribeResponseMember,
         ConsumerGroupDescribeResponseTopicPartitions,
     )
 
@@ -104,46 +108,40 @@ def _describe(context: RequestContext, group_id: str) -> ConsumerGroupDescribeRe
     answer["group_epoch"] = group.group_epoch
     answer["assignment_epoch"] = group.assignment_epoch
     answer["assignor_name"] = group.preferred_assignor(assignors[0], assignors)
-    answer["members"] = [
-        {
-            "member_id": member.member_id,
-            "instance_id": member.instance_id,
-            "rack_id": member.metadata.rack_id,
-            "member_epoch": member.member_epoch,
-            "client_id": member.metadata.client_id,
-            "client_host": member.metadata.client_host,
-            "subscribed_topic_names": _hash_set_order(member.metadata.subscribed_topic_names),
-            # ConsumerGroupMember.Builder's default: a member without a regex describes "".
-            "subscribed_topic_regex": member.metadata.subscribed_topic_regex or "",
-            "assignment": _named(storage, _held(member.current.assigned, member.current.pending_revocation)),
-            "target_assignment": _named(storage, group.target.get(member.member_id, {})),
-            "member_type": _CLASSIC_MEMBER if member.is_classic else _CONSUMER_MEMBER,
-        }
-        for member in group.members.values()
-    ]
+    answer["members"] = [_member(storage, group.target.get(member.member_id, {}), member) for member in group.members_in_map_order()]
     return answer
 
 
-def _hash_set_order(names: tuple[str, ...]) -> list[str]:
-    """A member's topic names as Kafka describes them: its set, rebuilt from the member record
-    (GroupCoordinatorRecordHelpers writes them sorted, by UTF-16 code unit as String.compareTo
-    orders, and replay reads them into a new HashSet), in that HashSet's iteration order."""
-    unique = sorted(set(names), key=lambda name: name.encode("utf-16-be", "surrogatepass"))
-    return java_order(unique, string_hash, sized_capacity(len(unique)))
+def _member(storage: Storage, target: Assignment, member: ConsumerMember) -> ConsumerGroupDescribeResponseMember:
+    def topic_id_of(name: str) -> bytes | None:
+        info = storage.topic(name)
+        return None if info is None else info.topic_id
+
+    first = subscription_order(member.metadata.subscribed_topic_names, topic_id_of)
+    return {
+        "member_id": member.member_id,
+        "instance_id": member.instance_id,
+        "rack_id": member.metadata.rack_id,
+        "member_epoch": member.member_epoch,
+        "client_id": member.metadata.client_id,
+        "client_host": member.metadata.client_host,
+        "subscribed_topic_names": names_order(member.metadata.subscribed_topic_names),
+        # ConsumerGroupMember.Builder's default: a member without a regex describes "".
+        "subscribed_topic_regex": member.metadata.subscribed_topic_regex or "",
+        "assignment": _named(storage, described_listing(replayed_listing(member.current.assigned, first, member.listing),
+                                                        replayed_listing(member.current.pending_revocation, first))),
+        "target_assignment": _named(storage, target_listing(target)),
+        "member_type": _CLASSIC_MEMBER if member.is_classic else _CONSUMER_MEMBER,
+    }
 
 
-def _held(assigned: Assignment, pending_revocation: Assignment) -> Assignment:
-    """What the member still owns: Kafka 4.4 describes a member asked to revoke with the
-    partitions it has not yet given up (read off the reference broker mid-revocation)."""
-    return {topic_id: assigned.get(topic_id, frozenset()) | pending_revocation.get(topic_id, frozenset())
-            for topic_id in assigned.keys() | pending_revocation.keys()}
-
-
-def _named(storage: Storage, assignment: Assignment) -> ConsumerGroupDescribeResponseAssignment:
-    """Partitions by topic id and name; a topic deleted since is left out, as Kafka does."""
+def _named(storage: Storage, listing: Listing) -> ConsumerGroupDescribeResponseAssignment:
+    """Partitions by topic id and name, in Kafka's order; a topic deleted since is left out,
+    as Kafka does. A member asked to revoke is described with the partitions it has not yet
+    given up after its assigned ones (read off the reference broker mid-revocation)."""
     topics: list[ConsumerGroupDescribeResponseTopicPartitions] = []
-    for topic_id, partitions in sorted(assignment.items()):
+    for topic_id, partitions in listing:
         info = storage.topic_by_id(topic_id)
         if info is not None:
-            topics.append({"topic_id": topic_id, "topic_name": info.name, "partitions": sorted(partitions)})
+            topics.append({"topic_id": topic_id, "topic_name": info.name, "partitions": partitions})
     return {"topic_partitions": topics}

@@ -73,8 +73,8 @@ def handle(context: RequestContext, header: RequestHeader, request: ConsumerGrou
         "member_epoch": result.member_epoch,
         "heartbeat_interval_ms": result.heartbeat_interval_ms,
         "assignment": None
-        if result.assignment is None
-        else {"topic_partitions": [{"topic_id": t, "partitions": sorted(p)} for t, p in sorted(result.assignment.items())]},
+        if result.listing is None
+        else {"topic_partitions": [{"topic_id": t, "partitions": p} for t, p in result.listing]},
     }
 
 

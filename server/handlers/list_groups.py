@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import GROUP, coordinator_node
 from ottla.server.context import RequestContext
-from ottla.server.java_hashing import string_hash, timeline_slot
+from ottla.server.java_hashing import TIMELINE_INITIAL_SLOTS, string_hash, timeline_slot, timeline_slots_before_put
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -55,11 +55,10 @@ def _table_slots(size: int) -> int:
     """The slots of a shard's TimelineHashMap of groups holding `size`: 2 at first, doubled
     before an insertion that would make (size + 1) * 0.75 exceed them. Ottla counts the groups
     there are now; Kafka's table keeps the size it grew to."""
-    capacity = 2
+    slots = TIMELINE_INITIAL_SLOTS
     for held in range(size):
-        if (held + 1) * 0.75 > capacity:
-            capacity *= 2
-    return capacity
+        slots = timeline_slots_before_put(slots, held)
+    return slots
 
 
 def _kafka_order(context: RequestContext, listed: list[ListGroupsResponseListedGroup]) -> list[ListGroupsResponseListedGroup]:

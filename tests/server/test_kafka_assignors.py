@@ -107,7 +107,8 @@ def _random_group(rng: random.Random, homogeneous: bool) -> tuple[dict[str, froz
         for p in range(count):
             if rng.random() < 0.8:
                 held.setdefault(rng.choice(holders), {}).setdefault(t, set()).add(p)
-    current = {m: {t: frozenset(ps) for t, ps in topics_.items()} for m, topics_ in held.items()}
+    # Keys in the order the harness puts them (sorted): the port takes a dict's order as Kafka's.
+    current = {m: {t: frozenset(topics_[t]) for t in sorted(topics_)} for m, topics_ in held.items()}
     instances = {m: (f"i{rng.randrange(100)}-{m}" if rng.random() < 0.4 else None) for m in members}
     return subscriptions, counts, current, instances
 

@@ -19,9 +19,11 @@ subscribes to the same topics) and UniformHeterogeneousAssignmentBuilder (the re
 for choice: which partitions a member keeps, which it gives up and which member takes which,
 so the same group state gives the layout Kafka 4.4 gives. Those builders walk
 java.util.HashMaps and HashSets, so the port walks members, topics and partitions in the
-order Java would (`java_order`). Java orders keys of one hash bucket by insertion, which in
-Kafka follows its record history; we insert by sorted key, so when two members, two topics of
-a member or two of its partitions share a bucket the layout may still differ. The builder is
+order Java would (`java_order`). Java orders keys of one hash bucket by insertion: members
+come in the order Kafka hands them over (`ConsumerGroupManager._compute_target`), topics in
+`AssignmentSpec.topic_order`, a member's held topics in its target's own order; partitions
+are inserted by sorted key, so when two partitions of a member share a bucket the layout may
+still differ. The builder is
 the one the group's subscription type names, as UniformAssignor.assign picks it from the
 GroupSpec: the consumer group manager computes that type from the subscribed names and
 regexes (ConsumerGroup.subscriptionType), so members resolving to the same topics may still
@@ -30,12 +32,12 @@ take the heterogeneous builder.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 from ottla.server.groups.consumer.records import Assignment
-from ottla.server.java_hashing import default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
+from ottla.server.java_hashing import chain_order, default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
 
 UNIFORM = "uniform"
 RANGE = "range"
@@ -63,6 +65,9 @@ class AssignmentSpec:
     # builder. None: homogeneous when every member's topic ids are the same, which is Kafka's
     # type whenever the members name existing topics only.
     subscription_type: SubscriptionType | None = None
+    # The subscribed topic ids in the order Kafka's subscription sets yield them (its members'
+    # subscribed names' HashSets): how topics sharing a hash bucket are ordered when put.
+    topic_order: Sequence[bytes] = ()
 
     def homogeneous(self) -> bool:
         if self.subscription_type is None:
@@ -96,7 +101,7 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
     topics = [t for t in spec.subscriptions[members[0]] if t in spec.partition_counts]
     if not topics:
         return {member: {} for member in members}
-    topics = java_order(sorted(topics), uuid_hash, sized_capacity(len(topics)))
+    topics = java_order(_ranked(topics, spec.topic_order), uuid_hash, sized_capacity(len(topics)))
     subscribed = set(topics)
     held = {(t, p) for m in members for t, ps in spec.current.get(m, {}).items() for p in ps}
     free = [(t, p) for t in topics for p in range(spec.partition_counts[t]) if (t, p) not in held]
@@ -111,7 +116,7 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
         if has_extra:
             quota += 1
         kept: dict[bytes, set[int]] = {}
-        for topic_id in java_order(sorted(old), uuid_hash, default_capacity(len(old))):
+        for topic_id in java_order(list(old), uuid_hash, default_capacity(len(old))):
             if topic_id not in subscribed:
                 continue
             partitions = old[topic_id]
@@ -135,11 +140,24 @@ def _uniform_homogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
             extra -= 1
         result[member] = kept
     position = 0
+    added: dict[str, list[bytes]] = {}
     for member, quota in unfilled:
         for topic_id, partition in free[position:position + quota]:
+            if topic_id not in result[member]:
+                added.setdefault(member, []).append(topic_id)
             result[member].setdefault(topic_id, set()).add(partition)
         position += quota
-    return {member: {t: frozenset(p) for t, p in topics_.items() if p} for member, topics_ in result.items()}
+    # Kafka keeps a member's map as it was when nothing changed; else a copy of it (the kept
+    # topics put in its order) to which computeIfAbsent adds the topics it is given, at the
+    # head of their buckets: the order its target record is written in.
+    out: dict[str, Assignment] = {}
+    for member, topics_ in result.items():
+        old = spec.current.get(member, {})
+        kept_order = [t for t in java_order(list(old), uuid_hash, default_capacity(len(old))) if topics_.get(t)]
+        puts = [(t, False) for t in kept_order] + [(t, True) for t in added.get(member, [])]
+        order = chain_order(puts, uuid_hash, default_capacity(len(puts)))
+        out[member] = {t: frozenset(topics_[t]) for t in order}
+    return out
 
 
 def _uniform_heterogeneous(spec: AssignmentSpec) -> dict[str, Assignment]:
@@ -307,8 +325,10 @@ def _uuid_order(topic_id: bytes) -> tuple[int, int]:
 
 
 def _range(spec: AssignmentSpec) -> dict[str, Assignment]:
+    """Topics are put into each member's map in `topic_order` (read off the reference broker)."""
     result: dict[str, dict[bytes, frozenset[int]]] = {member: {} for member in spec.subscriptions}
-    for topic_id, count in spec.partition_counts.items():
+    for topic_id in _ranked(spec.partition_counts, spec.topic_order):
+        count = spec.partition_counts[topic_id]
         members = sorted((member for member, topics in spec.subscriptions.items() if topic_id in topics), key=lambda member: _range_order(spec, member))
         if not members:
             continue
@@ -320,6 +340,12 @@ def _range(spec: AssignmentSpec) -> dict[str, Assignment]:
                 result[member][topic_id] = frozenset(range(start, start + size))
             start += size
     return result
+
+
+def _ranked(topics: Iterable[bytes], order: Sequence[bytes]) -> list[bytes]:
+    """The topics as Kafka put them into a set: those of `order` in its order, the rest by id."""
+    rank = {topic_id: index for index, topic_id in enumerate(order)}
+    return sorted(topics, key=lambda topic_id: (rank.get(topic_id, len(rank)), topic_id))
 
 
 def _range_order(spec: AssignmentSpec, member: str) -> tuple[int, str]:

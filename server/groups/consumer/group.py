@@ -23,6 +23,7 @@ from typing import Any
 from ottla.server.coordinator.transitions import TransitionTable
 from ottla.server.groups.consumer.records import Assignment, CurrentAssignment, MemberMetadata
 from ottla.server.groups.records import OffsetAndMetadata
+from ottla.server.java_hashing import TIMELINE_INITIAL_SLOTS, timeline_order, timeline_slots_before_put
 
 
 class ConsumerGroupState(Enum):
@@ -63,6 +64,9 @@ class ConsumerMember:
     current: CurrentAssignment = field(default_factory=lambda: CurrentAssignment(0, 0, MemberState.STABLE))
     session_timer: Any = None
     rebalance_timer: Any = None
+    # The order Kafka wrote the member's assigned partitions in at its last reconciliation
+    # (`orders.reconciled_listing`), which its replayed maps keep within a hash bucket.
+    listing: list[tuple[bytes, list[int]]] | None = None
 
     @property
     def member_epoch(self) -> int:
@@ -105,6 +109,9 @@ class ConsumerGroup:
     # What the subscribed topics looked like at the last epoch bump: name -> (id, partitions).
     subscription_metadata: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
+    # The length of Kafka's members hash table (ModernGroup's TimelineHashMap, created for 0
+    # entries), which with the insertion order decides the order Kafka lists members in.
+    member_slots: int = TIMELINE_INITIAL_SLOTS
 
     def update_state(self) -> None:
         """ConsumerGroup.maybeUpdateGroupState: the state follows from the epochs."""
@@ -122,7 +129,13 @@ class ConsumerGroup:
     # --- members -----------------------------------------------------------------
 
     def put_member(self, member: ConsumerMember) -> None:
+        """A joining member is put twice in Kafka's members map (replaying its metadata
+        record, then its current assignment record), each put growing the table first when
+        it would be too full."""
         previous = self.members.get(member.member_id)
+        self._grow_member_slots()
+        if previous is None:
+            self._grow_member_slots(joined=1)
         if previous is not None:
             if previous.instance_id is not None:
                 self.static_members.pop(previous.instance_id, None)
@@ -132,7 +145,19 @@ class ConsumerGroup:
         if member.instance_id is not None:
             self.static_members[member.instance_id] = member.member_id
 
+    def _grow_member_slots(self, joined: int = 0) -> None:
+        self.member_slots = timeline_slots_before_put(self.member_slots, len(self.members) + joined)
+
+    def members_in_map_order(self) -> list[ConsumerMember]:
+        """The members in the order Kafka's members TimelineHashMap iterates them
+        (`timeline_order`): the order its describe lists them in."""
+        return [self.members[member_id] for member_id in timeline_order(list(self.members), self.member_slots)]
+
     def remove_member(self, member_id: str) -> ConsumerMember | None:
+        """A leaving member is put once more (its current assignment's tombstone replays as
+        an update) before it is removed."""
+        if member_id in self.members:
+            self._grow_member_slots()
         member = self.members.pop(member_id, None)
         if member is not None:
             if member.instance_id is not None and self.static_members.get(member.instance_id) == member_id:

@@ -32,6 +32,7 @@ from ottla.server.config import all_keys
 from ottla.server.coordinator import CoordinatorLog, KeyValue, Timers, store_error
 import ottla.server.groups.consumer.assignors as assignors
 import ottla.server.groups.consumer.embedded as embedded
+import ottla.server.groups.consumer.orders as orders
 import ottla.server.groups.consumer.records as records
 from ottla.server.groups.consumer.group import (
     JOIN_EPOCH,
@@ -153,6 +154,8 @@ class HeartbeatResult:
     member_epoch: int = 0
     heartbeat_interval_ms: int = 0
     assignment: Assignment | None = None
+    # The assignment's topics and partitions in the order Kafka lists them (`orders`).
+    listing: orders.Listing | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -387,12 +390,23 @@ class ConsumerGroupManager:
             and request.owned is not None
         )
         send = full or updated.assigned != previous.assigned
+        # Kafka answers with the member it reconciled (CurrentAssignmentBuilder's new maps), or
+        # the member as it holds it when nothing was to reconcile.
+        topics = staged.subscription_metadata
+        first = orders.subscription_order(member.metadata.subscribed_topic_names, lambda name: topics[name][0] if name in topics else None)
+        listing = None
+        if updated is not previous:
+            target = orders.target_listing(staged.target.get(member.member_id, {}))
+            listing = member.listing = orders.reconciled_listing(orders.replayed_listing(previous.assigned, first, member.listing), target, updated.assigned)
+        elif send:
+            listing = orders.replayed_listing(updated.assigned, first, member.listing)
         return HeartbeatResult(
             ErrorCode.NONE,
             member_id=member.member_id,
             member_epoch=updated.member_epoch,
             heartbeat_interval_ms=self.group_config(group.group_id, "consumer.heartbeat.interval.ms"),
             assignment=updated.assigned if send else None,
+            listing=listing if send else None,
         )
 
     def _apply(
@@ -451,7 +465,10 @@ class ConsumerGroupManager:
             staged.group_epoch += 1
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
         if staged.group_epoch > staged.assignment_epoch and self._may_assign(staged, now):
-            out += self._compute_target(staged, now)
+            # The assignor sees the members as Kafka's TargetAssignmentBuilder is given them: the
+            # group's map before this heartbeat, then a member new to it.
+            order = [m.member_id for m in group.members_in_map_order() if m.member_id in staged.members]
+            out += self._compute_target(staged, now, order + [m_id for m_id in staged.members if m_id not in group.members])
         subscribed = frozenset(staged.subscription_metadata[t][0] for t in self._member_topics(staged, member) if t in staged.subscription_metadata)
         updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), owned, staged.partition_epoch, subscribed, subscription_changed)
         if updated != previous or write_current:
@@ -908,17 +925,20 @@ class ConsumerGroupManager:
             homogeneous = all(count == len(members) for count in named.values())
         return assignors.SubscriptionType.HOMOGENEOUS if homogeneous else assignors.SubscriptionType.HETEROGENEOUS
 
-    def _compute_target(self, group: ConsumerGroup, now_ms: int) -> list[KeyValue]:
+    def _compute_target(self, group: ConsumerGroup, now_ms: int, member_order: list[str]) -> list[KeyValue]:
         """The target assignment at the group epoch, stored member by member where it
-        changed, then the assignment epoch (TargetAssignmentBuilder)."""
+        changed, then the assignment epoch (TargetAssignmentBuilder). `member_order` is the
+        order the members reach the assignor in, which breaks its ties of hash buckets."""
         name = group.preferred_assignor(self.config.assignors[0], self.config.assignors)
         counts = {topic_id: partitions for topic_id, partitions in group.subscription_metadata.values()}
         subscriptions = {
-            member_id: frozenset(group.subscription_metadata[t][0] for t in self._member_topics(group, member) if t in group.subscription_metadata)
-            for member_id, member in group.members.items()
+            member_id: frozenset(group.subscription_metadata[t][0] for t in self._member_topics(group, group.members[member_id]) if t in group.subscription_metadata)
+            for member_id in member_order
         }
         instance_ids = {member_id: member.metadata.instance_id for member_id, member in group.members.items()}
-        spec = assignors.AssignmentSpec(subscriptions, counts, group.target, instance_ids, self._subscription_type(group))
+        names = [name for member_id in member_order for name in orders.names_order(group.members[member_id].metadata.subscribed_topic_names)]
+        topic_order = list(dict.fromkeys(group.subscription_metadata[name][0] for name in names if name in group.subscription_metadata))
+        spec = assignors.AssignmentSpec(subscriptions, counts, group.target, instance_ids, self._subscription_type(group), topic_order)
         target = assignors.assign(name, spec)
         out: list[KeyValue] = []
         for member_id, assignment in target.items():

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ottla.server.coordinator.transitions import TransitionTable
 from ottla.server.groups.records import OffsetAndMetadata
 from ottla.server.groups.streams.records import Tasks
-from ottla.server.java_hashing import timeline_slot
+from ottla.server.java_hashing import TIMELINE_INITIAL_SLOTS, timeline_order, timeline_slots_before_put
 
 
 class StreamsGroupState(Enum):
@@ -179,7 +179,7 @@ class StreamsGroup:
     task_offsets: dict[str, TaskOffsets] = field(default_factory=dict)  # member id -> its last report
     # The length of Kafka's members hash table (TimelineHashMap, created for 0 entries), which
     # with the insertion order decides the order Kafka iterates members in (describe, endpoints).
-    member_slots: int = 2
+    member_slots: int = TIMELINE_INITIAL_SLOTS
 
     @property
     def topology_epoch(self) -> int:
@@ -227,18 +227,12 @@ class StreamsGroup:
             self.static_members[member.metadata.instance_id] = member.member_id
 
     def _grow_member_slots(self, joined: int = 0) -> None:
-        """BaseHashTable.baseAddOrReplace: before any put, the table doubles when one more
-        entry than it holds would fill it past 0.75; it never shrinks."""
-        if (len(self.members) + joined + 1) * 0.75 > self.member_slots:
-            self.member_slots *= 2
+        self.member_slots = timeline_slots_before_put(self.member_slots, len(self.members) + joined)
 
     def members_in_map_order(self) -> list[StreamsMember]:
-        """The members as Kafka's TimelineHashMap iterates them (StreamsGroupDescribe's order):
-        by the slot of the member id's hash, and within a slot the later-inserted first
-        (entries are chained in insertion order, a replaced one keeps its place, and the
-        iterator takes each slot's chain from its end)."""
-        inserted = {member_id: index for index, member_id in enumerate(self.members)}
-        return sorted(self.members.values(), key=lambda m: (timeline_slot(m.member_id, self.member_slots), -inserted[m.member_id]))
+        """The members in the order Kafka's members TimelineHashMap iterates them
+        (`timeline_order`): the order its describe lists them in."""
+        return [self.members[member_id] for member_id in timeline_order(list(self.members), self.member_slots)]
 
     def remove_member(self, member_id: str) -> StreamsMember | None:
         member = self.members.pop(member_id, None)
