@@ -32,7 +32,7 @@ from ottla.server.config import AUTHORIZER_KEYS, SETTINGS, BrokerConfig, ConfigE
 from ottla.server.kafka_settings import inert_keys
 from ottla.server.security.listeners import LISTENER_PREFIX, ListenerError, configured_listeners
 from ottla.server.topic_config import Layers, broker_topic_defaults, resolve
-from ottla.storage.config import TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig
+from ottla.storage.config import BROKER_LOG_KEYS, TOPIC_KEYS, ConfigKey, ConfigType, InvalidConfigValue, LogConfig, one_of
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -255,12 +255,15 @@ class BrokerConfigs:
         change only once the broker has passed it on (ConfigAdminManager, then the controller)."""
         new_per_broker = dict(configs) if per_broker else self.per_broker
         new_default = self.cluster_default if per_broker else dict(configs)
+        topic_defaults = broker_topic_defaults(self.static, self._layers(new_per_broker, new_default))
+        _check_log_times(topic_defaults)
+        new_config = self._effective(new_per_broker, new_default)
+        _check_cleaner_buffer(new_config)
         if per_broker:
             self._check_cordoned(new_per_broker.get("cordoned.log.dirs"))
         # Each value passed its key's check; the topic defaults they make must also pass as a whole.
-        LogConfig.from_overrides(broker_topic_defaults(self.static, self._layers(new_per_broker, new_default)))
+        LogConfig.from_overrides(topic_defaults)
         old = self.dynamic(per_broker)
-        new_config = self._effective(new_per_broker, new_default)
         if new_config.value("max.connections.per.ip") == 0 and not new_config.value("max.connections.per.ip.overrides"):
             # KafkaConfig.validateValues: 0 would refuse every client, this one included.
             raise KafkaError(
@@ -269,6 +272,8 @@ class BrokerConfigs:
             )
         self._check_connection_limits(old, configs, new_config)
         self._check_thread_counts(self.config, new_config)
+        if any(name in BROKER_LOG_KEYS for name in old.keys() | configs.keys() if old.get(name) != configs.get(name)):
+            _check_remote_retention(topic_defaults)
         if controller_check is not None:
             controller_check()
         if validate_only:
@@ -498,6 +503,73 @@ def check_elr_min_insync_replicas(per_broker: bool, recorded: Collection[str], r
         raise KafkaError(ErrorCode.INVALID_CONFIG, "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.")
 
 
+# KafkaConfig.validateValues' requirements on the log times, in its order: (broker key, the
+# topic key its effective value defaults, the requirement on that value in ms, Kafka's words).
+# Kafka's ConfigDef gives these broker keys no validator of their own; a value the requirement
+# refuses is left to it (`check`), so that its words answer, Ottla's validator any other.
+_REQUIREMENTS: tuple[tuple[str, str, Callable[[int], bool], str], ...] = (
+    ("log.roll.ms", "segment.ms", lambda ms: ms >= 1, "log.roll.ms must be greater than or equal to 1"),
+    ("log.roll.jitter.ms", "segment.jitter.ms", lambda ms: ms >= 0, "log.roll.jitter.ms must be greater than or equal to 0"),
+    # Kafka reads any negative retention as -1, unlimited.
+    ("log.retention.ms", "retention.ms", lambda ms: ms >= 1 or ms < 0, "log.retention.ms must be unlimited (-1) or, greater than or equal to 1"),
+)
+_CLEANER_BYTES_PER_THREAD = 1024 * 1024
+
+# Kafka's ConfigDef validators Ottla applies to dynamic configs only: at start-up its TLS
+# listeners refuse such a value themselves, as a listener error naming the key.
+_DYNAMIC_VALIDATORS = {"ssl.client.auth": one_of("required", "requested", "none")}
+
+
+def _whole(topic_defaults: Mapping[str, str], name: str) -> int | None:
+    """A topic default as a number; None where an empty dynamic value left it unset."""
+    return int(topic_defaults[name]) if topic_defaults[name] else None
+
+
+def _check_log_times(topic_defaults: Mapping[str, str]) -> None:
+    """KafkaConfig.validateValues' first requirements, on the new effective config, before any
+    reconfigurable's check (and before the effective config is built: a time they refuse does
+    not parse as Ottla's setting)."""
+    for _, topic_key, required, words in _REQUIREMENTS:
+        ms = _whole(topic_defaults, topic_key)
+        if ms is not None and not required(ms):
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"requirement failed: {words}")
+
+
+def _check_cleaner_buffer(config: BrokerConfig) -> None:
+    """KafkaConfig.validateValues' next: the cleaner's dedupe buffer, more than 1 MiB per thread
+    in whole bytes (Kafka's long division; with no cleaner thread Kafka divides by zero and
+    fails, which is not copied)."""
+    threads = int(config.value("log.cleaner.threads"))
+    if threads > 0 and int(config.value("log.cleaner.dedupe.buffer.size")) < (_CLEANER_BYTES_PER_THREAD + 1) * threads:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, "requirement failed: log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread.")
+
+
+def _check_remote_retention(topic_defaults: Mapping[str, str]) -> None:
+    """DynamicLogConfig.validateReconfiguration, run by Kafka 4.4 when a log config changes:
+    the local retention (-2 follows the total) within the total retention, unless either is
+    unlimited; the remote copy lag within the effective local retention. Each refusal is
+    Kafka's ConfigException, wrapped as its dynamic configs are."""
+    problem = None
+    for unit in ("ms", "bytes"):
+        total, local = _whole(topic_defaults, f"retention.{unit}"), _whole(topic_defaults, f"local.retention.{unit}")
+        if total is None or local is None:
+            continue
+        if problem is None and total >= 0 and local != -2:
+            if local == -1:
+                problem = f"Invalid value -1 for configuration log.local.retention.{unit}: Value must not be -1 as log.retention.{unit} value is set as {total}."
+            elif local > total:
+                problem = f"Invalid value {local} for configuration log.local.retention.{unit}: Value must not be more than log.retention.{unit} property value: {total}"
+    for unit in ("ms", "bytes"):
+        total, local, lag = (_whole(topic_defaults, name) for name in (f"retention.{unit}", f"local.retention.{unit}", f"remote.copy.lag.{unit}"))
+        effective = total if local == -2 else local
+        if problem is None and lag is not None and effective is not None and lag > 0 and effective >= 0 and lag > effective:
+            problem = f"Invalid value {lag} for configuration log.remote.copy.lag.{unit}: Value must not exceed log.local.retention.{unit} (effective value: {effective})"
+    if problem is not None:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST, f"Invalid value org.apache.kafka.common.config.ConfigException: {problem} for configuration Invalid dynamic configuration"
+        )
+
+
 def check(changes: Mapping[str, str | None], per_broker: bool) -> dict[str, str]:
     """The dynamic configs `changes` sets, each checked and normalised as Kafka shows it, or
     KafkaError with Kafka's error (INVALID_REQUEST for a broker config, unlike a topic's).
@@ -516,13 +588,20 @@ def check(changes: Mapping[str, str | None], per_broker: bool) -> dict[str, str]
         if value is None:
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Null value not supported for broker configs: {name}")
         prefixed = _LISTENER_CONFIG.fullmatch(name)
-        # A listener's override is parsed as the key it overrides (AbstractConfig.valuesWithPrefixOverride).
-        key = setting_key(prefixed.group(1) if prefixed is not None and _applied_per_listener(name) else name)
+        # A listener's override is parsed and validated as the key it overrides
+        # (AbstractConfig.valuesWithPrefixOverride), and kept as given unless Ottla applies it.
+        overridden = name if prefixed is None else prefixed.group(1)
+        key = setting_key(overridden)
         if key is None:
             checked[name] = value
             continue
         try:
-            checked[name] = key.render(key.parse(value)) or ""
+            parsed = key.parse_type(value)
+            if parsed is None or not any(overridden == broker_key and not required(parsed) for broker_key, _, required, _ in _REQUIREMENTS):
+                key.check(parsed)
+            if overridden in _DYNAMIC_VALIDATORS:
+                _DYNAMIC_VALIDATORS[overridden](overridden, parsed)
+            checked[name] = value if prefixed is not None and not _applied_per_listener(name) else key.render(parsed) or ""
         except InvalidConfigValue as exc:
             raise KafkaError(ErrorCode.INVALID_REQUEST, str(exc)) from None
     per_broker_only = [] if per_broker else sorted(name for name in changes if _per_broker_only(name))

@@ -53,6 +53,18 @@ def sized_capacity(size: int) -> int:
     return 1 << (wanted - 1).bit_length()
 
 
+def table_size_for(size: int) -> int:
+    """HashMap.tableSizeFor: the buckets a `new HashMap<>(size)` starts with, the power of two
+    at least `size` (1 at least)."""
+    return 1 if size <= 1 else 1 << (size - 1).bit_length()
+
+
+def copied_capacity(size: int) -> int:
+    """Buckets of `new HashMap<>(map)` of `size` entries (JDK 17): tableSizeFor(size / .75 + 1),
+    with no floor of 16."""
+    return table_size_for(int(size / 0.75 + 1))
+
+
 def string_hash(value: str) -> int:
     """java.lang.String.hashCode, over UTF-16 code units, as an unsigned 32-bit int."""
     h = 0

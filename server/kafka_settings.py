@@ -374,7 +374,7 @@ _VALIDATORS: dict[str, Validator] = {
     ), at_least(1)),
     **dict.fromkeys((
         "group.consumer.assignment.interval.ms", "group.share.assignment.interval.ms", "group.streams.assignment.interval.ms",
-        "log.cleaner.io.buffer.size", "log.cleaner.threads",
+        "log.cleaner.io.buffer.size", "log.cleaner.threads", "max.connection.creation.rate",
     ), at_least(0)),
     "group.coordinator.cached.buffer.max.bytes": at_least(512 * 1024),
     "share.coordinator.cached.buffer.max.bytes": at_least(512 * 1024),

@@ -20,6 +20,7 @@ every heartbeat.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,8 @@ KEYS: dict[str, GroupConfigKey] = {
                        "group.share.heartbeat.interval.ms", ("group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms")),
         GroupConfigKey(_key("streams.heartbeat.interval.ms", _INT, None, "The heartbeat interval given to the members of a streams group."),
                        "group.streams.heartbeat.interval.ms", ("group.streams.min.heartbeat.interval.ms", "group.streams.max.heartbeat.interval.ms")),
-        GroupConfigKey(_key("share.delivery.count.limit", _INT, None, "The maximum number of delivery attempts for a record delivered to a share group."),
+        GroupConfigKey(_key("share.delivery.count.limit", _INT, None, "The maximum number of delivery attempts for a record delivered to a share group.",
+                            floor=2),
                        "group.share.delivery.count.limit", ("group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit")),
         GroupConfigKey(_key("errors.deadletterqueue.topic.name", _STRING, "", "The name of the topic to be used as the dead-letter queue (DLQ) topic for this share group.")),
         GroupConfigKey(_key("consumer.heartbeat.interval.ms", _INT, None, "The heartbeat interval given to the members of a consumer group."),
@@ -179,8 +181,7 @@ class GroupConfigs:
         if not group_id:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "Default group resources are not allowed.")
         kept = {name: text for name, text in configs.items() if text is not None}
-        for name, text in kept.items():
-            self._check(name, text)
+        self._check(kept)
         if validate_only:
             return
         if kept:
@@ -196,26 +197,62 @@ class GroupConfigs:
         """Every group's overrides replaced by `overrides`, as the database now has them."""
         self.overrides = overrides
 
-    def _check(self, name: str, text: str) -> None:
-        entry = KEYS.get(name)
-        if entry is None:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
-        try:
-            value = entry.key.parse(text)
-        except InvalidConfigValue as exc:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
-        if name == "streams.assignor.name":
-            registered = tuple(self.broker_value("group.streams.assignors"))
-            if value not in registered:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} '{value}' is not a registered task assignor. Registered assignors are: [{', '.join(registered)}].")
-        if entry.bounds is None:
-            return
-        low_key, high_key = entry.bounds
-        high = self.broker_value(high_key)
-        if low_key is None:
-            if value > high:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} must be less than or equal to {high}")
-            return
-        low = self.broker_value(low_key)
-        if not low <= value <= high:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} must be in the range {low} to {high} inclusive.")
+    def _check(self, configs: Mapping[str, str]) -> None:
+        """Kafka 4.4's GroupConfig.validate on a group's whole overrides, in its order: every name
+        known; no tag key twice in streams.rack.aware.assignment.tags; every value parsed, in
+        the order GroupConfig defines them; each within the broker's bounds, in the order
+        GroupConfig.validateValues judges them; the assignor registered; the DLQ topic's name."""
+        for name in configs:
+            if name not in KEYS:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
+        tags = configs.get("streams.rack.aware.assignment.tags", "").strip()
+        keys = re.split(r"\s*,\s*", tags) if tags else []
+        if len(set(keys)) != len(keys):
+            raise KafkaError(ErrorCode.INVALID_CONFIG, "streams.rack.aware.assignment.tags must not contain duplicate tag keys.")
+        values = {}
+        for name in _DEFINITION_ORDER:
+            if name in configs:
+                try:
+                    values[name] = KEYS[name].key.parse(configs[name])
+                except InvalidConfigValue as exc:
+                    raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+        for name in _BOUNDS_ORDER:
+            bounds = KEYS[name].bounds
+            if name not in values or bounds is None:
+                continue
+            value, (low_key, high_key) = values[name], bounds
+            high = self.broker_value(high_key)
+            if low_key is None:
+                if value > high:
+                    raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} must be less than or equal to {high}")
+                continue
+            low = self.broker_value(low_key)
+            if not low <= value <= high:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"{name} must be in the range {low} to {high} inclusive.")
+        assignor = values.get("streams.assignor.name")
+        registered = tuple(self.broker_value("group.streams.assignors"))
+        if assignor is not None and assignor not in registered:
+            raise KafkaError(
+                ErrorCode.INVALID_CONFIG,
+                f"streams.assignor.name '{assignor}' is not a registered task assignor. Registered assignors are: [{', '.join(registered)}].",
+            )
+        if values.get("errors.deadletterqueue.topic.name", "").startswith("__"):
+            raise KafkaError(ErrorCode.INVALID_CONFIG, "errors.deadletterqueue.topic.name: DLQ topic name must not start with '__'")
+
+
+# GroupConfig's definitions in Kafka 4.4's order, in which ConfigDef.parse judges the values.
+_DEFINITION_ORDER = (
+    "consumer.session.timeout.ms", "consumer.heartbeat.interval.ms", "consumer.assignment.interval.ms", "share.session.timeout.ms",
+    "share.heartbeat.interval.ms", "share.record.lock.duration.ms", "share.delivery.count.limit", "share.partition.max.record.locks",
+    "share.auto.offset.reset", "share.isolation.level", "share.renew.acknowledge.enable", "share.assignment.interval.ms",
+    "streams.session.timeout.ms", "streams.heartbeat.interval.ms", "streams.num.standby.replicas", "streams.initial.rebalance.delay.ms",
+    "streams.assignment.interval.ms", "streams.rack.aware.assignment.tags", "streams.assignor.name", "errors.deadletterqueue.topic.name",
+    "errors.deadletterqueue.copy.record.enable",
+)
+# The order of GroupConfig.validateValues' checks against the broker's bounds.
+_BOUNDS_ORDER = (
+    "consumer.heartbeat.interval.ms", "consumer.session.timeout.ms", "consumer.assignment.interval.ms", "share.heartbeat.interval.ms",
+    "share.session.timeout.ms", "share.record.lock.duration.ms", "share.delivery.count.limit", "share.partition.max.record.locks",
+    "share.assignment.interval.ms", "streams.heartbeat.interval.ms", "streams.session.timeout.ms", "streams.num.standby.replicas",
+    "streams.assignment.interval.ms",
+)

@@ -24,7 +24,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.context import RequestContext
-from ottla.server.java_hashing import java_order, string_hash
+from ottla.server.java_hashing import java_order, string_hash, table_size_for
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from ottla.server.security.quotas import IP, Entity, QuotaError, check_value, ip_address_of, make_entity, resolve_host
 from ottla.wire.api import ApiKey
@@ -64,7 +64,7 @@ def _entity_map(parts: list[AlterClientQuotasRequestEntityData]) -> dict[str, st
     iterates them: a `new HashMap<>(parts.size())`, whose table starts at the power of two
     holding that many pairs and doubles once more than three quarters full, put in request order."""
     named = {part["entity_type"]: part["entity_name"] for part in parts}
-    capacity = 1 << max(len(parts) - 1, 0).bit_length()
+    capacity = table_size_for(len(parts))
     while len(named) > capacity * 3 // 4:
         capacity *= 2
     return {entity_type: named[entity_type] for entity_type in java_order(list(named), string_hash, capacity)}

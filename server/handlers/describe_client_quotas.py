@@ -10,11 +10,15 @@ message equal to the error's default words (null for a refused principal)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ottla.server.context import RequestContext
 from ottla.server.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
-from ottla.server.security.quotas import CLIENT_ID, ENTITY_TYPES, IP, USER, FilterComponent, QuotaError, entity_matches
+from ottla.server.java_hashing import copied_capacity, default_capacity, java_order, string_hash
+from ottla.server.security.quotas import (
+    CLIENT_ID, ENTITY_TYPES, IP, USER, Entity, FilterComponent, QuotaError, entity_hash, entity_matches,
+)
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
 from ottla.wire.header import RequestHeader
@@ -40,10 +44,25 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeClie
             "entity": [{"entity_type": entity_type, "entity_name": name} for entity_type, name in entity],
             "values": [{"key": key, "value": value} for key, value in sorted(values.items())],
         }
-        for entity, values in context.services.quotas.entities().items()
+        for entity, values in _kafka_order(context.services.quotas.entities(), components)
         if entity_matches(entity, components, request["strict"])
     ]
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": "", "entries": entries}
+
+
+def _kafka_order(image: Mapping[Entity, Mapping[str, float]], components: list[FilterComponent]) -> list[tuple[Entity, Mapping[str, float]]]:
+    """The entities in the order ClientQuotasImage.describe answers them: with no component,
+    the image's own order; else a `new HashMap<>(...)` copy of its index of the entities with
+    the first exact component's name (in the order a HashMap of types walks them), or, with
+    none exact, of the first "any" component's type. Each index is a HashMap filled in image
+    order; the other components only remove entries, keeping the order."""
+    if not components:
+        return list(image.items())
+    exact = [component for component in components if component.exact]
+    first = java_order(exact or components, lambda component: string_hash(component.entity_type), default_capacity(len(components)))[0]
+    indexed = [entity for entity in image if any(kind == first.entity_type and (not exact or name == first.match) for kind, name in entity)]
+    indexed = java_order(indexed, entity_hash, default_capacity(len(indexed)))
+    return [(entity, image[entity]) for entity in java_order(indexed, entity_hash, copied_capacity(len(indexed)))]
 
 
 def _components(request: DescribeClientQuotasRequest) -> list[FilterComponent]:

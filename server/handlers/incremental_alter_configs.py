@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ottla.server import broker_configs, broker_loggers
 from ottla.server.context import RequestContext
-from ottla.server.groups.group_configs import KEYS as GROUP_KEYS
 from ottla.server.handlers._configs import (
     BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP, TOPIC, altered_broker, alter_result, check_authorized, check_preprocessed,
     check_topic_resource, client_metrics, repeated_resource, repeated_resources, replace_broker_configs, replace_topic_configs, stored_after,
     unknown_resource,
 )
+from ottla.server.java_hashing import default_capacity, java_order, string_hash
 from ottla.server.security.authorizer import AclOperation
 from ottla.storage.config import TOPIC_KEYS, ConfigType
 from ottla.wire.api import ApiKey
@@ -109,7 +109,14 @@ def _apply(overrides: dict[str, str], operations: list[IncrementalAlterConfigsRe
             current = key.render(key.default) or ""
         return [item for item in current.split(",") if item]
 
-    return _operate(result, operations, current_items)
+    return _operate(result, _controller_order(operations), current_items)
+
+
+def _controller_order(operations: list[IncrementalAlterConfigsRequestAlterableConfig]) -> list[IncrementalAlterConfigsRequestAlterableConfig]:
+    """A resource's operations in the order Kafka 4.4's controller applies them, answering the
+    first refusal: ControllerApis puts them in a java.util.HashMap by name (the names are
+    distinct, as preprocessing checked), which ConfigurationControlManager walks."""
+    return java_order(operations, lambda operation: string_hash(operation["name"]), default_capacity(len(operations)))
 
 
 def _alter_broker(
@@ -144,18 +151,17 @@ def _alter_group(
     context: RequestContext, group_id: str, operations: list[IncrementalAlterConfigsRequestAlterableConfig], validate_only: bool
 ) -> None:
     """Apply the operations to one group's overrides. APPEND and SUBTRACT are refused on
-    every group config, its one LIST (streams.rack.aware.assignment.tags) too: Kafka 4.4's
-    controller does not know group configs as lists (a reference Kafka 4.4 answers
-    INVALID_CONFIG, "Can't APPEND to key ... because its type is not LIST.")."""
+    every name, known or not, the one LIST group config (streams.rack.aware.assignment.tags)
+    too: Kafka 4.4's controller does not know group configs as lists (a reference Kafka 4.4
+    answers INVALID_CONFIG, "Can't APPEND to key ... because its type is not LIST."), before
+    it judges the names."""
     store = context.groups.configs
     configs: dict[str, str | None] = dict(store.overrides.get(group_id, {}))
 
     def current_items(name: str, op: int) -> list[str]:
-        if name not in GROUP_KEYS:
-            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown group config name: {name}")
         raise KafkaError(ErrorCode.INVALID_CONFIG, f"Can't {_OPERATION_NAMES[op]} to key {name} because its type is not LIST.")
 
-    store.replace(group_id, _operate(configs, operations, current_items), validate_only)
+    store.replace(group_id, _operate(configs, _controller_order(operations), current_items), validate_only)
 
 
 def _operate(

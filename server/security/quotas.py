@@ -56,6 +56,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ottla.server.java_hashing import default_capacity, java_order, string_hash, table_size_for
 from ottla.storage.files import replace_file
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -225,6 +226,27 @@ def entity_matches(entity: Entity, components: Iterable[FilterComponent], strict
     return not strict or count == len(entries)
 
 
+def entity_hash(entity: Entity) -> int:
+    """ClientQuotaEntity.hashCode: Objects.hash of its map of type to name (a default's null
+    hashing to 0), as an unsigned 32-bit int."""
+    return (31 + sum(string_hash(kind) ^ (0 if name is None else string_hash(name)) for kind, name in entity)) & 0xFFFFFFFF
+
+
+def image_order(image: Sequence[Entity], changed: Sequence[Entity], present: Iterable[Entity]) -> list[Entity]:
+    """The order in which Kafka 4.4's ClientQuotasImage holds its entities after a delta
+    (ClientQuotasDelta.apply): a `new HashMap<>(old size)` given the old image's entities still
+    set, in their order, then the delta's new ones in its own HashMap's order; `changed` are
+    the entities a change touched, first touch first, `present` those set after it."""
+    kept = set(present)
+    old = set(image)
+    new = [entity for entity in java_order(list(dict.fromkeys(changed)), entity_hash, default_capacity(len(changed))) if entity in kept and entity not in old]
+    entities = [entity for entity in image if entity in kept] + new
+    capacity = table_size_for(len(image))
+    while len(entities) > int(capacity * 0.75):
+        capacity *= 2
+    return java_order(entities, entity_hash, capacity)
+
+
 class Rate:
     """Kafka's `Rate` over a `SampledStat`: values summed in samples of `window_ms`, at most
     `samples` + 1 of them kept, the sum divided by the time they span."""
@@ -391,6 +413,9 @@ class ClientQuotas:
     ) -> None:
         self._path = path
         self._quotas = quotas
+        # The entities in Kafka's image order, which DescribeClientQuotas walks: as a broker
+        # loads them, one delta from an empty image.
+        self._image = image_order([], list(quotas), quotas)
         self.samples = samples
         self.window_ms = window_seconds * 1000
         # controller.quota.window.*: a mutation bucket's burst is this many seconds of its rate.
@@ -430,7 +455,8 @@ class ClientQuotas:
     # The table: what DescribeClientQuotas shows and AlterClientQuotas changes.
 
     def entities(self) -> Mapping[Entity, Mapping[str, float]]:
-        return self._quotas
+        """Every entity's quotas, in Kafka's image order (`image_order`)."""
+        return {entity: self._quotas[entity] for entity in self._image}
 
     def alter(self, changes: Iterable[tuple[Entity, Mapping[str, float | None]]], addresses: Mapping[str, str] | None = None) -> None:
         """Set (a value) or remove (None) each key of each entity, then write the whole table once.
@@ -453,6 +479,7 @@ class ClientQuotas:
                     current[key] = value
             if not current:
                 del self._quotas[entity]
+        self._image = image_order(self._image, altered, self._quotas)
         if self.record_change is not None:
             self.record_change({entity: dict(self._quotas.get(entity, {})) for entity in altered})
         else:
@@ -465,6 +492,7 @@ class ClientQuotas:
         key = QuotaKind.CONNECTION_CREATION_RATE.key
         before = {entity[0][1]: values[key] for entity, values in self._quotas.items() if entity[0][0] == IP and key in values}
         self._quotas = _usable_only(quotas)
+        self._image = image_order([], list(self._quotas), self._quotas)
         after = {entity[0][1]: values[key] for entity, values in self._quotas.items() if entity[0][0] == IP and key in values}
         rates: list[tuple[str | None, float | None]] = [(name, value) for name, value in after.items() if before.get(name) != value]
         rates += [(name, None) for name in before if name not in after]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from ottla.server.groups.consumer.records import Assignment
-from ottla.server.java_hashing import chain_order, default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
+from ottla.server.java_hashing import chain_order, copied_capacity, default_capacity, int_hash, java_order, sized_capacity, string_hash, uuid_hash
 
 Listing = list[tuple[bytes, list[int]]]
 
@@ -93,7 +93,7 @@ def reconciled_listing(held: Listing, target: Listing, assigned: Assignment) -> 
         kept = [p for p in had if p in now]
         given = [p for p in target_partitions.get(topic_id, []) if p in now and p not in had]
         if kept:
-            capacity = _grown(_copy_capacity(len(had)), len(kept) + len(given))
+            capacity = _grown(copied_capacity(len(had)), len(kept) + len(given))
             partitions[topic_id] = java_order(kept + given, int_hash, capacity)
             kept_topics.append(topic_id)
         elif given:
@@ -109,13 +109,6 @@ def _by_rank(assignment: Assignment, first: Sequence[bytes]) -> list[bytes]:
     """The assignment's topics: those of `first` in its order, then the rest by id."""
     rank = {topic_id: index for index, topic_id in enumerate(first)}
     return sorted(assignment, key=lambda topic_id: (rank.get(topic_id, len(rank)), topic_id))
-
-
-def _copy_capacity(size: int) -> int:
-    """Buckets of `new HashMap<>(map)` of `size` entries (JDK 17): tableSizeFor(size / .75 + 1),
-    with no floor of 16."""
-    wanted = int(size / 0.75 + 1.0)
-    return 1 << (wanted - 1).bit_length() if wanted > 1 else 1
 
 
 def _grown(capacity: int, size: int) -> int:

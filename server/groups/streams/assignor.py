@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ottla.server.java_hashing import default_capacity, java_order, string_hash
+from ottla.server.java_hashing import default_capacity, java_order, string_hash, table_size_for
 from ottla.server.groups.streams.group import TasksTuple
 
 log = logging.getLogger("ottla.groups")
@@ -296,7 +296,7 @@ def _computed_capacity(initial: int, keys: list[str]) -> int:
     """Buckets of a `new HashMap<>(initial)` after computeIfAbsent of each of `keys` (duplicates
     included): unlike put, computeIfAbsent grows the table before a call, only once the map
     already holds more than its threshold."""
-    threshold = 1 << max(initial - 1, 0).bit_length()  # tableSizeFor(initial)
+    threshold = table_size_for(initial)
     capacity = 0
     seen: set[str] = set()
     for k in keys:
