@@ -191,7 +191,8 @@ class ProducerStateManager:
         if header.producer_epoch != entry.epoch:
             if header.base_sequence != 0 and entry.epoch != NO_PRODUCER_EPOCH:
                 raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, "a new epoch must start at sequence 0")
-        elif not _in_sequence(entry.last_seq, header.base_sequence):
+        elif entry.epoch != NO_PRODUCER_EPOCH and not _in_sequence(entry.last_seq, header.base_sequence):
+            # Checked only at a known epoch: at -1 any sequence goes on (ProducerAppendInfo.checkSequence).
             raise KafkaError(
                 ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                 f"expected sequence {entry.last_seq + 1}, got {header.base_sequence}",

@@ -47,6 +47,7 @@ from ottla.storage.validator import RecordValidationError
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
+from ottla.wire.records import BATCH_HEADER_SIZE, read_header
 from ottla.wire.records.batch import TRANSACTIONAL_BIT
 
 if TYPE_CHECKING:
@@ -115,6 +116,8 @@ def _produce(
         refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     elif transactional_id is not None and cluster is not None:
         coordinator_node = remote_coordinator(context, transactional_id)
+    if transactional and refusal is None and len(_transactional_producers(context, request, version)) > 1:
+        return _refuse_all(request, acks, _MixedProducers("Transactional records contained more than one producer ID"))
     invalid_acks = acks not in (-1, 0, 1)
     # ReplicaManager.handleProduceAppend verifies transactional records with the coordinator
     # before appendRecords judges acks; a coordinator in another process is asked after this
@@ -512,14 +515,49 @@ def _first_batch_is_transactional(records: memoryview | None) -> bool:
     return magic == 2 and bool(records[_ATTRIBUTES_AT + 1] & TRANSACTIONAL_BIT)
 
 
-def _refuse_all(request: ProduceRequest, acks: int, exc: _CorruptFirstBatch) -> ProduceResponse | None:
-    """ProduceRequest.getErrorResponse: every partition named fails CORRUPT_MESSAGE with the
-    exception's words (v8+ carries them); an acks=0 request is not answered."""
+class _MixedProducers(Exception):
+    """Transactional batches of more than one (producer id, epoch) in one request:
+    ReplicaManager.handleProduceAppend throws InvalidPidMappingException, and the whole request
+    fails INVALID_PRODUCER_ID_MAPPING with its words."""
+
+
+def _transactional_producers(context: RequestContext, request: ProduceRequest, version: int) -> set[tuple[int, int]]:
+    """The (producer id, epoch) of each transactional batch that reaches
+    ReplicaManager.handleProduceAppend: in a partition that exists, of a topic that may be
+    written, whose records pass ProduceRequest.validateRecords (v3+: one batch of magic 2)."""
+    producers: set[tuple[int, int]] = set()
+    if version < 3:
+        return producers
+    storage = context.storage
+    for topic in request["topic_data"]:
+        info = storage.topic_by_id(topic["topic_id"]) if version >= 13 else storage.topic(topic["name"])
+        if info is None or (context.authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TOPIC, info.name)):
+            continue
+        for partition in topic["partition_data"]:
+            records = partition["records"]
+            if not 0 <= partition["index"] < info.partitions:
+                continue
+            try:
+                batch = _check_batches_for_version(version, records) if records is not None else None
+            except KafkaError:
+                continue
+            if batch is not None and len(batch) >= BATCH_HEADER_SIZE:
+                header = read_header(batch)
+                if header.is_transactional:
+                    producers.add((header.producer_id, header.producer_epoch))
+    return producers
+
+
+def _refuse_all(request: ProduceRequest, acks: int, exc: _CorruptFirstBatch | _MixedProducers) -> ProduceResponse | None:
+    """ProduceRequest.getErrorResponse: every partition named fails CORRUPT_MESSAGE (or
+    INVALID_PRODUCER_ID_MAPPING) with the exception's words (v8+ carries them); an acks=0
+    request is not answered."""
     message = str(exc)
+    error = ErrorCode.CORRUPT_MESSAGE if isinstance(exc, _CorruptFirstBatch) else ErrorCode.INVALID_PRODUCER_ID_MAPPING
     responses: list[ProduceResponseTopicProduceResponse] = []
     for topic in request["topic_data"]:
         results: list[ProduceResponsePartitionProduceResponse] = [
-            {"index": partition["index"], "error_code": ErrorCode.CORRUPT_MESSAGE, "error_message": message, "base_offset": -1,
+            {"index": partition["index"], "error_code": error, "error_message": message, "base_offset": -1,
              "log_append_time_ms": -1, "log_start_offset": -1}
             for partition in topic["partition_data"]
         ]

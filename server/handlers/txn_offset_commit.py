@@ -43,7 +43,7 @@ from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.txn.coordinator import verification_error
 from ottla.server.txn.verification import ask_coordinator, remote_coordinator
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode
+from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -188,9 +188,11 @@ _COORDINATOR_UNAVAILABLE = frozenset({ErrorCode.NETWORK_EXCEPTION, ErrorCode.COO
 
 def _commit(context: RequestContext, version: int, request: TxnOffsetCommitRequest, entries: list[CommitEntry]) -> list[ErrorCode]:
     """Each entry's error: the transaction's refusal for all of them, else the group coordinator's."""
-    error = context.txn.check_offsets_commit(
-        request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"], version
-    )
+    error = _offsets_partition_check(context, request["producer_id"], request["producer_epoch"], request["group_id"])
+    if error is None:
+        error = context.txn.check_offsets_commit(
+            request["transactional_id"], request["producer_id"], request["producer_epoch"], request["group_id"], version
+        )
     if error in _COORDINATOR_UNAVAILABLE:
         error = ErrorCode.COORDINATOR_NOT_AVAILABLE
     if error is not ErrorCode.NONE:
@@ -206,6 +208,25 @@ def _commit(context: RequestContext, version: int, request: TxnOffsetCommitReque
         api_version=version,
         share_group=_share_group(context),
     )
+
+
+def _offsets_partition_check(context: RequestContext, producer_id: int, producer_epoch: int, group_id: str) -> ErrorCode | None:
+    """What the group's `__consumer_offsets` partition decides before the transaction's
+    coordinator is asked (UnifiedLog.maybeStartTransactionVerification, keyed by producer id
+    whatever transactional id is named): an epoch below the producer's there is
+    INVALID_PRODUCER_EPOCH; a transaction of this producer at this epoch open there already
+    needs no asking (NONE); else None, and the coordinator is asked (also when the partition
+    is not made yet, or offline: it holds no producer then)."""
+    try:
+        log = context.storage.partition(OFFSETS_TOPIC, context.groups.offsets_partition(group_id))
+    except KafkaError:
+        return None
+    known = log.producer_state.producers.get(producer_id)
+    if known is not None and producer_epoch < known.epoch:
+        return ErrorCode.INVALID_PRODUCER_EPOCH
+    if log.producer_state.has_ongoing_transaction(producer_id, producer_epoch):
+        return ErrorCode.NONE
+    return None
 
 
 def _share_group(context: RequestContext) -> Callable[[str], bool]:

@@ -71,12 +71,17 @@ def verify_transactional_produce(
 def unverified_producer(log: PartitionLog, records: memoryview) -> tuple[int, int] | None:
     """The producer id and epoch of a transactional batch the coordinator must be asked
     about; None when there is nothing to ask (not transactional, or a transaction of the
-    producer at this epoch is open in the partition already)."""
+    producer at this epoch is open in the partition already). An epoch below the producer's
+    in the partition is INVALID_PRODUCER_EPOCH (no message) before anything is asked, whatever
+    transactional id the request names (UnifiedLog.maybeStartTransactionVerification)."""
     if len(records) < BATCH_HEADER_SIZE:
         return None
     header = read_header(records)
     if not header.is_transactional or header.producer_id < 0:
         return None
+    known = log.producer_state.producers.get(header.producer_id)
+    if known is not None and header.producer_epoch < known.epoch:
+        raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH)
     if log.producer_state.has_ongoing_transaction(header.producer_id, header.producer_epoch):
         return None
     return header.producer_id, header.producer_epoch
