@@ -32,7 +32,12 @@ joined (in two steps, KIP-394) and synced, a KIP-848 member that has heartbeated
 partitions (held open until the input is answered), or a streams member (KIP-1071) assigned
 tasks of a one-subtopology topology; the request may name their member ids and generation or
 member epoch, the share session's epoch and the acquired offset (right, off by one, or wrong),
-each broker's own sent.
+each broker's own sent. A transaction API's input (--populated too) may meet a transactional id
+of its own initialised on both (InitProducerId), maybe with sink partitions added and a record
+produced in each, maybe with offsets added for a group of the same name, maybe ended (committed
+or aborted, awaited until complete), as a transaction version 1 or 2 (KIP-890) client; the
+request may name that id, its producer id and epoch (right, one lower, one higher), and a
+batch of that producer; a listing keeps that id beside the set-up entities.
 APIs that change the cluster itself (broker and voter removal, SCRAM
 users) and inter-broker APIs are not sent.
 
@@ -195,6 +200,11 @@ _SHARE_APIS = {_api(n) for n in (
     "SHARE_GROUP_HEARTBEAT", "SHARE_FETCH", "SHARE_ACKNOWLEDGE", "SHARE_GROUP_DESCRIBE", "DESCRIBE_SHARE_GROUP_OFFSETS",
     "ALTER_SHARE_GROUP_OFFSETS", "DELETE_SHARE_GROUP_OFFSETS")}
 _STREAMS_APIS = {_api(n) for n in ("STREAMS_GROUP_HEARTBEAT", "STREAMS_GROUP_DESCRIBE", "STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE")}
+# A transaction API's input may meet a transactional id of its own populated on both brokers
+# (_populate_transaction); its producer id and epoch stand in the request as these placeholders.
+_TXN_APIS = {_api(n) for n in (
+    "INIT_PRODUCER_ID", "ADD_PARTITIONS_TO_TXN", "ADD_OFFSETS_TO_TXN", "END_TXN", "TXN_OFFSET_COMMIT", "PRODUCE",
+    "DESCRIBE_TRANSACTIONS", "LIST_TRANSACTIONS", "DESCRIBE_PRODUCERS")}
 MEMBER_PLACEHOLDERS = ("<member-1>", "<member-2>")
 # The generation (member epoch) less one, itself, plus one: int32 values no table draws.
 GENERATION_PLACEHOLDERS = {1_999_999_999: -1, 2_000_000_000: 0, 2_000_000_001: 1}
@@ -202,6 +212,16 @@ GENERATION_PLACEHOLDERS = {1_999_999_999: -1, 2_000_000_000: 0, 2_000_000_001: 1
 # first offset the set-up fetch acquired less one, itself, plus one (int64).
 SESSION_PLACEHOLDERS = {1_899_999_999: -1, 1_900_000_000: 0, 1_900_000_001: 1}
 ACQUIRED_PLACEHOLDERS = {6_999_999_999_999: -1, 7_000_000_000_000: 0, 7_000_000_000_001: 1}
+# A populated transaction's producer id (int64) and epoch (int16) less one, itself, plus one.
+PRODUCER_ID_PLACEHOLDERS = {8_999_999_999_999: -1, 9_000_000_000_000: 0, 9_000_000_000_001: 1}
+PRODUCER_EPOCH_PLACEHOLDERS = {32_000: -1, 32_001: 0, 32_002: 1}
+# Records standing for a batch of the populated producer: this prefix, then its epoch's offset
+# from the producer's (int8), base sequence (int32) and whether it is transactional (int8).
+TXN_BATCH_PLACEHOLDER = b"\xfa\xce<txn batch>"
+_TXN_BATCH_FIELDS = struct.Struct(">bib")
+_TXN_TIMEOUT_MS = 60000
+# compat.fuzz's idempotent batches name producer ids up to this one.
+_DRAWN_PRODUCER_IDS = 1000
 POPULATED_SHARE = 0.25
 # The set-up members' rebalance timeout, and the cap on a populated join's: a join that makes
 # the group rebalance waits up to the largest for members that do not rejoin.
@@ -214,20 +234,32 @@ class Population:
     the leader), consumer (KIP-848: one member that has heartbeated), share (KIP-932: members
     heartbeated until assigned, the first with a share session whose fetch acquired the record
     of each of its partitions) or streams (KIP-1071: one member of a one-subtopology topology
-    heartbeated until assigned tasks)."""
+    heartbeated until assigned tasks); or a transaction (`group` its transactional id, and the
+    name of the group whose offsets it adds): initialised, the sink partitions `added` each
+    given a record, `offsets` added, `ended` by "commit" or "abort" (only once something was
+    added: Kafka refuses to end an empty transaction), by a transaction `version2` client
+    (KIP-890: partitions added by its Produce, an epoch bumped by each end) or a version 1 one."""
 
     group: str
     kind: str
     members: int
+    added: tuple[int, ...] = ()
+    offsets: bool = False
+    ended: str | None = None
+    version2: bool = False
 
 
 def population_of(seed: int, index: int, api: int, share: float, names: Names) -> Population | None:
     """Drawn from its own generator, so the rest of the input is drawn as without populated groups."""
-    if api not in _GROUP_APIS or share <= 0:
+    if (api not in _GROUP_APIS and api not in _TXN_APIS) or share <= 0:
         return None
     rng = random.Random(f"populated {seed} {index}")
     if rng.random() >= share:
         return None
+    if api in _TXN_APIS:
+        added, offsets = rng.choice(((), (0,), (0, 1))), rng.random() < 0.4
+        ended = rng.choice((None, "commit", "abort")) if added or offsets else None
+        return Population(names.fresh(index, 0), "transaction", 0, added, offsets, ended, rng.random() < 0.5)
     if api in _SHARE_APIS:
         return Population(names.fresh(index, 0), "share", rng.choice((1, 2)))
     if api in _STREAMS_APIS:
@@ -246,6 +278,8 @@ class _Plausible(_Generator):
         writes = api in _WRITES_TOPICS
         deletes = api in _DELETES_TOPICS
         known = [] if deletes else [names.sink] if writes else [names.topic(t) for t in SETUP_TOPICS]
+        if population is not None and population.kind == "transaction" and not writes:
+            known = [names.sink] + known  # where the populated transaction wrote
         self.topics = known + [names.missing("topic"), "", "bad/name", "a" * 250]
         self.topic_ids = [] if deletes else [_placeholder(t) for t in known]
 
@@ -289,12 +323,25 @@ class _Plausible(_Generator):
                 return rng.choice((*SESSION_PLACEHOLDERS, 1_900_000_000, 1_900_000_000, 0, -1))
             if name in ("first_offset", "last_offset"):
                 return rng.choice((*ACQUIRED_PLACEHOLDERS, 7_000_000_000_000, 7_000_000_000_000, -1))
+        if self.population is not None and self.population.kind == "transaction" and isinstance(con, Fixed):
+            if name in ("producer_id", "v3_and_below_producer_id", "producer_id_filters"):
+                return rng.choice((*PRODUCER_ID_PLACEHOLDERS, 9_000_000_000_000, 9_000_000_000_000, -1))
+            if name in ("producer_epoch", "v3_and_below_producer_epoch"):
+                return rng.choice((*PRODUCER_EPOCH_PLACEHOLDERS, 32_001, 32_001, -1))
         if isinstance(con, Fixed) and con.type_name in ("int8", "int16", "int32", "int64") and (
                 rng.random() < 0.85 or name == "timeout_ms"):
             return self._int(name, con.type_name)
         if isinstance(con, Bytes) and not con.zero_copy and rng.random() < 0.5:
             return b"" if rng.random() < 0.5 else b"\x00\x01"
         return super().value(con, depth)
+
+    def records(self) -> bytes:
+        """Mostly, given a populated transaction, a batch of its producer (TXN_BATCH_PLACEHOLDER)."""
+        rng = self.rng
+        if self.population is None or self.population.kind != "transaction" or rng.random() >= 0.8:
+            return super().records()
+        return TXN_BATCH_PLACEHOLDER + _TXN_BATCH_FIELDS.pack(rng.choice((0, 0, 0, -1, 1)), rng.choice((0, 1, 1, 2, -1)),
+                                                              rng.random() < 0.85)
 
     def _string(self, name: str, parent: str) -> str:
         rng = self.rng
@@ -314,6 +361,8 @@ class _Plausible(_Generator):
                 return rng.choice((self._fresh(), self._fresh(), self._fresh(), ""))
             return rng.choice((self.names.group, self.names.group, self.names.missing("group"), self._fresh(), ""))
         if name in ("transactional_id", "v3_and_below_transactional_id", "transactional_ids"):
+            if self.population is not None and self.population.kind == "transaction" and rng.random() < 0.8:
+                return self.population.group
             return rng.choice((self._fresh(), self._fresh(), ""))
         if name == "member_id" and self.population is not None:
             known = MEMBER_PLACEHOLDERS[:self.population.members]
@@ -445,6 +494,9 @@ class Peer:
     session_epoch: int = 0
     acquired: int = 0
     held: list[Any] = field(default_factory=list)
+    # A populated transaction's producer id and epoch (-1 without one).
+    producer_id: int = -1
+    producer_epoch: int = -1
     # With --cluster: each node's "host:port" by node id (node 1's is `bootstrap`), and the
     # node the current input goes to.
     nodes: dict[int, str] = field(default_factory=dict)
@@ -498,7 +550,19 @@ class Peer:
             return self.session_epoch + SESSION_PLACEHOLDERS[value]
         if isinstance(value, int) and not isinstance(value, bool) and value in ACQUIRED_PLACEHOLDERS:
             return self.acquired + ACQUIRED_PLACEHOLDERS[value]
+        if isinstance(value, int) and not isinstance(value, bool) and value in PRODUCER_ID_PLACEHOLDERS:
+            return self.producer_id + PRODUCER_ID_PLACEHOLDERS[value]
+        if isinstance(value, int) and not isinstance(value, bool) and value in PRODUCER_EPOCH_PLACEHOLDERS:
+            return self.producer_epoch + PRODUCER_EPOCH_PLACEHOLDERS[value]
+        if isinstance(value, bytes) and value.startswith(TXN_BATCH_PLACEHOLDER):
+            epoch, sequence, transactional = _TXN_BATCH_FIELDS.unpack_from(value, len(TXN_BATCH_PLACEHOLDER))
+            return self.batch(self.producer_epoch + epoch, sequence, bool(transactional))
         return value
+
+    def batch(self, epoch: int, sequence: int, transactional: bool) -> bytes:
+        """One record of the populated producer, stamped now (the sink keeps it past retention checks)."""
+        return build_batch([Record(0, int(time.time() * 1000), b"k", b"v")], producer_id=self.producer_id,
+                           producer_epoch=epoch, base_sequence=sequence, transactional=transactional)
 
     def id_name(self, topic_id: bytes) -> str:
         named = {tid: name for name, tid in self.topic_ids.items()}
@@ -683,7 +747,9 @@ def set_up(peer: Peer, names: Names) -> None:
         def ready() -> bool:
             if (conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.group, "key_type": 0})["error_code"]
                     or conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.fresh(0, 0), "key_type": 1})["error_code"]
-                    or conn.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["error_code"]
+                    # on each node: Kafka's first producer id of a node is COORDINATOR_LOAD_IN_PROGRESS
+                    # while its RPCProducerIdManager asks the controller for a block
+                    or any(c.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["error_code"] for c in conns)
                     or all(c.call(ApiKey.OFFSET_FETCH, 8, {"groups": [{"group_id": names.group, "topics": []}],
                                                            "require_stable": False})["groups"][0]["error_code"] in _STARTING for c in conns)):
                 return False
@@ -693,6 +759,12 @@ def set_up(peer: Peer, names: Names) -> None:
 
         if not wait_for(ready, timeout=60):
             raise RuntimeError(f"fuzz set-up: coordinators or producer ids of {peer.name} not ready after 60 s")
+        for c in conns:  # past the ids compat.fuzz draws for idempotent batches: no populated producer shares one
+            for _ in range(2 * _DRAWN_PRODUCER_IDS):
+                if c.call(ApiKey.INIT_PRODUCER_ID, 0, {"transactional_id": None, "transaction_timeout_ms": 60000})["producer_id"] > _DRAWN_PRODUCER_IDS:
+                    break
+            else:
+                raise RuntimeError(f"fuzz set-up: {peer.name}'s producer ids stay at or below {_DRAWN_PRODUCER_IDS}")
         coordinator = conn.call(ApiKey.FIND_COORDINATOR, 3, {"key": names.group, "key_type": 0})["node_id"]
         committed = conns[list(peer.nodes).index(coordinator) if peer.nodes else 0].call(
             ApiKey.OFFSET_COMMIT, 2, {"group_id": names.group, "generation_id_or_member_epoch": -1, "member_id": "",
@@ -843,9 +915,13 @@ def populate(peer: Peer, population: Population, names: Names, consumer_version:
     which completes when the first rejoins; syncs complete when the leader's does."""
     peer.release()
     peer.members, peer.generation, peer.session_epoch, peer.acquired = {}, 0, 0, 0
+    peer.producer_id, peer.producer_epoch = -1, -1
     topic = names.topic("topic")
     opened: list[_Member] = []
     try:
+        if population.kind == "transaction":
+            _populate_transaction(peer, population, names, opened)
+            return None
         if population.kind in ("share", "streams"):
             _populate_share_or_streams(peer, population, names, opened)
             peer.held, opened = opened, []
@@ -989,6 +1065,53 @@ def _populate_share_or_streams(peer: Peer, population: Population, names: Names,
     peer.acquired = min(acquired.values())
 
 
+def _populate_transaction(peer: Peer, population: Population, names: Names, opened: list[_Member]) -> None:
+    """As a transaction version 1 client: InitProducerId v4, AddPartitionsToTxn v3 of the sink
+    partitions `added`, a transactional record (sequence 0) in each (Produce v9), AddOffsetsToTxn
+    v3 for the group of the transaction's name, EndTxn v3; as a version 2 one, no
+    AddPartitionsToTxn (Produce v12 adds them), AddOffsetsToTxn v4 and EndTxn v5. An ended
+    transaction is awaited until DescribeTransactions shows it complete (Kafka writes the markers
+    after answering), and its epoch (bumped by a version 2 end) then taken from there."""
+    txn = population.group
+    client = _Member(peer.bootstrap)
+    opened.append(client)
+    init = _expect(client.call(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": txn, "transaction_timeout_ms": _TXN_TIMEOUT_MS,
+                                                            "producer_id": -1, "producer_epoch": -1}), "InitProducerId")
+    peer.producer_id, peer.producer_epoch = init["producer_id"], init["producer_epoch"]
+    ids = {"transactional_id": txn, "producer_id": peer.producer_id, "producer_epoch": peer.producer_epoch}
+    version2 = population.version2
+    if population.added and not version2:
+        added = client.call(ApiKey.ADD_PARTITIONS_TO_TXN, 3, {
+            "v3_and_below_transactional_id": txn, "v3_and_below_producer_id": peer.producer_id,
+            "v3_and_below_producer_epoch": peer.producer_epoch,
+            "v3_and_below_topics": [{"name": names.sink, "partitions": list(population.added)}]})
+        for topic in added["results_by_topic_v3_and_below"]:
+            for partition in topic["results_by_partition"]:
+                _expect({"error_code": partition["partition_error_code"]}, "AddPartitionsToTxn")
+    if population.added:
+        records = [{"index": p, "records": peer.batch(peer.producer_epoch, 0, True)} for p in population.added]
+        produced = client.call(ApiKey.PRODUCE, 12 if version2 else 9, {"acks": -1, "timeout_ms": 5000, "transactional_id": txn,
+                                                                       "topic_data": [{"name": names.sink, "partition_data": records}]})
+        for partition in produced["responses"][0]["partition_responses"]:
+            _expect(partition, "transactional Produce")
+    if population.offsets:
+        _expect(client.call(ApiKey.ADD_OFFSETS_TO_TXN, 4 if version2 else 3, ids | {"group_id": txn}), "AddOffsetsToTxn")
+    if population.ended is None:
+        return
+    _expect(client.call(ApiKey.END_TXN, 5 if version2 else 3, ids | {"committed": population.ended == "commit"}),
+            f"EndTxn ({population.ended})")
+    complete = "CompleteCommit" if population.ended == "commit" else "CompleteAbort"
+    described: dict[str, Any] = {}
+
+    def completed() -> bool:
+        described.update(client.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [txn]})["transaction_states"][0])
+        return described["transaction_state"] == complete
+
+    if not wait_for(completed, timeout=30):
+        raise _SetUpRefused(f"transaction not {complete} after 30 s: {described.get('transaction_state')}")
+    peer.producer_id, peer.producer_epoch = described["producer_id"], described["producer_epoch"]
+
+
 # --- Comparison -------------------------------------------------------------------------------
 
 _IDENTITY = ("name", "user", "topic", "topic_name", "resource_type", "resource_name", "group_id", "transactional_id", "api_key", "partition_index",
@@ -1043,24 +1166,30 @@ def mask_message(text: str | None, peer: Peer, names: Names) -> str | None:
     for placeholder, member_id in sorted(peer.members.items(), key=lambda item: -len(item[1])):
         if member_id:
             text = text.replace(member_id, placeholder)
+    if peer.producer_id >= 0:
+        text = re.sub(rf"(?<!\d){peer.producer_id}(?!\d)", "<producer id>", text)
     text = re.sub(rf"fz{names.tag}-\d+-\d+", "<fresh>", text).replace(f"fz{names.tag}-", "fz-")
     for address in {peer.bootstrap, *peer.nodes.values()}:
         port = address.rsplit(":", 1)[1]
         text = re.sub(rf"(?<!\d){port}(?!\d)", "<port>", text.replace(address, "<host:port>"))
     # A controller's refusal names the request by its Java toString (AuthHelper.authorizeClusterOperation).
     text = re.sub(r"Request\(processor=.*\)(?= needs \w+ permission)", "<request>", text)
+    # UpdateFeatures names the active controller, which a Kafka cluster elects at random.
+    text = re.sub(r"(?<=Local controller )\d+", "<controller>", text)
     text = _KAFKA_UUID.sub("<uuid>", _JAVA_UUID.sub("<uuid>", text))
     return _TIMESTAMP.sub("<timestamp>", text)
 
 
-def skeleton(api: int, body: dict[str, Any], answer: dict[str, Any], peer: Peer, names: Names, messages: bool = False) -> Any:
+def skeleton(api: int, body: dict[str, Any], answer: dict[str, Any], peer: Peer, names: Names, messages: bool = False,
+             populated: str | None = None) -> Any:
     """What is compared of an answer: error codes, and the entries of every array; with
-    `messages`, the free-text messages too, masked (mask_message)."""
+    `messages`, the free-text messages too, masked (mask_message). A listing keeps the set-up
+    entities and the input's own `populated` one (fresh names of earlier inputs may differ)."""
     listing = _listing(api, body)
 
     def keep(entry: Any) -> bool:
         label = " ".join(str(entry.get(k, "")) for k in _IDENTITY if isinstance(entry, dict))
-        return f"fz{names.tag}-" in label and not any(names.is_fresh(w) for w in label.split())
+        return f"fz{names.tag}-" in label and not any(names.is_fresh(w) and w != populated for w in label.split())
 
     def walk(value: Any, key: str, top: bool) -> Any:
         if isinstance(value, dict):
@@ -1271,7 +1400,7 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
                 report.not_sent += 1
                 continue
             for peer in peers:
-                peer.members, peer.generation = {}, 0
+                peer.members, peer.generation, peer.producer_id, peer.producer_epoch = {}, 0, -1, -1
                 peer.aim(node_of(seed, index, len(peer.nodes)))
             if population is not None:
                 # Side by side: each broker's set-up mostly waits on its own timers (a share group's
@@ -1280,7 +1409,7 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
                     refused = list(pool.map(lambda peer: _populate_at_coordinator(peer, population, names, consumer_version), peers))
                 if show is not None:
                     show(f"populated {population}: " + "; ".join(
-                        f"{peer.name} {why or f'members {peer.members}, generation {peer.generation}, session epoch {peer.session_epoch}, acquired {peer.acquired}'}"
+                        f"{peer.name} {why or f'members {peer.members}, generation {peer.generation}, session epoch {peer.session_epoch}, acquired {peer.acquired}, producer {peer.producer_id} epoch {peer.producer_epoch}'}"
                         for peer, why in zip(peers, refused)))
                 if any(refused):
                     if refused[0] != refused[1]:
@@ -1293,7 +1422,8 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
                 peer.release()
             report.sent += 1
             report.per_api[ApiKey(api).name] += 1
-            shapes = [skeleton(api, body, answer, peer, names, messages) for answer, peer in zip(answers, peers)]
+            shapes = [skeleton(api, body, answer, peer, names, messages, population.group if population else None)
+                      for answer, peer in zip(answers, peers)]
             if show is not None:
                 show(f"input {index}: {ApiKey(api).name} v{version}{f' to node {peers[0].node}' if peers[0].nodes else ''}\n"
                      f"  request: {_brief(body)}")
@@ -1310,12 +1440,12 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
 
 
 def _populate_at_coordinator(peer: Peer, population: Population, names: Names, consumer_version: int | None) -> str | None:
-    """populate through the group's coordinator: on a cluster, the node FindCoordinator names
-    (the others answer the members NOT_COORDINATOR)."""
+    """populate through the group's (or transaction's) coordinator: on a cluster, the node
+    FindCoordinator names (the others answer the members NOT_COORDINATOR)."""
     if not peer.nodes:
         return populate(peer, population, names, consumer_version)
     first = peer.bootstrap
-    found = call_once(first, ApiKey.FIND_COORDINATOR, 3, {"key": population.group, "key_type": 0})
+    found = call_once(first, ApiKey.FIND_COORDINATOR, 3, {"key": population.group, "key_type": 1 if population.kind == "transaction" else 0})
     peer.bootstrap = peer.nodes.get(found.get("node_id", -1), first)
     try:
         return populate(peer, population, names, consumer_version)
@@ -1398,7 +1528,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", type=int, default=None, help="send input I of the seed alone and show both answers")
     parser.add_argument("--messages", action="store_true", help="also compare free-text messages (ids, addresses, timestamps masked)")
     parser.add_argument("--populated", type=float, default=POPULATED_SHARE, metavar="SHARE",
-                        help=f"share of group APIs' inputs meeting a group populated for them (default {POPULATED_SHARE})")
+                        help=f"share of group and transaction APIs' inputs meeting a group or transaction populated for them (default {POPULATED_SHARE})")
     parser.add_argument("--brokers", nargs=2, metavar=("OTTLA", "KAFKA"), default=None,
                         help="bootstraps of an `ottla serve` and a reference Kafka already running (else both are started)")
     parser.add_argument("--secured", action="store_true",

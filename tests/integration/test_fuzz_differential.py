@@ -220,3 +220,63 @@ def test_a_populated_share_or_streams_group_meets_its_member_alike_on_both(ottla
             conn.close()
             peer.release()
     assert answers[0] == answers[1], answers
+
+
+def test_placeholders_of_a_populated_transaction_stand_for_each_brokers_own_producer() -> None:
+    from compat.fuzz_differential import TXN_BATCH_PLACEHOLDER, Names, Peer, make_request
+    from ottla.wire.records import iter_batches
+
+    peer = Peer("Kafka", "-", producer_id=41, producer_epoch=3)
+    placed = peer.ids_of({"producer_id": 9_000_000_000_001, "producer_epoch": 32_000, "producer_id_filters": [9_000_000_000_000],
+                          "records": TXN_BATCH_PLACEHOLDER + bytes([1, 0, 0, 0, 2, 1])})
+    assert {k: v for k, v in placed.items() if k != "records"} == {"producer_id": 42, "producer_epoch": 2, "producer_id_filters": [41]}
+    [(batch, _)] = list(iter_batches(placed["records"]))
+    assert (batch.producer_id, batch.producer_epoch, batch.base_sequence, batch.is_transactional) == (41, 4, 2, True)
+    names = Names("t")
+    targets = [(int(ApiKey.END_TXN), 3), (int(ApiKey.PRODUCE), 9), (int(ApiKey.LIST_TRANSACTIONS), 1), (int(ApiKey.METADATA), 12)]
+    drawn = [make_request(3, index, targets, names, populated=0.7) for index in range(300)]
+    assert drawn == [make_request(3, index, targets, names, populated=0.7) for index in range(300)]
+    plain = [make_request(3, index, targets, names) for index in range(300)]
+    assert all(drawn[i] == plain[i] for i in range(300) if drawn[i][3] is None)
+    populations = [population for _, _, _, population in drawn if population is not None]
+    assert {p.kind for p in populations} == {"transaction"} and {p.ended for p in populations} == {None, "commit", "abort"}
+    assert all(p.ended is None for p in populations if not p.added and not p.offsets)
+    assert any(body["transactional_id"] == f"fzt-{i}-0" and body["producer_id"] == 9_000_000_000_000
+               for i, (api, _, body, p) in enumerate(drawn) if p is not None and api == ApiKey.END_TXN)
+    produced = [partition["records"] for api, _, body, p in drawn if p is not None and api == ApiKey.PRODUCE
+                for topic in body["topic_data"] for partition in topic["partition_data"]]
+    assert any(records is not None and records.startswith(TXN_BATCH_PLACEHOLDER) for records in produced)
+
+
+def test_a_populated_transaction_meets_its_producer_alike_on_both(ottla: str, reference_kafka: str) -> None:
+    """An ongoing transaction (a sink partition added, a record in it, offsets added) and one
+    committed by a transaction version 2 client, on each broker: DescribeTransactions shows them alike, and each broker's own
+    producer id and epoch end the ongoing one, an epoch ahead is fenced alike."""
+    import uuid
+
+    from compat.differential import _Connection
+    from compat.fuzz_differential import Names, Peer, Population, populate, set_up
+
+    names = Names(uuid.uuid4().hex[:6])
+    peers = (Peer("Ottla", ottla), Peer("Kafka", reference_kafka))
+    seen = []
+    for peer in peers:
+        set_up(peer, names)
+        conn = _Connection(peer.bootstrap)
+        try:
+            ongoing, committed = names.fresh(0, 0), names.fresh(1, 0)
+            assert populate(peer, Population(committed, "transaction", 0, (0, 1), True, "commit", True), names, None) is None, peer.name
+            assert populate(peer, Population(ongoing, "transaction", 0, (1,), True), names, None) is None, peer.name
+            described = conn.call(ApiKey.DESCRIBE_TRANSACTIONS, 0, {"transactional_ids": [ongoing, committed]})["transaction_states"]
+            # Ottla's __consumer_offsets has one partition, Kafka's 50 (README): its index differs.
+            states = [(s["transactional_id"], s["error_code"], s["transaction_state"], sorted(
+                (t["topic"], len(t["partitions"]) if t["topic"] == "__consumer_offsets" else sorted(t["partitions"]))
+                for t in s["topics"])) for s in described]
+            ended = [conn.call(ApiKey.END_TXN, 3, peer.ids_of({"transactional_id": ongoing, "producer_id": 9_000_000_000_000,
+                                                               "producer_epoch": epoch, "committed": False}))["error_code"]
+                     for epoch in (32_002, 32_001)]
+            seen.append((states, ended))
+        finally:
+            conn.close()
+    assert seen[0] == seen[1], seen
+    assert seen[0][1][1] == ErrorCode.NONE and seen[0][0][0][2] == "Ongoing"
