@@ -31,6 +31,7 @@ from ottla.server.context import Answer, DataWakeups, RequestContext
 from ottla.server.handlers.share_acknowledge import acknowledge_all, leader, moved_to
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share import Acquired
+from ottla.server.share.fetch_order import looked_at_last, response_map_order, rotated, topic_id_partition_hash
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession, member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -99,7 +100,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
         return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, acquired, ack_errors, _listed(epoch, session))
+        return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                       time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -116,8 +117,9 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
         await reading
         share.take_written_elsewhere(held)
     acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+    epoch = request["share_session_epoch"]
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, acquired, ack_errors, _listed(request["share_session_epoch"], session))
+        return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
     return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
                             time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
 
@@ -149,7 +151,8 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
             acquired, keys = _acquire(context, request, group_id, member_id, session)
         if acquired_any(acquired):
             break
-    return _respond(context, group_id, acquired, ack_errors, _listed(request["share_session_epoch"], session))
+    epoch = request["share_session_epoch"]
+    return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
 
 
 def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
@@ -172,13 +175,17 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
     share = context.services.share
     read_committed = share.read_committed(group_id)
     left = _Left.of(context, request)
-    results, keys, readable = _partitions(context, session)
-    for (topic_id, index), name in readable:
+    results, keys, readable = _partitions(context, session, request["share_session_epoch"])
+    # Kafka looks at no partition for a request that may fetch nothing (max_bytes 0).
+    fetching = not left.spent()
+    for (topic_id, index), name, moved in _acquisition_order(context, group_id, readable):
         if left.spent():
+            if moved and fetching:
+                share.look(group_id, topic_id, index)
             continue
         try:
             got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches,
-                                left.batch_size)
+                                left.batch_size, looking=moved)
         except KafkaError as exc:
             results[(topic_id, index)] = exc.code
             continue
@@ -194,13 +201,17 @@ async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest,
     share = context.services.share
     read_committed = share.read_committed(group_id)
     left = _Left.of(context, request)
-    results, keys, readable = _partitions(context, session)
-    for (topic_id, index), name in readable:
+    results, keys, readable = _partitions(context, session, request["share_session_epoch"])
+    # Kafka looks at no partition for a request that may fetch nothing (max_bytes 0).
+    fetching = not left.spent()
+    for (topic_id, index), name, moved in _acquisition_order(context, group_id, readable):
         if left.spent():
+            if moved and fetching:
+                share.look(group_id, topic_id, index)
             continue
         try:
             got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches,
-                                left.batch_size)
+                                left.batch_size, looking=moved)
             if not isinstance(got, Acquired):
                 got = await got
         except KafkaError as exc:
@@ -234,36 +245,68 @@ class _Left:
         return got
 
 
-def _partitions(context: RequestContext, session: ShareSession) -> tuple[
+def _partitions(context: RequestContext, session: ShareSession, epoch: int) -> tuple[
         dict[tuple[bytes, int], Any], list[tuple[str, int]], list[tuple[tuple[bytes, int], str]]]:
     """The session's partitions sorted out: the errors of those that cannot be read, the
     (topic, partition) keys a parked request waits on, and those to acquire from with their
-    topic's name. Among brokers, one this broker does not lead is NOT_LEADER_OR_FOLLOWER (its
-    leader holds its share-partition), as Kafka's SharePartitionManager answers."""
+    topic's name, rotated by the request's epoch (`fetch_order.rotated`, once those of unknown
+    topics or not authorized are left out, as KafkaApis hands SharePartitionManager the rest).
+    Among brokers, one this broker does not lead is NOT_LEADER_OR_FOLLOWER (its leader holds
+    its share-partition), as Kafka's SharePartitionManager answers."""
     cluster = context.services.cluster
     errors: dict[tuple[bytes, int], Any] = {}
     keys: list[tuple[str, int]] = []
     readable: list[tuple[tuple[bytes, int], str]] = []
+    named: list[tuple[tuple[bytes, int], str, int]] = []
     for topic_id, index in list(session.partitions):
         info = context.storage.topic_by_id(topic_id)
         if info is None:
             errors[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_ID
-            continue
-        if not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
+        elif not context.authorize(AclOperation.READ, ResourceType.TOPIC, info.name):
             errors[(topic_id, index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
-            continue
-        if not 0 <= index < info.partitions:
+        else:
+            named.append(((topic_id, index), info.name, info.partitions))
+    for (topic_id, index), name, partitions in rotated(named, epoch):
+        if not 0 <= index < partitions:
             errors[(topic_id, index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             continue
         if cluster is not None:
             try:
-                leader_partition(context, cluster, info.name, index)
+                leader_partition(context, cluster, name, index)
             except KafkaError as exc:
                 errors[(topic_id, index)] = exc.code
                 continue
-        keys.append((info.name, index))
-        readable.append(((topic_id, index), info.name))
+        keys.append((name, index))
+        readable.append(((topic_id, index), name))
     return errors, keys, readable
+
+
+def _acquisition_order(context: RequestContext, group_id: str, readable: list[tuple[tuple[bytes, int], str]]) -> list[
+        tuple[tuple[bytes, int], str, bool]]:
+    """`readable` in the order records are acquired from, each flagged when its next fetch
+    offset moved since a fetch last looked at it (those come last: `fetch_order.looked_at_last`)."""
+    share = context.services.share
+    moved = {key for key, _ in readable if share.moved_since_looked(group_id, *key)}
+    return [(key, name, key in moved) for key, name in looked_at_last(readable, lambda entry: entry[0] in moved)]
+
+
+def _served(context: RequestContext, epoch: int, session: ShareSession, acquired: dict[tuple[bytes, int], Any]) -> dict[tuple[bytes, int], Any]:
+    """`acquired`, once the partitions that got records are moved to the end of the session,
+    as Kafka's answer to a request after the first moves them (`fetch_order`), in the order of
+    its partition map, which holds every partition of the session."""
+    if epoch == INITIAL_EPOCH:
+        return acquired
+
+    def hash_of(key: tuple[bytes, int]) -> int:
+        info = context.storage.topic_by_id(key[0])
+        return topic_id_partition_hash(key[0], None if info is None else info.name, key[1])
+
+    for key in response_map_order(list(session.partitions), hash_of):
+        got = acquired.get(key)
+        if got is not None and not isinstance(got, ErrorCode) and got.ranges:
+            del session.partitions[key]
+            session.partitions[key] = None
+    return acquired
 
 
 def _update_partitions(session: ShareSession, request: ShareFetchRequest, opened: bool) -> None:

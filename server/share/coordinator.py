@@ -572,9 +572,24 @@ class ShareCoordinator:
         lookup = self.storage.partition(topic, index).offset_for_timestamp(self._reset_time(reset))
         return cast(Awaitable[tuple[int, int] | None], lookup) if inspect.isawaitable(lookup) else None
 
+    def moved_since_looked(self, group_id: str, topic_id: bytes, index: int) -> bool:
+        """Whether the share-partition's next fetch offset moved since a ShareFetch last looked
+        at it (Kafka: its fetchOffsetMetadata no longer matches; none yet for a new one)."""
+        partition = self.partitions.get((group_id, topic_id, index))
+        return partition is None or partition.looked_at != partition.next_fetch_offset()
+
+    def look(self, group_id: str, topic_id: bytes, index: int) -> None:
+        """A ShareFetch looked at the share-partition without acquiring from it (its
+        max_records already spent): Kafka reads it all the same. One not made yet stays so
+        (Ottla makes a share-partition at its first acquire: see `moved_since_looked`)."""
+        partition = self.partitions.get((group_id, topic_id, index))
+        if partition is not None:
+            partition.looked_at = partition.next_fetch_offset()
+
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
                 max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True,
-                batch_size: int | None = None, found: list[tuple[int, int] | None] | None = None) -> Acquired | Awaitable[Acquired]:
+                batch_size: int | None = None, found: list[tuple[int, int] | None] | None = None,
+                looking: bool = False) -> Acquired | Awaitable[Acquired]:
         """Read the log where the share-partition next hands records out and acquire what
         was read for `member_id`. Raises KafkaError (unknown topic, storage). On an engine whose
         reads are coroutines (PostgreSQL) the answer is awaitable: what was read is acquired
@@ -582,19 +597,22 @@ class ShareCoordinator:
         that starts by_duration awaits its lookup by time first, then acquires with it as
         `found`). New records are acquired in ranges of `batch_size` records or more
         (ShareFetch's BatchSize; `SharePartition.acquire`). Nothing is acquired from a partition
-        whose share state is being read again (`leader_moved`)."""
+        whose share state is being read again (`leader_moved`). `looking`: the read is the
+        look a ShareFetch takes at a partition whose next fetch offset moved (`moved_since_looked`)."""
         if (topic_id, index) in self.loading:
             return Acquired(b"", [])
         lookup = self._start_lookup(group_id, topic, topic_id, index) if found is None else None
         if lookup is not None:
             return self._acquire_when_found(lookup, group_id, member_id, topic, topic_id, index, max_records, max_bytes,
-                                            read_committed, whole_batches, batch_size)
+                                            read_committed, whole_batches, batch_size, looking)
         partition = self.share_partition(group_id, topic_id, index, read_committed, found)
         partition.limits = self._limits(group_id)
         log_ = self.storage.partition(topic, index)
         if partition.start_offset < log_.log_start_offset:
             partition.archive_before(log_.log_start_offset)
         offset = partition.next_fetch_offset()
+        if looking:
+            partition.looked_at = offset
         stable = log_.last_stable_offset if read_committed else None
         if offset >= (log_.high_watermark if stable is None else stable):
             return Acquired(b"", [])
@@ -606,10 +624,10 @@ class ShareCoordinator:
 
     async def _acquire_when_found(self, lookup: Awaitable[tuple[int, int] | None], group_id: str, member_id: str, topic: str,
                                   topic_id: bytes, index: int, max_records: int, max_bytes: int, read_committed: bool,
-                                  whole_batches: bool, batch_size: int | None) -> Acquired:
+                                  whole_batches: bool, batch_size: int | None, looking: bool) -> Acquired:
         by_time = await lookup
         got = self.acquire(group_id, member_id, topic, topic_id, index, max_records, max_bytes, read_committed, whole_batches,
-                           batch_size, [by_time])
+                           batch_size, [by_time], looking)
         return got if isinstance(got, Acquired) else await got
 
     async def _acquire_when_read(self, partition: SharePartition, read: _Read, result: Awaitable[ReadResult]) -> Acquired:

@@ -142,6 +142,10 @@ class SharePartition:
     # Kafka tracks those per offset from then on (InFlightBatch.offsetState), which words its
     # refusals (`refusal`).
     split_batches: set[int] = field(default_factory=set)
+    # The next fetch offset at which a ShareFetch last looked at the partition (Kafka's
+    # SharePartition.fetchOffsetMetadata): one whose next fetch offset has moved since is
+    # acquired from after the others (`fetch_order`).
+    looked_at: int | None = None
 
     def __post_init__(self) -> None:
         self.end_offset = max(self.end_offset, self.start_offset)
