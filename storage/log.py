@@ -10,8 +10,8 @@ Producer state (storage/producer_state.py) is checked before each batch is appen
 updated after, as Kafka's UnifiedLog.analyzeAndValidateProducerState does. It is written
 to `<offset>.snapshot` at each roll and at close, and rebuilt on open from the newest
 snapshot not past the log end plus a replay of the batch headers after it
-(ProducerStateManager.truncateAndReload). Divergence: our snapshot body is JSON, not
-Kafka's binary schema, so Kafka cannot read it (it rebuilds from the log instead).
+(ProducerStateManager.truncateAndReload), in Kafka's binary form (storage/producer_snapshot.py);
+the aborted transactions below the snapshot come from the `.txnindex` files.
 
 Durability at a roll (Kafka's UnifiedLog.roll and its `flush-log` job): the old segment is
 sealed and the snapshot written without fsync, and their fsyncs (then the directory's) are
@@ -64,7 +64,10 @@ from ottla.storage.leader_epochs import (
     parse_epoch_checkpoint,
     truncate_epochs_from_start,
 )
-from ottla.storage.producer_state import AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker, txn_index_entry
+from ottla.storage.producer_snapshot import CorruptSnapshotError, decode_snapshot, encode_snapshot
+from ottla.storage.producer_state import (
+    AbortedTransaction, BatchMetadata, ProducerStateManager, end_txn_marker, txn_index_entries, txn_index_entry,
+)
 from ottla.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, Chunk, DeletedFiles, DiskFile, Segment, file_name, finish_swaps
 from ottla.storage.validator import RecordRules, recompress
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -182,6 +185,7 @@ class PartitionLog:
         self._deleted: list[tuple[int, DeletedFiles]] = []
         self.producer_state = ProducerStateManager()
         self._snapshot_offset = 0  # the log end offset the newest snapshot was taken at
+        self._txn_index_unsynced = False  # the active segment's `.txnindex` was appended to since its fsync
         self._messages_since_flush = 0
         self._last_flush_ms = _now_ms()
         self._flusher = flusher
@@ -286,21 +290,28 @@ class PartitionLog:
         return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
     def _load_producer_state(self, names: set[str]) -> None:
-        """The newest readable snapshot at or below the log end, then the batches after it;
-        snapshots past the end (a torn tail was cut) or unreadable are deleted."""
+        """The newest readable snapshot at or below the log end, with the aborted transactions
+        the `.txnindex` files hold below it, then the batches after it; snapshots past the end
+        (a torn tail was cut) or unreadable (Kafka's CorruptSnapshotException: torn, or an
+        earlier Ottla's JSON) are deleted."""
         end = self.log_end_offset
         start = self.segments[0].base_offset
         for offset in reversed(self._snapshot_offsets(names)):
             path = self._snapshot_path(offset)
             if offset <= end:
                 try:
-                    self.producer_state = ProducerStateManager.load(path.read_bytes())
-                except (ValueError, KeyError, TypeError):
+                    self.producer_state = decode_snapshot(path.read_bytes())
+                except CorruptSnapshotError:
                     pass
                 else:
                     start = self._snapshot_offset = offset
                     break
             path.unlink()
+        for segment in self.segments:
+            txn_index = self._txn_index_path(segment)
+            if segment.base_offset < start and txn_index.name in names:
+                entries = txn_index_entries(txn_index.read_bytes())
+                self.producer_state.aborted.extend(entry for entry in entries if entry.last_offset < start)
         for segment in self.segments:
             if segment.next_offset <= start:
                 continue
@@ -320,7 +331,7 @@ class PartitionLog:
         if self.directory is None or end == self._snapshot_offset:
             return None
         path = self._snapshot_path(end)
-        replace_file(path, self.producer_state.snapshot(), sync)
+        replace_file(path, encode_snapshot(self.producer_state), sync)
         self._snapshot_offset = end
         for old in self._snapshot_offsets()[:-_SNAPSHOTS_KEPT]:
             self._snapshot_path(old).unlink()
@@ -333,12 +344,16 @@ class PartitionLog:
         end = segment.next_offset
         if self._flusher is None:
             segment.seal()
+            self._fsync_txn_index()
             if snapshot is not None:
                 snapshot()
             self._recovery_point = max(self._recovery_point, end)
             return
         descriptors: list[int] = []
         segment.seal(descriptors)
+        txn_index = self._unsynced_txn_index()
+        if txn_index is not None:
+            descriptors.append(txn_index)
         written: pathlib.Path | None = None
         try:
             if snapshot is not None:
@@ -346,6 +361,29 @@ class PartitionLog:
         finally:
             self._pending.append((end, self._flusher.submit(functools.partial(sync_rolled, descriptors, written, self.directory))))
         self._advance_recovery_point()
+
+    def _unsynced_txn_index(self) -> int | None:
+        """A descriptor of the active segment's `.txnindex` when appends wrote to it since its last
+        fsync, for the caller to fsync and close: below a snapshot the file is the one record of
+        its aborted transactions, so it is made durable with the segment (Kafka's LogSegment.flush)."""
+        if not self._txn_index_unsynced:
+            return None
+        self._txn_index_unsynced = False
+        try:
+            return os.open(self._txn_index_path(self.segments[-1]), os.O_RDONLY)
+        except FileNotFoundError:
+            return None  # rewritten durably by a clean, or gone with its segment
+
+    def _fsync_txn_index(self) -> None:
+        descriptor = self._unsynced_txn_index()
+        if descriptor is None:
+            return
+        try:
+            os.fsync(descriptor)
+        except OSError as error:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"fsync of a .txnindex failed: {error}") from error
+        finally:
+            os.close(descriptor)
 
     def _advance_recovery_point(self) -> None:
         """Pass the rolled segments the flusher has synced, oldest first; a failed fsync
@@ -507,6 +545,7 @@ class PartitionLog:
             if aborted is not None and self.directory is not None:
                 with open(self._txn_index_path(self.segments[-1]), "ab") as txn_index:
                     txn_index.write(txn_index_entry(aborted))
+                self._txn_index_unsynced = True
         self._messages_since_flush += next_offset - first_offset
         if self._messages_since_flush >= self._config.flush_messages:
             self.flush(now)
@@ -785,8 +824,8 @@ class PartitionLog:
         """Kafka rewrites a cleaned segment's .txnindex with only the aborted transactions whose
         ABORT marker it read while a batch of theirs was still in the pass (Cleaner.cleanSegments,
         CleanedTransactionMetadata.onControlBatchRead): the entries of the others whose marker
-        lies in `segment` go, from memory and from the snapshots a restart would read them back
-        from. Read_committed fetches stop listing them."""
+        lies in `segment` go, from memory (the caller rewrites the `.txnindex` a restart reads them
+        back from). Read_committed fetches stop listing them."""
         # An entry is known by its marker's offset, unique in the log.
         gone = {
             entry.last_offset for entry in self.producer_state.aborted
@@ -795,18 +834,6 @@ class PartitionLog:
         if not gone:
             return
         self.producer_state.aborted = [entry for entry in self.producer_state.aborted if entry.last_offset not in gone]
-        if self.directory is None:
-            return
-        for offset in self._snapshot_offsets():
-            path = self._snapshot_path(offset)
-            try:
-                state = ProducerStateManager.load(path.read_bytes())
-            except (ValueError, KeyError, TypeError):
-                continue  # unreadable: the next load deletes it
-            kept = [entry for entry in state.aborted if entry.last_offset not in gone]
-            if len(kept) < len(state.aborted):
-                state.aborted = kept
-                replace_file(path, state.snapshot())
 
     def _txn_index_path(self, segment: Segment) -> pathlib.Path:
         assert self.directory is not None
@@ -816,7 +843,7 @@ class PartitionLog:
         """Make `segment`'s `.txnindex` (Kafka's TransactionIndex) hold the aborted transactions
         whose ABORT marker it holds, in marker order; without any it has no file, as Kafka
         creates one at its first entry. The producer state is the record of them (its
-        snapshots hold them too): the file is written for Kafka and its tools to read."""
+        `.txnindex` files below the newest snapshot are read back into it at load)."""
         if self.directory is None:
             return
         entries = [entry for entry in self.producer_state.aborted if segment.base_offset <= entry.last_offset < segment.next_offset]
@@ -868,6 +895,7 @@ class PartitionLog:
         try:
             for segment in self.segments:
                 segment.flush()
+            self._fsync_txn_index()
             if self.directory is not None and self.segments[-1].base_offset >= self._recovery_point:
                 # A segment created since the last flush (a new log's first): its directory
                 # entry made durable too, as Kafka's LocalLog.flush does.
@@ -914,6 +942,7 @@ class PartitionLog:
         self._drain_flusher()
         for segment in self.segments:
             segment.close()
+        self._fsync_txn_index()
         self._take_snapshot()
         if not self._pending:
             self._recovery_point = self.log_end_offset

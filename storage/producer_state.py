@@ -18,8 +18,11 @@ Modelled on Kafka's `ProducerStateManager` / `ProducerAppendInfo`:
   `Verification` until one of its transactional batches is appended, and meanwhile its
   sequences are held to it (Kafka's VerificationStateEntry, in memory only, as there).
 
-State is rebuilt on start from a snapshot (`.snapshot`) plus a replay of the batch
-headers after it, as Kafka does; `snapshot()`/`load()` give the bytes of one.
+State is rebuilt on start from a `.snapshot` file in Kafka's binary form
+(storage/producer_snapshot.py: each producer's last batch only, and no aborted transactions,
+which the `.txnindex` files hold) plus a replay of the batch headers after it, as Kafka does.
+`snapshot()`/`load()` are the whole state as JSON: the PostgreSQL engine's form of it (built in
+SQL, storage/postgresql/producers.py) and a scratch copy's.
 """
 
 from __future__ import annotations
@@ -296,8 +299,8 @@ class ProducerStateManager:
         self.verifications = {pid: v for pid, v in self.verifications.items() if now_ms - v.timestamp < expiration_ms}
 
     def snapshot(self) -> bytes:
-        """This state as bytes, for a `.snapshot` file: JSON, where Kafka's is binary (the
-        fields are Kafka's, coordinator epoch included)."""
+        """This whole state as JSON, every batch kept and the aborted transactions included, as
+        `load` reads it (not a `.snapshot` file's form: storage/producer_snapshot.py)."""
         return json.dumps(
             {
                 "producers": {
@@ -313,8 +316,8 @@ class ProducerStateManager:
 
     @classmethod
     def load(cls, data: bytes) -> "ProducerStateManager":
-        """A `snapshot()`'s state; a snapshot written before producers kept their coordinator
-        epoch (four fields per producer) reads as none known, -1."""
+        """A `snapshot()`'s state; one without a producer's coordinator epoch (four fields per
+        producer) reads as none known, -1."""
         raw = json.loads(data)
         state = cls()
         for pid_text, fields in raw["producers"].items():
@@ -330,14 +333,21 @@ class ProducerStateManager:
 
 
 TXN_INDEX_ENTRY_VERSION = 0
+_TXN_INDEX_ENTRY = struct.Struct(">hqqqq")
 
 
 def txn_index_entry(aborted: AbortedTransaction) -> bytes:
     """One entry of Kafka's `.txnindex` (AbortedTxn): version int16, producer id int64, first
     offset int64, last offset (the ABORT marker's) int64, last stable offset int64."""
-    return struct.pack(
-        ">hqqqq", TXN_INDEX_ENTRY_VERSION, aborted.producer_id, aborted.first_offset, aborted.last_offset, aborted.last_stable_offset
+    return _TXN_INDEX_ENTRY.pack(
+        TXN_INDEX_ENTRY_VERSION, aborted.producer_id, aborted.first_offset, aborted.last_offset, aborted.last_stable_offset
     )
+
+
+def txn_index_entries(data: bytes) -> list[AbortedTransaction]:
+    """The entries of a `.txnindex` file, in file order; a torn last entry is left out."""
+    usable = len(data) - len(data) % _TXN_INDEX_ENTRY.size
+    return [AbortedTransaction(*fields) for _, *fields in _TXN_INDEX_ENTRY.iter_unpack(data[:usable])]
 
 
 def _batch_fields(batch: BatchMetadata) -> tuple[int, int, int, int, int]:
