@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ottla.server.config import BrokerConfig
-from ottla.server.coordinator.topics import InternalTopic
+from ottla.server.coordinator.topics import TRANSACTION_STATE, InternalTopic
 from ottla.server.java_hashing import string_hash
 from ottla.storage import FileRegion, Storage, TopicInfo
 from ottla.storage.producer_state import CONTROL_COMMIT, control_type
@@ -103,6 +103,10 @@ class CoordinatorLog:
         self.journal: CoordinatorJournal | None = storage.coordinator_journals.get(topic.name) if storage.is_async else None  # type: ignore[attr-defined]
         # Producer id -> records of its transactional batches that no marker has ended yet.
         self.open_transactions: dict[int, list[KeyValue]] = {}
+        # Kafka's CoordinatorRuntime (group and share coordinators) builds its batches with base
+        # sequence 0, producer or not; the transaction coordinator's TransactionStateManager
+        # builds them without a sequence (-1). Readers ignore it; kafka-dump-log shows it.
+        self.base_sequence = -1 if topic is TRANSACTION_STATE else 0
 
     @property
     def partitions(self) -> int:
@@ -143,6 +147,7 @@ class CoordinatorLog:
             producer_id=producer_id,
             producer_epoch=producer_epoch,
             transactional=producer_id != NO_PRODUCER_ID,
+            base_sequence=self.base_sequence,
         )
         if self.journal is not None:
             self.journal.append(self.partition_for(key), batch)

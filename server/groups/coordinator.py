@@ -598,13 +598,12 @@ class GroupCoordinator:
                             forget: Callable[[], None]) -> ErrorCode:
         """Delete an empty consumer or streams group: its own tombstones and those of its offsets
         (kept by a classic holder of the same id, or pending in a transaction) in one batch,
-        then forget it."""
+        then forget it. The holder lives only in memory (its group record was tombstoned when
+        the group stopped being classic), so it gets no tombstone of its own, as in Kafka."""
         if has_members:
             return ErrorCode.NON_EMPTY_GROUP
         holder = self.groups.get(group_id)
         records = self.offsets.tombstones(group_id)
-        if holder is not None:
-            records.append(self.membership.tombstone(holder))
         try:
             self.log.append(group_id, [*records, *tombstones()], self.wall_clock_ms())
         except KafkaError as exc:

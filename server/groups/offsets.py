@@ -159,7 +159,7 @@ class OffsetManager:
                 errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
             value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, expire, self._record_order())
-            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
+            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value, self._topic_id(entry.topic))))
             accepted.append(((entry.topic, entry.partition), value))
             errors.append(ErrorCode.NONE)
         if records:
@@ -170,6 +170,12 @@ class OffsetManager:
                 return [code if e is ErrorCode.NONE else e for e in errors]
             group.offsets.update(accepted)
         return errors
+
+    def _topic_id(self, topic: str) -> bytes:
+        """The id the offset's record carries: the topic's, or the zero UUID for a topic that
+        does not exist (KafkaApis sets each committed topic's id from its metadata cache)."""
+        info = self.log.storage.topic(topic)
+        return bytes(16) if info is None else info.topic_id
 
     def commit_transactional_offsets(
         self,
@@ -206,7 +212,7 @@ class OffsetManager:
                 errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
             value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, None, self._record_order())
-            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value)))
+            records.append((offset_key(group_id, entry.topic, entry.partition), offset_value(value, self._topic_id(entry.topic))))
             accepted[(entry.topic, entry.partition)] = value
             errors.append(ErrorCode.NONE)
         if records:

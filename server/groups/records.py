@@ -5,9 +5,12 @@ Kafka's group coordinator keeps its state as keyed records in this compacted top
 do we, so Kafka's tools can read our log and compaction keeps one value per key:
 
     OffsetCommitKey    version 1: group, topic, partition
-    OffsetCommitValue  version 3: offset, leader epoch, metadata, commit timestamp
+    OffsetCommitValue  version 4: offset, leader epoch, metadata, commit timestamp, and the
+                                  topic's id as tagged field 0 (flexible, KIP-915; what Kafka
+                                  4.4 writes, GroupCoordinatorRecordHelpers.offsetCommitValueVersion)
                        version 1: offset, metadata, commit timestamp, expire timestamp
                                   (written only when a v2-v4 commit set a retention)
+                       version 3, which we wrote before, is still read
     GroupMetadataKey   version 2: group
     GroupMetadataValue version 3: protocol type, generation, protocol, leader,
                                   state timestamp, members
@@ -22,6 +25,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ottla.server.coordinator.log import RecordFormatError
+from ottla.wire.primitives import encode_uvarint
 
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
@@ -29,7 +33,8 @@ _INT64 = struct.Struct(">q")
 
 OFFSET_COMMIT_KEY_VERSION = 1
 GROUP_METADATA_KEY_VERSION = 2
-_OFFSET_VALUE_WITH_EPOCH = 3
+_OFFSET_VALUE_FLEXIBLE = 4
+_ZERO_UUID = bytes(16)
 _OFFSET_VALUE_WITH_EXPIRY = 1
 _GROUP_VALUE_VERSION = 3
 
@@ -102,6 +107,16 @@ class _Writer:
         self.out += value
         return self
 
+    def uvarint(self, value: int) -> "_Writer":
+        self.out += encode_uvarint(value)
+        return self
+
+    def compact_string(self, value: str) -> "_Writer":
+        encoded = value.encode()
+        self.uvarint(len(encoded) + 1)
+        self.out += encoded
+        return self
+
 
 class _Reader:
     __slots__ = ("data", "position")
@@ -139,6 +154,31 @@ class _Reader:
     def bytes(self) -> bytes:
         return bytes(self._take(self.int32()))
 
+    def uvarint(self) -> int:
+        value = shift = 0
+        while True:
+            byte = self._take(1)[0]
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+            if shift > 28:
+                raise RecordFormatError("varint too long")
+
+    def compact_string(self) -> str | None:
+        size = self.uvarint()
+        if size == 0:
+            return None
+        try:
+            return str(self._take(size - 1), "utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordFormatError(str(exc)) from exc
+
+    def skip_tagged_fields(self) -> None:
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self._take(self.uvarint())
+
 
 def offset_key(group_id: str, topic: str, partition: int) -> bytes:
     return bytes(_Writer().int16(OFFSET_COMMIT_KEY_VERSION).string(group_id).string(topic).int32(partition).out)
@@ -148,12 +188,20 @@ def group_key(group_id: str) -> bytes:
     return bytes(_Writer().int16(GROUP_METADATA_KEY_VERSION).string(group_id).out)
 
 
-def offset_value(value: OffsetAndMetadata) -> bytes:
+def offset_value(value: OffsetAndMetadata, topic_id: bytes = _ZERO_UUID) -> bytes:
+    """Version 1 for a commit with a retention, else version 4 with `topic_id` (the committed
+    topic's id, which Kafka's KafkaApis looks up by name when the request has none), omitted
+    when it is the zero UUID, as Kafka omits a tagged field at its default."""
     if value.expire_timestamp_ms is not None:
         writer = _Writer().int16(_OFFSET_VALUE_WITH_EXPIRY).int64(value.offset).string(value.metadata)
         return bytes(writer.int64(value.commit_timestamp_ms).int64(value.expire_timestamp_ms).out)
-    writer = _Writer().int16(_OFFSET_VALUE_WITH_EPOCH).int64(value.offset).int32(value.leader_epoch)
-    return bytes(writer.string(value.metadata).int64(value.commit_timestamp_ms).out)
+    writer = _Writer().int16(_OFFSET_VALUE_FLEXIBLE).int64(value.offset).int32(value.leader_epoch)
+    writer.compact_string(value.metadata).int64(value.commit_timestamp_ms)
+    if topic_id == _ZERO_UUID:
+        return bytes(writer.uvarint(0).out)
+    writer.uvarint(1).uvarint(0).uvarint(len(topic_id))
+    writer.out += topic_id
+    return bytes(writer.out)
 
 
 def group_value(group: StoredGroup) -> bytes:
@@ -191,15 +239,18 @@ def parse_key(data: bytes | memoryview) -> OffsetKey | GroupKey | None:
 
 
 def parse_offset_value(data: bytes | memoryview, record_order: int = -1) -> OffsetAndMetadata:
+    """Versions 0 to 4; the topic id of version 4 is not kept (commits are by name)."""
     reader = _Reader(data)
     version = reader.int16()
-    if not 0 <= version <= 3:  # v4 is flexible (KIP-915); we never write it
+    if not 0 <= version <= _OFFSET_VALUE_FLEXIBLE:
         raise RecordFormatError(f"unsupported OffsetCommitValue version {version}")
     offset = reader.int64()
     leader_epoch = reader.int32() if version >= 3 else -1
-    metadata = reader.string() or ""
+    metadata = (reader.compact_string() if version >= _OFFSET_VALUE_FLEXIBLE else reader.string()) or ""
     commit_timestamp = reader.int64()
     expire_timestamp = reader.int64() if version == 1 else -1
+    if version >= _OFFSET_VALUE_FLEXIBLE:
+        reader.skip_tagged_fields()
     return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, None if expire_timestamp < 0 else expire_timestamp, record_order)
 
 

@@ -261,7 +261,10 @@ class TransactionCoordinator:
         Raises KafkaError from the log."""
         check_transition(txn.state, target)
         updated = replace(txn, state=target, update_ms=self.wall_clock_ms(), **changes)
-        value = txn_value(updated.record(), version=1 if self.transaction_version() >= 1 else 0)
+        # Kafka's every transition (TransactionMetadata.prepareTransitionTo) records as
+        # PreviousProducerId the producer id held before it, rotation or not.
+        record = replace(updated.record(), previous_producer_id=txn.producer_id)
+        value = txn_value(record, version=1 if self.transaction_version() >= 1 else 0)
         self.log.append(txn.transactional_id, [(txn_key(txn.transactional_id), value)], updated.update_ms)
         for name in _FIELDS:
             setattr(txn, name, getattr(updated, name))

@@ -253,9 +253,11 @@ def test_classic_member_metadata_round_trips_in_kafkas_layout() -> None:
     # Tagged field 0 after ServerAssignor: one tagged field, tag 0, its size, then the nullable
     # struct's presence byte (KIP-893) before SessionTimeoutMs; kafka-dump-log --offsets-decoder
     # reads it back so.
+    # A member without one carries it null: tag 0, size 1, presence byte 0.
     plain = records.member_metadata_value(MemberMetadata("i", None, "client", "/127.0.0.1", ("t",), None, 30000, None))
-    tagged = encoded[len(plain) - 1 :]
-    assert encoded[: len(plain) - 1] == plain[:-1] and tagged[:2] == b"\x01\x00"
+    assert plain.endswith(b"\x01\x00\x01\x00")
+    tagged = encoded[len(plain) - 4 :]
+    assert encoded[: len(plain) - 4] == plain[:-4] and tagged[:2] == b"\x01\x00"
     assert tagged[3:8] == b"\x01" + struct.pack(">i", 45000)
 
 

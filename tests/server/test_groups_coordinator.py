@@ -619,10 +619,13 @@ def test_records_use_kafkas_layout():
     # OffsetCommitKey v1: int16 version, string group, string topic, int32 partition.
     assert offset_key("g", "t", 5) == b"\x00\x01" + b"\x00\x01g" + b"\x00\x01t" + b"\x00\x00\x00\x05"
     assert group_key("g") == b"\x00\x02\x00\x01g"
-    # OffsetCommitValue v3: offset, leader epoch, metadata, commit timestamp.
+    # OffsetCommitValue v4: offset, leader epoch, compact metadata, commit timestamp, no tagged
+    # topic id without one; v3 (written before) still reads.
     value = offset_value(OffsetAndMetadata(7, 2, "m", 1000, None))
-    assert value == b"\x00\x03" + (7).to_bytes(8, "big") + (2).to_bytes(4, "big") + b"\x00\x01m" + (1000).to_bytes(8, "big")
+    assert value == b"\x00\x04" + (7).to_bytes(8, "big") + (2).to_bytes(4, "big") + b"\x02m" + (1000).to_bytes(8, "big") + b"\x00"
     assert parse_offset_value(value) == OffsetAndMetadata(7, 2, "m", 1000, None)
+    v3 = b"\x00\x03" + (7).to_bytes(8, "big") + (2).to_bytes(4, "big") + b"\x00\x01m" + (1000).to_bytes(8, "big")
+    assert parse_offset_value(v3) == OffsetAndMetadata(7, 2, "m", 1000, None)
     with_expiry = OffsetAndMetadata(7, -1, "", 1000, 5000)
     assert parse_offset_value(offset_value(with_expiry)) == with_expiry
     assert parse_key(offset_key("g", "t", 5)) == OffsetKey("g", "t", 5)

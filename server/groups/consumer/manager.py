@@ -845,8 +845,12 @@ class ConsumerGroupManager:
 
     def tombstones(self, group: ConsumerGroup) -> list[KeyValue]:
         """Every record of the group, members' and group's (ConsumerGroup.createGroupTombstoneRecords)."""
-        members = [t for member_id in group.members for t in self._member_tombstones(group.group_id, member_id)]
-        return members + self.delete(group)
+        by_member = [self._member_tombstones(group.group_id, member_id) for member_id in group.members]
+        # Kafka's order: every current assignment, every target assignment, the target
+        # assignment metadata, every subscription, then the rest of `delete`.
+        current, target, subscriptions = ([tombstones[i] for tombstones in by_member] for i in range(3))
+        deleted = self.delete(group)
+        return [*current, *target, deleted[0], *subscriptions, *deleted[1:]]
 
     # --- subscriptions and the target assignment ---------------------------------
 
@@ -1049,9 +1053,11 @@ class ConsumerGroupManager:
         return topics
 
     def delete(self, group: ConsumerGroup) -> list[KeyValue]:
-        """The tombstones that delete an empty group (ConsumerGroup.createGroupTombstoneRecords)."""
-        out: list[KeyValue] = [(records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None) for regex in group.resolved_regexes]
-        out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), None))
+        """The tombstones that delete an empty group, in ConsumerGroup.createGroupTombstoneRecords'
+        order: target assignment, regexes, the (Kafka 4.0) subscription metadata, group epoch."""
+        out: list[KeyValue] = [(records.group_key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), None)]
+        out += [(records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None) for regex in group.resolved_regexes]
+        out.append((records.group_key(records.SUBSCRIPTION_METADATA, group.group_id), None))
         out.append((records.group_key(records.GROUP_METADATA, group.group_id), None))
         return out
 

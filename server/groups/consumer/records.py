@@ -7,7 +7,8 @@ flexible message (compact strings and arrays, tagged fields):
 
     3  ConsumerGroupMetadata                group -> group epoch (+ tagged metadata hash)
     5  ConsumerGroupMemberMetadata          group, member -> instance, rack, client, subscription
-                                            (+ tagged ClassicMemberMetadata of a classic member)
+                                            (+ tagged ClassicMemberMetadata: a classic member's,
+                                            or null for one that speaks ConsumerGroupHeartbeat)
     6  ConsumerGroupTargetAssignmentMetadata group -> assignment epoch
     7  ConsumerGroupTargetAssignmentMember  group, member -> target partitions
     8  ConsumerGroupCurrentMemberAssignment group, member -> epochs, state, partitions
@@ -15,7 +16,8 @@ flexible message (compact strings and arrays, tagged fields):
     16 ConsumerGroupRegularExpression       group, regex -> resolved topics
 
 Version 4 (ConsumerGroupPartitionMetadata) is what Kafka 4.0 wrote before the metadata hash;
-a log holding it is read past. A null value is a tombstone.
+a log holding it is read past. Kafka 4.4 still writes its tombstone when it deletes a group,
+and so do we. A null value is a tombstone.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from dataclasses import dataclass, field, replace
 from ottla.server.coordinator.log import RecordFormatError
 
 GROUP_METADATA = 3
+SUBSCRIPTION_METADATA = 4
 MEMBER_METADATA = 5
 TARGET_ASSIGNMENT_METADATA = 6
 TARGET_ASSIGNMENT_MEMBER = 7
 CURRENT_MEMBER_ASSIGNMENT = 8
 REGULAR_EXPRESSION = 16
-RECORD_TYPES = frozenset({GROUP_METADATA, MEMBER_METADATA, TARGET_ASSIGNMENT_METADATA, TARGET_ASSIGNMENT_MEMBER, CURRENT_MEMBER_ASSIGNMENT, REGULAR_EXPRESSION, 4})
+RECORD_TYPES = frozenset({GROUP_METADATA, SUBSCRIPTION_METADATA, MEMBER_METADATA, TARGET_ASSIGNMENT_METADATA, TARGET_ASSIGNMENT_MEMBER, CURRENT_MEMBER_ASSIGNMENT, REGULAR_EXPRESSION})
 
 _INT8 = struct.Struct(">b")
 _INT16 = struct.Struct(">h")
@@ -346,9 +349,13 @@ def parse_group_metadata_value(data: bytes | memoryview) -> int:
 def member_metadata_value(member: MemberMetadata) -> bytes:
     writer = _Writer(0).compact_string(member.instance_id).compact_string(member.rack_id)
     writer.compact_string(member.client_id).compact_string(member.client_host).strings(member.subscribed_topic_names)
-    writer.compact_string(member.subscribed_topic_regex).int32(member.rebalance_timeout_ms).compact_string(member.server_assignor)
+    # Kafka's member holds "" for no regex (ConsumerGroupMember.Builder) and sets the
+    # ClassicMemberMetadata of a member that speaks ConsumerGroupHeartbeat to null, which is
+    # not the field's default (an empty struct): so both are written, as a presence byte 0.
+    writer.compact_string(member.subscribed_topic_regex or "").int32(member.rebalance_timeout_ms).compact_string(member.server_assignor)
     if member.classic is None:
-        return writer.done()
+        writer.uvarint(1).uvarint(0).uvarint(1).uvarint(0)
+        return writer.done(tagged=1)
     classic = _Writer(0).int32(member.classic.session_timeout_ms).uvarint(len(member.classic.supported_protocols) + 1)
     for name, metadata in member.classic.supported_protocols:
         classic.compact_string(name).compact_bytes(metadata).uvarint(0)
@@ -368,7 +375,7 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
         client_id=reader.required_string(),
         client_host=reader.required_string(),
         subscribed_topic_names=reader.strings(),
-        subscribed_topic_regex=reader.compact_string(),
+        subscribed_topic_regex=reader.compact_string() or None,
         rebalance_timeout_ms=reader.int32(),
         server_assignor=reader.compact_string(),
     )
@@ -376,7 +383,7 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
     if classic is None:
         return metadata
     inner = _Reader(classic)
-    if inner.int8() < 0:
+    if inner.int8() <= 0:  # null: 0 as Kafka writes it
         return metadata
     session_timeout_ms = inner.int32()
     protocols = []
@@ -388,9 +395,12 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
 
 
 def target_assignment_metadata_value(assignment_epoch: int, timestamp_ms: int) -> bytes:
-    """AssignmentTimestamp (tag 0, Kafka 4.3's KIP-1263) is written as Kafka 4.4 writes it."""
-    writer = _Writer(0).int32(assignment_epoch).uvarint(1).uvarint(0).uvarint(8).int64(timestamp_ms)
-    return writer.done(tagged=1)
+    """AssignmentTimestamp (tag 0, Kafka 4.3's KIP-1263) is written as Kafka 4.4 writes it:
+    only when it is not its default 0 (a fence that empties the group writes none)."""
+    writer = _Writer(0).int32(assignment_epoch)
+    if timestamp_ms == 0:
+        return writer.done()
+    return writer.uvarint(1).uvarint(0).uvarint(8).int64(timestamp_ms).done(tagged=1)
 
 
 def parse_target_assignment_metadata_value(data: bytes | memoryview) -> tuple[int, int]:

@@ -744,11 +744,12 @@ class StreamsGroupManager:
         return ErrorCode.NONE
 
     def delete(self, group: StreamsGroup) -> list[KeyValue]:
-        """The tombstones that delete an empty group (StreamsGroup.createGroupTombstoneRecords)."""
+        """The tombstones that delete an empty group, in StreamsGroup.createGroupTombstoneRecords'
+        order: target assignment, group epoch, topology."""
         return [
             (records.key(records.TARGET_ASSIGNMENT_METADATA, group.group_id), None),
-            (records.key(records.TOPOLOGY, group.group_id), None),
             (records.key(records.GROUP_METADATA, group.group_id), None),
+            (records.key(records.TOPOLOGY, group.group_id), None),
         ]
 
     def forget(self, group: StreamsGroup) -> None:
