@@ -1,6 +1,9 @@
 """ShareFetch (KIP-932): acknowledge what the request carries, then acquire records for the
 member from each partition of its share session, parking until data arrives when none can
-be acquired (woken by the same appends that wake Fetch, and by released records).
+be acquired (woken by the same appends that wake Fetch, and by released records), or until
+min_bytes of the log lie ahead of its share-partitions (`_short_of_min_bytes`), acquiring
+nothing meanwhile, as Kafka's DelayedShareFetch acquires only once its minBytes check passes
+or its max wait ends.
 
 Share sessions: epoch 0 opens one (replacing the member's previous session; what the member
 holds stays acquired, as in Kafka 4.4; acknowledgements are refused on it), a later epoch
@@ -22,6 +25,7 @@ is acquired for it.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +42,9 @@ from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from ottla.storage.log import ReadResult
     from ottla.wire.messages.types import ShareFetchRequest, ShareFetchResponse, ShareFetchResponsePartitionData
 
 API = ApiKey.SHARE_FETCH
@@ -98,11 +105,14 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     seen_version = context.wakeups.data_version
     if context.storage.is_async:
         return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
+    deadline = time.monotonic() + request["max_wait_ms"] / 1000
+    if _waits(request) and _short_of_min_bytes(context, request, group_id, session):
+        return _long_poll(context, request, group_id, member_id, session, ack_errors, _wait_keys(context, session), deadline, seen_version,
+                          acquired_since_wake=False)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
         return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
-    return _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
-                      time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
+    return _long_poll(context, request, group_id, member_id, session, ack_errors, keys, deadline, seen_version)
 
 
 async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
@@ -116,17 +126,24 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
         held = share.idle_partitions(group_id)
         await reading
         share.take_written_elsewhere(held)
+    deadline = time.monotonic() + request["max_wait_ms"] / 1000
+    if _waits(request) and await _short_of_min_bytes_deferred(context, request, group_id, session):
+        return await _long_poll(context, request, group_id, member_id, session, ack_errors, _wait_keys(context, session), deadline,
+                                seen_version, acquired_since_wake=False)
     acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
     epoch = request["share_session_epoch"]
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
         return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
-    return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys,
-                            time.monotonic() + request["max_wait_ms"] / 1000, seen_version)
+    return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys, deadline, seen_version)
 
 
 async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
                      ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], keys: list[tuple[str, int]], deadline: float,
-                     seen_version: int) -> ShareFetchResponse:
+                     seen_version: int, acquired_since_wake: bool = True) -> ShareFetchResponse:
+    """Park until records are acquired, the session ends (answered empty) or the deadline
+    passes; a wake with less than min_bytes ahead acquires nothing, and a deadline reached
+    without acquiring since the last wake acquires then what there is (Kafka's expiry
+    completes the fetch with whatever it can acquire)."""
     sessions = context.services.share.sessions
     acquired: dict[tuple[bytes, int], Any] = {}
     while True:
@@ -146,13 +163,86 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
         if sessions.get(session.node_id, group_id, member_id) is not session:
             break
         if context.storage.is_async:
+            if await _short_of_min_bytes_deferred(context, request, group_id, session):
+                acquired_since_wake = False
+                continue
+            acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+        else:
+            if _short_of_min_bytes(context, request, group_id, session):
+                acquired_since_wake = False
+                continue
+            acquired, keys = _acquire(context, request, group_id, member_id, session)
+        acquired_since_wake = True
+        if acquired_any(acquired):
+            break
+    if not acquired_since_wake and sessions.get(session.node_id, group_id, member_id) is session:
+        if context.storage.is_async:
             acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
         else:
             acquired, keys = _acquire(context, request, group_id, member_id, session)
-        if acquired_any(acquired):
-            break
     epoch = request["share_session_epoch"]
     return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
+
+
+def _waits(request: ShareFetchRequest) -> bool:
+    """Whether the fetch may wait for min_bytes: one byte ahead is what anything acquirable
+    needs anyway, so only a larger min_bytes (with a max wait) makes a difference."""
+    return request["min_bytes"] > 1 and request["max_wait_ms"] > 0
+
+
+def _wait_keys(context: RequestContext, session: ShareSession) -> list[tuple[str, int]]:
+    return _partitions(context, session, INITIAL_EPOCH)[1]
+
+
+def _ready_reads(context: RequestContext, request: ShareFetchRequest, group_id: str,
+                 session: ShareSession) -> tuple[int, list[Awaitable[ReadResult]], int]:
+    """DelayedShareFetch.isMinBytesSatisfied's count: for each readable partition whose
+    share-partition is made, the log bytes from its next fetch offset up to the high watermark
+    (the LSO for read_committed), at most its even share of max_bytes (the cap). The bytes
+    counted at once, the reads of an engine whose reads are coroutines still to await, and
+    the cap. No readable partition, or a read refused (the log moved under it), counts as
+    min_bytes: Kafka answers such a fetch at once (its partitions' errors)."""
+    share = context.services.share
+    read_committed = share.read_committed(group_id)
+    readable = _partitions(context, session, INITIAL_EPOCH)[2]
+    if not readable:
+        return request["min_bytes"], [], 0
+    cap = max(1, _Left.of(context, request).bytes // len(readable))
+    counted = 0
+    pending: list[Awaitable[ReadResult]] = []
+    for (topic_id, index), name in readable:
+        partition = share.partitions.get((group_id, topic_id, index))
+        if partition is None or partition.start_offset < 0:
+            continue
+        log_ = context.storage.partition(name, index)
+        offset = max(partition.next_fetch_offset(), log_.log_start_offset)
+        end = log_.last_stable_offset if read_committed else log_.high_watermark
+        if offset >= end:
+            continue
+        try:
+            result = log_.read(offset, cap, min_one=True, max_offset=end)
+        except KafkaError:
+            return request["min_bytes"], [], cap
+        if inspect.isawaitable(result):
+            pending.append(result)
+        else:
+            counted += min(result.size, cap)
+    return counted, pending, cap
+
+
+def _short_of_min_bytes(context: RequestContext, request: ShareFetchRequest, group_id: str, session: ShareSession) -> bool:
+    counted, _, _ = _ready_reads(context, request, group_id, session)
+    return counted < request["min_bytes"]
+
+
+async def _short_of_min_bytes_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, session: ShareSession) -> bool:
+    counted, pending, cap = _ready_reads(context, request, group_id, session)
+    for read in pending:
+        try:
+            counted += min((await read).size, cap)
+        except KafkaError:
+            return False
+    return counted < request["min_bytes"]
 
 
 def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
@@ -181,7 +271,7 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
     for (topic_id, index), name, moved in _acquisition_order(context, group_id, readable):
         if left.spent():
             if moved and fetching:
-                share.look(group_id, topic_id, index)
+                share.look(group_id, topic_id, index, read_committed)
             continue
         try:
             got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches,
@@ -207,7 +297,7 @@ async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest,
     for (topic_id, index), name, moved in _acquisition_order(context, group_id, readable):
         if left.spent():
             if moved and fetching:
-                share.look(group_id, topic_id, index)
+                share.look(group_id, topic_id, index, read_committed)
             continue
         try:
             got = share.acquire(group_id, member_id, name, topic_id, index, left.records, left.bytes, read_committed, left.whole_batches,

@@ -578,13 +578,20 @@ class ShareCoordinator:
         partition = self.partitions.get((group_id, topic_id, index))
         return partition is None or partition.looked_at != partition.next_fetch_offset()
 
-    def look(self, group_id: str, topic_id: bytes, index: int) -> None:
+    def look(self, group_id: str, topic_id: bytes, index: int, read_committed: bool) -> None:
         """A ShareFetch looked at the share-partition without acquiring from it (its
-        max_records already spent): Kafka reads it all the same. One not made yet stays so
-        (Ottla makes a share-partition at its first acquire: see `moved_since_looked`)."""
+        max_records already spent): Kafka reads it all the same, and makes it first if it is
+        not made yet (SharePartitionManager.processShareFetch makes every partition a fetch
+        names, starting it from share.auto.offset.reset then). A by_duration start on an
+        engine whose reads are coroutines waits for the first acquire (its lookup by time is
+        a round trip)."""
         partition = self.partitions.get((group_id, topic_id, index))
-        if partition is not None:
-            partition.looked_at = partition.next_fetch_offset()
+        if partition is None or partition.start_offset < 0:
+            by_time = self.storage.is_async and str(self.group_config(group_id, "share.auto.offset.reset")).startswith("by_duration:")
+            if by_time or (topic_id, index) in self.loading or self._topic_name(topic_id) is None:
+                return
+            partition = self.share_partition(group_id, topic_id, index, read_committed)
+        partition.looked_at = partition.next_fetch_offset()
 
     def acquire(self, group_id: str, member_id: str, topic: str, topic_id: bytes, index: int,
                 max_records: int, max_bytes: int, read_committed: bool, whole_batches: bool = True,
@@ -674,8 +681,10 @@ class ShareCoordinator:
         4.4 gives it where this knows it (`_refusal`). KafkaApis refuses only a batch starting
         below the previous one's last offset (the first's "previous end" is -1): a batch may
         start at the offset the previous one ends at, and Kafka's SharePartition then finds that
-        offset no longer acquired, unless the earlier batch renewed it."""
-        allow_renew = allow_renew and bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
+        offset no longer acquired, unless the earlier batch renewed it. A RENEW batch of a group
+        whose share.renew.acknowledge.enable is false gets past KafkaApis and is refused by
+        SharePartition once the member is found to hold it (`_RENEW_DISABLED`)."""
+        renew_enabled = bool(self.group_config(group_id, "share.renew.acknowledge.enable"))
         if malformed(batches, allow_renew):
             return ErrorCode.INVALID_REQUEST, None
         partition = self.partitions.get((group_id, topic_id, index))
@@ -694,6 +703,8 @@ class ShareCoordinator:
                 return error, _PAST_FIRST if first >= partition.end_offset else _PAST_LAST
             if error is not ErrorCode.NONE:
                 return error, partition.refusal(member_id, first, last)
+            if not renew_enabled and AcknowledgeType.RENEW in types:
+                return ErrorCode.INVALID_RECORD_STATE, _RENEW_DISABLED
             # Checked, so within what was handed out: a bounded range.
             offsets = range(max(first, partition.start_offset), last + 1)
             if any(offset in settled for offset in offsets):
@@ -1009,6 +1020,7 @@ _NOT_CACHED = "Batch record not found. The request batch offsets are not found i
 _NOT_ACQUIRED = "The offset cannot be acknowledged. The offset is not acquired."
 _PAST_FIRST = "Batch record not found. The first offset in request is past acquired records."
 _PAST_LAST = "Batch record not found. The last offset in request is past acquired records."
+_RENEW_DISABLED = "Renewing acquisition locks is not enabled for the group."
 
 
 def _refusal(partition: SharePartition, first: int) -> str | None:
