@@ -27,6 +27,8 @@ from tests.server.test_groups_coordinator import WALL_CLOCK_BASE_MS, ManualClock
 SESSION_MS = 10_000
 # group.consumer.assignment.interval.ms's default: the least time between two target assignments.
 ASSIGNMENT_INTERVAL_S = 1.0
+# Just past GroupMetadataManager.REGEX_BATCH_REFRESH_MIN_INTERVAL_MS.
+REGEX_MIN_INTERVAL_S = 10.001
 
 
 class Harness:
@@ -345,11 +347,24 @@ def test_regex_subscriptions_use_re2_and_pick_up_new_topics() -> None:
     h = Harness()
     first = h.topic("orders-1", 2)
     h.topic("other", 2)
+    # Kafka 4.4 resolves a regex after the heartbeat that names it: the next one is assigned.
     result = h.beat("m1", 0, subscribed_topic_names=None, subscribed_topic_regex="orders-\\d+")
-    assert result.assignment == {first: frozenset({0, 1})}
+    assert (result.member_epoch, result.assignment) == (1, {})
+    result = h.beat("m1", result.member_epoch)
+    assert (result.member_epoch, result.assignment) == (2, {first: frozenset({0, 1})})
     second = h.topic("orders-2", 1)
-    h.clock.advance(ASSIGNMENT_INTERVAL_S)
-    assert h.beat("m1", result.member_epoch).assignment == {first: frozenset({0, 1}), second: frozenset({0})}
+    # A new topic is looked for no sooner than 10 s after the last resolution, then seen at the next heartbeat.
+    _wait_past_regex_min_interval(h, "m1", result.member_epoch)
+    assert h.beat("m1", result.member_epoch).assignment is None
+    result = h.beat("m1", result.member_epoch)
+    assert (result.member_epoch, result.assignment) == (3, {first: frozenset({0, 1}), second: frozenset({0})})
+
+
+def _wait_past_regex_min_interval(h: Harness, member_id: str, epoch: int) -> None:
+    """Just past 10 s since the last resolution, heartbeating halfway (within the session timeout)."""
+    h.clock.advance(REGEX_MIN_INTERVAL_S / 2)
+    assert h.beat(member_id, epoch).member_epoch == epoch
+    h.clock.advance(REGEX_MIN_INTERVAL_S / 2)
 
 
 class CountingStorage(Storage):
@@ -372,7 +387,8 @@ def test_a_heartbeat_walks_the_topic_list_only_when_the_topics_changed() -> None
         result = h.beat("m1", result.member_epoch)
     assert storage.walks == walked
     second = h.topic("orders-2", 1)
-    h.clock.advance(ASSIGNMENT_INTERVAL_S)
+    _wait_past_regex_min_interval(h, "m1", result.member_epoch)
+    result = h.beat("m1", result.member_epoch)
     assert second in h.beat("m1", result.member_epoch).assignment
     assert storage.walks == walked + 1
 

@@ -35,7 +35,10 @@ def test_the_subscribed_names_and_regexes_pick_the_uniform_builder(
         a: dict[str, Any], others: dict[str, Any], expected: dict[str, list[int]]) -> None:
     h = Harness()
     topic_id = h.topic("t", 3)
-    assert h.beat("a", 0, **a).assignment == {topic_id: frozenset(range(3))}
+    joined = h.beat("a", 0, **a)
+    if a is REGEX:
+        h.beat("a", joined.member_epoch)  # Kafka resolves the regex after the join's answer
+    assert h.owned["a"] == {topic_id: frozenset(range(3))}
     # Both join within the assignment interval of a's join, so one target takes them both.
     epoch = h.beat("b", 0, **others).member_epoch
     assert h.beat("c", 0, **others).member_epoch == epoch

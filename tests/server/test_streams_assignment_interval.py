@@ -14,14 +14,14 @@ from compat.differential import _Connection
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
-from tests.server.test_streams_groups import Harness, count
+from tests.server.test_streams_groups import Harness, count, create_topics
 
 DELAYED = (5, "Assignment delayed due to the configured assignment interval.")
 
 
 def test_a_change_within_the_assignment_interval_is_assigned_by_a_heartbeat_after_it() -> None:
     h = Harness(assignment_interval_ms=1000)
-    h.storage.create_topic("words", 3)
+    create_topics(h, 3)
     a = h.join("a")
     assert (a.member_epoch, count(a.assignment), a.status) == (2, 6, [])
     b = h.join("b")

@@ -8,14 +8,14 @@ real one."""
 
 from __future__ import annotations
 
-from tests.server.test_streams_groups import Harness, count
+from tests.server.test_streams_groups import Harness, count, create_topics
 
 REBALANCE_S = 30  # Harness.join's rebalance_timeout_ms
 
 
 def _revoking(harness: Harness) -> None:
     """a holds all four tasks and is asked to give two to b; it has not yet."""
-    harness.storage.create_topic("words", 2)
+    create_topics(harness, 2)
     a = harness.join("a")
     harness.join("b")
     asked = harness.beat("a", a.member_epoch, owned=a.assignment)

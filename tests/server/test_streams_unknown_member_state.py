@@ -12,7 +12,7 @@ from ottla.server.groups.streams.group import MemberState
 from ottla.server.groups.streams.manager import _current_value
 from ottla.server.groups.streams.records import CURRENT_MEMBER_ASSIGNMENT, key
 from ottla.wire.errors import ErrorCode
-from tests.server.test_streams_groups import Harness, count
+from tests.server.test_streams_groups import Harness, count, create_topics
 
 UNKNOWN_STATE = 99  # no MemberState value: Kafka reads it as UNKNOWN (127)
 
@@ -20,7 +20,7 @@ UNKNOWN_STATE = 99  # no MemberState value: Kafka reads it as UNKNOWN (127)
 def _reloaded_in_unknown_state() -> tuple[Harness, int, TasksTuple]:
     """a holds all four tasks; its current-assignment record then says an unknown state."""
     harness = Harness()
-    harness.storage.create_topic("words", 2)
+    create_topics(harness, 2)
     joined = harness.join("a")
     assert count(joined.assignment) == 4
     member = harness.coordinator.streams_group("app").members["a"]

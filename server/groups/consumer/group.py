@@ -3,7 +3,8 @@
 Bookkeeping as Kafka's ConsumerGroup.java and ConsumerGroupMember.java keep it, and
 CurrentAssignmentBuilder's reconciliation as a pure function (`reconcile`). Three epochs:
 the group epoch grows with every change of membership or subscription (a new group starts at
-1, as Kafka's ModernGroup does, so its first member gets epoch 2); the target assignment
+1, as Kafka's ModernGroup does, so its first member gets epoch 2; a regex counts once resolved,
+after the heartbeat that named it: `manager._resolve_regexes`); the target assignment
 epoch is the group epoch the target assignment was last computed at, which a heartbeat does
 at most once per `consumer.assignment.interval.ms` (KIP-1263: the group is "Assigning" in
 between); each member's epoch reaches the target epoch once it owns nothing another member
@@ -89,8 +90,11 @@ class ConsumerMember:
 @dataclass(slots=True, eq=False)
 class ConsumerGroup:
     group_id: str
+    # A new group is at group epoch 1 with an (empty) target at epoch 1 (ModernGroup's
+    # TargetAssignmentMetadata.INITIAL, timestamp 0): a member joining with only a regex bumps
+    # no epoch, so it is answered epoch 1 and nothing, and no target is computed for it.
     group_epoch: int = 1
-    assignment_epoch: int = 0
+    assignment_epoch: int = 1
     # Wall-clock ms of the last target assignment (the AssignmentTimestamp of Kafka 4.3+); 0 lets
     # the next one be computed at once (a new group, or one its last member left).
     assignment_timestamp_ms: int = 0
@@ -103,7 +107,7 @@ class ConsumerGroup:
     # Resolved regular expressions: regex -> topic names (ConsumerGroupRegularExpression records).
     resolved_regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Storage.topics_version when the regexes were last resolved (-1: not since load), and the
-    # coordinator's clock then (ms).
+    # coordinator's clock then (ms; Kafka's lastResolvedRegularExpressionRefreshTimeMs).
     regex_topics_version: int = -1
     regex_resolved_ms: int = 0
     # What the subscribed topics looked like at the last epoch bump: name -> (id, partitions).

@@ -3,14 +3,20 @@
 One heartbeat does, in order (GroupMetadataManager.consumerGroupHeartbeat): validate the
 request; find or create the group and the member (static members by instance id); fence a
 wrong member epoch; take the member's new subscription, bumping the group epoch when its
-topic names or regex, the group's preferred assignor or the subscribed topics changed (not
-for a rack, nor for a member subscribing to nothing); recompute the target assignment with
+topic names, its regex to one the group resolved already (or to none), the group's preferred
+assignor or the subscribed topics changed (not for a rack, nor for a member subscribing to
+nothing, nor for a regex new to the group); recompute the target assignment with
 the group's assignor when the group epoch is ahead of it and `consumer.assignment.interval.ms`
 has passed since the last one (GroupMetadataManager.canComputeNextTargetAssignment);
 reconcile the member toward its target (`group.reconcile`); store every changed record in
 one batch before answering; arm the member's session timer. The answer carries the
 member's partitions when it joined, sent a full request, or its partitions changed, never
 for an epoch alone.
+
+Regexes are resolved as Kafka's executor does it, after the heartbeat's answer, in a batch of
+their own that bumps the group epoch when what they match changed: a regex new to the group,
+or a topic created since, is assigned at the next heartbeat, and no sooner than 10 s after the
+group's last resolution (`_regex_refresh_due`).
 
 Timers are on the runtime's clock: a member that stops heartbeating is removed after its
 session timeout, and one that does not revoke partitions within its rebalance timeout too.
@@ -59,6 +65,10 @@ _INT16 = struct.Struct(">h")
 
 # Heartbeat timers may fire a hair before their deadline (asyncio's clock resolution).
 _TIMER_SLACK_S = 0.001
+
+# GroupMetadataManager.REGEX_BATCH_REFRESH_MIN_INTERVAL_MS: the least time between two
+# resolutions of a group's regexes.
+REGEX_BATCH_REFRESH_MIN_INTERVAL_MS = 10_000
 
 
 
@@ -431,10 +441,11 @@ class ConsumerGroupManager:
         names_changed = set(metadata.subscribed_topic_names) != set(member.metadata.subscribed_topic_names)
         regex = metadata.subscribed_topic_regex
         regex_changed = regex != member.metadata.subscribed_topic_regex
-        # The regex another member already uses is resolved: a change to it, or to none, moves
-        # the target at once (UpdateRegularExpressionStatus.REGEX_UPDATED_AND_RESOLVED).
-        bump = names_changed or (regex_changed and (regex is None or any(
-            m.metadata.subscribed_topic_regex == regex for m_id, m in group.members.items() if m_id != member.member_id)))
+        # A change to a regex another member uses and the group resolved, or to none, moves the
+        # target at once (UpdateRegularExpressionStatus.REGEX_UPDATED_AND_RESOLVED); a regex new
+        # to the group moves it only once resolved, after this heartbeat (`_resolve_regexes`).
+        shared = any(m.metadata.subscribed_topic_regex == regex for m_id, m in group.members.items() if m_id != member.member_id)
+        bump = names_changed or (regex_changed and (regex is None or (shared and regex in group.resolved_regexes)))
         subscription_changed = names_changed or regex_changed
         assignor_before = group.preferred_assignor(self.config.assignors[0], self.config.assignors)
         staged = self._stage(group)  # changes are applied to a copy, kept only once stored
@@ -451,10 +462,8 @@ class ConsumerGroupManager:
         previous = member.current
         staged.put_member(member)
         staged.set_current(member, previous)
-        out += self._resolve_regexes(staged, now, may_describe)
-        if regex_changed and regex is not None and staged.resolved_regexes.get(regex):
-            # A regex new to the group: Kafka bumps once it resolves to topics (handleRegularExpressionsResult).
-            bump = True
+        resolve = self._regex_refresh_due(group, staged, now, regex_changed and regex is not None and not shared)
+        out += self._drop_unused_regexes(staged)
         if staged.preferred_assignor(self.config.assignors[0], self.config.assignors) != assignor_before:
             bump = True  # GroupMetadataManager.hasPreferredServerAssignorChanged
         metadata_now = self._subscription_metadata(staged)
@@ -480,6 +489,8 @@ class ConsumerGroupManager:
         staged.update_state()
         if replaced is not None:
             self._cancel_timers(replaced)
+        if resolve:
+            self._resolve_regexes(staged, now, may_describe)
         return staged, previous, updated
 
     def _stage(self, group: ConsumerGroup) -> ConsumerGroup:
@@ -583,6 +594,11 @@ class ConsumerGroupManager:
             return
         now = self.wall_clock_ms()
         out = [tombstone for member in members for tombstone in self._member_tombstones(group.group_id, member.member_id)]
+        # GroupMetadataManager.maybeDeleteResolvedRegularExpressions: a regex only they used goes too.
+        leaving = {m.member_id for m in members}
+        used = {m.metadata.subscribed_topic_regex for m_id, m in group.members.items() if m_id not in leaving}
+        unused = [regex for regex in group.resolved_regexes if regex not in used]
+        out += [(records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None) for regex in unused]
         out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
         emptied = len({m.member_id for m in members}) == len(group.members)
         if emptied:
@@ -593,6 +609,8 @@ class ConsumerGroupManager:
         for member in members:
             self._cancel_timers(member)
             group.remove_member(member.member_id)
+        for regex in unused:
+            del group.resolved_regexes[regex]
         group.group_epoch += 1
         if emptied:
             group.assignment_epoch, group.assignment_timestamp_ms = group.group_epoch, 0
@@ -854,46 +872,73 @@ class ConsumerGroupManager:
 
     # --- subscriptions and the target assignment ---------------------------------
 
-    def _resolve_regexes(self, group: ConsumerGroup, now_ms: int, may_describe: Callable[[str], bool] | None = None) -> list[KeyValue]:
-        """Resolve every regex the members use against today's topics with RE2 (Kafka
-        resolves them with RE2/J, whose syntax Python's `re` does not share); a regex
-        nobody uses any more is dropped. Returns the records of what changed. With an
-        authorizer only the topics the heartbeating member may Describe are matched
-        (TopicRegexResolver.filterTopicDescribeAuthorizedTopics): otherwise its assignment
-        would name topics it may not know of.
+    def _regex_refresh_due(self, before: ConsumerGroup, staged: ConsumerGroup, now_ms: int, new_regex: bool) -> bool:
+        """GroupMetadataManager.maybeUpdateRegularExpressions: whether this heartbeat has the
+        group's regexes resolved (after its answer). Never within REGEX_BATCH_REFRESH_MIN_INTERVAL_MS
+        of the last resolution, not even for a regex new to the group: that one waits for the
+        first heartbeat after it. Otherwise when a regex is new to the group, the group uses
+        another number of regexes than it resolved, topics were created since the last
+        resolution (`Storage.topics_version`), or the last is older than
+        group.consumer.regex.refresh.interval.ms (so a change of ACLs is seen too)."""
+        wanted = {m.metadata.subscribed_topic_regex for m in staged.members.values()} - {None}
+        if not wanted:
+            return False
+        last_ms = before.regex_resolved_ms if before.resolved_regexes else None
+        if last_ms is None:
+            return True
+        if now_ms <= last_ms + REGEX_BATCH_REFRESH_MIN_INTERVAL_MS:
+            return False
+        return (new_regex or len(wanted) != len(before.resolved_regexes) or before.regex_topics_version < self.storage.topics_version
+                or now_ms > last_ms + self.config.regex_refresh_interval_ms)
 
-        The topic list is walked only when a regex is new to the group, the topics changed
-        since the last walk (`Storage.topics_version`), or the last walk is older than
-        group.consumer.regex.refresh.interval.ms (GroupMetadataManager.maybeUpdateRegularExpressions,
-        so that a member granted or denied DESCRIBE since sees it), so a heartbeat costs
-        nothing per topic. Kafka resolves in the background, at most every 10 s
-        (REGEX_BATCH_REFRESH_MIN_INTERVAL_MS), and applies the result after the heartbeat that
-        asked for it; Ottla resolves within that heartbeat, so a new regex or topic is seen up
-        to 10 s and one heartbeat sooner."""
-        wanted = {m.metadata.subscribed_topic_regex for m in group.members.values()} - {None}
-        if not wanted and not group.resolved_regexes:
-            return []
-        version = self.storage.topics_version
-        if (wanted == group.resolved_regexes.keys() and group.regex_topics_version == version
-                and now_ms <= group.regex_resolved_ms + self.config.regex_refresh_interval_ms):
-            return []
-        group.regex_topics_version = version
-        group.regex_resolved_ms = now_ms
+    @staticmethod
+    def _drop_unused_regexes(group: ConsumerGroup) -> list[KeyValue]:
+        """The tombstones of the resolved regexes no member uses any more, dropped from `group`."""
+        used = {m.metadata.subscribed_topic_regex for m in group.members.values()}
         out: list[KeyValue] = []
-        # Every topic, internal ones too: Kafka resolves against its whole metadata image, so a
-        # regex naming __consumer_offsets is assigned it (franz-go's Test848RegexBrokerResolves).
-        names = sorted(info.name for info in self.storage.topics() if may_describe is None or may_describe(info.name))
-        for regex in wanted:
-            assert regex is not None
-            pattern = compile_re2j(regex)
-            matched = tuple(name for name in names if pattern.fullmatch(name))
-            if group.resolved_regexes.get(regex) != matched:
-                group.resolved_regexes[regex] = matched
-                out.append((records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), records.regex_value(list(matched), group.group_epoch, now_ms)))
-        for regex in set(group.resolved_regexes) - wanted:
+        for regex in [regex for regex in group.resolved_regexes if regex not in used]:
             del group.resolved_regexes[regex]
             out.append((records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None))
         return out
+
+    def _resolve_regexes(self, group: ConsumerGroup, now_ms: int, may_describe: Callable[[str], bool] | None = None) -> None:
+        """Resolve every regex the members use against today's topics with RE2 (Kafka
+        resolves them with RE2/J, whose syntax Python's `re` does not share), stored in a
+        batch of its own after the heartbeat that asked for it, as Kafka's executor hands its
+        result to GroupMetadataManager.handleRegularExpressionsResult: every regex's record is
+        rewritten, and the group epoch bumped when a regex's topics or the subscribed topics
+        changed, so the target follows at the next heartbeat. With an authorizer only the
+        topics the heartbeating member may Describe are matched
+        (TopicRegexResolver.filterTopicDescribeAuthorizedTopics): otherwise its assignment
+        would name topics it may not know of."""
+        version = self.storage.topics_version
+        wanted = sorted({regex for m in group.members.values() if (regex := m.metadata.subscribed_topic_regex) is not None})
+        # Every topic, internal ones too: Kafka resolves against its whole metadata image, so a
+        # regex naming __consumer_offsets is assigned it (franz-go's Test848RegexBrokerResolves).
+        names = sorted(info.name for info in self.storage.topics() if may_describe is None or may_describe(info.name))
+        resolved: dict[str, tuple[str, ...]] = {}
+        for regex in wanted:
+            pattern = compile_re2j(regex)
+            resolved[regex] = tuple(name for name in names if pattern.fullmatch(name))
+        out: list[KeyValue] = [(records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), records.regex_value(list(topics), group.group_epoch, now_ms))
+                               for regex, topics in resolved.items()]
+        topics_changed = any(group.resolved_regexes.get(regex, ()) != topics for regex, topics in resolved.items())
+        metadata_now = self._subscription_metadata(replace(group, resolved_regexes={**group.resolved_regexes, **resolved}))
+        bump = topics_changed or metadata_now != group.subscription_metadata
+        if bump:
+            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
+        try:
+            self.log.append(group.group_id, out, now_ms)
+        except KafkaError as exc:
+            log.warning("could not store the resolved regular expressions of consumer group %s: %s", group.group_id, exc)
+            return
+        group.resolved_regexes.update(resolved)
+        group.regex_topics_version = version
+        group.regex_resolved_ms = now_ms
+        if bump:
+            group.group_epoch += 1
+            group.subscription_metadata = metadata_now
+            group.update_state()
 
     def _member_topics(self, group: ConsumerGroup, member: ConsumerMember) -> set[str]:
         topics = set(member.metadata.subscribed_topic_names)

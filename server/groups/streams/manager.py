@@ -12,10 +12,12 @@ heartbeat computes it; meanwhile the answer carries ASSIGNMENT_DELAYED); reconci
 member toward the target as last computed (`group.reconcile`); store every changed record
 in one batch before answering; arm the member's session timer.
 
-Divergence: Kafka's coordinator asks the controller to create missing internal topics and
-answers MISSING_INTERNAL_TOPICS until they appear; one Ottla node creates them in place (when
-the member's principal may create them all), so the heartbeat that finds them missing
-already assigns tasks.
+Missing internal topics: Kafka's coordinator answers MISSING_INTERNAL_TOPICS (the group not
+ready, its target empty) and KafkaApis has the controller create them once the heartbeat is
+answered; the next heartbeat finds them, and their appearance bumps the group epoch. One Ottla
+node creates them in place right after configuring (when the member's principal may create
+them all), and answers as Kafka does: the heartbeat that found them missing says so, the next
+one bumps the epoch (so its target waits for `streams.assignment.interval.ms` since the first's).
 
 The initial rebalance delay (`streams.initial.rebalance.delay.ms`, group config; broker default
 `group.streams.initial.rebalance.delay.ms`, 3000): the epoch bump of a member joining an empty
@@ -500,7 +502,10 @@ class StreamsGroupManager:
     def _configure(self, group: StreamsGroup, refused_creates: Callable[[list[str]], list[str]]) -> ConfiguredTopology:
         """Configure the group's topology and create the internal topics it misses. As
         KafkaApis.handleStreamsGroupHeartbeat, none is created unless the member may create
-        them all; the missing-topics status then names those it may not."""
+        them all; the missing-topics status then names those it may not. Kafka has the
+        controller create them after the heartbeat is answered: the heartbeat is answered
+        with the topology as it was configured without them (MISSING_INTERNAL_TOPICS, not
+        ready), and the next one finds them, which bumps the group epoch."""
         assert group.topology is not None
         configured = configure(group.topology, self._partitions)
         if configured.status is Status.MISSING_INTERNAL_TOPICS:
@@ -516,7 +521,6 @@ class StreamsGroupManager:
                         log.warning("streams group %s could not create internal topic %s: %s", group.group_id, topic.name, exc)
                 else:
                     log.info("streams group %s created internal topic %s with %d partitions", group.group_id, topic.name, topic.partitions)
-            configured = configure(group.topology, self._partitions)
         return configured
 
     def _partitions(self, name: str) -> int | None:
