@@ -61,6 +61,11 @@ Kafka places them from a random start. Set-up steps that need a coordinator go t
 The summary groups differences by API, version, field and the two answers, most frequent
 first, each with the command that replays its first input on a fresh pair of brokers.
 A difference the README documents as deliberate (compat.differential.DEVIATIONS) is marked so.
+An input meeting a known crash of Kafka 4.4 (KNOWN_KAFKA_CRASHES: an exception answered
+UNKNOWN_SERVER_ERROR, or no answer) is counted apart, by crash, with its replay command.
+
+The brokers started here size the coordinators' topics as Kafka's defaults do on both
+(COORDINATOR_PARTITIONS), so that ids meet the same partitions' neighbours.
 """
 
 from __future__ import annotations
@@ -1321,6 +1326,79 @@ class Finding:
         return "difference"
 
 
+def _entries(body: dict[str, Any], *path: str) -> list[dict[str, Any]]:
+    """The entries at `path` (array field names, outermost first) of a request body."""
+    entries = [body]
+    for key in path:
+        entries = [x for e in entries for x in (e.get(key) or []) if isinstance(x, dict)]
+    return entries
+
+
+def _repeats(values: list[Any]) -> bool:
+    return len(values) != len(set(values))
+
+
+@dataclass(frozen=True)
+class KnownCrash:
+    """A request Kafka 4.4 answers with an exception of its own (UNKNOWN_SERVER_ERROR) or never
+    answers (`answer` "no answer": its handler throws where no answer is sent). Ottla's answer is
+    not copied from it, so every run meets the difference: an input `matches` (version, body)
+    with a difference whose Kafka side is `answer` is counted as this crash, apart, with all its
+    differences. `whole` when Kafka throws before reading the entries: its error path then
+    answers every entry as listed (even one it would leave out), so any difference is the crash."""
+
+    what: str
+    api: int
+    answer: str
+    matches: Callable[[int, dict[str, Any]], bool]
+    whole: bool = False
+
+    def explains(self, api: int, version: int, body: dict[str, Any], kafka: Any) -> bool:
+        return api == self.api and (self.whole or kafka == self.answer) and self.matches(version, body)
+
+
+# Kafka's FetchSessionCache picks a session's shard as session id / (Integer.MAX_VALUE / 8
+# shards), unchecked: an id outside [0, 8 * that) (bar the first, truncated toward 0) indexes
+# past its list.
+_FETCH_SESSION_RANGE = (2**31 - 1) // 8
+
+# Each confirmed on the reference Kafka 4.4 (python -m compat.fuzz_differential ... --replay I).
+KNOWN_KAFKA_CRASHES = (
+    KnownCrash("ListOffsets with an isolation level other than 0 or 1 (IsolationLevel.forId throws)", ApiKey.LIST_OFFSETS,
+               "UNKNOWN_SERVER_ERROR", lambda v, b: v >= 2 and b.get("isolation_level", 0) not in (0, 1), whole=True),
+    KnownCrash("Fetch with a session id outside FetchSessionCache's shards", ApiKey.FETCH, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: not -_FETCH_SESSION_RANGE < b.get("session_id", 0) < 8 * _FETCH_SESSION_RANGE),
+    KnownCrash("Fetch with a negative max_bytes", ApiKey.FETCH, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: b.get("max_bytes", 0) < 0),
+    KnownCrash("Fetch v13+ naming a partition of the zero topic id beside another partition", ApiKey.FETCH, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: v >= 13 and len(_entries(b, "topics", "partitions")) > 1
+               and any(t.get("topic_id") == _ZERO_ID and t.get("partitions") for t in _entries(b, "topics"))),
+    KnownCrash("Metadata v13+ naming a topic by a zero id and a null name", ApiKey.METADATA, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: v >= 13 and any(t.get("name") is None and t.get("topic_id") == _ZERO_ID for t in _entries(b, "topics"))),
+    KnownCrash('DescribeTopicPartitions naming ""', ApiKey.DESCRIBE_TOPIC_PARTITIONS, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: any(t.get("name") == "" for t in _entries(b, "topics"))),
+    KnownCrash("OffsetFetch v9-10 with a null member id", ApiKey.OFFSET_FETCH, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: 9 <= v <= 10 and any(g.get("member_id") is None for g in _entries(b, "groups"))),
+    KnownCrash("AlterShareGroupOffsets naming a negative partition", ApiKey.ALTER_SHARE_GROUP_OFFSETS, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: any(p.get("partition_index", 0) < 0 for p in _entries(b, "topics", "partitions"))),
+    KnownCrash("IncrementalAlterConfigs with an unknown operation (OpType.forId returns null)", ApiKey.INCREMENTAL_ALTER_CONFIGS,
+               "UNKNOWN_SERVER_ERROR", lambda v, b: any(c.get("config_operation") not in (0, 1, 2, 3) for c in _entries(b, "resources", "configs"))),
+    KnownCrash("AlterConfigs naming a resource twice", ApiKey.ALTER_CONFIGS, "no answer",
+               lambda v, b: _repeats([(r.get("resource_type"), r.get("resource_name")) for r in _entries(b, "resources")])),
+    KnownCrash("AlterConfigs with an unknown resource type", ApiKey.ALTER_CONFIGS, "no answer",
+               lambda v, b: any(r.get("resource_type") not in (2, 4, 8, 16, 32) for r in _entries(b, "resources"))),
+    KnownCrash("JoinGroup listing a protocol twice", ApiKey.JOIN_GROUP, "no answer",
+               lambda v, b: _repeats([p.get("name") for p in _entries(b, "protocols")])),
+    KnownCrash("Produce with null records", ApiKey.PRODUCE, "no answer",
+               lambda v, b: any(p.get("records") is None for p in _entries(b, "topic_data", "partition_data"))),
+)
+
+
+def known_crash(api: int, version: int, body: dict[str, Any], kafka: Any) -> KnownCrash | None:
+    """The first known Kafka crash that explains Kafka's side `kafka` of a difference, if any."""
+    return next((crash for crash in KNOWN_KAFKA_CRASHES if crash.explains(api, version, body, kafka)), None)
+
+
 @dataclass
 class Report:
     seed: int
@@ -1330,6 +1408,7 @@ class Report:
     targets: int = 0
     per_api: collections.Counter[str] = field(default_factory=collections.Counter)
     findings: dict[tuple[str, str, str, str], Finding] = field(default_factory=dict)
+    crashes: dict[str, list[int]] = field(default_factory=dict)  # inputs by the known Kafka crash they met
     seconds: float = 0.0
 
     def add(self, api: str, version: int, path: str, ottla: Any, kafka: Any, index: int) -> None:
@@ -1343,11 +1422,15 @@ class Report:
         out = [f"seed {self.seed}: {self.sent:,} requests sent to both ({self.not_sent:,} drawn and not sent), "
                f"{self.targets} API versions, {self.populated:,} meeting a populated group, {self.seconds:.0f} s; "
                f"{len(ordered)} kinds of difference "
-               f"in {len({i for f in ordered for i in f.inputs}):,} requests"]
+               f"in {len({i for f in ordered for i in f.inputs}):,} requests"
+               f"; {sum(len(i) for i in self.crashes.values()):,} requests met a known Kafka crash (KNOWN_KAFKA_CRASHES)"]
         for f in ordered:
             versions = ",".join(str(v) for v in sorted(f.versions))
             out.append(f"{len(f.inputs):>5}x {f.api} v{versions} {f.path}: Ottla {f.ottla}, Kafka {f.kafka}  [{f.kind()}]")
             out.append(f"        replay: {replay(f.inputs[0])}")
+        for what, inputs in sorted(self.crashes.items(), key=lambda item: (-len(item[1]), item[0])):
+            out.append(f"{len(inputs):>5}x known Kafka crash, not a difference: {what}")
+            out.append(f"        replay: {replay(inputs[0])}")
         return out
 
 
@@ -1429,7 +1512,14 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
                      f"  request: {_brief(body)}")
                 for peer, answer in zip(peers, answers):
                     show(f"  {peer.name}: {_brief(answer)}")
-            for path, a, b in differences(*shapes):
+            found = differences(*shapes)
+            # Kafka's answer to a crash is its error path's (every entry failed, as listed): the
+            # input's other differences follow from it.
+            crash = next((c for _, _, theirs in found if (c := known_crash(api, version, body, theirs)) is not None), None)
+            if crash is not None:
+                report.crashes.setdefault(crash.what, []).append(index)
+                continue
+            for path, a, b in found:
                 report.add(ApiKey(api).name, version, generic(path, names), a, b, index)
     finally:
         for peer in peers:
@@ -1467,17 +1557,36 @@ def _brief(value: Any) -> str:
     return json.dumps(plain(value), default=str, ensure_ascii=False)
 
 
+# The coordinators' topics sized as Kafka's defaults size them (Ottla's single node defaults to
+# one partition each): a group's or transactional id's partition then holds the same neighbours
+# on both, so that listings and producer state met by partition compare. Given to both, so that
+# DescribeConfigs' sources compare alike. Ottla keeps share state in one partition whatever
+# share.coordinator.state.topic.num.partitions says, so that one is left to each side's default.
+COORDINATOR_PARTITIONS = {"offsets.topic.num.partitions": "50", "transaction.state.log.num.partitions": "50"}
+
+
+@contextmanager
+def _fresh_pair() -> Iterator[tuple[Any, Any]]:
+    """A fresh `ottla serve` and reference Kafka configured alike (REFERENCE_SETTINGS, and
+    COORDINATOR_PARTITIONS on both): (the OttlaBroker, the ReferenceKafka)."""
+    from compat.differential import REFERENCE_SETTINGS
+    from compat.harness import OttlaBroker
+    from compat.kafka import ReferenceKafka, fetch
+
+    fetch()
+    with ReferenceKafka(config=dict(COORDINATOR_PARTITIONS)) as kafka, \
+            OttlaBroker(settings=REFERENCE_SETTINGS | COORDINATOR_PARTITIONS) as ottla:
+        yield ottla, kafka
+
+
 @contextmanager
 def brokers(given: list[str] | None) -> Iterator[tuple[str, str]]:
-    """The brokers given, or a fresh `ottla serve` and reference Kafka configured alike
-    (compat.differential.both_brokers)."""
-    from compat.differential import both_brokers
-
+    """The brokers given, or a fresh pair (_fresh_pair)."""
     if given:
         yield given[0], given[1]
         return
-    with both_brokers() as pair:
-        yield pair
+    with _fresh_pair() as (ottla, kafka):
+        yield ottla.bootstrap, kafka.bootstrap_servers
 
 
 @contextmanager
@@ -1499,18 +1608,15 @@ def cluster_brokers() -> Iterator[tuple[tuple[str, str], None]]:
 
 @contextmanager
 def secured_brokers() -> Iterator[tuple[tuple[str, str], tuple[str, str]]]:
-    """A fresh `ottla serve` and reference Kafka configured alike (both_brokers) plus
+    """A fresh `ottla serve` and reference Kafka configured alike (_fresh_pair) plus
     secured_settings: ((Ottla's, Kafka's) super-user bootstraps, (their SASL_PLAINTEXT ones))."""
-    from compat.differential import REFERENCE_SETTINGS
-    from compat.harness import OttlaBroker, _free_port
-    from compat.kafka import ReferenceKafka, fetch
+    from compat.harness import _free_port
 
-    fetch()
-    with ReferenceKafka() as kafka, OttlaBroker(settings=REFERENCE_SETTINGS) as ottla:
+    with _fresh_pair() as (ottla, kafka):
         sasl = {"Ottla": _free_port(), "Kafka": _free_port()}
         ottla.settings.update(secured_settings(ottla.host, ottla.port, sasl["Ottla"]))
         ottla.restart()
-        kafka.reconfigure(secured_settings("127.0.0.1", kafka.port, sasl["Kafka"]))
+        kafka.reconfigure(secured_settings("127.0.0.1", kafka.port, sasl["Kafka"]) | COORDINATOR_PARTITIONS)
         yield (ottla.bootstrap, kafka.bootstrap_servers), (f"{ottla.host}:{sasl['Ottla']}", f"127.0.0.1:{sasl['Kafka']}")
 
 
