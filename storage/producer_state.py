@@ -291,10 +291,11 @@ class ProducerStateManager:
         self.aborted = [a for a in self.aborted if a.last_offset >= log_start_offset]
 
     def expire(self, now_ms: int, expiration_ms: int) -> None:
-        """Drop producers silent for `producer.id.expiration.ms` and holding no open transaction,
+        """Drop producers silent for `producer.id.expiration.ms` or longer (Kafka's
+        isProducerExpired: `now - lastTimestamp >= expiration`) and holding no open transaction,
         and verifications started that long ago."""
         for producer_id, entry in list(self.producers.items()):
-            if entry.current_txn_first_offset is None and entry.last_timestamp + expiration_ms < now_ms:
+            if entry.current_txn_first_offset is None and now_ms - entry.last_timestamp >= expiration_ms:
                 del self.producers[producer_id]
         self.verifications = {pid: v for pid, v in self.verifications.items() if now_ms - v.timestamp < expiration_ms}
 

@@ -147,14 +147,14 @@ _DELETE_TOPIC = "DELETE FROM topics WHERE topic_id = $1"
 # producer.id.expiration.ms: the partitions with producers idle since before $1 and holding no
 # open transaction, then each one's expiry under its row's lock (taken first, as an append takes
 # it), which moves its producer state version on so that every broker's copy is reloaded.
-_EXPIRABLE = "SELECT DISTINCT topic_id, partition_index FROM producers WHERE current_txn_first_offset IS NULL AND last_timestamp < $1"
+_EXPIRABLE = "SELECT DISTINCT topic_id, partition_index FROM producers WHERE current_txn_first_offset IS NULL AND last_timestamp <= $1"
 _EXPIRE = """
 WITH locked AS (
     SELECT topic_id, partition_index FROM partitions WHERE topic_id = $1 AND partition_index = $2 FOR UPDATE
 ), expired AS (
     DELETE FROM producers e USING locked l
     WHERE e.topic_id = l.topic_id AND e.partition_index = l.partition_index
-      AND e.current_txn_first_offset IS NULL AND e.last_timestamp < $3
+      AND e.current_txn_first_offset IS NULL AND e.last_timestamp <= $3
     RETURNING e.producer_id
 )
 UPDATE partitions p SET producer_state_version = p.producer_state_version + 1

@@ -136,6 +136,17 @@ def test_silent_producers_expire_but_not_inside_a_transaction():
     assert set(state.producers) == {2}
 
 
+def test_a_producer_expires_at_exactly_its_expiration():
+    """ProducerStateManager.isProducerExpired: silent for `expiration_ms` or longer."""
+    state = ProducerStateManager()
+    _append(state, _batch(0, 1, pid=1, seq=0))
+    last = state.producers[1].last_timestamp
+    state.expire(now_ms=last + 999, expiration_ms=1000)
+    assert set(state.producers) == {1}
+    state.expire(now_ms=last + 1000, expiration_ms=1000)
+    assert set(state.producers) == set()
+
+
 def test_a_producer_keeps_the_coordinator_epoch_of_its_last_marker():
     """-1 before any marker, while its first transaction is open too; then each marker's, one
     for a transaction that wrote nothing here included (ProducerAppendInfo.appendEndTxnMarker)."""
