@@ -24,6 +24,7 @@ needs nothing more (KIP-679: IDEMPOTENT_WRITE on the cluster is no longer requir
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 import time
 from collections.abc import Coroutine
@@ -34,6 +35,7 @@ from ottla.server.cluster.state import ClusterState, PartitionState
 from ottla.server.context import CloseWhenAnswered, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
+from ottla.server.share.fetch_order import response_map_order, topic_id_partition_hash
 from ottla.server.txn.verification import (
     ask_coordinator,
     raise_for_answer,
@@ -123,6 +125,8 @@ def _produce(
     # before appendRecords judges acks; a coordinator in another process is asked after this
     # loop, so there acks are judged first.
     acks_after_verification = transactional and coordinator_node is None
+    # Each result's key in the KafkaApis map that answers it (see `_in_kafka_order`).
+    kafka_keys: list[_KafkaKey] = []
     for topic in request["topic_data"]:
         topic_id = _NO_TOPIC_ID
         name: str | None
@@ -145,6 +149,7 @@ def _produce(
             records = partition["records"]
             appending_to: PartitionLog | None = None
             verifying = False
+            validated = False
             try:
                 if name is None:
                     raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID)
@@ -158,6 +163,7 @@ def _produce(
                 if records is None or not len(records):
                     raise KafkaError(ErrorCode.INVALID_RECORD)
                 records = _check_batches_for_version(version, records)
+                validated = True
                 if invalid_acks and not acks_after_verification:
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if name in INTERNAL_TOPICS:
@@ -177,12 +183,14 @@ def _produce(
                         unverified = [] if unverified is None else unverified
                         unverified.append((result, log, name, records, producer))
                         results.append(result)
+                        kafka_keys.append((_APPENDED, name, _topic_id(topic_id, info), index, result))
                         continue
                 if invalid_acks:
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if pending is not None and storage.is_database_topic(name):
                     pending.append((result, log, name, records))
                     results.append(result)
+                    kafka_keys.append((_APPENDED, name, _topic_id(topic_id, info), index, result))
                     continue
                 appending_to = log
                 appended = log.append(records)
@@ -212,7 +220,12 @@ def _produce(
                     unreplicated = [] if unreplicated is None else unreplicated
                     unreplicated.append((result, name, index, replicated, replicated.leader_epoch, appended.last_offset + 1))
             results.append(result)
+            kafka_map = _APPENDED if validated else _REFUSED_BEFORE_APPEND.get(ErrorCode(result["error_code"]), _INVALID_RECORDS)
+            kafka_keys.append((kafka_map, name or "", _topic_id(topic_id, info), index, result))
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
+    if refusal is None and len(kafka_keys) > 1:
+        # A refused transactional id is answered in the request's order (Kafka's not checked there).
+        responses[:] = _in_kafka_order(kafka_keys, version)
     if unverified:
         assert pending is not None and transactional_id is not None and coordinator_node is not None
         return _verify_and_append(context, acks, responses, pending, leader_endpoints, transactional_id, coordinator_node, unverified, version)
@@ -221,6 +234,54 @@ def _produce(
     if unreplicated:
         return _await_replication(context, unreplicated, request["timeout_ms"], _response(acks, responses, leader_endpoints))
     return _response(acks, responses, leader_endpoints)
+
+
+# The maps KafkaApis.handleProduceRequest answers a partition from, in the order it merges them:
+# ReplicaManager's results for the partitions it appended to (or refused), then the partitions
+# refused by topic authorization, as unknown (a topic, a partition, a v13 topic id) and for
+# malformed records.
+_APPENDED, _UNAUTHORIZED, _NON_EXISTING, _INVALID_RECORDS = range(4)
+_REFUSED_BEFORE_APPEND = {
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED: _UNAUTHORIZED,
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: _NON_EXISTING,
+    ErrorCode.UNKNOWN_TOPIC_ID: _NON_EXISTING,
+}
+# (its map, topic name, topic id, partition, its result): the TopicIdPartition keying the result.
+_KafkaKey = tuple[int, str, bytes, int, "ProduceResponsePartitionProduceResponse"]
+
+
+def _topic_id(requested: bytes, info: Any) -> bytes:
+    """The id in Kafka's TopicIdPartition key: the request's (v13), else the named topic's, else zero."""
+    return requested if requested != _NO_TOPIC_ID or info is None else info.topic_id
+
+
+def _in_kafka_order(keys: list[_KafkaKey], version: int) -> list[ProduceResponseTopicProduceResponse]:
+    """The topics and partitions as Kafka 4.4 lists them: it merges its maps (`_APPENDED`...)
+    with scala's immutable `++`, which keeps up to four entries in the order they came (each map
+    iterating as a mutable HashMap: ReplicaManager's, made immutable, as `response_map_order`
+    says) and orders more by hash (a CHAMP trie); ProduceResponse then lists each topic where
+    its first partition comes, its partitions in that order."""
+
+    merged = _merged_order(tuple(key[:4] for key in keys))
+    topics: dict[tuple[str, bytes], list[ProduceResponsePartitionProduceResponse]] = {}
+    for _, name, topic_id, _, result in (keys[at] for at in merged):
+        topics.setdefault((name, topic_id), []).append(result)
+    return [{"name": name, "topic_id": topic_id if version >= 13 else _NO_TOPIC_ID, "partition_responses": results}
+            for (name, topic_id), results in topics.items()]
+
+
+@functools.lru_cache(maxsize=1024)
+def _merged_order(keys: tuple[tuple[int, str, bytes, int], ...]) -> tuple[int, ...]:
+    """The positions of `keys` (map, name, topic id, partition) in Kafka's merged map; cached,
+    as a producer sends the same partitions request after request."""
+
+    def key_hash(at: int) -> int:
+        _, name, topic_id, index = keys[at]
+        return topic_id_partition_hash(topic_id, name, index)
+
+    if len(keys) > 4:
+        return tuple(response_map_order(range(len(keys)), key_hash))
+    return tuple(at for kafka_map in range(4) for at in response_map_order([at for at, key in enumerate(keys) if key[0] == kafka_map], key_hash))
 
 
 def _response(acks: int, responses: list[ProduceResponseTopicProduceResponse], leader_endpoints: dict[int, Any] | None) -> ProduceResponse | None:
