@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import Answer, DataWakeups, RequestContext
 from ottla.server.handlers.share_acknowledge import acknowledge_all, leader, moved_to
+from ottla.server.java_hashing import int_hash, uuid_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share import Acquired
-from ottla.server.share.fetch_order import looked_at_last, response_map_order, rotated, topic_id_partition_hash
+from ottla.server.share.fetch_order import looked_at_last, mutable_map_order, response_map_order, rotated, topic_id_partition_hash
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession, member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -111,7 +112,7 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
                           acquired_since_wake=False)
     acquired, keys = _acquire(context, request, group_id, member_id, session)
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
+        return _answer(context, group_id, epoch, session, acquired, ack_errors)
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys, deadline, seen_version)
 
 
@@ -133,7 +134,7 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
     acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
     epoch = request["share_session_epoch"]
     if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
-        return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
+        return _answer(context, group_id, epoch, session, acquired, ack_errors)
     return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys, deadline, seen_version)
 
 
@@ -181,7 +182,7 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
         else:
             acquired, keys = _acquire(context, request, group_id, member_id, session)
     epoch = request["share_session_epoch"]
-    return _respond(context, group_id, _served(context, epoch, session, acquired), ack_errors, _listed(epoch, session))
+    return _answer(context, group_id, epoch, session, acquired, ack_errors)
 
 
 def _waits(request: ShareFetchRequest) -> bool:
@@ -380,23 +381,32 @@ def _acquisition_order(context: RequestContext, group_id: str, readable: list[tu
     return [(key, name, key in moved) for key, name in looked_at_last(readable, lambda entry: entry[0] in moved)]
 
 
-def _served(context: RequestContext, epoch: int, session: ShareSession, acquired: dict[tuple[bytes, int], Any]) -> dict[tuple[bytes, int], Any]:
-    """`acquired`, once the partitions that got records are moved to the end of the session,
-    as Kafka's answer to a request after the first moves them (`fetch_order`), in the order of
-    its partition map, which holds every partition of the session."""
+def _answer(context: RequestContext, group_id: str, epoch: int, session: ShareSession, acquired: dict[tuple[bytes, int], Any],
+            ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]]) -> ShareFetchResponse:
+    """The answer to a fetch of `session`: its answer map (KafkaApis' partition map) holds every
+    partition of the session, read or refused, so the entries come in that map's order."""
+    fetched = response_map_order(list(session.partitions), functools.partial(_map_hash, context))
+    _served(epoch, session, fetched, acquired)
+    return _respond(context, group_id, acquired, ack_errors, _listed(epoch, session), fetched)
+
+
+def _map_hash(context: RequestContext, key: tuple[bytes, int]) -> int:
+    """The hash of a partition's key in Kafka's answer map (a TopicIdPartition: its topic's
+    name is null when the topic id is unknown)."""
+    info = context.storage.topic_by_id(key[0])
+    return topic_id_partition_hash(key[0], None if info is None else info.name, key[1])
+
+
+def _served(epoch: int, session: ShareSession, fetched: list[tuple[bytes, int]], acquired: dict[tuple[bytes, int], Any]) -> None:
+    """Moves the partitions that got records to the end of the session, as Kafka's answer to a
+    request after the first moves them (`fetch_order`), in the answer map's order (`fetched`)."""
     if epoch == INITIAL_EPOCH:
-        return acquired
-
-    def hash_of(key: tuple[bytes, int]) -> int:
-        info = context.storage.topic_by_id(key[0])
-        return topic_id_partition_hash(key[0], None if info is None else info.name, key[1])
-
-    for key in response_map_order(list(session.partitions), hash_of):
+        return
+    for key in fetched:
         got = acquired.get(key)
         if got is not None and not isinstance(got, ErrorCode) and got.ranges:
             del session.partitions[key]
             session.partitions[key] = None
-    return acquired
 
 
 def _update_partitions(session: ShareSession, request: ShareFetchRequest, opened: bool) -> None:
@@ -420,7 +430,10 @@ def _update_partitions(session: ShareSession, request: ShareFetchRequest, opened
 def _listed(epoch: int, session: ShareSession) -> list[tuple[bytes, int]]:
     """The partitions a fetch lists whatever it got: all of its session's if it opened the
     session (Kafka's ShareSessionContext answers a new session's fetch in full, as asked of
-    Kafka 4.4), else those added since the last fetch answered (then no longer unlisted)."""
+    Kafka 4.4), else those added since the last fetch answered (then no longer unlisted).
+    Kafka lists only the partitions it read or refused: one whose share-partition it is still
+    initialising (its first fetch anywhere) is left out until a fetch reads it; Ottla makes a
+    share-partition at once, so it reads every partition of the session."""
     if epoch == INITIAL_EPOCH:
         return list(session.partitions)
     listed, session.unlisted = list(session.unlisted), {}
@@ -428,15 +441,31 @@ def _listed(epoch: int, session: ShareSession) -> list[tuple[bytes, int]]:
 
 
 def _respond(context: RequestContext, group_id: str, acquired: dict[tuple[bytes, int], Any],
-             ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], listed: list[tuple[bytes, int]] | None = None) -> ShareFetchResponse:
-    """Partitions with records, an error or an acknowledgement result, and those `listed`."""
+             ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], listed: list[tuple[bytes, int]] | None = None,
+             fetched: list[tuple[bytes, int]] | None = None) -> ShareFetchResponse:
+    """Partitions with records, an error or an acknowledgement result, and those `listed`, as
+    KafkaApis orders them: those of the fetch (`fetched`, its answer map's order) that got records
+    or an error or are listed, each under its topic where that first comes; then each other
+    partition acknowledged, at the end of its topic's, the topics answered nothing else after
+    the rest (both in the order of the scala mutable maps KafkaApis gathers acknowledgements in)."""
     topics: dict[bytes, list[ShareFetchResponsePartitionData]] = {}
     endpoints: dict[int, Any] = {}
     always = set(listed or ())
-    for key in dict.fromkeys([*ack_errors, *acquired, *always]):
+
+    def answered(key: tuple[bytes, int]) -> bool:
         got = acquired.get(key)
-        if got is not None and not isinstance(got, ErrorCode) and not got.ranges and key not in ack_errors and key not in always:
-            continue
+        return isinstance(got, ErrorCode) or key in always or (got is not None and bool(got.ranges))
+
+    shown = [key for key in fetched or () if answered(key)]
+    acknowledged: dict[bytes, list[int]] = {}
+    for topic_id, index in ack_errors:
+        acknowledged.setdefault(topic_id, []).append(index)
+    shown_topics = dict.fromkeys(topic_id for topic_id, _ in shown)
+    ack_topics = [*(topic_id for topic_id in shown_topics if topic_id in acknowledged),
+                  *(topic_id for topic_id in mutable_map_order(list(acknowledged), uuid_hash) if topic_id not in shown_topics)]
+    acks_after = [(topic_id, index) for topic_id in ack_topics for index in mutable_map_order(acknowledged[topic_id], int_hash)]
+    for key in dict.fromkeys([*shown, *acks_after]):
+        got = acquired.get(key)
         ack_error, ack_message = ack_errors.get(key, _ACKNOWLEDGED)
         entry: ShareFetchResponsePartitionData = {
             "partition_index": key[1], "error_code": ErrorCode.NONE, "error_message": None,

@@ -51,9 +51,15 @@ def response_map_order(keys: Sequence[K], hash_of: Callable[[K], int]) -> list[K
     """The iteration order of a ShareFetch's partition map (KafkaApis: a scala mutable HashMap
     of every partition fetched, then `toMap`): up to four entries that of the mutable map, by
     bucket and then hash; more become a CHAMP HashMap, ordered by its trie."""
-    hashes = {key: hash_of(key) for key in keys}
     if len(keys) > _SMALL_MAP:
-        return _champ_order([(_improve(hashes[key]), key) for key in keys], 0)
+        return _champ_order([(_improve(hash_of(key)), key) for key in keys], 0)
+    return mutable_map_order(keys, hash_of)
+
+
+def mutable_map_order(keys: Sequence[K], hash_of: Callable[[K], int]) -> list[K]:
+    """The iteration order of a scala mutable.HashMap holding `keys` (Java hashCodes by
+    `hash_of`): by bucket of the spread hash in a table grown from 16, then by hash."""
+    hashes = {key: hash_of(key) & _MASK for key in keys}
     capacity = 16
     # mutable.HashMap grows before an insert that would reach 3/4 of its table.
     while len(keys) > capacity * 3 // 4 - 1:
