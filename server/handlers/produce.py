@@ -35,7 +35,7 @@ from ottla.server.cluster.state import ClusterState, PartitionState
 from ottla.server.context import CloseWhenAnswered, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
-from ottla.server.share.fetch_order import response_map_order, topic_id_partition_hash
+from ottla.server.java_hashing import response_map_order, topic_id_partition_hash
 from ottla.server.txn.verification import (
     ask_coordinator,
     raise_for_answer,

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from ottla.server.cluster.routing import leader_partition
 from ottla.server.context import Answer, DataWakeups, RequestContext
 from ottla.server.handlers.share_acknowledge import acknowledge_all, leader, moved_to
-from ottla.server.java_hashing import int_hash, uuid_hash
+from ottla.server.java_hashing import int_hash, mutable_map_order, response_map_order, topic_id_partition_hash, uuid_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.server.share import Acquired
-from ottla.server.share.fetch_order import looked_at_last, mutable_map_order, response_map_order, rotated, topic_id_partition_hash
+from ottla.server.share.fetch_order import looked_at_last, rotated
 from ottla.server.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession, member_id_valid
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError

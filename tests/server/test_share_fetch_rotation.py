@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer  # type: ignore[import-untyped]
 
-from ottla.server.share.fetch_order import response_map_order, topic_id_partition_hash
+from ottla.server.java_hashing import response_map_order, topic_id_partition_hash
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from share_member import ShareMember
