@@ -4,8 +4,9 @@ Kafka splits this between the group coordinator (membership, in `__consumer_offs
 the broker's SharePartitionManager (in-flight records) and the share coordinator (their
 persisted state, in `__share_group_state`). One node needs one owner: this class keeps
 all three, on the coordinator runtime: its records go to `__share_group_state` (one per
-group, one per share-partition: the SPSO and the in-flight runs, replaced whole), are
-replayed at load, and every change a client is told of is in the log first. What was
+group; per share-partition, Kafka's ShareSnapshot and ShareUpdate records of the SPSO and
+the in-flight runs: `ottla.server.share.records`), are replayed at load, and every change
+a client is told of is in the log first. What was
 acquired but not acknowledged when the broker stopped is AVAILABLE again after a
 restart, with its delivery count: at-least-once, as Kafka's persister keeps it.
 
@@ -29,9 +30,13 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ottla.server.coordinator import SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, RecordFormatError, Timers, now_epoch_ms
+from ottla.server.coordinator import SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, Timers, now_epoch_ms
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
+from ottla.server.share.records import (
+    SNAPSHOT, UPDATE, UPDATES_PER_SNAPSHOT, GroupRecord, PartitionRecord, ShareState, StateUpdate, encode_key, encode_snapshot,
+    encode_update, extends, merge, parse,
+)
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError, default_message
@@ -142,6 +147,9 @@ class ShareCoordinator:
         self.wall_clock_ms = wall_clock_ms
         self.groups: dict[str, ShareGroup] = {}
         self.partitions: dict[PartitionKey, SharePartition] = {}
+        # Each share-partition's state as its records in the log leave it, with the number of
+        # updates written since its last snapshot: what its next update is merged over.
+        self._written: dict[PartitionKey, tuple[ShareState, int]] = {}
         self.sessions = ShareSessionCache(config.max_share_sessions)
         # (group id, share.* group config name) -> the value that group runs with: its
         # override in the GROUP config resource, else the broker's group.share.* setting.
@@ -198,6 +206,7 @@ class ShareCoordinator:
             partition.reset_start(partition.start_offset)
         self.groups = {}
         self.partitions = {}
+        self._written = {}
         self.load()
 
     def leader_moved(self, topic_id: bytes, index: int, leads: bool) -> bool:
@@ -213,6 +222,8 @@ class ShareCoordinator:
             return False
         for partition_key in [k for k in self.partitions if k[1:] == key]:
             self.partitions.pop(partition_key).reset_start(0)
+        for partition_key in [k for k in self._written if k[1:] == key]:
+            del self._written[partition_key]
         if not leads:
             self.led.discard(key)
             self.loading.discard(key)
@@ -229,12 +240,9 @@ class ShareCoordinator:
         self.loading.discard((topic_id, index))
 
         def replay(key: bytes, value: bytes | None) -> None:
-            try:
-                kind, _, *rest = json.loads(key)
-            except (ValueError, TypeError) as exc:
-                raise RecordFormatError(str(exc)) from None
-            if kind == "partition" and rest[:2] == [topic_id.hex(), index]:
-                self._replay(key, value)
+            record = parse(key, value)
+            if isinstance(record, PartitionRecord) and record.key[1:] == (topic_id, index):
+                self._apply(record)
 
         self._state_log().load(replay)
         name = self._topic_name(topic_id)
@@ -266,12 +274,9 @@ class ShareCoordinator:
         self.forget_groups(coordinated)
 
         def replay(key: bytes, value: bytes | None) -> None:
-            try:
-                kind, group_id, *_ = json.loads(key)
-            except (ValueError, TypeError) as exc:
-                raise RecordFormatError(str(exc)) from None
-            if kind == "group" and coordinated(group_id):
-                self._replay(key, value)
+            record = parse(key, value)
+            if isinstance(record, GroupRecord) and coordinated(record.group_id):
+                self._apply(record)
 
         self._state_log().load(replay)
 
@@ -292,32 +297,56 @@ class ShareCoordinator:
         self.timers.close()
 
     def _replay(self, key: bytes, value: bytes | None) -> None:
-        try:
-            kind, group_id, *rest = json.loads(key)
-            body = None if value is None else json.loads(value)
-        except (ValueError, TypeError) as exc:
-            raise RecordFormatError(str(exc)) from None
-        if kind == "group":
+        self._apply(parse(key, value))
+
+    def _apply(self, record: GroupRecord | PartitionRecord) -> None:
+        if isinstance(record, GroupRecord):
+            body, group_id = record.body, record.group_id
             if body is None:
                 self.groups.pop(group_id, None)
                 for partition_key in [k for k in self.partitions if k[0] == group_id]:
                     del self.partitions[partition_key]
+                for partition_key in [k for k in self._written if k[0] == group_id]:
+                    del self._written[partition_key]
             else:
                 group = self.groups.setdefault(group_id, ShareGroup(group_id))
                 group.group_epoch = group.assignment_epoch = int(body["epoch"])
                 group.topics = {bytes.fromhex(topic_id): name for topic_id, name in body.get("topics", {}).items()}
                 group.initialized = {bytes.fromhex(topic_id): set(partitions)
                                      for topic_id, partitions in body.get("initialized", {}).items()}
-        elif kind == "partition":
-            partition_key = (group_id, bytes.fromhex(rest[0]), int(rest[1]))
-            if body is None:
-                self.partitions.pop(partition_key, None)
-            else:
-                partition = self._new_partition(partition_key, int(body["start_offset"]))
-                partition.restore(int(body["start_offset"]), [StateBatch.decode(row) for row in body["batches"]])
-                self.partitions[partition_key] = partition
-        else:
-            raise RecordFormatError(f"unknown share record kind {kind!r}")
+            return
+        before = self._written.get(record.key)
+        if before is not None or not isinstance(record.value, StateUpdate):
+            self._restore(record.key, _folded(before, record.value))
+
+    def _restore(self, key: PartitionKey, written: tuple[ShareState, int] | None) -> None:
+        """The share-partition `key` as its records leave it (None: it has none, a tombstone)."""
+        if written is None:
+            self.partitions.pop(key, None)
+            self._written.pop(key, None)
+            return
+        state = written[0]
+        partition = self._new_partition(key, state.start_offset)
+        partition.restore(state.start_offset, list(state.batches))
+        self.partitions[key] = partition
+        self._written[key] = written
+
+    def _fold(self, wanted: Callable[[PartitionKey], bool]) -> dict[PartitionKey, tuple[ShareState, int] | None]:
+        """The `wanted` share-partitions as the state log leaves them, read again from its
+        start: None for those whose last record is a tombstone (or their group's)."""
+        found: dict[PartitionKey, tuple[ShareState, int] | None] = {}
+
+        def replay(key: bytes, value: bytes | None) -> None:
+            record = parse(key, value)
+            if isinstance(record, GroupRecord):
+                if record.body is None:
+                    for partition_key in [k for k in found if k[0] == record.group_id]:
+                        found[partition_key] = None
+            elif wanted(record.key) and (found.get(record.key) is not None or not isinstance(record.value, StateUpdate)):
+                found[record.key] = _folded(found.get(record.key), record.value)
+
+        self._state_log().load(replay)
+        return found
 
     def _group_record(self, group: ShareGroup) -> tuple[bytes, bytes | None]:
         key = json.dumps(["group", group.group_id]).encode()
@@ -327,18 +356,48 @@ class ShareCoordinator:
         initialized = {topic_id.hex(): sorted(partitions) for topic_id, partitions in group.initialized.items()}
         return key, json.dumps({"epoch": group.group_epoch, "topics": topics, "initialized": initialized}).encode()
 
-    def _partition_record(self, key: PartitionKey, partition: SharePartition | None) -> tuple[bytes, bytes | None]:
-        record_key = json.dumps(["partition", key[0], key[1].hex(), key[2]]).encode()
+    def _partition_record(self, key: PartitionKey, partition: SharePartition | None,
+                          initialize: bool = False) -> tuple[tuple[bytes, bytes | None], tuple[ShareState, int] | None]:
+        """The record persisting the share-partition `key` as it is now, and the state (with the
+        updates since its snapshot) it leaves, at Kafka's ShareCoordinatorShard cadence: a
+        ShareSnapshot at initialization (`initialize`, or no record yet) and every
+        UPDATES_PER_SNAPSHOT updates, ShareUpdates between them (of every batch in flight:
+        `ottla.server.share.records`), and a snapshot too when no update can express the change
+        (a start offset moved back, in-flight records dropped); a tombstone for None."""
         if partition is None:
-            return record_key, None
-        batches = [batch.encode() for batch in partition.snapshot()]
-        return record_key, json.dumps({"start_offset": partition.start_offset, "batches": batches}).encode()
+            return (encode_key(SNAPSHOT, *key), None), None
+        batches = tuple(partition.snapshot())
+        start, done = partition.start_offset, partition.delivery_complete()
+        written = None if initialize else self._written.get(key)
+        if written is not None and written[1] < UPDATES_PER_SNAPSHOT and extends(written[0], start, batches):
+            update = StateUpdate(written[0].snapshot_epoch, self._leader_epoch(key), start, done, batches)
+            return (encode_key(UPDATE, *key), encode_update(update)), (merge(written[0], update), written[1] + 1)
+        previous = self._written.get(key)
+        group = self.groups.get(key[0])
+        now = self.wall_clock_ms()
+        # An initialization records no deliveryCompleteCount, as Kafka's InitializeShareGroupState.
+        if previous is None or initialize:
+            state_epoch, done = (0 if group is None else group.group_epoch), -1
+        else:
+            state_epoch = previous[0].state_epoch
+        snapshot_epoch = 0 if previous is None else previous[0].snapshot_epoch + 1
+        state = ShareState(snapshot_epoch, state_epoch, self._leader_epoch(key), start, done, now, now, batches)
+        return (encode_key(SNAPSHOT, *key), encode_snapshot(state)), (state, 0)
 
     def _persist_group(self, group: ShareGroup) -> None:
         self._append(group.group_id, [self._group_record(group)])
 
-    def _persist_partition(self, key: PartitionKey) -> None:
-        self._append(key[0], [self._partition_record(key, self.partitions.get(key))])
+    def _persist_partition(self, key: PartitionKey, initialize: bool = False) -> None:
+        """Persist the share-partition as it is now; an update that would change nothing is not written."""
+        before = self._written.get(key)
+        record, written = self._partition_record(key, self.partitions.get(key), initialize)
+        if before is not None and written is not None and written[1] > 0 and written[0] == before[0]:
+            return
+        self._append(key[0], [record])
+        if written is None:
+            self._written.pop(key, None)
+        else:
+            self._written[key] = written
 
     def _new_partition(self, key: PartitionKey, start_offset: int) -> SharePartition:
         limits = self._limits(key[0])
@@ -354,6 +413,11 @@ class ShareCoordinator:
                 self.notify_data(name, key[2])
 
         return SharePartition(start_offset, self.timers, limits, released)
+
+    def _leader_epoch(self, key: PartitionKey) -> int:
+        """The leader epoch of the share-partition's topic partition, as Kafka's records carry it."""
+        name = self._topic_name(key[1])
+        return 0 if name is None else int(self.storage.partition(name, key[2]).leader_epoch)
 
     def _topic_name(self, topic_id: bytes) -> str | None:
         info = self.storage.topic_by_id(topic_id)
@@ -874,24 +938,9 @@ class ShareCoordinator:
         log again first, `read_state_again`)."""
         found: dict[tuple[bytes, int], StateSummary] = {}
         if self.storage.is_async:
-            def replay(key: bytes, value: bytes | None) -> None:
-                try:
-                    kind, group, *rest = json.loads(key)
-                    start = None if value is None else _summary(json.loads(value))
-                except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-                    raise RecordFormatError(str(exc)) from None
-                if group != group_id:
-                    return
-                if kind == "group" and start is None:
-                    found.clear()
-                elif kind == "partition":
-                    partition_key = (bytes.fromhex(rest[0]), int(rest[1]))
-                    if start is None:
-                        found.pop(partition_key, None)
-                    else:
-                        found[partition_key] = start
-
-            self._state_log().load(replay)
+            for key, written in self._fold(lambda key: key[0] == group_id).items():
+                if written is not None:
+                    found[key[1:]] = _summary(written[0])
         for key, partition in self.partitions.items():
             # A copy of a share-partition another broker leads (kept by AlterShareGroupOffsets
             # here, say) is older than its leader's records.
@@ -900,36 +949,28 @@ class ShareCoordinator:
         return found
 
     def idle_partitions(self, group_id: str) -> dict[PartitionKey, bytes | None]:
-        """The group's share-partitions this broker holds with nothing acquired, each with the
-        record it would write now: what `take_written_elsewhere` may replace."""
-        return {key: self._partition_record(key, partition)[1] for key, partition in self.partitions.items()
+        """The group's share-partitions this broker holds with nothing acquired, each with its
+        state as records would persist it now: what `take_written_elsewhere` may replace."""
+        return {key: _persisted(partition.start_offset, tuple(partition.snapshot())) for key, partition in self.partitions.items()
                 if key[0] == group_id and not any(entry.state is RecordState.ACQUIRED for entry in partition.records.values())}
 
     def take_written_elsewhere(self, held: dict[PartitionKey, bytes | None]) -> None:
-        """After `read_state_again`: a share-partition of `held` still as it was whose last
-        record in the log says otherwise was written by another broker (AlterShareGroupOffsets
+        """After `read_state_again`: a share-partition of `held` still as it was whose records
+        in the log leave it otherwise were written by another broker (AlterShareGroupOffsets
         or DeleteShareGroupOffsets through the group's coordinator, which Kafka's share
-        coordinator fences with a state epoch): it is rebuilt from that record, or dropped for
+        coordinator fences with a state epoch): it is rebuilt from them, or dropped for
         a tombstone, to start again from share.auto.offset.reset."""
-        latest: dict[PartitionKey, bytes | None] = {}
-
-        def replay(key: bytes, value: bytes | None) -> None:
-            try:
-                kind, group_id, *rest = json.loads(key)
-                partition_key = (group_id, bytes.fromhex(rest[0]), int(rest[1])) if kind == "partition" else None
-            except (ValueError, TypeError, IndexError) as exc:
-                raise RecordFormatError(str(exc)) from None
-            if partition_key in held:
-                latest[partition_key] = value
-
-        self._state_log().load(replay)
+        latest = self._fold(lambda key: key in held)
         for key, value in held.items():
             partition = self.partitions.get(key)
-            if partition is None or key not in latest or latest[key] == value or self._partition_record(key, partition)[1] != value:
+            if partition is None or key not in latest:
+                continue
+            written = latest[key]
+            logged = None if written is None else _persisted(written[0].start_offset, written[0].batches)
+            if logged == value or _persisted(partition.start_offset, tuple(partition.snapshot())) != value:
                 continue
             self.partitions.pop(key).reset_start(0)
-            record_key, _ = self._partition_record(key, None)
-            self._replay(record_key, latest[key])
+            self._restore(key, written)
 
     def read_state_again(self) -> Awaitable[None] | None:
         """Over a database, read the state log again (what other brokers wrote since); None
@@ -954,7 +995,7 @@ class ShareCoordinator:
             group.topics[topic_id] = name
             group.initialized.setdefault(topic_id, set()).add(index)
             self._persist_group(group)
-        self._persist_partition(key)
+        self._persist_partition(key, initialize=True)
 
     def delete_partition_state(self, group_id: str, topic_id: bytes) -> None:
         """DeleteShareGroupOffsets: the group forgets the topic; the next fetch initializes it."""
@@ -986,17 +1027,18 @@ class ShareCoordinator:
             return ErrorCode.GROUP_ID_NOT_FOUND
         if group.members:
             return ErrorCode.NON_EMPTY_GROUP
-        records = []
+        written: list[tuple[bytes, bytes | None]] = []
         # With its share-partitions' records that other brokers wrote (their leaders drop
         # their copies at the group's next session there: `take_written_elsewhere`).
         for topic_id, index in self.state_summaries(group_id):
             partition = self.partitions.pop((group_id, topic_id, index), None)
             if partition is not None:
                 partition.reset_start(0)
-            records.append(self._partition_record((group_id, topic_id, index), None))
+            self._written.pop((group_id, topic_id, index), None)
+            written.append(self._partition_record((group_id, topic_id, index), None)[0])
         group.dead = True
-        records.append(self._group_record(group))
-        self._append(group_id, records)
+        written.append(self._group_record(group))
+        self._append(group_id, written)
         del self.groups[group_id]
         return ErrorCode.NONE
 
@@ -1035,13 +1077,27 @@ def _refusal(partition: SharePartition, first: int) -> str | None:
     return None
 
 
-def _summary(value: dict[str, Any]) -> StateSummary:
-    """A share-partition's state record (`_partition_record`) summed up."""
-    start = int(value.get("start_offset", -1))
-    batches = [StateBatch.decode(row) for row in value.get("batches", [])]
-    done = sum(batch.last_offset - max(batch.first_offset, start) + 1 for batch in batches
+def _summary(state: ShareState) -> StateSummary:
+    """A share-partition's state, as its records leave it, summed up."""
+    start = state.start_offset
+    done = sum(batch.last_offset - max(batch.first_offset, start) + 1 for batch in state.batches
                if batch.state in (RecordState.ACKNOWLEDGED, RecordState.ARCHIVED) and batch.last_offset >= start)
     return StateSummary(start, done)
+
+
+def _folded(before: tuple[ShareState, int] | None,
+            value: ShareState | StateUpdate | None) -> tuple[ShareState, int] | None:
+    """A share-partition's state and updates since its snapshot, after one more of its records
+    (an update needs a snapshot before it: one without is ignored, `ottla.server.share.records`)."""
+    if value is None or isinstance(value, ShareState):
+        return None if value is None else (value, 0)
+    assert before is not None
+    return merge(before[0], value), before[1] + 1
+
+
+def _persisted(start_offset: int, batches: tuple[StateBatch, ...]) -> bytes:
+    """A share-partition's start offset and in-flight state, comparable byte for byte."""
+    return encode_update(StateUpdate(0, 0, start_offset, -1, batches))
 
 
 def _sent_batches(batches: list[tuple[BatchHeader, memoryview]], first: int, last: int) -> bytes:
