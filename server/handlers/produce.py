@@ -35,7 +35,7 @@ from ottla.server.cluster.state import ClusterState, PartitionState
 from ottla.server.context import CloseWhenAnswered, RequestContext
 from ottla.server.groups import INTERNAL_TOPICS
 from ottla.server.security.authorizer import AclOperation, ResourceType
-from ottla.server.java_hashing import response_map_order, topic_id_partition_hash
+from ottla.server.java_hashing import chain_order, default_capacity, mutable_map_order, response_map_order, topic_id_partition_hash
 from ottla.server.txn.verification import (
     ask_coordinator,
     raise_for_answer,
@@ -69,14 +69,15 @@ def handle(
 ) -> ProduceResponse | None | Coroutine[Any, Any, ProduceResponse | None]:
     try:
         transactional = any(_first_batch_is_transactional(partition["records"]) for topic in request["topic_data"] for partition in topic["partition_data"])
-    except _CorruptFirstBatch as exc:
+        if transactional:
+            _check_transactional_id(context, request.get("transactional_id"))
         merged = _merged(request, header.api_version)
-        return _refuse_all(request if merged is None else merged[0], request["acks"], exc)
-    merged = _merged(request, header.api_version)
-    if merged is None:
-        return _produce(context, header, request, transactional)
-    request, overrides = merged
-    answer = _produce(context, header, request, transactional)
+        if merged is None:
+            return _produce(context, header, request, transactional)
+        answer = _produce(context, header, merged[0], transactional)
+    except _RequestRefused as exc:
+        return _refuse_all(request, exc)
+    overrides = merged[1]
     if not overrides:
         return answer
     if asyncio.iscoroutine(answer):
@@ -94,7 +95,6 @@ def _produce(
     responses: list[ProduceResponseTopicProduceResponse] = []
     version = header.api_version
     authorizer = context.authorizer
-    refusal: ErrorCode | None = None
     cluster = context.services.cluster
     # KIP-951's node_endpoints, made only when a cluster answers NOT_LEADER_OR_FOLLOWER.
     leader_endpoints: dict[int, Any] | None = None
@@ -108,18 +108,13 @@ def _produce(
     # database), and the batches to ask it about before they are appended: None on the hot path.
     coordinator_node: int | None = None
     unverified: list[_Unverified] | None = None
-    if transactional and (
-        transactional_id is None
-        or (authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id))
-    ):
-        # KafkaApis.handleProduceRequest: transactional records need a transactional id the
-        # principal may write (no coordinator would verify them, nor ever end the transaction
-        # they open). An id sent with no transactional records is not checked.
-        refusal = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    elif transactional_id is not None and cluster is not None:
+    # Whether a batch's partition is verified with the coordinator, which changes the kind of
+    # map Kafka answers from (see `_in_kafka_order`).
+    asked_coordinator = False
+    if transactional_id is not None and cluster is not None:
         coordinator_node = remote_coordinator(context, transactional_id)
-    if transactional and refusal is None and len(_transactional_producers(context, request, version)) > 1:
-        return _refuse_all(request, acks, _MixedProducers("Transactional records contained more than one producer ID"))
+    if transactional and len(_transactional_producers(context, request, version)) > 1:
+        raise _MixedProducers("Transactional records contained more than one producer ID")
     invalid_acks = acks not in (-1, 0, 1)
     # ReplicaManager.handleProduceAppend verifies transactional records with the coordinator
     # before appendRecords judges acks; a coordinator in another process is asked after this
@@ -139,7 +134,7 @@ def _produce(
             name = topic["name"]
             info = storage.topic(name)
         # Why every partition of this topic is refused, if it is: None on the hot path.
-        topic_refusal = ErrorCode.UNKNOWN_TOPIC_ID if name is None else refusal
+        topic_refusal = ErrorCode.UNKNOWN_TOPIC_ID if name is None else None
         if authorizer is not None and topic_refusal is None and not context.authorize(AclOperation.WRITE, ResourceType.TOPIC, name or ""):
             topic_refusal = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         results: list[ProduceResponsePartitionProduceResponse] = []
@@ -176,11 +171,13 @@ def _produce(
                     # KIP-890: the coordinator verifies (v12+: adds) the partition first.
                     if coordinator_node is None:
                         verifying = True
+                        asked_coordinator = asked_coordinator or unverified_producer(log, records) is not None
                         verify_transactional_produce(context.txn, log, name, index, transactional_id, records, version)
                         verifying = False
                     elif (producer := unverified_producer(log, records)) is not None:
                         start_verification(log, records, producer, version, context.txn.wall_clock_ms())
                         unverified = [] if unverified is None else unverified
+                        asked_coordinator = True
                         unverified.append((result, log, name, records, producer))
                         results.append(result)
                         kafka_keys.append((_APPENDED, name, _topic_id(topic_id, info), index, result))
@@ -223,9 +220,8 @@ def _produce(
             kafka_map = _APPENDED if validated else _REFUSED_BEFORE_APPEND.get(ErrorCode(result["error_code"]), _INVALID_RECORDS)
             kafka_keys.append((kafka_map, name or "", _topic_id(topic_id, info), index, result))
         responses.append({"name": name or "", "topic_id": topic_id, "partition_responses": results})
-    if refusal is None and len(kafka_keys) > 1:
-        # A refused transactional id is answered in the request's order (Kafka's not checked there).
-        responses[:] = _in_kafka_order(kafka_keys, version)
+    if len(kafka_keys) > 1:
+        responses[:] = _in_kafka_order(kafka_keys, version, asked_coordinator)
     if unverified:
         assert pending is not None and transactional_id is not None and coordinator_node is not None
         return _verify_and_append(context, acks, responses, pending, leader_endpoints, transactional_id, coordinator_node, unverified, version)
@@ -255,14 +251,17 @@ def _topic_id(requested: bytes, info: Any) -> bytes:
     return requested if requested != _NO_TOPIC_ID or info is None else info.topic_id
 
 
-def _in_kafka_order(keys: list[_KafkaKey], version: int) -> list[ProduceResponseTopicProduceResponse]:
+def _in_kafka_order(keys: list[_KafkaKey], version: int, asked_coordinator: bool) -> list[ProduceResponseTopicProduceResponse]:
     """The topics and partitions as Kafka 4.4 lists them: it merges its maps (`_APPENDED`...)
     with scala's immutable `++`, which keeps up to four entries in the order they came (each map
     iterating as a mutable HashMap: ReplicaManager's, made immutable, as `response_map_order`
-    says) and orders more by hash (a CHAMP trie); ProduceResponse then lists each topic where
-    its first partition comes, its partitions in that order."""
+    says) and orders more by hash (a CHAMP trie). When a partition was verified with the
+    transaction coordinator, ReplicaManager's map is a mutable HashMap (the coordinator's
+    errors, from a java map, `++` the appends), and so is every merge after it: all entries
+    come by bucket (`mutable_map_order`). ProduceResponse then lists each topic where its
+    first partition comes, its partitions in that order."""
 
-    merged = _merged_order(tuple(key[:4] for key in keys))
+    merged = _merged_order(tuple(key[:4] for key in keys), asked_coordinator)
     topics: dict[tuple[str, bytes], list[ProduceResponsePartitionProduceResponse]] = {}
     for _, name, topic_id, _, result in (keys[at] for at in merged):
         topics.setdefault((name, topic_id), []).append(result)
@@ -271,14 +270,17 @@ def _in_kafka_order(keys: list[_KafkaKey], version: int) -> list[ProduceResponse
 
 
 @functools.lru_cache(maxsize=1024)
-def _merged_order(keys: tuple[tuple[int, str, bytes, int], ...]) -> tuple[int, ...]:
-    """The positions of `keys` (map, name, topic id, partition) in Kafka's merged map; cached,
-    as a producer sends the same partitions request after request."""
+def _merged_order(keys: tuple[tuple[int, str, bytes, int], ...], mutable: bool) -> tuple[int, ...]:
+    """The positions of `keys` (map, name, topic id, partition) in Kafka's merged map, a
+    mutable HashMap if `mutable`; cached, as a producer sends the same partitions request
+    after request."""
 
     def key_hash(at: int) -> int:
         _, name, topic_id, index = keys[at]
         return topic_id_partition_hash(topic_id, name, index)
 
+    if mutable:
+        return tuple(mutable_map_order(range(len(keys)), key_hash))
     if len(keys) > 4:
         return tuple(response_map_order(range(len(keys)), key_hash))
     return tuple(at for kafka_map in range(4) for at in response_map_order([at for at, key in enumerate(keys) if key[0] == kafka_map], key_hash))
@@ -469,8 +471,7 @@ _BATCH_PREFIX = struct.Struct(">8xi4xB5xB")
 
 # Answers made before a partition's records are read (KafkaApis.handleProduceRequest's topic
 # and partition checks): every copy of a partition named twice gets the same one.
-_BEFORE_RECORDS = frozenset({ErrorCode.TOPIC_AUTHORIZATION_FAILED, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID,
-                             ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})
+_BEFORE_RECORDS = frozenset({ErrorCode.TOPIC_AUTHORIZATION_FAILED, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID})
 
 
 def _merged(request: ProduceRequest, version: int) -> tuple[ProduceRequest, dict[tuple[Any, int], ErrorCode]] | None:
@@ -478,8 +479,9 @@ def _merged(request: ProduceRequest, version: int) -> tuple[ProduceRequest, dict
     its partitions go into maps keyed by topic and partition, so a topic named with no
     partitions has no answer, a topic named twice one entry, a partition named twice one
     answer, and of its copies the last whose records pass ProduceRequest.validateRecords is
-    appended. When another copy failed that check, the answer is that copy's error, though
-    the valid copy was appended (the error map is merged over the appends'): returned by
+    appended (null records pass it: a null copy named before a batch is replaced by it). When
+    another copy failed that check, the answer is that copy's error, though the valid copy was
+    appended (the error map is merged over the appends'): returned by
     partition, for `_overridden`."""
     field = "topic_id" if version >= 13 else "name"
     topics = request["topic_data"]
@@ -518,8 +520,12 @@ def _each_once(partitions: list[Any]) -> bool:
 
 
 def _records_refusal(version: int, records: memoryview | None) -> ErrorCode | None:
-    """ProduceRequest.validateRecords' answer to one partition's records, None if they pass."""
-    if records is None or not len(records):
+    """ProduceRequest.validateRecords' answer to one partition's records, None if they pass:
+    null records pass (they are no `Records`); Kafka fails later on them, Ottla answers
+    INVALID_RECORD then (`_produce`)."""
+    if records is None:
+        return None
+    if not len(records):
         return ErrorCode.INVALID_RECORD
     try:
         _check_batches_for_version(version, records)
@@ -547,10 +553,18 @@ async def _overridden_later(answer: Coroutine[Any, Any, ProduceResponse | None],
     return _overridden(await answer, overrides, version)
 
 
-class _CorruptFirstBatch(Exception):
+class _RequestRefused(Exception):
+    """A refusal of the whole request, answered by ProduceRequest.getErrorResponse (`_refuse_all`)."""
+
+    error: ErrorCode
+
+
+class _CorruptFirstBatch(_RequestRefused):
     """A partition's first batch header has a size or magic no batch can have: Kafka's
     ByteBufferLogInputStream throws while KafkaApis asks whether the request is
     transactional, and the whole request fails CORRUPT_MESSAGE with its words."""
+
+    error = ErrorCode.CORRUPT_MESSAGE
 
 
 def _first_batch_is_transactional(records: memoryview | None) -> bool:
@@ -576,10 +590,30 @@ def _first_batch_is_transactional(records: memoryview | None) -> bool:
     return magic == 2 and bool(records[_ATTRIBUTES_AT + 1] & TRANSACTIONAL_BIT)
 
 
-class _MixedProducers(Exception):
+class _MixedProducers(_RequestRefused):
     """Transactional batches of more than one (producer id, epoch) in one request:
     ReplicaManager.handleProduceAppend throws InvalidPidMappingException, and the whole request
     fails INVALID_PRODUCER_ID_MAPPING with its words."""
+
+    error = ErrorCode.INVALID_PRODUCER_ID_MAPPING
+
+
+class _TransactionalIdRefused(_RequestRefused):
+    """Transactional records with no transactional id, or one the principal may not write:
+    KafkaApis.handleProduceRequest answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED for the whole
+    request, with no words (the exception's default message)."""
+
+    error = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+
+def _check_transactional_id(context: RequestContext, transactional_id: str | None) -> None:
+    """Raise `_TransactionalIdRefused` unless transactional records may be written under
+    `transactional_id` (no coordinator would verify them, nor ever end the transaction they
+    open). An id sent with no transactional records is not checked."""
+    if transactional_id is None or (
+        context.authorizer is not None and not context.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)
+    ):
+        raise _TransactionalIdRefused()
 
 
 def _transactional_producers(context: RequestContext, request: ProduceRequest, version: int) -> set[tuple[int, int]]:
@@ -609,21 +643,29 @@ def _transactional_producers(context: RequestContext, request: ProduceRequest, v
     return producers
 
 
-def _refuse_all(request: ProduceRequest, acks: int, exc: _CorruptFirstBatch | _MixedProducers) -> ProduceResponse | None:
-    """ProduceRequest.getErrorResponse: every partition named fails CORRUPT_MESSAGE (or
-    INVALID_PRODUCER_ID_MAPPING) with the exception's words (v8+ carries them); an acks=0
-    request is not answered."""
-    message = str(exc)
-    error = ErrorCode.CORRUPT_MESSAGE if isinstance(exc, _CorruptFirstBatch) else ErrorCode.INVALID_PRODUCER_ID_MAPPING
-    responses: list[ProduceResponseTopicProduceResponse] = []
+def _refuse_all(request: ProduceRequest, refusal: _RequestRefused) -> ProduceResponse | None:
+    """ProduceRequest.getErrorResponse: every partition named fails with the refusal's error
+    and words (v8+ carries them), once, in the order of its partitionSizes, a java.util.HashMap
+    keyed by each partition's TopicIdPartition as the request names it (v13: the id and no
+    name; else the name and no id), filled by compute, which links a new key at the head of its
+    bucket and grows the table only when it finds it past 3/4 full already (13 keys stay in 16
+    buckets). A topic's entry comes where its first partition does. An acks=0 request is not answered: its connection closes."""
+    message = str(refusal) or None
+    keys: dict[tuple[str, bytes, int], None] = {}
     for topic in request["topic_data"]:
-        results: list[ProduceResponsePartitionProduceResponse] = [
-            {"index": partition["index"], "error_code": error, "error_message": message, "base_offset": -1,
-             "log_append_time_ms": -1, "log_start_offset": -1}
-            for partition in topic["partition_data"]
-        ]
-        responses.append({"name": topic.get("name") or "", "topic_id": topic.get("topic_id", _NO_TOPIC_ID), "partition_responses": results})
-    return _response(acks, responses, None)
+        name = topic.get("name") or ""
+        topic_id = topic.get("topic_id", _NO_TOPIC_ID)
+        for partition in topic["partition_data"]:
+            keys[(name, topic_id, partition["index"])] = None
+    capacity = default_capacity(len(keys) - 1)
+    ordered = chain_order([(key, True) for key in keys], lambda key: topic_id_partition_hash(key[1], key[0], key[2]), capacity)
+    topics: dict[tuple[str, bytes], list[ProduceResponsePartitionProduceResponse]] = {}
+    for name, topic_id, index in ordered:
+        topics.setdefault((name, topic_id), []).append(
+            {"index": index, "error_code": refusal.error, "error_message": message, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1})
+    responses: list[ProduceResponseTopicProduceResponse] = [
+        {"name": name, "topic_id": topic_id, "partition_responses": results} for (name, topic_id), results in topics.items()]
+    return _response(request["acks"], responses, None)
 
 
 def _check_batches_for_version(version: int, records: memoryview) -> memoryview:
