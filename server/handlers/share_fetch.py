@@ -3,7 +3,9 @@ member from each partition of its share session, parking until data arrives when
 be acquired (woken by the same appends that wake Fetch, and by released records), or until
 min_bytes of the log lie ahead of its share-partitions (`_short_of_min_bytes`), acquiring
 nothing meanwhile, as Kafka's DelayedShareFetch acquires only once its minBytes check passes
-or its max wait ends.
+or its max wait ends. The partitions it refuses (unknown topic id, past the topic's end) do
+not end that wait; a fetch that may take nothing (max_bytes or max_records 0) answers at once
+and makes no share-partition (`_fetches_nothing`).
 
 Share sessions: epoch 0 opens one (replacing the member's previous session; what the member
 holds stays acquired, as in Kafka 4.4; acknowledgements are refused on it), a later epoch
@@ -106,12 +108,14 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
     seen_version = context.wakeups.data_version
     if context.storage.is_async:
         return _fetch_deferred(context, request, group_id, member_id, session, ack_errors, seen_version, first_here)
+    if _fetches_nothing(context, request):
+        return _answer_refusals(context, group_id, session, ack_errors)
     deadline = time.monotonic() + request["max_wait_ms"] / 1000
     if _waits(request) and _short_of_min_bytes(context, request, group_id, session):
         return _long_poll(context, request, group_id, member_id, session, ack_errors, _wait_keys(context, session), deadline, seen_version,
                           acquired_since_wake=False)
-    acquired, keys = _acquire(context, request, group_id, member_id, session)
-    if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
+    acquired, keys, done = _acquire(context, request, group_id, member_id, session)
+    if done or request["max_wait_ms"] <= 0 or not keys:
         return _answer(context, group_id, epoch, session, acquired, ack_errors)
     return _long_poll(context, request, group_id, member_id, session, ack_errors, keys, deadline, seen_version)
 
@@ -127,13 +131,15 @@ async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, g
         held = share.idle_partitions(group_id)
         await reading
         share.take_written_elsewhere(held)
+    if _fetches_nothing(context, request):
+        return _answer_refusals(context, group_id, session, ack_errors)
     deadline = time.monotonic() + request["max_wait_ms"] / 1000
     if _waits(request) and await _short_of_min_bytes_deferred(context, request, group_id, session):
         return await _long_poll(context, request, group_id, member_id, session, ack_errors, _wait_keys(context, session), deadline,
                                 seen_version, acquired_since_wake=False)
-    acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+    acquired, keys, done = await _acquire_deferred(context, request, group_id, member_id, session)
     epoch = request["share_session_epoch"]
-    if acquired_any(acquired) or request["max_wait_ms"] <= 0 or not keys:
+    if done or request["max_wait_ms"] <= 0 or not keys:
         return _answer(context, group_id, epoch, session, acquired, ack_errors)
     return await _long_poll(context, request, group_id, member_id, session, ack_errors, keys, deadline, seen_version)
 
@@ -167,20 +173,20 @@ async def _long_poll(context: RequestContext, request: ShareFetchRequest, group_
             if await _short_of_min_bytes_deferred(context, request, group_id, session):
                 acquired_since_wake = False
                 continue
-            acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+            acquired, keys, done = await _acquire_deferred(context, request, group_id, member_id, session)
         else:
             if _short_of_min_bytes(context, request, group_id, session):
                 acquired_since_wake = False
                 continue
-            acquired, keys = _acquire(context, request, group_id, member_id, session)
+            acquired, keys, done = _acquire(context, request, group_id, member_id, session)
         acquired_since_wake = True
-        if acquired_any(acquired):
+        if done:
             break
     if not acquired_since_wake and sessions.get(session.node_id, group_id, member_id) is session:
         if context.storage.is_async:
-            acquired, keys = await _acquire_deferred(context, request, group_id, member_id, session)
+            acquired, keys, _ = await _acquire_deferred(context, request, group_id, member_id, session)
         else:
-            acquired, keys = _acquire(context, request, group_id, member_id, session)
+            acquired, keys, _ = _acquire(context, request, group_id, member_id, session)
     epoch = request["share_session_epoch"]
     return _answer(context, group_id, epoch, session, acquired, ack_errors)
 
@@ -253,20 +259,41 @@ def _wake(wakeups: DataWakeups, keys: list[tuple[str, int]]) -> None:
         wakeups.notify_data(topic, index)
 
 
-def acquired_any(acquired: dict[tuple[bytes, int], Any]) -> bool:
-    """Whether the fetch answers now: a partition acquired records, failed, or archived an
-    aborted transaction's records (`Acquired.archived`)."""
+def _fetches_nothing(context: RequestContext, request: ShareFetchRequest) -> bool:
+    """SharePartitionManager.processShareFetch answers a fetch that may take no record
+    (max_records 0) or no byte (max_bytes, capped by fetch.max.bytes, 0) at once, empty,
+    before it looks up or makes any share-partition."""
+    return request["max_records"] == 0 or min(request["max_bytes"], context.config.fetch_max_bytes) == 0
+
+
+def _answer_refusals(context: RequestContext, group_id: str, session: ShareSession,
+                     ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]]) -> ShareFetchResponse:
+    """The answer of a fetch that reads nothing (`_fetches_nothing`): KafkaApis' answer map
+    holds only the partitions it refused, so only those are listed, and the partitions the
+    session added stay unlisted (Kafka 4.4 answered so at epochs 0 and 1)."""
+    refused = _partitions(context, session, INITIAL_EPOCH)[0]
+    fetched = response_map_order(list(refused), functools.partial(_map_hash, context))
+    return _respond(context, group_id, refused, ack_errors, fetched, fetched)
+
+
+def _answers_now(acquired: dict[tuple[bytes, int], Any]) -> bool:
+    """Whether acquisitions from the readable partitions answer the fetch now: one acquired
+    records, failed, or archived an aborted transaction's records (`Acquired.archived`). The
+    partitions refused before (`_partitions`) do not count: Kafka's DelayedShareFetch waits on
+    the partitions it may read, its refusals answered with whatever ends the wait."""
     return any(isinstance(value, ErrorCode) or value.ranges or value.archived for value in acquired.values())
 
 
 def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str,
-             session: ShareSession) -> tuple[dict[tuple[bytes, int], Any], list[tuple[str, int]]]:
+             session: ShareSession) -> tuple[dict[tuple[bytes, int], Any], list[tuple[str, int]], bool]:
     """Acquire from every partition of the session: (topic id, partition) -> Acquired or an
-    error, and the (topic, partition) keys a parked request waits on."""
+    error (the refusals of `_partitions` included), the (topic, partition) keys a parked
+    request waits on, and whether the acquisitions answer the fetch now (`_answers_now`)."""
     share = context.services.share
     read_committed = share.read_committed(group_id)
     left = _Left.of(context, request)
-    results, keys, readable = _partitions(context, session, request["share_session_epoch"])
+    refused, keys, readable = _partitions(context, session, request["share_session_epoch"])
+    results: dict[tuple[bytes, int], Any] = {}
     # Kafka looks at no partition for a request that may fetch nothing (max_bytes 0).
     fetching = not left.spent()
     for (topic_id, index), name, moved in _acquisition_order(context, group_id, readable):
@@ -282,17 +309,18 @@ def _acquire(context: RequestContext, request: ShareFetchRequest, group_id: str,
             continue
         assert isinstance(got, Acquired)
         results[(topic_id, index)] = left.took(got)
-    return results, keys
+    return refused | results, keys, _answers_now(results)
 
 
 async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str,
-                            session: ShareSession) -> tuple[dict[tuple[bytes, int], Any], list[tuple[str, int]]]:
+                            session: ShareSession) -> tuple[dict[tuple[bytes, int], Any], list[tuple[str, int]], bool]:
     """`_acquire` for an engine whose reads are coroutines: each partition's read awaited in
     turn, since what one acquires is what the next may still take."""
     share = context.services.share
     read_committed = share.read_committed(group_id)
     left = _Left.of(context, request)
-    results, keys, readable = _partitions(context, session, request["share_session_epoch"])
+    refused, keys, readable = _partitions(context, session, request["share_session_epoch"])
+    results: dict[tuple[bytes, int], Any] = {}
     # Kafka looks at no partition for a request that may fetch nothing (max_bytes 0).
     fetching = not left.spent()
     for (topic_id, index), name, moved in _acquisition_order(context, group_id, readable):
@@ -309,7 +337,7 @@ async def _acquire_deferred(context: RequestContext, request: ShareFetchRequest,
             results[(topic_id, index)] = exc.code
             continue
         results[(topic_id, index)] = left.took(got)
-    return results, keys
+    return refused | results, keys, _answers_now(results)
 
 
 @dataclass(slots=True)
@@ -324,7 +352,7 @@ class _Left:
 
     @classmethod
     def of(cls, context: RequestContext, request: ShareFetchRequest) -> _Left:
-        return cls(request.get("max_records", 0) or 500, min(request["max_bytes"], context.config.fetch_max_bytes),
+        return cls(request["max_records"], min(request["max_bytes"], context.config.fetch_max_bytes),
                    request.get("share_acquire_mode", 0) != _RECORD_LIMIT, request["batch_size"])
 
     def spent(self) -> bool:
