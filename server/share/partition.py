@@ -67,10 +67,6 @@ _NOT_BATCH_OWNER = "Member is not the owner of batch record"
 _OFFSET_NOT_ACQUIRED = "The offset cannot be acknowledged. The offset is not acquired."
 _NOT_OFFSET_OWNER = "Member is not the owner of offset"
 
-# Kafka's state codes in its persisted StateBatch (RecordState.java), kept for our snapshots.
-_PERSISTED_CODE = {RecordState.AVAILABLE: 0, RecordState.ACKNOWLEDGED: 2, RecordState.ARCHIVED: 4}
-_FROM_CODE = {code: state for state, code in _PERSISTED_CODE.items()}
-
 
 @dataclass(slots=True, eq=False)
 class Acquisition:
@@ -104,13 +100,6 @@ class StateBatch:
     last_offset: int
     state: RecordState
     delivery_count: int
-
-    def encode(self) -> list[int]:
-        return [self.first_offset, self.last_offset, _PERSISTED_CODE[self.state], self.delivery_count]
-
-    @classmethod
-    def decode(cls, row: list[int]) -> StateBatch:
-        return cls(int(row[0]), int(row[1]), _FROM_CODE[int(row[2])], int(row[3]))
 
 
 @dataclass(slots=True)

@@ -171,7 +171,7 @@ def test_a_snapshot_restores_acquired_records_as_available_with_their_count():
     assert snapshot == [StateBatch(0, 0, RecordState.AVAILABLE, 1), StateBatch(1, 1, RecordState.ACKNOWLEDGED, 1),
                         StateBatch(2, 2, RecordState.ARCHIVED, 1), StateBatch(3, 5, RecordState.AVAILABLE, 1)]
     restored, _, _ = partition()
-    restored.restore(sp.start_offset, [StateBatch.decode(b.encode()) for b in snapshot])
+    restored.restore(sp.start_offset, snapshot)
     assert restored.acquire("b", [(0, 9)], 10) == [AcquiredRange(0, 0, 2), AcquiredRange(3, 5, 2), AcquiredRange(6, 9, 1)]
 
 
