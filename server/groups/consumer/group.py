@@ -66,7 +66,8 @@ class ConsumerMember:
     session_timer: Any = None
     rebalance_timer: Any = None
     # The order Kafka wrote the member's assigned partitions in at its last reconciliation
-    # (`orders.reconciled_listing`), which its replayed maps keep within a hash bucket.
+    # (`orders.reconciled_listing`), which its replayed maps keep within a hash bucket; read
+    # back from the record at load.
     listing: list[tuple[bytes, list[int]]] | None = None
 
     @property
@@ -106,8 +107,9 @@ class ConsumerGroup:
     partition_epochs: dict[tuple[bytes, int], int] = field(default_factory=dict)
     # Resolved regular expressions: regex -> topic names (ConsumerGroupRegularExpression records).
     resolved_regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Storage.topics_version when the regexes were last resolved (-1: not since load), and the
-    # coordinator's clock then (ms; Kafka's lastResolvedRegularExpressionRefreshTimeMs).
+    # Storage.topics_version when the regexes were last resolved (-1: not since load, which
+    # Kafka's metadata image at load is newer than too), and the coordinator's clock then (ms;
+    # Kafka's lastResolvedRegularExpressionRefreshTimeMs, read back from the records at load).
     regex_topics_version: int = -1
     regex_resolved_ms: int = 0
     # What the subscribed topics looked like at the last epoch bump: name -> (id, partitions).

@@ -257,12 +257,18 @@ class ConsumerGroupManager:
             if member is None:
                 member = ConsumerMember(key.member_id, MemberMetadata(None, None, "", "", (), None, -1, None))
                 group.put_member(member)
-            group.set_current(member, CurrentAssignment(0, 0, MemberState.STABLE) if value is None else records.parse_current_assignment_value(value))
+            # Kafka rebuilds the assigned map in the record's order, which was its map's order.
+            member.listing = [] if value is not None else None
+            group.set_current(member, CurrentAssignment(0, 0, MemberState.STABLE) if value is None else records.parse_current_assignment_value(value, member.listing))
         elif kind == records.REGULAR_EXPRESSION:
             if value is None:
                 group.resolved_regexes.pop(key.member_id, None)
             else:
-                group.resolved_regexes[key.member_id] = records.parse_regex_value(value)
+                # Every resolution rewrites every regex the group uses, so the last one read
+                # holds the time of the last resolution (ConsumerGroup.lastResolvedRegularExpressionRefreshTimeMs).
+                resolved = records.parse_regex_value(value)
+                group.resolved_regexes[key.member_id] = resolved.topics
+                group.regex_resolved_ms = resolved.timestamp_ms
 
     def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
         """Every loaded member (of the groups `owned` picks) must heartbeat within the session
@@ -400,16 +406,13 @@ class ConsumerGroupManager:
             and request.owned is not None
         )
         send = full or updated.assigned != previous.assigned
-        # Kafka answers with the member it reconciled (CurrentAssignmentBuilder's new maps), or
-        # the member as it holds it when nothing was to reconcile.
-        topics = staged.subscription_metadata
-        first = orders.subscription_order(member.metadata.subscribed_topic_names, lambda name: topics[name][0] if name in topics else None)
+        # Kafka answers with the member it reconciled (CurrentAssignmentBuilder's new maps, which
+        # `_apply` kept), or the member as it holds it when nothing was to reconcile.
         listing = None
         if updated is not previous:
-            target = orders.target_listing(staged.target.get(member.member_id, {}))
-            listing = member.listing = orders.reconciled_listing(orders.replayed_listing(previous.assigned, first, member.listing), target, updated.assigned)
+            listing = member.listing
         elif send:
-            listing = orders.replayed_listing(updated.assigned, first, member.listing)
+            listing = self._assigned_order(staged, member, updated.assigned)
         return HeartbeatResult(
             ErrorCode.NONE,
             member_id=member.member_id,
@@ -466,10 +469,14 @@ class ConsumerGroupManager:
         out += self._drop_unused_regexes(staged)
         if staged.preferred_assignor(self.config.assignors[0], self.config.assignors) != assignor_before:
             bump = True  # GroupMetadataManager.hasPreferredServerAssignorChanged
-        metadata_now = self._subscription_metadata(staged)
-        if metadata_now != staged.subscription_metadata:
-            staged.subscription_metadata = metadata_now
-            bump = True
+        # Kafka recomputes the subscribed topics' metadata only when the epoch is bumped anyway
+        # or a subscribed topic changed since (ConsumerGroup.hasMetadataExpired): a member
+        # leaving a regex for one not resolved yet does not bump it, the resolution does.
+        if bump or self._subscribed_topic_changed(group):
+            metadata_now = self._subscription_metadata(staged)
+            if metadata_now != staged.subscription_metadata:
+                staged.subscription_metadata = metadata_now
+                bump = True
         if bump:
             staged.group_epoch += 1
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
@@ -480,8 +487,14 @@ class ConsumerGroupManager:
             out += self._compute_target(staged, now, order + [m_id for m_id in staged.members if m_id not in group.members])
         subscribed = frozenset(staged.subscription_metadata[t][0] for t in self._member_topics(staged, member) if t in staged.subscription_metadata)
         updated = reconcile(member, staged.assignment_epoch, staged.target.get(member.member_id, {}), owned, staged.partition_epoch, subscribed, subscription_changed)
+        # Kafka writes the record off the maps reconciliation built, else off the map it holds.
+        written = None
+        if updated is not previous:
+            target = orders.target_listing(staged.target.get(member.member_id, {}))
+            written = member.listing = orders.reconciled_listing(self._assigned_order(staged, member, previous.assigned), target, updated.assigned)
         if updated != previous or write_current:
-            out.append((records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(updated)))
+            value = records.current_assignment_value(updated, written or self._assigned_order(staged, member, updated.assigned))
+            out.append((records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), value))
         staged.set_current(member, updated)
         if out:
             self.log.append(group.group_id, out, now)
@@ -573,7 +586,8 @@ class ConsumerGroupManager:
             current = replace(member.current, member_epoch=LEAVE_STATIC_EPOCH, previous_member_epoch=member.member_epoch, pending_revocation={},
                               assignment_epochs=dict.fromkeys(((t, p) for t, ps in member.current.assigned.items() for p in ps), 0))
             now = self.wall_clock_ms()
-            self.log.append(group.group_id, [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), records.current_assignment_value(current))], now)
+            value = records.current_assignment_value(current, self._assigned_order(group, member, current.assigned))
+            self.log.append(group.group_id, [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group.group_id, member.member_id), value)], now)
             group.set_current(member, current)
             self.timers.cancel(member.rebalance_timer)
             group.update_state()
@@ -858,7 +872,8 @@ class ConsumerGroupManager:
         out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id)))
         out += [(records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group_id, m_id), records.target_assignment_member_value(a)) for m_id, a in group.target.items()]
         out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group_id), records.target_assignment_metadata_value(generation_id, self.wall_clock_ms())))
-        out += [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, m.member_id), records.current_assignment_value(m.current)) for m in group.members.values()]
+        out += [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, m.member_id), records.current_assignment_value(m.current, self._assigned_order(group, m, m.current.assigned)))
+                for m in group.members.values()]
         return group, out
 
     def tombstones(self, group: ConsumerGroup) -> list[KeyValue]:
@@ -940,12 +955,26 @@ class ConsumerGroupManager:
             group.subscription_metadata = metadata_now
             group.update_state()
 
+    @staticmethod
+    def _assigned_order(group: ConsumerGroup, member: ConsumerMember, assigned: Assignment) -> orders.Listing:
+        """The member's assigned map as Kafka iterates it (and writes its record off it): as
+        reconciliation or the last replay built it, topics unknown to that by subscription."""
+        topics = group.subscription_metadata
+        first = orders.subscription_order(member.metadata.subscribed_topic_names, lambda name: topics[name][0] if name in topics else None)
+        return orders.replayed_listing(assigned, first, member.listing)
+
     def _member_topics(self, group: ConsumerGroup, member: ConsumerMember) -> set[str]:
         topics = set(member.metadata.subscribed_topic_names)
         regex = member.metadata.subscribed_topic_regex
         if regex is not None:
             topics.update(group.resolved_regexes.get(regex, ()))
         return topics
+
+    def _subscribed_topic_changed(self, group: ConsumerGroup) -> bool:
+        """A topic the group subscribes to was created, deleted or resized since its metadata was
+        last taken (Kafka's onMetadataUpdate requests a refresh of the groups subscribed to it)."""
+        now = self._subscription_metadata(group)
+        return any(now.get(name) != group.subscription_metadata.get(name) for name in self.subscribed_topics(group))
 
     def _subscription_metadata(self, group: ConsumerGroup) -> dict[str, tuple[bytes, int]]:
         """name -> (topic id, partitions) of every existing topic a member subscribes to."""

@@ -9,9 +9,10 @@ lists those new maps themselves (`reconciled_listing`).
 
 Within one bucket a put appends and a computeIfAbsent that adds prepends (HashMap keeps a
 bucket's chain in that order, and a resize splits chains keeping it). What Kafka's heartbeat
-built is kept on the member (`ConsumerMember.listing`) so the next reconciliation and
-ConsumerGroupDescribe start from the same chains; a target keeps its topics in the order the
-assignor put them (`assignors`). Partitions are taken as put ascending, so two partitions n
+built is kept on the member (`ConsumerMember.listing`), and written into its record in that
+order, so the next reconciliation and ConsumerGroupDescribe start from the same chains, after
+a restart too; a target keeps its topics in the order the assignor put them (`assignors`).
+Partitions are taken as put ascending, so two partitions n
 and n plus the capacity that Kafka's history put the other way round (a sticky assignor
 keeping one and adding the other) are listed as Kafka lists them only when that history
 put the lower first.

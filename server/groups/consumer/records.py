@@ -45,6 +45,8 @@ _INT64 = struct.Struct(">q")
 Assignment = dict[bytes, frozenset[int]]
 # (topic id, partition) -> the member epoch the partition was assigned to the member at.
 PartitionEpochs = dict[tuple[bytes, int], int]
+# An assignment's topics and partitions in the order a record lists them.
+Listing = list[tuple[bytes, list[int]]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -168,13 +170,14 @@ class _Writer:
             self.int32(value)
         return self
 
-    def assignment(self, assignment: Assignment, current: CurrentAssignment | None = None) -> _Writer:
-        """[]TopicPartitions: topic id then partitions; with `current`, each topic's
-        AssignmentEpochs (tagged field 0, aligned with the partitions) as Kafka 4.4 writes
-        them, else no tagged fields."""
+    def assignment(self, assignment: Assignment, current: CurrentAssignment | None = None, order: Listing | None = None) -> _Writer:
+        """[]TopicPartitions: topic id then partitions, in `order` when it lists exactly this
+        assignment, else ascending; with `current`, each topic's AssignmentEpochs (tagged
+        field 0, aligned with the partitions) as Kafka 4.4 writes them, else no tagged fields."""
+        if order is None or {topic_id: frozenset(partitions) for topic_id, partitions in order} != assignment:
+            order = [(topic_id, sorted(partitions)) for topic_id, partitions in sorted(assignment.items())]
         self.uvarint(len(assignment) + 1)
-        for topic_id, partitions in sorted(assignment.items()):
-            ordered = sorted(partitions)
+        for topic_id, ordered in order:
             self.out += topic_id
             self.int32s(ordered)
             if current is None:
@@ -279,14 +282,17 @@ class _Reader:
             tagged[tag] = self._take(self.uvarint())
         return tagged
 
-    def assignment(self, epochs: PartitionEpochs | None = None, default_epoch: int = 0) -> Assignment:
+    def assignment(self, epochs: PartitionEpochs | None = None, default_epoch: int = 0, order: Listing | None = None) -> Assignment:
         """[]TopicPartitions; each partition's AssignmentEpochs entry goes into `epochs`
         when given: `default_epoch` for a topic written without them, or with a count that is
-        not the partitions' (Utils.assignmentFromTopicPartitions)."""
+        not the partitions' (Utils.assignmentFromTopicPartitions); the topics and partitions
+        as listed are appended to `order` when given."""
         result: Assignment = {}
         for _ in range(self.count()):
             topic_id = self.uuid()
             listed = self.int32s()
+            if order is not None:
+                order.append((topic_id, listed))
             tagged = self.skip_tagged()
             if epochs is not None:
                 given = _Reader(tagged[0]).nullable_int32s() if 0 in tagged else None
@@ -431,17 +437,20 @@ def parse_target_assignment_member_value(data: bytes | memoryview) -> Assignment
     return reader.assignment()
 
 
-def current_assignment_value(current: CurrentAssignment) -> bytes:
+def current_assignment_value(current: CurrentAssignment, assigned_order: Listing | None = None) -> bytes:
+    """`assigned_order`: the order the member's assigned map iterates in (Kafka writes the
+    record off it, and rebuilds the map in the record's order when it replays it)."""
     writer = _Writer(0).int32(current.member_epoch).int32(current.previous_member_epoch).int8(current.state)
-    return writer.assignment(current.assigned, current).assignment(current.pending_revocation, current).done()
+    return writer.assignment(current.assigned, current, assigned_order).assignment(current.pending_revocation, current).done()
 
 
-def parse_current_assignment_value(data: bytes | memoryview) -> CurrentAssignment:
+def parse_current_assignment_value(data: bytes | memoryview, assigned_order: Listing | None = None) -> CurrentAssignment:
+    """`assigned_order`, when given, receives the assigned topics and partitions in the record's order."""
     reader = _Reader(data)
     reader.value_version()
     member_epoch, previous_member_epoch, state = reader.int32(), reader.int32(), reader.int8()
     epochs: PartitionEpochs = {}
-    assigned = reader.assignment(epochs, max(member_epoch, 0))
+    assigned = reader.assignment(epochs, max(member_epoch, 0), assigned_order)
     pending_revocation = reader.assignment(epochs, max(member_epoch, 0))
     return CurrentAssignment(member_epoch, previous_member_epoch, state, assigned, pending_revocation, epochs)
 
@@ -450,7 +459,17 @@ def regex_value(topics: list[str], version: int, timestamp_ms: int) -> bytes:
     return _Writer(0).strings(sorted(topics)).int64(version).int64(timestamp_ms).done()
 
 
-def parse_regex_value(data: bytes | memoryview) -> tuple[str, ...]:
+@dataclass(slots=True, frozen=True)
+class ResolvedRegex:
+    """A ConsumerGroupRegularExpression value: the topics a regex matched, the version it was
+    resolved at, and when (wall-clock ms)."""
+
+    topics: tuple[str, ...]
+    version: int
+    timestamp_ms: int
+
+
+def parse_regex_value(data: bytes | memoryview) -> ResolvedRegex:
     reader = _Reader(data)
     reader.value_version()
-    return reader.strings()
+    return ResolvedRegex(reader.strings(), reader.int64(), reader.int64())
