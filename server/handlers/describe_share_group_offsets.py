@@ -5,8 +5,13 @@ for a partition with no state, and so does every partition of a group that does 
 and of a topic that does not exist (Kafka 4.4 answers so, without an error); a null topic list
 means every partition the group initialized.
 
-Divergence: a partition index the topic does not have is UNKNOWN_TOPIC_OR_PARTITION here;
-Kafka 4.4's persister fails the whole group with UNKNOWN_SERVER_ERROR.
+A partition index past the topic's count has no state either: start offset -1, no error, as
+Kafka 4.4 answers for a group that never initialized the topic (for one that did, it leaves the
+request unanswered). Divergence: a negative partition index is UNKNOWN_TOPIC_OR_PARTITION here;
+Kafka 4.4's persister fails the whole group with UNKNOWN_SERVER_ERROR. So it does (its
+DefaultStatePersister.validate throws IllegalArgumentException) for a topic that exists named
+with an empty partition list, and for the group id "" naming one: here the first answers the
+topic with no partitions, the second as any other group.
 
 As KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group
 (GROUP_AUTHORIZATION_FAILED); topics the principal may not DESCRIBE are left out of an
@@ -118,7 +123,7 @@ def _topic(context: RequestContext, starts: dict[tuple[bytes, int], StateSummary
         start, lag, error = -1, -1, ErrorCode.NONE
         if info is None:
             pass  # GroupCoordinatorService.describeShareGroupOffsets: no state, and no error
-        elif not 0 <= index < info.partitions:
+        elif index < 0:
             error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         else:
             known = starts.get((info.topic_id, index))
