@@ -11,7 +11,7 @@ the coordinator runtime's log and timers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Callable
 
 from ottla.server.coordinator import Clock, CoordinatorLog, KeyValue, Timers, now_epoch_ms, store_error
@@ -63,6 +63,11 @@ class GroupCoordinator:
         self._consumer: ConsumerGroupManager | None = None
         self._streams: StreamsGroupManager | None = None
         self._loaded = False
+        # Per `__consumer_offsets` partition, the most groups (of every type) it held at once:
+        # Kafka's TimelineHashMap of a shard's groups never shrinks, so ListGroups' order
+        # follows that peak. `_replayed`: the groups a load's replay has made so far.
+        self.table_peaks: dict[int, int] = {}
+        self._replayed: dict[int, set[str]] = {}
 
     def _make_consumer_config(self) -> ConsumerGroupConfig:
         from ottla.server.groups.consumer import ConsumerGroupConfig
@@ -129,6 +134,7 @@ class GroupCoordinator:
         """Rebuild groups and offsets from the log (GroupCoordinatorShard.replay), then
         start the members' session timers and the offset-expiry sweep."""
         self.log.load_in_log_order(self._replay, self._replay_marker)
+        self._replayed.clear()
         self.membership.on_loaded()
         if self._consumer is not None:
             self._consumer.on_loaded()
@@ -142,20 +148,49 @@ class GroupCoordinator:
         parsed = parse_key(key)
         if isinstance(parsed, OffsetKey):
             self.offsets.replay_offset(record_offset, producer_id, parsed.group_id, parsed.topic, parsed.partition, value)
+            self._count_replayed(parsed.group_id, value is not None, False)
         elif isinstance(parsed, GroupKey):
             self.membership.replay_group(parsed.group_id, value)
+            self._count_replayed(parsed.group_id, value is not None, value is None)
         else:
             from ottla.server.groups.consumer import records as consumer_records
 
             consumer_key = consumer_records.parse_key(key)
             if consumer_key is not None:
                 self.consumer.replay(consumer_key, value)
+                self._count_replayed(consumer_key.group_id, value is not None, value is None and consumer_key.record_type == consumer_records.GROUP_METADATA)
                 return
             from ottla.server.groups.streams import records as streams_records
 
             streams_key = streams_records.parse_key(key)
             if streams_key is not None:
                 self.streams.replay(streams_key, value)
+                self._count_replayed(streams_key.group_id, value is not None, value is None and streams_key.record_type == streams_records.GROUP_METADATA)
+
+    def _count_replayed(self, group_id: str, made: bool, ended: bool) -> None:
+        """Kafka's replay puts a group in its shard's table at its first record (an offset's
+        makes a simple group) and takes it out at its group tombstone: the table grows as it
+        did when those groups lived, deleted ones included."""
+        if not made and not ended:
+            return
+        shard = self.offsets_partition(group_id)
+        live = self._replayed.setdefault(shard, set())
+        if ended:
+            live.discard(group_id)
+            return
+        live.add(group_id)
+        self.table_peaks[shard] = max(self.table_peaks.get(shard, 0), len(live))
+
+    def note_table_peaks(self, share_group_ids: Iterable[str] = ()) -> Mapping[int, int]:
+        """Raise each partition's peak to the groups it holds now (classic, consumer, streams,
+        and the share groups named); called before DeleteGroups and when the peaks are read."""
+        held: dict[int, int] = {}
+        for group_id in {*self.groups, *self.consumer_groups, *self.streams_groups, *share_group_ids}:
+            shard = self.offsets_partition(group_id)
+            held[shard] = held.get(shard, 0) + 1
+        for shard, count in held.items():
+            self.table_peaks[shard] = max(self.table_peaks.get(shard, 0), count)
+        return self.table_peaks
 
     def close(self) -> None:
         """Cancel every timer; parked requests end with their connections."""
@@ -542,6 +577,7 @@ class GroupCoordinator:
             if not pending:
                 del self.offsets.pending_transactional[producer_id]
         self.log.load_in_log_order(self._replay, self._replay_marker, [index])
+        self._replayed.clear()
         self.membership.on_loaded(owned)
         if self._consumer is not None:
             self._consumer.on_loaded(owned)

@@ -12,6 +12,10 @@ unless its own checks refused every entry (nothing left to look up).
 A local topic goes at once (Storage.begin_deletion: gone from Metadata, its name free); its
 directories are renamed on a thread (server/topic_creation.py rename_deleted), and the answer
 waits for that, so that a deletion answered is durable as before.
+
+Kafka shuffles its results (Collections.shuffle at the end of ControllerApis.deleteTopics, so
+that positions tell no absent topic from a forbidden one): no order is Kafka's, and Ottla
+answers in request order.
 """
 
 from __future__ import annotations

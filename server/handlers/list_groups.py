@@ -52,9 +52,9 @@ def _shard_buckets(partitions: int) -> list[int]:
 
 
 def _table_slots(size: int) -> int:
-    """The slots of a shard's TimelineHashMap of groups holding `size`: 2 at first, doubled
-    before an insertion that would make (size + 1) * 0.75 exceed them. Ottla counts the groups
-    there are now; Kafka's table keeps the size it grew to."""
+    """The slots of a shard's TimelineHashMap of groups that has held at most `size`: 2 at
+    first, doubled before an insertion that would make (size + 1) * 0.75 exceed them, never
+    shrunk (so groups deleted since still count)."""
     slots = TIMELINE_INITIAL_SLOTS
     for held in range(size):
         slots = timeline_slots_before_put(slots, held)
@@ -66,12 +66,7 @@ def _kafka_order(context: RequestContext, listed: list[ListGroupsResponseListedG
     iterators give the last inserted first (Ottla takes the listing order for insertion)."""
     partitions = context.groups.log.partitions
     buckets = _shard_buckets(partitions)
-    every = [g.group_id for g in context.groups.list_groups()] + list(context.services.share.groups)
-    every += [g.group_id for g in context.groups.list_consumer_groups()] + [g.group_id for g in context.groups.list_streams_groups()]
-    sizes: dict[int, int] = {}
-    for group_id in set(every):
-        shard = context.groups.offsets_partition(group_id)
-        sizes[shard] = sizes.get(shard, 0) + 1
+    sizes = context.groups.note_table_peaks(context.services.share.groups)
 
     def position(item: tuple[int, ListGroupsResponseListedGroup]) -> tuple[int, int, int]:
         index, group = item
