@@ -526,7 +526,7 @@ class PartitionLog:
         if total > self._config.segment_bytes:  # after each batch's own size, as in Kafka's append
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE, f"{total} bytes exceed segment.bytes")
         if producer_batches:
-            duplicate = self._check_producers(producer_batches)
+            duplicate = self._check_producers(producer_batches, from_client)
             if duplicate is not None:
                 return AppendResult(duplicate.first_offset, duplicate.last_offset, duplicate.timestamp, self._log_start_offset)
         try:
@@ -551,13 +551,13 @@ class PartitionLog:
             self.flush(now)
         return AppendResult(first_offset, last_offset, append_time, self._log_start_offset)
 
-    def _check_producers(self, batches: list[tuple[int, BatchHeader]]) -> BatchMetadata | None:
+    def _check_producers(self, batches: list[tuple[int, BatchHeader]], from_client: bool = True) -> BatchMetadata | None:
         """The original of a retried batch, or None when all may be appended; raises the
         sequence and epoch errors. Several batches in one request are checked in turn
         against a scratch copy, so a producer's second batch follows its first."""
         state = self.producer_state if len(batches) == 1 else ProducerStateManager.load(self.producer_state.snapshot())
         for _, header in batches:
-            duplicate = state.check(header)
+            duplicate = state.check(header, from_client)
             if duplicate is not None:
                 return duplicate
             if len(batches) > 1 and not header.is_control:

@@ -152,12 +152,15 @@ class ProducerStateManager:
         else:
             verification.update(sequence, epoch)
 
-    def check(self, header: BatchHeader) -> BatchMetadata | None:
+    def check(self, header: BatchHeader, from_client: bool = True) -> BatchMetadata | None:
         """Validate a batch before it is appended.
 
         Returns the original batch's metadata when this one is a retry of it (do not
         append; answer with those offsets); None when it may be appended; raises
-        KafkaError for a stale epoch or a sequence that does not follow.
+        KafkaError for a stale epoch or a sequence that does not follow. A coordinator's own
+        write (`from_client=False`, Kafka's AppendOrigin.COORDINATOR) is checked for its epoch
+        only: Kafka looks for duplicates and checks sequences of a client's batches alone, and
+        its CoordinatorRuntime numbers every batch from sequence 0.
         """
         if header.producer_id < 0:
             return None
@@ -168,7 +171,7 @@ class ProducerStateManager:
             # A marker too (ProducerAppendInfo.checkProducerEpoch): WriteTxnMarkers from an
             # admin client's abortTransaction may name an epoch the producer has left.
             raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH, f"epoch {header.producer_epoch} is older than {entry.epoch}")
-        if header.is_control:
+        if header.is_control or not from_client:
             return None
         if header.base_sequence == NO_SEQUENCE:
             return None  # transactional markers and non-idempotent producers carry no sequence

@@ -153,7 +153,7 @@ class CoordinatorLog:
             self.journal.append(self.partition_for(key), batch)
             return
         self.ensure_topic()
-        # Kafka's AppendOrigin.COORDINATOR: the broker's own writes carry no sequence numbers.
+        # Kafka's AppendOrigin.COORDINATOR: never taken for a client's retry (ProducerStateManager.check).
         self.storage.partition(self.topic, self.partition_for(key)).append(batch, from_client=False)
 
     def load(self, apply: Callable[[bytes, bytes | None], None], partitions: Iterable[int] | None = None) -> None:

@@ -211,6 +211,7 @@ class PreparedAppend:
     a group to store them; then its outcome, and where it fell in its group."""
 
     log_append_time_ms: int
+    from_client: bool = True  # False: a coordinator's own write (ProducerStateManager.check)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     producer_batches: list[tuple[BatchHeader, memoryview]] = field(default_factory=list)
     count: int = 0
@@ -538,7 +539,7 @@ class PostgresPartitionLog:
         stamped = bytearray(data) if append_time >= 0 else None
         if stamped is not None:
             data = stamped
-        prepared = PreparedAppend(append_time)
+        prepared = PreparedAppend(append_time, from_client)
         offset_delta = position = 0
         max_timestamp = -1
         for header, batch in iter_batches(data, from_client=from_client):
@@ -587,7 +588,7 @@ class PostgresPartitionLog:
         database's too), None when nothing needed storing."""
         for prepared in group:
             prepared.outcome = None  # a previous attempt's answers were decided on another copy
-        planned = [PlannedAppend(prepared.producer_batches, prepared.count) for prepared in group]
+        planned = [PlannedAppend(prepared.producer_batches, prepared.count, prepared.from_client) for prepared in group]
         if any(append.batches for append in planned):
             if producers is None:
                 raise KafkaError(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, "idempotent and transactional batches need the partition's producer state")

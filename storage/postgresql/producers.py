@@ -60,6 +60,7 @@ class PlannedAppend:
 
     batches: Sequence[tuple[BatchHeader, memoryview]]
     count: int
+    from_client: bool = True  # False: a coordinator's own write (ProducerStateManager.check)
 
 
 @dataclass(slots=True, frozen=True)
@@ -196,7 +197,7 @@ def _decide(trial: ProducerStateManager, append: PlannedAppend, base_offset: int
     end = base_offset + append.count
     for relative, batch in append.batches:
         header = replace(relative, base_offset=base_offset + relative.base_offset)
-        duplicate = trial.check(header)
+        duplicate = trial.check(header, append.from_client)
         if duplicate is not None:
             return duplicate
         trial.record(header, end, end_txn_marker(batch) if header.is_control else None)
