@@ -554,8 +554,9 @@ class Broker:
         )
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
-        # One partition; each broker writes the share state it owns (Journal.owners_write).
-        await journals.open(SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, owners_write=True)
+        # One partition; each broker writes the share state it owns (Journal.owners_write), and
+        # reads its share groups again within each load of their `__consumer_offsets` partition.
+        await journals.open(SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, owners_write=True, loaded_with=OFFSETS.name)
         self._journals = journals
         return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
 
@@ -624,16 +625,10 @@ class Broker:
 
     def _share_groups_moved(self, groups: GroupCoordinator, index: int) -> None:
         """This broker now coordinates the share groups of `__consumer_offsets` partition
-        `index`: their state is read again (ShareCoordinator.reload_groups)."""
-        share, journals = self.share, self._journals
-        if share is None or journals is None:
-            return
-
-        def reload_groups(_: int) -> None:
-            if self._leads(OFFSETS_TOPIC, index):  # else it moved away again while read: forgotten
-                share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index)
-
-        journals.read_again(SHARE_GROUP_STATE.name, 0, reload_groups, owned=(OFFSETS_TOPIC, index))
+        `index`: they are rebuilt from the share state log, read again within the partition's
+        load (Journals.open's `loaded_with`), so no request changed them in between."""
+        if self.share is not None:
+            self.share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index)
 
     def _share_leader_changed(self, topic: str, index: int) -> None:
         """Over a shared database a topic partition's leader owns its share-partitions: one

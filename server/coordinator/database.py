@@ -28,7 +28,8 @@ NOT_COORDINATOR, and their clients find the new coordinator.
 The share groups' state topic is the exception (`Journal.owners_write`): each broker writes the
 records of what it owns there (the share-partitions of the partitions it leads, the groups it
 coordinates), whoever leads the topic's partition, and reads it again when it gains ownership
-(`Journals.read_again`).
+(`Journals.read_again`; the share groups of a `__consumer_offsets` partition within that
+partition's load: `Journals.open`'s `loaded_with`).
 
 What a coordinator changed is visible to other requests on this broker (OffsetFetch, Describe*)
 as soon as it is queued, before it is written: Kafka's reads wait for the high watermark.
@@ -41,7 +42,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from ottla.server.context import RequestContext
@@ -247,13 +248,28 @@ class Journal:
         else:
             self._loading.discard(partition)
 
-    async def reload(self, partition: int, replay: Callable[[int], None]) -> None:
-        """Read the partition again from the database, then `replay(partition)` while this
-        broker still leads it; the partition's load has ended when the replay begins, so what
-        the replay appends is written. A read the database fails is retried. The read waits
-        until this broker's batches queued before it are written or refused (the epoch moved):
-        their answers wait for them, so a read that missed them would leave the replay without
-        what they acknowledged."""
+    async def reload(self, partition: int, replay: Callable[[int], None], along: Sequence[Journal] = ()) -> None:
+        """Read the partition again from the database, and every partition of the `along`
+        journals (whose keys come with it: `Journals.open`'s `loaded_with`), then
+        `replay(partition)` while this broker still leads it; the partition's load has ended
+        when the replay begins, so what the replay appends is written, and nothing of the
+        partition's keys was written between the reads and the replay."""
+        loaded = await self._read(partition)
+        read_along = [(journal, index, await journal._read(index)) for journal in along for index in range(len(journal._loaded))]
+        if self.owners_write or self.leads(partition):
+            self._loaded[partition] = loaded
+            for journal, index, read in read_along:
+                journal._loaded[index] = read
+            # The replay's own writes (a transaction it finishes) are made from what was just
+            # read: they are the record, unlike those of this broker's copy from before.
+            self._loading.discard(partition)
+            replay(partition)
+
+    async def _read(self, partition: int) -> LoadedPartition:
+        """The partition as the database holds it, read once this broker's batches queued
+        before the read are written or refused (the epoch moved): their answers wait for them,
+        so a read that missed them would leave the replay without what they acknowledged. A
+        read the database fails is retried."""
         queued = self._writers[partition].until_written()
         if queued is not None:
             with contextlib.suppress(KafkaError):  # refused: not in the database
@@ -261,18 +277,11 @@ class Journal:
         delay = _FIRST_RETRY_S
         while True:
             try:
-                loaded = await load_partition(self._journals.storage, self._topic, partition)
-                break
+                return await load_partition(self._journals.storage, self._topic, partition)
             except Exception as exc:  # the driver's errors too, which only storage names
                 log.warning("%s-%d is not loaded yet, retrying in %.1f s: %s", self._topic, partition, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_RETRY_S)
-        if self.owners_write or self.leads(partition):
-            self._loaded[partition] = loaded
-            # The replay's own writes (a transaction it finishes) are made from what was just
-            # read: they are the record, unlike those of this broker's copy from before.
-            self._loading.discard(partition)
-            replay(partition)
 
 
 class Journals:
@@ -304,13 +313,25 @@ class Journals:
         self._reloads: dict[tuple[str, int], asyncio.Task[None]] = {}
         # The reads of `owners_write` partitions under way (`read_again`), by what they are for.
         self._reads_again: dict[Hashable, asyncio.Task[None]] = {}
+        # By coordinator topic, the `owners_write` journals whose keys this broker owns through
+        # that topic's partitions (`open`'s `loaded_with`).
+        self._loaded_with: dict[str, list[Journal]] = {}
         self._producer_ids: DatabaseProducerIds | None = None
 
-    async def open(self, topic: InternalTopic, partitions: int, owners_write: bool = False) -> None:
+    async def open(self, topic: InternalTopic, partitions: int, owners_write: bool = False, loaded_with: str | None = None) -> None:
         """The topic in the database (created if missing), read whole for the coordinator's
-        load, and its journal where `CoordinatorLog` finds it (`Journal.owners_write`)."""
+        load, and its journal where `CoordinatorLog` finds it (`Journal.owners_write`). With
+        `loaded_with`, the coordinator topic through whose partitions this broker owns some of
+        its keys (the share groups of a `__consumer_offsets` partition): each load of one of
+        that topic's partitions reads this topic again too, before the replay, as Kafka keeps
+        such keys' records in that partition itself. Read after the load, a key first written
+        in between (a share group joined once the partition is served) would be missing from
+        the read, and its replay would drop the key."""
         loaded = await load_topic(self.storage, topic.name, partitions, topic.configs(self.setting))
-        self.storage.coordinator_journals[topic.name] = Journal(self, topic.name, loaded, owners_write)
+        journal = Journal(self, topic.name, loaded, owners_write)
+        self.storage.coordinator_journals[topic.name] = journal
+        if loaded_with is not None:
+            self._loaded_with.setdefault(loaded_with, []).append(journal)
 
     def leader_changed(self, topic: str, index: int, replay: Callable[[int], None]) -> None:
         """A partition's leader changed. Of a coordinator topic, and to this broker: another
@@ -318,7 +339,8 @@ class Journals:
         again from the database and `replay(index)` rebuilds the coordinator's state of it
         (Kafka's new coordinator loads the partition likewise). Until it has, the coordinator
         answers COORDINATOR_LOAD_IN_PROGRESS for the partition's keys and writes none of its
-        records. A load under way for a partition that moved again is abandoned."""
+        records. A load under way for a partition that moved again is abandoned. The journals
+        `loaded_with` the topic are read again within the load (`open`)."""
         journal = self.storage.coordinator_journals.get(topic)
         if not isinstance(journal, Journal) or journal.owners_write:
             return
@@ -330,7 +352,7 @@ class Journals:
         if not journal.leads(index):
             return
         journal.loading_changed(index, True)
-        task = asyncio.get_running_loop().create_task(journal.reload(index, replay))
+        task = asyncio.get_running_loop().create_task(journal.reload(index, replay, self._loaded_with.get(topic, ())))
         self._reloads[key] = task
 
         def done(finished: asyncio.Task[None]) -> None:

@@ -269,8 +269,9 @@ class ShareCoordinator:
     def reload_groups(self, coordinated: Callable[[str], bool]) -> None:
         """This broker became the coordinator of the groups `coordinated` says (the leader of
         their `__consumer_offsets` partition, among brokers over one database): they are rebuilt
-        from their records in the state log, read again, where their previous coordinator
-        wrote them. Their members join again, as after `reload` (the records hold none)."""
+        from their records in the state log, where their previous coordinator wrote them, read
+        again within that partition's load, so no request of theirs wrote one after the read.
+        Their members join again, as after `reload` (the records hold none)."""
         self.forget_groups(coordinated)
 
         def replay(key: bytes, value: bytes | None) -> None:
