@@ -1391,6 +1391,14 @@ KNOWN_KAFKA_CRASHES = (
                lambda v, b: _repeats([p.get("name") for p in _entries(b, "protocols")])),
     KnownCrash("Produce with null records", ApiKey.PRODUCE, "no answer",
                lambda v, b: any(p.get("records") is None for p in _entries(b, "topic_data", "partition_data"))),
+    KnownCrash("DescribeUserScramCredentials refused with null users (getErrorResponse iterates them)",
+               ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, "no answer", lambda v, b: b.get("users", []) is None),
+    KnownCrash("ShareFetch naming an unknown topic id, with an authorizer (AuthHelper.filterByAuthorized's null name)",
+               ApiKey.SHARE_FETCH, "UNKNOWN_SERVER_ERROR", lambda v, b: any(
+                   t.get("topic_id") in (_ZERO_ID, _UNKNOWN_ID) for t in _entries(b, "topics") + _entries(b, "forgotten_topics_data"))),
+    KnownCrash("ShareAcknowledge naming an unknown topic id, with an authorizer (AuthHelper.filterByAuthorized's null name)",
+               ApiKey.SHARE_ACKNOWLEDGE, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: any(t.get("topic_id") in (_ZERO_ID, _UNKNOWN_ID) for t in _entries(b, "topics"))),
 )
 
 

@@ -82,10 +82,14 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
             topics.append(missing)
             continue
         first = cursor["partition_index"] if cursor and name == start_name else 0
-        partitions = partition_metadata(context, info)[first:]
-        if len(partitions) > remaining:
-            next_cursor = {"topic_name": name, "partition_index": first + remaining}
-            partitions = partitions[:remaining]
+        every_partition = partition_metadata(context, info)
+        # KRaftMetadataCache.partitionMetadataForDescribeTopicResponse ends the page at
+        # min(partition count, first + remaining) in int32: a cursor near 2**31 wraps the end
+        # negative, which answers no partition and hands back the wrapped end as the next cursor.
+        end = min(len(every_partition), _int32(first + remaining))
+        partitions = every_partition[first:end] if end > first else []
+        if end < len(every_partition):
+            next_cursor = {"topic_name": name, "partition_index": end}
         remaining -= len(partitions)
         topics.append(
             {
@@ -100,6 +104,11 @@ def handle(context: RequestContext, header: RequestHeader, request: DescribeTopi
         if next_cursor is not None:
             break
     return {"throttle_time_ms": 0, "topics": topics + unauthorized, "next_cursor": next_cursor}
+
+
+def _int32(value: int) -> int:
+    """`value` wrapped to a Java int, as Kafka's int arithmetic overflows."""
+    return (value + 2**31) % 2**32 - 2**31
 
 
 def _with_elr(context: RequestContext, info: TopicInfo, partition: MetadataResponseMetadataResponsePartition
