@@ -5,6 +5,8 @@ As KafkaApis.handleDeleteShareGroupOffsetsRequest: DELETE on the group
 (GROUP_AUTHORIZATION_FAILED), then READ per topic; refused topics are answered first. Then as
 GroupCoordinatorService: an empty group id is INVALID_GROUP_ID; a missing topic, or one the
 group has no initialized share state for, is UNKNOWN_TOPIC_OR_PARTITION, each in Kafka's words.
+After the refused topics come the deleted ones in HashMap order, then those errors, as named
+(GroupCoordinatorShard.completeDeleteShareGroupOffsets).
 
 Divergence: a group that never initialized any topic answers those errors per topic; Kafka,
 which keeps no share-state metadata for such a group, answers no topic at all."""
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import RequestContext
+from ottla.server.java_hashing import chain_order, default_capacity, java_order, uuid_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError, default_message
@@ -54,26 +57,36 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
         {"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
          "error_message": "Topic authorization failed."}
         for topic in request["topics"] if topic["topic_name"] not in allowed]
+    failed: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = []
+    eligible: dict[bytes, str] = {}
     for topic in request["topics"]:
         if topic["topic_name"] not in allowed:
             continue
         info = context.storage.topic(topic["topic_name"])
         if info is None:
-            responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                              "error_message": "This server does not host this topic-partition."})
-            continue
-        if info.topic_id not in group.initialized:
+            failed.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                           "error_message": "This server does not host this topic-partition."})
+        elif info.topic_id in group.initialized or info.topic_id in eligible:
             # GroupMetadataManager.sharePartitionsEligibleForOffsetDeletion: only a topic the
-            # group initialized has offsets to delete (so a second delete of one is refused).
-            responses.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                              "error_message": "There is no offset information to delete."})
-            continue
-        error = ErrorCode.NONE
+            # group initialized has offsets to delete (so a second delete of one is refused);
+            # one named again in the same request is being deleted, and answered once.
+            eligible[info.topic_id] = topic["topic_name"]
+        else:
+            failed.append({"topic_name": topic["topic_name"], "topic_id": b"\0" * 16, "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                           "error_message": "There is no offset information to delete."})
+    # The deleted topics come first, as GroupMetadataManager.completeDeleteShareGroupOffsets
+    # lists its HashMap of them, filled (put) as DefaultStatePersister.deleteState's HashMap by
+    # topic id (computeIfAbsent) iterates; then the refused ones (GroupCoordinatorShard).
+    deleted = chain_order([(topic_id, True) for topic_id in eligible], uuid_hash, default_capacity(max(len(eligible) - 1, 0)))
+    done: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = []
+    for topic_id in java_order(deleted, uuid_hash, default_capacity(len(deleted))):
         try:
-            share.delete_partition_state(group.group_id, info.topic_id)
+            share.delete_partition_state(group.group_id, topic_id)
         except KafkaError as exc:
-            error = exc.code
-        responses.append({"topic_name": topic["topic_name"], "topic_id": info.topic_id, "error_code": error, "error_message": None})
+            failed.append({"topic_name": eligible[topic_id], "topic_id": topic_id, "error_code": exc.code, "error_message": default_message(exc.code)})
+            continue
+        done.append({"topic_name": eligible[topic_id], "topic_id": topic_id, "error_code": ErrorCode.NONE, "error_message": None})
+    responses += done + failed
     return {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "error_message": None, "responses": responses}
 
 

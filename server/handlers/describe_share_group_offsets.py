@@ -17,6 +17,13 @@ As KafkaApis.handleDescribeShareGroupOffsetsRequest: DESCRIBE on each group
 (GROUP_AUTHORIZATION_FAILED); topics the principal may not DESCRIBE are left out of an
 every-topic answer, and named ones come last, each partition TOPIC_AUTHORIZATION_FAILED.
 
+Order, as GroupCoordinatorService.computeShareGroupLagAndBuildResponse answers (confirmed on
+the reference broker): first the topics that exist, as DefaultStatePersister.readSummary's
+HashMaps hold them (by topic id, then partition: a topic or partition named twice is one
+entry), then the topics that do not exist, as named, then the refused ones. A null topic list
+is asked of the persister as the coordinator's HashMap of initialized topics iterates (within
+a bucket, in the order the group initialized them here).
+
 In a cluster only a null topic list asks the group's coordinator (for the partitions the
 group initialized: NOT_COORDINATOR on other nodes); named topics are read from the share
 state on any node, as GroupCoordinatorService.describeShareGroupOffsets asks the persister.
@@ -29,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from ottla.server.cluster.coordinators import GROUP, elsewhere
 from ottla.server.context import Answer, RequestContext
+from ottla.server.java_hashing import chain_order, default_capacity, int_hash, java_order, uuid_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, default_message
@@ -82,25 +90,55 @@ def _describe(context: RequestContext, header: RequestHeader, request: DescribeS
             groups.append(entry)
             continue
         refused: list[DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic] = []
+        # Topics the persister is asked about, by id, each with its partitions in asking order.
+        asked: dict[bytes, tuple[str, list[int]]] = {}
+        missing: list[tuple[str, list[int]]] = []
         if topics is not None:
             allowed = context.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [topic["topic_name"] for topic in topics])
             refused = [_refused(topic["topic_name"], topic["partitions"], header.api_version)
                        for topic in topics if topic["topic_name"] not in allowed]
-            topics = [topic for topic in topics if topic["topic_name"] in allowed]
+            for topic in topics:
+                name = topic["topic_name"]
+                if name not in allowed:
+                    continue
+                info = context.storage.topic(name)
+                if info is None:
+                    missing.append((name, topic["partitions"]))
+                else:
+                    asked.setdefault(info.topic_id, (name, []))[1].extend(topic["partitions"])
         else:
             # GroupCoordinatorShard.initializedShareGroupPartitions: the partitions whose share
             # state the group initialized, fetched from or not (start offset -1 until then).
-            topics = []
             initialized = {} if group is None else group.initialized
-            for topic_id, indexes in initialized.items():
+            for topic_id in java_order(list(initialized), uuid_hash, default_capacity(len(initialized))):
                 info = context.storage.topic_by_id(topic_id)
                 if info is not None and context.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, info.name):
-                    topics.append({"topic_name": info.name, "partitions": sorted(indexes)})
-            topics.sort(key=lambda topic: topic["topic_name"])
+                    asked[topic_id] = (info.name, sorted(initialized[topic_id]))
         starts = context.services.share.state_summaries(group_id)
-        entry["topics"] = [_topic(context, starts, topic["topic_name"], topic["partitions"], header.api_version) for topic in topics] + refused
+        entry["topics"] = [*(_topic(context, starts, name, indexes, header.api_version) for name, indexes in _persister_order(asked)),
+                           *(_topic(context, starts, name, indexes, header.api_version) for name, indexes in missing), *refused]
         groups.append(entry)
     return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _persister_order(asked: dict[bytes, tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:
+    """The order GroupCoordinatorService.computeShareGroupLagAndBuildResponse answers in: that
+    of DefaultStatePersister.readSummary's result, a HashMap by topic id of HashMaps by
+    partition, each filled by computeIfAbsent in asking order (so a partition named twice is
+    answered once)."""
+    ordered = chain_order([(topic_id, True) for topic_id in asked], uuid_hash, _filled_capacity(len(asked)))
+    answered: list[tuple[str, list[int]]] = []
+    for topic_id in ordered:
+        name, indexes = asked[topic_id]
+        distinct = list(dict.fromkeys(indexes))
+        answered.append((name, chain_order([(index, True) for index in distinct], int_hash, _filled_capacity(len(distinct)))))
+    return answered
+
+
+def _filled_capacity(size: int) -> int:
+    """Buckets of a `new HashMap<>()` after `size` computeIfAbsent insertions, which resize
+    before inserting only once already past 3/4 full."""
+    return default_capacity(max(size - 1, 0))
 
 
 def _refused(name: str, indexes: list[int], version: int) -> DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponseTopic:
