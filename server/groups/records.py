@@ -21,15 +21,11 @@ are not ours to read and are skipped.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from ottla.server.coordinator.log import RecordFormatError
-from ottla.wire.primitives import encode_uvarint
+from ottla.server.coordinator.record_fields import FieldReader, FieldWriter
 
-_INT16 = struct.Struct(">h")
-_INT32 = struct.Struct(">i")
-_INT64 = struct.Struct(">q")
 
 OFFSET_COMMIT_KEY_VERSION = 1
 GROUP_METADATA_KEY_VERSION = 2
@@ -76,116 +72,12 @@ class StoredGroup:
     members: tuple[StoredMember, ...]
 
 
-class _Writer:
-    __slots__ = ("out",)
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-
-    def int16(self, value: int) -> "_Writer":
-        self.out += _INT16.pack(value)
-        return self
-
-    def int32(self, value: int) -> "_Writer":
-        self.out += _INT32.pack(value)
-        return self
-
-    def int64(self, value: int) -> "_Writer":
-        self.out += _INT64.pack(value)
-        return self
-
-    def string(self, value: str | None) -> "_Writer":
-        if value is None:
-            return self.int16(-1)
-        encoded = value.encode()
-        self.int16(len(encoded))
-        self.out += encoded
-        return self
-
-    def bytes(self, value: bytes) -> "_Writer":
-        self.int32(len(value))
-        self.out += value
-        return self
-
-    def uvarint(self, value: int) -> "_Writer":
-        self.out += encode_uvarint(value)
-        return self
-
-    def compact_string(self, value: str) -> "_Writer":
-        encoded = value.encode()
-        self.uvarint(len(encoded) + 1)
-        self.out += encoded
-        return self
-
-
-class _Reader:
-    __slots__ = ("data", "position")
-
-    def __init__(self, data: bytes | memoryview) -> None:
-        self.data = memoryview(data)
-        self.position = 0
-
-    def _take(self, size: int) -> memoryview:
-        end = self.position + size
-        if size < 0 or end > len(self.data):
-            raise RecordFormatError("record shorter than its fields")
-        chunk = self.data[self.position : end]
-        self.position = end
-        return chunk
-
-    def int16(self) -> int:
-        return _INT16.unpack(self._take(2))[0]
-
-    def int32(self) -> int:
-        return _INT32.unpack(self._take(4))[0]
-
-    def int64(self) -> int:
-        return _INT64.unpack(self._take(8))[0]
-
-    def string(self) -> str | None:
-        size = self.int16()
-        if size == -1:
-            return None
-        try:
-            return str(self._take(size), "utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(str(exc)) from exc
-
-    def bytes(self) -> bytes:
-        return bytes(self._take(self.int32()))
-
-    def uvarint(self) -> int:
-        value = shift = 0
-        while True:
-            byte = self._take(1)[0]
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
-            if shift > 28:
-                raise RecordFormatError("varint too long")
-
-    def compact_string(self) -> str | None:
-        size = self.uvarint()
-        if size == 0:
-            return None
-        try:
-            return str(self._take(size - 1), "utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(str(exc)) from exc
-
-    def skip_tagged_fields(self) -> None:
-        for _ in range(self.uvarint()):
-            self.uvarint()
-            self._take(self.uvarint())
-
-
 def offset_key(group_id: str, topic: str, partition: int) -> bytes:
-    return bytes(_Writer().int16(OFFSET_COMMIT_KEY_VERSION).string(group_id).string(topic).int32(partition).out)
+    return bytes(FieldWriter().int16(OFFSET_COMMIT_KEY_VERSION).string(group_id).string(topic).int32(partition).out)
 
 
 def group_key(group_id: str) -> bytes:
-    return bytes(_Writer().int16(GROUP_METADATA_KEY_VERSION).string(group_id).out)
+    return bytes(FieldWriter().int16(GROUP_METADATA_KEY_VERSION).string(group_id).out)
 
 
 def offset_value(value: OffsetAndMetadata, topic_id: bytes = _ZERO_UUID) -> bytes:
@@ -193,9 +85,9 @@ def offset_value(value: OffsetAndMetadata, topic_id: bytes = _ZERO_UUID) -> byte
     topic's id, which Kafka's KafkaApis looks up by name when the request has none), omitted
     when it is the zero UUID, as Kafka omits a tagged field at its default."""
     if value.expire_timestamp_ms is not None:
-        writer = _Writer().int16(_OFFSET_VALUE_WITH_EXPIRY).int64(value.offset).string(value.metadata)
+        writer = FieldWriter().int16(_OFFSET_VALUE_WITH_EXPIRY).int64(value.offset).string(value.metadata)
         return bytes(writer.int64(value.commit_timestamp_ms).int64(value.expire_timestamp_ms).out)
-    writer = _Writer().int16(_OFFSET_VALUE_FLEXIBLE).int64(value.offset).int32(value.leader_epoch)
+    writer = FieldWriter().int16(_OFFSET_VALUE_FLEXIBLE).int64(value.offset).int32(value.leader_epoch)
     writer.compact_string(value.metadata).int64(value.commit_timestamp_ms)
     if topic_id == _ZERO_UUID:
         return bytes(writer.uvarint(0).out)
@@ -205,13 +97,13 @@ def offset_value(value: OffsetAndMetadata, topic_id: bytes = _ZERO_UUID) -> byte
 
 
 def group_value(group: StoredGroup) -> bytes:
-    writer = _Writer().int16(_GROUP_VALUE_VERSION).string(group.protocol_type).int32(group.generation)
+    writer = FieldWriter().int16(_GROUP_VALUE_VERSION).string(group.protocol_type).int32(group.generation)
     writer.string(group.protocol).string(group.leader).int64(group.current_state_timestamp_ms)
     writer.int32(len(group.members))
     for member in group.members:
         writer.string(member.member_id).string(member.group_instance_id).string(member.client_id)
         writer.string(member.client_host).int32(member.rebalance_timeout_ms).int32(member.session_timeout_ms)
-        writer.bytes(member.subscription).bytes(member.assignment)
+        writer.int32_sized_bytes(member.subscription).int32_sized_bytes(member.assignment)
     return bytes(writer.out)
 
 
@@ -229,58 +121,53 @@ class GroupKey:
 
 def parse_key(data: bytes | memoryview) -> OffsetKey | GroupKey | None:
     """The key's meaning, or None for record types this coordinator does not keep."""
-    reader = _Reader(data)
+    reader = FieldReader(data)
     version = reader.int16()
     if version in (0, OFFSET_COMMIT_KEY_VERSION):
-        return OffsetKey(_required(reader.string()), _required(reader.string()), reader.int32())
+        return OffsetKey(reader.string(), reader.string(), reader.int32())
     if version == GROUP_METADATA_KEY_VERSION:
-        return GroupKey(_required(reader.string()))
+        return GroupKey(reader.string())
     return None
 
 
 def parse_offset_value(data: bytes | memoryview, record_order: int = -1) -> OffsetAndMetadata:
     """Versions 0 to 4; the topic id of version 4 is not kept (commits are by name)."""
-    reader = _Reader(data)
+    reader = FieldReader(data)
     version = reader.int16()
     if not 0 <= version <= _OFFSET_VALUE_FLEXIBLE:
         raise RecordFormatError(f"unsupported OffsetCommitValue version {version}")
     offset = reader.int64()
     leader_epoch = reader.int32() if version >= 3 else -1
-    metadata = (reader.compact_string() if version >= _OFFSET_VALUE_FLEXIBLE else reader.string()) or ""
+    metadata = (reader.compact_string() if version >= _OFFSET_VALUE_FLEXIBLE else reader.nullable_string()) or ""
     commit_timestamp = reader.int64()
     expire_timestamp = reader.int64() if version == 1 else -1
     if version >= _OFFSET_VALUE_FLEXIBLE:
-        reader.skip_tagged_fields()
+        reader.tagged_fields()
     return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, None if expire_timestamp < 0 else expire_timestamp, record_order)
 
 
 def parse_group_value(data: bytes | memoryview) -> StoredGroup:
-    reader = _Reader(data)
+    reader = FieldReader(data)
     version = reader.int16()
     if not 0 <= version <= 3:
         raise RecordFormatError(f"unsupported GroupMetadataValue version {version}")
-    protocol_type = reader.string() or ""
+    protocol_type = reader.nullable_string() or ""
     generation = reader.int32()
-    protocol = reader.string()
-    leader = reader.string()
+    protocol = reader.nullable_string()
+    leader = reader.nullable_string()
     state_timestamp = reader.int64() if version >= 2 else -1
     members = []
     for _ in range(reader.int32()):
-        member_id = _required(reader.string())
-        instance_id = reader.string() if version >= 3 else None
-        client_id = reader.string() or ""
-        client_host = reader.string() or ""
+        member_id = reader.string()
+        instance_id = reader.nullable_string() if version >= 3 else None
+        client_id = reader.nullable_string() or ""
+        client_host = reader.nullable_string() or ""
         rebalance_timeout = reader.int32() if version >= 1 else -1
         session_timeout = reader.int32()
         # GroupMetadataManager.replay: a v0 member's rebalance timeout is its session timeout.
         rebalance_timeout = session_timeout if rebalance_timeout == -1 else rebalance_timeout
         members.append(
-            StoredMember(member_id, instance_id, client_id, client_host, rebalance_timeout, session_timeout, reader.bytes(), reader.bytes())
+            StoredMember(member_id, instance_id, client_id, client_host, rebalance_timeout, session_timeout, reader.int32_sized_bytes(), reader.int32_sized_bytes())
         )
     return StoredGroup(protocol_type, generation, protocol, leader, state_timestamp, tuple(members))
 
-
-def _required(value: str | None) -> str:
-    if value is None:
-        raise RecordFormatError("null where Kafka's schema has a non-null string")
-    return value

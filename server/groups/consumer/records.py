@@ -22,10 +22,10 @@ and so do we. A null value is a tombstone.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field, replace
 
 from ottla.server.coordinator.log import RecordFormatError
+from ottla.server.coordinator.record_fields import FieldReader, FieldWriter
 
 GROUP_METADATA = 3
 SUBSCRIPTION_METADATA = 4
@@ -36,10 +36,6 @@ CURRENT_MEMBER_ASSIGNMENT = 8
 REGULAR_EXPRESSION = 16
 RECORD_TYPES = frozenset({GROUP_METADATA, SUBSCRIPTION_METADATA, MEMBER_METADATA, TARGET_ASSIGNMENT_METADATA, TARGET_ASSIGNMENT_MEMBER, CURRENT_MEMBER_ASSIGNMENT, REGULAR_EXPRESSION})
 
-_INT8 = struct.Struct(">b")
-_INT16 = struct.Struct(">h")
-_INT32 = struct.Struct(">i")
-_INT64 = struct.Struct(">q")
 
 # topic id -> partitions: what every assignment in these records is.
 Assignment = dict[bytes, frozenset[int]]
@@ -114,44 +110,12 @@ class RecordKey:
     member_id: str = ""
 
 
-class _Writer:
-    __slots__ = ("out",)
+class _Writer(FieldWriter):
+    __slots__ = ()
 
     def __init__(self, version: int) -> None:
-        self.out = bytearray(_INT16.pack(version))
-
-    def int8(self, value: int) -> _Writer:
-        self.out += _INT8.pack(value)
-        return self
-
-    def int32(self, value: int) -> _Writer:
-        self.out += _INT32.pack(value)
-        return self
-
-    def int64(self, value: int) -> _Writer:
-        self.out += _INT64.pack(value)
-        return self
-
-    def string(self, value: str) -> _Writer:
-        """A non-flexible key's string: int16 length."""
-        encoded = value.encode()
-        self.out += _INT16.pack(len(encoded)) + encoded
-        return self
-
-    def uvarint(self, value: int) -> _Writer:
-        while value >= 0x80:
-            self.out.append((value & 0x7F) | 0x80)
-            value >>= 7
-        self.out.append(value)
-        return self
-
-    def compact_string(self, value: str | None) -> _Writer:
-        if value is None:
-            return self.uvarint(0)
-        encoded = value.encode()
-        self.uvarint(len(encoded) + 1)
-        self.out += encoded
-        return self
+        super().__init__()
+        self.int16(version)
 
     def strings(self, values: tuple[str, ...] | list[str]) -> _Writer:
         self.uvarint(len(values) + 1)
@@ -194,68 +158,14 @@ class _Writer:
         return bytes(self.out)
 
 
-class _Reader:
-    __slots__ = ("data", "position")
-
-    def __init__(self, data: bytes | memoryview) -> None:
-        self.data = memoryview(data)
-        self.position = 0
-
-    def _take(self, size: int) -> memoryview:
-        end = self.position + size
-        if size < 0 or end > len(self.data):
-            raise RecordFormatError("record shorter than its fields")
-        chunk = self.data[self.position : end]
-        self.position = end
-        return chunk
-
-    def int8(self) -> int:
-        return int(_INT8.unpack(self._take(1))[0])
-
-    def int16(self) -> int:
-        return int(_INT16.unpack(self._take(2))[0])
-
-    def int32(self) -> int:
-        return int(_INT32.unpack(self._take(4))[0])
-
-    def int64(self) -> int:
-        return int(_INT64.unpack(self._take(8))[0])
-
-    def uuid(self) -> bytes:
-        return bytes(self._take(16))
-
-    def _text(self, size: int) -> str:
-        try:
-            return str(self._take(size), "utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(str(exc)) from exc
-
-    def string(self) -> str:
-        size = self.int16()
-        if size < 0:
-            raise RecordFormatError("null where Kafka's schema has a non-null string")
-        return self._text(size)
-
-    def uvarint(self) -> int:
-        value = shift = 0
-        while True:
-            byte = self._take(1)[0]
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
-            if shift > 28:
-                raise RecordFormatError("varint too long")
-
-    def compact_string(self) -> str | None:
-        size = self.uvarint()
-        return None if size == 0 else self._text(size - 1)
+class _Reader(FieldReader):
+    __slots__ = ()
 
     def compact_bytes(self) -> bytes:
         size = self.uvarint() - 1
         if size < 0:
             raise RecordFormatError("null where Kafka's schema has non-null bytes")
-        return bytes(self._take(size))
+        return bytes(self.take(size))
 
     def required_string(self) -> str:
         value = self.compact_string()
@@ -275,13 +185,6 @@ class _Reader:
     def int32s(self) -> list[int]:
         return [self.int32() for _ in range(self.count())]
 
-    def skip_tagged(self) -> dict[int, memoryview]:
-        tagged = {}
-        for _ in range(self.uvarint()):
-            tag = self.uvarint()
-            tagged[tag] = self._take(self.uvarint())
-        return tagged
-
     def assignment(self, epochs: PartitionEpochs | None = None, default_epoch: int = 0, order: Listing | None = None) -> Assignment:
         """[]TopicPartitions; each partition's AssignmentEpochs entry goes into `epochs`
         when given: `default_epoch` for a topic written without them, or with a count that is
@@ -293,7 +196,7 @@ class _Reader:
             listed = self.int32s()
             if order is not None:
                 order.append((topic_id, listed))
-            tagged = self.skip_tagged()
+            tagged = self.tagged_fields()
             if epochs is not None:
                 given = _Reader(tagged[0]).nullable_int32s() if 0 in tagged else None
                 aligned = given if given is not None and len(given) == len(listed) else [default_epoch] * len(listed)
@@ -385,7 +288,7 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
         rebalance_timeout_ms=reader.int32(),
         server_assignor=reader.compact_string(),
     )
-    classic = reader.skip_tagged().get(0)
+    classic = reader.tagged_fields().get(0)
     if classic is None:
         return metadata
     inner = _Reader(classic)
@@ -396,7 +299,7 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
     for _ in range(inner.count()):
         name = inner.required_string()
         protocols.append((name, inner.compact_bytes()))
-        inner.skip_tagged()
+        inner.tagged_fields()
     return replace(metadata, classic=ClassicMemberMetadata(session_timeout_ms, tuple(protocols)))
 
 
@@ -423,7 +326,7 @@ def parse_target_assignment_metadata_value(data: bytes | memoryview) -> tuple[in
             if tag == 0 and size == 8:
                 timestamp_ms = reader.int64()
             else:
-                reader._take(size)
+                reader.take(size)
     return epoch, timestamp_ms
 
 
