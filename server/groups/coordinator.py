@@ -65,9 +65,11 @@ class GroupCoordinator:
         self._loaded = False
         # Per `__consumer_offsets` partition, the most groups (of every type) it held at once:
         # Kafka's TimelineHashMap of a shard's groups never shrinks, so ListGroups' order
-        # follows that peak. `_replayed`: the groups a load's replay has made so far.
+        # follows that peak. `_replayed`: the groups a load's replay has made so far, and
+        # `_replayed_shards` each group id's partition, hashed once per load, not per record.
         self.table_peaks: dict[int, int] = {}
         self._replayed: dict[int, set[str]] = {}
+        self._replayed_shards: dict[str, int] = {}
 
     def _make_consumer_config(self) -> ConsumerGroupConfig:
         from ottla.server.groups.consumer import ConsumerGroupConfig
@@ -135,6 +137,7 @@ class GroupCoordinator:
         start the members' session timers and the offset-expiry sweep."""
         self.log.load_in_log_order(self._replay, self._replay_marker)
         self._replayed.clear()
+        self._replayed_shards.clear()
         self.membership.on_loaded()
         if self._consumer is not None:
             self._consumer.on_loaded()
@@ -173,7 +176,9 @@ class GroupCoordinator:
         did when those groups lived, deleted ones included."""
         if not made and not ended:
             return
-        shard = self.offsets_partition(group_id)
+        shard = self._replayed_shards.get(group_id)
+        if shard is None:
+            shard = self._replayed_shards[group_id] = self.offsets_partition(group_id)
         live = self._replayed.setdefault(shard, set())
         if ended:
             live.discard(group_id)
@@ -578,6 +583,7 @@ class GroupCoordinator:
                 del self.offsets.pending_transactional[producer_id]
         self.log.load_in_log_order(self._replay, self._replay_marker, [index])
         self._replayed.clear()
+        self._replayed_shards.clear()
         self.membership.on_loaded(owned)
         if self._consumer is not None:
             self._consumer.on_loaded(owned)
