@@ -322,12 +322,16 @@ class Broker:
         meta_properties = {"node.id": str(self.config.node_id), "cluster.id": self.config.cluster_id}
         producer_ids: ProducerIds | None = None
         if self.storage_url is None:
-            self.storage = Storage.open(data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties)
+            self.storage = Storage.open(
+                data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties,
+                producer_expiration_ms=config.producer_id_expiration_ms,
+            )
         else:
             from ottla.storage.postgresql.engine import PostgresStorage
 
             self.storage = await PostgresStorage.connect(
-                self.storage_url, asyncio.Lock, data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties
+                self.storage_url, asyncio.Lock, data_dir, defaults=self.broker_configs.topic_defaults(), more_dirs=self.config.log_dirs[1:], meta_properties=meta_properties,
+                producer_expiration_ms=config.producer_id_expiration_ms,
             )
             log.warning(
                 "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "

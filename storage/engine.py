@@ -244,6 +244,7 @@ class Storage:
         max_open_files: int = DEFAULT_LIMIT,
         defaults: Mapping[str, str] | None = None,
         more_dirs: Sequence[pathlib.Path] = (),
+        producer_expiration_ms: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.log_dirs: list[pathlib.Path] = [] if data_dir is None else [data_dir, *more_dirs]
@@ -266,6 +267,8 @@ class Storage:
         self.cordoned_dirs: frozenset[pathlib.Path] = frozenset()
         # Broker-level values of topic configs (log.retention.hours, ...), under each topic's overrides.
         self.defaults = dict(defaults or {})
+        # producer.id.expiration.ms, for the producers a log's snapshot holds at load (storage/log.py).
+        self._producer_expiration_ms = producer_expiration_ms
         self._handles = FileHandles(max_open_files)
         self._topics: dict[str, TopicInfo] = {}
         self._by_id: dict[bytes, TopicInfo] = {}
@@ -320,12 +323,15 @@ class Storage:
         defaults: Mapping[str, str] | None = None,
         more_dirs: Sequence[pathlib.Path] = (),
         meta_properties: Mapping[str, str] | None = None,
+        producer_expiration_ms: int | None = None,
     ) -> Storage:
         """Load (or create) log directories; `None` keeps everything in memory.
         `max_open_files` bounds the descriptors held for segments and indexes;
         `defaults` are the broker's topic config values, under each topic's overrides;
-        `meta_properties` (node.id, cluster.id) go into a new directory's meta.properties."""
-        storage = cls(data_dir, max_open_files, defaults, more_dirs)
+        `meta_properties` (node.id, cluster.id) go into a new directory's meta.properties;
+        `producer_expiration_ms` (producer.id.expiration.ms) drops the producers expired in the
+        snapshots loaded (None keeps them)."""
+        storage = cls(data_dir, max_open_files, defaults, more_dirs, producer_expiration_ms)
         if data_dir is not None:
             try:
                 storage._load(meta_properties or {})
@@ -462,6 +468,7 @@ class Storage:
             topic_partition=f"{info.name}-{index}",
             flusher=self._flusher,
             recovery_point=self._checkpointed_recovery.get(checkpointed, {}).get(key, 0) if checkpointed is not None else 0,
+            producer_expiration_ms=self._producer_expiration_ms,
         )
         if log_dir is not None:
             log.on_storage_error = lambda: self.fail_log_dir(log_dir)

@@ -164,12 +164,15 @@ class PartitionLog:
         topic_partition: str = "",
         flusher: Flusher | None = None,
         recovery_point: int = 0,
+        producer_expiration_ms: int | None = None,
     ) -> None:
         """`directory=None` keeps the log in memory. `log_start_offset`,
         `first_dirty_offset` and `recovery_point` are the checkpointed values;
         `on_checkpoint` persists the first two when DeleteRecords or the cleaner moves them.
         `topic_partition` ("<topic>-<index>") names the partition in record errors.
-        `flusher` takes a roll's fsyncs off the caller's thread; without one they happen in `roll`."""
+        `flusher` takes a roll's fsyncs off the caller's thread; without one they happen in `roll`.
+        `producer_expiration_ms` (producer.id.expiration.ms) drops the producers a snapshot
+        holds that are expired when it is loaded; None keeps them all."""
         self.directory = directory
         self._config = config
         self.topic_partition = topic_partition
@@ -190,6 +193,7 @@ class PartitionLog:
         self._last_flush_ms = _now_ms()
         self._flusher = flusher
         self._recovery_point = recovery_point
+        self._producer_expiration_ms = producer_expiration_ms
         # Rolled segments whose fsync is the flusher's, oldest first: (the offset durable below once done, job).
         self._pending: deque[tuple[int, FlushJob]] = deque()
         # Told of an I/O error on append or read (but a full disk): the storage takes the log's directory offline.
@@ -290,10 +294,11 @@ class PartitionLog:
         return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
     def _load_producer_state(self, names: set[str]) -> None:
-        """The newest readable snapshot at or below the log end, with the aborted transactions
-        the `.txnindex` files hold below it, then the batches after it; snapshots past the end
-        (a torn tail was cut) or unreadable (Kafka's CorruptSnapshotException: torn, or an
-        earlier Ottla's JSON) are deleted."""
+        """The newest readable snapshot at or below the log end, less its producers expired by
+        now (ProducerStateManager.loadFromSnapshot; the batches replayed after it are kept until
+        the periodic expiry, as there), with the aborted transactions the `.txnindex` files hold
+        below it, then the batches after it; snapshots past the end (a torn tail was cut) or
+        unreadable (Kafka's CorruptSnapshotException: torn, or an earlier Ottla's JSON) are deleted."""
         end = self.log_end_offset
         start = self.segments[0].base_offset
         for offset in reversed(self._snapshot_offsets(names)):
@@ -304,6 +309,8 @@ class PartitionLog:
                 except CorruptSnapshotError:
                     pass
                 else:
+                    if self._producer_expiration_ms is not None:
+                        self.producer_state.expire(_now_ms(), self._producer_expiration_ms)
                     start = self._snapshot_offset = offset
                     break
             path.unlink()

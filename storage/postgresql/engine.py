@@ -442,8 +442,9 @@ class PostgresStorage(Storage):
         max_open_files: int = DEFAULT_LIMIT,
         defaults: Mapping[str, str] | None = None,
         more_dirs: Sequence[pathlib.Path] = (),
+        producer_expiration_ms: int | None = None,
     ) -> None:
-        super().__init__(data_dir, max_open_files, defaults, more_dirs)
+        super().__init__(data_dir, max_open_files, defaults, more_dirs, producer_expiration_ms)
         self.pool = pool
         self._lock = lock
         self._database_topics: dict[str, TopicInfo] = {}
@@ -470,6 +471,7 @@ class PostgresStorage(Storage):
         defaults: Mapping[str, str] | None = None,
         more_dirs: Sequence[pathlib.Path] = (),
         meta_properties: Mapping[str, str] | None = None,
+        producer_expiration_ms: int | None = None,
     ) -> PostgresStorage:
         """Connect, bring the schema up to date, open the local part (`lock` makes the
         event loop's locks, asyncio.Lock) and load the database's
@@ -482,7 +484,7 @@ class PostgresStorage(Storage):
         try:
             async with pool.acquire() as connection:
                 await migrate(connection)
-            storage = cls(pool, lock, data_dir, max_open_files, defaults, more_dirs)
+            storage = cls(pool, lock, data_dir, max_open_files, defaults, more_dirs, producer_expiration_ms)
             if data_dir is not None:
                 storage._load(meta_properties or {})
             await storage._load_catalogue()

@@ -14,6 +14,7 @@ from typing import Any
 from kafka_wire import WireClient
 from test_producer_snapshot_format import KAFKA_SNAPSHOT
 
+from ottla.storage.producer_snapshot import decode_snapshot, encode_snapshot
 from ottla.testing import running_broker
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode
@@ -87,6 +88,15 @@ def test_an_earlier_ottlas_json_snapshot_goes_and_the_producer_is_rebuilt_from_t
     assert taken_at_close.name == "00000000000000000006.snapshot" and taken_at_close.read_bytes()[:2] == b"\x00\x01"
 
 
+def _stamped_now(snapshot: bytes) -> bytes:
+    """The snapshot with its producers' timestamps made now: the loading broker drops those past
+    producer.id.expiration.ms (a day), as Kafka's ProducerStateManager.loadFromSnapshot."""
+    state = decode_snapshot(snapshot)
+    for entry in state.producers.values():
+        entry.last_timestamp = int(time.time() * 1000)
+    return encode_snapshot(state)
+
+
 def test_a_broker_restarted_on_a_snapshot_kafka_wrote_knows_its_producers(tmp_path: pathlib.Path) -> None:
     with running_broker(data_dir=str(tmp_path)) as broker:
         client = WireClient(broker.bootstrap_servers)
@@ -94,7 +104,7 @@ def test_a_broker_restarted_on_a_snapshot_kafka_wrote_knows_its_producers(tmp_pa
         for _ in range(8):  # the reference's log end: its snapshot's offset
             assert _produce(client, -1, -1, 1)[0] == ErrorCode.NONE
         client.close()
-    (tmp_path / "t-0" / "00000000000000000008.snapshot").write_bytes(KAFKA_SNAPSHOT)
+    (tmp_path / "t-0" / "00000000000000000008.snapshot").write_bytes(_stamped_now(KAFKA_SNAPSHOT))
     with running_broker(data_dir=str(tmp_path)) as broker:
         client = WireClient(broker.bootstrap_servers)
         producers = _producers(client)
