@@ -8,8 +8,9 @@
   servers from its binaries (compat/postgres.py) as its unprivileged `postgres` user;
 * librdkafka's own test suite, from the pinned rdkafka-sys crate via cargo, built with gcc/make
   (`python -m compat.suite_librdkafka --build`; a no-op once built);
-* franz-go's kgo tests, the pinned module from the Go module proxy compiled with go
-  (`python -m compat.suite_franz_go --build`; a no-op once built);
+* franz-go's kgo tests and kafka-go's own tests, the pinned modules from the Go module proxy
+  compiled with go (`python -m compat.suite_franz_go --build`, `python -m compat.suite_kafka_go
+  --build`; a no-op once built);
 * the Go drivers (IBM/sarama, segmentio/kafka-go) and the Rust one (rskafka), pinned by
   compat/go's go.mod/go.sum and compat/rust's Cargo.lock, built with go and cargo
   (`python -m compat.drivers.native --build`; a no-op once built);
@@ -99,9 +100,9 @@ def install_librdkafka_suite() -> None:
     _build_with("cargo", "librdkafka's suite", "compat.suite_librdkafka")
 
 
-def install_franz_go_suite() -> None:
-    """franz-go's kgo tests: the pinned module from the Go module proxy, compiled once."""
-    _build_with("go", "franz-go's suite", "compat.suite_franz_go")
+def install_go_suites() -> None:
+    """franz-go's kgo tests and kafka-go's tests: the pinned modules from the Go module proxy, compiled once."""
+    _build_with("go", "franz-go's and kafka-go's suites", "compat.suite_franz_go", "compat.suite_kafka_go")
 
 
 def install_native_drivers() -> None:
@@ -133,7 +134,7 @@ def main() -> int:
         install_chromium()
         install_postgresql()
         install_librdkafka_suite()
-        install_franz_go_suite()
+        install_go_suites()
         install_native_drivers()
         _run(sys.executable, "-m", "compat.kafka", "--fetch")
         _run(sys.executable, "-m", "compat.message_definitions", "--fetch")

@@ -4,16 +4,18 @@ The tests are those of `github.com/segmentio/kafka-go` and its `sasl` package at
 pinned in compat/suites/kafka_go/go.mod (the one compat/go/go.mod pins for the kafkago driver),
 fetched from the Go module proxy into `.cache/go` and compiled once into test binaries
 (`--build`). Each top-level test's outcome comes from `go test -json` events (through `go tool
-test2json`), as compat.suite_franz_go reads them. A run takes about four minutes on two cores,
-on either broker, so it is run by hand, not from pytest.
+test2json`), as compat.suite_franz_go reads them. A whole run takes about four minutes on two
+cores, on either broker, so it is run by hand; tests/integration/test_kafka_go_suite.py runs
+CI_TESTS (`--ci` here), a selection of about a minute and a half, on Ottla.
 
 kafka-go's tests dial `localhost:9092` (PLAINTEXT) and `localhost:9093` (SASL_PLAINTEXT: PLAIN
 adminplain, SCRAM-SHA-256 adminscram256, SCRAM-SHA-512 adminscram512) with no way to point them
-elsewhere, so the broker runs with the settings of kafka-go's CI broker
-(docker_compose_versions/docker-compose-400.yml) on exactly those ports: one broker at a time,
-and both ports must be free. KAFKA_VERSION=4.0.0, the newest version kafka-go's CI names, gates
-the tests (testing.KafkaIsAtLeast): the transactional tests it marks as failing on Kafka 3.0+
-skip themselves. KAFKA_SKIP_NETTEST=1 as in that CI.
+elsewhere (its tests and testing/ read no address from the environment), so the broker runs
+with the settings of kafka-go's CI broker (docker_compose_versions/docker-compose-400.yml) on
+exactly those ports: one broker at a time, and both ports must be free (no other test or tool
+here binds them: the others take free ports). KAFKA_VERSION=4.0.0, the newest version kafka-go's
+CI names, gates the tests (testing.KafkaIsAtLeast): the transactional tests it marks as failing
+on Kafka 3.0+ skip themselves. KAFKA_SKIP_NETTEST=1 as in that CI.
 
 Each run saves its outcomes under `.cache/go/`; `--report` writes the `## kafka-go suite` section
 of compat/REPORT.md from the last Ottla and Kafka runs, KNOWN_OTTLA_FAILURES and FAILING_ON_KAFKA.
@@ -110,6 +112,38 @@ FAILING_ON_KAFKA: dict[str, str] = {
 # fails when a test fails that is not listed here (nor in FAILING_ON_KAFKA), and when a listed
 # one passes.
 KNOWN_OTTLA_FAILURES: dict[str, str] = {}
+
+
+# The pytest test's selection, about 80 s of the whole run's 250 (on two cores): the tests that
+# drive the broker's protocol, one per API where kafka-go has several, leaving out its codec unit
+# tests (no broker), the Reader/Writer/Dialer tests that mostly exercise kafka-go's own batching,
+# retries and DNS resolution at length (TestReaderConsumerGroup 47 s, TestWriter 35 s,
+# TestDialerResolver 15 s), and the transactional tests, which KAFKA_VERSION=4.0.0 skips. Most
+# group tests take 3 s: the first rebalance waits group.initial.rebalance.delay.ms.
+CI_TESTS = (
+    # Classic groups and offsets.
+    "TestClientFindCoordinator", "TestClientJoinGroup", "TestClientSyncGroup", "TestClientHeartbeat",
+    "TestClientLeaveGroup", "TestClientOffsetCommit", "TestClientDeleteOffset", "TestOffsetFetchRequestWithNoTopic",
+    "TestClientListGroups", "TestClientDescribeGroups", "TestClientDeleteGroups", "TestConsumerGroupWithTopic",
+    # Topics, configs, ACLs, SCRAM credentials, quotas, reassignments.
+    "TestClientCreateTopics", "TestConnCreateTopics", "TestClientDeleteTopics", "TestClientCreatePartitions",
+    "TestClientDescribeConfigs", "TestClientAlterConfigs", "TestClientIncrementalAlterConfigs",
+    "TestClientCreateACLs", "TestClientDescribeACLs", "TestClientDeleteACLs",
+    "TestAlterUserScramCredentials", "TestDescribeUserScramCredentials", "TestClientAlterClientQuotas",
+    "TestClientAlterPartitionReassignments",
+    # Produce, fetch, metadata and offsets, on kafka-go's Client and on its Conn.
+    "TestClientApiVersions", "TestClientMetadata", "TestClientListOffsets", "TestClientProduce",
+    "TestClientProduceCompressed", "TestClientRawProduce", "TestClientRawProduceCompressed", "TestClientFetch",
+    "TestClientFetchCompressed", "TestClientPipeline", "TestClientProduceAndConsume", "TestWriteV2RecordBatch",
+    "TestReaderTruncatedResponse", "TestConn", "TestReaderReadCompactedMessage",
+    # Dialing, and SASL: PLAIN and SCRAM on the SASL_PLAINTEXT listener, and a mechanism it does not enable.
+    "TestDialer", "TestUnsupportedSASLMechanism", "TestSASL",
+)
+
+
+def ci_run_pattern() -> str:
+    """CI_TESTS as one -test.run pattern, anchored: no other test whose name starts with one runs."""
+    return f"^({'|'.join(CI_TESTS)})$"
 
 
 def kafka_go_version() -> str:
@@ -287,6 +321,8 @@ def report_section() -> str:
         f"segmentio/kafka-go {kafka_go_version()}'s own tests (the root package and `sasl`; `python -m compat.suite_kafka_go`) "
         "against the reference Kafka and against Ottla, each with kafka-go CI's broker settings on localhost:9092 "
         f"and :9093 (SASL), KAFKA_VERSION=4.0.0. Runs: {kafka_note}; {ottla_note}. "
+        f"`tests/integration/test_kafka_go_suite.py` runs {len(CI_TESTS)} of them on Ottla (CI_TESTS, `--ci`) and fails "
+        "on a failure not listed below, and on a listed one that passes. "
         + "".join(f"Left out on both: {name}, as {why}. " for name, why in SKIPPED_SUBTESTS.items()), "",
         f"Kafka: {_counts(kafka)}. Ottla: {_counts(ottla)}.", "",
         "| test | Kafka 4.4 | Ottla | why |", "|---|---|---|---|",
@@ -309,7 +345,9 @@ def write_report_section(path: Path = REPORT_PATH) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.suite_kafka_go", description=__doc__.splitlines()[0])
     parser.add_argument("--broker", choices=["ottla", "kafka"], default="ottla")
-    parser.add_argument("--run", help="only the tests matching this -test.run pattern")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--run", help="only the tests matching this -test.run pattern")
+    selection.add_argument("--ci", action="store_true", help="only CI_TESTS, the pytest test's selection")
     parser.add_argument("--timeout", type=int, default=900, help="go test's timeout for each package, seconds")
     parser.add_argument("--log-level", default="info", help="Ottla's log level")
     parser.add_argument("--work-dir", type=Path, help="keep broker data, logs and the go test -json stream here")
@@ -331,12 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"kafka-go {kafka_go_version()} against {args.broker}; logs under {work_dir}", file=sys.stderr, flush=True)
     with broker_on_fixed_ports(args.broker, work_dir, args.log_level):
-        outcomes = run_tests(args.timeout, work_dir / "go-test.json", args.run)
+        outcomes = run_tests(args.timeout, work_dir / "go-test.json", ci_run_pattern() if args.ci else args.run)
     for o in outcomes.values():
         extra = f" subtests failed: {', '.join(o.failed_subtests)}" if o.failed_subtests else ""
         why = f" -- {_first_line(o.message)}" if o.status not in ("pass", "skip") and o.message else ""
         print(f"{o.test:<55} {o.status:<5} {o.seconds:7.1f}s{extra}{why}")
-    if not args.run:
+    if not (args.run or args.ci):
         broker = "Kafka 4.4" if args.broker == "kafka" else f"Ottla {git_revision()}"
         note = f"{broker}, {len(outcomes)} tests, {time.strftime('%Y-%m-%d', time.gmtime())}, {time.monotonic() - started:.0f}s"
         save_results(args.broker, outcomes, note)
