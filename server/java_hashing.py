@@ -7,6 +7,7 @@ order of the Scala maps KafkaApis answers from (`response_map_order`: ShareFetch
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -175,3 +176,171 @@ def _champ_order(entries: list[tuple[int, K]], shift: int) -> list[K]:
     alone = [group[0][1] for _, group in sorted(fragments.items()) if len(group) == 1]
     shared = [_champ_order(group, shift + 5) for _, group in sorted(fragments.items()) if len(group) > 1]
     return alone + [key for node in shared for key in node]
+
+
+# hash4j's XXH3-64 (seed 0, the default secret), with which Kafka's group coordinator hashes the
+# topics a group subscribes to (KIP-1101: Utils.computeTopicHash, computeGroupHash).
+_M64 = (1 << 64) - 1
+_XXH_PRIME32_1, _XXH_PRIME32_2, _XXH_PRIME32_3 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
+_XXH_PRIME64_1, _XXH_PRIME64_2, _XXH_PRIME64_3, _XXH_PRIME64_4, _XXH_PRIME64_5 = (
+    0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+_XXH_PRIME_MX1, _XXH_PRIME_MX2 = 0x165667919E3779F9, 0x9FB21C651E98DF25
+_XXH_SECRET = bytes.fromhex(
+    "b8fe6c3923a44bbe7c01812cf721ad1cded46de9839097db7240a4a4b7b3671fcb79e64eccc0e578825ad07dccff7221b8084674f743248ee03590e6813a264c"
+    "3c2852bb91c300cb88d0658b1b532ea371644897a20df94e3819ef46a9deacd8a8fa763fe39c343ff9dcbbc7c70b4f1d8a51e04bcdb45931c89f7ec9d9787364"
+    "eac5ac8334d3ebc3c581a0fffa1363eb170ddd51b7f0da49d316552629d4689e2b16be587d47a1fc8ff8b8d17ad031ce45cb3a8f95160428afd7fbcabb4b407e")
+
+
+def _le64(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 8], "little")
+
+
+def _le32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 4], "little")
+
+
+def _fold64(a: int, b: int) -> int:
+    """The 128-bit product of two 64-bit ints, its halves xored."""
+    product = a * b
+    return (product & _M64) ^ (product >> 64)
+
+
+def _xxh3_avalanche(h: int) -> int:
+    h ^= h >> 37
+    h = (h * _XXH_PRIME_MX1) & _M64
+    return h ^ (h >> 32)
+
+
+def _xxh64_avalanche(h: int) -> int:
+    h ^= h >> 33
+    h = (h * _XXH_PRIME64_2) & _M64
+    h ^= h >> 29
+    h = (h * _XXH_PRIME64_3) & _M64
+    return h ^ (h >> 32)
+
+
+def _mix16(data: bytes, at: int, secret_at: int) -> int:
+    return _fold64(_le64(data, at) ^ _le64(_XXH_SECRET, secret_at), _le64(data, at + 8) ^ _le64(_XXH_SECRET, secret_at + 8))
+
+
+def xxh3_64(data: bytes) -> int:
+    """XXH3's 64-bit hash of `data` (seed 0), unsigned: by length as the reference does it, up
+    to 16 bytes, 128, 240, then by stripes of 64 bytes."""
+    size = len(data)
+    if size == 0:
+        return _xxh64_avalanche(_le64(_XXH_SECRET, 56) ^ _le64(_XXH_SECRET, 64))
+    if size <= 3:
+        combined = (data[0] << 16) | (data[size >> 1] << 24) | data[-1] | (size << 8)
+        return _xxh64_avalanche(combined ^ _le32(_XXH_SECRET, 0) ^ _le32(_XXH_SECRET, 4))
+    if size <= 8:
+        h = (_le32(data, size - 4) + (_le32(data, 0) << 32)) ^ _le64(_XXH_SECRET, 8) ^ _le64(_XXH_SECRET, 16)
+        h ^= (((h << 49) | (h >> 15)) & _M64) ^ (((h << 24) | (h >> 40)) & _M64)
+        h = (h * _XXH_PRIME_MX2) & _M64
+        h ^= (h >> 35) + size
+        h = (h * _XXH_PRIME_MX2) & _M64
+        return h ^ (h >> 28)
+    if size <= 16:
+        low = _le64(data, 0) ^ _le64(_XXH_SECRET, 24) ^ _le64(_XXH_SECRET, 32)
+        high = _le64(data, size - 8) ^ _le64(_XXH_SECRET, 40) ^ _le64(_XXH_SECRET, 48)
+        swapped = int.from_bytes(low.to_bytes(8, "little"), "big")
+        return _xxh3_avalanche((size + swapped + high + _fold64(low, high)) & _M64)
+    acc = size * _XXH_PRIME64_1
+    if size <= 128:
+        for i in range((size - 1) // 32 + 1):
+            acc += _mix16(data, 16 * i, 32 * i) + _mix16(data, size - 16 * (i + 1), 32 * i + 16)
+        return _xxh3_avalanche(acc & _M64)
+    if size <= 240:
+        for i in range(8):
+            acc += _mix16(data, 16 * i, 16 * i)
+        acc = _xxh3_avalanche(acc & _M64)
+        for i in range(8, size // 16):
+            acc += _mix16(data, 16 * i, 16 * (i - 8) + 3)
+        return _xxh3_avalanche((acc + _mix16(data, size - 16, 136 - 17)) & _M64)
+    return _xxh3_long(data)
+
+
+def _xxh3_accumulate(accs: list[int], data: bytes, at: int, secret_at: int) -> None:
+    for i in range(8):
+        value = _le64(data, at + 8 * i)
+        keyed = value ^ _le64(_XXH_SECRET, secret_at + 8 * i)
+        accs[i ^ 1] = (accs[i ^ 1] + value) & _M64
+        accs[i] = (accs[i] + (keyed & 0xFFFFFFFF) * (keyed >> 32)) & _M64
+
+
+def _xxh3_long(data: bytes) -> int:
+    """XXH3-64 of more than 240 bytes: blocks of 16 stripes, each block's accumulators
+    scrambled, then the last stripe and the merge."""
+    size = len(data)
+    accs = [_XXH_PRIME32_3, _XXH_PRIME64_1, _XXH_PRIME64_2, _XXH_PRIME64_3, _XXH_PRIME64_4, _XXH_PRIME32_2, _XXH_PRIME64_5, _XXH_PRIME32_1]
+    stripes_per_block = (len(_XXH_SECRET) - 64) // 8
+    block = 64 * stripes_per_block
+    blocks = (size - 1) // block
+    scramble_at = len(_XXH_SECRET) - 64
+    for n in range(blocks):
+        for stripe in range(stripes_per_block):
+            _xxh3_accumulate(accs, data, n * block + 64 * stripe, 8 * stripe)
+        for i in range(8):
+            acc = accs[i] ^ (accs[i] >> 47) ^ _le64(_XXH_SECRET, scramble_at + 8 * i)
+            accs[i] = (acc * _XXH_PRIME32_1) & _M64
+    for stripe in range(((size - 1) - block * blocks) // 64):
+        _xxh3_accumulate(accs, data, blocks * block + 64 * stripe, 8 * stripe)
+    _xxh3_accumulate(accs, data, size - 64, scramble_at - 7)
+    result = size * _XXH_PRIME64_1
+    for i in range(4):
+        result += _fold64(accs[2 * i] ^ _le64(_XXH_SECRET, 11 + 16 * i), accs[2 * i + 1] ^ _le64(_XXH_SECRET, 19 + 16 * i))
+    return _xxh3_avalanche(result & _M64)
+
+
+def _hash4j_string(value: str) -> bytes:
+    """HashStream.putString: the UTF-16 code units, little-endian, then the length in them."""
+    units = value.encode("utf-16-le")
+    return units + (len(units) // 2).to_bytes(4, "little")
+
+
+def _java_long(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def kafka_topic_hash(topic_id: bytes, name: str, partitions: int, partition_racks: Callable[[int], list[str]] = lambda partition: []) -> int:
+    """Utils.computeTopicHash, as a Java long: XXH3 over a 0 byte, the topic id's two halves,
+    its name, its partition count, then each partition's index and its replicas' racks sorted
+    (each its length, then the string). All numbers little-endian, as hash4j puts them."""
+    out = bytearray(b"\0")
+    out += int.from_bytes(topic_id[:8], "big").to_bytes(8, "little") + int.from_bytes(topic_id[8:16], "big").to_bytes(8, "little")
+    out += _hash4j_string(name) + (partitions & 0xFFFFFFFF).to_bytes(4, "little")
+    for partition in range(partitions):
+        out += partition.to_bytes(4, "little")
+        for rack in sorted(partition_racks(partition), key=lambda r: r.encode("utf-16-be")):
+            out += (len(rack.encode("utf-16-le")) // 2).to_bytes(4, "little") + _hash4j_string(rack)
+    return _java_long(xxh3_64(bytes(out)))
+
+
+@functools.lru_cache(maxsize=4096)
+def kafka_topic_hash_on_rack(topic_id: bytes, name: str, partitions: int, rack: str | None) -> int:
+    """`kafka_topic_hash` of a topic whose every partition has its replicas on `rack` (none
+    when None), remembered: a group's hash is taken at heartbeats, and Kafka too keeps each
+    topic's hash until the topic changes (a new id or partition count is a new key here)."""
+    racks = [] if rack is None else [rack]
+    return kafka_topic_hash(topic_id, name, partitions, lambda partition: racks)
+
+
+def kafka_group_hash(topic_hashes: dict[str, int]) -> int:
+    """Utils.computeGroupHash, as a Java long: 0 for no topics, else XXH3 over the topics'
+    hashes in the order of their names (String.compareTo: by UTF-16 code unit)."""
+    if not topic_hashes:
+        return 0
+    names = sorted(topic_hashes, key=lambda name: name.encode("utf-16-be"))
+    return _java_long(xxh3_64(b"".join((topic_hashes[name] & _M64).to_bytes(8, "little") for name in names)))
+
+
+def timeline_int_order(keys_inserted: list[int], slots: int) -> list[int]:
+    """Integer keys as a TimelineHashMap of `slots` iterates them: `timeline_order`'s rule,
+    with Integer.hashCode (the value) for the String's."""
+    position = {key: index for index, key in enumerate(keys_inserted)}
+    return sorted(keys_inserted, key=lambda key: (_timeline_hash_slot(int_hash(key), slots), -position[key]))
+
+
+def _timeline_hash_slot(h: int, slots: int) -> int:
+    """BaseHashTable.findSlot of an unsigned 32-bit hashCode."""
+    signed = h - (1 << 32) if h >= 1 << 31 else h
+    return ((signed * _SLOT_MULTIPLIER) & 0xFFFF_FFFF_FFFF_FFFF) >> (65 - slots.bit_length())

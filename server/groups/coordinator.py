@@ -111,7 +111,7 @@ class GroupCoordinator:
             self._streams = StreamsGroupManager(
                 self.log, self.log.storage, self.timers, self.wall_clock_ms,
                 lambda group_id: group_id in self.consumer_groups or self._has_classic_members(group_id), self.configs.value,
-                lambda: int(self.configs.broker_value("group.streams.max.size")),
+                lambda: int(self.configs.broker_value("group.streams.max.size")), self._make_consumer_config().broker_rack,
             )
             if self._loaded:
                 self._streams.on_loaded()

@@ -24,6 +24,7 @@ from ottla.server.groups.group import ClassicGroup
 from ottla.server.groups.membership import GroupMembershipManager
 from ottla.server.groups.records import OffsetAndMetadata, offset_key, offset_value, parse_offset_value
 from ottla.server.groups.state import GroupState
+from ottla.server.java_hashing import TIMELINE_INITIAL_SLOTS, timeline_int_order, timeline_order, timeline_slots_before_put
 from ottla.wire.errors import ErrorCode, KafkaError
 from ottla.wire.records import NO_PRODUCER_ID
 
@@ -44,6 +45,48 @@ class CommitEntry:
         self.metadata = metadata
 
 
+class _OffsetTables:
+    """The shape of one group's offsets in Kafka's OffsetMetadataManager.Offsets, which the
+    order it iterates them in (deleteAllOffsets) follows: a TimelineHashMap of topics, each a
+    TimelineHashMap of partitions, each made empty when its first entry comes and dropped
+    once emptied; their slots grow on a put (even one that replaces) and never shrink. The
+    topics are kept in the order their maps were made; the partitions' order is that of
+    the group's offsets dict, whose keys go in as Kafka's entries do."""
+
+    __slots__ = ("topic_slots", "topics")
+
+    def __init__(self) -> None:
+        self.topic_slots = TIMELINE_INITIAL_SLOTS
+        # topic -> [slots of its partitions' map, partitions held]
+        self.topics: dict[str, list[int]] = {}
+
+    def put(self, topic: str, replaces: bool) -> None:
+        entry = self.topics.get(topic)
+        if entry is None:
+            self.topic_slots = timeline_slots_before_put(self.topic_slots, len(self.topics))
+            entry = self.topics[topic] = [TIMELINE_INITIAL_SLOTS, 0]
+        entry[0] = timeline_slots_before_put(entry[0], entry[1])
+        if not replaces:
+            entry[1] += 1
+
+    def remove(self, topic: str) -> None:
+        entry = self.topics.get(topic)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self.topics[topic]
+
+    def order(self, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The group's offsets (`keys` in the order they went in) as Kafka iterates them."""
+        partitions: dict[str, list[int]] = {}
+        for topic, partition in keys:
+            partitions.setdefault(topic, []).append(partition)
+        ordered = [(topic, partition) for topic in timeline_order([t for t in self.topics if t in partitions], self.topic_slots)
+                   for partition in timeline_int_order(partitions[topic], self.topics[topic][0])]
+        # Never leave one out, should the tables not know its topic.
+        return ordered + [(topic, partition) for topic, partition in keys if topic not in self.topics]
+
+
 class OffsetManager:
     def __init__(self, log_: CoordinatorLog, config: GroupConfig, membership: GroupMembershipManager, wall_clock_ms: Callable[[], int]) -> None:
         self.log = log_
@@ -57,6 +100,22 @@ class OffsetManager:
         # The record_order of the next offset record written: past every replayed record's log
         # offset, so that a record written live counts as later than every one in its partition.
         self._next_record_order = 0
+        # group id -> its offsets' tables, while it has any.
+        self._tables: dict[str, _OffsetTables] = {}
+
+    def _put(self, group: ClassicGroup, key: tuple[str, int], value: OffsetAndMetadata) -> None:
+        """group.offsets[key] = value, the group's tables grown as Kafka's Offsets.put grows its
+        maps (made anew for a group that holds none: Kafka dropped them once emptied)."""
+        tables = self._tables.get(group.group_id)
+        if tables is None or not group.offsets:
+            tables = self._tables[group.group_id] = _OffsetTables()
+        tables.put(key[0], key in group.offsets)
+        group.offsets[key] = value
+
+    def _remove(self, group: ClassicGroup, key: tuple[str, int]) -> None:
+        tables = self._tables.get(group.group_id)
+        if group.offsets.pop(key, None) is not None and tables is not None:
+            tables.remove(key[0])
 
     # --- loading -----------------------------------------------------------------
 
@@ -70,7 +129,7 @@ class OffsetManager:
         group = self.groups.get(group_id)
         if value is None:
             if group is not None:
-                group.offsets.pop((topic, partition), None)
+                self._remove(group, (topic, partition))
             self.drop_pending(group_id, [(topic, partition)])
             return
         if group is None:
@@ -78,7 +137,7 @@ class OffsetManager:
             group = self.groups[group_id] = ClassicGroup(group_id)
         offset = parse_offset_value(value, record_offset)
         if producer_id == NO_PRODUCER_ID:
-            group.offsets[(topic, partition)] = offset
+            self._put(group, (topic, partition), offset)
         else:
             self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})[(topic, partition)] = offset
 
@@ -88,7 +147,8 @@ class OffsetManager:
         transaction committing later brings none back. Once they are stored, the caller
         ends the pending ones with `drop_pending`."""
         group = self.groups.get(group_id)
-        committed = [] if group is None else list(group.offsets)
+        tables = self._tables.get(group_id)
+        committed = [] if group is None else list(group.offsets) if tables is None else tables.order(list(group.offsets))
         pending_only = sorted(self._pending_partitions(group_id).difference(committed))
         return [(offset_key(group_id, topic, partition), None) for topic, partition in committed + pending_only]
 
@@ -97,7 +157,10 @@ class OffsetManager:
 
     def drop_pending(self, group_id: str, partitions: Collection[tuple[str, int]] | None = None) -> None:
         """End the group's pending transactional offsets for `partitions` (all when None):
-        what a stored tombstone does to them (OffsetMetadataManager.replay)."""
+        what a stored tombstone does to them (OffsetMetadataManager.replay). All of them go
+        once the whole group's tombstones are stored, and with them its offsets' tables."""
+        if partitions is None:
+            self._tables.pop(group_id, None)
         for producer_id, groups in list(self.pending_transactional.items()):
             pending = groups.get(group_id)
             if pending is None:
@@ -168,7 +231,8 @@ class OffsetManager:
             except KafkaError as exc:
                 code = store_error(exc.code)
                 return [code if e is ErrorCode.NONE else e for e in errors]
-            group.offsets.update(accepted)
+            for key, value in accepted:
+                self._put(group, key, value)
         return errors
 
     def _topic_id(self, topic: str) -> bytes:
@@ -248,7 +312,7 @@ class OffsetManager:
                 for key, value in offsets.items():
                     committed = group.offsets.get(key)
                     if committed is None or value.record_order > committed.record_order:
-                        group.offsets[key] = value
+                        self._put(group, key, value)
         if not pending:
             self.pending_transactional.pop(producer_id, None)
 
@@ -316,7 +380,7 @@ class OffsetManager:
             except KafkaError as exc:
                 return store_error(exc.code), []
             for key in deleted:
-                group.offsets.pop(key, None)
+                self._remove(group, key)
             self.drop_pending(group_id, deleted)
         return ErrorCode.NONE, results
 
@@ -349,7 +413,7 @@ class OffsetManager:
             holder = self.groups.get(group_id)
             if holder is not None:
                 for key in ordered:
-                    holder.offsets.pop(key, None)
+                    self._remove(holder, key)
             self.drop_pending(group_id, ordered)
 
     def expire(self, group: ClassicGroup, now_ms: int, subscribed: Collection[str] | None = None) -> int:
@@ -372,10 +436,13 @@ class OffsetManager:
             and key not in pending
             and (now_ms >= value.expire_timestamp_ms if value.expire_timestamp_ms is not None else now_ms - base(value) >= retention)
         ]
+        tables = self._tables.get(group.group_id)
+        if expired and tables is not None:
+            expired = tables.order(expired)  # as Kafka's maps iterate them
         if expired:
             self.log.append(group.group_id, [(offset_key(group.group_id, t, p), None) for t, p in expired], now_ms)
             for key in expired:
-                del group.offsets[key]
+                self._remove(group, key)
         return len(expired)
 
     @staticmethod

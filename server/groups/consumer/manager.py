@@ -54,6 +54,7 @@ from ottla.server.groups.consumer.group import (
 from ottla.server.groups.consumer.records import Assignment, ClassicMemberMetadata, CurrentAssignment, MemberMetadata, RecordKey
 from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, JoinResult, SyncResult
 from ottla.server.groups.membership import JoinRequest
+from ottla.server.java_hashing import kafka_group_hash, kafka_topic_hash_on_rack
 from ottla.server.java_strings import is_blank
 from ottla.server.re2j import compile_re2j, re2j_problem
 from ottla.storage import Storage
@@ -81,6 +82,19 @@ def _new_member_id() -> str:
             return made
 
 
+def _metadata_hash(topics: dict[str, tuple[bytes, int]], broker_rack: str | None) -> int:
+    """ModernGroup.computeMetadataHash of the subscribed topics that exist
+    (name -> topic id, partitions), which the group epoch record keeps. Every partition's one
+    replica is on this broker, so its racks are the broker's (broker.rack), when it has one."""
+    return kafka_group_hash({name: kafka_topic_hash_on_rack(topic_id, name, partitions, broker_rack) for name, (topic_id, partitions) in topics.items()})
+
+
+def _same_subscription(a: MemberMetadata, b: MemberMetadata) -> bool:
+    """ConsumerGroupMember.equals over what the member's metadata record holds: the subscribed
+    topic names as a set (the record lists them sorted, as a load reads them back)."""
+    return set(a.subscribed_topic_names) == set(b.subscribed_topic_names) and a == replace(b, subscribed_topic_names=a.subscribed_topic_names)
+
+
 @dataclass(slots=True, frozen=True)
 class ConsumerGroupConfig:
     """The group.consumer.* broker settings (GroupCoordinatorConfig)."""
@@ -95,6 +109,8 @@ class ConsumerGroupConfig:
     # group.consumer.regex.refresh.interval.ms: the longest a regex resolution is kept while
     # neither the topics nor the regexes change, so a change of ACLs is seen too.
     regex_refresh_interval_ms: int = 600_000
+    # broker.rack: the rack of every partition's replica, which the metadata hash covers.
+    broker_rack: str | None = None
 
     @property
     def upgrade_enabled(self) -> bool:
@@ -128,6 +144,7 @@ class ConsumerGroupConfig:
             max_size=config.value("group.consumer.max.size"),
             assignors=names or assignors.ASSIGNORS,
             migration_policy=str(config.value("group.consumer.migration.policy")).strip().lower(),
+            broker_rack=config.value("broker.rack"),
         )
 
 
@@ -459,7 +476,7 @@ class ConsumerGroupManager:
             inherited = group.target.get(replaced.member_id, {})
             staged.target[member.member_id] = inherited
             out.append((records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group.group_id, member.member_id), records.target_assignment_member_value(inherited)))
-        if metadata != member.metadata or is_new or replaced is not None:
+        if not _same_subscription(metadata, member.metadata) or is_new or replaced is not None:
             out.append((records.member_key(records.MEMBER_METADATA, group.group_id, member.member_id), records.member_metadata_value(metadata)))
         member.metadata = metadata
         previous = member.current
@@ -479,7 +496,7 @@ class ConsumerGroupManager:
                 bump = True
         if bump:
             staged.group_epoch += 1
-            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch)))
+            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch, _metadata_hash(staged.subscription_metadata, self.config.broker_rack))))
         if staged.group_epoch > staged.assignment_epoch and self._may_assign(staged, now):
             # The assignor sees the members as Kafka's TargetAssignmentBuilder is given them: the
             # group's map before this heartbeat, then a member new to it.
@@ -613,7 +630,10 @@ class ConsumerGroupManager:
         used = {m.metadata.subscribed_topic_regex for m_id, m in group.members.items() if m_id not in leaving}
         unused = [regex for regex in group.resolved_regexes if regex not in used]
         out += [(records.member_key(records.REGULAR_EXPRESSION, group.group_id, regex), None) for regex in unused]
-        out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
+        # The hash of what the members staying subscribe to (computeSubscribedTopicNamesWithoutDeletedMembers).
+        staying = self._subscription_metadata(replace(group, members={m_id: m for m_id, m in group.members.items() if m_id not in leaving},
+                                                      resolved_regexes={r: t for r, t in group.resolved_regexes.items() if r not in unused}))
+        out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, _metadata_hash(staying, self.config.broker_rack))))
         emptied = len({m.member_id for m in members}) == len(group.members)
         if emptied:
             # Nobody left to assign to: the empty target is at the new epoch, and the next
@@ -869,7 +889,7 @@ class ConsumerGroupManager:
         group.subscription_metadata = self._subscription_metadata(group)
         group.update_state()
         out: list[KeyValue] = [(records.member_key(records.MEMBER_METADATA, group_id, m.member_id), records.member_metadata_value(m.metadata)) for m in group.members.values()]
-        out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id)))
+        out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id, _metadata_hash(group.subscription_metadata, self.config.broker_rack))))
         out += [(records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group_id, m_id), records.target_assignment_member_value(a)) for m_id, a in group.target.items()]
         out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group_id), records.target_assignment_metadata_value(generation_id, self.wall_clock_ms())))
         out += [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, m.member_id), records.current_assignment_value(m.current, self._assigned_order(group, m, m.current.assigned)))
@@ -941,7 +961,7 @@ class ConsumerGroupManager:
         metadata_now = self._subscription_metadata(replace(group, resolved_regexes={**group.resolved_regexes, **resolved}))
         bump = topics_changed or metadata_now != group.subscription_metadata
         if bump:
-            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1)))
+            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, _metadata_hash(metadata_now, self.config.broker_rack))))
         try:
             self.log.append(group.group_id, out, now_ms)
         except KafkaError as exc:

@@ -245,8 +245,13 @@ def parse_key(data: bytes | memoryview) -> RecordKey | None:
 # --- values ------------------------------------------------------------------------
 
 
-def group_metadata_value(epoch: int) -> bytes:
-    return _Writer(0).int32(epoch).done()
+def group_metadata_value(epoch: int, metadata_hash: int = 0) -> bytes:
+    """MetadataHash (tag 0, KIP-1101: `kafka_group_hash` of the subscribed topics) is written
+    only when it is not its default 0, as for a group subscribed to no existing topic."""
+    writer = _Writer(0).int32(epoch)
+    if metadata_hash == 0:
+        return writer.done()
+    return writer.uvarint(1).uvarint(0).uvarint(8).int64(metadata_hash).done(tagged=1)
 
 
 def parse_group_metadata_value(data: bytes | memoryview) -> int:
@@ -257,7 +262,9 @@ def parse_group_metadata_value(data: bytes | memoryview) -> int:
 
 def member_metadata_value(member: MemberMetadata) -> bytes:
     writer = _Writer(0).compact_string(member.instance_id).compact_string(member.rack_id)
-    writer.compact_string(member.client_id).compact_string(member.client_host).strings(member.subscribed_topic_names)
+    # Kafka keeps the names as a set and writes them sorted (String order: by UTF-16 unit).
+    names = sorted(set(member.subscribed_topic_names), key=lambda name: name.encode("utf-16-be"))
+    writer.compact_string(member.client_id).compact_string(member.client_host).strings(names)
     # Kafka's member holds "" for no regex (ConsumerGroupMember.Builder) and sets the
     # ClassicMemberMetadata of a member that speaks ConsumerGroupHeartbeat to null, which is
     # not the field's default (an empty struct): so both are written, as a presence byte 0.

@@ -44,11 +44,12 @@ TRANSITIONS = TransitionTable("streams group", {**{state: _LIVE for state in _LI
 
 
 class MemberState(IntEnum):
-    """Kafka's streams MemberState values, as the CurrentMemberAssignment record stores them."""
+    """Kafka's streams MemberState values, as the CurrentMemberAssignment record stores them
+    (streams.MemberState.value, which unlike the consumer group's starts at 1)."""
 
-    STABLE = 0
-    UNREVOKED_TASKS = 1
-    UNRELEASED_TASKS = 2
+    STABLE = 1
+    UNREVOKED_TASKS = 2
+    UNRELEASED_TASKS = 3
     UNKNOWN = 127
 
 

@@ -31,7 +31,6 @@ at their next heartbeats.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -59,6 +58,7 @@ from ottla.server.groups.streams.group import (
     reconcile,
 )
 from ottla.server.groups.streams.topology import ConfiguredTopology, InvalidTopology, Status, configure
+from ottla.server.java_hashing import kafka_group_hash, kafka_topic_hash_on_rack
 from ottla.server.java_strings import is_blank
 from ottla.storage import Storage
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -149,7 +149,11 @@ class StreamsGroupManager:
         is_other_group: Callable[[str], bool] = lambda group_id: False,
         group_config: Callable[[str, str], Any] | None = None,
         max_size: Callable[[], int] = lambda: 2**31 - 1,
+        broker_rack: str | None = None,
     ) -> None:
+        """`broker_rack`: broker.rack, the rack of every partition's one replica, which the
+        metadata hash covers."""
+        self.broker_rack = broker_rack
         self.log = log_
         self.max_size = max_size
         self.storage = storage
@@ -347,8 +351,8 @@ class StreamsGroupManager:
             self._take_topology(staged, request.topology, out)
         if staged.topology is not None and metadata.topology_epoch < staged.topology_epoch:
             status.append((Status.STALE_TOPOLOGY, f"The member's topology epoch {metadata.topology_epoch} is behind the group's topology epoch {staged.topology_epoch}."))
+        metadata_hash = self._metadata_hash(staged)
         configured = self._configure(staged, request.refused_creates)
-        metadata_hash = self._metadata_hash(staged, configured)
         validated = staged.topology_epoch if configured.ready else -1
         if metadata_hash != staged.metadata_hash or validated != staged.validated_topology_epoch:
             bump = True
@@ -527,17 +531,17 @@ class StreamsGroupManager:
         info = self.storage.topic(name)
         return None if info is None else info.partitions
 
-    def _metadata_hash(self, group: StreamsGroup, configured: ConfiguredTopology) -> int:
-        """What the assignment depends on among the topics: their ids and partition counts
-        (Kafka hashes the same with Murmur3; only equality matters, and the hash is ours)."""
+    def _metadata_hash(self, group: StreamsGroup) -> int:
+        """StreamsGroup.computeMetadataHash: `kafka_group_hash` of the topology's required
+        topics (source, repartition source and changelog topics) that exist, taken before the
+        heartbeat creates the internal topics it misses, as Kafka's controller creates them
+        only after the answer."""
         assert group.topology is not None
-        names = sorted({t for s in group.topology["subtopologies"] for t in s["source_topics"]} | {t["name"] for s in group.topology["subtopologies"] for t in s["repartition_source_topics"]})
-        parts = []
-        for name in names:
-            info = self.storage.topic(name)
-            if info is not None:
-                parts.append(f"{name}:{info.topic_id.hex()}:{info.partitions}")
-        return zlib.crc32("|".join(parts).encode()) if configured.ready else 0
+        required = {name for s in group.topology["subtopologies"]
+                    for name in (*s["source_topics"], *(t["name"] for t in s["repartition_source_topics"]), *(t["name"] for t in s["state_changelog_topics"]))}
+        hashes = {name: kafka_topic_hash_on_rack(info.topic_id, name, info.partitions, self.broker_rack)
+                  for name in required if (info := self.storage.topic(name)) is not None}
+        return kafka_group_hash(hashes)
 
     def _assignment_configs(self, group_id: str) -> dict[str, str]:
         """GroupMetadataManager.streamsGroupAssignmentConfigs: the assignor's configs, as the
