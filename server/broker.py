@@ -367,7 +367,7 @@ class Broker:
         self._loop = loop
         if self._add_scram:
             self.scram_room()  # written at each start, as `kafka-storage format --add-scram` does
-        if self.storage.topic(SHARE_GROUP_STATE.name) is not None:
+        if self.storage.topic(SHARE_GROUP_STATE.name) is not None or self.groups.share_records:
             self.share_room()  # share groups with state: loaded at start, as their offsets are
         _ignore_sendfile_close_race(loop)
         self.listeners = listeners
@@ -431,7 +431,8 @@ class Broker:
             storage = self._running_storage()
             assert self.groups is not None and self._loop is not None
             self.share = open_share_coordinator(storage, self._start_config, self._loop, self.notify_data, self.groups.configs.value,
-                                                lambda: 0 if self.services is None else self.services.features.level("share.version"))
+                                                lambda: 0 if self.services is None else self.services.features.level("share.version"),
+                                                self.groups.take_share_records())
         return self.share
 
     def scram_room(self) -> ScramCredentialStore:
@@ -629,10 +630,13 @@ class Broker:
 
     def _share_groups_moved(self, groups: GroupCoordinator, index: int) -> None:
         """This broker now coordinates the share groups of `__consumer_offsets` partition
-        `index`: they are rebuilt from the share state log, read again within the partition's
-        load (Journals.open's `loaded_with`), so no request changed them in between."""
+        `index`: they are rebuilt from their records, read again within the partition's load
+        (Journals.open's `loaded_with`), so no request changed them in between."""
+        records = groups.take_share_records()
+        if self.share is None and records:
+            self.share_room()
         if self.share is not None:
-            self.share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index)
+            self.share.reload_groups(lambda group_id: groups.offsets_partition(group_id) == index, records)
 
     def _share_leader_changed(self, topic: str, index: int) -> None:
         """Over a shared database a topic partition's leader owns its share-partitions: one

@@ -21,6 +21,8 @@ from ottla.server.groups.group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, Join
 from ottla.server.groups.membership import GroupMembershipManager, JoinRequest
 from ottla.server.groups.offsets import CommitEntry, OffsetManager
 from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, group_key, group_value, parse_key
+from ottla.server.groups.share_records import GROUP_METADATA as SHARE_GROUP_METADATA
+from ottla.server.groups.share_records import parse_key as parse_share_key
 from ottla.server.groups.state import GroupState
 from ottla.storage import TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -70,6 +72,9 @@ class GroupCoordinator:
         self.table_peaks: dict[int, int] = {}
         self._replayed: dict[int, set[str]] = {}
         self._replayed_shards: dict[str, int] = {}
+        # The share group records a load met, in log order, until the share coordinator
+        # takes them (`take_share_records`): it owns them, this only counts their groups.
+        self.share_records: list[KeyValue] = []
 
     def _make_consumer_config(self) -> ConsumerGroupConfig:
         from ottla.server.groups.consumer import ConsumerGroupConfig
@@ -169,6 +174,16 @@ class GroupCoordinator:
             if streams_key is not None:
                 self.streams.replay(streams_key, value)
                 self._count_replayed(streams_key.group_id, value is not None, value is None and streams_key.record_type == streams_records.GROUP_METADATA)
+                return
+            share_key = parse_share_key(key)
+            if share_key is not None:
+                self.share_records.append((key, value))
+                self._count_replayed(share_key.group_id, value is not None, value is None and share_key.record_type == SHARE_GROUP_METADATA)
+
+    def take_share_records(self) -> list[KeyValue]:
+        """The share group records loads met since last taken (`share_records`), handed over."""
+        taken, self.share_records = self.share_records, []
+        return taken
 
     def _count_replayed(self, group_id: str, made: bool, ended: bool) -> None:
         """Kafka's replay puts a group in its shard's table at its first record (an offset's

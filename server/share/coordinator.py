@@ -3,10 +3,12 @@
 Kafka splits this between the group coordinator (membership, in `__consumer_offsets`),
 the broker's SharePartitionManager (in-flight records) and the share coordinator (their
 persisted state, in `__share_group_state`). One node needs one owner: this class keeps
-all three, on the coordinator runtime: its records go to `__share_group_state` (one per
-group; per share-partition, Kafka's ShareSnapshot and ShareUpdate records of the SPSO and
-the in-flight runs: `ottla.server.share.records`), are replayed at load, and every change
-a client is told of is in the log first. What was
+all three, on the coordinator runtime, with Kafka's records where Kafka keeps them: a
+group's own (its epochs, members, assignments and initialized topics:
+`ottla.server.groups.share_records`) on its `__consumer_offsets` partition, replayed within
+that partition's load; per share-partition, the ShareSnapshot and ShareUpdate records of
+the SPSO and the in-flight runs in `__share_group_state` (`ottla.server.share.records`).
+Every change a client is told of is in the log first. What was
 acquired but not acknowledged when the broker stopped is AVAILABLE again after a
 restart, with its delivery count: at-least-once, as Kafka's persister keeps it.
 
@@ -26,11 +28,14 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ottla.server.coordinator import SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, Timers, now_epoch_ms
+from ottla.server.coordinator import (
+    OFFSETS, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, KeyValue, RecordFormatError, Timers, now_epoch_ms,
+)
+from ottla.server.groups import share_records as group_records
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.records import (
@@ -73,6 +78,9 @@ class ShareConfig:
     dlq_copy_record: bool = False
     # The configs `__share_group_state` is created with; None: at the default settings.
     state_topic_configs: Mapping[str, str] | None = None
+    # `__consumer_offsets`, where each group's own records go, as the group coordinator creates it.
+    offsets_partitions: int = 50
+    offsets_topic_configs: Mapping[str, str] | None = None
 
     @classmethod
     def from_broker(cls, config: Any) -> ShareConfig:
@@ -89,6 +97,8 @@ class ShareConfig:
             dlq_auto_create=config.value("errors.deadletterqueue.auto.create.topics.enable"),
             num_partitions=config.value("num.partitions"),
             state_topic_configs=SHARE_GROUP_STATE.configs(config.value),
+            offsets_partitions=config.value(OFFSETS.partitions_setting),
+            offsets_topic_configs=OFFSETS.configs(config.value),
         )
 
 
@@ -131,8 +141,8 @@ class Acquired:
 
 
 class ShareCoordinator:
-    """`__share_group_state` is created at the first write, as Kafka creates it at the first
-    share group, so a broker that never saw one lists no such topic."""
+    """`__share_group_state` is created at the first write of a share-partition's state, so a
+    broker that never saw one lists no such topic."""
 
     def __init__(self, storage: Storage, config: ShareConfig, clock: Clock,
                  notify_data: Callable[[str, int], None] = lambda topic, partition: None,
@@ -140,6 +150,13 @@ class ShareCoordinator:
                  group_config: Callable[[str, str], Any] | None = None,
                  dead_letters: Callable[[], bool] = lambda: False) -> None:
         self._log: CoordinatorLog | None = None
+        self._offsets_log_: CoordinatorLog | None = None
+        # Each group's records in `__consumer_offsets` as last written or replayed (key: value):
+        # a change writes only the records it changes (`_persist_group`).
+        self._group_written: dict[str, dict[bytes, bytes]] = {}
+        # The groups whose state Ottla last wrote as one JSON record in the state log (before
+        # it wrote Kafka's records): their deletion tombstones that record too.
+        self._legacy: set[str] = set()
         self.storage = storage
         self.config = config
         self.timers = Timers(clock)
@@ -191,15 +208,21 @@ class ShareCoordinator:
 
     # --- persistence ----------------------------------------------------------------
 
-    def load(self) -> None:
+    def load(self, offsets_records: Iterable[KeyValue] | None = None) -> None:
+        """Rebuild the share-partitions from the state log and the groups from their records
+        in `__consumer_offsets`: `offsets_records`, as the group coordinator's load met them
+        (`GroupCoordinator.take_share_records`), else read here. A group Ottla kept as one
+        JSON record in the state log is read from there first, its records in
+        `__consumer_offsets` (written at its first change since) over it."""
         if self.storage.topic(SHARE_GROUP_STATE.name) is not None:
             self._state_log().load(self._replay)
+        self._groups_loaded(self._replay_groups(self._offsets_records(offsets_records), lambda group_id: True))
 
     def reload(self) -> None:
         """This broker took `__share_group_state` over from another broker over the same
         database, its records read again: every group and share-partition is dropped and
-        rebuilt from them, as Kafka's new share coordinator loads its partition. Members join
-        again (their groups' records hold none); what was in flight is AVAILABLE again."""
+        rebuilt from them and the groups' records, as Kafka's new coordinators load their
+        partitions; what was in flight is AVAILABLE again."""
         for member in (m for group in self.groups.values() for m in group.members.values()):
             Timers.cancel(member.session_timer)
         for partition in self.partitions.values():
@@ -207,6 +230,8 @@ class ShareCoordinator:
         self.groups = {}
         self.partitions = {}
         self._written = {}
+        self._group_written = {}
+        self._legacy = set()
         self.load()
 
     def leader_moved(self, topic_id: bytes, index: int, leads: bool) -> bool:
@@ -265,13 +290,15 @@ class ShareCoordinator:
         for group_id in [group_id for group_id in self.groups if coordinated(group_id)]:
             for member in self.groups.pop(group_id).members.values():
                 Timers.cancel(member.session_timer)
+            self._group_written.pop(group_id, None)
+            self._legacy.discard(group_id)
 
-    def reload_groups(self, coordinated: Callable[[str], bool]) -> None:
+    def reload_groups(self, coordinated: Callable[[str], bool], offsets_records: Iterable[KeyValue] | None = None) -> None:
         """This broker became the coordinator of the groups `coordinated` says (the leader of
         their `__consumer_offsets` partition, among brokers over one database): they are rebuilt
-        from their records in the state log, where their previous coordinator wrote them, read
-        again within that partition's load, so no request of theirs wrote one after the read.
-        Their members join again, as after `reload` (the records hold none)."""
+        from their records, where their previous coordinator wrote them, read again within
+        that partition's load (`offsets_records`, as `load` takes them), so no request of
+        theirs wrote one after the read; their members have a whole session timeout from now."""
         self.forget_groups(coordinated)
 
         def replay(key: bytes, value: bytes | None) -> None:
@@ -280,12 +307,100 @@ class ShareCoordinator:
                 self._apply(record)
 
         self._state_log().load(replay)
+        self._groups_loaded(self._replay_groups(self._offsets_records(offsets_records), coordinated))
+
+    def _offsets_records(self, given: Iterable[KeyValue] | None) -> Iterable[KeyValue]:
+        return self._offsets_log().replay() if given is None else given
+
+    def _replay_groups(self, records: Iterable[KeyValue], coordinated: Callable[[str], bool]) -> set[str]:
+        """Replay the share group records among `records` of the groups `coordinated` says
+        (GroupMetadataManager.replay); the ids of the groups they touched. An unreadable one
+        is skipped with a warning, as the coordinator runtime skips it."""
+        touched: set[str] = set()
+        for key, value in records:
+            try:
+                record_key = group_records.parse_key(key)
+                if record_key is not None and coordinated(record_key.group_id):
+                    self._apply_group_record(record_key, bytes(key), value)
+                    touched.add(record_key.group_id)
+            except RecordFormatError as exc:
+                log.warning("skipping an unreadable share group record: %s", exc)
+        return touched
+
+    def _apply_group_record(self, record_key: group_records.RecordKey, key: bytes, value: bytes | None) -> None:
+        group_id, member_id, record_type = record_key.group_id, record_key.member_id or "", record_key.record_type
+        group = self.groups.get(group_id)
+        if value is None:
+            self._group_written.get(group_id, {}).pop(key, None)
+            if group is None:
+                return
+            if record_type == group_records.GROUP_METADATA:
+                del self.groups[group_id]
+                self._group_written.pop(group_id, None)
+            elif record_type == group_records.MEMBER_METADATA:
+                group.members.pop(member_id, None)
+            elif record_type == group_records.TARGET_ASSIGNMENT_MEMBER:
+                group.target.pop(member_id, None)
+            elif record_type == group_records.STATE_PARTITION_METADATA:
+                group.topics, group.initialized = {}, {}
+            return
+        if group is None:
+            group = self.groups[group_id] = ShareGroup(group_id)
+        self._group_written.setdefault(group_id, {})[key] = bytes(value)
+        if record_type == group_records.GROUP_METADATA:
+            group.group_epoch = group_records.parse_group_metadata_value(value)
+        elif record_type == group_records.STATE_PARTITION_METADATA:
+            # Topics still initializing (Kafka's InitializeShareGroupState under way) are
+            # initialized again at the next heartbeat.
+            initialized = group_records.parse_state_partitions_value(value).initialized
+            group.topics = {topic.topic_id: topic.name for topic in initialized}
+            group.initialized = {topic.topic_id: set(topic.partitions) for topic in initialized if topic.partitions}
+        elif record_type == group_records.TARGET_ASSIGNMENT_METADATA:
+            group.assignment_epoch, group.assignment_timestamp_ms = group_records.parse_target_assignment_metadata_value(value)
+        elif record_type == group_records.TARGET_ASSIGNMENT_MEMBER:
+            group.target[member_id] = group_records.parse_target_assignment_member_value(value)
+        elif record_type == group_records.MEMBER_METADATA:
+            metadata = group_records.parse_member_metadata_value(value)
+            member = self._replayed_member(group, member_id)
+            member.rack_id, member.client_id, member.client_host = metadata.rack_id, metadata.client_id, metadata.client_host
+            member.subscribed_topic_names = list(metadata.subscribed_topic_names)
+        else:
+            current = group_records.parse_current_assignment_value(value)
+            member = self._replayed_member(group, member_id)
+            member.member_epoch, member.previous_member_epoch = current.member_epoch, current.previous_member_epoch
+            member.assignment = current.assignment
+
+    @staticmethod
+    def _replayed_member(group: ShareGroup, member_id: str) -> ShareMember:
+        member = group.members.get(member_id)
+        if member is None:
+            member = group.members[member_id] = ShareMember(member_id, 0, "", "", None, [])
+        return member
+
+    def _groups_loaded(self, group_ids: set[str]) -> None:
+        """After a load of the groups `group_ids`: the partitions each may assign are taken as
+        those its epoch last moved for (no change since), and the members of those this
+        broker coordinates get a whole session timeout from now (GroupMetadataManager.onLoaded)."""
+        offsets_log = self._offsets_log()
+        for group_id in group_ids:
+            group = self.groups.get(group_id)
+            if group is None:
+                continue
+            group.assignable = self._assignable(group)
+            if offsets_log.owns(offsets_log.partition_for(group_id)):
+                for member in group.members.values():
+                    self._arm_session(group, member)
 
     def _state_log(self) -> CoordinatorLog:
         if self._log is None:
             # One partition: a single node coordinates every group (Kafka's default is 50).
             self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, self.config.state_topic_configs)
         return self._log
+
+    def _offsets_log(self) -> CoordinatorLog:
+        if self._offsets_log_ is None:
+            self._offsets_log_ = CoordinatorLog(self.storage, OFFSETS, self.config.offsets_partitions, self.config.offsets_topic_configs)
+        return self._offsets_log_
 
     def _append(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:
         self._state_log().append(group_id, records, self.wall_clock_ms())
@@ -305,11 +420,13 @@ class ShareCoordinator:
             body, group_id = record.body, record.group_id
             if body is None:
                 self.groups.pop(group_id, None)
+                self._legacy.discard(group_id)
                 for partition_key in [k for k in self.partitions if k[0] == group_id]:
                     del self.partitions[partition_key]
                 for partition_key in [k for k in self._written if k[0] == group_id]:
                     del self._written[partition_key]
             else:
+                self._legacy.add(group_id)
                 group = self.groups.setdefault(group_id, ShareGroup(group_id))
                 group.group_epoch = group.assignment_epoch = int(body["epoch"])
                 group.topics = {bytes.fromhex(topic_id): name for topic_id, name in body.get("topics", {}).items()}
@@ -349,13 +466,37 @@ class ShareCoordinator:
         self._state_log().load(replay)
         return found
 
-    def _group_record(self, group: ShareGroup) -> tuple[bytes, bytes | None]:
-        key = json.dumps(["group", group.group_id]).encode()
+    def _group_records(self, group: ShareGroup) -> dict[bytes, bytes]:
+        """The group's records as they stand, in the order Kafka's heartbeat writes them
+        (members, epoch, targets, target epoch, current assignments, initialized topics);
+        none for a deleted group. Each topic holding share-partitions is an initialized
+        topic, with the partitions initialized of it (none for one only fetched from). The
+        metadata hash is 0 (README deviations). The target epoch is written once an assignment
+        was computed, the initialized topics once there are some; either stays written after."""
         if group.dead:
-            return key, None
-        topics = {topic_id.hex(): name for topic_id, name in group.topics.items()}
-        initialized = {topic_id.hex(): sorted(partitions) for topic_id, partitions in group.initialized.items()}
-        return key, json.dumps({"epoch": group.group_epoch, "topics": topics, "initialized": initialized}).encode()
+            return {}
+        group_id, written = group.group_id, self._group_written.get(group.group_id, {})
+        records: dict[bytes, bytes] = {}
+        for member in group.members.values():
+            metadata = group_records.MemberMetadata(member.rack_id, member.client_id, member.client_host, tuple(member.subscribed_topic_names))
+            records[group_records.key(group_records.MEMBER_METADATA, group_id, member.member_id)] = group_records.member_metadata_value(metadata)
+        records[group_records.key(group_records.GROUP_METADATA, group_id)] = group_records.group_metadata_value(group.group_epoch, 0)
+        for member_id, target in group.target.items():
+            if member_id in group.members:
+                records[group_records.key(group_records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id)] = group_records.target_assignment_member_value(target)
+        target_key = group_records.key(group_records.TARGET_ASSIGNMENT_METADATA, group_id)
+        if group.assigned_at is not None or target_key in written:
+            records[target_key] = group_records.target_assignment_metadata_value(group.assignment_epoch, group.assignment_timestamp_ms)
+        for member in group.members.values():
+            current = group_records.CurrentAssignment(member.member_epoch, member.previous_member_epoch, member.assignment)
+            records[group_records.key(group_records.CURRENT_MEMBER_ASSIGNMENT, group_id, member.member_id)] = group_records.current_assignment_value(current)
+        state_key = group_records.key(group_records.STATE_PARTITION_METADATA, group_id)
+        topic_ids = [*group.topics, *(topic_id for topic_id in group.initialized if topic_id not in group.topics)]
+        if topic_ids or state_key in written:
+            initialized = tuple(group_records.TopicPartitions(topic_id, group.topics.get(topic_id) or self._topic_name(topic_id) or "",
+                                                               tuple(sorted(group.initialized.get(topic_id, ())))) for topic_id in topic_ids)
+            records[state_key] = group_records.state_partitions_value(group_records.StatePartitions((), initialized, ()))
+        return records
 
     def _partition_record(self, key: PartitionKey, partition: SharePartition | None,
                           initialize: bool = False) -> tuple[tuple[bytes, bytes | None], tuple[ShareState, int] | None]:
@@ -386,7 +527,31 @@ class ShareCoordinator:
         return (encode_key(SNAPSHOT, *key), encode_snapshot(state)), (state, 0)
 
     def _persist_group(self, group: ShareGroup) -> None:
-        self._append(group.group_id, [self._group_record(group)])
+        """Write, as one batch on the group's `__consumer_offsets` partition, the group's
+        records that changed since last written: tombstones first, a member's current
+        assignment, target and metadata in that order, then the group's target epoch,
+        initialized topics and epoch (as Kafka writes a leave and a deletion), then the
+        records written anew (`_group_records`)."""
+        written = self._group_written.get(group.group_id, {})
+        wanted = self._group_records(group)
+        rank = {group_records.CURRENT_MEMBER_ASSIGNMENT: 0, group_records.TARGET_ASSIGNMENT_MEMBER: 1, group_records.MEMBER_METADATA: 2,
+                group_records.TARGET_ASSIGNMENT_METADATA: 3, group_records.STATE_PARTITION_METADATA: 4, group_records.GROUP_METADATA: 5}
+
+        def tombstone_order(key: bytes) -> tuple[bool, str, int]:
+            parsed = group_records.parse_key(key)
+            assert parsed is not None
+            return parsed.member_id is None, parsed.member_id or "", rank[parsed.record_type]
+
+        gone = sorted((key for key in written if key not in wanted), key=tombstone_order)
+        changes: list[KeyValue] = [(key, None) for key in gone]
+        changes += [(key, value) for key, value in wanted.items() if written.get(key) != value]
+        if not changes:
+            return
+        self._offsets_log().append(group.group_id, changes, self.wall_clock_ms())
+        if wanted:
+            self._group_written[group.group_id] = wanted
+        else:
+            self._group_written.pop(group.group_id, None)
 
     def _persist_partition(self, key: PartitionKey, initialize: bool = False) -> None:
         """Persist the share-partition as it is now; an update that would change nothing is not written."""
@@ -493,6 +658,7 @@ class ShareCoordinator:
             elif changed:
                 member.assignment = self._subscribed(group.target.get(member_id, {}), member.subscribed_topic_names)
             self._initialize(group)
+            self._persist_group(group)
         except KafkaError as exc:
             return exc.code, None, None
         self._arm_session(group, member)
@@ -507,14 +673,13 @@ class ShareCoordinator:
         return {topic_id: partitions for topic_id, partitions in assignment.items() if topic_id in ids}
 
     def _update(self, group: ShareGroup, changed: bool) -> None:
-        """Bump the group epoch (persisted) when the membership, a subscription or the
-        assignable partitions changed, then recompute the target assignment if it lags and
-        the assignment interval has passed since the last."""
+        """Bump the group epoch when the membership, a subscription or the assignable
+        partitions changed, then recompute the target assignment if it lags and the
+        assignment interval has passed since the last (the caller persists the group)."""
         assignable = self._assignable(group)
         if changed or assignable != group.assignable:
             group.group_epoch += 1
             group.assignable = assignable
-            self._persist_group(group)
         if group.assignment_epoch >= group.group_epoch:
             return
         now = self.timers.now()
@@ -527,6 +692,8 @@ class ShareCoordinator:
         group.target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions)
         group.assignment_epoch = group.group_epoch
         group.assigned_at = now
+        # Kafka stamps an assignment its assignor made; a group without members needs none.
+        group.assignment_timestamp_ms = self.wall_clock_ms() if group.members else 0
 
     def _assignable(self, group: ShareGroup) -> dict[bytes, list[int]]:
         """The subscribed topics' partitions whose share state is initialized, by topic id."""
@@ -542,16 +709,11 @@ class ShareCoordinator:
     def _initialize(self, group: ShareGroup) -> None:
         """InitializeShareGroupState for the subscribed partitions not yet initialized: they
         become assignable from the group's next heartbeat (their start offsets are still
-        chosen at the first fetch, by share.auto.offset.reset)."""
-        added = False
+        chosen at the first fetch, by share.auto.offset.reset; the caller persists the group)."""
         for name in group.subscribed_topics():
             info = self.storage.topic(name)
             if info is not None:
-                known = group.initialized.setdefault(info.topic_id, set())
-                added = added or len(known) < info.partitions
-                known.update(range(info.partitions))
-        if added:
-            self._persist_group(group)
+                group.initialized.setdefault(info.topic_id, set()).update(range(info.partitions))
 
     def _arm_session(self, group: ShareGroup, member: ShareMember) -> None:
         Timers.cancel(member.session_timer)
@@ -567,12 +729,15 @@ class ShareCoordinator:
                 log.warning("could not remove member %s of share group %s: %s", member.member_id, group.group_id, exc)
 
     def _remove_member(self, group: ShareGroup, member: ShareMember) -> None:
+        """The member leaves or is fenced: its target goes with it (Kafka tombstones it in the same batch)."""
         Timers.cancel(member.session_timer)
         del group.members[member.member_id]
+        group.target.pop(member.member_id, None)
         self.release_member(group.group_id, member.member_id)
         for session in self.sessions.of_member(group.group_id, member.member_id):
             self.sessions.close(session.node_id, group.group_id, member.member_id)
         self._update(group, changed=True)
+        self._persist_group(group)
 
     def release_member(self, group_id: str, member_id: str, only: Collection[tuple[bytes, int]] | None = None) -> None:
         """Release what the member holds: of every share-partition of the group, or `only` of
@@ -1037,9 +1202,17 @@ class ShareCoordinator:
                 partition.reset_start(0)
             self._written.pop((group_id, topic_id, index), None)
             written.append(self._partition_record((group_id, topic_id, index), None)[0])
+        if group_id in self._legacy:
+            written.append((json.dumps(["group", group_id]).encode(), None))
+            self._legacy.discard(group_id)
+        if written:
+            self._append(group_id, written)
         group.dead = True
-        written.append(self._group_record(group))
-        self._append(group_id, written)
+        try:
+            self._persist_group(group)
+        except KafkaError:
+            group.dead = False
+            raise
         del self.groups[group_id]
         return ErrorCode.NONE
 

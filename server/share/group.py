@@ -78,6 +78,8 @@ class ShareGroup:
     # The target assignment computed at `assignment_epoch`, by member id, and when (clock seconds).
     target: dict[str, Assignment] = field(default_factory=dict)
     assigned_at: float | None = None
+    # The wall-clock time of that computation, as its record keeps it (0: none, or without the assignor).
+    assignment_timestamp_ms: int = 0
     dead: bool = False
 
     @property
