@@ -8,6 +8,7 @@ Layout of a log directory (Kafka's, so its tools can read the partitions):
   log-start-offset-checkpoint               Kafka's (OffsetCheckpointFile.java): moved by DeleteRecords
   cleaner-offset-checkpoint                 Kafka's: where each compacted log's dirty section starts
   recovery-point-offset-checkpoint          Kafka's: below each offset the partition is fsynced (storage/log.py)
+  .kafka_cleanshutdown                      Kafka's: the directory was closed cleanly (`Storage.close`, `_load`)
   <topic>-<partition>.<uuid>-delete/        Kafka's: a deleted topic's partition, removed after file.delete.delay.ms
   <topic>-<partition>.<uuid>-future/        Kafka's: a partition on its way here (storage/relocation.py)
 The topic file sits beside, not inside, the partition directories: Kafka's
@@ -52,6 +53,11 @@ _LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 _CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
 _RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 _META_PROPERTIES = "meta.properties"
+# Kafka's CleanShutdownFileHandler: written last at a clean shutdown, removed first at start-up.
+_CLEAN_SHUTDOWN = ".kafka_cleanshutdown"
+# Its content (CleanShutdownFileHandler.Content, as Kafka's Json writes it): Ottla has no broker
+# epoch, so the one Kafka's LogManager.shutdown() writes without one.
+_CLEAN_SHUTDOWN_CONTENT = b'{"version":0,"brokerEpoch":-1}'
 # Kafka's LocalLog.DeleteDirSuffix: a deleted topic's partition directory waiting out file.delete.delay.ms.
 _DELETE_DIR_SUFFIX = "-delete"
 # Kafka's Topic.validate: legal characters and the 249-character limit.
@@ -251,6 +257,9 @@ class Storage:
         if len({os.path.abspath(path) for path in self.log_dirs}) != len(self.log_dirs):
             raise ValueError(f"a log directory is named twice in {[str(path) for path in self.log_dirs]}")
         self.directory_ids: dict[pathlib.Path, bytes] = {}
+        # While `_load` runs, the log directories whose clean-shutdown marker it found (Kafka's
+        # hadCleanShutdownFlags): their partitions load as after a clean shutdown, not those created later.
+        self._cleanly_shut_down: set[pathlib.Path] = set()
         # Failed directories, and the partitions that were in them (offline until a restart).
         self.offline_dirs: set[pathlib.Path] = set()
         self._offline: dict[tuple[str, int], pathlib.Path | None] = {}
@@ -343,7 +352,12 @@ class Storage:
     def _load(self, meta_properties: Mapping[str, str]) -> None:
         """Read the topics; first remove, in every directory, what a crash or a restart left
         for deletion (Kafka's LogManager does the same with `-delete` directories) and
-        interrupted replacements, and note where each partition and future log is."""
+        interrupted replacements, and note where each partition and future log is.
+
+        A directory's clean-shutdown marker is removed, durably, before any of its logs is
+        opened (Kafka's LogManager.loadLogs deletes it first): a crash at any time
+        after this start must find the directory unclean. Its partitions then load as after a
+        clean shutdown (PartitionLog's `clean_shutdown`)."""
         assert self.data_dir is not None
         for log_dir in self.log_dirs:
             if not log_dir.is_dir():
@@ -351,6 +365,10 @@ class Storage:
                 log_dir.mkdir(parents=True)
                 fsync_directory(log_dir.parent)
             self.locks.take(log_dir)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(log_dir / _CLEAN_SHUTDOWN)
+                fsync_directory(log_dir)
+                self._cleanly_shut_down.add(log_dir)
             self.directory_ids[log_dir] = _directory_id(log_dir, meta_properties)
             stat = log_dir.stat()
             self._identities[log_dir] = (stat.st_dev, stat.st_ino)
@@ -386,6 +404,7 @@ class Storage:
                     self.alter_log_dir(key[0], key[1], future.parent)
         self._found.clear()
         self._found_futures.clear()
+        self._cleanly_shut_down.clear()
         self._forget_stale_recovery_points()
         # The log start and cleaner checkpoints forget partitions no topic holds too (a crash
         # after a deletion's topic file went, before they forgot it): a topic created again
@@ -469,6 +488,7 @@ class Storage:
             flusher=self._flusher,
             recovery_point=self._checkpointed_recovery.get(checkpointed, {}).get(key, 0) if checkpointed is not None else 0,
             producer_expiration_ms=self._producer_expiration_ms,
+            clean_shutdown=checkpointed in self._cleanly_shut_down,
         )
         if log_dir is not None:
             log.on_storage_error = lambda: self.fail_log_dir(log_dir)
@@ -1289,7 +1309,11 @@ class Storage:
         its log's end); the storage is unusable afterwards. A move under way is left as its
         `-future` directory, for the next open to start again. Topic files being written on
         another thread are waited for, so the next open finds them whole, and deletions' file
-        work is done, so that no deleted topic comes back."""
+        work is done, so that no deleted topic comes back. Last, each directory still online
+        gets its clean-shutdown marker, after its checkpoints, as Kafka's LogManager.shutdown
+        writes it once a directory's logs are flushed and closed and its checkpoints written: a
+        failed fsync (a rolled segment's on the flusher, found by the log's close) takes the
+        directory offline, and without a marker it is recovered at the next open as after a crash."""
         with self._writes_done:
             self._closed = True
             self._writes_done.wait_for(lambda: self._writing == 0)
@@ -1297,15 +1321,17 @@ class Storage:
             deletion.run()
             self.finish_deletion(deletion)
         self._moves.clear()
-        for log in self._logs.values():
+        for log in list(self._logs.values()):  # a failed fsync found here takes a directory offline
             log.close()
         if self._flusher is not None:
             self._flusher.close()
+            self._write_checkpoints()  # a directory whose checkpoint fails goes offline: no marker there
             with self._checkpoint_lock:
                 final = self._recovery_points()
             for log_dir, points in final.items():
                 try:
                     _write_checkpoint(log_dir / _RECOVERY_POINT_CHECKPOINT, points)
+                    replace_file(log_dir / _CLEAN_SHUTDOWN, _CLEAN_SHUTDOWN_CONTENT)
                 except OSError:
                     pass  # every segment after the last checkpointed point is recovered at the next open
         self._logs.clear()

@@ -11,7 +11,8 @@ updated after, as Kafka's UnifiedLog.analyzeAndValidateProducerState does. It is
 to `<offset>.snapshot` at each roll and at close, and rebuilt on open from the newest
 snapshot not past the log end plus a replay of the batch headers after it
 (ProducerStateManager.truncateAndReload), in Kafka's binary form (storage/producer_snapshot.py);
-the aborted transactions below the snapshot come from the `.txnindex` files.
+the aborted transactions below the snapshot come from the `.txnindex` files. After a clean
+shutdown that left no snapshot, as in Kafka, nothing is replayed: the producers are forgotten.
 
 Durability at a roll (Kafka's UnifiedLog.roll and its `flush-log` job): the old segment is
 sealed and the snapshot written without fsync, and their fsyncs (then the directory's) are
@@ -21,7 +22,8 @@ is known durable: it moves when the worker reports a rolled segment synced, and 
 end at each flush (flush.messages, flush.ms) and at close; the storage checkpoints it
 (Kafka's recovery-point-offset-checkpoint). On load every segment holding offsets at or
 past it is recovered from its start, not only the active one (Kafka's LogLoader), and a
-torn tail cut from a sealed segment takes the later segments with it.
+torn tail cut from a sealed segment takes the later segments with it; none is after a clean
+shutdown (the storage's `.kafka_cleanshutdown` marker), as in Kafka.
 
 Directory entries: a file's fsync does not make its name durable, its directory's fsync does.
 The partition's directory is fsynced wherever Kafka fsyncs it: after a new segment's files
@@ -165,6 +167,7 @@ class PartitionLog:
         flusher: Flusher | None = None,
         recovery_point: int = 0,
         producer_expiration_ms: int | None = None,
+        clean_shutdown: bool = False,
     ) -> None:
         """`directory=None` keeps the log in memory. `log_start_offset`,
         `first_dirty_offset` and `recovery_point` are the checkpointed values;
@@ -172,7 +175,9 @@ class PartitionLog:
         `topic_partition` ("<topic>-<index>") names the partition in record errors.
         `flusher` takes a roll's fsyncs off the caller's thread; without one they happen in `roll`.
         `producer_expiration_ms` (producer.id.expiration.ms) drops the producers a snapshot
-        holds that are expired when it is loaded; None keeps them all."""
+        holds that are expired when it is loaded; None keeps them all. `clean_shutdown`: the log
+        directory held Kafka's clean-shutdown marker (storage/engine.py), so every file was
+        fsynced at the last close and load skips what only a crash needs (`_load`)."""
         self.directory = directory
         self._config = config
         self.topic_partition = topic_partition
@@ -200,7 +205,7 @@ class PartitionLog:
         self.on_storage_error: Callable[[], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._load()
+            self._load(clean_shutdown)
             if self.segments and log_start_offset > self.segments[-1].next_offset:
                 self._start_afresh_at(log_start_offset)
         if not self.segments:
@@ -219,7 +224,7 @@ class PartitionLog:
             config.random_segment_jitter(),
         )
 
-    def _load(self) -> None:
+    def _load(self, clean_shutdown: bool) -> None:
         """Open existing segments; recover the active one (its tail may be torn), and from
         its start every sealed one holding offsets at or past the recovery point (its roll's
         fsync may not have happened) or missing an index. A sealed segment with a torn tail
@@ -231,7 +236,13 @@ class PartitionLog:
         recovery point is its end); otherwise, as Kafka after an unclean shutdown, from its
         start (pages lost before that entry read back as zeros), and what was read is marked
         unsynced: it may be in the page cache alone, and the recovery point must not pass it
-        before an fsync."""
+        before an fsync.
+
+        After a `clean_shutdown` every segment was fsynced at close, so none is recovered from
+        its start for lying past the recovery point (Kafka's LogLoader with hadCleanShutdown):
+        the recovery point stays where it was checkpointed, and a crash later recovers from
+        there. A missing index is rebuilt all the same, and the active segment is still
+        checked from its last index entry, which is how its end is found."""
         assert self.directory is not None
         # One listing per partition: thousands of partitions must open in well under a second.
         names = set(os.listdir(self.directory))
@@ -249,7 +260,7 @@ class PartitionLog:
         for slot, segment in enumerate(self.segments[:-1]):
             base, next_offset = segment.base_offset, segment.next_offset
             indexes_missing = not {f"{base:020d}.index", f"{base:020d}.timeindex"} <= names
-            if not indexes_missing and next_offset <= self._recovery_point:
+            if not indexes_missing and (clean_shutdown or next_offset <= self._recovery_point):
                 continue
             if segment.recover(from_start=True):
                 for later in self.segments[slot + 1 :]:
@@ -262,10 +273,10 @@ class PartitionLog:
         if self.segments:
             active = self.segments[-1]
             active.recover()
-            if active.next_offset != self._recovery_point:
+            if not clean_shutdown and active.next_offset != self._recovery_point:
                 active.recover(from_start=True)
                 active.mark_unsynced()
-            self._load_producer_state(names)
+            self._load_producer_state(names, clean_shutdown)
             self._sync_txn_indexes(names)
 
     def _start_afresh_at(self, log_start_offset: int) -> None:
@@ -293,15 +304,27 @@ class PartitionLog:
         assert self.directory is not None
         return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
-    def _load_producer_state(self, names: set[str]) -> None:
+    def _load_producer_state(self, names: set[str], clean_shutdown: bool) -> None:
         """The newest readable snapshot at or below the log end, less its producers expired by
         now (ProducerStateManager.loadFromSnapshot; the batches replayed after it are kept until
         the periodic expiry, as there), with the aborted transactions the `.txnindex` files hold
         below it, then the batches after it; snapshots past the end (a torn tail was cut) or
-        unreadable (Kafka's CorruptSnapshotException: torn, or an earlier Ottla's JSON) are deleted."""
+        unreadable (Kafka's CorruptSnapshotException: torn, or an earlier Ottla's JSON) are deleted.
+
+        After a `clean_shutdown` that left no snapshot at all, nothing is replayed: the state
+        starts empty, the aborted transactions aside (the `.txnindex` files are their record),
+        and empty snapshots are written where Kafka's UnifiedLog.rebuildProducerState writes
+        them (reloadFromCleanShutdown), so that a crash later does not rebuild from the log
+        the producers this start forgot."""
         end = self.log_end_offset
+        snapshots = self._snapshot_offsets(names)
+        if clean_shutdown and not snapshots:
+            self._load_aborted_below(end, names)
+            if self.segments[0].base_offset < end:
+                self._take_empty_snapshots(end)
+            return
         start = self.segments[0].base_offset
-        for offset in reversed(self._snapshot_offsets(names)):
+        for offset in reversed(snapshots):
             path = self._snapshot_path(offset)
             if offset <= end:
                 try:
@@ -314,11 +337,7 @@ class PartitionLog:
                     start = self._snapshot_offset = offset
                     break
             path.unlink()
-        for segment in self.segments:
-            txn_index = self._txn_index_path(segment)
-            if segment.base_offset < start and txn_index.name in names:
-                entries = txn_index_entries(txn_index.read_bytes())
-                self.producer_state.aborted.extend(entry for entry in entries if entry.last_offset < start)
+        self._load_aborted_below(start, names)
         for segment in self.segments:
             if segment.next_offset <= start:
                 continue
@@ -329,6 +348,24 @@ class PartitionLog:
                 emptied = header.is_control and header.records_count == 0
                 marker = end_txn_marker(segment.file.pread(header.size, position)) if header.is_control and not emptied else None
                 self.producer_state.record(header, header.next_offset, marker)
+
+    def _load_aborted_below(self, start: int, names: set[str]) -> None:
+        """Add to the producer state the aborted transactions the `.txnindex` files hold below `start`."""
+        for segment in self.segments:
+            txn_index = self._txn_index_path(segment)
+            if segment.base_offset < start and txn_index.name in names:
+                entries = txn_index_entries(txn_index.read_bytes())
+                self.producer_state.aborted.extend(entry for entry in entries if entry.last_offset < start)
+
+    def _take_empty_snapshots(self, end: int) -> None:
+        """Kafka's rebuildProducerState after a clean shutdown without snapshots: a snapshot of
+        the empty state at the base offsets of the last two segments and at the log end, fsynced,
+        none at 0 (ProducerStateManager.takeSnapshot writes past its last snapshot offset only,
+        0 before any)."""
+        offsets = {segment.base_offset for segment in self.segments[-2:] if segment.base_offset > 0} | {end}
+        for offset in sorted(offsets):
+            replace_file(self._snapshot_path(offset), encode_snapshot(self.producer_state))
+        self._snapshot_offset = end
 
     def _take_snapshot(self, sync: bool = True) -> pathlib.Path | None:
         """Kafka's ProducerStateManager.takeSnapshot, at roll and close; skipped when

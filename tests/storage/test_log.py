@@ -327,8 +327,10 @@ def test_flush_policy_by_messages_and_time(tmp_path: pathlib.Path, monkeypatch: 
     # Close fsyncs the unsynced log and each final time index entry (Kafka's LogSegment.close),
     # and writes each partition's producer state snapshot (.snapshot.tmp, then renamed, then
     # the directory fsynced so that the rename survives a power loss), then the directory's
-    # recovery-point-offset-checkpoint, written the same way.
+    # recovery-point-offset-checkpoint, written the same way, and last its clean-shutdown marker.
     assert sorted(synced) == sorted([
+        f"{tmp_path.name}/",
+        f"{tmp_path.name}/.tmp",
         f"{tmp_path.name}/",
         f"{tmp_path.name}/.tmp",
         "default-0/",
