@@ -157,9 +157,8 @@ async def _create_then_answer(
 
 async def _create_in_steps(storage: Storage, names: list[str], partitions: int) -> list[Any]:
     """Each name reserved, their files written on a thread and the topics opened: for each,
-    None or the KafkaError that refused it. A name taken but not yet a topic (a CreateTopics
-    writing its files) is LEADER_NOT_AVAILABLE: Kafka's answer for a topic whose creation is
-    under way, which the client asks about again."""
+    None or the KafkaError that refused it (a name taken but not yet a topic, another request
+    writing its files, is TOPIC_ALREADY_EXISTS, which `_refused` answers as unknown)."""
     outcomes: dict[str, Any] = {}
     reserved: list[TopicInfo] = []
     siblings: list[str] = []  # one request's names never collide with each other (Storage.check_name_free)
@@ -172,8 +171,7 @@ async def _create_in_steps(storage: Storage, names: list[str], partitions: int) 
                 reserved.append(info)
             siblings.append(name)
         except KafkaError as exc:
-            taken = exc.code == ErrorCode.TOPIC_ALREADY_EXISTS and storage.topic(name) is None
-            outcomes[name] = KafkaError(ErrorCode.LEADER_NOT_AVAILABLE) if taken else exc
+            outcomes[name] = exc
     if reserved:
         for info, outcome in zip(reserved, await write_and_open(storage, reserved)):
             if isinstance(outcome, KafkaError):
@@ -291,10 +289,13 @@ def _requested_topic(
 def _refused(error: KafkaError) -> ErrorCode:
     """What Metadata answers for a topic whose auto-creation was refused. Kafka's broker hands
     the creation to its controller and answers UNKNOWN_TOPIC_OR_PARTITION whatever the
-    controller then says (DefaultAutoTopicCreationManager.sendCreateTopicRequest), so a legal
-    name colliding with an existing topic's (INVALID_TOPIC from the controller: illegal names
-    were answered before) stays unknown; our own refusals (a full or failed disk) are told."""
-    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if error.code == ErrorCode.INVALID_TOPIC else error.code
+    controller then says (DefaultAutoTopicCreationManager.createTopics; one already in flight
+    is not sent again, unknown all the same), so a legal name colliding with an existing
+    topic's (INVALID_TOPIC from the controller: illegal names were answered before) or taken by
+    a creation under way (TOPIC_ALREADY_EXISTS) stays unknown, never LEADER_NOT_AVAILABLE; our
+    own refusals (a full or failed disk) are told."""
+    unknown = (ErrorCode.INVALID_TOPIC, ErrorCode.TOPIC_ALREADY_EXISTS)
+    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if error.code in unknown else error.code
 
 
 def _topic_entry(context: RequestContext, info: TopicInfo) -> MetadataResponseMetadataResponseTopic:
