@@ -112,8 +112,15 @@ class ConsumerGroup:
     # Kafka's lastResolvedRegularExpressionRefreshTimeMs, read back from the records at load).
     regex_topics_version: int = -1
     regex_resolved_ms: int = 0
-    # What the subscribed topics looked like at the last epoch bump: name -> (id, partitions).
+    # What the subscribed topics looked like when last taken: name -> (id, partitions).
     subscription_metadata: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    # The MetadataHash of the last group epoch record: a heartbeat that takes the subscribed
+    # topics again bumps the epoch when their hash is another (ModernGroup.metadataHash).
+    metadata_hash: int = 0
+    # Whether the next heartbeat takes the subscribed topics again even if none changed since
+    # `subscription_metadata`: a group new or loaded has never taken them
+    # (ModernGroup.hasMetadataExpired with its refresh deadline unset).
+    metadata_expired: bool = True
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(default_factory=dict)
     # The length of Kafka's members hash table (ModernGroup's TimelineHashMap, created for 0
     # entries), which with the insertion order decides the order Kafka lists members in.

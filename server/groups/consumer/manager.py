@@ -250,7 +250,7 @@ class ConsumerGroupManager:
                 return
             group = self.groups[key.group_id] = ConsumerGroup(key.group_id)
         if kind == records.GROUP_METADATA:
-            group.group_epoch = records.parse_group_metadata_value(value or b"")
+            group.group_epoch, group.metadata_hash = records.parse_group_metadata_value(value or b"")
         elif kind == records.TARGET_ASSIGNMENT_METADATA:
             group.assignment_epoch, group.assignment_timestamp_ms = (0, 0) if value is None else records.parse_target_assignment_metadata_value(value)
         elif kind == records.TARGET_ASSIGNMENT_MEMBER:
@@ -289,13 +289,16 @@ class ConsumerGroupManager:
 
     def on_loaded(self, owned: Callable[[str], bool] = lambda group_id: True) -> None:
         """Every loaded member (of the groups `owned` picks) must heartbeat within the session
-        timeout, and one still revoking revoke within its rebalance timeout; the subscribed
-        topics are taken as they are now, so a load alone bumps no epoch."""
+        timeout, and one still revoking revoke within its rebalance timeout. A load alone bumps
+        no epoch, but the next heartbeat compares the subscribed topics' hash with the one
+        replayed (GroupMetadataManager.consumerGroupHeartbeat: a loaded group's metadata has
+        expired), so a topic resized or recreated while the broker was down moves the target."""
         for group in self.groups.values():
             if not owned(group.group_id):
                 continue
             group.update_state()
             group.subscription_metadata = self._subscription_metadata(group)
+            group.metadata_expired = True
             for member in group.members.values():
                 self._arm_session(group, member)
                 self._arm_rebalance(group, member)  # one loaded while revoking, as onLoaded schedules it
@@ -486,17 +489,20 @@ class ConsumerGroupManager:
         out += self._drop_unused_regexes(staged)
         if staged.preferred_assignor(self.config.assignors[0], self.config.assignors) != assignor_before:
             bump = True  # GroupMetadataManager.hasPreferredServerAssignorChanged
-        # Kafka recomputes the subscribed topics' metadata only when the epoch is bumped anyway
-        # or a subscribed topic changed since (ConsumerGroup.hasMetadataExpired): a member
-        # leaving a regex for one not resolved yet does not bump it, the resolution does.
-        if bump or self._subscribed_topic_changed(group):
-            metadata_now = self._subscription_metadata(staged)
-            if metadata_now != staged.subscription_metadata:
-                staged.subscription_metadata = metadata_now
+        # Kafka takes the subscribed topics' metadata again only when the epoch is bumped anyway,
+        # the group is new or loaded, or a subscribed topic changed since
+        # (ConsumerGroup.hasMetadataExpired), and bumps the epoch when their hash is not the
+        # group's (updateSubscriptionMetadata): a member leaving a regex for one not resolved
+        # yet does not bump it, the resolution does.
+        if bump or staged.metadata_expired or self._subscribed_topic_changed(group):
+            staged.subscription_metadata = self._subscription_metadata(staged)
+            staged.metadata_expired = False
+            if _metadata_hash(staged.subscription_metadata, self.config.broker_rack) != staged.metadata_hash:
                 bump = True
         if bump:
             staged.group_epoch += 1
-            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch, _metadata_hash(staged.subscription_metadata, self.config.broker_rack))))
+            staged.metadata_hash = _metadata_hash(staged.subscription_metadata, self.config.broker_rack)
+            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch, staged.metadata_hash)))
         if staged.group_epoch > staged.assignment_epoch and self._may_assign(staged, now):
             # The assignor sees the members as Kafka's TargetAssignmentBuilder is given them: the
             # group's map before this heartbeat, then a member new to it.
@@ -633,7 +639,8 @@ class ConsumerGroupManager:
         # The hash of what the members staying subscribe to (computeSubscribedTopicNamesWithoutDeletedMembers).
         staying = self._subscription_metadata(replace(group, members={m_id: m for m_id, m in group.members.items() if m_id not in leaving},
                                                       resolved_regexes={r: t for r, t in group.resolved_regexes.items() if r not in unused}))
-        out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, _metadata_hash(staying, self.config.broker_rack))))
+        staying_hash = _metadata_hash(staying, self.config.broker_rack)
+        out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, staying_hash)))
         emptied = len({m.member_id for m in members}) == len(group.members)
         if emptied:
             # Nobody left to assign to: the empty target is at the new epoch, and the next
@@ -646,6 +653,7 @@ class ConsumerGroupManager:
         for regex in unused:
             del group.resolved_regexes[regex]
         group.group_epoch += 1
+        group.metadata_hash = staying_hash
         if emptied:
             group.assignment_epoch, group.assignment_timestamp_ms = group.group_epoch, 0
         group.subscription_metadata = self._subscription_metadata(group)
@@ -887,9 +895,10 @@ class ConsumerGroupManager:
             group.put_member(member)
             group.target[member.member_id] = assigned
         group.subscription_metadata = self._subscription_metadata(group)
+        group.metadata_hash = _metadata_hash(group.subscription_metadata, self.config.broker_rack)
         group.update_state()
         out: list[KeyValue] = [(records.member_key(records.MEMBER_METADATA, group_id, m.member_id), records.member_metadata_value(m.metadata)) for m in group.members.values()]
-        out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id, _metadata_hash(group.subscription_metadata, self.config.broker_rack))))
+        out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id, group.metadata_hash)))
         out += [(records.member_key(records.TARGET_ASSIGNMENT_MEMBER, group_id, m_id), records.target_assignment_member_value(a)) for m_id, a in group.target.items()]
         out.append((records.group_key(records.TARGET_ASSIGNMENT_METADATA, group_id), records.target_assignment_metadata_value(generation_id, self.wall_clock_ms())))
         out += [(records.member_key(records.CURRENT_MEMBER_ASSIGNMENT, group_id, m.member_id), records.current_assignment_value(m.current, self._assigned_order(group, m, m.current.assigned)))
@@ -959,9 +968,10 @@ class ConsumerGroupManager:
                                for regex, topics in resolved.items()]
         topics_changed = any(group.resolved_regexes.get(regex, ()) != topics for regex, topics in resolved.items())
         metadata_now = self._subscription_metadata(replace(group, resolved_regexes={**group.resolved_regexes, **resolved}))
-        bump = topics_changed or metadata_now != group.subscription_metadata
+        hash_now = _metadata_hash(metadata_now, self.config.broker_rack)
+        bump = topics_changed or hash_now != group.metadata_hash
         if bump:
-            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, _metadata_hash(metadata_now, self.config.broker_rack))))
+            out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, hash_now)))
         try:
             self.log.append(group.group_id, out, now_ms)
         except KafkaError as exc:
@@ -973,6 +983,8 @@ class ConsumerGroupManager:
         if bump:
             group.group_epoch += 1
             group.subscription_metadata = metadata_now
+            group.metadata_hash = hash_now
+            group.metadata_expired = False
             group.update_state()
 
     @staticmethod

@@ -254,10 +254,13 @@ def group_metadata_value(epoch: int, metadata_hash: int = 0) -> bytes:
     return writer.uvarint(1).uvarint(0).uvarint(8).int64(metadata_hash).done(tagged=1)
 
 
-def parse_group_metadata_value(data: bytes | memoryview) -> int:
+def parse_group_metadata_value(data: bytes | memoryview) -> tuple[int, int]:
+    """(group epoch, MetadataHash); the hash is 0 when the record has none."""
     reader = _Reader(data)
     reader.value_version()
-    return reader.int32()
+    epoch = reader.int32()
+    hashed = reader.tagged_fields().get(0) if reader.position < len(reader.data) else None
+    return epoch, _Reader(hashed).int64() if hashed is not None and len(hashed) == 8 else 0
 
 
 def member_metadata_value(member: MemberMetadata) -> bytes:

@@ -24,8 +24,10 @@ The initial rebalance delay (`streams.initial.rebalance.delay.ms`, group config;
 group (new, or emptied) arms a timer for the group (if none is armed); while it is armed no
 target is computed and every member is reconciled toward an empty target at the assignment
 epoch, answered ASSIGNMENT_DELAYED; when it fires, the target is computed at once if the group
-still has members (GroupMetadataManager.computeDelayedTargetAssignment), and members take it
-at their next heartbeats.
+still has members and a heartbeat configured its topology since the group was created
+(GroupMetadataManager.computeDelayedTargetAssignment), and members take it at their next
+heartbeats; otherwise (a new group only its first member's join reached) the next heartbeat
+computes it, in the batch of its own records.
 """
 
 from __future__ import annotations
@@ -570,17 +572,21 @@ class StreamsGroupManager:
 
     def _assign_delayed(self, group_id: str) -> None:
         """computeDelayedTargetAssignment: the target at the group epoch, once the initial
-        delay ended, unless the group has no members left (or the assignment interval still
-        runs, as maybeUpdateStreamsTargetAssignment checks it); stored as a heartbeat's."""
+        delay ended, with the topology as the last heartbeat configured it, unless the group has
+        no members left, no heartbeat configured its topology since the one that created the
+        group (Kafka's configured topology lives on the object that heartbeat made, which
+        replaying its records replaces: "configured topology is not present", so the next
+        heartbeat computes the target, in its own batch), or the assignment interval still runs
+        (as maybeUpdateStreamsTargetAssignment checks it); stored as a heartbeat's."""
         self.initial_delays.pop(group_id, None)
         group = self.groups.get(group_id)
-        if group is None or not group.members or group.topology is None or group.group_epoch <= group.assignment_epoch:
+        configured = self.configured.get(group_id)
+        if group is None or not group.members or configured is None or group.group_epoch <= group.assignment_epoch:
             return
         now = self.wall_clock_ms()
         if not self._may_assign(group, now):
             return
         staged = _stage(group)
-        configured = self.configured.get(group_id) or configure(group.topology, self._partitions)
         out = self._compute_target(staged, configured, now)
         try:
             self.log.append(group_id, out, now)
