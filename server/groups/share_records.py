@@ -174,9 +174,11 @@ def parse_key(data: bytes | memoryview) -> RecordKey | None:
 
 
 def member_metadata_value(member: MemberMetadata) -> bytes:
+    """Kafka keeps the subscribed names as a set and writes them sorted (String order: by UTF-16 unit)."""
     writer = _Writer(0).compact_string(member.rack_id).compact_string(member.client_id).compact_string(member.client_host)
-    writer.uvarint(len(member.subscribed_topic_names) + 1)
-    for name in member.subscribed_topic_names:
+    names = sorted(set(member.subscribed_topic_names), key=lambda name: name.encode("utf-16-be"))
+    writer.uvarint(len(names) + 1)
+    for name in names:
         writer.compact_string(name)
     return writer.done()
 
@@ -192,11 +194,11 @@ def group_metadata_value(epoch: int, metadata_hash: int) -> bytes:
     return _Writer(0).int32(epoch).int64(metadata_hash).done()
 
 
-def parse_group_metadata_value(data: bytes | memoryview) -> int:
-    """The group epoch (the metadata hash is not kept: see the share coordinator)."""
+def parse_group_metadata_value(data: bytes | memoryview) -> tuple[int, int]:
+    """(group epoch, metadata hash)."""
     reader = _Reader(data)
     reader.value_version()
-    return reader.int32()
+    return reader.int32(), reader.int64()
 
 
 def target_assignment_metadata_value(assignment_epoch: int, timestamp_ms: int) -> bytes:

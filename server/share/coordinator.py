@@ -36,6 +36,7 @@ from ottla.server.coordinator import (
     OFFSETS, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, KeyValue, RecordFormatError, Timers, now_epoch_ms,
 )
 from ottla.server.groups import share_records as group_records
+from ottla.server.java_hashing import default_capacity, java_order, kafka_group_hash, kafka_topic_hash_on_rack, uuid_hash
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.records import (
@@ -81,6 +82,8 @@ class ShareConfig:
     # `__consumer_offsets`, where each group's own records go, as the group coordinator creates it.
     offsets_partitions: int = 50
     offsets_topic_configs: Mapping[str, str] | None = None
+    # broker.rack: the rack of every partition's replica, which a group's metadata hash covers.
+    broker_rack: str | None = None
 
     @classmethod
     def from_broker(cls, config: Any) -> ShareConfig:
@@ -99,6 +102,7 @@ class ShareConfig:
             state_topic_configs=SHARE_GROUP_STATE.configs(config.value),
             offsets_partitions=config.value(OFFSETS.partitions_setting),
             offsets_topic_configs=OFFSETS.configs(config.value),
+            broker_rack=config.value("broker.rack"),
         )
 
 
@@ -154,6 +158,8 @@ class ShareCoordinator:
         # Each group's records in `__consumer_offsets` as last written or replayed (key: value):
         # a change writes only the records it changes (`_persist_group`).
         self._group_written: dict[str, dict[bytes, bytes]] = {}
+        # The groups whose last write of their records failed: their next heartbeat writes them.
+        self._unwritten: set[str] = set()
         # The groups whose state Ottla last wrote as one JSON record in the state log (before
         # it wrote Kafka's records): their deletion tombstones that record too.
         self._legacy: set[str] = set()
@@ -348,7 +354,7 @@ class ShareCoordinator:
             group = self.groups[group_id] = ShareGroup(group_id)
         self._group_written.setdefault(group_id, {})[key] = bytes(value)
         if record_type == group_records.GROUP_METADATA:
-            group.group_epoch = group_records.parse_group_metadata_value(value)
+            group.group_epoch, group.metadata_hash = group_records.parse_group_metadata_value(value)
         elif record_type == group_records.STATE_PARTITION_METADATA:
             # Topics still initializing (Kafka's InitializeShareGroupState under way) are
             # initialized again at the next heartbeat.
@@ -466,13 +472,18 @@ class ShareCoordinator:
         self._state_log().load(replay)
         return found
 
-    def _group_records(self, group: ShareGroup) -> dict[bytes, bytes]:
+    def _group_records(self, group: ShareGroup, initializing: Mapping[bytes, set[int]] | None = None,
+                       deleting: bool = False) -> dict[bytes, bytes]:
         """The group's records as they stand, in the order Kafka's heartbeat writes them
         (members, epoch, targets, target epoch, current assignments, initialized topics);
         none for a deleted group. Each topic holding share-partitions is an initialized
-        topic, with the partitions initialized of it (none for one only fetched from). The
-        metadata hash is 0 (README deviations). The target epoch is written once an assignment
-        was computed, the initialized topics once there are some; either stays written after."""
+        topic, with the partitions initialized of it (none for one only fetched from);
+        `initializing` are those whose InitializeShareGroupState is under way. `deleting`: the
+        group is about to be deleted, so its topics that exist are listed as deleting and none as
+        initialized, as Kafka's shareGroupBuildPartitionDeleteRequest writes them (when the group
+        has that record). Topics are listed in the order of Kafka's HashMap of them by topic id.
+        The target epoch is written once an assignment was computed, the initialized topics once
+        there are some; either stays written after."""
         if group.dead:
             return {}
         group_id, written = group.group_id, self._group_written.get(group.group_id, {})
@@ -480,7 +491,7 @@ class ShareCoordinator:
         for member in group.members.values():
             metadata = group_records.MemberMetadata(member.rack_id, member.client_id, member.client_host, tuple(member.subscribed_topic_names))
             records[group_records.key(group_records.MEMBER_METADATA, group_id, member.member_id)] = group_records.member_metadata_value(metadata)
-        records[group_records.key(group_records.GROUP_METADATA, group_id)] = group_records.group_metadata_value(group.group_epoch, 0)
+        records[group_records.key(group_records.GROUP_METADATA, group_id)] = group_records.group_metadata_value(group.group_epoch, group.metadata_hash)
         for member_id, target in group.target.items():
             if member_id in group.members:
                 records[group_records.key(group_records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id)] = group_records.target_assignment_member_value(target)
@@ -492,10 +503,18 @@ class ShareCoordinator:
             records[group_records.key(group_records.CURRENT_MEMBER_ASSIGNMENT, group_id, member.member_id)] = group_records.current_assignment_value(current)
         state_key = group_records.key(group_records.STATE_PARTITION_METADATA, group_id)
         topic_ids = [*group.topics, *(topic_id for topic_id in group.initialized if topic_id not in group.topics)]
-        if topic_ids or state_key in written:
+        initializing = initializing or {}
+        if deleting:
+            if state_key in written:
+                gone = tuple(group_records.TopicPartitions(topic_id, name) for topic_id in _map_order([*topic_ids, *initializing])
+                             if (name := self._topic_name(topic_id)) is not None)
+                records[state_key] = group_records.state_partitions_value(group_records.StatePartitions((), (), gone))
+        elif topic_ids or initializing or state_key in written:
             initialized = tuple(group_records.TopicPartitions(topic_id, group.topics.get(topic_id) or self._topic_name(topic_id) or "",
-                                                               tuple(sorted(group.initialized.get(topic_id, ())))) for topic_id in topic_ids)
-            records[state_key] = group_records.state_partitions_value(group_records.StatePartitions((), initialized, ()))
+                                                               tuple(sorted(group.initialized.get(topic_id, ())))) for topic_id in _map_order(topic_ids))
+            pending = tuple(group_records.TopicPartitions(topic_id, self._topic_name(topic_id) or "", tuple(sorted(initializing[topic_id])))
+                            for topic_id in _map_order(list(initializing)))
+            records[state_key] = group_records.state_partitions_value(group_records.StatePartitions(pending, initialized, ()))
         return records
 
     def _partition_record(self, key: PartitionKey, partition: SharePartition | None,
@@ -526,14 +545,14 @@ class ShareCoordinator:
         state = ShareState(snapshot_epoch, state_epoch, self._leader_epoch(key), start, done, now, now, batches)
         return (encode_key(SNAPSHOT, *key), encode_snapshot(state)), (state, 0)
 
-    def _persist_group(self, group: ShareGroup) -> None:
+    def _persist_group(self, group: ShareGroup, initializing: Mapping[bytes, set[int]] | None = None, deleting: bool = False) -> None:
         """Write, as one batch on the group's `__consumer_offsets` partition, the group's
         records that changed since last written: tombstones first, a member's current
         assignment, target and metadata in that order, then the group's target epoch,
         initialized topics and epoch (as Kafka writes a leave and a deletion), then the
-        records written anew (`_group_records`)."""
+        records written anew (`_group_records`, of `initializing` and `deleting`)."""
         written = self._group_written.get(group.group_id, {})
-        wanted = self._group_records(group)
+        wanted = self._group_records(group, initializing, deleting)
         rank = {group_records.CURRENT_MEMBER_ASSIGNMENT: 0, group_records.TARGET_ASSIGNMENT_MEMBER: 1, group_records.MEMBER_METADATA: 2,
                 group_records.TARGET_ASSIGNMENT_METADATA: 3, group_records.STATE_PARTITION_METADATA: 4, group_records.GROUP_METADATA: 5}
 
@@ -547,7 +566,9 @@ class ShareCoordinator:
         changes += [(key, value) for key, value in wanted.items() if written.get(key) != value]
         if not changes:
             return
+        self._unwritten.add(group.group_id)
         self._offsets_log().append(group.group_id, changes, self.wall_clock_ms())
+        self._unwritten.discard(group.group_id)
         if wanted:
             self._group_written[group.group_id] = wanted
         else:
@@ -630,7 +651,7 @@ class ShareCoordinator:
                 group.members[member_id] = member
                 changed = True
             else:
-                changed = member.subscribed_topic_names != list(subscribed_topic_names)
+                changed = set(member.subscribed_topic_names) != set(subscribed_topic_names)
                 member.subscribed_topic_names = list(subscribed_topic_names)
             self.groups[group_id] = group
         else:
@@ -643,8 +664,9 @@ class ShareCoordinator:
             if member_epoch > member.member_epoch or (member_epoch < member.member_epoch and member_epoch != member.previous_member_epoch):
                 return ErrorCode.FENCED_MEMBER_EPOCH, member, None  # the member, for the error's message
             if subscribed_topic_names is not None:
-                changed = member.subscribed_topic_names != list(subscribed_topic_names)
+                changed = set(member.subscribed_topic_names) != set(subscribed_topic_names)
                 member.subscribed_topic_names = list(subscribed_topic_names)
+        before = (member.rack_id, group.group_epoch, group.assignment_epoch, group.assigned_at, member.member_epoch)
         if rack_id is not None:
             member.rack_id = rack_id
         previous = member.assignment
@@ -657,8 +679,16 @@ class ShareCoordinator:
                 member.assignment = self._subscribed(group.target.get(member_id, {}), member.subscribed_topic_names)
             elif changed:
                 member.assignment = self._subscribed(group.target.get(member_id, {}), member.subscribed_topic_names)
-            self._initialize(group)
-            self._persist_group(group)
+            initializing = self._initializing(group)
+            # Only this member's records and the group's can have changed, and only with one of
+            # these: a heartbeat that changes none of them (nor failed to write before) writes nothing.
+            after = (member.rack_id, group.group_epoch, group.assignment_epoch, group.assigned_at, member.member_epoch)
+            if changed or initializing or after != before or member.assignment != previous or group_id in self._unwritten:
+                self._persist_group(group, initializing)
+            if initializing:
+                for topic_id, partitions in initializing.items():
+                    group.initialized.setdefault(topic_id, set()).update(partitions)
+                self._persist_group(group)
         except KafkaError as exc:
             return exc.code, None, None
         self._arm_session(group, member)
@@ -673,13 +703,17 @@ class ShareCoordinator:
         return {topic_id: partitions for topic_id, partitions in assignment.items() if topic_id in ids}
 
     def _update(self, group: ShareGroup, changed: bool) -> None:
-        """Bump the group epoch when the membership, a subscription or the assignable
-        partitions changed, then recompute the target assignment if it lags and the
-        assignment interval has passed since the last (the caller persists the group)."""
+        """Bump the group epoch when the membership, a subscription, the subscribed topics'
+        metadata hash (as Kafka compares it with the one its epoch record keeps: also after a
+        load, for a topic changed meanwhile) or the assignable partitions changed, then
+        recompute the target assignment if it lags and the assignment interval has passed
+        since the last (the caller persists the group)."""
         assignable = self._assignable(group)
-        if changed or assignable != group.assignable:
+        metadata_hash = self._metadata_hash(group)
+        if changed or metadata_hash != group.metadata_hash or assignable != group.assignable:
             group.group_epoch += 1
             group.assignable = assignable
+            group.metadata_hash = metadata_hash
         if group.assignment_epoch >= group.group_epoch:
             return
         now = self.timers.now()
@@ -706,14 +740,30 @@ class ShareCoordinator:
                     assignable[info.topic_id] = indexes
         return assignable
 
-    def _initialize(self, group: ShareGroup) -> None:
-        """InitializeShareGroupState for the subscribed partitions not yet initialized: they
-        become assignable from the group's next heartbeat (their start offsets are still
-        chosen at the first fetch, by share.auto.offset.reset; the caller persists the group)."""
+    def _metadata_hash(self, group: ShareGroup) -> int:
+        """ModernGroup.computeMetadataHash of the subscribed topics that exist. Every partition's
+        one replica is on this broker, so its racks are the broker's (broker.rack), when it has one."""
+        hashes = {}
         for name in group.subscribed_topics():
             info = self.storage.topic(name)
             if info is not None:
-                group.initialized.setdefault(info.topic_id, set()).update(range(info.partitions))
+                hashes[name] = kafka_topic_hash_on_rack(bytes(info.topic_id), name, info.partitions, self.config.broker_rack)
+        return kafka_group_hash(hashes)
+
+    def _initializing(self, group: ShareGroup) -> dict[bytes, set[int]]:
+        """The subscribed partitions not yet initialized, by topic id: the heartbeat writes them
+        as initializing, then (InitializeShareGroupState being in-process) as initialized, in
+        the next batch, as Kafka writes them once its persister answered. They become
+        assignable from the group's next heartbeat (their start offsets are still chosen at the
+        first fetch, by share.auto.offset.reset)."""
+        pending = {}
+        for name in group.subscribed_topics():
+            info = self.storage.topic(name)
+            if info is not None:
+                missing = set(range(info.partitions)) - group.initialized.get(info.topic_id, set())
+                if missing:
+                    pending[info.topic_id] = missing
+        return pending
 
     def _arm_session(self, group: ShareGroup, member: ShareMember) -> None:
         Timers.cancel(member.session_timer)
@@ -1193,6 +1243,9 @@ class ShareCoordinator:
             return ErrorCode.GROUP_ID_NOT_FOUND
         if group.members:
             return ErrorCode.NON_EMPTY_GROUP
+        # Its topics as deleting first, in a batch of their own, as Kafka writes them before its
+        # persister deletes their state and the group's tombstones follow.
+        self._persist_group(group, deleting=True)
         written: list[tuple[bytes, bytes | None]] = []
         # With its share-partitions' records that other brokers wrote (their leaders drop
         # their copies at the group's next session there: `take_written_elsewhere`).
@@ -1249,6 +1302,12 @@ def _refusal(partition: SharePartition, first: int) -> str | None:
     if partition.in_flight() == 0 and first >= partition.start_offset:
         return _NOT_CACHED
     return None
+
+
+def _map_order(topic_ids: list[bytes]) -> list[bytes]:
+    """The order a java.util.HashMap keyed by these topic ids iterates them (Kafka's maps of a
+    share group's initializing, initialized and deleting topics)."""
+    return java_order(topic_ids, uuid_hash, default_capacity(len(topic_ids)))
 
 
 def _summary(state: ShareState) -> StateSummary:

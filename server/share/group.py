@@ -4,7 +4,8 @@ A share group has no rebalance barrier: members never own partitions exclusively
 assignment change needs no revocation. As in Kafka 4.4, three epochs move:
 
 - the group epoch grows with each heartbeat that changes the membership, a subscription,
-  or the partitions the group may assign (those of subscribed topics whose share state is
+  the subscribed topics' metadata (their hash: ids, names, partition counts, racks), or the
+  partitions the group may assign (those of subscribed topics whose share state is
   initialized);
 - the assignment epoch is the group epoch the target assignment was last computed at: a
   heartbeat recomputes it when it lags, at most once per `share.assignment.interval.ms`;
@@ -66,6 +67,9 @@ class ShareMember:
 class ShareGroup:
     group_id: str
     group_epoch: int = 0
+    # ModernGroup.computeMetadataHash of the subscribed topics that exist, as the group epoch
+    # last moved for (and its record keeps): a heartbeat that finds another bumps the epoch.
+    metadata_hash: int = 0
     assignment_epoch: int = 0
     members: dict[str, ShareMember] = field(default_factory=dict)
     # The topics whose share-partitions this group has initialized, by topic id: name.

@@ -1,7 +1,7 @@
 """A share group's own records are Kafka 4.4's, on the group's `__consumer_offsets` partition:
 ShareGroupMemberMetadata, ShareGroupMetadata, the target assignment and current assignment
 records, ShareGroupStatePartitionMetadata (kafka-dump-log --offsets-decoder reads them as it
-reads the reference broker's after the same heartbeats, the metadata hash apart). A restart
+reads the reference broker's after the same heartbeats). A restart
 rebuilds the group from them, members included: a member heartbeating with its id and epoch
 goes on as on Kafka, and ListGroups counts the share groups replayed (deleted ones too) in the
 tables it orders by. A group Ottla kept as one JSON record in `__share_group_state` still
@@ -71,10 +71,8 @@ def _listed(member: ShareMember) -> list[str]:
 
 def test_a_share_groups_records_are_kafkas_on_its_offsets_partition(tmp_path: pathlib.Path) -> None:
     """The records the reference broker wrote for the same join, assignment, leave and
-    DeleteGroups, in its order, but for two steps Ottla has not: Kafka writes the topic as
-    initializing in the join's batch and as initialized once InitializeShareGroupState answered
-    (Ottla initializes at once), and before the deletion's tombstones a StatePartitionMetadata
-    of the topics deleting. Ottla's metadata hash is 0 (README deviations)."""
+    DeleteGroups, in its order: the topic initializing in the join's batch, initialized in the
+    next, and before the deletion's tombstones a StatePartitionMetadata of the topics deleting."""
     with running_broker(data_dir=tmp_path) as broker:
         topic_id = _create_topic(broker, "t", 2)
         member = ShareMember(broker)
@@ -86,24 +84,27 @@ def test_a_share_groups_records_are_kafkas_on_its_offsets_partition(tmp_path: pa
     records = _share_group_records(tmp_path, "g")
     assert [(record_type, of_member, value is None) for record_type, of_member, value in records] == [
         (MEMBER, True, False), (GROUP, False, False), (TARGET, True, False), (TARGET_EPOCH, False, False), (CURRENT, True, False),
-        (STATE, False, False),
+        (STATE, False, False), (STATE, False, False),
         (GROUP, False, False), (TARGET, True, False), (TARGET_EPOCH, False, False), (CURRENT, True, False),
         (CURRENT, True, True), (TARGET, True, True), (MEMBER, True, True), (GROUP, False, False), (TARGET_EPOCH, False, False),
-        (TARGET_EPOCH, False, True), (STATE, False, True), (GROUP, False, True),
+        (STATE, False, False), (TARGET_EPOCH, False, True), (STATE, False, True), (GROUP, False, True),
     ]
     values = [value for _, _, value in records]
     # Version 0; no rack; client id, host; subscribed to t; no tagged fields.
     assert values[0] == b"\x00\x00" + b"\x00" + b"\x06ottla" + b"\x0b/127.0.0.1" + b"\x02\x02t" + b"\x00"
-    # Epoch 2, metadata hash 0.
-    assert values[1] == b"\x00\x00" + (2).to_bytes(4, "big") + bytes(8) + b"\x00"
-    # No initializing topic; t initialized, partitions 0 and 1; no deleting topic.
-    assert values[5] == (b"\x00\x00" + b"\x01" + b"\x02" + topic_id + b"\x02t" + b"\x03" + (0).to_bytes(4, "big") + (1).to_bytes(4, "big")
-                         + b"\x00" + b"\x01" + b"\x00")
+    # Epoch 2 (its metadata hash: tests/server/test_share_group_hash.py).
+    assert values[1][:6] == b"\x00\x00" + (2).to_bytes(4, "big")
+    # t initializing, partitions 0 and 1; then t initialized; no deleting topic.
+    t_partitions = topic_id + b"\x02t" + b"\x03" + (0).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x00"
+    assert values[5] == b"\x00\x00" + b"\x02" + t_partitions + b"\x01" + b"\x01" + b"\x00"
+    assert values[6] == b"\x00\x00" + b"\x01" + b"\x02" + t_partitions + b"\x01" + b"\x00"
     # Member epoch 3, previous 2, STABLE, t's partitions 0 and 1.
-    assert values[9] == (b"\x00\x00" + (3).to_bytes(4, "big") + (2).to_bytes(4, "big") + b"\x00" + b"\x02" + topic_id + b"\x03"
+    assert values[10] == (b"\x00\x00" + (3).to_bytes(4, "big") + (2).to_bytes(4, "big") + b"\x00" + b"\x02" + topic_id + b"\x03"
                          + (0).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x00" + b"\x00")
     # After the leave: the target epoch of a group without members, with no timestamp (its tagged field).
-    assert values[14] == b"\x00\x00" + (4).to_bytes(4, "big") + b"\x00"
+    assert values[15] == b"\x00\x00" + (4).to_bytes(4, "big") + b"\x00"
+    # Before the deletion's tombstones: t deleting (id and name), none initializing or initialized.
+    assert values[16] == b"\x00\x00" + b"\x01" + b"\x01" + b"\x02" + topic_id + b"\x02t" + b"\x00" + b"\x00"
     storage = Storage.open(tmp_path)
     try:
         assert storage.topic(SHARE_GROUP_STATE.name) is None or not any(
