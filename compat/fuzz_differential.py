@@ -266,7 +266,9 @@ def population_of(seed: int, index: int, api: int, share: float, names: Names) -
         ended = rng.choice((None, "commit", "abort")) if added or offsets else None
         return Population(names.fresh(index, 0), "transaction", 0, added, offsets, ended, rng.random() < 0.5)
     if api in _SHARE_APIS:
-        return Population(names.fresh(index, 0), "share", rng.choice((1, 2)))
+        # One member: two split the topics by the assignor's hash of each broker's own topic
+        # ids, and end at a group epoch set by how the second join meets the first's assignment.
+        return Population(names.fresh(index, 0), "share", 1)
     if api in _STREAMS_APIS:
         return Population(names.fresh(index, 0), "streams", 1)
     kind = "consumer" if api in _CONSUMER_APIS or rng.random() < 0.25 else "classic"
@@ -1352,15 +1354,30 @@ class KnownCrash:
     answer: str
     matches: Callable[[int, dict[str, Any]], bool]
     whole: bool = False
+    secured: bool = False  # only under an authorizer (--secured)
 
-    def explains(self, api: int, version: int, body: dict[str, Any], kafka: Any) -> bool:
-        return api == self.api and (self.whole or kafka == self.answer) and self.matches(version, body)
+    def explains(self, api: int, version: int, body: dict[str, Any], kafka: Any, secured: bool = False) -> bool:
+        return (api == self.api and (self.whole or kafka == self.answer) and (secured or not self.secured)
+                and self.matches(version, body))
 
 
 # Kafka's FetchSessionCache picks a session's shard as session id / (Integer.MAX_VALUE / 8
 # shards), unchecked: an id outside [0, 8 * that) (bar the first, truncated toward 0) indexes
 # past its list.
 _FETCH_SESSION_RANGE = (2**31 - 1) // 8
+
+
+def _set_up_partitions(name: Any) -> int | None:
+    """How many partitions the set-up topic `name` has (any run's tag), None for other names."""
+    found = re.fullmatch(r"fz[0-9a-f]{6}-(.+)", name) if isinstance(name, str) else None
+    return None if found is None else (SETUP_TOPICS | {"sink": SINK_PARTITIONS}).get(found.group(1))
+
+
+def _share_offsets_of_set_up_topics(body: dict[str, Any]) -> list[tuple[str, int, list[int]]]:
+    """DescribeShareGroupOffsets' (group id, partition count, partitions) for each set-up topic
+    named: only those reach Kafka's share state persister (a missing topic is answered apart)."""
+    return [(g.get("group_id"), count, t.get("partitions") or []) for g in _entries(body, "groups")
+            for t in g.get("topics") or [] if (count := _set_up_partitions(t.get("topic_name"))) is not None]
 
 # Each confirmed on the reference Kafka 4.4 (python -m compat.fuzz_differential ... --replay I).
 KNOWN_KAFKA_CRASHES = (
@@ -1395,16 +1412,29 @@ KNOWN_KAFKA_CRASHES = (
                ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, "no answer", lambda v, b: b.get("users", []) is None),
     KnownCrash("ShareFetch naming an unknown topic id, with an authorizer (AuthHelper.filterByAuthorized's null name)",
                ApiKey.SHARE_FETCH, "UNKNOWN_SERVER_ERROR", lambda v, b: any(
-                   t.get("topic_id") in (_ZERO_ID, _UNKNOWN_ID) for t in _entries(b, "topics") + _entries(b, "forgotten_topics_data"))),
+                   t.get("topic_id") in (_ZERO_ID, _UNKNOWN_ID) for t in _entries(b, "topics") + _entries(b, "forgotten_topics_data")),
+               secured=True),
     KnownCrash("ShareAcknowledge naming an unknown topic id, with an authorizer (AuthHelper.filterByAuthorized's null name)",
                ApiKey.SHARE_ACKNOWLEDGE, "UNKNOWN_SERVER_ERROR",
-               lambda v, b: any(t.get("topic_id") in (_ZERO_ID, _UNKNOWN_ID) for t in _entries(b, "topics"))),
+               lambda v, b: any(t.get("topic_id") in (_ZERO_ID, _UNKNOWN_ID) for t in _entries(b, "topics")), secured=True),
+    KnownCrash("ShareFetch v2+ with a share acquire mode other than 0 or 1 (ShareAcquireMode.forId throws)", ApiKey.SHARE_FETCH,
+               "UNKNOWN_SERVER_ERROR", lambda v, b: v >= 2 and b.get("share_acquire_mode", 0) not in (0, 1)),
+    KnownCrash("ShareFetch with a negative max_bytes (LogSegment.read throws): every partition read answered so", ApiKey.SHARE_FETCH,
+               "UNKNOWN_SERVER_ERROR", lambda v, b: b.get("max_bytes", 0) < 0, whole=True),
+    KnownCrash('DescribeShareGroupOffsets of group "", an existing topic\'s empty partition list or a negative partition '
+               "(DefaultStatePersister.validate throws)", ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, "UNKNOWN_SERVER_ERROR",
+               lambda v, b: any(group == "" or not partitions or min(partitions) < 0
+                                for group, _, partitions in _share_offsets_of_set_up_topics(b))),
+    KnownCrash("DescribeShareGroupOffsets naming a partition past an existing topic's count (the share coordinator never answers)",
+               ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, "no answer",
+               lambda v, b: any(max(partitions, default=-1) >= count for _, count, partitions in _share_offsets_of_set_up_topics(b))),
 )
 
 
-def known_crash(api: int, version: int, body: dict[str, Any], kafka: Any) -> KnownCrash | None:
-    """The first known Kafka crash that explains Kafka's side `kafka` of a difference, if any."""
-    return next((crash for crash in KNOWN_KAFKA_CRASHES if crash.explains(api, version, body, kafka)), None)
+def known_crash(api: int, version: int, body: dict[str, Any], kafka: Any, secured: bool = False) -> KnownCrash | None:
+    """The first known Kafka crash that explains Kafka's side `kafka` of a difference, if any
+    (`secured`: the brokers run an authorizer)."""
+    return next((crash for crash in KNOWN_KAFKA_CRASHES if crash.explains(api, version, body, kafka, secured)), None)
 
 
 @dataclass
@@ -1523,7 +1553,7 @@ def run(ottla: str, kafka: str, seed: int, count: int, *, apis: set[int] | None 
             found = differences(*shapes)
             # Kafka's answer to a crash is its error path's (every entry failed, as listed): the
             # input's other differences follow from it.
-            crash = next((c for _, _, theirs in found if (c := known_crash(api, version, body, theirs)) is not None), None)
+            crash = next((c for _, _, theirs in found if (c := known_crash(api, version, body, theirs, sasl is not None)) is not None), None)
             if crash is not None:
                 report.crashes.setdefault(crash.what, []).append(index)
                 continue

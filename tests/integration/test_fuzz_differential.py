@@ -222,6 +222,17 @@ def test_a_populated_share_or_streams_group_meets_its_member_alike_on_both(ottla
     assert answers[0] == answers[1], answers
 
 
+def test_a_populated_share_group_has_one_member() -> None:
+    """Two share members would split the set-up topics by the assignor's hash of each broker's
+    own topic ids, and end at a group epoch set by how the joins interleave: inputs naming a
+    member's partitions or epoch would then meet unlike members."""
+    from compat.fuzz_differential import Names, population_of
+
+    names = Names("0a1b2c")
+    drawn = [population_of(81, index, ApiKey.SHARE_FETCH, 1.0, names) for index in range(40)]
+    assert {(p.kind, p.members) for p in drawn if p is not None} == {("share", 1)}
+
+
 def test_placeholders_of_a_populated_transaction_stand_for_each_brokers_own_producer() -> None:
     from compat.fuzz_differential import TXN_BATCH_PLACEHOLDER, Names, Peer, make_request
     from ottla.wire.records import iter_batches
