@@ -10,6 +10,7 @@ RecordFormatError for anything a record cannot hold, so a replay drops it instea
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Self
 
 from ottla.server.coordinator.log import RecordFormatError
@@ -22,12 +23,15 @@ _INT64 = struct.Struct(">q")
 
 
 class FieldWriter:
-    """Appends fields to `out`; each method returns the writer, so fields chain."""
+    """Appends fields to `out`; each method returns the writer, so fields chain. A record's
+    key or value starts with its int16 version (a key's is its record type): `version`."""
 
     __slots__ = ("out",)
 
-    def __init__(self) -> None:
+    def __init__(self, version: int | None = None) -> None:
         self.out = bytearray()
+        if version is not None:
+            self.int16(version)
 
     def int8(self, value: int) -> Self:
         self.out += _INT8.pack(value)
@@ -69,6 +73,25 @@ class FieldWriter:
         encoded = value.encode()
         self.uvarint(len(encoded) + 1)
         self.out += encoded
+        return self
+
+    def compact_bytes(self, value: bytes) -> Self:
+        self.uvarint(len(value) + 1)
+        self.out += value
+        return self
+
+    def strings(self, values: Sequence[str]) -> Self:
+        """A compact array of compact strings."""
+        self.uvarint(len(values) + 1)
+        for value in values:
+            self.compact_string(value)
+        return self
+
+    def int32s(self, values: Sequence[int]) -> Self:
+        """A compact array of int32s."""
+        self.uvarint(len(values) + 1)
+        for value in values:
+            self.int32(value)
         return self
 
 
@@ -137,6 +160,31 @@ class FieldReader:
     def compact_string(self) -> str | None:
         size = self.uvarint()
         return None if size == 0 else self.text(size - 1)
+
+    def required_string(self) -> str:
+        value = self.compact_string()
+        if value is None:
+            raise RecordFormatError("null where Kafka's schema has a non-null string")
+        return value
+
+    def compact_bytes(self) -> bytes:
+        size = self.uvarint() - 1
+        if size < 0:
+            raise RecordFormatError("null where Kafka's schema has non-null bytes")
+        return bytes(self.take(size))
+
+    def count(self) -> int:
+        """A compact array's length (0 for null), never more than the bytes left could hold."""
+        size = self.uvarint() - 1
+        if size > len(self.data) - self.position:
+            raise RecordFormatError("array longer than its record")
+        return max(size, 0)
+
+    def strings(self) -> tuple[str, ...]:
+        return tuple(self.required_string() for _ in range(self.count()))
+
+    def int32s(self) -> list[int]:
+        return [self.int32() for _ in range(self.count())]
 
     def tagged_fields(self) -> dict[int, memoryview]:
         """The tagged fields at this point, by tag; readers use the ones they know."""

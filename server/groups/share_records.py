@@ -83,16 +83,6 @@ class StatePartitions:
 class _Writer(FieldWriter):
     __slots__ = ()
 
-    def __init__(self, version: int) -> None:
-        super().__init__()
-        self.int16(version)
-
-    def int32s(self, values: list[int] | tuple[int, ...]) -> _Writer:
-        self.uvarint(len(values) + 1)
-        for value in values:
-            self.int32(value)
-        return self
-
     def assignment(self, assignment: Assignment) -> _Writer:
         self.uvarint(len(assignment) + 1)
         for topic_id, partitions in assignment.items():
@@ -117,21 +107,6 @@ class _Writer(FieldWriter):
 
 class _Reader(FieldReader):
     __slots__ = ()
-
-    def count(self) -> int:
-        size = self.uvarint() - 1
-        if size > len(self.data) - self.position:
-            raise RecordFormatError("array longer than its record")
-        return max(size, 0)
-
-    def required_string(self) -> str:
-        value = self.compact_string()
-        if value is None:
-            raise RecordFormatError("null where Kafka's schema has a non-null string")
-        return value
-
-    def int32s(self) -> list[int]:
-        return [self.int32() for _ in range(self.count())]
 
     def assignment(self) -> Assignment:
         found: Assignment = {}
@@ -187,7 +162,7 @@ def parse_member_metadata_value(data: bytes | memoryview) -> MemberMetadata:
     reader = _Reader(data)
     reader.value_version()
     rack_id, client_id, client_host = reader.compact_string(), reader.required_string(), reader.required_string()
-    return MemberMetadata(rack_id, client_id, client_host, tuple(reader.required_string() for _ in range(reader.count())))
+    return MemberMetadata(rack_id, client_id, client_host, reader.strings())
 
 
 def group_metadata_value(epoch: int, metadata_hash: int) -> bytes:

@@ -113,27 +113,6 @@ class RecordKey:
 class _Writer(FieldWriter):
     __slots__ = ()
 
-    def __init__(self, version: int) -> None:
-        super().__init__()
-        self.int16(version)
-
-    def strings(self, values: tuple[str, ...] | list[str]) -> _Writer:
-        self.uvarint(len(values) + 1)
-        for value in values:
-            self.compact_string(value)
-        return self
-
-    def compact_bytes(self, value: bytes) -> _Writer:
-        self.uvarint(len(value) + 1)
-        self.out += value
-        return self
-
-    def int32s(self, values: list[int]) -> _Writer:
-        self.uvarint(len(values) + 1)
-        for value in values:
-            self.int32(value)
-        return self
-
     def assignment(self, assignment: Assignment, current: CurrentAssignment | None = None, order: Listing | None = None) -> _Writer:
         """[]TopicPartitions: topic id then partitions, in `order` when it lists exactly this
         assignment, else ascending; with `current`, each topic's AssignmentEpochs (tagged
@@ -147,7 +126,7 @@ class _Writer(FieldWriter):
             if current is None:
                 self.uvarint(0)
                 continue
-            epochs = _Writer(0).int32s([current.assignment_epochs[(topic_id, p)] for p in ordered]).out[2:]
+            epochs = FieldWriter().int32s([current.assignment_epochs[(topic_id, p)] for p in ordered]).out
             self.uvarint(1).uvarint(0).uvarint(len(epochs))
             self.out += epochs
         return self
@@ -160,30 +139,6 @@ class _Writer(FieldWriter):
 
 class _Reader(FieldReader):
     __slots__ = ()
-
-    def compact_bytes(self) -> bytes:
-        size = self.uvarint() - 1
-        if size < 0:
-            raise RecordFormatError("null where Kafka's schema has non-null bytes")
-        return bytes(self.take(size))
-
-    def required_string(self) -> str:
-        value = self.compact_string()
-        if value is None:
-            raise RecordFormatError("null where Kafka's schema has a non-null string")
-        return value
-
-    def count(self) -> int:
-        size = self.uvarint() - 1
-        if size > len(self.data) - self.position:
-            raise RecordFormatError("array longer than its record")
-        return max(size, 0)
-
-    def strings(self) -> tuple[str, ...]:
-        return tuple(self.required_string() for _ in range(self.count()))
-
-    def int32s(self) -> list[int]:
-        return [self.int32() for _ in range(self.count())]
 
     def assignment(self, epochs: PartitionEpochs | None = None, default_epoch: int = 0, order: Listing | None = None) -> Assignment:
         """[]TopicPartitions; each partition's AssignmentEpochs entry goes into `epochs`
