@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import threading
@@ -153,7 +154,10 @@ class ThreadedBroker:
 
 
 async def _on_loop(function: Any, *args: Any, **kwargs: Any) -> Any:
-    return function(*args, **kwargs)
+    """`function` called on the broker's loop, and what it returns awaited there when it is a
+    coroutine (Broker.create_topic's over PostgreSQL)."""
+    result = function(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
 
 
 @contextlib.contextmanager

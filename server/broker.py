@@ -51,6 +51,8 @@ from ottla.wire.errors import KafkaError
 # What only some brokers use (cluster mode, TLS, SASL, ACLs, share groups, delegation tokens,
 # telemetry) is imported where it is first used: a broker's start pays only for what it serves.
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from ottla.server.cluster.database import DatabaseCluster
     from ottla.server.cluster.state import ClusterState, PartitionState
     from ottla.server.coordinator.database import Journals
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from ottla.server.security.tokens import DelegationTokens
     from ottla.server.share import ShareCoordinator
     from ottla.server.telemetry import ClientMetrics
+    from ottla.storage.engine import TopicInfo
 
 log = logging.getLogger("ottla.broker")
 
@@ -815,15 +818,35 @@ class Broker:
         self._admit_waiting()
         self._close_excess_connections()
 
-    def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None, **configs: Any) -> None:
+    def create_topic(
+        self, name: str, partitions: int = 1, replication_factor: int | None = None, **configs: Any
+    ) -> Coroutine[Any, Any, TopicInfo] | None:
         """Create a topic; configs by Kafka name, underscores for dots (`retention_ms=1000`);
-        in a cluster, with `replication_factor` replicas (default.replication.factor if None)."""
+        in a cluster, with `replication_factor` replicas (default.replication.factor if None).
+        On the local engine it is created at once and None returned. Over PostgreSQL the
+        coroutine returned, awaited on the broker's loop, creates it in the database as
+        CreateTopics does (its configs validated as CreateTopics validates them, the replication
+        factor checked against the live brokers), so that it outlives a restart and every broker
+        on the database has it; this call checks the factor and configs."""
         assert self.storage is not None, "the broker is not running"
+        overrides = {key.replace("_", "."): str(value) for key, value in configs.items()}
+        if self.storage.is_async:
+            from ottla.server.topic_config import check_together, validate_configs
+            from ottla.storage.postgresql.engine import PostgresStorage
+
+            assert isinstance(self.storage, PostgresStorage)
+            if self.database_cluster is not None:
+                factor = int(self.config.value("default.replication.factor")) if replication_factor is None else replication_factor
+                self.database_cluster.state.check_replication_factor(factor)
+            overrides = validate_configs(overrides)
+            check_together(overrides, self.storage.defaults)
+            return self.storage.create_database_topic(name, partitions, overrides)
         if replication_factor is not None and self.cluster is not None:
             self.cluster.check_replication_factor(replication_factor)
-        info = self.storage.create_topic(name, partitions, {key.replace("_", "."): str(value) for key, value in configs.items()})
+        info = self.storage.create_topic(name, partitions, overrides)
         if replication_factor is not None and self.cluster is not None:
             self.cluster.assign(name, info.topic_id, range(partitions), replication_factor)
+        return None
 
     # --- cluster mode: the outages and leader moves of server/cluster/ ---------------------
 
