@@ -30,7 +30,7 @@ from ottla.server.connection import Connection
 from ottla.server.handover import feed_received
 from ottla.server.sendfile import SendfileWorkers
 from ottla.server.context import ANONYMOUS, BrokerServices, Node
-from ottla.server.coordinator.topics import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, TRANSACTION_STATE
+from ottla.server.coordinator.topics import INTERNAL_TOPICS, OFFSETS, OFFSETS_TOPIC, SHARE_GROUP_STATE, TRANSACTION_STATE
 from ottla.server.features import FinalizedFeatures
 from ottla.server.fetch_sessions import FetchSessionCache
 from ottla.server.dispatch import Dispatcher
@@ -562,9 +562,9 @@ class Broker:
         )
         await journals.open(OFFSETS, self.config.value(OFFSETS.partitions_setting))
         await journals.open(TRANSACTION_STATE, self.config.transaction_state_log_num_partitions)
-        # One partition; each broker writes the share state it owns (Journal.owners_write), and
-        # reads its share groups again within each load of their `__consumer_offsets` partition.
-        await journals.open(SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, owners_write=True, loaded_with=OFFSETS.name)
+        # Each broker writes the share state it owns (Journal.owners_write), and reads its share
+        # groups again within each load of their `__consumer_offsets` partition.
+        await journals.open(SHARE_GROUP_STATE, self.config.value(SHARE_GROUP_STATE.partitions_setting), owners_write=True, loaded_with=OFFSETS.name)
         self._journals = journals
         return await journals.open_producer_ids(PRODUCER_ID_BLOCK_SIZE)
 

@@ -357,6 +357,9 @@ INTERNAL_KEYS: dict[str, ConfigKey] = {
     key.name: key
     for key in (
         ConfigKey("log.initial.task.delay.ms", LONG, 30000, "How long after start the first retention pass waits; for tests.", at_least(0)),
+        ConfigKey("share.coordinator.cold.partition.snapshot.interval.ms", INT, 300000,
+                  "How often the share coordinator snapshots again the share-partitions whose state was last written that long ago.",
+                  at_least(1)),
     )
 }
 

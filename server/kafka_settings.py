@@ -355,6 +355,7 @@ ACTED_ON: dict[str, str] = {
                     "Read by Ottla's log cleaner: they bound the keys a pass maps, as Kafka's."),
     **dict.fromkeys(("broker.session.timeout.ms", "broker.heartbeat.interval.ms"),
                     "Read by Ottla's cluster modes: a node's fencing, and the lease of a broker over PostgreSQL."),
+    "share.coordinator.state.topic.num.partitions": "Read by Ottla: the partitions `__share_group_state` is created with.",
     **dict.fromkeys(("offsets.topic.segment.bytes", "transaction.state.log.segment.bytes", "transaction.state.log.min.isr",
                      "share.coordinator.state.topic.segment.bytes", "share.coordinator.state.topic.min.isr"),
                     "Read by Ottla: a config of the internal topic, set when it is first created, as Kafka sets it."),
@@ -378,6 +379,7 @@ _VALIDATORS: dict[str, Validator] = {
     ), at_least(0)),
     "group.coordinator.cached.buffer.max.bytes": at_least(512 * 1024),
     "share.coordinator.cached.buffer.max.bytes": at_least(512 * 1024),
+    "share.coordinator.state.topic.num.partitions": at_least(1),
 }
 
 

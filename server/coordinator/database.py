@@ -249,16 +249,17 @@ class Journal:
             self._loading.discard(partition)
 
     async def reload(self, partition: int, replay: Callable[[int], None], along: Sequence[Journal] = ()) -> None:
-        """Read the partition again from the database, and every partition of the `along`
-        journals (whose keys come with it: `Journals.open`'s `loaded_with`), then
+        """Read the partition again from the database (every partition of an `owners_write`
+        journal: the keys an owner gains are spread over them), and every partition of the
+        `along` journals (whose keys come with it: `Journals.open`'s `loaded_with`), then
         `replay(partition)` while this broker still leads it; the partition's load has ended
         when the replay begins, so what the replay appends is written, and nothing of the
         partition's keys was written between the reads and the replay."""
-        loaded = await self._read(partition)
+        own = range(len(self._loaded)) if self.owners_write else (partition,)
+        read_own = [(self, index, read) for index, read in zip(own, await asyncio.gather(*(self._read(index) for index in own)))]
         read_along = [(journal, index, await journal._read(index)) for journal in along for index in range(len(journal._loaded))]
         if self.owners_write or self.leads(partition):
-            self._loaded[partition] = loaded
-            for journal, index, read in read_along:
+            for journal, index, read in [*read_own, *read_along]:
                 journal._loaded[index] = read
             # The replay's own writes (a transaction it finishes) are made from what was just
             # read: they are the record, unlike those of this broker's copy from before.

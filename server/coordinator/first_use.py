@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.log import ensure_internal_topic
-from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, TRANSACTION_STATE
+from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, TRANSACTION_STATE
 
 
 def ensure_coordinator_topic(context: RequestContext, name: str) -> None:
@@ -22,4 +22,5 @@ def ensure_coordinator_topic(context: RequestContext, name: str) -> None:
     elif name == TRANSACTION_STATE.name:
         context.txn.log.ensure_topic()
     else:
-        ensure_internal_topic(context.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, SHARE_GROUP_STATE.configs(context.config.value))
+        setting = context.config.value
+        ensure_internal_topic(context.storage, SHARE_GROUP_STATE, setting(SHARE_GROUP_STATE.partitions_setting), SHARE_GROUP_STATE.configs(setting))

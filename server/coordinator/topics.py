@@ -58,9 +58,11 @@ SHARE_GROUP_STATE = InternalTopic(
     {"min.insync.replicas": "share.coordinator.state.topic.min.isr", "segment.bytes": "share.coordinator.state.topic.segment.bytes"},
 )
 
-# The share coordinator keeps its state in one partition, each broker over one database writing
-# the share-partitions it leads; share.coordinator.state.topic.num.partitions is not read.
-SHARE_STATE_PARTITIONS = 1
+# share.coordinator.state.topic.num.partitions' default (ShareCoordinatorConfig): the count
+# `__share_group_state` is created with when no broker settings are given. Each share-partition's
+# records go to its key's partition (ShareCoordinatorService.partitionFor); a data dir whose topic
+# was created with another count keeps it.
+SHARE_STATE_PARTITIONS = 50
 
 OFFSETS_TOPIC = OFFSETS.name
 TRANSACTION_STATE_TOPIC = TRANSACTION_STATE.name

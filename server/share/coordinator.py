@@ -29,7 +29,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from ottla.server.coordinator import (
@@ -40,8 +40,8 @@ from ottla.server.java_hashing import default_capacity, java_order, kafka_group_
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.records import (
-    SNAPSHOT, UPDATE, UPDATES_PER_SNAPSHOT, GroupRecord, PartitionRecord, ShareState, StateUpdate, encode_key, encode_snapshot,
-    encode_update, extends, merge, parse,
+    SNAPSHOT, UPDATE, UPDATES_PER_SNAPSHOT, GroupRecord, PartitionRecord, ShareState, StateUpdate, coordinator_key, encode_key,
+    encode_snapshot, encode_update, extends, merge, parse,
 )
 from ottla.server.share.sessions import ShareSessionCache
 from ottla.storage import FileRegion, ReadResult, Storage, TopicInfo
@@ -77,8 +77,11 @@ class ShareConfig:
     renew_acknowledge_enable: bool = True
     dlq_topic_name: str = ""
     dlq_copy_record: bool = False
-    # The configs `__share_group_state` is created with; None: at the default settings.
+    # The partitions and configs `__share_group_state` is created with; None: at the default settings.
+    state_partitions: int = SHARE_STATE_PARTITIONS
     state_topic_configs: Mapping[str, str] | None = None
+    # How often share-partitions whose state was last written that long ago are snapshotted again.
+    cold_snapshot_interval_ms: int = 300000
     # `__consumer_offsets`, where each group's own records go, as the group coordinator creates it.
     offsets_partitions: int = 50
     offsets_topic_configs: Mapping[str, str] | None = None
@@ -99,7 +102,9 @@ class ShareConfig:
             dlq_topic_prefix=config.value("errors.deadletterqueue.topic.name.prefix"),
             dlq_auto_create=config.value("errors.deadletterqueue.auto.create.topics.enable"),
             num_partitions=config.value("num.partitions"),
+            state_partitions=config.value(SHARE_GROUP_STATE.partitions_setting),
             state_topic_configs=SHARE_GROUP_STATE.configs(config.value),
+            cold_snapshot_interval_ms=config.value("share.coordinator.cold.partition.snapshot.interval.ms"),
             offsets_partitions=config.value(OFFSETS.partitions_setting),
             offsets_topic_configs=OFFSETS.configs(config.value),
             broker_rack=config.value("broker.rack"),
@@ -186,6 +191,7 @@ class ShareCoordinator:
         # Dead-letter writes under way on an engine whose appends are coroutines.
         self._dead_letter_writes: set[asyncio.Task[None]] = set()
         storage.deletion_listeners.append(self.on_topic_deleted)
+        self.timers.every(config.cold_snapshot_interval_ms, self._snapshot_cold_partitions)
 
     _DEFAULTS = {
         "share.session.timeout.ms": "session_timeout_ms", "share.heartbeat.interval.ms": "heartbeat_interval_ms",
@@ -398,9 +404,10 @@ class ShareCoordinator:
                     self._arm_session(group, member)
 
     def _state_log(self) -> CoordinatorLog:
+        """`__share_group_state`: each share-partition's records on its `coordinator_key`'s
+        partition, a group's former JSON record on its group id's."""
         if self._log is None:
-            # One partition: a single node coordinates every group (Kafka's default is 50).
-            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, self.config.state_topic_configs)
+            self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, self.config.state_partitions, self.config.state_topic_configs)
         return self._log
 
     def _offsets_log(self) -> CoordinatorLog:
@@ -408,8 +415,9 @@ class ShareCoordinator:
             self._offsets_log_ = CoordinatorLog(self.storage, OFFSETS, self.config.offsets_partitions, self.config.offsets_topic_configs)
         return self._offsets_log_
 
-    def _append(self, group_id: str, records: list[tuple[bytes, bytes | None]]) -> None:
-        self._state_log().append(group_id, records, self.wall_clock_ms())
+    def _append(self, routing_key: str, records: list[tuple[bytes, bytes | None]]) -> None:
+        """One batch on `routing_key`'s partition of the state log."""
+        self._state_log().append(routing_key, records, self.wall_clock_ms())
 
     def close(self) -> None:
         for member in (m for group in self.groups.values() for m in group.members.values()):
@@ -580,11 +588,44 @@ class ShareCoordinator:
         record, written = self._partition_record(key, self.partitions.get(key), initialize)
         if before is not None and written is not None and written[1] > 0 and written[0] == before[0]:
             return
-        self._append(key[0], [record])
+        self._append(coordinator_key(*key), [record])
         if written is None:
             self._written.pop(key, None)
         else:
             self._written[key] = written
+
+    def _snapshot_cold_partitions(self) -> None:
+        """ShareCoordinatorShard.snapshotColdPartitions, each cold.partition.snapshot.interval.ms:
+        per partition of the state log, unless every share-partition there was snapshotted so
+        already (its write timestamp moved off its create timestamp, which a snapshot written for
+        a change sets equal), each one whose state was last snapshotted an interval ago or more
+        is snapshotted again as it stands, at the next snapshot epoch and written now, in one
+        batch per partition (in the order this broker met them; Kafka's is its map's). Over a
+        database only the share-partitions of the topic partitions this broker leads: a copy of
+        another's (AlterShareGroupOffsets through the group's coordinator) is not the record.
+        A write the log refuses is only logged."""
+        state_log, now = self._state_log(), self.wall_clock_ms()
+        by_partition: dict[int, list[PartitionKey]] = {}
+        for key in self._written:
+            if state_log.journal is not None and key[1:] not in self.led:
+                continue
+            by_partition.setdefault(state_log.partition_for(coordinator_key(*key)), []).append(key)
+        for keys in by_partition.values():
+            states = {key: self._written[key][0] for key in keys}
+            if all(state.create_timestamp != state.write_timestamp for state in states.values()):
+                continue
+            cold = {key: replace(state, snapshot_epoch=state.snapshot_epoch + 1, write_timestamp=now) for key, state in states.items()
+                    if now - state.write_timestamp >= self.config.cold_snapshot_interval_ms}
+            if not cold:
+                continue
+            try:
+                self._append(coordinator_key(*keys[0]), [(encode_key(SNAPSHOT, *key), encode_snapshot(state)) for key, state in cold.items()])
+            except KafkaError as exc:
+                log.warning("could not snapshot idle share-partitions: %s", exc)
+                continue
+            # The updates since the last snapshot keep counting: Kafka's handleShareSnapshot
+            # resets the count only once it reached records.per.snapshot.
+            self._written.update((key, (state, self._written[key][1])) for key, state in cold.items())
 
     def _new_partition(self, key: PartitionKey, start_offset: int) -> SharePartition:
         limits = self._limits(key[0])
@@ -1246,20 +1287,19 @@ class ShareCoordinator:
         # Its topics as deleting first, in a batch of their own, as Kafka writes them before its
         # persister deletes their state and the group's tombstones follow.
         self._persist_group(group, deleting=True)
-        written: list[tuple[bytes, bytes | None]] = []
-        # With its share-partitions' records that other brokers wrote (their leaders drop
-        # their copies at the group's next session there: `take_written_elsewhere`).
+        # Each share-partition's tombstone on its own partition of the state log, with those of
+        # the share-partitions other brokers wrote (their leaders drop their copies at the
+        # group's next session there: `take_written_elsewhere`).
         for topic_id, index in self.state_summaries(group_id):
-            partition = self.partitions.pop((group_id, topic_id, index), None)
+            key = (group_id, topic_id, index)
+            partition = self.partitions.pop(key, None)
             if partition is not None:
                 partition.reset_start(0)
-            self._written.pop((group_id, topic_id, index), None)
-            written.append(self._partition_record((group_id, topic_id, index), None)[0])
+            self._written.pop(key, None)
+            self._append(coordinator_key(*key), [self._partition_record(key, None)[0]])
         if group_id in self._legacy:
-            written.append((json.dumps(["group", group_id]).encode(), None))
+            self._append(group_id, [(json.dumps(["group", group_id]).encode(), None)])
             self._legacy.discard(group_id)
-        if written:
-            self._append(group_id, written)
         group.dead = True
         try:
             self._persist_group(group)

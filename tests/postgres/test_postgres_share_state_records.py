@@ -54,9 +54,10 @@ class _Fetcher(ShareFetcher):
 
 def _state_keys(bootstrap: str) -> list[bytes]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
-    partition = TopicPartition("__share_group_state", 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
+    # The share-partition's records are all on its key's partition, in their order.
+    partitions = [TopicPartition("__share_group_state", index) for index in consumer.partitions_for_topic("__share_group_state")]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
     keys = [bytes(message.key) for message in consumer]
     consumer.close()
     return keys

@@ -3,8 +3,8 @@ key's `__share_group_state` partition, as Kafka 4.4's KafkaApis.getCoordinator d
 ShareCoordinatorService.partitionFor: Utils.abs(asCoordinatorKey().hashCode()) % partitions,
 over the key rendered again by SharePartitionKey. The expected partitions below were computed
 by kafka-server-common-4.4.0.jar's SharePartitionKey. The first lookup creates the topic, as
-Kafka's does (with one partition, the share coordinator's count: a fresh cluster then names
-that partition's leader); here it is made with five partitions first."""
+Kafka's does (with share.coordinator.state.topic.num.partitions, 50: a fresh cluster then names
+each key's partition's leader); here it is made with five partitions first."""
 
 from __future__ import annotations
 
@@ -49,9 +49,21 @@ def test_share_keys_find_their_state_partition_leader(ottla_cluster: ThreadedBro
                 assert (found[key]["error_code"], found[key]["node_id"], (found[key]["host"], found[key]["port"])) == (ErrorCode.NONE, node, brokers[node]), key
 
 
+# key -> its partition of a fifty-partition __share_group_state (from the real jar).
+KEYS_OF_50 = {
+    "g:AAAAAAAAAAAAAAAAAAAAAQ:0": 23,
+    "g:AAAAAAAAAAAAAAAAAAAAAQ:1": 22,
+    "g:AAAAAAAAAAAAAAAAAAAAAQ:+3": 20,
+    "g:AAAAAAAAAAAAAAAAAAAAAQ:007": 16,
+    "g:AAAAAAAAAAAAAAAAAAAAAR==:0": 23,
+    "a:b:AAAAAAAAAAAAAAAAAAAAAQ:4": 45,
+    "group-x:AAAAAAAAAAAAAAAAAAAAAQ:0:": 2,
+}
+
+
 def test_the_first_share_key_lookup_creates_the_state_topic(ottla_cluster: ThreadedBroker) -> None:
     with KafkaClient(ottla_cluster.bootstrap_servers) as client:
-        found = _find(client, list(KEYS))
-        leader = ottla_cluster.leader_of(STATE_TOPIC, 0)
-        assert leader in (1, 2, 3)
-        assert {key: (answer["error_code"], answer["node_id"]) for key, answer in found.items()} == {key: (ErrorCode.NONE, leader) for key in KEYS}
+        found = _find(client, list(KEYS_OF_50))
+        leaders = {key: ottla_cluster.leader_of(STATE_TOPIC, partition) for key, partition in KEYS_OF_50.items()}
+        assert set(leaders.values()) <= {1, 2, 3}
+        assert {key: (answer["error_code"], answer["node_id"]) for key, answer in found.items()} == {key: (ErrorCode.NONE, leaders[key]) for key in KEYS_OF_50}

@@ -42,8 +42,10 @@ def _key(record_type: int, topic_id: bytes) -> bytes:
 
 
 def test_share_partition_state_is_written_as_kafkas_snapshot_and_update_records(tmp_path: pathlib.Path) -> None:
-    # Small segments, so that compaction (below) has closed segments to clean.
-    with running_broker(data_dir=tmp_path, share_coordinator_state_topic_segment_bytes=300) as broker:
+    # Small segments, so that compaction (below) has closed segments to clean; one partition,
+    # so that another group's records close t7's segments.
+    with running_broker(data_dir=tmp_path, share_coordinator_state_topic_segment_bytes=300,
+                        share_coordinator_state_topic_num_partitions=1) as broker:
         fetcher = ShareFetcher(broker, "t7")
         fetcher.produce_batch(count=10)
         assert fetcher.fetch().ranges == [(0, 9, 1)]
@@ -89,7 +91,8 @@ def test_share_partition_state_is_written_as_kafkas_snapshot_and_update_records(
 
 
 def test_a_data_dir_of_json_state_records_still_loads(tmp_path: pathlib.Path) -> None:
-    with running_broker(data_dir=tmp_path) as broker:
+    # Ottla wrote JSON records when its state topic had one partition.
+    with running_broker(data_dir=tmp_path, share_coordinator_state_topic_num_partitions=1) as broker:
         fetcher = ShareFetcher(broker, "t7")
         fetcher.produce_batch(count=10)
         topic_id = fetcher.topic_id
