@@ -181,7 +181,8 @@ CLIENTS: dict[str, Client] = {
             notes="The streaming consume() always joins a group; the read uses the public Consumer.fetch() "
                   "(Fetch v13+ by topic id) and listOffsets(). Its default partitioner is murmur2 >>> 0, not "
                   "Java's murmur2 & 0x7fffffff, so keys land on other partitions than with the Java client. "
-                  "npm warns that two of its dependencies want Node >= 22.19; it runs on Node 20. fetch() returns raw "
+                  "Version 2 wants Node >= 22.22 (npm warns); on Node 20 it lacks only Promise.withResolvers, which "
+                  "node20.mjs defines as ES2024 does before the client loads. fetch() returns raw "
                   "batches, so the read_committed read drops aborted transactions itself (abortedTransactions). "
                   "The codecs row covers gzip, snappy and lz4 only: zstd needs node:zlib's zstd (Node >= 22.15), "
                   "which Node 20 lacks.",

@@ -410,19 +410,6 @@ LACKS: dict[str, dict[str, str]] = {
                            "coordinator, it took 63 and 58 s and two rebalances, and a crash (SIGKILL) ends its "
                            "idempotent producer within Kafka's 9 s crash window (KafkaJSNumberOfRetriesExceeded, ECONNREFUSED)",
     },
-    "@platformatic/kafka": {
-        "cluster-leader-stop": "@platformatic/kafka 1.35 retries a produce whose connection dropped on the same "
-                               "leader, from its cached metadata (producer.js refreshes it only on a stale-metadata "
-                               "error code), and never reaches the new leader: the produce hangs, against three Kafka "
-                               "4.4 brokers too when the leader is killed mid-produce (SIGKILL); a controlled shutdown "
-                               "(SIGTERM), which answers NOT_LEADER_OR_FOLLOWER before it closes, it rides out",
-        "cluster-outages": "@platformatic/kafka 1.35's member caches its group coordinator's node id and never looks it "
-                           "up again (consumer.js clears #coordinatorId only when it closes): told NOT_COORDINATOR while "
-                           "the coordinator's node shuts down, it asks the same node again, and once Metadata no longer "
-                           "lists that node it dies on a TypeError in connection-pool.js. Against three Kafka 4.4 brokers "
-                           "too it does not get that far: a stop of the partition leader, by SIGTERM or SIGKILL, ends the "
-                           "member on that node's ECONNREFUSED (PLT_KFK_NETWORK)",
-    },
     "franz-go": {
         "group-static-membership-consumer-protocol":
             "franz-go 1.22.3 leaves a KIP-848 group as a static member (member epoch -2) without its InstanceId "

@@ -1,4 +1,5 @@
-// @platformatic/kafka 1.35 driver (contract in compat/drivers/__init__.py).
+// @platformatic/kafka 2 driver (contract in compat/drivers/__init__.py).
+import './node20.mjs'
 import { Admin, Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer, defaultPartitioner } from '@platformatic/kafka'
 import {
   ADMIN_ALTERED_RETENTION, ADMIN_COMMITTED, ADMIN_CONFIGS, ADMIN_DELETE_BEFORE, ADMIN_PARTITIONS, ADMIN_RECORDS, CONFIG_SOURCES,
