@@ -168,8 +168,9 @@ def _topic(context: RequestContext, starts: dict[tuple[bytes, int], StateSummary
             if known is not None:
                 start = known.start_offset
                 # GroupCoordinatorService.computeShareGroupLagAndBuildResponse: the records past
-                # the start offset less those already done (deliveryCompleteCount).
-                lag = max(context.storage.partition(name, index).high_watermark - start - known.delivery_complete, 0)
+                # the start offset less those already done (deliveryCompleteCount); none for a
+                # share-partition initialized without a start (shouldComputeSharePartitionLag).
+                lag = -1 if start == -1 else max(context.storage.partition(name, index).high_watermark - start - known.delivery_complete, 0)
         partition: DescribeShareGroupOffsetsResponseDescribeShareGroupOffsetsResponsePartition = {"partition_index": index, "start_offset": start, "leader_epoch": 0,
                      "error_code": error, "error_message": None}
         if version >= 1:

@@ -727,6 +727,7 @@ class ShareCoordinator:
             if changed or initializing or after != before or member.assignment != previous or group_id in self._unwritten:
                 self._persist_group(group, initializing)
             if initializing:
+                self._initialize_state(group, initializing)
                 for topic_id, partitions in initializing.items():
                     group.initialized.setdefault(topic_id, set()).update(partitions)
                 self._persist_group(group)
@@ -793,8 +794,8 @@ class ShareCoordinator:
 
     def _initializing(self, group: ShareGroup) -> dict[bytes, set[int]]:
         """The subscribed partitions not yet initialized, by topic id: the heartbeat writes them
-        as initializing, then (InitializeShareGroupState being in-process) as initialized, in
-        the next batch, as Kafka writes them once its persister answered. They become
+        as initializing, then their share state (`_initialize_state`, in-process), then as
+        initialized, in the next batch, as Kafka writes them once its persister answered. They become
         assignable from the group's next heartbeat (their start offsets are still chosen at the
         first fetch, by share.auto.offset.reset)."""
         pending = {}
@@ -805,6 +806,26 @@ class ShareCoordinator:
                 if missing:
                     pending[info.topic_id] = missing
         return pending
+
+    def _initialize_state(self, group: ShareGroup, initializing: Mapping[bytes, set[int]]) -> None:
+        """Kafka's InitializeShareGroupState for the partitions the heartbeat wrote as
+        initializing, before it writes them initialized: each share-partition's ShareSnapshot
+        (ShareCoordinatorShard.initializeState, ShareGroupOffset.fromRequest) with no start
+        offset yet (-1: the first fetch picks it by share.auto.offset.reset and writes it in an
+        update), the group epoch as state epoch, leader epoch 0, no batches nor
+        deliveryCompleteCount, in a batch of its own on its key's partition. A share-partition
+        this broker already holds state of (a fetch made it first) keeps it. Over a database,
+        the state is remembered only by the leader of its topic partition, its owner."""
+        state_log, now = self._state_log(), self.wall_clock_ms()
+        for topic_id in _map_order(list(initializing)):
+            for index in sorted(initializing[topic_id]):
+                key = (group.group_id, topic_id, index)
+                if key in self.partitions or key in self._written:
+                    continue
+                state = ShareState(0, group.group_epoch, 0, -1, -1, now, now, ())
+                self._append(coordinator_key(*key), [(encode_key(SNAPSHOT, *key), encode_snapshot(state))])
+                if state_log.journal is None or key[1:] in self.led:
+                    self._written[key] = (state, 0)
 
     def _arm_session(self, group: ShareGroup, member: ShareMember) -> None:
         Timers.cancel(member.session_timer)
@@ -866,7 +887,11 @@ class ShareCoordinator:
             if group is not None and topic_id not in group.topics:
                 group.topics[topic_id] = name
                 self._persist_group(group)
-            self._persist_partition(key)
+            # One initialized without a start (`_initialize_state`) keeps the start picked in
+            # memory, as Kafka's SharePartition does: its first write persists it.
+            written = self._written.get(key)
+            if written is None or written[0].start_offset >= 0:
+                self._persist_partition(key)
         return partition
 
     def _reset_offset(self, group_id: str, topic: str, index: int, read_committed: bool, found: list[tuple[int, int] | None] | None) -> int:
@@ -1202,7 +1227,15 @@ class ShareCoordinator:
             # A copy of a share-partition another broker leads (kept by AlterShareGroupOffsets
             # here, say) is older than its leader's records.
             if key[0] == group_id and (key[1:] in self.led or key[1:] not in found):
-                found[key[1:]] = StateSummary(partition.start_offset, partition.delivery_complete())
+                written = self._written.get(key)
+                # Initialized without a start and not written since: the start a fetch picked is
+                # not persisted yet, and Kafka's share coordinator summarizes what is.
+                unwritten = written is not None and written[0].start_offset == -1
+                found[key[1:]] = StateSummary(-1, -1) if unwritten else StateSummary(partition.start_offset, partition.delivery_complete())
+        # Those initialized and not fetched from yet: state without a share-partition.
+        for key, (state, _updates) in self._written.items():
+            if key[0] == group_id and key[1:] not in found:
+                found[key[1:]] = _summary(state)
         return found
 
     def idle_partitions(self, group_id: str) -> dict[PartitionKey, bytes | None]:
@@ -1256,8 +1289,11 @@ class ShareCoordinator:
 
     def delete_partition_state(self, group_id: str, topic_id: bytes) -> None:
         """DeleteShareGroupOffsets: the group forgets the topic; the next fetch initializes it."""
-        for key in [k for k in self.partitions if k[0] == group_id and k[1] == topic_id]:
-            self.partitions.pop(key).reset_start(0)
+        # With those initialized and not fetched from yet, which have state but no share-partition.
+        for key in [k for k in dict.fromkeys([*self.partitions, *self._written]) if k[0] == group_id and k[1] == topic_id]:
+            partition = self.partitions.pop(key, None)
+            if partition is not None:
+                partition.reset_start(0)
             self._persist_partition(key)
         group = self.groups.get(group_id)
         if group is not None and (group.topics.pop(topic_id, None), group.initialized.pop(topic_id, None)) != (None, None):
