@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any
 
 from kafka_wire import WireClient
 from test_producer_snapshot_format import KAFKA_SNAPSHOT
+from test_producer_snapshot_restart import _create_topic, _idempotent_producer, _producers
 
 from ottla.storage import LogConfig, PartitionLog
 from ottla.storage.handles import FileHandles
@@ -35,25 +35,6 @@ def _produce(client: WireClient, producer_id: int, sequence: int, timestamp: int
         {"name": "t", "partition_data": [{"index": 0, "records": batch}]}]})
     partition = answer["responses"][0]["partition_responses"][0]
     return partition["error_code"], partition["base_offset"]
-
-
-def _create_topic(client: WireClient) -> None:
-    answer = client.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": "t", "num_partitions": 1, "replication_factor": 1,
-                                                              "assignments": [], "configs": []}], "timeout_ms": 10000, "validate_only": False})
-    assert answer["topics"][0]["error_code"] == ErrorCode.NONE
-
-
-def _idempotent_producer(client: WireClient) -> int:
-    answer = client.call(ApiKey.INIT_PRODUCER_ID, 4, {"transactional_id": None, "transaction_timeout_ms": 60000,
-                                                      "producer_id": -1, "producer_epoch": -1})
-    assert answer["error_code"] == ErrorCode.NONE
-    producer_id: int = answer["producer_id"]
-    return producer_id
-
-
-def _producers(client: WireClient) -> dict[int, dict[str, Any]]:
-    answer = client.call(ApiKey.DESCRIBE_PRODUCERS, 0, {"topics": [{"name": "t", "partition_indexes": [0]}]})
-    return {p["producer_id"]: p for p in answer["topics"][0]["partitions"][0]["active_producers"]}
 
 
 def test_a_producer_expired_when_the_snapshot_loads_is_forgotten_and_its_retry_appended(tmp_path: pathlib.Path) -> None:
