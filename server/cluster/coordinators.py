@@ -43,7 +43,7 @@ from ottla.server.cluster.routing import endpoint_of, partition_state
 from ottla.server.cluster.state import NO_LEADER, ClusterState
 from ottla.server.context import RequestContext
 from ottla.server.coordinator.log import java_string_hash
-from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, TRANSACTION_STATE
+from ottla.server.coordinator.topics import OFFSETS, SHARE_GROUP_STATE, TRANSACTION_STATE, share_state_key
 from ottla.server.faults import Fault
 from ottla.wire.api import ApiKey
 from ottla.wire.errors import ErrorCode, KafkaError
@@ -102,8 +102,8 @@ def share_state_partition(key: str, partitions: int) -> int:
     fields = key.split(":")
     while not fields[-1]:  # Java's String.split drops trailing empty fields
         fields.pop()
-    topic_id = base64.urlsafe_b64encode(base64.urlsafe_b64decode(fields[-2][:22] + "==")).rstrip(b"=").decode()
-    code = java_string_hash(f"{':'.join(fields[:-2])}:{topic_id}:{int(fields[-1])}")
+    topic_id = base64.urlsafe_b64decode(fields[-2][:22] + "==")
+    code = java_string_hash(share_state_key(":".join(fields[:-2]), topic_id, int(fields[-1])))
     return (0 if code == -(1 << 31) else abs(code)) % partitions
 
 

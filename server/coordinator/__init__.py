@@ -19,6 +19,7 @@ from ottla.server.coordinator.topics import (
     TRANSACTION_STATE,
     TRANSACTION_STATE_TOPIC,
     InternalTopic,
+    share_state_key,
 )
 from ottla.server.coordinator.transitions import IllegalTransition, TransitionTable
 
@@ -39,6 +40,7 @@ __all__ = [
     "TimerHandle",
     "Timers",
     "TransitionTable",
+    "share_state_key",
     "java_string_hash",
     "store_error",
     "now_epoch_ms",

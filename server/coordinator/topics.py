@@ -7,6 +7,7 @@ same set here, and each coordinator creates its topic from its entry on first us
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,13 @@ SHARE_GROUP_STATE = InternalTopic(
     {"cleanup.policy": "compact", "compression.type": "producer", "retention.ms": "-1"},
     {"min.insync.replicas": "share.coordinator.state.topic.min.isr", "segment.bytes": "share.coordinator.state.topic.segment.bytes"},
 )
+
+def share_state_key(group_id: str, topic_id: bytes, partition: int) -> str:
+    """SharePartitionKey.asCoordinatorKey, "groupId:topicId:partition" with the topic id as
+    Uuid.toString renders it: what picks the share-partition's `__share_group_state` partition
+    (ShareCoordinatorService.partitionFor hashes it as a group id is hashed)."""
+    return f"{group_id}:{base64.urlsafe_b64encode(topic_id).rstrip(b'=').decode()}:{partition}"
+
 
 # share.coordinator.state.topic.num.partitions' default (ShareCoordinatorConfig): the count
 # `__share_group_state` is created with when no broker settings are given. Each share-partition's

@@ -34,13 +34,14 @@ from typing import Any, cast
 
 from ottla.server.coordinator import (
     OFFSETS, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, Clock, CoordinatorLog, KeyValue, RecordFormatError, Timers, now_epoch_ms,
+    share_state_key,
 )
 from ottla.server.groups import share_records as group_records
 from ottla.server.java_hashing import default_capacity, java_order, kafka_group_hash, kafka_topic_hash_on_rack, uuid_hash
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.records import (
-    SNAPSHOT, UPDATE, UPDATES_PER_SNAPSHOT, GroupRecord, PartitionRecord, ShareState, StateUpdate, coordinator_key, encode_key,
+    SNAPSHOT, UPDATE, UPDATES_PER_SNAPSHOT, GroupRecord, PartitionRecord, ShareState, StateUpdate, encode_key,
     encode_snapshot, encode_update, extends, merge, parse,
 )
 from ottla.server.share.sessions import ShareSessionCache
@@ -404,7 +405,7 @@ class ShareCoordinator:
                     self._arm_session(group, member)
 
     def _state_log(self) -> CoordinatorLog:
-        """`__share_group_state`: each share-partition's records on its `coordinator_key`'s
+        """`__share_group_state`: each share-partition's records on its `share_state_key`'s
         partition, a group's former JSON record on its group id's."""
         if self._log is None:
             self._log = CoordinatorLog(self.storage, SHARE_GROUP_STATE, self.config.state_partitions, self.config.state_topic_configs)
@@ -588,7 +589,7 @@ class ShareCoordinator:
         record, written = self._partition_record(key, self.partitions.get(key), initialize)
         if before is not None and written is not None and written[1] > 0 and written[0] == before[0]:
             return
-        self._append(coordinator_key(*key), [record])
+        self._append(share_state_key(*key), [record])
         if written is None:
             self._written.pop(key, None)
         else:
@@ -609,7 +610,7 @@ class ShareCoordinator:
         for key in self._written:
             if state_log.journal is not None and key[1:] not in self.led:
                 continue
-            by_partition.setdefault(state_log.partition_for(coordinator_key(*key)), []).append(key)
+            by_partition.setdefault(state_log.partition_for(share_state_key(*key)), []).append(key)
         for keys in by_partition.values():
             states = {key: self._written[key][0] for key in keys}
             if all(state.create_timestamp != state.write_timestamp for state in states.values()):
@@ -619,7 +620,7 @@ class ShareCoordinator:
             if not cold:
                 continue
             try:
-                self._append(coordinator_key(*keys[0]), [(encode_key(SNAPSHOT, *key), encode_snapshot(state)) for key, state in cold.items()])
+                self._append(share_state_key(*keys[0]), [(encode_key(SNAPSHOT, *key), encode_snapshot(state)) for key, state in cold.items()])
             except KafkaError as exc:
                 log.warning("could not snapshot idle share-partitions: %s", exc)
                 continue
@@ -823,7 +824,7 @@ class ShareCoordinator:
                 if key in self.partitions or key in self._written:
                     continue
                 state = ShareState(0, group.group_epoch, 0, -1, -1, now, now, ())
-                self._append(coordinator_key(*key), [(encode_key(SNAPSHOT, *key), encode_snapshot(state))])
+                self._append(share_state_key(*key), [(encode_key(SNAPSHOT, *key), encode_snapshot(state))])
                 if state_log.journal is None or key[1:] in self.led:
                     self._written[key] = (state, 0)
 
@@ -1332,7 +1333,7 @@ class ShareCoordinator:
             if partition is not None:
                 partition.reset_start(0)
             self._written.pop(key, None)
-            self._append(coordinator_key(*key), [self._partition_record(key, None)[0]])
+            self._append(share_state_key(*key), [self._partition_record(key, None)[0]])
         if group_id in self._legacy:
             self._append(group_id, [(json.dumps(["group", group_id]).encode(), None)])
             self._legacy.discard(group_id)

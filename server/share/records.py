@@ -16,7 +16,6 @@ never written."""
 
 from __future__ import annotations
 
-import base64
 import json
 import struct
 from dataclasses import dataclass, replace
@@ -75,13 +74,6 @@ class PartitionRecord:
 
     key: tuple[str, bytes, int]
     value: ShareState | StateUpdate | None
-
-
-def coordinator_key(group_id: str, topic_id: bytes, partition: int) -> str:
-    """SharePartitionKey.asCoordinatorKey, "groupId:topicId:partition" with the topic id as
-    Uuid.toString renders it: what picks the share-partition's `__share_group_state` partition
-    (ShareCoordinatorService.partitionFor hashes it as a group id is hashed)."""
-    return f"{group_id}:{base64.urlsafe_b64encode(topic_id).rstrip(b'=').decode()}:{partition}"
 
 
 def encode_key(record_type: int, group_id: str, topic_id: bytes, partition: int) -> bytes:

@@ -15,9 +15,9 @@ import struct
 
 from kafka import KafkaProducer  # type: ignore[import-untyped]
 
-from ottla.server.coordinator import SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, CoordinatorLog
+from ottla.server.coordinator import SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, CoordinatorLog, share_state_key
 from ottla.server.share.partition import RecordState, StateBatch
-from ottla.server.share.records import SNAPSHOT, UPDATE, ShareState, coordinator_key, encode_key, encode_snapshot
+from ottla.server.share.records import SNAPSHOT, UPDATE, ShareState, encode_key, encode_snapshot
 from ottla.storage import Storage
 from ottla.testing import ThreadedBroker, running_broker
 from ottla.wire.api import ApiKey
@@ -134,7 +134,7 @@ def test_a_data_dir_without_initialization_snapshots_still_loads(tmp_path: pathl
         state = ShareState(0, 3, 0, 3, -1, 1, 1, (StateBatch(3, 4, RecordState.AVAILABLE, 2), StateBatch(5, 5, RecordState.ACKNOWLEDGED, 1)))
         key = ("init4-group", topic_id, 0)
         CoordinatorLog(storage, SHARE_GROUP_STATE, SHARE_STATE_PARTITIONS, None).append(
-            coordinator_key(*key), [(encode_key(SNAPSHOT, *key), encode_snapshot(state))], 0)
+            share_state_key(*key), [(encode_key(SNAPSHOT, *key), encode_snapshot(state))], 0)
     finally:
         storage.close()
     with running_broker(data_dir=tmp_path) as broker:
