@@ -273,6 +273,20 @@ def test_a_broker_restarted_cleanly_without_its_snapshot_knows_no_producer(tmp_p
             client.close()
 
 
+def _until_the_reference_leads_t(client: WireClient) -> None:
+    """Kafka answers CreateTopics before its broker has taken the partition from the metadata
+    log: a Produce at once may be UNKNOWN_TOPIC_OR_PARTITION. Wait until Metadata names its leader."""
+    deadline = time.monotonic() + 30
+    while True:
+        answer = client.call(ApiKey.METADATA, 9, {"topics": [{"name": "t"}], "allow_auto_topic_creation": False,
+                                                   "include_topic_authorized_operations": False})
+        topic = answer["topics"][0]
+        if topic["error_code"] == ErrorCode.NONE and topic["partitions"] and topic["partitions"][0]["leader_id"] >= 0:
+            return
+        assert time.monotonic() < deadline, topic
+        time.sleep(0.1)
+
+
 def test_the_marker_is_exchanged_with_kafka_both_ways(tmp_path: pathlib.Path) -> None:
     """Kafka's clean stop leaves the marker, and Ottla loads its directory as clean (the
     producers forgotten with the snapshot gone); Ottla's marker makes Kafka skip recovery."""
@@ -283,6 +297,7 @@ def test_the_marker_is_exchanged_with_kafka_both_ways(tmp_path: pathlib.Path) ->
         created = client.call(ApiKey.CREATE_TOPICS, 5, {"topics": [{"name": "t", "num_partitions": 1, "replication_factor": 1,
                                                                    "assignments": [], "configs": []}], "timeout_ms": 10000, "validate_only": False})
         assert created["topics"][0]["error_code"] == ErrorCode.NONE
+        _until_the_reference_leads_t(client)
         for sequence in range(3):
             assert _produce(client, sequence, 7)[0] == ErrorCode.NONE
         client.close()
