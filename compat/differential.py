@@ -260,6 +260,12 @@ def _diff(a: Any, b: Any, path: str) -> list[Difference]:
 
 Observe = Callable[[str, str], dict[str, Any]]  # (bootstrap, run tag) -> observation
 
+# For topics written with fixed 2023 timestamps (the same bytes on both brokers): each broker's
+# first retention pass, 30 s after its own start, would otherwise delete them on one broker and not
+# yet on the other, depending on when the scenario runs.
+_KEPT_CONFIG = {"retention.ms": "-1"}
+_KEPT = [{"name": name, "value": value} for name, value in _KEPT_CONFIG.items()]
+
 
 def _java(bootstrap: str, topic: str, action: str, **kwargs: Any) -> dict[str, Any]:
     from compat.kafka import run_driver
@@ -388,7 +394,7 @@ def _fetch_session_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     conn = _Connection(bootstrap)
     try:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
-            {"name": topic, "num_partitions": 3, "replication_factor": 1, "assignments": [], "configs": []}]})
+            {"name": topic, "num_partitions": 3, "replication_factor": 1, "assignments": [], "configs": _KEPT}]})
         topic_id = _published_topic_id(conn, topic)
 
         def fetch(version: int, session_id: int, epoch: int, offsets: dict[int, int], forget: tuple[int, ...] = ()) -> dict[str, Any]:
@@ -652,7 +658,7 @@ def _transaction_v2_walk(bootstrap: str, tag: str) -> dict[str, Any]:
     conn = _Connection(bootstrap)
     try:
         conn.call(ApiKey.CREATE_TOPICS, 5, {"timeout_ms": 5000, "validate_only": False, "topics": [
-            {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": []}]})
+            {"name": topic, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": _KEPT}]})
         _published_topic_id(conn, topic)  # else Kafka's Produce may answer UNKNOWN_TOPIC_OR_PARTITION
         # Kafka creates its internal topics on the first FindCoordinator, then loads them: the
         # group's offsets partition is loaded once OffsetFetch answers for the group.
@@ -915,7 +921,7 @@ def _list_offsets_max_timestamp_deleted(bootstrap: str, tag: str) -> dict[str, A
     names = {case: f"diff-maxts-{i}-{tag}" for i, case in enumerate(cases)}
     conn = _Connection(bootstrap)
     try:
-        _created(conn, dict.fromkeys(names.values(), 1), {"retention.ms": "-1"})
+        _created(conn, dict.fromkeys(names.values(), 1), _KEPT_CONFIG)
         found: dict[str, Any] = {}
         for case, (stamps, delete_to) in cases.items():
             topic = names[case]
@@ -1016,7 +1022,7 @@ def _transaction_v2_unknown_producer(bootstrap: str, tag: str) -> dict[str, Any]
     topic = txn_id = f"diff-txn-v2-seq-{tag}"
     conn = _Connection(bootstrap)
     try:
-        _created(conn, {topic: 1})
+        _created(conn, {topic: 1}, _KEPT_CONFIG)
         init = _transactional_init(conn, txn_id)
         pid, epoch = init["producer_id"], init["producer_epoch"]
 
@@ -1068,7 +1074,7 @@ def _share_fetch_batches(bootstrap: str, tag: str) -> dict[str, Any]:
             for t in answer["responses"] for p in t["partitions"]]}
 
     try:
-        topic_id = _created(conn, {topic: 1})[topic]
+        topic_id = _created(conn, {topic: 1}, _KEPT_CONFIG)[topic]
         deadline = time.monotonic() + 60
         while conn.call(ApiKey.FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})["coordinators"][0]["error_code"]:
             if time.monotonic() > deadline:
@@ -1132,7 +1138,7 @@ def _fetch_answers_kafka_44(bootstrap: str, tag: str) -> dict[str, Any]:
             "session_id": session_id, "session_epoch": epoch, "rack_id": "", "topics": topics, "forgotten_topics_data": []})
 
     try:
-        topic_id = _created(conn, {topic: 2})[topic]
+        topic_id = _created(conn, {topic: 2}, _KEPT_CONFIG)[topic]
         labels: dict[Any, str] = {topic: "topic", missing: "missing", topic_id: "topic", unknown_id: "unknown id"}
 
         def layout(answer: dict[str, Any]) -> list[Any]:
@@ -1764,7 +1770,7 @@ def _setup(conn: _Connection, tag: str) -> _Context:
     compact-only topic."""
     create = {"timeout_ms": 5000, "validate_only": False, "topics": [
         {"name": name, "num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": configs}
-        for name, configs in ((f"req-{tag}", []), (f"req-cp-{tag}", []), (f"req-legacy-{tag}", []),
+        for name, configs in ((f"req-{tag}", _KEPT), (f"req-cp-{tag}", _KEPT), (f"req-legacy-{tag}", _KEPT),
                               (f"req-compact-{tag}", [{"name": "cleanup.policy", "value": "compact"}]))]}
     created = conn.call(ApiKey.CREATE_TOPICS, 5, create)
     errors = [t["error_code"] for t in created["topics"]]
