@@ -436,6 +436,8 @@ class Broker:
             self.share = open_share_coordinator(storage, self._start_config, self._loop, self.notify_data, self.groups.configs.value,
                                                 lambda: 0 if self.services is None else self.services.features.level("share.version"),
                                                 self.groups.take_share_records())
+            if self.cluster is not None:
+                self.share.partition_racks = self._replica_racks
         return self.share
 
     def scram_room(self) -> ScramCredentialStore:
@@ -511,6 +513,23 @@ class Broker:
                 fetch_sessions=shared.fetch_sessions if node_id == self.node_id else FetchSessionCache.for_slots(self.config.max_incremental_fetch_session_cache_slots),
             )
         self.services = self._node_services[self.node_id]
+        # KIP-1101: the groups' metadata hash covers the racks of each partition's replicas.
+        assert self.groups is not None
+        self.groups.partition_racks = self._replica_racks
+        if self.share is not None:
+            self.share.partition_racks = self._replica_racks
+
+    def _replica_racks(self, name: str, topic_id: bytes, partitions: int) -> tuple[tuple[str, ...], ...]:
+        """Each partition's replicas' racks, those that have one (Kafka's partitionRacks), the
+        partitions placed on first use as a request places them."""
+        from ottla.server.cluster.routing import replication_factor_for
+
+        assert self.cluster is not None
+        cluster, factor = self.cluster, replication_factor_for(self.config, name)
+        return tuple(
+            tuple(rack for node in cluster.partition(name, topic_id, partitions, index, factor).replicas if (rack := cluster.nodes[node].rack) is not None)
+            for index in range(partitions)
+        )
 
     async def _join_database_cluster(self) -> None:
         """Register in the database's brokers table and serve the topology it gives."""

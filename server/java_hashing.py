@@ -324,6 +324,29 @@ def kafka_topic_hash_on_rack(topic_id: bytes, name: str, partitions: int, rack: 
     return kafka_topic_hash(topic_id, name, partitions, lambda partition: racks)
 
 
+@functools.lru_cache(maxsize=4096)
+def kafka_topic_hash_of_racks(topic_id: bytes, name: str, partitions: int, racks: tuple[tuple[str, ...], ...]) -> int:
+    """`kafka_topic_hash` of a topic whose partition i has replicas on `racks[i]` (one entry per
+    replica that has a rack, in any order), remembered as `kafka_topic_hash_on_rack` is: a
+    replica moved to another rack is a new key."""
+    return kafka_topic_hash(topic_id, name, partitions, lambda partition: list(racks[partition]))
+
+
+# In cluster mode, the racks of each partition's replicas of a topic (name, id, partition
+# count): one tuple per partition, a rack per replica that has one.
+PartitionRacks = Callable[[str, bytes, int], tuple[tuple[str, ...], ...]]
+
+
+def kafka_topic_hash_placed(topic_id: bytes, name: str, partitions: int, broker_rack: str | None, partition_racks: PartitionRacks | None) -> int:
+    """Utils.computeTopicHash of a topic as this broker places it: on one node every
+    partition's one replica is on `broker_rack` (`partition_racks` None), in a cluster each
+    partition's replicas are where `partition_racks` says (Kafka's partitionRacks reads each
+    replica's registered rack)."""
+    if partition_racks is None:
+        return kafka_topic_hash_on_rack(topic_id, name, partitions, broker_rack)
+    return kafka_topic_hash_of_racks(topic_id, name, partitions, partition_racks(name, topic_id, partitions))
+
+
 def kafka_group_hash(topic_hashes: dict[str, int]) -> int:
     """Utils.computeGroupHash, as a Java long: 0 for no topics, else XXH3 over the topics'
     hashes in the order of their names (String.compareTo: by UTF-16 code unit)."""

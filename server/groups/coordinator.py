@@ -10,6 +10,7 @@ the coordinator runtime's log and timers.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Callable
@@ -24,6 +25,7 @@ from ottla.server.groups.records import GroupKey, OffsetAndMetadata, OffsetKey, 
 from ottla.server.groups.share_records import GROUP_METADATA as SHARE_GROUP_METADATA
 from ottla.server.groups.share_records import parse_key as parse_share_key
 from ottla.server.groups.state import GroupState
+from ottla.server.java_hashing import PartitionRacks, kafka_topic_hash_placed
 from ottla.storage import TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 
@@ -75,6 +77,9 @@ class GroupCoordinator:
         # The share group records a load met, in log order, until the share coordinator
         # takes them (`take_share_records`): it owns them, this only counts their groups.
         self.share_records: list[KeyValue] = []
+        # In cluster mode (set by the broker), each partition's replicas' racks, which the
+        # groups' metadata hash covers; None on a single node, whose one replica is on broker.rack.
+        self.partition_racks: PartitionRacks | None = None
 
     def _make_consumer_config(self) -> ConsumerGroupConfig:
         from ottla.server.groups.consumer import ConsumerGroupConfig
@@ -94,11 +99,19 @@ class GroupCoordinator:
 
             self._consumer = ConsumerGroupManager(
                 self.log, self.log.storage, self._make_consumer_config(), self.timers, self.wall_clock_ms, self._has_classic_members,
-                self._retire_empty_classic_group, self.configs.value, self._upgrade, self._downgrade,
+                self._retire_empty_classic_group, self.configs.value, self._upgrade, self._downgrade, self.topic_hash,
             )
             if self._loaded:
                 self._consumer.on_loaded()
         return self._consumer
+
+    @functools.cached_property
+    def _broker_rack(self) -> str | None:
+        return self._make_consumer_config().broker_rack
+
+    def topic_hash(self, topic_id: bytes, name: str, partitions: int) -> int:
+        """Utils.computeTopicHash of a topic a consumer or streams group subscribes to."""
+        return kafka_topic_hash_placed(topic_id, name, partitions, self._broker_rack, self.partition_racks)
 
     @property
     def consumer_groups(self) -> Mapping[str, ConsumerGroup]:
@@ -116,7 +129,7 @@ class GroupCoordinator:
             self._streams = StreamsGroupManager(
                 self.log, self.log.storage, self.timers, self.wall_clock_ms,
                 lambda group_id: group_id in self.consumer_groups or self._has_classic_members(group_id), self.configs.value,
-                lambda: int(self.configs.broker_value("group.streams.max.size")), self._make_consumer_config().broker_rack,
+                lambda: int(self.configs.broker_value("group.streams.max.size")), self.topic_hash,
             )
             if self._loaded:
                 self._streams.on_loaded()

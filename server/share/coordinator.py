@@ -37,7 +37,7 @@ from ottla.server.coordinator import (
     share_state_key,
 )
 from ottla.server.groups import share_records as group_records
-from ottla.server.java_hashing import default_capacity, java_order, kafka_group_hash, kafka_topic_hash_on_rack, uuid_hash
+from ottla.server.java_hashing import PartitionRacks, default_capacity, java_order, kafka_group_hash, kafka_topic_hash_placed, uuid_hash
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.records import (
@@ -185,6 +185,8 @@ class ShareCoordinator:
         self.group_config = group_config or self._broker_default
         # Whether share.version is finalized at 2 or more: dead-letter queues (KIP-1191).
         self.dead_letters = dead_letters
+        # In cluster mode (set by the broker), each partition's replicas' racks for the metadata hash.
+        self.partition_racks: PartitionRacks | None = None
         # Brokers over one database (`leader_moved`): the (topic id, partition)s this broker
         # leads as the owner of their share-partitions, and those whose state it is reading again.
         self.led: set[tuple[bytes, int]] = set()
@@ -784,13 +786,13 @@ class ShareCoordinator:
         return assignable
 
     def _metadata_hash(self, group: ShareGroup) -> int:
-        """ModernGroup.computeMetadataHash of the subscribed topics that exist. Every partition's
-        one replica is on this broker, so its racks are the broker's (broker.rack), when it has one."""
+        """ModernGroup.computeMetadataHash of the subscribed topics that exist, over each
+        partition's replicas' racks (`kafka_topic_hash_placed`)."""
         hashes = {}
         for name in group.subscribed_topics():
             info = self.storage.topic(name)
             if info is not None:
-                hashes[name] = kafka_topic_hash_on_rack(bytes(info.topic_id), name, info.partitions, self.config.broker_rack)
+                hashes[name] = kafka_topic_hash_placed(bytes(info.topic_id), name, info.partitions, self.config.broker_rack, self.partition_racks)
         return kafka_group_hash(hashes)
 
     def _initializing(self, group: ShareGroup) -> dict[bytes, set[int]]:

@@ -82,11 +82,11 @@ def _new_member_id() -> str:
             return made
 
 
-def _metadata_hash(topics: dict[str, tuple[bytes, int]], broker_rack: str | None) -> int:
+def _metadata_hash(topics: dict[str, tuple[bytes, int]], topic_hash: Callable[[bytes, str, int], int]) -> int:
     """ModernGroup.computeMetadataHash of the subscribed topics that exist
-    (name -> topic id, partitions), which the group epoch record keeps. Every partition's one
-    replica is on this broker, so its racks are the broker's (broker.rack), when it has one."""
-    return kafka_group_hash({name: kafka_topic_hash_on_rack(topic_id, name, partitions, broker_rack) for name, (topic_id, partitions) in topics.items()})
+    (name -> topic id, partitions), which the group epoch record keeps; `topic_hash(id, name,
+    partitions)` is Utils.computeTopicHash, over the racks of each partition's replicas."""
+    return kafka_group_hash({name: topic_hash(topic_id, name, partitions) for name, (topic_id, partitions) in topics.items()})
 
 
 def _same_subscription(a: MemberMetadata, b: MemberMetadata) -> bool:
@@ -109,7 +109,7 @@ class ConsumerGroupConfig:
     # group.consumer.regex.refresh.interval.ms: the longest a regex resolution is kept while
     # neither the topics nor the regexes change, so a change of ACLs is seen too.
     regex_refresh_interval_ms: int = 600_000
-    # broker.rack: the rack of every partition's replica, which the metadata hash covers.
+    # broker.rack: on a single node the rack of every partition's replica, which the metadata hash covers.
     broker_rack: str | None = None
 
     @property
@@ -222,8 +222,12 @@ class ConsumerGroupManager:
         group_config: Callable[[str, str], Any] | None = None,
         upgrade_classic_group: Callable[[str], Upgrade | str] | None = None,
         downgrade: Callable[[ConsumerGroup, set[str], bool], bool] | None = None,
+        topic_hash: Callable[[bytes, str, int], int] | None = None,
     ) -> None:
+        """`topic_hash(id, name, partitions)`: a subscribed topic's KIP-1101 hash; by default
+        that of a single node, whose one replica of each partition is on broker.rack."""
         self.log = log_
+        self.topic_hash = topic_hash or (lambda topic_id, name, partitions: kafka_topic_hash_on_rack(topic_id, name, partitions, config.broker_rack))
         self.storage = storage
         self.config = config
         self.timers = timers
@@ -497,11 +501,11 @@ class ConsumerGroupManager:
         if bump or staged.metadata_expired or self._subscribed_topic_changed(group):
             staged.subscription_metadata = self._subscription_metadata(staged)
             staged.metadata_expired = False
-            if _metadata_hash(staged.subscription_metadata, self.config.broker_rack) != staged.metadata_hash:
+            if _metadata_hash(staged.subscription_metadata, self.topic_hash) != staged.metadata_hash:
                 bump = True
         if bump:
             staged.group_epoch += 1
-            staged.metadata_hash = _metadata_hash(staged.subscription_metadata, self.config.broker_rack)
+            staged.metadata_hash = _metadata_hash(staged.subscription_metadata, self.topic_hash)
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(staged.group_epoch, staged.metadata_hash)))
         if staged.group_epoch > staged.assignment_epoch and self._may_assign(staged, now):
             # The assignor sees the members as Kafka's TargetAssignmentBuilder is given them: the
@@ -639,7 +643,7 @@ class ConsumerGroupManager:
         # The hash of what the members staying subscribe to (computeSubscribedTopicNamesWithoutDeletedMembers).
         staying = self._subscription_metadata(replace(group, members={m_id: m for m_id, m in group.members.items() if m_id not in leaving},
                                                       resolved_regexes={r: t for r, t in group.resolved_regexes.items() if r not in unused}))
-        staying_hash = _metadata_hash(staying, self.config.broker_rack)
+        staying_hash = _metadata_hash(staying, self.topic_hash)
         out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, staying_hash)))
         emptied = len({m.member_id for m in members}) == len(group.members)
         if emptied:
@@ -895,7 +899,7 @@ class ConsumerGroupManager:
             group.put_member(member)
             group.target[member.member_id] = assigned
         group.subscription_metadata = self._subscription_metadata(group)
-        group.metadata_hash = _metadata_hash(group.subscription_metadata, self.config.broker_rack)
+        group.metadata_hash = _metadata_hash(group.subscription_metadata, self.topic_hash)
         group.update_state()
         out: list[KeyValue] = [(records.member_key(records.MEMBER_METADATA, group_id, m.member_id), records.member_metadata_value(m.metadata)) for m in group.members.values()]
         out.append((records.group_key(records.GROUP_METADATA, group_id), records.group_metadata_value(generation_id, group.metadata_hash)))
@@ -968,7 +972,7 @@ class ConsumerGroupManager:
                                for regex, topics in resolved.items()]
         topics_changed = any(group.resolved_regexes.get(regex, ()) != topics for regex, topics in resolved.items())
         metadata_now = self._subscription_metadata(replace(group, resolved_regexes={**group.resolved_regexes, **resolved}))
-        hash_now = _metadata_hash(metadata_now, self.config.broker_rack)
+        hash_now = _metadata_hash(metadata_now, self.topic_hash)
         bump = topics_changed or hash_now != group.metadata_hash
         if bump:
             out.append((records.group_key(records.GROUP_METADATA, group.group_id), records.group_metadata_value(group.group_epoch + 1, hash_now)))

@@ -151,11 +151,11 @@ class StreamsGroupManager:
         is_other_group: Callable[[str], bool] = lambda group_id: False,
         group_config: Callable[[str, str], Any] | None = None,
         max_size: Callable[[], int] = lambda: 2**31 - 1,
-        broker_rack: str | None = None,
+        topic_hash: Callable[[bytes, str, int], int] = lambda topic_id, name, partitions: kafka_topic_hash_on_rack(topic_id, name, partitions, None),
     ) -> None:
-        """`broker_rack`: broker.rack, the rack of every partition's one replica, which the
-        metadata hash covers."""
-        self.broker_rack = broker_rack
+        """`topic_hash(id, name, partitions)`: a required topic's KIP-1101 hash, over the racks
+        of each partition's replicas (by default a single node's without broker.rack)."""
+        self.topic_hash = topic_hash
         self.log = log_
         self.max_size = max_size
         self.storage = storage
@@ -541,7 +541,7 @@ class StreamsGroupManager:
         assert group.topology is not None
         required = {name for s in group.topology["subtopologies"]
                     for name in (*s["source_topics"], *(t["name"] for t in s["repartition_source_topics"]), *(t["name"] for t in s["state_changelog_topics"]))}
-        hashes = {name: kafka_topic_hash_on_rack(info.topic_id, name, info.partitions, self.broker_rack)
+        hashes = {name: self.topic_hash(info.topic_id, name, info.partitions)
                   for name in required if (info := self.storage.topic(name)) is not None}
         return kafka_group_hash(hashes)
 
