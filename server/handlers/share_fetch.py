@@ -123,10 +123,10 @@ def handle(context: RequestContext, header: RequestHeader, request: ShareFetchRe
 async def _fetch_deferred(context: RequestContext, request: ShareFetchRequest, group_id: str, member_id: str, session: ShareSession,
                           ack_errors: dict[tuple[bytes, int], tuple[ErrorCode, str | None]], seen_version: int, first_here: bool) -> ShareFetchResponse:
     """`handle` for an engine whose reads are coroutines. The group's first session on this
-    broker reads the state log first: among brokers over one database, its coordinator may
-    have written share-partitions this broker leads."""
+    broker reads the state log first, as does a fetch of a share-partition this broker leads and
+    holds nothing of: among brokers over one database, its coordinator may have written it."""
     share = context.services.share
-    reading = share.read_state_again() if first_here else None
+    reading = share.read_state_again() if first_here or share.holds_no_state(group_id, session.partitions) else None
     if reading is not None:
         held = share.idle_partitions(group_id)
         await reading

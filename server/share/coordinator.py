@@ -1269,7 +1269,21 @@ class ShareCoordinator:
         """Over a database, read the state log again (what other brokers wrote since); None
         on the local engine, whose log is read in place."""
         journal = self._state_log().journal
-        return None if journal is None else journal.reload(0, lambda index: None)
+        return None if journal is None else journal.reload(0, lambda index: self._take_unheld_from_log())
+
+    def holds_no_state(self, group_id: str, keys: Iterable[tuple[bytes, int]]) -> bool:
+        """Whether this broker leads one of the (topic id, partition)s `keys` among brokers
+        over one database and holds nothing of the group's share-partition there: its state,
+        if any, is in the state log alone (`read_state_again` takes it)."""
+        return any(key in self.led and (group_id, *key) not in self.partitions for key in keys)
+
+    def _take_unheld_from_log(self) -> None:
+        """After the state log was read again: each share-partition of a topic partition this
+        broker leads and holds no share-partition of is taken as its records leave it (their
+        group's coordinator may have initialized or altered it since), as Kafka's leader reads
+        its state from the share coordinator (ReadShareGroupState) before its first fetch."""
+        for key, written in self._fold(lambda key: key[1:] in self.led and key not in self.partitions).items():
+            self._restore(key, written)
 
     def alter_start_offset(self, group_id: str, topic_id: bytes, index: int, offset: int) -> None:
         """AlterShareGroupOffsets: the partition starts afresh at `offset` (group must be empty).

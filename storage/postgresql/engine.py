@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -474,9 +475,9 @@ class PostgresStorage(Storage):
         producer_expiration_ms: int | None = None,
     ) -> PostgresStorage:
         """Connect, bring the schema up to date, open the local part (`lock` makes the
-        event loop's locks, asyncio.Lock) and load the database's
-        topics. DatabaseUnavailable when the server cannot be reached or its schema is not one
-        this code can use (SchemaError's message says which)."""
+        event loop's locks, asyncio.Lock) and load the database's topics, less the producers
+        already expired by `producer_expiration_ms`. DatabaseUnavailable when the server cannot
+        be reached or its schema is not one this code can use (SchemaError's message says which)."""
         try:
             pool = await open_pool(url)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -488,6 +489,8 @@ class PostgresStorage(Storage):
             if data_dir is not None:
                 storage._load(meta_properties or {})
             await storage._load_catalogue()
+            if producer_expiration_ms is not None:
+                await storage._expire_producers(int(time.time() * 1000), producer_expiration_ms)
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, (SchemaError, asyncpg.PostgresError)):
@@ -755,20 +758,27 @@ class PostgresStorage(Storage):
         holding no open transaction are forgotten, as the local engine's `expire_producers`.
         This broker's copies follow at once; other brokers' reload theirs at their next append
         (the version moved). Returns the number of partitions that forgot a producer."""
+        with _database_errors():
+            return await self._expire_producers(now_ms, expiration_ms)
+
+    async def _expire_producers(self, now_ms: int, expiration_ms: int) -> int:
+        """`expire_database_producers`, its database errors raised as they are. `connect` runs
+        it before the broker serves: a partition's state is opened then, and Kafka's
+        ProducerStateManager.loadFromSnapshot drops the producers already expired as it opens
+        a log, so a retry from one is appended, not taken for a duplicate."""
         cutoff = now_ms - expiration_ms
         by_id = {(partition.log.topic_id, partition.log.partition_index): partition for partition in self._database_partitions.values()}
         expired = 0
-        with _database_errors():
-            for row in await self.pool.fetch(_EXPIRABLE, cutoff):
-                key = (row["topic_id"], row["partition_index"])
-                version = await self.pool.fetchval(_EXPIRE, *key, cutoff)
-                if version is None:
-                    continue
-                expired += 1
-                partition = by_id.get(key)
-                if partition is not None and partition.producers.version == version - 1:
-                    partition.producers.state.expire(now_ms, expiration_ms)
-                    partition.producers.version = version
+        for row in await self.pool.fetch(_EXPIRABLE, cutoff):
+            key = (row["topic_id"], row["partition_index"])
+            version = await self.pool.fetchval(_EXPIRE, *key, cutoff)
+            if version is None:
+                continue
+            expired += 1
+            partition = by_id.get(key)
+            if partition is not None and partition.producers.version == version - 1:
+                partition.producers.state.expire(now_ms, expiration_ms)
+                partition.producers.version = version
         return expired
 
     async def delete_database_topic(self, name: str) -> None:
