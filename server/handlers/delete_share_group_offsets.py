@@ -20,7 +20,7 @@ from ottla.server.context import RequestContext
 from ottla.server.java_hashing import chain_order, default_capacity, java_order, uuid_hash
 from ottla.server.security.authorizer import AclOperation, ResourceType
 from ottla.wire.api import ApiKey
-from ottla.wire.errors import ErrorCode, KafkaError, default_message
+from ottla.wire.errors import ErrorCode, default_message
 from ottla.wire.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -79,11 +79,11 @@ def handle(context: RequestContext, header: RequestHeader, request: DeleteShareG
     # topic id (computeIfAbsent) iterates; then the refused ones (GroupCoordinatorShard).
     deleted = chain_order([(topic_id, True) for topic_id in eligible], uuid_hash, default_capacity(max(len(eligible) - 1, 0)))
     done: list[DeleteShareGroupOffsetsResponseDeleteShareGroupOffsetsResponseTopic] = []
+    errors = share.delete_offsets(group.group_id, deleted)
     for topic_id in java_order(deleted, uuid_hash, default_capacity(len(deleted))):
-        try:
-            share.delete_partition_state(group.group_id, topic_id)
-        except KafkaError as exc:
-            failed.append({"topic_name": eligible[topic_id], "topic_id": topic_id, "error_code": exc.code, "error_message": default_message(exc.code)})
+        if topic_id in errors:
+            code = errors[topic_id]
+            failed.append({"topic_name": eligible[topic_id], "topic_id": topic_id, "error_code": code, "error_message": default_message(code)})
             continue
         done.append({"topic_name": eligible[topic_id], "topic_id": topic_id, "error_code": ErrorCode.NONE, "error_message": None})
     responses += done + failed

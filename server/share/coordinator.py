@@ -37,7 +37,7 @@ from ottla.server.coordinator import (
     share_state_key,
 )
 from ottla.server.groups import share_records as group_records
-from ottla.server.java_hashing import PartitionRacks, default_capacity, java_order, kafka_group_hash, kafka_topic_hash_placed, uuid_hash
+from ottla.server.java_hashing import PartitionRacks, default_capacity, java_order, kafka_group_hash, kafka_topic_hash_placed, string_hash, uuid_hash
 from ottla.server.share.group import Assignment, ShareGroup, ShareMember, assign
 from ottla.server.share.partition import AcknowledgeType, AcquiredRange, RecordState, SharePartition, SharePartitionLimits, StateBatch
 from ottla.server.share.records import (
@@ -393,15 +393,13 @@ class ShareCoordinator:
         return member
 
     def _groups_loaded(self, group_ids: set[str]) -> None:
-        """After a load of the groups `group_ids`: the partitions each may assign are taken as
-        those its epoch last moved for (no change since), and the members of those this
-        broker coordinates get a whole session timeout from now (GroupMetadataManager.onLoaded)."""
+        """After a load of the groups `group_ids`: the members of those this broker
+        coordinates get a whole session timeout from now (GroupMetadataManager.onLoaded)."""
         offsets_log = self._offsets_log()
         for group_id in group_ids:
             group = self.groups.get(group_id)
             if group is None:
                 continue
-            group.assignable = self._assignable(group)
             if offsets_log.owns(offsets_log.partition_for(group_id)):
                 for member in group.members.values():
                     self._arm_session(group, member)
@@ -484,7 +482,7 @@ class ShareCoordinator:
         return found
 
     def _group_records(self, group: ShareGroup, initializing: Mapping[bytes, set[int]] | None = None,
-                       deleting: bool = False) -> dict[bytes, bytes]:
+                       deleting: bool = False, deleting_topics: Mapping[bytes, str] | None = None) -> dict[bytes, bytes]:
         """The group's records as they stand, in the order Kafka's heartbeat writes them
         (members, epoch, targets, target epoch, current assignments, initialized topics);
         none for a deleted group. Each topic holding share-partitions is an initialized
@@ -492,7 +490,8 @@ class ShareCoordinator:
         `initializing` are those whose InitializeShareGroupState is under way. `deleting`: the
         group is about to be deleted, so its topics that exist are listed as deleting and none as
         initialized, as Kafka's shareGroupBuildPartitionDeleteRequest writes them (when the group
-        has that record). Topics are listed in the order of Kafka's HashMap of them by topic id.
+        has that record); `deleting_topics` (id: name) are those whose offsets are being deleted,
+        listed as deleting. Topics are listed in the order of Kafka's HashMap of them by topic id.
         The target epoch is written once an assignment was computed, the initialized topics once
         there are some; either stays written after."""
         if group.dead:
@@ -503,9 +502,10 @@ class ShareCoordinator:
             metadata = group_records.MemberMetadata(member.rack_id, member.client_id, member.client_host, tuple(member.subscribed_topic_names))
             records[group_records.key(group_records.MEMBER_METADATA, group_id, member.member_id)] = group_records.member_metadata_value(metadata)
         records[group_records.key(group_records.GROUP_METADATA, group_id)] = group_records.group_metadata_value(group.group_epoch, group.metadata_hash)
-        for member_id, target in group.target.items():
-            if member_id in group.members:
-                records[group_records.key(group_records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id)] = group_records.target_assignment_member_value(target)
+        # In the order of TargetAssignmentBuilder's HashMap of the members.
+        for member_id in java_order([member_id for member_id in group.members if member_id in group.target], string_hash,
+                                    default_capacity(len(group.members))):
+            records[group_records.key(group_records.TARGET_ASSIGNMENT_MEMBER, group_id, member_id)] = group_records.target_assignment_member_value(group.target[member_id])
         target_key = group_records.key(group_records.TARGET_ASSIGNMENT_METADATA, group_id)
         if group.assigned_at is not None or target_key in written:
             records[target_key] = group_records.target_assignment_metadata_value(group.assignment_epoch, group.assignment_timestamp_ms)
@@ -520,12 +520,14 @@ class ShareCoordinator:
                 gone = tuple(group_records.TopicPartitions(topic_id, name) for topic_id in _map_order([*topic_ids, *initializing])
                              if (name := self._topic_name(topic_id)) is not None)
                 records[state_key] = group_records.state_partitions_value(group_records.StatePartitions((), (), gone))
-        elif topic_ids or initializing or state_key in written:
+        elif topic_ids or initializing or deleting_topics or state_key in written:
             initialized = tuple(group_records.TopicPartitions(topic_id, group.topics.get(topic_id) or self._topic_name(topic_id) or "",
                                                                tuple(sorted(group.initialized.get(topic_id, ())))) for topic_id in _map_order(topic_ids))
             pending = tuple(group_records.TopicPartitions(topic_id, self._topic_name(topic_id) or "", tuple(sorted(initializing[topic_id])))
                             for topic_id in _map_order(list(initializing)))
-            records[state_key] = group_records.state_partitions_value(group_records.StatePartitions(pending, initialized, ()))
+            deleting_topics = deleting_topics or {}
+            being_deleted = tuple(group_records.TopicPartitions(topic_id, deleting_topics[topic_id]) for topic_id in _map_order(list(deleting_topics)))
+            records[state_key] = group_records.state_partitions_value(group_records.StatePartitions(pending, initialized, being_deleted))
         return records
 
     def _partition_record(self, key: PartitionKey, partition: SharePartition | None,
@@ -556,14 +558,15 @@ class ShareCoordinator:
         state = ShareState(snapshot_epoch, state_epoch, self._leader_epoch(key), start, done, now, now, batches)
         return (encode_key(SNAPSHOT, *key), encode_snapshot(state)), (state, 0)
 
-    def _persist_group(self, group: ShareGroup, initializing: Mapping[bytes, set[int]] | None = None, deleting: bool = False) -> None:
+    def _persist_group(self, group: ShareGroup, initializing: Mapping[bytes, set[int]] | None = None, deleting: bool = False,
+                       deleting_topics: Mapping[bytes, str] | None = None) -> None:
         """Write, as one batch on the group's `__consumer_offsets` partition, the group's
         records that changed since last written: tombstones first, a member's current
         assignment, target and metadata in that order, then the group's target epoch,
         initialized topics and epoch (as Kafka writes a leave and a deletion), then the
         records written anew (`_group_records`, of `initializing` and `deleting`)."""
         written = self._group_written.get(group.group_id, {})
-        wanted = self._group_records(group, initializing, deleting)
+        wanted = self._group_records(group, initializing, deleting, deleting_topics)
         rank = {group_records.CURRENT_MEMBER_ASSIGNMENT: 0, group_records.TARGET_ASSIGNMENT_MEMBER: 1, group_records.MEMBER_METADATA: 2,
                 group_records.TARGET_ASSIGNMENT_METADATA: 3, group_records.STATE_PARTITION_METADATA: 4, group_records.GROUP_METADATA: 5}
 
@@ -748,16 +751,16 @@ class ShareCoordinator:
         return {topic_id: partitions for topic_id, partitions in assignment.items() if topic_id in ids}
 
     def _update(self, group: ShareGroup, changed: bool) -> None:
-        """Bump the group epoch when the membership, a subscription, the subscribed topics'
-        metadata hash (as Kafka compares it with the one its epoch record keeps: also after a
-        load, for a topic changed meanwhile) or the assignable partitions changed, then
-        recompute the target assignment if it lags and the assignment interval has passed
-        since the last (the caller persists the group)."""
-        assignable = self._assignable(group)
+        """Bump the group epoch when the membership, a subscription or the subscribed topics'
+        metadata hash changed (as Kafka compares it with the one its epoch record keeps: also
+        after a load, for a topic changed meanwhile), or when no assignment is pending and
+        partitions were initialized that the target does not hold yet; then recompute the
+        target assignment if it lags and the assignment interval has passed since the last
+        (the caller persists the group)."""
         metadata_hash = self._metadata_hash(group)
-        if changed or metadata_hash != group.metadata_hash or assignable != group.assignable:
+        pending = group.assignment_epoch >= group.group_epoch and self._initialized_assignment_pending(group)
+        if changed or pending or metadata_hash != group.metadata_hash:
             group.group_epoch += 1
-            group.assignable = assignable
             group.metadata_hash = metadata_hash
         if group.assignment_epoch >= group.group_epoch:
             return
@@ -767,12 +770,26 @@ class ShareCoordinator:
             return
         names = {topic_id: name for name in group.subscribed_topics() if (info := self.storage.topic(name)) is not None
                  for topic_id in [info.topic_id]}
-        partitions = {names[topic_id]: (topic_id, indexes) for topic_id, indexes in assignable.items()}
+        partitions = {names[topic_id]: (topic_id, indexes) for topic_id, indexes in self._assignable(group).items()}
         group.target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions)
         group.assignment_epoch = group.group_epoch
         group.assigned_at = now
         # Kafka stamps an assignment its assignor made; a group without members needs none.
         group.assignment_timestamp_ms = self.wall_clock_ms() if group.members else 0
+
+    def _initialized_assignment_pending(self, group: ShareGroup) -> bool:
+        """GroupMetadataManager.initializedAssignmentPending: the group has members, and a topic
+        they subscribe to has initialized partitions other than those its target assignment
+        holds (an initialization completed after the target was computed)."""
+        if not group.members or not group.initialized:
+            return False
+        subscribed = group.subscribed_topics()
+        targeted: dict[bytes, set[int]] = {}
+        for assignment in group.target.values():
+            for topic_id, partitions in assignment.items():
+                targeted.setdefault(topic_id, set()).update(partitions)
+        return any(targeted.get(topic_id) != partitions for topic_id, partitions in group.initialized.items()
+                   if (group.topics.get(topic_id) or self._topic_name(topic_id)) in subscribed)
 
     def _assignable(self, group: ShareGroup) -> dict[bytes, list[int]]:
         """The subscribed topics' partitions whose share state is initialized, by topic id."""
@@ -844,14 +861,21 @@ class ShareCoordinator:
                 log.warning("could not remove member %s of share group %s: %s", member.member_id, group.group_id, exc)
 
     def _remove_member(self, group: ShareGroup, member: ShareMember) -> None:
-        """The member leaves or is fenced: its target goes with it (Kafka tombstones it in the same batch)."""
+        """The member leaves or is fenced, as GroupMetadataManager.shareGroupFenceMember writes
+        it in one batch: its records' tombstones and the next group epoch, with the hash of the
+        topics the others subscribe to. The target assignment is left to the next heartbeat,
+        but for a group left empty: its target epoch moves to the group's, with no timestamp
+        (no assignor ran), so that the next join is assigned at once."""
         Timers.cancel(member.session_timer)
         del group.members[member.member_id]
         group.target.pop(member.member_id, None)
         self.release_member(group.group_id, member.member_id)
         for session in self.sessions.of_member(group.group_id, member.member_id):
             self.sessions.close(session.node_id, group.group_id, member.member_id)
-        self._update(group, changed=True)
+        group.group_epoch += 1
+        group.metadata_hash = self._metadata_hash(group)
+        if not group.members:
+            group.assignment_epoch, group.assignment_timestamp_ms, group.assigned_at = group.group_epoch, 0, None
         self._persist_group(group)
 
     def release_member(self, group_id: str, member_id: str, only: Collection[tuple[bytes, int]] | None = None) -> None:
@@ -1304,17 +1328,59 @@ class ShareCoordinator:
             self._persist_group(group)
         self._persist_partition(key, initialize=True)
 
+    def delete_offsets(self, group_id: str, topic_ids: list[bytes]) -> dict[bytes, ErrorCode]:
+        """DeleteShareGroupOffsets of the initialized topics `topic_ids` of the (empty) group,
+        written as Kafka 4.4 writes it: a ShareGroupStatePartitionMetadata with them deleting
+        rather than initialized (written even unchanged, for no topic at all, as
+        GroupMetadataManager.sharePartitionsEligibleForOffsetDeletion writes it whenever the
+        group has that record), their share-partitions' tombstones, then, if there were
+        topics, the record without those deleted (completeDeleteShareGroupOffsets). The next
+        fetch of a topic initializes it again. Returns the error of each topic not deleted: all,
+        when the first record could not be written; else those whose state could not be, which
+        stay deleting."""
+        group = self.groups[group_id]
+        names = {topic_id: group.topics.get(topic_id) or self._topic_name(topic_id) or "" for topic_id in topic_ids}
+        held = {topic_id: (group.topics.pop(topic_id, None), group.initialized.pop(topic_id, None)) for topic_id in topic_ids}
+        written = self._group_written.get(group_id, {})
+        state_key = group_records.key(group_records.STATE_PARTITION_METADATA, group_id)
+        if state_key in written:
+            value = self._group_records(group, deleting_topics=names)[state_key]
+            try:
+                self._offsets_log().append(group_id, [(state_key, value)], self.wall_clock_ms())
+            except KafkaError as exc:
+                for topic_id, (name, partitions) in held.items():
+                    if name is not None:
+                        group.topics[topic_id] = name
+                    if partitions is not None:
+                        group.initialized[topic_id] = partitions
+                return {topic_id: exc.code for topic_id in topic_ids}
+            written[state_key] = value
+        failed: dict[bytes, ErrorCode] = {}
+        for topic_id in topic_ids:
+            try:
+                self._drop_partition_state(group_id, topic_id)
+            except KafkaError as exc:
+                failed[topic_id] = exc.code
+        if topic_ids:
+            self._persist_group(group, deleting_topics={topic_id: names[topic_id] for topic_id in failed})
+        return failed
+
     def delete_partition_state(self, group_id: str, topic_id: bytes) -> None:
-        """DeleteShareGroupOffsets: the group forgets the topic; the next fetch initializes it."""
-        # With those initialized and not fetched from yet, which have state but no share-partition.
+        """The group forgets the topic (deleted), in one record, as Kafka's
+        maybeCleanupShareGroupState writes it: the next fetch initializes it."""
+        self._drop_partition_state(group_id, topic_id)
+        group = self.groups.get(group_id)
+        if group is not None and (group.topics.pop(topic_id, None), group.initialized.pop(topic_id, None)) != (None, None):
+            self._persist_group(group)
+
+    def _drop_partition_state(self, group_id: str, topic_id: bytes) -> None:
+        """The tombstones of the group's share-partitions of the topic, with those initialized
+        and not fetched from yet, which have state but no share-partition."""
         for key in [k for k in dict.fromkeys([*self.partitions, *self._written]) if k[0] == group_id and k[1] == topic_id]:
             partition = self.partitions.pop(key, None)
             if partition is not None:
                 partition.reset_start(0)
             self._persist_partition(key)
-        group = self.groups.get(group_id)
-        if group is not None and (group.topics.pop(topic_id, None), group.initialized.pop(topic_id, None)) != (None, None):
-            self._persist_group(group)
 
     def on_topic_deleted(self, topic: TopicInfo) -> None:
         """A topic is gone (Storage.deletion_listeners), as Kafka 4.4's coordinators learn it

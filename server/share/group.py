@@ -4,9 +4,9 @@ A share group has no rebalance barrier: members never own partitions exclusively
 assignment change needs no revocation. As in Kafka 4.4, three epochs move:
 
 - the group epoch grows with each heartbeat that changes the membership, a subscription,
-  the subscribed topics' metadata (their hash: ids, names, partition counts, racks), or the
-  partitions the group may assign (those of subscribed topics whose share state is
-  initialized);
+  or the subscribed topics' metadata (their hash: ids, names, partition counts, racks), and
+  with one that finds, no assignment pending, subscribed partitions initialized that the
+  target assignment does not hold;
 - the assignment epoch is the group epoch the target assignment was last computed at: a
   heartbeat recomputes it when it lags, at most once per `share.assignment.interval.ms`;
 - a member's epoch is the assignment epoch it last took its target assignment at, which it
@@ -77,8 +77,6 @@ class ShareGroup:
     # The partitions whose share state is initialized for this group, by topic id: only
     # these are assigned.
     initialized: dict[bytes, set[int]] = field(default_factory=dict)
-    # The assignable partitions the group epoch last moved for, by topic id.
-    assignable: dict[bytes, list[int]] = field(default_factory=dict)
     # The target assignment computed at `assignment_epoch`, by member id, and when (clock seconds).
     target: dict[str, Assignment] = field(default_factory=dict)
     assigned_at: float | None = None
