@@ -865,13 +865,13 @@ class ShareCoordinator:
         it in one batch: its records' tombstones and the next group epoch, with the hash of the
         topics the others subscribe to. The target assignment is left to the next heartbeat,
         but for a group left empty: its target epoch moves to the group's, with no timestamp
-        (no assignor ran), so that the next join is assigned at once."""
+        (no assignor ran), so that the next join is assigned at once. Its share sessions and
+        what it acquired stay: as on Kafka, only a session's end (a final ShareAcknowledge or
+        ShareFetch, its connection closing) or the acquisition lock's expiry releases records,
+        so a consumer's last acknowledgements, sent beside its leave, still count."""
         Timers.cancel(member.session_timer)
         del group.members[member.member_id]
         group.target.pop(member.member_id, None)
-        self.release_member(group.group_id, member.member_id)
-        for session in self.sessions.of_member(group.group_id, member.member_id):
-            self.sessions.close(session.node_id, group.group_id, member.member_id)
         group.group_epoch += 1
         group.metadata_hash = self._metadata_hash(group)
         if not group.members:

@@ -304,7 +304,10 @@ def test_a_coordinator_move_gives_the_members_a_whole_session_from_then():
     assert h.share.groups["g"].members == {}
 
 
-def test_a_silent_member_times_out_and_its_records_are_released():
+def test_a_silent_member_times_out_and_its_records_wait_for_their_lock():
+    """As on Kafka 4.4 (a member timed out keeps its share session: only the session's end or
+    the acquisition lock releases what it acquired), the others get its records once the lock
+    expires, not at the timeout."""
     h = Harness(record_lock_duration_ms=60_000)
     topic_id = h.topic()
     h.join("m1")
@@ -313,6 +316,11 @@ def test_a_silent_member_times_out_and_its_records_are_released():
     h.clock.advance(4)
     h.share.heartbeat("g", "m2", 2, None, None, "c", "h")
     h.clock.advance(2)  # m1's session (5 s) is over; m2 heartbeated 2 s ago
+    assert list(h.share.groups["g"].members) == ["m2"]
+    assert h.acquire("m2", topic_id) == []
+    for _ in range(28):  # m2 heartbeating until m1's lock (60 s) is over
+        h.clock.advance(2)
+        h.share.heartbeat("g", "m2", h.share.groups["g"].members["m2"].member_epoch, None, None, "c", "h")
     assert list(h.share.groups["g"].members) == ["m2"]
     assert ("q", 0) in h.woken
     assert h.acquire("m2", topic_id) == [AcquiredRange(0, 9, 2)]

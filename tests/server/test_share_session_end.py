@@ -1,11 +1,12 @@
 """A ShareFetch parked for records ends when its share session does.
 
 A share consumer closing with a ShareFetch in flight (librdkafka's close waits for it before it
-sends its final ShareAcknowledge) ends the session meanwhile: its ShareGroupHeartbeat leave on
-the coordinator's connection, a ShareAcknowledge or ShareFetch with epoch -1, or a new session
-opened with epoch 0. The parked fetch is then answered at once, empty, rather than when its
-max wait runs out; a request pipelined behind it on the same connection is answered with it,
-in order.
+sends its final ShareAcknowledge) ends the session meanwhile: a ShareAcknowledge or ShareFetch
+with epoch -1, or a new session opened with epoch 0. The parked fetch is then answered at once,
+empty, rather than when its max wait runs out; a request pipelined behind it on the same
+connection is answered with it, in order. Its ShareGroupHeartbeat leave on the coordinator's
+connection does not end the session, as on Kafka 4.4 (the leave reaches the group coordinator
+alone): its final acknowledgements, sent beside the leave, must still count.
 
 Requests by hand in Ottla's codec over a real socket: which request is in flight when is the
 point, and no stock client lets a test choose that. The fetches wait up to two minutes, and
@@ -171,14 +172,19 @@ def test_a_final_epoch_share_fetch_on_another_connection_ends_a_parked_fetch(bro
     _ends_empty(fetching, fetch)
 
 
-def test_leaving_the_group_ends_the_members_parked_fetch(broker, connections):
+def test_leaving_the_group_leaves_the_parked_fetch_to_the_sessions_end(broker, connections):
     fetching, coordinator = connections
     member, topic_id = _member_id(), _topic_id(fetching)
     assert _heartbeat(coordinator, member, 0)["error_code"] == 0
     fetch = _fetch(fetching, member, topic_id, 0)
     _until_parked(broker, member)
     assert _heartbeat(coordinator, member, -1)["error_code"] == 0
+    share = broker.broker.share if broker.broker is not None else None
+    assert share is not None and share.sessions.of_member(GROUP, member), "the leave ended the share session"
+    leave = _final_acknowledge(coordinator, member)
     _ends_empty(fetching, fetch)
+    correlation, answer = coordinator.answer()
+    assert (correlation, answer["error_code"]) == (leave, 0)
 
 
 def test_a_new_session_of_the_member_ends_the_old_sessions_parked_fetch(broker, connections):
