@@ -1110,6 +1110,10 @@ class Storage:
         # Only now may the source's checkpoints forget the partition: until the rename both
         # copies are whole, and a restart may keep either (the destination's already name it).
         self._write_checkpoints(force=True)
+        # The recovery points too, as Kafka's replaceCurrentWithFutureLog checkpoints the source's;
+        # the destination's names the moved log at its point, all of it synced by `finish`, where
+        # Kafka's has its future log's from the periodic checkpoint, which a copy here has not.
+        self.checkpoint_recovery_points()
         self._write_topic_file(self._topics[key[0]])
         due = time.time_ns() // 1_000_000 + log.config.file_delete_delay_ms
         self._deleted_directories.append((due, set_aside))

@@ -13,6 +13,9 @@ snapshot not past the log end plus a replay of the batch headers after it
 (ProducerStateManager.truncateAndReload), in Kafka's binary form (storage/producer_snapshot.py);
 the aborted transactions below the snapshot come from the `.txnindex` files. After a clean
 shutdown that left no snapshot, as in Kafka, nothing is replayed: the producers are forgotten.
+As in Kafka, a roll's snapshot stays while its segment does, so that a crash recovers each
+segment from the snapshot at its base; the load deletes the others and writes one at the log
+end when it replayed past the newest (`_load_producer_state`).
 
 Durability at a roll (Kafka's UnifiedLog.roll and its `flush-log` job): the old segment is
 sealed and the snapshot written without fsync, and their fsyncs (then the directory's) are
@@ -99,9 +102,6 @@ DEFAULT_MAP_CAPACITY = offset_map_capacity()
 
 SNAPSHOT_SUFFIX = ".snapshot"
 TXN_INDEX_SUFFIX = ".txnindex"
-# Kafka keeps a few snapshots so a truncated tail can fall back to an older one.
-_SNAPSHOTS_KEPT = 2
-
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building
 # one, once per append, cost 7.9k instructions instead of 2.8k.
@@ -145,6 +145,15 @@ def out_of_space(error: BaseException) -> bool:
     LogDirFailureChannel takes the directory offline on any IOException, this one too."""
     cause = error.__cause__ if isinstance(error, KafkaError) else error
     return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _stray_snapshots(offsets: list[int], bases: list[int]) -> list[int]:
+    """Kafka's ProducerStateManager.removeStraySnapshots, of `offsets` sorted: the snapshots at
+    no segment's base go, all but the newest, and that one too unless it lies past the last
+    segment's base (as a close's at the log end does)."""
+    at_bases = set(bases)
+    strays = [offset for offset in offsets if offset not in at_bases]
+    return strays[:-1] if strays and strays[-1] > bases[-1] else strays
 
 
 def _now_ms() -> int:
@@ -205,7 +214,7 @@ class PartitionLog:
         self.on_storage_error: Callable[[], None] | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._load(clean_shutdown)
+            self._load(clean_shutdown, log_start_offset)
             if self.segments and log_start_offset > self.segments[-1].next_offset:
                 self._start_afresh_at(log_start_offset)
         if not self.segments:
@@ -224,7 +233,7 @@ class PartitionLog:
             config.random_segment_jitter(),
         )
 
-    def _load(self, clean_shutdown: bool) -> None:
+    def _load(self, clean_shutdown: bool, log_start_offset: int) -> None:
         """Open existing segments; recover the active one (its tail may be torn), and from
         its start every sealed one holding offsets at or past the recovery point (its roll's
         fsync may not have happened) or missing an index. A sealed segment with a torn tail
@@ -244,6 +253,7 @@ class PartitionLog:
         there. A missing index is rebuilt all the same, and the active segment is still
         checked from its last index entry, which is how its end is found."""
         assert self.directory is not None
+        checkpointed_recovery_point = self._recovery_point  # recovering sealed segments below moves it
         # One listing per partition: thousands of partitions must open in well under a second.
         names = set(os.listdir(self.directory))
         if any(name.endswith((TEMPORARY_SUFFIX, DELETED_SUFFIX, CLEANED_SUFFIX, SWAP_SUFFIX)) for name in names):
@@ -276,7 +286,7 @@ class PartitionLog:
             if not clean_shutdown and active.next_offset != self._recovery_point:
                 active.recover(from_start=True)
                 active.mark_unsynced()
-            self._load_producer_state(names, clean_shutdown)
+            self._load_producer_state(names, clean_shutdown, log_start_offset, checkpointed_recovery_point)
             self._sync_txn_indexes(names)
 
     def _start_afresh_at(self, log_start_offset: int) -> None:
@@ -304,12 +314,25 @@ class PartitionLog:
         assert self.directory is not None
         return self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
 
-    def _load_producer_state(self, names: set[str], clean_shutdown: bool) -> None:
+    def _load_producer_state(self, names: set[str], clean_shutdown: bool, log_start_offset: int, recovery_point: int) -> None:
         """The newest readable snapshot at or below the log end, less its producers expired by
         now (ProducerStateManager.loadFromSnapshot; the batches replayed after it are kept until
         the periodic expiry, as there), with the aborted transactions the `.txnindex` files hold
-        below it, then the batches after it; snapshots past the end (a torn tail was cut) or
-        unreadable (Kafka's CorruptSnapshotException: torn, or an earlier Ottla's JSON) are deleted.
+        below it, then the batches after it. Without a snapshot the whole log is replayed, where
+        Kafka starts at the log start: the `.txnindex` files are rewritten from the state replayed
+        (`_sync_txn_indexes`), and an aborted transaction begun below the log start would be lost.
+
+        The snapshot files end as Kafka's LogLoader leaves them. After a crash, the segments
+        from the one holding the recovery point on are recovered (LogLoader.recoverLog), each
+        from the producer state at its base: the snapshots past the first one's base go
+        (truncateAndReload), and one is written at its base and at each recovered segment's
+        end. Then, either way, stray snapshots go (removeStraySnapshots: those at no segment's
+        base, but the newest if it lies in the last segment, as a close's at the log end does),
+        and those past the log end or at or below the log start (truncateAndReload); unreadable
+        ones (CorruptSnapshotException: torn, or an earlier Ottla's JSON) go as they are met.
+        The replay writes a snapshot at the last two segments' bases it passes and at the log
+        end (UnifiedLog.rebuildProducerState), each only past the newest snapshot, so a clean
+        shutdown's load, whose snapshot is at the log end, writes none.
 
         After a `clean_shutdown` that left no snapshot at all, nothing is replayed: the state
         starts empty, the aborted transactions aside (the `.txnindex` files are their record),
@@ -317,30 +340,47 @@ class PartitionLog:
         them (reloadFromCleanShutdown), so that a crash later does not rebuild from the log
         the producers this start forgot."""
         end = self.log_end_offset
+        bases = [segment.base_offset for segment in self.segments]
+        log_start = max(log_start_offset, bases[0])  # LogLoader's, before a start past the end is dealt with
         snapshots = self._snapshot_offsets(names)
-        if clean_shutdown and not snapshots:
+        gone: set[int] = set()
+        points = {*bases[-2:], end}
+        if not clean_shutdown:
+            recovered = max(bisect.bisect_right(bases, recovery_point) - 1, 0)
+            first = bases[recovered]
+            gone.update(offset for offset in snapshots if offset > first or offset <= log_start_offset)
+            points.update(segment.next_offset for segment in self.segments[recovered:])
+            points.add(first)
+        kept = [offset for offset in snapshots if offset not in gone]
+        gone.update(_stray_snapshots(kept, bases))
+        if clean_shutdown and set(kept) <= gone:
+            self._remove_snapshots(gone)
             self._load_aborted_below(end, names)
             if self.segments[0].base_offset < end:
                 self._take_empty_snapshots(end)
             return
-        start = self.segments[0].base_offset
-        for offset in reversed(snapshots):
+        gone.update(offset for offset in kept if offset > end or offset <= log_start)
+        self._remove_snapshots(gone)
+        # Kafka's lastSnapOffset: the snapshot loaded or written last, else the log start.
+        start, self._snapshot_offset = bases[0], log_start
+        for offset in reversed([offset for offset in kept if offset not in gone]):
             path = self._snapshot_path(offset)
-            if offset <= end:
-                try:
-                    self.producer_state = decode_snapshot(path.read_bytes())
-                except CorruptSnapshotError:
-                    pass
-                else:
-                    if self._producer_expiration_ms is not None:
-                        self.producer_state.expire(_now_ms(), self._producer_expiration_ms)
-                    start = self._snapshot_offset = offset
-                    break
-            path.unlink()
+            try:
+                self.producer_state = decode_snapshot(path.read_bytes())
+            except CorruptSnapshotError:
+                path.unlink()
+                continue
+            if self._producer_expiration_ms is not None:
+                self.producer_state.expire(_now_ms(), self._producer_expiration_ms)
+            start = self._snapshot_offset = offset
+            break
         self._load_aborted_below(start, names)
+        pending = {point for point in points if point > start and point > log_start}
         for segment in self.segments:
             if segment.next_offset <= start:
                 continue
+            if segment.base_offset in pending:
+                self._write_snapshot_at(segment.base_offset)
             for position, header in segment.batches(segment.index.lookup(start) if segment.base_offset <= start else 0):
                 if header.producer_id < 0 or header.last_offset < start:
                     continue
@@ -348,6 +388,23 @@ class PartitionLog:
                 emptied = header.is_control and header.records_count == 0
                 marker = end_txn_marker(segment.file.pread(header.size, position)) if header.is_control and not emptied else None
                 self.producer_state.record(header, header.next_offset, marker)
+        if end in pending and self._snapshot_offset != end:
+            self._write_snapshot_at(end)
+
+    def _remove_snapshots(self, offsets: Iterable[int]) -> None:
+        for offset in offsets:
+            self._snapshot_path(offset).unlink()
+
+    def _write_snapshot_at(self, offset: int) -> None:
+        """The producer state replayed up to `offset`, written there (Kafka's takeSnapshot at load).
+        Its fsync and the directory's are the flusher's when there is one, as a roll's are, so
+        that a start after a crash does not wait for one per partition: a crash before them leaves
+        the file torn or missing, unreadable or absent to the next load, which replays the log."""
+        path = self._snapshot_path(offset)
+        replace_file(path, encode_snapshot(self.producer_state), sync=self._flusher is None)
+        if self._flusher is not None:
+            self._flusher.submit(functools.partial(sync_rolled, [], path, self.directory))
+        self._snapshot_offset = offset
 
     def _load_aborted_below(self, start: int, names: set[str]) -> None:
         """Add to the producer state the aborted transactions the `.txnindex` files hold below `start`."""
@@ -377,8 +434,6 @@ class PartitionLog:
         path = self._snapshot_path(end)
         replace_file(path, encode_snapshot(self.producer_state), sync)
         self._snapshot_offset = end
-        for old in self._snapshot_offsets()[:-_SNAPSHOTS_KEPT]:
-            self._snapshot_path(old).unlink()
         return path
 
     def _seal_and_sync(self, segment: Segment, snapshot: Callable[[], pathlib.Path | None] | None) -> None:
@@ -850,6 +905,9 @@ class PartitionLog:
             if changed:
                 for absorbed in group[1:]:
                     self._with_txn_index(absorbed, None)
+                    if self.directory is not None:
+                        # As UnifiedLog.replaceSegments: a segment merged away takes its snapshot along.
+                        self._snapshot_path(absorbed.base_offset).unlink(missing_ok=True)
                 for files in first.replace_contents(rewrite, group[1:]):
                     self._delete_later(files, now_ms)
                 slot = self.segments.index(first)

@@ -73,8 +73,10 @@ def test_of_a_snapshot_kafka_wrote_only_the_producer_with_a_transaction_open_out
 def test_batches_replayed_after_the_snapshot_wait_for_the_periodic_expiry(tmp_path: pathlib.Path) -> None:
     """A crash after a roll: the producer in the roll's snapshot goes at load, the one whose batch
     comes after it is replayed and kept (Kafka's rebuildProducerState appends it unfiltered)."""
-    def open_log() -> PartitionLog:
-        return PartitionLog(tmp_path / "t-0", LogConfig.from_overrides({}), FileHandles(64), producer_expiration_ms=EXPIRATION_MS)
+    def open_log(recovery_point: int = 0) -> PartitionLog:
+        return PartitionLog(
+            tmp_path / "t-0", LogConfig.from_overrides({}), FileHandles(64), producer_expiration_ms=EXPIRATION_MS, recovery_point=recovery_point
+        )
 
     def batch(producer_id: int) -> bytes:
         return build_batch([Record(0, 1000, b"k", b"v")], producer_id=producer_id, producer_epoch=0, base_sequence=0)
@@ -84,6 +86,8 @@ def test_batches_replayed_after_the_snapshot_wait_for_the_periodic_expiry(tmp_pa
     crashed.roll()  # takes the snapshot at offset 1
     crashed.append(batch(8))
     assert set(crashed.producer_state.producers) == {7, 8}
-    reopened = open_log()  # `crashed` never closed: no snapshot at its log end
+    # `crashed` never closed: no snapshot at its log end. Its roll's flush checkpointed, the segment after it is recovered
+    # from the roll's snapshot (from an older recovery point Kafka's LogLoader would recover, and replay, the first one too).
+    reopened = open_log(crashed.recovery_point)
     assert set(reopened.producer_state.producers) == {8}
     reopened.close()
