@@ -1379,6 +1379,16 @@ def _share_offsets_of_set_up_topics(body: dict[str, Any]) -> list[tuple[str, int
     return [(g.get("group_id"), count, t.get("partitions") or []) for g in _entries(body, "groups")
             for t in g.get("topics") or [] if (count := _set_up_partitions(t.get("topic_name"))) is not None]
 
+
+def _share_offsets_rejected_groups(body: dict[str, Any]) -> list[Any]:
+    """The group ids of DescribeShareGroupOffsets' entries that Kafka's DefaultStatePersister.validate
+    throws on (group "", a set-up topic's empty partition list or a negative partition): Kafka
+    answers each such entry alone UNKNOWN_SERVER_ERROR, its other entries as usual."""
+    return [g.get("group_id") for g in _entries(body, "groups")
+            if any(group == "" or not partitions or min(partitions) < 0
+                   for group, _, partitions in _share_offsets_of_set_up_topics({"groups": [g]}))]
+
+
 # Each confirmed on the reference Kafka 4.4 (python -m compat.fuzz_differential ... --replay I).
 KNOWN_KAFKA_CRASHES = (
     KnownCrash("ListOffsets with an isolation level other than 0 or 1 (IsolationLevel.forId throws)", ApiKey.LIST_OFFSETS,
@@ -1423,8 +1433,11 @@ KNOWN_KAFKA_CRASHES = (
                "UNKNOWN_SERVER_ERROR", lambda v, b: b.get("max_bytes", 0) < 0, whole=True),
     KnownCrash('DescribeShareGroupOffsets of group "", an existing topic\'s empty partition list or a negative partition '
                "(DefaultStatePersister.validate throws)", ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, "UNKNOWN_SERVER_ERROR",
-               lambda v, b: any(group == "" or not partitions or min(partitions) < 0
-                                for group, _, partitions in _share_offsets_of_set_up_topics(b))),
+               lambda v, b: bool(_share_offsets_rejected_groups(b))),
+    KnownCrash("DescribeShareGroupOffsets naming a group twice, one entry of which DefaultStatePersister.validate throws on "
+               "(entries of one name merge, so a later entry's answer covers its UNKNOWN_SERVER_ERROR: its topics are absent)",
+               ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, _ABSENT, lambda v, b: any(
+                   [g.get("group_id") for g in _entries(b, "groups")].count(group) > 1 for group in _share_offsets_rejected_groups(b))),
     KnownCrash("DescribeShareGroupOffsets naming a partition past an existing topic's count (the share coordinator never answers)",
                ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, "no answer",
                lambda v, b: any(max(partitions, default=-1) >= count for _, count, partitions in _share_offsets_of_set_up_topics(b))),

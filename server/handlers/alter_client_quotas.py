@@ -6,7 +6,8 @@ name, taken in the order Kafka's java.util.HashMap of them iterates (`_entity_ma
 picks which invalid pair an entity is refused for, and lists the pairs in the answer and in a
 duplicate's message. Each entity gets one answer: INVALID_REQUEST for an invalid entity or value
 (an unknown type or key, an empty name, an IP combined with a user or client id, a byte rate
-that is fractional or too large for a LONG), and nothing of that entry applies. A key set twice
+that is fractional or too large for a LONG), and nothing of that entry applies; its keys are
+judged in the order Kafka's HashMap of them iterates, which picks the invalid key named. A key set twice
 in one entry, or an entity in a second entry, answers INVALID_REQUEST "Ignoring duplicate
 entity", as Kafka does; what a first valid entry of that entity set still applies. A removal is
 never judged: it removes the key if set. The entries that pass are applied together and written
@@ -64,10 +65,15 @@ def _entity_map(parts: list[AlterClientQuotasRequestEntityData]) -> dict[str, st
     iterates them: a `new HashMap<>(parts.size())`, whose table starts at the power of two
     holding that many pairs and doubles once more than three quarters full, put in request order."""
     named = {part["entity_type"]: part["entity_name"] for part in parts}
-    capacity = table_size_for(len(parts))
-    while len(named) > capacity * 3 // 4:
+    return {entity_type: named[entity_type] for entity_type in _sized_map_order(list(named), len(parts))}
+
+
+def _sized_map_order(keys: list[str], size: int) -> list[str]:
+    """Distinct String `keys`, put in this order, as a `new HashMap<>(size)` iterates them."""
+    capacity = table_size_for(size)
+    while len(keys) > capacity * 3 // 4:
         capacity *= 2
-    return {entity_type: named[entity_type] for entity_type in java_order(list(named), string_hash, capacity)}
+    return java_order(keys, string_hash, capacity)
 
 
 def _host_names(request: AlterClientQuotasRequest) -> list[str]:
@@ -113,8 +119,9 @@ def _alter(context: RequestContext, request: AlterClientQuotasRequest, addresses
         results[key] = result
         try:
             entity = make_entity(named.items(), addresses)
-            for quota_key, value in values.items():
-                if value is not None:
+            # ClientQuotaControlManager judges the keys as its `new HashMap<>(ops.size())` of them iterates.
+            for quota_key in _sized_map_order(list(values), len(entry["ops"])):
+                if (value := values[quota_key]) is not None:
                     check_value(entity, quota_key, value)
         except QuotaError as exc:
             result["error_code"], result["error_message"] = exc.code, exc.message

@@ -28,8 +28,10 @@ the request once a partition is to be read (IsolationLevel.forId: UNKNOWN_SERVER
 negative partition_max_bytes fails the partition's read below where it stops (LogSegment.read);
 a replica id (>= 0) is no follower of a single node: NOT_LEADER_OR_FOLLOWER.
 The answer lists the partitions as KafkaApis.handleFetchRequest's map holds them: those read, in
-request order, then those refused before any read; a topic's partitions that end up next to
-each other share one entry, and a topic without partitions has none.
+request order, then those refused before any read, in the order its checks find them (a
+consumer's in two passes: those of an unknown topic id, then those not authorized or of no
+known partition); a topic's partitions that end up next to each other share one entry, and a
+topic without partitions has none.
 
 In a cluster (server/cluster/) the leader serves every fetch of a partition; a follower serves
 a consumer's from v11 (KIP-392: Kafka's ReplicaManager reads from the leader only for followers
@@ -369,6 +371,9 @@ def _read(
                 keys.append((name, index))
             partitions.append(entry)
         _add(responses, version, topic, partitions)
+    if not from_follower:
+        # A consumer's unknown topic ids are refused as its fetch context is walked, the rest after.
+        refused.sort(key=lambda item: item[1]["error_code"] != ErrorCode.UNKNOWN_TOPIC_ID)
     for topic, entry in refused:
         _add(responses, version, topic, [entry])
     response: FetchResponse = {"throttle_time_ms": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}

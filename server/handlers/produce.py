@@ -116,9 +116,10 @@ def _produce(
     if transactional and len(_transactional_producers(context, request, version)) > 1:
         raise _MixedProducers("Transactional records contained more than one producer ID")
     invalid_acks = acks not in (-1, 0, 1)
-    # ReplicaManager.handleProduceAppend verifies transactional records with the coordinator
-    # before appendRecords judges acks; a coordinator in another process is asked after this
-    # loop, so there acks are judged first.
+    # ReplicaManager.handleProduceAppend verifies a partition's transactional records with the
+    # coordinator (on its leader) before appendRecords judges acks, so other partitions' acks are
+    # judged before leadership; a coordinator in another process is asked after this loop, so
+    # there acks are judged first.
     acks_after_verification = transactional and coordinator_node is None
     # Each result's key in the KafkaApis map that answers it (see `_in_kafka_order`).
     kafka_keys: list[_KafkaKey] = []
@@ -159,7 +160,7 @@ def _produce(
                     raise KafkaError(ErrorCode.INVALID_RECORD)
                 records = _check_batches_for_version(version, records)
                 validated = True
-                if invalid_acks and not acks_after_verification:
+                if invalid_acks and not (acks_after_verification and _first_batch_is_transactional(records)):
                     raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS)
                 if name in INTERNAL_TOPICS:
                     # Clients may not write the coordinators' logs.
