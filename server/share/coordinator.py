@@ -771,7 +771,7 @@ class ShareCoordinator:
         names = {topic_id: name for name in group.subscribed_topics() if (info := self.storage.topic(name)) is not None
                  for topic_id in [info.topic_id]}
         partitions = {names[topic_id]: (topic_id, indexes) for topic_id, indexes in self._assignable(group).items()}
-        group.target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions)
+        group.target = assign({m.member_id: m.subscribed_topic_names for m in group.members.values()}, partitions, group.target)
         group.assignment_epoch = group.group_epoch
         group.assigned_at = now
         # Kafka stamps an assignment its assignor made; a group without members needs none.
