@@ -337,10 +337,9 @@ class Broker:
                 producer_expiration_ms=config.producer_id_expiration_ms,
             )
             log.warning(
-                "the PostgreSQL engine is incomplete: it stores topics, partitions, record batches, producer state, group offsets, "
-                "the transaction coordinator's and the share coordinator's state, SCRAM credentials, ACLs, client quotas, group configs, "
-                "delegation tokens, finalized features and dynamic broker configs; the topics share and streams groups create stay in %s",
-                "memory" if data_dir is None else data_dir,
+                "the PostgreSQL engine is incomplete: it stores topics (those share and streams groups create too), partitions, "
+                "record batches, producer state, group offsets, the transaction coordinator's and the share coordinator's state, "
+                "SCRAM credentials, ACLs, client quotas, group configs, delegation tokens, finalized features and dynamic broker configs"
             )
             producer_ids = await self._open_journals(self.storage)
             from ottla.server.security.database import DatabaseMetadata

@@ -1120,6 +1120,7 @@ class ShareCoordinator:
             self._dead_letter_writes.add(task)
             task.add_done_callback(self._dead_letter_writes.discard)
             return
+        assert isinstance(target, TopicInfo)  # an awaitable only from an engine whose creations are coroutines
         originals = self._originals(source, index, archived) if copy else {}
         target_index = index % target.partitions
         log_ = self.storage.partition(target.name, target_index)
@@ -1132,9 +1133,14 @@ class ShareCoordinator:
                 return
         self.notify_data(target.name, target_index)
 
-    async def _write_dead_letters_later(self, group_id: str, source: str, index: int, target: TopicInfo,
+    async def _write_dead_letters_later(self, group_id: str, source: str, index: int, target: TopicInfo | Awaitable[TopicInfo | None],
                                         archived: list[tuple[int, int, str]], copy: bool) -> None:
         """`_dead_letter`'s writes on an engine whose reads and appends are coroutines."""
+        if not isinstance(target, TopicInfo):
+            created = await target
+            if created is None:
+                return
+            target = created
         try:
             originals = await self._originals_later(source, index, archived) if copy else {}
             target_index = index % target.partitions
@@ -1156,16 +1162,19 @@ class ShareCoordinator:
         record_key, value = originals.get(offset, (None, None))
         return bytes(build_batch([Record(0, self.wall_clock_ms(), record_key, value, headers)]))
 
-    def _dead_letter_topic(self, group_id: str, name: str) -> TopicInfo | None:
+    def _dead_letter_topic(self, group_id: str, name: str) -> TopicInfo | Awaitable[TopicInfo | None] | None:
         """The group's dead-letter topic if it may be written (Kafka 4.4's checks, whose
         refusals it logs): a name with the broker's prefix, not internal, of a topic that
-        allows it (errors.deadletterqueue.group.enable) or that the broker may create."""
+        allows it (errors.deadletterqueue.group.enable) or that the broker may create. On an
+        engine whose creations are coroutines, one to create is the coroutine that creates it."""
         prefix = self.config.dlq_topic_prefix
         if name.startswith("__") or not name.startswith(prefix):
             log.warning("share group %s: dead-letter topic %s must start with %r and not with '__'", group_id, name, prefix)
             return None
         info = self.storage.topic(name)
         if info is None and self.config.dlq_auto_create:
+            if self.storage.is_async:
+                return self._create_dead_letter_topic(group_id, name)
             try:
                 info = self.storage.create_topic(name, self.config.num_partitions, {"errors.deadletterqueue.group.enable": "true"})
             except KafkaError as exc:
@@ -1178,6 +1187,21 @@ class ShareCoordinator:
             log.warning("share group %s: dead-letter topic %s does not set errors.deadletterqueue.group.enable", group_id, name)
             return None
         return info
+
+    async def _create_dead_letter_topic(self, group_id: str, name: str) -> TopicInfo | None:
+        """`_dead_letter_topic`'s creation over PostgreSQL: in the database, as CreateTopics
+        creates topics there, so that every broker on it has it and it outlives a restart. One
+        created meanwhile (another write's, another broker's) is judged as one found."""
+        try:
+            created: TopicInfo = await self.storage.create_database_topic(  # type: ignore[attr-defined]
+                name, self.config.num_partitions, {"errors.deadletterqueue.group.enable": "true"})
+        except KafkaError as exc:
+            if exc.code is not ErrorCode.TOPIC_ALREADY_EXISTS or self.storage.topic(name) is None:
+                log.warning("share group %s: could not create dead-letter topic %s: %s", group_id, name, exc)
+                return None
+            found = self._dead_letter_topic(group_id, name)  # a topic of the catalogue: never a coroutine
+            return found if isinstance(found, TopicInfo) else None
+        return created
 
     def _originals(self, topic: str, index: int, archived: list[tuple[int, int, str]]) -> dict[int, tuple[bytes | None, bytes | None]]:
         """The key and value of each archived offset still in the log."""

@@ -22,10 +22,11 @@ producer ids the transaction coordinator hands out come from blocks reserved in 
 given twice. SCRAM credentials, ACLs, client quotas, group configs, delegation tokens, finalized
 feature levels and dynamic broker configs are in the database too (metadata.py; the server's
 stores keep them there, server/security/database.py), and
-`__share_group_state` is a database topic as the coordinators' are. What is not yet: the topics
-the broker creates itself through the synchronous `create_topic` (share groups' dead-letter and
-streams groups' internal topics) stay in the local engine underneath; a database partition's aborted ranges below the log
-start never leave the index. Compaction (compaction.py: the local engine's rules, shared, run on
+`__share_group_state` is a database topic as the coordinators' are, and so are the topics share
+groups (dead-letter topics) and streams groups (internal topics) create: their coordinators
+create them with `create_database_topic` on a task, not through the synchronous `create_topic`,
+which writes only the local engine underneath. What is not yet: a database partition's aborted
+ranges below the log start never leave the index. Compaction (compaction.py: the local engine's rules, shared, run on
 the log cleaner's schedule by `compact_database`, the coordinators' topics included),
 compression.type (a batch in another codec is stored recompressed, storage/validator.py's
 `recompress`) and producer.id.expiration.ms (`expire_database_producers`) apply as on the local

@@ -18,6 +18,8 @@ answered; the next heartbeat finds them, and their appearance bumps the group ep
 node creates them in place right after configuring (when the member's principal may create
 them all), and answers as Kafka does: the heartbeat that found them missing says so, the next
 one bumps the epoch (so its target waits for `streams.assignment.interval.ms` since the first's).
+Over PostgreSQL they are created in the database, as CreateTopics' topics, on a task: the
+heartbeats before it ended find them still missing, as Kafka's before its controller's creation.
 
 The initial rebalance delay (`streams.initial.rebalance.delay.ms`, group config; broker default
 `group.streams.initial.rebalance.delay.ms`, 3000): the epoch bump of a member joining an empty
@@ -32,6 +34,7 @@ computes it, in the batch of its own records.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -59,10 +62,10 @@ from ottla.server.groups.streams.group import (
     owned_subset,
     reconcile,
 )
-from ottla.server.groups.streams.topology import ConfiguredTopology, InvalidTopology, Status, configure
+from ottla.server.groups.streams.topology import ConfiguredTopology, InternalTopic, InvalidTopology, Status, configure
 from ottla.server.java_hashing import kafka_group_hash, kafka_topic_hash_on_rack
 from ottla.server.java_strings import is_blank
-from ottla.storage import Storage
+from ottla.storage import Storage, TopicInfo
 from ottla.wire.errors import ErrorCode, KafkaError
 
 log = logging.getLogger("ottla.groups")
@@ -168,6 +171,8 @@ class StreamsGroupManager:
         self.configured: dict[str, ConfiguredTopology] = {}
         # group id -> its armed initial rebalance delay timer.
         self.initial_delays: dict[str, Any] = {}
+        # internal topic name -> the task creating it in the database engine's database, while it runs.
+        self.creating: dict[str, asyncio.Task[TopicInfo]] = {}
         # KIP-1331's in-memory plugin: used only when the broker names it (the handlers ask).
         self.descriptions = DescriptionStore()
 
@@ -520,6 +525,9 @@ class StreamsGroupManager:
                 configured.detail += f"; Unauthorized to CREATE on topics {','.join(refused)}."
                 return configured
             for topic in configured.missing:
+                if self.storage.is_async:
+                    self._create_in_database(group.group_id, topic)
+                    continue
                 try:
                     self.storage.create_topic(topic.name, topic.partitions, topic.configs)
                 except KafkaError as exc:
@@ -528,6 +536,38 @@ class StreamsGroupManager:
                 else:
                     log.info("streams group %s created internal topic %s with %d partitions", group.group_id, topic.name, topic.partitions)
         return configured
+
+    def _create_in_database(self, group_id: str, topic: InternalTopic) -> None:
+        """An internal topic created in the database engine's database, as CreateTopics creates
+        topics there (its configs validated as CreateTopics validates them), so that every broker
+        on the database has it and it outlives a restart. The creation is a coroutine: run on a
+        task of its own, found by the heartbeats after it ended (those before find the topic still
+        missing, as Kafka's, whose controller creates it after the answer); one per name while it
+        runs, as Kafka's AutoTopicCreationManager keeps its in-flight topics."""
+        from ottla.server.topic_config import check_together, validate_configs
+        from ottla.storage.postgresql.engine import PostgresStorage
+
+        assert isinstance(self.storage, PostgresStorage)
+        if topic.name in self.creating:
+            return
+        try:
+            configs = validate_configs(topic.configs)
+            check_together(configs, self.storage.defaults)
+        except KafkaError as exc:
+            log.warning("streams group %s could not create internal topic %s: %s", group_id, topic.name, exc)
+            return
+        task = asyncio.get_running_loop().create_task(self.storage.create_database_topic(topic.name, topic.partitions, configs))
+        self.creating[topic.name] = task
+
+        def created(done: asyncio.Task[TopicInfo]) -> None:
+            del self.creating[topic.name]
+            exc = None if done.cancelled() else done.exception()
+            if exc is None:
+                log.info("streams group %s created internal topic %s with %d partitions", group_id, topic.name, topic.partitions)
+            elif not isinstance(exc, KafkaError) or exc.code is not ErrorCode.TOPIC_ALREADY_EXISTS:
+                log.warning("streams group %s could not create internal topic %s: %s", group_id, topic.name, exc)
+
+        task.add_done_callback(created)
 
     def _partitions(self, name: str) -> int | None:
         info = self.storage.topic(name)
