@@ -12,9 +12,9 @@ from pathlib import Path
 
 # Titles of the sections written by runners other than `python -m compat` (their SECTION_TITLE
 # or REPORT_TITLE).
-RUNNER_SECTIONS = ("## Cluster row against three Kafka brokers", "## franz-go suite", "## librdkafka suite", "## Kafka Streams",
-                   "## Kafka Connect", "## MirrorMaker 2", "## Schema registry", "## PostgreSQL engine, one broker",
-                   "## PostgreSQL engine, three brokers")
+RUNNER_SECTIONS = ("## Cluster row against three Kafka brokers", "## franz-go suite", "## kafka-go suite",
+                   "## librdkafka suite", "## Kafka Streams", "## Kafka Connect", "## MirrorMaker 2",
+                   "## Schema registry", "## PostgreSQL engine, one broker", "## PostgreSQL engine, three brokers")
 
 
 def _section_pattern(title: str) -> re.Pattern[str]:

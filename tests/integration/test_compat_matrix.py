@@ -136,10 +136,11 @@ def test_group_checks_name_repeats_gaps_and_overlapping_assignments() -> None:
 def test_a_matrix_report_keeps_the_sections_other_runners_own(tmp_path) -> None:
     """`python -m compat` writes REPORT.md whole: the client suites' sections, written by their
     own runners, must survive it, in their order, and a new matrix never duplicates them."""
-    from compat import connect, streams, suite_franz_go, suite_librdkafka
+    from compat import connect, streams, suite_franz_go, suite_kafka_go, suite_librdkafka
     from compat.report_sections import RUNNER_SECTIONS, carry_over
 
-    owned = {suite_franz_go.SECTION_TITLE, suite_librdkafka.SECTION_TITLE, streams.REPORT_TITLE, connect.REPORT_TITLE}
+    owned = {suite_franz_go.SECTION_TITLE, suite_kafka_go.SECTION_TITLE, suite_librdkafka.SECTION_TITLE,
+             streams.REPORT_TITLE, connect.REPORT_TITLE}
     assert owned <= set(RUNNER_SECTIONS)
     report = tmp_path / "REPORT.md"
     report.write_text("# old matrix\n\n## Scenarios\n\nold\n\n## franz-go suite\n\nkgo: 36 of 36\n\n"
