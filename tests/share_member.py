@@ -73,7 +73,9 @@ class Fetched(NamedTuple):
 def produce_transactions(bootstrap: str, topic: str, runs: Sequence[tuple[int, bool]], end: int) -> None:
     """One transaction of `count` records (one log batch) per (count, commit) run on partition 0
     of `topic`, committed or aborted; returns once the log ends at `end` (every marker written)."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{topic}-tx", linger_ms=0)
+    # Records wait for the flush, which sends them as one batch: with no linger, a loaded
+    # machine's sender thread may send the first before the next is queued.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{topic}-tx", linger_ms=60_000)
     producer.init_transactions()
     for count, commit in runs:
         producer.begin_transaction()
