@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from test_postgres_embedding_create_topic import _partitions
 
 from ottla.server.admin.client import KafkaClient
 from ottla.testing import ThreadedBroker, running_broker
@@ -32,16 +33,6 @@ def _until(condition: Callable[[], Any], what: str) -> Any:
         assert time.monotonic() < deadline, f"not within {_DEADLINE_S:.0f}s: {what}"
         time.sleep(0.2)
     return found
-
-
-def _partitions(bootstrap: str, topic: str) -> int | None:
-    """The topic's partition count in Metadata, None when the broker does not know it."""
-    with KafkaClient(bootstrap) as client:
-        found = client.metadata([topic])["topics"][0]
-    if found["error_code"] == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
-        return None
-    assert found["error_code"] == ErrorCode.NONE, found
-    return len(found["partitions"])
 
 
 def _create(client: KafkaClient, topic: str, partitions: int) -> None:
