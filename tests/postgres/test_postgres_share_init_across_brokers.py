@@ -171,16 +171,22 @@ def _initialized_then_updated(records: list[ShareState | StateUpdate | None], st
     assert records[-1].start_offset == 0  # type: ignore[union-attr]
 
 
+def _leader_takes_the_initialization(setup: _Setup, topic: str, topic_id: bytes, session_epoch: int) -> None:
+    """The coordinator wrote one initialization snapshot; the leader's fetches at `session_epoch`
+    and the next start from it (nothing yet, then what was produced), writing updates over it."""
+    (init,) = _state_records(setup.bootstrap, topic_id, setup.index)
+    assert isinstance(init, ShareState) and init.state_epoch > 0
+    assert setup.fetch(session_epoch, topic_id) == []  # its start: the log end (share.auto.offset.reset latest)
+    setup.produce(topic, 3)
+    assert setup.fetch(session_epoch + 1, topic_id) == [(0, 2)]
+    _initialized_then_updated(_state_records(setup.bootstrap, topic_id, setup.index), init.state_epoch)
+
+
 def test_the_leader_takes_the_initialization_its_group_s_coordinator_wrote(postgres_url: str) -> None:
     with _two_brokers(postgres_url, ["init-a"]) as setup:
         _, assigned = setup.heartbeat_until_assigned(0, ["init-a"], 1)
         (topic_id,) = assigned
-        (init,) = _state_records(setup.bootstrap, topic_id, setup.index)
-        assert isinstance(init, ShareState) and init.state_epoch > 0
-        assert setup.fetch(0, topic_id) == []
-        setup.produce("init-a", 3)
-        assert setup.fetch(1, topic_id) == [(0, 2)]
-        _initialized_then_updated(_state_records(setup.bootstrap, topic_id, setup.index), init.state_epoch)
+        _leader_takes_the_initialization(setup, "init-a", topic_id, 0)
 
 
 def test_a_topic_initialized_while_the_leader_s_session_is_open_is_taken_too(postgres_url: str) -> None:
@@ -190,12 +196,7 @@ def test_a_topic_initialized_while_the_leader_s_session_is_open_is_taken_too(pos
         assert setup.fetch(0, first) == []
         _, assigned = setup.heartbeat_until_assigned(epoch, ["init-b", "init-c"], 2)
         (second,) = set(assigned) - {first}
-        (init,) = _state_records(setup.bootstrap, second, setup.index)
-        assert isinstance(init, ShareState)
-        assert setup.fetch(1, second) == []  # its start: the log end (share.auto.offset.reset latest)
-        setup.produce("init-c", 3)
-        assert setup.fetch(2, second) == [(0, 2)]
-        _initialized_then_updated(_state_records(setup.bootstrap, second, setup.index), init.state_epoch)
+        _leader_takes_the_initialization(setup, "init-c", second, 1)
 
 
 def _interrupt_initialization(postgres_url: str, group: str, offsets_partition: int, topic_id: bytes, topic: str) -> None:
@@ -227,9 +228,4 @@ def test_a_restarted_coordinator_finishes_an_interrupted_initialization_for_the_
     with _two_brokers(postgres_url, ["init-d"], again=setup) as restarted:
         assert _state_records(restarted.bootstrap, topic_id, restarted.index) == []
         _, assigned = restarted.heartbeat_until_assigned(epoch, ["init-d"], 1)
-        (init,) = _state_records(restarted.bootstrap, topic_id, restarted.index)
-        assert isinstance(init, ShareState) and init.state_epoch > 0
-        assert restarted.fetch(0, topic_id) == []
-        restarted.produce("init-d", 3)
-        assert restarted.fetch(1, topic_id) == [(0, 2)]
-        _initialized_then_updated(_state_records(restarted.bootstrap, topic_id, restarted.index), init.state_epoch)
+        _leader_takes_the_initialization(restarted, "init-d", topic_id, 0)
